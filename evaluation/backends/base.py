@@ -1,0 +1,77 @@
+"""What every backend speaks: one request in, one result out, errors from errors.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from evaluation.spec import GenerationParams, HostSpec
+from evaluation.suites import Message
+
+DoneReason = Literal["stop", "length", "load", "unload", "error", ""]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model a host has (Ollama ``/api/tags`` entry, or ``/v1/models`` for OpenAI)."""
+
+    name: str
+    digest: str = ""
+    family: str = ""
+    parameter_size: str = ""  # Ollama's string, e.g. "8.0B"
+    quantization: str = ""  # e.g. "Q4_K_M"
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    model: str
+    messages: tuple[Message, ...]
+    params: GenerationParams
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """One completed generation with the server's counters and client-side timings.
+
+    Durations from the server are integer nanoseconds (0 when the server did not say).
+    ``simulated`` is True only for the simulated backend, so nothing it made can pass
+    for real model output.
+    """
+
+    text: str
+    done_reason: DoneReason
+    latency_s: float  # client-side, request sent -> last byte
+    ttft_s: float | None  # client-side, request sent -> first content token
+    prompt_eval_count: int = 0
+    eval_count: int = 0
+    load_duration_ns: int = 0
+    prompt_eval_duration_ns: int = 0
+    eval_duration_ns: int = 0
+    total_duration_ns: int = 0
+    simulated: bool = False
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Ollama's decode speed: eval_count / eval_duration; None when not reported."""
+        if self.eval_duration_ns <= 0 or self.eval_count <= 0:
+            return None
+        return self.eval_count / self.eval_duration_ns * 1e9
+
+    @property
+    def truncated(self) -> bool:
+        """The output hit num_predict (done_reason "length")."""
+        return self.done_reason == "length"
+
+
+class Backend(Protocol):
+    """A model server. ``generate`` makes ONE attempt; retrying is the caller's job
+    (see ``retry.generate_with_retries``) so that a slot is never held while waiting."""
+
+    host: HostSpec
+
+    async def list_models(self) -> list[ModelInfo]: ...
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,107 @@
+"""Every error evalflow raises on purpose.
+
+    EvalError
+    ├── SuiteError            a suite file is invalid (file, line, field)
+    ├── SpecError             a sweep spec is invalid (field)
+    ├── MetricError           a metric is unknown or cannot score an output
+    ├── StorageError          the results database refused an operation
+    └── BackendError          a model server failed a request (host, model)
+        ├── BackendUnavailable    connect error, timeout, dropped connection   (retryable)
+        ├── BackendOverloaded     503 "server busy"                            (retryable)
+        ├── BackendServerError    other 5xx, or an error line mid-stream       (retryable)
+        └── BackendRejected       4xx: the request itself is wrong             (not retryable)
+            └── ModelNotFound     the host does not have the model
+
+Backends translate transport errors into this tree once, at their boundary
+(``raise ... from exc``); everything above decides on ``BackendError.retryable`` and
+never matches message strings.
+"""
+
+from __future__ import annotations
+
+
+class EvalError(Exception):
+    """Base of every error evalflow raises on purpose."""
+
+
+class SuiteError(EvalError):
+    """A suite file (or its header) is invalid."""
+
+    def __init__(
+        self, message: str, *, path: str, line: int | None = None, field: str | None = None
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.field = field
+        where = path if line is None else f"{path}:{line}"
+        prefix = f"{where}: field '{field}'" if field else where
+        super().__init__(f"{prefix}: {message}")
+
+
+class SpecError(EvalError):
+    """A sweep spec is invalid; ``field`` is the dotted path of the offending value."""
+
+    def __init__(self, message: str, *, field: str, path: str | None = None) -> None:
+        self.field = field
+        self.path = path
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}field '{field}': {message}")
+
+
+class MetricError(EvalError):
+    """A metric is unknown, or cannot score what it was given."""
+
+
+class StorageError(EvalError):
+    """The results database refused an operation."""
+
+
+class BackendError(EvalError):
+    """A model server failed a request."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str = "",
+        model: str = "",
+        status_code: int | None = None,
+    ) -> None:
+        self.host = host
+        self.model = model
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class BackendUnavailable(BackendError):
+    """Could not reach the host, it timed out, or it dropped the connection."""
+
+    retryable = True
+
+
+class BackendOverloaded(BackendError):
+    """The host answered 503 (Ollama: "server busy, please try again")."""
+
+    retryable = True
+
+
+class BackendServerError(BackendError):
+    """A 5xx other than 503, or an ``{"error": ...}`` line in the middle of a stream."""
+
+    retryable = True
+
+
+class BackendRejected(BackendError):
+    """A 4xx: the request itself is wrong; retrying cannot help."""
+
+    retryable = False
+
+
+class ModelNotFound(BackendRejected):
+    """The host does not serve the model; ``available`` lists what it has."""
+
+    def __init__(self, message: str, *, available: list[str] | None = None, **kw) -> None:
+        self.available = list(available or [])
+        super().__init__(message, **kw)
