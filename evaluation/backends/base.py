@@ -25,9 +25,15 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class GenerationRequest:
+    """What to generate. ``case_id`` and ``sample_index`` identify the work item; real
+    backends ignore them, the simulated backend uses them to look up the case and to
+    stay deterministic per sample."""
+
     model: str
     messages: tuple[Message, ...]
     params: GenerationParams
+    case_id: str = ""
+    sample_index: int = 0
 
 
 @dataclass(frozen=True)
