@@ -1,14 +1,56 @@
-"""Sweep specs: what to run. A YAML file names a suite, models, a parameter grid, prompt
-templates, samples per case, metrics, hosts and limits; ``expand`` turns it into configs.
+"""Sweep specs: what to run.
+
+A YAML file names a suite, models, a parameter grid, prompt templates, samples per case,
+metrics, hosts and limits; ``load_spec`` validates all of it before anything runs and
+``expand`` turns it into configs. Shape (only ``name``, ``suite`` and ``models`` are
+required)::
+
+    name: qa-ollama                    # [a-z0-9-]+
+    suite: ../suites/qa-short.jsonl    # relative to the spec file
+    models: [llama3.2:3b, qwen2.5:7b]
+    grid:                              # each: a list, one value, or {min, max, step}
+      temperature: [0.0, 0.7]          # >= 0
+      top_p: {min: 0.8, max: 1.0, step: 0.1}   # in (0, 1]
+      top_k: [40]                      # >= 1
+      num_predict: [128]               # >= 1; default [256]; always sent
+      num_ctx: [2048, 8192]            # >= 1
+      seed: [42]                       # >= 0
+    templates:                         # default: {default: "{input}"}
+      plain: "{input}"
+      concise: "Answer in a few words.\\n\\n{input}"
+    samples_per_case: 1                # >= 1
+    metrics: [exact_match, contains]   # default: the suite's default metrics
+    hosts:                             # default: one ollama host, localhost:11434, 1 slot
+      - {name: gpu-a, url: http://gpu-a:11434, slots: 4, kind: ollama}
+      - {name: gpu-b, url: http://gpu-b:11434, slots: 2, models: [qwen2.5:7b]}
+    limits: {max_configs: 500, max_generations: null, request_timeout_s: 120,
+             first_request_timeout_s: 600, max_attempts: 4}
+    baseline: null                     # a config hash or label from `evalflow plan`
+
+A grid parameter left out is not sent (the server's default applies), except
+``num_predict``. Templates are ``str.format`` text over TEMPLATE_VARIABLES and must use
+``{input}``. Every error is a ``SpecError`` whose ``field`` is the dotted path of the
+offending value (``grid.temperature[1]``, ``hosts[0].url``).
+
+``Config.hash`` is the first 16 hex digits of the SHA-256 of the canonical JSON
+``{"model": ..., "params": {<all six GenerationParams fields>}, "template": {"name": ...,
+"text": ...}}`` dumped with ``sort_keys=True, separators=(",", ":")``. Float parameters
+are always floats (``temperature: 1`` is stored as 1.0), so a value hashes the same
+however it was written.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from evaluation.spec_fields import FieldReader
+from evaluation.spec_grid import GRID_ORDER
 
 BackendKind = Literal["ollama", "openai", "simulated"]
 
@@ -66,12 +108,21 @@ class Config:
     def label(self) -> str:
         """Short human-readable name: the model and the settings that are set."""
         parts = [self.model]
-        short = {"temperature": "t", "top_p": "p", "top_k": "k", "num_predict": "n",
-                 "num_ctx": "ctx", "seed": "seed"}
+        short = {
+            "temperature": "t",
+            "top_p": "p",
+            "top_k": "k",
+            "num_predict": "n",
+            "num_ctx": "ctx",
+            "seed": "seed",
+        }
         for key, value in asdict(self.params).items():
             if value is not None and key != "num_predict":
-                parts.append(f"{short[key]}={value:g}" if isinstance(value, float)
-                             else f"{short[key]}={value}")
+                parts.append(
+                    f"{short[key]}={value:g}"
+                    if isinstance(value, float)
+                    else f"{short[key]}={value}"
+                )
         if self.template.name != "default":
             parts.append(f"tpl={self.template.name}")
         return " ".join(parts)
@@ -115,11 +166,182 @@ class SweepSpec:
     path: Path | None = None
 
 
+DEFAULT_TEMPLATES = (PromptTemplate("default", "{input}"),)
+DEFAULT_HOSTS = (HostSpec("local", "http://localhost:11434", 1, "ollama"),)
+
+
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep spec; raises SpecError naming the field."""
-    raise NotImplementedError
+    from evaluation.spec_load import load_spec as load  # spec_load imports this module
+
+    return load(path)
+
+
+def parse_spec(
+    data: Any, *, path: str | Path | None = None, base_dir: str | Path | None = None
+) -> SweepSpec:
+    """Validate a spec already read from YAML (see ``spec_load.parse_spec``)."""
+    from evaluation.spec_load import parse_spec as parse  # spec_load imports this module
+
+    return parse(data, path=path, base_dir=base_dir)
 
 
 def expand(spec: SweepSpec) -> list[Config]:
-    """Every config of the sweep, in a stable order (by model, then num_ctx, ...)."""
-    raise NotImplementedError
+    """Every config of the sweep, in a stable order: by model (as listed), then num_ctx,
+    temperature, top_p, top_k, num_predict, seed (values as listed), then template.
+    Refuses (SpecError) a sweep larger than ``limits.max_configs``."""
+    return _expand(spec, _reader(spec))
+
+
+def baseline_config(spec: SweepSpec, configs: list[Config] | None = None) -> Config | None:
+    """The config ``spec.baseline`` names (by hash or label), or None when it names none."""
+    if spec.baseline is None:
+        return None
+    return _match_config(configs or expand(spec), spec.baseline, _reader(spec))
+
+
+def config_count(spec: SweepSpec) -> int:
+    """How many configs ``expand`` will give, computed without expanding."""
+    return len(spec.models) * len(spec.templates) * math.prod(len(v) for v in _axes(spec))
+
+
+def sweep_shape(spec: SweepSpec) -> str:
+    """The factors of the config count, e.g. ``3 models × 2 temperature × 2 templates``."""
+    factors = [f"{len(spec.models)} model{'s' * (len(spec.models) != 1)}"]
+    factors += [f"{len(spec.grid[n])} {n}" for n in GRID_ORDER if len(spec.grid.get(n, ())) > 1]
+    if len(spec.templates) > 1:
+        factors.append(f"{len(spec.templates)} templates")
+    return " × ".join(factors)
+
+
+def _axes(spec: SweepSpec) -> list[tuple[Any, ...]]:
+    defaults = {"num_predict": DEFAULT_NUM_PREDICT}
+    return [spec.grid.get(name) or (defaults.get(name),) for name in GRID_ORDER]
+
+
+def _expand(spec: SweepSpec, reader: FieldReader) -> list[Config]:
+    count = config_count(spec)
+    reader.check(
+        count <= spec.limits.max_configs,
+        "limits.max_configs",
+        f"the sweep expands to {count} configs ({sweep_shape(spec)}), more than "
+        f"limits.max_configs = {spec.limits.max_configs}; shrink the grid, or raise the "
+        f"limit in the spec (limits: {{max_configs: {count}}})",
+    )
+    return [
+        Config(model, GenerationParams(**dict(zip(GRID_ORDER, values, strict=True))), template)
+        for model in spec.models
+        for values in itertools.product(*_axes(spec))
+        for template in spec.templates
+    ]
+
+
+def _match_config(configs: list[Config], ref: str, reader: FieldReader) -> Config:
+    by_hash = [c for c in configs if c.hash == ref]
+    if by_hash:
+        return by_hash[0]
+    by_label = [c for c in configs if c.label == ref]
+    reader.check(
+        bool(by_label),
+        "baseline",
+        f"'{ref}' is neither the hash nor the label of a config of this sweep "
+        "(`evalflow plan` lists them)",
+    )
+    reader.check(
+        len(by_label) == 1,
+        "baseline",
+        f"the label '{ref}' names {len(by_label)} configs (they differ in num_predict or "
+        "template text); give the config hash instead",
+    )
+    return by_label[0]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sweep will run, worked out before anything runs."""
+
+    spec: SweepSpec
+    configs: tuple[Config, ...]
+    n_cases: int
+    samples_per_case: int
+    generations: int  # configs × cases × samples per case
+
+    @property
+    def total_slots(self) -> int:
+        return sum(host.slots for host in self.spec.hosts)
+
+
+def make_plan(spec: SweepSpec, n_cases: int) -> Plan:
+    """Expand ``spec`` over a suite of ``n_cases`` cases; refuses (SpecError) a sweep past
+    ``limits.max_configs`` or ``limits.max_generations``."""
+    if n_cases < 0:
+        raise ValueError(f"n_cases must be >= 0, got {n_cases}")
+    configs = tuple(expand(spec))
+    samples = spec.samples_per_case
+    generations = len(configs) * n_cases * samples
+    limit = spec.limits.max_generations
+    _reader(spec).check(
+        limit is None or generations <= limit,
+        "limits.max_generations",
+        f"the sweep makes {generations} generations ({len(configs)} configs × {n_cases} "
+        f"cases × {samples} samples), more than limits.max_generations = {limit}; shrink "
+        f"the sweep, or raise the limit in the spec (limits: {{max_generations: "
+        f"{generations}}})",
+    )
+    return Plan(spec, configs, n_cases, samples, generations)
+
+
+def format_plan(plan: Plan) -> str:
+    """The plan as text: one row per config, then the totals."""
+    spec = plan.spec
+    columns = [name for name in GRID_ORDER if name in spec.grid]
+    header = ["#", "hash", "model", *columns, "template"]
+    rows = [
+        [str(i), c.hash, c.model, *(_cell(getattr(c.params, n)) for n in columns), c.template.name]
+        for i, c in enumerate(plan.configs, start=1)
+    ]
+    widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
+    lines = [f"sweep {spec.name}: suite {spec.suite}"]
+    if any(host.kind == "simulated" for host in spec.hosts):
+        lines.append("SIMULATED: outputs come from the simulated backend, not from real models")
+    lines.append("")
+    lines += [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    samples = plan.samples_per_case
+    totals = [
+        ("configs", f"{len(plan.configs)}  ({sweep_shape(spec)})"),
+        ("cases", str(plan.n_cases)),
+        ("samples per case", str(samples)),
+        (
+            "generations",
+            f"{plan.generations}  ({len(plan.configs)} configs × {plan.n_cases} "
+            f"cases × {samples} sample{'s' * (samples != 1)})",
+        ),
+        ("metrics", ", ".join(spec.metrics) or "the suite's defaults"),
+    ]
+    if (base := baseline_config(spec, list(plan.configs))) is not None:
+        totals.append(("baseline", f"{base.hash}  {base.label}"))
+    for i, host in enumerate(spec.hosts):
+        serves = ", ".join(host.models) if host.models is not None else "every model"
+        totals.append(
+            (
+                "hosts" if i == 0 else "",
+                f"{host.name}  {host.url}  {host.kind}  "
+                f"{host.slots} slot{'s' * (host.slots != 1)}  serves {serves}",
+            )
+        )
+    totals.append(("slots", f"{plan.total_slots} in all"))
+    width = max(len(label) for label, _ in totals)
+    lines.append("")
+    lines += [f"{label.ljust(width)}  {value}" for label, value in totals]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _reader(spec: SweepSpec) -> FieldReader:
+    return FieldReader(str(spec.path) if spec.path is not None else None)

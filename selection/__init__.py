@@ -1,0 +1,53 @@
+"""The selector: learns from stored results which config suits a task under limits.
+
+    from selection import recommend, record_outcome
+    answer = recommend("qa", max_latency_s=2.0)
+    print(answer.explain())
+    record_outcome(answer.id, quality=1.0, latency_s=1.4)
+
+Names are imported on first use, so ``import selection.store`` (the tables) stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from selection.frame import TrainingDataError, validate_training_frame
+    from selection.outcomes import UnknownRecommendation, record_outcome
+    from selection.quality import QUALITY_METRICS, quality_metric
+    from selection.recommendation import Recommendation, format_recommendation
+    from selection.recommender import recommend
+    from selection.report import render_report
+    from selection.training import train_selector
+    from selection.versions import train_and_maybe_promote
+
+_EXPORTS = {
+    "QUALITY_METRICS": "selection.quality",
+    "Recommendation": "selection.recommendation",
+    "TrainingDataError": "selection.frame",
+    "UnknownRecommendation": "selection.outcomes",
+    "format_recommendation": "selection.recommendation",
+    "quality_metric": "selection.quality",
+    "recommend": "selection.recommender",
+    "record_outcome": "selection.outcomes",
+    "render_report": "selection.report",
+    "train_and_maybe_promote": "selection.versions",
+    "train_selector": "selection.training",
+    "validate_training_frame": "selection.frame",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'selection' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,88 @@
+"""What the HTTP backends share: one pooled httpx client per host, the first-request
+timeout for cold models, error translation, and closing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from evaluation.backends._http import (
+    parse_json_object,
+    pool_limits,
+    raise_for_status,
+    translate_errors,
+)
+from evaluation.backends.base import GenerationResult
+from evaluation.spec import HostSpec
+
+_CONNECT_TIMEOUT_S = 10.0
+
+
+class HttpBackend:
+    """Base of the HTTP backends. The first request to each model gets
+    ``first_request_timeout_s`` to read its response, because a cold load delays the
+    first byte; later requests get ``timeout_s``. A timeout makes the model "cold" again
+    (it may have been evicted), so the retry allows for a reload. A client passed in is
+    the caller's to close."""
+
+    def __init__(
+        self,
+        host: HostSpec,
+        *,
+        timeout_s: float = 120.0,
+        first_request_timeout_s: float = 600.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.host = host
+        connect = min(_CONNECT_TIMEOUT_S, timeout_s)
+        self._timeout = httpx.Timeout(timeout_s, connect=connect)
+        self._first_timeout = httpx.Timeout(
+            timeout_s, connect=connect, read=max(timeout_s, first_request_timeout_s)
+        )
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=self._timeout, limits=pool_limits(host.slots)
+        )
+        self._base = host.url.rstrip("/")
+        self._warm: set[str] = set()
+
+    async def _attempt(
+        self, model: str, call: Callable[[httpx.Timeout], Awaitable[GenerationResult]]
+    ) -> GenerationResult:
+        """Run one generation call with the right timeout, errors translated."""
+        timeout = self._timeout if model in self._warm else self._first_timeout
+        with translate_errors(self.host.name, model):
+            try:
+                result = await call(timeout)
+            except httpx.TimeoutException:
+                self._warm.discard(model)
+                raise
+        self._warm.add(model)
+        return result
+
+    async def _get_json(self, path: str) -> dict[str, Any]:
+        with translate_errors(self.host.name):
+            response = await self._client.get(self._url(path), timeout=self._timeout)
+            await raise_for_status(response)
+            return parse_json_object(response.text)
+
+    def _url(self, path: str) -> str:
+        return self._base + path
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

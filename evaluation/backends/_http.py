@@ -1,0 +1,145 @@
+"""The one place where HTTP-level failures become evalflow errors.
+
+Both HTTP backends raise httpx exceptions (transport), ``httpx.HTTPStatusError`` (an error
+status, body already read) or the stream errors below, and wrap every exchange in
+``translate_errors``, which maps them with ``to_backend_error``:
+
+    httpx.TimeoutException, httpx.NetworkError,
+    httpx.ProxyError, httpx.RemoteProtocolError   -> BackendUnavailable   (retryable)
+    IncompleteStream (no done / no [DONE])        -> BackendUnavailable   (retryable)
+    httpx.DecodingError, MalformedStream          -> BackendServerError   (retryable)
+    StreamErrorLine ({"error": ...} mid-stream)   -> BackendServerError   (retryable)
+    httpx.UnsupportedProtocol, LocalProtocolError,
+    httpx.TooManyRedirects                        -> BackendRejected      (not retryable)
+    status 503                                    -> BackendOverloaded    (retryable)
+    other 5xx                                     -> BackendServerError   (retryable)
+    404 naming a model                            -> ModelNotFound        (not retryable)
+    other 4xx                                     -> BackendRejected      (not retryable)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from evaluation.errors import (
+    BackendError,
+    BackendOverloaded,
+    BackendRejected,
+    BackendServerError,
+    BackendUnavailable,
+    ModelNotFound,
+)
+
+
+class StreamErrorLine(Exception):
+    """The server sent an error object after the stream had started (HTTP 200)."""
+
+
+class IncompleteStream(Exception):
+    """The stream ended without its final chunk (``done: true`` / ``data: [DONE]``)."""
+
+
+class MalformedStream(Exception):
+    """A stream line was not the JSON the protocol promises."""
+
+
+# Checked in order; the first matching class wins (subclasses before their bases).
+TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[BackendError]], ...] = (
+    (httpx.UnsupportedProtocol, BackendRejected),
+    (httpx.LocalProtocolError, BackendRejected),
+    (httpx.TooManyRedirects, BackendRejected),
+    (httpx.TimeoutException, BackendUnavailable),
+    (httpx.NetworkError, BackendUnavailable),
+    (httpx.ProxyError, BackendUnavailable),
+    (httpx.RemoteProtocolError, BackendUnavailable),
+    (IncompleteStream, BackendUnavailable),
+    (httpx.DecodingError, BackendServerError),
+    (MalformedStream, BackendServerError),
+    (StreamErrorLine, BackendServerError),
+)
+
+
+def error_message(body: str) -> str:
+    """The server's message from an Ollama (``{"error": "..."}``) or OpenAI
+    (``{"error": {"message": ...}}``) error body; the raw text when it is neither."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body.strip()
+    if isinstance(payload, dict):
+        error = payload.get("error", payload.get("message"))
+        if isinstance(error, dict):
+            error = error.get("message")
+        if isinstance(error, str):
+            return error
+    return body.strip()
+
+
+def error_for_status(status: int, message: str, *, host: str, model: str) -> BackendError:
+    """The evalflow error for an HTTP error status with the server's message."""
+    text = f"{host}: HTTP {status}" + (f" for model '{model}'" if model else "")
+    text += f": {message}" if message else ""
+    kw = {"host": host, "model": model, "status_code": status}
+    if status == 503:
+        return BackendOverloaded(text, **kw)
+    if status >= 500:
+        return BackendServerError(text, **kw)
+    if status == 404 and "model" in message.lower():
+        return ModelNotFound(text, **kw)
+    return BackendRejected(text, **kw)
+
+
+def to_backend_error(exc: Exception, *, host: str, model: str) -> BackendError | None:
+    """Map a lower-level exception to the evalflow error tree; None when unmapped."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        response = exc.response
+        return error_for_status(
+            response.status_code, error_message(response.text), host=host, model=model
+        )
+    for cls, mapped in TRANSPORT_ERRORS:
+        if isinstance(exc, cls):
+            detail = str(exc) or type(exc).__name__
+            where = f" (model '{model}')" if model else ""
+            return mapped(f"{host}{where}: {type(exc).__name__}: {detail}", host=host, model=model)
+    return None
+
+
+@contextmanager
+def translate_errors(host: str, model: str = "") -> Iterator[None]:
+    """Re-raise mapped lower-level errors as evalflow errors, ``from`` the original."""
+    try:
+        yield
+    except (httpx.HTTPError, StreamErrorLine, IncompleteStream, MalformedStream) as exc:
+        mapped = to_backend_error(exc, host=host, model=model)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+async def raise_for_status(response: httpx.Response) -> None:
+    """Read the body of an error response (streamed or not), then raise
+    ``httpx.HTTPStatusError`` for ``translate_errors`` to map."""
+    if response.status_code >= 400:
+        await response.aread()
+        response.raise_for_status()
+
+
+def parse_json_object(line: str) -> dict:
+    """One JSON object from a stream line or body; MalformedStream otherwise."""
+    try:
+        payload = json.loads(line)
+    except ValueError as exc:
+        raise MalformedStream(f"not JSON: {line[:200]!r}") from exc
+    if not isinstance(payload, dict):
+        raise MalformedStream(f"not a JSON object: {line[:200]!r}")
+    return payload
+
+
+def pool_limits(slots: int, headroom: int = 4) -> httpx.Limits:
+    """Connections for a host's slots plus a few for preflight, telemetry and retries."""
+    size = max(1, slots) + headroom
+    return httpx.Limits(max_connections=size, max_keepalive_connections=size)

@@ -1,0 +1,142 @@
+"""Ollama's native API over httpx: streamed ``/api/chat``, ``/api/tags`` preflight,
+``/api/version`` and ``/api/ps`` for doctor and telemetry.
+
+``generate`` makes one attempt and raises errors from ``evaluation.errors`` (mapped in
+``_http``); retrying is ``retry.generate_with_retries``'s job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from evaluation.backends._client import HttpBackend
+from evaluation.backends._http import (
+    IncompleteStream,
+    StreamErrorLine,
+    parse_json_object,
+    raise_for_status,
+)
+from evaluation.backends._preflight import match_models, ollama_name_key
+from evaluation.backends.base import GenerationRequest, GenerationResult, ModelInfo
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model the host has in memory now (``/api/ps``)."""
+
+    name: str
+    size_vram: int
+    size: int
+    context_length: int | None
+    expires_at: str
+
+
+class OllamaBackend(HttpBackend):
+    """One Ollama host: ``OllamaBackend(host, *, timeout_s=120.0,
+    first_request_timeout_s=600.0, client=None)``; timeouts as in ``HttpBackend``."""
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        """One streamed ``/api/chat`` call; ``num_predict`` is always in ``options``."""
+        payload = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+            "options": request.params.to_ollama_options(),
+        }
+        return await self._attempt(
+            request.model, lambda timeout: self._stream_chat(payload, timeout)
+        )
+
+    async def _stream_chat(
+        self, payload: dict[str, Any], timeout: httpx.Timeout
+    ) -> GenerationResult:
+        parts: list[str] = []
+        ttft: float | None = None
+        final: dict[str, Any] | None = None
+        latency = 0.0
+        start = time.perf_counter()
+        async with self._client.stream(
+            "POST", self._url("/api/chat"), json=payload, timeout=timeout
+        ) as response:
+            await raise_for_status(response)
+            # Read to the end of the body even after the final chunk, so the connection
+            # goes back to the pool instead of being closed.
+            async for line in response.aiter_lines():
+                if not line.strip() or final is not None:
+                    continue
+                chunk = parse_json_object(line)
+                if "error" in chunk:
+                    raise StreamErrorLine(str(chunk["error"]))
+                content = (chunk.get("message") or {}).get("content") or ""
+                if content:
+                    if ttft is None:
+                        ttft = time.perf_counter() - start
+                    parts.append(content)
+                if chunk.get("done"):
+                    latency = time.perf_counter() - start
+                    final = chunk
+        if final is None:
+            raise IncompleteStream("the stream ended before its final chunk (done: true)")
+        return GenerationResult(
+            text="".join(parts),
+            done_reason=final.get("done_reason") or "",
+            latency_s=latency,
+            ttft_s=ttft,
+            prompt_eval_count=_count(final, "prompt_eval_count"),
+            eval_count=_count(final, "eval_count"),
+            load_duration_ns=_count(final, "load_duration"),
+            prompt_eval_duration_ns=_count(final, "prompt_eval_duration"),
+            eval_duration_ns=_count(final, "eval_duration"),
+            total_duration_ns=_count(final, "total_duration"),
+        )
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The host's models (``/api/tags``)."""
+        payload = await self._get_json("/api/tags")
+        models = []
+        for entry in payload.get("models") or []:
+            details = entry.get("details") or {}
+            models.append(
+                ModelInfo(
+                    name=entry.get("name") or entry.get("model") or "",
+                    digest=entry.get("digest") or "",
+                    family=details.get("family") or "",
+                    parameter_size=details.get("parameter_size") or "",
+                    quantization=details.get("quantization_level") or "",
+                    size_bytes=entry.get("size"),
+                )
+            )
+        return models
+
+    async def preflight(self, models: Iterable[str]) -> dict[str, ModelInfo]:
+        """Each requested model → the host's entry, matched as Ollama matches names
+        ("llama3" is "llama3:latest"); ModelNotFound lists what the host has."""
+        return match_models(self.host, models, await self.list_models(), key=ollama_name_key)
+
+    async def version(self) -> str:
+        """The server's version (``/api/version``)."""
+        return str((await self._get_json("/api/version")).get("version", ""))
+
+    async def loaded_models(self) -> list[LoadedModel]:
+        """Models in memory now (``/api/ps``)."""
+        payload = await self._get_json("/api/ps")
+        return [
+            LoadedModel(
+                name=entry.get("name") or entry.get("model") or "",
+                size_vram=_count(entry, "size_vram"),
+                size=_count(entry, "size"),
+                context_length=entry.get("context_length"),
+                expires_at=entry.get("expires_at") or "",
+            )
+            for entry in payload.get("models") or []
+        ]
+
+
+def _count(payload: dict[str, Any], key: str) -> int:
+    """An integer counter from the server; absent or null is 0."""
+    return int(payload.get(key) or 0)

@@ -1,0 +1,85 @@
+"""Retrying one generation on transient faults, with exponential backoff and jitter.
+
+The caller's slot (a host's concurrency limit) is taken around each attempt only, so a
+request waiting to retry never keeps a GPU slot from other work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
+from evaluation.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry.
+
+    The delay after failed attempt ``n`` (1-based) is ``min(max_delay_s, base_delay_s *
+    2**(n-1))`` scaled down by a random fraction of up to ``jitter``: 0 is no jitter,
+    1 is "full jitter" (uniform between 0 and the cap), 0.5 keeps each delay within its
+    doubling band so delays still grow while clients spread out.
+    """
+
+    max_attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("jitter must be between 0 and 1")
+        if self.base_delay_s < 0 or self.max_delay_s < 0:
+            raise ValueError("delays must not be negative")
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based)."""
+        cap = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        return cap * (1.0 - self.jitter * rng.random())
+
+
+async def generate_with_retries(
+    backend: Backend,
+    request: GenerationRequest,
+    *,
+    policy: RetryPolicy,
+    slot: Callable[[], contextlib.AbstractAsyncContextManager] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> tuple[GenerationResult, int]:
+    """Generate, retrying retryable ``BackendError``s; returns (result, attempts used).
+
+    A non-retryable error, or the last one when attempts run out, is re-raised with the
+    number of attempts made in its ``attempts`` attribute.
+    """
+    rng = rng or random.Random()
+    attempt = 1
+    while True:
+        try:
+            async with slot() if slot is not None else contextlib.nullcontext():
+                return await backend.generate(request), attempt
+        except BackendError as exc:
+            exc.attempts = attempt
+            if not exc.retryable or attempt >= policy.max_attempts:
+                raise
+            wait = policy.delay(attempt, rng)
+            log.info(
+                "attempt %d/%d for model %s failed (%s); retrying in %.2f s",
+                attempt,
+                policy.max_attempts,
+                request.model,
+                exc,
+                wait,
+            )
+            await sleep(wait)
+            attempt += 1

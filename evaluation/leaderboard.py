@@ -1,0 +1,244 @@
+"""The leaderboard: per config, each metric's mean with its 95% interval, latency p50/p95,
+TTFT, tokens/s and failures. Built from stored rows; stored back as aggregate rows so
+`evalflow show` needs no recomputation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlmodel import Session
+
+from evaluation.metrics import Metric
+from evaluation.statistics.intervals import corpus_interval, summarize
+from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
+from evaluation.suites import Suite
+
+SIMULATED_BANNER = (
+    "SIMULATED: these results come from evalflow's simulated backend, not from a real "
+    "model. They show the pipeline working, nothing about any real model."
+)
+
+# Operational facts stored beside the metrics, as aggregate rows with these names.
+RUN_FACTS = (
+    "generations_ok",
+    "generations_failed",
+    "truncated",
+    "latency_p50_s",
+    "latency_p95_s",
+    "ttft_p50_s",
+    "tokens_per_s",
+)
+CORPUS_BOOTSTRAP_RESAMPLES = 300
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    experiment: str
+    metrics: tuple[str, ...]
+    table: pd.DataFrame  # one row per config, in sweep order
+    simulated: bool
+    notes: tuple[str, ...] = ()
+
+
+def aggregate_rows(
+    generations: pd.DataFrame,
+    scores: pd.DataFrame,
+    metrics: Sequence[Metric],
+    suite: Suite,
+) -> list[dict]:
+    """Aggregate rows (config, metric, n, mean, se, ci, method, note) for every config:
+    means with clustered / sample-averaged error bars from the statistics module, corpus
+    metrics with a seeded case bootstrap, and the run facts."""
+    rows: list[dict] = []
+    for est in summarize(scores, metrics=[m.name for m in metrics if not m.corpus_level]):
+        rows.append(_estimate_row(est.config, est.metric, est))
+    ok = generations[generations["status"] == "ok"]
+    by_case = {case.id: case for case in suite.cases}
+    for metric in (m for m in metrics if m.corpus_level):
+        for config, part in ok.groupby("config_hash", sort=False):
+            outputs = part["output"].fillna("").tolist()
+            cases = [by_case[c] for c in part["case_id"]]
+            labels = suite.labels or None
+
+            def statistic(idx, outputs=outputs, cases=cases, labels=labels, metric=metric):
+                return metric.corpus_score(
+                    [outputs[i] for i in idx], [cases[i] for i in idx], labels=labels
+                )
+
+            est = corpus_interval(
+                statistic,
+                len(outputs),
+                groups=part["case_id"].to_numpy(),
+                n_resamples=CORPUS_BOOTSTRAP_RESAMPLES,
+            )
+            rows.append(_estimate_row(config, metric.name, est))
+    for config, part in generations.groupby("config_hash", sort=False):
+        rows.extend(_fact_rows(config, part))
+    return rows
+
+
+def _estimate_row(config: str, metric: str, est) -> dict:
+    return {
+        "config_hash": config,
+        "metric": metric,
+        "n": est.n,
+        "mean": est.mean,
+        "se": est.se,
+        "ci_low": est.ci[0] if est.ci else None,
+        "ci_high": est.ci[1] if est.ci else None,
+        "method": est.method,
+        "note": est.note,
+    }
+
+
+def _fact_rows(config: str, part: pd.DataFrame) -> list[dict]:
+    ok = part[part["status"] == "ok"]
+    latency = ok["latency_s"].dropna()
+    ttft = ok["ttft_s"].dropna()
+    tps = ok["tokens_per_s"].dropna()
+    facts = {
+        "generations_ok": (len(ok), float(len(ok))),
+        "generations_failed": (len(part) - len(ok), float(len(part) - len(ok))),
+        "truncated": (len(ok), float(ok["truncated"].astype(bool).sum())),
+        "latency_p50_s": (len(latency), _quantile(latency, 0.5)),
+        "latency_p95_s": (len(latency), _quantile(latency, 0.95)),
+        "ttft_p50_s": (len(ttft), _quantile(ttft, 0.5)),
+        "tokens_per_s": (len(tps), float(tps.mean()) if len(tps) else None),
+    }
+    return [
+        {
+            "config_hash": config,
+            "metric": name,
+            "n": n,
+            "mean": value,
+            "se": None,
+            "ci_low": None,
+            "ci_high": None,
+            "method": "run fact",
+            "note": "",
+        }
+        for name, (n, value) in facts.items()
+    ]
+
+
+def _quantile(values: pd.Series, q: float) -> float | None:
+    return float(values.quantile(q)) if len(values) else None
+
+
+def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
+    """The stored leaderboard of an experiment (as the last run or rescore left it)."""
+    row = get_experiment(session, experiment)
+    configs = experiment_configs(session, row.id)
+    aggregates = aggregates_frame(session, row.id)
+    metrics = tuple(m for m in row.metrics if m in set(aggregates["metric"]))
+    table = configs[["hash", "label", "model"]].rename(columns={"hash": "config"})
+    by_metric = {m: part.set_index("config_hash") for m, part in aggregates.groupby("metric")}
+    for metric in metrics:
+        part = by_metric[metric]
+        table[metric] = table["config"].map(part["mean"])
+        table[f"{metric}_ci_low"] = table["config"].map(part["ci_low"])
+        table[f"{metric}_ci_high"] = table["config"].map(part["ci_high"])
+    for fact in RUN_FACTS:
+        part = by_metric.get(fact)
+        table[fact] = table["config"].map(part["mean"]) if part is not None else np.nan
+    notes = tuple(
+        f"{r.metric} / {r.config_hash}: {r.note}"
+        for r in aggregates.itertuples()
+        if isinstance(r.note, str) and r.note
+    )
+    return Leaderboard(row.name, metrics, table, row.simulated, notes)
+
+
+def _sort_key(board: Leaderboard) -> pd.DataFrame:
+    if not board.metrics:
+        return board.table
+    return board.table.sort_values(board.metrics[0], ascending=False, na_position="last")
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if isinstance(value, float | np.floating):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table_rows(board: Leaderboard) -> list[dict]:
+    """One dict per config for a Prefect table artifact (NaN becomes null there)."""
+    rows = []
+    for r in _sort_key(board).to_dict("records"):
+        row = {"config": r["config"], "label": r["label"]}
+        for m in board.metrics:
+            row[m] = r[m]
+            row[f"{m}_ci95"] = f"[{_fmt(r[f'{m}_ci_low'])}, {_fmt(r[f'{m}_ci_high'])}]"
+        row.update({f: r[f] for f in RUN_FACTS})
+        row["simulated"] = board.simulated
+        rows.append(row)
+    return rows
+
+
+def render_markdown(board: Leaderboard) -> str:
+    lines = [f"# Leaderboard: {board.experiment}", ""]
+    if board.simulated:
+        lines += [f"> **{SIMULATED_BANNER}**", ""]
+    head = [
+        "#",
+        "config",
+        *[f"{m} (95% CI)" for m in board.metrics],
+        "latency p50 s",
+        "p95 s",
+        "TTFT p50 s",
+        "tok/s",
+        "ok",
+        "failed",
+    ]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for rank, r in enumerate(_sort_key(board).to_dict("records"), start=1):
+        cells = [str(rank), f"`{r['config']}` {r['label']}"]
+        cells += [
+            f"{_fmt(r[m])} [{_fmt(r[f'{m}_ci_low'])}, {_fmt(r[f'{m}_ci_high'])}]"
+            for m in board.metrics
+        ]
+        cells += [
+            _fmt(r["latency_p50_s"]),
+            _fmt(r["latency_p95_s"]),
+            _fmt(r["ttft_p50_s"]),
+            _fmt(r["tokens_per_s"], 1),
+            _fmt(_int(r["generations_ok"])),
+            _fmt(_int(r["generations_failed"])),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Sorted by the first metric. Intervals: 95%, clustered by case group where "
+        "the suite has groups; corpus metrics by a seeded case bootstrap.",
+    ]
+    if board.notes:
+        lines += ["", "Notes:", *[f"- {n}" for n in board.notes]]
+    return "\n".join(lines)
+
+
+def _int(value: object) -> object:
+    return int(value) if isinstance(value, float) and not np.isnan(value) else value
+
+
+def render_text(board: Leaderboard) -> str:
+    """A terminal version of the leaderboard."""
+    frame = _sort_key(board)
+    out = pd.DataFrame({"config": frame["config"], "label": frame["label"]})
+    for m in board.metrics:
+        out[m] = [
+            f"{_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}]"
+            for v, lo, hi in zip(frame[m], frame[f"{m}_ci_low"], frame[f"{m}_ci_high"], strict=True)
+        ]
+    out["p50 s"] = frame["latency_p50_s"].map(_fmt)
+    out["p95 s"] = frame["latency_p95_s"].map(_fmt)
+    out["ok"] = frame["generations_ok"].map(lambda v: _fmt(_int(v)))
+    out["failed"] = frame["generations_failed"].map(lambda v: _fmt(_int(v)))
+    header = f"Leaderboard: {board.experiment}"
+    if board.simulated:
+        header = f"{header}\n*** {SIMULATED_BANNER} ***"
+    return f"{header}\n{out.to_string(index=False)}"

@@ -1,0 +1,84 @@
+"""The Metric value object: a name, what it measures, and how to score outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from evaluation.backends.base import GenerationResult
+from evaluation.errors import MetricError
+from evaluation.suites import Case
+
+ScoreType = Literal["binary", "continuous", "ordinal"]
+
+# (outputs, cases, results, labels) -> one float per output
+PerCaseFn = Callable[
+    [Sequence[str], Sequence[Case], Sequence[GenerationResult] | None, Sequence[str] | None],
+    np.ndarray,
+]
+# (outputs, cases, labels) -> one corpus value
+CorpusFn = Callable[[Sequence[str], Sequence[Case], Sequence[str] | None], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A way to score outputs. ``score`` gives one float per output (NaN where the
+    output cannot be scored, e.g. the case has no reference). For ``corpus_level``
+    metrics (BLEU, chrF, macro-F1) the headline value is ``corpus_score``, computed over
+    the whole corpus; the per-case values exist for paired statistics.
+
+    ``labels`` (keyword) is the suite's label set for the classification metrics;
+    without it they use the gold labels of the cases scored plus any
+    ``case.metadata["labels"]``. Other metrics ignore it.
+    """
+
+    name: str
+    description: str
+    score_type: ScoreType
+    higher_is_better: bool
+    corpus_level: bool
+    per_case: PerCaseFn = field(repr=False, compare=False)
+    corpus: CorpusFn | None = field(default=None, repr=False, compare=False)
+
+    def score(
+        self,
+        outputs: Sequence[str],
+        cases: Sequence[Case],
+        results: Sequence[GenerationResult] | None = None,
+        *,
+        labels: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        _check_lengths(self.name, outputs, cases, results)
+        return np.asarray(self.per_case(outputs, cases, results, labels), dtype=np.float64)
+
+    def corpus_score(
+        self,
+        outputs: Sequence[str],
+        cases: Sequence[Case],
+        results: Sequence[GenerationResult] | None = None,
+        *,
+        labels: Sequence[str] | None = None,
+    ) -> float:
+        """The corpus value (corpus metrics), else the mean of the scorable per-case
+        values; NaN when nothing is scorable."""
+        _check_lengths(self.name, outputs, cases, results)
+        if self.corpus is not None:
+            return float(self.corpus(outputs, cases, labels))
+        values = self.score(outputs, cases, results, labels=labels)
+        scorable = values[~np.isnan(values)]
+        return float(scorable.mean()) if scorable.size else float("nan")
+
+
+def _check_lengths(
+    name: str,
+    outputs: Sequence[str],
+    cases: Sequence[Case],
+    results: Sequence[GenerationResult] | None,
+) -> None:
+    if len(outputs) != len(cases):
+        raise MetricError(f"{name}: {len(outputs)} outputs for {len(cases)} cases")
+    if results is not None and len(results) != len(outputs):
+        raise MetricError(f"{name}: {len(results)} results for {len(outputs)} outputs")

@@ -1,0 +1,95 @@
+"""Classification metrics: accuracy and macro-F1 over labels extracted from outputs.
+
+The predicted label is the label that occurs first (leftmost; the longest on a tie) as
+whole words in the output, both normalised like ``normalize_text`` but keeping
+articles (so a label "A" survives); when no label occurs, the normalised output itself.
+The label set is the suite's (``labels=``), else the gold labels of the cases scored
+plus any ``case.metadata["labels"]``.
+
+Macro-F1 is a corpus value (``sklearn.metrics.f1_score(average="macro")``) over the
+classes that occur as gold labels or as predicted known labels; a free-text prediction
+that names no label counts as a miss, not as a class of its own. Per case it gives the
+case's correctness (as accuracy), so paired statistics have something to pair; the
+corpus value is the headline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from evaluation.backends.base import GenerationResult
+from evaluation.metrics._text import normalize_text
+from evaluation.suites import Case
+
+
+def _label_set(cases: Sequence[Case], labels: Sequence[str] | None) -> list[str]:
+    if labels is not None:
+        found = list(labels)
+    else:
+        found = [case.label for case in cases if case.label is not None]
+        for case in cases:
+            found.extend(case.metadata.get("labels", ()))
+    normalized = {normalize_text(label, drop_articles=False) for label in found}
+    return sorted(normalized - {""}, key=lambda label: (-len(label), label))
+
+
+def _label_pattern(label_set: Sequence[str]) -> re.Pattern[str] | None:
+    if not label_set:
+        return None
+    # Longest first, so that at one position "very good" wins over "good".
+    alternatives = "|".join(re.escape(label) for label in label_set)
+    return re.compile(rf"(?<!\S)(?:{alternatives})(?!\S)")
+
+
+def extract_label(output: str, labels: Sequence[str]) -> str:
+    """The label an output names (see the module docstring for the rule)."""
+    return _extract(output, _label_pattern(_label_set((), labels)))
+
+
+def _extract(output: str, pattern: re.Pattern[str] | None) -> str:
+    text = normalize_text(output, drop_articles=False)
+    match = pattern.search(text) if pattern is not None else None
+    return match.group(0) if match else text
+
+
+def _predictions(
+    outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None
+) -> tuple[list[str], list[str], np.ndarray, list[str]]:
+    """(gold, predicted) for the cases that have a gold label, their positions, and
+    the normalised label set."""
+    label_set = _label_set(cases, labels)
+    pattern = _label_pattern(label_set)
+    gold, predicted, positions = [], [], []
+    for i, (output, case) in enumerate(zip(outputs, cases, strict=True)):
+        if case.label is None:
+            continue
+        gold.append(normalize_text(case.label, drop_articles=False))
+        predicted.append(_extract(output, pattern))
+        positions.append(i)
+    return gold, predicted, np.asarray(positions, dtype=np.intp), label_set
+
+
+def accuracy(
+    outputs: Sequence[str],
+    cases: Sequence[Case],
+    results: Sequence[GenerationResult] | None,
+    labels: Sequence[str] | None,
+) -> np.ndarray:
+    """1.0 when the extracted label is the gold label; NaN for cases without one."""
+    gold, predicted, positions, _ = _predictions(outputs, cases, labels)
+    scores = np.full(len(outputs), np.nan)
+    scores[positions] = np.asarray(gold, dtype=object) == np.asarray(predicted, dtype=object)
+    return scores
+
+
+def macro_f1(outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None) -> float:
+    gold, predicted, _, label_set = _predictions(outputs, cases, labels)
+    if not gold:
+        return float("nan")
+    known = set(label_set)
+    classes = sorted(set(gold) | (set(predicted) & known))
+    return float(f1_score(gold, predicted, labels=classes, average="macro", zero_division=0.0))

@@ -1,0 +1,129 @@
+"""The metrics evalflow knows, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from evaluation.errors import MetricError
+from evaluation.metrics import _labels, _overlap, _text, _timing
+from evaluation.metrics._base import CorpusFn, Metric, PerCaseFn, ScoreType
+
+
+def _metric(
+    name: str,
+    description: str,
+    score_type: ScoreType,
+    per_case: PerCaseFn,
+    *,
+    higher_is_better: bool = True,
+    corpus: CorpusFn | None = None,
+) -> Metric:
+    return Metric(
+        name=name,
+        description=description,
+        score_type=score_type,
+        higher_is_better=higher_is_better,
+        corpus_level=corpus is not None,
+        per_case=per_case,
+        corpus=corpus,
+    )
+
+
+_ROUGE = "F-measure (rouge-score, Porter stemmer), best over the references."
+_METRICS = (
+    _metric(
+        "exact_match",
+        "Normalised output equals a normalised reference (SQuAD normalisation).",
+        "binary",
+        _text.exact_match,
+    ),
+    _metric(
+        "contains",
+        "A normalised reference occurs in the normalised output as whole words.",
+        "binary",
+        _text.contains,
+    ),
+    _metric(
+        "regex",
+        'metadata["answer_regex"] of the case matches the output (re.search); NaN without.',
+        "binary",
+        _text.regex_match,
+    ),
+    _metric("rouge1", f"ROUGE-1 {_ROUGE}", "continuous", _overlap.rouge("rouge1")),
+    _metric("rouge2", f"ROUGE-2 {_ROUGE}", "continuous", _overlap.rouge("rouge2")),
+    _metric("rougeL", f"ROUGE-L {_ROUGE}", "continuous", _overlap.rouge("rougeL")),
+    _metric(
+        "bleu",
+        "sacrebleu BLEU, 0-100: corpus BLEU is the headline; per case, sentence BLEU.",
+        "continuous",
+        _overlap.bleu,
+        corpus=_overlap.corpus_bleu,
+    ),
+    _metric(
+        "chrf",
+        "sacrebleu chrF, 0-100: corpus chrF is the headline; per case, sentence chrF.",
+        "continuous",
+        _overlap.chrf,
+        corpus=_overlap.corpus_chrf,
+    ),
+    _metric(
+        "accuracy",
+        "The label named in the output equals the gold label.",
+        "binary",
+        _labels.accuracy,
+    ),
+    _metric(
+        "macro_f1",
+        "Macro-averaged F1 over classes (scikit-learn), the headline; per case, correctness.",
+        "binary",
+        _labels.accuracy,
+        corpus=_labels.macro_f1,
+    ),
+    _metric(
+        "output_length",
+        "Words in the output (descriptive; shorter is cheaper).",
+        "continuous",
+        _text.output_length,
+        higher_is_better=False,
+    ),
+    _metric(
+        "latency_s",
+        "Seconds from sending the request to its last byte, as the backend measured.",
+        "continuous",
+        _timing.timing(_timing.latency_s),
+        higher_is_better=False,
+    ),
+    _metric(
+        "ttft_s",
+        "Seconds from sending the request to the first content token.",
+        "continuous",
+        _timing.timing(_timing.ttft_s),
+        higher_is_better=False,
+    ),
+    _metric(
+        "tokens_per_s",
+        "Decode speed reported by the server: eval_count / eval_duration.",
+        "continuous",
+        _timing.timing(_timing.tokens_per_s),
+    ),
+)
+_BY_NAME = {metric.name: metric for metric in _METRICS}
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every known metric name, in a stable order."""
+    return tuple(_BY_NAME)
+
+
+def get_metric(name: str) -> Metric:
+    """The metric called ``name``; MetricError listing the known ones otherwise."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        known = ", ".join(_BY_NAME)
+        raise MetricError(f"unknown metric '{name}'; known metrics: {known}") from None
+
+
+def get_metrics(names: Iterable[str]) -> list[Metric]:
+    """The metrics called ``names``, in that order."""
+    return [get_metric(name) for name in names]

@@ -1,0 +1,259 @@
+"""Means with error bars: CLT, clustered and bootstrap standard errors and intervals.
+
+Source: E. Miller, "Adding Error Bars to Evals", arXiv 2411.00640 (2024): the CLT
+standard error of a mean of per-case scores, the clustered standard error for cases that
+share a group (its appendix), and averaging the K samples of a case before the CLT.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evaluation.statistics._cases import NOT_RUN, UNSCORABLE, CaseTable, case_table, is_constant
+
+
+@dataclass(frozen=True)
+class MeanEstimate:
+    """A mean with its standard error and interval; ``None`` means undefined (see note)."""
+
+    n: int
+    mean: float | None
+    se: float | None
+    ci: tuple[float, float] | None
+    confidence: float
+    method: str
+    n_clusters: int | None = None
+    config: str = ""
+    metric: str = ""
+    n_excluded: int = 0
+    samples_per_case: float | None = None
+    within_var: float | None = None
+    note: str = ""
+
+
+def mean_interval(
+    values: Sequence[float] | np.ndarray,
+    groups: Sequence[object] | np.ndarray | None = None,
+    *,
+    confidence: float = 0.95,
+) -> MeanEstimate:
+    """Mean of per-case scores with its CLT or clustered standard error.
+
+    Unclustered (Miller 2024, CLT section): SE = sqrt(Σ(s_i − s̄)² / (n − 1) / n); for 0/1
+    scores this is sqrt(p(1 − p)/(n − 1)), the unbiased form of sqrt(p(1 − p)/n).
+    Clustered (Miller 2024, clustered standard errors and appendix):
+    SE_cl = (1/n)·sqrt(Σ_c (Σ_{i∈c} (s_i − s̄))²)·sqrt(C/(C − 1)), the C/(C − 1) factor as
+    in Inspect AI; a case with no group is its own cluster. All-singleton clusters give
+    the unclustered SE exactly and are reported as "CLT".
+    Interval: s̄ ± t_{df}·SE with df = n − 1 (or C − 1).
+
+    NaN values are left out. n = 0: mean undefined; n = 1: SE undefined (note says so).
+    One cluster: the clustered SE is undefined; the note says so and the unclustered SE is
+    shown instead. Zero variance gives SE = 0 and a note that the interval is degenerate.
+    """
+    x = np.asarray(values, dtype=float)
+    g = None if groups is None else np.asarray(groups, dtype=object)
+    notes: list[str] = []
+    scored = ~np.isnan(x)
+    if not scored.all():
+        notes.append(f"{int((~scored).sum())} NaN score(s) left out")
+        x = x[scored]
+        g = None if g is None else g[scored]
+    n = int(x.size)
+    if n == 0:
+        notes.append("no scored cases: mean undefined")
+        return MeanEstimate(0, None, None, None, confidence, "none", note="; ".join(notes))
+    mean = float(np.mean(x))
+    if n < 2:
+        notes.append("n = 1: standard error and interval undefined (need n ≥ 2)")
+        return MeanEstimate(1, mean, None, None, confidence, "none", note="; ".join(notes))
+
+    n_clusters = None
+    if g is not None:
+        n_clusters = len(pd.unique(g))
+        if n_clusters == 1:
+            notes.append(
+                "all cases share one group: clustered standard error undefined; "
+                "showing the unclustered one (treats cases as independent)"
+            )
+            g = None
+        elif n_clusters == n:  # every case its own group: identical to the CLT SE
+            g = None
+    if is_constant(x):
+        se, df = 0.0, n - 1
+        method = "CLT" if g is None else f"clustered ({n_clusters} groups)"
+        notes.append(f"zero variance: every value is {mean:.4g}; the interval is degenerate")
+    elif g is None:
+        se, df, method = float(np.std(x, ddof=1) / np.sqrt(n)), n - 1, "CLT"
+    else:
+        sums = pd.Series(x - mean).groupby(g).sum().to_numpy()
+        c = sums.size
+        se = float(np.sqrt(np.sum(sums**2)) / n * np.sqrt(c / (c - 1)))
+        df, method = c - 1, f"clustered ({c} groups)"
+    q = float(stats.t.ppf(0.5 + confidence / 2, df))
+    return MeanEstimate(
+        n=n,
+        mean=mean,
+        se=se,
+        ci=(mean - q * se, mean + q * se),
+        confidence=confidence,
+        method=method,
+        n_clusters=n_clusters,
+        note="; ".join(notes),
+    )
+
+
+def summarize_config(table: CaseTable, config: str, *, confidence: float = 0.95) -> MeanEstimate:
+    """Mean, SE and interval of one config on one metric, K samples averaged per case first
+    (Miller 2024, resampling: Var(s̄) = (Var(x) + E[σ_i²]/K)/n). Cases with no row or no
+    scored sample for this config are excluded and counted in the note."""
+    if config not in table.means.columns:
+        return MeanEstimate(
+            0,
+            None,
+            None,
+            None,
+            confidence,
+            "none",
+            config=config,
+            metric=table.metric,
+            note=f"no scores for config {config!r} on metric {table.metric!r}",
+        )
+    values = table.means[config]
+    used = values.notna()
+    reasons = pd.Series(
+        [table.exclusion_reason(config, c) for c in values.index[~used]], dtype=object
+    )
+    groups = None if table.groups is None else table.groups[used].to_numpy()
+    est = mean_interval(values[used].to_numpy(), groups, confidence=confidence)
+    notes = [est.note] if est.note else []
+    if not reasons.empty:
+        counts = reasons.value_counts()
+        notes.append(
+            f"{len(reasons)} case(s) excluded: "
+            + ", ".join(f"{k} {_short(r, config)}" for r, k in counts.items())
+        )
+    k = table.scored.loc[used, config]
+    within = table.within_var.loc[used, config].dropna()
+    return replace(
+        est,
+        config=config,
+        metric=table.metric,
+        n_excluded=len(reasons),
+        samples_per_case=float(k.mean()) if used.any() else None,
+        within_var=float(within.mean()) if not within.empty else None,
+        note="; ".join(notes),
+    )
+
+
+def _short(reason: str, config: str) -> str:
+    return {
+        NOT_RUN.format(config=config): "not run",
+        UNSCORABLE.format(config=config): "unscorable (NaN)",
+    }.get(reason, reason)
+
+
+def summarize(
+    scores: pd.DataFrame, *, metrics: Sequence[str] | None = None, confidence: float = 0.95
+) -> list[MeanEstimate]:
+    """One :class:`MeanEstimate` per (metric, config) from long score rows."""
+    names = sorted(scores["metric"].dropna().unique()) if metrics is None else list(metrics)
+    out: list[MeanEstimate] = []
+    for metric in names:
+        table = case_table(scores, metric)
+        out.extend(summarize_config(table, c, confidence=confidence) for c in table.configs)
+    return out
+
+
+def corpus_interval(
+    statistic: Callable[[np.ndarray], float],
+    n_cases: int,
+    *,
+    groups: Sequence[object] | np.ndarray | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> MeanEstimate:
+    """Bootstrap interval for a corpus-level metric (BLEU, chrF over the whole corpus).
+
+    ``statistic(indices)`` computes the metric on the cases at those indices (repeats
+    allowed). Cases are resampled with replacement (whole groups when ``groups`` is given,
+    the bootstrap analogue of clustering) with ``scipy.stats.bootstrap``, seeded. BCa is
+    tried first; when it warns or gives a non-finite bound (very discrete data) the
+    percentile interval is used and the note says so. SE is the bootstrap SD.
+    n < 2 (or one group only, then cases are resampled): see the note.
+    """
+    if n_cases < 1:
+        return MeanEstimate(0, None, None, None, confidence, "none", note="no cases")
+    point = float(statistic(np.arange(n_cases)))
+    if n_cases < 2:
+        return MeanEstimate(
+            1,
+            point,
+            None,
+            None,
+            confidence,
+            "none",
+            note="n = 1: bootstrap interval undefined (need n ≥ 2)",
+        )
+    notes: list[str] = []
+    units = [np.array([i]) for i in range(n_cases)]
+    n_clusters = None
+    if groups is not None:
+        g = np.asarray(groups, dtype=object)
+        labels = pd.unique(g)
+        n_clusters = len(labels)
+        if n_clusters == 1:
+            notes.append("one group only: clustered bootstrap undefined; resampling cases")
+        else:
+            units = [np.flatnonzero(g == label) for label in labels]
+
+    def on_units(idx: np.ndarray) -> float:
+        return float(statistic(np.concatenate([units[i] for i in idx])))
+
+    data = (np.arange(len(units)),)
+    method = "BCa"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = stats.bootstrap(
+            data,
+            on_units,
+            vectorized=False,
+            n_resamples=n_resamples,
+            confidence_level=confidence,
+            method="BCa",
+            rng=np.random.default_rng(seed),
+        )
+    low, high = res.confidence_interval
+    if caught or not (np.isfinite(low) and np.isfinite(high)):
+        method = "percentile"
+        notes.append("BCa unusable on these data; percentile interval")
+        res = stats.bootstrap(
+            data,
+            on_units,
+            vectorized=False,
+            n_resamples=n_resamples,
+            confidence_level=confidence,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+        low, high = res.confidence_interval
+    se = float(res.standard_error)
+    if se == 0:
+        notes.append("every resample gave the same value; the interval is degenerate")
+    return MeanEstimate(
+        n=n_cases,
+        mean=point,
+        se=se,
+        ci=(float(low), float(high)),
+        confidence=confidence,
+        method=f"bootstrap ({method}, {n_resamples} resamples, seed {seed})",
+        n_clusters=n_clusters,
+        note="; ".join(notes),
+    )

@@ -1,0 +1,234 @@
+"""N configs at once: paired comparisons with multiplicity adjustment, winner or tie.
+
+Comparisons are all pairs (m = N(N − 1)/2) or each config versus a baseline (m = N − 1).
+p-values are adjusted with ``statsmodels.stats.multitest.multipletests`` with the method
+passed explicitly ("holm": Holm 1979, family-wise error; "fdr_bh": Benjamini–Hochberg
+1995, false discovery rate); its default "hs" is never used. A winner is declared only
+when the best-scoring config is significantly better than every other config after
+adjustment; otherwise the configs not separable from it are reported as tied at the top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.multitest import multipletests
+
+from evaluation.statistics._cases import CaseTable, case_table
+from evaluation.statistics.paired import (
+    PairedComparison,
+    PairedTest,
+    ScoreType,
+    ZeroMethod,
+    compare_in_table,
+)
+from evaluation.statistics.power import PowerAnalysis, power_analysis
+
+Adjustment = Literal["holm", "fdr_bh"]
+ADJUSTMENT_NAMES = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
+
+
+@dataclass(frozen=True)
+class AdjustedComparison:
+    """One pair with its adjusted p-value, decision and power at the family's α/m."""
+
+    comparison: PairedComparison
+    p_adjusted: float | None
+    significant: bool
+    power: PowerAnalysis
+
+
+@dataclass(frozen=True)
+class MultiComparison:
+    """All comparisons of one metric, the ranking (best first) and the verdict."""
+
+    metric: str
+    score_type: str
+    higher_is_better: bool
+    mode: Literal["all_pairs", "baseline"]
+    baseline: str | None
+    adjustment: str
+    alpha: float
+    ranking: tuple[tuple[str, float | None], ...]
+    comparisons: tuple[AdjustedComparison, ...]
+    winner: str | None
+    tied_at_top: tuple[str, ...]
+    verdict: str
+    notes: tuple[str, ...] = ()
+
+
+def config_means(table: CaseTable) -> pd.Series:
+    """Mean over each config's scored cases (case means, K samples averaged first)."""
+    return table.means.mean(axis=0, skipna=True)
+
+
+def compare_many(
+    scores: pd.DataFrame | CaseTable,
+    metric: str,
+    *,
+    score_type: ScoreType,
+    higher_is_better: bool = True,
+    configs: list[str] | None = None,
+    baseline: str | None = None,
+    adjust: Adjustment = "holm",
+    alpha: float = 0.05,
+    test: PairedTest = "auto",
+    confidence: float = 0.95,
+    power: float = 0.80,
+    delta: float | None = None,
+    zero_method: ZeroMethod = "pratt",
+    n_resamples: int = 9999,
+    seed: int = 0,
+) -> MultiComparison:
+    """Compare configs on ``metric``: all pairs, or each versus ``baseline``.
+
+    Each pair is a :func:`compare_in_table` comparison; the family of defined p-values is
+    adjusted together (undefined ones stay undefined and count as "not significant").
+    Power per pair: minimum detectable difference at its n with α/m, and the cases
+    needed for ``delta`` (Miller 2024, power analysis; see :mod:`.power`).
+    """
+    if adjust not in ADJUSTMENT_NAMES:
+        raise ValueError(f"adjust must be one of {list(ADJUSTMENT_NAMES)}, got {adjust!r}")
+    table = scores if isinstance(scores, CaseTable) else case_table(scores, metric)
+    names = table.configs if configs is None else list(configs)
+    unknown = [c for c in names + ([baseline] if baseline else []) if c not in table.configs]
+    if unknown:
+        raise ValueError(f"no scores on {metric!r} for config(s) {unknown}")
+    notes: list[str] = []
+    means = config_means(table)[names]
+    scored = means.dropna().sort_values(ascending=not higher_is_better, kind="stable")
+    ranking = [(c, float(m)) for c, m in scored.items()]
+    ranking += [(c, None) for c in names if c not in scored.index]
+    if len(scored) < len(names):
+        notes.append("no scored case for: " + ", ".join(c for c in names if c not in scored))
+
+    order = [c for c, _ in ranking]
+    if baseline is None:
+        mode = "all_pairs"
+        pairs = list(combinations(order, 2))
+    else:
+        mode = "baseline"
+        pairs = [(c, baseline) for c in order if c != baseline]
+    results = [
+        compare_in_table(
+            table,
+            a,
+            b,
+            score_type=score_type,
+            test=test,
+            confidence=confidence,
+            zero_method=zero_method,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+        for a, b in pairs
+    ]
+    p_adj, reject = adjust_p_values([r.p_value for r in results], alpha, adjust)
+    m = max(1, len(results))
+    adjusted = tuple(
+        AdjustedComparison(
+            comparison=r,
+            p_adjusted=pa,
+            significant=rej,
+            power=power_analysis(
+                None if r.sd_diff is None else r.sd_diff**2,
+                n=r.n_used,
+                delta=delta,
+                alpha=alpha,
+                power=power,
+                n_comparisons=m,
+            ),
+        )
+        for r, pa, rej in zip(results, p_adj, reject, strict=True)
+    )
+    winner, tied, verdict = _verdict(
+        metric,
+        [c for c, _ in ranking if c in scored.index],
+        adjusted,
+        higher_is_better,
+        adjust,
+        alpha,
+        baseline,
+    )
+    return MultiComparison(
+        metric=metric,
+        score_type=score_type,
+        higher_is_better=higher_is_better,
+        mode=mode,
+        baseline=baseline,
+        adjustment=adjust,
+        alpha=alpha,
+        ranking=tuple(ranking),
+        comparisons=adjusted,
+        winner=winner,
+        tied_at_top=tied,
+        verdict=verdict,
+        notes=tuple(notes),
+    )
+
+
+def adjust_p_values(
+    p_values: list[float | None], alpha: float, method: Adjustment
+) -> tuple[list[float | None], list[bool]]:
+    """Adjusted p-values and rejections via ``multipletests(..., method=method)``; None
+    (undefined) p-values are left out of the family and stay None / not rejected."""
+    defined = [i for i, p in enumerate(p_values) if p is not None]
+    p_adj: list[float | None] = [None] * len(p_values)
+    reject = [False] * len(p_values)
+    if defined:
+        rej, adj, _, _ = multipletests(
+            np.array([p_values[i] for i in defined]), alpha=alpha, method=method
+        )
+        for i, r, a in zip(defined, rej, adj, strict=True):
+            p_adj[i], reject[i] = float(a), bool(r)
+    return p_adj, reject
+
+
+def _verdict(metric, ranked, adjusted, higher_is_better, adjust, alpha, baseline):
+    """(winner, tied at top, one-line verdict) from the adjusted comparisons."""
+    how = f"{ADJUSTMENT_NAMES[adjust]}-adjusted, α = {alpha:g}"
+    if not ranked:
+        return None, (), f"No config has a scored case on {metric}: no verdict."
+    top = ranked[0]
+    if len(ranked) == 1:
+        return None, (top,), f"Only {top} has scores on {metric}: nothing to compare."
+    against_top = {}
+    for ac in adjusted:
+        c = ac.comparison
+        if top in (c.a, c.b):
+            against_top[c.b if c.a == top else c.a] = ac
+    missing = [c for c in ranked[1:] if c not in against_top]
+    if missing:
+        return (
+            None,
+            (),
+            (
+                f"No verdict on {metric}: the best-scoring config {top} was not compared with "
+                f"{', '.join(missing)} (each-versus-baseline {baseline}); compare all pairs to "
+                "declare a winner."
+            ),
+        )
+    beaten = set()
+    for other, ac in against_top.items():
+        c = ac.comparison
+        if not ac.significant or c.diff is None:
+            continue
+        top_minus_other = c.diff if c.a == top else -c.diff
+        if (top_minus_other > 0) == higher_is_better and top_minus_other != 0:
+            beaten.add(other)
+    tied = (top, *[c for c in ranked[1:] if c not in beaten])
+    if len(tied) == 1:
+        return (
+            top,
+            tied,
+            (f"{top} wins on {metric}: significantly better than every other config ({how})."),
+        )
+    return (
+        None,
+        tied,
+        (f"No winner on {metric}: {', '.join(tied)} are statistically tied at the top ({how})."),
+    )

@@ -1,0 +1,247 @@
+"""Paired comparison of two configs on the cases both completed.
+
+Source: Miller (2024), arXiv 2411.00640, "Paired differences": with d_i = s_A,i − s_B,i,
+the difference of means is d̄ with SE = sqrt(Var(d)/n) (clustered when cases share a
+group), which removes the variance of case difficulty that A and B share. The test that
+``test="auto"`` picks is described in :func:`choose_test`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from evaluation.statistics._cases import CaseTable, case_table, is_constant
+from evaluation.statistics._paired_tests import (
+    TEST_NAMES,
+    PairedTest,
+    ScoreType,
+    ZeroMethod,
+    check_requested,
+    choose_test,
+    correlation,
+    rank_biserial,
+    run_test,
+)
+from evaluation.statistics.intervals import mean_interval
+
+__all__ = [
+    "PairedComparison",
+    "PairedTest",
+    "ScoreType",
+    "ZeroMethod",
+    "choose_test",
+    "compare_in_table",
+    "compare_pair",
+    "compare_scores",
+    "rank_biserial",
+]
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """A versus B on one metric. ``diff = mean_a − mean_b`` over the shared cases; ``None``
+    marks a value that is undefined for these data, and ``note`` says why."""
+
+    a: str
+    b: str
+    metric: str
+    n_used: int
+    n_excluded: int
+    exclusion_reasons: dict[str, int]
+    mean_a: float | None = None
+    mean_b: float | None = None
+    diff: float | None = None
+    diff_ci: tuple[float, float] | None = None
+    test: str = "none"
+    statistic: float | None = None
+    p_value: float | None = None
+    effect_size: float | None = None
+    effect_size_name: str = ""
+    correlation: float | None = None
+    note: str = ""
+    sd_diff: float | None = None
+    n_clusters: int | None = None
+    confidence: float = 0.95
+    score_type: str = "continuous"
+
+
+@dataclass(frozen=True)
+class _Options:
+    score_type: ScoreType
+    test: PairedTest
+    confidence: float
+    zero_method: ZeroMethod
+    n_resamples: int
+    seed: int
+
+
+def compare_pair(
+    scores: pd.DataFrame,
+    a: str,
+    b: str,
+    metric: str,
+    *,
+    score_type: ScoreType,
+    test: PairedTest = "auto",
+    confidence: float = 0.95,
+    zero_method: ZeroMethod = "pratt",
+    n_resamples: int = 9999,
+    seed: int = 0,
+) -> PairedComparison:
+    """Compare configs ``a`` and ``b`` on ``metric`` from long score rows (the K samples of
+    a case averaged first). The statistics are those of :func:`compare_scores`."""
+    return compare_in_table(
+        case_table(scores, metric),
+        a,
+        b,
+        score_type=score_type,
+        test=test,
+        confidence=confidence,
+        zero_method=zero_method,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+
+
+def compare_in_table(
+    table: CaseTable,
+    a: str,
+    b: str,
+    *,
+    score_type: ScoreType,
+    test: PairedTest = "auto",
+    confidence: float = 0.95,
+    zero_method: ZeroMethod = "pratt",
+    n_resamples: int = 9999,
+    seed: int = 0,
+) -> PairedComparison:
+    """:func:`compare_pair` on a prepared :class:`CaseTable` (built once for many pairs).
+    A case either config lacks is excluded; it counts once in ``n_excluded`` and under
+    each reason that applies in ``exclusion_reasons``."""
+    opts = _Options(score_type, test, confidence, zero_method, n_resamples, seed)
+    unknown = [c for c in (a, b) if c not in table.means.columns]
+    if unknown:
+        note = f"no scores for {', '.join(map(repr, unknown))} on metric {table.metric!r}"
+        return PairedComparison(a, b, table.metric, 0, 0, {}, note=note, score_type=score_type)
+    ma, mb = table.means[a], table.means[b]
+    both = (ma.notna() & mb.notna()).to_numpy()
+    reasons: dict[str, int] = {}
+    for case in ma.index[~both]:
+        for config in (a, b):
+            reason = table.exclusion_reason(config, case)
+            if reason:
+                reasons[reason] = reasons.get(reason, 0) + 1
+    groups = None if table.groups is None else table.groups.to_numpy()[both]
+    base = PairedComparison(a, b, table.metric, 0, int((~both).sum()), reasons)
+    return _compare(ma.to_numpy()[both], mb.to_numpy()[both], groups, base, opts)
+
+
+def compare_scores(
+    a_scores: np.ndarray | list[float],
+    b_scores: np.ndarray | list[float],
+    *,
+    groups: np.ndarray | list[object] | None = None,
+    score_type: ScoreType = "continuous",
+    test: PairedTest = "auto",
+    confidence: float = 0.95,
+    zero_method: ZeroMethod = "pratt",
+    n_resamples: int = 9999,
+    seed: int = 0,
+    a: str = "A",
+    b: str = "B",
+    metric: str = "",
+) -> PairedComparison:
+    """Paired comparison of two aligned per-case score vectors (NaN = unscorable).
+
+    Difference: d̄ ± t·SE with SE = sd(d)/√n, or clustered by ``groups`` (Miller 2024,
+    paired differences; formulas in :func:`mean_interval`). Tests: exact McNemar on the
+    discordant counts (statsmodels ``mcnemar(exact=True)``); paired t
+    (``scipy.stats.ttest_rel``); Wilcoxon signed-rank with an explicit ``zero_method``
+    (``scipy.stats.wilcoxon``; "pratt" by default, since "wilcox" drops the zero
+    differences that dominate ordinal data); clustered t = d̄/SE_cl on C − 1 df; paired
+    bootstrap (``scipy.stats.bootstrap(paired=True)``, seeded, its interval replaces the
+    t interval) and sign-flip permutation (``scipy.stats.permutation_test``, seeded).
+    Effect size: d_z = d̄/sd(d), or the matched-pairs rank-biserial r for Wilcoxon.
+    Correlation: Pearson r of A's and B's scores. n = 0 or 1, identical scores and
+    constant differences are explained in ``note``, never reported as 0 or NaN.
+    """
+    xa, xb = np.asarray(a_scores, dtype=float), np.asarray(b_scores, dtype=float)
+    if xa.shape != xb.shape:
+        raise ValueError(f"score vectors differ in length: {xa.size} vs {xb.size}")
+    g = None if groups is None else np.asarray(groups, dtype=object)
+    reasons = {
+        f"unscorable (NaN) for {name}": int(np.isnan(x).sum())
+        for name, x in ((a, xa), (b, xb))
+        if np.isnan(x).any()
+    }
+    keep = ~(np.isnan(xa) | np.isnan(xb))
+    base = PairedComparison(a, b, metric, 0, int((~keep).sum()), reasons)
+    opts = _Options(score_type, test, confidence, zero_method, n_resamples, seed)
+    return _compare(xa[keep], xb[keep], None if g is None else g[keep], base, opts)
+
+
+def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedComparison:
+    base = replace(base, confidence=opts.confidence, score_type=opts.score_type)
+    n = int(xa.size)
+    if n == 0:
+        return replace(
+            base, note=f"no case scored by both {base.a} and {base.b}: nothing to compare"
+        )
+    d = xa - xb
+    base = replace(
+        base, n_used=n, mean_a=float(xa.mean()), mean_b=float(xb.mean()), diff=float(d.mean())
+    )
+    if n < 2:
+        return replace(base, note="n = 1 shared case: interval and test undefined (need n ≥ 2)")
+    notes: list[str] = []
+    est = mean_interval(d, g, confidence=opts.confidence)
+    notes += [est.note] if est.note else []
+    clustered = est.method.startswith("clustered")
+    if opts.test == "auto":
+        test, why = choose_test(opts.score_type, xa, xb, clustered)
+    else:
+        test, why = check_requested(opts.test, xa, xb, clustered)
+    notes += [why] if why else []
+    if clustered and test != "clustered_t":
+        notes.append(f"{TEST_NAMES[test]} treats cases as independent though they share groups")
+    constant = is_constant(d)
+    ci = est.ci
+    if constant and abs(base.diff) <= 1e-12:
+        notes.append(f"{base.a} and {base.b} scored identically on every shared case")
+        stat, p, effect = 0.0, 1.0, None
+        effect_name = "rank-biserial r" if test == "wilcoxon" else "d_z"
+    else:
+        if constant and test in ("t", "clustered_t"):
+            notes.append("every case differs by the same amount: t undefined, Wilcoxon used")
+            test = "wilcoxon"
+        stat, p, effect, effect_name, boot_ci = run_test(
+            test,
+            xa,
+            xb,
+            est,
+            notes,
+            confidence=opts.confidence,
+            zero_method=opts.zero_method,
+            n_resamples=opts.n_resamples,
+            seed=opts.seed,
+        )
+        ci = boot_ci or ci
+    if effect is None:
+        notes.append(f"effect size {effect_name} undefined: the differences have no spread")
+    corr = correlation(xa, xb, (base.a, base.b), notes)
+    return replace(
+        base,
+        diff_ci=ci,
+        test=TEST_NAMES[test],
+        statistic=stat,
+        p_value=float(min(1.0, max(0.0, p))),
+        effect_size=effect,
+        effect_size_name=effect_name,
+        correlation=corr,
+        note="; ".join(dict.fromkeys(notes)),
+        sd_diff=0.0 if constant else float(np.std(d, ddof=1)),
+        n_clusters=est.n_clusters,
+    )

@@ -1,0 +1,91 @@
+"""Pareto front of quality against a cost (latency p95, energy per generation).
+
+A config is dominated when another is at least as good on both quality and cost and
+strictly better on one; the front is the configs nothing dominates. Configs with exactly
+equal quality and cost are both kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_COSTS = ("latency_p95_s", "energy_j")
+
+
+@dataclass(frozen=True)
+class ParetoFront:
+    """Front configs in increasing cost, with their (quality, cost)."""
+
+    quality: str
+    cost: str
+    higher_is_better: bool
+    points: tuple[tuple[str, float, float], ...]
+    excluded: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def configs(self) -> tuple[str, ...]:
+        return tuple(p[0] for p in self.points)
+
+
+def pareto_front(
+    facts: pd.DataFrame,
+    *,
+    quality: str = "quality",
+    cost: str = "latency_p95_s",
+    higher_is_better: bool = True,
+) -> ParetoFront:
+    """Configs no other config beats on both quality and ``cost`` (lower cost is better).
+    Rows with a missing quality or cost are left out and listed in ``excluded``."""
+    for column in ("config", quality, cost):
+        if column not in facts.columns:
+            raise ValueError(f"config facts lack column {column!r}")
+    q = pd.to_numeric(facts[quality], errors="coerce").to_numpy(dtype=float)
+    c = pd.to_numeric(facts[cost], errors="coerce").to_numpy(dtype=float)
+    names = facts["config"].astype(str).to_numpy()
+    ok = ~(np.isnan(q) | np.isnan(c))
+    excluded = tuple(names[~ok])
+    note = f"{len(excluded)} config(s) without {quality} or {cost} left out" if excluded else ""
+    q, c, names = q[ok], c[ok], names[ok]
+    if names.size == 0:
+        return ParetoFront(
+            quality,
+            cost,
+            higher_is_better,
+            (),
+            excluded,
+            f"no config has both {quality} and {cost}: front undefined",
+        )
+    good = q if higher_is_better else -q
+    # dominated[i]: some j is ≥ on quality, ≤ on cost, and strictly better on one.
+    no_worse = (good[None, :] >= good[:, None]) & (c[None, :] <= c[:, None])
+    better = (good[None, :] > good[:, None]) | (c[None, :] < c[:, None])
+    dominated = (no_worse & better).any(axis=1)
+    order = np.lexsort((-good[~dominated], c[~dominated]))
+    front = [
+        (str(n), float(qq), float(cc))
+        for n, qq, cc in zip(
+            names[~dominated][order], q[~dominated][order], c[~dominated][order], strict=True
+        )
+    ]
+    return ParetoFront(quality, cost, higher_is_better, tuple(front), excluded, note)
+
+
+def pareto_fronts(
+    facts: pd.DataFrame,
+    *,
+    quality: str = "quality",
+    higher_is_better: bool = True,
+    costs: Sequence[str] = DEFAULT_COSTS,
+) -> list[ParetoFront]:
+    """One front per cost column that is present and recorded for at least one config
+    (energy is often not recorded)."""
+    return [
+        pareto_front(facts, quality=quality, cost=cost, higher_is_better=higher_is_better)
+        for cost in costs
+        if cost in facts.columns and pd.to_numeric(facts[cost], errors="coerce").notna().any()
+    ]

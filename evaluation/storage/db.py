@@ -1,0 +1,110 @@
+"""Engines and sessions. No global engine: callers make one from a URL and pass it on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, SQLModel, create_engine
+
+from evaluation.errors import StorageError
+from evaluation.storage import models  # noqa: F401  (registers the tables)
+
+
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and a busy timeout so concurrent sweeps
+    writing to one file wait for each other instead of failing."""
+    try:
+        if url.startswith("sqlite"):
+            in_memory = url in ("sqlite://", "sqlite:///:memory:")
+            engine = create_engine(
+                url,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                poolclass=StaticPool if in_memory else None,
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        if create:
+            SQLModel.metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot open the results database {_redact(url)}: {exc}") from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+# SQLite allows 32,766 bound parameters per statement; rows have up to ~25 columns.
+_ROWS_PER_STATEMENT = 500
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StorageError(f"database operation failed: {exc}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def insert_ignoring_conflicts(
+    session: Session,
+    model: type[SQLModel],
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    update_columns: Iterable[str] = (),
+    conflict_columns: Iterable[str] | None = None,
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING (or DO UPDATE of ``update_columns``), for
+    SQLite and PostgreSQL: concurrent writers never duplicate a row."""
+    rows = list(rows)
+    if not rows:
+        return
+    table = model.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        insert = postgresql.insert
+    elif dialect == "sqlite":
+        insert = sqlite.insert
+    else:
+        raise StorageError(f"unsupported database dialect {dialect!r} (use SQLite or PostgreSQL)")
+    updates = list(update_columns)
+    keys = list(conflict_columns or [c.name for c in table.primary_key.columns])
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        stmt = insert(table).values(rows[start : start + _ROWS_PER_STATEMENT])
+        if updates:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in updates}
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing()
+        session.exec(stmt)

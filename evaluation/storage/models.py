@@ -1,0 +1,206 @@
+"""The results tables. A generation is unique on (experiment, config hash, case, sample):
+that key is what makes an interrupted sweep resume without redoing or duplicating work.
+Scores are one row per (generation, metric) so they can be recomputed without
+regenerating; aggregates and comparisons are derived rows, recomputable at any time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ModelRow(SQLModel, table=True):
+    """A model seen on a host (from /api/tags)."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("name", "digest", name="uq_model_name_digest"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    digest: str = ""
+    family: str = ""
+    parameter_size: str = ""
+    quantization: str = ""
+    size_bytes: int | None = None
+    hosts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    first_seen: datetime = Field(default_factory=utcnow)
+    last_seen: datetime = Field(default_factory=utcnow)
+
+
+class SuiteRow(SQLModel, table=True):
+    __tablename__ = "suites"
+
+    name: str = Field(primary_key=True)
+    version: str
+    task_type: str
+    default_metrics: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    labels: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    path: str = ""
+    fingerprint: str = ""
+
+
+class CaseRow(SQLModel, table=True):
+    """A case; ``uid`` is "suite/case-id" so case ids need only be unique in their suite."""
+
+    __tablename__ = "cases"
+
+    uid: str = Field(primary_key=True)
+    suite: str = Field(index=True)
+    case_id: str
+    group: str | None = None
+    input_text: str = Field(default="", sa_column=Column(Text))
+    input_chars: int = 0
+    references: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    label: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class Experiment(SQLModel, table=True):
+    __tablename__ = "experiments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    suite: str
+    task_type: str
+    spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    spec_path: str = ""
+    samples_per_case: int = 1
+    metrics: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    simulated: bool = False
+    status: str = "created"  # created | running | completed | failed
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    baseline: str | None = None
+    accepted_baseline: bool = False
+
+
+class ConfigRow(SQLModel, table=True):
+    __tablename__ = "configs"
+
+    hash: str = Field(primary_key=True)
+    model: str = Field(index=True)
+    label: str = ""
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    num_predict: int = 256
+    num_ctx: int | None = None
+    seed: int | None = None
+    template_name: str = "default"
+    template_text: str = Field(default="{input}", sa_column=Column(Text))
+
+
+class ExperimentConfig(SQLModel, table=True):
+    __tablename__ = "experiment_configs"
+
+    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
+    config_hash: str = Field(foreign_key="configs.hash", primary_key=True)
+    position: int = 0
+
+
+class Generation(SQLModel, table=True):
+    """One attempt-series at one work item; ``status`` "ok" rows are never redone."""
+
+    __tablename__ = "generations"
+    __table_args__ = (
+        UniqueConstraint(
+            "experiment_id", "config_hash", "case_uid", "sample_index", name="uq_generation_key"
+        ),
+        Index("ix_generation_experiment_status", "experiment_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(foreign_key="experiments.id")
+    config_hash: str = Field(foreign_key="configs.hash")
+    case_uid: str = Field(foreign_key="cases.uid")
+    sample_index: int = 0
+    status: str = "ok"  # ok | failed
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    attempts: int = 1
+    host: str = ""
+    output: str = Field(default="", sa_column=Column(Text))
+    done_reason: str = ""
+    truncated: bool = False
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+    prompt_eval_count: int = 0
+    eval_count: int = 0
+    load_duration_ns: int = 0
+    prompt_eval_duration_ns: int = 0
+    eval_duration_ns: int = 0
+    total_duration_ns: int = 0
+    energy_j: float | None = None
+    simulated: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Score(SQLModel, table=True):
+    __tablename__ = "scores"
+
+    generation_id: int = Field(foreign_key="generations.id", primary_key=True)
+    metric: str = Field(primary_key=True)
+    value: float | None = None
+
+
+class Aggregate(SQLModel, table=True):
+    """Per (experiment, config, metric): the mean with its error bar."""
+
+    __tablename__ = "aggregates"
+
+    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
+    config_hash: str = Field(foreign_key="configs.hash", primary_key=True)
+    metric: str = Field(primary_key=True)
+    n: int = 0
+    mean: float | None = None
+    se: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    method: str = ""
+    note: str = ""
+
+
+class ConfigTelemetry(SQLModel, table=True):
+    """GPU readings per (experiment, config); source "unavailable" when NVML is absent."""
+
+    __tablename__ = "config_telemetry"
+
+    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
+    config_hash: str = Field(foreign_key="configs.hash", primary_key=True)
+    source: str = "unavailable"
+    mean_gpu_util_pct: float | None = None
+    peak_memory_bytes: int | None = None
+    energy_j_per_generation: float | None = None
+    vram_bytes: int | None = None
+
+
+class ComparisonRow(SQLModel, table=True):
+    """One paired comparison of two configs on one metric."""
+
+    __tablename__ = "comparisons"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_label: str = Field(index=True)  # experiment name, or "a-vs-b" for compare runs
+    metric: str
+    config_a: str
+    config_b: str
+    n_used: int = 0
+    n_excluded: int = 0
+    diff: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    test: str = ""
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    effect_size: float | None = None
+    effect_size_name: str = ""
+    min_detectable_diff: float | None = None
+    note: str = Field(default="", sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,309 @@
+"""Reading and writing results. Functions take a Session; nothing here owns an engine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from evaluation.backends.base import ModelInfo
+from evaluation.errors import StorageError
+from evaluation.spec import Config
+from evaluation.storage.db import insert_ignoring_conflicts
+from evaluation.storage.models import (
+    Aggregate,
+    CaseRow,
+    ConfigRow,
+    Experiment,
+    ExperimentConfig,
+    Generation,
+    ModelRow,
+    Score,
+    SuiteRow,
+    utcnow,
+)
+from evaluation.suites import Suite
+from evaluation.work import GenerationRecord, WorkKey, case_uid
+
+
+def suite_fingerprint(suite: Suite) -> str:
+    payload = [(c.id, c.input_text, c.references, c.label, c.group) for c in suite.cases]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def record_suite(session: Session, suite: Suite) -> None:
+    """Store the suite and its cases (idempotent; cases are refreshed from the file)."""
+    insert_ignoring_conflicts(
+        session,
+        SuiteRow,
+        [
+            {
+                "name": suite.name,
+                "version": suite.version,
+                "task_type": suite.task_type,
+                "default_metrics": list(suite.default_metrics),
+                "labels": list(suite.labels),
+                "path": str(suite.path or ""),
+                "fingerprint": suite_fingerprint(suite),
+            }
+        ],
+        update_columns=["version", "task_type", "default_metrics", "labels", "path", "fingerprint"],
+    )
+    insert_ignoring_conflicts(
+        session,
+        CaseRow,
+        [
+            {
+                "uid": case_uid(suite.name, case.id),
+                "suite": suite.name,
+                "case_id": case.id,
+                "group": case.group,
+                "input_text": case.input_text,
+                "input_chars": len(case.input_text),
+                "references": list(case.references),
+                "label": case.label,
+                "meta": dict(case.metadata),
+            }
+            for case in suite.cases
+        ],
+        update_columns=["group", "input_text", "input_chars", "references", "label", "meta"],
+    )
+
+
+def record_models(session: Session, host: str, infos: Iterable[ModelInfo]) -> None:
+    """Remember which models a host has (name, digest, family, size, quantisation)."""
+    for info in infos:
+        row = session.exec(
+            select(ModelRow).where(ModelRow.name == info.name, ModelRow.digest == info.digest)
+        ).scalar_one_or_none()
+        if row is None:
+            row = ModelRow(
+                name=info.name,
+                digest=info.digest,
+                family=info.family,
+                parameter_size=info.parameter_size,
+                quantization=info.quantization,
+                size_bytes=info.size_bytes,
+                hosts=[host],
+            )
+        else:
+            row.last_seen = utcnow()
+            if host not in row.hosts:
+                row.hosts = [*row.hosts, host]
+        session.add(row)
+
+
+def config_row(config: Config) -> dict[str, Any]:
+    return {
+        "hash": config.hash,
+        "model": config.model,
+        "label": config.label,
+        **asdict(config.params),
+        "template_name": config.template.name,
+        "template_text": config.template.text,
+    }
+
+
+def register_experiment(
+    session: Session,
+    *,
+    name: str,
+    suite: Suite,
+    configs: Sequence[Config],
+    spec: dict[str, Any],
+    spec_path: str,
+    samples_per_case: int,
+    metrics: Sequence[str],
+    simulated: bool,
+    baseline: str | None = None,
+) -> Experiment:
+    """Create the experiment, or reopen it to resume; refuses a name already used for
+    another suite, since resuming would then mix cases."""
+    experiment = session.exec(
+        select(Experiment).where(Experiment.name == name)
+    ).scalar_one_or_none()
+    if experiment is not None and experiment.suite != suite.name:
+        raise StorageError(
+            f"experiment {name!r} already exists for suite {experiment.suite!r}; "
+            f"give this sweep another name (spec field 'name')"
+        )
+    if experiment is None:
+        experiment = Experiment(name=name, suite=suite.name, task_type=suite.task_type)
+    experiment.spec = spec
+    experiment.spec_path = spec_path
+    experiment.samples_per_case = samples_per_case
+    experiment.metrics = list(metrics)
+    experiment.simulated = simulated
+    experiment.baseline = baseline
+    experiment.status = "running"
+    experiment.updated_at = utcnow()
+    session.add(experiment)
+    session.flush()
+    insert_ignoring_conflicts(session, ConfigRow, [config_row(c) for c in configs])
+    insert_ignoring_conflicts(
+        session,
+        ExperimentConfig,
+        [
+            {"experiment_id": experiment.id, "config_hash": c.hash, "position": i}
+            for i, c in enumerate(configs)
+        ],
+    )
+    return experiment
+
+
+def set_experiment_status(session: Session, experiment_id: int, status: str) -> None:
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise StorageError(f"no experiment with id {experiment_id}")
+    experiment.status = status
+    experiment.updated_at = utcnow()
+    session.add(experiment)
+
+
+def completed_keys(session: Session, experiment_id: int) -> set[WorkKey]:
+    """Keys of the generations already finished successfully: a rerun skips these."""
+    rows = session.exec(
+        select(Generation.config_hash, Generation.case_uid, Generation.sample_index).where(
+            Generation.experiment_id == experiment_id, Generation.status == "ok"
+        )
+    ).all()
+    return {(h, c, s) for h, c, s in rows}
+
+
+def generation_row(experiment_id: int, record: GenerationRecord) -> dict[str, Any]:
+    item = record.item
+    row: dict[str, Any] = {
+        "experiment_id": experiment_id,
+        "config_hash": item.config.hash,
+        "case_uid": item.case_uid,
+        "sample_index": item.sample_index,
+        "host": record.host,
+        "attempts": record.attempts,
+        "created_at": utcnow(),
+    }
+    result = record.result
+    if result is None:
+        return row | {"status": "failed", "error": record.error or "unknown error", "output": ""}
+    return row | {
+        "status": "ok",
+        "error": None,
+        "output": result.text,
+        "done_reason": result.done_reason,
+        "truncated": result.truncated,
+        "latency_s": result.latency_s,
+        "ttft_s": result.ttft_s,
+        "tokens_per_s": result.tokens_per_s,
+        "prompt_eval_count": result.prompt_eval_count,
+        "eval_count": result.eval_count,
+        "load_duration_ns": result.load_duration_ns,
+        "prompt_eval_duration_ns": result.prompt_eval_duration_ns,
+        "eval_duration_ns": result.eval_duration_ns,
+        "total_duration_ns": result.total_duration_ns,
+        "simulated": result.simulated,
+    }
+
+
+_GENERATION_KEY = ["experiment_id", "config_hash", "case_uid", "sample_index"]
+
+
+def save_generations(
+    session: Session, experiment_id: int, records: Iterable[GenerationRecord]
+) -> None:
+    """Store outcomes. A failed row is replaced by a later attempt; an "ok" row is never
+    overwritten, so concurrent or repeated runs cannot duplicate or clobber results."""
+    rows = [generation_row(experiment_id, r) for r in records]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Generation.__table__
+    for row in rows:
+        stmt = insert(table).values(row)
+        update = {k: getattr(stmt.excluded, k) for k in row if k not in _GENERATION_KEY}
+        stmt = stmt.on_conflict_do_update(
+            index_elements=_GENERATION_KEY, set_=update, where=table.c.status != "ok"
+        )
+        session.exec(stmt)
+
+
+def get_experiment(session: Session, name: str) -> Experiment:
+    experiment = session.exec(
+        select(Experiment).where(Experiment.name == name)
+    ).scalar_one_or_none()
+    if experiment is None:
+        known = session.exec(select(Experiment.name).order_by(Experiment.created_at)).all()
+        listing = ", ".join(known[-10:]) or "none yet: run `evalflow run SPEC` first"
+        raise StorageError(f"no experiment named {name!r}; known experiments: {listing}")
+    return experiment
+
+
+def list_experiments(session: Session) -> list[Experiment]:
+    return list(session.exec(select(Experiment).order_by(Experiment.created_at)).scalars())
+
+
+def experiment_configs(session: Session, experiment_id: int) -> pd.DataFrame:
+    """The experiment's configs in sweep order, one row each."""
+    query = text(
+        "SELECT c.* FROM configs c JOIN experiment_configs ec ON ec.config_hash = c.hash "
+        "WHERE ec.experiment_id = :e ORDER BY ec.position"
+    )
+    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+
+
+def generations_frame(session: Session, experiment_id: int) -> pd.DataFrame:
+    """Every generation of an experiment with its case's suite facts, one row each."""
+    query = text(
+        'SELECT g.*, c.case_id, c.suite, c."group" AS case_group, c.input_chars '
+        "FROM generations g JOIN cases c ON c.uid = g.case_uid "
+        "WHERE g.experiment_id = :e ORDER BY g.id"
+    )
+    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+
+
+def replace_scores(
+    session: Session, generation_ids: Sequence[int], metric: str, values: Sequence[float]
+) -> None:
+    """Write one metric's scores for these generations, replacing earlier values."""
+    ids = [int(i) for i in generation_ids]
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        session.exec(delete(Score).where(Score.metric == metric, Score.generation_id.in_(chunk)))
+    insert_ignoring_conflicts(
+        session,
+        Score,
+        [
+            {"generation_id": g, "metric": metric, "value": None if pd.isna(v) else float(v)}
+            for g, v in zip(ids, values, strict=True)
+        ],
+    )
+
+
+def scores_frame(session: Session, experiment_id: int) -> pd.DataFrame:
+    """Long format: one row per (generation, metric) with the keys statistics need."""
+    query = text(
+        "SELECT s.generation_id, s.metric, s.value, g.config_hash AS config, "
+        'c.case_id, g.sample_index, c."group" AS "group" '
+        "FROM scores s JOIN generations g ON g.id = s.generation_id "
+        "JOIN cases c ON c.uid = g.case_uid "
+        "WHERE g.experiment_id = :e AND g.status = 'ok'"
+    )
+    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+
+
+def replace_aggregates(session: Session, experiment_id: int, rows: Sequence[dict]) -> None:
+    session.exec(delete(Aggregate).where(Aggregate.experiment_id == experiment_id))
+    insert_ignoring_conflicts(
+        session, Aggregate, [{"experiment_id": experiment_id, **row} for row in rows]
+    )
+
+
+def aggregates_frame(session: Session, experiment_id: int) -> pd.DataFrame:
+    query = text("SELECT * FROM aggregates WHERE experiment_id = :e")
+    return pd.read_sql(query, session.connection(), params={"e": experiment_id})

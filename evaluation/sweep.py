@@ -1,0 +1,67 @@
+"""A sweep ready to run: the spec, its suite, its configs and the work still to do."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from evaluation.backends import Backend, make_backend
+from evaluation.spec import Config, SweepSpec, expand, load_spec
+from evaluation.suites import Suite, load_suite
+from evaluation.work import WorkItem, WorkKey
+
+
+@dataclass(frozen=True)
+class Sweep:
+    spec: SweepSpec
+    suite: Suite
+    configs: tuple[Config, ...]
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The spec's metrics, else the suite's defaults."""
+        return self.spec.metrics or self.suite.default_metrics
+
+    @property
+    def simulated(self) -> bool:
+        return any(h.kind == "simulated" for h in self.spec.hosts)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.model for c in self.configs))
+
+    def work_items(self, done: Collection[WorkKey] = ()) -> list[WorkItem]:
+        """Every (config, case, sample) not in ``done``, config-major in sweep order."""
+        items = [
+            WorkItem(config, case, self.suite.name, sample)
+            for config in self.configs
+            for case in self.suite.cases
+            for sample in range(self.spec.samples_per_case)
+        ]
+        return [item for item in items if item.key not in done] if done else items
+
+
+def prepare_sweep(spec_path: str | Path) -> Sweep:
+    """Load and validate everything a sweep needs, before any generation."""
+    spec = load_spec(spec_path)
+    suite = load_suite(spec.suite)
+    return Sweep(spec=spec, suite=suite, configs=tuple(expand(spec)))
+
+
+def open_backends(sweep: Sweep, *, simulated_time_scale: float = 0.0) -> dict[str, Backend]:
+    """One backend per host. The simulated backend is given the suite (its "knowledge")
+    and how much of its simulated latency to really sleep."""
+    backends: dict[str, Backend] = {}
+    for host in sweep.spec.hosts:
+        extra = (
+            {
+                "suites": {sweep.suite.name: sweep.suite},
+                "templates": sweep.spec.templates,
+                "time_scale": simulated_time_scale,
+            }
+            if host.kind == "simulated"
+            else {}
+        )
+        backends[host.name] = make_backend(host, sweep.spec.limits, **extra)
+    return backends

@@ -1,0 +1,109 @@
+"""The `evaluate` flow: load a sweep, generate on the host pool, score, aggregate,
+compare and publish. Rerunning it with the same spec resumes where it stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.base import ServerType
+from prefect.utilities.annotations import quote
+
+from evaluation.backends.retry import RetryPolicy
+from evaluation.dispatch import dispatch
+from evaluation.settings import database_url
+from evaluation.storage.db import make_engine
+from evaluation.sweep import open_backends
+from tasks.generation import GenerationContext, generate_chunk
+from tasks.host_slots import HostSlots, size_limits
+from tasks.hosts import check_hosts
+from tasks.progress import ProgressArtifact
+from tasks.results import aggregate, artifact_key, publish, score
+from tasks.sweep import finish, load_sweep, record_host_models, record_unservable, register
+
+
+@flow(name="evaluate")
+async def evaluate(
+    spec_path: str,
+    experiment: str | None = None,
+    database: str | None = None,
+    simulated_time_scale: float = 0.0,
+    chunk_size: int | None = None,
+) -> dict[str, Any]:
+    """Run the sweep in ``spec_path`` and publish its leaderboard.
+
+    Args:
+        spec_path: the sweep spec (YAML).
+        experiment: the experiment name; defaults to the spec's ``name``. Reusing a name
+            resumes that experiment.
+        database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
+        simulated_time_scale: share of the simulated backend's latency really slept.
+        chunk_size: generations per task; default sized from the work and the slots.
+    """
+    logger = get_run_logger()
+    sweep = load_sweep(spec_path)
+    name = experiment or sweep.spec.name
+    engine = make_engine(database_url(database))
+    experiment_id, pending = register(engine, sweep, name)
+
+    limits = sweep.spec.limits
+    stack = AsyncExitStack()
+    backends = open_backends(sweep, simulated_time_scale=simulated_time_scale)
+    try:
+        checks = await check_hosts(backends, sweep.models)
+        record_host_models(engine, checks)
+        hosts = tuple(h for h in sweep.spec.hosts if checks[h.name].up)
+        client = await stack.enter_async_context(get_client())
+        # On the embedded server no other run can hold slots: free what a killed run left.
+        limit_names = await size_limits(
+            client, hosts, reset_active=client.server_type == ServerType.EPHEMERAL
+        )
+        context = GenerationContext(
+            engine=engine,
+            experiment_id=experiment_id,
+            suite=sweep.suite,
+            backends=backends,
+            slots=HostSlots(
+                client,
+                limit_names,
+                lease_s=limits.first_request_timeout_s + 60,
+                timeout_s=limits.first_request_timeout_s,
+            ),
+            policy=RetryPolicy(max_attempts=limits.max_attempts),
+        )
+        progress = await ProgressArtifact.create(artifact_key(name, "progress"), name)
+
+        async def run(host, items):
+            return await generate_chunk(host, quote(items), quote(context))
+
+        report = await dispatch(
+            pending, hosts, run, chunk_size=chunk_size, on_progress=progress.update
+        )
+    finally:
+        await asyncio.gather(*(b.aclose() for b in backends.values()))
+        await stack.aclose()
+    record_unservable(engine, experiment_id, report.unservable)
+    logger.info(
+        "generated %d, failed %d, could not run %d; model switches per host: %s",
+        report.generated,
+        report.failed,
+        len(report.unservable),
+        report.model_switches or "none",
+    )
+    score(engine, experiment_id, sweep.suite, sweep.metrics)
+    aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
+    publish(engine, experiment_id)
+    finish(engine, experiment_id, "completed")
+    return {
+        "experiment": name,
+        "experiment_id": experiment_id,
+        "generated": report.generated,
+        "failed": report.failed + len(report.unservable),
+        "skipped_already_done": len(sweep.work_items()) - len(pending),
+        "simulated": sweep.simulated,
+        "model_switches": report.model_switches,
+        "hosts_down": report.hosts_down,
+    }

@@ -1,0 +1,149 @@
+"""Candidate configs for a recommendation, and turning a scored candidate into an Option."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from evaluation.spec import Config
+from selection.features import add_parameter_b
+from selection.frame import CONFIG_COLUMNS
+from selection.model import SelectorModel
+from selection.recommendation import PARAMS, Estimate, Evidence, Option
+
+_TARGET_FIELDS = {
+    "latency_p50": "latency_p50_s",
+    "latency_p95": "latency_p95_s",
+    "tokens_per_s": "tokens_per_s",
+    "energy_j": "energy_j",
+}
+
+
+def candidate_table(
+    model: SelectorModel, candidates: Sequence[Config | str] | None, task_type: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """The configs to score (index: config hash) with ``evidence_n``, the measured
+    generations on ``task_type``; notes name candidates that could not be resolved."""
+    known = model.configs
+    notes: list[str] = []
+    if candidates is None:
+        table = known.copy()
+    else:
+        labels = {params_label(row): h for h, row in known.iterrows()}
+        rows, unknown = [], []
+        for candidate in candidates:
+            if isinstance(candidate, Config):
+                rows.append(known.loc[candidate.hash] if candidate.hash in known.index
+                            else _row_for(candidate, known))  # fmt: skip
+            elif candidate in known.index:
+                rows.append(known.loc[candidate])
+            elif candidate in labels:
+                rows.append(known.loc[labels[candidate]])
+            else:
+                unknown.append(candidate)
+        if unknown:
+            notes.append(f"unknown candidate(s) ignored: {', '.join(unknown)}")
+        table = pd.DataFrame(rows, columns=known.columns)
+        table = table[~table.index.duplicated()]
+    measured = model.evidence[model.evidence["task_type"] == task_type]
+    counts = measured.set_index("config_hash")["n"]
+    table["evidence_n"] = table.index.map(counts).fillna(0).astype(int)
+    return table, notes
+
+
+def option(
+    model: SelectorModel, row: pd.Series, task_type: str, violations: tuple[str, ...] = ()
+) -> Option:
+    """A scored candidate row as an Option, with its evidence on ``task_type``."""
+    params = _params(row)
+    estimates = {
+        field: _estimate(row, target)
+        for target, field in _TARGET_FIELDS.items()
+        if target in row.index and pd.notna(row[target])
+    }
+    quality = _estimate(row, "quality") if "quality" in row.index else Estimate(*[float("nan")] * 3)
+    return Option(
+        config_hash=str(row["config_hash"]),
+        model=str(row["model"]),
+        label=params_label(row),
+        params=params,
+        template=str(row["template"]),
+        template_text=str(row["template_text"]),
+        quality=quality,
+        evidence=_evidence(model, str(row["config_hash"]), task_type),
+        family=str(row["family"]),
+        parameter_size=str(row["parameter_size"]),
+        quantization=str(row["quantization"]),
+        violations=violations,
+        **estimates,
+    )
+
+
+def params_label(row: pd.Series) -> str:
+    """The config's short label (``Config.label``)."""
+    return Option(config_hash="", model=str(row["model"]), label="", params=_params(row),
+                  template=str(row["template"]), template_text=str(row["template_text"]),
+                  quality=Estimate(0, 0, 0)).config().label  # fmt: skip
+
+
+def _params(row: pd.Series) -> dict[str, float | int | None]:
+    params: dict[str, float | int | None] = {}
+    for name in PARAMS:
+        value = row.get(name)
+        if value is None or pd.isna(value):
+            params[name] = None
+        elif name == "temperature" or name == "top_p":
+            params[name] = float(value)
+        else:
+            params[name] = int(value)
+    return params
+
+
+def _estimate(row: pd.Series, target: str) -> Estimate:
+    return Estimate(float(row[target]), float(row[f"{target}_low"]), float(row[f"{target}_high"]))
+
+
+def _evidence(model: SelectorModel, config_hash: str, task_type: str) -> Evidence:
+    table = model.evidence
+    match = table[(table["config_hash"] == config_hash) & (table["task_type"] == task_type)]
+    if match.empty:
+        return Evidence()
+    found = match.iloc[0]
+
+    def number(name: str) -> float | None:
+        value = found.get(name)
+        return None if value is None or pd.isna(value) else float(value)
+
+    return Evidence(
+        n_generations=int(found["n"]),
+        n_failed=int(found["n_failed"]),
+        n_suites=int(found["n_suites"]) if pd.notna(found["n_suites"]) else 0,
+        quality_mean=number("quality_mean"),
+        quality_ci_low=number("quality_ci_low"),
+        quality_ci_high=number("quality_ci_high"),
+        latency_p50_s=number("latency_p50"),
+        latency_p95_s=number("latency_p95"),
+        simulated=int(found.get("n_simulated", 0)) > 0,
+    )
+
+
+def _row_for(config: Config, known: pd.DataFrame) -> pd.Series:
+    """A config the selector never saw: its model's metadata comes from a known config of
+    the same model, if any."""
+    same_model = known[known["model"] == config.model]
+    meta: dict[str, Any] = {"family": "", "parameter_size": "", "quantization": ""}
+    if not same_model.empty:
+        meta = {k: same_model.iloc[0][k] for k in meta}
+    values = {
+        "config_hash": config.hash,
+        "model": config.model,
+        **meta,
+        **{name: getattr(config.params, name) for name in PARAMS},
+        "template": config.template.name,
+        "template_text": config.template.text,
+    }
+    frame = add_parameter_b(pd.DataFrame([values], columns=list(CONFIG_COLUMNS)))
+    frame[list(PARAMS)] = frame[list(PARAMS)].astype(float)
+    return frame.iloc[0].rename(config.hash)

@@ -1,0 +1,97 @@
+"""The training frame: one row per generation, as the database layer hands it over.
+
+Columns (``REQUIRED_COLUMNS``): experiment, config_hash, model, family, parameter_size
+("8.0B" or ""), quantization, temperature, top_p, top_k, num_predict, num_ctx, seed
+(floats, NaN = server default), template (name), template_text, task_type, suite,
+case_id, input_chars, quality (the task type's quality metric, see
+:mod:`selection.quality`, in [0, 1]), latency_s, ttft_s, tokens_per_s, energy_j (NaN when
+not recorded), simulated, status ("ok" or "failed"). An optional ``weight`` column (default
+1) says how much a row counts when fitting; outcome rows use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from evaluation.errors import EvalError
+from selection.features import add_parameter_b
+
+REQUIRED_COLUMNS = (
+    "experiment", "config_hash", "model", "family", "parameter_size", "quantization",
+    "temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed", "template",
+    "template_text", "task_type", "suite", "case_id", "input_chars", "quality",
+    "latency_s", "ttft_s", "tokens_per_s", "energy_j", "simulated", "status",
+)  # fmt: skip
+NUMERIC_COLUMNS = (
+    "temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed", "input_chars",
+    "quality", "latency_s", "ttft_s", "tokens_per_s", "energy_j",
+)  # fmt: skip
+STATUSES = ("ok", "failed")
+CONFIG_COLUMNS = (
+    "config_hash", "model", "family", "parameter_size", "quantization", "temperature",
+    "top_p", "top_k", "num_predict", "num_ctx", "seed", "template", "template_text",
+)  # fmt: skip
+
+
+class TrainingDataError(EvalError, ValueError):
+    """The training frame is malformed (missing columns, values out of range)."""
+
+
+def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check the columns and values; return a copy with numeric columns as floats and a
+    ``weight`` column. Raises TrainingDataError naming what is wrong."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise TrainingDataError(
+            f"training frame is missing column(s) {', '.join(missing)}; "
+            f"expected {', '.join(REQUIRED_COLUMNS)}"
+        )
+    out = frame.copy()
+    for name in (*NUMERIC_COLUMNS, *(("weight",) if "weight" in out.columns else ())):
+        try:
+            out[name] = pd.to_numeric(out[name]).astype(float)
+        except (TypeError, ValueError) as exc:
+            raise TrainingDataError(f"column {name!r} must be numeric: {exc}") from exc
+    if "weight" not in out.columns:
+        out["weight"] = 1.0
+    if (out["weight"] < 0).any() or out["weight"].isna().any():
+        raise TrainingDataError("column 'weight' must be a non-negative number on every row")
+    bad_status = sorted(set(out["status"].astype(str)) - set(STATUSES))
+    if bad_status:
+        raise TrainingDataError(f"column 'status' has {bad_status}; allowed: {list(STATUSES)}")
+    quality = out["quality"].dropna()
+    if ((quality < 0) | (quality > 1)).any():
+        raise TrainingDataError(
+            "column 'quality' must lie in [0, 1] (divide 0–100 metrics such as BLEU by 100); "
+            f"found {quality.min():g}..{quality.max():g}"
+        )
+    for name in ("task_type", "suite", "config_hash", "model"):
+        if out[name].isna().any() or (out[name].astype(str) == "").any():
+            raise TrainingDataError(f"column {name!r} must be set on every row")
+    types_per_suite = out.groupby("suite")["task_type"].nunique()
+    mixed = types_per_suite[types_per_suite > 1].index.tolist()
+    if mixed:
+        raise TrainingDataError(f"suite(s) {mixed} appear with more than one task type")
+    out["simulated"] = out["simulated"].fillna(False).astype(bool)
+    for name in ("family", "parameter_size", "quantization", "template", "template_text"):
+        out[name] = out[name].astype("string").fillna("").astype(object)
+    return out
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 of the rows, independent of their order."""
+    columns = [c for c in (*REQUIRED_COLUMNS, "weight") if c in frame.columns]
+    rows = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
+    digest = hashlib.sha256(np.sort(rows).tobytes())
+    digest.update(",".join(columns).encode())
+    return digest.hexdigest()
+
+
+def config_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per config: its identity and configuration features."""
+    configs = frame.drop_duplicates("config_hash")[list(CONFIG_COLUMNS)]
+    return add_parameter_b(configs).set_index("config_hash", drop=False)
+

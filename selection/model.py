@@ -1,0 +1,112 @@
+"""A trained selector: one small ensemble per target, plus what it was trained on.
+
+Each target is predicted by an ensemble of gradient-boosted trees fitted on bootstrap
+weights. Its model-error standard deviation is ``scale``·(spread + ``floor``), spread
+being the ensemble's, calibrated on grouped cross-validation residuals net of sampling
+noise (see :mod:`selection.training`); the interval is the mean ± ``z`` of those (90%).
+Positive targets (latency, speed, energy) are modelled on the log scale, so their
+intervals are relative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from selection.features import FeatureEncoder
+
+QUALITY = "quality"
+LOG_TARGETS = frozenset({"latency_p50", "latency_p95", "tokens_per_s", "energy_j"})
+
+
+@dataclass
+class TargetModel:
+    """The ensemble for one target and its calibrated interval."""
+
+    name: str
+    members: list[Any]
+    scale: float
+    floor: float
+    z: float = 1.645
+
+    def predict_raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ensemble mean and spread on the fitting scale (log for positive targets)."""
+        preds = np.stack([member.predict(x) for member in self.members])
+        return preds.mean(axis=0), preds.std(axis=0)
+
+    def predict_sd(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ensemble mean and the calibrated model-error sd, on the fitting scale."""
+        mean, spread = self.predict_raw(x)
+        return mean, self.scale * (spread + self.floor)
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Point prediction, interval low and high, on the target's own scale."""
+        mean, sd = self.predict_sd(x)
+        return _to_scale(self.name, mean, mean - self.z * sd, mean + self.z * sd)
+
+
+@dataclass
+class SelectorModel:
+    """Everything ``recommend`` needs, persisted as one object.
+
+    ``configs`` has one row per known config (identity + features); ``evidence`` has what
+    was measured per (config, task type); ``trained_keys`` names the (config, suite) pairs
+    the model saw, so a later candidate can be compared with it on data it never saw.
+    """
+
+    encoder: FeatureEncoder
+    targets: dict[str, TargetModel]
+    configs: pd.DataFrame
+    evidence: pd.DataFrame
+    typical_input_chars: dict[str, float]
+    trained_keys: frozenset[str]
+    coverage: float
+    importances: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def task_types(self) -> list[str]:
+        return sorted(self.typical_input_chars)
+
+    def predict_rows(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Predictions for rows that carry config features, ``task_type`` and
+        ``input_chars``: per target ``<t>``, ``<t>_low``, ``<t>_high`` and ``<t>_spread``
+        (the ensemble's standard deviation on the fitting scale: log units for positive
+        targets)."""
+        x = self.encoder.transform(rows)
+        columns = {}
+        for name, target in self.targets.items():
+            mean, spread = target.predict_raw(x)
+            sd = target.scale * (spread + target.floor)
+            value, low, high = _to_scale(name, mean, mean - target.z * sd, mean + target.z * sd)
+            columns |= {name: value, f"{name}_low": low, f"{name}_high": high,
+                        f"{name}_spread": spread}  # fmt: skip
+        return pd.DataFrame(columns, index=rows.index)
+
+    def context_rows(
+        self, configs: pd.DataFrame, task_type: str, input_chars: float | None = None
+    ) -> pd.DataFrame:
+        """``configs`` placed in a task: the task type and an input length (the task
+        type's typical one unless given)."""
+        chars = input_chars if input_chars is not None else self.typical_input_chars.get(task_type)
+        return configs.assign(task_type=task_type, input_chars=np.nan if chars is None else chars)
+
+    def predict(
+        self, configs: pd.DataFrame, task_type: str, input_chars: float | None = None
+    ) -> pd.DataFrame:
+        """Predictions for ``configs`` on ``task_type``."""
+        return self.predict_rows(self.context_rows(configs, task_type, input_chars))
+
+
+def _to_scale(
+    name: str, *values: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """From the fitting scale to the target's own (exp for positive targets; quality
+    clipped to [0, 1])."""
+    if name in LOG_TARGETS:
+        return tuple(np.exp(v) for v in values)
+    if name == QUALITY:
+        return tuple(np.clip(v, 0, 1) for v in values)
+    return values

@@ -1,0 +1,102 @@
+"""Outcomes: what happened after a recommendation, fed back into training.
+
+``record_outcome`` attaches the observed quality and/or latency to a logged
+recommendation (a second call replaces the first). ``outcomes_frame`` turns every
+recorded outcome into one extra generation of the training frame, on a per-task-type
+pseudo-suite ``outcomes:<task type>`` with ``weight`` = ``OUTCOME_WEIGHT``: an outcome
+counts as half a benchmark generation, because the application judges quality its own
+way rather than with the suite's metric, so outcomes inform the selector without
+overriding the benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from evaluation.errors import EvalError
+from selection._db import engine_for
+from selection.frame import REQUIRED_COLUMNS
+from selection.store import RecommendationLog, utcnow
+
+OUTCOME_WEIGHT = 0.5
+OUTCOME_EXPERIMENT = "outcomes"
+
+
+class UnknownRecommendation(EvalError, LookupError):
+    """No logged recommendation has this id, or it recommended no configuration."""
+
+
+def record_outcome(
+    recommendation_id: int,
+    *,
+    quality: float | None = None,
+    latency_s: float | None = None,
+    engine: Engine | None = None,
+    database_url: str | None = None,
+) -> None:
+    """Attach what happened to a recommendation: ``quality`` on the task type's metric
+    scale [0, 1], ``latency_s`` as measured by the application."""
+    if quality is None and latency_s is None:
+        raise ValueError("give quality and/or latency_s")
+    if quality is not None and not 0 <= quality <= 1:
+        raise ValueError(f"quality must lie in [0, 1], got {quality}")
+    if latency_s is not None and not (math.isfinite(latency_s) and latency_s >= 0):
+        raise ValueError(f"latency_s must be a non-negative number, got {latency_s}")
+    with engine_for(engine, database_url) as bound, Session(bound) as session:
+        row = session.get(RecommendationLog, recommendation_id)
+        if row is None:
+            raise UnknownRecommendation(f"no recommendation with id {recommendation_id}")
+        if row.config_hash is None:
+            raise UnknownRecommendation(
+                f"recommendation {recommendation_id} ({row.status}) recommended no configuration"
+            )
+        row.outcome_quality, row.outcome_latency_s = quality, latency_s
+        row.outcome_at = utcnow()
+        session.add(row)
+        session.commit()
+
+
+def outcomes_frame(session: Session) -> pd.DataFrame:
+    """Recorded outcomes as training rows (REQUIRED_COLUMNS plus ``weight``)."""
+    statement = select(RecommendationLog).where(col(RecommendationLog.outcome_at).is_not(None))
+    rows = [_training_row(log) for log in session.exec(statement)]
+    return pd.DataFrame(rows, columns=[*REQUIRED_COLUMNS, "weight"])
+
+
+def _training_row(log: RecommendationLog) -> dict[str, Any]:
+    choice = log.answer.get("choice") or {}
+    params = choice.get("params") or {}
+    nan = float("nan")
+
+    def number(value: Any) -> float:
+        return nan if value is None else float(value)
+
+    return {
+        "experiment": OUTCOME_EXPERIMENT,
+        "config_hash": log.config_hash,
+        "model": choice.get("model", ""),
+        "family": choice.get("family", ""),
+        "parameter_size": choice.get("parameter_size", ""),
+        "quantization": choice.get("quantization", ""),
+        **{name: number(params.get(name)) for name in
+           ("temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed")},  # fmt: skip
+        "template": choice.get("template", ""),
+        "template_text": choice.get("template_text", ""),
+        "task_type": log.task_type,
+        "suite": f"{OUTCOME_EXPERIMENT}:{log.task_type}",
+        "case_id": f"recommendation-{log.id}",
+        "input_chars": number(log.answer.get("input_chars")),
+        "quality": number(log.outcome_quality),
+        "latency_s": number(log.outcome_latency_s),
+        "ttft_s": nan,
+        "tokens_per_s": nan,
+        "energy_j": nan,
+        "simulated": False,
+        "status": "ok",
+        "weight": OUTCOME_WEIGHT,
+    }

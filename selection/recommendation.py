@@ -1,0 +1,220 @@
+"""What ``recommend`` answers: a config with predictions, evidence, alternatives and an
+explanation. Quality is on the metric's [0, 1] scale in the fields and shown as points
+(0–100) in text. Latency limits apply to the predicted 95th-percentile latency."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from evaluation.spec import DEFAULT_NUM_PREDICT, Config, GenerationParams, PromptTemplate
+
+Status = Literal["ok", "infeasible", "no_data", "unavailable"]
+PARAMS = ("temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed")
+_INTEGER_PARAMS = ("top_k", "num_predict", "num_ctx", "seed")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A prediction and its interval (90% unless the selector says otherwise)."""
+
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What was measured for this exact config on this task type."""
+
+    n_generations: int = 0
+    n_failed: int = 0
+    n_suites: int = 0
+    quality_mean: float | None = None
+    quality_ci_low: float | None = None  # 95% t interval of the mean
+    quality_ci_high: float | None = None
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    simulated: bool = False  # some of it came from the simulated backend
+
+    @property
+    def measured(self) -> bool:
+        return self.n_generations > 0
+
+
+@dataclass(frozen=True)
+class Option:
+    """A candidate configuration with the selector's predictions for the task."""
+
+    config_hash: str
+    model: str
+    label: str
+    params: dict[str, float | int | None]
+    template: str
+    template_text: str
+    quality: Estimate
+    latency_p50_s: Estimate | None = None
+    latency_p95_s: Estimate | None = None
+    tokens_per_s: Estimate | None = None
+    energy_j: Estimate | None = None
+    evidence: Evidence = field(default_factory=Evidence)
+    family: str = ""
+    parameter_size: str = ""
+    quantization: str = ""
+    violations: tuple[str, ...] = ()
+
+    def config(self) -> Config:
+        """The configuration, ready for a sweep or a backend request."""
+        values = {k: self.params.get(k) for k in PARAMS}
+        for key in _INTEGER_PARAMS:
+            if values[key] is not None:
+                values[key] = int(values[key])
+        if values["num_predict"] is None:
+            values["num_predict"] = DEFAULT_NUM_PREDICT
+        return Config(self.model, GenerationParams(**values),
+                      PromptTemplate(self.template, self.template_text or "{input}"))  # fmt: skip
+
+    def summary(self) -> str:
+        """"label: quality 81.2 [78.0–84.1], p95 0.52 s" in one line."""
+        parts = [f"{self.label}: quality {_points(self.quality)}"]
+        if self.latency_p95_s is not None:
+            parts.append(f"p95 {_seconds(self.latency_p95_s.value)}")
+        if self.energy_j is not None:
+            parts.append(f"{self.energy_j.value:.0f} J")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Driver:
+    """How much one setting of the chosen config moves the predicted ``target``
+    (quality, or median latency when speed is preferred) against the most common value
+    among the candidates (``baseline``)."""
+
+    feature: str
+    value: str
+    baseline: str
+    effect: float  # in the target's unit: quality [0, 1] or seconds
+    target: str = "quality"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The answer to "which config for this task, under these limits?".
+
+    ``status``: "ok" (``choice`` is set), "infeasible" (nothing is predicted to meet the
+    limits; ``closest`` lists the nearest misses), "no_data" (nothing to learn from;
+    ``suggestions`` says what to run) or "unavailable" (the selector could not be read).
+    """
+
+    status: Status
+    task_type: str
+    message: str
+    choice: Option | None = None
+    alternatives: tuple[Option, ...] = ()
+    closest: tuple[Option, ...] = ()
+    drivers: tuple[Driver, ...] = ()
+    excluded_best: Option | None = None
+    suggestions: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    request: dict[str, Any] = field(default_factory=dict)
+    input_chars: float | None = None
+    version_id: int | None = None
+    id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def config(self) -> Config | None:
+        return self.choice.config() if self.choice else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN becomes None)."""
+        return _clean(asdict(self))
+
+    def explain(self) -> str:
+        """A few lines for people: the choice, its numbers and evidence, why, and the
+        alternatives (or why nothing fits and what to do)."""
+        version = f"selector v{self.version_id}" if self.version_id is not None else "no selector"
+        lines = [f"{self.task_type}: {self.message} ({version})"]
+        if self.choice is not None:
+            lines += _describe_choice(self.choice)
+            if self.drivers:
+                lines.append("  why: " + "; ".join(_driver(d) for d in self.drivers))
+            if self.excluded_best is not None:
+                lines.append(
+                    f"  best without the limits: {self.excluded_best.summary()} "
+                    f"({'; '.join(self.excluded_best.violations)})"
+                )
+        if self.alternatives:
+            lines.append("  other options on the quality–latency front:")
+            lines += [f"    {option.summary()}" for option in self.alternatives]
+        if self.closest:
+            lines.append("  closest options:")
+            lines += [f"    {o.summary()} ({'; '.join(o.violations)})" for o in self.closest]
+        lines += [f"  next: {s}" for s in self.suggestions]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def format_recommendation(recommendation: Recommendation) -> str:
+    """The CLI's text for a recommendation (same as ``explain``)."""
+    return recommendation.explain()
+
+
+def _describe_choice(choice: Option) -> list[str]:
+    lines = [f"  config: {choice.label} (hash {choice.config_hash}, template {choice.template!r})"]
+    numbers = [f"quality {_points(choice.quality)}"]
+    if choice.latency_p50_s is not None and choice.latency_p95_s is not None:
+        numbers.append(
+            f"latency p50 {_seconds(choice.latency_p50_s.value)}, p95 "
+            f"{_seconds(choice.latency_p95_s.value)} [{_seconds(choice.latency_p95_s.low)}–"
+            f"{_seconds(choice.latency_p95_s.high)}]"
+        )
+    if choice.energy_j is not None:
+        numbers.append(f"energy {choice.energy_j.value:.0f} J/generation")
+    lines.append("  predicted: " + ", ".join(numbers))
+    evidence = choice.evidence
+    if evidence.measured and evidence.quality_mean is not None:
+        ci = ""
+        if evidence.quality_ci_low is not None and evidence.quality_ci_high is not None:
+            ci = f" (95% CI {100 * evidence.quality_ci_low:.1f}–{100 * evidence.quality_ci_high:.1f})"
+        p95 = f", p95 {_seconds(evidence.latency_p95_s)}" if evidence.latency_p95_s else ""
+        lines.append(
+            f"  measured: {evidence.n_generations} generations on {evidence.n_suites} suite(s), "
+            f"quality {100 * evidence.quality_mean:.1f}{ci}{p95}"
+        )
+    else:
+        lines.append("  measured: never run on this task type; the numbers are predictions only")
+    return lines
+
+
+def _driver(driver: Driver) -> str:
+    sign = "+" if driver.effect >= 0 else "−"
+    if driver.target == "quality":
+        amount = f"{sign}{abs(100 * driver.effect):.1f} points"
+    else:
+        amount = f"{sign}{abs(driver.effect):.2f} s median latency"
+    return f"{driver.feature} {driver.value} {amount} vs {driver.baseline}"
+
+
+def _points(estimate: Estimate) -> str:
+    return f"{100 * estimate.value:.1f} [{100 * estimate.low:.1f}–{100 * estimate.high:.1f}]"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "?"
+    return f"{value:.2f} s" if value < 10 else f"{value:.0f} s"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,391 @@
+"""``recommend``: pick a configuration for a task type under limits.
+
+Every known configuration (or the given ``candidates``) is scored by the selector for the
+task type. A candidate is feasible when its predicted p95 latency, raised by ``SAFETY_Z``
+standard deviations of the ensemble (how unsure the fit is about this very config), is
+within ``max_latency_s`` (likewise its predicted energy per generation within
+``max_energy_j``) and its predicted quality reaches ``min_quality``. ``SAFETY_Z`` was
+chosen on the tuning queries of benchmarks/perf/selector_benchmark.py: it keeps limit
+violations rare without giving up configs that truly fit. (The wider 90% intervals
+shown to people also carry the suite-to-suite spread, which a margin need not.) Among feasible
+candidates ``prefer`` decides: "quality" (highest predicted quality, then fastest),
+"speed" (lowest predicted median latency, then best quality) or weights
+``{"quality": wq, "latency": wl, "energy": we}`` on min–max-normalised predictions
+(score = wq·quality − wl·latency − we·energy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from evaluation.errors import StorageError
+from evaluation.spec import Config
+from selection._candidates import candidate_table, option
+from selection._db import engine_for
+from selection.features import CONFIG_FEATURES, CONFIG_NUMERIC
+from selection.model import SelectorModel
+from selection.recommendation import Driver, Option, Recommendation
+from selection.store import RecommendationLog, SelectorVersion
+
+Prefer = Literal["quality", "speed"] | Mapping[str, float]
+WEIGHT_KEYS = ("quality", "latency", "energy")
+SAFETY_Z = 1.0
+MAX_ALTERNATIVES = 5
+MAX_CLOSEST = 3
+MAX_DRIVERS = 3
+_MODEL_GROUP = ("model", "family", "parameter_b", "quantization")
+
+
+def recommend(
+    task_type: str,
+    *,
+    max_latency_s: float | None = None,
+    max_energy_j: float | None = None,
+    min_quality: float | None = None,
+    prefer: Prefer = "quality",
+    candidates: Sequence[Config | str] | None = None,
+    version: int | None = None,
+    input_chars: float | None = None,
+    engine: Engine | None = None,
+    database_url: str | None = None,
+) -> Recommendation:
+    """Recommend a config for ``task_type`` and log the answer (its ``id`` is what
+    ``record_outcome`` takes). ``version`` picks a selector version (default: the
+    current one); ``input_chars`` the input length (default: the task type's typical
+    one). Bad arguments raise ValueError; everything else is an answer with a status."""
+    request = check_request(task_type, max_latency_s, max_energy_j, min_quality, prefer,
+                            candidates, version, input_chars)  # fmt: skip
+    try:
+        with engine_for(engine, database_url) as bound, Session(bound) as session:
+            answer = _answer(session, request, candidates)
+            log = RecommendationLog(
+                task_type=task_type,
+                status=answer.status,
+                version_id=answer.version_id,
+                config_hash=answer.choice.config_hash if answer.choice else None,
+                request=request,
+                answer=answer.to_dict(),
+            )
+            session.add(log)
+            session.commit()
+            return replace(answer, id=log.id)
+    except (SQLAlchemyError, StorageError) as exc:
+        return Recommendation("unavailable", task_type, f"cannot use the results database: {exc}",
+                              request=request)  # fmt: skip
+
+
+def recommend_from_model(
+    model: SelectorModel,
+    task_type: str,
+    *,
+    max_latency_s: float | None = None,
+    max_energy_j: float | None = None,
+    min_quality: float | None = None,
+    prefer: Prefer = "quality",
+    candidates: Sequence[Config | str] | None = None,
+    input_chars: float | None = None,
+    version_id: int | None = None,
+) -> Recommendation:
+    """The recommendation from a loaded selector, without the database."""
+    request = check_request(task_type, max_latency_s, max_energy_j, min_quality, prefer,
+                            candidates, version_id, input_chars)  # fmt: skip
+    base = {"task_type": task_type, "request": request, "version_id": version_id}
+    if task_type not in model.task_types:
+        return _no_data_for_task(model, base)
+    table, notes = candidate_table(model, candidates, task_type)
+    if table.empty:
+        return Recommendation("no_data", message="none of the given candidates is known",
+                              notes=tuple(notes), **base)  # fmt: skip
+    chars = input_chars if input_chars is not None else model.typical_input_chars[task_type]
+    table = table.join(model.predict(table, task_type, chars))
+    for target in ("latency_p95", "energy_j"):
+        if target in model.targets:
+            table[f"{target}_safe"] = table[target] * np.exp(SAFETY_Z * table[f"{target}_spread"])
+    table = _one_per_feature_vector(table)
+    base["input_chars"] = chars
+    problems, violations = _violations(table, model, max_latency_s, max_energy_j, min_quality)
+    notes += problems
+    feasible = table[[not v for v in violations]]
+    if feasible.empty:
+        scores = sorted(range(len(table)), key=lambda i: _miss(table.iloc[i], request))
+        closest = tuple(option(model, table.iloc[i], task_type, violations[i])
+                        for i in scores[:MAX_CLOSEST])  # fmt: skip
+        message = "no configuration is predicted to meet " + _limits(request)
+        return Recommendation("infeasible", message=message, closest=closest,
+                              notes=tuple(notes), **base)  # fmt: skip
+    chosen = _choose(feasible, prefer)
+    row = feasible.loc[chosen]
+    choice = option(model, row, task_type)
+    alternatives = tuple(
+        option(model, feasible.loc[i], task_type) for i in _pareto(feasible) if i != chosen
+    )[:MAX_ALTERNATIVES]
+    excluded_best = None
+    best = table["quality"].idxmax()
+    if best not in feasible.index and table.loc[best, "quality"] > row["quality"] + 0.005:
+        excluded_best = option(model, table.loc[best], task_type,
+                               violations[table.index.get_loc(best)])  # fmt: skip
+    target = "latency_p50" if prefer == "speed" else "quality"
+    drivers = _drivers(model, table, chosen, task_type, chars, target)
+    if choice.evidence.simulated:
+        notes.append("the evidence comes (partly) from the SIMULATED backend")
+    message = f"use {choice.label}" + (f" ({_limits(request)})" if _limits(request) else "")
+    return Recommendation("ok", message=message, choice=choice, alternatives=alternatives,
+                          drivers=drivers, excluded_best=excluded_best, notes=tuple(notes),
+                          **base)  # fmt: skip
+
+
+def check_request(
+    task_type: str,
+    max_latency_s: float | None,
+    max_energy_j: float | None,
+    min_quality: float | None,
+    prefer: Prefer,
+    candidates: Sequence[Config | str] | None,
+    version: int | None,
+    input_chars: float | None,
+) -> dict[str, Any]:
+    """Validate the arguments (ValueError names the bad one); the request as JSON."""
+    if not isinstance(task_type, str) or not task_type:
+        raise ValueError("task_type must be a non-empty string, e.g. 'qa'")
+    for name, value in (("max_latency_s", max_latency_s), ("max_energy_j", max_energy_j),
+                        ("input_chars", input_chars)):  # fmt: skip
+        if value is not None and not (isinstance(value, int | float) and value > 0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if min_quality is not None and not 0 <= min_quality <= 1:
+        raise ValueError(f"min_quality is on the metric's 0–1 scale, got {min_quality!r}")
+    if isinstance(prefer, Mapping):
+        unknown = set(prefer) - set(WEIGHT_KEYS)
+        if unknown or any(not w >= 0 for w in prefer.values()) or not any(prefer.values()):
+            raise ValueError(
+                f"prefer weights take keys {WEIGHT_KEYS} with non-negative values, "
+                f"not all zero; got {dict(prefer)!r}"
+            )
+        prefer_json: Any = {k: float(v) for k, v in prefer.items()}
+    elif prefer in ("quality", "speed"):
+        prefer_json = prefer
+    else:
+        raise ValueError(f"prefer must be 'quality', 'speed' or a weight mapping, not {prefer!r}")
+    named = None
+    if candidates is not None:
+        if isinstance(candidates, str | Config):
+            raise ValueError("candidates must be a sequence of configs or config hashes/labels")
+        named = [c.hash if isinstance(c, Config) else str(c) for c in candidates]
+    return {
+        "task_type": task_type, "max_latency_s": max_latency_s, "max_energy_j": max_energy_j,
+        "min_quality": min_quality, "prefer": prefer_json, "candidates": named,
+        "version": version, "input_chars": input_chars,
+    }  # fmt: skip
+
+
+def _answer(
+    session: Session, request: dict[str, Any], candidates: Sequence[Config | str] | None
+) -> Recommendation:
+    from selection.versions import current_version, load_model, sklearn_version
+
+    task_type = request["task_type"]
+    version = request["version"]
+    row = session.get(SelectorVersion, version) if version is not None else current_version(session)
+    if row is None:
+        if version is not None:
+            return Recommendation("unavailable", task_type,
+                                  f"selector version {version} does not exist", request=request)  # fmt: skip
+        return Recommendation(
+            "no_data", task_type, "no selector has been trained yet", request=request,
+            suggestions=(f"run a sweep over a {task_type} suite with a few models and settings",
+                         "then run the retrain_selector flow to train the selector"),
+        )  # fmt: skip
+    try:
+        model = load_model(session, row)
+    except (LookupError, ImportError, AttributeError, TypeError, ValueError, EOFError) as exc:
+        message = (f"selector version {row.id} cannot be loaded (trained with scikit-learn "
+                   f"{row.sklearn_version}, running {sklearn_version()}): {exc}; retrain it")  # fmt: skip
+        return Recommendation("unavailable", task_type, message, request=request,
+                              version_id=row.id)  # fmt: skip
+    kwargs = {k: request[k] for k in ("max_latency_s", "max_energy_j", "min_quality",
+                                      "input_chars")}  # fmt: skip
+    answer = recommend_from_model(model, task_type, prefer=request["prefer"],
+                                  candidates=candidates, version_id=row.id, **kwargs)  # fmt: skip
+    if row.sklearn_version != sklearn_version():
+        note = (f"selector trained with scikit-learn {row.sklearn_version}, "
+                f"running {sklearn_version()}: retrain to be safe")  # fmt: skip
+        answer = replace(answer, notes=(*answer.notes, note))
+    if not row.promoted:
+        answer = replace(answer, notes=(*answer.notes, f"version {row.id} was not promoted"))
+    return answer
+
+
+def _no_data_for_task(model: SelectorModel, base: dict[str, Any]) -> Recommendation:
+    task_type = base["task_type"]
+    evidence = model.evidence.sort_values("quality_mean", ascending=False)
+    known = ", ".join(model.task_types)
+    starters = []
+    for _, group in evidence.groupby("task_type"):
+        starters += group["config_hash"].head(1).tolist()
+    picks = model.configs.loc[[h for h in dict.fromkeys(starters) if h in model.configs.index]]
+    labels = [option(model, r, task_type).label for _, r in picks.iterrows()]
+    suggestions = [f"run a sweep over a {task_type} suite, then retrain the selector"]
+    if labels:
+        suggestions.append("start with the configs that lead on other task types: "
+                           + "; ".join(labels[:MAX_ALTERNATIVES]))  # fmt: skip
+    return Recommendation(
+        "no_data", message=f"no results for task type {task_type!r} yet (have: {known})",
+        suggestions=tuple(suggestions), **base,
+    )  # fmt: skip
+
+
+def _one_per_feature_vector(table: pd.DataFrame) -> pd.DataFrame:
+    """Configs that differ only in what the selector cannot see (seed, template text)
+    get identical predictions; keep the one with the most evidence."""
+    keys = [c for c in CONFIG_FEATURES if c in table.columns]
+    ranked = table.sort_values("evidence_n", ascending=False, kind="stable")
+    return ranked.drop_duplicates(keys).sort_index()
+
+
+def _violations(
+    table: pd.DataFrame,
+    model: SelectorModel,
+    max_latency_s: float | None,
+    max_energy_j: float | None,
+    min_quality: float | None,
+) -> tuple[list[str], list[tuple[str, ...]]]:
+    problems, found = [], [[] for _ in range(len(table))]
+    checks = (("latency_p95", max_latency_s, "predicted p95 latency", "s"),
+              ("energy_j", max_energy_j, "predicted energy", "J"))  # fmt: skip
+    for target, limit, what, unit in checks:
+        if limit is None:
+            continue
+        if target not in model.targets:
+            problems.append(f"{what.split()[-1]} was never recorded: {what} cannot be checked")
+            for item in found:
+                item.append(f"{what} unknown")
+            continue
+        for item, value in zip(found, table[f"{target}_safe"].to_numpy(), strict=True):
+            if not value <= limit:
+                item.append(f"{what} {value:.3g} {unit} (with margin) > {limit:g} {unit}")
+    if min_quality is not None:
+        for item, value in zip(found, table["quality"].to_numpy(), strict=True):
+            if value < min_quality:
+                item.append(f"predicted quality {100 * value:.1f} < {100 * min_quality:.1f}")
+    return problems, [tuple(item) for item in found]
+
+
+def _miss(row: pd.Series, request: dict[str, Any]) -> float:
+    """How far a candidate is from the limits (sum of relative excesses)."""
+    total = 0.0
+    for column, key in (("latency_p95_safe", "max_latency_s"), ("energy_j_safe", "max_energy_j")):
+        limit = request[key]
+        if limit is not None:
+            value = row.get(column, math.inf)
+            total += max(0.0, (value - limit) / limit) if pd.notna(value) else math.inf
+    if request["min_quality"] is not None:
+        total += max(0.0, request["min_quality"] - row["quality"]) / max(request["min_quality"], 0.01)
+    return total
+
+
+def _choose(feasible: pd.DataFrame, prefer: Prefer) -> Any:
+    latency = feasible.get("latency_p50", pd.Series(0.0, index=feasible.index))
+    if prefer == "quality":
+        order = pd.DataFrame({"q": -feasible["quality"], "l": latency})
+        return order.sort_values(["q", "l"], kind="stable").index[0]
+    if prefer == "speed":
+        order = pd.DataFrame({"l": latency, "q": -feasible["quality"]})
+        return order.sort_values(["l", "q"], kind="stable").index[0]
+    score = pd.Series(0.0, index=feasible.index)
+    for key, column, sign in (("quality", "quality", 1), ("latency", "latency_p50", -1),
+                              ("energy", "energy_j", -1)):  # fmt: skip
+        weight = float(prefer.get(key, 0.0))
+        if weight and column in feasible:
+            values = feasible[column]
+            spread = values.max() - values.min()
+            normalised = (values - values.min()) / spread if spread > 0 else values * 0
+            score += sign * weight * normalised.fillna(0)
+    return score.idxmax()
+
+
+def _pareto(feasible: pd.DataFrame) -> list[Any]:
+    """Indices on the quality–p95-latency front, fastest first."""
+    if "latency_p95" not in feasible:
+        return []
+    ordered = feasible.sort_values(["latency_p95", "quality"], ascending=[True, False])
+    front, best = [], -math.inf
+    for index, quality in ordered["quality"].items():
+        if quality > best:
+            front.append(index)
+            best = quality
+    return front
+
+
+def _drivers(
+    model: SelectorModel,
+    table: pd.DataFrame,
+    chosen: Any,
+    task_type: str,
+    chars: float,
+    target: str,
+) -> tuple[Driver, ...]:
+    """Swap one setting of the chosen config for the candidates' most common value and
+    see how the prediction moves (the model's identity is swapped as a whole)."""
+    if target not in model.targets:
+        return ()
+    row = table.loc[[chosen]]
+    variants, described = [], []
+    common_model = table["model"].mode().iloc[0]
+    groups = [("model", _MODEL_GROUP)] + [
+        (name, (name,)) for name in ("template", *CONFIG_NUMERIC) if name != "parameter_b"
+    ]
+    for feature, columns in groups:
+        if feature == "model":
+            donor = table[table["model"] == common_model].iloc[0]
+        else:
+            donor = pd.Series({feature: _most_common(table[feature])})
+        if _same(row.iloc[0][feature], donor[feature]):
+            continue
+        variant = row.copy()
+        for column in columns:
+            variant[column] = donor[column]
+        variants.append(variant)
+        described.append((feature, _show(row.iloc[0][feature]), _show(donor[feature])))
+    if not variants:
+        return ()
+    rows = model.context_rows(pd.concat([row, *variants]), task_type, chars)
+    x = model.encoder.transform(rows)
+    predicted = model.targets[target].predict(x)[0]
+    drivers = [Driver(f, v, b, float(predicted[0] - p), target)
+               for (f, v, b), p in zip(described, predicted[1:], strict=True)]  # fmt: skip
+    drivers = [d for d in drivers if abs(d.effect) >= 5e-4]
+    return tuple(sorted(drivers, key=lambda d: -abs(d.effect))[:MAX_DRIVERS])
+
+
+def _most_common(values: pd.Series) -> Any:
+    counts = values.value_counts(dropna=False)
+    return counts.index[0] if len(counts) else np.nan
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (pd.isna(a) and pd.isna(b)) or a == b
+
+
+def _show(value: Any) -> str:
+    if pd.isna(value):
+        return "server default"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _limits(request: dict[str, Any]) -> str:
+    parts = []
+    if request["max_latency_s"] is not None:
+        parts.append(f"p95 latency ≤ {request['max_latency_s']:g} s")
+    if request["max_energy_j"] is not None:
+        parts.append(f"energy ≤ {request['max_energy_j']:g} J")
+    if request["min_quality"] is not None:
+        parts.append(f"quality ≥ {100 * request['min_quality']:.1f}")
+    return ", ".join(parts)

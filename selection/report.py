@@ -1,0 +1,86 @@
+"""The retraining report (markdown, for the retrain_selector flow's artifact)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from selection.versions import RetrainOutcome
+
+_TOP_FEATURES = 8
+
+
+def render_report(outcome: RetrainOutcome) -> str:
+    """Cross-validated error per target, feature importances and the promotion decision."""
+    result, decision = outcome.result, outcome.decision
+    verdict = "promoted" if decision.promoted else "kept, not promoted"
+    lines = [
+        f"# Selector version {outcome.version_id}: {verdict}",
+        "",
+        decision.reason,
+        "",
+        "## Training data",
+        "",
+        f"- {result.n_generations} generations ({outcome.n_outcomes} recorded outcomes), "
+        f"{result.n_rows} (config, suite) aggregates, "
+        f"task types: {', '.join(result.model.task_types)}",
+        f"- cross-validation grouped by {result.grouping} "
+        f"({result.hyperparameters.n_splits} folds at most), "
+        f"{result.hyperparameters.ensemble_size} trees ensembles per target",
+        f"- data fingerprint `{result.fingerprint[:16]}`, scikit-learn {outcome.sklearn_version}, "
+        f"trained in {result.seconds:.1f} s",
+        *[f"- note: {note}" for note in result.notes],
+        "",
+        "## Cross-validated error (held-out suites)",
+        "",
+        "| target | MAE | relative error | RMSE | 90% interval coverage | rows | groups |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for target, metrics in result.metrics.items():
+        lines.append(_metrics_row(target, metrics))
+    lines += ["", "Quality errors are in points (0–100); latency in seconds.", ""]
+    for target, importances in result.importances.items():
+        lines += [f"## What drives {target} (permutation importance)", "",
+                  "| feature | MAE increase when shuffled |", "|---|---|"]  # fmt: skip
+        top = list(importances.items())[:_TOP_FEATURES]
+        lines += [f"| {name} | {_number(value, target)} |" for name, value in top]
+        lines.append("")
+    if decision.comparison:
+        lines += [
+            f"## Comparison with version {decision.incumbent_id} ({decision.basis})",
+            "",
+            "| target | new version | current version | allowed up to |",
+            "|---|---|---|---|",
+        ]
+        for target, errors in decision.comparison.items():
+            cells = [_error(target, errors.get(k)) for k in ("candidate", "incumbent", "limit")]
+            lines.append(f"| {target} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _metrics_row(target: str, metrics: dict[str, Any]) -> str:
+    if "mae" not in metrics:
+        return f"| {target} | {metrics.get('note', 'not fitted')} | | | | {metrics['n_rows']} | |"
+    scale = 100 if target == "quality" else 1
+    relative = metrics.get("relative_error")
+    return (
+        f"| {target} | {metrics['mae'] * scale:.3g} | "
+        f"{'' if relative is None else f'{100 * relative:.1f}%'} | "
+        f"{metrics['rmse'] * scale:.3g} | {100 * metrics['coverage']:.0f}% | "
+        f"{metrics['n_rows']} | {metrics['n_groups']} |"
+    )
+
+
+def _number(value: float, target: str) -> str:
+    if target == "quality":
+        return f"{100 * value:.2f} points"
+    return f"{100 * value:.1f}% (log scale)"
+
+
+def _error(target: str, value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return ""
+    if target == "quality":
+        return f"MAE {100 * value:.2f} points"
+    return f"{100 * value:.1f}% relative"

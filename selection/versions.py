@@ -1,0 +1,280 @@
+"""Selector versions: store each training, decide promotion, load a version back.
+
+Promotion rule: a new version is promoted unless it is worse than the current one on
+data the current one never saw. The comparison rows are the (config, suite) aggregates
+missing from the current version's training data; the new version is refitted without
+them (so both predict data they never saw) and each compared target must not be worse
+than the current version's error by more than ``tolerance`` (relative) plus a small
+absolute slack. When there are no such rows (same data, or only more samples of the
+same pairs), the cross-validated errors of both versions are compared instead.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from selection.frame import validate_training_frame
+from selection.model import LOG_TARGETS, SelectorModel
+from selection.store import SelectorBlob, SelectorVersion, utcnow
+from selection.training import Hyperparameters, TrainingResult, fit_ensemble, train_selector
+
+COMPARED = {"quality": "mae", "latency_p95": "relative_error"}
+"""Targets a new version must not be worse on, and the error used for each."""
+SLACK = {"quality": 0.002, "latency_p95": 0.005}
+"""Absolute slack per target (0.2 quality points; half a percent of latency)."""
+MIN_COMPARISON_ROWS = 3
+_CACHE: dict[tuple[str, int, str], SelectorModel] = {}
+_CACHE_SIZE = 4
+
+
+@dataclass
+class PromotionDecision:
+    promoted: bool
+    reason: str
+    incumbent_id: int | None = None
+    basis: str = ""  # "unseen rows", "cross-validation" or "first version"
+    comparison: dict[str, dict[str, float]] = field(default_factory=dict)
+    n_comparison_rows: int = 0
+
+
+@dataclass
+class RetrainOutcome:
+    """What one retraining did: the stored version and why it was (not) promoted."""
+
+    version_id: int
+    decision: PromotionDecision
+    result: TrainingResult
+    sklearn_version: str
+    n_outcomes: int = 0
+
+
+def serialize(model: SelectorModel) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer, compress=3)
+    return buffer.getvalue()
+
+
+def deserialize(data: bytes) -> SelectorModel:
+    """Load a stored selector. Only load blobs from your own results database: joblib
+    (pickle) runs code from the blob."""
+    import joblib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # version mismatch is reported by the caller
+        return joblib.load(io.BytesIO(data))
+
+
+def sklearn_version() -> str:
+    import sklearn
+
+    return sklearn.__version__
+
+
+def current_version(session: Session) -> SelectorVersion | None:
+    """The promoted version promoted last, or None."""
+    statement = (
+        select(SelectorVersion)
+        .where(col(SelectorVersion.promoted))
+        .order_by(col(SelectorVersion.promoted_at).desc(), col(SelectorVersion.id).desc())
+    )
+    return session.exec(statement).first()
+
+
+def list_versions(session: Session) -> list[SelectorVersion]:
+    return list(session.exec(select(SelectorVersion).order_by(col(SelectorVersion.id))))
+
+
+def load_model(session: Session, version: SelectorVersion) -> SelectorModel:
+    """The fitted selector of ``version`` (cached per database, version and data)."""
+    bind = session.get_bind()
+    key = (str(bind.url), int(version.id or 0), version.data_fingerprint)
+    if key not in _CACHE:
+        blob = session.get(SelectorBlob, version.id)
+        if blob is None:
+            raise LookupError(f"selector version {version.id} has no stored model")
+        while len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = deserialize(blob.data)
+    return _CACHE[key]
+
+
+def save_version(
+    session: Session, result: TrainingResult, decision: PromotionDecision
+) -> SelectorVersion:
+    """Store a trained selector with its metrics and the promotion decision."""
+    row = SelectorVersion(
+        metrics=_json_safe(result.metrics),
+        features=result.model.encoder.columns,
+        hyperparameters=asdict(result.hyperparameters),
+        task_types=result.model.task_types,
+        data_fingerprint=result.fingerprint,
+        sklearn_version=sklearn_version(),
+        n_generations=result.n_generations,
+        n_rows=result.n_rows,
+        grouping=result.grouping,
+        training_seconds=result.seconds,
+        promoted=decision.promoted,
+        promoted_at=utcnow() if decision.promoted else None,
+        promotion_reason=decision.reason,
+        notes=list(result.notes),
+    )
+    session.add(row)
+    session.flush()
+    session.add(SelectorBlob(version_id=row.id, data=serialize(result.model)))
+    return row
+
+
+def promote(session: Session, version_id: int, reason: str) -> SelectorVersion:
+    """Make ``version_id`` current (a manual promotion or a rollback)."""
+    row = session.get(SelectorVersion, version_id)
+    if row is None:
+        raise LookupError(f"selector version {version_id} does not exist")
+    row.promoted, row.promoted_at, row.promotion_reason = True, utcnow(), reason
+    session.add(row)
+    return row
+
+
+def decide_promotion(
+    result: TrainingResult,
+    incumbent: SelectorVersion | None,
+    incumbent_model: SelectorModel | None,
+    *,
+    tolerance: float = 0.05,
+) -> PromotionDecision:
+    """Whether ``result`` may replace ``incumbent`` (see the module docstring)."""
+    if incumbent is None or incumbent_model is None:
+        return PromotionDecision(True, "first selector version: nothing to compare with",
+                                 basis="first version")  # fmt: skip
+    rows = result.rows
+    unseen = ~(rows["config_hash"] + "|" + rows["suite"]).isin(incumbent_model.trained_keys)
+    if unseen.sum() >= MIN_COMPARISON_ROWS and (~unseen).sum() >= MIN_COMPARISON_ROWS:
+        basis = "unseen rows"
+        comparison = _compare_on_rows(result, incumbent_model, rows[~unseen], rows[unseen])
+    else:
+        basis = "cross-validation"
+        comparison = {
+            name: {"candidate": result.metrics[name][metric],
+                   "incumbent": incumbent.metrics[name][metric]}
+            for name, metric in COMPARED.items()
+            if metric in result.metrics.get(name, {}) and metric in incumbent.metrics.get(name, {})
+        }  # fmt: skip
+    worse = []
+    for name, errors in comparison.items():
+        limit = errors["incumbent"] * (1 + tolerance) + SLACK[name]
+        errors["limit"] = limit
+        if errors["candidate"] > limit:
+            worse.append(f"{_describe(name, errors['candidate'])} > "
+                         f"{_describe(name, errors['incumbent'])} of version {incumbent.id}")  # fmt: skip
+    where = (
+        f"on {int(unseen.sum())} (config, suite) aggregates version {incumbent.id} never saw"
+        if basis == "unseen rows"
+        else f"in cross-validation (no data version {incumbent.id} had not seen)"
+    )
+    if not comparison:
+        worse.append("no comparable error: the new version lacks quality or latency models")
+    if worse:
+        reason = f"not promoted: worse {where}: " + "; ".join(worse)
+    else:
+        summary = ", ".join(
+            f"{_describe(n, e['candidate'])} vs {_describe(n, e['incumbent'])}"
+            for n, e in comparison.items()
+        )
+        reason = f"promoted: not worse than version {incumbent.id} {where} ({summary})"
+    return PromotionDecision(
+        promoted=not worse,
+        reason=reason,
+        incumbent_id=incumbent.id,
+        basis=basis,
+        comparison=comparison,
+        n_comparison_rows=int(unseen.sum()) if basis == "unseen rows" else 0,
+    )
+
+
+def train_and_maybe_promote(
+    engine: Engine,
+    frame: pd.DataFrame,
+    *,
+    include_outcomes: bool = True,
+    hyperparameters: Hyperparameters | None = None,
+    tolerance: float = 0.05,
+) -> RetrainOutcome:
+    """Train a selector on ``frame`` (plus recorded outcomes), store it as a new version
+    and promote it if it is not worse than the current one. Raises TrainingDataError when
+    the data cannot train a selector."""
+    from selection.outcomes import outcomes_frame
+
+    with Session(engine, expire_on_commit=False) as session:
+        outcomes = outcomes_frame(session) if include_outcomes else pd.DataFrame()
+        parts = [frame, outcomes] if len(outcomes) else [frame]
+        data = validate_training_frame(pd.concat(parts, ignore_index=True))
+        result = train_selector(data, hyperparameters)
+        incumbent = current_version(session)
+        incumbent_model = load_model(session, incumbent) if incumbent is not None else None
+        decision = decide_promotion(result, incumbent, incumbent_model, tolerance=tolerance)
+        row = save_version(session, result, decision)
+        session.commit()
+        return RetrainOutcome(
+            version_id=int(row.id or 0),
+            decision=decision,
+            result=result,
+            sklearn_version=row.sklearn_version,
+            n_outcomes=len(outcomes),
+        )
+
+
+def _compare_on_rows(
+    result: TrainingResult,
+    incumbent: SelectorModel,
+    seen: pd.DataFrame,
+    unseen: pd.DataFrame,
+) -> dict[str, dict[str, float]]:
+    from selection.training import target_arrays
+
+    comparison = {}
+    for name, metric in COMPARED.items():
+        if name not in result.model.targets or name not in incumbent.targets:
+            continue
+        truth = target_arrays(unseen, name)[0]
+        usable = np.isfinite(truth)
+        if usable.sum() == 0:
+            continue
+        refit = fit_ensemble(seen, name, result.model.encoder, result.hyperparameters)
+        candidate = refit.predict(result.model.encoder.transform(unseen))[0]
+        current = incumbent.targets[name].predict(incumbent.encoder.transform(unseen))[0]
+        truth_scale = np.exp(truth) if name in LOG_TARGETS else truth
+        comparison[name] = {
+            "candidate": _error(metric, candidate[usable], truth_scale[usable]),
+            "incumbent": _error(metric, current[usable], truth_scale[usable]),
+        }
+    return comparison
+
+
+def _error(metric: str, predicted: np.ndarray, truth: np.ndarray) -> float:
+    error = np.abs(predicted - truth)
+    return float(np.mean(error / truth) if metric == "relative_error" else np.mean(error))
+
+
+def _describe(name: str, error: float) -> str:
+    if name == "quality":
+        return f"quality MAE {100 * error:.2f} points"
+    return f"{name} error {100 * error:.1f}%"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

@@ -1,0 +1,64 @@
+"""The generation task: one chunk of work items on one host."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import task_run
+from sqlalchemy.engine import Engine
+
+from evaluation.backends import Backend
+from evaluation.backends.retry import RetryPolicy
+from evaluation.generate import ChunkOutcome, run_chunk
+from evaluation.spec import HostSpec
+from evaluation.storage.db import session_scope
+from evaluation.storage.repository import completed_keys, save_generations
+from evaluation.suites import Suite
+from evaluation.work import GenerationRecord, WorkItem
+from tasks.host_slots import HostSlots
+
+
+@dataclass(frozen=True)
+class GenerationContext:
+    """What every chunk of one run shares (passed quoted: Prefect does not walk it)."""
+
+    engine: Engine
+    experiment_id: int
+    suite: Suite
+    backends: Mapping[str, Backend]
+    slots: HostSlots
+    policy: RetryPolicy
+
+    def store(self, records: list[GenerationRecord]) -> None:
+        with session_scope(self.engine) as session:
+            save_generations(session, self.experiment_id, records)
+
+
+def _chunk_name() -> str:
+    params = task_run.parameters
+    return f"generate-{params['host'].name}-{len(params['items'])}"
+
+
+@task(name="generate-chunk", task_run_name=_chunk_name, cache_policy=NO_CACHE, retries=1)
+async def generate_chunk(
+    host: HostSpec, items: list[WorkItem], context: GenerationContext
+) -> ChunkOutcome:
+    """Generate ``items`` on ``host``. Each generation is retried on its own with backoff;
+    the host's concurrency slot is held only around each HTTP attempt. A task retry
+    (after a crash) skips what the first attempt already stored."""
+    todo = items
+    if task_run.run_count > 1:
+        with session_scope(context.engine) as session:
+            done = completed_keys(session, context.experiment_id)
+        todo = [item for item in items if item.key not in done]
+    return await run_chunk(
+        context.backends[host.name],
+        todo,
+        suite=context.suite,
+        policy=context.policy,
+        sink=context.store,
+        slot=lambda: context.slots.slot(host.name),
+    )

@@ -1,0 +1,42 @@
+"""A progress artifact that follows a long run, updated at most once a second."""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+from prefect import get_run_logger
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+
+
+class ProgressArtifact:
+    """Shows completion in the Prefect UI and logs every 10% in the terminal."""
+
+    def __init__(self, artifact_id: UUID | None, label: str, min_interval_s: float = 1.0):
+        self._id = artifact_id
+        self._label = label
+        self._min_interval_s = min_interval_s
+        self._last_update = 0.0
+        self._last_logged_decile = -1
+
+    @classmethod
+    async def create(cls, key: str, label: str) -> ProgressArtifact:
+        artifact_id = await acreate_progress_artifact(
+            progress=0.0, key=key, description=f"Generation progress: {label}"
+        )
+        return cls(artifact_id, label)
+
+    async def update(self, done: int, total: int) -> None:
+        percent = 100.0 if total == 0 else 100.0 * done / total
+        decile = int(percent // 10)
+        if decile > self._last_logged_decile:
+            self._last_logged_decile = decile
+            get_run_logger().info(
+                "%s: %d/%d generations (%.0f%%)", self._label, done, total, percent
+            )
+        now = time.monotonic()
+        if self._id is not None and (
+            done == total or now - self._last_update >= self._min_interval_s
+        ):
+            self._last_update = now
+            await aupdate_progress_artifact(self._id, progress=percent)

@@ -1,0 +1,89 @@
+"""Tasks after generation: score, aggregate, publish."""
+
+from __future__ import annotations
+
+import re
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy.engine import Engine
+
+from evaluation.leaderboard import (
+    Leaderboard,
+    aggregate_rows,
+    load_leaderboard,
+    render_markdown,
+    table_rows,
+)
+from evaluation.metrics import get_metrics
+from evaluation.scoring import score_generations
+from evaluation.storage.db import session_scope
+from evaluation.storage.models import Experiment
+from evaluation.storage.repository import (
+    generations_frame,
+    replace_aggregates,
+    replace_scores,
+    scores_frame,
+)
+from evaluation.suites import Suite
+
+
+def artifact_key(experiment: str, kind: str) -> str:
+    """Prefect artifact keys must match ^[a-z0-9-]*$."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", experiment.lower()).strip("-")
+    return f"evalflow-{slug}-{kind}"
+
+
+@task(name="score", cache_policy=NO_CACHE)
+def score(engine: Engine, experiment_id: int, suite: Suite, metrics: tuple[str, ...]) -> int:
+    """Score every successful generation on ``metrics`` (replacing earlier scores)."""
+    resolved = get_metrics(metrics)
+    with session_scope(engine) as session:
+        generations = generations_frame(session, experiment_id)
+        ok = generations[generations["status"] == "ok"]
+        known = ok["case_id"].isin({c.id for c in suite.cases})
+        if not known.all():
+            get_run_logger().warning(
+                "%d generations refer to cases no longer in suite %s; not scored",
+                int((~known).sum()),
+                suite.name,
+            )
+            ok = ok[known]
+        values = score_generations(ok, suite, resolved)
+        for name, column in values.items():
+            replace_scores(session, ok["id"].tolist(), name, column)
+    return len(ok)
+
+
+@task(name="aggregate", cache_policy=NO_CACHE)
+def aggregate(engine: Engine, experiment_id: int, suite: Suite, metrics: tuple[str, ...]) -> None:
+    """Means with 95% intervals per config and metric, plus latency and failure facts."""
+    resolved = get_metrics(metrics)
+    with session_scope(engine) as session:
+        rows = aggregate_rows(
+            generations_frame(session, experiment_id),
+            scores_frame(session, experiment_id),
+            resolved,
+            suite,
+        )
+        replace_aggregates(session, experiment_id, rows)
+
+
+@task(name="publish-leaderboard", cache_policy=NO_CACHE)
+def publish(engine: Engine, experiment_id: int) -> Leaderboard:
+    """Markdown leaderboard and table artifacts, keyed per experiment."""
+    with session_scope(engine) as session:
+        name = session.get(Experiment, experiment_id).name
+        board = load_leaderboard(session, name)
+    create_markdown_artifact(
+        key=artifact_key(name, "leaderboard"),
+        markdown=render_markdown(board),
+        description=f"Leaderboard of {name}" + (" (SIMULATED)" if board.simulated else ""),
+    )
+    create_table_artifact(
+        key=artifact_key(name, "table"),
+        table=table_rows(board),
+        description=f"Per-config results of {name}" + (" (SIMULATED)" if board.simulated else ""),
+    )
+    return board

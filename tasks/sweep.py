@@ -1,0 +1,108 @@
+"""Tasks that load a sweep and register it in the results database."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy.engine import Engine
+
+from evaluation.preflight import HostCheck
+from evaluation.storage.db import session_scope
+from evaluation.storage.repository import (
+    completed_keys,
+    record_models,
+    record_suite,
+    register_experiment,
+    save_generations,
+    set_experiment_status,
+)
+from evaluation.sweep import Sweep, prepare_sweep
+from evaluation.work import GenerationRecord, WorkItem
+
+
+@task(name="load-sweep", cache_policy=NO_CACHE)
+def load_sweep(spec_path: str) -> Sweep:
+    """Read the spec and its suite and expand the configs; refuses bad input up front."""
+    sweep = prepare_sweep(spec_path)
+    get_run_logger().info(
+        "sweep %s: %d configs x %d cases x %d samples on %d host(s)%s",
+        sweep.spec.name,
+        len(sweep.configs),
+        len(sweep.suite.cases),
+        sweep.spec.samples_per_case,
+        len(sweep.spec.hosts),
+        " [SIMULATED backend]" if sweep.simulated else "",
+    )
+    return sweep
+
+
+@task(name="register-experiment", cache_policy=NO_CACHE)
+def register(engine: Engine, sweep: Sweep, experiment: str) -> tuple[int, list[WorkItem]]:
+    """Store the suite, experiment and configs; return the work not yet done (resume)."""
+    with session_scope(engine) as session:
+        record_suite(session, sweep.suite)
+        row = register_experiment(
+            session,
+            name=experiment,
+            suite=sweep.suite,
+            configs=sweep.configs,
+            spec=_spec_summary(sweep),
+            spec_path=str(sweep.spec.path or ""),
+            samples_per_case=sweep.spec.samples_per_case,
+            metrics=sweep.metrics,
+            simulated=sweep.simulated,
+            baseline=sweep.spec.baseline,
+        )
+        done = completed_keys(session, row.id)
+    pending = sweep.work_items(done)
+    if done:
+        get_run_logger().info(
+            "resuming %s: %d generations already stored, %d to go",
+            experiment,
+            len(done),
+            len(pending),
+        )
+    return row.id, pending
+
+
+def _spec_summary(sweep: Sweep) -> dict:
+    spec = sweep.spec
+    return {
+        "name": spec.name,
+        "suite": str(spec.suite),
+        "models": list(spec.models),
+        "grid": {k: list(v) for k, v in spec.grid.items()},
+        "templates": {t.name: t.text for t in spec.templates},
+        "hosts": [asdict(h) for h in spec.hosts],
+        "samples_per_case": spec.samples_per_case,
+        "metrics": list(sweep.metrics),
+    }
+
+
+@task(name="record-models", cache_policy=NO_CACHE)
+def record_host_models(engine: Engine, checks: Mapping[str, HostCheck]) -> None:
+    with session_scope(engine) as session:
+        for host, check in checks.items():
+            record_models(session, host, check.models.values())
+
+
+@task(name="record-unservable", cache_policy=NO_CACHE)
+def record_unservable(
+    engine: Engine, experiment_id: int, unservable: list[tuple[WorkItem, str]]
+) -> None:
+    """Items no live host could take are stored as failed with the reason; a rerun
+    picks them up."""
+    records = [GenerationRecord(item, "", 0, error=reason) for item, reason in unservable]
+    with session_scope(engine) as session:
+        save_generations(session, experiment_id, records)
+    if records:
+        get_run_logger().warning("%d generations could not run: %s", len(records), unservable[0][1])
+
+
+@task(name="finish-experiment", cache_policy=NO_CACHE)
+def finish(engine: Engine, experiment_id: int, status: str) -> None:
+    with session_scope(engine) as session:
+        set_experiment_status(session, experiment_id, status)

@@ -1,0 +1,34 @@
+"""Test-wide setup: a private Prefect home and evalflow home, and one Prefect harness."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_TEST_HOME = Path(tempfile.mkdtemp(prefix="evalflow-tests-"))
+# Before Prefect is imported anywhere: never touch the user's profile or the network.
+os.environ["PREFECT_HOME"] = str(_TEST_HOME / "prefect")
+os.environ["EVALFLOW_HOME"] = str(_TEST_HOME / "evalflow")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("EVALFLOW_DATABASE_URL", None)
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API (SQLite) for every test that runs flows."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'results.db'}"

@@ -1,0 +1,239 @@
+"""OllamaBackend against the stand-in server (real HTTP) and an in-memory transport."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from evaluation.backends import GenerationRequest, OllamaBackend
+from evaluation.errors import (
+    BackendOverloaded,
+    BackendRejected,
+    BackendServerError,
+    BackendUnavailable,
+    ModelNotFound,
+)
+from evaluation.spec import DEFAULT_NUM_PREDICT, GenerationParams, HostSpec
+from evaluation.suites import Message
+from tests.support.ollama_wire import BUSY_MESSAGE
+from tests.support.standin_ollama import StandIn
+
+pytestmark = pytest.mark.anyio
+
+PROMPT = "name the three primary colours of light in order please"
+
+
+def request(model: str = "llama3", prompt: str = PROMPT, **params) -> GenerationRequest:
+    messages = (Message("system", "be brief"), Message("user", prompt))
+    return GenerationRequest(model, messages, GenerationParams(**params))
+
+
+async def test_streamed_generation_records_text_counters_and_timings(standin: StandIn) -> None:
+    standin.reconfigure(latency_ms=40.0, chunks=4)
+    async with OllamaBackend(standin.host()) as backend:
+        result = await backend.generate(request())
+
+    assert result.text == PROMPT  # the stand-in echoes the last user message
+    assert result.done_reason == "stop"
+    assert not result.truncated
+    assert result.prompt_eval_count == len(("be brief " + PROMPT).split())
+    assert result.eval_count == len(PROMPT.split())
+    assert result.eval_duration_ns > 0
+    assert result.prompt_eval_duration_ns > 0
+    assert result.total_duration_ns >= result.eval_duration_ns + result.prompt_eval_duration_ns
+    assert result.tokens_per_s == pytest.approx(result.eval_count / result.eval_duration_ns * 1e9)
+    # the first token comes after a quarter of the latency, the rest after the whole of it
+    assert result.ttft_s is not None
+    assert 0.005 < result.ttft_s < result.latency_s
+    assert result.latency_s - result.ttft_s > 0.02
+    assert result.simulated is False
+
+
+async def test_hitting_num_predict_is_flagged_as_length(standin: StandIn) -> None:
+    async with OllamaBackend(standin.host()) as backend:
+        result = await backend.generate(request(num_predict=3))
+    assert result.done_reason == "length"
+    assert result.truncated
+    assert result.eval_count == 3
+    assert result.text == " ".join(PROMPT.split()[:3])
+
+
+async def test_request_body_always_carries_num_predict(standin: StandIn) -> None:
+    async with OllamaBackend(standin.host()) as backend:
+        await backend.generate(request())
+        default_body = standin.stats.last_request
+        await backend.generate(request(temperature=0.2, seed=7, num_ctx=2048, num_predict=64))
+        tuned_body = standin.stats.last_request
+
+    assert default_body is not None and tuned_body is not None
+    assert default_body["options"] == {"num_predict": DEFAULT_NUM_PREDICT}
+    assert default_body["stream"] is True
+    assert default_body["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": PROMPT},
+    ]
+    assert tuned_body["options"] == {
+        "temperature": 0.2,
+        "seed": 7,
+        "num_ctx": 2048,
+        "num_predict": 64,
+    }
+
+
+async def test_preflight_matches_names_as_ollama_does(standin: StandIn) -> None:
+    async with OllamaBackend(standin.host()) as backend:
+        found = await backend.preflight(["llama3", "QWEN2.5:0.5b"])
+    assert found["llama3"].name == "llama3:latest"
+    assert found["llama3"].family == "llama"
+    assert found["llama3"].parameter_size == "8.0B"
+    assert found["llama3"].quantization == "Q4_K_M"
+    assert len(found["llama3"].digest) == 64
+    assert found["QWEN2.5:0.5b"].name == "qwen2.5:0.5b"
+
+
+async def test_preflight_names_the_host_and_lists_its_models(standin: StandIn) -> None:
+    host = standin.host(name="gpu-7")
+    async with OllamaBackend(host) as backend:
+        with pytest.raises(ModelNotFound) as caught:
+            await backend.preflight(["llama3", "mistral:7b"])
+    error = caught.value
+    assert error.available == ["llama3:latest", "qwen2.5:0.5b"]
+    assert error.host == "gpu-7"
+    assert error.model == "mistral:7b"
+    assert "gpu-7" in str(error)
+    assert "llama3:latest, qwen2.5:0.5b" in str(error)
+    assert not error.retryable
+    assert standin.stats.requests == 0  # nothing was generated
+
+
+async def test_unknown_model_at_generation_keeps_the_servers_message(standin: StandIn) -> None:
+    async with OllamaBackend(standin.host()) as backend:
+        with pytest.raises(ModelNotFound) as caught:
+            await backend.generate(request(model="phantom"))
+    assert caught.value.status_code == 404
+    assert 'model "phantom" not found, try pulling it first' in str(caught.value)
+    assert isinstance(caught.value.__cause__, httpx.HTTPStatusError)
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "retryable", "status", "text"),
+    [
+        ("busy", BackendOverloaded, True, 503, BUSY_MESSAGE),
+        ("server_error", BackendServerError, True, 500, "injected fault"),
+        ("bad_request", BackendRejected, False, 400, "injected fault"),
+        ("error_line", BackendServerError, True, None, "injected fault"),
+        ("drop", BackendUnavailable, True, None, "RemoteProtocolError"),
+    ],
+)
+async def test_each_fault_maps_to_its_error(
+    standin: StandIn, kind: str, error: type, retryable: bool, status: int | None, text: str
+) -> None:
+    standin.set_fault(kind)
+    async with OllamaBackend(standin.host(name="h1")) as backend:
+        with pytest.raises(error) as caught:
+            await backend.generate(request())
+        after = await backend.generate(request())  # the fault was for one request only
+    assert type(caught.value) is error
+    assert caught.value.retryable is retryable
+    assert caught.value.status_code == status
+    assert caught.value.host == "h1"
+    assert caught.value.model == "llama3"
+    assert text in str(caught.value)
+    assert caught.value.__cause__ is not None
+    assert after.text == PROMPT
+
+
+async def test_a_hung_request_times_out_as_unavailable(standin: StandIn) -> None:
+    standin.set_fault("hang", hang_s=5.0)
+    backend = OllamaBackend(standin.host(), timeout_s=0.1, first_request_timeout_s=0.1)
+    async with backend:
+        with pytest.raises(BackendUnavailable) as caught:
+            await backend.generate(request())
+    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+
+
+async def test_first_request_to_a_model_may_take_the_load_time(standin: StandIn) -> None:
+    standin.reconfigure(load_ms=200.0, latency_ms=0.0)
+    backend = OllamaBackend(standin.host(), timeout_s=0.08, first_request_timeout_s=5.0)
+    async with backend:
+        cold = await backend.generate(request())
+        assert cold.load_duration_ns >= 200e6
+        standin.reconfigure(latency_ms=400.0)  # prompt evaluation now takes 0.1 s
+        with pytest.raises(BackendUnavailable):
+            await backend.generate(request())
+        # after a timeout the model counts as cold again, so the long timeout applies
+        slow = await backend.generate(request())
+    assert slow.latency_s > 0.35
+    assert standin.stats.loads["llama3:latest"] == 1
+
+
+async def test_a_host_that_goes_down_and_comes_back(standin: StandIn) -> None:
+    async with OllamaBackend(standin.host()) as backend:
+        await backend.generate(request())
+        standin.stop()
+        with pytest.raises(BackendUnavailable) as caught:
+            await backend.generate(request())
+        assert isinstance(caught.value.__cause__, httpx.ConnectError)
+        standin.start()
+        result = await backend.generate(request())
+    assert result.text == PROMPT
+    assert standin.stats.loads["llama3:latest"] == 2  # a restart unloads every model
+
+
+async def test_version_and_loaded_models(standin: StandIn) -> None:
+    async with OllamaBackend(standin.host()) as backend:
+        assert await backend.loaded_models() == []
+        await backend.generate(request(model="qwen2.5:0.5b"))
+        loaded = await backend.loaded_models()
+        version = await backend.version()
+    assert version == standin.config.version
+    assert [m.name for m in loaded] == ["qwen2.5:0.5b"]
+    assert loaded[0].size_vram > 0
+    assert loaded[0].context_length == 4096
+    assert loaded[0].expires_at.endswith("Z")
+
+
+async def test_list_models_on_a_dead_host_is_unavailable() -> None:
+    host = HostSpec(name="nowhere", url="http://127.0.0.1:9")
+    async with OllamaBackend(host, timeout_s=1.0) as backend:
+        with pytest.raises(BackendUnavailable) as caught:
+            await backend.list_models()
+    assert caught.value.host == "nowhere"
+
+
+def _mock_backend(body: bytes, status: int = 200) -> OllamaBackend:
+    def handler(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=body)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return OllamaBackend(HostSpec(name="mock", url="http://mock"), client=client)
+
+
+async def test_a_stream_without_its_final_chunk_is_unavailable() -> None:
+    chunk = b'{"model":"m","message":{"role":"assistant","content":"hi"},"done":false}\n'
+    with pytest.raises(BackendUnavailable, match="final chunk"):
+        await _mock_backend(chunk * 2).generate(request(model="m"))
+
+
+async def test_a_garbled_stream_line_is_a_server_error() -> None:
+    with pytest.raises(BackendServerError, match="not JSON"):
+        await _mock_backend(b"<html>oops</html>\n").generate(request(model="m"))
+
+
+async def test_counters_absent_from_the_final_chunk_read_as_zero() -> None:
+    body = (
+        b'{"message":{"role":"assistant","content":"ok"},"done":false}\n'
+        b'{"message":{"role":"assistant","content":""},"done":true}\n'
+    )
+    result = await _mock_backend(body).generate(request(model="m"))
+    assert result.text == "ok"
+    assert result.done_reason == ""
+    assert (result.eval_count, result.eval_duration_ns, result.load_duration_ns) == (0, 0, 0)
+    assert result.tokens_per_s is None
+
+
+async def test_an_injected_client_is_the_callers_to_close() -> None:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200)))
+    await OllamaBackend(HostSpec(name="mock", url="http://mock"), client=client).aclose()
+    assert not client.is_closed
+    await client.aclose()

@@ -1,0 +1,158 @@
+"""OpenAICompatBackend against the stand-in's /v1 routes and an in-memory transport."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from evaluation.backends import GenerationRequest, OpenAICompatBackend
+from evaluation.errors import (
+    BackendOverloaded,
+    BackendRejected,
+    BackendServerError,
+    BackendUnavailable,
+    ModelNotFound,
+)
+from evaluation.spec import GenerationParams, HostSpec
+from evaluation.suites import Message
+from tests.support.ollama_wire import BUSY_MESSAGE
+from tests.support.standin_ollama import StandIn
+
+pytestmark = pytest.mark.anyio
+
+PROMPT = "list four prime numbers below twenty"
+
+
+def request(model: str = "llama3:latest", **params) -> GenerationRequest:
+    return GenerationRequest(model, (Message("user", PROMPT),), GenerationParams(**params))
+
+
+async def test_streamed_completion_with_usage_and_timings(standin: StandIn) -> None:
+    standin.reconfigure(latency_ms=40.0)
+    async with OpenAICompatBackend(standin.host(kind="openai")) as backend:
+        result = await backend.generate(request())
+    assert result.text == PROMPT
+    assert result.done_reason == "stop"
+    assert result.prompt_eval_count == len(PROMPT.split())
+    assert result.eval_count == len(PROMPT.split())
+    assert result.ttft_s is not None
+    assert 0.005 < result.ttft_s < result.latency_s
+    assert result.eval_duration_ns == 0  # not reported by this API
+    assert result.tokens_per_s is None
+
+
+async def test_finish_reason_length_is_truncation(standin: StandIn) -> None:
+    async with OpenAICompatBackend(standin.host(kind="openai")) as backend:
+        result = await backend.generate(request(num_predict=2))
+    assert result.done_reason == "length"
+    assert result.truncated
+    assert result.text == "list four"
+    assert result.eval_count == 2
+
+
+async def test_parameters_map_onto_the_openai_request(standin: StandIn) -> None:
+    params = {"temperature": 0.3, "top_p": 0.8, "seed": 11, "top_k": 20, "num_ctx": 4096}
+    async with OpenAICompatBackend(standin.host(kind="openai")) as backend:
+        await backend.generate(request(num_predict=77, **params))
+    body = standin.stats.last_request
+    assert body is not None
+    assert body["max_tokens"] == 77
+    assert (body["temperature"], body["top_p"], body["seed"]) == (0.3, 0.8, 11)
+    assert "top_k" not in body and "num_ctx" not in body and "options" not in body
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["messages"] == [{"role": "user", "content": PROMPT}]
+
+
+async def test_unset_sampling_parameters_are_not_sent(standin: StandIn) -> None:
+    async with OpenAICompatBackend(standin.host(kind="openai")) as backend:
+        await backend.generate(request())
+    body = standin.stats.last_request
+    assert body is not None
+    assert not {"temperature", "top_p", "seed"} & set(body)
+
+
+async def test_models_and_preflight_use_exact_ids(standin: StandIn) -> None:
+    async with OpenAICompatBackend(standin.host(name="vllm-1", kind="openai")) as backend:
+        names = [m.name for m in await backend.list_models()]
+        found = await backend.preflight(["qwen2.5:0.5b"])
+        with pytest.raises(ModelNotFound) as caught:
+            await backend.preflight(["llama3"])  # no Ollama-style name matching here
+    assert names == ["llama3:latest", "qwen2.5:0.5b"]
+    assert found["qwen2.5:0.5b"].name == "qwen2.5:0.5b"
+    assert caught.value.available == names
+    assert "vllm-1" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "text"),
+    [
+        ("busy", BackendOverloaded, BUSY_MESSAGE),
+        ("server_error", BackendServerError, "injected fault"),
+        ("bad_request", BackendRejected, "injected fault"),
+        ("error_line", BackendServerError, "injected fault"),
+        ("drop", BackendUnavailable, "RemoteProtocolError"),
+    ],
+)
+async def test_faults_map_through_the_same_taxonomy(
+    standin: StandIn, kind: str, error: type, text: str
+) -> None:
+    standin.set_fault(kind)
+    async with OpenAICompatBackend(standin.host(kind="openai")) as backend:
+        with pytest.raises(error) as caught:
+            await backend.generate(request())
+    assert type(caught.value) is error
+    assert text in str(caught.value)
+
+
+async def test_unknown_model_is_model_not_found(standin: StandIn) -> None:
+    async with OpenAICompatBackend(standin.host(kind="openai")) as backend:
+        with pytest.raises(ModelNotFound, match='model "ghost" not found'):
+            await backend.generate(request(model="ghost"))
+
+
+def _sse(*events: object) -> bytes:
+    return b"".join(
+        b"data: " + (e if isinstance(e, bytes) else json.dumps(e).encode()) + b"\n\n"
+        for e in events
+    )
+
+
+def _mock(body: bytes) -> OpenAICompatBackend:
+    def handler(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return OpenAICompatBackend(HostSpec(name="m", url="http://m", kind="openai"), client=client)
+
+
+def _delta(content: str, finish: str | None = None) -> dict:
+    return {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]}
+
+
+async def test_llama_cpp_timings_become_durations() -> None:
+    final = {
+        **_delta("", "stop"),
+        "usage": {"prompt_tokens": 12, "completion_tokens": 3},
+        "timings": {"prompt_ms": 25.5, "predicted_ms": 60.0},
+    }
+    body = b": keep-alive comment\n\n" + _sse(_delta("a"), _delta(" b c"), final, b"[DONE]")
+    result = await _mock(body).generate(request())
+    assert result.text == "a b c"
+    assert (result.prompt_eval_count, result.eval_count) == (12, 3)
+    assert result.prompt_eval_duration_ns == 25_500_000
+    assert result.eval_duration_ns == 60_000_000
+    assert result.tokens_per_s == pytest.approx(50.0)
+
+
+async def test_a_stream_without_done_is_unavailable() -> None:
+    with pytest.raises(BackendUnavailable, match=r"\[DONE\]"):
+        await _mock(_sse(_delta("a"), _delta("", "stop"))).generate(request())
+
+
+async def test_a_vllm_style_error_event_is_a_server_error() -> None:
+    body = _sse(_delta("a"), {"object": "error", "message": "engine died"}, b"[DONE]")
+    with pytest.raises(BackendServerError, match="engine died"):
+        await _mock(body).generate(request())

@@ -1,0 +1,136 @@
+import math
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+
+from evaluation.statistics import case_table, corpus_interval, mean_interval, summarize
+from tests.evaluation.statistics._rows import long_rows
+
+
+def test_clt_interval_by_hand():
+    # s = 1,0,1,1,0: mean 0.6; Σ(s − 0.6)² = 3·0.16 + 2·0.36 = 1.2; /(n−1) = 0.3; /n = 0.06
+    # SE = sqrt(0.06) = 0.244949; t_{0.975, 4} = 2.776445
+    est = mean_interval([1, 0, 1, 1, 0])
+    assert est.mean == pytest.approx(0.6)
+    assert est.se == pytest.approx(0.244949, abs=1e-6)
+    assert est.ci == pytest.approx((0.6 - 2.776445 * 0.244949, 0.6 + 2.776445 * 0.244949), abs=1e-5)
+    assert est.method == "CLT"
+
+
+def test_clt_interval_matches_scipy():
+    x = np.random.default_rng(1).normal(0.5, 0.2, size=37)
+    est = mean_interval(x, confidence=0.9)
+    assert est.se == pytest.approx(stats.sem(x))
+    assert est.ci == pytest.approx(stats.t.interval(0.9, df=36, loc=x.mean(), scale=stats.sem(x)))
+
+
+def test_clustered_se_by_hand():
+    # s = 1,0 | 1,1 in groups a | b; s̄ = 0.75; cluster sums of residuals: a −0.5, b +0.5
+    # SE_cl = (1/4)·sqrt(0.25 + 0.25) · sqrt(2/1) = 0.25; df = C − 1 = 1
+    est = mean_interval([1, 0, 1, 1], ["a", "a", "b", "b"])
+    assert est.se == pytest.approx(0.25)
+    assert est.n_clusters == 2
+    assert est.ci == pytest.approx((0.75 - 12.706205 * 0.25, 0.75 + 12.706205 * 0.25), abs=1e-5)
+
+
+def test_clustered_se_matches_statsmodels_with_c_over_c_minus_1():
+    rng = np.random.default_rng(2)
+    groups = np.repeat(np.arange(12), rng.integers(1, 6, size=12))
+    x = rng.normal(size=groups.size) + rng.normal(size=12)[groups]
+    fit = sm.OLS(x, np.ones_like(x)).fit(
+        cov_type="cluster", cov_kwds={"groups": groups, "use_correction": False}
+    )
+    est = mean_interval(x, groups)
+    assert est.se == pytest.approx(fit.bse[0] * math.sqrt(12 / 11))
+
+
+def test_singleton_clusters_give_the_unclustered_se():
+    x = np.random.default_rng(3).random(15)
+    est = mean_interval(x, [f"g{i}" for i in range(15)])
+    assert est.se == pytest.approx(stats.sem(x)) and est.method == "CLT"
+
+
+def test_one_cluster_says_undefined_and_falls_back():
+    est = mean_interval([1.0, 0.0, 1.0], ["g", "g", "g"])
+    assert "undefined" in est.note
+    assert est.se == pytest.approx(stats.sem([1.0, 0.0, 1.0]))
+
+
+def test_small_n_and_nan_are_explained_not_zero_or_nan():
+    one = mean_interval([0.7])
+    assert one.mean == 0.7 and one.se is None and one.ci is None
+    assert "undefined" in one.note
+    none = mean_interval([np.nan, np.nan])
+    assert none.mean is None and "no scored cases" in none.note
+    partial = mean_interval([1.0, np.nan, 0.0])
+    assert partial.n == 2 and "1 NaN" in partial.note
+
+
+def test_zero_variance_is_flagged():
+    est = mean_interval([1.0, 1.0, 1.0, 1.0])
+    assert est.se == 0.0 and est.ci == (1.0, 1.0)
+    assert "zero variance" in est.note
+
+
+def test_samples_are_averaged_within_case_first():
+    # c0: samples 1, 0 → 0.5; c1: 1, 1 → 1.0; c2: 0 → 0.0. n = 3 cases, not 5 samples.
+    # within-case variances (ddof 1): c0 0.5, c1 0.0 (c2 has one sample) → mean 0.25
+    rows = long_rows({"A": [[1.0, 0.0], [1.0, 1.0], [0.0]]})
+    (est,) = summarize(rows)
+    assert est.n == 3 and est.mean == pytest.approx(0.5)
+    assert est.se == pytest.approx(stats.sem([0.5, 1.0, 0.0]))
+    assert est.samples_per_case == pytest.approx(5 / 3)
+    assert est.within_var == pytest.approx(0.25)
+
+
+def test_summary_counts_exclusions_by_reason():
+    rows = long_rows({"A": [1.0, 0.0, 1.0, 1.0], "B": [1.0, np.nan, 0.0]})
+    est_b = next(e for e in summarize(rows) if e.config == "B")
+    assert est_b.n == 2 and est_b.n_excluded == 2
+    assert "1 unscorable (NaN)" in est_b.note and "1 not run" in est_b.note
+
+
+def test_groups_cluster_the_summary():
+    rows = long_rows({"A": [1.0, 0.0, 1.0, 1.0]}, groups=["a", "a", "b", None])
+    table = case_table(rows, "acc")
+    assert table.groups is not None and table.groups.nunique() == 3  # ungrouped: own cluster
+    (est,) = summarize(rows)
+    assert est.method == "clustered (3 groups)"
+
+
+def test_unknown_metric_and_missing_columns_are_clear_errors():
+    rows = long_rows({"A": [1.0, 0.0]})
+    with pytest.raises(ValueError, match="no score rows for metric 'bleu'"):
+        case_table(rows, "bleu")
+    with pytest.raises(ValueError, match="lack column"):
+        case_table(rows.drop(columns="group"), "acc")
+
+
+def test_corpus_interval_matches_scipy_bootstrap():
+    y = np.random.default_rng(4).random(40)
+    est = corpus_interval(lambda idx: float(y[idx].mean()), 40, n_resamples=500, seed=7)
+    ref = stats.bootstrap(
+        (y,), np.mean, n_resamples=500, method="BCa", rng=np.random.default_rng(7)
+    )
+    assert est.mean == pytest.approx(y.mean())
+    assert est.ci == pytest.approx(tuple(ref.confidence_interval), rel=1e-9)
+    assert est.se == pytest.approx(ref.standard_error)
+    assert est.method.startswith("bootstrap (BCa")
+
+
+def test_corpus_interval_falls_back_to_percentile_on_degenerate_data():
+    est = corpus_interval(lambda idx: 0.5, 20, n_resamples=200)
+    assert est.method.startswith("bootstrap (percentile")
+    assert est.ci == (0.5, 0.5) and "degenerate" in est.note
+
+
+def test_corpus_interval_resamples_whole_groups_and_handles_tiny_n():
+    y = np.arange(12, dtype=float)
+    est = corpus_interval(
+        lambda idx: float(y[idx].mean()), 12, groups=np.repeat([0, 1, 2, 3], 3), n_resamples=300
+    )
+    assert est.n_clusters == 4 and est.ci[0] <= est.mean <= est.ci[1]
+    tiny = corpus_interval(lambda idx: 1.0, 1)
+    assert tiny.se is None and "undefined" in tiny.note

@@ -1,0 +1,279 @@
+import math
+import time
+
+import numpy as np
+import pytest
+import sacrebleu
+from rouge_score.rouge_scorer import RougeScorer
+from sklearn.metrics import f1_score
+
+from evaluation.backends.base import GenerationResult
+from evaluation.errors import MetricError
+from evaluation.metrics import (
+    extract_label,
+    get_metric,
+    get_metrics,
+    metric_names,
+    normalize_text,
+)
+from evaluation.suites import Case
+
+
+def case(refs=(), label=None, **metadata):
+    return Case(id="c", input="q", references=tuple(refs), label=label, metadata=metadata)
+
+
+def scores(name, outputs, cases, **kw):
+    return get_metric(name).score(outputs, cases, **kw)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The  Cat's hat!", "cats hat"),
+        ("An apple, a day.", "apple day"),
+        ("“Paris”", "paris"),
+        ("snake_case\tand\nTabs", "snakecase and tabs"),
+        ("Theory of anything", "theory of anything"),
+        ("A", ""),
+        ("", ""),
+    ],
+)
+def test_normalize_text_follows_squad(text, expected):
+    assert normalize_text(text) == expected
+
+
+def test_normalize_text_can_keep_articles():
+    assert normalize_text("A.", drop_articles=False) == "a"
+
+
+def test_exact_match_normalises_and_takes_any_reference():
+    cases = [case(["Paris"]), case(["Paris"]), case(["NYC", "New York"]), case(label="Yes")]
+    outputs = ["paris!", "The answer: Paris.", "new york", " yes "]
+    np.testing.assert_array_equal(scores("exact_match", outputs, cases), [1, 0, 1, 1])
+
+
+def test_exact_match_keeps_articles_when_reference_is_only_an_article():
+    cases = [case(["A"])] * 3
+    np.testing.assert_array_equal(scores("exact_match", ["a)", "B", ""], cases), [1, 0, 0])
+
+
+def test_contains_matches_whole_words():
+    cases = [case(["Paris"]), case(["Paris"]), case(["New York"]), case(["B"])]
+    outputs = ["The answer is Paris.", "Parisian food", "I love new york city", "b"]
+    np.testing.assert_array_equal(scores("contains", outputs, cases), [1, 0, 1, 1])
+
+
+def test_match_metrics_are_nan_without_targets():
+    for name in ("exact_match", "contains", "rouge1", "bleu", "chrf", "accuracy", "regex"):
+        assert np.isnan(scores(name, ["anything"], [case()])).all(), name
+
+
+def test_regex_uses_the_case_pattern():
+    cases = [case(answer_regex=r"\b42\b"), case(answer_regex=r"(?i)^yes"), case(["x"])]
+    values = scores("regex", ["it is 42.", "YES sir", "x"], cases)
+    np.testing.assert_array_equal(values[:2], [1, 1])
+    assert np.isnan(values[2])
+    assert scores("regex", ["420"], [case(answer_regex=r"\b42\b")])[0] == 0
+
+
+def test_regex_reports_an_invalid_pattern():
+    with pytest.raises(MetricError, match="answer_regex"):
+        scores("regex", ["x"], [case(answer_regex="(unclosed")])
+
+
+REFS = [
+    ["The cat sat on the mat.", "A cat was sitting on a mat."],
+    ["Stocks fell sharply on Monday after the report."],
+    ["He runs in the park every morning."],
+]
+OUTS = ["the cat is sitting on the mat", "Stocks dropped on Monday.", "He is running in parks"]
+
+
+@pytest.mark.parametrize("rouge_type", ["rouge1", "rouge2", "rougeL"])
+def test_rouge_is_rouge_score_f_measure_best_over_references(rouge_type):
+    scorer = RougeScorer([rouge_type], use_stemmer=True)
+    expected = [
+        max(scorer.score(r, o)[rouge_type].fmeasure for r in refs)
+        for o, refs in zip(OUTS, REFS, strict=True)
+    ]
+    values = scores(rouge_type, OUTS, [case(r) for r in REFS])
+    np.testing.assert_allclose(values, expected)
+    # Porter stemming: "running"/"runs" and "parks"/"park" match.
+    unstemmed = RougeScorer([rouge_type]).score(REFS[2][0], OUTS[2])[rouge_type].fmeasure
+    assert values[2] > unstemmed
+
+
+def test_bleu_and_chrf_sentence_scores_are_sacrebleus():
+    cases = [case(r) for r in REFS]
+    bleu = [sacrebleu.sentence_bleu(o, r).score for o, r in zip(OUTS, REFS, strict=True)]
+    chrf = [sacrebleu.sentence_chrf(o, r).score for o, r in zip(OUTS, REFS, strict=True)]
+    np.testing.assert_allclose(scores("bleu", OUTS, cases), bleu)
+    np.testing.assert_allclose(scores("chrf", OUTS, cases), chrf)
+
+
+def test_corpus_bleu_and_chrf_handle_unequal_reference_counts():
+    # A reference repeated changes neither BLEU nor chrF, so padding the one-reference
+    # cases with a copy of their reference gives sacrebleu's value for equal counts.
+    padded = [refs if len(refs) == 2 else refs * 2 for refs in REFS]
+    streams = [list(s) for s in zip(*padded, strict=True)]
+    cases = [case(r) for r in REFS]
+    bleu, chrf = get_metric("bleu"), get_metric("chrf")
+    assert bleu.corpus_level and chrf.corpus_level
+    assert bleu.corpus_score(OUTS, cases) == pytest.approx(
+        sacrebleu.corpus_bleu(OUTS, streams).score
+    )
+    assert chrf.corpus_score(OUTS, cases) == pytest.approx(
+        sacrebleu.corpus_chrf(OUTS, streams).score
+    )
+
+
+def test_corpus_scores_leave_out_cases_without_references():
+    cases = [case(REFS[1]), case(), case(REFS[2])]
+    outputs = [OUTS[1], "no reference", OUTS[2]]
+    expected = sacrebleu.corpus_bleu([OUTS[1], OUTS[2]], [[REFS[1][0], REFS[2][0]]]).score
+    assert get_metric("bleu").corpus_score(outputs, cases) == pytest.approx(expected)
+    assert math.isnan(get_metric("chrf").corpus_score(["x"], [case()]))
+
+
+LABELS = ("positive", "negative", "neutral")
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("I think it is Positive, not negative", "positive"),
+        ("Negative. Definitely not positive!", "negative"),
+        ("Neutrality is hard to say", "neutrality is hard to say"),
+        ("", ""),
+    ],
+)
+def test_extract_label_takes_the_first_label_named(output, expected):
+    assert extract_label(output, LABELS) == expected
+
+
+def test_extract_label_prefers_the_longest_label_at_a_position():
+    assert extract_label("Very good, I'd say", ["good", "very good"]) == "very good"
+    assert extract_label("The answer is A.", ["A", "B", "C", "D"]) == "a"
+
+
+CLS_CASES = [case(label=g) for g in ["positive", "negative", "neutral", "positive", "negative"]]
+CLS_OUTS = ["positive", "It is negative", "positive", "I cannot tell", "NEGATIVE!"]
+
+
+def test_accuracy_compares_extracted_and_gold_labels():
+    values = scores("accuracy", CLS_OUTS, CLS_CASES, labels=LABELS)
+    np.testing.assert_array_equal(values, [1, 1, 0, 0, 1])
+    with_unlabelled = scores("accuracy", ["x", "positive"], [case(["ref"]), case(label="positive")])
+    assert np.isnan(with_unlabelled[0]) and with_unlabelled[1] == 1
+
+
+def test_accuracy_without_labels_uses_gold_and_metadata_labels():
+    cases = [case(label="cat"), case(label="cat", labels=["cat", "dog"])]
+    # "dog" comes first in the output and is known only from the metadata.
+    np.testing.assert_array_equal(scores("accuracy", ["dog or cat", "dog or cat"], cases), [0, 0])
+    np.testing.assert_array_equal(scores("accuracy", ["dog or cat"], cases[:1]), [1])
+
+
+def test_macro_f1_is_sklearns_over_gold_and_known_predicted_classes():
+    metric = get_metric("macro_f1")
+    gold = ["positive", "negative", "neutral", "positive", "negative"]
+    predicted = ["positive", "negative", "positive", "i cannot tell", "negative"]
+    expected = f1_score(gold, predicted, labels=sorted(set(gold)), average="macro")
+    assert metric.corpus_level and metric.score_type == "binary"
+    assert metric.corpus_score(CLS_OUTS, CLS_CASES, labels=LABELS) == pytest.approx(expected)
+    np.testing.assert_array_equal(
+        metric.score(CLS_OUTS, CLS_CASES, labels=LABELS),
+        get_metric("accuracy").score(CLS_OUTS, CLS_CASES, labels=LABELS),
+    )
+
+
+def test_macro_f1_counts_a_predicted_known_label_without_gold_cases():
+    cases = [case(label="yes"), case(label="yes")]
+    outputs = ["yes", "no"]
+    expected = f1_score(
+        ["yes", "yes"], outputs, labels=["no", "yes"], average="macro", zero_division=0.0
+    )
+    value = get_metric("macro_f1").corpus_score(outputs, cases, labels=["yes", "no"])
+    assert value == pytest.approx(expected) and value < 0.5
+
+
+def test_output_length_counts_words():
+    values = scores("output_length", ["one two  three", "", "x\ny"], [case()] * 3)
+    np.testing.assert_array_equal(values, [3, 0, 2])
+
+
+def result(latency, ttft, eval_count=0, eval_ns=0):
+    return GenerationResult(
+        "x", "stop", latency, ttft, eval_count=eval_count, eval_duration_ns=eval_ns
+    )
+
+
+def test_timing_metrics_read_results_and_are_nan_where_missing():
+    results = [result(1.5, 0.25, 50, 10**9), result(2.0, None)]
+    cases = [case()] * 2
+    np.testing.assert_array_equal(
+        scores("latency_s", ["a", "b"], cases, results=results), [1.5, 2.0]
+    )
+    ttft = get_metric("ttft_s").score(["a", "b"], cases, results)
+    tps = get_metric("tokens_per_s").score(["a", "b"], cases, results)
+    assert ttft[0] == 0.25 and np.isnan(ttft[1])
+    assert tps[0] == 50 and np.isnan(tps[1])
+    assert np.isnan(get_metric("latency_s").score(["a"], [case()])).all()
+    assert get_metric("latency_s").corpus_score(["a", "b"], cases, results) == 1.75
+
+
+def test_corpus_score_of_a_per_case_metric_is_the_mean_of_scorable_values():
+    cases = [case(["a1"]), case(), case(["b2"])]
+    assert get_metric("exact_match").corpus_score(["a1", "x", "no"], cases) == 0.5
+    assert math.isnan(get_metric("exact_match").corpus_score(["x"], [case()]))
+
+
+def test_unknown_metric_names_the_known_ones():
+    with pytest.raises(MetricError, match=r"unknown metric 'bleurt'.*exact_match.*rougeL"):
+        get_metric("bleurt")
+    with pytest.raises(MetricError, match="nope"):
+        get_metrics(["bleu", "nope"])
+
+
+def test_registry_is_complete_and_ordered():
+    names = metric_names()
+    assert {
+        "exact_match",
+        "contains",
+        "regex",
+        "rouge1",
+        "rouge2",
+        "rougeL",
+        "bleu",
+        "chrf",
+        "accuracy",
+        "macro_f1",
+        "output_length",
+        "latency_s",
+        "ttft_s",
+        "tokens_per_s",
+    } == set(names)
+    assert [m.name for m in get_metrics(["chrf", "bleu"])] == ["chrf", "bleu"]
+    corpus = {n for n in names if get_metric(n).corpus_level}
+    assert corpus == {"bleu", "chrf", "macro_f1"}
+    assert not get_metric("latency_s").higher_is_better
+
+
+def test_mismatched_lengths_are_refused():
+    with pytest.raises(MetricError, match="2 outputs for 1 cases"):
+        get_metric("contains").score(["a", "b"], [case(["a"])])
+    with pytest.raises(MetricError, match="1 results"):
+        get_metric("latency_s").score(["a", "b"], [case()] * 2, [result(1.0, None)])
+
+
+def test_match_metrics_score_8000_outputs_quickly():
+    rng = np.random.default_rng(0)
+    words = np.array(["alpha", "beta", "the", "gamma", "Delta!", "a", "epsilon"])
+    outputs = [" ".join(rng.choice(words, 12)) for _ in range(8000)]
+    cases = [case([" ".join(rng.choice(words, 2))]) for _ in range(8000)]
+    for name in ("exact_match", "contains"):
+        start = time.perf_counter()
+        values = scores(name, outputs, cases)
+        assert time.perf_counter() - start < 2.0, name
+        assert values.shape == (8000,) and not np.isnan(values).any()

@@ -1,0 +1,574 @@
+"""Sweep specs: validation (every rule names its field), ranges, expansion, hashes, plans."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import subprocess
+import sys
+import types
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evaluation.errors import SpecError
+from evaluation.spec import (
+    DEFAULT_NUM_PREDICT,
+    Config,
+    GenerationParams,
+    HostSpec,
+    Limits,
+    PromptTemplate,
+    SweepSpec,
+    expand,
+    format_plan,
+    load_spec,
+    make_plan,
+    parse_spec,
+)
+from evaluation.spec_grid import GRID_ORDER, inclusive_range
+
+SWEEPS = Path(__file__).resolve().parents[2] / "benchmarks" / "sweeps"
+KNOWN_METRICS = ("exact_match", "contains", "rougeL")
+
+
+@pytest.fixture(autouse=True)
+def metric_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in ``evaluation.metrics`` so the metric rule is tested on known names."""
+    fake = types.ModuleType("evaluation.metrics")
+    fake.metric_names = lambda: KNOWN_METRICS  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "evaluation.metrics", fake)
+
+
+@pytest.fixture
+def suite(tmp_path: Path) -> Path:
+    path = tmp_path / "suites" / "tiny.jsonl"
+    path.parent.mkdir()
+    path.write_text('{"id": "a", "input": "2+2?", "references": ["4"]}\n')
+    return path
+
+
+@pytest.fixture
+def data(suite: Path) -> dict[str, Any]:
+    """A minimal valid spec as read from YAML; tests mutate a copy."""
+    return {"name": "t", "suite": str(suite), "models": ["m1", "m2"]}
+
+
+def refused(data: dict[str, Any], field: str, *fragments: str) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        parse_spec(data)
+    err = info.value
+    assert err.field == field, str(err)
+    assert f"field '{field}'" in str(err)
+    for fragment in fragments:
+        assert fragment in str(err)
+    return err
+
+
+def with_(data: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    out = copy.deepcopy(data)
+    out.update(changes)
+    return out
+
+
+# --- defaults --------------------------------------------------------------------------
+
+
+def test_minimal_spec_gets_the_documented_defaults(data: dict[str, Any], suite: Path) -> None:
+    spec = parse_spec(data)
+    assert spec.name == "t"
+    assert spec.suite == suite.resolve()
+    assert spec.models == ("m1", "m2")
+    assert spec.grid == {"num_predict": (DEFAULT_NUM_PREDICT,)}
+    assert spec.templates == (PromptTemplate("default", "{input}"),)
+    assert spec.hosts == (HostSpec("local", "http://localhost:11434", 1, "ollama"),)
+    assert spec.metrics == ()
+    assert spec.samples_per_case == 1
+    assert spec.limits == Limits()
+    assert spec.baseline is None
+    configs = expand(spec)
+    assert [c.params for c in configs] == [GenerationParams(num_predict=256)] * 2
+
+
+def test_suite_is_relative_to_the_spec_file(tmp_path: Path, suite: Path) -> None:
+    spec_file = tmp_path / "sweeps" / "s.yaml"
+    spec_file.parent.mkdir()
+    spec_file.write_text("name: s\nsuite: ../suites/tiny.jsonl\nmodels: [m]\n")
+    spec = load_spec(spec_file)
+    assert spec.suite == suite.resolve()
+    assert spec.path == spec_file
+
+
+def test_base_dir_resolves_a_relative_suite(data: dict[str, Any], suite: Path) -> None:
+    spec = parse_spec(with_(data, suite="tiny.jsonl"), base_dir=suite.parent)
+    assert spec.suite == suite.resolve()
+
+
+# --- every validation rule names its field ---------------------------------------------
+
+GRID_CASES = [
+    ({"temperature": [0.0, -0.1]}, "grid.temperature[1]", ">= 0"),
+    ({"top_p": [0.0]}, "grid.top_p[0]", "(0, 1]"),
+    ({"top_p": [0.5, 1.01]}, "grid.top_p[1]", "(0, 1]"),
+    ({"top_k": [0]}, "grid.top_k[0]", ">= 1"),
+    ({"num_predict": [0]}, "grid.num_predict[0]", "0 generates nothing"),
+    ({"num_predict": [-1]}, "grid.num_predict[0]", "unbounded generation"),
+    ({"num_predict": [-5]}, "grid.num_predict[0]", ">= 1"),
+    ({"num_ctx": [2048, 0]}, "grid.num_ctx[1]", ">= 1"),
+    ({"seed": [-1]}, "grid.seed[0]", ">= 0"),
+    ({"temperature": []}, "grid.temperature", "must not be empty"),
+    ({"temperature": [0.5, 0.5]}, "grid.temperature[1]", "duplicate", "grid.temperature[0]"),
+    ({"temperature": [1, 1.0]}, "grid.temperature[1]", "duplicate"),
+    ({"temperature": ["hot"]}, "grid.temperature[0]", "expected a number"),
+    ({"temperature": ["1e-3"]}, "grid.temperature[0]", "write 0.001"),
+    ({"temperature": [float("inf")]}, "grid.temperature[0]", "finite"),
+    ({"top_k": [1.5]}, "grid.top_k[0]", "expected an integer"),
+    ({"top_k": [True]}, "grid.top_k[0]", "expected an integer"),
+    ({"temperature": {"min": 0.0, "max": 1.0, "step": 0}}, "grid.temperature.step", "> 0"),
+    ({"temperature": {"min": 0.0, "max": 1.0, "step": -0.1}}, "grid.temperature.step", "> 0"),
+    ({"num_ctx": {"min": 4096, "max": 1024, "step": 1024}}, "grid.num_ctx.min", "greater"),
+    ({"temperature": {"min": -1.0, "max": 1.0, "step": 0.5}}, "grid.temperature.min", ">= 0"),
+    ({"top_p": {"min": 0.5, "max": 1.5, "step": 0.5}}, "grid.top_p.max", "(0, 1]"),
+    ({"num_ctx": {"min": 1024, "max": 4096, "step": 0.5}}, "grid.num_ctx.step", "integer"),
+    ({"temperature": {"min": 0.0, "max": 1.0}}, "grid.temperature.step", "required"),
+    ({"temperature": {"min": 0, "max": 1, "stp": 1}}, "grid.temperature.stp", "'step'"),
+    ({"temprature": [0.5]}, "grid.temprature", "did you mean 'temperature'"),
+    ({"min_p": [0.1]}, "grid.min_p", "allowed: num_ctx, temperature"),
+]
+
+
+@pytest.mark.parametrize("case", GRID_CASES, ids=[c[1] + ":" + c[2] for c in GRID_CASES])
+def test_grid_rules(data: dict[str, Any], case: tuple[Any, ...]) -> None:
+    grid, field, *fragments = case
+    refused(with_(data, grid=grid), field, *fragments)
+
+
+TEMPLATE_CASES = [
+    ({"q": "Question: {question}\n{input}"}, "{question}", "allowed: {input}, {labels}"),
+    ({"q": "{input} {}"}, "unknown variable {}", "{task_type}"),
+    ({"q": "{input.upper}"}, "unknown variable {input.upper}", "allowed"),
+    ({"q": "{input:{width}}"}, "unknown variable {width}", "allowed"),
+    ({"q": "{input"}, "not a valid template", "{{"),
+    ({"q": "Say hello."}, "never uses {input}", "same prompt"),
+]
+
+
+@pytest.mark.parametrize("case", TEMPLATE_CASES, ids=[c[1] for c in TEMPLATE_CASES])
+def test_template_rules_name_the_template_and_variable(
+    data: dict[str, Any], case: tuple[Any, ...]
+) -> None:
+    templates, *fragments = case
+    refused(with_(data, templates=templates), "templates.q", "template 'q'", *fragments)
+
+
+def test_template_rules_accept_every_documented_variable(data: dict[str, Any]) -> None:
+    text = "Task: {task_type}. Labels: {labels}. {{literal}}\n{input}"
+    spec = parse_spec(with_(data, templates={"all": text}))
+    assert spec.templates == (PromptTemplate("all", text),)
+
+
+def test_template_collection_rules(data: dict[str, Any]) -> None:
+    refused(with_(data, templates={}), "templates", "must not be empty")
+    refused(with_(data, templates={"a": "{input}", "b": "{input}"}), "templates.b", "'a'")
+    refused(with_(data, templates={"a b": "{input}"}), "templates.a b", "characters")
+    refused(with_(data, templates={"a": 3}), "templates.a", "expected text")
+
+
+HOST = {"name": "h", "url": "http://gpu:11434", "slots": 2}
+HOST_CASES = [
+    ([HOST, {**HOST, "url": "http://other:11434"}], "hosts[1].name", "duplicate host name"),
+    ([HOST, {**HOST, "name": "h2"}], "hosts[1].url", "duplicate host url"),
+    ([{**HOST, "url": "ftp://gpu"}], "hosts[0].url", "http:// or https://"),
+    ([{**HOST, "url": "gpu:11434"}], "hosts[0].url", "http:// or https://"),
+    ([{**HOST, "url": "simulated://x"}], "hosts[0].url", "need kind: simulated"),
+    ([{**HOST, "kind": "simulated"}], "hosts[0].url", "simulated://"),
+    ([{**HOST, "slots": 0}], "hosts[0].slots", ">= 1"),
+    ([{**HOST, "slots": "4"}], "hosts[0].slots", "expected an integer"),
+    ([{**HOST, "kind": "vllm"}], "hosts[0].kind", "ollama, openai, simulated"),
+    ([{"name": "h", "url": "http://gpu:1", "slot": 2}], "hosts[0].slot", "did you mean 'slots'"),
+    ([{"name": "h"}], "hosts[0].url", "required"),
+    ([{**HOST, "name": "gpu a"}], "hosts[0].name", "characters"),
+    ([HOST, {"name": "s", "url": "simulated://x", "kind": "simulated"}], "hosts[1].kind", "real"),
+    ([{**HOST, "models": ["m1"]}], "models[1]", "no host serves model 'm2'"),
+    ([{**HOST, "models": []}], "hosts[0].models", "must not be empty"),
+    ([], "hosts", "must not be empty"),
+    ({"name": "h"}, "hosts", "expected a list"),
+]
+
+
+@pytest.mark.parametrize("case", HOST_CASES, ids=[c[1] + ":" + c[2] for c in HOST_CASES])
+def test_host_rules(data: dict[str, Any], case: tuple[Any, ...]) -> None:
+    hosts, field, *fragments = case
+    refused(with_(data, hosts=hosts), field, *fragments)
+
+
+def test_hosts_parse(data: dict[str, Any]) -> None:
+    hosts = [
+        {"name": "a", "url": "https://gpu-a:11434/", "slots": 4},
+        {"name": "b", "url": "http://gpu-b:8000", "kind": "openai", "models": ["m2"]},
+    ]
+    spec = parse_spec(with_(data, hosts=hosts))
+    assert spec.hosts == (
+        HostSpec("a", "https://gpu-a:11434", 4, "ollama", None),
+        HostSpec("b", "http://gpu-b:8000", 1, "openai", ("m2",)),
+    )
+
+
+TOP_LEVEL_CASES = [
+    ({"grids": {}}, "grids", "did you mean 'grid'"),
+    ({"name": "Demo_QA"}, "name", "[a-z0-9-]+"),
+    ({"name": None}, "name", "required"),
+    ({"name": 7}, "name", "expected text"),
+    ({"suite": "missing.jsonl"}, "suite", "not found"),
+    ({"models": []}, "models", "must not be empty"),
+    ({"models": "m1"}, "models", "list of model names"),
+    ({"models": ["m1", "m1"]}, "models[1]", "duplicate"),
+    ({"models": ["m1", "bad name"]}, "models[1]", "characters"),
+    ({"samples_per_case": 0}, "samples_per_case", ">= 1"),
+    ({"samples_per_case": "2"}, "samples_per_case", "expected an integer"),
+    ({"metrics": ["exact_match", "bleurt"]}, "metrics[1]", "exact_match, contains, rougeL"),
+    ({"metrics": []}, "metrics", "suite's defaults"),
+    ({"metrics": ["contains", "contains"]}, "metrics[1]", "duplicate"),
+    ({"limits": {"max_config": 5}}, "limits.max_config", "did you mean 'max_configs'"),
+    ({"limits": {"max_configs": 0}}, "limits.max_configs", ">= 1"),
+    ({"limits": {"max_generations": 0}}, "limits.max_generations", ">= 1"),
+    ({"limits": {"max_attempts": 1.5}}, "limits.max_attempts", "integer"),
+    ({"limits": {"request_timeout_s": 0}}, "limits.request_timeout_s", "> 0"),
+    ({"limits": {"first_request_timeout_s": 60}}, "limits.first_request_timeout_s", "loads"),
+    ({"baseline": "nope"}, "baseline", "neither the hash nor the label"),
+]
+
+
+@pytest.mark.parametrize("case", TOP_LEVEL_CASES, ids=[c[1] + ":" + c[2] for c in TOP_LEVEL_CASES])
+def test_top_level_rules(data: dict[str, Any], case: tuple[Any, ...]) -> None:
+    changes, field, *fragments = case
+    refused(with_(data, **changes), field, *fragments)
+
+
+def test_a_spec_that_is_not_a_mapping_is_refused() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(["name", "t"])
+    assert info.value.field == "<document>"
+
+
+def test_known_metrics_are_accepted(data: dict[str, Any]) -> None:
+    assert parse_spec(with_(data, metrics=["rougeL", "contains"])).metrics == (
+        "rougeL",
+        "contains",
+    )
+
+
+def test_baseline_by_hash_or_label(data: dict[str, Any]) -> None:
+    spec = parse_spec(with_(data, grid={"temperature": [0.0, 0.5]}))
+    target = expand(spec)[1]
+    assert target.label == "m1 t=0.5"
+    for ref in (target.hash, target.label):
+        assert parse_spec(with_(data, grid={"temperature": [0.0, 0.5]}, baseline=ref)).baseline
+    ambiguous = with_(data, grid={"num_predict": [64, 128]}, baseline="m1")
+    refused(ambiguous, "baseline", "names 2 configs")
+
+
+# --- files -----------------------------------------------------------------------------
+
+
+def test_load_spec_errors_carry_the_path(tmp_path: Path, suite: Path) -> None:
+    spec_file = tmp_path / "bad.yaml"
+    spec_file.write_text(f"name: t\nsuite: {suite}\nmodels: [m]\ngrid: {{top_p: [2.0]}}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(spec_file)
+    assert info.value.path == str(spec_file)
+    assert str(info.value).startswith(f"{spec_file}: field 'grid.top_p[0]'")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("name: t\nmodels: [m\n", "not valid YAML"),
+        ("name: t\nname: u\n", "duplicate key 'name'"),
+        ("- name\n", "expected a mapping"),
+    ],
+)
+def test_load_spec_refuses_bad_documents(tmp_path: Path, text: str, fragment: str) -> None:
+    spec_file = tmp_path / "bad.yaml"
+    spec_file.write_text(text)
+    with pytest.raises(SpecError, match="<document>") as info:
+        load_spec(spec_file)
+    assert fragment in str(info.value)
+
+
+def test_load_spec_allows_yaml_merge_keys(tmp_path: Path, suite: Path) -> None:
+    spec_file = tmp_path / "merge.yaml"
+    spec_file.write_text(
+        f"name: t\nsuite: {suite}\nmodels: [m]\nhosts:\n"
+        "  - &gpu {name: a, url: 'http://a:11434', slots: 2}\n"
+        "  - {<<: *gpu, name: b, url: 'http://b:11434'}\n"
+    )
+    assert [(h.name, h.slots) for h in load_spec(spec_file).hosts] == [("a", 2), ("b", 2)]
+
+
+def test_load_spec_refuses_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="cannot read the spec file"):
+        load_spec(tmp_path / "absent.yaml")
+
+
+# --- ranges ----------------------------------------------------------------------------
+
+
+def test_float_range_has_no_accumulated_error() -> None:
+    values = inclusive_range(0.0, 1.0, 0.1)
+    assert values == [i / 10 for i in range(11)]  # 0.3 is 0.3, not 0.30000000000000004
+    naive, x = [], 0.0
+    while x <= 1.0:
+        naive.append(x)
+        x += 0.1
+    assert naive != values  # what the decimal arithmetic protects against
+
+
+def test_range_includes_max_only_when_it_lands_on_the_grid() -> None:
+    assert inclusive_range(0.0, 1.0, 0.25) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert inclusive_range(0.0, 1.0, 0.3) == [0.0, 0.3, 0.6, 0.9]
+    assert inclusive_range(1024, 4096, 1024, int) == [1024, 2048, 3072, 4096]
+    assert inclusive_range(0.7, 0.7, 0.1) == [0.7]
+
+
+@given(
+    low=st.integers(0, 500),
+    width=st.integers(0, 500),
+    step=st.integers(1, 100),
+)
+def test_range_matches_exact_decimal_arithmetic(low: int, width: int, step: int) -> None:
+    lo, hi, dx = low / 100, (low + width) / 100, step / 100
+    values = inclusive_range(lo, hi, dx)
+    expected = [float(Decimal(low + i * step) / 100) for i in range(width // step + 1)]
+    assert values == expected
+    assert values[-1] <= hi < values[-1] + dx
+
+
+def test_range_in_a_spec_hashes_like_the_same_list(data: dict[str, Any]) -> None:
+    ranged = parse_spec(with_(data, grid={"temperature": {"min": 0, "max": 1, "step": 0.25}}))
+    listed = parse_spec(with_(data, grid={"temperature": [0.0, 0.25, 0.5, 0.75, 1.0]}))
+    assert ranged.grid["temperature"] == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert all(isinstance(v, float) for v in ranged.grid["temperature"])
+    assert [c.hash for c in expand(ranged)] == [c.hash for c in expand(listed)]
+
+
+def test_a_scalar_grid_value_is_one_value(data: dict[str, Any]) -> None:
+    assert parse_spec(with_(data, grid={"temperature": 1, "seed": 3})).grid["temperature"] == (1.0,)
+
+
+def test_a_huge_range_is_refused_before_it_is_built(data: dict[str, Any]) -> None:
+    grid = {"seed": {"min": 0, "max": 10**12, "step": 1}}
+    refused(with_(data, grid=grid), "grid.seed", "1000000000001 values", "max_configs")
+
+
+# --- expansion -------------------------------------------------------------------------
+
+
+def test_grid_order_covers_every_generation_parameter() -> None:
+    assert set(GRID_ORDER) == {f.name for f in dataclasses.fields(GenerationParams)}
+    assert GRID_ORDER[0] == "num_ctx"
+
+
+def test_expansion_count_and_order(data: dict[str, Any]) -> None:
+    grid = {
+        "temperature": [0.7, 0.0],
+        "num_ctx": [4096, 2048],
+        "seed": [1, 2],
+        "top_k": [40],
+    }
+    templates = {"plain": "{input}", "terse": "Briefly: {input}"}
+    spec = parse_spec(with_(data, grid=grid, templates=templates, samples_per_case=3))
+    configs = expand(spec)
+    assert len(configs) == 2 * 2 * 2 * 2 * 2
+    expected = [
+        (model, ctx, t, seed, tpl)
+        for model in ("m1", "m2")
+        for ctx in (4096, 2048)
+        for t in (0.7, 0.0)
+        for seed in (1, 2)
+        for tpl in ("plain", "terse")
+    ]
+    got = [
+        (c.model, c.params.num_ctx, c.params.temperature, c.params.seed, c.template.name)
+        for c in configs
+    ]
+    assert got == expected
+    # model then num_ctx: each (model, num_ctx) pair is one contiguous block (one load each).
+    blocks = [key for key, _ in itertools.groupby((c.model, c.params.num_ctx) for c in configs)]
+    assert len(blocks) == len(set(blocks)) == 4
+    assert all(c.params.top_k == 40 and c.params.top_p is None for c in configs)
+    assert all(c.params.num_predict == DEFAULT_NUM_PREDICT for c in configs)
+    assert [c.hash for c in expand(spec)] == [c.hash for c in configs]
+    assert len({c.hash for c in configs}) == len(configs)
+
+
+def test_expansion_past_max_configs_is_refused_and_can_be_raised(data: dict[str, Any]) -> None:
+    grid = {"temperature": {"min": 0.0, "max": 1.0, "step": 0.1}, "seed": list(range(30))}
+    err = refused(with_(data, grid=grid), "limits.max_configs", "660 configs", "= 500")
+    assert "2 models × 11 temperature × 30 seed" in str(err)
+    assert "limits: {max_configs: 660}" in str(err)
+    spec = parse_spec(with_(data, grid=grid, limits={"max_configs": 660}))
+    assert len(expand(spec)) == 660
+
+
+def test_expand_refuses_a_hand_built_spec_past_its_limit(suite: Path) -> None:
+    spec = SweepSpec(
+        name="x",
+        suite=suite,
+        models=("m",),
+        grid={"seed": tuple(range(5))},
+        templates=(PromptTemplate("default"),),
+        hosts=(),
+        limits=Limits(max_configs=4),
+    )
+    with pytest.raises(SpecError, match="5 configs"):
+        expand(spec)
+    assert len(expand(dataclasses.replace(spec, limits=Limits(max_configs=5)))) == 5
+
+
+# --- config hash -----------------------------------------------------------------------
+
+
+def documented_hash(model: str, params: dict[str, Any], name: str, text: str) -> str:
+    """The hash as the spec module's docstring defines it."""
+    payload = {"model": model, "params": params, "template": {"name": name, "text": text}}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def test_config_hash_is_the_documented_canonical_json(data: dict[str, Any]) -> None:
+    spec = parse_spec(with_(data, grid={"temperature": [1], "num_ctx": [2048]}))
+    config = expand(spec)[0]
+    params = {
+        "temperature": 1.0,
+        "top_p": None,
+        "top_k": None,
+        "num_predict": 256,
+        "num_ctx": 2048,
+        "seed": None,
+    }
+    assert config.hash == documented_hash("m1", params, "default", "{input}")
+    assert config.hash != documented_hash("m1", {**params, "temperature": 1}, "default", "{input}")
+
+
+def test_config_hash_is_the_same_in_another_process() -> None:
+    config = Config(
+        "llama3.2:3b",
+        GenerationParams(temperature=0.7, top_p=0.9, num_ctx=4096, seed=7),
+        PromptTemplate("concise", "Answer briefly.\n\n{input}"),
+    )
+    code = (
+        "from evaluation.spec import Config, GenerationParams, PromptTemplate\n"
+        "print(Config('llama3.2:3b', GenerationParams(temperature=0.7, top_p=0.9, "
+        "num_ctx=4096, seed=7), PromptTemplate('concise', 'Answer briefly.\\n\\n{input}')).hash)"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == config.hash
+    params = dataclasses.asdict(config.params)
+    assert config.hash == documented_hash(config.model, params, "concise", config.template.text)
+
+
+# --- plans -----------------------------------------------------------------------------
+
+
+def test_make_plan_counts(data: dict[str, Any]) -> None:
+    spec = parse_spec(with_(data, grid={"temperature": [0.0, 0.7]}, samples_per_case=3))
+    plan = make_plan(spec, n_cases=25)
+    assert len(plan.configs) == 4
+    assert (plan.n_cases, plan.samples_per_case) == (25, 3)
+    assert plan.generations == 4 * 25 * 3
+    assert plan.configs == tuple(expand(spec))
+    with pytest.raises(ValueError, match="n_cases"):
+        make_plan(spec, -1)
+
+
+def test_make_plan_refuses_past_max_generations_and_can_be_raised(data: dict[str, Any]) -> None:
+    spec = parse_spec(with_(data, samples_per_case=5, limits={"max_generations": 99}))
+    with pytest.raises(SpecError) as info:
+        make_plan(spec, n_cases=10)
+    assert info.value.field == "limits.max_generations"
+    assert "100 generations" in str(info.value)
+    assert "max_generations: 100" in str(info.value)
+    raised = parse_spec(with_(data, samples_per_case=5, limits={"max_generations": 100}))
+    assert make_plan(raised, n_cases=10).generations == 100
+
+
+def test_format_plan_lists_configs_and_totals(data: dict[str, Any]) -> None:
+    hosts = [
+        {"name": "gpu-a", "url": "http://gpu-a:11434", "slots": 4},
+        {"name": "gpu-b", "url": "http://gpu-b:11434", "slots": 2, "models": ["m2"]},
+    ]
+    grid = {"temperature": [0.0, 0.7], "num_ctx": [4096]}
+    spec = parse_spec(with_(data, grid=grid, hosts=hosts, samples_per_case=2))
+    plan = make_plan(spec, n_cases=7)
+    text = format_plan(plan)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("#"))
+    assert header.split() == ["#", "hash", "model", "num_ctx", "temperature", "num_predict",
+                              "template"]  # fmt: skip
+    for i, config in enumerate(plan.configs, start=1):
+        row = next(line for line in lines if config.hash in line).split()
+        assert row == [str(i), config.hash, config.model, "4096",
+                       str(config.params.temperature), "256", "default"]  # fmt: skip
+    assert "generations       56  (4 configs × 7 cases × 2 samples)" in text
+    assert "configs           4  (2 models × 2 temperature)" in text
+    assert "gpu-a  http://gpu-a:11434  ollama  4 slots  serves every model" in text
+    assert "gpu-b  http://gpu-b:11434  ollama  2 slots  serves m2" in text
+    assert "6 in all" in text
+    assert "SIMULATED" not in text
+
+
+def test_format_plan_marks_simulated_sweeps(data: dict[str, Any]) -> None:
+    hosts = [{"name": "sim", "url": "simulated://local", "kind": "simulated", "slots": 4}]
+    text = format_plan(make_plan(parse_spec(with_(data, hosts=hosts)), n_cases=1))
+    assert "SIMULATED" in text
+    assert "generations       2  (2 configs × 1 cases × 1 sample)" in text
+
+
+# --- bundled sweeps --------------------------------------------------------------------
+
+
+def bundled(name: str, tmp_suite: Path) -> SweepSpec:
+    """Parse a bundled sweep; its suite is swapped for a temp one only if not written yet."""
+    path = SWEEPS / name
+    raw = yaml.safe_load(path.read_text())
+    if not (path.parent / raw["suite"]).is_file():
+        raw["suite"] = str(tmp_suite)
+    return parse_spec(raw, path=path)
+
+
+def test_demo_simulated_sweep(suite: Path) -> None:
+    spec = bundled("demo-simulated.yaml", suite)
+    assert spec.models == ("sim-small:1b", "sim-medium:3b", "sim-large:8b")
+    assert all(h.kind == "simulated" and h.url.startswith("simulated://") for h in spec.hosts)
+    assert spec.grid["temperature"] == (0.0, 0.7)
+    assert len(spec.templates) == 2
+    assert spec.samples_per_case == 1
+    assert len(expand(spec)) == 12
+
+
+def test_ollama_example_sweep(suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "evaluation.metrics")  # the real registry, if present
+    try:
+        import evaluation.metrics  # noqa: F401
+    except ImportError:
+        pytest.skip("evaluation.metrics is not written yet")
+    spec = bundled("ollama-example.yaml", suite)
+    assert spec.models == ("llama3.2:3b", "qwen2.5:7b")
+    assert spec.grid["num_ctx"] == (2048, 4096, 8192)
+    assert {h.kind for h in spec.hosts} == {"ollama"} and len(spec.hosts) == 2
+    configs = expand(spec)
+    assert len(configs) == 36
+    assert spec.baseline == configs[0].label

@@ -1,0 +1,145 @@
+"""The evaluate flow end to end on the embedded Prefect server against a real HTTP
+stand-in of Ollama: preflight, generation with faults, scoring, storage, artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    TaskRunFilter,
+)
+from prefect.client.schemas.sorting import ArtifactSort
+from sqlmodel import Session, select
+
+from evaluation.errors import ModelNotFound
+from evaluation.storage.db import make_engine
+from evaluation.storage.models import Aggregate, Generation, Score
+from flows.evaluate import evaluate
+from tests.conftest import REPO
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+QA_SUITE = REPO / "benchmarks/suites/qa-short.jsonl"
+
+
+def write_spec(tmp_path: Path, url: str, **overrides) -> Path:
+    spec = {
+        "name": "flow-test",
+        "suite": str(QA_SUITE),
+        "models": ["llama3.2:3b"],
+        "grid": {"temperature": [0.0, 0.5], "num_predict": [32]},
+        "hosts": [{"name": "gpu-a", "url": url, "slots": 2, "kind": "ollama"}],
+        "limits": {"max_attempts": 5},
+    } | overrides
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def answer_from_references(model, messages):
+    """The stand-in answers with the first word of the passage's question: text we can
+    score deterministically."""
+    return "Paris"
+
+
+def test_sweep_generates_scores_stores_and_publishes(tmp_path, database_url):
+    config = StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=2.0)
+    with running_standin(config) as server:
+        server.set_fault("busy", times=2)
+        server.set_fault("drop", times=1)
+        spec = write_spec(tmp_path, server.url)
+        summary = asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+        stats = server.stats
+
+    n_cases = sum(1 for line in QA_SUITE.read_text().splitlines() if line.strip())
+    assert summary["generated"] == 2 * n_cases
+    assert summary["failed"] == 0
+    assert stats.max_in_flight <= 2
+    # num_predict is always sent
+    assert stats.last_request["options"]["num_predict"] == 32
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        gens = session.exec(select(Generation)).all()
+        assert len(gens) == 2 * n_cases
+        assert all(g.status == "ok" and g.eval_count > 0 and g.latency_s > 0 for g in gens)
+        assert all(g.ttft_s is not None and g.ttft_s <= g.latency_s for g in gens)
+        assert not any(g.simulated for g in gens)
+        # the faults were retried: some generations needed more than one attempt
+        assert sum(g.attempts for g in gens) >= len(gens) + 3
+        metrics = {s.metric for s in session.exec(select(Score)).all()}
+        assert {"exact_match", "contains", "output_length"} <= metrics
+        facts = {a.metric for a in session.exec(select(Aggregate)).all()}
+        assert {"latency_p50_s", "latency_p95_s", "exact_match"} <= facts
+
+
+def test_unknown_model_fails_before_any_generation(tmp_path, database_url):
+    with running_standin(StandInConfig(models=("qwen2.5:7b",), latency_ms=1.0)) as server:
+        spec = write_spec(tmp_path, server.url)
+        with pytest.raises(ModelNotFound) as info:
+            asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+        assert server.stats.requests_by_model == {}
+    assert "qwen2.5:7b" in str(info.value)
+    assert "llama3.2:3b" in str(info.value)
+
+
+def test_client_error_fails_that_generation_and_the_sweep_goes_on(tmp_path, database_url):
+    with running_standin(StandInConfig(models=("llama3.2:3b",), latency_ms=1.0)) as server:
+        server.set_fault("bad_request", times=1, message="invalid options")
+        spec = write_spec(tmp_path, server.url, grid={"temperature": [0.0]})
+        summary = asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+    assert summary["failed"] == 1
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        failed = session.exec(select(Generation).where(Generation.status == "failed")).all()
+        failed = list(failed)
+    assert len(failed) == 1
+    assert "invalid options" in failed[0].error
+    assert failed[0].attempts == 1
+
+
+def test_rerun_resumes_without_redoing_work(tmp_path, database_url):
+    with running_standin(StandInConfig(models=("llama3.2:3b",), latency_ms=1.0)) as server:
+        spec = write_spec(tmp_path, server.url, grid={"temperature": [0.0]})
+        first = asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+        requests_after_first = server.stats.requests
+        second = asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+        assert server.stats.requests == requests_after_first
+    assert second["generated"] == 0
+    assert second["skipped_already_done"] == first["generated"]
+
+
+async def artifact_data(key: str):
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            flow_run_filter=FlowRunFilter(),
+            task_run_filter=TaskRunFilter(),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=5,
+        )
+    assert found, f"no artifact {key}"
+    return found[0].data
+
+
+def test_simulated_sweep_is_labelled_simulated(tmp_path, database_url):
+    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+    summary = asyncio.run(
+        evaluate(spec_path=str(spec), experiment="sim-label-test", database=database_url)
+    )
+    assert summary["simulated"] is True
+
+    markdown = asyncio.run(artifact_data("evalflow-sim-label-test-leaderboard"))
+    assert "SIMULATED" in markdown
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        assert all(g.simulated for g in session.exec(select(Generation)).all())
+    json.dumps(summary)  # the flow's result is plain data

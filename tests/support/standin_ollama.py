@@ -1,0 +1,458 @@
+"""A stand-in Ollama server speaking the real wire format, for tests and benchmarks.
+
+In-process: ``with running_standin(StandInConfig(...)) as s:`` serves on ``s.url`` from a
+uvicorn thread; ``s.set_fault(...)`` schedules faults, ``s.stats`` counts requests,
+in-flight peaks and model loads, ``s.stop()``/``s.start()`` take the host down and bring
+it back on the same port. As a process: ``python -m tests.support.standin_ollama --port P
+--slots 4 --latency-ms 200 --models a,b``.
+
+Behaviour (see /work/shared/reference/ollama-api.md): streamed NDJSON ``/api/chat`` with a
+final chunk carrying integer-nanosecond counters (or one JSON object with ``stream:
+false``), SSE ``/v1/chat/completions``, ``/api/tags``, ``/api/show``, ``/api/ps``,
+``/api/version``, ``/v1/models``, Ollama's exact 404/503 bodies. Requests beyond ``slots``
+wait; beyond ``slots + max_queue`` in flight they get 503. At most ``max_loaded_models``
+models are resident: asking for another one is a "load" (counted, and delayed by the load
+time), evicting the least recently used. Requests to other models keep running during a
+load, which real Ollama would not allow; the load count is what tests rely on.
+
+Faults, served to the next generation requests in the order set (``set_fault(kind,
+times=1, message=..., after_chunks=1, hang_s=30.0, model=None)``): "busy" (503, Ollama's
+body), "server_error" (500), "bad_request" (400), "error_line" (an ``{"error": ...}`` line
+after ``after_chunks`` chunks, status 200), "drop" (transport aborted mid-stream), "hang"
+(no answer for ``hang_s``, abandoned when the client disconnects).
+
+The reply defaults to the last user message echoed back, one "token" per
+whitespace-separated word, cut at ``num_predict`` (done_reason "length").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import uvicorn
+
+from evaluation.backends._preflight import ollama_name_key
+from evaluation.spec import BackendKind, HostSpec
+from tests.support.ollama_wire import (
+    BUSY_MESSAGE,
+    Dialect,
+    OllamaDialect,
+    OpenAIDialect,
+    not_found_message,
+    ps_entry,
+    read_json,
+    respond,
+    respond_json,
+    send_part,
+    show_body,
+    sleep_unless_gone,
+    split_tokens,
+    start_stream,
+    tag_entry,
+)
+
+FaultKind = Literal["busy", "server_error", "bad_request", "error_line", "drop", "hang"]
+Reply = Callable[[str, Sequence[Mapping[str, Any]]], str]
+
+
+def echo_reply(model: str, messages: Sequence[Mapping[str, Any]]) -> str:
+    """The default reply: the last user message."""
+    users = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
+    return users[-1] if users else ""
+
+
+@dataclass(frozen=True)
+class StandInConfig:
+    """How the stand-in behaves. ``latency_ms`` is each request's time in its slot: a
+    quarter before the first token (prompt evaluation), the rest before the remaining
+    chunks. ``load_ms`` (or ``load_ms_by_model``) delays a request that loads a model."""
+
+    models: tuple[str, ...] = ("llama3:latest", "qwen2.5:0.5b")
+    slots: int = 4
+    max_queue: int = 512
+    max_loaded_models: int = 1
+    latency_ms: float = 0.0
+    load_ms: float = 0.0
+    load_ms_by_model: Mapping[str, float] = field(default_factory=dict)
+    chunks: int = 4
+    reply: Reply = echo_reply
+    version: str = "0.6.8"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected fault. ``after_chunks``: content chunks sent before an ``error_line``
+    or ``drop``; ``hang_s``: how long a ``hang`` waits before answering (it gives up when
+    the client disconnects); ``model``: only requests for this model (None: any)."""
+
+    kind: FaultKind
+    message: str = "injected fault"
+    after_chunks: int = 1
+    hang_s: float = 30.0
+    model: str | None = None
+
+
+@dataclass
+class StandInStats:
+    """Counters of generation requests (``/api/chat`` and ``/v1/chat/completions``)."""
+
+    requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    overloaded: int = 0  # 503s because in-flight exceeded slots + max_queue
+    requests_by_model: Counter[str] = field(default_factory=Counter)
+    loads: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    last_request: dict[str, Any] | None = None
+
+    @property
+    def model_loads(self) -> int:
+        return sum(self.loads.values())
+
+
+class _DroppedConnection(Exception):
+    """Raised mid-response so uvicorn aborts the transport (a "drop" fault)."""
+
+
+class _QuietDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], _DroppedConnection))
+
+
+_QUIET_DROPS = _QuietDrops()
+
+
+class _Runtime:
+    """State that lives and dies with one server run (a restart unloads every model)."""
+
+    def __init__(self, config: StandInConfig) -> None:
+        self.slots = asyncio.Semaphore(config.slots)
+        self.load_lock = asyncio.Lock()
+        self.loaded: OrderedDict[str, None] = OrderedDict()
+
+
+class StandIn:
+    """The stand-in server and its controls; see the module docstring."""
+
+    def __init__(self, config: StandInConfig | None = None, *, port: int = 0) -> None:
+        self.config = config or StandInConfig()
+        self.stats = StandInStats()
+        self.port = port
+        self._faults: list[list[Any]] = []  # [Fault, remaining]
+        self._lock = threading.Lock()
+        self._runtime = _Runtime(self.config)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def host(
+        self, name: str = "standin", *, slots: int | None = None, kind: BackendKind = "ollama"
+    ) -> HostSpec:
+        """A HostSpec pointing at this server."""
+        return HostSpec(name=name, url=self.url, slots=slots or self.config.slots, kind=kind)
+
+    # -- controls -------------------------------------------------------------------
+
+    def set_fault(self, kind: FaultKind, times: int = 1, **options: Any) -> None:
+        """The next ``times`` generation requests (for ``model=``, if given) get ``kind``;
+        faults set earlier are served first."""
+        with self._lock:
+            self._faults.append([Fault(kind, **options), times])
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def reconfigure(self, **changes: Any) -> None:
+        """Change the config for the following requests (``slots`` from the next
+        ``reset()`` or restart on)."""
+        self.config = replace(self.config, **changes)
+
+    def reset(self, config: StandInConfig | None = None) -> None:
+        """Fresh stats, no faults, no model loaded; optionally a new config."""
+        self.clear_faults()
+        self.stats = StandInStats()
+        self.config = config or self.config
+        self._runtime = _Runtime(self.config)
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        if self._thread is not None:
+            return
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets
+        # whose proto says TCP, and Nagle + delayed ACKs would hold back stream chunks.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        self._runtime = _Runtime(self.config)
+        config = uvicorn.Config(
+            self,
+            lifespan="off",
+            http="h11",
+            loop="asyncio",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name=f"standin-{self.port}",
+            daemon=True,
+        )
+        logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"stand-in did not start on port {self.port}")
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        """Stop serving (connections are refused) until ``start`` is called again."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    # -- ASGI -----------------------------------------------------------------------
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return
+        route = (scope["method"], scope["path"])
+        models = self.config.models
+        if route == ("POST", "/api/chat"):
+            await self._generation(OllamaDialect, receive, send)
+        elif route == ("POST", "/v1/chat/completions"):
+            await self._generation(OpenAIDialect, receive, send)
+        elif route in {("GET", "/"), ("HEAD", "/")}:
+            await respond(send, 200, b"Ollama is running", b"text/plain; charset=utf-8")
+        elif route == ("GET", "/api/version"):
+            await respond_json(send, 200, {"version": self.config.version})
+        elif route == ("GET", "/api/tags"):
+            await respond_json(send, 200, {"models": [tag_entry(m) for m in models]})
+        elif route == ("GET", "/api/ps"):
+            loaded = [ps_entry(m) for m in self._runtime.loaded]
+            await respond_json(send, 200, {"models": loaded})
+        elif route == ("POST", "/api/show"):
+            await self._show(receive, send)
+        elif route == ("GET", "/v1/models"):
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "library"} for m in models
+            ]
+            await respond_json(send, 200, {"object": "list", "data": data})
+        else:
+            await respond(send, 404, b"404 page not found", b"text/plain")
+
+    def _resolve(self, name: str) -> str | None:
+        key = ollama_name_key(name)
+        return next((m for m in self.config.models if ollama_name_key(m) == key), None)
+
+    async def _show(self, receive: Callable, send: Callable) -> None:
+        body = await read_json(receive, send, OllamaDialect)
+        if body is None:
+            return
+        name = str(body.get("model") or body.get("name") or "")
+        model = self._resolve(name)
+        if model is None:
+            await respond_json(send, 404, {"error": f"model '{name}' not found"})
+        else:
+            await respond_json(send, 200, show_body(model))
+
+    def _next_fault(self, model: str) -> Fault | None:
+        with self._lock:
+            for entry in self._faults:
+                fault = entry[0]
+                if fault.model is None or self._resolve(fault.model) == model:
+                    entry[1] -= 1
+                    if entry[1] <= 0:
+                        self._faults.remove(entry)
+                    self.stats.faults[fault.kind] += 1
+                    return fault
+        return None
+
+    async def _generation(self, dialect: Dialect, receive: Callable, send: Callable) -> None:
+        stats = self.stats
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        try:
+            await self._generate(dialect, receive, send)
+        finally:
+            stats.in_flight -= 1
+
+    async def _generate(self, dialect: Dialect, receive: Callable, send: Callable) -> None:
+        started = time.perf_counter_ns()
+        body = await read_json(receive, send, dialect)
+        if body is None:
+            return
+        name = str(body.get("model") or "")
+        model = self._resolve(name) if name else None
+        if model is None:
+            status, message = (404, not_found_message(name)) if name else (400, "model is required")
+            await respond_json(send, status, dialect.error(message, status))
+            return
+        config, stats = self.config, self.stats
+        stats.requests += 1
+        stats.requests_by_model[model] += 1
+        stats.last_request = body
+        if stats.in_flight > config.slots + config.max_queue:
+            stats.overloaded += 1
+            await respond_json(send, 503, dialect.error(BUSY_MESSAGE, 503))
+            return
+        fault = self._next_fault(model)
+        if fault is not None and fault.kind in _STATUS_FAULTS:
+            status = _STATUS_FAULTS[fault.kind]
+            message = BUSY_MESSAGE if fault.kind == "busy" else fault.message
+            await respond_json(send, status, dialect.error(message, status))
+            return
+        runtime = self._runtime
+        async with runtime.slots:
+            load_ns = await self._load(runtime, model)
+            if fault is not None and fault.kind == "hang":
+                if not await sleep_unless_gone(fault.hang_s, receive):
+                    return
+                fault = None
+            await self._answer(dialect, body, fault, started, load_ns, send)
+
+    async def _load(self, runtime: _Runtime, model: str) -> int:
+        """Make ``model`` resident; the nanoseconds spent loading it (0 if it was)."""
+        if model in runtime.loaded:
+            runtime.loaded.move_to_end(model)
+            return 0
+        async with runtime.load_lock:
+            if model in runtime.loaded:
+                return 0
+            begin = time.perf_counter_ns()
+            await asyncio.sleep(self.config.load_ms_by_model.get(model, self.config.load_ms) / 1e3)
+            while len(runtime.loaded) >= max(1, self.config.max_loaded_models):
+                runtime.loaded.popitem(last=False)
+            runtime.loaded[model] = None
+            self.stats.loads[model] += 1
+            return time.perf_counter_ns() - begin
+
+    async def _answer(
+        self,
+        dialect: Dialect,
+        body: Mapping[str, Any],
+        fault: Fault | None,
+        started: int,
+        load_ns: int,
+        send: Callable,
+    ) -> None:
+        config, name = self.config, body["model"]
+        messages = body.get("messages") or []
+        words = (config.reply(name, messages) or "").split() if messages else []
+        tokens = [w if i == 0 else " " + w for i, w in enumerate(words)]
+        limit = dialect.num_predict(body)
+        reason = "stop" if messages or dialect is OpenAIDialect else "load"  # warm-up call
+        if 0 <= limit < len(tokens):
+            tokens, reason = tokens[:limit], "length"
+        prompt_count = sum(len(str(m.get("content", "")).split()) for m in messages)
+        num_ctx = (body.get("options") or {}).get("num_ctx")
+        if isinstance(num_ctx, int) and num_ctx > 0:
+            prompt_count = min(prompt_count, num_ctx)  # Ollama truncates silently
+        stream = body.get("stream", dialect.stream_default)
+        if fault is not None and not stream:  # no stream to break: fail the whole answer
+            if fault.kind == "error_line":
+                await respond_json(send, 500, dialect.error(fault.message, 500))
+                return
+            await start_stream(send, b"application/json; charset=utf-8")
+            raise _DroppedConnection
+        pieces = split_tokens(tokens, config.chunks) if stream else []
+        if stream:
+            await start_stream(send, dialect.content_type)
+        prompt_begin = time.perf_counter_ns()
+        await asyncio.sleep(config.latency_ms / 4e3)
+        eval_begin = time.perf_counter_ns()
+        for i, piece in enumerate([*pieces, None]):
+            if i == min(1, len(pieces)):
+                await asyncio.sleep(config.latency_ms * 3 / 4e3)
+            if fault is not None and i == min(fault.after_chunks, len(pieces)):
+                if fault.kind == "drop":
+                    raise _DroppedConnection
+                await send_part(send, dialect.error_line(fault.message), last=True)
+                return
+            if piece is not None:
+                await send_part(send, dialect.chunk(name, piece))
+        done = time.perf_counter_ns()
+        counters = {
+            "total_duration": done - started,
+            "load_duration": load_ns,
+            "prompt_eval_count": prompt_count,
+            "prompt_eval_duration": eval_begin - prompt_begin,
+            "eval_count": len(tokens),
+            "eval_duration": done - eval_begin,
+        }
+        if stream:
+            final = dialect.final_stream(name, reason, counters, body)
+            await send_part(send, final, last=True)
+        else:
+            text = "".join(tokens)
+            await respond_json(send, 200, dialect.final(name, text, reason, counters))
+
+
+_STATUS_FAULTS = {"busy": 503, "server_error": 500, "bad_request": 400}
+
+
+@contextlib.contextmanager
+def running_standin(config: StandInConfig | None = None, *, port: int = 0) -> Iterator[StandIn]:
+    """A started stand-in, stopped on exit."""
+    standin = StandIn(config, port=port)
+    standin.start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a stand-in Ollama API.")
+    parser.add_argument("--port", type=int, default=11434)
+    parser.add_argument("--slots", type=int, default=4)
+    parser.add_argument("--max-queue", type=int, default=512)
+    parser.add_argument("--max-loaded-models", type=int, default=1)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--load-ms", type=float, default=0.0)
+    parser.add_argument("--models", default=",".join(StandInConfig.models))
+    args = parser.parse_args(argv)
+    config = StandInConfig(
+        models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+        slots=args.slots,
+        max_queue=args.max_queue,
+        max_loaded_models=args.max_loaded_models,
+        latency_ms=args.latency_ms,
+        load_ms=args.load_ms,
+    )
+    uvicorn.run(
+        StandIn(config, port=args.port),
+        host="127.0.0.1",
+        port=args.port,
+        lifespan="off",
+        http="h11",
+        log_level="warning",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
