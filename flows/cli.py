@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from evaluation.errors import EvalError
+from flows import cli_ops, cli_review, cli_selection, cli_stats
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -105,17 +106,6 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    from evaluation.doctor import check_hosts_text
-
-    from evaluation.sweep import prepare_sweep
-
-    hosts = prepare_sweep(args.spec).spec.hosts
-    text, healthy = asyncio.run(check_hosts_text(hosts))
-    print(text)
-    return 0 if healthy else 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evalflow", description=__doc__)
     parser.add_argument(
@@ -162,9 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", help="comma-separated metric names (default: the experiment's)")
     p.set_defaults(func=cmd_rescore)
 
-    p = sub.add_parser("doctor", help="check every host of a spec: reachable, version, models")
-    p.add_argument("spec", type=Path)
-    p.set_defaults(func=cmd_doctor)
+    for extension in (cli_stats, cli_ops, cli_review, cli_selection):
+        extension.register(sub)
     return parser
 
 

@@ -8,8 +8,8 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.client.orchestration import get_client
 from prefect.client.base import ServerType
+from prefect.client.orchestration import get_client
 from prefect.utilities.annotations import quote
 
 from evaluation.backends.retry import RetryPolicy

@@ -1,0 +1,9 @@
+"""Review and report commands: review, report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the `evalflow` parser."""
