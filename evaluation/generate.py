@@ -9,7 +9,7 @@ so the dispatcher can move it to another host.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from evaluation.backends.base import Backend, GenerationRequest
@@ -19,7 +19,7 @@ from evaluation.suites import Suite
 from evaluation.work import GenerationRecord, WorkItem, build_messages
 
 SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
-RecordSink = Callable[[Sequence[GenerationRecord]], None]
+RecordSink = Callable[[Sequence[GenerationRecord]], Awaitable[None]]
 
 
 @dataclass
@@ -84,6 +84,6 @@ async def run_chunk(
         except BackendError as exc:
             attempts = getattr(exc, "attempts", 1)
             record = GenerationRecord(item, host, attempts, error=f"{type(exc).__name__}: {exc}")
-        sink([record])
+        await sink([record])
         outcome.records.append(record)
     return outcome

@@ -4,6 +4,7 @@ compare and publish. Rerunning it with the same spec resumes where it stopped.""
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -17,6 +18,7 @@ from evaluation.dispatch import dispatch
 from evaluation.settings import database_url
 from evaluation.storage.db import make_engine
 from evaluation.sweep import open_backends
+from tasks.compare import compare_and_publish
 from tasks.generation import GenerationContext, generate_chunk
 from tasks.host_slots import HostSlots, size_limits
 from tasks.hosts import check_hosts
@@ -79,9 +81,11 @@ async def evaluate(
         async def run(host, items):
             return await generate_chunk(host, quote(items), quote(context))
 
+        started = time.perf_counter()
         report = await dispatch(
             pending, hosts, run, chunk_size=chunk_size, on_progress=progress.update
         )
+        generation_s = time.perf_counter() - started
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
         await stack.aclose()
@@ -96,6 +100,7 @@ async def evaluate(
     score(engine, experiment_id, sweep.suite, sweep.metrics)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
     publish(engine, experiment_id)
+    comparison = compare_and_publish(engine, experiment_id)
     finish(engine, experiment_id, "completed")
     return {
         "experiment": name,
@@ -106,4 +111,6 @@ async def evaluate(
         "simulated": sweep.simulated,
         "model_switches": report.model_switches,
         "hosts_down": report.hosts_down,
+        "generation_s": round(generation_s, 3),
+        "comparison": comparison["verdicts"],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,7 +33,12 @@ class GenerationContext:
     slots: HostSlots
     policy: RetryPolicy
 
-    def store(self, records: list[GenerationRecord]) -> None:
+    async def store(self, records: list[GenerationRecord]) -> None:
+        """Write outcomes from a worker thread, so the event loop (and every other
+        request in flight) never waits on the database."""
+        await asyncio.to_thread(self._store, records)
+
+    def _store(self, records: list[GenerationRecord]) -> None:
         with session_scope(self.engine) as session:
             save_generations(session, self.experiment_id, records)
 
@@ -54,11 +60,15 @@ async def generate_chunk(
         with session_scope(context.engine) as session:
             done = completed_keys(session, context.experiment_id)
         todo = [item for item in items if item.key not in done]
-    return await run_chunk(
-        context.backends[host.name],
-        todo,
-        suite=context.suite,
-        policy=context.policy,
-        sink=context.store,
-        slot=lambda: context.slots.slot(host.name),
-    )
+    lane = context.slots.lane(host.name)
+    try:
+        return await run_chunk(
+            context.backends[host.name],
+            todo,
+            suite=context.suite,
+            policy=context.policy,
+            sink=context.store,
+            slot=lane.attempt,
+        )
+    finally:
+        await lane.release()

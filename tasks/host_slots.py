@@ -1,13 +1,14 @@
 """Per-host request slots, held through Prefect global concurrency limits.
 
-Each Ollama host has a global concurrency limit sized to its slots; a slot is taken
-just before an HTTP attempt and given back right after it (never during a retry
-wait). We call the lease endpoints directly instead of ``prefect.concurrency``: that
-context manager serialises every acquisition for a limit through one queue, renews the
-lease from a thread and releases asynchronously, so the next request often finds the
-slot still taken and sleeps a server-chosen Retry-After inside the queue. Measured on
-the embedded server with 4 lanes on a 4-slot limit: acquisition p50 2.1 s, p95 6.3 s;
-with this helper it is a few milliseconds (benchmarks/perf/slot_overhead.py).
+Each Ollama host has a global concurrency limit sized to its slots; a lane takes a slot
+just before an HTTP attempt and gives it back when an attempt fails (never holding it
+through a retry wait) or when its chunk ends. We call the lease endpoints directly
+instead of ``prefect.concurrency``: that context manager serialises every acquisition
+for a limit through one queue, renews the lease from a thread and releases
+asynchronously, so the next request often finds the slot still taken and sleeps a
+server-chosen Retry-After inside the queue. Measured on the embedded server with 4
+lanes on a 4-slot limit: acquisition p50 2.1 s, p95 6.3 s; with direct lease calls,
+p50 8 ms.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ async def size_limits(
 
 
 class HostSlots:
-    """Hands out one slot of a host's limit around each request."""
+    """Takes and gives back slots of the hosts' limits."""
 
     def __init__(
         self,
@@ -71,16 +72,11 @@ class HostSlots:
         self._lease_s = lease_s
         self._timeout_s = timeout_s
 
-    @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
-        name = self._names[host]
-        lease_id = await self._acquire(name)
-        try:
-            yield
-        finally:
-            await self._client.release_concurrency_slots_with_lease(lease_id)
+    def lane(self, host: str) -> LaneSlot:
+        return LaneSlot(self, host)
 
-    async def _acquire(self, name: str) -> str:
+    async def acquire(self, host: str) -> str:
+        name = self._names[host]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout_s
         while True:
@@ -103,3 +99,37 @@ class HostSlots:
             if not body.get("limits"):
                 raise SlotUnavailable(f"concurrency limit {name} does not exist")
             return body["lease_id"]
+
+    async def release(self, lease_id: str) -> None:
+        await self._client.release_concurrency_slots_with_lease(lease_id)
+
+
+class LaneSlot:
+    """One lane's hold on a host slot.
+
+    The slot is taken before an HTTP attempt and kept while the lane goes straight on to
+    its next request; it is given back as soon as an attempt fails (so it is never held
+    through a retry wait) and when the lane's chunk ends. Taking and giving back a slot
+    around every request costs two API writes per generation, which on the embedded
+    SQLite server dominated a sweep (benchmarks/perf/sweep_throughput.py).
+    """
+
+    def __init__(self, slots: HostSlots, host: str) -> None:
+        self._slots = slots
+        self._host = host
+        self._lease: str | None = None
+
+    @asynccontextmanager
+    async def attempt(self) -> AsyncIterator[None]:
+        if self._lease is None:
+            self._lease = await self._slots.acquire(self._host)
+        try:
+            yield
+        except BaseException:
+            await self.release()
+            raise
+
+    async def release(self) -> None:
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            await self._slots.release(lease)

@@ -167,6 +167,23 @@ def set_experiment_status(session: Session, experiment_id: int, status: str) -> 
     session.add(experiment)
 
 
+def set_experiment_metrics(session: Session, experiment_id: int, metrics: Sequence[str]) -> None:
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise StorageError(f"no experiment with id {experiment_id}")
+    experiment.metrics = list(metrics)
+    experiment.updated_at = utcnow()
+    session.add(experiment)
+
+
+def suite_path(session: Session, suite_name: str) -> str:
+    """Where the suite was loaded from (rescoring needs its references again)."""
+    row = session.get(SuiteRow, suite_name)
+    if row is None or not row.path:
+        raise StorageError(f"suite {suite_name!r} is not recorded with a file path")
+    return row.path
+
+
 def completed_keys(session: Session, experiment_id: int) -> set[WorkKey]:
     """Keys of the generations already finished successfully: a rerun skips these."""
     rows = session.exec(
@@ -238,7 +255,9 @@ def get_experiment(session: Session, name: str) -> Experiment:
         select(Experiment).where(Experiment.name == name)
     ).scalar_one_or_none()
     if experiment is None:
-        known = session.exec(select(Experiment.name).order_by(Experiment.created_at)).all()
+        known = (
+            session.exec(select(Experiment.name).order_by(Experiment.created_at)).scalars().all()
+        )
         listing = ", ".join(known[-10:]) or "none yet: run `evalflow run SPEC` first"
         raise StorageError(f"no experiment named {name!r}; known experiments: {listing}")
     return experiment

@@ -1,0 +1,130 @@
+"""Which configs a comparison takes: experiments by name or id, configs by hash or label,
+their names in the report, the baseline, and the shared-case check across experiments."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from evaluation.errors import EvalError, StorageError
+from evaluation.storage.comparisons import latency_scores
+from evaluation.storage.models import Experiment
+from evaluation.storage.repository import experiment_configs, list_experiments
+
+
+@dataclass(frozen=True)
+class SelectedConfig:
+    """A config in a comparison; ``name`` is how the report and the rows call it."""
+
+    name: str
+    experiment: str
+    experiment_id: int
+    config_hash: str
+    label: str
+
+
+def find_experiment(session: Session, experiment: str | int) -> Experiment:
+    """The experiment with this id or name; StorageError listing the known names."""
+    if isinstance(experiment, int):
+        row = session.get(Experiment, experiment)
+    else:
+        row = session.exec(select(Experiment).where(Experiment.name == experiment)).first()
+    if row is None:
+        known = [e.name for e in list_experiments(session)][-10:]
+        listing = ", ".join(known) or "none yet: run `evalflow run SPEC` first"
+        raise StorageError(f"no experiment {experiment!r}; known experiments: {listing}")
+    return row
+
+
+def parse_selections(
+    experiments: Sequence[str], configs: Sequence[str] | None = None
+) -> list[tuple[str, str | None]]:
+    """CLI/flow selections: a config ref applies to every experiment, unless written
+    "<experiment>:<ref>" for one of ``experiments``; an experiment no ref applies to
+    contributes all its configs."""
+    if not experiments:
+        raise EvalError("nothing to compare: name at least one experiment")
+    names = list(dict.fromkeys(experiments))
+    scoped: dict[str, list[str]] = {n: [] for n in names}
+    for ref in configs or ():
+        owner = max((n for n in names if ref.startswith(f"{n}:")), key=len, default=None)
+        for n in [owner] if owner else names:
+            scoped[n].append(ref[len(owner) + 1 :] if owner else ref)
+    return [(n, r) for n in names for r in (scoped[n] or [None])]
+
+
+def select_configs(
+    session: Session, experiment: Experiment, *, ref: str | None, prefix: str
+) -> list[SelectedConfig]:
+    """The configs of ``experiment`` named "<prefix><label>" (the hash's head added where
+    labels repeat): all of them, or the one ``ref`` names by hash or label."""
+    frame = experiment_configs(session, experiment.id)
+    labels = [label or h for label, h in zip(frame["label"], frame["hash"], strict=True)]
+    counts = Counter(labels)
+    names = [
+        f"{prefix}{label}" if counts[label] == 1 else f"{prefix}{label} #{h[:8]}"
+        for label, h in zip(labels, frame["hash"], strict=True)
+    ]
+    selected = [
+        SelectedConfig(n, experiment.name, experiment.id, h, label)
+        for n, h, label in zip(names, frame["hash"], labels, strict=True)
+    ]
+    if ref is None:
+        return selected
+    by_hash = [c for c in selected if c.config_hash == ref]
+    by_label = [c for c in selected if c.label == ref]
+    if by_hash or len(by_label) == 1:
+        return by_hash or by_label
+    if by_label:
+        raise EvalError(
+            f"label {ref!r} names {len(by_label)} configs of {experiment.name}; give the hash: "
+            + ", ".join(c.config_hash for c in by_label)
+        )
+    known = "; ".join(f"{c.config_hash} {c.label}" for c in selected[:20])
+    raise EvalError(f"experiment {experiment.name} has no config {ref!r}; its configs: {known}")
+
+
+def check_shared_cases(
+    session: Session, experiments: list[Experiment], configs: list[SelectedConfig]
+) -> None:
+    """EvalError unless some case has a successful generation in every experiment."""
+    cases: list[set[str]] = []
+    for e in experiments:
+        hashes = {c.config_hash for c in configs if c.experiment_id == e.id}
+        frame = latency_scores(session, e.id)
+        cases.append(set(frame.loc[frame["config"].isin(hashes), "case_id"]))
+    if not set.intersection(*cases):
+        listing = ", ".join(
+            f"{e.name} ({len(c)} cases)" for e, c in zip(experiments, cases, strict=True)
+        )
+        raise EvalError(
+            f"no case has a successful generation in every experiment: {listing}; "
+            "nothing can be compared"
+        )
+
+
+def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | None:
+    """The name of the one selected config ``ref`` names: by name, by experiment (one
+    config from it), by hash, by label; None for no baseline."""
+    if ref is None:
+        return None
+    for pick in (
+        lambda c: c.name == ref,
+        lambda c: c.experiment == ref,
+        lambda c: c.config_hash == ref,
+        lambda c: c.label == ref,
+    ):
+        hits = [c for c in configs if pick(c)]
+        if len(hits) == 1:
+            return hits[0].name
+        if len(hits) > 1:
+            raise EvalError(
+                f"baseline {ref!r} names {len(hits)} configs: "
+                + ", ".join(c.name for c in hits)
+                + "; name one of them"
+            )
+    known = ", ".join(c.name for c in configs[:20])
+    raise EvalError(f"baseline {ref!r} is not among the compared configs: {known}")

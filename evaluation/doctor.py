@@ -1,0 +1,146 @@
+"""Health checks for the things a run needs: the results database, each model host and
+(checked by the caller, which may import Prefect) the Prefect API.
+
+Each check gives a ``Check`` with a status: ``ok``, ``warn`` (works, but worth knowing)
+or ``fail``. ``DoctorReport.healthy`` is true when nothing failed. Host checks never
+raise: an unreachable host, a missing model or a timeout is a failed check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
+from evaluation.backends.base import Backend
+from evaluation.errors import BackendError, StorageError
+from evaluation.storage.db import _redact, make_engine
+
+Status = Literal["ok", "warn", "fail"]
+EXPECTED_TABLES = ("experiments", "generations", "scores", "configs", "cases")
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class Check:
+    """One component's health. ``facts`` holds machine-readable details."""
+
+    component: str
+    status: Status
+    detail: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    checks: tuple[Check, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if not c.ok)
+
+    def render_text(self) -> str:
+        width = max((len(c.component) for c in self.checks), default=0)
+        lines = [f"{c.status.upper():<4}  {c.component:<{width}}  {c.detail}" for c in self.checks]
+        verdict = "healthy" if self.healthy else f"UNHEALTHY: {len(self.failed)} check(s) failed"
+        return "\n".join([*lines, "", verdict])
+
+    def one_line(self) -> str:
+        """For `evalflow health`: the verdict and what failed."""
+        if self.healthy:
+            return f"healthy: {', '.join(c.component for c in self.checks)}"
+        return "unhealthy: " + "; ".join(f"{c.component}: {c.detail}" for c in self.failed)
+
+
+def check_database(url: str) -> Check:
+    """Connect, run ``SELECT 1`` and look for evalflow's tables (without creating them)."""
+    where = _redact(url)
+    try:
+        engine = make_engine(url, create=False)
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+                tables = set(inspect(connection).get_table_names())
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, StorageError) as exc:
+        return Check("database", "fail", f"{where}: {_first_line(exc)}")
+    missing = [t for t in EXPECTED_TABLES if t not in tables]
+    facts = {"url": where, "dialect": engine.dialect.name}
+    if missing:
+        return Check(
+            "database",
+            "warn",
+            f"{where}: reachable, no evalflow tables yet (the first run creates them)",
+            facts,
+        )
+    return Check("database", "ok", f"{where}: reachable ({engine.dialect.name})", facts)
+
+
+async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: float = 10.0) -> Check:
+    """Reachable, server version, the models it should serve present, and what is loaded
+    now with its VRAM (Ollama's ``/api/ps``)."""
+    host = backend.host
+    component = f"host {host.name}"
+    try:
+        return await asyncio.wait_for(_host(backend, list(models)), timeout_s)
+    except TimeoutError:
+        return Check(component, "fail", f"{host.url}: no answer within {timeout_s:g} s")
+    except BackendError as exc:
+        return Check(component, "fail", f"{host.url}: {type(exc).__name__}: {_first_line(exc)}")
+
+
+async def _host(backend: Backend, wanted: list[str]) -> Check:
+    host = backend.host
+    component = f"host {host.name}"
+    have = await backend.list_models()
+    facts: dict[str, Any] = {"url": host.url, "kind": host.kind, "slots": host.slots}
+    facts["models"] = sorted(m.name for m in have)
+    version = getattr(backend, "version", None)
+    if version is not None:
+        facts["version"] = await version()
+    loaded_models = getattr(backend, "loaded_models", None)
+    if loaded_models is not None:
+        facts["loaded"] = {m.name: m.size_vram for m in await loaded_models()}
+    parts = [host.url]
+    if "version" in facts:
+        parts.append(f"version {facts['version']}")
+    parts.append(f"{len(have)} model(s)")
+    if "loaded" in facts:
+        loaded = ", ".join(f"{n} ({v / GiB:.1f} GiB VRAM)" for n, v in facts["loaded"].items())
+        parts.append(f"loaded: {loaded or 'none'}")
+    key = ollama_name_key if host.kind == "ollama" else exact_name_key
+    serves = [m for m in wanted if host.serves(m)]
+    try:
+        match_models(host, serves, have, key=key)
+    except BackendError as exc:
+        return Check(component, "fail", f"{'; '.join(parts)}; {_first_line(exc)}", facts)
+    return Check(component, "ok", "; ".join(parts), facts)
+
+
+async def check_hosts(
+    backends: Mapping[str, Backend], models: Sequence[str], *, timeout_s: float = 10.0
+) -> list[Check]:
+    """Every host concurrently, in the order given."""
+    return list(
+        await asyncio.gather(
+            *(check_host(b, models, timeout_s=timeout_s) for b in backends.values())
+        )
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,203 @@
+"""Exporting an experiment's results at every level to CSV, JSON, Parquet or Excel.
+
+Levels: generations (outputs and Ollama's counters), scores (one row per generation and
+metric), aggregates (means with intervals and run facts), comparisons (the stored paired
+comparisons of the experiment; computed afresh, and marked so, when none are stored),
+ratings (every human rating, superseded ones included and marked) and judgements (judge
+verdicts). Every row that names a config also carries its label and model. CSV, JSON and
+Parquet write one file per level; Excel writes one workbook with a sheet per level.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from sqlalchemy import select
+from sqlmodel import Session
+
+from evaluation.errors import EvalError
+from evaluation.metrics import get_metric
+from evaluation.review.frames import judgements_frame, ratings_frame
+from evaluation.statistics import compare_many
+from evaluation.storage.models import ComparisonRow, Experiment
+from evaluation.storage.repository import (
+    aggregates_frame,
+    experiment_configs,
+    generations_frame,
+    get_experiment,
+    scores_frame,
+)
+
+Format = Literal["csv", "json", "parquet", "excel"]
+FORMATS: tuple[str, ...] = ("csv", "json", "parquet", "excel")
+LEVELS: tuple[str, ...] = (
+    "generations",
+    "scores",
+    "aggregates",
+    "comparisons",
+    "ratings",
+    "judgements",
+)
+EXCEL_CELL_LIMIT = 32_767
+_EXCEL_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def export_experiment(
+    session: Session,
+    experiment: str,
+    *,
+    out_dir: Path,
+    fmt: str = "csv",
+    levels: Sequence[str] | None = None,
+) -> list[Path]:
+    """Write the chosen ``levels`` (default: all) of ``experiment`` under ``out_dir`` as
+    ``<experiment>-<level>.<ext>`` (Excel: ``<experiment>.xlsx``); returns the paths."""
+    if fmt not in FORMATS:
+        raise EvalError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    chosen = list(dict.fromkeys(levels or LEVELS))
+    unknown = [level for level in chosen if level not in LEVELS]
+    if unknown:
+        raise EvalError(f"unknown export level(s) {unknown}; choose from {', '.join(LEVELS)}")
+    row = get_experiment(session, experiment)
+    frames = {level: level_frame(session, row, level) for level in chosen}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = _slug(row.name)
+    if fmt == "excel":
+        path = out_dir / f"{stem}.xlsx"
+        with pd.ExcelWriter(path, engine="openpyxl") as writer:
+            for level, frame in frames.items():
+                _for_excel(frame).to_excel(writer, sheet_name=level, index=False)
+        return [path]
+    paths = []
+    for level, frame in frames.items():
+        path = out_dir / f"{stem}-{level}.{fmt}"
+        _WRITERS[fmt](frame, path)
+        paths.append(path)
+    return paths
+
+
+def level_frame(session: Session, experiment: Experiment, level: str) -> pd.DataFrame:
+    """One level of an experiment as a frame (config label and model joined in)."""
+    experiment_id = int(experiment.id)
+    if level == "generations":
+        frame = generations_frame(session, experiment_id)
+        key = "config_hash"
+    elif level == "scores":
+        frame, key = scores_frame(session, experiment_id), "config"
+    elif level == "aggregates":
+        frame, key = aggregates_frame(session, experiment_id), "config_hash"
+    elif level == "comparisons":
+        frame = _comparisons(session, experiment)
+        for side in ("a", "b"):
+            frame = _with_labels(session, experiment_id, frame, f"config_{side}").rename(
+                columns={"config_label": f"config_{side}_label", "model": f"model_{side}"}
+            )
+        return frame
+    elif level == "ratings":
+        frame, key = ratings_frame(session, experiment_id, current_only=False), "config"
+    elif level == "judgements":
+        frame, key = judgements_frame(session, experiment_id), "config"
+    else:
+        raise EvalError(f"unknown export level {level!r}")
+    return _with_labels(session, experiment_id, frame, key)
+
+
+def _with_labels(session: Session, experiment_id: int, frame: pd.DataFrame, key: str):
+    configs = experiment_configs(session, experiment_id)[["hash", "label", "model"]]
+    configs = configs.rename(columns={"hash": key, "label": "config_label"})
+    if "model" in frame.columns:
+        configs = configs.drop(columns="model")
+    return frame.merge(configs, on=key, how="left")
+
+
+def _comparisons(session: Session, experiment: Experiment) -> pd.DataFrame:
+    """The stored comparison rows of the experiment, or all-pairs comparisons computed
+    now (Holm-adjusted, per metric) when none are stored; ``source`` says which."""
+    rows = session.exec(
+        select(ComparisonRow).where(ComparisonRow.run_label == experiment.name)
+    ).scalars()
+    stored = [r.model_dump() for r in rows]
+    if stored:
+        return pd.DataFrame(stored).assign(source="stored")
+    columns = [
+        c.name for c in ComparisonRow.__table__.columns if c.name not in ("id", "created_at")
+    ]
+    scores = scores_frame(session, int(experiment.id))
+    out = []
+    for metric in sorted(scores["metric"].dropna().unique()):
+        try:
+            definition = get_metric(metric)
+        except EvalError:
+            continue  # human_* / judge_* scores: see the ratings and judgements levels
+        if definition.corpus_level:
+            continue
+        multi = compare_many(
+            scores,
+            metric,
+            score_type=definition.score_type,
+            higher_is_better=definition.higher_is_better,
+        )
+        for ac in multi.comparisons:
+            c = ac.comparison
+            out.append(
+                {
+                    "run_label": experiment.name,
+                    "metric": metric,
+                    "config_a": c.a,
+                    "config_b": c.b,
+                    "n_used": c.n_used,
+                    "n_excluded": c.n_excluded,
+                    "diff": c.diff,
+                    "ci_low": c.diff_ci[0] if c.diff_ci else None,
+                    "ci_high": c.diff_ci[1] if c.diff_ci else None,
+                    "test": c.test,
+                    "p_value": c.p_value,
+                    "p_adjusted": ac.p_adjusted,
+                    "effect_size": c.effect_size,
+                    "effect_size_name": c.effect_size_name,
+                    "min_detectable_diff": ac.power.min_detectable_difference,
+                    "note": c.note,
+                    "source": "computed at export (holm, all pairs)",
+                }
+            )
+    return pd.DataFrame(out, columns=[*columns, "source"])
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "experiment"
+
+
+def _for_excel(frame: pd.DataFrame) -> pd.DataFrame:
+    """Excel refuses control characters, long cells and time zones: clean a copy."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            out[column] = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        elif series.dtype == object or pd.api.types.is_string_dtype(series):
+            out[column] = series.map(_excel_text)
+    return out
+
+
+def _excel_text(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    value = _EXCEL_ILLEGAL.sub("", value)
+    if len(value) > EXCEL_CELL_LIMIT:
+        value = value[: EXCEL_CELL_LIMIT - 13] + " [truncated]"
+    return value
+
+
+def _write_json(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_json(path, orient="records", date_format="iso", force_ascii=False, indent=1)
+
+
+_WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
+    "csv": lambda frame, path: frame.to_csv(path, index=False),
+    "json": _write_json,
+    "parquet": lambda frame, path: frame.to_parquet(path, index=False),
+}

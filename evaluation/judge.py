@@ -1,0 +1,309 @@
+"""LLM-as-judge: a model on an Ollama host scores outputs against a rubric.
+
+Each request is one non-streaming ``/api/chat`` call whose ``format`` is a JSON schema
+(Ollama constrains decoding to it) with temperature 0 and a fixed seed. Output that is
+still not the JSON asked for (truncated, out of range) is asked again with the next
+seed (seed + 1, + 2, ... so a rerun repeats the same sequence); after ``max_attempts``
+it is recorded as unscored with the reason. Transient host errors (``BackendError.
+retryable``) are retried the same way; a request the host rejects (4xx, unknown model)
+raises, since every later request would fail alike.
+
+Pairwise judging asks twice, with the outputs in both orders, to cancel position bias:
+a verdict holds only when both orders agree, and a judge that prefers A in one order and
+B in the other has contradicted itself (:func:`contradiction_rate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal, Self
+
+import httpx
+
+from evaluation.backends._http import parse_json_object, raise_for_status, translate_errors
+from evaluation.errors import BackendError
+
+PairChoice = Literal["first", "second", "tie"]
+PAIR_CHOICES: tuple[str, ...] = ("first", "second", "tie")
+
+DEFAULT_CRITERIA = MappingProxyType(
+    {
+        "accuracy": "Is every claim in the response correct (agreeing with the reference "
+        "when there is one)? 5: fully correct; 1: wrong.",
+        "completeness": "Does the response give everything the input asks for? "
+        "5: nothing missing; 1: most of it missing.",
+        "relevance": "Does the response stay on what was asked, without padding? "
+        "5: entirely relevant; 1: mostly beside the point.",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """The criteria a judge scores, each 1–5, with what the grades mean."""
+
+    criteria: Mapping[str, str] = field(default_factory=lambda: DEFAULT_CRITERIA)
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema sent as ``format``: a rationale, then one integer per
+        criterion (the rationale comes first so the model reasons before grading)."""
+        grade = {"type": "integer", "minimum": 1, "maximum": 5}
+        properties: dict[str, Any] = {"rationale": {"type": "string"}}
+        properties.update({name: grade for name in self.criteria})
+        return {"type": "object", "properties": properties, "required": list(properties)}
+
+    def pair_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {
+                "rationale": {"type": "string"},
+                "preference": {"type": "string", "enum": list(PAIR_CHOICES)},
+            },
+            "required": ["rationale", "preference"],
+        }
+
+    def system_prompt(self) -> str:
+        lines = [
+            "You are a strict, impartial evaluator of answers written by AI assistants.",
+            "Grade the RESPONSE to the INPUT on each criterion with an integer from 1 "
+            "(worst) to 5 (best):",
+        ]
+        lines += [f"- {name}: {text}" for name, text in self.criteria.items()]
+        lines.append("Reply with JSON only: a short rationale, then the grades.")
+        return "\n".join(lines)
+
+    def pair_system_prompt(self) -> str:
+        names = ", ".join(self.criteria)
+        return (
+            "You are a strict, impartial evaluator of answers written by AI assistants. "
+            f"Compare the FIRST and SECOND responses to the INPUT on {names}. The order "
+            "in which they are shown says nothing about their quality. Reply with JSON "
+            'only: a short rationale, then "preference": "first", "second" or "tie".'
+        )
+
+
+@dataclass(frozen=True)
+class JudgeScore:
+    """Grades per criterion, or ``stars=None`` when unscored; ``reason`` is the judge's
+    rationale when scored and why not otherwise."""
+
+    stars: dict[str, int] | None
+    reason: str
+    attempts: int
+    seed: int
+
+    @property
+    def scored(self) -> bool:
+        return self.stars is not None
+
+
+@dataclass(frozen=True)
+class PairVerdict:
+    """Both orders of a pairwise judgement. ``forward``: A shown first; ``backward``: B
+    shown first (each "first"/"second"/"tie", None when unscored). ``preference`` is "A",
+    "B" or "tie" when both orders agree, "tie" when they disagree, None when either is
+    unscored; ``contradicted``: one order chose A and the other B."""
+
+    forward: str | None
+    backward: str | None
+    preference: str | None
+    contradicted: bool | None
+    reason: str
+    attempts: int
+
+
+def to_side(choice: str | None, a_first: bool) -> str | None:
+    """A pairwise choice as "A"/"B"/"tie", given whether A was shown first."""
+    if choice is None or choice == "tie":
+        return choice
+    first = "A" if a_first else "B"
+    second = "B" if a_first else "A"
+    return first if choice == "first" else second
+
+
+def combine_orders(forward: str | None, backward: str | None) -> tuple[str | None, bool | None]:
+    """(preference, contradicted) from the choices of both orders."""
+    a, b = to_side(forward, True), to_side(backward, False)
+    if a is None or b is None:
+        return None, None
+    return (a if a == b else "tie"), {a, b} == {"A", "B"}
+
+
+def contradiction_rate(verdicts: Sequence[PairVerdict]) -> tuple[float | None, int]:
+    """Share of fully scored pairwise verdicts whose two orders chose opposite outputs,
+    and how many verdicts that share is over (None when there are none)."""
+    judged = [v.contradicted for v in verdicts if v.contradicted is not None]
+    return (sum(judged) / len(judged) if judged else None), len(judged)
+
+
+class Judge:
+    """A judge model on one Ollama host: ``Judge(url, model, *, rubric, seed=0,
+    max_attempts=3, num_predict=512, timeout_s=300.0, retry_delay_s=1.0, client=None)``.
+    A client passed in is the caller's to close."""
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        rubric: Rubric | None = None,
+        seed: int = 0,
+        max_attempts: int = 3,
+        num_predict: int = 512,
+        timeout_s: float = 300.0,
+        retry_delay_s: float = 1.0,
+        client: httpx.AsyncClient | None = None,
+        host_name: str | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.model = model
+        self.rubric = rubric or Rubric()
+        self.seed = seed
+        self.max_attempts = max_attempts
+        self.num_predict = num_predict
+        self.retry_delay_s = retry_delay_s
+        self._url = url.rstrip("/") + "/api/chat"
+        self._host = host_name or url
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10))
+
+    @property
+    def name(self) -> str:
+        return f"ollama:{self.model}"
+
+    async def score(
+        self, input_text: str, output: str, references: Sequence[str] = ()
+    ) -> JudgeScore:
+        """Grade one output on every criterion of the rubric."""
+        user = _case_text(input_text, references) + f"\n\nRESPONSE:\n{output}"
+        criteria = list(self.rubric.criteria)
+
+        def parse(payload: dict[str, Any]) -> dict[str, int]:
+            return {name: _grade(payload, name) for name in criteria}
+
+        value, reason, attempts, seed = await self._ask(
+            self.rubric.system_prompt(), user, self.rubric.schema(), parse
+        )
+        return JudgeScore(value, reason, attempts, seed)
+
+    async def choose(
+        self, input_text: str, first: str, second: str, references: Sequence[str] = ()
+    ) -> tuple[str | None, str, int]:
+        """One pairwise judgement in the order given: ("first"/"second"/"tie" or None
+        when unscored, rationale or reason, attempts)."""
+        user = _case_text(input_text, references)
+        user += f"\n\nFIRST RESPONSE:\n{first}\n\nSECOND RESPONSE:\n{second}"
+
+        def parse(payload: dict[str, Any]) -> str:
+            choice = payload.get("preference")
+            if choice not in PAIR_CHOICES:
+                raise ValueError(f"preference {choice!r} is not one of {PAIR_CHOICES}")
+            return str(choice)
+
+        value, reason, attempts, _ = await self._ask(
+            self.rubric.pair_system_prompt(), user, self.rubric.pair_schema(), parse
+        )
+        return value, reason, attempts
+
+    async def compare(
+        self, input_text: str, output_a: str, output_b: str, references: Sequence[str] = ()
+    ) -> PairVerdict:
+        """Judge A against B in both orders and combine (see :class:`PairVerdict`)."""
+        forward, why_f, n_f = await self.choose(input_text, output_a, output_b, references)
+        backward, why_b, n_b = await self.choose(input_text, output_b, output_a, references)
+        preference, contradicted = combine_orders(forward, backward)
+        reason = f"A first: {why_f} | B first: {why_b}"
+        return PairVerdict(forward, backward, preference, contradicted, reason, n_f + n_b)
+
+    async def _ask(
+        self,
+        system: str,
+        user: str,
+        schema: dict[str, Any],
+        parse: Callable[[dict[str, Any]], Any],
+    ) -> tuple[Any, str, int, int]:
+        """(parsed value or None, rationale or why unscored, attempts, last seed)."""
+        problems: list[str] = []
+        seed = self.seed
+        for attempt in range(self.max_attempts):
+            seed = self.seed + attempt
+            try:
+                content = await self._chat(system, user, schema, seed)
+            except BackendError as exc:
+                if not exc.retryable:
+                    raise
+                problems.append(f"attempt {attempt + 1}: {exc}")
+                if attempt + 1 < self.max_attempts:
+                    await asyncio.sleep(self.retry_delay_s * (attempt + 1))
+                continue
+            try:
+                payload = json.loads(content)
+                if not isinstance(payload, dict):
+                    raise ValueError("not a JSON object")
+                value = parse(payload)
+            except ValueError as exc:
+                problems.append(
+                    f"attempt {attempt + 1}: malformed judge output ({exc}): {content[:200]!r}"
+                )
+                continue
+            return value, str(payload.get("rationale", "")), attempt + 1, seed
+        return None, "unscored: " + "; ".join(problems), self.max_attempts, seed
+
+    async def _chat(self, system: str, user: str, schema: dict[str, Any], seed: int) -> str:
+        body = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ],
+            "stream": False,
+            "format": schema,
+            "options": {"temperature": 0, "seed": seed, "num_predict": self.num_predict},
+        }
+        with translate_errors(self._host, self.model):
+            response = await self._client.post(self._url, json=body)
+            await raise_for_status(response)
+            payload = parse_json_object(response.text)
+        return str((payload.get("message") or {}).get("content") or "")
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _case_text(input_text: str, references: Sequence[str]) -> str:
+    text = f"INPUT:\n{input_text}"
+    if references:
+        text += "\n\nREFERENCE ANSWER:\n" + "\n---\n".join(references)
+    return text
+
+
+def _grade(payload: dict[str, Any], name: str) -> int:
+    value = payload.get(name)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
+        raise ValueError(f"{name}: {value!r} is not an integer grade")
+    if not 1 <= int(value) <= 5:
+        raise ValueError(f"{name}: {value!r} is outside 1–5")
+    return int(value)

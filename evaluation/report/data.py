@@ -1,0 +1,130 @@
+"""Everything the HTML report shows, gathered from the database in one pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import text
+from sqlmodel import Session
+
+from evaluation.errors import EvalError
+from evaluation.leaderboard import Leaderboard, load_leaderboard
+from evaluation.metrics import get_metric
+from evaluation.report.ratings import RatingsSummary, ratings_summary
+from evaluation.statistics import (
+    MultiComparison,
+    ParameterEffect,
+    ParetoFront,
+    compare_many,
+    parameter_effects,
+    pareto_fronts,
+)
+from evaluation.statistics.effects import DEFAULT_PARAMETERS
+from evaluation.storage.models import Experiment
+from evaluation.storage.repository import (
+    experiment_configs,
+    generations_frame,
+    get_experiment,
+    scores_frame,
+)
+
+CATEGORICAL_PARAMETERS = ("model", "template_name")
+
+
+@dataclass(frozen=True)
+class ReportData:
+    experiment: Experiment
+    board: Leaderboard
+    order: tuple[str, ...]  # config hashes, best first by the primary metric
+    names: dict[str, str]  # config hash -> "#rank"
+    primary: str | None
+    higher_is_better: bool
+    facts: pd.DataFrame  # one row per config: parameters, primary metric, latency facts
+    generations: pd.DataFrame
+    comparison: MultiComparison | None
+    effects: tuple[ParameterEffect, ...]
+    varied: tuple[str, ...]  # parameters with two or more values in the sweep
+    fronts: tuple[ParetoFront, ...]
+    history: pd.DataFrame  # config, experiment, created_at, mean, ci_low, ci_high
+    ratings: RatingsSummary
+    notes: tuple[str, ...]
+
+
+def gather(session: Session, experiment: str, *, seed: int = 0) -> ReportData:
+    row = get_experiment(session, experiment)
+    experiment_id = int(row.id)
+    board = load_leaderboard(session, experiment)
+    notes: list[str] = []
+    primary = board.metrics[0] if board.metrics else None
+    higher = True
+    score_type = "continuous"
+    if primary is not None:
+        try:
+            definition = get_metric(primary)
+            higher, score_type = definition.higher_is_better, definition.score_type
+        except EvalError:
+            notes.append(f"metric {primary!r} is not in the registry: treated as continuous")
+    table = board.table
+    if primary is not None:
+        table = table.sort_values(primary, ascending=not higher, kind="stable", na_position="last")
+    order = tuple(table["config"].astype(str))
+    names = {c: f"#{i}" for i, c in enumerate(order, start=1)}
+
+    configs = experiment_configs(session, experiment_id).rename(columns={"hash": "config"})
+    facts = configs.merge(board.table.drop(columns=["label", "model"]), on="config", how="left")
+    scores = scores_frame(session, experiment_id)
+    comparison, effects, fronts = None, [], []
+    varied = tuple(
+        p
+        for p in (*DEFAULT_PARAMETERS, *CATEGORICAL_PARAMETERS)
+        if p in facts.columns and facts[p].dropna().nunique() >= 2
+    )
+    if primary is not None and (scores["metric"] == primary).any():
+        comparison = compare_many(
+            scores, primary, score_type=score_type, higher_is_better=higher, seed=seed
+        )
+        numeric = [p for p in varied if p in DEFAULT_PARAMETERS]
+        effects = parameter_effects(
+            scores,
+            facts,
+            primary,
+            score_type=score_type,
+            higher_is_better=higher,
+            parameters=numeric,
+            seed=seed,
+        )
+        fronts = pareto_fronts(facts, quality=primary, higher_is_better=higher)
+    elif primary is not None:
+        notes.append(f"no per-case scores for {primary!r}: comparisons left out")
+    return ReportData(
+        experiment=row,
+        board=board,
+        order=order,
+        names=names,
+        primary=primary,
+        higher_is_better=higher,
+        facts=facts,
+        generations=generations_frame(session, experiment_id),
+        comparison=comparison,
+        effects=tuple(effects),
+        varied=varied,
+        fronts=tuple(fronts),
+        history=metric_history(session, row, primary) if primary else pd.DataFrame(),
+        ratings=ratings_summary(session, experiment_id, seed=seed),
+        notes=tuple(notes),
+    )
+
+
+def metric_history(session: Session, experiment: Experiment, metric: str) -> pd.DataFrame:
+    """The stored mean of ``metric`` for this experiment's configs in every experiment on
+    the same suite, by experiment creation time: the trend of each config across runs."""
+    query = text(
+        "SELECT a.config_hash AS config, e.name AS experiment, e.created_at, a.mean, "
+        "a.ci_low, a.ci_high FROM aggregates a JOIN experiments e ON e.id = a.experiment_id "
+        "WHERE e.suite = :suite AND a.metric = :metric AND a.config_hash IN "
+        "(SELECT config_hash FROM experiment_configs WHERE experiment_id = :e) "
+        "ORDER BY e.created_at"
+    )
+    params = {"suite": experiment.suite, "metric": metric, "e": experiment.id}
+    return pd.read_sql(query, session.connection(), params=params)

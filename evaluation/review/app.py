@@ -1,0 +1,161 @@
+"""The blinded side-by-side review page: a FastAPI app over the results database.
+
+``create_app(engine, experiment, rater)`` draws the pairs (seeded; see
+:mod:`evaluation.review.pairing`), stores them, and serves one page that shows a case,
+its reference and two outputs as "A" and "B". Which config produced which output is
+revealed only once the pair is rated; latency appears only beside the speed criterion.
+Pages are plain HTML and JavaScript strings (no build step). Serve it on a loopback
+address (``evalflow review`` does): there is no login, the rater is fixed per server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from evaluation.review._page import history_page, review_page
+from evaluation.review.frames import ratings_frame
+from evaluation.review.queue import (
+    ReviewQueue,
+    pair_view,
+    pending_pairs,
+    prepare_queue,
+    progress,
+)
+from evaluation.review.scores import store_rating_scores
+from evaluation.review.store import Criterion, Preference, rated_pair_ids, record_pair_rating
+from evaluation.storage.db import session_scope
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+Stars = Annotated[int, Field(ge=1, le=5)]
+
+
+class RatingIn(BaseModel):
+    """A rater's verdict on the pair shown: stars per side and criterion, preference,
+    notes."""
+
+    stars: dict[Literal["A", "B"], dict[Criterion, Stars]]
+    preference: Preference
+    notes: str = Field(default="", max_length=10_000)
+
+
+def create_app(
+    engine: Engine,
+    experiment: str,
+    rater: str,
+    *,
+    configs: Sequence[str] | None = None,
+    per_pair: int | None = 10,
+    seed: int = 0,
+    allowed_hosts: Sequence[str] | None = None,
+) -> FastAPI:
+    """The review app for ``rater`` on ``experiment``. ``allowed_hosts`` (e.g.
+    :data:`LOOPBACK_HOSTS`) rejects requests whose Host header names anything else,
+    which stops other web pages from reaching a loopback server by DNS rebinding."""
+    queue = prepare_queue(engine, experiment, rater, configs=configs, per_pair=per_pair, seed=seed)
+    app = FastAPI(title=f"evalflow review: {experiment}", docs_url=None, redoc_url=None)
+    if allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.state.queue = queue
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return review_page(queue.experiment, queue.rater, simulated=queue.simulated)
+
+    @app.get("/history", response_class=HTMLResponse)
+    def history() -> str:
+        return history_page(queue.experiment, queue.rater)
+
+    @app.get("/api/next")
+    def next_pair() -> dict[str, Any]:
+        with session_scope(engine) as session:
+            pending = pending_pairs(session, queue)
+            pair = pair_view(session, queue, pending[0]) if pending else None
+            rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
+        return {"pair": pair, "progress": progress(queue, rated)}
+
+    @app.get("/api/pairs/{pair_id}")
+    def get_pair(pair_id: int) -> dict[str, Any]:
+        _check_pair(queue, pair_id)
+        with session_scope(engine) as session:
+            rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
+            return {"pair": pair_view(session, queue, pair_id), "progress": progress(queue, rated)}
+
+    @app.post("/api/pairs/{pair_id}/rating")
+    def rate_pair(pair_id: int, body: RatingIn) -> dict[str, Any]:
+        _check_pair(queue, pair_id)
+        with session_scope(engine) as session:
+            try:
+                recorded = record_pair_rating(
+                    session,
+                    pair_id,
+                    rater=queue.rater,
+                    stars=body.stars,
+                    preference=body.preference,
+                    notes=body.notes,
+                )
+            except ValueError as exc:
+                raise HTTPException(status_code=422, detail=str(exc)) from exc
+            session.flush()
+            store_rating_scores(session, queue.experiment_id)
+            payload = pair_view(session, queue, pair_id)
+            rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
+        return {
+            "stored": len(recorded.ratings),
+            "superseded": recorded.superseded,
+            "unchanged": recorded.unchanged,
+            "pair": payload,
+            "progress": progress(queue, rated),
+        }
+
+    @app.get("/api/history")
+    def rater_history() -> dict[str, Any]:
+        with session_scope(engine) as session:
+            frame = ratings_frame(
+                session, queue.experiment_id, current_only=False, rater=queue.rater
+            )
+        return {"rater": queue.rater, "ratings": _history_rows(frame, queue)}
+
+    return app
+
+
+def _check_pair(queue: ReviewQueue, pair_id: int) -> None:
+    if pair_id not in queue.pair_ids:
+        raise HTTPException(status_code=404, detail=f"pair {pair_id} is not in this review")
+
+
+def _history_rows(frame, queue: ReviewQueue) -> list[dict[str, Any]]:
+    rows = []
+    for r in frame.to_dict("records"):
+        pair_id = _opt_int(r["pair_id"])
+        side = None
+        if pair_id is not None and r["criterion"] != "preference":
+            side = "A" if r["config"] == r["pair_config_a"] else "B"
+        rows.append(
+            {
+                "id": int(r["id"]),
+                "created_at": str(r["created_at"]),
+                "pair_id": pair_id,
+                "case_id": r["case_id"],
+                "side": side,
+                "config": queue.labels.get(r["config"], {}).get("label", r["config"]),
+                "criterion": r["criterion"],
+                "stars": _opt_int(r["stars"]),
+                "preference": r["preference"],
+                "notes": r["notes"],
+                "superseded_by": _opt_int(r["superseded_by"]),
+            }
+        )
+    return rows
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)

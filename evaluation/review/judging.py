@@ -1,0 +1,205 @@
+"""Running a judge over an experiment and storing what it said.
+
+Pointwise: every successful generation of the chosen configs is graded; each criterion
+becomes a ``judgements`` row (stars None and the reason when unscored) and a score
+``judge_<criterion>`` on the unit scale, (stars − 1)/4, like the human ratings. A rerun
+with the same judge replaces its earlier verdicts. Pairwise: the experiment's review
+pairs (drawn if there are none yet) are judged in both orders; each order is a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Engine
+
+from evaluation.judge import Judge, PairVerdict, combine_orders, contradiction_rate
+from evaluation.review.frames import pairs_frame
+from evaluation.review.pairing import draw_pairs, resolve_configs
+from evaluation.review.store import PREFERENCE, Judgement, save_pairs
+from evaluation.storage.db import session_scope
+from evaluation.storage.models import CaseRow, Generation
+from evaluation.storage.repository import (
+    experiment_configs,
+    generations_frame,
+    get_experiment,
+    replace_scores,
+)
+
+JUDGE_PREFIX = "judge_"
+
+
+@dataclass(frozen=True)
+class JudgeRun:
+    """What a judge run did."""
+
+    judge: str
+    generations: int
+    scored: int
+    unscored: int
+    pairs: int
+    contradiction_rate: float | None
+
+
+async def judge_experiment(
+    engine: Engine,
+    experiment: str,
+    judge: Judge,
+    *,
+    configs: Sequence[str] | None = None,
+    limit_per_config: int | None = None,
+    pairwise: bool = True,
+    pairs_per_config_pair: int | None = 10,
+    concurrency: int = 2,
+    seed: int = 0,
+) -> JudgeRun:
+    """Grade the experiment's outputs (and its review pairs) with ``judge``."""
+    with session_scope(engine) as session:
+        row = get_experiment(session, experiment)
+        experiment_id = int(row.id)
+        table = experiment_configs(session, experiment_id)
+        chosen = resolve_configs(table, configs) if configs else table["hash"].tolist()
+        gens = generations_frame(session, experiment_id)
+        gens = gens[(gens["status"] == "ok") & gens["config_hash"].isin(chosen)]
+        if limit_per_config is not None:
+            gens = gens.groupby("config_hash", sort=False).head(limit_per_config)
+        pairs = pd.DataFrame(columns=["case_uid", "generation_a", "generation_b"])
+        if pairwise and len(chosen) >= 2:
+            pairs = _review_pairs(session, experiment_id, chosen, pairs_per_config_pair, seed)
+        cases = _cases(session, {*gens["case_uid"], *pairs["case_uid"]})
+        outputs = _outputs(session, {*pairs["generation_a"], *pairs["generation_b"]})
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def grade(g):
+        case = cases[g.case_uid]
+        async with gate:
+            return g, await judge.score(case.input_text, g.output, case.references)
+
+    async def compare(p):
+        case = cases[p.case_uid]
+        a, b = outputs[int(p.generation_a)], outputs[int(p.generation_b)]
+        async with gate:
+            return p, await judge.compare(case.input_text, a, b, case.references)
+
+    graded = await asyncio.gather(*(grade(g) for g in gens.itertuples()))
+    verdicts = await asyncio.gather(*(compare(p) for p in pairs.itertuples()))
+    with session_scope(engine) as session:
+        _store_pointwise(session, experiment_id, judge, graded)
+        _store_pairwise(session, experiment_id, judge, verdicts)
+    scored = sum(1 for _, s in graded if s.scored)
+    rate, _ = contradiction_rate([v for _, v in verdicts])
+    return JudgeRun(judge.name, len(graded), scored, len(graded) - scored, len(verdicts), rate)
+
+
+def _cases(session, uids: set[str]) -> dict[str, CaseRow]:
+    rows = session.exec(select(CaseRow).where(CaseRow.uid.in_(sorted(uids)))).scalars()
+    return {c.uid: c for c in rows}
+
+
+def _outputs(session, ids: set[int]) -> dict[int, str]:
+    query = select(Generation.id, Generation.output).where(
+        Generation.id.in_(sorted(int(i) for i in ids))
+    )
+    return {int(i): o for i, o in session.exec(query).all()}
+
+
+def _review_pairs(session, experiment_id, configs, per_pair, seed) -> pd.DataFrame:
+    pairs = pairs_frame(session, experiment_id)
+    chosen = set(configs)
+    pairs = pairs[pairs["config_a"].isin(chosen) & pairs["config_b"].isin(chosen)]
+    if pairs.empty:
+        draws = draw_pairs(
+            generations_frame(session, experiment_id), configs, per_pair=per_pair, seed=seed
+        )
+        save_pairs(
+            session,
+            experiment_id,
+            [(d.case_uid, d.generation_a, d.generation_b) for d in draws],
+            seed=seed,
+        )
+        session.flush()
+        pairs = pairs_frame(session, experiment_id)
+        pairs = pairs[pairs["config_a"].isin(chosen) & pairs["config_b"].isin(chosen)]
+    return pairs
+
+
+def _store_pointwise(session, experiment_id, judge: Judge, graded) -> None:
+    ids = [int(g.id) for g, _ in graded]
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        session.exec(
+            delete(Judgement).where(
+                Judgement.judge == judge.name,
+                Judgement.criterion != PREFERENCE,
+                Judgement.generation_id.in_(chunk),
+            )
+        )
+    for name in judge.rubric.criteria:
+        values = []
+        for g, score in graded:
+            stars = None if score.stars is None else score.stars[name]
+            session.add(
+                Judgement(
+                    experiment_id=experiment_id,
+                    judge=judge.name,
+                    generation_id=int(g.id),
+                    criterion=name,
+                    stars=stars,
+                    reason=score.reason,
+                    attempts=score.attempts,
+                    seed=score.seed,
+                )
+            )
+            values.append(np.nan if stars is None else (stars - 1) / 4)
+        replace_scores(session, ids, f"{JUDGE_PREFIX}{name}", values)
+
+
+def _store_pairwise(session, experiment_id, judge: Judge, verdicts) -> None:
+    for p, verdict in verdicts:
+        a, b = int(p.generation_a), int(p.generation_b)
+        session.exec(
+            delete(Judgement).where(
+                Judgement.judge == judge.name,
+                Judgement.criterion == PREFERENCE,
+                Judgement.generation_id.in_([a, b]),
+                Judgement.other_generation_id.in_([a, b]),
+            )
+        )
+        for first, second, choice in ((a, b, verdict.forward), (b, a, verdict.backward)):
+            session.add(
+                Judgement(
+                    experiment_id=experiment_id,
+                    judge=judge.name,
+                    generation_id=first,
+                    other_generation_id=second,
+                    criterion=PREFERENCE,
+                    preference=choice,
+                    reason=verdict.reason,
+                    attempts=verdict.attempts,
+                    seed=judge.seed,
+                )
+            )
+
+
+def pairwise_verdicts(judgements: pd.DataFrame) -> list[PairVerdict]:
+    """Stored pairwise rows (both orders of each pair) back as verdicts, per judge and
+    pair of generations; a pair missing one order is left out."""
+    rows = judgements[judgements["criterion"] == PREFERENCE]
+    verdicts: list[PairVerdict] = []
+    seen: dict[tuple[str, frozenset], dict[int, str | None]] = {}
+    for r in rows.itertuples():
+        key = (r.judge, frozenset((int(r.generation_id), int(r.other_generation_id))))
+        pref = None if pd.isna(r.preference) else str(r.preference)
+        seen.setdefault(key, {})[int(r.generation_id)] = pref
+    for (_, pair), choices in seen.items():
+        if len(choices) != 2:
+            continue
+        a, b = sorted(pair)
+        preference, contradicted = combine_orders(choices[a], choices[b])
+        verdicts.append(PairVerdict(choices[a], choices[b], preference, contradicted, "", 2))
+    return verdicts

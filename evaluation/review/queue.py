@@ -1,0 +1,115 @@
+"""Which pairs a review shows, in what order, and what a pair looks like to a rater:
+shared by the web app and the Prefect review flow."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from evaluation.errors import StorageError
+from evaluation.leaderboard import load_leaderboard
+from evaluation.review.pairing import default_configs, draw_pairs, resolve_configs
+from evaluation.review.store import ReviewPair, current_pair_rating, rated_pair_ids, save_pairs
+from evaluation.storage.db import session_scope
+from evaluation.storage.models import CaseRow, Generation
+from evaluation.storage.repository import experiment_configs, generations_frame, get_experiment
+
+
+@dataclass(frozen=True)
+class ReviewQueue:
+    """The pairs this server shows, in order, and who rates them."""
+
+    experiment: str
+    experiment_id: int
+    rater: str
+    pair_ids: tuple[int, ...]
+    configs: tuple[str, ...]
+    labels: dict[str, dict[str, str]]
+    simulated: bool
+
+
+def prepare_queue(
+    engine: Engine,
+    experiment: str,
+    rater: str,
+    *,
+    configs: Sequence[str] | None = None,
+    per_pair: int | None = 10,
+    seed: int = 0,
+) -> ReviewQueue:
+    """Resolve the configs (default: the two best by the experiment's first metric),
+    draw and store the pairs."""
+    if not rater.strip():
+        raise ValueError("a review needs a rater name")
+    with session_scope(engine) as session:
+        row = get_experiment(session, experiment)
+        table = experiment_configs(session, row.id)
+        if configs:
+            chosen = resolve_configs(table, configs)
+        else:
+            board = load_leaderboard(session, experiment)
+            chosen = default_configs(board.table, board.metrics[0] if board.metrics else None)
+        draws = draw_pairs(generations_frame(session, row.id), chosen, per_pair=per_pair, seed=seed)
+        if not draws:
+            raise StorageError(
+                f"configs {', '.join(chosen)} of {experiment!r} share no successful case"
+            )
+        pairs = save_pairs(
+            session,
+            row.id,
+            [(d.case_uid, d.generation_a, d.generation_b) for d in draws],
+            seed=seed,
+        )
+        labels = {
+            str(r["hash"]): {
+                "config": str(r["hash"]),
+                "label": str(r["label"]),
+                "model": r["model"],
+            }
+            for r in table.to_dict("records")
+        }
+        return ReviewQueue(
+            experiment=row.name,
+            experiment_id=int(row.id),
+            rater=rater.strip(),
+            pair_ids=tuple(int(p.id) for p in pairs),
+            configs=tuple(chosen),
+            labels=labels,
+            simulated=bool(row.simulated),
+        )
+
+
+def progress(queue: ReviewQueue, rated: set[int]) -> dict[str, int]:
+    return {"rated": len(rated), "total": len(queue.pair_ids)}
+
+
+def pair_view(session: Session, queue: ReviewQueue, pair_id: int) -> dict[str, Any]:
+    """What the page shows for a pair: never the configs until the rater has rated it."""
+    pair = session.get(ReviewPair, pair_id)
+    case = session.get(CaseRow, pair.case_uid)
+    sides = {"A": session.get(Generation, pair.generation_a)}
+    sides["B"] = session.get(Generation, pair.generation_b)
+    rating = current_pair_rating(session, pair_id, queue.rater)
+    identities = None
+    if rating is not None:
+        identities = {s: queue.labels.get(g.config_hash, {}) for s, g in sides.items()}
+    return {
+        "pair_id": pair_id,
+        "position": queue.pair_ids.index(pair_id) + 1,
+        "case_id": case.case_id,
+        "input": case.input_text,
+        "references": list(case.references or []),
+        "outputs": {s: {"text": g.output, "latency_s": g.latency_s} for s, g in sides.items()},
+        "rating": rating,
+        "identities": identities,
+    }
+
+
+def pending_pairs(session: Session, queue: ReviewQueue) -> list[int]:
+    """The queue's pairs the rater has not rated yet, in order."""
+    rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
+    return [p for p in queue.pair_ids if p not in rated]

@@ -1,0 +1,65 @@
+"""Accepted baselines. Experiments form a series by their spec's ``name`` (the on-demand
+sweep ``qa-ollama`` and its nightly runs ``qa-ollama-nightly-<date>`` are one series); at
+most one experiment per series is the accepted baseline the nightly check compares with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from evaluation.errors import StorageError
+from evaluation.storage.models import Experiment, utcnow
+from evaluation.storage.repository import get_experiment
+
+
+def series_of(experiment: Experiment) -> str:
+    """The series an experiment belongs to: its spec's name (else its own name)."""
+    return str((experiment.spec or {}).get("name") or experiment.name)
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    experiment: str
+    series: str
+    replaced: str | None  # the baseline accepted before, if another one
+
+
+def accept_baseline(session: Session, name: str) -> Acceptance:
+    """Make experiment ``name`` its series' accepted baseline (the previous one, if any,
+    is no longer accepted). Only a completed experiment can be a baseline."""
+    experiment = get_experiment(session, name)
+    if experiment.status != "completed":
+        raise StorageError(
+            f"experiment {name!r} is {experiment.status}, not completed: finish it "
+            f"(rerun the sweep to resume) before accepting it as a baseline"
+        )
+    series = series_of(experiment)
+    replaced = None
+    for other in _accepted(session):
+        if other.id != experiment.id and series_of(other) == series:
+            other.accepted_baseline = False
+            session.add(other)
+            replaced = other.name
+    experiment.accepted_baseline = True
+    experiment.updated_at = utcnow()
+    session.add(experiment)
+    session.flush()
+    return Acceptance(experiment=name, series=series, replaced=replaced)
+
+
+def accepted_baseline(session: Session, series: str, *, exclude: str | None = None) -> str | None:
+    """The accepted baseline of ``series`` (its experiment name), or None."""
+    names = [e.name for e in _accepted(session) if series_of(e) == series and e.name != exclude]
+    return names[-1] if names else None
+
+
+def _accepted(session: Session) -> list[Experiment]:
+    statement = (
+        select(Experiment)
+        .where(Experiment.accepted_baseline.is_(True))
+        .order_by(Experiment.updated_at)
+    )
+    return list(session.exec(statement).scalars())

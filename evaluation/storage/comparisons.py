@@ -1,0 +1,55 @@
+"""Comparison rows: the paired comparisons of one comparison run, replaced as a whole.
+
+A run is named by its ``run_label`` (the experiment's name for the comparison that ends
+a sweep, "<a>-vs-<b>" for a comparison of stored experiments); recomputing it replaces
+its rows, so the table always holds the latest comparison of each run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, text
+from sqlmodel import Session
+
+from evaluation.storage.models import ComparisonRow, utcnow
+
+
+def replace_comparisons(session: Session, run_label: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Delete the rows of ``run_label`` and store ``rows`` (ComparisonRow fields without
+    ``id``, ``run_label`` and ``created_at``). Returns the number of rows stored."""
+    session.exec(delete(ComparisonRow).where(ComparisonRow.run_label == run_label))
+    now = utcnow()
+    session.add_all(ComparisonRow(**row, run_label=run_label, created_at=now) for row in rows)
+    session.flush()
+    return len(rows)
+
+
+def comparisons_frame(session: Session, run_label: str) -> pd.DataFrame:
+    """The stored rows of ``run_label``, one per (metric, pair), in insertion order."""
+    query = text("SELECT * FROM comparisons WHERE run_label = :r ORDER BY id")
+    return pd.read_sql(query, session.connection(), params={"r": run_label})
+
+
+def latency_scores(session: Session, experiment_id: int) -> pd.DataFrame:
+    """Per-generation ``latency_s`` of the successful generations as long score rows
+    (config = config hash), so latency is compared like any metric (lower is better)."""
+    query = text(
+        "SELECT g.config_hash AS config, c.case_id, g.sample_index, "
+        'c."group" AS "group", \'latency_s\' AS metric, g.latency_s AS value '
+        "FROM generations g JOIN cases c ON c.uid = g.case_uid "
+        "WHERE g.experiment_id = :e AND g.status = 'ok'"
+    )
+    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+
+
+def energy_per_generation(session: Session, experiment_id: int) -> dict[str, float]:
+    """Joules per generation by config hash, where telemetry recorded it."""
+    query = text(
+        "SELECT config_hash, energy_j_per_generation FROM config_telemetry "
+        "WHERE experiment_id = :e AND energy_j_per_generation IS NOT NULL"
+    )
+    rows = session.connection().execute(query, {"e": experiment_id}).all()
+    return {h: float(v) for h, v in rows}

@@ -1,0 +1,103 @@
+"""The selector's training frame from stored results: one row per generation with its
+config, model facts, case size, quality, timings and energy (the columns of
+``selection.frame.REQUIRED_COLUMNS``).
+
+Quality is the generation's score on the metric ``quality_metric(task_type, metrics)``
+picks for its experiment (``selection.quality.quality_metric`` is the one to pass; it is
+an argument so storage does not depend on the selector). Metrics on a 0-100 scale
+(``PERCENT_METRICS``) are divided by 100. Energy is the generation's own reading where
+recorded, else its config's mean energy per generation from ``config_telemetry``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+from sqlmodel import Session
+
+QualityMetric = Callable[[str, Sequence[str]], str | None]
+PERCENT_METRICS = frozenset({"bleu", "chrf"})
+
+_GENERATIONS = text(
+    """
+    SELECT g.id AS generation_id, e.name AS experiment, e.id AS experiment_id,
+           g.config_hash, c.model, c.temperature, c.top_p, c.top_k, c.num_predict,
+           c.num_ctx, c.seed, c.template_name AS template, c.template_text,
+           e.task_type, e.suite, cs.case_id, cs.input_chars, g.latency_s, g.ttft_s,
+           g.tokens_per_s, COALESCE(g.energy_j, t.energy_j_per_generation) AS energy_j,
+           (g.simulated OR e.simulated) AS simulated, g.status
+    FROM generations g
+    JOIN experiments e ON e.id = g.experiment_id
+    JOIN configs c ON c.hash = g.config_hash
+    JOIN cases cs ON cs.uid = g.case_uid
+    LEFT JOIN config_telemetry t
+           ON t.experiment_id = g.experiment_id AND t.config_hash = g.config_hash
+    ORDER BY g.id
+    """
+)
+_SCORES = text(
+    "SELECT s.generation_id, s.metric, s.value FROM scores s "
+    "JOIN generations g ON g.id = s.generation_id WHERE g.status = 'ok'"
+)
+_MODELS = text("SELECT name, family, parameter_size, quantization FROM models ORDER BY last_seen")
+_EXPERIMENT_METRICS = text("SELECT id, metrics FROM experiments")
+
+
+def training_frame(
+    session: Session, quality_metric: QualityMetric, *, include_simulated: bool = False
+) -> pd.DataFrame:
+    """Every stored generation as a training row (see the module docstring). Simulated
+    results are left out unless ``include_simulated``."""
+    connection = session.connection()
+    frame = pd.read_sql(_GENERATIONS, connection)
+    frame["simulated"] = frame["simulated"].astype(bool)
+    if not include_simulated:
+        frame = frame[~frame["simulated"]].reset_index(drop=True)
+    frame = frame.merge(_model_facts(pd.read_sql(_MODELS, connection)), on="model", how="left")
+    for column in ("family", "parameter_size", "quantization"):
+        frame[column] = frame[column].fillna("")
+    frame["quality"] = _quality(
+        frame, pd.read_sql(_SCORES, connection), _metrics(session), quality_metric
+    )
+    return frame.drop(columns=["generation_id", "experiment_id"])
+
+
+def _model_facts(models: pd.DataFrame) -> pd.DataFrame:
+    """One row per model name: the facts last seen on a host."""
+    return models.rename(columns={"name": "model"}).drop_duplicates("model", keep="last")
+
+
+def _metrics(session: Session) -> dict[int, list[str]]:
+    rows = session.connection().execute(_EXPERIMENT_METRICS).all()
+    return {int(i): _as_list(m) for i, m in rows}
+
+
+def _as_list(value: object) -> list[str]:
+    if isinstance(value, str):  # SQLite hands JSON back as text through raw SQL
+        value = json.loads(value)
+    return [str(v) for v in value or []]
+
+
+def _quality(
+    frame: pd.DataFrame,
+    scores: pd.DataFrame,
+    metrics: dict[int, list[str]],
+    quality_metric: QualityMetric,
+) -> pd.Series:
+    chosen = {
+        (experiment, task_type): quality_metric(task_type, metrics.get(experiment, []))
+        for experiment, task_type in frame[["experiment_id", "task_type"]]
+        .drop_duplicates()
+        .itertuples(index=False)
+    }
+    wanted = frame["experiment_id"].combine(frame["task_type"], lambda e, t: chosen.get((e, t)))
+    values = scores.set_index(["generation_id", "metric"])["value"]
+    keys = pd.MultiIndex.from_arrays([frame["generation_id"], wanted.fillna("")])
+    quality = pd.Series(values.reindex(keys).to_numpy(dtype=float), index=frame.index)
+    percent = wanted.isin(PERCENT_METRICS).to_numpy()
+    quality[percent] = quality[percent] / 100.0
+    return quality.where(np.isfinite(quality))

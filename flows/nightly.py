@@ -1,0 +1,118 @@
+"""The nightly regression sweep: run the sweep again, compare it with the accepted
+baseline, and raise the alarm (event, artifact, Failed run) when it regressed."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from sqlalchemy.engine import Engine
+
+from evaluation.regression import RegressionDetected, Thresholds
+from evaluation.settings import database_url
+from evaluation.spec import load_spec
+from evaluation.storage.baselines import accepted_baseline
+from evaluation.storage.db import make_engine, session_scope
+from flows.evaluate import evaluate
+from tasks.regression import (
+    accept,
+    compare_with_baseline,
+    emit_accepted_event,
+    emit_regression_event,
+    publish_report,
+)
+
+
+def nightly_name(series: str, day: date) -> str:
+    """The experiment a nightly run writes: ``<spec name>-nightly-<YYYY-MM-DD>``. A rerun
+    on the same day resumes it."""
+    return f"{series}-nightly-{day.isoformat()}"
+
+
+def _run_date() -> date:
+    """The day the run was scheduled for (a late start keeps its night's name)."""
+    scheduled = flow_run.get_scheduled_start_time() or datetime.now(UTC)
+    return scheduled.astimezone(UTC).date()
+
+
+@task(name="find-baseline", cache_policy=NO_CACHE)
+def find_baseline(engine: Engine, series: str, experiment: str) -> str | None:
+    with session_scope(engine) as session:
+        found = accepted_baseline(session, series, exclude=experiment)
+    if found is None:
+        get_run_logger().warning(
+            "no accepted baseline for %s: accept one with `evalflow baseline accept "
+            "EXPERIMENT` or run this flow with accept_baseline=true",
+            series,
+        )
+    return found
+
+
+@flow(name="nightly-regression")
+async def nightly(
+    spec_path: str,
+    baseline: str | None = None,
+    accept_baseline: bool = False,
+    experiment: str | None = None,
+    database: str | None = None,
+    alpha: float = 0.05,
+    min_success_rate: float = 0.90,
+    max_p95_ratio: float = 2.0,
+    min_gpu_util_pct: float = 50.0,
+    simulated_time_scale: float = 0.0,
+) -> dict[str, Any]:
+    """Run the sweep in ``spec_path`` as tonight's experiment and check it for regressions.
+
+    Args:
+        spec_path: the sweep spec (YAML), the same one the baseline ran.
+        baseline: the experiment to compare with; default: the accepted baseline of the
+            spec's series (``evalflow baseline accept EXPERIMENT``).
+        accept_baseline: make tonight's run the accepted baseline after the check (the
+            check is still published; the run does not fail).
+        experiment: tonight's experiment name; default ``<spec name>-nightly-<date>``.
+        database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
+        alpha: significance level of the quality-drop test (Holm-adjusted).
+        min_success_rate: alert when a config's share of successful generations is lower.
+        max_p95_ratio: alert when a config's p95 latency exceeds this times the baseline's.
+        min_gpu_util_pct: alert when a config's mean GPU utilisation is lower (measured
+            only where the flow runs on the GPU's machine).
+        simulated_time_scale: simulated backend only: share of its latency really slept.
+    """
+    thresholds = Thresholds(alpha, min_success_rate, max_p95_ratio, min_gpu_util_pct)
+    series = load_spec(spec_path).name
+    name = experiment or nightly_name(series, _run_date())
+    summary = await evaluate(
+        spec_path=spec_path,
+        experiment=name,
+        database=database,
+        simulated_time_scale=simulated_time_scale,
+    )
+    engine = make_engine(database_url(database))
+    against = baseline or find_baseline(engine, series, name)
+    report = compare_with_baseline(engine, name, against, thresholds)
+    key = publish_report(report, series)
+    result = {
+        "experiment": name,
+        "baseline": against,
+        "regressed": report.regressed,
+        "rules": list(report.rules_fired),
+        "summary": report.summary(),
+        "artifact_key": key,
+        "generated": summary["generated"],
+        "failed": summary["failed"],
+        "accepted_baseline": accept_baseline,
+    }
+    logger = get_run_logger()
+    if accept_baseline:
+        if report.regressed:
+            logger.warning("accepted as the new baseline despite: %s", report.summary())
+        emit_accepted_event(accept(engine, name))
+        return result
+    emit_regression_event(report, series, key)
+    if report.regressed:
+        raise RegressionDetected(report.summary())
+    logger.info(report.summary())
+    return result

@@ -1,0 +1,122 @@
+"""The regression watch's tasks: compare a run with its baseline, publish the alert
+artifact, emit the Prefect events automations react to.
+
+Events (resource ``evalflow.experiment.<run>``, with ``prefect.resource.name`` the run and
+``evalflow.series`` the spec name; the baseline, when there is one, is a related resource
+with role ``baseline``; the flow run is attached by Prefect):
+
+- ``evalflow.regression.detected``: at least one rule fired. Payload: ``RegressionReport.
+  payload()`` (experiment, baseline, regressed, rules, summary, alerts, checked,
+  thresholds, notes) plus ``artifact_key``.
+- ``evalflow.regression.passed``: the check ran and nothing fired (same payload); a
+  proactive automation on its absence catches a nightly that did not run.
+- ``evalflow.baseline.accepted``: a run became its series' baseline. Payload:
+  experiment, series, replaced (the previous baseline or null).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from sqlalchemy.engine import Engine
+
+from evaluation.regression import (
+    RegressionReport,
+    Thresholds,
+    check_regression,
+    load_run,
+    render_markdown,
+)
+from evaluation.storage.baselines import Acceptance, accept_baseline
+from evaluation.storage.db import session_scope
+from tasks.results import artifact_key
+
+DETECTED = "evalflow.regression.detected"
+PASSED = "evalflow.regression.passed"
+ACCEPTED = "evalflow.baseline.accepted"
+
+
+@task(name="compare-with-baseline", cache_policy=NO_CACHE)
+def compare_with_baseline(
+    engine: Engine, experiment: str, baseline: str | None, thresholds: Thresholds
+) -> RegressionReport:
+    """The four regression rules, run against ``baseline`` (None: no baseline yet)."""
+    with session_scope(engine) as session:
+        run = load_run(session, experiment)
+        before = load_run(session, baseline) if baseline else None
+    report = check_regression(run, before, thresholds)
+    logger = get_run_logger()
+    for alert in report.alerts:
+        logger.warning("%s: %s", alert.rule, alert.message)
+    for note in report.notes:
+        logger.info("note: %s", note)
+    return report
+
+
+@task(name="publish-regression-report", cache_policy=NO_CACHE)
+def publish_report(report: RegressionReport, series: str) -> str:
+    """The alert artifact, keyed per series so the Artifacts page keeps its history."""
+    key = artifact_key(series, "regression")
+    verdict = "REGRESSION" if report.regressed else "no regression"
+    create_markdown_artifact(
+        key=key,
+        markdown=render_markdown(report),
+        description=f"Regression check of {report.experiment}: {verdict}",
+    )
+    return key
+
+
+@task(name="accept-baseline", cache_policy=NO_CACHE)
+def accept(engine: Engine, experiment: str) -> Acceptance:
+    with session_scope(engine) as session:
+        acceptance = accept_baseline(session, experiment)
+    get_run_logger().info(
+        "%s is now the accepted baseline of %s%s",
+        experiment,
+        acceptance.series,
+        f" (replacing {acceptance.replaced})" if acceptance.replaced else "",
+    )
+    return acceptance
+
+
+def _resource(experiment: str, series: str) -> dict[str, str]:
+    return {
+        "prefect.resource.id": f"evalflow.experiment.{experiment}",
+        "prefect.resource.name": experiment,
+        "evalflow.series": series,
+    }
+
+
+def emit_regression_event(report: RegressionReport, series: str, key: str) -> Any:
+    """``evalflow.regression.detected`` or ``evalflow.regression.passed``."""
+    related = []
+    if report.baseline:
+        related.append(
+            {
+                "prefect.resource.id": f"evalflow.experiment.{report.baseline}",
+                "prefect.resource.role": "baseline",
+                "prefect.resource.name": report.baseline,
+            }
+        )
+    return emit_event(
+        event=DETECTED if report.regressed else PASSED,
+        resource=_resource(report.experiment, series),
+        related=related,
+        payload={**report.payload(), "artifact_key": key},
+    )
+
+
+def emit_accepted_event(acceptance: Acceptance) -> Any:
+    return emit_event(
+        event=ACCEPTED,
+        resource=_resource(acceptance.experiment, acceptance.series),
+        payload={
+            "experiment": acceptance.experiment,
+            "series": acceptance.series,
+            "replaced": acceptance.replaced,
+        },
+    )

@@ -1,0 +1,127 @@
+"""The review app's API: blinded until rated, validated, history kept."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlmodel import Session
+
+from evaluation.review.app import LOOPBACK_HOSTS, create_app
+from evaluation.review.frames import ratings_frame
+from evaluation.review.store import CRITERIA, ReviewPair
+from evaluation.storage.repository import scores_frame
+from tests.support.asgi_server import serving
+from tests.support.review_db import build_review_db
+
+
+def _body(a=4, b=2, preference="A", notes=""):
+    return {
+        "stars": {"A": dict.fromkeys(CRITERIA, a), "B": dict.fromkeys(CRITERIA, b)},
+        "preference": preference,
+        "notes": notes,
+    }
+
+
+@pytest.fixture(scope="module")
+def shared_db(tmp_path_factory):
+    return build_review_db(f"sqlite:///{tmp_path_factory.mktemp('app') / 'results.db'}")
+
+
+@pytest.fixture
+def review_db(shared_db):
+    return shared_db
+
+
+@pytest.fixture
+def client(review_db, request):
+    """Each test rates as its own rater, so tests sharing the database do not meet."""
+    app = create_app(
+        review_db.engine,
+        review_db.experiment,
+        request.node.name,
+        per_pair=4,
+        seed=1,
+        allowed_hosts=LOOPBACK_HOSTS,
+    )
+    with serving(app) as url, httpx.Client(base_url=url) as c:
+        yield c
+
+
+def _identities(review_db):
+    out = []
+    for config in review_db.configs:
+        out += [config.hash, config.label, config.model]
+    return out
+
+
+def test_a_pair_is_blinded_until_it_is_rated(client, review_db):
+    body = client.get("/api/next").json()
+    pair = body["pair"]
+    assert body["progress"] == {"rated": 0, "total": 4}
+    assert pair["identities"] is None and pair["rating"] is None
+    assert pair["references"] and pair["input"].startswith("What is the capital")
+    assert {s: set(pair["outputs"][s]) for s in "AB"} == {s: {"text", "latency_s"} for s in "AB"}
+    assert not any(name in client.get("/api/next").text for name in _identities(review_db))
+    assert not any(name in client.get("/").text for name in _identities(review_db))
+
+    rated = client.post(f"/api/pairs/{pair['pair_id']}/rating", json=_body()).json()
+    assert rated["stored"] == 9 and rated["superseded"] == 0
+    assert rated["progress"] == {"rated": 1, "total": 4}
+    shown = rated["pair"]["identities"]
+    assert {shown["A"]["config"], shown["B"]["config"]} <= {c.hash for c in review_db.configs}
+    assert rated["pair"]["rating"]["stars"]["A"] == dict.fromkeys(CRITERIA, 4)
+    assert client.get("/api/next").json()["pair"]["pair_id"] != pair["pair_id"]
+
+
+def test_changing_a_rating_is_reported_and_kept_in_the_history(client, review_db):
+    pair_id = client.get("/api/next").json()["pair"]["pair_id"]
+    client.post(f"/api/pairs/{pair_id}/rating", json=_body(notes="first"))
+    changed = client.post(f"/api/pairs/{pair_id}/rating", json=_body(b=5, preference="B"))
+    assert changed.json()["superseded"] == 5  # four stars of B and the preference
+    history = client.get("/api/history").json()
+    assert history["rater"] == "test_changing_a_rating_is_reported_and_kept_in_the_history"
+    rows = history["ratings"]
+    assert len(rows) == 9 + 5
+    replaced = [r for r in rows if r["superseded_by"] is not None]
+    assert len(replaced) == 5
+    assert {r["criterion"] for r in replaced} == {*CRITERIA, "preference"}
+    assert all(r["side"] == "B" for r in replaced if r["criterion"] != "preference")
+    # the app keeps the human_* scores in step with the current ratings of every rater
+    with Session(review_db.engine) as session:
+        generation_b = session.get(ReviewPair, pair_id).generation_b
+        ratings = ratings_frame(session, review_db.experiment_id)
+        scores = scores_frame(session, review_db.experiment_id)
+    stars = ratings[(ratings.generation_id == generation_b) & (ratings.criterion == "speed")]
+    assert 5 in set(stars.stars)
+    score = scores[(scores.generation_id == generation_b) & (scores.metric == "human_speed")]
+    assert score.value.item() == pytest.approx((stars.stars.mean() - 1) / 4)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda b: b["stars"]["A"].update(accuracy=6),
+        lambda b: b["stars"]["B"].pop("speed"),
+        lambda b: b.update(preference="C"),
+        lambda b: b["stars"].pop("B"),
+    ],
+)
+def test_invalid_ratings_are_refused_with_422(client, change):
+    pair_id = client.get("/api/next").json()["pair"]["pair_id"]
+    body = _body()
+    change(body)
+    assert client.post(f"/api/pairs/{pair_id}/rating", json=body).status_code == 422
+    assert client.get("/api/history").json()["ratings"] == []
+
+
+def test_pairs_outside_the_review_and_foreign_hosts_are_refused(client, review_db):
+    assert client.get("/api/pairs/9999").status_code == 404
+    assert client.post("/api/pairs/9999/rating", json=_body()).status_code == 404
+    assert client.get("/api/next", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_the_history_page_and_the_review_page_are_plain_html(client):
+    page = client.get("/")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<script>" in page.text and "src=" not in page.text  # nothing to build or fetch
+    assert "test_the_history_page" in client.get("/history").text

@@ -1,0 +1,299 @@
+"""Comparisons from stored rows: statistics match the libraries, rows are stored, bad
+input becomes a note in the report, and cross-experiment comparisons pair on cases."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from scipy import stats
+from sqlmodel import Session
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
+
+from evaluation.comparison import compare_experiment, compare_stored, parse_selections
+from evaluation.errors import EvalError, StorageError
+from evaluation.leaderboard import SIMULATED_BANNER
+from evaluation.storage.comparisons import comparisons_frame, replace_comparisons
+from evaluation.storage.db import make_engine
+from evaluation.storage.models import ConfigTelemetry
+from evaluation.storage.repository import record_suite, register_experiment
+from tests.support.results_db import MISSING, add_experiment, make_config, make_suite
+
+N = 30
+A, B, C = make_config("big:8b"), make_config("mid:3b"), make_config("small:1b")
+RNG = np.random.default_rng(7)
+A_EM = [1.0] * N
+B_EM = [1.0 if i % 2 else 0.0 for i in range(N)]
+C_EM = [1.0 if i % 3 == 0 else 0.0 for i in range(N)]
+A_LAT = list(2.0 + RNG.normal(0, 0.1, N))
+B_LAT = list(1.0 + RNG.normal(0, 0.1, N))
+C_LAT = list(1.5 + RNG.normal(0, 0.1, N))
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    with Session(make_engine("sqlite://"), expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def three(session: Session) -> Session:
+    add_experiment(
+        session,
+        "three",
+        make_suite(N),
+        {A: {"exact_match": A_EM}, B: {"exact_match": B_EM}, C: {"exact_match": C_EM}},
+        latency={A: A_LAT, B: B_LAT, C: C_LAT},
+    )
+    return session
+
+
+def row(outcome, metric, a, b):
+    hits = [
+        r
+        for r in outcome.rows
+        if r["metric"] == metric and {r["config_a"], r["config_b"]} == {a.label, b.label}
+    ]
+    assert len(hits) == 1
+    return hits[0]
+
+
+def no_nan(markdown: str) -> bool:
+    """No NaN printed as a value ("unscorable (NaN)" is the explanation, not a value)."""
+    return re.search(r"\bnan\b", markdown.replace("(NaN)", ""), re.IGNORECASE) is None
+
+
+def test_binary_and_latency_comparisons_match_the_libraries(three):
+    outcome = compare_experiment(three, "three")
+
+    # exact McNemar on the discordant pairs, Holm over the three pairs (statsmodels)
+    def mcnemar_p(x, y):
+        x, y = np.array(x), np.array(y)
+        table = [[np.sum((x == 1) & (y == 1)), np.sum((x == 1) & (y == 0))],
+                 [np.sum((x == 0) & (y == 1)), np.sum((x == 0) & (y == 0))]]  # fmt: skip
+        return mcnemar(table, exact=True).pvalue
+
+    pairs = [(A, B, A_EM, B_EM), (A, C, A_EM, C_EM), (B, C, B_EM, C_EM)]
+    raw = [mcnemar_p(x, y) for _, _, x, y in pairs]
+    holm = multipletests(raw, alpha=0.05, method="holm")[1]
+    for (a, b, _, _), p, p_adj in zip(pairs, raw, holm, strict=True):
+        r = row(outcome, "exact_match", a, b)
+        assert r["test"] == "exact McNemar"
+        assert r["p_value"] == pytest.approx(p)
+        assert r["p_adjusted"] == pytest.approx(p_adj)
+        assert r["n_used"] == N
+    verdicts = outcome.verdicts()
+    assert verdicts["exact_match"]["winner"] == A.label
+
+    # latency is compared per generation, lower is better: paired t (scipy)
+    r = row(outcome, "latency_s", B, C)
+    sign = 1 if r["config_a"] == B.label else -1
+    t = stats.ttest_rel(B_LAT, C_LAT)
+    assert r["p_value"] == pytest.approx(t.pvalue)
+    assert sign * r["diff"] == pytest.approx(np.mean(B_LAT) - np.mean(C_LAT))
+    assert verdicts["latency_s"]["winner"] == B.label
+    assert "latency_s (continuous, lower is better)" in outcome.markdown
+    assert no_nan(outcome.markdown)
+
+
+def test_rows_replace_the_runs_earlier_rows(three):
+    outcome = compare_experiment(three, "three")
+    assert replace_comparisons(three, outcome.run_label, outcome.rows) == 6
+    replace_comparisons(three, "other-run", outcome.rows[:2])
+    replace_comparisons(three, outcome.run_label, outcome.rows)
+    stored = comparisons_frame(three, "three")
+    assert len(stored) == 6
+    assert len(comparisons_frame(three, "other-run")) == 2
+    assert set(stored["metric"]) == {"exact_match", "latency_s"}
+    first = stored.iloc[0]
+    assert first["p_adjusted"] == pytest.approx(outcome.rows[0]["p_adjusted"])
+
+
+def test_baseline_compares_each_config_with_it(three):
+    outcome = compare_experiment(three, "three", baseline=C.label, adjust="fdr_bh")
+    em = [r for r in outcome.rows if r["metric"] == "exact_match"]
+    assert len(em) == 2
+    assert all(C.label in (r["config_a"], r["config_b"]) for r in em)
+    assert "each versus small:1b t=0" in outcome.markdown
+    assert "Benjamini–Hochberg" in outcome.markdown
+    with pytest.raises(EvalError, match="not among the compared configs"):
+        compare_experiment(three, "three", baseline="nope")
+
+
+def test_pareto_front_uses_stored_latency_and_energy(three):
+    experiment_id = 1
+    three.add(ConfigTelemetry(experiment_id=experiment_id, config_hash=A.hash, source="x",
+                              energy_j_per_generation=50.0))  # fmt: skip
+    three.add(ConfigTelemetry(experiment_id=experiment_id, config_hash=C.hash, source="x",
+                              energy_j_per_generation=10.0))  # fmt: skip
+    three.flush()
+    outcome = compare_experiment(three, "three")
+    fronts = {(p["cost"], p["config"]) for p in outcome.tables["pareto"]}
+    # A is best on quality; B fastest (p95); C uses less energy than A; B has no energy.
+    assert {("latency_p95_s", A.label), ("latency_p95_s", B.label)} <= fronts
+    assert ("latency_p95_s", C.label) not in fronts
+    assert {("energy_j", A.label), ("energy_j", C.label)} == {
+        f for f in fronts if f[0] == "energy_j"
+    }
+    assert "Pareto front: exact_match vs energy_j" in outcome.markdown
+
+
+def test_bad_input_is_explained_in_the_report(session):
+    """NaN scores, zero variance, n < 2 and configs without shared cases: notes, no crash,
+    no NaN printed."""
+    n = 6
+    nan_cfg, flat_a, flat_b = (
+        make_config("holes:1b"),
+        make_config("flat:1b", 0.1),
+        make_config("flat:1b", 0.2),
+    )
+    early, late, lone = make_config("early:1b"), make_config("late:1b"), make_config("lone:1b")
+    em = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]
+    scores = {
+        nan_cfg: {"exact_match": [None, None, 1.0, 0.0, None, 1.0], "contains": [1.0] * n},
+        flat_a: {"exact_match": em, "contains": [1.0] * n},
+        flat_b: {"exact_match": em, "contains": [1.0] * n},
+        early: {"exact_match": [1.0, 0.0, 1.0, MISSING, MISSING, MISSING], "contains": [1.0] * n},
+        late: {"exact_match": [MISSING, MISSING, MISSING, 0.0, 1.0, 0.0], "contains": [1.0] * n},
+        lone: {"exact_match": [MISSING, MISSING, 1.0, MISSING, MISSING, MISSING],
+               "contains": [1.0] * n},
+    }  # fmt: skip
+    add_experiment(session, "bad", make_suite(n), scores)
+    outcome = compare_experiment(session, "bad")
+    md = outcome.markdown
+    assert no_nan(md)
+
+    r = row(outcome, "exact_match", nan_cfg, flat_a)
+    assert r["n_used"] == 3 and r["n_excluded"] == 3
+    assert "unscorable (NaN) for holes:1b" in md
+
+    r = row(outcome, "exact_match", flat_a, flat_b)
+    assert r["p_value"] == 1.0 and r["effect_size"] is None
+    assert "scored identically on every shared case" in r["note"]
+    assert "differences have zero variance" in md  # power of a zero-variance pair
+    assert "zero variance: every value is 1" in md  # the constant 'contains' metric
+
+    r = row(outcome, "exact_match", early, late)
+    assert r["n_used"] == 0 and r["p_value"] is None and r["diff"] is None
+    assert "no case scored by both early:1b t=0 and late:1b t=0" in r["note"]
+
+    r = row(outcome, "exact_match", lone, early)
+    assert r["n_used"] == 1 and r["p_value"] is None and r["ci_low"] is None
+    assert "n = 1 shared case" in r["note"]
+    assert r["min_detectable_diff"] is None
+
+
+def test_metric_without_scores_and_config_without_generations_are_noted(session):
+    ok, failed = make_config("ok:1b"), make_config("failed:1b")
+    add_experiment(
+        session,
+        "gaps",
+        make_suite(4),
+        {
+            ok: {"exact_match": [1.0, 0.0, 1.0, 1.0], "regex": [None] * 4},
+            failed: {"exact_match": [MISSING] * 4, "regex": [MISSING] * 4},
+        },
+    )
+    outcome = compare_experiment(session, "gaps", metrics=["exact_match", "regex", "rougeL"])
+    assert "rougeL: no scored generation of any selected config; not compared" in outcome.notes
+    assert "exact_match: no scored generation for failed:1b t=0; left out" in outcome.notes
+    assert "- rougeL: no scored generation" in outcome.markdown
+    assert "No config has a scored case on regex" in outcome.markdown
+    assert no_nan(outcome.markdown)
+
+
+def test_a_baseline_without_scores_falls_back_to_all_pairs(session):
+    a, b, c = make_config("a:1b"), make_config("b:1b"), make_config("c:1b")
+    add_experiment(
+        session,
+        "nobase",
+        make_suite(5),
+        {
+            a: {"exact_match": [1.0, 1, 0, 1, 0], "rouge1": [None] * 5},
+            b: {"exact_match": [0.0, 1, 0, 1, 1], "rouge1": [0.2, 0.4, 0.1, 0.5, 0.3]},
+            c: {"exact_match": [0.0, 0, 0, 1, 1], "rouge1": [0.1, 0.3, 0.2, 0.4, 0.6]},
+        },
+        baseline=a.label,
+    )
+    outcome = compare_experiment(session, "nobase")  # the spec's baseline is the default
+    assert f"rouge1: baseline {a.label} has no score; all pairs compared" in outcome.notes
+    em = [r for r in outcome.rows if r["metric"] == "exact_match"]
+    assert len(em) == 2  # versus the baseline
+    assert len([r for r in outcome.rows if r["metric"] == "rouge1"]) == 3  # all pairs
+    assert [c.metric for c in outcome.report.comparisons] == ["exact_match", "rouge1", "latency_s"]
+
+
+def test_stored_comparison_pairs_experiments_on_shared_cases(session):
+    suite = make_suite(N)
+    x, y = make_config("x:8b"), make_config("y:3b")
+    add_experiment(session, "baseline", suite, {x: {"exact_match": B_EM}, y: {"exact_match": C_EM}})
+    nightly = [v if i < 20 else MISSING for i, v in enumerate(A_EM)]
+    add_experiment(session, "nightly", suite, {x: {"exact_match": nightly}}, simulated=True)
+
+    outcome = compare_stored(session, parse_selections(["nightly", "baseline"], [x.label]))
+    names = [c.name for c in outcome.configs]
+    assert names == [f"nightly:{x.label}", f"baseline:{x.label}"]
+    assert outcome.run_label == f"nightly:{x.label}-vs-baseline:{x.label}"
+    r = outcome.rows[0]
+    assert r["n_used"] == 20 and r["n_excluded"] == 10
+    assert r["p_value"] == pytest.approx(
+        mcnemar([[10, 10], [0, 0]], exact=True).pvalue  # B_EM: 1 on odd cases
+    )
+    assert outcome.simulated and SIMULATED_BANNER in outcome.markdown
+    assert "mixes simulated (nightly) and real experiments" in outcome.markdown
+    assert outcome.report.effects == ()  # no parameter effects across experiments
+
+    # baseline by experiment name; an experiment with no ref contributes all its configs
+    outcome = compare_stored(
+        session, parse_selections(["nightly", "baseline"], []), baseline="nightly"
+    )
+    assert len(outcome.configs) == 3
+    assert outcome.report.comparisons[0].baseline == f"nightly:{x.label}"
+
+
+def test_stored_comparison_refuses_what_cannot_be_compared(session):
+    x = make_config("x:8b")
+    gap = MISSING
+    add_experiment(session, "left", make_suite(4), {x: {"exact_match": [1.0, 0, gap, gap]}})
+    add_experiment(session, "right", make_suite(4), {x: {"exact_match": [gap, gap, 1.0, 0]}})
+    add_experiment(session, "other", make_suite(4, name="other"), {x: {"exact_match": [1.0] * 4}})
+    with pytest.raises(EvalError, match="no case has a successful generation in every"):
+        compare_stored(session, [("left", None), ("right", None)])
+    with pytest.raises(EvalError, match=r"different suites: left \(toy\), other \(other\)"):
+        compare_stored(session, [("left", None), ("other", None)])
+    with pytest.raises(EvalError, match="has no config 'nope'; its configs: "):
+        compare_stored(session, [("left", "nope")])
+    with pytest.raises(StorageError, match="no experiment 'missing'; known experiments: left"):
+        compare_stored(session, [("missing", None)])
+
+
+def test_real_experiments_get_a_plain_banner(three):
+    outcome = compare_experiment(three, 1)
+    assert outcome.markdown.startswith("**Real model outputs: three (suite toy)**")
+    assert "SIMULATED" not in outcome.markdown
+
+
+def test_parse_selections():
+    assert parse_selections(["a", "b"]) == [("a", None), ("b", None)]
+    assert parse_selections(["a", "b"], ["x:1b t=0"]) == [("a", "x:1b t=0"), ("b", "x:1b t=0")]
+    assert parse_selections(["a", "b"], ["b:x:1b", "y"]) == [("a", "y"), ("b", "x:1b"), ("b", "y")]
+    assert parse_selections(["a", "b"], ["a:h1"]) == [("a", "h1"), ("b", None)]
+    with pytest.raises(EvalError):
+        parse_selections([])
+
+
+def test_an_experiment_without_generations_gives_a_report_that_says_so(session):
+    suite = make_suite(3)
+    record_suite(session, suite)
+    register_experiment(session, name="empty", suite=suite, configs=[A], spec={}, spec_path="",
+                        samples_per_case=1, metrics=["exact_match"], simulated=True)  # fmt: skip
+    outcome = compare_experiment(session, "empty")
+    assert outcome.rows == [] and outcome.verdicts() == {}
+    lines = outcome.markdown.splitlines()
+    assert lines[2:4] == ["# Comparison: empty", ""]
+    assert lines[4] == "- exact_match: no scored generation of any selected config; not compared"
+    assert "- no scored generations: nothing to compare" in lines
+    assert lines[-1] == f"| {A.label} | empty | `{A.hash}` |"

@@ -1,0 +1,137 @@
+"""Doctor and health against real HTTP stand-ins, a dead port and real databases."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from evaluation.backends import OllamaBackend
+from evaluation.doctor import check_database, check_host
+from evaluation.spec import HostSpec
+from evaluation.storage.db import make_engine
+from flows.cli import main
+from tests.conftest import REPO
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+MODELS = ("llama3.2:3b", "qwen2.5:0.5b")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def host_check(url: str, wanted=MODELS, **host):
+    backend = OllamaBackend(HostSpec(name="gpu-a", url=url, **host), timeout_s=2.0)
+    try:
+        return await check_host(backend, wanted, timeout_s=2.0)
+    finally:
+        await backend.aclose()
+
+
+def test_host_reports_version_models_and_loaded_vram():
+    with running_standin(StandInConfig(models=MODELS, version="0.6.8")) as server:
+        check = asyncio.run(host_check(server.url))
+    assert check.status == "ok"
+    assert check.facts["version"] == "0.6.8"
+    assert check.facts["models"] == sorted(MODELS)
+    assert check.facts["loaded"] == {}
+    assert "version 0.6.8" in check.detail and "loaded: none" in check.detail
+
+
+def test_host_lists_a_loaded_model_with_its_vram():
+    with running_standin(StandInConfig(models=MODELS)) as server:
+
+        async def go():
+            backend = OllamaBackend(HostSpec(name="gpu-a", url=server.url), timeout_s=2.0)
+            from evaluation.backends.base import GenerationRequest
+            from evaluation.spec import GenerationParams
+            from evaluation.suites import Message
+
+            await backend.generate(
+                GenerationRequest("llama3.2:3b", (Message("user", "hi"),), GenerationParams())
+            )
+            await backend.aclose()
+            return await host_check(server.url)
+
+        check = asyncio.run(go())
+    assert list(check.facts["loaded"]) == ["llama3.2:3b"]
+    assert check.facts["loaded"]["llama3.2:3b"] > 0
+    assert "llama3.2:3b (" in check.detail
+
+
+def test_missing_model_fails_and_names_what_the_host_has():
+    with running_standin(StandInConfig(models=("qwen2.5:0.5b",))) as server:
+        check = asyncio.run(host_check(server.url))
+    assert check.status == "fail"
+    assert "llama3.2:3b" in check.detail and "qwen2.5:0.5b" in check.detail
+
+
+def test_a_host_restricted_to_other_models_is_not_asked_for_them():
+    with running_standin(StandInConfig(models=("qwen2.5:0.5b",))) as server:
+        check = asyncio.run(host_check(server.url, MODELS, models=("qwen2.5:0.5b",)))
+    assert check.status == "ok"
+
+
+def test_unreachable_host_fails_without_raising():
+    check = asyncio.run(host_check(f"http://127.0.0.1:{closed_port()}"))
+    assert check.status == "fail"
+    assert "BackendUnavailable" in check.detail
+
+
+def test_database_checks(tmp_path):
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    assert check_database(url).status == "warn"  # reachable, no tables yet
+    make_engine(url).dispose()
+    assert check_database(url).status == "ok"
+    bad = check_database(f"postgresql+psycopg2://nobody:secret@127.0.0.1:{closed_port()}/x")
+    assert bad.status == "fail"
+    assert "secret" not in bad.detail and "***" in bad.detail
+
+
+def write_spec(tmp_path: Path, hosts: list[dict]) -> Path:
+    spec = {
+        "name": "doctor-test",
+        "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+        "models": list(MODELS),
+        "hosts": hosts,
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_doctor_and_health_commands(tmp_path, database_url, capsys):
+    with running_standin(StandInConfig(models=MODELS)) as server:
+        good = write_spec(tmp_path, [{"name": "gpu-a", "url": server.url, "slots": 2}])
+        assert main(["--database", database_url, "doctor", str(good)]) == 0
+        out = capsys.readouterr().out
+        assert "OK    host gpu-a" in out and "healthy" in out
+        assert "WARN  prefect api" in out  # no PREFECT_API_URL in tests
+
+        dead = {"name": "gpu-b", "url": f"http://127.0.0.1:{closed_port()}", "slots": 1}
+        bad = write_spec(tmp_path, [{"name": "gpu-a", "url": server.url, "slots": 2}, dead])
+        assert main(["--database", database_url, "health", str(bad), "--timeout", "2"]) == 1
+        line = capsys.readouterr().out.strip()
+    assert line.startswith("unhealthy: host gpu-b:")
+    assert "\n" not in line
+
+
+def test_health_fails_when_the_configured_prefect_api_is_down(database_url, capsys):
+    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{closed_port()}/api"}):
+        assert main(["--database", database_url, "health", "--timeout", "2"]) == 1
+    assert capsys.readouterr().out.startswith("unhealthy: prefect api:")
+
+
+@pytest.mark.parametrize("command", ["doctor", "health"])
+def test_bad_spec_is_a_failed_check(tmp_path, database_url, command, capsys):
+    spec = tmp_path / "broken.yaml"
+    spec.write_text("name: x\n")
+    assert main(["--database", database_url, command, str(spec)]) == 1
+    assert "spec" in capsys.readouterr().out

@@ -1,0 +1,78 @@
+"""Exports of every level in every format read back to the same rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlmodel import Session
+
+from evaluation.errors import EvalError
+from evaluation.export import LEVELS, export_experiment
+from evaluation.review.store import CRITERIA, record_pair_rating, save_pairs
+from evaluation.storage.models import Generation
+from evaluation.storage.repository import generations_frame
+from tests.support.review_db import build_review_db
+
+READERS = {
+    "csv": pd.read_csv,
+    "json": lambda path: pd.read_json(path, orient="records"),
+    "parquet": pd.read_parquet,
+}
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    db = build_review_db(f"sqlite:///{tmp_path_factory.mktemp('export') / 'r.db'}", n_cases=5)
+    with Session(db.engine) as session:
+        gens = generations_frame(session, db.experiment_id)
+        first = gens[gens.case_id == "c00"].id.tolist()
+        # a control character Excel would refuse, in a model output
+        session.get(Generation, first[0]).output = "City 0\x07 with a bell"
+        (pair,) = save_pairs(session, db.experiment_id, [("toy-qa/c00", first[0], first[1])])
+        stars = {"A": dict.fromkeys(CRITERIA, 4), "B": dict.fromkeys(CRITERIA, 2)}
+        record_pair_rating(session, pair.id, rater="ann", stars=stars, preference="A")
+        stars["B"]["speed"] = 5
+        record_pair_rating(session, pair.id, rater="ann", stars=stars, preference="A")
+        session.commit()
+    return db
+
+
+def _export(db, tmp_path, fmt, levels=None):
+    with Session(db.engine) as session:
+        return export_experiment(session, db.experiment, out_dir=tmp_path, fmt=fmt, levels=levels)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_every_level_is_written_and_reads_back(db, tmp_path, fmt):
+    paths = _export(db, tmp_path, fmt)
+    assert [p.name for p in paths] == [f"toy-review-{level}.{fmt}" for level in LEVELS]
+    frames = {level: READERS[fmt](p) for level, p in zip(LEVELS, paths, strict=True)}
+    assert len(frames["generations"]) == 3 * 5
+    assert len(frames["scores"]) == 3 * 5 * 2
+    assert set(frames["generations"]["config_label"]) == {c.label for c in db.configs}
+    ratings = frames["ratings"]
+    assert len(ratings) == 9 + 1  # the superseded speed rating is exported and marked
+    assert ratings["current"].astype(bool).sum() == 9
+    comparisons = frames["comparisons"]
+    assert len(comparisons) == 2 * 3  # two metrics, three pairs of configs
+    assert comparisons["source"].str.startswith("computed").all()
+    assert {"config_a_label", "config_b_label", "p_adjusted"} <= set(comparisons.columns)
+    assert frames["judgements"].empty
+
+
+def test_excel_writes_one_workbook_with_a_sheet_per_level(db, tmp_path):
+    (path,) = _export(db, tmp_path, "excel", levels=["generations", "ratings"])
+    assert path.name == "toy-review.xlsx"
+    sheets = pd.read_excel(path, sheet_name=None)
+    assert list(sheets) == ["generations", "ratings"]
+    outputs = sheets["generations"]["output"].tolist()
+    assert "City 0 with a bell" in outputs  # the control character is dropped
+    assert len(sheets["ratings"]) == 10
+
+
+def test_unknown_formats_and_levels_are_refused(db, tmp_path):
+    with pytest.raises(EvalError, match="format"):
+        _export(db, tmp_path, "xml")
+    with pytest.raises(EvalError, match="level"):
+        _export(db, tmp_path, "csv", levels=["everything"])
+    assert not list(tmp_path.iterdir())

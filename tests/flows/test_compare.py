@@ -1,0 +1,153 @@
+"""The comparison stage end to end on the embedded Prefect server: the simulated demo
+sweep, then the `compare` flow and the `evalflow compare` / `power` commands on it."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import numpy as np
+import pytest
+import yaml
+from scipy import stats
+from sqlmodel import Session
+
+from evaluation.storage.comparisons import comparisons_frame
+from evaluation.storage.db import make_engine
+from evaluation.storage.repository import get_experiment, scores_frame
+from flows.cli import main
+from flows.compare import compare
+from flows.evaluate import evaluate
+from tests.conftest import REPO
+from tests.flows.test_evaluate import artifact_data
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+DEMO = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+LARGE = "sim-large:8b t=0 seed=42 tpl=plain"
+
+
+@pytest.fixture(scope="module")
+def database(prefect_harness, tmp_path_factory) -> str:
+    """The demo sweep (12 configs) and a 2-config "nightly" run of the same suite."""
+    folder = tmp_path_factory.mktemp("compare")
+    url = f"sqlite:///{folder / 'results.db'}"
+    asyncio.run(evaluate(spec_path=str(DEMO), database=url))
+    nightly = yaml.safe_load(DEMO.read_text()) | {
+        "name": "nightly",
+        "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+        "models": ["sim-large:8b", "sim-small:1b"],
+        "grid": {"temperature": [0.0], "num_predict": [128], "seed": [42]},
+        "templates": {"plain": "{input}"},
+    }
+    spec = folder / "nightly.yaml"
+    spec.write_text(yaml.safe_dump(nightly))
+    asyncio.run(evaluate(spec_path=str(spec), database=url))
+    return url
+
+
+def stored(url: str, run_label: str):
+    with Session(make_engine(url)) as session:
+        return comparisons_frame(session, run_label)
+
+
+def test_compare_flow_stores_rows_and_publishes_a_simulated_report(database):
+    summary = compare(experiments=["demo-simulated"], database=database)
+
+    assert summary["run_label"] == "demo-simulated"
+    assert summary["simulated"] is True
+    rows = stored(database, "demo-simulated")
+    metrics = ["exact_match", "contains", "output_length", "latency_s"]
+    assert list(dict.fromkeys(rows["metric"])) == metrics
+    assert len(rows) == summary["comparisons_stored"] == len(metrics) * 66  # 12 configs
+
+    markdown = asyncio.run(artifact_data(summary["artifacts"]["markdown"]))
+    assert summary["artifacts"]["markdown"] == "evalflow-demo-simulated-comparison"
+    assert markdown.startswith("**SIMULATED")
+    assert "Pareto front: exact_match vs latency_p95_s" in markdown
+    assert "### Parameter effects" in markdown
+    table = asyncio.run(artifact_data("evalflow-demo-simulated-comparison-table"))
+    assert "p_adjusted" in table
+
+    # winner or tie, consistent with the stored adjusted comparisons
+    for metric, verdict in summary["verdicts"].items():
+        part = rows[rows["metric"] == metric]
+        top = verdict["winner"] or verdict["tied"][0]
+        against = part[(part["config_a"] == top) | (part["config_b"] == top)]
+        assert len(against) == 11
+        beaten = {
+            (r.config_b if r.config_a == top else r.config_a)
+            for r in against.itertuples()
+            if r.p_adjusted < 0.05
+        }
+        if verdict["winner"]:
+            assert len(beaten) == 11 and verdict["tied"] == [top]
+        else:
+            assert (
+                set(verdict["tied"])
+                == {top} | (set(part["config_a"]) | set(part["config_b"])) - beaten
+            )
+            assert top in verdict["verdict"]
+    # the fastest model wins or ties on latency; the slowest is never at the top
+    assert all(c.startswith("sim-small") for c in summary["verdicts"]["latency_s"]["tied"])
+
+
+def test_compare_flow_across_experiments_pairs_the_same_config(database):
+    summary = compare(
+        experiments=["nightly", "demo-simulated"],
+        configs=[LARGE],
+        baseline="demo-simulated",
+        database=database,
+    )
+    run_label = f"nightly:{LARGE}-vs-demo-simulated:{LARGE}"
+    assert summary["run_label"] == run_label
+    rows = stored(database, run_label)
+    assert set(rows["config_a"]) == {f"nightly:{LARGE}"}
+    assert set(rows["config_b"]) == {f"demo-simulated:{LARGE}"}
+    # the simulated backend is deterministic: the same config gives the same outputs
+    assert (rows["n_used"] == 36).all() and (rows["diff"] == 0).all()
+    assert rows["note"].str.contains("scored identically on every shared case").all()
+    for verdict in summary["verdicts"].values():
+        assert verdict["winner"] is None and len(verdict["tied"]) == 2
+    assert summary["artifacts"]["markdown"].startswith("evalflow-nightly-sim-large-8b-t-0")
+
+
+def test_cli_compare_prints_the_report_and_refuses_bad_input(database, capsys):
+    code = main(["--database", database, "compare", "nightly", "--adjust", "fdr_bh"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("**SIMULATED")
+    assert "# Comparison: nightly" in out and "Benjamini–Hochberg-adjusted" in out
+
+    code = main(["--database", database, "compare", "nightly", "demo-simulated",
+                 "--config", "no-such-config"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "error: experiment nightly has no config 'no-such-config'" in err
+
+    code = main(["--database", database, "compare", "nope"])
+    assert code == 2
+    assert "known experiments: demo-simulated, nightly" in capsys.readouterr().err
+
+
+def test_cli_power_uses_the_stored_run_of_the_spec_as_pilot(database, capsys):
+    assert main(["--database", database, "power", str(DEMO), "--delta", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert "Variances: pilot experiment demo-simulated (12 configs, 36 cases)" in out
+    assert "all pairs, m = 66" in out
+
+    # reference: exact_match, each config versus the best, median Var(d) (numpy, scipy)
+    with Session(make_engine(database)) as session:
+        frame = scores_frame(session, get_experiment(session, "demo-simulated").id)
+    wide = frame[frame["metric"] == "exact_match"].pivot_table(
+        index="case_id", columns="config", values="value"
+    )
+    best = wide.mean().idxmax()
+    variances = [np.var(wide[best] - wide[c], ddof=1) for c in wide if c != best]
+    var = float(np.median([v for v in variances if v > 0]))
+    z = stats.norm.ppf(1 - 0.05 / (2 * 66)) + stats.norm.ppf(0.8)
+    line = next(x for x in out.splitlines() if x.startswith("exact_match"))
+    cells = line.split()
+    assert float(cells[2]) == pytest.approx(var, rel=1e-3)
+    assert float(cells[4]) == pytest.approx(z * math.sqrt(var / 36), rel=1e-3)
+    assert int(cells[6]) == math.ceil(z**2 * var / 0.05**2)

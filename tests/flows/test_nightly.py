@@ -1,0 +1,134 @@
+"""The nightly regression flow end to end: a baseline accepted, a clean night, a night
+that regressed (Failed run, alert artifact, Prefect event), baseline acceptance by CLI."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+from sqlmodel import Session, select
+
+from evaluation.regression import RegressionDetected
+from evaluation.storage.db import make_engine
+from evaluation.storage.models import Experiment
+from evaluation.suites import load_suite
+from flows.cli import main
+from flows.nightly import nightly, nightly_name
+from tests.conftest import REPO
+from tests.flows.test_evaluate import artifact_data
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+SUITE = REPO / "benchmarks/suites/qa-short.jsonl"
+SERIES = "nightly-test"
+
+
+def answers():
+    """A stand-in reply that knows every reference answer of the suite."""
+    known = {case.input_text: case.references[0] for case in load_suite(SUITE).cases}
+
+    def reply(model, messages):
+        users = [m["content"] for m in messages if m.get("role") == "user"]
+        return known.get(users[-1], "") if users else ""
+
+    return reply
+
+
+def wrong(model, messages):
+    return "no idea"
+
+
+def write_spec(tmp_path: Path, url: str) -> Path:
+    spec = {
+        "name": SERIES,
+        "suite": str(SUITE),
+        "models": ["llama3.2:3b"],
+        "grid": {"temperature": [0.0], "num_predict": [32]},
+        "metrics": ["exact_match", "latency_s"],
+        "hosts": [{"name": "gpu-a", "url": url, "slots": 2, "kind": "ollama"}],
+        "limits": {"max_attempts": 1},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+async def events(name: str, experiment: str) -> list:
+    """Events are delivered asynchronously: poll for a few seconds."""
+    wanted = EventFilter(
+        event=EventNameFilter(name=[name]),
+        resource=EventResourceFilter(id=[f"evalflow.experiment.{experiment}"]),
+    )
+    async with get_client() as client:
+        for _ in range(40):
+            page = await client.read_events(filter=wanted, limit=10)
+            if page.events:
+                return page.events
+            await asyncio.sleep(0.25)
+    return []
+
+
+def test_nightly_accepts_passes_then_detects_a_regression(tmp_path, database_url, capsys):
+    config = StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=40.0, reply=answers())
+    with running_standin(config) as server:
+        spec = str(write_spec(tmp_path, server.url))
+        first = asyncio.run(nightly(spec_path=spec, accept_baseline=True, database=database_url))
+        base = first["experiment"]
+        assert base.startswith(f"{SERIES}-nightly-20")  # the default name carries the date
+        assert first["accepted_baseline"] and first["baseline"] is None
+        clean = asyncio.run(nightly(spec_path=spec, experiment="night-1", database=database_url))
+
+        server.reconfigure(reply=wrong, latency_ms=200.0)
+        server.set_fault("bad_request", times=6)  # 30/36 = 83% < 90%
+        state = asyncio.run(
+            nightly(spec_path=spec, experiment="night-2", database=database_url, return_state=True)
+        )
+
+    assert clean["baseline"] == base and not clean["regressed"]
+    assert state.is_failed()
+    assert f"Regression in night-2 vs baseline {base}" in state.message
+    with pytest.raises(RegressionDetected):
+        state.result()
+    for fired in ("exact_match fell from 1.000 to 0.000", "success rate 83% < 90%", "p95 latency"):
+        assert fired in state.message
+
+    markdown = asyncio.run(artifact_data(f"evalflow-{SERIES}-regression"))
+    assert "REGRESSION" in markdown and "night-2" in markdown
+    assert "exact_match fell from 1.000 to 0.000" in markdown
+
+    (detected,) = asyncio.run(events("evalflow.regression.detected", "night-2"))
+    payload = detected.payload
+    assert payload["baseline"] == base and payload["regressed"] is True
+    assert set(payload["rules"]) == {"quality_drop", "success_rate", "latency_p95"}
+    assert payload["artifact_key"] == f"evalflow-{SERIES}-regression"
+    assert detected.resource["evalflow.series"] == SERIES
+    assert any(
+        r.role == "baseline" and r.id == f"evalflow.experiment.{base}" for r in detected.related
+    )
+    assert asyncio.run(events("evalflow.regression.passed", "night-1"))
+    assert asyncio.run(events("evalflow.baseline.accepted", base))
+
+    # accepting the failed night as the new baseline is one command
+    assert main(["--database", database_url, "baseline", "accept", "night-2"]) == 0
+    assert f"night-2 is now the accepted baseline of nightly-test (was {base})" in (
+        capsys.readouterr().out
+    )
+    with Session(make_engine(database_url)) as session:
+        accepted = session.exec(select(Experiment.name).where(Experiment.accepted_baseline)).all()
+    assert list(accepted) == ["night-2"]
+
+
+def test_nightly_name_carries_the_date():
+    from datetime import date
+
+    assert nightly_name("qa", date(2025, 3, 9)) == "qa-nightly-2025-03-09"
+
+
+def test_accepting_an_unknown_experiment_is_a_user_error(database_url, capsys):
+    assert main(["--database", database_url, "baseline", "accept", "nope"]) == 2
+    assert "no experiment named 'nope'" in capsys.readouterr().err

@@ -1,0 +1,139 @@
+"""The review flow pauses with a form per pair and stores what the rater sends; the
+report task writes the HTML file and links it as an artifact."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.flow_runs import resume_flow_run
+from prefect.input.run_input import keyset_from_paused_state
+from sqlmodel import Session
+
+from evaluation.review.frames import ratings_frame
+from flows.review import PairRating, describe, review
+from tasks.report import publish_report
+from tests.flows.test_evaluate import artifact_data
+from tests.support.review_db import build_review_db
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+FORM = {
+    "accuracy_a": 5,
+    "completeness_a": 4,
+    "relevance_a": 5,
+    "speed_a": 2,
+    "accuracy_b": 2,
+    "completeness_b": 2,
+    "relevance_b": 3,
+    "speed_b": 5,
+    "preference": "A",
+    "notes": "A answers the question",
+}
+
+
+def _paused_run(after_state_ids: set, timeout_s: float = 60.0):
+    """The review run once it is paused in a state not seen before."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["review"])),
+                sort=FlowRunSort.START_TIME_DESC,
+                limit=10,
+            )
+        for run in runs:
+            if run.state and run.state.is_paused() and run.state.id not in after_state_ids:
+                return run
+        time.sleep(0.2)
+    raise AssertionError("the review flow did not pause")
+
+
+def test_the_review_flow_pauses_per_pair_and_stores_each_form(database_url):
+    db = build_review_db(database_url, n_cases=4)
+    result = {}
+
+    def run():
+        result["summary"] = review(
+            experiment=db.experiment,
+            rater="ann",
+            pairs=2,
+            database=database_url,
+            poll_interval_s=1,
+            timeout_s=120,
+        )
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    seen: set = set()
+    descriptions = []
+    for _ in range(2):
+        paused = _paused_run(seen)
+        seen.add(paused.state.id)
+        keyset = keyset_from_paused_state(paused.state)
+        with get_client(sync_client=True) as client:
+            descriptions.append(
+                json.loads(client.read_flow_run_input(paused.id, keyset["description"]))
+            )
+            schema = json.loads(client.read_flow_run_input(paused.id, keyset["schema"]))
+        assert schema["properties"]["accuracy_a"]["maximum"] == 5
+        resume_flow_run(paused.id, run_input=FORM)
+    thread.join(timeout=60)
+    assert result["summary"] == {"experiment": db.experiment, "rater": "ann", "rated": 2}
+
+    for text in descriptions:
+        assert "What is the capital" in text and "**Output A**" in text
+        assert "latency A" in text.split("**Speed**")[1]
+        assert not any(c.label in text or c.hash in text for c in db.configs)
+    with Session(db.engine) as session:
+        ratings = ratings_frame(session, db.experiment_id)
+    assert len(ratings) == 2 * 9
+    prefs = ratings[ratings.criterion == "preference"]
+    assert set(prefs.preference) == {"A"} and set(prefs.notes) == {"A answers the question"}
+    speed = ratings[ratings.criterion == "speed"].set_index("generation_id").stars
+    assert sorted(speed) == [2, 2, 5, 5]
+
+
+def test_the_form_is_validated_and_maps_to_stars_per_side():
+    rating = PairRating(**FORM)
+    assert rating.stars()["A"] == {"accuracy": 5, "completeness": 4, "relevance": 5, "speed": 2}
+    with pytest.raises(ValueError):
+        PairRating(**(FORM | {"speed_b": 6}))
+
+
+def test_describe_fences_outputs_that_contain_backticks():
+    view = {
+        "position": 1,
+        "case_id": "c1",
+        "input": "q",
+        "references": [],
+        "outputs": {
+            "A": {"text": "```python\nx\n```", "latency_s": 1.5},
+            "B": {"text": "b", "latency_s": None},
+        },
+    }
+    text = describe(view)
+    assert "````\n```python\nx\n```\n````" in text
+    assert "A 1.50 s, B unknown" in text and "Reference" not in text
+
+
+def test_publish_report_writes_the_file_and_links_it(database_url, tmp_path):
+    db = build_review_db(database_url, name="linked report", n_cases=4)
+
+    @flow
+    def publish():
+        return publish_report(db.engine, db.experiment_id, tmp_path)
+
+    path = publish()
+    assert path == (tmp_path / "evalflow-linked-report-report.html").resolve()
+    assert path.read_text(encoding="utf-8").startswith("<!doctype html>")
+    link = asyncio.run(artifact_data("evalflow-linked-report-report"))
+    assert link == path.as_uri() or Path(link.removeprefix("file://")) == path

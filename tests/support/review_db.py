@@ -1,0 +1,126 @@
+"""A small finished experiment for review, judge, export and report tests: a toy QA
+suite, a few configs whose outputs name their model and case, chosen latencies, scores
+and aggregates stored as a sweep stores them. No Prefect involved."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+import evaluation.review  # noqa: F401  (the review tables, before any engine is made)
+from evaluation.backends.base import GenerationResult
+from evaluation.leaderboard import aggregate_rows
+from evaluation.metrics import get_metrics
+from evaluation.spec import Config, GenerationParams, PromptTemplate
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.repository import (
+    generations_frame,
+    record_suite,
+    register_experiment,
+    replace_aggregates,
+    replace_scores,
+    save_generations,
+    scores_frame,
+)
+from evaluation.suites import Case, Suite
+from evaluation.work import GenerationRecord, WorkItem
+
+METRICS = ("exact_match", "contains")
+
+
+@dataclass(frozen=True)
+class ReviewDB:
+    engine: Engine
+    experiment: str
+    experiment_id: int
+    suite: Suite
+    configs: tuple[Config, ...]
+
+
+def make_suite(n_cases: int = 8) -> Suite:
+    cases = tuple(
+        Case(
+            id=f"c{i:02d}",
+            input=f"What is the capital of country {i}?",
+            references=(f"City {i}",),
+            group=f"g{i % 3}",
+        )
+        for i in range(n_cases)
+    )
+    return Suite("toy-qa", "1", "qa", METRICS, cases)
+
+
+def make_configs(temperatures: Sequence[float] = (0.0, 0.7, 1.0)) -> tuple[Config, ...]:
+    models = ("alpha:1b", "beta:3b", "gamma:8b")
+    return tuple(
+        Config(models[i % len(models)], GenerationParams(temperature=t), PromptTemplate("plain"))
+        for i, t in enumerate(temperatures)
+    )
+
+
+def output_for(config_index: int, case_index: int) -> str:
+    """Config 0 answers every case right, the others miss some."""
+    right = config_index == 0 or case_index % (config_index + 1) != 0
+    return f"City {case_index}" if right else f"Town {case_index} (by config {config_index})"
+
+
+def build_review_db(
+    url: str,
+    *,
+    name: str = "toy-review",
+    n_cases: int = 8,
+    temperatures: Sequence[float] = (0.0, 0.7, 1.0),
+    simulated: bool = False,
+) -> ReviewDB:
+    engine = make_engine(url)
+    suite = make_suite(n_cases)
+    configs = make_configs(temperatures)
+    with session_scope(engine) as session:
+        record_suite(session, suite)
+        experiment = register_experiment(
+            session,
+            name=name,
+            suite=suite,
+            configs=configs,
+            spec={"name": name},
+            spec_path="",
+            samples_per_case=1,
+            metrics=METRICS,
+            simulated=simulated,
+        )
+        records = [
+            GenerationRecord(
+                WorkItem(config, case, suite.name, 0),
+                "host-a",
+                1,
+                GenerationResult(
+                    output_for(k, i),
+                    "stop",
+                    0.2 + 0.3 * k + 0.01 * i,
+                    0.05,
+                    eval_count=5,
+                    eval_duration_ns=50_000_000,
+                    simulated=simulated,
+                ),
+            )
+            for k, config in enumerate(configs)
+            for i, case in enumerate(suite.cases)
+        ]
+        save_generations(session, experiment.id, records)
+        generations = generations_frame(session, experiment.id)
+        by_case = {c.id: c for c in suite.cases}
+        for metric in get_metrics(METRICS):
+            values = metric.score(
+                generations["output"].tolist(), [by_case[c] for c in generations["case_id"]]
+            )
+            replace_scores(session, generations["id"].tolist(), metric.name, values.tolist())
+        rows = aggregate_rows(
+            generations, scores_frame(session, experiment.id), get_metrics(METRICS), suite
+        )
+        replace_aggregates(session, experiment.id, rows)
+        experiment.status = "completed"
+        session.add(experiment)
+        experiment_id = int(experiment.id)
+    return ReviewDB(engine, name, experiment_id, suite, configs)

@@ -1,0 +1,133 @@
+"""The stand-in Ollama server as a separate process, with its counters over HTTP.
+
+``python -m tests.support.standin_process --port P --slots N --latency-ms L --models a,b``
+serves the stand-in (``tests.support.standin_ollama``) and answers ``GET /_stats`` with
+its ``StandInStats`` as JSON (requests, max_in_flight, requests_by_model, loads, ...), so
+a test or benchmark in another process can check what the host saw.
+``StandInProcess`` starts one, waits until it answers, reads its stats and stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from tests.support.ollama_wire import respond_json
+from tests.support.standin_ollama import StandIn, StandInConfig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class StatsStandIn(StandIn):
+    """A stand-in that also answers ``GET /_stats``."""
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and (scope["method"], scope["path"]) == ("GET", "/_stats"):
+            await respond_json(send, 200, stats_json(self))
+            return
+        await super().__call__(scope, receive, send)
+
+
+def stats_json(standin: StandIn) -> dict[str, Any]:
+    s = standin.stats
+    return {
+        "requests": s.requests,
+        "in_flight": s.in_flight,
+        "max_in_flight": s.max_in_flight,
+        "overloaded": s.overloaded,
+        "requests_by_model": dict(s.requests_by_model),
+        "loads": dict(s.loads),
+        "model_loads": s.model_loads,
+        "slots": standin.config.slots,
+    }
+
+
+class StandInProcess:
+    """One stand-in host in a subprocess (``start``, ``stats``, ``stop``)."""
+
+    def __init__(
+        self, port: int, *, slots: int, latency_ms: float, models: Sequence[str], load_ms=0.0
+    ) -> None:
+        self.port = port
+        self.args = [
+            "--port", str(port), "--slots", str(slots), "--latency-ms", str(latency_ms),
+            "--load-ms", str(load_ms), "--models", ",".join(models),
+        ]  # fmt: skip
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> StandInProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.standin_process", *self.args],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"stand-in on port {self.port} exited at start")
+            try:
+                httpx.get(self.url + "/api/version", timeout=1.0).raise_for_status()
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"stand-in on port {self.port} did not start in {timeout_s} s")
+
+    def stats(self) -> dict[str, Any]:
+        return httpx.get(self.url + "/_stats", timeout=5.0).json()
+
+    def stop(self) -> None:
+        """Stop the process (a host going down: connections are refused from then on)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a stand-in Ollama API with /_stats.")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--slots", type=int, default=4)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--load-ms", type=float, default=0.0)
+    parser.add_argument("--models", default=",".join(StandInConfig.models))
+    args = parser.parse_args(argv)
+    config = StandInConfig(
+        models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+        slots=args.slots,
+        latency_ms=args.latency_ms,
+        load_ms=args.load_ms,
+    )
+    uvicorn.run(
+        StatsStandIn(config, port=args.port),
+        host="127.0.0.1",
+        port=args.port,
+        lifespan="off",
+        http="h11",
+        log_level="warning",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
