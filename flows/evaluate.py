@@ -63,6 +63,9 @@ async def evaluate(
         limit_names = await size_limits(
             client, hosts, reset_active=client.server_type == ServerType.EPHEMERAL
         )
+        progress = await ProgressArtifact.create(
+            artifact_key(name, "progress"), name, total=len(pending)
+        )
         context = GenerationContext(
             engine=engine,
             experiment_id=experiment_id,
@@ -75,17 +78,16 @@ async def evaluate(
                 timeout_s=limits.first_request_timeout_s,
             ),
             policy=RetryPolicy(max_attempts=limits.max_attempts),
+            on_stored=progress.advance,
         )
-        progress = await ProgressArtifact.create(artifact_key(name, "progress"), name)
 
         async def run(host, items):
             return await generate_chunk(host, quote(items), quote(context))
 
-        started = time.perf_counter()
-        report = await dispatch(
-            pending, hosts, run, chunk_size=chunk_size, on_progress=progress.update
-        )
+        started, started_cpu = time.perf_counter(), time.process_time()
+        report = await dispatch(pending, hosts, run, chunk_size=chunk_size)
         generation_s = time.perf_counter() - started
+        generation_cpu_s = time.process_time() - started_cpu
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
         await stack.aclose()
@@ -112,5 +114,6 @@ async def evaluate(
         "model_switches": report.model_switches,
         "hosts_down": report.hosts_down,
         "generation_s": round(generation_s, 3),
+        "generation_cpu_s": round(generation_cpu_s, 3),
         "comparison": comparison["verdicts"],
     }

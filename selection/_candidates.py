@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation.spec import Config
+from evaluation.spec import DEFAULT_NUM_PREDICT, Config
 from selection.features import add_parameter_b
 from selection.frame import CONFIG_COLUMNS
 from selection.model import SelectorModel
@@ -35,8 +35,11 @@ def candidate_table(
         rows, unknown = [], []
         for candidate in candidates:
             if isinstance(candidate, Config):
-                rows.append(known.loc[candidate.hash] if candidate.hash in known.index
-                            else _row_for(candidate, known))  # fmt: skip
+                rows.append(
+                    known.loc[candidate.hash]
+                    if candidate.hash in known.index
+                    else _row_for(candidate, known)
+                )
             elif candidate in known.index:
                 rows.append(known.loc[candidate])
             elif candidate in labels:
@@ -82,10 +85,20 @@ def option(
 
 
 def params_label(row: pd.Series) -> str:
-    """The config's short label (``Config.label``)."""
-    return Option(config_hash="", model=str(row["model"]), label="", params=_params(row),
-                  template=str(row["template"]), template_text=str(row["template_text"]),
-                  quality=Estimate(0, 0, 0)).config().label  # fmt: skip
+    """The config's short label: ``Config.label``, plus ``n=`` when num_predict is not
+    the default (configs differing only in num_predict must not look alike)."""
+    config = Option(
+        config_hash="",
+        model=str(row["model"]),
+        label="",
+        params=_params(row),
+        template=str(row["template"]),
+        template_text=str(row["template_text"]),
+        quality=Estimate(0, 0, 0),
+    ).config()
+    if config.params.num_predict != DEFAULT_NUM_PREDICT:
+        return f"{config.label} n={config.params.num_predict}"
+    return config.label
 
 
 def _params(row: pd.Series) -> dict[str, float | int | None]:

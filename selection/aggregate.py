@@ -55,8 +55,10 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
             harrell_davis(latency, "latency_s", 0.5).rename("latency_p50"),
             harrell_davis(latency, "latency_s", 0.95).rename("latency_p95"),
             log_latency.count().rename("n_latency"),
-            *(_noise(log_latency.var(), log_latency.count(), factor, name)
-              for name, factor in _QUANTILE_NOISE.items()),  # fmt: skip
+            *(
+                _noise(log_latency.var(), log_latency.count(), factor, name)
+                for name, factor in _QUANTILE_NOISE.items()
+            ),
             *(_mean_and_noise(grouped[name], name) for name in ("tokens_per_s", "energy_j")),
         ],
         axis=1,

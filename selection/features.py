@@ -25,9 +25,7 @@ INTERACTIONS = (("task_type", "model"), ("task_type", "template"))
 helps code but hurts QA", which the trees otherwise assemble from several splits and
 blur between task types."""
 
-CATEGORICAL = (
-    CONFIG_CATEGORICAL + CONTEXT_CATEGORICAL + tuple(f"{a}*{b}" for a, b in INTERACTIONS)
-)
+CATEGORICAL = CONFIG_CATEGORICAL + CONTEXT_CATEGORICAL + tuple(f"{a}*{b}" for a, b in INTERACTIONS)
 NUMERIC = CONFIG_NUMERIC + CONTEXT_NUMERIC
 FEATURES = CATEGORICAL + NUMERIC
 """Every feature the selector may use (categoricals first)."""

@@ -20,20 +20,62 @@ from evaluation.errors import EvalError
 from selection.features import add_parameter_b
 
 REQUIRED_COLUMNS = (
-    "experiment", "config_hash", "model", "family", "parameter_size", "quantization",
-    "temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed", "template",
-    "template_text", "task_type", "suite", "case_id", "input_chars", "quality",
-    "latency_s", "ttft_s", "tokens_per_s", "energy_j", "simulated", "status",
-)  # fmt: skip
+    "experiment",
+    "config_hash",
+    "model",
+    "family",
+    "parameter_size",
+    "quantization",
+    "temperature",
+    "top_p",
+    "top_k",
+    "num_predict",
+    "num_ctx",
+    "seed",
+    "template",
+    "template_text",
+    "task_type",
+    "suite",
+    "case_id",
+    "input_chars",
+    "quality",
+    "latency_s",
+    "ttft_s",
+    "tokens_per_s",
+    "energy_j",
+    "simulated",
+    "status",
+)
 NUMERIC_COLUMNS = (
-    "temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed", "input_chars",
-    "quality", "latency_s", "ttft_s", "tokens_per_s", "energy_j",
-)  # fmt: skip
+    "temperature",
+    "top_p",
+    "top_k",
+    "num_predict",
+    "num_ctx",
+    "seed",
+    "input_chars",
+    "quality",
+    "latency_s",
+    "ttft_s",
+    "tokens_per_s",
+    "energy_j",
+)
 STATUSES = ("ok", "failed")
 CONFIG_COLUMNS = (
-    "config_hash", "model", "family", "parameter_size", "quantization", "temperature",
-    "top_p", "top_k", "num_predict", "num_ctx", "seed", "template", "template_text",
-)  # fmt: skip
+    "config_hash",
+    "model",
+    "family",
+    "parameter_size",
+    "quantization",
+    "temperature",
+    "top_p",
+    "top_k",
+    "num_predict",
+    "num_ctx",
+    "seed",
+    "template",
+    "template_text",
+)
 
 
 class TrainingDataError(EvalError, ValueError):
@@ -94,4 +136,3 @@ def config_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per config: its identity and configuration features."""
     configs = frame.drop_duplicates("config_hash")[list(CONFIG_COLUMNS)]
     return add_parameter_b(configs).set_index("config_hash", drop=False)
-

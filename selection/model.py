@@ -10,6 +10,8 @@ intervals are relative.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,17 @@ from selection.features import FeatureEncoder
 
 QUALITY = "quality"
 LOG_TARGETS = frozenset({"latency_p50", "latency_p95", "tokens_per_s", "energy_j"})
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run the trees on one OpenMP thread. The selector fits a few thousand aggregate
+    rows, where threads gain little; on a busy machine OpenMP's spinning threads made
+    fits 10–60x slower (measured on a shared 2-core box)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
 
 
 @dataclass
@@ -34,7 +47,8 @@ class TargetModel:
 
     def predict_raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Ensemble mean and spread on the fitting scale (log for positive targets)."""
-        preds = np.stack([member.predict(x) for member in self.members])
+        with single_threaded():
+            preds = np.stack([member.predict(x) for member in self.members])
         return preds.mean(axis=0), preds.std(axis=0)
 
     def predict_sd(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,8 +95,12 @@ class SelectorModel:
             mean, spread = target.predict_raw(x)
             sd = target.scale * (spread + target.floor)
             value, low, high = _to_scale(name, mean, mean - target.z * sd, mean + target.z * sd)
-            columns |= {name: value, f"{name}_low": low, f"{name}_high": high,
-                        f"{name}_spread": spread}  # fmt: skip
+            columns |= {
+                name: value,
+                f"{name}_low": low,
+                f"{name}_high": high,
+                f"{name}_spread": spread,
+            }
         return pd.DataFrame(columns, index=rows.index)
 
     def context_rows(
@@ -100,9 +118,7 @@ class SelectorModel:
         return self.predict_rows(self.context_rows(configs, task_type, input_chars))
 
 
-def _to_scale(
-    name: str, *values: np.ndarray
-) -> tuple[np.ndarray, ...]:
+def _to_scale(name: str, *values: np.ndarray) -> tuple[np.ndarray, ...]:
     """From the fitting scale to the target's own (exp for positive targets; quality
     clipped to [0, 1])."""
     if name in LOG_TARGETS:

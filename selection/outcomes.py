@@ -83,8 +83,10 @@ def _training_row(log: RecommendationLog) -> dict[str, Any]:
         "family": choice.get("family", ""),
         "parameter_size": choice.get("parameter_size", ""),
         "quantization": choice.get("quantization", ""),
-        **{name: number(params.get(name)) for name in
-           ("temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed")},  # fmt: skip
+        **{
+            name: number(params.get(name))
+            for name in ("temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed")
+        },
         "template": choice.get("template", ""),
         "template_text": choice.get("template_text", ""),
         "task_type": log.task_type,

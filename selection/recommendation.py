@@ -72,11 +72,14 @@ class Option:
                 values[key] = int(values[key])
         if values["num_predict"] is None:
             values["num_predict"] = DEFAULT_NUM_PREDICT
-        return Config(self.model, GenerationParams(**values),
-                      PromptTemplate(self.template, self.template_text or "{input}"))  # fmt: skip
+        return Config(
+            self.model,
+            GenerationParams(**values),
+            PromptTemplate(self.template, self.template_text or "{input}"),
+        )
 
     def summary(self) -> str:
-        """"label: quality 81.2 [78.0–84.1], p95 0.52 s" in one line."""
+        """ "label: quality 81.2 [78.0–84.1], p95 0.52 s" in one line."""
         parts = [f"{self.label}: quality {_points(self.quality)}"]
         if self.latency_p95_s is not None:
             parts.append(f"p95 {_seconds(self.latency_p95_s.value)}")
@@ -137,8 +140,8 @@ class Recommendation:
     def explain(self) -> str:
         """A few lines for people: the choice, its numbers and evidence, why, and the
         alternatives (or why nothing fits and what to do)."""
-        version = f"selector v{self.version_id}" if self.version_id is not None else "no selector"
-        lines = [f"{self.task_type}: {self.message} ({version})"]
+        version = f" (selector v{self.version_id})" if self.version_id is not None else ""
+        lines = [f"{self.task_type}: {self.message}{version}"]
         if self.choice is not None:
             lines += _describe_choice(self.choice)
             if self.drivers:

@@ -29,11 +29,11 @@ from sqlmodel import Session
 
 from evaluation.errors import StorageError
 from evaluation.spec import Config
-from selection._candidates import candidate_table, option
+from selection._candidates import candidate_table, option, params_label
 from selection._db import engine_for
 from selection.features import CONFIG_FEATURES, CONFIG_NUMERIC
 from selection.model import SelectorModel
-from selection.recommendation import Driver, Option, Recommendation
+from selection.recommendation import Driver, Recommendation
 from selection.store import RecommendationLog, SelectorVersion
 
 Prefer = Literal["quality", "speed"] | Mapping[str, float]
@@ -62,8 +62,16 @@ def recommend(
     ``record_outcome`` takes). ``version`` picks a selector version (default: the
     current one); ``input_chars`` the input length (default: the task type's typical
     one). Bad arguments raise ValueError; everything else is an answer with a status."""
-    request = check_request(task_type, max_latency_s, max_energy_j, min_quality, prefer,
-                            candidates, version, input_chars)  # fmt: skip
+    request = check_request(
+        task_type,
+        max_latency_s,
+        max_energy_j,
+        min_quality,
+        prefer,
+        candidates,
+        version,
+        input_chars,
+    )
     try:
         with engine_for(engine, database_url) as bound, Session(bound) as session:
             answer = _answer(session, request, candidates)
@@ -79,8 +87,9 @@ def recommend(
             session.commit()
             return replace(answer, id=log.id)
     except (SQLAlchemyError, StorageError) as exc:
-        return Recommendation("unavailable", task_type, f"cannot use the results database: {exc}",
-                              request=request)  # fmt: skip
+        return Recommendation(
+            "unavailable", task_type, f"cannot use the results database: {exc}", request=request
+        )
 
 
 def recommend_from_model(
@@ -96,15 +105,24 @@ def recommend_from_model(
     version_id: int | None = None,
 ) -> Recommendation:
     """The recommendation from a loaded selector, without the database."""
-    request = check_request(task_type, max_latency_s, max_energy_j, min_quality, prefer,
-                            candidates, version_id, input_chars)  # fmt: skip
+    request = check_request(
+        task_type,
+        max_latency_s,
+        max_energy_j,
+        min_quality,
+        prefer,
+        candidates,
+        version_id,
+        input_chars,
+    )
     base = {"task_type": task_type, "request": request, "version_id": version_id}
     if task_type not in model.task_types:
         return _no_data_for_task(model, base)
     table, notes = candidate_table(model, candidates, task_type)
     if table.empty:
-        return Recommendation("no_data", message="none of the given candidates is known",
-                              notes=tuple(notes), **base)  # fmt: skip
+        return Recommendation(
+            "no_data", message="none of the given candidates is known", notes=tuple(notes), **base
+        )
     chars = input_chars if input_chars is not None else model.typical_input_chars[task_type]
     table = table.join(model.predict(table, task_type, chars))
     for target in ("latency_p95", "energy_j"):
@@ -117,11 +135,13 @@ def recommend_from_model(
     feasible = table[[not v for v in violations]]
     if feasible.empty:
         scores = sorted(range(len(table)), key=lambda i: _miss(table.iloc[i], request))
-        closest = tuple(option(model, table.iloc[i], task_type, violations[i])
-                        for i in scores[:MAX_CLOSEST])  # fmt: skip
+        closest = tuple(
+            option(model, table.iloc[i], task_type, violations[i]) for i in scores[:MAX_CLOSEST]
+        )
         message = "no configuration is predicted to meet " + _limits(request)
-        return Recommendation("infeasible", message=message, closest=closest,
-                              notes=tuple(notes), **base)  # fmt: skip
+        return Recommendation(
+            "infeasible", message=message, closest=closest, notes=tuple(notes), **base
+        )
     chosen = _choose(feasible, prefer)
     row = feasible.loc[chosen]
     choice = option(model, row, task_type)
@@ -131,16 +151,24 @@ def recommend_from_model(
     excluded_best = None
     best = table["quality"].idxmax()
     if best not in feasible.index and table.loc[best, "quality"] > row["quality"] + 0.005:
-        excluded_best = option(model, table.loc[best], task_type,
-                               violations[table.index.get_loc(best)])  # fmt: skip
+        excluded_best = option(
+            model, table.loc[best], task_type, violations[table.index.get_loc(best)]
+        )
     target = "latency_p50" if prefer == "speed" else "quality"
     drivers = _drivers(model, table, chosen, task_type, chars, target)
     if choice.evidence.simulated:
         notes.append("the evidence comes (partly) from the SIMULATED backend")
     message = f"use {choice.label}" + (f" ({_limits(request)})" if _limits(request) else "")
-    return Recommendation("ok", message=message, choice=choice, alternatives=alternatives,
-                          drivers=drivers, excluded_best=excluded_best, notes=tuple(notes),
-                          **base)  # fmt: skip
+    return Recommendation(
+        "ok",
+        message=message,
+        choice=choice,
+        alternatives=alternatives,
+        drivers=drivers,
+        excluded_best=excluded_best,
+        notes=tuple(notes),
+        **base,
+    )
 
 
 def check_request(
@@ -156,8 +184,11 @@ def check_request(
     """Validate the arguments (ValueError names the bad one); the request as JSON."""
     if not isinstance(task_type, str) or not task_type:
         raise ValueError("task_type must be a non-empty string, e.g. 'qa'")
-    for name, value in (("max_latency_s", max_latency_s), ("max_energy_j", max_energy_j),
-                        ("input_chars", input_chars)):  # fmt: skip
+    for name, value in (
+        ("max_latency_s", max_latency_s),
+        ("max_energy_j", max_energy_j),
+        ("input_chars", input_chars),
+    ):
         if value is not None and not (isinstance(value, int | float) and value > 0):
             raise ValueError(f"{name} must be a positive number, got {value!r}")
     if min_quality is not None and not 0 <= min_quality <= 1:
@@ -180,10 +211,15 @@ def check_request(
             raise ValueError("candidates must be a sequence of configs or config hashes/labels")
         named = [c.hash if isinstance(c, Config) else str(c) for c in candidates]
     return {
-        "task_type": task_type, "max_latency_s": max_latency_s, "max_energy_j": max_energy_j,
-        "min_quality": min_quality, "prefer": prefer_json, "candidates": named,
-        "version": version, "input_chars": input_chars,
-    }  # fmt: skip
+        "task_type": task_type,
+        "max_latency_s": max_latency_s,
+        "max_energy_j": max_energy_j,
+        "min_quality": min_quality,
+        "prefer": prefer_json,
+        "candidates": named,
+        "version": version,
+        "input_chars": input_chars,
+    }
 
 
 def _answer(
@@ -196,27 +232,46 @@ def _answer(
     row = session.get(SelectorVersion, version) if version is not None else current_version(session)
     if row is None:
         if version is not None:
-            return Recommendation("unavailable", task_type,
-                                  f"selector version {version} does not exist", request=request)  # fmt: skip
+            return Recommendation(
+                "unavailable",
+                task_type,
+                f"selector version {version} does not exist",
+                request=request,
+            )
         return Recommendation(
-            "no_data", task_type, "no selector has been trained yet", request=request,
-            suggestions=(f"run a sweep over a {task_type} suite with a few models and settings",
-                         "then run the retrain_selector flow to train the selector"),
-        )  # fmt: skip
+            "no_data",
+            task_type,
+            "no selector has been trained yet",
+            request=request,
+            suggestions=(
+                f"run a sweep over a {task_type} suite with a few models and settings",
+                "then run the retrain_selector flow to train the selector",
+            ),
+        )
     try:
         model = load_model(session, row)
     except (LookupError, ImportError, AttributeError, TypeError, ValueError, EOFError) as exc:
-        message = (f"selector version {row.id} cannot be loaded (trained with scikit-learn "
-                   f"{row.sklearn_version}, running {sklearn_version()}): {exc}; retrain it")  # fmt: skip
-        return Recommendation("unavailable", task_type, message, request=request,
-                              version_id=row.id)  # fmt: skip
-    kwargs = {k: request[k] for k in ("max_latency_s", "max_energy_j", "min_quality",
-                                      "input_chars")}  # fmt: skip
-    answer = recommend_from_model(model, task_type, prefer=request["prefer"],
-                                  candidates=candidates, version_id=row.id, **kwargs)  # fmt: skip
+        message = (
+            f"selector version {row.id} cannot be loaded (trained with scikit-learn "
+            f"{row.sklearn_version}, running {sklearn_version()}): {exc}; retrain it"
+        )
+        return Recommendation("unavailable", task_type, message, request=request, version_id=row.id)
+    kwargs = {
+        k: request[k] for k in ("max_latency_s", "max_energy_j", "min_quality", "input_chars")
+    }
+    answer = recommend_from_model(
+        model,
+        task_type,
+        prefer=request["prefer"],
+        candidates=candidates,
+        version_id=row.id,
+        **kwargs,
+    )
     if row.sklearn_version != sklearn_version():
-        note = (f"selector trained with scikit-learn {row.sklearn_version}, "
-                f"running {sklearn_version()}: retrain to be safe")  # fmt: skip
+        note = (
+            f"selector trained with scikit-learn {row.sklearn_version}, "
+            f"running {sklearn_version()}: retrain to be safe"
+        )
         answer = replace(answer, notes=(*answer.notes, note))
     if not row.promoted:
         answer = replace(answer, notes=(*answer.notes, f"version {row.id} was not promoted"))
@@ -231,15 +286,19 @@ def _no_data_for_task(model: SelectorModel, base: dict[str, Any]) -> Recommendat
     for _, group in evidence.groupby("task_type"):
         starters += group["config_hash"].head(1).tolist()
     picks = model.configs.loc[[h for h in dict.fromkeys(starters) if h in model.configs.index]]
-    labels = [option(model, r, task_type).label for _, r in picks.iterrows()]
+    labels = list(dict.fromkeys(params_label(r) for _, r in picks.iterrows()))
     suggestions = [f"run a sweep over a {task_type} suite, then retrain the selector"]
     if labels:
-        suggestions.append("start with the configs that lead on other task types: "
-                           + "; ".join(labels[:MAX_ALTERNATIVES]))  # fmt: skip
+        suggestions.append(
+            "start with the configs that lead on other task types: "
+            + "; ".join(labels[:MAX_ALTERNATIVES])
+        )
     return Recommendation(
-        "no_data", message=f"no results for task type {task_type!r} yet (have: {known})",
-        suggestions=tuple(suggestions), **base,
-    )  # fmt: skip
+        "no_data",
+        message=f"no results for task type {task_type!r} yet (have: {known})",
+        suggestions=tuple(suggestions),
+        **base,
+    )
 
 
 def _one_per_feature_vector(table: pd.DataFrame) -> pd.DataFrame:
@@ -258,8 +317,10 @@ def _violations(
     min_quality: float | None,
 ) -> tuple[list[str], list[tuple[str, ...]]]:
     problems, found = [], [[] for _ in range(len(table))]
-    checks = (("latency_p95", max_latency_s, "predicted p95 latency", "s"),
-              ("energy_j", max_energy_j, "predicted energy", "J"))  # fmt: skip
+    checks = (
+        ("latency_p95", max_latency_s, "predicted p95 latency", "s"),
+        ("energy_j", max_energy_j, "predicted energy", "J"),
+    )
     for target, limit, what, unit in checks:
         if limit is None:
             continue
@@ -287,7 +348,9 @@ def _miss(row: pd.Series, request: dict[str, Any]) -> float:
             value = row.get(column, math.inf)
             total += max(0.0, (value - limit) / limit) if pd.notna(value) else math.inf
     if request["min_quality"] is not None:
-        total += max(0.0, request["min_quality"] - row["quality"]) / max(request["min_quality"], 0.01)
+        total += max(0.0, request["min_quality"] - row["quality"]) / max(
+            request["min_quality"], 0.01
+        )
     return total
 
 
@@ -300,8 +363,11 @@ def _choose(feasible: pd.DataFrame, prefer: Prefer) -> Any:
         order = pd.DataFrame({"l": latency, "q": -feasible["quality"]})
         return order.sort_values(["l", "q"], kind="stable").index[0]
     score = pd.Series(0.0, index=feasible.index)
-    for key, column, sign in (("quality", "quality", 1), ("latency", "latency_p50", -1),
-                              ("energy", "energy_j", -1)):  # fmt: skip
+    for key, column, sign in (
+        ("quality", "quality", 1),
+        ("latency", "latency_p50", -1),
+        ("energy", "energy_j", -1),
+    ):
         weight = float(prefer.get(key, 0.0))
         if weight and column in feasible:
             values = feasible[column]
@@ -359,8 +425,10 @@ def _drivers(
     rows = model.context_rows(pd.concat([row, *variants]), task_type, chars)
     x = model.encoder.transform(rows)
     predicted = model.targets[target].predict(x)[0]
-    drivers = [Driver(f, v, b, float(predicted[0] - p), target)
-               for (f, v, b), p in zip(described, predicted[1:], strict=True)]  # fmt: skip
+    drivers = [
+        Driver(f, v, b, float(predicted[0] - p), target)
+        for (f, v, b), p in zip(described, predicted[1:], strict=True)
+    ]
     drivers = [d for d in drivers if abs(d.effect) >= 5e-4]
     return tuple(sorted(drivers, key=lambda d: -abs(d.effect))[:MAX_DRIVERS])
 

@@ -40,8 +40,12 @@ def render_report(outcome: RetrainOutcome) -> str:
         lines.append(_metrics_row(target, metrics))
     lines += ["", "Quality errors are in points (0–100); latency in seconds.", ""]
     for target, importances in result.importances.items():
-        lines += [f"## What drives {target} (permutation importance)", "",
-                  "| feature | MAE increase when shuffled |", "|---|---|"]  # fmt: skip
+        lines += [
+            f"## What drives {target} (permutation importance)",
+            "",
+            "| feature | MAE increase when shuffled |",
+            "|---|---|",
+        ]
         top = list(importances.items())[:_TOP_FEATURES]
         lines += [f"| {name} | {_number(value, target)} |" for name, value in top]
         lines.append("")

@@ -33,7 +33,7 @@ from selection.aggregate import TARGETS, aggregate, evidence
 from selection.features import FeatureEncoder
 from selection.frame import TrainingDataError, config_table
 from selection.frame import fingerprint as frame_fingerprint
-from selection.model import LOG_TARGETS, QUALITY, SelectorModel, TargetModel
+from selection.model import LOG_TARGETS, QUALITY, SelectorModel, TargetModel, single_threaded
 
 N0 = 10.0
 MIN_ROWS = 3
@@ -116,8 +116,9 @@ def train_selector(
         if metrics[name]["n_groups"] < 2:
             notes.append(f"{name}: recorded for one group only, interval not cross-validated")
     importances = {
-        name: permutation_importance(targets[name], encoder.columns, x,
-                                     *target_arrays(rows, name)[:2], seed=hp.seed)  # fmt: skip
+        name: permutation_importance(
+            targets[name], encoder.columns, x, *target_arrays(rows, name)[:2], seed=hp.seed
+        )
         for name in (QUALITY, "latency_p95")
         if name in targets
     }
@@ -199,7 +200,9 @@ def _fit_target(
 def _scale(residual: np.ndarray, noise: np.ndarray, width: np.ndarray, weight: np.ndarray) -> float:
     """c with (c·width)² ≈ the residual variance left after the sampling noise."""
     residual_var = np.average(residual**2, weights=weight)
-    model_var = max(residual_var - np.average(noise, weights=weight), MIN_MODEL_SHARE * residual_var)
+    model_var = max(
+        residual_var - np.average(noise, weights=weight), MIN_MODEL_SHARE * residual_var
+    )
     return float(np.sqrt(model_var / np.average(width**2, weights=weight)))
 
 
@@ -236,21 +239,22 @@ def fit_members(
 
     rng = np.random.default_rng(hp.seed)
     members = []
-    for i in range(hp.ensemble_size):
-        boot = rng.poisson(1.0, size=len(y)) if hp.ensemble_size > 1 else np.ones(len(y))
-        if not boot.any():
-            boot[:] = 1
-        member = HistGradientBoostingRegressor(
-            max_iter=hp.max_iter,
-            learning_rate=hp.learning_rate,
-            max_leaf_nodes=hp.max_leaf_nodes,
-            min_samples_leaf=hp.min_samples_leaf,
-            l2_regularization=hp.l2_regularization,
-            categorical_features=encoder.categorical_mask,
-            early_stopping=False,
-            random_state=hp.seed + i,
-        )
-        members.append(member.fit(x, y, sample_weight=weight * boot))
+    with single_threaded():
+        for i in range(hp.ensemble_size):
+            boot = rng.poisson(1.0, size=len(y)) if hp.ensemble_size > 1 else np.ones(len(y))
+            if not boot.any():
+                boot[:] = 1
+            member = HistGradientBoostingRegressor(
+                max_iter=hp.max_iter,
+                learning_rate=hp.learning_rate,
+                max_leaf_nodes=hp.max_leaf_nodes,
+                min_samples_leaf=hp.min_samples_leaf,
+                l2_regularization=hp.l2_regularization,
+                categorical_features=encoder.categorical_mask,
+                early_stopping=False,
+                random_state=hp.seed + i,
+            )
+            members.append(member.fit(x, y, sample_weight=weight * boot))
     return members
 
 

@@ -153,8 +153,9 @@ def decide_promotion(
 ) -> PromotionDecision:
     """Whether ``result`` may replace ``incumbent`` (see the module docstring)."""
     if incumbent is None or incumbent_model is None:
-        return PromotionDecision(True, "first selector version: nothing to compare with",
-                                 basis="first version")  # fmt: skip
+        return PromotionDecision(
+            True, "first selector version: nothing to compare with", basis="first version"
+        )
     rows = result.rows
     unseen = ~(rows["config_hash"] + "|" + rows["suite"]).isin(incumbent_model.trained_keys)
     if unseen.sum() >= MIN_COMPARISON_ROWS and (~unseen).sum() >= MIN_COMPARISON_ROWS:
@@ -163,18 +164,22 @@ def decide_promotion(
     else:
         basis = "cross-validation"
         comparison = {
-            name: {"candidate": result.metrics[name][metric],
-                   "incumbent": incumbent.metrics[name][metric]}
+            name: {
+                "candidate": result.metrics[name][metric],
+                "incumbent": incumbent.metrics[name][metric],
+            }
             for name, metric in COMPARED.items()
             if metric in result.metrics.get(name, {}) and metric in incumbent.metrics.get(name, {})
-        }  # fmt: skip
+        }
     worse = []
     for name, errors in comparison.items():
         limit = errors["incumbent"] * (1 + tolerance) + SLACK[name]
         errors["limit"] = limit
         if errors["candidate"] > limit:
-            worse.append(f"{_describe(name, errors['candidate'])} > "
-                         f"{_describe(name, errors['incumbent'])} of version {incumbent.id}")  # fmt: skip
+            worse.append(
+                f"{_describe(name, errors['candidate'])} > "
+                f"{_describe(name, errors['incumbent'])} of version {incumbent.id}"
+            )
     where = (
         f"on {int(unseen.sum())} (config, suite) aggregates version {incumbent.id} never saw"
         if basis == "unseen rows"

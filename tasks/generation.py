@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from prefect import task
@@ -32,11 +32,13 @@ class GenerationContext:
     backends: Mapping[str, Backend]
     slots: HostSlots
     policy: RetryPolicy
+    on_stored: Callable[[int], Awaitable[None]]
 
     async def store(self, records: list[GenerationRecord]) -> None:
         """Write outcomes from a worker thread, so the event loop (and every other
         request in flight) never waits on the database."""
         await asyncio.to_thread(self._store, records)
+        await self.on_stored(len(records))
 
     def _store(self, records: list[GenerationRecord]) -> None:
         with session_scope(self.engine) as session:

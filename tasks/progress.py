@@ -12,21 +12,28 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 class ProgressArtifact:
     """Shows completion in the Prefect UI and logs every 10% in the terminal."""
 
-    def __init__(self, artifact_id: UUID | None, label: str, min_interval_s: float = 1.0):
+    def __init__(
+        self, artifact_id: UUID | None, label: str, total: int, min_interval_s: float = 1.0
+    ):
         self._id = artifact_id
+        self._total = total
+        self._done = 0
         self._label = label
         self._min_interval_s = min_interval_s
         self._last_update = 0.0
         self._last_logged_decile = -1
 
     @classmethod
-    async def create(cls, key: str, label: str) -> ProgressArtifact:
+    async def create(cls, key: str, label: str, total: int) -> ProgressArtifact:
         artifact_id = await acreate_progress_artifact(
             progress=0.0, key=key, description=f"Generation progress: {label}"
         )
-        return cls(artifact_id, label)
+        return cls(artifact_id, label, total)
 
-    async def update(self, done: int, total: int) -> None:
+    async def advance(self, finished: int) -> None:
+        """Count ``finished`` more generations (stored, ok or failed)."""
+        self._done += finished
+        done, total = self._done, self._total
         percent = 100.0 if total == 0 else 100.0 * done / total
         decile = int(percent // 10)
         if decile > self._last_logged_decile:

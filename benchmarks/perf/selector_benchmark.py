@@ -29,15 +29,28 @@ from selection.frame import validate_training_frame
 from selection.recommender import recommend_from_model
 from selection.training import train_selector
 
-MODELS = {"sim-small:1b": "1.0B", "sim-medium:3b": "3.0B", "sim-large:8b": "8.0B",
-          "sim-xl:14b": "14.0B"}  # fmt: skip
-GRID = {"temperature": (0.0, 0.3, 0.7, 1.0), "top_p": (0.3, 0.9), "num_ctx": (512, 2048, 4096),
-        "num_predict": (64, 256)}  # fmt: skip
+MODELS = {
+    "sim-small:1b": "1.0B",
+    "sim-medium:3b": "3.0B",
+    "sim-large:8b": "8.0B",
+    "sim-xl:14b": "14.0B",
+}
+GRID = {
+    "temperature": (0.0, 0.3, 0.7, 1.0),
+    "top_p": (0.3, 0.9),
+    "num_ctx": (512, 2048, 4096),
+    "num_predict": (64, 256),
+}
 TEMPLATES = ("default", "concise", "cot", "few_shot")
 TASK_TYPES = ("qa", "summarization", "classification", "generation", "code")
 TUNING_TASKS = ("qa", "summarization")
-PROMPT_WORDS = {"qa": 60, "summarization": 400, "classification": 50, "generation": 40,
-                "code": 60}  # fmt: skip  (the simulator's typical prompt lengths)
+PROMPT_WORDS = {
+    "qa": 60,
+    "summarization": 400,
+    "classification": 50,
+    "generation": 40,
+    "code": 60,
+}  # (the simulator's typical prompt lengths)
 CHARS_PER_WORD = 6
 SUITES = {task: ((f"{task}-a", 0.8, -0.02), (f"{task}-b", 1.2, 0.02)) for task in TASK_TYPES}
 CONTINUOUS = ("summarization", "generation")  # rougeL-like scores; the rest are 0/1
@@ -49,8 +62,14 @@ FAILURE_RATE = 0.01
 
 def configs() -> list[Config]:
     grid = [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
-    return [Config(model, GenerationParams(**params), PromptTemplate(template, f"[{template}] {{input}}"))
-            for model in MODELS for params in grid for template in TEMPLATES]  # fmt: skip
+    return [
+        Config(
+            model, GenerationParams(**params), PromptTemplate(template, f"[{template}] {{input}}")
+        )
+        for model in MODELS
+        for params in grid
+        for template in TEMPLATES
+    ]
 
 
 def truth_table(all_configs: list[Config]) -> pd.DataFrame:
@@ -59,13 +78,16 @@ def truth_table(all_configs: list[Config]) -> pd.DataFrame:
     rows = []
     for config, task in itertools.product(all_configs, TASK_TYPES):
         truth = true_profile(config.model, config.params, config.template.name, task)
-        rows.append({
-            "config_hash": config.hash, "task_type": task,
-            "quality": _metric(truth.quality, truth.chatty_share, task),
-            "latency_p95": truth.latency_mean_s * P95_FACTOR,
-            "latency_mean": truth.latency_mean_s,
-            "energy_j": truth.energy_j_per_generation,
-        })  # fmt: skip
+        rows.append(
+            {
+                "config_hash": config.hash,
+                "task_type": task,
+                "quality": _metric(truth.quality, truth.chatty_share, task),
+                "latency_p95": truth.latency_mean_s * P95_FACTOR,
+                "latency_mean": truth.latency_mean_s,
+                "energy_j": truth.energy_j_per_generation,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -84,7 +106,10 @@ def simulate(all_configs: list[Config], n_generations: int, seed: int) -> pd.Dat
     chosen = rng.choice(pairs, size=min(pairs, n_generations // per_pair), replace=False)
     parts = []
     for pair in chosen:
-        config, (task, suite, length, offset) = all_configs[pair // len(suites)], suites[pair % len(suites)]
+        config, (task, suite, length, offset) = (
+            all_configs[pair // len(suites)],
+            suites[pair % len(suites)],
+        )
         words = np.maximum(5, PROMPT_WORDS[task] * length * rng.lognormal(0, 0.2, per_pair))
         parts.append(_draw(config, task, suite, offset, words.round().astype(int), rng))
     frame = pd.concat(parts, ignore_index=True)
@@ -94,32 +119,65 @@ def simulate(all_configs: list[Config], n_generations: int, seed: int) -> pd.Dat
     return frame
 
 
-def _draw(config: Config, task: str, suite: str, offset: float, words: np.ndarray,
-          rng: np.random.Generator) -> pd.DataFrame:  # fmt: skip
+def _draw(
+    config: Config,
+    task: str,
+    suite: str,
+    offset: float,
+    words: np.ndarray,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     n = len(words)
-    truths = [true_profile(config.model, config.params, config.template.name, task,
-                           prompt_tokens=math.ceil(w * 1.3)) for w in words]  # fmt: skip
-    expected = np.clip([_metric(t.quality, t.chatty_share, task) + offset for t in truths],
-                       0.001, 0.999)  # fmt: skip
+    truths = [
+        true_profile(
+            config.model,
+            config.params,
+            config.template.name,
+            task,
+            prompt_tokens=math.ceil(w * 1.3),
+        )
+        for w in words
+    ]
+    expected = np.clip(
+        [_metric(t.quality, t.chatty_share, task) + offset for t in truths], 0.001, 0.999
+    )
     if task in CONTINUOUS:
         quality = rng.beta(expected * 12, (1 - expected) * 12)
     else:
         quality = (rng.random(n) < expected).astype(float)
     mean = np.array([t.latency_mean_s for t in truths])
-    latency = mean * rng.lognormal(-LATENCY_SIGMA**2 / 2, LATENCY_SIGMA, n)
+    latency = mean * rng.lognormal(-(LATENCY_SIGMA**2) / 2, LATENCY_SIGMA, n)
     watts = truths[0].energy_j_per_generation / truths[0].latency_mean_s
     params = config.params
-    return pd.DataFrame({
-        "experiment": f"bench-{suite}", "config_hash": config.hash, "model": config.model,
-        "family": "sim", "parameter_size": MODELS[config.model], "quantization": "Q4_K_M",
-        "temperature": params.temperature, "top_p": params.top_p, "top_k": np.nan,
-        "num_predict": params.num_predict, "num_ctx": params.num_ctx, "seed": np.nan,
-        "template": config.template.name, "template_text": config.template.text,
-        "task_type": task, "suite": suite, "case_id": [f"case-{i}" for i in range(n)],
-        "input_chars": words * CHARS_PER_WORD, "quality": quality, "latency_s": latency,
-        "ttft_s": latency * 0.2, "tokens_per_s": truths[0].tokens_per_s * rng.lognormal(0, 0.05, n),
-        "energy_j": latency * watts, "simulated": True, "status": "ok",
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "experiment": f"bench-{suite}",
+            "config_hash": config.hash,
+            "model": config.model,
+            "family": "sim",
+            "parameter_size": MODELS[config.model],
+            "quantization": "Q4_K_M",
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "top_k": np.nan,
+            "num_predict": params.num_predict,
+            "num_ctx": params.num_ctx,
+            "seed": np.nan,
+            "template": config.template.name,
+            "template_text": config.template.text,
+            "task_type": task,
+            "suite": suite,
+            "case_id": [f"case-{i}" for i in range(n)],
+            "input_chars": words * CHARS_PER_WORD,
+            "quality": quality,
+            "latency_s": latency,
+            "ttft_s": latency * 0.2,
+            "tokens_per_s": truths[0].tokens_per_s * rng.lognormal(0, 0.05, n),
+            "energy_j": latency * watts,
+            "simulated": True,
+            "status": "ok",
+        }
+    )
 
 
 def queries(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -134,8 +192,14 @@ def queries(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
         held_out = task not in TUNING_TASKS
         for i in range(60 if held_out else 40):
             energy = _draw_limit(table["energy_j"], rng) if held_out and i % 3 == 2 else None
-            rows.append({"task_type": task, "max_latency_s": _draw_limit(table["latency_p95"], rng),
-                         "max_energy_j": energy, "held_out": held_out})  # fmt: skip
+            rows.append(
+                {
+                    "task_type": task,
+                    "max_latency_s": _draw_limit(table["latency_p95"], rng),
+                    "max_energy_j": energy,
+                    "held_out": held_out,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -144,29 +208,42 @@ def _draw_limit(values: pd.Series, rng: np.random.Generator) -> float:
     return float(np.exp(rng.uniform(low, high)))
 
 
-def evaluate(model, truth: pd.DataFrame, asked: pd.DataFrame) -> pd.DataFrame:  # noqa: ANN001
+def evaluate(model, truth: pd.DataFrame, asked: pd.DataFrame) -> pd.DataFrame:
     by_key = truth.set_index(["config_hash", "task_type"])
     results = []
     for query in asked.itertuples():
         energy = None if pd.isna(query.max_energy_j) else float(query.max_energy_j)
         answer = recommend_from_model(
-            model, query.task_type, max_latency_s=float(query.max_latency_s), max_energy_j=energy,
-            input_chars=PROMPT_WORDS[query.task_type] * CHARS_PER_WORD)  # fmt: skip
+            model,
+            query.task_type,
+            max_latency_s=float(query.max_latency_s),
+            max_energy_j=energy,
+            input_chars=PROMPT_WORDS[query.task_type] * CHARS_PER_WORD,
+        )
         table = truth[truth["task_type"] == query.task_type]
-        feasible = table[(table["latency_p95"] <= query.max_latency_s)
-                         & ((energy is None) | (table["energy_j"] <= (energy or 0)))]  # fmt: skip
+        feasible = table[
+            (table["latency_p95"] <= query.max_latency_s)
+            & ((energy is None) | (table["energy_j"] <= (energy or 0)))
+        ]
         best = feasible["quality"].max() if len(feasible) else None
         record = {"held_out": query.held_out, "status": answer.status, "best": best}
         if answer.choice is not None:
             got = by_key.loc[(answer.choice.config_hash, query.task_type)]
-            record |= {"quality": got["quality"], "p95": got["latency_p95"],
-                       "violates": got["latency_p95"] > query.max_latency_s,
-                       "violates_energy": energy is not None and got["energy_j"] > energy,
-                       "violates_mean": got["latency_mean"] > query.max_latency_s}  # fmt: skip
+            record |= {
+                "quality": got["quality"],
+                "p95": got["latency_p95"],
+                "violates": got["latency_p95"] > query.max_latency_s,
+                "violates_energy": energy is not None and got["energy_j"] > energy,
+                "violates_mean": got["latency_mean"] > query.max_latency_s,
+            }
             record["hit"] = best is not None and got["quality"] >= best - 0.01
         else:
-            record |= {"hit": best is None, "violates": False, "violates_energy": False,
-                       "violates_mean": False}  # fmt: skip
+            record |= {
+                "hit": best is None,
+                "violates": False,
+                "violates_energy": False,
+                "violates_mean": False,
+            }
         record["regret"] = (best - record.get("quality", 0.0)) if best is not None else 0.0
         results.append(record)
     return pd.DataFrame(results)
@@ -180,9 +257,11 @@ def main() -> None:
     all_configs = configs()
     truth = truth_table(all_configs)
     asked = queries(truth, args.seed + 1)
-    print(f"{len(all_configs)} configs, {len(TASK_TYPES)} task types, "
-          f"{int(asked['held_out'].sum())} held-out queries ({int((~asked['held_out']).sum())} "
-          "tuning)")  # fmt: skip
+    print(
+        f"{len(all_configs)} configs, {len(TASK_TYPES)} task types, "
+        f"{int(asked['held_out'].sum())} held-out queries ({int((~asked['held_out']).sum())} "
+        "tuning)"
+    )
     for size in args.sizes:
         frame = validate_training_frame(simulate(all_configs, size, args.seed))
         started = time.perf_counter()
@@ -195,16 +274,20 @@ def main() -> None:
         latency_cv = 100 * result.metrics["latency_p95"]["relative_error"]
         print(f"\n{len(frame):,} generations, {result.n_rows} (config, suite) aggregates")
         print(f"  training time: {seconds:.1f} s")
-        print(f"  CV error (held-out suites): quality MAE {quality_cv:.2f} points, "
-              f"p95 latency {latency_cv:.1f}%, coverage {result.metrics['quality']['coverage']:.2f} "
-              f"/ {result.metrics['latency_p95']['coverage']:.2f}")  # fmt: skip
+        print(
+            f"  CV error (held-out suites): quality MAE {quality_cv:.2f} points, "
+            f"p95 latency {latency_cv:.1f}%, coverage {result.metrics['quality']['coverage']:.2f} "
+            f"/ {result.metrics['latency_p95']['coverage']:.2f}"
+        )
         for name, part in (("held-out", held), ("tuning", tuning)):
-            print(f"  {name} queries ({len(part)}): best or within 1 point {part['hit'].mean():.1%} "
-                  f"(target >= 90%), p95 latency over the limit {part['violates'].mean():.1%} "
-                  f"(target <= 5%), energy over {part['violates_energy'].mean():.1%}, "
-                  f"mean latency over {part['violates_mean'].mean():.1%}, "
-                  f"infeasible answers {(part['status'] != 'ok').mean():.1%}, "
-                  f"mean regret {100 * part['regret'].mean():.2f} points")  # fmt: skip
+            print(
+                f"  {name} queries ({len(part)}): best or within 1 point {part['hit'].mean():.1%} "
+                f"(target >= 90%), p95 latency over the limit {part['violates'].mean():.1%} "
+                f"(target <= 5%), energy over {part['violates_energy'].mean():.1%}, "
+                f"mean latency over {part['violates_mean'].mean():.1%}, "
+                f"infeasible answers {(part['status'] != 'ok').mean():.1%}, "
+                f"mean regret {100 * part['regret'].mean():.2f} points"
+            )
 
 
 if __name__ == "__main__":

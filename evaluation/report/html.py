@@ -215,7 +215,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
     if not summary.stars.empty:
         rank = {c: i for i, c in enumerate(names)}
         ranked = summary.stars.assign(rank=summary.stars["config"].map(rank))
-        ranked = ranked.sort_values(["rank"], kind="stable").drop(columns="rank")
+        ranked = ranked.sort_values("rank", kind="stable").drop(columns="rank")
         parts.append(_img(plots.star_plot(ranked, names), "mean stars"))
         rows = [
             [
@@ -225,7 +225,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
                 _interval(r["mean"], r["ci_low"], r["ci_high"], 2),
                 r["note"],
             ]
-            for r in summary.stars.to_dict("records")
+            for r in ranked.to_dict("records")
         ]
         parts.append(_table(["config", "criterion", "cases", "stars [95% CI]", "note"], rows, 2))
     if summary.preferences:

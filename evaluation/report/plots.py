@@ -17,6 +17,7 @@ from evaluation.statistics import MultiComparison, ParetoFront
 
 _ACCENT = "#2b5fab"
 _MUTED = "#9aa3b5"
+SHADED_TRENDS = 3  # more overlapping interval bands are unreadable
 
 
 def png_data_uri(fig: Figure, *, dpi: int = 110) -> str:
@@ -152,22 +153,25 @@ def latency_distributions(
 def trends(
     history: pd.DataFrame, metric: str, order: Sequence[str], names: Mapping[str, str]
 ) -> Figure:
-    """Each config's mean of ``metric`` (with interval) in each run, runs in order of
-    start; ``history`` has config, experiment, created_at, mean, ci_low, ci_high."""
+    """Each config's mean of ``metric`` in each run, runs in order of start, with the
+    intervals shaded when few configs are drawn; ``history`` has config, experiment,
+    created_at, mean, ci_low, ci_high."""
     runs = history.sort_values("created_at").drop_duplicates("experiment")
+    shade = history["config"].nunique() <= SHADED_TRENDS
     position = {name: i for i, name in enumerate(runs["experiment"])}
     fig, ax = _figure(7.5, 3.8)
     for config in [c for c in order if (history["config"] == c).any()]:
         part = history[history["config"] == config].sort_values("created_at")
         x = part["experiment"].map(position).to_numpy(float)
         (line,) = ax.plot(x, part["mean"], "o-", label=names.get(config, config))
-        ax.fill_between(
-            x,
-            part["ci_low"].astype(float),
-            part["ci_high"].astype(float),
-            color=line.get_color(),
-            alpha=0.08,
-        )
+        if shade:
+            ax.fill_between(
+                x,
+                part["ci_low"].astype(float),
+                part["ci_high"].astype(float),
+                color=line.get_color(),
+                alpha=0.1,
+            )
     ticks = [
         f"{name}\n{pd.Timestamp(t):%Y-%m-%d %H:%M}"
         for name, t in zip(runs["experiment"], runs["created_at"], strict=True)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from evaluation.errors import StorageError
+from evaluation.errors import EvalError, StorageError
 from evaluation.leaderboard import load_leaderboard
 from evaluation.review.pairing import default_configs, draw_pairs, resolve_configs
 from evaluation.review.store import ReviewPair, current_pair_rating, rated_pair_ids, save_pairs
@@ -44,7 +44,7 @@ def prepare_queue(
     """Resolve the configs (default: the two best by the experiment's first metric),
     draw and store the pairs."""
     if not rater.strip():
-        raise ValueError("a review needs a rater name")
+        raise EvalError("a review needs a rater name")
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
         table = experiment_configs(session, row.id)
@@ -53,6 +53,8 @@ def prepare_queue(
         else:
             board = load_leaderboard(session, experiment)
             chosen = default_configs(board.table, board.metrics[0] if board.metrics else None)
+        if len(set(chosen)) < 2:
+            raise EvalError(f"side-by-side review needs two different configs, got {chosen}")
         draws = draw_pairs(generations_frame(session, row.id), chosen, per_pair=per_pair, seed=seed)
         if not draws:
             raise StorageError(

@@ -11,9 +11,11 @@ import yaml
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from evaluation.backends import OllamaBackend
+from evaluation.backends.base import GenerationRequest
 from evaluation.doctor import check_database, check_host
-from evaluation.spec import HostSpec
+from evaluation.spec import GenerationParams, HostSpec
 from evaluation.storage.db import make_engine
+from evaluation.suites import Message
 from flows.cli import main
 from tests.conftest import REPO
 from tests.support.standin_ollama import StandInConfig, running_standin
@@ -50,10 +52,6 @@ def test_host_lists_a_loaded_model_with_its_vram():
 
         async def go():
             backend = OllamaBackend(HostSpec(name="gpu-a", url=server.url), timeout_s=2.0)
-            from evaluation.backends.base import GenerationRequest
-            from evaluation.spec import GenerationParams
-            from evaluation.suites import Message
-
             await backend.generate(
                 GenerationRequest("llama3.2:3b", (Message("user", "hi"),), GenerationParams())
             )

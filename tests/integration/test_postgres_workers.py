@@ -298,9 +298,15 @@ def test_two_workers_two_hosts_postgres(cluster):
         ).scalar_one()
         total = db.execute(text("SELECT count(*) FROM generations")).scalar_one()
         scored = db.execute(text("SELECT count(DISTINCT generation_id) FROM scores")).scalar_one()
+        telemetry = db.execute(
+            text("SELECT source, vram_bytes FROM config_telemetry ORDER BY vram_bytes")
+        ).all()
     engine.dispose()
     assert per_experiment == dict.fromkeys(SWEEPS, expected)
     assert duplicates == 0 and total == 2 * expected and scored == total
+    # per config: VRAM from the hosts' /api/ps; no local GPU here, so NVML is unavailable
+    assert len(telemetry) == 2 * len(MODELS)
+    assert all(source == "unavailable" and vram > 2**31 for source, vram in telemetry)
 
     # no host oversubscribed, and each generation was requested once
     stats = {name: host.stats() for name, host in hosts.items()}

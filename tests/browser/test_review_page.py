@@ -1,0 +1,112 @@
+"""The review page end to end in real headless Chromium (Debian's `chromium` package,
+driven by Playwright): load it, rate a pair, reload, find the rating stored; change it
+and find the old rating kept in the history."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from evaluation.review.app import LOOPBACK_HOSTS, create_app
+from evaluation.review.frames import ratings_frame
+from evaluation.review.store import CRITERIA
+from tests.support.asgi_server import serving
+from tests.support.review_db import build_review_db
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+        pytest.skip(
+            "no browser: Debian's chromium is not installed at /usr/bin/chromium "
+            "(apt-get install -y chromium)"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="no browser driver: pip install playwright"
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+            args=CHROMIUM_ARGS,
+        )
+        yield browser
+        browser.close()
+
+
+def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
+    db = build_review_db(database_url, n_cases=6)
+    app = create_app(
+        db.engine, db.experiment, "ann", per_pair=3, seed=2, allowed_hosts=LOOPBACK_HOSTS
+    )
+    identities = [name for c in db.configs for name in (c.label, c.hash)]
+    with serving(app) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#pair", state="visible")
+        assert page.inner_text("#progress") == "0 of 3 pairs rated"
+        body = page.inner_text("body")
+        assert not any(name in body for name in identities)  # blinded
+        assert page.is_hidden("#identity-A") and page.is_hidden("#identity-B")
+        # latency appears beside the speed stars and nowhere else
+        assert "latency" not in page.inner_text(".outputs").lower()
+        assert page.inner_text("#latency-A").startswith("latency ")
+        assert page.input_value("#notes") == ""
+
+        for criterion in CRITERIA:
+            page.check(f'input[name="A-{criterion}"][value="5"]')
+            page.check(f'input[name="B-{criterion}"][value="2"]')
+        page.check('input[name="preference"][value="A"]')
+        page.fill("#notes", "A names the right city")
+        page.click("#submit")
+        page.wait_for_selector("#status:has-text('Saved')")
+        revealed = page.inner_text("#identity-A")
+        assert page.is_visible("#identity-A")
+        assert any(c.label in revealed for c in db.configs)
+        pair_url = page.url
+        assert "?pair=" in pair_url
+
+        page.reload()
+        page.wait_for_selector("#identity-A", state="visible")
+        assert page.url == pair_url
+        assert page.inner_text("#progress") == "1 of 3 pairs rated"
+        for criterion in CRITERIA:
+            assert page.is_checked(f'input[name="A-{criterion}"][value="5"]')
+            assert page.is_checked(f'input[name="B-{criterion}"][value="2"]')
+        assert page.is_checked('input[name="preference"][value="A"]')
+        assert page.input_value("#notes") == "A names the right city"
+        assert page.inner_text("#identity-A") == revealed
+
+        with Session(db.engine) as session:
+            stored = ratings_frame(session, db.experiment_id, rater="ann")
+        assert len(stored) == 9
+        pref = stored[stored.criterion == "preference"].iloc[0]
+        assert (pref.preference, pref.notes) == ("A", "A names the right city")
+        assert sorted(stored.stars.dropna().astype(int)) == [2] * 4 + [5] * 4
+
+        page.check('input[name="B-speed"][value="4"]')
+        page.click("#submit")
+        page.wait_for_selector("#status:has-text('replaces your earlier rating')")
+        page.goto(url + "/history")
+        page.wait_for_selector("#rows tr")
+        assert page.locator("#rows tr").count() == 10
+        struck = page.locator("#rows tr.superseded")
+        assert struck.count() == 1
+        assert "speed" in struck.inner_text() and "replaced by #" in struck.inner_text()
+        page.close()

@@ -1,0 +1,108 @@
+"""Baselines, the regression check's stored inputs and the selector's training frame,
+on a results database built through the repository functions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from sqlmodel import Session
+
+from evaluation.backends.base import ModelInfo
+from evaluation.errors import StorageError
+from evaluation.regression import check_regression, load_run
+from evaluation.run_telemetry import ConfigGpu
+from evaluation.storage.baselines import accept_baseline, accepted_baseline
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import Experiment
+from evaluation.storage.repository import record_models, set_experiment_status
+from evaluation.storage.telemetry import save_config_telemetry
+from evaluation.storage.training import training_frame
+from evaluation.telemetry import GpuTelemetry
+from selection import quality_metric, validate_training_frame
+from selection.frame import REQUIRED_COLUMNS
+from tests.support.results_db import add_experiment, make_config, make_suite
+
+SUITE = make_suite(6)
+A, B = make_config("m:1b", 0.0), make_config("m:1b", 0.7)
+
+
+@pytest.fixture
+def engine(database_url):
+    return make_engine(database_url)
+
+
+def add(session: Session, name: str, series: str, *, status="completed", **kw) -> Experiment:
+    scores = kw.pop("scores", {A: {"exact_match": [1, 0, 1, 1, 0, 1]}})
+    experiment = add_experiment(session, name, SUITE, scores, **kw)
+    experiment.spec = {"name": series}
+    session.add(experiment)
+    set_experiment_status(session, experiment.id, status)
+    return experiment
+
+
+def test_one_accepted_baseline_per_series(engine):
+    with session_scope(engine) as session:
+        add(session, "qa-1", "qa")
+        add(session, "qa-2", "qa")
+        add(session, "other-1", "other")
+        assert accepted_baseline(session, "qa") is None
+        first = accept_baseline(session, "qa-1")
+        accept_baseline(session, "other-1")
+        second = accept_baseline(session, "qa-2")
+        assert (first.replaced, second.replaced, second.series) == (None, "qa-1", "qa")
+        assert accepted_baseline(session, "qa") == "qa-2"
+        assert accepted_baseline(session, "qa", exclude="qa-2") is None
+        assert accepted_baseline(session, "other") == "other-1"
+
+
+def test_an_unfinished_experiment_cannot_be_the_baseline(engine):
+    with session_scope(engine) as session:
+        add(session, "qa-1", "qa", status="running")
+        with pytest.raises(StorageError, match="running, not completed"):
+            accept_baseline(session, "qa-1")
+
+
+def test_load_run_reads_scores_generations_and_gpu_utilisation(engine):
+    with session_scope(engine) as session:
+        run = add(
+            session, "now", "qa", scores={A: {"exact_match": [1] * 6}, B: {"exact_match": [0] * 6}}
+        )
+        measured = ConfigGpu(GpuTelemetry(20.0, 1, 1.0, "energy_counter"))
+        unmeasured = ConfigGpu(GpuTelemetry(None, None, None, "unavailable"), 123)
+        save_config_telemetry(session, run.id, {A.hash: measured, B.hash: unmeasured})
+        data = load_run(session, "now")
+    assert data.gpu_util == {A.hash: 20.0}
+    assert data.labels == {A.hash: A.label, B.hash: B.label}
+    assert set(data.scores["config"]) == {A.hash, B.hash}
+    report = check_regression(data, None)
+    assert [(a.rule, a.config) for a in report.alerts] == [("gpu_utilisation", A.hash)]
+
+
+def test_training_frame_has_the_selector_columns(engine):
+    with session_scope(engine) as session:
+        record_models(session, "h", [ModelInfo("m:1b", "d1", "llama", "1.2B", "Q4_K_M", 10**10)])
+        real = add(session, "real", "qa", scores={A: {"exact_match": [1, 0, 1, 1, 0, 1]}})
+        add(session, "sim", "qa", simulated=True, scores={B: {"exact_match": [1] * 6}})
+        add(session, "bleu", "qa", scores={B: {"bleu": [50.0] * 6}})
+        save_config_telemetry(
+            session, real.id, {A.hash: ConfigGpu(GpuTelemetry(90.0, 1, 7.5, "energy_counter"))}
+        )
+        frame = training_frame(session, quality_metric)
+        with_simulated = training_frame(session, quality_metric, include_simulated=True)
+
+    assert set(REQUIRED_COLUMNS) <= set(frame.columns)
+    validate_training_frame(frame)
+    assert set(frame["experiment"]) == {"real", "bleu"}
+    assert set(with_simulated["experiment"]) == {"real", "sim", "bleu"}
+    real_rows = frame[frame["experiment"] == "real"].sort_values("case_id")
+    assert real_rows["quality"].tolist() == [1, 0, 1, 1, 0, 1]
+    assert (real_rows["energy_j"] == 7.5).all()  # from config_telemetry
+    assert real_rows[["family", "parameter_size", "quantization"]].iloc[0].tolist() == [
+        "llama",
+        "1.2B",
+        "Q4_K_M",
+    ]
+    assert (frame[frame["experiment"] == "bleu"]["quality"] == 0.5).all()  # 0-100 scaled
+    assert math.isnan(frame[frame["experiment"] == "bleu"]["energy_j"].iloc[0])
+    assert set(frame["status"]) == {"ok"} and set(frame["task_type"]) == {"qa"}
