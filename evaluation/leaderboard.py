@@ -31,7 +31,7 @@ RUN_FACTS = (
     "ttft_p50_s",
     "tokens_per_s",
 )
-CORPUS_BOOTSTRAP_RESAMPLES = 300
+CORPUS_BOOTSTRAP_RESAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -61,15 +61,8 @@ def aggregate_rows(
         for config, part in ok.groupby("config_hash", sort=False):
             outputs = part["output"].fillna("").tolist()
             cases = [by_case[c] for c in part["case_id"]]
-            labels = suite.labels or None
-
-            def statistic(idx, outputs=outputs, cases=cases, labels=labels, metric=metric):
-                return metric.corpus_score(
-                    [outputs[i] for i in idx], [cases[i] for i in idx], labels=labels
-                )
-
             est = corpus_interval(
-                statistic,
+                metric.corpus_resampler(outputs, cases, labels=suite.labels or None),
                 len(outputs),
                 groups=part["case_id"].to_numpy(),
                 n_resamples=CORPUS_BOOTSTRAP_RESAMPLES,

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import evaluation.review  # noqa: F401  (registers the review tables before any engine)
+from evaluation.errors import EvalError
 
 
 def _engine(args: argparse.Namespace):
@@ -28,6 +29,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError) as exc:
+        raise EvalError("cannot tell who you are: give --rater NAME") from exc
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -37,7 +45,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     app = create_app(
         _engine(args),
         args.experiment,
-        args.rater,
+        args.rater or _login_name(),
         configs=args.configs,
         per_pair=args.pairs,
         seed=args.seed,
@@ -101,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
     p = sub.add_parser("review", help="rate outputs side by side in a local web page")
     p.add_argument("experiment")
-    p.add_argument("--rater", default=getpass.getuser(), help="your name (default: $USER)")
+    p.add_argument("--rater", help="your name (default: your login name)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: loopback)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(

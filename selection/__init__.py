@@ -38,7 +38,20 @@ _EXPORTS = {
     "validate_training_frame": "selection.frame",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "QUALITY_METRICS",
+    "Recommendation",
+    "TrainingDataError",
+    "UnknownRecommendation",
+    "format_recommendation",
+    "quality_metric",
+    "recommend",
+    "record_outcome",
+    "render_report",
+    "train_and_maybe_promote",
+    "train_selector",
+    "validate_training_frame",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -182,8 +182,9 @@ def _describe_choice(choice: Option) -> list[str]:
     evidence = choice.evidence
     if evidence.measured and evidence.quality_mean is not None:
         ci = ""
-        if evidence.quality_ci_low is not None and evidence.quality_ci_high is not None:
-            ci = f" (95% CI {100 * evidence.quality_ci_low:.1f}–{100 * evidence.quality_ci_high:.1f})"
+        low, high = evidence.quality_ci_low, evidence.quality_ci_high
+        if low is not None and high is not None:
+            ci = f" (95% CI {100 * low:.1f}–{100 * high:.1f})"
         p95 = f", p95 {_seconds(evidence.latency_p95_s)}" if evidence.latency_p95_s else ""
         lines.append(
             f"  measured: {evidence.n_generations} generations on {evidence.n_suites} suite(s), "

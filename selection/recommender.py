@@ -16,13 +16,11 @@ candidates ``prefer`` decides: "quality" (highest predicted quality, then fastes
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -30,19 +28,24 @@ from sqlmodel import Session
 from evaluation.errors import StorageError
 from evaluation.spec import Config
 from selection._candidates import candidate_table, option, params_label
+from selection._choice import (
+    Prefer,
+    choose,
+    drivers,
+    miss,
+    one_per_feature_vector,
+    pareto,
+    violations,
+)
 from selection._db import engine_for
-from selection.features import CONFIG_FEATURES, CONFIG_NUMERIC
 from selection.model import SelectorModel
-from selection.recommendation import Driver, Recommendation
+from selection.recommendation import Recommendation
 from selection.store import RecommendationLog, SelectorVersion
 
-Prefer = Literal["quality", "speed"] | Mapping[str, float]
 WEIGHT_KEYS = ("quality", "latency", "energy")
 SAFETY_Z = 1.0
 MAX_ALTERNATIVES = 5
 MAX_CLOSEST = 3
-MAX_DRIVERS = 3
-_MODEL_GROUP = ("model", "family", "parameter_b", "quantization")
 
 
 def recommend(
@@ -128,34 +131,32 @@ def recommend_from_model(
     for target in ("latency_p95", "energy_j"):
         if target in model.targets:
             table[f"{target}_safe"] = table[target] * np.exp(SAFETY_Z * table[f"{target}_spread"])
-    table = _one_per_feature_vector(table)
+    table = one_per_feature_vector(table)
     base["input_chars"] = chars
-    problems, violations = _violations(table, model, max_latency_s, max_energy_j, min_quality)
+    problems, found = violations(table, model, max_latency_s, max_energy_j, min_quality)
     notes += problems
-    feasible = table[[not v for v in violations]]
+    feasible = table[[not v for v in found]]
     if feasible.empty:
-        scores = sorted(range(len(table)), key=lambda i: _miss(table.iloc[i], request))
+        scores = sorted(range(len(table)), key=lambda i: miss(table.iloc[i], request))
         closest = tuple(
-            option(model, table.iloc[i], task_type, violations[i]) for i in scores[:MAX_CLOSEST]
+            option(model, table.iloc[i], task_type, found[i]) for i in scores[:MAX_CLOSEST]
         )
         message = "no configuration is predicted to meet " + _limits(request)
         return Recommendation(
             "infeasible", message=message, closest=closest, notes=tuple(notes), **base
         )
-    chosen = _choose(feasible, prefer)
+    chosen = choose(feasible, prefer)
     row = feasible.loc[chosen]
     choice = option(model, row, task_type)
     alternatives = tuple(
-        option(model, feasible.loc[i], task_type) for i in _pareto(feasible) if i != chosen
+        option(model, feasible.loc[i], task_type) for i in pareto(feasible) if i != chosen
     )[:MAX_ALTERNATIVES]
     excluded_best = None
     best = table["quality"].idxmax()
     if best not in feasible.index and table.loc[best, "quality"] > row["quality"] + 0.005:
-        excluded_best = option(
-            model, table.loc[best], task_type, violations[table.index.get_loc(best)]
-        )
+        excluded_best = option(model, table.loc[best], task_type, found[table.index.get_loc(best)])
     target = "latency_p50" if prefer == "speed" else "quality"
-    drivers = _drivers(model, table, chosen, task_type, chars, target)
+    reasons = drivers(model, table, chosen, task_type, chars, target)
     if choice.evidence.simulated:
         notes.append("the evidence comes (partly) from the SIMULATED backend")
     message = f"use {choice.label}" + (f" ({_limits(request)})" if _limits(request) else "")
@@ -164,7 +165,7 @@ def recommend_from_model(
         message=message,
         choice=choice,
         alternatives=alternatives,
-        drivers=drivers,
+        drivers=reasons,
         excluded_best=excluded_best,
         notes=tuple(notes),
         **base,
@@ -299,153 +300,6 @@ def _no_data_for_task(model: SelectorModel, base: dict[str, Any]) -> Recommendat
         suggestions=tuple(suggestions),
         **base,
     )
-
-
-def _one_per_feature_vector(table: pd.DataFrame) -> pd.DataFrame:
-    """Configs that differ only in what the selector cannot see (seed, template text)
-    get identical predictions; keep the one with the most evidence."""
-    keys = [c for c in CONFIG_FEATURES if c in table.columns]
-    ranked = table.sort_values("evidence_n", ascending=False, kind="stable")
-    return ranked.drop_duplicates(keys).sort_index()
-
-
-def _violations(
-    table: pd.DataFrame,
-    model: SelectorModel,
-    max_latency_s: float | None,
-    max_energy_j: float | None,
-    min_quality: float | None,
-) -> tuple[list[str], list[tuple[str, ...]]]:
-    problems, found = [], [[] for _ in range(len(table))]
-    checks = (
-        ("latency_p95", max_latency_s, "predicted p95 latency", "s"),
-        ("energy_j", max_energy_j, "predicted energy", "J"),
-    )
-    for target, limit, what, unit in checks:
-        if limit is None:
-            continue
-        if target not in model.targets:
-            problems.append(f"{what.split()[-1]} was never recorded: {what} cannot be checked")
-            for item in found:
-                item.append(f"{what} unknown")
-            continue
-        for item, value in zip(found, table[f"{target}_safe"].to_numpy(), strict=True):
-            if not value <= limit:
-                item.append(f"{what} {value:.3g} {unit} (with margin) > {limit:g} {unit}")
-    if min_quality is not None:
-        for item, value in zip(found, table["quality"].to_numpy(), strict=True):
-            if value < min_quality:
-                item.append(f"predicted quality {100 * value:.1f} < {100 * min_quality:.1f}")
-    return problems, [tuple(item) for item in found]
-
-
-def _miss(row: pd.Series, request: dict[str, Any]) -> float:
-    """How far a candidate is from the limits (sum of relative excesses)."""
-    total = 0.0
-    for column, key in (("latency_p95_safe", "max_latency_s"), ("energy_j_safe", "max_energy_j")):
-        limit = request[key]
-        if limit is not None:
-            value = row.get(column, math.inf)
-            total += max(0.0, (value - limit) / limit) if pd.notna(value) else math.inf
-    if request["min_quality"] is not None:
-        total += max(0.0, request["min_quality"] - row["quality"]) / max(
-            request["min_quality"], 0.01
-        )
-    return total
-
-
-def _choose(feasible: pd.DataFrame, prefer: Prefer) -> Any:
-    latency = feasible.get("latency_p50", pd.Series(0.0, index=feasible.index))
-    if prefer == "quality":
-        order = pd.DataFrame({"q": -feasible["quality"], "l": latency})
-        return order.sort_values(["q", "l"], kind="stable").index[0]
-    if prefer == "speed":
-        order = pd.DataFrame({"l": latency, "q": -feasible["quality"]})
-        return order.sort_values(["l", "q"], kind="stable").index[0]
-    score = pd.Series(0.0, index=feasible.index)
-    for key, column, sign in (
-        ("quality", "quality", 1),
-        ("latency", "latency_p50", -1),
-        ("energy", "energy_j", -1),
-    ):
-        weight = float(prefer.get(key, 0.0))
-        if weight and column in feasible:
-            values = feasible[column]
-            spread = values.max() - values.min()
-            normalised = (values - values.min()) / spread if spread > 0 else values * 0
-            score += sign * weight * normalised.fillna(0)
-    return score.idxmax()
-
-
-def _pareto(feasible: pd.DataFrame) -> list[Any]:
-    """Indices on the quality–p95-latency front, fastest first."""
-    if "latency_p95" not in feasible:
-        return []
-    ordered = feasible.sort_values(["latency_p95", "quality"], ascending=[True, False])
-    front, best = [], -math.inf
-    for index, quality in ordered["quality"].items():
-        if quality > best:
-            front.append(index)
-            best = quality
-    return front
-
-
-def _drivers(
-    model: SelectorModel,
-    table: pd.DataFrame,
-    chosen: Any,
-    task_type: str,
-    chars: float,
-    target: str,
-) -> tuple[Driver, ...]:
-    """Swap one setting of the chosen config for the candidates' most common value and
-    see how the prediction moves (the model's identity is swapped as a whole)."""
-    if target not in model.targets:
-        return ()
-    row = table.loc[[chosen]]
-    variants, described = [], []
-    common_model = table["model"].mode().iloc[0]
-    groups = [("model", _MODEL_GROUP)] + [
-        (name, (name,)) for name in ("template", *CONFIG_NUMERIC) if name != "parameter_b"
-    ]
-    for feature, columns in groups:
-        if feature == "model":
-            donor = table[table["model"] == common_model].iloc[0]
-        else:
-            donor = pd.Series({feature: _most_common(table[feature])})
-        if _same(row.iloc[0][feature], donor[feature]):
-            continue
-        variant = row.copy()
-        for column in columns:
-            variant[column] = donor[column]
-        variants.append(variant)
-        described.append((feature, _show(row.iloc[0][feature]), _show(donor[feature])))
-    if not variants:
-        return ()
-    rows = model.context_rows(pd.concat([row, *variants]), task_type, chars)
-    x = model.encoder.transform(rows)
-    predicted = model.targets[target].predict(x)[0]
-    drivers = [
-        Driver(f, v, b, float(predicted[0] - p), target)
-        for (f, v, b), p in zip(described, predicted[1:], strict=True)
-    ]
-    drivers = [d for d in drivers if abs(d.effect) >= 5e-4]
-    return tuple(sorted(drivers, key=lambda d: -abs(d.effect))[:MAX_DRIVERS])
-
-
-def _most_common(values: pd.Series) -> Any:
-    counts = values.value_counts(dropna=False)
-    return counts.index[0] if len(counts) else np.nan
-
-
-def _same(a: Any, b: Any) -> bool:
-    return (pd.isna(a) and pd.isna(b)) or a == b
-
-
-def _show(value: Any) -> str:
-    if pd.isna(value):
-        return "server default"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _limits(request: dict[str, Any]) -> str:

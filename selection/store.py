@@ -21,7 +21,8 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Now, timezone-aware (SQLModel's datetime columns refuse naive values)."""
+    return datetime.now(UTC)
 
 
 class SelectorVersion(SQLModel, table=True):

@@ -19,8 +19,9 @@ PerCaseFn = Callable[
     [Sequence[str], Sequence[Case], Sequence[GenerationResult] | None, Sequence[str] | None],
     np.ndarray,
 ]
-# (outputs, cases, labels) -> one corpus value
-CorpusFn = Callable[[Sequence[str], Sequence[Case], Sequence[str] | None], float]
+# (outputs, cases, labels) -> the corpus value of any resample, given as case indices
+Resampler = Callable[[np.ndarray], float]
+CorpusFn = Callable[[Sequence[str], Sequence[Case], Sequence[str] | None], Resampler]
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,21 @@ class Metric:
         values; NaN when nothing is scorable."""
         _check_lengths(self.name, outputs, cases, results)
         if self.corpus is not None:
-            return float(self.corpus(outputs, cases, labels))
+            return self.corpus(outputs, cases, labels)(np.arange(len(outputs)))
         values = self.score(outputs, cases, results, labels=labels)
         scorable = values[~np.isnan(values)]
         return float(scorable.mean()) if scorable.size else float("nan")
+
+    def corpus_resampler(
+        self, outputs: Sequence[str], cases: Sequence[Case], *, labels: Sequence[str] | None = None
+    ) -> Resampler:
+        """For bootstrap intervals of corpus metrics: a function giving the corpus value
+        of a resample of the cases (indices, repeats allowed), computed from sufficient
+        statistics extracted once, so a thousand resamples cost milliseconds."""
+        _check_lengths(self.name, outputs, cases, None)
+        if self.corpus is None:
+            raise MetricError(f"{self.name} is not a corpus-level metric")
+        return self.corpus(outputs, cases, labels)
 
 
 def _check_lengths(

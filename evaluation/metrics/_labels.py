@@ -16,7 +16,7 @@ corpus value is the headline.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import f1_score
@@ -86,10 +86,23 @@ def accuracy(
     return scores
 
 
-def macro_f1(outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None) -> float:
-    gold, predicted, _, label_set = _predictions(outputs, cases, labels)
-    if not gold:
-        return float("nan")
+def macro_f1(
+    outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None
+) -> Callable[[np.ndarray], float]:
+    """Macro-F1 of any resample of the cases (indices into ``outputs``)."""
+    gold, predicted, positions, label_set = _predictions(outputs, cases, labels)
     known = set(label_set)
-    classes = sorted(set(gold) | (set(predicted) & known))
-    return float(f1_score(gold, predicted, labels=classes, average="macro", zero_division=0.0))
+    gold_at = np.full(len(outputs), None, dtype=object)
+    predicted_at = np.full(len(outputs), None, dtype=object)
+    gold_at[positions] = gold
+    predicted_at[positions] = predicted
+
+    def resample(idx: np.ndarray) -> float:
+        chosen = [i for i in idx if gold_at[i] is not None]
+        if not chosen:
+            return float("nan")
+        g, p = list(gold_at[chosen]), list(predicted_at[chosen])
+        classes = sorted(set(g) | (set(p) & known))
+        return float(f1_score(g, p, labels=classes, average="macro", zero_division=0.0))
+
+    return resample

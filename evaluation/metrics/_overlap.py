@@ -78,15 +78,32 @@ def _sentence_scores(
     return scores
 
 
-def _corpus_score(
+def _corpus_resampler(
     make: Callable[[], BLEU | CHRF], outputs: Sequence[str], cases: Sequence[Case]
-) -> float:
-    pairs = [(o, c.references) for o, c in zip(outputs, cases, strict=True) if c.references]
-    if not pairs:
-        return float("nan")
-    width = max(len(refs) for _, refs in pairs)
-    streams = [[refs[j] if j < len(refs) else None for _, refs in pairs] for j in range(width)]
-    return float(make().corpus_score([o for o, _ in pairs], streams).score)
+) -> Callable[[np.ndarray], float]:
+    """Corpus BLEU/chrF of any resample of the cases from sacrebleu's per-sentence
+    sufficient statistics (what its own paired bootstrap resamples). Cases without
+    references contribute a row of zeros, i.e. nothing, as in ``corpus_score``."""
+    with_refs = [i for i, c in enumerate(cases) if c.references]
+    if not with_refs:
+        return lambda idx: float("nan")
+    width = max(len(cases[i].references) for i in with_refs)
+    streams = [
+        [cases[i].references[j] if j < len(cases[i].references) else None for i in with_refs]
+        for j in range(width)
+    ]
+    metric = make()
+    rows = metric._extract_corpus_statistics([outputs[i] for i in with_refs], streams)
+    stats = np.zeros((len(outputs), len(rows[0])))
+    stats[with_refs] = np.asarray(rows, dtype=float)
+    integral = all(float(v).is_integer() for v in stats.flat)
+
+    def resample(idx: np.ndarray) -> float:
+        total = stats[idx].sum(axis=0)
+        values = [int(v) for v in total] if integral else total.tolist()
+        return float(metric._compute_score_from_stats(values).score)
+
+    return resample
 
 
 def _sentence_bleu() -> BLEU:
@@ -104,8 +121,8 @@ def bleu(
 
 def corpus_bleu(
     outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None
-) -> float:
-    return _corpus_score(BLEU, outputs, cases)
+) -> Callable[[np.ndarray], float]:
+    return _corpus_resampler(BLEU, outputs, cases)
 
 
 def chrf(
@@ -119,5 +136,5 @@ def chrf(
 
 def corpus_chrf(
     outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None
-) -> float:
-    return _corpus_score(CHRF, outputs, cases)
+) -> Callable[[np.ndarray], float]:
+    return _corpus_resampler(CHRF, outputs, cases)

@@ -277,3 +277,48 @@ def test_match_metrics_score_8000_outputs_quickly():
         values = scores(name, outputs, cases)
         assert time.perf_counter() - start < 2.0, name
         assert values.shape == (8000,) and not np.isnan(values).any()
+
+
+@pytest.mark.parametrize("name", ["bleu", "chrf"])
+def test_corpus_resampler_matches_sacrebleu_on_any_resample(name):
+    outputs = ["the cat sat on the mat", "a dog barked loudly", "rain fell all day", "hello"]
+    cases = [
+        case(refs=("the cat sat on a mat",)),
+        case(refs=("the dog barked", "a dog was barking loudly")),
+        case(refs=("it rained all day",)),
+        case(),  # no reference: contributes nothing
+    ]
+    resample = get_metric(name).corpus_resampler(outputs, cases)
+    corpus = sacrebleu.corpus_bleu if name == "bleu" else sacrebleu.corpus_chrf
+
+    def direct(idx):
+        chosen = [i for i in idx if cases[i].references]
+        refs = [
+            [cases[i].references[j] if j < len(cases[i].references) else None for i in chosen]
+            for j in range(2)
+        ]
+        return corpus([outputs[i] for i in chosen], refs).score
+
+    for idx in (np.arange(4), np.array([0, 0, 2]), np.array([1, 1, 1, 3])):
+        assert resample(idx) == pytest.approx(direct(idx))
+
+
+def test_macro_f1_resampler_matches_sklearn():
+    labels = ("billing", "technical")
+    outputs = ["billing", "technical issue", "billing", "no idea"]
+    cases = [
+        case(label="billing"),
+        case(label="technical"),
+        case(label="technical"),
+        case(label="billing"),
+    ]
+    resample = get_metric("macro_f1").corpus_resampler(outputs, cases, labels=labels)
+    idx = np.array([0, 2, 2, 3])
+    expected = f1_score(
+        ["billing", "technical", "technical", "billing"],
+        ["billing", "billing", "billing", "no idea"],
+        labels=["billing", "technical"],
+        average="macro",
+        zero_division=0.0,
+    )
+    assert resample(idx) == pytest.approx(expected)

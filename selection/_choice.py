@@ -1,0 +1,166 @@
+"""Choosing among scored candidates: feasibility, preference, the Pareto front and the
+settings that drove the choice (see :mod:`selection.recommender` for the rules)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from selection.features import CONFIG_FEATURES, CONFIG_NUMERIC
+from selection.model import SelectorModel
+from selection.recommendation import Driver
+
+Prefer = Literal["quality", "speed"] | Mapping[str, float]
+MAX_DRIVERS = 3
+_MODEL_GROUP = ("model", "family", "parameter_b", "quantization")
+
+
+def one_per_feature_vector(table: pd.DataFrame) -> pd.DataFrame:
+    """Configs that differ only in what the selector cannot see (seed, template text)
+    get identical predictions; keep the one with the most evidence."""
+    keys = [c for c in CONFIG_FEATURES if c in table.columns]
+    ranked = table.sort_values("evidence_n", ascending=False, kind="stable")
+    return ranked.drop_duplicates(keys).sort_index()
+
+
+def violations(
+    table: pd.DataFrame,
+    model: SelectorModel,
+    max_latency_s: float | None,
+    max_energy_j: float | None,
+    min_quality: float | None,
+) -> tuple[list[str], list[tuple[str, ...]]]:
+    problems, found = [], [[] for _ in range(len(table))]
+    checks = (
+        ("latency_p95", max_latency_s, "predicted p95 latency", "s"),
+        ("energy_j", max_energy_j, "predicted energy", "J"),
+    )
+    for target, limit, what, unit in checks:
+        if limit is None:
+            continue
+        if target not in model.targets:
+            problems.append(f"{what.split()[-1]} was never recorded: {what} cannot be checked")
+            for item in found:
+                item.append(f"{what} unknown")
+            continue
+        for item, value in zip(found, table[f"{target}_safe"].to_numpy(), strict=True):
+            if not value <= limit:
+                item.append(f"{what} {value:.3g} {unit} (with margin) > {limit:g} {unit}")
+    if min_quality is not None:
+        for item, value in zip(found, table["quality"].to_numpy(), strict=True):
+            if value < min_quality:
+                item.append(f"predicted quality {100 * value:.1f} < {100 * min_quality:.1f}")
+    return problems, [tuple(item) for item in found]
+
+
+def miss(row: pd.Series, request: dict[str, Any]) -> float:
+    """How far a candidate is from the limits (sum of relative excesses)."""
+    total = 0.0
+    for column, key in (("latency_p95_safe", "max_latency_s"), ("energy_j_safe", "max_energy_j")):
+        limit = request[key]
+        if limit is not None:
+            value = row.get(column, math.inf)
+            total += max(0.0, (value - limit) / limit) if pd.notna(value) else math.inf
+    if request["min_quality"] is not None:
+        total += max(0.0, request["min_quality"] - row["quality"]) / max(
+            request["min_quality"], 0.01
+        )
+    return total
+
+
+def choose(feasible: pd.DataFrame, prefer: Prefer) -> Any:
+    latency = feasible.get("latency_p50", pd.Series(0.0, index=feasible.index))
+    if prefer == "quality":
+        order = pd.DataFrame({"q": -feasible["quality"], "l": latency})
+        return order.sort_values(["q", "l"], kind="stable").index[0]
+    if prefer == "speed":
+        order = pd.DataFrame({"l": latency, "q": -feasible["quality"]})
+        return order.sort_values(["l", "q"], kind="stable").index[0]
+    score = pd.Series(0.0, index=feasible.index)
+    for key, column, sign in (
+        ("quality", "quality", 1),
+        ("latency", "latency_p50", -1),
+        ("energy", "energy_j", -1),
+    ):
+        weight = float(prefer.get(key, 0.0))
+        if weight and column in feasible:
+            values = feasible[column]
+            spread = values.max() - values.min()
+            normalised = (values - values.min()) / spread if spread > 0 else values * 0
+            score += sign * weight * normalised.fillna(0)
+    return score.idxmax()
+
+
+def pareto(feasible: pd.DataFrame) -> list[Any]:
+    """Indices on the quality–p95-latency front, fastest first."""
+    if "latency_p95" not in feasible:
+        return []
+    ordered = feasible.sort_values(["latency_p95", "quality"], ascending=[True, False])
+    front, best = [], -math.inf
+    for index, quality in ordered["quality"].items():
+        if quality > best:
+            front.append(index)
+            best = quality
+    return front
+
+
+def drivers(
+    model: SelectorModel,
+    table: pd.DataFrame,
+    chosen: Any,
+    task_type: str,
+    chars: float,
+    target: str,
+) -> tuple[Driver, ...]:
+    """Swap one setting of the chosen config for the candidates' most common value and
+    see how the prediction moves (the model's identity is swapped as a whole)."""
+    if target not in model.targets:
+        return ()
+    row = table.loc[[chosen]]
+    variants, described = [], []
+    common_model = table["model"].mode().iloc[0]
+    groups = [("model", _MODEL_GROUP)] + [
+        (name, (name,)) for name in ("template", *CONFIG_NUMERIC) if name != "parameter_b"
+    ]
+    for feature, columns in groups:
+        if feature == "model":
+            donor = table[table["model"] == common_model].iloc[0]
+        else:
+            donor = pd.Series({feature: _most_common(table[feature])})
+        if _same(row.iloc[0][feature], donor[feature]):
+            continue
+        variant = row.copy()
+        for column in columns:
+            variant[column] = donor[column]
+        variants.append(variant)
+        described.append((feature, _show(row.iloc[0][feature]), _show(donor[feature])))
+    if not variants:
+        return ()
+    rows = model.context_rows(pd.concat([row, *variants]), task_type, chars)
+    x = model.encoder.transform(rows)
+    predicted = model.targets[target].predict(x)[0]
+    drivers = [
+        Driver(f, v, b, float(predicted[0] - p), target)
+        for (f, v, b), p in zip(described, predicted[1:], strict=True)
+    ]
+    drivers = [d for d in drivers if abs(d.effect) >= 5e-4]
+    return tuple(sorted(drivers, key=lambda d: -abs(d.effect))[:MAX_DRIVERS])
+
+
+def _most_common(values: pd.Series) -> Any:
+    counts = values.value_counts(dropna=False)
+    return counts.index[0] if len(counts) else np.nan
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (pd.isna(a) and pd.isna(b)) or a == b
+
+
+def _show(value: Any) -> str:
+    if pd.isna(value):
+        return "server default"
+    return f"{value:g}" if isinstance(value, float) else str(value)

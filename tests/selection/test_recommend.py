@@ -1,0 +1,143 @@
+import json
+
+import pytest
+from sqlmodel import Session, select
+
+from evaluation.spec import Config, GenerationParams
+from selection import recommend
+from selection.frame import validate_training_frame
+from selection.recommender import recommend_from_model
+from selection.store import RecommendationLog
+from selection.training import train_selector
+from selection.versions import PromotionDecision, save_version
+
+from .conftest import FAST, config_named, synthetic_frame
+
+
+@pytest.fixture
+def stored(engine, trained):
+    with Session(engine) as session:
+        row = save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
+        session.commit()
+        return engine, row.id
+
+
+def test_best_config_under_a_latency_limit(stored):
+    engine, version_id = stored
+    answer = recommend("qa", max_latency_s=1.0, engine=engine)
+    assert answer.status == "ok" and answer.version_id == version_id and answer.id is not None
+    config = answer.config
+    assert isinstance(config, Config)
+    assert (config.model, config.template.name, config.params.temperature) == (
+        "tiny:1b",
+        "careful",
+        0.0,
+    )
+    assert answer.choice.latency_p95_s.value <= 1.0
+    assert answer.choice.evidence.n_generations == 12 and answer.choice.evidence.simulated
+    assert answer.excluded_best is not None and answer.excluded_best.model == "big:8b"
+    assert answer.drivers and answer.drivers[0].feature in {"model", "temperature"}
+    text = answer.explain()
+    assert "tiny:1b" in text and "why:" in text and "measured: 12 generations" in text
+
+
+def test_without_limits_the_strongest_config_wins(stored):
+    answer = recommend("summarization", engine=stored[0])
+    assert (answer.choice.model, answer.choice.template) == ("big:8b", "careful")
+    front = [answer.choice, *answer.alternatives]
+    latencies = [o.latency_p95_s.value for o in sorted(front, key=lambda o: o.latency_p95_s.value)]
+    qualities = [o.quality.value for o in sorted(front, key=lambda o: o.latency_p95_s.value)]
+    assert qualities == sorted(qualities) and latencies == sorted(latencies)
+
+
+def test_prefer_speed_and_weights(stored):
+    engine = stored[0]
+    fastest = recommend("qa", prefer="speed", engine=engine)
+    assert fastest.choice.model == "tiny:1b" and fastest.choice.params["num_predict"] == 64
+    assert fastest.drivers[0].target == "latency_p50"
+    by_weight = recommend("qa", prefer={"quality": 1.0}, engine=engine)
+    by_quality = recommend("qa", engine=engine)
+    assert by_weight.choice.config_hash == by_quality.choice.config_hash
+
+
+def test_candidates_limit_the_choice_and_unseen_configs_are_predicted(stored):
+    unseen = Config(
+        "big:8b",
+        GenerationParams(temperature=0.3, num_predict=128),
+        config_named("big:8b", "careful", 0.0, 64).template,
+    )
+    plain = config_named("big:8b", "plain", 0.0, 256).hash
+    answer = recommend("qa", candidates=[plain, unseen, "no-such-config"], engine=stored[0])
+    assert answer.choice.config_hash in {plain, unseen.hash}
+    assert any("no-such-config" in note for note in answer.notes)
+    predicted = {o.config_hash: o for o in (answer.choice, *answer.alternatives)}
+    if unseen.hash in predicted:
+        assert not predicted[unseen.hash].evidence.measured
+
+
+def test_infeasible_limits_say_so_and_offer_the_closest(stored):
+    answer = recommend("qa", max_latency_s=0.01, engine=stored[0])
+    assert answer.status == "infeasible" and answer.choice is None and answer.config is None
+    assert "no configuration is predicted to meet p95 latency ≤ 0.01 s" in answer.message
+    assert len(answer.closest) == 3 and all(o.violations for o in answer.closest)
+    assert answer.closest[0].model == "tiny:1b"
+    assert "closest options" in answer.explain()
+    too_good = recommend("qa", min_quality=0.99, engine=stored[0])
+    assert too_good.status == "infeasible" and "quality" in too_good.closest[0].violations[0]
+
+
+def test_energy_limit_without_energy_data_is_infeasible_and_explained():
+    frame = validate_training_frame(synthetic_frame(cases=2, energy=False))
+    model = train_selector(frame, FAST).model
+    answer = recommend_from_model(model, "qa", max_energy_j=50.0)
+    assert answer.status == "infeasible"
+    assert any("energy was never recorded" in note for note in answer.notes)
+
+
+def test_no_data_at_all_says_what_to_run(engine):
+    answer = recommend("qa", max_latency_s=2.0, engine=engine)
+    assert answer.status == "no_data" and answer.choice is None
+    assert any("sweep" in s for s in answer.suggestions)
+    assert any("retrain_selector" in s for s in answer.suggestions)
+    assert "run a sweep" in answer.explain()
+
+
+def test_unknown_task_type_says_what_is_known(stored):
+    answer = recommend("code", engine=stored[0])
+    assert answer.status == "no_data" and "have: qa, summarization" in answer.message
+    assert any("big:8b t=0 tpl=careful" in s for s in answer.suggestions)
+
+
+def test_unknown_version_and_unreachable_database_are_answers(stored, tmp_path):
+    assert recommend("qa", version=999, engine=stored[0]).status == "unavailable"
+    url = f"sqlite:///{tmp_path}/missing/dir/evalflow.db"
+    answer = recommend("qa", database_url=url)
+    assert answer.status == "unavailable" and "database" in answer.message
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"prefer": "cheap"},
+        {"max_latency_s": -1.0},
+        {"min_quality": 50},
+        {"prefer": {"quality": 1, "cost": 1}},
+        {"candidates": "big:8b"},
+    ],
+)
+def test_bad_arguments_raise_value_error(stored, kwargs):
+    with pytest.raises(ValueError):
+        recommend("qa", engine=stored[0], **kwargs)
+
+
+def test_every_answer_is_logged(stored):
+    engine = stored[0]
+    ok = recommend("qa", max_latency_s=1.0, engine=engine)
+    infeasible = recommend("qa", max_latency_s=0.01, engine=engine)
+    with Session(engine) as session:
+        logs = session.exec(select(RecommendationLog).order_by(RecommendationLog.id)).all()
+    assert [log.id for log in logs] == [ok.id, infeasible.id]
+    assert logs[0].config_hash == ok.choice.config_hash and logs[1].config_hash is None
+    assert logs[0].request["max_latency_s"] == 1.0 and logs[1].status == "infeasible"
+    assert logs[0].answer["choice"]["model"] == "tiny:1b"
+    json.dumps(ok.to_dict())

@@ -1,0 +1,99 @@
+import pandas as pd
+import pytest
+import sklearn
+from sqlmodel import Session
+
+from selection import versions
+from selection.frame import validate_training_frame
+from selection.store import SelectorBlob, SelectorVersion
+from selection.training import Hyperparameters
+from selection.versions import (
+    current_version,
+    deserialize,
+    list_versions,
+    load_model,
+    promote,
+    serialize,
+    train_and_maybe_promote,
+)
+
+from .conftest import FAST, synthetic_frame
+
+USELESS = Hyperparameters(ensemble_size=2, max_iter=1, learning_rate=0.01, n_splits=2)
+
+
+def test_first_version_is_promoted_and_described(engine, frame):
+    outcome = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
+    assert outcome.decision.promoted and outcome.decision.basis == "first version"
+    with Session(engine) as session:
+        row = current_version(session)
+        assert row is not None and row.id == outcome.version_id
+        assert row.sklearn_version == sklearn.__version__
+        assert row.data_fingerprint == outcome.result.fingerprint
+        assert "task_type*template" in row.features
+        assert row.metrics["quality"]["mae"] == pytest.approx(
+            outcome.result.metrics["quality"]["mae"]
+        )
+        assert row.n_generations == len(frame) and row.task_types == ["qa", "summarization"]
+        assert session.get(SelectorBlob, row.id) is not None
+
+
+def test_retraining_on_the_same_data_is_promoted(engine, frame):
+    train_and_maybe_promote(engine, frame, hyperparameters=FAST)
+    second = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
+    decision = second.decision
+    assert decision.promoted and decision.basis == "cross-validation"
+    quality = decision.comparison["quality"]
+    assert quality["candidate"] == pytest.approx(quality["incumbent"])
+
+
+def test_worse_version_is_kept_but_not_promoted(engine):
+    old_suites = {"qa-a": "qa", "sum-a": "summarization"}
+    first = train_and_maybe_promote(
+        engine,
+        validate_training_frame(synthetic_frame(cases=4, suites=old_suites)),
+        hyperparameters=FAST,
+    )
+    more = validate_training_frame(synthetic_frame(cases=4, seed=1))
+    second = train_and_maybe_promote(engine, more, hyperparameters=USELESS)
+    decision = second.decision
+    assert not decision.promoted
+    assert decision.basis == "unseen rows" and decision.n_comparison_rows == 32
+    assert decision.reason.startswith("not promoted")
+    assert "quality MAE" in decision.reason and f"version {first.version_id}" in decision.reason
+    with Session(engine) as session:
+        assert current_version(session).id == first.version_id
+        stored = session.get(SelectorVersion, second.version_id)
+        assert not stored.promoted and stored.promotion_reason == decision.reason
+        assert [v.id for v in list_versions(session)] == [first.version_id, second.version_id]
+        promote(session, second.version_id, "manual: testing a rollback")
+        session.commit()
+        assert current_version(session).id == second.version_id
+
+
+def test_better_data_from_new_suites_is_promoted(engine):
+    few = validate_training_frame(
+        synthetic_frame(cases=2, suites={"qa-a": "qa", "sum-a": "summarization"})
+    )
+    train_and_maybe_promote(engine, few, hyperparameters=USELESS)
+    second = train_and_maybe_promote(
+        engine, validate_training_frame(synthetic_frame()), hyperparameters=FAST
+    )
+    assert second.decision.promoted and second.decision.basis == "unseen rows"
+
+
+def test_persistence_round_trip_predicts_the_same(engine, frame, trained):
+    model = trained.model
+    again = deserialize(serialize(model))
+    pd.testing.assert_frame_equal(
+        model.predict(model.configs, "qa"), again.predict(again.configs, "qa")
+    )
+    outcome = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
+    versions._CACHE.clear()
+    with Session(engine) as session:
+        loaded = load_model(session, session.get(SelectorVersion, outcome.version_id))
+    fitted = outcome.result.model
+    pd.testing.assert_frame_equal(
+        fitted.predict(fitted.configs, "summarization"),
+        loaded.predict(loaded.configs, "summarization"),
+    )
