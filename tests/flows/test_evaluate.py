@@ -143,3 +143,21 @@ def test_simulated_sweep_is_labelled_simulated(tmp_path, database_url):
     with Session(engine) as session:
         assert all(g.simulated for g in session.exec(select(Generation)).all())
     json.dumps(summary)  # the flow's result is plain data
+
+
+def test_openai_compatible_host_runs_the_same_sweep(tmp_path, database_url):
+    with running_standin(StandInConfig(models=("llama3.2:3b",), latency_ms=1.0)) as server:
+        spec = write_spec(
+            tmp_path,
+            server.url,
+            grid={"temperature": [0.2], "num_predict": [24]},
+            hosts=[{"name": "vllm", "url": server.url, "slots": 2, "kind": "openai"}],
+        )
+        summary = asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+        body = server.stats.last_request
+    assert summary["failed"] == 0 and summary["generated"] > 0
+    assert body["max_tokens"] == 24 and body["stream"] is True
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        gens = session.exec(select(Generation)).all()
+    assert all(g.status == "ok" and g.eval_count > 0 for g in gens)

@@ -1,0 +1,74 @@
+"""The `evalflow` command line: plan, run, experiments, show, rescore, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.cli import main
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def small_spec(tmp_path: Path, **overrides) -> Path:
+    spec = {
+        "name": "cli-test",
+        "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+        "models": ["sim-small:1b", "sim-large:8b"],
+        "grid": {"temperature": [0.0]},
+        "hosts": [{"name": "sim", "url": "simulated://local", "slots": 2, "kind": "simulated"}],
+    } | overrides
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_plan_prints_configs_and_generation_count(tmp_path, capsys):
+    assert main(["plan", str(small_spec(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "sim-small:1b" in out and "sim-large:8b" in out
+    assert "72" in out  # 2 configs x 36 cases
+    assert "SIMULATED" in out
+
+
+def test_bad_spec_is_refused_with_the_field_and_no_traceback(tmp_path, capsys):
+    spec = small_spec(tmp_path, grid={"temperature": [-0.5]})
+    assert main(["run", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "grid.temperature[0]" in err
+    assert "Traceback" not in err
+
+
+def test_too_many_configs_are_refused_before_anything_runs(tmp_path, capsys):
+    spec = small_spec(tmp_path, grid={"temperature": {"min": 0.0, "max": 1.0, "step": 0.001}})
+    assert main(["plan", str(spec)]) == 2
+    assert "max_configs" in capsys.readouterr().err
+
+
+def test_run_then_list_show_and_rescore(tmp_path, capsys, database_url):
+    spec = small_spec(tmp_path)
+    assert main(["--database", database_url, "run", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "SIMULATED" in out and "72 generated, 0 failed" in out
+
+    assert main(["--database", database_url, "experiments"]) == 0
+    listing = capsys.readouterr().out
+    assert "cli-test" in listing and "SIMULATED" in listing
+
+    assert main(["--database", database_url, "show", "cli-test"]) == 0
+    board = capsys.readouterr().out
+    assert "exact_match" in board and "sim-large:8b" in board
+
+    assert main(["--database", database_url, "rescore", "cli-test", "--metrics", "rougeL"]) == 0
+    assert "rougeL" in capsys.readouterr().out
+
+
+def test_unknown_experiment_lists_the_known_ones(tmp_path, capsys, database_url):
+    assert main(["--database", database_url, "run", str(small_spec(tmp_path))]) == 0
+    capsys.readouterr()
+    assert main(["--database", database_url, "show", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no experiment named 'nope'" in err and "cli-test" in err

@@ -1,0 +1,76 @@
+import pytest
+from sqlmodel import Session
+
+from selection import recommend, record_outcome
+from selection.frame import validate_training_frame
+from selection.outcomes import OUTCOME_WEIGHT, UnknownRecommendation, outcomes_frame
+from selection.store import RecommendationLog
+from selection.versions import PromotionDecision, save_version, train_and_maybe_promote
+
+from .conftest import FAST
+
+
+@pytest.fixture
+def stored(engine, trained):
+    with Session(engine) as session:
+        save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
+        session.commit()
+    return engine
+
+
+def test_record_outcome_attaches_to_the_log(stored):
+    answer = recommend("qa", max_latency_s=1.0, engine=stored)
+    record_outcome(answer.id, quality=0.4, latency_s=0.3, engine=stored)
+    with Session(stored) as session:
+        log = session.get(RecommendationLog, answer.id)
+        assert (log.outcome_quality, log.outcome_latency_s) == (0.4, 0.3)
+        assert log.outcome_at is not None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "quality and/or latency_s"),
+        ({"quality": 1.5}, r"\[0, 1\]"),
+        ({"latency_s": -2.0}, "non-negative"),
+    ],
+)
+def test_bad_outcomes_raise_value_error(stored, kwargs, match):
+    answer = recommend("qa", engine=stored)
+    with pytest.raises(ValueError, match=match):
+        record_outcome(answer.id, engine=stored, **kwargs)
+
+
+def test_outcome_needs_a_recommended_config(stored):
+    with pytest.raises(UnknownRecommendation, match="no recommendation with id 42"):
+        record_outcome(42, quality=1.0, engine=stored)
+    infeasible = recommend("qa", max_latency_s=0.001, engine=stored)
+    with pytest.raises(UnknownRecommendation, match="recommended no configuration"):
+        record_outcome(infeasible.id, quality=1.0, engine=stored)
+
+
+def test_outcomes_become_weighted_training_rows(stored):
+    answer = recommend("qa", max_latency_s=1.0, engine=stored)
+    record_outcome(answer.id, latency_s=0.25, engine=stored)
+    with Session(stored) as session:
+        rows = validate_training_frame(outcomes_frame(session))
+    assert len(rows) == 1
+    row = rows.iloc[0]
+    assert row["suite"] == "outcomes:qa" and row["weight"] == OUTCOME_WEIGHT
+    assert row["config_hash"] == answer.choice.config_hash and row["latency_s"] == 0.25
+    assert row["num_predict"] == answer.choice.params["num_predict"]
+    assert row["quality"] != row["quality"]  # NaN: only latency was reported
+
+
+def test_outcomes_flow_into_training(stored, frame, trained):
+    chosen = recommend("qa", max_latency_s=1.0, engine=stored).choice.config_hash
+    for _ in range(30):
+        answer = recommend("qa", max_latency_s=1.0, engine=stored)
+        record_outcome(answer.id, quality=0.0, engine=stored)
+    outcome = train_and_maybe_promote(stored, frame, hyperparameters=FAST)
+    assert outcome.n_outcomes == 30
+    assert outcome.result.n_generations == len(frame) + 30
+    assert "outcomes:qa" in set(outcome.result.rows["suite"])
+    before = trained.model.predict(trained.model.configs, "qa").loc[chosen, "quality"]
+    after = outcome.result.model.predict(outcome.result.model.configs, "qa").loc[chosen, "quality"]
+    assert after < before - 0.02
