@@ -26,7 +26,9 @@ from typing import Any, Literal, Self
 import httpx
 
 from evaluation.backends._http import parse_json_object, raise_for_status, translate_errors
+from evaluation.backends.ollama import OllamaBackend
 from evaluation.errors import BackendError
+from evaluation.spec import HostSpec
 
 PairChoice = Literal["first", "second", "tie"]
 PAIR_CHOICES: tuple[str, ...] = ("first", "second", "tie")
@@ -168,7 +170,8 @@ class Judge:
         self.max_attempts = max_attempts
         self.num_predict = num_predict
         self.retry_delay_s = retry_delay_s
-        self._url = url.rstrip("/") + "/api/chat"
+        self._base = url.rstrip("/")
+        self._url = self._base + "/api/chat"
         self._host = host_name or url
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10))
@@ -176,6 +179,12 @@ class Judge:
     @property
     def name(self) -> str:
         return f"ollama:{self.model}"
+
+    async def preflight(self) -> None:
+        """Check that the host answers and has the judge model, before judging anything
+        (BackendUnavailable, or ModelNotFound listing the host's models)."""
+        host = HostSpec(name=self._host, url=self._base)
+        await OllamaBackend(host, client=self._client).preflight([self.model])
 
     async def score(
         self, input_text: str, output: str, references: Sequence[str] = ()

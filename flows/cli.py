@@ -85,7 +85,6 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from evaluation.export import export_experiment
-
     from evaluation.storage.db import session_scope
 
     with session_scope(_engine(args)) as session:
@@ -137,11 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write results to files")
     p.add_argument("experiment")
-    p.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    p.add_argument("--format", choices=["csv", "json", "parquet", "excel"], default="csv")
     p.add_argument(
         "--level",
         action="append",
-        choices=["generations", "scores", "aggregates"],
+        choices=["generations", "scores", "aggregates", "comparisons", "ratings", "judgements"],
         help="what to export (repeatable; default: all)",
     )
     p.add_argument("--out", default=".", help="output folder")

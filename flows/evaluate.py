@@ -15,7 +15,7 @@ from prefect.utilities.annotations import quote
 
 from evaluation.backends.retry import RetryPolicy
 from evaluation.dispatch import dispatch
-from evaluation.settings import database_url
+from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
 from evaluation.sweep import open_backends
 from tasks.compare import compare_and_publish
@@ -23,6 +23,7 @@ from tasks.generation import GenerationContext, generate_chunk
 from tasks.host_slots import HostSlots, size_limits
 from tasks.hosts import check_hosts
 from tasks.progress import ProgressArtifact
+from tasks.report import publish_report
 from tasks.results import aggregate, artifact_key, publish, score
 from tasks.sweep import finish, load_sweep, record_host_models, record_unservable, register
 
@@ -82,7 +83,11 @@ async def evaluate(
         )
 
         async def run(host, items):
-            return await generate_chunk(host, quote(items), quote(context))
+            # Tagged with its host and model so the Prefect UI can filter generation work.
+            tagged = generate_chunk.with_options(
+                tags=[f"host:{host.name}", f"model:{items[0].model}"]
+            )
+            return await tagged(host, quote(items), quote(context))
 
         started, started_cpu = time.perf_counter(), time.process_time()
         report = await dispatch(pending, hosts, run, chunk_size=chunk_size)
@@ -103,6 +108,7 @@ async def evaluate(
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
     publish(engine, experiment_id)
     comparison = compare_and_publish(engine, experiment_id)
+    report_file = publish_report(engine, experiment_id, evalflow_home() / "reports")
     finish(engine, experiment_id, "completed")
     return {
         "experiment": name,
@@ -116,4 +122,5 @@ async def evaluate(
         "generation_s": round(generation_s, 3),
         "generation_cpu_s": round(generation_cpu_s, 3),
         "comparison": comparison["verdicts"],
+        "report": str(report_file),
     }

@@ -34,6 +34,8 @@ def violations(
     max_energy_j: float | None,
     min_quality: float | None,
 ) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Per candidate, the limits it is predicted to break (empty: feasible), and the
+    problems with the request itself (a limit on something never measured)."""
     problems, found = [], [[] for _ in range(len(table))]
     checks = (
         ("latency_p95", max_latency_s, "predicted p95 latency", "s"),
@@ -73,6 +75,7 @@ def miss(row: pd.Series, request: dict[str, Any]) -> float:
 
 
 def choose(feasible: pd.DataFrame, prefer: Prefer) -> Any:
+    """The index of the preferred feasible candidate."""
     latency = feasible.get("latency_p50", pd.Series(0.0, index=feasible.index))
     if prefer == "quality":
         order = pd.DataFrame({"q": -feasible["quality"], "l": latency})
@@ -143,12 +146,12 @@ def drivers(
     rows = model.context_rows(pd.concat([row, *variants]), task_type, chars)
     x = model.encoder.transform(rows)
     predicted = model.targets[target].predict(x)[0]
-    drivers = [
+    effects = [
         Driver(f, v, b, float(predicted[0] - p), target)
         for (f, v, b), p in zip(described, predicted[1:], strict=True)
     ]
-    drivers = [d for d in drivers if abs(d.effect) >= 5e-4]
-    return tuple(sorted(drivers, key=lambda d: -abs(d.effect))[:MAX_DRIVERS])
+    effects = [d for d in effects if abs(d.effect) >= 5e-4]
+    return tuple(sorted(effects, key=lambda d: -abs(d.effect))[:MAX_DRIVERS])
 
 
 def _most_common(values: pd.Series) -> Any:

@@ -43,7 +43,7 @@ from selection.recommendation import Recommendation
 from selection.store import RecommendationLog, SelectorVersion
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
-SAFETY_Z = 1.0
+SAFETY_Z = 1.5
 MAX_ALTERNATIVES = 5
 MAX_CLOSEST = 3
 
@@ -226,7 +226,7 @@ def check_request(
 def _answer(
     session: Session, request: dict[str, Any], candidates: Sequence[Config | str] | None
 ) -> Recommendation:
-    from selection.versions import current_version, load_model, sklearn_version
+    from selection.versions import LOAD_ERRORS, current_version, load_model, sklearn_version
 
     task_type = request["task_type"]
     version = request["version"]
@@ -251,7 +251,7 @@ def _answer(
         )
     try:
         model = load_model(session, row)
-    except (LookupError, ImportError, AttributeError, TypeError, ValueError, EOFError) as exc:
+    except LOAD_ERRORS as exc:
         message = (
             f"selector version {row.id} cannot be loaded (trained with scikit-learn "
             f"{row.sklearn_version}, running {sklearn_version()}): {exc}; retrain it"

@@ -6,13 +6,16 @@ missing from the current version's training data; the new version is refitted wi
 them (so both predict data they never saw) and each compared target must not be worse
 than the current version's error by more than ``tolerance`` (relative) plus a small
 absolute slack. When there are no such rows (same data, or only more samples of the
-same pairs), the cross-validated errors of both versions are compared instead.
+same pairs), or when the current version's model cannot be loaded any more, the
+cross-validated errors of both versions are compared instead.
 """
 
 from __future__ import annotations
 
 import io
+import pickle
 import warnings
+import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,6 +34,17 @@ COMPARED = {"quality": "mae", "latency_p95": "relative_error"}
 SLACK = {"quality": 0.002, "latency_p95": 0.005}
 """Absolute slack per target (0.2 quality points; half a percent of latency)."""
 MIN_COMPARISON_ROWS = 3
+LOAD_ERRORS = (
+    LookupError,
+    ImportError,
+    AttributeError,
+    TypeError,
+    ValueError,
+    EOFError,
+    pickle.UnpicklingError,
+    zlib.error,
+)
+"""What loading a stored selector raises when the blob or the library versions do not fit."""
 _CACHE: dict[tuple[str, int, str], SelectorModel] = {}
 _CACHE_SIZE = 4
 
@@ -152,13 +166,17 @@ def decide_promotion(
     tolerance: float = 0.05,
 ) -> PromotionDecision:
     """Whether ``result`` may replace ``incumbent`` (see the module docstring)."""
-    if incumbent is None or incumbent_model is None:
+    if incumbent is None:
         return PromotionDecision(
             True, "first selector version: nothing to compare with", basis="first version"
         )
     rows = result.rows
-    unseen = ~(rows["config_hash"] + "|" + rows["suite"]).isin(incumbent_model.trained_keys)
-    if unseen.sum() >= MIN_COMPARISON_ROWS and (~unseen).sum() >= MIN_COMPARISON_ROWS:
+    unseen = pd.Series(False, index=rows.index)
+    if incumbent_model is not None:
+        keys = rows["config_hash"] + "|" + rows["suite"]
+        unseen = ~keys.isin(incumbent_model.trained_keys)
+    enough = unseen.sum() >= MIN_COMPARISON_ROWS and (~unseen).sum() >= MIN_COMPARISON_ROWS
+    if incumbent_model is not None and enough:
         basis = "unseen rows"
         comparison = _compare_on_rows(result, incumbent_model, rows[~unseen], rows[unseen])
     else:
@@ -218,13 +236,19 @@ def train_and_maybe_promote(
     the data cannot train a selector."""
     from selection.outcomes import outcomes_frame
 
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(engine) as session:
         outcomes = outcomes_frame(session) if include_outcomes else pd.DataFrame()
-        parts = [frame, outcomes] if len(outcomes) else [frame]
-        data = validate_training_frame(pd.concat(parts, ignore_index=True))
-        result = train_selector(data, hyperparameters)
+    parts = [frame, outcomes] if len(outcomes) else [frame]
+    data = validate_training_frame(pd.concat(parts, ignore_index=True))
+    result = train_selector(data, hyperparameters)
+    with Session(engine, expire_on_commit=False) as session:
         incumbent = current_version(session)
-        incumbent_model = load_model(session, incumbent) if incumbent is not None else None
+        incumbent_model = None
+        if incumbent is not None:
+            try:
+                incumbent_model = load_model(session, incumbent)
+            except LOAD_ERRORS:
+                incumbent_model = None  # compared on its recorded cross-validation errors
         decision = decide_promotion(result, incumbent, incumbent_model, tolerance=tolerance)
         row = save_version(session, result, decision)
         session.commit()

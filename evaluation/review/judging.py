@@ -58,7 +58,9 @@ async def judge_experiment(
     concurrency: int = 2,
     seed: int = 0,
 ) -> JudgeRun:
-    """Grade the experiment's outputs (and its review pairs) with ``judge``."""
+    """Grade the experiment's outputs (and its review pairs) with ``judge``; the host
+    and the judge model are checked first."""
+    await judge.preflight()
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
         experiment_id = int(row.id)

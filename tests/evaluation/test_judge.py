@@ -10,7 +10,7 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from evaluation.errors import ModelNotFound
+from evaluation.errors import BackendUnavailable, ModelNotFound
 from evaluation.judge import Judge, PairVerdict, Rubric, combine_orders, contradiction_rate
 from evaluation.review.frames import judgements_frame
 from evaluation.review.judging import judge_experiment, pairwise_verdicts
@@ -146,6 +146,23 @@ def test_host_errors_are_retried_then_unscored_and_a_missing_model_raises():
         assert down.stars is None and "503" in down.reason
         with pytest.raises(ModelNotFound):
             _run(go(model="nope:1b"))
+
+
+def test_judging_an_experiment_checks_the_host_and_model_first(database_url):
+    db = build_review_db(database_url, n_cases=2)
+    config = StandInConfig(models=(MODEL,), reply=grades_by_correctness)
+    with running_standin(config) as server:
+
+        async def go(url, model):
+            async with Judge(url, model, retry_delay_s=0) as judge:
+                return await judge_experiment(db.engine, db.experiment, judge)
+
+        with pytest.raises(ModelNotFound, match="judge:7b"):
+            _run(go(server.url, "other:1b"))
+        assert server.stats.requests == 0
+        down = server.url
+    with pytest.raises(BackendUnavailable):
+        _run(go(down, MODEL))
 
 
 def test_pairwise_judging_runs_both_orders_and_exposes_position_bias():

@@ -332,8 +332,10 @@ def test_two_workers_two_hosts_postgres(cluster):
         "nightly-regression/nightly": ["0 2 * * *"],
         "retrain-selector/weekly": ["0 4 * * 0"],
     }
-    assert deployments["nightly-regression/nightly"].parameters["spec_path"].endswith(
-        "benchmarks/sweeps/demo-simulated.yaml"
+    assert (
+        deployments["nightly-regression/nightly"]
+        .parameters["spec_path"]
+        .endswith("benchmarks/sweeps/demo-simulated.yaml")
     )
     assert limits == HOSTS
 

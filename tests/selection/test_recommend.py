@@ -4,10 +4,10 @@ import pytest
 from sqlmodel import Session, select
 
 from evaluation.spec import Config, GenerationParams
-from selection import recommend
+from selection import recommend, versions
 from selection.frame import validate_training_frame
 from selection.recommender import recommend_from_model
-from selection.store import RecommendationLog
+from selection.store import RecommendationLog, SelectorBlob
 from selection.training import train_selector
 from selection.versions import PromotionDecision, save_version
 
@@ -141,3 +141,13 @@ def test_every_answer_is_logged(stored):
     assert logs[0].request["max_latency_s"] == 1.0 and logs[1].status == "infeasible"
     assert logs[0].answer["choice"]["model"] == "tiny:1b"
     json.dumps(ok.to_dict())
+
+
+def test_an_unloadable_selector_is_an_answer(stored):
+    engine, version_id = stored
+    with Session(engine) as session:
+        session.get(SelectorBlob, version_id).data = b"garbage"
+        session.commit()
+    versions._CACHE.clear()
+    answer = recommend("qa", engine=engine)
+    assert answer.status == "unavailable" and "cannot be loaded" in answer.message

@@ -97,3 +97,13 @@ def test_persistence_round_trip_predicts_the_same(engine, frame, trained):
         fitted.predict(fitted.configs, "summarization"),
         loaded.predict(loaded.configs, "summarization"),
     )
+
+
+def test_an_unloadable_current_version_is_compared_on_its_recorded_errors(engine, frame):
+    first = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
+    with Session(engine) as session:
+        session.get(SelectorBlob, first.version_id).data = b"not a joblib file"
+        session.commit()
+    versions._CACHE.clear()
+    second = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
+    assert second.decision.promoted and second.decision.basis == "cross-validation"

@@ -1,0 +1,46 @@
+"""The weekly retraining flow on a results database: a first version is trained from the
+stored generations and promoted; an empty database fails with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session
+
+from evaluation.storage.db import make_engine, session_scope
+from flows.retrain_selector import ARTIFACT_KEY, retrain_selector
+from selection.store import SelectorVersion
+from tests.flows.test_evaluate import artifact_data
+from tests.support.results_db import add_experiment, make_config, make_suite
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+CONFIGS = [make_config(m, t) for m in ("small:1b", "large:8b") for t in (0.0, 0.9)]
+
+
+def fill(database_url: str) -> None:
+    with session_scope(make_engine(database_url)) as session:
+        for k, suite in enumerate((make_suite(8, name="toy-a"), make_suite(8, name="toy-b"))):
+            scores = {
+                c: {"exact_match": [float((i + j + k) % 3 != 0) for i in range(8)]}
+                for j, c in enumerate(CONFIGS)
+            }
+            add_experiment(session, f"exp-{suite.name}", suite, scores)
+
+
+def test_first_version_is_trained_and_promoted(database_url):
+    fill(database_url)
+    result = retrain_selector(database=database_url)
+    assert result["promoted"] is True and result["generations"] == 2 * len(CONFIGS) * 8
+    with Session(make_engine(database_url)) as session:
+        version = session.get(SelectorVersion, result["version_id"])
+    assert version is not None
+    import asyncio
+
+    assert f"Selector version {result['version_id']}" in asyncio.run(artifact_data(ARTIFACT_KEY))
+
+
+def test_nothing_to_learn_from_is_a_clear_failure(database_url):
+    state = retrain_selector(database=database_url, return_state=True)
+    assert state.is_failed()
+    assert "no stored generations to train the selector on" in state.message
+    assert "include_simulated" in state.message
