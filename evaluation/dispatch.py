@@ -24,6 +24,7 @@ ChunkRunner = Callable[[HostSpec, list[WorkItem]], Awaitable[ChunkOutcome]]
 
 MAX_CHUNK = 100
 CHUNKS_PER_LANE = 2
+GIVE_BACK_PIECES = 4  # a failed host's leftovers are shared by up to this many lanes
 
 
 @dataclass
@@ -54,6 +55,7 @@ class _Queue:
     """Chunks per model, in sweep order (which groups by model then num_ctx)."""
 
     def __init__(self, items: Sequence[WorkItem], chunk_size: int) -> None:
+        self.chunk_size = chunk_size
         self.chunks: dict[str, deque[list[WorkItem]]] = defaultdict(deque)
         current: list[WorkItem] = []
         for item in items:
@@ -77,8 +79,12 @@ class _Queue:
         return self.chunks[model].popleft()
 
     def give_back(self, items: list[WorkItem]) -> None:
-        if items:
-            self.chunks[items[0].model].appendleft(items)
+        """Return unfinished work to the front of its model's queue, split again so
+        several lanes of the remaining hosts can share it."""
+        size = max(1, min(self.chunk_size, math.ceil(len(items) / GIVE_BACK_PIECES)))
+        for start in reversed(range(0, len(items), size)):
+            piece = items[start : start + size]
+            self.chunks[piece[0].model].appendleft(piece)
 
     def remaining(self) -> list[WorkItem]:
         return [item for q in self.chunks.values() for chunk in q for item in chunk]

@@ -13,13 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import inspect, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend
 from evaluation.errors import BackendError, StorageError
-from evaluation.storage.db import _redact, make_engine
+from evaluation.storage.db import _redact
 
 Status = Literal["ok", "warn", "fail"]
 EXPECTED_TABLES = ("experiments", "generations", "scores", "configs", "cases")
@@ -65,18 +65,19 @@ class DoctorReport:
         return "unhealthy: " + "; ".join(f"{c.component}: {c.detail}" for c in self.failed)
 
 
-def check_database(url: str) -> Check:
-    """Connect, run ``SELECT 1`` and look for evalflow's tables (without creating them)."""
+def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
+    """Connect (giving up after ``timeout_s`` where the driver allows), run ``SELECT 1``
+    and look for evalflow's tables (without creating them)."""
     where = _redact(url)
     try:
-        engine = make_engine(url, create=False)
+        engine = create_engine(url, connect_args=_connect_timeout(url, timeout_s))
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
                 tables = set(inspect(connection).get_table_names())
         finally:
             engine.dispose()
-    except (SQLAlchemyError, StorageError) as exc:
+    except (SQLAlchemyError, ArgumentError, StorageError) as exc:
         return Check("database", "fail", f"{where}: {_first_line(exc)}")
     missing = [t for t in EXPECTED_TABLES if t not in tables]
     facts = {"url": where, "dialect": engine.dialect.name}
@@ -88,6 +89,15 @@ def check_database(url: str) -> Check:
             facts,
         )
     return Check("database", "ok", f"{where}: reachable ({engine.dialect.name})", facts)
+
+
+def _connect_timeout(url: str, timeout_s: float) -> dict[str, Any]:
+    driver = make_url(url).get_driver_name()
+    if driver == "psycopg2":
+        return {"connect_timeout": max(1, round(timeout_s))}
+    if driver == "pysqlite":
+        return {"timeout": timeout_s}
+    return {}
 
 
 async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: float = 10.0) -> Check:

@@ -130,7 +130,7 @@ async def _hosts(spec: Path, timeout_s: float) -> list[Check]:
 
 async def diagnose(spec: Path | None, database: str, timeout_s: float) -> DoctorReport:
     """Every check: Prefect API, database, then the spec and its hosts."""
-    checks = [await _prefect_check(timeout_s), check_database(database)]
+    checks = [await _prefect_check(timeout_s), check_database(database, timeout_s=timeout_s)]
     if spec is None:
         checks.append(Check("hosts", "warn", "no spec given: hosts not checked"))
     else:

@@ -15,9 +15,11 @@ from prefect.utilities.annotations import quote
 
 from evaluation.backends.retry import RetryPolicy
 from evaluation.dispatch import dispatch
+from evaluation.run_telemetry import RunTelemetry, local_hosts
 from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
 from evaluation.sweep import open_backends
+from evaluation.telemetry import GpuSampler
 from tasks.compare import compare_and_publish
 from tasks.generation import GenerationContext, generate_chunk
 from tasks.host_slots import HostSlots, size_limits
@@ -26,6 +28,7 @@ from tasks.progress import ProgressArtifact
 from tasks.report import publish_report
 from tasks.results import aggregate, artifact_key, publish, score
 from tasks.sweep import finish, load_sweep, record_host_models, record_unservable, register
+from tasks.telemetry import record_telemetry
 
 
 @flow(name="evaluate")
@@ -90,13 +93,17 @@ async def evaluate(
             return await tagged(host, quote(items), quote(context))
 
         started, started_cpu = time.perf_counter(), time.process_time()
-        report = await dispatch(pending, hosts, run, chunk_size=chunk_size)
+        telemetry = stack.enter_context(
+            RunTelemetry(GpuSampler(), backends, local=local_hosts(hosts))
+        )
+        report = await dispatch(pending, hosts, telemetry.wrap(run), chunk_size=chunk_size)
         generation_s = time.perf_counter() - started
         generation_cpu_s = time.process_time() - started_cpu
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
         await stack.aclose()
     record_unservable(engine, experiment_id, report.unservable)
+    record_telemetry(engine, experiment_id, telemetry.summary())
     logger.info(
         "generated %d, failed %d, could not run %d; model switches per host: %s",
         report.generated,

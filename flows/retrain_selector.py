@@ -44,6 +44,16 @@ def train(engine: Engine, frame: pd.DataFrame, include_outcomes: bool, tolerance
     )
 
 
+@task(name="publish-retrain-report", cache_policy=NO_CACHE)
+def publish_report(outcome) -> None:
+    """Cross-validated errors, importances and the promotion decision (keyed artifact)."""
+    create_markdown_artifact(
+        key=ARTIFACT_KEY,
+        markdown=render_report(outcome),
+        description=f"Selector version {outcome.version_id}",
+    )
+
+
 @flow(name="retrain-selector")
 def retrain_selector(
     database: str | None = None,
@@ -63,11 +73,7 @@ def retrain_selector(
     engine = make_engine(database_url(database))
     frame = load_training_frame(engine, include_simulated)
     outcome = train(engine, frame, include_outcomes, tolerance)
-    create_markdown_artifact(
-        key=ARTIFACT_KEY,
-        markdown=render_report(outcome),
-        description=f"Selector version {outcome.version_id}",
-    )
+    publish_report(outcome)
     get_run_logger().info(outcome.decision.reason)
     return {
         "version_id": outcome.version_id,

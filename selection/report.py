@@ -62,11 +62,16 @@ def render_report(outcome: RetrainOutcome) -> str:
         lines += [
             f"## Comparison with version {decision.incumbent_id} ({decision.basis})",
             "",
-            "| target | new version | current version | allowed up to |",
-            "|---|---|---|---|",
+            "The new version is worse on a target when the difference of errors (its lower "
+            "bound, for paired rows) exceeds the margin.",
+            "",
+            "| target | new version | current version | difference, 95% lower bound | margin |",
+            "|---|---|---|---|---|",
         ]
         for target, errors in decision.comparison.items():
-            cells = [_error(target, errors.get(k)) for k in ("candidate", "incumbent", "limit")]
+            cells = [_error(target, errors.get(k)) for k in ("candidate", "incumbent")]
+            cells.append(_difference(target, errors.get("difference_low")))
+            cells.append(_difference(target, errors.get("margin")))
             lines.append(f"| {target} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -107,3 +112,9 @@ def _error(target: str, value: float | None) -> str:
     if target == "quality":
         return f"MAE {100 * value:.2f} points"
     return f"{100 * value:.1f}% relative"
+
+
+def _difference(target: str, value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "(no paired rows)"
+    return f"{100 * value:+.2f} points" if target == "quality" else f"{100 * value:+.1f}%"

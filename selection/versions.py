@@ -3,11 +3,13 @@
 Promotion rule: a new version is promoted unless it is worse than the current one on
 data the current one never saw. The comparison rows are the (config, suite) aggregates
 missing from the current version's training data; the new version is refitted without
-them (so both predict data they never saw) and each compared target must not be worse
-than the current version's error by more than ``tolerance`` (relative) plus a small
-absolute slack. When there are no such rows (same data, or only more samples of the
+them (so both predict data they never saw). The new version counts as worse on a target
+when its per-row errors exceed the current version's by more than the margin
+(``tolerance`` of the current error plus a small absolute slack) with evidence: the
+one-sided 95% lower bound of the paired mean difference (``scipy.stats.ttest_rel``) lies
+above the margin. When there are no such rows (same data, or only more samples of the
 same pairs), or when the current version's model cannot be loaded any more, the
-cross-validated errors of both versions are compared instead.
+cross-validated errors recorded for both versions are compared against the margin.
 """
 
 from __future__ import annotations
@@ -191,9 +193,11 @@ def decide_promotion(
         }
     worse = []
     for name, errors in comparison.items():
-        limit = errors["incumbent"] * (1 + tolerance) + SLACK[name]
-        errors["limit"] = limit
-        if errors["candidate"] > limit:
+        margin = errors["incumbent"] * tolerance + SLACK[name]
+        errors["margin"] = margin
+        # paired rows: the lower bound of the difference; recorded CV errors: the difference
+        excess = errors.get("difference_low", errors["candidate"] - errors["incumbent"])
+        if excess > margin:
             worse.append(
                 f"{_describe(name, errors['candidate'])} > "
                 f"{_describe(name, errors['incumbent'])} of version {incumbent.id}"
@@ -212,7 +216,10 @@ def decide_promotion(
             f"{_describe(n, e['candidate'])} vs {_describe(n, e['incumbent'])}"
             for n, e in comparison.items()
         )
-        reason = f"promoted: not worse than version {incumbent.id} {where} ({summary})"
+        reason = (
+            f"promoted: not worse than version {incumbent.id} beyond the margin "
+            f"{'with 95% confidence ' if basis == 'unseen rows' else ''}{where} ({summary})"
+        )
     return PromotionDecision(
         promoted=not worse,
         reason=reason,
@@ -281,16 +288,31 @@ def _compare_on_rows(
         candidate = refit.predict(result.model.encoder.transform(unseen))[0]
         current = incumbent.targets[name].predict(incumbent.encoder.transform(unseen))[0]
         truth_scale = np.exp(truth) if name in LOG_TARGETS else truth
+        new = _errors(metric, candidate[usable], truth_scale[usable])
+        old = _errors(metric, current[usable], truth_scale[usable])
         comparison[name] = {
-            "candidate": _error(metric, candidate[usable], truth_scale[usable]),
-            "incumbent": _error(metric, current[usable], truth_scale[usable]),
+            "candidate": float(new.mean()),
+            "incumbent": float(old.mean()),
+            "difference_low": _difference_low(new, old),
         }
     return comparison
 
 
-def _error(metric: str, predicted: np.ndarray, truth: np.ndarray) -> float:
+def _errors(metric: str, predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     error = np.abs(predicted - truth)
-    return float(np.mean(error / truth) if metric == "relative_error" else np.mean(error))
+    return error / truth if metric == "relative_error" else error
+
+
+def _difference_low(new: np.ndarray, old: np.ndarray) -> float:
+    """One-sided 95% lower bound of mean(new − old) (paired t); the plain difference
+    when there are too few rows or no variation."""
+    from scipy import stats
+
+    difference = new - old
+    if len(difference) < 2 or np.allclose(difference, difference[0]):
+        return float(difference.mean())
+    test = stats.ttest_rel(new, old, alternative="greater")
+    return float(test.confidence_interval(0.95).low)
 
 
 def _describe(name: str, error: float) -> str:

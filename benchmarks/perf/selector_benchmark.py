@@ -98,20 +98,22 @@ def _metric(quality: float, chatty: float, task: str) -> float:
 
 
 def simulate(all_configs: list[Config], n_generations: int, seed: int) -> pd.DataFrame:
-    """``n_generations`` rows: random (config, suite) pairs, each with the same number of
-    cases, every value drawn around the truth."""
+    """``n_generations`` rows: random (config, suite) pairs with at least
+    MIN_CASES_PER_PAIR cases each (all pairs once there are enough generations), every
+    value drawn around the truth."""
     rng = np.random.default_rng(seed)
     suites = [(task, *suite) for task in TASK_TYPES for suite in SUITES[task]]
     pairs = len(all_configs) * len(suites)
-    per_pair = max(MIN_CASES_PER_PAIR, n_generations // pairs)
-    chosen = rng.choice(pairs, size=min(pairs, n_generations // per_pair), replace=False)
+    chosen = rng.choice(pairs, size=min(pairs, n_generations // MIN_CASES_PER_PAIR), replace=False)
+    cases = np.full(len(chosen), n_generations // len(chosen))
+    cases[: n_generations - cases.sum()] += 1
     parts = []
-    for pair in chosen:
+    for pair, n in zip(chosen, cases, strict=True):
         config, (task, suite, length, offset) = (
             all_configs[pair // len(suites)],
             suites[pair % len(suites)],
         )
-        words = np.maximum(5, PROMPT_WORDS[task] * length * rng.lognormal(0, 0.2, per_pair))
+        words = np.maximum(5, PROMPT_WORDS[task] * length * rng.lognormal(0, 0.2, n))
         parts.append(_draw(config, task, suite, offset, words.round().astype(int), rng))
     frame = pd.concat(parts, ignore_index=True)
     failed = rng.random(len(frame)) < FAILURE_RATE
@@ -257,7 +259,7 @@ def interval_coverage(model: SelectorModel, truth: pd.DataFrame) -> dict[str, fl
     for task in TASK_TYPES:
         predicted = model.predict(model.configs, task, PROMPT_WORDS[task] * CHARS_PER_WORD)
         true = truth[truth["task_type"] == task].set_index("config_hash")
-        parts.append(predicted.join(true, rsuffix="_true", how="inner"))
+        parts.append(predicted.join(true.add_suffix("_true"), how="inner"))
     joined = pd.concat(parts)
     return {
         "quality": _inside(joined, "quality"),

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -32,17 +32,32 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True)
         if create:
-            SQLModel.metadata.create_all(engine)
+            _create_tables(engine)
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot open the results database {_redact(url)}: {exc}") from exc
     return engine
 
 
+def _create_tables(engine: Engine) -> None:
+    """Create the missing tables. Sweeps starting together on a fresh database race on
+    CREATE TABLE ("table already exists" on SQLite, a duplicate pg_type row on
+    PostgreSQL); the loser tries again, and every lost race means one more table exists,
+    so one attempt per table is enough."""
+    attempts = len(SQLModel.metadata.tables) + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            SQLModel.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == attempts:
+                raise
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL takes a lock
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -28,7 +28,7 @@ class ModelRow(SQLModel, table=True):
     family: str = ""
     parameter_size: str = ""
     quantization: str = ""
-    size_bytes: int | None = None
+    size_bytes: int | None = Field(default=None, sa_type=BigInteger)
     hosts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     first_seen: datetime = Field(default_factory=utcnow)
     last_seen: datetime = Field(default_factory=utcnow)
@@ -133,10 +133,10 @@ class Generation(SQLModel, table=True):
     tokens_per_s: float | None = None
     prompt_eval_count: int = 0
     eval_count: int = 0
-    load_duration_ns: int = 0
-    prompt_eval_duration_ns: int = 0
-    eval_duration_ns: int = 0
-    total_duration_ns: int = 0
+    load_duration_ns: int = Field(default=0, sa_type=BigInteger)
+    prompt_eval_duration_ns: int = Field(default=0, sa_type=BigInteger)
+    eval_duration_ns: int = Field(default=0, sa_type=BigInteger)
+    total_duration_ns: int = Field(default=0, sa_type=BigInteger)
     energy_j: float | None = None
     simulated: bool = False
     created_at: datetime = Field(default_factory=utcnow)
@@ -176,9 +176,9 @@ class ConfigTelemetry(SQLModel, table=True):
     config_hash: str = Field(foreign_key="configs.hash", primary_key=True)
     source: str = "unavailable"
     mean_gpu_util_pct: float | None = None
-    peak_memory_bytes: int | None = None
+    peak_memory_bytes: int | None = Field(default=None, sa_type=BigInteger)
     energy_j_per_generation: float | None = None
-    vram_bytes: int | None = None
+    vram_bytes: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class ComparisonRow(SQLModel, table=True):

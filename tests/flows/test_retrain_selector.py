@@ -3,6 +3,8 @@ stored generations and promoted; an empty database fails with a clear message.""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlmodel import Session
 
@@ -34,8 +36,6 @@ def test_first_version_is_trained_and_promoted(database_url):
     with Session(make_engine(database_url)) as session:
         version = session.get(SelectorVersion, result["version_id"])
     assert version is not None
-    import asyncio
-
     assert f"Selector version {result['version_id']}" in asyncio.run(artifact_data(ARTIFACT_KEY))
 
 

@@ -1,0 +1,118 @@
+"""The host-pool dispatcher: every item once, slots respected, models kept together,
+a dead host's work moved to hosts that serve the same model."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from evaluation.backends.base import GenerationResult
+from evaluation.dispatch import default_chunk_size, dispatch
+from evaluation.generate import ChunkOutcome
+from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
+from evaluation.suites import Case
+from evaluation.work import GenerationRecord, WorkItem
+
+RESULT = GenerationResult(text="ok", done_reason="stop", latency_s=0.01, ttft_s=0.005)
+
+
+def items(models=("m1", "m2"), cases=10, num_ctx=(None,)) -> list[WorkItem]:
+    configs = [
+        Config(m, GenerationParams(num_ctx=ctx), PromptTemplate("default"))
+        for m in models
+        for ctx in num_ctx
+    ]
+    return [WorkItem(c, Case(f"c{i}", "q", ("a",)), "s") for c in configs for i in range(cases)]
+
+
+class FakePool:
+    """Runs chunks with a short sleep, counting in-flight chunks per host."""
+
+    def __init__(self, down_after: dict[str, int] | None = None) -> None:
+        self.in_flight: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()
+        self.done: list[tuple[str, WorkItem]] = []
+        self.chunks: list[list[WorkItem]] = []
+        self.down_after = down_after or {}
+
+    async def run(self, host: HostSpec, chunk: list[WorkItem]) -> ChunkOutcome:
+        self.in_flight[host.name] += 1
+        self.peak[host.name] = max(self.peak[host.name], self.in_flight[host.name])
+        self.chunks.append(chunk)
+        outcome = ChunkOutcome()
+        try:
+            for position, item in enumerate(chunk):
+                await asyncio.sleep(0.001)
+                served = sum(1 for h, _ in self.done if h == host.name)
+                if served >= self.down_after.get(host.name, 10**9):
+                    outcome.unfinished = list(chunk[position:])
+                    outcome.host_down_reason = f"{host.name} unreachable"
+                    return outcome
+                self.done.append((host.name, item))
+                outcome.records.append(GenerationRecord(item, host.name, 1, result=RESULT))
+            return outcome
+        finally:
+            self.in_flight[host.name] -= 1
+
+
+def test_every_item_runs_once_and_no_host_exceeds_its_slots():
+    work = items(cases=25)
+    hosts = [HostSpec("a", "http://a", slots=3), HostSpec("b", "http://b", slots=1)]
+    pool = FakePool()
+    report = asyncio.run(dispatch(work, hosts, pool.run, chunk_size=4))
+    keys = [item.key for _, item in pool.done]
+    assert sorted(keys) == sorted(item.key for item in work)
+    assert report.generated == len(work) and not report.unservable
+    assert pool.peak["a"] <= 3 and pool.peak["b"] <= 1
+    assert report.items_per_host["a"] > report.items_per_host["b"] > 0
+
+
+def test_chunks_never_mix_models_or_context_sizes():
+    pool = FakePool()
+    work = items(models=("m1", "m2"), num_ctx=(2048, 8192), cases=7)
+    asyncio.run(dispatch(work, [HostSpec("a", "http://a", slots=2)], pool.run, chunk_size=5))
+    for chunk in pool.chunks:
+        assert len({(i.model, i.config.params.num_ctx) for i in chunk}) == 1
+
+
+def test_one_slot_host_switches_model_once():
+    pool = FakePool()
+    work = items(models=("m1", "m2"), cases=20)
+    report = asyncio.run(
+        dispatch(work, [HostSpec("a", "http://a", slots=1)], pool.run, chunk_size=3)
+    )
+    order = [item.model for _, item in pool.done]
+    assert order == sorted(order)  # all of m1, then all of m2
+    assert report.model_switches == {"a": 1}
+
+
+def test_dead_host_work_moves_to_a_host_serving_the_same_model():
+    pool = FakePool(down_after={"a": 5})
+    work = items(models=("m1",), cases=40)
+    hosts = [HostSpec("a", "http://a", slots=2), HostSpec("b", "http://b", slots=2)]
+    report = asyncio.run(dispatch(work, hosts, pool.run, chunk_size=10))
+    assert "a" in report.hosts_down
+    assert sorted(i.key for _, i in pool.done) == sorted(i.key for i in work)
+    assert report.generated == len(work) and not report.unservable
+
+
+def test_work_nobody_else_serves_ends_unservable_with_the_reason():
+    pool = FakePool(down_after={"a": 3})
+    work = items(models=("only-on-a", "m2"), cases=10)
+    hosts = [
+        HostSpec("a", "http://a", slots=1, models=("only-on-a",)),
+        HostSpec("b", "http://b", slots=1, models=("m2",)),
+    ]
+    report = asyncio.run(dispatch(work, hosts, pool.run, chunk_size=4))
+    assert len(report.unservable) == 10 - 3
+    assert all("only-on-a" in reason and "down" in reason for _, reason in report.unservable)
+    done = {i.key for _, i in pool.done}
+    assert all(i.key not in done for i, _ in report.unservable)
+    assert sum(1 for _, i in pool.done if i.model == "m2") == 10
+
+
+def test_default_chunk_size_gives_two_chunks_per_lane_capped():
+    assert default_chunk_size(800, 4) == 100
+    assert default_chunk_size(80, 4) == 10
+    assert default_chunk_size(100_000, 4) == 100
+    assert default_chunk_size(3, 8) == 1
