@@ -53,7 +53,9 @@ def aggregate_rows(
     means with clustered / sample-averaged error bars from the statistics module, corpus
     metrics with a seeded case bootstrap, and the run facts."""
     rows: list[dict] = []
-    for est in summarize(scores, metrics=[m.name for m in metrics if not m.corpus_level]):
+    scored = set(scores["metric"])  # a sweep whose generations all failed has no scores
+    per_case = [m.name for m in metrics if not m.corpus_level and m.name in scored]
+    for est in summarize(scores, metrics=per_case):
         rows.append(_estimate_row(est.config, est.metric, est))
     ok = generations[generations["status"] == "ok"]
     by_case = {case.id: case for case in suite.cases}

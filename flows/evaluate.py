@@ -86,17 +86,14 @@ async def evaluate(
         )
 
         async def run(host, items):
-            # Tagged with its host and model so the Prefect UI can filter generation work.
-            tagged = generate_chunk.with_options(
-                tags=[f"host:{host.name}", f"model:{items[0].model}"]
-            )
-            return await tagged(host, quote(items), quote(context))
+            return await generate_chunk(host, quote(items), quote(context))
 
         started, started_cpu = time.perf_counter(), time.process_time()
         telemetry = stack.enter_context(
             RunTelemetry(GpuSampler(), backends, local=local_hosts(hosts))
         )
         report = await dispatch(pending, hosts, telemetry.wrap(run), chunk_size=chunk_size)
+        await progress.flush()
         generation_s = time.perf_counter() - started
         generation_cpu_s = time.process_time() - started_cpu
     finally:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
+from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 
 from evaluation.backends import Backend
@@ -46,8 +47,13 @@ class GenerationContext:
 
 
 def _chunk_name() -> str:
+    """e.g. "generate gpu-a llama3.2:3b x100": the host and model show in the UI."""
     params = task_run.parameters
-    return f"generate-{params['host'].name}-{len(params['items'])}"
+    items = params["items"]
+    if isinstance(items, quote):  # the flow passes work quoted so Prefect does not walk it
+        items = items.unquote()
+    model = items[0].model if items else "-"
+    return f"generate {params['host'].name} {model} x{len(items)}"
 
 
 @task(name="generate-chunk", task_run_name=_chunk_name, cache_policy=NO_CACHE, retries=1)

@@ -10,7 +10,9 @@ A query is a hit when the recommended config's true quality is within 1 point (0
 of the truly best config whose true p95 latency (and mean energy) meets the limits;
 a violation when the recommended config's true p95 latency exceeds the limit.
 
-    .venv/bin/python benchmarks/perf/selector_benchmark.py [--sizes 10000 100000]
+Each seed draws new data and new queries; the last lines pool all seeds.
+
+    .venv/bin/python benchmarks/perf/selector_benchmark.py [--sizes 10000 100000] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from evaluation.spec import Config, GenerationParams, PromptTemplate
 from selection.frame import validate_training_frame
 from selection.model import SelectorModel
 from selection.recommender import recommend_from_model
-from selection.training import train_selector
+from selection.training import TrainingResult, train_selector
 
 MODELS = {
     "sim-small:1b": "1.0B",
@@ -282,50 +284,66 @@ def _inside(joined: pd.DataFrame, name: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
     all_configs = configs()
     truth = truth_table(all_configs)
-    asked = queries(truth, args.seed + 1)
     print(
-        f"{len(all_configs)} configs, {len(TASK_TYPES)} task types, "
-        f"{int(asked['held_out'].sum())} held-out queries ({int((~asked['held_out']).sum())} "
-        "tuning)"
+        f"{len(all_configs)} configs, {len(TASK_TYPES)} task types, 10 suites; per seed new "
+        "data and 180 held-out queries (80 tuning)"
     )
     for size in args.sizes:
-        frame = validate_training_frame(simulate(all_configs, size, args.seed))
-        started = time.perf_counter()
-        result = train_selector(frame)
-        seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        outcome = evaluate(result.model, truth, asked)
-        per_query = (time.perf_counter() - started) / len(asked)
-        cv = result.metrics
-        vs_truth = interval_coverage(result.model, truth)
-        print(f"\n{len(frame):,} generations, {result.n_rows} (config, suite) aggregates")
-        print(f"  training time: {seconds:.1f} s (recommend: {per_query:.2f} s per query)")
-        print(
-            f"  grouped CV vs measured aggregates: quality MAE {100 * cv['quality']['mae']:.2f} "
-            f"points (model part {100 * cv['quality']['model_rmse']:.2f} RMSE), p95 latency "
-            f"{100 * cv['latency_p95']['relative_error']:.1f}%"
-        )
-        print(
-            f"  vs the truth: quality MAE {100 * vs_truth['quality_mae']:.2f} points, p95 latency "
-            f"{100 * vs_truth['latency_p95_error']:.1f}%; 90% intervals cover the true quality "
-            f"{vs_truth['quality']:.0%}, the true p95 {vs_truth['latency_p95']:.0%}"
-        )
-        for name, part in (
-            ("held-out", outcome[outcome["held_out"]]),
-            ("tuning", outcome[~outcome["held_out"]]),
-        ):
+        print(f"\n{size:,} generations")
+        outcomes, seconds = [], []
+        for seed in args.seeds:
+            frame = validate_training_frame(simulate(all_configs, size, seed))
+            started = time.perf_counter()
+            result = train_selector(frame)
+            seconds.append(time.perf_counter() - started)
+            asked = queries(truth, seed + 1)
+            started = time.perf_counter()
+            outcome = evaluate(result.model, truth, asked)
+            per_query = (time.perf_counter() - started) / len(asked)
+            outcomes.append(outcome)
             print(
-                f"  {name} queries ({len(part)}): best or within 1 point {part['hit'].mean():.1%} "
-                f"(target >= 90%), p95 latency over the limit {part['violates'].mean():.1%} "
-                f"(target <= 5%), energy over {part['violates_energy'].mean():.1%}, "
-                f"mean latency over {part['violates_mean'].mean():.1%}, "
-                f"no config offered {(part['status'] != 'ok').mean():.1%}, "
-                f"mean regret {100 * part['regret'].mean():.2f} points"
+                f"  seed {seed}: trained in {seconds[-1]:.1f} s on {result.n_rows} (config, "
+                f"suite) aggregates; recommend {per_query:.2f} s per query"
             )
+            _print_errors(result, truth)
+            for name, part in _parts(outcome):
+                print(f"    {name}: {_summary(part)}")
+        pooled = pd.concat(outcomes)
+        print(f"  all seeds, training time {min(seconds):.1f}–{max(seconds):.1f} s")
+        for name, part in _parts(pooled):
+            print(f"    {name}: {_summary(part)}")
+
+
+def _parts(outcome: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    return [("held-out", outcome[outcome["held_out"]]), ("tuning", outcome[~outcome["held_out"]])]
+
+
+def _summary(part: pd.DataFrame) -> str:
+    return (
+        f"{len(part)} queries, best or within 1 point {part['hit'].mean():.1%} (target >= 90%), "
+        f"true p95 over the limit {part['violates'].mean():.1%} (target <= 5%), "
+        f"energy over {part['violates_energy'].mean():.1%}, "
+        f"mean latency over {part['violates_mean'].mean():.1%}, "
+        f"no config offered {(part['status'] != 'ok').mean():.1%}, "
+        f"mean regret {100 * part['regret'].mean():.2f} points"
+    )
+
+
+def _print_errors(result: TrainingResult, truth: pd.DataFrame) -> None:
+    cv = result.metrics
+    vs_truth = interval_coverage(result.model, truth)
+    print(
+        f"    grouped CV vs measured aggregates: quality MAE {100 * cv['quality']['mae']:.2f} "
+        f"points (model part {100 * cv['quality']['model_rmse']:.2f} RMSE), p95 latency "
+        f"{100 * cv['latency_p95']['relative_error']:.1f}%; vs the truth: quality MAE "
+        f"{100 * vs_truth['quality_mae']:.2f} points, p95 latency "
+        f"{100 * vs_truth['latency_p95_error']:.1f}%, 90% intervals cover the true quality "
+        f"{vs_truth['quality']:.0%} and the true p95 {vs_truth['latency_p95']:.0%}"
+    )
 
 
 if __name__ == "__main__":

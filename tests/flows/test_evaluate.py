@@ -161,3 +161,15 @@ def test_openai_compatible_host_runs_the_same_sweep(tmp_path, database_url):
     with Session(engine) as session:
         gens = session.exec(select(Generation)).all()
     assert all(g.status == "ok" and g.eval_count > 0 for g in gens)
+
+
+def test_a_sweep_whose_generations_all_fail_still_finishes_and_reports(tmp_path, database_url):
+    with running_standin(StandInConfig(models=("llama3.2:3b",), latency_ms=1.0)) as server:
+        server.set_fault("bad_request", times=1000, message="model cannot run on this GPU")
+        spec = write_spec(tmp_path, server.url, grid={"temperature": [0.0]})
+        summary = asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+    assert summary["generated"] == 0 and summary["failed"] == 36
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        facts = {a.metric: a.mean for a in session.exec(select(Aggregate)).all()}
+    assert facts["generations_failed"] == 36 and facts["generations_ok"] == 0
