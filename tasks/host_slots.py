@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+from prefect.exceptions import ObjectAlreadyExists
 
 from evaluation.errors import EvalError
 from evaluation.spec import HostSpec
@@ -47,13 +48,22 @@ async def size_limits(
     names = {}
     for host in hosts:
         name = host_limit_name(host)
-        await client.upsert_global_concurrency_limit_by_name(name, host.slots)
+        await _upsert_limit(client, name, host.slots)
         if reset_active:
             await client.update_global_concurrency_limit(
                 name, GlobalConcurrencyLimitUpdate(active_slots=0)
             )
         names[host.name] = name
     return names
+
+
+async def _upsert_limit(client: PrefectClient, name: str, slots: int) -> None:
+    """Prefect's upsert reads then creates: two runs starting together can both try to
+    create the limit. The loser finds it existing on its second try and resizes it."""
+    try:
+        await client.upsert_global_concurrency_limit_by_name(name, slots)
+    except ObjectAlreadyExists:
+        await client.upsert_global_concurrency_limit_by_name(name, slots)
 
 
 class HostSlots:
