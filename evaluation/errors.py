@@ -12,6 +12,10 @@
         └── BackendRejected       4xx: the request itself is wrong             (not retryable)
             └── ModelNotFound     the host does not have the model
 
+Defined beside the code that raises them, also under EvalError:
+selection.TrainingDataError, selection.UnknownRecommendation (the selector) and
+tasks.host_slots.SlotUnavailable (a host's Prefect concurrency limit).
+
 Backends translate transport errors into this tree once, at their boundary
 (``raise ... from exc``); everything above decides on ``BackendError.retryable`` and
 never matches message strings.
