@@ -425,7 +425,8 @@ def running_standin(config: StandInConfig | None = None, *, port: int = 0) -> It
         standin.stop()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def parse_args(argv: Sequence[str] | None = None) -> tuple[StandInConfig, int]:
+    """The command line of a stand-in process: its config and port."""
     parser = argparse.ArgumentParser(description="Serve a stand-in Ollama API.")
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--slots", type=int, default=4)
@@ -443,15 +444,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         latency_ms=args.latency_ms,
         load_ms=args.load_ms,
     )
+    return config, args.port
+
+
+def serve(app: Any, port: int) -> None:
+    """Serve a stand-in app on 127.0.0.1 in this process until it is stopped."""
     uvicorn.run(
-        StandIn(config, port=args.port),
+        app,
         host="127.0.0.1",
-        port=args.port,
+        port=port,
         lifespan="off",
         http="h11",
         log_level="warning",
         access_log=False,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config, port = parse_args(argv)
+    serve(StandIn(config, port=port), port)
 
 
 if __name__ == "__main__":

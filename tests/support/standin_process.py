@@ -9,7 +9,6 @@ a test or benchmark in another process can check what the host saw.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -20,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from tests.support.ollama_wire import respond_json
-from tests.support.standin_ollama import StandIn, StandInConfig
+from tests.support.standin_ollama import StandIn, parse_args, serve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,28 +103,9 @@ class StandInProcess:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve a stand-in Ollama API with /_stats.")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--slots", type=int, default=4)
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--load-ms", type=float, default=0.0)
-    parser.add_argument("--models", default=",".join(StandInConfig.models))
-    args = parser.parse_args(argv)
-    config = StandInConfig(
-        models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
-        slots=args.slots,
-        latency_ms=args.latency_ms,
-        load_ms=args.load_ms,
-    )
-    uvicorn.run(
-        StatsStandIn(config, port=args.port),
-        host="127.0.0.1",
-        port=args.port,
-        lifespan="off",
-        http="h11",
-        log_level="warning",
-        access_log=False,
-    )
+    """Like ``python -m tests.support.standin_ollama``, plus ``GET /_stats``."""
+    config, port = parse_args(argv)
+    serve(StatsStandIn(config, port=port), port)
 
 
 if __name__ == "__main__":
