@@ -20,11 +20,12 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
-from typing import Any, Literal, Self
+from types import MappingProxyType
+from typing import Any, Literal
 
 import httpx
 
+from evaluation.backends._client import OwnedClient
 from evaluation.backends._http import parse_json_object, raise_for_status, translate_errors
 from evaluation.backends.ollama import OllamaBackend
 from evaluation.errors import BackendError
@@ -143,7 +144,7 @@ def contradiction_rate(verdicts: Sequence[PairVerdict]) -> tuple[float | None, i
     return (sum(judged) / len(judged) if judged else None), len(judged)
 
 
-class Judge:
+class Judge(OwnedClient):
     """A judge model on one Ollama host: ``Judge(url, model, *, rubric, seed=0,
     max_attempts=3, num_predict=512, timeout_s=300.0, retry_delay_s=1.0, client=None)``.
     A client passed in is the caller's to close."""
@@ -280,21 +281,6 @@ class Judge:
             await raise_for_status(response)
             payload = parse_json_object(response.text)
         return str((payload.get("message") or {}).get("content") or "")
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _case_text(input_text: str, references: Sequence[str]) -> str:

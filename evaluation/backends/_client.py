@@ -21,7 +21,30 @@ from evaluation.spec import HostSpec
 _CONNECT_TIMEOUT_S = 10.0
 
 
-class HttpBackend:
+class OwnedClient:
+    """Closing for classes holding ``self._client`` (an httpx.AsyncClient) that they
+    close only when they made it (``self._owns_client``); usable with ``async with``."""
+
+    _client: httpx.AsyncClient
+    _owns_client: bool
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class HttpBackend(OwnedClient):
     """Base of the HTTP backends. The first request to each model gets
     ``first_request_timeout_s`` to read its response, because a cold load delays the
     first byte; later requests get ``timeout_s``. A timeout makes the model "cold" again
@@ -71,18 +94,3 @@ class HttpBackend:
 
     def _url(self, path: str) -> str:
         return self._base + path
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
