@@ -22,7 +22,7 @@ from evaluation.sweep import open_backends
 from evaluation.telemetry import GpuSampler
 from tasks.compare import compare_and_publish
 from tasks.generation import GenerationContext, generate_chunk
-from tasks.host_slots import HostSlots, size_limits
+from tasks.host_slots import HostSlots, size_limits, slot_client
 from tasks.hosts import check_hosts
 from tasks.progress import ProgressArtifact
 from tasks.report import publish_report
@@ -70,17 +70,19 @@ async def evaluate(
         progress = await ProgressArtifact.create(
             artifact_key(name, "progress"), name, total=len(pending)
         )
+        slots = HostSlots(
+            await stack.enter_async_context(slot_client()),
+            limit_names,
+            lease_s=limits.first_request_timeout_s + 60,
+            timeout_s=limits.first_request_timeout_s,
+        )
+        stack.push_async_callback(slots.close)
         context = GenerationContext(
             engine=engine,
             experiment_id=experiment_id,
             suite=sweep.suite,
             backends=backends,
-            slots=HostSlots(
-                client,
-                limit_names,
-                lease_s=limits.first_request_timeout_s + 60,
-                timeout_s=limits.first_request_timeout_s,
-            ),
+            slots=slots,
             policy=RetryPolicy(max_attempts=limits.max_attempts),
             on_stored=progress.advance,
         )
@@ -89,6 +91,7 @@ async def evaluate(
             return await generate_chunk(host, quote(items), quote(context))
 
         started, started_cpu = time.perf_counter(), time.process_time()
+        await slots.reserve(hosts)
         telemetry = stack.enter_context(
             RunTelemetry(GpuSampler(), backends, local=local_hosts(hosts))
         )

@@ -61,7 +61,8 @@ async def generate_chunk(
     host: HostSpec, items: list[WorkItem], context: GenerationContext
 ) -> ChunkOutcome:
     """Generate ``items`` on ``host``. Each generation is retried on its own with backoff;
-    the host's concurrency slot is held only around each HTTP attempt. A task retry
+    the host's concurrency slot is given back whenever an attempt fails and handed to
+    the lane's next chunk when this one ends (tasks/host_slots.py). A task retry
     (after a crash) skips what the first attempt already stored."""
     todo = items
     if task_run.run_count > 1:
@@ -79,4 +80,4 @@ async def generate_chunk(
             slot=lane.attempt,
         )
     finally:
-        await lane.release()
+        lane.finish()
