@@ -172,13 +172,13 @@ def _fit_target(
     hp: Hyperparameters,
 ) -> tuple[TargetModel, dict[str, Any], np.ndarray]:
     """Cross-validated predictions, the calibrated final ensemble, and its errors."""
-    members = fit_members(x, y, weight, encoder, hp)
+    members = fit_members(x, y, weight, encoder, hp, name)
     mean, spread = np.full(len(y), np.nan), np.full(len(y), np.nan)
     fold_of = np.zeros(len(y), dtype=int)
     n_groups = len(np.unique(groups))
     if n_groups >= 2:
         for k, (train, test) in enumerate(grouped_folds(groups, strata, hp.n_splits)):
-            fold = fit_members(x[train], y[train], weight[train], encoder, hp)
+            fold = fit_members(x[train], y[train], weight[train], encoder, hp, name)
             mean[test], spread[test] = TargetModel(name, fold, 1, 0).predict_raw(x[test])
             fold_of[test] = k
     else:  # in-sample: optimistic, and said so in the notes
@@ -227,16 +227,24 @@ def fit_ensemble(
     candidate without the rows it is compared on)."""
     y, weight, _ = target_arrays(rows, name)
     use = np.isfinite(y)
-    members = fit_members(encoder.transform(rows)[use], y[use], weight[use], encoder, hp)
+    members = fit_members(encoder.transform(rows)[use], y[use], weight[use], encoder, hp, name)
     return TargetModel(name, members, 1, 0)
 
 
 def fit_members(
-    x: np.ndarray, y: np.ndarray, weight: np.ndarray, encoder: FeatureEncoder, hp: Hyperparameters
+    x: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray,
+    encoder: FeatureEncoder,
+    hp: Hyperparameters,
+    target: str,
 ) -> list[Any]:
-    """The ensemble: each member sees Poisson(1) bootstrap weights of the rows."""
+    """The ensemble: each member sees Poisson(1) bootstrap weights of the rows. Quality
+    treats the prompt template as additive within a task type
+    (:meth:`FeatureEncoder.additive_template_groups`)."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
+    constraints = encoder.additive_template_groups() if target == QUALITY else None
     rng = np.random.default_rng(hp.seed)
     members = []
     with single_threaded():
@@ -251,6 +259,7 @@ def fit_members(
                 min_samples_leaf=hp.min_samples_leaf,
                 l2_regularization=hp.l2_regularization,
                 categorical_features=encoder.categorical_mask,
+                interaction_cst=constraints,
                 early_stopping=False,
                 random_state=hp.seed + i,
             )
