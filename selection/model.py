@@ -2,11 +2,12 @@
 
 Each target is predicted by an ensemble of gradient-boosted trees fitted on bootstrap
 weights (for quality, with the prompt template additive within a task type: see
-:meth:`selection.features.FeatureEncoder.additive_template_groups`). Its model-error standard deviation is ``scale``·(spread + ``floor``), spread
-being the ensemble's, calibrated on grouped cross-validation residuals net of sampling
-noise (see :mod:`selection.training`); the interval is the mean ± ``z`` of those (90%).
-Positive targets (latency, speed, energy) are modelled on the log scale, so their
-intervals are relative.
+:meth:`selection.features.FeatureEncoder.additive_template_groups`). Its model-error
+standard deviation is ``scale``·(spread + ``floor``), spread being the ensemble's,
+calibrated on grouped cross-validation residuals net of sampling noise (see
+:mod:`selection.training`); the interval is the mean ± ``z`` of those (90%). Positive
+targets (latency, speed, energy) are modelled on the log scale, so their intervals are
+relative.
 """
 
 from __future__ import annotations

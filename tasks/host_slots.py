@@ -39,6 +39,14 @@ class SlotUnavailable(EvalError):
     """A host's concurrency limit is missing, or no slot came free in time."""
 
 
+class _SlotsFull(Exception):
+    """The limit has no free slot now (the server's 423)."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"no free slot; retry after {retry_after_s:g} s")
+        self.retry_after_s = retry_after_s
+
+
 class _ServerBusy(Exception):
     """The Prefect server answered 503: its database was busy; nothing was written."""
 
@@ -160,9 +168,7 @@ class HostSlots:
             for _ in range(host.slots):
                 try:
                     self.park(host.name, await self._increment(host.name))
-                except httpx.HTTPStatusError as exc:
-                    if exc.response.status_code != 423:
-                        raise
+                except _SlotsFull:
                     break
 
     async def release(self, lease: _Lease) -> None:
@@ -205,25 +211,27 @@ class HostSlots:
         while True:
             try:
                 return await self._increment(host)
-            except httpx.HTTPStatusError as exc:
-                if exc.response.status_code != 423:
-                    raise
-                wait = float(exc.response.headers.get("Retry-After", MAX_POLL_S))
-                wait = min(wait, MAX_POLL_S) * random.uniform(0.5, 1.0)
+            except _SlotsFull as full:
+                wait = min(full.retry_after_s, MAX_POLL_S) * random.uniform(0.5, 1.0)
                 if loop.time() + wait > deadline:
                     raise SlotUnavailable(
                         f"no slot of {self._names[host]} came free within {self._timeout_s:.0f} s"
-                    ) from exc
+                    ) from full
                 await asyncio.sleep(wait)
 
     async def _increment(self, host: str) -> _Lease:
-        """Take one slot now; raises the server's 423 when the limit is full."""
+        """Take one slot now; ``_SlotsFull`` when the limit has none free."""
         name = self._names[host]
-        response = await self._write(
-            lambda: self._client.increment_concurrency_slots_with_lease(
-                names=[name], slots=1, mode="concurrency", lease_duration=self._lease_s
+        try:
+            response = await self._write(
+                lambda: self._client.increment_concurrency_slots_with_lease(
+                    names=[name], slots=1, mode="concurrency", lease_duration=self._lease_s
+                )
             )
-        )
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 423:
+                raise
+            raise _SlotsFull(float(exc.response.headers.get("Retry-After", MAX_POLL_S))) from exc
         body = response.json()
         if not body.get("limits"):
             raise SlotUnavailable(f"concurrency limit {name} does not exist")
