@@ -13,17 +13,28 @@ Serving runs every flow run as a subprocess of the serving process. Registering 
 work pool makes workers run them: each worker changes into the checkout (``source``, the
 same path on every worker host) before loading the flow. Schedules fire only against a
 Prefect server (``prefect server start``); the ephemeral API does not schedule.
+
+Served deployments carry the suffix ``-served`` (``evaluate/on-demand-served``), so
+both kinds live on one server side by side: registering one kind never rewrites the
+other (a served deployment written over a worker one loses its pull steps but keeps its
+pool, and its next run crashes on the worker). A deployment already registered under
+the same name as the other kind is refused, not overwritten.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from prefect import Flow, serve
+from prefect.client.orchestration import get_client
 from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
 
+from evaluation.errors import EvalError
 from flows.evaluate import evaluate
 from flows.nightly import nightly
 from flows.retrain_selector import retrain_selector
@@ -31,6 +42,7 @@ from flows.retrain_selector import retrain_selector
 NIGHTLY_CRON = "0 2 * * *"
 RETRAIN_CRON = "0 4 * * 0"
 TAGS = ["evalflow"]
+SERVED_SUFFIX = "-served"
 REPO = Path(__file__).resolve().parent.parent
 ENTRYPOINTS = {
     "evaluate": "flows/evaluate.py:evaluate",
@@ -53,7 +65,8 @@ def build_deployments(
     ``spec_path`` (absolute, so runs do not depend on the working directory);
     ``database`` (optional) is the default ``database`` parameter of all three. With
     ``work_pool_name`` the flows are loaded from the checkout at ``source`` and the
-    deployments belong to that pool (for workers); without, they are for ``serve``."""
+    deployments belong to that pool (for workers); without, they are for ``serve`` and
+    their names end in ``-served``."""
     flows: dict[str, Flow] = {
         "evaluate": evaluate,
         "nightly-regression": nightly,
@@ -66,16 +79,17 @@ def build_deployments(
         }
     shared: dict[str, Any] = {"database": database} if database else {}
     pool: dict[str, Any] = {"work_pool_name": work_pool_name} if work_pool_name else {}
+    suffix = "" if work_pool_name else SERVED_SUFFIX
     return [
         flows["evaluate"].to_deployment(
-            name="on-demand",
+            name=f"on-demand{suffix}",
             description="Run a sweep on demand: give spec_path (a sweep YAML).",
             parameters=shared,
             tags=TAGS,
             **pool,
         ),
         flows["nightly-regression"].to_deployment(
-            name="nightly",
+            name=f"nightly{suffix}",
             description="Nightly regression sweep against the accepted baseline.",
             schedules=[Cron(nightly_cron, timezone=timezone)],
             parameters={"spec_path": str(Path(nightly_spec).resolve()), **shared},
@@ -83,7 +97,7 @@ def build_deployments(
             **pool,
         ),
         flows["retrain-selector"].to_deployment(
-            name="weekly",
+            name=f"weekly{suffix}",
             description="Weekly selector retraining on every stored result.",
             schedules=[Cron(retrain_cron, timezone=timezone)],
             parameters=shared,
@@ -93,15 +107,64 @@ def build_deployments(
     ]
 
 
-def serve_all(**options: Any) -> None:
-    """Serve the deployments until interrupted (options as for ``build_deployments``)."""
-    serve(*build_deployments(**options))
+def _full_name(deployment: RunnerDeployment) -> str:
+    return f"{deployment.flow_name}/{deployment.name}"
 
 
-def deploy_all(work_pool_name: str, **options: Any) -> list[str]:
-    """Register the deployments on ``work_pool_name`` (which must exist); returns their
-    ids. Unlike ``flow.deploy()`` and ``prefect deploy``, this does not ask the server
-    for the pool's online workers: with Prefect 3.8.8 on FastAPI 0.154 that request is
-    rejected (422, ``limit: null``) and aborts the deployment."""
+def _kind(work_pool_name: str | None) -> str:
+    return f"on work pool {work_pool_name!r}" if work_pool_name else "served by a process"
+
+
+async def check_server(deployments: list[RunnerDeployment]) -> list[str]:
+    """Refuse (``EvalError``) when one of ``deployments`` is already on the server as the
+    other kind (served vs on a work pool): applying it would rewrite that one. Returns
+    warnings for schedules the other kind already runs (the sweep would run twice)."""
+    warnings, clashes = [], []
+    async with get_client() as client:
+        for deployment in deployments:
+            name, pool = _full_name(deployment), deployment.work_pool_name
+            existing = await _read(client, name)
+            if existing is not None and (existing.work_pool_name is None) != (pool is None):
+                clashes.append(
+                    f"{name} is already registered {_kind(existing.work_pool_name)}; "
+                    f"registering it {_kind(pool)} would rewrite it. Delete it first: "
+                    f"prefect deployment delete {name}"
+                )
+            if not deployment.schedules:
+                continue
+            base = deployment.name.removesuffix(SERVED_SUFFIX)
+            twin_name = f"{deployment.flow_name}/{base}{SERVED_SUFFIX if pool else ''}"
+            twin = await _read(client, twin_name)
+            if twin is not None and any(s.active for s in twin.schedules):
+                warnings.append(
+                    f"{twin_name} ({_kind(twin.work_pool_name)}) has an active schedule "
+                    f"too: pause one of them in the UI, or each run happens twice"
+                )
+    if clashes:
+        raise EvalError("; ".join(clashes))
+    return warnings
+
+
+async def _read(client, name: str):
+    try:
+        return await client.read_deployment_by_name(name)
+    except ObjectNotFound:
+        return None
+
+
+def serve_all(warn: Callable[[str], None], **options: Any) -> None:
+    """Serve the deployments until interrupted (options as for ``build_deployments``),
+    after ``check_server``; its warnings go to ``warn``."""
+    deployments = build_deployments(**options)
+    for warning in asyncio.run(check_server(deployments)):
+        warn(warning)
+    serve(*deployments)
+
+
+def deploy_all(work_pool_name: str, warn: Callable[[str], None], **options: Any) -> list[str]:
+    """Register the deployments on ``work_pool_name`` (which must exist) after
+    ``check_server``; returns their ids."""
     deployments = build_deployments(work_pool_name=work_pool_name, **options)
+    for warning in asyncio.run(check_server(deployments)):
+        warn(warning)
     return [str(deployment.apply()) for deployment in deployments]

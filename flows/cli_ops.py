@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 
 from evaluation.doctor import Check, DoctorReport, check_database, check_hosts
@@ -30,7 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per check")
     p.set_defaults(func=cmd_health)
 
-    p = sub.add_parser("serve", help="serve the on-demand, nightly and weekly deployments")
+    p = sub.add_parser(
+        "serve",
+        help="serve the on-demand, nightly and weekly deployments from this process "
+        "(named *-served, beside those of `deploy`)",
+    )
     _schedule_options(p)
     p.set_defaults(func=cmd_serve)
 
@@ -154,17 +159,21 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if report.healthy else 1
 
 
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from deployments.serve import serve_all
 
-    serve_all(**_schedule_kwargs(args))
+    serve_all(_warn, **_schedule_kwargs(args))
     return 0
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from deployments.serve import deploy_all
 
-    ids = deploy_all(args.pool, source=args.source, **_schedule_kwargs(args))
+    ids = deploy_all(args.pool, _warn, source=args.source, **_schedule_kwargs(args))
     print(f"{len(ids)} deployments registered on work pool {args.pool!r}:")
     print("  evaluate/on-demand, nightly-regression/nightly, retrain-selector/weekly")
     print(f"start a worker on each GPU host: prefect worker start --pool {args.pool}")

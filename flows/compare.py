@@ -11,10 +11,11 @@ from prefect import flow
 from evaluation.comparison import parse_selections
 from evaluation.settings import database_url
 from evaluation.storage.db import make_engine
+from flows.run_names import compare_run_name
 from tasks.compare import compare_and_publish, compare_stored_and_publish
 
 
-@flow(name="compare")
+@flow(name="compare", flow_run_name=compare_run_name)
 def compare(
     experiments: list[str],
     configs: list[str] | None = None,

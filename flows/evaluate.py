@@ -20,6 +20,7 @@ from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
 from evaluation.sweep import open_backends
 from evaluation.telemetry import GpuSampler
+from flows.run_names import evaluate_run_name
 from tasks.compare import compare_and_publish
 from tasks.generation import GenerationContext, generate_chunk
 from tasks.host_slots import HostSlots, size_limits, slot_client
@@ -31,7 +32,7 @@ from tasks.sweep import finish, load_sweep, record_host_models, record_unservabl
 from tasks.telemetry import record_telemetry
 
 
-@flow(name="evaluate")
+@flow(name="evaluate", flow_run_name=evaluate_run_name)
 async def evaluate(
     spec_path: str,
     experiment: str | None = None,

@@ -17,6 +17,7 @@ from evaluation.spec import load_spec
 from evaluation.storage.baselines import accepted_baseline
 from evaluation.storage.db import make_engine, session_scope
 from flows.evaluate import evaluate
+from flows.run_names import nightly_run_name
 from tasks.regression import (
     accept,
     compare_with_baseline,
@@ -51,7 +52,7 @@ def find_baseline(engine: Engine, series: str, experiment: str) -> str | None:
     return found
 
 
-@flow(name="nightly-regression")
+@flow(name="nightly-regression", flow_run_name=nightly_run_name)
 async def nightly(
     spec_path: str,
     baseline: str | None = None,

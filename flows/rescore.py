@@ -10,10 +10,11 @@ from evaluation.settings import database_url
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import get_experiment, set_experiment_metrics, suite_path
 from evaluation.suites import load_suite
+from flows.run_names import rescore_run_name
 from tasks.results import aggregate, publish, score
 
 
-@flow(name="rescore")
+@flow(name="rescore", flow_run_name=rescore_run_name)
 def rescore(experiment: str, metrics: list[str] | None = None, database: str | None = None) -> int:
     """Score ``experiment``'s stored generations on ``metrics`` (default: the metrics it
     was run with) and republish its leaderboard. Returns the generations scored."""

@@ -14,6 +14,7 @@ from evaluation.errors import EvalError
 from evaluation.settings import database_url
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.training import training_frame
+from flows.run_names import retrain_run_name
 from selection import quality_metric, render_report, train_and_maybe_promote
 
 ARTIFACT_KEY = "evalflow-selector-retrain"
@@ -54,7 +55,7 @@ def publish_report(outcome) -> None:
     )
 
 
-@flow(name="retrain-selector")
+@flow(name="retrain-selector", flow_run_name=retrain_run_name)
 def retrain_selector(
     database: str | None = None,
     include_simulated: bool = False,

@@ -20,6 +20,7 @@ from evaluation.review.scores import store_rating_scores
 from evaluation.review.store import CRITERIA, record_pair_rating
 from evaluation.settings import database_url
 from evaluation.storage.db import make_engine, session_scope
+from flows.run_names import review_run_name
 from tasks.results import artifact_key
 
 _STARS = {"ge": 1, "le": 5}
@@ -43,7 +44,7 @@ class PairRating(RunInput):
         return {side: {c: getattr(self, f"{c}_{side.lower()}") for c in CRITERIA} for side in "AB"}
 
 
-@flow(name="review")
+@flow(name="review", flow_run_name=review_run_name)
 def review(
     experiment: str,
     rater: str,

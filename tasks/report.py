@@ -1,19 +1,29 @@
-"""The HTML report as a task: write it and link it from the Prefect UI."""
+"""The report as a task: write the HTML file and publish its key content where the
+Prefect UI can show it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_link_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_UI_URL
 from sqlalchemy.engine import Engine
 
-from evaluation.report import write_report
+from evaluation.report import gather, render_report
+from evaluation.report.summary import render_summary
 from evaluation.review import store  # noqa: F401  (the report reads the ratings tables)
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment
 from tasks.results import artifact_key
+
+LINKED_ARTIFACTS = {
+    "leaderboard": "Leaderboard, every metric",
+    "table": "Per-config table",
+    "comparison": "Paired comparisons",
+}
 
 
 def report_path(out_dir: Path, experiment: str) -> Path:
@@ -21,19 +31,35 @@ def report_path(out_dir: Path, experiment: str) -> Path:
     return Path(out_dir) / f"{artifact_key(experiment, 'report')}.html"
 
 
+def ui_links(experiment: str) -> dict[str, str]:
+    """Links into the Prefect UI: the experiment's other artifacts and this flow run.
+    Absolute when the UI's address is known (``PREFECT_UI_URL``, derived from
+    ``PREFECT_API_URL``), else relative to the UI the artifact is read in."""
+    base = (PREFECT_UI_URL.value() or "").rstrip("/")
+    links = {
+        text: f"{base}/artifacts/key/{artifact_key(experiment, kind)}"
+        for kind, text in LINKED_ARTIFACTS.items()
+    }
+    if flow_run.get_id():
+        links["The flow run (logs, every artifact)"] = f"{base}/runs/flow-run/{flow_run.get_id()}"
+    return links
+
+
 @task(name="publish-report", cache_policy=NO_CACHE)
 def publish_report(engine: Engine, experiment_id: int, out_dir: Path) -> Path:
-    """Write the experiment's HTML report under ``out_dir`` and add a link artifact
-    (key ``evalflow-<experiment>-report``) pointing at its ``file://`` URL."""
+    """Write the experiment's HTML report under ``out_dir`` and publish its summary as
+    the markdown artifact ``evalflow-<experiment>-report``: verdict, leaderboard top,
+    parameter effects, Pareto front, links to the other artifacts, the file's path."""
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
-        path = write_report(session, name, report_path(out_dir, name)).resolve()
-    create_link_artifact(
+        data = gather(session, name)
+    path = report_path(out_dir, name).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(data), encoding="utf-8")
+    create_markdown_artifact(
         key=artifact_key(name, "report"),
-        link=path.as_uri(),
-        link_text=f"HTML report of {name}",
-        description=f"Leaderboard, significance, parameter effects, Pareto front, latency, "
-        f"ratings and trends of {name}. The file is on the machine that ran the flow.",
+        markdown=render_summary(data, links=ui_links(name), report_file=str(path)),
+        description=f"Report of {name}" + (" (SIMULATED)" if data.experiment.simulated else ""),
     )
     get_run_logger().info("report written to %s", path)
     return path

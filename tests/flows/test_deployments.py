@@ -1,12 +1,24 @@
 """The three deployments: names, schedules, UI-editable parameters, worker pull steps,
-and deployments/prefect.yaml describing the same thing."""
+deployments/prefect.yaml describing the same thing, and served and worker deployments
+side by side on one server."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 import yaml
 
-from deployments.serve import ENTRYPOINTS, NIGHTLY_CRON, RETRAIN_CRON, build_deployments
+from deployments.serve import (
+    ENTRYPOINTS,
+    NIGHTLY_CRON,
+    RETRAIN_CRON,
+    build_deployments,
+    check_server,
+)
+from evaluation.errors import EvalError
 from flows.cli import main
+from flows.evaluate import evaluate
 from tests.conftest import REPO
 
 DEMO = REPO / "benchmarks/sweeps/demo-simulated.yaml"
@@ -19,9 +31,9 @@ def by_name(deployments):
 def test_served_deployments_and_their_schedules():
     found = by_name(build_deployments(nightly_spec=DEMO, timezone="Europe/Paris"))
     assert set(found) == {
-        "evaluate/on-demand",
-        "nightly-regression/nightly",
-        "retrain-selector/weekly",
+        "evaluate/on-demand-served",
+        "nightly-regression/nightly-served",
+        "retrain-selector/weekly-served",
     }
     on_demand, nightly, weekly = (found[k] for k in sorted(found))
     assert on_demand.schedules in (None, [])
@@ -73,3 +85,65 @@ def test_prefect_yaml_matches_the_python_definitions():
 def test_serve_refuses_a_missing_nightly_spec(tmp_path, capsys):
     assert main(["serve", "--nightly-spec", str(tmp_path / "nope.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_served_and_worker_deployments_have_distinct_names():
+    served = {d.name for d in build_deployments(nightly_spec=DEMO)}
+    workers = {d.name for d in build_deployments(nightly_spec=DEMO, work_pool_name="gpu-pool")}
+    assert served == {"on-demand-served", "nightly-served", "weekly-served"}
+    assert workers == {"on-demand", "nightly", "weekly"}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_deploy_and_serve_coexist_and_refuse_to_rewrite_the_other_kind(capsys):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    async def setup():
+        async with get_client() as client:
+            await client.create_work_pool(WorkPoolCreate(name="coexist", type="process"))
+
+    asyncio.run(setup())
+    assert main(["deploy", "--pool", "coexist"]) == 0
+    workers = build_deployments(nightly_spec=DEMO, work_pool_name="coexist")
+    served = build_deployments(nightly_spec=DEMO)
+    # serving beside the worker deployments: no clash, but both nightly schedules are on
+    warnings = asyncio.run(check_server(served))
+    assert warnings == [
+        "nightly-regression/nightly (on work pool 'coexist') has an active schedule too: "
+        "pause one of them in the UI, or each run happens twice",
+        "retrain-selector/weekly (on work pool 'coexist') has an active schedule too: "
+        "pause one of them in the UI, or each run happens twice",
+    ]
+    for deployment in served:
+        deployment.apply()
+
+    async def read(name):
+        async with get_client() as client:
+            return await client.read_deployment_by_name(name)
+
+    worker = asyncio.run(read("evaluate/on-demand"))
+    assert worker.work_pool_name == "coexist"
+    assert worker.pull_steps == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
+    ]
+    assert asyncio.run(read("evaluate/on-demand-served")).work_pool_name is None
+
+    # a served deployment left under a worker name (an older `evalflow serve`) is refused
+    async def delete(name):
+        async with get_client() as client:
+            await client.delete_deployment((await client.read_deployment_by_name(name)).id)
+
+    asyncio.run(delete("evaluate/on-demand"))
+    evaluate.to_deployment(name="on-demand").apply()
+    capsys.readouterr()
+    assert main(["deploy", "--pool", "coexist"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: evaluate/on-demand is already registered served by a process")
+    assert "prefect deployment delete evaluate/on-demand" in err
+    # and a worker deployment under a served name is not taken off its pool by `serve`
+    stray = workers[0]
+    stray.name = "on-demand-served"
+    stray.apply()
+    with pytest.raises(EvalError, match="on-demand-served is already registered on work pool"):
+        asyncio.run(check_server(served))

@@ -1,5 +1,5 @@
 """The review flow pauses with a form per pair and stores what the rater sends; the
-report task writes the HTML file and links it as an artifact."""
+report task writes the HTML file and publishes its summary as an artifact."""
 
 from __future__ import annotations
 
@@ -124,15 +124,23 @@ def test_describe_fences_outputs_that_contain_backticks():
     assert "A 1.50 s, B unknown" in text and "Reference" not in text
 
 
-def test_publish_report_writes_the_file_and_links_it(database_url, tmp_path):
+def test_publish_report_writes_the_file_and_shows_its_summary_in_the_ui(database_url, tmp_path):
     db = build_review_db(database_url, name="linked report", n_cases=4)
 
     @flow
     def publish():
         return publish_report(db.engine, db.experiment_id, tmp_path)
 
-    path = publish()
+    state = publish(return_state=True)
+    path = state.result()
     assert path == (tmp_path / "evalflow-linked-report-report.html").resolve()
     assert path.read_text(encoding="utf-8").startswith("<!doctype html>")
-    link = asyncio.run(artifact_data("evalflow-linked-report-report"))
-    assert link == f"[HTML report of linked report]({path.as_uri()})"
+    summary = asyncio.run(artifact_data("evalflow-linked-report-report"))
+    # what a browser on the Prefect UI can show: no file:// link, the verdict and the top
+    # of the leaderboard in the artifact itself, links into the UI that open
+    assert "file://" not in summary
+    assert summary.startswith("# Report: linked report\n")
+    assert "**Verdict on " in summary and "| #1 | " in summary
+    assert "(/artifacts/key/evalflow-linked-report-leaderboard)" in summary
+    assert f"(/runs/flow-run/{state.state_details.flow_run_id})" in summary
+    assert f"`{path}` on the machine that ran the flow" in summary

@@ -1,0 +1,90 @@
+"""The report's key content as markdown, for a Prefect artifact: the verdict, the top of
+the leaderboard, the parameters that mattered and the Pareto front, with links to the
+other artifacts. The HTML file has the plots; a browser on the UI cannot open a
+``file://`` link, so the summary carries what a reader needs first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from evaluation.leaderboard import SIMULATED_BANNER
+from evaluation.report.data import ReportData
+
+TOP = 5  # leaderboard rows in the summary
+
+
+def render_summary(
+    data: ReportData, *, links: Mapping[str, str], report_file: str | None = None
+) -> str:
+    """Markdown summary of ``data``. ``links``: link text -> URL (artifacts, flow run);
+    ``report_file``: where the HTML report was written (shown as a path, not a link)."""
+    e = data.experiment
+    lines = [f"# Report: {e.name}", ""]
+    if e.simulated:
+        lines += [f"> **{SIMULATED_BANNER}**", ""]
+    lines += [
+        f"Suite `{e.suite}` ({e.task_type}) · {len(data.order)} configs · status {e.status}",
+        "",
+    ]
+    if data.comparison is not None:
+        lines += [f"**Verdict on {data.comparison.metric}:** {data.comparison.verdict}", ""]
+    lines += _leaderboard(data)
+    lines += _effects(data)
+    for front in data.fronts:
+        listing = ", ".join(f"{data.names.get(c, c)} `{c}`" for c in front.configs)
+        lines += [f"**Pareto front, {front.quality} against {front.cost}:** {listing}", ""]
+    if links:
+        lines += ["## More", "", *[f"- [{text}]({url})" for text, url in links.items()], ""]
+    if report_file:
+        lines += [
+            f"The full report (plots, significance matrix, latency, ratings, trends) is "
+            f"`{report_file}` on the machine that ran the flow; `evalflow report {e.name}` "
+            "writes it anywhere the results database is reachable.",
+        ]
+    notes = [*data.notes, *data.board.notes]
+    if notes:
+        lines += ["", "Notes:", *[f"- {n}" for n in notes]]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _leaderboard(data: ReportData) -> list[str]:
+    if data.primary is None or not data.order:
+        return ["No scored configs.", ""]
+    m = data.primary
+    table = data.board.table.set_index("config")
+    shown = data.order[:TOP]
+    title = f"## Leaderboard ({len(shown)} of {len(data.order)}, by {m})"
+    lines = [title, "", f"| # | config | {m} [95% CI] | p95 latency s | ok | failed |"]
+    lines.append("|---|---|---|---|---|---|")
+    for config in shown:
+        r = table.loc[config]
+        lines.append(
+            f"| {data.names[config]} | {r['label']} `{config}` | "
+            f"{_num(r[m])} [{_num(r[f'{m}_ci_low'])}, {_num(r[f'{m}_ci_high'])}] | "
+            f"{_num(r['latency_p95_s'])} | {_num(r['generations_ok'], 0)} | "
+            f"{_num(r['generations_failed'], 0)} |"
+        )
+    return [*lines, ""]
+
+
+def _effects(data: ReportData) -> list[str]:
+    lines = []
+    for effect in data.effects:
+        if effect.rho is None:
+            continue
+        best = "" if effect.best_value is None else f", best at {effect.best_value:g}"
+        p = "" if effect.p_value is None else f", p = {effect.p_value:.3g}"
+        lines.append(f"- `{effect.parameter}`: Spearman rho {effect.rho:+.2f}{p}{best}")
+    if not lines:
+        return []
+    return [f"**Parameter effects on {data.primary}:**", "", *lines, ""]
+
+
+def _num(value: object, digits: int = 3) -> str:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "–"
+    if number != number:  # NaN
+        return "–"
+    return f"{number:.{digits}f}"
