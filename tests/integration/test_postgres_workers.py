@@ -5,7 +5,8 @@ own in-flight peaks), and the results in PostgreSQL.
 
 Checks: every generation stored exactly once; no host ever saw more requests in flight
 than its slots; both workers ran a sweep; the nightly and weekly deployments carry their
-schedules; `evalflow health` sees the server, the database and both hosts.
+schedules and the server's scheduler has created the nightly's runs; `evalflow health`
+sees the server, the database and both hosts.
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth); skipped when it is not
 there. Creates and drops its own databases; stops every process it starts.
@@ -28,6 +29,7 @@ import httpx
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import create_engine, text
@@ -251,15 +253,19 @@ DEPLOYMENTS = ("evaluate/on-demand", "nightly-regression/nightly", "retrain-sele
 
 
 async def _server_objects() -> tuple[dict, dict]:
-    """The deployments and the per-host limits, read by name (the list endpoints refuse
-    the client's null limit with FastAPI 0.154)."""
+    """The deployments, the per-host limits and the nightly's scheduled runs."""
     async with get_client() as client:
         deployments = {n: await client.read_deployment_by_name(n) for n in DEPLOYMENTS}
         limits = {
             host: (await client.read_global_concurrency_limit_by_name(f"ollama-host-{host}")).limit
             for host in HOSTS
         }
-    return deployments, limits
+        nightly_id = deployments["nightly-regression/nightly"].id
+        scheduled = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[nightly_id])),
+            limit=10,
+        )
+    return deployments, limits, scheduled
 
 
 def worker_output(cluster: dict, tail: int = 6000) -> str:
@@ -325,7 +331,7 @@ def test_two_workers_two_hosts_postgres(cluster):
 
     # the deployments, their schedules and the per-host limits on the server
     with temporary_settings({PREFECT_API_URL: cluster["api"]}):
-        deployments, limits = asyncio.run(_server_objects())
+        deployments, limits, scheduled = asyncio.run(_server_objects())
     crons = {name: [s.schedule.cron for s in d.schedules] for name, d in deployments.items()}
     assert crons == {
         "evaluate/on-demand": [],
@@ -338,6 +344,11 @@ def test_two_workers_two_hosts_postgres(cluster):
         .endswith("benchmarks/sweeps/demo-simulated.yaml")
     )
     assert limits == HOSTS
+    # the server's scheduler has put the next nights on the calendar (PostgreSQL)
+    assert scheduled and all(r.auto_scheduled for r in scheduled)
+    assert {(r.expected_start_time.hour, r.expected_start_time.minute) for r in scheduled} == {
+        (2, 0)
+    }
 
     # the health entry point sees the server, PostgreSQL and both hosts
     health = run_cli([str(BIN / "evalflow"), "health", str(spec)], cluster["env"], timeout_s=60)

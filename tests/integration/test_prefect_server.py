@@ -89,7 +89,7 @@ def server(tmp_path_factory) -> Iterator[dict]:
         run_cli([EVALFLOW, "deploy", "--pool", "evalflow"], client_env)
         serve_log = processes.start("serve", [EVALFLOW, "serve"], client_env)
         with temporary_settings({PREFECT_API_URL: api}):
-            wait_until(lambda: asyncio.run(_exists(NIGHTLY)), 180, "evalflow serve's deployments")
+            wait_until(lambda: asyncio.run(_all_registered()), 180, "evalflow serve's deployments")
             yield {
                 "api": api,
                 "url": f"http://127.0.0.1:{port}",
@@ -100,10 +100,11 @@ def server(tmp_path_factory) -> Iterator[dict]:
         processes.stop_all()
 
 
-async def _exists(name: str) -> bool:
+async def _all_registered() -> bool:
     async with get_client() as client:
         try:
-            await client.read_deployment_by_name(name)
+            for name in KINDS:
+                await client.read_deployment_by_name(name)
         except ObjectNotFound:
             return False
     return True
@@ -158,16 +159,17 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     nightly = deployments[NIGHTLY]
     anchor = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)
     asyncio.run(_add_interval_schedule(nightly.id, anchor))
-    scheduled: list = []
+    due = {anchor, anchor + INTERVAL}
+    scheduled: dict = {}
 
-    def two_scheduled() -> bool:
-        scheduled[:] = [r for r in asyncio.run(_runs(nightly.id)) if r.auto_scheduled]
-        return len(scheduled) >= 2
+    def interval_runs_scheduled() -> bool:
+        runs = asyncio.run(_runs(nightly.id))
+        scheduled.update({r.expected_start_time: r for r in runs if r.expected_start_time in due})
+        return set(scheduled) == due
 
-    wait_until(two_scheduled, 60, "the scheduler to create runs\n" + _tail(server))
-    first = scheduled[0]
-    assert first.expected_start_time == anchor
-    assert scheduled[1].expected_start_time == anchor + INTERVAL
+    wait_until(interval_runs_scheduled, 60, "the scheduler to create the interval's runs")
+    assert all(r.auto_scheduled for r in scheduled.values())
+    first = scheduled[anchor]
 
     # `evalflow serve` picks the first one up when it is due and completes it
     def finished() -> bool:
