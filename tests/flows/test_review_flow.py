@@ -15,6 +15,7 @@ from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.flow_runs import resume_flow_run
 from prefect.input.run_input import keyset_from_paused_state
+from prefect.settings import PREFECT_UI_URL
 from sqlmodel import Session
 
 from evaluation.review.frames import ratings_frame
@@ -141,6 +142,8 @@ def test_publish_report_writes_the_file_and_shows_its_summary_in_the_ui(database
     assert "file://" not in summary
     assert summary.startswith("# Report: linked report\n")
     assert "**Verdict on " in summary and "| #1 | " in summary
-    assert "(/artifacts/key/evalflow-linked-report-leaderboard)" in summary
-    assert f"(/runs/flow-run/{state.state_details.flow_run_id})" in summary
+    ui = PREFECT_UI_URL.value()  # the UI of the API the flow ran against
+    assert ui.startswith("http://127.0.0.1:")
+    assert f"({ui}/artifacts/key/evalflow-linked-report-leaderboard)" in summary
+    assert f"({ui}/runs/flow-run/{state.state_details.flow_run_id})" in summary
     assert f"`{path}` on the machine that ran the flow" in summary

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.schedules import IntervalSchedule
@@ -34,7 +35,7 @@ from flows.run_names import run_name
 from tests.conftest import REPO
 from tests.integration.test_postgres_workers import Processes, free_port, run_cli, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 BIN = Path(sys.executable).parent
 PREFECT, EVALFLOW = str(BIN / "prefect"), str(BIN / "evalflow")
@@ -47,7 +48,14 @@ KINDS = {  # deployment -> work pool (None: served by `evalflow serve`)
     NIGHTLY: None,
     "retrain-selector/weekly-served": None,
 }
-INTERVAL = timedelta(seconds=120)  # the first run well inside the test, the next after it
+INTERVAL = timedelta(hours=1)  # runs at the anchor (seconds away), +1 h, ...: none overlap
+SPEC = {  # the served nightly's sweep: two simulated models, 72 generations
+    "name": "it-nightly",
+    "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+    "models": ["sim-small:1b", "sim-large:8b"],
+    "grid": {"temperature": [0.0], "num_predict": [16]},
+    "hosts": [{"name": "sim", "url": "simulated://local", "slots": 4, "kind": "simulated"}],
+}
 
 
 def _healthy(url: str) -> bool:
@@ -77,6 +85,7 @@ def server(tmp_path_factory) -> Iterator[dict]:
         "PREFECT_API_URL": api,
         "EVALFLOW_HOME": str(root / "evalflow-home"),
         "EVALFLOW_DATABASE_URL": f"sqlite:///{root / 'results.db'}",
+        "COLUMNS": "250",  # the CLI's tables, unwrapped
     }
     try:
         log = processes.start(
@@ -87,7 +96,11 @@ def server(tmp_path_factory) -> Iterator[dict]:
         wait_until(lambda: _healthy(f"{api}/health"), 240, "the Prefect server")
         run_cli([PREFECT, "work-pool", "create", "evalflow", "--type", "process"], client_env)
         run_cli([EVALFLOW, "deploy", "--pool", "evalflow"], client_env)
-        serve_log = processes.start("serve", [EVALFLOW, "serve"], client_env)
+        spec = root / "it-nightly.yaml"
+        spec.write_text(yaml.safe_dump(SPEC))
+        serve_log = processes.start(
+            "serve", [EVALFLOW, "serve", "--nightly-spec", str(spec)], client_env
+        )
         with temporary_settings({PREFECT_API_URL: api}):
             wait_until(lambda: asyncio.run(_all_registered()), 180, "evalflow serve's deployments")
             yield {
@@ -179,10 +192,10 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     wait_until(finished, 300, "the scheduled run to finish")
     run = asyncio.run(_read_run(first.id))
     assert run.state.is_completed(), f"{run.state}\n{_tail(server)}"
-    assert run.name == run_name("demo-simulated nightly", anchor)
+    assert run.name == run_name("it-nightly nightly", anchor)
 
     # Prefect's own CLI against this server (all at once: each call is a process start)
-    experiment = f"demo-simulated-nightly-{anchor.date().isoformat()}"
+    experiment = f"it-nightly-nightly-{anchor.date().isoformat()}"
     report_key = f"evalflow-{experiment}-report"
     commands = [
         ["flow", "ls"],
@@ -204,6 +217,7 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     assert {name: rc for name, (rc, _) in outputs.items()} == dict.fromkeys(started, 0), outputs
     assert "nightly-regression" in outputs["flow ls"][1]
     assert "nightly-served" in outputs["deployment ls"][1]
+    assert run.name in outputs["flow-run ls"][1]
     assert "evalflow" in outputs["work-pool ls"][1]
     assert report_key in outputs["artifact ls"][1]
     inspected = outputs[f"artifact inspect {report_key}"][1]
