@@ -94,8 +94,10 @@ def mean_interval(
     if is_constant(x):
         se, df = 0.0, n - 1
         method = "CLT" if g is None else f"clustered ({n_clusters} groups)"
-        if not binary:
-            notes.append(f"zero variance: every value is {mean:.4g}; the interval is degenerate")
+        notes.append(
+            f"zero variance: every value is {mean:.4g}; "
+            + ("Wilson interval at n" if binary else "the interval is degenerate")
+        )
     elif g is None:
         se, df, method = float(np.std(x, ddof=1) / np.sqrt(n)), n - 1, "CLT"
     else:
