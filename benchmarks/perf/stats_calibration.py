@@ -19,6 +19,7 @@ Checks (α = 0.05):
 4. Cases (clusters) needed for a δ: observed power within 5 points of 80% there.
 
     .venv/bin/python benchmarks/perf/stats_calibration.py [--experiments 500]
+        [--power-experiments 1000]
 """
 
 from __future__ import annotations
@@ -257,11 +258,14 @@ def cases_needed_check(experiments: int, seed: int) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiments", type=int, default=500)
+    parser.add_argument("--experiments", type=int, default=500, help="per check 1 and 2")
+    parser.add_argument(
+        "--power-experiments", type=int, default=1000, help="per design in checks 3 and 4"
+    )
     parser.add_argument("--cases", type=int, default=300, help="cases per null experiment")
     parser.add_argument("--seed", type=int, default=20241101)
     args = parser.parse_args()
-    k, n = args.experiments, args.cases
+    k, n, kp = args.experiments, args.cases, args.power_experiments
     # statsmodels' Holm step calls gc.collect(); freezing the imported modules' objects
     # makes that cheap (it dominated the run time otherwise).
     gc.freeze()
@@ -300,18 +304,18 @@ def main() -> int:
 
     print(
         f"3. Power at the stated minimum detectable difference (80%, α = {ALPHA}, two-sided), "
-        f"{k} experiments per cell; old: the z formula with the unclustered variance"
+        f"{kp} experiments per cell; old: the z formula with the unclustered variance"
     )
     print(f"   {'design':36} {'test':20} {'MDE':>7} {'stated':>6} {'observed':>8}"
           f"   {'old MDE':>7} {'observed':>8}")  # fmt: skip
-    for r in power_calibration(k, args.seed + 2):
+    for r in power_calibration(kp, args.seed + 2):
         ok = check(f"power {r['design']}", abs(r["observed"] - 0.80) <= 0.05)
         print(
             f"   {r['design']:36} {r['test']:20} {r['mde']:7.4f} {0.80:6.2f} {r['observed']:8.3f}"
             f"   {r['old_mde']:7.4f} {r['observed_old']:8.3f}  {ok}"
         )
-    print(f"4. Cases needed for δ at 80% power, and the power observed there ({k} experiments)")
-    for r in cases_needed_check(k, args.seed + 3):
+    print(f"4. Cases needed for δ at 80% power, and the power observed there ({kp} experiments)")
+    for r in cases_needed_check(kp, args.seed + 3):
         size = f"{r['cases']} cases" + (f" ({r['clusters']} clusters)" if r["clusters"] else "")
         ok = check(f"cases needed {r['design']}", abs(r["observed"] - 0.80) <= 0.05)
         print(

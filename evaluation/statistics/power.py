@@ -18,12 +18,13 @@ cluster means), and the exact McNemar test by enumerating its binomial rejection
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from evaluation.statistics._cases import is_constant
 
@@ -280,13 +281,28 @@ def t_power(
     _check_levels(alpha, 0.5, n_comparisons)
     if n_units < 2:
         raise ValueError(f"the t test needs at least 2 units, got {n_units}")
-    df = n_units - 1
-    crit = stats.t.ppf(1 - alpha / (2 * n_comparisons), df)
     nc = abs(delta) * math.sqrt(n_units) / sd_unit
+    return _nct_power(nc, n_units - 1, alpha / n_comparisons)
+
+
+def _nct_power(nc: float, df: int, level: float) -> float:
+    crit = float(stats.t.ppf(1 - level / 2, df))
     upper, lower = float(stats.nct.sf(crit, df, nc)), float(stats.nct.cdf(-crit, df, nc))
     # scipy gives NaN for a far-off tail (large nc): that tail is 0 (or 1 above crit)
     upper = (1.0 if nc > crit else 0.0) if math.isnan(upper) else upper
     return upper + (0.0 if math.isnan(lower) else lower)
+
+
+@functools.lru_cache(maxsize=1024)
+def _nc_for_power(df: int, level: float, power: float) -> float:
+    """The noncentrality at which the t test on ``df`` df reaches ``power`` (every pair
+    of a comparison with the same n shares it, hence the cache)."""
+    high = 4.0
+    while _nct_power(high, df, level) < power:
+        high *= 2
+    return float(
+        optimize.brentq(lambda nc: _nct_power(nc, df, level) - power, 0.0, high, xtol=1e-10)
+    )
 
 
 def t_min_detectable(
@@ -297,16 +313,13 @@ def t_min_detectable(
     power: float = 0.80,
     n_comparisons: int = 1,
 ) -> float:
-    """The δ at which :func:`t_power` reaches ``power``."""
+    """The δ at which :func:`t_power` reaches ``power``: nc*·sd/√n, nc* the noncentrality
+    that gives ``power`` on n − 1 df."""
     _check_levels(alpha, power, n_comparisons)
-
-    def gap(delta: float) -> float:
-        return t_power(delta, sd_unit, n_units, alpha=alpha, n_comparisons=n_comparisons) - power
-
-    high = sd_unit
-    while gap(high) < 0:
-        high *= 2
-    return float(optimize.brentq(gap, 0.0, high, xtol=1e-12 * sd_unit))
+    if n_units < 2:
+        raise ValueError(f"the t test needs at least 2 units, got {n_units}")
+    nc = _nc_for_power(n_units - 1, alpha / n_comparisons, power)
+    return nc * sd_unit / math.sqrt(n_units)
 
 
 def t_units_needed(
@@ -340,16 +353,36 @@ def mcnemar_power(
         raise ValueError(f"the discordant share must be in (0, 1], got {discordant}")
     if abs(delta) > discordant:
         raise ValueError(f"|δ| = {abs(delta):g} cannot exceed the discordant share {discordant:g}")
-    level = alpha / n_comparisons
+    return _mcnemar_curve(discordant, n, alpha / n_comparisons)(delta)
+
+
+def _mcnemar_curve(discordant: float, n: int, level: float) -> Callable[[float], float]:
+    """δ ↦ exact McNemar power for fixed ψ and n (the D distribution computed once). D is
+    summed over its mean ± 12 SD, beyond which Bin(n, ψ) has no mass to speak of; the
+    upper tail P(b ≥ D − k) is Binom(k; D, 1 − π)."""
     spread = 12 * math.sqrt(n * discordant * (1 - discordant)) + 12
     low, high = math.floor(n * discordant - spread), math.ceil(n * discordant + spread)
     d = np.arange(max(0, low), min(n, high) + 1)
+    k = _mcnemar_cutoffs(level, 1 << int(d[-1]).bit_length())[d]
+    d, k = d[k >= 0], k[k >= 0]
+    weight = stats.binom.pmf(d, n, discordant)
+
+    def power(delta: float) -> float:
+        pi = (discordant + abs(delta)) / (2 * discordant)
+        reject = special.bdtr(k, d, pi) + special.bdtr(k, d, 1 - pi)
+        return float(np.sum(weight * reject))
+
+    return power
+
+
+@functools.lru_cache(maxsize=64)
+def _mcnemar_cutoffs(level: float, size: int) -> np.ndarray:
+    """k_D for D = 0 … size − 1: the largest k with 2·Binom(k; D, ½) ≤ level (−1: none)."""
+    d = np.arange(size)
     k = stats.binom.ppf(level / 2, d, 0.5)
     k = np.where(stats.binom.cdf(k, d, 0.5) <= level / 2, k, k - 1)
-    pi = (discordant + abs(delta)) / (2 * discordant)
-    reject = stats.binom.cdf(k, d, pi) + stats.binom.sf(d - k - 1, d, pi)
-    reject = np.where(k >= 0, reject, 0.0)
-    return float(np.sum(stats.binom.pmf(d, n, discordant) * reject))
+    k.flags.writeable = False
+    return k
 
 
 def mcnemar_min_detectable(
@@ -364,13 +397,10 @@ def mcnemar_min_detectable(
     held fixed; None when even δ = ψ (every discordant case favouring one side) falls short."""
     _check_levels(alpha, power, n_comparisons)
 
-    def gap(delta: float) -> float:
-        kw = dict(alpha=alpha, n_comparisons=n_comparisons)
-        return mcnemar_power(discordant, delta, n, **kw) - power
-
-    if gap(discordant) < 0:
+    curve = _mcnemar_curve(discordant, n, alpha / n_comparisons)
+    if curve(discordant) < power:
         return None
-    return float(optimize.brentq(gap, 0.0, discordant, xtol=1e-10))
+    return float(optimize.brentq(lambda d: curve(d) - power, 0.0, discordant, xtol=1e-9))
 
 
 def mcnemar_cases_needed(
