@@ -71,9 +71,15 @@ class ComparisonOutcome:
     notes: tuple[str, ...]
 
     def verdicts(self) -> dict[str, dict[str, Any]]:
-        """Per metric: the winner (or None), the configs tied at the top, the verdict."""
+        """Per metric: the winner (or None), the configs tied at the top, those
+        significantly worse than the best, the verdict."""
         return {
-            v["metric"]: {"winner": v["winner"], "tied": v["tied_at_top"], "verdict": v["verdict"]}
+            v["metric"]: {
+                "winner": v["winner"],
+                "tied": v["tied_at_top"],
+                "worse": v["significantly_worse"],
+                "verdict": v["verdict"],
+            }
             for v in self.tables["verdicts"]
         }
 
@@ -285,7 +291,7 @@ def _analyze(scores, metrics, facts, quality, baseline, adjust, alpha, delta, no
     """``analyze`` versus the baseline on the metrics the baseline has scores for, all
     pairs on the others (a baseline without scores cannot anchor a comparison)."""
     types = {m: get_metric(m).score_type for m in metrics}
-    directions = {m: get_metric(m).higher_is_better for m in metrics}
+    directions = {m: direction(m) for m in metrics}
     anchored = metrics
     if baseline is not None:
         has = scores[scores["config"] == baseline].dropna(subset=["value"])
@@ -301,7 +307,7 @@ def _analyze(scores, metrics, facts, quality, baseline, adjust, alpha, delta, no
         alpha=alpha,
         delta=delta,
         quality=quality or "quality",
-        quality_higher_is_better=directions.get(quality, True),
+        quality_higher_is_better=directions.get(quality) is not False,
     )
     reports = []
     for subset, base in ((anchored, baseline), ([m for m in metrics if m not in anchored], None)):
@@ -320,6 +326,12 @@ def _analyze(scores, metrics, facts, quality, baseline, adjust, alpha, delta, no
         effects=tuple(e for r in reports for e in r.effects),
         pareto=reports[0].pareto,
     )
+
+
+def direction(metric: str) -> bool | None:
+    """True when higher is better, False when lower is, None for a descriptive metric."""
+    definition = get_metric(metric)
+    return None if definition.descriptive else definition.higher_is_better
 
 
 def _markdown(body: str, title: str, notes: list[str], configs: list[SelectedConfig]) -> str:

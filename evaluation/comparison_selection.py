@@ -57,7 +57,7 @@ def parse_selections(
 
 
 def select_configs(
-    session: Session, experiment: Experiment, *, ref: str | None, prefix: str
+    session: Session, experiment: Experiment, *, ref: str | None, prefix: str = ""
 ) -> list[SelectedConfig]:
     """The configs of ``experiment`` named "<prefix><label>" (the hash's head added where
     labels repeat): all of them, or the one ``ref`` names by hash or label."""

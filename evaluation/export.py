@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlmodel import Session
 
+from evaluation.comparison_selection import select_configs
 from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
 from evaluation.review.frames import judgements_frame, ratings_frame
@@ -92,8 +93,13 @@ def level_frame(session: Session, experiment: Experiment, level: str) -> pd.Data
         frame, key = aggregates_frame(session, experiment_id), "config_hash"
     elif level == "comparisons":
         frame = _comparisons(session, experiment)
+        # stored rows name configs as the comparison did (by label), computed ones by hash
+        to_hash = {c.name: c.config_hash for c in select_configs(session, experiment, ref=None)}
+        to_hash |= {h: h for h in to_hash.values()}
         for side in ("a", "b"):
-            frame = _with_labels(session, experiment_id, frame, f"config_{side}").rename(
+            key = f"config_{side}_hash"
+            frame = frame.assign(**{key: frame[f"config_{side}"].map(to_hash)})
+            frame = _with_labels(session, experiment_id, frame, key).rename(
                 columns={"config_label": f"config_{side}_label", "model": f"model_{side}"}
             )
         return frame

@@ -61,6 +61,8 @@ def aggregate_rows(
     by_case = {case.id: case for case in suite.cases}
     for metric in (m for m in metrics if m.corpus_level):
         for config, part in ok.groupby("config_hash", sort=False):
+            # by case, not by insertion (which follows concurrency): reproducible resamples
+            part = part.sort_values(["case_id", "sample_index"], kind="stable")
             outputs = part["output"].fillna("").tolist()
             cases = [by_case[c] for c in part["case_id"]]
             est = corpus_interval(

@@ -12,10 +12,14 @@ Checks (α = 0.05):
    false-positive rate in [0.03, 0.07], for exact McNemar (0/1) and paired t (continuous).
 2. Six configs with the same true quality, all pairs, Holm: family-wise false-positive
    rate ≤ 0.05 (and how often a false winner is declared).
-3. True difference δ (temperature 0.0 vs 0.7): observed power within 10 points of the
-   formula's prediction at the n the formula says gives 80% power.
+3. Power of the test actually run: at the minimum detectable difference evalflow states
+   for 80% power (exact McNemar on independent 0/1 cases, paired t on n − 1 df, clustered
+   paired t on C − 1 df for 9 and 30 clusters, 0/1 and continuous), the observed power is
+   within 5 points of 80%. Beside it, the power at the old z / unclustered MDE.
+4. Cases (clusters) needed for a δ: observed power within 5 points of 80% there.
 
     .venv/bin/python benchmarks/perf/stats_calibration.py [--experiments 500]
+        [--power-experiments 1000]
 """
 
 from __future__ import annotations
@@ -34,12 +38,8 @@ from scipy import stats
 
 from evaluation.backends.simulated import true_profile
 from evaluation.spec import GenerationParams
-from evaluation.statistics import (
-    cases_needed,
-    compare_many,
-    compare_scores,
-    predicted_power,
-)
+from evaluation.statistics import compare_many, compare_scores, power_for_test
+from evaluation.statistics.power import z_sum
 
 ALPHA = 0.05
 MODEL = "sim-large:8b"
@@ -115,44 +115,157 @@ def family_wise(experiments: int, n: int, seed: int) -> tuple[list[str], float, 
     return names, any_significant / experiments, false_winner / experiments
 
 
-def power_check(experiments: int, seed: int) -> dict[str, float]:
-    qa, qb = quality(0.0), quality(0.7)
-    delta = qa - qb
-    var_bin = binary_var_diff(qa, qb)
-    n_bin = cases_needed(var_bin, delta, alpha=ALPHA, power=0.80)
-    cont_delta = 0.02
-    var_cont = 2 * CONT_NOISE_SD**2
-    n_cont = cases_needed(var_cont, cont_delta, alpha=ALPHA, power=0.80)
-    rng = np.random.default_rng(seed)
-    bin_hits = cont_hits = 0
-    for _ in range(experiments):
-        a, b = binary_scores([qa, qb], n_bin, rng)
-        res = compare_scores(a, b, score_type="binary")
-        bin_hits += res.p_value < ALPHA and res.diff > 0
-        a, b = continuous_scores([qb + cont_delta, qb], n_cont, rng)
-        res = compare_scores(a, b, score_type="continuous")
-        cont_hits += res.p_value < ALPHA and res.diff > 0
+DESIGNS = (  # (name, score kind, clusters, cases per cluster); clusters 0: no clustering
+    ("0/1, 300 independent cases", "binary", 0, 300),
+    ("0/1, 9 clusters × 20 cases", "binary", 9, 20),
+    ("0/1, 30 clusters × 10 cases", "binary", 30, 10),
+    ("continuous, 20 independent cases", "continuous", 0, 20),
+    ("continuous, 9 clusters × 20 cases", "continuous", 9, 20),
+    ("continuous, 30 clusters × 10 cases", "continuous", 30, 10),
+)
+BASE_Q = 0.70  # B's true accuracy in the 0/1 power designs
+# Clustered 0/1 latent: cluster (shared), case (shared), config × cluster, per-draw parts.
+CL_SHARES = (0.15, 0.35, 0.10)
+CONT_TOPIC_SD = 0.05  # continuous: config × cluster effect (each config), beside the noise
+
+
+def clustered_binary(q: list[float], clusters: int, per: int, rng) -> tuple[np.ndarray, ...]:
+    """configs × cases 0/1 scores with cluster, case, config × cluster and draw parts."""
+    a, b, e = CL_SHARES
+    n = clusters * per
+    g = np.repeat(np.arange(clusters), per)
+    shared = math.sqrt(a) * rng.standard_normal(clusters)[g] + math.sqrt(b) * rng.standard_normal(n)
+    own = math.sqrt(e) * rng.standard_normal((len(q), clusters))[:, g]
+    latent = shared + own + math.sqrt(1 - a - b - e) * rng.standard_normal((len(q), n))
+    cut = np.array([NormalDist().inv_cdf(x) for x in q])[:, None]
+    return (latent < cut).astype(float), g
+
+
+def clustered_continuous(means: list[float], clusters: int, per: int, rng):
+    n = clusters * per
+    g = np.repeat(np.arange(clusters), per)
+    scores = continuous_scores(means, n, rng)
+    return scores + CONT_TOPIC_SD * rng.standard_normal((len(means), clusters))[:, g], g
+
+
+def _truth(kind: str, clusters: int, per: int, delta: float) -> dict:
+    """The true SD of the differences (per case, per cluster mean) and discordant share
+    of a design at true difference ``delta``: analytic, or from 40 000 simulated
+    clusters (common random numbers) for clustered 0/1 scores."""
+    if kind == "continuous":
+        var_case = 2 * CONT_NOISE_SD**2 + (2 * CONT_TOPIC_SD**2 if clusters else 0.0)
+        var_mean = 2 * CONT_TOPIC_SD**2 + 2 * CONT_NOISE_SD**2 / per
+        return {"sd": math.sqrt(var_case), "sd_cluster": math.sqrt(var_mean), "psi": None}
+    qa, qb = BASE_Q + delta, BASE_Q
+    if not clusters:
+        var = binary_var_diff(qa, qb)
+        return {"sd": math.sqrt(var), "sd_cluster": None, "psi": var + delta**2}
+    scores, _ = clustered_binary([qa, qb], 40_000, per, np.random.default_rng(7))
+    d = (scores[0] - scores[1]).reshape(40_000, per)
     return {
-        "delta": delta,
-        "var_bin": var_bin,
-        "n_bin": n_bin,
-        "pred_bin": predicted_power(var_bin, n_bin, delta, alpha=ALPHA),
-        "obs_bin": bin_hits / experiments,
-        "cont_delta": cont_delta,
-        "var_cont": var_cont,
-        "n_cont": n_cont,
-        "pred_cont": predicted_power(var_cont, n_cont, cont_delta, alpha=ALPHA),
-        "obs_cont": cont_hits / experiments,
+        "sd": float(d.std(ddof=1)),
+        "sd_cluster": float(d.mean(axis=1).std(ddof=1)),
+        "psi": float(np.mean(d != 0)),
     }
+
+
+def _stated(kind: str, clusters: int, per: int, truth: dict, delta: float | None = None):
+    """The PowerAnalysis evalflow stores for this design, from the true variances."""
+    n = (clusters or 1) * per
+    test = (
+        "clustered paired t" if clusters else ("exact McNemar" if kind == "binary" else "paired t")
+    )
+    return power_for_test(
+        test,
+        n=n,
+        sd_diff=truth["sd"],
+        se_diff=None if not clusters else truth["sd_cluster"] / math.sqrt(clusters),
+        n_clusters=clusters or None,
+        n_discordant=None if truth["psi"] is None else round(truth["psi"] * n),
+        delta=delta,
+        alpha=ALPHA,
+    )
+
+
+def _mde(kind: str, clusters: int, per: int) -> tuple[float, dict]:
+    """The stated minimum detectable difference at 80% power: a fixed point, since the
+    variance of 0/1 differences moves with the difference itself."""
+    delta = 0.0
+    for _ in range(6):
+        truth = _truth(kind, clusters, per, delta)
+        delta = _stated(kind, clusters, per, truth).min_detectable_difference
+    return delta, _truth(kind, clusters, per, delta)
+
+
+def _observed(kind: str, clusters: int, per: int, delta: float, experiments: int, rng) -> float:
+    hits = 0
+    for _ in range(experiments):
+        if kind == "binary" and clusters:
+            (a, b), g = clustered_binary([BASE_Q + delta, BASE_Q], clusters, per, rng)
+        elif kind == "binary":
+            (a, b), g = binary_scores([BASE_Q + delta, BASE_Q], per, rng), None
+        elif clusters:
+            (a, b), g = clustered_continuous([0.5 + delta, 0.5], clusters, per, rng)
+        else:
+            (a, b), g = continuous_scores([0.5 + delta, 0.5], per, rng), None
+        res = compare_scores(a, b, groups=g, score_type=kind)
+        hits += res.p_value <= ALPHA
+    return hits / experiments
+
+
+def power_calibration(experiments: int, seed: int) -> list[dict]:
+    """Per design: the stated MDE (80% power for the test run), the power observed at it,
+    and the power observed at the old z / unclustered-variance MDE."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, kind, clusters, per in DESIGNS:
+        delta, truth = _mde(kind, clusters, per)
+        n = (clusters or 1) * per
+        old = z_sum(ALPHA, 0.80) * truth["sd"] / math.sqrt(n)
+        if kind == "binary":
+            old = min(old, 1 - BASE_Q)
+        rows.append(
+            {
+                "design": name,
+                "test": _stated(kind, clusters, per, truth).test,
+                "mde": delta,
+                "observed": _observed(kind, clusters, per, delta, experiments, rng),
+                "old_mde": old,
+                "observed_old": _observed(kind, clusters, per, old, experiments, rng),
+            }
+        )
+    return rows
+
+
+def cases_needed_check(experiments: int, seed: int) -> list[dict]:
+    """Cases (clusters) needed for a fixed δ, and the power observed at that size."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for name, kind, clusters, per, delta in (
+        ("0/1, independent cases", "binary", 0, None, 0.08),
+        ("continuous, clusters of 20", "continuous", 9, 20, 0.04),
+    ):
+        truth = _truth(kind, clusters, per or 100, delta)
+        plan = _stated(kind, clusters, per or 100, truth, delta)
+        size = plan.clusters_needed if clusters else plan.cases_needed
+        observed = _observed(
+            kind, size if clusters else 0, per if clusters else size, delta, experiments, rng
+        )
+        out.append({"design": name, "delta": delta, "cases": plan.cases_needed,
+                    "clusters": plan.clusters_needed, "observed": observed})  # fmt: skip
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiments", type=int, default=500)
+    parser.add_argument("--experiments", type=int, default=500, help="per check 1 and 2")
+    parser.add_argument(
+        "--power-experiments", type=int, default=1000, help="per design in checks 3 and 4"
+    )
     parser.add_argument("--cases", type=int, default=300, help="cases per null experiment")
     parser.add_argument("--seed", type=int, default=20241101)
     args = parser.parse_args()
-    k, n = args.experiments, args.cases
+    k, n, kp = args.experiments, args.cases, args.power_experiments
     # statsmodels' Holm step calls gc.collect(); freezing the imported modules' objects
     # makes that cheap (it dominated the run time otherwise).
     gc.freeze()
@@ -189,18 +302,25 @@ def main() -> int:
     )
     print(f"   false winner declared in {winners:.3f} of experiments")
 
-    p = power_check(k, args.seed + 2)
-    print(f"3. Power at the n the formula gives for 80% (α = {ALPHA}), {k} experiments")
     print(
-        f"   0/1, δ = {p['delta']:.4f} (t=0.0 vs t=0.7), Var(d) = {p['var_bin']:.4f}, "
-        f"n = {p['n_bin']}: predicted {p['pred_bin']:.3f}, observed {p['obs_bin']:.3f}  "
-        f"{check('power 0/1', abs(p['obs_bin'] - p['pred_bin']) <= 0.10)}"
+        f"3. Power at the stated minimum detectable difference (80%, α = {ALPHA}, two-sided), "
+        f"{kp} experiments per cell; old: the z formula with the unclustered variance"
     )
-    print(
-        f"   continuous, δ = {p['cont_delta']}, Var(d) = {p['var_cont']:.4f}, "
-        f"n = {p['n_cont']}: predicted {p['pred_cont']:.3f}, observed {p['obs_cont']:.3f}  "
-        f"{check('power continuous', abs(p['obs_cont'] - p['pred_cont']) <= 0.10)}"
-    )
+    print(f"   {'design':36} {'test':20} {'MDE':>7} {'stated':>6} {'observed':>8}"
+          f"   {'old MDE':>7} {'observed':>8}")  # fmt: skip
+    for r in power_calibration(kp, args.seed + 2):
+        ok = check(f"power {r['design']}", abs(r["observed"] - 0.80) <= 0.05)
+        print(
+            f"   {r['design']:36} {r['test']:20} {r['mde']:7.4f} {0.80:6.2f} {r['observed']:8.3f}"
+            f"   {r['old_mde']:7.4f} {r['observed_old']:8.3f}  {ok}"
+        )
+    print(f"4. Cases needed for δ at 80% power, and the power observed there ({kp} experiments)")
+    for r in cases_needed_check(kp, args.seed + 3):
+        size = f"{r['cases']} cases" + (f" ({r['clusters']} clusters)" if r["clusters"] else "")
+        ok = check(f"cases needed {r['design']}", abs(r["observed"] - 0.80) <= 0.05)
+        print(
+            f"   {r['design']:28} δ = {r['delta']:<5} {size:24} observed {r['observed']:.3f}  {ok}"
+        )
     print(
         f"took {time.perf_counter() - start:.1f} s; "
         + ("all checks pass" if not failures else f"FAILED: {', '.join(failures)}")

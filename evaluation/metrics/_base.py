@@ -43,6 +43,7 @@ class Metric:
     corpus_level: bool
     per_case: PerCaseFn = field(repr=False, compare=False)
     corpus: CorpusFn | None = field(default=None, repr=False, compare=False)
+    descriptive: bool = False  # no better direction: compared, but never given a verdict
 
     def score(
         self,

@@ -17,6 +17,7 @@ def _metric(
     *,
     higher_is_better: bool = True,
     corpus: CorpusFn | None = None,
+    descriptive: bool = False,
 ) -> Metric:
     return Metric(
         name=name,
@@ -26,6 +27,7 @@ def _metric(
         corpus_level=corpus is not None,
         per_case=per_case,
         corpus=corpus,
+        descriptive=descriptive,
     )
 
 
@@ -85,6 +87,7 @@ _METRICS = (
         "continuous",
         _text.output_length,
         higher_is_better=False,
+        descriptive=True,
     ),
     _metric(
         "latency_s",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
+from evaluation.comparison import compare_experiment
 from evaluation.errors import EvalError
 from evaluation.leaderboard import Leaderboard, load_leaderboard
 from evaluation.metrics import get_metric
@@ -16,7 +17,6 @@ from evaluation.statistics import (
     MultiComparison,
     ParameterEffect,
     ParetoFront,
-    compare_many,
     parameter_effects,
     pareto_fronts,
 )
@@ -69,7 +69,6 @@ def gather(session: Session, experiment: str, *, seed: int = 0) -> ReportData:
     if primary is not None:
         table = table.sort_values(primary, ascending=not higher, kind="stable", na_position="last")
     order = tuple(table["config"].astype(str))
-    names = {c: f"#{i}" for i, c in enumerate(order, start=1)}
 
     configs = experiment_configs(session, experiment_id).rename(columns={"hash": "config"})
     facts = configs.merge(board.table.drop(columns=["label", "model"]), on="config", how="left")
@@ -81,9 +80,9 @@ def gather(session: Session, experiment: str, *, seed: int = 0) -> ReportData:
         if p in facts.columns and facts[p].dropna().nunique() >= 2
     )
     if primary is not None and (scores["metric"] == primary).any():
-        comparison = compare_many(
-            scores, primary, score_type=score_type, higher_is_better=higher, seed=seed
-        )
+        comparison = _comparison(session, row, primary)
+        ranked = [c for c, _ in comparison.ranking]
+        order = (*ranked, *[c for c in order if c not in ranked])
         numeric = [p for p in varied if p in DEFAULT_PARAMETERS]
         effects = parameter_effects(
             scores,
@@ -97,6 +96,7 @@ def gather(session: Session, experiment: str, *, seed: int = 0) -> ReportData:
         fronts = pareto_fronts(facts, quality=primary, higher_is_better=higher)
     elif primary is not None:
         notes.append(f"no per-case scores for {primary!r}: comparisons left out")
+    names = {c: f"#{i}" for i, c in enumerate(order, start=1)}
     return ReportData(
         experiment=row,
         board=board,
@@ -113,6 +113,34 @@ def gather(session: Session, experiment: str, *, seed: int = 0) -> ReportData:
         history=metric_history(session, row, primary) if primary else pd.DataFrame(),
         ratings=ratings_summary(session, experiment_id, seed=seed),
         notes=tuple(notes),
+    )
+
+
+def _comparison(session: Session, row: Experiment, metric: str) -> MultiComparison:
+    """The comparison of ``metric`` exactly as ``evalflow compare`` and the comparison
+    artifact compute it (same configs, baseline, family and verdict text), with config
+    names turned back into hashes for the report's tables and plots. Its ranking orders
+    the report, so "#N" means the same config in the verdict and in the leaderboard."""
+    outcome = compare_experiment(session, int(row.id), metrics=[metric])
+    multi = next(m for m in outcome.report.comparisons if m.metric == metric)
+    to_hash = {c.name: c.config_hash for c in outcome.configs}
+
+    def h(name: str) -> str:
+        return to_hash.get(name, name)
+
+    return replace(
+        multi,
+        baseline=None if multi.baseline is None else h(multi.baseline),
+        ranking=tuple((h(c), m) for c, m in multi.ranking),
+        comparisons=tuple(
+            replace(
+                ac, comparison=replace(ac.comparison, a=h(ac.comparison.a), b=h(ac.comparison.b))
+            )
+            for ac in multi.comparisons
+        ),
+        winner=None if multi.winner is None else h(multi.winner),
+        tied_at_top=tuple(map(h, multi.tied_at_top)),
+        significantly_worse=tuple(map(h, multi.significantly_worse)),
     )
 
 

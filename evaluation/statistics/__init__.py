@@ -38,12 +38,15 @@ from evaluation.statistics.pareto import ParetoFront, pareto_front, pareto_front
 from evaluation.statistics.power import (
     PowerAnalysis,
     cases_needed,
+    mcnemar_power,
     min_detectable_difference,
     paired_diff_variance,
     power_analysis,
+    power_for_test,
     power_from_pilot,
     power_from_variances,
     predicted_power,
+    t_power,
 )
 from evaluation.statistics.report import render_markdown, table_rows
 
@@ -71,6 +74,7 @@ __all__ = [
     "compare_pair",
     "compare_scores",
     "corpus_interval",
+    "mcnemar_power",
     "mean_interval",
     "min_detectable_difference",
     "paired_diff_variance",
@@ -78,6 +82,7 @@ __all__ = [
     "pareto_front",
     "pareto_fronts",
     "power_analysis",
+    "power_for_test",
     "power_from_pilot",
     "power_from_variances",
     "predicted_power",
@@ -86,5 +91,6 @@ __all__ = [
     "spearman_interval",
     "summarize",
     "summarize_config",
+    "t_power",
     "table_rows",
 ]

@@ -29,7 +29,7 @@ def analyze(
     scores: pd.DataFrame,
     *,
     score_types: Mapping[str, ScoreType],
-    higher_is_better: Mapping[str, bool] | None = None,
+    higher_is_better: Mapping[str, bool | None] | None = None,
     facts: pd.DataFrame | None = None,
     baseline: str | None = None,
     adjust: Adjustment = "holm",
@@ -46,7 +46,8 @@ def analyze(
     versus ``baseline``) with ``adjust`` adjustment and power, and — when per-config
     ``facts`` are given — parameter effects and the Pareto fronts of ``quality`` against
     latency p95 and energy. ``delta`` (one value, or one per metric) asks for the cases
-    needed to detect that difference. Every metric needs a score type."""
+    needed to detect that difference. Every metric needs a score type; a metric whose
+    direction is None is descriptive: compared, but no verdict and no parameter effects."""
     check_columns(scores)
     metrics = sorted(scores["metric"].dropna().astype(str).unique())
     untyped = [m for m in metrics if m not in score_types]
@@ -77,7 +78,7 @@ def analyze(
                 seed=seed,
             )
         )
-        if facts is not None:
+        if facts is not None and up is not None:  # a descriptive metric has no best value
             effects.extend(
                 parameter_effects(
                     table,

@@ -42,6 +42,7 @@ def mean_interval(
     groups: Sequence[object] | np.ndarray | None = None,
     *,
     confidence: float = 0.95,
+    proportion: bool | None = None,
 ) -> MeanEstimate:
     """Mean of per-case scores with its CLT or clustered standard error.
 
@@ -51,14 +52,18 @@ def mean_interval(
     SE_cl = (1/n)·sqrt(Σ_c (Σ_{i∈c} (s_i − s̄))²)·sqrt(C/(C − 1)), the C/(C − 1) factor as
     in Inspect AI; a case with no group is its own cluster. All-singleton clusters give
     the unclustered SE exactly and are reported as "CLT".
-    Interval: s̄ ± t_{df}·SE with df = n − 1 (or C − 1).
+    Interval: s̄ ± t_{df}·SE with df = n − 1 (or C − 1); for a proportion (0/1 scores;
+    ``proportion=None`` detects them) the Wilson score interval, which stays inside
+    [0, 1]: with z (as ``statsmodels`` ``proportion_confint(method="wilson")``), or when
+    clustered at the effective n = p̂(1 − p̂)/SE_cl² with t_{C − 1} in place of z.
+    A case whose group is None (or NaN) is its own cluster.
 
     NaN values are left out. n = 0: mean undefined; n = 1: SE undefined (note says so).
     One cluster: the clustered SE is undefined; the note says so and the unclustered SE is
     shown instead. Zero variance gives SE = 0 and a note that the interval is degenerate.
     """
     x = np.asarray(values, dtype=float)
-    g = None if groups is None else np.asarray(groups, dtype=object)
+    g = None if groups is None else _own_cluster_when_none(np.asarray(groups, dtype=object))
     notes: list[str] = []
     scored = ~np.isnan(x)
     if not scored.all():
@@ -85,10 +90,14 @@ def mean_interval(
             g = None
         elif n_clusters == n:  # every case its own group: identical to the CLT SE
             g = None
+    binary = proportion or (proportion is None and bool(np.isin(x, (0.0, 1.0)).all()))
     if is_constant(x):
         se, df = 0.0, n - 1
         method = "CLT" if g is None else f"clustered ({n_clusters} groups)"
-        notes.append(f"zero variance: every value is {mean:.4g}; the interval is degenerate")
+        notes.append(
+            f"zero variance: every value is {mean:.4g}; "
+            + ("Wilson interval at n" if binary else "the interval is degenerate")
+        )
     elif g is None:
         se, df, method = float(np.std(x, ddof=1) / np.sqrt(n)), n - 1, "CLT"
     else:
@@ -97,16 +106,46 @@ def mean_interval(
         se = float(np.sqrt(np.sum(sums**2)) / n * np.sqrt(c / (c - 1)))
         df, method = c - 1, f"clustered ({c} groups)"
     q = float(stats.t.ppf(0.5 + confidence / 2, df))
+    ci = (mean - q * se, mean + q * se)
+    if binary:
+        ci, method = _wilson(mean, n, se, df if g is not None else None, confidence, method)
     return MeanEstimate(
         n=n,
         mean=mean,
         se=se,
-        ci=(mean - q * se, mean + q * se),
+        ci=ci,
         confidence=confidence,
         method=method,
         n_clusters=n_clusters,
         note="; ".join(notes),
     )
+
+
+def _own_cluster_when_none(g: np.ndarray) -> np.ndarray:
+    """Groups with each missing (None/NaN) label replaced by a label of its own."""
+    missing = pd.isna(g)
+    if missing.any():
+        g = g.copy()
+        g[missing] = [f"\x00case:{i}" for i in np.flatnonzero(missing)]
+    return g
+
+
+def _wilson(
+    p: float, n: int, se: float, df: int | None, confidence: float, method: str
+) -> tuple[tuple[float, float], str]:
+    """Wilson score interval for a proportion p̂ of n cases; clustered (``df`` = C − 1):
+    at the effective n = p̂(1 − p̂)/SE_cl² with the t_{C − 1} quantile."""
+    if df is None:
+        q, n_eff = float(stats.norm.ppf(0.5 + confidence / 2)), float(n)
+        name = "Wilson"
+    else:
+        q = float(stats.t.ppf(0.5 + confidence / 2, df))
+        n_eff = p * (1 - p) / se**2 if se > 0 else float(n)
+        name = f"Wilson, {method}, effective n {n_eff:.1f}"
+    q2 = q * q
+    center = (p + q2 / (2 * n_eff)) / (1 + q2 / n_eff)
+    half = q / (1 + q2 / n_eff) * np.sqrt(p * (1 - p) / n_eff + q2 / (4 * n_eff**2))
+    return (max(0.0, float(center - half)), min(1.0, float(center + half))), name
 
 
 def summarize_config(table: CaseTable, config: str, *, confidence: float = 0.95) -> MeanEstimate:
@@ -184,7 +223,9 @@ def corpus_interval(
 
     ``statistic(indices)`` computes the metric on the cases at those indices (repeats
     allowed). Cases are resampled with replacement (whole groups when ``groups`` is given,
-    the bootstrap analogue of clustering) with ``scipy.stats.bootstrap``, seeded. BCa is
+    the bootstrap analogue of clustering) with ``scipy.stats.bootstrap``, seeded; groups
+    are taken in sorted order, so the same cases in another row order give the same
+    interval (without groups the caller's order is used: pass cases in a fixed order). BCa is
     tried first; when it warns or gives a non-finite bound (very discrete data) the
     percentile interval is used and the note says so. SE is the bootstrap SD.
     n < 2 (or one group only, then cases are resampled): see the note.
@@ -207,7 +248,7 @@ def corpus_interval(
     n_clusters = None
     if groups is not None:
         g = np.asarray(groups, dtype=object)
-        labels = pd.unique(g)
+        labels = sorted(pd.unique(g), key=str)  # the same resamples whatever the row order
         n_clusters = len(labels)
         if n_clusters == 1:
             notes.append("one group only: clustered bootstrap undefined; resampling cases")

@@ -5,7 +5,8 @@ p-values are adjusted with ``statsmodels.stats.multitest.multipletests`` with th
 passed explicitly ("holm": Holm 1979, family-wise error; "fdr_bh": Benjamini–Hochberg
 1995, false discovery rate); its default "hs" is never used. A winner is declared only
 when the best-scoring config is significantly better than every other config after
-adjustment; otherwise the configs not separable from it are reported as tied at the top.
+adjustment; otherwise the configs not separable from it are reported as tied at the top
+(:mod:`.verdict`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from evaluation.statistics.paired import (
     ZeroMethod,
     compare_in_table,
 )
-from evaluation.statistics.power import PowerAnalysis, power_analysis
+from evaluation.statistics.power import PowerAnalysis, power_for_test
+from evaluation.statistics.verdict import decide
 
 Adjustment = Literal["holm", "fdr_bh"]
 ADJUSTMENT_NAMES = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
@@ -48,7 +50,7 @@ class MultiComparison:
 
     metric: str
     score_type: str
-    higher_is_better: bool
+    higher_is_better: bool | None
     mode: Literal["all_pairs", "baseline"]
     baseline: str | None
     adjustment: str
@@ -59,6 +61,7 @@ class MultiComparison:
     tied_at_top: tuple[str, ...]
     verdict: str
     notes: tuple[str, ...] = ()
+    significantly_worse: tuple[str, ...] = ()
 
 
 def config_means(table: CaseTable) -> pd.Series:
@@ -71,7 +74,7 @@ def compare_many(
     metric: str,
     *,
     score_type: ScoreType,
-    higher_is_better: bool = True,
+    higher_is_better: bool | None = True,
     configs: list[str] | None = None,
     baseline: str | None = None,
     adjust: Adjustment = "holm",
@@ -85,11 +88,12 @@ def compare_many(
     seed: int = 0,
 ) -> MultiComparison:
     """Compare configs on ``metric``: all pairs, or each versus ``baseline``.
+    ``higher_is_better=None``: a descriptive metric, compared but given no verdict.
 
     Each pair is a :func:`compare_in_table` comparison; the family of defined p-values is
     adjusted together (undefined ones stay undefined and count as "not significant").
     Power per pair: minimum detectable difference at its n with α/m, and the cases
-    needed for ``delta`` (Miller 2024, power analysis; see :mod:`.power`).
+    needed for ``delta``, for the test the pair ran (:func:`.power.power_for_test`).
     """
     if adjust not in ADJUSTMENT_NAMES:
         raise ValueError(f"adjust must be one of {list(ADJUSTMENT_NAMES)}, got {adjust!r}")
@@ -100,7 +104,7 @@ def compare_many(
         raise ValueError(f"no scores on {metric!r} for config(s) {unknown}")
     notes: list[str] = []
     means = config_means(table)[names]
-    scored = means.dropna().sort_values(ascending=not higher_is_better, kind="stable")
+    scored = means.dropna().sort_values(ascending=higher_is_better is False, kind="stable")
     ranking = [(c, float(m)) for c, m in scored.items()]
     ranking += [(c, None) for c in names if c not in scored.index]
     if len(scored) < len(names):
@@ -134,9 +138,13 @@ def compare_many(
             comparison=r,
             p_adjusted=pa,
             significant=rej,
-            power=power_analysis(
-                None if r.sd_diff is None else r.sd_diff**2,
+            power=power_for_test(
+                r.test,
                 n=r.n_used,
+                sd_diff=r.sd_diff,
+                se_diff=r.se_diff,
+                n_clusters=r.n_clusters,
+                n_discordant=r.n_discordant,
                 delta=delta,
                 alpha=alpha,
                 power=power,
@@ -145,13 +153,12 @@ def compare_many(
         )
         for r, pa, rej in zip(results, p_adj, reject, strict=True)
     )
-    winner, tied, verdict = _verdict(
+    verdict = decide(
         metric,
-        [c for c, _ in ranking if c in scored.index],
+        ranking,
         adjusted,
         higher_is_better,
-        adjust,
-        alpha,
+        f"{ADJUSTMENT_NAMES[adjust]}-adjusted, α = {alpha:g}",
         baseline,
     )
     return MultiComparison(
@@ -164,9 +171,10 @@ def compare_many(
         alpha=alpha,
         ranking=tuple(ranking),
         comparisons=adjusted,
-        winner=winner,
-        tied_at_top=tied,
-        verdict=verdict,
+        winner=verdict.winner,
+        tied_at_top=verdict.tied_at_top,
+        verdict=verdict.text,
+        significantly_worse=verdict.significantly_worse,
         notes=tuple(notes),
     )
 
@@ -186,49 +194,3 @@ def adjust_p_values(
         for i, r, a in zip(defined, rej, adj, strict=True):
             p_adj[i], reject[i] = float(a), bool(r)
     return p_adj, reject
-
-
-def _verdict(metric, ranked, adjusted, higher_is_better, adjust, alpha, baseline):
-    """(winner, tied at top, one-line verdict) from the adjusted comparisons."""
-    how = f"{ADJUSTMENT_NAMES[adjust]}-adjusted, α = {alpha:g}"
-    if not ranked:
-        return None, (), f"No config has a scored case on {metric}: no verdict."
-    top = ranked[0]
-    if len(ranked) == 1:
-        return None, (top,), f"Only {top} has scores on {metric}: nothing to compare."
-    against_top = {}
-    for ac in adjusted:
-        c = ac.comparison
-        if top in (c.a, c.b):
-            against_top[c.b if c.a == top else c.a] = ac
-    missing = [c for c in ranked[1:] if c not in against_top]
-    if missing:
-        return (
-            None,
-            (),
-            (
-                f"No verdict on {metric}: the best-scoring config {top} was not compared with "
-                f"{', '.join(missing)} (each-versus-baseline {baseline}); compare all pairs to "
-                "declare a winner."
-            ),
-        )
-    beaten = set()
-    for other, ac in against_top.items():
-        c = ac.comparison
-        if not ac.significant or c.diff is None:
-            continue
-        top_minus_other = c.diff if c.a == top else -c.diff
-        if (top_minus_other > 0) == higher_is_better and top_minus_other != 0:
-            beaten.add(other)
-    tied = (top, *[c for c in ranked[1:] if c not in beaten])
-    if len(tied) == 1:
-        return (
-            top,
-            tied,
-            (f"{top} wins on {metric}: significantly better than every other config ({how})."),
-        )
-    return (
-        None,
-        tied,
-        (f"No winner on {metric}: {', '.join(tied)} are statistically tied at the top ({how})."),
-    )

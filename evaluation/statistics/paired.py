@@ -66,6 +66,8 @@ class PairedComparison:
     n_clusters: int | None = None
     confidence: float = 0.95
     score_type: str = "continuous"
+    se_diff: float | None = None
+    n_discordant: int | None = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
     if n < 2:
         return replace(base, note="n = 1 shared case: interval and test undefined (need n ≥ 2)")
     notes: list[str] = []
-    est = mean_interval(d, g, confidence=opts.confidence)
+    est = mean_interval(d, g, confidence=opts.confidence, proportion=False)
     notes += [est.note] if est.note else []
     clustered = est.method.startswith("clustered")
     if opts.test == "auto":
@@ -244,4 +246,6 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
         note="; ".join(dict.fromkeys(notes)),
         sd_diff=0.0 if constant else float(np.std(d, ddof=1)),
         n_clusters=est.n_clusters,
+        se_diff=est.se,
+        n_discordant=int(np.count_nonzero(d)),
     )

@@ -9,16 +9,22 @@ K_A, K_B samples per case,
 σ² the within-case variance across samples; with K = 1 the bracket is Var(d). Solved for
 δ at a given n it is the minimum detectable difference. With m comparisons α is replaced
 by α/m (Bonferroni), which is conservative next to Holm or Benjamini–Hochberg.
+
+Those z formulas plan a sweep. The power stored beside a comparison is that of the test
+the comparison ran (:func:`power_for_test`): the paired t on n − 1 df (noncentral t), the
+clustered paired t on C − 1 df with the clustered standard error (a one-sample t on the
+cluster means), and the exact McNemar test by enumerating its binomial rejection region.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, special, stats
 
 from evaluation.statistics._cases import is_constant
 
@@ -37,6 +43,9 @@ class PowerAnalysis:
     n_comparisons: int
     samples_per_case: int = 1
     note: str = ""
+    test: str = "z"
+    n_clusters: int | None = None
+    clusters_needed: int | None = None
 
 
 def z_sum(alpha: float = 0.05, power: float = 0.80, n_comparisons: int = 1) -> float:
@@ -253,3 +262,251 @@ def _check_levels(alpha: float, power: float, n_comparisons: int) -> None:
         raise ValueError(f"power must be in (0, 1), got {power}")
     if n_comparisons < 1:
         raise ValueError(f"n_comparisons must be ≥ 1, got {n_comparisons}")
+
+
+# ---------------------------------------------------------------------------------------
+# Power of the test a comparison actually runs.
+
+T_TESTS = ("paired t", "Wilcoxon signed-rank", "paired bootstrap", "paired permutation")
+MAX_UNITS = 10_000_000
+
+
+def t_power(
+    delta: float, sd_unit: float, n_units: int, *, alpha: float = 0.05, n_comparisons: int = 1
+) -> float:
+    """Power of the two-sided one-sample t test of n_units i.i.d. units with SD ``sd_unit``
+    (paired t: the differences; clustered t: the cluster means): P(|T| > t_{1−α/(2m)}) with
+    T ~ noncentral t(df = n_units − 1, nc = δ·√n_units / sd_unit). Same as statsmodels'
+    ``TTestPower().power(δ/sd, n_units, α/m)``."""
+    _check_levels(alpha, 0.5, n_comparisons)
+    if n_units < 2:
+        raise ValueError(f"the t test needs at least 2 units, got {n_units}")
+    nc = abs(delta) * math.sqrt(n_units) / sd_unit
+    return _nct_power(nc, n_units - 1, alpha / n_comparisons)
+
+
+def _nct_power(nc: float, df: int, level: float) -> float:
+    crit = float(stats.t.ppf(1 - level / 2, df))
+    upper, lower = float(stats.nct.sf(crit, df, nc)), float(stats.nct.cdf(-crit, df, nc))
+    # scipy gives NaN for a far-off tail (large nc): that tail is 0 (or 1 above crit)
+    upper = (1.0 if nc > crit else 0.0) if math.isnan(upper) else upper
+    return upper + (0.0 if math.isnan(lower) else lower)
+
+
+@functools.lru_cache(maxsize=1024)
+def _nc_for_power(df: int, level: float, power: float) -> float:
+    """The noncentrality at which the t test on ``df`` df reaches ``power`` (every pair
+    of a comparison with the same n shares it, hence the cache)."""
+    high = 4.0
+    while _nct_power(high, df, level) < power:
+        high *= 2
+    return float(
+        optimize.brentq(lambda nc: _nct_power(nc, df, level) - power, 0.0, high, xtol=1e-10)
+    )
+
+
+def t_min_detectable(
+    sd_unit: float,
+    n_units: int,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.80,
+    n_comparisons: int = 1,
+) -> float:
+    """The δ at which :func:`t_power` reaches ``power``: nc*·sd/√n, nc* the noncentrality
+    that gives ``power`` on n − 1 df."""
+    _check_levels(alpha, power, n_comparisons)
+    if n_units < 2:
+        raise ValueError(f"the t test needs at least 2 units, got {n_units}")
+    nc = _nc_for_power(n_units - 1, alpha / n_comparisons, power)
+    return nc * sd_unit / math.sqrt(n_units)
+
+
+def t_units_needed(
+    sd_unit: float,
+    delta: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.80,
+    n_comparisons: int = 1,
+) -> int | None:
+    """The fewest units (≥ 2) at which :func:`t_power` reaches ``power``; None beyond
+    :data:`MAX_UNITS`."""
+    _check_levels(alpha, power, n_comparisons)
+
+    def enough(n: int) -> bool:
+        return t_power(delta, sd_unit, n, alpha=alpha, n_comparisons=n_comparisons) >= power
+
+    return _smallest(enough)
+
+
+def mcnemar_power(
+    discordant: float, delta: float, n: int, *, alpha: float = 0.05, n_comparisons: int = 1
+) -> float:
+    """Exact power of the two-sided exact McNemar test (statsmodels ``mcnemar(exact=True)``:
+    p = min(1, 2·Binom(min(b, c); b + c, ½))) on n cases, when a share ``discordant`` = ψ of
+    the cases differ and A − B = δ = p₁₀ − p₀₁. Sums over the number of discordant cases
+    D ~ Bin(n, ψ) the chance that b ~ Bin(D, (ψ + δ)/(2ψ)) falls in the rejection region
+    {min(b, D − b) ≤ k_D}, k_D the largest k with 2·Binom(k; D, ½) ≤ α/m."""
+    _check_levels(alpha, 0.5, n_comparisons)
+    if not 0 < discordant <= 1:
+        raise ValueError(f"the discordant share must be in (0, 1], got {discordant}")
+    if abs(delta) > discordant:
+        raise ValueError(f"|δ| = {abs(delta):g} cannot exceed the discordant share {discordant:g}")
+    return _mcnemar_curve(discordant, n, alpha / n_comparisons)(delta)
+
+
+def _mcnemar_curve(discordant: float, n: int, level: float) -> Callable[[float], float]:
+    """δ ↦ exact McNemar power for fixed ψ and n (the D distribution computed once). D is
+    summed over its mean ± 12 SD, beyond which Bin(n, ψ) has no mass to speak of; the
+    upper tail P(b ≥ D − k) is Binom(k; D, 1 − π)."""
+    spread = 12 * math.sqrt(n * discordant * (1 - discordant)) + 12
+    low, high = math.floor(n * discordant - spread), math.ceil(n * discordant + spread)
+    d = np.arange(max(0, low), min(n, high) + 1)
+    k = _mcnemar_cutoffs(level, 1 << int(d[-1]).bit_length())[d]
+    d, k = d[k >= 0], k[k >= 0]
+    weight = stats.binom.pmf(d, n, discordant)
+
+    def power(delta: float) -> float:
+        pi = (discordant + abs(delta)) / (2 * discordant)
+        reject = special.bdtr(k, d, pi) + special.bdtr(k, d, 1 - pi)
+        return float(np.sum(weight * reject))
+
+    return power
+
+
+@functools.lru_cache(maxsize=64)
+def _mcnemar_cutoffs(level: float, size: int) -> np.ndarray:
+    """k_D for D = 0 … size − 1: the largest k with 2·Binom(k; D, ½) ≤ level (−1: none)."""
+    d = np.arange(size)
+    k = stats.binom.ppf(level / 2, d, 0.5)
+    k = np.where(stats.binom.cdf(k, d, 0.5) <= level / 2, k, k - 1)
+    k.flags.writeable = False
+    return k
+
+
+def mcnemar_min_detectable(
+    discordant: float,
+    n: int,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.80,
+    n_comparisons: int = 1,
+) -> float | None:
+    """The δ at which :func:`mcnemar_power` reaches ``power`` with the discordant share
+    held fixed; None when even δ = ψ (every discordant case favouring one side) falls short."""
+    _check_levels(alpha, power, n_comparisons)
+
+    curve = _mcnemar_curve(discordant, n, alpha / n_comparisons)
+    if curve(discordant) < power:
+        return None
+    return float(optimize.brentq(lambda d: curve(d) - power, 0.0, discordant, xtol=1e-9))
+
+
+def mcnemar_cases_needed(
+    discordant: float,
+    delta: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.80,
+    n_comparisons: int = 1,
+) -> int | None:
+    """Cases at which :func:`mcnemar_power` reaches ``power`` (found by bisection: the exact
+    power is slightly saw-toothed in n); None beyond :data:`MAX_UNITS`."""
+    _check_levels(alpha, power, n_comparisons)
+
+    def enough(n: int) -> bool:
+        kw = dict(alpha=alpha, n_comparisons=n_comparisons)
+        return mcnemar_power(discordant, delta, n, **kw) >= power
+
+    return _smallest(enough)
+
+
+def _smallest(enough) -> int | None:
+    """Smallest n ≥ 2 with ``enough(n)``, by doubling then bisection."""
+    high = 2
+    while not enough(high):
+        if high >= MAX_UNITS:
+            return None
+        high *= 2
+    if high == 2:
+        return 2
+    low = high // 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return high
+
+
+def power_for_test(
+    test: str,
+    *,
+    n: int,
+    sd_diff: float | None,
+    se_diff: float | None = None,
+    n_clusters: int | None = None,
+    n_discordant: int | None = None,
+    delta: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.80,
+    n_comparisons: int = 1,
+) -> PowerAnalysis:
+    """Minimum detectable difference at this comparison's size and the cases needed for
+    ``delta``, for the test it ran (``test`` as named in ``PairedComparison.test``):
+
+    - exact McNemar: :func:`mcnemar_power` with ψ = n_discordant / n as observed;
+    - clustered paired t: a t on the C cluster means, SD = SE_cl·√C, C − 1 df; cases
+      needed = clusters needed × the average cluster size n / C;
+    - paired t: the noncentral t on n − 1 df with SD = sd(d);
+    - Wilcoxon, bootstrap, permutation: the paired t's power, as an approximation (the
+      note says so).
+    """
+    var_diff = None if sd_diff is None else sd_diff**2
+    base = power_analysis(var_diff, n=n, alpha=alpha, power=power, n_comparisons=n_comparisons)
+    base = replace(base, min_detectable_difference=None, delta=delta, test=test)
+    if var_diff is None or var_diff == 0 or n < 2:
+        return base
+    kw = dict(alpha=alpha, power=power, n_comparisons=n_comparisons)
+    note = ""
+    clusters_needed = None
+    if test == "exact McNemar":
+        if not n_discordant:
+            return replace(base, note="no discordant case: McNemar's power undefined")
+        share = n_discordant / n
+        mdd = mcnemar_min_detectable(share, n, **kw)
+        needed = None
+        if delta is not None:
+            if abs(delta) > share:
+                note = f"δ = {delta:g} exceeds the discordant share {share:.3g}: unreachable"
+            else:
+                needed = mcnemar_cases_needed(share, delta, **kw)
+        if mdd is None:
+            note = "; ".join(
+                x for x in (note, f"{n} cases cannot reach {power:.0%} power with McNemar") if x
+            )
+        how = f"exact McNemar power, discordant share {share:.3g}"
+    elif test == "clustered paired t":
+        if se_diff is None or not n_clusters or n_clusters < 2 or se_diff == 0:
+            return replace(base, note="clustered standard error undefined: power undefined")
+        sd_cluster = se_diff * math.sqrt(n_clusters)
+        mdd = t_min_detectable(sd_cluster, n_clusters, **kw)
+        needed = None
+        if delta is not None:
+            clusters_needed = t_units_needed(sd_cluster, delta, **kw)
+            if clusters_needed is not None:
+                needed = math.ceil(clusters_needed * n / n_clusters)
+        how = f"clustered paired t power on {n_clusters - 1} df"
+    else:
+        mdd = t_min_detectable(sd_diff, n, **kw)
+        needed = None if delta is None else t_units_needed(sd_diff, delta, **kw)
+        how = f"paired t power on {n - 1} df"
+        if test != "paired t":
+            how += f" (approximates the {test})"
+    return replace(
+        base,
+        min_detectable_difference=mdd,
+        cases_needed=needed,
+        n_clusters=n_clusters if test == "clustered paired t" else None,
+        clusters_needed=clusters_needed,
+        note="; ".join(x for x in (how, note) if x),
+    )

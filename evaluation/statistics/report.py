@@ -91,6 +91,7 @@ def table_rows(report: StatisticsReport) -> dict[str, list[dict[str, Any]]]:
                 "metric": m.metric,
                 "winner": m.winner,
                 "tied_at_top": list(m.tied_at_top),
+                "significantly_worse": list(m.significantly_worse),
                 "verdict": m.verdict,
             }
             for m in report.comparisons
@@ -128,7 +129,9 @@ def table_rows(report: StatisticsReport) -> dict[str, list[dict[str, Any]]]:
 
 
 def _metric_section(report: StatisticsReport, multi: MultiComparison) -> list[str]:
-    direction = "higher is better" if multi.higher_is_better else "lower is better"
+    direction = {True: "higher is better", False: "lower is better"}.get(
+        multi.higher_is_better, "descriptive"
+    )
     out = [
         f"## {multi.metric} ({multi.score_type}, {direction})",
         "",

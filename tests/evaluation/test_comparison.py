@@ -201,7 +201,7 @@ def test_metric_without_scores_and_config_without_generations_are_noted(session)
     assert "rougeL: no scored generation of any selected config; not compared" in outcome.notes
     assert "exact_match: no scored generation for failed:1b t=0; left out" in outcome.notes
     assert "- rougeL: no scored generation" in outcome.markdown
-    assert "No config has a scored case on regex" in outcome.markdown
+    assert "no verdict on regex: no config has a scored case" in outcome.markdown
     assert no_nan(outcome.markdown)
 
 

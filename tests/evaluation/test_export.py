@@ -76,3 +76,25 @@ def test_unknown_formats_and_levels_are_refused(db, tmp_path):
     with pytest.raises(EvalError, match="level"):
         _export(db, tmp_path, "csv", levels=["everything"])
     assert not list(tmp_path.iterdir())
+
+
+def test_exported_comparisons_carry_labels_and_models_stored_or_computed(tmp_path):
+    from evaluation.comparison import compare_experiment
+    from evaluation.storage.comparisons import replace_comparisons
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'c.db'}", n_cases=5)
+    labels = {c.label for c in db.configs}
+    models = {c.model for c in db.configs}
+    for source in ("computed", "stored"):
+        with Session(db.engine) as session:
+            if source == "stored":  # rows name configs by label, as `evalflow compare` stores
+                outcome = compare_experiment(session, db.experiment)
+                replace_comparisons(session, outcome.run_label, outcome.rows)
+                session.commit()
+        (path,) = _export(db, tmp_path / source, "csv", levels=["comparisons"])
+        frame = pd.read_csv(path)
+        assert frame["source"].str.startswith(source).all()
+        for side in ("a", "b"):
+            assert frame[f"config_{side}_label"].notna().all()
+            assert set(frame[f"config_{side}_label"]) <= labels
+            assert set(frame[f"model_{side}"]) <= models

@@ -28,12 +28,14 @@ EXPECTED = {
     "compare_scores",
     "corpus_interval",
     "mean_interval",
+    "mcnemar_power",
     "min_detectable_difference",
     "paired_diff_variance",
     "parameter_effects",
     "pareto_front",
     "pareto_fronts",
     "power_analysis",
+    "power_for_test",
     "power_from_pilot",
     "power_from_variances",
     "predicted_power",
@@ -42,6 +44,7 @@ EXPECTED = {
     "spearman_interval",
     "summarize",
     "summarize_config",
+    "t_power",
     "table_rows",
 }
 

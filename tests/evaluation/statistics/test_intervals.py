@@ -10,13 +10,15 @@ from tests.evaluation.statistics._rows import long_rows
 
 
 def test_clt_interval_by_hand():
-    # s = 1,0,1,1,0: mean 0.6; Σ(s − 0.6)² = 3·0.16 + 2·0.36 = 1.2; /(n−1) = 0.3; /n = 0.06
-    # SE = sqrt(0.06) = 0.244949; t_{0.975, 4} = 2.776445
-    est = mean_interval([1, 0, 1, 1, 0])
+    # s = 0.9, 0.4, 0.6, 0.7, 0.4: mean 0.6; Σ(s − 0.6)² = .09+.04+0+.01+.04 = 0.18;
+    # /(n−1) = 0.045; /n = 0.009; SE = 0.0948683; t_{0.975, 4} = 2.776445
+    est = mean_interval([0.9, 0.4, 0.6, 0.7, 0.4])
     assert est.mean == pytest.approx(0.6)
-    assert est.se == pytest.approx(0.244949, abs=1e-6)
-    assert est.ci == pytest.approx((0.6 - 2.776445 * 0.244949, 0.6 + 2.776445 * 0.244949), abs=1e-5)
+    assert est.se == pytest.approx(0.0948683, abs=1e-6)
+    assert est.ci == pytest.approx((0.6 - 2.776445 * 0.0948683, 0.6 + 2.776445 * 0.0948683))
     assert est.method == "CLT"
+    # the same SE for 0/1 scores (s = 1,0,1,1,0: SE = sqrt(0.06)), with a Wilson interval
+    assert mean_interval([1, 0, 1, 1, 0]).se == pytest.approx(0.244949, abs=1e-6)
 
 
 def test_clt_interval_matches_scipy():
@@ -29,7 +31,7 @@ def test_clt_interval_matches_scipy():
 def test_clustered_se_by_hand():
     # s = 1,0 | 1,1 in groups a | b; s̄ = 0.75; cluster sums of residuals: a −0.5, b +0.5
     # SE_cl = (1/4)·sqrt(0.25 + 0.25) · sqrt(2/1) = 0.25; df = C − 1 = 1
-    est = mean_interval([1, 0, 1, 1], ["a", "a", "b", "b"])
+    est = mean_interval([1, 0, 1, 1], ["a", "a", "b", "b"], proportion=False)
     assert est.se == pytest.approx(0.25)
     assert est.n_clusters == 2
     assert est.ci == pytest.approx((0.75 - 12.706205 * 0.25, 0.75 + 12.706205 * 0.25), abs=1e-5)
@@ -69,8 +71,8 @@ def test_small_n_and_nan_are_explained_not_zero_or_nan():
 
 
 def test_zero_variance_is_flagged():
-    est = mean_interval([1.0, 1.0, 1.0, 1.0])
-    assert est.se == 0.0 and est.ci == (1.0, 1.0)
+    est = mean_interval([0.5, 0.5, 0.5, 0.5])
+    assert est.se == 0.0 and est.ci == (0.5, 0.5)
     assert "zero variance" in est.note
 
 
@@ -97,7 +99,7 @@ def test_groups_cluster_the_summary():
     table = case_table(rows, "acc")
     assert table.groups is not None and table.groups.nunique() == 3  # ungrouped: own cluster
     (est,) = summarize(rows)
-    assert est.method == "clustered (3 groups)"
+    assert "clustered (3 groups)" in est.method
 
 
 def test_unknown_metric_and_missing_columns_are_clear_errors():
@@ -134,3 +136,47 @@ def test_corpus_interval_resamples_whole_groups_and_handles_tiny_n():
     assert est.n_clusters == 4 and est.ci[0] <= est.mean <= est.ci[1]
     tiny = corpus_interval(lambda idx: 1.0, 1)
     assert tiny.se is None and "undefined" in tiny.note
+
+
+def test_a_proportion_interval_stays_inside_0_1_and_is_wilson():
+    from statsmodels.stats.proportion import proportion_confint
+
+    est = mean_interval([1.0, 0.0, 0.0])  # the t interval was [−1.10, 1.77]
+    assert est.ci == pytest.approx(proportion_confint(1, 3, alpha=0.05, method="wilson"))
+    assert 0 <= est.ci[0] < est.mean < est.ci[1] <= 1 and est.method == "Wilson"
+    all_right = mean_interval([1.0] * 5)
+    assert all_right.ci[1] == 1.0 and all_right.ci[0] == pytest.approx(
+        proportion_confint(5, 5, method="wilson")[0]
+    )
+
+
+def test_a_clustered_proportion_interval_stays_inside_0_1():
+    x = [1, 0, 0, 1, 0, 0, 0, 0, 0]
+    groups = ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
+    est = mean_interval(x, groups)
+    assert 0 <= est.ci[0] < est.mean < est.ci[1] <= 1
+    assert est.method.startswith("Wilson, clustered (3 groups), effective n")
+    # at the effective n with t_{C−1}: wider than the unclustered Wilson interval
+    assert est.ci[1] - est.ci[0] > np.subtract(*mean_interval(x).ci[::-1])
+
+
+def test_a_case_without_a_group_is_its_own_cluster():
+    x = np.array([0.9, 0.1, 0.5, 0.7, 0.2, 0.4])
+    with_none = mean_interval(x, ["a", "a", "b", "b", None, None])
+    own = mean_interval(x, ["a", "a", "b", "b", "x1", "x2"])
+    assert with_none.se == pytest.approx(own.se) and with_none.n_clusters == 4
+    assert with_none.ci == pytest.approx(own.ci)
+
+
+def test_the_same_cases_in_another_order_give_the_same_bootstrap_interval():
+    rng = np.random.default_rng(4)
+    hits, totals = rng.integers(0, 10, 30).astype(float), rng.integers(10, 20, 30).astype(float)
+    case_ids = np.array([f"c{i:02d}" for i in range(30)])
+
+    def interval(order: np.ndarray):
+        h, t = hits[order], totals[order]  # a ratio of sums, like corpus BLEU's counts
+        return corpus_interval(
+            lambda idx: h[idx].sum() / t[idx].sum(), 30, groups=case_ids[order], n_resamples=200
+        ).ci
+
+    assert interval(np.arange(30)) == interval(rng.permutation(30)) == interval(np.arange(30)[::-1])

@@ -58,7 +58,8 @@ def test_close_configs_are_tied_at_the_top():
     multi = compare_many(_sweep({"a": 0.2, "b": 0.19, "c": -0.5}), "rouge", score_type="continuous")
     assert multi.winner is None
     assert set(multi.tied_at_top) == {"a", "b"}
-    assert "tied at the top" in multi.verdict
+    assert multi.verdict.startswith("no clear winner on rouge: 2 of 3 within noise of #1 (b, ")
+    assert "; significantly worse: #3 (Holm-adjusted, α = 0.05)" in multi.verdict
 
 
 def test_lower_is_better_flips_the_ranking():
@@ -118,3 +119,78 @@ def test_bad_arguments_are_clear_errors():
         compare_many(rows, "rouge", score_type="continuous", adjust="hs")
     with pytest.raises(ValueError, match="no scores on 'rouge' for config"):
         compare_many(rows, "rouge", score_type="continuous", baseline="zzz")
+
+
+def _tied_means(names: tuple[str, str, str]):
+    """Two configs with the same 0/1 mean (0.8) and a third at 0.65 that the first beats
+    clearly (15 discordant cases, all its way) and the second does not (it fails where
+    the third succeeds on 15 cases and vice versa on 30)."""
+    third = np.zeros(100)
+    third[:65] = 1
+    first = third.copy()
+    first[65:80] = 1
+    second = third.copy()
+    second[:15] = 0
+    second[65:95] = 1
+    return long_rows(dict(zip(names, [list(first), list(second), list(third)], strict=True)))
+
+
+def test_the_verdict_does_not_depend_on_how_configs_tied_on_the_mean_are_ordered():
+    # the same data under names that sort the two best configs either way
+    verdicts = []
+    for names in (("a1", "a2", "c"), ("b2", "b1", "c")):
+        multi = compare_many(_tied_means(names), "acc", score_type="binary")
+        first, second, third = names
+        assert multi.ranking[0][1] == multi.ranking[1][1] == pytest.approx(0.8)
+        assert set(multi.tied_at_top) == {first, second}
+        assert multi.significantly_worse == (third,)
+        verdicts.append(multi.verdict)
+    assert "2 of 3 within noise of #1" in verdicts[0]
+    assert "#1, #2 share the best mean; significantly worse: #3" in verdicts[0]
+
+
+def test_a_descriptive_metric_gets_no_verdict():
+    multi = compare_many(
+        _sweep({"short": -0.5, "long": 0.5}), "rouge", score_type="continuous",
+        higher_is_better=None,
+    )  # fmt: skip
+    assert multi.winner is None and multi.tied_at_top == ()
+    assert multi.verdict == "no verdict on rouge: descriptive: neither higher nor lower is better"
+    assert len(multi.comparisons) == 1  # still compared
+
+
+def test_readable_verdict_uses_ranks_and_short_labels():
+    from evaluation.statistics.verdict import rank_list, short_labels
+
+    names = ["sim-large:8b t=0 seed=42 tpl=concise", "sim-small:1b t=0.7 seed=42 tpl=plain"]
+    assert short_labels(names) == {
+        names[0]: "sim-large:8b t=0 concise",
+        names[1]: "sim-small:1b t=0.7 plain",
+    }
+    assert short_labels(["m a", "m a"]) == {"m a": "m a"}
+    assert rank_list([2, 3, 4, 5, 7, 9, 10]) == "#2–#5, #7, #9, #10"
+
+
+def test_stated_power_is_that_of_the_test_run():
+    from statsmodels.stats.power import TTestPower
+
+    from evaluation.statistics.power import mcnemar_min_detectable
+
+    rng = np.random.default_rng(5)
+    groups = [f"g{i // 4}" for i in range(36)]  # 9 clusters: the clustered paired t
+    a = rng.normal(size=36) + np.repeat(rng.normal(scale=0.5, size=9), 4)
+    rows = long_rows({"a": list(a + 0.3), "b": list(a + rng.normal(scale=0.3, size=36))},
+                     metric="rouge", groups=groups)  # fmt: skip
+    ac = compare_many(rows, "rouge", score_type="continuous").comparisons[0]
+    c = ac.comparison
+    assert c.test == "clustered paired t" and c.n_clusters == 9
+    effect = TTestPower().solve_power(nobs=9, alpha=0.05, power=0.8)
+    assert ac.power.min_detectable_difference == pytest.approx(effect * c.se_diff * 3, rel=1e-6)
+
+    x = (rng.random(80) < 0.7).astype(float)
+    y = np.where(rng.random(80) < 0.25, 1 - x, x)
+    ac = compare_many(long_rows({"x": list(x), "y": list(y)}), "acc", score_type="binary")
+    ac = ac.comparisons[0]
+    share = np.mean(x != y)
+    assert ac.comparison.test == "exact McNemar"
+    assert ac.power.min_detectable_difference == pytest.approx(mcnemar_min_detectable(share, 80))

@@ -6,12 +6,21 @@ from statsmodels.stats.power import NormalIndPower
 
 from evaluation.statistics import (
     cases_needed,
+    mcnemar_power,
     min_detectable_difference,
     paired_diff_variance,
     power_analysis,
+    power_for_test,
     power_from_pilot,
     power_from_variances,
     predicted_power,
+    t_power,
+)
+from evaluation.statistics.power import (
+    mcnemar_cases_needed,
+    mcnemar_min_detectable,
+    t_min_detectable,
+    t_units_needed,
 )
 
 
@@ -104,3 +113,64 @@ def test_bad_power_arguments_raise():
         cases_needed(0.2, 0.0)
     with pytest.raises(ValueError):
         min_detectable_difference(0.2, 100, alpha=1.5)
+
+
+# --- power of the test actually run -----------------------------------------------------
+
+
+def test_t_power_matches_statsmodels_ttest_power_on_n_minus_1_df():
+    from statsmodels.stats.power import TTestPower
+
+    for delta, sd, n in ((0.1, 0.4, 9), (0.05, 0.3, 40), (0.2, 1.0, 300)):
+        ref = TTestPower().power(effect_size=delta / sd, nobs=n, alpha=0.05)
+        assert t_power(delta, sd, n) == pytest.approx(ref, rel=1e-6)
+    ref = TTestPower().power(effect_size=0.5, nobs=12, alpha=0.05 / 6)
+    assert t_power(0.5, 1.0, 12, n_comparisons=6) == pytest.approx(ref, rel=1e-6)
+
+
+def test_t_mde_and_units_needed_invert_statsmodels():
+    from statsmodels.stats.power import TTestPower
+
+    effect = TTestPower().solve_power(nobs=9, alpha=0.05, power=0.8)
+    assert t_min_detectable(0.3, 9) == pytest.approx(effect * 0.3, rel=1e-6)
+    # far above the z answer 2.80·0.3/3 = 0.280 on 8 df
+    assert t_min_detectable(0.3, 9) > 1.1 * min_detectable_difference(0.09, 9)
+    n = TTestPower().solve_power(effect_size=0.25, alpha=0.05, power=0.8)
+    assert t_units_needed(1.0, 0.25) == math.ceil(n)
+
+
+def test_exact_mcnemar_power_equals_enumeration_of_every_outcome():
+    from scipy.stats import multinomial
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    n, p10, p01 = 25, 0.25, 0.05
+    power = 0.0
+    for b in range(n + 1):
+        for c in range(n + 1 - b):
+            p = mcnemar([[0, b], [c, n - b - c]], exact=True).pvalue
+            if p <= 0.05:
+                power += multinomial.pmf([b, c, n - b - c], n, [p10, p01, 1 - p10 - p01])
+    assert mcnemar_power(p10 + p01, p10 - p01, n) == pytest.approx(power, rel=1e-9)
+
+
+def test_mcnemar_mde_and_cases_needed_reach_the_power_they_promise():
+    mde = mcnemar_min_detectable(0.3, 120)
+    assert mcnemar_power(0.3, mde, 120) == pytest.approx(0.8, abs=1e-6)
+    n = mcnemar_cases_needed(0.3, 0.1)
+    assert mcnemar_power(0.3, 0.1, n) >= 0.8 > mcnemar_power(0.3, 0.1, n - 1)
+    # at δ = ψ every discordant case favours A; with 3 cases no test reaches 80%
+    assert mcnemar_min_detectable(0.3, 3) is None
+
+
+def test_clustered_power_uses_the_clustered_se_on_c_minus_1_df():
+    from statsmodels.stats.power import TTestPower
+
+    # 9 clusters of 4 cases; the clustered SE of d̄ is 0.05 → cluster-mean SD 0.15
+    res = power_for_test(
+        "clustered paired t", n=36, sd_diff=0.2, se_diff=0.05, n_clusters=9, delta=0.05
+    )
+    effect = TTestPower().solve_power(nobs=9, alpha=0.05, power=0.8)
+    assert res.min_detectable_difference == pytest.approx(effect * 0.15, rel=1e-6)
+    clusters = math.ceil(TTestPower().solve_power(effect_size=0.05 / 0.15, alpha=0.05, power=0.8))
+    assert res.clusters_needed == clusters and res.cases_needed == clusters * 4
+    assert "8 df" in res.note
