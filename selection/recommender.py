@@ -252,10 +252,7 @@ def _answer(
     try:
         model = load_model(session, row)
     except LOAD_ERRORS as exc:
-        message = (
-            f"selector version {row.id} cannot be loaded (trained with scikit-learn "
-            f"{row.sklearn_version}, running {sklearn_version()}): {exc}; retrain it"
-        )
+        message = f"selector version {row.id} cannot be loaded: {exc}"
         return Recommendation("unavailable", task_type, message, request=request, version_id=row.id)
     kwargs = {
         k: request[k] for k in ("max_latency_s", "max_energy_j", "min_quality", "input_chars")
