@@ -43,9 +43,7 @@ def encode(model: SelectorModel) -> bytes:
             arrays[f"{prefix}/nodes"] = np.concatenate(member.nodes)
             arrays[f"{prefix}/node_counts"] = np.array([len(n) for n in member.nodes], np.int64)
             arrays[f"{prefix}/bitsets"] = np.concatenate(member.bitsets)
-            arrays[f"{prefix}/bitset_counts"] = np.array(
-                [len(b) for b in member.bitsets], np.int64
-            )
+            arrays[f"{prefix}/bitset_counts"] = np.array([len(b) for b in member.bitsets], np.int64)
             arrays[f"{prefix}/known"] = member.known_cat_bitsets
             arrays[f"{prefix}/f_idx_map"] = member.f_idx_map
             targets[name].setdefault("baselines", []).append(member.baseline)
@@ -89,9 +87,7 @@ def decode(data: bytes) -> SelectorModel:
             configs=frames["configs"].set_index("config_hash", drop=False),
             evidence=frames["evidence"],
             case_scores=frames["case_scores"],
-            typical_input_chars={
-                str(k): float(v) for k, v in meta["typical_input_chars"].items()
-            },
+            typical_input_chars={str(k): float(v) for k, v in meta["typical_input_chars"].items()},
             trained_keys=frozenset(str(k) for k in meta["trained_keys"]),
             coverage=float(meta["coverage"]),
             importances=meta["importances"],

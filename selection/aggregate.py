@@ -4,10 +4,11 @@ The selector fits one row per (config, suite). The case is the unit of evidence:
 generations of one case (samples, or reruns of the same config on the same case) are
 averaged first, and a case counts at most once (its weight is the summed weight of its
 generations, capped at 1), so rerunning a sweep repeats evidence rather than adding cases.
-Quality is the weighted mean of the case means; latency p50/p95 are Harrell–Davis quantile estimates (Harrell & Davis,
-Biometrika 69, 1982), because the plain sample 95th percentile of a few dozen right-skewed
-latencies is biased low (about −4% at 13 generations with a log-normal spread of 0.15;
-Harrell–Davis about −1%). Tokens/s and energy are means.
+Quality is the weighted mean of the case means; latency p50/p95 are Harrell–Davis
+quantile estimates (Harrell & Davis, Biometrika 69, 1982), because the plain sample
+95th percentile of a few dozen right-skewed latencies is biased low (about −4% at 13
+generations with a log-normal spread of 0.15; Harrell–Davis about −1%). Tokens/s and
+energy are means.
 
 Each target also gets ``<target>_noise``: the sampling variance of the row's value on the
 fitting scale (log for latency, speed and energy), so training can tell how much of its
@@ -84,9 +85,7 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     return add_parameter_b(table)
 
 
-def harrell_davis(
-    frame: pd.DataFrame, column: str, q: float, keys: list[str] = KEYS
-) -> pd.Series:
+def harrell_davis(frame: pd.DataFrame, column: str, q: float, keys: list[str] = KEYS) -> pd.Series:
     """The Harrell–Davis estimate of quantile ``q`` of ``column`` per ``keys`` (default
     (config, suite)): a Beta((n+1)q, (n+1)(1−q))-weighted average of the order statistics."""
     from scipy.special import betainc
