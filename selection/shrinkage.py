@@ -10,6 +10,15 @@ JASA 70, 1975):
 
     w = s_m² / (s_m² + s_y²),   value = m + w·(ȳ − m),   sd = sqrt(w)·s_y
 
+s_m is the model's error on average over configs; for one config the model can be
+wrong by far more (an interaction it never saw enough data to learn). A measurement
+that contradicts the prediction beyond chance discredits the prior for that config, so
+its variance is raised to the conflict-implied one (a positive-part, method-of-moments
+estimate in the James–Stein spirit, made conservative by ``CONFLICT_Z`` so that mere
+noise, such as the luckiest of many configs measured on a few cases, does not count):
+
+    s_m² ← max(s_m², (ȳ − m)² / CONFLICT_Z² − s_y²)
+
 So a config measured on hundreds of cases is hardly moved by a prediction from sparse
 data, a config measured on a handful leans on the prediction, and an unmeasured config
 is predicted. Quality is combined on its own scale, latency quantiles on the log scale
@@ -26,6 +35,7 @@ import pandas as pd
 
 from selection.model import SelectorModel
 
+CONFLICT_Z = 3.0
 _QUANTILE_NOISE = {"latency_p50": math.pi / 2, "latency_p95": 1 + 1.645**2 / 2}
 MEASURED_COLUMNS = (
     "n",
@@ -85,7 +95,9 @@ def _combine(
     prior_sd = target.scale * (out[f"{name}_spread"].to_numpy(dtype=float) + target.floor)
     usable = np.isfinite(y) & np.isfinite(se)
     se_safe = np.where(usable, np.maximum(se, 1e-9), 1.0)
-    weight = np.where(usable, prior_sd**2 / (prior_sd**2 + se_safe**2), 0.0)
+    conflict = (np.where(usable, y, prior) - prior) ** 2 / CONFLICT_Z**2 - se_safe**2
+    prior_var = np.maximum(prior_sd**2, conflict)
+    weight = np.where(usable, prior_var / (prior_var + se_safe**2), 0.0)
     mean = prior + weight * (np.where(usable, y, 0.0) - prior)
     sd = np.where(usable, np.sqrt(weight) * se_safe, prior_sd)
     low, high = mean - target.z * sd, mean + target.z * sd
