@@ -1,10 +1,11 @@
 """The evidence wins: never recommend a config when a measured-feasible alternative is
 significantly better.
 
-Measured-feasible: measured on the task type with at least ``MIN_GENERATIONS`` ok
-generations, measured p95 latency within the limit (and measured quality above
-``min_quality``), and not predicted to break an energy limit — what a user could check
-by hand in the leaderboard. The model's choice is tested against the measured-feasible
+Measured-feasible: among the feasible candidates (whose estimates, with their margin,
+meet the limits: for a well-measured config these are its measurements), those measured
+on the task type with at least ``MIN_GENERATIONS`` ok generations whose measured p95
+latency is within the limit (and measured quality above ``min_quality``) — what a user
+could check by hand in the leaderboard. The model's choice is tested against the measured-feasible
 configs whose measured mean beats its own:
 
 - on the cases both were run on (``evaluation.statistics.compare_scores``: exact McNemar
@@ -45,7 +46,7 @@ class Override:
 
 
 def measured_feasible(
-    table: pd.DataFrame, max_latency_s: float | None, min_quality: float | None, energy_ok
+    table: pd.DataFrame, max_latency_s: float | None, min_quality: float | None
 ) -> pd.DataFrame:
     """Rows a user would call feasible from the measurements (see the module docstring)."""
     keep = table["measured_n"].fillna(0) >= MIN_GENERATIONS
@@ -53,7 +54,6 @@ def measured_feasible(
         keep &= table["measured_latency_p95"] <= max_latency_s
     if min_quality is not None:
         keep &= table["measured_quality_mean"] >= min_quality
-    keep &= energy_ok
     return table[keep.fillna(False)]
 
 

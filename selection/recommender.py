@@ -6,9 +6,11 @@ measured configs by their measurements combined with the model's prediction
 when its estimated p95 latency, raised by ``SAFETY_Z`` standard deviations (of the
 ensemble's spread for a predicted config, of the combined estimate for a measured one),
 is within ``max_latency_s`` (likewise its predicted energy per generation within
-``max_energy_j``) and its estimated quality reaches ``min_quality``; a config that meets
-the limits by its own measurements (:func:`selection._evidence_rule.measured_feasible`)
-is feasible too. Among feasible candidates ``prefer`` decides: "quality" (highest
+``max_energy_j``) and its estimated quality reaches ``min_quality``. For a config
+measured on many generations that estimate is its measurement, so a config that meets
+the limits by its measurements is feasible unless it does so only within their noise
+(the margin keeps true p95 violations rare). Among feasible candidates ``prefer`` decides:
+"quality" (highest
 estimated quality, then fastest), "speed" (lowest median latency, then best quality) or
 weights ``{"quality": wq, "latency": wl, "energy": we}`` on min–max-normalised estimates
 (score = wq·quality − wl·latency − we·energy). With "quality", a measured-feasible
@@ -139,9 +141,8 @@ def recommend_from_model(
     base["input_chars"] = chars
     problems, found = violations(table, model, max_latency_s, max_energy_j, min_quality)
     notes += problems
-    energy_ok = pd.Series([not any("energy" in v for v in f) for f in found], index=table.index)
-    by_hand = measured_feasible(table, max_latency_s, min_quality, energy_ok)
-    feasible = table[[not v for v in found] | table.index.isin(by_hand.index)]
+    feasible = table[[not v for v in found]]
+    by_hand = measured_feasible(feasible, max_latency_s, min_quality)
     if feasible.empty:
         scores = sorted(range(len(table)), key=lambda i: miss(table.iloc[i], request))
         closest = tuple(

@@ -104,16 +104,16 @@ def _rule_table(mean_b: float, n_cases: int = 40):
 def test_a_significantly_better_measured_alternative_overrules_the_model(trained):
     table, scores = _rule_table(0.85)
     model = dataclasses.replace(trained.model, case_scores=scores)
-    by_hand = measured_feasible(table, 1.0, None, pd.Series(True, index=table.index))
+    by_hand = measured_feasible(table, 1.0, None)
     override = check_choice(model, table, "a", by_hand, "qa")
     assert override is not None and override.index == "b"
     assert "40 cases both ran" in override.reason and "evidence wins" in override.reason
-    too_slow = measured_feasible(table, 0.6, None, pd.Series(True, index=table.index))
+    too_slow = measured_feasible(table, 0.6, None)
     assert check_choice(model, table, "a", too_slow, "qa") is None
 
 
 def test_a_difference_within_the_noise_does_not_overrule(trained):
     table, scores = _rule_table(0.55)
     model = dataclasses.replace(trained.model, case_scores=scores)
-    by_hand = measured_feasible(table, 1.0, None, pd.Series(True, index=table.index))
+    by_hand = measured_feasible(table, 1.0, None)
     assert check_choice(model, table, "a", by_hand, "qa") is None
