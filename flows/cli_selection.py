@@ -22,6 +22,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # recommend() refuses bad arguments this way
         raise EvalError(str(exc)) from exc
+    if answer.status == "unavailable":  # no usable database or selector: an error, exit 2
+        raise EvalError(" ".join(answer.message.split()))
     print(answer.explain())
     return 0 if answer.choice is not None else 1
 
@@ -44,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("task_type", help="qa, summarization, classification, generation or code")
     p.add_argument("--max-latency", type=float, help="seconds per answer (p95)")
     p.add_argument("--max-energy", type=float, help="joules per generation")
-    p.add_argument("--min-quality", type=float, help="0-1 on the task type's quality metric")
+    p.add_argument(
+        "--min-quality", type=float, help="0-1 on the task type's quality metric (0.7, not 70)"
+    )
     p.add_argument("--prefer", choices=["quality", "speed"], default="quality")
     p.add_argument("--version", type=int, help="selector version (default: the promoted one)")
     p.set_defaults(func=cmd_recommend)

@@ -67,6 +67,15 @@ def option(
         if target in row.index and pd.notna(row[target])
     }
     quality = _estimate(row, "quality") if "quality" in row.index else Estimate(*[float("nan")] * 3)
+    weight = float(row.get("quality_weight", 0.0) or 0.0)
+    measured = bool(row.get("measured", False))
+    basis = "predicted"
+    if measured:
+        basis = "measured" if weight >= 0.5 else "measured and predicted"
+    predicted = {
+        "predicted_quality": _estimate(row, "quality", "_predicted"),
+        "predicted_latency_p95_s": _estimate(row, "latency_p95", "_predicted"),
+    }
     return Option(
         config_hash=str(row["config_hash"]),
         model=str(row["model"]),
@@ -80,6 +89,9 @@ def option(
         parameter_size=str(row["parameter_size"]),
         quantization=str(row["quantization"]),
         violations=violations,
+        basis=basis,
+        measurement_weight=weight if measured else 0.0,
+        **(predicted if measured else {}),
         **estimates,
     )
 
@@ -114,8 +126,11 @@ def _params(row: pd.Series) -> dict[str, float | int | None]:
     return params
 
 
-def _estimate(row: pd.Series, target: str) -> Estimate:
-    return Estimate(float(row[target]), float(row[f"{target}_low"]), float(row[f"{target}_high"]))
+def _estimate(row: pd.Series, target: str, suffix: str = "") -> Estimate | None:
+    names = [f"{target}{part}{suffix}" for part in ("", "_low", "_high")]
+    if not all(name in row.index for name in names):
+        return None
+    return Estimate(*(float(row[name]) for name in names))
 
 
 def _evidence(model: SelectorModel, config_hash: str, task_type: str) -> Evidence:
@@ -131,6 +146,8 @@ def _evidence(model: SelectorModel, config_hash: str, task_type: str) -> Evidenc
 
     return Evidence(
         n_generations=int(found["n"]),
+        n_cases=int(found["n_cases"]),
+        quality_se=number("quality_se"),
         n_failed=int(found["n_failed"]),
         n_suites=int(found["n_suites"]) if pd.notna(found["n_suites"]) else 0,
         quality_mean=number("quality_mean"),

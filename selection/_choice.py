@@ -38,7 +38,7 @@ def violations(
     problems with the request itself (a limit on something never measured)."""
     problems, found = [], [[] for _ in range(len(table))]
     checks = (
-        ("latency_p95", max_latency_s, "predicted p95 latency", "s"),
+        ("latency_p95", max_latency_s, "estimated p95 latency", "s"),
         ("energy_j", max_energy_j, "predicted energy", "J"),
     )
     for target, limit, what, unit in checks:
@@ -55,7 +55,7 @@ def violations(
     if min_quality is not None:
         for item, value in zip(found, table["quality"].to_numpy(), strict=True):
             if value < min_quality:
-                item.append(f"predicted quality {100 * value:.1f} < {100 * min_quality:.1f}")
+                item.append(f"estimated quality {100 * value:.1f}% < {100 * min_quality:.1f}%")
     return problems, [tuple(item) for item in found]
 
 

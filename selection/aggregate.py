@@ -1,16 +1,20 @@
 """From generations to what the selector fits and shows.
 
-The selector fits one row per (config, suite). Quality is the weighted mean of the
-generations; latency p50/p95 are Harrell–Davis quantile estimates (Harrell & Davis,
-Biometrika 69, 1982), because the plain sample 95th percentile of a few dozen right-skewed
-latencies is biased low (about −4% at 13 generations with a log-normal spread of 0.15;
-Harrell–Davis about −1%). Tokens/s and energy are means.
+The selector fits one row per (config, suite). The case is the unit of evidence: the
+generations of one case (samples, or reruns of the same config on the same case) are
+averaged first, and a case counts at most once (its weight is the summed weight of its
+generations, capped at 1), so rerunning a sweep repeats evidence rather than adding cases.
+Quality is the weighted mean of the case means; latency p50/p95 are Harrell–Davis
+quantile estimates (Harrell & Davis, Biometrika 69, 1982), because the plain sample
+95th percentile of a few dozen right-skewed latencies is biased low (about −4% at 13
+generations with a log-normal spread of 0.15; Harrell–Davis about −1%). Tokens/s and
+energy are means.
 
 Each target also gets ``<target>_noise``: the sampling variance of the row's value on the
 fitting scale (log for latency, speed and energy), so training can tell how much of its
 error is measurement noise rather than model error:
 
-- quality: s² / n (s² the within-row variance of per-generation quality);
+- quality: s² / k (s² the variance of the case means, k the number of cases);
 - log p50, log p95: (π/2) s_log² / n and (1 + 1.645²/2) s_log² / n, the large-sample
   variances of a normal median and of μ + 1.645σ;
 - log of a mean (tokens/s, energy): (s / mean)² / n (delta method).
@@ -33,25 +37,38 @@ KEYS = ["config_hash", "suite"]
 _QUANTILE_NOISE = {"latency_p50": math.pi / 2, "latency_p95": 1 + 1.645**2 / 2}
 
 
+def case_means(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Scored ok generations collapsed to one row per ``keys`` + case: ``quality`` (the
+    weighted mean of its generations) and ``weight`` (their summed weight, capped at 1)."""
+    scored = frame[(frame["status"] == "ok") & frame["quality"].notna() & (frame["weight"] > 0)]
+    scored = scored.assign(qw=scored["quality"] * scored["weight"])
+    sums = scored.groupby([*keys, "suite", "case_id"], sort=False)[["qw", "weight"]].sum()
+    sums = sums[sums["weight"] > 0] if not sums.empty else sums
+    return pd.DataFrame(
+        {"quality": sums["qw"] / sums["weight"], "weight": sums["weight"].clip(upper=1.0)}
+    ).reset_index()
+
+
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (config, suite): config and context features, the targets with their
-    ``_noise``, ``n`` (summed weight of scored generations) and ``n_latency``."""
+    ``_noise``, ``n`` (summed weight of the scored cases) and ``n_latency``."""
     ok = frame[frame["status"] == "ok"]
     if ok.empty:
         return pd.DataFrame(columns=[*CONFIG_COLUMNS, "suite", "task_type", *TARGETS, "n"])
     grouped = ok.groupby(KEYS)
-    scored = ok[ok["quality"].notna()]
-    sums = scored.assign(qw=scored["quality"] * scored["weight"]).groupby(KEYS)[["qw", "weight"]]
-    sums = sums.sum()
+    per_case = case_means(ok, ["config_hash"])
+    per_case["qw"] = per_case["quality"] * per_case["weight"]
+    cases = per_case.groupby(KEYS)
+    sums = cases[["qw", "weight"]].sum()
     latency = ok[ok["latency_s"] > 0]
     log_latency = np.log(latency["latency_s"]).groupby([latency[k] for k in KEYS])
     table = pd.concat(
         [
             grouped[[*CONFIG_COLUMNS[1:], "task_type"]].first(),
             grouped["input_chars"].mean(),
-            (sums["qw"] / sums["weight"].where(sums["weight"] > 0)).rename("quality"),
-            sums["weight"].rename("n"),
-            _noise(grouped["quality"].var(), grouped["quality"].count(), 1.0, "quality"),
+            (sums["qw"] / sums["weight"]).rename("quality"),
+            cases["weight"].sum().rename("n"),
+            _noise(cases["quality"].var(), cases["quality"].count(), 1.0, "quality"),
             harrell_davis(latency, "latency_s", 0.5).rename("latency_p50"),
             harrell_davis(latency, "latency_s", 0.95).rename("latency_p95"),
             log_latency.count().rename("n_latency"),
@@ -68,18 +85,18 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     return add_parameter_b(table)
 
 
-def harrell_davis(frame: pd.DataFrame, column: str, q: float) -> pd.Series:
-    """The Harrell–Davis estimate of quantile ``q`` of ``column`` per (config, suite):
-    a Beta((n+1)q, (n+1)(1−q))-weighted average of the order statistics."""
+def harrell_davis(frame: pd.DataFrame, column: str, q: float, keys: list[str] = KEYS) -> pd.Series:
+    """The Harrell–Davis estimate of quantile ``q`` of ``column`` per ``keys`` (default
+    (config, suite)): a Beta((n+1)q, (n+1)(1−q))-weighted average of the order statistics."""
     from scipy.special import betainc
 
-    data = frame[[*KEYS, column]].dropna().sort_values([*KEYS, column])
-    grouped = data.groupby(KEYS, sort=False)
+    data = frame[[*keys, column]].dropna().sort_values([*keys, column])
+    grouped = data.groupby(keys, sort=False)
     n = grouped[column].transform("size").to_numpy(dtype=float)
     i = grouped.cumcount().to_numpy(dtype=float) + 1
     a, b = (n + 1) * q, (n + 1) * (1 - q)
     weight = betainc(a, b, i / n) - betainc(a, b, (i - 1) / n)
-    return data.assign(_hd=weight * data[column]).groupby(KEYS)["_hd"].sum()
+    return data.assign(_hd=weight * data[column]).groupby(keys)["_hd"].sum()
 
 
 def _noise(variance: pd.Series, count: pd.Series, factor: float, name: str) -> pd.Series:
@@ -95,31 +112,55 @@ def _mean_and_noise(values: pd.core.groupby.SeriesGroupBy, name: str) -> pd.Data
 
 
 def evidence(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (config, task type): what was measured — generation counts (failed and
-    simulated too), mean quality with a 95% t interval, latency quantiles, suites."""
+    """Per (config, task type): what was measured. ``n`` scored generations and
+    ``n_cases`` distinct cases (reruns and samples of a case are one case), failed and
+    simulated counts, the mean of the case means with its standard error and 95% t
+    interval over cases, Harrell–Davis latency p50/p95 with ``log_latency_var`` and
+    ``n_latency``, and the number of suites."""
     from scipy import stats
 
     keys = ["config_hash", "task_type"]
     failed = frame[frame["status"] != "ok"].groupby(keys).size().rename("n_failed")
     ok = frame[frame["status"] == "ok"]
     grouped = ok.groupby(keys)
+    cases = case_means(ok, keys).groupby(keys)["quality"]
+    latency = ok[ok["latency_s"] > 0]
+    log_latency = np.log(latency["latency_s"]).groupby([latency[k] for k in keys])
     table = pd.concat(
         [
             grouped["quality"].count().rename("n"),
-            grouped["quality"].mean().rename("quality_mean"),
-            grouped["quality"].std().rename("quality_sd"),
-            grouped["latency_s"].quantile(0.5).rename("latency_p50"),
-            grouped["latency_s"].quantile(0.95).rename("latency_p95"),
+            cases.count().rename("n_cases"),
+            cases.mean().rename("quality_mean"),
+            cases.std().rename("quality_sd"),
+            harrell_davis(latency, "latency_s", 0.5, keys).rename("latency_p50"),
+            harrell_davis(latency, "latency_s", 0.95, keys).rename("latency_p95"),
+            log_latency.var().rename("log_latency_var"),
+            log_latency.count().rename("n_latency"),
             grouped["suite"].nunique().rename("n_suites"),
             grouped["simulated"].sum().rename("n_simulated"),
             failed,
         ],
         axis=1,
     )
-    for name in ("n", "n_failed", "n_simulated"):
+    for name in ("n", "n_cases", "n_failed", "n_simulated", "n_latency"):
         table[name] = table[name].fillna(0).astype(int)
-    half = stats.t.ppf(0.975, np.maximum(table["n"] - 1, 1)) * table["quality_sd"]
-    half = half / np.sqrt(table["n"].where(table["n"] > 1))
+    cases_n = table["n_cases"].where(table["n_cases"] > 1)
+    table["quality_se"] = table["quality_sd"] / np.sqrt(cases_n)
+    half = stats.t.ppf(0.975, np.maximum(table["n_cases"] - 1, 1)) * table["quality_se"]
     table["quality_ci_low"] = table["quality_mean"] - half
     table["quality_ci_high"] = table["quality_mean"] + half
     return table.reset_index()
+
+
+def case_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (config, task type, case): the case's mean quality, ``case`` = "suite/case id".
+    What paired comparisons between measured configs are made on."""
+    cases = case_means(frame, ["config_hash", "task_type"])
+    return pd.DataFrame(
+        {
+            "config_hash": cases["config_hash"].astype(str),
+            "task_type": cases["task_type"].astype(str),
+            "case": cases["suite"].astype(str) + "/" + cases["case_id"].astype(str),
+            "quality": cases["quality"].astype(float),
+        }
+    )

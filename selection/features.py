@@ -32,9 +32,6 @@ FEATURES = CATEGORICAL + NUMERIC
 
 CONFIG_FEATURES = CONFIG_CATEGORICAL + CONFIG_NUMERIC
 
-TEMPLATE_FEATURES = ("template", "task_type*template")
-"""What says which prompt template a row used."""
-
 MAX_LEVELS = 250
 """The trees handle at most 255 categories per feature; rarer levels become missing."""
 
@@ -87,22 +84,6 @@ class FeatureEncoder:
     @property
     def categorical_mask(self) -> np.ndarray:
         return np.array([name in CATEGORICAL for name in self.columns])
-
-    def additive_template_groups(self) -> list[set[int]]:
-        """Interaction constraints under which the template shifts quality by the same
-        amount for every model and setting of a task type: the template features may
-        interact with the task type only; every other feature with any other.
-
-        Why: a template's effect is 1–4 points, and telling whether it differs between
-        models needs far more data than a sweep has. With 100,000 generations a (model,
-        template, task type) cell holds ~600 generations, so two cells differ by ±2.5
-        points of noise alone; unconstrained trees fit that noise and then rank
-        templates per model by it (benchmarks/perf/selector_benchmark.py).
-        """
-        columns = self.columns
-        template = {columns.index(name) for name in TEMPLATE_FEATURES}
-        task = columns.index("task_type")
-        return [template | {task}, set(range(len(columns))) - template]
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         columns = []

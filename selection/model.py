@@ -1,8 +1,7 @@
 """A trained selector: one small ensemble per target, plus what it was trained on.
 
 Each target is predicted by an ensemble of gradient-boosted trees fitted on bootstrap
-weights (for quality, with the prompt template additive within a task type: see
-:meth:`selection.features.FeatureEncoder.additive_template_groups`). Its model-error
+weights, kept as plain arrays (:mod:`selection._forest`). Its model-error
 standard deviation is ``scale``·(spread + ``floor``), spread being the ensemble's,
 calibrated on grouped cross-validation residuals net of sampling noise (see
 :mod:`selection.training`); the interval is the mean ± ``z`` of those (90%). Positive
@@ -15,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from selection._forest import Trees
 from selection.features import FeatureEncoder
 
 QUALITY = "quality"
@@ -42,7 +41,7 @@ class TargetModel:
     """The ensemble for one target and its calibrated interval."""
 
     name: str
-    members: list[Any]
+    members: list[Trees]
     scale: float
     floor: float
     z: float = 1.645
@@ -66,10 +65,12 @@ class TargetModel:
 
 @dataclass
 class SelectorModel:
-    """Everything ``recommend`` needs, persisted as one object.
+    """Everything ``recommend`` needs, persisted as one object (:mod:`selection._codec`).
 
     ``configs`` has one row per known config (identity + features); ``evidence`` has what
-    was measured per (config, task type); ``trained_keys`` names the (config, suite) pairs
+    was measured per (config, task type) (:func:`selection.aggregate.evidence`);
+    ``case_scores`` the per-case quality behind it, for paired comparisons;
+    ``trained_keys`` names the (config, suite) pairs
     the model saw, so a later candidate can be compared with it on data it never saw.
     """
 
@@ -77,6 +78,7 @@ class SelectorModel:
     targets: dict[str, TargetModel]
     configs: pd.DataFrame
     evidence: pd.DataFrame
+    case_scores: pd.DataFrame
     typical_input_chars: dict[str, float]
     trained_keys: frozenset[str]
     coverage: float

@@ -1,6 +1,10 @@
-"""What ``recommend`` answers: a config with predictions, evidence, alternatives and an
-explanation. Quality is on the metric's [0, 1] scale in the fields and shown as points
-(0–100) in text. Latency limits apply to the predicted 95th-percentile latency."""
+"""What ``recommend`` answers: a config with its estimates, evidence, alternatives and an
+explanation. Quality is on the metric's 0–1 scale in every field and argument, and shown
+as a percentage (labelled "%") in text. An option's ``quality`` and latencies are the
+estimates the choice was made on: for a measured config, its measurements combined with
+the model's prediction (:mod:`selection.shrinkage`); ``predicted_quality`` /
+``predicted_latency_p95_s`` keep the model's own prediction and ``evidence`` the
+measurements, and ``basis`` says which dominates. Latency limits apply to p95."""
 
 from __future__ import annotations
 
@@ -29,10 +33,12 @@ class Evidence:
     """What was measured for this exact config on this task type."""
 
     n_generations: int = 0
+    n_cases: int = 0  # distinct cases: reruns and samples of a case count once
     n_failed: int = 0
     n_suites: int = 0
     quality_mean: float | None = None
-    quality_ci_low: float | None = None  # 95% t interval of the mean
+    quality_se: float | None = None  # over cases
+    quality_ci_low: float | None = None  # 95% t interval of the mean, over cases
     quality_ci_high: float | None = None
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
@@ -63,6 +69,10 @@ class Option:
     parameter_size: str = ""
     quantization: str = ""
     violations: tuple[str, ...] = ()
+    basis: Literal["measured", "predicted", "measured and predicted"] = "predicted"
+    measurement_weight: float = 0.0  # share of the quality estimate from the measurement
+    predicted_quality: Estimate | None = None
+    predicted_latency_p95_s: Estimate | None = None
 
     def config(self) -> Config:
         """The configuration, ready for a sweep or a backend request."""
@@ -79,8 +89,8 @@ class Option:
         )
 
     def summary(self) -> str:
-        """ "label: quality 81.2 [78.0–84.1], p95 0.52 s" in one line."""
-        parts = [f"{self.label}: quality {_points(self.quality)}"]
+        """ "label: quality 81.2% [78.0–84.1%] (measured), p95 0.52 s" in one line."""
+        parts = [f"{self.label}: quality {_points(self.quality)} ({self.basis})"]
         if self.latency_p95_s is not None:
             parts.append(f"p95 {_seconds(self.latency_p95_s.value)}")
         if self.energy_j is not None:
@@ -118,6 +128,7 @@ class Recommendation:
     closest: tuple[Option, ...] = ()
     drivers: tuple[Driver, ...] = ()
     excluded_best: Option | None = None
+    overruled: Option | None = None  # the model's pick, when the evidence overruled it
     suggestions: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     request: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +157,8 @@ class Recommendation:
             lines += _describe_choice(self.choice)
             if self.drivers:
                 lines.append("  why: " + "; ".join(_driver(d) for d in self.drivers))
+            if self.overruled is not None:
+                lines.append(f"  the model preferred: {self.overruled.summary()}")
             if self.excluded_best is not None:
                 lines.append(
                     f"  best without the limits: {self.excluded_best.summary()} "
@@ -178,34 +191,42 @@ def _describe_choice(choice: Option) -> list[str]:
         )
     if choice.energy_j is not None:
         numbers.append(f"energy {choice.energy_j.value:.0f} J/generation")
-    lines.append("  predicted: " + ", ".join(numbers))
     evidence = choice.evidence
-    if evidence.measured and evidence.quality_mean is not None:
+    if choice.basis == "predicted" or not evidence.measured:
+        lines.append("  predicted (never run on this task type): " + ", ".join(numbers))
+        return lines
+    share = f"{100 * choice.measurement_weight:.0f}% of the quality estimate from the measurement"
+    lines.append(f"  estimate ({choice.basis}; {share}): " + ", ".join(numbers))
+    if evidence.quality_mean is not None:
         ci = ""
         low, high = evidence.quality_ci_low, evidence.quality_ci_high
         if low is not None and high is not None:
-            ci = f" (95% CI {100 * low:.1f}–{100 * high:.1f})"
+            ci = f" (95% CI {100 * low:.1f}–{100 * high:.1f}%)"
         p95 = f", p95 {_seconds(evidence.latency_p95_s)}" if evidence.latency_p95_s else ""
         lines.append(
-            f"  measured: {evidence.n_generations} generations on {evidence.n_suites} suite(s), "
-            f"quality {100 * evidence.quality_mean:.1f}{ci}{p95}"
+            f"  measured: {evidence.n_cases} cases ({evidence.n_generations} generations; "
+            f"reruns of a case count once) on {evidence.n_suites} suite(s), "
+            f"quality {100 * evidence.quality_mean:.1f}%{ci}{p95}"
         )
-    else:
-        lines.append("  measured: never run on this task type; the numbers are predictions only")
+    if choice.predicted_quality is not None:
+        p95 = ""
+        if choice.predicted_latency_p95_s is not None:
+            p95 = f", p95 {_seconds(choice.predicted_latency_p95_s.value)}"
+        lines.append(f"  predicted by the model: quality {_points(choice.predicted_quality)}{p95}")
     return lines
 
 
 def _driver(driver: Driver) -> str:
     sign = "+" if driver.effect >= 0 else "−"
     if driver.target == "quality":
-        amount = f"{sign}{abs(100 * driver.effect):.1f} points"
+        amount = f"{sign}{abs(100 * driver.effect):.1f} percentage points"
     else:
         amount = f"{sign}{abs(driver.effect):.2f} s median latency"
     return f"{driver.feature} {driver.value} {amount} vs {driver.baseline}"
 
 
 def _points(estimate: Estimate) -> str:
-    return f"{100 * estimate.value:.1f} [{100 * estimate.low:.1f}–{100 * estimate.high:.1f}]"
+    return f"{100 * estimate.value:.1f}% [{100 * estimate.low:.1f}–{100 * estimate.high:.1f}%]"
 
 
 def _seconds(value: float | None) -> str:

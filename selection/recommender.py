@@ -1,17 +1,20 @@
 """``recommend``: pick a configuration for a task type under limits.
 
-Every known configuration (or the given ``candidates``) is scored by the selector for the
-task type. A candidate is feasible when its predicted p95 latency, raised by ``SAFETY_Z``
-standard deviations of the ensemble (how unsure the fit is about this very config), is
-within ``max_latency_s`` (likewise its predicted energy per generation within
-``max_energy_j``) and its predicted quality reaches ``min_quality``. ``SAFETY_Z`` was
-chosen on the tuning queries of benchmarks/perf/selector_benchmark.py: it keeps limit
-violations rare without giving up configs that truly fit. (The wider 90% intervals
-shown to people also carry the suite-to-suite spread, which a margin need not.) Among feasible
-candidates ``prefer`` decides: "quality" (highest predicted quality, then fastest),
-"speed" (lowest predicted median latency, then best quality) or weights
-``{"quality": wq, "latency": wl, "energy": we}`` on min–max-normalised predictions
-(score = wq·quality − wl·latency − we·energy).
+Every known configuration (or the given ``candidates``) is scored for the task type:
+measured configs by their measurements combined with the model's prediction
+(:mod:`selection.shrinkage`), the others by the prediction. A candidate is feasible
+when its estimated p95 latency, raised by ``SAFETY_Z`` standard deviations (of the
+ensemble's spread for a predicted config, of the combined estimate for a measured one),
+is within ``max_latency_s`` (likewise its predicted energy per generation within
+``max_energy_j``) and its estimated quality reaches ``min_quality``. For a config
+measured on many generations that estimate is its measurement, so a config that meets
+the limits by its measurements is feasible unless it does so only within their noise
+(the margin keeps true p95 violations rare). Among feasible candidates ``prefer`` decides:
+"quality" (highest
+estimated quality, then fastest), "speed" (lowest median latency, then best quality) or
+weights ``{"quality": wq, "latency": wl, "energy": we}`` on min–max-normalised estimates
+(score = wq·quality − wl·latency − we·energy). With "quality", a measured-feasible
+config significantly better than the pick replaces it (:mod:`selection._evidence_rule`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -38,8 +42,10 @@ from selection._choice import (
     violations,
 )
 from selection._db import engine_for
+from selection._evidence_rule import check_choice, measured_feasible
 from selection.model import SelectorModel
 from selection.recommendation import Recommendation
+from selection.shrinkage import combine
 from selection.store import RecommendationLog, SelectorVersion
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
@@ -127,25 +133,33 @@ def recommend_from_model(
             "no_data", message="none of the given candidates is known", notes=tuple(notes), **base
         )
     chars = input_chars if input_chars is not None else model.typical_input_chars[task_type]
-    table = table.join(model.predict(table, task_type, chars))
+    table = combine(model, table.join(model.predict(table, task_type, chars)), task_type)
     for target in ("latency_p95", "energy_j"):
         if target in model.targets:
-            table[f"{target}_safe"] = table[target] * np.exp(SAFETY_Z * table[f"{target}_spread"])
+            table[f"{target}_safe"] = _with_margin(table, target)
     table = one_per_feature_vector(table)
     base["input_chars"] = chars
     problems, found = violations(table, model, max_latency_s, max_energy_j, min_quality)
     notes += problems
     feasible = table[[not v for v in found]]
+    by_hand = measured_feasible(feasible, max_latency_s, min_quality)
     if feasible.empty:
         scores = sorted(range(len(table)), key=lambda i: miss(table.iloc[i], request))
         closest = tuple(
             option(model, table.iloc[i], task_type, found[i]) for i in scores[:MAX_CLOSEST]
         )
-        message = "no configuration is predicted to meet " + _limits(request)
+        message = "no configuration is estimated or measured to meet " + _limits(request)
         return Recommendation(
             "infeasible", message=message, closest=closest, notes=tuple(notes), **base
         )
     chosen = choose(feasible, prefer)
+    overruled = None
+    if prefer == "quality":
+        override = check_choice(model, feasible, chosen, by_hand, task_type)
+        if override is not None:
+            overruled = option(model, feasible.loc[chosen], task_type)
+            chosen = override.index
+            notes.append(override.reason)
     row = feasible.loc[chosen]
     choice = option(model, row, task_type)
     alternatives = tuple(
@@ -167,9 +181,19 @@ def recommend_from_model(
         alternatives=alternatives,
         drivers=reasons,
         excluded_best=excluded_best,
+        overruled=overruled,
         notes=tuple(notes),
         **base,
     )
+
+
+def _with_margin(table: pd.DataFrame, target: str) -> pd.Series:
+    """The estimate raised by SAFETY_Z standard deviations (log scale): of the ensemble's
+    spread for a predicted config, of the combined estimate for a measured one."""
+    sd = table[f"{target}_spread"]
+    if f"{target}_sd" in table:
+        sd = sd.where(~table["measured"], table[f"{target}_sd"])
+    return table[target] * np.exp(SAFETY_Z * sd)
 
 
 def check_request(
@@ -252,10 +276,7 @@ def _answer(
     try:
         model = load_model(session, row)
     except LOAD_ERRORS as exc:
-        message = (
-            f"selector version {row.id} cannot be loaded (trained with scikit-learn "
-            f"{row.sklearn_version}, running {sklearn_version()}): {exc}; retrain it"
-        )
+        message = f"selector version {row.id} cannot be loaded: {exc}"
         return Recommendation("unavailable", task_type, message, request=request, version_id=row.id)
     kwargs = {
         k: request[k] for k in ("max_latency_s", "max_energy_j", "min_quality", "input_chars")
@@ -309,5 +330,5 @@ def _limits(request: dict[str, Any]) -> str:
     if request["max_energy_j"] is not None:
         parts.append(f"energy ≤ {request['max_energy_j']:g} J")
     if request["min_quality"] is not None:
-        parts.append(f"quality ≥ {100 * request['min_quality']:.1f}")
+        parts.append(f"quality ≥ {100 * request['min_quality']:.1f}%")
     return ", ".join(parts)

@@ -4,9 +4,10 @@ no scikit-learn), so the database layer can import it before ``create_all``.
 - ``selector_versions``: one row per training, with its metrics, feature list, training
   data fingerprint, scikit-learn version and the promotion decision. The current
   selector is the promoted version with the latest ``promoted_at``.
-- ``selector_blobs``: the fitted model (joblib bytes), kept in the database so every
-  machine of a PostgreSQL setup sees the same selector; separate so listing versions
-  never loads megabytes.
+- ``selector_blobs``: the fitted model as a numpy archive that cannot run code when read
+  (:mod:`selection._codec`; ``format`` names it; old "joblib" rows are refused), kept
+  in the database so every machine of a PostgreSQL setup sees the same selector;
+  separate so listing versions never loads megabytes.
 - ``recommendation_log``: every answer ``recommend`` gave, and the outcome the
   application reported for it.
 """

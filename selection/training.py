@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from selection.aggregate import TARGETS, aggregate, evidence
+from selection._forest import Trees
+from selection.aggregate import TARGETS, aggregate, case_scores, evidence
 from selection.features import FeatureEncoder
 from selection.frame import TrainingDataError, config_table
 from selection.frame import fingerprint as frame_fingerprint
@@ -127,6 +128,7 @@ def train_selector(
         targets=targets,
         configs=config_table(frame),
         evidence=evidence(frame),
+        case_scores=case_scores(frame),
         typical_input_chars=_typical_input_chars(frame),
         trained_keys=frozenset(rows["config_hash"] + "|" + rows["suite"]),
         coverage=COVERAGE,
@@ -238,13 +240,15 @@ def fit_members(
     encoder: FeatureEncoder,
     hp: Hyperparameters,
     target: str,
-) -> list[Any]:
-    """The ensemble: each member sees Poisson(1) bootstrap weights of the rows. Quality
-    treats the prompt template as additive within a task type
-    (:meth:`FeatureEncoder.additive_template_groups`)."""
+) -> list[Trees]:
+    """The ensemble: each member sees Poisson(1) bootstrap weights of the rows and is
+    kept as plain arrays (:class:`selection._forest.Trees`). No feature is kept from
+    interacting with another: a template's effect may depend on the model, its size
+    and settings (it does in real models). Where the data cannot tell such effects from
+    noise the ensemble's spread widens, and measured configs are then judged by their
+    measurements (:mod:`selection.shrinkage`)."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    constraints = encoder.additive_template_groups() if target == QUALITY else None
     rng = np.random.default_rng(hp.seed)
     members = []
     with single_threaded():
@@ -259,11 +263,10 @@ def fit_members(
                 min_samples_leaf=hp.min_samples_leaf,
                 l2_regularization=hp.l2_regularization,
                 categorical_features=encoder.categorical_mask,
-                interaction_cst=constraints,
                 early_stopping=False,
                 random_state=hp.seed + i,
             )
-            members.append(member.fit(x, y, sample_weight=weight * boot))
+            members.append(Trees.from_estimator(member.fit(x, y, sample_weight=weight * boot)))
     return members
 
 

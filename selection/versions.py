@@ -14,10 +14,6 @@ cross-validated errors recorded for both versions are compared against the margi
 
 from __future__ import annotations
 
-import io
-import pickle
-import warnings
-import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,6 +22,8 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from selection._codec import FORMAT, decode, encode
+from selection._forest import SelectorFormatError
 from selection.frame import validate_training_frame
 from selection.model import LOG_TARGETS, SelectorModel
 from selection.store import SelectorBlob, SelectorVersion, utcnow
@@ -36,17 +34,9 @@ COMPARED = {"quality": "mae", "latency_p95": "relative_error"}
 SLACK = {"quality": 0.002, "latency_p95": 0.005}
 """Absolute slack per target (0.2 quality points; half a percent of latency)."""
 MIN_COMPARISON_ROWS = 3
-LOAD_ERRORS = (
-    LookupError,
-    ImportError,
-    AttributeError,
-    TypeError,
-    ValueError,
-    EOFError,
-    pickle.UnpicklingError,
-    zlib.error,
-)
-"""What loading a stored selector raises when the blob or the library versions do not fit."""
+LOAD_ERRORS = (LookupError, SelectorFormatError)
+"""What loading a stored selector raises: no blob, or a blob that is not a selector in
+the current format (one line each, never a traceback)."""
 _CACHE: dict[tuple[str, int, str], SelectorModel] = {}
 _CACHE_SIZE = 4
 
@@ -73,21 +63,19 @@ class RetrainOutcome:
 
 
 def serialize(model: SelectorModel) -> bytes:
-    import joblib
-
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer, compress=3)
-    return buffer.getvalue()
+    """The bytes stored in ``selector_blobs`` (format :data:`selection._codec.FORMAT`)."""
+    return encode(model)
 
 
-def deserialize(data: bytes) -> SelectorModel:
-    """Load a stored selector. Only load blobs from your own results database: joblib
-    (pickle) runs code from the blob."""
-    import joblib
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # version mismatch is reported by the caller
-        return joblib.load(io.BytesIO(data))
+def deserialize(data: bytes, blob_format: str = FORMAT) -> SelectorModel:
+    """A stored selector. Only :data:`selection._codec.FORMAT` is read, and reading it
+    cannot run code; older pickle (joblib) blobs are refused without being opened."""
+    if blob_format != FORMAT:
+        raise SelectorFormatError(
+            f"stored as {blob_format!r}, a pickle format that evalflow no longer loads "
+            "because loading it can run code; retrain the selector (evalflow retrain)"
+        )
+    return decode(data)
 
 
 def sklearn_version() -> str:
@@ -120,7 +108,7 @@ def load_model(session: Session, version: SelectorVersion) -> SelectorModel:
             raise LookupError(f"selector version {version.id} has no stored model")
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = deserialize(blob.data)
+        _CACHE[key] = deserialize(blob.data, blob.format)
     return _CACHE[key]
 
 
@@ -146,7 +134,7 @@ def save_version(
     )
     session.add(row)
     session.flush()
-    session.add(SelectorBlob(version_id=row.id, data=serialize(result.model)))
+    session.add(SelectorBlob(version_id=row.id, format=FORMAT, data=serialize(result.model)))
     return row
 
 

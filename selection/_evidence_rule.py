@@ -1,0 +1,125 @@
+"""The evidence wins: never recommend a config when a measured-feasible alternative is
+significantly better.
+
+Measured-feasible: among the feasible candidates (whose estimates, with their margin,
+meet the limits: for a well-measured config these are its measurements), those measured
+on the task type with at least ``MIN_GENERATIONS`` ok generations whose measured p95
+latency is within the limit (and measured quality above ``min_quality``) — what a user
+could check by hand in the leaderboard. The model's choice is tested against the measured-feasible
+configs whose measured mean beats its own:
+
+- on the cases both were run on (``evaluation.statistics.compare_scores``: exact McNemar
+  for 0/1 scores, else the paired test it picks), Holm-adjusted over the alternatives
+  tested, α = ``ALPHA``;
+- when the choice shares no cases with them (it was never run, or on other cases), the
+  best of them by measured mean is compared with the choice's combined estimate by a
+  one-sided z test, sqrt(se² + sd²) in the denominator.
+
+A significantly better alternative replaces the choice (the best measured such one), and
+the answer says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from selection.model import SelectorModel
+
+MIN_GENERATIONS = 10
+ALPHA = 0.05
+MAX_TESTED = 20
+MIN_SHARED_CASES = 5
+
+
+@dataclass(frozen=True)
+class Override:
+    """The alternative that replaces the model's choice, and why."""
+
+    index: Any
+    reason: str
+
+
+def measured_feasible(
+    table: pd.DataFrame, max_latency_s: float | None, min_quality: float | None
+) -> pd.DataFrame:
+    """Rows a user would call feasible from the measurements (see the module docstring)."""
+    keep = table["measured_n"].fillna(0) >= MIN_GENERATIONS
+    if max_latency_s is not None:
+        keep &= table["measured_latency_p95"] <= max_latency_s
+    if min_quality is not None:
+        keep &= table["measured_quality_mean"] >= min_quality
+    return table[keep.fillna(False)]
+
+
+def check_choice(
+    model: SelectorModel,
+    table: pd.DataFrame,
+    chosen: Any,
+    candidates: pd.DataFrame,
+    task_type: str,
+) -> Override | None:
+    """An Override when a row of ``candidates`` (measured-feasible) is significantly
+    better than ``table.loc[chosen]``; None when the choice stands."""
+    from evaluation.statistics import adjust_p_values, compare_scores
+
+    row = table.loc[chosen]
+    own = row["measured_quality_mean"] if row["measured"] else row["quality"]
+    better = candidates[(candidates.index != chosen) & (candidates["measured_quality_mean"] > own)]
+    if better.empty:
+        return None
+    better = better.sort_values("measured_quality_mean", ascending=False).head(MAX_TESTED)
+    scores = model.case_scores
+    scores = scores[(scores["task_type"] == task_type)]
+    wanted = [str(chosen), *map(str, better.index)]
+    wide = scores[scores["config_hash"].isin(wanted)].pivot_table(
+        index="case", columns="config_hash", values="quality", aggfunc="mean"
+    )
+    tested, p_values = [], []
+    if row["measured"] and str(chosen) in wide.columns:
+        for index in better.index:
+            if str(index) not in wide.columns:
+                continue
+            pair = wide[[str(index), str(chosen)]].dropna()
+            if len(pair) < MIN_SHARED_CASES:
+                continue
+            a, b = pair.iloc[:, 0].to_numpy(), pair.iloc[:, 1].to_numpy()
+            binary = bool(np.isin(np.concatenate([a, b]), (0.0, 1.0)).all())
+            result = compare_scores(a, b, score_type="binary" if binary else "continuous")
+            if result.p_value is None or result.diff is None or result.diff <= 0:
+                continue
+            tested.append((index, result))
+            p_values.append(result.p_value)
+    if tested:
+        adjusted, reject = adjust_p_values(p_values, ALPHA, "holm")
+        winners = [(i, r, p) for (i, r), p, ok in zip(tested, adjusted, reject, strict=True) if ok]
+        if winners:
+            index, result, p = winners[0]  # tested in order of measured mean
+            return Override(
+                index,
+                f"measured significantly better than the model's pick on the "
+                f"{result.n_used} cases both ran ({100 * result.diff:+.1f} points, "
+                f"{result.test}, Holm-adjusted p = {p:.2g}): the evidence wins",
+            )
+        return None
+    best = better.iloc[0]
+    se = best["measured_quality_se"]
+    se = 0.5 / math.sqrt(best["measured_n_cases"]) if not np.isfinite(se) else se
+    sd = row.get("quality_sd", np.nan)
+    spread = math.sqrt(se**2 + (sd if np.isfinite(sd) else 0.0) ** 2)
+    if spread <= 0:
+        return None
+    z = (best["measured_quality_mean"] - row["quality"]) / spread
+    if z > NormalDist().inv_cdf(1 - ALPHA):
+        return Override(
+            best.name,
+            f"measured at {100 * best['measured_quality_mean']:.1f} on "
+            f"{int(best['measured_n_cases'])} cases, significantly above the model's pick "
+            f"({100 * row['quality']:.1f}, one-sided z = {z:.2f}): the evidence wins",
+        )
+    return None

@@ -1,0 +1,120 @@
+"""Measured configs are judged by their measurements first: prediction and measurement
+combined by their uncertainties.
+
+For a config measured on the task type, the selector's prediction m (model-error sd
+s_m, calibrated in cross-validation: :mod:`selection.training`) is a prior and the
+measured mean ȳ (standard error s_y over cases: reruns of a case are one case) is the
+data; with normal errors the posterior is the precision-weighted mean (the empirical
+Bayes / James–Stein shrinkage of a measured cell toward the model; e.g. Efron & Morris,
+JASA 70, 1975):
+
+    w = s_m² / (s_m² + s_y²),   value = m + w·(ȳ − m),   sd = sqrt(w)·s_y
+
+s_m is the model's error on average over configs; for one config the model can be
+wrong by far more (an interaction it never saw enough data to learn). A measurement
+that contradicts the prediction beyond chance discredits the prior for that config, so
+its variance is raised to the conflict-implied one (a positive-part, method-of-moments
+estimate in the James–Stein spirit, made conservative by ``CONFLICT_Z`` so that mere
+noise, such as the luckiest of many configs measured on a few cases, does not count):
+
+    s_m² ← max(s_m², (ȳ − m)² / CONFLICT_Z² − s_y²)
+
+So a config measured on hundreds of cases is hardly moved by a prediction from sparse
+data, a config measured on a handful leans on the prediction, and an unmeasured config
+is predicted. Quality is combined on its own scale, latency quantiles on the log scale
+with the measurement variance of :mod:`selection.aggregate` ((π/2)·s²/n for the median,
+(1 + 1.645²/2)·s²/n for p95).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from selection.model import SelectorModel
+
+CONFLICT_Z = 3.0
+_QUANTILE_NOISE = {"latency_p50": math.pi / 2, "latency_p95": 1 + 1.645**2 / 2}
+MEASURED_COLUMNS = (
+    "n",
+    "n_cases",
+    "quality_mean",
+    "quality_se",
+    "latency_p50",
+    "latency_p95",
+    "log_latency_var",
+    "n_latency",
+)
+
+
+def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.DataFrame:
+    """``table`` (candidates with the model's predictions) with measured configs'
+    quality and latency quantiles replaced by the posterior (value, 90% interval, and
+    ``<t>_sd`` on the fitting scale), the predictions kept as ``<t>_predicted`` and the
+    measurements as ``measured_<column>``. ``measured`` says which rows had evidence."""
+    out = table.copy()
+    evidence = model.evidence[model.evidence["task_type"] == task_type]
+    measured = evidence.set_index("config_hash")[list(MEASURED_COLUMNS)]
+    found = measured.reindex(out.index)
+    for column in MEASURED_COLUMNS:
+        out[f"measured_{column}"] = found[column].to_numpy()
+    out["measured"] = found["n_cases"].fillna(0).to_numpy() > 0
+    if "quality" in model.targets:
+        fallback = _pooled_case_variance(evidence)
+        se = found["quality_se"].to_numpy(dtype=float)
+        one_case = found["n_cases"].to_numpy(dtype=float) == 1
+        se = np.where(one_case, math.sqrt(fallback), se)
+        _combine(out, model, "quality", found["quality_mean"].to_numpy(dtype=float), se, log=False)
+    for name, factor in _QUANTILE_NOISE.items():
+        if name not in model.targets:
+            continue
+        n = found["n_latency"].to_numpy(dtype=float)
+        value = found[name].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(value > 0, np.log(value), np.nan)
+            se = np.sqrt(factor * found["log_latency_var"].to_numpy(dtype=float) / n)
+        se = np.where(n >= 2, se, np.nan)
+        _combine(out, model, name, y, se, log=True)
+    return out
+
+
+def _combine(
+    out: pd.DataFrame,
+    model: SelectorModel,
+    name: str,
+    y: np.ndarray,
+    se: np.ndarray,
+    *,
+    log: bool,
+) -> None:
+    target = model.targets[name]
+    predicted = out[name].to_numpy(dtype=float)
+    prior = np.log(predicted) if log else predicted
+    prior_sd = target.scale * (out[f"{name}_spread"].to_numpy(dtype=float) + target.floor)
+    usable = np.isfinite(y) & np.isfinite(se)
+    se_safe = np.where(usable, np.maximum(se, 1e-9), 1.0)
+    conflict = (np.where(usable, y, prior) - prior) ** 2 / CONFLICT_Z**2 - se_safe**2
+    prior_var = np.maximum(prior_sd**2, conflict)
+    weight = np.where(usable, prior_var / (prior_var + se_safe**2), 0.0)
+    mean = prior + weight * (np.where(usable, y, 0.0) - prior)
+    sd = np.where(usable, np.sqrt(weight) * se_safe, prior_sd)
+    low, high = mean - target.z * sd, mean + target.z * sd
+    if log:
+        mean, low, high = np.exp(mean), np.exp(low), np.exp(high)
+    else:
+        mean, low, high = (np.clip(v, 0, 1) for v in (mean, low, high))
+    for suffix in ("", "_low", "_high"):
+        out[f"{name}{suffix}_predicted"] = out[f"{name}{suffix}"]
+    out[name], out[f"{name}_low"], out[f"{name}_high"] = mean, low, high
+    out[f"{name}_sd"] = sd
+    out[f"{name}_weight"] = weight
+
+
+def _pooled_case_variance(evidence: pd.DataFrame) -> float:
+    """Variance of one case's quality, for configs measured on a single case: the median
+    over the task type's configs measured on more (0.25, the most a 0–1 score can have,
+    when none is)."""
+    variances = (evidence["quality_se"] ** 2 * evidence["n_cases"]).dropna()
+    return float(variances.median()) if len(variances) else 0.25

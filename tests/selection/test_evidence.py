@@ -1,0 +1,119 @@
+"""Measured configs are judged by their measurements first; reruns are not new cases;
+a significantly better measured-feasible alternative overrules the model."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selection._evidence_rule import check_choice, measured_feasible
+from selection.aggregate import aggregate, evidence
+from selection.frame import validate_training_frame
+from selection.shrinkage import combine
+
+from .conftest import synthetic_frame
+
+
+def test_reruns_of_the_same_cases_are_one_body_of_evidence():
+    once = validate_training_frame(synthetic_frame(cases=6))
+    first = once["config_hash"].iloc[0]
+    reruns = [once] + [
+        once[once["config_hash"] == first].assign(experiment=f"rerun-{i}") for i in range(3)
+    ]
+    four = validate_training_frame(pd.concat(reruns, ignore_index=True))
+    single = evidence(once).set_index(["config_hash", "task_type"]).loc[(first, "qa")]
+    pooled = evidence(four).set_index(["config_hash", "task_type"]).loc[(first, "qa")]
+    assert pooled["n"] == 4 * single["n"] and pooled["n_cases"] == single["n_cases"] == 12
+    for column in ("quality_mean", "quality_ci_low", "quality_ci_high", "quality_se"):
+        assert pooled[column] == pytest.approx(single[column])
+    rows = aggregate(four).set_index(["config_hash", "suite"]).loc[(first, "qa-a")]
+    assert rows["n"] == 6 and rows["quality_noise"] == pytest.approx(
+        aggregate(once).set_index(["config_hash", "suite"]).loc[(first, "qa-a"), "quality_noise"]
+    )
+
+
+def _scored(model, task_type="qa"):
+    table = model.configs.copy()
+    return table.join(model.predict(table, task_type))
+
+
+def test_a_well_measured_config_is_judged_by_its_measurement(trained):
+    model = trained.model
+    table = _scored(model)
+    measured, unmeasured = table.index[0], table.index[1]
+    fake = model.evidence[model.evidence["task_type"] == "qa"].copy()
+    fake = fake[fake["config_hash"] != unmeasured]
+    at = fake["config_hash"] == measured
+    fake.loc[at, ["quality_mean", "quality_se", "n_cases", "n"]] = [0.97, 0.005, 400, 400]
+    model = dataclasses.replace(model, evidence=fake)
+    combined = combine(model, table, "qa")
+    row = combined.loc[measured]
+    assert row["quality"] == pytest.approx(0.97, abs=0.01)
+    assert row["quality_weight"] > 0.9 and row["quality_predicted"] < 0.9
+    assert row["quality_low"] <= row["quality"] <= row["quality_high"]
+    assert not combined.loc[unmeasured, "measured"]
+    assert combined.loc[unmeasured, "quality"] == table.loc[unmeasured, "quality"]
+
+
+def test_a_config_measured_on_few_cases_leans_on_the_prediction(trained):
+    model = trained.model
+    table = _scored(model)
+    measured = table.index[0]
+    fake = model.evidence[model.evidence["task_type"] == "qa"].copy()
+    at = fake["config_hash"] == measured
+    fake.loc[at, ["quality_mean", "quality_se", "n_cases", "n"]] = [0.3, 0.5, 2, 2]
+    combined = combine(dataclasses.replace(model, evidence=fake), table, "qa")
+    assert combined.loc[measured, "quality_weight"] < 0.1
+    assert combined.loc[measured, "quality"] == pytest.approx(
+        table.loc[measured, "quality"], abs=0.05
+    )
+
+
+def _rule_table(mean_b: float, n_cases: int = 40):
+    """Config "a" is the model's pick (estimated 0.9, measured 0.5); "b" is measured at
+    ``mean_b`` on the same cases and meets the limit by its measurements."""
+    rng = np.random.default_rng(1)
+    cases = [f"s/{i}" for i in range(n_cases)]
+    a = (rng.random(n_cases) < 0.5).astype(float)
+    b = np.where(rng.random(n_cases) < (mean_b - 0.5) / 0.5, 1.0, a)
+    scores = pd.DataFrame(
+        {
+            "config_hash": ["a"] * n_cases + ["b"] * n_cases,
+            "task_type": "qa",
+            "case": cases * 2,
+            "quality": np.concatenate([a, b]),
+        }
+    )
+    table = pd.DataFrame(
+        {
+            "quality": [0.9, b.mean()],
+            "quality_sd": [0.02, 0.05],
+            "measured": [True, True],
+            "measured_n": [n_cases, n_cases],
+            "measured_n_cases": [n_cases, n_cases],
+            "measured_quality_mean": [a.mean(), b.mean()],
+            "measured_quality_se": [a.std() / np.sqrt(n_cases), b.std() / np.sqrt(n_cases)],
+            "measured_latency_p95": [0.5, 0.9],
+        },
+        index=["a", "b"],
+    )
+    return table, scores
+
+
+def test_a_significantly_better_measured_alternative_overrules_the_model(trained):
+    table, scores = _rule_table(0.85)
+    model = dataclasses.replace(trained.model, case_scores=scores)
+    by_hand = measured_feasible(table, 1.0, None)
+    override = check_choice(model, table, "a", by_hand, "qa")
+    assert override is not None and override.index == "b"
+    assert "40 cases both ran" in override.reason and "evidence wins" in override.reason
+    too_slow = measured_feasible(table, 0.6, None)
+    assert check_choice(model, table, "a", too_slow, "qa") is None
+
+
+def test_a_difference_within_the_noise_does_not_overrule(trained):
+    table, scores = _rule_table(0.55)
+    model = dataclasses.replace(trained.model, case_scores=scores)
+    by_hand = measured_feasible(table, 1.0, None)
+    assert check_choice(model, table, "a", by_hand, "qa") is None
