@@ -51,7 +51,7 @@ class SelectorBlob(SQLModel, table=True):
     __tablename__ = "selector_blobs"
 
     version_id: int = Field(foreign_key="selector_versions.id", primary_key=True)
-    format: str = "joblib"
+    format: str = "evalflow-selector-npz-1"  # selection._codec.FORMAT; old rows: "joblib"
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 

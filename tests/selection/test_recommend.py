@@ -38,7 +38,9 @@ def test_best_config_under_a_latency_limit(stored):
     assert answer.excluded_best is not None and answer.excluded_best.model == "big:8b"
     assert answer.drivers and answer.drivers[0].feature in {"model", "temperature"}
     text = answer.explain()
-    assert "tiny:1b" in text and "why:" in text and "measured: 12 generations" in text
+    assert "tiny:1b" in text and "why:" in text and "measured: 12 cases (12 generations" in text
+    assert answer.choice.evidence.n_cases == 12 and answer.choice.basis != "predicted"
+    assert "predicted by the model: quality" in text and "%" in text
 
 
 def test_without_limits_the_strongest_config_wins(stored):
@@ -78,7 +80,9 @@ def test_candidates_limit_the_choice_and_unseen_configs_are_predicted(stored):
 def test_infeasible_limits_say_so_and_offer_the_closest(stored):
     answer = recommend("qa", max_latency_s=0.01, engine=stored[0])
     assert answer.status == "infeasible" and answer.choice is None and answer.config is None
-    assert "no configuration is predicted to meet p95 latency ≤ 0.01 s" in answer.message
+    assert "no configuration is estimated or measured to meet p95 latency ≤ 0.01 s" in (
+        answer.message
+    )
     assert len(answer.closest) == 3 and all(o.violations for o in answer.closest)
     assert answer.closest[0].model == "tiny:1b"
     assert "closest options" in answer.explain()
