@@ -27,7 +27,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
+    from flows.cli import quiet_expected_errors
     from flows.retrain_selector import retrain_selector
+
+    quiet_expected_errors(args.verbose)
 
     summary = retrain_selector(database=args.database, include_simulated=args.include_simulated)
     state = "promoted" if summary["promoted"] else "kept, not promoted"
