@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -213,14 +214,25 @@ def quiet_expected_errors(verbose: bool = False) -> None:
             handler.addFilter(_ExpectedErrors())
 
 
-def _keep_secrets_out_of_flow_parameters(args: argparse.Namespace) -> None:
-    """``--database`` goes to flows through the environment, never as a parameter: flow
-    parameters are stored in Prefect's database and shown in its UI, passwords and all."""
+@contextmanager
+def _database_in_environment(args: argparse.Namespace) -> Iterator[None]:
+    """``--database`` reaches flows through the environment, never as a parameter: flow
+    parameters are stored in Prefect's database and shown in its UI, passwords and all.
+    The variable is restored afterwards (main() may run in-process, e.g. in tests)."""
     from evaluation.settings import DATABASE_URL_ENV
 
-    if getattr(args, "database", None):
-        os.environ[DATABASE_URL_ENV] = args.database
-        args.database = None
+    if not args.database:
+        yield
+        return
+    before = os.environ.get(DATABASE_URL_ENV)
+    os.environ[DATABASE_URL_ENV], args.database = args.database, None
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DATABASE_URL_ENV, None)
+        else:
+            os.environ[DATABASE_URL_ENV] = before
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -228,9 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # telemetry endpoint (machines without internet); a user's own setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
-    _keep_secrets_out_of_flow_parameters(args)
     try:
-        return args.func(args)
+        with _database_in_environment(args):
+            return args.func(args)
     except EvalError as exc:
         if args.verbose:
             traceback.print_exc()
