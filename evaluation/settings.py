@@ -37,20 +37,27 @@ def database_url(explicit: str | None = None) -> str:
     """The results database: ``explicit``, else ``$EVALFLOW_DATABASE_URL``, else a SQLite
     file under ``evalflow_home()``. Any SQLAlchemy URL works (e.g. postgresql+psycopg2://)."""
     if explicit:
-        return explicit
+        return check_database_url(explicit, "--database")
     from_env = os.environ.get(DATABASE_URL_ENV)
     if from_env:
-        if "://" not in from_env:
-            raise SettingError(
-                DATABASE_URL_ENV,
-                from_env,
-                "expected a SQLAlchemy URL such as sqlite:///path/results.db or "
-                "postgresql+psycopg2://user@host/db",
-            )
-        return from_env
+        return check_database_url(from_env, DATABASE_URL_ENV)
     home = evalflow_home()
     home.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home / 'evalflow.db'}"
+
+
+def check_database_url(url: str, source: str) -> str:
+    """``url`` if it looks like a SQLAlchemy URL; else an error naming where it came
+    from (``--database`` or the environment variable), the password masked."""
+    if "://" in url:
+        return url
+    expected = (
+        "expected a SQLAlchemy URL such as sqlite:///path/results.db or "
+        "postgresql+psycopg2://user@host/db"
+    )
+    if source.startswith("-"):
+        raise EvalError(f"{source} {url!r}: {expected}")
+    raise SettingError(source, url, expected)
 
 
 def ollama_url(value: str | None = None) -> str:

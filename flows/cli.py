@@ -219,11 +219,12 @@ def _database_in_environment(args: argparse.Namespace) -> Iterator[None]:
     """``--database`` reaches flows through the environment, never as a parameter: flow
     parameters are stored in Prefect's database and shown in its UI, passwords and all.
     The variable is restored afterwards (main() may run in-process, e.g. in tests)."""
-    from evaluation.settings import DATABASE_URL_ENV
+    from evaluation.settings import DATABASE_URL_ENV, check_database_url
 
     if not args.database:
         yield
         return
+    check_database_url(args.database, "--database")
     before = os.environ.get(DATABASE_URL_ENV)
     os.environ[DATABASE_URL_ENV], args.database = args.database, None
     try:

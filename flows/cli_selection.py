@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from evaluation.errors import EvalError
+from evaluation.suites import TASK_TYPES
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -44,7 +45,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
     p = sub.add_parser("recommend", help="recommend a config for a task type under limits")
-    p.add_argument("task_type", help="qa, summarization, classification, generation or code")
+    p.add_argument("task_type", choices=TASK_TYPES, help="the kind of task")
     p.add_argument("--max-latency", type=float, help="seconds per answer (p95)")
     p.add_argument("--max-energy", type=float, help="joules per generation")
     p.add_argument("--min-quality", type=float, help="0-1 on the task type's quality metric")
