@@ -154,3 +154,24 @@ def test_the_database_url_never_becomes_a_flow_parameter(
     runs = asyncio.run(parameters())
     assert any(p.get("spec_path") == str(spec) for p in runs)
     assert not any(demo_database in str(p) for p in runs)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_flow_checks_hosts_and_models_before_writing(
+    tmp_path: Path, demo_database: str
+) -> None:
+    """Started without the CLI (a deployment, the UI), the flow itself refuses a model no
+    host has before it registers anything."""
+    from evaluation.errors import ModelNotFound
+    from flows.evaluate import evaluate
+    from tests.bad_input.test_corpus import row_counts
+
+    spec = write_spec(
+        tmp_path,
+        models=["nosuch:1b"],
+        hosts=[{"name": "sim", "url": "simulated://local", "kind": "simulated"}],
+    )
+    before = row_counts(demo_database)
+    with pytest.raises(ModelNotFound, match="does not have 'nosuch:1b'"):
+        asyncio.run(evaluate(spec_path=str(spec), database=demo_database))
+    assert row_counts(demo_database) == before
