@@ -120,6 +120,10 @@ def _parses_as_float(value: str) -> bool:
     return True
 
 
+class FormattedField(ValueError):
+    """A template field with a format spec or conversion (``{input:>50}``, ``{input!r}``)."""
+
+
 def template_fields(text: str) -> list[str]:
     """The replacement-field names a ``str.format`` template uses.
 
@@ -134,7 +138,7 @@ def template_fields(text: str) -> list[str]:
         if spec or conversion:
             written = "{" + name + (f"!{conversion}" if conversion else "")
             written += (f":{spec}" if spec else "") + "}"
-            raise ValueError(
+            raise FormattedField(
                 f"{written} has a format spec or conversion; only plain fields such as "
                 f"{{{name}}} are allowed"
             )

@@ -27,7 +27,14 @@ from evaluation.spec import (
     default_hosts,
     expand,
 )
-from evaluation.spec_fields import DOCUMENT, FieldReader, child, item, template_fields
+from evaluation.spec_fields import (
+    DOCUMENT,
+    FieldReader,
+    FormattedField,
+    child,
+    item,
+    template_fields,
+)
 from evaluation.spec_grid import GRID_ORDER, grid_values
 
 BACKEND_KINDS: tuple[BackendKind, ...] = ("ollama", "openai", "simulated")
@@ -169,6 +176,8 @@ def _check_template(reader: FieldReader, name: str, text: str, field: str) -> No
     allowed = ", ".join(f"{{{v}}}" for v in TEMPLATE_VARIABLES)
     try:
         used = template_fields(text)
+    except FormattedField as exc:
+        raise reader.error(field, f"template '{name}': {exc}") from exc
     except ValueError as exc:
         raise reader.error(
             field,
