@@ -13,13 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import create_engine, inspect, make_url, text
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend
 from evaluation.errors import BackendError, StorageError
-from evaluation.storage.db import _redact
 
 Status = Literal["ok", "warn", "fail"]
 EXPECTED_TABLES = ("experiments", "generations", "scores", "configs", "cases")
@@ -68,6 +64,12 @@ class DoctorReport:
 def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
     """Connect (giving up after ``timeout_s`` where the driver allows), run ``SELECT 1``
     and look for evalflow's tables (without creating them)."""
+    # Imported here: SQLAlchemy takes a second to import, and the CLI imports this module.
+    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from evaluation.storage.db import _redact
+
     where = _redact(url)
     try:
         engine = create_engine(url, connect_args=_connect_timeout(url, timeout_s))
@@ -92,6 +94,8 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
 
 
 def _connect_timeout(url: str, timeout_s: float) -> dict[str, Any]:
+    from sqlalchemy import make_url
+
     driver = make_url(url).get_driver_name()
     if driver == "psycopg2":
         return {"connect_timeout": max(1, round(timeout_s))}

@@ -49,7 +49,8 @@ class SpecError(EvalError):
         self.field = field
         self.path = path
         where = f"{path}: " if path else ""
-        super().__init__(f"{where}field '{field}': {message}")
+        named = "" if field == "<document>" else f"field '{field}': "  # the whole file
+        super().__init__(f"{where}{named}{message}")
 
 
 class MetricError(EvalError):

@@ -1,28 +1,115 @@
-"""Where evalflow keeps things. Read only at the edges (CLI, flows, the recommend API);
-library code receives these values as arguments."""
+"""Where evalflow keeps things and where Ollama is. Read only at the edges (CLI, flows,
+the recommend API, a spec that names no hosts); library code receives these values as
+arguments."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from evaluation.errors import EvalError
 
 DATABASE_URL_ENV = "EVALFLOW_DATABASE_URL"
 HOME_ENV = "EVALFLOW_HOME"
+OLLAMA_HOST_ENV = "OLLAMA_HOST"
+OLLAMA_DEFAULT_PORT = 11434
+
+
+class SettingError(EvalError):
+    """An environment variable evalflow reads holds a value it cannot use."""
+
+    def __init__(self, variable: str, value: str, expected: str) -> None:
+        self.variable = variable
+        super().__init__(f"environment variable {variable}={value!r}: {expected}")
 
 
 def evalflow_home() -> Path:
     """``$EVALFLOW_HOME``, else ``~/.evalflow``."""
-    return Path(os.environ.get(HOME_ENV) or Path.home() / ".evalflow").expanduser()
+    home = Path(os.environ.get(HOME_ENV) or Path.home() / ".evalflow").expanduser()
+    if home.exists() and not home.is_dir():
+        raise SettingError(HOME_ENV, str(home), "expected a folder, but it is a file")
+    return home
 
 
 def database_url(explicit: str | None = None) -> str:
     """The results database: ``explicit``, else ``$EVALFLOW_DATABASE_URL``, else a SQLite
     file under ``evalflow_home()``. Any SQLAlchemy URL works (e.g. postgresql+psycopg2://)."""
     if explicit:
-        return explicit
+        return check_database_url(explicit, "--database")
     from_env = os.environ.get(DATABASE_URL_ENV)
     if from_env:
-        return from_env
+        return check_database_url(from_env, DATABASE_URL_ENV)
     home = evalflow_home()
     home.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home / 'evalflow.db'}"
+
+
+def check_database_url(url: str, source: str) -> str:
+    """``url`` if it looks like a SQLAlchemy URL; else an error naming where it came
+    from (``--database`` or the environment variable), the password masked."""
+    if "://" in url:
+        return url
+    expected = (
+        "expected a SQLAlchemy URL such as sqlite:///path/results.db or "
+        "postgresql+psycopg2://user@host/db"
+    )
+    if source.startswith("-"):
+        raise EvalError(f"{source} {url!r}: {expected}")
+    raise SettingError(source, url, expected)
+
+
+def ollama_url(value: str | None = None) -> str:
+    """The Ollama server's base URL from ``value`` (default ``$OLLAMA_HOST``), read as
+    Ollama's own CLI reads it (``envconfig.Host()``): ``host:port``, ``scheme://host:port``
+    or a bare host; no scheme means http and port 11434, ``http://host`` means port 80,
+    ``https://host`` port 443; unset means ``http://127.0.0.1:11434``. Where Ollama warns
+    and falls back to the default port, evalflow refuses (SettingError)."""
+    raw = os.environ.get(OLLAMA_HOST_ENV, "") if value is None else value
+    text = raw.strip().strip("\"'").strip()
+    default_port = OLLAMA_DEFAULT_PORT
+    scheme, sep, hostport = text.partition("://")
+    if not sep:
+        scheme, hostport = "http", text
+    elif scheme in ("http", "https"):
+        default_port = 80 if scheme == "http" else 443
+    else:
+        raise SettingError(OLLAMA_HOST_ENV, raw, "expected http:// or https:// (or no scheme)")
+    hostport, _, path = hostport.partition("/")
+    host, port = _split_host_port(hostport)
+    if host == "":  # ":11434": Go dials the local system
+        host = "127.0.0.1"
+    if host is None:
+        host, port = "127.0.0.1", str(default_port)
+        if hostport:
+            host = hostport.strip("[]")
+    if not port.isdigit() or not 0 < int(port) <= 65535:
+        raise SettingError(
+            OLLAMA_HOST_ENV, raw, f"invalid port {port!r}; expected host:port, e.g. 127.0.0.1:11434"
+        )
+    shown = f"[{host}]" if _is_ipv6(host) else host
+    url = f"{scheme}://{shown}:{port}" + (f"/{path}".rstrip("/") if path else "")
+    if not urlsplit(url).hostname:
+        raise SettingError(OLLAMA_HOST_ENV, raw, "expected host:port, e.g. 127.0.0.1:11434")
+    return url
+
+
+def _split_host_port(hostport: str) -> tuple[str | None, str]:
+    """Go's ``net.SplitHostPort``: (None, "") when ``hostport`` has no port."""
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end == -1 or not hostport[end + 1 :].startswith(":"):
+            return None, ""
+        return hostport[1:end], hostport[end + 2 :]
+    if hostport.count(":") != 1:
+        return None, ""
+    host, port = hostport.split(":")
+    return host, port
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False

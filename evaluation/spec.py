@@ -20,7 +20,7 @@ required)::
       concise: "Answer in a few words.\\n\\n{input}"
     samples_per_case: 1                # >= 1
     metrics: [exact_match, contains]   # default: the suite's default metrics
-    hosts:                             # default: one ollama host, localhost:11434, 1 slot
+    hosts:                             # default: one ollama host at $OLLAMA_HOST, 1 slot
       - {name: gpu-a, url: http://gpu-a:11434, slots: 4, kind: ollama}
       - {name: gpu-b, url: http://gpu-b:11434, slots: 2, models: [qwen2.5:7b]}
     limits: {max_configs: 500, max_generations: null, request_timeout_s: 120,
@@ -167,7 +167,14 @@ class SweepSpec:
 
 
 DEFAULT_TEMPLATES = (PromptTemplate("default", "{input}"),)
-DEFAULT_HOSTS = (HostSpec("local", "http://localhost:11434", 1, "ollama"),)
+
+
+def default_hosts() -> tuple[HostSpec, ...]:
+    """The hosts of a spec that names none: one Ollama host where ``$OLLAMA_HOST`` says
+    (read as Ollama's own CLI reads it; unset: http://127.0.0.1:11434), 1 slot."""
+    from evaluation.settings import ollama_url
+
+    return (HostSpec("local", ollama_url(), 1, "ollama"),)
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -284,9 +291,9 @@ def make_plan(spec: SweepSpec, n_cases: int) -> Plan:
         limit is None or generations <= limit,
         "limits.max_generations",
         f"the sweep makes {generations} generations ({len(configs)} configs × {n_cases} "
-        f"cases × {samples} samples), more than limits.max_generations = {limit}; shrink "
-        f"the sweep, or raise the limit in the spec (limits: {{max_generations: "
-        f"{generations}}})",
+        f"cases × {samples} sample{'s' * (samples != 1)}), more than "
+        f"limits.max_generations = {limit}; shrink the sweep, or raise the limit in the "
+        f"spec (limits: {{max_generations: {generations}}})",
     )
     return Plan(spec, configs, n_cases, samples, generations)
 

@@ -120,15 +120,27 @@ def _parses_as_float(value: str) -> bool:
     return True
 
 
-def template_fields(text: str) -> list[str]:
-    """The replacement-field names a ``str.format`` template uses, nested specs included.
+class FormattedField(ValueError):
+    """A template field with a format spec or conversion (``{input:>50}``, ``{input!r}``)."""
 
-    Raises ValueError for malformed templates (e.g. a lone ``}``).
+
+def template_fields(text: str) -> list[str]:
+    """The replacement-field names a ``str.format`` template uses.
+
+    Raises ValueError for malformed templates (e.g. a lone ``}``) and for a field with a
+    format spec or a conversion (``{input:>50}``, ``{input!r}``): only plain ``{name}``
+    fields are meaningful in a prompt, and a spec like ``:>50000000`` builds huge prompts.
     """
     names: list[str] = []
-    for _literal, name, spec, _conversion in string.Formatter().parse(text):
-        if name is not None:
-            names.append(name)
-        if spec:
-            names.extend(template_fields(spec))
+    for _literal, name, spec, conversion in string.Formatter().parse(text):
+        if name is None:
+            continue
+        if spec or conversion:
+            written = "{" + name + (f"!{conversion}" if conversion else "")
+            written += (f":{spec}" if spec else "") + "}"
+            raise FormattedField(
+                f"{written} has a format spec or conversion; only plain fields such as "
+                f"{{{name}}} are allowed"
+            )
+        names.append(name)
     return names

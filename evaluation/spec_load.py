@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 import yaml
 
 from evaluation.spec import (
-    DEFAULT_HOSTS,
     DEFAULT_NUM_PREDICT,
     DEFAULT_TEMPLATES,
     TEMPLATE_VARIABLES,
@@ -25,9 +24,17 @@ from evaluation.spec import (
     PromptTemplate,
     SweepSpec,
     baseline_config,
+    default_hosts,
     expand,
 )
-from evaluation.spec_fields import DOCUMENT, FieldReader, child, item, template_fields
+from evaluation.spec_fields import (
+    DOCUMENT,
+    FieldReader,
+    FormattedField,
+    child,
+    item,
+    template_fields,
+)
 from evaluation.spec_grid import GRID_ORDER, grid_values
 
 BACKEND_KINDS: tuple[BackendKind, ...] = ("ollama", "openai", "simulated")
@@ -55,15 +62,32 @@ def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep spec; raises SpecError naming the field."""
     path = Path(path)
     reader = FieldReader(str(path))
+    if path.is_dir():
+        raise reader.error(DOCUMENT, "is a folder; expected a sweep spec file (YAML)")
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise reader.error(DOCUMENT, f"cannot read the spec file: {exc.strerror}") from exc
     try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise reader.error(
+            DOCUMENT, f"line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+    try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
-        raise reader.error(DOCUMENT, f"not valid YAML: {exc}") from exc
+        raise reader.error(DOCUMENT, f"not valid YAML: {_yaml_problem(exc)}") from exc
     return parse_spec(data, path=path)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: the problem and where it is."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def parse_spec(
@@ -110,6 +134,9 @@ def _suite(reader: FieldReader, raw: Any, base_dir: str | Path | None) -> Path:
     if not suite.is_absolute() and base_dir is not None:
         suite = Path(base_dir) / suite
     suite = suite.resolve()
+    reader.check(
+        not suite.is_dir(), "suite", f"{suite} is a folder; expected the suite's .jsonl file"
+    )
     reader.check(suite.is_file(), "suite", f"suite file not found: {suite}")
     return suite
 
@@ -149,6 +176,8 @@ def _check_template(reader: FieldReader, name: str, text: str, field: str) -> No
     allowed = ", ".join(f"{{{v}}}" for v in TEMPLATE_VARIABLES)
     try:
         used = template_fields(text)
+    except FormattedField as exc:
+        raise reader.error(field, f"template '{name}': {exc}") from exc
     except ValueError as exc:
         raise reader.error(
             field,
@@ -171,7 +200,7 @@ def _check_template(reader: FieldReader, name: str, text: str, field: str) -> No
 
 def _hosts(reader: FieldReader, raw: Any, models: tuple[str, ...]) -> tuple[HostSpec, ...]:
     if raw is None:
-        return DEFAULT_HOSTS
+        return default_hosts()
     hosts = tuple(
         _host(reader, h, item("hosts", i)) for i, h in enumerate(reader.sequence(raw, "hosts"))
     )
@@ -216,7 +245,7 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
     reader.check(
         parts.scheme in schemes and bool(parts.netloc),
         child(field, "url"),
-        f"a {kind} host's url must start with "
+        f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} host's url must start with "
         + " or ".join(f"{s}://" for s in schemes)
         + f", got '{url}'"
         + (" (simulated:// urls need kind: simulated)" if parts.scheme == "simulated" else ""),

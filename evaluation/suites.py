@@ -7,6 +7,7 @@ errors with file, line and field.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,7 @@ class Suite:
 TASK_TYPES: tuple[str, ...] = get_args(TaskType)
 ROLES: tuple[str, ...] = get_args(Role)
 SIDECAR_SUFFIX = ".suite.yaml"
+MAX_SHOWN = 10  # problems listed in full when a file has many
 SIDECAR_KEYS = ("name", "version", "task_type", "default_metrics", "labels", "description")
 CASE_KEYS = ("id", "input", "system", "references", "label", "group", "metadata")
 
@@ -110,6 +112,11 @@ def load_suite(path: str | Path) -> Suite:
 def suite_paths(path: str | Path) -> tuple[Path, Path]:
     """The (cases ``.jsonl``, ``.suite.yaml`` sidecar) pair, given either file."""
     path = Path(path)
+    if path.is_dir():
+        raise SuiteError(
+            f"is a folder; expected a suite's .jsonl file or its {SIDECAR_SUFFIX} sidecar",
+            path=str(path),
+        )
     if path.name.endswith(SIDECAR_SUFFIX):
         jsonl, sidecar = path.with_name(path.name.removesuffix(SIDECAR_SUFFIX) + ".jsonl"), path
     elif path.suffix == ".jsonl":
@@ -145,6 +152,11 @@ def _describe(value: Any) -> str:
     return "an object" if isinstance(value, dict) else type(value).__name__
 
 
+def _did_you_mean(key: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 def _is_text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
@@ -177,16 +189,21 @@ class _Problems:
         return tuple(value) if all(checks) else None
 
     def raise_if_any(self) -> None:
+        """Raise the first problem; its message goes on to list each other one (file,
+        line, field and message; the first MAX_SHOWN in all, then how many more)."""
         if not self.found:
             return
         (message, line, field), *rest = self.found
         if rest:
-            places = ", ".join(
-                " ".join(x for x in (ln and f"line {ln}", fd and f"'{fd}'") if x)
-                for _, ln, fd in rest[:5]
-            )
-            more = f" and {len(rest) - 5} more" if len(rest) > 5 else ""
-            message += f" (and {len(rest)} more problem(s): {places}{more})"
+            shown = [
+                str(SuiteError(m, path=self.path, line=ln, field=fd))
+                for m, ln, fd in rest[: MAX_SHOWN - 1]
+            ]
+            hidden = len(rest) - len(shown)
+            more = [f"... and {hidden} more problem{'s' * (hidden != 1)}"] if hidden else []
+            total = len(self.found)
+            message += f"\n{total - 1} more problem{'s' * (total != 2)} in this file:"
+            message += "".join(f"\n  {text}" for text in [*shown, *more])
         raise SuiteError(message, path=self.path, line=line, field=field)
 
 
@@ -196,6 +213,8 @@ class _Problems:
 def _load_sidecar(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise SuiteError(f"cannot read the file: {exc.strerror}", path=str(path)) from exc
     except UnicodeDecodeError as exc:
         raise SuiteError(f"not UTF-8 text: {exc.reason}", path=str(path)) from exc
     except yaml.YAMLError as exc:
@@ -212,7 +231,10 @@ def _load_sidecar(path: Path) -> dict[str, Any]:
     problems = _Problems(path)
     for key in raw:
         if key not in SIDECAR_KEYS:
-            problems.add(f"unknown key; expected one of {', '.join(SIDECAR_KEYS)}", field=str(key))
+            hint = _did_you_mean(str(key), SIDECAR_KEYS)
+            problems.add(
+                f"unknown key{hint} (expected one of {', '.join(SIDECAR_KEYS)})", field=str(key)
+            )
     for key in SIDECAR_KEYS[:4]:
         if key not in raw:
             problems.add("required key is missing", field=key)
@@ -236,6 +258,7 @@ def _load_sidecar(path: Path) -> dict[str, Any]:
     if "default_metrics" in raw:
         metrics = problems.texts(raw["default_metrics"], None, "default_metrics")
         header["default_metrics"] = tuple(dict.fromkeys(metrics or ()))
+        _check_metrics(metrics or (), header.get("task_type"), problems)
     description = raw.get("description")
     if isinstance(description, str):
         header["description"] = description.strip()
@@ -244,6 +267,19 @@ def _load_sidecar(path: Path) -> dict[str, Any]:
     header["labels"] = _sidecar_labels(raw.get("labels"), header.get("task_type"), problems)
     problems.raise_if_any()
     return header
+
+
+def _check_metrics(names: tuple[str, ...], task_type: str | None, problems: _Problems) -> None:
+    """Known metrics that can score this task type (accuracy needs labels)."""
+    from evaluation.metrics import metric_names, unsuited_metric  # metrics import Case
+
+    known = metric_names()
+    for i, name in enumerate(names):
+        field = f"default_metrics[{i}]"
+        if name not in known:
+            problems.add(f"unknown metric '{name}'{_did_you_mean(name, known)}", None, field)
+        elif task_type is not None and (reason := unsuited_metric(name, task_type)):
+            problems.add(reason, None, field)
 
 
 def _sidecar_labels(labels: Any, task_type: str | None, problems: _Problems) -> tuple[str, ...]:
@@ -270,7 +306,10 @@ def _sidecar_labels(labels: Any, task_type: str | None, problems: _Problems) -> 
 
 
 def _load_cases(path: Path, header: dict[str, Any]) -> tuple[Case, ...]:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SuiteError(f"cannot read the file: {exc.strerror}", path=str(path)) from exc
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -315,7 +354,8 @@ def _parse_case(record: Any, line: int, header: dict[str, Any], problems: _Probl
     before = len(problems.found)
     for key in record:
         if key not in CASE_KEYS:
-            problems.add(f"unknown key; expected one of {', '.join(CASE_KEYS)}", line, key)
+            hint = _did_you_mean(key, CASE_KEYS)
+            problems.add(f"unknown key{hint} (expected one of {', '.join(CASE_KEYS)})", line, key)
     # null means "not given" for every optional key: exporters often write it.
     given = {key: value for key, value in record.items() if value is not None}
 

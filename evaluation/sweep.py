@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.backends import Backend, make_backend
-from evaluation.spec import Config, SweepSpec, expand, load_spec
+from evaluation.errors import SpecError
+from evaluation.spec import Config, SweepSpec, load_spec, make_plan
 from evaluation.suites import Suite, load_suite
 from evaluation.work import WorkItem, WorkKey
 
@@ -43,10 +44,23 @@ class Sweep:
 
 
 def prepare_sweep(spec_path: str | Path) -> Sweep:
-    """Load and validate everything a sweep needs, before any generation."""
+    """Load and validate everything a sweep needs, before any generation: the spec, its
+    suite, the limits (``max_configs``, ``max_generations``) and that every metric can
+    score the suite's task type."""
     spec = load_spec(spec_path)
     suite = load_suite(spec.suite)
-    return Sweep(spec=spec, suite=suite, configs=tuple(expand(spec)))
+    _check_metrics(spec, suite)
+    plan = make_plan(spec, len(suite.cases))  # refuses a sweep past its limits
+    return Sweep(spec=spec, suite=suite, configs=plan.configs)
+
+
+def _check_metrics(spec: SweepSpec, suite: Suite) -> None:
+    from evaluation.metrics import unsuited_metric  # pulls in the scoring libraries
+
+    where = str(spec.path) if spec.path is not None else None
+    for i, name in enumerate(spec.metrics):
+        if reason := unsuited_metric(name, suite.task_type):
+            raise SpecError(f"{reason}; pick another metric", field=f"metrics[{i}]", path=where)
 
 
 def open_backends(sweep: Sweep, *, simulated_time_scale: float = 0.0) -> dict[str, Backend]:

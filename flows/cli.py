@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from evaluation.errors import EvalError
 from flows import cli_ops, cli_review, cli_selection, cli_stats
@@ -23,19 +27,25 @@ def _engine(args: argparse.Namespace):
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from evaluation.preflight import check_before_run
     from evaluation.spec import format_plan, make_plan
     from evaluation.sweep import prepare_sweep
 
     sweep = prepare_sweep(args.spec)
+    check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
     print(format_plan(make_plan(sweep.spec, len(sweep.suite.cases))))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from evaluation.preflight import check_before_run
     from evaluation.sweep import prepare_sweep
+
+    # Refuse bad input, unreachable hosts and missing models before Prefect starts.
+    check_before_run(prepare_sweep(args.spec))
     from flows.evaluate import evaluate
 
-    prepare_sweep(args.spec)  # refuse bad input before Prefect starts
+    quiet_expected_errors(args.verbose)
 
     summary = asyncio.run(
         evaluate(
@@ -100,16 +110,30 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_rescore(args: argparse.Namespace) -> int:
     from flows.rescore import rescore
 
+    quiet_expected_errors(args.verbose)
     metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
     rescore(experiment=args.experiment, metrics=metrics, database=args.database)
     print(_leaderboard_text(args, args.experiment))
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``error: ...``, exit 2) like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evalflow", description=__doc__)
+    parser = _Parser(prog="evalflow", description=__doc__)
     parser.add_argument(
         "--database", help="SQLAlchemy URL (default: $EVALFLOW_DATABASE_URL or ~/.evalflow)"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the traceback of an error, and Prefect's own for a failed flow",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -157,14 +181,72 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ExpectedErrors(logging.Filter):
+    """For Prefect's console handler: drops a flow's or task's ERROR record about an
+    EvalError (and the "Finished in state Failed" that follows), which the CLI states
+    once, in one line. The Prefect API's log handler still gets them, traceback and all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not record.name.startswith(_RUN_LOGGERS):
+            return True
+        if record.exc_info and isinstance(record.exc_info[1], EvalError):
+            self.seen = True
+            return False
+        return not (self.seen and str(record.msg).startswith("Finished in state Failed"))
+
+
+_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
+def quiet_expected_errors(verbose: bool = False) -> None:
+    """Keep Prefect's tracebacks of expected errors off the console (not with -v).
+    Call after Prefect is imported: it configures its console handler on import."""
+    if verbose:
+        return
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler" and not any(
+            isinstance(f, _ExpectedErrors) for f in handler.filters
+        ):
+            handler.addFilter(_ExpectedErrors())
+
+
+@contextmanager
+def _database_in_environment(args: argparse.Namespace) -> Iterator[None]:
+    """``--database`` reaches flows through the environment, never as a parameter: flow
+    parameters are stored in Prefect's database and shown in its UI, passwords and all.
+    The variable is restored afterwards (main() may run in-process, e.g. in tests)."""
+    from evaluation.settings import DATABASE_URL_ENV, check_database_url
+
+    if not args.database:
+        yield
+        return
+    check_database_url(args.database, "--database")
+    before = os.environ.get(DATABASE_URL_ENV)
+    os.environ[DATABASE_URL_ENV], args.database = args.database, None
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DATABASE_URL_ENV, None)
+        else:
+            os.environ[DATABASE_URL_ENV] = before
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The embedded Prefect server otherwise logs an ERROR when it cannot reach Prefect's
     # telemetry endpoint (machines without internet); a user's own setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with _database_in_environment(args):
+            return args.func(args)
     except EvalError as exc:
+        if args.verbose:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -81,9 +81,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_judge(args: argparse.Namespace) -> int:
     from evaluation.judge import Judge
     from evaluation.review.judging import judge_experiment
+    from evaluation.settings import ollama_url
+
+    url = ollama_url(args.url) if args.url else ollama_url()
 
     async def run():
-        async with Judge(args.url, args.model, seed=args.seed, max_attempts=args.attempts) as judge:
+        async with Judge(url, args.model, seed=args.seed, max_attempts=args.attempts) as judge:
             return await judge_experiment(
                 _engine(args),
                 args.experiment,
@@ -126,7 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("judge", help="score outputs with a judge model on an Ollama host")
     p.add_argument("experiment")
-    p.add_argument("--url", default="http://localhost:11434", help="the Ollama host")
+    p.add_argument("--url", help="the Ollama host (default: $OLLAMA_HOST, else 127.0.0.1:11434)")
     p.add_argument("--model", required=True, help="the judge model, e.g. qwen2.5:7b")
     p.add_argument("--configs", nargs="+", help="configs to judge (default: all)")
     p.add_argument("--limit", type=int, help="at most this many generations per config")

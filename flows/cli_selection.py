@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from evaluation.errors import EvalError
+from evaluation.suites import TASK_TYPES
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -29,7 +30,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
+    from flows.cli import quiet_expected_errors
     from flows.retrain_selector import retrain_selector
+
+    quiet_expected_errors(args.verbose)
 
     summary = retrain_selector(database=args.database, include_simulated=args.include_simulated)
     state = "promoted" if summary["promoted"] else "kept, not promoted"
@@ -43,7 +47,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
     p = sub.add_parser("recommend", help="recommend a config for a task type under limits")
-    p.add_argument("task_type", help="qa, summarization, classification, generation or code")
+    p.add_argument("task_type", choices=TASK_TYPES, help="the kind of task")
     p.add_argument("--max-latency", type=float, help="seconds per answer (p95)")
     p.add_argument("--max-energy", type=float, help="joules per generation")
     p.add_argument(

@@ -20,7 +20,10 @@ def _probability(text: str) -> float:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from flows.cli import quiet_expected_errors
     from flows.compare import compare
+
+    quiet_expected_errors(args.verbose)
 
     summary = compare(
         experiments=args.experiments,

@@ -54,13 +54,13 @@ async def evaluate(
     sweep = load_sweep(spec_path)
     name = experiment or sweep.spec.name
     engine = make_engine(database_url(database))
-    experiment_id, pending = register(engine, sweep, name)
 
     limits = sweep.spec.limits
     stack = AsyncExitStack()
     backends = open_backends(sweep, simulated_time_scale=simulated_time_scale)
     try:
-        checks = await check_hosts(backends, sweep.models)
+        checks = await check_hosts(backends, sweep.models)  # before anything is written
+        experiment_id, pending = register(engine, sweep, name)
         record_host_models(engine, checks)
         hosts = tuple(h for h in sweep.spec.hosts if checks[h.name].up)
         client = await stack.enter_async_context(get_client())

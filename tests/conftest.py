@@ -14,6 +14,7 @@ os.environ["EVALFLOW_HOME"] = str(_TEST_HOME / "evalflow")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("EVALFLOW_DATABASE_URL", None)
+os.environ.pop("OLLAMA_HOST", None)  # specs without hosts: the default Ollama URL
 
 import pytest  # noqa: E402
 

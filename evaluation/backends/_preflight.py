@@ -47,8 +47,13 @@ def match_models(
         available = sorted(info.name for info in have)
         names = ", ".join(f"'{m}'" for m in missing)
         listing = ", ".join(available) if available else "no models"
+        fix = (
+            f"; pull it (`ollama pull {missing[0]}`) or fix the spec's models"
+            if host.kind == "ollama"
+            else "; fix the spec's models"
+        )
         raise ModelNotFound(
-            f"host '{host.name}' ({host.url}) does not have {names}; it has: {listing}",
+            f"host '{host.name}' ({host.url}) does not have {names}; it has: {listing}{fix}",
             available=available,
             host=host.name,
             model=missing[0],

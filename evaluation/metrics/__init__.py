@@ -7,7 +7,7 @@ headline = metric.corpus_score(outputs, cases)  # corpus value (BLEU, chrF, macr
 
 from evaluation.metrics._base import Metric, ScoreType
 from evaluation.metrics._labels import extract_label
-from evaluation.metrics._registry import get_metric, get_metrics, metric_names
+from evaluation.metrics._registry import get_metric, get_metrics, metric_names, unsuited_metric
 from evaluation.metrics._text import normalize_text
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "get_metrics",
     "metric_names",
     "normalize_text",
+    "unsuited_metric",
 ]

@@ -34,6 +34,11 @@ class Metric:
     ``labels`` (keyword) is the suite's label set for the classification metrics;
     without it they use the gold labels of the cases scored plus any
     ``case.metadata["labels"]``. Other metrics ignore it.
+
+    ``task_types`` are the suite task types the metric can score (accuracy needs labels,
+    so classification only); a sweep pairing a metric with another task type is refused
+    before anything runs. Every registered metric declares it (a test checks); ``None``
+    means undeclared and is treated as "any".
     """
 
     name: str
@@ -44,6 +49,11 @@ class Metric:
     per_case: PerCaseFn = field(repr=False, compare=False)
     corpus: CorpusFn | None = field(default=None, repr=False, compare=False)
     descriptive: bool = False  # no better direction: compared, but never given a verdict
+    task_types: tuple[str, ...] | None = None
+
+    def serves(self, task_type: str) -> bool:
+        """Whether this metric can score a suite of ``task_type``."""
+        return self.task_types is None or task_type in self.task_types
 
     def score(
         self,

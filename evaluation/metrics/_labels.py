@@ -19,7 +19,6 @@ import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 from evaluation.backends.base import GenerationResult
 from evaluation.metrics._text import normalize_text
@@ -90,6 +89,8 @@ def macro_f1(
     outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None
 ) -> Callable[[np.ndarray], float]:
     """Macro-F1 of any resample of the cases (indices into ``outputs``)."""
+    from sklearn.metrics import f1_score  # slow to import; checking a spec never needs it
+
     gold, predicted, positions, label_set = _predictions(outputs, cases, labels)
     known = set(label_set)
     gold_at = np.full(len(outputs), None, dtype=object)

@@ -14,36 +14,42 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
-from nltk.stem.porter import PorterStemmer
-from rouge_score import tokenize
-from rouge_score.rouge_scorer import RougeScorer
-from rouge_score.tokenizers import Tokenizer
-from sacrebleu.metrics import BLEU, CHRF
 
 from evaluation.backends.base import GenerationResult
 from evaluation.suites import Case
 
-
-class _MemoizedStemTokenizer(Tokenizer):
-    """rouge-score's default tokenizer with its Porter stemmer, each word's stem
-    memoised: stemming is most of ROUGE's cost and words repeat across outputs."""
-
-    def __init__(self) -> None:
-        self._stemmer = SimpleNamespace(stem=lru_cache(maxsize=2**17)(PorterStemmer().stem))
-
-    def tokenize(self, text: str) -> list[str]:
-        return tokenize.tokenize(text, self._stemmer)
+# The scoring libraries are imported where they are used: importing them (nltk pulls in
+# scipy) takes seconds, and checking a spec's metric names must not wait for that.
+if TYPE_CHECKING:
+    from rouge_score.rouge_scorer import RougeScorer
+    from sacrebleu.metrics import BLEU, CHRF
 
 
 @cache
-def _tokenizer() -> _MemoizedStemTokenizer:
-    return _MemoizedStemTokenizer()
+def _tokenizer():
+    """rouge-score's default tokenizer with its Porter stemmer, each word's stem
+    memoised: stemming is most of ROUGE's cost and words repeat across outputs."""
+    from nltk.stem.porter import PorterStemmer
+    from rouge_score import tokenize
+    from rouge_score.tokenizers import Tokenizer
+
+    class MemoizedStemTokenizer(Tokenizer):
+        def __init__(self) -> None:
+            self._stemmer = SimpleNamespace(stem=lru_cache(maxsize=2**17)(PorterStemmer().stem))
+
+        def tokenize(self, text: str) -> list[str]:
+            return tokenize.tokenize(text, self._stemmer)
+
+    return MemoizedStemTokenizer()
 
 
 @cache
 def _rouge_scorer(rouge_type: str) -> RougeScorer:
+    from rouge_score.rouge_scorer import RougeScorer
+
     return RougeScorer([rouge_type], tokenizer=_tokenizer())
 
 
@@ -107,7 +113,21 @@ def _corpus_resampler(
 
 
 def _sentence_bleu() -> BLEU:
+    from sacrebleu.metrics import BLEU
+
     return BLEU(effective_order=True)
+
+
+def _bleu() -> BLEU:
+    from sacrebleu.metrics import BLEU
+
+    return BLEU()
+
+
+def _chrf() -> CHRF:
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
 
 
 def bleu(
@@ -122,7 +142,7 @@ def bleu(
 def corpus_bleu(
     outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None
 ) -> Callable[[np.ndarray], float]:
-    return _corpus_resampler(BLEU, outputs, cases)
+    return _corpus_resampler(_bleu, outputs, cases)
 
 
 def chrf(
@@ -131,10 +151,10 @@ def chrf(
     results: Sequence[GenerationResult] | None,
     labels: Sequence[str] | None,
 ) -> np.ndarray:
-    return _sentence_scores(CHRF, outputs, cases)
+    return _sentence_scores(_chrf, outputs, cases)
 
 
 def corpus_chrf(
     outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None
 ) -> Callable[[np.ndarray], float]:
-    return _corpus_resampler(CHRF, outputs, cases)
+    return _corpus_resampler(_chrf, outputs, cases)

@@ -7,6 +7,13 @@ from collections.abc import Iterable
 from evaluation.errors import MetricError
 from evaluation.metrics import _labels, _overlap, _text, _timing
 from evaluation.metrics._base import CorpusFn, Metric, PerCaseFn, ScoreType
+from evaluation.suites import TASK_TYPES
+
+# What each family of metrics needs from a case, as the task types that provide it.
+WITH_TARGETS = TASK_TYPES  # references, or the label of a classification case
+WITH_REFERENCES = tuple(t for t in TASK_TYPES if t != "classification")  # no references
+WITH_LABELS = ("classification",)
+ANY_TASK = TASK_TYPES
 
 
 def _metric(
@@ -15,6 +22,7 @@ def _metric(
     score_type: ScoreType,
     per_case: PerCaseFn,
     *,
+    task_types: tuple[str, ...],
     higher_is_better: bool = True,
     corpus: CorpusFn | None = None,
     descriptive: bool = False,
@@ -28,6 +36,7 @@ def _metric(
         per_case=per_case,
         corpus=corpus,
         descriptive=descriptive,
+        task_types=task_types,
     )
 
 
@@ -38,28 +47,39 @@ _METRICS = (
         "Normalised output equals a normalised reference (SQuAD normalisation).",
         "binary",
         _text.exact_match,
+        task_types=WITH_TARGETS,
     ),
     _metric(
         "contains",
         "A normalised reference occurs in the normalised output as whole words.",
         "binary",
         _text.contains,
+        task_types=WITH_TARGETS,
     ),
     _metric(
         "regex",
         'metadata["answer_regex"] of the case matches the output (re.search); NaN without.',
         "binary",
         _text.regex_match,
+        task_types=ANY_TASK,
     ),
-    _metric("rouge1", f"ROUGE-1 {_ROUGE}", "continuous", _overlap.rouge("rouge1")),
-    _metric("rouge2", f"ROUGE-2 {_ROUGE}", "continuous", _overlap.rouge("rouge2")),
-    _metric("rougeL", f"ROUGE-L {_ROUGE}", "continuous", _overlap.rouge("rougeL")),
+    *(
+        _metric(
+            name,
+            f"ROUGE-{name[5:]} {_ROUGE}",
+            "continuous",
+            _overlap.rouge(name),
+            task_types=WITH_REFERENCES,
+        )
+        for name in ("rouge1", "rouge2", "rougeL")
+    ),
     _metric(
         "bleu",
         "sacrebleu BLEU, 0-100: corpus BLEU is the headline; per case, sentence BLEU.",
         "continuous",
         _overlap.bleu,
         corpus=_overlap.corpus_bleu,
+        task_types=WITH_REFERENCES,
     ),
     _metric(
         "chrf",
@@ -67,12 +87,14 @@ _METRICS = (
         "continuous",
         _overlap.chrf,
         corpus=_overlap.corpus_chrf,
+        task_types=WITH_REFERENCES,
     ),
     _metric(
         "accuracy",
         "The label named in the output equals the gold label.",
         "binary",
         _labels.accuracy,
+        task_types=WITH_LABELS,
     ),
     _metric(
         "macro_f1",
@@ -80,6 +102,7 @@ _METRICS = (
         "binary",
         _labels.accuracy,
         corpus=_labels.macro_f1,
+        task_types=WITH_LABELS,
     ),
     _metric(
         "output_length",
@@ -88,6 +111,7 @@ _METRICS = (
         _text.output_length,
         higher_is_better=False,
         descriptive=True,
+        task_types=ANY_TASK,
     ),
     _metric(
         "latency_s",
@@ -95,6 +119,7 @@ _METRICS = (
         "continuous",
         _timing.timing(_timing.latency_s),
         higher_is_better=False,
+        task_types=ANY_TASK,
     ),
     _metric(
         "ttft_s",
@@ -102,12 +127,14 @@ _METRICS = (
         "continuous",
         _timing.timing(_timing.ttft_s),
         higher_is_better=False,
+        task_types=ANY_TASK,
     ),
     _metric(
         "tokens_per_s",
         "Decode speed reported by the server: eval_count / eval_duration.",
         "continuous",
         _timing.timing(_timing.tokens_per_s),
+        task_types=ANY_TASK,
     ),
 )
 _BY_NAME = {metric.name: metric for metric in _METRICS}
@@ -125,6 +152,16 @@ def get_metric(name: str) -> Metric:
     except KeyError:
         known = ", ".join(_BY_NAME)
         raise MetricError(f"unknown metric '{name}'; known metrics: {known}") from None
+
+
+def unsuited_metric(name: str, task_type: str) -> str | None:
+    """Why metric ``name`` cannot score a ``task_type`` suite, or None when it can (or is
+    unknown: that is refused elsewhere, with the known names)."""
+    metric = _BY_NAME.get(name)
+    if metric is None or metric.serves(task_type):
+        return None
+    served = ", ".join(metric.task_types or ())
+    return f"metric '{name}' cannot score a {task_type} suite; it serves {served} suites only"
 
 
 def get_metrics(names: Iterable[str]) -> list[Metric]:

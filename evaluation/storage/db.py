@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
@@ -32,10 +32,38 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True)
         if create:
+            _refuse_older_schema(engine, url)  # before creating anything in it
             _create_tables(engine)
     except SQLAlchemyError as exc:
-        raise StorageError(f"cannot open the results database {_redact(url)}: {exc}") from exc
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StorageError(
+            f"cannot open the results database {_redact(url)}: {first_line}"
+        ) from exc
     return engine
+
+
+def _refuse_older_schema(engine: Engine, url: str) -> None:
+    """A database written by an older evalflow lacks columns that this version reads
+    and writes; say so once, up front, instead of failing mid-run on a query."""
+    inspector = inspect(engine)
+    present = set(inspector.get_table_names())
+    missing = [
+        f"{table.name}.{column}"
+        for table in SQLModel.metadata.sorted_tables
+        if table.name in present
+        for column in sorted(
+            set(table.columns.keys()) - {c["name"] for c in inspector.get_columns(table.name)}
+        )
+    ]
+    if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise StorageError(
+            f"the results database {_redact(url)} was written by an older evalflow: it lacks "
+            f"column{'s' * (len(missing) > 1)} {shown}; use a new database (--database or "
+            "$EVALFLOW_DATABASE_URL), or export the old results with the version that wrote them"
+        )
 
 
 def _create_tables(engine: Engine) -> None:

@@ -322,3 +322,16 @@ def test_macro_f1_resampler_matches_sklearn():
         zero_division=0.0,
     )
     assert resample(idx) == pytest.approx(expected)
+
+
+def test_every_metric_declares_the_task_types_it_serves():
+    """A new metric must say which suites it can score, so a sweep pairing it with
+    another task type is refused before any generation (issue 11)."""
+    from evaluation.suites import TASK_TYPES
+
+    for name in metric_names():
+        declared = get_metric(name).task_types
+        assert declared, f"{name} declares no task_types"
+        assert set(declared) <= set(TASK_TYPES), name
+    assert get_metric("accuracy").task_types == ("classification",)
+    assert not get_metric("rougeL").serves("classification")

@@ -90,7 +90,7 @@ def test_minimal_spec_gets_the_documented_defaults(data: dict[str, Any], suite: 
     assert spec.models == ("m1", "m2")
     assert spec.grid == {"num_predict": (DEFAULT_NUM_PREDICT,)}
     assert spec.templates == (PromptTemplate("default", "{input}"),)
-    assert spec.hosts == (HostSpec("local", "http://localhost:11434", 1, "ollama"),)
+    assert spec.hosts == (HostSpec("local", "http://127.0.0.1:11434", 1, "ollama"),)
     assert spec.metrics == ()
     assert spec.samples_per_case == 1
     assert spec.limits == Limits()
@@ -156,7 +156,7 @@ TEMPLATE_CASES = [
     ({"q": "Question: {question}\n{input}"}, "{question}", "allowed: {input}, {labels}"),
     ({"q": "{input} {}"}, "unknown variable {}", "{task_type}"),
     ({"q": "{input.upper}"}, "unknown variable {input.upper}", "allowed"),
-    ({"q": "{input:{width}}"}, "unknown variable {width}", "allowed"),
+    ({"q": "{input:{width}}"}, "{input:{width}} has a format spec or conversion"),
     ({"q": "{input"}, "not a valid template", "{{"),
     ({"q": "Say hello."}, "never uses {input}", "same prompt"),
 ]
@@ -300,9 +300,11 @@ def test_load_spec_errors_carry_the_path(tmp_path: Path, suite: Path) -> None:
 def test_load_spec_refuses_bad_documents(tmp_path: Path, text: str, fragment: str) -> None:
     spec_file = tmp_path / "bad.yaml"
     spec_file.write_text(text)
-    with pytest.raises(SpecError, match="<document>") as info:
+    with pytest.raises(SpecError) as info:
         load_spec(spec_file)
+    assert info.value.field == "<document>"
     assert fragment in str(info.value)
+    assert "<document>" not in str(info.value) and "\n" not in str(info.value)
 
 
 def test_load_spec_allows_yaml_merge_keys(tmp_path: Path, suite: Path) -> None:
@@ -572,3 +574,76 @@ def test_ollama_example_sweep(suite: Path, monkeypatch: pytest.MonkeyPatch) -> N
     configs = expand(spec)
     assert len(configs) == 36
     assert spec.baseline == configs[0].label
+
+
+# --- issue 11: refused early, said once ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "url"),
+    [
+        ("127.0.0.1:12018", "http://127.0.0.1:12018"),
+        ("http://127.0.0.1:12018", "http://127.0.0.1:12018"),
+        ("gpu-a", "http://gpu-a:11434"),
+        ("http://gpu-a", "http://gpu-a:80"),  # Ollama: a scheme without port means 80/443
+        ("https://gpu-a/", "https://gpu-a:443"),
+        ("'gpu-a:1234' ", "http://gpu-a:1234"),
+        ("[::1]:5000", "http://[::1]:5000"),
+        (":12018", "http://127.0.0.1:12018"),
+    ],
+)
+def test_ollama_host_is_the_default_host(
+    data: dict[str, Any], monkeypatch: pytest.MonkeyPatch, env: str, url: str
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", env)
+    assert parse_spec(data).hosts == (HostSpec("local", url, 1, "ollama"),)
+
+
+def test_ollama_host_with_a_bad_port_is_refused_naming_the_variable(
+    data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evaluation.errors import EvalError
+
+    monkeypatch.setenv("OLLAMA_HOST", "gpu-a:port")
+    with pytest.raises(EvalError, match="OLLAMA_HOST='gpu-a:port': invalid port"):
+        parse_spec(data)
+
+
+@pytest.mark.parametrize("text", ["{input:>50000000}", "{input!r}", "Q: {input!s:10}"])
+def test_templates_refuse_format_specs_and_conversions(data: dict[str, Any], text: str) -> None:
+    refused(
+        with_(data, templates={"wide": text}),
+        "templates.wide",
+        "format spec or conversion",
+        "{input}",
+    )
+
+
+def test_a_spec_that_is_not_utf8_is_refused_with_its_line(tmp_path: Path, suite: Path) -> None:
+    spec_file = tmp_path / "latin1.yaml"
+    spec_file.write_bytes(f"name: t\nsuite: {suite}\nmodels: [caf\xe9]\n".encode("latin-1"))
+    with pytest.raises(SpecError) as info:
+        load_spec(spec_file)
+    assert str(info.value).startswith(f"{spec_file}: line 3: not UTF-8 text")
+
+
+def test_a_spec_path_that_is_a_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="is a folder; expected a sweep spec file"):
+        load_spec(tmp_path)
+
+
+def test_a_suite_that_is_a_folder_is_not_called_missing(data: dict[str, Any], suite: Path) -> None:
+    err = refused(with_(data, suite=str(suite.parent)), "suite", "is a folder")
+    assert "not found" not in str(err)
+
+
+def test_host_url_wording_uses_the_right_article(data: dict[str, Any]) -> None:
+    hosts = [{"name": "a", "url": "gpu-a:11434"}]
+    refused(with_(data, hosts=hosts), "hosts[0].url", "an ollama host's url must start")
+
+
+def test_generation_limit_message_says_one_sample(data: dict[str, Any]) -> None:
+    spec = parse_spec(with_(data, limits={"max_generations": 1}))
+    with pytest.raises(SpecError) as info:
+        make_plan(spec, 2)
+    assert "× 1 sample)" in str(info.value) and "1 samples" not in str(info.value)

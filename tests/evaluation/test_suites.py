@@ -224,8 +224,13 @@ def test_all_problems_are_collected_and_the_first_is_raised(tmp_path: Path) -> N
     err = load_error(path)
     assert (err.line, err.field) == (1, "id")
     assert "expected a non-empty string, got 42" in str(err)
-    assert "2 more problem(s)" in str(err)
-    assert "line 3" in str(err) and "line 4 'oops'" in str(err)
+    lines = str(err).splitlines()
+    assert lines[1] == "2 more problems in this file:"
+    assert (
+        lines[2]
+        == f"  {path}:3: invalid JSON: Expecting property name enclosed in double quotes (column 2)"
+    )
+    assert lines[3].startswith(f"  {path}:4: field 'oops': unknown key")
 
 
 # --- case errors -----------------------------------------------------------------------
@@ -363,7 +368,14 @@ def test_sidecar_problems_are_collected(tmp_path: Path) -> None:
     write_suite(tmp_path, [qa_case()], sidecar)
     err = load_error(tmp_path / "tiny.jsonl")
     assert err.field == "extra"
-    assert "3 more problem(s): 'default_metrics', 'name', 'task_type'" in str(err)
+    where = tmp_path / "tiny.suite.yaml"
+    assert str(err).splitlines()[1:] == [
+        "3 more problems in this file:",
+        f"  {where}: field 'default_metrics': required key is missing",
+        f"  {where}: field 'name': expected a non-empty string, got an empty string",
+        f"  {where}: field 'task_type': expected one of qa, summarization, classification, "
+        'generation, code, got "nope"',
+    ]
 
 
 def test_sidecar_invalid_yaml_names_the_line(tmp_path: Path) -> None:
@@ -379,3 +391,64 @@ def test_sidecar_that_is_not_a_mapping(tmp_path: Path, text: str, found: str) ->
     write_suite(tmp_path, [qa_case()], text)
     err = load_error(tmp_path / "tiny.jsonl")
     assert "expected a mapping" in str(err) and f"got {found}" in str(err)
+
+
+# --- issue 11: hints, every message, metrics that fit the task type --------------------
+
+
+def test_near_miss_case_key_gets_a_did_you_mean(tmp_path: Path) -> None:
+    case = qa_case(reference=["4"], references=...)
+    err = load_error(write_suite(tmp_path, [case]))
+    assert (err.line, err.field) == (1, "reference")
+    assert "unknown key; did you mean 'references'?" in str(err)
+
+
+def test_near_miss_sidecar_key_gets_a_did_you_mean(tmp_path: Path) -> None:
+    write_suite(tmp_path, [qa_case()], QA_SIDECAR + "lables: [a, b]\n")
+    err = load_error(tmp_path / "tiny.jsonl")
+    assert err.field == "lables" and "did you mean 'labels'?" in str(err)
+
+
+def test_many_problems_show_the_first_ten_messages_then_a_count(tmp_path: Path) -> None:
+    path = write_suite(tmp_path, [qa_case(id=f"c{i}", input=i) for i in range(14)])
+    lines = str(load_error(path)).splitlines()
+    assert lines[0].endswith(
+        ":1: field 'input': expected a non-empty string or list of messages, got 0"
+    )
+    assert lines[1] == "13 more problems in this file:"
+    assert [line.split(": field")[0] for line in lines[2:11]] == [
+        f"  {path}:{n}" for n in range(2, 11)
+    ]
+    assert all("expected a non-empty string or list of messages" in line for line in lines[2:11])
+    assert lines[11:] == ["  ... and 4 more problems"]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "field", "words"),
+    [
+        (
+            "[exact_match, accuracy]",
+            "default_metrics[1]",
+            "metric 'accuracy' cannot score a qa suite; it serves classification suites only",
+        ),
+        (
+            "[rougeL, exact_mach]",
+            "default_metrics[1]",
+            "unknown metric 'exact_mach'; did you mean 'exact_match'?",
+        ),
+    ],
+)
+def test_sidecar_metrics_must_exist_and_fit_the_task_type(
+    tmp_path: Path, metrics: str, field: str, words: str
+) -> None:
+    sidecar = QA_SIDECAR.replace("[exact_match]", metrics)
+    write_suite(tmp_path, [qa_case()], sidecar)
+    err = load_error(tmp_path / "tiny.jsonl")
+    assert err.field == field and words in str(err)
+
+
+def test_a_folder_is_not_a_suite(tmp_path: Path) -> None:
+    folder = tmp_path / "cases.jsonl"
+    folder.mkdir()
+    err = load_error(folder)
+    assert "is a folder" in str(err) and "does not exist" not in str(err)

@@ -1,0 +1,177 @@
+"""Refusals end to end: the real ``evalflow`` executable in a subprocess (no traceback
+anywhere, Prefect never started), and expected errors raised inside Prefect tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evaluation.storage.db import make_engine, session_scope
+from flows.cli import main
+from tests.conftest import REPO
+from tests.support.results_db import add_experiment, make_config, make_suite
+
+EVALFLOW = Path(sys.executable).with_name("evalflow")
+
+
+def evalflow(args: list[str], tmp_path: Path, **env: str) -> tuple[int, str, str, float]:
+    environment = (
+        os.environ
+        | {
+            "EVALFLOW_HOME": str(tmp_path / "home"),
+            "PREFECT_HOME": str(tmp_path / "prefect"),
+            "EVALFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'results.db'}",
+        }
+        | env
+    )
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(EVALFLOW), *args], capture_output=True, text=True, env=environment, timeout=300
+    )
+    return done.returncode, done.stdout, done.stderr, time.perf_counter() - started
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_spec(tmp_path: Path, **changes) -> Path:
+    spec = {
+        "name": "e2e",
+        "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+        "models": ["llama3.2:1b"],
+    } | changes
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_unreachable_host_is_one_line_before_prefect_starts(tmp_path: Path) -> None:
+    port = closed_port()
+    spec = write_spec(tmp_path, hosts=[{"name": "gpu", "url": f"http://127.0.0.1:{port}"}])
+    rc, out, err, _ = evalflow(["run", str(spec)], tmp_path)
+    assert rc == 2
+    assert "Traceback" not in out + err and "temporary server" not in out + err
+    (line,) = err.splitlines()
+    assert line.startswith(
+        f"error: cannot reach any host for model 'llama3.2:1b' (GET http://127.0.0.1:{port}/api/tags"
+    )
+    assert "`ollama serve`" in line and "OLLAMA_HOST" in line and "`evalflow doctor SPEC`" in line
+    assert not (tmp_path / "results.db").exists()  # nothing written, not even a file
+
+
+def test_ollama_host_is_honoured_by_run_and_doctor(tmp_path: Path) -> None:
+    port = closed_port()
+    spec = write_spec(tmp_path)
+    for variant in (f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"):
+        rc, _, err, _ = evalflow(["run", str(spec)], tmp_path, OLLAMA_HOST=variant)
+        assert rc == 2 and f"GET http://127.0.0.1:{port}/api/tags" in err
+    rc, out, _, _ = evalflow(
+        ["doctor", str(spec), "--timeout", "2"], tmp_path, OLLAMA_HOST=f"127.0.0.1:{port}"
+    )
+    assert rc == 1 and f"http://127.0.0.1:{port}" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "content", "words"),
+    [
+        (["run", "SPEC"], b"name: t\nmodels: [caf\xe9]\n", "line 2: not UTF-8 text"),
+        (["run", "SPEC", "--time-scale", "x"], b"", "argument --time-scale: invalid float value"),
+    ],
+)
+def test_bad_input_in_a_real_process_is_one_line(
+    tmp_path: Path, args: list[str], content: bytes, words: str
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes(content)
+    rc, out, err, _ = evalflow([str(spec) if a == "SPEC" else a for a in args], tmp_path)
+    assert rc == 2 and "Traceback" not in out + err
+    (line,) = err.splitlines()
+    assert line.startswith("error: ") and words in line
+
+
+@pytest.fixture
+def demo_database(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        add_experiment(
+            session, "demo", make_suite(3), {make_config(): {"exact_match": [1.0, 0.0, 1.0]}}
+        )
+    engine.dispose()
+    return url
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_expected_error_inside_a_task_is_said_once_without_traceback(
+    demo_database: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--database", demo_database, "compare", "nope"]) == 2
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    assert [line for line in err.splitlines() if "no experiment named 'nope'" in line] == [
+        "error: no experiment named 'nope'; known experiments: demo"
+    ]
+    assert main(["--database", demo_database, "-v", "compare", "nope"]) == 2
+    assert "Traceback" in capfd.readouterr().err  # -v shows it
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_database_url_never_becomes_a_flow_parameter(
+    tmp_path: Path, demo_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prefect.client.orchestration import get_client
+
+    suite = tmp_path / "one.jsonl"
+    suite.write_text('{"id": "a", "input": "2+2?", "references": ["4"]}\n')
+    (tmp_path / "one.suite.yaml").write_text(
+        "name: one\nversion: '1'\ntask_type: qa\ndefault_metrics: [exact_match]\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        name="secret-check",
+        suite=str(suite),
+        models=["sim-small:1b"],
+        hosts=[{"name": "sim", "url": "simulated://local", "kind": "simulated"}],
+    )
+    assert main(["--database", demo_database, "run", str(spec)]) == 0
+    assert os.environ.get("EVALFLOW_DATABASE_URL") != demo_database  # restored after main()
+
+    async def parameters() -> list[dict]:
+        async with get_client() as client:
+            return [run.parameters for run in await client.read_flow_runs()]
+
+    runs = asyncio.run(parameters())
+    assert any(p.get("spec_path") == str(spec) for p in runs)
+    assert not any(demo_database in str(p) for p in runs)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_flow_checks_hosts_and_models_before_writing(
+    tmp_path: Path, demo_database: str
+) -> None:
+    """Started without the CLI (a deployment, the UI), the flow itself refuses a model no
+    host has before it registers anything."""
+    from evaluation.errors import ModelNotFound
+    from flows.evaluate import evaluate
+    from tests.bad_input.test_corpus import row_counts
+
+    spec = write_spec(
+        tmp_path,
+        models=["nosuch:1b"],
+        hosts=[{"name": "sim", "url": "simulated://local", "kind": "simulated"}],
+    )
+    before = row_counts(demo_database)
+    with pytest.raises(ModelNotFound, match="does not have 'nosuch:1b'"):
+        asyncio.run(evaluate(spec_path=str(spec), database=demo_database))
+    assert row_counts(demo_database) == before
