@@ -26,3 +26,23 @@ def database_url(explicit: str | None = None) -> str:
     home = evalflow_home()
     home.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home / 'evalflow.db'}"
+
+
+SANDBOX_PARALLEL_ENV = "EVALFLOW_SANDBOX_PARALLEL"
+
+
+def sandbox_parallel() -> int:
+    """How many code sandboxes may run at once: ``$EVALFLOW_SANDBOX_PARALLEL``, else the
+    number of CPUs."""
+    raw = os.environ.get(SANDBOX_PARALLEL_ENV)
+    if raw is None:
+        return os.cpu_count() or 1
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from evaluation.errors import MetricError
+
+        raise MetricError(f"{SANDBOX_PARALLEL_ENV} must be a whole number >= 1, got {raw!r}")
+    return value

@@ -91,7 +91,21 @@ def parse_spec(
         path=Path(path) if path is not None else None,
     )
     baseline_config(spec, expand(spec))  # refuses a sweep past max_configs, a bad baseline
+    _check_pass_at_k(reader, spec)
     return spec
+
+
+def _check_pass_at_k(reader: FieldReader, spec: SweepSpec) -> None:
+    """pass@k needs at least k samples of every problem."""
+    from evaluation.metrics._pass_at_k import parse_k
+
+    for i, name in enumerate(spec.metrics):
+        k = parse_k(name)
+        reader.check(
+            k is None or k <= spec.samples_per_case,
+            item("metrics", i),
+            f"{name} needs samples_per_case >= {k}, got {spec.samples_per_case}",
+        )
 
 
 def _models(reader: FieldReader, raw: Any) -> tuple[str, ...]:
@@ -241,21 +255,24 @@ def _metrics(reader: FieldReader, raw: Any) -> tuple[str, ...]:
         reader.text(m, item("metrics", i)) for i, m in enumerate(reader.sequence(raw, "metrics"))
     ]
     reader.unique(names, "metrics")
-    known = _known_metrics()
     for i, name in enumerate(names):
-        reader.check(
-            name in known,
-            item("metrics", i),
-            f"unknown metric '{name}'; known metrics: {', '.join(known)}",
-        )
+        problem = _metric_problem(name)
+        reader.check(problem is None, item("metrics", i), problem or "")
     return tuple(names)
 
 
-def _known_metrics() -> tuple[str, ...]:
+def _metric_problem(name: str) -> str | None:
+    """Why ``name`` names no usable metric (unknown, or a user's scorer that fails to
+    load), or None."""
     # Imported here: the metric registry pulls in scoring libraries a spec check never needs.
-    from evaluation.metrics import metric_names
+    from evaluation.errors import MetricError
+    from evaluation.metrics import get_metric
 
-    return tuple(metric_names())
+    try:
+        get_metric(name)
+    except MetricError as exc:
+        return str(exc)
+    return None
 
 
 def _samples(reader: FieldReader, raw: Any) -> int:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 from evaluation.errors import MetricError
-from evaluation.metrics import _labels, _overlap, _text, _timing
+from evaluation.metrics import _code, _constraints, _labels, _overlap, _text, _timing
 from evaluation.metrics._base import CorpusFn, Metric, PerCaseFn, ScoreType
+from evaluation.metrics._pass_at_k import parse_k
+from evaluation.metrics._user import entry_point_names, user_metric
 
 
 def _metric(
@@ -107,7 +110,42 @@ _METRICS = (
         _timing.timing(_timing.tokens_per_s),
     ),
 )
+_CODE_METRICS = (
+    _metric(
+        "pass@1",
+        "The program passes every hidden test, run in the sandbox (mean over samples: pass@1).",
+        "binary",
+        _code.pass_at_1,
+    ),
+    _metric(
+        "tests_passed",
+        "Share of the hidden tests the program passes, run in the sandbox.",
+        "continuous",
+        _code.tests_passed,
+    ),
+    _metric(
+        "constraints",
+        'Share of the case\'s metadata["constraints"] (length, content, format, tone) met.',
+        "continuous",
+        _constraints.constraints_met,
+    ),
+)
+_METRICS = _METRICS + _CODE_METRICS
 _BY_NAME = {metric.name: metric for metric in _METRICS}
+
+
+@cache
+def _pass_at(k: int) -> Metric:
+    """pass@k for k >= 2: one value per problem from all its samples (Chen et al. 2021)."""
+    return Metric(
+        name=f"pass@{k}",
+        description=f"Unbiased pass@{k} per problem from its n >= {k} samples (Chen et al. 2021).",
+        score_type="continuous",
+        higher_is_better=True,
+        corpus_level=False,
+        per_case=_code.pass_at(k),
+        samples_together=True,
+    )
 
 
 def metric_names() -> tuple[str, ...]:
@@ -116,12 +154,22 @@ def metric_names() -> tuple[str, ...]:
 
 
 def get_metric(name: str) -> Metric:
-    """The metric called ``name``; MetricError listing the known ones otherwise."""
-    try:
+    """The metric called ``name``: a built-in one, ``pass@k``, a user's scorer
+    (``module:function`` or an ``evalflow.metrics`` entry point); MetricError listing the
+    known ones otherwise."""
+    if name in _BY_NAME:
         return _BY_NAME[name]
-    except KeyError:
-        known = ", ".join(_BY_NAME)
-        raise MetricError(f"unknown metric '{name}'; known metrics: {known}") from None
+    k = parse_k(name)
+    if k is not None:
+        return _pass_at(k)
+    found = user_metric(name)
+    if found is not None:
+        return found
+    known = ", ".join([*_BY_NAME, *entry_point_names()])
+    raise MetricError(
+        f"unknown metric '{name}'; known metrics: {known}, pass@k, or a scorer of your own "
+        "as module:function"
+    )
 
 
 def get_metrics(names: Iterable[str]) -> list[Metric]:
