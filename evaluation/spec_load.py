@@ -84,28 +84,14 @@ def parse_spec(
         grid=_grid(reader, data.get("grid"), limits.max_configs),
         templates=_templates(reader, data.get("templates")),
         hosts=_hosts(reader, data.get("hosts"), models),
-        metrics=_metrics(reader, data.get("metrics")),
-        samples_per_case=_samples(reader, data.get("samples_per_case", 1)),
+        samples_per_case=(samples := _samples(reader, data.get("samples_per_case", 1))),
+        metrics=_metrics(reader, data.get("metrics"), samples),
         limits=limits,
         baseline=_optional_text(reader, data.get("baseline"), "baseline"),
         path=Path(path) if path is not None else None,
     )
     baseline_config(spec, expand(spec))  # refuses a sweep past max_configs, a bad baseline
-    _check_pass_at_k(reader, spec)
     return spec
-
-
-def _check_pass_at_k(reader: FieldReader, spec: SweepSpec) -> None:
-    """pass@k needs at least k samples of every problem."""
-    from evaluation.metrics._pass_at_k import parse_k
-
-    for i, name in enumerate(spec.metrics):
-        k = parse_k(name)
-        reader.check(
-            k is None or k <= spec.samples_per_case,
-            item("metrics", i),
-            f"{name} needs samples_per_case >= {k}, got {spec.samples_per_case}",
-        )
 
 
 def _models(reader: FieldReader, raw: Any) -> tuple[str, ...]:
@@ -246,7 +232,7 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
     return HostSpec(name, url.rstrip("/"), slots, kind, host_models)
 
 
-def _metrics(reader: FieldReader, raw: Any) -> tuple[str, ...]:
+def _metrics(reader: FieldReader, raw: Any, samples_per_case: int) -> tuple[str, ...]:
     if raw is None:
         return ()
     if isinstance(raw, list) and not raw:
@@ -255,24 +241,13 @@ def _metrics(reader: FieldReader, raw: Any) -> tuple[str, ...]:
         reader.text(m, item("metrics", i)) for i, m in enumerate(reader.sequence(raw, "metrics"))
     ]
     reader.unique(names, "metrics")
+    # Imported here: the metric registry pulls in scoring libraries a spec check never needs.
+    from evaluation.metrics import metric_problem
+
     for i, name in enumerate(names):
-        problem = _metric_problem(name)
+        problem = metric_problem(name, samples_per_case)
         reader.check(problem is None, item("metrics", i), problem or "")
     return tuple(names)
-
-
-def _metric_problem(name: str) -> str | None:
-    """Why ``name`` names no usable metric (unknown, or a user's scorer that fails to
-    load), or None."""
-    # Imported here: the metric registry pulls in scoring libraries a spec check never needs.
-    from evaluation.errors import MetricError
-    from evaluation.metrics import get_metric
-
-    try:
-        get_metric(name)
-    except MetricError as exc:
-        return str(exc)
-    return None
 
 
 def _samples(reader: FieldReader, raw: Any) -> int:

@@ -10,7 +10,7 @@ from evaluation.metrics._code import extract_code
 from evaluation.metrics._constraints import check_constraints
 from evaluation.metrics._labels import extract_label
 from evaluation.metrics._pass_at_k import pass_at_k
-from evaluation.metrics._registry import get_metric, get_metrics, metric_names
+from evaluation.metrics._registry import get_metric, get_metrics, metric_names, metric_problem
 from evaluation.metrics._text import normalize_text
 from evaluation.metrics._user import ENTRY_POINT_GROUP, scorer
 
@@ -25,6 +25,7 @@ __all__ = [
     "get_metric",
     "get_metrics",
     "metric_names",
+    "metric_problem",
     "normalize_text",
     "pass_at_k",
     "scorer",

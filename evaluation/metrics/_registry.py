@@ -175,3 +175,17 @@ def get_metric(name: str) -> Metric:
 def get_metrics(names: Iterable[str]) -> list[Metric]:
     """The metrics called ``names``, in that order."""
     return [get_metric(name) for name in names]
+
+
+def metric_problem(name: str, samples_per_case: int = 1) -> str | None:
+    """Why a sweep with ``samples_per_case`` samples cannot use the metric ``name``
+    (unknown, a user's scorer that does not load, pass@k with fewer than k samples), or
+    None when it can."""
+    try:
+        get_metric(name)
+    except MetricError as exc:
+        return str(exc)
+    k = parse_k(name)
+    if k is not None and k > samples_per_case:
+        return f"{name} needs samples_per_case >= {k}, got {samples_per_case}"
+    return None
