@@ -10,6 +10,7 @@ from evaluation.metrics import _code, _constraints, _labels, _overlap, _text, _t
 from evaluation.metrics._base import CorpusFn, Metric, PerCaseFn, ScoreType
 from evaluation.metrics._pass_at_k import parse_k
 from evaluation.metrics._user import entry_point_names, user_metric
+from evaluation.sandbox import SandboxUnavailable
 
 
 def _metric(
@@ -188,4 +189,9 @@ def metric_problem(name: str, samples_per_case: int = 1) -> str | None:
     k = parse_k(name)
     if k is not None and k > samples_per_case:
         return f"{name} needs samples_per_case >= {k}, got {samples_per_case}"
+    if k is not None or name == "tests_passed":
+        try:
+            _code.code_execution()
+        except SandboxUnavailable as exc:
+            return f"{name}: {exc}"
     return None
