@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from evaluation.code_execution import CodeExecution
-from evaluation.metrics import get_metric
 from evaluation.metrics import _code as code_metrics
+from evaluation.metrics import get_metric
 from evaluation.sandbox import Limits, Sandbox, SandboxUnavailable
 from evaluation.suites import Case
 
@@ -85,9 +85,11 @@ def test_hostile_programs_fail_with_reasons_and_the_batch_goes_on(
         "infinite loop": "def f(x):\n    while True:\n        pass\n",
         "C-level loop": "def f(x):\n    return sum(range(10**13))\n",
         "loop at import": "while True:\n    pass\n",
-        "fork bomb": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+        "fork bomb": "import os\nwhile True:\n    try:\n        os.fork()\n"
+        "    except OSError:\n        pass\n",
         "memory bomb": "blob = bytearray(8 * 2**30)\n" + GOOD,
-        "memory creep": "def f(x):\n    hoard = []\n    while True:\n        hoard.append(bytearray(2**24))\n",
+        "memory creep": "def f(x):\n    hoard = []\n    while True:\n"
+        "        hoard.append(bytearray(2**24))\n",
         "1 GB of output": "import sys\nfor _ in range(1024):\n    sys.stdout.write('x' * 2**20)\n"
         + GOOD,
         "read ~/.ssh": f"print(open({str(Path.home() / '.ssh' / 'id_rsa')!r}).read())\n" + GOOD,
