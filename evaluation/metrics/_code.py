@@ -7,8 +7,9 @@ hidden test statements, e.g. ``assert add(1, 2) == 3``).
 
 Extraction rule, in order:
 
-1. Fenced blocks (``` or ~~~, any info string; an unclosed fence runs to the end of the
-   output): the first block that defines ``def <entry_point>(``, else the first block
+1. Fenced blocks (``` or ~~~ and an optional language tag, then a line break; the block
+   ends at the next fence of the same kind, or with the output if there is none): the
+   first block that defines ``def <entry_point>(`` (or ``class``), else the first block
    tagged python/py, else the first block.
 2. No fence: if the output defines ``def <entry_point>(`` at the start of a line, the
    output from its first line that starts with ``def``, ``class``, ``import``, ``from`` or
@@ -37,9 +38,7 @@ from evaluation.metrics._pass_at_k import pass_at_k
 from evaluation.sandbox import Sandbox
 from evaluation.suites import Case
 
-_FENCE = re.compile(
-    r"^[ \t]*(```|~~~)[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S
-)
+_FENCE = re.compile(r"(```|~~~)[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:\1|\Z)", re.S)
 _CODE_START = re.compile(r"^(?:def |class |import |from |@)", re.M)
 _IMPORT = re.compile(r"^(?:import |from \S+ import ).*$", re.M)
 
@@ -66,7 +65,7 @@ class CodeTask:
 
 def extract_code(output: str, entry_point: str, prefix: str = "") -> str:
     """The program an output stands for (see the module docstring for the rule)."""
-    defines = re.compile(rf"^[ \t]*def {re.escape(entry_point)}\s*\(", re.M)
+    defines = re.compile(rf"^[ \t]*(?:def|class) {re.escape(entry_point)}\b", re.M)
     blocks = [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(output)]
     if blocks:
         chosen = next((code for _, code in blocks if defines.search(code)), None)
