@@ -128,18 +128,23 @@ def program_reports(
     return [_reports[key] for key in keys]
 
 
+def _details(reports: Sequence[ProgramReport]) -> tuple[str | None, ...]:
+    """What failed and why, for programs that failed a test (None for the others)."""
+    return tuple(None if r.all_passed else r.detail() for r in reports)
+
+
 def tests_passed(outputs, cases, results, labels) -> Scored:
     """Share of the case's hidden tests the program passes."""
     reports = program_reports(outputs, cases)
     values = np.array([r.passed / r.total for r in reports], dtype=float)
-    return Scored(values, tuple(r.detail() for r in reports))
+    return Scored(values, _details(reports))
 
 
 def pass_at_1(outputs, cases, results, labels) -> Scored:
     """1.0 when the program passes every hidden test (its mean over samples is pass@1)."""
     reports = program_reports(outputs, cases)
     values = np.array([float(r.all_passed) for r in reports])
-    return Scored(values, tuple(r.detail() for r in reports))
+    return Scored(values, _details(reports))
 
 
 def pass_at(k: int):
@@ -149,7 +154,7 @@ def pass_at(k: int):
     def score(outputs, cases, results, labels) -> Scored:
         reports = program_reports(outputs, cases)
         values = np.full(len(outputs), np.nan)
-        details: list[str | None] = [r.detail() for r in reports]
+        details = list(_details(reports))
         by_case: dict[str, list[int]] = {}
         for i, case in enumerate(cases):
             by_case.setdefault(case.id, []).append(i)
