@@ -2,12 +2,12 @@
 
 Each program runs in its own sandbox (evaluation.sandbox) under a small harness that
 executes the program as a module, then each test statement on its own with a per-test
-time limit, and reports every test's outcome and its reason ("expected 3, got 2",
-"TimeoutError: test took longer than 2 s", "NameError: ..."). Whatever the program does
-(loop forever, fork, allocate, print a gigabyte, exit early), the run ends within the
-sandbox's limits and each unreported test counts as failed with the reason (the limit
-that ended it). At most ``max_parallel`` sandboxes run at once; identical
-(program, tests) pairs run once per call.
+limit on CPU time (and a wider one on wall time), and reports every test's outcome and
+its reason ("expected 3, got 2", "TimeoutError: test used more than 3 s of CPU time",
+"NameError: ..."). Whatever the program does (loop forever, fork, allocate, print a
+gigabyte, exit early), the run ends within the sandbox's limits and each unreported test
+counts as failed with the reason (the limit that ended it). At most ``max_parallel``
+sandboxes run at once; identical (program, tests) pairs run once per call.
 
 The harness shares the process with the program, so a program written to forge its
 report could; the sandbox protects the machine, not the score from deliberate gaming.
@@ -23,16 +23,23 @@ from dataclasses import dataclass, field
 
 from evaluation.sandbox import Limits, RunResult, Sandbox
 
-DEFAULT_TEST_TIMEOUT_S = 3.0
+DEFAULT_TEST_TIMEOUT_S = 3.0  # CPU seconds per test: a loaded machine does not fail tests
+TEST_WALL_FACTOR = 5  # and wall seconds per test, for a test that sleeps or waits
 
 # Runs inside the sandbox with `python3 -I -S -c`; reads its job as JSON on stdin.
 HARNESS = r"""
 import ast, json, os, signal, sys
 job = json.loads(sys.stdin.read())
 report = os.fdopen(os.dup(1), "w")
-def alarm(signum, frame):
-    raise TimeoutError("test took longer than %g s" % job["timeout_s"])
-signal.signal(signal.SIGALRM, alarm)
+def cpu_limit(signum, frame):
+    raise TimeoutError("test used more than %g s of CPU time" % job["timeout_s"])
+def wall_limit(signum, frame):
+    raise TimeoutError("test took longer than %g s" % job["wall_s"])
+signal.signal(signal.SIGPROF, cpu_limit)
+signal.signal(signal.SIGALRM, wall_limit)
+def limit(on):
+    signal.setitimer(signal.ITIMER_PROF, job["timeout_s"] if on else 0)
+    signal.setitimer(signal.ITIMER_REAL, job["wall_s"] if on else 0)
 def short(value):
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
@@ -55,24 +62,24 @@ namespace = {"__name__": "solution"}
 outcomes = []
 failure = None
 try:
-    signal.setitimer(signal.ITIMER_REAL, job["timeout_s"])
+    limit(True)
     exec(compile(job["program"], "solution.py", "exec"), namespace)
 except BaseException as exc:
     failure = "program failed to load: " + reason(exc)
 finally:
-    signal.setitimer(signal.ITIMER_REAL, 0)
+    limit(False)
 for test in job["tests"]:
     if failure:
         outcomes.append([False, failure])
         continue
     try:
-        signal.setitimer(signal.ITIMER_REAL, job["timeout_s"])
+        limit(True)
         run(test, namespace)
         outcomes.append([True, ""])
     except BaseException as exc:
         outcomes.append([False, reason(exc)])
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        limit(False)
 report.write("\n" + job["nonce"] + json.dumps(outcomes) + "\n")
 report.flush()
 os._exit(0)
@@ -135,7 +142,12 @@ class CodeExecution:
 
     def _run(self, program: str, tests: tuple[str, ...]) -> ProgramReport:
         nonce = "@@evalflow-report-" + secrets.token_hex(8) + "@@"
-        job = {"program": program, "tests": list(tests), "timeout_s": self.test_timeout_s}
+        job = {
+            "program": program,
+            "tests": list(tests),
+            "timeout_s": self.test_timeout_s,
+            "wall_s": self.test_timeout_s * TEST_WALL_FACTOR,
+        }
         result = self.sandbox.run(
             [self.sandbox.python, "-I", "-S", "-c", HARNESS],
             stdin=json.dumps(job | {"nonce": nonce}).encode(),

@@ -8,7 +8,8 @@
 - ``throughput``: ``tests_passed`` over ``--generations`` distinct programs (reference,
   plausible-wrong and not-implemented answers to the suite's problems, each made unique
   by a comment so that no run is served from the cache), with at most ``--parallel``
-  sandboxes at once (default: the CPU count).
+  sandboxes at once (default: the CPU count); also the CPU time the sandboxes used,
+  which on a shared machine says what the wall time would be on idle cores.
 
     .venv/bin/python benchmarks/perf/code_scoring.py
     .venv/bin/python benchmarks/perf/code_scoring.py --generations 1000 --parallel 2
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -85,15 +87,23 @@ def throughput(generations: int, parallel: int) -> None:
         output = f"```python\n{program}# generation {i}\n```"
         jobs.append((extract_code(output, task.entry_point, task.prefix), task.tests))
     execution = CodeExecution(Sandbox(), max_parallel=parallel)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     reports = execution.run_tests(jobs)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     passed = sum(r.all_passed for r in reports)
     killed = sum(r.killed is not None for r in reports)
     print(
         f"{generations} generations ({', '.join(f'{v} {k}' for k, v in kinds.items())}), "
         f"{parallel} sandboxes at once: {wall:.1f} s, {wall / generations * 1000:.0f} ms per "
         f"generation; {passed} passed every test, {killed} killed by a limit"
+    )
+    cores = os.cpu_count() or 1
+    print(
+        f"  CPU in the sandboxes: {cpu:.1f} s ({cpu / generations * 1000:.0f} ms per "
+        f"generation): {cpu / cores:.1f} s of wall time on {cores} idle cores"
     )
 
 
