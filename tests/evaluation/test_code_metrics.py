@@ -213,3 +213,28 @@ def test_pass_at_k_with_too_few_samples_is_missing_with_the_reason() -> None:
     scored = score_generations_detailed(frame, _code_suite(), [get_metric("pass@3")])
     assert np.isnan(scored["pass@3"].values).all()
     assert scored["pass@3"].details[0] == "pass@3 needs at least 3 samples of 'inc', got 2"
+
+
+@needs_bwrap
+def test_the_code_demo_sweep_plans_pass_at_k_over_five_samples() -> None:
+    from evaluation.spec import load_spec, make_plan
+
+    spec = load_spec(REPO / "benchmarks" / "sweeps" / "demo-code.yaml")
+    plan = make_plan(spec, len(load_suite(spec.suite).cases))
+    assert spec.metrics == ("pass@1", "pass@5", "tests_passed")
+    assert plan.generations == 6 * 45 * 5
+
+
+def test_without_bubblewrap_a_code_metric_is_refused_when_the_spec_is_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evaluation.metrics import _code
+
+    monkeypatch.setattr(shutil, "which", lambda name, **kwargs: None)
+    _code._sandbox.cache_clear()
+    try:
+        problem = metric_problem("pass@1", 1)
+    finally:
+        _code._sandbox.cache_clear()
+    assert problem.startswith("pass@1: cannot run code: bubblewrap (bwrap) is not found")
+    assert metric_problem("exact_match", 1) is None
