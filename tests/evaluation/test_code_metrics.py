@@ -238,3 +238,15 @@ def test_without_bubblewrap_a_code_metric_is_refused_when_the_spec_is_checked(
         _code._sandbox.cache_clear()
     assert problem.startswith("pass@1: cannot run code: bubblewrap (bwrap) is not found")
     assert metric_problem("exact_match", 1) is None
+
+
+@needs_bwrap
+def test_the_number_of_sandboxes_at_once_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluation.errors import MetricError
+    from evaluation.metrics._code import code_execution
+
+    monkeypatch.setenv("EVALFLOW_SANDBOX_PARALLEL", "3")
+    assert code_execution().max_parallel == 3
+    monkeypatch.setenv("EVALFLOW_SANDBOX_PARALLEL", "0")
+    with pytest.raises(MetricError, match="EVALFLOW_SANDBOX_PARALLEL must be a whole number"):
+        code_execution()
