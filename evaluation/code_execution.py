@@ -80,7 +80,9 @@ for test in job["tests"]:
         outcomes.append([False, reason(exc)])
     finally:
         limit(False)
-report.write("\n" + job["nonce"] + json.dumps(outcomes) + "\n")
+times = os.times()
+cpu = times.user + times.system + times.children_user + times.children_system
+report.write("\n" + job["nonce"] + json.dumps({"outcomes": outcomes, "cpu_s": cpu}) + "\n")
 report.flush()
 os._exit(0)
 """
@@ -100,6 +102,7 @@ class ProgramReport:
     outcomes: tuple[TestOutcome, ...]
     wall_s: float
     killed: str | None = None
+    cpu_s: float | None = None  # the harness process's CPU time, when it reported
 
     @property
     def passed(self) -> int:
@@ -162,15 +165,13 @@ def _report(result: RunResult, tests: tuple[str, ...], nonce: str, limits: Limit
     if marker >= 0 and result.killed is None:
         line = text[marker + len(nonce) :].split("\n", 1)[0]
         try:
-            outcomes = json.loads(line)
-            return ProgramReport(
-                tuple(
-                    TestOutcome(t, bool(p), str(r))
-                    for t, (p, r) in zip(tests, outcomes, strict=True)
-                ),
-                result.wall_s,
+            reported = json.loads(line)
+            outcomes = tuple(
+                TestOutcome(t, bool(p), str(r))
+                for t, (p, r) in zip(tests, reported["outcomes"], strict=True)
             )
-        except (ValueError, TypeError):
+            return ProgramReport(outcomes, result.wall_s, cpu_s=float(reported["cpu_s"]))
+        except (ValueError, TypeError, KeyError):
             pass
     why = _why(result, limits)
     return ProgramReport(

@@ -142,7 +142,7 @@ class Sandbox:
             "C.UTF-8",
             "--",
             self.prlimit,
-            f"--cpu={limits.cpu_s}",
+            f"--cpu={limits.cpu_s}:{limits.cpu_s + 1}",  # SIGXCPU first, SIGKILL a second later
             f"--as={limits.memory_bytes}",
             f"--nproc={limits.processes}",
             f"--fsize={limits.file_bytes}",
