@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.backends.base import GenerationResult
-from evaluation.metrics import Metric
+from evaluation.metrics import Metric, Scored
 from evaluation.suites import Suite
 
 TIMING_METRICS = frozenset({"latency_s", "ttft_s", "tokens_per_s"})
@@ -41,12 +41,39 @@ def score_generations(
 ) -> dict[str, np.ndarray]:
     """Scores of the successful generations in ``generations`` (rows of
     ``generations_frame``), aligned with its rows; failed generations are not scored."""
+    scored = score_generations_detailed(generations, suite, metrics)
+    return {name: values.values for name, values in scored.items()}
+
+
+def score_generations_detailed(
+    generations: pd.DataFrame, suite: Suite, metrics: Sequence[Metric]
+) -> dict[str, Scored]:
+    """``score_generations`` with each score's detail (failed tests, a scorer's error).
+    A metric that scores a case from all its samples (pass@k) gets one config at a time."""
     by_id = {case.id: case for case in suite.cases}
     cases = [by_id[case_id] for case_id in generations["case_id"]]
     outputs = generations["output"].fillna("").tolist()
     needs_results = any(m.name in TIMING_METRICS for m in metrics)
     results = results_from_rows(generations) if needs_results else None
-    return {
-        m.name: np.asarray(m.score(outputs, cases, results, labels=suite.labels or None))
-        for m in metrics
-    }
+    labels = suite.labels or None
+    out: dict[str, Scored] = {}
+    for m in metrics:
+        if not m.samples_together or "config_hash" not in generations:
+            out[m.name] = m.score_details(outputs, cases, results, labels=labels)
+            continue
+        values = np.full(len(outputs), np.nan)
+        details: list[str | None] = [None] * len(outputs)
+        configs = generations["config_hash"].to_numpy()
+        for config in dict.fromkeys(configs):
+            at = np.flatnonzero(configs == config)
+            part = m.score_details(
+                [outputs[i] for i in at],
+                [cases[i] for i in at],
+                None if results is None else [results[i] for i in at],
+                labels=labels,
+            )
+            values[at] = part.values
+            for i, detail in zip(at, part.details, strict=True):
+                details[i] = detail
+        out[m.name] = Scored(values, tuple(details))
+    return out

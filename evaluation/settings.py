@@ -113,3 +113,23 @@ def _is_ipv6(host: str) -> bool:
         return ipaddress.ip_address(host).version == 6
     except ValueError:
         return False
+
+
+SANDBOX_PARALLEL_ENV = "EVALFLOW_SANDBOX_PARALLEL"
+
+
+def sandbox_parallel() -> int:
+    """How many code sandboxes may run at once: ``$EVALFLOW_SANDBOX_PARALLEL``, else the
+    number of CPUs."""
+    raw = os.environ.get(SANDBOX_PARALLEL_ENV)
+    if raw is None:
+        return os.cpu_count() or 1
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from evaluation.errors import MetricError
+
+        raise MetricError(f"{SANDBOX_PARALLEL_ENV} must be a whole number >= 1, got {raw!r}")
+    return value

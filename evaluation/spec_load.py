@@ -108,8 +108,8 @@ def parse_spec(
         grid=_grid(reader, data.get("grid"), limits.max_configs),
         templates=_templates(reader, data.get("templates")),
         hosts=_hosts(reader, data.get("hosts"), models),
-        metrics=_metrics(reader, data.get("metrics")),
-        samples_per_case=_samples(reader, data.get("samples_per_case", 1)),
+        samples_per_case=(samples := _samples(reader, data.get("samples_per_case", 1))),
+        metrics=_metrics(reader, data.get("metrics"), samples),
         limits=limits,
         baseline=_optional_text(reader, data.get("baseline"), "baseline"),
         path=Path(path) if path is not None else None,
@@ -261,7 +261,7 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
     return HostSpec(name, url.rstrip("/"), slots, kind, host_models)
 
 
-def _metrics(reader: FieldReader, raw: Any) -> tuple[str, ...]:
+def _metrics(reader: FieldReader, raw: Any, samples_per_case: int) -> tuple[str, ...]:
     if raw is None:
         return ()
     if isinstance(raw, list) and not raw:
@@ -270,21 +270,13 @@ def _metrics(reader: FieldReader, raw: Any) -> tuple[str, ...]:
         reader.text(m, item("metrics", i)) for i, m in enumerate(reader.sequence(raw, "metrics"))
     ]
     reader.unique(names, "metrics")
-    known = _known_metrics()
-    for i, name in enumerate(names):
-        reader.check(
-            name in known,
-            item("metrics", i),
-            f"unknown metric '{name}'; known metrics: {', '.join(known)}",
-        )
-    return tuple(names)
-
-
-def _known_metrics() -> tuple[str, ...]:
     # Imported here: the metric registry pulls in scoring libraries a spec check never needs.
-    from evaluation.metrics import metric_names
+    from evaluation.metrics import metric_problem
 
-    return tuple(metric_names())
+    for i, name in enumerate(names):
+        problem = metric_problem(name, samples_per_case)
+        reader.check(problem is None, item("metrics", i), problem or "")
+    return tuple(names)
 
 
 def _samples(reader: FieldReader, raw: Any) -> int:

@@ -459,3 +459,48 @@ def _check_targets(
             )
         if "references" in given:
             problems.add("classification cases take a label, not references", line, "references")
+    elif task_type == "code":
+        _check_code_metadata(given.get("metadata"), line, problems)
+    elif task_type == "generation" and isinstance(given.get("metadata"), dict):
+        _check_constraints(given["metadata"].get("constraints"), line, problems)
+
+
+def _check_code_metadata(meta: Any, line: int, problems: _Problems) -> None:
+    """A code case names the function to write and its hidden tests."""
+    meta = meta if isinstance(meta, dict) else {}
+    entry = meta.get("entry_point")
+    if not (isinstance(entry, str) and entry.isidentifier()):
+        found = _describe(entry)
+        problems.add(
+            f"required for code suites: a function name, got {found}", line, "metadata.entry_point"
+        )
+    tests = meta.get("tests")
+    if not (isinstance(tests, list) and tests and all(_is_text(t) for t in tests)):
+        found = _describe(tests)
+        problems.add(
+            f"required for code suites: a non-empty list of test statements, got {found}",
+            line,
+            "metadata.tests",
+        )
+    if "prefix" in meta and not isinstance(meta["prefix"], str):
+        problems.add(f"expected a string, got {_describe(meta['prefix'])}", line, "metadata.prefix")
+
+
+def _check_constraints(constraints: Any, line: int, problems: _Problems) -> None:
+    from evaluation.metrics._constraints import CONSTRAINT_NAMES  # metrics import this module
+
+    if constraints is None:
+        return
+    if not isinstance(constraints, dict):
+        found = _describe(constraints)
+        problems.add(
+            f"expected an object of constraints, got {found}", line, "metadata.constraints"
+        )
+        return
+    for key in constraints:
+        if key not in CONSTRAINT_NAMES:
+            problems.add(
+                f"unknown constraint; expected one of {', '.join(CONSTRAINT_NAMES)}",
+                line,
+                f"metadata.constraints.{key}",
+            )

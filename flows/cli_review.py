@@ -81,12 +81,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_judge(args: argparse.Namespace) -> int:
     from evaluation.judge import Judge
     from evaluation.review.judging import judge_experiment
+    from evaluation.rubrics import load_rubric
     from evaluation.settings import ollama_url
 
     url = ollama_url(args.url) if args.url else ollama_url()
+    rubric = load_rubric(args.rubric) if args.rubric else None
 
     async def run():
-        async with Judge(url, args.model, seed=args.seed, max_attempts=args.attempts) as judge:
+        async with Judge(
+            url, args.model, rubric=rubric, seed=args.seed, max_attempts=args.attempts
+        ) as judge:
             return await judge_experiment(
                 _engine(args),
                 args.experiment,
@@ -134,6 +138,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--configs", nargs="+", help="configs to judge (default: all)")
     p.add_argument("--limit", type=int, help="at most this many generations per config")
     p.add_argument("--no-pairwise", action="store_true", help="skip pairwise judging")
+    p.add_argument("--rubric", help="a YAML rubric: criterion name -> what grades 1-5 mean")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--attempts", type=int, default=3, help="tries per malformed answer")
     p.add_argument("--concurrency", type=int, default=2)

@@ -17,12 +17,13 @@ from evaluation.leaderboard import (
     table_rows,
 )
 from evaluation.metrics import get_metrics
-from evaluation.scoring import score_generations
+from evaluation.scoring import score_generations_detailed
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
     generations_frame,
     replace_aggregates,
+    replace_score_details,
     replace_scores,
     scores_frame,
 )
@@ -50,9 +51,10 @@ def score(engine: Engine, experiment_id: int, suite: Suite, metrics: tuple[str, 
                 suite.name,
             )
             ok = ok[known]
-        values = score_generations(ok, suite, resolved)
+        values = score_generations_detailed(ok, suite, resolved)
         for name, column in values.items():
-            replace_scores(session, ok["id"].tolist(), name, column)
+            replace_scores(session, ok["id"].tolist(), name, column.values)
+            replace_score_details(session, ok["id"].tolist(), name, column.details)
     return len(ok)
 
 

@@ -22,6 +22,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from evaluation.backends._simulated_code import code_answer
 from evaluation.backends._simulated_truth import (
     CHATTY_LONG,
     CHATTY_SHORT,
@@ -283,6 +284,8 @@ def _answer(found: _Found, correct: bool, quality: float, rng: np.random.Generat
         labels = suite.labels or tuple(sorted({c.label for c in suite.cases if c.label}))
         others = [label for label in labels if not _same(label, gold)]
         return others[rng.integers(len(others))] if others else "unknown"
+    if suite.task_type == "code":
+        return code_answer(case, correct, rng)
     reference = case.targets[rng.integers(len(case.targets))]
     if suite.task_type == "qa":
         return reference if correct else _wrong_answer(found, rng)

@@ -5,18 +5,35 @@ per_case = metric.score(outputs, cases)        # one float per output, NaN if un
 headline = metric.corpus_score(outputs, cases)  # corpus value (BLEU, chrF, macro-F1)
 """
 
-from evaluation.metrics._base import Metric, ScoreType
+from evaluation.metrics._base import Metric, Scored, ScoreType
+from evaluation.metrics._code import extract_code
+from evaluation.metrics._constraints import check_constraints
 from evaluation.metrics._labels import extract_label
-from evaluation.metrics._registry import get_metric, get_metrics, metric_names, unsuited_metric
+from evaluation.metrics._pass_at_k import pass_at_k
+from evaluation.metrics._registry import (
+    get_metric,
+    get_metrics,
+    metric_names,
+    metric_problem,
+    unsuited_metric,
+)
 from evaluation.metrics._text import normalize_text
+from evaluation.metrics._user import ENTRY_POINT_GROUP, scorer
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "Metric",
     "ScoreType",
+    "Scored",
+    "check_constraints",
+    "extract_code",
     "extract_label",
     "get_metric",
     "get_metrics",
     "metric_names",
+    "metric_problem",
     "normalize_text",
+    "pass_at_k",
+    "scorer",
     "unsuited_metric",
 ]

@@ -14,10 +14,20 @@ from evaluation.suites import Case
 
 ScoreType = Literal["binary", "continuous", "ordinal"]
 
-# (outputs, cases, results, labels) -> one float per output
+
+@dataclass(frozen=True)
+class Scored:
+    """Per-case values with a detail per output (why it scored so: failed tests, a
+    scorer's error or explanation); None where there is nothing to say."""
+
+    values: np.ndarray
+    details: tuple[str | None, ...]
+
+
+# (outputs, cases, results, labels) -> one float per output (or Scored, with details)
 PerCaseFn = Callable[
     [Sequence[str], Sequence[Case], Sequence[GenerationResult] | None, Sequence[str] | None],
-    np.ndarray,
+    np.ndarray | Scored,
 ]
 # (outputs, cases, labels) -> the corpus value of any resample, given as case indices
 Resampler = Callable[[np.ndarray], float]
@@ -49,7 +59,8 @@ class Metric:
     per_case: PerCaseFn = field(repr=False, compare=False)
     corpus: CorpusFn | None = field(default=None, repr=False, compare=False)
     descriptive: bool = False  # no better direction: compared, but never given a verdict
-    task_types: tuple[str, ...] | None = None
+    task_types: tuple[str, ...] | None = None  # None: a user's scorer, trusted to serve any
+    samples_together: bool = False
 
     def serves(self, task_type: str) -> bool:
         """Whether this metric can score a suite of ``task_type``."""
@@ -63,8 +74,22 @@ class Metric:
         *,
         labels: Sequence[str] | None = None,
     ) -> np.ndarray:
+        return self.score_details(outputs, cases, results, labels=labels).values
+
+    def score_details(
+        self,
+        outputs: Sequence[str],
+        cases: Sequence[Case],
+        results: Sequence[GenerationResult] | None = None,
+        *,
+        labels: Sequence[str] | None = None,
+    ) -> Scored:
+        """``score`` with a detail per output (None for metrics that give none)."""
         _check_lengths(self.name, outputs, cases, results)
-        return np.asarray(self.per_case(outputs, cases, results, labels), dtype=np.float64)
+        scored = self.per_case(outputs, cases, results, labels)
+        if isinstance(scored, Scored):
+            return Scored(np.asarray(scored.values, dtype=np.float64), tuple(scored.details))
+        return Scored(np.asarray(scored, dtype=np.float64), (None,) * len(outputs))
 
     def corpus_score(
         self,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 from evaluation.errors import MetricError
-from evaluation.metrics import _labels, _overlap, _text, _timing
+from evaluation.metrics import _code, _constraints, _labels, _overlap, _text, _timing
 from evaluation.metrics._base import CorpusFn, Metric, PerCaseFn, ScoreType
+from evaluation.metrics._pass_at_k import parse_k
+from evaluation.metrics._user import entry_point_names, user_metric
+from evaluation.sandbox import SandboxUnavailable
 from evaluation.suites import TASK_TYPES
 
 # What each family of metrics needs from a case, as the task types that provide it.
@@ -14,6 +18,8 @@ WITH_TARGETS = TASK_TYPES  # references, or the label of a classification case
 WITH_REFERENCES = tuple(t for t in TASK_TYPES if t != "classification")  # no references
 WITH_LABELS = ("classification",)
 ANY_TASK = TASK_TYPES
+WITH_TESTS = ("code",)  # hidden unit tests in the case
+WITH_CONSTRAINTS = ("generation",)  # metadata["constraints"]
 
 
 def _metric(
@@ -137,7 +143,46 @@ _METRICS = (
         task_types=ANY_TASK,
     ),
 )
+_CODE_METRICS = (
+    _metric(
+        "pass@1",
+        "The program passes every hidden test, run in the sandbox (mean over samples: pass@1).",
+        "binary",
+        _code.pass_at_1,
+        task_types=WITH_TESTS,
+    ),
+    _metric(
+        "tests_passed",
+        "Share of the hidden tests the program passes, run in the sandbox.",
+        "continuous",
+        _code.tests_passed,
+        task_types=WITH_TESTS,
+    ),
+    _metric(
+        "constraints",
+        'Share of the case\'s metadata["constraints"] (length, content, format, tone) met.',
+        "continuous",
+        _constraints.constraints_met,
+        task_types=WITH_CONSTRAINTS,
+    ),
+)
+_METRICS = _METRICS + _CODE_METRICS
 _BY_NAME = {metric.name: metric for metric in _METRICS}
+
+
+@cache
+def _pass_at(k: int) -> Metric:
+    """pass@k for k >= 2: one value per problem from all its samples (Chen et al. 2021)."""
+    return Metric(
+        name=f"pass@{k}",
+        description=f"Unbiased pass@{k} per problem from its n >= {k} samples (Chen et al. 2021).",
+        score_type="continuous",
+        higher_is_better=True,
+        corpus_level=False,
+        per_case=_code.pass_at(k),
+        task_types=WITH_TESTS,
+        samples_together=True,
+    )
 
 
 def metric_names() -> tuple[str, ...]:
@@ -146,19 +191,32 @@ def metric_names() -> tuple[str, ...]:
 
 
 def get_metric(name: str) -> Metric:
-    """The metric called ``name``; MetricError listing the known ones otherwise."""
-    try:
+    """The metric called ``name``: a built-in one, ``pass@k``, a user's scorer
+    (``module:function`` or an ``evalflow.metrics`` entry point); MetricError listing the
+    known ones otherwise."""
+    if name in _BY_NAME:
         return _BY_NAME[name]
-    except KeyError:
-        known = ", ".join(_BY_NAME)
-        raise MetricError(f"unknown metric '{name}'; known metrics: {known}") from None
+    k = parse_k(name)
+    if k is not None:
+        return _pass_at(k)
+    found = user_metric(name)
+    if found is not None:
+        return found
+    known = ", ".join([*_BY_NAME, *entry_point_names()])
+    raise MetricError(
+        f"unknown metric '{name}'; known metrics: {known}, pass@k, or a scorer of your own "
+        "as module:function"
+    )
 
 
 def unsuited_metric(name: str, task_type: str) -> str | None:
     """Why metric ``name`` cannot score a ``task_type`` suite, or None when it can (or is
     unknown: that is refused elsewhere, with the known names)."""
-    metric = _BY_NAME.get(name)
-    if metric is None or metric.serves(task_type):
+    try:
+        metric = get_metric(name)
+    except MetricError:
+        return None
+    if metric.serves(task_type):
         return None
     served = ", ".join(metric.task_types or ())
     return f"metric '{name}' cannot score a {task_type} suite; it serves {served} suites only"
@@ -167,3 +225,22 @@ def unsuited_metric(name: str, task_type: str) -> str | None:
 def get_metrics(names: Iterable[str]) -> list[Metric]:
     """The metrics called ``names``, in that order."""
     return [get_metric(name) for name in names]
+
+
+def metric_problem(name: str, samples_per_case: int = 1) -> str | None:
+    """Why a sweep with ``samples_per_case`` samples cannot use the metric ``name``
+    (unknown, a user's scorer that does not load, pass@k with fewer than k samples), or
+    None when it can."""
+    try:
+        get_metric(name)
+    except MetricError as exc:
+        return str(exc)
+    k = parse_k(name)
+    if k is not None and k > samples_per_case:
+        return f"{name} needs samples_per_case >= {k}, got {samples_per_case}"
+    if k is not None or name == "tests_passed":
+        try:
+            _code.code_execution()
+        except SandboxUnavailable as exc:
+            return f"{name}: {exc}"
+    return None

@@ -150,6 +150,17 @@ class Score(SQLModel, table=True):
     value: float | None = None
 
 
+class ScoreDetail(SQLModel, table=True):
+    """Why a generation scored as it did on a metric, where the metric says: the hidden
+    tests a program failed and their reasons, or the error a user's scorer raised."""
+
+    __tablename__ = "score_details"
+
+    generation_id: int = Field(foreign_key="generations.id", primary_key=True)
+    metric: str = Field(primary_key=True)
+    detail: str = Field(default="", sa_column=Column(Text))
+
+
 class Aggregate(SQLModel, table=True):
     """Per (experiment, config, metric): the mean with its error bar."""
 

@@ -26,6 +26,7 @@ from evaluation.storage.models import (
     Generation,
     ModelRow,
     Score,
+    ScoreDetail,
     SuiteRow,
     utcnow,
 )
@@ -302,6 +303,43 @@ def replace_scores(
             for g, v in zip(ids, values, strict=True)
         ],
     )
+
+
+def replace_score_details(
+    session: Session,
+    generation_ids: Sequence[int],
+    metric: str,
+    details: Sequence[str | None],
+) -> None:
+    """Write one metric's score details for these generations (None: no detail),
+    replacing earlier ones."""
+    ids = [int(i) for i in generation_ids]
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        session.exec(
+            delete(ScoreDetail).where(
+                ScoreDetail.metric == metric, ScoreDetail.generation_id.in_(chunk)
+            )
+        )
+    insert_ignoring_conflicts(
+        session,
+        ScoreDetail,
+        [
+            {"generation_id": g, "metric": metric, "detail": d}
+            for g, d in zip(ids, details, strict=True)
+            if d
+        ],
+    )
+
+
+def score_details_frame(session: Session, experiment_id: int) -> pd.DataFrame:
+    """Every score detail of an experiment: generation, config, case, sample, metric."""
+    query = text(
+        "SELECT d.generation_id, d.metric, d.detail, g.config_hash AS config, c.case_id, "
+        "g.sample_index FROM score_details d JOIN generations g ON g.id = d.generation_id "
+        "JOIN cases c ON c.uid = g.case_uid WHERE g.experiment_id = :e ORDER BY d.generation_id"
+    )
+    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
 
 
 def scores_frame(session: Session, experiment_id: int) -> pd.DataFrame:

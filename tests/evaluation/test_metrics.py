@@ -253,6 +253,9 @@ def test_registry_is_complete_and_ordered():
         "latency_s",
         "ttft_s",
         "tokens_per_s",
+        "pass@1",
+        "tests_passed",
+        "constraints",
     } == set(names)
     assert [m.name for m in get_metrics(["chrf", "bleu"])] == ["chrf", "bleu"]
     corpus = {n for n in names if get_metric(n).corpus_level}

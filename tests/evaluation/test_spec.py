@@ -46,6 +46,11 @@ def metric_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """A stand-in ``evaluation.metrics`` so the metric rule is tested on known names."""
     fake = types.ModuleType("evaluation.metrics")
     fake.metric_names = lambda: KNOWN_METRICS  # type: ignore[attr-defined]
+    fake.metric_problem = lambda name, samples: (  # type: ignore[attr-defined]
+        None
+        if name in KNOWN_METRICS
+        else f"unknown metric '{name}'; known metrics: {', '.join(KNOWN_METRICS)}"
+    )
     monkeypatch.setitem(sys.modules, "evaluation.metrics", fake)
 
 

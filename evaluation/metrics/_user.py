@@ -1,0 +1,155 @@
+"""Scorers users write themselves.
+
+A scorer is a Python function ``(case, output) -> float | bool | dict | None`` declared
+with ``@scorer(score_type=..., higher_is_better=...)``, so the statistics pick the
+right test and direction. A sweep names it as ``module:function``
+(``metrics: [exact_match, mypkg.checks:cites_source]``) or by the name of an entry point
+in the ``evalflow.metrics`` group of an installed package. A ``dict`` result has
+``value`` (float, bool or None) and may have ``explanation`` (text kept with the score).
+``None`` or NaN means "cannot be scored". A scorer that raises scores NaN for that
+output with the error kept as the score's detail; scoring goes on. ``corpus=`` names a
+``(cases, outputs) -> float`` function giving the headline corpus value (as BLEU's),
+with the per-case values used for paired statistics.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any, get_args
+
+import numpy as np
+
+from evaluation.errors import MetricError
+from evaluation.metrics._base import Metric, Scored, ScoreType
+from evaluation.suites import Case
+
+ENTRY_POINT_GROUP = "evalflow.metrics"
+CaseScorer = Callable[[Case, str], Any]
+CorpusScorer = Callable[[Sequence[Case], Sequence[str]], float]
+
+
+@dataclass(frozen=True)
+class ScorerDeclaration:
+    score_type: ScoreType
+    higher_is_better: bool
+    description: str
+    corpus: CorpusScorer | None
+
+
+def scorer(
+    *,
+    score_type: ScoreType,
+    higher_is_better: bool = True,
+    description: str = "",
+    corpus: CorpusScorer | None = None,
+) -> Callable[[CaseScorer], CaseScorer]:
+    """Declare a function ``(case, output) -> float | bool | dict | None`` a scorer."""
+    if score_type not in get_args(ScoreType):
+        raise MetricError(f"score_type must be one of {', '.join(get_args(ScoreType))}")
+    if not isinstance(higher_is_better, bool):
+        raise MetricError("higher_is_better must be True or False")
+
+    def declare(fn: CaseScorer) -> CaseScorer:
+        text = description or (fn.__doc__ or "").strip().split("\n")[0]
+        fn.__evalflow_scorer__ = ScorerDeclaration(score_type, higher_is_better, text, corpus)  # type: ignore[attr-defined]
+        return fn
+
+    return declare
+
+
+@cache
+def user_metric(name: str) -> Metric | None:
+    """The user's scorer called ``name`` ("module:function" or an entry point name), or
+    None when ``name`` is neither; MetricError when it is one but cannot be used."""
+    if ":" in name:
+        module_name, _, attribute = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # the user's module: any error it raises on import
+            raise MetricError(f"metric '{name}': cannot import {module_name}: {exc}") from exc
+        fn = getattr(module, attribute, None)
+        if fn is None:
+            raise MetricError(f"metric '{name}': {module_name} has no attribute '{attribute}'")
+    else:
+        found = entry_points(group=ENTRY_POINT_GROUP, name=name)
+        if not found:
+            return None
+        entry = next(iter(found))
+        try:
+            fn = entry.load()
+        except Exception as exc:  # the user's module: any error it raises on import
+            raise MetricError(
+                f"metric '{name}': cannot load entry point {entry.value}: {exc}"
+            ) from exc
+    return _as_metric(name, fn)
+
+
+def entry_point_names() -> tuple[str, ...]:
+    return tuple(sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)))
+
+
+def _as_metric(name: str, fn: Any) -> Metric:
+    declaration = getattr(fn, "__evalflow_scorer__", None)
+    if not callable(fn) or not isinstance(declaration, ScorerDeclaration):
+        raise MetricError(
+            f"metric '{name}' is not a declared scorer: decorate the function with "
+            "@evaluation.metrics.scorer(score_type='binary'|'continuous'|'ordinal', "
+            "higher_is_better=True|False)"
+        )
+    corpus = declaration.corpus
+    return Metric(
+        name=name,
+        description=declaration.description or f"user scorer {name}",
+        score_type=declaration.score_type,
+        higher_is_better=declaration.higher_is_better,
+        corpus_level=corpus is not None,
+        per_case=_per_case(fn),
+        corpus=_corpus(corpus) if corpus is not None else None,
+    )
+
+
+def _per_case(fn: CaseScorer) -> Callable[..., Scored]:
+    def score(outputs, cases, results, labels) -> Scored:
+        values = np.full(len(outputs), np.nan)
+        details: list[str | None] = [None] * len(outputs)
+        for i, (output, case) in enumerate(zip(outputs, cases, strict=True)):
+            try:
+                values[i], details[i] = _value(fn(case, output))
+            except Exception as exc:  # a user's scorer failing on one output: record it
+                details[i] = f"error: {type(exc).__name__}: {exc}"[:1000]
+        return Scored(values, tuple(details))
+
+    return score
+
+
+def _value(result: Any) -> tuple[float, str | None]:
+    detail = None
+    if isinstance(result, dict):
+        if "value" not in result:
+            raise MetricError(f"a dict result needs a 'value' key, got keys {sorted(result)}")
+        rest = {k: v for k, v in result.items() if k != "value"}
+        detail = rest.get("explanation") if set(rest) == {"explanation"} else None
+        if rest and detail is None:
+            detail = json.dumps(rest, default=str)
+        result = result["value"]
+    if result is None:
+        return math.nan, detail
+    if isinstance(result, bool | int | float | np.integer | np.floating):
+        return float(result), None if detail is None else str(detail)
+    raise MetricError(f"expected a float, bool, dict or None, got {type(result).__name__}")
+
+
+def _corpus(fn: CorpusScorer) -> Callable[..., Callable[[np.ndarray], float]]:
+    def corpus(outputs, cases, labels) -> Callable[[np.ndarray], float]:
+        def resample(idx: np.ndarray) -> float:
+            return float(fn([cases[i] for i in idx], [outputs[i] for i in idx]))
+
+        return resample
+
+    return corpus
