@@ -19,7 +19,6 @@ WITH_REFERENCES = tuple(t for t in TASK_TYPES if t != "classification")  # no re
 WITH_LABELS = ("classification",)
 ANY_TASK = TASK_TYPES
 WITH_TESTS = ("code",)  # hidden unit tests in the case
-WITH_CONSTRAINTS = ("generation",)  # metadata["constraints"]
 
 
 def _metric(
@@ -163,7 +162,7 @@ _CODE_METRICS = (
         'Share of the case\'s metadata["constraints"] (length, content, format, tone) met.',
         "continuous",
         _constraints.constraints_met,
-        task_types=WITH_CONSTRAINTS,
+        task_types=ANY_TASK,  # scores missing where a case has no constraints
     ),
 )
 _METRICS = _METRICS + _CODE_METRICS
