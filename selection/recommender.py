@@ -10,10 +10,11 @@ is within ``max_latency_s`` (likewise its predicted energy per generation within
 measured on many generations that estimate is its measurement, so a config that meets
 the limits by its measurements is feasible unless it does so only within their noise
 (the margin keeps true p95 violations rare). Among feasible candidates ``prefer``
-decides: "quality" (highest estimated quality, then fastest), "speed" (lowest median latency, then best quality) or
-weights ``{"quality": wq, "latency": wl, "energy": we}`` on min–max-normalised estimates
-(score = wq·quality − wl·latency − we·energy). With "quality", a measured-feasible
-config significantly better than the pick replaces it (:mod:`selection._evidence_rule`).
+decides: "quality" (highest estimated quality, then fastest), "speed" (lowest median
+latency, then best quality) or weights ``{"quality": wq, "latency": wl, "energy": we}``
+on min–max-normalised estimates (score = wq·quality − wl·latency − we·energy). With
+"quality", a measured-feasible config significantly better than the pick replaces it
+(:mod:`selection._evidence_rule`).
 """
 
 from __future__ import annotations
