@@ -44,10 +44,15 @@ class HolderFile:
     @classmethod
     def create(cls, folder: Path, note: str) -> HolderFile:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{uuid.uuid4().hex}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else has it
+        name = uuid.uuid4().hex
+        # Locked under a name no scan looks at, then renamed: a run scanning meanwhile
+        # never sees it unlocked (and takes it for a dead run's).
+        draft = folder / f"{name}.new"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.write(fd, f"# {note}\n".encode())
+        path = folder / f"{name}{SUFFIX}"
+        os.rename(draft, path)
         return cls(path, fd)
 
     def took(self, lease_id: str, limit: str) -> None:

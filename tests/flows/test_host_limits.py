@@ -13,10 +13,15 @@ import uuid
 
 import httpx
 import pytest
+import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+from prefect.client.schemas.sorting import TaskRunSort
+from prefect.exceptions import ObjectNotFound
 
 from evaluation.spec import HostSpec
+from flows.evaluate import evaluate
 from tasks import host_slots
 from tasks.host_slots import (
     HostSlots,
@@ -29,6 +34,7 @@ from tasks.host_slots import (
 )
 from tasks.slot_holders import HolderFile
 from tests.conftest import REPO
+from tests.support.standin_ollama import StandInConfig, running_standin
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -282,3 +288,45 @@ def test_a_busy_answer_is_tried_again_at_once_and_gives_a_clear_error_in_the_end
     result, elapsed = asyncio.run(main())
     assert result == "ok" and len(calls) == 3
     assert elapsed < 0.5  # Prefect's own client would have waited 2 s, then 4 s
+
+
+def test_generation_task_runs_carry_the_host_tag_and_no_tag_limit_is_made(tmp_path):
+    """The design's GPU-tagged generation, without a ``tag:`` concurrency limit (which
+    would hold a slot for a whole chunk, retry waits included)."""
+    config = StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=1.0)
+    with running_standin(config) as server:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "tag-test",
+                    "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+                    "models": ["llama3.2:3b"],
+                    "grid": {"temperature": [0.0], "num_predict": [8]},
+                    "hosts": [{"name": "tag-host", "url": server.url, "slots": 2}],
+                }
+            )
+        )
+        summary = asyncio.run(
+            evaluate(spec_path=str(spec), database=f"sqlite:///{tmp_path / 'r.db'}")
+        )
+
+    async def chunk_tags() -> tuple[list[list[str]], bool]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="generate tag-host")),
+                sort=TaskRunSort.EXPECTED_START_TIME_DESC,  # null is refused (422)
+                limit=100,
+                offset=0,
+            )
+            try:
+                await client.read_global_concurrency_limit_by_name("tag:gpu:tag-host")
+                tag_limit = True
+            except ObjectNotFound:
+                tag_limit = False
+        return [r.tags for r in runs], tag_limit
+
+    tags, tag_limit = asyncio.run(chunk_tags())
+    assert summary["generated"] == 36
+    assert tags and all(t == ["gpu:tag-host"] for t in tags), tags
+    assert not tag_limit

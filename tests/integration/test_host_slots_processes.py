@@ -9,12 +9,14 @@ within seconds, not when the dead run's leases expire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ import pytest
 import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+from prefect.client.schemas.sorting import TaskRunSort
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -36,9 +39,34 @@ SUITE = REPO / "benchmarks/suites/qa-short.jsonl"
 CASES = 36
 SLOTS = 4
 MODELS = ("m-a:1b", "m-b:1b", "m-c:1b", "m-d:1b")  # one per sweep: who is served shows
-HOLD_MS = 500.0  # while the runs start: every run is still generating when the last begins
-FAST_MS = 20.0
+LATENCY_MS = 20.0
 BIN = Path(sys.executable).parent
+
+
+class GatedStandIn(StandIn):
+    """A stand-in that keeps every generation request open (counted in flight) until
+    ``gate`` is set: the first run keeps its slots busy however long the others take
+    to start on a loaded machine."""
+
+    def __init__(self, config: StandInConfig) -> None:
+        super().__init__(config)
+        self.gate = threading.Event()
+
+    async def _generate(self, *args, **kwargs) -> None:
+        while not self.gate.is_set():
+            await asyncio.sleep(0.02)
+        await super()._generate(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def gated_standin(config: StandInConfig) -> Iterator[GatedStandIn]:
+    standin = GatedStandIn(config)
+    standin.start()
+    try:
+        yield standin
+    finally:
+        standin.gate.set()
+        standin.stop()
 
 
 def free_port() -> int:
@@ -114,6 +142,7 @@ class Sweep:
                     "models": [model],
                     "grid": {"temperature": [0.0, 0.5], "num_predict": [16]},
                     "hosts": [{"name": "gpu-a", "url": url, "slots": SLOTS}],
+                    "limits": {"request_timeout_s": 600},  # requests held open at the gate
                 }
             )
         )
@@ -132,11 +161,12 @@ class Sweep:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def began(self) -> bool:
+    def at_slots(self) -> bool:
+        """The run checked its host: it is setting up its slots."""
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"{self.spec.stem} exited early:\n{self.output()}")
-        return "Beginning flow run" in self.output()
+        return "host gpu-a ready" in self.output()
 
     def kill(self) -> None:
         assert self.process is not None
@@ -196,20 +226,20 @@ def test_concurrent_sweeps_never_open_more_requests_at_a_host_than_its_slots(
         env = client_env(tmp_path, prefect_home=tmp_path / "client-home", api=api)
     else:
         env = client_env(tmp_path, prefect_home=request.getfixturevalue("embedded_home"))
-    config = StandInConfig(models=MODELS, slots=SLOTS, max_loaded_models=4, latency_ms=HOLD_MS)
-    with running_standin(config) as standin:
+    config = StandInConfig(models=MODELS, slots=SLOTS, max_loaded_models=4, latency_ms=LATENCY_MS)
+    with gated_standin(config) as standin:
         sweeps = [Sweep(tmp_path, f"sweep-{i}", MODELS[i], standin.url, env) for i in range(runs)]
         try:
             # The first run alone (it creates the limit, and on the embedded server the
-            # database), the others once it is under way: each later run sets up its
-            # slots while an earlier one holds them.
+            # database) until its requests are open at the host, held there; then the
+            # others, which set up their slots while it holds them.
             sweeps[0].start()
-            wait_until(sweeps[0].began, 600, "the first sweep's flow run")
+            wait_until(lambda: standin.stats.in_flight >= SLOTS, 600, "the first run's requests")
             for sweep in sweeps[1:]:
                 sweep.start()
-            wait_until(lambda: all(s.began() for s in sweeps), 600, "every sweep's flow run")
-            time.sleep(6)  # every run reaches its slots while requests are slow
-            standin.reconfigure(latency_ms=FAST_MS)
+            wait_until(lambda: all(s.at_slots() for s in sweeps), 600, "every sweep's host check")
+            time.sleep(8)  # each run has taken, or is waiting for, its slots
+            standin.gate.set()
             for sweep in sweeps:
                 sweep.finish()
         finally:
@@ -233,6 +263,7 @@ async def _chunk_tags_and_tag_limit(limit_name: str) -> tuple[list[list[str]], o
     async with get_client() as client:
         runs = await client.read_task_runs(
             task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="generate gpu-a")),
+            sort=TaskRunSort.EXPECTED_START_TIME_DESC,  # null is refused (422)
             limit=200,
             offset=0,
         )
