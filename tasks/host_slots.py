@@ -3,9 +3,9 @@
 Each Ollama host has a global concurrency limit sized to its slots; a lane takes a slot
 just before an HTTP attempt and gives it back when an attempt fails (never holding it
 through a retry wait); when its chunk ends the slot goes to the lane's next chunk, or
-back to the limit if no chunk takes it within a second. We call the lease endpoints directly
-instead of ``prefect.concurrency``: that context manager serialises every acquisition
-for a limit through one queue, renews the lease from a thread and releases
+back to the limit if no chunk takes it within a second. We call the lease endpoints
+directly instead of ``prefect.concurrency``: that context manager serialises every
+acquisition for a limit through one queue, renews the lease from a thread and releases
 asynchronously, so the next request often finds the slot still taken and sleeps a
 server-chosen Retry-After inside the queue. Measured on the embedded server with 4
 lanes on a 4-slot limit: acquisition p50 2.1 s, p95 6.3 s; with direct lease calls,
@@ -212,10 +212,11 @@ class HostSlots:
             registry=registry_for(client),
             holder=flow_run.flow_run.id if flow_run and flow_run.flow_run else None,
         )
-        await slots._join()
+        await slots.join()
         return slots
 
-    async def _join(self) -> None:
+    async def join(self) -> None:
+        """Record this run in its registry (see ``open``)."""
         registry = self._registry
         assert registry is not None
         lock = FolderLock(registry.folder)

@@ -246,7 +246,7 @@ def test_on_the_embedded_server_dead_runs_slots_are_given_back_by_count_and_zero
             )
             other = HolderFile.create(registry.folder, "a live run") if live_other else None
             slots = HostSlots(writer, {host.name: name}, timeout_s=1, registry=registry)
-            await slots._join()
+            await slots.join()
             active = await _active(client, name)
             await slots.close()
             if other is not None:
