@@ -8,8 +8,7 @@ import time
 from contextlib import AsyncExitStack
 from typing import Any
 
-from prefect import flow, get_run_logger
-from prefect.client.base import ServerType
+from prefect import flow, get_run_logger, tags
 from prefect.client.orchestration import get_client
 from prefect.utilities.annotations import quote
 
@@ -22,7 +21,7 @@ from evaluation.sweep import open_backends
 from evaluation.telemetry import GpuSampler
 from flows.run_names import evaluate_run_name
 from tasks.compare import compare_and_publish
-from tasks.generation import GenerationContext, generate_chunk
+from tasks.generation import GenerationContext, generate_chunk, host_tag
 from tasks.host_slots import HostSlots, size_limits, slot_client
 from tasks.hosts import check_hosts
 from tasks.progress import ProgressArtifact
@@ -64,17 +63,13 @@ async def evaluate(
         record_host_models(engine, checks)
         hosts = tuple(h for h in sweep.spec.hosts if checks[h.name].up)
         client = await stack.enter_async_context(get_client())
-        # On the embedded server no other run can hold slots: free what a killed run left.
-        limit_names = await size_limits(
-            client, hosts, reset_active=client.server_type == ServerType.EPHEMERAL
-        )
+        limit_names = await size_limits(client, hosts)
         progress = await ProgressArtifact.create(
             artifact_key(name, "progress"), name, total=len(pending)
         )
-        slots = HostSlots(
+        slots = await HostSlots.open(
             await stack.enter_async_context(slot_client()),
             limit_names,
-            lease_s=limits.first_request_timeout_s + 60,
             timeout_s=limits.first_request_timeout_s,
         )
         stack.push_async_callback(slots.close)
@@ -89,7 +84,8 @@ async def evaluate(
         )
 
         async def run(host, items):
-            return await generate_chunk(host, quote(items), quote(context))
+            with tags(host_tag(host)):
+                return await generate_chunk(host, quote(items), quote(context))
 
         started, started_cpu = time.perf_counter(), time.process_time()
         await slots.reserve(hosts)

@@ -46,6 +46,13 @@ class GenerationContext:
             save_generations(session, self.experiment_id, records)
 
 
+def host_tag(host: HostSpec) -> str:
+    """The tag of a host's generation task runs, e.g. "gpu:gpu-a". No concurrency limit
+    goes with it: a ``tag:`` limit would hold a slot for a whole chunk, retry waits
+    included. The host's slots are its ``ollama-host-*`` limit (tasks/host_slots.py)."""
+    return f"gpu:{host.name}"
+
+
 def _chunk_name() -> str:
     """e.g. "generate gpu-a llama3.2:3b x100": the host and model show in the UI."""
     params = task_run.parameters

@@ -3,36 +3,59 @@
 Each Ollama host has a global concurrency limit sized to its slots; a lane takes a slot
 just before an HTTP attempt and gives it back when an attempt fails (never holding it
 through a retry wait); when its chunk ends the slot goes to the lane's next chunk, or
-back to the limit if no chunk takes it within a second. Leases are renewed while a
-long chunk holds them. We call the lease endpoints directly
-instead of ``prefect.concurrency``: that context manager serialises every acquisition
-for a limit through one queue, renews the lease from a thread and releases
+back to the limit if no chunk takes it within a second. We call the lease endpoints
+directly instead of ``prefect.concurrency``: that context manager serialises every
+acquisition for a limit through one queue, renews the lease from a thread and releases
 asynchronously, so the next request often finds the slot still taken and sleeps a
 server-chosen Retry-After inside the queue. Measured on the embedded server with 4
 lanes on a 4-slot limit: acquisition p50 2.1 s, p95 6.3 s; with direct lease calls,
 p50 8 ms.
+
+Leases are short (60 s, Prefect's least) and renewed every 15 s while the run lives, so
+a run that dies on another machine frees its slots within ~75 s (lease expiry and the
+server's expiry loop). A run that dies on this machine is found at once through its
+holder file (tasks/slot_holders.py), and its slots are given back by the next run that
+starts or finds the limit full.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import random
 import re
+import socket
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
 
 import httpx
+from prefect.client.base import ServerType
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectAlreadyExists
+from prefect.logging import get_logger
+from prefect.settings import get_current_settings
+from sqlalchemy.engine import make_url
 
 from evaluation.errors import EvalError
+from evaluation.settings import evalflow_home
 from evaluation.spec import HostSpec
+from tasks.slot_holders import FolderLock, HolderFile, scan
 
 MAX_POLL_S = 1.0
 BUSY_TRIES = 40  # quick retries of a slot write the server answered 503 (busy)
+LEASE_S = 60.0  # the shortest lease Prefect grants
+RENEW_EVERY_S = 15.0
+RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
+
+logger = get_logger("evalflow.host_slots")
 
 
 class SlotUnavailable(EvalError):
@@ -72,20 +95,12 @@ def host_limit_name(host: HostSpec) -> str:
     return "ollama-host-" + re.sub(r"[^a-z0-9-]+", "-", host.name.lower()).strip("-")
 
 
-async def size_limits(
-    client: PrefectClient, hosts: tuple[HostSpec, ...], *, reset_active: bool
-) -> dict[str, str]:
-    """Create or resize each host's limit to its slots. ``reset_active`` also zeroes
-    slots a crashed run left taken: only safe when no other run shares the server
-    (the embedded server), where no lease expiry service runs to free them."""
+async def size_limits(client: PrefectClient, hosts: tuple[HostSpec, ...]) -> dict[str, str]:
+    """Create or resize each host's limit to its slots."""
     names = {}
     for host in hosts:
         name = host_limit_name(host)
         await _upsert_limit(client, name, host.slots)
-        if reset_active:
-            await client.update_global_concurrency_limit(
-                name, GlobalConcurrencyLimitUpdate(active_slots=0)
-            )
         names[host.name] = name
     return names
 
@@ -99,10 +114,44 @@ async def _upsert_limit(client: PrefectClient, name: str, slots: int) -> None:
         await client.upsert_global_concurrency_limit_by_name(name, slots)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Registry:
+    """Where the runs sharing this Prefect server record their slots (``folder``).
+
+    ``by_count``: leases live in each process's own embedded API server, so a dead
+    run's slots are given back by count, not by lease. ``zero_when_alone``: the
+    counter lives in one SQLite file on this machine, so a run that finds no other
+    live run there may zero it (slots a killed request took without recording them)."""
+
+    folder: Path
+    by_count: bool = False
+    zero_when_alone: bool = False
+
+
+def registry_for(client: PrefectClient) -> Registry:
+    """The registry of the server ``client`` talks to: per API URL for a server, next
+    to the database for the embedded server (its port changes with every process)."""
+    if client.server_type != ServerType.EPHEMERAL:
+        return Registry(_home_folder(str(client.api_url)))
+    secret = get_current_settings().server.database.connection_url
+    url = make_url(secret.get_secret_value()) if secret is not None else None
+    database = url.database if url is not None else None
+    if url is None or not url.drivername.startswith("sqlite") or not database:
+        return Registry(_home_folder(str(url)), by_count=True)
+    if database.startswith("file:") or ":memory:" in database:
+        return Registry(_home_folder(database), by_count=True)
+    db = Path(database)
+    return Registry(db.with_name(db.name + ".slot-holders"), by_count=True, zero_when_alone=True)
+
+
+def _home_folder(key: str) -> Path:
+    return evalflow_home() / "slot-holders" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
 class _Lease:
     id: str
-    renewed_at: float
+    limit: str
 
 
 class HostSlots:
@@ -124,30 +173,90 @@ class HostSlots:
         client: PrefectClient,
         limit_names: Mapping[str, str],
         *,
-        lease_s: float,
         timeout_s: float,
+        lease_s: float = LEASE_S,
         handoff_s: float = 1.0,
+        registry: Registry | None = None,
+        holder: UUID | None = None,
     ) -> None:
         self._client = client
         self._names = dict(limit_names)
         self._lease_s = lease_s
         self._timeout_s = timeout_s
         self._handoff_s = handoff_s
+        self._registry = registry
+        self._holder = ConcurrencyLeaseHolder(type="flow_run", id=holder) if holder else None
+        self._record: HolderFile | None = None
+        self._last_reclaim = float("-inf")
         self._writes = asyncio.Lock()
+        self._held: dict[str, _Lease] = {}  # every lease this run holds, lanes' and parked
+        self._lost: set[str] = set()  # held leases the server no longer knows
+        self._renewer: asyncio.Task | None = None
         self._parked: dict[str, list[_Lease]] = defaultdict(list)
         self._expiries: dict[str, asyncio.Task] = {}  # parked lease id -> its timer
         self._background: set[asyncio.Task] = set()
+
+    @classmethod
+    async def open(
+        cls, client: PrefectClient, limit_names: Mapping[str, str], *, timeout_s: float
+    ) -> HostSlots:
+        """Record this run as a slot holder and give back the slots of runs that died.
+        On the embedded server, where nothing else would free them, a run that finds no
+        other live run there also zeroes its limits' counters (the folder lock keeps any
+        run from joining between the look and the reset)."""
+        flow_run = FlowRunContext.get()
+        slots = cls(
+            client,
+            limit_names,
+            timeout_s=timeout_s,
+            registry=registry_for(client),
+            holder=flow_run.flow_run.id if flow_run and flow_run.flow_run else None,
+        )
+        await slots.join()
+        return slots
+
+    async def join(self) -> None:
+        """Record this run in its registry (see ``open``)."""
+        registry = self._registry
+        assert registry is not None
+        lock = FolderLock(registry.folder)
+        await asyncio.to_thread(lock.acquire)  # another run may hold it through API calls
+        try:
+            note = f"pid={os.getpid()} host={socket.gethostname()} flow_run={self._flow_run()}"
+            self._record = HolderFile.create(registry.folder, note)
+            found = scan(registry.folder, self._record)
+            await self._give_back_dead(found.dead)
+            if registry.zero_when_alone and found.alive == 0:
+                for name in self._names.values():
+                    await self._write(
+                        lambda name=name: self._client.update_global_concurrency_limit(
+                            name, GlobalConcurrencyLimitUpdate(active_slots=0)
+                        )
+                    )
+        finally:
+            lock.release()
+
+    def _flow_run(self) -> str:
+        return str(self._holder.id) if self._holder else "-"
 
     def lane(self, host: str) -> LaneSlot:
         return LaneSlot(self, host)
 
     async def take(self, host: str) -> _Lease:
         """A parked lease of ``host`` if one is waiting, else a new one."""
-        if self._parked[host]:
+        while self._parked[host]:
             lease = self._parked[host].pop()
             self._expiries.pop(lease.id).cancel()
-            return await self.renew_if_due(host, lease)
+            if self.still_held(lease):
+                return lease
         return await self._acquire(host)
+
+    def still_held(self, lease: _Lease) -> bool:
+        """False once a renewal found the lease gone (it expired: its slot is free)."""
+        if lease.id in self._lost:
+            self._lost.discard(lease.id)
+            return False
+        return True
 
     def park(self, host: str, lease: _Lease) -> None:
         """Keep ``lease`` for the host's next chunk; release it if none comes in time."""
@@ -172,24 +281,17 @@ class HostSlots:
                     break
 
     async def release(self, lease: _Lease) -> None:
+        self._held.pop(lease.id, None)
+        self._lost.discard(lease.id)
+        if self._record is not None:
+            self._record.giving_back(lease.id)
         await self._write(lambda: self._client.release_concurrency_slots_with_lease(lease.id))
-
-    async def renew_if_due(self, host: str, lease: _Lease) -> _Lease:
-        """Renew a lease past half its life: a chunk can outlast the lease, and the
-        server frees a slot whose lease expired (the lane would then overcommit)."""
-        loop = asyncio.get_running_loop()
-        if loop.time() - lease.renewed_at < self._lease_s / 2:
-            return lease
-        try:
-            await self._write(lambda: self._client.renew_concurrency_lease(lease.id, self._lease_s))
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code not in (404, 410):
-                raise
-            return await self._acquire(host)  # expired meanwhile: its slot is free again
-        return _Lease(lease.id, loop.time())
 
     async def close(self) -> None:
         """Release every parked lease now (the run's generation is over)."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
         for expiry in self._expiries.values():
             expiry.cancel()
         self._expiries.clear()
@@ -197,6 +299,12 @@ class HostSlots:
         for leases in self._parked.values():
             while leases:
                 await self.release(leases.pop())
+        if self._record is not None:
+            if self._held:  # a lane still holds one: the next run gives it back
+                self._record.leave()
+            else:
+                self._record.close()
+            self._record = None
 
     async def _release_unclaimed(self, host: str, lease: _Lease) -> None:
         await asyncio.sleep(self._handoff_s)
@@ -205,13 +313,16 @@ class HostSlots:
         await self.release(lease)  # not cancelled by close(), which waits for it
 
     async def _acquire(self, host: str) -> _Lease:
-        """Wait for a slot of ``host`` (polling while the limit is full)."""
+        """Wait for a slot of ``host`` (polling while the limit is full, and giving
+        back slots of dead runs found meanwhile)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout_s
         while True:
             try:
                 return await self._increment(host)
             except _SlotsFull as full:
+                if await self._reclaim():
+                    continue
                 wait = min(full.retry_after_s, MAX_POLL_S) * random.uniform(0.5, 1.0)
                 if loop.time() + wait > deadline:
                     raise SlotUnavailable(
@@ -225,7 +336,11 @@ class HostSlots:
         try:
             response = await self._write(
                 lambda: self._client.increment_concurrency_slots_with_lease(
-                    names=[name], slots=1, mode="concurrency", lease_duration=self._lease_s
+                    names=[name],
+                    slots=1,
+                    mode="concurrency",
+                    lease_duration=self._lease_s,
+                    holder=self._holder,
                 )
             )
         except httpx.HTTPStatusError as exc:
@@ -235,7 +350,77 @@ class HostSlots:
         body = response.json()
         if not body.get("limits"):
             raise SlotUnavailable(f"concurrency limit {name} does not exist")
-        return _Lease(body["lease_id"], asyncio.get_running_loop().time())
+        lease = _Lease(body["lease_id"], name)
+        if self._record is not None:
+            self._record.took(lease.id, name)
+        self._held[lease.id] = lease
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew_forever())
+        return lease
+
+    async def _renew_forever(self) -> None:
+        """Renew every held lease while the run lives: a dead run's leases then expire
+        within a minute, and a live run's never do, however long a request takes."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            for lease in list(self._held.values()):
+                try:
+                    await self._write(
+                        lambda lease=lease: self._client.renew_concurrency_lease(
+                            lease.id, self._lease_s
+                        )
+                    )
+                except httpx.HTTPStatusError as exc:
+                    if exc.response.status_code in (404, 410):  # expired: the slot is free
+                        self._held.pop(lease.id, None)
+                        self._lost.add(lease.id)
+                    else:
+                        logger.warning("could not renew a slot lease: %s", exc)
+                except (httpx.HTTPError, SlotUnavailable) as exc:
+                    logger.warning("could not renew a slot lease: %s", exc)
+
+    async def _reclaim(self) -> bool:
+        """Give back the slots of dead runs, at most every ``RECLAIM_EVERY_S``."""
+        loop = asyncio.get_running_loop()
+        if self._registry is None or loop.time() - self._last_reclaim < RECLAIM_EVERY_S:
+            return False
+        self._last_reclaim = loop.time()
+        return await self._give_back_dead(scan(self._registry.folder, self._record).dead) > 0
+
+    async def _give_back_dead(self, dead: list[HolderFile]) -> int:
+        """Give back what dead runs' files still list; a file is removed once empty.
+        Each slot is marked given back before the call, as its run would have done."""
+        freed = 0
+        for record in dead:
+            try:
+                for held in record.held():
+                    record.giving_back(held.lease_id)
+                    try:
+                        await self._give_back(held.lease_id, held.limit)
+                    except BaseException:
+                        record.took(held.lease_id, held.limit)  # still to give back
+                        raise
+                    freed += 1
+            except (httpx.HTTPError, SlotUnavailable) as exc:
+                logger.warning("could not give back a dead run's slots: %s", exc)
+                record.leave()
+                continue
+            record.close()
+        if freed:
+            logger.info("gave back %d host slot(s) held by %d dead run(s)", freed, len(dead))
+        return freed
+
+    async def _give_back(self, lease_id: str, limit: str) -> None:
+        if self._registry is not None and self._registry.by_count:
+            # The lease lives in the dead process's own API server: decrement the
+            # shared counter instead. No expiry service runs there to do it twice.
+            await self._write(
+                lambda: self._client.release_concurrency_slots(
+                    names=[limit], slots=1, occupancy_seconds=1.0
+                )
+            )
+        else:
+            await self._write(lambda: self._client.release_concurrency_slots_with_lease(lease_id))
 
     async def _write(self, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
         """One slot write at a time from this run (they would collide with each other),
@@ -270,10 +455,8 @@ class LaneSlot:
 
     @asynccontextmanager
     async def attempt(self) -> AsyncIterator[None]:
-        if self._lease is None:
+        if self._lease is None or not self._slots.still_held(self._lease):
             self._lease = await self._slots.take(self._host)
-        else:
-            self._lease = await self._slots.renew_if_due(self._host, self._lease)
         try:
             yield
         except BaseException:

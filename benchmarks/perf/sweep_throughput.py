@@ -2,8 +2,9 @@
 
 Starts a stand-in Ollama (its own process: 4 slots, 200 ms per request by default), runs
 a sweep of N generations on the embedded Prefect server, and prints wall time against
-the ideal (N x latency / slots), this process's CPU per generation, peak memory, and
-whether the output carried errors or tracebacks.
+the ideal (N x latency / slots), the most requests the host saw open at once (it must
+not exceed the slots), this process's CPU per generation, peak memory, and whether the
+output carried errors or tracebacks.
 
     .venv/bin/python benchmarks/perf/sweep_throughput.py --generations 800
     .venv/bin/python benchmarks/perf/sweep_throughput.py --generations 800 --chunk-size 1
@@ -58,11 +59,12 @@ def write_suite(folder: Path, cases: int) -> Path:
 
 
 def start_standin(port: int, slots: int, latency_ms: float) -> subprocess.Popen:
+    """The stand-in with its counters at ``GET /_stats`` (tests.support.standin_process)."""
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "tests.support.standin_ollama",
+            "tests.support.standin_process",
             "--port",
             str(port),
             "--slots",
@@ -132,6 +134,7 @@ def main() -> None:
                 )
             )
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        peak = httpx.get(f"http://127.0.0.1:{port}/_stats", timeout=5).json()["max_in_flight"]
     finally:
         standin.terminate()
         standin.wait()
@@ -143,6 +146,7 @@ def main() -> None:
     print(f"chunk size        {args.chunk_size or 'default'}")
     print(f"wall, whole flow  {wall:.1f} s   (ideal generation time {ideal:.1f} s)")
     print(f"wall, generation  {gen_phase:.1f} s = {gen_phase / ideal:.3f} x ideal")
+    print(f"peak open         {peak} requests at the host ({args.slots} slots)")
     gen_cpu = summary["generation_cpu_s"]
     print(
         f"client CPU        {gen_cpu:.1f} s while generating = "

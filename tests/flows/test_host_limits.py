@@ -1,26 +1,40 @@
 """Per-host concurrency limits: created or resized by every run, even runs that start
-at the same moment."""
+at the same moment; lanes' slots handed over, renewed and given back; the slots of a run
+that died given back by the runs still alive."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 
 import httpx
 import pytest
+import yaml
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+from prefect.client.schemas.sorting import TaskRunSort
+from prefect.exceptions import ObjectNotFound
 
 from evaluation.spec import HostSpec
+from flows.evaluate import evaluate
 from tasks import host_slots
 from tasks.host_slots import (
     HostSlots,
+    Registry,
     SlotUnavailable,
     _fail_fast_when_busy,
     host_limit_name,
     size_limits,
     slot_client,
 )
+from tasks.slot_holders import HolderFile
+from tests.conftest import REPO
+from tests.support.standin_ollama import StandInConfig, running_standin
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -31,11 +45,11 @@ def test_runs_starting_together_both_size_the_limit_and_a_resize_applies():
     async def main() -> int:
         async with get_client() as a, get_client() as b:
             await asyncio.gather(
-                size_limits(a, (host,), reset_active=False),
-                size_limits(b, (host,), reset_active=False),
+                size_limits(a, (host,)),
+                size_limits(b, (host,)),
             )
             resized = HostSpec("Race Host", "http://x", slots=5)
-            names = await size_limits(a, (resized,), reset_active=False)
+            names = await size_limits(a, (resized,))
             limit = await a.read_global_concurrency_limit_by_name(names["Race Host"])
             return limit.limit
 
@@ -48,8 +62,8 @@ def test_a_lane_never_holds_more_than_one_slot_and_frees_it_on_failure():
 
     async def main() -> list[int]:
         async with get_client() as client:
-            names = await size_limits(client, (host,), reset_active=True)
-            slots = HostSlots(client, names, lease_s=60, timeout_s=5)
+            names = await size_limits(client, (host,))
+            slots = HostSlots(client, names, timeout_s=5)
             lane = slots.lane("lane-host")
             seen = []
 
@@ -79,9 +93,9 @@ def test_a_finished_chunk_hands_its_slot_to_the_next_and_an_unclaimed_one_is_rel
 
     async def main() -> list[int]:
         async with get_client() as client, slot_client() as writer:
-            names = await size_limits(client, (host,), reset_active=True)
+            names = await size_limits(client, (host,))
             name = names["handoff-host"]
-            slots = HostSlots(writer, names, lease_s=60, timeout_s=1, handoff_s=0.3)
+            slots = HostSlots(writer, names, timeout_s=1, handoff_s=0.3)
             first = slots.lane("handoff-host")
             async with first.attempt():
                 pass
@@ -106,13 +120,13 @@ def test_reserve_takes_only_free_slots_and_close_gives_parked_ones_back():
 
     async def main() -> list[int]:
         async with get_client() as client, slot_client() as writer:
-            names = await size_limits(client, (host,), reset_active=True)
+            names = await size_limits(client, (host,))
             name = names["reserve-host"]
-            other_run = HostSlots(client, names, lease_s=60, timeout_s=1)
+            other_run = HostSlots(client, names, timeout_s=1)
             held = other_run.lane("reserve-host")
             async with held.attempt():  # another run holds one of the three slots
                 pass
-            slots = HostSlots(writer, names, lease_s=60, timeout_s=1, handoff_s=30)
+            slots = HostSlots(writer, names, timeout_s=1, handoff_s=30)
             await asyncio.wait_for(slots.reserve((host,)), timeout=5)  # never waits
             seen = [await _active(client, name)]
             await slots.close()
@@ -124,36 +138,131 @@ def test_reserve_takes_only_free_slots_and_close_gives_parked_ones_back():
     assert asyncio.run(main()) == [3, 1, 0]
 
 
-def test_a_lease_past_half_its_life_is_renewed_and_an_expired_one_replaced():
+def test_held_leases_are_renewed_and_a_lane_whose_lease_expired_takes_a_new_one(monkeypatch):
+    monkeypatch.setattr(host_slots, "RENEW_EVERY_S", 0.2)
     host = HostSpec("renew-host", "http://x", slots=2)
 
-    async def main() -> tuple[bool, bool, int]:
+    async def main() -> tuple[int, int, int]:
         async with get_client() as client, slot_client() as writer:
-            names = await size_limits(client, (host,), reset_active=True)
-            slots = HostSlots(writer, names, lease_s=60, timeout_s=1)
-            lease = await slots.take("renew-host")
-            now = asyncio.get_running_loop().time()
-            fresh = await slots.renew_if_due("renew-host", lease)
-            old = type(lease)(lease.id, now - 31)  # past half of 60 s
-            renewed = await slots.renew_if_due("renew-host", old)
-            gone = type(lease)(str(uuid.uuid4()), now - 31)  # expired on the server
-            replaced = await slots.renew_if_due("renew-host", gone)
-            active = await _active(client, names["renew-host"])
-            await slots.release(renewed)
-            await slots.release(replaced)
-            return (
-                fresh is lease,
-                renewed.id == lease.id and renewed.renewed_at > now,
-                replaced.id != gone.id and active,
-            )
+            names = await size_limits(client, (host,))
+            slots = HostSlots(writer, names, timeout_s=1)
+            lane = slots.lane("renew-host")
+            async with lane.attempt():
+                pass
+            held = lane._lease
+            # The server forgets the lease (as when it expires): a renewal finds it gone.
+            await client.release_concurrency_slots_with_lease(held.id)
+            await asyncio.sleep(0.6)
+            active_before = await _active(client, names["renew-host"])
+            async with lane.attempt():  # takes a new slot instead of using a dead lease
+                active_during = await _active(client, names["renew-host"])
+            renewed = lane._lease.id != held.id
+            await lane.release()
+            await slots.close()
+            return active_before, active_during, renewed
 
-    assert asyncio.run(main()) == (True, True, 2)
+    assert asyncio.run(main()) == (0, 1, True)
+
+
+def _take_slots_then_wait(api_url: str, limit: str, count: int) -> subprocess.Popen:
+    """Another evalflow process holding ``count`` slots of ``limit`` until it is killed."""
+    code = (
+        "import asyncio, sys\n"
+        "from tasks.host_slots import HostSlots, slot_client\n"
+        "async def main():\n"
+        "    async with slot_client() as client:\n"
+        f"        slots = await HostSlots.open(client, {{'h': {limit!r}}}, timeout_s=10)\n"
+        f"        for _ in range({count}):\n"
+        "            await slots.take('h')\n"
+        "        print('held', flush=True)\n"
+        "        await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=os.environ | {"PREFECT_API_URL": api_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_a_run_waiting_for_slots_gives_back_those_of_a_run_that_was_killed():
+    host = HostSpec("dead-holder-host", "http://x", slots=2)
+
+    async def main(holder: subprocess.Popen) -> float:
+        async with get_client() as client, slot_client() as writer:
+            names = await size_limits(client, (host,))
+            other = _take_slots_then_wait(str(client.api_url), names[host.name], 2)
+            holder.append(other)
+            line = await asyncio.to_thread(other.stdout.readline)
+            assert line.strip() == b"held", line + other.stdout.read()
+            assert await _active(client, names[host.name]) == 2
+            slots = await HostSlots.open(writer, names, timeout_s=30)
+            waiting = asyncio.create_task(slots.take(host.name))
+            await asyncio.sleep(1.0)
+            assert not waiting.done()  # the live holder's slots are not taken from it
+            other.kill()
+            other.wait()
+            killed = time.perf_counter()
+            lease = await waiting
+            waited = time.perf_counter() - killed
+            assert await _active(client, names[host.name]) == 1
+            await slots.release(lease)
+            await slots.close()
+            return waited
+
+    started: list[subprocess.Popen] = []
+    try:
+        waited = asyncio.run(main(started))
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
+            process.stdout.close()
+    assert waited < 5  # the lease would have kept the slot for 60-75 s
+
+
+def test_on_the_embedded_server_dead_runs_slots_are_given_back_by_count_and_zeroed_when_alone(
+    tmp_path,
+):
+    """Leases live in each process's own embedded API server, so a dead run's slots are
+    given back by count; a run alone there zeroes the counter (a slot taken by a request
+    the kill cut short is listed nowhere)."""
+    host = HostSpec("embedded-host", "http://x", slots=4)
+    registry = Registry(tmp_path / "holders", by_count=True, zero_when_alone=True)
+
+    def dead_run(*leases: str) -> None:
+        record = HolderFile.create(registry.folder, "a run that died")
+        for lease in leases:
+            record.took(lease, host_limit_name(host))
+        record.leave()  # unlocked, as the kernel does when a process dies
+
+    async def joined(live_other: bool) -> tuple[int, list]:
+        async with get_client() as client, slot_client() as writer:
+            name = (await size_limits(client, (host,)))[host.name]
+            await client.update_global_concurrency_limit(
+                name, GlobalConcurrencyLimitUpdate(active_slots=3)
+            )
+            other = HolderFile.create(registry.folder, "a live run") if live_other else None
+            slots = HostSlots(writer, {host.name: name}, timeout_s=1, registry=registry)
+            await slots.join()
+            active = await _active(client, name)
+            await slots.close()
+            if other is not None:
+                other.close()
+            return active, sorted(p.name for p in registry.folder.glob("*.holder"))
+
+    dead_run(str(uuid.uuid4()), str(uuid.uuid4()))
+    assert asyncio.run(joined(live_other=True)) == (1, [])  # 3 - the dead run's 2
+    dead_run(str(uuid.uuid4()))
+    assert asyncio.run(joined(live_other=False)) == (0, [])  # alone: zeroed
 
 
 def test_a_busy_answer_is_tried_again_at_once_and_gives_a_clear_error_in_the_end(
     monkeypatch,
 ):
-    slots = HostSlots(None, {}, lease_s=60, timeout_s=1)
+    slots = HostSlots(None, {}, timeout_s=1)
     calls = []
 
     async def busy_twice():
@@ -179,3 +288,45 @@ def test_a_busy_answer_is_tried_again_at_once_and_gives_a_clear_error_in_the_end
     result, elapsed = asyncio.run(main())
     assert result == "ok" and len(calls) == 3
     assert elapsed < 0.5  # Prefect's own client would have waited 2 s, then 4 s
+
+
+def test_generation_task_runs_carry_the_host_tag_and_no_tag_limit_is_made(tmp_path):
+    """The design's GPU-tagged generation, without a ``tag:`` concurrency limit (which
+    would hold a slot for a whole chunk, retry waits included)."""
+    config = StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=1.0)
+    with running_standin(config) as server:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "tag-test",
+                    "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+                    "models": ["llama3.2:3b"],
+                    "grid": {"temperature": [0.0], "num_predict": [8]},
+                    "hosts": [{"name": "tag-host", "url": server.url, "slots": 2}],
+                }
+            )
+        )
+        summary = asyncio.run(
+            evaluate(spec_path=str(spec), database=f"sqlite:///{tmp_path / 'r.db'}")
+        )
+
+    async def chunk_tags() -> tuple[list[list[str]], bool]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="generate tag-host")),
+                sort=TaskRunSort.EXPECTED_START_TIME_DESC,  # null is refused (422)
+                limit=100,
+                offset=0,
+            )
+            try:
+                await client.read_global_concurrency_limit_by_name("tag:gpu:tag-host")
+                tag_limit = True
+            except ObjectNotFound:
+                tag_limit = False
+        return [r.tags for r in runs], tag_limit
+
+    tags, tag_limit = asyncio.run(chunk_tags())
+    assert summary["generated"] == 36
+    assert tags and all(t == ["gpu:tag-host"] for t in tags), tags
+    assert not tag_limit

@@ -1,0 +1,145 @@
+"""Which run holds which host slot, on disk, so the slots of a run that died come back
+at once.
+
+Prefect frees a lease's slot only when the lease expires (60 s at the least, plus the
+server's 15 s expiry loop), and never on the embedded server, which runs no expiry
+service; its API cannot list a limit's leases either (lease holders are shown for
+``tag:`` limits only). So each run appends the leases it takes and gives back to its own
+file, which it keeps locked (``flock``) while it lives. The kernel drops the lock when
+the process ends, however it ends (``kill -9`` included), so a file another run can lock
+belongs to a dead run, and what it still lists are slots nobody will give back.
+
+One folder per Prefect server (its API URL), or per embedded database: the runs that
+share a limit's counter share the folder. Lines: ``+ LEASE LIMIT`` after a slot was
+taken, ``- LEASE`` before it is given back, so a file never lists a slot its run had
+already given back (a slot taken by a request the kill cut short may go unlisted: a real
+server frees it at lease expiry; see ``HostSlots.open`` for the embedded server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+SUFFIX = ".holder"
+
+
+@dataclass(frozen=True)
+class Held:
+    lease_id: str
+    limit: str
+
+
+class HolderFile:
+    """One run's record of the slots it holds, locked until ``close``."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+
+    @classmethod
+    def create(cls, folder: Path, note: str) -> HolderFile:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = uuid.uuid4().hex
+        # Locked under a name no scan looks at, then renamed: a run scanning meanwhile
+        # never sees it unlocked (and takes it for a dead run's).
+        draft = folder / f"{name}.new"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, f"# {note}\n".encode())
+        path = folder / f"{name}{SUFFIX}"
+        os.rename(draft, path)
+        return cls(path, fd)
+
+    def took(self, lease_id: str, limit: str) -> None:
+        os.write(self._fd, f"+ {lease_id} {limit}\n".encode())
+
+    def giving_back(self, lease_id: str) -> None:
+        os.write(self._fd, f"- {lease_id}\n".encode())
+
+    def held(self) -> list[Held]:
+        return _parse(self.path.read_text())
+
+    def close(self) -> None:
+        """Remove the record (everything in it was given back)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        os.close(self._fd)
+
+    def leave(self) -> None:
+        """Unlock the record but keep it: what it lists is for another run to give back."""
+        os.close(self._fd)
+
+
+def _parse(text: str) -> list[Held]:
+    held: dict[str, Held] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "+":
+            held[parts[1]] = Held(parts[1], parts[2])
+        elif len(parts) == 2 and parts[0] == "-":
+            held.pop(parts[1], None)
+    return list(held.values())
+
+
+class FolderLock:
+    """Held while a run creates its file, and while one looks for live runs and acts on
+    "nobody else is here": no run can join between the look and the act."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Blocks while another run holds the lock."""
+        self._folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
+
+
+@dataclass
+class Scan:
+    dead: list[HolderFile]  # files of dead runs, now locked by us
+    alive: int  # other runs' files still locked by their runs
+
+
+def scan(folder: Path, mine: HolderFile | None) -> Scan:
+    """Lock the files of dead runs (for the caller to give their slots back and
+    ``close``) and count the live runs' files. A file another run is reclaiming counts as
+    live."""
+    found = Scan([], 0)
+    for path in sorted(folder.glob(f"*{SUFFIX}")):
+        if mine is not None and path == mine.path:
+            continue
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            found.alive += 1
+            continue
+        if not _still_there(path, fd):  # reclaimed and removed since we listed it
+            os.close(fd)
+            continue
+        found.dead.append(HolderFile(path, fd))
+    return found
+
+
+def _still_there(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
