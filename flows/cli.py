@@ -46,20 +46,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     with (
         run_control.embedded_prefect() as server,
         run_control.interruptible(database, name, process, resume, server),
-        run_control.failure_recorded(database, name, process),
     ):
         from flows.evaluate import evaluate
 
-        if server is not None:
-            server.wait_ready()
-        summary = asyncio.run(
-            evaluate(
-                spec_path=str(args.spec),
-                experiment=args.experiment,
-                database=args.database,
-                simulated_time_scale=args.time_scale,
+        try:
+            if server is not None:
+                server.wait_ready()
+            summary = asyncio.run(
+                evaluate(
+                    spec_path=str(args.spec),
+                    experiment=args.experiment,
+                    database=args.database,
+                    simulated_time_scale=args.time_scale,
+                )
             )
-        )
+        except Exception as exc:
+            reason = run_control.record_failure(database, name, process, exc)
+            if isinstance(exc, EvalError):
+                raise
+            print(f"error: the run failed: {reason}; resume with: {resume}", file=sys.stderr)
+            return 1
     print(_leaderboard_text(args, summary["experiment"]))
     print(
         f"\n{summary['generated']} generated, {summary['failed']} failed, "

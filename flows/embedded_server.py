@@ -43,7 +43,7 @@ import runpy
 runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
 """
 
-STARTUP_TIMEOUT_S = 60.0
+MIN_STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
 
 
@@ -82,11 +82,13 @@ class EmbeddedServer:
         }
         env.pop("PREFECT_API_URL", None)
         app_dir = str(Path(prefect.__file__).resolve().parent.parent)
+        uvicorn = [
+            *("--app-dir", app_dir, "--factory", "prefect.server.api.server:create_app"),
+            *("--host", "127.0.0.1", "--port", str(self.port)),
+            *("--log-level", "error", "--lifespan", "on"),
+        ]
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, str(os.getpid()), "--app-dir", app_dir]
-            + ["--factory", "prefect.server.api.server:create_app"]
-            + ["--host", "127.0.0.1", "--port", str(self.port)]
-            + ["--log-level", "error", "--lifespan", "on"],
+            [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *uvicorn],
             env=env,
             stdin=subprocess.DEVNULL,
             # Out of the terminal's process group: Ctrl-C is for the command, which then
@@ -94,9 +96,15 @@ class EmbeddedServer:
             start_new_session=True,
         )
 
-    def wait_ready(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-        """Poll ``/api/health`` until it answers 200 (the database is migrated by then)."""
+    def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Poll ``/api/health`` until it answers 200 (the database is migrated by then),
+        for PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS but at least a minute."""
+        from prefect.settings import get_current_settings
+
         assert self.process is not None, "start() first"
+        if timeout_s is None:
+            configured = get_current_settings().server.ephemeral.startup_timeout_seconds
+            timeout_s = max(float(configured), MIN_STARTUP_TIMEOUT_S)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -13,6 +13,7 @@ threads are doing.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
@@ -111,6 +112,10 @@ def _silence_output() -> int:
     """Stop every log record and point stdout/stderr at /dev/null; returns a copy of the
     original stderr for the last line."""
     logging.disable(logging.CRITICAL)
+    for stream in (sys.stdout, sys.stderr):
+        # What was printed before the signal stays printed (unless interrupted mid-write).
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            stream.flush()
     message_fd = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     for fd in (1, 2):
@@ -142,10 +147,8 @@ def _bounded(work, deadline: float):
     result: list = []
 
     def target() -> None:
-        try:
+        with contextlib.suppress(Exception):  # best effort: the exit must come first
             result.append(work())
-        except Exception:  # noqa: BLE001 - best effort while exiting; the exit comes first
-            pass
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
@@ -181,15 +184,14 @@ def _cancel_flow_run(flow_run_id: str) -> None:
     )
 
 
-@contextmanager
-def failure_recorded(database: str, name: str, process: RunProcess) -> Iterator[None]:
-    """A run that raises ends its claim as failed, with the error as the reason (the
-    flow's own hook has usually done so already; this covers failures around it)."""
+def record_failure(database: str, name: str, process: RunProcess, exc: Exception) -> str:
+    """End this process's run of ``name`` as failed (unless the flow's own hook already
+    did); the reason stored."""
+    reason = failure_reason(exc)
+    engine = make_engine(database, create=False)
     try:
-        yield
-    except Exception as exc:
-        engine = make_engine(database, create=False)
         with session_scope(engine) as session:
-            end_run(session, name, "failed", process, reason=failure_reason(exc))
+            end_run(session, name, "failed", process, reason=reason)
+    finally:
         engine.dispose()
-        raise
+    return reason

@@ -186,4 +186,3 @@ def _process_started(pid: int) -> str:
     except OSError:
         return ""
     return stat.rsplit(")", 1)[1].split()[19]
-

@@ -69,7 +69,7 @@ def race(workers: list[Callable[[], object]]) -> list[BaseException]:
         barrier.wait()
         try:
             work()
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:  # collected for the assertion
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(w,)) for w in workers]
