@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,13 @@ CASES = sum(1 for line in SUITE.read_text().splitlines() if line.strip())
 TEMPERATURES = [0.0, 0.3, 0.6]
 TOTAL = len(TEMPERATURES) * CASES
 EXIT_LIMIT_S = 5.0
+START_S = 600  # Prefect's start-up on a loaded 2-core machine; seconds when quiet
+
+# Each test starts real `evalflow run` processes (each with its Prefect server).
+pytestmark = [
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+    pytest.mark.timeout(1800),
+]
 
 
 def write_spec(path: Path, name: str, url: str) -> Path:
@@ -128,10 +136,16 @@ def kill_all(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen]]:
+    """Processes a test starts; they and their children are killed if still running."""
+    processes: list[subprocess.Popen] = []
+    yield processes
+    for process in processes:
+        kill_all([process.pid, *children(process.pid)])
 
 
-def test_kill_9_leaves_no_prefect_server_running(tmp_path):
+def test_kill_9_leaves_no_prefect_server_running(tmp_path, started):
     """A run killed with SIGKILL takes its embedded Prefect server with it; the
     experiment is then reported crashed, not running."""
     env = environment(tmp_path)
@@ -139,7 +153,8 @@ def test_kill_9_leaves_no_prefect_server_running(tmp_path):
     with running_standin(StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=40.0)) as s:
         spec = write_spec(tmp_path / "spec.yaml", "kill-9", s.url)
         run = evalflow(env, "run", str(spec))
-        wait_for(lambda: stored(db) > 0, 180, run)
+        started.append(run)
+        wait_for(lambda: stored(db) > 0, START_S, run)
         servers = children(run.pid)
         assert servers, "the embedded server should be a child of the command"
         try:
@@ -166,13 +181,14 @@ def test_kill_9_leaves_no_prefect_server_running(tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_stops_the_run_quickly_and_a_rerun_resumes(tmp_path, signum):
+def test_a_signal_stops_the_run_quickly_and_a_rerun_resumes(tmp_path, signum, started):
     env = environment(tmp_path)
     db = tmp_path / "results.db"
     with running_standin(StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=40.0)) as s:
         spec = write_spec(tmp_path / "spec.yaml", "signalled", s.url)
         run = evalflow(env, "run", str(spec))
-        wait_for(lambda: stored(db) >= TOTAL // 3, 180, run)
+        started.append(run)
+        wait_for(lambda: stored(db) >= TOTAL // 3, START_S, run)
         servers = children(run.pid)
         try:
             # Ctrl-C reaches the whole foreground process group; SIGTERM the command.
@@ -189,7 +205,8 @@ def test_a_signal_stops_the_run_quickly_and_a_rerun_resumes(tmp_path, signum):
         at_exit = stored(db)
         requests_before = s.stats.requests
         rerun = evalflow(env, "run", str(spec))
-        rerun_output, _ = rerun.communicate(timeout=300)
+        started.append(rerun)
+        rerun_output, _ = rerun.communicate(timeout=1200)
         redone = s.stats.requests - requests_before
 
     assert exit_s <= EXIT_LIMIT_S, f"took {exit_s:.1f} s to exit:\n{output}"
@@ -210,7 +227,7 @@ def test_a_signal_stops_the_run_quickly_and_a_rerun_resumes(tmp_path, signum):
     assert rows == [(TOTAL, TOTAL)]
 
 
-def test_same_experiment_twice_at_once_runs_once_beside_another(tmp_path):
+def test_same_experiment_twice_at_once_runs_once_beside_another(tmp_path, started):
     """Three runs start together on a fresh database: two of one experiment, one of
     another. One of the pair refuses at once, naming the other; both experiments run."""
     env = environment(tmp_path)
@@ -219,7 +236,8 @@ def test_same_experiment_twice_at_once_runs_once_beside_another(tmp_path):
         spec = write_spec(tmp_path / "spec.yaml", "twice", s.url)
         other = write_spec(tmp_path / "other.yaml", "other", s.url)
         runs = [evalflow(env, "run", str(p)) for p in (spec, spec, other)]
-        outputs = [r.communicate(timeout=600)[0] for r in runs]
+        started.extend(runs)
+        outputs = [r.communicate(timeout=1500)[0] for r in runs]
         requests = s.stats.requests
 
     codes = [r.returncode for r in runs]
@@ -258,7 +276,7 @@ def cli(env: dict[str, str], *args: str, code: str | None = None) -> subprocess.
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,
     )
 
 
