@@ -31,6 +31,7 @@ from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import (
     ExperimentBusy,
     RunProcess,
+    busy_message,
     claim_experiment,
     end_run,
     failure_reason,
@@ -55,7 +56,7 @@ def claim(engine: Engine, name: str, *, wait: bool) -> RunProcess:
             if not wait:
                 raise
             if not announced:
-                print(f"waiting: {busy}".replace(" (use --wait to wait for it)", ""), flush=True)
+                print(f"waiting: {busy_message(name, busy.run)}", flush=True)
                 announced = True
             time.sleep(WAIT_POLL_S)
 

@@ -28,7 +28,11 @@ ENDINGS = ("completed", "failed", "interrupted")
 
 
 class ExperimentBusy(StorageError):
-    """Another live process is running the experiment."""
+    """Another live process is running the experiment; ``run`` says which."""
+
+    def __init__(self, name: str, run: ExperimentRun) -> None:
+        self.run = run
+        super().__init__(f"{busy_message(name, run)} (use --wait to wait for it)")
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def claim_experiment(
             session.add(run)
         return
     if run.status == "running" and _alive(run):
-        raise ExperimentBusy(busy_message(name, run))
+        raise ExperimentBusy(name, run)
     # Take over a finished or dead run: compare-and-set on the token we read.
     taken = session.exec(
         update(ExperimentRun)
@@ -95,7 +99,7 @@ def claim_experiment(
         .values(token=token, flow_run_id=flow_run_id, **fields)
     )
     if taken.rowcount != 1:
-        raise ExperimentBusy(busy_message(name, _run(session, name)))
+        raise ExperimentBusy(name, _run(session, name))
 
 
 def end_run(
@@ -144,7 +148,7 @@ def busy_message(name: str, run: ExperimentRun) -> str:
     when = run.started_at.strftime("%Y-%m-%d %H:%M:%S")
     return (
         f"experiment {name!r} is already running: process {run.pid} on {run.hostname}"
-        f"{flow_run}, since {when} UTC (use --wait to wait for it)"
+        f"{flow_run}, since {when} UTC"
     )
 
 
