@@ -20,6 +20,7 @@ from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
 from evaluation.sweep import open_backends
 from evaluation.telemetry import GpuSampler
+from flows.embedded_server import is_embedded_api
 from tasks.compare import compare_and_publish
 from tasks.generation import GenerationContext, generate_chunk
 from tasks.host_slots import HostSlots, size_limits, slot_client
@@ -77,7 +78,10 @@ async def evaluate(
         client = await stack.enter_async_context(get_client())
         # On the embedded server no other run can hold slots: free what a killed run left.
         limit_names = await size_limits(
-            client, hosts, reset_active=client.server_type == ServerType.EPHEMERAL
+            client,
+            hosts,
+            reset_active=client.server_type == ServerType.EPHEMERAL
+            or is_embedded_api(str(client.api_url)),
         )
         progress = await ProgressArtifact.create(
             artifact_key(name, "progress"), name, total=len(pending)

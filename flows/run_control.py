@@ -36,7 +36,12 @@ from evaluation.storage.runs import (
     end_run,
     failure_reason,
 )
-from flows.embedded_server import EmbeddedServer, embedded_server_needed, use_api
+from flows.embedded_server import (
+    EMBEDDED_API_ENV,
+    EmbeddedServer,
+    embedded_server_needed,
+    use_api,
+)
 
 EXIT_DEADLINE_S = 4.0
 WAIT_POLL_S = 1.0
@@ -73,6 +78,7 @@ def embedded_prefect() -> Iterator[EmbeddedServer | None]:
     # Registered before Prefect's own exit hooks, so it runs after them (LIFO): the log
     # and event workers still reach the server while they drain.
     atexit.register(server.stop)
+    os.environ[EMBEDDED_API_ENV] = server.api_url
     # Not restored afterwards: the command ends with the server, and Prefect's exit hooks
     # must still find it (without an API URL they would start a server of their own).
     use_api(server.api_url)
@@ -86,27 +92,44 @@ def interruptible(
     """On SIGINT or SIGTERM: exit with 130 within EXIT_DEADLINE_S, leaving ``name``
     interrupted and printing only ``interrupted: ... resume with: <resume>``."""
     fired = threading.Event()
+    lock = threading.Lock()
 
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if fired.is_set():
-            return
-        fired.set()
+    def stop() -> None:
+        with lock:
+            if fired.is_set():
+                return
+            fired.set()
         message_fd = _silence_output()
-        threading.Thread(
-            target=_stop,
-            args=(database, name, process, resume, server, message_fd),
-            name="evalflow-interrupt",
-            daemon=True,
-        ).start()
+        _stop(database, name, process, resume, server, message_fd)
 
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=stop, name="evalflow-interrupt", daemon=True).start()
+
+    # Python runs a signal handler in the main thread, and only once that thread runs
+    # Python code again: an event loop idle in epoll_wait (awaiting a worker thread)
+    # would never see it. The C-level handler also writes the signal to a wakeup fd; a
+    # thread blocked on that fd reacts at once whatever the main thread is doing.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def watch() -> None:
+        while signals := os.read(wake_read, 16):  # b"" once the context closes the pipe
+            if {signal.SIGINT, signal.SIGTERM} & set(signals):
+                stop()
+        os.close(wake_read)
+
+    threading.Thread(target=watch, name="evalflow-signal-watch", daemon=True).start()
     try:
         yield
     finally:
-        if fired.is_set():  # the flow ended first: the handler's thread exits the process
+        if fired.is_set():  # the flow ended first: the interrupt's thread exits the process
             time.sleep(EXIT_DEADLINE_S + 1)
         for signum, old in previous.items():
             signal.signal(signum, old)
+        signal.set_wakeup_fd(previous_wakeup)
+        os.close(wake_write)  # ends the watcher's read
 
 
 def _silence_output() -> int:

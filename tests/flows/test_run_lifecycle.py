@@ -57,7 +57,6 @@ def environment(tmp_path: Path) -> dict[str, str]:
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300",  # loaded CI machines
     }
     env.pop("PREFECT_API_URL", None)
-    env.pop("EVALFLOW_DATABASE_URL", None)
     return env
 
 
