@@ -31,7 +31,6 @@ from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import (
     ExperimentBusy,
     RunProcess,
-    busy_message,
     claim_experiment,
     end_run,
     failure_reason,
@@ -61,7 +60,7 @@ def claim(engine: Engine, name: str, *, wait: bool) -> RunProcess:
             if not wait:
                 raise
             if not announced:
-                print(f"waiting: {busy_message(name, busy.run)}", flush=True)
+                print(f"waiting: {busy.holder}", flush=True)
                 announced = True
             time.sleep(WAIT_POLL_S)
 

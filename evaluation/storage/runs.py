@@ -28,11 +28,11 @@ ENDINGS = ("completed", "failed", "interrupted")
 
 
 class ExperimentBusy(StorageError):
-    """Another live process is running the experiment; ``run`` says which."""
+    """Another live process is running the experiment; ``holder`` says which."""
 
     def __init__(self, name: str, run: ExperimentRun) -> None:
-        self.run = run
-        super().__init__(f"{busy_message(name, run)} (use --wait to wait for it)")
+        self.holder = busy_message(name, run)
+        super().__init__(f"{self.holder} (use --wait to wait for it)")
 
 
 @dataclass(frozen=True)
