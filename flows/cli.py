@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -39,22 +40,43 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from evaluation.preflight import check_before_run
+    from evaluation.settings import database_url
+    from evaluation.storage.db import make_engine
     from evaluation.sweep import prepare_sweep
+    from flows import run_control
 
     # Refuse bad input, unreachable hosts and missing models before Prefect starts.
-    check_before_run(prepare_sweep(args.spec))
-    from flows.evaluate import evaluate
+    sweep = prepare_sweep(args.spec)
+    check_before_run(sweep)
+    name = args.experiment or sweep.spec.name
+    database = database_url(args.database)
+    process = run_control.claim(make_engine(database), name, wait=args.wait)
+    resume = shlex.join(["evalflow", *args.argv])
+    with (
+        run_control.embedded_prefect() as server,
+        run_control.interruptible(database, name, process, resume, server),
+    ):
+        from flows.evaluate import evaluate
 
-    quiet_expected_errors(args.verbose)
+        quiet_expected_errors(args.verbose)
 
-    summary = asyncio.run(
-        evaluate(
-            spec_path=str(args.spec),
-            experiment=args.experiment,
-            database=args.database,
-            simulated_time_scale=args.time_scale,
-        )
-    )
+        try:
+            if server is not None:
+                server.wait_ready()
+            summary = asyncio.run(
+                evaluate(
+                    spec_path=str(args.spec),
+                    experiment=args.experiment,
+                    database=args.database,
+                    simulated_time_scale=args.time_scale,
+                )
+            )
+        except Exception as exc:
+            reason = run_control.record_failure(database, name, process, exc)
+            if isinstance(exc, EvalError):
+                raise
+            print(f"error: the run failed: {reason}; resume with: {resume}", file=sys.stderr)
+            return 1
     print(_leaderboard_text(args, summary["experiment"]))
     print(
         f"\n{summary['generated']} generated, {summary['failed']} failed, "
@@ -73,24 +95,47 @@ def _leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    print(_leaderboard_text(args, args.experiment))
-    return 0
+    from evaluation.leaderboard import load_leaderboard, render_text
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import completed_keys, get_experiment
+    from evaluation.storage.runs import experiment_status
+
+    with session_scope(_engine(args)) as session:
+        experiment = get_experiment(session, args.experiment)
+        state = experiment_status(session, experiment)
+        board = load_leaderboard(session, args.experiment)
+        stored = len(completed_keys(session, experiment.id))
+    reason = f": {state.reason}" if state.reason else ""
+    if state.status != "completed":
+        print(f"Status: {state.status}{reason}")
+    if board.metrics:
+        print(render_text(board))
+        return 0
+    rerun = f"evalflow run {experiment.spec_path}" if experiment.spec_path else "evalflow run SPEC"
+    print(
+        f"No results for {experiment.name!r}: {stored} generations stored, none scored "
+        f"(status {state.status}). Rerun to resume: {rerun}"
+    )
+    return 1
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import list_experiments
+    from evaluation.storage.runs import experiment_status
 
     with session_scope(_engine(args)) as session:
-        rows = list_experiments(session)
+        rows = [(e, experiment_status(session, e)) for e in list_experiments(session)]
     if not rows:
         print("No experiments yet. Try: evalflow run benchmarks/sweeps/demo-simulated.yaml")
         return 0
-    print(f"{'name':<32} {'suite':<20} {'status':<10} {'created (UTC)':<20} backend")
-    for e in rows:
+    print(f"{'name':<32} {'suite':<20} {'status':<11} {'created (UTC)':<20} {'backend':<9} reason")
+    for e, state in rows:
         backend = "SIMULATED" if e.simulated else "real"
         created = e.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{e.name:<32} {e.suite:<20} {e.status:<10} {created:<20} {backend}")
+        reason = state.reason or ""
+        line = f"{e.name:<32} {e.suite:<20} {state.status:<11} {created:<20} {backend:<9} {reason}"
+        print(line.rstrip())
     return 0
 
 
@@ -149,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="simulated backend only: share of simulated latency really slept",
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another process is running this experiment, wait for it instead of refusing",
     )
     p.set_defaults(func=cmd_run)
 
@@ -240,7 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The embedded Prefect server otherwise logs an ERROR when it cannot reach Prefect's
     # telemetry endpoint (machines without internet); a user's own setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         with _database_in_environment(args):
             return args.func(args)

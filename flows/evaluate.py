@@ -27,11 +27,24 @@ from tasks.hosts import check_hosts
 from tasks.progress import ProgressArtifact
 from tasks.report import publish_report
 from tasks.results import aggregate, artifact_key, publish, score
-from tasks.sweep import finish, load_sweep, record_host_models, record_unservable, register
+from tasks.sweep import (
+    finish,
+    load_sweep,
+    record_host_models,
+    record_outcome,
+    record_unservable,
+    register,
+)
 from tasks.telemetry import record_telemetry
 
 
-@flow(name="evaluate", flow_run_name=evaluate_run_name)
+@flow(
+    name="evaluate",
+    flow_run_name=evaluate_run_name,
+    on_failure=[record_outcome],
+    on_crashed=[record_outcome],
+    on_cancellation=[record_outcome],
+)
 async def evaluate(
     spec_path: str,
     experiment: str | None = None,

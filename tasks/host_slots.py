@@ -47,6 +47,7 @@ from sqlalchemy.engine import make_url
 from evaluation.errors import EvalError
 from evaluation.settings import evalflow_home
 from evaluation.spec import HostSpec
+from flows.embedded_server import is_embedded_api
 from tasks.slot_holders import FolderLock, HolderFile, scan
 
 MAX_POLL_S = 1.0
@@ -130,8 +131,10 @@ class Registry:
 
 def registry_for(client: PrefectClient) -> Registry:
     """The registry of the server ``client`` talks to: per API URL for a server, next
-    to the database for the embedded server (its port changes with every process)."""
-    if client.server_type != ServerType.EPHEMERAL:
+    to the database for the embedded server (its port changes with every process):
+    Prefect's own ephemeral server, or the one `evalflow run` starts (flows/embedded_server)."""
+    embedded = client.server_type == ServerType.EPHEMERAL or is_embedded_api(str(client.api_url))
+    if not embedded:
         return Registry(_home_folder(str(client.api_url)))
     secret = get_current_settings().server.database.connection_url
     url = make_url(secret.get_secret_value()) if secret is not None else None

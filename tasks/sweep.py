@@ -5,20 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict
 
-from prefect import get_run_logger, task
+from prefect import Flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import FlowRun
+from prefect.runtime import flow_run as current_flow_run
+from prefect.states import State
 from sqlalchemy.engine import Engine
 
 from evaluation.preflight import HostCheck
-from evaluation.storage.db import session_scope
+from evaluation.settings import database_url
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
     completed_keys,
     record_models,
     record_suite,
     register_experiment,
     save_generations,
-    set_experiment_status,
 )
+from evaluation.storage.runs import RunProcess, claim_experiment, end_flow_run, end_run
 from evaluation.sweep import Sweep, prepare_sweep
 from evaluation.work import GenerationRecord, WorkItem
 
@@ -41,8 +46,12 @@ def load_sweep(spec_path: str) -> Sweep:
 
 @task(name="register-experiment", cache_policy=NO_CACHE)
 def register(engine: Engine, sweep: Sweep, experiment: str) -> tuple[int, list[WorkItem]]:
-    """Store the suite, experiment and configs; return the work not yet done (resume)."""
+    """Claim the experiment for this run (refused while another live process runs it),
+    store the suite, experiment and configs; return the work not yet done (resume)."""
     with session_scope(engine) as session:
+        claim_experiment(
+            session, experiment, RunProcess.current(), flow_run_id=current_flow_run.get_id()
+        )
         record_suite(session, sweep.suite)
         row = register_experiment(
             session,
@@ -105,4 +114,21 @@ def record_unservable(
 @task(name="finish-experiment", cache_policy=NO_CACHE)
 def finish(engine: Engine, experiment_id: int, status: str) -> None:
     with session_scope(engine) as session:
-        set_experiment_status(session, experiment_id, status)
+        name = session.get(Experiment, experiment_id).name
+        end_run(session, name, status, RunProcess.current())
+
+
+_EXCEPTION_PREFIX = "Flow run encountered an exception: "
+
+
+def record_outcome(flow: Flow, flow_run: FlowRun, state: State) -> None:
+    """Flow state hook: a failed, crashed or cancelled run ends its experiment's run as
+    failed (with the error) or interrupted, wherever the flow ran."""
+    status = "failed" if state.is_failed() else "interrupted"
+    reason = (state.message or state.name or "").removeprefix(_EXCEPTION_PREFIX) or None
+    engine = make_engine(database_url(flow_run.parameters.get("database")), create=False)
+    try:
+        with session_scope(engine) as session:
+            end_flow_run(session, str(flow_run.id), status, reason)
+    finally:
+        engine.dispose()

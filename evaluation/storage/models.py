@@ -74,11 +74,32 @@ class Experiment(SQLModel, table=True):
     samples_per_case: int = 1
     metrics: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     simulated: bool = False
-    status: str = "created"  # created | running | completed | failed
+    status: str = "created"  # created | running | completed | failed | interrupted
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     baseline: str | None = None
     accepted_baseline: bool = False
+
+
+class ExperimentRun(SQLModel, table=True):
+    """Who runs an experiment now, or ran it last, and how that run ended. Keyed by the
+    experiment's name so a run can claim it before the experiment row exists; ``token``
+    changes on every claim, which makes taking over a finished or dead run a
+    compare-and-set. A table of its own so databases made before it get it by
+    CREATE TABLE, with no migration."""
+
+    __tablename__ = "experiment_runs"
+
+    experiment: str = Field(primary_key=True)
+    token: str
+    pid: int
+    pid_started: str = ""  # the process's start time where the OS tells (pid reuse)
+    hostname: str = ""
+    flow_run_id: str | None = Field(default=None, index=True)
+    status: str = "running"  # running | completed | failed | interrupted
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    started_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
 
 
 class ConfigRow(SQLModel, table=True):

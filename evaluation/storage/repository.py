@@ -79,25 +79,38 @@ def record_suite(session: Session, suite: Suite) -> None:
 
 
 def record_models(session: Session, host: str, infos: Iterable[ModelInfo]) -> None:
-    """Remember which models a host has (name, digest, family, size, quantisation)."""
+    """Remember which models a host has (name, digest, family, size, quantisation).
+    Race-safe: the row is inserted if missing (sweeps starting together on a fresh
+    database both try), then locked for the hosts update (FOR UPDATE on PostgreSQL; on
+    SQLite the insert has already taken the database's write lock)."""
     for info in infos:
+        insert_ignoring_conflicts(
+            session,
+            ModelRow,
+            [
+                {
+                    "name": info.name,
+                    "digest": info.digest,
+                    "family": info.family,
+                    "parameter_size": info.parameter_size,
+                    "quantization": info.quantization,
+                    "size_bytes": info.size_bytes,
+                    "hosts": [],
+                    "first_seen": utcnow(),
+                    "last_seen": utcnow(),
+                }
+            ],
+            conflict_columns=["name", "digest"],
+        )
         row = session.exec(
-            select(ModelRow).where(ModelRow.name == info.name, ModelRow.digest == info.digest)
-        ).scalar_one_or_none()
-        if row is None:
-            row = ModelRow(
-                name=info.name,
-                digest=info.digest,
-                family=info.family,
-                parameter_size=info.parameter_size,
-                quantization=info.quantization,
-                size_bytes=info.size_bytes,
-                hosts=[host],
-            )
-        else:
-            row.last_seen = utcnow()
-            if host not in row.hosts:
-                row.hosts = [*row.hosts, host]
+            select(ModelRow)
+            .where(ModelRow.name == info.name, ModelRow.digest == info.digest)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+        row.last_seen = utcnow()
+        if host not in row.hosts:
+            row.hosts = [*row.hosts, host]
         session.add(row)
 
 

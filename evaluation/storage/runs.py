@@ -1,0 +1,192 @@
+"""One run at a time per experiment, and the truth about how runs end.
+
+A run claims its experiment by name before it does anything (``claim_experiment``); a
+second process that tries while the first is alive gets ``ExperimentBusy`` naming it.
+A run ends with ``end_run``: completed, failed (with the reason) or interrupted. A run
+whose process died without ending (``kill -9``, a power cut) still says "running" in the
+database; ``experiment_status`` checks the recorded process and reports it as crashed,
+and the next run takes the claim over. Liveness can only be checked on the host that
+ran it: elsewhere a "running" claim is believed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from evaluation.errors import StorageError
+from evaluation.storage.db import insert_ignoring_conflicts
+from evaluation.storage.models import Experiment, ExperimentRun, utcnow
+
+ENDINGS = ("completed", "failed", "interrupted")
+
+
+class ExperimentBusy(StorageError):
+    """Another live process is running the experiment; ``holder`` says which."""
+
+    def __init__(self, name: str, run: ExperimentRun) -> None:
+        self.holder = busy_message(name, run)
+        super().__init__(f"{self.holder} (use --wait to wait for it)")
+
+
+@dataclass(frozen=True)
+class RunProcess:
+    """The process that runs an experiment: pid, its start time and the host."""
+
+    pid: int
+    started: str
+    hostname: str
+
+    @classmethod
+    def current(cls) -> RunProcess:
+        pid = os.getpid()
+        return cls(pid, _process_started(pid), socket.gethostname())
+
+    def owns(self, run: ExperimentRun) -> bool:
+        return (run.pid, run.pid_started, run.hostname) == (self.pid, self.started, self.hostname)
+
+
+@dataclass(frozen=True)
+class ExperimentStatus:
+    """What `experiments` and `show` say: ``status`` is running, completed, failed,
+    interrupted, crashed (its process is gone) or created; ``reason`` says why it failed."""
+
+    status: str
+    reason: str | None = None
+    run: ExperimentRun | None = None
+
+
+def claim_experiment(
+    session: Session, name: str, process: RunProcess, *, flow_run_id: str | None = None
+) -> None:
+    """Make ``process`` the one running ``name``; raises ExperimentBusy when another live
+    process holds it. Re-claiming by the same process only records ``flow_run_id``."""
+    token = uuid.uuid4().hex
+    fields = {
+        "pid": process.pid,
+        "pid_started": process.started,
+        "hostname": process.hostname,
+        "status": "running",
+        "reason": None,
+        "started_at": utcnow(),
+        "ended_at": None,
+    }
+    insert_ignoring_conflicts(
+        session,
+        ExperimentRun,
+        [{"experiment": name, "token": token, "flow_run_id": flow_run_id, **fields}],
+    )
+    run = _run(session, name)
+    if run.token == token:
+        return
+    if process.owns(run):
+        if flow_run_id is not None:
+            run.flow_run_id = flow_run_id
+            session.add(run)
+        return
+    if run.status == "running" and _alive(run):
+        raise ExperimentBusy(name, run)
+    # Take over a finished or dead run: compare-and-set on the token we read.
+    taken = session.exec(
+        update(ExperimentRun)
+        .where(ExperimentRun.experiment == name, ExperimentRun.token == run.token)
+        .values(token=token, flow_run_id=flow_run_id, **fields)
+    )
+    if taken.rowcount != 1:
+        raise ExperimentBusy(name, _run(session, name))
+
+
+def end_run(
+    session: Session, name: str, status: str, process: RunProcess, reason: str | None = None
+) -> bool:
+    """Record how ``process``'s run of ``name`` ended, on the claim and the experiment.
+    Does nothing (returns False) when the run is not this process's or already ended."""
+    if status not in ENDINGS:
+        raise ValueError(f"status must be one of {ENDINGS}, not {status!r}")
+    run = session.get(ExperimentRun, name)
+    if run is None or run.status != "running" or not process.owns(run):
+        return False
+    _end(session, run, status, reason)
+    return True
+
+
+def end_flow_run(session: Session, flow_run_id: str, status: str, reason: str | None) -> bool:
+    """``end_run`` for the run that recorded ``flow_run_id`` (flows ending on a worker)."""
+    run = session.exec(
+        select(ExperimentRun).where(ExperimentRun.flow_run_id == flow_run_id)
+    ).scalar_one_or_none()
+    if run is None or run.status != "running":
+        return False
+    _end(session, run, status, reason)
+    return True
+
+
+def experiment_status(session: Session, experiment: Experiment) -> ExperimentStatus:
+    run = session.get(ExperimentRun, experiment.name)
+    status = experiment.status
+    if run is None:
+        return ExperimentStatus(status)
+    if status == "running" and run.status == "running" and not _alive(run):
+        when = run.started_at.strftime("%Y-%m-%d %H:%M:%S")
+        reason = f"process {run.pid} on {run.hostname} (started {when} UTC) is gone"
+        return ExperimentStatus("crashed", reason, run)
+    return ExperimentStatus(status, run.reason, run)
+
+
+def failure_reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def busy_message(name: str, run: ExperimentRun) -> str:
+    flow_run = f", flow run {run.flow_run_id}" if run.flow_run_id else ""
+    when = run.started_at.strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        f"experiment {name!r} is already running: process {run.pid} on {run.hostname}"
+        f"{flow_run}, since {when} UTC"
+    )
+
+
+def _end(session: Session, run: ExperimentRun, status: str, reason: str | None) -> None:
+    run.status = status
+    run.reason = reason
+    run.ended_at = utcnow()
+    session.add(run)
+    session.exec(
+        update(Experiment)
+        .where(Experiment.name == run.experiment)
+        .values(status=status, updated_at=utcnow())
+    )
+
+
+def _run(session: Session, name: str) -> ExperimentRun:
+    statement = select(ExperimentRun).where(ExperimentRun.experiment == name)
+    return session.exec(statement.execution_options(populate_existing=True)).scalar_one()
+
+
+def _alive(run: ExperimentRun) -> bool:
+    """False only when the run's host is this one and its process is gone (or its pid
+    now belongs to a process started at another time)."""
+    if run.hostname != socket.gethostname():
+        return True
+    try:
+        os.kill(run.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return not run.pid_started or _process_started(run.pid) == run.pid_started
+
+
+def _process_started(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), else ""."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]

@@ -1,0 +1,162 @@
+"""The embedded Prefect API server of a command, tied to that command's life.
+
+Prefect starts its ephemeral server as a plain child process
+(``prefect.server.api.server.SubprocessASGIServer``) and stops it from an ``atexit`` hook,
+so a ``kill -9`` of the command leaves the server running, holding its port and ~230 MB.
+Here the command starts the same server itself (the same uvicorn command line and
+environment Prefect uses) through a small launcher that dies with its parent: Linux's
+parent-death signal (``prctl(PR_SET_PDEATHSIG)``) for an immediate SIGTERM, and on every
+platform a watchdog thread that notices the parent is gone, asks uvicorn to shut down and
+exits for good 3 s later. The command then points ``PREFECT_API_URL`` at it, so every
+Prefect client of the process uses this one server and none starts its own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+# Runs in the server process before uvicorn: argv = [-c, parent pid, uvicorn args...].
+_LAUNCHER = """
+import os, signal, sys, threading, time
+parent = int(sys.argv[1])
+if sys.platform.startswith("linux"):
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+if os.getppid() != parent:
+    sys.exit(0)
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(3)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+sys.argv = ["uvicorn", *sys.argv[2:]]
+import runpy
+runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
+"""
+
+MIN_STARTUP_TIMEOUT_S = 60.0
+# The API URL of this process's embedded server, for code that treats it as Prefect's
+# own ephemeral server (no other process shares it).
+EMBEDDED_API_ENV = "EVALFLOW_EMBEDDED_PREFECT_API_URL"
+STOP_TIMEOUT_S = 2.0
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded Prefect server did not start."""
+
+
+def embedded_server_needed() -> bool:
+    """True when Prefect would start its ephemeral server: no API URL configured (by the
+    environment, a profile or a test harness) and ephemeral mode allowed."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    return not settings.api.url and settings.server.ephemeral.enabled
+
+
+class EmbeddedServer:
+    """Prefect's API server (SQLite in PREFECT_HOME, no UI) as a child that cannot outlive
+    this process. ``start`` returns at once; ``wait_ready`` blocks until it answers."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self) -> None:
+        import prefect
+
+        env = os.environ | {
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        env.pop("PREFECT_API_URL", None)
+        app_dir = str(Path(prefect.__file__).resolve().parent.parent)
+        uvicorn = [
+            *("--app-dir", app_dir, "--factory", "prefect.server.api.server:create_app"),
+            *("--host", "127.0.0.1", "--port", str(self.port)),
+            *("--log-level", "error", "--lifespan", "on"),
+        ]
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *uvicorn],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            # Out of the terminal's process group: Ctrl-C is for the command, which then
+            # stops the server after it has recorded the interruption through it.
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Poll ``/api/health`` until it answers 200 (the database is migrated by then),
+        for PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS but at least a minute."""
+        from prefect.settings import get_current_settings
+
+        assert self.process is not None, "start() first"
+        if timeout_s is None:
+            configured = get_current_settings().server.ephemeral.startup_timeout_seconds
+            timeout_s = max(float(configured), MIN_STARTUP_TIMEOUT_S)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedServerError(
+                    f"the embedded Prefect server exited with code {self.process.returncode} "
+                    f"on port {self.port}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedServerError(
+            f"the embedded Prefect server did not answer within {timeout_s:g} s; "
+            "start one with `prefect server start` and set PREFECT_API_URL"
+        )
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM, then SIGKILL after ``timeout_s``; idempotent."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def use_api(url: str) -> None:
+    """Point this process's Prefect settings at ``url`` (even if Prefect is imported)."""
+    os.environ["PREFECT_API_URL"] = url
+    if "prefect.context" in sys.modules:
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
+
+
+def is_embedded_api(url: str) -> bool:
+    """True when ``url`` is the embedded server this process started."""
+    embedded = os.environ.get(EMBEDDED_API_ENV)
+    return bool(embedded) and url.rstrip("/") == embedded.rstrip("/")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

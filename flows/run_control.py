@@ -1,0 +1,220 @@
+"""What `evalflow run` does around the flow: claim the experiment (one run at a time),
+keep the embedded Prefect server tied to the command, and stop within seconds on Ctrl-C
+or SIGTERM with the experiment marked interrupted and one line saying how to resume.
+
+On a signal nothing waits for the flow to unwind: every finished generation is already
+committed (the resume key makes the rest safe to redo), and unwinding Prefect's engine,
+its API workers and the task threads took over a minute and printed tracebacks. So the
+handler silences output, records the interruption, marks the Prefect flow run cancelled,
+stops the server and leaves with ``os._exit`` — within ``EXIT_DEADLINE_S`` whatever the
+threads are doing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from sqlalchemy.engine import Engine
+
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import ExperimentRun
+from evaluation.storage.runs import (
+    ExperimentBusy,
+    RunProcess,
+    claim_experiment,
+    end_run,
+    failure_reason,
+)
+from flows.embedded_server import (
+    EMBEDDED_API_ENV,
+    EmbeddedServer,
+    embedded_server_needed,
+    use_api,
+)
+
+EXIT_DEADLINE_S = 4.0
+WAIT_POLL_S = 1.0
+INTERRUPTED_EXIT_CODE = 130
+
+
+def claim(engine: Engine, name: str, *, wait: bool) -> RunProcess:
+    """Claim ``name`` for this process; with ``wait``, until the run holding it ends."""
+    process = RunProcess.current()
+    announced = False
+    while True:
+        try:
+            with session_scope(engine) as session:
+                claim_experiment(session, name, process)
+            return process
+        except ExperimentBusy as busy:
+            if not wait:
+                raise
+            if not announced:
+                print(f"waiting: {busy.holder}", flush=True)
+                announced = True
+            time.sleep(WAIT_POLL_S)
+
+
+@contextmanager
+def embedded_prefect() -> Iterator[EmbeddedServer | None]:
+    """Start Prefect's API server as a child that dies with this process, unless an API
+    is configured. Returns at once; call ``wait_ready`` before the first flow."""
+    if not embedded_server_needed():
+        yield None
+        return
+    server = EmbeddedServer()
+    server.start()
+    # Registered before Prefect's own exit hooks, so it runs after them (LIFO): the log
+    # and event workers still reach the server while they drain.
+    atexit.register(server.stop)
+    os.environ[EMBEDDED_API_ENV] = server.api_url
+    # Not restored afterwards: the command ends with the server, and Prefect's exit hooks
+    # must still find it (without an API URL they would start a server of their own).
+    use_api(server.api_url)
+    yield server
+
+
+@contextmanager
+def interruptible(
+    database: str, name: str, process: RunProcess, resume: str, server: EmbeddedServer | None
+) -> Iterator[None]:
+    """On SIGINT or SIGTERM: exit with 130 within EXIT_DEADLINE_S, leaving ``name``
+    interrupted and printing only ``interrupted: ... resume with: <resume>``."""
+    fired = threading.Event()
+    lock = threading.Lock()
+
+    def stop() -> None:
+        with lock:
+            if fired.is_set():
+                return
+            fired.set()
+        message_fd = _silence_output()
+        _stop(database, name, process, resume, server, message_fd)
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=stop, name="evalflow-interrupt", daemon=True).start()
+
+    # Python runs a signal handler in the main thread, and only once that thread runs
+    # Python code again: an event loop idle in epoll_wait (awaiting a worker thread)
+    # would never see it. The C-level handler also writes the signal to a wakeup fd; a
+    # thread blocked on that fd reacts at once whatever the main thread is doing.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def watch() -> None:
+        while signals := os.read(wake_read, 16):  # b"" once the context closes the pipe
+            if {signal.SIGINT, signal.SIGTERM} & set(signals):
+                stop()
+        os.close(wake_read)
+
+    threading.Thread(target=watch, name="evalflow-signal-watch", daemon=True).start()
+    try:
+        yield
+    finally:
+        if fired.is_set():  # the flow ended first: the interrupt's thread exits the process
+            time.sleep(EXIT_DEADLINE_S + 1)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        signal.set_wakeup_fd(previous_wakeup)
+        os.close(wake_write)  # ends the watcher's read
+
+
+def _silence_output() -> int:
+    """Stop every log record and point stdout/stderr at /dev/null; returns a copy of the
+    original stderr for the last line."""
+    logging.disable(logging.CRITICAL)
+    for stream in (sys.stdout, sys.stderr):
+        # What was printed before the signal stays printed (unless interrupted mid-write).
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            stream.flush()
+    message_fd = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    return message_fd
+
+
+def _stop(
+    database: str,
+    name: str,
+    process: RunProcess,
+    resume: str,
+    server: EmbeddedServer | None,
+    message_fd: int,
+) -> None:
+    started = time.monotonic()
+    flow_run_id = _bounded(lambda: _mark_interrupted(database, name, process), started + 1.5)
+    if flow_run_id:
+        _bounded(lambda: _cancel_flow_run(flow_run_id), started + 2.5)
+    if server is not None:
+        server.stop(timeout_s=1.0)
+    os.write(message_fd, f"interrupted: {name!r} stopped; resume with: {resume}\n".encode())
+    os._exit(INTERRUPTED_EXIT_CODE)
+
+
+def _bounded(work, deadline: float):
+    """Run ``work`` in a thread; its result, or None if it fails or passes ``deadline``."""
+    result: list = []
+
+    def target() -> None:
+        with contextlib.suppress(Exception):  # best effort: the exit must come first
+            result.append(work())
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(max(0.0, deadline - time.monotonic()))
+    return result[0] if result else None
+
+
+def _mark_interrupted(database: str, name: str, process: RunProcess) -> str | None:
+    """Record the interruption; the flow run id this process recorded, if any."""
+    engine = make_engine(database, create=False)
+    try:
+        with session_scope(engine) as session:
+            run = session.get(ExperimentRun, name)
+            flow_run_id = run.flow_run_id if run is not None else None
+            end_run(session, name, "interrupted", process, reason="interrupted by a signal")
+        return flow_run_id
+    finally:
+        engine.dispose()
+
+
+def _cancel_flow_run(flow_run_id: str) -> None:
+    """Tell the Prefect API the flow run was cancelled (it would say Running forever)."""
+    import httpx
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        return
+    httpx.post(
+        f"{url}/flow_runs/{flow_run_id}/set_state",
+        json={"state": {"type": "CANCELLED", "name": "Interrupted"}, "force": True},
+        timeout=1.0,
+    )
+
+
+def record_failure(database: str, name: str, process: RunProcess, exc: Exception) -> str:
+    """End this process's run of ``name`` as failed (unless the flow's own hook already
+    did); the reason stored."""
+    reason = failure_reason(exc)
+    engine = make_engine(database, create=False)
+    try:
+        with session_scope(engine) as session:
+            end_run(session, name, "failed", process, reason=reason)
+    finally:
+        engine.dispose()
+    return reason

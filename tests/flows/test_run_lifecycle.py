@@ -1,0 +1,324 @@
+"""`evalflow run` as a process: the embedded Prefect server dies with it however it is
+killed, Ctrl-C and SIGTERM stop it within seconds leaving a resumable, `interrupted`
+experiment, the same experiment cannot run twice at once while two different ones
+start together fine, and a failed run says so."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+SUITE = REPO / "benchmarks/suites/classify-intent.jsonl"
+CASES = sum(1 for line in SUITE.read_text().splitlines() if line.strip())
+TEMPERATURES = [0.0, 0.3, 0.6]
+TOTAL = len(TEMPERATURES) * CASES
+EXIT_LIMIT_S = 5.0
+START_S = 600  # Prefect's start-up on a loaded 2-core machine; seconds when quiet
+
+# Each test starts real `evalflow run` processes (each with its Prefect server).
+pytestmark = [
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+    pytest.mark.timeout(1800),
+]
+
+
+def write_spec(path: Path, name: str, url: str) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "suite": str(SUITE),
+                "models": ["llama3.2:3b"],
+                "grid": {"temperature": TEMPERATURES, "num_predict": [16]},
+                "hosts": [{"name": "a", "url": url, "slots": 2}],
+            }
+        )
+    )
+    return path
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    env = os.environ | {
+        "EVALFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'results.db'}",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300",  # loaded CI machines
+    }
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def evalflow(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a shell gives a command
+    )
+
+
+def query(db: Path, sql: str, *params) -> list[tuple]:
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError:  # tables not created yet
+        return []
+
+
+def stored(db: Path, experiment: str | None = None) -> int:
+    sql = "SELECT count(*) FROM generations g JOIN experiments e ON e.id = g.experiment_id "
+    sql += "WHERE g.status = 'ok'" + (" AND e.name = ?" if experiment else "")
+    rows = query(db, sql, *([experiment] if experiment else []))
+    return rows[0][0] if rows else 0
+
+
+def status(db: Path, experiment: str) -> str:
+    return query(db, "SELECT status FROM experiments WHERE name = ?", experiment)[0][0]
+
+
+def children(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+def wait_for(condition, timeout_s: float, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen]]:
+    """Processes a test starts; they and their children are killed if still running."""
+    processes: list[subprocess.Popen] = []
+    yield processes
+    for process in processes:
+        kill_all([process.pid, *children(process.pid)])
+
+
+def test_kill_9_leaves_no_prefect_server_running(tmp_path, started):
+    """A run killed with SIGKILL takes its embedded Prefect server with it; the
+    experiment is then reported crashed, not running."""
+    env = environment(tmp_path)
+    db = tmp_path / "results.db"
+    with running_standin(StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=40.0)) as s:
+        spec = write_spec(tmp_path / "spec.yaml", "kill-9", s.url)
+        run = evalflow(env, "run", str(spec))
+        started.append(run)
+        wait_for(lambda: stored(db) > 0, START_S, run)
+        servers = children(run.pid)
+        assert servers, "the embedded server should be a child of the command"
+        try:
+            os.kill(run.pid, signal.SIGKILL)  # the command only, as the OOM killer would
+            run.wait()
+            deadline = time.monotonic() + 10
+            while any(alive(p) for p in servers) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            left = [p for p in servers if alive(p)]
+        finally:
+            kill_all(servers)
+    assert left == [], f"still running after the command was killed: {left}"
+    assert status(db, "kill-9") == "running"  # nobody could record the end ...
+    listing = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "experiments"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(row for row in listing.splitlines() if row.startswith("kill-9"))
+    assert " crashed " in line and f"process {run.pid} " in line  # ... but it is told
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_run_quickly_and_a_rerun_resumes(tmp_path, signum, started):
+    env = environment(tmp_path)
+    db = tmp_path / "results.db"
+    with running_standin(StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=40.0)) as s:
+        spec = write_spec(tmp_path / "spec.yaml", "signalled", s.url)
+        run = evalflow(env, "run", str(spec))
+        started.append(run)
+        wait_for(lambda: stored(db) >= TOTAL // 3, START_S, run)
+        servers = children(run.pid)
+        try:
+            # Ctrl-C reaches the whole foreground process group; SIGTERM the command.
+            if signum == signal.SIGINT:
+                os.killpg(run.pid, signum)
+            else:
+                os.kill(run.pid, signum)
+            sent = time.monotonic()
+            output, _ = run.communicate(timeout=30)
+            exit_s = time.monotonic() - sent
+            left = [p for p in servers if alive(p)]
+        finally:
+            kill_all(servers)
+        at_exit = stored(db)
+        after_signal = status(db, "signalled")
+        requests_before = s.stats.requests
+        rerun = evalflow(env, "run", str(spec))
+        started.append(rerun)
+        rerun_output, _ = rerun.communicate(timeout=1200)
+        redone = s.stats.requests - requests_before
+
+    assert exit_s <= EXIT_LIMIT_S, f"took {exit_s:.1f} s to exit:\n{output}"
+    assert run.returncode == 130
+    assert output.strip().splitlines()[-1] == (
+        f"interrupted: 'signalled' stopped; resume with: evalflow run {spec}"
+    )
+    assert "Traceback" not in output and "ERROR" not in output, output
+    assert left == []
+    assert 0 < at_exit < TOTAL
+    assert after_signal == "interrupted"
+    print(f"{signal.Signals(signum).name}: exited {exit_s:.2f} s after the signal")
+
+    assert rerun.returncode == 0, rerun_output
+    assert f"{at_exit} generations already stored" in rerun_output
+    assert redone == TOTAL - at_exit
+    assert status(db, "signalled") == "completed"
+    rows = query(db, "SELECT count(*), count(DISTINCT config_hash || case_uid) FROM generations")
+    assert rows == [(TOTAL, TOTAL)]
+
+
+def test_same_experiment_twice_at_once_runs_once_beside_another(tmp_path, started):
+    """Three runs start together on a fresh database: two of one experiment, one of
+    another. One of the pair refuses at once, naming the other; both experiments run."""
+    env = environment(tmp_path)
+    db = tmp_path / "results.db"
+    with running_standin(StandInConfig(models=("llama3.2:3b",), slots=4, latency_ms=10.0)) as s:
+        spec = write_spec(tmp_path / "spec.yaml", "twice", s.url)
+        other = write_spec(tmp_path / "other.yaml", "other", s.url)
+        runs = [evalflow(env, "run", str(p)) for p in (spec, spec, other)]
+        started.extend(runs)
+        outputs = [r.communicate(timeout=1500)[0] for r in runs]
+        requests = s.stats.requests
+
+    codes = [r.returncode for r in runs]
+    assert sorted(codes[:2]) == [0, 2] and codes[2] == 0, outputs
+    loser = codes.index(2)
+    winner = runs[1 - loser]
+    assert outputs[loser].strip() == outputs[loser].strip().splitlines()[0]  # one line
+    assert outputs[loser].startswith(
+        f"error: experiment 'twice' is already running: process {winner.pid} on "
+    ), outputs[loser]
+    assert all("UNIQUE constraint" not in out for out in outputs)
+    assert requests == 2 * TOTAL  # nothing generated twice
+    assert stored(db, "twice") == stored(db, "other") == TOTAL
+    assert f"{TOTAL} generated" in outputs[1 - loser] and f"{TOTAL} generated" in outputs[2]
+
+
+# The command with one stage broken: the first scoring call raises.
+BROKEN_SCORING = """
+import sys
+import flows.evaluate
+from flows.cli import main
+
+def broken(*args, **kwargs):
+    raise RuntimeError("disk full while scoring")
+
+flows.evaluate.score = broken
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def cli(env: dict[str, str], *args: str, code: str | None = None) -> subprocess.CompletedProcess:
+    command = ["-c", code] if code else ["-m", "flows.cli"]
+    return subprocess.run(
+        [sys.executable, *command, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+
+def test_a_failed_run_is_failed_with_its_reason(tmp_path):
+    """A stage that raises leaves the experiment failed with the error; `experiments`
+    and `show` say so (not a row of dashes), and a rerun resumes it."""
+    env = environment(tmp_path)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "breaks",
+                "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+                "models": ["sim-small:1b"],
+                "grid": {"temperature": [0.0]},
+                "hosts": [{"name": "sim", "url": "simulated://local", "kind": "simulated"}],
+            }
+        )
+    )
+    failed = cli(env, "run", str(spec), code=BROKEN_SCORING)
+    assert failed.returncode == 1, failed.stderr
+    assert failed.stderr.strip().splitlines()[-1] == (
+        "error: the run failed: RuntimeError: disk full while scoring; "
+        f"resume with: evalflow run {spec}"
+    )
+
+    listing = cli(env, "experiments").stdout
+    line = next(row for row in listing.splitlines() if row.startswith("breaks"))
+    assert " failed " in line and line.endswith("RuntimeError: disk full while scoring")
+
+    shown = cli(env, "show", "breaks")
+    assert shown.returncode == 1
+    assert shown.stdout.splitlines() == [
+        "Status: failed: RuntimeError: disk full while scoring",
+        "No results for 'breaks': 36 generations stored, none scored (status failed). "
+        f"Rerun to resume: evalflow run {spec}",
+    ]
+
+    rerun = cli(env, "run", str(spec))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "0 generated, 0 failed, 36 already done" in rerun.stdout
+    shown = cli(env, "show", "breaks")
+    assert shown.returncode == 0 and "Status:" not in shown.stdout
+    assert "completed" in cli(env, "experiments").stdout
