@@ -59,13 +59,14 @@ def parse_selections(
 def select_configs(
     session: Session, experiment: Experiment, *, ref: str | None, prefix: str = ""
 ) -> list[SelectedConfig]:
-    """The configs of ``experiment`` named "<prefix><label>" (the hash's head added where
-    labels repeat): all of them, or the one ``ref`` names by hash or label."""
+    """The configs of ``experiment`` named "<prefix><label>" ("[<hash head>]" added where
+    labels repeat; not "#", which verdicts use for ranks): all of them, or the one ``ref``
+    names by hash or label."""
     frame = experiment_configs(session, experiment.id)
     labels = [label or h for label, h in zip(frame["label"], frame["hash"], strict=True)]
     counts = Counter(labels)
     names = [
-        f"{prefix}{label}" if counts[label] == 1 else f"{prefix}{label} #{h[:8]}"
+        f"{prefix}{label}" if counts[label] == 1 else f"{prefix}{label} [{h[:8]}]"
         for label, h in zip(labels, frame["hash"], strict=True)
     ]
     selected = [
