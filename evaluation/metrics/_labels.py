@@ -19,7 +19,6 @@ import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 from evaluation.backends.base import GenerationResult
 from evaluation.metrics._text import normalize_text
@@ -96,6 +95,8 @@ def macro_f1(
     predicted_at = np.full(len(outputs), None, dtype=object)
     gold_at[positions] = gold
     predicted_at[positions] = predicted
+
+    from sklearn.metrics import f1_score  # imported here: seconds, for classification only
 
     def resample(idx: np.ndarray) -> float:
         chosen = [i for i in idx if gold_at[i] is not None]

@@ -14,27 +14,34 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
-from nltk.stem.porter import PorterStemmer
-from rouge_score import tokenize
-from rouge_score.rouge_scorer import RougeScorer
-from rouge_score.tokenizers import Tokenizer
-from sacrebleu.metrics import BLEU, CHRF
 
 from evaluation.backends.base import GenerationResult
 from evaluation.suites import Case
 
+# rouge-score (with nltk) and sacrebleu are imported where a metric first needs them:
+# together they cost about a second of start-up that most sweeps never use.
+if TYPE_CHECKING:
+    from rouge_score.rouge_scorer import RougeScorer
+    from sacrebleu.metrics import BLEU, CHRF
 
-class _MemoizedStemTokenizer(Tokenizer):
+
+class _MemoizedStemTokenizer:
     """rouge-score's default tokenizer with its Porter stemmer, each word's stem
-    memoised: stemming is most of ROUGE's cost and words repeat across outputs."""
+    memoised: stemming is most of ROUGE's cost and words repeat across outputs.
+    (RougeScorer takes any object with ``tokenize``.)"""
 
     def __init__(self) -> None:
+        from nltk.stem.porter import PorterStemmer
+        from rouge_score import tokenize
+
+        self._tokenize = tokenize.tokenize
         self._stemmer = SimpleNamespace(stem=lru_cache(maxsize=2**17)(PorterStemmer().stem))
 
     def tokenize(self, text: str) -> list[str]:
-        return tokenize.tokenize(text, self._stemmer)
+        return self._tokenize(text, self._stemmer)
 
 
 @cache
@@ -44,6 +51,8 @@ def _tokenizer() -> _MemoizedStemTokenizer:
 
 @cache
 def _rouge_scorer(rouge_type: str) -> RougeScorer:
+    from rouge_score.rouge_scorer import RougeScorer
+
     return RougeScorer([rouge_type], tokenizer=_tokenizer())
 
 
@@ -106,8 +115,22 @@ def _corpus_resampler(
     return resample
 
 
+def _bleu() -> BLEU:
+    from sacrebleu.metrics import BLEU
+
+    return BLEU()
+
+
 def _sentence_bleu() -> BLEU:
+    from sacrebleu.metrics import BLEU
+
     return BLEU(effective_order=True)
+
+
+def _chrf() -> CHRF:
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
 
 
 def bleu(
@@ -122,7 +145,7 @@ def bleu(
 def corpus_bleu(
     outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None
 ) -> Callable[[np.ndarray], float]:
-    return _corpus_resampler(BLEU, outputs, cases)
+    return _corpus_resampler(_bleu, outputs, cases)
 
 
 def chrf(
@@ -131,10 +154,10 @@ def chrf(
     results: Sequence[GenerationResult] | None,
     labels: Sequence[str] | None,
 ) -> np.ndarray:
-    return _sentence_scores(CHRF, outputs, cases)
+    return _sentence_scores(_chrf, outputs, cases)
 
 
 def corpus_chrf(
     outputs: Sequence[str], cases: Sequence[Case], labels: Sequence[str] | None
 ) -> Callable[[np.ndarray], float]:
-    return _corpus_resampler(CHRF, outputs, cases)
+    return _corpus_resampler(_chrf, outputs, cases)
