@@ -5,7 +5,10 @@ llama-cpp-python's server) in milliseconds. Its weights are random: it generates
 gibberish, and nothing it produces may be read as a real model's output.
 
 The tokenizer is a SentencePiece ("llama") vocabulary of single characters: the three
-control tokens, every printable ASCII character (space written as "▁") and the newline.
+control tokens, the printable ASCII characters but "<" (space written as "▁") and the
+newline. Without "<" the output can never spell the end token "</s>", which
+llama-cpp-python would treat as a stop string and hold text back for, so each streamed
+delta is exactly one generated token.
 No two characters merge, so a prompt's token count is its character count plus the BOS
 token plus the leading "▁" llama.cpp adds. Text outside printable ASCII cannot be
 tokenized by this vocabulary; the tests send none.
@@ -30,7 +33,7 @@ _NORMAL, _UNKNOWN, _CONTROL_TYPE = 1, 2, 3  # SentencePiece token types
 
 def vocabulary() -> list[str]:
     """Token texts by id."""
-    chars = ["▁" if c == " " else c for c in map(chr, range(0x20, 0x7F))]
+    chars = ["▁" if c == " " else c for c in map(chr, range(0x20, 0x7F)) if c != "<"]
     return [*_CONTROL, *chars, "\n"]
 
 
