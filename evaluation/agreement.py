@@ -20,7 +20,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score
 
 from evaluation.statistics import spearman_interval
 
@@ -70,6 +69,8 @@ def weighted_kappa(
     if np.isnan(point):
         note = "both raters gave one and the same grade throughout: kappa undefined"
         return KappaEstimate(n, None, None, weights, note)
+    from sklearn.metrics import cohen_kappa_score  # here: scikit-learn takes seconds to load
+
     kappa = float(cohen_kappa_score(x, y, labels=label_list, weights=weights))
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_resamples, n))

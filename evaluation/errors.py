@@ -10,7 +10,8 @@
         ├── BackendOverloaded     503 "server busy"                            (retryable)
         ├── BackendServerError    other 5xx, or an error line mid-stream       (retryable)
         └── BackendRejected       4xx: the request itself is wrong             (not retryable)
-            └── ModelNotFound     the host does not have the model
+            ├── ModelNotFound     the host does not have the model
+            └── PromptTooLong     the prompt does not fit the server's context window
 
 Defined beside the code that raises them, also under EvalError:
 selection.TrainingDataError, selection.UnknownRecommendation (the selector) and
@@ -110,3 +111,8 @@ class ModelNotFound(BackendRejected):
     def __init__(self, message: str, *, available: list[str] | None = None, **kw) -> None:
         self.available = list(available or [])
         super().__init__(message, **kw)
+
+
+class PromptTooLong(BackendRejected):
+    """The prompt does not fit the server's context window (OpenAI error code
+    ``context_length_exceeded``); the same request can never succeed."""

@@ -5,11 +5,18 @@ Parameter mapping: ``num_predict`` → ``max_tokens`` (always sent); ``temperatu
 ``top_p`` and ``seed`` are sent when set. ``top_k`` and ``num_ctx`` are not part of this
 API and are ignored (not sent): the context size is the server's launch setting.
 Counters come from ``usage`` (``stream_options.include_usage``); durations are 0 unless
-the server adds llama.cpp's ``timings`` object.
+the server adds llama.cpp's ``timings`` object. A server that sends no ``usage`` at all
+(llama-cpp-python's server) streams one delta per generated token, so the output's
+token count is its number of content deltas and its decode time is estimated here, as
+that count times the mean gap between deltas (the prompt's count stays 0: unknown).
+
+A prompt that does not fit the server's context window (error code
+``context_length_exceeded``) is ``PromptTooLong``: that generation fails, unretried.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -31,9 +38,11 @@ from evaluation.backends.base import (
     GenerationResult,
     ModelInfo,
 )
+from evaluation.errors import PromptTooLong
 from evaluation.spec import GenerationParams
 
 _DONE = "[DONE]"
+_CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 
 
 def chat_completion_payload(request: GenerationRequest) -> dict[str, Any]:
@@ -64,6 +73,7 @@ class OpenAICompatBackend(HttpBackend):
 
     async def _stream(self, payload: dict[str, Any], timeout: httpx.Timeout) -> GenerationResult:
         parts: list[str] = []
+        deltas = _DeltaClock()
         ttft: float | None = None
         finish: str | None = None
         usage: dict[str, Any] = {}
@@ -73,6 +83,9 @@ class OpenAICompatBackend(HttpBackend):
         async with self._client.stream(
             "POST", self._url("/v1/chat/completions"), json=payload, timeout=timeout
         ) as response:
+            if response.status_code == 400:
+                await response.aread()
+                _raise_if_prompt_too_long(response.text, self.host.name, payload["model"])
             await raise_for_status(response)
             async for line in response.aiter_lines():
                 if not line.startswith("data:") or latency is not None:
@@ -89,21 +102,27 @@ class OpenAICompatBackend(HttpBackend):
                 for choice in chunk.get("choices") or []:
                     content = (choice.get("delta") or {}).get("content") or ""
                     if content:
+                        deltas.tick()
                         if ttft is None:
                             ttft = time.perf_counter() - start
                         parts.append(content)
                     finish = choice.get("finish_reason") or finish
         if latency is None:
             raise IncompleteStream("the stream ended before 'data: [DONE]'")
+        eval_count = int(usage.get("completion_tokens") or 0)
+        eval_ns = _ms_to_ns(timings.get("predicted_ms"))
+        if not usage:
+            eval_count = deltas.count
+            eval_ns = eval_ns or deltas.decode_ns()
         return GenerationResult(
             text="".join(parts),
             done_reason=_done_reason(finish),
             latency_s=latency,
             ttft_s=ttft,
             prompt_eval_count=int(usage.get("prompt_tokens") or 0),
-            eval_count=int(usage.get("completion_tokens") or 0),
+            eval_count=eval_count,
             prompt_eval_duration_ns=_ms_to_ns(timings.get("prompt_ms")),
-            eval_duration_ns=_ms_to_ns(timings.get("predicted_ms")),
+            eval_duration_ns=eval_ns,
         )
 
     async def list_models(self) -> list[ModelInfo]:
@@ -114,6 +133,43 @@ class OpenAICompatBackend(HttpBackend):
     async def preflight(self, models: Iterable[str]) -> dict[str, ModelInfo]:
         """Each requested model → the server's entry (exact ids); ModelNotFound otherwise."""
         return match_models(self.host, models, await self.list_models())
+
+
+class _DeltaClock:
+    """When the content deltas of a stream arrived: their count and decode-time estimate."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._first = self._last = 0.0
+
+    def tick(self) -> None:
+        self._last = time.perf_counter()
+        if self.count == 0:
+            self._first = self._last
+        self.count += 1
+
+    def decode_ns(self) -> int:
+        """``count`` x the mean gap between deltas; 0 with fewer than two deltas."""
+        if self.count < 2:
+            return 0
+        return round((self._last - self._first) / (self.count - 1) * self.count * 1e9)
+
+
+def _raise_if_prompt_too_long(body: str, host: str, model: str) -> None:
+    """Raise ``PromptTooLong`` when a 400's body carries ``context_length_exceeded``."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return
+    if isinstance(error, dict) and error.get("code") == _CONTEXT_LENGTH_EXCEEDED:
+        raise PromptTooLong(
+            f"{host}: HTTP 400 for model '{model}': prompt too long for the server's "
+            f"context window; this generation fails and is not retried: "
+            f"{error_message(body)}",
+            host=host,
+            model=model,
+            status_code=400,
+        )
 
 
 def _done_reason(finish: str | None) -> DoneReason:

@@ -112,16 +112,16 @@ def _corpus_resampler(
     return resample
 
 
-def _sentence_bleu() -> BLEU:
-    from sacrebleu.metrics import BLEU
-
-    return BLEU(effective_order=True)
-
-
 def _bleu() -> BLEU:
     from sacrebleu.metrics import BLEU
 
     return BLEU()
+
+
+def _sentence_bleu() -> BLEU:
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(effective_order=True)
 
 
 def _chrf() -> CHRF:

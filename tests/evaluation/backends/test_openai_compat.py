@@ -14,6 +14,7 @@ from evaluation.errors import (
     BackendServerError,
     BackendUnavailable,
     ModelNotFound,
+    PromptTooLong,
 )
 from evaluation.spec import GenerationParams, HostSpec
 from evaluation.suites import Message
@@ -120,9 +121,10 @@ def _sse(*events: object) -> bytes:
     )
 
 
-def _mock(body: bytes) -> OpenAICompatBackend:
+def _mock(body: bytes, status: int = 200) -> OpenAICompatBackend:
     def handler(_: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+        kind = "text/event-stream" if status == 200 else "application/json"
+        return httpx.Response(status, content=body, headers={"content-type": kind})
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return OpenAICompatBackend(HostSpec(name="m", url="http://m", kind="openai"), client=client)
@@ -156,3 +158,54 @@ async def test_a_vllm_style_error_event_is_a_server_error() -> None:
     body = _sse(_delta("a"), {"object": "error", "message": "engine died"}, b"[DONE]")
     with pytest.raises(BackendServerError, match="engine died"):
         await _mock(body).generate(request())
+
+
+async def test_without_usage_each_delta_is_a_token_timed_by_the_client() -> None:
+    # llama-cpp-python's server ignores stream_options: no usage, no timings.
+    body = _sse(_delta("a"), _delta("b"), _delta("c"), _delta("", "length"), b"[DONE]")
+    result = await _mock(body).generate(request())
+    assert result.text == "abc"
+    assert (result.prompt_eval_count, result.eval_count) == (0, 3)
+    assert result.eval_duration_ns > 0
+    assert result.tokens_per_s is not None
+
+
+async def test_usage_without_timings_keeps_durations_unknown() -> None:
+    final = {**_delta("", "stop"), "usage": {"prompt_tokens": 5, "completion_tokens": 7}}
+    result = await _mock(_sse(_delta("a b"), _delta(" c"), final, b"[DONE]")).generate(request())
+    assert result.eval_count == 7
+    assert result.eval_duration_ns == 0
+
+
+# The body llama-cpp-python's server sends (llama_cpp/server/errors.py).
+CONTEXT_ERROR = {
+    "error": {
+        "message": "This model's maximum context length is 64 tokens. However, you requested "
+        "120 tokens (104 in the messages, 16 in the completion). Please reduce the length of "
+        "the messages or completion.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+}
+
+
+async def test_context_length_exceeded_is_prompt_too_long_and_final() -> None:
+    backend = _mock(json.dumps(CONTEXT_ERROR).encode(), status=400)
+    with pytest.raises(PromptTooLong) as caught:
+        await backend.generate(request())
+    error = caught.value
+    assert isinstance(error, BackendRejected) and not error.retryable
+    assert (error.host, error.model, error.status_code) == ("m", "llama3:latest", 400)
+    text = str(error)
+    assert "\n" not in text
+    assert "prompt too long for the server's context window" in text
+    assert "not retried" in text
+    assert "maximum context length is 64 tokens" in text
+
+
+async def test_other_400s_stay_plain_rejections() -> None:
+    body = {"error": {"message": "bad temperature", "code": "invalid_value"}}
+    with pytest.raises(BackendRejected, match="bad temperature") as caught:
+        await _mock(json.dumps(body).encode(), status=400).generate(request())
+    assert type(caught.value) is BackendRejected
