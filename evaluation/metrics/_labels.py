@@ -98,7 +98,6 @@ def macro_f1(
     gold_at[positions] = gold
     predicted_at[positions] = predicted
 
-
     def resample(idx: np.ndarray) -> float:
         chosen = [i for i in idx if gold_at[i] is not None]
         if not chosen:
