@@ -118,6 +118,7 @@ def test_an_expected_error_inside_a_task_is_said_once_without_traceback(
 ) -> None:
     assert main(["--database", demo_database, "compare", "nope"]) == 2
     out, err = capfd.readouterr()
+    assert "Beginning flow run" in out + err  # Prefect's console log is captured here
     assert "Traceback" not in out + err
     assert [line for line in err.splitlines() if "no experiment named 'nope'" in line] == [
         "error: no experiment named 'nope'; known experiments: demo"
