@@ -241,12 +241,14 @@ class _ExpectedErrors(logging.Filter):
         self.seen = False
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.ERROR or not record.name.startswith(_RUN_LOGGERS):
+        if not record.name.startswith(_RUN_LOGGERS):
             return True
-        if record.exc_info and isinstance(record.exc_info[1], EvalError):
-            self.seen = True
-            return False
-        return not (self.seen and str(record.msg).startswith("Finished in state Failed"))
+        if self.seen and str(record.msg).startswith("Finished in state Failed"):
+            return False  # logged at INFO or ERROR
+        if record.levelno >= logging.ERROR and record.exc_info:
+            self.seen = self.seen or isinstance(record.exc_info[1], EvalError)
+            return not isinstance(record.exc_info[1], EvalError)
+        return True
 
 
 _RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")

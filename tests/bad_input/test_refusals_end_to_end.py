@@ -112,18 +112,59 @@ def demo_database(tmp_path: Path) -> str:
     return url
 
 
-@pytest.mark.usefixtures("prefect_harness")
-def test_an_expected_error_inside_a_task_is_said_once_without_traceback(
-    demo_database: str, capfd: pytest.CaptureFixture[str]
+def test_prefect_console_drops_expected_errors_but_the_api_log_keeps_them() -> None:
+    """Item 8: Prefect's console handler no longer shows an EvalError's traceback (the
+    CLI says it once); other errors, other levels and the API log handler are untouched."""
+    import io
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from evaluation.errors import EvalError
+    from flows.cli import quiet_expected_errors
+
+    console = PrefectConsoleHandler(stream=io.StringIO())  # as Prefect's logging.yml sets
+    logging.getLogger().addHandler(console)
+    try:
+        quiet_expected_errors()
+        quiet_expected_errors()  # idempotent
+    finally:
+        logging.getLogger().removeHandler(console)
+    assert len(console.filters) == 1
+
+    def record(name: str, level: int, msg: str, exc: BaseException | None = None):
+        exc_info = (type(exc), exc, None) if exc else None
+        return logging.LogRecord(name, level, __file__, 1, msg, (), exc_info)
+
+    expected = EvalError("no experiment named 'nope'")
+    assert not console.filter(
+        record("prefect.task_runs", logging.ERROR, "Task run failed", expected)
+    )
+    assert not console.filter(
+        record("prefect.flow_runs", logging.ERROR, "Finished in state Failed('x')")
+    )
+    assert console.filter(record("prefect.task_runs", logging.ERROR, "boom", RuntimeError("x")))
+    assert console.filter(record("prefect.flow_runs", logging.INFO, "Beginning flow run"))
+    # Only the console handler filters: the run loggers, whose API handler sends records
+    # to Prefect's log store, pass every record on, traceback and all.
+    assert not logging.getLogger("prefect.task_runs").filters
+    assert not logging.getLogger("prefect.flow_runs").filters
+
+
+def test_an_expected_error_inside_a_task_is_one_line_end_to_end(
+    tmp_path: Path, demo_database: str
 ) -> None:
-    assert main(["--database", demo_database, "compare", "nope"]) == 2
-    out, err = capfd.readouterr()
-    assert "Traceback" not in out + err
-    assert [line for line in err.splitlines() if "no experiment named 'nope'" in line] == [
-        "error: no experiment named 'nope'; known experiments: demo"
-    ]
-    assert main(["--database", demo_database, "-v", "compare", "nope"]) == 2
-    assert "Traceback" in capfd.readouterr().err  # -v shows it
+    """A failed compare (EvalError in a Prefect task) in a real process, with the embedded
+    Prefect server: one error line, no traceback; -v shows it."""
+    slow = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600"}
+    rc, out, err, _ = evalflow(["--database", demo_database, "compare", "nope"], tmp_path, **slow)
+    assert rc == 2 and "Traceback" not in out + err, err
+    errors = [line for line in err.splitlines() if "no experiment 'nope'" in line]
+    assert errors == ["error: no experiment 'nope'; known experiments: demo"], err
+    rc, _, err, _ = evalflow(
+        ["-v", "--database", demo_database, "compare", "nope"], tmp_path, **slow
+    )
+    assert rc == 2 and "Traceback" in err
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -131,6 +172,7 @@ def test_the_database_url_never_becomes_a_flow_parameter(
     tmp_path: Path, demo_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
 
     suite = tmp_path / "one.jsonl"
     suite.write_text('{"id": "a", "input": "2+2?", "references": ["4"]}\n')
@@ -149,7 +191,8 @@ def test_the_database_url_never_becomes_a_flow_parameter(
 
     async def parameters() -> list[dict]:
         async with get_client() as client:
-            return [run.parameters for run in await client.read_flow_runs()]
+            runs = await client.read_flow_runs(sort=FlowRunSort.ID_DESC, limit=200)
+            return [run.parameters for run in runs]
 
     runs = asyncio.run(parameters())
     assert any(p.get("spec_path") == str(spec) for p in runs)
