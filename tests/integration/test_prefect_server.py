@@ -25,7 +25,12 @@ import httpx
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    DeploymentFilter,
+    DeploymentFilterId,
+)
 from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
@@ -149,6 +154,14 @@ async def _read_run(run_id):
         return await client.read_flow_run(run_id)
 
 
+async def _artifact(key: str):
+    async with get_client() as client:
+        (latest,) = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1
+        )
+    return latest
+
+
 def _tail(server: dict) -> str:
     return "\n".join(
         f"--- {name} ---\n{path.read_text()[-5000:]}" for name, path in server["logs"].items()
@@ -219,9 +232,11 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     assert "nightly-served" in outputs["deployment ls"][1]
     assert str(run.id) in outputs["flow-run ls"][1]  # the name column is cut to the terminal
     assert "evalflow" in outputs["work-pool ls"][1]
-    assert report_key in outputs["artifact ls"][1]
+    assert "evalflow-it-nightly" in outputs["artifact ls"][1]
     inspected = outputs[f"artifact inspect {report_key}"][1]
-    assert "markdown" in inspected and "Verdict on" in inspected
+    assert report_key in inspected and '"markdown"' in inspected
+    report = asyncio.run(_artifact(report_key))
+    assert report.type == "markdown" and "**Verdict on " in report.data
 
     # the UI is served
     page = httpx.get(server["url"], timeout=30)
