@@ -212,7 +212,7 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     report_key = f"evalflow-{experiment}-report"
     commands = [
         ["flow", "ls"],
-        ["flow-run", "ls"],
+        ["flow-run", "ls", "--state-type", "COMPLETED"],  # else the next nights fill the list
         ["deployment", "ls"],
         ["work-pool", "ls"],
         ["artifact", "ls"],
@@ -230,7 +230,7 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     assert {name: rc for name, (rc, _) in outputs.items()} == dict.fromkeys(started, 0), outputs
     assert "nightly-regression" in outputs["flow ls"][1]
     assert "nightly-served" in outputs["deployment ls"][1]
-    assert str(run.id) in outputs["flow-run ls"][1]  # the name column is cut to the terminal
+    assert str(run.id) in outputs["flow-run ls --state-type COMPLETED"][1]  # names get cut
     assert "evalflow" in outputs["work-pool ls"][1]
     assert "evalflow-it-nightly" in outputs["artifact ls"][1]
     inspected = outputs[f"artifact inspect {report_key}"][1]
