@@ -234,7 +234,7 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     assert "evalflow" in outputs["work-pool ls"][1]
     assert "evalflow-it-nightly" in outputs["artifact ls"][1]
     inspected = outputs[f"artifact inspect {report_key}"][1]
-    assert report_key in inspected and '"markdown"' in inspected
+    assert report_key in inspected and "'type': 'markdown'" in inspected
     report = asyncio.run(_artifact(report_key))
     assert report.type == "markdown" and "**Verdict on " in report.data
 
