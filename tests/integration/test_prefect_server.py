@@ -25,7 +25,12 @@ import httpx
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    DeploymentFilter,
+    DeploymentFilterId,
+)
 from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
@@ -35,7 +40,7 @@ from flows.run_names import run_name
 from tests.conftest import REPO
 from tests.integration.test_postgres_workers import Processes, free_port, run_cli, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 BIN = Path(sys.executable).parent
 PREFECT, EVALFLOW = str(BIN / "prefect"), str(BIN / "evalflow")
@@ -149,6 +154,14 @@ async def _read_run(run_id):
         return await client.read_flow_run(run_id)
 
 
+async def _artifact(key: str):
+    async with get_client() as client:
+        (latest,) = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1
+        )
+    return latest
+
+
 def _tail(server: dict) -> str:
     return "\n".join(
         f"--- {name} ---\n{path.read_text()[-5000:]}" for name, path in server["logs"].items()
@@ -199,7 +212,7 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     report_key = f"evalflow-{experiment}-report"
     commands = [
         ["flow", "ls"],
-        ["flow-run", "ls"],
+        ["flow-run", "ls", "--state-type", "COMPLETED"],  # else the next nights fill the list
         ["deployment", "ls"],
         ["work-pool", "ls"],
         ["artifact", "ls"],
@@ -212,16 +225,18 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     }
     outputs = {}
     for name, process in started.items():
-        out, _ = process.communicate(timeout=180)
+        out, _ = process.communicate(timeout=480)  # generous: CI machines can be loaded
         outputs[name] = (process.returncode, out)
     assert {name: rc for name, (rc, _) in outputs.items()} == dict.fromkeys(started, 0), outputs
     assert "nightly-regression" in outputs["flow ls"][1]
     assert "nightly-served" in outputs["deployment ls"][1]
-    assert run.name in outputs["flow-run ls"][1]
+    assert str(run.id) in outputs["flow-run ls --state-type COMPLETED"][1]  # names get cut
     assert "evalflow" in outputs["work-pool ls"][1]
-    assert report_key in outputs["artifact ls"][1]
+    assert "evalflow-it-nightly" in outputs["artifact ls"][1]
     inspected = outputs[f"artifact inspect {report_key}"][1]
-    assert "markdown" in inspected and "Verdict on" in inspected
+    assert report_key in inspected and "'type': 'markdown'" in inspected
+    report = asyncio.run(_artifact(report_key))
+    assert report.type == "markdown" and "**Verdict on " in report.data
 
     # the UI is served
     page = httpx.get(server["url"], timeout=30)
