@@ -145,7 +145,9 @@ def _wilson(
     q2 = q * q
     center = (p + q2 / (2 * n_eff)) / (1 + q2 / n_eff)
     half = q / (1 + q2 / n_eff) * np.sqrt(p * (1 - p) / n_eff + q2 / (4 * n_eff**2))
-    return (max(0.0, float(center - half)), min(1.0, float(center + half))), name
+    # At p̂ = 0 or 1 the bound is p̂ exactly; rounding must not put it on the wrong side.
+    low, high = min(p, float(center - half)), max(p, float(center + half))
+    return (max(0.0, low), min(1.0, high)), name
 
 
 def summarize_config(table: CaseTable, config: str, *, confidence: float = 0.95) -> MeanEstimate:

@@ -150,6 +150,17 @@ def test_a_proportion_interval_stays_inside_0_1_and_is_wilson():
     )
 
 
+@pytest.mark.parametrize("n", [9, 10, 13, 18, 25, 29])
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_an_all_equal_proportion_sits_on_its_interval_bound(n, value):
+    # rounding once put the bound 1e-16 inside (n = 10: high 0.9999999999999999), so the
+    # report's error bars got a negative length and matplotlib refused to draw them
+    for groups in (None, [str(i // 4) for i in range(n)]):
+        est = mean_interval([value] * n, groups)
+        assert est.ci[0] <= est.mean <= est.ci[1]
+        assert est.ci[int(value)] == value
+
+
 def test_a_clustered_proportion_interval_stays_inside_0_1():
     x = [1, 0, 0, 1, 0, 0, 0, 0, 0]
     groups = ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
