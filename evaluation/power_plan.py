@@ -18,8 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from evaluation.comparison import find_experiment
 from evaluation.metrics import get_metric
 from evaluation.scoring import TIMING_METRICS
+from evaluation.spec import baseline_config
 from evaluation.statistics import (
     PowerAnalysis,
     mean_interval,
@@ -27,6 +29,9 @@ from evaluation.statistics import (
     power_from_pilot,
 )
 from evaluation.statistics.power import planned_power
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.repository import list_experiments, scores_frame
+from evaluation.sweep import prepare_sweep
 
 DEFAULT_P = 0.5
 DEFAULT_CORRELATION = 0.5
@@ -101,12 +106,6 @@ def plan_for_spec(
 ) -> PowerPlan:
     """The plan for a sweep spec; the pilot is ``pilot_name``, else the stored experiment
     named like the spec, else none (the stated assumption)."""
-    from evaluation.comparison import find_experiment
-    from evaluation.spec import baseline_config
-    from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.repository import list_experiments, scores_frame
-    from evaluation.sweep import prepare_sweep
-
     sweep = prepare_sweep(spec_path)
     pilot = None
     with session_scope(make_engine(database_url)) as session:
@@ -149,9 +148,7 @@ def plan_power(
     groups (None: ungrouped). ``pilot``: long score rows (config, case_id, sample_index,
     metric, value, and optionally group) of a pilot run."""
     m, mode = comparisons_implied(n_configs, has_baseline=has_baseline)
-    plan = _Planner(
-        n_cases, n_clusters, samples_per_case, delta, alpha, power, m
-    )  # fmt: skip
+    plan = _Planner(n_cases, n_clusters, samples_per_case, delta, alpha, power, m)
     notes = []
     usable = [] if pilot is None else [x for x in metrics if (pilot["metric"] == x).any()]
     usable = [x for x in usable if x not in TIMING_METRICS]
