@@ -386,7 +386,8 @@ def render_power(plan: PowerPlan) -> str:
         "spread: Var(d) for the paired t (noncentral t on n − 1 df); the discordant share "
         "for the exact McNemar test (exact power by enumeration); the variance of a group's "
         "mean difference for the clustered paired t (t on C − 1 df, the suite's cases per "
-        "group kept). typical: the median spread over the pairs; worst: the largest. MDD: "
+        "group kept); a Wilcoxon (ordinal or clearly skewed differences) is planned as the "
+        "paired t. typical: the median spread over the pairs; worst: the largest. MDD: "
         "the smallest difference found with that power at the suite's size.",
     ]
     return "\n".join(lines) + "\n"

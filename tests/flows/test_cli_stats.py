@@ -11,12 +11,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.power import TTestPower
 
+from evaluation.power_plan import plan_power
 from evaluation.statistics.power import mcnemar_power
 from evaluation.storage.db import make_engine, session_scope
 from flows.cli import main
@@ -263,3 +265,44 @@ def test_bad_arguments_are_refused(database_url, capsys):
 
 def _none(values: np.ndarray) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in values]
+
+
+def pilot_frame(d: np.ndarray, groups: list[str | None]) -> pd.DataFrame:
+    """Long pilot rows: config x scores ``d`` higher than config y (0 everywhere)."""
+    rows = [
+        {"config": cfg, "case_id": f"c{i}", "sample_index": 0, "metric": "contains",
+         "value": float(v), "group": g}
+        for i, (v, g) in enumerate(zip(d, groups, strict=True))
+        for cfg, v in (("x", v), ("y", 0.0))
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plan(pilot: pd.DataFrame):
+    kw = dict(sweep="s", n_cases=36, samples_per_case=1, n_configs=2, has_baseline=False)
+    return plan_power(**kw, delta=0.1, metrics=("contains",), pilot=pilot, n_clusters=9).metrics[0]
+
+
+def test_a_pilot_with_other_group_sizes_is_rebuilt_for_the_suites():
+    rng = np.random.default_rng(5)
+    effect = np.repeat(rng.normal(0, 0.3, 12), 2)  # 12 groups of 2 in the pilot
+    d = effect + rng.normal(0, 0.5, 24)
+    groups = [f"g{i // 2}" for i in range(24)]
+    row = plan(pilot_frame(d, groups))
+    # one-way variance components: σ² within, τ² from the clustered SE at k = 2,
+    # rebuilt at the suite's 4 cases per group
+    g = pd.Series(d).groupby(groups)
+    sigma2 = float(((pd.Series(d) - g.transform("mean")) ** 2).sum()) / (24 - 12)
+    se2 = float(((pd.Series(d - d.mean()).groupby(groups).sum()) ** 2).sum()) / 24**2 * 12 / 11
+    tau2 = max(0.0, se2 * 12 - sigma2 / 2)
+    assert row.test == "clustered paired t"
+    assert row.typical.var_diff == pytest.approx(tau2 + sigma2 / 4)
+    assert row.typical.clusters_needed is not None
+    assert row.typical.cases_needed == row.typical.clusters_needed * 4
+
+
+def test_an_ungrouped_pilot_for_a_grouped_suite_states_the_assumed_icc():
+    d = np.random.default_rng(6).normal(0.1, 0.5, 30)
+    row = plan(pilot_frame(d, [None] * 30))
+    assert row.typical.var_diff == pytest.approx(np.var(d, ddof=1) * (ICC + (1 - ICC) / 4))
+    assert "the pilot's cases share no groups" in row.note
