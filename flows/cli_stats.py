@@ -37,34 +37,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_power(args: argparse.Namespace) -> int:
-    from evaluation.comparison import find_experiment
-    from evaluation.power_plan import plan_power, render_power
+    from evaluation.power_plan import plan_for_spec, render_power
     from evaluation.settings import database_url
-    from evaluation.spec import baseline_config
-    from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.repository import list_experiments, scores_frame
-    from evaluation.sweep import prepare_sweep
 
-    sweep = prepare_sweep(args.spec)
-    pilot, pilot_name = None, args.pilot or ""
-    with session_scope(make_engine(database_url(args.database))) as session:
-        if not pilot_name and any(e.name == sweep.spec.name for e in list_experiments(session)):
-            pilot_name = sweep.spec.name
-        if pilot_name:
-            pilot = scores_frame(session, find_experiment(session, pilot_name).id)
-    plan = plan_power(
-        sweep=sweep.spec.name,
-        n_cases=len(sweep.suite.cases),
-        samples_per_case=sweep.spec.samples_per_case,
-        n_configs=len(sweep.configs),
-        has_baseline=baseline_config(sweep.spec, list(sweep.configs)) is not None,
+    plan = plan_for_spec(
+        args.spec,
+        database_url=database_url(args.database),
         delta=args.delta,
-        metrics=tuple(sweep.metrics),
-        pilot=pilot,
-        pilot_name=pilot_name,
+        pilot_name=args.pilot or "",
         alpha=args.alpha,
         power=args.power,
-        grouped=any(c.group is not None for c in sweep.suite.cases),
     )
     print(render_power(plan), end="")
     return 0

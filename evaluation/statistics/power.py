@@ -510,3 +510,74 @@ def power_for_test(
         clusters_needed=clusters_needed,
         note="; ".join(x for x in (how, note) if x),
     )
+
+
+def planned_power(
+    test: str,
+    spread: float | None,
+    *,
+    n: int,
+    delta: float | None = None,
+    n_clusters: int | None = None,
+    alpha: float = 0.05,
+    power: float = 0.80,
+    n_comparisons: int = 1,
+    samples_per_case: int = 1,
+) -> PowerAnalysis:
+    """Before a sweep: the minimum detectable difference at ``n`` cases and the cases
+    needed for ``delta``, for the test the comparison will run, from a planning
+    ``spread`` (a pilot's or an assumption's; stored as ``var_diff``):
+
+    - exact McNemar: spread = ψ, the share of discordant cases (:func:`mcnemar_power`);
+    - clustered paired t: spread = the variance of one group's mean difference at the
+      suite's cases per group n / C; a t on C − 1 df (:func:`t_power`); cases needed =
+      clusters needed × n / C;
+    - otherwise (paired t): spread = Var(d), the noncentral t on n − 1 df.
+    """
+    base = power_analysis(
+        spread,
+        n=n,
+        alpha=alpha,
+        power=power,
+        n_comparisons=n_comparisons,
+        samples_per_case=samples_per_case,
+    )
+    base = replace(base, min_detectable_difference=None, delta=delta, test=test)
+    if spread is None or spread == 0 or n < 2:
+        return base
+    kw = dict(alpha=alpha, power=power, n_comparisons=n_comparisons)
+    note, mdd, needed, clusters_needed = "", None, None, None
+    if test == "exact McNemar":
+        if spread > 1:
+            raise ValueError(f"the discordant share must be in (0, 1], got {spread}")
+        mdd = mcnemar_min_detectable(spread, n, **kw)
+        if mdd is None:
+            note = f"{n} cases cannot reach {power:.0%} power with McNemar"
+        if delta is not None:
+            if abs(delta) > spread:
+                note = "; ".join(
+                    x for x in (note, f"δ = {delta:g} exceeds the discordant share") if x
+                )
+            else:
+                needed = mcnemar_cases_needed(spread, delta, **kw)
+    elif test == "clustered paired t":
+        if n_clusters is None or n_clusters < 2:
+            raise ValueError("the clustered t needs at least 2 clusters")
+        sd = math.sqrt(spread)
+        mdd = t_min_detectable(sd, n_clusters, **kw)
+        if delta is not None:
+            clusters_needed = t_units_needed(sd, delta, **kw)
+            if clusters_needed is not None:
+                needed = math.ceil(clusters_needed * n / n_clusters)
+    else:
+        sd = math.sqrt(spread)
+        mdd = t_min_detectable(sd, n, **kw)
+        needed = None if delta is None else t_units_needed(sd, delta, **kw)
+    return replace(
+        base,
+        min_detectable_difference=mdd,
+        cases_needed=needed,
+        n_clusters=n_clusters if test == "clustered paired t" else None,
+        clusters_needed=clusters_needed,
+        note=note,
+    )

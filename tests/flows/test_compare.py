@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 
 import numpy as np
 import pytest
 import yaml
 from scipy import stats
 from sqlmodel import Session
+from statsmodels.stats.power import TTestPower
 
 from evaluation.storage.comparisons import comparisons_frame
 from evaluation.storage.db import make_engine
@@ -132,24 +134,42 @@ def test_cli_compare_prints_the_report_and_refuses_bad_input(database, capsys):
 def test_cli_power_uses_the_stored_run_of_the_spec_as_pilot(database, capsys):
     assert main(["--database", database, "power", str(DEMO), "--delta", "0.05"]) == 0
     out = capsys.readouterr().out
-    assert "Variances: pilot experiment demo-simulated (12 configs, 36 cases)" in out
+    assert "Spreads: pilot experiment demo-simulated (12 configs, 36 cases)" in out
     assert "all pairs, m = 66" in out
 
-    # reference: exact_match, each config versus the best, median Var(d) (numpy, scipy)
+    # reference: exact_match, each config versus the best; qa-short's 9 groups of 4 make
+    # it the clustered t, planned on the variance of a group's mean difference (numpy)
     with Session(make_engine(database)) as session:
         frame = scores_frame(session, get_experiment(session, "demo-simulated").id)
-    wide = frame[frame["metric"] == "exact_match"].pivot_table(
-        index="case_id", columns="config", values="value"
-    )
+    rows = frame[frame["metric"] == "exact_match"]
+    wide = rows.pivot_table(index="case_id", columns="config", values="value")
+    groups = rows.drop_duplicates("case_id").set_index("case_id")["group"].reindex(wide.index)
     best = wide.mean().idxmax()
-    variances = [np.var(wide[best] - wide[c], ddof=1) for c in wide if c != best]
-    var = float(np.median([v for v in variances if v > 0]))
-    z = stats.norm.ppf(1 - 0.05 / (2 * 66)) + stats.norm.ppf(0.8)
-    line = next(x for x in out.splitlines() if x.startswith("exact_match"))
-    cells = line.split()
-    assert float(cells[2]) == pytest.approx(var, rel=1e-3)
-    assert float(cells[4]) == pytest.approx(z * math.sqrt(var / 36), rel=1e-3)
-    assert int(cells[6]) == math.ceil(z**2 * var / 0.05**2)
+    spreads, variances = [], []
+    for c in (c for c in wide if c != best):
+        d = wide[best] - wide[c]
+        if d.nunique() == 1:
+            continue  # scored identically: left out
+        sums = (d - d.mean()).groupby(groups).sum()
+        unit = float((sums**2).sum()) / 36**2 * 9 / 8 * 9  # SE_cl² · C
+        within = float(((d - d.groupby(groups).transform("mean")) ** 2).sum()) / (36 - 9)
+        spreads.append(max(unit, within / 4))  # τ² + σ²/k, τ² floored at 0
+        variances.append(float(np.var(d, ddof=1)))
+    spread = float(np.median(spreads))
+    cells = re.split(r"\s{2,}", next(x for x in out.splitlines() if x.startswith("exact_match")))
+    assert cells[1] == "clustered paired t"
+    assert float(cells[3]) == pytest.approx(spread, rel=1e-3)
+    level, sd = 0.05 / 66, math.sqrt(spread)
+    power = TTestPower().power
+    assert power(effect_size=float(cells[5]) / sd, nobs=9, alpha=level) == pytest.approx(
+        0.8, abs=2e-3
+    )  # MDD at the suite's 9 groups
+    needed = int(cells[9])  # groups for δ: the fewest at which the t reaches 80%
+    assert power(effect_size=0.05 / sd, nobs=needed, alpha=level) >= 0.8
+    assert power(effect_size=0.05 / sd, nobs=needed - 1, alpha=level) < 0.8
+    assert int(cells[7]) == needed * 4
+    z = stats.norm.ppf(1 - level / 2) + stats.norm.ppf(0.8)
+    assert int(cells[7]) > math.ceil(z**2 * np.median(variances) / 0.05**2)  # the old z answer
 
 
 def test_cli_artifact_and_report_give_one_readable_verdict(database, capsys):

@@ -19,6 +19,7 @@ from evaluation.statistics import (
 from evaluation.statistics.power import (
     mcnemar_cases_needed,
     mcnemar_min_detectable,
+    planned_power,
     t_min_detectable,
     t_units_needed,
 )
@@ -174,3 +175,35 @@ def test_clustered_power_uses_the_clustered_se_on_c_minus_1_df():
     clusters = math.ceil(TTestPower().solve_power(effect_size=0.05 / 0.15, alpha=0.05, power=0.8))
     assert res.clusters_needed == clusters and res.cases_needed == clusters * 4
     assert "8 df" in res.note
+
+
+@pytest.mark.parametrize(
+    ("test", "spread", "stored"),
+    [
+        # a stored comparison of 40 cases with these statistics plans like a pilot spread
+        ("exact McNemar", 0.3, dict(sd_diff=0.5, n_discordant=12)),
+        ("paired t", 0.2, dict(sd_diff=math.sqrt(0.2))),
+        ("clustered paired t", 0.1, dict(sd_diff=0.4, se_diff=math.sqrt(0.1 / 8), n_clusters=8)),
+    ],
+)
+def test_planned_power_agrees_with_the_power_stored_beside_a_comparison(test, spread, stored):
+    kw = dict(delta=0.15, alpha=0.05, power=0.8, n_comparisons=3)
+    plan = planned_power(test, spread, n=40, n_clusters=stored.get("n_clusters"), **kw)
+    same = power_for_test(test, n=40, **stored, **kw)
+    assert plan.test == same.test == test
+    assert plan.min_detectable_difference == pytest.approx(same.min_detectable_difference)
+    assert plan.cases_needed == same.cases_needed
+    assert plan.clusters_needed == same.clusters_needed
+    if test == "clustered paired t":
+        assert plan.cases_needed == plan.clusters_needed * 5  # 40 cases in 8 groups
+        assert plan.cases_needed > planned_power("paired t", spread * 5, n=40, **kw).cases_needed
+
+
+def test_planned_power_says_when_mcnemar_cannot_get_there():
+    plan = planned_power("exact McNemar", 0.1, n=10, delta=0.2)
+    assert plan.min_detectable_difference is None and plan.cases_needed is None
+    assert "10 cases cannot reach 80% power with McNemar" in plan.note
+    assert "exceeds the discordant share" in plan.note
+    assert planned_power("paired t", None, n=10, delta=0.2).cases_needed is None
+    with pytest.raises(ValueError, match="at least 2 clusters"):
+        planned_power("clustered paired t", 0.1, n=10, delta=0.2)
