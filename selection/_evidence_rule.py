@@ -123,3 +123,32 @@ def check_choice(
             f"({100 * row['quality']:.1f}, one-sided z = {z:.2f}): the evidence wins",
         )
     return None
+
+
+def hand_floor(table: pd.DataFrame, chosen: Any, candidates: pd.DataFrame) -> Override | None:
+    """An Override to the user's own pick (the measured-feasible row with the best
+    measured mean) unless ``table.loc[chosen]`` is estimated significantly better than it:
+    one-sided z test of the two combined estimates, α = ``ALPHA``. The model's pick has
+    to earn its place over what the leaderboard already shows, so the answer is never a
+    guess that is merely not significantly worse than the evidence."""
+    if candidates.empty:
+        return None
+    floor = candidates["measured_quality_mean"].idxmax()
+    if floor == chosen:
+        return None
+    row, best = table.loc[chosen], table.loc[floor]
+    spread = math.hypot(_finite(row.get("quality_sd")), _finite(best.get("quality_sd")))
+    gain = row["quality"] - best["quality"]
+    if spread > 0 and gain / spread > NormalDist().inv_cdf(1 - ALPHA):
+        return None
+    return Override(
+        floor,
+        f"the best measured config that meets the limits by its measurements "
+        f"({100 * best['measured_quality_mean']:.1f} on {int(best['measured_n_cases'])} "
+        f"cases) is kept: the model's pick is not estimated significantly better "
+        f"({100 * row['quality']:.1f} vs {100 * best['quality']:.1f})",
+    )
+
+
+def _finite(value: Any) -> float:
+    return float(value) if value is not None and np.isfinite(value) else 0.0

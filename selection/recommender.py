@@ -14,7 +14,8 @@ decides: "quality" (highest estimated quality, then fastest), "speed" (lowest me
 latency, then best quality) or weights ``{"quality": wq, "latency": wl, "energy": we}``
 on min–max-normalised estimates (score = wq·quality − wl·latency − we·energy). With
 "quality", a measured-feasible config significantly better than the pick replaces it
-(:mod:`selection._evidence_rule`).
+(:mod:`selection._evidence_rule`), and the pick must be estimated significantly
+better than the best measured-feasible config, or that config is kept.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from selection._choice import (
     violations,
 )
 from selection._db import engine_for
-from selection._evidence_rule import check_choice, measured_feasible
+from selection._evidence_rule import check_choice, hand_floor, measured_feasible
 from selection.model import SelectorModel
 from selection.recommendation import Recommendation
 from selection.shrinkage import combine
@@ -160,6 +161,11 @@ def recommend_from_model(
             overruled = option(model, feasible.loc[chosen], task_type)
             chosen = override.index
             notes.append(override.reason)
+        kept = hand_floor(feasible, chosen, by_hand)
+        if kept is not None:
+            overruled = overruled or option(model, feasible.loc[chosen], task_type)
+            chosen = kept.index
+            notes.append(kept.reason)
     row = feasible.loc[chosen]
     choice = option(model, row, task_type)
     alternatives = tuple(

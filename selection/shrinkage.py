@@ -19,6 +19,12 @@ noise, such as the luckiest of many configs measured on a few cases, does not co
 
     s_m² ← max(s_m², (ȳ − m)² / CONFLICT_Z² − s_y²)
 
+The model's average error also understates its error for one config in another way:
+the prediction for a measured config was fitted on that config's own rows. So the
+prior's variance is also at least the config's own held-out misfit: its squared
+out-of-fold residuals (suites the model did not see) less their sampling noise
+(``<target>_misfit_var``, :mod:`selection.training`).
+
 So a config measured on hundreds of cases is hardly moved by a prediction from sparse
 data, a config measured on a handful leans on the prediction, and an unmeasured config
 is predicted. Quality is combined on its own scale, latency quantiles on the log scale
@@ -66,7 +72,15 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
         se = found["quality_se"].to_numpy(dtype=float)
         one_case = found["n_cases"].to_numpy(dtype=float) == 1
         se = np.where(one_case, math.sqrt(fallback), se)
-        _combine(out, model, "quality", found["quality_mean"].to_numpy(dtype=float), se, log=False)
+        _combine(
+            out,
+            model,
+            "quality",
+            found["quality_mean"].to_numpy(dtype=float),
+            se,
+            misfit(evidence, out, "quality"),
+            log=False,
+        )
     for name, factor in _QUANTILE_NOISE.items():
         if name not in model.targets:
             continue
@@ -76,7 +90,7 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
             y = np.where(value > 0, np.log(value), np.nan)
             se = np.sqrt(factor * found["log_latency_var"].to_numpy(dtype=float) / n)
         se = np.where(n >= 2, se, np.nan)
-        _combine(out, model, name, y, se, log=True)
+        _combine(out, model, name, y, se, misfit(evidence, out, name), log=True)
     return out
 
 
@@ -86,6 +100,7 @@ def _combine(
     name: str,
     y: np.ndarray,
     se: np.ndarray,
+    misfit_var: np.ndarray,
     *,
     log: bool,
 ) -> None:
@@ -96,7 +111,7 @@ def _combine(
     usable = np.isfinite(y) & np.isfinite(se)
     se_safe = np.where(usable, np.maximum(se, 1e-9), 1.0)
     conflict = (np.where(usable, y, prior) - prior) ** 2 / CONFLICT_Z**2 - se_safe**2
-    prior_var = np.maximum(prior_sd**2, conflict)
+    prior_var = np.maximum(np.maximum(prior_sd**2, np.nan_to_num(misfit_var)), conflict)
     weight = np.where(usable, prior_var / (prior_var + se_safe**2), 0.0)
     mean = prior + weight * (np.where(usable, y, 0.0) - prior)
     sd = np.where(usable, np.sqrt(weight) * se_safe, prior_sd)
@@ -110,6 +125,16 @@ def _combine(
     out[name], out[f"{name}_low"], out[f"{name}_high"] = mean, low, high
     out[f"{name}_sd"] = sd
     out[f"{name}_weight"] = weight
+
+
+def misfit(evidence: pd.DataFrame, out: pd.DataFrame, name: str) -> np.ndarray:
+    """Per row of ``out``, the model's held-out error variance for that config
+    (``<name>_misfit_var`` from :mod:`selection.training`; 0 where unknown)."""
+    column = f"{name}_misfit_var"
+    if column not in evidence:
+        return np.zeros(len(out))
+    values = evidence.set_index("config_hash")[column].reindex(out.index)
+    return values.fillna(0.0).to_numpy(dtype=float)
 
 
 def _pooled_case_variance(evidence: pd.DataFrame) -> float:

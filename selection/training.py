@@ -127,7 +127,7 @@ def train_selector(
         encoder=encoder,
         targets=targets,
         configs=config_table(frame),
-        evidence=evidence(frame),
+        evidence=_with_misfit(evidence(frame), rows, targets),
         case_scores=case_scores(frame),
         typical_input_chars=_typical_input_chars(frame),
         trained_keys=frozenset(rows["config_hash"] + "|" + rows["suite"]),
@@ -197,6 +197,28 @@ def _fit_target(
     scale = _scale(y - mean, noise, spread + floor, weight)
     fitted = TargetModel(name, members, scale, floor, z)
     return fitted, _errors(name, y, mean, weight, noise, inside, n_groups), mean
+
+
+def _with_misfit(
+    table: pd.DataFrame, rows: pd.DataFrame, targets: dict[str, TargetModel]
+) -> pd.DataFrame:
+    """``table`` (evidence per config and task type) with ``<target>_misfit_var``: how
+    far the model was off for this very config on suites it did not see, the mean over
+    its (config, suite) rows of the out-of-fold squared residual less the row's sampling
+    noise (positive part; fitting scale). :mod:`selection.shrinkage` uses it as a lower
+    bound on the prior's variance, so a config the model gets wrong is not held to a
+    prediction that is right only on average."""
+    keys = ["config_hash", "task_type"]
+    out = table.copy()
+    for name in targets:
+        if f"oof_{name}" not in rows:
+            continue
+        y, _, noise = target_arrays(rows, name)
+        excess = (y - rows[f"oof_{name}"].to_numpy(dtype=float)) ** 2 - noise
+        per = pd.Series(excess).groupby([rows[k] for k in keys]).mean().clip(lower=0)
+        found = per.reindex(pd.MultiIndex.from_frame(out[keys]))
+        out[f"{name}_misfit_var"] = found.to_numpy()
+    return out
 
 
 def _scale(residual: np.ndarray, noise: np.ndarray, width: np.ndarray, weight: np.ndarray) -> float:

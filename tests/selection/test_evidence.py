@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selection._evidence_rule import check_choice, measured_feasible
+from selection._evidence_rule import check_choice, hand_floor, measured_feasible
 from selection.aggregate import aggregate, evidence
 from selection.frame import validate_training_frame
 from selection.shrinkage import combine
@@ -117,3 +117,63 @@ def test_a_difference_within_the_noise_does_not_overrule(trained):
     model = dataclasses.replace(trained.model, case_scores=scores)
     by_hand = measured_feasible(table, 1.0, None)
     assert check_choice(model, table, "a", by_hand, "qa") is None
+
+
+def test_training_records_each_configs_held_out_misfit(trained):
+    table = trained.model.evidence
+    assert "quality_misfit_var" in table and "latency_p95_misfit_var" in table
+    misfit = table["quality_misfit_var"].dropna()
+    assert len(misfit) == len(table) and (misfit >= 0).all()
+    rows = trained.rows
+    first = rows.iloc[0]
+    same = rows[
+        (rows["config_hash"] == first["config_hash"]) & (rows["task_type"] == first["task_type"])
+    ]
+    excess = ((same["quality"] - same["oof_quality"]) ** 2 - same["quality_noise"]).mean()
+    key = (table["config_hash"] == first["config_hash"]) & (
+        table["task_type"] == first["task_type"]
+    )
+    assert table.loc[key, "quality_misfit_var"].iloc[0] == pytest.approx(max(excess, 0.0))
+
+
+def test_a_config_the_model_got_wrong_held_out_trusts_its_measurement(trained):
+    """The demo's case: a small global model error must not swamp a 36-case
+    measurement of a config whose own held-out residuals show the model is off."""
+    model = trained.model
+    table = _scored(model)
+    measured = table.index[0]
+    fake = model.evidence[model.evidence["task_type"] == "qa"].copy()
+    at = fake["config_hash"] == measured
+    predicted = table.loc[measured, "quality"]
+    fake.loc[at, ["quality_mean", "quality_se", "n_cases", "n"]] = [predicted - 0.1, 0.07, 36, 36]
+    fake["quality_misfit_var"] = 0.0
+    before = combine(dataclasses.replace(model, evidence=fake), table, "qa")
+    fake.loc[at, "quality_misfit_var"] = 0.1**2
+    after = combine(dataclasses.replace(model, evidence=fake), table, "qa")
+    assert after.loc[measured, "quality_weight"] >= 0.6
+    assert after.loc[measured, "quality_weight"] > before.loc[measured, "quality_weight"]
+
+
+def _floor_table(gain: float, sd: float) -> pd.DataFrame:
+    """ "m" unmeasured, estimated ``gain`` above "h", measured-feasible at 0.7."""
+    return pd.DataFrame(
+        {
+            "quality": [0.7 + gain, 0.7],
+            "quality_sd": [sd, 0.03],
+            "measured": [False, True],
+            "measured_n": [np.nan, 40],
+            "measured_n_cases": [np.nan, 40],
+            "measured_quality_mean": [np.nan, 0.7],
+            "measured_latency_p95": [np.nan, 0.5],
+        },
+        index=["m", "h"],
+    )
+
+
+def test_the_model_pick_must_be_clearly_better_than_the_best_measured_one():
+    close = _floor_table(gain=0.03, sd=0.05)
+    kept = hand_floor(close, "m", measured_feasible(close, 1.0, None))
+    assert kept is not None and kept.index == "h" and "40 cases" in kept.reason
+    clear = _floor_table(gain=0.2, sd=0.03)
+    assert hand_floor(clear, "m", measured_feasible(clear, 1.0, None)) is None
+    assert hand_floor(close, "m", measured_feasible(close, 0.4, None)) is None
