@@ -12,6 +12,10 @@ that count times the mean gap between deltas (the prompt's count stays 0: unknow
 
 A prompt that does not fit the server's context window (error code
 ``context_length_exceeded``) is ``PromptTooLong``: that generation fails, unretried.
+llama-cpp-python's server checks the length only once a streamed request's response has
+begun, then drops the connection (or answers 500) with no event; so a stream that breaks
+before its first content is asked again once, unstreamed and for one token, for the
+server's own error.
 """
 
 from __future__ import annotations
@@ -69,11 +73,22 @@ class OpenAICompatBackend(HttpBackend):
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """One streamed ``/v1/chat/completions`` call."""
         payload = chat_completion_payload(request)
-        return await self._attempt(request.model, lambda timeout: self._stream(payload, timeout))
+        return await self._attempt(request.model, lambda timeout: self._generate(payload, timeout))
 
-    async def _stream(self, payload: dict[str, Any], timeout: httpx.Timeout) -> GenerationResult:
-        parts: list[str] = []
+    async def _generate(self, payload: dict[str, Any], timeout: httpx.Timeout) -> GenerationResult:
         deltas = _DeltaClock()
+        try:
+            return await self._stream(payload, timeout, deltas)
+        except (httpx.RemoteProtocolError, httpx.HTTPStatusError, IncompleteStream) as exc:
+            broke = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code >= 500
+            if broke and deltas.count == 0:
+                await self._raise_if_prompt_too_long_unstreamed(payload, timeout)
+            raise
+
+    async def _stream(
+        self, payload: dict[str, Any], timeout: httpx.Timeout, deltas: _DeltaClock
+    ) -> GenerationResult:
+        parts: list[str] = []
         ttft: float | None = None
         finish: str | None = None
         usage: dict[str, Any] = {}
@@ -125,6 +140,31 @@ class OpenAICompatBackend(HttpBackend):
             eval_duration_ns=eval_ns,
         )
 
+    async def _raise_if_prompt_too_long_unstreamed(
+        self, payload: dict[str, Any], timeout: httpx.Timeout
+    ) -> None:
+        """Ask again, unstreamed and for one token; ``PromptTooLong`` when the answer is
+        ``context_length_exceeded``. Any other answer is ignored: the caller re-raises."""
+        probe = {**payload, "stream": False, "max_tokens": 1}
+        del probe["stream_options"]
+        for _ in range(2):  # the first try may get the broken stream's closed connection
+            try:
+                response = await self._client.post(
+                    self._url("/v1/chat/completions"), json=probe, timeout=timeout
+                )
+                break
+            except httpx.TransportError:
+                continue
+        else:
+            return
+        if response.status_code == 400:
+            _raise_if_prompt_too_long(
+                response.text,
+                self.host.name,
+                payload["model"],
+                how="(the stream broke; asked again unstreamed, for 1 token) ",
+            )
+
     async def list_models(self) -> list[ModelInfo]:
         """The server's models (``/v1/models``); only names are known."""
         payload = await self._get_json("/v1/models")
@@ -155,7 +195,7 @@ class _DeltaClock:
         return round((self._last - self._first) / (self.count - 1) * self.count * 1e9)
 
 
-def _raise_if_prompt_too_long(body: str, host: str, model: str) -> None:
+def _raise_if_prompt_too_long(body: str, host: str, model: str, *, how: str = "") -> None:
     """Raise ``PromptTooLong`` when a 400's body carries ``context_length_exceeded``."""
     try:
         error = json.loads(body).get("error")
@@ -165,7 +205,7 @@ def _raise_if_prompt_too_long(body: str, host: str, model: str) -> None:
         raise PromptTooLong(
             f"{host}: HTTP 400 for model '{model}': prompt too long for the server's "
             f"context window; this generation fails and is not retried: "
-            f"{error_message(body)}",
+            f"{how}{error_message(body)}",
             host=host,
             model=model,
             status_code=400,
