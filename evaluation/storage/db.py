@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,14 +34,30 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True)
         if create:
-            _refuse_older_schema(engine, url)  # before creating anything in it
-            _create_tables(engine)
+            _while_locked(lambda: _refuse_older_schema(engine, url))  # before creating
+            _while_locked(lambda: _create_tables(engine))
     except SQLAlchemyError as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StorageError(
             f"cannot open the results database {_redact(url)}: {first_line}"
         ) from exc
     return engine
+
+
+def _while_locked(step: Callable[[], None], *, budget_s: float = 30.0) -> None:
+    """Run ``step`` again while SQLite answers "database is locked". A deferred
+    transaction that read the schema and then wants to write gets that answer at once,
+    without waiting out the busy timeout, when another process wrote in between (sweeps
+    creating the tables of a fresh file together: 2 of 20 rounds failed so)."""
+    deadline = time.monotonic() + budget_s
+    while True:
+        try:
+            step()
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.02, 0.1))
 
 
 def _refuse_older_schema(engine: Engine, url: str) -> None:
