@@ -30,6 +30,27 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+_API_VARIABLES = ("PREFECT_API_URL", "EVALFLOW_EMBEDDED_PREFECT_API_URL")
+
+
+@pytest.fixture(autouse=True)
+def _prefect_api_unchanged_between_tests() -> Iterator[None]:
+    """`evalflow run` in-process points this process at the embedded server it starts and
+    leaves it so (Prefect's exit hooks need it); the next test must not inherit that."""
+    before = {name: os.environ.get(name) for name in _API_VARIABLES}
+    yield
+    if all(os.environ.get(name) == value for name, value in before.items()):
+        return
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    from prefect.context import refresh_global_settings_context
+
+    refresh_global_settings_context()
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'results.db'}"

@@ -147,8 +147,9 @@ def test_prefect_console_drops_expected_errors_but_the_api_log_keeps_them() -> N
     assert console.filter(record("prefect.flow_runs", logging.INFO, "Beginning flow run"))
     # Only the console handler filters: the run loggers, whose API handler sends records
     # to Prefect's log store, pass every record on, traceback and all.
-    assert not logging.getLogger("prefect.task_runs").filters
-    assert not logging.getLogger("prefect.flow_runs").filters
+    # (Prefect's own API-key filter may be there once its logging is set up.)
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        assert all(f.__module__.startswith("prefect.") for f in logging.getLogger(name).filters)
 
 
 def test_an_expected_error_inside_a_task_is_one_line_end_to_end(

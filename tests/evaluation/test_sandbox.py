@@ -113,7 +113,10 @@ def test_hostile_programs_fail_with_reasons_and_the_batch_goes_on(
         assert report.passed == 0, name
         assert all(o.reason for o in report.outcomes), name
     reasons = {name: r.outcomes[0].reason for name, r in zip(hostile, reports[1:], strict=True)}
-    assert "TimeoutError" in reasons["infinite loop"]
+    # the harness's per-test CPU alarm, or under heavy load the sandbox's own CPU kill
+    assert any(
+        why in reasons["infinite loop"] for why in ("TimeoutError", "CPU time limit", "wall time")
+    )
     assert "CPU time limit" in reasons["C-level loop"] or "wall time" in reasons["C-level loop"]
     assert "MemoryError" in reasons["memory bomb"]
     assert "output limit" in reasons["1 GB of output"]
