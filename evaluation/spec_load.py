@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from evaluation.pipelines._spec import parse_pipeline
 from evaluation.spec import (
     DEFAULT_NUM_PREDICT,
     DEFAULT_TEMPLATES,
@@ -50,6 +51,7 @@ SPEC_KEYS = (
     "hosts",
     "limits",
     "baseline",
+    "pipeline",
 )
 HOST_KEYS = ("name", "url", "slots", "kind", "models")
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
@@ -101,11 +103,14 @@ def parse_spec(
         base_dir = Path(path).parent
     limits = _limits(reader, data.get("limits"))
     models = _models(reader, data["models"])
+    raw_grid = {} if data.get("grid") is None else reader.mapping(data["grid"], "grid")
+    generation_grid = {k: v for k, v in raw_grid.items() if k in GRID_ORDER}
+    pipeline_grid = {k: v for k, v in raw_grid.items() if k not in GRID_ORDER}
     spec = SweepSpec(
         name=reader.text(data["name"], "name", pattern=NAME_PATTERN),
         suite=_suite(reader, data["suite"], base_dir),
         models=models,
-        grid=_grid(reader, data.get("grid"), limits.max_configs),
+        grid=_grid(reader, generation_grid, limits.max_configs),
         templates=_templates(reader, data.get("templates")),
         hosts=_hosts(reader, data.get("hosts"), models),
         samples_per_case=(samples := _samples(reader, data.get("samples_per_case", 1))),
@@ -113,6 +118,7 @@ def parse_spec(
         limits=limits,
         baseline=_optional_text(reader, data.get("baseline"), "baseline"),
         path=Path(path) if path is not None else None,
+        pipeline=parse_pipeline(reader, data.get("pipeline"), pipeline_grid, base_dir, GRID_ORDER),
     )
     baseline_config(spec, expand(spec))  # refuses a sweep past max_configs, a bad baseline
     return spec

@@ -14,6 +14,7 @@ from prefect.utilities.annotations import quote
 
 from evaluation.backends.retry import RetryPolicy
 from evaluation.dispatch import dispatch
+from evaluation.pipelines.runtime import SharedCalls
 from evaluation.run_telemetry import RunTelemetry, local_hosts
 from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
@@ -27,6 +28,7 @@ from tasks.hosts import check_hosts
 from tasks.progress import ProgressArtifact
 from tasks.report import publish_report
 from tasks.results import aggregate, artifact_key, publish, score
+from tasks.spare_slots import PoolSpareSlots
 from tasks.sweep import (
     finish,
     load_sweep,
@@ -94,6 +96,7 @@ async def evaluate(
             slots=slots,
             policy=RetryPolicy(max_attempts=limits.max_attempts),
             on_stored=progress.advance,
+            shared=SharedCalls(backends, PoolSpareSlots(slots, hosts)),
         )
 
         async def run(host, items):

@@ -12,11 +12,13 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
 from evaluation.errors import BackendError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,33 @@ async def generate_with_retries(
     A non-retryable error, or the last one when attempts run out, is re-raised with the
     number of attempts made in its ``attempts`` attribute.
     """
+    return await with_retries(
+        lambda: backend.generate(request),
+        policy=policy,
+        slot=slot,
+        sleep=sleep,
+        rng=rng,
+        model=request.model,
+    )
+
+
+async def with_retries(
+    attempt_once: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    slot: Callable[[], contextlib.AbstractAsyncContextManager] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    rng: random.Random | None = None,
+    model: str = "",
+) -> tuple[T, int]:
+    """Any one backend call (a generation, an embedding), retried as
+    ``generate_with_retries`` says, the slot held around each attempt only."""
     rng = rng or random.Random()
     attempt = 1
     while True:
         try:
             async with slot() if slot is not None else contextlib.nullcontext():
-                return await backend.generate(request), attempt
+                return await attempt_once(), attempt
         except BackendError as exc:
             exc.attempts = attempt
             if not exc.retryable or attempt >= policy.max_attempts:
@@ -77,7 +100,7 @@ async def generate_with_retries(
                 "attempt %d/%d for model %s failed (%s); retrying in %.2f s",
                 attempt,
                 policy.max_attempts,
-                request.model,
+                model,
                 exc,
                 wait,
             )

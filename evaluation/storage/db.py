@@ -16,7 +16,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from evaluation.errors import StorageError
-from evaluation.storage import models  # noqa: F401  (registers the tables)
+from evaluation.storage import models, pipeline_tables  # noqa: F401  (registers the tables)
 
 
 def make_engine(url: str, *, create: bool = True) -> Engine:

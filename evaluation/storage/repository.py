@@ -30,6 +30,7 @@ from evaluation.storage.models import (
     SuiteRow,
     utcnow,
 )
+from evaluation.storage.stages import save_case_traces, save_config_pipelines
 from evaluation.suites import Suite
 from evaluation.work import GenerationRecord, WorkKey, case_uid
 
@@ -161,6 +162,7 @@ def register_experiment(
     session.add(experiment)
     session.flush()
     insert_ignoring_conflicts(session, ConfigRow, [config_row(c) for c in configs])
+    save_config_pipelines(session, configs)
     insert_ignoring_conflicts(
         session,
         ExperimentConfig,
@@ -249,6 +251,7 @@ def save_generations(
 ) -> None:
     """Store outcomes. A failed row is replaced by a later attempt; an "ok" row is never
     overwritten, so concurrent or repeated runs cannot duplicate or clobber results."""
+    records = list(records)
     rows = [generation_row(experiment_id, r) for r in records]
     if not rows:
         return
@@ -262,6 +265,7 @@ def save_generations(
             index_elements=_GENERATION_KEY, set_=update, where=table.c.status != "ok"
         )
         session.exec(stmt)
+    save_case_traces(session, experiment_id, records)
 
 
 def get_experiment(session: Session, name: str) -> Experiment:
