@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
-from evaluation.backends.retry import RetryPolicy, with_retries
+from evaluation.backends.retry import RetryPolicy, embed_with_retries, generate_with_retries
 from evaluation.errors import BackendError, EvalError
 from evaluation.pipelines._chunking import estimate_tokens
 from evaluation.pipelines._contract import Pipeline, PipelineOutput
@@ -140,11 +140,8 @@ class _Handles:
             backend: Backend, slot: SlotFactory | None
         ) -> tuple[StageRecord, GenerationResult]:
             began, wall = time.perf_counter(), datetime.now(UTC)
-            result, attempts = await with_retries(
-                lambda: backend.generate(request),
-                policy=self._route.policy,
-                slot=slot,
-                model=request.model,
+            result, attempts = await generate_with_retries(
+                backend, request, policy=self._route.policy, slot=slot
             )
             record = StageRecord(
                 stage=stage,
@@ -188,11 +185,8 @@ class _Handles:
 
         async def call(backend: Backend, slot: SlotFactory | None) -> StageRecord:
             began, wall = time.perf_counter(), datetime.now(UTC)
-            embed = getattr(backend, "embed", None)
-            if embed is None:
-                raise PipelineFailed(f"the {backend.host.kind} backend cannot embed")
-            result, attempts = await with_retries(
-                lambda: embed(model, texts), policy=self._route.policy, slot=slot, model=model
+            result, attempts = await embed_with_retries(
+                backend, model, texts, policy=self._route.policy, slot=slot
             )
             vectors.extend(result)
             estimate = sum(estimate_tokens(t) for t in texts)
