@@ -62,6 +62,11 @@ def parse_pipeline(
             child("pipeline", key),
             f"'{key}' is both fixed here and varied in grid.{key}; keep one",
         )
+    varied = tuple(
+        (key, _values(reader, declared[key], grid[key], child("grid", key), base_dir))
+        for key in declared
+        if key in grid
+    )
     fixed: dict[str, Any] = {}
     for key, param in declared.items():
         if key in block:
@@ -74,11 +79,6 @@ def parse_pipeline(
             )
             if param.default is not None and param.default != "":
                 fixed[key] = param.default
-    varied = tuple(
-        (key, _values(reader, declared[key], grid[key], child("grid", key), base_dir))
-        for key in declared
-        if key in grid
-    )
     spec = PipelineSpec(name, tuple(fixed.items()), varied)
     for setting in spec.settings():
         if problem := check_combination(setting.params):
