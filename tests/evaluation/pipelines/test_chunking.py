@@ -3,6 +3,8 @@ exactly ``overlap`` units, no chunk is empty, none is longer than ``size``."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -45,7 +47,8 @@ def test_chunks_cover_in_order_with_exact_overlap(text, size_overlap, unit):
     assert firsts[0] == 0 and lasts[-1] == len(spans) - 1
     for first, last in zip(firsts, lasts, strict=True):
         assert 1 <= last - first + 1 <= size  # size respected
-    for (f0, l0), (f1, l1) in zip(zip(firsts, lasts), zip(firsts[1:], lasts[1:]), strict=False):
+    pairs = list(zip(firsts, lasts, strict=True))
+    for (f0, l0), (f1, l1) in itertools.pairwise(pairs):
         assert f1 > f0 and l1 > l0  # in order, always advancing
         assert l0 - f1 + 1 == overlap  # exact overlap: every chunk but the last is full
         assert l0 - f0 + 1 == size
