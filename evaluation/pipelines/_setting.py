@@ -36,16 +36,27 @@ class PipelineSetting:
         return {"name": self.name, "params": self.params}
 
     def label_parts(self) -> list[str]:
-        """The name and the scalar parameters (prompts and other text left out)."""
+        """The name, the numbers and switches (short names) and the map_reduce mode;
+        prompts, paths and model names are left out to keep labels readable (the hash
+        tells configs apart)."""
         parts = [self.name]
         for key, value in self.params.items():
+            short = LABEL_NAMES.get(key, key)
             if isinstance(value, bool):
-                parts.append(f"{key}={'yes' if value else 'no'}")
-            elif isinstance(value, int | float):
-                parts.append(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}")
-            elif isinstance(value, str) and len(value) <= 24 and "\n" not in value:
-                parts.append(f"{key}={value}")
+                parts.append(f"{short}={'yes' if value else 'no'}")
+            elif isinstance(value, float):
+                parts.append(f"{short}={value:g}")
+            elif isinstance(value, int) or key == "mode":
+                parts.append(f"{short}={value}")
         return parts
+
+
+LABEL_NAMES = {
+    "chunk_size": "chunk",
+    "chunk_overlap": "overlap",
+    "retrieve_k": "retrieve",
+    "min_similarity": "minsim",
+}
 
 
 def canonical(params: Mapping[str, Any]) -> str:
