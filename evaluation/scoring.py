@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.backends.base import GenerationResult
-from evaluation.metrics import Metric, Scored
+from evaluation.metrics import Embeds, Metric, Scored, with_embedder
 from evaluation.suites import Suite
 
 TIMING_METRICS = frozenset({"latency_s", "ttft_s", "tokens_per_s"})
@@ -37,19 +37,30 @@ def _float(value: object, default: float | None = float("nan")) -> float | None:
 
 
 def score_generations(
-    generations: pd.DataFrame, suite: Suite, metrics: Sequence[Metric]
+    generations: pd.DataFrame,
+    suite: Suite,
+    metrics: Sequence[Metric],
+    *,
+    embedder: Embeds | None = None,
 ) -> dict[str, np.ndarray]:
     """Scores of the successful generations in ``generations`` (rows of
-    ``generations_frame``), aligned with its rows; failed generations are not scored."""
-    scored = score_generations_detailed(generations, suite, metrics)
+    ``generations_frame``), aligned with its rows; failed generations are not scored.
+    ``embedder`` gives the vectors of metrics that need an embedding model."""
+    scored = score_generations_detailed(generations, suite, metrics, embedder=embedder)
     return {name: values.values for name, values in scored.items()}
 
 
 def score_generations_detailed(
-    generations: pd.DataFrame, suite: Suite, metrics: Sequence[Metric]
+    generations: pd.DataFrame,
+    suite: Suite,
+    metrics: Sequence[Metric],
+    *,
+    embedder: Embeds | None = None,
 ) -> dict[str, Scored]:
     """``score_generations`` with each score's detail (failed tests, a scorer's error).
     A metric that scores a case from all its samples (pass@k) gets one config at a time."""
+    if embedder is not None:
+        metrics = [with_embedder(m, embedder) for m in metrics]
     by_id = {case.id: case for case in suite.cases}
     cases = [by_id[case_id] for case_id in generations["case_id"]]
     outputs = generations["output"].fillna("").tolist()

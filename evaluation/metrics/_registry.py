@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from evaluation.errors import MetricError
-from evaluation.metrics import _code, _constraints, _labels, _overlap, _text, _timing
+from evaluation.metrics import _code, _constraints, _labels, _overlap, _semantic, _text, _timing
 from evaluation.metrics._base import CorpusFn, Metric, PerCaseFn, ScoreType
 from evaluation.metrics._pass_at_k import parse_k
 from evaluation.metrics._user import entry_point_names, user_metric
@@ -186,7 +186,7 @@ def _pass_at(k: int) -> Metric:
 
 def metric_names() -> tuple[str, ...]:
     """Every known metric name, in a stable order."""
-    return tuple(_BY_NAME)
+    return (*_BY_NAME, _semantic.NAME)
 
 
 def get_metric(name: str) -> Metric:
@@ -198,14 +198,22 @@ def get_metric(name: str) -> Metric:
     k = parse_k(name)
     if k is not None:
         return _pass_at(k)
+    semantic = _semantic_metric(name)
+    if semantic is not None:
+        return semantic
     found = user_metric(name)
     if found is not None:
         return found
-    known = ", ".join([*_BY_NAME, *entry_point_names()])
+    known = ", ".join([*_BY_NAME, _semantic.NAME, *entry_point_names()])
     raise MetricError(
-        f"unknown metric '{name}'; known metrics: {known}, pass@k, or a scorer of your own "
-        "as module:function"
+        f"unknown metric '{name}'; known metrics: {known}, pass@k, "
+        f"{_semantic.NAME}@EMBED_MODEL, or a scorer of your own as module:function"
     )
+
+
+@cache
+def _semantic_metric(name: str) -> Metric | None:
+    return _semantic.semantic_metric(name, WITH_REFERENCES)
 
 
 def unsuited_metric(name: str, task_type: str) -> str | None:
