@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,10 +13,15 @@ from evaluation.metrics import Embeds, Metric, Scored, with_embedder
 from evaluation.suites import Suite
 
 TIMING_METRICS = frozenset({"latency_s", "ttft_s", "tokens_per_s"})
+# Metrics that read the GenerationResults: timings, and what a pipeline recorded.
+RESULT_METRICS = TIMING_METRICS | {"retrieval_recall_at_k"}
+META_COLUMN = "meta"  # a pipeline's record of a generation (dict or JSON text), if joined
 
 
 def results_from_rows(rows: pd.DataFrame) -> list[GenerationResult]:
-    """Rebuild GenerationResults from stored rows (what timing metrics read)."""
+    """Rebuild GenerationResults from stored rows (what timing metrics read), with the
+    pipeline's record from the ``meta`` column when the frame has one."""
+    metas = rows[META_COLUMN].tolist() if META_COLUMN in rows else [None] * len(rows)
     return [
         GenerationResult(
             text=row.output,
@@ -27,9 +33,21 @@ def results_from_rows(rows: pd.DataFrame) -> list[GenerationResult]:
             eval_duration_ns=int(row.eval_duration_ns or 0),
             total_duration_ns=int(row.total_duration_ns or 0),
             simulated=bool(row.simulated),
+            metadata=_meta(meta),
         )
-        for row in rows.itertuples(index=False)
+        for row, meta in zip(rows.itertuples(index=False), metas, strict=True)
     ]
+
+
+def _meta(value: object) -> dict:
+    """A stored pipeline record as a dict (JSON columns come back as text on SQLite
+    through pandas); anything else is no record."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _float(value: object, default: float | None = float("nan")) -> float | None:
@@ -64,7 +82,7 @@ def score_generations_detailed(
     by_id = {case.id: case for case in suite.cases}
     cases = [by_id[case_id] for case_id in generations["case_id"]]
     outputs = generations["output"].fillna("").tolist()
-    needs_results = any(m.name in TIMING_METRICS for m in metrics)
+    needs_results = any(m.name in RESULT_METRICS for m in metrics)
     results = results_from_rows(generations) if needs_results else None
     labels = suite.labels or None
     out: dict[str, Scored] = {}

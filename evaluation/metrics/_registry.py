@@ -6,7 +6,17 @@ from collections.abc import Iterable
 from functools import cache
 
 from evaluation.errors import MetricError
-from evaluation.metrics import _code, _constraints, _labels, _overlap, _semantic, _text, _timing
+from evaluation.metrics import (
+    _code,
+    _constraints,
+    _key_points,
+    _labels,
+    _overlap,
+    _retrieval,
+    _semantic,
+    _text,
+    _timing,
+)
 from evaluation.metrics._base import CorpusFn, Metric, PerCaseFn, ScoreType
 from evaluation.metrics._pass_at_k import parse_k
 from evaluation.metrics._user import entry_point_names, user_metric
@@ -165,7 +175,23 @@ _CODE_METRICS = (
         task_types=ANY_TASK,  # scores missing where a case has no constraints
     ),
 )
-_METRICS = _METRICS + _CODE_METRICS
+_PIPELINE_METRICS = (
+    _metric(
+        "retrieval_recall_at_k",
+        "1 when the retrieved chunks hold all of the case's gold evidence (rag pipelines).",
+        "binary",
+        _retrieval.retrieval_recall,
+        task_types=ANY_TASK,  # scores missing where a case has no gold evidence
+    ),
+    _metric(
+        "key_point_recall",
+        'Share of the case\'s metadata["key_points"] the output states (token overlap).',
+        "continuous",
+        _key_points.key_point_recall,
+        task_types=WITH_REFERENCES,
+    ),
+)
+_METRICS = _METRICS + _CODE_METRICS + _PIPELINE_METRICS
 _BY_NAME = {metric.name: metric for metric in _METRICS}
 
 
