@@ -631,6 +631,24 @@ SUITE_CASES = [
         ("{sidecar}", F.format("default_metrics[0]"), "did you mean 'exact_match'?"),
     ),
     Bad(
+        "suite-documents-generator-unknown",
+        "suite",
+        suite(
+            sidecar=QA_SIDECAR | {"documents": {"generator": "novels", "seed": 1, "words": [500]}}
+        ),
+        ("{sidecar}", F.format("documents.generator"), "annual-reports"),
+    ),
+    Bad(
+        "suite-document-id-unknown",
+        "suite",
+        suite(
+            cases=[case(metadata={"document_id": "report-09"})],
+            sidecar=QA_SIDECAR
+            | {"documents": {"generator": "annual-reports", "seed": 1, "words": [500]}},
+        ),
+        ("{suite}:1", F.format("metadata.document_id"), "'report-09' is not a document"),
+    ),
+    Bad(
         "suite-sidecar-labels-on-qa",
         "suite",
         suite(sidecar=QA_SIDECAR | {"labels": ["a", "b"]}),
