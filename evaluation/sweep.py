@@ -74,12 +74,14 @@ def _check_metrics(spec: SweepSpec, suite: Suite) -> None:
     for i, name in enumerate(spec.metrics):
         if reason := unsuited_metric(name, suite.task_type):
             raise SpecError(f"{reason}; pick another metric", field=f"metrics[{i}]", path=where)
+    # the suite's default metrics too, when the spec names none
+    for i, name in enumerate(spec.metrics or suite.default_metrics):
         model = embed_model_of(name)
         if model is not None and not any(h.serves(model) for h in spec.hosts):
             raise SpecError(
                 f"{name} needs embedding model '{model}', which no host serves (each lists "
                 "its models); add it to a host's models",
-                field=f"metrics[{i}]",
+                field=f"metrics[{i}]" if spec.metrics else "metrics",
                 path=where,
             )
 

@@ -223,3 +223,18 @@ def test_a_missing_embedding_model_is_refused_before_the_run(tmp_path: Path) -> 
         with pytest.raises(ModelNotFound, match=r"does not have 'nomic-embed-text'.*ollama pull"):
             check_before_run(sweep)
         assert server.stats.requests == 0 and server.stats.embed_requests == 0
+
+
+def test_a_suite_default_needing_an_unserved_embedding_model_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "s.jsonl").write_text('{"id": "a", "input": "2+2?", "references": ["4"]}\n')
+    (tmp_path / "s.suite.yaml").write_text(
+        "name: s\nversion: '1'\ntask_type: qa\ndefault_metrics: [semantic_similarity]\n"
+    )
+    host = {"name": "sim", "url": "simulated://local", "kind": "simulated", "models": ["m"]}
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        yaml.safe_dump({"name": "t", "suite": "s.jsonl", "models": ["m"], "hosts": [host]})
+    )
+    with pytest.raises(SpecError, match="embedding model 'nomic-embed-text'") as caught:
+        prepare_sweep(spec)
+    assert caught.value.field == "metrics"
