@@ -1,20 +1,27 @@
 """Pipeline parameters: the knobs a pipeline declares, what values each accepts.
 
+Two kinds. The generation-parameter table (``evaluation.generation_params``) holds the
+ones the issue names for the grid: chunk_size, chunk_overlap, retrieve_k,
+min_similarity, parallel, embed_model; their rules, the config hash, the configs
+table's columns and parameter effects come from there (``in_table``), with the default
+a pipeline gives them here. Every other parameter (map_reduce's mode and prompts, a
+user pipeline's own) is defined here and stored with the config's pipeline setting.
+
 Built-in pipelines declare theirs from ``PARAMETERS``; a user pipeline declares its own
 (``@pipeline(parameters={"passes": int})``), and a name it shares with ``PARAMETERS``
 gets that parameter's rule. Any declared parameter can be fixed in the spec's
 ``pipeline:`` block or varied in its ``grid:``; either way its value is part of the
-config hash. Cross-parameter rules (``chunk_overlap < chunk_size``) are checked on each
-expanded config, in ``check_combination``.
+config hash.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 Kind = type  # int, float, bool, str or dict (named prompts)
+REQUIRED = object()  # the default of a parameter the spec must give
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,7 @@ class PipelineParameter:
     accepts: Callable[[Any], bool] = lambda _value: True
     default: Any = None
     doc: str = ""
+    in_table: bool = False  # a generation parameter (rules and hash from that table)
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is refused, or None."""
@@ -60,29 +68,26 @@ def _is_kind(value: Any, kind: Kind) -> bool:
     return isinstance(value, kind)
 
 
-REQUIRED = object()
-
 PARAMETERS: dict[str, PipelineParameter] = {
     p.name: p
     for p in (
-        PipelineParameter("chunk_size", int, "must be >= 1", lambda v: v >= 1, 2000,
-                          "units per chunk (see unit)"),
-        PipelineParameter("chunk_overlap", int, "must be >= 0 (and < chunk_size)",
-                          lambda v: v >= 0, 200, "units shared by consecutive chunks"),
+        PipelineParameter("chunk_size", int, default=2000, in_table=True,
+                          doc="units per chunk (see unit)"),
+        PipelineParameter("chunk_overlap", int, default=200, in_table=True,
+                          doc="units shared by consecutive chunks (< chunk_size)"),
         PipelineParameter("unit", str, "must be tokens or characters",
                           lambda v: v in ("tokens", "characters"), "tokens",
                           "what chunk_size counts: whitespace tokens or characters"),
         PipelineParameter("mode", str, "must be parallel or refine",
                           lambda v: v in ("parallel", "refine"), "parallel",
                           "map_reduce: map calls at once, or one by one refining"),
-        PipelineParameter("retrieve_k", int, "must be >= 1", lambda v: v >= 1, 10,
-                          "chunks retrieved per question (not top_k, a sampling option)"),
-        PipelineParameter("min_similarity", float, "must be in [-1, 1]",
-                          lambda v: -1.0 <= v <= 1.0, 0.0,
-                          "least cosine similarity of a retrieved chunk"),
-        PipelineParameter("parallel", bool, default=True,
+        PipelineParameter("retrieve_k", int, default=10, in_table=True,
+                          doc="chunks retrieved per question (not top_k, a sampling option)"),
+        PipelineParameter("min_similarity", float, default=0.0, in_table=True,
+                          doc="least cosine similarity of a retrieved chunk"),
+        PipelineParameter("parallel", bool, default=True, in_table=True,
                           doc="sections: generate at once, or in order seeing earlier ones"),
-        PipelineParameter("embed_model", str, default=REQUIRED,
+        PipelineParameter("embed_model", str, default=REQUIRED, in_table=True,
                           doc="the embedding model (e.g. nomic-embed-text)"),
         PipelineParameter("corpus", str, default=REQUIRED,
                           doc="rag: JSONL file of {id, text} documents, relative to the spec"),
@@ -104,15 +109,3 @@ PARAMETERS: dict[str, PipelineParameter] = {
                           doc="sections: optional call joining the sections ({sections})"),
     )
 }  # fmt: skip
-
-
-def check_combination(params: Mapping[str, Any]) -> tuple[str, str] | None:
-    """A rule across parameters that ``params`` breaks: (parameter, message), or None."""
-    size, overlap = params.get("chunk_size"), params.get("chunk_overlap")
-    if size is not None and overlap is not None and overlap >= size:
-        return (
-            "chunk_overlap",
-            f"chunk_overlap ({overlap}) must be smaller than chunk_size ({size}): "
-            "chunks would never advance",
-        )
-    return None

@@ -36,27 +36,17 @@ class PipelineSetting:
         return {"name": self.name, "params": self.params}
 
     def label_parts(self) -> list[str]:
-        """The name, the numbers and switches (short names) and the map_reduce mode;
-        prompts, paths and model names are left out to keep labels readable (the hash
-        tells configs apart)."""
+        """The name, its own numbers and switches and the map_reduce mode (chunk_size &
+        co. are labelled as generation parameters); prompts and paths are left out."""
         parts = [self.name]
         for key, value in self.params.items():
-            short = LABEL_NAMES.get(key, key)
             if isinstance(value, bool):
-                parts.append(f"{short}={'yes' if value else 'no'}")
+                parts.append(f"{key}={'yes' if value else 'no'}")
             elif isinstance(value, float):
-                parts.append(f"{short}={value:g}")
+                parts.append(f"{key}={value:g}")
             elif isinstance(value, int) or key == "mode":
-                parts.append(f"{short}={value}")
+                parts.append(f"{key}={value}")
         return parts
-
-
-LABEL_NAMES = {
-    "chunk_size": "chunk",
-    "chunk_overlap": "overlap",
-    "retrieve_k": "retrieve",
-    "min_similarity": "minsim",
-}
 
 
 def canonical(params: Mapping[str, Any]) -> str:

@@ -10,9 +10,9 @@ Shape::
       chunk_overlap: [200]
 
 Everything is checked before anything runs: the pipeline must exist (a user pipeline is
-imported), every parameter must be declared by it, values must follow their rules,
-prompts may use only their variables, and every expanded combination must satisfy the
-cross-parameter rules (``chunk_overlap < chunk_size``).
+imported), every parameter must be declared by it, values must follow their rules
+(those of the generation-parameter table for chunk_size & co., whose cross-parameter
+rules ``expand`` checks), and prompts may use only their variables.
 """
 
 from __future__ import annotations
@@ -21,24 +21,30 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.pipelines._builtins import PROMPT_VARIABLES
-from evaluation.pipelines._parameters import REQUIRED, PipelineParameter, check_combination
+from evaluation.pipelines._parameters import PARAMETERS, REQUIRED, PipelineParameter
 from evaluation.pipelines._registry import PipelineNotFound, resolve
 from evaluation.pipelines._retrieval import load_corpus
 from evaluation.pipelines._setting import SINGLE, PipelineSpec
 from evaluation.spec_fields import FieldReader, FormattedField, child, item, template_fields
+from evaluation.spec_grid import GRID_ORDER, grid_values
+
+TABLE_PARAMETERS = tuple(name for name, p in PARAMETERS.items() if p.in_table)
 
 
 def parse_pipeline(
     reader: FieldReader,
     raw: Any,
     grid: dict[str, Any],
+    table_grid: dict[str, tuple[Any, ...]],
     base_dir: str | Path | None,
-    grid_names: tuple[str, ...],
-) -> PipelineSpec | None:
-    """The pipeline of a spec (None: ``single`` with nothing set). ``grid`` holds the
-    grid entries that are not generation parameters (``grid_names``)."""
-    if raw is None and not grid:
-        return None
+) -> tuple[PipelineSpec | None, dict[str, tuple[Any, ...]]]:
+    """The pipeline of a spec (None: ``single`` with nothing set), and the values of the
+    generation-table pipeline parameters to add to the grid (fixed in the block, or the
+    pipeline's defaults). ``grid`` holds the raw grid entries that are not generation
+    parameters; ``table_grid`` the generation grid already read."""
+    table_set = [name for name in TABLE_PARAMETERS if name in table_grid]
+    if raw is None and not grid and not table_set:
+        return None, {}
     block = {"name": SINGLE} if raw is None else dict(reader.mapping(raw, "pipeline"))
     name = reader.text(block.pop("name", None) or SINGLE, "pipeline.name")
     try:
@@ -46,19 +52,24 @@ def parse_pipeline(
     except PipelineNotFound as exc:
         raise reader.error("pipeline.name", str(exc)) from exc
     declared = pipeline.parameters
-    allowed = (*grid_names, *declared)
+    listing = f" (it declares: {', '.join(declared)})" if declared else " (it declares none)"
     for key in grid:
         if key not in declared:
-            reader.mapping({key: None}, "grid", allowed=allowed)  # unknown key, with a hint
+            reader.mapping({key: None}, "grid", allowed=(*GRID_ORDER, *declared))
+    for key in table_set:
+        reader.check(
+            key in declared,
+            child("grid", key),
+            f"pipeline {name} does not declare parameter '{key}'{listing}",
+        )
     for key in block:
         reader.check(
             key in declared,
             child("pipeline", key),
-            f"pipeline {name} does not declare parameter '{key}'"
-            + (f" (it declares: {', '.join(declared)})" if declared else " (it declares none)"),
+            f"pipeline {name} does not declare parameter '{key}'{listing}",
         )
         reader.check(
-            key not in grid,
+            key not in grid and key not in table_grid,
             child("pipeline", key),
             f"'{key}' is both fixed here and varied in grid.{key}; keep one",
         )
@@ -68,26 +79,29 @@ def parse_pipeline(
         if key in grid
     )
     fixed: dict[str, Any] = {}
+    table_values: dict[str, tuple[Any, ...]] = {}
     for key, param in declared.items():
-        if key in block:
-            fixed[key] = _value(reader, param, block[key], child("pipeline", key), base_dir)
-        elif key not in grid:
+        field = child("pipeline", key)
+        if key in block and param.in_table:
+            reader.check(
+                not isinstance(block[key], list | dict), field, f"one value; vary it in grid.{key}"
+            )
+            table_values[key] = grid_values(reader, key, block[key], field, max_count=1)
+        elif key in block:
+            fixed[key] = _value(reader, param, block[key], field, base_dir)
+        elif key not in grid and key not in table_grid:
             reader.check(
                 param.default is not REQUIRED,
-                child("pipeline", key),
+                field,
                 f"pipeline {name} needs '{key}' ({param.doc or param.rule})",
             )
-            if param.default is not None and param.default != "":
+            if param.in_table:
+                table_values[key] = (param.default,)
+            elif param.default is not None and param.default != "":
                 fixed[key] = param.default
-    spec = PipelineSpec(name, tuple(fixed.items()), varied)
-    for setting in spec.settings():
-        if problem := check_combination(setting.params):
-            key, message = problem
-            where = child("grid", key) if key in grid else child("pipeline", key)
-            raise reader.error(where, message)
     if name == SINGLE and not fixed and not varied:
-        return None
-    return spec
+        return None, table_values
+    return PipelineSpec(name, tuple(fixed.items()), varied), table_values
 
 
 def _values(

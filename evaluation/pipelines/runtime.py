@@ -249,10 +249,15 @@ def _num_ctx(backend: Backend, request: GenerationRequest) -> int | None:
 
 
 def pipeline_of(item: WorkItem) -> tuple[Pipeline, dict[str, Any]]:
+    """The config's pipeline and the parameters it gets: its own (from the pipeline
+    setting) and the generation parameters it declares (chunk_size & co.)."""
     setting = item.config.pipeline
-    if setting is None:
-        return resolve(SINGLE), {}
-    return resolve(setting.name), setting.params
+    pipeline = resolve(setting.name if setting is not None else SINGLE)
+    params = setting.params if setting is not None else {}
+    for name, param in pipeline.parameters.items():
+        if param.in_table:
+            params[name] = getattr(item.config.params, name)
+    return pipeline, params
 
 
 async def run_case(

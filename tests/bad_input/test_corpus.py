@@ -366,6 +366,35 @@ SPEC_CASES = [
         ("{spec}", F.format("metrics[0]"), "'macro_f1' cannot score a qa suite"),
     ),
     Bad(
+        "spec-metric-option-unknown",
+        "spec",
+        spec({"metrics": [{"semantic_similarity": {"embed_modle": "nomic-embed-text"}}]}),
+        ("{spec}", F.format("metrics[0].semantic_similarity"), "unknown option 'embed_modle'"),
+    ),
+    Bad(
+        "spec-metric-option-on-plain-metric",
+        "spec",
+        spec({"metrics": [{"exact_match": {"embed_model": "x"}}]}),
+        ("{spec}", F.format("metrics[0].exact_match"), "takes no options"),
+    ),
+    Bad(
+        "spec-metric-embed-model-empty",
+        "spec",
+        spec({"metrics": [{"semantic_similarity": {"embed_model": ""}}]}),
+        ("{spec}", F.format("metrics[0].semantic_similarity"), "embed_model must be"),
+    ),
+    Bad(
+        "spec-metric-embed-model-unserved",
+        "spec",
+        spec(
+            {
+                "metrics": ["semantic_similarity"],
+                "hosts": [SIM[0] | {"models": ["sim-small:1b"]}],
+            }
+        ),
+        ("{spec}", F.format("metrics[0]"), "embedding model 'nomic-embed-text'", "no host"),
+    ),
+    Bad(
         "spec-host-url-no-scheme",
         "spec",
         spec({"hosts": [{"name": "a", "url": "gpu-a:11434"}]}),
@@ -489,7 +518,12 @@ SPEC_CASES = [
                 "grid": {"chunk_size": [500, 1000], "chunk_overlap": [500]},
             }
         ),
-        ("{spec}", F.format("grid.chunk_overlap"), "must be smaller than chunk_size (500)"),
+        (
+            "{spec}",
+            F.format("grid.chunk_overlap"),
+            "less than chunk_size",
+            "chunk_size=500, chunk_overlap=500",
+        ),
     ),
     Bad(
         "spec-pipeline-retrieve-k-zero",
@@ -529,7 +563,12 @@ SPEC_CASES = [
                 "grid": {"chunk_size": [100], "retrieve_k": [5]},
             }
         ),
-        ("{spec}", F.format("grid.retrieve_k"), "unknown key", "passes, chunk_size"),
+        (
+            "{spec}",
+            F.format("grid.retrieve_k"),
+            "does not declare parameter 'retrieve_k'",
+            "passes, chunk_size",
+        ),
     ),
     Bad(
         "spec-pipeline-parameter-without-pipeline",
@@ -659,6 +698,24 @@ SUITE_CASES = [
         "suite",
         suite(sidecar=QA_SIDECAR | {"default_metrics": ["exact_mach"]}),
         ("{sidecar}", F.format("default_metrics[0]"), "did you mean 'exact_match'?"),
+    ),
+    Bad(
+        "suite-documents-generator-unknown",
+        "suite",
+        suite(
+            sidecar=QA_SIDECAR | {"documents": {"generator": "novels", "seed": 1, "words": [500]}}
+        ),
+        ("{sidecar}", F.format("documents.generator"), "annual-reports"),
+    ),
+    Bad(
+        "suite-document-id-unknown",
+        "suite",
+        suite(
+            cases=[case(metadata={"document_id": "report-09"})],
+            sidecar=QA_SIDECAR
+            | {"documents": {"generator": "annual-reports", "seed": 1, "words": [500]}},
+        ),
+        ("{suite}:1", F.format("metadata.document_id"), "'report-09' is not a document"),
     ),
     Bad(
         "suite-sidecar-labels-on-qa",
