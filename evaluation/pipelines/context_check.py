@@ -1,0 +1,63 @@
+"""Before a sweep runs: which configs will probably send prompts longer than their
+context window (num_ctx), which Ollama cuts silently.
+
+The estimate is the prompt's whitespace tokens (a lower bound of model tokens), so a
+warning means the prompt surely exceeds the window; a prompt near the limit may be cut
+without one. Per pipeline, the longest prompt is: the case input under the template
+(single); a chunk under the map prompt (map_reduce); the document under a section
+prompt (sections); ``retrieve_k`` chunks under the answer prompt (rag).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from evaluation.pipelines._builtins import document_and_task
+from evaluation.pipelines._chunking import estimate_tokens
+from evaluation.pipelines.runtime import OLLAMA_DEFAULT_NUM_CTX, pipeline_of
+from evaluation.spec import HostSpec
+from evaluation.work import WorkItem
+
+
+def longest_prompt(item: WorkItem, template_tokens: int) -> int:
+    """Estimated tokens of the longest prompt ``item``'s pipeline sends."""
+    pipeline, params = pipeline_of(item)
+    case = item.case
+    if pipeline.name in ("map_reduce", "rag"):
+        size = params["chunk_size"]
+        if params["unit"] == "characters":
+            size = max(1, size // 4)  # ~4 characters per token
+        prompt = params["map_prompt" if pipeline.name == "map_reduce" else "answer_prompt"]
+        chunks = 1 if pipeline.name == "map_reduce" else params["retrieve_k"]
+        return template_tokens + estimate_tokens(prompt) + chunks * size
+    if pipeline.name == "sections":
+        document, _task = document_and_task(case)
+        longest = max(estimate_tokens(p) for p in params["sections"].values())
+        return template_tokens + longest + estimate_tokens(document)
+    return template_tokens + estimate_tokens(case.input_text)
+
+
+def context_warnings(items: Sequence[WorkItem], hosts: Sequence[HostSpec]) -> list[str]:
+    """One line per config whose prompts probably exceed its num_ctx (Ollama's default
+    2048 where unset, on Ollama and simulated hosts only)."""
+    ollama = any(h.kind in ("ollama", "simulated") for h in hosts)
+    over: dict[str, list[int]] = {}
+    labels: dict[str, tuple[str, int]] = {}
+    for item in items:
+        if item.sample_index:
+            continue
+        num_ctx = item.config.params.num_ctx or (OLLAMA_DEFAULT_NUM_CTX if ollama else None)
+        if num_ctx is None:
+            continue
+        template = estimate_tokens(item.config.template.text.replace("{input}", ""))
+        tokens = longest_prompt(item, template)
+        labels[item.config.hash] = (item.config.label, num_ctx)
+        if tokens > num_ctx:
+            over.setdefault(item.config.hash, []).append(tokens)
+    return [
+        f"config {config} ({labels[config][0]}): {len(sizes)} case(s) send prompts of "
+        f"~{max(sizes)} tokens or more, beyond num_ctx {labels[config][1]}; Ollama would "
+        "cut them silently (raise num_ctx, or use smaller chunks)"
+        for config, sizes in over.items()
+    ]
+
