@@ -5,15 +5,17 @@ The estimate is the prompt's whitespace tokens (a lower bound of model tokens), 
 warning means the prompt surely exceeds the window; a prompt near the limit may be cut
 without one. Per pipeline, the longest prompt is: the case input under the template
 (single); a chunk under the map prompt (map_reduce); the document under a section
-prompt (sections); ``retrieve_k`` chunks under the answer prompt (rag).
+prompt (sections); the ``retrieve_k`` longest chunks under the answer prompt (rag).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 from evaluation.pipelines._builtins import document_and_task
-from evaluation.pipelines._chunking import estimate_tokens
+from evaluation.pipelines._chunking import Unit, estimate_tokens
+from evaluation.pipelines._retrieval import corpus_chunks, load_corpus
 from evaluation.pipelines.runtime import OLLAMA_DEFAULT_NUM_CTX, pipeline_of
 from evaluation.spec import HostSpec
 from evaluation.work import WorkItem
@@ -23,18 +25,29 @@ def longest_prompt(item: WorkItem, template_tokens: int) -> int:
     """Estimated tokens of the longest prompt ``item``'s pipeline sends."""
     pipeline, params = pipeline_of(item)
     case = item.case
-    if pipeline.name in ("map_reduce", "rag"):
+    if pipeline.name == "map_reduce":
         size = params["chunk_size"]
         if params["unit"] == "characters":
             size = max(1, size // 4)  # ~4 characters per token
-        prompt = params["map_prompt" if pipeline.name == "map_reduce" else "answer_prompt"]
-        chunks = 1 if pipeline.name == "map_reduce" else params["retrieve_k"]
-        return template_tokens + estimate_tokens(prompt) + chunks * size
+        return template_tokens + estimate_tokens(params["map_prompt"]) + size
+    if pipeline.name == "rag":
+        sizes = _chunk_tokens(
+            params["corpus"], params["chunk_size"], params["chunk_overlap"], params["unit"]
+        )
+        context = sum(sizes[: params["retrieve_k"]])  # the k longest chunks
+        return template_tokens + estimate_tokens(params["answer_prompt"]) + context
     if pipeline.name == "sections":
         document, _task = document_and_task(case)
         longest = max(estimate_tokens(p) for p in params["sections"].values())
         return template_tokens + longest + estimate_tokens(document)
     return template_tokens + estimate_tokens(case.input_text)
+
+
+@cache
+def _chunk_tokens(corpus: str, size: int, overlap: int, unit: Unit) -> list[int]:
+    """Tokens of each chunk of the corpus, longest first."""
+    chunks = corpus_chunks(load_corpus(corpus), size, overlap, unit)
+    return sorted((estimate_tokens(c.text) for c in chunks), reverse=True)
 
 
 def context_warnings(items: Sequence[WorkItem], hosts: Sequence[HostSpec]) -> list[str]:
@@ -60,4 +73,3 @@ def context_warnings(items: Sequence[WorkItem], hosts: Sequence[HostSpec]) -> li
         "cut them silently (raise num_ctx, or use smaller chunks)"
         for config, sizes in over.items()
     ]
-

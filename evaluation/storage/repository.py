@@ -295,10 +295,14 @@ def experiment_configs(session: Session, experiment_id: int) -> pd.DataFrame:
 
 
 def generations_frame(session: Session, experiment_id: int) -> pd.DataFrame:
-    """Every generation of an experiment with its case's suite facts, one row each."""
+    """Every generation of an experiment with its case's suite facts, one row each, and
+    ``meta``: what its pipeline recorded (``case_runs.meta``; null when none)."""
     query = text(
-        'SELECT g.*, c.case_id, c.suite, c."group" AS case_group, c.input_chars '
+        'SELECT g.*, c.case_id, c.suite, c."group" AS case_group, c.input_chars, r.meta '
         "FROM generations g JOIN cases c ON c.uid = g.case_uid "
+        "LEFT JOIN case_runs r ON r.experiment_id = g.experiment_id "
+        "AND r.config_hash = g.config_hash AND r.case_uid = g.case_uid "
+        "AND r.sample_index = g.sample_index "
         "WHERE g.experiment_id = :e ORDER BY g.id"
     )
     return pd.read_sql(query, session.connection(), params={"e": experiment_id})

@@ -19,9 +19,10 @@ import pytest
 import yaml
 from sqlmodel import Session, select
 
+from evaluation.leaderboard import load_leaderboard, render_markdown
 from evaluation.pipelines._retrieval import corpus_chunks
 from evaluation.storage.db import make_engine
-from evaluation.storage.models import Generation
+from evaluation.storage.models import ConfigRow, Generation
 from evaluation.storage.pipeline_tables import CaseRun, ConfigPipeline, StageRow
 from flows.evaluate import evaluate
 from tests.conftest import REPO
@@ -109,6 +110,12 @@ def test_map_reduce_parallel_and_refine(tmp_path, database_url):
         peak = server.stats.max_in_flight
     assert summary["generated"] == 4 and summary["failed"] == 0
     assert peak <= 2  # parallel maps never exceed the host's slots
+    with Session(make_engine(database_url)) as session:
+        board = load_leaderboard(session, "pipes")
+    markdown = render_markdown(board)
+    assert "calls/case" in markdown and "| map |" in markdown and "| reduce |" in markdown
+    assert sorted(board.table["calls_per_case"]) == [3.0, 4.0]  # refine: 3, parallel: 4
+    assert "Pipeline stages" in Path(summary["report"]).read_text()
     cases = rows(database_url, CaseRun)
     stages = rows(database_url, StageRow)
     pipelines = {p.config_hash: p.params["mode"] for p in rows(database_url, ConfigPipeline)}
@@ -159,7 +166,7 @@ def test_sections_parallel_and_sequential_with_assembly(tmp_path, database_url):
         )
         summary = run(spec, database_url)
     assert summary["generated"] == 2
-    parallel = {p.config_hash: p.params["parallel"] for p in rows(database_url, ConfigPipeline)}
+    parallel = {c.hash: c.parallel for c in rows(database_url, ConfigRow)}
     by_config: dict[bool, dict[str, StageRow]] = {True: {}, False: {}}
     for stage in rows(database_url, StageRow):
         by_config[parallel[stage.config_hash]][stage.stage] = stage
@@ -210,7 +217,7 @@ def test_rag_embeds_the_corpus_once_and_records_retrieved_chunks(tmp_path, datab
     chunk_texts = [c.text for c in corpus_chunks(documents, 10, 0, "tokens")]
     assert len(chunk_texts) == 12
     assert [embedded.get(t) for t in chunk_texts] == [1] * 12
-    k = {p.config_hash: p.params["retrieve_k"] for p in rows(database_url, ConfigPipeline)}
+    k = {c.hash: c.retrieve_k for c in rows(database_url, ConfigRow)}
     for case in rows(database_url, CaseRun):
         ids = case.meta["retrieved_chunk_ids"]
         assert len(ids) == k[case.config_hash]
