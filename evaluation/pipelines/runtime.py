@@ -36,7 +36,7 @@ SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
 
 OLLAMA_DEFAULT_NUM_CTX = 2048  # what Ollama uses when a request sets no num_ctx
 EMBED_BATCH = 32  # texts per embedding request
-SPARE_POLL_S = 0.2  # how often a waiting call looks for a slot another lane gave back
+SPARE_POLL_S = 0.05  # how often a waiting call looks for a slot another lane gave back
 
 
 class PipelineFailed(EvalError):
