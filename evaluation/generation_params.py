@@ -194,7 +194,7 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule(
         "chunk_overlap",
-        "chunk_overlap must be less than chunk_size (chunks would never advance)",
+        "chunk_overlap must be less than chunk_size",
         lambda p: p.chunk_overlap is None or p.chunk_size is None or p.chunk_overlap < p.chunk_size,
     ),
 )
