@@ -8,13 +8,15 @@ task is ``case.metadata["task"]``, or a summary).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
 
 from evaluation.pipelines._chunking import chunk_text
 from evaluation.pipelines._contract import Handles, PipelineOutput
 from evaluation.pipelines._retrieval import corpus_chunks, load_corpus, retrieve
 from evaluation.suites import Case
 
+T = TypeVar("T")
 DEFAULT_TASK = "Summarise the document."
 
 # The variables each prompt parameter may use (checked when the spec is read).
@@ -28,6 +30,17 @@ PROMPT_VARIABLES: dict[str, tuple[str, ...]] = {
 }
 
 
+async def all_of(calls: Iterable[Awaitable[T]]) -> list[T]:
+    """The calls' results, run at once; the first error cancels the others (so a failed
+    case leaves no call running) and is raised as it is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call) for call in calls]
+    except BaseExceptionGroup as errors:
+        raise errors.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
 def document_and_task(case: Case) -> tuple[str, str]:
     """The case's document and what to do with it (see the module docstring)."""
     document = case.metadata.get("document")
@@ -39,7 +52,7 @@ def document_and_task(case: Case) -> tuple[str, str]:
 
 async def single(case: Case, params: dict[str, Any], llm: Handles) -> str:
     """Today's behaviour: the case's input, under the config's template, in one call."""
-    return await llm.generate(case.input_text, stage="generate")
+    return await llm.generate(case.input, stage="generate")  # chat turns kept
 
 
 async def map_reduce(case: Case, params: dict[str, Any], llm: Handles) -> str:
@@ -64,7 +77,7 @@ async def map_reduce(case: Case, params: dict[str, Any], llm: Handles) -> str:
             )
             answer = await llm.generate(prompt, stage="refine")
         return answer
-    partials = await asyncio.gather(*(llm.generate(mapped(i), stage="map") for i in range(count)))
+    partials = await all_of(llm.generate(mapped(i), stage="map") for i in range(count))
     joined = "\n\n".join(f"Part {i}:\n{text}" for i, text in enumerate(partials, 1))
     return await llm.generate(
         params["reduce_prompt"].format(task=task, partials=joined), stage="reduce"
@@ -109,8 +122,8 @@ async def sections(case: Case, params: dict[str, Any], llm: Handles) -> str:
         return named[name].format(task=task, document=document, previous=previous)
 
     if params["parallel"]:
-        texts = await asyncio.gather(
-            *(llm.generate(prompt(name, ""), stage=f"section:{name}") for name in named)
+        texts = await all_of(
+            llm.generate(prompt(name, ""), stage=f"section:{name}") for name in named
         )
         written = dict(zip(named, texts, strict=True))
     else:

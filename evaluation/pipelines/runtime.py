@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
 from evaluation.backends.retry import RetryPolicy, embed_with_retries, generate_with_retries
 from evaluation.errors import BackendError, EvalError
+from evaluation.pipelines._builtins import all_of
 from evaluation.pipelines._chunking import estimate_tokens
 from evaluation.pipelines._contract import Pipeline, PipelineOutput
 from evaluation.pipelines._registry import resolve
@@ -170,7 +171,7 @@ class _Handles:
         self, texts: Sequence[str], *, model: str, stage: str = "embed"
     ) -> list[list[float]]:
         batches = [list(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
-        parts = await asyncio.gather(*(self._embed_batch(b, model, stage) for b in batches))
+        parts = await all_of(self._embed_batch(b, model, stage) for b in batches)
         return [vector for part in parts for vector in part]
 
     async def embed_once(

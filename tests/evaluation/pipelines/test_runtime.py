@@ -21,8 +21,8 @@ from evaluation.pipelines.runtime import (
     run_case,
 )
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
-from evaluation.suites import Case, Suite
-from evaluation.work import WorkItem
+from evaluation.suites import Case, Message, Suite
+from evaluation.work import WorkItem, build_messages
 
 HOST = HostSpec("a", "http://a", slots=3)
 
@@ -37,8 +37,10 @@ class FakeBackend:
     in_flight: int = 0
     peak: int = 0
     embedded: list[str] = field(default_factory=list)
+    requests: list[GenerationRequest] = field(default_factory=list)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
+        self.requests.append(request)
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
@@ -166,3 +168,15 @@ def test_plan_warns_when_a_chunk_cannot_fit_num_ctx():
     warnings = context_warnings(works, [HOST])
     assert len(warnings) == 1 and "beyond num_ctx 2048" in warnings[0]
     assert works[0].config.hash in warnings[0]
+
+
+def test_single_sends_what_one_call_always_sent_chat_turns_included():
+    chat = (Message("user", "Hi"), Message("assistant", "Hello"), Message("user", "Why?"))
+    template = PromptTemplate("brief", "Briefly: {input}")
+    work = WorkItem(Config("m", GenerationParams(), template), Case("c", chat, ("x",)), "s")
+    backend = FakeBackend()
+    result, _, trace = asyncio.run(run_case(work, SUITE, CaseRoute(backend, RetryPolicy())))
+    assert backend.requests[0].messages == build_messages(work.config, work.case, SUITE)
+    assert backend.requests[0].messages[-1].content == "Briefly: Why?"
+    assert [s.stage for s in trace.stages] == ["generate"] and trace.pipeline == "single"
+    assert result.latency_s == 0.01  # the call's own result, not the case's wall time
