@@ -5,7 +5,7 @@
     print(answer.explain())
     record_outcome(answer.id, quality=1.0, latency_s=1.4)
 
-Names are imported on first use, so ``import selection.store`` (the tables) stays cheap.
+Names are imported on first use, so ``import selection.schema`` (the tables) stays cheap.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""The results tables. A generation is unique on (experiment, config hash, case, sample):
-that key is what makes an interrupted sweep resume without redoing or duplicating work.
-Scores are one row per (generation, metric) so they can be recomputed without
-regenerating; aggregates and comparisons are derived rows, recomputable at any time."""
+"""The results tables (owner: evaluation/storage; ``TABLES`` lists them, and
+``storage.db.make_engine`` creates them). A generation is unique on (experiment, config
+hash, case, sample): that key is what makes an interrupted sweep resume without redoing
+or duplicating work. Scores are one row per (generation, metric) so they can be
+recomputed without regenerating; aggregates and comparisons are derived rows,
+recomputable at any time."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from evaluation.generation_params import PARAMETERS
 
 
 def utcnow() -> datetime:
+    """Now, timezone-aware (SQLModel's datetime columns refuse naive values); every
+    table's timestamps use it."""
     return datetime.now(UTC)
 
 
@@ -243,3 +247,20 @@ class ComparisonRow(SQLModel, table=True):
     min_detectable_diff: float | None = None
     note: str = Field(default="", sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+TABLES: tuple[type[SQLModel], ...] = (
+    ModelRow,
+    SuiteRow,
+    CaseRow,
+    Experiment,
+    ExperimentRun,
+    ConfigRow,
+    ExperimentConfig,
+    Generation,
+    Score,
+    ScoreDetail,
+    Aggregate,
+    ConfigTelemetry,
+    ComparisonRow,
+)

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from evaluation.storage.db import make_engine, session_scope
 from flows.retrain_selector import ARTIFACT_KEY, retrain_selector
-from selection.store import SelectorVersion
+from selection.schema import SelectorVersion
 from tests.flows.test_evaluate import artifact_data
 from tests.support.results_db import add_experiment, make_config, make_suite
 

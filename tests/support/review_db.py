@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-import evaluation.review  # noqa: F401  (the review tables, before any engine is made)
 from evaluation.backends.base import GenerationResult
 from evaluation.leaderboard import aggregate_rows
 from evaluation.metrics import get_metrics
