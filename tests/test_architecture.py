@@ -31,10 +31,7 @@ RULES = (
 )
 
 # Modules allowed to break a rule for now, with the step that ends it.
-KNOWN_BREAKS = {
-    # is_embedded_api lives in flows/embedded_server.py (issue 13 step 3 moves it down)
-    ("tasks.host_slots", "flows.embedded_server"),
-}
+KNOWN_BREAKS: set[tuple[str, str]] = set()
 
 
 @pytest.fixture(scope="module")
