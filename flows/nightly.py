@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from evaluation.regression import RegressionDetected, Thresholds
+from evaluation.compare._regression import RegressionDetected, Thresholds
 from evaluation.spec import load_spec
 from evaluation.storage.db import open_database
 from flows.evaluate import evaluate

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from evaluation.errors import EvalError
-from evaluation.generation_params import PARAMETERS
+from evaluation.spec._params import PARAMETERS
 from evaluation.storage.models import utcnow
 from selection._db import engine_for
 from selection.frame import REQUIRED_COLUMNS

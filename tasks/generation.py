@@ -14,12 +14,12 @@ from sqlalchemy.engine import Engine
 
 from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
-from evaluation.generate import ChunkOutcome, run_chunk
+from evaluation.run._generate import ChunkOutcome, run_chunk
+from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import completed_keys, save_generations
 from evaluation.suites import Suite
-from evaluation.work import GenerationRecord, WorkItem
 from tasks.adapters.prefect_concurrency import HostSlots
 
 

@@ -17,13 +17,13 @@ from sqlalchemy.engine import Engine
 
 from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
-from evaluation.dispatch import DispatchReport, dispatch
-from evaluation.preflight import HostCheck
-from evaluation.run_telemetry import ConfigGpu, RunTelemetry, local_hosts
+from evaluation.run._dispatch import DispatchReport, dispatch
+from evaluation.run._gpu import GpuSampler
+from evaluation.run._preflight import HostCheck
+from evaluation.run._sweep import Sweep, open_backends
+from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
+from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
-from evaluation.sweep import Sweep, open_backends
-from evaluation.telemetry import GpuSampler
-from evaluation.work import WorkItem
 from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
 from tasks.generation import GenerationContext, generate_chunk, host_tag
 from tasks.hosts import check_hosts

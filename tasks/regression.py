@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from sqlalchemy.engine import Engine
 
-from evaluation.regression import (
+from evaluation.compare._regression import (
     RegressionReport,
     Thresholds,
     check_regression,

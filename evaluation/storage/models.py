@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from evaluation.generation_params import PARAMETERS
+from evaluation.spec._params import PARAMETERS
 
 
 def utcnow() -> datetime:
@@ -111,7 +111,7 @@ class ExperimentRun(SQLModel, table=True):
 
 def _config_columns(namespace: dict[str, Any]) -> None:
     """The ``configs`` table's body: identity, one column per generation parameter (from
-    ``evaluation.generation_params``; nullable unless it has a default), the template."""
+    ``evaluation.spec._params``; nullable unless it has a default), the template."""
     annotations: dict[str, Any] = {"hash": str, "model": str, "label": str}
     namespace.update(hash=Field(primary_key=True), model=Field(index=True), label="")
     for param in PARAMETERS:

@@ -23,11 +23,11 @@ from evaluation.metrics import (
     name_with_options,
     with_embedder,
 )
-from evaluation.preflight import check_before_run
-from evaluation.scoring import score_generations_detailed
+from evaluation.run._preflight import check_before_run
+from evaluation.run._scoring import score_generations_detailed
+from evaluation.run._sweep import prepare_sweep
 from evaluation.spec import HostSpec, parse_spec
 from evaluation.suites import Case, Suite
-from evaluation.sweep import prepare_sweep
 from tests.conftest import REPO
 from tests.support.standin_ollama import StandInConfig, running_standin
 
