@@ -6,8 +6,7 @@ imported on first use."""
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from evaluation._lazy import lazy_exports
 
 _EXPORTS = {
     "SelectedConfig": "evaluation.compare._config_refs",
@@ -66,13 +65,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'evaluation.compare' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

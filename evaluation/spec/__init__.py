@@ -8,9 +8,7 @@ The reader (``_load``) is imported on first use: it checks metric names, and the
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from evaluation._lazy import lazy_exports
 from evaluation.spec._model import (
     DEFAULT_TEMPLATES,
     TEMPLATE_VARIABLES,
@@ -70,9 +68,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in ("load_spec", "parse_spec"):
-        raise AttributeError(f"module 'evaluation.spec' has no attribute {name!r}")
-    value = getattr(import_module("evaluation.spec._load"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {"load_spec": "evaluation.spec._load", "parse_spec": "evaluation.spec._load"},
+    globals(),
+)

@@ -4,12 +4,8 @@ on first use, because it checks metric names and the metrics name ``Case``)."""
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from evaluation._lazy import lazy_exports
 from evaluation.suites._model import TASK_TYPES, Case, Message, Role, Suite, TaskType
-
-_LAZY = {"load_suite", "suite_paths"}
 
 __all__ = [
     "TASK_TYPES",
@@ -23,9 +19,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'evaluation.suites' has no attribute {name!r}")
-    value = getattr(import_module("evaluation.suites._load"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {"load_suite": "evaluation.suites._load", "suite_paths": "evaluation.suites._load"},
+    globals(),
+)
