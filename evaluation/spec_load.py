@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from evaluation.generation_params import PARAMETERS
 from evaluation.spec import (
-    DEFAULT_NUM_PREDICT,
     DEFAULT_TEMPLATES,
     TEMPLATE_VARIABLES,
     BackendKind,
@@ -148,7 +148,9 @@ def _grid(reader: FieldReader, raw: Any, max_configs: int) -> dict[str, tuple[An
         for name, value in grid_map.items()
         if value is not None
     }
-    grid.setdefault("num_predict", (DEFAULT_NUM_PREDICT,))
+    for param in PARAMETERS:  # always sent: always in the grid
+        if param.default is not None:
+            grid.setdefault(param.name, (param.default,))
     return grid
 
 

@@ -7,8 +7,7 @@ from prefect import flow, get_run_logger
 
 from evaluation.embeddings import stored_hosts
 from evaluation.metrics import get_metrics
-from evaluation.settings import database_url
-from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.db import open_database, session_scope
 from evaluation.storage.repository import get_experiment, set_experiment_metrics, suite_path
 from evaluation.suites import load_suite
 from flows.run_names import rescore_run_name
@@ -19,7 +18,7 @@ from tasks.results import aggregate, publish, score
 def rescore(experiment: str, metrics: list[str] | None = None, database: str | None = None) -> int:
     """Score ``experiment``'s stored generations on ``metrics`` (default: the metrics it
     was run with) and republish its leaderboard. Returns the generations scored."""
-    engine = make_engine(database_url(database))
+    engine = open_database(database)
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
         chosen = tuple(metrics or row.metrics)
