@@ -243,7 +243,7 @@ def test_a_suite_default_needing_an_unserved_embedding_model_is_refused(tmp_path
 def test_doctor_checks_the_embedding_model_on_the_hosts(tmp_path: Path) -> None:
     import asyncio
 
-    from evaluation.doctor import check_spec
+    from evaluation.run._doctor import check_spec
 
     with running_standin(StandInConfig(models=("llama3.2:3b",))) as server:
         checks = asyncio.run(check_spec(_spec(tmp_path, server.url), timeout_s=5.0))
