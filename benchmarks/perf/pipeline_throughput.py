@@ -1,5 +1,5 @@
 """Pipelines against one stand-in Ollama host in its own process (4 slots, 200 ms per
-request by default), through ``evaluation.dispatch`` + ``evaluation.generate.run_chunk``
+request by default), through ``evaluation.run._dispatch`` + ``evaluation.run._generate.run_chunk``
 and the pipeline runtime, with slots held per call from an in-process pool of the host's
 slots (the Prefect limits are left out: host_pool.py measures their overhead).
 
@@ -35,15 +35,15 @@ sys.path.insert(0, str(REPO))
 
 from evaluation.backends import OllamaBackend  # noqa: E402
 from evaluation.backends.retry import RetryPolicy  # noqa: E402
-from evaluation.dispatch import dispatch  # noqa: E402
-from evaluation.generate import ChunkOutcome, run_chunk  # noqa: E402
 from evaluation.pipelines import PipelineSetting  # noqa: E402
 from evaluation.pipelines._parameters import PARAMETERS  # noqa: E402
 from evaluation.pipelines._retrieval import corpus_chunks  # noqa: E402
-from evaluation.pipelines.runtime import SharedCalls  # noqa: E402
+from evaluation.run._dispatch import dispatch  # noqa: E402
+from evaluation.run._generate import ChunkOutcome, run_chunk  # noqa: E402
+from evaluation.run._pipelines import SharedCalls  # noqa: E402
+from evaluation.run._work import WorkItem  # noqa: E402
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate  # noqa: E402
 from evaluation.suites import Case, Suite  # noqa: E402
-from evaluation.work import WorkItem  # noqa: E402
 from tests.support.standin_process import StandInProcess  # noqa: E402
 
 MODEL, EMBED = "bench:8b", "nomic-embed-text"

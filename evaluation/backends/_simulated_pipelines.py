@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 import re
 
-from evaluation.generation_params import GenerationParams
 from evaluation.pipelines._chunking import chunk_text
+from evaluation.spec._params import GenerationParams
 from evaluation.suites import Case
 
 DEFAULT_NUM_CTX = 2048

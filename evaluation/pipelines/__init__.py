@@ -2,7 +2,7 @@
 
 ``single`` (one call, today's behaviour), ``map_reduce``, ``rag``, ``sections``, or a
 user's async function named ``package.module:function``. The contract is in
-``_contract`` and docs/pipelines.md; ``evaluation.pipelines.runtime`` runs a case.
+``_contract`` and docs/pipelines.md; ``evaluation.run._pipelines`` runs a case.
 """
 
 from evaluation.pipelines._chunking import UNITS, Chunk, Unit, chunk_text, estimate_tokens

@@ -1,6 +1,6 @@
 """Pipeline parameters: the knobs a pipeline declares, what values each accepts.
 
-Two kinds. The generation-parameter table (``evaluation.generation_params``) holds the
+Two kinds. The generation-parameter table (``evaluation.spec._params``) holds the
 ones the issue names for the grid: chunk_size, chunk_overlap, retrieve_k,
 min_similarity, parallel, embed_model; their rules, the config hash, the configs
 table's columns and parameter effects come from there (``in_table``), with the default

@@ -1,7 +1,9 @@
-"""The results tables. A generation is unique on (experiment, config hash, case, sample):
-that key is what makes an interrupted sweep resume without redoing or duplicating work.
-Scores are one row per (generation, metric) so they can be recomputed without
-regenerating; aggregates and comparisons are derived rows, recomputable at any time."""
+"""The results tables (owner: evaluation/storage; ``TABLES`` lists them, and
+``storage.db.make_engine`` creates them). A generation is unique on (experiment, config
+hash, case, sample): that key is what makes an interrupted sweep resume without redoing
+or duplicating work. Scores are one row per (generation, metric) so they can be
+recomputed without regenerating; aggregates and comparisons are derived rows,
+recomputable at any time."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from evaluation.generation_params import PARAMETERS
+from evaluation.spec._params import PARAMETERS
 
 
 def utcnow() -> datetime:
+    """Now, timezone-aware (SQLModel's datetime columns refuse naive values); every
+    table's timestamps use it."""
     return datetime.now(UTC)
 
 
@@ -107,7 +111,7 @@ class ExperimentRun(SQLModel, table=True):
 
 def _config_columns(namespace: dict[str, Any]) -> None:
     """The ``configs`` table's body: identity, one column per generation parameter (from
-    ``evaluation.generation_params``; nullable unless it has a default), the template."""
+    ``evaluation.spec._params``; nullable unless it has a default), the template."""
     annotations: dict[str, Any] = {"hash": str, "model": str, "label": str}
     namespace.update(hash=Field(primary_key=True), model=Field(index=True), label="")
     for param in PARAMETERS:
@@ -243,3 +247,84 @@ class ComparisonRow(SQLModel, table=True):
     min_detectable_diff: float | None = None
     note: str = Field(default="", sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# The pipeline tables: each config's pipeline, each case's run and each model call
+# (stage) of it, keyed by the generation key and written in the generation's own
+# transaction: a case's calls are stored with its output or not at all.
+
+
+class ConfigPipeline(SQLModel, table=True):
+    """The pipeline of a config that is not ``single``, with its parameter values."""
+
+    __tablename__ = "config_pipelines"
+
+    config_hash: str = Field(foreign_key="configs.hash", primary_key=True)
+    pipeline: str
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class CaseRun(SQLModel, table=True):
+    """A case's pass through its pipeline: wall time, calls, truncated prompts and
+    what the pipeline recorded (``retrieved_chunk_ids`` for ``rag``)."""
+
+    __tablename__ = "case_runs"
+
+    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
+    config_hash: str = Field(primary_key=True)
+    case_uid: str = Field(primary_key=True)
+    sample_index: int = Field(default=0, primary_key=True)
+    pipeline: str = "single"
+    wall_s: float = 0.0
+    calls: int = 0
+    context_truncated_calls: int = 0
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StageRow(SQLModel, table=True):
+    """One model call of a case: its stage name, model, host, start, duration, tokens."""
+
+    __tablename__ = "stages"
+    __table_args__ = (
+        Index("ix_stages_key", "experiment_id", "config_hash", "case_uid", "sample_index"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(foreign_key="experiments.id")
+    config_hash: str
+    case_uid: str
+    sample_index: int = 0
+    position: int = 0
+    stage: str
+    kind: str = "generate"
+    model: str = ""
+    host: str = ""
+    started_at: datetime = Field(default_factory=utcnow)
+    start_s: float = 0.0
+    duration_s: float = 0.0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    estimated_prompt_tokens: int = 0
+    attempts: int = 1
+    context_truncated: bool = False
+
+
+TABLES: tuple[type[SQLModel], ...] = (
+    ModelRow,
+    SuiteRow,
+    CaseRow,
+    Experiment,
+    ExperimentRun,
+    ConfigRow,
+    ExperimentConfig,
+    Generation,
+    Score,
+    ScoreDetail,
+    Aggregate,
+    ConfigTelemetry,
+    ComparisonRow,
+    ConfigPipeline,
+    CaseRun,
+    StageRow,
+)

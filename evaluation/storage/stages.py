@@ -1,4 +1,4 @@
-"""Writing and reading the pipeline tables (``pipeline_tables``): configs' pipelines,
+"""Writing and reading the pipeline tables (in ``models``): configs' pipelines,
 case runs and their stages."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pandas as pd
 from sqlalchemy import delete, text
 from sqlmodel import Session, select
 
+from evaluation.run._work import GenerationRecord
 from evaluation.spec import Config
 from evaluation.storage.db import insert_ignoring_conflicts
-from evaluation.storage.pipeline_tables import CaseRun, ConfigPipeline, StageRow
-from evaluation.work import GenerationRecord
+from evaluation.storage.models import CaseRun, ConfigPipeline, StageRow
 
 
 def save_config_pipelines(session: Session, configs: Sequence[Config]) -> None:

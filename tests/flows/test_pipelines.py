@@ -19,11 +19,10 @@ import pytest
 import yaml
 from sqlmodel import Session, select
 
-from evaluation.leaderboard import load_leaderboard, render_markdown
+from evaluation.compare._leaderboard import load_leaderboard, render_markdown
 from evaluation.pipelines._retrieval import corpus_chunks
 from evaluation.storage.db import make_engine
-from evaluation.storage.models import ConfigRow, Generation
-from evaluation.storage.pipeline_tables import CaseRun, ConfigPipeline, StageRow
+from evaluation.storage.models import CaseRun, ConfigPipeline, ConfigRow, Generation, StageRow
 from flows.evaluate import evaluate
 from tests.conftest import REPO
 from tests.support.standin_ollama import StandInConfig, running_standin

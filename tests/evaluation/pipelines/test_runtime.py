@@ -11,8 +11,8 @@ import pytest
 from evaluation.backends.base import GenerationRequest, GenerationResult
 from evaluation.backends.retry import RetryPolicy
 from evaluation.pipelines import PipelineSetting
-from evaluation.pipelines.context_check import context_warnings
-from evaluation.pipelines.runtime import (
+from evaluation.run._context_check import context_warnings
+from evaluation.run._pipelines import (
     CaseRoute,
     EmbeddingCache,
     PipelineFailed,
@@ -20,9 +20,9 @@ from evaluation.pipelines.runtime import (
     context_truncated,
     run_case,
 )
+from evaluation.run._work import WorkItem, build_messages
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
 from evaluation.suites import Case, Message, Suite
-from evaluation.work import WorkItem, build_messages
 
 HOST = HostSpec("a", "http://a", slots=3)
 

@@ -17,10 +17,10 @@ from evaluation.backends.retry import RetryPolicy
 from evaluation.backends.simulated import SimulatedBackend
 from evaluation.pipelines import PipelineSetting
 from evaluation.pipelines._parameters import PARAMETERS
-from evaluation.pipelines.runtime import CaseRoute, run_case
+from evaluation.run._pipelines import CaseRoute, run_case
+from evaluation.run._work import WorkItem
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
 from evaluation.suites import Case, Suite
-from evaluation.work import WorkItem
 
 DOCUMENT = " ".join(f"w{i}" for i in range(40))
 # the evidence "w8 w9 w10 w11" straddles the boundary of chunks of 10 without overlap

@@ -25,8 +25,8 @@ from evaluation.pipelines._parameters import PARAMETERS, REQUIRED, PipelineParam
 from evaluation.pipelines._registry import PipelineNotFound, resolve
 from evaluation.pipelines._retrieval import load_corpus
 from evaluation.pipelines._setting import SINGLE, PipelineSpec
-from evaluation.spec_fields import FieldReader, FormattedField, child, item, template_fields
-from evaluation.spec_grid import GRID_ORDER, grid_values
+from evaluation.spec._fields import FieldReader, FormattedField, child, item, template_fields
+from evaluation.spec._grid import GRID_ORDER, grid_values
 
 TABLE_PARAMETERS = tuple(name for name, p in PARAMETERS.items() if p.in_table)
 

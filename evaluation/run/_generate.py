@@ -1,6 +1,6 @@
 """Generating a chunk of work items on one host: the unit a generation task runs.
 
-Each item's case runs through its config's pipeline (``evaluation.pipelines.runtime``),
+Each item's case runs through its config's pipeline (``evaluation.run._pipelines``),
 every model call retried on its own with a host slot held only around each HTTP
 attempt. A generation that runs out of retries fails on its own;
 if the host then does not answer at all, the chunk ends early and hands the rest back,
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from evaluation.backends.base import Backend
 from evaluation.backends.retry import RetryPolicy
 from evaluation.errors import BackendError, BackendUnavailable
-from evaluation.pipelines.runtime import CaseRoute, PipelineFailed, SharedCalls, run_case
+from evaluation.run._pipelines import CaseRoute, PipelineFailed, SharedCalls, run_case
+from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.suites import Suite
-from evaluation.work import GenerationRecord, WorkItem
 
 SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
 RecordSink = Callable[[Sequence[GenerationRecord]], Awaitable[None]]

@@ -16,9 +16,9 @@ from functools import cache
 from evaluation.pipelines._builtins import document_and_task
 from evaluation.pipelines._chunking import Unit, estimate_tokens
 from evaluation.pipelines._retrieval import corpus_chunks, load_corpus
-from evaluation.pipelines.runtime import OLLAMA_DEFAULT_NUM_CTX, pipeline_of
+from evaluation.run._pipelines import OLLAMA_DEFAULT_NUM_CTX, pipeline_of
+from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
-from evaluation.work import WorkItem
 
 
 def longest_prompt(item: WorkItem, template_tokens: int) -> int:

@@ -29,8 +29,8 @@ from evaluation.pipelines._contract import Pipeline, PipelineOutput
 from evaluation.pipelines._registry import resolve
 from evaluation.pipelines._setting import SINGLE
 from evaluation.pipelines._trace import CaseTrace, StageRecord
+from evaluation.run._work import WorkItem, build_messages
 from evaluation.suites import Message, Suite
-from evaluation.work import WorkItem, build_messages
 
 T = TypeVar("T")
 SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]

@@ -14,9 +14,16 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from evaluation.generation_params import PARAMETERS
-from evaluation.pipelines._spec import parse_pipeline
-from evaluation.spec import (
+from evaluation.spec._fields import (
+    DOCUMENT,
+    FieldReader,
+    FormattedField,
+    child,
+    item,
+    template_fields,
+)
+from evaluation.spec._grid import GRID_ORDER, grid_values
+from evaluation.spec._model import (
     DEFAULT_TEMPLATES,
     TEMPLATE_VARIABLES,
     BackendKind,
@@ -28,15 +35,8 @@ from evaluation.spec import (
     default_hosts,
     expand,
 )
-from evaluation.spec_fields import (
-    DOCUMENT,
-    FieldReader,
-    FormattedField,
-    child,
-    item,
-    template_fields,
-)
-from evaluation.spec_grid import GRID_ORDER, grid_values
+from evaluation.spec._params import PARAMETERS
+from evaluation.spec._pipeline import parse_pipeline
 
 BACKEND_KINDS: tuple[BackendKind, ...] = ("ollama", "openai", "simulated")
 

@@ -1,4 +1,4 @@
-"""Spare host slots for a pipeline's parallel calls (``evaluation.pipelines.runtime``).
+"""Spare host slots for a pipeline's parallel calls (``evaluation.run._pipelines``).
 
 A case runs in a lane that holds one slot of its host. When the case's pipeline makes
 calls at once (parallel maps, sections, embedding batches), each further call takes a
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from evaluation.spec import HostSpec
-from tasks.host_slots import HostSlots, _Lease
+from tasks.adapters.prefect_concurrency import HostSlots, _Lease
 
 FULL_BACKOFF_S = 0.2  # a host found full is not asked again sooner (each ask is an API write)
 
