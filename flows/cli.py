@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from evaluation.errors import EvalError
-from flows import cli_ops, cli_review, cli_selection, cli_stats
+from flows import cli_ops, cli_review, cli_selection, cli_stats, cli_view
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", help="comma-separated metric names (default: the experiment's)")
     p.set_defaults(func=cmd_rescore)
 
-    for extension in (cli_stats, cli_ops, cli_review, cli_selection):
+    for extension in (cli_stats, cli_ops, cli_review, cli_selection, cli_view):
         extension.register(sub)
     return parser
 

@@ -1,7 +1,7 @@
 """The `review` flow: blinded side-by-side rating of a small batch of pairs in the
 Prefect UI. For each pair the run pauses with a form (stars per criterion for A and B,
 a preference, notes) above which the case, the reference and both outputs are shown;
-which config wrote which output is logged only after the pair is rated. For longer
+which config wrote which output is logged only once the batch is rated. For longer
 sessions use the web page, `evalflow review EXPERIMENT`."""
 
 from __future__ import annotations
@@ -92,12 +92,11 @@ def review(
                 notes=answer.notes,
             )
             store_rating_scores(session, queue.experiment_id)
-            view = pair_view(session, queue, pair_id)
+            view = pair_view(session, queue, pair_id, reveal=True)
         who = {side: ident["label"] for side, ident in view["identities"].items()}
-        logger.info(
-            "pair %d rated %s: A was %s, B was %s", pair_id, answer.preference, *who.values()
-        )
         revealed.append((pair_id, view["case_id"], answer.preference, who))
+    for pair_id, _, preference, who in revealed:  # the batch is the session: reveal now
+        logger.info("pair %d rated %s: A was %s, B was %s", pair_id, preference, *who.values())
     if revealed:
         create_markdown_artifact(
             key=artifact_key(experiment, "review"),
@@ -110,11 +109,12 @@ def review(
 def describe(view: dict[str, Any]) -> str:
     """The markdown shown above the form: the case, its reference, both outputs, and
     the latencies last, under speed only."""
-    parts = [
-        f"### Pair {view['position']}: case `{view['case_id']}`",
-        "**Input**",
-        _fenced(view["input"]),
-    ]
+    parts = [f"### Pair {view['position']}: case `{view['case_id']}`", "**Input**"]
+    turns = view.get("turns") or [{"role": "user", "content": view["input"]}]
+    if view.get("system"):
+        turns = [{"role": "system", "content": view["system"]}, *turns]
+    for turn in turns:
+        parts += [f"*{turn['role']}*", _fenced(turn["content"])]
     if view["references"]:
         parts += ["**Reference**", _fenced("\n\n".join(view["references"]))]
     for side in "AB":

@@ -1,0 +1,43 @@
+"""The view command: browse every output of an experiment in a local web page."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from evaluation.review.app import LOOPBACK_HOSTS
+    from evaluation.settings import database_url
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.repository import get_experiment
+    from evaluation.view.app import create_app
+    from evaluation.view.links import view_url
+    from flows.cli_review import is_loopback
+
+    engine = make_engine(database_url(args.database))
+    with session_scope(engine) as session:
+        name = get_experiment(session, args.experiment).name  # refuse an unknown name now
+    local = is_loopback(args.host)
+    app = create_app(engine, allowed_hosts=LOOPBACK_HOSTS if local else None)
+    if not local:
+        print(
+            f"warning: serving on {args.host}: anyone who can reach it can read every output",
+            file=sys.stderr,
+        )
+    print(f"Browsing {name}: open {view_url(name, args.host, args.port)} (Ctrl+C to stop)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the view subcommand to the `evalflow` parser."""
+    from evaluation.view.links import DEFAULT_HOST, DEFAULT_PORT
+
+    p = sub.add_parser("view", help="browse every output of an experiment in a local web page")
+    p.add_argument("experiment")
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to serve on (default: loopback)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.set_defaults(func=cmd_view)
