@@ -5,9 +5,6 @@ who wrote what revealed at its end."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from sqlmodel import Session
 
@@ -17,38 +14,7 @@ from evaluation.review.store import CRITERIA
 from tests.support.asgi_server import serving
 from tests.support.review_db import build_review_db
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip(
-            "no browser: Debian's chromium is not installed at /usr/bin/chromium "
-            "(apt-get install -y chromium)"
-        )
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="no browser driver: pip install playwright"
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
-            args=CHROMIUM_ARGS,
-        )
-        yield browser
-        browser.close()
 
 
 def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
