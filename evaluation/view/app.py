@@ -174,7 +174,7 @@ def _experiment(session, name: str) -> tuple[Experiment, ExperimentFacts]:
         row = get_experiment(session, name)
     except StorageError as exc:
         raise HTTPException(404, str(exc)) from exc
-    return row, experiment_facts(session, int(row.id), list(row.metrics or []))
+    return row, experiment_facts(session, int(row.id), row.suite, list(row.metrics or []))
 
 
 def _config(value: str, facts: ExperimentFacts) -> str:

@@ -12,6 +12,9 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session
 
+from evaluation.review.judging import JUDGE_PREFIX
+from evaluation.review.scores import human_metric
+from evaluation.review.store import PREFERENCE, Judgement, Rating
 from evaluation.storage.models import CaseRow, ConfigRow, ExperimentConfig, Generation, Score
 
 PREVIEW_CHARS = 400
@@ -66,10 +69,12 @@ class ExperimentFacts:
 
 
 def experiment_facts(
-    session: Session, experiment_id: int, metrics: Sequence[str]
+    session: Session, experiment_id: int, suite: str, metrics: Sequence[str]
 ) -> ExperimentFacts:
-    """Configs (hash, label, model and parameters), case groups and score metrics of
-    an experiment; ``metrics`` (the experiment's own) come first."""
+    """Configs (hash, label, model and parameters), the suite's case groups and the
+    metrics scored: the experiment's own, then ``human_*`` and ``judge_*`` for the
+    criteria rated or judged. Read from the small tables: listing the distinct metrics
+    of the scores table took 0.5 s on 100k generations."""
     config_rows = session.exec(
         select(ConfigRow)
         .join(ExperimentConfig, ExperimentConfig.config_hash == ConfigRow.hash)
@@ -79,21 +84,30 @@ def experiment_facts(
     configs = [c.model_dump() for c in config_rows]
     groups = session.exec(
         select(_c.c.group)
-        .where(_c.c.uid.in_(select(_g.c.case_uid).where(_g.c.experiment_id == experiment_id)))
-        .where(_c.c.group.is_not(None))
+        .where(_c.c.suite == suite, _c.c.group.is_not(None))
         .distinct()
         .order_by(_c.c.group)
     ).all()
-    stored = session.exec(
-        select(_s.c.metric)
-        .where(_s.c.generation_id.in_(select(_g.c.id).where(_g.c.experiment_id == experiment_id)))
+    rated = session.exec(
+        select(Rating.criterion)
+        .join(Generation, Generation.id == Rating.generation_id)
+        .where(Generation.experiment_id == experiment_id, Rating.criterion != PREFERENCE)
         .distinct()
     ).all()
-    names = list(dict.fromkeys([*metrics, *sorted(str(m[0]) for m in stored)]))
+    judged = session.exec(
+        select(Judgement.criterion)
+        .where(Judgement.experiment_id == experiment_id, Judgement.criterion != PREFERENCE)
+        .distinct()
+    ).all()
+    names = [
+        *metrics,
+        *sorted(human_metric(str(r[0])) for r in rated),
+        *sorted(f"{JUDGE_PREFIX}{j[0]}" for j in judged),
+    ]
     return ExperimentFacts(
         configs=configs,
         groups=[str(g[0]) for g in groups],
-        metrics=names,
+        metrics=list(dict.fromkeys(names)),
         labels={c["hash"]: c["label"] for c in configs},
     )
 
@@ -148,29 +162,29 @@ def generation_page(
     ``sort`` is one of :data:`SORTS`; "metric" sorts by ``filters.metric``'s score.
     Missing values sort last either way; ties go by id."""
     g, c = _g, _c
-    base = select(g.c.id).select_from(g.join(c, c.c.uid == g.c.case_uid))
+    by_case = bool(filters.case or filters.group) or sort == "case"
+    base = select(g.c.id).select_from(g.join(c, c.c.uid == g.c.case_uid) if by_case else g)
     base = base.where(g.c.experiment_id == experiment_id, *_conditions(g, c, filters))
     if filters.configs:
         base = base.where(g.c.config_hash.in_(filters.configs))
     total = session.exec(select(func.count()).select_from(base.subquery())).scalar_one()
     columns = {
-        "id": g.c.id,
         "case": c.c.case_id,
         "config": g.c.config_hash,
         "latency": g.c.latency_s,
         "ttft": g.c.ttft_s,
         "tokens": g.c.eval_count,
     }
-    query = base
+    query, order = base, []
     if sort == "metric" and filters.metric:
         query, key = _sort_metric(query, g, filters.metric, "sort_score")
     else:
-        key = columns.get(sort, g.c.id)
-    ordered = key.desc() if direction == "desc" else key.asc()
+        key = columns.get(sort)
+    if key is not None:  # missing values last, either way; the id (never missing) breaks ties
+        order = [key.is_(None), key.desc() if direction == "desc" else key.asc()]
+    tie = g.c.id.desc() if direction == "desc" and key is None else g.c.id.asc()
     page = max(1, page)
-    ids_query = (
-        query.order_by(key.is_(None), ordered, g.c.id).limit(per_page).offset((page - 1) * per_page)
-    )
+    ids_query = query.order_by(*order, tie).limit(per_page).offset((page - 1) * per_page)
     ids = [int(r[0]) for r in session.exec(ids_query).all()]
     return Page(_rows_by_id(session, ids), int(total), page, per_page)
 
