@@ -17,8 +17,6 @@ from evaluation.suites import Case, Message, Suite
 from evaluation.view.queries import full_rows
 from evaluation.work import build_messages
 
-STAGE_TABLE_HINT = "stage"
-
 
 def sent_messages(session: Session, case: CaseRow, config_hash: str) -> list[dict[str, str]]:
     """The messages the model received for ``case`` under ``config_hash``, rebuilt with
@@ -61,30 +59,32 @@ def generation_detail(
         "references": list(case.references or []),
         "label": case.label,
         "score_details": {str(m): str(d) for m, d in details},
-        "stages": generation_stages(session, generation_id),
+        "stages": generation_stages(session, row),
     }
 
 
-def generation_stages(session: Session, generation_id: int) -> dict[str, list[dict[str, Any]]]:
-    """Rows of any table whose name mentions "stage" and that has a ``generation_id``
-    column (pipelines record their calls so), keyed by table name; empty when the
-    database has no such table, as databases of plain sweeps do not."""
+# Pipelines record each case's run and every model call of it under the generation's
+# key, in tables of their own that plain sweeps' databases lack.
+PIPELINE_TABLES = ("case_runs", "stages")
+_KEY = ("experiment_id", "config_hash", "case_uid", "sample_index")
+
+
+def generation_stages(session: Session, row: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The pipeline run and model calls (stages) of the generation ``row``, keyed by
+    table name, in call order; empty when the database has no pipeline tables or the
+    generation was a single call."""
     bind = session.connection()
-    inspector = inspect(bind)
+    present = set(inspect(bind).get_table_names())
     out: dict[str, list[dict[str, Any]]] = {}
-    for name in sorted(inspector.get_table_names()):
-        if STAGE_TABLE_HINT not in name:
-            continue
-        columns = [col["name"] for col in inspector.get_columns(name)]
-        if "generation_id" not in columns:
+    for name in PIPELINE_TABLES:
+        if name not in present:
             continue
         table = Table(name, MetaData(), autoload_with=bind)
-        order = list(table.primary_key.columns) or [table.c.generation_id]
-        query = select(table).where(table.c.generation_id == generation_id).order_by(*order)
-        rows = [
-            {k: v for k, v in dict(r._mapping).items() if k != "generation_id"}
-            for r in session.exec(query)
-        ]
+        if not set(_KEY) <= set(table.c.keys()):
+            continue
+        order = [table.c[c] for c in ("position", "id") if c in table.c]
+        query = select(table).where(*(table.c[k] == row[k] for k in _KEY)).order_by(*order)
+        rows = [{k: v for k, v in r._mapping.items() if k not in _KEY} for r in session.exec(query)]
         if rows:
             out[name] = rows
     return out

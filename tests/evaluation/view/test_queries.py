@@ -123,20 +123,32 @@ def test_two_configs_side_by_side_with_the_score_difference(db):
 def test_a_generation_shows_its_input_as_sent_references_and_stages(db):
     gens, _ = _frames(db)
     generation_id = int(gens[gens.case_id == "c02"].id.iloc[0])
-    stages = Table(
-        "pipeline_stages",
+    row = gens[gens.id == generation_id].iloc[0]
+    key = {
+        "experiment_id": db.experiment_id,
+        "config_hash": row.config_hash,
+        "case_uid": row.case_uid,
+        "sample_index": 0,
+    }
+    stages = Table(  # as the pipelines write them: one row per model call, by generation key
+        "stages",
         MetaData(),
         Column("id", Integer, primary_key=True),
-        Column("generation_id", Integer),
+        *(Column(k, Integer if k.endswith("_id") or k == "sample_index" else String) for k in key),
+        Column("position", Integer),
         Column("stage", String),
     )
     stages.create(db.engine)
     with db.engine.begin() as conn:
-        conn.execute(stages.insert(), [{"generation_id": generation_id, "stage": "retrieve"}])
+        conn.execute(
+            stages.insert(),
+            [key | {"position": 1, "stage": "reduce"}, key | {"position": 0, "stage": "map"}],
+        )
     try:
         with Session(db.engine) as session:
             detail = generation_detail(session, db.experiment_id, generation_id)
             assert generation_detail(session, db.experiment_id + 1, generation_id) is None
+            other = generation_detail(session, db.experiment_id, generation_id + 1)
     finally:
         stages.drop(db.engine)
     roles = [m["role"] for m in detail["messages"]]
@@ -144,7 +156,8 @@ def test_a_generation_shows_its_input_as_sent_references_and_stages(db):
     assert detail["messages"][0]["content"] == "You are a geography tutor for case 2."
     assert detail["messages"][-1]["content"] == "What is the capital of country 2?"
     assert detail["references"] == ["City 2"]
-    assert detail["stages"] == {"pipeline_stages": [{"id": 1, "stage": "retrieve"}]}
+    assert [r["stage"] for r in detail["stages"]["stages"]] == ["map", "reduce"]
+    assert other["stages"] == {}
 
 
 def test_a_case_under_every_config_in_sweep_order(db):
