@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Literal
 
@@ -26,9 +25,9 @@ from sqlmodel import Session
 
 from evaluation.comparison_selection import select_configs
 from evaluation.errors import EvalError
+from evaluation.generation_params import NAMES as PARAMETER_NAMES
 from evaluation.metrics import get_metric
 from evaluation.review.frames import judgements_frame, ratings_frame
-from evaluation.spec import GenerationParams
 from evaluation.statistics import compare_many
 from evaluation.storage.models import ComparisonRow, Experiment
 from evaluation.storage.repository import (
@@ -111,8 +110,8 @@ _RENAMES = {
 
 
 def parameter_columns() -> list[str]:
-    """One column per generation parameter, in ``GenerationParams``' order."""
-    return [f.name for f in fields(GenerationParams)]
+    """One column per generation parameter, in the parameter table's order."""
+    return list(PARAMETER_NAMES)
 
 
 def config_columns() -> list[str]:

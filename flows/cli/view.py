@@ -5,19 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from flows.cli._database import open_engine
+from flows.cli.review import is_loopback
+
 
 def cmd_view(args: argparse.Namespace) -> int:
     import uvicorn
 
     from evaluation.review.app import LOOPBACK_HOSTS
-    from evaluation.settings import database_url
-    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.db import session_scope
     from evaluation.storage.repository import get_experiment
     from evaluation.view.app import create_app
     from evaluation.view.links import view_url
-    from flows.cli_review import is_loopback
 
-    engine = make_engine(database_url(args.database))
+    engine = open_engine(args)
     with session_scope(engine) as session:
         name = get_experiment(session, args.experiment).name  # refuse an unknown name now
     local = is_loopback(args.host)
