@@ -54,6 +54,7 @@ def _environment() -> Environment:
     )
     env.filters["num"] = _num
     env.globals["experiment_path"] = experiment_path
+    env.globals["sorts"] = SORTS
     env.globals["quote"] = lambda value: quote(str(value), safe="")
     return env
 

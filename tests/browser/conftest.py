@@ -21,7 +21,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not session: its event loop would outlive the module
 def browser():
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
         pytest.skip(
