@@ -13,14 +13,15 @@ def cmd_view(args: argparse.Namespace) -> int:
     import uvicorn
 
     from evaluation.review.app import LOOPBACK_HOSTS
-    from evaluation.storage.db import session_scope
+    from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
     from evaluation.view.app import create_app
     from evaluation.view.links import view_url
 
+    # Refuse an unknown name before anything is created in the database.
+    with session_scope(open_database(args.database, create=False)) as session:
+        name = get_experiment(session, args.experiment).name
     engine = open_engine(args)
-    with session_scope(engine) as session:
-        name = get_experiment(session, args.experiment).name  # refuse an unknown name now
     local = is_loopback(args.host)
     app = create_app(engine, allowed_hosts=LOOPBACK_HOSTS if local else None)
     if not local:
