@@ -108,6 +108,8 @@ def test_two_configs_side_by_side_with_the_score_difference(db):
         only_b_worse = pair_page(
             session, db.experiment_id, a, b, Filters(metric="exact_match", min_value=0.5)
         )
+        either_failed = pair_page(session, db.experiment_id, a, b, Filters(failed=True))
+        both_whole = pair_page(session, db.experiment_id, a, b, Filters(truncated=False))
     assert page.total == 8
     for row in page.rows:
         assert row["a"]["config_hash"] == a and row["b"]["config_hash"] == b
@@ -118,6 +120,9 @@ def test_two_configs_side_by_side_with_the_score_difference(db):
     first = apart.rows[0]
     assert first["diff"]["exact_match"] == 1.0 and "Town" in first["b"]["output"]
     assert only_b_worse.total == sum(r["diff"].get("exact_match", 0) >= 0.5 for r in page.rows)
+    # the fixture failed config 0's c03 and truncated its c05
+    assert [r["case_id"] for r in either_failed.rows] == ["c03"]
+    assert "c05" not in [r["case_id"] for r in both_whole.rows] and both_whole.total == 7
 
 
 def test_a_generation_shows_its_input_as_sent_references_and_stages(db):
