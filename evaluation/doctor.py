@@ -176,7 +176,8 @@ async def check_spec(spec: Path, *, timeout_s: float = 10.0) -> list[Check]:
     ]
     backends = open_backends(sweep)
     try:
-        checks += await check_hosts(backends, sweep.models, timeout_s=timeout_s)
+        # embedding models too (semantic_similarity)
+        checks += await check_hosts(backends, sweep.required_models, timeout_s=timeout_s)
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
     return checks

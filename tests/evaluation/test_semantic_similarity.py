@@ -238,3 +238,14 @@ def test_a_suite_default_needing_an_unserved_embedding_model_is_refused(tmp_path
     with pytest.raises(SpecError, match="embedding model 'nomic-embed-text'") as caught:
         prepare_sweep(spec)
     assert caught.value.field == "metrics"
+
+
+def test_doctor_checks_the_embedding_model_on_the_hosts(tmp_path: Path) -> None:
+    import asyncio
+
+    from evaluation.doctor import check_spec
+
+    with running_standin(StandInConfig(models=("llama3.2:3b",))) as server:
+        checks = asyncio.run(check_spec(_spec(tmp_path, server.url), timeout_s=5.0))
+    [host] = [c for c in checks if c.status == "fail"]
+    assert "nomic-embed-text" in host.detail
