@@ -23,11 +23,11 @@ import pandas as pd
 from sqlalchemy import select
 from sqlmodel import Session
 
-from evaluation.comparison_selection import select_configs
+from evaluation.compare._config_refs import select_configs
 from evaluation.errors import EvalError
-from evaluation.generation_params import NAMES as PARAMETER_NAMES
 from evaluation.metrics import get_metric
 from evaluation.review.frames import judgements_frame, ratings_frame
+from evaluation.spec import PARAMETERS
 from evaluation.statistics import compare_many
 from evaluation.storage.models import ComparisonRow, Experiment
 from evaluation.storage.repository import (
@@ -111,7 +111,7 @@ _RENAMES = {
 
 def parameter_columns() -> list[str]:
     """One column per generation parameter, in the parameter table's order."""
-    return list(PARAMETER_NAMES)
+    return [p.name for p in PARAMETERS]
 
 
 def config_columns() -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from evaluation.leaderboard import SIMULATED_BANNER
+from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report.data import ReportData
 from evaluation.view import view_hint
 

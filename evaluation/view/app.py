@@ -22,8 +22,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.engine import Engine
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from evaluation.compare import SIMULATED_BANNER
 from evaluation.errors import StorageError
-from evaluation.leaderboard import SIMULATED_BANNER
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment, list_experiments

@@ -10,17 +10,17 @@ from typing import Any
 from sqlalchemy import MetaData, Table, inspect, select
 from sqlmodel import Session
 
+from evaluation.run import build_messages
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.storage.models import CaseRow, ConfigRow, ScoreDetail, SuiteRow
 from evaluation.storage.repository import case_input
 from evaluation.suites import Case, Message, Suite
 from evaluation.view.queries import full_rows
-from evaluation.work import build_messages
 
 
 def sent_messages(session: Session, case: CaseRow, config_hash: str) -> list[dict[str, str]]:
     """The messages the model received for ``case`` under ``config_hash``, rebuilt with
-    :func:`evaluation.work.build_messages` (the function the sweep used)."""
+    :func:`evaluation.run.build_messages` (the function the sweep used)."""
     system, turns = case_input(session, case)
     config = session.get(ConfigRow, config_hash)
     suite = session.get(SuiteRow, case.suite)

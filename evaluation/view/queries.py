@@ -13,8 +13,9 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session
 
 from evaluation.review.judging import JUDGE_PREFIX
+from evaluation.review.schema import Judgement, Rating
 from evaluation.review.scores import human_metric
-from evaluation.review.store import PREFERENCE, Judgement, Rating
+from evaluation.review.store import PREFERENCE
 from evaluation.storage.models import CaseRow, ConfigRow, ExperimentConfig, Generation, Score
 
 PREVIEW_CHARS = 400

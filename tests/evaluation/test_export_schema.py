@@ -13,8 +13,9 @@ import pytest
 from sqlmodel import Session
 
 from evaluation.export import LEVELS, export_experiment
-from evaluation.generation_params import NAMES as PARAMETER_NAMES
-from evaluation.review.store import CRITERIA, Judgement, record_pair_rating, save_pairs
+from evaluation.review.schema import Judgement
+from evaluation.review.store import CRITERIA, record_pair_rating, save_pairs
+from evaluation.spec import PARAMETERS
 from evaluation.storage.repository import generations_frame
 from tests.support.review_db import build_review_db
 
@@ -111,7 +112,7 @@ def test_an_empty_level_keeps_its_documented_columns(tmp_path):
 
 
 def test_one_column_per_generation_parameter_and_one_name_per_concept():
-    assert _tables()["Generation parameters"] == list(PARAMETER_NAMES)
+    assert _tables()["Generation parameters"] == [p.name for p in PARAMETERS]
     docs = documented()
     for level in ("generations", "scores", "aggregates", "ratings", "judgements"):
         assert docs[level][:2] == ["experiment_id", "experiment"]

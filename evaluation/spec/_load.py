@@ -14,8 +14,16 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from evaluation.generation_params import PARAMETERS
-from evaluation.spec import (
+from evaluation.spec._fields import (
+    DOCUMENT,
+    FieldReader,
+    FormattedField,
+    child,
+    item,
+    template_fields,
+)
+from evaluation.spec._grid import GRID_ORDER, grid_values
+from evaluation.spec._model import (
     DEFAULT_TEMPLATES,
     TEMPLATE_VARIABLES,
     BackendKind,
@@ -27,15 +35,7 @@ from evaluation.spec import (
     default_hosts,
     expand,
 )
-from evaluation.spec_fields import (
-    DOCUMENT,
-    FieldReader,
-    FormattedField,
-    child,
-    item,
-    template_fields,
-)
-from evaluation.spec_grid import GRID_ORDER, grid_values
+from evaluation.spec._params import PARAMETERS
 
 BACKEND_KINDS: tuple[BackendKind, ...] = ("ollama", "openai", "simulated")
 
