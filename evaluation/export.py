@@ -23,7 +23,6 @@ from evaluation.comparison_selection import select_configs
 from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
 from evaluation.review.frames import judgements_frame, ratings_frame
-from evaluation.statistics import compare_many
 from evaluation.storage.models import ComparisonRow, Experiment
 from evaluation.storage.repository import (
     aggregates_frame,
@@ -129,6 +128,8 @@ def _comparisons(session: Session, experiment: Experiment) -> pd.DataFrame:
     stored = [r.model_dump() for r in rows]
     if stored:
         return pd.DataFrame(stored).assign(source="stored")
+    from evaluation.statistics import compare_many  # scipy.stats: only when none are stored
+
     columns = [
         c.name for c in ComparisonRow.__table__.columns if c.name not in ("id", "created_at")
     ]

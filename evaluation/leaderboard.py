@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
-from evaluation.metrics import Metric
 from evaluation.statistics.intervals import corpus_interval, summarize
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
 from evaluation.suites import Suite
+
+if TYPE_CHECKING:  # the metrics import their backends; reading a leaderboard needs neither
+    from evaluation.metrics import Metric
 
 SIMULATED_BANNER = (
     "SIMULATED: these results come from evalflow's simulated backend, not from a real "

@@ -6,49 +6,57 @@ Input: long score rows (config, case_id, sample_index, group, metric, value) and
 parameter effects and Pareto fronts, one row of facts per config.
 """
 
-from evaluation.statistics._cases import CaseTable, case_table
-from evaluation.statistics.analysis import StatisticsReport, analyze
-from evaluation.statistics.effects import ParameterEffect, parameter_effects, spearman_interval
-from evaluation.statistics.intervals import (
-    MeanEstimate,
-    corpus_interval,
-    mean_interval,
-    summarize,
-    summarize_config,
-)
-from evaluation.statistics.multiple import (
-    AdjustedComparison,
-    Adjustment,
-    MultiComparison,
-    adjust_p_values,
-    compare_many,
-)
-from evaluation.statistics.paired import (
-    PairedComparison,
-    PairedTest,
-    ScoreType,
-    ZeroMethod,
-    choose_test,
-    compare_in_table,
-    compare_pair,
-    compare_scores,
-    rank_biserial,
-)
-from evaluation.statistics.pareto import ParetoFront, pareto_front, pareto_fronts
-from evaluation.statistics.power import (
-    PowerAnalysis,
-    cases_needed,
-    mcnemar_power,
-    min_detectable_difference,
-    paired_diff_variance,
-    power_analysis,
-    power_for_test,
-    power_from_pilot,
-    power_from_variances,
-    predicted_power,
-    t_power,
-)
-from evaluation.statistics.report import render_markdown, table_rows
+from importlib import import_module
+from typing import Any
+
+# Where each name lives. The package imports a module when one of its names is first used:
+# scipy.stats and statsmodels take seconds to import, and the CLI's read-only verbs need
+# only the intervals.
+_WHERE = {
+    "CaseTable": "_cases",
+    "case_table": "_cases",
+    "StatisticsReport": "analysis",
+    "analyze": "analysis",
+    "ParameterEffect": "effects",
+    "parameter_effects": "effects",
+    "spearman_interval": "effects",
+    "MeanEstimate": "intervals",
+    "corpus_interval": "intervals",
+    "mean_interval": "intervals",
+    "summarize": "intervals",
+    "summarize_config": "intervals",
+    "AdjustedComparison": "multiple",
+    "Adjustment": "multiple",
+    "MultiComparison": "multiple",
+    "adjust_p_values": "multiple",
+    "compare_many": "multiple",
+    "PairedComparison": "paired",
+    "PairedTest": "paired",
+    "ScoreType": "paired",
+    "ZeroMethod": "paired",
+    "choose_test": "paired",
+    "compare_in_table": "paired",
+    "compare_pair": "paired",
+    "compare_scores": "paired",
+    "rank_biserial": "paired",
+    "ParetoFront": "pareto",
+    "pareto_front": "pareto",
+    "pareto_fronts": "pareto",
+    "PowerAnalysis": "power",
+    "cases_needed": "power",
+    "mcnemar_power": "power",
+    "min_detectable_difference": "power",
+    "paired_diff_variance": "power",
+    "power_analysis": "power",
+    "power_for_test": "power",
+    "power_from_pilot": "power",
+    "power_from_variances": "power",
+    "predicted_power": "power",
+    "t_power": "power",
+    "render_markdown": "report",
+    "table_rows": "report",
+}
+
 
 __all__ = [
     "AdjustedComparison",
@@ -94,3 +102,12 @@ __all__ = [
     "t_power",
     "table_rows",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first use (PEP 562)."""
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
