@@ -72,9 +72,11 @@ def _schedule_options(parser: argparse.ArgumentParser) -> None:
         default=DEMO_SPEC,
         help="the spec the nightly regression sweep runs (default: the simulated demo)",
     )
-    parser.add_argument("--nightly-cron", default="0 2 * * *")
-    parser.add_argument("--retrain-cron", default="0 4 * * 0")
-    parser.add_argument("--timezone", default="UTC")
+    parser.add_argument("--nightly-cron", default="0 2 * * *", help="when the nightly sweep runs")
+    parser.add_argument(
+        "--retrain-cron", default="0 4 * * 0", help="when the selector is retrained"
+    )
+    parser.add_argument("--timezone", default="UTC", help="of the two schedules")
 
 
 def _schedule_kwargs(args: argparse.Namespace) -> dict:

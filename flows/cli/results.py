@@ -78,7 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export", help="write results to files")
     p.add_argument("experiment")
-    p.add_argument("--format", choices=["csv", "json", "parquet", "excel"], default="csv")
+    p.add_argument(
+        "--format",
+        choices=["csv", "json", "parquet", "excel"],
+        default="csv",
+        help="file format",
+    )
     p.add_argument(
         "--level",
         action="append",
