@@ -111,7 +111,7 @@ def _leaderboard(data: ReportData) -> str:
         fig = plots.interval_plot(
             table, data.primary, _label_names(data), title=f"{data.primary} by config"
         )
-        parts.append(_img(fig, f"{data.primary} with 95% intervals"))
+        parts.append(_img(fig, f"{data.primary} with 95% intervals", data))
     parts.append(
         '<p class="muted">Sorted by the first metric. Intervals: 95%, clustered by case '
         "group where the suite has groups; corpus metrics by a seeded case bootstrap.</p>"
@@ -126,7 +126,7 @@ def _significance(data: ReportData) -> str:
     fig = plots.significance_matrix(multi, data.order, data.names)
     parts = [
         _p(multi.verdict),
-        _img(fig, "pairwise significance matrix"),
+        _img(fig, "pairwise significance matrix", data),
         _p(
             f"Every pair of configs on {multi.metric}, paired on cases; p-values "
             f"{multi.adjustment}-adjusted over {len(multi.comparisons)} comparisons. Green: "
@@ -143,7 +143,11 @@ def _parameters(data: ReportData) -> str:
     if data.primary is None or not data.varied:
         return _section("parameters", "Parameter effects", _p("No parameter was varied."))
     images = [
-        _img(plots.parameter_plot(data.facts, p, data.primary), f"{p} against {data.primary}")
+        _img(
+            plots.parameter_plot(data.facts, p, data.primary),
+            f"{p} against {data.primary}",
+            data,
+        )
         for p in data.varied
     ]
     rows = [
@@ -180,7 +184,7 @@ def _pareto(data: ReportData) -> str:
     for front in data.fronts:
         fig = plots.quality_latency(data.facts, front.quality, front.cost, front, data.names)
         parts.append(f"<h3>{_e(front.quality)} against {_e(front.cost)}</h3>")
-        parts.append(_img(fig, f"{front.quality} against {front.cost}"))
+        parts.append(_img(fig, f"{front.quality} against {front.cost}", data))
         listing = ", ".join(f"{data.names.get(c, c)}" for c in front.configs)
         parts.append(_p(f"Pareto front (no config is both better and cheaper): {listing}."))
         if front.note:
@@ -190,7 +194,7 @@ def _pareto(data: ReportData) -> str:
 
 def _latency(data: ReportData) -> str:
     fig = plots.latency_distributions(data.generations, data.order, data.names)
-    return _section("latency", "Latency distributions", _img(fig, "latency per config"))
+    return _section("latency", "Latency distributions", _img(fig, "latency per config", data))
 
 
 def _ratings(data: ReportData) -> str:
@@ -201,10 +205,10 @@ def _ratings(data: ReportData) -> str:
             f"<code>evalflow review {_e(data.experiment.name)}</code>."
         )
         return _section("ratings", "Ratings", f"<p>{text}</p>")
-    return _section("ratings", "Ratings", _ratings_body(summary, data.names))
+    return _section("ratings", "Ratings", _ratings_body(summary, data.names, data))
 
 
-def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
+def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportData) -> str:
     parts = [
         _p(
             f"{summary.n_ratings} current ratings by {len(summary.raters)} rater(s) "
@@ -216,7 +220,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
         rank = {c: i for i, c in enumerate(names)}
         ranked = summary.stars.assign(rank=summary.stars["config"].map(rank))
         ranked = ranked.sort_values("rank", kind="stable").drop(columns="rank")
-        parts.append(_img(plots.star_plot(ranked, names), "mean stars"))
+        parts.append(_img(plots.star_plot(ranked, names), "mean stars", data))
         rows = [
             [
                 names.get(r["config"], r["config"]),
@@ -320,7 +324,9 @@ def _trends(data: ReportData) -> str:
     if data.primary is None or history.empty:
         return _section("trends", "Trends across runs", _p("No stored runs to compare."))
     runs = history["experiment"].nunique()
-    parts = [_img(plots.trends(history, data.primary, data.order, data.names), "metric trends")]
+    parts = [
+        _img(plots.trends(history, data.primary, data.order, data.names), "metric trends", data)
+    ]
     parts.append(
         _p(
             f"Each config's mean {data.primary} in the {runs} run(s) of suite "
@@ -356,7 +362,12 @@ def _section(key: str, title: str, body: str) -> str:
     return f'<section id="{key}"><h2>{_e(title)}</h2>{body}</section>'
 
 
-def _img(fig, alt: str) -> str:
+def _img(fig, alt: str, data: ReportData) -> str:
+    """A figure as an embedded PNG; a simulated experiment's carries the SIMULATED mark
+    in the picture and its alt text, so no plot copied out of the report passes as real."""
+    if data.experiment.simulated:
+        plots.mark_simulated(fig)
+        alt = f"SIMULATED: {alt}"
     return f'<img src="{plots.png_data_uri(fig)}" alt="{_e(alt)}">'
 
 
