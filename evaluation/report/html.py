@@ -28,6 +28,7 @@ section { background: #fff; border: 1px solid #d9dde5; border-radius: 6px; paddi
 h2 { font-size: 1.1rem; margin: .2rem 0 .6rem; }
 h3 { font-size: .95rem; margin: 1rem 0 .4rem; color: #46506a; }
 table { border-collapse: collapse; font-size: .85rem; margin: .4rem 0; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th, td { border-bottom: 1px solid #eceef2; padding: .3rem .55rem; text-align: left;
   vertical-align: top; }
 th { background: #f0f2f6; }
@@ -234,11 +235,18 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
         parts.append(_table(["config", "criterion", "cases", "stars [95% CI]", "note"], rows, 2))
     if summary.preferences:
         parts.append("<h3>Preferences (exact binomial test, ties left out)</h3>")
+        parts.append(
+            _p(
+                "Counted per config, whichever side it was shown on: on the review page A is "
+                "the left output and B the right, drawn at random for every pair.",
+                muted=True,
+            )
+        )
         rows = [
             [
                 f"{names.get(t.a, t.a)} vs {names.get(t.b, t.b)}",
-                str(t.wins_a),
-                str(t.wins_b),
+                f"{names.get(t.a, t.a)}: {t.wins_a}",
+                f"{names.get(t.b, t.b)}: {t.wins_b}",
                 str(t.ties),
                 _interval(t.share_a, *(t.ci or (None, None)), 2),
                 _num(t.p_value, 3),
@@ -246,7 +254,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
             ]
             for t in summary.preferences
         ]
-        head = ["pair", "A wins", "B wins", "ties", "A's share [95% CI]", "p", "note"]
+        head = ["pair", "first wins", "second wins", "ties", "first's share [95% CI]", "p", "note"]
         parts.append(_table(head, rows, 1))
     if summary.star_tests:
         parts.append("<h3>Stars, paired on cases (sign test and Wilcoxon signed-rank)</h3>")
@@ -265,7 +273,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
         head = [
             "pair",
             "criterion",
-            "A better / B better / equal",
+            "first better / second better / equal",
             "sign p",
             "mean diff",
             "Wilcoxon p",
@@ -372,14 +380,16 @@ def _img(fig, alt: str, data: ReportData) -> str:
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 99) -> str:
-    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
+    # in a scrolling box: a wide table stays inside its section's card
+    out = ['<div class="scroll"><table><thead><tr>', *(f"<th>{_e(h)}</th>" for h in head)]
+    out.append("</tr></thead><tbody>")
     for row in rows:
         out.append("<tr>")
         for i, cell in enumerate(row):
             cls = ' class="num"' if numeric_from <= i < len(row) - 1 else ""
             out.append(f"<td{cls}>{_e(cell)}</td>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 

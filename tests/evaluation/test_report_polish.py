@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
 from sqlmodel import Session
 
 from evaluation.report import gather, plots, render_report
+from tests.evaluation.test_report import _rate
 from tests.support.review_db import build_review_db
 
 
@@ -46,3 +48,17 @@ def test_the_interval_plot_draws_each_config_in_its_own_colour():
     fig = plots.interval_plot(rows, "m", names, title="m")
     drawn = {to_hex(line.get_color()) for line in fig.axes[0].lines if line.get_marker() == "o"}
     assert drawn == set(plots.config_colours(configs).values())
+
+
+def test_tables_fit_their_card_and_preferences_name_configs_not_sides(tmp_path):
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", name="toy")
+    with Session(db.engine) as session:
+        _rate(session, db, np.random.default_rng(0))
+        html = render_report(gather(session, db.experiment))
+    assert html.count("<table>") == html.count('<div class="scroll"><table>') >= 2
+    assert ".scroll { overflow-x: auto" in html
+    # A and B are the review page's sides; the report counts wins per config
+    assert "A wins" not in html and "first wins" in html
+    assert "A is the left output and B the right" in html
+    assert re.search(r'<td class="num">#\d: \d+</td>', html)
+    assert "A better" not in html
