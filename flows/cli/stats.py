@@ -32,7 +32,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
         adjust=args.adjust,
         database=args.database,
     )
-    print(summary["markdown"])
+    if args.markdown:
+        print(summary["markdown"])
+        return 0
+    from evaluation.comparison_text import render_comparison_text
+
+    text = render_comparison_text(
+        summary["run_label"],
+        summary["comparisons"],
+        summary["verdicts"],
+        simulated=summary["simulated"],
+        all_pairs=args.all,
+    )
+    print(text)
     return 0
 
 
@@ -71,6 +83,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["holm", "fdr_bh"],
         default="holm",
         help="multiple-comparison correction",
+    )
+    p.add_argument(
+        "--all", action="store_true", help="list every pair (default: the 8 most significant)"
+    )
+    p.add_argument(
+        "--markdown", action="store_true", help="print the full report, as the artifact shows it"
     )
     p.set_defaults(func=cmd_compare)
 
