@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from evaluation.embeddings import stored_hosts
 from evaluation.metrics import get_metrics
 from evaluation.storage.db import open_database, session_scope
 from evaluation.storage.repository import get_experiment, set_experiment_metrics, suite_path
@@ -25,7 +26,8 @@ def rescore(experiment: str, metrics: list[str] | None = None, database: str | N
         set_experiment_metrics(session, row.id, chosen)
         suite = load_suite(suite_path(session, row.suite))
         experiment_id = row.id
-    scored = score(engine, experiment_id, suite, chosen)
+        hosts = stored_hosts(row.spec)
+    scored = score(engine, experiment_id, suite, chosen, hosts)
     aggregate(engine, experiment_id, suite, chosen)
     publish(engine, experiment_id)
     get_run_logger().info("rescored %d generations of %s on %s", scored, experiment, chosen)

@@ -6,55 +6,54 @@ Input: long score rows (config, case_id, sample_index, group, metric, value) and
 parameter effects and Pareto fronts, one row of facts per config.
 """
 
-from importlib import import_module
-from typing import Any
+from evaluation._lazy import lazy_exports
 
 # Where each name lives. The package imports a module when one of its names is first used:
 # scipy.stats and statsmodels take seconds to import, and the CLI's read-only verbs need
 # only the intervals.
 _WHERE = {
-    "CaseTable": "_cases",
-    "case_table": "_cases",
-    "StatisticsReport": "analysis",
-    "analyze": "analysis",
-    "ParameterEffect": "effects",
-    "parameter_effects": "effects",
-    "spearman_interval": "effects",
-    "MeanEstimate": "intervals",
-    "corpus_interval": "intervals",
-    "mean_interval": "intervals",
-    "summarize": "intervals",
-    "summarize_config": "intervals",
-    "AdjustedComparison": "multiple",
-    "Adjustment": "multiple",
-    "MultiComparison": "multiple",
-    "adjust_p_values": "multiple",
-    "compare_many": "multiple",
-    "PairedComparison": "paired",
-    "PairedTest": "paired",
-    "ScoreType": "paired",
-    "ZeroMethod": "paired",
-    "choose_test": "paired",
-    "compare_in_table": "paired",
-    "compare_pair": "paired",
-    "compare_scores": "paired",
-    "rank_biserial": "paired",
-    "ParetoFront": "pareto",
-    "pareto_front": "pareto",
-    "pareto_fronts": "pareto",
-    "PowerAnalysis": "power",
-    "cases_needed": "power",
-    "mcnemar_power": "power",
-    "min_detectable_difference": "power",
-    "paired_diff_variance": "power",
-    "power_analysis": "power",
-    "power_for_test": "power",
-    "power_from_pilot": "power",
-    "power_from_variances": "power",
-    "predicted_power": "power",
-    "t_power": "power",
-    "render_markdown": "report",
-    "table_rows": "report",
+    "CaseTable": "evaluation.statistics._cases",
+    "case_table": "evaluation.statistics._cases",
+    "StatisticsReport": "evaluation.statistics.analysis",
+    "analyze": "evaluation.statistics.analysis",
+    "ParameterEffect": "evaluation.statistics.effects",
+    "parameter_effects": "evaluation.statistics.effects",
+    "spearman_interval": "evaluation.statistics.effects",
+    "MeanEstimate": "evaluation.statistics.intervals",
+    "corpus_interval": "evaluation.statistics.intervals",
+    "mean_interval": "evaluation.statistics.intervals",
+    "summarize": "evaluation.statistics.intervals",
+    "summarize_config": "evaluation.statistics.intervals",
+    "AdjustedComparison": "evaluation.statistics.multiple",
+    "Adjustment": "evaluation.statistics.multiple",
+    "MultiComparison": "evaluation.statistics.multiple",
+    "adjust_p_values": "evaluation.statistics.multiple",
+    "compare_many": "evaluation.statistics.multiple",
+    "PairedComparison": "evaluation.statistics.paired",
+    "PairedTest": "evaluation.statistics.paired",
+    "ScoreType": "evaluation.statistics.paired",
+    "ZeroMethod": "evaluation.statistics.paired",
+    "choose_test": "evaluation.statistics.paired",
+    "compare_in_table": "evaluation.statistics.paired",
+    "compare_pair": "evaluation.statistics.paired",
+    "compare_scores": "evaluation.statistics.paired",
+    "rank_biserial": "evaluation.statistics.paired",
+    "ParetoFront": "evaluation.statistics.pareto",
+    "pareto_front": "evaluation.statistics.pareto",
+    "pareto_fronts": "evaluation.statistics.pareto",
+    "PowerAnalysis": "evaluation.statistics.power",
+    "cases_needed": "evaluation.statistics.power",
+    "mcnemar_power": "evaluation.statistics.power",
+    "min_detectable_difference": "evaluation.statistics.power",
+    "paired_diff_variance": "evaluation.statistics.power",
+    "power_analysis": "evaluation.statistics.power",
+    "power_for_test": "evaluation.statistics.power",
+    "power_from_pilot": "evaluation.statistics.power",
+    "power_from_variances": "evaluation.statistics.power",
+    "predicted_power": "evaluation.statistics.power",
+    "t_power": "evaluation.statistics.power",
+    "render_markdown": "evaluation.statistics.report",
+    "table_rows": "evaluation.statistics.report",
 }
 
 
@@ -104,10 +103,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, imported from its module on first use (PEP 562)."""
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

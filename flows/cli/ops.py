@@ -12,7 +12,7 @@ from evaluation.errors import EvalError
 from flows.cli._database import open_engine
 
 if TYPE_CHECKING:  # the checks import the backends: only `doctor` and `health` need them
-    from evaluation.doctor import Check, DoctorReport
+    from evaluation.run import Check, DoctorReport
 
 DEFAULT_TIMEOUT_S = 5.0
 REPO = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ async def _prefect_check(timeout_s: float) -> Check:
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
-    from evaluation.doctor import Check
+    from evaluation.run import Check
 
     url = PREFECT_API_URL.value()
     if not url:
@@ -120,7 +120,7 @@ async def _prefect_check(timeout_s: float) -> Check:
 
 async def diagnose(spec: Path | None, database: str, timeout_s: float) -> DoctorReport:
     """Every check: Prefect API, database, then the spec and its hosts."""
-    from evaluation.doctor import Check, DoctorReport, check_database, check_spec
+    from evaluation.run import Check, DoctorReport, check_database, check_spec
 
     checks = [await _prefect_check(timeout_s), check_database(database, timeout_s=timeout_s)]
     if spec is None:

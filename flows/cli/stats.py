@@ -35,7 +35,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.markdown:
         print(summary["markdown"])
         return 0
-    from evaluation.comparison_text import render_comparison_text
+    from evaluation.compare import render_comparison_text
 
     text = render_comparison_text(
         summary["run_label"],
@@ -49,7 +49,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_power(args: argparse.Namespace) -> int:
-    from evaluation.power_plan import plan_for_spec, render_power
+    from evaluation.compare._power_plan import plan_for_spec, render_power
     from evaluation.settings import database_url
 
     plan = plan_for_spec(

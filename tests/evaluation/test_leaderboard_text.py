@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from evaluation.leaderboard import RUN_FACTS, Leaderboard, render_text, table_rows
+from evaluation.compare._leaderboard import RUN_FACTS, Leaderboard, render_text, table_rows
 
 METRICS = ("exact_match", "contains", "rougeL", "bleu", "output_length")
 

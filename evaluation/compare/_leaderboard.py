@@ -1,0 +1,298 @@
+"""The leaderboard: per config, each metric's mean with its 95% interval, latency p50/p95,
+TTFT, tokens/s and failures. Built from stored rows; stored back as aggregate rows so
+`evalflow show` needs no recomputation."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from sqlmodel import Session
+
+from evaluation.statistics.intervals import corpus_interval, summarize
+from evaluation.statistics.precision import column_decimals, rounded
+from evaluation.statistics.verdict import short_labels
+from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
+from evaluation.suites import Suite
+
+if TYPE_CHECKING:  # the metrics import their backends; reading a leaderboard needs neither
+    from evaluation.metrics import Metric
+
+SIMULATED_BANNER = (
+    "SIMULATED: these results come from evalflow's simulated backend, not from a real "
+    "model. They show the pipeline working, nothing about any real model."
+)
+
+# Operational facts stored beside the metrics, as aggregate rows with these names.
+RUN_FACTS = (
+    "generations_ok",
+    "generations_failed",
+    "truncated",
+    "latency_p50_s",
+    "latency_p95_s",
+    "ttft_p50_s",
+    "tokens_per_s",
+)
+CORPUS_BOOTSTRAP_RESAMPLES = 1000
+# Decimals of the run facts in tables: milliseconds, tenths of a token per second; the
+# other facts are counts.
+_FACT_DECIMALS = {"latency_p50_s": 3, "latency_p95_s": 3, "ttft_p50_s": 3, "tokens_per_s": 1}
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    experiment: str
+    metrics: tuple[str, ...]
+    table: pd.DataFrame  # one row per config, in sweep order
+    simulated: bool
+    notes: tuple[str, ...] = ()
+
+
+def aggregate_rows(
+    generations: pd.DataFrame,
+    scores: pd.DataFrame,
+    metrics: Sequence[Metric],
+    suite: Suite,
+) -> list[dict]:
+    """Aggregate rows (config, metric, n, mean, se, ci, method, note) for every config:
+    means with clustered / sample-averaged error bars from the statistics module, corpus
+    metrics with a seeded case bootstrap, and the run facts."""
+    rows: list[dict] = []
+    scored = set(scores["metric"])  # a sweep whose generations all failed has no scores
+    per_case = [m.name for m in metrics if not m.corpus_level and m.name in scored]
+    for est in summarize(scores, metrics=per_case):
+        rows.append(_estimate_row(est.config, est.metric, est))
+    ok = generations[generations["status"] == "ok"]
+    by_case = {case.id: case for case in suite.cases}
+    for metric in (m for m in metrics if m.corpus_level):
+        for config, part in ok.groupby("config_hash", sort=False):
+            # by case, not by insertion (which follows concurrency): reproducible resamples
+            part = part.sort_values(["case_id", "sample_index"], kind="stable")
+            outputs = part["output"].fillna("").tolist()
+            cases = [by_case[c] for c in part["case_id"]]
+            est = corpus_interval(
+                metric.corpus_resampler(outputs, cases, labels=suite.labels or None),
+                len(outputs),
+                groups=part["case_id"].to_numpy(),
+                n_resamples=CORPUS_BOOTSTRAP_RESAMPLES,
+            )
+            rows.append(_estimate_row(config, metric.name, est))
+    for config, part in generations.groupby("config_hash", sort=False):
+        rows.extend(_fact_rows(config, part))
+    return rows
+
+
+def _estimate_row(config: str, metric: str, est) -> dict:
+    return {
+        "config_hash": config,
+        "metric": metric,
+        "n": est.n,
+        "mean": est.mean,
+        "se": est.se,
+        "ci_low": est.ci[0] if est.ci else None,
+        "ci_high": est.ci[1] if est.ci else None,
+        "method": est.method,
+        "note": est.note,
+    }
+
+
+def _fact_rows(config: str, part: pd.DataFrame) -> list[dict]:
+    ok = part[part["status"] == "ok"]
+    latency = ok["latency_s"].dropna()
+    ttft = ok["ttft_s"].dropna()
+    tps = ok["tokens_per_s"].dropna()
+    facts = {
+        "generations_ok": (len(ok), float(len(ok))),
+        "generations_failed": (len(part) - len(ok), float(len(part) - len(ok))),
+        "truncated": (len(ok), float(ok["truncated"].astype(bool).sum())),
+        "latency_p50_s": (len(latency), _quantile(latency, 0.5)),
+        "latency_p95_s": (len(latency), _quantile(latency, 0.95)),
+        "ttft_p50_s": (len(ttft), _quantile(ttft, 0.5)),
+        "tokens_per_s": (len(tps), float(tps.mean()) if len(tps) else None),
+    }
+    return [
+        {
+            "config_hash": config,
+            "metric": name,
+            "n": n,
+            "mean": value,
+            "se": None,
+            "ci_low": None,
+            "ci_high": None,
+            "method": "run fact",
+            "note": "",
+        }
+        for name, (n, value) in facts.items()
+    ]
+
+
+def _quantile(values: pd.Series, q: float) -> float | None:
+    return float(values.quantile(q)) if len(values) else None
+
+
+def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
+    """The stored leaderboard of an experiment (as the last run or rescore left it)."""
+    row = get_experiment(session, experiment)
+    configs = experiment_configs(session, row.id)
+    aggregates = aggregates_frame(session, row.id)
+    metrics = tuple(m for m in row.metrics if m in set(aggregates["metric"]))
+    table = configs[["hash", "label", "model"]].rename(columns={"hash": "config"})
+    by_metric = {m: part.set_index("config_hash") for m, part in aggregates.groupby("metric")}
+    for metric in metrics:
+        part = by_metric[metric]
+        table[metric] = table["config"].map(part["mean"])
+        table[f"{metric}_ci_low"] = table["config"].map(part["ci_low"])
+        table[f"{metric}_ci_high"] = table["config"].map(part["ci_high"])
+    for fact in RUN_FACTS:
+        part = by_metric.get(fact)
+        table[fact] = table["config"].map(part["mean"]) if part is not None else np.nan
+    notes = tuple(
+        f"{r.metric} / {r.config_hash}: {r.note}"
+        for r in aggregates.itertuples()
+        if isinstance(r.note, str) and r.note
+    )
+    return Leaderboard(row.name, metrics, table, row.simulated, notes)
+
+
+def _sort_key(board: Leaderboard) -> pd.DataFrame:
+    if not board.metrics:
+        return board.table
+    return board.table.sort_values(board.metrics[0], ascending=False, na_position="last")
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if isinstance(value, float | np.floating):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table_rows(board: Leaderboard) -> list[dict]:
+    """One dict per config for a Prefect table artifact (NaN becomes null there)."""
+    frame = _sort_key(board)
+    digits = {
+        m: column_decimals(frame[f"{m}_ci_low"], frame[f"{m}_ci_high"]) for m in board.metrics
+    }
+    rows = []
+    for r in frame.to_dict("records"):
+        row = {"config": r["config"], "label": r["label"]}
+        for m in board.metrics:
+            d = digits[m]
+            row[m] = rounded(r[m], d)
+            row[f"{m}_ci95"] = f"[{_fmt(r[f'{m}_ci_low'], d)}, {_fmt(r[f'{m}_ci_high'], d)}]"
+        row.update(
+            {
+                f: rounded(r[f], _FACT_DECIMALS[f]) if f in _FACT_DECIMALS else _int(r[f])
+                for f in RUN_FACTS
+            }
+        )
+        row["simulated"] = board.simulated
+        rows.append(row)
+    return rows
+
+
+def render_markdown(board: Leaderboard) -> str:
+    lines = [f"# Leaderboard: {board.experiment}", ""]
+    if board.simulated:
+        lines += [f"> **{SIMULATED_BANNER}**", ""]
+    head = [
+        "#",
+        "config",
+        *[f"{m} (95% CI)" for m in board.metrics],
+        "latency p50 s",
+        "p95 s",
+        "TTFT p50 s",
+        "tok/s",
+        "ok",
+        "failed",
+    ]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for rank, r in enumerate(_sort_key(board).to_dict("records"), start=1):
+        cells = [str(rank), f"`{r['config']}` {r['label']}"]
+        cells += [
+            f"{_fmt(r[m])} [{_fmt(r[f'{m}_ci_low'])}, {_fmt(r[f'{m}_ci_high'])}]"
+            for m in board.metrics
+        ]
+        cells += [
+            _fmt(r["latency_p50_s"]),
+            _fmt(r["latency_p95_s"]),
+            _fmt(r["ttft_p50_s"]),
+            _fmt(r["tokens_per_s"], 1),
+            _fmt(_int(r["generations_ok"])),
+            _fmt(_int(r["generations_failed"])),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Sorted by the first metric. Intervals: 95%, clustered by case group where "
+        "the suite has groups; corpus metrics by a seeded case bootstrap.",
+    ]
+    if board.notes:
+        lines += ["", "Notes:", *[f"- {n}" for n in board.notes]]
+    return "\n".join(lines)
+
+
+def _int(value: object) -> object:
+    return int(value) if isinstance(value, float) and not np.isnan(value) else value
+
+
+#: The width the terminal leaderboard fits unless ``wide`` is asked for.
+TERMINAL_COLUMNS = 100
+_LABEL_CHARS = 30
+
+
+def render_text(board: Leaderboard, *, wide: bool = False) -> str:
+    """A terminal version of the leaderboard: rank, short label, each metric rounded to
+    what its interval supports, p95 latency and failures, within 100 columns (metrics
+    that do not fit are left out and named). ``wide``: every column, full labels and the
+    config hashes."""
+    frame = _sort_key(board)
+    if wide:
+        out = pd.DataFrame({"#": _ranks(frame), "config": frame["config"], "label": frame["label"]})
+    else:
+        short = short_labels(list(frame["label"]))
+        out = pd.DataFrame(
+            {"#": _ranks(frame), "config": [_clip(short[x]) for x in frame["label"]]},
+            index=frame.index,
+        )
+    for m in board.metrics:
+        digits = column_decimals(frame[f"{m}_ci_low"], frame[f"{m}_ci_high"])
+        out[m] = [
+            f"{_fmt(v, digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
+            for v, lo, hi in zip(frame[m], frame[f"{m}_ci_low"], frame[f"{m}_ci_high"], strict=True)
+        ]
+    if wide:
+        out["p50 s"] = frame["latency_p50_s"].map(_fmt)
+    out["p95 s"] = frame["latency_p95_s"].map(_fmt)
+    if wide:
+        out["ok"] = frame["generations_ok"].map(lambda v: _fmt(_int(v)))
+    out["failed"] = frame["generations_failed"].map(lambda v: _fmt(_int(v)))
+    header = f"Leaderboard: {board.experiment}"
+    if board.simulated:
+        banner = f"*** {SIMULATED_BANNER} ***"
+        header = f"{header}\n{banner if wide else textwrap.fill(banner, TERMINAL_COLUMNS)}"
+    left_out = []
+    text = out.to_string(index=False)
+    while not wide and _width(text) > TERMINAL_COLUMNS and len(left_out) < len(board.metrics) - 1:
+        left_out.insert(0, board.metrics[len(board.metrics) - 1 - len(left_out)])
+        text = out.drop(columns=left_out).to_string(index=False)
+    if left_out:
+        text += f"\n(not shown: {', '.join(left_out)}; --wide shows every column)"
+    return f"{header}\n{text}"
+
+
+def _ranks(frame: pd.DataFrame) -> list[str]:
+    return [f"#{i}" for i in range(1, len(frame) + 1)]
+
+
+def _clip(label: str) -> str:
+    return label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
+
+
+def _width(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)
