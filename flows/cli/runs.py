@@ -12,6 +12,7 @@ from pathlib import Path
 from evaluation.errors import EvalError
 from flows.cli._database import open_engine
 from flows.cli.logs import console_for
+from flows.cli.progress import run_progress
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -50,14 +51,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             if server is not None:
                 server.wait_ready()
-            summary = asyncio.run(
-                evaluate(
-                    spec_path=str(args.spec),
-                    experiment=args.experiment,
-                    database=args.database,
-                    simulated_time_scale=args.time_scale,
+            with run_progress(enabled=not args.quiet):
+                summary = asyncio.run(
+                    evaluate(
+                        spec_path=str(args.spec),
+                        experiment=args.experiment,
+                        database=args.database,
+                        simulated_time_scale=args.time_scale,
+                    )
                 )
-            )
         except Exception as exc:
             reason = run_control.record_failure(database, name, process, exc)
             if isinstance(exc, EvalError):

@@ -1,0 +1,65 @@
+"""The terminal progress bar of `evalflow run`: generations done, rate, ETA and failures
+so far, drawn on stderr beside (not inside) the log. Only on a terminal and not with -q."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class RunProgress:
+    """A rich progress bar fed by ``tasks.progress`` listeners: one bar per run label."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[failed]} failed"),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def update(self, label: str, done: int, total: int, failed: int) -> None:
+        """A listener for ``tasks.progress.LISTENERS``."""
+        if label not in self.tasks:
+            self.tasks[label] = self.progress.add_task(label, total=total, failed=0, rate="")
+        task = self.tasks[label]
+        self.progress.update(task, completed=done, total=total, failed=failed)
+        speed = next(t.speed for t in self.progress.tasks if t.id == task)
+        rate = "" if speed is None else f"{speed:.1f} gen/s"
+        self.progress.update(task, rate=rate)
+
+
+@contextmanager
+def run_progress(enabled: bool, console: Console | None = None) -> Iterator[RunProgress | None]:
+    """Show the bar while the block runs (``enabled`` and a terminal), else nothing."""
+    console = console or Console(stderr=True)
+    if not (enabled and console.is_terminal):
+        yield None
+        return
+    from tasks.progress import LISTENERS
+
+    bar = RunProgress(console)
+    LISTENERS.append(bar.update)
+    try:
+        with bar.progress:
+            yield bar
+    finally:
+        LISTENERS.remove(bar.update)
