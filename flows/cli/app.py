@@ -37,6 +37,7 @@ EXAMPLES = {
     "judge": "evalflow judge demo --model qwen2.5:7b --limit 20",
     "recommend": "evalflow recommend qa --max-latency 2 --prefer quality",
     "retrain": "evalflow retrain --include-simulated",
+    "view": "evalflow view demo",
 }
 
 

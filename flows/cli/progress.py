@@ -3,6 +3,7 @@ so far, drawn on stderr beside (not inside) the log. Only on a terminal and not 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -50,7 +51,7 @@ class RunProgress:
 @contextmanager
 def run_progress(enabled: bool, console: Console | None = None) -> Iterator[RunProgress | None]:
     """Show the bar while the block runs (``enabled`` and a terminal), else nothing."""
-    console = console or Console(stderr=True)
+    console = console or _log_console() or Console(stderr=True)
     if not (enabled and console.is_terminal):
         yield None
         return
@@ -63,3 +64,13 @@ def run_progress(enabled: bool, console: Console | None = None) -> Iterator[RunP
             yield bar
     finally:
         LISTENERS.remove(bar.update)
+
+
+def _log_console() -> Console | None:
+    """The console of Prefect's log handler: a bar drawn on it keeps the log lines above
+    itself instead of breaking into them."""
+    for handler in logging.getLogger().handlers:
+        console = getattr(handler, "console", None)
+        if type(handler).__name__ == "PrefectConsoleHandler" and isinstance(console, Console):
+            return console
+    return None
