@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.default_styles import DEFAULT_STYLES
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,6 +18,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.theme import Theme
+
+_BAR_THEME = Theme({k: v for k, v in DEFAULT_STYLES.items() if k.startswith(("bar.", "progress."))})
 
 
 class RunProgress:
@@ -58,12 +62,14 @@ def run_progress(enabled: bool, console: Console | None = None) -> Iterator[RunP
     from tasks.progress import LISTENERS
 
     bar = RunProgress(console)
+    console.push_theme(_BAR_THEME)  # Prefect's console has only its own log styles
     LISTENERS.append(bar.update)
     try:
         with bar.progress:
             yield bar
     finally:
         LISTENERS.remove(bar.update)
+        console.pop_theme()
 
 
 def _log_console() -> Console | None:

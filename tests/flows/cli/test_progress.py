@@ -8,6 +8,7 @@ import io
 import logging
 
 from rich.console import Console
+from rich.theme import Theme
 
 from flows.cli.progress import RunProgress, run_progress
 from tasks import progress
@@ -46,3 +47,14 @@ def test_the_bar_listens_only_while_a_run_is_drawn_on_a_terminal():
         assert bar is None and progress.LISTENERS == []
     with run_progress(enabled=False, console=_terminal()) as bar:  # -q
         assert bar is None and progress.LISTENERS == []
+
+
+def test_the_bar_draws_on_a_console_without_rich_default_styles():
+    """Prefect's log console has only its own styles; the bar brings its own."""
+    bare = Console(
+        file=io.StringIO(), force_terminal=True, width=140, theme=Theme({}, inherit=False)
+    )
+    with run_progress(enabled=True, console=bare) as bar:
+        bar.update("demo", 1, 2, 0)
+        bar.progress.refresh()
+    assert "1/2" in bare.file.getvalue()
