@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from evaluation.spec import GenerationParams, HostSpec
 from evaluation.suites import Message
@@ -56,6 +57,9 @@ class GenerationResult:
     eval_duration_ns: int = 0
     total_duration_ns: int = 0
     simulated: bool = False
+    # What a pipeline recorded with its output (e.g. ``retrieved_spans`` of ``rag``);
+    # metrics such as ``retrieval_recall_at_k`` read it. Empty for a single call.
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -71,13 +75,19 @@ class GenerationResult:
 
 
 class Backend(Protocol):
-    """A model server. ``generate`` makes ONE attempt; retrying is the caller's job
-    (see ``retry.generate_with_retries``) so that a slot is never held while waiting."""
+    """A model server. ``generate`` and ``embed`` make ONE attempt; retrying is the
+    caller's job (see ``retry.generate_with_retries`` / ``retry.embed_with_retries``) so
+    that a slot is never held while waiting."""
 
     host: HostSpec
 
     async def list_models(self) -> list[ModelInfo]: ...
 
     async def generate(self, request: GenerationRequest) -> GenerationResult: ...
+
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order, from embedding model ``model`` (no request
+        for no texts). Errors as ``generate``'s: an unknown model is ModelNotFound."""
+        ...
 
     async def aclose(self) -> None: ...

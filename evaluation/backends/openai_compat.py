@@ -1,9 +1,11 @@
 """OpenAI-compatible servers (vLLM, llama.cpp server, LM Studio, Ollama's ``/v1``) behind
-the Backend interface: streamed ``/v1/chat/completions`` and ``/v1/models``.
+the Backend interface: streamed ``/v1/chat/completions``, ``/v1/embeddings`` and
+``/v1/models``.
 
-Parameter mapping: ``num_predict`` → ``max_tokens`` (always sent); ``temperature``,
-``top_p`` and ``seed`` are sent when set. ``top_k`` and ``num_ctx`` are not part of this
-API and are ignored (not sent): the context size is the server's launch setting.
+Parameter mapping (``openai=`` in ``evaluation.spec._params``): ``num_predict`` →
+``max_tokens`` (always sent); ``temperature``, ``top_p`` and ``seed`` are sent when set.
+``top_k`` and ``num_ctx`` are not part of this API and are ignored (not sent): the
+context size is the server's launch setting.
 Counters come from ``usage`` (``stream_options.include_usage``); durations are 0 unless
 the server adds llama.cpp's ``timings`` object. A server that sends no ``usage`` at all
 (llama-cpp-python's server) streams one delta per generated token, so the output's
@@ -22,14 +24,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx
 
 from evaluation.backends._client import HttpBackend
+from evaluation.backends._embeddings import checked_vectors
 from evaluation.backends._http import (
     IncompleteStream,
+    MalformedStream,
     StreamErrorLine,
     error_message,
     parse_json_object,
@@ -52,18 +56,13 @@ _CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 def chat_completion_payload(request: GenerationRequest) -> dict[str, Any]:
     """The request body; see the module docstring for what is sent."""
     params: GenerationParams = request.params
-    payload: dict[str, Any] = {
+    return {
         "model": request.model,
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],
         "stream": True,
         "stream_options": {"include_usage": True},
-        "max_tokens": params.num_predict,
+        **params.to_openai_fields(),
     }
-    for key in ("temperature", "top_p", "seed"):
-        value = getattr(params, key)
-        if value is not None:
-            payload[key] = value
-    return payload
 
 
 class OpenAICompatBackend(HttpBackend):
@@ -165,6 +164,19 @@ class OpenAICompatBackend(HttpBackend):
                 how="(the stream broke; asked again unstreamed, for 1 token) ",
             )
 
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """One ``/v1/embeddings`` call for all ``texts``; the answer's ``data`` entries
+        are put back in input order by their ``index``."""
+        if not texts:
+            return []
+        payload = {"model": model, "input": list(texts), "encoding_format": "float"}
+
+        async def call(timeout: httpx.Timeout) -> list[list[float]]:
+            answer = await self._post_json("/v1/embeddings", payload, timeout)
+            return checked_vectors(_in_input_order(answer.get("data")), len(texts))
+
+        return await self._attempt(model, call)
+
     async def list_models(self) -> list[ModelInfo]:
         """The server's models (``/v1/models``); only names are known."""
         payload = await self._get_json("/v1/models")
@@ -210,6 +222,15 @@ def _raise_if_prompt_too_long(body: str, host: str, model: str, *, how: str = ""
             model=model,
             status_code=400,
         )
+
+
+def _in_input_order(data: Any) -> list[Any]:
+    """The ``embedding`` of each ``data`` entry, sorted by ``index`` (entries without one
+    keep their place)."""
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise MalformedStream("the answer has no list of embedding objects in 'data'")
+    ordered = sorted(enumerate(data), key=lambda pair: pair[1].get("index", pair[0]))
+    return [entry.get("embedding") for _, entry in ordered]
 
 
 def _done_reason(finish: str | None) -> DoneReason:
