@@ -19,11 +19,20 @@ noise, such as the luckiest of many configs measured on a few cases, does not co
 
     s_m² ← max(s_m², (ȳ − m)² / CONFLICT_Z² − s_y²)
 
-The model's average error also understates its error for one config in another way:
-the prediction for a measured config was fitted on that config's own rows. So the
-prior's variance is also at least the config's own held-out misfit: its squared
-out-of-fold residuals (suites the model did not see) less their sampling noise
-(``<target>_misfit_var``, :mod:`selection.training`).
+The model's average error can also understate its error for one config: the
+prediction for a measured config was fitted on that config's own rows. Each config's
+held-out misfit (squared out-of-fold residuals on suites the model did not see, less
+their sampling noise: ``<target>_misfit_var``, :mod:`selection.training`) is evidence of
+that, but one or two residuals are a noisy variance estimate, and taken alone (as a
+floor, as an earlier version did) they make the measurement count more exactly when it
+happens to deviate from the prediction, which brings back the winner's curse shrinkage
+is meant to remove. So they are pooled with the model's error like a moderated variance
+(the same prior weight ``PRIOR_DF`` as below; r the config's suites):
+
+    s_m² ← (PRIOR_DF·s_m² + r·misfit) / (PRIOR_DF + r)
+
+The measurement's own standard error uses the case variance moderated toward the task
+type's pooled one (:func:`moderated_se`), so 10 of 10 right is not a certain 1.0.
 
 So a config measured on hundreds of cases is hardly moved by a prediction from sparse
 data, a config measured on a handful leans on the prediction, and an unmeasured config
