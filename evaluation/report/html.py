@@ -16,12 +16,14 @@ from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report import plots
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
+from evaluation.view import view_command, view_url
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; color: #1d2330; margin: 0; background: #f6f7f9; }
 header { background: #24324a; color: #fff; padding: 1rem 1.5rem; }
 header h1 { margin: 0 0 .3rem; font-size: 1.4rem; }
-nav a { color: #cfe0ff; margin-right: 1rem; font-size: .9rem; }
+nav a, .view a { color: #cfe0ff; margin-right: 1rem; font-size: .9rem; }
+.view { font-size: .85rem; margin: .2rem 0; }
 main { max-width: 1150px; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
 section { background: #fff; border: 1px solid #d9dde5; border-radius: 6px; padding: .8rem 1.2rem;
   margin: 1rem 0; }
@@ -70,7 +72,10 @@ def render_report(data: ReportData, *, generated_at: datetime | None = None) -> 
     header = (
         f"<header><h1>{_e(title)}</h1>"
         f"<div>suite {_e(e.suite)} · {_e(e.task_type)} · {len(data.order)} configs · "
-        f"status {_e(e.status)} · generated {when}</div><nav>{nav}</nav></header>"
+        f"status {_e(e.status)} · generated {when}</div>"
+        f'<div class="view">every output: <code>{_e(view_command(e.name))}</code>, then '
+        f'<a href="{_e(view_url(e.name))}">{_e(view_url(e.name))}</a></div>'
+        f"<nav>{nav}</nav></header>"
     )
     body = [f'<div class="banner">{_e(SIMULATED_BANNER)}</div>'] if e.simulated else []
     body += [
@@ -107,6 +112,8 @@ def _leaderboard(data: ReportData) -> str:
         cells += [_num(r["generations_failed"], 0), "on front" if r["config"] in front else ""]
         rows.append(cells)
     parts = [_table(head, rows, numeric_from=3)]
+    if board.shows_pipelines:
+        parts.append(_stages(data))
     if data.primary is not None:
         fig = plots.interval_plot(
             table, data.primary, _label_names(data), title=f"{data.primary} by config"
@@ -117,6 +124,41 @@ def _leaderboard(data: ReportData) -> str:
         "group where the suite has groups; corpus metrics by a seeded case bootstrap.</p>"
     )
     return _section("leaderboard", "Leaderboard", "".join(parts))
+
+
+def _stages(data: ReportData) -> str:
+    """Per config: calls and cut prompts per case, then the time and tokens per stage."""
+    board = data.board
+    assert board.pipelines is not None
+    facts = board.table.set_index("config")
+    head = ["config", "stage", "s per case", "calls per case", "prompt tok", "output tok"]
+    rows = [
+        [
+            data.names.get(r["config"], r["config"]),
+            r["stage"],
+            _num(r["seconds_per_case"]),
+            _num(r["calls_per_case"], 1),
+            _num(r["prompt_tokens"], 0),
+            _num(r["output_tokens"], 0),
+        ]
+        for r in board.pipelines.stages.to_dict("records")
+    ]
+    cut = {
+        data.names.get(c, c): int(facts.at[c, "context_truncated"])
+        for c in facts.index
+        if facts.at[c, "context_truncated"] > 0
+    }
+    note = (
+        "Prompts cut to the context window (num_ctx), which Ollama does silently: "
+        + ", ".join(f"{name}: {n} generation(s)" for name, n in cut.items())
+        if cut
+        else "No prompt was longer than its context window."
+    )
+    return (
+        "<h3>Pipeline stages</h3>"
+        + _table(head, rows, numeric_from=2)
+        + _p(f"Calls per case and time per stage, mean over cases. {note}", muted=True)
+    )
 
 
 def _significance(data: ReportData) -> str:
