@@ -51,6 +51,7 @@ from typing import Any, Literal
 
 from evaluation.spec_fields import FieldReader
 from evaluation.spec_grid import GRID_ORDER
+from evaluation.spec_strategy import Strategy
 
 BackendKind = Literal["ollama", "openai", "simulated"]
 
@@ -163,6 +164,7 @@ class SweepSpec:
     samples_per_case: int = 1
     limits: Limits = field(default_factory=Limits)
     baseline: str | None = None  # a config label or hash to compare against
+    strategy: Strategy = field(default_factory=Strategy)  # full grid or race
     path: Path | None = None
 
 

@@ -36,6 +36,7 @@ from evaluation.spec_fields import (
     template_fields,
 )
 from evaluation.spec_grid import GRID_ORDER, grid_values
+from evaluation.spec_strategy import STRATEGY_KEYS, read_strategy
 
 BACKEND_KINDS: tuple[BackendKind, ...] = ("ollama", "openai", "simulated")
 
@@ -50,6 +51,7 @@ SPEC_KEYS = (
     "hosts",
     "limits",
     "baseline",
+    *STRATEGY_KEYS,
 )
 HOST_KEYS = ("name", "url", "slots", "kind", "models")
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
@@ -112,6 +114,7 @@ def parse_spec(
         metrics=_metrics(reader, data.get("metrics"), samples),
         limits=limits,
         baseline=_optional_text(reader, data.get("baseline"), "baseline"),
+        strategy=read_strategy(reader, data),
         path=Path(path) if path is not None else None,
     )
     baseline_config(spec, expand(spec))  # refuses a sweep past max_configs, a bad baseline
