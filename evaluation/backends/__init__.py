@@ -14,7 +14,7 @@ from evaluation.backends.base import (
 )
 from evaluation.backends.ollama import LoadedModel, OllamaBackend
 from evaluation.backends.openai_compat import OpenAICompatBackend
-from evaluation.backends.retry import RetryPolicy, generate_with_retries
+from evaluation.backends.retry import RetryPolicy, embed_with_retries, generate_with_retries
 from evaluation.errors import SpecError
 from evaluation.spec import HostSpec, Limits
 
@@ -28,6 +28,7 @@ __all__ = [
     "OllamaBackend",
     "OpenAICompatBackend",
     "RetryPolicy",
+    "embed_with_retries",
     "generate_with_retries",
     "make_backend",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -15,10 +15,10 @@ from evaluation.backends._http import (
     raise_for_status,
     translate_errors,
 )
-from evaluation.backends.base import GenerationResult
 from evaluation.spec import HostSpec
 
 _CONNECT_TIMEOUT_S = 10.0
+T = TypeVar("T")
 
 
 class OwnedClient:
@@ -72,10 +72,9 @@ class HttpBackend(OwnedClient):
         self._base = host.url.rstrip("/")
         self._warm: set[str] = set()
 
-    async def _attempt(
-        self, model: str, call: Callable[[httpx.Timeout], Awaitable[GenerationResult]]
-    ) -> GenerationResult:
-        """Run one generation call with the right timeout, errors translated."""
+    async def _attempt(self, model: str, call: Callable[[httpx.Timeout], Awaitable[T]]) -> T:
+        """Run one call to ``model`` (generation or embedding) with the right timeout,
+        errors translated."""
         timeout = self._timeout if model in self._warm else self._first_timeout
         with translate_errors(self.host.name, model):
             try:
@@ -85,6 +84,15 @@ class HttpBackend(OwnedClient):
                 raise
         self._warm.add(model)
         return result
+
+    async def _post_json(
+        self, path: str, payload: dict[str, Any], timeout: httpx.Timeout
+    ) -> dict[str, Any]:
+        """POST ``payload``, the answer's JSON object; an error status raises (mapped by
+        the caller's ``translate_errors``)."""
+        response = await self._client.post(self._url(path), json=payload, timeout=timeout)
+        await raise_for_status(response)
+        return parse_json_object(response.text)
 
     async def _get_json(self, path: str) -> dict[str, Any]:
         with translate_errors(self.host.name):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -71,13 +72,19 @@ class GenerationResult:
 
 
 class Backend(Protocol):
-    """A model server. ``generate`` makes ONE attempt; retrying is the caller's job
-    (see ``retry.generate_with_retries``) so that a slot is never held while waiting."""
+    """A model server. ``generate`` and ``embed`` make ONE attempt; retrying is the
+    caller's job (see ``retry.generate_with_retries`` / ``retry.embed_with_retries``) so
+    that a slot is never held while waiting."""
 
     host: HostSpec
 
     async def list_models(self) -> list[ModelInfo]: ...
 
     async def generate(self, request: GenerationRequest) -> GenerationResult: ...
+
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order, from embedding model ``model`` (no request
+        for no texts). Errors as ``generate``'s: an unknown model is ModelNotFound."""
+        ...
 
     async def aclose(self) -> None: ...

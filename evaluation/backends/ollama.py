@@ -1,20 +1,21 @@
-"""Ollama's native API over httpx: streamed ``/api/chat``, ``/api/tags`` preflight,
-``/api/version`` and ``/api/ps`` for doctor and telemetry.
+"""Ollama's native API over httpx: streamed ``/api/chat``, ``/api/embed``, ``/api/tags``
+preflight, ``/api/version`` and ``/api/ps`` for doctor and telemetry.
 
-``generate`` makes one attempt and raises errors from ``evaluation.errors`` (mapped in
+``generate`` and ``embed`` make one attempt and raises errors from ``evaluation.errors`` (mapped in
 ``_http``); retrying is ``retry.generate_with_retries``'s job.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from evaluation.backends._client import HttpBackend
+from evaluation.backends._embeddings import checked_vectors
 from evaluation.backends._http import (
     IncompleteStream,
     StreamErrorLine,
@@ -94,6 +95,19 @@ class OllamaBackend(HttpBackend):
             eval_duration_ns=_count(final, "eval_duration"),
             total_duration_ns=_count(final, "total_duration"),
         )
+
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """One ``/api/embed`` call for all ``texts`` (Ollama truncates each to the
+        model's context, its default)."""
+        if not texts:
+            return []
+        payload = {"model": model, "input": list(texts)}
+
+        async def call(timeout: httpx.Timeout) -> list[list[float]]:
+            answer = await self._post_json("/api/embed", payload, timeout)
+            return checked_vectors(answer.get("embeddings"), len(texts))
+
+        return await self._attempt(model, call)
 
     async def list_models(self) -> list[ModelInfo]:
         """The host's models (``/api/tags``)."""

@@ -1,5 +1,6 @@
 """OpenAI-compatible servers (vLLM, llama.cpp server, LM Studio, Ollama's ``/v1``) behind
-the Backend interface: streamed ``/v1/chat/completions`` and ``/v1/models``.
+the Backend interface: streamed ``/v1/chat/completions``, ``/v1/embeddings`` and
+``/v1/models``.
 
 Parameter mapping: ``num_predict`` → ``max_tokens`` (always sent); ``temperature``,
 ``top_p`` and ``seed`` are sent when set. ``top_k`` and ``num_ctx`` are not part of this
@@ -22,14 +23,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx
 
 from evaluation.backends._client import HttpBackend
+from evaluation.backends._embeddings import checked_vectors
 from evaluation.backends._http import (
     IncompleteStream,
+    MalformedStream,
     StreamErrorLine,
     error_message,
     parse_json_object,
@@ -165,6 +168,19 @@ class OpenAICompatBackend(HttpBackend):
                 how="(the stream broke; asked again unstreamed, for 1 token) ",
             )
 
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """One ``/v1/embeddings`` call for all ``texts``; the answer's ``data`` entries
+        are put back in input order by their ``index``."""
+        if not texts:
+            return []
+        payload = {"model": model, "input": list(texts), "encoding_format": "float"}
+
+        async def call(timeout: httpx.Timeout) -> list[list[float]]:
+            answer = await self._post_json("/v1/embeddings", payload, timeout)
+            return checked_vectors(_in_input_order(answer.get("data")), len(texts))
+
+        return await self._attempt(model, call)
+
     async def list_models(self) -> list[ModelInfo]:
         """The server's models (``/v1/models``); only names are known."""
         payload = await self._get_json("/v1/models")
@@ -210,6 +226,15 @@ def _raise_if_prompt_too_long(body: str, host: str, model: str, *, how: str = ""
             model=model,
             status_code=400,
         )
+
+
+def _in_input_order(data: Any) -> list[Any]:
+    """The ``embedding`` of each ``data`` entry, sorted by ``index`` (entries without one
+    keep their place)."""
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise MalformedStream("the answer has no list of embedding objects in 'data'")
+    ordered = sorted(enumerate(data), key=lambda pair: pair[1].get("index", pair[0]))
+    return [entry.get("embedding") for _, entry in ordered]
 
 
 def _done_reason(finish: str | None) -> DoneReason:

@@ -1,4 +1,5 @@
-"""Retrying one generation on transient faults, with exponential backoff and jitter.
+"""Retrying one generation (or one embedding request) on transient faults, with
+exponential backoff and jitter.
 
 The caller's slot (a host's concurrency limit) is taken around each attempt only, so a
 request waiting to retry never keeps a GPU slot from other work.
@@ -10,13 +11,15 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
 from evaluation.errors import BackendError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,40 @@ async def generate_with_retries(
     A non-retryable error, or the last one when attempts run out, is re-raised with the
     number of attempts made in its ``attempts`` attribute.
     """
+    return await _with_retries(
+        lambda: backend.generate(request), request.model, policy, slot, sleep, rng
+    )
+
+
+async def embed_with_retries(
+    backend: Backend,
+    model: str,
+    texts: Sequence[str],
+    *,
+    policy: RetryPolicy,
+    slot: Callable[[], contextlib.AbstractAsyncContextManager] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> tuple[list[list[float]], int]:
+    """``backend.embed`` retried as ``generate_with_retries`` retries a generation;
+    returns (vectors, attempts used)."""
+    return await _with_retries(lambda: backend.embed(model, texts), model, policy, slot, sleep, rng)
+
+
+async def _with_retries(
+    call: Callable[[], Awaitable[T]],
+    model: str,
+    policy: RetryPolicy,
+    slot: Callable[[], contextlib.AbstractAsyncContextManager] | None,
+    sleep: Callable[[float], Awaitable[object]],
+    rng: random.Random | None,
+) -> tuple[T, int]:
     rng = rng or random.Random()
     attempt = 1
     while True:
         try:
             async with slot() if slot is not None else contextlib.nullcontext():
-                return await backend.generate(request), attempt
+                return await call(), attempt
         except BackendError as exc:
             exc.attempts = attempt
             if not exc.retryable or attempt >= policy.max_attempts:
@@ -77,7 +108,7 @@ async def generate_with_retries(
                 "attempt %d/%d for model %s failed (%s); retrying in %.2f s",
                 attempt,
                 policy.max_attempts,
-                request.model,
+                model,
                 exc,
                 wait,
             )

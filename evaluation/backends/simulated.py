@@ -23,6 +23,7 @@ from statistics import NormalDist
 import numpy as np
 
 from evaluation.backends._simulated_code import code_answer
+from evaluation.backends._simulated_embed import SIM_EMBED_MODELS, simulated_embedding
 from evaluation.backends._simulated_truth import (
     CHATTY_LONG,
     CHATTY_SHORT,
@@ -105,22 +106,38 @@ class SimulatedBackend:
                 self._bare.setdefault(case.id, []).append(found)
 
     async def list_models(self) -> list[ModelInfo]:
-        """The sim-* models, plus any other model the host spec names."""
-        names = list(SIM_MODELS) + [m for m in self.host.models or () if m not in SIM_MODELS]
-        return [_model_info(name) for name in names]
+        """The sim-* models, the simulated embedding models, plus any other model the
+        host spec names."""
+        known = (*SIM_MODELS, *SIM_EMBED_MODELS)
+        names = list(SIM_MODELS) + [m for m in self.host.models or () if m not in known]
+        return [_model_info(name) for name in names] + [
+            ModelInfo(name=name, digest=_digest(name), family="simulated-embedding")
+            for name in SIM_EMBED_MODELS
+        ]
+
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """SIMULATED vectors (see ``_simulated_embed``); with ``time_scale`` > 0 the call
+        sleeps (20 ms + 2 ms per text) × time_scale."""
+        self._check_model(model)
+        if self.time_scale > 0 and texts:
+            await asyncio.sleep((0.02 + 0.002 * len(texts)) * self.time_scale)
+        return [simulated_embedding(model, text) for text in texts]
+
+    def _check_model(self, model: str) -> None:
+        if not self.host.serves(model):
+            raise ModelNotFound(
+                f"model '{model}' not found",
+                available=list(self.host.models or ()),
+                host=self.host.name,
+                model=model,
+                status_code=404,
+            )
 
     async def aclose(self) -> None:
         return None
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
-        if not self.host.serves(request.model):
-            raise ModelNotFound(
-                f"model '{request.model}' not found",
-                available=list(self.host.models or ()),
-                host=self.host.name,
-                model=request.model,
-                status_code=404,
-            )
+        self._check_model(request.model)
         found = self._lookup(request.case_id)
         template = self._template_name(request.messages)
         task = found.suite.task_type if found else "generation"
@@ -247,12 +264,16 @@ def _model_info(name: str) -> ModelInfo:
     size = model_profile(name).size_b
     return ModelInfo(
         name=name,
-        digest=hashlib.sha256(name.encode()).hexdigest(),
+        digest=_digest(name),
         family="simulated",
         parameter_size=f"{size:.1f}B",
         quantization="Q4_K_M",
         size_bytes=int(size * 1e9 * 0.5625),  # ~4.5 bits per weight
     )
+
+
+def _digest(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
 
 
 def _in_order(parts: Sequence[str], text: str) -> bool:

@@ -78,6 +78,12 @@ class OllamaDialect:
     def final_stream(cls, model: str, reason: str, counters: Counters, body: Mapping) -> bytes:
         return dumps(cls.final(model, "", reason, counters)) + b"\n"
 
+    @staticmethod
+    def embeddings(model: str, vectors: list[list[float]], counters: Counters) -> dict[str, Any]:
+        """An ``/api/embed`` answer."""
+        keep = ("total_duration", "load_duration", "prompt_eval_count")
+        return {"model": model, "embeddings": vectors, **{k: counters[k] for k in keep}}
+
 
 class OpenAIDialect:
     """``/v1/chat/completions``: SSE ``data:`` chunks ending ``data: [DONE]``; stream
@@ -145,6 +151,17 @@ class OpenAIDialect:
             usage = cls._usage(counters)
             out += cls._sse(cls._envelope(model, "chat.completion.chunk", [], usage=usage))
         return out + b"data: [DONE]\n\n"
+
+    @staticmethod
+    def embeddings(model: str, vectors: list[list[float]], counters: Counters) -> dict[str, Any]:
+        """A ``/v1/embeddings`` answer."""
+        data = [
+            {"object": "embedding", "embedding": vector, "index": i}
+            for i, vector in enumerate(vectors)
+        ]
+        tokens = counters["prompt_eval_count"]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return {"object": "list", "data": data, "model": model, "usage": usage}
 
 
 Dialect = type[OllamaDialect] | type[OpenAIDialect]

@@ -8,8 +8,11 @@ it back on the same port. As a process: ``python -m tests.support.standin_ollama
 
 Behaviour (see /work/shared/reference/ollama-api.md): streamed NDJSON ``/api/chat`` with a
 final chunk carrying integer-nanosecond counters (or one JSON object with ``stream:
-false``), SSE ``/v1/chat/completions``, ``/api/tags``, ``/api/show``, ``/api/ps``,
-``/api/version``, ``/v1/models``, Ollama's exact 404/503 bodies. Requests beyond ``slots``
+false``), SSE ``/v1/chat/completions``, ``/api/embed`` and ``/v1/embeddings`` (the
+SIMULATED hashed bag-of-words vectors of evaluation/backends/_simulated_embed.py, every
+model embeds; ``stats.embedded`` counts how often each text was embedded), ``/api/tags``,
+``/api/show``, ``/api/ps``, ``/api/version``, ``/v1/models``, Ollama's exact 404/503
+bodies. Requests beyond ``slots``
 wait; beyond ``slots + max_queue`` in flight they get 503. At most ``max_loaded_models``
 models are resident: asking for another one is a "load" (counted, and delayed by the load
 time), evicting the least recently used. Requests to other models keep running during a
@@ -19,7 +22,9 @@ Faults, served to the next generation requests in the order set (``set_fault(kin
 times=1, message=..., after_chunks=1, hang_s=30.0, model=None)``): "busy" (503, Ollama's
 body), "server_error" (500), "bad_request" (400), "error_line" (an ``{"error": ...}`` line
 after ``after_chunks`` chunks, status 200), "drop" (transport aborted mid-stream), "hang"
-(no answer for ``hang_s``, abandoned when the client disconnects).
+(no answer for ``hang_s``, abandoned when the client disconnects). A fault set with
+``embed=True`` goes to the next embedding requests instead ("busy", "server_error",
+"bad_request", "drop" and "hang" apply; "error_line" is a 500 there).
 
 The reply defaults to the last user message echoed back, one "token" per
 whitespace-separated word, cut at ``num_predict`` (done_reason "length").
@@ -35,13 +40,14 @@ import socket
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import uvicorn
 
 from evaluation.backends._preflight import ollama_name_key
+from evaluation.backends._simulated_embed import simulated_embedding
 from evaluation.spec import BackendKind, HostSpec
 from tests.support.ollama_wire import (
     BUSY_MESSAGE,
@@ -87,6 +93,7 @@ class StandInConfig:
     chunks: int = 4
     reply: Reply = echo_reply
     version: str = "0.6.8"
+    embed_latency_ms: float = 0.0  # each embedding request's time in its slot
 
 
 @dataclass(frozen=True)
@@ -100,11 +107,14 @@ class Fault:
     after_chunks: int = 1
     hang_s: float = 30.0
     model: str | None = None
+    embed: bool = False  # for embedding requests instead of generation requests
 
 
 @dataclass
 class StandInStats:
-    """Counters of generation requests (``/api/chat`` and ``/v1/chat/completions``)."""
+    """Counters of generation requests (``/api/chat`` and ``/v1/chat/completions``) and,
+    apart, of embedding requests (``/api/embed``, ``/v1/embeddings``); ``in_flight`` and
+    its peak count both kinds, as a host's slots do."""
 
     requests: int = 0
     in_flight: int = 0
@@ -114,6 +124,9 @@ class StandInStats:
     loads: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     last_request: dict[str, Any] | None = None
+    embed_requests: int = 0
+    embedded: Counter[str] = field(default_factory=Counter)  # text -> times embedded
+    embedded_by_model: Counter[str] = field(default_factory=Counter)  # texts per model
 
     @property
     def model_loads(self) -> int:
@@ -245,6 +258,10 @@ class StandIn:
             await self._generation(OllamaDialect, receive, send)
         elif route == ("POST", "/v1/chat/completions"):
             await self._generation(OpenAIDialect, receive, send)
+        elif route == ("POST", "/api/embed"):
+            await self._counted(self._embed(OllamaDialect, receive, send))
+        elif route == ("POST", "/v1/embeddings"):
+            await self._counted(self._embed(OpenAIDialect, receive, send))
         elif route in {("GET", "/"), ("HEAD", "/")}:
             await respond(send, 200, b"Ollama is running", b"text/plain; charset=utf-8")
         elif route == ("GET", "/api/version"):
@@ -279,10 +296,12 @@ class StandIn:
         else:
             await respond_json(send, 200, show_body(model))
 
-    def _next_fault(self, model: str) -> Fault | None:
+    def _next_fault(self, model: str, *, embed: bool = False) -> Fault | None:
         with self._lock:
             for entry in self._faults:
                 fault = entry[0]
+                if fault.embed != embed:
+                    continue
                 if fault.model is None or self._resolve(fault.model) == model:
                     entry[1] -= 1
                     if entry[1] <= 0:
@@ -292,13 +311,60 @@ class StandIn:
         return None
 
     async def _generation(self, dialect: Dialect, receive: Callable, send: Callable) -> None:
+        await self._counted(self._generate(dialect, receive, send))
+
+    async def _counted(self, request: Awaitable[None]) -> None:
         stats = self.stats
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
-            await self._generate(dialect, receive, send)
+            await request
         finally:
             stats.in_flight -= 1
+
+    async def _embed(self, dialect: Dialect, receive: Callable, send: Callable) -> None:
+        started = time.perf_counter_ns()
+        body = await read_json(receive, send, dialect)
+        if body is None:
+            return
+        name = str(body.get("model") or "")
+        model = self._resolve(name) if name else None
+        if model is None:
+            status, message = (404, not_found_message(name)) if name else (400, "model is required")
+            await respond_json(send, status, dialect.error(message, status))
+            return
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            await respond_json(send, 400, dialect.error("invalid input type", 400))
+            return
+        stats = self.stats
+        stats.embed_requests += 1
+        stats.last_request = body
+        fault = self._next_fault(model, embed=True)
+        if fault is not None and fault.kind != "hang":
+            if fault.kind == "drop":
+                await start_stream(send, b"application/json; charset=utf-8")
+                raise _DroppedConnection
+            status = _STATUS_FAULTS.get(fault.kind, 500)
+            message = BUSY_MESSAGE if fault.kind == "busy" else fault.message
+            await respond_json(send, status, dialect.error(message, status))
+            return
+        runtime = self._runtime
+        async with runtime.slots:
+            load_ns = await self._load(runtime, model)
+            if fault is not None and not await sleep_unless_gone(fault.hang_s, receive):
+                return
+            await asyncio.sleep(self.config.embed_latency_ms / 1e3)
+            stats.embedded.update(texts)
+            stats.embedded_by_model[model] += len(texts)
+            vectors = [simulated_embedding(model, text) for text in texts]
+        counters = {
+            "total_duration": time.perf_counter_ns() - started,
+            "load_duration": load_ns,
+            "prompt_eval_count": sum(len(text.split()) for text in texts),
+        }
+        await respond_json(send, 200, dialect.embeddings(model, vectors, counters))
 
     async def _generate(self, dialect: Dialect, receive: Callable, send: Callable) -> None:
         started = time.perf_counter_ns()

@@ -25,6 +25,7 @@ def test_exported_names() -> None:
         "OllamaBackend",
         "OpenAICompatBackend",
         "RetryPolicy",
+        "embed_with_retries",
         "generate_with_retries",
         "make_backend",
     ]

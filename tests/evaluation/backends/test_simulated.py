@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evaluation.backends._simulated_embed import SIM_EMBED_MODELS
 from evaluation.backends._simulated_truth import SIM_MODELS, TASK_TYPES, model_profile, tokens
 from evaluation.backends.base import GenerationRequest, GenerationResult
 from evaluation.backends.simulated import SimulatedBackend, true_profile
@@ -271,7 +272,7 @@ def test_unknown_models_get_a_stable_profile():
 def test_list_models_and_host_restrictions():
     sim = SimulatedBackend(replace(HOST, models=("sim-small:1b", "mistral:7b")))
     names = [m.name for m in asyncio.run(sim.list_models())]
-    assert names == [*SIM_MODELS, "mistral:7b"]
+    assert names == [*SIM_MODELS, "mistral:7b", *SIM_EMBED_MODELS]
     info = asyncio.run(sim.list_models())[0]
     assert info.parameter_size == "1.0B" and len(info.digest) == 64
     request = GenerationRequest("sim-large:8b", (Message("user", "hi"),), GenerationParams())
