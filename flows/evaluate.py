@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, tags
 from prefect.client.orchestration import get_client
 from prefect.utilities.annotations import quote
 
+from evaluation.adaptive import Level, level_cases, level_work
 from evaluation.backends.retry import RetryPolicy
 from evaluation.dispatch import dispatch
 from evaluation.run_telemetry import RunTelemetry, local_hosts
@@ -19,6 +20,7 @@ from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
 from evaluation.sweep import open_backends
 from evaluation.telemetry import GpuSampler
+from flows.adaptive import check_smoke, generate_level
 from flows.run_names import evaluate_run_name
 from tasks.compare import compare_and_publish
 from tasks.generation import GenerationContext, generate_chunk, host_tag
@@ -51,6 +53,8 @@ async def evaluate(
     database: str | None = None,
     simulated_time_scale: float = 0.0,
     chunk_size: int | None = None,
+    level: Level = "full",
+    limit: int | None = None,
 ) -> dict[str, Any]:
     """Run the sweep in ``spec_path`` and publish its leaderboard.
 
@@ -61,6 +65,9 @@ async def evaluate(
         database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
         simulated_time_scale: share of the simulated backend's latency really slept.
         chunk_size: generations per task; default sized from the work and the slots.
+        level: "smoke" (3 cases per config, fails on any error), "subset" (a stratified
+            20%) or "full"; each reuses what earlier levels generated.
+        limit: only the first ``limit`` cases (of the level).
     """
     logger = get_run_logger()
     sweep = load_sweep(spec_path)
@@ -73,6 +80,8 @@ async def evaluate(
     try:
         checks = await check_hosts(backends, sweep.models)  # before anything is written
         experiment_id, pending = register(engine, sweep, name)
+        cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
+        pending = level_work(pending, cases)
         record_host_models(engine, checks)
         hosts = tuple(h for h in sweep.spec.hosts if checks[h.name].up)
         client = await stack.enter_async_context(get_client())
@@ -105,7 +114,15 @@ async def evaluate(
         telemetry = stack.enter_context(
             RunTelemetry(GpuSampler(), backends, local=local_hosts(hosts))
         )
-        report = await dispatch(pending, hosts, telemetry.wrap(run), chunk_size=chunk_size)
+        report = await generate_level(
+            engine,
+            experiment_id,
+            name,
+            sweep,
+            cases,
+            pending,
+            lambda items: dispatch(items, hosts, telemetry.wrap(run), chunk_size=chunk_size),
+        )
         await progress.flush()
         generation_s = time.perf_counter() - started
         generation_cpu_s = time.process_time() - started_cpu
@@ -114,6 +131,8 @@ async def evaluate(
         await stack.aclose()
     record_unservable(engine, experiment_id, report.unservable)
     record_telemetry(engine, experiment_id, telemetry.summary())
+    if level == "smoke":
+        check_smoke(engine, experiment_id, sweep, cases)
     logger.info(
         "generated %d, failed %d, could not run %d; model switches per host: %s",
         report.generated,

@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
+from evaluation.adaptive.stored import stored_standing
 from evaluation.leaderboard import (
     Leaderboard,
     aggregate_rows,
@@ -78,9 +79,11 @@ def publish(engine: Engine, experiment_id: int) -> Leaderboard:
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         board = load_leaderboard(session, name)
+        labels = dict(zip(board.table["config"], board.table["label"], strict=True))
+        race = stored_standing(session, experiment_id, labels)
     create_markdown_artifact(
         key=artifact_key(name, "leaderboard"),
-        markdown=render_markdown(board),
+        markdown=render_markdown(board) + (f"\n\n{race}" if race else ""),
         description=f"Leaderboard of {name}" + (" (SIMULATED)" if board.simulated else ""),
     )
     create_table_artifact(

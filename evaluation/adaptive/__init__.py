@@ -4,7 +4,7 @@ the evaluate flow asks :class:`Race` which configs to run on which cases, round 
 """
 
 from evaluation.adaptive.elimination import Elimination, Judgement, judge, over_limit
-from evaluation.adaptive.levels import LEVELS, Level, level_cases
+from evaluation.adaptive.levels import LEVELS, Level, level_cases, level_work
 from evaluation.adaptive.race import (
     Race,
     RaceOutcome,
@@ -30,6 +30,7 @@ __all__ = [
     "StopReason",
     "judge",
     "level_cases",
+    "level_work",
     "over_limit",
     "race_schedule",
     "replay",

@@ -14,6 +14,7 @@ from typing import Literal, TypeVar
 
 from evaluation.adaptive.schedule import stratified_order
 from evaluation.suites import Case
+from evaluation.work import WorkItem
 
 Level = Literal["smoke", "subset", "full"]
 LEVELS: tuple[Level, ...] = ("smoke", "subset", "full")
@@ -21,6 +22,7 @@ SMOKE_CASES = 3
 SUBSET_SHARE = 0.2
 
 C = TypeVar("C", bound=Case)
+W = TypeVar("W", bound=WorkItem)
 
 
 def level_cases(
@@ -55,3 +57,9 @@ def level_cases(
     else:
         chosen = list(cases)
     return chosen if limit is None else chosen[:limit]
+
+
+def level_work(items: Sequence[W], cases: Sequence[Case]) -> list[W]:
+    """The work items on the level's cases."""
+    ids = {c.id for c in cases}
+    return [item for item in items if item.case.id in ids]
