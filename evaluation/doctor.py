@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend
-from evaluation.errors import BackendError, StorageError
+from evaluation.errors import BackendError, EvalError, StorageError
 
 Status = Literal["ok", "warn", "fail"]
 EXPECTED_TABLES = ("experiments", "generations", "scores", "configs", "cases")
@@ -154,6 +155,32 @@ async def check_hosts(
             *(check_host(b, models, timeout_s=timeout_s) for b in backends.values())
         )
     )
+
+
+async def check_spec(spec: Path, *, timeout_s: float = 10.0) -> list[Check]:
+    """The spec itself, then every host it names (reached and serving its models): what
+    `doctor SPEC` reports beside the API and database checks."""
+    from evaluation.sweep import open_backends, prepare_sweep  # the backends, on demand
+
+    try:
+        sweep = prepare_sweep(spec)
+    except EvalError as exc:
+        return [Check("spec", "fail", f"{spec}: {exc}")]
+    checks = [
+        Check(
+            "spec",
+            "ok",
+            f"{spec}: {len(sweep.configs)} configs × {len(sweep.suite.cases)} cases on "
+            f"{len(sweep.spec.hosts)} host(s)",
+        )
+    ]
+    backends = open_backends(sweep)
+    try:
+        # embedding models too (semantic_similarity)
+        checks += await check_hosts(backends, sweep.required_models, timeout_s=timeout_s)
+    finally:
+        await asyncio.gather(*(b.aclose() for b in backends.values()))
+    return checks
 
 
 def _first_line(exc: BaseException) -> str:

@@ -88,7 +88,9 @@ async def _check_before_run(sweep: Sweep, hosts: tuple[HostSpec, ...], timeout_s
     backends = open_backends(replace(sweep, spec=replace(sweep.spec, hosts=hosts, limits=limits)))
     try:
         checks = await asyncio.wait_for(
-            asyncio.gather(*(_check(backends[h.name], _served(h, sweep.models)) for h in hosts)),
+            asyncio.gather(
+                *(_check(backends[h.name], _served(h, sweep.required_models)) for h in hosts)
+            ),
             timeout_s + 1,
         )
     except TimeoutError:
@@ -96,7 +98,7 @@ async def _check_before_run(sweep: Sweep, hosts: tuple[HostSpec, ...], timeout_s
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
     by_host = dict(zip(hosts, checks, strict=True))
-    for model in sweep.models:
+    for model in sweep.required_models:
         serving = [h for h in hosts if h.serves(model)]
         if serving and not any(model in by_host[h].models for h in serving):
             raise BackendUnavailable(_unreachable(model, serving, by_host), model=model)

@@ -27,14 +27,17 @@ required)::
              first_request_timeout_s: 600, max_attempts: 4}
     baseline: null                     # a config hash or label from `evalflow plan`
 
+The grid's parameters and their rules are ``evaluation.generation_params.PARAMETERS``.
 A grid parameter left out is not sent (the server's default applies), except
 ``num_predict``. Templates are ``str.format`` text over TEMPLATE_VARIABLES and must use
 ``{input}``. Every error is a ``SpecError`` whose ``field`` is the dotted path of the
 offending value (``grid.temperature[1]``, ``hosts[0].url``).
 
 ``Config.hash`` is the first 16 hex digits of the SHA-256 of the canonical JSON
-``{"model": ..., "params": {<all six GenerationParams fields>}, "template": {"name": ...,
-"text": ...}}`` dumped with ``sort_keys=True, separators=(",", ":")``. Float parameters
+``{"model": ..., "params": {<GenerationParams.hash_payload()>}, "template": {"name": ...,
+"text": ...}}`` dumped with ``sort_keys=True, separators=(",", ":")``; the payload holds
+the original six parameters always and any later one when set (see
+``evaluation.generation_params``). Float parameters
 are always floats (``temperature: 1`` is stored as 1.0), so a value hashes the same
 however it was written.
 """
@@ -49,30 +52,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from evaluation.spec_fields import FieldReader
-from evaluation.spec_grid import GRID_ORDER
+from evaluation.generation_params import BY_NAME, GRID_ORDER, RULES
+from evaluation.generation_params import DEFAULT_NUM_PREDICT as DEFAULT_NUM_PREDICT
+from evaluation.generation_params import GenerationParams as GenerationParams
+from evaluation.spec_fields import FieldReader, child
 from evaluation.spec_strategy import Strategy
 
 BackendKind = Literal["ollama", "openai", "simulated"]
 
 DEFAULT_MAX_CONFIGS = 500
-DEFAULT_NUM_PREDICT = 256
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Generation settings sent to the backend. ``None`` means "the server's default"
-    except ``num_predict``, which is always sent (Ollama's default is unbounded)."""
-
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    num_predict: int = DEFAULT_NUM_PREDICT
-    num_ctx: int | None = None
-    seed: int | None = None
-
-    def to_ollama_options(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -99,7 +87,7 @@ class Config:
         """Stable 16-hex-digit identity of model + parameters + template."""
         payload = {
             "model": self.model,
-            "params": asdict(self.params),
+            "params": self.params.hash_payload(),
             "template": asdict(self.template),
         }
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -109,20 +97,11 @@ class Config:
     def label(self) -> str:
         """Short human-readable name: the model and the settings that are set."""
         parts = [self.model]
-        short = {
-            "temperature": "t",
-            "top_p": "p",
-            "top_k": "k",
-            "num_predict": "n",
-            "num_ctx": "ctx",
-            "seed": "seed",
-        }
         for key, value in asdict(self.params).items():
-            if value is not None and key != "num_predict":
+            short = BY_NAME[key].short or key
+            if value is not None and BY_NAME[key].labelled:
                 parts.append(
-                    f"{short[key]}={value:g}"
-                    if isinstance(value, float)
-                    else f"{short[key]}={value}"
+                    f"{short}={value:g}" if isinstance(value, float) else f"{short}={value}"
                 )
         if self.template.name != "default":
             parts.append(f"tpl={self.template.name}")
@@ -224,8 +203,7 @@ def sweep_shape(spec: SweepSpec) -> str:
 
 
 def _axes(spec: SweepSpec) -> list[tuple[Any, ...]]:
-    defaults = {"num_predict": DEFAULT_NUM_PREDICT}
-    return [spec.grid.get(name) or (defaults.get(name),) for name in GRID_ORDER]
+    return [spec.grid.get(name) or (BY_NAME[name].default,) for name in GRID_ORDER]
 
 
 def _expand(spec: SweepSpec, reader: FieldReader) -> list[Config]:
@@ -237,10 +215,25 @@ def _expand(spec: SweepSpec, reader: FieldReader) -> list[Config]:
         f"limits.max_configs = {spec.limits.max_configs}; shrink the grid, or raise the "
         f"limit in the spec (limits: {{max_configs: {count}}})",
     )
-    return [
-        Config(model, GenerationParams(**dict(zip(GRID_ORDER, values, strict=True))), template)
-        for model in spec.models
+    params = [
+        GenerationParams(**dict(zip(GRID_ORDER, values, strict=True)))
         for values in itertools.product(*_axes(spec))
+    ]
+    for rule in RULES:
+        broken = next((p for p in params if not rule.holds(p)), None)
+        if broken is not None:
+            combined = ", ".join(
+                f"{n}={getattr(broken, n)}"
+                for n in GRID_ORDER
+                if n in spec.grid and getattr(broken, n) != BY_NAME[n].default
+            )
+            raise reader.error(
+                child("grid", rule.field), f"{rule.message}; the grid combines {combined}"
+            )
+    return [
+        Config(model, p, template)
+        for model in spec.models
+        for p in params
         for template in spec.templates
     ]
 

@@ -90,6 +90,11 @@ class FieldReader:
             raise self.error(field, f"expected an integer, got {value!r} ({_type_name(value)})")
         return value
 
+    def boolean(self, value: Any, field: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(field, f"expected true or false, got {value!r} ({_type_name(value)})")
+        return value
+
     def number(self, value: Any, field: str) -> float:
         """A finite int or float, returned as float (so 1 and 1.0 hash alike)."""
         if isinstance(value, bool) or not isinstance(value, int | float):

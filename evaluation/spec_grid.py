@@ -1,5 +1,6 @@
-"""The parameter grid of a sweep spec: which generation settings can vary, which values
-each accepts, and how a ``{min, max, step}`` range becomes a list of values.
+"""The parameter grid of a sweep spec: reading each parameter's values (which ones it
+accepts is ``evaluation.generation_params``' table), and how a ``{min, max, step}`` range
+becomes a list of values.
 
 Float ranges are computed in decimal arithmetic from the numbers as written, so
 ``{min: 0.0, max: 1.0, step: 0.1}`` gives exactly 0.0, 0.1, ..., 1.0 (eleven values, each
@@ -9,54 +10,14 @@ included whenever it lands on the grid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from evaluation.generation_params import BY_NAME, Parameter
+from evaluation.generation_params import GRID_ORDER as GRID_ORDER
 from evaluation.spec_fields import FieldReader, child, item
 
 Value = int | float
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One grid parameter: its type and the interval of values it accepts."""
-
-    name: str
-    kind: type[int] | type[float]
-    minimum: Value
-    rule: str  # the rule as an error message states it
-    exclusive_minimum: bool = False
-    maximum: Value | None = None
-    why: str = ""  # the reason for the rule, when it is not obvious
-
-    def accepts(self, value: Value) -> bool:
-        above = value > self.minimum if self.exclusive_minimum else value >= self.minimum
-        return above and (self.maximum is None or value <= self.maximum)
-
-
-PARAMETERS: dict[str, Parameter] = {
-    p.name: p
-    for p in (
-        Parameter("temperature", float, 0.0, "must be >= 0"),
-        Parameter("top_p", float, 0.0, "must be in (0, 1]", exclusive_minimum=True, maximum=1.0),
-        Parameter("top_k", int, 1, "must be >= 1"),
-        Parameter(
-            "num_predict",
-            int,
-            1,
-            "must be >= 1",
-            why="0 generates nothing, and -1 (unbounded generation) is refused because a "
-            "model that loops would never stop",
-        ),
-        Parameter("num_ctx", int, 1, "must be >= 1"),
-        Parameter("seed", int, 0, "must be >= 0", why="leave seed out to let the server pick one"),
-    )
-}
-
-# Expansion order after the model: num_ctx first, because changing it makes Ollama reload
-# the model, so configs sharing a num_ctx should run together.
-GRID_ORDER = ("num_ctx", "temperature", "top_p", "top_k", "num_predict", "seed")
 
 RANGE_KEYS = ("min", "max", "step")
 
@@ -82,8 +43,13 @@ def grid_values(
     reader: FieldReader, name: str, raw: Any, field: str, *, max_count: int
 ) -> tuple[Value, ...]:
     """The values of grid parameter ``name`` from a list, a range mapping or one scalar."""
-    param = PARAMETERS[name]
+    param = BY_NAME[name]
     if isinstance(raw, dict):
+        reader.check(
+            param.numeric and param.kind is not bool,
+            field,
+            f"{name} takes a list of values, not a range (it is not a number)",
+        )
         return tuple(_range_values(reader, param, raw, field, max_count))
     if not isinstance(raw, list):
         return (_value(reader, param, raw, field),)
@@ -93,8 +59,9 @@ def grid_values(
     return tuple(values)
 
 
-def _value(reader: FieldReader, param: Parameter, raw: Any, field: str) -> Value:
-    value = reader.integer(raw, field) if param.kind is int else reader.number(raw, field)
+def _value(reader: FieldReader, param: Parameter, raw: Any, field: str) -> Any:
+    read = {int: reader.integer, float: reader.number, str: reader.text, bool: reader.boolean}
+    value = read[param.kind](raw, field)
     why = f"; {param.why}" if param.why else ""
     reader.check(param.accepts(value), field, f"{param.name} {param.rule}, got {value!r}{why}")
     return value

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from evaluation.generation_params import PARAMETERS
 from evaluation.spec import (
-    DEFAULT_NUM_PREDICT,
     DEFAULT_TEMPLATES,
     TEMPLATE_VARIABLES,
     BackendKind,
@@ -151,7 +151,9 @@ def _grid(reader: FieldReader, raw: Any, max_configs: int) -> dict[str, tuple[An
         for name, value in grid_map.items()
         if value is not None
     }
-    grid.setdefault("num_predict", (DEFAULT_NUM_PREDICT,))
+    for param in PARAMETERS:  # always sent: always in the grid
+        if param.default is not None:
+            grid.setdefault(param.name, (param.default,))
     return grid
 
 
@@ -269,17 +271,38 @@ def _metrics(reader: FieldReader, raw: Any, samples_per_case: int) -> tuple[str,
         return ()
     if isinstance(raw, list) and not raw:
         raise reader.error("metrics", "must not be empty; leave it out for the suite's defaults")
-    names = [
-        reader.text(m, item("metrics", i)) for i, m in enumerate(reader.sequence(raw, "metrics"))
-    ]
-    reader.unique(names, "metrics")
     # Imported here: the metric registry pulls in scoring libraries a spec check never needs.
     from evaluation.metrics import metric_problem
+
+    names = [
+        _metric_name(reader, m, item("metrics", i))
+        for i, m in enumerate(reader.sequence(raw, "metrics"))
+    ]
+    reader.unique(names, "metrics")
 
     for i, name in enumerate(names):
         problem = metric_problem(name, samples_per_case)
         reader.check(problem is None, item("metrics", i), problem or "")
     return tuple(names)
+
+
+def _metric_name(reader: FieldReader, raw: Any, field: str) -> str:
+    """A metric's name, or ``{name: {option: value}}`` turned into the name it is stored
+    under (``{semantic_similarity: {embed_model: m}}`` is ``semantic_similarity@m``)."""
+    if not isinstance(raw, dict):
+        return reader.text(raw, field)
+    from evaluation.errors import MetricError
+    from evaluation.metrics import name_with_options
+
+    reader.check(
+        len(raw) == 1, field, f"expected one metric name with its options, got {len(raw)} keys"
+    )
+    ((name, options),) = raw.items()
+    reader.text(name, field)
+    try:
+        return name_with_options(name, options)
+    except MetricError as exc:
+        raise reader.error(child(field, name), str(exc)) from None
 
 
 def _samples(reader: FieldReader, raw: Any) -> int:

@@ -85,7 +85,15 @@ TASK_TYPES: tuple[str, ...] = get_args(TaskType)
 ROLES: tuple[str, ...] = get_args(Role)
 SIDECAR_SUFFIX = ".suite.yaml"
 MAX_SHOWN = 10  # problems listed in full when a file has many
-SIDECAR_KEYS = ("name", "version", "task_type", "default_metrics", "labels", "description")
+SIDECAR_KEYS = (
+    "name",
+    "version",
+    "task_type",
+    "default_metrics",
+    "labels",
+    "description",
+    "documents",  # a corpus file or a generator: evaluation/documents/loading.py
+)
 CASE_KEYS = ("id", "input", "system", "references", "label", "group", "metadata")
 
 
@@ -97,12 +105,18 @@ def load_suite(path: str | Path) -> Suite:
     """
     jsonl_path, sidecar_path = suite_paths(path)
     header = _load_sidecar(sidecar_path)
+    cases = _load_cases(jsonl_path, header)
+    if header.get("documents") is not None:
+        from evaluation.documents import attach_documents, suite_documents  # imports Case
+
+        documents = suite_documents(header["documents"], sidecar_path)
+        cases = attach_documents(cases, documents, jsonl_path)
     return Suite(
         name=header["name"],
         version=header["version"],
         task_type=header["task_type"],
         default_metrics=header["default_metrics"],
-        cases=_load_cases(jsonl_path, header),
+        cases=cases,
         labels=header["labels"],
         description=header["description"],
         path=jsonl_path,
@@ -265,6 +279,7 @@ def _load_sidecar(path: Path) -> dict[str, Any]:
     elif description is not None:
         problems.add(f"expected a string, got {_describe(description)}", field="description")
     header["labels"] = _sidecar_labels(raw.get("labels"), header.get("task_type"), problems)
+    header["documents"] = raw.get("documents")
     problems.raise_if_any()
     return header
 

@@ -32,6 +32,18 @@ class Sweep:
     def models(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.model for c in self.configs))
 
+    @property
+    def embed_models(self) -> tuple[str, ...]:
+        """The embedding models the metrics need (``semantic_similarity``)."""
+        from evaluation.metrics import embed_model_of  # pulls in the scoring libraries
+
+        return tuple(dict.fromkeys(m for name in self.metrics if (m := embed_model_of(name))))
+
+    @property
+    def required_models(self) -> tuple[str, ...]:
+        """Every model some host must have before the run: generation and embedding."""
+        return tuple(dict.fromkeys((*self.models, *self.embed_models)))
+
     def work_items(self, done: Collection[WorkKey] = ()) -> list[WorkItem]:
         """Every (config, case, sample) not in ``done``, config-major in sweep order."""
         items = [
@@ -55,12 +67,23 @@ def prepare_sweep(spec_path: str | Path) -> Sweep:
 
 
 def _check_metrics(spec: SweepSpec, suite: Suite) -> None:
-    from evaluation.metrics import unsuited_metric  # pulls in the scoring libraries
+    # pulls in the scoring libraries
+    from evaluation.metrics import embed_model_of, unsuited_metric
 
     where = str(spec.path) if spec.path is not None else None
     for i, name in enumerate(spec.metrics):
         if reason := unsuited_metric(name, suite.task_type):
             raise SpecError(f"{reason}; pick another metric", field=f"metrics[{i}]", path=where)
+    # the suite's default metrics too, when the spec names none
+    for i, name in enumerate(spec.metrics or suite.default_metrics):
+        model = embed_model_of(name)
+        if model is not None and not any(h.serves(model) for h in spec.hosts):
+            raise SpecError(
+                f"{name} needs embedding model '{model}', which no host serves (each lists "
+                "its models); add it to a host's models",
+                field=f"metrics[{i}]" if spec.metrics else "metrics",
+                path=where,
+            )
 
 
 def open_backends(sweep: Sweep, *, simulated_time_scale: float = 0.0) -> dict[str, Backend]:

@@ -78,7 +78,8 @@ async def evaluate(
     stack = AsyncExitStack()
     backends = open_backends(sweep, simulated_time_scale=simulated_time_scale)
     try:
-        checks = await check_hosts(backends, sweep.models)  # before anything is written
+        # every model, embedding models too, before anything is written
+        checks = await check_hosts(backends, sweep.required_models)
         experiment_id, pending = register(engine, sweep, name)
         cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
         pending = level_work(pending, cases)
@@ -140,7 +141,7 @@ async def evaluate(
         len(report.unservable),
         report.model_switches or "none",
     )
-    score(engine, experiment_id, sweep.suite, sweep.metrics)
+    score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
     publish(engine, experiment_id)
     comparison = compare_and_publish(engine, experiment_id)

@@ -12,10 +12,9 @@ from prefect.runtime import flow_run
 from sqlalchemy.engine import Engine
 
 from evaluation.regression import RegressionDetected, Thresholds
-from evaluation.settings import database_url
 from evaluation.spec import load_spec
 from evaluation.storage.baselines import accepted_baseline
-from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.db import open_database, session_scope
 from flows.evaluate import evaluate
 from flows.run_names import nightly_run_name
 from tasks.regression import (
@@ -91,7 +90,7 @@ async def nightly(
         database=database,
         simulated_time_scale=simulated_time_scale,
     )
-    engine = make_engine(database_url(database))
+    engine = open_database(database)
     against = baseline or find_baseline(engine, series, name)
     report = compare_with_baseline(engine, name, against, thresholds)
     key = publish_report(report, series)

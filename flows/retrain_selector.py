@@ -11,8 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from evaluation.errors import EvalError
-from evaluation.settings import database_url
-from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.db import open_database, session_scope
 from evaluation.storage.training import training_frame
 from flows.run_names import retrain_run_name
 from selection import quality_metric, render_report, train_and_maybe_promote
@@ -71,7 +70,7 @@ def retrain_selector(
         include_outcomes: also learn from outcomes applications recorded.
         tolerance: how much worse (relative) the new version may be and still be promoted.
     """
-    engine = make_engine(database_url(database))
+    engine = open_database(database)
     frame = load_training_frame(engine, include_simulated)
     outcome = train(engine, frame, include_outcomes, tolerance)
     publish_report(outcome)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from evaluation.errors import EvalError
+from evaluation.generation_params import PARAMETERS
 from selection._db import engine_for
 from selection.frame import REQUIRED_COLUMNS
 from selection.store import RecommendationLog, utcnow
@@ -84,8 +85,8 @@ def _training_row(log: RecommendationLog) -> dict[str, Any]:
         "parameter_size": choice.get("parameter_size", ""),
         "quantization": choice.get("quantization", ""),
         **{
-            name: number(params.get(name))
-            for name in ("temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed")
+            p.name: number(params.get(p.name)) if p.numeric else params.get(p.name)
+            for p in PARAMETERS
         },
         "template": choice.get("template", ""),
         "template_text": choice.get("template_text", ""),

@@ -13,8 +13,6 @@ from tests.support.import_graph import ImportGraph, build
 KNOWN_CYCLES = (
     # spec -> spec_load -> metrics -> metrics._base -> backends.base -> spec (step 4 ends it)
     ("evaluation.spec", "evaluation.spec_load"),
-    # the CLI modules import each other's helpers; the CLI package (issue 13) splits them
-    ("flows.cli", "flows.cli_stats"),
 )
 
 # (importing package, what it must not import, why)

@@ -16,6 +16,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from evaluation.errors import StorageError
+from evaluation.settings import database_url
 from evaluation.storage import models  # noqa: F401  (registers the tables)
 
 
@@ -169,3 +170,9 @@ def insert_ignoring_conflicts(
         else:
             stmt = stmt.on_conflict_do_nothing()
         session.exec(stmt)
+
+
+def open_database(explicit: str | None = None, *, create: bool = True) -> Engine:
+    """The results database the user chose (``explicit``, else the environment, else the
+    default file): every edge opens it this one way."""
+    return make_engine(database_url(explicit), create=create)

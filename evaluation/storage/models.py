@@ -5,11 +5,14 @@ regenerating; aggregates and comparisons are derived rows, recomputable at any t
 
 from __future__ import annotations
 
+import types
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from evaluation.generation_params import PARAMETERS
 
 
 def utcnow() -> datetime:
@@ -102,20 +105,24 @@ class ExperimentRun(SQLModel, table=True):
     ended_at: datetime | None = None
 
 
-class ConfigRow(SQLModel, table=True):
-    __tablename__ = "configs"
+def _config_columns(namespace: dict[str, Any]) -> None:
+    """The ``configs`` table's body: identity, one column per generation parameter (from
+    ``evaluation.generation_params``; nullable unless it has a default), the template."""
+    annotations: dict[str, Any] = {"hash": str, "model": str, "label": str}
+    namespace.update(hash=Field(primary_key=True), model=Field(index=True), label="")
+    for param in PARAMETERS:
+        annotations[param.name] = param.kind if param.default is not None else param.kind | None
+        namespace[param.name] = param.default
+    annotations |= {"template_name": str, "template_text": str}
+    namespace.update(
+        template_name="default", template_text=Field(default="{input}", sa_column=Column(Text))
+    )
+    namespace.update(__tablename__="configs", __annotations__=annotations)
+    namespace["__module__"] = __name__
+    namespace["__doc__"] = "A config: model, generation parameters, prompt template."
 
-    hash: str = Field(primary_key=True)
-    model: str = Field(index=True)
-    label: str = ""
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    num_predict: int = 256
-    num_ctx: int | None = None
-    seed: int | None = None
-    template_name: str = "default"
-    template_text: str = Field(default="{input}", sa_column=Column(Text))
+
+ConfigRow = types.new_class("ConfigRow", (SQLModel,), {"table": True}, _config_columns)
 
 
 class ExperimentConfig(SQLModel, table=True):

@@ -7,11 +7,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-from evaluation.doctor import Check, DoctorReport, check_database, check_hosts
+from evaluation.doctor import Check, DoctorReport, check_database, check_spec
 from evaluation.errors import EvalError
+from flows.cli._database import open_engine
 
 DEFAULT_TIMEOUT_S = 5.0
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEMO_SPEC = REPO / "benchmarks/sweeps/demo-simulated.yaml"
 
 
@@ -110,36 +111,13 @@ async def _prefect_check(timeout_s: float) -> Check:
     return Check("prefect api", "ok", f"{url}: healthy (server {version})", {"url": url})
 
 
-async def _hosts(spec: Path, timeout_s: float) -> list[Check]:
-    from evaluation.sweep import open_backends, prepare_sweep
-
-    try:
-        sweep = prepare_sweep(spec)
-    except EvalError as exc:
-        return [Check("spec", "fail", f"{spec}: {exc}")]
-    checks = [
-        Check(
-            "spec",
-            "ok",
-            f"{spec}: {len(sweep.configs)} configs × {len(sweep.suite.cases)} cases on "
-            f"{len(sweep.spec.hosts)} host(s)",
-        )
-    ]
-    backends = open_backends(sweep)
-    try:
-        checks += await check_hosts(backends, sweep.models, timeout_s=timeout_s)
-    finally:
-        await asyncio.gather(*(b.aclose() for b in backends.values()))
-    return checks
-
-
 async def diagnose(spec: Path | None, database: str, timeout_s: float) -> DoctorReport:
     """Every check: Prefect API, database, then the spec and its hosts."""
     checks = [await _prefect_check(timeout_s), check_database(database, timeout_s=timeout_s)]
     if spec is None:
         checks.append(Check("hosts", "warn", "no spec given: hosts not checked"))
     else:
-        checks += await _hosts(spec, timeout_s)
+        checks += await check_spec(spec, timeout_s=timeout_s)
     return DoctorReport(tuple(checks))
 
 
@@ -181,11 +159,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline_accept(args: argparse.Namespace) -> int:
-    from evaluation.settings import database_url
     from evaluation.storage.baselines import accept_baseline
-    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.db import session_scope
 
-    with session_scope(make_engine(database_url(args.database))) as session:
+    with session_scope(open_engine(args)) as session:
         acceptance = accept_baseline(session, args.experiment)
     replaced = f" (was {acceptance.replaced})" if acceptance.replaced else ""
     print(f"{acceptance.experiment} is now the accepted baseline of {acceptance.series}{replaced}")

@@ -20,7 +20,7 @@ def _probability(text: str) -> float:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from flows.cli import quiet_expected_errors
+    from flows.cli.logs import quiet_expected_errors
     from flows.compare import compare
 
     quiet_expected_errors(args.verbose)

@@ -30,7 +30,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from flows.cli import quiet_expected_errors
+    from flows.cli.logs import quiet_expected_errors
     from flows.retrain_selector import retrain_selector
 
     quiet_expected_errors(args.verbose)

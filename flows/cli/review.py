@@ -9,15 +9,8 @@ import ipaddress
 import sys
 from pathlib import Path
 
-import evaluation.review  # noqa: F401  (registers the review tables before any engine)
 from evaluation.errors import EvalError
-
-
-def _engine(args: argparse.Namespace):
-    from evaluation.settings import database_url
-    from evaluation.storage.db import make_engine
-
-    return make_engine(database_url(args.database))
+from flows.cli._database import open_engine
 
 
 def is_loopback(host: str) -> bool:
@@ -43,7 +36,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     local = is_loopback(args.host)
     app = create_app(
-        _engine(args),
+        open_engine(args),
         args.experiment,
         args.rater or _login_name(),
         configs=args.configs,
@@ -72,7 +65,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from evaluation.storage.db import session_scope
 
     out = Path(args.out) if args.out else Path(f"{args.experiment}-report.html")
-    with session_scope(_engine(args)) as session:
+    with session_scope(open_engine(args)) as session:
         path = write_report(session, args.experiment, out)
     print(path)
     return 0
@@ -92,7 +85,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
             url, args.model, rubric=rubric, seed=args.seed, max_attempts=args.attempts
         ) as judge:
             return await judge_experiment(
-                _engine(args),
+                open_engine(args),
                 args.experiment,
                 judge,
                 configs=args.configs,
