@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import ArtifactCollectionFilter as ArtifactFilter
+from prefect.client.schemas.filters import ArtifactCollectionFilterKey as ArtifactFilterKey
 from sqlmodel import Session, delete, select
 
 from evaluation.adaptive.smoke import SmokeFailed
@@ -72,12 +73,13 @@ def generation_keys(url: str) -> list[tuple]:
         )
 
 
-async def artifact_keys(prefix: str) -> set[str]:
+async def artifacts(prefix: str) -> dict[str, str]:
+    """The latest markdown of each artifact whose key matches ``prefix`` (SQL LIKE)."""
     async with get_client() as client:
-        found = await client.read_artifacts(
+        found = await client.read_latest_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=prefix))
         )
-    return {a.key for a in found}
+    return {a.key: a.data for a in found}
 
 
 def test_race_runs_in_rounds_and_a_rerun_after_a_crash_replays_it(tmp_path, database_url):
@@ -96,8 +98,14 @@ def test_race_runs_in_rounds_and_a_rerun_after_a_crash_replays_it(tmp_path, data
     stored = generation_keys(database_url)
     assert len(stored) == spent
     assert len(first) >= 2
-    keys = asyncio.run(artifact_keys("evalflow-race-flow-race-round-%"))
-    assert keys == {f"evalflow-race-flow-race-round-{i + 1}" for i in range(len(first))}
+    published = asyncio.run(artifacts("evalflow-race-flow-%"))
+    assert {k for k in published if "-race-round-" in k} == {
+        f"evalflow-race-flow-race-round-{i + 1}" for i in range(len(first))
+    }
+    round_one = published["evalflow-race-flow-race-round-1"]
+    assert "(SIMULATED)" in round_one and "of the full grid's 160" in round_one
+    board = published["evalflow-race-flow-leaderboard"]
+    assert "## Race" in board and "stopped early in round" in board
 
     # A crash during the last round: part of its generations never got stored.
     last_cases = n_cases - (first[-2][0] if len(first) > 1 else 0)
