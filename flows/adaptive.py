@@ -6,65 +6,66 @@ retries, resume); between rounds the stored scores decide who goes on
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from prefect import get_run_logger
 from sqlalchemy.engine import Engine
 
 from evaluation.adaptive.smoke import SmokeFailed, smoke_summary
-from evaluation.dispatch import DispatchReport
+from evaluation.run import DispatchReport, Sweep, WorkItem
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import generations_frame
 from evaluation.suites import Case
-from evaluation.sweep import Sweep
-from evaluation.work import WorkItem
+from tasks.host_pool import Batches, Send
 from tasks.race import judge_race
 from tasks.results import score
 
-Dispatch = Callable[[list[WorkItem]], Awaitable[DispatchReport]]
 
-
-async def generate_level(
+def race_batches(
     engine: Engine,
     experiment_id: int,
     experiment: str,
     sweep: Sweep,
     cases: Sequence[Case],
     pending: list[WorkItem],
-    run: Dispatch,
-) -> DispatchReport:
-    """Generate the level's pending work (``pending``, already limited to ``cases``): all
-    of it at once, or race round by round."""
+) -> Batches | None:
+    """For a race, what ``generate_all`` runs instead of one dispatch: round after
+    round, score what is stored, judge, send the next round's missing work. None for
+    the full grid."""
     if not sweep.spec.strategy.race:
-        return await run(pending)
-    todo = {item.key for item in pending}
-    by_hash = {c.hash: c for c in sweep.configs}
-    by_id = {c.id: c for c in cases}
-    reports: list[DispatchReport] = []
-    published = 0
-    while True:
-        score(engine, experiment_id, sweep.suite, sweep.metrics)
-        race, plan = judge_race(engine, experiment_id, experiment, sweep, cases, published)
-        published = len(race.rounds)
-        if plan is None:
-            break
-        items = [
-            WorkItem(by_hash[h], by_id[c], sweep.suite.name, s)
-            for h in plan.configs
-            for c in plan.cases
-            for s in range(sweep.spec.samples_per_case)
-        ]
-        items = [item for item in items if item.key in todo]
-        if not items:
-            get_run_logger().warning(
-                "race round %d cannot be completed in this run (no host could run part of "
-                "it); rerun to resume",
-                plan.index + 1,
-            )
-            break
-        todo -= {item.key for item in items}
-        reports.append(await run(items))
-    return merge_reports(reports)
+        return None
+
+    async def rounds(send: Send) -> DispatchReport:
+        todo = {item.key for item in pending}
+        by_hash = {c.hash: c for c in sweep.configs}
+        by_id = {c.id: c for c in cases}
+        reports: list[DispatchReport] = []
+        published = 0
+        while True:
+            score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
+            race, plan = judge_race(engine, experiment_id, experiment, sweep, cases, published)
+            published = len(race.rounds)
+            if plan is None:
+                break
+            items = [
+                WorkItem(by_hash[h], by_id[c], sweep.suite.name, s)
+                for h in plan.configs
+                for c in plan.cases
+                for s in range(sweep.spec.samples_per_case)
+            ]
+            items = [item for item in items if item.key in todo]
+            if not items:
+                get_run_logger().warning(
+                    "race round %d cannot be completed in this run (no host could run part "
+                    "of it); rerun to resume",
+                    plan.index + 1,
+                )
+                break
+            todo -= {item.key for item in items}
+            reports.append(await send(items))
+        return merge_reports(reports)
+
+    return rounds
 
 
 def merge_reports(reports: Sequence[DispatchReport]) -> DispatchReport:

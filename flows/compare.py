@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from prefect import flow
 
-from evaluation.comparison import parse_selections
+from evaluation.compare._comparison import parse_selections
 from evaluation.storage.db import open_database
 from flows.run_names import compare_run_name
 from tasks.compare import compare_and_publish, compare_stored_and_publish

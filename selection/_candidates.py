@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation.generation_params import NAMES, PARAMETERS
 from evaluation.spec import DEFAULT_NUM_PREDICT, Config
+from evaluation.spec._params import NAMES, PARAMETERS
 from selection.features import add_parameter_b
 from selection.frame import CONFIG_COLUMNS
 from selection.model import SelectorModel

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from evaluation.generation_params import PARAMETERS
+from evaluation.spec._params import PARAMETERS
 
 CONFIG_CATEGORICAL = (
     "model",
@@ -25,7 +25,7 @@ CONFIG_CATEGORICAL = (
     *(p.name for p in PARAMETERS if p.encoding == "categorical"),
 )
 CONFIG_NUMERIC = ("parameter_b", *(p.name for p in PARAMETERS if p.encoding == "numeric"))
-"""The generation parameters come from ``evaluation.generation_params`` (``feature=``)."""
+"""The generation parameters come from ``evaluation.spec._params`` (``feature=``)."""
 CONTEXT_CATEGORICAL = ("task_type",)
 CONTEXT_NUMERIC = ("input_chars",)
 

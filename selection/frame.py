@@ -2,7 +2,7 @@
 
 Columns (``REQUIRED_COLUMNS``): experiment, config_hash, model, family, parameter_size
 ("8.0B" or ""), quantization, one column per generation parameter
-(``evaluation.generation_params``: temperature, top_p, top_k, num_predict, num_ctx, seed;
+(``evaluation.spec._params``: temperature, top_p, top_k, num_predict, num_ctx, seed;
 numbers as floats, NaN = server default), template (name), template_text, task_type, suite,
 case_id, input_chars, quality (the task type's quality metric, see
 :mod:`selection.quality`, in [0, 1]), latency_s, ttft_s, tokens_per_s, energy_j (NaN when
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import EvalError
-from evaluation.generation_params import NAMES, PARAMETERS
+from evaluation.spec._params import NAMES, PARAMETERS
 from selection.features import add_parameter_b
 
 _MODEL_FACTS = ("model", "family", "parameter_size", "quantization")

@@ -19,10 +19,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from evaluation.errors import EvalError
-from evaluation.generation_params import PARAMETERS
+from evaluation.spec._params import PARAMETERS
+from evaluation.storage.models import utcnow
 from selection._db import engine_for
 from selection.frame import REQUIRED_COLUMNS
-from selection.store import RecommendationLog, utcnow
+from selection.schema import RecommendationLog
 
 OUTCOME_WEIGHT = 0.5
 OUTCOME_EXPERIMENT = "outcomes"

@@ -12,8 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from evaluation.generation_params import PARAMETERS
 from evaluation.spec import Config, GenerationParams, PromptTemplate
+from evaluation.spec._params import PARAMETERS
 
 Status = Literal["ok", "infeasible", "no_data", "unavailable"]
 

@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 
 from evaluation.adaptive import Race, RoundPlan, replay
 from evaluation.adaptive.stored import round_markdown, round_rows, stored_table, sweep_race
+from evaluation.run import Sweep
 from evaluation.storage.db import session_scope
 from evaluation.storage.race import replace_race_rounds
 from evaluation.storage.repository import generations_frame, scores_frame
 from evaluation.suites import Case
-from evaluation.sweep import Sweep
 from tasks.results import artifact_key
 
 

@@ -10,16 +10,16 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from evaluation.adaptive.stored import stored_standing
-from evaluation.embeddings import Embedder
-from evaluation.leaderboard import (
+from evaluation.compare._leaderboard import (
     Leaderboard,
     aggregate_rows,
     load_leaderboard,
     render_markdown,
     table_rows,
 )
+from evaluation.embeddings import Embedder
 from evaluation.metrics import get_metrics
-from evaluation.scoring import score_generations_detailed
+from evaluation.run._scoring import score_generations_detailed
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment

@@ -37,8 +37,8 @@ import pandas as pd
 
 from evaluation.backends import _simulated_interacting as interacting
 from evaluation.backends.simulated import true_profile as demo_profile
-from evaluation.generation_params import NAMES
 from evaluation.spec import Config, GenerationParams, PromptTemplate
+from evaluation.spec._params import NAMES
 from selection.frame import validate_training_frame
 from selection.model import SelectorModel
 from selection.recommender import recommend_from_model

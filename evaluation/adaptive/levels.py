@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Literal, TypeVar
 
 from evaluation.adaptive.schedule import stratified_order
+from evaluation.run import WorkItem
 from evaluation.suites import Case
-from evaluation.work import WorkItem
 
 Level = Literal["smoke", "subset", "full"]
 LEVELS: tuple[Level, ...] = ("smoke", "subset", "full")

@@ -15,10 +15,10 @@ from sqlmodel import Session
 from evaluation.adaptive.race import STOP_TEXT, Race, RaceRound, RaceSettings
 from evaluation.adaptive.schedule import race_schedule
 from evaluation.metrics import get_metric
+from evaluation.run import Sweep
 from evaluation.statistics import CaseTable, case_table
 from evaluation.storage.race import race_rounds_frame
 from evaluation.suites import Case
-from evaluation.sweep import Sweep
 
 RACE_SEED = 0
 

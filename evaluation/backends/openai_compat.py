@@ -2,7 +2,7 @@
 the Backend interface: streamed ``/v1/chat/completions``, ``/v1/embeddings`` and
 ``/v1/models``.
 
-Parameter mapping (``openai=`` in ``evaluation.generation_params``): ``num_predict`` →
+Parameter mapping (``openai=`` in ``evaluation.spec._params``): ``num_predict`` →
 ``max_tokens`` (always sent); ``temperature``, ``top_p`` and ``seed`` are sent when set.
 ``top_k`` and ``num_ctx`` are not part of this API and are ignored (not sent): the
 context size is the server's launch setting.

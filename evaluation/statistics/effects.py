@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evaluation.generation_params import PARAMETERS
+from evaluation.spec._params import PARAMETERS
 from evaluation.statistics._cases import CaseTable, case_table, is_constant
 from evaluation.statistics.multiple import Adjustment, adjust_p_values, config_means
 from evaluation.statistics.paired import PairedTest, ScoreType, compare_in_table

@@ -1,7 +1,9 @@
-"""The results tables. A generation is unique on (experiment, config hash, case, sample):
-that key is what makes an interrupted sweep resume without redoing or duplicating work.
-Scores are one row per (generation, metric) so they can be recomputed without
-regenerating; aggregates and comparisons are derived rows, recomputable at any time."""
+"""The results tables (owner: evaluation/storage; ``TABLES`` lists them, and
+``storage.db.make_engine`` creates them). A generation is unique on (experiment, config
+hash, case, sample): that key is what makes an interrupted sweep resume without redoing
+or duplicating work. Scores are one row per (generation, metric) so they can be
+recomputed without regenerating; aggregates and comparisons are derived rows,
+recomputable at any time."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from evaluation.generation_params import PARAMETERS
+from evaluation.spec._params import PARAMETERS
 
 
 def utcnow() -> datetime:
+    """Now, timezone-aware (SQLModel's datetime columns refuse naive values); every
+    table's timestamps use it."""
     return datetime.now(UTC)
 
 
@@ -107,7 +111,7 @@ class ExperimentRun(SQLModel, table=True):
 
 def _config_columns(namespace: dict[str, Any]) -> None:
     """The ``configs`` table's body: identity, one column per generation parameter (from
-    ``evaluation.generation_params``; nullable unless it has a default), the template."""
+    ``evaluation.spec._params``; nullable unless it has a default), the template."""
     annotations: dict[str, Any] = {"hash": str, "model": str, "label": str}
     namespace.update(hash=Field(primary_key=True), model=Field(index=True), label="")
     for param in PARAMETERS:
@@ -262,3 +266,21 @@ class RaceRoundRow(SQLModel, table=True):
     full_grid: int
     outcome: str | None = None
     pick: str | None = None
+
+
+TABLES: tuple[type[SQLModel], ...] = (
+    ModelRow,
+    SuiteRow,
+    CaseRow,
+    Experiment,
+    ExperimentRun,
+    ConfigRow,
+    ExperimentConfig,
+    Generation,
+    Score,
+    ScoreDetail,
+    Aggregate,
+    ConfigTelemetry,
+    ComparisonRow,
+    RaceRoundRow,
+)

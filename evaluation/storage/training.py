@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
-from evaluation.generation_params import NAMES
+from evaluation.spec._params import NAMES
 
 QualityMetric = Callable[[str, Sequence[str]], str | None]
 PERCENT_METRICS = frozenset({"bleu", "chrf"})

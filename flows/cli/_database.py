@@ -10,7 +10,6 @@ from sqlalchemy.engine import Engine
 def open_engine(args: argparse.Namespace) -> Engine:
     """The database named by ``--database`` (else the environment, else the default),
     with every table a command may touch, review tables included."""
-    import evaluation.review  # noqa: F401  (registers the review tables before the engine)
     from evaluation.storage.db import open_database
 
     return open_database(args.database)

@@ -7,8 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from evaluation.doctor import Check, DoctorReport, check_database, check_spec
 from evaluation.errors import EvalError
+from evaluation.run._doctor import Check, DoctorReport, check_database, check_spec
 from flows.cli._database import open_engine
 
 DEFAULT_TIMEOUT_S = 5.0

@@ -10,7 +10,7 @@ from flows.cli._database import open_engine
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from evaluation.leaderboard import load_leaderboard, render_text
+    from evaluation.compare._leaderboard import load_leaderboard, render_text
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import completed_keys, get_experiment
     from evaluation.storage.runs import experiment_status

@@ -72,9 +72,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from evaluation.judge import Judge
+    from evaluation.review.judge import Judge
     from evaluation.review.judging import judge_experiment
-    from evaluation.rubrics import load_rubric
+    from evaluation.review.rubrics import load_rubric
     from evaluation.settings import ollama_url
 
     url = ollama_url(args.url) if args.url else ollama_url()

@@ -14,9 +14,9 @@ from flows.cli.logs import quiet_expected_errors
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from evaluation.preflight import check_before_run
+    from evaluation.run._preflight import check_before_run
+    from evaluation.run._sweep import prepare_sweep
     from evaluation.spec import format_plan, make_plan
-    from evaluation.sweep import prepare_sweep
 
     sweep = prepare_sweep(args.spec)
     check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
@@ -32,10 +32,10 @@ def _positive(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from evaluation.preflight import check_before_run
+    from evaluation.run._preflight import check_before_run
+    from evaluation.run._sweep import prepare_sweep
     from evaluation.settings import database_url
     from evaluation.storage.db import make_engine
-    from evaluation.sweep import prepare_sweep
     from flows import run_control
 
     # Refuse bad input, unreachable hosts and missing models before Prefect starts.
@@ -82,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
     """The stored leaderboard of ``experiment``, as a terminal table."""
-    from evaluation.leaderboard import load_leaderboard, render_text
+    from evaluation.compare._leaderboard import load_leaderboard, render_text
     from evaluation.storage.db import session_scope
 
     with session_scope(open_engine(args)) as session:

@@ -37,7 +37,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_power(args: argparse.Namespace) -> int:
-    from evaluation.power_plan import plan_for_spec, render_power
+    from evaluation.compare._power_plan import plan_for_spec, render_power
     from evaluation.settings import database_url
 
     plan = plan_for_spec(

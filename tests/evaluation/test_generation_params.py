@@ -1,5 +1,5 @@
 """One table of generation parameters: adding one is one edit of
-``evaluation/generation_params.py``, and it reaches everything that lists parameters."""
+``evaluation/spec/_params.py``, and it reaches everything that lists parameters."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from evaluation.errors import SpecError
-from evaluation.generation_params import BY_NAME, GRID_ORDER, NAMES, PARAMETERS
 from evaluation.spec import Config, GenerationParams, PromptTemplate
+from evaluation.spec._params import BY_NAME, GRID_ORDER, NAMES, PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,14 +124,14 @@ def seen(tmp_path_factory: pytest.TempPathFactory) -> dict:
         shutil.copytree(
             ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__")
         )
-    definitions = tree / "evaluation" / "generation_params.py"
+    definitions = tree / "evaluation" / "spec" / "_params.py"
     definitions.write_text(_edit(definitions.read_text()))
     changed = [
         p.relative_to(tree).as_posix()
         for p in tree.rglob("*.py")
         if p.read_bytes() != (ROOT / p.relative_to(tree)).read_bytes()
     ]
-    assert changed == ["evaluation/generation_params.py"]
+    assert changed == ["evaluation/spec/_params.py"]
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
     suite = ROOT / "benchmarks" / "suites" / "qa-short.jsonl"
     done = subprocess.run(
@@ -209,9 +209,9 @@ def test_the_table_holds_the_six_parameters_as_before() -> None:
 
 
 def test_a_rule_between_parameters_is_checked_on_every_config(monkeypatch) -> None:
-    from evaluation import spec as spec_module
-    from evaluation.generation_params import Rule
     from evaluation.spec import SweepSpec, expand
+    from evaluation.spec import _model as spec_module
+    from evaluation.spec._params import Rule
 
     rule = Rule("top_k", "top_k must exceed num_ctx", lambda p: (p.top_k or 0) > (p.num_ctx or 0))
     monkeypatch.setattr(spec_module, "RULES", (rule,))

@@ -15,7 +15,7 @@ from evaluation.content_words import content_words
 from evaluation.errors import MetricError
 from evaluation.metrics import get_metric
 from evaluation.metrics._key_points import key_point_present
-from evaluation.scoring import results_from_rows, score_generations_detailed
+from evaluation.run._scoring import results_from_rows, score_generations_detailed
 from evaluation.suites import Case, Suite
 
 

@@ -23,11 +23,11 @@ from evaluation.metrics import (
     name_with_options,
     with_embedder,
 )
-from evaluation.preflight import check_before_run
-from evaluation.scoring import score_generations_detailed
+from evaluation.run._preflight import check_before_run
+from evaluation.run._scoring import score_generations_detailed
+from evaluation.run._sweep import prepare_sweep
 from evaluation.spec import HostSpec, parse_spec
 from evaluation.suites import Case, Suite
-from evaluation.sweep import prepare_sweep
 from tests.conftest import REPO
 from tests.support.standin_ollama import StandInConfig, running_standin
 
@@ -243,7 +243,7 @@ def test_a_suite_default_needing_an_unserved_embedding_model_is_refused(tmp_path
 def test_doctor_checks_the_embedding_model_on_the_hosts(tmp_path: Path) -> None:
     import asyncio
 
-    from evaluation.doctor import check_spec
+    from evaluation.run._doctor import check_spec
 
     with running_standin(StandInConfig(models=("llama3.2:3b",))) as server:
         checks = asyncio.run(check_spec(_spec(tmp_path, server.url), timeout_s=5.0))

@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.errors import SpecError
-from evaluation.spec import parse_spec
-from evaluation.spec_strategy import Strategy
+from evaluation.spec import Strategy, parse_spec
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.power import TTestPower
 
-from evaluation.power_plan import plan_power
+from evaluation.compare._power_plan import plan_power
 from evaluation.statistics.power import mcnemar_power
 from evaluation.storage.db import make_engine, session_scope
 from flows.cli import main

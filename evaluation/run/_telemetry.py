@@ -3,10 +3,10 @@
 ``RunTelemetry.wrap(run)`` wraps the dispatcher's chunk runner. For hosts on this machine
 (``local_hosts``; the sampler reads only this machine's GPUs through NVML) every chunk is
 a measured span: its mean utilisation and peak memory are reported, unsplit, for each
-config in the chunk (``evaluation.telemetry.summarize`` over the config's spans). Energy
+config in the chunk (``evaluation.run._gpu.summarize`` over the config's spans). Energy
 is measured once, from the first local chunk's start to the last one's end, and split
 over the local generations by their share of generation time
-(``evaluation.telemetry.attribute_energy`` with latency weights): lanes overlap, so per
+(``evaluation.run._gpu.attribute_energy`` with latency weights): lanes overlap, so per
 chunk energies would count the same joules several times.
 
 For every Ollama host, local or remote, ``/api/ps`` is read after each chunk and the
@@ -28,12 +28,12 @@ from urllib.parse import urlparse
 
 from evaluation.backends._preflight import ollama_name_key
 from evaluation.backends.base import Backend
-from evaluation.dispatch import ChunkRunner
 from evaluation.errors import BackendError
-from evaluation.generate import ChunkOutcome
+from evaluation.run._dispatch import ChunkRunner
+from evaluation.run._generate import ChunkOutcome
+from evaluation.run._gpu import GpuTelemetry, Measurement, Sample, attribute_energy, summarize
+from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
-from evaluation.telemetry import GpuTelemetry, Measurement, Sample, attribute_energy, summarize
-from evaluation.work import WorkItem
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 
 
 class Sampler(Protocol):
-    """The slice of ``evaluation.telemetry.GpuSampler`` used here."""
+    """The slice of ``evaluation.run._gpu.GpuSampler`` used here."""
 
     @property
     def available(self) -> bool: ...

@@ -160,7 +160,7 @@ async def check_hosts(
 async def check_spec(spec: Path, *, timeout_s: float = 10.0) -> list[Check]:
     """The spec itself, then every host it names (reached and serving its models): what
     `doctor SPEC` reports beside the API and database checks."""
-    from evaluation.sweep import open_backends, prepare_sweep  # the backends, on demand
+    from evaluation.run._sweep import open_backends, prepare_sweep  # the backends, on demand
 
     try:
         sweep = prepare_sweep(spec)

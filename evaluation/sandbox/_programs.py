@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from evaluation.sandbox import Limits, RunResult, Sandbox
+from evaluation.sandbox._bubblewrap import Limits, RunResult, Sandbox
 
 DEFAULT_TEST_TIMEOUT_S = 3.0  # CPU seconds per test: a loaded machine does not fail tests
 TEST_WALL_FACTOR = 5  # and wall seconds per test, for a test that sleeps or waits

@@ -14,8 +14,16 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from evaluation.generation_params import PARAMETERS
-from evaluation.spec import (
+from evaluation.spec._fields import (
+    DOCUMENT,
+    FieldReader,
+    FormattedField,
+    child,
+    item,
+    template_fields,
+)
+from evaluation.spec._grid import GRID_ORDER, grid_values
+from evaluation.spec._model import (
     DEFAULT_TEMPLATES,
     TEMPLATE_VARIABLES,
     BackendKind,
@@ -27,16 +35,8 @@ from evaluation.spec import (
     default_hosts,
     expand,
 )
-from evaluation.spec_fields import (
-    DOCUMENT,
-    FieldReader,
-    FormattedField,
-    child,
-    item,
-    template_fields,
-)
-from evaluation.spec_grid import GRID_ORDER, grid_values
-from evaluation.spec_strategy import STRATEGY_KEYS, read_strategy
+from evaluation.spec._params import PARAMETERS
+from evaluation.spec._strategy import STRATEGY_KEYS, read_strategy
 
 BACKEND_KINDS: tuple[BackendKind, ...] = ("ollama", "openai", "simulated")
 

@@ -27,7 +27,7 @@ required)::
              first_request_timeout_s: 600, max_attempts: 4}
     baseline: null                     # a config hash or label from `evalflow plan`
 
-The grid's parameters and their rules are ``evaluation.generation_params.PARAMETERS``.
+The grid's parameters and their rules are ``evaluation.spec._params.PARAMETERS``.
 A grid parameter left out is not sent (the server's default applies), except
 ``num_predict``. Templates are ``str.format`` text over TEMPLATE_VARIABLES and must use
 ``{input}``. Every error is a ``SpecError`` whose ``field`` is the dotted path of the
@@ -37,7 +37,7 @@ offending value (``grid.temperature[1]``, ``hosts[0].url``).
 ``{"model": ..., "params": {<GenerationParams.hash_payload()>}, "template": {"name": ...,
 "text": ...}}`` dumped with ``sort_keys=True, separators=(",", ":")``; the payload holds
 the original six parameters always and any later one when set (see
-``evaluation.generation_params``). Float parameters
+``evaluation.spec._params``). Float parameters
 are always floats (``temperature: 1`` is stored as 1.0), so a value hashes the same
 however it was written.
 """
@@ -52,11 +52,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from evaluation.generation_params import BY_NAME, GRID_ORDER, RULES
-from evaluation.generation_params import DEFAULT_NUM_PREDICT as DEFAULT_NUM_PREDICT
-from evaluation.generation_params import GenerationParams as GenerationParams
-from evaluation.spec_fields import FieldReader, child
-from evaluation.spec_strategy import Strategy
+from evaluation.spec._fields import FieldReader, child
+from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams
+from evaluation.spec._strategy import Strategy
 
 BackendKind = Literal["ollama", "openai", "simulated"]
 
@@ -156,22 +154,6 @@ def default_hosts() -> tuple[HostSpec, ...]:
     from evaluation.settings import ollama_url
 
     return (HostSpec("local", ollama_url(), 1, "ollama"),)
-
-
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec; raises SpecError naming the field."""
-    from evaluation.spec_load import load_spec as load  # spec_load imports this module
-
-    return load(path)
-
-
-def parse_spec(
-    data: Any, *, path: str | Path | None = None, base_dir: str | Path | None = None
-) -> SweepSpec:
-    """Validate a spec already read from YAML (see ``spec_load.parse_spec``)."""
-    from evaluation.spec_load import parse_spec as parse  # spec_load imports this module
-
-    return parse(data, path=path, base_dir=base_dir)
 
 
 def expand(spec: SweepSpec) -> list[Config]:

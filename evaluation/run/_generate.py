@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from evaluation.backends.base import Backend, GenerationRequest
 from evaluation.backends.retry import RetryPolicy, generate_with_retries
 from evaluation.errors import BackendError, BackendUnavailable
+from evaluation.run._work import GenerationRecord, WorkItem, build_messages
 from evaluation.suites import Suite
-from evaluation.work import GenerationRecord, WorkItem, build_messages
 
 SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
 RecordSink = Callable[[Sequence[GenerationRecord]], Awaitable[None]]

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlmodel import Session
 
-from evaluation.comparison_selection import (
+from evaluation.compare._config_refs import (
     SelectedConfig,
     check_shared_cases,
     find_experiment,
@@ -27,10 +27,10 @@ from evaluation.comparison_selection import (
     resolve_baseline,
     select_configs,
 )
+from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.errors import EvalError
-from evaluation.leaderboard import SIMULATED_BANNER
 from evaluation.metrics import get_metric
-from evaluation.scoring import TIMING_METRICS
+from evaluation.run._scoring import TIMING_METRICS
 from evaluation.statistics import (
     Adjustment,
     StatisticsReport,

@@ -18,7 +18,7 @@ from evaluation.errors import BackendError, BackendUnavailable
 from evaluation.spec import HostSpec
 
 if TYPE_CHECKING:
-    from evaluation.sweep import Sweep
+    from evaluation.run._sweep import Sweep
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def check_before_run(
 
 
 async def _check_before_run(sweep: Sweep, hosts: tuple[HostSpec, ...], timeout_s: float) -> None:
-    from evaluation.sweep import open_backends  # sweep imports the backends package
+    from evaluation.run._sweep import open_backends  # sweep imports the backends package
 
     limits = replace(
         sweep.spec.limits, request_timeout_s=timeout_s, first_request_timeout_s=timeout_s

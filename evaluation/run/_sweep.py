@@ -8,9 +8,9 @@ from pathlib import Path
 
 from evaluation.backends import Backend, make_backend
 from evaluation.errors import SpecError
+from evaluation.run._work import WorkItem, WorkKey
 from evaluation.spec import Config, SweepSpec, load_spec, make_plan
 from evaluation.suites import Suite, load_suite
-from evaluation.work import WorkItem, WorkKey
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Per-host request slots, held through Prefect global concurrency limits.
+"""Per-host request slots, held through Prefect global concurrency limits: a client for
+Prefect's concurrency API (an adapter, not a task).
 
 Each Ollama host has a global concurrency limit sized to its slots; a lane takes a slot
 just before an HTTP attempt and gives it back when an attempt fails (never holding it
@@ -14,7 +15,7 @@ p50 8 ms.
 Leases are short (60 s, Prefect's least) and renewed every 15 s while the run lives, so
 a run that dies on another machine frees its slots within ~75 s (lease expiry and the
 server's expiry loop). A run that dies on this machine is found at once through its
-holder file (tasks/slot_holders.py), and its slots are given back by the next run that
+holder file (tasks/adapters/slot_holders.py), and its slots are given back by the next run that
 starts or finds the limit full.
 """
 
@@ -47,8 +48,8 @@ from sqlalchemy.engine import make_url
 from evaluation.errors import EvalError
 from evaluation.settings import evalflow_home
 from evaluation.spec import HostSpec
-from flows.embedded_server import is_embedded_api
-from tasks.slot_holders import FolderLock, HolderFile, scan
+from tasks.adapters.embedded_api import is_embedded_api
+from tasks.adapters.slot_holders import FolderLock, HolderFile, scan
 
 MAX_POLL_S = 1.0
 BUSY_TRIES = 40  # quick retries of a slot write the server answered 503 (busy)

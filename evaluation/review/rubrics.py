@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from evaluation.errors import SpecError
-from evaluation.judge import Rubric
+from evaluation.review.judge import Rubric
 
 
 def load_rubric(path: str | Path) -> Rubric:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evaluation.spec_fields import FieldReader
+from evaluation.spec._fields import FieldReader
 
 StrategyName = Literal["full", "race"]
 STRATEGIES: tuple[StrategyName, ...] = ("full", "race")

@@ -16,9 +16,9 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from evaluation.generate import ChunkOutcome
+from evaluation.run._generate import ChunkOutcome
+from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
-from evaluation.work import WorkItem
 
 ChunkRunner = Callable[[HostSpec, list[WorkItem]], Awaitable[ChunkOutcome]]
 

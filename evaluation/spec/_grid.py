@@ -1,5 +1,5 @@
 """The parameter grid of a sweep spec: reading each parameter's values (which ones it
-accepts is ``evaluation.generation_params``' table), and how a ``{min, max, step}`` range
+accepts is ``evaluation.spec._params``' table), and how a ``{min, max, step}`` range
 becomes a list of values.
 
 Float ranges are computed in decimal arithmetic from the numbers as written, so
@@ -13,9 +13,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from evaluation.generation_params import BY_NAME, Parameter
-from evaluation.generation_params import GRID_ORDER as GRID_ORDER
-from evaluation.spec_fields import FieldReader, child, item
+from evaluation.spec._fields import FieldReader, child, item
+from evaluation.spec._params import BY_NAME, Parameter
+from evaluation.spec._params import GRID_ORDER as GRID_ORDER
 
 Value = int | float
 

@@ -1,5 +1,6 @@
-"""The selector's tables. Importing this module only declares them (cheap: no pandas,
-no scikit-learn), so the database layer can import it before ``create_all``.
+"""The selector's tables (owner: selection; ``TABLES``). Declaring them is cheap (no
+pandas, no scikit-learn); ``selection._db`` creates them on the engine the selector is
+given or makes.
 
 - ``selector_versions``: one row per training, with its metrics, feature list, training
   data fingerprint, scikit-learn version and the promotion decision. The current
@@ -14,16 +15,13 @@ no scikit-learn), so the database layer can import it before ``create_all``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    """Now, timezone-aware (SQLModel's datetime columns refuse naive values)."""
-    return datetime.now(UTC)
+from evaluation.storage.models import utcnow
 
 
 class SelectorVersion(SQLModel, table=True):
@@ -69,3 +67,6 @@ class RecommendationLog(SQLModel, table=True):
     outcome_quality: float | None = None
     outcome_latency_s: float | None = None
     outcome_at: datetime | None = None
+
+
+TABLES: tuple[type[SQLModel], ...] = (SelectorVersion, SelectorBlob, RecommendationLog)

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evaluation.comparison import find_experiment
+from evaluation.compare._comparison import find_experiment
 from evaluation.metrics import get_metric
-from evaluation.scoring import TIMING_METRICS
+from evaluation.run._scoring import TIMING_METRICS
+from evaluation.run._sweep import prepare_sweep
 from evaluation.spec import baseline_config
 from evaluation.statistics import (
     PowerAnalysis,
@@ -31,7 +32,6 @@ from evaluation.statistics import (
 from evaluation.statistics.power import planned_power
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import list_experiments, scores_frame
-from evaluation.sweep import prepare_sweep
 
 DEFAULT_P = 0.5
 DEFAULT_CORRELATION = 0.5
