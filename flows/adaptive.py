@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from prefect import get_run_logger
 from sqlalchemy.engine import Engine
 
-from evaluation.adaptive.smoke import SmokeFailed, smoke_summary
+from evaluation.adaptive import SmokeFailed, smoke_summary
 from evaluation.run import DispatchReport, Sweep, WorkItem
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import generations_frame

@@ -9,8 +9,15 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from evaluation.adaptive import Race, RoundPlan, replay
-from evaluation.adaptive.stored import round_markdown, round_rows, stored_table, sweep_race
+from evaluation.adaptive import (
+    Race,
+    RoundPlan,
+    replay,
+    round_markdown,
+    round_rows,
+    stored_table,
+    sweep_race,
+)
 from evaluation.run import Sweep
 from evaluation.storage.db import session_scope
 from evaluation.storage.race import replace_race_rounds

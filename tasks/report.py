@@ -12,7 +12,7 @@ from prefect.runtime import flow_run
 from prefect.settings import PREFECT_UI_URL
 from sqlalchemy.engine import Engine
 
-from evaluation.adaptive.stored import stored_standing
+from evaluation.adaptive import stored_standing
 from evaluation.report import gather, render_report
 from evaluation.report.summary import render_summary
 from evaluation.storage.db import session_scope

@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from evaluation.adaptive.stored import stored_standing
+from evaluation.adaptive import stored_standing
 from evaluation.compare._leaderboard import (
     Leaderboard,
     aggregate_rows,

@@ -15,7 +15,7 @@ from prefect.client.schemas.filters import ArtifactCollectionFilter as ArtifactF
 from prefect.client.schemas.filters import ArtifactCollectionFilterKey as ArtifactFilterKey
 from sqlmodel import Session, delete, select
 
-from evaluation.adaptive.smoke import SmokeFailed
+from evaluation.adaptive import SmokeFailed
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import Generation, RaceRoundRow, Score, ScoreDetail
 from flows.evaluate import evaluate

@@ -12,8 +12,8 @@ from dataclasses import asdict
 import pandas as pd
 from sqlmodel import Session
 
-from evaluation.adaptive.race import STOP_TEXT, Race, RaceRound, RaceSettings
-from evaluation.adaptive.schedule import race_schedule
+from evaluation.adaptive._race import STOP_TEXT, Race, RaceRound, RaceSettings
+from evaluation.adaptive._schedule import race_schedule
 from evaluation.metrics import get_metric
 from evaluation.run import Sweep
 from evaluation.statistics import CaseTable, case_table

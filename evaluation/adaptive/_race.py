@@ -16,8 +16,8 @@ from typing import Literal
 
 import pandas as pd
 
-from evaluation.adaptive.elimination import Elimination, judge, over_limit
-from evaluation.adaptive.schedule import RaceSchedule
+from evaluation.adaptive._elimination import Elimination, judge, over_limit
+from evaluation.adaptive._schedule import RaceSchedule
 from evaluation.statistics import CaseTable, ScoreType
 
 StopReason = Literal["one_left", "tie", "budget", "exhausted"]

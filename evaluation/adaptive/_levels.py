@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal, TypeVar
 
-from evaluation.adaptive.schedule import stratified_order
+from evaluation.adaptive._schedule import stratified_order
 from evaluation.run import WorkItem
 from evaluation.suites import Case
 
