@@ -19,7 +19,7 @@ it, an exact binomial test that more than 5% of its generations exceed the limit
 
 Equivalence: all survivors are within ``delta`` of each other when every pairwise
 interval at confidence 1 − 2·level (TOST at the same per-test level) lies inside
-(−delta, delta).
+(−delta, delta) (configs identical on every case so far: see :func:`_within`).
 
 Speed: a race compares every survivor with the leader after every round. A pair whose
 plain paired z (d̄ over its unclustered SE) is below half the z the level needs is not
@@ -136,9 +136,11 @@ def judge(
     equivalent = len(left) > 1 and all(abs(averages[c] - averages[leader]) < delta for c in left)
     if equivalent:
         rivals = [c for c in left if c != leader]
-        equivalent = _within([versus_leader.get(c) or compare(leader, c) for c in rivals], delta)
+        equivalent = _within(
+            [versus_leader.get(c) or compare(leader, c) for c in rivals], delta, level
+        )
     if equivalent:
-        equivalent = _within([compare(a, b) for a, b in combinations(left, 2)], delta)
+        equivalent = _within([compare(a, b) for a, b in combinations(left, 2)], delta, level)
     return Judgement(leader, averages, tuple(eliminated), equivalent)
 
 
@@ -156,9 +158,16 @@ def _plain_z(table: pd.DataFrame, leader: str, sign: float) -> dict[str, float]:
     return dict(zip(table.columns, z.tolist(), strict=True))
 
 
-def _within(comparisons: Sequence[PairedComparison], delta: float) -> bool:
+def _within(comparisons: Sequence[PairedComparison], delta: float, level: float) -> bool:
+    """Every interval inside (−delta, delta). Differences that were zero on every case
+    give a degenerate interval; for them the bound is the exact (Clopper–Pearson) upper
+    limit on the share of cases that differ, 1 − level^(1/n), which bounds |mean
+    difference| for scores in [0, 1]."""
     return all(
-        c.diff_ci is not None and -delta < c.diff_ci[0] and c.diff_ci[1] < delta
+        c.diff_ci is not None
+        and -delta < c.diff_ci[0]
+        and c.diff_ci[1] < delta
+        and (c.sd_diff != 0 or 1 - level ** (1 / c.n_used) < delta)
         for c in comparisons
     )
 

@@ -227,16 +227,6 @@ class Race:
             pick = max(self.survivors, key=lambda c: sign * last.means[c])
         self.outcome = RaceOutcome(reason, pick, self.survivors)
 
-    def progress(self) -> dict[str, tuple[int, int | None, str]]:
-        """Per config: cases run, the round it was dropped in (None: still in), why."""
-        out = {c: (0, None, "") for c in self.configs}
-        for r in self.rounds:
-            for c in r.survivors:
-                out[c] = (r.n_cases, None, "")
-            for e in r.eliminated:
-                out[e.config] = (r.n_cases, r.index, e.reason if e.reason == "worse" else e.by)
-        return out
-
 
 def replay(
     race: Race,

@@ -141,3 +141,12 @@ def test_all_equal_configs_eliminate_the_best_at_most_at_alpha():
             dropped[c] += c not in race.outcome.survivors
     assert dropped["k0"] / trials <= alpha
     assert max(dropped.values()) / trials <= alpha
+
+
+def test_configs_identical_so_far_are_not_a_tie_until_the_cases_bound_it():
+    # 0 of 30 cases differ: the share that differs is below 1 − level^(1/30) (exact),
+    # 0.107 at level 0.034, which bounds the difference: no tie at delta 0.01.
+    means = _frame(A=[1.0, 0.0] * 15, B=[1.0, 0.0] * 15)
+    kw = dict(groups=None, level=0.034, looks_times_rivals=1, score_type="binary")
+    assert not judge(means, ["A", "B"], delta=0.01, **kw).equivalent
+    assert judge(means, ["A", "B"], delta=0.2, **kw).equivalent
