@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
 from evaluation.run._generate import ChunkOutcome, run_chunk
+from evaluation.run._pipelines import SharedCalls
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
@@ -33,13 +34,14 @@ class GenerationContext:
     backends: Mapping[str, Backend]
     slots: HostSlots
     policy: RetryPolicy
-    on_stored: Callable[[int], Awaitable[None]]
+    on_stored: Callable[[int, int], Awaitable[None]]  # (stored, of which failed)
+    shared: SharedCalls | None = None  # spare slots and embeddings for pipelines
 
     async def store(self, records: list[GenerationRecord]) -> None:
         """Write outcomes from a worker thread, so the event loop (and every other
         request in flight) never waits on the database."""
         await asyncio.to_thread(self._store, records)
-        await self.on_stored(len(records))
+        await self.on_stored(len(records), sum(not r.ok for r in records))
 
     def _store(self, records: list[GenerationRecord]) -> None:
         with session_scope(self.engine) as session:
@@ -86,6 +88,7 @@ async def generate_chunk(
             policy=context.policy,
             sink=context.store,
             slot=lane.attempt,
+            shared=context.shared,
         )
     finally:
         lane.finish()

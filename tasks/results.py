@@ -31,6 +31,7 @@ from evaluation.storage.repository import (
     scores_frame,
 )
 from evaluation.suites import Suite
+from evaluation.view import view_hint
 
 
 def artifact_key(experiment: str, kind: str) -> str:
@@ -93,7 +94,8 @@ def publish(engine: Engine, experiment_id: int) -> Leaderboard:
         race = stored_standing(session, experiment_id, labels)
     create_markdown_artifact(
         key=artifact_key(name, "leaderboard"),
-        markdown=render_markdown(board) + (f"\n\n{race}" if race else ""),
+        markdown=f"{render_markdown(board)}\n\n{view_hint(name)}.\n"
+        + (f"\n{race}\n" if race else ""),
         description=f"Leaderboard of {name}" + (" (SIMULATED)" if board.simulated else ""),
     )
     create_table_artifact(

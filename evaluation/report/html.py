@@ -16,18 +16,21 @@ from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report import plots
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
+from evaluation.view import view_command, view_url
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; color: #1d2330; margin: 0; background: #f6f7f9; }
 header { background: #24324a; color: #fff; padding: 1rem 1.5rem; }
 header h1 { margin: 0 0 .3rem; font-size: 1.4rem; }
-nav a { color: #cfe0ff; margin-right: 1rem; font-size: .9rem; }
+nav a, .view a { color: #cfe0ff; margin-right: 1rem; font-size: .9rem; }
+.view { font-size: .85rem; margin: .2rem 0; }
 main { max-width: 1150px; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
 section { background: #fff; border: 1px solid #d9dde5; border-radius: 6px; padding: .8rem 1.2rem;
   margin: 1rem 0; }
 h2 { font-size: 1.1rem; margin: .2rem 0 .6rem; }
 h3 { font-size: .95rem; margin: 1rem 0 .4rem; color: #46506a; }
 table { border-collapse: collapse; font-size: .85rem; margin: .4rem 0; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th, td { border-bottom: 1px solid #eceef2; padding: .3rem .55rem; text-align: left;
   vertical-align: top; }
 th { background: #f0f2f6; }
@@ -70,7 +73,10 @@ def render_report(data: ReportData, *, generated_at: datetime | None = None) -> 
     header = (
         f"<header><h1>{_e(title)}</h1>"
         f"<div>suite {_e(e.suite)} · {_e(e.task_type)} · {len(data.order)} configs · "
-        f"status {_e(e.status)} · generated {when}</div><nav>{nav}</nav></header>"
+        f"status {_e(e.status)} · generated {when}</div>"
+        f'<div class="view">every output: <code>{_e(view_command(e.name))}</code>, then '
+        f'<a href="{_e(view_url(e.name))}">{_e(view_url(e.name))}</a></div>'
+        f"<nav>{nav}</nav></header>"
     )
     body = [f'<div class="banner">{_e(SIMULATED_BANNER)}</div>'] if e.simulated else []
     body += [
@@ -107,16 +113,53 @@ def _leaderboard(data: ReportData) -> str:
         cells += [_num(r["generations_failed"], 0), "on front" if r["config"] in front else ""]
         rows.append(cells)
     parts = [_table(head, rows, numeric_from=3)]
+    if board.shows_pipelines:
+        parts.append(_stages(data))
     if data.primary is not None:
         fig = plots.interval_plot(
             table, data.primary, _label_names(data), title=f"{data.primary} by config"
         )
-        parts.append(_img(fig, f"{data.primary} with 95% intervals"))
+        parts.append(_img(fig, f"{data.primary} with 95% intervals", data))
     parts.append(
         '<p class="muted">Sorted by the first metric. Intervals: 95%, clustered by case '
         "group where the suite has groups; corpus metrics by a seeded case bootstrap.</p>"
     )
     return _section("leaderboard", "Leaderboard", "".join(parts))
+
+
+def _stages(data: ReportData) -> str:
+    """Per config: calls and cut prompts per case, then the time and tokens per stage."""
+    board = data.board
+    assert board.pipelines is not None
+    facts = board.table.set_index("config")
+    head = ["config", "stage", "s per case", "calls per case", "prompt tok", "output tok"]
+    rows = [
+        [
+            data.names.get(r["config"], r["config"]),
+            r["stage"],
+            _num(r["seconds_per_case"]),
+            _num(r["calls_per_case"], 1),
+            _num(r["prompt_tokens"], 0),
+            _num(r["output_tokens"], 0),
+        ]
+        for r in board.pipelines.stages.to_dict("records")
+    ]
+    cut = {
+        data.names.get(c, c): int(facts.at[c, "context_truncated"])
+        for c in facts.index
+        if facts.at[c, "context_truncated"] > 0
+    }
+    note = (
+        "Prompts cut to the context window (num_ctx), which Ollama does silently: "
+        + ", ".join(f"{name}: {n} generation(s)" for name, n in cut.items())
+        if cut
+        else "No prompt was longer than its context window."
+    )
+    return (
+        "<h3>Pipeline stages</h3>"
+        + _table(head, rows, numeric_from=2)
+        + _p(f"Calls per case and time per stage, mean over cases. {note}", muted=True)
+    )
 
 
 def _significance(data: ReportData) -> str:
@@ -126,7 +169,7 @@ def _significance(data: ReportData) -> str:
     fig = plots.significance_matrix(multi, data.order, data.names)
     parts = [
         _p(multi.verdict),
-        _img(fig, "pairwise significance matrix"),
+        _img(fig, "pairwise significance matrix", data),
         _p(
             f"Every pair of configs on {multi.metric}, paired on cases; p-values "
             f"{multi.adjustment}-adjusted over {len(multi.comparisons)} comparisons. Green: "
@@ -143,7 +186,11 @@ def _parameters(data: ReportData) -> str:
     if data.primary is None or not data.varied:
         return _section("parameters", "Parameter effects", _p("No parameter was varied."))
     images = [
-        _img(plots.parameter_plot(data.facts, p, data.primary), f"{p} against {data.primary}")
+        _img(
+            plots.parameter_plot(data.facts, p, data.primary),
+            f"{p} against {data.primary}",
+            data,
+        )
         for p in data.varied
     ]
     rows = [
@@ -180,7 +227,7 @@ def _pareto(data: ReportData) -> str:
     for front in data.fronts:
         fig = plots.quality_latency(data.facts, front.quality, front.cost, front, data.names)
         parts.append(f"<h3>{_e(front.quality)} against {_e(front.cost)}</h3>")
-        parts.append(_img(fig, f"{front.quality} against {front.cost}"))
+        parts.append(_img(fig, f"{front.quality} against {front.cost}", data))
         listing = ", ".join(f"{data.names.get(c, c)}" for c in front.configs)
         parts.append(_p(f"Pareto front (no config is both better and cheaper): {listing}."))
         if front.note:
@@ -190,7 +237,7 @@ def _pareto(data: ReportData) -> str:
 
 def _latency(data: ReportData) -> str:
     fig = plots.latency_distributions(data.generations, data.order, data.names)
-    return _section("latency", "Latency distributions", _img(fig, "latency per config"))
+    return _section("latency", "Latency distributions", _img(fig, "latency per config", data))
 
 
 def _ratings(data: ReportData) -> str:
@@ -201,10 +248,10 @@ def _ratings(data: ReportData) -> str:
             f"<code>evalflow review {_e(data.experiment.name)}</code>."
         )
         return _section("ratings", "Ratings", f"<p>{text}</p>")
-    return _section("ratings", "Ratings", _ratings_body(summary, data.names))
+    return _section("ratings", "Ratings", _ratings_body(summary, data.names, data))
 
 
-def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
+def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportData) -> str:
     parts = [
         _p(
             f"{summary.n_ratings} current ratings by {len(summary.raters)} rater(s) "
@@ -216,7 +263,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
         rank = {c: i for i, c in enumerate(names)}
         ranked = summary.stars.assign(rank=summary.stars["config"].map(rank))
         ranked = ranked.sort_values("rank", kind="stable").drop(columns="rank")
-        parts.append(_img(plots.star_plot(ranked, names), "mean stars"))
+        parts.append(_img(plots.star_plot(ranked, names), "mean stars", data))
         rows = [
             [
                 names.get(r["config"], r["config"]),
@@ -230,11 +277,18 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
         parts.append(_table(["config", "criterion", "cases", "stars [95% CI]", "note"], rows, 2))
     if summary.preferences:
         parts.append("<h3>Preferences (exact binomial test, ties left out)</h3>")
+        parts.append(
+            _p(
+                "Counted per config, whichever side it was shown on: on the review page A is "
+                "the left output and B the right, drawn at random for every pair.",
+                muted=True,
+            )
+        )
         rows = [
             [
                 f"{names.get(t.a, t.a)} vs {names.get(t.b, t.b)}",
-                str(t.wins_a),
-                str(t.wins_b),
+                f"{names.get(t.a, t.a)}: {t.wins_a}",
+                f"{names.get(t.b, t.b)}: {t.wins_b}",
                 str(t.ties),
                 _interval(t.share_a, *(t.ci or (None, None)), 2),
                 _num(t.p_value, 3),
@@ -242,7 +296,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
             ]
             for t in summary.preferences
         ]
-        head = ["pair", "A wins", "B wins", "ties", "A's share [95% CI]", "p", "note"]
+        head = ["pair", "first wins", "second wins", "ties", "first's share [95% CI]", "p", "note"]
         parts.append(_table(head, rows, 1))
     if summary.star_tests:
         parts.append("<h3>Stars, paired on cases (sign test and Wilcoxon signed-rank)</h3>")
@@ -261,7 +315,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
         head = [
             "pair",
             "criterion",
-            "A better / B better / equal",
+            "first better / second better / equal",
             "sign p",
             "mean diff",
             "Wilcoxon p",
@@ -320,7 +374,9 @@ def _trends(data: ReportData) -> str:
     if data.primary is None or history.empty:
         return _section("trends", "Trends across runs", _p("No stored runs to compare."))
     runs = history["experiment"].nunique()
-    parts = [_img(plots.trends(history, data.primary, data.order, data.names), "metric trends")]
+    parts = [
+        _img(plots.trends(history, data.primary, data.order, data.names), "metric trends", data)
+    ]
     parts.append(
         _p(
             f"Each config's mean {data.primary} in the {runs} run(s) of suite "
@@ -356,19 +412,26 @@ def _section(key: str, title: str, body: str) -> str:
     return f'<section id="{key}"><h2>{_e(title)}</h2>{body}</section>'
 
 
-def _img(fig, alt: str) -> str:
+def _img(fig, alt: str, data: ReportData) -> str:
+    """A figure as an embedded PNG; a simulated experiment's carries the SIMULATED mark
+    in the picture and its alt text, so no plot copied out of the report passes as real."""
+    if data.experiment.simulated:
+        plots.mark_simulated(fig)
+        alt = f"SIMULATED: {alt}"
     return f'<img src="{plots.png_data_uri(fig)}" alt="{_e(alt)}">'
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 99) -> str:
-    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
+    # in a scrolling box: a wide table stays inside its section's card
+    out = ['<div class="scroll"><table><thead><tr>', *(f"<th>{_e(h)}</th>" for h in head)]
+    out.append("</tr></thead><tbody>")
     for row in rows:
         out.append("<tr>")
         for i, cell in enumerate(row):
             cls = ' class="num"' if numeric_from <= i < len(row) - 1 else ""
             out.append(f"<td{cls}>{_e(cell)}</td>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 

@@ -20,6 +20,7 @@ from evaluation.spec import Config
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import (
     Aggregate,
+    CaseInput,
     CaseRow,
     ConfigRow,
     Experiment,
@@ -31,7 +32,8 @@ from evaluation.storage.models import (
     SuiteRow,
     utcnow,
 )
-from evaluation.suites import Suite
+from evaluation.storage.stages import save_case_traces, save_config_pipelines
+from evaluation.suites import Case, Suite
 
 
 def suite_fingerprint(suite: Suite) -> str:
@@ -76,6 +78,36 @@ def record_suite(session: Session, suite: Suite) -> None:
         ],
         update_columns=["group", "input_text", "input_chars", "references", "label", "meta"],
     )
+    insert_ignoring_conflicts(
+        session,
+        CaseInput,
+        [
+            {
+                "uid": case_uid(suite.name, case.id),
+                "system": case.system,
+                "messages": case_messages(case),
+            }
+            for case in suite.cases
+        ],
+        update_columns=["system", "messages"],
+    )
+
+
+def case_messages(case: Case) -> list[dict[str, str]]:
+    """Every turn of a case's input as ``{"role", "content"}`` (a prompt string is one
+    user turn)."""
+    if isinstance(case.input, str):
+        return [{"role": "user", "content": case.input}]
+    return [{"role": m.role, "content": m.content} for m in case.input]
+
+
+def case_input(session: Session, case: CaseRow) -> tuple[str | None, list[dict[str, str]]]:
+    """A stored case's system prompt and turns as its suite gave them; a case recorded
+    before ``case_inputs`` existed has its last user message alone."""
+    stored = session.get(CaseInput, case.uid)
+    if stored is None:
+        return None, [{"role": "user", "content": case.input_text}]
+    return stored.system, list(stored.messages)
 
 
 def record_models(session: Session, host: str, infos: Iterable[ModelInfo]) -> None:
@@ -161,6 +193,7 @@ def register_experiment(
     session.add(experiment)
     session.flush()
     insert_ignoring_conflicts(session, ConfigRow, [config_row(c) for c in configs])
+    save_config_pipelines(session, configs)
     insert_ignoring_conflicts(
         session,
         ExperimentConfig,
@@ -249,6 +282,7 @@ def save_generations(
 ) -> None:
     """Store outcomes. A failed row is replaced by a later attempt; an "ok" row is never
     overwritten, so concurrent or repeated runs cannot duplicate or clobber results."""
+    records = list(records)
     rows = [generation_row(experiment_id, r) for r in records]
     if not rows:
         return
@@ -262,6 +296,7 @@ def save_generations(
             index_elements=_GENERATION_KEY, set_=update, where=table.c.status != "ok"
         )
         session.exec(stmt)
+    save_case_traces(session, experiment_id, records)
 
 
 def get_experiment(session: Session, name: str) -> Experiment:
@@ -291,10 +326,14 @@ def experiment_configs(session: Session, experiment_id: int) -> pd.DataFrame:
 
 
 def generations_frame(session: Session, experiment_id: int) -> pd.DataFrame:
-    """Every generation of an experiment with its case's suite facts, one row each."""
+    """Every generation of an experiment with its case's suite facts, one row each, and
+    ``meta``: what its pipeline recorded (``case_runs.meta``; null when none)."""
     query = text(
-        'SELECT g.*, c.case_id, c.suite, c."group" AS case_group, c.input_chars '
+        'SELECT g.*, c.case_id, c.suite, c."group" AS case_group, c.input_chars, r.meta '
         "FROM generations g JOIN cases c ON c.uid = g.case_uid "
+        "LEFT JOIN case_runs r ON r.experiment_id = g.experiment_id "
+        "AND r.config_hash = g.config_hash AND r.case_uid = g.case_uid "
+        "AND r.sample_index = g.sample_index "
         "WHERE g.experiment_id = :e ORDER BY g.id"
     )
     return pd.read_sql(query, session.connection(), params={"e": experiment_id})

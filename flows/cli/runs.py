@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import shlex
 import sys
+import traceback
 from pathlib import Path
 
 from evaluation.errors import EvalError
 from flows.cli._database import open_engine
-from flows.cli.logs import quiet_expected_errors
+from flows.cli.logs import console_for
+from flows.cli.progress import run_progress
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from evaluation.run._context_check import context_warnings
     from evaluation.run._preflight import check_before_run
     from evaluation.run._sweep import prepare_sweep
     from evaluation.spec import format_plan, make_plan
@@ -21,6 +24,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     sweep = prepare_sweep(args.spec)
     check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
     print(format_plan(make_plan(sweep.spec, len(sweep.suite.cases))))
+    for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
+        print(f"warning: {line}")
     return 0
 
 
@@ -51,25 +56,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     ):
         from flows.evaluate import evaluate
 
-        quiet_expected_errors(args.verbose)
+        console_for(args)
 
         try:
             if server is not None:
                 server.wait_ready()
-            summary = asyncio.run(
-                evaluate(
-                    spec_path=str(args.spec),
-                    experiment=args.experiment,
-                    database=args.database,
-                    simulated_time_scale=args.time_scale,
-                    level=args.level,
-                    limit=args.limit,
+            with run_progress(enabled=not args.quiet):
+                summary = asyncio.run(
+                    evaluate(
+                        spec_path=str(args.spec),
+                        experiment=args.experiment,
+                        database=args.database,
+                        simulated_time_scale=args.time_scale,
+                        level=args.level,
+                        limit=args.limit,
+                    )
                 )
-            )
         except Exception as exc:
             reason = run_control.record_failure(database, name, process, exc)
             if isinstance(exc, EvalError):
                 raise
+            if args.verbose:
+                traceback.print_exc()
             print(f"error: the run failed: {reason}; resume with: {resume}", file=sys.stderr)
             return 1
     print(leaderboard_text(args, summary["experiment"]))
@@ -93,7 +101,7 @@ def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
 def cmd_rescore(args: argparse.Namespace) -> int:
     from flows.rescore import rescore
 
-    quiet_expected_errors(args.verbose)
+    console_for(args)
     metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
     rescore(experiment=args.experiment, metrics=metrics, database=args.database)
     print(leaderboard_text(args, args.experiment))
