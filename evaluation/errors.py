@@ -15,7 +15,7 @@
 
 Defined beside the code that raises them, also under EvalError:
 selection.TrainingDataError, selection.UnknownRecommendation (the selector) and
-tasks.host_slots.SlotUnavailable (a host's Prefect concurrency limit).
+tasks.adapters.prefect_concurrency.SlotUnavailable (a host's Prefect concurrency limit).
 
 Backends translate transport errors into this tree once, at their boundary
 (``raise ... from exc``); everything above decides on ``BackendError.retryable`` and

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlmodel import Session
 
-from evaluation.comparison_selection import select_configs
+from evaluation.compare._config_refs import select_configs
 from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
 from evaluation.review.frames import judgements_frame, ratings_frame

@@ -8,9 +8,8 @@ from typing import Any, Literal
 
 from prefect import flow
 
-from evaluation.comparison import parse_selections
-from evaluation.settings import database_url
-from evaluation.storage.db import make_engine
+from evaluation.compare._comparison import parse_selections
+from evaluation.storage.db import open_database
 from flows.run_names import compare_run_name
 from tasks.compare import compare_and_publish, compare_stored_and_publish
 
@@ -36,7 +35,7 @@ def compare(
         adjust: "holm" (family-wise error) or "fdr_bh" (false discovery rate).
         database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
     """
-    engine = make_engine(database_url(database))
+    engine = open_database(database)
     selections = parse_selections(experiments, configs)
     if len(selections) == 1 and selections[0][1] is None:
         return compare_and_publish(engine, selections[0][0], baseline=baseline, adjust=adjust)

@@ -70,14 +70,11 @@ sys.argv = ["uvicorn", *sys.argv[4:]]
 import runpy
 runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
 """
-START_LOCK_NAME = ".evalflow-server-start.lock"
 
+START_LOCK_NAME = ".evalflow-server-start.lock"
 LOG_NAME = "prefect-server.log"
 LOG_KEEP_BYTES = 10 * 1024 * 1024  # past this, the log starts afresh (the old one kept as .1)
 MIN_STARTUP_TIMEOUT_S = 60.0
-# The API URL of this process's embedded server, for code that treats it as Prefect's
-# own ephemeral server (no other process shares it).
-EMBEDDED_API_ENV = "EVALFLOW_EMBEDDED_PREFECT_API_URL"
 STOP_TIMEOUT_S = 2.0
 
 
@@ -186,12 +183,6 @@ def use_api(url: str) -> None:
         from prefect.context import refresh_global_settings_context
 
         refresh_global_settings_context()
-
-
-def is_embedded_api(url: str) -> bool:
-    """True when ``url`` is the embedded server this process started."""
-    embedded = os.environ.get(EMBEDDED_API_ENV)
-    return bool(embedded) and url.rstrip("/") == embedded.rstrip("/")
 
 
 def server_log_path() -> Path:

@@ -3,30 +3,17 @@ compare and publish. Rerunning it with the same spec resumes where it stopped.""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from contextlib import AsyncExitStack
 from typing import Any
 
-from prefect import flow, get_run_logger, tags
-from prefect.client.orchestration import get_client
-from prefect.utilities.annotations import quote
+from prefect import flow, get_run_logger
 
-from evaluation.backends.retry import RetryPolicy
-from evaluation.dispatch import dispatch
-from evaluation.run_telemetry import RunTelemetry, local_hosts
 from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
-from evaluation.sweep import open_backends
-from evaluation.telemetry import GpuSampler
 from flows.run_names import evaluate_run_name
 from tasks.compare import compare_and_publish
-from tasks.generation import GenerationContext, generate_chunk, host_tag
-from tasks.host_slots import HostSlots, size_limits, slot_client
-from tasks.hosts import check_hosts
-from tasks.progress import ProgressArtifact
+from tasks.host_pool import generate_all, open_host_pool
 from tasks.report import publish_report
-from tasks.results import aggregate, artifact_key, publish, score
+from tasks.results import aggregate, publish, score
 from tasks.sweep import (
     finish,
     load_sweep,
@@ -62,66 +49,26 @@ async def evaluate(
         simulated_time_scale: share of the simulated backend's latency really slept.
         chunk_size: generations per task; default sized from the work and the slots.
     """
-    logger = get_run_logger()
-    sweep = load_sweep(spec_path)
+    sweep = load_sweep(spec_path)  # load: the spec, its suite and its configs
     name = experiment or sweep.spec.name
     engine = make_engine(database_url(database))
-
-    limits = sweep.spec.limits
-    stack = AsyncExitStack()
-    backends = open_backends(sweep, simulated_time_scale=simulated_time_scale)
-    try:
-        checks = await check_hosts(backends, sweep.models)  # before anything is written
+    async with open_host_pool(sweep, simulated_time_scale=simulated_time_scale) as pool:
         experiment_id, pending = register(engine, sweep, name)
-        record_host_models(engine, checks)
-        hosts = tuple(h for h in sweep.spec.hosts if checks[h.name].up)
-        client = await stack.enter_async_context(get_client())
-        limit_names = await size_limits(client, hosts)
-        progress = await ProgressArtifact.create(
-            artifact_key(name, "progress"), name, total=len(pending)
+        record_host_models(engine, pool.checks)
+        generated = await generate_all(  # generate: on the hosts' slots, resumable
+            engine, experiment_id, name, sweep, pool, pending, chunk_size=chunk_size
         )
-        slots = await HostSlots.open(
-            await stack.enter_async_context(slot_client()),
-            limit_names,
-            timeout_s=limits.first_request_timeout_s,
-        )
-        stack.push_async_callback(slots.close)
-        context = GenerationContext(
-            engine=engine,
-            experiment_id=experiment_id,
-            suite=sweep.suite,
-            backends=backends,
-            slots=slots,
-            policy=RetryPolicy(max_attempts=limits.max_attempts),
-            on_stored=progress.advance,
-        )
-
-        async def run(host, items):
-            with tags(host_tag(host)):
-                return await generate_chunk(host, quote(items), quote(context))
-
-        started, started_cpu = time.perf_counter(), time.process_time()
-        await slots.reserve(hosts)
-        telemetry = stack.enter_context(
-            RunTelemetry(GpuSampler(), backends, local=local_hosts(hosts))
-        )
-        report = await dispatch(pending, hosts, telemetry.wrap(run), chunk_size=chunk_size)
-        await progress.flush()
-        generation_s = time.perf_counter() - started
-        generation_cpu_s = time.process_time() - started_cpu
-    finally:
-        await asyncio.gather(*(b.aclose() for b in backends.values()))
-        await stack.aclose()
+    report = generated.report
     record_unservable(engine, experiment_id, report.unservable)
-    record_telemetry(engine, experiment_id, telemetry.summary())
-    logger.info(
+    record_telemetry(engine, experiment_id, generated.gpu)
+    get_run_logger().info(
         "generated %d, failed %d, could not run %d; model switches per host: %s",
         report.generated,
         report.failed,
         len(report.unservable),
         report.model_switches or "none",
     )
-    score(engine, experiment_id, sweep.suite, sweep.metrics)
+    score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
     publish(engine, experiment_id)
     comparison = compare_and_publish(engine, experiment_id)
@@ -136,8 +83,8 @@ async def evaluate(
         "simulated": sweep.simulated,
         "model_switches": report.model_switches,
         "hosts_down": report.hosts_down,
-        "generation_s": round(generation_s, 3),
-        "generation_cpu_s": round(generation_cpu_s, 3),
+        "generation_s": round(generated.seconds, 3),
+        "generation_cpu_s": round(generated.cpu_seconds, 3),
         "comparison": comparison["verdicts"],
         "report": str(report_file),
     }

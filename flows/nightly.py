@@ -6,16 +6,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from sqlalchemy.engine import Engine
 
-from evaluation.regression import RegressionDetected, Thresholds
-from evaluation.settings import database_url
+from evaluation.compare._regression import RegressionDetected, Thresholds
 from evaluation.spec import load_spec
-from evaluation.storage.baselines import accepted_baseline
-from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.db import open_database
 from flows.evaluate import evaluate
 from flows.run_names import nightly_run_name
 from tasks.regression import (
@@ -23,6 +19,7 @@ from tasks.regression import (
     compare_with_baseline,
     emit_accepted_event,
     emit_regression_event,
+    find_baseline,
     publish_report,
 )
 
@@ -37,19 +34,6 @@ def _run_date() -> date:
     """The day the run was scheduled for (a late start keeps its night's name)."""
     scheduled = flow_run.get_scheduled_start_time() or datetime.now(UTC)
     return scheduled.astimezone(UTC).date()
-
-
-@task(name="find-baseline", cache_policy=NO_CACHE)
-def find_baseline(engine: Engine, series: str, experiment: str) -> str | None:
-    with session_scope(engine) as session:
-        found = accepted_baseline(session, series, exclude=experiment)
-    if found is None:
-        get_run_logger().warning(
-            "no accepted baseline for %s: accept one with `evalflow baseline accept "
-            "EXPERIMENT` or run this flow with accept_baseline=true",
-            series,
-        )
-    return found
 
 
 @flow(name="nightly-regression", flow_run_name=nightly_run_name)
@@ -91,7 +75,7 @@ async def nightly(
         database=database,
         simulated_time_scale=simulated_time_scale,
     )
-    engine = make_engine(database_url(database))
+    engine = open_database(database)
     against = baseline or find_baseline(engine, series, name)
     report = compare_with_baseline(engine, name, against, thresholds)
     key = publish_report(report, series)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from evaluation.embeddings import stored_hosts
 from evaluation.metrics import get_metrics
-from evaluation.settings import database_url
-from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.db import open_database, session_scope
 from evaluation.storage.repository import get_experiment, set_experiment_metrics, suite_path
 from evaluation.suites import load_suite
 from flows.run_names import rescore_run_name
@@ -18,7 +18,7 @@ from tasks.results import aggregate, publish, score
 def rescore(experiment: str, metrics: list[str] | None = None, database: str | None = None) -> int:
     """Score ``experiment``'s stored generations on ``metrics`` (default: the metrics it
     was run with) and republish its leaderboard. Returns the generations scored."""
-    engine = make_engine(database_url(database))
+    engine = open_database(database)
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
         chosen = tuple(metrics or row.metrics)
@@ -26,7 +26,8 @@ def rescore(experiment: str, metrics: list[str] | None = None, database: str | N
         set_experiment_metrics(session, row.id, chosen)
         suite = load_suite(suite_path(session, row.suite))
         experiment_id = row.id
-    scored = score(engine, experiment_id, suite, chosen)
+        hosts = stored_hosts(row.spec)
+    scored = score(engine, experiment_id, suite, chosen, hosts)
     aggregate(engine, experiment_id, suite, chosen)
     publish(engine, experiment_id)
     get_run_logger().info("rescored %d generations of %s on %s", scored, experiment, chosen)

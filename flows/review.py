@@ -6,42 +6,45 @@ sessions use the web page, `evalflow review EXPERIMENT`."""
 
 from __future__ import annotations
 
-import re
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from pydantic import Field
+from pydantic import Field, create_model
 
+from evaluation.review.markdown import criterion_label, describe, revealed_markdown
 from evaluation.review.queue import pair_view, pending_pairs, prepare_queue
 from evaluation.review.scores import store_rating_scores
-from evaluation.review.store import CRITERIA, record_pair_rating
-from evaluation.settings import database_url
-from evaluation.storage.db import make_engine, session_scope
+from evaluation.review.store import CRITERIA, Preference, record_pair_rating
+from evaluation.storage.db import open_database, session_scope
 from flows.run_names import review_run_name
 from tasks.results import artifact_key
 
 _STARS = {"ge": 1, "le": 5}
 
 
-class PairRating(RunInput):
+class _PairRatingBase(RunInput):
     """Stars from 1 (poor) to 5 (excellent) for each output, and which one is better."""
-
-    accuracy_a: int = Field(description="A: accuracy", **_STARS)
-    completeness_a: int = Field(description="A: completeness", **_STARS)
-    relevance_a: int = Field(description="A: relevance", **_STARS)
-    speed_a: int = Field(description="A: speed (latency in the description)", **_STARS)
-    accuracy_b: int = Field(description="B: accuracy", **_STARS)
-    completeness_b: int = Field(description="B: completeness", **_STARS)
-    relevance_b: int = Field(description="B: relevance", **_STARS)
-    speed_b: int = Field(description="B: speed (latency in the description)", **_STARS)
-    preference: Literal["A", "B", "tie"] = Field(description="Which output is better overall?")
-    notes: str = ""
 
     def stars(self) -> dict[str, dict[str, int]]:
         return {side: {c: getattr(self, f"{c}_{side.lower()}") for c in CRITERIA} for side in "AB"}
+
+
+#: The pause form: one star field per criterion and side, from the domain's CRITERIA.
+PairRating = create_model(
+    "PairRating",
+    __base__=_PairRatingBase,
+    __doc__=_PairRatingBase.__doc__,
+    **{
+        f"{c}_{side.lower()}": (int, Field(description=criterion_label(c, side), **_STARS))
+        for side in "AB"
+        for c in CRITERIA
+    },
+    preference=(Preference, Field(description="Which output is better overall?")),
+    notes=(str, ""),
+)
 
 
 @flow(name="review", flow_run_name=review_run_name)
@@ -68,7 +71,7 @@ def review(
         poll_interval_s: how often a paused run checks for the form.
     """
     logger = get_run_logger()
-    engine = make_engine(database_url(database))
+    engine = open_database(database)
     queue = prepare_queue(engine, experiment, rater, configs=configs, per_pair=pairs, seed=seed)
     with session_scope(engine) as session:
         batch = pending_pairs(session, queue)[:pairs]
@@ -101,46 +104,7 @@ def review(
     if revealed:
         create_markdown_artifact(
             key=artifact_key(experiment, "review"),
-            markdown=_revealed_markdown(experiment, queue.rater, revealed),
+            markdown=revealed_markdown(experiment, queue.rater, revealed),
             description=f"Pairs rated by {queue.rater} in {experiment}",
         )
     return {"experiment": experiment, "rater": queue.rater, "rated": len(revealed)}
-
-
-def describe(view: dict[str, Any]) -> str:
-    """The markdown shown above the form: the case, its reference, both outputs, and
-    the latencies last, under speed only."""
-    parts = [
-        f"### Pair {view['position']}: case `{view['case_id']}`",
-        "**Input**",
-        _fenced(view["input"]),
-    ]
-    if view["references"]:
-        parts += ["**Reference**", _fenced("\n\n".join(view["references"]))]
-    for side in "AB":
-        parts += [f"**Output {side}**", _fenced(view["outputs"][side]["text"])]
-    latency = {side: view["outputs"][side]["latency_s"] for side in "AB"}
-    shown = ", ".join(
-        f"{side} {'unknown' if v is None else f'{v:.2f} s'}" for side, v in latency.items()
-    )
-    parts.append(f"**Speed** (for the speed stars only): latency {shown}")
-    return "\n\n".join(parts)
-
-
-def _fenced(text: str) -> str:
-    """A code fence longer than any run of backticks inside ``text``."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{text}\n{fence}"
-
-
-def _revealed_markdown(experiment: str, rater: str, revealed: list) -> str:
-    lines = [
-        f"# Review of {experiment} by {rater}",
-        "",
-        "| pair | case | preferred | A | B |",
-        "|---|---|---|---|---|",
-    ]
-    for pair_id, case_id, preference, who in revealed:
-        lines.append(f"| {pair_id} | {case_id} | {preference} | {who['A']} | {who['B']} |")
-    return "\n".join(lines)

@@ -35,12 +35,8 @@ from evaluation.storage.runs import (
     end_run,
     failure_reason,
 )
-from flows.embedded_server import (
-    EMBEDDED_API_ENV,
-    EmbeddedServer,
-    embedded_server_needed,
-    use_api,
-)
+from flows.embedded_server import EmbeddedServer, embedded_server_needed, use_api
+from tasks.adapters.embedded_api import EMBEDDED_API_ENV
 
 EXIT_DEADLINE_S = 4.0
 WAIT_POLL_S = 1.0

@@ -5,13 +5,14 @@
     print(answer.explain())
     record_outcome(answer.id, quality=1.0, latency_s=1.4)
 
-Names are imported on first use, so ``import selection.store`` (the tables) stays cheap.
+Names are imported on first use, so ``import selection.schema`` (the tables) stays cheap.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evaluation._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from selection.frame import TrainingDataError, validate_training_frame
@@ -54,13 +55,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'selection' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

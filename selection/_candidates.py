@@ -8,10 +8,11 @@ from typing import Any
 import pandas as pd
 
 from evaluation.spec import DEFAULT_NUM_PREDICT, Config
+from evaluation.spec._params import NAMES, PARAMETERS
 from selection.features import add_parameter_b
 from selection.frame import CONFIG_COLUMNS
 from selection.model import SelectorModel
-from selection.recommendation import PARAMS, Estimate, Evidence, Option
+from selection.recommendation import Estimate, Evidence, Option
 
 _TARGET_FIELDS = {
     "latency_p50": "latency_p50_s",
@@ -113,17 +114,11 @@ def params_label(row: pd.Series) -> str:
     return config.label
 
 
-def _params(row: pd.Series) -> dict[str, float | int | None]:
-    params: dict[str, float | int | None] = {}
-    for name in PARAMS:
-        value = row.get(name)
-        if value is None or pd.isna(value):
-            params[name] = None
-        elif name == "temperature" or name == "top_p":
-            params[name] = float(value)
-        else:
-            params[name] = int(value)
-    return params
+def _params(row: pd.Series) -> dict[str, float | int | str | bool | None]:
+    return {
+        p.name: None if row.get(p.name) is None or pd.isna(row.get(p.name)) else p.cast(row[p.name])
+        for p in PARAMETERS
+    }
 
 
 def _estimate(row: pd.Series, target: str, suffix: str = "") -> Estimate | None:
@@ -170,10 +165,11 @@ def _row_for(config: Config, known: pd.DataFrame) -> pd.Series:
         "config_hash": config.hash,
         "model": config.model,
         **meta,
-        **{name: getattr(config.params, name) for name in PARAMS},
+        **{name: getattr(config.params, name) for name in NAMES},
         "template": config.template.name,
         "template_text": config.template.text,
     }
     frame = add_parameter_b(pd.DataFrame([values], columns=list(CONFIG_COLUMNS)))
-    frame[list(PARAMS)] = frame[list(PARAMS)].astype(float)
+    numeric = [p.name for p in PARAMETERS if p.numeric]
+    frame[numeric] = frame[numeric].astype(float)
     return frame.iloc[0].rename(config.hash)

@@ -1,12 +1,28 @@
 """Where the API functions get their engine: the caller's, or one made from the
-configured URL for the duration of one call (settings are read only here, at the edge)."""
+configured URL for the duration of one call (settings are read only here, at the edge).
+Either way the selector's own tables (``selection.schema.TABLES``) are created on it
+where missing, once per engine."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
+
+from evaluation.storage.db import EVALUATION_TABLES, create_tables, make_engine
+from selection.schema import TABLES
+
+_READY: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def with_selector_tables(engine: Engine) -> Engine:
+    """``engine``, with the selector's tables created where missing."""
+    if engine not in _READY:
+        create_tables(engine, TABLES)
+        _READY.add(engine)
+    return engine
 
 
 @contextmanager
@@ -14,12 +30,12 @@ def engine_for(engine: Engine | None, database_url: str | None) -> Iterator[Engi
     """``engine`` as given, else an engine for ``database_url`` (or the configured
     database, ``EVALFLOW_DATABASE_URL``), disposed of afterwards."""
     if engine is not None:
-        yield engine
+        yield with_selector_tables(engine)
         return
     from evaluation.settings import database_url as configured_url
-    from evaluation.storage.db import make_engine
 
-    owned = make_engine(configured_url(database_url))
+    owned = make_engine(configured_url(database_url), tables=(*EVALUATION_TABLES, *TABLES))
+    _READY.add(owned)
     try:
         yield owned
     finally:

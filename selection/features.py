@@ -15,8 +15,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-CONFIG_CATEGORICAL = ("model", "family", "quantization", "template")
-CONFIG_NUMERIC = ("parameter_b", "temperature", "top_p", "top_k", "num_predict", "num_ctx")
+from evaluation.spec._params import PARAMETERS
+
+CONFIG_CATEGORICAL = (
+    "model",
+    "family",
+    "quantization",
+    "template",
+    *(p.name for p in PARAMETERS if p.encoding == "categorical"),
+)
+CONFIG_NUMERIC = ("parameter_b", *(p.name for p in PARAMETERS if p.encoding == "numeric"))
+"""The generation parameters come from ``evaluation.spec._params`` (``feature=``)."""
 CONTEXT_CATEGORICAL = ("task_type",)
 CONTEXT_NUMERIC = ("input_chars",)
 

@@ -1,8 +1,9 @@
 """The training frame: one row per generation, as the database layer hands it over.
 
 Columns (``REQUIRED_COLUMNS``): experiment, config_hash, model, family, parameter_size
-("8.0B" or ""), quantization, temperature, top_p, top_k, num_predict, num_ctx, seed
-(floats, NaN = server default), template (name), template_text, task_type, suite,
+("8.0B" or ""), quantization, one column per generation parameter
+(``evaluation.spec._params``: temperature, top_p, top_k, num_predict, num_ctx, seed;
+numbers as floats, NaN = server default), template (name), template_text, task_type, suite,
 case_id, input_chars, quality (the task type's quality metric, see
 :mod:`selection.quality`, in [0, 1]), latency_s, ttft_s, tokens_per_s, energy_j (NaN when
 not recorded), simulated, status ("ok" or "failed"). An optional ``weight`` column (default
@@ -17,21 +18,15 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import EvalError
+from evaluation.spec._params import NAMES, PARAMETERS
 from selection.features import add_parameter_b
 
+_MODEL_FACTS = ("model", "family", "parameter_size", "quantization")
+_TEXT_PARAMS = tuple(p.name for p in PARAMETERS if not p.numeric)
+CONFIG_COLUMNS = ("config_hash", *_MODEL_FACTS, *NAMES, "template", "template_text")
 REQUIRED_COLUMNS = (
     "experiment",
-    "config_hash",
-    "model",
-    "family",
-    "parameter_size",
-    "quantization",
-    "temperature",
-    "top_p",
-    "top_k",
-    "num_predict",
-    "num_ctx",
-    "seed",
+    *CONFIG_COLUMNS[:-2],
     "template",
     "template_text",
     "task_type",
@@ -47,12 +42,7 @@ REQUIRED_COLUMNS = (
     "status",
 )
 NUMERIC_COLUMNS = (
-    "temperature",
-    "top_p",
-    "top_k",
-    "num_predict",
-    "num_ctx",
-    "seed",
+    *(p.name for p in PARAMETERS if p.numeric),
     "input_chars",
     "quality",
     "latency_s",
@@ -61,21 +51,6 @@ NUMERIC_COLUMNS = (
     "energy_j",
 )
 STATUSES = ("ok", "failed")
-CONFIG_COLUMNS = (
-    "config_hash",
-    "model",
-    "family",
-    "parameter_size",
-    "quantization",
-    "temperature",
-    "top_p",
-    "top_k",
-    "num_predict",
-    "num_ctx",
-    "seed",
-    "template",
-    "template_text",
-)
 
 
 class TrainingDataError(EvalError, ValueError):
@@ -118,7 +93,14 @@ def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if mixed:
         raise TrainingDataError(f"suite(s) {mixed} appear with more than one task type")
     out["simulated"] = out["simulated"].fillna(False).astype(bool)
-    for name in ("family", "parameter_size", "quantization", "template", "template_text"):
+    for name in (
+        "family",
+        "parameter_size",
+        "quantization",
+        *_TEXT_PARAMS,
+        "template",
+        "template_text",
+    ):
         out[name] = out[name].astype("string").fillna("").astype(object)
     return out
 

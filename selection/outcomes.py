@@ -19,9 +19,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from evaluation.errors import EvalError
+from evaluation.spec._params import PARAMETERS
+from evaluation.storage.models import utcnow
 from selection._db import engine_for
 from selection.frame import REQUIRED_COLUMNS
-from selection.store import RecommendationLog, utcnow
+from selection.schema import RecommendationLog
 
 OUTCOME_WEIGHT = 0.5
 OUTCOME_EXPERIMENT = "outcomes"
@@ -84,8 +86,8 @@ def _training_row(log: RecommendationLog) -> dict[str, Any]:
         "parameter_size": choice.get("parameter_size", ""),
         "quantization": choice.get("quantization", ""),
         **{
-            name: number(params.get(name))
-            for name in ("temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed")
+            p.name: number(params.get(p.name)) if p.numeric else params.get(p.name)
+            for p in PARAMETERS
         },
         "template": choice.get("template", ""),
         "template_text": choice.get("template_text", ""),

@@ -12,11 +12,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from evaluation.spec import DEFAULT_NUM_PREDICT, Config, GenerationParams, PromptTemplate
+from evaluation.spec import Config, GenerationParams, PromptTemplate
+from evaluation.spec._params import PARAMETERS
 
 Status = Literal["ok", "infeasible", "no_data", "unavailable"]
-PARAMS = ("temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed")
-_INTEGER_PARAMS = ("top_k", "num_predict", "num_ctx", "seed")
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class Option:
     config_hash: str
     model: str
     label: str
-    params: dict[str, float | int | None]
+    params: dict[str, float | int | str | bool | None]
     template: str
     template_text: str
     quality: Estimate
@@ -76,15 +75,11 @@ class Option:
 
     def config(self) -> Config:
         """The configuration, ready for a sweep or a backend request."""
-        values = {k: self.params.get(k) for k in PARAMS}
-        for key in _INTEGER_PARAMS:
-            if values[key] is not None:
-                values[key] = int(values[key])
-        if values["num_predict"] is None:
-            values["num_predict"] = DEFAULT_NUM_PREDICT
+        values = {p.name: p.cast(self.params.get(p.name)) for p in PARAMETERS}
+        defaults = {p.name: p.default for p in PARAMETERS if values[p.name] is None}
         return Config(
             self.model,
-            GenerationParams(**values),
+            GenerationParams(**(values | defaults)),
             PromptTemplate(self.template, self.template_text or "{input}"),
         )
 

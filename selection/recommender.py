@@ -46,8 +46,8 @@ from selection._db import engine_for
 from selection._evidence_rule import check_choice, hand_floor, measured_feasible
 from selection.model import SelectorModel
 from selection.recommendation import Recommendation
+from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import combine
-from selection.store import RecommendationLog, SelectorVersion
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
 SAFETY_Z = 1.5

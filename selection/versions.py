@@ -22,11 +22,13 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from evaluation.storage.models import utcnow
 from selection._codec import FORMAT, decode, encode
+from selection._db import with_selector_tables
 from selection._forest import SelectorFormatError
 from selection.frame import validate_training_frame
 from selection.model import LOG_TARGETS, SelectorModel
-from selection.store import SelectorBlob, SelectorVersion, utcnow
+from selection.schema import SelectorBlob, SelectorVersion
 from selection.training import Hyperparameters, TrainingResult, fit_ensemble, train_selector
 
 COMPARED = {"quality": "mae", "latency_p95": "relative_error"}
@@ -231,7 +233,7 @@ def train_and_maybe_promote(
     the data cannot train a selector."""
     from selection.outcomes import outcomes_frame
 
-    with Session(engine) as session:
+    with Session(with_selector_tables(engine)) as session:
         outcomes = outcomes_frame(session) if include_outcomes else pd.DataFrame()
     parts = [frame, outcomes] if len(outcomes) else [frame]
     data = validate_training_frame(pd.concat(parts, ignore_index=True))

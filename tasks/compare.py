@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from evaluation.comparison import ComparisonOutcome, compare_experiment, compare_stored
+from evaluation.compare._comparison import ComparisonOutcome, compare_experiment, compare_stored
 from evaluation.statistics import Adjustment
 from evaluation.storage.comparisons import replace_comparisons
 from evaluation.storage.db import session_scope

@@ -14,13 +14,13 @@ from sqlalchemy.engine import Engine
 
 from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
-from evaluation.generate import ChunkOutcome, run_chunk
+from evaluation.run._generate import ChunkOutcome, run_chunk
+from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import completed_keys, save_generations
 from evaluation.suites import Suite
-from evaluation.work import GenerationRecord, WorkItem
-from tasks.host_slots import HostSlots
+from tasks.adapters.prefect_concurrency import HostSlots
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ class GenerationContext:
 def host_tag(host: HostSpec) -> str:
     """The tag of a host's generation task runs, e.g. "gpu:gpu-a". No concurrency limit
     goes with it: a ``tag:`` limit would hold a slot for a whole chunk, retry waits
-    included. The host's slots are its ``ollama-host-*`` limit (tasks/host_slots.py)."""
+    included. The host's slots are its ``ollama-host-*`` limit
+    (tasks/adapters/prefect_concurrency.py)."""
     return f"gpu:{host.name}"
 
 
@@ -69,7 +70,7 @@ async def generate_chunk(
 ) -> ChunkOutcome:
     """Generate ``items`` on ``host``. Each generation is retried on its own with backoff;
     the host's concurrency slot is given back whenever an attempt fails and handed to
-    the lane's next chunk when this one ends (tasks/host_slots.py). A task retry
+    the lane's next chunk when this one ends (tasks/adapters/prefect_concurrency.py). A task retry
     (after a crash) skips what the first attempt already stored."""
     todo = items
     if task_run.run_count > 1:

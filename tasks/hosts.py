@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from evaluation.backends import Backend
-from evaluation.preflight import HostCheck, preflight_hosts
+from evaluation.run._preflight import HostCheck, preflight_hosts
 
 
 @task(name="preflight-hosts", cache_policy=NO_CACHE)

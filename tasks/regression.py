@@ -24,14 +24,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from sqlalchemy.engine import Engine
 
-from evaluation.regression import (
+from evaluation.compare._regression import (
     RegressionReport,
     Thresholds,
     check_regression,
     load_run,
     render_markdown,
 )
-from evaluation.storage.baselines import Acceptance, accept_baseline
+from evaluation.storage.baselines import Acceptance, accept_baseline, accepted_baseline
 from evaluation.storage.db import session_scope
 from tasks.results import artifact_key
 
@@ -120,3 +120,16 @@ def emit_accepted_event(acceptance: Acceptance) -> Any:
             "replaced": acceptance.replaced,
         },
     )
+
+
+@task(name="find-baseline", cache_policy=NO_CACHE)
+def find_baseline(engine: Engine, series: str, experiment: str) -> str | None:
+    with session_scope(engine) as session:
+        found = accepted_baseline(session, series, exclude=experiment)
+    if found is None:
+        get_run_logger().warning(
+            "no accepted baseline for %s: accept one with `evalflow baseline accept "
+            "EXPERIMENT` or run this flow with accept_baseline=true",
+            series,
+        )
+    return found

@@ -14,7 +14,6 @@ from sqlalchemy.engine import Engine
 
 from evaluation.report import gather, render_report
 from evaluation.report.summary import render_summary
-from evaluation.review import store  # noqa: F401  (the report reads the ratings tables)
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment
 from tasks.results import artifact_key

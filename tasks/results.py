@@ -9,15 +9,17 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from evaluation.leaderboard import (
+from evaluation.compare._leaderboard import (
     Leaderboard,
     aggregate_rows,
     load_leaderboard,
     render_markdown,
     table_rows,
 )
+from evaluation.embeddings import Embedder
 from evaluation.metrics import get_metrics
-from evaluation.scoring import score_generations_detailed
+from evaluation.run._scoring import score_generations_detailed
+from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
@@ -37,9 +39,17 @@ def artifact_key(experiment: str, kind: str) -> str:
 
 
 @task(name="score", cache_policy=NO_CACHE)
-def score(engine: Engine, experiment_id: int, suite: Suite, metrics: tuple[str, ...]) -> int:
-    """Score every successful generation on ``metrics`` (replacing earlier scores)."""
+def score(
+    engine: Engine,
+    experiment_id: int,
+    suite: Suite,
+    metrics: tuple[str, ...],
+    hosts: tuple[HostSpec, ...] = (),
+) -> int:
+    """Score every successful generation on ``metrics`` (replacing earlier scores);
+    metrics that need an embedding model get its vectors from ``hosts``."""
     resolved = get_metrics(metrics)
+    embedder = Embedder(hosts) if any(m.embed_model for m in resolved) else None
     with session_scope(engine) as session:
         generations = generations_frame(session, experiment_id)
         ok = generations[generations["status"] == "ok"]
@@ -51,7 +61,7 @@ def score(engine: Engine, experiment_id: int, suite: Suite, metrics: tuple[str, 
                 suite.name,
             )
             ok = ok[known]
-        values = score_generations_detailed(ok, suite, resolved)
+        values = score_generations_detailed(ok, suite, resolved, embedder=embedder)
         for name, column in values.items():
             replace_scores(session, ok["id"].tolist(), name, column.values)
             replace_score_details(session, ok["id"].tolist(), name, column.details)

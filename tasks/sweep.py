@@ -12,7 +12,9 @@ from prefect.runtime import flow_run as current_flow_run
 from prefect.states import State
 from sqlalchemy.engine import Engine
 
-from evaluation.preflight import HostCheck
+from evaluation.run._preflight import HostCheck
+from evaluation.run._sweep import Sweep, prepare_sweep
+from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.settings import database_url
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment
@@ -24,8 +26,6 @@ from evaluation.storage.repository import (
     save_generations,
 )
 from evaluation.storage.runs import RunProcess, claim_experiment, end_flow_run, end_run
-from evaluation.sweep import Sweep, prepare_sweep
-from evaluation.work import GenerationRecord, WorkItem
 
 
 @task(name="load-sweep", cache_policy=NO_CACHE)

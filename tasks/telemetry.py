@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from evaluation.run_telemetry import ConfigGpu
+from evaluation.run._telemetry import ConfigGpu
 from evaluation.storage.db import session_scope
 from evaluation.storage.telemetry import save_config_telemetry
 

@@ -17,6 +17,12 @@ os.environ.pop("EVALFLOW_DATABASE_URL", None)
 os.environ.pop("OLLAMA_HOST", None)  # specs without hosts: the default Ollama URL
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests check what is true, not how fast: on a shared 2-core machine an example can
+# take seconds (a hypothesis deadline failed test_spec's range property under load).
+settings.register_profile("evalflow", deadline=None)
+settings.load_profile("evalflow")
 
 REPO = Path(__file__).resolve().parent.parent
 

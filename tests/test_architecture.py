@@ -10,12 +10,7 @@ from tests.support.import_graph import ImportGraph, build
 
 # Cycles that exist today and are being taken apart; each entry is a pair of modules the
 # cycle runs through. Remove an entry when its cycle is gone: nothing else may be added.
-KNOWN_CYCLES = (
-    # spec -> spec_load -> metrics -> metrics._base -> backends.base -> spec (step 4 ends it)
-    ("evaluation.spec", "evaluation.spec_load"),
-    # the CLI modules import each other's helpers; the CLI package (issue 13) splits them
-    ("flows.cli", "flows.cli_stats"),
-)
+KNOWN_CYCLES: tuple[tuple[str, str], ...] = ()
 
 # (importing package, what it must not import, why)
 RULES = (
@@ -33,10 +28,7 @@ RULES = (
 )
 
 # Modules allowed to break a rule for now, with the step that ends it.
-KNOWN_BREAKS = {
-    # is_embedded_api lives in flows/embedded_server.py (issue 13 step 3 moves it down)
-    ("tasks.host_slots", "flows.embedded_server"),
-}
+KNOWN_BREAKS: set[tuple[str, str]] = set()
 
 
 @pytest.fixture(scope="module")

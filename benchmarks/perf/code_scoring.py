@@ -30,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from evaluation.code_execution import CodeExecution  # noqa: E402
 from evaluation.metrics._code import CodeTask, extract_code  # noqa: E402
 from evaluation.sandbox import Sandbox  # noqa: E402
+from evaluation.sandbox._programs import CodeExecution  # noqa: E402
 from evaluation.suites import load_suite  # noqa: E402
 
 SUITE = REPO / "benchmarks" / "suites" / "code-python.jsonl"

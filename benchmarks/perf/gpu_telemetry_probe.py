@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from itertools import pairwise
 
-from evaluation.telemetry import GpuSampler, Sample
+from evaluation.run._gpu import GpuSampler, Sample
 
 
 def busy_loop(stop: threading.Event) -> Callable[[], None] | None:

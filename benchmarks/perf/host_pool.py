@@ -4,7 +4,7 @@ model loads model ordering saves, and what stopping one host half-way does to wa
 
 Scenarios (all by default, or pick with --scenario):
 
-- ``throughput``: ``evaluation.dispatch.dispatch`` + ``evaluation.generate.run_chunk``
+- ``throughput``: ``evaluation.run._dispatch.dispatch`` + ``evaluation.run._generate.run_chunk``
   with no concurrency slot (the pure pool): generations / (wall × capacity), capacity =
   Σ slots / latency. ``--shuffle`` dispatches a shuffled item list instead.
 - ``ordering``: model loads (each host keeps one model resident, a load costs
@@ -45,11 +45,11 @@ import yaml  # noqa: E402
 
 from evaluation.backends import OllamaBackend  # noqa: E402
 from evaluation.backends.retry import RetryPolicy  # noqa: E402
-from evaluation.dispatch import dispatch  # noqa: E402
-from evaluation.generate import ChunkOutcome, run_chunk  # noqa: E402
+from evaluation.run._dispatch import dispatch  # noqa: E402
+from evaluation.run._generate import ChunkOutcome, run_chunk  # noqa: E402
+from evaluation.run._work import WorkItem  # noqa: E402
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate  # noqa: E402
 from evaluation.suites import Suite, load_suite  # noqa: E402
-from evaluation.work import WorkItem  # noqa: E402
 from tests.support.standin_process import StandInProcess  # noqa: E402
 
 SUITE_PATH = REPO / "benchmarks/suites/qa-short.jsonl"

@@ -38,6 +38,7 @@ import pandas as pd
 from evaluation.backends import _simulated_interacting as interacting
 from evaluation.backends.simulated import true_profile as demo_profile
 from evaluation.spec import Config, GenerationParams, PromptTemplate
+from evaluation.spec._params import NAMES
 from selection.frame import validate_training_frame
 from selection.model import SelectorModel
 from selection.recommender import recommend_from_model
@@ -181,12 +182,7 @@ def _draw(
             "family": "sim",
             "parameter_size": MODELS[config.model],
             "quantization": "Q4_K_M",
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "top_k": np.nan,
-            "num_predict": params.num_predict,
-            "num_ctx": params.num_ctx,
-            "seed": np.nan,
+            **{name: getattr(params, name) for name in NAMES},
             "template": config.template.name,
             "template_text": config.template.text,
             "task_type": task,

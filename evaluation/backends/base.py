@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from evaluation.spec import GenerationParams, HostSpec
 from evaluation.suites import Message
@@ -57,6 +57,9 @@ class GenerationResult:
     eval_duration_ns: int = 0
     total_duration_ns: int = 0
     simulated: bool = False
+    # What a pipeline recorded with its output (e.g. ``retrieved_spans`` of ``rag``);
+    # metrics such as ``retrieval_recall_at_k`` read it. Empty for a single call.
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def tokens_per_s(self) -> float | None:

@@ -2,9 +2,10 @@
 the Backend interface: streamed ``/v1/chat/completions``, ``/v1/embeddings`` and
 ``/v1/models``.
 
-Parameter mapping: ``num_predict`` → ``max_tokens`` (always sent); ``temperature``,
-``top_p`` and ``seed`` are sent when set. ``top_k`` and ``num_ctx`` are not part of this
-API and are ignored (not sent): the context size is the server's launch setting.
+Parameter mapping (``openai=`` in ``evaluation.spec._params``): ``num_predict`` →
+``max_tokens`` (always sent); ``temperature``, ``top_p`` and ``seed`` are sent when set.
+``top_k`` and ``num_ctx`` are not part of this API and are ignored (not sent): the
+context size is the server's launch setting.
 Counters come from ``usage`` (``stream_options.include_usage``); durations are 0 unless
 the server adds llama.cpp's ``timings`` object. A server that sends no ``usage`` at all
 (llama-cpp-python's server) streams one delta per generated token, so the output's
@@ -55,18 +56,13 @@ _CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 def chat_completion_payload(request: GenerationRequest) -> dict[str, Any]:
     """The request body; see the module docstring for what is sent."""
     params: GenerationParams = request.params
-    payload: dict[str, Any] = {
+    return {
         "model": request.model,
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],
         "stream": True,
         "stream_options": {"include_usage": True},
-        "max_tokens": params.num_predict,
+        **params.to_openai_fields(),
     }
-    for key in ("temperature", "top_p", "seed"):
-        value = getattr(params, key)
-        if value is not None:
-            payload[key] = value
-    return payload
 
 
 class OpenAICompatBackend(HttpBackend):

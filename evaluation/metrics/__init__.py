@@ -17,23 +17,35 @@ from evaluation.metrics._registry import (
     metric_problem,
     unsuited_metric,
 )
+from evaluation.metrics._semantic import (
+    DEFAULT_EMBED_MODEL,
+    Embeds,
+    embed_model_of,
+    name_with_options,
+    with_embedder,
+)
 from evaluation.metrics._text import normalize_text
 from evaluation.metrics._user import ENTRY_POINT_GROUP, scorer
 
 __all__ = [
+    "DEFAULT_EMBED_MODEL",
     "ENTRY_POINT_GROUP",
+    "Embeds",
     "Metric",
     "ScoreType",
     "Scored",
     "check_constraints",
+    "embed_model_of",
     "extract_code",
     "extract_label",
     "get_metric",
     "get_metrics",
     "metric_names",
     "metric_problem",
+    "name_with_options",
     "normalize_text",
     "pass_at_k",
     "scorer",
     "unsuited_metric",
+    "with_embedder",
 ]

@@ -49,6 +49,10 @@ class Metric:
     so classification only); a sweep pairing a metric with another task type is refused
     before anything runs. Every registered metric declares it (a test checks); ``None``
     means undeclared and is treated as "any".
+
+    ``embed_model``: the metric needs vectors from that embedding model, so the model
+    is checked on the hosts before a run and the metric scores only once given an
+    embedder (``with_embedder``, done by ``scoring``).
     """
 
     name: str
@@ -61,6 +65,7 @@ class Metric:
     descriptive: bool = False  # no better direction: compared, but never given a verdict
     task_types: tuple[str, ...] | None = None  # None: a user's scorer, trusted to serve any
     samples_together: bool = False
+    embed_model: str | None = None  # scores from this embedding model's vectors (a host's)
 
     def serves(self, task_type: str) -> bool:
         """Whether this metric can score a suite of ``task_type``."""

@@ -31,11 +31,11 @@ from functools import cache
 
 import numpy as np
 
-from evaluation.code_execution import CodeExecution, ProgramReport
 from evaluation.errors import MetricError
 from evaluation.metrics._base import Scored
 from evaluation.metrics._pass_at_k import pass_at_k
 from evaluation.sandbox import Sandbox
+from evaluation.sandbox._programs import CodeExecution, ProgramReport
 from evaluation.suites import Case
 
 _FENCE = re.compile(r"(```|~~~)[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:\1|\Z)", re.S)

@@ -6,7 +6,17 @@ from collections.abc import Iterable
 from functools import cache
 
 from evaluation.errors import MetricError
-from evaluation.metrics import _code, _constraints, _labels, _overlap, _text, _timing
+from evaluation.metrics import (
+    _code,
+    _constraints,
+    _key_points,
+    _labels,
+    _overlap,
+    _retrieval,
+    _semantic,
+    _text,
+    _timing,
+)
 from evaluation.metrics._base import CorpusFn, Metric, PerCaseFn, ScoreType
 from evaluation.metrics._pass_at_k import parse_k
 from evaluation.metrics._user import entry_point_names, user_metric
@@ -165,7 +175,23 @@ _CODE_METRICS = (
         task_types=ANY_TASK,  # scores missing where a case has no constraints
     ),
 )
-_METRICS = _METRICS + _CODE_METRICS
+_PIPELINE_METRICS = (
+    _metric(
+        "retrieval_recall_at_k",
+        "1 when the retrieved chunks hold all of the case's gold evidence (rag pipelines).",
+        "binary",
+        _retrieval.retrieval_recall,
+        task_types=ANY_TASK,  # scores missing where a case has no gold evidence
+    ),
+    _metric(
+        "key_point_recall",
+        'Share of the case\'s metadata["key_points"] the output states (token overlap).',
+        "continuous",
+        _key_points.key_point_recall,
+        task_types=WITH_REFERENCES,
+    ),
+)
+_METRICS = _METRICS + _CODE_METRICS + _PIPELINE_METRICS
 _BY_NAME = {metric.name: metric for metric in _METRICS}
 
 
@@ -186,7 +212,7 @@ def _pass_at(k: int) -> Metric:
 
 def metric_names() -> tuple[str, ...]:
     """Every known metric name, in a stable order."""
-    return tuple(_BY_NAME)
+    return (*_BY_NAME, _semantic.NAME)
 
 
 def get_metric(name: str) -> Metric:
@@ -198,14 +224,22 @@ def get_metric(name: str) -> Metric:
     k = parse_k(name)
     if k is not None:
         return _pass_at(k)
+    semantic = _semantic_metric(name)
+    if semantic is not None:
+        return semantic
     found = user_metric(name)
     if found is not None:
         return found
-    known = ", ".join([*_BY_NAME, *entry_point_names()])
+    known = ", ".join([*_BY_NAME, _semantic.NAME, *entry_point_names()])
     raise MetricError(
-        f"unknown metric '{name}'; known metrics: {known}, pass@k, or a scorer of your own "
-        "as module:function"
+        f"unknown metric '{name}'; known metrics: {known}, pass@k, "
+        f"{_semantic.NAME}@EMBED_MODEL, or a scorer of your own as module:function"
     )
+
+
+@cache
+def _semantic_metric(name: str) -> Metric | None:
+    return _semantic.semantic_metric(name, WITH_REFERENCES)
 
 
 def unsuited_metric(name: str, task_type: str) -> str | None:

@@ -8,9 +8,9 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
-from evaluation.comparison import compare_experiment
+from evaluation.compare._comparison import compare_experiment
+from evaluation.compare._leaderboard import Leaderboard, load_leaderboard
 from evaluation.errors import EvalError
-from evaluation.leaderboard import Leaderboard, load_leaderboard
 from evaluation.metrics import get_metric
 from evaluation.report.ratings import RatingsSummary, ratings_summary
 from evaluation.statistics import (

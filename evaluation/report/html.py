@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from sqlmodel import Session
 
-from evaluation.leaderboard import SIMULATED_BANNER
+from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report import plots
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary

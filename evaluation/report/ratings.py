@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlmodel import Session
 
-from evaluation.agreement import (
+from evaluation.review.agreement import (
     KappaEstimate,
     RankAgreement,
     inter_rater_agreement,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from evaluation.leaderboard import SIMULATED_BANNER
+from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report.data import ReportData
 
 TOP = 5  # leaderboard rows in the summary

@@ -1,18 +1,16 @@
 """Humans in the loop: blinded side-by-side review, ratings and their statistics.
 
-Importing the package registers the ``review_pairs``, ``ratings`` and ``judgements``
-tables, so an engine made afterwards (``evaluation.storage.db.make_engine``) creates them.
-The web app lives in :mod:`evaluation.review.app` (it needs FastAPI).
+The ``review_pairs``, ``ratings`` and ``judgements`` tables are in
+:mod:`evaluation.review.schema`. The web app lives in :mod:`evaluation.review.app` (it
+needs FastAPI).
 """
 
+from evaluation.review.schema import Judgement, Rating, ReviewPair
 from evaluation.review.store import (
     CRITERIA,
     PREFERENCE,
     PREFERENCES,
-    Judgement,
-    Rating,
     RecordedRating,
-    ReviewPair,
     current_pair_rating,
     record_pair_rating,
     record_rating,

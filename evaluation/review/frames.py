@@ -7,8 +7,6 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
-from evaluation.review import store  # noqa: F401  (registers the tables)
-
 _GENERATION_FACTS = (
     'g.config_hash AS config, c.case_id, g.sample_index, c."group" AS "group", g.latency_s'
 )

@@ -18,10 +18,11 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
-from evaluation.judge import Judge, PairVerdict, combine_orders, contradiction_rate
 from evaluation.review.frames import pairs_frame
+from evaluation.review.judge import Judge, PairVerdict, combine_orders, contradiction_rate
 from evaluation.review.pairing import draw_pairs, resolve_configs
-from evaluation.review.store import PREFERENCE, Judgement, save_pairs
+from evaluation.review.schema import Judgement
+from evaluation.review.store import PREFERENCE, save_pairs
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Generation
 from evaluation.storage.repository import (

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from evaluation.compare._leaderboard import load_leaderboard
 from evaluation.errors import EvalError, StorageError
-from evaluation.leaderboard import load_leaderboard
 from evaluation.review.pairing import default_configs, draw_pairs, resolve_configs
-from evaluation.review.store import ReviewPair, current_pair_rating, rated_pair_ids, save_pairs
+from evaluation.review.schema import ReviewPair
+from evaluation.review.store import current_pair_rating, rated_pair_ids, save_pairs
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Generation
 from evaluation.storage.repository import experiment_configs, generations_frame, get_experiment

@@ -1,4 +1,4 @@
-"""Human ratings and judge verdicts: the tables and the writes.
+"""Human ratings and judge verdicts: the writes.
 
 A rating is one row per (rater, generation, criterion). Rating the same thing again adds
 a row and marks the earlier one ``superseded_by`` the new one: nothing is overwritten,
@@ -6,22 +6,21 @@ and a rater's history keeps every version. The preference of a blinded pair is a
 with criterion "preference" whose slot is (rater, pair) rather than (rater, generation),
 since one generation can appear in several pairs.
 
-Importing this module registers the tables on ``SQLModel.metadata``, so
-``evaluation.storage.db.make_engine`` creates them when it runs after the import.
+The tables are in :mod:`evaluation.review.schema`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, or_, select
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import or_, select
+from sqlmodel import Session
 
 from evaluation.errors import StorageError
-from evaluation.storage.models import Generation, utcnow
+from evaluation.review.schema import Rating, ReviewPair
+from evaluation.storage.models import Generation
 
 Criterion = Literal["accuracy", "completeness", "relevance", "speed"]
 CRITERIA: tuple[str, ...] = get_args(Criterion)
@@ -29,65 +28,6 @@ PREFERENCE = "preference"
 Preference = Literal["A", "B", "tie"]
 PREFERENCES: tuple[str, ...] = get_args(Preference)
 Side = Literal["A", "B"]
-
-
-class ReviewPair(SQLModel, table=True):
-    """Two generations of one case shown side by side; ``generation_a`` is shown on the
-    left as "A". The sides are drawn at random once, when the pair is made."""
-
-    __tablename__ = "review_pairs"
-    __table_args__ = (
-        UniqueConstraint("experiment_id", "generation_a", "generation_b", name="uq_review_pair"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    experiment_id: int = Field(foreign_key="experiments.id", index=True)
-    case_uid: str = Field(foreign_key="cases.uid")
-    generation_a: int = Field(foreign_key="generations.id")
-    generation_b: int = Field(foreign_key="generations.id")
-    seed: int = 0
-    created_at: datetime = Field(default_factory=utcnow)
-
-
-class Rating(SQLModel, table=True):
-    """One rater's stars for one criterion of one generation, or (criterion
-    "preference") their preference in a pair: "A", "B" or "tie" as the pair shows it."""
-
-    __tablename__ = "ratings"
-    __table_args__ = (Index("ix_rating_slot", "rater", "generation_id", "criterion"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    rater: str = Field(index=True)
-    generation_id: int = Field(foreign_key="generations.id", index=True)
-    criterion: str
-    stars: int | None = None
-    preference: str | None = None
-    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    pair_id: int | None = Field(default=None, foreign_key="review_pairs.id", index=True)
-    created_at: datetime = Field(default_factory=utcnow)
-    superseded_by: int | None = Field(default=None, foreign_key="ratings.id")
-
-
-class Judgement(SQLModel, table=True):
-    """A judge model's verdict. Pointwise: ``stars`` for ``criterion`` of
-    ``generation_id`` (None when unscored; ``reason`` says why). Pairwise (criterion
-    "preference"): ``generation_id`` was shown first and ``other_generation_id`` second,
-    ``preference`` is "first", "second" or "tie" as the judge saw them."""
-
-    __tablename__ = "judgements"
-
-    id: int | None = Field(default=None, primary_key=True)
-    experiment_id: int = Field(foreign_key="experiments.id", index=True)
-    judge: str = Field(index=True)
-    generation_id: int = Field(foreign_key="generations.id", index=True)
-    other_generation_id: int | None = Field(default=None, foreign_key="generations.id")
-    criterion: str
-    stars: int | None = None
-    preference: str | None = None
-    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    attempts: int = 1
-    seed: int = 0
-    created_at: datetime = Field(default_factory=utcnow)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,12 +16,21 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from evaluation.errors import StorageError
-from evaluation.storage import models  # noqa: F401  (registers the tables)
+from evaluation.review import schema as review_schema
+from evaluation.settings import database_url
+from evaluation.storage import models as results_schema
+
+Tables = Sequence[type[SQLModel]]
+
+EVALUATION_TABLES: Tables = (*results_schema.TABLES, *review_schema.TABLES)
+"""The tables evaluation/ owns: results (``storage.models``) and review
+(``review.schema``). The selector's are ``selection.schema.TABLES``."""
 
 
-def make_engine(url: str, *, create: bool = True) -> Engine:
-    """An engine for ``url``; SQLite gets WAL and a busy timeout so concurrent sweeps
-    writing to one file wait for each other instead of failing."""
+def make_engine(url: str, *, create: bool = True, tables: Tables = EVALUATION_TABLES) -> Engine:
+    """An engine for ``url``, with ``tables`` created where missing (unless not
+    ``create``); SQLite gets WAL and a busy timeout so concurrent sweeps writing to one
+    file wait for each other instead of failing."""
     try:
         if url.startswith("sqlite"):
             in_memory = url in ("sqlite://", "sqlite:///:memory:")
@@ -34,14 +43,20 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True)
         if create:
-            _while_locked(lambda: _refuse_older_schema(engine, url))  # before creating
-            _while_locked(lambda: _create_tables(engine))
+            create_tables(engine, tables)
     except SQLAlchemyError as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StorageError(
             f"cannot open the results database {_redact(url)}: {first_line}"
         ) from exc
     return engine
+
+
+def create_tables(engine: Engine, tables: Tables) -> None:
+    """Create those of ``tables`` that are missing, after refusing a database whose
+    existing tables lack columns of this version (see ``_refuse_older_schema``)."""
+    _while_locked(lambda: _refuse_older_schema(engine, tables))  # before creating
+    _while_locked(lambda: _create_tables(engine, tables))
 
 
 def _while_locked(step: Callable[[], None], *, budget_s: float = 30.0) -> None:
@@ -60,14 +75,14 @@ def _while_locked(step: Callable[[], None], *, budget_s: float = 30.0) -> None:
             time.sleep(random.uniform(0.02, 0.1))
 
 
-def _refuse_older_schema(engine: Engine, url: str) -> None:
+def _refuse_older_schema(engine: Engine, tables: Tables) -> None:
     """A database written by an older evalflow lacks columns that this version reads
     and writes; say so once, up front, instead of failing mid-run on a query."""
     inspector = inspect(engine)
     present = set(inspector.get_table_names())
     missing = [
         f"{table.name}.{column}"
-        for table in SQLModel.metadata.sorted_tables
+        for table in (model.__table__ for model in tables)
         if table.name in present
         for column in sorted(
             set(table.columns.keys()) - {c["name"] for c in inspector.get_columns(table.name)}
@@ -78,21 +93,22 @@ def _refuse_older_schema(engine: Engine, url: str) -> None:
             f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         )
         raise StorageError(
-            f"the results database {_redact(url)} was written by an older evalflow: it lacks "
+            f"the results database {_redact(engine.url.render_as_string(hide_password=False))} "
+            "was written by an older evalflow: it lacks "
             f"column{'s' * (len(missing) > 1)} {shown}; use a new database (--database or "
             "$EVALFLOW_DATABASE_URL), or export the old results with the version that wrote them"
         )
 
 
-def _create_tables(engine: Engine) -> None:
+def _create_tables(engine: Engine, tables: Tables) -> None:
     """Create the missing tables. Sweeps starting together on a fresh database race on
     CREATE TABLE ("table already exists" on SQLite, a duplicate pg_type row on
     PostgreSQL); the loser tries again, and every lost race means one more table exists,
     so one attempt per table is enough."""
-    attempts = len(SQLModel.metadata.tables) + 1
+    attempts = len(tables) + 1
     for attempt in range(1, attempts + 1):
         try:
-            SQLModel.metadata.create_all(engine)
+            SQLModel.metadata.create_all(engine, tables=[model.__table__ for model in tables])
             return
         except (OperationalError, ProgrammingError, IntegrityError):
             if attempt == attempts:
@@ -169,3 +185,9 @@ def insert_ignoring_conflicts(
         else:
             stmt = stmt.on_conflict_do_nothing()
         session.exec(stmt)
+
+
+def open_database(explicit: str | None = None, *, create: bool = True) -> Engine:
+    """The results database the user chose (``explicit``, else the environment, else the
+    default file): every edge opens it this one way."""
+    return make_engine(database_url(explicit), create=create)

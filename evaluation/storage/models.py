@@ -1,18 +1,25 @@
-"""The results tables. A generation is unique on (experiment, config hash, case, sample):
-that key is what makes an interrupted sweep resume without redoing or duplicating work.
-Scores are one row per (generation, metric) so they can be recomputed without
-regenerating; aggregates and comparisons are derived rows, recomputable at any time."""
+"""The results tables (owner: evaluation/storage; ``TABLES`` lists them, and
+``storage.db.make_engine`` creates them). A generation is unique on (experiment, config
+hash, case, sample): that key is what makes an interrupted sweep resume without redoing
+or duplicating work. Scores are one row per (generation, metric) so they can be
+recomputed without regenerating; aggregates and comparisons are derived rows,
+recomputable at any time."""
 
 from __future__ import annotations
 
+import types
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from evaluation.spec._params import PARAMETERS
+
 
 def utcnow() -> datetime:
+    """Now, timezone-aware (SQLModel's datetime columns refuse naive values); every
+    table's timestamps use it."""
     return datetime.now(UTC)
 
 
@@ -102,20 +109,24 @@ class ExperimentRun(SQLModel, table=True):
     ended_at: datetime | None = None
 
 
-class ConfigRow(SQLModel, table=True):
-    __tablename__ = "configs"
+def _config_columns(namespace: dict[str, Any]) -> None:
+    """The ``configs`` table's body: identity, one column per generation parameter (from
+    ``evaluation.spec._params``; nullable unless it has a default), the template."""
+    annotations: dict[str, Any] = {"hash": str, "model": str, "label": str}
+    namespace.update(hash=Field(primary_key=True), model=Field(index=True), label="")
+    for param in PARAMETERS:
+        annotations[param.name] = param.kind if param.default is not None else param.kind | None
+        namespace[param.name] = param.default
+    annotations |= {"template_name": str, "template_text": str}
+    namespace.update(
+        template_name="default", template_text=Field(default="{input}", sa_column=Column(Text))
+    )
+    namespace.update(__tablename__="configs", __annotations__=annotations)
+    namespace["__module__"] = __name__
+    namespace["__doc__"] = "A config: model, generation parameters, prompt template."
 
-    hash: str = Field(primary_key=True)
-    model: str = Field(index=True)
-    label: str = ""
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    num_predict: int = 256
-    num_ctx: int | None = None
-    seed: int | None = None
-    template_name: str = "default"
-    template_text: str = Field(default="{input}", sa_column=Column(Text))
+
+ConfigRow = types.new_class("ConfigRow", (SQLModel,), {"table": True}, _config_columns)
 
 
 class ExperimentConfig(SQLModel, table=True):
@@ -236,3 +247,20 @@ class ComparisonRow(SQLModel, table=True):
     min_detectable_diff: float | None = None
     note: str = Field(default="", sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+TABLES: tuple[type[SQLModel], ...] = (
+    ModelRow,
+    SuiteRow,
+    CaseRow,
+    Experiment,
+    ExperimentRun,
+    ConfigRow,
+    ExperimentConfig,
+    Generation,
+    Score,
+    ScoreDetail,
+    Aggregate,
+    ConfigTelemetry,
+    ComparisonRow,
+)

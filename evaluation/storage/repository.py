@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from evaluation.backends.base import ModelInfo
 from evaluation.errors import StorageError
+from evaluation.run._work import GenerationRecord, WorkKey, case_uid
 from evaluation.spec import Config
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import (
@@ -31,7 +32,6 @@ from evaluation.storage.models import (
     utcnow,
 )
 from evaluation.suites import Suite
-from evaluation.work import GenerationRecord, WorkKey, case_uid
 
 
 def suite_fingerprint(suite: Suite) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
-from evaluation.run_telemetry import ConfigGpu
+from evaluation.run._telemetry import ConfigGpu
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import ConfigTelemetry
 

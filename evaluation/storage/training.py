@@ -19,14 +19,16 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
+from evaluation.spec._params import NAMES
+
 QualityMetric = Callable[[str, Sequence[str]], str | None]
 PERCENT_METRICS = frozenset({"bleu", "chrf"})
 
 _GENERATIONS = text(
-    """
+    f"""
     SELECT g.id AS generation_id, e.name AS experiment, e.id AS experiment_id,
-           g.config_hash, c.model, c.temperature, c.top_p, c.top_k, c.num_predict,
-           c.num_ctx, c.seed, c.template_name AS template, c.template_text,
+           g.config_hash, c.model, {", ".join(f"c.{name}" for name in NAMES)},
+           c.template_name AS template, c.template_text,
            e.task_type, e.suite, cs.case_id, cs.input_chars, g.latency_s, g.ttft_s,
            g.tokens_per_s, COALESCE(g.energy_j, t.energy_j_per_generation) AS energy_j,
            (g.simulated OR e.simulated) AS simulated, g.status

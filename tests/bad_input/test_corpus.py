@@ -366,6 +366,35 @@ SPEC_CASES = [
         ("{spec}", F.format("metrics[0]"), "'macro_f1' cannot score a qa suite"),
     ),
     Bad(
+        "spec-metric-option-unknown",
+        "spec",
+        spec({"metrics": [{"semantic_similarity": {"embed_modle": "nomic-embed-text"}}]}),
+        ("{spec}", F.format("metrics[0].semantic_similarity"), "unknown option 'embed_modle'"),
+    ),
+    Bad(
+        "spec-metric-option-on-plain-metric",
+        "spec",
+        spec({"metrics": [{"exact_match": {"embed_model": "x"}}]}),
+        ("{spec}", F.format("metrics[0].exact_match"), "takes no options"),
+    ),
+    Bad(
+        "spec-metric-embed-model-empty",
+        "spec",
+        spec({"metrics": [{"semantic_similarity": {"embed_model": ""}}]}),
+        ("{spec}", F.format("metrics[0].semantic_similarity"), "embed_model must be"),
+    ),
+    Bad(
+        "spec-metric-embed-model-unserved",
+        "spec",
+        spec(
+            {
+                "metrics": ["semantic_similarity"],
+                "hosts": [SIM[0] | {"models": ["sim-small:1b"]}],
+            }
+        ),
+        ("{spec}", F.format("metrics[0]"), "embedding model 'nomic-embed-text'", "no host"),
+    ),
+    Bad(
         "spec-host-url-no-scheme",
         "spec",
         spec({"hosts": [{"name": "a", "url": "gpu-a:11434"}]}),
@@ -600,6 +629,24 @@ SUITE_CASES = [
         "suite",
         suite(sidecar=QA_SIDECAR | {"default_metrics": ["exact_mach"]}),
         ("{sidecar}", F.format("default_metrics[0]"), "did you mean 'exact_match'?"),
+    ),
+    Bad(
+        "suite-documents-generator-unknown",
+        "suite",
+        suite(
+            sidecar=QA_SIDECAR | {"documents": {"generator": "novels", "seed": 1, "words": [500]}}
+        ),
+        ("{sidecar}", F.format("documents.generator"), "annual-reports"),
+    ),
+    Bad(
+        "suite-document-id-unknown",
+        "suite",
+        suite(
+            cases=[case(metadata={"document_id": "report-09"})],
+            sidecar=QA_SIDECAR
+            | {"documents": {"generator": "annual-reports", "seed": 1, "words": [500]}},
+        ),
+        ("{suite}:1", F.format("metadata.document_id"), "'report-09' is not a document"),
     ),
     Bad(
         "suite-sidecar-labels-on-qa",

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
-from evaluation.agreement import (
+from evaluation.review.agreement import (
     _kappa_batch,
     _weight_matrix,
     inter_rater_agreement,

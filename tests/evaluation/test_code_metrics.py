@@ -13,7 +13,7 @@ import pytest
 
 from evaluation.errors import SuiteError
 from evaluation.metrics import extract_code, get_metric, metric_problem, pass_at_k
-from evaluation.scoring import score_generations_detailed
+from evaluation.run._scoring import score_generations_detailed
 from evaluation.statistics import compare_scores, summarize
 from evaluation.suites import Case, Suite, load_suite
 

@@ -13,9 +13,9 @@ from sqlmodel import Session
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from evaluation.comparison import compare_experiment, compare_stored, parse_selections
+from evaluation.compare._comparison import compare_experiment, compare_stored, parse_selections
+from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.errors import EvalError, StorageError
-from evaluation.leaderboard import SIMULATED_BANNER
 from evaluation.storage.comparisons import comparisons_frame, replace_comparisons
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import ConfigTelemetry

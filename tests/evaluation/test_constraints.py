@@ -10,7 +10,7 @@ import pytest
 
 from evaluation.errors import SpecError, SuiteError
 from evaluation.metrics import check_constraints, get_metric
-from evaluation.rubrics import load_rubric
+from evaluation.review.rubrics import load_rubric
 from evaluation.suites import Case, load_suite
 
 REPO = Path(__file__).resolve().parents[2]

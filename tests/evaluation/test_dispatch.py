@@ -7,11 +7,11 @@ import asyncio
 from collections import Counter
 
 from evaluation.backends.base import GenerationResult
-from evaluation.dispatch import default_chunk_size, dispatch
-from evaluation.generate import ChunkOutcome
+from evaluation.run._dispatch import default_chunk_size, dispatch
+from evaluation.run._generate import ChunkOutcome
+from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
 from evaluation.suites import Case
-from evaluation.work import GenerationRecord, WorkItem
 
 RESULT = GenerationResult(text="ok", done_reason="stop", latency_s=0.01, ttft_s=0.005)
 

@@ -12,7 +12,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from evaluation.backends import OllamaBackend
 from evaluation.backends.base import GenerationRequest
-from evaluation.doctor import check_database, check_host
+from evaluation.run._doctor import check_database, check_host
 from evaluation.spec import GenerationParams, HostSpec
 from evaluation.storage.db import make_engine
 from evaluation.suites import Message

@@ -79,7 +79,7 @@ def test_unknown_formats_and_levels_are_refused(db, tmp_path):
 
 
 def test_exported_comparisons_carry_labels_and_models_stored_or_computed(tmp_path):
-    from evaluation.comparison import compare_experiment
+    from evaluation.compare._comparison import compare_experiment
     from evaluation.storage.comparisons import replace_comparisons
 
     db = build_review_db(f"sqlite:///{tmp_path / 'c.db'}", n_cases=5)

@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import Session, select
 
 from evaluation.errors import BackendUnavailable, ModelNotFound
-from evaluation.judge import Judge, PairVerdict, Rubric, combine_orders, contradiction_rate
 from evaluation.review.frames import judgements_frame
+from evaluation.review.judge import Judge, PairVerdict, Rubric, combine_orders, contradiction_rate
 from evaluation.review.judging import judge_experiment, pairwise_verdicts
-from evaluation.review.store import Judgement
+from evaluation.review.schema import Judgement
 from evaluation.storage.repository import scores_frame
 from tests.support.review_db import build_review_db
 from tests.support.standin_ollama import StandInConfig, running_standin

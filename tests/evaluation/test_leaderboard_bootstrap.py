@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.leaderboard import aggregate_rows
+from evaluation.compare._leaderboard import aggregate_rows
 from evaluation.metrics import get_metrics
 from tests.support.results_db import make_suite
 

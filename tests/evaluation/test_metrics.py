@@ -256,6 +256,9 @@ def test_registry_is_complete_and_ordered():
         "pass@1",
         "tests_passed",
         "constraints",
+        "retrieval_recall_at_k",
+        "key_point_recall",
+        "semantic_similarity",
     } == set(names)
     assert [m.name for m in get_metrics(["chrf", "bleu"])] == ["chrf", "bleu"]
     corpus = {n for n in names if get_metric(n).corpus_level}

@@ -10,7 +10,7 @@ import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from evaluation.regression import (
+from evaluation.compare._regression import (
     RunData,
     Thresholds,
     check_regression,

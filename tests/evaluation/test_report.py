@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from evaluation.report import gather, render_report, write_report
 from evaluation.review.pairing import draw_pairs
-from evaluation.review.store import CRITERIA, Judgement, record_pair_rating, save_pairs
+from evaluation.review.schema import Judgement
+from evaluation.review.store import CRITERIA, record_pair_rating, save_pairs
 from evaluation.storage.repository import generations_frame
 from tests.support.review_db import build_review_db
 

@@ -10,15 +10,15 @@ import pytest
 
 from evaluation.backends import OllamaBackend
 from evaluation.backends.retry import RetryPolicy
-from evaluation.generate import run_chunk
-from evaluation.run_telemetry import ConfigGpu, RunTelemetry, local_hosts
+from evaluation.run._generate import run_chunk
+from evaluation.run._gpu import GpuSampler, GpuTelemetry
+from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
+from evaluation.run._work import WorkItem
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import record_suite, register_experiment
 from evaluation.storage.telemetry import save_config_telemetry, telemetry_frame
 from evaluation.suites import load_suite
-from evaluation.telemetry import GpuSampler, GpuTelemetry
-from evaluation.work import WorkItem
 from tests.conftest import REPO
 from tests.evaluation.test_telemetry import FakeClock, FakeGpu, FakeNVML, GiB
 from tests.support.ollama_wire import ps_entry

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.code_execution import CodeExecution
 from evaluation.metrics import _code as code_metrics
 from evaluation.metrics import get_metric
 from evaluation.sandbox import Limits, Sandbox, SandboxUnavailable
+from evaluation.sandbox._programs import CodeExecution
 from evaluation.suites import Case
 
 needs_bwrap = pytest.mark.skipif(

@@ -35,7 +35,7 @@ from evaluation.spec import (
     make_plan,
     parse_spec,
 )
-from evaluation.spec_grid import GRID_ORDER, inclusive_range
+from evaluation.spec._grid import GRID_ORDER, inclusive_range
 
 SWEEPS = Path(__file__).resolve().parents[2] / "benchmarks" / "sweeps"
 KNOWN_METRICS = ("exact_match", "contains", "rougeL")

@@ -9,16 +9,16 @@ import pytest
 from sqlmodel import Session
 
 from evaluation.backends.base import ModelInfo
+from evaluation.compare._regression import check_regression, load_run
 from evaluation.errors import StorageError
-from evaluation.regression import check_regression, load_run
-from evaluation.run_telemetry import ConfigGpu
+from evaluation.run._gpu import GpuTelemetry
+from evaluation.run._telemetry import ConfigGpu
 from evaluation.storage.baselines import accept_baseline, accepted_baseline
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import record_models, set_experiment_status
 from evaluation.storage.telemetry import save_config_telemetry
 from evaluation.storage.training import training_frame
-from evaluation.telemetry import GpuTelemetry
 from selection import quality_metric, validate_training_frame
 from selection.frame import REQUIRED_COLUMNS
 from tests.support.results_db import add_experiment, make_config, make_suite

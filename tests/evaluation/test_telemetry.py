@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from evaluation.telemetry import (
+from evaluation.run._gpu import (
     GpuSampler,
     GpuTelemetry,
     Measurement,

@@ -14,7 +14,7 @@ import pytest
 
 from evaluation.errors import MetricError
 from evaluation.metrics import _user, get_metric, metric_problem
-from evaluation.scoring import score_generations_detailed
+from evaluation.run._scoring import score_generations_detailed
 from evaluation.suites import Case, Suite
 
 CHECKS = '''

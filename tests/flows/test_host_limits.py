@@ -22,8 +22,8 @@ from prefect.exceptions import ObjectNotFound
 
 from evaluation.spec import HostSpec
 from flows.evaluate import evaluate
-from tasks import host_slots
-from tasks.host_slots import (
+from tasks.adapters import prefect_concurrency as host_slots
+from tasks.adapters.prefect_concurrency import (
     HostSlots,
     Registry,
     SlotUnavailable,
@@ -32,7 +32,7 @@ from tasks.host_slots import (
     size_limits,
     slot_client,
 )
-from tasks.slot_holders import HolderFile
+from tasks.adapters.slot_holders import HolderFile
 from tests.conftest import REPO
 from tests.support.standin_ollama import StandInConfig, running_standin
 
@@ -168,7 +168,7 @@ def _take_slots_then_wait(api_url: str, limit: str, count: int) -> subprocess.Po
     """Another evalflow process holding ``count`` slots of ``limit`` until it is killed."""
     code = (
         "import asyncio, sys\n"
-        "from tasks.host_slots import HostSlots, slot_client\n"
+        "from tasks.adapters.prefect_concurrency import HostSlots, slot_client\n"
         "async def main():\n"
         "    async with slot_client() as client:\n"
         f"        slots = await HostSlots.open(client, {{'h': {limit!r}}}, timeout_s=10)\n"

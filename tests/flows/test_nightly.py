@@ -12,7 +12,7 @@ from prefect.client.orchestration import get_client
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from sqlmodel import Session, select
 
-from evaluation.regression import RegressionDetected
+from evaluation.compare._regression import RegressionDetected
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import Experiment
 from evaluation.suites import load_suite

@@ -9,8 +9,9 @@ import pytest
 from sqlmodel import Session
 
 from evaluation.storage.db import make_engine, session_scope
-from flows.retrain_selector import ARTIFACT_KEY, retrain_selector
-from selection.store import SelectorVersion
+from flows.retrain_selector import retrain_selector
+from selection.schema import SelectorVersion
+from tasks.selector import ARTIFACT_KEY
 from tests.flows.test_evaluate import artifact_data
 from tests.support.results_db import add_experiment, make_config, make_suite
 

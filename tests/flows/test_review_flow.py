@@ -19,7 +19,7 @@ from prefect.settings import PREFECT_UI_URL
 from sqlmodel import Session
 
 from evaluation.review.frames import ratings_frame
-from flows.review import PairRating, describe, review
+from flows.review import PairRating, review
 from tasks.report import publish_report
 from tests.flows.test_evaluate import artifact_data
 from tests.support.review_db import build_review_db
@@ -107,22 +107,6 @@ def test_the_form_is_validated_and_maps_to_stars_per_side():
     assert rating.stars()["A"] == {"accuracy": 5, "completeness": 4, "relevance": 5, "speed": 2}
     with pytest.raises(ValueError):
         PairRating(**(FORM | {"speed_b": 6}))
-
-
-def test_describe_fences_outputs_that_contain_backticks():
-    view = {
-        "position": 1,
-        "case_id": "c1",
-        "input": "q",
-        "references": [],
-        "outputs": {
-            "A": {"text": "```python\nx\n```", "latency_s": 1.5},
-            "B": {"text": "b", "latency_s": None},
-        },
-    }
-    text = describe(view)
-    assert "````\n```python\nx\n```\n````" in text
-    assert "A 1.50 s, B unknown" in text and "Reference" not in text
 
 
 def test_publish_report_writes_the_file_and_shows_its_summary_in_the_ui(database_url, tmp_path):

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy.pool import StaticPool
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
-import selection.store  # noqa: F401  (registers the tables)
 from evaluation.spec import Config, GenerationParams, PromptTemplate
+from evaluation.storage.db import EVALUATION_TABLES, create_tables
 from selection.frame import validate_training_frame
+from selection.schema import TABLES
 from selection.training import Hyperparameters, train_selector
 
 MODELS = {"tiny:1b": ("tiny", "1.0B"), "big:8b": ("big", "8.0B")}
@@ -118,6 +119,6 @@ def engine():
     engine = create_engine(
         "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
     )
-    SQLModel.metadata.create_all(engine)
+    create_tables(engine, (*EVALUATION_TABLES, *TABLES))
     yield engine
     engine.dispose()

@@ -16,7 +16,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from selection import recommend, versions
 from selection._codec import FORMAT, decode, encode
 from selection._forest import SelectorFormatError, Trees
-from selection.store import SelectorBlob
+from selection.schema import SelectorBlob
 from selection.versions import PromotionDecision, save_version
 
 

@@ -26,7 +26,7 @@ def test_public_names():
 
 def test_importing_the_tables_stays_cheap():
     code = (
-        "import sys, selection.store; "
+        "import sys, selection.schema; "
         "print(sorted(m for m in ('pandas', 'sklearn', 'prefect') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -4,7 +4,7 @@ from sqlmodel import Session
 from selection import recommend, record_outcome
 from selection.frame import validate_training_frame
 from selection.outcomes import OUTCOME_WEIGHT, UnknownRecommendation, outcomes_frame
-from selection.store import RecommendationLog
+from selection.schema import RecommendationLog
 from selection.versions import PromotionDecision, save_version, train_and_maybe_promote
 
 from .conftest import FAST

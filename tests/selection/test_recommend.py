@@ -7,7 +7,7 @@ from evaluation.spec import Config, GenerationParams
 from selection import recommend, versions
 from selection.frame import validate_training_frame
 from selection.recommender import recommend_from_model
-from selection.store import RecommendationLog, SelectorBlob
+from selection.schema import RecommendationLog, SelectorBlob
 from selection.training import train_selector
 from selection.versions import PromotionDecision, save_version
 

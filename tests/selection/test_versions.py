@@ -5,7 +5,7 @@ from sqlmodel import Session
 
 from selection import versions
 from selection.frame import validate_training_frame
-from selection.store import SelectorBlob, SelectorVersion
+from selection.schema import SelectorBlob, SelectorVersion
 from selection.training import Hyperparameters
 from selection.versions import (
     current_version,

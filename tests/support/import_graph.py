@@ -3,8 +3,8 @@
 An edge ``a -> b`` means module ``a`` imports module ``b`` at run time, wherever the
 import statement stands (a function-level "lazy" import still closes a cycle when it
 runs); imports under ``if TYPE_CHECKING:`` are left out because they never run. Importing
-``pkg.mod`` also runs ``pkg/__init__``, but that edge is not drawn: every submodule would
-otherwise "cycle" through its own package.
+``pkg.mod`` from outside ``pkg`` also runs ``pkg/__init__`` first, so that edge is drawn
+too; from inside ``pkg`` it is not (the package is already being imported).
 
 ``python -m tests.support.import_graph`` prints the figures docs/architecture-metrics.md
 quotes: lines per folder, the largest modules, the import cycles and the floors (the
@@ -86,8 +86,7 @@ def build(root: Path = ROOT, packages: Iterable[str] = PACKAGES) -> ImportGraph:
         for name in _imported_names(path, module, is_package, files):
             target = _resolve(name, files)
             if target is not None:
-                if target != module:
-                    edges[module].add(target)
+                edges[module] |= {t for t in (target, *_entered(target, module)) if t != module}
             elif name.split(".")[0] not in PACKAGES:
                 external[module].add(name.split(".")[0])
     return ImportGraph(files, dict(edges), dict(external))
@@ -146,6 +145,14 @@ def _type_checking_imports(tree: ast.AST) -> list[ast.AST]:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             found += [n for s in node.body for n in ast.walk(s)]
     return found
+
+
+def _entered(target: str, importer: str) -> list[str]:
+    """The packages whose ``__init__`` importing ``target`` runs first: its ancestors
+    that are not the importer's own (those have run already)."""
+    parts = target.split(".")
+    own = importer.split(".")
+    return [".".join(parts[:n]) for n in range(1, len(parts)) if parts[:n] != own[:n]]
 
 
 def _resolve(name: str, files: dict[str, Path]) -> str | None:

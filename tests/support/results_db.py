@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from sqlmodel import Session
 
 from evaluation.backends.base import GenerationResult
-from evaluation.leaderboard import aggregate_rows
+from evaluation.compare._leaderboard import aggregate_rows
 from evaluation.metrics import get_metrics
+from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
@@ -22,7 +23,6 @@ from evaluation.storage.repository import (
     scores_frame,
 )
 from evaluation.suites import Case, Suite
-from evaluation.work import GenerationRecord, WorkItem
 
 MISSING = object()  # no generation for this case (the config never ran it)
 Value = float | None | list[float | None]

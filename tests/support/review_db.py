@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-import evaluation.review  # noqa: F401  (the review tables, before any engine is made)
 from evaluation.backends.base import GenerationResult
-from evaluation.leaderboard import aggregate_rows
+from evaluation.compare._leaderboard import aggregate_rows
 from evaluation.metrics import get_metrics
+from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import (
@@ -25,7 +25,6 @@ from evaluation.storage.repository import (
     scores_frame,
 )
 from evaluation.suites import Case, Suite
-from evaluation.work import GenerationRecord, WorkItem
 
 METRICS = ("exact_match", "contains")
 

@@ -18,10 +18,10 @@ from evaluation.backends import (
 from evaluation.backends._simulated_embed import (
     EMBED_DIM,
     SIM_EMBED_MODELS,
-    content_words,
     simulated_embedding,
 )
 from evaluation.backends.simulated import SimulatedBackend
+from evaluation.content_words import content_words
 from evaluation.errors import (
     BackendOverloaded,
     BackendRejected,

@@ -8,7 +8,8 @@ from sqlmodel import Session
 
 from evaluation.review.app import LOOPBACK_HOSTS, create_app
 from evaluation.review.frames import ratings_frame
-from evaluation.review.store import CRITERIA, ReviewPair
+from evaluation.review.schema import ReviewPair
+from evaluation.review.store import CRITERIA
 from evaluation.storage.repository import scores_frame
 from tests.support.asgi_server import serving
 from tests.support.review_db import build_review_db

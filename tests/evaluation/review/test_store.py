@@ -7,9 +7,9 @@ from sqlalchemy import inspect, select
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
+from evaluation.review.schema import Rating
 from evaluation.review.store import (
     CRITERIA,
-    Rating,
     current_pair_rating,
     record_pair_rating,
     record_rating,

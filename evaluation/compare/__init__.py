@@ -1,0 +1,68 @@
+"""Comparing configurations on stored results: which configs a comparison takes
+(``_config_refs``), paired comparisons with their verdicts (``_comparison``), the
+leaderboard (``_leaderboard``), the nightly regression check (``_regression``) and power
+planning before a run (``_power_plan``, on ``evaluation.statistics.power``). Names are
+imported on first use."""
+
+from __future__ import annotations
+
+from evaluation._lazy import lazy_exports
+
+_EXPORTS = {
+    "SelectedConfig": "evaluation.compare._config_refs",
+    "find_experiment": "evaluation.compare._config_refs",
+    "parse_selections": "evaluation.compare._config_refs",
+    "select_configs": "evaluation.compare._config_refs",
+    "check_shared_cases": "evaluation.compare._config_refs",
+    "resolve_baseline": "evaluation.compare._config_refs",
+    "ComparisonOutcome": "evaluation.compare._comparison",
+    "compare_experiment": "evaluation.compare._comparison",
+    "compare_stored": "evaluation.compare._comparison",
+    "Leaderboard": "evaluation.compare._leaderboard",
+    "SIMULATED_BANNER": "evaluation.compare._leaderboard",
+    "aggregate_rows": "evaluation.compare._leaderboard",
+    "load_leaderboard": "evaluation.compare._leaderboard",
+    "table_rows": "evaluation.compare._leaderboard",
+    "RegressionDetected": "evaluation.compare._regression",
+    "RegressionReport": "evaluation.compare._regression",
+    "RunData": "evaluation.compare._regression",
+    "Thresholds": "evaluation.compare._regression",
+    "check_regression": "evaluation.compare._regression",
+    "load_run": "evaluation.compare._regression",
+    "p95_latency": "evaluation.compare._regression",
+    "PowerPlan": "evaluation.compare._power_plan",
+    "plan_for_spec": "evaluation.compare._power_plan",
+    "plan_power": "evaluation.compare._power_plan",
+    "render_power": "evaluation.compare._power_plan",
+}
+
+__all__ = [
+    "SIMULATED_BANNER",
+    "ComparisonOutcome",
+    "Leaderboard",
+    "PowerPlan",
+    "RegressionDetected",
+    "RegressionReport",
+    "RunData",
+    "SelectedConfig",
+    "Thresholds",
+    "aggregate_rows",
+    "check_regression",
+    "check_shared_cases",
+    "compare_experiment",
+    "compare_stored",
+    "find_experiment",
+    "load_leaderboard",
+    "load_run",
+    "p95_latency",
+    "parse_selections",
+    "plan_for_spec",
+    "plan_power",
+    "render_power",
+    "resolve_baseline",
+    "select_configs",
+    "table_rows",
+]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -1,0 +1,187 @@
+"""Health checks for the things a run needs: the results database, each model host and
+(checked by the caller, which may import Prefect) the Prefect API.
+
+Each check gives a ``Check`` with a status: ``ok``, ``warn`` (works, but worth knowing)
+or ``fail``. ``DoctorReport.healthy`` is true when nothing failed. Host checks never
+raise: an unreachable host, a missing model or a timeout is a failed check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
+from evaluation.backends.base import Backend
+from evaluation.errors import BackendError, EvalError, StorageError
+
+Status = Literal["ok", "warn", "fail"]
+EXPECTED_TABLES = ("experiments", "generations", "scores", "configs", "cases")
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class Check:
+    """One component's health. ``facts`` holds machine-readable details."""
+
+    component: str
+    status: Status
+    detail: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    checks: tuple[Check, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if not c.ok)
+
+    def render_text(self) -> str:
+        width = max((len(c.component) for c in self.checks), default=0)
+        lines = [f"{c.status.upper():<4}  {c.component:<{width}}  {c.detail}" for c in self.checks]
+        verdict = "healthy" if self.healthy else f"UNHEALTHY: {len(self.failed)} check(s) failed"
+        return "\n".join([*lines, "", verdict])
+
+    def one_line(self) -> str:
+        """For `evalflow health`: the verdict and what failed."""
+        if self.healthy:
+            return f"healthy: {', '.join(c.component for c in self.checks)}"
+        return "unhealthy: " + "; ".join(f"{c.component}: {c.detail}" for c in self.failed)
+
+
+def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
+    """Connect (giving up after ``timeout_s`` where the driver allows), run ``SELECT 1``
+    and look for evalflow's tables (without creating them)."""
+    # Imported here: SQLAlchemy takes a second to import, and the CLI imports this module.
+    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from evaluation.storage.db import _redact
+
+    where = _redact(url)
+    try:
+        engine = create_engine(url, connect_args=_connect_timeout(url, timeout_s))
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+                tables = set(inspect(connection).get_table_names())
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, ArgumentError, StorageError) as exc:
+        return Check("database", "fail", f"{where}: {_first_line(exc)}")
+    missing = [t for t in EXPECTED_TABLES if t not in tables]
+    facts = {"url": where, "dialect": engine.dialect.name}
+    if missing:
+        return Check(
+            "database",
+            "warn",
+            f"{where}: reachable, no evalflow tables yet (the first run creates them)",
+            facts,
+        )
+    return Check("database", "ok", f"{where}: reachable ({engine.dialect.name})", facts)
+
+
+def _connect_timeout(url: str, timeout_s: float) -> dict[str, Any]:
+    from sqlalchemy import make_url
+
+    driver = make_url(url).get_driver_name()
+    if driver == "psycopg2":
+        return {"connect_timeout": max(1, round(timeout_s))}
+    if driver == "pysqlite":
+        return {"timeout": timeout_s}
+    return {}
+
+
+async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: float = 10.0) -> Check:
+    """Reachable, server version, the models it should serve present, and what is loaded
+    now with its VRAM (Ollama's ``/api/ps``)."""
+    host = backend.host
+    component = f"host {host.name}"
+    try:
+        return await asyncio.wait_for(_host(backend, list(models)), timeout_s)
+    except TimeoutError:
+        return Check(component, "fail", f"{host.url}: no answer within {timeout_s:g} s")
+    except BackendError as exc:
+        return Check(component, "fail", f"{host.url}: {type(exc).__name__}: {_first_line(exc)}")
+
+
+async def _host(backend: Backend, wanted: list[str]) -> Check:
+    host = backend.host
+    component = f"host {host.name}"
+    have = await backend.list_models()
+    facts: dict[str, Any] = {"url": host.url, "kind": host.kind, "slots": host.slots}
+    facts["models"] = sorted(m.name for m in have)
+    version = getattr(backend, "version", None)
+    if version is not None:
+        facts["version"] = await version()
+    loaded_models = getattr(backend, "loaded_models", None)
+    if loaded_models is not None:
+        facts["loaded"] = {m.name: m.size_vram for m in await loaded_models()}
+    parts = [host.url]
+    if "version" in facts:
+        parts.append(f"version {facts['version']}")
+    parts.append(f"{len(have)} model(s)")
+    if "loaded" in facts:
+        loaded = ", ".join(f"{n} ({v / GiB:.1f} GiB VRAM)" for n, v in facts["loaded"].items())
+        parts.append(f"loaded: {loaded or 'none'}")
+    key = ollama_name_key if host.kind == "ollama" else exact_name_key
+    serves = [m for m in wanted if host.serves(m)]
+    try:
+        match_models(host, serves, have, key=key)
+    except BackendError as exc:
+        return Check(component, "fail", f"{'; '.join(parts)}; {_first_line(exc)}", facts)
+    return Check(component, "ok", "; ".join(parts), facts)
+
+
+async def check_hosts(
+    backends: Mapping[str, Backend], models: Sequence[str], *, timeout_s: float = 10.0
+) -> list[Check]:
+    """Every host concurrently, in the order given."""
+    return list(
+        await asyncio.gather(
+            *(check_host(b, models, timeout_s=timeout_s) for b in backends.values())
+        )
+    )
+
+
+async def check_spec(spec: Path, *, timeout_s: float = 10.0) -> list[Check]:
+    """The spec itself, then every host it names (reached and serving its models): what
+    `doctor SPEC` reports beside the API and database checks."""
+    from evaluation.run._sweep import open_backends, prepare_sweep  # the backends, on demand
+
+    try:
+        sweep = prepare_sweep(spec)
+    except EvalError as exc:
+        return [Check("spec", "fail", f"{spec}: {exc}")]
+    checks = [
+        Check(
+            "spec",
+            "ok",
+            f"{spec}: {len(sweep.configs)} configs × {len(sweep.suite.cases)} cases on "
+            f"{len(sweep.spec.hosts)} host(s)",
+        )
+    ]
+    backends = open_backends(sweep)
+    try:
+        # embedding models too (semantic_similarity)
+        checks += await check_hosts(backends, sweep.required_models, timeout_s=timeout_s)
+    finally:
+        await asyncio.gather(*(b.aclose() for b in backends.values()))
+    return checks
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,357 @@
+"""Reading and validating sweep-spec YAML (the shape is documented in ``spec.py``).
+
+``parse_spec`` checks every field before anything runs and raises ``SpecError`` naming
+the dotted field; it also expands the sweep once, so a spec past ``limits.max_configs``
+or with a baseline that names no config is refused here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from evaluation.spec._fields import (
+    DOCUMENT,
+    FieldReader,
+    FormattedField,
+    child,
+    item,
+    template_fields,
+)
+from evaluation.spec._grid import GRID_ORDER, grid_values
+from evaluation.spec._model import (
+    DEFAULT_TEMPLATES,
+    TEMPLATE_VARIABLES,
+    BackendKind,
+    HostSpec,
+    Limits,
+    PromptTemplate,
+    SweepSpec,
+    baseline_config,
+    default_hosts,
+    expand,
+)
+from evaluation.spec._params import PARAMETERS
+
+BACKEND_KINDS: tuple[BackendKind, ...] = ("ollama", "openai", "simulated")
+
+SPEC_KEYS = (
+    "name",
+    "suite",
+    "models",
+    "grid",
+    "templates",
+    "samples_per_case",
+    "metrics",
+    "hosts",
+    "limits",
+    "baseline",
+)
+HOST_KEYS = ("name", "url", "slots", "kind", "models")
+LIMIT_KEYS = tuple(f.name for f in fields(Limits))
+NAME_PATTERN = r"[a-z0-9-]+"
+TEMPLATE_NAME_PATTERN = r"[A-Za-z0-9_-]+"
+HOST_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep spec; raises SpecError naming the field."""
+    path = Path(path)
+    reader = FieldReader(str(path))
+    if path.is_dir():
+        raise reader.error(DOCUMENT, "is a folder; expected a sweep spec file (YAML)")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise reader.error(DOCUMENT, f"cannot read the spec file: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise reader.error(
+            DOCUMENT, f"line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        raise reader.error(DOCUMENT, f"not valid YAML: {_yaml_problem(exc)}") from exc
+    return parse_spec(data, path=path)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: the problem and where it is."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
+def parse_spec(
+    data: Any, *, path: str | Path | None = None, base_dir: str | Path | None = None
+) -> SweepSpec:
+    """Validate a spec already read from YAML. A relative ``suite`` is resolved against
+    ``base_dir``, else the spec file's folder, else the working directory."""
+    reader = FieldReader(str(path) if path is not None else None)
+    reader.mapping(data, "", allowed=SPEC_KEYS, required=("name", "suite", "models"))
+    if base_dir is None and path is not None:
+        base_dir = Path(path).parent
+    limits = _limits(reader, data.get("limits"))
+    models = _models(reader, data["models"])
+    spec = SweepSpec(
+        name=reader.text(data["name"], "name", pattern=NAME_PATTERN),
+        suite=_suite(reader, data["suite"], base_dir),
+        models=models,
+        grid=_grid(reader, data.get("grid"), limits.max_configs),
+        templates=_templates(reader, data.get("templates")),
+        hosts=_hosts(reader, data.get("hosts"), models),
+        samples_per_case=(samples := _samples(reader, data.get("samples_per_case", 1))),
+        metrics=_metrics(reader, data.get("metrics"), samples),
+        limits=limits,
+        baseline=_optional_text(reader, data.get("baseline"), "baseline"),
+        path=Path(path) if path is not None else None,
+    )
+    baseline_config(spec, expand(spec))  # refuses a sweep past max_configs, a bad baseline
+    return spec
+
+
+def _models(reader: FieldReader, raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raise reader.error("models", f"expected a list of model names, e.g. [{raw}]")
+    models = [
+        reader.text(m, item("models", i), pattern=r"\S+")
+        for i, m in enumerate(reader.sequence(raw, "models"))
+    ]
+    reader.unique(models, "models")
+    return tuple(models)
+
+
+def _suite(reader: FieldReader, raw: Any, base_dir: str | Path | None) -> Path:
+    suite = Path(reader.text(raw, "suite"))
+    if not suite.is_absolute() and base_dir is not None:
+        suite = Path(base_dir) / suite
+    suite = suite.resolve()
+    reader.check(
+        not suite.is_dir(), "suite", f"{suite} is a folder; expected the suite's .jsonl file"
+    )
+    reader.check(suite.is_file(), "suite", f"suite file not found: {suite}")
+    return suite
+
+
+def _grid(reader: FieldReader, raw: Any, max_configs: int) -> dict[str, tuple[Any, ...]]:
+    grid_map = {} if raw is None else reader.mapping(raw, "grid", allowed=GRID_ORDER)
+    grid = {
+        name: grid_values(reader, name, value, child("grid", name), max_count=max_configs)
+        for name, value in grid_map.items()
+        if value is not None
+    }
+    for param in PARAMETERS:  # always sent: always in the grid
+        if param.default is not None:
+            grid.setdefault(param.name, (param.default,))
+    return grid
+
+
+def _templates(reader: FieldReader, raw: Any) -> tuple[PromptTemplate, ...]:
+    if raw is None:
+        return DEFAULT_TEMPLATES
+    reader.mapping(raw, "templates")
+    reader.check(bool(raw), "templates", "must not be empty; leave it out for '{input}'")
+    texts: dict[str, str] = {}
+    for name, value in raw.items():
+        field = child("templates", name)
+        reader.text(name, field, pattern=TEMPLATE_NAME_PATTERN)
+        text = reader.text(value, field)
+        _check_template(reader, name, text, field)
+        reader.check(
+            text not in texts,
+            field,
+            f"template '{name}' has the same text as template '{texts.get(text)}'",
+        )
+        texts[text] = name
+    return tuple(PromptTemplate(name, text) for text, name in texts.items())
+
+
+def _check_template(reader: FieldReader, name: str, text: str, field: str) -> None:
+    allowed = ", ".join(f"{{{v}}}" for v in TEMPLATE_VARIABLES)
+    try:
+        used = template_fields(text)
+    except FormattedField as exc:
+        raise reader.error(field, f"template '{name}': {exc}") from exc
+    except ValueError as exc:
+        raise reader.error(
+            field,
+            f"template '{name}' is not a valid template ({exc}); write {{{{ and }}}} "
+            "for literal braces",
+        ) from exc
+    for variable in used:
+        reader.check(
+            variable in TEMPLATE_VARIABLES,
+            field,
+            f"template '{name}' uses unknown variable {{{variable}}}; allowed: {allowed} "
+            "(write {{ and }} for literal braces)",
+        )
+    reader.check(
+        "input" in used,
+        field,
+        f"template '{name}' never uses {{input}}, so every case would get the same prompt",
+    )
+
+
+def _hosts(reader: FieldReader, raw: Any, models: tuple[str, ...]) -> tuple[HostSpec, ...]:
+    if raw is None:
+        return default_hosts()
+    hosts = tuple(
+        _host(reader, h, item("hosts", i)) for i, h in enumerate(reader.sequence(raw, "hosts"))
+    )
+    for attribute in ("name", "url"):
+        values = [getattr(h, attribute) for h in hosts]
+        for i, value in enumerate(values):
+            first = values.index(value)
+            reader.check(
+                first == i,
+                child(item("hosts", i), attribute),
+                f"duplicate host {attribute} '{value}' (already hosts[{first}])",
+            )
+    simulated = [h.kind == "simulated" for h in hosts]
+    reader.check(
+        all(simulated) or not any(simulated),
+        child(item("hosts", simulated.index(True) if any(simulated) else 0), "kind"),
+        "simulated hosts cannot share a sweep with real ones: their outputs would be "
+        "compared with real model outputs",
+    )
+    for i, model in enumerate(models):
+        reader.check(
+            any(h.serves(model) for h in hosts),
+            item("models", i),
+            f"no host serves model '{model}': add it to a host's models list, or drop "
+            "that list so the host serves every model",
+        )
+    return hosts
+
+
+def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
+    reader.mapping(raw, field, allowed=HOST_KEYS, required=("name", "url"))
+    name = reader.text(raw["name"], child(field, "name"), pattern=HOST_NAME_PATTERN)
+    kind = raw.get("kind", "ollama")
+    reader.check(
+        kind in BACKEND_KINDS,
+        child(field, "kind"),
+        f"unknown backend kind {kind!r}; one of: {', '.join(BACKEND_KINDS)}",
+    )
+    url = reader.text(raw["url"], child(field, "url"))
+    parts = urlsplit(url)
+    schemes = ("simulated",) if kind == "simulated" else ("http", "https")
+    reader.check(
+        parts.scheme in schemes and bool(parts.netloc),
+        child(field, "url"),
+        f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} host's url must start with "
+        + " or ".join(f"{s}://" for s in schemes)
+        + f", got '{url}'"
+        + (" (simulated:// urls need kind: simulated)" if parts.scheme == "simulated" else ""),
+    )
+    slots = reader.integer(raw.get("slots", 1), child(field, "slots"))
+    reader.check(slots >= 1, child(field, "slots"), f"slots must be >= 1, got {slots}")
+    host_models = None
+    if raw.get("models") is not None:
+        models_field = child(field, "models")
+        listed = reader.sequence(raw["models"], models_field)
+        host_models = tuple(reader.text(m, item(models_field, i)) for i, m in enumerate(listed))
+        reader.unique(host_models, models_field)
+    return HostSpec(name, url.rstrip("/"), slots, kind, host_models)
+
+
+def _metrics(reader: FieldReader, raw: Any, samples_per_case: int) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, list) and not raw:
+        raise reader.error("metrics", "must not be empty; leave it out for the suite's defaults")
+    # Imported here: the metric registry pulls in scoring libraries a spec check never needs.
+    from evaluation.metrics import metric_problem
+
+    names = [
+        _metric_name(reader, m, item("metrics", i))
+        for i, m in enumerate(reader.sequence(raw, "metrics"))
+    ]
+    reader.unique(names, "metrics")
+
+    for i, name in enumerate(names):
+        problem = metric_problem(name, samples_per_case)
+        reader.check(problem is None, item("metrics", i), problem or "")
+    return tuple(names)
+
+
+def _metric_name(reader: FieldReader, raw: Any, field: str) -> str:
+    """A metric's name, or ``{name: {option: value}}`` turned into the name it is stored
+    under (``{semantic_similarity: {embed_model: m}}`` is ``semantic_similarity@m``)."""
+    if not isinstance(raw, dict):
+        return reader.text(raw, field)
+    from evaluation.errors import MetricError
+    from evaluation.metrics import name_with_options
+
+    reader.check(
+        len(raw) == 1, field, f"expected one metric name with its options, got {len(raw)} keys"
+    )
+    ((name, options),) = raw.items()
+    reader.text(name, field)
+    try:
+        return name_with_options(name, options)
+    except MetricError as exc:
+        raise reader.error(child(field, name), str(exc)) from None
+
+
+def _samples(reader: FieldReader, raw: Any) -> int:
+    samples = reader.integer(raw, "samples_per_case")
+    reader.check(samples >= 1, "samples_per_case", f"must be >= 1, got {samples}")
+    return samples
+
+
+def _limits(reader: FieldReader, raw: Any) -> Limits:
+    if raw is None:
+        return Limits()
+    reader.mapping(raw, "limits", allowed=LIMIT_KEYS)
+    values = {k: v for k, v in raw.items() if v is not None or k == "max_generations"}
+    for key in ("max_configs", "max_generations", "max_attempts"):
+        if values.get(key) is not None:
+            count = reader.integer(values[key], child("limits", key))
+            reader.check(count >= 1, child("limits", key), f"must be >= 1, got {count}")
+    for key in ("request_timeout_s", "first_request_timeout_s"):
+        if key in values:
+            values[key] = reader.number(values[key], child("limits", key))
+            reader.check(values[key] > 0, child("limits", key), f"must be > 0, got {values[key]}")
+    limits = Limits(**values)
+    reader.check(
+        limits.first_request_timeout_s >= limits.request_timeout_s,
+        "limits.first_request_timeout_s",
+        f"must be >= request_timeout_s ({limits.request_timeout_s}): the first request to a "
+        "model also loads it",
+    )
+    return limits
+
+
+def _optional_text(reader: FieldReader, raw: Any, field: str) -> str | None:
+    return None if raw is None else reader.text(raw, field)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key repeated in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping
+)

@@ -1,0 +1,329 @@
+"""Sweep specs: what to run.
+
+A YAML file names a suite, models, a parameter grid, prompt templates, samples per case,
+metrics, hosts and limits; ``load_spec`` validates all of it before anything runs and
+``expand`` turns it into configs. Shape (only ``name``, ``suite`` and ``models`` are
+required)::
+
+    name: qa-ollama                    # [a-z0-9-]+
+    suite: ../suites/qa-short.jsonl    # relative to the spec file
+    models: [llama3.2:3b, qwen2.5:7b]
+    grid:                              # each: a list, one value, or {min, max, step}
+      temperature: [0.0, 0.7]          # >= 0
+      top_p: {min: 0.8, max: 1.0, step: 0.1}   # in (0, 1]
+      top_k: [40]                      # >= 1
+      num_predict: [128]               # >= 1; default [256]; always sent
+      num_ctx: [2048, 8192]            # >= 1
+      seed: [42]                       # >= 0
+    templates:                         # default: {default: "{input}"}
+      plain: "{input}"
+      concise: "Answer in a few words.\\n\\n{input}"
+    samples_per_case: 1                # >= 1
+    metrics: [exact_match, contains]   # default: the suite's default metrics
+    hosts:                             # default: one ollama host at $OLLAMA_HOST, 1 slot
+      - {name: gpu-a, url: http://gpu-a:11434, slots: 4, kind: ollama}
+      - {name: gpu-b, url: http://gpu-b:11434, slots: 2, models: [qwen2.5:7b]}
+    limits: {max_configs: 500, max_generations: null, request_timeout_s: 120,
+             first_request_timeout_s: 600, max_attempts: 4}
+    baseline: null                     # a config hash or label from `evalflow plan`
+
+The grid's parameters and their rules are ``evaluation.spec._params.PARAMETERS``.
+A grid parameter left out is not sent (the server's default applies), except
+``num_predict``. Templates are ``str.format`` text over TEMPLATE_VARIABLES and must use
+``{input}``. Every error is a ``SpecError`` whose ``field`` is the dotted path of the
+offending value (``grid.temperature[1]``, ``hosts[0].url``).
+
+``Config.hash`` is the first 16 hex digits of the SHA-256 of the canonical JSON
+``{"model": ..., "params": {<GenerationParams.hash_payload()>}, "template": {"name": ...,
+"text": ...}}`` dumped with ``sort_keys=True, separators=(",", ":")``; the payload holds
+the original six parameters always and any later one when set (see
+``evaluation.spec._params``). Float parameters
+are always floats (``temperature: 1`` is stored as 1.0), so a value hashes the same
+however it was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from evaluation.spec._fields import FieldReader, child
+from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams
+
+BackendKind = Literal["ollama", "openai", "simulated"]
+
+DEFAULT_MAX_CONFIGS = 500
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A prompt variant. ``text`` is a ``str.format`` template over TEMPLATE_VARIABLES."""
+
+    name: str
+    text: str = "{input}"
+
+
+TEMPLATE_VARIABLES = ("input", "labels", "task_type")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One point of the sweep: a model, its generation settings and a prompt template."""
+
+    model: str
+    params: GenerationParams
+    template: PromptTemplate
+
+    @property
+    def hash(self) -> str:
+        """Stable 16-hex-digit identity of model + parameters + template."""
+        payload = {
+            "model": self.model,
+            "params": self.params.hash_payload(),
+            "template": asdict(self.template),
+        }
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name: the model and the settings that are set."""
+        parts = [self.model]
+        for key, value in asdict(self.params).items():
+            short = BY_NAME[key].short or key
+            if value is not None and BY_NAME[key].labelled:
+                parts.append(
+                    f"{short}={value:g}" if isinstance(value, float) else f"{short}={value}"
+                )
+        if self.template.name != "default":
+            parts.append(f"tpl={self.template.name}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """A model server and how many requests it serves at once (OLLAMA_NUM_PARALLEL)."""
+
+    name: str
+    url: str
+    slots: int = 1
+    kind: BackendKind = "ollama"
+    models: tuple[str, ...] | None = None  # None: serves every model of the sweep
+
+    def serves(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_configs: int = DEFAULT_MAX_CONFIGS
+    max_generations: int | None = None
+    request_timeout_s: float = 120.0
+    first_request_timeout_s: float = 600.0  # the first request to a model may load it
+    max_attempts: int = 4
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    suite: Path
+    models: tuple[str, ...]
+    grid: dict[str, tuple[Any, ...]]  # parameter name -> values, already expanded
+    templates: tuple[PromptTemplate, ...]
+    hosts: tuple[HostSpec, ...]
+    metrics: tuple[str, ...] = ()  # empty: the suite's default metrics
+    samples_per_case: int = 1
+    limits: Limits = field(default_factory=Limits)
+    baseline: str | None = None  # a config label or hash to compare against
+    path: Path | None = None
+
+
+DEFAULT_TEMPLATES = (PromptTemplate("default", "{input}"),)
+
+
+def default_hosts() -> tuple[HostSpec, ...]:
+    """The hosts of a spec that names none: one Ollama host where ``$OLLAMA_HOST`` says
+    (read as Ollama's own CLI reads it; unset: http://127.0.0.1:11434), 1 slot."""
+    from evaluation.settings import ollama_url
+
+    return (HostSpec("local", ollama_url(), 1, "ollama"),)
+
+
+def expand(spec: SweepSpec) -> list[Config]:
+    """Every config of the sweep, in a stable order: by model (as listed), then num_ctx,
+    temperature, top_p, top_k, num_predict, seed (values as listed), then template.
+    Refuses (SpecError) a sweep larger than ``limits.max_configs``."""
+    return _expand(spec, _reader(spec))
+
+
+def baseline_config(spec: SweepSpec, configs: list[Config] | None = None) -> Config | None:
+    """The config ``spec.baseline`` names (by hash or label), or None when it names none."""
+    if spec.baseline is None:
+        return None
+    return _match_config(configs or expand(spec), spec.baseline, _reader(spec))
+
+
+def config_count(spec: SweepSpec) -> int:
+    """How many configs ``expand`` will give, computed without expanding."""
+    return len(spec.models) * len(spec.templates) * math.prod(len(v) for v in _axes(spec))
+
+
+def sweep_shape(spec: SweepSpec) -> str:
+    """The factors of the config count, e.g. ``3 models × 2 temperature × 2 templates``."""
+    factors = [f"{len(spec.models)} model{'s' * (len(spec.models) != 1)}"]
+    factors += [f"{len(spec.grid[n])} {n}" for n in GRID_ORDER if len(spec.grid.get(n, ())) > 1]
+    if len(spec.templates) > 1:
+        factors.append(f"{len(spec.templates)} templates")
+    return " × ".join(factors)
+
+
+def _axes(spec: SweepSpec) -> list[tuple[Any, ...]]:
+    return [spec.grid.get(name) or (BY_NAME[name].default,) for name in GRID_ORDER]
+
+
+def _expand(spec: SweepSpec, reader: FieldReader) -> list[Config]:
+    count = config_count(spec)
+    reader.check(
+        count <= spec.limits.max_configs,
+        "limits.max_configs",
+        f"the sweep expands to {count} configs ({sweep_shape(spec)}), more than "
+        f"limits.max_configs = {spec.limits.max_configs}; shrink the grid, or raise the "
+        f"limit in the spec (limits: {{max_configs: {count}}})",
+    )
+    params = [
+        GenerationParams(**dict(zip(GRID_ORDER, values, strict=True)))
+        for values in itertools.product(*_axes(spec))
+    ]
+    for rule in RULES:
+        broken = next((p for p in params if not rule.holds(p)), None)
+        if broken is not None:
+            combined = ", ".join(
+                f"{n}={getattr(broken, n)}"
+                for n in GRID_ORDER
+                if n in spec.grid and getattr(broken, n) != BY_NAME[n].default
+            )
+            raise reader.error(
+                child("grid", rule.field), f"{rule.message}; the grid combines {combined}"
+            )
+    return [
+        Config(model, p, template)
+        for model in spec.models
+        for p in params
+        for template in spec.templates
+    ]
+
+
+def _match_config(configs: list[Config], ref: str, reader: FieldReader) -> Config:
+    by_hash = [c for c in configs if c.hash == ref]
+    if by_hash:
+        return by_hash[0]
+    by_label = [c for c in configs if c.label == ref]
+    reader.check(
+        bool(by_label),
+        "baseline",
+        f"'{ref}' is neither the hash nor the label of a config of this sweep "
+        "(`evalflow plan` lists them)",
+    )
+    reader.check(
+        len(by_label) == 1,
+        "baseline",
+        f"the label '{ref}' names {len(by_label)} configs (they differ in num_predict or "
+        "template text); give the config hash instead",
+    )
+    return by_label[0]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sweep will run, worked out before anything runs."""
+
+    spec: SweepSpec
+    configs: tuple[Config, ...]
+    n_cases: int
+    samples_per_case: int
+    generations: int  # configs × cases × samples per case
+
+    @property
+    def total_slots(self) -> int:
+        return sum(host.slots for host in self.spec.hosts)
+
+
+def make_plan(spec: SweepSpec, n_cases: int) -> Plan:
+    """Expand ``spec`` over a suite of ``n_cases`` cases; refuses (SpecError) a sweep past
+    ``limits.max_configs`` or ``limits.max_generations``."""
+    if n_cases < 0:
+        raise ValueError(f"n_cases must be >= 0, got {n_cases}")
+    configs = tuple(expand(spec))
+    samples = spec.samples_per_case
+    generations = len(configs) * n_cases * samples
+    limit = spec.limits.max_generations
+    _reader(spec).check(
+        limit is None or generations <= limit,
+        "limits.max_generations",
+        f"the sweep makes {generations} generations ({len(configs)} configs × {n_cases} "
+        f"cases × {samples} sample{'s' * (samples != 1)}), more than "
+        f"limits.max_generations = {limit}; shrink the sweep, or raise the limit in the "
+        f"spec (limits: {{max_generations: {generations}}})",
+    )
+    return Plan(spec, configs, n_cases, samples, generations)
+
+
+def format_plan(plan: Plan) -> str:
+    """The plan as text: one row per config, then the totals."""
+    spec = plan.spec
+    columns = [name for name in GRID_ORDER if name in spec.grid]
+    header = ["#", "hash", "model", *columns, "template"]
+    rows = [
+        [str(i), c.hash, c.model, *(_cell(getattr(c.params, n)) for n in columns), c.template.name]
+        for i, c in enumerate(plan.configs, start=1)
+    ]
+    widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
+    lines = [f"sweep {spec.name}: suite {spec.suite}"]
+    if any(host.kind == "simulated" for host in spec.hosts):
+        lines.append("SIMULATED: outputs come from the simulated backend, not from real models")
+    lines.append("")
+    lines += [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    samples = plan.samples_per_case
+    totals = [
+        ("configs", f"{len(plan.configs)}  ({sweep_shape(spec)})"),
+        ("cases", str(plan.n_cases)),
+        ("samples per case", str(samples)),
+        (
+            "generations",
+            f"{plan.generations}  ({len(plan.configs)} configs × {plan.n_cases} "
+            f"cases × {samples} sample{'s' * (samples != 1)})",
+        ),
+        ("metrics", ", ".join(spec.metrics) or "the suite's defaults"),
+    ]
+    if (base := baseline_config(spec, list(plan.configs))) is not None:
+        totals.append(("baseline", f"{base.hash}  {base.label}"))
+    for i, host in enumerate(spec.hosts):
+        serves = ", ".join(host.models) if host.models is not None else "every model"
+        totals.append(
+            (
+                "hosts" if i == 0 else "",
+                f"{host.name}  {host.url}  {host.kind}  "
+                f"{host.slots} slot{'s' * (host.slots != 1)}  serves {serves}",
+            )
+        )
+    totals.append(("slots", f"{plan.total_slots} in all"))
+    width = max(len(label) for label, _ in totals)
+    lines.append("")
+    lines += [f"{label.ljust(width)}  {value}" for label, value in totals]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _reader(spec: SweepSpec) -> FieldReader:
+    return FieldReader(str(spec.path) if spec.path is not None else None)

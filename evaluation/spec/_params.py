@@ -1,0 +1,209 @@
+"""The generation parameters: the one place that says what each one is.
+
+A parameter is a field of ``GenerationParams`` with its facts in ``param(...)``: type and
+default come from the annotation and the default; validation from ``minimum`` /
+``maximum`` / ``choices``; then whether and how it enters the config hash, how it is
+sent to Ollama and to OpenAI-compatible servers, and how the selector encodes it.
+Everything else is built from ``PARAMETERS``: the spec's grid and its validation, the
+expansion order, config labels, the ``configs`` table's columns, the training frame's
+SQL, export, parameter effects, the selector's features and ``recommend()``'s configs.
+A rule that ties parameters together (``chunk_overlap < chunk_size``) goes in ``RULES``;
+every expanded config is checked against it.
+
+Adding a parameter never changes the hash of a config stored before it: a new parameter
+enters the hash only when it differs from its default (``hash_when_unset`` is for the six
+the hash always held, default or not).
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+Kind = type[int] | type[float] | type[str] | type[bool]
+Encoding = Literal["numeric", "categorical"]
+
+DEFAULT_NUM_PREDICT = 256
+
+
+def param(default: Any = None, **facts: Any) -> Any:
+    """A ``GenerationParams`` field; ``facts`` are ``Parameter``'s fields after
+    ``default`` (``None``: the server's default, and the parameter is not sent)."""
+    return field(default=default, metadata={"param": facts})
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Generation settings sent to the backend. ``None`` means "the server's default"
+    except ``num_predict``, which is always sent (Ollama's default is unbounded)."""
+
+    temperature: float | None = param(
+        minimum=0.0, short="t", ollama="temperature", openai="temperature", hash_when_unset=True
+    )
+    top_p: float | None = param(
+        minimum=0.0,
+        exclusive_minimum=True,
+        maximum=1.0,
+        short="p",
+        ollama="top_p",
+        openai="top_p",
+        hash_when_unset=True,
+    )
+    top_k: int | None = param(minimum=1, short="k", ollama="top_k", hash_when_unset=True)
+    num_predict: int = param(
+        DEFAULT_NUM_PREDICT,
+        minimum=1,
+        why="0 generates nothing, and -1 (unbounded generation) is refused because a "
+        "model that loops would never stop",
+        short="n",
+        labelled=False,
+        ollama="num_predict",
+        openai="max_tokens",
+        hash_when_unset=True,
+    )
+    num_ctx: int | None = param(
+        minimum=1, short="ctx", ollama="num_ctx", reloads_model=True, hash_when_unset=True
+    )
+    seed: int | None = param(
+        minimum=0,
+        why="leave seed out to let the server pick one",
+        short="seed",
+        ollama="seed",
+        openai="seed",
+        feature=None,
+        effect=False,
+        hash_when_unset=True,
+    )
+
+    def to_ollama_options(self) -> dict[str, Any]:
+        """The Ollama ``options`` object: every model option that is set."""
+        return {
+            p.ollama: getattr(self, p.name)
+            for p in PARAMETERS
+            if p.ollama is not None and getattr(self, p.name) is not None
+        }
+
+    def to_openai_fields(self) -> dict[str, Any]:
+        """The request-body fields of an OpenAI-compatible server that are set."""
+        return {
+            p.openai: getattr(self, p.name)
+            for p in PARAMETERS
+            if p.openai is not None and getattr(self, p.name) is not None
+        }
+
+    def hash_payload(self) -> dict[str, Any]:
+        """The parameters that identify a config (see the module docstring)."""
+        return {
+            name: value
+            for name, value in asdict(self).items()
+            if BY_NAME[name].hashed
+            and (BY_NAME[name].hash_when_unset or value != BY_NAME[name].default)
+        }
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One generation parameter, as ``param(...)`` describes it."""
+
+    name: str
+    kind: Kind
+    default: Any = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] | None = None  # the values a text parameter accepts
+    why: str = ""  # the reason for the rule, when it is not obvious
+    short: str = ""  # its name in a config label ("t=0.7"); default: the name
+    labelled: bool = True  # shown in config labels when set
+    hashed: bool = True  # part of the config's identity
+    hash_when_unset: bool = False  # in the hash even at its default (the original six)
+    ollama: str | None = None  # key in Ollama's ``options``; None: not a model option
+    openai: str | None = None  # key in an OpenAI-compatible request; None: not sent
+    reloads_model: bool = False  # a change makes Ollama reload: sweep it first
+    feature: Encoding | Literal["auto"] | None = "auto"  # auto: numeric, text categorical
+    effect: bool | None = None  # studied by parameter effects; None: when numeric
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind is not str
+
+    @property
+    def encoding(self) -> Encoding | None:
+        """How the selector sees it: a numeric or a categorical feature, or not at all."""
+        if self.feature != "auto":
+            return self.feature
+        return "numeric" if self.numeric else "categorical"
+
+    @property
+    def studied(self) -> bool:
+        """Whether parameter effects rank its values (numbers only)."""
+        return self.numeric and self.kind is not bool and self.effect is not False
+
+    @property
+    def rule(self) -> str:
+        """The validation rule as an error message states it."""
+        if self.choices is not None:
+            return f"must be one of {', '.join(self.choices)}"
+        if self.minimum is None:
+            return "must be " + ("true or false" if self.kind is bool else "set")
+        low = f"{self.minimum:g}"
+        if self.maximum is None:
+            return f"must be {'>' if self.exclusive_minimum else '>='} {low}"
+        return f"must be in {'(' if self.exclusive_minimum else '['}{low}, {self.maximum:g}]"
+
+    def accepts(self, value: Any) -> bool:
+        if self.choices is not None:
+            return value in self.choices
+        above = (
+            self.minimum is None
+            or value > self.minimum
+            or (value == self.minimum and not self.exclusive_minimum)
+        )
+        return above and (self.maximum is None or value <= self.maximum)
+
+    def cast(self, value: Any) -> Any:
+        """A stored or JSON value (a float frame cell, NaN for unset) as this type."""
+        if value is None or value != value:  # NaN
+            return None
+        return self.kind(value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule between parameters, checked on every expanded config: ``holds(params)``
+    must be true; ``field`` is the grid parameter an error names."""
+
+    field: str
+    message: str  # e.g. "chunk_overlap must be less than chunk_size"
+    holds: Callable[[GenerationParams], bool]
+
+
+RULES: tuple[Rule, ...] = ()
+
+
+def _parameters() -> tuple[Parameter, ...]:
+    hints = typing.get_type_hints(GenerationParams)
+    return tuple(
+        Parameter(name=f.name, kind=_kind(hints[f.name]), default=f.default, **f.metadata["param"])
+        for f in fields(GenerationParams)
+    )
+
+
+def _kind(hint: Any) -> Kind:
+    types = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+    if len(types) != 1:
+        raise TypeError(f"a generation parameter has one type (and None), not {hint}")
+    if types[0] not in (int, float, str, bool):
+        raise TypeError(f"a generation parameter is int, float, str or bool, not {types[0]}")
+    return types[0]
+
+
+PARAMETERS: tuple[Parameter, ...] = _parameters()
+"""Every generation parameter, in ``GenerationParams`` field order."""
+BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+GRID_ORDER: tuple[str, ...] = tuple(sorted(NAMES, key=lambda name: not BY_NAME[name].reloads_model))
+"""Expansion order after the model: parameters that make Ollama reload the model
+(num_ctx) first, so configs sharing them run together; then field order."""

@@ -1,0 +1,169 @@
+"""Operations commands: doctor, health, serve, deploy, baseline."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from evaluation.errors import EvalError
+from evaluation.run._doctor import Check, DoctorReport, check_database, check_spec
+from flows.cli._database import open_engine
+
+DEFAULT_TIMEOUT_S = 5.0
+REPO = Path(__file__).resolve().parents[2]
+DEMO_SPEC = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the `evalflow` parser."""
+    p = sub.add_parser(
+        "doctor", help="check the Prefect API, the results database and every host of a spec"
+    )
+    p.add_argument("spec", type=Path, nargs="?", help="a sweep spec whose hosts to check")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per check")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser(
+        "health", help="exit 0 when healthy, 1 when not (for supervisors and orchestrators)"
+    )
+    p.add_argument("spec", type=Path, nargs="?", help="a sweep spec whose hosts to check")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per check")
+    p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser(
+        "serve",
+        help="serve the on-demand, nightly and weekly deployments from this process "
+        "(named *-served, beside those of `deploy`)",
+    )
+    _schedule_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "deploy", help="register the deployments on a work pool, for a worker per GPU host"
+    )
+    p.add_argument("--pool", default="evalflow", help="the work pool (create it first)")
+    p.add_argument(
+        "--source",
+        type=Path,
+        default=REPO,
+        help="the checkout workers run from: the same path on every worker host",
+    )
+    _schedule_options(p)
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("baseline", help="manage the accepted baselines of nightly checks")
+    actions = p.add_subparsers(dest="baseline_command", required=True)
+    accept = actions.add_parser(
+        "accept", help="make an experiment the accepted baseline of its spec's series"
+    )
+    accept.add_argument("experiment")
+    accept.set_defaults(func=cmd_baseline_accept)
+
+
+def _schedule_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--nightly-spec",
+        type=Path,
+        default=DEMO_SPEC,
+        help="the spec the nightly regression sweep runs (default: the simulated demo)",
+    )
+    parser.add_argument("--nightly-cron", default="0 2 * * *")
+    parser.add_argument("--retrain-cron", default="0 4 * * 0")
+    parser.add_argument("--timezone", default="UTC")
+
+
+def _schedule_kwargs(args: argparse.Namespace) -> dict:
+    if not args.nightly_spec.is_file():
+        raise EvalError(f"nightly spec {args.nightly_spec} does not exist")
+    return {
+        "nightly_spec": args.nightly_spec,
+        "nightly_cron": args.nightly_cron,
+        "retrain_cron": args.retrain_cron,
+        "timezone": args.timezone,
+        "database": args.database,
+    }
+
+
+async def _prefect_check(timeout_s: float) -> Check:
+    """The Prefect API named by PREFECT_API_URL answers its health check."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return Check(
+            "prefect api",
+            "warn",
+            "PREFECT_API_URL is not set: flows start a temporary local API; schedules, "
+            "workers and the UI need a server (`prefect server start`)",
+        )
+    try:
+        async with get_client() as client:
+            error = await asyncio.wait_for(client.api_healthcheck(), timeout_s)
+            if error is None:
+                version = await asyncio.wait_for(client.api_version(), timeout_s)
+    except TimeoutError:
+        return Check("prefect api", "fail", f"{url}: no answer within {timeout_s:g} s")
+    if error is not None:
+        return Check("prefect api", "fail", f"{url}: {type(error).__name__}: {error}")
+    return Check("prefect api", "ok", f"{url}: healthy (server {version})", {"url": url})
+
+
+async def diagnose(spec: Path | None, database: str, timeout_s: float) -> DoctorReport:
+    """Every check: Prefect API, database, then the spec and its hosts."""
+    checks = [await _prefect_check(timeout_s), check_database(database, timeout_s=timeout_s)]
+    if spec is None:
+        checks.append(Check("hosts", "warn", "no spec given: hosts not checked"))
+    else:
+        checks += await check_spec(spec, timeout_s=timeout_s)
+    return DoctorReport(tuple(checks))
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from evaluation.settings import database_url
+
+    report = asyncio.run(diagnose(args.spec, database_url(args.database), args.timeout))
+    print(report.render_text())
+    return 0 if report.healthy else 1
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from evaluation.settings import database_url
+
+    report = asyncio.run(diagnose(args.spec, database_url(args.database), args.timeout))
+    print(report.one_line())
+    return 0 if report.healthy else 1
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from deployments.serve import serve_all
+
+    serve_all(_warn, **_schedule_kwargs(args))
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from deployments.serve import deploy_all
+
+    ids = deploy_all(args.pool, _warn, source=args.source, **_schedule_kwargs(args))
+    print(f"{len(ids)} deployments registered on work pool {args.pool!r}:")
+    print("  evaluate/on-demand, nightly-regression/nightly, retrain-selector/weekly")
+    print(f"start a worker on each GPU host: prefect worker start --pool {args.pool}")
+    return 0
+
+
+def cmd_baseline_accept(args: argparse.Namespace) -> int:
+    from evaluation.storage.baselines import accept_baseline
+    from evaluation.storage.db import session_scope
+
+    with session_scope(open_engine(args)) as session:
+        acceptance = accept_baseline(session, args.experiment)
+    replaced = f" (was {acceptance.replaced})" if acceptance.replaced else ""
+    print(f"{acceptance.experiment} is now the accepted baseline of {acceptance.series}{replaced}")
+    return 0

@@ -1,0 +1,89 @@
+"""Result commands: experiments, show, export. They only read the results database, so
+they import no Prefect and answer at once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from flows.cli._database import open_engine
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from evaluation.compare._leaderboard import load_leaderboard, render_text
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import completed_keys, get_experiment
+    from evaluation.storage.runs import experiment_status
+
+    with session_scope(open_engine(args)) as session:
+        experiment = get_experiment(session, args.experiment)
+        state = experiment_status(session, experiment)
+        board = load_leaderboard(session, args.experiment)
+        stored = len(completed_keys(session, experiment.id))
+    reason = f": {state.reason}" if state.reason else ""
+    if state.status != "completed":
+        print(f"Status: {state.status}{reason}")
+    if board.metrics:
+        print(render_text(board))
+        return 0
+    rerun = f"evalflow run {experiment.spec_path}" if experiment.spec_path else "evalflow run SPEC"
+    print(
+        f"No results for {experiment.name!r}: {stored} generations stored, none scored "
+        f"(status {state.status}). Rerun to resume: {rerun}"
+    )
+    return 1
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import list_experiments
+    from evaluation.storage.runs import experiment_status
+
+    with session_scope(open_engine(args)) as session:
+        rows = [(e, experiment_status(session, e)) for e in list_experiments(session)]
+    if not rows:
+        print("No experiments yet. Try: evalflow run benchmarks/sweeps/demo-simulated.yaml")
+        return 0
+    print(f"{'name':<32} {'suite':<20} {'status':<11} {'created (UTC)':<20} {'backend':<9} reason")
+    for e, state in rows:
+        backend = "SIMULATED" if e.simulated else "real"
+        created = e.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        reason = state.reason or ""
+        line = f"{e.name:<32} {e.suite:<20} {state.status:<11} {created:<20} {backend:<9} {reason}"
+        print(line.rstrip())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from evaluation.export import export_experiment
+    from evaluation.storage.db import session_scope
+
+    with session_scope(open_engine(args)) as session:
+        paths = export_experiment(
+            session, args.experiment, out_dir=Path(args.out), fmt=args.format, levels=args.level
+        )
+    for path in paths:
+        print(path)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the `evalflow` parser."""
+    p = sub.add_parser("experiments", help="list experiments")
+    p.set_defaults(func=cmd_experiments)
+
+    p = sub.add_parser("show", help="print an experiment's leaderboard")
+    p.add_argument("experiment")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("export", help="write results to files")
+    p.add_argument("experiment")
+    p.add_argument("--format", choices=["csv", "json", "parquet", "excel"], default="csv")
+    p.add_argument(
+        "--level",
+        action="append",
+        choices=["generations", "scores", "aggregates", "comparisons", "ratings", "judgements"],
+        help="what to export (repeatable; default: all)",
+    )
+    p.add_argument("--out", default=".", help="output folder")
+    p.set_defaults(func=cmd_export)

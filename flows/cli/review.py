@@ -1,0 +1,138 @@
+"""Review and report commands: review, report, judge."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import ipaddress
+import sys
+from pathlib import Path
+
+from evaluation.errors import EvalError
+from flows.cli._database import open_engine
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError) as exc:
+        raise EvalError("cannot tell who you are: give --rater NAME") from exc
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from evaluation.review.app import LOOPBACK_HOSTS, create_app
+
+    local = is_loopback(args.host)
+    app = create_app(
+        open_engine(args),
+        args.experiment,
+        args.rater or _login_name(),
+        configs=args.configs,
+        per_pair=args.pairs,
+        seed=args.seed,
+        allowed_hosts=LOOPBACK_HOSTS if local else None,
+    )
+    queue = app.state.queue
+    if not local:
+        print(
+            f"warning: serving on {args.host}: anyone who can reach it can rate as "
+            f"{queue.rater} (there is no login)",
+            file=sys.stderr,
+        )
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"Reviewing {len(queue.pair_ids)} blinded pairs of {queue.experiment} as "
+        f"{queue.rater}: open http://{shown}:{args.port}/ (Ctrl+C to stop)"
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from evaluation.report import write_report
+    from evaluation.storage.db import session_scope
+
+    out = Path(args.out) if args.out else Path(f"{args.experiment}-report.html")
+    with session_scope(open_engine(args)) as session:
+        path = write_report(session, args.experiment, out)
+    print(path)
+    return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from evaluation.review.judge import Judge
+    from evaluation.review.judging import judge_experiment
+    from evaluation.review.rubrics import load_rubric
+    from evaluation.settings import ollama_url
+
+    url = ollama_url(args.url) if args.url else ollama_url()
+    rubric = load_rubric(args.rubric) if args.rubric else None
+
+    async def run():
+        async with Judge(
+            url, args.model, rubric=rubric, seed=args.seed, max_attempts=args.attempts
+        ) as judge:
+            return await judge_experiment(
+                open_engine(args),
+                args.experiment,
+                judge,
+                configs=args.configs,
+                limit_per_config=args.limit,
+                pairwise=not args.no_pairwise,
+                concurrency=args.concurrency,
+                seed=args.seed,
+            )
+
+    result = asyncio.run(run())
+    rate = "–" if result.contradiction_rate is None else f"{result.contradiction_rate:.0%}"
+    print(
+        f"{result.judge}: {result.scored} of {result.generations} generations scored "
+        f"({result.unscored} unscored); {result.pairs} pairs judged in both orders, "
+        f"self-contradiction rate {rate}"
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the `evalflow` parser."""
+    p = sub.add_parser("review", help="rate outputs side by side in a local web page")
+    p.add_argument("experiment")
+    p.add_argument("--rater", help="your name (default: your login name)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: loopback)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument(
+        "--configs", nargs="+", help="configs to pair (hash, prefix or label; default: 2 best)"
+    )
+    p.add_argument("--pairs", type=int, default=10, help="pairs per two configs (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the cases and the sides")
+    p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report")
+    p.add_argument("experiment")
+    p.add_argument("--out", help="output file (default: EXPERIMENT-report.html)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("judge", help="score outputs with a judge model on an Ollama host")
+    p.add_argument("experiment")
+    p.add_argument("--url", help="the Ollama host (default: $OLLAMA_HOST, else 127.0.0.1:11434)")
+    p.add_argument("--model", required=True, help="the judge model, e.g. qwen2.5:7b")
+    p.add_argument("--configs", nargs="+", help="configs to judge (default: all)")
+    p.add_argument("--limit", type=int, help="at most this many generations per config")
+    p.add_argument("--no-pairwise", action="store_true", help="skip pairwise judging")
+    p.add_argument("--rubric", help="a YAML rubric: criterion name -> what grades 1-5 mean")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--attempts", type=int, default=3, help="tries per malformed answer")
+    p.add_argument("--concurrency", type=int, default=2)
+    p.set_defaults(func=cmd_judge)

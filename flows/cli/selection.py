@@ -1,0 +1,64 @@
+"""Selection commands: recommend, retrain."""
+
+from __future__ import annotations
+
+import argparse
+
+from evaluation.errors import EvalError
+from evaluation.suites import TASK_TYPES
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from selection import recommend
+
+    try:
+        answer = recommend(
+            args.task_type,
+            max_latency_s=args.max_latency,
+            max_energy_j=args.max_energy,
+            min_quality=args.min_quality,
+            prefer=args.prefer,
+            version=args.version,
+            database_url=args.database,
+        )
+    except ValueError as exc:  # recommend() refuses bad arguments this way
+        raise EvalError(str(exc)) from exc
+    if answer.status == "unavailable":  # no usable database or selector: an error, exit 2
+        raise EvalError(" ".join(answer.message.split()))
+    print(answer.explain())
+    return 0 if answer.choice is not None else 1
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from flows.cli.logs import quiet_expected_errors
+    from flows.retrain_selector import retrain_selector
+
+    quiet_expected_errors(args.verbose)
+
+    summary = retrain_selector(database=args.database, include_simulated=args.include_simulated)
+    state = "promoted" if summary["promoted"] else "kept, not promoted"
+    print(
+        f"selector v{summary['version_id']} trained on {summary['generations']} generations: "
+        f"{state}. {summary['reason']}"
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the `evalflow` parser."""
+    p = sub.add_parser("recommend", help="recommend a config for a task type under limits")
+    p.add_argument("task_type", choices=TASK_TYPES, help="the kind of task")
+    p.add_argument("--max-latency", type=float, help="seconds per answer (p95)")
+    p.add_argument("--max-energy", type=float, help="joules per generation")
+    p.add_argument(
+        "--min-quality", type=float, help="0-1 on the task type's quality metric (0.7, not 70)"
+    )
+    p.add_argument("--prefer", choices=["quality", "speed"], default="quality")
+    p.add_argument("--version", type=int, help="selector version (default: the promoted one)")
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("retrain", help="train a new selector version; promote it if not worse")
+    p.add_argument(
+        "--include-simulated", action="store_true", help="also learn from SIMULATED results"
+    )
+    p.set_defaults(func=cmd_retrain)

@@ -1,0 +1,85 @@
+"""Statistics commands: compare, power."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from flows.cli.logs import quiet_expected_errors
+    from flows.compare import compare
+
+    quiet_expected_errors(args.verbose)
+
+    summary = compare(
+        experiments=args.experiments,
+        configs=args.config,
+        baseline=args.baseline,
+        adjust=args.adjust,
+        database=args.database,
+    )
+    print(summary["markdown"])
+    return 0
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    from evaluation.compare._power_plan import plan_for_spec, render_power
+    from evaluation.settings import database_url
+
+    plan = plan_for_spec(
+        args.spec,
+        database_url=database_url(args.database),
+        delta=args.delta,
+        pilot_name=args.pilot or "",
+        alpha=args.alpha,
+        power=args.power,
+    )
+    print(render_power(plan), end="")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the `evalflow` parser."""
+    p = sub.add_parser(
+        "compare",
+        help="paired comparisons of stored configs (one experiment, or across experiments)",
+    )
+    p.add_argument("experiments", nargs="+", metavar="EXPERIMENT")
+    p.add_argument(
+        "--config",
+        action="append",
+        help="a config hash or label, in every experiment, or EXPERIMENT:CONFIG for one "
+        "(repeatable; default: all configs)",
+    )
+    p.add_argument("--baseline", help="compare each config with this one instead of all pairs")
+    p.add_argument("--adjust", choices=["holm", "fdr_bh"], default="holm")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "power",
+        help="before a sweep: cases needed to detect a difference, and what the suite can",
+    )
+    p.add_argument("spec", help="the sweep spec (YAML)")
+    p.add_argument("--delta", type=_positive, required=True, help="difference to detect")
+    p.add_argument(
+        "--pilot",
+        help="experiment whose scores give the variances (default: the experiment named "
+        "like the spec, if stored; else a stated assumption)",
+    )
+    p.add_argument("--alpha", type=_probability, default=0.05)
+    p.add_argument("--power", type=_probability, default=0.80)
+    p.set_defaults(func=cmd_power)

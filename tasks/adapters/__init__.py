@@ -1,0 +1,4 @@
+"""Adapters to Prefect's own API that are not tasks: ``prefect_concurrency`` (per-host
+request slots as Prefect global concurrency limits, through the lease endpoints),
+``slot_holders`` (the locked files that name the slots a run holds, so a dead run's
+slots are given back) and ``embedded_api`` (which API URL is the embedded server)."""

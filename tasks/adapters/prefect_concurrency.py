@@ -1,0 +1,480 @@
+"""Per-host request slots, held through Prefect global concurrency limits: a client for
+Prefect's concurrency API (an adapter, not a task).
+
+Each Ollama host has a global concurrency limit sized to its slots; a lane takes a slot
+just before an HTTP attempt and gives it back when an attempt fails (never holding it
+through a retry wait); when its chunk ends the slot goes to the lane's next chunk, or
+back to the limit if no chunk takes it within a second. We call the lease endpoints
+directly instead of ``prefect.concurrency``: that context manager serialises every
+acquisition for a limit through one queue, renews the lease from a thread and releases
+asynchronously, so the next request often finds the slot still taken and sleeps a
+server-chosen Retry-After inside the queue. Measured on the embedded server with 4
+lanes on a 4-slot limit: acquisition p50 2.1 s, p95 6.3 s; with direct lease calls,
+p50 8 ms.
+
+Leases are short (60 s, Prefect's least) and renewed every 15 s while the run lives, so
+a run that dies on another machine frees its slots within ~75 s (lease expiry and the
+server's expiry loop). A run that dies on this machine is found at once through its
+holder file (tasks/adapters/slot_holders.py), and its slots are given back by the next run that
+starts or finds the limit full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import re
+import socket
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+from prefect.client.base import ServerType
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+from prefect.context import FlowRunContext
+from prefect.exceptions import ObjectAlreadyExists
+from prefect.logging import get_logger
+from prefect.settings import get_current_settings
+from sqlalchemy.engine import make_url
+
+from evaluation.errors import EvalError
+from evaluation.settings import evalflow_home
+from evaluation.spec import HostSpec
+from tasks.adapters.embedded_api import is_embedded_api
+from tasks.adapters.slot_holders import FolderLock, HolderFile, scan
+
+MAX_POLL_S = 1.0
+BUSY_TRIES = 40  # quick retries of a slot write the server answered 503 (busy)
+LEASE_S = 60.0  # the shortest lease Prefect grants
+RENEW_EVERY_S = 15.0
+RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
+
+logger = get_logger("evalflow.host_slots")
+
+
+class SlotUnavailable(EvalError):
+    """A host's concurrency limit is missing, or no slot came free in time."""
+
+
+class _SlotsFull(Exception):
+    """The limit has no free slot now (the server's 423)."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"no free slot; retry after {retry_after_s:g} s")
+        self.retry_after_s = retry_after_s
+
+
+class _ServerBusy(Exception):
+    """The Prefect server answered 503: its database was busy; nothing was written."""
+
+
+async def _fail_fast_when_busy(response: httpx.Response) -> None:
+    if response.status_code == 503:
+        raise _ServerBusy(f"{response.request.method} {response.request.url.path}: 503")
+
+
+def slot_client() -> PrefectClient:
+    """A Prefect client for slot writes that hands a 503 back at once.
+
+    On SQLite the server answers 503 when a write collides with another one, and
+    Prefect's client then waits 2 s before trying again: measured at 800 generations,
+    that wait hit the first request of a lane in half the runs (~5% of the sweep's wall
+    time). This client raises instead (an httpx response hook, so nothing private is
+    touched) and ``HostSlots`` tries again within a tenth of a second."""
+    return get_client(httpx_settings={"event_hooks": {"response": [_fail_fast_when_busy]}})
+
+
+def host_limit_name(host: HostSpec) -> str:
+    """The global concurrency limit that caps requests in flight to ``host``."""
+    return "ollama-host-" + re.sub(r"[^a-z0-9-]+", "-", host.name.lower()).strip("-")
+
+
+async def size_limits(client: PrefectClient, hosts: tuple[HostSpec, ...]) -> dict[str, str]:
+    """Create or resize each host's limit to its slots."""
+    names = {}
+    for host in hosts:
+        name = host_limit_name(host)
+        await _upsert_limit(client, name, host.slots)
+        names[host.name] = name
+    return names
+
+
+async def _upsert_limit(client: PrefectClient, name: str, slots: int) -> None:
+    """Prefect's upsert reads then creates: two runs starting together can both try to
+    create the limit. The loser finds it existing on its second try and resizes it."""
+    try:
+        await client.upsert_global_concurrency_limit_by_name(name, slots)
+    except ObjectAlreadyExists:
+        await client.upsert_global_concurrency_limit_by_name(name, slots)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Where the runs sharing this Prefect server record their slots (``folder``).
+
+    ``by_count``: leases live in each process's own embedded API server, so a dead
+    run's slots are given back by count, not by lease. ``zero_when_alone``: the
+    counter lives in one SQLite file on this machine, so a run that finds no other
+    live run there may zero it (slots a killed request took without recording them)."""
+
+    folder: Path
+    by_count: bool = False
+    zero_when_alone: bool = False
+
+
+def registry_for(client: PrefectClient) -> Registry:
+    """The registry of the server ``client`` talks to: per API URL for a server, next
+    to the database for the embedded server (its port changes with every process):
+    Prefect's own ephemeral server, or the one `evalflow run` starts (flows/embedded_server)."""
+    embedded = client.server_type == ServerType.EPHEMERAL or is_embedded_api(str(client.api_url))
+    if not embedded:
+        return Registry(_home_folder(str(client.api_url)))
+    secret = get_current_settings().server.database.connection_url
+    url = make_url(secret.get_secret_value()) if secret is not None else None
+    database = url.database if url is not None else None
+    if url is None or not url.drivername.startswith("sqlite") or not database:
+        return Registry(_home_folder(str(url)), by_count=True)
+    if database.startswith("file:") or ":memory:" in database:
+        return Registry(_home_folder(database), by_count=True)
+    db = Path(database)
+    return Registry(db.with_name(db.name + ".slot-holders"), by_count=True, zero_when_alone=True)
+
+
+def _home_folder(key: str) -> Path:
+    return evalflow_home() / "slot-holders" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class _Lease:
+    id: str
+    limit: str
+
+
+class HostSlots:
+    """Takes, hands over and gives back slots of the hosts' limits.
+
+    Every slot change is a write to the Prefect server's database. On the embedded
+    SQLite server, writes that collide come back as 503 and Prefect's client retries
+    them after about 2 s: measured at 800 generations, each chunk's first acquisition
+    took 1.7-2.4 s (lanes starting together, or a chunk starting while another ended),
+    15% of the sweep's wall time. So this process writes one slot change at a time,
+    and a lane whose chunk ends parks its lease for ``handoff_s`` instead of releasing
+    it: the lane's next chunk, which starts within milliseconds, takes it over with no
+    API call. A parked lease nobody takes is released, so an idle lane does not keep
+    a slot from other runs.
+    """
+
+    def __init__(
+        self,
+        client: PrefectClient,
+        limit_names: Mapping[str, str],
+        *,
+        timeout_s: float,
+        lease_s: float = LEASE_S,
+        handoff_s: float = 1.0,
+        registry: Registry | None = None,
+        holder: UUID | None = None,
+    ) -> None:
+        self._client = client
+        self._names = dict(limit_names)
+        self._lease_s = lease_s
+        self._timeout_s = timeout_s
+        self._handoff_s = handoff_s
+        self._registry = registry
+        self._holder = ConcurrencyLeaseHolder(type="flow_run", id=holder) if holder else None
+        self._record: HolderFile | None = None
+        self._last_reclaim = float("-inf")
+        self._writes = asyncio.Lock()
+        self._held: dict[str, _Lease] = {}  # every lease this run holds, lanes' and parked
+        self._lost: set[str] = set()  # held leases the server no longer knows
+        self._renewer: asyncio.Task | None = None
+        self._parked: dict[str, list[_Lease]] = defaultdict(list)
+        self._expiries: dict[str, asyncio.Task] = {}  # parked lease id -> its timer
+        self._background: set[asyncio.Task] = set()
+
+    @classmethod
+    async def open(
+        cls, client: PrefectClient, limit_names: Mapping[str, str], *, timeout_s: float
+    ) -> HostSlots:
+        """Record this run as a slot holder and give back the slots of runs that died.
+        On the embedded server, where nothing else would free them, a run that finds no
+        other live run there also zeroes its limits' counters (the folder lock keeps any
+        run from joining between the look and the reset)."""
+        flow_run = FlowRunContext.get()
+        slots = cls(
+            client,
+            limit_names,
+            timeout_s=timeout_s,
+            registry=registry_for(client),
+            holder=flow_run.flow_run.id if flow_run and flow_run.flow_run else None,
+        )
+        await slots.join()
+        return slots
+
+    async def join(self) -> None:
+        """Record this run in its registry (see ``open``)."""
+        registry = self._registry
+        assert registry is not None
+        lock = FolderLock(registry.folder)
+        await asyncio.to_thread(lock.acquire)  # another run may hold it through API calls
+        try:
+            note = f"pid={os.getpid()} host={socket.gethostname()} flow_run={self._flow_run()}"
+            self._record = HolderFile.create(registry.folder, note)
+            found = scan(registry.folder, self._record)
+            await self._give_back_dead(found.dead)
+            if registry.zero_when_alone and found.alive == 0:
+                for name in self._names.values():
+                    await self._write(
+                        lambda name=name: self._client.update_global_concurrency_limit(
+                            name, GlobalConcurrencyLimitUpdate(active_slots=0)
+                        )
+                    )
+        finally:
+            lock.release()
+
+    def _flow_run(self) -> str:
+        return str(self._holder.id) if self._holder else "-"
+
+    def lane(self, host: str) -> LaneSlot:
+        return LaneSlot(self, host)
+
+    async def take(self, host: str) -> _Lease:
+        """A parked lease of ``host`` if one is waiting, else a new one."""
+        while self._parked[host]:
+            lease = self._parked[host].pop()
+            self._expiries.pop(lease.id).cancel()
+            if self.still_held(lease):
+                return lease
+        return await self._acquire(host)
+
+    def still_held(self, lease: _Lease) -> bool:
+        """False once a renewal found the lease gone (it expired: its slot is free)."""
+        if lease.id in self._lost:
+            self._lost.discard(lease.id)
+            return False
+        return True
+
+    def park(self, host: str, lease: _Lease) -> None:
+        """Keep ``lease`` for the host's next chunk; release it if none comes in time."""
+        self._parked[host].append(lease)
+        expiry = asyncio.create_task(self._release_unclaimed(host, lease))
+        self._expiries[lease.id] = expiry
+        self._background.add(expiry)
+        expiry.add_done_callback(self._background.discard)
+
+    async def reserve(self, hosts: tuple[HostSpec, ...]) -> None:
+        """Take the lanes' first slots before their chunk tasks start, and park them.
+
+        Chunk tasks starting together make the server persist their events while the
+        lanes ask for slots; that collision cost the first request of every lane ~2 s.
+        Only slots free right now are taken: a host shared with other runs is not
+        waited for here (its lanes wait for their own slots)."""
+        for host in hosts:
+            for _ in range(host.slots):
+                try:
+                    self.park(host.name, await self._increment(host.name))
+                except _SlotsFull:
+                    break
+
+    async def release(self, lease: _Lease) -> None:
+        self._held.pop(lease.id, None)
+        self._lost.discard(lease.id)
+        if self._record is not None:
+            self._record.giving_back(lease.id)
+        await self._write(lambda: self._client.release_concurrency_slots_with_lease(lease.id))
+
+    async def close(self) -> None:
+        """Release every parked lease now (the run's generation is over)."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+        for expiry in self._expiries.values():
+            expiry.cancel()
+        self._expiries.clear()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        for leases in self._parked.values():
+            while leases:
+                await self.release(leases.pop())
+        if self._record is not None:
+            if self._held:  # a lane still holds one: the next run gives it back
+                self._record.leave()
+            else:
+                self._record.close()
+            self._record = None
+
+    async def _release_unclaimed(self, host: str, lease: _Lease) -> None:
+        await asyncio.sleep(self._handoff_s)
+        self._parked[host].remove(lease)
+        del self._expiries[lease.id]
+        await self.release(lease)  # not cancelled by close(), which waits for it
+
+    async def _acquire(self, host: str) -> _Lease:
+        """Wait for a slot of ``host`` (polling while the limit is full, and giving
+        back slots of dead runs found meanwhile)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
+        while True:
+            try:
+                return await self._increment(host)
+            except _SlotsFull as full:
+                if await self._reclaim():
+                    continue
+                wait = min(full.retry_after_s, MAX_POLL_S) * random.uniform(0.5, 1.0)
+                if loop.time() + wait > deadline:
+                    raise SlotUnavailable(
+                        f"no slot of {self._names[host]} came free within {self._timeout_s:.0f} s"
+                    ) from full
+                await asyncio.sleep(wait)
+
+    async def _increment(self, host: str) -> _Lease:
+        """Take one slot now; ``_SlotsFull`` when the limit has none free."""
+        name = self._names[host]
+        try:
+            response = await self._write(
+                lambda: self._client.increment_concurrency_slots_with_lease(
+                    names=[name],
+                    slots=1,
+                    mode="concurrency",
+                    lease_duration=self._lease_s,
+                    holder=self._holder,
+                )
+            )
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 423:
+                raise
+            raise _SlotsFull(float(exc.response.headers.get("Retry-After", MAX_POLL_S))) from exc
+        body = response.json()
+        if not body.get("limits"):
+            raise SlotUnavailable(f"concurrency limit {name} does not exist")
+        lease = _Lease(body["lease_id"], name)
+        if self._record is not None:
+            self._record.took(lease.id, name)
+        self._held[lease.id] = lease
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew_forever())
+        return lease
+
+    async def _renew_forever(self) -> None:
+        """Renew every held lease while the run lives: a dead run's leases then expire
+        within a minute, and a live run's never do, however long a request takes."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            for lease in list(self._held.values()):
+                try:
+                    await self._write(
+                        lambda lease=lease: self._client.renew_concurrency_lease(
+                            lease.id, self._lease_s
+                        )
+                    )
+                except httpx.HTTPStatusError as exc:
+                    if exc.response.status_code in (404, 410):  # expired: the slot is free
+                        self._held.pop(lease.id, None)
+                        self._lost.add(lease.id)
+                    else:
+                        logger.warning("could not renew a slot lease: %s", exc)
+                except (httpx.HTTPError, SlotUnavailable) as exc:
+                    logger.warning("could not renew a slot lease: %s", exc)
+
+    async def _reclaim(self) -> bool:
+        """Give back the slots of dead runs, at most every ``RECLAIM_EVERY_S``."""
+        loop = asyncio.get_running_loop()
+        if self._registry is None or loop.time() - self._last_reclaim < RECLAIM_EVERY_S:
+            return False
+        self._last_reclaim = loop.time()
+        return await self._give_back_dead(scan(self._registry.folder, self._record).dead) > 0
+
+    async def _give_back_dead(self, dead: list[HolderFile]) -> int:
+        """Give back what dead runs' files still list; a file is removed once empty.
+        Each slot is marked given back before the call, as its run would have done."""
+        freed = 0
+        for record in dead:
+            try:
+                for held in record.held():
+                    record.giving_back(held.lease_id)
+                    try:
+                        await self._give_back(held.lease_id, held.limit)
+                    except BaseException:
+                        record.took(held.lease_id, held.limit)  # still to give back
+                        raise
+                    freed += 1
+            except (httpx.HTTPError, SlotUnavailable) as exc:
+                logger.warning("could not give back a dead run's slots: %s", exc)
+                record.leave()
+                continue
+            record.close()
+        if freed:
+            logger.info("gave back %d host slot(s) held by %d dead run(s)", freed, len(dead))
+        return freed
+
+    async def _give_back(self, lease_id: str, limit: str) -> None:
+        if self._registry is not None and self._registry.by_count:
+            # The lease lives in the dead process's own API server: decrement the
+            # shared counter instead. No expiry service runs there to do it twice.
+            await self._write(
+                lambda: self._client.release_concurrency_slots(
+                    names=[limit], slots=1, occupancy_seconds=1.0
+                )
+            )
+        else:
+            await self._write(lambda: self._client.release_concurrency_slots_with_lease(lease_id))
+
+    async def _write(self, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+        """One slot write at a time from this run (they would collide with each other),
+        tried again shortly when the server was busy (see ``slot_client``)."""
+        for _ in range(BUSY_TRIES):
+            try:
+                async with self._writes:
+                    return await call()
+            except _ServerBusy as exc:
+                busy = exc
+                await asyncio.sleep(random.uniform(0.02, 0.1))
+        raise SlotUnavailable(
+            f"the Prefect API stayed busy through {BUSY_TRIES} tries: {busy}"
+        ) from busy
+
+
+class LaneSlot:
+    """One lane's hold on a host slot for one chunk.
+
+    The slot is taken before an HTTP attempt and kept while the lane goes straight on to
+    its next request; it is given back as soon as an attempt fails (so it is never held
+    through a retry wait). When the chunk ends it is parked for the lane's next chunk.
+    Taking and giving back a slot around every request costs two API writes per
+    generation, which on the embedded SQLite server dominated a sweep
+    (benchmarks/perf/sweep_throughput.py).
+    """
+
+    def __init__(self, slots: HostSlots, host: str) -> None:
+        self._slots = slots
+        self._host = host
+        self._lease: _Lease | None = None
+
+    @asynccontextmanager
+    async def attempt(self) -> AsyncIterator[None]:
+        if self._lease is None or not self._slots.still_held(self._lease):
+            self._lease = await self._slots.take(self._host)
+        try:
+            yield
+        except BaseException:
+            await self.release()
+            raise
+
+    async def release(self) -> None:
+        """Give the slot back now (an attempt failed)."""
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            await self._slots.release(lease)
+
+    def finish(self) -> None:
+        """The chunk is over: park the slot for the lane's next chunk."""
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            self._slots.park(self._host, lease)

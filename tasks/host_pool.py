@@ -1,0 +1,117 @@
+"""The generate stage's plumbing, so the ``evaluate`` flow shows only its stages: the
+backends with their hosts checked (``open_host_pool``), then the whole generation on the
+hosts' Prefect slots with progress and GPU telemetry (``generate_all``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from prefect import tags
+from prefect.client.orchestration import get_client
+from prefect.utilities.annotations import quote
+from sqlalchemy.engine import Engine
+
+from evaluation.backends import Backend
+from evaluation.backends.retry import RetryPolicy
+from evaluation.run._dispatch import DispatchReport, dispatch
+from evaluation.run._gpu import GpuSampler
+from evaluation.run._preflight import HostCheck
+from evaluation.run._sweep import Sweep, open_backends
+from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
+from evaluation.run._work import WorkItem
+from evaluation.spec import HostSpec
+from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
+from tasks.generation import GenerationContext, generate_chunk, host_tag
+from tasks.hosts import check_hosts
+from tasks.progress import ProgressArtifact
+from tasks.results import artifact_key
+
+
+@dataclass(frozen=True)
+class HostPool:
+    """The sweep's open backends and what the host checks found."""
+
+    backends: Mapping[str, Backend]
+    checks: Mapping[str, HostCheck]
+
+    def up(self, hosts: Sequence[HostSpec]) -> tuple[HostSpec, ...]:
+        return tuple(h for h in hosts if self.checks[h.name].up)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What the generate stage did."""
+
+    report: DispatchReport
+    gpu: Mapping[str, ConfigGpu]
+    seconds: float
+    cpu_seconds: float
+
+
+@asynccontextmanager
+async def open_host_pool(
+    sweep: Sweep, *, simulated_time_scale: float = 0.0
+) -> AsyncIterator[HostPool]:
+    """The sweep's backends, every model (embedding models too) checked on every host
+    before anything is written; closed on the way out."""
+    backends = open_backends(sweep, simulated_time_scale=simulated_time_scale)
+    try:
+        yield HostPool(backends, await check_hosts(backends, sweep.required_models))
+    finally:
+        await asyncio.gather(*(b.aclose() for b in backends.values()))
+
+
+async def generate_all(
+    engine: Engine,
+    experiment_id: int,
+    experiment: str,
+    sweep: Sweep,
+    pool: HostPool,
+    pending: Sequence[WorkItem],
+    *,
+    chunk_size: int | None = None,
+) -> Generated:
+    """Every pending item, spread over the live hosts' slots (each host's Prefect
+    concurrency limit sized first), with a progress artifact and GPU telemetry."""
+    limits = sweep.spec.limits
+    hosts = pool.up(sweep.spec.hosts)
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(get_client())
+        limit_names = await size_limits(client, hosts)
+        progress = await ProgressArtifact.create(
+            artifact_key(experiment, "progress"), experiment, total=len(pending)
+        )
+        slots = await HostSlots.open(
+            await stack.enter_async_context(slot_client()),
+            limit_names,
+            timeout_s=limits.first_request_timeout_s,
+        )
+        stack.push_async_callback(slots.close)
+        context = GenerationContext(
+            engine=engine,
+            experiment_id=experiment_id,
+            suite=sweep.suite,
+            backends=pool.backends,
+            slots=slots,
+            policy=RetryPolicy(max_attempts=limits.max_attempts),
+            on_stored=progress.advance,
+        )
+
+        async def run(host, items):
+            with tags(host_tag(host)):
+                return await generate_chunk(host, quote(items), quote(context))
+
+        started, started_cpu = time.perf_counter(), time.process_time()
+        await slots.reserve(hosts)
+        telemetry = stack.enter_context(
+            RunTelemetry(GpuSampler(), pool.backends, local=local_hosts(hosts))
+        )
+        report = await dispatch(pending, hosts, telemetry.wrap(run), chunk_size=chunk_size)
+        await progress.flush()
+        seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - started_cpu
+    return Generated(report, telemetry.summary(), seconds, cpu_seconds)
