@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import socket
 import sqlite3
@@ -181,16 +180,9 @@ class Sweep:
         finally:
             _stop(self.process)
         assert code == 0, self.output()
-        # Known, left for the next session: embedded servers of concurrent runs share one
-        # SQLite file and Prefect's own event recorder may log a "database is locked"
-        # traceback while flushing (seen once in CI); evalflow's own output must be clean.
-        ours = re.sub(
-            r"^\S+ \| ERROR +\| prefect\.server\.services.*?(?=^\d\d:\d\d:\d\d|\Z)",
-            "",
-            self.output(),
-            flags=re.S | re.M,
-        )
-        assert "Traceback" not in ours, self.output()
+        # Embedded servers of concurrent runs share one SQLite file; what their own
+        # services log about it goes to the server log, never into the run's output.
+        assert "Traceback" not in self.output(), self.output()
 
     def stored(self) -> tuple[int, int]:
         """Rows stored and distinct generation keys among them."""
