@@ -4,8 +4,12 @@ Levels: generations (outputs and Ollama's counters), scores (one row per generat
 metric), aggregates (means with intervals and run facts), comparisons (the stored paired
 comparisons of the experiment; computed afresh, and marked so, when none are stored),
 ratings (every human rating, superseded ones included and marked) and judgements (judge
-verdicts). Every row that names a config also carries its label and model. CSV, JSON and
-Parquet write one file per level; Excel writes one workbook with a sheet per level.
+verdicts). Every row carries the experiment's id and name; a row of one config carries
+its hash, label, model, one column per generation parameter and its template; a
+comparison names both sides by hash, label and model. One concept has one column name
+at every level (``config_hash``, ``case_group``); docs/export-schema.md documents every
+column. CSV, JSON (Table Schema layout) and Parquet write one file per level; Excel
+writes one workbook with a sheet per level. An empty level keeps its columns.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from evaluation.compare._config_refs import select_configs
 from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
 from evaluation.review.frames import judgements_frame, ratings_frame
+from evaluation.spec import PARAMETERS
 from evaluation.statistics import compare_many
 from evaluation.storage.models import ComparisonRow, Experiment
 from evaluation.storage.repository import (
@@ -81,43 +86,99 @@ def export_experiment(
     return paths
 
 
+# One name per concept at every level: the renames that get there from the frames the
+# rest of evalflow reads (docs/export-schema.md documents every column written).
+_RENAMES = {
+    "generations": {"id": "generation_id"},
+    "scores": {"config": "config_hash", "group": "case_group"},
+    "aggregates": {},
+    "ratings": {
+        "id": "rating_id",
+        "config": "config_hash",
+        "group": "case_group",
+        "pair_config_a": "pair_config_hash_a",
+        "pair_config_b": "pair_config_hash_b",
+    },
+    "judgements": {
+        "id": "judgement_id",
+        "seed": "judge_seed",
+        "config": "config_hash",
+        "group": "case_group",
+        "other_config": "other_config_hash",
+    },
+}
+
+
+def parameter_columns() -> list[str]:
+    """One column per generation parameter, in the parameter table's order."""
+    return [p.name for p in PARAMETERS]
+
+
+def config_columns() -> list[str]:
+    """What a row with one config carries about it: label, model, every generation
+    parameter and the prompt template."""
+    return ["config_label", "model", *parameter_columns(), "template_name", "template_text"]
+
+
 def level_frame(session: Session, experiment: Experiment, level: str) -> pd.DataFrame:
-    """One level of an experiment as a frame (config label and model joined in)."""
+    """One level of an experiment as a frame: the experiment's id and name first, then
+    the level's keys, the config's facts (label, model, parameters, template) and the
+    level's own columns."""
     experiment_id = int(experiment.id)
-    if level == "generations":
-        frame = generations_frame(session, experiment_id)
-        key = "config_hash"
-    elif level == "scores":
-        frame, key = scores_frame(session, experiment_id), "config"
-    elif level == "aggregates":
-        frame, key = aggregates_frame(session, experiment_id), "config_hash"
-    elif level == "comparisons":
-        frame = _comparisons(session, experiment)
-        # stored rows name configs as the comparison did (by label), computed ones by hash
-        to_hash = {c.name: c.config_hash for c in select_configs(session, experiment, ref=None)}
-        to_hash |= {h: h for h in to_hash.values()}
-        for side in ("a", "b"):
-            key = f"config_{side}_hash"
-            frame = frame.assign(**{key: frame[f"config_{side}"].map(to_hash)})
-            frame = _with_labels(session, experiment_id, frame, key).rename(
-                columns={"config_label": f"config_{side}_label", "model": f"model_{side}"}
-            )
-        return frame
-    elif level == "ratings":
-        frame, key = ratings_frame(session, experiment_id, current_only=False), "config"
-    elif level == "judgements":
-        frame, key = judgements_frame(session, experiment_id), "config"
+    if level == "comparisons":
+        frame = _comparison_frame(session, experiment)
     else:
-        raise EvalError(f"unknown export level {level!r}")
-    return _with_labels(session, experiment_id, frame, key)
+        if level == "generations":
+            frame = generations_frame(session, experiment_id)
+        elif level == "scores":
+            frame = scores_frame(session, experiment_id)
+        elif level == "aggregates":
+            frame = aggregates_frame(session, experiment_id)
+        elif level == "ratings":
+            frame = ratings_frame(session, experiment_id, current_only=False)
+        elif level == "judgements":
+            frame = judgements_frame(session, experiment_id)
+        else:
+            raise EvalError(f"unknown export level {level!r}")
+        frame = frame.rename(columns=_RENAMES[level])
+        frame = _with_config(session, experiment_id, frame)
+    frame = frame.drop(columns=["experiment_id"], errors="ignore")
+    frame.insert(0, "experiment", experiment.name)
+    frame.insert(0, "experiment_id", experiment_id)
+    return frame
 
 
-def _with_labels(session: Session, experiment_id: int, frame: pd.DataFrame, key: str):
-    configs = experiment_configs(session, experiment_id)[["hash", "label", "model"]]
-    configs = configs.rename(columns={"hash": key, "label": "config_label"})
-    if "model" in frame.columns:
-        configs = configs.drop(columns="model")
-    return frame.merge(configs, on=key, how="left")
+def _with_config(session: Session, experiment_id: int, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its config's facts right after ``config_hash``."""
+    configs = experiment_configs(session, experiment_id)
+    configs = configs.rename(columns={"hash": "config_hash", "label": "config_label"})
+    configs = configs[["config_hash", *config_columns()]]
+    merged = frame.merge(configs, on="config_hash", how="left")
+    own = [c for c in frame.columns if c != "config_hash"]
+    ids = [c for c in own if c in _ROW_IDS]
+    rest = [c for c in own if c not in _ROW_IDS]
+    return merged[[*ids, "config_hash", *config_columns(), *rest]]
+
+
+_ROW_IDS = ("generation_id", "rating_id", "judgement_id")
+
+
+def _comparison_frame(session: Session, experiment: Experiment) -> pd.DataFrame:
+    """Comparison rows naming each side by hash, label and model."""
+    frame = _comparisons(session, experiment)
+    # stored rows name configs as the comparison did (by label), computed ones by hash
+    to_hash = {c.name: c.config_hash for c in select_configs(session, experiment, ref=None)}
+    to_hash |= {h: h for h in to_hash.values()}
+    configs = experiment_configs(session, int(experiment.id)).set_index("hash")
+    sides = {}
+    for side in ("a", "b"):
+        hashes = frame[f"config_{side}"].map(to_hash)
+        sides[f"config_hash_{side}"] = hashes
+        sides[f"config_label_{side}"] = hashes.map(configs["label"])
+        sides[f"model_{side}"] = hashes.map(configs["model"])
+    own = frame.drop(columns=["config_a", "config_b"])
+    head = own[["run_label", "metric"]]
+    return pd.concat([head, pd.DataFrame(sides, index=frame.index), own.iloc[:, 2:]], axis=1)
 
 
 def _comparisons(session: Session, experiment: Experiment) -> pd.DataFrame:
@@ -126,12 +187,10 @@ def _comparisons(session: Session, experiment: Experiment) -> pd.DataFrame:
     rows = session.exec(
         select(ComparisonRow).where(ComparisonRow.run_label == experiment.name)
     ).scalars()
+    columns = [c.name for c in ComparisonRow.__table__.columns if c.name != "id"]
     stored = [r.model_dump() for r in rows]
     if stored:
-        return pd.DataFrame(stored).assign(source="stored")
-    columns = [
-        c.name for c in ComparisonRow.__table__.columns if c.name not in ("id", "created_at")
-    ]
+        return pd.DataFrame(stored, columns=columns).assign(source="stored")
     scores = scores_frame(session, int(experiment.id))
     out = []
     for metric in sorted(scores["metric"].dropna().unique()):
@@ -167,6 +226,7 @@ def _comparisons(session: Session, experiment: Experiment) -> pd.DataFrame:
                     "effect_size_name": c.effect_size_name,
                     "min_detectable_diff": ac.power.min_detectable_difference,
                     "note": c.note,
+                    "created_at": None,
                     "source": "computed at export (holm, all pairs)",
                 }
             )
@@ -199,7 +259,9 @@ def _excel_text(value: object) -> object:
 
 
 def _write_json(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_json(path, orient="records", date_format="iso", force_ascii=False, indent=1)
+    """pandas' Table Schema layout ({"schema": {"fields": ...}, "data": [rows]}): an
+    empty level keeps its columns, which a bare list of records cannot."""
+    frame.to_json(path, orient="table", index=False, date_format="iso", force_ascii=False, indent=1)
 
 
 _WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {

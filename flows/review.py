@@ -1,7 +1,7 @@
 """The `review` flow: blinded side-by-side rating of a small batch of pairs in the
 Prefect UI. For each pair the run pauses with a form (stars per criterion for A and B,
 a preference, notes) above which the case, the reference and both outputs are shown;
-which config wrote which output is logged only after the pair is rated. For longer
+which config wrote which output is logged only once the batch is rated. For longer
 sessions use the web page, `evalflow review EXPERIMENT`."""
 
 from __future__ import annotations
@@ -95,12 +95,11 @@ def review(
                 notes=answer.notes,
             )
             store_rating_scores(session, queue.experiment_id)
-            view = pair_view(session, queue, pair_id)
+            view = pair_view(session, queue, pair_id, reveal=True)
         who = {side: ident["label"] for side, ident in view["identities"].items()}
-        logger.info(
-            "pair %d rated %s: A was %s, B was %s", pair_id, answer.preference, *who.values()
-        )
         revealed.append((pair_id, view["case_id"], answer.preference, who))
+    for pair_id, _, preference, who in revealed:  # the batch is the session: reveal now
+        logger.info("pair %d rated %s: A was %s, B was %s", pair_id, preference, *who.values())
     if revealed:
         create_markdown_artifact(
             key=artifact_key(experiment, "review"),

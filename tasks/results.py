@@ -30,6 +30,7 @@ from evaluation.storage.repository import (
     scores_frame,
 )
 from evaluation.suites import Suite
+from evaluation.view import view_hint
 
 
 def artifact_key(experiment: str, kind: str) -> str:
@@ -90,7 +91,7 @@ def publish(engine: Engine, experiment_id: int) -> Leaderboard:
         board = load_leaderboard(session, name)
     create_markdown_artifact(
         key=artifact_key(name, "leaderboard"),
-        markdown=render_markdown(board),
+        markdown=f"{render_markdown(board)}\n\n{view_hint(name)}.\n",
         description=f"Leaderboard of {name}" + (" (SIMULATED)" if board.simulated else ""),
     )
     create_table_artifact(

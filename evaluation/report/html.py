@@ -16,12 +16,14 @@ from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report import plots
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
+from evaluation.view import view_command, view_url
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; color: #1d2330; margin: 0; background: #f6f7f9; }
 header { background: #24324a; color: #fff; padding: 1rem 1.5rem; }
 header h1 { margin: 0 0 .3rem; font-size: 1.4rem; }
-nav a { color: #cfe0ff; margin-right: 1rem; font-size: .9rem; }
+nav a, .view a { color: #cfe0ff; margin-right: 1rem; font-size: .9rem; }
+.view { font-size: .85rem; margin: .2rem 0; }
 main { max-width: 1150px; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
 section { background: #fff; border: 1px solid #d9dde5; border-radius: 6px; padding: .8rem 1.2rem;
   margin: 1rem 0; }
@@ -70,7 +72,10 @@ def render_report(data: ReportData, *, generated_at: datetime | None = None) -> 
     header = (
         f"<header><h1>{_e(title)}</h1>"
         f"<div>suite {_e(e.suite)} · {_e(e.task_type)} · {len(data.order)} configs · "
-        f"status {_e(e.status)} · generated {when}</div><nav>{nav}</nav></header>"
+        f"status {_e(e.status)} · generated {when}</div>"
+        f'<div class="view">every output: <code>{_e(view_command(e.name))}</code>, then '
+        f'<a href="{_e(view_url(e.name))}">{_e(view_url(e.name))}</a></div>'
+        f"<nav>{nav}</nav></header>"
     )
     body = [f'<div class="banner">{_e(SIMULATED_BANNER)}</div>'] if e.simulated else []
     body += [

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report.data import ReportData
+from evaluation.view import view_hint
 
 TOP = 5  # leaderboard rows in the summary
 
@@ -41,6 +42,7 @@ def render_summary(
             f"`{report_file}` on the machine that ran the flow; `evalflow report {e.name}` "
             "writes it anywhere the results database is reachable.",
         ]
+    lines += ["", view_hint(e.name) + "."]
     notes = [*data.notes, *data.board.notes]
     if notes:
         lines += ["", "Notes:", *[f"- {n}" for n in notes]]

@@ -1,11 +1,13 @@
 """The blinded side-by-side review page: a FastAPI app over the results database.
 
 ``create_app(engine, experiment, rater)`` draws the pairs (seeded; see
-:mod:`evaluation.review.pairing`), stores them, and serves one page that shows a case,
-its reference and two outputs as "A" and "B". Which config produced which output is
-revealed only once the pair is rated; latency appears only beside the speed criterion.
-Pages are plain HTML and JavaScript strings (no build step). Serve it on a loopback
-address (``evalflow review`` does): there is no login, the rater is fixed per server.
+:mod:`evaluation.review.pairing`), stores them, and serves one page that shows a case
+(system prompt, every turn, references) and two outputs as "A" (left) and "B" (right).
+Which config wrote which output stays hidden, in the history too, until the session
+ends (every pair of the queue rated) or, for one rated pair, until the rater asks;
+latency appears only beside the speed criterion. Pages are Jinja2 templates with CSS
+and JavaScript files (no build step). Serve it on a loopback address (``evalflow
+review`` does): there is no login, the rater is fixed per server.
 """
 
 from __future__ import annotations
@@ -16,18 +18,20 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from evaluation.review._page import history_page, review_page
 from evaluation.review.frames import ratings_frame
+from evaluation.review.pages import history_page, review_page
 from evaluation.review.queue import (
     ReviewQueue,
     pair_view,
     pending_pairs,
     prepare_queue,
     progress,
+    revealed_pairs,
 )
 from evaluation.review.scores import store_rating_scores
 from evaluation.review.store import Criterion, Preference, rated_pair_ids, record_pair_rating
@@ -39,10 +43,10 @@ Stars = Annotated[int, Field(ge=1, le=5)]
 
 
 class RatingIn(BaseModel):
-    """A rater's verdict on the pair shown: stars per side and criterion, preference,
-    notes."""
+    """A rater's verdict on the pair shown: stars per side and criterion (none in fast
+    mode), preference, notes."""
 
-    stars: dict[Literal["A", "B"], dict[Criterion, Stars]]
+    stars: dict[Literal["A", "B"], dict[Criterion, Stars]] = Field(default_factory=dict)
     preference: Preference
     notes: str = Field(default="", max_length=10_000)
 
@@ -56,19 +60,33 @@ def create_app(
     per_pair: int | None = 10,
     seed: int = 0,
     allowed_hosts: Sequence[str] | None = None,
+    fast: bool = False,
 ) -> FastAPI:
     """The review app for ``rater`` on ``experiment``. ``allowed_hosts`` (e.g.
     :data:`LOOPBACK_HOSTS`) rejects requests whose Host header names anything else,
-    which stops other web pages from reaching a loopback server by DNS rebinding."""
+    which stops other web pages from reaching a loopback server by DNS rebinding.
+    ``fast`` opens the page in fast mode (the preference alone)."""
     queue = prepare_queue(engine, experiment, rater, configs=configs, per_pair=per_pair, seed=seed)
-    app = FastAPI(title=f"evalflow review: {experiment}", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title=f"evalflow review: {experiment}", docs_url=None, redoc_url=None, openapi_url=None
+    )
     if allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.mount("/static", StaticFiles(packages=[("evaluation.review", "static")]), name="static")
     app.state.queue = queue
+    asked: set[int] = set()  # pairs whose identities the rater asked to see early
+
+    def view(session, pair_id: int) -> dict[str, Any]:
+        rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
+        reveal = len(rated) == len(queue.pair_ids) or pair_id in asked
+        return {
+            "pair": pair_view(session, queue, pair_id, reveal=reveal),
+            "progress": progress(queue, rated),
+        }
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return review_page(queue.experiment, queue.rater, simulated=queue.simulated)
+        return review_page(queue.experiment, queue.rater, simulated=queue.simulated, fast=fast)
 
     @app.get("/history", response_class=HTMLResponse)
     def history() -> str:
@@ -78,16 +96,39 @@ def create_app(
     def next_pair() -> dict[str, Any]:
         with session_scope(engine) as session:
             pending = pending_pairs(session, queue)
-            pair = pair_view(session, queue, pending[0]) if pending else None
+            if pending:
+                return view(session, pending[0])
             rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
-        return {"pair": pair, "progress": progress(queue, rated)}
+        return {"pair": None, "progress": progress(queue, rated)}
 
     @app.get("/api/pairs/{pair_id}")
     def get_pair(pair_id: int) -> dict[str, Any]:
         _check_pair(queue, pair_id)
         with session_scope(engine) as session:
+            return view(session, pair_id)
+
+    @app.post("/api/pairs/{pair_id}/reveal")
+    def reveal_pair(pair_id: int) -> dict[str, Any]:
+        """The rater asks who wrote this pair before the session ends: only once they
+        have rated it, so the answer cannot sway the rating."""
+        _check_pair(queue, pair_id)
+        with session_scope(engine) as session:
+            if pair_id not in rated_pair_ids(session, queue.rater, queue.pair_ids):
+                raise HTTPException(status_code=409, detail="rate this pair before revealing it")
+            asked.add(pair_id)
+            return view(session, pair_id)
+
+    @app.get("/api/reveal")
+    def reveal_session() -> dict[str, Any]:
+        """Who wrote what in every pair: once the session has ended."""
+        with session_scope(engine) as session:
             rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
-            return {"pair": pair_view(session, queue, pair_id), "progress": progress(queue, rated)}
+            if len(rated) < len(queue.pair_ids):
+                raise HTTPException(
+                    status_code=409,
+                    detail=f"{len(queue.pair_ids) - len(rated)} pairs are still to rate",
+                )
+            return {"pairs": revealed_pairs(session, queue), "progress": progress(queue, rated)}
 
     @app.post("/api/pairs/{pair_id}/rating")
     def rate_pair(pair_id: int, body: RatingIn) -> dict[str, Any]:
@@ -106,14 +147,12 @@ def create_app(
                 raise HTTPException(status_code=422, detail=str(exc)) from exc
             session.flush()
             store_rating_scores(session, queue.experiment_id)
-            payload = pair_view(session, queue, pair_id)
-            rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
+            payload = view(session, pair_id)
         return {
             "stored": len(recorded.ratings),
             "superseded": recorded.superseded,
             "unchanged": recorded.unchanged,
-            "pair": payload,
-            "progress": progress(queue, rated),
+            **payload,
         }
 
     @app.get("/api/history")
@@ -122,7 +161,14 @@ def create_app(
             frame = ratings_frame(
                 session, queue.experiment_id, current_only=False, rater=queue.rater
             )
-        return {"rater": queue.rater, "ratings": _history_rows(frame, queue)}
+            rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
+        complete = len(rated) == len(queue.pair_ids)
+        shown = set(queue.pair_ids) if complete else asked
+        return {
+            "rater": queue.rater,
+            "blinded": not complete,
+            "ratings": _history_rows(frame, queue, shown),
+        }
 
     return app
 
@@ -132,7 +178,9 @@ def _check_pair(queue: ReviewQueue, pair_id: int) -> None:
         raise HTTPException(status_code=404, detail=f"pair {pair_id} is not in this review")
 
 
-def _history_rows(frame, queue: ReviewQueue) -> list[dict[str, Any]]:
+def _history_rows(frame, queue: ReviewQueue, shown: set[int]) -> list[dict[str, Any]]:
+    """The rater's ratings, oldest first; a blinded pair's config is named only once
+    the pair is in ``shown`` (revealed), so the history cannot unblind it early."""
     rows = []
     for r in frame.to_dict("records"):
         pair_id = _opt_int(r["pair_id"])
@@ -146,7 +194,11 @@ def _history_rows(frame, queue: ReviewQueue) -> list[dict[str, Any]]:
                 "pair_id": pair_id,
                 "case_id": r["case_id"],
                 "side": side,
-                "config": queue.labels.get(r["config"], {}).get("label", r["config"]),
+                "config": (
+                    queue.labels.get(r["config"], {}).get("label", r["config"])
+                    if pair_id is None or pair_id in shown
+                    else None
+                ),
                 "criterion": r["criterion"],
                 "stars": _opt_int(r["stars"]),
                 "preference": r["preference"],

@@ -18,13 +18,14 @@ def criterion_label(criterion: str, side: str) -> str:
 
 
 def describe(view: Mapping[str, Any]) -> str:
-    """The markdown shown above the form: the case, its reference, both outputs, and
-    the latencies last, under speed only."""
-    parts = [
-        f"### Pair {view['position']}: case `{view['case_id']}`",
-        "**Input**",
-        fenced(view["input"]),
-    ]
+    """The markdown shown above the form: the case (system prompt and every turn), its
+    reference, both outputs, and the latencies last, under speed only."""
+    parts = [f"### Pair {view['position']}: case `{view['case_id']}`", "**Input**"]
+    turns = view.get("turns") or [{"role": "user", "content": view["input"]}]
+    if view.get("system"):
+        turns = [{"role": "system", "content": view["system"]}, *turns]
+    for turn in turns:
+        parts += [f"*{turn['role']}*", fenced(turn["content"])]
     if view["references"]:
         parts += ["**Reference**", fenced("\n\n".join(view["references"]))]
     for side in "AB":

@@ -17,7 +17,12 @@ from evaluation.review.schema import ReviewPair
 from evaluation.review.store import current_pair_rating, rated_pair_ids, save_pairs
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Generation
-from evaluation.storage.repository import experiment_configs, generations_frame, get_experiment
+from evaluation.storage.repository import (
+    case_input,
+    experiment_configs,
+    generations_frame,
+    get_experiment,
+)
 
 
 @dataclass(frozen=True)
@@ -90,26 +95,60 @@ def progress(queue: ReviewQueue, rated: set[int]) -> dict[str, int]:
     return {"rated": len(rated), "total": len(queue.pair_ids)}
 
 
-def pair_view(session: Session, queue: ReviewQueue, pair_id: int) -> dict[str, Any]:
-    """What the page shows for a pair: never the configs until the rater has rated it."""
+def pair_view(
+    session: Session, queue: ReviewQueue, pair_id: int, *, reveal: bool = False
+) -> dict[str, Any]:
+    """What the page shows for a pair: the case's whole input (system prompt and every
+    turn), its references and the two outputs. Which config wrote which output only
+    when ``reveal`` and the rater has rated the pair (the caller says when a session
+    reveals: at its end, or for this pair when the rater asks)."""
     pair = session.get(ReviewPair, pair_id)
     case = session.get(CaseRow, pair.case_uid)
     sides = {"A": session.get(Generation, pair.generation_a)}
     sides["B"] = session.get(Generation, pair.generation_b)
     rating = current_pair_rating(session, pair_id, queue.rater)
     identities = None
-    if rating is not None:
+    if reveal and rating is not None:
         identities = {s: queue.labels.get(g.config_hash, {}) for s, g in sides.items()}
+    system, turns = case_input(session, case)
     return {
         "pair_id": pair_id,
         "position": queue.pair_ids.index(pair_id) + 1,
         "case_id": case.case_id,
         "input": case.input_text,
+        "system": system,
+        "turns": turns,
         "references": list(case.references or []),
+        "label": case.label,
         "outputs": {s: {"text": g.output, "latency_s": g.latency_s} for s, g in sides.items()},
         "rating": rating,
         "identities": identities,
     }
+
+
+def revealed_pairs(session: Session, queue: ReviewQueue) -> list[dict[str, Any]]:
+    """Who wrote what in every pair the rater rated, in queue order, with the config
+    their preference points at (None for a tie): the end of a session's reveal."""
+    rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
+    out = []
+    for pair_id in queue.pair_ids:
+        if pair_id not in rated:
+            continue
+        view = pair_view(session, queue, pair_id, reveal=True)
+        preference = view["rating"]["preference"]
+        who = view["identities"]
+        out.append(
+            {
+                "pair_id": pair_id,
+                "position": view["position"],
+                "case_id": view["case_id"],
+                "A": who["A"],
+                "B": who["B"],
+                "preference": preference,
+                "preferred": who[preference].get("label") if preference in who else None,
+            }
+        )
+    return out
 
 
 def pending_pairs(session: Session, queue: ReviewQueue) -> list[int]:

@@ -150,17 +150,20 @@ def record_pair_rating(
     notes: str = "",
 ) -> RecordedRating:
     """Store a rater's verdict on a pair: ``stars[side][criterion]`` for sides "A" and
-    "B" and every criterion, the preference, and notes (kept on the preference row)."""
+    "B" and every criterion, the preference, and notes (kept on the preference row).
+    Empty ``stars`` stores the preference alone (the review page's fast mode); stars
+    given earlier stay as they were."""
     pair = session.get(ReviewPair, pair_id)
     if pair is None:
         raise StorageError(f"no review pair with id {pair_id}")
     sides = {"A": pair.generation_a, "B": pair.generation_b}
+    given = any(stars.get(s) for s in sides)
     missing = [f"{s}.{c}" for s in sides for c in CRITERIA if c not in stars.get(s, {})]
-    if missing:
+    if given and missing:
         raise ValueError(f"missing stars for {', '.join(missing)}")
     rows: list[Rating] = []
     superseded = unchanged = 0
-    entries = [(sides[s], c, stars[s][c], None, "") for s in sides for c in CRITERIA]
+    entries = [(sides[s], c, stars[s][c], None, "") for s in sides for c in CRITERIA if given]
     entries.append((pair.generation_a, PREFERENCE, None, preference, notes))
     for generation_id, criterion, value, pref, text in entries:
         row, replaced = record_rating(

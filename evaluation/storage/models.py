@@ -69,6 +69,19 @@ class CaseRow(SQLModel, table=True):
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
+class CaseInput(SQLModel, table=True):
+    """A case's whole input as its suite gives it: the system prompt and every chat turn
+    (``cases.input_text`` keeps only the last user message, the text metrics read), so
+    the view and review pages can show what the model was asked. A table of its own so
+    databases made before it get it by CREATE TABLE; their cases have no row."""
+
+    __tablename__ = "case_inputs"
+
+    uid: str = Field(foreign_key="cases.uid", primary_key=True)
+    system: str | None = Field(default=None, sa_column=Column(Text))
+    messages: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))
+
+
 class Experiment(SQLModel, table=True):
     __tablename__ = "experiments"
 
@@ -253,6 +266,7 @@ TABLES: tuple[type[SQLModel], ...] = (
     ModelRow,
     SuiteRow,
     CaseRow,
+    CaseInput,
     Experiment,
     ExperimentRun,
     ConfigRow,

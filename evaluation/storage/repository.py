@@ -20,6 +20,7 @@ from evaluation.spec import Config
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import (
     Aggregate,
+    CaseInput,
     CaseRow,
     ConfigRow,
     Experiment,
@@ -31,7 +32,7 @@ from evaluation.storage.models import (
     SuiteRow,
     utcnow,
 )
-from evaluation.suites import Suite
+from evaluation.suites import Case, Suite
 
 
 def suite_fingerprint(suite: Suite) -> str:
@@ -76,6 +77,36 @@ def record_suite(session: Session, suite: Suite) -> None:
         ],
         update_columns=["group", "input_text", "input_chars", "references", "label", "meta"],
     )
+    insert_ignoring_conflicts(
+        session,
+        CaseInput,
+        [
+            {
+                "uid": case_uid(suite.name, case.id),
+                "system": case.system,
+                "messages": case_messages(case),
+            }
+            for case in suite.cases
+        ],
+        update_columns=["system", "messages"],
+    )
+
+
+def case_messages(case: Case) -> list[dict[str, str]]:
+    """Every turn of a case's input as ``{"role", "content"}`` (a prompt string is one
+    user turn)."""
+    if isinstance(case.input, str):
+        return [{"role": "user", "content": case.input}]
+    return [{"role": m.role, "content": m.content} for m in case.input]
+
+
+def case_input(session: Session, case: CaseRow) -> tuple[str | None, list[dict[str, str]]]:
+    """A stored case's system prompt and turns as its suite gave them; a case recorded
+    before ``case_inputs`` existed has its last user message alone."""
+    stored = session.get(CaseInput, case.uid)
+    if stored is None:
+        return None, [{"role": "user", "content": case.input_text}]
+    return stored.system, list(stored.messages)
 
 
 def record_models(session: Session, host: str, infos: Iterable[ModelInfo]) -> None:

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 from evaluation.errors import EvalError
-from flows.cli import ops, results, review, runs, selection, stats
+from flows.cli import ops, results, review, runs, selection, stats, view
 
-VERB_GROUPS = (runs, results, stats, ops, review, selection)
+VERB_GROUPS = (runs, results, stats, ops, review, selection, view)
 
 
 class _Parser(argparse.ArgumentParser):

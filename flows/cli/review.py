@@ -43,6 +43,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         per_pair=args.pairs,
         seed=args.seed,
         allowed_hosts=LOOPBACK_HOSTS if local else None,
+        fast=args.fast,
     )
     queue = app.state.queue
     if not local:
@@ -117,6 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pairs", type=int, default=10, help="pairs per two configs (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seeds the cases and the sides")
+    p.add_argument("--fast", action="store_true", help="ask only for the preference")
     p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("report", help="write a self-contained HTML report")

@@ -722,6 +722,12 @@ CLI_CASES = [
         ("no experiment named 'nope'", "demo"),
     ),
     Bad(
+        "cli-view-unknown-experiment",
+        "cli",
+        lambda w: ["view", "nope"],
+        ("no experiment named 'nope'", "demo"),
+    ),
+    Bad(
         "cli-export-unknown-experiment",
         "cli",
         lambda w: ["export", "nope", "--out", str(w.root)],

@@ -1,11 +1,9 @@
 """The review page end to end in real headless Chromium (Debian's `chromium` package,
 driven by Playwright): load it, rate a pair, reload, find the rating stored; change it
-and find the old rating kept in the history."""
+and find the old rating kept in the history; rate a session by keyboard alone and see
+who wrote what revealed at its end."""
 
 from __future__ import annotations
-
-import shutil
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session
@@ -16,38 +14,7 @@ from evaluation.review.store import CRITERIA
 from tests.support.asgi_server import serving
 from tests.support.review_db import build_review_db
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip(
-            "no browser: Debian's chromium is not installed at /usr/bin/chromium "
-            "(apt-get install -y chromium)"
-        )
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="no browser driver: pip install playwright"
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
-            args=CHROMIUM_ARGS,
-        )
-        yield browser
-        browser.close()
 
 
 def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
@@ -76,8 +43,11 @@ def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
         page.fill("#notes", "A names the right city")
         page.click("#submit")
         page.wait_for_selector("#status:has-text('Saved')")
+        assert page.is_hidden("#identity-A")  # rated, but the session goes on
+        assert not any(name in page.inner_text("body") for name in identities)
+        page.click("#reveal-pair")  # the rater asks for this pair
+        page.wait_for_selector("#identity-A", state="visible")
         revealed = page.inner_text("#identity-A")
-        assert page.is_visible("#identity-A")
         assert any(c.label in revealed for c in db.configs)
         pair_url = page.url
         assert "?pair=" in pair_url
@@ -110,3 +80,44 @@ def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
         assert struck.count() == 1
         assert "speed" in struck.inner_text() and "replaced by #" in struck.inner_text()
         page.close()
+
+
+def test_a_session_by_keyboard_alone_reveals_who_wrote_what_at_its_end(browser, database_url):
+    db = build_review_db(database_url, n_cases=4, chat=True)
+    app = create_app(db.engine, db.experiment, "kim", per_pair=2, seed=3)
+    labels = {c.label for c in db.configs}
+    with serving(app) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#pair", state="visible")
+        # the whole conversation: system prompt, the earlier exchange, the question
+        assert page.locator("#turns li").count() == 4
+        assert "geography tutor" in page.inner_text("#turns li.system")
+        assert page.inner_text("#progress") == "0 of 2 pairs rated"
+        first = page.url
+        for _ in CRITERIA:  # criterion by criterion: A's stars, then B's
+            page.keyboard.press("4")
+            page.keyboard.press("2")
+        page.keyboard.press("b")
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"location.href !== {first!r}")
+        page.wait_for_selector("#progress:has-text('1 of 2')")
+        assert not any(name in page.inner_text("body") for name in labels)
+
+        page.check("#fast")  # the preference alone
+        assert page.is_hidden("#criteria-box")
+        page.keyboard.press("t")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#done", state="visible")
+        rows = page.locator("#reveal tbody tr")
+        assert rows.count() == 2
+        text = page.inner_text("#reveal")
+        assert any(label in text for label in labels) and "tie" in text
+        page.close()
+
+    with Session(db.engine) as session:
+        stored = ratings_frame(session, db.experiment_id, rater="kim")
+    prefs = stored[stored.criterion == "preference"].sort_values("pair_id")
+    assert sorted(prefs.preference) == ["B", "tie"]
+    assert len(stored) == 8 + 2  # stars of the first pair only, two preferences
+    assert sorted(stored.stars.dropna().astype(int)) == [2] * 4 + [4] * 4

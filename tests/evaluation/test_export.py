@@ -15,7 +15,7 @@ from tests.support.review_db import build_review_db
 
 READERS = {
     "csv": pd.read_csv,
-    "json": lambda path: pd.read_json(path, orient="records"),
+    "json": lambda path: pd.read_json(path, orient="table"),
     "parquet": pd.read_parquet,
 }
 
@@ -56,7 +56,7 @@ def test_every_level_is_written_and_reads_back(db, tmp_path, fmt):
     comparisons = frames["comparisons"]
     assert len(comparisons) == 2 * 3  # two metrics, three pairs of configs
     assert comparisons["source"].str.startswith("computed").all()
-    assert {"config_a_label", "config_b_label", "p_adjusted"} <= set(comparisons.columns)
+    assert {"config_label_a", "config_label_b", "p_adjusted"} <= set(comparisons.columns)
     assert frames["judgements"].empty
 
 
@@ -95,6 +95,6 @@ def test_exported_comparisons_carry_labels_and_models_stored_or_computed(tmp_pat
         frame = pd.read_csv(path)
         assert frame["source"].str.startswith(source).all()
         for side in ("a", "b"):
-            assert frame[f"config_{side}_label"].notna().all()
-            assert set(frame[f"config_{side}_label"]) <= labels
+            assert frame[f"config_label_{side}"].notna().all()
+            assert set(frame[f"config_label_{side}"]) <= labels
             assert set(frame[f"model_{side}"]) <= models

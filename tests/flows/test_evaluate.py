@@ -139,6 +139,7 @@ def test_simulated_sweep_is_labelled_simulated(tmp_path, database_url):
 
     markdown = asyncio.run(artifact_data("evalflow-sim-label-test-leaderboard"))
     assert "SIMULATED" in markdown
+    assert "`evalflow view sim-label-test`" in markdown  # where to read every output
     engine = make_engine(database_url)
     with Session(engine) as session:
         assert all(g.simulated for g in session.exec(select(Generation)).all())

@@ -24,7 +24,7 @@ from evaluation.storage.repository import (
     save_generations,
     scores_frame,
 )
-from evaluation.suites import Case, Suite
+from evaluation.suites import Case, Message, Suite
 
 METRICS = ("exact_match", "contains")
 
@@ -38,17 +38,28 @@ class ReviewDB:
     configs: tuple[Config, ...]
 
 
-def make_suite(n_cases: int = 8) -> Suite:
+def make_suite(n_cases: int = 8, *, chat: bool = False) -> Suite:
+    """Cases whose (last) question is "What is the capital of country i?"; ``chat``
+    gives each a system prompt and an earlier exchange before that question."""
     cases = tuple(
         Case(
             id=f"c{i:02d}",
-            input=f"What is the capital of country {i}?",
+            input=_chat(i) if chat else f"What is the capital of country {i}?",
             references=(f"City {i}",),
             group=f"g{i % 3}",
+            system=f"You are a geography tutor for case {i}." if chat else None,
         )
         for i in range(n_cases)
     )
     return Suite("toy-qa", "1", "qa", METRICS, cases)
+
+
+def _chat(i: int) -> tuple[Message, ...]:
+    return (
+        Message("user", f"I am studying country {i}."),
+        Message("assistant", f"Happy to help with country {i}."),
+        Message("user", f"What is the capital of country {i}?"),
+    )
 
 
 def make_configs(temperatures: Sequence[float] = (0.0, 0.7, 1.0)) -> tuple[Config, ...]:
@@ -72,9 +83,10 @@ def build_review_db(
     n_cases: int = 8,
     temperatures: Sequence[float] = (0.0, 0.7, 1.0),
     simulated: bool = False,
+    chat: bool = False,
 ) -> ReviewDB:
     engine = make_engine(url)
-    suite = make_suite(n_cases)
+    suite = make_suite(n_cases, chat=chat)
     configs = make_configs(temperatures)
     with session_scope(engine) as session:
         record_suite(session, suite)

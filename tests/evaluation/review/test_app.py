@@ -1,4 +1,5 @@
-"""The review app's API: blinded until rated, validated, history kept."""
+"""The review app's API: blinded until the session ends (or the rater asks, after
+rating), validated, history kept and blinded alike; the whole conversation shown."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def _body(a=4, b=2, preference="A", notes=""):
 
 @pytest.fixture(scope="module")
 def shared_db(tmp_path_factory):
-    return build_review_db(f"sqlite:///{tmp_path_factory.mktemp('app') / 'results.db'}")
+    url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'results.db'}"
+    return build_review_db(url, chat=True)
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def _identities(review_db):
     return out
 
 
-def test_a_pair_is_blinded_until_it_is_rated(client, review_db):
+def test_a_pair_is_blinded_until_the_session_ends_or_the_rater_asks(client, review_db):
     body = client.get("/api/next").json()
     pair = body["pair"]
     assert body["progress"] == {"rated": 0, "total": 4}
@@ -64,14 +66,55 @@ def test_a_pair_is_blinded_until_it_is_rated(client, review_db):
     assert {s: set(pair["outputs"][s]) for s in "AB"} == {s: {"text", "latency_s"} for s in "AB"}
     assert not any(name in client.get("/api/next").text for name in _identities(review_db))
     assert not any(name in client.get("/").text for name in _identities(review_db))
+    pair_id = pair["pair_id"]
+    assert client.post(f"/api/pairs/{pair_id}/reveal").status_code == 409  # not rated yet
 
-    rated = client.post(f"/api/pairs/{pair['pair_id']}/rating", json=_body()).json()
+    rated = client.post(f"/api/pairs/{pair_id}/rating", json=_body()).json()
     assert rated["stored"] == 9 and rated["superseded"] == 0
     assert rated["progress"] == {"rated": 1, "total": 4}
-    shown = rated["pair"]["identities"]
-    assert {shown["A"]["config"], shown["B"]["config"]} <= {c.hash for c in review_db.configs}
+    assert rated["pair"]["identities"] is None  # rated, but the session goes on
     assert rated["pair"]["rating"]["stars"]["A"] == dict.fromkeys(CRITERIA, 4)
-    assert client.get("/api/next").json()["pair"]["pair_id"] != pair["pair_id"]
+    history = client.get("/api/history").json()
+    assert history["blinded"] and {r["config"] for r in history["ratings"]} == {None}
+    assert not any(name in client.get("/api/history").text for name in _identities(review_db))
+    assert client.get("/api/reveal").status_code == 409
+
+    asked = client.post(f"/api/pairs/{pair_id}/reveal").json()["pair"]["identities"]
+    assert {asked["A"]["config"], asked["B"]["config"]} <= {c.hash for c in review_db.configs}
+    labels = {c.label for c in review_db.configs}
+    assert {r["config"] for r in client.get("/api/history").json()["ratings"]} <= labels
+
+    nxt = client.get("/api/next").json()["pair"]
+    assert nxt["pair_id"] != pair_id and nxt["identities"] is None
+    while nxt is not None:
+        client.post(f"/api/pairs/{nxt['pair_id']}/rating", json=_body(preference="tie"))
+        nxt = client.get("/api/next").json()["pair"]
+    ended = client.get("/api/reveal").json()
+    assert [p["position"] for p in ended["pairs"]] == [1, 2, 3, 4]
+    first = next(p for p in ended["pairs"] if p["pair_id"] == pair_id)
+    assert first["preference"] == "A" and first["preferred"] == first["A"]["label"]
+    assert all(p["preferred"] is None for p in ended["pairs"] if p["pair_id"] != pair_id)
+    last = ended["pairs"][-1]["pair_id"]
+    assert client.get(f"/api/pairs/{last}").json()["pair"]["identities"] is not None
+    history = client.get("/api/history").json()
+    assert not history["blinded"] and {r["config"] for r in history["ratings"]} <= labels
+
+
+def test_a_pair_shows_the_system_prompt_and_every_turn(client):
+    pair = client.get("/api/next").json()["pair"]
+    n = int(pair["case_id"].removeprefix("c"))
+    assert pair["system"] == f"You are a geography tutor for case {n}."
+    assert [t["role"] for t in pair["turns"]] == ["user", "assistant", "user"]
+    assert pair["turns"][0]["content"] == f"I am studying country {n}."
+
+
+def test_fast_mode_stores_the_preference_alone(client):
+    pair_id = client.get("/api/next").json()["pair"]["pair_id"]
+    saved = client.post(f"/api/pairs/{pair_id}/rating", json={"preference": "B"}).json()
+    assert saved["stored"] == 1 and saved["pair"]["rating"]["preference"] == "B"
+    assert saved["pair"]["rating"]["stars"] == {"A": {}, "B": {}}
+    rows = client.get("/api/history").json()["ratings"]
+    assert [r["criterion"] for r in rows] == ["preference"]
 
 
 def test_changing_a_rating_is_reported_and_kept_in_the_history(client, review_db):
@@ -121,8 +164,11 @@ def test_pairs_outside_the_review_and_foreign_hosts_are_refused(client, review_d
     assert client.get("/api/next", headers={"host": "evil.example"}).status_code == 400
 
 
-def test_the_history_page_and_the_review_page_are_plain_html(client):
+def test_the_pages_are_templates_with_their_scripts_and_styles_served_alongside(client):
     page = client.get("/")
     assert page.headers["content-type"].startswith("text/html")
-    assert "<script>" in page.text and "src=" not in page.text  # nothing to build or fetch
-    assert "test_the_history_page" in client.get("/history").text
+    assert 'src="static/review.js"' in page.text and 'href="static/review.css"' in page.text
+    assert "test_the_pages_are_templates" in page.text  # the rater's name
+    for path in ("static/review.js", "static/review.css", "static/history.js"):
+        assert client.get(f"/{path}").status_code == 200
+    assert "test_the_pages_are_templates" in client.get("/history").text

@@ -1,0 +1,268 @@
+// The blinded review page. Model outputs are untrusted text: they go into the page with
+// textContent only. "A" is always the left output of a pair and "B" the right one; a
+// preference of "A" means the rater found the left output better.
+"use strict";
+
+const CRITERIA = JSON.parse(document.body.dataset.criteria);
+const $ = (id) => document.getElementById(id);
+let shown = null;
+let cursor = 0; // which star cell the digit keys fill: criterion by criterion, A then B
+const cells = []; // [criterion, side] in keyboard order
+
+function buildCriteria() {
+  const body = $("criteria");
+  for (const criterion of CRITERIA) {
+    const row = document.createElement("tr");
+    const name = document.createElement("th");
+    name.textContent = criterion;
+    row.appendChild(name);
+    for (const side of ["A", "B"]) {
+      const index = cells.length;
+      cells.push([criterion, side]);
+      const cell = document.createElement("td");
+      cell.id = "cell-" + side + "-" + criterion;
+      cell.addEventListener("click", () => setCursor(index));
+      const stars = document.createElement("span");
+      stars.className = "stars";
+      for (let n = 1; n <= 5; n++) {
+        const label = document.createElement("label");
+        const input = document.createElement("input");
+        input.type = "radio";
+        input.name = side + "-" + criterion;
+        input.value = String(n);
+        label.appendChild(input);
+        label.appendChild(document.createTextNode(n + "\u2605"));
+        stars.appendChild(label);
+      }
+      cell.appendChild(stars);
+      if (criterion === "speed") {
+        const latency = document.createElement("span");
+        latency.className = "latency";
+        latency.id = "latency-" + side;
+        cell.appendChild(latency);
+      }
+      row.appendChild(cell);
+    }
+    body.appendChild(row);
+  }
+}
+
+function fastMode() {
+  return $("fast").checked;
+}
+
+function applyMode() {
+  document.body.classList.toggle("fast", fastMode());
+  for (const [criterion, side] of cells) {
+    for (const input of document.getElementsByName(side + "-" + criterion)) {
+      input.required = !fastMode();
+    }
+  }
+}
+
+function setCursor(index) {
+  for (const td of document.querySelectorAll("td.current")) td.classList.remove("current");
+  cursor = Math.max(0, Math.min(cells.length - 1, index));
+  const [criterion, side] = cells[cursor];
+  $("cell-" + side + "-" + criterion).classList.add("current");
+}
+
+function setProgress(progress) {
+  $("progress").textContent = progress.rated + " of " + progress.total + " pairs rated";
+}
+
+function renderTurns(pair) {
+  const list = $("turns");
+  list.replaceChildren();
+  const turns = pair.system ? [{role: "system", content: pair.system}, ...pair.turns] : pair.turns;
+  for (const turn of turns) {
+    const item = document.createElement("li");
+    item.className = "turn " + turn.role;
+    const role = document.createElement("span");
+    role.className = "role";
+    role.textContent = turn.role;
+    const text = document.createElement("pre");
+    text.textContent = turn.content;
+    item.append(role, text);
+    list.appendChild(item);
+  }
+}
+
+function render(pair) {
+  shown = pair;
+  $("pair").hidden = false;
+  $("done").hidden = true;
+  $("case-id").textContent = "(case " + pair.case_id + ", pair " + pair.position + ")";
+  renderTurns(pair);
+  const targets = pair.references.length ? pair.references : (pair.label ? [pair.label] : []);
+  $("reference-box").hidden = targets.length === 0;
+  $("reference-title").textContent = pair.references.length ? "Reference" : "Label";
+  $("reference").textContent = targets.join("\n\n");
+  $("rating").reset();
+  for (const side of ["A", "B"]) {
+    const out = pair.outputs[side];
+    $("output-" + side).textContent = out.text;
+    $("latency-" + side).textContent = out.latency_s == null
+      ? "latency unknown" : "latency " + out.latency_s.toFixed(2) + " s";
+  }
+  if (pair.rating) {
+    for (const side of ["A", "B"]) {
+      for (const [criterion, stars] of Object.entries(pair.rating.stars[side] || {})) {
+        const input = document.querySelector(
+          'input[name="' + side + "-" + criterion + '"][value="' + stars + '"]');
+        if (input) input.checked = true;
+      }
+    }
+    const pref = document.querySelector('input[name="preference"][value="' +
+      pair.rating.preference + '"]');
+    if (pref) pref.checked = true;
+    $("notes").value = pair.rating.notes;
+  }
+  reveal(pair.identities);
+  $("submit").textContent = pair.rating ? "Update rating" : "Save rating";
+  $("next").hidden = !pair.rating;
+  $("reveal-pair").hidden = !pair.rating || Boolean(pair.identities);
+  setCursor(0);
+}
+
+function reveal(identities) {
+  for (const side of ["A", "B"]) {
+    const box = $("identity-" + side);
+    box.hidden = !identities;
+    box.textContent = identities
+      ? side + " was " + identities[side].label + " (" + identities[side].config + ")" : "";
+  }
+}
+
+async function getJSON(url, options) {
+  const response = await fetch(url, options);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.detail ? JSON.stringify(body.detail) : response.status);
+  return body;
+}
+
+async function showSessionEnd() {
+  const body = await getJSON("api/reveal");
+  const rows = $("reveal").querySelector("tbody");
+  rows.replaceChildren();
+  for (const p of body.pairs) {
+    const tr = document.createElement("tr");
+    const preferred = p.preferred === null ? "tie" : p.preference + ": " + p.preferred;
+    for (const text of [p.position, p.case_id, p.A.label, p.B.label, preferred]) {
+      const td = document.createElement("td");
+      td.textContent = String(text);
+      tr.appendChild(td);
+    }
+    rows.appendChild(tr);
+  }
+  $("pair").hidden = true;
+  $("done").hidden = false;
+}
+
+async function load(pairId) {
+  const body = await getJSON(pairId ? "api/pairs/" + pairId : "api/next");
+  setProgress(body.progress);
+  $("status").textContent = "";
+  if (!body.pair) {
+    history.replaceState(null, "", "./");
+    await showSessionEnd();
+    return;
+  }
+  history.replaceState(null, "", "?pair=" + body.pair.pair_id);
+  render(body.pair);
+}
+
+async function save() {
+  const form = new FormData($("rating"));
+  const stars = {};
+  if (!fastMode()) {
+    for (const side of ["A", "B"]) {
+      stars[side] = {};
+      for (const criterion of CRITERIA) {
+        stars[side][criterion] = Number(form.get(side + "-" + criterion));
+      }
+    }
+  }
+  const payload = {stars, preference: form.get("preference"), notes: form.get("notes") || ""};
+  const body = await getJSON("api/pairs/" + shown.pair_id + "/rating", {
+    method: "POST",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify(payload),
+  });
+  render(body.pair);
+  setProgress(body.progress);
+  let message = body.stored === 0 ? "Nothing changed." : "Saved.";
+  if (body.superseded > 0) {
+    message += " It replaces your earlier rating, which stays in your history.";
+  }
+  $("status").textContent = message;
+  return body;
+}
+
+async function submit(event) {
+  event.preventDefault();
+  try {
+    await save();
+  } catch (error) {
+    $("status").textContent = "Not saved: " + error.message;
+  }
+}
+
+async function saveAndAdvance() {
+  if (!$("rating").reportValidity()) return;
+  try {
+    await save();
+    await load(null);
+  } catch (error) {
+    $("status").textContent = "Not saved: " + error.message;
+  }
+}
+
+async function revealPair() {
+  try {
+    const body = await getJSON("api/pairs/" + shown.pair_id + "/reveal", {method: "POST"});
+    render(body.pair);
+  } catch (error) {
+    $("status").textContent = "Not revealed: " + error.message;
+  }
+}
+
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || $("pair").hidden) return;
+  if (event.target === $("notes")) {
+    if (event.key === "Escape") $("notes").blur();
+    return;
+  }
+  const key = event.key.toLowerCase();
+  if (key >= "1" && key <= "5" && !fastMode()) {
+    const [criterion, side] = cells[cursor];
+    const input = document.querySelector(
+      'input[name="' + side + "-" + criterion + '"][value="' + key + '"]');
+    input.checked = true;
+    setCursor(cursor + 1);
+  } else if (key === "a" || key === "b" || key === "t") {
+    const value = key === "t" ? "tie" : key.toUpperCase();
+    document.querySelector('input[name="preference"][value="' + value + '"]').checked = true;
+  } else if (key === "n") {
+    $("notes").focus();
+  } else if (key === "enter") {
+    if (event.target instanceof HTMLButtonElement) return; // the button's own action
+    saveAndAdvance();
+  } else {
+    return;
+  }
+  event.preventDefault();
+}
+
+buildCriteria();
+applyMode();
+$("fast").addEventListener("change", applyMode);
+$("rating").addEventListener("submit", submit);
+$("next").addEventListener("click", () => load(null));
+$("reveal-pair").addEventListener("click", revealPair);
+$("keys-toggle").addEventListener("click", () => {
+  $("keys").hidden = !$("keys").hidden;
+  $("keys-toggle").setAttribute("aria-expanded", String(!$("keys").hidden));
+});
+document.addEventListener("keydown", onKey);
+load(new URLSearchParams(location.search).get("pair"));

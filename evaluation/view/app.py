@@ -1,0 +1,276 @@
+"""The output browser: a FastAPI app over the results database, pages rendered on the
+server from Jinja2 templates (autoescaped: model outputs are untrusted text).
+
+Every state is a URL, so any view can be linked to: ``/e/NAME`` lists an experiment's
+generations (query parameters filter, sort and page), ``/e/NAME/compare?a=..&b=..``
+puts two configs side by side, ``/e/NAME/cases/CASE`` shows one case under every
+config, ``/e/NAME/g/ID`` one generation. Serve it on a loopback address
+(``evalflow view`` does): there is no login.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.engine import Engine
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from evaluation.compare import SIMULATED_BANNER
+from evaluation.errors import StorageError
+from evaluation.storage.db import session_scope
+from evaluation.storage.models import CaseRow, Experiment
+from evaluation.storage.repository import case_input, get_experiment, list_experiments
+from evaluation.view.detail import generation_detail
+from evaluation.view.links import experiment_path
+from evaluation.view.queries import (
+    PAIR_SORTS,
+    SORTS,
+    ExperimentFacts,
+    Filters,
+    case_generations,
+    experiment_facts,
+    generation_page,
+    pair_page,
+)
+
+PER_PAGE = 50
+PAIRS_PER_PAGE = 20
+MAX_PER_PAGE = 500
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("evaluation.view", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = _num
+    env.globals["experiment_path"] = experiment_path
+    env.globals["sorts"] = SORTS
+    env.globals["quote"] = lambda value: quote(str(value), safe="")
+    return env
+
+
+def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+    """The view app over every experiment in ``engine``'s database. ``allowed_hosts``
+    (e.g. ``evaluation.review.app.LOOPBACK_HOSTS``) rejects requests naming any other
+    host, which stops other web pages reaching a loopback server by DNS rebinding."""
+    app = FastAPI(title="evalflow view", docs_url=None, redoc_url=None, openapi_url=None)
+    if allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.mount("/static", StaticFiles(packages=[("evaluation.view", "static")]), name="static")
+    env = _environment()
+
+    def render(name: str, **context: Any) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(banner=SIMULATED_BANNER, **context))
+
+    @app.get("/", response_class=HTMLResponse)
+    def experiments() -> HTMLResponse:
+        with session_scope(engine) as session:
+            rows = [e.model_dump() for e in list_experiments(session)]
+        return render("experiments.html", experiments=rows[::-1])
+
+    @app.get("/e/{experiment}", response_class=HTMLResponse)
+    def generations(experiment: str, request: Request) -> HTMLResponse:
+        params = request.query_params
+        with session_scope(engine) as session:
+            row, facts = _experiment(session, experiment)
+            filters = _filters(params, facts)
+            sort = _choice(params, "sort", SORTS, "id")
+            direction = _choice(params, "dir", ("asc", "desc"), "asc")
+            page = generation_page(
+                session,
+                int(row.id),
+                filters,
+                sort=sort,
+                direction=direction,
+                page=_int(params, "page", 1),
+                per_page=min(_int(params, "per_page", PER_PAGE), MAX_PER_PAGE),
+            )
+        return render(
+            "generations.html",
+            experiment=row.model_dump(),
+            facts=facts,
+            filters=filters,
+            sort=sort,
+            direction=direction,
+            page=page,
+            link=_linker(params),
+        )
+
+    @app.get("/e/{experiment}/compare", response_class=HTMLResponse)
+    def compare(experiment: str, request: Request) -> HTMLResponse:
+        params = request.query_params
+        with session_scope(engine) as session:
+            row, facts = _experiment(session, experiment)
+            filters = _filters(params, facts)
+            a, b = (_config(params.get(side, ""), facts) for side in ("a", "b"))
+            sort = _choice(params, "sort", PAIR_SORTS, "case")
+            page = None
+            if a and b:
+                page = pair_page(
+                    session,
+                    int(row.id),
+                    a,
+                    b,
+                    filters,
+                    sort=sort,
+                    page=_int(params, "page", 1),
+                    per_page=min(_int(params, "per_page", PAIRS_PER_PAGE), MAX_PER_PAGE),
+                )
+        return render(
+            "compare.html",
+            experiment=row.model_dump(),
+            facts=facts,
+            filters=filters,
+            a=a,
+            b=b,
+            sort=sort,
+            page=page,
+            link=_linker(params),
+        )
+
+    @app.get("/e/{experiment}/cases/{case_id:path}", response_class=HTMLResponse)
+    def case(experiment: str, case_id: str) -> HTMLResponse:
+        with session_scope(engine) as session:
+            row, facts = _experiment(session, experiment)
+            generations = case_generations(session, int(row.id), case_id)
+            if not generations:
+                raise HTTPException(404, f"experiment {row.name!r} has no case {case_id!r}")
+            case_row = session.get(CaseRow, generations[0]["case_uid"])
+            system, turns = case_input(session, case_row)
+            case_facts = case_row.model_dump()
+        return render(
+            "case.html",
+            experiment=row.model_dump(),
+            facts=facts,
+            case=case_facts,
+            system=system,
+            turns=turns,
+            generations=generations,
+        )
+
+    @app.get("/e/{experiment}/g/{generation_id}", response_class=HTMLResponse)
+    def generation(experiment: str, generation_id: int) -> HTMLResponse:
+        with session_scope(engine) as session:
+            row, facts = _experiment(session, experiment)
+            detail = generation_detail(session, int(row.id), generation_id)
+        if detail is None:
+            raise HTTPException(404, f"experiment {row.name!r} has no generation {generation_id}")
+        return render("generation.html", experiment=row.model_dump(), facts=facts, g=detail)
+
+    return app
+
+
+def _experiment(session, name: str) -> tuple[Experiment, ExperimentFacts]:
+    try:
+        row = get_experiment(session, name)
+    except StorageError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return row, experiment_facts(session, int(row.id), row.suite, list(row.metrics or []))
+
+
+def _config(value: str, facts: ExperimentFacts) -> str:
+    """A config hash from a hash, a unique hash prefix or a label ("" when none)."""
+    value = value.strip()
+    if not value:
+        return ""
+    if value in facts.labels:
+        return value
+    by_label = [h for h, label in facts.labels.items() if label == value]
+    by_prefix = [h for h in facts.labels if h.startswith(value)]
+    found = by_label or by_prefix
+    return found[0] if len(found) == 1 else value
+
+
+def _filters(params: Mapping[str, str], facts: ExperimentFacts) -> Filters:
+    configs = tuple(_config(v, facts) for v in params.getlist("config") if v.strip())
+    return Filters(
+        configs=configs,
+        case=params.get("case", "").strip(),
+        group=params.get("group", "").strip(),
+        metric=params.get("metric", "").strip(),
+        min_value=_float(params, "min"),
+        max_value=_float(params, "max"),
+        failed=_flag(params, "failed"),
+        truncated=_flag(params, "truncated"),
+    )
+
+
+def _float(params: Mapping[str, str], name: str) -> float | None:
+    raw = params.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise HTTPException(400, f"{name}: expected a number, got {raw!r}") from exc
+    if not math.isfinite(value):
+        raise HTTPException(400, f"{name}: expected a finite number, got {raw!r}")
+    return value
+
+
+def _int(params: Mapping[str, str], name: str, default: int) -> int:
+    raw = params.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise HTTPException(400, f"{name}: expected a whole number, got {raw!r}") from exc
+    if value < 1:
+        raise HTTPException(400, f"{name}: expected 1 or more, got {value}")
+    return value
+
+
+def _flag(params: Mapping[str, str], name: str) -> bool | None:
+    raw = params.get(name, "").strip()
+    if raw in ("", "any"):
+        return None
+    if raw in ("yes", "no"):
+        return raw == "yes"
+    raise HTTPException(400, f"{name}: expected yes, no or any, got {raw!r}")
+
+
+def _choice(params: Mapping[str, str], name: str, allowed: Sequence[str], default: str) -> str:
+    raw = params.get(name, "").strip() or default
+    if raw not in allowed:
+        raise HTTPException(400, f"{name}: expected one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _linker(params) -> Callable[..., str]:
+    """``link(page=2)``: this page's query with some parameters replaced (None drops
+    one), for paging and sorting links that keep the filters."""
+    current = list(params.multi_items())
+
+    def link(**changes: Any) -> str:
+        kept = [(k, v) for k, v in current if k not in changes]
+        for key, value in changes.items():
+            if value is None:
+                continue
+            values = value if isinstance(value, list | tuple) else [value]
+            kept += [(key, str(v)) for v in values]
+        return "?" + urlencode(kept) if kept else "?"
+
+    return link
+
+
+def _num(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)

@@ -1,0 +1,90 @@
+"""Everything about one generation or one case: the input as the model received it
+(system prompt and every chat turn, the config's template applied as the sweep applied
+it), references or label, every score with its detail, and pipeline stages where the
+database has a stages table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import MetaData, Table, inspect, select
+from sqlmodel import Session
+
+from evaluation.run import build_messages
+from evaluation.spec import Config, GenerationParams, PromptTemplate
+from evaluation.storage.models import CaseRow, ConfigRow, ScoreDetail, SuiteRow
+from evaluation.storage.repository import case_input
+from evaluation.suites import Case, Message, Suite
+from evaluation.view.queries import full_rows
+
+
+def sent_messages(session: Session, case: CaseRow, config_hash: str) -> list[dict[str, str]]:
+    """The messages the model received for ``case`` under ``config_hash``, rebuilt with
+    :func:`evaluation.run.build_messages` (the function the sweep used)."""
+    system, turns = case_input(session, case)
+    config = session.get(ConfigRow, config_hash)
+    suite = session.get(SuiteRow, case.suite)
+    if config is None or suite is None:
+        return ([{"role": "system", "content": system}] if system else []) + turns
+    messages = tuple(Message(t["role"], t["content"]) for t in turns)
+    only_user = len(messages) == 1 and messages[0].role == "user"
+    as_case = Case(case.case_id, messages[0].content if only_user else messages, system=system)
+    as_suite = Suite(suite.name, suite.version, suite.task_type, (), (), tuple(suite.labels or ()))
+    template = PromptTemplate(config.template_name, config.template_text)
+    as_config = Config(config.model, GenerationParams(), template)
+    try:
+        built = build_messages(as_config, as_case, as_suite)
+    except (KeyError, IndexError, ValueError):  # a template the stored facts cannot fill
+        built = ((Message("system", system),) if system else ()) + messages
+    return [{"role": m.role, "content": m.content} for m in built]
+
+
+def generation_detail(
+    session: Session, experiment_id: int, generation_id: int
+) -> dict[str, Any] | None:
+    """One generation with everything the detail page shows; None when it is not in
+    this experiment."""
+    rows = full_rows(session, [generation_id])
+    row = rows.get(generation_id)
+    if row is None or int(row["experiment_id"]) != experiment_id:
+        return None
+    case = session.get(CaseRow, row["case_uid"])
+    details = session.exec(
+        select(ScoreDetail.metric, ScoreDetail.detail).where(
+            ScoreDetail.generation_id == generation_id
+        )
+    ).all()
+    return row | {
+        "messages": sent_messages(session, case, row["config_hash"]),
+        "references": list(case.references or []),
+        "label": case.label,
+        "score_details": {str(m): str(d) for m, d in details},
+        "stages": generation_stages(session, row),
+    }
+
+
+# Pipelines record each case's run and every model call of it under the generation's
+# key, in tables of their own that plain sweeps' databases lack.
+PIPELINE_TABLES = ("case_runs", "stages")
+_KEY = ("experiment_id", "config_hash", "case_uid", "sample_index")
+
+
+def generation_stages(session: Session, row: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The pipeline run and model calls (stages) of the generation ``row``, keyed by
+    table name, in call order; empty when the database has no pipeline tables or the
+    generation was a single call."""
+    bind = session.connection()
+    present = set(inspect(bind).get_table_names())
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in PIPELINE_TABLES:
+        if name not in present:
+            continue
+        table = Table(name, MetaData(), autoload_with=bind)
+        if not set(_KEY) <= set(table.c.keys()):
+            continue
+        order = [table.c[c] for c in ("position", "id") if c in table.c]
+        query = select(table).where(*(table.c[k] == row[k] for k in _KEY)).order_by(*order)
+        rows = [{k: v for k, v in r._mapping.items() if k not in _KEY} for r in session.exec(query)]
+        if rows:
+            out[name] = rows
+    return out

@@ -1,0 +1,31 @@
+"""Where the view of an experiment lives, for the report, the Prefect artifacts and the
+CLI to point at: one place that knows the default port and the URL shape."""
+
+from __future__ import annotations
+
+import shlex
+from urllib.parse import quote
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8766
+
+
+def experiment_path(experiment: str) -> str:
+    """The page of ``experiment`` relative to the server's root."""
+    return f"/e/{quote(experiment, safe='')}"
+
+
+def view_url(experiment: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{experiment_path(experiment)}"
+
+
+def view_command(experiment: str) -> str:
+    return shlex.join(["evalflow", "view", experiment])
+
+
+def view_hint(experiment: str) -> str:
+    """One sentence: how to browse every output of ``experiment``."""
+    return (
+        f"Browse every output: run `{view_command(experiment)}`, then open {view_url(experiment)}"
+    )

@@ -1,0 +1,46 @@
+// The filter forms apply as soon as a choice changes (text fields on Enter) and leave
+// empty fields out of the URL, so it stays short enough to share; the keys j / k step
+// through the listed rows, Enter opens the current one. Pages work without this script.
+"use strict";
+
+for (const form of document.querySelectorAll("form.filters")) {
+  form.addEventListener("submit", () => {
+    for (const field of form.querySelectorAll("input, select")) {
+      if (field.value === "" || field.value === "any") field.disabled = true;
+    }
+  });
+  for (const select of form.querySelectorAll("select")) {
+    select.addEventListener("change", () => {
+      const page = form.querySelector('input[name="page"]');
+      if (page) page.remove();
+      form.requestSubmit();
+    });
+  }
+}
+
+const rows = Array.from(document.querySelectorAll("table.generations tbody tr[data-id]"));
+let current = -1;
+
+function focusRow(index) {
+  if (rows.length === 0) return;
+  if (current >= 0) rows[current].classList.remove("current");
+  current = Math.max(0, Math.min(rows.length - 1, index));
+  rows[current].classList.add("current");
+  rows[current].scrollIntoView({block: "nearest"});
+}
+
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  if (target instanceof HTMLInputElement || target instanceof HTMLSelectElement) return;
+  if (event.key === "j") focusRow(current + 1);
+  else if (event.key === "k") focusRow(current - 1);
+  else if (event.key === "Enter" && current >= 0) {
+    const link = rows[current].querySelector("a");
+    if (link) link.click();
+  }
+});
+
+// Back from a submitted form: the browser may restore the page with fields disabled.
+window.addEventListener("pageshow", () => {
+  for (const field of document.querySelectorAll("form.filters [disabled]")) field.disabled = false;
+});

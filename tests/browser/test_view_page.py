@@ -1,0 +1,90 @@
+"""`evalflow view`'s pages in real headless Chromium: filter by choosing a config (the
+form applies itself), read two configs side by side with their score difference, and
+open deep links to a case and to a filtered list straight from their URLs."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from evaluation.review.app import LOOPBACK_HOSTS
+from evaluation.view.app import create_app
+from tests.support.asgi_server import serving
+from tests.support.review_db import build_review_db
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    db = build_review_db(
+        f"sqlite:///{tmp_path_factory.mktemp('view') / 'r.db'}", n_cases=6, chat=True
+    )
+    with serving(create_app(db.engine, allowed_hosts=LOOPBACK_HOSTS)) as url:
+        yield db, f"{url}/e/{db.experiment}"
+
+
+def test_choosing_a_config_filters_the_list_and_the_url_keeps_it(browser, served):
+    db, base = served
+    page = browser.new_page()
+    page.goto(base)
+    assert page.inner_text("#total") == "18 matches"
+    second = db.configs[1]
+    with page.expect_navigation():
+        page.select_option("#f-config", second.hash)
+    assert page.inner_text("#total") == "6 matches"
+    cells = page.locator("#rows tbody tr td:nth-child(2)").all_inner_texts()
+    assert cells == [second.label] * 6
+    assert parse_qs(urlparse(page.url).query)["config"] == [second.hash]
+    page.fill("#f-case", "c04")
+    with page.expect_navigation():
+        page.press("#f-case", "Enter")
+    assert page.inner_text("#total") == "1 match"
+    assert "Town 4" in page.inner_text("#rows tbody")  # config 1 misses even cases
+    page.close()
+
+
+def test_two_configs_side_by_side_with_the_score_difference(browser, served):
+    db, base = served
+    page = browser.new_page()
+    page.goto(base + "/compare")
+    with page.expect_navigation():  # each choice applies at once
+        page.select_option("#f-a", db.configs[0].hash)
+    with page.expect_navigation():
+        page.select_option("#f-b", db.configs[1].hash)
+    with page.expect_navigation():
+        page.select_option("#f-metric", "exact_match")
+    with page.expect_navigation():
+        page.select_option("#f-sort", "|diff|")
+    pairs = page.locator("article.pair")
+    assert pairs.count() == 6
+    first = pairs.first
+    assert first.get_attribute("data-case") in ("c00", "c02", "c04")  # config 1 misses these
+    assert "exact_match +1.000" in first.locator(".diff").inner_text()
+    assert "City" in first.locator(".side-A pre.output").inner_text()
+    assert "Town" in first.locator(".side-B pre.output").inner_text()
+    page.close()
+
+
+def test_deep_links_open_a_case_and_a_filtered_list(browser, served):
+    db, base = served
+    page = browser.new_page()
+    page.goto(base + "/cases/c02")
+    assert page.locator("article.generation").count() == 3
+    turns = page.locator("ol.turns li")
+    assert turns.count() == 4 and "geography tutor" in turns.first.inner_text()
+    page.locator("article.generation h2 a").first.click()
+    page.wait_for_selector("#output")
+    assert "/g/" in page.url and page.inner_text("#output") == "City 2"
+    assert "What is the capital of country 2?" in page.inner_text("ol.turns")
+
+    label = db.configs[2].label
+    page.goto(f"{base}?config={label}&failed=no&sort=latency&dir=desc")
+    assert page.inner_text("#total") == "6 matches"
+    assert page.locator("#f-config option:checked").inner_text() == label
+    latencies = [
+        float(t) for t in page.locator("#rows tbody td:nth-last-child(4)").all_inner_texts()
+    ]
+    assert latencies == sorted(latencies, reverse=True)
+    page.close()

@@ -1,0 +1,121 @@
+"""The export's data dictionary (docs/export-schema.md) against what is written: every
+column written is documented, every documented column is written, in that order, in
+every format, for levels with rows and for empty ones."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlmodel import Session
+
+from evaluation.export import LEVELS, export_experiment
+from evaluation.review.schema import Judgement
+from evaluation.review.store import CRITERIA, record_pair_rating, save_pairs
+from evaluation.spec import PARAMETERS
+from evaluation.storage.repository import generations_frame
+from tests.support.review_db import build_review_db
+
+DICTIONARY = Path(__file__).resolve().parents[2] / "docs" / "export-schema.md"
+
+
+PARAMETERS_ROW = "| *generation parameters* |"
+
+
+def _tables() -> dict[str, list[str]]:
+    """Column names per section, from each section's table in the dictionary; the row
+    standing for the generation parameters is kept as ``*``."""
+    out: dict[str, list[str]] = {}
+    section = None
+    for line in DICTIONARY.read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"## (.+)$", line)
+        if heading:
+            section = heading.group(1)
+            out[section] = []
+        elif line.startswith(PARAMETERS_ROW) and section:
+            out[section].append("*")
+        elif (row := re.match(r"\| `(\w+)` \|", line)) and section:
+            out[section].append(row.group(1))
+    return out
+
+
+def documented() -> dict[str, list[str]]:
+    """Columns per level as documented, the parameters' row expanded."""
+    tables = _tables()
+    params = tables.pop("Generation parameters")
+    return {
+        level: [c for column in columns for c in (params if column == "*" else [column])]
+        for level, columns in tables.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    """An experiment with rows at every level: a rating and a judge verdict too."""
+    db = build_review_db(f"sqlite:///{tmp_path_factory.mktemp('schema') / 'r.db'}", n_cases=3)
+    with Session(db.engine) as session:
+        ids = generations_frame(session, db.experiment_id).id.tolist()
+        (pair,) = save_pairs(session, db.experiment_id, [("toy-qa/c00", ids[0], ids[3])])
+        stars = {"A": dict.fromkeys(CRITERIA, 4), "B": dict.fromkeys(CRITERIA, 2)}
+        record_pair_rating(session, pair.id, rater="ann", stars=stars, preference="A")
+        session.add(
+            Judgement(
+                experiment_id=db.experiment_id,
+                judge="judge:7b",
+                generation_id=ids[0],
+                criterion="accuracy",
+                stars=4,
+            )
+        )
+        session.commit()
+    return db
+
+
+def _columns(path: Path, fmt: str) -> list[str]:
+    if fmt == "csv":
+        return pd.read_csv(path, nrows=0).columns.tolist()
+    if fmt == "json":
+        schema = json.loads(path.read_text(encoding="utf-8"))["schema"]["fields"]
+        return [f["name"] for f in schema]
+    return pd.read_parquet(path).columns.tolist()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_every_written_column_is_documented_and_every_documented_one_written(filled, tmp_path, fmt):
+    docs = documented()
+    assert list(docs) == list(LEVELS)
+    with Session(filled.engine) as session:
+        paths = export_experiment(session, filled.experiment, out_dir=tmp_path, fmt=fmt)
+    for level, path in zip(LEVELS, paths, strict=True):
+        assert _columns(path, fmt) == docs[level], level
+        if fmt == "csv":
+            assert len(pd.read_csv(path)) > 0, f"{level} should have rows here"
+
+
+def test_an_empty_level_keeps_its_documented_columns(tmp_path):
+    db = build_review_db(f"sqlite:///{tmp_path / 'e.db'}", n_cases=2)
+    docs = documented()
+    with Session(db.engine) as session:
+        paths = export_experiment(
+            session, db.experiment, out_dir=tmp_path, fmt="json", levels=["ratings", "judgements"]
+        )
+        (book,) = export_experiment(
+            session, db.experiment, out_dir=tmp_path, fmt="excel", levels=["ratings"]
+        )
+    for level, path in zip(("ratings", "judgements"), paths, strict=True):
+        assert json.loads(path.read_text())["data"] == []
+        assert _columns(path, "json") == docs[level]
+    assert pd.read_excel(book, sheet_name="ratings").columns.tolist() == docs["ratings"]
+
+
+def test_one_column_per_generation_parameter_and_one_name_per_concept():
+    assert _tables()["Generation parameters"] == [p.name for p in PARAMETERS]
+    docs = documented()
+    for level in ("generations", "scores", "aggregates", "ratings", "judgements"):
+        assert docs[level][:2] == ["experiment_id", "experiment"]
+        assert "*" in _tables()[level], level
+    names = {c for columns in docs.values() for c in columns}
+    assert not names & {"config", "config_a", "config_b", "group", "id"}
