@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
 from evaluation.run._generate import ChunkOutcome, run_chunk
+from evaluation.run._pipelines import SharedCalls
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
@@ -34,6 +35,7 @@ class GenerationContext:
     slots: HostSlots
     policy: RetryPolicy
     on_stored: Callable[[int], Awaitable[None]]
+    shared: SharedCalls | None = None  # spare slots and embeddings for pipelines
 
     async def store(self, records: list[GenerationRecord]) -> None:
         """Write outcomes from a worker thread, so the event loop (and every other
@@ -86,6 +88,7 @@ async def generate_chunk(
             policy=context.policy,
             sink=context.store,
             slot=lane.attempt,
+            shared=context.shared,
         )
     finally:
         lane.finish()

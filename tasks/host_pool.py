@@ -19,12 +19,14 @@ from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
 from evaluation.run._dispatch import DispatchReport, dispatch
 from evaluation.run._gpu import GpuSampler
+from evaluation.run._pipelines import SharedCalls
 from evaluation.run._preflight import HostCheck
 from evaluation.run._sweep import Sweep, open_backends
 from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
 from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
 from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
+from tasks.adapters.spare_slots import PoolSpareSlots
 from tasks.generation import GenerationContext, generate_chunk, host_tag
 from tasks.hosts import check_hosts
 from tasks.progress import ProgressArtifact
@@ -99,6 +101,7 @@ async def generate_all(
             slots=slots,
             policy=RetryPolicy(max_attempts=limits.max_attempts),
             on_stored=progress.advance,
+            shared=SharedCalls(pool.backends, PoolSpareSlots(slots, hosts)),
         )
 
         async def run(host, items):

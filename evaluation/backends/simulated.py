@@ -17,13 +17,18 @@ import math
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 
 from evaluation.backends._simulated_code import code_answer
 from evaluation.backends._simulated_embed import SIM_EMBED_MODELS, simulated_embedding
+from evaluation.backends._simulated_pipelines import (
+    is_pipeline_call,
+    kept_tokens,
+    pipeline_quality,
+)
 from evaluation.backends._simulated_truth import (
     CHATTY_LONG,
     CHATTY_SHORT,
@@ -146,7 +151,7 @@ class SimulatedBackend:
         draw = _seeded(
             self.seed,
             request.model,
-            asdict(request.params),
+            request.params.hash_payload(),  # pipeline parameters only when set
             template,
             case_key,
             request.sample_index,
@@ -154,6 +159,11 @@ class SimulatedBackend:
         correct_rng, text_rng, time_rng = (np.random.default_rng(s) for s in draw.spawn(3))
 
         quality = true_quality(request.model, request.params, template, task)
+        prompt_count = tokens(len(prompt.split()))
+        if is_pipeline_call(request.params):
+            case = found.case if found else None
+            quality = pipeline_quality(quality, request.params, case, prompt, prompt_count)
+            prompt_count = kept_tokens(request.params, prompt_count)  # cut as Ollama cuts
         source = found.case.input_text if found else _last_user(request.messages)
         if found and found.case.targets:
             correct = self._is_correct(quality, case_key, correct_rng)
@@ -173,7 +183,7 @@ class SimulatedBackend:
             task,
             text,
             done_reason,
-            tokens(len(prompt.split())),
+            prompt_count,
             eval_count,
             time_rng,
         )

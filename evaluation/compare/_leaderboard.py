@@ -12,8 +12,10 @@ import pandas as pd
 from sqlmodel import Session
 
 from evaluation.metrics import Metric
+from evaluation.pipelines.summary import PipelineSummary, summarize_pipelines
 from evaluation.statistics.intervals import corpus_interval, summarize
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
+from evaluation.storage.stages import case_runs_frame, stages_frame
 from evaluation.suites import Suite
 
 SIMULATED_BANNER = (
@@ -32,6 +34,8 @@ RUN_FACTS = (
     "tokens_per_s",
 )
 CORPUS_BOOTSTRAP_RESAMPLES = 1000
+# Pipeline facts, read from the case_runs table (evaluation/pipelines/summary.py).
+PIPELINE_FACTS = ("calls_per_case", "wall_p50_s", "context_truncated")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,15 @@ class Leaderboard:
     table: pd.DataFrame  # one row per config, in sweep order
     simulated: bool
     notes: tuple[str, ...] = ()
+    pipelines: PipelineSummary | None = None  # calls, stage times, cut prompts
+
+    @property
+    def shows_pipelines(self) -> bool:
+        """Pipeline columns are shown when a config made several calls per case or a
+        prompt was cut to the context window."""
+        return self.pipelines is not None and (
+            self.pipelines.multi_call or self.pipelines.any_truncated
+        )
 
 
 def aggregate_rows(
@@ -146,7 +159,10 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
         for r in aggregates.itertuples()
         if isinstance(r.note, str) and r.note
     )
-    return Leaderboard(row.name, metrics, table, row.simulated, notes)
+    pipelines = summarize_pipelines(case_runs_frame(session, row.id), stages_frame(session, row.id))
+    for column in ("calls_per_case", "wall_p50_s", "context_truncated"):
+        table[column] = table["config"].map(pipelines.configs[column]).astype(float)
+    return Leaderboard(row.name, metrics, table, row.simulated, notes, pipelines)
 
 
 def _sort_key(board: Leaderboard) -> pd.DataFrame:
@@ -172,6 +188,8 @@ def table_rows(board: Leaderboard) -> list[dict]:
             row[m] = r[m]
             row[f"{m}_ci95"] = f"[{_fmt(r[f'{m}_ci_low'])}, {_fmt(r[f'{m}_ci_high'])}]"
         row.update({f: r[f] for f in RUN_FACTS})
+        if board.shows_pipelines:
+            row.update({f: r[f] for f in PIPELINE_FACTS})
         row["simulated"] = board.simulated
         rows.append(row)
     return rows
@@ -192,6 +210,8 @@ def render_markdown(board: Leaderboard) -> str:
         "ok",
         "failed",
     ]
+    if board.shows_pipelines:
+        head += ["calls/case", "prompt cut"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rank, r in enumerate(_sort_key(board).to_dict("records"), start=1):
         cells = [str(rank), f"`{r['config']}` {r['label']}"]
@@ -207,15 +227,43 @@ def render_markdown(board: Leaderboard) -> str:
             _fmt(_int(r["generations_ok"])),
             _fmt(_int(r["generations_failed"])),
         ]
+        if board.shows_pipelines:
+            cells += [_fmt(r["calls_per_case"], 1), _fmt(_int(r["context_truncated"]))]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Sorted by the first metric. Intervals: 95%, clustered by case group where "
         "the suite has groups; corpus metrics by a seeded case bootstrap.",
     ]
+    if board.shows_pipelines:
+        lines += ["", *stage_lines(board)]
     if board.notes:
         lines += ["", "Notes:", *[f"- {n}" for n in board.notes]]
     return "\n".join(lines)
+
+
+def stage_lines(board: Leaderboard) -> list[str]:
+    """The time per stage as a markdown table, and what "prompt cut" counts."""
+    assert board.pipelines is not None
+    labels = dict(zip(board.table["config"], board.table["label"], strict=True))
+    lines = [
+        "Time per stage (mean per case: seconds, calls, prompt and output tokens):",
+        "",
+        "| config | stage | s/case | calls/case | prompt tok | output tok |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in board.pipelines.stages.to_dict("records"):
+        lines.append(
+            f"| `{r['config']}` {labels.get(r['config'], '')} | {r['stage']} | "
+            f"{_fmt(r['seconds_per_case'])} | {_fmt(r['calls_per_case'], 1)} | "
+            f"{_fmt(r['prompt_tokens'], 0)} | {_fmt(r['output_tokens'], 0)} |"
+        )
+    lines += [
+        "",
+        "calls/case: model calls per case; prompt cut: generations with a prompt longer "
+        "than the context window (num_ctx), which Ollama cuts silently.",
+    ]
+    return lines
 
 
 def _int(value: object) -> object:
@@ -235,6 +283,9 @@ def render_text(board: Leaderboard) -> str:
     out["p95 s"] = frame["latency_p95_s"].map(_fmt)
     out["ok"] = frame["generations_ok"].map(lambda v: _fmt(_int(v)))
     out["failed"] = frame["generations_failed"].map(lambda v: _fmt(_int(v)))
+    if board.shows_pipelines:
+        out["calls"] = frame["calls_per_case"].map(lambda v: _fmt(v, 1))
+        out["cut"] = frame["context_truncated"].map(lambda v: _fmt(_int(v)))
     header = f"Leaderboard: {board.experiment}"
     if board.simulated:
         header = f"{header}\n*** {SIMULATED_BANNER} ***"

@@ -112,6 +112,8 @@ def _leaderboard(data: ReportData) -> str:
         cells += [_num(r["generations_failed"], 0), "on front" if r["config"] in front else ""]
         rows.append(cells)
     parts = [_table(head, rows, numeric_from=3)]
+    if board.shows_pipelines:
+        parts.append(_stages(data))
     if data.primary is not None:
         fig = plots.interval_plot(
             table, data.primary, _label_names(data), title=f"{data.primary} by config"
@@ -122,6 +124,41 @@ def _leaderboard(data: ReportData) -> str:
         "group where the suite has groups; corpus metrics by a seeded case bootstrap.</p>"
     )
     return _section("leaderboard", "Leaderboard", "".join(parts))
+
+
+def _stages(data: ReportData) -> str:
+    """Per config: calls and cut prompts per case, then the time and tokens per stage."""
+    board = data.board
+    assert board.pipelines is not None
+    facts = board.table.set_index("config")
+    head = ["config", "stage", "s per case", "calls per case", "prompt tok", "output tok"]
+    rows = [
+        [
+            data.names.get(r["config"], r["config"]),
+            r["stage"],
+            _num(r["seconds_per_case"]),
+            _num(r["calls_per_case"], 1),
+            _num(r["prompt_tokens"], 0),
+            _num(r["output_tokens"], 0),
+        ]
+        for r in board.pipelines.stages.to_dict("records")
+    ]
+    cut = {
+        data.names.get(c, c): int(facts.at[c, "context_truncated"])
+        for c in facts.index
+        if facts.at[c, "context_truncated"] > 0
+    }
+    note = (
+        "Prompts cut to the context window (num_ctx), which Ollama does silently: "
+        + ", ".join(f"{name}: {n} generation(s)" for name, n in cut.items())
+        if cut
+        else "No prompt was longer than its context window."
+    )
+    return (
+        "<h3>Pipeline stages</h3>"
+        + _table(head, rows, numeric_from=2)
+        + _p(f"Calls per case and time per stage, mean over cases. {note}", muted=True)
+    )
 
 
 def _significance(data: ReportData) -> str:

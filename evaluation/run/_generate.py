@@ -1,7 +1,8 @@
-"""Generating a chunk of work items on one host: the unit a pipeline task runs.
+"""Generating a chunk of work items on one host: the unit a generation task runs.
 
-Each item is retried on its own (``generate_with_retries``) with the host's slot held
-only around each HTTP attempt. A generation that runs out of retries fails on its own;
+Each item's case runs through its config's pipeline (``evaluation.run._pipelines``),
+every model call retried on its own with a host slot held only around each HTTP
+attempt. A generation that runs out of retries fails on its own;
 if the host then does not answer at all, the chunk ends early and hands the rest back,
 so the dispatcher can move it to another host.
 """
@@ -12,10 +13,11 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from evaluation.backends.base import Backend, GenerationRequest
-from evaluation.backends.retry import RetryPolicy, generate_with_retries
+from evaluation.backends.base import Backend
+from evaluation.backends.retry import RetryPolicy
 from evaluation.errors import BackendError, BackendUnavailable
-from evaluation.run._work import GenerationRecord, WorkItem, build_messages
+from evaluation.run._pipelines import CaseRoute, PipelineFailed, SharedCalls, run_case
+from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.suites import Suite
 
 SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
@@ -33,16 +35,6 @@ class ChunkOutcome:
     @property
     def host_down(self) -> bool:
         return self.host_down_reason is not None
-
-
-def request_for(item: WorkItem, suite: Suite) -> GenerationRequest:
-    return GenerationRequest(
-        model=item.config.model,
-        messages=build_messages(item.config, item.case, suite),
-        params=item.config.params,
-        case_id=item.case_uid,
-        sample_index=item.sample_index,
-    )
 
 
 async def _answers(backend: Backend) -> bool:
@@ -63,17 +55,19 @@ async def run_chunk(
     policy: RetryPolicy,
     sink: RecordSink,
     slot: SlotFactory | None = None,
+    shared: SharedCalls | None = None,
 ) -> ChunkOutcome:
-    """Generate ``items`` one after another on ``backend``, storing each outcome through
-    ``sink`` as soon as it is known (so a killed run loses at most the item in flight)."""
+    """Run ``items``' cases one after another through their pipelines on ``backend``
+    (``shared``: the other hosts' spare slots and the run's embedding cache), storing
+    each outcome through ``sink`` as soon as it is known (so a killed run loses at most
+    the case in flight, which a rerun redoes whole)."""
     outcome = ChunkOutcome()
     host = backend.host.name
+    route = CaseRoute(backend, policy, slot, shared or SharedCalls())
     for position, item in enumerate(items):
         try:
-            result, attempts = await generate_with_retries(
-                backend, request_for(item, suite), policy=policy, slot=slot
-            )
-            record = GenerationRecord(item, host, attempts, result=result)
+            result, attempts, trace = await run_case(item, suite, route)
+            record = GenerationRecord(item, host, attempts, result=result, trace=trace)
         except BackendUnavailable as exc:
             if not await _answers(backend):
                 outcome.unfinished = list(items[position:])
@@ -81,7 +75,7 @@ async def run_chunk(
                 return outcome
             attempts = getattr(exc, "attempts", 1)
             record = GenerationRecord(item, host, attempts, error=f"{type(exc).__name__}: {exc}")
-        except BackendError as exc:
+        except (BackendError, PipelineFailed) as exc:
             attempts = getattr(exc, "attempts", 1)
             record = GenerationRecord(item, host, attempts, error=f"{type(exc).__name__}: {exc}")
         await sink([record])

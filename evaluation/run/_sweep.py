@@ -30,7 +30,14 @@ class Sweep:
 
     @property
     def models(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(c.model for c in self.configs))
+        """Every model the sweep calls (preflight checks each): the configs' models, then
+        their pipelines' embedding models."""
+        embedders = [
+            c.pipeline.params["embed_model"]
+            for c in self.configs
+            if c.pipeline is not None and "embed_model" in c.pipeline.params
+        ]
+        return tuple(dict.fromkeys([c.model for c in self.configs] + embedders))
 
     @property
     def embed_models(self) -> tuple[str, ...]:

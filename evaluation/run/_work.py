@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evaluation.backends.base import GenerationResult
+from evaluation.pipelines._trace import CaseTrace
 from evaluation.spec import Config
 from evaluation.suites import Case, Message, Suite
 
@@ -47,6 +48,7 @@ class GenerationRecord:
     attempts: int
     result: GenerationResult | None = None
     error: str | None = None
+    trace: CaseTrace | None = None  # the pipeline's calls (None: not run, or failed)
 
     @property
     def ok(self) -> bool:

@@ -36,6 +36,7 @@ from evaluation.spec._model import (
     expand,
 )
 from evaluation.spec._params import PARAMETERS
+from evaluation.spec._pipeline import parse_pipeline
 
 BACKEND_KINDS: tuple[BackendKind, ...] = ("ollama", "openai", "simulated")
 
@@ -50,6 +51,7 @@ SPEC_KEYS = (
     "hosts",
     "limits",
     "baseline",
+    "pipeline",
 )
 HOST_KEYS = ("name", "url", "slots", "kind", "models")
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
@@ -101,11 +103,18 @@ def parse_spec(
         base_dir = Path(path).parent
     limits = _limits(reader, data.get("limits"))
     models = _models(reader, data["models"])
+    raw_grid = {} if data.get("grid") is None else reader.mapping(data["grid"], "grid")
+    generation_grid = {k: v for k, v in raw_grid.items() if k in GRID_ORDER}
+    pipeline_grid = {k: v for k, v in raw_grid.items() if k not in GRID_ORDER}
+    grid = _grid(reader, generation_grid, limits.max_configs)
+    pipeline, pipeline_values = parse_pipeline(
+        reader, data.get("pipeline"), pipeline_grid, grid, base_dir
+    )
     spec = SweepSpec(
         name=reader.text(data["name"], "name", pattern=NAME_PATTERN),
         suite=_suite(reader, data["suite"], base_dir),
         models=models,
-        grid=_grid(reader, data.get("grid"), limits.max_configs),
+        grid=grid | pipeline_values,
         templates=_templates(reader, data.get("templates")),
         hosts=_hosts(reader, data.get("hosts"), models),
         samples_per_case=(samples := _samples(reader, data.get("samples_per_case", 1))),
@@ -113,6 +122,7 @@ def parse_spec(
         limits=limits,
         baseline=_optional_text(reader, data.get("baseline"), "baseline"),
         path=Path(path) if path is not None else None,
+        pipeline=pipeline,
     )
     baseline_config(spec, expand(spec))  # refuses a sweep past max_configs, a bad baseline
     return spec

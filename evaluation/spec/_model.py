@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from evaluation.pipelines._setting import PipelineSetting, PipelineSpec
 from evaluation.spec._fields import FieldReader, child
 from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams
 
@@ -73,11 +74,13 @@ TEMPLATE_VARIABLES = ("input", "labels", "task_type")
 
 @dataclass(frozen=True)
 class Config:
-    """One point of the sweep: a model, its generation settings and a prompt template."""
+    """One point of the sweep: a model, its generation settings, a prompt template and
+    the pipeline that runs each case (None: ``single``, one call)."""
 
     model: str
     params: GenerationParams
     template: PromptTemplate
+    pipeline: PipelineSetting | None = None
 
     @property
     def hash(self) -> str:
@@ -87,6 +90,8 @@ class Config:
             "params": self.params.hash_payload(),
             "template": asdict(self.template),
         }
+        if self.pipeline is not None:  # absent for single: older hashes stay valid
+            payload["pipeline"] = self.pipeline.payload()
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -102,6 +107,8 @@ class Config:
                 )
         if self.template.name != "default":
             parts.append(f"tpl={self.template.name}")
+        if self.pipeline is not None:
+            parts += self.pipeline.label_parts()
         return " ".join(parts)
 
 
@@ -141,6 +148,7 @@ class SweepSpec:
     limits: Limits = field(default_factory=Limits)
     baseline: str | None = None  # a config label or hash to compare against
     path: Path | None = None
+    pipeline: PipelineSpec | None = None  # None: single (evaluation/pipelines/_spec.py)
 
 
 DEFAULT_TEMPLATES = (PromptTemplate("default", "{input}"),)
@@ -170,7 +178,10 @@ def baseline_config(spec: SweepSpec, configs: list[Config] | None = None) -> Con
 
 def config_count(spec: SweepSpec) -> int:
     """How many configs ``expand`` will give, computed without expanding."""
-    return len(spec.models) * len(spec.templates) * math.prod(len(v) for v in _axes(spec))
+    pipelines = spec.pipeline.count if spec.pipeline is not None else 1
+    return (
+        len(spec.models) * len(spec.templates) * pipelines * math.prod(len(v) for v in _axes(spec))
+    )
 
 
 def sweep_shape(spec: SweepSpec) -> str:
@@ -179,6 +190,8 @@ def sweep_shape(spec: SweepSpec) -> str:
     factors += [f"{len(spec.grid[n])} {n}" for n in GRID_ORDER if len(spec.grid.get(n, ())) > 1]
     if len(spec.templates) > 1:
         factors.append(f"{len(spec.templates)} templates")
+    if spec.pipeline is not None:
+        factors += [f"{len(v)} {n}" for n, v in spec.pipeline.grid if len(v) > 1]
     return " × ".join(factors)
 
 
@@ -210,11 +223,13 @@ def _expand(spec: SweepSpec, reader: FieldReader) -> list[Config]:
             raise reader.error(
                 child("grid", rule.field), f"{rule.message}; the grid combines {combined}"
             )
+    pipelines = spec.pipeline.settings() if spec.pipeline is not None else [None]
     return [
-        Config(model, p, template)
+        Config(model, p, template, pipeline)
         for model in spec.models
         for p in params
         for template in spec.templates
+        for pipeline in pipelines
     ]
 
 
@@ -277,9 +292,17 @@ def format_plan(plan: Plan) -> str:
     """The plan as text: one row per config, then the totals."""
     spec = plan.spec
     columns = [name for name in GRID_ORDER if name in spec.grid]
-    header = ["#", "hash", "model", *columns, "template"]
+    varied = [name for name, _ in spec.pipeline.grid] if spec.pipeline is not None else []
+    header = ["#", "hash", "model", *columns, "template", *varied]
     rows = [
-        [str(i), c.hash, c.model, *(_cell(getattr(c.params, n)) for n in columns), c.template.name]
+        [
+            str(i),
+            c.hash,
+            c.model,
+            *(_cell(getattr(c.params, n)) for n in columns),
+            c.template.name,
+            *(_cell(c.pipeline.params.get(n)) for n in varied if c.pipeline is not None),
+        ]
         for i, c in enumerate(plan.configs, start=1)
     ]
     widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
@@ -303,6 +326,8 @@ def format_plan(plan: Plan) -> str:
         ),
         ("metrics", ", ".join(spec.metrics) or "the suite's defaults"),
     ]
+    if spec.pipeline is not None:
+        totals.append(("pipeline", spec.pipeline.name))
     if (base := baseline_config(spec, list(plan.configs))) is not None:
         totals.append(("baseline", f"{base.hash}  {base.label}"))
     for i, host in enumerate(spec.hosts):

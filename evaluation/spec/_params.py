@@ -77,6 +77,17 @@ class GenerationParams:
         hash_when_unset=True,
     )
 
+    # Pipeline parameters (evaluation/pipelines): not sent to the server; a pipeline
+    # that declares them reads them. Unset (None) for the single pipeline.
+    chunk_size: int | None = param(minimum=1, short="chunk")
+    chunk_overlap: int | None = param(minimum=0, short="overlap")
+    retrieve_k: int | None = param(
+        minimum=1, short="retrieve", why="the chunks a rag pipeline retrieves (top_k samples)"
+    )
+    min_similarity: float | None = param(minimum=-1.0, maximum=1.0, short="minsim")
+    parallel: bool | None = param(short="parallel")
+    embed_model: str | None = param(short="embed", feature="categorical")
+
     def to_ollama_options(self) -> dict[str, Any]:
         """The Ollama ``options`` object: every model option that is set."""
         return {
@@ -180,7 +191,13 @@ class Rule:
     holds: Callable[[GenerationParams], bool]
 
 
-RULES: tuple[Rule, ...] = ()
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "chunk_overlap",
+        "chunk_overlap must be less than chunk_size",
+        lambda p: p.chunk_overlap is None or p.chunk_size is None or p.chunk_overlap < p.chunk_size,
+    ),
+)
 
 
 def _parameters() -> tuple[Parameter, ...]:

@@ -32,6 +32,7 @@ from evaluation.storage.models import (
     SuiteRow,
     utcnow,
 )
+from evaluation.storage.stages import save_case_traces, save_config_pipelines
 from evaluation.suites import Case, Suite
 
 
@@ -192,6 +193,7 @@ def register_experiment(
     session.add(experiment)
     session.flush()
     insert_ignoring_conflicts(session, ConfigRow, [config_row(c) for c in configs])
+    save_config_pipelines(session, configs)
     insert_ignoring_conflicts(
         session,
         ExperimentConfig,
@@ -280,6 +282,7 @@ def save_generations(
 ) -> None:
     """Store outcomes. A failed row is replaced by a later attempt; an "ok" row is never
     overwritten, so concurrent or repeated runs cannot duplicate or clobber results."""
+    records = list(records)
     rows = [generation_row(experiment_id, r) for r in records]
     if not rows:
         return
@@ -293,6 +296,7 @@ def save_generations(
             index_elements=_GENERATION_KEY, set_=update, where=table.c.status != "ok"
         )
         session.exec(stmt)
+    save_case_traces(session, experiment_id, records)
 
 
 def get_experiment(session: Session, name: str) -> Experiment:
@@ -322,10 +326,14 @@ def experiment_configs(session: Session, experiment_id: int) -> pd.DataFrame:
 
 
 def generations_frame(session: Session, experiment_id: int) -> pd.DataFrame:
-    """Every generation of an experiment with its case's suite facts, one row each."""
+    """Every generation of an experiment with its case's suite facts, one row each, and
+    ``meta``: what its pipeline recorded (``case_runs.meta``; null when none)."""
     query = text(
-        'SELECT g.*, c.case_id, c.suite, c."group" AS case_group, c.input_chars '
+        'SELECT g.*, c.case_id, c.suite, c."group" AS case_group, c.input_chars, r.meta '
         "FROM generations g JOIN cases c ON c.uid = g.case_uid "
+        "LEFT JOIN case_runs r ON r.experiment_id = g.experiment_id "
+        "AND r.config_hash = g.config_hash AND r.case_uid = g.case_uid "
+        "AND r.sample_index = g.sample_index "
         "WHERE g.experiment_id = :e ORDER BY g.id"
     )
     return pd.read_sql(query, session.connection(), params={"e": experiment_id})

@@ -14,6 +14,7 @@ from flows.cli.logs import quiet_expected_errors
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from evaluation.run._context_check import context_warnings
     from evaluation.run._preflight import check_before_run
     from evaluation.run._sweep import prepare_sweep
     from evaluation.spec import format_plan, make_plan
@@ -21,6 +22,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     sweep = prepare_sweep(args.spec)
     check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
     print(format_plan(make_plan(sweep.spec, len(sweep.suite.cases))))
+    for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
+        print(f"warning: {line}")
     return 0
 
 

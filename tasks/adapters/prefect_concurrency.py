@@ -255,6 +255,18 @@ class HostSlots:
                 return lease
         return await self._acquire(host)
 
+    async def try_take(self, host: str) -> _Lease | None:
+        """A slot of ``host`` if one is free now (parked, or new), else None at once."""
+        while self._parked[host]:
+            lease = self._parked[host].pop()
+            self._expiries.pop(lease.id).cancel()
+            if self.still_held(lease):
+                return lease
+        try:
+            return await self._increment(host)
+        except _SlotsFull:
+            return None
+
     def still_held(self, lease: _Lease) -> bool:
         """False once a renewal found the lease gone (it expired: its slot is free)."""
         if lease.id in self._lost:

@@ -509,6 +509,75 @@ SPEC_CASES = [
         lambda w: ["plan", str(w.root)],
         ("{root}", "is a folder; expected a sweep spec file"),
     ),
+    Bad(
+        "spec-pipeline-overlap-not-below-size",
+        "spec",
+        spec(
+            {
+                "pipeline": {"name": "map_reduce"},
+                "grid": {"chunk_size": [500, 1000], "chunk_overlap": [500]},
+            }
+        ),
+        (
+            "{spec}",
+            F.format("grid.chunk_overlap"),
+            "less than chunk_size",
+            "chunk_size=500, chunk_overlap=500",
+        ),
+    ),
+    Bad(
+        "spec-pipeline-retrieve-k-zero",
+        "spec",
+        spec(
+            {
+                "pipeline": {"name": "rag", "corpus": "tiny.jsonl", "embed_model": "e"},
+                "grid": {"retrieve_k": [0, 10]},
+            }
+        ),
+        ("{spec}", F.format("grid.retrieve_k[0]"), "retrieve_k must be >= 1"),
+    ),
+    Bad(
+        "spec-pipeline-unknown",
+        "spec",
+        spec({"pipeline": {"name": "mapreduce"}}),
+        ("{spec}", F.format("pipeline.name"), "unknown pipeline 'mapreduce'", "map_reduce"),
+    ),
+    Bad(
+        "spec-pipeline-import-fails",
+        "spec",
+        spec({"pipeline": {"name": "no_such_package.analyses:thorough"}}),
+        ("{spec}", F.format("pipeline.name"), "cannot import no_such_package.analyses"),
+    ),
+    Bad(
+        "spec-pipeline-not-async",
+        "spec",
+        spec({"pipeline": {"name": "tests.support.user_pipelines:not_async"}}),
+        ("{spec}", F.format("pipeline.name"), "is not an async function"),
+    ),
+    Bad(
+        "spec-pipeline-undeclared-parameter",
+        "spec",
+        spec(
+            {
+                "pipeline": {"name": "tests.support.user_pipelines:thorough", "passes": 2},
+                "grid": {"chunk_size": [100], "retrieve_k": [5]},
+            }
+        ),
+        (
+            "{spec}",
+            F.format("grid.retrieve_k"),
+            "does not declare parameter 'retrieve_k'",
+            "passes, chunk_size",
+        ),
+    ),
+    Bad(
+        "spec-pipeline-parameter-without-pipeline",
+        "spec",
+        spec(
+            {"pipeline": {"name": "sections", "sections": {"a": "{document}"}, "chunk_size": 100}}
+        ),
+        ("{spec}", F.format("pipeline.chunk_size"), "does not declare parameter 'chunk_size'"),
+    ),
 ]
 
 SUITE_CASES = [

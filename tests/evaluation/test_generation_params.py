@@ -18,20 +18,21 @@ from evaluation.spec._params import BY_NAME, GRID_ORDER, NAMES, PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The edit a newcomer makes to add parameters: new fields, one rule between two of them.
+# The edit a newcomer makes to add parameters: new fields, one rule between two of them
+# (named apart from the pipelines' chunk_size, chunk_overlap, min_similarity, parallel).
 NEW_FIELDS = """
     min_p: float | None = param(minimum=0.0, maximum=1.0, ollama="min_p", openai="min_p")
-    chunk_size: int | None = param(minimum=1)
-    chunk_overlap: int | None = param(minimum=0)
-    min_similarity: float | None = param(minimum=-1.0, maximum=1.0)
+    span_size: int | None = param(minimum=1)
+    span_overlap: int | None = param(minimum=0)
+    min_score: float | None = param(minimum=-1.0, maximum=1.0)
     pipeline: str = param("single", choices=("single", "map_reduce"))
-    parallel: bool | None = param()
+    batched: bool | None = param()
 """
 NEW_RULE = """RULES: tuple[Rule, ...] = (
     Rule(
-        "chunk_overlap",
-        "chunk_overlap must be less than chunk_size",
-        lambda p: p.chunk_overlap is None or p.chunk_size is None or p.chunk_overlap < p.chunk_size,
+        "span_overlap",
+        "span_overlap must be less than span_size",
+        lambda p: p.span_overlap is None or p.span_size is None or p.span_overlap < p.span_size,
     ),
 )"""
 
@@ -69,16 +70,16 @@ def refusal(grid):
     return None
 
 spec = parse_spec(base | {"grid": {
-    "min_p": [0.05, 0.1], "chunk_size": [256, 512], "chunk_overlap": [0, 128],
-    "pipeline": ["single", "map_reduce"], "parallel": [True, False],
+    "min_p": [0.05, 0.1], "span_size": [256, 512], "span_overlap": [0, 128],
+    "pipeline": ["single", "map_reduce"], "batched": [True, False],
 }})
 configs = expand(spec)
 seen["n_configs"] = len(configs)
 seen["label"] = configs[0].label
 seen["refusals"] = [
-    refusal({"min_p": [1.5]}), refusal({"chunk_overlap": [-1]}),
-    refusal({"min_similarity": [-2]}), refusal({"pipeline": ["bogus"]}),
-    refusal({"parallel": ["yes"]}), refusal({"chunk_size": [100], "chunk_overlap": [100]}),
+    refusal({"min_p": [1.5]}), refusal({"span_overlap": [-1]}),
+    refusal({"min_score": [-2]}), refusal({"pipeline": ["bogus"]}),
+    refusal({"batched": ["yes"]}), refusal({"span_size": [100], "span_overlap": [100]}),
     refusal({"pipeline": {"min": 1, "max": 2, "step": 1}}),
 ]
 seen["old_hash"] = Config("m", GenerationParams(temperature=0.5), PromptTemplate("default")).hash
@@ -93,7 +94,7 @@ with Session(engine) as session:
     scores = {c: {"exact_match": [1.0, 0.0, 1.0]} for c in configs[:2]}
     experiment = add_experiment(session, "exp", make_suite(3), scores)
     frame = training_frame(session, quality_metric, include_simulated=True)
-    seen["frame"] = {n: frame[n].tolist() for n in ("min_p", "chunk_size", "pipeline", "parallel")}
+    seen["frame"] = {n: frame[n].tolist() for n in ("min_p", "span_size", "pipeline", "batched")}
     validate_training_frame(frame)
     exported = level_frame(session, experiment, "aggregates")
     seen["export_labels"] = sorted(set(exported["config_label"]))
@@ -101,7 +102,7 @@ seen["required"] = list(REQUIRED_COLUMNS)
 seen["effects"] = list(DEFAULT_PARAMETERS)
 seen["numeric_features"] = list(CONFIG_NUMERIC)
 seen["categorical_features"] = list(CONFIG_CATEGORICAL)
-chosen = {"min_p": 0.1, "chunk_size": 256.0, "pipeline": "map_reduce"}
+chosen = {"min_p": 0.1, "span_size": 256.0, "pipeline": "map_reduce"}
 option = Option("h", "m", "l", chosen, "default", "", Estimate(0, 0, 0))
 seen["recommended"] = {k: v for k, v in vars(option.config().params).items() if v is not None}
 print(json.dumps(seen))
@@ -109,10 +110,11 @@ print(json.dumps(seen))
 
 
 def _edit(source: str) -> str:
-    anchor = "\n    def to_ollama_options"
-    assert anchor in source and "RULES: tuple[Rule, ...] = ()" in source
+    anchor, rules = "\n    def to_ollama_options", "RULES: tuple[Rule, ...] = (\n"
+    assert anchor in source and rules in source
     source = source.replace(anchor, NEW_FIELDS + anchor, 1)
-    return source.replace("RULES: tuple[Rule, ...] = ()", NEW_RULE, 1)
+    entry = NEW_RULE.split("(\n", 1)[1].rsplit(")", 1)[0]  # the Rule(...) of NEW_RULE
+    return source.replace(rules, rules + entry, 1)
 
 
 @pytest.fixture(scope="module")
@@ -150,12 +152,12 @@ def test_a_new_parameter_reaches_the_grid_and_its_validation(seen: dict) -> None
     assert seen["n_configs"] == 2 * 2 * 2 * 2 * 2
     assert seen["refusals"] == [
         "field 'grid.min_p[0]': min_p must be in [0, 1], got 1.5",
-        "field 'grid.chunk_overlap[0]': chunk_overlap must be >= 0, got -1",
-        "field 'grid.min_similarity[0]': min_similarity must be in [-1, 1], got -2.0",
+        "field 'grid.span_overlap[0]': span_overlap must be >= 0, got -1",
+        "field 'grid.min_score[0]': min_score must be in [-1, 1], got -2.0",
         "field 'grid.pipeline[0]': pipeline must be one of single, map_reduce, got 'bogus'",
-        "field 'grid.parallel[0]': expected true or false, got 'yes' (str)",
-        "field 'grid.chunk_overlap': chunk_overlap must be less than chunk_size; the grid combines "
-        "chunk_size=100, chunk_overlap=100",
+        "field 'grid.batched[0]': expected true or false, got 'yes' (str)",
+        "field 'grid.span_overlap': span_overlap must be less than span_size; the grid combines "
+        "span_size=100, span_overlap=100",
         "field 'grid.pipeline': pipeline takes a list of values, not a range (it is not a number)",
     ]
     assert "min_p=0.05" in seen["label"] and "pipeline=single" in seen["label"]
@@ -172,31 +174,44 @@ def test_a_new_parameter_is_sent_where_its_table_says(seen: dict) -> None:
 
 
 def test_a_new_parameter_reaches_storage_and_export(seen: dict) -> None:
-    assert {"min_p", "chunk_size", "chunk_overlap", "pipeline", "parallel"} <= set(seen["columns"])
+    assert {"min_p", "span_size", "span_overlap", "pipeline", "batched"} <= set(seen["columns"])
     assert seen["frame"]["min_p"] == [0.05] * 6
     assert seen["frame"]["pipeline"] == ["single"] * 6
-    assert seen["frame"]["parallel"] == [True] * 3 + [False] * 3
+    assert seen["frame"]["batched"] == [True] * 3 + [False] * 3
     assert all("min_p=0.05" in label for label in seen["export_labels"])
 
 
 def test_a_new_parameter_reaches_effects_and_the_selector(seen: dict) -> None:
-    assert {"min_p", "chunk_size", "chunk_overlap", "pipeline", "parallel"} <= set(seen["required"])
-    assert {"min_p", "chunk_size", "chunk_overlap", "min_similarity"} <= set(seen["effects"])
-    assert not {"pipeline", "parallel"} & set(seen["effects"])
-    assert {"min_p", "chunk_size", "parallel"} <= set(seen["numeric_features"])
+    assert {"min_p", "span_size", "span_overlap", "pipeline", "batched"} <= set(seen["required"])
+    assert {"min_p", "span_size", "span_overlap", "min_score"} <= set(seen["effects"])
+    assert not {"pipeline", "batched"} & set(seen["effects"])
+    assert {"min_p", "span_size", "batched"} <= set(seen["numeric_features"])
     assert "pipeline" in seen["categorical_features"]
     assert seen["recommended"] == {
         "num_predict": 256,
         "min_p": 0.1,
-        "chunk_size": 256,
+        "span_size": 256,
         "pipeline": "map_reduce",
     }
 
 
+PIPELINE_PARAMETERS = (
+    "chunk_size",
+    "chunk_overlap",
+    "retrieve_k",
+    "min_similarity",
+    "parallel",
+    "embed_model",
+)
+
+
 def test_the_table_holds_the_six_parameters_as_before() -> None:
-    assert NAMES == ("temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed")
-    assert GRID_ORDER == ("num_ctx", "temperature", "top_p", "top_k", "num_predict", "seed")
-    assert [p.rule for p in PARAMETERS] == [
+    """The six, then the pipelines' parameters (evaluation/pipelines), never sent."""
+    six = ("temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed")
+    assert six + PIPELINE_PARAMETERS == NAMES
+    assert GRID_ORDER[:6] == ("num_ctx", "temperature", "top_p", "top_k", "num_predict", "seed")
+    assert all(BY_NAME[n].ollama is None and BY_NAME[n].openai is None for n in PIPELINE_PARAMETERS)
+    assert [p.rule for p in PARAMETERS][:6] == [
         "must be >= 0",
         "must be in (0, 1]",
         "must be >= 1",

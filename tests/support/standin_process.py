@@ -47,6 +47,9 @@ def stats_json(standin: StandIn) -> dict[str, Any]:
         "loads": dict(s.loads),
         "model_loads": s.model_loads,
         "slots": standin.config.slots,
+        "embed_requests": s.embed_requests,
+        "texts_embedded": sum(s.embedded.values()),
+        "most_embeddings_of_one_text": max(s.embedded.values(), default=0),
     }
 
 

@@ -5,10 +5,10 @@ with its input as the model received it and its pipeline stages."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, delete
+from sqlalchemy import delete
 from sqlmodel import Session
 
-from evaluation.storage.models import Generation, Score
+from evaluation.storage.models import Generation, Score, StageRow
 from evaluation.storage.repository import generations_frame, scores_frame
 from evaluation.view.detail import generation_detail
 from evaluation.view.queries import Filters, case_generations, generation_page, pair_page
@@ -135,33 +135,22 @@ def test_a_generation_shows_its_input_as_sent_references_and_stages(db):
         "case_uid": row.case_uid,
         "sample_index": 0,
     }
-    stages = Table(  # as the pipelines write them: one row per model call, by generation key
-        "stages",
-        MetaData(),
-        Column("id", Integer, primary_key=True),
-        *(Column(k, Integer if k.endswith("_id") or k == "sample_index" else String) for k in key),
-        Column("position", Integer),
-        Column("stage", String),
-    )
-    stages.create(db.engine)
-    with db.engine.begin() as conn:
+    with db.engine.begin() as conn:  # as the pipelines write them: a row per model call
         conn.execute(
-            stages.insert(),
+            StageRow.__table__.insert(),
             [key | {"position": 1, "stage": "reduce"}, key | {"position": 0, "stage": "map"}],
         )
-    try:
-        with Session(db.engine) as session:
-            detail = generation_detail(session, db.experiment_id, generation_id)
-            assert generation_detail(session, db.experiment_id + 1, generation_id) is None
-            other = generation_detail(session, db.experiment_id, generation_id + 1)
-    finally:
-        stages.drop(db.engine)
+    with Session(db.engine) as session:
+        detail = generation_detail(session, db.experiment_id, generation_id)
+        assert generation_detail(session, db.experiment_id + 1, generation_id) is None
+        other = generation_detail(session, db.experiment_id, generation_id + 1)
     roles = [m["role"] for m in detail["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
     assert detail["messages"][0]["content"] == "You are a geography tutor for case 2."
     assert detail["messages"][-1]["content"] == "What is the capital of country 2?"
     assert detail["references"] == ["City 2"]
     assert [r["stage"] for r in detail["stages"]["stages"]] == ["map", "reduce"]
+    assert "case_runs" not in detail["stages"]  # no case run row was written here
     assert other["stages"] == {}
 
 

@@ -1,0 +1,41 @@
+"""What a case's pipeline did: its model calls (stages) and its wall time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """One model call of a case. ``start_s`` is from the case's start; prompt tokens
+    are the server's count (``prompt_eval_count``) for generations and the estimate
+    for embeddings."""
+
+    stage: str
+    kind: Literal["generate", "embed"]
+    model: str
+    host: str
+    started_at: datetime
+    start_s: float
+    duration_s: float
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    estimated_prompt_tokens: int = 0
+    attempts: int = 1
+    context_truncated: bool = False
+
+
+@dataclass(frozen=True)
+class CaseTrace:
+    """What a case's pipeline did: its calls and its wall time."""
+
+    pipeline: str
+    wall_s: float
+    stages: tuple[StageRecord, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def context_truncated_calls(self) -> int:
+        return sum(s.context_truncated for s in self.stages)

@@ -1,0 +1,319 @@
+"""Running one case through its pipeline: the handles' model calls, their slots and
+their stage records.
+
+Every call goes through a backend with retries (``backends.retry.with_retries``) and
+holds a host slot: the lane's own slot when it is free, else a spare slot of any live
+host serving the model (``SpareSlots``), else it waits for one of those. So parallel
+maps and sections use what is free and never more than a host's slots. Each call is
+recorded as a ``StageRecord``; a generation whose prompt was longer than the context
+window is flagged (Ollama cuts such prompts silently, see ``context_truncated``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
+from evaluation.backends.retry import RetryPolicy, embed_with_retries, generate_with_retries
+from evaluation.errors import BackendError, EvalError
+from evaluation.pipelines._builtins import all_of
+from evaluation.pipelines._chunking import estimate_tokens
+from evaluation.pipelines._contract import Pipeline, PipelineOutput
+from evaluation.pipelines._registry import resolve
+from evaluation.pipelines._setting import SINGLE
+from evaluation.pipelines._trace import CaseTrace, StageRecord
+from evaluation.run._work import WorkItem, build_messages
+from evaluation.suites import Message, Suite
+
+T = TypeVar("T")
+SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
+
+OLLAMA_DEFAULT_NUM_CTX = 2048  # what Ollama uses when a request sets no num_ctx
+EMBED_BATCH = 32  # texts per embedding request
+SPARE_POLL_S = 0.05  # how often a waiting call looks for a slot another lane gave back
+
+
+class PipelineFailed(EvalError):
+    """A pipeline raised something other than a backend error: the case fails with it."""
+
+
+class SpareSlot(Protocol):
+    """A slot of ``host`` taken beyond the lane's own; ``release`` gives it back."""
+
+    host: str
+
+    async def release(self) -> None: ...
+
+
+class SpareSlots(Protocol):
+    """Free slots of the hosts serving a model, taken without waiting (None: none free)."""
+
+    async def try_take(self, model: str) -> SpareSlot | None: ...
+
+
+class EmbeddingCache:
+    """Embeddings computed once per run for a key (corpus, chunking, model): the first
+    case asking computes them, every other case and config awaits the same result."""
+
+    def __init__(self) -> None:
+        self._futures: dict[tuple[Any, ...], asyncio.Future[list[list[float]]]] = {}
+        self.computed = 0  # how many keys were embedded (benchmarks check "once")
+
+    async def get(
+        self, key: tuple[Any, ...], compute: Callable[[], Awaitable[list[list[float]]]]
+    ) -> list[list[float]]:
+        future = self._futures.get(key)
+        if future is None or (future.done() and future.exception() is not None):
+            future = asyncio.get_running_loop().create_future()
+            self._futures[key] = future
+            try:
+                vectors = await compute()
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved: a later case computes again
+                raise
+            self.computed += 1
+            future.set_result(vectors)
+            return vectors
+        return await asyncio.shield(future)
+
+
+@dataclass(frozen=True)
+class SharedCalls:
+    """What every case of a run shares: the hosts' backends and their spare slots (None:
+    a case's calls take turns on its lane's slot) and the embedding cache."""
+
+    backends: Mapping[str, Backend] = field(default_factory=dict)
+    spare: SpareSlots | None = None
+    embeddings: EmbeddingCache = field(default_factory=EmbeddingCache)
+
+
+@dataclass(frozen=True)
+class CaseRoute:
+    """Where a case's calls go: the lane's host and slot, the retry policy, and what
+    the run shares."""
+
+    backend: Backend
+    policy: RetryPolicy
+    slot: SlotFactory | None = None
+    shared: SharedCalls = field(default_factory=SharedCalls)
+
+
+def context_truncated(estimate: int, prompt_eval_count: int, num_ctx: int | None) -> bool:
+    """Whether a prompt was cut to the context window: its estimate (a lower bound of
+    its tokens) exceeds ``num_ctx`` and the server evaluated no more than ``num_ctx``."""
+    return num_ctx is not None and estimate > num_ctx and prompt_eval_count <= num_ctx
+
+
+class _Handles:
+    """The ``Handles`` a pipeline gets for one case (see ``_contract.Handles``)."""
+
+    def __init__(self, item: WorkItem, suite: Suite, route: CaseRoute) -> None:
+        self._item, self._suite, self._route = item, suite, route
+        self._lane_busy = False
+        self._freed = asyncio.Condition()
+        self._started = time.perf_counter()
+        self.stages: list[StageRecord] = []
+        self.results: list[GenerationResult] = []
+
+    async def generate(
+        self, prompt: str | tuple[Message, ...], *, stage: str, model: str | None = None
+    ) -> str:
+        item = self._item
+        case = dataclasses.replace(item.case, input=prompt)
+        request = GenerationRequest(
+            model=model or item.model,
+            messages=build_messages(item.config, case, self._suite),
+            params=item.config.params,
+            case_id=item.case_uid,
+            sample_index=item.sample_index,
+        )
+        estimate = estimate_tokens("\n".join(m.content for m in request.messages))
+
+        async def call(
+            backend: Backend, slot: SlotFactory | None
+        ) -> tuple[StageRecord, GenerationResult]:
+            began, wall = time.perf_counter(), datetime.now(UTC)
+            result, attempts = await generate_with_retries(
+                backend, request, policy=self._route.policy, slot=slot
+            )
+            record = StageRecord(
+                stage=stage,
+                kind="generate",
+                model=request.model,
+                host=backend.host.name,
+                started_at=wall,
+                start_s=began - self._started,
+                duration_s=time.perf_counter() - began,
+                prompt_tokens=result.prompt_eval_count,
+                output_tokens=result.eval_count,
+                estimated_prompt_tokens=estimate,
+                attempts=attempts,
+                context_truncated=context_truncated(
+                    estimate, result.prompt_eval_count, _num_ctx(backend, request)
+                ),
+            )
+            return record, result
+
+        record, result = await self._with_slot(request.model, call)
+        self.stages.append(record)
+        self.results.append(result)
+        return result.text
+
+    async def embed(
+        self, texts: Sequence[str], *, model: str, stage: str = "embed"
+    ) -> list[list[float]]:
+        batches = [list(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
+        parts = await all_of(self._embed_batch(b, model, stage) for b in batches)
+        return [vector for part in parts for vector in part]
+
+    async def embed_once(
+        self, key: tuple[Any, ...], texts: Sequence[str], *, model: str, stage: str = "embed"
+    ) -> list[list[float]]:
+        return await self._route.shared.embeddings.get(
+            (*key, model), lambda: self.embed(texts, model=model, stage=stage)
+        )
+
+    async def _embed_batch(self, texts: list[str], model: str, stage: str) -> list[list[float]]:
+        vectors: list[list[float]] = []
+
+        async def call(backend: Backend, slot: SlotFactory | None) -> StageRecord:
+            began, wall = time.perf_counter(), datetime.now(UTC)
+            result, attempts = await embed_with_retries(
+                backend, model, texts, policy=self._route.policy, slot=slot
+            )
+            vectors.extend(result)
+            estimate = sum(estimate_tokens(t) for t in texts)
+            return StageRecord(
+                stage=stage,
+                kind="embed",
+                model=model,
+                host=backend.host.name,
+                started_at=wall,
+                start_s=began - self._started,
+                duration_s=time.perf_counter() - began,
+                prompt_tokens=estimate,
+                estimated_prompt_tokens=estimate,
+                attempts=attempts,
+            )
+
+        self.stages.append(await self._with_slot(model, call))
+        return vectors
+
+    async def _with_slot(
+        self, model: str, call: Callable[[Backend, SlotFactory | None], Awaitable[T]]
+    ) -> T:
+        """Run ``call`` on the lane's slot if free, else on a spare slot, else wait."""
+        route, spare_slots = self._route, self._route.shared.spare
+        while True:
+            if not self._lane_busy and route.backend.host.serves(model):
+                self._lane_busy = True
+                try:
+                    return await call(route.backend, route.slot)
+                finally:
+                    self._lane_busy = False
+                    await self._notify()
+            spare = await spare_slots.try_take(model) if spare_slots is not None else None
+            if spare is not None:
+                try:
+                    return await call(route.shared.backends[spare.host], None)
+                finally:
+                    await spare.release()
+                    await self._notify()
+            if not route.backend.host.serves(model) and spare_slots is None:
+                raise PipelineFailed(f"host {route.backend.host.name} does not serve {model}")
+            async with self._freed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._freed.wait(), SPARE_POLL_S)
+
+    async def _notify(self) -> None:
+        async with self._freed:
+            self._freed.notify_all()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._started
+
+
+def _num_ctx(backend: Backend, request: GenerationRequest) -> int | None:
+    """The context window the server applied: the request's, else Ollama's default
+    (OpenAI-compatible servers reject long prompts instead of cutting them)."""
+    if request.params.num_ctx is not None:
+        return request.params.num_ctx
+    return OLLAMA_DEFAULT_NUM_CTX if backend.host.kind in ("ollama", "simulated") else None
+
+
+def pipeline_of(item: WorkItem) -> tuple[Pipeline, dict[str, Any]]:
+    """The config's pipeline and the parameters it gets: its own (from the pipeline
+    setting) and the generation parameters it declares (chunk_size & co.)."""
+    setting = item.config.pipeline
+    pipeline = resolve(setting.name if setting is not None else SINGLE)
+    params = setting.params if setting is not None else {}
+    for name, param in pipeline.parameters.items():
+        if param.in_table:
+            params[name] = getattr(item.config.params, name)
+    return pipeline, params
+
+
+async def run_case(
+    item: WorkItem, suite: Suite, route: CaseRoute
+) -> tuple[GenerationResult, int, CaseTrace]:
+    """Run ``item``'s case through its config's pipeline; returns the case's result (the
+    output, its counters summed over the calls, its wall time as latency), the most
+    attempts any call needed, and the trace. Backend errors propagate (the caller tells
+    a failing request from a host that is gone); anything else the pipeline raises is
+    a ``PipelineFailed``."""
+    pipeline, params = pipeline_of(item)
+    handles = _Handles(item, suite, route)
+    try:
+        output = await pipeline.function(item.case, params, handles)
+    except (BackendError, PipelineFailed):
+        raise
+    except Exception as exc:
+        raise PipelineFailed(
+            f"pipeline {pipeline.name} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    wall = handles.elapsed()
+    if isinstance(output, PipelineOutput):
+        text, metadata = output.text, output.metadata
+    elif isinstance(output, str):
+        text, metadata = output, {}
+    else:
+        raise PipelineFailed(
+            f"pipeline {pipeline.name} returned {type(output).__name__}; expected text "
+            "or a PipelineOutput"
+        )
+    trace = CaseTrace(pipeline.name, wall, tuple(handles.stages), metadata)
+    attempts = max((s.attempts for s in handles.stages), default=1)
+    return _case_result(text, handles.results, wall, pipeline.name), attempts, trace
+
+
+def _case_result(
+    text: str, results: list[GenerationResult], wall_s: float, name: str
+) -> GenerationResult:
+    """The single pipeline's one result as it is; a multi-call case's counters summed,
+    its latency the case's wall time."""
+    if name == SINGLE and len(results) == 1:
+        return dataclasses.replace(results[0], text=text)
+    if not results:
+        raise PipelineFailed(f"pipeline {name} made no generation")
+    last = results[-1]
+    return GenerationResult(
+        text=text,
+        done_reason=last.done_reason,
+        latency_s=wall_s,
+        ttft_s=None,
+        prompt_eval_count=sum(r.prompt_eval_count for r in results),
+        eval_count=sum(r.eval_count for r in results),
+        load_duration_ns=sum(r.load_duration_ns for r in results),
+        prompt_eval_duration_ns=sum(r.prompt_eval_duration_ns for r in results),
+        eval_duration_ns=sum(r.eval_duration_ns for r in results),
+        total_duration_ns=sum(r.total_duration_ns for r in results),
+        simulated=any(r.simulated for r in results),
+    )

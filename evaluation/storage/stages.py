@@ -1,0 +1,104 @@
+"""Writing and reading the pipeline tables (in ``models``): configs' pipelines,
+case runs and their stages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+from sqlalchemy import delete, text
+from sqlmodel import Session, select
+
+from evaluation.run._work import GenerationRecord
+from evaluation.spec import Config
+from evaluation.storage.db import insert_ignoring_conflicts
+from evaluation.storage.models import CaseRun, ConfigPipeline, StageRow
+
+
+def save_config_pipelines(session: Session, configs: Sequence[Config]) -> None:
+    """Record the pipeline and parameters of every config that has one."""
+    rows = [
+        {"config_hash": c.hash, "pipeline": c.pipeline.name, "params": c.pipeline.params}
+        for c in configs
+        if c.pipeline is not None
+    ]
+    insert_ignoring_conflicts(session, ConfigPipeline, rows)
+
+
+def save_case_traces(
+    session: Session, experiment_id: int, records: Iterable[GenerationRecord]
+) -> None:
+    """Store each finished case's run and stages, replacing those of an earlier failed
+    try; a case already stored by another run is left as it is (its generation is)."""
+    for record in records:
+        if record.trace is None or record.result is None:
+            continue
+        item, trace = record.item, record.trace
+        key = {
+            "experiment_id": experiment_id,
+            "config_hash": item.config.hash,
+            "case_uid": item.case_uid,
+            "sample_index": item.sample_index,
+        }
+        if session.get(CaseRun, tuple(key.values())) is not None:
+            continue
+        session.exec(delete(StageRow).filter_by(**key))
+        insert_ignoring_conflicts(
+            session,
+            CaseRun,
+            [
+                key
+                | {
+                    "pipeline": trace.pipeline,
+                    "wall_s": trace.wall_s,
+                    "calls": len(trace.stages),
+                    "context_truncated_calls": trace.context_truncated_calls,
+                    "meta": trace.metadata,
+                }
+            ],
+        )
+        session.add_all(
+            StageRow(**key, position=i, **_stage_fields(stage))
+            for i, stage in enumerate(sorted(trace.stages, key=lambda s: s.start_s))
+        )
+
+
+def _stage_fields(stage) -> dict:
+    return {
+        "stage": stage.stage,
+        "kind": stage.kind,
+        "model": stage.model,
+        "host": stage.host,
+        "started_at": stage.started_at,
+        "start_s": stage.start_s,
+        "duration_s": stage.duration_s,
+        "prompt_tokens": stage.prompt_tokens,
+        "output_tokens": stage.output_tokens,
+        "estimated_prompt_tokens": stage.estimated_prompt_tokens,
+        "attempts": stage.attempts,
+        "context_truncated": stage.context_truncated,
+    }
+
+
+def case_runs_frame(session: Session, experiment_id: int) -> pd.DataFrame:
+    """One row per stored case run of the experiment."""
+    query = text("SELECT * FROM case_runs WHERE experiment_id = :e")
+    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+
+
+def stages_frame(session: Session, experiment_id: int) -> pd.DataFrame:
+    """Every stage of the experiment's stored case runs, in call order per case."""
+    query = text(
+        "SELECT * FROM stages WHERE experiment_id = :e "
+        "ORDER BY config_hash, case_uid, sample_index, position"
+    )
+    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+
+
+def config_pipelines(session: Session, hashes: Iterable[str]) -> dict[str, ConfigPipeline]:
+    """The pipeline rows of the given configs (configs without one are ``single``)."""
+    wanted = list(hashes)
+    if not wanted:
+        return {}
+    rows = session.exec(select(ConfigPipeline).where(ConfigPipeline.config_hash.in_(wanted)))
+    return {row.config_hash: row for row in rows.scalars()}

@@ -1,0 +1,182 @@
+"""The pipeline runtime without Prefect: calls through a fake backend, spare slots,
+truncation flags, failures, the embedding cache and the plan's context warnings."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+
+from evaluation.backends.base import GenerationRequest, GenerationResult
+from evaluation.backends.retry import RetryPolicy
+from evaluation.pipelines import PipelineSetting
+from evaluation.run._context_check import context_warnings
+from evaluation.run._pipelines import (
+    CaseRoute,
+    EmbeddingCache,
+    PipelineFailed,
+    SharedCalls,
+    context_truncated,
+    run_case,
+)
+from evaluation.run._work import WorkItem, build_messages
+from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
+from evaluation.suites import Case, Message, Suite
+
+HOST = HostSpec("a", "http://a", slots=3)
+
+
+@dataclass
+class FakeBackend:
+    """Answers after ``delay_s`` with the prompt's word count; counts calls in flight."""
+
+    host: HostSpec = HOST
+    delay_s: float = 0.01
+    num_ctx_cut: bool = True
+    in_flight: int = 0
+    peak: int = 0
+    embedded: list[str] = field(default_factory=list)
+    requests: list[GenerationRequest] = field(default_factory=list)
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        self.requests.append(request)
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay_s)
+        finally:
+            self.in_flight -= 1
+        words = sum(len(m.content.split()) for m in request.messages)
+        ctx = request.params.num_ctx or 2048
+        return GenerationResult(
+            text=f"saw {words}",
+            done_reason="stop",
+            latency_s=self.delay_s,
+            ttft_s=None,
+            prompt_eval_count=min(words, ctx) if self.num_ctx_cut else words,
+            eval_count=2,
+        )
+
+    async def embed(self, model: str, texts) -> list[list[float]]:
+        self.embedded += list(texts)
+        return [[float(len(t)), 1.0] for t in texts]
+
+    async def list_models(self):
+        return []
+
+    async def aclose(self) -> None:
+        return None
+
+
+class CountingSpares:
+    """Spare slots of the fake host: its slots minus the lane's, counted."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+
+    async def try_take(self, model: str):
+        if self.free == 0:
+            return None
+        self.free -= 1
+        spares = self
+
+        class Spare:
+            host = "a"
+
+            async def release(self) -> None:
+                spares.free += 1
+
+        return Spare()
+
+
+SUITE = Suite("s", "1", "qa", ("contains",), ())
+
+
+def item(name: str, params: dict | None = None, *, document: str = "", **gen) -> WorkItem:
+    pipeline = PipelineSetting.of(name, params or {}) if name != "single" else None
+    config = Config("m", GenerationParams(**gen), PromptTemplate("default"), pipeline)
+    case = Case("c1", "What?", ("x",), metadata={"document": document} if document else {})
+    return WorkItem(config, case, "s")
+
+
+MAP_REDUCE = {
+    "unit": "tokens",
+    "mode": "parallel",
+    "map_prompt": "{chunk}",
+    "reduce_prompt": "{partials}",
+    "refine_prompt": "{answer} {chunk}",
+}
+
+
+def test_parallel_maps_use_free_slots_and_never_more():
+    backend = FakeBackend()
+    document = " ".join(f"w{i}" for i in range(100))  # chunks of 10: 10 maps
+    work = item("map_reduce", MAP_REDUCE, document=document, chunk_size=10, chunk_overlap=0)
+    spares = CountingSpares(free=2)  # 3 slots: the lane's and two spare
+    route = CaseRoute(backend, RetryPolicy(), shared=SharedCalls({"a": backend}, spares))
+    result, _, trace = asyncio.run(run_case(work, SUITE, route))
+    assert backend.peak == 3 and spares.free == 2  # all three used, every spare given back
+    assert [s.stage for s in trace.stages].count("map") == 10
+    assert trace.stages[-1].stage == "reduce" and trace.wall_s < 10 * 0.01 * 0.9
+    assert result.eval_count == 22 and result.latency_s == trace.wall_s
+    alone = CaseRoute(FakeBackend(), RetryPolicy())  # no spare slots: one call at a time
+    asyncio.run(run_case(work, SUITE, alone))
+    assert alone.backend.peak == 1
+
+
+def test_a_prompt_longer_than_num_ctx_is_flagged():
+    assert context_truncated(estimate=3000, prompt_eval_count=2048, num_ctx=2048)
+    assert not context_truncated(estimate=3000, prompt_eval_count=3900, num_ctx=4096)
+    assert not context_truncated(estimate=100, prompt_eval_count=90, num_ctx=2048)
+    long = item("single", num_ctx=50)
+    long = WorkItem(long.config, Case("c1", "word " * 80, ("x",)), "s")
+    _, _, trace = asyncio.run(run_case(long, SUITE, CaseRoute(FakeBackend(), RetryPolicy())))
+    assert trace.context_truncated_calls == 1 and trace.stages[0].estimated_prompt_tokens == 80
+
+
+def test_a_raising_pipeline_fails_its_case_with_the_error():
+    work = item("map_reduce", MAP_REDUCE, chunk_size=10, chunk_overlap=0)  # no document
+    work = WorkItem(work.config, Case("c1", "", ("x",)), "s")
+    with pytest.raises(PipelineFailed, match="no document text"):
+        asyncio.run(run_case(work, SUITE, CaseRoute(FakeBackend(), RetryPolicy())))
+
+
+def test_embedding_cache_computes_once_for_concurrent_askers():
+    cache, calls = EmbeddingCache(), []
+
+    async def compute():
+        calls.append(1)
+        await asyncio.sleep(0.01)
+        return [[1.0]]
+
+    async def main():
+        return await asyncio.gather(*(cache.get(("k",), compute) for _ in range(5)))
+
+    assert asyncio.run(main()) == [[[1.0]]] * 5 and calls == [1] and cache.computed == 1
+
+
+def test_plan_warns_when_a_chunk_cannot_fit_num_ctx():
+    works = [
+        item(
+            "map_reduce", MAP_REDUCE, document="a b", chunk_size=3000, chunk_overlap=0, num_ctx=2048
+        ),
+        item(
+            "map_reduce", MAP_REDUCE, document="a b", chunk_size=1000, chunk_overlap=0, num_ctx=2048
+        ),
+    ]
+    warnings = context_warnings(works, [HOST])
+    assert len(warnings) == 1 and "beyond num_ctx 2048" in warnings[0]
+    assert works[0].config.hash in warnings[0]
+
+
+def test_single_sends_what_one_call_always_sent_chat_turns_included():
+    chat = (Message("user", "Hi"), Message("assistant", "Hello"), Message("user", "Why?"))
+    template = PromptTemplate("brief", "Briefly: {input}")
+    work = WorkItem(Config("m", GenerationParams(), template), Case("c", chat, ("x",)), "s")
+    backend = FakeBackend()
+    result, _, trace = asyncio.run(run_case(work, SUITE, CaseRoute(backend, RetryPolicy())))
+    assert backend.requests[0].messages == build_messages(work.config, work.case, SUITE)
+    assert backend.requests[0].messages[-1].content == "Briefly: Why?"
+    assert [s.stage for s in trace.stages] == ["generate"] and trace.pipeline == "single"
+    assert result.latency_s == 0.01  # the call's own result, not the case's wall time
