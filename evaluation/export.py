@@ -28,7 +28,6 @@ from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
 from evaluation.review.frames import judgements_frame, ratings_frame
 from evaluation.spec import PARAMETERS
-from evaluation.statistics import compare_many
 from evaluation.storage.models import ComparisonRow, Experiment
 from evaluation.storage.repository import (
     aggregates_frame,
@@ -191,6 +190,8 @@ def _comparisons(session: Session, experiment: Experiment) -> pd.DataFrame:
     stored = [r.model_dump() for r in rows]
     if stored:
         return pd.DataFrame(stored, columns=columns).assign(source="stored")
+    from evaluation.statistics import compare_many  # scipy.stats: only when none are stored
+
     scores = scores_frame(session, int(experiment.id))
     out = []
     for metric in sorted(scores["metric"].dropna().unique()):

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from evaluation.compare._comparison import ComparisonOutcome, compare_experiment, compare_stored
+from evaluation.compare._text import rounded_comparison_rows
 from evaluation.statistics import Adjustment
 from evaluation.storage.comparisons import replace_comparisons
 from evaluation.storage.db import session_scope
@@ -80,7 +81,7 @@ def _publish(outcome: ComparisonOutcome, stored: int) -> dict[str, Any]:
     )
     create_table_artifact(
         key=keys["table"],
-        table=outcome.tables["comparisons"],
+        table=rounded_comparison_rows(outcome.tables["comparisons"]),
         description=f"Pairwise comparison table of {outcome.run_label}{suffix}",
     )
     verdicts = outcome.verdicts()
@@ -95,4 +96,5 @@ def _publish(outcome: ComparisonOutcome, stored: int) -> dict[str, Any]:
         "verdicts": verdicts,
         "artifacts": keys,
         "markdown": outcome.markdown,
+        "comparisons": outcome.tables["comparisons"],
     }

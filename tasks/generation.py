@@ -34,14 +34,14 @@ class GenerationContext:
     backends: Mapping[str, Backend]
     slots: HostSlots
     policy: RetryPolicy
-    on_stored: Callable[[int], Awaitable[None]]
+    on_stored: Callable[[int, int], Awaitable[None]]  # (stored, of which failed)
     shared: SharedCalls | None = None  # spare slots and embeddings for pipelines
 
     async def store(self, records: list[GenerationRecord]) -> None:
         """Write outcomes from a worker thread, so the event loop (and every other
         request in flight) never waits on the database."""
         await asyncio.to_thread(self._store, records)
-        await self.on_stored(len(records))
+        await self.on_stored(len(records), sum(not r.ok for r in records))
 
     def _store(self, records: list[GenerationRecord]) -> None:
         with session_scope(self.engine) as session:

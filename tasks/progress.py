@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+
+#: Called in this process as generations are stored: (label, done, total, failed so far).
+#: The CLI draws its terminal progress bar from it; a worker's run has no listener.
+ProgressListener = Callable[[str, int, int, int], None]
+LISTENERS: list[ProgressListener] = []
 
 
 class ProgressArtifact:
@@ -19,6 +25,7 @@ class ProgressArtifact:
         self._id = artifact_id
         self._total = total
         self._done = 0
+        self._failed = 0
         self._label = label
         self._min_interval_s = min_interval_s
         self._last_update = 0.0
@@ -32,10 +39,14 @@ class ProgressArtifact:
         )
         return cls(artifact_id, label, total)
 
-    async def advance(self, finished: int) -> None:
-        """Count ``finished`` more generations (stored, ok or failed)."""
+    async def advance(self, finished: int, failed: int = 0) -> None:
+        """Count ``finished`` more generations (stored, ok or failed), ``failed`` of them
+        failed."""
         self._done += finished
+        self._failed += failed
         done, total = self._done, self._total
+        for listener in LISTENERS:
+            listener(self._label, done, total, self._failed)
         percent = 100.0 if total == 0 else 100.0 * done / total
         decile = int(percent // 10)
         if decile > self._last_logged_decile:

@@ -34,6 +34,8 @@ _EXPORTS = {
     "plan_for_spec": "evaluation.compare._power_plan",
     "plan_power": "evaluation.compare._power_plan",
     "render_power": "evaluation.compare._power_plan",
+    "render_comparison_text": "evaluation.compare._text",
+    "rounded_comparison_rows": "evaluation.compare._text",
 }
 
 __all__ = [
@@ -58,8 +60,10 @@ __all__ = [
     "parse_selections",
     "plan_for_spec",
     "plan_power",
+    "render_comparison_text",
     "render_power",
     "resolve_baseline",
+    "rounded_comparison_rows",
     "select_configs",
     "table_rows",
 ]

@@ -4,8 +4,10 @@ TTFT, tokens/s and failures. Built from stored rows; stored back as aggregate ro
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,9 +16,14 @@ from sqlmodel import Session
 from evaluation.metrics import Metric
 from evaluation.pipelines.summary import PipelineSummary, summarize_pipelines
 from evaluation.statistics.intervals import corpus_interval, summarize
+from evaluation.statistics.precision import column_decimals, rounded
+from evaluation.statistics.verdict import short_labels
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
 from evaluation.storage.stages import case_runs_frame, stages_frame
 from evaluation.suites import Suite
+
+if TYPE_CHECKING:  # the metrics import their backends; reading a leaderboard needs neither
+    from evaluation.metrics import Metric
 
 SIMULATED_BANNER = (
     "SIMULATED: these results come from evalflow's simulated backend, not from a real "
@@ -36,6 +43,16 @@ RUN_FACTS = (
 CORPUS_BOOTSTRAP_RESAMPLES = 1000
 # Pipeline facts, read from the case_runs table (evaluation/pipelines/summary.py).
 PIPELINE_FACTS = ("calls_per_case", "wall_p50_s", "context_truncated")
+# Decimals of the run facts in tables: milliseconds, tenths of a token per second; the
+# other facts are counts.
+_FACT_DECIMALS = {
+    "latency_p50_s": 3,
+    "latency_p95_s": 3,
+    "ttft_p50_s": 3,
+    "tokens_per_s": 1,
+    "calls_per_case": 1,
+    "wall_p50_s": 3,
+}
 
 
 @dataclass(frozen=True)
@@ -181,15 +198,23 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 def table_rows(board: Leaderboard) -> list[dict]:
     """One dict per config for a Prefect table artifact (NaN becomes null there)."""
+    frame = _sort_key(board)
+    digits = {
+        m: column_decimals(frame[f"{m}_ci_low"], frame[f"{m}_ci_high"]) for m in board.metrics
+    }
     rows = []
-    for r in _sort_key(board).to_dict("records"):
+    for r in frame.to_dict("records"):
         row = {"config": r["config"], "label": r["label"]}
         for m in board.metrics:
-            row[m] = r[m]
-            row[f"{m}_ci95"] = f"[{_fmt(r[f'{m}_ci_low'])}, {_fmt(r[f'{m}_ci_high'])}]"
-        row.update({f: r[f] for f in RUN_FACTS})
-        if board.shows_pipelines:
-            row.update({f: r[f] for f in PIPELINE_FACTS})
+            d = digits[m]
+            row[m] = rounded(r[m], d)
+            row[f"{m}_ci95"] = f"[{_fmt(r[f'{m}_ci_low'], d)}, {_fmt(r[f'{m}_ci_high'], d)}]"
+        row.update(
+            {
+                f: rounded(r[f], _FACT_DECIMALS[f]) if f in _FACT_DECIMALS else _int(r[f])
+                for f in RUN_FACTS + (PIPELINE_FACTS if board.shows_pipelines else ())
+            }
+        )
         row["simulated"] = board.simulated
         rows.append(row)
     return rows
@@ -270,23 +295,61 @@ def _int(value: object) -> object:
     return int(value) if isinstance(value, float) and not np.isnan(value) else value
 
 
-def render_text(board: Leaderboard) -> str:
-    """A terminal version of the leaderboard."""
+#: The width the terminal leaderboard fits unless ``wide`` is asked for.
+TERMINAL_COLUMNS = 100
+_LABEL_CHARS = 30
+
+
+def render_text(board: Leaderboard, *, wide: bool = False) -> str:
+    """A terminal version of the leaderboard: rank, short label, each metric rounded to
+    what its interval supports, p95 latency and failures, within 100 columns (metrics
+    that do not fit are left out and named). ``wide``: every column, full labels and the
+    config hashes."""
     frame = _sort_key(board)
-    out = pd.DataFrame({"config": frame["config"], "label": frame["label"]})
+    if wide:
+        out = pd.DataFrame({"#": _ranks(frame), "config": frame["config"], "label": frame["label"]})
+    else:
+        short = short_labels(list(frame["label"]))
+        out = pd.DataFrame(
+            {"#": _ranks(frame), "config": [_clip(short[x]) for x in frame["label"]]},
+            index=frame.index,
+        )
     for m in board.metrics:
+        digits = column_decimals(frame[f"{m}_ci_low"], frame[f"{m}_ci_high"])
         out[m] = [
-            f"{_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}]"
+            f"{_fmt(v, digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
             for v, lo, hi in zip(frame[m], frame[f"{m}_ci_low"], frame[f"{m}_ci_high"], strict=True)
         ]
-    out["p50 s"] = frame["latency_p50_s"].map(_fmt)
+    if wide:
+        out["p50 s"] = frame["latency_p50_s"].map(_fmt)
     out["p95 s"] = frame["latency_p95_s"].map(_fmt)
-    out["ok"] = frame["generations_ok"].map(lambda v: _fmt(_int(v)))
+    if wide:
+        out["ok"] = frame["generations_ok"].map(lambda v: _fmt(_int(v)))
     out["failed"] = frame["generations_failed"].map(lambda v: _fmt(_int(v)))
     if board.shows_pipelines:
         out["calls"] = frame["calls_per_case"].map(lambda v: _fmt(v, 1))
         out["cut"] = frame["context_truncated"].map(lambda v: _fmt(_int(v)))
     header = f"Leaderboard: {board.experiment}"
     if board.simulated:
-        header = f"{header}\n*** {SIMULATED_BANNER} ***"
-    return f"{header}\n{out.to_string(index=False)}"
+        banner = f"*** {SIMULATED_BANNER} ***"
+        header = f"{header}\n{banner if wide else textwrap.fill(banner, TERMINAL_COLUMNS)}"
+    left_out = []
+    text = out.to_string(index=False)
+    while not wide and _width(text) > TERMINAL_COLUMNS and len(left_out) < len(board.metrics) - 1:
+        left_out.insert(0, board.metrics[len(board.metrics) - 1 - len(left_out)])
+        text = out.drop(columns=left_out).to_string(index=False)
+    if left_out:
+        text += f"\n(not shown: {', '.join(left_out)}; --wide shows every column)"
+    return f"{header}\n{text}"
+
+
+def _ranks(frame: pd.DataFrame) -> list[str]:
+    return [f"#{i}" for i in range(1, len(frame) + 1)]
+
+
+def _clip(label: str) -> str:
+    return label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
+
+
+def _width(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)

@@ -30,6 +30,7 @@ section { background: #fff; border: 1px solid #d9dde5; border-radius: 6px; paddi
 h2 { font-size: 1.1rem; margin: .2rem 0 .6rem; }
 h3 { font-size: .95rem; margin: 1rem 0 .4rem; color: #46506a; }
 table { border-collapse: collapse; font-size: .85rem; margin: .4rem 0; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th, td { border-bottom: 1px solid #eceef2; padding: .3rem .55rem; text-align: left;
   vertical-align: top; }
 th { background: #f0f2f6; }
@@ -118,7 +119,7 @@ def _leaderboard(data: ReportData) -> str:
         fig = plots.interval_plot(
             table, data.primary, _label_names(data), title=f"{data.primary} by config"
         )
-        parts.append(_img(fig, f"{data.primary} with 95% intervals"))
+        parts.append(_img(fig, f"{data.primary} with 95% intervals", data))
     parts.append(
         '<p class="muted">Sorted by the first metric. Intervals: 95%, clustered by case '
         "group where the suite has groups; corpus metrics by a seeded case bootstrap.</p>"
@@ -168,7 +169,7 @@ def _significance(data: ReportData) -> str:
     fig = plots.significance_matrix(multi, data.order, data.names)
     parts = [
         _p(multi.verdict),
-        _img(fig, "pairwise significance matrix"),
+        _img(fig, "pairwise significance matrix", data),
         _p(
             f"Every pair of configs on {multi.metric}, paired on cases; p-values "
             f"{multi.adjustment}-adjusted over {len(multi.comparisons)} comparisons. Green: "
@@ -185,7 +186,11 @@ def _parameters(data: ReportData) -> str:
     if data.primary is None or not data.varied:
         return _section("parameters", "Parameter effects", _p("No parameter was varied."))
     images = [
-        _img(plots.parameter_plot(data.facts, p, data.primary), f"{p} against {data.primary}")
+        _img(
+            plots.parameter_plot(data.facts, p, data.primary),
+            f"{p} against {data.primary}",
+            data,
+        )
         for p in data.varied
     ]
     rows = [
@@ -222,7 +227,7 @@ def _pareto(data: ReportData) -> str:
     for front in data.fronts:
         fig = plots.quality_latency(data.facts, front.quality, front.cost, front, data.names)
         parts.append(f"<h3>{_e(front.quality)} against {_e(front.cost)}</h3>")
-        parts.append(_img(fig, f"{front.quality} against {front.cost}"))
+        parts.append(_img(fig, f"{front.quality} against {front.cost}", data))
         listing = ", ".join(f"{data.names.get(c, c)}" for c in front.configs)
         parts.append(_p(f"Pareto front (no config is both better and cheaper): {listing}."))
         if front.note:
@@ -232,7 +237,7 @@ def _pareto(data: ReportData) -> str:
 
 def _latency(data: ReportData) -> str:
     fig = plots.latency_distributions(data.generations, data.order, data.names)
-    return _section("latency", "Latency distributions", _img(fig, "latency per config"))
+    return _section("latency", "Latency distributions", _img(fig, "latency per config", data))
 
 
 def _ratings(data: ReportData) -> str:
@@ -243,10 +248,10 @@ def _ratings(data: ReportData) -> str:
             f"<code>evalflow review {_e(data.experiment.name)}</code>."
         )
         return _section("ratings", "Ratings", f"<p>{text}</p>")
-    return _section("ratings", "Ratings", _ratings_body(summary, data.names))
+    return _section("ratings", "Ratings", _ratings_body(summary, data.names, data))
 
 
-def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
+def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportData) -> str:
     parts = [
         _p(
             f"{summary.n_ratings} current ratings by {len(summary.raters)} rater(s) "
@@ -258,7 +263,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
         rank = {c: i for i, c in enumerate(names)}
         ranked = summary.stars.assign(rank=summary.stars["config"].map(rank))
         ranked = ranked.sort_values("rank", kind="stable").drop(columns="rank")
-        parts.append(_img(plots.star_plot(ranked, names), "mean stars"))
+        parts.append(_img(plots.star_plot(ranked, names), "mean stars", data))
         rows = [
             [
                 names.get(r["config"], r["config"]),
@@ -272,11 +277,18 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
         parts.append(_table(["config", "criterion", "cases", "stars [95% CI]", "note"], rows, 2))
     if summary.preferences:
         parts.append("<h3>Preferences (exact binomial test, ties left out)</h3>")
+        parts.append(
+            _p(
+                "Counted per config, whichever side it was shown on: on the review page A is "
+                "the left output and B the right, drawn at random for every pair.",
+                muted=True,
+            )
+        )
         rows = [
             [
                 f"{names.get(t.a, t.a)} vs {names.get(t.b, t.b)}",
-                str(t.wins_a),
-                str(t.wins_b),
+                f"{names.get(t.a, t.a)}: {t.wins_a}",
+                f"{names.get(t.b, t.b)}: {t.wins_b}",
                 str(t.ties),
                 _interval(t.share_a, *(t.ci or (None, None)), 2),
                 _num(t.p_value, 3),
@@ -284,7 +296,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
             ]
             for t in summary.preferences
         ]
-        head = ["pair", "A wins", "B wins", "ties", "A's share [95% CI]", "p", "note"]
+        head = ["pair", "first wins", "second wins", "ties", "first's share [95% CI]", "p", "note"]
         parts.append(_table(head, rows, 1))
     if summary.star_tests:
         parts.append("<h3>Stars, paired on cases (sign test and Wilcoxon signed-rank)</h3>")
@@ -303,7 +315,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str]) -> str:
         head = [
             "pair",
             "criterion",
-            "A better / B better / equal",
+            "first better / second better / equal",
             "sign p",
             "mean diff",
             "Wilcoxon p",
@@ -362,7 +374,9 @@ def _trends(data: ReportData) -> str:
     if data.primary is None or history.empty:
         return _section("trends", "Trends across runs", _p("No stored runs to compare."))
     runs = history["experiment"].nunique()
-    parts = [_img(plots.trends(history, data.primary, data.order, data.names), "metric trends")]
+    parts = [
+        _img(plots.trends(history, data.primary, data.order, data.names), "metric trends", data)
+    ]
     parts.append(
         _p(
             f"Each config's mean {data.primary} in the {runs} run(s) of suite "
@@ -398,19 +412,26 @@ def _section(key: str, title: str, body: str) -> str:
     return f'<section id="{key}"><h2>{_e(title)}</h2>{body}</section>'
 
 
-def _img(fig, alt: str) -> str:
+def _img(fig, alt: str, data: ReportData) -> str:
+    """A figure as an embedded PNG; a simulated experiment's carries the SIMULATED mark
+    in the picture and its alt text, so no plot copied out of the report passes as real."""
+    if data.experiment.simulated:
+        plots.mark_simulated(fig)
+        alt = f"SIMULATED: {alt}"
     return f'<img src="{plots.png_data_uri(fig)}" alt="{_e(alt)}">'
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 99) -> str:
-    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
+    # in a scrolling box: a wide table stays inside its section's card
+    out = ['<div class="scroll"><table><thead><tr>', *(f"<th>{_e(h)}</th>" for h in head)]
+    out.append("</tr></thead><tbody>")
     for row in rows:
         out.append("<tr>")
         for i, cell in enumerate(row):
             cls = ' class="num"' if numeric_from <= i < len(row) - 1 else ""
             out.append(f"<td{cls}>{_e(cell)}</td>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 

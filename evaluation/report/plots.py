@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.colors import ListedColormap
+from matplotlib import colormaps
+from matplotlib.colors import ListedColormap, to_hex
 from matplotlib.figure import Figure
 
 from evaluation.statistics import MultiComparison, ParetoFront
@@ -18,6 +19,38 @@ from evaluation.statistics import MultiComparison, ParetoFront
 _ACCENT = "#2b5fab"
 _MUTED = "#9aa3b5"
 SHADED_TRENDS = 3  # more overlapping interval bands are unreadable
+SIMULATED_MARK = "SIMULATED"
+
+
+def config_colours(configs: Sequence[str]) -> dict[str, str]:
+    """One colour per config, in leaderboard order, the same in every plot: tab10 up to
+    10 configs, tab20 up to 20, then evenly spaced hues (all distinct)."""
+    n = len(configs)
+    if n <= 10:
+        cmap, points = colormaps["tab10"], range(n)
+    elif n <= 20:
+        cmap, points = colormaps["tab20"], range(n)
+    else:
+        cmap, points = colormaps["hsv"], np.linspace(0, 1, n, endpoint=False)
+    return {c: to_hex(cmap(p)) for c, p in zip(configs, points, strict=True)}
+
+
+def mark_simulated(fig: Figure) -> None:
+    """Stamp SIMULATED across the figure, so it cannot pass as a real model's results
+    when copied out of the report on its own."""
+    fig.text(
+        0.5,
+        0.5,
+        SIMULATED_MARK,
+        ha="center",
+        va="center",
+        rotation=20,
+        fontsize=28,
+        fontweight="bold",
+        color="#c0392b",
+        alpha=0.18,
+        zorder=10,
+    )
 
 
 def png_data_uri(fig: Figure, *, dpi: int = 110) -> str:
@@ -45,7 +78,18 @@ def interval_plot(
     low = data[f"{metric}_ci_low"].to_numpy(float)
     high = data[f"{metric}_ci_high"].to_numpy(float)
     err = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
-    ax.errorbar(mean, y, xerr=err, fmt="o", color=_ACCENT, ecolor=_MUTED, capsize=3)
+    colours = config_colours(list(names))
+    for i, config in enumerate(data["config"]):
+        colour = colours.get(config, _ACCENT)
+        ax.errorbar(
+            mean[i : i + 1],
+            y[i : i + 1],
+            xerr=err[:, i : i + 1],
+            fmt="o",
+            color=colour,
+            ecolor=colour,
+            capsize=3,
+        )
     ax.set_yticks(y, [names.get(c, c) for c in data["config"]])
     ax.set_xlabel(f"{metric} (mean, 95% interval)")
     ax.set_title(title)
@@ -115,11 +159,14 @@ def quality_latency(
     data = facts.dropna(subset=[quality, cost])
     fig, ax = _figure(7.0, 4.2)
     on_front = data["config"].isin(front.configs)
+    colours = config_colours(list(names))
     ax.scatter(
-        data.loc[~on_front, cost], data.loc[~on_front, quality], color=_MUTED, label="config"
-    )
-    ax.scatter(
-        data.loc[on_front, cost], data.loc[on_front, quality], color=_ACCENT, label="Pareto front"
+        data[cost],
+        data[quality],
+        c=[colours.get(c, _MUTED) for c in data["config"]],
+        edgecolors=["black" if f else "none" for f in on_front],
+        linewidths=1.2,
+        label="config (black edge: on the Pareto front)",
     )
     if front.points:
         xs = [p[2] for p in front.points]
@@ -144,7 +191,13 @@ def latency_distributions(
     fig, ax = _figure(7.5, 0.32 * len(present) + 1.2)
     values = [ok.loc[ok["config_hash"] == c, "latency_s"].to_numpy(float) for c in present[::-1]]
     if values:
-        ax.boxplot(values, vert=False, widths=0.6, flierprops={"markersize": 3})
+        boxes = ax.boxplot(
+            values, vert=False, widths=0.6, flierprops={"markersize": 3}, patch_artist=True
+        )
+        colours = config_colours(list(names))
+        for box, config in zip(boxes["boxes"], present[::-1], strict=True):
+            box.set_facecolor(colours.get(config, _MUTED))
+            box.set_alpha(0.7)
         ax.set_yticks(range(1, len(present) + 1), [names.get(c, c) for c in present[::-1]])
     ax.set_xlabel("latency per generation (s)")
     return fig
@@ -160,10 +213,13 @@ def trends(
     shade = history["config"].nunique() <= SHADED_TRENDS
     position = {name: i for i, name in enumerate(runs["experiment"])}
     fig, ax = _figure(7.5, 3.8)
+    colours = config_colours(list(names))
     for config in [c for c in order if (history["config"] == c).any()]:
         part = history[history["config"] == config].sort_values("created_at")
         x = part["experiment"].map(position).to_numpy(float)
-        (line,) = ax.plot(x, part["mean"], "o-", label=names.get(config, config))
+        (line,) = ax.plot(
+            x, part["mean"], "o-", color=colours.get(config), label=names.get(config, config)
+        )
         if shade:
             ax.fill_between(
                 x,
@@ -190,6 +246,7 @@ def star_plot(summary: pd.DataFrame, names: Mapping[str, str]) -> Figure:
     configs = list(dict.fromkeys(summary["config"]))
     fig, ax = _figure(7.0, 3.4)
     width = 0.8 / max(1, len(configs))
+    colours = config_colours(list(names))
     for k, config in enumerate(configs):
         part = summary[summary["config"] == config].set_index("criterion").reindex(criteria)
         x = np.arange(len(criteria)) + k * width
@@ -200,7 +257,15 @@ def star_plot(summary: pd.DataFrame, names: Mapping[str, str]) -> Figure:
                 np.nan_to_num(part["ci_high"].to_numpy(float) - mean),
             ]
         )
-        ax.bar(x, mean, width, yerr=err, capsize=3, label=names.get(config, config))
+        ax.bar(
+            x,
+            mean,
+            width,
+            yerr=err,
+            capsize=3,
+            color=colours.get(config),
+            label=names.get(config, config),
+        )
     ax.set_xticks(np.arange(len(criteria)) + width * (len(configs) - 1) / 2, criteria)
     ax.set_ylim(0, 5.5)
     ax.set_ylabel("mean stars (1–5)")

@@ -1,7 +1,7 @@
 """Typed readers for sweep-spec fields.
 
 Each reader checks one YAML value and raises ``SpecError`` naming its dotted field
-(``grid.temperature[1]``, ``hosts[0].url``), so the parser in ``spec.py`` reads like the
+(``grid.temperature[1]``, ``hosts[0].url``), so the parser in ``_load`` reads like the
 shape it validates.
 """
 

@@ -1,4 +1,4 @@
-"""Reading and validating sweep-spec YAML (the shape is documented in ``spec.py``).
+"""Reading and validating sweep-spec YAML (the shape is documented in ``_model``).
 
 ``parse_spec`` checks every field before anything runs and raises ``SpecError`` naming
 the dotted field; it also expands the sweep once, so a spec past ``limits.max_configs``

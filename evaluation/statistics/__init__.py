@@ -6,49 +6,56 @@ Input: long score rows (config, case_id, sample_index, group, metric, value) and
 parameter effects and Pareto fronts, one row of facts per config.
 """
 
-from evaluation.statistics._cases import CaseTable, case_table
-from evaluation.statistics.analysis import StatisticsReport, analyze
-from evaluation.statistics.effects import ParameterEffect, parameter_effects, spearman_interval
-from evaluation.statistics.intervals import (
-    MeanEstimate,
-    corpus_interval,
-    mean_interval,
-    summarize,
-    summarize_config,
-)
-from evaluation.statistics.multiple import (
-    AdjustedComparison,
-    Adjustment,
-    MultiComparison,
-    adjust_p_values,
-    compare_many,
-)
-from evaluation.statistics.paired import (
-    PairedComparison,
-    PairedTest,
-    ScoreType,
-    ZeroMethod,
-    choose_test,
-    compare_in_table,
-    compare_pair,
-    compare_scores,
-    rank_biserial,
-)
-from evaluation.statistics.pareto import ParetoFront, pareto_front, pareto_fronts
-from evaluation.statistics.power import (
-    PowerAnalysis,
-    cases_needed,
-    mcnemar_power,
-    min_detectable_difference,
-    paired_diff_variance,
-    power_analysis,
-    power_for_test,
-    power_from_pilot,
-    power_from_variances,
-    predicted_power,
-    t_power,
-)
-from evaluation.statistics.report import render_markdown, table_rows
+from evaluation._lazy import lazy_exports
+
+# Where each name lives. The package imports a module when one of its names is first used:
+# scipy.stats and statsmodels take seconds to import, and the CLI's read-only verbs need
+# only the intervals.
+_WHERE = {
+    "CaseTable": "evaluation.statistics._cases",
+    "case_table": "evaluation.statistics._cases",
+    "StatisticsReport": "evaluation.statistics.analysis",
+    "analyze": "evaluation.statistics.analysis",
+    "ParameterEffect": "evaluation.statistics.effects",
+    "parameter_effects": "evaluation.statistics.effects",
+    "spearman_interval": "evaluation.statistics.effects",
+    "MeanEstimate": "evaluation.statistics.intervals",
+    "corpus_interval": "evaluation.statistics.intervals",
+    "mean_interval": "evaluation.statistics.intervals",
+    "summarize": "evaluation.statistics.intervals",
+    "summarize_config": "evaluation.statistics.intervals",
+    "AdjustedComparison": "evaluation.statistics.multiple",
+    "Adjustment": "evaluation.statistics.multiple",
+    "MultiComparison": "evaluation.statistics.multiple",
+    "adjust_p_values": "evaluation.statistics.multiple",
+    "compare_many": "evaluation.statistics.multiple",
+    "PairedComparison": "evaluation.statistics.paired",
+    "PairedTest": "evaluation.statistics.paired",
+    "ScoreType": "evaluation.statistics.paired",
+    "ZeroMethod": "evaluation.statistics.paired",
+    "choose_test": "evaluation.statistics.paired",
+    "compare_in_table": "evaluation.statistics.paired",
+    "compare_pair": "evaluation.statistics.paired",
+    "compare_scores": "evaluation.statistics.paired",
+    "rank_biserial": "evaluation.statistics.paired",
+    "ParetoFront": "evaluation.statistics.pareto",
+    "pareto_front": "evaluation.statistics.pareto",
+    "pareto_fronts": "evaluation.statistics.pareto",
+    "PowerAnalysis": "evaluation.statistics.power",
+    "cases_needed": "evaluation.statistics.power",
+    "mcnemar_power": "evaluation.statistics.power",
+    "min_detectable_difference": "evaluation.statistics.power",
+    "paired_diff_variance": "evaluation.statistics.power",
+    "power_analysis": "evaluation.statistics.power",
+    "power_for_test": "evaluation.statistics.power",
+    "power_from_pilot": "evaluation.statistics.power",
+    "power_from_variances": "evaluation.statistics.power",
+    "predicted_power": "evaluation.statistics.power",
+    "t_power": "evaluation.statistics.power",
+    "render_markdown": "evaluation.statistics.report",
+    "table_rows": "evaluation.statistics.report",
+}
+
 
 __all__ = [
     "AdjustedComparison",
@@ -94,3 +101,6 @@ __all__ = [
     "t_power",
     "table_rows",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

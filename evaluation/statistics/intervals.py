@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from evaluation.statistics._cases import NOT_RUN, UNSCORABLE, CaseTable, case_table, is_constant
 
@@ -105,7 +105,7 @@ def mean_interval(
         c = sums.size
         se = float(np.sqrt(np.sum(sums**2)) / n * np.sqrt(c / (c - 1)))
         df, method = c - 1, f"clustered ({c} groups)"
-    q = float(stats.t.ppf(0.5 + confidence / 2, df))
+    q = float(special.stdtrit(df, 0.5 + confidence / 2))
     ci = (mean - q * se, mean + q * se)
     if binary:
         ci, method = _wilson(mean, n, se, df if g is not None else None, confidence, method)
@@ -136,10 +136,10 @@ def _wilson(
     """Wilson score interval for a proportion p̂ of n cases; clustered (``df`` = C − 1):
     at the effective n = p̂(1 − p̂)/SE_cl² with the t_{C − 1} quantile."""
     if df is None:
-        q, n_eff = float(stats.norm.ppf(0.5 + confidence / 2)), float(n)
+        q, n_eff = float(special.ndtri(0.5 + confidence / 2)), float(n)
         name = "Wilson"
     else:
-        q = float(stats.t.ppf(0.5 + confidence / 2, df))
+        q = float(special.stdtrit(df, 0.5 + confidence / 2))
         n_eff = p * (1 - p) / se**2 if se > 0 else float(n)
         name = f"Wilson, {method}, effective n {n_eff:.1f}"
     q2 = q * q
@@ -259,6 +259,8 @@ def corpus_interval(
 
     def on_units(idx: np.ndarray) -> float:
         return float(statistic(np.concatenate([units[i] for i in idx])))
+
+    from scipy import stats  # seconds to import: only a corpus metric's interval needs it
 
     data = (np.arange(len(units)),)
     method = "BCa"

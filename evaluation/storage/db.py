@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import Column, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
@@ -53,9 +53,9 @@ def make_engine(url: str, *, create: bool = True, tables: Tables = EVALUATION_TA
 
 
 def create_tables(engine: Engine, tables: Tables) -> None:
-    """Create those of ``tables`` that are missing, after refusing a database whose
-    existing tables lack columns of this version (see ``_refuse_older_schema``)."""
-    _while_locked(lambda: _refuse_older_schema(engine, tables))  # before creating
+    """Create those of ``tables`` that are missing, after bringing existing tables up to
+    this version's columns (see ``_upgrade_older_schema``)."""
+    _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
     _while_locked(lambda: _create_tables(engine, tables))
 
 
@@ -75,29 +75,60 @@ def _while_locked(step: Callable[[], None], *, budget_s: float = 30.0) -> None:
             time.sleep(random.uniform(0.02, 0.1))
 
 
-def _refuse_older_schema(engine: Engine, tables: Tables) -> None:
-    """A database written by an older evalflow lacks columns that this version reads
-    and writes; say so once, up front, instead of failing mid-run on a query."""
+def _upgrade_older_schema(engine: Engine, tables: Tables) -> None:
+    """A database written by an older evalflow lacks columns this version reads and
+    writes. Columns that can be added without inventing values (nullable, or with a
+    constant default: new generation parameters, new optional fields) are added, so an
+    upgrade keeps the user's results; if any missing column cannot be added, nothing is
+    altered and the database is refused once, up front, instead of failing mid-run."""
     inspector = inspect(engine)
     present = set(inspector.get_table_names())
     missing = [
-        f"{table.name}.{column}"
+        column
         for table in (model.__table__ for model in tables)
         if table.name in present
-        for column in sorted(
-            set(table.columns.keys()) - {c["name"] for c in inspector.get_columns(table.name)}
-        )
+        for column in table.columns
+        if column.name not in {c["name"] for c in inspector.get_columns(table.name)}
     ]
-    if missing:
-        shown = ", ".join(missing[:5]) + (
-            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    unaddable = [
+        f"{c.table.name}.{c.name}" for c in missing if _added_column_sql(engine, c) is None
+    ]
+    if unaddable:
+        shown = ", ".join(unaddable[:5]) + (
+            f" and {len(unaddable) - 5} more" if len(unaddable) > 5 else ""
         )
         raise StorageError(
             f"the results database {_redact(engine.url.render_as_string(hide_password=False))} "
             "was written by an older evalflow: it lacks "
-            f"column{'s' * (len(missing) > 1)} {shown}; use a new database (--database or "
+            f"column{'s' * (len(unaddable) > 1)} {shown}; use a new database (--database or "
             "$EVALFLOW_DATABASE_URL), or export the old results with the version that wrote them"
         )
+    if missing:
+        with engine.begin() as connection:
+            for column in missing:
+                table = engine.dialect.identifier_preparer.quote(column.table.name)
+                added = _added_column_sql(engine, column)
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {added}")
+
+
+def _added_column_sql(engine: Engine, column: Column[Any]) -> str | None:
+    """``name TYPE [NOT NULL] [DEFAULT value]`` for ALTER TABLE ADD COLUMN, or None when
+    existing rows would need a value nobody knows (a key, or NOT NULL without a constant
+    default)."""
+    if column.primary_key or column.foreign_keys:
+        return None
+    name = engine.dialect.identifier_preparer.quote(column.name)
+    kind = column.type.compile(dialect=engine.dialect)
+    default = column.default.arg if column.default is not None else None
+    if isinstance(default, bool):
+        default = int(default)
+    if isinstance(default, (int, float)):
+        literal = repr(default)
+    elif isinstance(default, str):
+        literal = "'" + default.replace("'", "''") + "'"
+    else:
+        return f"{name} {kind}" if column.nullable else None
+    return f"{name} {kind}{'' if column.nullable else ' NOT NULL'} DEFAULT {literal}"
 
 
 def _create_tables(engine: Engine, tables: Tables) -> None:

@@ -17,6 +17,30 @@ from flows.cli import ops, results, review, runs, selection, stats, view
 VERB_GROUPS = (runs, results, stats, ops, review, selection, view)
 
 
+#: One example per verb, shown at the end of its --help.
+EXAMPLES = {
+    "plan": "evalflow plan benchmarks/sweeps/demo-simulated.yaml",
+    "run": "evalflow run benchmarks/sweeps/demo-simulated.yaml --experiment demo",
+    "rescore": "evalflow rescore demo --metrics exact_match,contains",
+    "experiments": "evalflow experiments",
+    "show": "evalflow show demo",
+    "export": "evalflow export demo --format parquet --level scores --out results/",
+    "compare": "evalflow compare nightly demo --baseline demo",
+    "power": "evalflow power benchmarks/sweeps/demo-simulated.yaml --delta 0.05",
+    "doctor": "evalflow doctor benchmarks/sweeps/ollama-example.yaml",
+    "health": "evalflow health benchmarks/sweeps/ollama-example.yaml --timeout 2",
+    "serve": "evalflow serve --nightly-cron '0 3 * * *'",
+    "deploy": "evalflow deploy --pool evalflow --source /srv/evalflow",
+    "baseline": "evalflow baseline accept nightly-2026-01-31",
+    "review": "evalflow review demo --rater ana --pairs 20",
+    "report": "evalflow report demo --out demo.html",
+    "judge": "evalflow judge demo --model qwen2.5:7b --limit 20",
+    "recommend": "evalflow recommend qa --max-latency 2 --prefer quality",
+    "retrain": "evalflow retrain --include-simulated",
+    "view": "evalflow view demo",
+}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``error: ...``, exit 2) like every other."""
 
@@ -24,20 +48,85 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="evalflow", description=__doc__.split("\n")[0])
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Help that states each option's default (unless its text already does) and keeps
+    the example's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or any(default is none for none in (None, False, argparse.SUPPRESS))
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: {default})".strip()
+
+
+def _global_options(parser: argparse.ArgumentParser, *, after_verb: bool) -> None:
+    """Options every command takes, before or after its verb. After the verb they default
+    to SUPPRESS, so one given before the verb is not overwritten."""
+    keep = {"default": argparse.SUPPRESS} if after_verb else {}
     parser.add_argument(
-        "--database", help="SQLAlchemy URL (default: $EVALFLOW_DATABASE_URL or ~/.evalflow)"
+        "--database",
+        help="SQLAlchemy URL (default: $EVALFLOW_DATABASE_URL or ~/.evalflow)",
+        **keep,
     )
-    parser.add_argument(
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
         "-v",
         "--verbose",
         action="store_true",
-        help="show the traceback of an error, and Prefect's own for a failed flow",
+        help="Prefect's own INFO lines, full tracebacks of errors and failed flows",
+        **keep,
     )
+    loudness.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only the result and errors (no progress, no log lines)",
+        **keep,
+    )
+
+
+def _verbs(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every (sub)command parser under ``parser``, nested ones included."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield name, child
+                yield from _verbs(child)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("evalflow")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="evalflow",
+        description=__doc__.split("\n")[0],
+        formatter_class=_Help,
+        epilog="example: evalflow run benchmarks/sweeps/demo-simulated.yaml\n"
+        "         evalflow show demo-simulated\n"
+        "each command's --help shows its options and an example",
+    )
+    parser.add_argument("--version", action="version", version=f"evalflow {_version()}")
+    _global_options(parser, after_verb=False)
     sub = parser.add_subparsers(dest="command", required=True)
     for group in VERB_GROUPS:
         group.register(sub)
+    for name, verb in _verbs(parser):
+        verb.formatter_class = _Help
+        _global_options(verb, after_verb=True)
+        if name in EXAMPLES and verb.epilog is None:
+            verb.epilog = f"example:\n  {EXAMPLES[name]}"
     return parser
 
 

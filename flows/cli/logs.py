@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
+import sys
 
 from evaluation.errors import EvalError
 
@@ -29,13 +32,52 @@ class _ExpectedErrors(logging.Filter):
         return True
 
 
+class _Verbosity(logging.Filter):
+    """For Prefect's console handler: which INFO records reach the terminal. Warnings and
+    errors always do. ``-q`` (-1): no INFO at all, only the result and errors. Default (0):
+    evalflow's own progress, not Prefect's lifecycle lines (created, running, finished in
+    state ...), told apart by the file that logged them. ``-v`` (1): everything."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+        prefect = sys.modules.get("prefect")
+        self.prefect_dir = os.path.dirname(prefect.__file__) + os.sep if prefect else None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING or self.level > 0:
+            return True
+        if self.level < 0:
+            return False
+        return not (self.prefect_dir and record.pathname.startswith(self.prefect_dir))
+
+
+def _console_handlers() -> list[logging.Handler]:
+    return [h for h in logging.getLogger().handlers if type(h).__name__ == "PrefectConsoleHandler"]
+
+
 def quiet_expected_errors(verbose: bool = False) -> None:
     """Keep Prefect's tracebacks of expected errors off the console (not with -v).
     Call after Prefect is imported: it configures its console handler on import."""
     if verbose:
         return
-    for handler in logging.getLogger().handlers:
-        if type(handler).__name__ == "PrefectConsoleHandler" and not any(
-            isinstance(f, _ExpectedErrors) for f in handler.filters
-        ):
+    for handler in _console_handlers():
+        if not any(isinstance(f, _ExpectedErrors) for f in handler.filters):
             handler.addFilter(_ExpectedErrors())
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    """-1 with ``-q``, 1 with ``-v``, else 0."""
+    return 1 if getattr(args, "verbose", False) else -1 if getattr(args, "quiet", False) else 0
+
+
+def console_for(args: argparse.Namespace) -> None:
+    """Set Prefect's console output for a command that runs a flow: expected errors in one
+    line (see :func:`quiet_expected_errors`) and INFO as ``-q``/``-v`` ask. Call after
+    Prefect is imported."""
+    quiet_expected_errors(args.verbose)
+    level = verbosity(args)
+    for handler in _console_handlers():
+        for old in [f for f in handler.filters if isinstance(f, _Verbosity)]:
+            handler.removeFilter(old)
+        handler.addFilter(_Verbosity(level))

@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
-from evaluation.run._doctor import Check, DoctorReport, check_database, check_spec
 from flows.cli._database import open_engine
+
+if TYPE_CHECKING:  # the checks import the backends: only `doctor` and `health` need them
+    from evaluation.run import Check, DoctorReport
 
 DEFAULT_TIMEOUT_S = 5.0
 REPO = Path(__file__).resolve().parents[2]
@@ -69,9 +72,11 @@ def _schedule_options(parser: argparse.ArgumentParser) -> None:
         default=DEMO_SPEC,
         help="the spec the nightly regression sweep runs (default: the simulated demo)",
     )
-    parser.add_argument("--nightly-cron", default="0 2 * * *")
-    parser.add_argument("--retrain-cron", default="0 4 * * 0")
-    parser.add_argument("--timezone", default="UTC")
+    parser.add_argument("--nightly-cron", default="0 2 * * *", help="when the nightly sweep runs")
+    parser.add_argument(
+        "--retrain-cron", default="0 4 * * 0", help="when the selector is retrained"
+    )
+    parser.add_argument("--timezone", default="UTC", help="of the two schedules")
 
 
 def _schedule_kwargs(args: argparse.Namespace) -> dict:
@@ -90,6 +95,8 @@ async def _prefect_check(timeout_s: float) -> Check:
     """The Prefect API named by PREFECT_API_URL answers its health check."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
+
+    from evaluation.run import Check
 
     url = PREFECT_API_URL.value()
     if not url:
@@ -113,6 +120,8 @@ async def _prefect_check(timeout_s: float) -> Check:
 
 async def diagnose(spec: Path | None, database: str, timeout_s: float) -> DoctorReport:
     """Every check: Prefect API, database, then the spec and its hosts."""
+    from evaluation.run import Check, DoctorReport, check_database, check_spec
+
     checks = [await _prefect_check(timeout_s), check_database(database, timeout_s=timeout_s)]
     if spec is None:
         checks.append(Check("hosts", "warn", "no spec given: hosts not checked"))

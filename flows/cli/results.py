@@ -24,7 +24,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if state.status != "completed":
         print(f"Status: {state.status}{reason}")
     if board.metrics:
-        print(render_text(board))
+        print(render_text(board, wide=args.wide))
         return 0
     rerun = f"evalflow run {experiment.spec_path}" if experiment.spec_path else "evalflow run SPEC"
     print(
@@ -74,11 +74,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("show", help="print an experiment's leaderboard")
     p.add_argument("experiment")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="every column, full labels and config hashes (default: fits 100 columns)",
+    )
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("export", help="write results to files")
     p.add_argument("experiment")
-    p.add_argument("--format", choices=["csv", "json", "parquet", "excel"], default="csv")
+    p.add_argument(
+        "--format",
+        choices=["csv", "json", "parquet", "excel"],
+        default="csv",
+        help="file format",
+    )
     p.add_argument(
         "--level",
         action="append",

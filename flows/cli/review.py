@@ -112,7 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("experiment")
     p.add_argument("--rater", help="your name (default: your login name)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: loopback)")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=int, default=8765, help="port to serve on")
     p.add_argument(
         "--configs", nargs="+", help="configs to pair (hash, prefix or label; default: 2 best)"
     )
@@ -134,7 +134,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="at most this many generations per config")
     p.add_argument("--no-pairwise", action="store_true", help="skip pairwise judging")
     p.add_argument("--rubric", help="a YAML rubric: criterion name -> what grades 1-5 mean")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seeds the judge model and which pairs are judged"
+    )
     p.add_argument("--attempts", type=int, default=3, help="tries per malformed answer")
-    p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--concurrency", type=int, default=2, help="judge calls at once")
     p.set_defaults(func=cmd_judge)

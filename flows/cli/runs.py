@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import shlex
 import sys
+import traceback
 from pathlib import Path
 
 from evaluation.errors import EvalError
 from flows.cli._database import open_engine
-from flows.cli.logs import quiet_expected_errors
+from flows.cli.logs import console_for
+from flows.cli.progress import run_progress
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -47,23 +49,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     ):
         from flows.evaluate import evaluate
 
-        quiet_expected_errors(args.verbose)
+        console_for(args)
 
         try:
             if server is not None:
                 server.wait_ready()
-            summary = asyncio.run(
-                evaluate(
-                    spec_path=str(args.spec),
-                    experiment=args.experiment,
-                    database=args.database,
-                    simulated_time_scale=args.time_scale,
+            with run_progress(enabled=not args.quiet):
+                summary = asyncio.run(
+                    evaluate(
+                        spec_path=str(args.spec),
+                        experiment=args.experiment,
+                        database=args.database,
+                        simulated_time_scale=args.time_scale,
+                    )
                 )
-            )
         except Exception as exc:
             reason = run_control.record_failure(database, name, process, exc)
             if isinstance(exc, EvalError):
                 raise
+            if args.verbose:
+                traceback.print_exc()
             print(f"error: the run failed: {reason}; resume with: {resume}", file=sys.stderr)
             return 1
     print(leaderboard_text(args, summary["experiment"]))
@@ -87,7 +92,7 @@ def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
 def cmd_rescore(args: argparse.Namespace) -> int:
     from flows.rescore import rescore
 
-    quiet_expected_errors(args.verbose)
+    console_for(args)
     metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
     rescore(experiment=args.experiment, metrics=metrics, database=args.database)
     print(leaderboard_text(args, args.experiment))

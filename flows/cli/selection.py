@@ -30,10 +30,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from flows.cli.logs import quiet_expected_errors
+    from flows.cli.logs import console_for
     from flows.retrain_selector import retrain_selector
 
-    quiet_expected_errors(args.verbose)
+    console_for(args)
 
     summary = retrain_selector(database=args.database, include_simulated=args.include_simulated)
     state = "promoted" if summary["promoted"] else "kept, not promoted"
@@ -53,7 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-quality", type=float, help="0-1 on the task type's quality metric (0.7, not 70)"
     )
-    p.add_argument("--prefer", choices=["quality", "speed"], default="quality")
+    p.add_argument(
+        "--prefer",
+        choices=["quality", "speed"],
+        default="quality",
+        help="rank the feasible configs by quality or by speed",
+    )
     p.add_argument("--version", type=int, help="selector version (default: the promoted one)")
     p.set_defaults(func=cmd_recommend)
 

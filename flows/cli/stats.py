@@ -20,10 +20,10 @@ def _probability(text: str) -> float:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from flows.cli.logs import quiet_expected_errors
+    from flows.cli.logs import console_for
     from flows.compare import compare
 
-    quiet_expected_errors(args.verbose)
+    console_for(args)
 
     summary = compare(
         experiments=args.experiments,
@@ -32,7 +32,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
         adjust=args.adjust,
         database=args.database,
     )
-    print(summary["markdown"])
+    if args.markdown:
+        print(summary["markdown"])
+        return 0
+    from evaluation.compare import render_comparison_text
+
+    text = render_comparison_text(
+        summary["run_label"],
+        summary["comparisons"],
+        summary["verdicts"],
+        simulated=summary["simulated"],
+        all_pairs=args.all,
+    )
+    print(text)
     return 0
 
 
@@ -66,7 +78,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(repeatable; default: all configs)",
     )
     p.add_argument("--baseline", help="compare each config with this one instead of all pairs")
-    p.add_argument("--adjust", choices=["holm", "fdr_bh"], default="holm")
+    p.add_argument(
+        "--adjust",
+        choices=["holm", "fdr_bh"],
+        default="holm",
+        help="multiple-comparison correction",
+    )
+    p.add_argument(
+        "--all", action="store_true", help="list every pair (default: the 8 most significant)"
+    )
+    p.add_argument(
+        "--markdown", action="store_true", help="print the full report, as the artifact shows it"
+    )
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
@@ -80,6 +103,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="experiment whose scores give the variances (default: the experiment named "
         "like the spec, if stored; else a stated assumption)",
     )
-    p.add_argument("--alpha", type=_probability, default=0.05)
-    p.add_argument("--power", type=_probability, default=0.80)
+    p.add_argument("--alpha", type=_probability, default=0.05, help="significance level")
+    p.add_argument("--power", type=_probability, default=0.80, help="power to plan for")
     p.set_defaults(func=cmd_power)

@@ -114,7 +114,7 @@ def test_compare_flow_across_experiments_pairs_the_same_config(database):
 
 
 def test_cli_compare_prints_the_report_and_refuses_bad_input(database, capsys):
-    code = main(["--database", database, "compare", "nightly", "--adjust", "fdr_bh"])
+    code = main(["--database", database, "compare", "nightly", "--adjust", "fdr_bh", "--markdown"])
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith("**SIMULATED")
@@ -129,6 +129,27 @@ def test_cli_compare_prints_the_report_and_refuses_bad_input(database, capsys):
     code = main(["--database", database, "compare", "nope"])
     assert code == 2
     assert "known experiments: demo-simulated, nightly" in capsys.readouterr().err
+
+
+def test_cli_compare_prints_a_table_that_fits_100_columns(database, capsys):
+    assert main(["--database", database, "compare", "demo-simulated"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 100 and len(lines) < 80
+    assert lines[0].startswith("*** SIMULATED") and lines[1] == "Comparison: demo-simulated"
+    assert "exact_match:" in lines and "latency_s:" in lines
+    assert "**Verdict" not in out and "|---" not in out  # a table, not markdown
+    assert "58 more pairs (--all lists every pair)" in out  # 66 pairs, 8 shown per metric
+    assert "seed=42" not in out  # short labels
+    assert not re.search(r"\d\.\d{5,}", out)  # no 0.7777777777777778
+    head = next(i for i, line in enumerate(lines) if line.split()[:2] == ["A", "B"])
+    assert lines[head + 1].split()[-1] == "*"  # most significant first
+    table = asyncio.run(artifact_data("evalflow-demo-simulated-comparison-table"))
+    assert not re.search(r"\d\.\d{7,}", str(table))  # the artifact is rounded too
+
+    assert main(["--database", database, "compare", "demo-simulated", "--all"]) == 0
+    everything = capsys.readouterr().out
+    assert "more pairs" not in everything and len(everything.splitlines()) > 4 * 66
 
 
 def test_cli_power_uses_the_stored_run_of_the_spec_as_pilot(database, capsys):
@@ -181,7 +202,7 @@ def test_cli_artifact_and_report_give_one_readable_verdict(database, capsys):
     verdict = summary["verdicts"]["exact_match"]["verdict"]
     markdown = asyncio.run(artifact_data(summary["artifacts"]["markdown"]))
     assert f"**Verdict:** {verdict}" in markdown
-    assert main(["--database", database, "compare", "demo-simulated"]) == 0
+    assert main(["--database", database, "compare", "demo-simulated", "--markdown"]) == 0
     assert f"**Verdict:** {verdict}" in capsys.readouterr().out
     with Session(make_engine(database)) as session:
         data = gather(session, "demo-simulated")

@@ -1,0 +1,114 @@
+"""A comparison for the terminal: per metric its verdict and the pairs that differ most,
+within 100 columns, numbers rounded to what their intervals support. The full markdown
+report stays what the artifact shows (`compare --markdown`)."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from evaluation.statistics.precision import decimals, rounded
+from evaluation.statistics.verdict import short_labels
+
+TERMINAL_COLUMNS = 100
+PAIRS_PER_METRIC = 8
+_NAME_CHARS = 26
+_SIMULATED = "*** SIMULATED: these configs ran on evalflow's simulated backend, not real models ***"
+
+
+def render_comparison_text(
+    run_label: str,
+    rows: Sequence[Mapping[str, Any]],
+    verdicts: Mapping[str, Mapping[str, Any]],
+    *,
+    simulated: bool,
+    all_pairs: bool = False,
+) -> str:
+    """``rows``: the comparison table (one dict per pair and metric, as published);
+    ``verdicts``: per metric, its ``verdict`` line. Pairs are listed most significant
+    first, ``PAIRS_PER_METRIC`` per metric unless ``all_pairs``."""
+    lines = [_SIMULATED] if simulated else []
+    lines.append(f"Comparison: {run_label}")
+    frame = pd.DataFrame(list(rows))
+    names = sorted(set(frame["a"]) | set(frame["b"])) if len(frame) else []
+    short = {n: _clip(s) for n, s in short_labels(names).items()} if names else {}
+    for metric in dict.fromkeys([*verdicts, *(frame["metric"] if len(frame) else [])]):
+        lines += ["", f"{metric}:"]
+        verdict = verdicts.get(metric, {}).get("verdict")
+        if verdict:
+            lines += textwrap.wrap(
+                verdict, TERMINAL_COLUMNS, initial_indent="  ", subsequent_indent="  "
+            )
+        pairs = frame[frame["metric"] == metric] if len(frame) else frame
+        if not len(pairs):
+            continue
+        pairs = pairs.sort_values("p_adjusted", na_position="last", kind="stable")
+        shown = pairs if all_pairs else pairs.head(PAIRS_PER_METRIC)
+        table = pd.DataFrame(
+            {
+                "A": [short[a] for a in shown["a"]],
+                "B": [short[b] for b in shown["b"]],
+                "diff A-B [95% CI]": [_diff(r) for r in shown.to_dict("records")],
+                "p adj": [_p(p) for p in shown["p_adjusted"]],
+                "": ["*" if s is True else "" for s in shown["significant"]],
+            }
+        )
+        lines += ["  " + line for line in table.to_string(index=False).splitlines()]
+        if len(pairs) > len(shown):
+            lines.append(f"  ... {len(pairs) - len(shown)} more pairs (--all lists every pair)")
+    lines += ["", "* significant after adjustment; --markdown prints the full report"]
+    return "\n".join(lines)
+
+
+def _diff(row: Mapping[str, Any]) -> str:
+    low, high, diff = row.get("diff_ci_low"), row.get("diff_ci_high"), row.get("diff")
+    if not _finite(diff):
+        return "–"
+    if not (_finite(low) and _finite(high)):
+        return f"{diff:+.3f}"
+    d = decimals((high - low) / 2)
+    return f"{rounded(diff, d):+.{d}f} [{low:+.{d}f}, {high:+.{d}f}]"
+
+
+def _p(value: object) -> str:
+    if not _finite(value):
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _clip(name: str) -> str:
+    return name if len(name) <= _NAME_CHARS else name[: _NAME_CHARS - 1] + "…"
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def rounded_comparison_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The comparison table for an artifact: differences and means to what the pair's
+    interval supports, p-values to two significant digits, statistics to three decimals."""
+    out = []
+    for row in rows:
+        low, high = row.get("diff_ci_low"), row.get("diff_ci_high")
+        d = decimals((high - low) / 2) if _finite(low) and _finite(high) else 3
+        new = dict(row)
+        for key in (
+            "mean_a",
+            "mean_b",
+            "diff",
+            "diff_ci_low",
+            "diff_ci_high",
+            "min_detectable_difference",
+        ):
+            new[key] = rounded(row.get(key), d)
+        for key in ("statistic", "effect_size", "correlation"):
+            new[key] = rounded(row.get(key), 3)
+        for key in ("p_value", "p_adjusted"):
+            p = row.get(key)
+            new[key] = float(f"{p:.2g}") if _finite(p) else p
+        out.append(new)
+    return out

@@ -1,0 +1,40 @@
+"""How many decimals a number deserves: as many as its interval supports (two significant
+digits of the half-width), so a table shows 0.78 [0.60, 0.89], never 0.7777777777777778."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+DEFAULT_DECIMALS = 3  # a number without an interval
+MOST_DECIMALS = 4
+
+
+def decimals(half_width: float | None) -> int:
+    """Decimals for a value known to ± ``half_width``: two significant digits of it."""
+    if half_width is None or not math.isfinite(half_width) or half_width <= 0:
+        return DEFAULT_DECIMALS
+    return min(MOST_DECIMALS, max(0, 1 - math.floor(math.log10(half_width))))
+
+
+def column_decimals(lows: Iterable[object], highs: Iterable[object]) -> int:
+    """One number of decimals for a column of intervals (its median half-width), so the
+    column lines up and close configs are not rounded differently."""
+    halves = sorted(
+        (float(hi) - float(lo)) / 2
+        for lo, hi in zip(lows, highs, strict=True)
+        if _finite(lo) and _finite(hi) and float(hi) > float(lo)
+    )
+    return decimals(halves[len(halves) // 2] if halves else None)
+
+
+def rounded(value: object, digits: int) -> object:
+    """``value`` rounded to ``digits`` when it is a finite float; anything else unchanged
+    (None and NaN stay what they are)."""
+    if isinstance(value, float) and math.isfinite(value):
+        return round(value, digits)
+    return value
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(float(value))

@@ -1,0 +1,50 @@
+"""The terminal leaderboard fits 100 columns: ranks, short labels, rounded intervals;
+``wide`` gives every column back. Table artifacts carry no 0.7777777777777778."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from evaluation.compare._leaderboard import RUN_FACTS, Leaderboard, render_text, table_rows
+
+METRICS = ("exact_match", "contains", "rougeL", "bleu", "output_length")
+
+
+def _board(n: int = 12) -> Leaderboard:
+    rows = []
+    for i in range(n):
+        row = {
+            "config": f"{i:016x}",
+            "label": f"sim-model-{i % 3}:8b t=0.{i} seed=42 n=128 tpl=a-rather-long-template-{i}",
+        }
+        for m in METRICS:
+            row |= {m: 7 / 9 - i / 100, f"{m}_ci_low": 0.6 - i / 100, f"{m}_ci_high": 0.89}
+        row |= dict.fromkeys(RUN_FACTS, 1 / 3) | {"generations_ok": 36.0}
+        rows.append(row)
+    return Leaderboard("wide-sweep", METRICS, pd.DataFrame(rows), simulated=True)
+
+
+def test_the_terminal_table_fits_100_columns_and_names_what_it_leaves_out():
+    text = render_text(_board())
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 100
+    assert "SIMULATED" in text
+    assert lines[4].split()[0] == "#1" and lines[-2].split()[0] == "#12"
+    assert "seed=42" not in text and "0000000000000000" not in text  # short labels, no hash
+    assert "0.78 [0.60, 0.89]" in text and "0.7778" not in text
+    assert lines[-1].startswith("(not shown: ") and "--wide" in lines[-1]
+    assert lines[3].split()[:3] == ["#", "config", "exact_match"]
+
+
+def test_wide_shows_every_column_full_labels_and_hashes():
+    text = render_text(_board(), wide=True)
+    for m in METRICS:
+        assert m in text
+    assert "0000000000000000" in text and "seed=42 n=128" in text and "not shown" not in text
+
+
+def test_table_artifact_rows_are_rounded_to_their_intervals():
+    row = table_rows(_board())[0]
+    assert row["exact_match"] == 0.78 and row["exact_match_ci95"] == "[0.60, 0.89]"
+    assert row["latency_p50_s"] == 0.333 and row["tokens_per_s"] == 0.3
+    assert row["generations_ok"] == 36 and isinstance(row["generations_ok"], int)

@@ -1,0 +1,91 @@
+"""A results database from an older evalflow keeps its results when this version opens it:
+new optional columns are added; columns nobody can fill are refused with nothing altered."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlmodel import Session
+
+from evaluation.errors import StorageError
+from evaluation.storage.db import make_engine
+from evaluation.storage.models import ConfigRow
+
+# Added by the pipelines change: an older evalflow's configs table has none of them.
+NEW_PARAMETERS = ("chunk_size", "chunk_overlap", "retrieve_k", "min_similarity", "parallel")
+
+
+def _postgres_url() -> Iterator[str]:
+    import psycopg2
+
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    admin.autocommit = True
+    name = f"evalflow_upgrade_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        yield from _postgres_url()
+
+
+def _as_older_version_left_it(url: str) -> None:
+    """This version's schema with one config row, minus the columns added since."""
+    current = make_engine(url)
+    with Session(current) as session:
+        session.add(ConfigRow(hash="abc", model="m:1b", label="old config"))
+        session.commit()
+    current.dispose()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for column in NEW_PARAMETERS:
+            connection.execute(text(f"ALTER TABLE configs DROP COLUMN {column}"))
+    engine.dispose()
+
+
+def test_new_optional_columns_are_added_and_old_rows_kept(url: str) -> None:
+    _as_older_version_left_it(url)
+
+    engine = make_engine(url)
+
+    columns = {c["name"] for c in inspect(engine).get_columns("configs")}
+    assert set(NEW_PARAMETERS) <= columns
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(f"SELECT label, {', '.join(NEW_PARAMETERS)} FROM configs WHERE hash = 'abc'")
+        ).one()
+    assert row[0] == "old config"
+    assert all(value is None for value in row[1:])
+    engine.dispose()
+    make_engine(url).dispose()  # a second open finds nothing to add
+
+
+def test_a_column_nobody_can_fill_is_refused_and_nothing_altered(url: str) -> None:
+    _as_older_version_left_it(url)
+    engine = create_engine(url)
+    with engine.begin() as connection:  # a required column the older version lacked
+        connection.execute(text("DROP INDEX ix_configs_model"))
+        connection.execute(text("ALTER TABLE configs DROP COLUMN model"))
+    engine.dispose()
+
+    with pytest.raises(StorageError, match=r"older evalflow: it lacks column configs\.model;"):
+        make_engine(url)
+
+    columns = {c["name"] for c in inspect(create_engine(url)).get_columns("configs")}
+    assert not set(NEW_PARAMETERS) & columns  # the addable ones were not added either

@@ -1,0 +1,78 @@
+"""The command line's own options: --version, --help with defaults and an example for
+every verb, global options before or after the verb, and what -q / -v let through."""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib.metadata import version
+
+import prefect
+import pytest
+
+from flows.cli import main
+from flows.cli.app import EXAMPLES, _verbs, build_parser
+from flows.cli.logs import _Verbosity
+from tests.support.review_db import build_review_db
+
+
+def test_version_prints_the_installed_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"evalflow {version('evalflow')}"
+
+
+def test_every_verb_has_an_example_and_states_its_defaults(capsys):
+    parser = build_parser()
+    verbs = dict(_verbs(parser))
+    assert set(verbs) - {"accept"} <= set(EXAMPLES)  # baseline accept: its group's example
+    for name, verb in verbs.items():
+        text = verb.format_help()
+        if name in EXAMPLES:
+            assert f"example:\n  {EXAMPLES[name]}" in text, name
+        assert "--database" in text and "-q, --quiet" in text, name
+    review = verbs["review"].format_help()
+    assert "(default: 8765)" in review and "(default: 0)" in review
+    assert "(default 10)" in review and "(default: 10)" not in review  # said once
+    assert "(default: holm)" in verbs["compare"].format_help()
+
+
+def test_global_options_are_accepted_after_the_verb(database_url, capsys):
+    build_review_db(database_url)
+    assert main(["experiments", "--database", database_url, "-q"]) == 0
+    assert "toy-review" in capsys.readouterr().out
+    # before the verb still works, and an option after the verb wins
+    missing = "sqlite:///" + os.path.join(os.path.dirname(database_url[10:]), "none.db")
+    assert main(["--database", missing, "show", "toy-review", "--database", database_url]) == 0
+    assert "Leaderboard: toy-review" in capsys.readouterr().out
+    assert main(["--database", database_url, "show", "toy-review", "-v"]) == 0
+
+
+def test_quiet_and_verbose_are_exclusive(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["show", "x", "-q", "-v"])
+    assert stop.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def _record(pathname: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.LogRecord("prefect.task_runs", level, pathname, 1, "msg", None, None)
+
+
+@pytest.mark.parametrize(
+    ("level", "prefects_info", "evalflows_info"),
+    [(-1, False, False), (0, False, True), (1, True, True)],
+    ids=["quiet", "default", "verbose"],
+)
+def test_verbosity_keeps_evalflows_progress_and_drops_prefects_own_info(
+    level, prefects_info, evalflows_info
+):
+    prefect_file = os.path.join(os.path.dirname(prefect.__file__), "task_engine.py")
+    ours = os.path.join(os.path.dirname(__file__), "..", "..", "..", "tasks", "sweep.py")
+    keep = _Verbosity(level)
+    assert keep.filter(_record(prefect_file)) is prefects_info
+    assert keep.filter(_record(ours)) is evalflows_info
+    for who in (prefect_file, ours):  # warnings and errors always reach the terminal
+        assert keep.filter(_record(who, logging.WARNING))
+        assert keep.filter(_record(who, logging.ERROR))

@@ -1,0 +1,60 @@
+"""The terminal progress bar of `run`: fed by the generation progress in this process,
+it shows done/total, rate, ETA and failures so far; off when stderr is not a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+
+from rich.console import Console
+from rich.theme import Theme
+
+from flows.cli.progress import RunProgress, run_progress
+from tasks import progress
+
+
+def _terminal() -> Console:
+    return Console(file=io.StringIO(), force_terminal=True, width=140)
+
+
+def test_the_bar_shows_counts_and_failures_so_far():
+    console = _terminal()
+    bar = RunProgress(console)
+    bar.update("demo", 3, 10, 1)
+    bar.update("demo", 7, 10, 2)
+    console.print(bar.progress.get_renderable())
+    text = console.file.getvalue()
+    assert "demo" in text and "7/10" in text and "2 failed" in text and "ETA" in text
+
+
+def test_the_generation_progress_feeds_every_listener_with_failures(monkeypatch):
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    seen = []
+    monkeypatch.setattr(progress, "LISTENERS", [lambda *a: seen.append(a)])
+    tracker = progress.ProgressArtifact(None, "demo", total=5)
+    asyncio.run(tracker.advance(2, 1))
+    asyncio.run(tracker.advance(3))
+    assert seen == [("demo", 2, 5, 1), ("demo", 5, 5, 1)]
+
+
+def test_the_bar_listens_only_while_a_run_is_drawn_on_a_terminal():
+    with run_progress(enabled=True, console=_terminal()) as bar:
+        assert bar is not None and [bar.update] == progress.LISTENERS
+    assert progress.LISTENERS == []
+    not_a_terminal = Console(file=io.StringIO(), force_terminal=False)
+    with run_progress(enabled=True, console=not_a_terminal) as bar:
+        assert bar is None and progress.LISTENERS == []
+    with run_progress(enabled=False, console=_terminal()) as bar:  # -q
+        assert bar is None and progress.LISTENERS == []
+
+
+def test_the_bar_draws_on_a_console_without_rich_default_styles():
+    """Prefect's log console has only its own styles; the bar brings its own."""
+    bare = Console(
+        file=io.StringIO(), force_terminal=True, width=140, theme=Theme({}, inherit=False)
+    )
+    with run_progress(enabled=True, console=bare) as bar:
+        bar.update("demo", 1, 2, 0)
+        bar.progress.refresh()
+    assert "1/2" in bare.file.getvalue()
