@@ -9,10 +9,20 @@ parent-death signal (``prctl(PR_SET_PDEATHSIG)``) for an immediate SIGTERM, and 
 platform a watchdog thread that notices the parent is gone, asks uvicorn to shut down and
 exits for good 3 s later. The command then points ``PREFECT_API_URL`` at it, so every
 Prefect client of the process uses this one server and none starts its own.
+
+The server's own output (Prefect's server services, uvicorn) goes to
+``<evalflow home>/logs/prefect-server.log``, not to the command's terminal: concurrent
+runs share one SQLite file (that shared counter is what holds host slots across them),
+and Prefect's event recorder logs a traceback whenever its write meets another server's
+("database is locked"; it retries the write). That is the server's business, not the
+user's sweep output; a failure to start names the file. Servers on one Prefect home
+start one at a time (a lock held from the app's start-up until it answers): the first
+creates and migrates the database, and two doing that at once broke each other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -22,10 +32,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-# Runs in the server process before uvicorn: argv = [-c, parent pid, uvicorn args...].
+# Runs in the server process before uvicorn:
+# argv = [-c, parent pid, start-up lock, health URL, uvicorn args...].
 _LAUNCHER = """
 import os, signal, sys, threading, time
-parent = int(sys.argv[1])
+parent, lock_path, health = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 if sys.platform.startswith("linux"):
     import ctypes
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -38,14 +49,32 @@ def watch():
     time.sleep(3)
     os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
-sys.argv = ["uvicorn", *sys.argv[2:]]
+import fcntl, urllib.request
+import prefect.server.api.server  # the app's imports, outside the lock
+lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(lock, fcntl.LOCK_EX)  # dropped by the kernel if this process dies
+def unlock_when_up():
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(health, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+    finally:
+        os.close(lock)
+threading.Thread(target=unlock_when_up, daemon=True).start()
+sys.argv = ["uvicorn", *sys.argv[4:]]
 import runpy
 runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
 """
 
+START_LOCK_NAME = ".evalflow-server-start.lock"
+LOG_NAME = "prefect-server.log"
+LOG_KEEP_BYTES = 10 * 1024 * 1024  # past this, the log starts afresh (the old one kept as .1)
 MIN_STARTUP_TIMEOUT_S = 60.0
-# The API URL of this process's embedded server, for code that treats it as Prefect's
-# own ephemeral server (no other process shares it).
 STOP_TIMEOUT_S = 2.0
 
 
@@ -69,6 +98,7 @@ class EmbeddedServer:
     def __init__(self) -> None:
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = server_log_path()
 
     @property
     def api_url(self) -> str:
@@ -89,14 +119,20 @@ class EmbeddedServer:
             *("--host", "127.0.0.1", "--port", str(self.port)),
             *("--log-level", "error", "--lifespan", "on"),
         ]
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *uvicorn],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            # Out of the terminal's process group: Ctrl-C is for the command, which then
-            # stops the server after it has recorded the interruption through it.
-            start_new_session=True,
-        )
+        launcher = [_LAUNCHER, str(os.getpid()), str(start_lock_path()), f"{self.api_url}/health"]
+        with _open_log(self.log_path) as log:
+            log.write(f"--- evalflow process {os.getpid()}: server on port {self.port}\n")
+            log.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", *launcher, *uvicorn],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Out of the terminal's process group: Ctrl-C is for the command, which
+                # then stops the server after it has recorded the interruption through it.
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout_s: float | None = None) -> None:
         """Poll ``/api/health`` until it answers 200 (the database is migrated by then),
@@ -112,7 +148,7 @@ class EmbeddedServer:
             if self.process.poll() is not None:
                 raise EmbeddedServerError(
                     f"the embedded Prefect server exited with code {self.process.returncode} "
-                    f"on port {self.port}"
+                    f"on port {self.port}; its log: {self.log_path}"
                 )
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=1) as response:
@@ -123,8 +159,8 @@ class EmbeddedServer:
             time.sleep(0.05)
         self.stop()
         raise EmbeddedServerError(
-            f"the embedded Prefect server did not answer within {timeout_s:g} s; "
-            "start one with `prefect server start` and set PREFECT_API_URL"
+            f"the embedded Prefect server did not answer within {timeout_s:g} s (its log: "
+            f"{self.log_path}); start one with `prefect server start` and set PREFECT_API_URL"
         )
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
@@ -147,6 +183,34 @@ def use_api(url: str) -> None:
         from prefect.context import refresh_global_settings_context
 
         refresh_global_settings_context()
+
+
+def server_log_path() -> Path:
+    """Where embedded servers write their own log: one file for every run on this home."""
+    from evaluation.settings import evalflow_home
+
+    return evalflow_home() / "logs" / LOG_NAME
+
+
+def start_lock_path() -> Path:
+    """The lock that lets one server at a time start on this Prefect home: a server's
+    start-up creates or migrates the database, and two at once on a fresh home broke
+    each other (2 of 3 exited: "no such column", "No such index")."""
+    from prefect.settings import get_current_settings
+
+    home = Path(get_current_settings().home)
+    home.mkdir(parents=True, exist_ok=True)
+    return home / START_LOCK_NAME
+
+
+def _open_log(path: Path):
+    """``path`` opened for appending (runs at once append to it line by line); a log
+    past LOG_KEEP_BYTES is moved to ``<name>.1`` first, so it never grows without end."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_size > LOG_KEEP_BYTES:
+            path.replace(path.with_name(path.name + ".1"))
+    return path.open("a", encoding="utf-8")
 
 
 def _free_port() -> int:

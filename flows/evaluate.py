@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.utilities.annotations import quote
 
 from evaluation.adaptive import Level, level_cases, level_work
 from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
 from flows.adaptive import check_smoke, race_batches
 from flows.run_names import evaluate_run_name
-from tasks.compare import compare_and_publish
+from tasks.compare import compare_configs
 from tasks.host_pool import generate_all, open_host_pool
 from tasks.report import publish_report
 from tasks.results import aggregate, publish, score
@@ -89,8 +90,10 @@ async def evaluate(
     score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
     publish(engine, experiment_id)
-    comparison = compare_and_publish(engine, experiment_id)
-    report_file = publish_report(engine, experiment_id, evalflow_home() / "reports")
+    comparison = compare_configs(engine, experiment_id)
+    report_file = publish_report(
+        engine, experiment_id, evalflow_home() / "reports", quote(comparison)
+    )
     finish(engine, experiment_id, "completed")
     return {
         "experiment": name,
@@ -103,6 +106,6 @@ async def evaluate(
         "hosts_down": report.hosts_down,
         "generation_s": round(generated.seconds, 3),
         "generation_cpu_s": round(generated.cpu_seconds, 3),
-        "comparison": comparison["verdicts"],
+        "comparison": comparison.verdicts(),
         "report": str(report_file),
     }

@@ -37,6 +37,17 @@ def compare_and_publish(
     return _publish(outcome, stored)
 
 
+@task(name="compare-configs", cache_policy=NO_CACHE)
+def compare_configs(engine: Engine, experiment_id: int) -> ComparisonOutcome:
+    """:func:`compare_and_publish` at the end of a sweep, returning the comparison itself:
+    the report stage shows it instead of computing it again."""
+    with session_scope(engine) as session:
+        outcome = compare_experiment(session, experiment_id)
+        stored = replace_comparisons(session, outcome.run_label, outcome.rows)
+    _publish(outcome, stored)
+    return outcome
+
+
 @task(name="compare-stored", cache_policy=NO_CACHE)
 def compare_stored_and_publish(
     engine: Engine,

@@ -13,6 +13,7 @@ from prefect.settings import PREFECT_UI_URL
 from sqlalchemy.engine import Engine
 
 from evaluation.adaptive import stored_standing
+from evaluation.compare import ComparisonOutcome
 from evaluation.report import gather, render_report
 from evaluation.report.summary import render_summary
 from evaluation.storage.db import session_scope
@@ -46,13 +47,19 @@ def ui_links(experiment: str) -> dict[str, str]:
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)
-def publish_report(engine: Engine, experiment_id: int, out_dir: Path) -> Path:
+def publish_report(
+    engine: Engine,
+    experiment_id: int,
+    out_dir: Path,
+    comparison: ComparisonOutcome | None = None,
+) -> Path:
     """Write the experiment's HTML report under ``out_dir`` and publish its summary as
     the markdown artifact ``evalflow-<experiment>-report``: verdict, leaderboard top,
-    parameter effects, Pareto front, links to the other artifacts, the file's path."""
+    parameter effects, Pareto front, links to the other artifacts, the file's path.
+    ``comparison``: the experiment's comparison, if the caller has just computed it."""
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
-        data = gather(session, name)
+        data = gather(session, name, comparison=comparison)
         race = stored_standing(session, experiment_id, data.names)
     path = report_path(out_dir, name).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ def prefect_harness() -> Iterator[None]:
     """One temporary Prefect API (SQLite) for every test that runs flows."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 

@@ -53,7 +53,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 # Prefect's console lines: "10:41:23.456 | INFO    | Task run 'score-8f2' - Finished ..."
-_LOG_LINE = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| (\w+)\s*\| (\S+) - (.*)$")
+_LOG_LINE = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| (\w+)\s*\| (.+?) - (.*)$")
 _TASK_DONE = re.compile(r"Task run '(.+)' - Finished in state (\w+)")
 
 INSPECT_TASKS = """
@@ -183,7 +183,7 @@ def run_evalflow(label: str, spec: Path, home: Path, experiment: str) -> Phases:
             marks["flow_start"] = at
         elif message.startswith("generated "):
             marks["generated"] = at
-        elif done := _TASK_DONE.search(message):
+        elif done := _TASK_DONE.search(line):
             name = done.group(1)
             if name.startswith("generate "):
                 marks["last_chunk"] = max(marks.get("last_chunk", 0.0), at)

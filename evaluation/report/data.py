@@ -8,7 +8,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
-from evaluation.compare._comparison import compare_experiment
+from evaluation.compare._comparison import ComparisonOutcome, compare_experiment
 from evaluation.compare._leaderboard import Leaderboard, load_leaderboard
 from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
@@ -51,7 +51,16 @@ class ReportData:
     notes: tuple[str, ...]
 
 
-def gather(session: Session, experiment: str, *, seed: int = 0) -> ReportData:
+def gather(
+    session: Session,
+    experiment: str,
+    *,
+    seed: int = 0,
+    comparison: ComparisonOutcome | None = None,
+) -> ReportData:
+    """What the report shows. ``comparison``: the experiment's comparison as
+    ``compare_experiment(session, experiment)`` gave it with its defaults, when the caller
+    has it (the end of a sweep computed it a moment ago): shown, not computed again."""
     row = get_experiment(session, experiment)
     experiment_id = int(row.id)
     board = load_leaderboard(session, experiment)
@@ -73,15 +82,15 @@ def gather(session: Session, experiment: str, *, seed: int = 0) -> ReportData:
     configs = experiment_configs(session, experiment_id).rename(columns={"hash": "config"})
     facts = configs.merge(board.table.drop(columns=["label", "model"]), on="config", how="left")
     scores = scores_frame(session, experiment_id)
-    comparison, effects, fronts = None, [], []
+    multi, effects, fronts = None, [], []
     varied = tuple(
         p
         for p in (*DEFAULT_PARAMETERS, *CATEGORICAL_PARAMETERS)
         if p in facts.columns and facts[p].dropna().nunique() >= 2
     )
     if primary is not None and (scores["metric"] == primary).any():
-        comparison = _comparison(session, row, primary)
-        ranked = [c for c, _ in comparison.ranking]
+        multi = _comparison(session, row, primary, comparison)
+        ranked = [c for c, _ in multi.ranking]
         order = (*ranked, *[c for c in order if c not in ranked])
         numeric = [p for p in varied if p in DEFAULT_PARAMETERS]
         effects = parameter_effects(
@@ -106,7 +115,7 @@ def gather(session: Session, experiment: str, *, seed: int = 0) -> ReportData:
         higher_is_better=higher,
         facts=facts,
         generations=generations_frame(session, experiment_id),
-        comparison=comparison,
+        comparison=multi,
         effects=tuple(effects),
         varied=varied,
         fronts=tuple(fronts),
@@ -116,12 +125,18 @@ def gather(session: Session, experiment: str, *, seed: int = 0) -> ReportData:
     )
 
 
-def _comparison(session: Session, row: Experiment, metric: str) -> MultiComparison:
+def _comparison(
+    session: Session, row: Experiment, metric: str, computed: ComparisonOutcome | None
+) -> MultiComparison:
     """The comparison of ``metric`` exactly as ``evalflow compare`` and the comparison
     artifact compute it (same configs, baseline, family and verdict text), with config
     names turned back into hashes for the report's tables and plots. Its ranking orders
-    the report, so "#N" means the same config in the verdict and in the leaderboard."""
-    outcome = compare_experiment(session, int(row.id), metrics=[metric])
+    the report, so "#N" means the same config in the verdict and in the leaderboard.
+    Taken from ``computed`` when that compared this experiment's ``metric`` (each metric
+    is its own family, so it is the same whatever other metrics were compared)."""
+    outcome = computed
+    if outcome is None or outcome.run_label != row.name or not _has(outcome, metric):
+        outcome = compare_experiment(session, int(row.id), metrics=[metric])
     multi = next(m for m in outcome.report.comparisons if m.metric == metric)
     to_hash = {c.name: c.config_hash for c in outcome.configs}
 
@@ -142,6 +157,10 @@ def _comparison(session: Session, row: Experiment, metric: str) -> MultiComparis
         tied_at_top=tuple(map(h, multi.tied_at_top)),
         significantly_worse=tuple(map(h, multi.significantly_worse)),
     )
+
+
+def _has(outcome: ComparisonOutcome, metric: str) -> bool:
+    return any(m.metric == metric for m in outcome.report.comparisons)
 
 
 def metric_history(session: Session, experiment: Experiment, metric: str) -> pd.DataFrame:

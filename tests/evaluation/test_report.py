@@ -118,3 +118,24 @@ def test_an_experiment_without_ratings_says_how_to_get_them(report, tmp_path):
     with Session(earlier.engine) as session:
         html = render_report(gather(session, earlier.experiment))
     assert "evalflow review toy run 1" in html
+
+
+def test_a_comparison_computed_already_is_shown_not_computed_again(report, monkeypatch):
+    """The end of a sweep compares its configs, then writes the report: the report takes
+    that comparison (every metric compared) and shows exactly what its own would be."""
+    from evaluation.compare import compare_experiment
+    from evaluation.report import data as report_data
+
+    *_, earlier = report
+    with Session(earlier.engine) as session:
+        own = gather(session, earlier.experiment)
+        computed = compare_experiment(session, earlier.experiment)
+
+        def again(*args, **kwargs):
+            raise AssertionError("the comparison was computed again")
+
+        monkeypatch.setattr(report_data, "compare_experiment", again)
+        shown = gather(session, earlier.experiment, comparison=computed)
+    assert len(computed.report.comparisons) > 1  # more metrics than the report shows
+    assert repr(shown.comparison) == repr(own.comparison)
+    assert shown.order == own.order and shown.names == own.names

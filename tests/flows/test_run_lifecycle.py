@@ -1,11 +1,17 @@
 """`evalflow run` as a process: the embedded Prefect server dies with it however it is
-killed, Ctrl-C and SIGTERM stop it within seconds leaving a resumable, `interrupted`
-experiment, the same experiment cannot run twice at once while two different ones
-start together fine, and a failed run says so."""
+killed, and a rerun after `kill -9` resumes (every generation stored once, finished ones
+never requested again); Ctrl-C and SIGTERM stop it within seconds leaving a resumable,
+`interrupted` experiment; the same experiment cannot run twice at once while two
+different ones start together fine; and a failed run says so.
+
+Each run is a real process with its own embedded server, so the tests chain what they
+can (interrupt, rerun, interrupt the rerun, rerun) rather than start more processes, and
+their Prefect homes start from one migrated copy (`prefect_home`)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -24,6 +30,8 @@ SUITE = REPO / "benchmarks/suites/classify-intent.jsonl"
 CASES = sum(1 for line in SUITE.read_text().splitlines() if line.strip())
 TEMPERATURES = [0.0, 0.3, 0.6]
 TOTAL = len(TEMPERATURES) * CASES
+SLOTS = 2
+LATENCY_MS = 60.0  # 108 generations on 2 slots: ~3 s, so a signal lands mid-sweep
 EXIT_LIMIT_S = 5.0
 START_S = 600  # Prefect's start-up on a loaded 2-core machine; seconds when quiet
 
@@ -42,22 +50,49 @@ def write_spec(path: Path, name: str, url: str) -> Path:
                 "suite": str(SUITE),
                 "models": ["llama3.2:3b"],
                 "grid": {"temperature": TEMPERATURES, "num_predict": [16]},
-                "hosts": [{"name": "a", "url": url, "slots": 2}],
+                "hosts": [{"name": "a", "url": url, "slots": SLOTS}],
             }
         )
     )
     return path
 
 
-def environment(tmp_path: Path) -> dict[str, str]:
+def environment(tmp_path: Path, prefect_home: Path | None = None) -> dict[str, str]:
+    """A fresh results database and Prefect home; the home a copy of ``prefect_home``
+    (migrated already) when given, else empty (the first server migrates it)."""
+    home = tmp_path / "prefect"
+    if prefect_home is not None:
+        shutil.copytree(prefect_home, home)
     env = os.environ | {
         "EVALFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'results.db'}",
-        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "EVALFLOW_HOME": str(tmp_path / "evalflow"),
+        "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300",  # loaded CI machines
     }
     env.pop("PREFECT_API_URL", None)
     return env
+
+
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory) -> Path:
+    """A Prefect home whose database an embedded server has created and migrated (it
+    takes seconds of CPU per fresh home): each test starts from a copy of it."""
+    home = tmp_path_factory.mktemp("prefect-template") / "prefect"
+    env = environment(home.parent)
+    subprocess.run([sys.executable, "-c", MIGRATE], cwd=REPO, env=env, check=True, timeout=START_S)
+    return home
+
+
+MIGRATE = """
+from flows.embedded_server import EmbeddedServer
+server = EmbeddedServer()
+server.start()
+try:
+    server.wait_ready()
+finally:
+    server.stop(timeout_s=30)
+"""
 
 
 def evalflow(env: dict[str, str], *args: str) -> subprocess.Popen:
@@ -144,16 +179,20 @@ def started() -> Iterator[list[subprocess.Popen]]:
         kill_all([process.pid, *children(process.pid)])
 
 
-def test_kill_9_leaves_no_prefect_server_running(tmp_path, started):
-    """A run killed with SIGKILL takes its embedded Prefect server with it; the
-    experiment is then reported crashed, not running."""
-    env = environment(tmp_path)
+def test_kill_9_leaves_no_prefect_server_running_and_a_rerun_resumes(
+    tmp_path, prefect_home, started
+):
+    """A run killed with SIGKILL mid-sweep takes its embedded Prefect server with it; the
+    experiment is then reported crashed, not running; a rerun resumes it: only what was
+    not stored is generated, every generation stored exactly once."""
+    env = environment(tmp_path, prefect_home)
     db = tmp_path / "results.db"
-    with running_standin(StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=40.0)) as s:
+    config = StandInConfig(models=("llama3.2:3b",), slots=SLOTS, latency_ms=LATENCY_MS)
+    with running_standin(config) as s:
         spec = write_spec(tmp_path / "spec.yaml", "kill-9", s.url)
         run = evalflow(env, "run", str(spec))
         started.append(run)
-        wait_for(lambda: stored(db) > 0, START_S, run)
+        wait_for(lambda: stored(db) >= TOTAL // 3, START_S, run)
         servers = children(run.pid)
         assert servers, "the embedded server should be a child of the command"
         try:
@@ -165,64 +204,102 @@ def test_kill_9_leaves_no_prefect_server_running(tmp_path, started):
             left = [p for p in servers if alive(p)]
         finally:
             kill_all(servers)
-    assert left == [], f"still running after the command was killed: {left}"
-    assert status(db, "kill-9") == "running"  # nobody could record the end ...
-    listing = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "experiments"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    line = next(row for row in listing.splitlines() if row.startswith("kill-9"))
-    assert " crashed " in line and f"process {run.pid} " in line  # ... but it is told
-
-
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_stops_the_run_quickly_and_a_rerun_resumes(tmp_path, signum, started):
-    env = environment(tmp_path)
-    db = tmp_path / "results.db"
-    with running_standin(StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=40.0)) as s:
-        spec = write_spec(tmp_path / "spec.yaml", "signalled", s.url)
-        run = evalflow(env, "run", str(spec))
-        started.append(run)
-        wait_for(lambda: stored(db) >= TOTAL // 3, START_S, run)
-        servers = children(run.pid)
-        try:
-            # Ctrl-C reaches the whole foreground process group; SIGTERM the command.
-            if signum == signal.SIGINT:
-                os.killpg(run.pid, signum)
-            else:
-                os.kill(run.pid, signum)
-            sent = time.monotonic()
-            output, _ = run.communicate(timeout=30)
-            exit_s = time.monotonic() - sent
-            left = [p for p in servers if alive(p)]
-        finally:
-            kill_all(servers)
-        at_exit = stored(db)
-        after_signal = status(db, "signalled")
+        at_kill = stored(db)
+        killed_status = status(db, "kill-9")
+        listing = cli(env, "experiments")
         requests_before = s.stats.requests
         rerun = evalflow(env, "run", str(spec))
         started.append(rerun)
         rerun_output, _ = rerun.communicate(timeout=1200)
         redone = s.stats.requests - requests_before
 
-    assert exit_s <= EXIT_LIMIT_S, f"took {exit_s:.1f} s to exit:\n{output}"
-    assert run.returncode == 130
-    assert output.strip().splitlines()[-1] == (
-        f"interrupted: 'signalled' stopped; resume with: evalflow run {spec}"
-    )
-    assert "Traceback" not in output and "ERROR" not in output, output
-    assert left == []
-    assert 0 < at_exit < TOTAL
-    assert after_signal == "interrupted"
-    print(f"{signal.Signals(signum).name}: exited {exit_s:.2f} s after the signal")
+    assert left == [], f"still running after the command was killed: {left}"
+    assert 0 < at_kill < TOTAL
+    assert killed_status == "running"  # nobody could record the end ...
+    assert listing.returncode == 0, listing.stderr
+    line = next(row for row in listing.stdout.splitlines() if row.startswith("kill-9"))
+    assert " crashed " in line and f"process {run.pid} " in line  # ... but it is told
+    server_log = (tmp_path / "evalflow" / "logs" / "prefect-server.log").read_text()
+    assert f"--- evalflow process {run.pid}: " in server_log  # its own log, not the terminal
 
     assert rerun.returncode == 0, rerun_output
-    assert f"{at_exit} generations already stored" in rerun_output
-    assert redone == TOTAL - at_exit
+    assert f"{at_kill} generations already stored" in rerun_output
+    assert redone == TOTAL - at_kill  # only what was not stored at the kill
+    assert "Traceback" not in rerun_output
+    assert status(db, "kill-9") == "completed"
+    rows = query(
+        db, "SELECT count(*), count(DISTINCT config_hash || case_uid || sample_index) "
+        "FROM generations"
+    )  # fmt: skip
+    assert rows == [(TOTAL, TOTAL)]
+
+
+def interrupt(run: subprocess.Popen, signum: signal.Signals) -> tuple[float, str, list[int]]:
+    """Send ``signum`` as a terminal would; seconds to exit, the output, and which of the
+    run's children (its embedded server) are still alive afterwards."""
+    servers = children(run.pid)
+    try:
+        # Ctrl-C reaches the whole foreground process group; SIGTERM the command.
+        if signum == signal.SIGINT:
+            os.killpg(run.pid, signum)
+        else:
+            os.kill(run.pid, signum)
+        sent = time.monotonic()
+        output, _ = run.communicate(timeout=30)
+        exit_s = time.monotonic() - sent
+        left = [p for p in servers if alive(p)]
+    finally:
+        kill_all(servers)
+    print(f"{signum.name}: exited {exit_s:.2f} s after the signal")
+    return exit_s, output, left
+
+
+def test_sigint_then_sigterm_stop_runs_quickly_and_reruns_resume(tmp_path, prefect_home, started):
+    """Ctrl-C a quarter into the sweep, rerun, SIGTERM the rerun half-way, rerun again:
+    each signal ends its run within the limit, with one line saying how to resume, no
+    traceback, the server gone and the experiment `interrupted`; each rerun resumes from
+    what was stored and never asks for a stored generation again."""
+    env = environment(tmp_path, prefect_home)
+    db = tmp_path / "results.db"
+    config = StandInConfig(models=("llama3.2:3b",), slots=SLOTS, latency_ms=LATENCY_MS)
+    resume_line = "interrupted: 'signalled' stopped; resume with: evalflow run {}"
+    stops = []  # per signal: the run, how it stopped, what was stored and requested
+    with running_standin(config) as s:
+        spec = write_spec(tmp_path / "spec.yaml", "signalled", s.url)
+        requests_before = 0
+        for signum, share in ((signal.SIGINT, 4), (signal.SIGTERM, 2)):
+            run = evalflow(env, "run", str(spec))
+            started.append(run)
+            wait_for(lambda share=share: stored(db) >= TOTAL // share, START_S, run)
+            exit_s, output, left = interrupt(run, signum)
+            requests = s.stats.requests - requests_before
+            requests_before = s.stats.requests
+            at_exit, after_signal = stored(db), status(db, "signalled")
+            stops.append((signum, run, exit_s, output, left, at_exit, requests, after_signal))
+        rerun = evalflow(env, "run", str(spec))
+        started.append(rerun)
+        rerun_output, _ = rerun.communicate(timeout=1200)
+        redone = s.stats.requests - requests_before
+
+    already = 0
+    for signum, run, exit_s, output, left, at_exit, requests, after_signal in stops:
+        assert exit_s <= EXIT_LIMIT_S, f"{signum.name}: took {exit_s:.1f} s to exit:\n{output}"
+        assert run.returncode == 130, signum.name
+        assert output.strip().splitlines()[-1] == resume_line.format(spec), signum.name
+        assert "Traceback" not in output and "ERROR" not in output, output
+        assert left == [], signum.name
+        assert already < at_exit < TOTAL, signum.name  # stopped mid-sweep, after progress
+        assert after_signal == "interrupted", signum.name
+        if already:
+            assert f"{already} generations already stored" in output
+        # Stored ones never requested again: what it asked for is what it stored, plus
+        # at most one request per slot cut short by the signal.
+        assert at_exit - already <= requests <= at_exit - already + SLOTS, signum.name
+        already = at_exit
+
+    assert rerun.returncode == 0, rerun_output
+    assert f"{already} generations already stored" in rerun_output
+    assert redone == TOTAL - already
     assert status(db, "signalled") == "completed"
     rows = query(db, "SELECT count(*), count(DISTINCT config_hash || case_uid) FROM generations")
     assert rows == [(TOTAL, TOTAL)]
@@ -231,7 +308,7 @@ def test_a_signal_stops_the_run_quickly_and_a_rerun_resumes(tmp_path, signum, st
 def test_same_experiment_twice_at_once_runs_once_beside_another(tmp_path, started):
     """Three runs start together on a fresh database: two of one experiment, one of
     another. One of the pair refuses at once, naming the other; both experiments run."""
-    env = environment(tmp_path)
+    env = environment(tmp_path)  # a fresh Prefect home too: three servers create it
     db = tmp_path / "results.db"
     with running_standin(StandInConfig(models=("llama3.2:3b",), slots=4, latency_ms=10.0)) as s:
         spec = write_spec(tmp_path / "spec.yaml", "twice", s.url)
@@ -281,10 +358,10 @@ def cli(env: dict[str, str], *args: str, code: str | None = None) -> subprocess.
     )
 
 
-def test_a_failed_run_is_failed_with_its_reason(tmp_path):
+def test_a_failed_run_is_failed_with_its_reason(tmp_path, prefect_home):
     """A stage that raises leaves the experiment failed with the error; `experiments`
     and `show` say so (not a row of dashes), and a rerun resumes it."""
-    env = environment(tmp_path)
+    env = environment(tmp_path, prefect_home)
     spec = tmp_path / "spec.yaml"
     spec.write_text(
         yaml.safe_dump(

@@ -31,6 +31,27 @@ def test_holm_by_hand_and_against_statsmodels():
     )
 
 
+def test_holm_agrees_with_statsmodels_everywhere_and_collects_no_garbage(monkeypatch):
+    """Ties, p-values adjusted past 1, rejections stopping at the first failure: the
+    same as statsmodels, without its gc.collect() per call (0.2 s of CPU each in a
+    process with Prefect loaded)."""
+    import gc
+
+    def collect(*args):
+        raise AssertionError("gc.collect() called")
+
+    rng = np.random.default_rng(7)
+    families = [[0.2, 0.2, 0.01, 0.9], [0.04, 0.01, 0.03], [0.5], [0.001] * 4]
+    families += [list(rng.uniform(0, 0.1, size=n)) for n in (2, 5, 12, 40)]
+    for p in families:
+        expected_reject, expected, _, _ = multipletests(p, alpha=0.05, method="holm")
+        with monkeypatch.context() as m:
+            m.setattr(gc, "collect", collect)
+            adjusted, reject = adjust_p_values(p, 0.05, "holm")
+        assert adjusted == pytest.approx(list(expected)), p
+        assert reject == list(expected_reject), p
+
+
 def test_benjamini_hochberg_by_hand():
     # sorted p·m/rank: 0.01·3/1 = 0.03, 0.03·3/2 = 0.045, 0.04·3/3 = 0.04 → step-up min:
     # 0.03, 0.04, 0.04
