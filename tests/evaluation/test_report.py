@@ -118,3 +118,15 @@ def test_an_experiment_without_ratings_says_how_to_get_them(report, tmp_path):
     with Session(earlier.engine) as session:
         html = render_report(gather(session, earlier.experiment))
     assert "evalflow review toy run 1" in html
+
+
+def test_a_script_in_the_experiment_name_is_escaped_everywhere(tmp_path):
+    name = '<script>alert("x")</script>'
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", name=name)
+    with Session(db.engine) as session:
+        html = render_report(gather(session, db.experiment))
+    assert "<script" not in html
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
+    assert f"<title>evalflow report: {escaped}</title>" in html
+    assert f"<h1>evalflow report: {escaped}</h1>" in html
+    assert f"<code>evalflow review {escaped}</code>" in html  # the no-ratings hint
