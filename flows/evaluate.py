@@ -7,8 +7,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from evaluation.adaptive import Level, level_cases, level_work
 from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
+from flows.adaptive import check_smoke, race_batches
 from flows.run_names import evaluate_run_name
 from tasks.compare import compare_and_publish
 from tasks.host_pool import generate_all, open_host_pool
@@ -38,6 +40,8 @@ async def evaluate(
     database: str | None = None,
     simulated_time_scale: float = 0.0,
     chunk_size: int | None = None,
+    level: Level = "full",
+    limit: int | None = None,
 ) -> dict[str, Any]:
     """Run the sweep in ``spec_path`` and publish its leaderboard.
 
@@ -48,19 +52,33 @@ async def evaluate(
         database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
         simulated_time_scale: share of the simulated backend's latency really slept.
         chunk_size: generations per task; default sized from the work and the slots.
+        level: "smoke" (3 cases per config, fails on any error), "subset" (a stratified
+            20%) or "full"; each reuses what earlier levels generated.
+        limit: only the first ``limit`` cases (of the level).
     """
     sweep = load_sweep(spec_path)  # load: the spec, its suite and its configs
     name = experiment or sweep.spec.name
     engine = make_engine(database_url(database))
     async with open_host_pool(sweep, simulated_time_scale=simulated_time_scale) as pool:
         experiment_id, pending = register(engine, sweep, name)
+        cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
+        pending = level_work(pending, cases)  # the level's cases only
         record_host_models(engine, pool.checks)
         generated = await generate_all(  # generate: on the hosts' slots, resumable
-            engine, experiment_id, name, sweep, pool, pending, chunk_size=chunk_size
+            engine,
+            experiment_id,
+            name,
+            sweep,
+            pool,
+            pending,
+            chunk_size=chunk_size,
+            batches=race_batches(engine, experiment_id, name, sweep, cases, pending),
         )
     report = generated.report
     record_unservable(engine, experiment_id, report.unservable)
     record_telemetry(engine, experiment_id, generated.gpu)
+    if level == "smoke":
+        check_smoke(engine, experiment_id, sweep, cases)
     get_run_logger().info(
         "generated %d, failed %d, could not run %d; model switches per host: %s",
         report.generated,

@@ -115,10 +115,13 @@ def params_label(row: pd.Series) -> str:
 
 
 def _params(row: pd.Series) -> dict[str, float | int | str | bool | None]:
-    return {
-        p.name: None if row.get(p.name) is None or pd.isna(row.get(p.name)) else p.cast(row[p.name])
-        for p in PARAMETERS
-    }
+    """The row's generation parameters; missing, NaN or "" (a categorical never set,
+    as the feature encoder reads it) is None."""
+    return {p.name: None if _unset(row.get(p.name)) else p.cast(row[p.name]) for p in PARAMETERS}
+
+
+def _unset(value: object) -> bool:
+    return value is None or value == "" or bool(pd.isna(value))
 
 
 def _estimate(row: pd.Series, target: str, suffix: str = "") -> Estimate | None:

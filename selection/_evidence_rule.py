@@ -6,17 +6,20 @@ meet the limits: for a well-measured config these are its measurements), those m
 on the task type with at least ``MIN_GENERATIONS`` ok generations whose measured p95
 latency is within the limit (and measured quality above ``min_quality``) — what a user
 could check by hand in the leaderboard. The model's choice is tested against the measured-feasible
-configs whose measured mean beats its own:
-
-- on the cases both were run on (``evaluation.statistics.compare_scores``: exact McNemar
-  for 0/1 scores, else the paired test it picks), Holm-adjusted over the alternatives
-  tested, α = ``ALPHA``;
-- when the choice shares no cases with them (it was never run, or on other cases), the
-  best of them by measured mean is compared with the choice's combined estimate by a
-  one-sided z test, sqrt(se² + sd²) in the denominator.
-
-A significantly better alternative replaces the choice (the best measured such one), and
+configs whose measured mean beats its own, on the cases both were run on
+(``evaluation.statistics.compare_scores``: exact McNemar for 0/1 scores, else the paired
+test it picks), Holm-adjusted over the alternatives tested, α = ``ALPHA``. A
+significantly better alternative replaces the choice (the best measured such one), and
 the answer says why.
+
+Only a paired test on the same cases can overrule: it is the evidence a user can check.
+Without shared cases (the choice was never run, or on other cases) both configs are
+already judged by their combined estimates (:mod:`selection.shrinkage`), which weigh the
+alternative's measurement by its precision; testing the highest of many raw measured
+means against the choice, as an earlier version did, rewards the luckiest of them (the
+best of many means over 10 cases sits well above its true value). ``hand_floor`` is the
+other direction: the model's pick must be estimated significantly better than the best
+measured-feasible config, or that config is kept.
 """
 
 from __future__ import annotations
@@ -95,34 +98,19 @@ def check_choice(
                 continue
             tested.append((index, result))
             p_values.append(result.p_value)
-    if tested:
-        adjusted, reject = adjust_p_values(p_values, ALPHA, "holm")
-        winners = [(i, r, p) for (i, r), p, ok in zip(tested, adjusted, reject, strict=True) if ok]
-        if winners:
-            index, result, p = winners[0]  # tested in order of measured mean
-            return Override(
-                index,
-                f"measured significantly better than the model's pick on the "
-                f"{result.n_used} cases both ran ({100 * result.diff:+.1f} points, "
-                f"{result.test}, Holm-adjusted p = {p:.2g}): the evidence wins",
-            )
+    if not tested:
         return None
-    best = better.iloc[0]
-    se = best["measured_quality_se"]
-    se = 0.5 / math.sqrt(best["measured_n_cases"]) if not np.isfinite(se) else se
-    sd = row.get("quality_sd", np.nan)
-    spread = math.sqrt(se**2 + (sd if np.isfinite(sd) else 0.0) ** 2)
-    if spread <= 0:
+    adjusted, reject = adjust_p_values(p_values, ALPHA, "holm")
+    winners = [(i, r, p) for (i, r), p, ok in zip(tested, adjusted, reject, strict=True) if ok]
+    if not winners:
         return None
-    z = (best["measured_quality_mean"] - row["quality"]) / spread
-    if z > NormalDist().inv_cdf(1 - ALPHA):
-        return Override(
-            best.name,
-            f"measured at {100 * best['measured_quality_mean']:.1f} on "
-            f"{int(best['measured_n_cases'])} cases, significantly above the model's pick "
-            f"({100 * row['quality']:.1f}, one-sided z = {z:.2f}): the evidence wins",
-        )
-    return None
+    index, result, p = winners[0]  # tested in order of measured mean
+    return Override(
+        index,
+        f"measured significantly better than the model's pick on the "
+        f"{result.n_used} cases both ran ({100 * result.diff:+.1f} points, "
+        f"{result.test}, Holm-adjusted p = {p:.2g}): the evidence wins",
+    )
 
 
 def hand_floor(table: pd.DataFrame, chosen: Any, candidates: pd.DataFrame) -> Override | None:

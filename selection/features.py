@@ -82,7 +82,7 @@ class FeatureEncoder:
         for name in CATEGORICAL:
             counts = _categorical(frame, name).value_counts()
             levels[name] = sorted(counts.index[:MAX_LEVELS].tolist())
-        numeric = [name for name in NUMERIC if pd.to_numeric(frame[name]).notna().any()]
+        numeric = [name for name in NUMERIC if pd.to_numeric(_column(frame, name)).notna().any()]
         return cls(levels=levels, numeric=numeric)
 
     @property
@@ -100,13 +100,22 @@ class FeatureEncoder:
             codes = {level: i for i, level in enumerate(self.levels[name])}
             columns.append(_categorical(frame, name).map(codes).astype(float).to_numpy())
         for name in self.numeric:
-            columns.append(pd.to_numeric(frame[name], errors="coerce").astype(float).to_numpy())
+            numbers = pd.to_numeric(_column(frame, name), errors="coerce")
+            columns.append(numbers.astype(float).to_numpy())
         return np.column_stack(columns)
 
 
 def _categorical(frame: pd.DataFrame, name: str) -> pd.Series:
     parts = name.split("*")
-    values = frame[parts[0]].astype("string").fillna("")
+    values = _column(frame, parts[0]).astype("string").fillna("")
     for part in parts[1:]:
-        values = values + "*" + frame[part].astype("string").fillna("")
+        values = values + "*" + _column(frame, part).astype("string").fillna("")
     return values
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """``frame[name]``; a parameter column the frame lacks (rows from before that
+    parameter existed) reads as never set."""
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series(np.nan, index=frame.index, dtype=float)

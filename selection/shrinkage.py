@@ -19,11 +19,20 @@ noise, such as the luckiest of many configs measured on a few cases, does not co
 
     s_m² ← max(s_m², (ȳ − m)² / CONFLICT_Z² − s_y²)
 
-The model's average error also understates its error for one config in another way:
-the prediction for a measured config was fitted on that config's own rows. So the
-prior's variance is also at least the config's own held-out misfit: its squared
-out-of-fold residuals (suites the model did not see) less their sampling noise
-(``<target>_misfit_var``, :mod:`selection.training`).
+The model's average error can also understate its error for one config: the
+prediction for a measured config was fitted on that config's own rows. Each config's
+held-out misfit (squared out-of-fold residuals on suites the model did not see, less
+their sampling noise: ``<target>_misfit_var``, :mod:`selection.training`) is evidence of
+that, but one or two residuals are a noisy variance estimate, and taken alone (as a
+floor, as an earlier version did) they make the measurement count more exactly when it
+happens to deviate from the prediction, which brings back the winner's curse shrinkage
+is meant to remove. So they are pooled with the model's error like a moderated variance
+(the same prior weight ``PRIOR_DF`` as below; r the config's suites):
+
+    s_m² ← (PRIOR_DF·s_m² + r·misfit) / (PRIOR_DF + r)
+
+The measurement's own standard error uses the case variance moderated toward the task
+type's pooled one (:func:`moderated_se`), so 10 of 10 right is not a certain 1.0.
 
 So a config measured on hundreds of cases is hardly moved by a prediction from sparse
 data, a config measured on a handful leans on the prediction, and an unmeasured config
@@ -42,6 +51,7 @@ import pandas as pd
 from selection.model import SelectorModel
 
 CONFLICT_Z = 3.0
+PRIOR_DF = 4.0
 _QUANTILE_NOISE = {"latency_p50": math.pi / 2, "latency_p95": 1 + 1.645**2 / 2}
 MEASURED_COLUMNS = (
     "n",
@@ -68,16 +78,12 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
         out[f"measured_{column}"] = found[column].to_numpy()
     out["measured"] = found["n_cases"].fillna(0).to_numpy() > 0
     if "quality" in model.targets:
-        fallback = _pooled_case_variance(evidence)
-        se = found["quality_se"].to_numpy(dtype=float)
-        one_case = found["n_cases"].to_numpy(dtype=float) == 1
-        se = np.where(one_case, math.sqrt(fallback), se)
         _combine(
             out,
             model,
             "quality",
             found["quality_mean"].to_numpy(dtype=float),
-            se,
+            moderated_se(found, _pooled_case_variance(evidence)),
             misfit(evidence, out, "quality"),
             log=False,
         )
@@ -100,7 +106,7 @@ def _combine(
     name: str,
     y: np.ndarray,
     se: np.ndarray,
-    misfit_var: np.ndarray,
+    misfit_var: tuple[np.ndarray, np.ndarray],
     *,
     log: bool,
 ) -> None:
@@ -111,7 +117,10 @@ def _combine(
     usable = np.isfinite(y) & np.isfinite(se)
     se_safe = np.where(usable, np.maximum(se, 1e-9), 1.0)
     conflict = (np.where(usable, y, prior) - prior) ** 2 / CONFLICT_Z**2 - se_safe**2
-    prior_var = np.maximum(np.maximum(prior_sd**2, np.nan_to_num(misfit_var)), conflict)
+    own, rows = misfit_var
+    rows = np.where(np.isfinite(own), rows, 0.0)
+    pooled = (PRIOR_DF * prior_sd**2 + rows * np.nan_to_num(own)) / (PRIOR_DF + rows)
+    prior_var = np.maximum(pooled, conflict)
     weight = np.where(usable, prior_var / (prior_var + se_safe**2), 0.0)
     mean = prior + weight * (np.where(usable, y, 0.0) - prior)
     sd = np.where(usable, np.sqrt(weight) * se_safe, prior_sd)
@@ -127,19 +136,42 @@ def _combine(
     out[f"{name}_weight"] = weight
 
 
-def misfit(evidence: pd.DataFrame, out: pd.DataFrame, name: str) -> np.ndarray:
+def misfit(evidence: pd.DataFrame, out: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``out``, the model's held-out error variance for that config
-    (``<name>_misfit_var`` from :mod:`selection.training`; 0 where unknown)."""
+    (``<name>_misfit_var`` from :mod:`selection.training`; NaN where unknown) and the
+    number of (config, suite) rows it was estimated from (its suites)."""
     column = f"{name}_misfit_var"
     if column not in evidence:
-        return np.zeros(len(out))
-    values = evidence.set_index("config_hash")[column].reindex(out.index)
-    return values.fillna(0.0).to_numpy(dtype=float)
+        return np.full(len(out), np.nan), np.zeros(len(out))
+    table = evidence.set_index("config_hash").reindex(out.index)
+    return table[column].to_numpy(dtype=float), table["n_suites"].fillna(0).to_numpy(dtype=float)
+
+
+def moderated_se(found: pd.DataFrame, pooled: float) -> np.ndarray:
+    """Standard error of each config's measured mean with its case variance moderated
+    toward the task type's pooled one (Smyth, SAGMB 3, 2004: the sample variance's k − 1
+    degrees of freedom plus ``PRIOR_DF`` from the pool):
+
+        s̃² = (PRIOR_DF·s²_pool + (k − 1)·s²) / (PRIOR_DF + k − 1),   se = s̃ / √k
+
+    A variance from a few cases is itself noisy, and for 0/1 scores it is 0 whenever all
+    k cases agree: 10 of 10 right would be a mean of 1.0 with no uncertainty, outweigh any
+    prediction, and win every comparison. A single case (k = 1) gets the pooled variance."""
+    k = found["n_cases"].to_numpy(dtype=float)
+    own = (found["quality_se"].to_numpy(dtype=float) ** 2) * k
+    own_df = np.where(np.isfinite(own) & (k > 1), k - 1, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance = (PRIOR_DF * pooled + own_df * np.nan_to_num(own)) / (PRIOR_DF + own_df)
+        return np.where(k > 0, np.sqrt(variance / k), np.nan)
 
 
 def _pooled_case_variance(evidence: pd.DataFrame) -> float:
-    """Variance of one case's quality, for configs measured on a single case: the median
-    over the task type's configs measured on more (0.25, the most a 0–1 score can have,
-    when none is)."""
-    variances = (evidence["quality_se"] ** 2 * evidence["n_cases"]).dropna()
-    return float(variances.median()) if len(variances) else 0.25
+    """Variance of one case's quality pooled over the task type's configs: the mean of
+    their case variances weighted by degrees of freedom (0.25, the most a 0–1 score can
+    have, when no config has two cases)."""
+    df = (evidence["n_cases"] - 1).clip(lower=0)
+    variances = evidence["quality_se"] ** 2 * evidence["n_cases"]
+    use = variances.notna() & (df > 0)
+    if not use.any():
+        return 0.25
+    return float(np.average(variances[use], weights=df[use]))

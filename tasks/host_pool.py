@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -44,6 +44,11 @@ class HostPool:
         return tuple(h for h in hosts if self.checks[h.name].up)
 
 
+Send = Callable[[list[WorkItem]], Awaitable[DispatchReport]]
+Batches = Callable[[Send], Awaitable[DispatchReport]]
+"""Runs the work as several dispatches (a race's rounds), given the one that sends."""
+
+
 @dataclass(frozen=True)
 class Generated:
     """What the generate stage did."""
@@ -76,9 +81,11 @@ async def generate_all(
     pending: Sequence[WorkItem],
     *,
     chunk_size: int | None = None,
+    batches: Batches | None = None,
 ) -> Generated:
     """Every pending item, spread over the live hosts' slots (each host's Prefect
-    concurrency limit sized first), with a progress artifact and GPU telemetry."""
+    concurrency limit sized first), with a progress artifact and GPU telemetry;
+    ``batches``, when given, decides what to send and when (a race, round by round)."""
     limits = sweep.spec.limits
     hosts = pool.up(sweep.spec.hosts)
     async with AsyncExitStack() as stack:
@@ -113,7 +120,11 @@ async def generate_all(
         telemetry = stack.enter_context(
             RunTelemetry(GpuSampler(), pool.backends, local=local_hosts(hosts))
         )
-        report = await dispatch(pending, hosts, telemetry.wrap(run), chunk_size=chunk_size)
+
+        def send(items: list[WorkItem]) -> Awaitable[DispatchReport]:
+            return dispatch(items, hosts, telemetry.wrap(run), chunk_size=chunk_size)
+
+        report = await (send(list(pending)) if batches is None else batches(send))
         await progress.flush()
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - started_cpu

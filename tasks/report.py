@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 from prefect.settings import PREFECT_UI_URL
 from sqlalchemy.engine import Engine
 
+from evaluation.adaptive import stored_standing
 from evaluation.report import gather, render_report
 from evaluation.report.summary import render_summary
 from evaluation.storage.db import session_scope
@@ -52,12 +53,14 @@ def publish_report(engine: Engine, experiment_id: int, out_dir: Path) -> Path:
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         data = gather(session, name)
+        race = stored_standing(session, experiment_id, data.names)
     path = report_path(out_dir, name).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(data), encoding="utf-8")
     create_markdown_artifact(
         key=artifact_key(name, "report"),
-        markdown=render_summary(data, links=ui_links(name), report_file=str(path)),
+        markdown=render_summary(data, links=ui_links(name), report_file=str(path))
+        + (f"\n\n{race}" if race else ""),
         description=f"Report of {name}" + (" (SIMULATED)" if data.experiment.simulated else ""),
     )
     get_run_logger().info("report written to %s", path)

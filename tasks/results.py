@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
+from evaluation.adaptive import stored_standing
 from evaluation.compare._leaderboard import (
     Leaderboard,
     aggregate_rows,
@@ -89,9 +90,12 @@ def publish(engine: Engine, experiment_id: int) -> Leaderboard:
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         board = load_leaderboard(session, name)
+        labels = dict(zip(board.table["config"], board.table["label"], strict=True))
+        race = stored_standing(session, experiment_id, labels)
     create_markdown_artifact(
         key=artifact_key(name, "leaderboard"),
-        markdown=f"{render_markdown(board)}\n\n{view_hint(name)}.\n",
+        markdown=f"{render_markdown(board)}\n\n{view_hint(name)}.\n"
+        + (f"\n{race}\n" if race else ""),
         description=f"Leaderboard of {name}" + (" (SIMULATED)" if board.simulated else ""),
     )
     create_table_artifact(

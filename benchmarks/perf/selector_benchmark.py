@@ -13,10 +13,15 @@ copula, as the simulated backend does), so configs run on the same cases are pai
 
 A query is a hit when the recommended config's true quality is within 1 point (0–100)
 of the truly best config whose true p95 latency (and mean energy) meets the limits;
-a violation when the recommended config's true p95 latency exceeds the limit. The
-hand baseline answers the same queries the way a user could from the leaderboard:
-among configs measured on the task with >= 10 ok generations, the best measured mean
-whose measured p95 latency (and mean energy) meets the limits.
+a violation when the recommended config's true p95 latency exceeds the limit. A hit
+that breaks the limit is still a hit there (a pick may beat the best feasible config
+only by being too slow), so the headline is the limit-respecting hit: a hit whose true
+p95 (and energy) meets the limits. The hand baseline answers the same queries the way a
+user could from the leaderboard, with the selector's own definition of measured-feasible
+(:func:`selection._evidence_rule.measured_feasible`: >= 10 ok generations on the task
+type, Harrell–Davis measured p95 within the limit, from
+:func:`selection.aggregate.evidence`), plus measured mean energy within its limit: the
+best measured mean among those.
 
 Each seed draws new data and new queries; the last lines pool all seeds.
 
@@ -39,6 +44,8 @@ from evaluation.backends import _simulated_interacting as interacting
 from evaluation.backends.simulated import true_profile as demo_profile
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
+from selection._evidence_rule import MIN_GENERATIONS
+from selection.aggregate import evidence
 from selection.frame import validate_training_frame
 from selection.model import SelectorModel
 from selection.recommender import recommend_from_model
@@ -75,7 +82,6 @@ LATENCY_SIGMA = 0.15  # log-normal spread, as in the simulated backend
 P95_FACTOR = math.exp(1.645 * LATENCY_SIGMA - LATENCY_SIGMA**2 / 2)
 MIN_CASES_PER_PAIR = 10
 FAILURE_RATE = 0.01
-HAND_MIN_OK = 10
 DIFFICULTY = 0.5  # share of the 0/1 latent that is the case's own, as in the backend
 
 
@@ -235,24 +241,26 @@ def _draw_limit(values: pd.Series, rng: np.random.Generator) -> float:
 
 
 def hand_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """What a user reads off the leaderboard per (config, task type): ok generations,
-    mean quality, p95 latency and mean energy."""
-    ok = frame[frame["status"] == "ok"]
-    grouped = ok.groupby(["config_hash", "task_type"])
+    """What a user reads off the leaderboard per (config, task type), as the selector
+    measures it (:func:`selection.aggregate.evidence`): ok generations, mean quality over
+    cases, Harrell–Davis p95 latency, and mean energy."""
+    measured = evidence(frame)
+    energy = frame[frame["status"] == "ok"].groupby(["config_hash", "task_type"])["energy_j"]
+    table = measured.set_index(["config_hash", "task_type"])
     return pd.DataFrame(
         {
-            "n": grouped["quality"].count(),
-            "quality": grouped["quality"].mean(),
-            "p95": grouped["latency_s"].quantile(0.95),
-            "energy": grouped["energy_j"].mean(),
+            "n": table["n"],
+            "quality": table["quality_mean"],
+            "p95": table["latency_p95"],
+            "energy": energy.mean().reindex(table.index),
         }
     ).reset_index()
 
 
 def hand_pick(hand: pd.DataFrame, task: str, latency: float, energy: float | None) -> str | None:
     """The hand baseline's config: best measured mean among configs measured with at
-    least HAND_MIN_OK ok generations whose measured p95 (and energy) meets the limits."""
-    rows = hand[(hand["task_type"] == task) & (hand["n"] >= HAND_MIN_OK)]
+    least MIN_GENERATIONS ok generations whose measured p95 (and energy) meets the limits."""
+    rows = hand[(hand["task_type"] == task) & (hand["n"] >= MIN_GENERATIONS)]
     rows = rows[rows["p95"] <= latency]
     if energy is not None:
         rows = rows[rows["energy"] <= energy]
@@ -301,6 +309,9 @@ def evaluate(
                     f"{prefix}violates_energy": False,
                     f"{prefix}violates_mean": False,
                 }
+            record[f"{prefix}fair_hit"] = record[f"{prefix}hit"] and not (
+                record[f"{prefix}violates"] or record[f"{prefix}violates_energy"]
+            )
             record[f"{prefix}offered"] = picked is not None
             got_quality = record.get(f"{prefix}quality", 0.0)
             record[f"{prefix}regret"] = (best - got_quality) if best is not None else 0.0
@@ -380,13 +391,15 @@ def main() -> None:
             held = pooled[pooled["held_out"]]
             table.append((world, size, len(args.seeds), held))
     print(
-        "\n| world | generations | seeds | held-out queries | selector hit | hand hit "
+        "\n| world | generations | seeds | held-out queries | selector hit within limits "
+        "| hand hit within limits | selector hit | hand hit "
         "| selector regret | hand regret | selector p95 over | hand p95 over |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for world, size, seeds, held in table:
         print(
-            f"| {world} | {size:,} | {seeds} | {len(held)} | {held['hit'].mean():.1%} "
+            f"| {world} | {size:,} | {seeds} | {len(held)} | {held['fair_hit'].mean():.1%} "
+            f"| {held['hand_fair_hit'].mean():.1%} | {held['hit'].mean():.1%} "
             f"| {held['hand_hit'].mean():.1%} | {100 * held['regret'].mean():.2f} "
             f"| {100 * held['hand_regret'].mean():.2f} | {held['violates'].mean():.1%} "
             f"| {held['hand_violates'].mean():.1%} |"
@@ -399,8 +412,10 @@ def _parts(outcome: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 def _summary(part: pd.DataFrame) -> str:
     return (
-        f"{len(part)} queries, best or within 1 point {part['hit'].mean():.1%} "
-        f"(hand baseline {part['hand_hit'].mean():.1%}), "
+        f"{len(part)} queries, best or within 1 point and within the limits "
+        f"{part['fair_hit'].mean():.1%} (hand baseline {part['hand_fair_hit'].mean():.1%}), "
+        f"regardless of the limits {part['hit'].mean():.1%} "
+        f"(hand {part['hand_hit'].mean():.1%}), "
         f"true p95 over the limit {part['violates'].mean():.1%} "
         f"(hand {part['hand_violates'].mean():.1%}), "
         f"energy over {part['violates_energy'].mean():.1%}, "

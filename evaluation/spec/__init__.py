@@ -37,6 +37,7 @@ from evaluation.spec._params import (
     Rule,
     param,
 )
+from evaluation.spec._strategy import Strategy
 
 __all__ = [
     "DEFAULT_NUM_PREDICT",
@@ -54,6 +55,7 @@ __all__ = [
     "Plan",
     "PromptTemplate",
     "Rule",
+    "Strategy",
     "SweepSpec",
     "baseline_config",
     "config_count",

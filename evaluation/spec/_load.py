@@ -37,6 +37,7 @@ from evaluation.spec._model import (
 )
 from evaluation.spec._params import PARAMETERS
 from evaluation.spec._pipeline import parse_pipeline
+from evaluation.spec._strategy import STRATEGY_KEYS, read_strategy
 
 BACKEND_KINDS: tuple[BackendKind, ...] = ("ollama", "openai", "simulated")
 
@@ -52,6 +53,7 @@ SPEC_KEYS = (
     "limits",
     "baseline",
     "pipeline",
+    *STRATEGY_KEYS,
 )
 HOST_KEYS = ("name", "url", "slots", "kind", "models")
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
@@ -121,6 +123,7 @@ def parse_spec(
         metrics=_metrics(reader, data.get("metrics"), samples),
         limits=limits,
         baseline=_optional_text(reader, data.get("baseline"), "baseline"),
+        strategy=read_strategy(reader, data),
         path=Path(path) if path is not None else None,
         pipeline=pipeline,
     )

@@ -55,6 +55,7 @@ from typing import Any, Literal
 from evaluation.pipelines._setting import PipelineSetting, PipelineSpec
 from evaluation.spec._fields import FieldReader, child
 from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams
+from evaluation.spec._strategy import Strategy
 
 BackendKind = Literal["ollama", "openai", "simulated"]
 
@@ -147,6 +148,7 @@ class SweepSpec:
     samples_per_case: int = 1
     limits: Limits = field(default_factory=Limits)
     baseline: str | None = None  # a config label or hash to compare against
+    strategy: Strategy = field(default_factory=Strategy)  # full grid or race
     path: Path | None = None
     pipeline: PipelineSpec | None = None  # None: single (evaluation/pipelines/_spec.py)
 

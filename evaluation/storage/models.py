@@ -323,6 +323,25 @@ class StageRow(SQLModel, table=True):
     context_truncated: bool = False
 
 
+class RaceRoundRow(SQLModel, table=True):
+    """One finished round of a race (evaluation/adaptive/): who ran, who was dropped
+    with the evidence, generations spent; ``outcome`` is set on the round that ended
+    the race. Rewritten by every run from the stored generations, which determine it."""
+
+    __tablename__ = "race_rounds"
+
+    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
+    round_index: int = Field(primary_key=True)
+    n_cases: int
+    survivors: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    leader: str
+    eliminated: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    spent: int
+    full_grid: int
+    outcome: str | None = None
+    pick: str | None = None
+
+
 TABLES: tuple[type[SQLModel], ...] = (
     ModelRow,
     SuiteRow,
@@ -341,4 +360,5 @@ TABLES: tuple[type[SQLModel], ...] = (
     ConfigPipeline,
     CaseRun,
     StageRow,
+    RaceRoundRow,
 )

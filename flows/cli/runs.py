@@ -29,6 +29,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1 (a bad value is a one-line usage error)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from evaluation.run._preflight import check_before_run
     from evaluation.run._sweep import prepare_sweep
@@ -61,6 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                         experiment=args.experiment,
                         database=args.database,
                         simulated_time_scale=args.time_scale,
+                        level=args.level,
+                        limit=args.limit,
                     )
                 )
         except Exception as exc:
@@ -119,6 +128,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="if another process is running this experiment, wait for it instead of refusing",
     )
+    p.add_argument(
+        "--level",
+        choices=["smoke", "subset", "full"],
+        default="full",
+        help="smoke: 3 cases per config, fails on any error; subset: a stratified 20%%; "
+        "full (default). Each reuses what earlier levels generated",
+    )
+    p.add_argument("--limit", type=_positive, help="only the first N cases (of the level)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("rescore", help="recompute scores without regenerating")

@@ -18,6 +18,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import create_engine
 
 from evaluation.spec import Config, GenerationParams, PromptTemplate
+from evaluation.spec._params import NAMES
 from evaluation.storage.db import EVALUATION_TABLES, create_tables
 from selection.frame import validate_training_frame
 from selection.schema import TABLES
@@ -93,7 +94,11 @@ def synthetic_frame(
                     "status": "ok",
                 }
             )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for name in NAMES:  # the parameters the synthetic configs leave at their defaults
+        if name not in frame:
+            frame[name] = None
+    return frame
 
 
 def config_named(model: str, template: str, temperature: float, num_predict: int) -> Config:

@@ -10,7 +10,7 @@ import pytest
 from selection._evidence_rule import check_choice, hand_floor, measured_feasible
 from selection.aggregate import aggregate, evidence
 from selection.frame import validate_training_frame
-from selection.shrinkage import combine
+from selection.shrinkage import PRIOR_DF, _pooled_case_variance, combine, moderated_se
 
 from .conftest import synthetic_frame
 
@@ -112,6 +112,16 @@ def test_a_significantly_better_measured_alternative_overrules_the_model(trained
     assert check_choice(model, table, "a", too_slow, "qa") is None
 
 
+def test_only_a_paired_test_on_shared_cases_overrules(trained):
+    """The pick "a" was never run on b's cases: b's raw mean (10 of 10) is not tested
+    against a's estimate, since the best of many raw means over a few cases is mostly
+    luck; a and b are compared by their combined estimates instead."""
+    table, scores = _rule_table(1.0, n_cases=10)
+    table.loc["a", ["measured", "measured_quality_mean"]] = [False, np.nan]
+    model = dataclasses.replace(trained.model, case_scores=scores[scores["config_hash"] == "b"])
+    assert check_choice(model, table, "a", measured_feasible(table, 1.0, None), "qa") is None
+
+
 def test_a_difference_within_the_noise_does_not_overrule(trained):
     table, scores = _rule_table(0.55)
     model = dataclasses.replace(trained.model, case_scores=scores)
@@ -137,8 +147,9 @@ def test_training_records_each_configs_held_out_misfit(trained):
 
 
 def test_a_config_the_model_got_wrong_held_out_trusts_its_measurement(trained):
-    """The demo's case: a small global model error must not swamp a 36-case
-    measurement of a config whose own held-out residuals show the model is off."""
+    """The demo's case: a config whose own held-out residuals show the model is off
+    trusts its measurement more, the more suites show it (one residual is pooled with
+    the model's average error, PRIOR_DF to 1)."""
     model = trained.model
     table = _scored(model)
     measured = table.index[0]
@@ -147,11 +158,36 @@ def test_a_config_the_model_got_wrong_held_out_trusts_its_measurement(trained):
     predicted = table.loc[measured, "quality"]
     fake.loc[at, ["quality_mean", "quality_se", "n_cases", "n"]] = [predicted - 0.1, 0.07, 36, 36]
     fake["quality_misfit_var"] = 0.0
-    before = combine(dataclasses.replace(model, evidence=fake), table, "qa")
-    fake.loc[at, "quality_misfit_var"] = 0.1**2
-    after = combine(dataclasses.replace(model, evidence=fake), table, "qa")
-    assert after.loc[measured, "quality_weight"] >= 0.6
-    assert after.loc[measured, "quality_weight"] > before.loc[measured, "quality_weight"]
+
+    def weight(misfit: float, suites: int) -> float:
+        fake.loc[at, ["quality_misfit_var", "n_suites"]] = [misfit, suites]
+        return combine(dataclasses.replace(model, evidence=fake), table, "qa").loc[
+            measured, "quality_weight"
+        ]
+
+    fits, one, four = weight(0.0, 1), weight(0.1**2, 1), weight(0.1**2, 4)
+    assert fits < one < four and four >= 0.5
+
+
+def test_all_cases_right_is_not_a_certain_measurement(trained):
+    """10 of 10 right has a sample variance of 0: without moderating it toward the
+    task's pooled case variance the mean 1.0 would carry no uncertainty, outweigh any
+    prediction and win every comparison (seen in the selector benchmark)."""
+    model = trained.model
+    table = _scored(model)
+    measured = table.index[0]
+    fake = model.evidence[model.evidence["task_type"] == "qa"].copy()
+    fake["quality_misfit_var"] = 0.0
+    fake[["quality_se", "n_cases"]] = [np.sqrt(0.2 / 10), 10]
+    at = fake["config_hash"] == measured
+    fake.loc[at, ["quality_mean", "quality_se", "n", "n_suites"]] = [1.0, 0.0, 10, 1]
+    row = combine(dataclasses.replace(model, evidence=fake), table, "qa").loc[measured]
+    assert 0 < row["quality_weight"] < 0.99 and row["quality_sd"] > 0.02
+    assert row["quality"] < 0.99 and row["quality_low"] < row["quality"]
+    pooled = _pooled_case_variance(fake)
+    assert moderated_se(fake.loc[at], pooled)[0] == pytest.approx(
+        np.sqrt(PRIOR_DF * pooled / (PRIOR_DF + 9) / 10)
+    )
 
 
 def _floor_table(gain: float, sd: float) -> pd.DataFrame:

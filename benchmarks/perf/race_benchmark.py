@@ -1,0 +1,193 @@
+"""Does a race find the truly best config for a fraction of the full grid's generations?
+
+Simulated, known truth, no Prefect: scores are drawn straight from a simulated world's
+ground truth and fed to :class:`evaluation.adaptive.Race` round by round. Two worlds
+(``--worlds``): "demo", the simulated backend's own truth
+(``evaluation.backends._simulated_truth``) and "interacting"
+(``evaluation.backends._simulated_interacting``: templates interact with model size,
+temperature sensitivity differs by model, prompts beyond num_ctx are truncated). The race
+knows nothing of either: it sees only 0/1 scores.
+
+A trial is one 300-case suite of one task type (trial i: the i-th of the five task types,
+in turn), 30 groups of 10 cases sharing a source: a group's cases share a prompt length
+(log-normal around the world's typical length) and part of their difficulty. Whether a
+config answers a case is the simulated backend's Gaussian copula: correct ⇔
+√0.5·z_case + √0.5·e < Φ⁻¹(quality), z_case = √0.6·own + √0.4·group, so configs are
+correlated on cases. A config's true score on the suite is its mean true quality over
+the suite's cases; the truly best config is the one with the highest.
+
+Per grid (24 and 96 configs) and world, over the trials: how often the pick is the truly
+best config or within 1 point (0–100) of it; how often the truly best is eliminated;
+generations used as a share of the full grid (median, 90th percentile); why races
+stopped. The same for the race with a budget of 25% of the full grid. Baselines on the
+same draws: the full grid (all cases, all configs), and a fixed random subsample of the
+same budget (every config on the same random cases, as many generations as the race
+used), each picking the best measured mean.
+
+    .venv/bin/python benchmarks/perf/race_benchmark.py [--trials 200] \
+        [--grids 24 96] [--worlds demo interacting]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from evaluation.adaptive import Race, RaceSettings, race_schedule
+from evaluation.backends import _simulated_interacting as interacting
+from evaluation.backends import _simulated_truth as demo
+from evaluation.spec import GenerationParams
+
+MODELS = ("sim-small:1b", "sim-medium:3b", "sim-large:8b", "sim-xl:14b")
+GRIDS = {
+    24: {"temperature": (0.0, 0.5, 1.0), "template": ("default", "cot"), "num_ctx": (2048,)},
+    96: {
+        "temperature": (0.0, 0.4, 0.8, 1.2),
+        "template": ("default", "cot", "few_shot"),
+        "num_ctx": (1024, 4096),
+    },
+}
+WORLDS = {
+    "demo": (demo.true_profile, demo.TYPICAL_PROMPT_WORDS),
+    "interacting": (interacting.true_profile, interacting.TYPICAL_PROMPT_WORDS),
+}
+TASK_TYPES = demo.TASK_TYPES
+N_CASES, N_GROUPS = 300, 30
+GROUP_SHARE = 0.4  # share of a case's difficulty that its group shares
+DIFFICULTY = 0.5  # share of the 0/1 latent that is the case's own (as in the backend)
+LENGTH_SIGMA = 0.4  # log-normal spread of a group's prompt length around the typical
+BUDGET_SHARE = 0.25
+HIT_POINTS = 0.01
+
+
+@dataclass(frozen=True)
+class Grid:
+    names: tuple[str, ...]
+    settings: tuple[tuple[str, GenerationParams, str], ...]
+
+
+def grid(size: int) -> Grid:
+    axes = GRIDS[size]
+    settings = [
+        (model, GenerationParams(temperature=t, num_ctx=c, num_predict=512), template)
+        for model, t, template, c in itertools.product(
+            MODELS, axes["temperature"], axes["template"], axes["num_ctx"]
+        )
+    ]
+    assert len(settings) == size
+    names = tuple(f"{m}|t={p.temperature}|{tpl}|ctx={p.num_ctx}" for m, p, tpl in settings)
+    return Grid(names, tuple(settings))
+
+
+def suite_truth(world: str, g: Grid, task: str, rng: np.random.Generator):
+    """Per-case true quality (cases × configs), groups and case ids of one suite."""
+    profile, words = WORLDS[world]
+    group_words = words[task] * rng.lognormal(0, LENGTH_SIGMA, N_GROUPS)
+    group_tokens = [demo.tokens(max(5, round(w))) for w in group_words]
+    per_group = np.array(
+        [
+            [
+                profile(model, params, template, task, prompt_tokens=tokens).quality
+                for model, params, template in g.settings
+            ]
+            for tokens in group_tokens
+        ]
+    )
+    group_of_case = np.repeat(np.arange(N_GROUPS), N_CASES // N_GROUPS)
+    return per_group[group_of_case], group_of_case
+
+
+def draw(quality: np.ndarray, group_of_case: np.ndarray, rng: np.random.Generator):
+    """0/1 scores (cases × configs) from the simulated backend's copula."""
+    n, k = quality.shape
+    z_group = rng.normal(size=N_GROUPS)[group_of_case]
+    z_case = math.sqrt(1 - GROUP_SHARE) * rng.normal(size=n) + math.sqrt(GROUP_SHARE) * z_group
+    latent = math.sqrt(DIFFICULTY) * z_case[:, None] + math.sqrt(1 - DIFFICULTY) * rng.normal(
+        size=(n, k)
+    )
+    return (latent < norm.ppf(np.clip(quality, 1e-9, 1 - 1e-9))).astype(float)
+
+
+def run_race(names, ids, groups, scores, seed, budget):
+    means = pd.DataFrame(scores, index=ids, columns=list(names))
+    group_series = pd.Series(groups, index=ids)
+    schedule = race_schedule(ids, list(groups), seed=seed, suite="bench")
+    race = Race(list(names), schedule, RaceSettings(budget=budget))
+    while race.next_round() is not None:
+        race.close_round(means, group_series)
+    return race
+
+
+def trial(world: str, g: Grid, index: int) -> dict[str, object]:
+    rng = np.random.default_rng([index, len(g.names), list(WORLDS).index(world)])
+    task = TASK_TYPES[index % len(TASK_TYPES)]
+    quality, group_of_case = suite_truth(world, g, task, rng)
+    true_score = quality.mean(axis=0)
+    best = int(np.argmax(true_score))
+    ok = true_score >= true_score[best] - HIT_POINTS
+    scores = draw(quality, group_of_case, rng)
+    ids = [f"case-{i:03d}" for i in range(N_CASES)]
+    groups = [f"src-{j}" for j in group_of_case]
+    full = len(g.names) * N_CASES
+    row: dict[str, object] = {"task": task, "full_hit": bool(ok[int(np.argmax(scores.mean(0)))])}
+    order = rng.permutation(N_CASES)
+    for label, budget in (("race", None), ("budget", int(BUDGET_SHARE * full))):
+        race = run_race(g.names, ids, groups, scores, index, budget)
+        pick = g.names.index(race.outcome.pick)
+        used = race.spent
+        sub = order[: max(1, used // len(g.names))]
+        row |= {
+            f"{label}_hit": bool(ok[pick]),
+            f"{label}_best_out": g.names[best] not in race.outcome.survivors,
+            f"{label}_share": used / full,
+            f"{label}_stop": race.outcome.reason,
+            f"{label}_sub_hit": bool(ok[int(np.argmax(scores[sub].mean(0)))]),
+        }
+    return row
+
+
+def report(world: str, size: int, rows: pd.DataFrame, seconds: float) -> None:
+    print(
+        f"\n{world} world, {size} configs x {N_CASES} cases, {len(rows)} trials ({seconds:.0f} s)"
+    )
+    print(f"  full grid (100%): pick within 1 point {rows.full_hit.mean():.1%}")
+    for label, name in (("race", "race"), ("budget", f"race, budget {BUDGET_SHARE:.0%}")):
+        share = rows[f"{label}_share"]
+        stops = Counter(rows[f"{label}_stop"])
+        print(
+            f"  {name}: pick within 1 point {rows[f'{label}_hit'].mean():.1%}; truly best "
+            f"eliminated {rows[f'{label}_best_out'].mean():.1%}; generations median "
+            f"{share.median():.1%}, p90 {share.quantile(0.9):.1%} of the full grid; "
+            f"random subsample of the same budget: within 1 point "
+            f"{rows[f'{label}_sub_hit'].mean():.1%}; stops {dict(stops)}"
+        )
+    by_task = rows.groupby("task")[["full_hit", "race_hit", "budget_hit"]].mean()
+    print("  by task type (full / race / race with budget):")
+    for task, r in by_task.iterrows():
+        print(f"    {task}: {r.full_hit:.0%} / {r.race_hit:.0%} / {r.budget_hit:.0%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--grids", type=int, nargs="+", default=[24, 96], choices=list(GRIDS))
+    parser.add_argument("--worlds", nargs="+", default=list(WORLDS), choices=list(WORLDS))
+    args = parser.parse_args()
+    for world in args.worlds:
+        for size in args.grids:
+            g = grid(size)
+            start = time.perf_counter()
+            rows = pd.DataFrame([trial(world, g, i) for i in range(args.trials)])
+            report(world, size, rows, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""A race over a stored experiment: the race a sweep's spec asks for, the score table it
+is judged on (built from stored generations and scores), and its rounds as rows and
+markdown. The flow calls these once per round; nothing here remembers anything between
+calls, so a rerun after a crash rebuilds the same race from the database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import pandas as pd
+from sqlmodel import Session
+
+from evaluation.adaptive._race import STOP_TEXT, Race, RaceRound, RaceSettings
+from evaluation.adaptive._schedule import race_schedule
+from evaluation.metrics import get_metric
+from evaluation.run import Sweep
+from evaluation.statistics import CaseTable, case_table
+from evaluation.storage.race import race_rounds_frame
+from evaluation.suites import Case
+
+RACE_SEED = 0
+
+
+def sweep_race(sweep: Sweep, cases: Sequence[Case]) -> Race:
+    """The race of ``sweep`` over ``cases`` (the level's), judged on its first metric."""
+    metric = get_metric(sweep.metrics[0])
+    strategy = sweep.spec.strategy
+    schedule = race_schedule(
+        [c.id for c in cases], [c.group for c in cases], seed=RACE_SEED, suite=sweep.suite.name
+    )
+    settings = RaceSettings(
+        delta=strategy.delta,
+        budget=strategy.budget,
+        samples=sweep.spec.samples_per_case,
+        score_type=metric.score_type,
+        higher_is_better=metric.higher_is_better,
+    )
+    return Race([c.hash for c in sweep.configs], schedule, settings)
+
+
+def stored_table(generations: pd.DataFrame, scores: pd.DataFrame, metric: str) -> CaseTable:
+    """One row per stored generation (any status) with its score on ``metric`` (NaN when
+    it failed or could not be scored): a failed generation counts as run, unscorable."""
+    if generations.empty:
+        empty = pd.DataFrame()
+        return CaseTable(metric, empty, empty, empty, empty, None)
+    values = scores.loc[scores["metric"] == metric].set_index("generation_id")["value"]
+    rows = pd.DataFrame(
+        {
+            "config": generations["config_hash"].astype(str),
+            "case_id": generations["case_id"].astype(str),
+            "sample_index": generations["sample_index"],
+            "group": generations["case_group"],
+            "metric": metric,
+            "value": generations["id"].map(values),
+        }
+    )
+    return case_table(rows, metric)
+
+
+def round_rows(race: Race) -> list[dict]:
+    """The race's rounds as ``race_rounds`` rows (the outcome on the last)."""
+    rows = []
+    for r in race.rounds:
+        last = race.outcome is not None and r is race.rounds[-1]
+        rows.append(
+            {
+                "round_index": r.index,
+                "n_cases": r.n_cases,
+                "survivors": list(r.survivors),
+                "leader": r.leader,
+                "eliminated": [asdict(e) for e in r.eliminated],
+                "spent": r.spent,
+                "full_grid": race.full_grid,
+                "outcome": race.outcome.reason if last else None,
+                "pick": race.outcome.pick if last else None,
+            }
+        )
+    return rows
+
+
+def round_markdown(race: Race, r: RaceRound, labels: dict[str, str], simulated: bool) -> str:
+    """One round for a person: survivors, dropped configs with the evidence, spending."""
+    name = labels.get
+    title = f"# Race round {r.index + 1} of at most {race.schedule.n_rounds}"
+    lines = [title + (" (SIMULATED)" if simulated else ""), ""]
+    lines.append(
+        f"{len(r.survivors)} configs on {r.n_cases} shared cases; leader {name(r.leader)} "
+        f"({r.means[r.leader]:.3f}). Generations so far: {r.spent} of the full grid's "
+        f"{race.full_grid} ({r.spent / race.full_grid:.0%})."
+    )
+    if r.eliminated:
+        lines += [
+            "",
+            "| eliminated | by | difference | interval | p (one-sided) | adjusted p | test |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for e in r.eliminated:
+            by = name(e.by, e.by)
+            diff = "" if e.diff is None else f"{e.diff:+.3f}"
+            ci = "" if e.ci is None else f"[{e.ci[0]:+.3f}, {e.ci[1]:+.3f}]"
+            lines.append(
+                f"| {name(e.config)} | {by} | {diff} | {ci} | {e.p_value:.2g} | "
+                f"{e.p_adjusted:.2g} | {e.test} |"
+            )
+    else:
+        lines += ["", "No config eliminated this round."]
+    left = [c for c in r.survivors if c not in {e.config for e in r.eliminated}]
+    lines += ["", "Still in: " + ", ".join(name(c, c) for c in left)]
+    if race.outcome is not None and r is race.rounds[-1]:
+        lines += [
+            "",
+            f"Race over: {STOP_TEXT[race.outcome.reason]}; pick {name(race.outcome.pick)}.",
+        ]
+    lines += [
+        "",
+        f"Error control: P(the truly best config is eliminated) <= {race.settings.alpha:g} "
+        f"over all {race.schedule.n_rounds} looks (adjusted p = one-sided p x looks x rivals).",
+    ]
+    return "\n".join(lines)
+
+
+def race_standing(rounds: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """How far each config got in a stored race (rows of ``race_rounds``): the pick,
+    the survivors, and for each config stopped early its round and why; None when the
+    experiment did not race."""
+    if rounds.empty:
+        return None
+    status: dict[str, tuple[int, str]] = {}
+    for r in rounds.sort_values("round_index").to_dict("records"):
+        for config in _listed(r["survivors"]):
+            status[config] = (r["n_cases"], "survived")
+        for e in _listed(r["eliminated"]):
+            why = (
+                f"significantly worse than {labels.get(e['by'], e['by'])} "
+                f"(difference {e['diff']:+.3f}, adjusted p {e['p_adjusted']:.2g})"
+                if e["reason"] == "worse"
+                else f"{e['by']} (adjusted p {e['p_adjusted']:.2g})"
+            )
+            status[e["config"]] = (
+                r["n_cases"],
+                f"stopped early in round {r['round_index'] + 1}: {why}",
+            )
+    last = rounds.sort_values("round_index").iloc[-1]
+    if isinstance(last["outcome"], str):
+        pick = labels.get(last["pick"], last["pick"])
+        head = f"Race over: {STOP_TEXT[last['outcome']]}; pick {pick}."
+        status[last["pick"]] = (status[last["pick"]][0], "pick")
+    else:
+        head = f"Race in progress after round {int(last['round_index']) + 1}."
+    spent = f"Generations: {int(last['spent'])} of the full grid's {int(last['full_grid'])}."
+    lines = [
+        "## Race",
+        "",
+        f"{head} {spent}",
+        "",
+        "| config | cases run | status |",
+        "|---|---|---|",
+    ]
+    order = sorted(status.items(), key=lambda kv: (-kv[1][0], kv[1][1] != "pick"))
+    lines += [f"| {labels.get(c, c)} | {n} | {why} |" for c, (n, why) in order]
+    return "\n".join(lines)
+
+
+def stored_standing(session: Session, experiment_id: int, labels: dict[str, str]) -> str | None:
+    """:func:`race_standing` of an experiment's stored rounds."""
+    return race_standing(race_rounds_frame(session, experiment_id), labels)
+
+
+def _listed(value: object) -> list:
+    """A JSON column as read back: a list, or its text on some drivers."""
+    return json.loads(value) if isinstance(value, str) else list(value or [])

@@ -1,0 +1,152 @@
+"""Elimination decisions against hand-computed cases, and the error rate when all
+configs are equal."""
+
+from math import comb
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from evaluation.adaptive import Race, RaceSettings, judge, over_limit, race_schedule
+
+
+def _frame(**columns: list[float]) -> pd.DataFrame:
+    n = len(next(iter(columns.values())))
+    return pd.DataFrame(columns, index=[f"c{i}" for i in range(n)])
+
+
+def test_leader_drops_config_with_exact_mcnemar_p():
+    # 30 cases: A right on all, B right on the first 10: 20 discordant pairs, all for A.
+    means = _frame(A=[1.0] * 30, B=[1.0] * 10 + [0.0] * 20)
+    verdict = judge(
+        means,
+        ["A", "B"],
+        groups=None,
+        level=0.05,
+        looks_times_rivals=1,
+        delta=0.01,
+        score_type="binary",
+    )
+    assert verdict.leader == "A"
+    (gone,) = verdict.eliminated
+    assert gone.config == "B" and gone.by == "A" and gone.reason == "worse"
+    assert gone.p_value == pytest.approx(0.5**20)  # one-sided exact McNemar
+    assert gone.diff == pytest.approx(20 / 30)
+    assert gone.test == "exact McNemar"
+
+
+def test_borderline_pair_is_kept_or_dropped_by_the_level():
+    # 8 discordant pairs for A, 2 for B: one-sided p = P(Bin(10, 1/2) >= 8) = 56/1024.
+    a = [1.0] * 8 + [0.0] * 2 + [1.0] * 10
+    b = [0.0] * 8 + [1.0] * 2 + [1.0] * 10
+    means = _frame(A=a, B=b)
+    kw = dict(groups=None, looks_times_rivals=3, delta=0.01, score_type="binary")
+    assert judge(means, ["A", "B"], level=0.05, **kw).eliminated == ()
+    (gone,) = judge(means, ["A", "B"], level=0.06, **kw).eliminated
+    assert gone.p_value == pytest.approx(56 / 1024)
+    assert gone.p_adjusted == pytest.approx(3 * 56 / 1024)
+
+
+def test_lower_is_better_metric_makes_the_smallest_the_leader():
+    means = _frame(fast=[1.0, 1.1, 0.9, 1.0] * 5, slow=[2.0, 2.2, 1.9, 2.1] * 5)
+    verdict = judge(
+        means,
+        ["slow", "fast"],
+        groups=None,
+        level=0.01,
+        looks_times_rivals=1,
+        delta=0.01,
+        score_type="continuous",
+        higher_is_better=False,
+    )
+    assert verdict.leader == "fast"
+    assert [e.config for e in verdict.eliminated] == ["slow"]
+    assert verdict.eliminated[0].diff > 0  # the leader's advantage, in its direction
+
+
+def test_level_splits_alpha_over_looks_and_rivals():
+    ids = [f"c{i}" for i in range(300)]
+    schedule = race_schedule(ids, [None] * 300, seed=0, suite="s")
+    assert schedule.n_rounds == 8
+    race = Race([f"k{i}" for i in range(24)], schedule, RaceSettings(alpha=0.05))
+    assert race.level == pytest.approx(0.05 / (8 * 23))
+    limited = Race(["a", "b"], schedule, RaceSettings(limits={"latency_s": 2.0}))
+    assert limited.level == pytest.approx(0.025 / 8)
+    assert limited.limit_level == pytest.approx(0.025 / 8)
+
+
+def test_p95_over_limit_by_exact_binomial():
+    # 20 generations, 5 over the limit: P(Bin(20, 0.05) >= 5).
+    p = 1 - sum(comb(20, k) * 0.05**k * 0.95 ** (20 - k) for k in range(5))
+    values = {"slow": [3.0] * 5 + [1.0] * 15, "fast": [1.0] * 19 + [3.0]}
+    kw = dict(name="latency_s", limit=2.0, looks=2)
+    (gone,) = over_limit(values, ["slow", "fast"], level=0.003, **kw)
+    assert gone.config == "slow" and gone.reason == "limit"
+    assert gone.p_value == pytest.approx(p)
+    assert gone.p_adjusted == pytest.approx(2 * p)
+    assert over_limit(values, ["slow", "fast"], level=0.002, **kw) == ()
+
+
+def test_survivors_within_delta_are_a_tie():
+    ids = [f"c{i}" for i in range(40)]
+    schedule = race_schedule(ids, [None] * 40, seed=0, suite="s")
+    base = np.tile([1.0, 0.0], 20)
+    other = base.copy()
+    other[0] = 0.0  # one case of 40 differs
+    means = pd.DataFrame({"A": base, "B": other}, index=ids)
+    race = Race(["A", "B"], schedule, RaceSettings(delta=0.2))
+    while race.next_round() is not None:
+        race.close_round(means)
+    assert race.outcome.reason == "tie"
+    assert set(race.outcome.survivors) == {"A", "B"}
+    assert race.outcome.pick == "A"
+
+
+def test_budget_stops_the_race_within_it():
+    ids = [f"c{i}" for i in range(300)]
+    schedule = race_schedule(ids, [None] * 300, seed=0, suite="s")
+    means = pd.DataFrame(
+        np.random.default_rng(0).integers(0, 2, (300, 4)).astype(float),
+        index=ids,
+        columns=list("ABCD"),
+    )
+    race = Race(list("ABCD"), schedule, RaceSettings(budget=250))
+    while race.next_round() is not None:
+        race.close_round(means)
+    assert race.outcome.reason == "budget"
+    assert race.spent <= 250
+    assert [r.n_cases for r in race.rounds] == [20, 30, 45, 62]  # the last one cut to fit
+
+
+def test_all_equal_configs_eliminate_the_best_at_most_at_alpha():
+    """Six configs of equal quality, 150 cases, the same correlated case difficulty as the
+    simulated backend: config "k0" (as good as any) is eliminated in at most alpha of
+    the races, however many rounds each looks at."""
+    k, n, trials, alpha = 6, 150, 100, 0.05
+    ids = [f"c{i}" for i in range(n)]
+    groups = [f"g{i // 10}" for i in range(n)]
+    configs = [f"k{i}" for i in range(k)]
+    threshold = norm.ppf(0.7)
+    dropped = {c: 0 for c in configs}
+    for trial in range(trials):
+        rng = np.random.default_rng(trial)
+        latent = np.sqrt(0.5) * rng.normal(size=(n, 1)) + np.sqrt(0.5) * rng.normal(size=(n, k))
+        means = pd.DataFrame((latent < threshold).astype(float), index=ids, columns=configs)
+        schedule = race_schedule(ids, groups, seed=trial, suite="equal")
+        race = Race(configs, schedule, RaceSettings(alpha=alpha))
+        while race.next_round() is not None:
+            race.close_round(means)
+        for c in configs:
+            dropped[c] += c not in race.outcome.survivors
+    assert dropped["k0"] / trials <= alpha
+    assert max(dropped.values()) / trials <= alpha
+
+
+def test_configs_identical_so_far_are_not_a_tie_until_the_cases_bound_it():
+    # 0 of 30 cases differ: the share that differs is below 1 − level^(1/30) (exact),
+    # 0.107 at level 0.034, which bounds the difference: no tie at delta 0.01.
+    means = _frame(A=[1.0, 0.0] * 15, B=[1.0, 0.0] * 15)
+    kw = dict(groups=None, level=0.034, looks_times_rivals=1, score_type="binary")
+    assert not judge(means, ["A", "B"], delta=0.01, **kw).equivalent
+    assert judge(means, ["A", "B"], delta=0.2, **kw).equivalent

@@ -1,0 +1,46 @@
+"""A race's rounds as stored rows, its round artifact and its standing table."""
+
+import pandas as pd
+
+from evaluation.adaptive import (
+    Race,
+    RaceSettings,
+    race_schedule,
+    race_standing,
+    round_markdown,
+    round_rows,
+)
+
+
+def _race() -> Race:
+    ids = [f"c{i}" for i in range(40)]
+    means = pd.DataFrame(
+        {"good": [1.0] * 40, "bad": [0.0] * 40, "twin": [1.0] * 39 + [0.0]}, index=ids
+    )
+    race = Race(
+        ["good", "bad", "twin"], race_schedule(ids, [None] * 40, seed=0, suite="s"), RaceSettings()
+    )
+    while race.next_round() is not None:
+        race.close_round(means)
+    return race
+
+
+def test_round_artifact_names_the_evidence_and_the_spending():
+    race = _race()
+    text = round_markdown(race, race.rounds[0], {"good": "G", "bad": "B", "twin": "T"}, True)
+    assert text.startswith("# Race round 1 of at most 3 (SIMULATED)")
+    assert "| B | G | +1.000 |" in text  # eliminated, by, difference
+    assert "Generations so far: 60 of the full grid's 120 (50%)." in text
+    assert "Still in: G, T" in text
+
+
+def test_standing_marks_who_stopped_early_and_how_far_each_got():
+    race = _race()
+    rows = pd.DataFrame(round_rows(race))
+    assert rows["outcome"].iloc[-1] == "exhausted" and rows["pick"].iloc[-1] == "good"
+    text = race_standing(rows, {"good": "G", "bad": "B", "twin": "T"})
+    assert "Race over: every case was run; the survivors could not be separated; pick G." in text
+    assert "| G | 40 | pick |" in text
+    assert "| T | 40 | survived |" in text
+    assert "| B | 20 | stopped early in round 1: significantly worse than G" in text
+    assert race_standing(rows.iloc[:0], {}) is None
