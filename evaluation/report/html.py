@@ -1,15 +1,19 @@
 """The experiment report as one self-contained HTML file: inline CSS, plots as embedded
-PNGs, no scripts and nothing fetched. Every text from the database is escaped."""
+PNGs, no scripts and nothing fetched. The page is a Jinja2 template (autoescaped: every
+text from the database is escaped); this module turns the facts into its blocks."""
 
 from __future__ import annotations
 
-import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.resources import files
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlmodel import Session
 
 from evaluation.compare._leaderboard import SIMULATED_BANNER
@@ -18,29 +22,12 @@ from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
 from evaluation.view import view_command, view_url
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; color: #1d2330; margin: 0; background: #f6f7f9; }
-header { background: #24324a; color: #fff; padding: 1rem 1.5rem; }
-header h1 { margin: 0 0 .3rem; font-size: 1.4rem; }
-nav a, .view a { color: #cfe0ff; margin-right: 1rem; font-size: .9rem; }
-.view { font-size: .85rem; margin: .2rem 0; }
-main { max-width: 1150px; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
-section { background: #fff; border: 1px solid #d9dde5; border-radius: 6px; padding: .8rem 1.2rem;
-  margin: 1rem 0; }
-h2 { font-size: 1.1rem; margin: .2rem 0 .6rem; }
-h3 { font-size: .95rem; margin: 1rem 0 .4rem; color: #46506a; }
-table { border-collapse: collapse; font-size: .85rem; margin: .4rem 0; }
-.scroll { overflow-x: auto; max-width: 100%; }
-th, td { border-bottom: 1px solid #eceef2; padding: .3rem .55rem; text-align: left;
-  vertical-align: top; }
-th { background: #f0f2f6; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.banner { background: #fff3cd; border: 1px solid #e0c36a; padding: .6rem .9rem; margin: 1rem 0;
-  font-weight: 600; }
-.muted { color: #6b7385; font-size: .85rem; }
-.grid { display: flex; flex-wrap: wrap; gap: 1rem; }
-img { max-width: 100%; }
-"""
+_ENV = Environment(
+    loader=PackageLoader("evaluation.report", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 _SECTIONS = (
     ("leaderboard", "Leaderboard"),
@@ -66,20 +53,8 @@ def write_report(session: Session, experiment: str, path: Path, *, seed: int = 0
 
 
 def render_report(data: ReportData, *, generated_at: datetime | None = None) -> str:
-    when = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     e = data.experiment
-    title = f"evalflow report: {e.name}"
-    nav = "".join(f'<a href="#{key}">{_e(name)}</a>' for key, name in _SECTIONS)
-    header = (
-        f"<header><h1>{_e(title)}</h1>"
-        f"<div>suite {_e(e.suite)} · {_e(e.task_type)} · {len(data.order)} configs · "
-        f"status {_e(e.status)} · generated {when}</div>"
-        f'<div class="view">every output: <code>{_e(view_command(e.name))}</code>, then '
-        f'<a href="{_e(view_url(e.name))}">{_e(view_url(e.name))}</a></div>'
-        f"<nav>{nav}</nav></header>"
-    )
-    body = [f'<div class="banner">{_e(SIMULATED_BANNER)}</div>'] if e.simulated else []
-    body += [
+    sections = [
         _leaderboard(data),
         _significance(data),
         _parameters(data),
@@ -90,15 +65,83 @@ def render_report(data: ReportData, *, generated_at: datetime | None = None) -> 
     ]
     notes = [*data.notes, *data.board.notes]
     if notes:
-        body.append(_section("notes", "Notes", _list(notes)))
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
-        f"<body>{header}<main>{''.join(body)}</main></body></html>"
+        sections.append(_Section("notes", "Notes", [_List(notes)]))
+    return _ENV.get_template("report.html").render(
+        title=f"evalflow report: {e.name}",
+        style=files("evaluation.report").joinpath("static/report.css").read_text("utf-8"),
+        e=e,
+        n_configs=len(data.order),
+        generated=(generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+        view_command=view_command(e.name),
+        view_url=view_url(e.name),
+        nav=_SECTIONS,
+        banner=SIMULATED_BANNER,
+        sections=sections,
     )
 
 
-def _leaderboard(data: ReportData) -> str:
+# -- the page's blocks, each drawn by the template's macro of its kind ---------------------
+
+
+@dataclass(frozen=True)
+class _P:
+    text: str
+    muted: bool = False
+    kind: ClassVar[str] = "p"
+
+
+@dataclass(frozen=True)
+class _H3:
+    text: str
+    kind: ClassVar[str] = "h3"
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Cells from ``numeric_from`` up to the last (a note) are right-aligned numbers."""
+
+    head: Sequence[str]
+    rows: Sequence[Sequence[str]]
+    numeric_from: int = 99
+    kind: ClassVar[str] = "table"
+
+
+@dataclass(frozen=True)
+class _Img:
+    src: str
+    alt: str
+    kind: ClassVar[str] = "img"
+
+
+@dataclass(frozen=True)
+class _Grid:
+    images: Sequence[_Img]
+    kind: ClassVar[str] = "grid"
+
+
+@dataclass(frozen=True)
+class _List:
+    items: Sequence[str]
+    kind: ClassVar[str] = "list"
+
+
+@dataclass(frozen=True)
+class _ReviewHint:
+    experiment: str
+    kind: ClassVar[str] = "review_hint"
+
+
+_Block = _P | _H3 | _Table | _Img | _Grid | _List | _ReviewHint
+
+
+@dataclass(frozen=True)
+class _Section:
+    key: str
+    title: str
+    blocks: Sequence[_Block]
+
+
+def _leaderboard(data: ReportData) -> _Section:
     board = data.board
     table = board.table.set_index("config").loc[list(data.order)].reset_index()
     front = {c for f in data.fronts if f.cost == "latency_p95_s" for c in f.configs}
@@ -112,22 +155,25 @@ def _leaderboard(data: ReportData) -> str:
         cells += [_num(r["tokens_per_s"], 1), _num(r["generations_ok"], 0)]
         cells += [_num(r["generations_failed"], 0), "on front" if r["config"] in front else ""]
         rows.append(cells)
-    parts = [_table(head, rows, numeric_from=3)]
+    parts: list[_Block] = [_Table(head, rows, numeric_from=3)]
     if board.shows_pipelines:
-        parts.append(_stages(data))
+        parts += _stages(data)
     if data.primary is not None:
         fig = plots.interval_plot(
             table, data.primary, _label_names(data), title=f"{data.primary} by config"
         )
         parts.append(_img(fig, f"{data.primary} with 95% intervals", data))
     parts.append(
-        '<p class="muted">Sorted by the first metric. Intervals: 95%, clustered by case '
-        "group where the suite has groups; corpus metrics by a seeded case bootstrap.</p>"
+        _P(
+            "Sorted by the first metric. Intervals: 95%, clustered by case group where the "
+            "suite has groups; corpus metrics by a seeded case bootstrap.",
+            muted=True,
+        )
     )
-    return _section("leaderboard", "Leaderboard", "".join(parts))
+    return _Section("leaderboard", "Leaderboard", parts)
 
 
-def _stages(data: ReportData) -> str:
+def _stages(data: ReportData) -> list[_Block]:
     """Per config: calls and cut prompts per case, then the time and tokens per stage."""
     board = data.board
     assert board.pipelines is not None
@@ -155,22 +201,22 @@ def _stages(data: ReportData) -> str:
         if cut
         else "No prompt was longer than its context window."
     )
-    return (
-        "<h3>Pipeline stages</h3>"
-        + _table(head, rows, numeric_from=2)
-        + _p(f"Calls per case and time per stage, mean over cases. {note}", muted=True)
-    )
+    return [
+        _H3("Pipeline stages"),
+        _Table(head, rows, numeric_from=2),
+        _P(f"Calls per case and time per stage, mean over cases. {note}", muted=True),
+    ]
 
 
-def _significance(data: ReportData) -> str:
+def _significance(data: ReportData) -> _Section:
     multi = data.comparison
     if multi is None:
-        return _section("significance", "Pairwise significance", _p("No comparisons."))
+        return _Section("significance", "Pairwise significance", [_P("No comparisons.")])
     fig = plots.significance_matrix(multi, data.order, data.names)
-    parts = [
-        _p(multi.verdict),
+    parts: list[_Block] = [
+        _P(multi.verdict),
         _img(fig, "pairwise significance matrix", data),
-        _p(
+        _P(
             f"Every pair of configs on {multi.metric}, paired on cases; p-values "
             f"{multi.adjustment}-adjusted over {len(multi.comparisons)} comparisons. Green: "
             "the row config is significantly better than the column config.",
@@ -178,13 +224,13 @@ def _significance(data: ReportData) -> str:
         ),
     ]
     if multi.notes:
-        parts.append(_list(multi.notes))
-    return _section("significance", "Pairwise significance", "".join(parts))
+        parts.append(_List(multi.notes))
+    return _Section("significance", "Pairwise significance", parts)
 
 
-def _parameters(data: ReportData) -> str:
+def _parameters(data: ReportData) -> _Section:
     if data.primary is None or not data.varied:
-        return _section("parameters", "Parameter effects", _p("No parameter was varied."))
+        return _Section("parameters", "Parameter effects", [_P("No parameter was varied.")])
     images = [
         _img(
             plots.parameter_plot(data.facts, p, data.primary),
@@ -214,46 +260,42 @@ def _parameters(data: ReportData) -> str:
         "recommended",
         "note",
     ]
-    body = f'<div class="grid">{"".join(images)}</div>'
+    body: list[_Block] = [_Grid(images)]
     if rows:
-        body += _table(head, rows, numeric_from=1)
-    return _section("parameters", "Parameter effects", body)
+        body.append(_Table(head, rows, numeric_from=1))
+    return _Section("parameters", "Parameter effects", body)
 
 
-def _pareto(data: ReportData) -> str:
+def _pareto(data: ReportData) -> _Section:
     if not data.fronts:
-        return _section("pareto", "Quality vs latency", _p("No quality and latency facts."))
-    parts = []
+        return _Section("pareto", "Quality vs latency", [_P("No quality and latency facts.")])
+    parts: list[_Block] = []
     for front in data.fronts:
         fig = plots.quality_latency(data.facts, front.quality, front.cost, front, data.names)
-        parts.append(f"<h3>{_e(front.quality)} against {_e(front.cost)}</h3>")
+        parts.append(_H3(f"{front.quality} against {front.cost}"))
         parts.append(_img(fig, f"{front.quality} against {front.cost}", data))
         listing = ", ".join(f"{data.names.get(c, c)}" for c in front.configs)
-        parts.append(_p(f"Pareto front (no config is both better and cheaper): {listing}."))
+        parts.append(_P(f"Pareto front (no config is both better and cheaper): {listing}."))
         if front.note:
-            parts.append(_p(front.note, muted=True))
-    return _section("pareto", "Quality vs latency", "".join(parts))
+            parts.append(_P(front.note, muted=True))
+    return _Section("pareto", "Quality vs latency", parts)
 
 
-def _latency(data: ReportData) -> str:
+def _latency(data: ReportData) -> _Section:
     fig = plots.latency_distributions(data.generations, data.order, data.names)
-    return _section("latency", "Latency distributions", _img(fig, "latency per config", data))
+    return _Section("latency", "Latency distributions", [_img(fig, "latency per config", data)])
 
 
-def _ratings(data: ReportData) -> str:
+def _ratings(data: ReportData) -> _Section:
     summary = data.ratings
     if summary.n_ratings == 0 and not summary.judges:
-        text = (
-            "No human ratings yet. Rate outputs side by side with "
-            f"<code>evalflow review {_e(data.experiment.name)}</code>."
-        )
-        return _section("ratings", "Ratings", f"<p>{text}</p>")
-    return _section("ratings", "Ratings", _ratings_body(summary, data.names, data))
+        return _Section("ratings", "Ratings", [_ReviewHint(data.experiment.name)])
+    return _Section("ratings", "Ratings", _ratings_body(summary, data.names, data))
 
 
-def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportData) -> str:
-    parts = [
-        _p(
+def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportData) -> list[_Block]:
+    parts: list[_Block] = [
+        _P(
             f"{summary.n_ratings} current ratings by {len(summary.raters)} rater(s) "
             f"({', '.join(summary.raters) or 'none'}); {summary.n_superseded} earlier "
             "ratings were replaced by their raters and are kept in the history."
@@ -274,11 +316,11 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
             ]
             for r in ranked.to_dict("records")
         ]
-        parts.append(_table(["config", "criterion", "cases", "stars [95% CI]", "note"], rows, 2))
+        parts.append(_Table(["config", "criterion", "cases", "stars [95% CI]", "note"], rows, 2))
     if summary.preferences:
-        parts.append("<h3>Preferences (exact binomial test, ties left out)</h3>")
+        parts.append(_H3("Preferences (exact binomial test, ties left out)"))
         parts.append(
-            _p(
+            _P(
                 "Counted per config, whichever side it was shown on: on the review page A is "
                 "the left output and B the right, drawn at random for every pair.",
                 muted=True,
@@ -297,9 +339,9 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
             for t in summary.preferences
         ]
         head = ["pair", "first wins", "second wins", "ties", "first's share [95% CI]", "p", "note"]
-        parts.append(_table(head, rows, 1))
+        parts.append(_Table(head, rows, 1))
     if summary.star_tests:
-        parts.append("<h3>Stars, paired on cases (sign test and Wilcoxon signed-rank)</h3>")
+        parts.append(_H3("Stars, paired on cases (sign test and Wilcoxon signed-rank)"))
         rows = [
             [
                 f"{names.get(t.a, t.a)} vs {names.get(t.b, t.b)}",
@@ -321,9 +363,9 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
             "Wilcoxon p",
             "note",
         ]
-        parts.append(_table(head, rows, 2))
+        parts.append(_Table(head, rows, 2))
     if summary.kappas:
-        parts.append("<h3>Inter-rater agreement (weighted Cohen's kappa)</h3>")
+        parts.append(_H3("Inter-rater agreement (weighted Cohen's kappa)"))
         rows = [
             [
                 f"{k.rater_a} · {k.rater_b}",
@@ -336,13 +378,13 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
             for k in summary.kappas
         ]
         parts.append(
-            _table(["raters", "criterion", "items", "kappa [95% CI]", "weights", "note"], rows, 2)
+            _Table(["raters", "criterion", "items", "kappa [95% CI]", "weights", "note"], rows, 2)
         )
     for judge in summary.judges:
-        parts.append(f"<h3>Judge {_e(judge.judge)}</h3>")
+        parts.append(_H3(f"Judge {judge.judge}"))
         rate = "–" if judge.contradiction_rate is None else f"{judge.contradiction_rate:.0%}"
         parts.append(
-            _p(
+            _P(
                 f"{judge.judgements} verdicts, {judge.unscored} unscored. Pairwise, judged in "
                 f"both orders: {judge.pairs_judged} pairs, the judge contradicted itself in "
                 f"{judge.contradictions} ({rate})."
@@ -360,34 +402,34 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
         ]
         if rows:
             parts.append(
-                _table(
+                _Table(
                     ["criterion", "generations", "Spearman rho vs humans [95% CI]", "p", "note"],
                     rows,
                     1,
                 )
             )
-    return "".join(parts)
+    return parts
 
 
-def _trends(data: ReportData) -> str:
+def _trends(data: ReportData) -> _Section:
     history = data.history
     if data.primary is None or history.empty:
-        return _section("trends", "Trends across runs", _p("No stored runs to compare."))
+        return _Section("trends", "Trends across runs", [_P("No stored runs to compare.")])
     runs = history["experiment"].nunique()
-    parts = [
+    parts: list[_Block] = [
         _img(plots.trends(history, data.primary, data.order, data.names), "metric trends", data)
     ]
     parts.append(
-        _p(
+        _P(
             f"Each config's mean {data.primary} in the {runs} run(s) of suite "
             f"{data.experiment.suite} that included it, by run start time.",
             muted=True,
         )
     )
-    return _section("trends", "Trends across runs", "".join(parts))
+    return _Section("trends", "Trends across runs", parts)
 
 
-# -- small HTML helpers ------------------------------------------------------------------
+# -- small helpers ------------------------------------------------------------------
 
 
 def _label_names(data: ReportData) -> dict[str, str]:
@@ -395,44 +437,13 @@ def _label_names(data: ReportData) -> dict[str, str]:
     return {c: f"{data.names[c]} {labels.get(c, c)}" for c in data.order}
 
 
-def _e(value: object) -> str:
-    return html.escape(str(value))
-
-
-def _p(text: str, *, muted: bool = False) -> str:
-    cls = ' class="muted"' if muted else ""
-    return f"<p{cls}>{_e(text)}</p>"
-
-
-def _list(items: Iterable[str]) -> str:
-    return "<ul>" + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>"
-
-
-def _section(key: str, title: str, body: str) -> str:
-    return f'<section id="{key}"><h2>{_e(title)}</h2>{body}</section>'
-
-
-def _img(fig, alt: str, data: ReportData) -> str:
+def _img(fig, alt: str, data: ReportData) -> _Img:
     """A figure as an embedded PNG; a simulated experiment's carries the SIMULATED mark
     in the picture and its alt text, so no plot copied out of the report passes as real."""
     if data.experiment.simulated:
         plots.mark_simulated(fig)
         alt = f"SIMULATED: {alt}"
-    return f'<img src="{plots.png_data_uri(fig)}" alt="{_e(alt)}">'
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 99) -> str:
-    # in a scrolling box: a wide table stays inside its section's card
-    out = ['<div class="scroll"><table><thead><tr>', *(f"<th>{_e(h)}</th>" for h in head)]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        out.append("<tr>")
-        for i, cell in enumerate(row):
-            cls = ' class="num"' if numeric_from <= i < len(row) - 1 else ""
-            out.append(f"<td{cls}>{_e(cell)}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table></div>")
-    return "".join(out)
+    return _Img(plots.png_data_uri(fig), alt)
 
 
 def _missing(value: object) -> bool:

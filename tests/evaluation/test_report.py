@@ -139,3 +139,15 @@ def test_a_comparison_computed_already_is_shown_not_computed_again(report, monke
     assert len(computed.report.comparisons) > 1  # more metrics than the report shows
     assert repr(shown.comparison) == repr(own.comparison)
     assert shown.order == own.order and shown.names == own.names
+
+
+def test_a_script_in_the_experiment_name_is_escaped_everywhere(tmp_path):
+    name = '<script>alert("x")</script>'
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", name=name)
+    with Session(db.engine) as session:
+        html = render_report(gather(session, db.experiment))
+    assert "<script" not in html
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
+    assert f"<title>evalflow report: {escaped}</title>" in html
+    assert f"<h1>evalflow report: {escaped}</h1>" in html
+    assert f"<code>evalflow review {escaped}</code>" in html  # the no-ratings hint
