@@ -155,7 +155,9 @@ def run_evalflow(label: str, spec: Path, home: Path, experiment: str) -> Phases:
     }
     env.pop("PREFECT_API_URL", None)
     database = f"sqlite:///{home / 'results.db'}"
-    command = [sys.executable, "-c", _EVALFLOW_MAIN, "--database", database, "run", str(spec)]
+    # -v: the phases are read from Prefect's own lines (flow start, task and flow ends), which
+    # the default output leaves out.
+    command = [sys.executable, "-c", _EVALFLOW_MAIN, "-v", "--database", database, "run", str(spec)]
     command += ["--experiment", experiment]
     day = datetime.now()
     before = os.times()
@@ -295,7 +297,9 @@ def main() -> None:
     by_label = {r.label: r for r in results}
     for label in ("cold", "warm"):
         ours, theirs = by_label.get(f"evalflow-{label}"), by_label.get(f"inspect-{label}")
-        if ours and theirs:
+        if ours and theirs and theirs.exit_code != 0:
+            print(f"\n{label}: no ratio, Inspect exited {theirs.exit_code} (see its log)")
+        elif ours and theirs:
             print(f"\n{label}: evalflow / Inspect wall time = {ours.wall_s / theirs.wall_s:.2f}")
 
 
