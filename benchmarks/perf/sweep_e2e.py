@@ -160,16 +160,7 @@ def run_evalflow(label: str, spec: Path, home: Path, experiment: str) -> Phases:
     command = [sys.executable, "-c", _EVALFLOW_MAIN, "-v", "--database", database, "run", str(spec)]
     command += ["--experiment", experiment]
     day = datetime.now()
-    before = os.times()
-    start = time.time()
-    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-    end = time.time()
-    after = os.times()
-    (home / f"{label}.log").write_text(proc.stdout + proc.stderr)
-    result = Phases(label, end - start, exit_code=proc.returncode, load=os.getloadavg())
-    result.cpu_s = (after.children_user - before.children_user) + (
-        after.children_system - before.children_system
-    )
+    result, proc, start, end = _timed_run(label, command, REPO, env, home / f"{label}.log")
     marks: dict[str, float] = {}
     post: dict[str, float] = {}
     for line in (proc.stdout + proc.stderr).splitlines():
@@ -213,6 +204,24 @@ def run_evalflow(label: str, spec: Path, home: Path, experiment: str) -> Phases:
     return result
 
 
+def _timed_run(
+    label: str, command: list[str], cwd: Path, env: dict[str, str], log: Path
+) -> tuple[Phases, subprocess.CompletedProcess[str], float, float]:
+    """Run ``command``, keep its output in ``log``; wall and children's CPU time, load,
+    exit code, and the start and end clock times the phases are measured against."""
+    before = os.times()
+    start = time.time()
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    end = time.time()
+    after = os.times()
+    log.write_text(proc.stdout + proc.stderr)
+    result = Phases(label, end - start, exit_code=proc.returncode, load=os.getloadavg())
+    result.cpu_s = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return result, proc, start, end
+
+
 def run_inspect(label: str, python: Path, folder: Path, port: int, slots: int) -> Phases:
     tasks = "".join(
         f"\n@task\ndef bench_t{int(t * 10)}():\n    return _bench({t})\n" for t in TEMPERATURES
@@ -225,19 +234,11 @@ def run_inspect(label: str, python: Path, folder: Path, port: int, slots: int) -
         "STANDIN_API_KEY": "unused",
         "INSPECT_LOG_DIR": str(log_dir),
     }
-    command = [str(python), "-m", "inspect_ai", "eval", str(task_file)]
+    # Relative to cwd: `inspect eval` globs its target and refuses an absolute path.
+    command = [str(python), "-m", "inspect_ai", "eval", task_file.name]
     command += ["--model", f"openai-api/standin/{MODEL}", "--max-connections", str(slots)]
     command += ["--max-tasks", str(len(TEMPERATURES)), "--display", "plain"]
-    before = os.times()
-    start = time.time()
-    proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
-    end = time.time()
-    after = os.times()
-    (folder / f"{label}.log").write_text(proc.stdout + proc.stderr)
-    result = Phases(label, end - start, exit_code=proc.returncode, load=os.getloadavg())
-    result.cpu_s = (after.children_user - before.children_user) + (
-        after.children_system - before.children_system
-    )
+    result, _, start, end = _timed_run(label, command, folder, env, folder / f"{label}.log")
     starts, ends = [], []
     for log in log_dir.glob("*.json"):
         stats = json.loads(log.read_text())["stats"]
