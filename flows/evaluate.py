@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 from prefect.utilities.annotations import quote
 
 from evaluation.adaptive import Level, level_cases, level_work
@@ -18,6 +19,7 @@ from tasks.host_pool import generate_all, open_host_pool
 from tasks.report import publish_report
 from tasks.results import aggregate, publish, score
 from tasks.sweep import (
+    cancel_run,
     finish,
     load_sweep,
     record_host_models,
@@ -43,7 +45,7 @@ async def evaluate(
     chunk_size: int | None = None,
     level: Level = "full",
     limit: int | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """Run the sweep in ``spec_path`` and publish its leaderboard.
 
     Args:
@@ -75,6 +77,8 @@ async def evaluate(
             chunk_size=chunk_size,
             batches=race_batches(engine, experiment_id, name, sweep, cases, pending),
         )
+    if generated.cancelled:  # from the Prefect UI or API: stop here, resumable
+        return cancel_run(engine, experiment_id)
     report = generated.report
     record_unservable(engine, experiment_id, report.unservable)
     record_telemetry(engine, experiment_id, generated.gpu)

@@ -1,6 +1,7 @@
 """What `evalflow run` does around the flow: claim the experiment (one run at a time),
 keep the embedded Prefect server tied to the command, and stop within seconds on Ctrl-C
-or SIGTERM with the experiment marked interrupted and one line saying how to resume.
+or SIGTERM with the experiment marked interrupted and one line saying how to resume. (A
+cancel from the Prefect UI is seen by the flow itself: tasks/adapters/cancellation.py.)
 
 On a signal nothing waits for the flow to unwind: every finished generation is already
 committed (the resume key makes the rest safe to redo), and unwinding Prefect's engine,
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Engine
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import (
+    CANCELLED_REASON,
     ExperimentBusy,
     RunProcess,
     claim_experiment,
@@ -204,13 +206,24 @@ def _cancel_flow_run(flow_run_id: str) -> None:
 
 
 def record_failure(database: str, name: str, process: RunProcess, exc: Exception) -> str:
-    """End this process's run of ``name`` as failed (unless the flow's own hook already
-    did); the reason stored."""
-    reason = failure_reason(exc)
+    """End this process's run of ``name`` as failed, or as cancelled when its flow run
+    was cancelled from Prefect (unless the flow already recorded how it ended); the
+    reason stored."""
+    from prefect.exceptions import CancelledRun
+
+    cancelled = isinstance(exc, CancelledRun)
+    reason = CANCELLED_REASON if cancelled else failure_reason(exc)
     engine = make_engine(database, create=False)
     try:
         with session_scope(engine) as session:
-            end_run(session, name, "failed", process, reason=reason)
+            end_run(session, name, "cancelled" if cancelled else "failed", process, reason=reason)
     finally:
         engine.dispose()
     return reason
+
+
+def was_cancelled(exc: Exception) -> bool:
+    """Whether the flow ended because its flow run was cancelled from Prefect."""
+    from prefect.exceptions import CancelledRun
+
+    return isinstance(exc, CancelledRun)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from prefect import tags
 from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
 from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 
@@ -25,6 +26,7 @@ from evaluation.run._sweep import Sweep, open_backends
 from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
 from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
+from tasks.adapters.cancellation import unless_cancelled
 from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
 from tasks.adapters.spare_slots import PoolSpareSlots
 from tasks.generation import GenerationContext, generate_chunk, host_tag
@@ -51,12 +53,14 @@ Batches = Callable[[Send], Awaitable[DispatchReport]]
 
 @dataclass(frozen=True)
 class Generated:
-    """What the generate stage did."""
+    """What the generate stage did; ``cancelled``: the flow run was cancelled (from the
+    UI or the API) and generation stopped before the work was done."""
 
     report: DispatchReport
     gpu: Mapping[str, ConfigGpu]
     seconds: float
     cpu_seconds: float
+    cancelled: bool = False
 
 
 @asynccontextmanager
@@ -85,7 +89,9 @@ async def generate_all(
 ) -> Generated:
     """Every pending item, spread over the live hosts' slots (each host's Prefect
     concurrency limit sized first), with a progress artifact and GPU telemetry;
-    ``batches``, when given, decides what to send and when (a race, round by round)."""
+    ``batches``, when given, decides what to send and when (a race, round by round).
+    Stops within a couple of seconds when the flow run is cancelled
+    (tasks/adapters/cancellation.py), its slots given back."""
     limits = sweep.spec.limits
     hosts = pool.up(sweep.spec.hosts)
     async with AsyncExitStack() as stack:
@@ -124,8 +130,13 @@ async def generate_all(
         def send(items: list[WorkItem]) -> Awaitable[DispatchReport]:
             return dispatch(items, hosts, telemetry.wrap(run), chunk_size=chunk_size)
 
-        report = await (send(list(pending)) if batches is None else batches(send))
+        work = send(list(pending)) if batches is None else batches(send)
+        flow_run = FlowRunContext.get()
+        flow_run_id = flow_run.flow_run.id if flow_run and flow_run.flow_run else None
+        report = await unless_cancelled(work, client, flow_run_id)
         await progress.flush()
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - started_cpu
+    if report is None:
+        return Generated(DispatchReport(total=len(pending)), {}, seconds, cpu_seconds, True)
     return Generated(report, telemetry.summary(), seconds, cpu_seconds)

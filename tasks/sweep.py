@@ -9,7 +9,7 @@ from prefect import Flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
 from prefect.runtime import flow_run as current_flow_run
-from prefect.states import State
+from prefect.states import Cancelled, State
 from sqlalchemy.engine import Engine
 
 from evaluation.run._preflight import HostCheck
@@ -25,7 +25,13 @@ from evaluation.storage.repository import (
     register_experiment,
     save_generations,
 )
-from evaluation.storage.runs import RunProcess, claim_experiment, end_flow_run, end_run
+from evaluation.storage.runs import (
+    CANCELLED_REASON,
+    RunProcess,
+    claim_experiment,
+    end_flow_run,
+    end_run,
+)
 
 
 @task(name="load-sweep", cache_policy=NO_CACHE)
@@ -118,13 +124,30 @@ def finish(engine: Engine, experiment_id: int, status: str) -> None:
         end_run(session, name, status, RunProcess.current())
 
 
+def cancel_run(engine: Engine, experiment_id: int) -> State:
+    """End a run whose flow run was cancelled while it generated: the experiment is
+    ``cancelled`` (what is stored stays; a rerun resumes) and the flow run Cancelled.
+    Not a task: the server refuses new task runs of a flow run that is cancelling."""
+    with session_scope(engine) as session:
+        name = session.get(Experiment, experiment_id).name
+        end_run(session, name, "cancelled", RunProcess.current(), reason=CANCELLED_REASON)
+    get_run_logger().warning("%s cancelled; rerun to resume", name)
+    return Cancelled(message=f"{name}: {CANCELLED_REASON}; rerun to resume")
+
+
 _EXCEPTION_PREFIX = "Flow run encountered an exception: "
 
 
 def record_outcome(flow: Flow, flow_run: FlowRun, state: State) -> None:
     """Flow state hook: a failed, crashed or cancelled run ends its experiment's run as
-    failed (with the error) or interrupted, wherever the flow ran."""
-    status = "failed" if state.is_failed() else "interrupted"
+    failed (with the error), cancelled (a worker or runner killed it on a cancel from
+    the UI) or interrupted, wherever the flow ran."""
+    if state.is_failed():
+        status = "failed"
+    elif state.is_cancelling() or state.is_cancelled():
+        status = "cancelled"
+    else:
+        status = "interrupted"
     reason = (state.message or state.name or "").removeprefix(_EXCEPTION_PREFIX) or None
     engine = make_engine(database_url(flow_run.parameters.get("database")), create=False)
     try:

@@ -154,7 +154,18 @@ async def dispatch(
                     queue.give_back(outcome.unfinished)
                 changed.notify_all()
 
-    await asyncio.gather(*(lane(h) for h in hosts for _ in range(h.slots)))
+    lanes = [asyncio.ensure_future(lane(h)) for h in hosts for _ in range(h.slots)]
+    try:
+        await asyncio.gather(*lanes)
+    except BaseException:
+        # A lane failed, or the dispatch was cancelled: stop every lane (once: a second
+        # cancel would cut short a lane giving its host slot back) and wait until each
+        # has, rather than leave lanes generating for a run that has ended.
+        for running in lanes:
+            if not running.done() and not running.cancelling():
+                running.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+        raise
     for item in queue.remaining():
         serving = [h.name for h in hosts if h.serves(item.model)]
         if not serving:

@@ -94,7 +94,7 @@ class Experiment(SQLModel, table=True):
     samples_per_case: int = 1
     metrics: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     simulated: bool = False
-    status: str = "created"  # created | running | completed | failed | interrupted
+    status: str = "created"  # created | running | completed | failed | interrupted | cancelled
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     baseline: str | None = None
@@ -116,7 +116,7 @@ class ExperimentRun(SQLModel, table=True):
     pid_started: str = ""  # the process's start time where the OS tells (pid reuse)
     hostname: str = ""
     flow_run_id: str | None = Field(default=None, index=True)
-    status: str = "running"  # running | completed | failed | interrupted
+    status: str = "running"  # running | completed | failed | interrupted | cancelled
     reason: str | None = Field(default=None, sa_column=Column(Text))
     started_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None

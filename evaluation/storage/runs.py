@@ -2,7 +2,8 @@
 
 A run claims its experiment by name before it does anything (``claim_experiment``); a
 second process that tries while the first is alive gets ``ExperimentBusy`` naming it.
-A run ends with ``end_run``: completed, failed (with the reason) or interrupted. A run
+A run ends with ``end_run``: completed, failed (with the reason), interrupted (a signal)
+or cancelled (from Prefect's UI or API). A run
 whose process died without ending (``kill -9``, a power cut) still says "running" in the
 database; ``experiment_status`` checks the recorded process and reports it as crashed,
 and the next run takes the claim over. Liveness can only be checked on the host that
@@ -24,7 +25,8 @@ from evaluation.errors import StorageError
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import Experiment, ExperimentRun, utcnow
 
-ENDINGS = ("completed", "failed", "interrupted")
+ENDINGS = ("completed", "failed", "interrupted", "cancelled")
+CANCELLED_REASON = "cancelled from Prefect (the UI or the API)"
 
 
 class ExperimentBusy(StorageError):
@@ -55,7 +57,8 @@ class RunProcess:
 @dataclass(frozen=True)
 class ExperimentStatus:
     """What `experiments` and `show` say: ``status`` is running, completed, failed,
-    interrupted, crashed (its process is gone) or created; ``reason`` says why it failed."""
+    interrupted, cancelled, crashed (its process is gone) or created; ``reason`` says why
+    it failed or stopped."""
 
     status: str
     reason: str | None = None
@@ -66,7 +69,8 @@ def claim_experiment(
     session: Session, name: str, process: RunProcess, *, flow_run_id: str | None = None
 ) -> None:
     """Make ``process`` the one running ``name``; raises ExperimentBusy when another live
-    process holds it. Re-claiming by the same process only records ``flow_run_id``."""
+    process holds it. Re-claiming by the same process while its run goes on only records
+    ``flow_run_id``; once that run ended, a new one starts (a rerun in one process)."""
     token = uuid.uuid4().hex
     fields = {
         "pid": process.pid,
@@ -85,7 +89,7 @@ def claim_experiment(
     run = _run(session, name)
     if run.token == token:
         return
-    if process.owns(run):
+    if process.owns(run) and run.status == "running":
         if flow_run_id is not None:
             run.flow_run_id = flow_run_id
             session.add(run)

@@ -74,6 +74,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
         except Exception as exc:
             reason = run_control.record_failure(database, name, process, exc)
+            if run_control.was_cancelled(exc):
+                print(
+                    f"cancelled: {name!r} stopped ({reason}); resume with: {resume}",
+                    file=sys.stderr,
+                )
+                return run_control.INTERRUPTED_EXIT_CODE
             if isinstance(exc, EvalError):
                 raise
             if args.verbose:

@@ -4,6 +4,7 @@ a dead host's work moved to hosts that serve the same model."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 
 from evaluation.backends.base import GenerationResult
@@ -116,3 +117,43 @@ def test_default_chunk_size_gives_two_chunks_per_lane_capped():
     assert default_chunk_size(80, 4) == 10
     assert default_chunk_size(100_000, 4) == 100
     assert default_chunk_size(3, 8) == 1
+
+
+def test_a_cancelled_or_failed_dispatch_stops_every_lane_and_lets_each_clean_up():
+    """Cancelling the dispatch (a cancel from the Prefect UI), or one lane failing, stops
+    every lane, and each lane's cleanup (giving its host slot back) runs to its end
+    before the dispatch returns: a second cancel must not cut it short."""
+    hosts = [HostSpec("a", "http://a", slots=3)]
+    cleaned: list[str] = []
+
+    async def run(host: HostSpec, chunk: list[WorkItem]) -> ChunkOutcome:
+        try:
+            if chunk[0].case.id == "c0":
+                await asyncio.sleep(0.05)
+                raise RuntimeError("lane broke")
+            await asyncio.sleep(30)
+            return ChunkOutcome()
+        finally:
+            await asyncio.sleep(0.01)  # an API call giving the slot back
+            cleaned.append(chunk[0].case.id)
+
+    async def cancelled() -> list[str]:
+        task = asyncio.ensure_future(dispatch(items(("m1",), cases=3), hosts, run, chunk_size=1))
+        await asyncio.sleep(0.02)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return sorted(cleaned)  # when the dispatch has returned, not at the loop's end
+
+    assert asyncio.run(cancelled()) == ["c0", "c1", "c2"]
+
+    cleaned.clear()
+
+    async def failed() -> tuple[str, list[str]]:
+        try:
+            await dispatch(items(("m1",), cases=3), hosts, run, chunk_size=1)
+        except RuntimeError as exc:
+            return str(exc), sorted(cleaned)
+        return "no error", sorted(cleaned)
+
+    assert asyncio.run(failed()) == ("lane broke", ["c0", "c1", "c2"])

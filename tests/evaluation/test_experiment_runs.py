@@ -22,6 +22,7 @@ from evaluation.storage.repository import (
     register_experiment,
 )
 from evaluation.storage.runs import (
+    CANCELLED_REASON,
     ExperimentBusy,
     RunProcess,
     claim_experiment,
@@ -208,6 +209,26 @@ def test_an_ended_run_is_taken_over_and_only_its_owner_ends_it(engine):
     with session_scope(engine) as session:
         state = experiment_status(session, get_experiment(session, "sweep"))
         assert (state.status, state.reason, state.run.hostname) == ("running", None, "another-host")
+
+
+def test_a_rerun_in_the_same_process_runs_again_and_can_end_cancelled(engine):
+    """A process that reruns an experiment it ended (cancelled, then resumed, in one
+    Python process) starts a new run: the rerun's own end is then recorded."""
+    here = RunProcess.current()
+    with session_scope(engine) as session:
+        register(session, "sweep", here)
+        claim_experiment(session, "sweep", here, flow_run_id="f-1")
+    with session_scope(engine) as session:
+        assert end_run(session, "sweep", "cancelled", here, reason=CANCELLED_REASON)
+    with session_scope(engine) as session:
+        assert get_experiment(session, "sweep").status == "cancelled"
+        claim_experiment(session, "sweep", here, flow_run_id="f-2")
+    with session_scope(engine) as session:
+        run = session.get(ExperimentRun, "sweep")
+        assert (run.status, run.reason, run.flow_run_id) == ("running", None, "f-2")
+        assert end_run(session, "sweep", "completed", here)
+    with session_scope(engine) as session:
+        assert get_experiment(session, "sweep").status == "completed"
 
 
 def test_a_flow_run_ends_its_experiment_by_its_id(engine):
