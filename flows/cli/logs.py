@@ -12,10 +12,17 @@ from evaluation.errors import EvalError
 _RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
+#: Prefect's records of a chunk task cut short because the run stopped (cancelled from
+#: the UI, or another lane failed), and of the flow run ending Cancelled: the CLI says
+#: what happened in one line.
+_STOPPED = ("Execution was cancelled by the runtime environment", "Finished in state Cancelled(")
+
+
 class _ExpectedErrors(logging.Filter):
     """For Prefect's console handler: drops a flow's or task's ERROR record about an
     EvalError (and the "Finished in state Failed" that follows), which the CLI states
-    once, in one line. The Prefect API's log handler still gets them, traceback and all."""
+    once, in one line, and the records of tasks stopped with the run (``_STOPPED``). The
+    Prefect API's log handler still gets them, traceback and all."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -26,6 +33,8 @@ class _ExpectedErrors(logging.Filter):
             return True
         if self.seen and str(record.msg).startswith("Finished in state Failed"):
             return False  # logged at INFO or ERROR
+        if any(marker in str(record.msg) for marker in _STOPPED):
+            return False
         if record.levelno >= logging.ERROR and record.exc_info:
             self.seen = self.seen or isinstance(record.exc_info[1], EvalError)
             return not isinstance(record.exc_info[1], EvalError)

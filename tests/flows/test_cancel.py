@@ -6,6 +6,7 @@ and its flow run Cancelled; a rerun completes it, nothing redone or stored twice
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -149,3 +150,118 @@ def test_a_sweep_cancelled_from_the_api_stops_frees_its_slots_and_resumes(tmp_pa
         assert tuple(keys) == (TOTAL, TOTAL)
         assert session.get(ExperimentRun, "cancel-me").status == "completed"
     engine.dispose()
+
+
+# `evalflow run` as a user starts it: its own process and embedded Prefect server, the
+# flow run cancelled through that server's API while the sweep generates.
+from tests.flows.test_run_lifecycle import (  # noqa: E402
+    START_S,
+    children,
+    cli,
+    environment,
+    evalflow,
+    kill_all,
+    prefect_home,  # noqa: F401 - a fixture
+    query,
+    started,  # noqa: F401 - a fixture
+    wait_for,
+)
+from tests.flows.test_run_lifecycle import status as experiment_status  # noqa: E402
+from tests.flows.test_run_lifecycle import stored as stored_in  # noqa: E402
+
+
+def embedded_api_url(tmp_path: Path, pid: int) -> str:
+    """The API of the embedded server that process ``pid`` started (from its log)."""
+    log = tmp_path / "evalflow" / "logs" / "prefect-server.log"
+    marker = f"--- evalflow process {pid}: server on port "
+    line = next(row for row in log.read_text().splitlines() if row.startswith(marker))
+    return f"http://127.0.0.1:{line.removeprefix(marker).split()[0]}/api"
+
+
+async def cancel_at(api_url: str, flow_run_id: str) -> bool:
+    """Prefect's client against that server, proposing Cancelling as the UI's button
+    does (not forced); whether the server accepted it."""
+    from prefect.client.orchestration import PrefectClient
+
+    async with PrefectClient(api_url) as client:
+        result = await client.set_flow_run_state(flow_run_id, Cancelling())
+    return result.status.value == "ACCEPT"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.timeout(1800)
+def test_evalflow_run_cancelled_from_the_ui_says_so_and_a_rerun_resumes(
+    tmp_path,
+    prefect_home,  # noqa: F811
+    started,  # noqa: F811
+):
+    """The command ends within seconds of the cancel with one line saying how to resume
+    (exit 130, no traceback); the host's slot counter in Prefect's database is back to
+    0; `experiments` and `show` say cancelled; the rerun generates only the rest."""
+    env = environment(tmp_path, prefect_home)
+    db = tmp_path / "results.db"
+    total = 3 * CASES
+    config = StandInConfig(models=("llama3.2:3b",), slots=SLOTS, latency_ms=60.0)
+    with running_standin(config) as server:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "cancel-cli",
+                    "suite": str(SUITE),
+                    "models": ["llama3.2:3b"],
+                    "grid": {"temperature": [0.0, 0.3, 0.6], "num_predict": [16]},
+                    "hosts": [{"name": "a", "url": server.url, "slots": SLOTS}],
+                }
+            )
+        )
+        run = evalflow(env, "run", str(spec))
+        started.append(run)
+        wait_for(lambda: stored_in(db) >= total // 4, START_S, run)
+        servers = children(run.pid)
+        flow_run_id = query(
+            db, "SELECT flow_run_id FROM experiment_runs WHERE experiment = 'cancel-cli'"
+        )[0][0]
+        try:
+            accepted = asyncio.run(cancel_at(embedded_api_url(tmp_path, run.pid), flow_run_id))
+            sent = time.monotonic()
+            output, _ = run.communicate(timeout=60)
+            exit_s = time.monotonic() - sent
+        finally:
+            kill_all(servers)
+        at_exit = stored_in(db)
+        requests_at_exit = server.stats.requests
+        in_flight = server.stats.in_flight
+        slots = (
+            sqlite3.connect(tmp_path / "prefect" / "prefect.db")
+            .execute("SELECT active_slots FROM concurrency_limit_v2 WHERE name = 'ollama-host-a'")
+            .fetchall()
+        )
+        listing = cli(env, "experiments").stdout
+        shown = cli(env, "show", "cancel-cli").stdout
+        rerun = evalflow(env, "run", str(spec))
+        started.append(rerun)
+        rerun_output, _ = rerun.communicate(timeout=1200)
+        redone = server.stats.requests - requests_at_exit
+
+    print(f"evalflow run exited {exit_s:.2f} s after the cancel; {at_exit}/{total} stored")
+    assert accepted
+    assert run.returncode == 130, output
+    assert exit_s <= STOP_LIMIT_S, f"took {exit_s:.1f} s:\n{output}"
+    assert output.strip().splitlines()[-1] == (
+        "cancelled: 'cancel-cli' stopped (cancelled from Prefect (the UI or the API)); "
+        f"resume with: evalflow run {spec}"
+    )
+    assert "Traceback" not in output and "ERROR" not in output, output
+    assert 0 < at_exit < total and in_flight == 0
+    assert slots == [(0,)]
+    line = next(row for row in listing.splitlines() if row.startswith("cancel-cli"))
+    assert " cancelled " in line and line.endswith("cancelled from Prefect (the UI or the API)")
+    assert shown.splitlines()[0] == "Status: cancelled: cancelled from Prefect (the UI or the API)"
+
+    assert rerun.returncode == 0, rerun_output
+    assert f"{at_exit} generations already stored" in rerun_output
+    assert redone == total - at_exit
+    assert experiment_status(db, "cancel-cli") == "completed"
+    rows = query(db, "SELECT count(*), count(DISTINCT config_hash || case_uid) FROM generations")
+    assert rows == [(total, total)]
