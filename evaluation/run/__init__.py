@@ -1,7 +1,7 @@
 """One sweep's run, below Prefect: the sweep prepared from its spec (``_sweep``), work
 items and their prompts (``_work``), host checks before a run (``_preflight``) and for a
 user (``_doctor``), the work spread over host slots (``_dispatch``), one chunk generated
-(``_generate``), scoring (``_scoring``), and GPU telemetry: NVML sampling (``_gpu``)
+(``_generate``), its rate and ETA (``_rate``), scoring (``_scoring``), and GPU telemetry: NVML sampling (``_gpu``)
 attributed to configs (``_telemetry``). Names are imported on first use."""
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ _EXPORTS = {
     "Sample": "evaluation.run._gpu",
     "attribute_energy": "evaluation.run._gpu",
     "summarize": "evaluation.run._gpu",
+    "Rate": "evaluation.run._rate",
+    "format_duration": "evaluation.run._rate",
+    "progress_line": "evaluation.run._rate",
     "ConfigGpu": "evaluation.run._telemetry",
     "RunTelemetry": "evaluation.run._telemetry",
     "local_hosts": "evaluation.run._telemetry",
@@ -59,6 +62,7 @@ __all__ = [
     "GpuTelemetry",
     "HostCheck",
     "Measurement",
+    "Rate",
     "RunTelemetry",
     "Sample",
     "Sweep",
@@ -73,9 +77,11 @@ __all__ = [
     "check_spec",
     "default_chunk_size",
     "dispatch",
+    "format_duration",
     "local_hosts",
     "open_backends",
     "preflight_hosts",
+    "progress_line",
     "prepare_sweep",
     "results_from_rows",
     "run_chunk",

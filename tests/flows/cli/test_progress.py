@@ -7,6 +7,7 @@ import asyncio
 import io
 import logging
 
+import pytest
 from rich.console import Console
 from rich.theme import Theme
 
@@ -58,3 +59,38 @@ def test_the_bar_draws_on_a_console_without_rich_default_styles():
         bar.update("demo", 1, 2, 0)
         bar.progress.refresh()
     assert "1/2" in bare.file.getvalue()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_progress_artifact_shows_rate_and_eta_in_the_ui(monkeypatch):
+    """The artifact's description (what the UI shows of a run on a worker, with no
+    terminal bar) carries done/total, rate and ETA; the log lines every 10% too."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+
+    clock = [1000.0]
+    monkeypatch.setattr(progress, "_clock", lambda: clock[0])
+    lines = []
+    logger = logging.getLogger("test-progress")
+    monkeypatch.setattr(logger, "info", lambda fmt, *a: lines.append(fmt % a))
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logger)
+
+    @flow
+    async def generating() -> None:
+        tracker = await progress.ProgressArtifact.create("progress-eta-test", "demo", total=100)
+        for _ in range(4):  # 5 generations every 2 s: 2.5/s
+            clock[0] += 2.0
+            await tracker.advance(5, 1)
+        await tracker.flush()
+
+    async def main() -> str:
+        await generating()
+        async with get_client() as client:
+            artifacts = await client.read_latest_artifacts()
+        return next(a for a in artifacts if a.key == "progress-eta-test").description
+
+    description = asyncio.run(main())
+    assert description == (
+        "Generation progress: demo: 20/100 generations (20%), 2.5/s, ETA 32 s, 4 failed"
+    )
+    assert lines[-1] == "demo: 20/100 generations (20%), 2.5/s, ETA 32 s, 4 failed"
