@@ -1,8 +1,9 @@
 """One sweep's run, below Prefect: the sweep prepared from its spec (``_sweep``), work
 items and their prompts (``_work``), host checks before a run (``_preflight``) and for a
 user (``_doctor``), the work spread over host slots (``_dispatch``), one chunk generated
-(``_generate``), its rate and ETA (``_rate``), scoring (``_scoring``), and GPU telemetry: NVML sampling (``_gpu``)
-attributed to configs (``_telemetry``). Names are imported on first use."""
+(``_generate``), its rate and ETA (``_rate``), scoring (``_scoring``), and GPU
+telemetry: NVML sampling (``_gpu``) attributed to configs (``_telemetry``). Names are
+imported on first use."""
 
 from __future__ import annotations
 
@@ -81,8 +82,8 @@ __all__ = [
     "local_hosts",
     "open_backends",
     "preflight_hosts",
-    "progress_line",
     "prepare_sweep",
+    "progress_line",
     "results_from_rows",
     "run_chunk",
     "score_generations",
