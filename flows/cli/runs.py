@@ -17,6 +17,7 @@ from flows.cli.progress import run_progress
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from evaluation.run._context_check import context_warnings
+    from evaluation.run._estimate import estimate, format_estimate
     from evaluation.run._preflight import check_before_run
     from evaluation.run._sweep import prepare_sweep
     from evaluation.spec import format_plan, make_plan
@@ -26,7 +27,103 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(format_plan(make_plan(sweep.spec, len(sweep.suite.cases))))
     for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
         print(f"warning: {line}")
+    name = args.experiment or sweep.spec.name
+    cases, items = _level_work(sweep, args.level, args.limit)
+    if args.level != "full" or args.limit is not None:
+        limit = f", first {args.limit}" if args.limit is not None else ""
+        print(f"level     {args.level}{limit}: {len(cases)} cases, {len(items)} generations")
+    measured, stored = _history(args.database, name, [h.name for h in sweep.spec.hosts])
+    pending = [item for item in items if item.key not in stored]
+    if len(pending) < len(items):
+        done = len(items) - len(pending)
+        print(f"resume    {done} already stored in {name!r}, {len(pending)} to go")
+    probed = []
+    if args.probe and pending:
+        probed = _probe(sweep, pending)
+    strategy = sweep.spec.strategy
+    result = estimate(pending, sweep.spec.hosts, measured, probed)
+    print(
+        format_estimate(
+            result, pending, sweep.spec.hosts, race=strategy.race, race_budget=strategy.budget
+        )
+    )
     return 0
+
+
+def _level_work(sweep, level: str, limit: int | None) -> tuple[list, list]:
+    """The cases and work items of a level. The full level is read without
+    evaluation.adaptive, which loads scipy (seconds that plan need not spend)."""
+    if level == "full":
+        cases = list(sweep.suite.cases)[:limit]
+        ids = {case.id for case in cases}
+        return cases, [item for item in sweep.work_items() if item.case.id in ids]
+    from evaluation.adaptive import level_cases, level_work
+
+    cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
+    return cases, level_work(sweep.work_items(), cases)
+
+
+def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[list, set]:
+    """What earlier runs measured on ``hosts`` and what ``experiment`` already stored;
+    nothing when there is no results database yet (plan creates none)."""
+    from evaluation.settings import database_url
+
+    url = database_url(database)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return [], set()
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from evaluation.errors import StorageError
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.models import Experiment
+    from evaluation.storage.repository import completed_keys
+    from evaluation.storage.throughput import measured_throughput
+
+    try:
+        engine = make_engine(url, create=False)
+        try:
+            with session_scope(engine) as session:
+                measured = measured_throughput(session, hosts)
+                row = session.exec(
+                    select(Experiment).where(Experiment.name == experiment)
+                ).scalar_one_or_none()
+                stored = completed_keys(session, row.id) if row is not None else set()
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, StorageError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"note: no measurements read from the results database: {first}")
+        return [], set()
+    return measured, stored
+
+
+def _probe(sweep, items) -> list:
+    """Measure every real host and model now (see evaluation/run/_probe.py)."""
+    from evaluation.run._preflight import check_before_run
+    from evaluation.run._probe import probe
+    from evaluation.run._sweep import open_backends
+
+    check_before_run(sweep)  # hosts up, models there: refused in one line otherwise
+    real = [h for h in sweep.spec.hosts if h.kind != "simulated"]
+    print(
+        "probe     sending a few real generations to "
+        + (", ".join(f"{h.name} ({h.slots} at once)" for h in real) or "no real host")
+        + " to measure them now (nothing is stored)",
+        flush=True,
+    )
+
+    async def measure():
+        backends = open_backends(sweep)
+        try:
+            return await probe(items, sweep.spec.hosts, backends, sweep.suite)
+        finally:
+            await asyncio.gather(*(b.aclose() for b in backends.values()))
+
+    probed, problems = asyncio.run(measure())
+    for line in problems:
+        print(f"warning: {line}")
+    return probed
 
 
 def _positive(text: str) -> int:
@@ -114,10 +211,35 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _level_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--level",
+        choices=["smoke", "subset", "full"],
+        default="full",
+        help="smoke: 3 cases per config, fails on any error; subset: a stratified 20%%; "
+        "full (default). Each reuses what earlier levels generated",
+    )
+    p.add_argument("--limit", type=_positive, help="only the first N cases (of the level)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
-    p = sub.add_parser("plan", help="print the expanded configs and generation count")
+    p = sub.add_parser(
+        "plan",
+        help="print the expanded configs, generation count and estimated duration",
+        description="Print the configs and generation count, and estimate the duration "
+        "from throughput measured earlier on the same hosts and models (stored "
+        "generations), or with --probe by measuring now.",
+    )
     p.add_argument("spec", type=Path)
+    p.add_argument("--experiment", help="experiment name (default: the spec's name)")
+    _level_options(p)
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="measure each host and model now with a few real generations (host slots "
+        "honoured, nothing stored) where no measurement exists",
+    )
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run", help="run a sweep end to end (resumes if interrupted)")
@@ -134,14 +256,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="if another process is running this experiment, wait for it instead of refusing",
     )
-    p.add_argument(
-        "--level",
-        choices=["smoke", "subset", "full"],
-        default="full",
-        help="smoke: 3 cases per config, fails on any error; subset: a stratified 20%%; "
-        "full (default). Each reuses what earlier levels generated",
-    )
-    p.add_argument("--limit", type=_positive, help="only the first N cases (of the level)")
+    _level_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("rescore", help="recompute scores without regenerating")

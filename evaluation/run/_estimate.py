@@ -1,0 +1,229 @@
+"""How long a sweep's generations will take, before it runs (`evalflow plan`).
+
+Each (host, config) gets seconds per generation from, in order: this config measured
+on this host earlier (stored generations), a probe just made (``--probe``), the same
+model measured on this host with other configs. The work is then laid out over the
+hosts' lanes (one per slot) by the dispatcher's own queue (``_dispatch._Queue``: model
+kept together, chunks, hosts in parallel), so the figure is the time until the last
+lane is done. It assumes a host's per-request latency stays what was measured at its
+slots then, and leaves model loads and Prefect's start-up out.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from evaluation.run._dispatch import _Queue, default_chunk_size
+from evaluation.run._rate import format_duration
+from evaluation.run._work import WorkItem
+from evaluation.spec import HostSpec
+
+if TYPE_CHECKING:  # only its type: plan reads the database only when there is one
+    from evaluation.storage.throughput import Measured
+
+
+SIMULATED = "simulated backend: no real generation time"
+
+
+@dataclass(frozen=True)
+class Probed:
+    """What ``--probe`` measured of one model on one host just now."""
+
+    host: str
+    model: str
+    generations: int
+    mean_latency_s: float
+    mean_tokens: float
+    slots: int
+
+
+@dataclass(frozen=True)
+class Figure:
+    """Seconds per generation of a config on a host, and where that figure comes from."""
+
+    seconds: float
+    source: str
+
+
+@dataclass
+class Estimate:
+    """The sweep's duration (None when a host and model have no figure), each host's
+    share, and the figure used for each (config hash, host)."""
+
+    seconds: float | None
+    per_host: dict[str, tuple[int, float]] = field(default_factory=dict)  # items, seconds
+    figures: dict[tuple[str, str], Figure] = field(default_factory=dict)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (model, host)
+
+
+def figures_for(
+    items: Sequence[WorkItem],
+    hosts: Sequence[HostSpec],
+    measured: Sequence[Measured],
+    probed: Sequence[Probed] = (),
+) -> tuple[dict[tuple[str, str], Figure], list[tuple[str, str]]]:
+    """The figure for every (config hash, host) the work may use; the (model, host)
+    pairs with none."""
+    by_config = {(m.config_hash, m.host): m for m in measured}
+    by_model: dict[tuple[str, str], list[Measured]] = {}
+    for m in measured:
+        by_model.setdefault((m.model, m.host), []).append(m)
+    by_probe = {(p.model, p.host): p for p in probed}
+    figures: dict[tuple[str, str], Figure] = {}
+    missing: list[tuple[str, str]] = []
+    configs = {item.config.hash: item.config for item in items}
+    for config in configs.values():
+        for host in hosts:
+            if not host.serves(config.model):
+                continue
+            figure = _figure(config.hash, config.model, host, by_config, by_probe, by_model)
+            if figure is None:
+                if (config.model, host.name) not in missing:
+                    missing.append((config.model, host.name))
+            else:
+                figures[(config.hash, host.name)] = figure
+    return figures, missing
+
+
+def _figure(
+    config_hash: str,
+    model: str,
+    host: HostSpec,
+    by_config: Mapping[tuple[str, str], Measured],
+    by_probe: Mapping[tuple[str, str], Probed],
+    by_model: Mapping[tuple[str, str], list[Measured]],
+) -> Figure | None:
+    if host.kind == "simulated":
+        return Figure(0.0, SIMULATED)
+    if (m := by_config.get((config_hash, host.name))) is not None:
+        return Figure(
+            m.mean_latency_s,
+            f"this config on {host.name}: {m.generations} generations "
+            f"({m.experiment}, {m.last:%Y-%m-%d}), {m.mean_tokens:.0f} tokens"
+            + _slots_note(m.slots, host),
+        )
+    if (p := by_probe.get((model, host.name))) is not None:
+        return Figure(
+            p.mean_latency_s,
+            f"probe: {p.generations} generations of {model} on {host.name} just now, "
+            f"{p.mean_tokens:.0f} tokens, at {p.slots} slot{'s' * (p.slots != 1)}",
+        )
+    if others := by_model.get((model, host.name)):
+        n = sum(m.generations for m in others)
+        latency = sum(m.generations * m.mean_latency_s for m in others) / n
+        tokens = sum(m.generations * m.mean_tokens for m in others) / n
+        latest = max(others, key=lambda m: m.last)
+        return Figure(
+            latency,
+            f"{model} on {host.name}, other configs: {n} generations "
+            f"({latest.experiment}, {latest.last:%Y-%m-%d}), {tokens:.0f} tokens"
+            + _slots_note(latest.slots, host),
+        )
+    return None
+
+
+def _slots_note(measured_slots: int | None, host: HostSpec) -> str:
+    if measured_slots is None or measured_slots == host.slots:
+        return f", at {host.slots} slot{'s' * (host.slots != 1)}"
+    return f", at {measured_slots} slots then ({host.slots} now)"
+
+
+def estimate(
+    items: Sequence[WorkItem],
+    hosts: Sequence[HostSpec],
+    measured: Sequence[Measured],
+    probed: Sequence[Probed] = (),
+    *,
+    chunk_size: int | None = None,
+) -> Estimate:
+    """Lay ``items`` over the hosts' lanes as the dispatcher would, each generation
+    taking its figure's seconds; the time until the last lane is done."""
+    figures, missing = figures_for(items, hosts, measured, probed)
+    result = Estimate(None, figures=figures, missing=missing)
+    if missing:
+        return result
+    size = chunk_size or default_chunk_size(len(items), sum(h.slots for h in hosts))
+    queue = _Queue(items, size)
+    loaded: dict[str, str | None] = {h.name: None for h in hosts}
+    lanes = [(0.0, i, h) for i, h in enumerate(h for h in hosts for _ in range(h.slots))]
+    heapq.heapify(lanes)
+    per_host = {h.name: [0, 0.0] for h in hosts}
+    end = 0.0
+    while lanes:
+        free_at, index, host = heapq.heappop(lanes)
+        chunk = queue.take(host, loaded[host.name])
+        if chunk is None:
+            continue  # this lane is done: nothing left that its host serves
+        if loaded[host.name] != chunk[0].model:
+            if loaded[host.name] is not None:
+                queue.hosts_on[loaded[host.name]] -= 1
+            loaded[host.name] = chunk[0].model
+            queue.hosts_on[chunk[0].model] += 1
+        seconds = sum(figures[(item.config.hash, host.name)].seconds for item in chunk)
+        done_at = free_at + seconds
+        per_host[host.name][0] += len(chunk)
+        per_host[host.name][1] = max(per_host[host.name][1], done_at)
+        end = max(end, done_at)
+        heapq.heappush(lanes, (done_at, index, host))
+    result.seconds = end
+    result.per_host = {name: (n, s) for name, (n, s) in per_host.items()}
+    return result
+
+
+def format_estimate(
+    result: Estimate,
+    items: Sequence[WorkItem],
+    hosts: Sequence[HostSpec],
+    *,
+    race_budget: int | None = None,
+    race: bool = False,
+) -> str:
+    """The estimate as text: in all, per host, and per config with each figure's source."""
+    lines = []
+    if all(host.kind == "simulated" for host in hosts):
+        return "duration  simulated hosts only: no real generation time to estimate"
+    if result.seconds is None:
+        pairs = ", ".join(f"{model} on {host}" for model, host in result.missing)
+        lines.append(f"duration  unknown: no measurements for {pairs}: use --probe")
+    else:
+        total = format_duration(result.seconds)
+        if race:
+            lines.append(
+                f"duration  a race stops configs early: at most ≈ {total}, the full grid's "
+                f"{len(items)} generations (the upper bound)"
+            )
+            if race_budget is not None and race_budget < len(items):
+                share = race_budget / len(items)
+                lines.append(
+                    f"          at most ≈ {format_duration(result.seconds * share)} within "
+                    f"its budget of {race_budget} generations"
+                )
+        else:
+            lines.append(
+                f"duration  ≈ {total} for {len(items)} generations (hosts in parallel, each "
+                "on its slots; model loads and start-up not counted)"
+            )
+        for host in hosts:
+            n, seconds = result.per_host.get(host.name, (0, 0.0))
+            lines.append(
+                f"          {host.name}: {n} generations on {host.slots} "
+                f"slot{'s' * (host.slots != 1)}, ≈ {format_duration(seconds)}"
+            )
+    if result.figures:
+        lines.append("per config (seconds per generation, and where the figure comes from):")
+        labels = {item.config.hash: item.config for item in items}
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.config.hash] = counts.get(item.config.hash, 0) + 1
+        for (config_hash, host), figure in result.figures.items():
+            if figure.source == SIMULATED:
+                continue
+            config = labels[config_hash]
+            lines.append(
+                f"  {config_hash}  {config.model}  {host}  {counts[config_hash]} × "
+                f"{figure.seconds:.2f} s  ({figure.source})"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""`evalflow plan --probe`: measure each host and model now with a few real generations.
+
+Per host and model of the sweep: one generation to load the model (not counted), then
+one round of the host's lanes (``max(2, slots)`` generations, at most ``slots`` at once:
+the same dispatcher and the same backends as a run, so what is measured is the
+latency a run will see at those slots). The work is the sweep's own first config of the
+model on its first cases; nothing is stored. Hosts are probed in parallel, the models
+of one host one after another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from evaluation.backends.base import Backend
+from evaluation.backends.retry import RetryPolicy
+from evaluation.run._dispatch import dispatch
+from evaluation.run._estimate import Probed
+from evaluation.run._generate import ChunkOutcome, run_chunk
+from evaluation.run._work import GenerationRecord, WorkItem
+from evaluation.spec import HostSpec
+from evaluation.suites import Suite
+
+MIN_MEASURED = 2
+
+
+def probe_items(items: Sequence[WorkItem], host: HostSpec, model: str) -> list[WorkItem]:
+    """The model's first config on its first cases: one to load it, then one per lane."""
+    first = next(item.config for item in items if item.model == model)
+    seen: list[WorkItem] = []
+    for item in items:
+        if item.config == first and item.case.id not in {s.case.id for s in seen}:
+            seen.append(item)
+    wanted = 1 + max(MIN_MEASURED, host.slots)
+    return (seen * wanted)[:wanted] if seen else []
+
+
+async def probe(
+    items: Sequence[WorkItem],
+    hosts: Sequence[HostSpec],
+    backends: Mapping[str, Backend],
+    suite: Suite,
+) -> tuple[list[Probed], list[str]]:
+    """What each (host, model) measured now, and a line for each that could not be
+    measured (the host did not answer, every probe generation failed)."""
+    models = list(dict.fromkeys(item.model for item in items))
+    real = [h for h in hosts if h.kind != "simulated"]
+    results = await asyncio.gather(
+        *(_probe_host(items, h, [m for m in models if h.serves(m)], backends, suite) for h in real)
+    )
+    probed = [p for found, _ in results for p in found]
+    problems = [line for _, lines in results for line in lines]
+    return probed, problems
+
+
+async def _probe_host(
+    items: Sequence[WorkItem],
+    host: HostSpec,
+    models: Sequence[str],
+    backends: Mapping[str, Backend],
+    suite: Suite,
+) -> tuple[list[Probed], list[str]]:
+    backend = backends[host.name]
+    policy = RetryPolicy(max_attempts=1)
+
+    async def run(lane_host: HostSpec, chunk: list[WorkItem]) -> ChunkOutcome:
+        async def keep(_records: Sequence[GenerationRecord]) -> None:
+            return None
+
+        return await run_chunk(backend, chunk, suite=suite, policy=policy, sink=keep)
+
+    found: list[Probed] = []
+    problems: list[str] = []
+    for model in models:
+        work = probe_items(items, host, model)
+        load = await dispatch(work[:1], [replace(host, slots=1)], run, chunk_size=1)
+        if load.hosts_down:
+            problems.append(f"probe: {host.name} did not answer: {load.hosts_down[host.name]}")
+            return found, problems
+        records: list[GenerationRecord] = []
+
+        async def measured(
+            lane_host: HostSpec, chunk: list[WorkItem], into: list = records
+        ) -> ChunkOutcome:
+            outcome = await run(lane_host, chunk)
+            into.extend(outcome.records)
+            return outcome
+
+        await dispatch(work[1:], [host], measured, chunk_size=1)
+        ok = [r.result for r in records if r.result is not None]
+        if not ok:
+            errors = {r.error for r in records if r.error}
+            problems.append(f"probe: {model} on {host.name} failed: {'; '.join(sorted(errors))}")
+            continue
+        found.append(
+            Probed(
+                host=host.name,
+                model=model,
+                generations=len(ok),
+                mean_latency_s=sum(r.latency_s for r in ok) / len(ok),
+                mean_tokens=sum(r.eval_count for r in ok) / len(ok),
+                slots=host.slots,
+            )
+        )
+    return found, problems

@@ -1,0 +1,93 @@
+"""What earlier runs measured of each host: per host and config, how many real
+generations it made, their mean latency and output tokens, and the host's slots then
+(read from the spec each experiment stored). `evalflow plan` estimates durations from
+it. Simulated generations say nothing about a real host and are left out."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from evaluation.storage.models import ConfigRow, Experiment, Generation
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A host's past real generations of one config."""
+
+    host: str
+    model: str
+    config_hash: str
+    generations: int
+    mean_latency_s: float
+    mean_tokens: float
+    slots: int | None  # the host's slots in the latest experiment measured (None: unknown)
+    experiment: str  # the latest experiment measured
+    last: datetime
+
+
+def measured_throughput(session: Session, hosts: Collection[str]) -> list[Measured]:
+    """Every (host, config) among ``hosts`` with stored real generations that have a
+    latency, newest experiment's slots first."""
+    rows = session.exec(
+        select(
+            Generation.host,
+            ConfigRow.model,
+            Generation.config_hash,
+            Generation.experiment_id,
+            func.count(),
+            func.avg(Generation.latency_s),
+            func.avg(Generation.eval_count),
+            func.max(Generation.created_at),
+        )
+        .join(ConfigRow, ConfigRow.hash == Generation.config_hash)
+        .where(
+            Generation.host.in_(list(hosts)),
+            Generation.status == "ok",
+            Generation.simulated.is_(False),
+            Generation.latency_s.is_not(None),
+        )
+        .group_by(
+            Generation.host, ConfigRow.model, Generation.config_hash, Generation.experiment_id
+        )
+    ).all()
+    experiments = {
+        e.id: e
+        for e in session.exec(
+            select(Experiment).where(Experiment.id.in_({r[3] for r in rows}))
+        ).scalars()
+    }
+    merged: dict[tuple[str, str], list] = {}
+    for host, model, config_hash, experiment_id, n, latency, tokens, last in rows:
+        merged.setdefault((host, config_hash), []).append(
+            (model, experiments[experiment_id], n, float(latency), float(tokens or 0), last)
+        )
+    found = []
+    for (host, config_hash), parts in merged.items():
+        n = sum(p[2] for p in parts)
+        model, latest, _, _, _, last = max(parts, key=lambda p: p[5])
+        found.append(
+            Measured(
+                host=host,
+                model=model,
+                config_hash=config_hash,
+                generations=n,
+                mean_latency_s=sum(p[2] * p[3] for p in parts) / n,
+                mean_tokens=sum(p[2] * p[4] for p in parts) / n,
+                slots=_slots(latest, host),
+                experiment=latest.name,
+                last=last,
+            )
+        )
+    return found
+
+
+def _slots(experiment: Experiment, host: str) -> int | None:
+    for spec in (experiment.spec or {}).get("hosts", []):
+        if spec.get("name") == host:
+            return spec.get("slots")
+    return None

@@ -1,0 +1,94 @@
+"""`plan`'s duration estimate: each (config, host) gets its seconds per generation from
+the most specific measurement (this config on this host, a probe just made, the model's
+other configs on the host), hosts work in parallel on their slots, and what has no
+measurement is named instead of guessed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from evaluation.run._estimate import Probed, estimate, format_estimate
+from evaluation.run._work import WorkItem
+from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
+from evaluation.storage.throughput import Measured
+from evaluation.suites import Case
+
+WHEN = datetime(2026, 11, 20, 12, 0)
+
+
+def work(model: str, cases: int, temperature: float = 0.0) -> list[WorkItem]:
+    config = Config(model, GenerationParams(temperature=temperature), PromptTemplate("default"))
+    return [WorkItem(config, Case(f"c{i}", "q", ("a",)), "s") for i in range(cases)]
+
+
+def measured(item: WorkItem, host: str, latency: float, n: int = 50, slots: int = 2) -> Measured:
+    return Measured(host, item.model, item.config.hash, n, latency, 80.0, slots, "earlier", WHEN)
+
+
+def test_hosts_work_in_parallel_each_on_its_slots():
+    """a: 2 slots at 1 s, b: 1 slot at 2 s, so 2.5 generations/s: 10 take 4 s (one
+    generation per chunk, so no chunk tail)."""
+    items = work("m", 10)
+    hosts = [HostSpec("a", "http://a", slots=2), HostSpec("b", "http://b", slots=1)]
+    history = [measured(items[0], "a", 1.0), measured(items[0], "b", 2.0)]
+    result = estimate(items, hosts, history, chunk_size=1)
+    assert result.seconds == pytest.approx(4.0)
+    assert result.per_host == {"a": (8, pytest.approx(4.0)), "b": (2, pytest.approx(4.0))}
+    assert result.missing == []
+
+
+def test_the_most_specific_measurement_wins_and_says_where_it_comes_from():
+    old, new, probed_model = work("m", 4, 0.0), work("m", 4, 0.7), work("p", 4)
+    host = HostSpec("gpu-a", "http://a", slots=4)
+    history = [
+        measured(old[0], "gpu-a", 3.0, n=120, slots=2),  # this config, measured at 2 slots
+        measured(old[0], "gpu-b", 9.0),  # another host: not used for gpu-a
+    ]
+    probe = [Probed("gpu-a", "p", 3, 0.5, 12.0, 4)]
+    result = estimate(old + new + probed_model, [host], history, probe)
+    figures = {h: f for (h, _), f in result.figures.items()}
+    assert figures[old[0].config.hash].seconds == 3.0
+    assert figures[old[0].config.hash].source == (
+        "this config on gpu-a: 120 generations (earlier, 2026-11-20), 80 tokens, "
+        "at 2 slots then (4 now)"
+    )
+    assert figures[new[0].config.hash].seconds == 3.0  # the model's other config
+    assert figures[new[0].config.hash].source.startswith("m on gpu-a, other configs: 120 ")
+    assert figures[probed_model[0].config.hash].source == (
+        "probe: 3 generations of p on gpu-a just now, 12 tokens, at 4 slots"
+    )
+    # 4 lanes, chunks of 2 (the default size): m's 4 chunks (2 x 3 s) first on every
+    # lane, as the dispatcher keeps the loaded model; then p's 2 chunks (2 x 0.5 s).
+    assert result.seconds == pytest.approx(7.0)
+
+
+def test_without_a_measurement_the_estimate_names_what_is_missing():
+    items = work("qwen2.5:7b", 5) + work("llama3:8b", 5)
+    hosts = [
+        HostSpec("gpu-a", "http://a", slots=2, models=("qwen2.5:7b",)),
+        HostSpec("gpu-b", "http://b", slots=2),
+    ]
+    history = [measured(items[0], "gpu-b", 1.0)]
+    result = estimate(items, hosts, history)
+    assert result.seconds is None
+    assert result.missing == [("qwen2.5:7b", "gpu-a"), ("llama3:8b", "gpu-b")]
+    text = format_estimate(result, items, hosts)
+    assert text.splitlines()[0] == (
+        "duration  unknown: no measurements for qwen2.5:7b on gpu-a, llama3:8b on gpu-b: "
+        "use --probe"
+    )
+
+
+def test_a_race_is_given_as_an_upper_bound_and_its_budget():
+    items = work("m", 40)
+    host = HostSpec("a", "http://a", slots=1)
+    result = estimate(items, [host], [measured(items[0], "a", 30.0)])
+    text = format_estimate(result, items, [host], race=True, race_budget=10)
+    assert text.splitlines()[:3] == [
+        "duration  a race stops configs early: at most ≈ 20 min, the full grid's 40 "
+        "generations (the upper bound)",
+        "          at most ≈ 5 min within its budget of 10 generations",
+        "          a: 40 generations on 1 slot, ≈ 20 min",
+    ]
