@@ -1,4 +1,5 @@
-"""`evalflow plan --probe`: measure each host and model now with a few real generations.
+"""`evalflow plan --probe`: measure now, with a few real generations, each host and model
+that no earlier run measured.
 
 Per host and model of the sweep: one generation to load the model (not counted), then
 one round of the host's lanes (``max(2, slots)`` generations, at most ``slots`` at once:
@@ -11,7 +12,7 @@ of one host one after another.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from evaluation.backends.base import Backend
@@ -42,13 +43,17 @@ async def probe(
     hosts: Sequence[HostSpec],
     backends: Mapping[str, Backend],
     suite: Suite,
+    pairs: Collection[tuple[str, str]],
 ) -> tuple[list[Probed], list[str]]:
-    """What each (host, model) measured now, and a line for each that could not be
-    measured (the host did not answer, every probe generation failed)."""
+    """What each (model, host) of ``pairs`` measured now, and a line for each that could
+    not be measured (the host did not answer, every probe generation failed)."""
     models = list(dict.fromkeys(item.model for item in items))
     real = [h for h in hosts if h.kind != "simulated"]
     results = await asyncio.gather(
-        *(_probe_host(items, h, [m for m in models if h.serves(m)], backends, suite) for h in real)
+        *(
+            _probe_host(items, h, [m for m in models if (m, h.name) in pairs], backends, suite)
+            for h in real
+        )
     )
     probed = [p for found, _ in results for p in found]
     problems = [line for _, lines in results for line in lines]

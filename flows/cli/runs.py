@@ -17,7 +17,7 @@ from flows.cli.progress import run_progress
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from evaluation.run._context_check import context_warnings
-    from evaluation.run._estimate import estimate, format_estimate
+    from evaluation.run._estimate import estimate, figures_for, format_estimate
     from evaluation.run._preflight import check_before_run
     from evaluation.run._sweep import prepare_sweep
     from evaluation.spec import format_plan, make_plan
@@ -38,8 +38,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         done = len(items) - len(pending)
         print(f"resume    {done} already stored in {name!r}, {len(pending)} to go")
     probed = []
-    if args.probe and pending:
-        probed = _probe(sweep, pending)
+    unmeasured = figures_for(pending, sweep.spec.hosts, measured)[1]
+    if args.probe and unmeasured:
+        probed = _probe(sweep, pending, unmeasured)
     strategy = sweep.spec.strategy
     result = estimate(pending, sweep.spec.hosts, measured, probed)
     print(
@@ -98,25 +99,25 @@ def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[l
     return measured, stored
 
 
-def _probe(sweep, items) -> list:
-    """Measure every real host and model now (see evaluation/run/_probe.py)."""
+def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
+    """Measure each (model, host) of ``pairs`` now (see evaluation/run/_probe.py)."""
     from evaluation.run._preflight import check_before_run
     from evaluation.run._probe import probe
     from evaluation.run._sweep import open_backends
 
     check_before_run(sweep)  # hosts up, models there: refused in one line otherwise
-    real = [h for h in sweep.spec.hosts if h.kind != "simulated"]
+    slots = {h.name: h.slots for h in sweep.spec.hosts}
     print(
-        "probe     sending a few real generations to "
-        + (", ".join(f"{h.name} ({h.slots} at once)" for h in real) or "no real host")
-        + " to measure them now (nothing is stored)",
+        "probe     sending a few real generations to measure "
+        + ", ".join(f"{model} on {host} ({slots[host]} at once)" for model, host in pairs)
+        + " now (nothing is stored)",
         flush=True,
     )
 
     async def measure():
         backends = open_backends(sweep)
         try:
-            return await probe(items, sweep.spec.hosts, backends, sweep.suite)
+            return await probe(items, sweep.spec.hosts, backends, sweep.suite, set(pairs))
         finally:
             await asyncio.gather(*(b.aclose() for b in backends.values()))
 

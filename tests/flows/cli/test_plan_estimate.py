@@ -1,0 +1,88 @@
+"""`evalflow plan` on real hosts: the duration estimated from what an earlier run
+measured on the same host and model, what has no measurement named, `--probe` measuring
+now through the same backend (at most the host's slots at once, nothing stored), and
+the estimate following the level."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.cli import main
+from flows.evaluate import evaluate
+from tests.conftest import REPO
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+SUITE = REPO / "benchmarks/suites/classify-intent.jsonl"
+SLOTS = 2
+LATENCY_MS = 50.0
+
+
+def write_spec(path: Path, url: str, models: list[str], temperatures: list[float]) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": path.stem,
+                "suite": str(SUITE),
+                "models": models,
+                "grid": {"temperature": temperatures, "num_predict": [16]},
+                "hosts": [{"name": "gpu-a", "url": url, "slots": SLOTS}],
+            }
+        )
+    )
+    return path
+
+
+def rows(database_url: str) -> int:
+    path = database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT count(*) FROM generations").fetchone()[0]
+
+
+def test_plan_estimates_from_an_earlier_run_and_probes_what_is_new(tmp_path, database_url, capsys):
+    config = StandInConfig(models=("llama3.2:3b", "qwen2.5:7b"), slots=SLOTS, latency_ms=LATENCY_MS)
+    with running_standin(config) as server:
+        earlier = write_spec(tmp_path / "earlier.yaml", server.url, ["llama3.2:3b"], [0.0])
+        asyncio.run(evaluate(str(earlier), database=database_url))
+        stored = rows(database_url)
+        capsys.readouterr()
+
+        # Same model and config on the same host, plus a new temperature and a new model.
+        spec = write_spec(
+            tmp_path / "next.yaml", server.url, ["llama3.2:3b", "qwen2.5:7b"], [0.0, 0.5]
+        )
+        assert main(["--database", database_url, "plan", str(spec)]) == 0
+        out = capsys.readouterr().out
+        assert "duration  unknown: no measurements for qwen2.5:7b on gpu-a: use --probe" in out
+        assert "(this config on gpu-a: 36 generations (earlier, " in out
+        assert "(llama3.2:3b on gpu-a, other configs: 36 generations (earlier, " in out
+
+        requests = server.stats.requests
+        server.stats.max_in_flight = 0
+        assert main(["--database", database_url, "plan", str(spec), "--probe"]) == 0
+        out = capsys.readouterr().out
+        probe_requests = server.stats.requests - requests
+        peak = server.stats.max_in_flight
+
+        assert main(["--database", database_url, "plan", str(spec), "--level", "smoke"]) == 0
+        smoke = capsys.readouterr().out
+
+    assert "probe     sending a few real generations to measure qwen2.5:7b on gpu-a " in out
+    assert "probe: 2 generations of qwen2.5:7b on gpu-a just now" in out
+    assert probe_requests == 3  # only the unmeasured model: its load, then its 2 lanes
+    assert peak <= SLOTS
+    assert rows(database_url) == stored  # the probe stored nothing
+    duration = next(line for line in out.splitlines() if line.startswith("duration"))
+    assert "for 144 generations" in duration
+    # ~50 ms a generation, 144 on 2 slots: a few seconds, whatever the machine's load.
+    assert "≈ " in duration and " s for " in duration
+
+    assert "level     smoke: 3 cases, 12 generations" in smoke
+    assert "llama3.2:3b  gpu-a  3 × " in smoke  # each config's share of the level
+    assert "llama3.2:3b  gpu-a  36 × " not in smoke
