@@ -760,6 +760,18 @@ CLI_CASES = [
         ("evalflow: unrecognized arguments: --fast",),
     ),
     Bad(
+        "cli-plan-limit-zero",
+        "cli",
+        lambda w: ["plan", str(w.spec), "--limit", "0"],
+        ("argument --limit: expected a whole number >= 1, got '0'",),
+    ),
+    Bad(
+        "cli-plan-level-unknown",
+        "cli",
+        lambda w: ["plan", str(w.spec), "--level", "huge"],
+        ("argument --level: invalid choice: 'huge'",),
+    ),
+    Bad(
         "cli-time-scale-text",
         "cli",
         lambda w: ["run", str(w.spec), "--time-scale", "fast"],
