@@ -265,3 +265,33 @@ def test_evalflow_run_cancelled_from_the_ui_says_so_and_a_rerun_resumes(
     assert experiment_status(db, "cancel-cli") == "completed"
     rows = query(db, "SELECT count(*), count(DISTINCT config_hash || case_uid) FROM generations")
     assert rows == [(total, total)]
+
+
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [
+        ("Cancelling", "cancelled"),
+        ("Cancelled", "cancelled"),
+        ("Failed", "failed"),
+        ("Crashed", "interrupted"),
+    ],
+)
+def test_a_flow_run_ended_by_prefect_ends_its_experiment_with_the_matching_status(
+    database_url, state, status
+):
+    """On a worker or `evalflow serve`, the runner kills a cancelled flow run's process
+    and runs the flow's hook: the experiment says cancelled, not interrupted."""
+    from types import SimpleNamespace
+
+    from prefect import states
+
+    from evaluation.storage.runs import RunProcess, claim_experiment
+    from tasks.sweep import record_outcome
+
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        claim_experiment(session, "worker-run", RunProcess.current(), flow_run_id="f-9")
+    flow_run = SimpleNamespace(id="f-9", parameters={"database": database_url})
+    record_outcome(None, flow_run, getattr(states, state)(message="stopped"))
+    with session_scope(engine) as session:
+        assert session.get(ExperimentRun, "worker-run").status == status
