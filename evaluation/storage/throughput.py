@@ -1,7 +1,8 @@
 """What earlier runs measured of each host: per host and config, how many real
 generations it made, their mean latency and output tokens, and the host's slots then
 (read from the spec each experiment stored). `evalflow plan` estimates durations from
-it. Simulated generations say nothing about a real host and are left out."""
+it. Simulated generations say nothing about a real host and are left out. (No pandas
+here: plan stays quick.)"""
 
 from __future__ import annotations
 
@@ -91,3 +92,13 @@ def _slots(experiment: Experiment, host: str) -> int | None:
         if spec.get("name") == host:
             return spec.get("slots")
     return None
+
+
+def stored_keys(session: Session, experiment: str) -> set[tuple[str, str, int]]:
+    """The work keys ``experiment`` already generated (empty when it does not exist)."""
+    rows = session.exec(
+        select(Generation.config_hash, Generation.case_uid, Generation.sample_index)
+        .join(Experiment, Experiment.id == Generation.experiment_id)
+        .where(Experiment.name == experiment, Generation.status == "ok")
+    ).all()
+    return {(h, c, i) for h, c, i in rows}

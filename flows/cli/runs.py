@@ -72,24 +72,18 @@ def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[l
     url = database_url(database)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return [], set()
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     from evaluation.errors import StorageError
     from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.models import Experiment
-    from evaluation.storage.repository import completed_keys
-    from evaluation.storage.throughput import measured_throughput
+    from evaluation.storage.throughput import measured_throughput, stored_keys
 
     try:
         engine = make_engine(url, create=False)
         try:
             with session_scope(engine) as session:
                 measured = measured_throughput(session, hosts)
-                row = session.exec(
-                    select(Experiment).where(Experiment.name == experiment)
-                ).scalar_one_or_none()
-                stored = completed_keys(session, row.id) if row is not None else set()
+                stored = stored_keys(session, experiment)
         finally:
             engine.dispose()
     except (SQLAlchemyError, StorageError) as exc:

@@ -1,0 +1,106 @@
+"""How close `evalflow plan`'s duration estimate comes to the run, and what plan costs.
+
+Two in-process stand-in Ollama hosts (gpu-a: 4 slots at --latency-ms, gpu-b: 2 slots at
+twice that). A first sweep (one config) runs through the real `evaluate` flow and leaves
+its measurements; `plan` then estimates a second sweep on the same hosts (the measured
+config and new temperatures of the same model), which then runs. Printed: the estimate,
+each host's share, the run's generation time and their ratio, and the wall time of the
+`evalflow plan` executable on that database (median of three).
+
+    .venv/bin/python benchmarks/perf/plan_estimate.py [--latency-ms 200] [--configs 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+SUITE = REPO / "benchmarks/suites/classify-intent.jsonl"
+
+
+def spec(path: Path, hosts: list[dict], temperatures: list[float]) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": path.stem,
+                "suite": str(SUITE),
+                "models": ["llama3.2:3b"],
+                "grid": {"temperature": temperatures, "num_predict": [16]},
+                "hosts": hosts,
+            }
+        )
+    )
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latency-ms", type=float, default=200.0)
+    parser.add_argument("--configs", type=int, default=8)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="plan-estimate-"))
+    os.environ.setdefault("PREFECT_HOME", str(work / "prefect"))
+    os.environ.setdefault("EVALFLOW_HOME", str(work / "evalflow"))
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    database = f"sqlite:///{work / 'results.db'}"
+
+    from evaluation.run._estimate import estimate
+    from evaluation.run._rate import format_duration
+    from evaluation.run._sweep import prepare_sweep
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.throughput import measured_throughput
+    from flows.evaluate import evaluate
+    from tests.support.standin_ollama import StandInConfig, running_standin
+
+    fast = StandInConfig(models=("llama3.2:3b",), slots=4, latency_ms=args.latency_ms)
+    slow = StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=2 * args.latency_ms)
+    with running_standin(fast) as a, running_standin(slow) as b:
+        hosts = [
+            {"name": "gpu-a", "url": a.url, "slots": 4},
+            {"name": "gpu-b", "url": b.url, "slots": 2},
+        ]
+        asyncio.run(evaluate(str(spec(work / "earlier.yaml", hosts, [0.0])), database=database))
+        temperatures = [round(0.1 * i, 1) for i in range(args.configs)]
+        later = spec(work / "later.yaml", hosts, temperatures)
+        sweep = prepare_sweep(later)
+        engine = make_engine(database, create=False)
+        with session_scope(engine) as session:
+            measured = measured_throughput(session, ["gpu-a", "gpu-b"])
+        result = estimate(sweep.work_items(), sweep.spec.hosts, measured)
+        plan_s = []
+        for _ in range(3):
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "flows.cli", "--database", database, "plan", str(later)],
+                cwd=REPO,
+                check=True,
+                capture_output=True,
+            )
+            plan_s.append(time.perf_counter() - started)
+        summary = asyncio.run(evaluate(str(later), database=database))
+
+    actual = summary["generation_s"]
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{len(sweep.work_items())} generations, {args.configs} configs, 2 hosts (4 + 2 slots)")
+    for host, (n, seconds) in result.per_host.items():
+        print(f"  {host}: {n} generations, {seconds:.1f} s estimated")
+    print(
+        f"estimate {result.seconds:.1f} s ({format_duration(result.seconds)}), run's "
+        f"generation {actual:.1f} s: ratio {actual / result.seconds:.2f}"
+    )
+    print(f"evalflow plan with history: median {statistics.median(plan_s):.2f} s wall")
+
+
+if __name__ == "__main__":
+    main()
