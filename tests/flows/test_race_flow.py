@@ -160,3 +160,62 @@ def test_limit_and_subset_levels_reuse_earlier_generations(tmp_path, database_ur
     total = len(generation_keys(database_url))
     assert total == 20 + subset["generated"]
     assert 4 * 12 <= total <= 4 * 17  # 20% of 60 cases, plus the 5 limited ones
+
+
+def test_a_race_cancelled_mid_round_ends_cancelled_and_resumes_to_the_same_rounds(
+    tmp_path, database_url
+):
+    """Cancel from the API while a race generates: the flow run ends Cancelled, the
+    experiment `cancelled`; the rerun replays the stored rounds and finishes with the
+    same rounds, survivors and pick as a race that was never stopped."""
+    import threading
+    import time
+
+    from prefect.exceptions import CancelledRun
+    from prefect.states import Cancelling
+
+    from evaluation.storage.models import ExperimentRun
+
+    reference_db = f"sqlite:///{tmp_path / 'reference.db'}"
+    spec = write_sweep(tmp_path, "race-cancel")
+    asyncio.run(evaluate(spec_path=str(spec), database=reference_db))
+    reference = rounds(reference_db)
+
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:  # a fifth of the simulated latency really slept: the race takes seconds
+            asyncio.run(
+                evaluate(spec_path=str(spec), database=database_url, simulated_time_scale=0.2)
+            )
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while len(generation_keys(database_url) if (tmp_path / "results.db").exists() else []) < 25:
+        assert thread.is_alive(), outcome
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with Session(make_engine(database_url)) as session:
+        flow_run_id = session.get(ExperimentRun, "race-cancel").flow_run_id
+
+    async def cancel() -> None:
+        async with get_client() as client:
+            await client.set_flow_run_state(flow_run_id, Cancelling())
+
+    asyncio.run(cancel())
+    thread.join(60)
+    assert not thread.is_alive()
+    assert isinstance(outcome.get("error"), CancelledRun), outcome
+    at_cancel = len(generation_keys(database_url))
+    with Session(make_engine(database_url)) as session:
+        assert session.get(ExperimentRun, "race-cancel").status == "cancelled"
+    assert at_cancel < reference[-1][3]  # stopped before the end
+
+    again = asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+    assert again["generated"] == reference[-1][3] - at_cancel
+    assert rounds(database_url) == reference
+    keys = generation_keys(database_url)
+    assert len({k[:3] for k in keys}) == len(keys) == reference[-1][3]
