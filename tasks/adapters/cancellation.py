@@ -50,15 +50,16 @@ async def unless_cancelled(
 ) -> T | None:
     """``work``'s result, or None when the flow run was cancelled first: ``work`` is then
     cancelled and awaited, so what it holds (host slots) is given back before this
-    returns. ``work`` failing while a cancellation is pending (the server refuses new
-    task runs of a flow run that is not Running) counts as cancelled too."""
+    returns. A cancel seen as ``work`` ends (within the last poll) counts too, and so
+    does ``work`` failing while one is pending (the server refuses new task runs of a
+    flow run that is not Running): the run stops before its next stage either way."""
     if flow_run_id is None:  # not in a flow run: nothing to watch
         return await work
     running = asyncio.ensure_future(work)
     while True:
         done, _ = await asyncio.wait({running}, timeout=poll_s)
         if done:
-            if running.exception() is not None and await cancel_requested(client, flow_run_id):
+            if await cancel_requested(client, flow_run_id):
                 return None
             return running.result()
         if await cancel_requested(client, flow_run_id):
