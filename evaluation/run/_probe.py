@@ -4,7 +4,9 @@ that no earlier run measured.
 Per host and model of the sweep: one generation to load the model (not counted), then
 one round of the host's lanes (``max(2, slots)`` generations, at most ``slots`` at once:
 the same dispatcher and the same backends as a run, so what is measured is the
-latency a run will see at those slots). The work is the sweep's own first config of the
+latency a run will see at those slots). With ``lanes`` each request also holds a slot of
+the host's shared limit, as a run's do, so a probe never adds requests beyond the
+host's slots to a sweep already running there. The work is the sweep's own first config of the
 model on its first cases; nothing is stored. Hosts are probed in parallel, the models
 of one host one after another.
 """
@@ -12,8 +14,10 @@ of one host one after another.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from typing import Protocol
 
 from evaluation.backends.base import Backend
 from evaluation.backends.retry import RetryPolicy
@@ -25,6 +29,17 @@ from evaluation.spec import HostSpec
 from evaluation.suites import Suite
 
 MIN_MEASURED = 2
+
+
+class Lane(Protocol):
+    """A lane's hold on a host slot (``tasks.adapters.prefect_concurrency.LaneSlot``)."""
+
+    def attempt(self) -> AbstractAsyncContextManager: ...
+
+    def finish(self) -> None: ...
+
+
+Lanes = Callable[[str], Lane]  # host name -> a lane for one chunk
 
 
 def probe_items(items: Sequence[WorkItem], host: HostSpec, model: str) -> list[WorkItem]:
@@ -44,6 +59,7 @@ async def probe(
     backends: Mapping[str, Backend],
     suite: Suite,
     pairs: Collection[tuple[str, str]],
+    lanes: Lanes | None = None,
 ) -> tuple[list[Probed], list[str]]:
     """What each (model, host) of ``pairs`` measured now, and a line for each that could
     not be measured (the host did not answer, every probe generation failed)."""
@@ -51,7 +67,9 @@ async def probe(
     real = [h for h in hosts if h.kind != "simulated"]
     results = await asyncio.gather(
         *(
-            _probe_host(items, h, [m for m in models if (m, h.name) in pairs], backends, suite)
+            _probe_host(
+                items, h, [m for m in models if (m, h.name) in pairs], backends, suite, lanes
+            )
             for h in real
         )
     )
@@ -66,15 +84,28 @@ async def _probe_host(
     models: Sequence[str],
     backends: Mapping[str, Backend],
     suite: Suite,
+    lanes: Lanes | None,
 ) -> tuple[list[Probed], list[str]]:
     backend = backends[host.name]
     policy = RetryPolicy(max_attempts=1)
 
-    async def run(lane_host: HostSpec, chunk: list[WorkItem]) -> ChunkOutcome:
-        async def keep(_records: Sequence[GenerationRecord]) -> None:
-            return None
+    async def keep(_records: Sequence[GenerationRecord]) -> None:
+        return None
 
-        return await run_chunk(backend, chunk, suite=suite, policy=policy, sink=keep)
+    async def run(lane_host: HostSpec, chunk: list[WorkItem]) -> ChunkOutcome:
+        lane = lanes(host.name) if lanes is not None else None
+        try:
+            return await run_chunk(
+                backend,
+                chunk,
+                suite=suite,
+                policy=policy,
+                sink=keep,
+                slot=lane.attempt if lane is not None else None,
+            )
+        finally:
+            if lane is not None:
+                lane.finish()
 
     found: list[Probed] = []
     problems: list[str] = []

@@ -94,10 +94,13 @@ def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[l
 
 
 def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
-    """Measure each (model, host) of ``pairs`` now (see evaluation/run/_probe.py)."""
+    """Measure each (model, host) of ``pairs`` now (see evaluation/run/_probe.py), each
+    request holding a slot of its host's Prefect limit as a run's requests do (on the
+    embedded server, started for it, when no Prefect API is configured)."""
     from evaluation.run._preflight import check_before_run
     from evaluation.run._probe import probe
     from evaluation.run._sweep import open_backends
+    from flows import run_control
 
     check_before_run(sweep)  # hosts up, models there: refused in one line otherwise
     slots = {h.name: h.slots for h in sweep.spec.hosts}
@@ -109,13 +112,28 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
     )
 
     async def measure():
+        from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
+
+        hosts = tuple(h for h in sweep.spec.hosts if h.kind != "simulated")
         backends = open_backends(sweep)
         try:
-            return await probe(items, sweep.spec.hosts, backends, sweep.suite, set(pairs))
+            async with slot_client() as client:
+                names = await size_limits(client, hosts)
+                timeout_s = sweep.spec.limits.first_request_timeout_s
+                slots = await HostSlots.open(client, names, timeout_s=timeout_s)
+                try:
+                    return await probe(
+                        items, hosts, backends, sweep.suite, set(pairs), lanes=slots.lane
+                    )
+                finally:
+                    await slots.close()
         finally:
             await asyncio.gather(*(b.aclose() for b in backends.values()))
 
-    probed, problems = asyncio.run(measure())
+    with run_control.embedded_prefect() as server:
+        if server is not None:
+            server.wait_ready()
+        probed, problems = asyncio.run(measure())
     for line in problems:
         print(f"warning: {line}")
     return probed

@@ -91,3 +91,44 @@ def test_plan_estimates_from_an_earlier_run_and_probes_what_is_new(tmp_path, dat
     assert "level     smoke: 3 cases, 12 generations" in smoke
     assert "llama3.2:3b  gpu-a  3 × " in smoke  # each config's share of the level
     assert "llama3.2:3b  gpu-a  36 × " not in smoke
+
+
+def test_the_probe_waits_for_the_host_slots_a_running_sweep_holds(tmp_path, database_url, capsys):
+    """Every slot of the host is held (as by a sweep running there): the probe sends
+    nothing until they are given back, then measures."""
+    from prefect.client.orchestration import get_client
+
+    from evaluation.spec import HostSpec
+    from tasks.adapters.prefect_concurrency import HostSlots, size_limits
+
+    config = StandInConfig(models=("qwen2.5:7b",), slots=SLOTS, latency_ms=LATENCY_MS)
+    with running_standin(config) as server:
+        spec = write_spec(tmp_path / "probed.yaml", server.url, ["qwen2.5:7b"], [0.0])
+
+        async def hold_then_probe() -> tuple[int, int, int]:
+            async with get_client() as client:
+                names = await size_limits(client, (HostSpec("gpu-a", server.url, SLOTS),))
+                sweep = await HostSlots.open(client, names, timeout_s=60)
+                held = [await sweep.take("gpu-a") for _ in range(SLOTS)]
+                plan = asyncio.create_task(
+                    asyncio.to_thread(
+                        main, ["--database", database_url, "plan", str(spec), "--probe"]
+                    )
+                )
+                await asyncio.sleep(3.0)
+                while_held = server.stats.requests
+                for lease in held:
+                    await sweep.release(lease)
+                await sweep.close()
+                code = await plan
+                limit = await client.read_global_concurrency_limit_by_name(names["gpu-a"])
+                return while_held, code, limit.active_slots
+
+        while_held, code, active_after = asyncio.run(hold_then_probe())
+        requests = server.stats.requests
+
+    assert code == 0
+    assert while_held == 0  # nothing reached the host while its slots were taken
+    assert requests == 1 + SLOTS  # then the load and one round of the lanes
+    assert active_after == 0  # the probe gave its slots back
+    assert "probe: 2 generations of qwen2.5:7b on gpu-a just now" in capsys.readouterr().out
