@@ -250,8 +250,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--probe",
         action="store_true",
-        help="measure each host and model now with a few real generations (host slots "
-        "honoured, nothing stored) where no measurement exists",
+        help="measure now, with a few real generations, each host and model no earlier run "
+        "measured (each request holds a host slot, as a run's do; nothing stored)",
     )
     p.set_defaults(func=cmd_plan)
 
