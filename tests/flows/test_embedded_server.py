@@ -65,3 +65,48 @@ def test_servers_starting_together_on_a_fresh_home_all_start(tmp_path, monkeypat
         for server in servers:
             server.stop()
     assert capfd.readouterr() == ("", "")
+
+
+def test_a_busy_answer_is_retried_by_prefects_client_within_half_a_second():
+    """Prefect's server answers 503 when SQLite is busy; its client waits 2 s before the
+    next try unless told otherwise. The embedded server tells it to retry at once."""
+    import asyncio
+    import time
+
+    import httpx
+    from prefect.client.base import PrefectHttpxAsyncClient
+
+    calls: list[float] = []
+
+    async def busy_once(scope, receive, send):
+        calls.append(time.perf_counter())
+        status = 503 if len(calls) == 1 else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = embedded_server.with_retry_after(busy_once)
+    transport = httpx.ASGITransport(app=app)
+
+    async def get() -> httpx.Response:
+        async with PrefectHttpxAsyncClient(transport=transport, base_url="http://s") as client:
+            return await client.get("/api/health")
+
+    response = asyncio.run(get())
+    assert response.status_code == 200
+    assert len(calls) == 2
+    assert calls[1] - calls[0] < 0.5  # Prefect's own back-off would be 2 s
+
+
+def test_the_embedded_server_serves_prefects_app_through_the_retry_after_wrapper(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "home"))
+    server = EmbeddedServer()
+    started: list[list[str]] = []
+    monkeypatch.setattr(
+        embedded_server.subprocess, "Popen", lambda command, **_: started.append(command)
+    )
+    server.start()
+    (command,) = started
+    factory = command[command.index("--factory") + 1]
+    assert factory == "flows.embedded_server:create_server_app"
