@@ -110,3 +110,32 @@ def test_the_embedded_server_serves_prefects_app_through_the_retry_after_wrapper
     (command,) = started
     factory = command[command.index("--factory") + 1]
     assert factory == "flows.embedded_server:create_server_app"
+
+
+def test_commands_that_run_a_flow_use_the_embedded_server_not_prefects_own(tmp_path):
+    """`retrain` (like `rescore`) runs a flow: without an API configured it must use the
+    embedded server (log in a file, dies with the command), never Prefect's ephemeral
+    one, which logs to the terminal and outlives a killed command."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = os.environ | {
+        "EVALFLOW_HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    env.pop("EVALFLOW_EMBEDDED_PREFECT_API_URL", None)
+    evalflow = Path(sys.executable).with_name("evalflow")
+    database = f"sqlite:///{tmp_path / 'results.db'}"
+    done = subprocess.run(
+        [str(evalflow), "--database", database, "retrain", "--include-simulated"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == ["error: no stored generations to train the selector on"]
+    log = (tmp_path / "home" / "logs" / "prefect-server.log").read_text()
+    assert log.startswith("--- evalflow process "), log
