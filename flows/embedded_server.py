@@ -30,6 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 # Runs in the server process before uvicorn:
@@ -76,6 +77,7 @@ LOG_NAME = "prefect-server.log"
 LOG_KEEP_BYTES = 10 * 1024 * 1024  # past this, the log starts afresh (the old one kept as .1)
 MIN_STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
+RETRY_AFTER_S = "0.05"  # what a busy embedded server asks Prefect's client to wait
 
 
 class EmbeddedServerError(RuntimeError):
@@ -115,7 +117,7 @@ class EmbeddedServer:
         env.pop("PREFECT_API_URL", None)
         app_dir = str(Path(prefect.__file__).resolve().parent.parent)
         uvicorn = [
-            *("--app-dir", app_dir, "--factory", "prefect.server.api.server:create_app"),
+            *("--app-dir", app_dir, "--factory", f"{__name__}:{create_server_app.__name__}"),
             *("--host", "127.0.0.1", "--port", str(self.port)),
             *("--log-level", "error", "--lifespan", "on"),
         ]
@@ -174,6 +176,40 @@ class EmbeddedServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def create_server_app() -> Callable[..., Awaitable[None]]:
+    """Prefect's server app (what ``prefect server start`` serves), its retryable 503s
+    answered with a short Retry-After (:func:`with_retry_after`)."""
+    from prefect.server.api.server import create_app
+
+    return with_retry_after(create_app())
+
+
+def with_retry_after(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """``app`` (ASGI), its 503 answers carrying ``Retry-After: RETRY_AFTER_S``.
+
+    Prefect's server answers 503 when a SQLite write meets another (SQLITE_BUSY), and
+    Prefect's client then waits 2**n s unless the answer carries Retry-After
+    (prefect/client/base.py, ``_send_with_retry``). The chunks of a sweep start their task
+    runs at about the same moment, so each chunk boundary left the host's slots idle for
+    ~1.8 s (benchmarks/perf/sweep_e2e.py); retried after 50 ms, it costs milliseconds.
+    """
+    retry_after = (b"retry-after", RETRY_AFTER_S.encode())
+
+    async def app_with_retry_after(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_retry_after(message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                message = {**message, "headers": [*message.get("headers", []), retry_after]}
+            await send(message)
+
+        await app(scope, receive, send_with_retry_after)
+
+    return app_with_retry_after
 
 
 def use_api(url: str) -> None:

@@ -83,6 +83,17 @@ def embedded_prefect() -> Iterator[EmbeddedServer | None]:
 
 
 @contextmanager
+def prefect_api() -> Iterator[None]:
+    """A Prefect API for a command that runs a flow: the configured one, else the embedded
+    server, ready. Without it Prefect would start its own ephemeral server, which logs to
+    the terminal and outlives a killed command."""
+    with embedded_prefect() as server:
+        if server is not None:
+            server.wait_ready()
+        yield
+
+
+@contextmanager
 def interruptible(
     database: str, name: str, process: RunProcess, resume: str, server: EmbeddedServer | None
 ) -> Iterator[None]:

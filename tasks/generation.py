@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
 from evaluation.run._generate import ChunkOutcome, run_chunk
 from evaluation.run._pipelines import SharedCalls
+from evaluation.run._record_writer import RecordWriter
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
@@ -34,18 +34,20 @@ class GenerationContext:
     backends: Mapping[str, Backend]
     slots: HostSlots
     policy: RetryPolicy
-    on_stored: Callable[[int, int], Awaitable[None]]  # (stored, of which failed)
+    writer: RecordWriter  # stores outcomes in batches behind the requests
     shared: SharedCalls | None = None  # spare slots and embeddings for pipelines
 
-    async def store(self, records: list[GenerationRecord]) -> None:
-        """Write outcomes from a worker thread, so the event loop (and every other
-        request in flight) never waits on the database."""
-        await asyncio.to_thread(self._store, records)
-        await self.on_stored(len(records), sum(not r.ok for r in records))
 
-    def _store(self, records: list[GenerationRecord]) -> None:
-        with session_scope(self.engine) as session:
-            save_generations(session, self.experiment_id, records)
+def record_writer(
+    engine: Engine, experiment_id: int, on_stored: Callable[[int, int], Awaitable[None]]
+) -> RecordWriter:
+    """The run's one writer of generation outcomes (``on_stored``: stored, of which failed)."""
+
+    def write(records: list[GenerationRecord]) -> None:
+        with session_scope(engine) as session:
+            save_generations(session, experiment_id, records)
+
+    return RecordWriter(write, on_stored)
 
 
 def host_tag(host: HostSpec) -> str:
@@ -81,14 +83,16 @@ async def generate_chunk(
         todo = [item for item in items if item.key not in done]
     lane = context.slots.lane(host.name)
     try:
-        return await run_chunk(
+        outcome = await run_chunk(
             context.backends[host.name],
             todo,
             suite=context.suite,
             policy=context.policy,
-            sink=context.store,
+            sink=context.writer.put,
             slot=lane.attempt,
             shared=context.shared,
         )
+        await context.writer.flush()  # the chunk ends with its outcomes stored
+        return outcome
     finally:
         lane.finish()

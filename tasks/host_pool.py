@@ -29,7 +29,7 @@ from evaluation.spec import HostSpec
 from tasks.adapters.cancellation import unless_cancelled
 from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
 from tasks.adapters.spare_slots import PoolSpareSlots
-from tasks.generation import GenerationContext, generate_chunk, host_tag
+from tasks.generation import GenerationContext, generate_chunk, host_tag, record_writer
 from tasks.hosts import check_hosts
 from tasks.progress import ProgressArtifact
 from tasks.results import artifact_key
@@ -113,7 +113,7 @@ async def generate_all(
             backends=pool.backends,
             slots=slots,
             policy=RetryPolicy(max_attempts=limits.max_attempts),
-            on_stored=progress.advance,
+            writer=record_writer(engine, experiment_id, progress.advance),
             shared=SharedCalls(pool.backends, PoolSpareSlots(slots, hosts)),
         )
 

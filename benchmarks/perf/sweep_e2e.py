@@ -4,10 +4,12 @@ Starts a stand-in host in its own process (4 slots, 200 ms per request: it speak
 Ollama and OpenAI's /v1), then runs the same 800-generation sweep (100 cases x 8
 temperatures, 16 tokens) as a real `evalflow run` subprocess, twice: "cold" with fresh
 PREFECT_HOME / EVALFLOW_HOME (the embedded server creates and migrates its database),
-"warm" reusing them. The phases come from the run's own log timestamps:
+"warm" reusing them. The command is the installed `evalflow` executable itself, so its
+imports and the embedded server's start overlap as they do for a user. The phases come
+from the run's own log timestamps:
 
-    import       process start -> flows.evaluate imported (what `evalflow run` imports)
-    server       -> the flow run begins (sweep checked, embedded Prefect server started)
+    start        process start -> the flow run begins (imports, sweep and host checks,
+                 the embedded Prefect server started and ready)
     setup        -> hosts checked, experiment registered (the flow's first tasks)
     generation   -> the last generation chunk finishes
     post         -> score, aggregate, leaderboard, comparison, report, finish
@@ -41,16 +43,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 TEMPERATURES = [round(0.1 * i, 1) for i in range(8)]
 MODEL = "bench:1b"
-
-# What the evalflow process runs: `evalflow run`, with a timestamp once flows.evaluate
-# (everything `cmd_run` imports) is imported.
-_EVALFLOW_MAIN = """
-import sys, time
-import flows.evaluate  # noqa: F401
-print(f"BENCH imported {time.time():.3f}", file=sys.stderr, flush=True)
-from flows.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 # Prefect's console lines: "10:41:23.456 | INFO    | Task run 'score-8f2' - Finished ..."
 _LOG_LINE = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| (\w+)\s*\| (.+?) - (.*)$")
@@ -157,16 +149,14 @@ def run_evalflow(label: str, spec: Path, home: Path, experiment: str) -> Phases:
     database = f"sqlite:///{home / 'results.db'}"
     # -v: the phases are read from Prefect's own lines (flow start, task and flow ends), which
     # the default output leaves out.
-    command = [sys.executable, "-c", _EVALFLOW_MAIN, "-v", "--database", database, "run", str(spec)]
+    evalflow = Path(sys.executable).with_name("evalflow")
+    command = [str(evalflow), "-v", "--database", database, "run", str(spec)]
     command += ["--experiment", experiment]
     day = datetime.now()
     result, proc, start, end = _timed_run(label, command, REPO, env, home / f"{label}.log")
     marks: dict[str, float] = {}
     post: dict[str, float] = {}
     for line in (proc.stdout + proc.stderr).splitlines():
-        if line.startswith("BENCH imported "):
-            marks["imported"] = float(line.split()[-1])
-            continue
         m = _LOG_LINE.match(line.strip())
         if not m:
             continue
@@ -186,11 +176,10 @@ def run_evalflow(label: str, spec: Path, home: Path, experiment: str) -> Phases:
                 post[name.rsplit("-", 1)[0]] = at
         elif message.startswith("Finished in state"):
             marks["flow_end"] = at
-    if not {"imported", "flow_start", "setup_done", "last_chunk", "flow_end"} <= set(marks):
+    if not {"flow_start", "setup_done", "last_chunk", "flow_end"} <= set(marks):
         raise RuntimeError(f"{label}: could not read the phases; see {home / label}.log")
     order = [
-        ("import", start, marks["imported"]),
-        ("server", marks["imported"], marks["flow_start"]),
+        ("start", start, marks["flow_start"]),
         ("setup", marks["flow_start"], marks["setup_done"]),
         ("generation", marks["setup_done"], marks["last_chunk"]),
         ("post", marks["last_chunk"], marks["flow_end"]),

@@ -216,10 +216,12 @@ def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
 
 def cmd_rescore(args: argparse.Namespace) -> int:
     from flows.rescore import rescore
+    from flows.run_control import prefect_api
 
     console_for(args)
     metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
-    rescore(experiment=args.experiment, metrics=metrics, database=args.database)
+    with prefect_api():
+        rescore(experiment=args.experiment, metrics=metrics, database=args.database)
     print(leaderboard_text(args, args.experiment))
     return 0
 

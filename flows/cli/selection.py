@@ -32,10 +32,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 def cmd_retrain(args: argparse.Namespace) -> int:
     from flows.cli.logs import console_for
     from flows.retrain_selector import retrain_selector
+    from flows.run_control import prefect_api
 
     console_for(args)
-
-    summary = retrain_selector(database=args.database, include_simulated=args.include_simulated)
+    with prefect_api():
+        summary = retrain_selector(database=args.database, include_simulated=args.include_simulated)
     state = "promoted" if summary["promoted"] else "kept, not promoted"
     print(
         f"selector v{summary['version_id']} trained on {summary['generations']} generations: "

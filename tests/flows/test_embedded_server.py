@@ -65,3 +65,77 @@ def test_servers_starting_together_on_a_fresh_home_all_start(tmp_path, monkeypat
         for server in servers:
             server.stop()
     assert capfd.readouterr() == ("", "")
+
+
+def test_a_busy_answer_is_retried_by_prefects_client_within_half_a_second():
+    """Prefect's server answers 503 when SQLite is busy; its client waits 2 s before the
+    next try unless told otherwise. The embedded server tells it to retry at once."""
+    import asyncio
+    import time
+
+    import httpx
+    from prefect.client.base import PrefectHttpxAsyncClient
+
+    calls: list[float] = []
+
+    async def busy_once(scope, receive, send):
+        calls.append(time.perf_counter())
+        status = 503 if len(calls) == 1 else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = embedded_server.with_retry_after(busy_once)
+    transport = httpx.ASGITransport(app=app)
+
+    async def get() -> httpx.Response:
+        async with PrefectHttpxAsyncClient(transport=transport, base_url="http://s") as client:
+            return await client.get("/api/health")
+
+    response = asyncio.run(get())
+    assert response.status_code == 200
+    assert len(calls) == 2
+    assert calls[1] - calls[0] < 0.5  # Prefect's own back-off would be 2 s
+
+
+def test_the_embedded_server_serves_prefects_app_through_the_retry_after_wrapper(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "home"))
+    server = EmbeddedServer()
+    started: list[list[str]] = []
+    monkeypatch.setattr(
+        embedded_server.subprocess, "Popen", lambda command, **_: started.append(command)
+    )
+    server.start()
+    (command,) = started
+    factory = command[command.index("--factory") + 1]
+    assert factory == "flows.embedded_server:create_server_app"
+
+
+def test_commands_that_run_a_flow_use_the_embedded_server_not_prefects_own(tmp_path):
+    """`retrain` (like `rescore`) runs a flow: without an API configured it must use the
+    embedded server (log in a file, dies with the command), never Prefect's ephemeral
+    one, which logs to the terminal and outlives a killed command."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = os.environ | {
+        "EVALFLOW_HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    env.pop("EVALFLOW_EMBEDDED_PREFECT_API_URL", None)
+    evalflow = Path(sys.executable).with_name("evalflow")
+    database = f"sqlite:///{tmp_path / 'results.db'}"
+    done = subprocess.run(
+        [str(evalflow), "--database", database, "retrain", "--include-simulated"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == ["error: no stored generations to train the selector on"]
+    log = (tmp_path / "home" / "logs" / "prefect-server.log").read_text()
+    assert log.startswith("--- evalflow process "), log

@@ -1,0 +1,65 @@
+"""The record writer stores outcomes behind the requests: a lane never waits for its
+own record's transaction, records that queue up share one, and a failed write is not
+lost silently."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from evaluation.run._record_writer import RecordWriter
+
+
+class _Record:
+    def __init__(self, ok: bool = True) -> None:
+        self.ok = ok
+
+
+def test_put_returns_before_the_write_and_queued_records_share_one_transaction():
+    batches: list[int] = []
+    stored: list[tuple[int, int]] = []
+    release = threading.Event()
+
+    def write(records):
+        release.wait(5)  # a slow database
+        batches.append(len(records))
+
+    async def on_stored(n: int, failed: int) -> None:
+        stored.append((n, failed))
+
+    async def main() -> float:
+        writer = RecordWriter(write, on_stored)
+        started = time.perf_counter()
+        for i in range(10):
+            await writer.put([_Record(ok=i != 3)])
+            await asyncio.sleep(0.01)  # the lane's next request
+        took = time.perf_counter() - started
+        release.set()
+        await writer.flush()
+        return took
+
+    took = asyncio.run(main())
+    assert took < 0.5  # no put waited for the blocked write
+    assert batches == [1, 9]  # the first went at once; the other nine waited together
+    assert stored == [(1, 0), (9, 1)]
+
+
+def test_flush_raises_a_failed_write_and_later_puts_refuse():
+    def write(records):
+        raise OSError("disk full")
+
+    async def on_stored(n: int, failed: int) -> None:  # pragma: no cover - never reached
+        raise AssertionError("a failed write was counted as stored")
+
+    async def main() -> None:
+        writer = RecordWriter(write, on_stored)
+        await writer.put([_Record()])
+        with pytest.raises(OSError, match="disk full"):
+            await writer.flush()
+        with pytest.raises(OSError, match="disk full"):
+            await writer.put([_Record()])
+
+    asyncio.run(main())
