@@ -134,6 +134,8 @@ async def generate_all(
         flow_run = FlowRunContext.get()
         flow_run_id = flow_run.flow_run.id if flow_run and flow_run.flow_run else None
         report = await unless_cancelled(work, client, flow_run_id)
+        if report is None:  # cancelled: what was generated is stored, not redone later
+            await context.writer.flush()
         await progress.flush()
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - started_cpu
