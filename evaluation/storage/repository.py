@@ -6,14 +6,13 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from evaluation.backends.base import ModelInfo
 from evaluation.errors import StorageError
 from evaluation.run._work import GenerationRecord, WorkKey, case_uid
 from evaluation.spec import Config
@@ -34,6 +33,9 @@ from evaluation.storage.models import (
 )
 from evaluation.storage.stages import save_case_traces, save_config_pipelines
 from evaluation.suites import Case, Suite
+
+if TYPE_CHECKING:  # the backends package imports httpx: the read-only verbs need none of it
+    from evaluation.backends.base import ModelInfo
 
 
 def suite_fingerprint(suite: Suite) -> str:
