@@ -15,12 +15,14 @@ from tests.support.review_db import build_review_db
 
 HEAVY = ("sklearn", "scipy.stats", "statsmodels", "prefect")
 
-# Runs one verb in a fresh interpreter, then lists the heavy modules it imported.
+# Runs one verb in a fresh interpreter, then lists the heavy modules it imported and
+# whether pandas was one of them (listing experiments needs no DataFrame).
 PROBE = f"""
 import json, sys
 from flows.cli import main
 code = main(sys.argv[1:])
-print(json.dumps({{"code": code, "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
+heavy = [m for m in {HEAVY!r} if m in sys.modules]
+print(json.dumps({{"code": code, "heavy": heavy, "pandas": "pandas" in sys.modules}}))
 """
 
 
@@ -37,7 +39,8 @@ print(json.dumps({{"code": code, "heavy": [m for m in {HEAVY!r} if m in sys.modu
 def test_read_only_verbs_import_no_heavy_library(database_url, tmp_path, verb):
     build_review_db(database_url)
     answer, _ = probe(database_url, tmp_path, verb)
-    assert answer == {"code": 0, "heavy": []}
+    assert (answer["code"], answer["heavy"]) == (0, [])
+    assert answer["pandas"] is (verb[0] != "experiments")
 
 
 @pytest.mark.parametrize(
@@ -58,7 +61,7 @@ def test_compare_computes_once_then_reads_without_heavy_library(database_url, tm
     assert computed["code"] == 0 and "scipy.stats" in computed["heavy"]
     assert "prefect" not in computed["heavy"]  # no flow unless --publish
     read, again = probe(database_url, tmp_path, verb)
-    assert read == {"code": 0, "heavy": []}
+    assert (read["code"], read["heavy"]) == (0, [])
     assert again == first and "Comparison: toy-review" in first
 
 
