@@ -11,7 +11,10 @@ last stage stores. `compare` reads that stored comparison; `compare (computed)` 
 same command after the stored one was deleted, i.e. what a comparison costs the first
 time (scipy.stats and statsmodels imported).
 
-    .venv/bin/python benchmarks/perf/cli_start.py [--runs 7]
+    .venv/bin/python benchmarks/perf/cli_start.py [--runs 7] [--evalflow PATH]
+
+``--evalflow`` times another installation's executable (e.g. an older checkout's
+``.venv/bin/evalflow``) against the same database, for before/after figures.
 """
 
 from __future__ import annotations
@@ -108,10 +111,10 @@ def forget_comparison(url: str) -> None:
         session.execute(text("DELETE FROM comparison_runs"))
 
 
-def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+def timed(evalflow: Path, args: list[str], env: dict[str, str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([str(EVALFLOW), *args], capture_output=True, text=True, env=env)
+    done = subprocess.run([str(evalflow), *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -122,7 +125,9 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="runs per verb (median taken)")
-    runs = parser.parse_args().runs
+    parser.add_argument("--evalflow", type=Path, default=EVALFLOW, help="the executable timed")
+    options = parser.parse_args()
+    runs, evalflow = options.runs, options.evalflow
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         url = f"sqlite:///{root / 'results.db'}"
@@ -141,14 +146,14 @@ def main() -> None:
             "compare": ["compare", EXPERIMENT],
             "compare --markdown": ["compare", EXPERIMENT, "--markdown"],
         }
-        print(f"load average before: {_load()}")
+        print(f"{evalflow}; load average before: {_load()}")
         print(f"{'verb':<20} {'wall median':>12} {'CPU median':>11}   (of {runs} runs)")
         for label, args in verbs.items():
-            _report(label, [timed(args, env) for _ in range(runs)])
+            _report(label, [timed(evalflow, args, env) for _ in range(runs)])
         computed = []
         for _ in range(runs):
             forget_comparison(url)
-            computed.append(timed(verbs["compare"], env))
+            computed.append(timed(evalflow, verbs["compare"], env))
         _report("compare (computed)", computed)
         print(f"load average after: {_load()} on {os.cpu_count()} CPUs")
 
