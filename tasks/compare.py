@@ -11,9 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from evaluation.compare._comparison import ComparisonOutcome, compare_experiment, compare_stored
+from evaluation.compare._stored import save_comparison
 from evaluation.compare._text import rounded_comparison_rows
 from evaluation.statistics import Adjustment
-from evaluation.storage.comparisons import replace_comparisons
 from evaluation.storage.db import session_scope
 from tasks.results import artifact_key
 
@@ -33,7 +33,7 @@ def compare_and_publish(
         outcome = compare_experiment(
             session, experiment, baseline=baseline, adjust=adjust, metrics=metrics
         )
-        stored = replace_comparisons(session, outcome.run_label, outcome.rows)
+        stored = save_comparison(session, outcome)
     return _publish(outcome, stored)
 
 
@@ -43,7 +43,7 @@ def compare_configs(engine: Engine, experiment_id: int) -> ComparisonOutcome:
     the report stage shows it instead of computing it again."""
     with session_scope(engine) as session:
         outcome = compare_experiment(session, experiment_id)
-        stored = replace_comparisons(session, outcome.run_label, outcome.rows)
+        stored = save_comparison(session, outcome)
     _publish(outcome, stored)
     return outcome
 
@@ -63,7 +63,7 @@ def compare_stored_and_publish(
         outcome = compare_stored(
             session, selections, baseline=baseline, adjust=adjust, metrics=metrics
         )
-        stored = replace_comparisons(session, outcome.run_label, outcome.rows)
+        stored = save_comparison(session, outcome)
     return _publish(outcome, stored)
 
 

@@ -1,22 +1,26 @@
 """Model servers behind one interface: Ollama's native API, OpenAI-compatible servers
-and the simulated backend; ``make_backend`` picks one from a HostSpec."""
+and the simulated backend; ``make_backend`` picks one from a HostSpec. Names are imported
+on first use: ``base`` (what metrics and storage need of a generation) does not bring in
+httpx and the HTTP backends."""
 
 from __future__ import annotations
 
-from typing import Any
+from evaluation._lazy import lazy_exports
 
-from evaluation.backends.base import (
-    Backend,
-    DoneReason,
-    GenerationRequest,
-    GenerationResult,
-    ModelInfo,
-)
-from evaluation.backends.ollama import LoadedModel, OllamaBackend
-from evaluation.backends.openai_compat import OpenAICompatBackend
-from evaluation.backends.retry import RetryPolicy, embed_with_retries, generate_with_retries
-from evaluation.errors import SpecError
-from evaluation.spec import HostSpec, Limits
+_EXPORTS = {
+    "Backend": "evaluation.backends.base",
+    "DoneReason": "evaluation.backends.base",
+    "GenerationRequest": "evaluation.backends.base",
+    "GenerationResult": "evaluation.backends.base",
+    "ModelInfo": "evaluation.backends.base",
+    "LoadedModel": "evaluation.backends.ollama",
+    "OllamaBackend": "evaluation.backends.ollama",
+    "OpenAICompatBackend": "evaluation.backends.openai_compat",
+    "RetryPolicy": "evaluation.backends.retry",
+    "embed_with_retries": "evaluation.backends.retry",
+    "generate_with_retries": "evaluation.backends.retry",
+    "make_backend": "evaluation.backends._make",
+}
 
 __all__ = [
     "Backend",
@@ -34,22 +38,4 @@ __all__ = [
 ]
 
 
-def make_backend(host: HostSpec, limits: Limits, **kw: Any) -> Backend:
-    """The backend for ``host.kind``; HTTP backends take their timeouts from ``limits``,
-    extra keywords go to the constructor (e.g. ``client=`` or the simulated ``suites=``)."""
-    if host.kind == "ollama":
-        return OllamaBackend(host, **_timeouts(limits), **kw)
-    if host.kind == "openai":
-        return OpenAICompatBackend(host, **_timeouts(limits), **kw)
-    if host.kind == "simulated":
-        from evaluation.backends.simulated import SimulatedBackend
-
-        return SimulatedBackend(host, **kw)
-    raise SpecError(f"unknown backend kind {host.kind!r}", field="hosts.kind")
-
-
-def _timeouts(limits: Limits) -> dict[str, float]:
-    return {
-        "timeout_s": limits.request_timeout_s,
-        "first_request_timeout_s": limits.first_request_timeout_s,
-    }
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -1,5 +1,7 @@
 """Comparing configurations on stored results: which configs a comparison takes
-(``_config_refs``), paired comparisons with their verdicts (``_comparison``), the
+(``_config_refs``), what it is computed from and the digest of that (``_inputs``), paired
+comparisons with their verdicts (``_comparison``), stored and read back while their
+inputs are unchanged (``_stored``), the
 leaderboard (``_leaderboard``), the nightly regression check (``_regression``) and power
 planning before a run (``_power_plan``, on ``evaluation.statistics.power``). Names are
 imported on first use."""
@@ -15,9 +17,15 @@ _EXPORTS = {
     "select_configs": "evaluation.compare._config_refs",
     "check_shared_cases": "evaluation.compare._config_refs",
     "resolve_baseline": "evaluation.compare._config_refs",
+    "ComparisonInputs": "evaluation.compare._inputs",
+    "selection_inputs": "evaluation.compare._inputs",
     "ComparisonOutcome": "evaluation.compare._comparison",
     "compare_experiment": "evaluation.compare._comparison",
+    "compare_inputs": "evaluation.compare._comparison",
     "compare_stored": "evaluation.compare._comparison",
+    "CurrentComparison": "evaluation.compare._stored",
+    "current_comparison": "evaluation.compare._stored",
+    "save_comparison": "evaluation.compare._stored",
     "Leaderboard": "evaluation.compare._leaderboard",
     "SIMULATED_BANNER": "evaluation.compare._leaderboard",
     "aggregate_rows": "evaluation.compare._leaderboard",
@@ -36,11 +44,14 @@ _EXPORTS = {
     "render_power": "evaluation.compare._power_plan",
     "render_comparison_text": "evaluation.compare._text",
     "rounded_comparison_rows": "evaluation.compare._text",
+    "verdicts_by_metric": "evaluation.compare._text",
 }
 
 __all__ = [
     "SIMULATED_BANNER",
+    "ComparisonInputs",
     "ComparisonOutcome",
+    "CurrentComparison",
     "Leaderboard",
     "PowerPlan",
     "RegressionDetected",
@@ -52,7 +63,9 @@ __all__ = [
     "check_regression",
     "check_shared_cases",
     "compare_experiment",
+    "compare_inputs",
     "compare_stored",
+    "current_comparison",
     "find_experiment",
     "load_leaderboard",
     "load_run",
@@ -64,8 +77,11 @@ __all__ = [
     "render_power",
     "resolve_baseline",
     "rounded_comparison_rows",
+    "save_comparison",
     "select_configs",
+    "selection_inputs",
     "table_rows",
+    "verdicts_by_metric",
 ]
 
 

@@ -13,9 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
-from evaluation.metrics import Metric
 from evaluation.pipelines.summary import PipelineSummary, summarize_pipelines
-from evaluation.statistics.intervals import corpus_interval, summarize
 from evaluation.statistics.precision import column_decimals, rounded
 from evaluation.statistics.verdict import short_labels
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
@@ -82,6 +80,9 @@ def aggregate_rows(
     """Aggregate rows (config, metric, n, mean, se, ci, method, note) for every config:
     means with clustered / sample-averaged error bars from the statistics module, corpus
     metrics with a seeded case bootstrap, and the run facts."""
+    # scipy.special: computing aggregates needs it, reading the leaderboard (`show`) not
+    from evaluation.statistics.intervals import corpus_interval, summarize
+
     rows: list[dict] = []
     scored = set(scores["metric"])  # a sweep whose generations all failed has no scores
     per_case = [m.name for m in metrics if not m.corpus_level and m.name in scored]

@@ -64,6 +64,21 @@ def render_comparison_text(
     return "\n".join(lines)
 
 
+def verdicts_by_metric(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The verdict table's rows (``table_rows(report)["verdicts"]``) per metric: the
+    winner (or None), the configs tied at the top, those significantly worse than the
+    best, the verdict line."""
+    return {
+        v["metric"]: {
+            "winner": v["winner"],
+            "tied": v["tied_at_top"],
+            "worse": v["significantly_worse"],
+            "verdict": v["verdict"],
+        }
+        for v in rows
+    }
+
+
 def _diff(row: Mapping[str, Any]) -> str:
     low, high, diff = row.get("diff_ci_low"), row.get("diff_ci_high"), row.get("diff")
     if not _finite(diff):

@@ -221,6 +221,8 @@ PARAMETERS: tuple[Parameter, ...] = _parameters()
 """Every generation parameter, in ``GenerationParams`` field order."""
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
+STUDIED_PARAMETERS: tuple[str, ...] = tuple(p.name for p in PARAMETERS if p.studied)
+"""The numeric parameters whose effects are ranked; seed is one but has none to recommend."""
 GRID_ORDER: tuple[str, ...] = tuple(sorted(NAMES, key=lambda name: not BY_NAME[name].reloads_model))
 """Expansion order after the model: parameters that make Ollama reload the model
 (num_ctx) first, so configs sharing them run together; then field order."""

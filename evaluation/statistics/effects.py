@@ -19,15 +19,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evaluation.spec._params import PARAMETERS
+from evaluation.spec._params import STUDIED_PARAMETERS as DEFAULT_PARAMETERS
+from evaluation.statistics._adjust import Adjustment, adjust_p_values
 from evaluation.statistics._cases import CaseTable, case_table, is_constant
-from evaluation.statistics.multiple import Adjustment, adjust_p_values, config_means
+from evaluation.statistics.multiple import config_means
 from evaluation.statistics.paired import PairedTest, ScoreType, compare_in_table
 
 EXACT_BELOW = 10
-
-# The numeric generation parameters; seed is one but has no effect to recommend.
-DEFAULT_PARAMETERS = tuple(p.name for p in PARAMETERS if p.studied)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,8 @@
 """N configs at once: paired comparisons with multiplicity adjustment, winner or tie.
 
 Comparisons are all pairs (m = N(N − 1)/2) or each config versus a baseline (m = N − 1).
-p-values are adjusted by the method passed explicitly: "holm" (Holm 1979, family-wise
-error; computed here, as statsmodels computes it) or "fdr_bh" (Benjamini–Hochberg 1995,
-false discovery rate; ``statsmodels.stats.multitest.multipletests``). A winner is declared only
+p-values are adjusted by the method passed explicitly: "holm" (family-wise error) or
+"fdr_bh" (false discovery rate), see :mod:`._adjust`. A winner is declared only
 when the best-scoring config is significantly better than every other config after
 adjustment; otherwise the configs not separable from it are reported as tied at the top
 (:mod:`.verdict`).
@@ -15,10 +14,9 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
 
-import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
+from evaluation.statistics._adjust import ADJUSTMENT_NAMES, Adjustment, adjust_p_values
 from evaluation.statistics._cases import CaseTable, case_table
 from evaluation.statistics.paired import (
     PairedComparison,
@@ -29,9 +27,6 @@ from evaluation.statistics.paired import (
 )
 from evaluation.statistics.power import PowerAnalysis, power_for_test
 from evaluation.statistics.verdict import decide
-
-Adjustment = Literal["holm", "fdr_bh"]
-ADJUSTMENT_NAMES = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
 
 
 @dataclass(frozen=True)
@@ -177,39 +172,3 @@ def compare_many(
         significantly_worse=verdict.significantly_worse,
         notes=tuple(notes),
     )
-
-
-def adjust_p_values(
-    p_values: list[float | None], alpha: float, method: Adjustment
-) -> tuple[list[float | None], list[bool]]:
-    """Adjusted p-values and rejections (Holm, or ``multipletests(..., method=method)``);
-    None (undefined) p-values are left out of the family and stay None / not rejected."""
-    defined = [i for i, p in enumerate(p_values) if p is not None]
-    p_adj: list[float | None] = [None] * len(p_values)
-    reject = [False] * len(p_values)
-    if defined:
-        family = np.array([p_values[i] for i in defined], dtype=float)
-        if method == "holm":
-            rej, adj = _holm(family, alpha)
-        else:
-            rej, adj, _, _ = multipletests(family, alpha=alpha, method=method)
-        for i, r, a in zip(defined, rej, adj, strict=True):
-            p_adj[i], reject[i] = float(a), bool(r)
-    return p_adj, reject
-
-
-def _holm(p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Holm's step-down adjustment (Holm 1979), as ``multipletests(method="holm")``
-    computes it: the i-th smallest of m p-values is rejected while every smaller one
-    was and it is ≤ alpha / (m − i + 1); adjusted p = running maximum of
-    (m − i + 1)·p₍ᵢ₎, capped at 1. Not delegated because statsmodels' holm branch calls
-    ``gc.collect()`` on every call: 0.2 s of CPU in a process with Prefect loaded, ten and
-    more calls per sweep's comparison and report."""
-    m = len(p)
-    order = np.argsort(p)
-    ranked = p[order]
-    multipliers = np.arange(m, 0, -1)
-    reject, adjusted = np.empty(m, dtype=bool), np.empty(m)
-    reject[order] = np.logical_and.accumulate(ranked <= alpha / multipliers)
-    adjusted[order] = np.minimum(np.maximum.accumulate(ranked * multipliers), 1.0)
-    return reject, adjusted

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.analysis import StatisticsReport
-from evaluation.statistics.multiple import ADJUSTMENT_NAMES, MultiComparison
+from evaluation.statistics.multiple import MultiComparison
 
 UNDEFINED = "undefined"
 

@@ -2,7 +2,8 @@
 
 A run is named by its ``run_label`` (the experiment's name for the comparison that ends
 a sweep, "<a>-vs-<b>" for a comparison of stored experiments); recomputing it replaces
-its rows, so the table always holds the latest comparison of each run.
+its rows and its record (``comparison_runs``: the digest of its inputs, its verdicts and
+markdown), so the tables always hold the latest comparison of each run.
 """
 
 from __future__ import annotations
@@ -14,17 +15,30 @@ import pandas as pd
 from sqlalchemy import delete, text
 from sqlmodel import Session
 
-from evaluation.storage.models import ComparisonRow, utcnow
+from evaluation.storage.models import ComparisonRow, ComparisonRun, utcnow
 
 
-def replace_comparisons(session: Session, run_label: str, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Delete the rows of ``run_label`` and store ``rows`` (ComparisonRow fields without
-    ``id``, ``run_label`` and ``created_at``). Returns the number of rows stored."""
+def replace_comparisons(
+    session: Session,
+    run_label: str,
+    rows: Sequence[Mapping[str, Any]],
+    record: Mapping[str, Any],
+) -> int:
+    """Replace the rows and the record of ``run_label``: ``rows`` are ComparisonRow fields
+    without ``id``, ``run_label`` and ``created_at``, ``record`` the ComparisonRun fields
+    without ``run_label`` and ``created_at``. Returns the number of rows stored."""
     session.exec(delete(ComparisonRow).where(ComparisonRow.run_label == run_label))
+    session.exec(delete(ComparisonRun).where(ComparisonRun.run_label == run_label))
     now = utcnow()
     session.add_all(ComparisonRow(**row, run_label=run_label, created_at=now) for row in rows)
+    session.add(ComparisonRun(**record, run_label=run_label, created_at=now))
     session.flush()
     return len(rows)
+
+
+def comparison_run(session: Session, run_label: str) -> ComparisonRun | None:
+    """The stored record of ``run_label``, if any."""
+    return session.get(ComparisonRun, run_label)
 
 
 def comparisons_frame(session: Session, run_label: str) -> pd.DataFrame:

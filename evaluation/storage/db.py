@@ -6,9 +6,9 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, event, inspect
+from sqlalchemy import Column, TextClause, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
@@ -19,6 +19,9 @@ from evaluation.errors import StorageError
 from evaluation.review import schema as review_schema
 from evaluation.settings import database_url
 from evaluation.storage import models as results_schema
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Tables = Sequence[type[SQLModel]]
 
@@ -182,6 +185,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def read_frame(session: Session, query: TextClause, params: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of ``query`` as a DataFrame. pandas is imported here, on first use, not
+    with the storage modules: listing experiments needs none of it."""
+    import pandas as pd
+
+    return pd.read_sql(query, session.connection(), params=dict(params))
 
 
 def insert_ignoring_conflicts(

@@ -262,6 +262,24 @@ class ComparisonRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ComparisonRun(SQLModel, table=True):
+    """One comparison run beside its pairs (the ``comparisons`` rows of the same
+    ``run_label``): the digest of the inputs it was computed from, its adjustment, the
+    verdicts and the markdown report. While the digest matches, `evalflow compare` reads
+    the run instead of computing it again."""
+
+    __tablename__ = "comparison_runs"
+
+    run_label: str = Field(primary_key=True)
+    inputs_digest: str
+    adjust: str
+    alpha: float
+    simulated: bool = False
+    verdicts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    markdown: str = Field(default="", sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 # The pipeline tables: each config's pipeline, each case's run and each model call
 # (stage) of it, keyed by the generation key and written in the generation's own
 # transaction: a case's calls are stored with its output or not at all.
@@ -357,6 +375,7 @@ TABLES: tuple[type[SQLModel], ...] = (
     Aggregate,
     ConfigTelemetry,
     ComparisonRow,
+    ComparisonRun,
     ConfigPipeline,
     CaseRun,
     StageRow,

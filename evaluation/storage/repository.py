@@ -6,18 +6,16 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from evaluation.backends.base import ModelInfo
 from evaluation.errors import StorageError
 from evaluation.run._work import GenerationRecord, WorkKey, case_uid
 from evaluation.spec import Config
-from evaluation.storage.db import insert_ignoring_conflicts
+from evaluation.storage.db import insert_ignoring_conflicts, read_frame
 from evaluation.storage.models import (
     Aggregate,
     CaseInput,
@@ -34,6 +32,11 @@ from evaluation.storage.models import (
 )
 from evaluation.storage.stages import save_case_traces, save_config_pipelines
 from evaluation.suites import Case, Suite
+
+if TYPE_CHECKING:  # httpx (the backends) and pandas are imported where used
+    import pandas as pd
+
+    from evaluation.backends.base import ModelInfo
 
 
 def suite_fingerprint(suite: Suite) -> str:
@@ -322,7 +325,7 @@ def experiment_configs(session: Session, experiment_id: int) -> pd.DataFrame:
         "SELECT c.* FROM configs c JOIN experiment_configs ec ON ec.config_hash = c.hash "
         "WHERE ec.experiment_id = :e ORDER BY ec.position"
     )
-    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+    return read_frame(session, query, {"e": experiment_id})
 
 
 def generations_frame(session: Session, experiment_id: int) -> pd.DataFrame:
@@ -336,13 +339,15 @@ def generations_frame(session: Session, experiment_id: int) -> pd.DataFrame:
         "AND r.sample_index = g.sample_index "
         "WHERE g.experiment_id = :e ORDER BY g.id"
     )
-    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+    return read_frame(session, query, {"e": experiment_id})
 
 
 def replace_scores(
     session: Session, generation_ids: Sequence[int], metric: str, values: Sequence[float]
 ) -> None:
     """Write one metric's scores for these generations, replacing earlier values."""
+    import pandas as pd
+
     ids = [int(i) for i in generation_ids]
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
@@ -391,7 +396,7 @@ def score_details_frame(session: Session, experiment_id: int) -> pd.DataFrame:
         "g.sample_index FROM score_details d JOIN generations g ON g.id = d.generation_id "
         "JOIN cases c ON c.uid = g.case_uid WHERE g.experiment_id = :e ORDER BY d.generation_id"
     )
-    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+    return read_frame(session, query, {"e": experiment_id})
 
 
 def scores_frame(session: Session, experiment_id: int) -> pd.DataFrame:
@@ -403,7 +408,7 @@ def scores_frame(session: Session, experiment_id: int) -> pd.DataFrame:
         "JOIN cases c ON c.uid = g.case_uid "
         "WHERE g.experiment_id = :e AND g.status = 'ok'"
     )
-    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+    return read_frame(session, query, {"e": experiment_id})
 
 
 def replace_aggregates(session: Session, experiment_id: int, rows: Sequence[dict]) -> None:
@@ -415,4 +420,4 @@ def replace_aggregates(session: Session, experiment_id: int, rows: Sequence[dict
 
 def aggregates_frame(session: Session, experiment_id: int) -> pd.DataFrame:
     query = text("SELECT * FROM aggregates WHERE experiment_id = :e")
-    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+    return read_frame(session, query, {"e": experiment_id})

@@ -4,15 +4,18 @@ case runs and their stages."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import delete, text
 from sqlmodel import Session, select
 
 from evaluation.run._work import GenerationRecord
 from evaluation.spec import Config
-from evaluation.storage.db import insert_ignoring_conflicts
+from evaluation.storage.db import insert_ignoring_conflicts, read_frame
 from evaluation.storage.models import CaseRun, ConfigPipeline, StageRow
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def save_config_pipelines(session: Session, configs: Sequence[Config]) -> None:
@@ -83,7 +86,7 @@ def _stage_fields(stage) -> dict:
 def case_runs_frame(session: Session, experiment_id: int) -> pd.DataFrame:
     """One row per stored case run of the experiment."""
     query = text("SELECT * FROM case_runs WHERE experiment_id = :e")
-    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+    return read_frame(session, query, {"e": experiment_id})
 
 
 def stages_frame(session: Session, experiment_id: int) -> pd.DataFrame:
@@ -92,7 +95,7 @@ def stages_frame(session: Session, experiment_id: int) -> pd.DataFrame:
         "SELECT * FROM stages WHERE experiment_id = :e "
         "ORDER BY config_hash, case_uid, sample_index, position"
     )
-    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+    return read_frame(session, query, {"e": experiment_id})
 
 
 def config_pipelines(session: Session, hashes: Iterable[str]) -> dict[str, ConfigPipeline]:

@@ -12,7 +12,6 @@ from pathlib import Path
 from evaluation.errors import EvalError
 from flows.cli._database import open_engine
 from flows.cli.logs import console_for
-from flows.cli.progress import run_progress
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -171,6 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             if server is not None:
                 server.wait_ready()
+            from flows.cli.progress import run_progress  # rich: only `run` draws a bar
+
             with run_progress(enabled=not args.quiet):
                 summary = asyncio.run(
                     evaluate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def _positive(text: str) -> float:
@@ -20,18 +21,7 @@ def _probability(text: str) -> float:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from flows.cli.logs import console_for
-    from flows.compare import compare
-
-    console_for(args)
-
-    summary = compare(
-        experiments=args.experiments,
-        configs=args.config,
-        baseline=args.baseline,
-        adjust=args.adjust,
-        database=args.database,
-    )
+    summary = _compare_and_publish(args) if args.publish else _current_comparison(args)
     if args.markdown:
         print(summary["markdown"])
         return 0
@@ -46,6 +36,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     print(text)
     return 0
+
+
+def _current_comparison(args: argparse.Namespace) -> dict[str, Any]:
+    """In this process, without Prefect: the stored comparison while its inputs are
+    unchanged, else computed and stored (no artifacts)."""
+    from evaluation.compare import current_comparison, parse_selections
+    from evaluation.storage.db import session_scope
+    from flows.cli._database import open_engine
+
+    selections = parse_selections(args.experiments, args.config)
+    with session_scope(open_engine(args)) as session:
+        found = current_comparison(session, selections, baseline=args.baseline, adjust=args.adjust)
+    return {
+        "run_label": found.run_label,
+        "simulated": found.simulated,
+        "comparisons": found.rows,
+        "verdicts": found.verdicts,
+        "markdown": found.markdown,
+    }
+
+
+def _compare_and_publish(args: argparse.Namespace) -> dict[str, Any]:
+    """The `compare` flow: computed, stored and published as Prefect artifacts."""
+    from flows.cli.logs import console_for
+    from flows.compare import compare
+
+    console_for(args)
+    return compare(
+        experiments=args.experiments,
+        configs=args.config,
+        baseline=args.baseline,
+        adjust=args.adjust,
+        database=args.database,
+    )
 
 
 def cmd_power(args: argparse.Namespace) -> int:
@@ -69,6 +93,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare",
         help="paired comparisons of stored configs (one experiment, or across experiments)",
+        description="Paired comparisons of stored configs, printed as a table.\n\n"
+        "Runs in this process, without Prefect: a comparison whose inputs (scores, configs,\n"
+        "baseline, adjustment) are unchanged since it was stored, by the sweep's own\n"
+        "compare stage or an earlier `compare`, is read back; otherwise it is computed\n"
+        "and stored. --publish runs the `compare` flow instead: it computes again and\n"
+        "also publishes the comparison as Prefect artifacts.",
     )
     p.add_argument("experiments", nargs="+", metavar="EXPERIMENT")
     p.add_argument(
@@ -89,6 +119,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--markdown", action="store_true", help="print the full report, as the artifact shows it"
+    )
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="run the `compare` flow: compute again and publish Prefect artifacts (slower)",
     )
     p.set_defaults(func=cmd_compare)
 

@@ -101,9 +101,9 @@ def test_binary_and_latency_comparisons_match_the_libraries(three):
 
 def test_rows_replace_the_runs_earlier_rows(three):
     outcome = compare_experiment(three, "three")
-    assert replace_comparisons(three, outcome.run_label, outcome.rows) == 6
-    replace_comparisons(three, "other-run", outcome.rows[:2])
-    replace_comparisons(three, outcome.run_label, outcome.rows)
+    assert replace_comparisons(three, outcome.run_label, outcome.rows, outcome.record()) == 6
+    replace_comparisons(three, "other-run", outcome.rows[:2], outcome.record())
+    replace_comparisons(three, outcome.run_label, outcome.rows, outcome.record())
     stored = comparisons_frame(three, "three")
     assert len(stored) == 6
     assert len(comparisons_frame(three, "other-run")) == 2

@@ -80,7 +80,7 @@ def test_unknown_formats_and_levels_are_refused(db, tmp_path):
 
 def test_exported_comparisons_carry_labels_and_models_stored_or_computed(tmp_path):
     from evaluation.compare._comparison import compare_experiment
-    from evaluation.storage.comparisons import replace_comparisons
+    from evaluation.compare._stored import save_comparison
 
     db = build_review_db(f"sqlite:///{tmp_path / 'c.db'}", n_cases=5)
     labels = {c.label for c in db.configs}
@@ -89,7 +89,7 @@ def test_exported_comparisons_carry_labels_and_models_stored_or_computed(tmp_pat
         with Session(db.engine) as session:
             if source == "stored":  # rows name configs by label, as `evalflow compare` stores
                 outcome = compare_experiment(session, db.experiment)
-                replace_comparisons(session, outcome.run_label, outcome.rows)
+                save_comparison(session, outcome)
                 session.commit()
         (path,) = _export(db, tmp_path / source, "csv", levels=["comparisons"])
         frame = pd.read_csv(path)

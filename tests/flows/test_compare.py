@@ -14,6 +14,7 @@ from scipy import stats
 from sqlmodel import Session
 from statsmodels.stats.power import TTestPower
 
+from evaluation.compare import current_comparison
 from evaluation.storage.comparisons import comparisons_frame
 from evaluation.storage.db import make_engine
 from evaluation.storage.repository import get_experiment, scores_frame
@@ -51,6 +52,29 @@ def database(prefect_harness, tmp_path_factory) -> str:
 def stored(url: str, run_label: str):
     with Session(make_engine(url)) as session:
         return comparisons_frame(session, run_label)
+
+
+def test_cli_compare_reads_the_sweeps_comparison_and_prints_what_the_flow_prints(database, capsys):
+    """Right after a sweep, `compare` reads what the sweep's compare stage stored; for
+    every selection it prints what the `compare` flow (--publish) prints, computed in
+    process (each selection after the first is new) or read back."""
+    with Session(make_engine(database)) as session:
+        for name in ("demo-simulated", "nightly"):
+            assert not current_comparison(session, [(name, None)]).computed
+    selections = [
+        ["nightly"],
+        ["demo-simulated", "--all", "--adjust", "fdr_bh"],
+        ["nightly", "--markdown", "--baseline", "sim-small:1b t=0 seed=42 tpl=plain"],
+        ["nightly", "demo-simulated", "--config", LARGE, "--baseline", "demo-simulated"],
+        ["demo-simulated", "nightly", "--config", f"nightly:{LARGE}", "--markdown"],
+    ]
+    for args in selections:
+        printed = []
+        for extra in ([], ["--publish"], []):  # computed here (or read), the flow, read
+            assert main(["--database", database, "-q", "compare", *args, *extra]) == 0
+            printed.append(capsys.readouterr().out)
+        assert printed[0] == printed[1] == printed[2], args
+        assert printed[0].count("Comparison: ") == 1
 
 
 def test_compare_flow_stores_rows_and_publishes_a_simulated_report(database):

@@ -1,5 +1,7 @@
 """The read-only verbs answer at once: they never import scikit-learn, scipy's stats,
-statsmodels or Prefect (seconds each on a loaded machine)."""
+statsmodels or Prefect (seconds each on a loaded machine). `compare` reads a stored
+comparison whose inputs are unchanged just as cheaply; only computing one needs the
+statistics libraries."""
 
 from __future__ import annotations
 
@@ -13,12 +15,14 @@ from tests.support.review_db import build_review_db
 
 HEAVY = ("sklearn", "scipy.stats", "statsmodels", "prefect")
 
-# Runs one verb in a fresh interpreter, then lists the heavy modules it imported.
+# Runs one verb in a fresh interpreter, then lists the heavy modules it imported and
+# whether pandas was one of them (listing experiments needs no DataFrame).
 PROBE = f"""
 import json, sys
 from flows.cli import main
 code = main(sys.argv[1:])
-print(json.dumps({{"code": code, "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
+heavy = [m for m in {HEAVY!r} if m in sys.modules]
+print(json.dumps({{"code": code, "heavy": heavy, "pandas": "pandas" in sys.modules}}))
 """
 
 
@@ -34,13 +38,44 @@ print(json.dumps({{"code": code, "heavy": [m for m in {HEAVY!r} if m in sys.modu
 )
 def test_read_only_verbs_import_no_heavy_library(database_url, tmp_path, verb):
     build_review_db(database_url)
+    answer, _ = probe(database_url, tmp_path, verb)
+    assert (answer["code"], answer["heavy"]) == (0, [])
+    assert answer["pandas"] is (verb[0] != "experiments")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["--all"],
+        ["--markdown"],
+        ["--baseline", "beta:3b t=0.7 tpl=plain"],
+        ["--config", "toy-review:alpha:1b t=0 tpl=plain", "--config", "gamma:8b t=1 tpl=plain"],
+    ],
+    ids=lambda options: " ".join(options[:2]) or "default",
+)
+def test_compare_computes_once_then_reads_without_heavy_library(database_url, tmp_path, options):
+    build_review_db(database_url)
+    verb = ["compare", "toy-review", *options]
+    computed, first = probe(database_url, tmp_path, verb)
+    assert computed["code"] == 0 and "scipy.stats" in computed["heavy"]
+    assert "prefect" not in computed["heavy"]  # no flow unless --publish
+    read, again = probe(database_url, tmp_path, verb)
+    assert (read["code"], read["heavy"]) == (0, [])
+    assert again == first and "Comparison: toy-review" in first
+
+
+def probe(database_url: str, cwd, verb: list[str]) -> tuple[dict, str]:
+    """Run ``verb`` in a fresh interpreter: its exit code and heavy modules, its output."""
     out = subprocess.run(
         [sys.executable, "-c", PROBE, "--database", database_url, *verb],
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=tmp_path,
+        cwd=cwd,
         check=False,
     )
-    answer = json.loads(out.stdout.strip().splitlines()[-1])
-    assert answer == {"code": 0, "heavy": []}, out.stderr
+    *printed, last = out.stdout.strip().splitlines()
+    answer = json.loads(last)
+    assert answer["code"] == 0, out.stderr
+    return answer, "\n".join(printed)

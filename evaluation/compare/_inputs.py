@@ -1,0 +1,278 @@
+"""What a comparison is computed from: the experiments, the selected configs and the
+baseline, the metrics compared, the long score rows and one row of facts per config, and
+the digest of all of it. Plain pandas and SQL (no scipy.stats, no statsmodels): reading
+the inputs and their digest is cheap, so a comparison whose stored digest still matches
+is read back instead of computed again (``_stored``)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlmodel import Session
+
+from evaluation.compare._config_refs import (
+    SelectedConfig,
+    check_shared_cases,
+    find_experiment,
+    resolve_baseline,
+    select_configs,
+)
+from evaluation.errors import EvalError
+from evaluation.metrics import get_metric
+from evaluation.run._scoring import TIMING_METRICS
+from evaluation.spec._params import STUDIED_PARAMETERS
+from evaluation.storage.comparisons import energy_per_generation, latency_scores
+from evaluation.storage.models import Experiment
+from evaluation.storage.repository import aggregates_frame, experiment_configs, scores_frame
+
+LATENCY = "latency_s"
+SCORE_COLUMNS = ["config", "case_id", "sample_index", "group", "metric", "value"]
+
+
+@dataclass(frozen=True)
+class ComparisonInputs:
+    """One comparison's inputs. ``metrics``: those with a scored generation, in order;
+    ``notes``: what selecting them left out; ``baseline``: the selected config's name."""
+
+    experiments: tuple[Experiment, ...]
+    configs: tuple[SelectedConfig, ...]
+    run_label: str
+    title: str
+    baseline: str | None
+    metrics: tuple[str, ...]
+    quality: str | None
+    scores: pd.DataFrame
+    facts: pd.DataFrame
+    notes: tuple[str, ...]
+
+    def digest(self, *, adjust: str, alpha: float, delta: float | None) -> str:
+        """A hash of everything the comparison's result depends on, the code that
+        computes it included: equal digests give the same comparison."""
+        head = {
+            "code": _code(),
+            "experiments": [(e.id, e.name, e.suite, e.simulated) for e in self.experiments],
+            "configs": [asdict(c) for c in self.configs],
+            "run_label": self.run_label,
+            "title": self.title,
+            "baseline": self.baseline,
+            "metrics": [_metric_facts(m) for m in self.metrics],
+            "notes": self.notes,
+            "test": {"adjust": adjust, "alpha": alpha, "delta": delta},
+        }
+        h = hashlib.sha256(json.dumps(head, default=str).encode())
+        for frame in (self.scores, self.facts):  # row order included: it is an input too
+            h.update(json.dumps([*frame.columns, *map(str, frame.dtypes)]).encode())
+            h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        return h.hexdigest()
+
+
+def experiment_inputs(
+    session: Session,
+    experiment: str | int,
+    *,
+    baseline: str | None = None,
+    metrics: Sequence[str] | None = None,
+) -> ComparisonInputs:
+    """Every config of ``experiment`` (name or id) on its metrics and latency;
+    ``baseline`` (a config hash or label) defaults to the spec's baseline."""
+    row = find_experiment(session, experiment)
+    configs = select_configs(session, row, ref=None, prefix="")
+    return _inputs(
+        session,
+        [row],
+        configs,
+        run_label=row.name,
+        title=f"Comparison: {row.name}",
+        baseline=baseline if baseline is not None else row.baseline,
+        metrics=metrics,
+    )
+
+
+def stored_inputs(
+    session: Session,
+    selections: Sequence[tuple[str, str | None]],
+    *,
+    baseline: str | None = None,
+    metrics: Sequence[str] | None = None,
+) -> ComparisonInputs:
+    """Configs of stored experiments of one suite, on the cases they share: each selection
+    is (experiment name, config hash or label), or (experiment, None) for all its
+    configs; configs are called "<experiment>:<label>". Refuses (EvalError) experiments
+    of different suites or without a shared case."""
+    if not selections:
+        raise EvalError("nothing to compare: name at least one experiment")
+    experiments: dict[str, Experiment] = {}
+    for name, _ in selections:
+        experiments.setdefault(name, find_experiment(session, name))
+    suites = {e.suite for e in experiments.values()}
+    if len(suites) > 1:
+        listing = ", ".join(f"{e.name} ({e.suite})" for e in experiments.values())
+        raise EvalError(f"cannot compare experiments of different suites: {listing}")
+    chosen: dict[tuple[int, str], SelectedConfig] = {}
+    for name, ref in selections:
+        for c in select_configs(session, experiments[name], ref=ref, prefix=f"{name}:"):
+            chosen.setdefault((c.experiment_id, c.config_hash), c)
+    configs = list(chosen.values())
+    rows = list(experiments.values())
+    if len(rows) > 1:
+        check_shared_cases(session, rows, configs)
+    run_label = "-vs-".join(
+        dict.fromkeys(name if ref is None else f"{name}:{ref}" for name, ref in selections)
+    )
+    return _inputs(
+        session,
+        rows,
+        configs,
+        run_label=run_label,
+        title="Comparison: " + " vs ".join(dict.fromkeys(n for n, _ in selections)),
+        baseline=baseline,
+        metrics=metrics,
+    )
+
+
+def selection_inputs(
+    session: Session,
+    selections: Sequence[tuple[str, str | None]],
+    *,
+    baseline: str | None = None,
+) -> ComparisonInputs:
+    """The inputs the `compare` verb and flow take: one experiment without config refs
+    is compared as the `evaluate` flow's last stage compares it, anything else as
+    stored configs."""
+    if len(selections) == 1 and selections[0][1] is None:
+        return experiment_inputs(session, selections[0][0], baseline=baseline)
+    return stored_inputs(session, selections, baseline=baseline)
+
+
+def _inputs(
+    session: Session,
+    experiments: list[Experiment],
+    configs: list[SelectedConfig],
+    *,
+    run_label: str,
+    title: str,
+    baseline: str | None,
+    metrics: Sequence[str] | None,
+) -> ComparisonInputs:
+    notes: list[str] = []
+    wanted = _metrics(experiments, metrics, notes)
+    scores = _score_frame(session, experiments, configs, wanted)
+    present = [m for m in wanted if (scores["metric"] == m).any()]
+    for m in wanted:
+        if m not in present:
+            notes.append(f"{m}: no scored generation of any selected config; not compared")
+        else:
+            have = set(scores.loc[scores["metric"] == m, "config"])
+            if missing := [c.name for c in configs if c.name not in have]:
+                notes.append(f"{m}: no scored generation for {', '.join(missing)}; left out")
+        if m in present and get_metric(m).corpus_level:
+            notes.append(
+                f"{m} is a corpus metric: the paired tests use its per-case values, "
+                "the leaderboard its corpus value"
+            )
+    quality = next((m for m in present if m not in TIMING_METRICS), None)
+    return ComparisonInputs(
+        experiments=tuple(experiments),
+        configs=tuple(configs),
+        run_label=run_label,
+        title=title,
+        baseline=resolve_baseline(baseline, configs),
+        metrics=tuple(present),
+        quality=quality,
+        scores=scores,
+        facts=_facts(session, experiments, configs, quality),
+        notes=tuple(notes),
+    )
+
+
+def _metrics(
+    experiments: list[Experiment], metrics: Sequence[str] | None, notes: list[str]
+) -> list[str]:
+    if metrics is not None:
+        wanted = list(dict.fromkeys(metrics))
+    else:
+        first = list(experiments[0].metrics)
+        wanted = [m for m in first if all(m in e.metrics for e in experiments[1:])]
+        if dropped := [m for m in first if m not in wanted]:
+            notes.append(f"not in every experiment, not compared: {', '.join(dropped)}")
+        wanted.append(LATENCY)
+    for m in wanted:
+        get_metric(m)  # MetricError naming the known metrics
+    return list(dict.fromkeys(wanted))
+
+
+def _score_frame(
+    session: Session,
+    experiments: list[Experiment],
+    configs: list[SelectedConfig],
+    metrics: list[str],
+) -> pd.DataFrame:
+    parts = []
+    for e in experiments:
+        names = {c.config_hash: c.name for c in configs if c.experiment_id == e.id}
+        scores = scores_frame(session, e.id)
+        if LATENCY in metrics and not (scores["metric"] == LATENCY).any():
+            scores = pd.concat([scores, latency_scores(session, e.id)], ignore_index=True)
+        scores = scores[scores["metric"].isin(metrics) & scores["config"].isin(names)]
+        parts.append(scores.assign(config=scores["config"].map(names))[SCORE_COLUMNS])
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.assign(value=pd.to_numeric(frame["value"], errors="coerce").astype(float))
+
+
+def _facts(
+    session: Session,
+    experiments: list[Experiment],
+    configs: list[SelectedConfig],
+    quality: str | None,
+) -> pd.DataFrame:
+    """One row per config: swept parameters (one experiment only: across experiments a
+    parameter's effect would be mixed with the experiments' difference), quality (mean of
+    the first quality metric), latency p95 and energy per generation."""
+    rows = []
+    for e in experiments:
+        params = experiment_configs(session, e.id).set_index("hash")
+        aggregates = aggregates_frame(session, e.id)
+        means = {(r.metric, r.config_hash): r.mean for r in aggregates.itertuples()}
+        energy = energy_per_generation(session, e.id)
+        for c in configs:
+            if c.experiment_id != e.id:
+                continue
+            row: dict[str, Any] = {"config": c.name}
+            if len(experiments) == 1:
+                row |= {p: params.at[c.config_hash, p] for p in STUDIED_PARAMETERS if p in params}
+            if quality is not None:
+                row[quality] = means.get((quality, c.config_hash))
+            row["latency_p95_s"] = means.get(("latency_p95_s", c.config_hash))
+            row["energy_j"] = energy.get(c.config_hash)
+            rows.append(row)
+    facts = pd.DataFrame(rows)
+    swept = [p for p in STUDIED_PARAMETERS if p in facts and facts[p].dropna().nunique() >= 2]
+    unswept = [p for p in STUDIED_PARAMETERS if p in facts and p not in swept]
+    return facts.drop(columns=unswept).astype({p: float for p in swept})
+
+
+def _metric_facts(metric: str) -> tuple[str, str, bool, bool, bool]:
+    """What the registry says of a metric that the comparison uses."""
+    m = get_metric(metric)
+    return (metric, m.score_type, m.higher_is_better, m.descriptive, m.corpus_level)
+
+
+@functools.cache
+def _code() -> str:
+    """The source of the statistics and of this comparison, and the versions of the
+    numeric libraries under them: a stored comparison made by other code is stale."""
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in sorted([*(here.parent / "statistics").glob("*.py"), *here.glob("_*.py")]):
+        h.update(path.read_bytes())
+    for package in ("numpy", "pandas", "scipy", "statsmodels"):
+        h.update(version(package).encode())
+    return h.hexdigest()

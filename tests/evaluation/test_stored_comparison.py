@@ -1,0 +1,107 @@
+"""A stored comparison is read back exactly as it was computed while its inputs are
+unchanged, and computed again (and stored) once scores, the selection, the baseline, the
+adjustment or the stored rows differ from what it was computed from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session
+
+from evaluation.compare import CurrentComparison, current_comparison, parse_selections
+from evaluation.storage.comparisons import comparison_run
+from evaluation.storage.db import make_engine
+from tests.support.results_db import add_experiment, make_config, make_suite
+
+N = 24
+A, B, C = make_config("big:8b"), make_config("mid:3b"), make_config("small:1b", 0.7)
+RNG = np.random.default_rng(11)
+A_LOW = [0.0] * N  # scored the same on every case
+
+
+def _scores(p: float) -> list[float]:
+    return [float(x) for x in RNG.random(N) < p]
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    with Session(make_engine("sqlite://"), expire_on_commit=False) as s:
+        suite = make_suite(N, groups=[f"g{i % 6}" for i in range(N)])
+        add_experiment(
+            s,
+            "base",
+            suite,
+            {
+                A: {"exact_match": _scores(0.9)},
+                B: {"exact_match": _scores(0.6)},
+                C: {"exact_match": [None, *_scores(0.4)[1:]]},  # one case unscorable
+            },
+        )
+        add_experiment(
+            s, "nightly", suite, {A: {"exact_match": _scores(0.5)}, B: {"exact_match": A_LOW}}
+        )
+        yield s
+
+
+def same(read: CurrentComparison, computed: CurrentComparison) -> None:
+    """Read back: every stored column as computed, significance, verdicts, markdown."""
+    assert not read.computed and computed.computed
+    assert read.rows == [{k: r[k] for k in read.rows[0]} for r in computed.rows]
+    assert len(read.rows[0]) == 16  # the 15 stored columns and `significant`
+    assert read.verdicts == computed.verdicts
+    assert read.markdown == computed.markdown
+    assert (read.run_label, read.simulated) == (computed.run_label, computed.simulated)
+
+
+@pytest.mark.parametrize(
+    ("experiments", "configs", "options"),
+    [
+        (["base"], None, {}),
+        (["base"], None, {"adjust": "fdr_bh"}),
+        (["base"], None, {"baseline": B.label}),
+        (["base", "nightly"], None, {}),
+        (["base", "nightly"], [f"base:{A.label}"], {"baseline": "nightly:" + A.label}),
+    ],
+)
+def test_a_comparison_is_read_back_as_it_was_computed(session, experiments, configs, options):
+    selections = parse_selections(experiments, configs)
+    computed = current_comparison(session, selections, **options)
+    read = current_comparison(session, selections, **options)
+    same(read, computed)
+    assert any(v is None for r in read.rows for v in r.values())  # NULLs stay None
+
+
+def test_changed_scores_are_compared_again(session):
+    selections = [("base", None)]
+    before = current_comparison(session, selections)
+    session.execute(
+        text("UPDATE scores SET value = 1 - value WHERE metric = 'exact_match' AND value = 0")
+    )
+    after = current_comparison(session, selections)
+    assert after.computed
+    assert after.rows != [{k: r[k] for k in after.rows[0]} for r in before.rows]
+    same(current_comparison(session, selections), after)
+
+
+def test_another_baseline_or_adjustment_replaces_the_stored_run(session):
+    selections = [("base", None)]
+    default = current_comparison(session, selections)
+    digest = comparison_run(session, "base").inputs_digest
+    for options in ({"adjust": "fdr_bh"}, {"baseline": A.label}):
+        assert current_comparison(session, selections, **options).computed
+        assert comparison_run(session, "base").inputs_digest != digest
+    again = current_comparison(session, selections)
+    assert again.computed  # the stored run was the last one asked for
+    same(current_comparison(session, selections), again)
+    assert again.rows == default.rows
+
+
+def test_stored_rows_that_do_not_reproduce_are_compared_again(session):
+    selections = [("base", None)]
+    computed = current_comparison(session, selections)
+    session.execute(text("UPDATE comparisons SET p_value = p_value / 2"))
+    assert current_comparison(session, selections).computed
+    same(current_comparison(session, selections), computed)
