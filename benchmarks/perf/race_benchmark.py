@@ -17,12 +17,13 @@ correlated on cases. A config's true score on the suite is its mean true quality
 the suite's cases; the truly best config is the one with the highest.
 
 Per grid (24 and 96 configs) and world, over the trials: how often the pick is the truly
-best config or within 1 point (0–100) of it; how often the truly best is eliminated;
-generations used as a share of the full grid (median, 90th percentile); why races
-stopped. The same for the race with a budget of 25% of the full grid. Baselines on the
-same draws: the full grid (all cases, all configs), and a fixed random subsample of the
-same budget (every config on the same random cases, as many generations as the race
-used), each picking the best measured mean.
+best config or within ``--delta`` of it (the race's delta too; default 0.01, 1 point of
+0–100); how often the truly best is eliminated; generations used as a share of the full
+grid (median, 90th percentile); why races stopped. The same for the race with a budget
+of 25% of the full grid. Baselines on the same draws: the full grid (all cases, all
+configs), and a fixed random subsample of the same budget (every config on the same
+random cases, as many generations as the race used), each picking the best measured
+mean.
 
 What any race on this schedule could use (the floor): a config whose true gap to the
 best is g, with sd s of its paired differences with the best, is dropped at about the
@@ -33,7 +34,7 @@ rivals at all), median and 90th percentile: whether ≤ 25% of the full grid is 
 reach of any valid race, or what 300 cases can reveal forbids it.
 
     .venv/bin/python benchmarks/perf/race_benchmark.py [--trials 200] \
-        [--grids 24 96] [--worlds demo interacting]
+        [--grids 24 96] [--worlds demo interacting] [--delta 0.01]
 """
 
 from __future__ import annotations
@@ -73,7 +74,6 @@ GROUP_SHARE = 0.4  # share of a case's difficulty that its group shares
 DIFFICULTY = 0.5  # share of the 0/1 latent that is the case's own (as in the backend)
 LENGTH_SIGMA = 0.4  # log-normal spread of a group's prompt length around the typical
 BUDGET_SHARE = 0.25
-HIT_POINTS = 0.01
 NEAR_POINTS = 0.05  # "near the best": the configs counted in the report
 UNADJUSTED_Z = float(norm.isf(0.05))
 
@@ -139,23 +139,23 @@ def floor_share(scores: np.ndarray, true_score: np.ndarray, z: float) -> float:
     return float(np.sum(dropped_at)) / scores.size
 
 
-def run_race(names, ids, groups, scores, seed, budget):
+def run_race(names, ids, groups, scores, seed, budget, delta):
     means = pd.DataFrame(scores, index=ids, columns=list(names))
     group_series = pd.Series(groups, index=ids)
     schedule = race_schedule(ids, list(groups), seed=seed, suite="bench")
-    race = Race(list(names), schedule, RaceSettings(budget=budget))
+    race = Race(list(names), schedule, RaceSettings(delta=delta, budget=budget))
     while race.next_round() is not None:
         race.close_round(means, group_series)
     return race
 
 
-def trial(world: str, g: Grid, index: int) -> dict[str, object]:
+def trial(world: str, g: Grid, index: int, delta: float) -> dict[str, object]:
     rng = np.random.default_rng([index, len(g.names), list(WORLDS).index(world)])
     task = TASK_TYPES[index % len(TASK_TYPES)]
     quality, group_of_case = suite_truth(world, g, task, rng)
     true_score = quality.mean(axis=0)
     best = int(np.argmax(true_score))
-    ok = true_score >= true_score[best] - HIT_POINTS
+    ok = true_score >= true_score[best] - delta
     scores = draw(quality, group_of_case, rng)
     ids = [f"case-{i:03d}" for i in range(N_CASES)]
     groups = [f"src-{j}" for j in group_of_case]
@@ -167,7 +167,7 @@ def trial(world: str, g: Grid, index: int) -> dict[str, object]:
     }
     order = rng.permutation(N_CASES)
     for label, budget in (("race", None), ("budget", int(BUDGET_SHARE * full))):
-        race = run_race(g.names, ids, groups, scores, index, budget)
+        race = run_race(g.names, ids, groups, scores, index, budget, delta)
         if budget is None:
             row["floor_race"] = floor_share(scores, true_score, float(norm.isf(race.level)))
             row["floor_unadjusted"] = floor_share(scores, true_score, UNADJUSTED_Z)
@@ -184,11 +184,12 @@ def trial(world: str, g: Grid, index: int) -> dict[str, object]:
     return row
 
 
-def report(world: str, size: int, rows: pd.DataFrame, seconds: float) -> None:
+def report(world: str, size: int, rows: pd.DataFrame, seconds: float, delta: float) -> None:
+    hit = f"within {delta * 100:g} point{'' if delta == 0.01 else 's'}"
     print(
         f"\n{world} world, {size} configs x {N_CASES} cases, {len(rows)} trials ({seconds:.0f} s)"
     )
-    print(f"  full grid (100%): pick within 1 point {rows.full_hit.mean():.1%}")
+    print(f"  full grid (100%): pick {hit} {rows.full_hit.mean():.1%}")
     print(
         f"  configs within {NEAR_POINTS * 100:g} points of the best: median "
         f"{rows.near.median():g}, p90 {rows.near.quantile(0.9):g}; floor of any race "
@@ -200,10 +201,10 @@ def report(world: str, size: int, rows: pd.DataFrame, seconds: float) -> None:
         share = rows[f"{label}_share"]
         stops = Counter(rows[f"{label}_stop"])
         print(
-            f"  {name}: pick within 1 point {rows[f'{label}_hit'].mean():.1%}; truly best "
+            f"  {name}: pick {hit} {rows[f'{label}_hit'].mean():.1%}; truly best "
             f"eliminated {rows[f'{label}_best_out'].mean():.1%}; generations median "
             f"{share.median():.1%}, p90 {share.quantile(0.9):.1%} of the full grid; "
-            f"random subsample of the same budget: within 1 point "
+            f"random subsample of the same budget: {hit} "
             f"{rows[f'{label}_sub_hit'].mean():.1%}; stops {dict(stops)}"
         )
     by_task = rows.groupby("task")[["full_hit", "race_hit", "budget_hit"]].mean()
@@ -216,14 +217,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--grids", type=int, nargs="+", default=[24, 96], choices=list(GRIDS))
+    parser.add_argument(
+        "--delta", type=float, default=0.01, help="the race's delta and the hit criterion"
+    )
     parser.add_argument("--worlds", nargs="+", default=list(WORLDS), choices=list(WORLDS))
     args = parser.parse_args()
     for world in args.worlds:
         for size in args.grids:
             g = grid(size)
             start = time.perf_counter()
-            rows = pd.DataFrame([trial(world, g, i) for i in range(args.trials)])
-            report(world, size, rows, time.perf_counter() - start)
+            rows = pd.DataFrame([trial(world, g, i, args.delta) for i in range(args.trials)])
+            report(world, size, rows, time.perf_counter() - start, args.delta)
 
 
 if __name__ == "__main__":
