@@ -194,3 +194,30 @@ def test_delta_stop_picks_a_config_more_than_delta_below_the_best_at_most_at_alp
         wrong += race.outcome.reason == "tie" and race.outcome.pick != "k0"
     assert stops > 0  # the rule is exercised
     assert wrong / trials <= alpha
+
+
+def test_race_stops_within_delta_in_the_round_that_drops_a_config():
+    # 40 cases, rounds of 20, 30, 40; level 0.05 / (3 rounds · 2 rivals) = 0.0083. In the
+    # first round A is right on 10 cases and C on none: 10 discordant pairs, all for A,
+    # exact p = 0.5**10 = 0.00098: C is dropped. B equals A on the first round (it
+    # differs on one later case), so the bound on how much better B could be is the
+    # exact 1 − 0.0083**(1/20) = 0.213: inside delta 0.3, and the race stops at once.
+    ids = [f"c{i}" for i in range(40)]
+    schedule = race_schedule(ids, [None] * 40, seed=0, suite="s")
+    order = list(schedule.order)
+    means = pd.DataFrame(0.0, index=ids, columns=["A", "B", "C"])
+    means.loc[order[:10] + order[20:30], ["A", "B"]] = 1.0
+    means.loc[order[35], "B"] = 1.0
+    race = Race(["A", "B", "C"], schedule, RaceSettings(delta=0.3))
+    while race.next_round() is not None:
+        race.close_round(means)
+    assert len(race.rounds) == 1
+    (gone,) = race.rounds[0].eliminated
+    assert gone.config == "C" and gone.p_value == pytest.approx(0.5**10)
+    assert race.outcome.reason == "tie" and race.outcome.pick == "A"
+    assert set(race.outcome.survivors) == {"A", "B"}
+    # at delta 0.2 the bound (0.213) is not inside: no stop after the first round
+    narrow = Race(["A", "B", "C"], schedule, RaceSettings(delta=0.2))
+    narrow.next_round()
+    narrow.close_round(means)
+    assert narrow.outcome is None
