@@ -18,14 +18,15 @@ min(1, p_one-sided × R × (K − 1)), eliminated ⇔ adjusted p ≤ α.
 
 Stopping within delta. The race stops when, for every survivor j, the one-sided lower
 bound on (leader − j) at the look's level is above −delta: no survivor is more than
-delta better than the leader, with confidence. If b survives to that look and the
-leader is more than delta below it, the bound for the pair (leader, b) failed: one more
-union over the same K − 1 rivals and R looks, so P(a delta stop picks a config more than
-delta below b) ≤ α too (P(either error) ≤ 2α; the two coincide when the test and the
-interval are dual, as for t). Dropping a config whenever its bound says it is at most
-delta better than the leader (an ε-good drop at every look) is not done: a chain of such
-drops can lose delta at each link, and bounding it needs the union over all K·(K − 1)
-ordered pairs, a far stricter level for every test.
+delta better than the leader, with confidence. If b survives to that look and the leader
+is more than delta below it, the bound for the pair (leader, b) failed: one more union
+over the same K − 1 rivals and R looks, so P(b still running at a delta stop whose pick
+is more than delta below it) ≤ α, and with the elimination error P(a delta stop picks a
+config more than delta below b) ≤ 2α (α when the test and the interval are dual, as for
+t: both errors are then the same failed bound). Dropping a config whenever its bound
+says it is at most delta better than the leader (an ε-good drop at every look) is not
+done: a chain of such drops can lose delta at each link, and bounding it needs the union
+over all K·(K − 1) ordered pairs, a far stricter level for every test.
 
 Limits (latency, energy): a config is over a limit when its p95 is significantly above
 it, an exact binomial test that more than 5% of its generations exceed it, at
