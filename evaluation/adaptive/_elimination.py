@@ -1,37 +1,50 @@
-"""Which configs a race drops after a round, and with what evidence.
+"""Which configs a race drops after a round, when it may stop, and with what evidence.
 
-Error control. The guarantee is on the error that matters: P(the truly best config is
+Error control. The guarantee is on the error that matters: P(the truly best config b is
 ever eliminated) ≤ α, however often the race looks. The race looks at most R times (the
-rounds of its schedule, fixed before any data) and the truly best config b can only be
-dropped by a rival j with a one-sided paired test "j better than b" rejecting at some
-look. A union bound over the K − 1 possible rivals and the R looks gives the per-test
-level α / (R·(K − 1)) (alpha spent evenly over the looks, Bonferroni over rivals). The
+rounds of its schedule, fixed before any data) and b can only be dropped by a rival j
+with a one-sided paired test "j better than b" rejecting at some look. A union bound over
+the K − 1 possible rivals and the R looks gives the per-test level α / (R·(K − 1)). The
 rival is the current leader, chosen from the data, which is why Holm's step-down (valid
-for hypotheses fixed in advance) is not used here: the union bound covers any choice of
-rival. The tests are :func:`evaluation.statistics.compare_scores` (exact McNemar for one
-0/1 score per case, clustered t when cases share groups, paired t or Wilcoxon otherwise),
+for hypotheses fixed in advance) is not used: the union bound covers any choice of
+rival. Fewer than K − 1 terms would need the set of rivals fixed in advance; the
+survivors are not (they shrink with the same data). Alpha spent unevenly over the looks
+(more where a drop saves more of the suite, none at the last look) was measured and
+changed nothing (docs/adaptive-evaluation.md): the critical z moves with log(1/level).
+An anytime-valid confidence sequence would be wider (effective z about 4.0 at 24 configs
+against 3.46 here): it pays for looks a race with a fixed schedule never takes.
+The tests are :func:`evaluation.statistics.compare_scores` (exact McNemar for one 0/1
+score per case, clustered t when cases share groups, paired t or Wilcoxon otherwise),
 two-sided p halved to the one-sided p in the leader's favour; the reported adjusted p is
 min(1, p_one-sided × R × (K − 1)), eliminated ⇔ adjusted p ≤ α.
 
-Limits (latency, energy): a config is over a limit when its p95 is significantly above
-it, an exact binomial test that more than 5% of its generations exceed the limit, at
-α_limit / R per config (only the config's own test can drop it).
+Stopping within delta. The race stops when, for every survivor j, the one-sided lower
+bound on (leader − j) at the look's level is above −delta: no survivor is more than
+delta better than the leader, with confidence. If b survives to that look and the leader
+is more than delta below it, the bound for the pair (leader, b) failed: one more union
+over the same K − 1 rivals and R looks, so P(b still running at a delta stop whose pick
+is more than delta below it) ≤ α, and with the elimination error P(a delta stop picks a
+config more than delta below b) ≤ 2α (α when the test and the interval are dual, as for
+t: both errors are then the same failed bound). Dropping a config whenever its bound
+says it is at most delta better than the leader (an ε-good drop at every look) is not
+done: a chain of such drops can lose delta at each link, and bounding it needs the union
+over all K·(K − 1) ordered pairs, a far stricter level for every test.
 
-Equivalence: all survivors are within ``delta`` of each other when every pairwise
-interval at confidence 1 − 2·level (TOST at the same per-test level) lies inside
-(−delta, delta) (configs identical on every case so far: see :func:`_within`).
+Limits (latency, energy): a config is over a limit when its p95 is significantly above
+it, an exact binomial test that more than 5% of its generations exceed it, at
+α_limit / R per config (only the config's own test can drop it).
 
 Speed: a race compares every survivor with the leader after every round. A pair whose
 plain paired z (d̄ over its unclustered SE) is below half the z the level needs is not
 tested: only a clustered SE under half the unclustered one could make it significant.
-A pair whose difference is already ``delta`` or more cannot be equivalent either.
+The same plain bound screens the stop: a rival whose plain z for (leader − rival + delta)
+is below half the needed z cannot meet it either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Literal
 
 import numpy as np
@@ -63,12 +76,12 @@ class Elimination:
 @dataclass(frozen=True)
 class Judgement:
     """What one look decided: the leader, the configs dropped, the means it saw, and
-    whether the survivors are all within delta of each other."""
+    whether the leader is, with confidence, within delta of every config left."""
 
     leader: str
     means: dict[str, float]
     eliminated: tuple[Elimination, ...]
-    equivalent: bool
+    within_delta: bool
 
 
 def one_sided(comparison: PairedComparison) -> float:
@@ -85,14 +98,15 @@ def judge(
     *,
     groups: pd.Series | None,
     level: float,
-    looks_times_rivals: int,
+    adjust: float,
     delta: float,
     score_type: ScoreType,
     higher_is_better: bool = True,
 ) -> Judgement:
     """Compare every survivor with the leader on the cases in ``means`` (rows: cases,
-    columns: configs; NaN = unscorable) and drop those significantly worse at ``level``
-    (one-sided, per test). ``looks_times_rivals`` is R·(K − 1), for the adjusted p."""
+    columns: configs; NaN = unscorable), drop those significantly worse at ``level``
+    (one-sided, per test; adjusted p = p × ``adjust``) and say whether the leader is
+    within ``delta`` of every one left (one-sided bounds at ``level``)."""
     sign = 1.0 if higher_is_better else -1.0
     table = means[list(survivors)]
     averages = {c: float(np.nanmean(table[c])) for c in survivors}
@@ -108,12 +122,12 @@ def judge(
             x, y, groups=g, score_type=score_type, confidence=confidence, a=a, b=b
         )
 
-    plain_z = _plain_z(table, leader, sign)
+    lead, se = _plain_lead(table, leader, sign)
     needed = PRESCREEN * float(stats.norm.isf(level))
     eliminated = []
     versus_leader = {}
     for config in survivors:
-        if config == leader or plain_z[config] < needed:
+        if config == leader or not lead[config] >= needed * se[config]:
             continue
         result = compare(leader, config)
         versus_leader[config] = result
@@ -128,47 +142,47 @@ def judge(
                     diff=result.diff,
                     ci=result.diff_ci,
                     p_value=p,
-                    p_adjusted=min(1.0, p * looks_times_rivals),
+                    p_adjusted=min(1.0, p * adjust),
                     test=result.test,
                 )
             )
     left = [c for c in survivors if c not in {e.config for e in eliminated}]
-    equivalent = len(left) > 1 and all(abs(averages[c] - averages[leader]) < delta for c in left)
-    if equivalent:
-        rivals = [c for c in left if c != leader]
-        equivalent = _within(
+    rivals = [c for c in left if c != leader]
+    within = bool(rivals) and all(lead[c] + delta >= needed * se[c] for c in rivals)
+    if within:
+        within = _within_delta(
             [versus_leader.get(c) or compare(leader, c) for c in rivals], delta, level
         )
-    if equivalent:
-        equivalent = _within([compare(a, b) for a, b in combinations(left, 2)], delta, level)
-    return Judgement(leader, averages, tuple(eliminated), equivalent)
+    return Judgement(leader, averages, tuple(eliminated), within)
 
 
-def _plain_z(table: pd.DataFrame, leader: str, sign: float) -> dict[str, float]:
-    """d̄ / (sd(d)/√n) of leader minus each config on the cases both scored (inf when
-    the differences have no spread but a positive mean; 0 when undefined)."""
+def _plain_lead(
+    table: pd.DataFrame, leader: str, sign: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """d̄ and its plain SE sd(d)/√n for leader minus each config on the cases both scored
+    (SE 0 when the differences have no spread; lead 0 and SE inf when undefined)."""
     x = sign * table.to_numpy(float)
     d = x[:, [table.columns.get_loc(leader)]] - x
     n = np.sum(~np.isnan(d), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nanmean(d, axis=0)
-        sd = np.nanstd(d, axis=0, ddof=1)
-        z = np.where(sd > 0, mean / (sd / np.sqrt(n)), np.where(mean > 0, np.inf, 0.0))
-    z = np.where((n >= 2) & ~np.isnan(z), z, 0.0)
-    return dict(zip(table.columns, z.tolist(), strict=True))
+        se = np.nanstd(d, axis=0, ddof=1) / np.sqrt(n)
+    ok = (n >= 2) & ~np.isnan(mean) & ~np.isnan(se)
+    mean, se = np.where(ok, mean, 0.0), np.where(ok, se, np.inf)
+    names = list(table.columns)
+    return dict(zip(names, mean.tolist(), strict=True)), dict(zip(names, se.tolist(), strict=True))
 
 
-def _within(comparisons: Sequence[PairedComparison], delta: float, level: float) -> bool:
-    """Every interval inside (−delta, delta). Differences that were zero on every case
-    give a degenerate interval; for them the bound is the exact (Clopper–Pearson) upper
-    limit on the share of cases that differ, 1 − level^(1/n), which bounds |mean
-    difference| for scores in [0, 1]."""
+def _within_delta(versus: Sequence[PairedComparison], delta: float, level: float) -> bool:
+    """Every lower bound on (leader − rival) above −delta. Differences that were zero on
+    every case give a degenerate interval; for them the bound is the exact
+    (Clopper–Pearson) upper limit on the share of cases that differ, 1 − level^(1/n),
+    which bounds |mean difference| for scores in [0, 1]."""
     return all(
         c.diff_ci is not None
         and -delta < c.diff_ci[0]
-        and c.diff_ci[1] < delta
         and (c.sd_diff != 0 or 1 - level ** (1 / c.n_used) < delta)
-        for c in comparisons
+        for c in versus
     )
 
 

@@ -1,5 +1,5 @@
 """A race: rounds of shared cases, the losers dropped after each, until one is left, the
-rest are tied within delta, the budget is spent or the suite is exhausted.
+leader is within delta of every survivor, the budget is spent or the suite is exhausted.
 
 The race is a pure function of (configs, schedule, settings) and the scores it is given:
 :meth:`Race.next_round` says which configs to run on which cases, :meth:`Race.close_round`
@@ -23,7 +23,7 @@ from evaluation.statistics import CaseTable, ScoreType
 StopReason = Literal["one_left", "tie", "budget", "exhausted"]
 STOP_TEXT = {
     "one_left": "one config left",
-    "tie": "the survivors are within delta of each other (tie)",
+    "tie": "no survivor is more than delta better than the leader (tie within delta)",
     "budget": "the generation budget is spent",
     "exhausted": "every case was run; the survivors could not be separated",
 }
@@ -169,7 +169,7 @@ class Race:
             plan.configs,
             groups=groups,
             level=self.level,
-            looks_times_rivals=self.looks_times_rivals,
+            adjust=self.looks_times_rivals,
             delta=s.delta,
             score_type=s.score_type,
             higher_is_better=s.higher_is_better,
@@ -206,7 +206,7 @@ class Race:
         self.survivors = tuple(c for c in plan.configs if c not in gone)
         if len(self.survivors) <= 1:
             self._finish("one_left")
-        elif verdict.equivalent and not gone:
+        elif verdict.within_delta:
             self._finish("tie")
         elif self._budget_cut:
             self._finish("budget")

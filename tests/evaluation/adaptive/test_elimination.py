@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import norm
+from scipy.stats import t as t_dist
 
 from evaluation.adaptive import Race, RaceSettings, judge, over_limit, race_schedule
 
@@ -24,7 +25,7 @@ def test_leader_drops_config_with_exact_mcnemar_p():
         ["A", "B"],
         groups=None,
         level=0.05,
-        looks_times_rivals=1,
+        adjust=1,
         delta=0.01,
         score_type="binary",
     )
@@ -41,7 +42,7 @@ def test_borderline_pair_is_kept_or_dropped_by_the_level():
     a = [1.0] * 8 + [0.0] * 2 + [1.0] * 10
     b = [0.0] * 8 + [1.0] * 2 + [1.0] * 10
     means = _frame(A=a, B=b)
-    kw = dict(groups=None, looks_times_rivals=3, delta=0.01, score_type="binary")
+    kw = dict(groups=None, adjust=3, delta=0.01, score_type="binary")
     assert judge(means, ["A", "B"], level=0.05, **kw).eliminated == ()
     (gone,) = judge(means, ["A", "B"], level=0.06, **kw).eliminated
     assert gone.p_value == pytest.approx(56 / 1024)
@@ -55,7 +56,7 @@ def test_lower_is_better_metric_makes_the_smallest_the_leader():
         ["slow", "fast"],
         groups=None,
         level=0.01,
-        looks_times_rivals=1,
+        adjust=1,
         delta=0.01,
         score_type="continuous",
         higher_is_better=False,
@@ -147,6 +148,76 @@ def test_configs_identical_so_far_are_not_a_tie_until_the_cases_bound_it():
     # 0 of 30 cases differ: the share that differs is below 1 − level^(1/30) (exact),
     # 0.107 at level 0.034, which bounds the difference: no tie at delta 0.01.
     means = _frame(A=[1.0, 0.0] * 15, B=[1.0, 0.0] * 15)
-    kw = dict(groups=None, level=0.034, looks_times_rivals=1, score_type="binary")
-    assert not judge(means, ["A", "B"], delta=0.01, **kw).equivalent
-    assert judge(means, ["A", "B"], delta=0.2, **kw).equivalent
+    kw = dict(groups=None, level=0.034, adjust=1, score_type="binary")
+    assert not judge(means, ["A", "B"], delta=0.01, **kw).within_delta
+    assert judge(means, ["A", "B"], delta=0.2, **kw).within_delta
+
+
+def test_stop_when_no_rival_can_be_delta_better_than_the_leader():
+    # leader − B is +0.15 on half the cases and −0.05 on the other half: mean 0.05,
+    # paired t over 40 cases. One-sided at level 0.001 the lower bound is
+    # 0.05 − t(0.999, 39)·sd/√40 = 0.05 − 3.3128·0.10127/√40 = −0.0030: B is not
+    # significantly worse (t = 3.12, one-sided p = 0.0017 > 0.001), but it cannot be 0.01
+    # better than the leader. The
+    # old two-sided rule (both bounds inside ±delta) would not stop: the upper is 0.103.
+    b = np.tile([0.3, 0.5], 20)
+    means = _frame(L=b + np.tile([0.15, -0.05], 20), B=b)
+    d = np.tile([0.15, -0.05], 20)
+    lower = d.mean() - t_dist.isf(0.001, 39) * d.std(ddof=1) / np.sqrt(40)
+    assert lower == pytest.approx(-0.0030, abs=1e-4)
+    kw = dict(groups=None, level=0.001, adjust=1.0, score_type="continuous")
+    verdict = judge(means, ["B", "L"], delta=0.01, **kw)
+    assert verdict.leader == "L" and verdict.eliminated == ()
+    assert verdict.within_delta
+    assert not judge(means, ["B", "L"], delta=0.003, **kw).within_delta  # −0.0030 < −0.003
+
+
+def test_delta_stop_picks_a_config_more_than_delta_below_the_best_at_most_at_alpha():
+    """The best config at 0.8, three rivals 0.11 below it, delta 0.1: a race that stops
+    on "within delta" with a rival as the pick has made the error the stop rule bounds;
+    it happens in at most alpha of the races."""
+    k, n, trials, alpha = 4, 150, 100, 0.05
+    ids = [f"c{i}" for i in range(n)]
+    groups = [f"g{i // 10}" for i in range(n)]
+    configs = [f"k{i}" for i in range(k)]
+    thresholds = norm.ppf([0.8, 0.69, 0.69, 0.69])
+    wrong = stops = 0
+    for trial in range(trials):
+        rng = np.random.default_rng(1000 + trial)
+        latent = np.sqrt(0.5) * rng.normal(size=(n, 1)) + np.sqrt(0.5) * rng.normal(size=(n, k))
+        means = pd.DataFrame((latent < thresholds).astype(float), index=ids, columns=configs)
+        schedule = race_schedule(ids, groups, seed=trial, suite="delta")
+        race = Race(configs, schedule, RaceSettings(alpha=alpha, delta=0.1))
+        while race.next_round() is not None:
+            race.close_round(means, pd.Series(groups, index=ids))
+        stops += race.outcome.reason == "tie"
+        wrong += race.outcome.reason == "tie" and race.outcome.pick != "k0"
+    assert stops > 0  # the rule is exercised
+    assert wrong / trials <= alpha
+
+
+def test_race_stops_within_delta_in_the_round_that_drops_a_config():
+    # 40 cases, rounds of 20, 30, 40; level 0.05 / (3 rounds · 2 rivals) = 0.0083. In the
+    # first round A is right on 10 cases and C on none: 10 discordant pairs, all for A,
+    # exact p = 0.5**10 = 0.00098: C is dropped. B equals A on the first round (it
+    # differs on one later case), so the bound on how much better B could be is the
+    # exact 1 − 0.0083**(1/20) = 0.213: inside delta 0.3, and the race stops at once.
+    ids = [f"c{i}" for i in range(40)]
+    schedule = race_schedule(ids, [None] * 40, seed=0, suite="s")
+    order = list(schedule.order)
+    means = pd.DataFrame(0.0, index=ids, columns=["A", "B", "C"])
+    means.loc[order[:10] + order[20:30], ["A", "B"]] = 1.0
+    means.loc[order[35], "B"] = 1.0
+    race = Race(["A", "B", "C"], schedule, RaceSettings(delta=0.3))
+    while race.next_round() is not None:
+        race.close_round(means)
+    assert len(race.rounds) == 1
+    (gone,) = race.rounds[0].eliminated
+    assert gone.config == "C" and gone.p_value == pytest.approx(0.5**10)
+    assert race.outcome.reason == "tie" and race.outcome.pick == "A"
+    assert set(race.outcome.survivors) == {"A", "B"}
+    # at delta 0.2 the bound (0.213) is not inside: no stop after the first round
+    narrow = Race(["A", "B", "C"], schedule, RaceSettings(delta=0.2))
+    narrow.next_round()
+    narrow.close_round(means)
+    assert narrow.outcome is None
