@@ -216,7 +216,7 @@ def test_the_model_pick_must_be_clearly_better_than_the_best_measured_one():
 
 
 def test_the_floor_is_the_best_estimated_measured_config_not_the_luckiest_mean():
-    """"l" has the highest raw mean (10 of 10 on few cases) but, weighed against its
+    """ "l" has the highest raw mean (10 of 10 on few cases) but, weighed against its
     prediction, a lower estimate than "w", measured on many cases; the floor is "w"."""
     table = pd.DataFrame(
         {
