@@ -47,8 +47,8 @@ class Hyperparameters:
     """Settings of each ensemble member (``HistGradientBoostingRegressor``)."""
 
     ensemble_size: int = 5
-    max_iter: int = 150
-    learning_rate: float = 0.1
+    max_iter: int = 100
+    learning_rate: float = 0.15
     max_leaf_nodes: int = 15
     min_samples_leaf: int = 5
     l2_regularization: float = 1.0
