@@ -18,8 +18,9 @@ already judged by their combined estimates (:mod:`selection.shrinkage`), which w
 alternative's measurement by its precision; testing the highest of many raw measured
 means against the choice, as an earlier version did, rewards the luckiest of them (the
 best of many means over 10 cases sits well above its true value). ``hand_floor`` is the
-other direction: the model's pick must be estimated significantly better than the best
-measured-feasible config, or that config is kept.
+other direction: the model's pick must be estimated significantly better than the
+best-estimated measured-feasible config (by its combined estimate, not its raw mean, for
+the same reason), or that config is kept.
 """
 
 from __future__ import annotations

@@ -19,8 +19,15 @@ noise, such as the luckiest of many configs measured on a few cases, does not co
 
     s_m² ← max(s_m², (ȳ − m)² / CONFLICT_Z² − s_y²)
 
-The model's average error can also understate its error for one config: the
-prediction for a measured config was fitted on that config's own rows. Each config's
+The prediction for a measured config was fitted on that config's own rows, so it
+already leans toward the measurement; combined with the same measurement it would count
+that evidence twice (a lucky 10 of 10 raises the prior, then the posterior again). The
+prior is therefore the prediction moved by ``<target>_self_shift`` (the config's mean
+out-of-fold minus in-sample prediction, :mod:`selection.training`): what the model
+predicts without the config's own rows on the task type, which is also the prediction
+whose error s_m was calibrated on.
+
+The model's average error can also understate its error for one config. Each config's
 held-out misfit (squared out-of-fold residuals on suites the model did not see, less
 their sampling noise: ``<target>_misfit_var``, :mod:`selection.training`) is evidence of
 that, but one or two residuals are a noisy variance estimate, and taken alone (as a
@@ -68,8 +75,9 @@ MEASURED_COLUMNS = (
 def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.DataFrame:
     """``table`` (candidates with the model's predictions) with measured configs'
     quality and latency quantiles replaced by the posterior (value, 90% interval, and
-    ``<t>_sd`` on the fitting scale), the predictions kept as ``<t>_predicted`` and the
-    measurements as ``measured_<column>``. ``measured`` says which rows had evidence."""
+    ``<t>_sd`` on the fitting scale), the priors (predictions without the config's own
+    rows) kept as ``<t>_predicted`` and the measurements as ``measured_<column>``.
+    ``measured`` says which rows had evidence."""
     out = table.copy()
     evidence = model.evidence[model.evidence["task_type"] == task_type]
     measured = evidence.set_index("config_hash")[list(MEASURED_COLUMNS)]
