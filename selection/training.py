@@ -214,7 +214,10 @@ def _with_misfit(
       the same measurement again would count the evidence twice (a lucky 10 of 10 pulls
       the prior up, then the posterior up again). Adding the shift turns the prediction
       back into one that did not see the config's rows on this task type, which is also
-      the prediction whose error the cross-validated interval describes."""
+      the prediction whose error the cross-validated interval describes. The part of
+      out-of-fold minus in-sample that every row of a suite shares (the suite's mean) is
+      taken out: it is the held-out fold's ignorance of that suite (its level, its input
+      lengths), not the config's pull on its own prediction."""
     keys = ["config_hash", "task_type"]
     out = table.copy()
     index = pd.MultiIndex.from_frame(out[keys])
@@ -227,7 +230,9 @@ def _with_misfit(
         excess = (y - oof) ** 2 - noise
         per = pd.Series(excess).groupby(by).mean().clip(lower=0)
         out[f"{name}_misfit_var"] = per.reindex(index).to_numpy()
-        shift = pd.Series(oof - target.predict_raw(x)[0]).groupby(by).mean()
+        lean = pd.Series(oof - target.predict_raw(x)[0])
+        lean -= lean.groupby(rows["suite"]).transform("mean")
+        shift = lean.groupby(by).mean()
         out[f"{name}_self_shift"] = shift.reindex(index).to_numpy()
     return out
 
