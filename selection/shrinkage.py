@@ -23,9 +23,9 @@ The prediction for a measured config was fitted on that config's own rows, so it
 already leans toward the measurement; combined with the same measurement it would count
 that evidence twice (a lucky 10 of 10 raises the prior, then the posterior again). The
 prior is therefore the prediction moved by ``<target>_self_shift`` (the config's mean
-out-of-fold minus in-sample prediction, :mod:`selection.training`): what the model
-predicts without the config's own rows on the task type, which is also the prediction
-whose error s_m was calibrated on.
+out-of-fold minus in-sample prediction, less what all rows of a held-out suite share:
+:mod:`selection.training`): what the model predicts without the config's own rows on the
+task type, which is also the prediction whose error s_m was calibrated on.
 
 The model's average error can also understate its error for one config. Each config's
 held-out misfit (squared out-of-fold residuals on suites the model did not see, less
