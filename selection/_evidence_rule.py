@@ -18,8 +18,9 @@ already judged by their combined estimates (:mod:`selection.shrinkage`), which w
 alternative's measurement by its precision; testing the highest of many raw measured
 means against the choice, as an earlier version did, rewards the luckiest of them (the
 best of many means over 10 cases sits well above its true value). ``hand_floor`` is the
-other direction: the model's pick must be estimated significantly better than the best
-measured-feasible config, or that config is kept.
+other direction: the model's pick must be estimated significantly better than the
+best-estimated measured-feasible config (by its combined estimate, not its raw mean, for
+the same reason), or that config is kept.
 """
 
 from __future__ import annotations
@@ -114,14 +115,18 @@ def check_choice(
 
 
 def hand_floor(table: pd.DataFrame, chosen: Any, candidates: pd.DataFrame) -> Override | None:
-    """An Override to the user's own pick (the measured-feasible row with the best
-    measured mean) unless ``table.loc[chosen]`` is estimated significantly better than it:
-    one-sided z test of the two combined estimates, α = ``ALPHA``. The model's pick has
-    to earn its place over what the leaderboard already shows, so the answer is never a
-    guess that is merely not significantly worse than the evidence."""
+    """An Override to the best measured-feasible row (by its combined estimate: its
+    measurement weighed against the prediction) unless ``table.loc[chosen]`` is estimated
+    significantly better than it: one-sided z test of the two combined estimates,
+    α = ``ALPHA``. The model's pick has to earn its place over what was measured, so the
+    answer is never a guess that is merely not significantly worse than the evidence.
+
+    The floor is the best combined estimate, not the best raw measured mean: the highest
+    of many means over a few cases is mostly the luckiest (it sits well above its true
+    value), and holding every pick to it kept configs that were merely lucky."""
     if candidates.empty:
         return None
-    floor = candidates["measured_quality_mean"].idxmax()
+    floor = candidates["quality"].idxmax()
     if floor == chosen:
         return None
     row, best = table.loc[chosen], table.loc[floor]
@@ -131,9 +136,10 @@ def hand_floor(table: pd.DataFrame, chosen: Any, candidates: pd.DataFrame) -> Ov
         return None
     return Override(
         floor,
-        f"the best measured config that meets the limits by its measurements "
-        f"({100 * best['measured_quality_mean']:.1f} on {int(best['measured_n_cases'])} "
-        f"cases) is kept: the model's pick is not estimated significantly better "
+        f"the best-estimated measured config that meets the limits by its measurements "
+        f"(measured {100 * best['measured_quality_mean']:.1f} on "
+        f"{int(best['measured_n_cases'])} cases) is kept: the model's pick is not "
+        f"estimated significantly better "
         f"({100 * row['quality']:.1f} vs {100 * best['quality']:.1f})",
     )
 

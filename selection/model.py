@@ -23,6 +23,7 @@ from selection.features import FeatureEncoder
 
 QUALITY = "quality"
 LOG_TARGETS = frozenset({"latency_p50", "latency_p95", "tokens_per_s", "energy_j"})
+MAX_CACHED = 8
 
 
 @contextmanager
@@ -83,6 +84,9 @@ class SelectorModel:
     trained_keys: frozenset[str]
     coverage: float
     importances: dict[str, dict[str, float]] = field(default_factory=dict)
+    _predicted: dict[tuple, pd.DataFrame] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def task_types(self) -> list[str]:
@@ -118,8 +122,17 @@ class SelectorModel:
     def predict(
         self, configs: pd.DataFrame, task_type: str, input_chars: float | None = None
     ) -> pd.DataFrame:
-        """Predictions for ``configs`` on ``task_type``."""
-        return self.predict_rows(self.context_rows(configs, task_type, input_chars))
+        """Predictions for ``configs`` on ``task_type``. Kept per (task type, input
+        length, configs) for the last few calls: every recommendation for a task scores
+        the same candidates, and the trees are most of its time. A config hash names
+        its features, so the index identifies the rows."""
+        key = (task_type, input_chars, tuple(configs.index))
+        if key not in self._predicted:
+            if len(self._predicted) >= MAX_CACHED:
+                self._predicted.pop(next(iter(self._predicted)))
+            rows = self.context_rows(configs, task_type, input_chars)
+            self._predicted[key] = self.predict_rows(rows)
+        return self._predicted[key].copy()
 
 
 def _to_scale(name: str, *values: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -3,8 +3,9 @@ explanation. Quality is on the metric's 0–1 scale in every field and argument,
 as a percentage (labelled "%") in text. An option's ``quality`` and latencies are the
 estimates the choice was made on: for a measured config, its measurements combined with
 the model's prediction (:mod:`selection.shrinkage`); ``predicted_quality`` /
-``predicted_latency_p95_s`` keep the model's own prediction and ``evidence`` the
-measurements, and ``basis`` says which dominates. Latency limits apply to p95."""
+``predicted_latency_p95_s`` keep the model's own prediction (for a measured config, the
+one made without its own rows) and ``evidence`` the measurements, and ``basis`` says
+which dominates. Latency limits apply to p95."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ latency, then best quality) or weights ``{"quality": wq, "latency": wl, "energy"
 on min–max-normalised estimates (score = wq·quality − wl·latency − we·energy). With
 "quality", a measured-feasible config significantly better than the pick replaces it
 (:mod:`selection._evidence_rule`: a paired test on the cases both ran), and the pick
-must be estimated significantly better than the best measured-feasible config, or that
-config is kept.
+must be estimated significantly better than the best-estimated measured-feasible
+config, or that config is kept.
 """
 
 from __future__ import annotations

@@ -19,8 +19,15 @@ noise, such as the luckiest of many configs measured on a few cases, does not co
 
     s_m² ← max(s_m², (ȳ − m)² / CONFLICT_Z² − s_y²)
 
-The model's average error can also understate its error for one config: the
-prediction for a measured config was fitted on that config's own rows. Each config's
+The prediction for a measured config was fitted on that config's own rows, so it
+already leans toward the measurement; combined with the same measurement it would count
+that evidence twice (a lucky 10 of 10 raises the prior, then the posterior again). The
+prior is therefore the prediction moved by ``<target>_self_shift`` (the config's mean
+out-of-fold minus in-sample prediction, less what all rows of a held-out suite share:
+:mod:`selection.training`): what the model predicts without the config's own rows on the
+task type, which is also the prediction whose error s_m was calibrated on.
+
+The model's average error can also understate its error for one config. Each config's
 held-out misfit (squared out-of-fold residuals on suites the model did not see, less
 their sampling noise: ``<target>_misfit_var``, :mod:`selection.training`) is evidence of
 that, but one or two residuals are a noisy variance estimate, and taken alone (as a
@@ -68,8 +75,9 @@ MEASURED_COLUMNS = (
 def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.DataFrame:
     """``table`` (candidates with the model's predictions) with measured configs'
     quality and latency quantiles replaced by the posterior (value, 90% interval, and
-    ``<t>_sd`` on the fitting scale), the predictions kept as ``<t>_predicted`` and the
-    measurements as ``measured_<column>``. ``measured`` says which rows had evidence."""
+    ``<t>_sd`` on the fitting scale), the priors (predictions without the config's own
+    rows) kept as ``<t>_predicted`` and the measurements as ``measured_<column>``.
+    ``measured`` says which rows had evidence."""
     out = table.copy()
     evidence = model.evidence[model.evidence["task_type"] == task_type]
     measured = evidence.set_index("config_hash")[list(MEASURED_COLUMNS)]
@@ -85,6 +93,7 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
             found["quality_mean"].to_numpy(dtype=float),
             moderated_se(found, _pooled_case_variance(evidence)),
             misfit(evidence, out, "quality"),
+            task_type,
             log=False,
         )
     for name, factor in _QUANTILE_NOISE.items():
@@ -96,7 +105,7 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
             y = np.where(value > 0, np.log(value), np.nan)
             se = np.sqrt(factor * found["log_latency_var"].to_numpy(dtype=float) / n)
         se = np.where(n >= 2, se, np.nan)
-        _combine(out, model, name, y, se, misfit(evidence, out, name), log=True)
+        _combine(out, model, name, y, se, misfit(evidence, out, name), task_type, log=True)
     return out
 
 
@@ -107,14 +116,16 @@ def _combine(
     y: np.ndarray,
     se: np.ndarray,
     misfit_var: tuple[np.ndarray, np.ndarray],
+    task_type: str,
     *,
     log: bool,
 ) -> None:
     target = model.targets[name]
     predicted = out[name].to_numpy(dtype=float)
-    prior = np.log(predicted) if log else predicted
-    prior_sd = target.scale * (out[f"{name}_spread"].to_numpy(dtype=float) + target.floor)
     usable = np.isfinite(y) & np.isfinite(se)
+    shift = np.where(usable, np.nan_to_num(self_shift(model.evidence, out, name, task_type)), 0.0)
+    prior = (np.log(predicted) if log else predicted) + shift
+    prior_sd = target.scale * (out[f"{name}_spread"].to_numpy(dtype=float) + target.floor)
     se_safe = np.where(usable, np.maximum(se, 1e-9), 1.0)
     conflict = (np.where(usable, y, prior) - prior) ** 2 / CONFLICT_Z**2 - se_safe**2
     own, rows = misfit_var
@@ -130,7 +141,9 @@ def _combine(
     else:
         mean, low, high = (np.clip(v, 0, 1) for v in (mean, low, high))
     for suffix in ("", "_low", "_high"):
-        out[f"{name}{suffix}_predicted"] = out[f"{name}{suffix}"]
+        value = out[f"{name}{suffix}"].to_numpy(dtype=float)
+        moved = value * np.exp(shift) if log else np.clip(value + shift, 0, 1)
+        out[f"{name}{suffix}_predicted"] = moved
     out[name], out[f"{name}_low"], out[f"{name}_high"] = mean, low, high
     out[f"{name}_sd"] = sd
     out[f"{name}_weight"] = weight
@@ -145,6 +158,17 @@ def misfit(evidence: pd.DataFrame, out: pd.DataFrame, name: str) -> tuple[np.nda
         return np.full(len(out), np.nan), np.zeros(len(out))
     table = evidence.set_index("config_hash").reindex(out.index)
     return table[column].to_numpy(dtype=float), table["n_suites"].fillna(0).to_numpy(dtype=float)
+
+
+def self_shift(evidence: pd.DataFrame, out: pd.DataFrame, name: str, task_type: str) -> np.ndarray:
+    """Per row of ``out``, what turns the model's prediction for that config into one
+    made without its own rows on ``task_type`` (``<name>_self_shift`` from
+    :mod:`selection.training`, fitting scale; NaN where unknown)."""
+    column = f"{name}_self_shift"
+    if column not in evidence:
+        return np.full(len(out), np.nan)
+    table = evidence[evidence["task_type"] == task_type].set_index("config_hash")
+    return table[column].reindex(out.index).to_numpy(dtype=float)
 
 
 def moderated_se(found: pd.DataFrame, pooled: float) -> np.ndarray:

@@ -47,8 +47,8 @@ class Hyperparameters:
     """Settings of each ensemble member (``HistGradientBoostingRegressor``)."""
 
     ensemble_size: int = 5
-    max_iter: int = 150
-    learning_rate: float = 0.1
+    max_iter: int = 100
+    learning_rate: float = 0.15
     max_leaf_nodes: int = 15
     min_samples_leaf: int = 5
     l2_regularization: float = 1.0
@@ -127,7 +127,7 @@ def train_selector(
         encoder=encoder,
         targets=targets,
         configs=config_table(frame),
-        evidence=_with_misfit(evidence(frame), rows, targets),
+        evidence=_with_misfit(evidence(frame), rows, targets, x),
         case_scores=case_scores(frame),
         typical_input_chars=_typical_input_chars(frame),
         trained_keys=frozenset(rows["config_hash"] + "|" + rows["suite"]),
@@ -200,24 +200,40 @@ def _fit_target(
 
 
 def _with_misfit(
-    table: pd.DataFrame, rows: pd.DataFrame, targets: dict[str, TargetModel]
+    table: pd.DataFrame, rows: pd.DataFrame, targets: dict[str, TargetModel], x: np.ndarray
 ) -> pd.DataFrame:
-    """``table`` (evidence per config and task type) with ``<target>_misfit_var``: how
-    far the model was off for this very config on suites it did not see, the mean over
-    its (config, suite) rows of the out-of-fold squared residual less the row's sampling
-    noise (positive part; fitting scale). :mod:`selection.shrinkage` uses it as a lower
-    bound on the prior's variance, so a config the model gets wrong is not held to a
-    prediction that is right only on average."""
+    """``table`` (evidence per config and task type) with, per target (fitting scale):
+
+    - ``<target>_misfit_var``: how far the model was off for this very config on suites
+      it did not see, the mean over its (config, suite) rows of the out-of-fold squared
+      residual less the row's sampling noise (positive part). :mod:`selection.shrinkage`
+      pools it with the model's average error.
+    - ``<target>_self_shift``: the mean over those rows of out-of-fold minus in-sample
+      prediction. The final model was fitted on the config's own rows, so its prediction
+      for a measured config already leans toward that measurement; combining it with
+      the same measurement again would count the evidence twice (a lucky 10 of 10 pulls
+      the prior up, then the posterior up again). Adding the shift turns the prediction
+      back into one that did not see the config's rows on this task type, which is also
+      the prediction whose error the cross-validated interval describes. The part of
+      out-of-fold minus in-sample that every row of a suite shares (the suite's mean) is
+      taken out: it is the held-out fold's ignorance of that suite (its level, its input
+      lengths), not the config's pull on its own prediction."""
     keys = ["config_hash", "task_type"]
     out = table.copy()
-    for name in targets:
+    index = pd.MultiIndex.from_frame(out[keys])
+    by = [rows[k] for k in keys]
+    for name, target in targets.items():
         if f"oof_{name}" not in rows:
             continue
         y, _, noise = target_arrays(rows, name)
-        excess = (y - rows[f"oof_{name}"].to_numpy(dtype=float)) ** 2 - noise
-        per = pd.Series(excess).groupby([rows[k] for k in keys]).mean().clip(lower=0)
-        found = per.reindex(pd.MultiIndex.from_frame(out[keys]))
-        out[f"{name}_misfit_var"] = found.to_numpy()
+        oof = rows[f"oof_{name}"].to_numpy(dtype=float)
+        excess = (y - oof) ** 2 - noise
+        per = pd.Series(excess).groupby(by).mean().clip(lower=0)
+        out[f"{name}_misfit_var"] = per.reindex(index).to_numpy()
+        lean = pd.Series(oof - target.predict_raw(x)[0])
+        lean -= lean.groupby(rows["suite"]).transform("mean")
+        shift = lean.groupby(by).mean()
+        out[f"{name}_self_shift"] = shift.reindex(index).to_numpy()
     return out
 
 

@@ -8,8 +8,11 @@ limits). Two worlds (``--worlds``): "demo", the simulated backend's own truth
 (``evaluation.backends._simulated_truth``: additive templates), and "interacting"
 (``evaluation.backends._simulated_interacting``: templates interact with model size,
 temperature sensitivity differs by model, prompts beyond num_ctx are truncated).
-0/1 metrics are drawn with a per-case difficulty shared by every config (Gaussian
-copula, as the simulated backend does), so configs run on the same cases are paired.
+A suite's cases are the same for every config run on it, as in a sweep: each case has
+one input length (log-normal around the suite's typical length) and, for 0/1 metrics,
+one difficulty (Gaussian copula, as the simulated backend does), so configs run on the
+same cases are paired and a (config, suite) aggregate's ``input_chars`` is the suite's,
+not noise drawn anew for every config.
 
 A query is a hit when the recommended config's true quality is within 1 point (0–100)
 of the truly best config whose true p95 latency (and mean energy) meets the limits;
@@ -137,8 +140,8 @@ def simulate(all_configs: list[Config], n_generations: int, seed: int) -> pd.Dat
             all_configs[pair // len(suites)],
             suites[pair % len(suites)],
         )
-        words = np.maximum(5, PROMPT_WORDS[task] * length * rng.lognormal(0, 0.2, n))
-        parts.append(_draw(config, task, suite, offset, words.round().astype(int), rng, seed))
+        words = _case_words(seed, task, suite, length)[:n]
+        parts.append(_draw(config, task, suite, offset, words, rng, seed))
     frame = pd.concat(parts, ignore_index=True)
     failed = rng.random(len(frame)) < FAILURE_RATE
     frame.loc[failed, "status"] = "failed"
@@ -210,6 +213,14 @@ def _difficulty(seed: int, suite: str) -> np.ndarray:
     """Case difficulties of a suite, shared by every config run on it."""
     rng = np.random.default_rng([seed, *suite.encode()])
     return rng.normal(size=100_000 // MIN_CASES_PER_PAIR)
+
+
+def _case_words(seed: int, task: str, suite: str, length: float) -> np.ndarray:
+    """Input length in words of each case of a suite: a case is the same text for every
+    config run on it (log-normal spread around the suite's typical length)."""
+    rng = np.random.default_rng([seed, 1, *suite.encode()])
+    spread = rng.lognormal(0, 0.2, 100_000 // MIN_CASES_PER_PAIR)
+    return np.maximum(5, PROMPT_WORDS[task] * length * spread).round().astype(int)
 
 
 def queries(truth: pd.DataFrame, seed: int) -> pd.DataFrame:

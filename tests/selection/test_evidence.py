@@ -213,3 +213,53 @@ def test_the_model_pick_must_be_clearly_better_than_the_best_measured_one():
     clear = _floor_table(gain=0.2, sd=0.03)
     assert hand_floor(clear, "m", measured_feasible(clear, 1.0, None)) is None
     assert hand_floor(close, "m", measured_feasible(close, 0.4, None)) is None
+
+
+def test_the_floor_is_the_best_estimated_measured_config_not_the_luckiest_mean():
+    """ "l" has the highest raw mean (10 of 10 on few cases) but, weighed against its
+    prediction, a lower estimate than "w", measured on many cases; the floor is "w"."""
+    table = pd.DataFrame(
+        {
+            "quality": [0.80, 0.84, 0.86],
+            "quality_sd": [0.06, 0.02, 0.05],
+            "measured": [True, True, False],
+            "measured_n": [10, 80, np.nan],
+            "measured_n_cases": [10, 80, np.nan],
+            "measured_quality_mean": [1.0, 0.85, np.nan],
+            "measured_latency_p95": [0.5, 0.5, np.nan],
+        },
+        index=["l", "w", "m"],
+    )
+    by_hand = measured_feasible(table, 1.0, None)
+    kept = hand_floor(table, "m", by_hand)
+    assert kept is not None and kept.index == "w" and "80 cases" in kept.reason
+    assert hand_floor(table, "w", by_hand) is None
+
+
+def test_a_measured_configs_prior_is_the_prediction_without_its_own_rows(trained):
+    """The final model was fitted on each config's own rows and leans toward them; its
+    prediction combined with the same measurement would count that evidence twice. The
+    prior is moved back toward the out-of-fold prediction (``quality_self_shift``), less
+    what all rows of the held-out suite share."""
+    model, rows = trained.model, trained.rows
+    x = model.encoder.transform(rows)
+    fitted = model.targets["quality"].predict_raw(x)[0]
+    oof, y = rows["oof_quality"].to_numpy(), rows["quality"].to_numpy()
+    # the final model leans toward each row's own value: the reason for the shift
+    assert np.mean((fitted - oof) * (y - oof)) > 0
+    keys = ["config_hash", "task_type"]
+    lean = pd.Series(oof - fitted)
+    lean -= lean.groupby(rows["suite"]).transform("mean")  # the suite's shared part
+    expected = lean.groupby([rows[k] for k in keys]).mean()
+    table = model.evidence.set_index(keys)
+    assert table["quality_self_shift"].to_numpy() == pytest.approx(
+        expected.reindex(table.index).to_numpy()
+    )
+    scored = _scored(model)
+    combined = combine(model, scored, "qa")
+    measured = combined.index[combined["measured"]][0]
+    shift = table.loc[(measured, "qa"), "quality_self_shift"]
+    assert shift != 0
+    assert combined.loc[measured, "quality_predicted"] == pytest.approx(
+        np.clip(scored.loc[measured, "quality"] + shift, 0, 1)
+    )

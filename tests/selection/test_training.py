@@ -1,4 +1,7 @@
+import dataclasses
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from selection.frame import TrainingDataError, validate_training_frame
@@ -84,3 +87,17 @@ def test_too_little_data_is_a_clear_error():
     frame = validate_training_frame(synthetic_frame(cases=1).head(2))
     with pytest.raises(TrainingDataError, match="at least 3"):
         train_selector(frame, FAST)
+
+
+def test_kept_predictions_match_fresh_ones_per_task_and_configs(trained):
+    model = dataclasses.replace(trained.model)  # its own store of predictions
+    first = model.predict(model.configs, "qa")
+    first["quality"] = -1.0  # changing an answer does not change the next one
+    again = model.predict(model.configs, "qa")
+    pd.testing.assert_frame_equal(
+        again, model.predict_rows(model.context_rows(model.configs, "qa"))
+    )
+    some = model.predict(model.configs.iloc[:3], "qa")
+    pd.testing.assert_frame_equal(some, again.iloc[:3])
+    other = model.predict(model.configs, "summarization")
+    assert not other["quality"].equals(again["quality"])
