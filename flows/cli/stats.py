@@ -61,15 +61,17 @@ def _compare_and_publish(args: argparse.Namespace) -> dict[str, Any]:
     """The `compare` flow: computed, stored and published as Prefect artifacts."""
     from flows.cli.logs import console_for
     from flows.compare import compare
+    from flows.run_control import prefect_api
 
     console_for(args)
-    return compare(
-        experiments=args.experiments,
-        configs=args.config,
-        baseline=args.baseline,
-        adjust=args.adjust,
-        database=args.database,
-    )
+    with prefect_api():
+        return compare(
+            experiments=args.experiments,
+            configs=args.config,
+            baseline=args.baseline,
+            adjust=args.adjust,
+            database=args.database,
+        )
 
 
 def cmd_power(args: argparse.Namespace) -> int:
