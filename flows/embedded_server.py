@@ -23,6 +23,7 @@ creates and migrates the database, and two doing that at once broke each other.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import socket
 import subprocess
@@ -34,10 +35,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 # Runs in the server process before uvicorn:
-# argv = [-c, parent pid, start-up lock, health URL, uvicorn args...].
+# argv = [-c, parent pid, health URL, log path, uvicorn args...]. It imports Prefect's
+# server at once, then waits for "go" on stdin (EOF: the command ended without needing
+# it: exit, having written nothing) before it opens its log and the database.
 _LAUNCHER = """
 import os, signal, sys, threading, time
-parent, lock_path, health = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+parent, health, log_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 if sys.platform.startswith("linux"):
     import ctypes
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -50,10 +53,24 @@ def watch():
     time.sleep(3)
     os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
-import fcntl, urllib.request
-import prefect.server.api.server  # the app's imports, outside the lock
-lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+import fcntl, traceback, urllib.request
+try:
+    import prefect.server.api.server  # the app's imports: before the go, outside the lock
+    from flows.embedded_server import prepare_database, start_lock_path
+    failure = None
+except BaseException:
+    failure = traceback.format_exc()
+if sys.stdin.readline() != "go\\n":
+    sys.exit(0)
+log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+os.dup2(log, 1)
+os.dup2(log, 2)
+if failure:
+    sys.stderr.write(failure)
+    sys.exit(1)
+lock = os.open(start_lock_path(), os.O_RDWR | os.O_CREAT, 0o600)
 fcntl.flock(lock, fcntl.LOCK_EX)  # dropped by the kernel if this process dies
+prepare_database()
 def unlock_when_up():
     try:
         while True:
@@ -95,46 +112,83 @@ def embedded_server_needed() -> bool:
 
 class EmbeddedServer:
     """Prefect's API server (SQLite in PREFECT_HOME, no UI) as a child that cannot outlive
-    this process. ``start`` returns at once; ``wait_ready`` blocks until it answers."""
+    this process. ``launch`` starts its imports (seconds of CPU) while the command does
+    other work and creates nothing; ``start`` lets it open the database and serve;
+    ``wait_ready`` blocks until it answers; ``discard`` drops an unneeded launch."""
 
     def __init__(self) -> None:
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = server_log_path()
+        self.started = False
+        self._prefect_home_existed = True
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
-    def start(self) -> None:
-        import prefect
-
+    def launch(self) -> None:
+        """Start the server process up to its imports; nothing is created until ``start``.
+        Does not import Prefect here: that is what the launch overlaps."""
         env = os.environ | {
             "PREFECT_UI_ENABLED": "0",
             "PREFECT__SERVER_EPHEMERAL": "1",
             "PREFECT__SERVER_FINAL": "1",
         }
+        # Registering Prefect's block types costs ~1 s per start (3 s on a new home) and
+        # no evalflow flow uses a block; `prefect server start` still registers them.
+        env.setdefault("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "0")
         env.pop("PREFECT_API_URL", None)
-        app_dir = str(Path(prefect.__file__).resolve().parent.parent)
+        prefect_package = importlib.util.find_spec("prefect")
+        assert prefect_package is not None and prefect_package.origin is not None
+        app_dir = str(Path(prefect_package.origin).resolve().parent.parent)
         uvicorn = [
             *("--app-dir", app_dir, "--factory", f"{__name__}:{create_server_app.__name__}"),
             *("--host", "127.0.0.1", "--port", str(self.port)),
             *("--log-level", "error", "--lifespan", "on"),
         ]
-        launcher = [_LAUNCHER, str(os.getpid()), str(start_lock_path()), f"{self.api_url}/health"]
+        self._prefect_home_existed = _prefect_home().exists()
+        health = f"{self.api_url}/health"
+        launcher = [_LAUNCHER, str(os.getpid()), health, str(self.log_path)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", *launcher, *uvicorn],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,  # until "go": then its log (see _LAUNCHER)
+            stderr=subprocess.DEVNULL,
+            # Out of the terminal's process group: Ctrl-C is for the command, which
+            # then stops the server after it has recorded the interruption through it.
+            start_new_session=True,
+        )
+
+    def start(self) -> None:
+        """Let the launched server (launched now if it was not) create or open its
+        database and serve. Returns at once."""
+        if self.process is None:
+            self.launch()
+        assert self.process is not None and self.process.stdin is not None
         with _open_log(self.log_path) as log:
             log.write(f"--- evalflow process {os.getpid()}: server on port {self.port}\n")
-            log.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", *launcher, *uvicorn],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Out of the terminal's process group: Ctrl-C is for the command, which
-                # then stops the server after it has recorded the interruption through it.
-                start_new_session=True,
-            )
+        self.started = True
+        with contextlib.suppress(BrokenPipeError):  # it died: wait_ready names its log
+            self.process.stdin.write(b"go\n")
+            self.process.stdin.close()
+
+    def discard(self) -> None:
+        """Drop a launch that was never started: the process exits having written
+        nothing but its log line."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.stdin is not None and not process.stdin.closed:
+            process.stdin.close()
+        process.kill()
+        process.wait()
+        # Its imports create Prefect's home folder; a command that wrote nothing leaves
+        # no empty folder behind (unless Prefect runs in this process and may use it).
+        if not self._prefect_home_existed and "prefect" not in sys.modules:
+            with contextlib.suppress(OSError):
+                _prefect_home().rmdir()
 
     def wait_ready(self, timeout_s: float | None = None) -> None:
         """Poll ``/api/health`` until it answers 200 (the database is migrated by then),
@@ -170,6 +224,8 @@ class EmbeddedServer:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
+        if process.stdin is not None and not process.stdin.closed:
+            process.stdin.close()
         process.terminate()
         try:
             process.wait(timeout=timeout_s)
@@ -239,6 +295,19 @@ def start_lock_path() -> Path:
     return home / START_LOCK_NAME
 
 
+def prepare_database() -> None:
+    """In the server process, under the start-up lock: a new home's SQLite database is
+    created from the schema snapshot instead of by Prefect's migrations (9–22 s)."""
+    import prefect
+    from prefect.settings import get_current_settings
+
+    from flows.prefect_schema import seed_fresh_database
+
+    url = get_current_settings().server.database.connection_url
+    if url is not None:
+        seed_fresh_database(prefect.__version__, url.get_secret_value())
+
+
 def _open_log(path: Path):
     """``path`` opened for appending (runs at once append to it line by line); a log
     past LOG_KEEP_BYTES is moved to ``<name>.1`` first, so it never grows without end."""
@@ -247,6 +316,12 @@ def _open_log(path: Path):
         if path.stat().st_size > LOG_KEEP_BYTES:
             path.replace(path.with_name(path.name + ".1"))
     return path.open("a", encoding="utf-8")
+
+
+def _prefect_home() -> Path:
+    """Prefect's home folder as Prefect reads it (a profile cannot move it: the profiles
+    live there), without importing Prefect."""
+    return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
 
 
 def _free_port() -> int:

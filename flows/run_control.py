@@ -64,13 +64,43 @@ def claim(engine: Engine, name: str, *, wait: bool) -> RunProcess:
 
 
 @contextmanager
-def embedded_prefect() -> Iterator[EmbeddedServer | None]:
-    """Start Prefect's API server as a child that dies with this process, unless an API
-    is configured. Returns at once; call ``wait_ready`` before the first flow."""
+def launched_server() -> Iterator[EmbeddedServer | None]:
+    """Launch the embedded server's imports now (seconds of CPU) so they overlap the
+    command's own checks and imports, when it will probably be needed; pass it to
+    :func:`embedded_prefect`. Dropped on the way out if nothing started it (bad input,
+    an API configured after all): it has written nothing by then."""
+    server = EmbeddedServer() if _embedded_server_likely() else None
+    if server is not None:
+        server.launch()
+    try:
+        yield server
+    finally:
+        if server is not None and not server.started:
+            server.discard()
+
+
+def _embedded_server_likely() -> bool:
+    """:func:`embedded_server_needed` without importing Prefect's settings (~1–2 s) when
+    they are not loaded yet: an API URL in the environment is the common way to use a
+    server; one set in a profile is found later, and the launch dropped."""
+    if "prefect.settings" in sys.modules:
+        return embedded_server_needed()
+    return not os.environ.get("PREFECT_API_URL")
+
+
+@contextmanager
+def embedded_prefect(
+    launched: EmbeddedServer | None = None,
+) -> Iterator[EmbeddedServer | None]:
+    """Start Prefect's API server (``launched``, else a new one) as a child that dies with
+    this process, unless an API is configured. Returns at once; call ``wait_ready``
+    before the first flow."""
     if not embedded_server_needed():
+        if launched is not None:
+            launched.discard()
         yield None
         return
-    server = EmbeddedServer()
+    server = launched or EmbeddedServer()
     server.start()
     # Registered before Prefect's own exit hooks, so it runs after them (LIFO): the log
     # and event workers still reach the server while they drain.

@@ -8,10 +8,14 @@ import shlex
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
 from flows.cli._database import open_engine
 from flows.cli.logs import console_for
+
+if TYPE_CHECKING:
+    from flows.embedded_server import EmbeddedServer
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -146,6 +150,14 @@ def _positive(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from flows import run_control
+
+    # Prefect's server imports for seconds: they start now, beside the checks below.
+    with run_control.launched_server() as launched:
+        return _run(args, launched)
+
+
+def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     from evaluation.run._preflight import check_before_run
     from evaluation.run._sweep import prepare_sweep
     from evaluation.settings import database_url
@@ -160,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     process = run_control.claim(make_engine(database), name, wait=args.wait)
     resume = shlex.join(["evalflow", *args.argv])
     with (
-        run_control.embedded_prefect() as server,
+        run_control.embedded_prefect(launched) as server,
         run_control.interruptible(database, name, process, resume, server),
     ):
         from flows.evaluate import evaluate

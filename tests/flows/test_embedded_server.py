@@ -3,11 +3,15 @@ goes to a log file under evalflow's home, which a failure to start names."""
 
 from __future__ import annotations
 
+import io
 import os
+import sqlite3
+import time
+from types import SimpleNamespace
 
 import pytest
 
-from flows import embedded_server
+from flows import embedded_server, prefect_schema
 from flows.embedded_server import EmbeddedServer, EmbeddedServerError
 
 
@@ -71,7 +75,6 @@ def test_a_busy_answer_is_retried_by_prefects_client_within_half_a_second():
     """Prefect's server answers 503 when SQLite is busy; its client waits 2 s before the
     next try unless told otherwise. The embedded server tells it to retry at once."""
     import asyncio
-    import time
 
     import httpx
     from prefect.client.base import PrefectHttpxAsyncClient
@@ -103,13 +106,17 @@ def test_the_embedded_server_serves_prefects_app_through_the_retry_after_wrapper
     monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "home"))
     server = EmbeddedServer()
     started: list[list[str]] = []
-    monkeypatch.setattr(
-        embedded_server.subprocess, "Popen", lambda command, **_: started.append(command)
-    )
+
+    def popen(command, **_):
+        started.append(command)
+        return SimpleNamespace(stdin=io.BytesIO())
+
+    monkeypatch.setattr(embedded_server.subprocess, "Popen", popen)
     server.start()
     (command,) = started
     factory = command[command.index("--factory") + 1]
     assert factory == "flows.embedded_server:create_server_app"
+    assert server.process.stdin.closed  # told to go
 
 
 def test_commands_that_run_a_flow_use_the_embedded_server_not_prefects_own(tmp_path):
@@ -139,3 +146,68 @@ def test_commands_that_run_a_flow_use_the_embedded_server_not_prefects_own(tmp_p
     assert done.stderr.splitlines() == ["error: no stored generations to train the selector on"]
     log = (tmp_path / "home" / "logs" / "prefect-server.log").read_text()
     assert log.startswith("--- evalflow process "), log
+
+
+def test_a_launched_server_that_is_never_started_writes_nothing_and_leaves(tmp_path):
+    """`run` launches the server's imports beside its own checks; refused input then
+    drops it: no process left, no log, no Prefect home (its imports create one), no
+    database. In a process of its own, like the command (no Prefect imported there)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import time\n"
+        "from flows.embedded_server import EmbeddedServer\n"
+        "server = EmbeddedServer()\n"
+        "server.launch()\n"
+        "print(server.process.pid, flush=True)\n"
+        "time.sleep(4)  # well into Prefect's imports\n"
+        "server.discard()\n"
+    )
+    env = os.environ | {
+        "EVALFLOW_HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert not alive(int(done.stdout))
+    assert not (tmp_path / "home").exists()
+    assert not (tmp_path / "prefect").exists()
+
+
+def test_a_new_home_gets_its_database_from_the_schema_snapshot(tmp_path, monkeypatch):
+    """A fresh Prefect home's database is the snapshot (loaded in milliseconds), not a
+    run of every migration: table by table the same SQL text as the snapshot, whose
+    constraint order the migrations themselves do not reproduce."""
+    monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    monkeypatch.delenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", raising=False)
+    server = EmbeddedServer()
+    server.start()
+    try:
+        server.wait_ready(timeout_s=120)
+    finally:
+        server.stop()
+    seeded = tmp_path / "seeded.db"
+    with sqlite3.connect(seeded) as connection:
+        connection.executescript(prefect_schema.SNAPSHOT.read_text(encoding="utf-8"))
+    connection.close()
+    assert table_sql(tmp_path / "prefect" / "prefect.db") == table_sql(seeded)
+
+
+def table_sql(database) -> set[tuple[str, str]]:
+    connection = sqlite3.connect(database)
+    try:
+        return set(connection.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL"))
+    finally:
+        connection.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
