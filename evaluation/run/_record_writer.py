@@ -5,22 +5,28 @@ host slot idle for that long on every generation: at 4 slots and 200 ms requests
 end-to-end sweep ran at 0.83-0.87 of the host's capacity (benchmarks/perf/sweep_e2e.py).
 Here a lane hands its record over and goes straight on; one writer stores whatever has
 queued up, in one transaction, in a worker thread (so neither the event loop nor any
-request waits on the database), and the next batch forms while it writes.
+request waits on the database), and the next batch forms while it writes. The writer
+lets records gather for GATHER_S before a write (a flush does not wait for that):
+written one by one, each generation's transaction (five statements and a commit) held
+the interpreter long enough to delay the lanes' own work, ~1.5% of a 4-slot host's
+capacity (benchmarks/perf/sweep_e2e.py).
 
 What a kill can lose is unchanged in kind: the records not yet committed (the cases in
-flight, and those finished during the last few milliseconds' write), which a rerun
+flight, and those finished during the last GATHER_S and its write), which a rerun
 redoes, since a generation is stored only under its unique key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from evaluation.run._work import GenerationRecord
 
 Write = Callable[[list[GenerationRecord]], None]
 OnStored = Callable[[int, int], Awaitable[None]]  # (stored, of which failed)
+GATHER_S = 0.25
 
 
 class RecordWriter:
@@ -35,6 +41,8 @@ class RecordWriter:
         self._on_stored = on_stored
         self._queued: list[GenerationRecord] = []
         self._writing: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Event()  # set while a flush waits: write without gathering
+        self._flushers = 0
 
     async def put(self, records: Sequence[GenerationRecord]) -> None:
         self._raise_failure()
@@ -43,13 +51,22 @@ class RecordWriter:
             self._writing = asyncio.create_task(self._drain(), name="evalflow-record-writer")
 
     async def flush(self) -> None:
-        while self._writing is not None and not self._writing.done():
-            # shield: a chunk cancelled while it waits must not cancel other lanes' writes
-            await asyncio.shield(self._writing)
+        self._flushers += 1
+        self._flushing.set()
+        try:
+            while self._writing is not None and not self._writing.done():
+                # shield: a chunk cancelled while it waits must not cancel other lanes' writes
+                await asyncio.shield(self._writing)
+        finally:
+            self._flushers -= 1
+            if not self._flushers:
+                self._flushing.clear()
         self._raise_failure()
 
     async def _drain(self) -> None:
         while self._queued:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flushing.wait(), GATHER_S)
             batch, self._queued = self._queued, []
             await asyncio.to_thread(self._write, batch)
             await self._on_stored(len(batch), sum(not r.ok for r in batch))

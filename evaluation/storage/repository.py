@@ -292,13 +292,16 @@ def save_generations(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = Generation.__table__
-    for row in rows:
-        stmt = insert(table).values(row)
-        update = {k: getattr(stmt.excluded, k) for k in row if k not in _GENERATION_KEY}
+    connection = session.connection()
+    # One statement per shape of row (ok and failed rows carry different columns), run
+    # over all its rows at once: compiled once, not once per generation.
+    for columns in dict.fromkeys(tuple(row) for row in rows):
+        stmt = insert(table)
+        update = {k: stmt.excluded[k] for k in columns if k not in _GENERATION_KEY}
         stmt = stmt.on_conflict_do_update(
             index_elements=_GENERATION_KEY, set_=update, where=table.c.status != "ok"
         )
-        session.exec(stmt)
+        connection.execute(stmt, [row for row in rows if tuple(row) == columns])
     save_case_traces(session, experiment_id, records)
 
 

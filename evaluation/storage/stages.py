@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, insert, text, tuple_
 from sqlmodel import Session, select
 
 from evaluation.run._work import GenerationRecord
@@ -32,38 +32,64 @@ def save_case_traces(
     session: Session, experiment_id: int, records: Iterable[GenerationRecord]
 ) -> None:
     """Store each finished case's run and stages, replacing those of an earlier failed
-    try; a case already stored by another run is left as it is (its generation is)."""
+    try; a case already stored by another run is left as it is (its generation is).
+    A few statements for the whole batch, whatever its size."""
+    traced: dict[tuple[str, str, int], GenerationRecord] = {}
     for record in records:
-        if record.trace is None or record.result is None:
-            continue
-        item, trace = record.item, record.trace
+        if record.trace is not None and record.result is not None:
+            item = record.item
+            traced.setdefault((item.config.hash, item.case_uid, item.sample_index), record)
+    for start in range(0, len(traced), _KEYS_PER_STATEMENT):
+        keys = list(traced)[start : start + _KEYS_PER_STATEMENT]
+        _save_traces(session, experiment_id, {key: traced[key] for key in keys})
+
+
+_KEYS_PER_STATEMENT = 300  # 3 bound values a key: well under SQLite's variable limit
+
+
+def _save_traces(
+    session: Session, experiment_id: int, traced: dict[tuple[str, str, int], GenerationRecord]
+) -> None:
+    def where_key(table: type[CaseRun] | type[StageRow], keys: Iterable[tuple[str, str, int]]):
+        columns = tuple_(table.config_hash, table.case_uid, table.sample_index)
+        return (table.experiment_id == experiment_id) & columns.in_(list(keys))
+
+    stored = {
+        tuple(row)
+        for row in session.exec(
+            select(CaseRun.config_hash, CaseRun.case_uid, CaseRun.sample_index).where(
+                where_key(CaseRun, traced)
+            )
+        )
+    }
+    fresh = {key: record for key, record in traced.items() if key not in stored}
+    if not fresh:
+        return
+    session.exec(delete(StageRow).where(where_key(StageRow, fresh)))
+    runs, stages = [], []
+    for (config_hash, uid, sample_index), record in fresh.items():
         key = {
             "experiment_id": experiment_id,
-            "config_hash": item.config.hash,
-            "case_uid": item.case_uid,
-            "sample_index": item.sample_index,
+            "config_hash": config_hash,
+            "case_uid": uid,
+            "sample_index": sample_index,
         }
-        if session.get(CaseRun, tuple(key.values())) is not None:
-            continue
-        session.exec(delete(StageRow).filter_by(**key))
-        insert_ignoring_conflicts(
-            session,
-            CaseRun,
-            [
-                key
-                | {
-                    "pipeline": trace.pipeline,
-                    "wall_s": trace.wall_s,
-                    "calls": len(trace.stages),
-                    "context_truncated_calls": trace.context_truncated_calls,
-                    "meta": trace.metadata,
-                }
-            ],
+        trace = record.trace
+        runs.append(
+            key
+            | {
+                "pipeline": trace.pipeline,
+                "wall_s": trace.wall_s,
+                "calls": len(trace.stages),
+                "context_truncated_calls": trace.context_truncated_calls,
+                "meta": trace.metadata,
+            }
         )
-        session.add_all(
-            StageRow(**key, position=i, **_stage_fields(stage))
-            for i, stage in enumerate(sorted(trace.stages, key=lambda s: s.start_s))
-        )
+        ordered = sorted(trace.stages, key=lambda s: s.start_s)
+        stages += [key | {"position": i} | _stage_fields(st) for i, st in enumerate(ordered)]
+    insert_ignoring_conflicts(session, CaseRun, runs)
+    if stages:
+        session.connection().execute(insert(StageRow), stages)
 
 
 def _stage_fields(stage) -> dict:

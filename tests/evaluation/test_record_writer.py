@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from evaluation.run import _record_writer
 from evaluation.run._record_writer import RecordWriter
 
 
@@ -37,14 +38,35 @@ def test_put_returns_before_the_write_and_queued_records_share_one_transaction()
             await writer.put([_Record(ok=i != 3)])
             await asyncio.sleep(0.01)  # the lane's next request
         took = time.perf_counter() - started
+        await asyncio.sleep(_record_writer.GATHER_S + 0.1)  # the first write has begun
+        for _ in range(5):
+            await writer.put([_Record()])
         release.set()
         await writer.flush()
         return took
 
     took = asyncio.run(main())
-    assert took < 0.5  # no put waited for the blocked write
-    assert batches == [1, 9]  # the first went at once; the other nine waited together
-    assert stored == [(1, 0), (9, 1)]
+    assert took < 0.5  # no put waited for a write
+    assert batches == [10, 5]  # gathered, then those queued behind the slow write
+    assert stored == [(10, 1), (5, 0)]
+
+
+def test_a_flush_writes_at_once_without_waiting_to_gather(monkeypatch):
+    monkeypatch.setattr(_record_writer, "GATHER_S", 30.0)
+    batches: list[int] = []
+
+    async def on_stored(n: int, failed: int) -> None:
+        pass
+
+    async def main() -> float:
+        writer = RecordWriter(lambda records: batches.append(len(records)), on_stored)
+        await writer.put([_Record(), _Record()])
+        started = time.perf_counter()
+        await writer.flush()
+        return time.perf_counter() - started
+
+    assert asyncio.run(main()) < 5  # not the 30 s gathering window
+    assert batches == [2]
 
 
 def test_flush_raises_a_failed_write_and_later_puts_refuse():
