@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -67,6 +68,23 @@ def seed_fresh_database(prefect_version: str, connection_url: str) -> bool:
     finally:
         Path(aside).unlink(missing_ok=True)
     return True
+
+
+def is_current(prefect_version: str, connection_url: str) -> bool:
+    """Whether the server's SQLite database is at the snapshot's revision and the snapshot
+    is ``prefect_version``'s: then its migrations on start have nothing to do."""
+    path = sqlite_database_path(connection_url)
+    if path is None or not path.exists() or snapshot_version() != prefect_version:
+        return False
+    snapshot = re.search(r"INSERT INTO \"alembic_version\" VALUES\('(\w+)'\)", SNAPSHOT.read_text())
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        stored = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:
+        return False
+    finally:
+        connection.close()
+    return snapshot is not None and stored == [(snapshot.group(1),)]
 
 
 def dump_schema(database: Path) -> str:

@@ -2,6 +2,6 @@
 
 import sys
 
-from flows.cli import main
+from flows.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())

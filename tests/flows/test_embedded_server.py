@@ -211,3 +211,34 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_database_at_the_snapshots_revision_is_not_migrated_on_start(tmp_path):
+    """The server process seeds a new home's database, then turns Prefect's migrations
+    on start off (nothing to do at the snapshot's revision); a database at another
+    revision is migrated as Prefect would."""
+    import subprocess
+    import sys
+
+    script = (
+        "import prefect.settings\n"
+        "from flows.embedded_server import prepare_database\n"
+        "prepare_database()\n"
+        "print(bool(prefect.settings.PREFECT_API_DATABASE_MIGRATE_ON_START))\n"
+    )
+    env = os.environ | {"PREFECT_HOME": str(tmp_path)}
+    env.pop("PREFECT_SERVER_DATABASE_CONNECTION_URL", None)
+
+    def migrates_on_start() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert migrates_on_start() == "False"  # seeded just now
+    assert migrates_on_start() == "False"  # found at the snapshot's revision
+    with sqlite3.connect(tmp_path / "prefect.db") as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'older'")
+    connection.close()
+    assert migrates_on_start() == "True"
