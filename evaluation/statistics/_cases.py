@@ -40,13 +40,17 @@ class CaseTable:
     def configs(self) -> list[str]:
         return list(self.means.columns)
 
-    def exclusion_reason(self, config: str, case_id: str) -> str | None:
-        """Why ``config`` has no usable score for ``case_id`` (None when it has one)."""
-        if self.rows.at[case_id, config] == 0:
-            return NOT_RUN.format(config=config)
-        if self.scored.at[case_id, config] == 0:
-            return UNSCORABLE.format(config=config)
-        return None
+    def exclusion_reasons(self, config: str, cases: pd.Index) -> list[str | None]:
+        """Why ``config`` has no usable score for each of ``cases`` (None where it has
+        one). Whole columns at once: pandas' per-cell lookups (~0.1 ms each) made up
+        half of a sweep's comparison stage."""
+        rows = self.rows[config].reindex(cases).to_numpy()
+        scored = self.scored[config].reindex(cases).to_numpy()
+        not_run, unscorable = NOT_RUN.format(config=config), UNSCORABLE.format(config=config)
+        return [
+            not_run if r == 0 else unscorable if s == 0 else None
+            for r, s in zip(rows, scored, strict=True)
+        ]
 
 
 def check_columns(scores: pd.DataFrame) -> None:

@@ -168,9 +168,7 @@ def summarize_config(table: CaseTable, config: str, *, confidence: float = 0.95)
         )
     values = table.means[config]
     used = values.notna()
-    reasons = pd.Series(
-        [table.exclusion_reason(config, c) for c in values.index[~used]], dtype=object
-    )
+    reasons = pd.Series(table.exclusion_reasons(config, values.index[~used]), dtype=object)
     groups = None if table.groups is None else table.groups[used].to_numpy()
     est = mean_interval(values[used].to_numpy(), groups, confidence=confidence)
     notes = [est.note] if est.note else []

@@ -131,9 +131,10 @@ def compare_in_table(
     ma, mb = table.means[a], table.means[b]
     both = (ma.notna() & mb.notna()).to_numpy()
     reasons: dict[str, int] = {}
-    for case in ma.index[~both]:
-        for config in (a, b):
-            reason = table.exclusion_reason(config, case)
+    excluded = ma.index[~both]
+    per_config = [table.exclusion_reasons(config, excluded) for config in (a, b)]
+    for case_reasons in zip(*per_config, strict=True):
+        for reason in case_reasons:
             if reason:
                 reasons[reason] = reasons.get(reason, 0) + 1
     groups = None if table.groups is None else table.groups.to_numpy()[both]
