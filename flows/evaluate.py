@@ -13,10 +13,9 @@ from evaluation.adaptive import Level, level_cases, level_work
 from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
 from flows.adaptive import check_smoke, race_batches
+from flows.preload import preload
 from flows.run_names import evaluate_run_name
-from tasks.compare import compare_configs
 from tasks.host_pool import generate_all, open_host_pool
-from tasks.report import publish_report
 from tasks.results import aggregate, publish, score
 from tasks.sweep import (
     cancel_run,
@@ -28,6 +27,8 @@ from tasks.sweep import (
     register,
 )
 from tasks.telemetry import record_telemetry
+
+POST_GENERATION_MODULES = ("tasks.compare", "tasks.report")  # see flows/preload.py
 
 
 @flow(
@@ -67,6 +68,7 @@ async def evaluate(
         cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
         pending = level_work(pending, cases)  # the level's cases only
         record_host_models(engine, pool.checks)
+        preload(*POST_GENERATION_MODULES)  # while the hosts generate
         generated = await generate_all(  # generate: on the hosts' slots, resumable
             engine,
             experiment_id,
@@ -94,6 +96,9 @@ async def evaluate(
     score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
     publish(engine, experiment_id)
+    from tasks.compare import compare_configs
+    from tasks.report import publish_report
+
     comparison = compare_configs(engine, experiment_id)
     report_file = publish_report(
         engine, experiment_id, evalflow_home() / "reports", quote(comparison)

@@ -45,13 +45,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from evaluation.statistics import PairedComparison, ScoreType, compare_scores
+if TYPE_CHECKING:  # scipy.stats and the statistics load on a race's first look, not at start
+    from evaluation.statistics import PairedComparison, ScoreType
 
 QUANTILE = 0.95
 PRESCREEN = 0.5
@@ -107,6 +107,10 @@ def judge(
     columns: configs; NaN = unscorable), drop those significantly worse at ``level``
     (one-sided, per test; adjusted p = p × ``adjust``) and say whether the leader is
     within ``delta`` of every one left (one-sided bounds at ``level``)."""
+    from scipy import stats
+
+    from evaluation.statistics import compare_scores
+
     sign = 1.0 if higher_is_better else -1.0
     table = means[list(survivors)]
     averages = {c: float(np.nanmean(table[c])) for c in survivors}
@@ -197,6 +201,8 @@ def over_limit(
 ) -> tuple[Elimination, ...]:
     """Survivors whose p95 of ``name`` is significantly above ``limit``: one-sided exact
     binomial test of P(value > limit) > 5% on their observed values (NaN left out)."""
+    from scipy import stats
+
     dropped = []
     for config in survivors:
         x = np.asarray(values.get(config, ()), dtype=float)

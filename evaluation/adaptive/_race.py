@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
 from evaluation.adaptive._elimination import Elimination, judge, over_limit
 from evaluation.adaptive._schedule import RaceSchedule
-from evaluation.statistics import CaseTable, ScoreType
+
+if TYPE_CHECKING:  # scipy.stats loads on a race's first look, not when a run starts
+    from evaluation.statistics import CaseTable, ScoreType
 
 StopReason = Literal["one_left", "tie", "budget", "exhausted"]
 STOP_TEXT = {
