@@ -4,9 +4,10 @@ Each (host, config) gets seconds per generation from, in order: this config meas
 on this host earlier (stored generations), a probe just made (``--probe``), the same
 model measured on this host with other configs. The work is then laid out over the
 hosts' lanes (one per slot) by the dispatcher's own queue (``_dispatch._Queue``: model
-kept together, chunks, hosts in parallel), so the figure is the time until the last
-lane is done. It assumes a host's per-request latency stays what was measured at its
-slots then, and leaves model loads and Prefect's start-up out.
+kept together, hosts in parallel, each chunk a lane's fair share of what is left by the
+pace its host has shown so far), so the figure is the time until the last lane is done.
+It assumes a host's per-request latency stays what was measured at its slots then, and
+leaves model loads and Prefect's start-up out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from evaluation.run._dispatch import _Queue, default_chunk_size
+from evaluation.run._dispatch import Pace, _Queue, default_chunk_size
 from evaluation.run._rate import format_duration
 from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
@@ -146,14 +147,18 @@ def estimate(
     if missing:
         return result
     size = chunk_size or default_chunk_size(len(items), sum(h.slots for h in hosts))
-    queue = _Queue(items, size)
+    queue = _Queue(items, hosts, Pace(), size)
     loaded: dict[str, str | None] = {h.name: None for h in hosts}
-    lanes = [(0.0, i, h) for i, h in enumerate(h for h in hosts for _ in range(h.slots))]
+    lanes: list[tuple[float, int, HostSpec, tuple[str, int, float] | None]] = [
+        (0.0, i, h, None) for i, h in enumerate(h for h in hosts for _ in range(h.slots))
+    ]
     heapq.heapify(lanes)
     per_host = {h.name: [0, 0.0] for h in hosts}
     end = 0.0
     while lanes:
-        free_at, index, host = heapq.heappop(lanes)
+        free_at, index, host, last = heapq.heappop(lanes)
+        if last is not None:  # its chunk has ended: the dispatcher measures it now
+            queue.pace.observe(host.name, *last)
         chunk = queue.take(host, loaded[host.name])
         if chunk is None:
             continue  # this lane is done: nothing left that its host serves
@@ -167,7 +172,7 @@ def estimate(
         per_host[host.name][0] += len(chunk)
         per_host[host.name][1] = max(per_host[host.name][1], done_at)
         end = max(end, done_at)
-        heapq.heappush(lanes, (done_at, index, host))
+        heapq.heappush(lanes, (done_at, index, host, (chunk[0].model, len(chunk), seconds)))
     result.seconds = end
     result.per_host = {name: (n, s) for name, (n, s) in per_host.items()}
     return result
