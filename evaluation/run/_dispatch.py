@@ -3,10 +3,11 @@
 Every host runs as many lanes as it has slots; a lane takes the next chunk of work
 for a model its host serves, preferring the model the host already has loaded (fewer
 model swaps) and otherwise the model fewest hosts are working on (spread). A chunk is
-cut when a lane takes it, at the lane's fair share of what is left of that model: its
-pace (generations per second, measured on its host's earlier chunks) over the pace of
-every lane serving the model. So chunks shrink towards the end and a slow host's last
-chunk ends about when the fast hosts run out, instead of leaving them idle behind it.
+cut when a lane takes it, at the lane's fair share of what is left of that model (queued,
+and not yet reached in the chunks running): its pace (generations per second, measured
+on its host's earlier chunks) over the pace of every lane serving the model. So a slow
+host's last chunk ends about when the fast hosts run out, instead of leaving them idle
+behind it, while lanes of equal pace keep chunks of the largest size.
 When a host goes down its unfinished items go back to the queue for hosts serving the
 same model; items no live host serves end as ``unservable`` with the reason, for the
 caller to record as failed (a rerun picks them up).
@@ -29,7 +30,7 @@ ChunkRunner = Callable[[HostSpec, list[WorkItem]], Awaitable[ChunkOutcome]]
 
 MAX_CHUNK = 100
 CHUNKS_PER_LANE = 2
-FIRST_CHUNK_PART = 4  # a lane not measured yet takes this part of the largest chunk
+FIRST_CHUNK_PART = 4  # beside other hosts, an unmeasured lane takes this part of the largest
 
 
 @dataclass
@@ -76,7 +77,8 @@ class Pace:
 class _Queue:
     """Work per model in sweep order (which groups by model then num_ctx), cut into a
     chunk when a lane takes it: never across a run group, at most ``max_chunk`` items,
-    else the lane's fair share of the model's work left (``share``)."""
+    else the lane's fair share of the model's work left (``share``). Chunks taken are
+    running until ``finish``, which measures their host's pace."""
 
     def __init__(
         self, items: Sequence[WorkItem], hosts: Sequence[HostSpec], pace: Pace, max_chunk: int
@@ -94,8 +96,9 @@ class _Queue:
             self.left[item.model] += 1
         self.hosts_on: dict[str, int] = defaultdict(int)
         self.down: set[str] = set()
+        self.running: dict[int, tuple[str, str, int, float]] = {}  # host, model, n, start
 
-    def take(self, host: HostSpec, loaded: str | None) -> list[WorkItem] | None:
+    def take(self, host: HostSpec, loaded: str | None, now: float) -> list[WorkItem] | None:
         if loaded is not None and self.runs.get(loaded):
             model = loaded
         else:
@@ -104,17 +107,24 @@ class _Queue:
                 return None
             model = min(candidates, key=lambda m: (self.hosts_on[m], -self.left[m]))
         run = self.runs[model][0]
-        chunk = [run.popleft() for _ in range(min(self.share(host, model), len(run)))]
+        chunk = [run.popleft() for _ in range(min(self.share(host, model, now), len(run)))]
         if not run:
             self.runs[model].popleft()
         self.left[model] -= len(chunk)
+        self.running[id(chunk)] = (host.name, model, len(chunk), now)
         return chunk
 
-    def share(self, host: HostSpec, model: str) -> int:
+    def finish(self, chunk: list[WorkItem], done: int, now: float) -> None:
+        """``chunk`` has ended, ``done`` of its items run: its host's pace takes them in."""
+        host, model, _, started = self.running.pop(id(chunk))
+        self.pace.observe(host, model, done, now - started)
+
+    def share(self, host: HostSpec, model: str, now: float) -> int:
         """The lane's pace over every live lane's on ``model`` (a host not measured yet
-        counted at the mean of those that are), times the model's items left. A lane not
-        measured yet takes a small first chunk, so that a slow host shows its pace before
-        it holds much work."""
+        counted at the mean of those that are), times the model's items left: queued,
+        and those the running chunks have not reached yet at their pace. Beside other
+        hosts, a lane not measured yet takes a small first chunk, so that a slow host
+        shows its pace before it holds much work."""
         serving = [h for h in self.hosts if h.serves(model) and h.name not in self.down]
         rates = {h.name: self.pace.rate(h.name, model) for h in serving}
         known = [r for r in rates.values() if r is not None]
@@ -122,8 +132,13 @@ class _Queue:
         own = rates.get(host.name)
         lane = own or usual
         lanes = sum(h.slots * (rates[h.name] or usual) for h in serving) or lane
-        size = math.ceil(self.left[model] * lane / lanes)
-        if own is None:
+        backlog = self.left[model] + sum(
+            max(0.0, n - (now - start) * (rates.get(name) or usual))
+            for name, m, n, start in self.running.values()
+            if m == model
+        )
+        size = math.ceil(backlog * lane / lanes)
+        if own is None and len(serving) > 1:
             size = min(size, math.ceil(self.max_chunk / FIRST_CHUNK_PART))
         return max(1, min(self.max_chunk, size))
 
@@ -166,12 +181,13 @@ async def dispatch(
         nonlocal in_flight
         while host.name not in report.hosts_down:
             async with changed:
-                chunk = queue.take(host, loaded[host.name])
+                chunk = queue.take(host, loaded[host.name], time.perf_counter())
                 while chunk is None and in_flight > 0 and host.name not in report.hosts_down:
                     await changed.wait()
-                    chunk = queue.take(host, loaded[host.name])
+                    chunk = queue.take(host, loaded[host.name], time.perf_counter())
                 if chunk is None or host.name in report.hosts_down:
                     if chunk is not None:
+                        queue.finish(chunk, 0, time.perf_counter())
                         queue.give_back(chunk)
                     return
                 model = chunk[0].model
@@ -184,12 +200,12 @@ async def dispatch(
                     loaded[host.name] = model
                     queue.hosts_on[model] += 1
                 in_flight += 1
-            started = time.perf_counter()
             try:
                 outcome = await run(host, chunk)
             except BaseException:
                 async with changed:
                     in_flight -= 1
+                    queue.finish(chunk, 0, time.perf_counter())
                     changed.notify_all()
                 raise
             async with changed:
@@ -201,14 +217,13 @@ async def dispatch(
                 report.items_per_host[host.name] = report.items_per_host.get(host.name, 0) + len(
                     outcome.records
                 )
-                if outcome.host_down:
+                if outcome.host_down:  # its pace is not measured from a failing chunk
+                    queue.finish(chunk, 0, time.perf_counter())
                     report.hosts_down[host.name] = outcome.host_down_reason or "host down"
                     queue.down.add(host.name)
                     queue.give_back(outcome.unfinished)
                 else:
-                    queue.pace.observe(
-                        host.name, model, len(outcome.records), time.perf_counter() - started
-                    )
+                    queue.finish(chunk, len(outcome.records), time.perf_counter())
                 changed.notify_all()
 
     lanes = [asyncio.ensure_future(lane(h)) for h in hosts for _ in range(h.slots)]

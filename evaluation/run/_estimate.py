@@ -149,7 +149,7 @@ def estimate(
     size = chunk_size or default_chunk_size(len(items), sum(h.slots for h in hosts))
     queue = _Queue(items, hosts, Pace(), size)
     loaded: dict[str, str | None] = {h.name: None for h in hosts}
-    lanes: list[tuple[float, int, HostSpec, tuple[str, int, float] | None]] = [
+    lanes: list[tuple[float, int, HostSpec, list[WorkItem] | None]] = [
         (0.0, i, h, None) for i, h in enumerate(h for h in hosts for _ in range(h.slots))
     ]
     heapq.heapify(lanes)
@@ -158,8 +158,8 @@ def estimate(
     while lanes:
         free_at, index, host, last = heapq.heappop(lanes)
         if last is not None:  # its chunk has ended: the dispatcher measures it now
-            queue.pace.observe(host.name, *last)
-        chunk = queue.take(host, loaded[host.name])
+            queue.finish(last, len(last), free_at)
+        chunk = queue.take(host, loaded[host.name], free_at)
         if chunk is None:
             continue  # this lane is done: nothing left that its host serves
         if loaded[host.name] != chunk[0].model:
@@ -172,7 +172,7 @@ def estimate(
         per_host[host.name][0] += len(chunk)
         per_host[host.name][1] = max(per_host[host.name][1], done_at)
         end = max(end, done_at)
-        heapq.heappush(lanes, (done_at, index, host, (chunk[0].model, len(chunk), seconds)))
+        heapq.heappush(lanes, (done_at, index, host, chunk))
     result.seconds = end
     result.per_host = {name: (n, s) for name, (n, s) in per_host.items()}
     return result
