@@ -58,8 +58,10 @@ def default_chunk_size(n_items: int, total_slots: int) -> int:
 
 
 class Pace:
-    """Generations per second of one lane of a host on a model, from the chunks it ran
-    (their wall time, waits for the slot and Prefect's per-chunk cost included)."""
+    """Generations per second of one lane of a host on a model, from the request time of
+    the generations it ran. Not from a chunk's wall time: under load a chunk's start (a
+    Prefect task run, its slot) costs seconds whatever the host, which made a fast
+    host look as slow as a slow one (tests/flows/test_evaluate.py)."""
 
     def __init__(self) -> None:
         self._done: dict[tuple[str, str], tuple[int, float]] = {}
@@ -114,10 +116,11 @@ class _Queue:
         self.running[id(chunk)] = (host.name, model, len(chunk), now)
         return chunk
 
-    def finish(self, chunk: list[WorkItem], done: int, now: float) -> None:
-        """``chunk`` has ended, ``done`` of its items run: its host's pace takes them in."""
-        host, model, _, started = self.running.pop(id(chunk))
-        self.pace.observe(host, model, done, now - started)
+    def finish(self, chunk: list[WorkItem], done: int, seconds: float) -> None:
+        """``chunk`` has ended, ``done`` of its items generated in ``seconds`` of
+        requests: its host's pace takes them in."""
+        host, model, _, _ = self.running.pop(id(chunk))
+        self.pace.observe(host, model, done, seconds)
 
     def share(self, host: HostSpec, model: str, now: float) -> int:
         """The lane's pace over every live lane's on ``model`` (a host not measured yet
@@ -187,7 +190,7 @@ async def dispatch(
                     chunk = queue.take(host, loaded[host.name], time.perf_counter())
                 if chunk is None or host.name in report.hosts_down:
                     if chunk is not None:
-                        queue.finish(chunk, 0, time.perf_counter())
+                        queue.finish(chunk, 0, 0.0)
                         queue.give_back(chunk)
                     return
                 model = chunk[0].model
@@ -205,7 +208,7 @@ async def dispatch(
             except BaseException:
                 async with changed:
                     in_flight -= 1
-                    queue.finish(chunk, 0, time.perf_counter())
+                    queue.finish(chunk, 0, 0.0)
                     changed.notify_all()
                 raise
             async with changed:
@@ -218,12 +221,13 @@ async def dispatch(
                     outcome.records
                 )
                 if outcome.host_down:  # its pace is not measured from a failing chunk
-                    queue.finish(chunk, 0, time.perf_counter())
+                    queue.finish(chunk, 0, 0.0)
                     report.hosts_down[host.name] = outcome.host_down_reason or "host down"
                     queue.down.add(host.name)
                     queue.give_back(outcome.unfinished)
                 else:
-                    queue.finish(chunk, len(outcome.records), time.perf_counter())
+                    done = [r.result.latency_s for r in outcome.records if r.result is not None]
+                    queue.finish(chunk, len(done), sum(done))
                 changed.notify_all()
 
     lanes = [asyncio.ensure_future(lane(h)) for h in hosts for _ in range(h.slots)]

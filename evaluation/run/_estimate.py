@@ -146,6 +146,10 @@ def estimate(
     result = Estimate(None, figures=figures, missing=missing)
     if missing:
         return result
+
+    def seconds_of(host: HostSpec, item: WorkItem) -> float:
+        return figures[(item.config.hash, host.name)].seconds
+
     size = chunk_size or default_chunk_size(len(items), sum(h.slots for h in hosts))
     queue = _Queue(items, hosts, Pace(), size)
     loaded: dict[str, str | None] = {h.name: None for h in hosts}
@@ -158,7 +162,7 @@ def estimate(
     while lanes:
         free_at, index, host, last = heapq.heappop(lanes)
         if last is not None:  # its chunk has ended: the dispatcher measures it now
-            queue.finish(last, len(last), free_at)
+            queue.finish(last, len(last), sum(seconds_of(host, item) for item in last))
         chunk = queue.take(host, loaded[host.name], free_at)
         if chunk is None:
             continue  # this lane is done: nothing left that its host serves
@@ -167,7 +171,7 @@ def estimate(
                 queue.hosts_on[loaded[host.name]] -= 1
             loaded[host.name] = chunk[0].model
             queue.hosts_on[chunk[0].model] += 1
-        seconds = sum(figures[(item.config.hash, host.name)].seconds for item in chunk)
+        seconds = sum(seconds_of(host, item) for item in chunk)
         done_at = free_at + seconds
         per_host[host.name][0] += len(chunk)
         per_host[host.name][1] = max(per_host[host.name][1], done_at)

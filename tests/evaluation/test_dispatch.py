@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from dataclasses import replace
 
 from evaluation.backends.base import GenerationResult
 from evaluation.run._dispatch import default_chunk_size, dispatch
@@ -122,9 +123,10 @@ def test_hosts_of_different_speed_get_work_in_proportion_and_end_together():
 
     async def run(host: HostSpec, chunk: list[WorkItem]) -> ChunkOutcome:
         outcome = ChunkOutcome()
+        result = replace(RESULT, latency_s=latency[host.name])
         for item in chunk:
             await asyncio.sleep(latency[host.name])
-            outcome.records.append(GenerationRecord(item, host.name, 1, result=RESULT))
+            outcome.records.append(GenerationRecord(item, host.name, 1, result=result))
         return outcome
 
     report = asyncio.run(dispatch(work, hosts, run))
