@@ -30,7 +30,7 @@ ChunkRunner = Callable[[HostSpec, list[WorkItem]], Awaitable[ChunkOutcome]]
 
 MAX_CHUNK = 100
 CHUNKS_PER_LANE = 2
-FIRST_CHUNK_PART = 4  # beside other hosts, an unmeasured lane takes this part of the largest
+FIRST_CHUNK_PART = 4  # beside hosts not measured yet, a chunk is this part of the largest
 
 
 @dataclass
@@ -126,7 +126,7 @@ class _Queue:
         """The lane's pace over every live lane's on ``model`` (a host not measured yet
         counted at the mean of those that are), times the model's items left: queued,
         and those the running chunks have not reached yet at their pace. Beside other
-        hosts, a lane not measured yet takes a small first chunk, so that a slow host
+        hosts, chunks stay small until every host's pace is known, so that a slow host
         shows its pace before it holds much work."""
         serving = [h for h in self.hosts if h.serves(model) and h.name not in self.down]
         rates = {h.name: self.pace.rate(h.name, model) for h in serving}
@@ -141,7 +141,7 @@ class _Queue:
             if m == model
         )
         size = math.ceil(backlog * lane / lanes)
-        if own is None and len(serving) > 1:
+        if len(serving) > 1 and None in rates.values():
             size = min(size, math.ceil(self.max_chunk / FIRST_CHUNK_PART))
         return max(1, min(self.max_chunk, size))
 
