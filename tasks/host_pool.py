@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
-from evaluation.run._dispatch import DispatchReport, dispatch
+from evaluation.run._dispatch import DispatchReport, Pace, dispatch
 from evaluation.run._gpu import GpuSampler
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._preflight import HostCheck
@@ -127,8 +127,10 @@ async def generate_all(
             RunTelemetry(GpuSampler(), pool.backends, local=local_hosts(hosts))
         )
 
+        pace = Pace()  # a race's later rounds start from the hosts' pace so far
+
         def send(items: list[WorkItem]) -> Awaitable[DispatchReport]:
-            return dispatch(items, hosts, telemetry.wrap(run), chunk_size=chunk_size)
+            return dispatch(items, hosts, telemetry.wrap(run), chunk_size=chunk_size, pace=pace)
 
         work = send(list(pending)) if batches is None else batches(send)
         flow_run = FlowRunContext.get()

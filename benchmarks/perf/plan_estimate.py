@@ -4,8 +4,9 @@ Two in-process stand-in Ollama hosts (gpu-a: 4 slots at --latency-ms, gpu-b: 2 s
 twice that). A first sweep (one config) runs through the real `evaluate` flow and leaves
 its measurements; `plan` then estimates a second sweep on the same hosts (the measured
 config and new temperatures of the same model), which then runs. Printed: the estimate,
-each host's share, the run's generation time and their ratio, and the wall time of the
-`evalflow plan` executable on that database (median of three).
+each host's share, estimated and in the run (generations, and when its last one was
+stored, counted from the run's first), the run's generation time and their ratio, and
+the wall time of the `evalflow plan` executable on that database (median of three).
 
     .venv/bin/python benchmarks/perf/plan_estimate.py [--latency-ms 200] [--configs 8]
 """
@@ -20,9 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
+from sqlalchemy import text
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -89,12 +92,26 @@ def main() -> None:
             )
             plan_s.append(time.perf_counter() - started)
         summary = asyncio.run(evaluate(str(later), database=database))
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT host, count(*), min(created_at), max(created_at) FROM generations "
+                    "WHERE experiment_id = :e GROUP BY host"
+                ),
+                {"e": summary["experiment_id"]},
+            ).all()
 
     actual = summary["generation_s"]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{len(sweep.work_items())} generations, {args.configs} configs, 2 hosts (4 + 2 slots)")
+    first = min(datetime.fromisoformat(str(row[2])) for row in rows)
+    ran = {row[0]: (row[1], datetime.fromisoformat(str(row[3])) - first) for row in rows}
     for host, (n, seconds) in result.per_host.items():
-        print(f"  {host}: {n} generations, {seconds:.1f} s estimated")
+        n_run, last = ran.get(host, (0, timedelta()))
+        print(
+            f"  {host}: {n} generations, {seconds:.1f} s estimated; in the run {n_run}, "
+            f"its last stored at {last.total_seconds():.1f} s"
+        )
     print(
         f"estimate {result.seconds:.1f} s ({format_duration(result.seconds)}), run's "
         f"generation {actual:.1f} s: ratio {actual / result.seconds:.2f}"

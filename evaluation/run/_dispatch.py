@@ -2,16 +2,22 @@
 
 Every host runs as many lanes as it has slots; a lane takes the next chunk of work
 for a model its host serves, preferring the model the host already has loaded (fewer
-model swaps) and otherwise the model fewest hosts are working on (spread). When a host
-goes down its unfinished items go back to the queue for hosts serving the same model;
-items no live host serves end as ``unservable`` with the reason, for the caller to
-record as failed (a rerun picks them up).
+model swaps) and otherwise the model fewest hosts are working on (spread). A chunk is
+cut when a lane takes it, at the lane's fair share of what is left of that model (queued,
+and not yet reached in the chunks running): its pace (generations per second, measured
+on its host's earlier chunks) over the pace of every lane serving the model. So a slow
+host's last chunk ends about when the fast hosts run out, instead of leaving them idle
+behind it, while lanes of equal pace keep chunks of the largest size.
+When a host goes down its unfinished items go back to the queue for hosts serving the
+same model; items no live host serves end as ``unservable`` with the reason, for the
+caller to record as failed (a rerun picks them up).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +30,7 @@ ChunkRunner = Callable[[HostSpec, list[WorkItem]], Awaitable[ChunkOutcome]]
 
 MAX_CHUNK = 100
 CHUNKS_PER_LANE = 2
-GIVE_BACK_PIECES = 4  # a failed host's leftovers are shared by up to this many lanes
+FIRST_CHUNK_PART = 4  # beside hosts not measured yet, a chunk is this part of the largest
 
 
 @dataclass
@@ -40,8 +46,8 @@ class DispatchReport:
 
 
 def default_chunk_size(n_items: int, total_slots: int) -> int:
-    """Two chunks per lane, at most MAX_CHUNK items each. Every chunk is a Prefect task
-    run, which costs several API writes before its first request: measured at 800
+    """The largest chunk: two per lane, at most MAX_CHUNK items. Every chunk is a Prefect
+    task run, which costs several API writes before its first request: measured at 800
     generations on 4 slots, one task per generation ran 12.7x slower than the ideal,
     50-item chunks 1.28x, 200-item chunks 1.13x (benchmarks/perf/sweep_throughput.py).
     The cap keeps failover and progress granular on large sweeps."""
@@ -51,43 +57,103 @@ def default_chunk_size(n_items: int, total_slots: int) -> int:
     return max(1, min(MAX_CHUNK, math.ceil(n_items / lanes)))
 
 
+class Pace:
+    """Generations per second of one lane of a host on a model, from the request time of
+    the generations it ran. Not from a chunk's wall time: under load a chunk's start (a
+    Prefect task run, its slot) costs seconds whatever the host, which made a fast
+    host look as slow as a slow one (tests/flows/test_evaluate.py)."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[str, str], tuple[int, float]] = {}
+
+    def observe(self, host: str, model: str, items: int, seconds: float) -> None:
+        if items > 0 and seconds > 0:
+            n, s = self._done.get((host, model), (0, 0.0))
+            self._done[(host, model)] = (n + items, s + seconds)
+
+    def rate(self, host: str, model: str) -> float | None:
+        n, s = self._done.get((host, model), (0, 0.0))
+        return n / s if n else None
+
+
 class _Queue:
-    """Chunks per model, in sweep order (which groups by model then num_ctx)."""
+    """Work per model in sweep order (which groups by model then num_ctx), cut into a
+    chunk when a lane takes it: never across a run group, at most ``max_chunk`` items,
+    else the lane's fair share of the model's work left (``share``). Chunks taken are
+    running until ``finish``, which measures their host's pace."""
 
-    def __init__(self, items: Sequence[WorkItem], chunk_size: int) -> None:
-        self.chunk_size = chunk_size
-        self.chunks: dict[str, deque[list[WorkItem]]] = defaultdict(deque)
-        current: list[WorkItem] = []
+    def __init__(
+        self, items: Sequence[WorkItem], hosts: Sequence[HostSpec], pace: Pace, max_chunk: int
+    ) -> None:
+        self.hosts = hosts
+        self.pace = pace
+        self.max_chunk = max_chunk
+        self.runs: dict[str, deque[deque[WorkItem]]] = defaultdict(deque)
+        self.left: dict[str, int] = defaultdict(int)
         for item in items:
-            if current and (
-                len(current) >= chunk_size or _run_group(current[-1]) != _run_group(item)
-            ):
-                self.chunks[current[0].model].append(current)
-                current = []
-            current.append(item)
-        if current:
-            self.chunks[current[0].model].append(current)
+            runs = self.runs[item.model]
+            if not runs or _run_group(runs[-1][-1]) != _run_group(item):
+                runs.append(deque())
+            runs[-1].append(item)
+            self.left[item.model] += 1
         self.hosts_on: dict[str, int] = defaultdict(int)
+        self.down: set[str] = set()
+        self.running: dict[int, tuple[str, str, int, float]] = {}  # host, model, n, start
 
-    def take(self, host: HostSpec, loaded: str | None) -> list[WorkItem] | None:
-        if loaded is not None and self.chunks.get(loaded):
-            return self.chunks[loaded].popleft()
-        candidates = [m for m, q in self.chunks.items() if q and host.serves(m)]
-        if not candidates:
-            return None
-        model = min(candidates, key=lambda m: (self.hosts_on[m], -len(self.chunks[m])))
-        return self.chunks[model].popleft()
+    def take(self, host: HostSpec, loaded: str | None, now: float) -> list[WorkItem] | None:
+        if loaded is not None and self.runs.get(loaded):
+            model = loaded
+        else:
+            candidates = [m for m, runs in self.runs.items() if runs and host.serves(m)]
+            if not candidates:
+                return None
+            model = min(candidates, key=lambda m: (self.hosts_on[m], -self.left[m]))
+        run = self.runs[model][0]
+        chunk = [run.popleft() for _ in range(min(self.share(host, model, now), len(run)))]
+        if not run:
+            self.runs[model].popleft()
+        self.left[model] -= len(chunk)
+        self.running[id(chunk)] = (host.name, model, len(chunk), now)
+        return chunk
+
+    def finish(self, chunk: list[WorkItem], done: int, seconds: float) -> None:
+        """``chunk`` has ended, ``done`` of its items generated in ``seconds`` of
+        requests: its host's pace takes them in."""
+        host, model, _, _ = self.running.pop(id(chunk))
+        self.pace.observe(host, model, done, seconds)
+
+    def share(self, host: HostSpec, model: str, now: float) -> int:
+        """The lane's pace over every live lane's on ``model`` (a host not measured yet
+        counted at the mean of those that are), times the model's items left: queued,
+        and those the running chunks have not reached yet at their pace. Beside other
+        hosts, chunks stay small until every host's pace is known, so that a slow host
+        shows its pace before it holds much work."""
+        serving = [h for h in self.hosts if h.serves(model) and h.name not in self.down]
+        rates = {h.name: self.pace.rate(h.name, model) for h in serving}
+        known = [r for r in rates.values() if r is not None]
+        usual = sum(known) / len(known) if known else 1.0
+        own = rates.get(host.name)
+        lane = own or usual
+        lanes = sum(h.slots * (rates[h.name] or usual) for h in serving) or lane
+        backlog = self.left[model] + sum(
+            max(0.0, n - (now - start) * (rates.get(name) or usual))
+            for name, m, n, start in self.running.values()
+            if m == model
+        )
+        size = math.ceil(backlog * lane / lanes)
+        if len(serving) > 1 and None in rates.values():
+            size = min(size, math.ceil(self.max_chunk / FIRST_CHUNK_PART))
+        return max(1, min(self.max_chunk, size))
 
     def give_back(self, items: list[WorkItem]) -> None:
-        """Return unfinished work to the front of its model's queue, split again so
-        several lanes of the remaining hosts can share it."""
-        size = max(1, min(self.chunk_size, math.ceil(len(items) / GIVE_BACK_PIECES)))
-        for start in reversed(range(0, len(items), size)):
-            piece = items[start : start + size]
-            self.chunks[piece[0].model].appendleft(piece)
+        """Return unfinished work to the front of its model's queue, for the remaining
+        hosts' lanes to share."""
+        if items:
+            self.runs[items[0].model].appendleft(deque(items))
+            self.left[items[0].model] += len(items)
 
     def remaining(self) -> list[WorkItem]:
-        return [item for q in self.chunks.values() for chunk in q for item in chunk]
+        return [item for runs in self.runs.values() for run in runs for item in run]
 
 
 def _run_group(item: WorkItem) -> tuple[str, int | None]:
@@ -101,12 +167,15 @@ async def dispatch(
     run: ChunkRunner,
     *,
     chunk_size: int | None = None,
+    pace: Pace | None = None,
 ) -> DispatchReport:
-    """Run ``items`` on ``hosts`` through ``run`` (one call per chunk) until all are done
-    or no live host can take what is left."""
+    """Run ``items`` on ``hosts`` through ``run`` (one call per chunk, of at most
+    ``chunk_size`` items) until all are done or no live host can take what is left;
+    ``pace``: the hosts' pace so far, kept across the dispatches of one run (a race's
+    rounds), else measured afresh."""
     report = DispatchReport(total=len(items))
     size = chunk_size or default_chunk_size(len(items), sum(h.slots for h in hosts))
-    queue = _Queue(items, size)
+    queue = _Queue(items, hosts, pace or Pace(), size)
     changed = asyncio.Condition()
     in_flight = 0
     loaded: dict[str, str | None] = {h.name: None for h in hosts}
@@ -115,12 +184,13 @@ async def dispatch(
         nonlocal in_flight
         while host.name not in report.hosts_down:
             async with changed:
-                chunk = queue.take(host, loaded[host.name])
+                chunk = queue.take(host, loaded[host.name], time.perf_counter())
                 while chunk is None and in_flight > 0 and host.name not in report.hosts_down:
                     await changed.wait()
-                    chunk = queue.take(host, loaded[host.name])
+                    chunk = queue.take(host, loaded[host.name], time.perf_counter())
                 if chunk is None or host.name in report.hosts_down:
                     if chunk is not None:
+                        queue.finish(chunk, 0, 0.0)
                         queue.give_back(chunk)
                     return
                 model = chunk[0].model
@@ -138,6 +208,7 @@ async def dispatch(
             except BaseException:
                 async with changed:
                     in_flight -= 1
+                    queue.finish(chunk, 0, 0.0)
                     changed.notify_all()
                 raise
             async with changed:
@@ -149,9 +220,14 @@ async def dispatch(
                 report.items_per_host[host.name] = report.items_per_host.get(host.name, 0) + len(
                     outcome.records
                 )
-                if outcome.host_down:
+                if outcome.host_down:  # its pace is not measured from a failing chunk
+                    queue.finish(chunk, 0, 0.0)
                     report.hosts_down[host.name] = outcome.host_down_reason or "host down"
+                    queue.down.add(host.name)
                     queue.give_back(outcome.unfinished)
+                else:
+                    done = [r.result.latency_s for r in outcome.records if r.result is not None]
+                    queue.finish(chunk, len(done), sum(done))
                 changed.notify_all()
 
     lanes = [asyncio.ensure_future(lane(h)) for h in hosts for _ in range(h.slots)]

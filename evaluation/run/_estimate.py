@@ -4,9 +4,10 @@ Each (host, config) gets seconds per generation from, in order: this config meas
 on this host earlier (stored generations), a probe just made (``--probe``), the same
 model measured on this host with other configs. The work is then laid out over the
 hosts' lanes (one per slot) by the dispatcher's own queue (``_dispatch._Queue``: model
-kept together, chunks, hosts in parallel), so the figure is the time until the last
-lane is done. It assumes a host's per-request latency stays what was measured at its
-slots then, and leaves model loads and Prefect's start-up out.
+kept together, hosts in parallel, each chunk a lane's fair share of what is left by the
+pace its host has shown so far), so the figure is the time until the last lane is done.
+It assumes a host's per-request latency stays what was measured at its slots then, and
+leaves model loads and Prefect's start-up out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from evaluation.run._dispatch import _Queue, default_chunk_size
+from evaluation.run._dispatch import Pace, _Queue, default_chunk_size
 from evaluation.run._rate import format_duration
 from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
@@ -145,16 +146,24 @@ def estimate(
     result = Estimate(None, figures=figures, missing=missing)
     if missing:
         return result
+
+    def seconds_of(host: HostSpec, item: WorkItem) -> float:
+        return figures[(item.config.hash, host.name)].seconds
+
     size = chunk_size or default_chunk_size(len(items), sum(h.slots for h in hosts))
-    queue = _Queue(items, size)
+    queue = _Queue(items, hosts, Pace(), size)
     loaded: dict[str, str | None] = {h.name: None for h in hosts}
-    lanes = [(0.0, i, h) for i, h in enumerate(h for h in hosts for _ in range(h.slots))]
+    lanes: list[tuple[float, int, HostSpec, list[WorkItem] | None]] = [
+        (0.0, i, h, None) for i, h in enumerate(h for h in hosts for _ in range(h.slots))
+    ]
     heapq.heapify(lanes)
     per_host = {h.name: [0, 0.0] for h in hosts}
     end = 0.0
     while lanes:
-        free_at, index, host = heapq.heappop(lanes)
-        chunk = queue.take(host, loaded[host.name])
+        free_at, index, host, last = heapq.heappop(lanes)
+        if last is not None:  # its chunk has ended: the dispatcher measures it now
+            queue.finish(last, len(last), sum(seconds_of(host, item) for item in last))
+        chunk = queue.take(host, loaded[host.name], free_at)
         if chunk is None:
             continue  # this lane is done: nothing left that its host serves
         if loaded[host.name] != chunk[0].model:
@@ -162,12 +171,12 @@ def estimate(
                 queue.hosts_on[loaded[host.name]] -= 1
             loaded[host.name] = chunk[0].model
             queue.hosts_on[chunk[0].model] += 1
-        seconds = sum(figures[(item.config.hash, host.name)].seconds for item in chunk)
+        seconds = sum(seconds_of(host, item) for item in chunk)
         done_at = free_at + seconds
         per_host[host.name][0] += len(chunk)
         per_host[host.name][1] = max(per_host[host.name][1], done_at)
         end = max(end, done_at)
-        heapq.heappush(lanes, (done_at, index, host))
+        heapq.heappush(lanes, (done_at, index, host, chunk))
     result.seconds = end
     result.per_host = {name: (n, s) for name, (n, s) in per_host.items()}
     return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from dataclasses import replace
 
 from evaluation.backends.base import GenerationResult
 from evaluation.run._dispatch import default_chunk_size, dispatch
@@ -110,6 +111,27 @@ def test_work_nobody_else_serves_ends_unservable_with_the_reason():
     done = {i.key for _, i in pool.done}
     assert all(i.key not in done for i, _ in report.unservable)
     assert sum(1 for _, i in pool.done if i.model == "m2") == 10
+
+
+def test_hosts_of_different_speed_get_work_in_proportion_and_end_together():
+    """a: 2 lanes at 5 ms a generation, b: 2 lanes at 40 ms (8x slower): balanced work
+    gives b 1/9 of the 180 items (20), both ending at 0.4 s. Fixed 23-item chunks gave
+    b one per lane (46 items, 0.9 s) while a idled from 0.35 s on."""
+    work = items(models=("m1",), cases=180)
+    hosts = [HostSpec("a", "http://a", slots=2), HostSpec("b", "http://b", slots=2)]
+    latency = {"a": 0.005, "b": 0.04}
+
+    async def run(host: HostSpec, chunk: list[WorkItem]) -> ChunkOutcome:
+        outcome = ChunkOutcome()
+        result = replace(RESULT, latency_s=latency[host.name])
+        for item in chunk:
+            await asyncio.sleep(latency[host.name])
+            outcome.records.append(GenerationRecord(item, host.name, 1, result=result))
+        return outcome
+
+    report = asyncio.run(dispatch(work, hosts, run))
+    assert report.generated == 180
+    assert 10 <= report.items_per_host["b"] <= 36  # balanced: 20 (measured 22-26)
 
 
 def test_default_chunk_size_gives_two_chunks_per_lane_capped():

@@ -59,9 +59,10 @@ def test_the_most_specific_measurement_wins_and_says_where_it_comes_from():
     assert figures[probed_model[0].config.hash].source == (
         "probe: 3 generations of p on gpu-a just now, 12 tokens, at 4 slots"
     )
-    # 4 lanes, chunks of 2 (the default size): m's 4 chunks (2 x 3 s) first on every
-    # lane, as the dispatcher keeps the loaded model; then p's 2 chunks (2 x 0.5 s).
-    assert result.seconds == pytest.approx(7.0)
+    # 4 lanes, each taking its share of what is left: m's 8 generations (3 s each) first
+    # (2, 2, 1, 1, then 1 and 1 at 3 s), done at 6 s, as the dispatcher keeps the loaded
+    # model; then p's 4 (0.5 s each), one per lane.
+    assert result.seconds == pytest.approx(6.5)
 
 
 def test_without_a_measurement_the_estimate_names_what_is_missing():

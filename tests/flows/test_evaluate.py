@@ -81,6 +81,29 @@ def test_sweep_generates_scores_stores_and_publishes(tmp_path, database_url):
         assert {"latency_p50_s", "latency_p95_s", "exact_match"} <= facts
 
 
+def test_a_slower_host_gets_work_in_proportion_to_its_pace(tmp_path, database_url):
+    """gpu-a (2 slots, 40 ms) is 12x faster than gpu-b (2 slots, 480 ms): balanced work
+    gives gpu-b about 1/13 of the 144 generations (11). Fixed chunks of 144/8 gave it
+    one per lane, 36 generations (8.6 s), while gpu-a was done after 2 s."""
+    fast = StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=40.0)
+    slow = StandInConfig(models=("llama3.2:3b",), slots=2, latency_ms=480.0)
+    with running_standin(fast) as a, running_standin(slow) as b:
+        hosts = [
+            {"name": "gpu-a", "url": a.url, "slots": 2},
+            {"name": "gpu-b", "url": b.url, "slots": 2},
+        ]
+        grid = {"temperature": [0.0, 0.3, 0.6, 0.9], "num_predict": [8]}
+        spec = write_spec(tmp_path, a.url, hosts=hosts, grid=grid)
+        summary = asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+        peaks = (a.stats.max_in_flight, b.stats.max_in_flight)
+
+    with Session(make_engine(database_url)) as session:
+        hosts_run = [g.host for g in session.exec(select(Generation)).all()]
+    assert summary["generated"] == len(hosts_run) == 144
+    assert 1 <= hosts_run.count("gpu-b") <= 24  # balanced: 11; fixed chunks: 36
+    assert peaks[0] <= 2 and peaks[1] <= 2
+
+
 def test_unknown_model_fails_before_any_generation(tmp_path, database_url):
     with running_standin(StandInConfig(models=("qwen2.5:7b",), latency_ms=1.0)) as server:
         spec = write_spec(tmp_path, server.url)

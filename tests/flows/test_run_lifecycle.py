@@ -2,7 +2,8 @@
 killed, and a rerun after `kill -9` resumes (every generation stored once, finished ones
 never requested again); Ctrl-C and SIGTERM stop it within seconds leaving a resumable,
 `interrupted` experiment; the same experiment cannot run twice at once while two
-different ones start together fine; and a failed run says so.
+different ones start together fine; a failed run says so; and a race killed mid-race
+ends, on its rerun, with the rounds of a race never stopped.
 
 Each run is a real process with its own embedded server, so the tests chain what they
 can (interrupt, rerun, interrupt the rerun, rerun) rather than start more processes, and
@@ -10,7 +11,10 @@ their Prefect homes start from one migrated copy (`prefect_home`)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -23,6 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flows.evaluate import evaluate
 from tests.conftest import REPO
 from tests.support.standin_ollama import StandInConfig, running_standin
 
@@ -399,3 +404,113 @@ def test_a_failed_run_is_failed_with_its_reason(tmp_path, prefect_home):
     shown = cli(env, "show", "breaks")
     assert shown.returncode == 0 and "Status:" not in shown.stdout
     assert "completed" in cli(env, "experiments").stdout
+
+
+RACE_CASES = 60  # rounds of 20, 30, 45 and 60 cases
+
+
+def race_reply(model: str, messages) -> str:
+    """good:1b knows every code word, fair:1b misses every eighth, poor:1b none: poor is
+    dropped in round 1, fair too close to good to drop, so the race runs every round."""
+    item = int(re.search(r"item (\d+)", str(messages[-1]["content"])).group(1))
+    right = model == "good:1b" or (model == "fair:1b" and item % 8 != 0)
+    return f"word{item}" if right else "no idea"
+
+
+def write_race(tmp_path: Path, url: str) -> Path:
+    suite = tmp_path / "words.jsonl"
+    suite.write_text(
+        "".join(
+            json.dumps({"id": f"w{i:02d}", "input": f"The code word of item {i}?",
+                        "references": [f"word{i}"]}) + "\n"
+            for i in range(RACE_CASES)
+        )
+    )  # fmt: skip
+    (tmp_path / "words.suite.yaml").write_text(
+        "name: words\nversion: '1'\ntask_type: qa\ndefault_metrics: [contains]\n"
+    )
+    spec = tmp_path / "race.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "race-kill",
+                "suite": str(suite),
+                "models": ["good:1b", "fair:1b", "poor:1b"],
+                "grid": {"temperature": [0.0], "num_predict": [8]},
+                "metrics": ["contains"],
+                "hosts": [{"name": "a", "url": url, "slots": SLOTS}],
+                "strategy": "race",
+            }
+        )
+    )
+    return spec
+
+
+def race_rounds(db: Path) -> list[tuple]:
+    return query(
+        db, "SELECT round_index, n_cases, survivors, eliminated, spent, outcome, pick "
+        "FROM race_rounds ORDER BY round_index"
+    )  # fmt: skip
+
+
+def generations(db: Path) -> dict[tuple, tuple]:
+    rows = query(db, "SELECT config_hash, case_uid, sample_index, id, created_at FROM generations")
+    return {row[:3]: row[3:] for row in rows}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_kill_9_mid_race_and_the_rerun_ends_with_the_uninterrupted_races_rounds(
+    tmp_path, prefect_home, started
+):
+    """`kill -9` of `evalflow run` on a race after its first round is stored: no server
+    left behind; the rerun replays the stored rounds, requests only what was not stored
+    (the stored generations keep their ids) and ends with the rounds, survivors and
+    eliminations of the same race run without a stop on a fresh database."""
+    env = environment(tmp_path, prefect_home)
+    db = tmp_path / "results.db"
+    models = ("good:1b", "fair:1b", "poor:1b")
+    config = StandInConfig(
+        models=models, slots=SLOTS, latency_ms=LATENCY_MS, max_loaded_models=3, reply=race_reply
+    )
+    with running_standin(config) as s:
+        spec = write_race(tmp_path, s.url)
+        run = evalflow(env, "run", str(spec))
+        started.append(run)
+
+        def mid_round_two() -> bool:
+            first = race_rounds(db)[:1]
+            return bool(first) and len(generations(db)) > first[0][4]
+
+        wait_for(mid_round_two, START_S, run)
+        servers = children(run.pid)
+        try:
+            os.kill(run.pid, signal.SIGKILL)
+            run.wait()
+            deadline = time.monotonic() + 10
+            while any(alive(p) for p in servers) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            left = [p for p in servers if alive(p)]
+        finally:
+            kill_all(servers)
+        at_kill = generations(db)
+        requests_before = s.stats.requests
+        rerun = evalflow(env, "run", str(spec))
+        started.append(rerun)
+        rerun_output, _ = rerun.communicate(timeout=1200)
+        redone = s.stats.requests - requests_before
+
+        reference_db = tmp_path / "reference.db"
+        asyncio.run(evaluate(spec_path=str(spec), database=f"sqlite:///{reference_db}"))
+
+    assert servers and left == [], f"still running after the command was killed: {left}"
+    assert rerun.returncode == 0, rerun_output
+    assert "Traceback" not in rerun_output
+    reference = race_rounds(reference_db)
+    assert len(reference) >= 2 and reference[-1][5] is not None  # rounds, an end
+    assert race_rounds(db) == reference
+    assert reference[0][4] < len(at_kill) < reference[-1][4]  # killed in round 2 or later
+    after = generations(db)
+    assert len(after) == reference[-1][4] == len(generations(reference_db))
+    assert query(db, "SELECT count(*) FROM generations") == [(len(after),)]  # none twice
+    assert {k: after[k] for k in at_kill} == at_kill  # same ids and times: none redone
+    assert redone == len(after) - len(at_kill)  # requested only what was not stored
