@@ -27,6 +27,7 @@ from types import FrameType
 
 from sqlalchemy.engine import Engine
 
+from evaluation.run._record_writer import flush_all
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import (
@@ -41,6 +42,7 @@ from flows.embedded_server import EmbeddedServer, embedded_server_needed, use_ap
 from tasks.adapters.embedded_api import EMBEDDED_API_ENV
 
 EXIT_DEADLINE_S = 4.0
+FLUSH_DEADLINE_S = 3.8  # by then what the lanes finished is stored (see _stop)
 WAIT_POLL_S = 1.0
 INTERRUPTED_EXIT_CODE = 130
 
@@ -200,6 +202,8 @@ def _stop(
         _bounded(lambda: _cancel_flow_run(flow_run_id), started + 2.5)
     if server is not None:
         server.stop(timeout_s=1.0)
+    # The lanes went on meanwhile: what they finished is stored, not redone by the rerun.
+    flush_all(timeout_s=max(0.0, started + FLUSH_DEADLINE_S - time.monotonic()))
     os.write(message_fd, f"interrupted: {name!r} stopped; resume with: {resume}\n".encode())
     os._exit(INTERRUPTED_EXIT_CODE)
 

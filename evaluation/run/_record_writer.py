@@ -13,13 +13,16 @@ capacity (benchmarks/perf/sweep_e2e.py).
 
 What a kill can lose is unchanged in kind: the records not yet committed (the cases in
 flight, and those finished during the last GATHER_S and its write), which a rerun
-redoes, since a generation is stored only under its unique key.
+redoes, since a generation is stored only under its unique key. An interrupted run
+(Ctrl-C, SIGTERM) first stores what has gathered (:func:`flush_all`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 
 from evaluation.run._work import GenerationRecord
@@ -27,6 +30,7 @@ from evaluation.run._work import GenerationRecord
 Write = Callable[[list[GenerationRecord]], None]
 OnStored = Callable[[int, int], Awaitable[None]]  # (stored, of which failed)
 GATHER_S = 0.25
+_LIVE: weakref.WeakSet[RecordWriter] = weakref.WeakSet()  # writers with a loop, for flush_all
 
 
 class RecordWriter:
@@ -43,9 +47,13 @@ class RecordWriter:
         self._writing: asyncio.Task[None] | None = None
         self._flushing = asyncio.Event()  # set while a flush waits: write without gathering
         self._flushers = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def put(self, records: Sequence[GenerationRecord]) -> None:
         self._raise_failure()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            _LIVE.add(self)
         self._queued.extend(records)
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._drain(), name="evalflow-record-writer")
@@ -75,3 +83,16 @@ class RecordWriter:
         task = self._writing
         if task is not None and task.done() and not task.cancelled() and task.exception():
             raise task.exception()  # type: ignore[misc]
+
+
+def flush_all(timeout_s: float) -> None:
+    """From any thread but the writers' own: store what every live writer has gathered,
+    waiting at most ``timeout_s`` in all (an interrupted run calls this before it exits;
+    errors are left to the run's own flush)."""
+    pending = []
+    for writer in list(_LIVE):
+        loop = writer._loop
+        if loop is not None and loop.is_running():
+            pending.append(asyncio.run_coroutine_threadsafe(writer.flush(), loop))
+    if pending:
+        concurrent.futures.wait(pending, timeout=timeout_s)

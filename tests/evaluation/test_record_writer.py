@@ -85,3 +85,26 @@ def test_flush_raises_a_failed_write_and_later_puts_refuse():
             await writer.put([_Record()])
 
     asyncio.run(main())
+
+
+def test_flush_all_stores_what_gathered_from_another_thread(monkeypatch):
+    """An interrupted run (its signal handled in another thread) stores what the lanes
+    finished before it exits, without waiting out the gathering window."""
+    monkeypatch.setattr(_record_writer, "GATHER_S", 30.0)
+    batches: list[int] = []
+
+    async def on_stored(n: int, failed: int) -> None:
+        pass
+
+    async def main() -> None:
+        writer = RecordWriter(lambda records: batches.append(len(records)), on_stored)
+        await writer.put([_Record(), _Record(), _Record()])
+        flusher = threading.Thread(target=_record_writer.flush_all, args=(5.0,))
+        flusher.start()
+        while flusher.is_alive():
+            await asyncio.sleep(0.01)
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    assert time.perf_counter() - started < 5
+    assert batches == [3]
