@@ -91,6 +91,7 @@ runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
 
 START_LOCK_NAME = ".evalflow-server-start.lock"
 LOG_NAME = "prefect-server.log"
+PLAIN_HTTP_CA_NAME = "evalflow-plain-http-ca.pem"
 LOG_KEEP_BYTES = 10 * 1024 * 1024  # past this, the log starts afresh (the old one kept as .1)
 MIN_STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
@@ -272,10 +273,31 @@ def with_retry_after(app: Callable[..., Awaitable[None]]) -> Callable[..., Await
 def use_api(url: str) -> None:
     """Point this process's Prefect settings at ``url`` (even if Prefect is imported)."""
     os.environ["PREFECT_API_URL"] = url
+    if url.startswith("http://") and "PREFECT_API_SSL_CERT_FILE" not in os.environ:
+        os.environ["PREFECT_API_SSL_CERT_FILE"] = str(plain_http_ca_file())
     if "prefect.context" in sys.modules:
         from prefect.context import refresh_global_settings_context
 
         refresh_global_settings_context()
+
+
+def plain_http_ca_file() -> Path:
+    """A CA file of one certificate (certifi's first) for Prefect's clients of a plain-HTTP
+    API. Every Prefect client builds a verified SSL context from PREFECT_API_SSL_CERT_FILE,
+    else from certifi's whole bundle: ~15 ms of CPU per client, and a run creates one or
+    more per task run (~0.5 s of a sweep's start and end). An http:// URL never uses it."""
+    import certifi
+
+    path = _prefect_home() / PLAIN_HTTP_CA_NAME
+    if not path.exists():
+        bundle = Path(certifi.where()).read_text()
+        end = "-----END CERTIFICATE-----\n"
+        first = bundle[bundle.index("-----BEGIN CERTIFICATE-----") : bundle.index(end) + len(end)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(first)
+        os.replace(partial, path)  # concurrent runs: each writes the same whole file
+    return path
 
 
 def server_log_path() -> Path:

@@ -13,6 +13,7 @@ from evaluation.backends._http import (
     parse_json_object,
     pool_limits,
     raise_for_status,
+    shared_tls_context,
     translate_errors,
 )
 from evaluation.spec import HostSpec
@@ -67,7 +68,7 @@ class HttpBackend(OwnedClient):
         )
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
-            timeout=self._timeout, limits=pool_limits(host.slots)
+            timeout=self._timeout, limits=pool_limits(host.slots), verify=shared_tls_context()
         )
         self._base = host.url.rstrip("/")
         self._warm: set[str] = set()

@@ -20,8 +20,10 @@ status, body already read) or the stream errors below, and wrap every exchange i
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 import httpx
 
@@ -143,3 +145,10 @@ def pool_limits(slots: int, headroom: int = 4) -> httpx.Limits:
     """Connections for a host's slots plus a few for preflight, telemetry and retries."""
     size = max(1, slots) + headroom
     return httpx.Limits(max_connections=size, max_keepalive_connections=size)
+
+
+@cache
+def shared_tls_context() -> ssl.SSLContext:
+    """httpx's default verified context, built once: every client would otherwise parse
+    certifi's bundle again (~15 ms of CPU each), even for plain-HTTP hosts."""
+    return httpx.create_ssl_context()

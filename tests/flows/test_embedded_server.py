@@ -7,6 +7,7 @@ import io
 import os
 import sqlite3
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -242,3 +243,42 @@ def test_a_database_at_the_snapshots_revision_is_not_migrated_on_start(tmp_path)
         connection.execute("UPDATE alembic_version SET version_num = 'older'")
     connection.close()
     assert migrates_on_start() == "True"
+
+
+def test_prefect_clients_of_the_plain_http_api_skip_parsing_certifis_bundle(tmp_path, monkeypatch):
+    import ssl
+
+    import certifi
+    from prefect.client.orchestration import get_client
+    from prefect.context import refresh_global_settings_context
+
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    loaded: list[str | None] = []
+    real = ssl.create_default_context
+
+    def recording(*args, cafile=None, **kwargs):
+        loaded.append(cafile)
+        return real(*args, cafile=cafile, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", recording)
+    keys = ("PREFECT_API_URL", "PREFECT_API_SSL_CERT_FILE")
+    saved = {key: os.environ.pop(key, None) for key in keys}
+    try:
+        embedded_server.use_api("http://127.0.0.1:9/api")
+        get_client(sync_client=True)  # what every task run of a flow does
+        (cafile,) = loaded
+        assert cafile != certifi.where()
+        assert Path(cafile).read_text().count("BEGIN CERTIFICATE") == 1
+        # A user's own CA file, or an https API, is left alone.
+        os.environ["PREFECT_API_SSL_CERT_FILE"] = "/etc/mine.pem"
+        embedded_server.use_api("http://127.0.0.1:9/api")
+        assert os.environ["PREFECT_API_SSL_CERT_FILE"] == "/etc/mine.pem"
+        del os.environ["PREFECT_API_SSL_CERT_FILE"]
+        embedded_server.use_api("https://prefect.example/api")
+        assert "PREFECT_API_SSL_CERT_FILE" not in os.environ
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
+        refresh_global_settings_context()
