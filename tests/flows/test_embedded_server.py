@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -245,40 +247,46 @@ def test_a_database_at_the_snapshots_revision_is_not_migrated_on_start(tmp_path)
     assert migrates_on_start() == "True"
 
 
-def test_prefect_clients_of_the_plain_http_api_skip_parsing_certifis_bundle(tmp_path, monkeypatch):
-    import ssl
+_CA_FILE_OF_A_CLIENT = """
+import ssl, sys
+from flows.embedded_server import use_api
+use_api(sys.argv[1])
+from prefect.client.orchestration import get_client
+loaded = []
+real = ssl.create_default_context
+def recording(*args, cafile=None, **kwargs):
+    loaded.append(cafile)
+    return real(*args, cafile=cafile, **kwargs)
+ssl.create_default_context = recording
+get_client(sync_client=True)  # what every task run of a flow does
+print(*loaded)
+"""
 
+
+def _ca_file_of_a_prefect_client(api_url: str, env: dict[str, str]) -> str:
+    """In a fresh process (no test's Prefect settings context): the CA file a Prefect
+    client loads after ``use_api(api_url)``."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CA_FILE_OF_A_CLIENT, api_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout.strip()
+
+
+def test_prefect_clients_of_the_plain_http_api_skip_parsing_certifis_bundle(tmp_path):
     import certifi
-    from prefect.client.orchestration import get_client
-    from prefect.context import refresh_global_settings_context
 
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    loaded: list[str | None] = []
-    real = ssl.create_default_context
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SSL_CERT"))}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
 
-    def recording(*args, cafile=None, **kwargs):
-        loaded.append(cafile)
-        return real(*args, cafile=cafile, **kwargs)
-
-    monkeypatch.setattr(ssl, "create_default_context", recording)
-    keys = ("PREFECT_API_URL", "PREFECT_API_SSL_CERT_FILE")
-    saved = {key: os.environ.pop(key, None) for key in keys}
-    try:
-        embedded_server.use_api("http://127.0.0.1:9/api")
-        get_client(sync_client=True)  # what every task run of a flow does
-        (cafile,) = loaded
-        assert cafile != certifi.where()
-        assert Path(cafile).read_text().count("BEGIN CERTIFICATE") == 1
-        # A user's own CA file, or an https API, is left alone.
-        os.environ["PREFECT_API_SSL_CERT_FILE"] = "/etc/mine.pem"
-        embedded_server.use_api("http://127.0.0.1:9/api")
-        assert os.environ["PREFECT_API_SSL_CERT_FILE"] == "/etc/mine.pem"
-        del os.environ["PREFECT_API_SSL_CERT_FILE"]
-        embedded_server.use_api("https://prefect.example/api")
-        assert "PREFECT_API_SSL_CERT_FILE" not in os.environ
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None)
-            if value is not None:
-                os.environ[key] = value
-        refresh_global_settings_context()
+    cafile = _ca_file_of_a_prefect_client("http://127.0.0.1:9/api", env)
+    assert cafile != certifi.where()
+    assert Path(cafile).read_text().count("BEGIN CERTIFICATE") == 1
+    # A user's own CA file, or an https API, is left alone.
+    mine = env | {"PREFECT_API_SSL_CERT_FILE": certifi.where()}
+    assert _ca_file_of_a_prefect_client("http://127.0.0.1:9/api", mine) == certifi.where()
+    assert _ca_file_of_a_prefect_client("https://prefect.example/api", env) == certifi.where()
