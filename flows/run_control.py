@@ -27,6 +27,7 @@ from types import FrameType
 
 from sqlalchemy.engine import Engine
 
+from evaluation.backends import stop_sending
 from evaluation.run._record_writer import flush_all
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import ExperimentRun
@@ -197,12 +198,13 @@ def _stop(
     message_fd: int,
 ) -> None:
     started = time.monotonic()
+    stop_sending()  # what is in flight is stored below; nothing new is asked of a host
     flow_run_id = _bounded(lambda: _mark_interrupted(database, name, process), started + 1.5)
     if flow_run_id:
         _bounded(lambda: _cancel_flow_run(flow_run_id), started + 2.5)
     if server is not None:
         server.stop(timeout_s=1.0)
-    # The lanes went on meanwhile: what they finished is stored, not redone by the rerun.
+    # The cases in flight at the signal finished meanwhile: stored, not redone by a rerun.
     flush_all(timeout_s=max(0.0, started + FLUSH_DEADLINE_S - time.monotonic()))
     os.write(message_fd, f"interrupted: {name!r} stopped; resume with: {resume}\n".encode())
     os._exit(INTERRUPTED_EXIT_CODE)

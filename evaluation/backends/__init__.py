@@ -20,6 +20,7 @@ _EXPORTS = {
     "embed_with_retries": "evaluation.backends.retry",
     "generate_with_retries": "evaluation.backends.retry",
     "make_backend": "evaluation.backends._make",
+    "stop_sending": "evaluation.backends._client",
 }
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "embed_with_retries",
     "generate_with_retries",
     "make_backend",
+    "stop_sending",
 ]
 
 

@@ -3,6 +3,8 @@ timeout for cold models, error translation, and closing."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -20,6 +22,14 @@ from evaluation.spec import HostSpec
 
 _CONNECT_TIMEOUT_S = 10.0
 T = TypeVar("T")
+_SENDING_STOPPED = threading.Event()
+
+
+def stop_sending() -> None:
+    """From any thread, when the process is about to exit (Ctrl-C, SIGTERM): no backend
+    sends another model call; the calls already sent finish. One sent after the signal
+    would be answered and then lost with the process: host time for nothing."""
+    _SENDING_STOPPED.set()
 
 
 class OwnedClient:
@@ -76,6 +86,8 @@ class HttpBackend(OwnedClient):
     async def _attempt(self, model: str, call: Callable[[httpx.Timeout], Awaitable[T]]) -> T:
         """Run one call to ``model`` (generation or embedding) with the right timeout,
         errors translated."""
+        if _SENDING_STOPPED.is_set():
+            await asyncio.Event().wait()  # until the process exits
         timeout = self._timeout if model in self._warm else self._first_timeout
         with translate_errors(self.host.name, model):
             try:

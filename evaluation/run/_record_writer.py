@@ -14,14 +14,14 @@ capacity (benchmarks/perf/sweep_e2e.py).
 What a kill can lose is unchanged in kind: the records not yet committed (the cases in
 flight, and those finished during the last GATHER_S and its write), which a rerun
 redoes, since a generation is stored only under its unique key. An interrupted run
-(Ctrl-C, SIGTERM) first stores what has gathered (:func:`flush_all`).
+(Ctrl-C, SIGTERM) first stores what has gathered (:func:`flush_all`), and a writer
+cancelled with its run writes what it holds before it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -72,12 +72,30 @@ class RecordWriter:
         self._raise_failure()
 
     async def _drain(self) -> None:
+        """Write until nothing is queued. Cancelled (a run cancelled or interrupted while
+        it writes), it still writes everything queued, then ends cancelled: those are
+        generations already paid for, and the rerun would ask for them again."""
+        cancelled = False
         while self._queued:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flushing.wait(), GATHER_S)
+            if not cancelled:
+                try:
+                    await asyncio.wait_for(self._flushing.wait(), GATHER_S)
+                except TimeoutError:
+                    pass
+                except asyncio.CancelledError:
+                    cancelled = True
             batch, self._queued = self._queued, []
-            await asyncio.to_thread(self._write, batch)
-            await self._on_stored(len(batch), sum(not r.ok for r in batch))
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, batch))
+            while not write.done():
+                try:
+                    await asyncio.shield(write)
+                except asyncio.CancelledError:
+                    cancelled = True
+            write.result()  # a failed write fails the writer (see put and flush)
+            if not cancelled:
+                await self._on_stored(len(batch), sum(not r.ok for r in batch))
+        if cancelled:
+            raise asyncio.CancelledError
 
     def _raise_failure(self) -> None:
         task = self._writing

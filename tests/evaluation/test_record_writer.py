@@ -108,3 +108,36 @@ def test_flush_all_stores_what_gathered_from_another_thread(monkeypatch):
     asyncio.run(main())
     assert time.perf_counter() - started < 5
     assert batches == [3]
+
+
+def test_a_writer_cancelled_with_its_run_writes_what_it_holds(monkeypatch):
+    """Cancelling the run (from the UI, or on Ctrl-C) cancels the writer too, while it
+    gathers or while a batch is in the database: neither batch is lost."""
+    monkeypatch.setattr(_record_writer, "GATHER_S", 30.0)
+    batches: list[int] = []
+    in_database = threading.Event()
+    release = threading.Event()
+
+    def write(records):
+        batches.append(len(records))
+        in_database.set()
+        release.wait(5)
+
+    async def on_stored(n: int, failed: int) -> None:
+        pass
+
+    async def main() -> None:
+        writer = RecordWriter(write, on_stored)
+        await writer.put([_Record(), _Record()])
+        await asyncio.sleep(0.05)
+        writer._writing.cancel()  # while it gathers
+        await asyncio.sleep(0.05)  # the first batch is now in the database
+        await writer.put([_Record()])  # queued behind it
+        writer._writing.cancel()  # while it writes
+        assert await asyncio.to_thread(in_database.wait, 5)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await writer._writing
+
+    asyncio.run(main())
+    assert batches == [2, 1]

@@ -28,6 +28,7 @@ def test_exported_names() -> None:
         "embed_with_retries",
         "generate_with_retries",
         "make_backend",
+        "stop_sending",
     ]
     for name in backends.__all__:
         assert getattr(backends, name) is not None
