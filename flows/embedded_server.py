@@ -97,10 +97,31 @@ MIN_STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
 RETRY_AFTER_S = "0.05"  # what a busy embedded server asks Prefect's client to wait
 _SERVER_PROCESS_CONTEXT: list[object] = []  # contexts the server process keeps entered
+_EARLY: list[EmbeddedServer] = []  # see launch_early
 
 
 class EmbeddedServerError(RuntimeError):
     """The embedded Prefect server did not start."""
+
+
+def launch_early() -> None:
+    """Launch a server for a command that will probably start one (no API URL in the
+    environment), before the command's own imports; ``take_early_launch`` hands it over."""
+    if not os.environ.get("PREFECT_API_URL") and not _EARLY:
+        server = EmbeddedServer()
+        server.launch()
+        _EARLY.append(server)
+
+
+def take_early_launch() -> EmbeddedServer | None:
+    """The server ``launch_early`` launched, now the caller's (None if there is none)."""
+    return _EARLY.pop() if _EARLY else None
+
+
+def discard_early_launch() -> None:
+    """Drop an early launch nobody took (bad input, --help): nothing is left behind."""
+    if (server := take_early_launch()) is not None:
+        server.discard()
 
 
 def embedded_server_needed() -> bool:

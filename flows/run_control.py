@@ -39,7 +39,12 @@ from evaluation.storage.runs import (
     end_run,
     failure_reason,
 )
-from flows.embedded_server import EmbeddedServer, embedded_server_needed, use_api
+from flows.embedded_server import (
+    EmbeddedServer,
+    embedded_server_needed,
+    take_early_launch,
+    use_api,
+)
 from tasks.adapters.embedded_api import EMBEDDED_API_ENV
 
 EXIT_DEADLINE_S = 4.0
@@ -68,12 +73,14 @@ def claim(engine: Engine, name: str, *, wait: bool) -> RunProcess:
 
 @contextmanager
 def launched_server() -> Iterator[EmbeddedServer | None]:
-    """Launch the embedded server's imports now (seconds of CPU) so they overlap the
+    """The server `evalflow` launched before its imports (``launch_early``), else one
+    launched now: its imports (seconds of CPU) overlap the
     command's own checks and imports, when it will probably be needed; pass it to
     :func:`embedded_prefect`. Dropped on the way out if nothing started it (bad input,
     an API configured after all): it has written nothing by then."""
-    server = EmbeddedServer() if _embedded_server_likely() else None
-    if server is not None:
+    server = take_early_launch()
+    if server is None and _embedded_server_likely():
+        server = EmbeddedServer()
         server.launch()
     try:
         yield server

@@ -1,6 +1,50 @@
 """The `evalflow` command line, one module per verb group (see ``app.VERB_GROUPS``)."""
 
-from flows.cli.app import console_main, main
-from flows.cli.logs import quiet_expected_errors
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["console_main", "main", "quiet_expected_errors"]
+
+_LATER = {"main": "flows.cli.app", "quiet_expected_errors": "flows.cli.logs"}
+_VALUED_OPTIONS = {"--database"}  # the global options that take a value (see app)
+
+
+def console_main() -> int:
+    """The `evalflow` executable (``app.console_main``). For `run`, the embedded Prefect
+    server's imports start first, before this process's own (~0.2 s): they are what a
+    run waits for before its flow can begin."""
+    from flows import embedded_server
+
+    if verb(sys.argv[1:]) == "run":
+        embedded_server.launch_early()
+    try:
+        from flows.cli.app import console_main as run_command
+
+        return run_command()
+    finally:
+        embedded_server.discard_early_launch()  # unless the command took it
+
+
+def verb(argv: Sequence[str]) -> str | None:
+    """The command's verb: its first word that is not a global option or its value
+    (None with --help, which starts nothing)."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-h", "--help"):
+            return None
+        if word in _VALUED_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return None if {"-h", "--help"} & set(argv) else word
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LATER:
+        from importlib import import_module
+
+        return getattr(import_module(_LATER[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -180,6 +180,77 @@ def test_a_launched_server_that_is_never_started_writes_nothing_and_leaves(tmp_p
     assert not (tmp_path / "prefect").exists()
 
 
+def _processes_with_home(home: Path) -> list[int]:
+    """Processes whose environment names ``home`` as PREFECT_HOME."""
+    wanted = f"PREFECT_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize(
+    "argv", [["run", "missing.yaml"], ["-v", "--database", "sqlite:///x.db", "run"]]
+)
+def test_evalflow_run_launches_the_server_first_and_bad_input_leaves_nothing(tmp_path, argv):
+    """`evalflow run` launches the server before its own imports; refused input (a missing
+    spec, a usage error) exits 2 and leaves no process, no log and no Prefect home."""
+    env = os.environ | {
+        "EVALFLOW_HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    script = (
+        "import sys\n"
+        "from flows import embedded_server\n"
+        "launch = embedded_server.EmbeddedServer.launch\n"
+        "def launch_and_tell(self):\n"
+        "    print('cli imported:', 'flows.cli.app' in sys.modules, flush=True)\n"
+        "    launch(self)\n"
+        "embedded_server.EmbeddedServer.launch = launch_and_tell\n"
+        "from flows.cli import console_main\n"
+        "sys.argv = ['evalflow', *sys.argv[1:]]\n"
+        "sys.exit(console_main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.splitlines()[0] == "cli imported: False"  # launched before
+    assert "Traceback" not in done.stderr
+    assert _processes_with_home(tmp_path / "prefect") == []
+    assert not (tmp_path / "home").exists()
+    assert not (tmp_path / "prefect").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "spec.yaml"], "run"),
+        (["-v", "--database", "sqlite:///x.db", "run", "spec.yaml"], "run"),
+        (["--database=sqlite:///x.db", "-q", "run", "spec.yaml"], "run"),
+        (["--database", "run", "experiments"], "experiments"),
+        (["run", "--help"], None),
+        (["-h"], None),
+        ([], None),
+    ],
+)
+def test_the_verb_is_read_past_the_global_options(argv, expected):
+    from flows.cli import verb
+
+    assert verb(argv) == expected
+
+
 def test_a_new_home_gets_its_database_from_the_schema_snapshot(tmp_path, monkeypatch):
     """A fresh Prefect home's database is the snapshot (loaded in milliseconds), not a
     run of every migration: table by table the same SQL text as the snapshot, whose
