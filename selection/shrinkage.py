@@ -39,7 +39,12 @@ is meant to remove. So they are pooled with the model's error like a moderated v
     s_m² ← (PRIOR_DF·s_m² + r·misfit) / (PRIOR_DF + r)
 
 The measurement's own standard error uses the case variance moderated toward the task
-type's pooled one (:func:`moderated_se`), so 10 of 10 right is not a certain 1.0.
+type's pooled one (:func:`moderated_se`), so 10 of 10 right is not a certain 1.0. The
+measurement itself is the config's measured mean partially pooled with those of the
+configs of the same model and template, as far as the data says their settings do not
+change quality (:mod:`selection.pooling`): where temperature 0 and 0.3, top_p or
+num_ctx make no difference, a config measured on 26 cases is estimated from its group's
+hundreds, and configs tied in truth are no longer ranked by luck.
 
 So a config measured on hundreds of cases is hardly moved by a prediction from sparse
 data, a config measured on a handful leans on the prediction, and an unmeasured config
@@ -56,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from selection.model import SelectorModel
+from selection.pooling import pool
 
 CONFLICT_Z = 3.0
 PRIOR_DF = 4.0
@@ -86,12 +92,13 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
         out[f"measured_{column}"] = found[column].to_numpy()
     out["measured"] = found["n_cases"].fillna(0).to_numpy() > 0
     if "quality" in model.targets:
+        y, se = pooled_quality(model, evidence)
         _combine(
             out,
             model,
             "quality",
-            found["quality_mean"].to_numpy(dtype=float),
-            moderated_se(found, _pooled_case_variance(evidence)),
+            y.reindex(out.index).to_numpy(dtype=float),
+            se.reindex(out.index).to_numpy(dtype=float),
             misfit(evidence, out, "quality"),
             task_type,
             log=False,
@@ -147,6 +154,26 @@ def _combine(
     out[name], out[f"{name}_low"], out[f"{name}_high"] = mean, low, high
     out[f"{name}_sd"] = sd
     out[f"{name}_weight"] = weight
+
+
+def pooled_quality(model: SelectorModel, evidence: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The task type's measured configs' quality means and standard errors (moderated:
+    :func:`moderated_se`), pooled over configs of the same model and template as far as
+    the data says settings do not matter (:mod:`selection.pooling`); by config hash."""
+    table = evidence.set_index("config_hash")
+    se = pd.Series(moderated_se(table, _pooled_case_variance(evidence)), index=table.index)
+    y = table["quality_mean"].astype(float)
+    use = y.notna() & np.isfinite(se) & (se > 0)
+    if not use.any():
+        return y, se
+    identity = model.configs.reindex(table.index[use])
+    keys = ("model", "template", "template_text")
+    groups = list(zip(*(identity[k] for k in keys), strict=True))
+    mean, pooled_se, _ = pool(y[use].to_numpy(), se[use].to_numpy() ** 2, groups)
+    return (
+        y.where(~use, pd.Series(mean, index=y[use].index)),
+        se.where(~use, pd.Series(pooled_se, index=se[use].index)),
+    )
 
 
 def misfit(evidence: pd.DataFrame, out: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
