@@ -44,7 +44,9 @@ measurement itself is the config's measured mean partially pooled with those of 
 configs of the same model and template, as far as the data says their settings do not
 change quality (:mod:`selection.pooling`): where temperature 0 and 0.3, top_p or
 num_ctx make no difference, a config measured on 26 cases is estimated from its group's
-hundreds, and configs tied in truth are no longer ranked by luck.
+hundreds, and configs tied in truth are no longer ranked by luck. Latency quantiles are
+pooled the same way over configs that differ only in sampling settings (temperature,
+top_p, top_k, seed), which change which tokens are drawn, not the work per token.
 
 So a config measured on hundreds of cases is hardly moved by a prediction from sparse
 data, a config measured on a handful leans on the prediction, and an unmeasured config
@@ -60,12 +62,15 @@ import math
 import numpy as np
 import pandas as pd
 
+from evaluation.spec._params import NAMES
 from selection.model import SelectorModel
 from selection.pooling import pool
 
 CONFLICT_Z = 3.0
 PRIOR_DF = 4.0
 _QUANTILE_NOISE = {"latency_p50": math.pi / 2, "latency_p95": 1 + 1.645**2 / 2}
+IDENTITY = ("model", "template", "template_text")
+SAMPLING = ("temperature", "top_p", "top_k", "seed")
 MEASURED_COLUMNS = (
     "n",
     "n_cases",
@@ -103,16 +108,20 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
             task_type,
             log=False,
         )
-    for name, factor in _QUANTILE_NOISE.items():
+    for name in _QUANTILE_NOISE:
         if name not in model.targets:
             continue
-        n = found["n_latency"].to_numpy(dtype=float)
-        value = found[name].to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.where(value > 0, np.log(value), np.nan)
-            se = np.sqrt(factor * found["log_latency_var"].to_numpy(dtype=float) / n)
-        se = np.where(n >= 2, se, np.nan)
-        _combine(out, model, name, y, se, misfit(evidence, out, name), task_type, log=True)
+        y, se = pooled_latency(model, evidence, name)
+        _combine(
+            out,
+            model,
+            name,
+            y.reindex(out.index).to_numpy(dtype=float),
+            se.reindex(out.index).to_numpy(dtype=float),
+            misfit(evidence, out, name),
+            task_type,
+            log=True,
+        )
     return out
 
 
@@ -162,13 +171,35 @@ def pooled_quality(model: SelectorModel, evidence: pd.DataFrame) -> tuple[pd.Ser
     the data says settings do not matter (:mod:`selection.pooling`); by config hash."""
     table = evidence.set_index("config_hash")
     se = pd.Series(moderated_se(table, _pooled_case_variance(evidence)), index=table.index)
-    y = table["quality_mean"].astype(float)
+    return _pooled(model, table["quality_mean"].astype(float), se, IDENTITY)
+
+
+def pooled_latency(
+    model: SelectorModel, evidence: pd.DataFrame, name: str
+) -> tuple[pd.Series, pd.Series]:
+    """The task type's measured configs' log latency quantile ``name`` and its standard
+    error, pooled over configs that differ only in sampling settings (``SAMPLING``: they
+    change which tokens are drawn, not the work per token; where they change output
+    length, the data's τ² keeps them apart); by config hash."""
+    table = evidence.set_index("config_hash")
+    n = table["n_latency"].astype(float)
+    value = table[name].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(value.where(value > 0))
+        se = np.sqrt(_QUANTILE_NOISE[name] * table["log_latency_var"].astype(float) / n)
+    keys = (*IDENTITY, *(p for p in NAMES if p not in SAMPLING))
+    return _pooled(model, y, se.where(n >= 2), keys)
+
+
+def _pooled(
+    model: SelectorModel, y: pd.Series, se: pd.Series, keys: tuple[str, ...]
+) -> tuple[pd.Series, pd.Series]:
+    """``y`` and ``se`` (by config hash) pooled within groups of equal ``keys``."""
     use = y.notna() & np.isfinite(se) & (se > 0)
     if not use.any():
         return y, se
-    identity = model.configs.reindex(table.index[use])
-    keys = ("model", "template", "template_text")
-    groups = list(zip(*(identity[k] for k in keys), strict=True))
+    identity = model.configs.reindex(y.index[use])
+    groups = list(zip(*(identity[k].astype(str) for k in keys), strict=True))
     mean, pooled_se, _ = pool(y[use].to_numpy(), se[use].to_numpy() ** 2, groups)
     return (
         y.where(~use, pd.Series(mean, index=y[use].index)),
