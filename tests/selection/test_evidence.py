@@ -11,10 +11,12 @@ from selection._evidence_rule import check_choice, hand_floor, measured_feasible
 from selection.aggregate import aggregate, evidence
 from selection.frame import validate_training_frame
 from selection.shrinkage import (
+    _QUANTILE_NOISE,
     PRIOR_DF,
     _pooled_case_variance,
     combine,
     moderated_se,
+    pooled_latency,
     pooled_quality,
 )
 
@@ -291,3 +293,21 @@ def test_measured_means_pool_only_over_settings_that_do_not_matter(trained):
         assert pooled[members].max() - pooled[members].min() < 1e-9
     moderated = moderated_se(qa.set_index("config_hash"), _pooled_case_variance(qa))
     assert (se.to_numpy() < moderated).all()
+
+
+def test_latency_pools_over_sampling_settings_only(trained):
+    model = trained.model
+    qa = model.evidence[model.evidence["task_type"] == "qa"]
+    pooled, se = pooled_latency(model, qa, "latency_p95")
+    raw = np.log(qa.set_index("config_hash")["latency_p95"])
+    configs = model.configs.loc[raw.index]
+    # Latency follows model and num_predict, not temperature (conftest's true_latency):
+    # the temperature twins pool, and num_predict 256 stays 1.6x slower than 64.
+    by_work = configs.groupby(["model", "template", "num_predict"]).groups
+    for members in by_work.values():
+        assert pooled[members].max() - pooled[members].min() < 0.05
+    ratio = pooled.groupby([configs["model"], configs["num_predict"]]).mean().unstack()
+    assert np.exp(ratio[256] - ratio[64]).to_numpy() == pytest.approx([1.6, 1.6], rel=0.1)
+    table = qa.set_index("config_hash")
+    measured = _QUANTILE_NOISE["latency_p95"] * table["log_latency_var"] / table["n_latency"]
+    assert (se**2 < measured).all()
