@@ -39,7 +39,14 @@ is meant to remove. So they are pooled with the model's error like a moderated v
     s_m² ← (PRIOR_DF·s_m² + r·misfit) / (PRIOR_DF + r)
 
 The measurement's own standard error uses the case variance moderated toward the task
-type's pooled one (:func:`moderated_se`), so 10 of 10 right is not a certain 1.0.
+type's pooled one (:func:`moderated_se`), so 10 of 10 right is not a certain 1.0. The
+measurement itself is the config's measured mean partially pooled with those of the
+configs of the same model and template, as far as the data says their settings do not
+change quality (:mod:`selection.pooling`): where temperature 0 and 0.3, top_p or
+num_ctx make no difference, a config measured on 26 cases is estimated from its group's
+hundreds, and configs tied in truth are no longer ranked by luck. Latency quantiles are
+pooled the same way over configs that differ only in sampling settings (temperature,
+top_p, top_k, seed), which change which tokens are drawn, not the work per token.
 
 So a config measured on hundreds of cases is hardly moved by a prediction from sparse
 data, a config measured on a handful leans on the prediction, and an unmeasured config
@@ -55,11 +62,15 @@ import math
 import numpy as np
 import pandas as pd
 
+from evaluation.spec._params import NAMES
 from selection.model import SelectorModel
+from selection.pooling import pool
 
 CONFLICT_Z = 3.0
 PRIOR_DF = 4.0
 _QUANTILE_NOISE = {"latency_p50": math.pi / 2, "latency_p95": 1 + 1.645**2 / 2}
+IDENTITY = ("model", "template", "template_text")
+SAMPLING = ("temperature", "top_p", "top_k", "seed")
 MEASURED_COLUMNS = (
     "n",
     "n_cases",
@@ -86,26 +97,31 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
         out[f"measured_{column}"] = found[column].to_numpy()
     out["measured"] = found["n_cases"].fillna(0).to_numpy() > 0
     if "quality" in model.targets:
+        y, se = pooled_quality(model, evidence)
         _combine(
             out,
             model,
             "quality",
-            found["quality_mean"].to_numpy(dtype=float),
-            moderated_se(found, _pooled_case_variance(evidence)),
+            y.reindex(out.index).to_numpy(dtype=float),
+            se.reindex(out.index).to_numpy(dtype=float),
             misfit(evidence, out, "quality"),
             task_type,
             log=False,
         )
-    for name, factor in _QUANTILE_NOISE.items():
+    for name in _QUANTILE_NOISE:
         if name not in model.targets:
             continue
-        n = found["n_latency"].to_numpy(dtype=float)
-        value = found[name].to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.where(value > 0, np.log(value), np.nan)
-            se = np.sqrt(factor * found["log_latency_var"].to_numpy(dtype=float) / n)
-        se = np.where(n >= 2, se, np.nan)
-        _combine(out, model, name, y, se, misfit(evidence, out, name), task_type, log=True)
+        y, se = pooled_latency(model, evidence, name)
+        _combine(
+            out,
+            model,
+            name,
+            y.reindex(out.index).to_numpy(dtype=float),
+            se.reindex(out.index).to_numpy(dtype=float),
+            misfit(evidence, out, name),
+            task_type,
+            log=True,
+        )
     return out
 
 
@@ -147,6 +163,48 @@ def _combine(
     out[name], out[f"{name}_low"], out[f"{name}_high"] = mean, low, high
     out[f"{name}_sd"] = sd
     out[f"{name}_weight"] = weight
+
+
+def pooled_quality(model: SelectorModel, evidence: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The task type's measured configs' quality means and standard errors (moderated:
+    :func:`moderated_se`), pooled over configs of the same model and template as far as
+    the data says settings do not matter (:mod:`selection.pooling`); by config hash."""
+    table = evidence.set_index("config_hash")
+    se = pd.Series(moderated_se(table, _pooled_case_variance(evidence)), index=table.index)
+    return _pooled(model, table["quality_mean"].astype(float), se, IDENTITY)
+
+
+def pooled_latency(
+    model: SelectorModel, evidence: pd.DataFrame, name: str
+) -> tuple[pd.Series, pd.Series]:
+    """The task type's measured configs' log latency quantile ``name`` and its standard
+    error, pooled over configs that differ only in sampling settings (``SAMPLING``: they
+    change which tokens are drawn, not the work per token; where they change output
+    length, the data's τ² keeps them apart); by config hash."""
+    table = evidence.set_index("config_hash")
+    n = table["n_latency"].astype(float)
+    value = table[name].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(value.where(value > 0))
+        se = np.sqrt(_QUANTILE_NOISE[name] * table["log_latency_var"].astype(float) / n)
+    keys = (*IDENTITY, *(p for p in NAMES if p not in SAMPLING))
+    return _pooled(model, y, se.where(n >= 2), keys)
+
+
+def _pooled(
+    model: SelectorModel, y: pd.Series, se: pd.Series, keys: tuple[str, ...]
+) -> tuple[pd.Series, pd.Series]:
+    """``y`` and ``se`` (by config hash) pooled within groups of equal ``keys``."""
+    use = y.notna() & np.isfinite(se) & (se > 0)
+    if not use.any():
+        return y, se
+    identity = model.configs.reindex(y.index[use])
+    groups = list(zip(*(identity[k].astype(str) for k in keys), strict=True))
+    mean, pooled_se, _ = pool(y[use].to_numpy(), se[use].to_numpy() ** 2, groups)
+    return (
+        y.where(~use, pd.Series(mean, index=y[use].index)),
+        se.where(~use, pd.Series(pooled_se, index=se[use].index)),
+    )
 
 
 def misfit(evidence: pd.DataFrame, out: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,15 @@ import pytest
 from selection._evidence_rule import check_choice, hand_floor, measured_feasible
 from selection.aggregate import aggregate, evidence
 from selection.frame import validate_training_frame
-from selection.shrinkage import PRIOR_DF, _pooled_case_variance, combine, moderated_se
+from selection.shrinkage import (
+    _QUANTILE_NOISE,
+    PRIOR_DF,
+    _pooled_case_variance,
+    combine,
+    moderated_se,
+    pooled_latency,
+    pooled_quality,
+)
 
 from .conftest import synthetic_frame
 
@@ -263,3 +271,43 @@ def test_a_measured_configs_prior_is_the_prediction_without_its_own_rows(trained
     assert combined.loc[measured, "quality_predicted"] == pytest.approx(
         np.clip(scored.loc[measured, "quality"] + shift, 0, 1)
     )
+
+
+def test_measured_means_pool_only_over_settings_that_do_not_matter(trained):
+    model = trained.model
+    qa = model.evidence[model.evidence["task_type"] == "qa"]
+    raw = qa.set_index("config_hash")["quality_mean"]
+    pooled, se = pooled_quality(model, qa)
+    configs = model.configs.loc[raw.index]
+    # Temperature 0.8 costs 0.2 in truth, far beyond the noise: no config is pulled
+    # toward its group, and each is estimated at least as precisely as measured.
+    assert (pooled - raw).abs().max() < 0.01
+    # With the temperature effect removed, the (model, template) twins that differ only
+    # in settings agree in truth: each pools to its group's inverse-variance mean.
+    flat = qa.copy()
+    hot = configs["temperature"].reindex(flat["config_hash"]).to_numpy() > 0.5
+    flat.loc[hot, "quality_mean"] += 0.2
+    pooled, se = pooled_quality(dataclasses.replace(model, evidence=flat), flat)
+    groups = configs.groupby(["model", "template"]).groups
+    for members in groups.values():
+        assert pooled[members].max() - pooled[members].min() < 1e-9
+    moderated = moderated_se(qa.set_index("config_hash"), _pooled_case_variance(qa))
+    assert (se.to_numpy() < moderated).all()
+
+
+def test_latency_pools_over_sampling_settings_only(trained):
+    model = trained.model
+    qa = model.evidence[model.evidence["task_type"] == "qa"]
+    pooled, se = pooled_latency(model, qa, "latency_p95")
+    raw = np.log(qa.set_index("config_hash")["latency_p95"])
+    configs = model.configs.loc[raw.index]
+    # Latency follows model and num_predict, not temperature (conftest's true_latency):
+    # the temperature twins pool, and num_predict 256 stays 1.6x slower than 64.
+    by_work = configs.groupby(["model", "template", "num_predict"]).groups
+    for members in by_work.values():
+        assert pooled[members].max() - pooled[members].min() < 0.05
+    ratio = pooled.groupby([configs["model"], configs["num_predict"]]).mean().unstack()
+    assert np.exp(ratio[256] - ratio[64]).to_numpy() == pytest.approx([1.6, 1.6], rel=0.1)
+    table = qa.set_index("config_hash")
+    measured = _QUANTILE_NOISE["latency_p95"] * table["log_latency_var"] / table["n_latency"]
+    assert (se**2 < measured).all()
