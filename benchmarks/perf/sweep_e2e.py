@@ -187,7 +187,8 @@ def run_evalflow(label: str, spec: Path, home: Path, experiment: str) -> Phases:
     ]
     result.phases = {name: b - a for name, a, b in order}
     previous = marks["last_chunk"]
-    for name, at in sorted(post.items(), key=lambda kv: kv[1]):
+    after_generation = {name: at for name, at in post.items() if at >= previous}
+    for name, at in sorted(after_generation.items(), key=lambda kv: kv[1]):
         result.post_tasks[name] = at - previous
         previous = at
     return result
