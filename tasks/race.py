@@ -15,6 +15,7 @@ from evaluation.adaptive import (
     replay,
     round_markdown,
     round_rows,
+    stored_measures,
     stored_table,
     sweep_race,
 )
@@ -40,12 +41,10 @@ def judge_race(
     next round to run (None when the race is over)."""
     race = sweep_race(sweep, cases)
     with session_scope(engine) as session:
-        table = stored_table(
-            generations_frame(session, experiment_id),
-            scores_frame(session, experiment_id),
-            sweep.metrics[0],
-        )
-        plan = replay(race, table)
+        generations = generations_frame(session, experiment_id)
+        table = stored_table(generations, scores_frame(session, experiment_id), sweep.metrics[0])
+        measures = stored_measures(generations, list(race.settings.limits))
+        plan = replay(race, table, measures)
         replace_race_rounds(session, experiment_id, round_rows(race))
     labels = {c.hash: c.label for c in sweep.configs}
     for r in race.rounds[published:]:

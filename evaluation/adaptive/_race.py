@@ -22,9 +22,10 @@ from evaluation.adaptive._schedule import RaceSchedule
 if TYPE_CHECKING:  # scipy.stats loads on a race's first look, not when a run starts
     from evaluation.statistics import CaseTable, ScoreType
 
-StopReason = Literal["one_left", "tie", "budget", "exhausted"]
+StopReason = Literal["one_left", "none_within_limits", "tie", "budget", "exhausted"]
 STOP_TEXT = {
     "one_left": "one config left",
+    "none_within_limits": "every config is significantly over a limit: none to pick",
     "tie": "no survivor is more than delta better than the leader (tie within delta)",
     "budget": "the generation budget is spent",
     "exhausted": "every case was run; the survivors could not be separated",
@@ -126,6 +127,11 @@ class Race:
         return len(self.configs) * len(self.schedule.order) * self.settings.samples
 
     @property
+    def cases_run(self) -> tuple[str, ...]:
+        """The cases of the rounds closed so far."""
+        return tuple(self._cases)
+
+    @property
     def spent(self) -> int:
         return self.rounds[-1].spent if self.rounds else 0
 
@@ -156,7 +162,11 @@ class Race:
     ) -> RaceRound:
         """Judge the pending round from case means (rows: case ids, columns: configs;
         every survivor must have a row for every case run so far) and, for the limits,
-        each config's per-generation values so far."""
+        each config's per-generation values so far.
+
+        The limits are judged first and the quality test only among the configs that
+        kept within them: the question is the best config under the limits, so a config
+        shown to break one can neither lead nor drop the others."""
         plan = self._pending
         if plan is None:
             raise RuntimeError("no round is pending")
@@ -166,17 +176,7 @@ class Race:
         if missing or absent:
             raise ValueError(f"scores missing for configs {missing} / cases {absent[:5]}")
         s = self.settings
-        verdict = judge(
-            means.loc[cases],
-            plan.configs,
-            groups=groups,
-            level=self.level,
-            adjust=self.looks_times_rivals,
-            delta=s.delta,
-            score_type=s.score_type,
-            higher_is_better=s.higher_is_better,
-        )
-        dropped = list(verdict.eliminated)
+        dropped: list[Elimination] = []
         for name, limit in s.limits.items():
             values = (limit_values or {}).get(name, {})
             dropped += [
@@ -191,14 +191,29 @@ class Race:
                 )
                 if e.config not in {d.config for d in dropped}
             ]
+        within_limits = tuple(c for c in plan.configs if c not in {d.config for d in dropped})
+        leader, round_means, within_delta = "", {}, False
+        if within_limits:
+            verdict = judge(
+                means.loc[cases],
+                within_limits,
+                groups=groups,
+                level=self.level,
+                adjust=self.looks_times_rivals,
+                delta=s.delta,
+                score_type=s.score_type,
+                higher_is_better=s.higher_is_better,
+            )
+            dropped += verdict.eliminated
+            leader, round_means, within_delta = verdict.leader, verdict.means, verdict.within_delta
         gone = {e.config for e in dropped}
         record = RaceRound(
             index=plan.index,
             survivors=plan.configs,
             cases=plan.cases,
             n_cases=len(cases),
-            leader=verdict.leader,
-            means=verdict.means,
+            leader=leader,
+            means=round_means,
             eliminated=tuple(dropped),
             spent=self.spent + len(plan.configs) * len(plan.cases) * s.samples,
         )
@@ -206,9 +221,11 @@ class Race:
         self._cases = cases
         self._pending = None
         self.survivors = tuple(c for c in plan.configs if c not in gone)
-        if len(self.survivors) <= 1:
+        if not self.survivors:
+            self._finish("none_within_limits")
+        elif len(self.survivors) == 1:
             self._finish("one_left")
-        elif verdict.within_delta:
+        elif within_delta:
             self._finish("tie")
         elif self._budget_cut:
             self._finish("budget")
@@ -218,7 +235,7 @@ class Race:
 
     def _finish(self, reason: StopReason) -> None:
         last = self.rounds[-1] if self.rounds else None
-        if not self.survivors:  # every survivor broke a limit
+        if not self.survivors:  # every config broke a limit
             pick = ""
         elif last is None:
             pick = self.survivors[0]
@@ -230,17 +247,33 @@ class Race:
         self.outcome = RaceOutcome(reason, pick, self.survivors)
 
 
-def replay(
-    race: Race,
-    table: CaseTable,
-    limit_values: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
-) -> RoundPlan | None:
+def replay(race: Race, table: CaseTable, measures: pd.DataFrame | None = None) -> RoundPlan | None:
     """Close every round whose generations are all in ``table`` (``samples`` rows per
     config and case, scored or not); return the first round that still needs
-    generations, or None when the race is over."""
+    generations, or None when the race is over. ``measures``: one row per generation
+    (``config``, ``case_id`` and a column per limited measure, e.g. ``latency_s``); each
+    round's limits are judged on the generations of the cases run up to that round, so
+    a replay sees what the race saw when it ran."""
     while (plan := race.next_round()) is not None:
         rows = table.rows.reindex(index=list(plan.cases), columns=list(plan.configs))
         if rows.isna().any(axis=None) or (rows < race.settings.samples).any(axis=None):
             return plan
-        race.close_round(table.means, table.groups, limit_values)
+        values = None
+        if measures is not None and race.settings.limits:
+            values = _limit_values(measures, race, plan)
+        race.close_round(table.means, table.groups, values)
     return None
+
+
+def _limit_values(
+    measures: pd.DataFrame, race: Race, plan: RoundPlan
+) -> dict[str, dict[str, list[float]]]:
+    """Each limited measure's values per config over the cases run up to ``plan``."""
+    so_far = {*race.cases_run, *plan.cases}
+    rows = measures[measures["case_id"].isin(so_far) & measures["config"].isin(plan.configs)]
+    by_config = rows.groupby("config")
+    return {
+        name: {config: part[name].tolist() for config, part in by_config}
+        for name in race.settings.limits
+        if name in rows.columns
+    }

@@ -36,6 +36,7 @@ def sweep_race(sweep: Sweep, cases: Sequence[Case]) -> Race:
         samples=sweep.spec.samples_per_case,
         score_type=metric.score_type,
         higher_is_better=metric.higher_is_better,
+        limits=strategy.limits,
     )
     return Race([c.hash for c in sweep.configs], schedule, settings)
 
@@ -58,6 +59,23 @@ def stored_table(generations: pd.DataFrame, scores: pd.DataFrame, metric: str) -
         }
     )
     return case_table(rows, metric)
+
+
+def stored_measures(generations: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """One row per stored generation: its config, case and the measures a race's limits
+    bound (``latency_s``, ``energy_j``; NaN where not measured, e.g. a failed call)."""
+    columns = ["config", "case_id", *names]
+    if generations.empty:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(
+        {
+            "config": generations["config_hash"].astype(str),
+            "case_id": generations["case_id"].astype(str),
+        }
+    )
+    for name in names:
+        frame[name] = pd.to_numeric(generations[name], errors="coerce")
+    return frame[columns]
 
 
 def round_rows(race: Race) -> list[dict]:
@@ -86,10 +104,14 @@ def round_markdown(race: Race, r: RaceRound, labels: dict[str, str], simulated: 
     name = labels.get
     title = f"# Race round {r.index + 1} of at most {race.schedule.n_rounds}"
     lines = [title + (" (SIMULATED)" if simulated else ""), ""]
+    leader = (
+        f"leader {name(r.leader)} ({r.means[r.leader]:.3f})"
+        if r.leader
+        else "no config within the limits"
+    )
     lines.append(
-        f"{len(r.survivors)} configs on {r.n_cases} shared cases; leader {name(r.leader)} "
-        f"({r.means[r.leader]:.3f}). Generations so far: {r.spent} of the full grid's "
-        f"{race.full_grid} ({r.spent / race.full_grid:.0%})."
+        f"{len(r.survivors)} configs on {r.n_cases} shared cases; {leader}. Generations so "
+        f"far: {r.spent} of the full grid's {race.full_grid} ({r.spent / race.full_grid:.0%})."
     )
     if r.eliminated:
         lines += [
@@ -112,7 +134,8 @@ def round_markdown(race: Race, r: RaceRound, labels: dict[str, str], simulated: 
     if race.outcome is not None and r is race.rounds[-1]:
         lines += [
             "",
-            f"Race over: {STOP_TEXT[race.outcome.reason]}; pick {name(race.outcome.pick)}.",
+            f"Race over: {STOP_TEXT[race.outcome.reason]}; "
+            f"pick {name(race.outcome.pick, 'none') if race.outcome.pick else 'none'}.",
         ]
     lines += [
         "",
@@ -145,9 +168,10 @@ def race_standing(rounds: pd.DataFrame, labels: dict[str, str]) -> str | None:
             )
     last = rounds.sort_values("round_index").iloc[-1]
     if isinstance(last["outcome"], str):
-        pick = labels.get(last["pick"], last["pick"])
+        pick = labels.get(last["pick"], last["pick"]) if last["pick"] else "none"
         head = f"Race over: {STOP_TEXT[last['outcome']]}; pick {pick}."
-        status[last["pick"]] = (status[last["pick"]][0], "pick")
+        if last["pick"]:
+            status[last["pick"]] = (status[last["pick"]][0], "pick")
     else:
         head = f"Race in progress after round {int(last['round_index']) + 1}."
     spent = f"Generations: {int(last['spent'])} of the full grid's {int(last['full_grid'])}."

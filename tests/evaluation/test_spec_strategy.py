@@ -1,4 +1,4 @@
-"""The spec's strategy fields: strategy, delta, budget."""
+"""The spec's strategy fields: strategy, delta, budget, max_latency_s."""
 
 from pathlib import Path
 
@@ -25,6 +25,12 @@ def test_race_with_delta_and_budget(data):
     assert parse_spec({**data, "strategy": "race"}).strategy == Strategy("race", 0.01, None)
 
 
+def test_race_limits_name_the_measure_they_bound(data):
+    spec = parse_spec({**data, "strategy": "race", "max_latency_s": 2})
+    assert spec.strategy.limits == {"latency_s": 2.0}
+    assert parse_spec({**data, "strategy": "race"}).strategy.limits == {}
+
+
 @pytest.mark.parametrize(
     ("extra", "field", "fragment"),
     [
@@ -35,6 +41,9 @@ def test_race_with_delta_and_budget(data):
         ({"strategy": "race", "delta": "small"}, "delta", "expected a number"),
         ({"strategy": "race", "budget": 0}, "budget", "must be >= 1 generation"),
         ({"strategy": "race", "budget": 2.5}, "budget", "expected an integer"),
+        ({"max_latency_s": 2.0}, "max_latency_s", "applies only to strategy: race"),
+        ({"strategy": "race", "max_latency_s": 0}, "max_latency_s", "must be > 0"),
+        ({"strategy": "race", "max_latency_s": "fast"}, "max_latency_s", "expected a number"),
     ],
 )
 def test_bad_strategy_fields_are_refused_naming_the_field(data, extra, field, fragment):

@@ -16,6 +16,7 @@ from prefect.client.schemas.filters import ArtifactCollectionFilterKey as Artifa
 from sqlmodel import Session, delete, select
 
 from evaluation.adaptive import SmokeFailed
+from evaluation.run import prepare_sweep
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import Generation, RaceRoundRow, Score, ScoreDetail
 from flows.evaluate import evaluate
@@ -219,3 +220,21 @@ def test_a_race_cancelled_mid_round_ends_cancelled_and_resumes_to_the_same_round
     assert rounds(database_url) == reference
     keys = generation_keys(database_url)
     assert len({k[:3] for k in keys}) == len(keys) == reference[-1][3]
+
+
+def test_a_race_drops_configs_over_its_latency_limit_and_picks_within_it(tmp_path, database_url):
+    # sim-xl:14b is the better model but answers in ~0.54 s; sim-small:1b in ~0.13 s.
+    spec = write_sweep(tmp_path, "race-limit", max_latency_s=0.3)
+    asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+
+    stored = rounds(database_url)
+    first_round_drops = {e["config"]: e for e in stored[0][2]}
+    models = {c.hash: c.model for c in prepare_sweep(spec).configs}
+    xl = {h for h, m in models.items() if m == "sim-xl:14b"}
+    assert set(first_round_drops) >= xl  # both xl configs, in round 1
+    assert {first_round_drops[h]["reason"] for h in xl} == {"limit"}
+    assert all(first_round_drops[h]["by"] == "latency_s p95 > 0.3" for h in xl)
+    *_, outcome, pick = stored[-1]
+    assert models[pick] == "sim-small:1b" and outcome in ("one_left", "tie", "exhausted")
+    board = asyncio.run(artifacts("evalflow-race-limit-leaderboard"))
+    assert "latency_s p95 > 0.3" in board["evalflow-race-limit-leaderboard"]

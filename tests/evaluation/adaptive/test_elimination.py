@@ -89,6 +89,40 @@ def test_p95_over_limit_by_exact_binomial():
     assert over_limit(values, ["slow", "fast"], level=0.002, **kw) == ()
 
 
+def test_limits_are_judged_before_quality_so_the_pick_keeps_within_them():
+    # "slow" is the best but over the latency limit on every generation; "fast" is
+    # clearly worse than it and clearly better than "poor". Judged against "slow", "fast"
+    # would be dropped with it; the question is the best config within the limit.
+    ids = [f"c{i}" for i in range(40)]
+    schedule = race_schedule(ids, [None] * 40, seed=0, suite="s")
+    race = Race(["slow", "fast", "poor"], schedule, RaceSettings(limits={"latency_s": 1.0}))
+    means = pd.DataFrame(
+        {"slow": [1.0] * 40, "fast": [1.0] * 30 + [0.0] * 10, "poor": [0.0] * 40}, index=ids
+    )
+    latency = {"slow": [3.0] * 40, "fast": [0.5] * 40, "poor": [0.5] * 40}
+    plan = race.next_round()
+    first = race.close_round(
+        means, limit_values={"latency_s": {c: latency[c][: len(plan.cases)] for c in latency}}
+    )
+    gone = {e.config: e for e in first.eliminated}
+    assert gone["slow"].reason == "limit" and gone["slow"].by == "latency_s p95 > 1"
+    assert first.leader == "fast"
+    assert gone["poor"].reason == "worse" and gone["poor"].by == "fast"
+    assert race.outcome is not None and race.outcome.pick == "fast"
+
+
+def test_a_race_where_every_config_breaks_a_limit_picks_none():
+    ids = [f"c{i}" for i in range(40)]
+    schedule = race_schedule(ids, [None] * 40, seed=0, suite="s")
+    race = Race(["a", "b"], schedule, RaceSettings(limits={"energy_j": 10.0}))
+    race.next_round()
+    means = pd.DataFrame({"a": [1.0] * 40, "b": [0.0] * 40}, index=ids)
+    hungry = {"energy_j": {"a": [50.0] * 20, "b": [50.0] * 20}}
+    record = race.close_round(means, limit_values=hungry)
+    assert record.leader == "" and {e.reason for e in record.eliminated} == {"limit"}
+    assert race.outcome.reason == "none_within_limits" and race.outcome.pick == ""
+
+
 def test_survivors_within_delta_are_a_tie():
     ids = [f"c{i}" for i in range(40)]
     schedule = race_schedule(ids, [None] * 40, seed=0, suite="s")

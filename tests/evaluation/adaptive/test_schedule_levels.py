@@ -88,3 +88,35 @@ def test_replay_of_partial_scores_reaches_the_same_rounds_and_stops_where_data_e
     assert plan.index == 2
     assert plan.configs == full.rounds[2].survivors
     assert plan.cases == full.rounds[2].cases
+
+
+def test_replay_judges_each_rounds_limits_on_the_generations_run_by_then():
+    # "late" turns slow only in the cases of the race's later rounds: a replay over all
+    # stored generations must drop it where the live race did, not at round 1.
+    configs = ["early", "late"]
+    rng = np.random.default_rng(3)  # equal quality: only the limit can drop either
+    means = pd.DataFrame((rng.random((300, 2)) < 0.7).astype(float), index=IDS, columns=configs)
+    schedule = race_schedule(IDS, GROUPS, seed=0, suite="s")
+    settings = RaceSettings(limits={"latency_s": 1.0})
+    first_round = set(schedule.round_cases(0))
+    latency = {c: (0.5 if c in first_round else 3.0) for c in IDS}
+    measures = pd.DataFrame(
+        [
+            {"config": k, "case_id": c, "latency_s": latency[c] if k == "late" else 0.5}
+            for k in configs
+            for c in IDS
+        ]
+    )
+    live = Race(configs, schedule, settings)
+    while (plan := live.next_round()) is not None:
+        run = {*live.cases_run, *plan.cases}
+        seen = measures[measures["case_id"].isin(run)].groupby("config")["latency_s"]
+        live.close_round(means, limit_values={"latency_s": {k: v.tolist() for k, v in seen}})
+    dropped_live = [(r.index, [e.config for e in r.eliminated]) for r in live.rounds]
+    assert dropped_live[0] == (0, [])  # round 1's generations were all fast
+    assert ["late"] in [d for _, d in dropped_live]
+
+    again = Race(configs, schedule, settings)
+    assert replay(again, case_table(_long_rows(means), "accuracy"), measures) is None
+    assert [(r.index, [e.config for e in r.eliminated]) for r in again.rounds] == dropped_live
+    assert again.outcome.pick == "early"
