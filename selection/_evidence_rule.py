@@ -20,12 +20,14 @@ means against the choice, as an earlier version did, rewards the luckiest of the
 best of many means over 10 cases sits well above its true value). ``hand_floor`` is the
 other direction: the model's pick must be estimated significantly better than the
 best-estimated measured-feasible config (by its combined estimate, not its raw mean, for
-the same reason), or that config is kept.
+the same reason), or that config is kept; a pick estimated mostly from measurements
+(``EVIDENCE_WEIGHT``) is not a guess and is exempt.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -39,6 +41,9 @@ MIN_GENERATIONS = 10
 ALPHA = 0.05
 MAX_TESTED = 20
 MIN_SHARED_CASES = 5
+EVIDENCE_WEIGHT = 0.5
+"""The share of a combined estimate above which it counts as measured, not predicted
+(as ``Option.basis`` says)."""
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,29 @@ def check_choice(
     )
 
 
-def hand_floor(table: pd.DataFrame, chosen: Any, candidates: pd.DataFrame) -> Override | None:
+def hand_floor(
+    table: pd.DataFrame,
+    chosen: Any,
+    candidates: pd.DataFrame,
+    covariance: Callable[[Any, Any], float] | None = None,
+) -> Override | None:
     """An Override to the best measured-feasible row (by its combined estimate: its
     measurement weighed against the prediction) unless ``table.loc[chosen]`` is estimated
-    significantly better than it: one-sided z test of the two combined estimates,
-    α = ``ALPHA``. The model's pick has to earn its place over what was measured, so the
-    answer is never a guess that is merely not significantly worse than the evidence.
+    significantly better than it: one-sided z test of the difference of the two combined
+    estimates, α = ``ALPHA``. The model's pick has to earn its place over what was
+    measured, so the answer is never a guess that is merely not significantly worse than
+    the evidence. A pick whose estimate rests mostly on measurements (the weight of its
+    multilevel estimate, from the task type's measured configs, is at least
+    ``EVIDENCE_WEIGHT``: :mod:`selection.shrinkage`) is not a guess and is not held to
+    the floor: demanding significance there kept a measured config over a better one
+    that the same measurements estimate, on most queries once the data were dense.
+
+    The difference's variance is sd₁² + sd₂² − 2·cov: ``covariance(chosen, floor)`` is
+    what the two estimates' errors share (both read from the same effects of the
+    multilevel model: :mod:`selection.multilevel`); two configs that differ in one
+    setting are compared on that setting's effect, not on the full uncertainty of each
+    (treating them as independent made the test far too wide, and kept the measured
+    config nearly always). None: independent.
 
     The floor is the best combined estimate, not the best raw measured mean: the highest
     of many means over a few cases is mostly the luckiest (it sits well above its true
@@ -129,8 +151,12 @@ def hand_floor(table: pd.DataFrame, chosen: Any, candidates: pd.DataFrame) -> Ov
     floor = candidates["quality"].idxmax()
     if floor == chosen:
         return None
+    if _finite(table.loc[chosen].get("quality_weight")) >= EVIDENCE_WEIGHT:
+        return None
     row, best = table.loc[chosen], table.loc[floor]
-    spread = math.hypot(_finite(row.get("quality_sd")), _finite(best.get("quality_sd")))
+    shared = _finite(covariance(chosen, floor)) if covariance is not None else 0.0
+    sd_a, sd_b = _finite(row.get("quality_sd")), _finite(best.get("quality_sd"))
+    spread = math.sqrt(max(sd_a**2 + sd_b**2 - 2 * shared, 0.0))
     gain = row["quality"] - best["quality"]
     if spread > 0 and gain / spread > NormalDist().inv_cdf(1 - ALPHA):
         return None

@@ -14,12 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from selection._forest import Trees
 from selection.features import FeatureEncoder
+
+if TYPE_CHECKING:
+    from selection.multilevel import Fit
 
 QUALITY = "quality"
 LOG_TARGETS = frozenset({"latency_p50", "latency_p95", "tokens_per_s", "energy_j"})
@@ -85,6 +89,9 @@ class SelectorModel:
     coverage: float
     importances: dict[str, dict[str, float]] = field(default_factory=dict)
     _predicted: dict[tuple, pd.DataFrame] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _multilevel: dict[str, Fit | None] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 

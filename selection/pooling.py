@@ -1,6 +1,12 @@
 """Configs that differ only in their generation settings share what they measure, as
 far as the data says settings do not matter.
 
+The selector pools measured latency quantiles this way (:mod:`selection.shrinkage`, over
+configs that differ only in sampling settings); quality is read through the richer
+multilevel model of :mod:`selection.multilevel`, which also shares a setting's effect
+across (model, template) groups. The model below is written for quality means; for
+latency y_c is a log quantile.
+
 A task type's measured configs fall into groups of the same model and template; within
 a group they differ only in settings (temperature, top_p, num_ctx, num_predict, …).
 Each config's measured mean y_c (sampling variance v_c, reruns of a case one case) is

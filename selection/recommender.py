@@ -16,12 +16,13 @@ on min–max-normalised estimates (score = wq·quality − wl·latency − we·e
 "quality", a measured-feasible config significantly better than the pick replaces it
 (:mod:`selection._evidence_rule`: a paired test on the cases both ran), and the pick
 must be estimated significantly better than the best-estimated measured-feasible
-config, or that config is kept.
+config, or that config is kept (unless the pick's own estimate rests mostly on
+measurements: the multilevel estimate from the task type's measured configs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -48,7 +49,7 @@ from selection._evidence_rule import check_choice, hand_floor, measured_feasible
 from selection.model import SelectorModel
 from selection.recommendation import Recommendation
 from selection.schema import RecommendationLog, SelectorVersion
-from selection.shrinkage import combine
+from selection.shrinkage import combine, quality_fit
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
 SAFETY_Z = 1.5
@@ -162,7 +163,7 @@ def recommend_from_model(
             overruled = option(model, feasible.loc[chosen], task_type)
             chosen = override.index
             notes.append(override.reason)
-        kept = hand_floor(feasible, chosen, by_hand)
+        kept = hand_floor(feasible, chosen, by_hand, _shared_error(model, feasible, task_type))
         if kept is not None:
             overruled = overruled or option(model, feasible.loc[chosen], task_type)
             chosen = kept.index
@@ -192,6 +193,21 @@ def recommend_from_model(
         notes=tuple(notes),
         **base,
     )
+
+
+def _shared_error(
+    model: SelectorModel, table: pd.DataFrame, task_type: str
+) -> Callable[[Any, Any], float] | None:
+    """The covariance of two rows' combined quality estimates: what their multilevel
+    estimates share (:meth:`selection.multilevel.Fit.covariance`), times the weight each
+    combined estimate gives its multilevel one."""
+    if "quality_weight" not in table:
+        return None
+    fit = quality_fit(model, task_type)
+    if fit is None:
+        return None
+    weight = table["quality_weight"]
+    return lambda a, b: float(weight[a] * weight[b]) * fit.covariance(str(a), str(b))
 
 
 def _with_margin(table: pd.DataFrame, target: str) -> pd.Series:

@@ -40,19 +40,24 @@ is meant to remove. So they are pooled with the model's error like a moderated v
 
 The measurement's own standard error uses the case variance moderated toward the task
 type's pooled one (:func:`moderated_se`), so 10 of 10 right is not a certain 1.0. The
-measurement itself is the config's measured mean partially pooled with those of the
-configs of the same model and template, as far as the data says their settings do not
-change quality (:mod:`selection.pooling`): where temperature 0 and 0.3, top_p or
-num_ctx make no difference, a config measured on 26 cases is estimated from its group's
-hundreds, and configs tied in truth are no longer ranked by luck. Latency quantiles are
-pooled the same way over configs that differ only in sampling settings (temperature,
-top_p, top_k, seed), which change which tokens are drawn, not the work per token.
+quality "measurement" is not the config's raw mean but its estimate from the multilevel
+model of all the task type's measured means (:mod:`selection.multilevel`): fixed effects
+of model, template and each setting, shrunk pairwise interactions, a config residual,
+and suite effects that pair configs run on the same cases. Where temperature 0 and 0.3,
+top_p or num_ctx make no difference, a config measured on 26 cases is estimated from
+hundreds, a setting's effect is learned from every model and template at once, and
+configs tied in truth are no longer ranked by luck. The same model gives an unmeasured
+config an estimate from its settings' measured effects, which is combined with the
+prediction like a measurement (with its larger uncertainty). Latency quantiles are
+pooled within groups (:mod:`selection.pooling`) over configs that differ only in
+sampling settings (temperature, top_p, top_k, seed), which change which tokens are
+drawn, not the work per token.
 
 So a config measured on hundreds of cases is hardly moved by a prediction from sparse
-data, a config measured on a handful leans on the prediction, and an unmeasured config
-is predicted. Quality is combined on its own scale, latency quantiles on the log scale
-with the measurement variance of :mod:`selection.aggregate` ((π/2)·s²/n for the median,
-(1 + 1.645²/2)·s²/n for p95).
+data, a config measured on a handful leans on the prediction and on what its settings
+measured elsewhere, and an unmeasured config is predicted from both. Quality is combined
+on its own scale, latency quantiles on the log scale with the measurement variance of
+:mod:`selection.aggregate` ((π/2)·s²/n for the median, (1 + 1.645²/2)·s²/n for p95).
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.spec._params import NAMES
+from selection import multilevel
 from selection.model import SelectorModel
 from selection.pooling import pool
 
@@ -97,7 +103,7 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
         out[f"measured_{column}"] = found[column].to_numpy()
     out["measured"] = found["n_cases"].fillna(0).to_numpy() > 0
     if "quality" in model.targets:
-        y, se = pooled_quality(model, evidence)
+        y, se = multilevel_quality(model, task_type)
         _combine(
             out,
             model,
@@ -165,13 +171,51 @@ def _combine(
     out[f"{name}_weight"] = weight
 
 
-def pooled_quality(model: SelectorModel, evidence: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """The task type's measured configs' quality means and standard errors (moderated:
-    :func:`moderated_se`), pooled over configs of the same model and template as far as
-    the data says settings do not matter (:mod:`selection.pooling`); by config hash."""
-    table = evidence.set_index("config_hash")
-    se = pd.Series(moderated_se(table, _pooled_case_variance(evidence)), index=table.index)
-    return _pooled(model, table["quality_mean"].astype(float), se, IDENTITY)
+def multilevel_quality(model: SelectorModel, task_type: str) -> tuple[pd.Series, pd.Series]:
+    """Every known config's quality on ``task_type`` and its standard error by the
+    multilevel model of the task's measured means (:func:`quality_fit`), by config
+    hash; NaN without measurements."""
+    found = quality_fit(model, task_type)
+    if found is None:
+        return (pd.Series(np.nan, index=model.configs.index),) * 2
+    return found.mean, found.sd
+
+
+def quality_fit(model: SelectorModel, task_type: str) -> multilevel.Fit | None:
+    """The multilevel fit (:mod:`selection.multilevel`) of the task type's measured
+    quality means (the model's evidence, moderated standard errors: :func:`moderated_se`);
+    None without measurements. Cached per task type on the model: every recommendation
+    for a task type reads the same fit."""
+    cache = model._multilevel
+    if task_type not in cache:
+        evidence = model.evidence[model.evidence["task_type"] == task_type]
+        table = evidence.set_index("config_hash")
+        se = pd.Series(moderated_se(table, _pooled_case_variance(evidence)), index=table.index)
+        y = table["quality_mean"].astype(float)
+        configs = model.configs
+        use = y.notna() & np.isfinite(se) & (se > 0) & y.index.isin(configs.index)
+        factors = pd.DataFrame(
+            {
+                "model": configs["model"].astype(str),
+                "template": configs["template"].astype(str)
+                + "\x1f"
+                + configs["template_text"].astype(str),
+                **{name: configs[name].astype(str) for name in NAMES if name in configs},
+            },
+            index=configs.index,
+        )
+        shares = _suite_shares(model, task_type)
+        found = multilevel.fit(y[use], se[use] ** 2, factors, shares) if use.any() else None
+        cache[task_type] = found
+    return cache[task_type]
+
+
+def _suite_shares(model: SelectorModel, task_type: str) -> pd.DataFrame:
+    """Per measured config, the share of its cases on each suite of ``task_type``."""
+    scores = model.case_scores[model.case_scores["task_type"] == task_type]
+    suite = scores["case"].str.split("/", n=1).str[0]
+    counts = pd.crosstab(scores["config_hash"], suite)
+    return counts.div(counts.sum(axis=1), axis=0)
 
 
 def pooled_latency(

@@ -16,8 +16,8 @@ from selection.shrinkage import (
     _pooled_case_variance,
     combine,
     moderated_se,
+    multilevel_quality,
     pooled_latency,
-    pooled_quality,
 )
 
 from .conftest import synthetic_frame
@@ -61,7 +61,11 @@ def test_a_well_measured_config_is_judged_by_its_measurement(trained):
     assert row["quality_weight"] > 0.9 and row["quality_predicted"] < 0.9
     assert row["quality_low"] <= row["quality"] <= row["quality_high"]
     assert not combined.loc[unmeasured, "measured"]
-    assert combined.loc[unmeasured, "quality"] == table.loc[unmeasured, "quality"]
+    # An unmeasured config is the prediction weighed against what the task's measured
+    # configs say about its settings (the multilevel model): between the two.
+    estimate, _ = multilevel_quality(model, "qa")
+    ends = sorted([table.loc[unmeasured, "quality"], estimate[unmeasured]])
+    assert ends[0] - 1e-9 <= combined.loc[unmeasured, "quality"] <= ends[1] + 1e-9
 
 
 def test_a_config_measured_on_few_cases_leans_on_the_prediction(trained):
@@ -72,10 +76,12 @@ def test_a_config_measured_on_few_cases_leans_on_the_prediction(trained):
     at = fake["config_hash"] == measured
     fake.loc[at, ["quality_mean", "quality_se", "n_cases", "n"]] = [0.3, 0.5, 2, 2]
     combined = combine(dataclasses.replace(model, evidence=fake), table, "qa")
-    assert combined.loc[measured, "quality_weight"] < 0.1
+    # Its own two cases barely count: the estimate stays with what the prediction and
+    # the task's other measured configs say about its settings, not the measured 0.3.
     assert combined.loc[measured, "quality"] == pytest.approx(
         table.loc[measured, "quality"], abs=0.05
     )
+    assert combined.loc[measured, "quality"] - 0.3 > 0.1
 
 
 def _rule_table(mean_b: float, n_cases: int = 40):
@@ -223,6 +229,29 @@ def test_the_model_pick_must_be_clearly_better_than_the_best_measured_one():
     assert hand_floor(close, "m", measured_feasible(close, 0.4, None)) is None
 
 
+def test_the_floor_tests_the_difference_with_what_the_two_estimates_share():
+    # "m" 0.73 (sd 0.05) vs "h" 0.70 (sd 0.03). Independent: the difference's sd is
+    # sqrt(0.0025 + 0.0009) = 0.058, z = 0.5, "h" is kept. Sharing a covariance of
+    # 0.0016 (the same model, template and settings effects): sqrt(0.0034 − 0.0032) =
+    # 0.014, z = 2.1 > 1.645, the pick is significantly better and stands.
+    close = _floor_table(gain=0.03, sd=0.05)
+    by_hand = measured_feasible(close, 1.0, None)
+    assert hand_floor(close, "m", by_hand, lambda a, b: 0.0) is not None
+    assert hand_floor(close, "m", by_hand, lambda a, b: 0.0016) is None
+
+
+def test_a_pick_estimated_from_measurements_is_not_held_to_the_floor():
+    # The same not-significant gain: a pick whose estimate is mostly the trees'
+    # prediction (weight 0.2) gives way to the measured config; one estimated mostly
+    # from the task's measurements (weight 0.8) stands.
+    close = _floor_table(gain=0.03, sd=0.05)
+    by_hand = measured_feasible(close, 1.0, None)
+    guessed = close.assign(quality_weight=[0.2, 0.9])
+    assert hand_floor(guessed, "m", by_hand) is not None
+    evidenced = close.assign(quality_weight=[0.8, 0.9])
+    assert hand_floor(evidenced, "m", by_hand) is None
+
+
 def test_the_floor_is_the_best_estimated_measured_config_not_the_luckiest_mean():
     """ "l" has the highest raw mean (10 of 10 on few cases) but, weighed against its
     prediction, a lower estimate than "w", measured on many cases; the floor is "w"."""
@@ -273,26 +302,30 @@ def test_a_measured_configs_prior_is_the_prediction_without_its_own_rows(trained
     )
 
 
-def test_measured_means_pool_only_over_settings_that_do_not_matter(trained):
+def test_measured_means_share_settings_effects_across_groups(trained):
     model = trained.model
     qa = model.evidence[model.evidence["task_type"] == "qa"]
     raw = qa.set_index("config_hash")["quality_mean"]
-    pooled, se = pooled_quality(model, qa)
+    estimate, se = multilevel_quality(model, "qa")
     configs = model.configs.loc[raw.index]
-    # Temperature 0.8 costs 0.2 in truth, far beyond the noise: no config is pulled
-    # toward its group, and each is estimated at least as precisely as measured.
-    assert (pooled - raw).abs().max() < 0.01
-    # With the temperature effect removed, the (model, template) twins that differ only
-    # in settings agree in truth: each pools to its group's inverse-variance mean.
+    hot = configs["temperature"] > 0.5
+    # Temperature 0.8 costs 0.2 for every model and template (conftest's true_quality):
+    # the estimates keep it, measured from all groups at once.
+    cost = estimate[raw.index][~hot].mean() - estimate[raw.index][hot].mean()
+    assert cost == pytest.approx(0.2, abs=0.05)
+    # With the temperature effect removed, configs of a (model, template) that differ
+    # only in settings agree in truth, and their estimates agree more closely than
+    # their measurements do; each is estimated more precisely than it was measured.
     flat = qa.copy()
-    hot = configs["temperature"].reindex(flat["config_hash"]).to_numpy() > 0.5
-    flat.loc[hot, "quality_mean"] += 0.2
-    pooled, se = pooled_quality(dataclasses.replace(model, evidence=flat), flat)
-    groups = configs.groupby(["model", "template"]).groups
-    for members in groups.values():
-        assert pooled[members].max() - pooled[members].min() < 1e-9
+    flat.loc[hot.to_numpy(), "quality_mean"] += 0.2
+    pooled, se = multilevel_quality(dataclasses.replace(model, evidence=flat), "qa")
+    by_group = configs.groupby(["model", "template"]).groups
+    flat_raw = flat.set_index("config_hash")["quality_mean"]
+    spread = [np.ptp(pooled[m]) for m in by_group.values()]
+    raw_spread = [np.ptp(flat_raw[m]) for m in by_group.values()]
+    assert np.mean(spread) < 0.5 * np.mean(raw_spread)
     moderated = moderated_se(qa.set_index("config_hash"), _pooled_case_variance(qa))
-    assert (se.to_numpy() < moderated).all()
+    assert (se[raw.index].to_numpy() < moderated).all()
 
 
 def test_latency_pools_over_sampling_settings_only(trained):

@@ -1,0 +1,253 @@
+"""A task type's measured configs read through one multilevel model of their settings.
+
+Configs of a task type differ in a few categorical factors: model, template and each
+generation setting that varies (temperature, top_p, num_ctx, num_predict, …; a numeric
+setting's distinct values are its levels, "unset" one of them). Their measured means
+y_c (sampling variance v_c over cases) are read through a linear mixed model: every factor's main
+effect fixed, every pairwise interaction a random effect with its own variance, and a
+config-level residual (the ANOVA decomposition with batched shrinkage of Gelman,
+"Analysis of variance — why it is more important than ever", Ann. Statist. 33, 2005):
+
+    y_c = β₀ + Σ_s f_cs·δ_s + Σ_f x_cfᵀβ_f + Σ_b z_cbᵀu_b + r_c + ε_c,
+    u_b ~ N(0, σ_b² I),  r_c ~ N(0, σ_r²),  ε_c ~ N(0, v_c)
+
+The variance components σ_b², σ_r² are estimated by restricted maximum likelihood (the
+intercept, suite and main effects have flat priors; REML is the marginal likelihood
+under them), so the data decide how much each pair of factors interacts and how much
+is left to the config itself: a setting that changes quality the same way for every
+model and template is estimated from all of them at once instead of within each
+(model, template) group, an interaction the data show is kept, and one they do not show
+shrinks to nothing. Main effects are not shrunk: a factor has few levels (4 models,
+4 templates), too few to estimate their spread, and a variance estimated at 0 from four
+levels would make every template alike although the data tell them apart.
+
+The suite effects δ_s (f_cs the share of config c's cases on suite s) make the
+comparisons paired: every config run on a suite meets the same cases, so how hard those
+cases are is common to all of them, estimated from hundreds of configs, and is not
+credited to the configs that happened to be run there.
+
+Each config's estimate is its best linear unbiased prediction (Henderson, Biometrics
+31, 1975) at the task type's average suite mix, with its posterior variance; a config
+that was not measured is predicted from the effects (without a residual of its own, whose
+variance σ_r² its uncertainty includes).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+FLAT_VARIANCE = 100.0
+"""Prior variance of the fixed effects (quality on 0–1: effectively flat)."""
+MAX_COLUMNS = 600
+"""Interaction blocks are dropped, largest first, beyond this many random-effect columns."""
+_BOUNDS = (np.log(1e-8), np.log(1.0))
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The fitted model's estimate and posterior standard deviation of each config's
+    true mean (``mean``, ``sd``; by the index of ``factors``), and the variance
+    components by block name (``variances``; ``"residual"`` is σ_r²). ``rows`` (each
+    config's design row, scaled by the share of its estimate the effects make) and
+    ``effects_cov`` (the effects' posterior covariance) give :meth:`covariance`."""
+
+    mean: pd.Series
+    sd: pd.Series
+    variances: dict[str, float]
+    rows: np.ndarray
+    effects_cov: np.ndarray
+
+    def covariance(self, a: str, b: str) -> float:
+        """Posterior covariance of the estimates of configs ``a`` and ``b`` (distinct):
+        what their shared effects make common to both errors. Two configs that differ
+        in one setting share their model's, template's and other settings' effects,
+        so their difference is known far better than either value."""
+        at = self.mean.index.get_indexer([a, b])
+        if (at < 0).any() or a == b:
+            return 0.0
+        first, second = self.rows[at[0]], self.rows[at[1]]
+        return float(first @ self.effects_cov @ second)
+
+
+def fit(
+    y: pd.Series,
+    v: pd.Series,
+    factors: pd.DataFrame,
+    suite_shares: pd.DataFrame | None = None,
+) -> Fit:
+    """Estimates for every row of ``factors`` (index: config; columns: categorical
+    factors) from the measured means ``y`` and sampling variances ``v`` of some of them
+    (same index; finite, v > 0). ``suite_shares``: per measured config the share of its
+    cases on each suite (columns), None for no suite effects. Runs BLAS on one thread:
+    the matrices are a few hundred wide, and on a busy machine threads made it 2–6x
+    slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit(y, v, factors, suite_shares)
+
+
+def _fit(
+    y: pd.Series, v: pd.Series, factors: pd.DataFrame, suite_shares: pd.DataFrame | None
+) -> Fit:
+    measured = y.index
+    levels = factors.astype("string").fillna("unset")
+    varying = [c for c in levels.columns if levels.loc[measured, c].nunique() > 1]
+    mains, blocks = _blocks(levels, varying)
+    z = np.hstack([np.zeros((len(levels), 0)), *(b[1] for b in mains + blocks)])
+    where = levels.index.get_indexer(measured)
+    fixed_rows, fixed_at = _fixed(len(measured), suite_shares, measured)
+    z_measured = np.hstack([fixed_rows, z[where]])
+    n_main = sum(b[1].shape[1] for b in mains)
+    sizes = [fixed_rows.shape[1] + n_main, *(b[1].shape[1] for b in blocks)]
+    y_arr, v_arr = y.to_numpy(dtype=float), v.to_numpy(dtype=float)
+    theta = _estimate_variances(z_measured, y_arr, v_arr, sizes)
+    d = _prior_variances(sizes, theta)
+    residual = float(np.exp(theta[-1]))
+    u, c = _posterior(z_measured, y_arr, v_arr + residual, d)
+    z_all = np.hstack([np.tile(fixed_at, (len(levels), 1)), z])
+    mean = z_all @ u
+    var = np.sum((z_all @ c) * z_all, axis=1) + residual
+    own = mean[where]
+    w = residual / (residual + v_arr)
+    # A measured config's residual: r | u ~ N(w·(y − z'u), w·v).
+    mean[where] = own + w * (y_arr - own)
+    var[where] = (1 - w) ** 2 * (var[where] - residual) + w * v_arr
+    names = [b[0] for b in blocks]
+    variances = dict(zip(names, np.exp(theta[:-1]).tolist(), strict=True))
+    variances["residual"] = residual
+    effects_share = np.ones(len(levels))
+    effects_share[where] = 1 - w
+    return Fit(
+        pd.Series(mean, index=levels.index),
+        pd.Series(np.sqrt(np.maximum(var, 0.0)), index=levels.index),
+        variances,
+        z_all * effects_share[:, None],
+        c,
+    )
+
+
+def _blocks(
+    levels: pd.DataFrame, varying: Sequence[str]
+) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, np.ndarray]]]:
+    """One-hot blocks: each varying factor (fixed), and each pair of them (random;
+    dropped largest first while there are more than MAX_COLUMNS columns in all)."""
+    mains = [(name, _one_hot(levels[name])) for name in varying]
+    pairs = [
+        (f"{a}*{b}", _one_hot(levels[a] + "\x1f" + levels[b]))
+        for a, b in itertools.combinations(varying, 2)
+    ]
+    total = sum(m[1].shape[1] for m in mains) + sum(p[1].shape[1] for p in pairs)
+    pairs.sort(key=lambda p: p[1].shape[1])
+    while pairs and total > MAX_COLUMNS:
+        total -= pairs.pop()[1].shape[1]
+    return mains, pairs
+
+
+def _one_hot(values: pd.Series) -> np.ndarray:
+    codes, uniques = pd.factorize(values)
+    out = np.zeros((len(values), len(uniques)))
+    out[np.arange(len(values)), codes] = 1.0
+    return out
+
+
+def _fixed(
+    n: int, shares: pd.DataFrame | None, measured: pd.Index
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intercept and suite columns for the measured rows (suite shares less their
+    average, so the intercept is the level at the task type's average suite mix) and the
+    row every estimate is made at (intercept 1, suite deviations 0)."""
+    if shares is None or shares.shape[1] < 2:
+        return np.ones((n, 1)), np.ones(1)
+    s = shares.reindex(measured).fillna(0.0).to_numpy(dtype=float)
+    centred = s - s.mean(axis=0)
+    # One suite is the reference (the shares sum to 1, the intercept spans them).
+    return np.hstack([np.ones((n, 1)), centred[:, 1:]]), np.r_[1.0, np.zeros(s.shape[1] - 1)]
+
+
+def _prior_variances(sizes: Sequence[int], theta: np.ndarray) -> np.ndarray:
+    """The diagonal prior variance of every column: flat for the fixed columns
+    (``sizes[0]`` of them), σ_b² for random block b."""
+    parts = [np.full(sizes[0], FLAT_VARIANCE)]
+    parts += [np.full(size, np.exp(t)) for size, t in zip(sizes[1:], theta[:-1], strict=True)]
+    return np.concatenate(parts)
+
+
+def _posterior(
+    z: np.ndarray, y: np.ndarray, r: np.ndarray, d: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and covariance of the effects: C = (ZᵀR⁻¹Z + D⁻¹)⁻¹, û = CZᵀR⁻¹y."""
+    zr, m = _precision(z, r, d)
+    c = np.linalg.inv(m)
+    c = (c + c.T) / 2
+    return c @ (zr.T @ y), c
+
+
+def _precision(z: np.ndarray, r: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R⁻¹Z and the effects' posterior precision M = ZᵀR⁻¹Z + D⁻¹."""
+    zr = z / r[:, None]
+    return zr, z.T @ zr + np.diag(1.0 / d)
+
+
+def _estimate_variances(
+    z: np.ndarray, y: np.ndarray, v: np.ndarray, sizes: Sequence[int]
+) -> np.ndarray:
+    """log σ_b² per random block and log σ_r², maximising the restricted likelihood
+    (L-BFGS-B with the analytic gradient)."""
+    from scipy.optimize import minimize
+
+    starts = len(sizes) - 1
+    bounds = [_BOUNDS] * (starts + 1)
+    result = minimize(
+        _criterion,
+        np.full(starts + 1, np.log(1e-3)),
+        args=(z, y, v, sizes),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 200},
+    )
+    return result.x
+
+
+def _criterion(
+    theta: np.ndarray, z: np.ndarray, y: np.ndarray, v: np.ndarray, sizes: Sequence[int]
+) -> tuple[float, np.ndarray]:
+    """−2 log restricted likelihood (up to a constant) and its gradient in log σ².
+    Woodbury form: V = R + ZDZᵀ, M = ZᵀR⁻¹Z + D⁻¹, C = M⁻¹, û = CZᵀR⁻¹y;
+    −2ℓ = log|R| + log|D| + log|M| + yᵀR⁻¹y − (ZᵀR⁻¹y)ᵀû;
+    ∂/∂σ_b² = Σ_{j∈b} (1/d_j − C_jj/d_j² − û_j²/d_j²);
+    ∂/∂σ_r² = Σ_i (1/r_i − (ZCZᵀ)_ii/r_i² − e_i²/r_i²), e = y − Zû."""
+    d = _prior_variances(sizes, theta)
+    residual = float(np.exp(theta[-1]))
+    r = v + residual
+    zr, m = _precision(z, r, d)
+    try:
+        chol = np.linalg.cholesky(m)
+    except np.linalg.LinAlgError:
+        return 1e12, np.zeros_like(theta)
+    b = zr.T @ y
+    c = np.linalg.inv(m)
+    u = c @ b
+    value = (
+        np.sum(np.log(r))
+        + np.sum(np.log(d[sizes[0] :]))
+        + 2 * np.sum(np.log(np.diag(chol)))
+        + float(y @ (y / r))
+        - float(b @ u)
+    )
+    per_column = 1.0 / d - np.diag(c) / d**2 - u**2 / d**2
+    grad = []
+    start = sizes[0]
+    for size, t in zip(sizes[1:], theta[:-1], strict=True):
+        grad.append(np.exp(t) * np.sum(per_column[start : start + size]))
+        start += size
+    e = y - z @ u
+    leverage = np.sum((z @ c) * z, axis=1)
+    grad.append(residual * np.sum(1.0 / r - leverage / r**2 - e**2 / r**2))
+    return float(value), np.array(grad)

@@ -1,0 +1,111 @@
+"""The multilevel model of a task type's measured means, on data with a known answer."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selection.multilevel import fit
+
+
+def _grid(**levels: tuple) -> pd.DataFrame:
+    rows = list(itertools.product(*levels.values()))
+    frame = pd.DataFrame(rows, columns=list(levels))
+    frame.index = [f"c{i}" for i in range(len(frame))]
+    return frame
+
+
+def _truth(factors: pd.DataFrame, interaction: float = 0.0) -> pd.Series:
+    base = factors["model"].map({"m1": 0.4, "m2": 0.55, "m3": 0.7, "m4": 0.8})
+    hot = (factors["temperature"] == 1.0).astype(float)
+    cost = 0.15 + interaction * (factors["model"] == "m1")
+    return base - cost * hot + 0.03 * (factors["template"] == "cot")
+
+
+def test_a_setting_measured_on_other_models_predicts_an_unmeasured_config():
+    # Temperature costs 0.15 for every model; m4 was never measured hot. Its hot configs
+    # are predicted from the other models' temperature effect, less certainly than a
+    # measured config is estimated.
+    factors = _grid(
+        model=("m1", "m2", "m3", "m4"), template=("plain", "cot"), temperature=(0.0, 1.0)
+    )
+    truth = _truth(factors)
+    measured = factors.index[~((factors["model"] == "m4") & (factors["temperature"] == 1.0))]
+    rng = np.random.default_rng(0)
+    v = pd.Series(1e-4, index=measured)
+    y = truth[measured] + rng.normal(0, 0.01, len(measured))
+    result = fit(y, v, factors)
+    unmeasured = factors.index.difference(measured)
+    assert result.mean[unmeasured].to_numpy() == pytest.approx(truth[unmeasured], abs=0.03)
+    assert result.sd[unmeasured].min() > result.sd[measured].max()
+
+
+def test_an_interaction_the_data_show_is_kept_and_one_they_do_not_show_shrinks():
+    factors = _grid(
+        model=("m1", "m2", "m3", "m4"),
+        template=("plain", "cot"),
+        temperature=(0.0, 1.0),
+        top_p=(0.5, 0.9),
+    )
+    rng = np.random.default_rng(1)
+    v = pd.Series(4e-4, index=factors.index)
+    for interaction, kept in ((0.3, True), (0.0, False)):
+        truth = _truth(factors, interaction)
+        y = truth + rng.normal(0, 0.02, len(truth))
+        result = fit(y, v, factors)
+        assert (result.variances["model*temperature"] > 1e-2) is kept
+        # Either way the estimates are closer to the truth than the measurements.
+        assert (result.mean - truth).abs().mean() < (y - truth).abs().mean()
+
+
+def test_cases_shared_by_a_suite_are_not_credited_to_the_configs_run_on_it():
+    # Every config run on suite b measures 0.2 higher (its cases are easy); m4 was run on
+    # b only, the others on a for top_p 0.5 and on b for 0.9. With the suite shares the
+    # suite's ease is estimated from everyone run on it; without, m4 takes it as its own.
+    factors = _grid(
+        model=("m1", "m2", "m3", "m4"), template=("plain", "cot"), top_p=(0.5, 0.9)
+    ).assign(temperature=0.0)
+    truth = _truth(factors)
+    on_b = (factors["top_p"] == 0.9) | (factors["model"] == "m4")
+    y = truth + 0.2 * on_b
+    v = pd.Series(1e-4, index=factors.index)
+    shares = pd.DataFrame({"a": (~on_b).astype(float), "b": on_b.astype(float)})
+    paired = fit(y, v, factors, shares)
+    m4 = factors.index[factors["model"] == "m4"]
+    others = factors.index.difference(m4)
+    # Estimates are at the average suite mix: the truth plus the average ease.
+    level = 0.2 * on_b.mean()
+    assert paired.mean.to_numpy() == pytest.approx(truth + level, abs=0.01)
+    unpaired = fit(y, v, factors)
+    gap = unpaired.mean[m4].mean() - unpaired.mean[others].mean()
+    assert gap - (truth[m4].mean() - truth[others].mean()) > 0.05
+
+
+def test_configs_that_share_effects_have_correlated_estimates():
+    # Two configs differing only in top_p share their model's, template's and
+    # temperature's effects: their estimates' covariance is a large part of each
+    # variance, and more than for two configs that share nothing but the intercept.
+    factors = _grid(
+        model=("m1", "m2", "m3", "m4"),
+        template=("plain", "cot"),
+        temperature=(0.0, 1.0),
+        top_p=(0.5, 0.9),
+    )
+    truth = _truth(factors)
+    rng = np.random.default_rng(2)
+    measured = factors.index[::2]
+    y = truth[measured] + rng.normal(0, 0.05, len(measured))
+    result = fit(y, pd.Series(0.0025, index=measured), factors)
+    twins = factors.index[(factors["model"] == "m1") & (factors["template"] == "plain")]
+    twins = twins[factors.loc[twins, "temperature"] == 0.0]
+    a, b = twins[0], twins[1]
+    far = factors.index[
+        (factors["model"] == "m4") & (factors["template"] == "cot") & (factors["temperature"] == 1)
+    ][0]
+    shared = result.covariance(a, b)
+    assert shared > 0.5 * min(result.sd[a], result.sd[b]) ** 2
+    assert shared > result.covariance(a, far)
+    assert result.covariance(a, a) == 0.0
