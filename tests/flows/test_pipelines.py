@@ -151,8 +151,10 @@ def test_sections_parallel_and_sequential_with_assembly(tmp_path, database_url):
         "facts": "List the facts of: {document}",
         "risks": "Name the risks. Earlier sections: {previous}\n{document}",
     }
-    # 4 slots, 2 cases (one per config): two slots stay free for the parallel sections
-    with running_standin(StandInConfig(models=(MODEL,), slots=4, latency_ms=30.0)) as server:
+    # 4 slots, 2 cases (one per config): two slots stay free for the parallel sections.
+    # Each call takes 0.5 s, so taking a spare slot (an API write, ~0.1 s on a loaded CI
+    # machine) cannot read as "not at once" (at 30 ms it did).
+    with running_standin(StandInConfig(models=(MODEL,), slots=4, latency_ms=500.0)) as server:
         spec = write_spec(
             tmp_path,
             server.url,
