@@ -57,24 +57,22 @@ So a config measured on hundreds of cases is hardly moved by a prediction from s
 data, a config measured on a handful leans on the prediction and on what its settings
 measured elsewhere, and an unmeasured config is predicted from both. Quality is combined
 on its own scale, latency quantiles on the log scale with the measurement variance of
-:mod:`selection.aggregate` ((π/2)·s²/n for the median, (1 + 1.645²/2)·s²/n for p95).
+:mod:`selection.aggregate` (``QUANTILE_NOISE``: (π/2)·s²/n for the median, 4.47·s²/n for p95).
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
 
 from evaluation.spec._params import NAMES
 from selection import multilevel
+from selection.aggregate import QUANTILE_NOISE, unbiased_quantile
 from selection.model import SelectorModel
 from selection.pooling import pool
 
 CONFLICT_Z = 3.0
 PRIOR_DF = 4.0
-_QUANTILE_NOISE = {"latency_p50": math.pi / 2, "latency_p95": 1 + 1.645**2 / 2}
 IDENTITY = ("model", "template", "template_text")
 SAMPLING = ("temperature", "top_p", "top_k", "seed")
 MEASURED_COLUMNS = (
@@ -114,7 +112,7 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
             task_type,
             log=False,
         )
-    for name in _QUANTILE_NOISE:
+    for name in QUANTILE_NOISE:
         if name not in model.targets:
             continue
         y, se = pooled_latency(model, evidence, name)
@@ -221,16 +219,17 @@ def _suite_shares(model: SelectorModel, task_type: str) -> pd.DataFrame:
 def pooled_latency(
     model: SelectorModel, evidence: pd.DataFrame, name: str
 ) -> tuple[pd.Series, pd.Series]:
-    """The task type's measured configs' log latency quantile ``name`` and its standard
-    error, pooled over configs that differ only in sampling settings (``SAMPLING``: they
-    change which tokens are drawn, not the work per token; where they change output
-    length, the data's τ² keeps them apart); by config hash."""
+    """The task type's measured configs' log latency quantile ``name`` (corrected for
+    Harrell–Davis's small-sample bias: :func:`selection.aggregate.unbiased_quantile`) and
+    its standard error, pooled over configs that differ only in sampling settings
+    (``SAMPLING``: they change which tokens are drawn, not the work per token; where they
+    change output length, the data's τ² keeps them apart); by config hash."""
     table = evidence.set_index("config_hash")
     n = table["n_latency"].astype(float)
-    value = table[name].astype(float)
+    value = unbiased_quantile(table[name].astype(float), table["log_latency_var"], n, name)
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.log(value.where(value > 0))
-        se = np.sqrt(_QUANTILE_NOISE[name] * table["log_latency_var"].astype(float) / n)
+        se = np.sqrt(QUANTILE_NOISE[name] * table["log_latency_var"].astype(float) / n)
     keys = (*IDENTITY, *(p for p in NAMES if p not in SAMPLING))
     return _pooled(model, y, se.where(n >= 2), keys)
 

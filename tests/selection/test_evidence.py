@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 
 from selection._evidence_rule import check_choice, hand_floor, measured_feasible
-from selection.aggregate import aggregate, evidence
+from selection.aggregate import QUANTILE_NOISE, aggregate, evidence
 from selection.frame import validate_training_frame
 from selection.shrinkage import (
-    _QUANTILE_NOISE,
     PRIOR_DF,
     _pooled_case_variance,
     combine,
@@ -342,5 +341,5 @@ def test_latency_pools_over_sampling_settings_only(trained):
     ratio = pooled.groupby([configs["model"], configs["num_predict"]]).mean().unstack()
     assert np.exp(ratio[256] - ratio[64]).to_numpy() == pytest.approx([1.6, 1.6], rel=0.1)
     table = qa.set_index("config_hash")
-    measured = _QUANTILE_NOISE["latency_p95"] * table["log_latency_var"] / table["n_latency"]
+    measured = QUANTILE_NOISE["latency_p95"] * table["log_latency_var"] / table["n_latency"]
     assert (se**2 < measured).all()
