@@ -2,22 +2,25 @@
 
 Every known configuration (or the given ``candidates``) is scored for the task type:
 measured configs by their measurements combined with the model's prediction
-(:mod:`selection.shrinkage`), the others by the prediction. A candidate is feasible
-when its estimated p95 latency, raised by ``SAFETY_Z`` standard deviations (of the
-ensemble's spread for a predicted config, of the combined estimate for a measured one),
-is within ``max_latency_s`` (likewise its predicted energy per generation within
-``max_energy_j``) and its estimated quality reaches ``min_quality``. For a config
-measured on many generations that estimate is its measurement, so a config that meets
-the limits by its measurements is feasible unless it does so only within their noise
-(the margin keeps true p95 violations rare). Among feasible candidates ``prefer``
-decides: "quality" (highest estimated quality, then fastest), "speed" (lowest median
-latency, then best quality) or weights ``{"quality": wq, "latency": wl, "energy": we}``
-on min–max-normalised estimates (score = wq·quality − wl·latency − we·energy). With
-"quality", a measured-feasible config significantly better than the pick replaces it
-(:mod:`selection._evidence_rule`: a paired test on the cases both ran), and the pick
-must be estimated significantly better than the best-estimated measured-feasible
-config, or that config is kept (unless the pick's own estimate rests mostly on
-measurements: the multilevel estimate from the task type's measured configs).
+(:mod:`selection.shrinkage`), the others by the prediction. A candidate is feasible when
+its estimated p95 latency, raised by ``SAFETY_Z`` standard deviations (of the ensemble's
+spread for a predicted config, of the combined estimate for a measured one), is within
+``max_latency_s`` (likewise its predicted energy per generation within ``max_energy_j``)
+and its estimated quality reaches ``min_quality``. For a config measured on many
+generations that estimate is its measurement, so a config that meets the limits by its
+measurements is feasible unless it does so only within their noise (the margin keeps
+true p95 violations rare). When the margin keeps every candidate out but measured
+configs meet the limits by their own measurements, the choice is made among those and
+the answer says so: "nothing meets the limits" would contradict what the user can read
+in the leaderboard. Among feasible candidates ``prefer`` decides: "quality" (highest
+estimated quality, then fastest), "speed" (lowest median latency, then best quality) or
+weights ``{"quality": wq, "latency": wl, "energy": we}`` on min–max-normalised estimates
+(score = wq·quality − wl·latency − we·energy). With "quality", a measured-feasible
+config significantly better than the pick replaces it (:mod:`selection._evidence_rule`:
+a paired test on the cases both ran), and the pick must be estimated significantly
+better than the best-estimated measured-feasible config, or that config is kept (unless
+the pick's own estimate rests mostly on measurements: the multilevel estimate from the
+task type's measured configs).
 """
 
 from __future__ import annotations
@@ -145,6 +148,13 @@ def recommend_from_model(
     problems, found = violations(table, model, max_latency_s, max_energy_j, min_quality)
     notes += problems
     feasible = table[[not v for v in found]]
+    if feasible.empty:
+        feasible = _met_by_measurements(table, found, max_latency_s, min_quality)
+        if not feasible.empty:
+            notes.append(
+                "no configuration is estimated to meet the latency limit with its margin; "
+                "this one meets it by its own measurements, within their noise"
+            )
     by_hand = measured_feasible(feasible, max_latency_s, min_quality)
     if feasible.empty:
         scores = sorted(range(len(table)), key=lambda i: miss(table.iloc[i], request))
@@ -208,6 +218,23 @@ def _shared_error(
         return None
     weight = table["quality_weight"]
     return lambda a, b: float(weight[a] * weight[b]) * fit.covariance(str(a), str(b))
+
+
+def _met_by_measurements(
+    table: pd.DataFrame,
+    found: list[tuple[str, ...]],
+    max_latency_s: float | None,
+    min_quality: float | None,
+) -> pd.DataFrame:
+    """Candidates kept out only by the latency margin whose own measurements meet the
+    limits (``measured_feasible``): what a user reading the leaderboard would pick from.
+    Answering "nothing meets the limits" while measured configs do would contradict the
+    evidence; the margin still decides whenever any candidate clears it."""
+    only_latency = [
+        all(reason.startswith("estimated p95 latency") for reason in reasons) and bool(reasons)
+        for reasons in found
+    ]
+    return measured_feasible(table[only_latency], max_latency_s, min_quality)
 
 
 def _with_margin(table: pd.DataFrame, target: str) -> pd.Series:

@@ -5,9 +5,12 @@ from sqlmodel import Session, select
 
 from evaluation.spec import Config, GenerationParams
 from selection import recommend, versions
+from selection._candidates import candidate_table
+from selection._evidence_rule import MIN_GENERATIONS
 from selection.frame import validate_training_frame
-from selection.recommender import recommend_from_model
+from selection.recommender import _with_margin, recommend_from_model
 from selection.schema import RecommendationLog, SelectorBlob
+from selection.shrinkage import combine
 from selection.training import train_selector
 from selection.versions import PromotionDecision, save_version
 
@@ -88,6 +91,25 @@ def test_infeasible_limits_say_so_and_offer_the_closest(stored):
     assert "closest options" in answer.explain()
     too_good = recommend("qa", min_quality=0.99, engine=stored[0])
     assert too_good.status == "infeasible" and "quality" in too_good.closest[0].violations[0]
+
+
+def test_a_limit_met_only_by_measurements_is_not_answered_infeasible(trained):
+    # The margin (estimate raised by its noise) keeps every candidate out, but configs
+    # measured on 12 generations meet the limit by their measured p95: the answer picks
+    # among those and says so, instead of "nothing meets the limit".
+    model = trained.model
+    table, _ = candidate_table(model, None, "qa")
+    table = combine(model, table.join(model.predict(table, "qa")), "qa")
+    safe = _with_margin(table, "latency_p95")
+    measured = table["measured_latency_p95"].where(table["measured_n"] >= MIN_GENERATIONS)
+    assert measured.min() < safe.min()  # the situation this test is about
+    limit = (measured.min() + safe.min()) / 2
+    answer = recommend_from_model(model, "qa", max_latency_s=float(limit))
+    assert answer.status == "ok"
+    assert measured[answer.choice.config_hash] <= limit
+    assert any("meets it by its own measurements" in note for note in answer.notes)
+    below_all = recommend_from_model(model, "qa", max_latency_s=float(measured.min()) * 0.99)
+    assert below_all.status == "infeasible"
 
 
 def test_energy_limit_without_energy_data_is_infeasible_and_explained():
