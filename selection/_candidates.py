@@ -9,6 +9,7 @@ import pandas as pd
 
 from evaluation.spec import DEFAULT_NUM_PREDICT, Config
 from evaluation.spec._params import NAMES, PARAMETERS
+from selection._evidence_rule import EVIDENCE_WEIGHT
 from selection.features import add_parameter_b
 from selection.frame import CONFIG_COLUMNS
 from selection.model import SelectorModel
@@ -72,7 +73,7 @@ def option(
     measured = bool(row.get("measured", False))
     basis = "predicted"
     if measured:
-        basis = "measured" if weight >= 0.5 else "measured and predicted"
+        basis = "measured" if weight >= EVIDENCE_WEIGHT else "measured and predicted"
     predicted = {
         "predicted_quality": _estimate(row, "quality", "_predicted"),
         "predicted_latency_p95_s": _estimate(row, "latency_p95", "_predicted"),

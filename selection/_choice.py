@@ -27,6 +27,10 @@ def one_per_feature_vector(table: pd.DataFrame) -> pd.DataFrame:
     return ranked.drop_duplicates(keys).sort_index()
 
 
+LATENCY_REASON = "estimated p95 latency"
+"""How a latency violation starts (``violations``)."""
+
+
 def violations(
     table: pd.DataFrame,
     model: SelectorModel,
@@ -38,7 +42,7 @@ def violations(
     problems with the request itself (a limit on something never measured)."""
     problems, found = [], [[] for _ in range(len(table))]
     checks = (
-        ("latency_p95", max_latency_s, "estimated p95 latency", "s"),
+        ("latency_p95", max_latency_s, LATENCY_REASON, "s"),
         ("energy_j", max_energy_j, "predicted energy", "J"),
     )
     for target, limit, what, unit in checks:

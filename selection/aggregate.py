@@ -50,12 +50,9 @@ def quantile_noise_factor(q: float) -> float:
     return q * (1 - q) / dist.pdf(dist.inv_cdf(q)) ** 2
 
 
-QUANTILE_NOISE = {
-    "latency_p50": quantile_noise_factor(0.5),
-    "latency_p95": quantile_noise_factor(0.95),
-}
-"""Per latency quantile target, the factor of s_log²/n giving its sampling variance."""
 QUANTILE_LEVEL = {"latency_p50": 0.5, "latency_p95": 0.95}
+QUANTILE_NOISE = {name: quantile_noise_factor(q) for name, q in QUANTILE_LEVEL.items()}
+"""Per latency quantile target, the factor of s_log²/n giving its sampling variance."""
 MAX_CORRECTED_N = 200
 """Beyond this many generations the bias is below 0.02 sd and left uncorrected."""
 
@@ -139,17 +136,13 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
             *(_mean_and_noise(grouped[name], name) for name in ("tokens_per_s", "energy_j")),
         ],
         axis=1,
-    ).reset_index()
+    )
+    log_variance = log_latency.var().reindex(table.index)
+    for name in QUANTILE_LEVEL:
+        table[name] = unbiased_quantile(table[name], log_variance, table["n_latency"], name)
+    table = table.reset_index()
     table["n"] = table["n"].fillna(0.0)
     table["n_latency"] = table["n_latency"].fillna(0).astype(int)
-    log_variance = log_latency.var().reindex(pd.MultiIndex.from_frame(table[KEYS]))
-    for name in QUANTILE_LEVEL:
-        table[name] = unbiased_quantile(
-            table[name],
-            pd.Series(log_variance.to_numpy(), index=table.index),
-            table["n_latency"],
-            name,
-        )
     return add_parameter_b(table)
 
 

@@ -39,6 +39,7 @@ from evaluation.errors import StorageError
 from evaluation.spec import Config
 from selection._candidates import candidate_table, option, params_label
 from selection._choice import (
+    LATENCY_REASON,
     Prefer,
     choose,
     drivers,
@@ -231,7 +232,7 @@ def _met_by_measurements(
     Answering "nothing meets the limits" while measured configs do would contradict the
     evidence; the margin still decides whenever any candidate clears it."""
     only_latency = [
-        all(reason.startswith("estimated p95 latency") for reason in reasons) and bool(reasons)
+        all(reason.startswith(LATENCY_REASON) for reason in reasons) and bool(reasons)
         for reasons in found
     ]
     return measured_feasible(table[only_latency], max_latency_s, min_quality)
