@@ -140,11 +140,7 @@ def recommend_from_model(
             "no_data", message="none of the given candidates is known", notes=tuple(notes), **base
         )
     chars = input_chars if input_chars is not None else model.typical_input_chars[task_type]
-    table = combine(model, table.join(model.predict(table, task_type, chars)), task_type)
-    for target in ("latency_p95", "energy_j"):
-        if target in model.targets:
-            table[f"{target}_safe"] = _with_margin(table, target)
-    table = one_per_feature_vector(table)
+    table = scored_candidates(model, table, task_type, chars)
     base["input_chars"] = chars
     problems, found = violations(table, model, max_latency_s, max_energy_j, min_quality)
     notes += problems
@@ -204,6 +200,19 @@ def recommend_from_model(
         notes=tuple(notes),
         **base,
     )
+
+
+def scored_candidates(
+    model: SelectorModel, table: pd.DataFrame, task_type: str, input_chars: float
+) -> pd.DataFrame:
+    """The candidates of ``table`` as the choice sees them: predictions combined with the
+    measurements (:func:`selection.shrinkage.combine`), ``<target>_safe`` for the latency
+    and energy estimates raised by their margin, one row per feature vector."""
+    table = combine(model, table.join(model.predict(table, task_type, input_chars)), task_type)
+    for target in ("latency_p95", "energy_j"):
+        if target in model.targets:
+            table[f"{target}_safe"] = _with_margin(table, target)
+    return one_per_feature_vector(table)
 
 
 def _shared_error(

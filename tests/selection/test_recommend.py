@@ -8,9 +8,8 @@ from selection import recommend, versions
 from selection._candidates import candidate_table
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.frame import validate_training_frame
-from selection.recommender import _with_margin, recommend_from_model
+from selection.recommender import recommend_from_model, scored_candidates
 from selection.schema import RecommendationLog, SelectorBlob
-from selection.shrinkage import combine
 from selection.training import train_selector
 from selection.versions import PromotionDecision, save_version
 
@@ -99,8 +98,8 @@ def test_a_limit_met_only_by_measurements_is_not_answered_infeasible(trained):
     # among those and says so, instead of "nothing meets the limit".
     model = trained.model
     table, _ = candidate_table(model, None, "qa")
-    table = combine(model, table.join(model.predict(table, "qa")), "qa")
-    safe = _with_margin(table, "latency_p95")
+    table = scored_candidates(model, table, "qa", model.typical_input_chars["qa"])
+    safe = table["latency_p95_safe"]
     measured = table["measured_latency_p95"].where(table["measured_n"] >= MIN_GENERATIONS)
     assert measured.min() < safe.min()  # the situation this test is about
     limit = (measured.min() + safe.min()) / 2

@@ -1,0 +1,166 @@
+"""How well could any selector do on the selector benchmark's data? A reference ceiling.
+
+The selector benchmark (``selector_benchmark.py``) scores picks against the truth, and
+at 10k generations a task type's configs are measured on ~200 (config, suite) pairs of
+10 shared cases each, so effects of 2–4 points (template against template, model against
+model near the top) are near the noise of the whole task's data. This script asks what
+a method could reach that knew what no selector knows:
+
+- the world's own functional form (``STRUCTURE``: which factors change quality and how
+  they combine, read off docs/simulated-backend.md), fitted by least squares to the same
+  (config, suite) means the selector sees (suite effects pair configs on the same cases);
+- the true p95 latency and energy of every config (no latency error, so no margin).
+
+Among the configs whose true p95 (and energy) meets each held-out query's limits, it
+picks the best fitted quality; a hit is the benchmark's: within 1 point of the truly best
+feasible config. ``--structure general`` fits instead a form that allows the interactions
+of both worlds (model × temperature, model × template) in either: what knowing only that
+settings other than top_p/num_ctx do not matter would give. ``--structure selector``
+takes the selector's own quality estimate (the multilevel model of the measured means,
+:func:`selection.shrinkage.quality_fit`) with the true latencies: how much of the gap
+between the selector and the ceiling is its quality estimate, and how much its latency
+estimate and margin.
+
+    .venv/bin/python benchmarks/perf/selector_ceiling.py [--worlds demo interacting] \
+        [--sizes 10000] [--seeds 0 1 2 3 4 5 6 7] [--structure own|general|selector]
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import selector_benchmark as bench
+import statsmodels.formula.api as smf
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning
+
+from evaluation.spec import Config
+from selection.aggregate import case_scores, evidence
+from selection.frame import config_table, validate_training_frame
+from selection.shrinkage import quality_fit
+
+HELD_OUT = [task for task in bench.TASK_TYPES if task not in bench.TUNING_TASKS]
+STRUCTURE = {
+    # base(model) x temperature factor + template delta; top_p and num_ctx only change
+    # summarization, which is not held out.
+    "demo": "quality ~ C(model) * C(temperature) + C(template) + C(suite)",
+    # templates and temperature sensitivity interact with model size; a prompt beyond
+    # num_ctx is truncated (how much depends on the case's length, hence the suite).
+    "interacting": (
+        "quality ~ C(model) * C(temperature) + C(model) * C(template) + C(num_ctx) * C(suite)"
+    ),
+}
+GENERAL = (
+    "quality ~ C(model) * C(temperature) + C(model) * C(template) + C(num_ctx) + C(top_p)"
+    " + C(suite)"
+)
+
+
+def settings(all_configs: list[Config]) -> pd.DataFrame:
+    """Every config's factors, by config hash."""
+    return pd.DataFrame(
+        [
+            {
+                "config_hash": c.hash,
+                "model": c.model,
+                "template": c.template.name,
+                **{name: str(getattr(c.params, name)) for name in bench.GRID},
+            }
+            for c in all_configs
+        ]
+    ).set_index("config_hash")
+
+
+def fitted_quality(frame: pd.DataFrame, factors: pd.DataFrame, formula: str) -> pd.DataFrame:
+    """Per held-out task type, every config's quality by ``formula`` fitted by least
+    squares to the (config, suite) means, read at the task's first suite (NaN for a
+    config with a level the task's data never saw: at 1k, a model may be missing)."""
+    ok = frame[frame["status"] == "ok"]
+    out = {}
+    for task in HELD_OUT:
+        rows = ok[ok["task_type"] == task]
+        means = rows.groupby(["config_hash", "suite"])["quality"].mean().reset_index()
+        means = means.join(factors, on="config_hash")
+        grid = factors.assign(suite=means["suite"].min())
+        seen = np.logical_and.reduce([grid[c].isin(means[c]) for c in factors.columns])
+        fit = smf.ols(formula, data=means).fit()
+        out[task] = fit.predict(grid[seen]).reindex(grid.index)  # NaN: a level never measured
+    return pd.DataFrame(out)
+
+
+@dataclass
+class Measurements:
+    """What :func:`selection.shrinkage.quality_fit` reads of a selector: no trees needed."""
+
+    evidence: pd.DataFrame
+    configs: pd.DataFrame
+    case_scores: pd.DataFrame
+    _multilevel: dict = field(default_factory=dict)
+
+
+def selector_quality(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per held-out task type, the selector's multilevel quality estimate of every config
+    it knows (measured on some task type); NaN for the others."""
+    frame = validate_training_frame(frame)
+    measured = Measurements(evidence(frame), config_table(frame), case_scores(frame))
+    return pd.DataFrame({task: quality_fit(measured, task).mean for task in HELD_OUT})
+
+
+def hits(estimate: pd.DataFrame, truth: pd.DataFrame, asked: pd.DataFrame) -> float:
+    """Share of held-out queries where the best-estimated truly feasible config is within
+    1 point of the truly best feasible one."""
+    found = []
+    for query in asked[asked["held_out"]].itertuples():
+        energy = None if pd.isna(query.max_energy_j) else float(query.max_energy_j)
+        feasible = bench.truly_feasible(truth, query.task_type, query.max_latency_s, energy)
+        if feasible.empty:
+            found.append(True)
+            continue
+        quality = feasible.set_index("config_hash")["quality"]
+        estimated = estimate[query.task_type].reindex(quality.index).dropna()
+        if estimated.empty:  # no feasible config it can estimate: no pick, a miss
+            found.append(False)
+            continue
+        found.append(bool(quality[estimated.idxmax()] >= quality.max() - 0.01))
+    return float(np.mean(found))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worlds", nargs="+", choices=list(bench.WORLDS), default=["demo"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
+    parser.add_argument("--structure", choices=("own", "general", "selector"), default="own")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    # A level seen on one suite only makes the design rank-deficient; the pseudo-inverse
+    # fit (minimum-norm) still predicts, as a reference it is good enough.
+    warnings.filterwarnings("ignore", category=SingularMatrixWarning)
+    all_configs = bench.configs()
+    factors = settings(all_configs)
+    for world in args.worlds:
+        bench.true_profile, bench.PROMPT_WORDS = bench.WORLDS[world]
+        truth = bench.truth_table(all_configs)
+        formula = STRUCTURE[world] if args.structure == "own" else GENERAL
+        for size in args.sizes:
+            per_seed = []
+            for seed in args.seeds:
+                frame = bench.simulate(all_configs, size, seed)
+                if args.structure == "selector":
+                    estimate = selector_quality(frame)
+                else:
+                    estimate = fitted_quality(frame, factors, formula)
+                per_seed.append(hits(estimate, truth, bench.queries(truth, seed + 1)))
+            mean, se = np.mean(per_seed), np.std(per_seed, ddof=1) / np.sqrt(len(per_seed))
+            print(
+                f"{world} {size:,} ({args.structure} structure, true latency): limit-respecting "
+                f"hit {mean:.1%} ± {se:.1%} over {len(per_seed)} seeds "
+                f"(per seed: {', '.join(f'{h:.0%}' for h in per_seed)})"
+            )
+
+
+if __name__ == "__main__":
+    main()
