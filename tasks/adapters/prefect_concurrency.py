@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from uuid import UUID
 
 import httpx
@@ -56,8 +57,10 @@ BUSY_TRIES = 40  # quick retries of a slot write the server answered 503 (busy)
 LEASE_S = 60.0  # the shortest lease Prefect grants
 RENEW_EVERY_S = 15.0
 RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
+SLOW_WAIT_S = 30.0  # a lane waiting this long for a slot says so, once
 
 logger = get_logger("evalflow.host_slots")
+T = TypeVar("T")
 
 
 class SlotUnavailable(EvalError):
@@ -199,6 +202,7 @@ class HostSlots:
         self._parked: dict[str, list[_Lease]] = defaultdict(list)
         self._expiries: dict[str, asyncio.Task] = {}  # parked lease id -> its timer
         self._background: set[asyncio.Task] = set()
+        self._in_flight: set[asyncio.Task] = set()  # slot writes, finished even if cancelled
 
     @classmethod
     async def open(
@@ -297,17 +301,25 @@ class HostSlots:
                     break
 
     async def release(self, lease: _Lease) -> None:
+        """Give ``lease`` back; the write goes on if the caller is cancelled meanwhile."""
         self._held.pop(lease.id, None)
         self._lost.discard(lease.id)
         if self._record is not None:
             self._record.giving_back(lease.id)
-        await self._write(lambda: self._client.release_concurrency_slots_with_lease(lease.id))
+        await asyncio.shield(
+            self._finish_even_if_cancelled(
+                self._write(lambda: self._client.release_concurrency_slots_with_lease(lease.id))
+            )
+        )
 
     async def close(self) -> None:
-        """Release every parked lease now (the run's generation is over)."""
+        """Release every parked lease now (the run's generation is over), once the slot
+        writes still under way have ended (a slot granted to a cancelled lane is parked)."""
         if self._renewer is not None:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
         for expiry in self._expiries.values():
             expiry.cancel()
         self._expiries.clear()
@@ -332,13 +344,24 @@ class HostSlots:
         """Wait for a slot of ``host`` (polling while the limit is full, and giving
         back slots of dead runs found meanwhile)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout_s
+        started = loop.time()
+        deadline = started + self._timeout_s
+        said_slow = False
         while True:
             try:
                 return await self._increment(host)
             except _SlotsFull as full:
                 if await self._reclaim():
                     continue
+                if not said_slow and loop.time() - started >= SLOW_WAIT_S:
+                    said_slow = True
+                    logger.warning(
+                        "waiting %.0f s so far for a free slot of %s: other runs hold all"
+                        " its slots (giving up after %.0f s)",
+                        loop.time() - started,
+                        self._names[host],
+                        self._timeout_s,
+                    )
                 wait = min(full.retry_after_s, MAX_POLL_S) * random.uniform(0.5, 1.0)
                 if loop.time() + wait > deadline:
                     raise SlotUnavailable(
@@ -347,7 +370,32 @@ class HostSlots:
                 await asyncio.sleep(wait)
 
     async def _increment(self, host: str) -> _Lease:
-        """Take one slot now; ``_SlotsFull`` when the limit has none free."""
+        """Take one slot now; ``_SlotsFull`` when the limit has none free.
+
+        A lane cancelled while the request is under way (a cancelled run) stops waiting,
+        but the server may grant the slot all the same: the request goes on, and a slot
+        it brings is parked, so its handoff timer or ``close`` gives it back. Without
+        that the slot stays taken until its lease expires, and for good on a server that
+        runs no expiry service (Prefect's test harness)."""
+        request = self._finish_even_if_cancelled(self._request_slot(host))
+        try:
+            return await asyncio.shield(request)
+        except asyncio.CancelledError:
+            request.add_done_callback(lambda done: self._park_if_granted(host, done))
+            raise
+
+    def _park_if_granted(self, host: str, request: asyncio.Task) -> None:
+        if not request.cancelled() and request.exception() is None:
+            self.park(host, request.result())
+
+    def _finish_even_if_cancelled(self, write: Awaitable[T]) -> asyncio.Task[T]:
+        """``write`` as a task ``close`` waits for, whoever stops waiting for it."""
+        task = asyncio.ensure_future(write)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return task
+
+    async def _request_slot(self, host: str) -> _Lease:
         name = self._names[host]
         try:
             response = await self._write(

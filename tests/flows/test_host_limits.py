@@ -138,6 +138,35 @@ def test_reserve_takes_only_free_slots_and_close_gives_parked_ones_back():
     assert asyncio.run(main()) == [3, 1, 0]
 
 
+def test_a_lane_kept_waiting_by_a_full_limit_says_so_once_then_gives_up_naming_it(
+    monkeypatch, caplog
+):
+    """Other runs hold every slot: the wait is not silent (it can last the spec's
+    first_request_timeout_s, ten minutes by default)."""
+    monkeypatch.setattr(host_slots, "SLOW_WAIT_S", 0.3)
+    host = HostSpec("full-host", "http://x", slots=1)
+
+    async def main() -> None:
+        async with get_client() as client:
+            names = await size_limits(client, (host,))
+            other_run = HostSlots(client, names, timeout_s=1)
+            held = other_run.lane(host.name)
+            async with held.attempt():  # another run holds the only slot
+                pass
+            waiting = HostSlots(client, names, timeout_s=2)
+            try:
+                with pytest.raises(SlotUnavailable, match="no slot of ollama-host-full-host"):
+                    await waiting.take(host.name)
+            finally:
+                await held.release()
+
+    with caplog.at_level("WARNING"):
+        asyncio.run(main())
+    said = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    assert len(said) == 1
+    assert "free slot of ollama-host-full-host" in said[0] and "after 2 s" in said[0]
+
+
 def test_held_leases_are_renewed_and_a_lane_whose_lease_expired_takes_a_new_one(monkeypatch):
     monkeypatch.setattr(host_slots, "RENEW_EVERY_S", 0.2)
     host = HostSpec("renew-host", "http://x", slots=2)
@@ -257,6 +286,70 @@ def test_on_the_embedded_server_dead_runs_slots_are_given_back_by_count_and_zero
     assert asyncio.run(joined(live_other=True)) == (1, [])  # 3 - the dead run's 2
     dead_run(str(uuid.uuid4()))
     assert asyncio.run(joined(live_other=False)) == (0, [])  # alone: zeroed
+
+
+class _SlowSlotWrites:
+    """A Prefect client whose slot grants reach the server at once but are answered
+    ``delay_s`` later, and whose give-backs wait ``delay_s`` before they are sent (as
+    behind other writes): a lane cancelled meanwhile never sees either finish."""
+
+    def __init__(self, client, delay_s: float) -> None:
+        self._client = client
+        self._delay_s = delay_s
+
+    def __getattr__(self, name: str):
+        call = getattr(self._client, name)
+
+        async def answered_late(*args, **kwargs):
+            response = await call(*args, **kwargs)
+            await asyncio.sleep(self._delay_s)
+            return response
+
+        async def sent_late(*args, **kwargs):
+            await asyncio.sleep(self._delay_s)
+            return await call(*args, **kwargs)
+
+        if name == "increment_concurrency_slots_with_lease":
+            return answered_late
+        if name == "release_concurrency_slots_with_lease":
+            return sent_late
+        return call
+
+
+def test_a_lane_cancelled_while_its_slot_write_is_under_way_leaves_no_slot_taken():
+    """A cancelled run (the UI's Cancel, a race stopped mid-round) cancels its lanes
+    wherever they are. A slot the server granted after the lane stopped waiting, and a
+    give-back the lane stopped waiting for, must still end given back: on a server
+    without lease expiry (Prefect's test harness) a lost slot stays taken for good, and
+    the next run on that host waits for it until its timeout."""
+    granted_late = HostSpec("granted-late-host", "http://x", slots=1)
+    given_back_late = HostSpec("given-back-late-host", "http://x", slots=1)
+
+    async def main() -> list[int]:
+        async with get_client() as client:
+            names = await size_limits(client, (granted_late, given_back_late))
+            slots = HostSlots(_SlowSlotWrites(client, 0.3), names, timeout_s=5, handoff_s=0.2)
+            taking = asyncio.create_task(slots.lane(granted_late.name).attempt().__aenter__())
+            await asyncio.sleep(0.15)  # granted on the server, the answer not yet read
+            taking.cancel()
+
+            lane = slots.lane(given_back_late.name)
+            failing = asyncio.create_task(_attempt_that_fails_when_cancelled(lane))
+            while await _active(client, names[given_back_late.name]) == 0:
+                await asyncio.sleep(0.05)  # until it holds its slot, in its request
+            failing.cancel()
+            await asyncio.sleep(0.05)  # giving it back, the write not yet sent
+            failing.cancel()  # cancelled again (anyio cancels until the scope exits)
+            await asyncio.gather(taking, failing, return_exceptions=True)
+            await slots.close()
+            return [await _active(client, names[h.name]) for h in (granted_late, given_back_late)]
+
+    assert asyncio.run(main()) == [0, 0]
+
+
+async def _attempt_that_fails_when_cancelled(lane) -> None:
+    async with lane.attempt():
+        await asyncio.sleep(60)
 
 
 def test_a_busy_answer_is_tried_again_at_once_and_gives_a_clear_error_in_the_end(
