@@ -12,7 +12,9 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.flow_runs import resume_flow_run
 from prefect.input.run_input import keyset_from_paused_state
 from prefect.settings import PREFECT_UI_URL
@@ -40,8 +42,10 @@ FORM = {
 }
 
 
-def _paused_run(after_state_ids: set, timeout_s: float = 60.0):
-    """The review run once it is paused in a state not seen before."""
+def _paused_form(after_state_ids: set, timeout_s: float = 60.0) -> tuple[FlowRun, dict, dict]:
+    """The review run once it is paused in a state not seen before and its form is
+    saved, with the form's description and schema. Prefect saves the form just after it
+    sets the Paused state, so a run seen paused may not have its form yet."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with get_client(sync_client=True) as client:
@@ -50,11 +54,19 @@ def _paused_run(after_state_ids: set, timeout_s: float = 60.0):
                 sort=FlowRunSort.START_TIME_DESC,
                 limit=10,
             )
-        for run in runs:
-            if run.state and run.state.is_paused() and run.state.id not in after_state_ids:
-                return run
+            for run in runs:
+                if run.state and run.state.is_paused() and run.state.id not in after_state_ids:
+                    keyset = keyset_from_paused_state(run.state)
+                    try:
+                        description = client.read_flow_run_input(run.id, keyset["description"])
+                        schema = client.read_flow_run_input(run.id, keyset["schema"])
+                    except PrefectHTTPStatusError as exc:
+                        if exc.response.status_code != 404:  # 404: the form is not saved yet
+                            raise
+                        continue
+                    return run, json.loads(description), json.loads(schema)
         time.sleep(0.2)
-    raise AssertionError("the review flow did not pause")
+    raise AssertionError("the review flow did not pause with its form")
 
 
 def test_the_review_flow_pauses_per_pair_and_stores_each_form(database_url):
@@ -76,14 +88,9 @@ def test_the_review_flow_pauses_per_pair_and_stores_each_form(database_url):
     seen: set = set()
     descriptions = []
     for _ in range(2):
-        paused = _paused_run(seen)
+        paused, description, schema = _paused_form(seen)
         seen.add(paused.state.id)
-        keyset = keyset_from_paused_state(paused.state)
-        with get_client(sync_client=True) as client:
-            descriptions.append(
-                json.loads(client.read_flow_run_input(paused.id, keyset["description"]))
-            )
-            schema = json.loads(client.read_flow_run_input(paused.id, keyset["schema"]))
+        descriptions.append(description)
         assert schema["properties"]["accuracy_a"]["maximum"] == 5
         resume_flow_run(paused.id, run_input=FORM)
     thread.join(timeout=60)
