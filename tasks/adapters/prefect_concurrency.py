@@ -53,7 +53,12 @@ from tasks.adapters.embedded_api import is_embedded_api
 from tasks.adapters.slot_holders import FolderLock, HolderFile, scan
 
 MAX_POLL_S = 1.0
-BUSY_TRIES = 40  # quick retries of a slot write the server answered 503 (busy)
+# A slot write the server answered 503 (its database busy) is tried again at once, then
+# less often; it fails only once the server has been busy this long. Prefect's SQLite
+# waits up to 60 s for a lock (its busy_timeout), and under four concurrent runs a
+# server was measured answering nothing for ~60 s: a shorter budget failed generations.
+BUSY_BUDGET_S = 120.0
+BUSY_WAIT_CAP_S = 1.0
 LEASE_S = 60.0  # the shortest lease Prefect grants
 RENEW_EVERY_S = 15.0
 RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
@@ -489,16 +494,20 @@ class HostSlots:
     async def _write(self, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
         """One slot write at a time from this run (they would collide with each other),
         tried again shortly when the server was busy (see ``slot_client``)."""
-        for _ in range(BUSY_TRIES):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BUSY_BUDGET_S
+        wait = 0.05
+        while True:
             try:
                 async with self._writes:
                     return await call()
             except _ServerBusy as exc:
-                busy = exc
-                await asyncio.sleep(random.uniform(0.02, 0.1))
-        raise SlotUnavailable(
-            f"the Prefect API stayed busy through {BUSY_TRIES} tries: {busy}"
-        ) from busy
+                if loop.time() + wait > deadline:
+                    raise SlotUnavailable(
+                        f"the Prefect API stayed busy for {BUSY_BUDGET_S:g} s: {exc}"
+                    ) from exc
+                await asyncio.sleep(wait * random.uniform(0.4, 1.0))
+                wait = min(wait * 1.5, BUSY_WAIT_CAP_S)
 
 
 class LaneSlot:
