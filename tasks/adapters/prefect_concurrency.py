@@ -493,7 +493,8 @@ class HostSlots:
 
     async def _write(self, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
         """One slot write at a time from this run (they would collide with each other),
-        tried again shortly when the server was busy (see ``slot_client``)."""
+        tried again at once when the server was busy (see ``slot_client``), then less
+        often, for up to ``BUSY_BUDGET_S``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + BUSY_BUDGET_S
         wait = 0.05
