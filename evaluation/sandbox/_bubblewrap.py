@@ -1,18 +1,30 @@
 """Running untrusted programs (model-written code) inside a bubblewrap sandbox.
 
 Every run gets new namespaces (user, pid, network, ipc, uts, cgroup): no network, its
-own process tree that dies with evalflow (``--die-with-parent``), a read-only view of
-the system's ``/usr`` (and the interpreter's prefix), a private size-capped tmpfs as
-``/tmp`` and working directory, an empty environment, no capabilities and no further
-user namespaces. The home directory, the results database and the working tree are
-not mounted at all. Inside the sandbox ``prlimit`` sets CPU seconds, address space,
-processes, file size and open files before the program starts; evalflow itself bounds
-the wall time and the bytes of output it reads, and kills the whole sandbox past either.
-Run as root, the sandbox drops to the unprivileged ``nobody`` user first, since the
-kernel does not limit root's processes.
+own process tree that dies with evalflow (``--die-with-parent``; ``/proc`` shows only the
+sandbox's processes). The file system is a read-only root holding only a read-only
+``/usr`` (and the interpreter's prefix), ``/proc`` and a minimal read-only ``/dev``; the
+only writable places are a size-capped tmpfs ``/tmp`` (also the working directory) and a
+small size-capped ``/dev/shm``. The home directory, ``/etc``, the results database and the
+working tree are not mounted at all. bwrap itself starts with an empty environment and no
+file descriptors but stdin, stdout and stderr, so nothing of evalflow's environment is
+readable inside, not even through ``/proc/1/environ`` (bwrap's init). A seccomp filter
+(``_seccomp``) denies ptrace and the other calls that reach another process; no
+capabilities and no further user namespaces. Run as root, the sandbox drops to the
+unprivileged ``nobody`` user first, since the kernel does not limit root's processes.
 
-There is no fallback: without a working ``bwrap``, ``Sandbox`` raises
-``SandboxUnavailable`` saying how to install it, and nothing runs.
+Limits for the whole sandbox come from a control group per run (``_cgroups``: memory,
+tasks, and CPU time, which evalflow watches and kills at) where one can be created; inside
+the sandbox ``prlimit`` also sets per-process CPU seconds, address space, processes, file
+size and open files. Without a control group the per-process limits are the bound: the
+address space and process count are then lowered so that their product bounds the
+sandbox's memory (``Limits.fallback``). evalflow bounds the wall time and the bytes of
+output it reads, and kills the whole sandbox past any limit. ``Sandbox.enforcement`` says
+which bound applies.
+
+There is no fallback without a sandbox: without a working ``bwrap`` (or on a machine the
+seccomp filter is not written for), ``Sandbox`` raises ``SandboxUnavailable`` saying why,
+and nothing runs.
 """
 
 from __future__ import annotations
@@ -25,11 +37,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from evaluation.errors import MetricError
+from evaluation.sandbox._cgroups import Cgroups, SandboxGroup
+from evaluation.sandbox._seccomp import UnsupportedArchitecture, filter_program
 
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: "
@@ -37,6 +50,12 @@ INSTALL_HINT = (
     "namespaces are enabled; evalflow never runs model-written code outside a sandbox"
 )
 NOBODY = 65534
+RLIMITS = "rlimits"  # ``Sandbox.enforcement`` without a control group
+WATCH_INTERVAL_S = 0.05  # how often the wall clock and the sandbox's CPU time are checked
+# Waits until the parent has moved it into the sandbox's control group (then writes a line
+# on stdin), then becomes bwrap: every process of the sandbox is born inside the group.
+# (sh exports PWD of its own accord: unset, bwrap's environment stays empty.)
+JOIN_THEN_EXEC = 'read -r go && unset PWD && exec "$@"'
 
 
 class SandboxUnavailable(MetricError):
@@ -45,27 +64,53 @@ class SandboxUnavailable(MetricError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one sandboxed run."""
+    """Resource limits of one sandboxed run. Where a control group holds the sandbox,
+    memory, processes and CPU time bound the sandbox as a whole (and each process too);
+    without one, see ``fallback``."""
 
     cpu_s: int = 10
     wall_s: float = 20.0
-    memory_bytes: int = 512 * 2**20  # address space per process
-    processes: int = 16  # processes and threads in the sandbox, the first included
+    memory_bytes: int = 512 * 2**20  # the whole sandbox; and each process's address space
+    processes: int = 16  # processes and threads, the first included
     output_bytes: int = 2**20  # stdout and stderr together
     file_bytes: int = 16 * 2**20  # per file written
     tmpfs_bytes: int = 32 * 2**20  # the whole private /tmp
+    shm_bytes: int = 2**20  # the whole /dev/shm; nothing else is writable
     open_files: int = 64
+    fallback_processes: int = 4  # without a control group: at most this many processes
+
+    def fallback(self) -> Limits:
+        """The per-process limits that bound a sandbox without a control group: fewer
+        processes, each with half the address space, so that all of them together hold
+        at most twice ``memory_bytes`` (and use at most that many times ``cpu_s``)."""
+        processes = min(self.processes, self.fallback_processes)
+        return replace(self, processes=processes, memory_bytes=self.memory_bytes // 2)
+
+    def describe(self, enforcement: str) -> str:
+        """What bounds the whole sandbox, in words (for a run's details)."""
+        mib = self.memory_bytes // 2**20
+        if enforcement == RLIMITS:
+            low = self.fallback()
+            return (
+                f"rlimits (no cgroup): {low.processes} processes x {low.memory_bytes // 2**20}"
+                f" MiB address space, {self.cpu_s} s CPU each"
+            )
+        return f"{enforcement}: {mib} MiB, {self.processes} processes, {self.cpu_s} s CPU"
 
 
 @dataclass(frozen=True)
 class RunResult:
     """What a sandboxed run did. ``killed`` names the limit that ended it, if any:
-    "wall time", "output", or a signal the kernel sent (e.g. SIGXCPU for CPU time)."""
+    "wall time", "output", "CPU time" (the sandbox's, from its control group), "memory"
+    (the kernel killed a process at the sandbox's memory limit), or a signal the kernel
+    sent (e.g. SIGXCPU for a process's CPU time). ``cpu_s`` is the whole sandbox's CPU
+    time where a control group counted it."""
 
     exit_code: int
     output: bytes
     wall_s: float
     killed: str | None = None
+    cpu_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -81,21 +126,38 @@ def _user_args(as_root: bool) -> dict[str, object]:
 class Sandbox:
     """A bubblewrap sandbox for one kind of program. ``python`` is the interpreter that
     runs inside (default: /usr/bin/python3, else this interpreter's base installation).
+    ``use_cgroups=False`` forces the per-process fallback (for tests and comparisons).
     Construction checks that the sandbox really works and raises SandboxUnavailable if
     not."""
 
-    def __init__(self, *, python: str | None = None, bwrap: str | None = None) -> None:
+    def __init__(
+        self, *, python: str | None = None, bwrap: str | None = None, use_cgroups: bool = True
+    ) -> None:
         self.bwrap = bwrap or shutil.which("bwrap")
         if self.bwrap is None:
             raise SandboxUnavailable(
                 f"cannot run code: bubblewrap (bwrap) is not found; {INSTALL_HINT}"
             )
+        self.bwrap = os.path.abspath(self.bwrap)  # bwrap starts with no PATH
         self.prlimit = shutil.which("prlimit", path="/usr/bin:/bin")
-        if self.prlimit is None:
-            raise SandboxUnavailable("cannot run code: prlimit (util-linux) is not in /usr/bin")
+        self.shell = shutil.which("sh", path="/usr/bin:/bin")
+        if self.prlimit is None or self.shell is None:
+            raise SandboxUnavailable(
+                "cannot run code: prlimit (util-linux) or sh is not in /usr/bin"
+            )
+        try:
+            self.seccomp = filter_program()
+        except UnsupportedArchitecture as exc:
+            raise SandboxUnavailable(f"cannot run code: {exc}") from exc
         self.python = python or _default_python()
         self._as_root = os.geteuid() == 0
+        self.cgroups = Cgroups.detect() if use_cgroups else None
         _probe(self)
+
+    @property
+    def enforcement(self) -> str:
+        """What bounds the sandbox as a whole: "cgroup v1", "cgroup v2" or "rlimits"."""
+        return self.cgroups.name if self.cgroups else RLIMITS
 
     def mounts(self) -> list[str]:
         """The bwrap arguments that build the file system view."""
@@ -111,7 +173,8 @@ class Sandbox:
             args += ["--ro-bind", str(prefix), str(prefix)]
         return args
 
-    def command(self, argv: list[str], limits: Limits) -> list[str]:
+    def command(self, argv: list[str], limits: Limits, seccomp_fd: int) -> list[str]:
+        per_process = limits if self.cgroups else limits.fallback()
         return [
             self.bwrap,
             "--unshare-all",
@@ -125,9 +188,17 @@ class Sandbox:
             "--dev",
             "/dev",
             "--size",
+            str(limits.shm_bytes),
+            "--tmpfs",
+            "/dev/shm",
+            "--size",
             str(limits.tmpfs_bytes),
             "--tmpfs",
             "/tmp",
+            "--remount-ro",
+            "/dev",
+            "--remount-ro",
+            "/",
             "--chdir",
             "/tmp",
             "--clearenv",
@@ -140,11 +211,18 @@ class Sandbox:
             "--setenv",
             "LANG",
             "C.UTF-8",
+            # glibc reserves 64 MiB of address space per thread's arena: with an address
+            # space limit, threads would run out long before memory does
+            "--setenv",
+            "MALLOC_ARENA_MAX",
+            "2",
+            "--seccomp",
+            str(seccomp_fd),
             "--",
             self.prlimit,
             f"--cpu={limits.cpu_s}:{limits.cpu_s + 1}",  # SIGXCPU first, SIGKILL a second later
-            f"--as={limits.memory_bytes}",
-            f"--nproc={limits.processes}",
+            f"--as={per_process.memory_bytes}",
+            f"--nproc={per_process.processes}",
             f"--fsize={limits.file_bytes}",
             f"--nofile={limits.open_files}",
             "--core=0",
@@ -158,25 +236,91 @@ class Sandbox:
         """Run ``argv`` in the sandbox, feeding ``stdin``; never raises for anything the
         program does."""
         limits = limits or Limits()
+        group = self._new_group(limits)
+        seccomp_fd, writer = os.pipe()
+        try:
+            os.write(writer, self.seccomp)  # a few hundred bytes: within the pipe's buffer
+        finally:
+            os.close(writer)
+        command = self.command(argv, limits, seccomp_fd)
+        if group is not None:
+            command = [self.shell, "-c", JOIN_THEN_EXEC, "sh", *command]
+            stdin = b"go\n" + stdin
         started = time.perf_counter()
-        proc = subprocess.Popen(
-            self.command(argv, limits),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **_user_args(self._as_root),
-        )
+        try:
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env={},  # nothing of evalflow's environment, not even for bwrap's init
+                cwd="/",
+                pass_fds=(seccomp_fd,),
+                start_new_session=True,
+                **_user_args(self._as_root),
+            )
+        except BaseException:
+            if group is not None:
+                group.remove()
+            raise
+        finally:
+            os.close(seccomp_fd)
+        try:
+            return self._watch(proc, group, stdin, limits, started)
+        finally:
+            if group is not None:
+                group.remove()
+
+    def _new_group(self, limits: Limits) -> SandboxGroup | None:
+        if self.cgroups is None:
+            return None
+        try:  # bwrap's own two processes are in the group too
+            return self.cgroups.create(limits.memory_bytes, limits.processes + 2)
+        except OSError as exc:
+            raise SandboxUnavailable(
+                f"cannot run code: the sandbox's {self.enforcement} group could not be "
+                f"created ({exc})"
+            ) from exc
+
+    def _watch(
+        self,
+        proc: subprocess.Popen[bytes],
+        group: SandboxGroup | None,
+        stdin: bytes,
+        limits: Limits,
+        started: float,
+    ) -> RunResult:
         killed: list[str] = []
+        done = threading.Event()
 
         def kill(reason: str) -> None:
             if not killed:
                 killed.append(reason)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            if group is not None:
+                group.kill()
 
-        timer = threading.Timer(limits.wall_s, kill, args=("wall time",))
-        timer.start()
+        def watch() -> None:
+            deadline = started + limits.wall_s
+            while not done.wait(WATCH_INTERVAL_S):
+                if time.perf_counter() > deadline:
+                    kill("wall time")
+                elif group is not None and group.cpu_s() > limits.cpu_s:
+                    kill("CPU time")
+
+        if group is not None:
+            try:
+                group.add(proc.pid)
+            except OSError as exc:
+                kill("setup")
+                proc.communicate()
+                raise SandboxUnavailable(
+                    f"cannot run code: could not join the sandbox's {self.enforcement} "
+                    f"group ({exc})"
+                ) from exc
+        watcher = threading.Thread(target=watch, name="sandbox-watch", daemon=True)
+        watcher.start()
         try:
             try:
                 assert proc.stdin is not None and proc.stdout is not None
@@ -191,15 +335,20 @@ class Sandbox:
             proc.stdout.close()
             code = proc.wait()
         finally:
-            timer.cancel()
+            done.set()
+            watcher.join()
             if proc.poll() is None:
                 kill("wall time")
                 proc.wait()
+        cpu = group.cpu_s() if group is not None else None
+        if not killed and group is not None and code != 0 and group.oom_kills():
+            killed.append("memory")
         if not killed and code < 0:
             killed.append(signal.Signals(-code).name)
         elif not killed and code >= 128 and code - 128 in _KERNEL_KILLS:
             killed.append(_KERNEL_KILLS[code - 128])  # bwrap's init reports the child's signal
-        return RunResult(code, output, time.perf_counter() - started, killed[0] if killed else None)
+        wall = time.perf_counter() - started
+        return RunResult(code, output, wall, killed[0] if killed else None, cpu)
 
 
 _KERNEL_KILLS = {
@@ -216,25 +365,26 @@ def _default_python() -> str:
     return str(Path(sys.base_prefix) / "bin" / "python3")
 
 
-@cache
-def _probe_once(bwrap: str, python: str, as_root: bool, command: tuple[str, ...]) -> str | None:
+# (bwrap, python, as root, enforcement) -> what failed, or None: one probe per kind
+_probed: dict[tuple[str, str, bool, str], str | None] = {}
+
+
+def _probe_problem(sandbox: Sandbox) -> str | None:
+    """Why a trivial program does not run in the sandbox, or None when it does."""
     try:
-        done = subprocess.run(
-            list(command),
-            capture_output=True,
-            timeout=30,
-            **_user_args(as_root),
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        done = sandbox.run([sandbox.python, "-I", "-S", "-c", "print('sandboxed')"])
+    except OSError as exc:
         return str(exc)
-    if done.returncode != 0 or done.stdout.strip() != b"sandboxed":
-        return (done.stderr or done.stdout).decode(errors="replace").strip() or "no output"
+    if done.exit_code != 0 or done.output.strip() != b"sandboxed":
+        return done.output.decode(errors="replace").strip() or "no output"
     return None
 
 
 def _probe(sandbox: Sandbox) -> None:
-    command = sandbox.command([sandbox.python, "-I", "-S", "-c", "print('sandboxed')"], Limits())
-    problem = _probe_once(sandbox.bwrap, sandbox.python, sandbox._as_root, tuple(command))
+    key = (sandbox.bwrap, sandbox.python, sandbox._as_root, sandbox.enforcement)
+    if key not in _probed:
+        _probed[key] = _probe_problem(sandbox)
+    problem = _probed[key]
     if problem is not None:
         raise SandboxUnavailable(
             f"cannot run code: bubblewrap ({sandbox.bwrap}) failed to start a sandbox "

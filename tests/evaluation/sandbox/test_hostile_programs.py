@@ -1,0 +1,549 @@
+"""Hostile programs through the real scorer: the ``tests_passed`` metric on stored
+generations (``score_generations_detailed``, the path ``evalflow run`` and ``score`` take),
+with small limits so that the battery stays fast. Each program is what a model could
+write; each asserts that nothing of evalflow's environment, files or processes is
+reachable, that no limit of the sandbox is exceeded, that nothing survives the run, and
+that the harness reports each case with a sensible reason.
+
+The sandbox is bounded by a cgroup where this machine lets evalflow create one (as root)
+and by per-process rlimits otherwise (CI's runner): every case holds under either, and the
+cases that differ assert the bound the run says it applied. Needs bubblewrap (CI installs
+it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evaluation.metrics import _code as code_metrics
+from evaluation.metrics import get_metric
+from evaluation.run._scoring import score_generations_detailed
+from evaluation.sandbox import Limits, Sandbox
+from evaluation.sandbox._bubblewrap import RLIMITS
+from evaluation.sandbox._cgroups import PREFIX
+from evaluation.sandbox._programs import MAX_SANDBOXES, CodeExecution
+from evaluation.suites import Case, Suite
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("bwrap") is None,
+    reason="bubblewrap (bwrap) is not installed: `apt-get install bubblewrap` (.ci/run does)",
+)
+
+REPO = Path(__file__).resolve().parents[3]
+MIB = 2**20
+LIMITS = Limits(
+    cpu_s=1,
+    wall_s=60,  # wide: a loaded machine gives a sandbox a small share of a core
+    memory_bytes=192 * MIB,
+    processes=12,
+    output_bytes=64 * 1024,
+    tmpfs_bytes=4 * MIB,
+    shm_bytes=MIB,
+)
+# Parts of the secret, joined only at run time inside the sandbox: the programs' text
+# never holds the secret itself, so finding it means it leaked.
+SECRET_PARTS = ("hunter2", "-canary-", "7f3a")
+SECRET = "".join(SECRET_PARTS)
+GOOD = "def f(x):\n    return x + 1\n"
+
+
+def _bound(sandbox: Sandbox) -> int:
+    """The memory the whole sandbox may hold, under the bound that applies."""
+    if sandbox.enforcement == RLIMITS:
+        low = LIMITS.fallback()
+        return low.processes * low.memory_bytes
+    return LIMITS.memory_bytes
+
+
+@pytest.fixture(params=["machine", "rlimits"])
+def execution(request, monkeypatch: pytest.MonkeyPatch) -> Iterator[CodeExecution]:
+    """The scorer's code execution, with the battery's limits: the machine's own bound
+    (a cgroup where it can create one), then the rlimit fallback."""
+    sandbox = Sandbox(use_cgroups=request.param == "machine")
+    execution = CodeExecution(sandbox, LIMITS, test_timeout_s=1.0, max_parallel=4)
+    monkeypatch.setattr(code_metrics, "code_execution", lambda: execution)
+    monkeypatch.setattr(code_metrics, "_reports", type(code_metrics._reports)())
+    # what evalflow's own environment holds while it scores
+    monkeypatch.setenv("EVALFLOW_DATABASE_URL", f"postgresql://evalflow:{SECRET}@db:5432/x")
+    monkeypatch.setenv("OPENAI_API_KEY", f"sk-{SECRET}")
+    yield execution
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[object]]]:
+    """A TCP server on the host's loopback that records any connection it gets."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    accepted: list[object] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept())
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def _score(programs: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[float, dict]]:
+    """Each program (as a model's fenced answer) scored by tests_passed through
+    score_generations_detailed: name -> (share of tests passed, its detail or {})."""
+    cases = [
+        Case(id=name, input="write f", metadata={"entry_point": "f", "tests": tests})
+        for name, (_, tests) in programs.items()
+    ]
+    suite = Suite(
+        name="hostile", version="1", task_type="code", default_metrics=("tests_passed",),
+        cases=tuple(cases),
+    )  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "config_hash": "A",
+            "case_id": list(programs),
+            "sample_index": 0,
+            "output": [f"```python\n{program}\n```" for program, _ in programs.values()],
+        }
+    )
+    scored = score_generations_detailed(frame, suite, [get_metric("tests_passed")])
+    result = scored["tests_passed"]
+    return {
+        name: (float(value), json.loads(detail) if detail else {})
+        for name, value, detail in zip(programs, result.values, result.details, strict=True)
+    }
+
+
+def _reasons(detail: dict) -> dict[str, str]:
+    return {f["test"]: f["reason"] for f in detail.get("failed", [])}
+
+
+def _got(reason: str) -> str:
+    return reason.rsplit("got ", 1)[1]
+
+
+def _sandbox_processes() -> list[int]:
+    """Processes a hostile program left running (none after a run)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"@@evalflow-hostile@@" in cmdline:
+            found.append(int(pid))
+    return found
+
+
+def _cgroups_left(sandbox: Sandbox) -> list[Path]:
+    if sandbox.cgroups is None:
+        return []
+    return [d for p in sandbox.cgroups.parents for d in p.glob(f"{PREFIX}{os.getpid()}-*")]
+
+
+SNOOP = textwrap.dedent(
+    """
+    import glob, os
+    NEEDLE = "".join(%r)
+    def places():
+        found = {}
+        paths = ["/proc/1/environ", "/proc/self/environ", "/proc/1/cmdline"]
+        paths += glob.glob("/proc/*/environ") + glob.glob("/proc/*/cmdline")
+        paths += glob.glob("/proc/*/task/*/environ")
+        for path in paths:
+            try:
+                found[path] = open(path, "rb").read().decode("latin-1")
+            except OSError:
+                pass
+        found["os.environ"] = repr(dict(os.environ))
+        for fd in range(3, 1024):
+            try:
+                found["fd %%d" %% fd] = os.readlink("/proc/self/fd/%%d" %% fd)
+                found["fd %%d data" %% fd] = os.pread(fd, 65536, 0).decode("latin-1")
+            except OSError:
+                pass
+        return found
+    def leaks():
+        return sorted(name for name, text in places().items() if NEEDLE in text
+                      or "EVALFLOW_DATABASE_URL" in text or "OPENAI_API_KEY" in text)
+    def fds():
+        return sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+    def pids():
+        return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+    def init_environ():
+        return open("/proc/1/environ", "rb").read()
+    def f(x):
+        return x + 1
+    """
+) % (SECRET_PARTS,)
+
+DISK = textwrap.dedent(
+    """
+    import os
+    def fill(folder, mib=64):
+        written = 0
+        try:
+            for i in range(mib):
+                with open(os.path.join(folder, "fill-%d" % i), "wb") as out:
+                    out.write(b"x" * 2**20)
+                written += 2**20
+        except OSError:
+            pass
+        return written
+    def f(x):
+        return x + 1
+    """
+)
+
+MEMORY = textwrap.dedent(
+    """
+    import os, select
+    def hogs(children=6, mib=60):
+        '''How many children hold ``mib`` MiB of touched memory at once (those the
+        kernel killed for memory do not count).'''
+        held = 0
+        pipes = []
+        for _ in range(children):
+            r, w = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:
+                break
+            if pid == 0:
+                try:
+                    blob = bytearray(mib * 2**20)
+                    for i in range(0, len(blob), 4096):
+                        blob[i] = 1
+                    os.write(w, b"1")
+                    select.select([], [], [], 30)
+                finally:
+                    os._exit(0)
+            os.close(w)  # a child the kernel kills then closes the pipe's last writer
+            pipes.append((pid, r))
+        for pid, r in pipes:
+            ready, _, _ = select.select([r], [], [], 10)
+            if ready and os.read(r, 1) == b"1" and os.waitpid(pid, os.WNOHANG) == (0, 0):
+                held += 1
+        return held
+    def f(x):
+        return x + 1
+    """
+)
+
+NETWORK = textwrap.dedent(
+    """
+    import socket
+    def connect(host, port):
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            return "connected"
+        except OSError as exc:
+            return type(exc).__name__ + " " + str(exc.errno)
+    def f(x):
+        return x + 1
+    """
+)
+
+FILES = textwrap.dedent(
+    """
+    import os
+    def readable(paths):
+        found = []
+        for path in paths:
+            try:
+                with open(path, "rb") as f:
+                    f.read(1)
+                found.append(path)
+            except OSError:
+                pass
+        return found
+    def listing(path):
+        try:
+            return sorted(os.listdir(path))
+        except OSError as exc:
+            return type(exc).__name__
+    def f(x):
+        return x + 1
+    """
+)
+
+ESCAPES = textwrap.dedent(
+    """
+    import ctypes, errno, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    def become_root():
+        for attempt in (lambda: os.setuid(0), lambda: os.setgid(0), lambda: os.seteuid(0)):
+            try:
+                attempt()
+                return "root"
+            except OSError:  # EPERM, or EINVAL: uid 0 is not even mapped in the sandbox
+                pass
+        return "refused" if os.geteuid() != 0 else "root"
+    def ptrace_attach(pid):
+        if libc.ptrace(16, pid, 0, 0) == 0:  # PTRACE_ATTACH
+            return "attached"
+        return errno.errorcode[ctypes.get_errno()]
+    def read_other(pid):
+        class iovec(ctypes.Structure):
+            _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+        buf = ctypes.create_string_buffer(16)
+        local = iovec(ctypes.cast(buf, ctypes.c_void_p), 16)
+        remote = iovec(0x400000, 16)
+        libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+        return errno.errorcode[ctypes.get_errno()]
+    def kill_init():
+        import signal
+        try:
+            os.kill(1, signal.SIGKILL)
+        except OSError as exc:
+            return type(exc).__name__
+        return "sent"
+    def f(x):
+        return x + 1
+    """
+)
+
+SURVIVOR = textwrap.dedent(
+    """
+    import os, time
+    def daemon():
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execv("/bin/sh", ["/bin/sh", "-c", "sleep 300; : @@evalflow-hostile@@"])
+            os._exit(0)
+        os.wait()
+        return "started"
+    def f(x):
+        return x + 1
+    """
+)
+
+FORK_BOMB = textwrap.dedent(
+    """
+    import os
+    def forks():
+        started = 0
+        try:
+            for _ in range(1000):
+                if os.fork() == 0:
+                    while True:
+                        pass
+                started += 1
+        except OSError:
+            pass
+        return started
+    def f(x):
+        return x + 1
+    """
+)
+
+CPU_BURN = textwrap.dedent(
+    """
+    import os
+    def burn(children=3):
+        for _ in range(children):
+            try:
+                if os.fork() == 0:
+                    while True:
+                        pass
+            except OSError:
+                break
+        return sum(range(10**13))
+    def f(x):
+        return x + 1
+    """
+)
+
+FLOOD = "import sys\ndef flood():\n    while True:\n        sys.stdout.write('x' * 65536)\n" + GOOD
+
+
+def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
+    execution: CodeExecution, tmp_path: Path, listener: tuple[int, list[object]]
+) -> None:
+    sandbox = execution.sandbox
+    port, accepted = listener
+    database = tmp_path / "evalflow.db"
+    database.write_bytes(b"SQLite format 3\x00" + SECRET.encode())
+    home_secret = Path.home() / ".evalflow-hostile-test"
+    secrets_on_disk = [
+        str(database),
+        str(REPO / "README.md"),
+        str(home_secret),
+        "/etc/shadow",
+        "/etc/passwd",
+        "/root/.bashrc",
+        "/proc/1/root/etc/hostname",
+    ]
+    shm_limit, tmp_limit = LIMITS.shm_bytes, LIMITS.tmpfs_bytes
+    programs = {
+        "snoop": (
+            SNOOP,
+            [
+                "assert leaks() == []",
+                "assert fds() == [0, 1, 2, 3, 4]",  # 3: the harness's report, 4: the listing
+                "assert pids() == [1, 2]",  # bwrap's init and the harness: nothing else
+                "assert init_environ() == b''",
+                "assert f(1) == 2",
+            ],
+        ),
+        "disk": (
+            DISK,
+            [
+                "assert fill('/') == 0",
+                "assert fill('/dev') == 0",
+                "assert fill('/usr') == 0",
+                f"assert fill('/dev/shm') <= {shm_limit}",
+                f"assert fill('/tmp') <= {tmp_limit}",
+                "assert f(1) == 2",
+            ],
+        ),
+        "memory": (MEMORY, ["assert hogs() == -1", "assert f(1) == 2"]),
+        "network": (
+            NETWORK,
+            [
+                "assert connect('127.0.0.1', 5432) == 'ConnectionRefusedError 111'",
+                f"assert connect('127.0.0.1', {port}) == 'ConnectionRefusedError 111'",
+                "assert connect('1.1.1.1', 53) == 'OSError 101'",  # ENETUNREACH
+                "assert f(1) == 2",
+            ],
+        ),
+        "files": (
+            FILES,
+            [
+                f"assert readable({secrets_on_disk!r}) == []",
+                "assert sorted(set(listing('/')) - {'bin', 'dev', 'lib', 'lib64', 'proc', "
+                "'sbin', 'tmp', 'usr'}) == []",
+                "assert f(1) == 2",
+            ],
+        ),
+        "escapes": (
+            ESCAPES,
+            [
+                "assert become_root() == 'refused'",
+                "assert ptrace_attach(1) == 'EPERM'",
+                "assert read_other(1) == 'EPERM'",
+                "assert kill_init() in ('sent', 'PermissionError')",
+                "assert f(1) == 2",
+            ],
+        ),
+        "survivor": (SURVIVOR, ["assert daemon() == 'started'", "assert f(1) == 2"]),
+        "fork bomb": (FORK_BOMB, ["assert f(1) == 2", "assert forks() == -1", "assert f(2) == 3"]),
+        "cpu burn": (CPU_BURN, ["assert f(1) == 2", "assert burn() == 0", "assert f(2) == 3"]),
+        "flood": (FLOOD, ["assert f(1) == 2", "flood()", "assert f(2) == 3"]),
+    }
+    home_secret.write_text(SECRET)
+    try:
+        scores = _score(programs)
+    finally:
+        home_secret.unlink()
+    details = json.dumps(scores)
+    assert SECRET not in details and "EVALFLOW_DATABASE_URL" not in details
+
+    # Nothing of the environment, other processes or descriptors is readable.
+    assert scores["snoop"] == (1.0, {}), scores["snoop"]
+    # Only /tmp and /dev/shm are writable, each up to its size.
+    assert scores["disk"] == (1.0, {}), scores["disk"]
+    assert scores["network"] == (1.0, {}), scores["network"]
+    assert scores["files"] == (1.0, {}), scores["files"]
+    assert scores["escapes"] == (1.0, {}), scores["escapes"]
+    assert scores["survivor"] == (1.0, {}), scores["survivor"]
+
+    # Memory: the children together never hold more than the sandbox may.
+    share, detail = scores["memory"]
+    assert share == 0.5
+    held = int(_got(_reasons(detail)["assert hogs() == -1"]))
+    assert 0 < held * 60 * MIB <= _bound(sandbox), (held, sandbox.enforcement)
+
+    # A fork bomb meets the process limit, then the CPU limit ends it; the tests around
+    # it keep their outcomes (the one after it runs in a new sandbox).
+    share, detail = scores["fork bomb"]
+    assert share == pytest.approx(2 / 3), detail
+    reason = _reasons(detail)["assert forks() == -1"]
+    assert "killed: CPU time limit" in reason or "expected -1, got" in reason, reason
+    if "got" in reason:
+        assert int(_got(reason)) < LIMITS.processes
+    if "killed" in detail:
+        assert detail["sandbox"] == LIMITS.describe(sandbox.enforcement)
+
+    share, detail = scores["cpu burn"]
+    assert share == pytest.approx(2 / 3), detail
+    reason = _reasons(detail)["assert burn() == 0"]
+    if sandbox.enforcement == RLIMITS:
+        assert reason == f"killed: CPU time limit ({LIMITS.cpu_s} s)"
+    else:  # the whole sandbox's CPU time, all processes together
+        assert reason == f"killed: CPU time limit of the sandbox ({LIMITS.cpu_s} s)", reason
+
+    share, detail = scores["flood"]
+    assert share == pytest.approx(2 / 3), detail
+    assert _reasons(detail)["flood()"] == f"killed: output limit ({LIMITS.output_bytes} bytes)"
+
+    # Nothing reached the host, nothing survives, nothing is left behind.
+    assert accepted == []
+    assert _sandbox_processes() == []
+    assert _cgroups_left(sandbox) == []
+    assert database.read_bytes().startswith(b"SQLite format 3")
+
+
+def test_a_killed_sandbox_keeps_the_outcomes_of_finished_tests(execution: CodeExecution) -> None:
+    program = textwrap.dedent(
+        """
+        def f(x):
+            return x + 1
+        def spin():
+            return sum(range(10**13))  # in C: the per-test alarm cannot interrupt it
+        """
+    )
+    six = [
+        "assert f(1) == 2",
+        "assert f(2) == 3",
+        "assert spin() == 0",
+        "assert f(3) == 5",
+        "assert f(0) == 7",
+        "assert g(1) == 1",
+    ]
+    runaway = ["assert f(1) == 2", *[f"assert spin() == {i}" for i in range(4)]]
+    scores = _score({"six": (program, six), "runaway": (program, runaway)})
+
+    share, detail = scores["six"]
+    assert share == pytest.approx(2 / 6)
+    reasons = _reasons(detail)
+    assert reasons["assert spin() == 0"].startswith("killed: CPU time limit")
+    assert reasons["assert f(3) == 5"] == "AssertionError: expected 5, got 4"
+    assert reasons["assert f(0) == 7"] == "AssertionError: expected 7, got 1"
+    assert reasons["assert g(1) == 1"] == "NameError: name 'g' is not defined"
+
+    # Each runaway test ends a sandbox; after MAX_SANDBOXES the rest are not run.
+    share, detail = scores["runaway"]
+    assert share == pytest.approx(1 / 5)
+    reasons = _reasons(detail)
+    for i in range(MAX_SANDBOXES):
+        assert reasons[f"assert spin() == {i}"].startswith("killed: CPU time limit")
+    assert reasons[f"assert spin() == {MAX_SANDBOXES}"].startswith(
+        f"not run: {MAX_SANDBOXES} sandboxes of this program ended early (last: killed: CPU"
+    )
+
+
+def test_the_sandbox_cpu_time_is_bounded_for_all_processes_together() -> None:
+    sandbox = Sandbox()
+    if sandbox.cgroups is None:
+        pytest.skip("no cgroup can be created here: per-process CPU limits apply (see above)")
+    burn = "import os\nfor _ in range(3):\n    os.fork()\nwhile True:\n    pass\n"
+    result = sandbox.run([sandbox.python, "-I", "-S", "-c", burn], limits=LIMITS)
+    assert result.killed == "CPU time"
+    assert result.cpu_s is not None
+    assert LIMITS.cpu_s <= result.cpu_s < LIMITS.cpu_s + 1.0  # watched every 50 ms
