@@ -410,6 +410,12 @@ def _check_targets(
             problems.add("classification cases take a label, not references", line, "references")
     elif task_type == "code":
         _check_code_metadata(given.get("metadata"), line, problems)
+        references = given.get("references", ())
+        references = [references] if isinstance(references, str) else references
+        if isinstance(references, list):
+            for i, reference in enumerate(references):
+                if _is_text(reference):
+                    _check_python(reference, line, f"references[{i}]", problems)
     elif task_type == "generation" and isinstance(given.get("metadata"), dict):
         _check_constraints(given["metadata"].get("constraints"), line, problems)
 
@@ -431,8 +437,22 @@ def _check_code_metadata(meta: Any, line: int, problems: _Problems) -> None:
             line,
             "metadata.tests",
         )
+    else:
+        for i, test in enumerate(tests):
+            _check_python(test, line, f"metadata.tests[{i}]", problems)
     if "prefix" in meta and not isinstance(meta["prefix"], str):
         problems.add(f"expected a string, got {_describe(meta['prefix'])}", line, "metadata.prefix")
+
+
+def _check_python(source: str, line: int, field: str, problems: _Problems) -> None:
+    """Hidden tests and reference solutions must compile: one that does not would count
+    as every model's failure."""
+    try:
+        compile(source, field, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte in the source
+        where = f" (line {exc.lineno} of the code)" if getattr(exc, "lineno", None) else ""
+        what = getattr(exc, "msg", None) or str(exc)
+        problems.add(f"not valid Python: {what}{where}", line, field)
 
 
 def _check_constraints(constraints: Any, line: int, problems: _Problems) -> None:

@@ -41,6 +41,7 @@ CLS_SIDECAR = QA_SIDECAR | {
     "default_metrics": ["accuracy"],
     "labels": ["yes", "no"],
 }
+CODE_SIDECAR = QA_SIDECAR | {"task_type": "code", "default_metrics": ["tests_passed"]}
 DOCS = REPO / "docs" / "bad-input.md"
 
 
@@ -737,6 +738,24 @@ SUITE_CASES = [
         "suite",
         lambda w: ["run", str(w.write_spec({"suite": str(_renamed(w, "cases.txt"))}))],
         ("cases.txt", "expected a suite's .jsonl file"),
+    ),
+    Bad(
+        "suite-code-test-not-python",
+        "suite",
+        suite(
+            cases=[
+                {
+                    "id": "c1",
+                    "input": "Write f.",
+                    "metadata": {
+                        "entry_point": "f",
+                        "tests": ["assert f(1) == 2", "assert f(1 =="],
+                    },
+                }
+            ],
+            sidecar=CODE_SIDECAR,
+        ),
+        ("{suite}:1", F.format("metadata.tests[1]"), "not valid Python", "line 1 of the code"),
     ),
 ]
 

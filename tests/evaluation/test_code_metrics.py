@@ -3,6 +3,7 @@ on stored-generation frames (sandboxed; needs bubblewrap, which CI installs)."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -112,6 +113,37 @@ def test_a_code_case_without_tests_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SuiteError) as info:
         load_suite(tmp_path / "c.jsonl")
     assert info.value.line == 1 and info.value.field == "metadata.tests"
+
+
+@pytest.mark.parametrize(
+    ("case", "field", "code_line"),
+    [
+        ({"tests": ["assert f(1) == 2", "assert f(1) = 2"]}, "metadata.tests[1]", 1),
+        ({"tests": ["assert f(1) == 2\nif True:\nreturn"]}, "metadata.tests[0]", 3),
+        (
+            {"tests": ["assert f(1) == 2"], "references": ["def f(x)\n    return x + 1\n"]},
+            "references[0]",
+            1,
+        ),
+    ],
+)
+def test_a_code_case_whose_test_or_reference_is_not_python_is_refused(
+    tmp_path: Path, case: dict, field: str, code_line: int
+) -> None:
+    (tmp_path / "c.suite.yaml").write_text(
+        "name: c\nversion: '1'\ntask_type: code\ndefault_metrics: [pass@1]\n"
+    )
+    good = {"id": "a", "input": "x", "metadata": {"entry_point": "f", "tests": ["f(1)"]}}
+    bad = {"id": "b", "input": "x", "metadata": {"entry_point": "f", "tests": case["tests"]}}
+    if "references" in case:
+        bad["references"] = case["references"]
+    (tmp_path / "c.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(tmp_path / "c.jsonl")
+    assert (info.value.line, info.value.field) == (2, field)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'c.jsonl'}:2: field '{field}': not valid Python: ")
+    assert message.endswith(f" (line {code_line} of the code)") and "\n" not in message
 
 
 @needs_bwrap
