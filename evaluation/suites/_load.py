@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -448,8 +449,11 @@ def _check_python(source: str, line: int, field: str, problems: _Problems) -> No
     """Hidden tests and reference solutions must compile: one that does not would count
     as every model's failure."""
     try:
-        compile(source, field, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte in the source
+        with warnings.catch_warnings():  # e.g. SyntaxWarning for `assert (x, "why")`
+            warnings.simplefilter("ignore")
+            compile(source, field, "exec", dont_inherit=True)
+    # ValueError: a NUL byte in the source; RecursionError: nested too deep to compile
+    except (SyntaxError, ValueError, RecursionError) as exc:
         where = f" (line {exc.lineno} of the code)" if getattr(exc, "lineno", None) else ""
         what = getattr(exc, "msg", None) or str(exc)
         problems.add(f"not valid Python: {what}{where}", line, field)
