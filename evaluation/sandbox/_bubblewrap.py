@@ -12,6 +12,10 @@ readable inside, not even through ``/proc/1/environ`` (bwrap's init). A seccomp 
 (``_seccomp``) denies ptrace and the other calls that reach another process; no
 capabilities and no further user namespaces. Run as root, the sandbox drops to the
 unprivileged ``nobody`` user first, since the kernel does not limit root's processes.
+bwrap's init (PID 1 inside) is kept rather than ``--as-pid-1``, under which the program
+itself would be PID 1 and ignore default-action signals such as SIGXCPU; the init is out
+of the program's reach (ptrace is denied, and the kernel drops signals sent to a
+namespace's init from inside it) and, in the control group, within the sandbox's limits.
 
 Limits for the whole sandbox come from a control group per run (``_cgroups``: memory,
 tasks, and CPU time, which evalflow watches and kills at) where one can be created; inside
