@@ -483,10 +483,12 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
     share, detail = scores["cpu burn"]
     assert share == pytest.approx(2 / 3), detail
     reason = _reasons(detail)["assert burn() == 0"]
-    if sandbox.enforcement == RLIMITS:
-        assert reason == f"killed: CPU time limit ({LIMITS.cpu_s} s)"
-    else:  # the whole sandbox's CPU time, all processes together
-        assert reason == f"killed: CPU time limit of the sandbox ({LIMITS.cpu_s} s)", reason
+    # Each process's own limit, or (in a cgroup) all processes' together; the latter is
+    # checked on its own below, as which one comes first depends on the machine's load.
+    assert reason in (
+        f"killed: CPU time limit ({LIMITS.cpu_s} s)",
+        f"killed: CPU time limit of the sandbox ({LIMITS.cpu_s} s)",
+    ), reason
 
     share, detail = scores["flood"]
     assert share == pytest.approx(2 / 3), detail
@@ -542,8 +544,10 @@ def test_the_sandbox_cpu_time_is_bounded_for_all_processes_together() -> None:
     sandbox = Sandbox()
     if sandbox.cgroups is None:
         pytest.skip("no cgroup can be created here: per-process CPU limits apply (see above)")
+    # 8 processes of 1 s CPU each: 8 s with per-process limits alone
     burn = "import os\nfor _ in range(3):\n    os.fork()\nwhile True:\n    pass\n"
     result = sandbox.run([sandbox.python, "-I", "-S", "-c", burn], limits=LIMITS)
     assert result.killed == "CPU time"
     assert result.cpu_s is not None
-    assert LIMITS.cpu_s <= result.cpu_s < LIMITS.cpu_s + 1.0  # watched every 50 ms
+    # watched every 50 ms; the margin is for a watcher a loaded machine keeps waiting
+    assert LIMITS.cpu_s <= result.cpu_s < 3 * LIMITS.cpu_s
