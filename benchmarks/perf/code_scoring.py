@@ -3,8 +3,9 @@
 - ``overhead``: sandbox start to result for (a) an empty program (``python -I -S -c
   pass`` in the sandbox), (b) one problem of the code-python suite through the test
   harness (its reference solution and hidden tests), against (c) the same empty Python
-  started without a sandbox: (a) − (c) is what bubblewrap and prlimit add. Median and
-  p95 of ``--runs`` runs, one at a time.
+  started without a sandbox: (a) − (c) is what bubblewrap, its cgroup (where one is
+  created), its seccomp filter and prlimit add. Median and p95 of ``--runs`` runs, one
+  at a time.
 - ``throughput``: ``tests_passed`` over ``--generations`` distinct programs (reference,
   plausible-wrong and not-implemented answers to the suite's problems, each made unique
   by a comment so that no run is served from the cache), with at most ``--parallel``
@@ -46,6 +47,7 @@ def _summary(times: list[float]) -> str:
 
 def overhead(runs: int) -> None:
     sandbox = Sandbox()
+    print(f"whole-sandbox bound: {sandbox.enforcement}")
     empty = [sandbox.python, "-I", "-S", "-c", "pass"]
     sandboxed = [sandbox.run(empty).wall_s for _ in range(runs)]
     bare = []
