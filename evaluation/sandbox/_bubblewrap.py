@@ -241,39 +241,40 @@ class Sandbox:
         program does."""
         limits = limits or Limits()
         group = self._new_group(limits)
-        seccomp_fd, writer = os.pipe()
         try:
-            os.write(writer, self.seccomp)  # a few hundred bytes: within the pipe's buffer
-        finally:
-            os.close(writer)
-        command = self.command(argv, limits, seccomp_fd)
-        if group is not None:
-            command = [self.shell, "-c", JOIN_THEN_EXEC, "sh", *command]
-            stdin = b"go\n" + stdin
-        started = time.perf_counter()
-        try:
-            proc = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env={},  # nothing of evalflow's environment, not even for bwrap's init
-                cwd="/",
-                pass_fds=(seccomp_fd,),
-                start_new_session=True,
-                **_user_args(self._as_root),
-            )
-        except BaseException:
+            seccomp_fd = self._seccomp_pipe()
+            command = self.command(argv, limits, seccomp_fd)
             if group is not None:
-                group.remove()
-            raise
-        finally:
-            os.close(seccomp_fd)
-        try:
+                command = [self.shell, "-c", JOIN_THEN_EXEC, "sh", *command]
+                stdin = b"go\n" + stdin
+            started = time.perf_counter()
+            try:
+                proc = subprocess.Popen(
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env={},  # nothing of evalflow's environment, not even for bwrap's init
+                    cwd="/",
+                    pass_fds=(seccomp_fd,),
+                    start_new_session=True,
+                    **_user_args(self._as_root),
+                )
+            finally:
+                os.close(seccomp_fd)
             return self._watch(proc, group, stdin, limits, started)
         finally:
             if group is not None:
                 group.remove()
+
+    def _seccomp_pipe(self) -> int:
+        """A pipe's read end holding the seccomp filter, for ``bwrap --seccomp``."""
+        reader, writer = os.pipe()
+        try:
+            os.write(writer, self.seccomp)  # a few hundred bytes: within the pipe's buffer
+        finally:
+            os.close(writer)
+        return reader
 
     def _new_group(self, limits: Limits) -> SandboxGroup | None:
         if self.cgroups is None:
