@@ -1,6 +1,7 @@
 """The seccomp filter, checked by running its BPF program on system calls of both
 architectures it is written for (only one of which the machine can run), and the
-per-sandbox cgroups' cleanup of groups an evalflow process left when it was killed."""
+per-sandbox cgroups: the cleanup of groups an evalflow process left when it was killed,
+and the cgroup v2 mechanics where a v2 hierarchy is writable."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from evaluation.sandbox._cgroups import PREFIX, Cgroups
+from evaluation.sandbox._cgroups import PREFIX, Cgroups, SandboxGroup, _mounts, _own_paths
 from evaluation.sandbox._seccomp import (
     AUDIT_ARCH,
     DENIED,
@@ -103,3 +106,48 @@ def test_bwrap_itself_starts_with_nothing_of_the_environment(
     result = sandbox.run([sandbox.python, "-I", "-S", "-c", show])
     assert result.ok and result.output == b""
     assert os.environ["EVALFLOW_TEST_SECRET"] == "s3cret-value"
+
+
+def _writable_cgroup2() -> Path | None:
+    """This process's group in a cgroup v2 hierarchy, if a child can be made there."""
+    own = _own_paths().get("")
+    for mount, fstype, _ in _mounts():
+        if fstype == "cgroup2" and own is not None and os.access(mount + own, os.W_OK):
+            return Path(mount + own)
+    return None
+
+
+def test_a_cgroup_v2_group_counts_cpu_kills_everything_and_is_removed() -> None:
+    """The v2 mechanics where a cgroup2 hierarchy is writable (as root on a hybrid or
+    unified machine), even without the memory controller: a group without it is refused
+    (the sandbox then falls back), and the rest works as the sandbox uses it."""
+    parent = _writable_cgroup2()
+    if parent is None:
+        pytest.skip("no writable cgroup v2 hierarchy here")
+    v2 = Cgroups(2, (parent,))
+    if "memory" not in (parent / "cgroup.subtree_control").read_text().split():
+        with pytest.raises(OSError):
+            v2.create(2**26, 4)
+    assert not list(parent.glob(f"{PREFIX}{os.getpid()}-*"))
+
+    group = SandboxGroup(2, (parent / f"{PREFIX}{os.getpid()}-v2test",))
+    group.directories[0].mkdir()
+    spin = "import os\nos.fork()\nwhile True:\n    pass\n"
+    proc = subprocess.Popen(["/bin/sh", "-c", 'read -r go && exec "$@"', "sh", sys.executable,
+                             "-c", spin], stdin=subprocess.PIPE)  # fmt: skip
+    try:
+        group.add(proc.pid)
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+        deadline = time.monotonic() + 60
+        while group.cpu_s() < 0.2 or len(group.pids()) < 2:
+            assert time.monotonic() < deadline, (group.cpu_s(), group.pids())
+            time.sleep(0.05)
+        group.kill()
+        assert proc.wait(timeout=30) == -9
+    finally:
+        group.remove()
+        if proc.poll() is None:
+            proc.kill()
+    assert not group.directories[0].exists()
