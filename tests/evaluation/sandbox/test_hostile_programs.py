@@ -293,6 +293,13 @@ ESCAPES = textwrap.dedent(
             except OSError:  # EPERM, or EINVAL: uid 0 is not even mapped in the sandbox
                 pass
         return "refused" if os.geteuid() != 0 else "root"
+    def setuid_exec_possible():
+        '''Whether exec'ing a setuid binary could raise privileges: not with
+        no_new_privs set, nor on a nosuid mount.'''
+        status = open("/proc/self/status").read()
+        nnp = int(status.split("NoNewPrivs:")[1].split()[0])
+        usr = [line.split() for line in open("/proc/self/mountinfo") if line.split()[4] == "/usr"]
+        return nnp == 0 and "nosuid" not in usr[0][5]
     def ptrace_attach(pid):
         if libc.ptrace(16, pid, 0, 0) == 0:  # PTRACE_ATTACH
             return "attached"
@@ -435,6 +442,7 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
             ESCAPES,
             [
                 "assert become_root() == 'refused'",
+                "assert setuid_exec_possible() == False",
                 "assert ptrace_attach(1) == 'EPERM'",
                 "assert read_other(1) == 'EPERM'",
                 "assert kill_init() in ('sent', 'PermissionError')",
