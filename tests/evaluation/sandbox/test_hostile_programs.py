@@ -342,14 +342,14 @@ SURVIVOR = textwrap.dedent(
 
 FORK_BOMB = textwrap.dedent(
     """
-    import os
+    import os, time
     def forks():
         started = 0
         try:
             for _ in range(1000):
                 if os.fork() == 0:
-                    while True:
-                        pass
+                    time.sleep(60)  # held until the sandbox ends (CPU burn is a case below)
+                    os._exit(0)
                 started += 1
         except OSError:
             pass
@@ -477,19 +477,15 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
     held = int(_got(_reasons(detail)["assert hogs() == -1"]))
     assert 0 < held * 60 * MIB <= _bound(sandbox), (held, sandbox.enforcement)
 
-    # A fork bomb meets the process limit, then the CPU limit ends it; the tests around
-    # it keep their outcomes (the one after it runs in a new sandbox).
+    # A fork bomb meets the process limit; its processes end with the sandbox.
     share, detail = scores["fork bomb"]
     assert share == pytest.approx(2 / 3), detail
-    reason = _reasons(detail)["assert forks() == -1"]
-    assert "killed: CPU time limit" in reason or "expected -1, got" in reason, reason
-    if "got" in reason:
-        assert int(_got(reason)) < LIMITS.processes
-    if "killed" in detail:
-        assert detail["sandbox"] == LIMITS.describe(sandbox.enforcement)
+    started = int(_got(_reasons(detail)["assert forks() == -1"]))
+    assert 0 < started < LIMITS.processes
 
     share, detail = scores["cpu burn"]
     assert share == pytest.approx(2 / 3), detail
+    assert detail["sandbox"] == LIMITS.describe(sandbox.enforcement)  # the bound that applied
     reason = _reasons(detail)["assert burn() == 0"]
     # Each process's own limit, or (in a cgroup) all processes' together; the latter is
     # checked on its own below, as which one comes first depends on the machine's load.
