@@ -8,7 +8,11 @@ its reason ("expected 3, got 2", "TimeoutError: test used more than 3 s of CPU t
 where the per-test alarm cannot interrupt it, fork, allocate, print a gigabyte, exit), the
 sandbox ends within its limits, and the outcomes already reported stand: the test that was
 running fails with the reason (the limit that ended it), and the tests after it run in a
-new sandbox, so one runaway test costs only itself. A program gets at most
+new sandbox, so one runaway test costs only itself. Budgets add up: the sandbox's CPU,
+wall and output limits are shared by the tests it runs, so a test that meets one of them
+after other tests used part of it is not failed but run again, first in a new sandbox
+(where it has the whole budget, more than its own per-test limit), and fails only if it
+meets the limit there. A program gets at most
 ``MAX_SANDBOXES`` sandboxes (its total cost is bounded by that many times the sandbox's
 limits); tests still unrun then fail, saying so. A sandbox that ends before the program
 has loaded fails every test with its reason. At most ``max_parallel`` sandboxes run at
@@ -31,7 +35,10 @@ from evaluation.sandbox._bubblewrap import Limits, RunResult, Sandbox
 
 DEFAULT_TEST_TIMEOUT_S = 3.0  # CPU seconds per test: a loaded machine does not fail tests
 TEST_WALL_FACTOR = 5  # and wall seconds per test, for a test that sleeps or waits
-MAX_SANDBOXES = 3  # per program: the first, and two more after tests that ended one
+MAX_SANDBOXES = 4  # per program: the first, and more after tests that ended one
+# Limits of the sandbox that every test it runs draws on: a test that meets one after
+# other tests used part of it is run again, first in a new sandbox, and fails only there.
+CUMULATIVE_LIMITS = frozenset({"wall time", "CPU time", "SIGXCPU", "output"})
 
 # Runs inside the sandbox with `python3 -I -S -c`; reads its job as JSON on stdin, and
 # writes one line per event (prefixed by the job's nonce) as it happens: the program
@@ -167,17 +174,18 @@ class CodeExecution:
         pending = list(range(len(tests)))
         wall, cpu, first_kill, why = 0.0, None, None, ""
         for _ in range(MAX_SANDBOXES):
-            result, events, tail = self._sandbox_run(program, [tests[i] for i in pending])
+            batch = pending
+            result, events, tail = self._sandbox_run(program, [tests[i] for i in batch])
             wall += result.wall_s
             first_kill = first_kill or result.killed
             for event in events:
                 if "cpu_s" in event:
                     cpu = (cpu or 0.0) + float(event["cpu_s"])
-                elif isinstance(event.get("test"), int) and 0 <= event["test"] < len(pending):
-                    i = pending[event["test"]]
+                elif isinstance(event.get("test"), int) and 0 <= event["test"] < len(batch):
+                    i = batch[event["test"]]
                     passed, reason = bool(event.get("passed")), str(event.get("reason", ""))
                     outcomes.setdefault(i, TestOutcome(tests[i], passed, reason))
-            pending = [i for i in pending if i not in outcomes]
+            pending = [i for i in batch if i not in outcomes]
             if not pending:
                 break
             why = _why(result, self.limits, tail)
@@ -185,8 +193,11 @@ class CodeExecution:
                 outcomes.update({i: TestOutcome(tests[i], False, why) for i in pending})
                 pending = []
                 break
-            running, *pending = pending  # the test that was running when it ended
+            running = pending[0]  # the test that was running when the sandbox ended
+            if result.killed in CUMULATIVE_LIMITS and running != batch[0]:
+                continue  # the tests before it used up the sandbox: it runs first in the next
             outcomes[running] = TestOutcome(tests[running], False, why)
+            pending = pending[1:]
         why = f"not run: {MAX_SANDBOXES} sandboxes of this program ended early (last: {why})"
         outcomes.update({i: TestOutcome(tests[i], False, why) for i in pending})
         ordered = tuple(outcomes[i] for i in range(len(tests)))
