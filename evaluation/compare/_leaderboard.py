@@ -286,8 +286,9 @@ def stage_lines(board: Leaderboard) -> list[str]:
         )
     lines += [
         "",
-        "calls/case: model calls per case; prompt cut: generations with a prompt longer "
-        "than the context window (num_ctx), which Ollama cuts silently.",
+        "calls/case: model calls per case; prompt cut: generations cut by the context "
+        "window (a prompt cut to num_ctx, or an output the server stopped for want of "
+        "room), which servers do silently.",
     ]
     return lines
 

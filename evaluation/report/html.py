@@ -196,10 +196,11 @@ def _stages(data: ReportData) -> list[_Block]:
         if facts.at[c, "context_truncated"] > 0
     }
     note = (
-        "Prompts cut to the context window (num_ctx), which Ollama does silently: "
+        "Generations cut by the context window (a prompt cut to it, or an output the "
+        "server stopped for want of room), which servers do silently: "
         + ", ".join(f"{name}: {n} generation(s)" for name, n in cut.items())
         if cut
-        else "No prompt was longer than its context window."
+        else "No generation was cut by its context window (from the servers' counts)."
     )
     return [
         _H3("Pipeline stages"),

@@ -5,8 +5,8 @@ Every call goes through a backend with retries (``backends.retry.with_retries``)
 holds a host slot: the lane's own slot when it is free, else a spare slot of any live
 host serving the model (``SpareSlots``), else it waits for one of those. So parallel
 maps and sections use what is free and never more than a host's slots. Each call is
-recorded as a ``StageRecord``; a generation whose prompt was longer than the context
-window is flagged (Ollama cuts such prompts silently, see ``context_truncated``).
+recorded as a ``StageRecord``; a generation cut by the context window is flagged
+(servers cut silently, see ``_truncation``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from evaluation.pipelines._contract import Pipeline, PipelineOutput
 from evaluation.pipelines._registry import resolve
 from evaluation.pipelines._setting import SINGLE
 from evaluation.pipelines._trace import CaseTrace, StageRecord
+from evaluation.run._truncation import ServerCounts, context_cut
 from evaluation.run._work import WorkItem, build_messages
 from evaluation.suites import Message, Suite
 
@@ -37,7 +39,6 @@ SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
 
 OLLAMA_DEFAULT_NUM_CTX = 2048  # what Ollama uses when a request sets no num_ctx
 EMBED_BATCH = 32  # texts per embedding request
-SPARE_POLL_S = 0.05  # how often a waiting call looks for a slot another lane gave back
 
 
 class PipelineFailed(EvalError):
@@ -53,9 +54,13 @@ class SpareSlot(Protocol):
 
 
 class SpareSlots(Protocol):
-    """Free slots of the hosts serving a model, taken without waiting (None: none free)."""
+    """Free slots of the hosts serving a model: ``try_take`` one free now (None: none
+    free), or ``wait_for`` one: the first spare given back or found free fills
+    ``grant``, unless ``grant`` is done by then (cancelled, or filled by the lane)."""
 
     async def try_take(self, model: str) -> SpareSlot | None: ...
+
+    def wait_for(self, model: str, grant: asyncio.Future) -> None: ...
 
 
 class EmbeddingCache:
@@ -106,19 +111,13 @@ class CaseRoute:
     shared: SharedCalls = field(default_factory=SharedCalls)
 
 
-def context_truncated(estimate: int, prompt_eval_count: int, num_ctx: int | None) -> bool:
-    """Whether a prompt was cut to the context window: its estimate (a lower bound of
-    its tokens) exceeds ``num_ctx`` and the server evaluated no more than ``num_ctx``."""
-    return num_ctx is not None and estimate > num_ctx and prompt_eval_count <= num_ctx
-
-
 class _Handles:
     """The ``Handles`` a pipeline gets for one case (see ``_contract.Handles``)."""
 
     def __init__(self, item: WorkItem, suite: Suite, route: CaseRoute) -> None:
         self._item, self._suite, self._route = item, suite, route
         self._lane_busy = False
-        self._freed = asyncio.Condition()
+        self._lane_waiters: deque[asyncio.Future] = deque()  # calls waiting for the lane
         self._started = time.perf_counter()
         self.stages: list[StageRecord] = []
         self.results: list[GenerationResult] = []
@@ -156,8 +155,15 @@ class _Handles:
                 output_tokens=result.eval_count,
                 estimated_prompt_tokens=estimate,
                 attempts=attempts,
-                context_truncated=context_truncated(
-                    estimate, result.prompt_eval_count, _num_ctx(backend, request)
+                context_truncated=context_cut(
+                    ServerCounts(
+                        result.prompt_eval_count,
+                        result.eval_count,
+                        result.done_reason,
+                        request.params.num_predict,
+                    ),
+                    context=await _context_window(backend, request),
+                    words_estimate=estimate,
                 ),
             )
             return record, result
@@ -210,43 +216,75 @@ class _Handles:
     async def _with_slot(
         self, model: str, call: Callable[[Backend, SlotFactory | None], Awaitable[T]]
     ) -> T:
-        """Run ``call`` on the lane's slot if free, else on a spare slot, else wait."""
-        route, spare_slots = self._route, self._route.shared.spare
-        while True:
-            if not self._lane_busy and route.backend.host.serves(model):
-                self._lane_busy = True
-                try:
-                    return await call(route.backend, route.slot)
-                finally:
-                    self._lane_busy = False
-                    await self._notify()
-            spare = await spare_slots.try_take(model) if spare_slots is not None else None
-            if spare is not None:
-                try:
-                    return await call(route.shared.backends[spare.host], None)
-                finally:
-                    await spare.release()
-                    await self._notify()
-            if not route.backend.host.serves(model) and spare_slots is None:
-                raise PipelineFailed(f"host {route.backend.host.name} does not serve {model}")
-            async with self._freed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._freed.wait(), SPARE_POLL_S)
+        """Run ``call`` on the lane's slot if free, else on a spare slot, else on
+        whichever of the two comes free first."""
+        route = self._route
+        spare = await self._slot_for(model)
+        if spare is None:
+            try:
+                return await call(route.backend, route.slot)
+            finally:
+                self._free_lane()
+        try:
+            return await call(route.shared.backends[spare.host], None)
+        finally:
+            await spare.release()
 
-    async def _notify(self) -> None:
-        async with self._freed:
-            self._freed.notify_all()
+    async def _slot_for(self, model: str) -> SpareSlot | None:
+        """A slot for a call of ``model``: None for the lane's (now marked busy), else a
+        spare. A waiting call queues for both; the first to come free is its."""
+        route, spare_slots = self._route, self._route.shared.spare
+        lane_serves = route.backend.host.serves(model)
+        if not lane_serves and spare_slots is None:
+            raise PipelineFailed(f"host {route.backend.host.name} does not serve {model}")
+        if lane_serves and not self._lane_busy:
+            self._lane_busy = True
+            return None
+        if spare_slots is not None:
+            spare = await spare_slots.try_take(model)
+            if spare is not None:
+                return spare
+            if lane_serves and not self._lane_busy:  # freed while we asked
+                self._lane_busy = True
+                return None
+        grant: asyncio.Future[SpareSlot | None] = asyncio.get_running_loop().create_future()
+        if lane_serves:
+            self._lane_waiters.append(grant)
+        if spare_slots is not None:
+            spare_slots.wait_for(model, grant)
+        try:
+            return await grant
+        except asyncio.CancelledError:
+            if grant.done() and not grant.cancelled() and grant.exception() is None:
+                granted = grant.result()  # came just as we were cancelled: hand it on
+                if granted is None:
+                    self._free_lane()
+                else:
+                    await granted.release()
+            grant.cancel()
+            raise
+
+    def _free_lane(self) -> None:
+        """Hand the lane's slot to the first call waiting for it, else mark it free."""
+        while self._lane_waiters:
+            grant = self._lane_waiters.popleft()
+            if not grant.done():
+                grant.set_result(None)  # the lane stays busy: it is that call's now
+                return
+        self._lane_busy = False
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._started
 
 
-def _num_ctx(backend: Backend, request: GenerationRequest) -> int | None:
-    """The context window the server applied: the request's, else Ollama's default
-    (OpenAI-compatible servers reject long prompts instead of cutting them)."""
-    if request.params.num_ctx is not None:
-        return request.params.num_ctx
-    return OLLAMA_DEFAULT_NUM_CTX if backend.host.kind in ("ollama", "simulated") else None
+async def _context_window(backend: Backend, request: GenerationRequest) -> int | None:
+    """The context window the server applied: on Ollama the request's ``num_ctx``, else
+    Ollama's default; on an OpenAI-compatible server its own launch setting, where it
+    says (``num_ctx`` is not sent there)."""
+    if backend.host.kind in ("ollama", "simulated"):
+        return request.params.num_ctx or OLLAMA_DEFAULT_NUM_CTX
+    context_window = getattr(backend, "context_window", None)
+    return await context_window() if context_window is not None else None
 
 
 def pipeline_of(item: WorkItem) -> tuple[Pipeline, dict[str, Any]]:
