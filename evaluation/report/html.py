@@ -178,12 +178,21 @@ def _stages(data: ReportData) -> list[_Block]:
     board = data.board
     assert board.pipelines is not None
     facts = board.table.set_index("config")
-    head = ["config", "stage", "s per case", "calls per case", "prompt tok", "output tok"]
+    head = [
+        "config",
+        "stage",
+        "s per case",
+        "wait s per case",
+        "calls per case",
+        "prompt tok",
+        "output tok",
+    ]
     rows = [
         [
             data.names.get(r["config"], r["config"]),
             r["stage"],
             _num(r["seconds_per_case"]),
+            _num(r["wait_s_per_case"]),
             _num(r["calls_per_case"], 1),
             _num(r["prompt_tokens"], 0),
             _num(r["output_tokens"], 0),
@@ -205,7 +214,11 @@ def _stages(data: ReportData) -> list[_Block]:
     return [
         _H3("Pipeline stages"),
         _Table(head, rows, numeric_from=2),
-        _P(f"Calls per case and time per stage, mean over cases. {note}", muted=True),
+        _P(
+            "Calls per case and time per stage, mean over cases: in service, and waiting "
+            f"for a host slot. {note}",
+            muted=True,
+        ),
     ]
 
 

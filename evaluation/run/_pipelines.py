@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -137,20 +137,17 @@ class _Handles:
         estimate = estimate_tokens("\n".join(m.content for m in request.messages))
 
         async def call(
-            backend: Backend, slot: SlotFactory | None
+            backend: Backend, slot: SlotFactory | None, clock: _CallClock
         ) -> tuple[StageRecord, GenerationResult]:
-            began, wall = time.perf_counter(), datetime.now(UTC)
             result, attempts = await generate_with_retries(
-                backend, request, policy=self._route.policy, slot=slot
+                backend, request, policy=self._route.policy, slot=clock.timed(slot)
             )
             record = StageRecord(
                 stage=stage,
                 kind="generate",
                 model=request.model,
                 host=backend.host.name,
-                started_at=wall,
-                start_s=began - self._started,
-                duration_s=time.perf_counter() - began,
+                **clock.spans(self._started),
                 prompt_tokens=result.prompt_eval_count,
                 output_tokens=result.eval_count,
                 estimated_prompt_tokens=estimate,
@@ -190,10 +187,11 @@ class _Handles:
     async def _embed_batch(self, texts: list[str], model: str, stage: str) -> list[list[float]]:
         vectors: list[list[float]] = []
 
-        async def call(backend: Backend, slot: SlotFactory | None) -> StageRecord:
-            began, wall = time.perf_counter(), datetime.now(UTC)
+        async def call(
+            backend: Backend, slot: SlotFactory | None, clock: _CallClock
+        ) -> StageRecord:
             result, attempts = await embed_with_retries(
-                backend, model, texts, policy=self._route.policy, slot=slot
+                backend, model, texts, policy=self._route.policy, slot=clock.timed(slot)
             )
             vectors.extend(result)
             estimate = sum(estimate_tokens(t) for t in texts)
@@ -202,9 +200,7 @@ class _Handles:
                 kind="embed",
                 model=model,
                 host=backend.host.name,
-                started_at=wall,
-                start_s=began - self._started,
-                duration_s=time.perf_counter() - began,
+                **clock.spans(self._started),
                 prompt_tokens=estimate,
                 estimated_prompt_tokens=estimate,
                 attempts=attempts,
@@ -214,19 +210,23 @@ class _Handles:
         return vectors
 
     async def _with_slot(
-        self, model: str, call: Callable[[Backend, SlotFactory | None], Awaitable[T]]
+        self,
+        model: str,
+        call: Callable[[Backend, SlotFactory | None, _CallClock], Awaitable[T]],
     ) -> T:
         """Run ``call`` on the lane's slot if free, else on a spare slot, else on
-        whichever of the two comes free first."""
-        route = self._route
+        whichever of the two comes free first; ``call`` gets the clock that tells its
+        wait for a slot from its service."""
+        route, clock = self._route, _CallClock()
         spare = await self._slot_for(model)
+        clock.waited += time.perf_counter() - clock.asked
         if spare is None:
             try:
-                return await call(route.backend, route.slot)
+                return await call(route.backend, route.slot, clock)
             finally:
                 self._free_lane()
         try:
-            return await call(route.shared.backends[spare.host], None)
+            return await call(route.shared.backends[spare.host], None, clock)
         finally:
             await spare.release()
 
@@ -275,6 +275,39 @@ class _Handles:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._started
+
+
+class _CallClock:
+    """One call's time: waiting for a slot (before it has one, and for the lane's slot
+    at each attempt) apart from its service (the rest, retry waits included)."""
+
+    def __init__(self) -> None:
+        self.asked, self.asked_at = time.perf_counter(), datetime.now(UTC)
+        self.waited = 0.0
+
+    def timed(self, slot: SlotFactory | None) -> SlotFactory | None:
+        """``slot``, with the time taken to get it counted as waiting."""
+        if slot is None:
+            return None
+
+        @contextlib.asynccontextmanager
+        async def timed_slot() -> AsyncIterator[None]:
+            entered = time.perf_counter()
+            async with slot():
+                self.waited += time.perf_counter() - entered
+                yield
+
+        return timed_slot
+
+    def spans(self, case_started: float) -> dict[str, Any]:
+        """The stage record's ``started_at``, ``start_s``, ``wait_s`` and ``duration_s``."""
+        total = time.perf_counter() - self.asked
+        return {
+            "started_at": self.asked_at,
+            "start_s": self.asked - case_started,
+            "wait_s": self.waited,
+            "duration_s": max(0.0, total - self.waited),
+        }
 
 
 async def _context_window(backend: Backend, request: GenerationRequest) -> int | None:

@@ -55,7 +55,11 @@ class PoolSpareSlots:
     async def try_take(self, model: str) -> _Spare | None:
         """A slot free now on a host serving ``model``: a parked one first, then one
         asked of a host's limit (unless it was found full within ``FULL_BACKOFF_S``)."""
-        serving = [host.name for host in self._hosts.values() if host.serves(model)]
+        serving = [
+            host.name
+            for host in self._hosts.values()
+            if host.serves(model) and not self._slots.lanes_waiting(host.name)
+        ]  # a host with a lane of the run waiting: its free slots are the lane's
         for host in serving:
             lease = self._slots.take_parked(host)
             if lease is not None:

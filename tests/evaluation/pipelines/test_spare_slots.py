@@ -25,6 +25,7 @@ class FakeHostSlots:
 
     def __init__(self) -> None:
         self.taken, self.asks, self.parked = 0, 0, []
+        self.lanes = 0  # lanes of the run waiting for a slot
 
     def take_parked(self, host: str) -> _Lease | None:
         return self.parked.pop() if self.parked else None
@@ -44,7 +45,7 @@ class FakeHostSlots:
         self.parked.append(lease)
 
     def lanes_waiting(self, host: str) -> int:
-        return 0
+        return self.lanes
 
 
 @dataclass
@@ -122,3 +123,24 @@ def test_a_spare_given_back_goes_to_a_waiting_call_at_once():
             await asyncio.gather(*cases, return_exceptions=True)
 
     asyncio.run(asyncio.wait_for(main(), 60))  # a hang fails, not blocks
+
+
+def test_a_lane_waiting_for_a_slot_comes_before_spare_calls():
+    """A lane that cannot start its case gets the slots given back; spare calls wait
+    (and the poller does not spin taking and parking the same slot)."""
+
+    async def main() -> None:
+        slots = FakeHostSlots()
+        slots.taken, slots.lanes = 4, 1
+        spares = PoolSpareSlots(slots, [HOST])
+        grant = asyncio.get_running_loop().create_future()
+        spares.wait_for("m", grant)
+        slots.parked.append(_Lease("freed", "limit"))
+        assert await spares.try_take("m") is None and slots.asks == 0
+        await asyncio.sleep(0.2)  # the poller's rounds pass over the lane's slot
+        assert not grant.done() and slots.parked == [_Lease("freed", "limit")]
+        slots.lanes = 0  # the lane took another slot: the spare call may have this one
+        await asyncio.wait_for(grant, 5)
+        assert grant.result().lease == _Lease("freed", "limit")
+
+    asyncio.run(asyncio.wait_for(main(), 60))
