@@ -23,12 +23,14 @@ from typing import Any, Protocol, TypeVar
 
 from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
 from evaluation.backends.retry import RetryPolicy, embed_with_retries, generate_with_retries
+from evaluation.backends.simulated import embed_latency_s
 from evaluation.errors import BackendError, EvalError
 from evaluation.pipelines._builtins import all_of
 from evaluation.pipelines._chunking import estimate_tokens
 from evaluation.pipelines._contract import Pipeline, PipelineOutput
 from evaluation.pipelines._registry import resolve
 from evaluation.pipelines._setting import SINGLE
+from evaluation.pipelines._simulated_time import SimulatedTimeline
 from evaluation.pipelines._trace import CaseTrace, StageRecord
 from evaluation.run._truncation import ServerCounts, context_cut
 from evaluation.run._work import WorkItem, build_messages
@@ -118,6 +120,8 @@ class _Handles:
         self._item, self._suite, self._route = item, suite, route
         self._lane_busy = False
         self._lane_waiters: deque[asyncio.Future] = deque()  # calls waiting for the lane
+        host = route.backend.host
+        self.timeline = SimulatedTimeline(host.slots) if host.kind == "simulated" else None
         self._started = time.perf_counter()
         self.stages: list[StageRecord] = []
         self.results: list[GenerationResult] = []
@@ -147,7 +151,7 @@ class _Handles:
                 kind="generate",
                 model=request.model,
                 host=backend.host.name,
-                **clock.spans(self._started),
+                **self._spans(clock, backend, result.latency_s if result.simulated else None),
                 prompt_tokens=result.prompt_eval_count,
                 output_tokens=result.eval_count,
                 estimated_prompt_tokens=estimate,
@@ -195,12 +199,13 @@ class _Handles:
             )
             vectors.extend(result)
             estimate = sum(estimate_tokens(t) for t in texts)
+            simulated = backend.host.kind == "simulated"
             return StageRecord(
                 stage=stage,
                 kind="embed",
                 model=model,
                 host=backend.host.name,
-                **clock.spans(self._started),
+                **self._spans(clock, backend, embed_latency_s(len(texts)) if simulated else None),
                 prompt_tokens=estimate,
                 estimated_prompt_tokens=estimate,
                 attempts=attempts,
@@ -273,7 +278,26 @@ class _Handles:
                 return
         self._lane_busy = False
 
+    def _spans(
+        self, clock: _CallClock, backend: Backend, simulated_s: float | None
+    ) -> dict[str, Any]:
+        """The stage record's times: measured, or for a simulated call its simulated
+        latency laid over the slots (``_simulated_time``)."""
+        spans = clock.spans(self._started)
+        if simulated_s is None or self.timeline is None:
+            return spans
+        span = self.timeline.lay(simulated_s)
+        return spans | {
+            "start_s": span.issued_s,
+            "wait_s": span.start_s - span.issued_s,
+            "duration_s": span.end_s - span.start_s,
+        }
+
     def elapsed(self) -> float:
+        """The case's latency so far: simulated when every call was, else wall time."""
+        simulated = self.results and all(r.simulated for r in self.results)
+        if self.timeline is not None and simulated:
+            return self.timeline.end_s
         return time.perf_counter() - self._started
 
 
@@ -350,6 +374,9 @@ async def run_case(
         raise PipelineFailed(
             f"pipeline {pipeline.name} failed: {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        if handles.timeline is not None:
+            handles.timeline.close()
     wall = handles.elapsed()
     if isinstance(output, PipelineOutput):
         text, metadata = output.text, output.metadata
