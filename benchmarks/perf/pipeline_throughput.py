@@ -10,11 +10,15 @@ calls, SQLite results); per scenario:
 - ``mean_open_requests`` (share × slots) and ``host_peak_in_flight`` vs ``slots`` (the
   peak must never pass the slots);
 - ``client_cpu_ms_per_call``: the generation phase's process CPU / model calls;
-- ``case_wall_s``: mean wall time of a case (table ``case_runs``).
+- ``case_wall_s``: mean wall time of a case (table ``case_runs``), and
+  ``share_while_cases_run``: requests served / (case wall × capacity) for one case at a
+  time (the generation phase also holds the flow's fixed start and end: task runs,
+  the last writes).
 
 Scenarios: ``one_case``: map_reduce over one document of 200 chunks; ``many_cases``:
 map_reduce over ``--cases`` documents of 50 chunks; ``sections_parallel`` and
-``sections_sequential``: 5 sections + an assembly over ``--cases`` documents.
+``sections_sequential``: 5 sections + an assembly over ``--cases`` documents;
+``single_control``: 200 one-call cases, what the machine's load leaves of capacity.
 ``rag_corpus`` (in-process, no Prefect) checks that a corpus is embedded once per
 chunking.
 
@@ -164,7 +168,7 @@ SECTIONS = {
 CHUNK = 20  # words per map chunk
 
 
-def flow_scenarios(cases: int) -> dict[str, tuple[int, int, dict[str, Any], dict[str, Any]]]:
+def flow_scenarios(cases: int) -> dict[str, tuple[int, int, dict[str, Any] | None, dict]]:
     """name -> (documents, words per document, pipeline block, grid)."""
     chunked = {"chunk_size": [CHUNK], "chunk_overlap": [0]}
     return {
@@ -172,6 +176,8 @@ def flow_scenarios(cases: int) -> dict[str, tuple[int, int, dict[str, Any], dict
         "many_cases": (cases, 50 * CHUNK, MAP_REDUCE, chunked),
         "sections_parallel": (cases, 300, SECTIONS, {"parallel": [True]}),
         "sections_sequential": (cases, 300, SECTIONS, {"parallel": [False]}),
+        # 200 one-call cases: what the machine's load leaves of the host's capacity
+        "single_control": (200, 20, None, {}),
     }
 
 
@@ -204,7 +210,7 @@ def run_flow(process: StandInProcess, host: HostSpec, scenario: tuple, latency_s
         "name": "pipeline-bench",
         "suite": str(write_suite(folder, documents, words)),
         "models": [MODEL],
-        "pipeline": pipeline,
+        **({"pipeline": pipeline} if pipeline else {}),
         "grid": {"num_predict": [16], **grid},
         "metrics": ["contains"],
         "hosts": [{"name": host.name, "url": host.url, "slots": host.slots}],
@@ -230,6 +236,9 @@ def run_flow(process: StandInProcess, host: HostSpec, scenario: tuple, latency_s
         "slots": host.slots,
         "client_cpu_ms_per_call": round(1000 * summary["generation_cpu_s"] / served, 2),
         "case_wall_s": round(case_wall, 3),
+        "share_while_cases_run": (
+            round(served / (case_wall * host.slots / latency_s), 3) if documents == 1 else None
+        ),
         "failed": summary["failed"],
     }
 
