@@ -27,7 +27,10 @@ after ``after_chunks`` chunks, status 200), "drop" (transport aborted mid-stream
 "bad_request", "drop" and "hang" apply; "error_line" is a 500 there).
 
 The reply defaults to the last user message echoed back, one "token" per
-whitespace-separated word, cut at ``num_predict`` (done_reason "length").
+whitespace-separated word, cut at ``num_predict`` (done_reason "length"). A prompt counts
+``tokens_per_word`` tokens a word, at most ``num_ctx`` on ``/api/chat`` (Ollama's silent
+cut); with ``n_ctx`` set the OpenAI-compatible route trims ``max_tokens`` to what the
+context leaves, as llama.cpp's server does, and ``/props`` says ``n_ctx``.
 """
 
 from __future__ import annotations
