@@ -1,19 +1,29 @@
 """Pipelines against one stand-in Ollama host in its own process (4 slots, 200 ms per
-request by default), through ``evaluation.run._dispatch`` + ``evaluation.run._generate.run_chunk``
-and the pipeline runtime, with slots held per call from an in-process pool of the host's
-slots (the Prefect limits are left out: host_pool.py measures their overhead).
+request by default).
 
-Figures:
+Throughput scenarios run the real ``evaluate`` flow (embedded Prefect API, the host's
+Prefect concurrency limit, ``HostSlots`` + ``PoolSpareSlots`` for a pipeline's parallel
+calls, SQLite results); per scenario:
 
-- ``map_reduce`` with parallel maps over many documents: requests served / (wall ×
-  capacity), capacity = slots / latency; the host's peak of requests in flight (must not
-  pass its slots); client CPU per model call;
-- a 30-document corpus for ``rag`` under 3 configs sharing a chunking and 1 with
-  another: embedding requests, and the most times any chunk was embedded (must be 1);
-- wall time on the same few documents (fewer cases than slots, so slots are free):
-  map_reduce parallel vs refine, sections parallel vs sequential.
+- ``share_of_capacity``: requests the host served / (generation wall × capacity),
+  capacity = slots / latency;
+- ``mean_open_requests`` (share × slots) and ``host_peak_in_flight`` vs ``slots`` (the
+  peak must never pass the slots);
+- ``client_cpu_ms_per_call``: the generation phase's process CPU / model calls;
+- ``case_wall_s``: mean wall time of a case (table ``case_runs``), and
+  ``share_while_cases_run``: requests served / (case wall × capacity) for one case at a
+  time (the generation phase also holds the flow's fixed start and end: task runs,
+  the last writes).
+
+Scenarios: ``one_case``: map_reduce over one document of 200 chunks; ``many_cases``:
+map_reduce over ``--cases`` documents of 50 chunks; ``sections_parallel`` and
+``sections_sequential``: 5 sections + an assembly over ``--cases`` documents;
+``single_control``: 200 one-call cases, what the machine's load leaves of capacity.
+``rag_corpus`` (in-process, no Prefect) checks that a corpus is embedded once per
+chunking.
 
     .venv/bin/python benchmarks/perf/pipeline_throughput.py
+    .venv/bin/python benchmarks/perf/pipeline_throughput.py --scenario one_case
 """
 
 from __future__ import annotations
@@ -22,16 +32,24 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import socket
+import sqlite3
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+_HOME = Path(tempfile.mkdtemp(prefix="evalflow-pipeline-bench-"))
+os.environ.setdefault("PREFECT_HOME", str(_HOME / "prefect"))
+os.environ.setdefault("EVALFLOW_HOME", str(_HOME / "evalflow"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import yaml  # noqa: E402
 
 from evaluation.backends import OllamaBackend  # noqa: E402
 from evaluation.backends.retry import RetryPolicy  # noqa: E402
@@ -52,45 +70,23 @@ SUITE = Suite("bench", "1", "qa", ("contains",), ())
 
 
 class LocalSlots:
-    """The host's slots in this process: a call takes one (waiting), a spare is taken
-    only when free now; ``peak`` is the most ever held."""
+    """The host's slots in this process, one per lane (a call takes one, waiting)."""
 
     def __init__(self, host: HostSpec) -> None:
-        self.host, self.held, self.peak = host, 0, 0
+        self.host, self.held = host, 0
         self._freed = asyncio.Condition()
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         async with self._freed:
             await self._freed.wait_for(lambda: self.held < self.host.slots)
-            self._take()
+            self.held += 1
         try:
             yield
         finally:
-            await self._give()
-
-    def _take(self) -> None:
-        self.held += 1
-        self.peak = max(self.peak, self.held)
-
-    async def _give(self) -> None:
-        async with self._freed:
-            self.held -= 1
-            self._freed.notify_all()
-
-    async def try_take(self, model: str):
-        if self.held >= self.host.slots:
-            return None
-        self._take()
-        slots = self
-
-        class Spare:
-            host = slots.host.name
-
-            async def release(self) -> None:
-                await slots._give()
-
-        return Spare()
+            async with self._freed:
+                self.held -= 1
+                self._freed.notify_all()
 
 
 def document(n_words: int, seed: int) -> str:
@@ -127,16 +123,14 @@ def items(cfgs: list[Config], n_cases: int, n_words: int) -> list[WorkItem]:
     return [WorkItem(c, case, SUITE.name) for c in cfgs for case in cases]
 
 
-async def sweep(host: HostSpec, work: list[WorkItem]) -> tuple[float, float, int, int]:
-    """Run ``work``: wall s, client CPU s, model calls, peak slots held."""
+async def sweep(host: HostSpec, work: list[WorkItem]) -> None:
+    """Run ``work`` in process (no Prefect, no spare slots)."""
     backend = OllamaBackend(host)
     slots = LocalSlots(host)
-    shared = SharedCalls({host.name: backend}, slots)
-    calls = 0
+    shared = SharedCalls({host.name: backend})
 
     async def sink(records) -> None:
-        nonlocal calls
-        calls += sum(len(r.trace.stages) for r in records if r.trace is not None)
+        return None
 
     async def run(h: HostSpec, chunk: list[WorkItem]) -> ChunkOutcome:
         return await run_chunk(
@@ -149,13 +143,11 @@ async def sweep(host: HostSpec, work: list[WorkItem]) -> tuple[float, float, int
             shared=shared,
         )
 
-    started, cpu = time.perf_counter(), time.process_time()
     try:
         report = await dispatch(work, [host], run)
     finally:
         await backend.aclose()
     assert report.failed == 0, report
-    return time.perf_counter() - started, time.process_time() - cpu, calls, slots.peak
 
 
 def free_port() -> int:
@@ -164,11 +156,140 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+MAP_REDUCE = {"name": "map_reduce", "mode": "parallel"}
+SECTIONS = {
+    "name": "sections",
+    "sections": {
+        name: f"Write the {name} section.\n\nEarlier:\n{{previous}}\n\n{{document}}"
+        for name in ("overview", "results", "people", "outlook", "dividend")
+    },
+    "assembly_prompt": "Join these sections:\n\n{sections}",
+}
+CHUNK = 20  # words per map chunk
+
+
+def flow_scenarios(cases: int) -> dict[str, tuple[int, int, dict[str, Any] | None, dict]]:
+    """name -> (documents, words per document, pipeline block, grid)."""
+    chunked = {"chunk_size": [CHUNK], "chunk_overlap": [0]}
+    return {
+        "one_case": (1, 200 * CHUNK, MAP_REDUCE, chunked),
+        "many_cases": (cases, 50 * CHUNK, MAP_REDUCE, chunked),
+        "sections_parallel": (cases, 300, SECTIONS, {"parallel": [True]}),
+        "sections_sequential": (cases, 300, SECTIONS, {"parallel": [False]}),
+        # 200 one-call cases: what the machine's load leaves of the host's capacity
+        "single_control": (200, 20, None, {}),
+    }
+
+
+def write_suite(folder: Path, documents: int, words: int) -> Path:
+    lines = [
+        json.dumps(
+            {
+                "id": f"d{i}",
+                "input": "Summarise.",
+                "references": ["x"],
+                "metadata": {"document": document(words, i)},
+            }
+        )
+        for i in range(documents)
+    ]
+    path = folder / "bench.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    meta = {"name": "bench", "version": "1", "task_type": "qa", "default_metrics": ["contains"]}
+    (folder / "bench.suite.yaml").write_text(yaml.safe_dump(meta))
+    return path
+
+
+def run_flow(process: StandInProcess, host: HostSpec, scenario: tuple, latency_s: float):
+    """One scenario through the ``evaluate`` flow; its figures."""
+    from flows.evaluate import evaluate
+
+    documents, words, pipeline, grid = scenario
+    folder = Path(tempfile.mkdtemp(prefix="evalflow-pipeline-flow-", dir=_HOME))
+    spec = {
+        "name": "pipeline-bench",
+        "suite": str(write_suite(folder, documents, words)),
+        "models": [MODEL],
+        **({"pipeline": pipeline} if pipeline else {}),
+        "grid": {"num_predict": [16], **grid},
+        "metrics": ["contains"],
+        "hosts": [{"name": host.name, "url": host.url, "slots": host.slots}],
+    }
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    database = folder / "results.db"
+    before = process.stats()["requests"]
+    summary = asyncio.run(evaluate(spec_path=str(path), database=f"sqlite:///{database}"))
+    after = process.stats()
+    served = after["requests"] - before
+    seconds = summary["generation_s"]
+    share = served / (seconds * host.slots / latency_s)
+    with sqlite3.connect(database) as db:
+        (case_wall,) = db.execute("SELECT avg(wall_s) FROM case_runs").fetchone()
+    return {
+        "cases": documents,
+        "model_calls": served,
+        "generation_s": seconds,
+        "share_of_capacity": round(share, 3),
+        "mean_open_requests": round(share * host.slots, 2),
+        "host_peak_in_flight": after["max_in_flight"],
+        "slots": host.slots,
+        "client_cpu_ms_per_call": round(1000 * summary["generation_cpu_s"] / served, 2),
+        "case_wall_s": round(case_wall, 3),
+        "share_while_cases_run": (
+            round(served / (case_wall * host.slots / latency_s), 3) if documents == 1 else None
+        ),
+        "failed": summary["failed"],
+    }
+
+
+def rag_corpus(host: HostSpec, process: StandInProcess) -> dict[str, Any]:
+    """A 30-document corpus, 3 configs on one chunking and 1 on another: each chunk
+    embedded once per chunking."""
+    with tempfile.TemporaryDirectory() as folder:
+        corpus = Path(folder) / "corpus.jsonl"
+        documents = tuple((f"r{i}", document(400, i)) for i in range(30))
+        lines = [json.dumps({"id": i, "text": t}) + "\n" for i, t in documents]
+        corpus.write_text("".join(lines))
+        rag = [
+            config(
+                "rag",
+                {"corpus": str(corpus)},
+                chunk_size=size,
+                chunk_overlap=20,
+                retrieve_k=k,
+                min_similarity=-1.0,
+                embed_model=EMBED,
+            )
+            for size, k in ((100, 3), (100, 5), (100, 8), (200, 3))
+        ]
+        before = process.stats()
+        asyncio.run(sweep(host, items(rag, 4, 50)))
+        after = process.stats()
+    chunks = sum(
+        len(corpus_chunks(documents, c.params.chunk_size, 20, "tokens"))
+        for c in rag
+        if c.params.retrieve_k == 3
+    )  # one config per chunking
+    questions = len(rag) * 4  # each case's question, embedded per config
+    return {
+        "configs": 4,
+        "chunkings": 2,
+        "corpus_chunks_over_both_chunkings": chunks,
+        "embed_requests": after["embed_requests"] - before["embed_requests"],
+        "texts_embedded_minus_questions": after["texts_embedded"]
+        - before["texts_embedded"]
+        - questions,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--latency-ms", type=float, default=200.0)
-    parser.add_argument("--cases", type=int, default=24, help="documents for the throughput run")
+    parser.add_argument("--cases", type=int, default=6, help="documents for many_cases, sections")
+    choices = [*flow_scenarios(1), "rag_corpus"]
+    parser.add_argument("--scenario", action="append", choices=choices)
     args = parser.parse_args()
     port = free_port()
     process = StandInProcess(
@@ -176,88 +297,14 @@ def main() -> None:
     ).start()
     host = HostSpec("bench", process.url, args.slots)
     figures: dict[str, Any] = {"slots": args.slots, "latency_ms": args.latency_ms}
+    scenarios = flow_scenarios(args.cases)
     try:
-        # 1. throughput: 300-word documents in chunks of 60 (overlap 10): 6 maps + reduce
-        mr = config("map_reduce", {"mode": "parallel"}, chunk_size=60, chunk_overlap=10)
-        before = process.stats()["requests"]
-        wall, cpu, calls, peak = asyncio.run(sweep(host, items([mr], args.cases, 300)))
-        after = process.stats()
-        served = after["requests"] - before
-        capacity = args.slots / (args.latency_ms / 1000)
-        figures["map_reduce_parallel"] = {
-            "cases": args.cases,
-            "model_calls": calls,
-            "wall_s": round(wall, 2),
-            "share_of_capacity": round(served / (wall * capacity), 3),
-            "host_peak_in_flight": after["max_in_flight"],
-            "client_slots_peak": peak,
-            "client_cpu_ms_per_call": round(1000 * cpu / calls, 2),
-        }
-        # the same number of one-call cases: what the machine's load leaves of capacity
-        single = Config(MODEL, GenerationParams(num_predict=32), PromptTemplate("default"))
-        before = process.stats()["requests"]
-        wall, cpu, calls, _peak = asyncio.run(sweep(host, items([single], calls, 20)))
-        served = process.stats()["requests"] - before
-        figures["single_control"] = {
-            "model_calls": calls,
-            "wall_s": round(wall, 2),
-            "share_of_capacity": round(served / (wall * capacity), 3),
-            "client_cpu_ms_per_call": round(1000 * cpu / calls, 2),
-        }
-        # 2. a 30-document corpus, 3 configs on one chunking and 1 on another
-        with tempfile.TemporaryDirectory() as folder:
-            corpus = Path(folder) / "corpus.jsonl"
-            documents = tuple((f"r{i}", document(400, i)) for i in range(30))
-            lines = [json.dumps({"id": i, "text": t}) + "\n" for i, t in documents]
-            corpus.write_text("".join(lines))
-            rag = [
-                config(
-                    "rag",
-                    {"corpus": str(corpus)},
-                    chunk_size=size,
-                    chunk_overlap=20,
-                    retrieve_k=k,
-                    min_similarity=-1.0,
-                    embed_model=EMBED,
-                )
-                for size, k in ((100, 3), (100, 5), (100, 8), (200, 3))
-            ]
-            before = process.stats()
-            asyncio.run(sweep(host, items(rag, 4, 50)))
-            after = process.stats()
-        chunks = sum(
-            len(corpus_chunks(documents, c.params.chunk_size, 20, "tokens"))
-            for c in rag
-            if c.params.retrieve_k == 3
-        )  # one config per chunking
-        questions = len(rag) * 4  # each case's question, embedded per config
-        figures["rag_corpus"] = {
-            "configs": 4,
-            "chunkings": 2,
-            "corpus_chunks_over_both_chunkings": chunks,
-            "embed_requests": after["embed_requests"] - before["embed_requests"],
-            "texts_embedded_minus_questions": after["texts_embedded"]
-            - before["texts_embedded"]
-            - questions,
-        }
-        # 3. wall time on the same 2 documents (2 cases on 4 slots: 2 slots free)
-        sections = {f"s{i}": f"Section {i} of the report on:\n{{document}}" for i in range(4)}
-        walls = {}
-        for label, cfg in (
-            (
-                "map_reduce_parallel",
-                config("map_reduce", {"mode": "parallel"}, chunk_size=60, chunk_overlap=10),
-            ),
-            (
-                "map_reduce_refine",
-                config("map_reduce", {"mode": "refine"}, chunk_size=60, chunk_overlap=10),
-            ),
-            ("sections_parallel", config("sections", {"sections": sections}, parallel=True)),
-            ("sections_sequential", config("sections", {"sections": sections}, parallel=False)),
-        ):
-            wall, _cpu, calls, _peak = asyncio.run(sweep(host, items([cfg], 2, 300)))
-            walls[label] = {"wall_s": round(wall, 2), "calls": calls}
-        figures["same_documents"] = walls
+        for name in args.scenario or choices:
+            if name == "rag_corpus":
+                figures[name] = rag_corpus(host, process)
+            else:
+                figures[name] = run_flow(process, host, scenarios[name], args.latency_ms / 1000)
+            print(name, json.dumps(figures[name]), flush=True)
     finally:
         process.stop()
     print(json.dumps(figures, indent=2))

@@ -69,6 +69,25 @@ class OpenAICompatBackend(HttpBackend):
     """One OpenAI-compatible server: ``OpenAICompatBackend(host, *, timeout_s=120.0,
     first_request_timeout_s=600.0, client=None)``; timeouts as in ``HttpBackend``."""
 
+    _context: int | None
+    _context_asked = False
+
+    async def context_window(self) -> int | None:
+        """The server's context size where it says (llama.cpp's ``/props``:
+        ``default_generation_settings.n_ctx``), asked once; None where it does not."""
+        if not self._context_asked:
+            self._context_asked, self._context = True, None
+            try:
+                response = await self._client.get(self._url("/props"), timeout=self._timeout)
+                if response.status_code == 200:
+                    body = response.json()
+                    settings = body.get("default_generation_settings") or {}
+                    n_ctx = settings.get("n_ctx", body.get("n_ctx"))
+                    self._context = n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
+            except (httpx.HTTPError, ValueError, AttributeError):
+                pass
+        return self._context
+
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """One streamed ``/v1/chat/completions`` call."""
         payload = chat_completion_payload(request)

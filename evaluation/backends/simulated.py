@@ -75,6 +75,11 @@ def _seeded(*parts: object) -> np.random.SeedSequence:
     return np.random.SeedSequence(int.from_bytes(hashlib.sha256(canonical.encode()).digest()))
 
 
+def embed_latency_s(texts: int) -> float:
+    """The simulated latency of one embedding request of ``texts`` texts."""
+    return 0.02 + 0.002 * texts if texts else 0.0
+
+
 class SimulatedBackend:
     """A simulated Ollama host.
 
@@ -125,7 +130,7 @@ class SimulatedBackend:
         sleeps (20 ms + 2 ms per text) × time_scale."""
         self._check_model(model)
         if self.time_scale > 0 and texts:
-            await asyncio.sleep((0.02 + 0.002 * len(texts)) * self.time_scale)
+            await asyncio.sleep(embed_latency_s(len(texts)) * self.time_scale)
         return [simulated_embedding(model, text) for text in texts]
 
     def _check_model(self, model: str) -> None:

@@ -167,7 +167,9 @@ def _inputs(
     scores = _score_frame(session, experiments, configs, wanted)
     present = [m for m in wanted if (scores["metric"] == m).any()]
     for m in wanted:
-        if m not in present:
+        if m == LATENCY:
+            _note_unmeasured_latency(scores, configs, notes)
+        elif m not in present:
             notes.append(f"{m}: no scored generation of any selected config; not compared")
         else:
             have = set(scores.loc[scores["metric"] == m, "config"])
@@ -207,6 +209,21 @@ def _metrics(
     for m in wanted:
         get_metric(m)  # MetricError naming the known metrics
     return list(dict.fromkeys(wanted))
+
+
+def _note_unmeasured_latency(
+    scores: pd.DataFrame, configs: list[SelectedConfig], notes: list[str]
+) -> None:
+    """Latency is compared only where it was measured (a stored latency, real or
+    simulated): say which configs have none, so no verdict is read into its absence."""
+    latency = scores[(scores["metric"] == LATENCY) & scores["value"].notna()]
+    measured = set(latency["config"])
+    if unmeasured := [c.name for c in configs if c.name not in measured]:
+        every = len(unmeasured) == len(configs)
+        notes.append(
+            f"{LATENCY}: not measured for {'any config' if every else ', '.join(unmeasured)}; "
+            "no verdict on it" + ("" if every else " for those")
+        )
 
 
 def _score_frame(

@@ -273,21 +273,24 @@ def stage_lines(board: Leaderboard) -> list[str]:
     assert board.pipelines is not None
     labels = dict(zip(board.table["config"], board.table["label"], strict=True))
     lines = [
-        "Time per stage (mean per case: seconds, calls, prompt and output tokens):",
+        "Time per stage (mean per case: seconds in service and waiting for a host slot, "
+        "calls, prompt and output tokens):",
         "",
-        "| config | stage | s/case | calls/case | prompt tok | output tok |",
-        "|---|---|---|---|---|---|",
+        "| config | stage | s/case | wait s/case | calls/case | prompt tok | output tok |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in board.pipelines.stages.to_dict("records"):
         lines.append(
             f"| `{r['config']}` {labels.get(r['config'], '')} | {r['stage']} | "
-            f"{_fmt(r['seconds_per_case'])} | {_fmt(r['calls_per_case'], 1)} | "
+            f"{_fmt(r['seconds_per_case'])} | {_fmt(r['wait_s_per_case'])} | "
+            f"{_fmt(r['calls_per_case'], 1)} | "
             f"{_fmt(r['prompt_tokens'], 0)} | {_fmt(r['output_tokens'], 0)} |"
         )
     lines += [
         "",
-        "calls/case: model calls per case; prompt cut: generations with a prompt longer "
-        "than the context window (num_ctx), which Ollama cuts silently.",
+        "calls/case: model calls per case; prompt cut: generations cut by the context "
+        "window (a prompt cut to num_ctx, or an output the server stopped for want of "
+        "room), which servers do silently.",
     ]
     return lines
 
@@ -341,7 +344,30 @@ def render_text(board: Leaderboard, *, wide: bool = False) -> str:
         text = out.drop(columns=left_out).to_string(index=False)
     if left_out:
         text += f"\n(not shown: {', '.join(left_out)}; --wide shows every column)"
+    if board.shows_pipelines and board.pipelines is not None and len(board.pipelines.stages):
+        text += "\n\n" + _stage_text(board, wide)
     return f"{header}\n{text}"
+
+
+def _stage_text(board: Leaderboard, wide: bool) -> str:
+    """Time per stage, mean per case: in service and waiting for a host slot."""
+    assert board.pipelines is not None
+    stages = board.pipelines.stages
+    labels = dict(zip(board.table["config"], board.table["label"], strict=True))
+    short = short_labels(list(labels.values()))
+    name = (
+        (lambda c: labels.get(c, c)) if wide else (lambda c: _clip(short.get(labels.get(c, c), c)))
+    )
+    out = pd.DataFrame(
+        {
+            "config": stages["config"].map(name),
+            "stage": stages["stage"],
+            "s/case": stages["seconds_per_case"].map(_fmt),
+            "wait s/case": stages["wait_s_per_case"].map(_fmt),
+            "calls/case": stages["calls_per_case"].map(lambda v: _fmt(v, 1)),
+        }
+    )
+    return "Time per stage (mean per case; wait: for a host slot):\n" + out.to_string(index=False)
 
 
 def _ranks(frame: pd.DataFrame) -> list[str]:

@@ -5,6 +5,7 @@ user's async function named ``package.module:function``. The contract is in
 ``_contract`` and docs/pipelines.md; ``evaluation.run._pipelines`` runs a case.
 """
 
+from evaluation.pipelines._builtins import all_of
 from evaluation.pipelines._chunking import UNITS, Chunk, Unit, chunk_text, estimate_tokens
 from evaluation.pipelines._contract import Handles, Pipeline, PipelineOutput, pipeline
 from evaluation.pipelines._parameters import PARAMETERS, PipelineParameter
@@ -28,6 +29,7 @@ __all__ = [
     "PipelineSetting",
     "PipelineSpec",
     "Unit",
+    "all_of",
     "chunk_text",
     "estimate_tokens",
     "pipeline",

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from evaluation.pipelines._chunking import chunk_text
 from evaluation.pipelines._contract import Handles, PipelineOutput
 from evaluation.pipelines._retrieval import corpus_chunks, load_corpus, retrieve
+from evaluation.pipelines._simulated_time import caught_up, simulated_now
 from evaluation.suites import Case
 
 T = TypeVar("T")
@@ -32,13 +33,20 @@ PROMPT_VARIABLES: dict[str, tuple[str, ...]] = {
 
 async def all_of(calls: Iterable[Awaitable[T]]) -> list[T]:
     """The calls' results, run at once; the first error cancels the others (so a failed
-    case leaves no call running) and is raised as it is."""
+    case leaves no call running) and is raised as it is. On simulated time the caller
+    goes on when the last call ends (``_simulated_time``)."""
+
+    async def timed(call: Awaitable[T]) -> tuple[T, float]:
+        result = await call
+        return result, simulated_now()
+
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(call) for call in calls]
+            tasks = [group.create_task(timed(call)) for call in calls]
     except BaseExceptionGroup as errors:
         raise errors.exceptions[0] from None
-    return [task.result() for task in tasks]
+    caught_up(task.result()[1] for task in tasks)
+    return [task.result()[0] for task in tasks]
 
 
 def document_and_task(case: Case) -> tuple[str, str]:

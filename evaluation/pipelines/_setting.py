@@ -17,8 +17,8 @@ SINGLE = "single"
 @dataclass(frozen=True)
 class PipelineSetting:
     """A pipeline name (a built-in, or ``package.module:function``) and its parameter
-    values as canonical JSON (sorted keys), so the setting is hashable and hashes the
-    same however the spec wrote it."""
+    values as canonical JSON (see ``canonical``), so the setting is hashable and hashes
+    the same however the spec wrote it, except where order is meaning (``sections``)."""
 
     name: str
     params_json: str = "{}"
@@ -32,8 +32,20 @@ class PipelineSetting:
         return json.loads(self.params_json)
 
     def payload(self) -> dict[str, Any]:
-        """What goes into the config hash."""
-        return {"name": self.name, "params": self.params}
+        """What goes into the config hash. The config hash sorts every mapping's keys, so
+        an order-significant mapping written out of alphabetical order adds its order
+        (``order``); one in alphabetical order adds nothing, so every config stored
+        before order was kept (its mapping was stored sorted) keeps its hash."""
+        params = self.params
+        payload: dict[str, Any] = {"name": self.name, "params": params}
+        order = {
+            key: list(params[key])
+            for key in ORDER_SIGNIFICANT
+            if isinstance(params.get(key), dict) and list(params[key]) != sorted(params[key])
+        }
+        if order:
+            payload["order"] = order
+        return payload
 
     def label_parts(self) -> list[str]:
         """The name, its own numbers and switches and the map_reduce mode (chunk_size &
@@ -49,8 +61,21 @@ class PipelineSetting:
         return parts
 
 
+# Parameters whose mapping order is meaning: ``sections`` run (sequentially, each seeing
+# the ones before it) and are assembled in the order written.
+ORDER_SIGNIFICANT = frozenset({"sections"})
+
+
 def canonical(params: Mapping[str, Any]) -> str:
-    return json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
+    """Parameters as JSON with sorted keys, but for an order-significant mapping's
+    (``ORDER_SIGNIFICANT``), which keeps the order written."""
+    fields = [
+        json.dumps(key)
+        + ":"
+        + json.dumps(params[key], sort_keys=key not in ORDER_SIGNIFICANT, separators=(",", ":"))
+        for key in sorted(params)
+    ]
+    return "{" + ",".join(fields) + "}"
 
 
 @dataclass(frozen=True)

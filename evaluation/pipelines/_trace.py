@@ -9,9 +9,10 @@ from typing import Any, Literal
 
 @dataclass(frozen=True)
 class StageRecord:
-    """One model call of a case. ``start_s`` is from the case's start; prompt tokens
-    are the server's count (``prompt_eval_count``) for generations and the estimate
-    for embeddings."""
+    """One model call of a case. ``start_s`` (when the call was made) is from the
+    case's start; ``wait_s`` is its time waiting for a host slot, ``duration_s`` its
+    service (the rest: requests and retry waits). Prompt tokens are the server's count
+    (``prompt_eval_count``) for generations and the estimate for embeddings."""
 
     stage: str
     kind: Literal["generate", "embed"]
@@ -25,6 +26,7 @@ class StageRecord:
     estimated_prompt_tokens: int = 0
     attempts: int = 1
     context_truncated: bool = False
+    wait_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """What the leaderboard and report say about pipelines: per config the calls per case,
 the case wall time and the generations whose prompt was cut to the context window; per
-config and stage the time, calls and tokens per case.
+config and stage the time (in service, and waiting for a host slot), calls and tokens
+per case.
 
 Built from the ``case_runs`` and ``stages`` tables at read time, so a rescore (which
 recomputes aggregates) never loses them.
@@ -17,6 +18,7 @@ STAGE_COLUMNS = (
     "config",
     "stage",
     "seconds_per_case",
+    "wait_s_per_case",
     "calls_per_case",
     "prompt_tokens",
     "output_tokens",
@@ -63,6 +65,7 @@ def summarize_pipelines(case_runs: pd.DataFrame, stages: pd.DataFrame) -> Pipeli
         stages.groupby(["config_hash", "stage"], sort=False)
         .agg(
             seconds=("duration_s", "sum"),
+            wait=("wait_s", lambda w: w.sum(min_count=1)),  # None: not recorded then
             calls=("stage", "size"),
             prompt=("prompt_tokens", "sum"),
             output=("output_tokens", "sum"),
@@ -75,6 +78,7 @@ def summarize_pipelines(case_runs: pd.DataFrame, stages: pd.DataFrame) -> Pipeli
             "config": per_stage["config_hash"],
             "stage": per_stage["stage"],
             "seconds_per_case": per_stage["seconds"] / n,
+            "wait_s_per_case": per_stage["wait"] / n,
             "calls_per_case": per_stage["calls"] / n,
             "prompt_tokens": per_stage["prompt"] / n,
             "output_tokens": per_stage["output"] / n,

@@ -178,12 +178,21 @@ def _stages(data: ReportData) -> list[_Block]:
     board = data.board
     assert board.pipelines is not None
     facts = board.table.set_index("config")
-    head = ["config", "stage", "s per case", "calls per case", "prompt tok", "output tok"]
+    head = [
+        "config",
+        "stage",
+        "s per case",
+        "wait s per case",
+        "calls per case",
+        "prompt tok",
+        "output tok",
+    ]
     rows = [
         [
             data.names.get(r["config"], r["config"]),
             r["stage"],
             _num(r["seconds_per_case"]),
+            _num(r["wait_s_per_case"]),
             _num(r["calls_per_case"], 1),
             _num(r["prompt_tokens"], 0),
             _num(r["output_tokens"], 0),
@@ -196,15 +205,20 @@ def _stages(data: ReportData) -> list[_Block]:
         if facts.at[c, "context_truncated"] > 0
     }
     note = (
-        "Prompts cut to the context window (num_ctx), which Ollama does silently: "
+        "Generations cut by the context window (a prompt cut to it, or an output the "
+        "server stopped for want of room), which servers do silently: "
         + ", ".join(f"{name}: {n} generation(s)" for name, n in cut.items())
         if cut
-        else "No prompt was longer than its context window."
+        else "No generation was cut by its context window (from the servers' counts)."
     )
     return [
         _H3("Pipeline stages"),
         _Table(head, rows, numeric_from=2),
-        _P(f"Calls per case and time per stage, mean over cases. {note}", muted=True),
+        _P(
+            "Calls per case and time per stage, mean over cases: in service, and waiting "
+            f"for a host slot. {note}",
+            muted=True,
+        ),
     ]
 
 

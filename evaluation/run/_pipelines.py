@@ -5,8 +5,8 @@ Every call goes through a backend with retries (``backends.retry.with_retries``)
 holds a host slot: the lane's own slot when it is free, else a spare slot of any live
 host serving the model (``SpareSlots``), else it waits for one of those. So parallel
 maps and sections use what is free and never more than a host's slots. Each call is
-recorded as a ``StageRecord``; a generation whose prompt was longer than the context
-window is flagged (Ollama cuts such prompts silently, see ``context_truncated``).
+recorded as a ``StageRecord``; a generation cut by the context window is flagged
+(servers cut silently, see ``_truncation``).
 """
 
 from __future__ import annotations
@@ -15,20 +15,24 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
 from evaluation.backends.retry import RetryPolicy, embed_with_retries, generate_with_retries
+from evaluation.backends.simulated import embed_latency_s
 from evaluation.errors import BackendError, EvalError
 from evaluation.pipelines._builtins import all_of
 from evaluation.pipelines._chunking import estimate_tokens
 from evaluation.pipelines._contract import Pipeline, PipelineOutput
 from evaluation.pipelines._registry import resolve
 from evaluation.pipelines._setting import SINGLE
+from evaluation.pipelines._simulated_time import SimulatedTimeline
 from evaluation.pipelines._trace import CaseTrace, StageRecord
+from evaluation.run._truncation import ServerCounts, context_cut
 from evaluation.run._work import WorkItem, build_messages
 from evaluation.suites import Message, Suite
 
@@ -37,7 +41,6 @@ SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
 
 OLLAMA_DEFAULT_NUM_CTX = 2048  # what Ollama uses when a request sets no num_ctx
 EMBED_BATCH = 32  # texts per embedding request
-SPARE_POLL_S = 0.05  # how often a waiting call looks for a slot another lane gave back
 
 
 class PipelineFailed(EvalError):
@@ -53,9 +56,13 @@ class SpareSlot(Protocol):
 
 
 class SpareSlots(Protocol):
-    """Free slots of the hosts serving a model, taken without waiting (None: none free)."""
+    """Free slots of the hosts serving a model: ``try_take`` one free now (None: none
+    free), or ``wait_for`` one: the first spare given back or found free fills
+    ``grant``, unless ``grant`` is done by then (cancelled, or filled by the lane)."""
 
     async def try_take(self, model: str) -> SpareSlot | None: ...
+
+    def wait_for(self, model: str, grant: asyncio.Future) -> None: ...
 
 
 class EmbeddingCache:
@@ -106,19 +113,15 @@ class CaseRoute:
     shared: SharedCalls = field(default_factory=SharedCalls)
 
 
-def context_truncated(estimate: int, prompt_eval_count: int, num_ctx: int | None) -> bool:
-    """Whether a prompt was cut to the context window: its estimate (a lower bound of
-    its tokens) exceeds ``num_ctx`` and the server evaluated no more than ``num_ctx``."""
-    return num_ctx is not None and estimate > num_ctx and prompt_eval_count <= num_ctx
-
-
 class _Handles:
     """The ``Handles`` a pipeline gets for one case (see ``_contract.Handles``)."""
 
     def __init__(self, item: WorkItem, suite: Suite, route: CaseRoute) -> None:
         self._item, self._suite, self._route = item, suite, route
         self._lane_busy = False
-        self._freed = asyncio.Condition()
+        self._lane_waiters: deque[asyncio.Future] = deque()  # calls waiting for the lane
+        host = route.backend.host
+        self.timeline = SimulatedTimeline(host.slots) if host.kind == "simulated" else None
         self._started = time.perf_counter()
         self.stages: list[StageRecord] = []
         self.results: list[GenerationResult] = []
@@ -138,26 +141,30 @@ class _Handles:
         estimate = estimate_tokens("\n".join(m.content for m in request.messages))
 
         async def call(
-            backend: Backend, slot: SlotFactory | None
+            backend: Backend, slot: SlotFactory | None, clock: _CallClock
         ) -> tuple[StageRecord, GenerationResult]:
-            began, wall = time.perf_counter(), datetime.now(UTC)
             result, attempts = await generate_with_retries(
-                backend, request, policy=self._route.policy, slot=slot
+                backend, request, policy=self._route.policy, slot=clock.timed(slot)
             )
             record = StageRecord(
                 stage=stage,
                 kind="generate",
                 model=request.model,
                 host=backend.host.name,
-                started_at=wall,
-                start_s=began - self._started,
-                duration_s=time.perf_counter() - began,
+                **self._spans(clock, backend, result.latency_s if result.simulated else None),
                 prompt_tokens=result.prompt_eval_count,
                 output_tokens=result.eval_count,
                 estimated_prompt_tokens=estimate,
                 attempts=attempts,
-                context_truncated=context_truncated(
-                    estimate, result.prompt_eval_count, _num_ctx(backend, request)
+                context_truncated=context_cut(
+                    ServerCounts(
+                        result.prompt_eval_count,
+                        result.eval_count,
+                        result.done_reason,
+                        request.params.num_predict,
+                    ),
+                    context=await _context_window(backend, request),
+                    words_estimate=estimate,
                 ),
             )
             return record, result
@@ -184,21 +191,21 @@ class _Handles:
     async def _embed_batch(self, texts: list[str], model: str, stage: str) -> list[list[float]]:
         vectors: list[list[float]] = []
 
-        async def call(backend: Backend, slot: SlotFactory | None) -> StageRecord:
-            began, wall = time.perf_counter(), datetime.now(UTC)
+        async def call(
+            backend: Backend, slot: SlotFactory | None, clock: _CallClock
+        ) -> StageRecord:
             result, attempts = await embed_with_retries(
-                backend, model, texts, policy=self._route.policy, slot=slot
+                backend, model, texts, policy=self._route.policy, slot=clock.timed(slot)
             )
             vectors.extend(result)
             estimate = sum(estimate_tokens(t) for t in texts)
+            simulated = backend.host.kind == "simulated"
             return StageRecord(
                 stage=stage,
                 kind="embed",
                 model=model,
                 host=backend.host.name,
-                started_at=wall,
-                start_s=began - self._started,
-                duration_s=time.perf_counter() - began,
+                **self._spans(clock, backend, embed_latency_s(len(texts)) if simulated else None),
                 prompt_tokens=estimate,
                 estimated_prompt_tokens=estimate,
                 attempts=attempts,
@@ -208,45 +215,133 @@ class _Handles:
         return vectors
 
     async def _with_slot(
-        self, model: str, call: Callable[[Backend, SlotFactory | None], Awaitable[T]]
+        self,
+        model: str,
+        call: Callable[[Backend, SlotFactory | None, _CallClock], Awaitable[T]],
     ) -> T:
-        """Run ``call`` on the lane's slot if free, else on a spare slot, else wait."""
-        route, spare_slots = self._route, self._route.shared.spare
-        while True:
-            if not self._lane_busy and route.backend.host.serves(model):
-                self._lane_busy = True
-                try:
-                    return await call(route.backend, route.slot)
-                finally:
-                    self._lane_busy = False
-                    await self._notify()
-            spare = await spare_slots.try_take(model) if spare_slots is not None else None
-            if spare is not None:
-                try:
-                    return await call(route.shared.backends[spare.host], None)
-                finally:
-                    await spare.release()
-                    await self._notify()
-            if not route.backend.host.serves(model) and spare_slots is None:
-                raise PipelineFailed(f"host {route.backend.host.name} does not serve {model}")
-            async with self._freed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._freed.wait(), SPARE_POLL_S)
+        """Run ``call`` on the lane's slot if free, else on a spare slot, else on
+        whichever of the two comes free first; ``call`` gets the clock that tells its
+        wait for a slot from its service."""
+        route, clock = self._route, _CallClock()
+        spare = await self._slot_for(model)
+        clock.waited += time.perf_counter() - clock.asked
+        if spare is None:
+            try:
+                return await call(route.backend, route.slot, clock)
+            finally:
+                self._free_lane()
+        try:
+            return await call(route.shared.backends[spare.host], None, clock)
+        finally:
+            await spare.release()
 
-    async def _notify(self) -> None:
-        async with self._freed:
-            self._freed.notify_all()
+    async def _slot_for(self, model: str) -> SpareSlot | None:
+        """A slot for a call of ``model``: None for the lane's (now marked busy), else a
+        spare. A waiting call queues for both; the first to come free is its."""
+        route, spare_slots = self._route, self._route.shared.spare
+        lane_serves = route.backend.host.serves(model)
+        if not lane_serves and spare_slots is None:
+            raise PipelineFailed(f"host {route.backend.host.name} does not serve {model}")
+        if lane_serves and not self._lane_busy:
+            self._lane_busy = True
+            return None
+        if spare_slots is not None:
+            spare = await spare_slots.try_take(model)
+            if spare is not None:
+                return spare
+            if lane_serves and not self._lane_busy:  # freed while we asked
+                self._lane_busy = True
+                return None
+        grant: asyncio.Future[SpareSlot | None] = asyncio.get_running_loop().create_future()
+        if lane_serves:
+            self._lane_waiters.append(grant)
+        if spare_slots is not None:
+            spare_slots.wait_for(model, grant)
+        try:
+            return await grant
+        except asyncio.CancelledError:
+            if grant.done() and not grant.cancelled() and grant.exception() is None:
+                granted = grant.result()  # came just as we were cancelled: hand it on
+                if granted is None:
+                    self._free_lane()
+                else:
+                    await granted.release()
+            grant.cancel()
+            raise
+
+    def _free_lane(self) -> None:
+        """Hand the lane's slot to the first call waiting for it, else mark it free."""
+        while self._lane_waiters:
+            grant = self._lane_waiters.popleft()
+            if not grant.done():
+                grant.set_result(None)  # the lane stays busy: it is that call's now
+                return
+        self._lane_busy = False
+
+    def _spans(
+        self, clock: _CallClock, backend: Backend, simulated_s: float | None
+    ) -> dict[str, Any]:
+        """The stage record's times: measured, or for a simulated call its simulated
+        latency laid over the slots (``_simulated_time``)."""
+        spans = clock.spans(self._started)
+        if simulated_s is None or self.timeline is None:
+            return spans
+        span = self.timeline.lay(simulated_s)
+        return spans | {
+            "start_s": span.issued_s,
+            "wait_s": span.start_s - span.issued_s,
+            "duration_s": span.end_s - span.start_s,
+        }
 
     def elapsed(self) -> float:
+        """The case's latency so far: simulated when every call was, else wall time."""
+        simulated = self.results and all(r.simulated for r in self.results)
+        if self.timeline is not None and simulated:
+            return self.timeline.end_s
         return time.perf_counter() - self._started
 
 
-def _num_ctx(backend: Backend, request: GenerationRequest) -> int | None:
-    """The context window the server applied: the request's, else Ollama's default
-    (OpenAI-compatible servers reject long prompts instead of cutting them)."""
-    if request.params.num_ctx is not None:
-        return request.params.num_ctx
-    return OLLAMA_DEFAULT_NUM_CTX if backend.host.kind in ("ollama", "simulated") else None
+class _CallClock:
+    """One call's time: waiting for a slot (before it has one, and for the lane's slot
+    at each attempt) apart from its service (the rest, retry waits included)."""
+
+    def __init__(self) -> None:
+        self.asked, self.asked_at = time.perf_counter(), datetime.now(UTC)
+        self.waited = 0.0
+
+    def timed(self, slot: SlotFactory | None) -> SlotFactory | None:
+        """``slot``, with the time taken to get it counted as waiting."""
+        if slot is None:
+            return None
+
+        @contextlib.asynccontextmanager
+        async def timed_slot() -> AsyncIterator[None]:
+            entered = time.perf_counter()
+            async with slot():
+                self.waited += time.perf_counter() - entered
+                yield
+
+        return timed_slot
+
+    def spans(self, case_started: float) -> dict[str, Any]:
+        """The stage record's ``started_at``, ``start_s``, ``wait_s`` and ``duration_s``."""
+        total = time.perf_counter() - self.asked
+        return {
+            "started_at": self.asked_at,
+            "start_s": self.asked - case_started,
+            "wait_s": self.waited,
+            "duration_s": max(0.0, total - self.waited),
+        }
+
+
+async def _context_window(backend: Backend, request: GenerationRequest) -> int | None:
+    """The context window the server applied: on Ollama the request's ``num_ctx``, else
+    Ollama's default; on an OpenAI-compatible server its own launch setting, where it
+    says (``num_ctx`` is not sent there)."""
+    if backend.host.kind in ("ollama", "simulated"):
+        return request.params.num_ctx or OLLAMA_DEFAULT_NUM_CTX
+    context_window = getattr(backend, "context_window", None)
+    return await context_window() if context_window is not None else None
 
 
 def pipeline_of(item: WorkItem) -> tuple[Pipeline, dict[str, Any]]:
@@ -279,6 +374,9 @@ async def run_case(
         raise PipelineFailed(
             f"pipeline {pipeline.name} failed: {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        if handles.timeline is not None:
+            handles.timeline.close()
     wall = handles.elapsed()
     if isinstance(output, PipelineOutput):
         text, metadata = output.text, output.metadata

@@ -314,7 +314,8 @@ class CaseRun(SQLModel, table=True):
 
 
 class StageRow(SQLModel, table=True):
-    """One model call of a case: its stage name, model, host, start, duration, tokens."""
+    """One model call of a case: its stage name, model, host, start, its wait for a slot
+    and its service time (``duration_s``), tokens."""
 
     __tablename__ = "stages"
     __table_args__ = (
@@ -339,6 +340,7 @@ class StageRow(SQLModel, table=True):
     estimated_prompt_tokens: int = 0
     attempts: int = 1
     context_truncated: bool = False
+    wait_s: float | None = None  # waiting for a host slot (None: stored before it was kept)
 
 
 class RaceRoundRow(SQLModel, table=True):

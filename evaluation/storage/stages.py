@@ -101,6 +101,7 @@ def _stage_fields(stage) -> dict:
         "started_at": stage.started_at,
         "start_s": stage.start_s,
         "duration_s": stage.duration_s,
+        "wait_s": stage.wait_s,
         "prompt_tokens": stage.prompt_tokens,
         "output_tokens": stage.output_tokens,
         "estimated_prompt_tokens": stage.estimated_prompt_tokens,

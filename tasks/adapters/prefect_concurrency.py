@@ -22,6 +22,7 @@ starts or finds the limit full.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import random
@@ -208,6 +209,8 @@ class HostSlots:
         self._expiries: dict[str, asyncio.Task] = {}  # parked lease id -> its timer
         self._background: set[asyncio.Task] = set()
         self._in_flight: set[asyncio.Task] = set()  # slot writes, finished even if cancelled
+        self._lanes_waiting: dict[str, int] = defaultdict(int)  # lanes in ``_acquire``
+        self._parked_signal: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
 
     @classmethod
     async def open(
@@ -257,20 +260,22 @@ class HostSlots:
 
     async def take(self, host: str) -> _Lease:
         """A parked lease of ``host`` if one is waiting, else a new one."""
+        return self.take_parked(host) or await self._acquire(host)
+
+    def take_parked(self, host: str) -> _Lease | None:
+        """A parked lease of ``host`` if one is waiting (no API call), else None."""
         while self._parked[host]:
             lease = self._parked[host].pop()
             self._expiries.pop(lease.id).cancel()
             if self.still_held(lease):
                 return lease
-        return await self._acquire(host)
+        return None
 
     async def try_take(self, host: str) -> _Lease | None:
         """A slot of ``host`` if one is free now (parked, or new), else None at once."""
-        while self._parked[host]:
-            lease = self._parked[host].pop()
-            self._expiries.pop(lease.id).cancel()
-            if self.still_held(lease):
-                return lease
+        parked = self.take_parked(host)
+        if parked is not None:
+            return parked
         try:
             return await self._increment(host)
         except _SlotsFull:
@@ -283,9 +288,15 @@ class HostSlots:
             return False
         return True
 
+    def lanes_waiting(self, host: str) -> int:
+        """How many lanes of this run wait for a slot of ``host`` (spare slots given back
+        are parked for them first: ``tasks/adapters/spare_slots.py``)."""
+        return self._lanes_waiting[host]
+
     def park(self, host: str, lease: _Lease) -> None:
         """Keep ``lease`` for the host's next chunk; release it if none comes in time."""
         self._parked[host].append(lease)
+        self._parked_signal[host].set()  # a lane waiting in ``_acquire`` takes it at once
         expiry = asyncio.create_task(self._release_unclaimed(host, lease))
         self._expiries[lease.id] = expiry
         self._background.add(expiry)
@@ -347,12 +358,25 @@ class HostSlots:
 
     async def _acquire(self, host: str) -> _Lease:
         """Wait for a slot of ``host`` (polling while the limit is full, and giving
-        back slots of dead runs found meanwhile)."""
+        back slots of dead runs found meanwhile); a slot parked meanwhile is taken at
+        once."""
+        self._lanes_waiting[host] += 1
+        try:
+            return await self._poll_for_slot(host)
+        finally:
+            self._lanes_waiting[host] -= 1
+
+    async def _poll_for_slot(self, host: str) -> _Lease:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self._timeout_s
         said_slow = False
+        parked = self._parked_signal[host]
         while True:
+            parked.clear()
+            lease = self.take_parked(host)
+            if lease is not None:
+                return lease
             try:
                 return await self._increment(host)
             except _SlotsFull as full:
@@ -372,7 +396,8 @@ class HostSlots:
                     raise SlotUnavailable(
                         f"no slot of {self._names[host]} came free within {self._timeout_s:.0f} s"
                     ) from full
-                await asyncio.sleep(wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(parked.wait(), wait)
 
     async def _increment(self, host: str) -> _Lease:
         """Take one slot now; ``_SlotsFull`` when the limit has none free.

@@ -4,11 +4,22 @@ A case runs in a lane that holds one slot of its host. When the case's pipeline 
 calls at once (parallel maps, sections, embedding batches), each further call takes a
 slot that is free right now on a live host serving its model, or waits for one: a host
 never gets more requests than its slots, however the lanes and pipelines overlap.
+
+Waiting calls queue here, first come first served, across every case of the run. A spare
+slot given back goes to a lane of the run waiting for its host if there is one (its
+case cannot start without it), else straight to the first waiting call its host serves
+(no API call, no idle time); with nobody waiting it is parked in ``HostSlots`` for a
+lane's next chunk.
+While calls wait, one poller looks for slots that came free elsewhere: slots parked by
+lanes whose chunk ended (free to take), then the hosts' limits (an API write each, so a
+host found full is not asked again for ``FULL_BACKOFF_S``, and never by two calls at once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,17 +27,18 @@ from evaluation.spec import HostSpec
 from tasks.adapters.prefect_concurrency import HostSlots, _Lease
 
 FULL_BACKOFF_S = 0.2  # a host found full is not asked again sooner (each ask is an API write)
+POLL_S = 0.05  # while calls wait: how often to look for slots that came free elsewhere
 
 
 @dataclass
 class _Spare:
     host: str
     lease: _Lease
-    slots: HostSlots
+    pool: PoolSpareSlots
 
     async def release(self) -> None:
-        """Parked, not released: a lane or call taking a slot next reuses it."""
-        self.slots.park(self.host, self.lease)
+        """To the first call waiting for a slot of this host, else parked for a lane."""
+        self.pool.give_back(self)
 
 
 class PoolSpareSlots:
@@ -34,16 +46,92 @@ class PoolSpareSlots:
 
     def __init__(self, slots: HostSlots, hosts: Sequence[HostSpec]) -> None:
         self._slots = slots
-        self._hosts = tuple(hosts)
+        self._hosts = {host.name: host for host in hosts}
         self._full_until: dict[str, float] = {}
+        self._waiting: deque[tuple[str, asyncio.Future]] = deque()
+        self._poller: asyncio.Task | None = None
+        self._maybe_free = asyncio.Event()  # wakes the poller before its next round
 
     async def try_take(self, model: str) -> _Spare | None:
-        loop = asyncio.get_running_loop()
-        for host in self._hosts:
-            if not host.serves(model) or self._full_until.get(host.name, 0.0) > loop.time():
-                continue
-            lease = await self._slots.try_take(host.name)
+        """A slot free now on a host serving ``model``: a parked one first, then one
+        asked of a host's limit (unless it was found full within ``FULL_BACKOFF_S``)."""
+        serving = [
+            host.name
+            for host in self._hosts.values()
+            if host.serves(model) and not self._slots.lanes_waiting(host.name)
+        ]  # a host with a lane of the run waiting: its free slots are the lane's
+        for host in serving:
+            lease = self._slots.take_parked(host)
             if lease is not None:
-                return _Spare(host.name, lease, self._slots)
-            self._full_until[host.name] = loop.time() + FULL_BACKOFF_S
+                return _Spare(host, lease, self)
+        loop = asyncio.get_running_loop()
+        for host in serving:
+            if self._full_until.get(host, 0.0) > loop.time():
+                continue
+            self._full_until[host] = float("inf")  # asked now: no other call asks too
+            try:
+                lease = await self._slots.try_take(host)
+            finally:
+                self._full_until[host] = loop.time() + FULL_BACKOFF_S
+            if lease is not None:
+                self._full_until[host] = 0.0
+                self._maybe_free.set()  # the host had one free: it may have more
+                return _Spare(host, lease, self)
         return None
+
+    def wait_for(self, model: str, grant: asyncio.Future) -> None:
+        """Fill ``grant`` with a spare slot for ``model`` when one comes free; a grant
+        done meanwhile (cancelled, or filled by the case's own lane) is passed over."""
+        self._waiting.append((model, grant))
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._poll())
+
+    def give_back(self, spare: _Spare) -> None:
+        host = self._hosts[spare.host]
+        if self._slots.lanes_waiting(spare.host):  # a lane first: its case cannot start
+            self._slots.park(spare.host, spare.lease)
+            return
+        for entry in self._waiting:
+            model, grant = entry
+            if not grant.done() and host.serves(model):
+                self._waiting.remove(entry)
+                grant.set_result(spare)
+                return
+        self._drop_done()
+        self._slots.park(spare.host, spare.lease)
+
+    async def _poll(self) -> None:
+        """While calls wait: find slots that came free elsewhere, for each model waited
+        for in turn, and hand them out as given back. An error asking for one (the
+        Prefect API failing) fails the waiting calls with it."""
+        try:
+            await self._find_free()
+        except Exception as exc:
+            for _, grant in self._waiting:
+                if not grant.done():
+                    grant.set_exception(exc)
+            self._waiting.clear()
+
+    async def _find_free(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._maybe_free.wait(), POLL_S)
+            self._maybe_free.clear()
+            self._drop_done()
+            if not self._waiting:
+                return
+            for model in dict.fromkeys(model for model, _ in self._waiting):
+                while self._waits_for(model):
+                    spare = await self.try_take(model)
+                    if spare is None:
+                        break
+                    self.give_back(spare)
+
+    def _waits_for(self, model: str) -> bool:
+        return any(m == model and not grant.done() for m, grant in self._waiting)
+
+    def _drop_done(self) -> None:
+        while self._waiting and self._waiting[0][1].done():
+            self._waiting.popleft()
+        if any(grant.done() for _, grant in self._waiting):
+            self._waiting = deque(e for e in self._waiting if not e[1].done())

@@ -297,3 +297,20 @@ def test_an_experiment_without_generations_gives_a_report_that_says_so(session):
     assert lines[4] == "- exact_match: no scored generation of any selected config; not compared"
     assert "- no scored generations: nothing to compare" in lines
     assert lines[-1] == f"| {A.label} | empty | `{A.hash}` |"
+
+
+def test_latency_not_measured_gets_no_verdict_and_says_so(session):
+    """Issue 28.5: a config whose latency was not measured (stored as none) is not
+    compared on it, and the comparison says why."""
+    measured, unmeasured = make_config("measured:1b"), make_config("unmeasured:1b")
+    add_experiment(
+        session,
+        "latency-gaps",
+        make_suite(10),
+        {measured: {"exact_match": [1.0] * 10}, unmeasured: {"exact_match": [0.0, 1.0] * 5}},
+        latency={measured: [0.5] * 10, unmeasured: [None] * 10},
+    )
+    outcome = compare_experiment(session, "latency-gaps")
+    note = "latency_s: not measured for unmeasured:1b t=0; no verdict on it for those"
+    assert note in outcome.notes
+    assert "wins on latency_s" not in outcome.markdown

@@ -56,6 +56,7 @@ def _as_older_version_left_it(url: str) -> None:
     with engine.begin() as connection:
         for column in NEW_PARAMETERS:
             connection.execute(text(f"ALTER TABLE configs DROP COLUMN {column}"))
+        connection.execute(text("ALTER TABLE stages DROP COLUMN wait_s"))  # issue 28.4
     engine.dispose()
 
 
@@ -72,6 +73,7 @@ def test_new_optional_columns_are_added_and_old_rows_kept(url: str) -> None:
         ).one()
     assert row[0] == "old config"
     assert all(value is None for value in row[1:])
+    assert "wait_s" in {c["name"] for c in inspect(engine).get_columns("stages")}
     engine.dispose()
     make_engine(url).dispose()  # a second open finds nothing to add
 

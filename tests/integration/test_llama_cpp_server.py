@@ -204,3 +204,29 @@ def test_evaluate_flow_runs_a_sweep_on_the_real_engine(
         assert row.ttft_s is not None and row.latency_s is not None
         if row.eval_count >= 2:
             assert row.tokens_per_s is not None and row.tokens_per_s > 0
+
+
+async def test_max_tokens_trimmed_to_the_context_is_flagged_as_a_context_cut(
+    llama_server: HostSpec,
+) -> None:
+    """Issue 27.3 on the real engine: with prompt + max_tokens beyond the context,
+    llama.cpp trims max_tokens to what is left and stops on "length" early; evalflow flags
+    the call as cut by the context window, not as an ordinary length stop."""
+    from evaluation.backends.retry import RetryPolicy
+    from evaluation.run._pipelines import CaseRoute, run_case
+    from evaluation.run._work import WorkItem
+    from evaluation.spec import Config, PromptTemplate
+    from evaluation.suites import Case, Suite
+
+    suite = Suite("s", "1", "qa", ("contains",), ())
+    near_full = "digits " * 30  # ~210 of the 256 tokens, one per character
+    config = Config(
+        MODEL_NAME, GenerationParams(num_predict=64, temperature=0.0), PromptTemplate("d")
+    )
+    work = WorkItem(config, Case("c", near_full, ("x",)), "s")
+    async with OpenAICompatBackend(llama_server, timeout_s=30.0) as backend:
+        result, _, trace = await run_case(work, suite, CaseRoute(backend, RetryPolicy()))
+    if result.done_reason != "length":
+        pytest.skip(f"the random model stopped by itself after {result.eval_count} tokens")
+    assert result.eval_count < 64  # trimmed (llama-cpp-python reports no prompt count)
+    assert trace.stages[0].context_truncated

@@ -27,7 +27,10 @@ after ``after_chunks`` chunks, status 200), "drop" (transport aborted mid-stream
 "bad_request", "drop" and "hang" apply; "error_line" is a 500 there).
 
 The reply defaults to the last user message echoed back, one "token" per
-whitespace-separated word, cut at ``num_predict`` (done_reason "length").
+whitespace-separated word, cut at ``num_predict`` (done_reason "length"). A prompt counts
+``tokens_per_word`` tokens a word, at most ``num_ctx`` on ``/api/chat`` (Ollama's silent
+cut); with ``n_ctx`` set the OpenAI-compatible route trims ``max_tokens`` to what the
+context leaves, as llama.cpp's server does, and ``/props`` says ``n_ctx``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 import threading
 import time
@@ -94,6 +98,13 @@ class StandInConfig:
     reply: Reply = echo_reply
     version: str = "0.6.8"
     embed_latency_ms: float = 0.0  # each embedding request's time in its slot
+    # Model tokens per whitespace word of a prompt (real tokenizers split words further):
+    # above 1, a prompt whose words fit num_ctx may not fit in tokens.
+    tokens_per_word: float = 1.0
+    # llama.cpp's server context (``--ctx-size``) on the OpenAI-compatible route: when
+    # prompt + max_tokens exceed it, max_tokens is trimmed to what is left (finish_reason
+    # "length"); served as ``/props``' ``default_generation_settings.n_ctx``. None: off.
+    n_ctx: int | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +284,9 @@ class StandIn:
             await respond_json(send, 200, {"models": loaded})
         elif route == ("POST", "/api/show"):
             await self._show(receive, send)
+        elif route == ("GET", "/props") and self.config.n_ctx is not None:
+            settings = {"n_ctx": self.config.n_ctx}
+            await respond_json(send, 200, {"default_generation_settings": settings})
         elif route == ("GET", "/v1/models"):
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "library"} for m in models
@@ -431,12 +445,16 @@ class StandIn:
         tokens = [w if i == 0 else " " + w for i, w in enumerate(words)]
         limit = dialect.num_predict(body)
         reason = "stop" if messages or dialect is OpenAIDialect else "load"  # warm-up call
-        if 0 <= limit < len(tokens):
-            tokens, reason = tokens[:limit], "length"
-        prompt_count = sum(len(str(m.get("content", "")).split()) for m in messages)
+        words_in = sum(len(str(m.get("content", "")).split()) for m in messages)
+        prompt_count = math.ceil(words_in * config.tokens_per_word)
         num_ctx = (body.get("options") or {}).get("num_ctx")
         if isinstance(num_ctx, int) and num_ctx > 0:
             prompt_count = min(prompt_count, num_ctx)  # Ollama truncates silently
+        if dialect is OpenAIDialect and config.n_ctx is not None:
+            room = max(0, config.n_ctx - prompt_count)  # llama.cpp trims max_tokens
+            limit = room if limit < 0 else min(limit, room)
+        if 0 <= limit < len(tokens):
+            tokens, reason = tokens[:limit], "length"
         stream = body.get("stream", dialect.stream_default)
         if fault is not None and not stream:  # no stream to break: fail the whole answer
             if fault.kind == "error_line":

@@ -1,0 +1,146 @@
+"""A pipeline's parallel calls keep the host's slots busy (issue 28.1): a spare slot a
+call gives back goes to a waiting call at once, of its case or another, and a host never
+gets more requests than its slots. Driven step by step (calls end when the test says),
+so nothing here depends on timing."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from evaluation.backends.base import GenerationRequest, GenerationResult
+from evaluation.backends.retry import RetryPolicy
+from evaluation.run._pipelines import CaseRoute, SharedCalls, run_case
+from evaluation.spec import HostSpec
+from tasks.adapters.prefect_concurrency import _Lease
+from tasks.adapters.spare_slots import PoolSpareSlots
+from tests.evaluation.pipelines.test_runtime import MAP_REDUCE, SUITE, item
+
+HOST = HostSpec("a", "http://a", slots=4)
+
+
+class FakeHostSlots:
+    """A host limit of ``HOST.slots`` with ``HostSlots``' spare-slot surface; counts
+    the API asks (increments) made."""
+
+    def __init__(self) -> None:
+        self.taken, self.asks, self.parked = 0, 0, []
+        self.lanes = 0  # lanes of the run waiting for a slot
+
+    def take_parked(self, host: str) -> _Lease | None:
+        return self.parked.pop() if self.parked else None
+
+    async def try_take(self, host: str) -> _Lease | None:
+        parked = self.take_parked(host)
+        if parked is not None:
+            return parked
+        self.asks += 1
+        await asyncio.sleep(0)
+        if self.taken >= HOST.slots:
+            return None
+        self.taken += 1
+        return _Lease(f"l{self.taken}", "limit")
+
+    def park(self, host: str, lease: _Lease) -> None:
+        self.parked.append(lease)
+
+    def lanes_waiting(self, host: str) -> int:
+        return self.lanes
+
+
+@dataclass
+class SteppedBackend:
+    """Each call waits until the test ends it; counts calls in flight."""
+
+    host: HostSpec = HOST
+    in_flight: list[asyncio.Event] = field(default_factory=list)
+    peak: int = 0
+    calls: int = 0
+    open: bool = False  # calls end at once (the test is over)
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        done = asyncio.Event()
+        if self.open:
+            done.set()
+        self.in_flight.append(done)
+        self.calls += 1
+        self.peak = max(self.peak, len(self.in_flight))
+        await done.wait()
+        return GenerationResult("ok", "stop", 0.0, None, 3, 1)
+
+    def end_one(self) -> None:
+        self.in_flight.pop(0).set()
+
+    def end_all(self) -> None:
+        self.open = True
+        while self.in_flight:
+            self.end_one()
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def settle() -> None:
+    """Let every ready task run (no time passes)."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+def test_a_spare_given_back_goes_to_a_waiting_call_at_once():
+    async def main() -> None:
+        backend, slots = SteppedBackend(), FakeHostSlots()
+        slots.taken = 2  # two lanes (the two cases') hold two of the four slots
+        spares = PoolSpareSlots(slots, [HOST])
+        shared = SharedCalls({"a": backend}, spares)
+        document = " ".join(f"w{i}" for i in range(200))  # 20 maps + reduce per case
+        cases = [
+            asyncio.create_task(
+                run_case(
+                    item(
+                        "map_reduce", MAP_REDUCE, document=document, chunk_size=10, chunk_overlap=0
+                    ),
+                    SUITE,
+                    CaseRoute(backend, RetryPolicy(), shared=shared),
+                )
+            )
+            for _ in range(2)
+        ]
+        try:
+            await settle()
+            assert len(backend.in_flight) == 4  # both lanes and both free slots
+            asks = slots.asks
+            while not all(c.done() for c in cases):
+                assert backend.in_flight, "calls wait while no call runs"
+                backend.end_one()
+                await settle()  # no time passes: the slot must be taken again right away
+                if backend.calls < 20:  # maps wait for slots: the freed one went to one
+                    assert len(backend.in_flight) == 4
+            # nothing waited on a poll, and the full limit was not asked again and again
+            assert backend.calls == 42 and backend.peak == 4
+            assert slots.asks - asks <= 1 and slots.taken == 4
+        finally:  # a failed check leaves no call hanging
+            backend.end_all()
+            await asyncio.gather(*cases, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(main(), 60))  # a hang fails, not blocks
+
+
+def test_a_lane_waiting_for_a_slot_comes_before_spare_calls():
+    """A lane that cannot start its case gets the slots given back; spare calls wait
+    (and the poller does not spin taking and parking the same slot)."""
+
+    async def main() -> None:
+        slots = FakeHostSlots()
+        slots.taken, slots.lanes = 4, 1
+        spares = PoolSpareSlots(slots, [HOST])
+        grant = asyncio.get_running_loop().create_future()
+        spares.wait_for("m", grant)
+        slots.parked.append(_Lease("freed", "limit"))
+        assert await spares.try_take("m") is None and slots.asks == 0
+        await asyncio.sleep(0.2)  # the poller's rounds pass over the lane's slot
+        assert not grant.done() and slots.parked == [_Lease("freed", "limit")]
+        slots.lanes = 0  # the lane took another slot: the spare call may have this one
+        await asyncio.wait_for(grant, 5)
+        assert grant.result().lease == _Lease("freed", "limit")
+
+    asyncio.run(asyncio.wait_for(main(), 60))
