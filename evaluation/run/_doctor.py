@@ -69,9 +69,9 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
     from sqlalchemy import create_engine, inspect, text
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from evaluation.storage.db import _redact
+    from evaluation.redact import redact
 
-    where = _redact(url)
+    where = redact(url)
     try:
         engine = create_engine(url, connect_args=_connect_timeout(url, timeout_s))
         try:
@@ -80,7 +80,8 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
                 tables = set(inspect(connection).get_table_names())
         finally:
             engine.dispose()
-    except (SQLAlchemyError, ArgumentError, StorageError) as exc:
+    except (SQLAlchemyError, ArgumentError, StorageError, ImportError, ValueError) as exc:
+        # ImportError: the URL's driver is not installed; ValueError: e.g. a port not a number
         return Check("database", "fail", f"{where}: {_first_line(exc)}")
     missing = [t for t in EXPECTED_TABLES if t not in tables]
     facts = {"url": where, "dialect": engine.dialect.name}

@@ -144,7 +144,11 @@ def experiment_status(session: Session, experiment: Experiment) -> ExperimentSta
 
 
 def failure_reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """The reason stored for a run that ``exc`` ended: one line, no credentials, short
+    (a driver's error may carry a statement and its parameters; see db.storage_problem)."""
+    from evaluation.redact import one_line
+
+    return one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
 def busy_message(name: str, run: ExperimentRun) -> str:

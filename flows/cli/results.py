@@ -4,8 +4,8 @@ they import no Prefect and answer at once."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from flows.cli import options
 from flows.cli._database import open_engine
 
 
@@ -60,7 +60,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     with session_scope(open_engine(args)) as session:
         paths = export_experiment(
-            session, args.experiment, out_dir=Path(args.out), fmt=args.format, levels=args.level
+            session, args.experiment, out_dir=args.out, fmt=args.format, levels=args.level
         )
     for path in paths:
         print(path)
@@ -95,5 +95,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["generations", "scores", "aggregates", "comparisons", "ratings", "judgements"],
         help="what to export (repeatable; default: all)",
     )
-    p.add_argument("--out", default=".", help="output folder")
+    p.add_argument(
+        "--out",
+        type=options.output_folder,
+        default=".",
+        help="output folder, created if missing; its EXPERIMENT-LEVEL files are replaced",
+    )
     p.set_defaults(func=cmd_export)

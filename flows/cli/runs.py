@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
+from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli.logs import console_for
 
@@ -142,13 +143,6 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
     return probed
 
 
-def _positive(text: str) -> int:
-    """An argparse type: an integer >= 1 (a bad value is a one-line usage error)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from flows import run_control
 
@@ -247,7 +241,15 @@ def _level_options(p: argparse.ArgumentParser) -> None:
         help="smoke: 3 cases per config, fails on any error; subset: a stratified 20%%; "
         "full (default). Each reuses what earlier levels generated",
     )
-    p.add_argument("--limit", type=_positive, help="only the first N cases (of the level)")
+    p.add_argument("--limit", type=options.count, help="only the first N cases (of the level)")
+
+
+def _experiment_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--experiment",
+        type=options.experiment_name,
+        help=f"experiment name, {options.NAME_PATTERN} (default: the spec's name)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -260,7 +262,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "generations), or with --probe by measuring now.",
     )
     p.add_argument("spec", type=Path)
-    p.add_argument("--experiment", help="experiment name (default: the spec's name)")
+    _experiment_option(p)
     _level_options(p)
     p.add_argument(
         "--probe",
@@ -272,10 +274,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("run", help="run a sweep end to end (resumes if interrupted)")
     p.add_argument("spec", type=Path)
-    p.add_argument("--experiment", help="experiment name (default: the spec's name)")
+    _experiment_option(p)
     p.add_argument(
         "--time-scale",
-        type=float,
+        type=options.non_negative,
         default=0.0,
         help="simulated backend only: share of simulated latency really slept",
     )
@@ -289,5 +291,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("rescore", help="recompute scores without regenerating")
     p.add_argument("experiment")
-    p.add_argument("--metrics", help="comma-separated metric names (default: the experiment's)")
+    p.add_argument(
+        "--metrics",
+        type=options.text,
+        help="comma-separated metric names (default: the experiment's)",
+    )
     p.set_defaults(func=cmd_rescore)

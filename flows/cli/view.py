@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli.review import is_loopback
 
@@ -40,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("view", help="browse every output of an experiment in a local web page")
     p.add_argument("experiment")
-    p.add_argument("--host", default=DEFAULT_HOST, help="address to serve on (default: loopback)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument(
+        "--host",
+        type=options.address,
+        default=DEFAULT_HOST,
+        help="address to serve on (default: loopback)",
+    )
+    p.add_argument(
+        "--port", type=options.port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}"
+    )
     p.set_defaults(func=cmd_view)

@@ -86,7 +86,11 @@ def test_ollama_host_is_honoured_by_run_and_doctor(tmp_path: Path) -> None:
     ("args", "content", "words"),
     [
         (["run", "SPEC"], b"name: t\nmodels: [caf\xe9]\n", "line 2: not UTF-8 text"),
-        (["run", "SPEC", "--time-scale", "x"], b"", "argument --time-scale: invalid float value"),
+        (
+            ["run", "SPEC", "--time-scale", "x"],
+            b"",
+            "argument --time-scale: expected a number >= 0",
+        ),
     ],
 )
 def test_bad_input_in_a_real_process_is_one_line(
