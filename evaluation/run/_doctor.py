@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend
+from evaluation.backends.retry import list_models_with_retries
 from evaluation.errors import BackendError, EvalError, StorageError
 
 Status = Literal["ok", "warn", "fail"]
@@ -122,7 +123,7 @@ async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: floa
 async def _host(backend: Backend, wanted: list[str]) -> Check:
     host = backend.host
     component = f"host {host.name}"
-    have = await backend.list_models()
+    have = await list_models_with_retries(backend)
     facts: dict[str, Any] = {"url": host.url, "kind": host.kind, "slots": host.slots}
     facts["models"] = sorted(m.name for m in have)
     version = getattr(backend, "version", None)

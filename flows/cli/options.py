@@ -118,10 +118,16 @@ def address(value: str) -> str:
 
 
 def cron(value: str) -> str:
-    """A cron expression of five fields (``0 2 * * *``)."""
-    from croniter import croniter
+    """A cron expression of five fields (``0 2 * * *``), as Prefect's schedules accept."""
+    from pydantic import ValidationError
 
-    if len(value.split()) != 5 or not croniter.is_valid(value):
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=value)
+    except ValidationError:
+        raise _refuse("a cron expression of five fields, e.g. '0 2 * * *'", value) from None
+    if len(value.split()) != 5:
         raise _refuse("a cron expression of five fields, e.g. '0 2 * * *'", value)
     return value
 

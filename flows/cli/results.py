@@ -8,6 +8,29 @@ import argparse
 from flows.cli import options
 from flows.cli._database import open_engine
 
+SHOWN_REASONS = 5
+
+
+def failure_lines(session, experiment) -> list[str]:
+    """The failed generations of ``experiment``: how many, their distinct reasons with
+    counts (the first few), and where to read every one."""
+    from evaluation.redact import one_line
+    from evaluation.storage.repository import failure_reasons
+
+    reasons = failure_reasons(session, experiment.id)
+    if not reasons:
+        return []
+    total = sum(n for _, n in reasons)
+    lines = [f"{total} failed generation{'s' * (total != 1)}, by reason:"]
+    lines += [f"  {n} x {one_line(reason, limit=300)}" for reason, n in reasons[:SHOWN_REASONS]]
+    if len(reasons) > SHOWN_REASONS:
+        lines.append(f"  ... and {len(reasons) - SHOWN_REASONS} other reasons")
+    lines.append(
+        f"every one: evalflow view {experiment.name} (or evalflow export {experiment.name} "
+        "--level generations)"
+    )
+    return lines
+
 
 def cmd_show(args: argparse.Namespace) -> int:
     from evaluation.compare._leaderboard import load_leaderboard, render_text
@@ -20,17 +43,22 @@ def cmd_show(args: argparse.Namespace) -> int:
         state = experiment_status(session, experiment)
         board = load_leaderboard(session, args.experiment)
         stored = len(completed_keys(session, experiment.id))
+        failures = failure_lines(session, experiment)
     reason = f": {state.reason}" if state.reason else ""
     if state.status != "completed":
         print(f"Status: {state.status}{reason}")
     if board.metrics:
         print(render_text(board, wide=args.wide))
+        if failures:
+            print("\n" + "\n".join(failures))
         return 0
     rerun = f"evalflow run {experiment.spec_path}" if experiment.spec_path else "evalflow run SPEC"
     print(
         f"No results for {experiment.name!r}: {stored} generations stored, none scored "
         f"(status {state.status}). Rerun to resume: {rerun}"
     )
+    for line in failures:
+        print(line)
     return 1
 
 

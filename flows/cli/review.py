@@ -12,6 +12,7 @@ from pathlib import Path
 from evaluation.errors import EvalError
 from flows.cli import options
 from flows.cli._database import open_engine
+from flows.cli._serving import bind, serve
 
 
 def is_loopback(host: str) -> bool:
@@ -31,21 +32,25 @@ def _login_name() -> str:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from evaluation.review.app import LOOPBACK_HOSTS, create_app
 
     local = is_loopback(args.host)
-    app = create_app(
-        open_engine(args),
-        args.experiment,
-        args.rater or _login_name(),
-        configs=args.configs,
-        per_pair=args.pairs,
-        seed=args.seed,
-        allowed_hosts=LOOPBACK_HOSTS if local else None,
-        fast=args.fast,
-    )
+    rater = args.rater or _login_name()
+    sock = bind(args.host, args.port)  # a port in use is refused before the pairs are written
+    try:
+        app = create_app(
+            open_engine(args),
+            args.experiment,
+            rater,
+            configs=args.configs,
+            per_pair=args.pairs,
+            seed=args.seed,
+            allowed_hosts=LOOPBACK_HOSTS if local else None,
+            fast=args.fast,
+        )
+    except BaseException:
+        sock.close()
+        raise
     queue = app.state.queue
     if not local:
         print(
@@ -58,7 +63,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         f"Reviewing {len(queue.pair_ids)} blinded pairs of {queue.experiment} as "
         f"{queue.rater}: open http://{shown}:{args.port}/ (Ctrl+C to stop)"
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve(app, sock)
     return 0
 
 
@@ -66,7 +71,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from evaluation.report import write_report
     from evaluation.storage.db import session_scope
 
-    out = Path(args.out) if args.out else Path(f"{args.experiment}-report.html")
+    out = args.out or Path(f"{args.experiment}-report.html")
     with session_scope(open_engine(args)) as session:
         path = write_report(session, args.experiment, out)
     print(path)

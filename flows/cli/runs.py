@@ -208,7 +208,19 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
         f"\n{summary['generated']} generated, {summary['failed']} failed, "
         f"{summary['skipped_already_done']} already done (resumed)."
     )
+    if summary["failed"]:
+        print("\n".join(_failures(args, summary["experiment"])))
     return 0 if summary["failed"] == 0 else 1
+
+
+def _failures(args: argparse.Namespace, experiment: str) -> list[str]:
+    """Why the run's generations failed, as `show` says it."""
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+    from flows.cli.results import failure_lines
+
+    with session_scope(open_engine(args)) as session:
+        return failure_lines(session, get_experiment(session, experiment))
 
 
 def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
