@@ -119,9 +119,8 @@ def address(value: str) -> str:
 
 def cron(value: str) -> str:
     """A cron expression of five fields (``0 2 * * *``), as Prefect's schedules accept."""
-    from pydantic import ValidationError
-
     from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
 
     try:
         CronSchedule(cron=value)
