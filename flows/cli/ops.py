@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evaluation.redact import redact
 from flows.cli import options
 from flows.cli._database import open_engine
 
@@ -148,7 +149,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from evaluation.settings import database_url
 
     report = asyncio.run(diagnose(args.spec, database_url(args.database), args.timeout))
-    print(report.render_text())
+    print(redact(report.render_text()))
     return 0 if report.healthy else 1
 
 
@@ -156,7 +157,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     from evaluation.settings import database_url
 
     report = asyncio.run(diagnose(args.spec, database_url(args.database), args.timeout))
-    print(report.one_line())
+    print(redact(report.one_line()))
     return 0 if report.healthy else 1
 
 

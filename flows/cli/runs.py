@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
+from evaluation.redact import redact
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli.logs import console_for
@@ -28,7 +29,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     sweep = prepare_sweep(args.spec)
     check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
-    print(format_plan(make_plan(sweep.spec, len(sweep.suite.cases))))
+    print(redact(format_plan(make_plan(sweep.spec, len(sweep.suite.cases)))))
     for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
         print(f"warning: {line}")
     name = args.experiment or sweep.spec.name

@@ -161,3 +161,37 @@ def test_deploy_to_a_missing_work_pool_says_which_pool_to_create_and_how() -> No
         asyncio.run(check_server(deployments))
     assert "no work pool 'no-such'" in str(info.value)
     assert "prefect work-pool create no-such --type process" in str(info.value)
+
+
+def test_plan_never_prints_a_hosts_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("EVALFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'r.db'}")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: t\nsuite: {REPO / 'benchmarks/suites/qa-short.jsonl'}\nmodels: [llama3:8b]\n"
+        f"hosts: [{{name: gpu, url: 'http://ana:{SECRET}@gpu:11434'}}]\n"
+    )
+    assert main(["plan", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "http://ana:***@gpu:11434" in out and SECRET not in out
+
+
+def test_log_handlers_write_no_credentials() -> None:
+    import io
+    import logging
+
+    from flows.cli.logs import redact_logs
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("evalflow.test.redaction")
+    logger.addHandler(handler)
+    try:
+        redact_logs()
+        logger.warning("retrying %s", f"http://ana:{SECRET}@gpu:11434/api/chat")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == "retrying http://ana:***@gpu:11434/api/chat\n"
