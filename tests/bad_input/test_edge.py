@@ -195,3 +195,26 @@ def test_log_handlers_write_no_credentials() -> None:
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == "retrying http://ana:***@gpu:11434/api/chat\n"
+
+
+def test_the_preflight_refuses_a_rag_embedding_model_the_host_lacks(tmp_path: Path) -> None:
+    """The pipeline's embed_model was never checked (only a metric's): on real Ollama
+    the run failed midway instead of being refused."""
+    from evaluation.errors import BackendError
+    from evaluation.run._preflight import check_before_run
+    from evaluation.run._sweep import prepare_sweep
+    from tests.conftest import REPO
+    from tests.support.standin_ollama import StandInConfig, running_standin
+
+    (tmp_path / "corpus.jsonl").write_text('{"id": "a", "text": "Paris is in France."}\n')
+    with running_standin(StandInConfig(models=("llama3:latest",))) as standin:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(
+            f"name: t\nsuite: {REPO / 'benchmarks/suites/qa-short.jsonl'}\n"
+            "models: [llama3:latest]\n"
+            "pipeline: {name: rag, corpus: corpus.jsonl, embed_model: nomic-embed-text}\n"
+            f"hosts: [{{name: gpu, url: '{standin.url}'}}]\n"
+        )
+        sweep = prepare_sweep(spec)
+        with pytest.raises(BackendError, match="nomic-embed-text"):
+            check_before_run(sweep)
