@@ -212,6 +212,13 @@ def error_line(exc: BaseException) -> tuple[int, str]:
         return EXIT_BAD_INPUT, redact(str(exc))
     if isinstance(exc, OSError) and exc.errno in _PATH_ERRNOS and exc.filename:
         return EXIT_BAD_INPUT, one_line(f"{exc.filename}: {exc.strerror}")
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from evaluation.storage.db import storage_problem
+
+        if isinstance(exc, SQLAlchemyError):  # not its statement, nor the parameters
+            return EXIT_FAILED, f"the results database: {storage_problem(exc)}"
     what = one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     return (
         EXIT_FAILED,

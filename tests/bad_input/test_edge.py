@@ -91,8 +91,9 @@ def test_a_storage_error_is_one_line_naming_the_database_without_the_statement(
 
 def test_the_stored_reason_of_a_failed_run_is_one_short_line() -> None:
     exc = IntegrityError("INSERT INTO generation ...", {"output": "x" * 4000}, Exception("boom"))
-    reason = failure_reason(exc)
-    assert "\n" not in reason and len(reason) <= 500
+    assert failure_reason(exc) == "the results database: Exception: boom"
+    long = RuntimeError("first\n" + "y" * 4000)
+    assert "\n" not in failure_reason(long) and len(failure_reason(long)) <= 500
 
 
 def test_an_error_that_is_not_the_users_is_one_line_exit_1_with_the_traceback_under_v(
