@@ -93,7 +93,7 @@ def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[l
             engine.dispose()
     except (SQLAlchemyError, StorageError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"note: no measurements read from the results database: {first}")
+        print(f"note: no measurements read from the results database: {redact(first)}")
         return [], set()
     return measured, stored
 
