@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -1436,16 +1437,26 @@ def not_json_host() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, not_json_host: str) -> Iterator[World]:
-    w = World(tmp_path)
-    w.judge_url = not_json_host
-    engine = make_engine(w.db)
+@pytest.fixture(scope="module")
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results database holding one experiment, ``demo``: built once, copied per case."""
+    path = tmp_path_factory.mktemp("template") / "results.db"
+    engine = make_engine(f"sqlite:///{path}")
     with session_scope(engine) as session:
         add_experiment(
             session, "demo", make_suite(3), {make_config(): {"exact_match": [1.0, 0.0, 1.0]}}
         )
-    engine.dispose()
+    engine.dispose()  # the last connection closed: the WAL is checkpointed into the file
+    return path
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, not_json_host: str, demo_database: Path
+) -> Iterator[World]:
+    w = World(tmp_path)
+    w.judge_url = not_json_host
+    shutil.copyfile(demo_database, w.db_path)
     monkeypatch.setenv("EVALFLOW_DATABASE_URL", w.db)
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     monkeypatch.syspath_prepend(str(tmp_path))  # user pipeline modules written there
