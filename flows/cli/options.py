@@ -34,7 +34,6 @@ def whole_number(minimum: int = 1) -> Callable[[str], int]:
             raise _refuse(f"a whole number >= {minimum}", text)
         return int(stripped)
 
-    parse.__name__ = "whole number"
     return parse
 
 
@@ -74,7 +73,6 @@ def number(
             raise _refuse(expected, text)
         return value
 
-    parse.__name__ = "number"
     return parse
 
 
