@@ -163,12 +163,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+SQLITE_READONLY = 8  # the primary result code of every SQLITE_READONLY_* error
+
+
 def storage_problem(exc: BaseException) -> str:
     """What the database (or its driver) said, in one line: never the statement or its
     parameters, which SQLAlchemy appends (model outputs, kilobytes of them)."""
     cause = getattr(exc, "orig", None) or exc
     first = (str(cause).strip().splitlines() or [""])[0].split(" [SQL: ")[0]
-    return one_line(f"{type(cause).__name__}: {first}" if first else type(cause).__name__)
+    said = one_line(f"{type(cause).__name__}: {first}" if first else type(cause).__name__)
+    if (getattr(cause, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_READONLY:
+        return f"it is read-only ({said}); check the permissions of the file and its folder"
+    return said
 
 
 def database_name(engine: Engine) -> str:

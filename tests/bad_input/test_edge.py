@@ -219,3 +219,18 @@ def test_the_preflight_refuses_a_rag_embedding_model_the_host_lacks(tmp_path: Pa
         sweep = prepare_sweep(spec)
         with pytest.raises(BackendError, match="nomic-embed-text"):
             check_before_run(sweep)
+
+
+def test_a_read_only_database_is_named_as_such_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "r.db"
+    with sqlite3.connect(path) as connection:  # a database without evalflow's tables yet
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    assert main(["--database", read_only, "experiments"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: cannot open the results database {read_only}: it is read-only")
+    assert "check the permissions" in line and "[SQL" not in line
