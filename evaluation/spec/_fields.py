@@ -70,6 +70,20 @@ def field_marks(text: str) -> dict[str, tuple[Mark, Mark]]:
     return marks
 
 
+def locate(
+    marks: dict[str, tuple[Mark, Mark]], field: str, *, at_key: bool = False
+) -> Mark | None:
+    """Where ``field`` is (its value, or ``at_key`` its key); for a field that is
+    missing, where the mapping that should hold it is."""
+    name: str | None = field
+    while name is not None and name not in marks:
+        name, at_key = _parent(name), False
+    if name is None:
+        return None
+    key, value = marks[name]
+    return key if at_key else value
+
+
 def _parent(field: str) -> str | None:
     """``grid.temperature[0]`` -> ``grid.temperature`` -> ``grid`` -> ``""`` -> None."""
     if not field:
@@ -110,14 +124,7 @@ class FieldReader:
         mapping that should hold it is."""
         if self.path is None or field == DOCUMENT:
             return None
-        marks = self._read_marks()
-        name: str | None = field
-        while name is not None and name not in marks:
-            name, at_key = _parent(name), False
-        if name is None:
-            return None
-        key, value = marks[name]
-        return key if at_key else value
+        return locate(self._read_marks(), field, at_key=at_key)
 
     def check(self, ok: bool, field: str, message: str) -> None:
         if not ok:
