@@ -70,9 +70,7 @@ def field_marks(text: str) -> dict[str, tuple[Mark, Mark]]:
     return marks
 
 
-def locate(
-    marks: dict[str, tuple[Mark, Mark]], field: str, *, at_key: bool = False
-) -> Mark | None:
+def locate(marks: dict[str, tuple[Mark, Mark]], field: str, *, at_key: bool = False) -> Mark | None:
     """Where ``field`` is (its value, or ``at_key`` its key); for a field that is
     missing, where the mapping that should hold it is."""
     name: str | None = field

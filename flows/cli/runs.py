@@ -238,12 +238,25 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     from flows.rescore import rescore
     from flows.run_control import prefect_api
 
-    console_for(args)
     metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
+    _check_rescore(args, metrics)
+    console_for(args)
     with prefect_api():
         rescore(experiment=args.experiment, metrics=metrics, database=args.database)
     print(leaderboard_text(args, args.experiment))
     return 0
+
+
+def _check_rescore(args: argparse.Namespace, metrics: list[str] | None) -> None:
+    """Refuse an unknown experiment or metric before Prefect starts (seconds)."""
+    from evaluation.metrics import get_metric
+    from evaluation.storage.db import open_database, session_scope
+    from evaluation.storage.repository import get_experiment
+
+    with session_scope(open_database(args.database, create=False)) as session:
+        get_experiment(session, args.experiment)
+    for name in metrics or ():
+        get_metric(name)
 
 
 def _level_options(p: argparse.ArgumentParser) -> None:

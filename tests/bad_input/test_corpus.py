@@ -1181,6 +1181,12 @@ SURFACE_CASES = [
     ),
     Bad("verb-rescore-unknown", "cli", cli("rescore", "nope"), ("no experiment", "nope")),
     Bad(
+        "verb-rescore-metric-unknown",
+        "cli",
+        cli("rescore", "demo", "--metrics", "exact_match,rougel"),
+        ("unknown metric 'rougel'",),
+    ),
+    Bad(
         "verb-report-unknown",
         "cli",
         cli("report", "nope", "--out", "ROOT/r.html"),
