@@ -121,6 +121,8 @@ async def check_server(deployments: list[RunnerDeployment]) -> list[str]:
     warnings for schedules the other kind already runs (the sweep would run twice)."""
     warnings, clashes = [], []
     async with get_client() as client:
+        for pool in dict.fromkeys(d.work_pool_name for d in deployments if d.work_pool_name):
+            await _require_pool(client, pool)
         for deployment in deployments:
             name, pool = _full_name(deployment), deployment.work_pool_name
             existing = await _read(client, name)
@@ -143,6 +145,18 @@ async def check_server(deployments: list[RunnerDeployment]) -> list[str]:
     if clashes:
         raise EvalError("; ".join(clashes))
     return warnings
+
+
+async def _require_pool(client, pool: str) -> None:
+    """Refuse, in one line saying how to create it, a work pool the server lacks."""
+    try:
+        await client.read_work_pool(pool)
+    except ObjectNotFound:
+        raise EvalError(
+            f"--pool {pool!r}: the Prefect server at {client.api_url} has no work pool "
+            f"{pool!r}; create it with: prefect work-pool create {pool} --type process "
+            "(then rerun, and start a worker on each GPU host)"
+        ) from None
 
 
 async def _read(client, name: str):

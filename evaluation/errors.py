@@ -2,7 +2,7 @@
 
     EvalError
     ├── SuiteError            a suite file is invalid (file, line, field)
-    ├── SpecError             a sweep spec is invalid (field)
+    ├── SpecError             a sweep spec is invalid (file, line, column, field)
     ├── MetricError           a metric is unknown or cannot score an output
     ├── StorageError          the results database refused an operation
     └── BackendError          a model server failed a request (host, model)
@@ -44,12 +44,24 @@ class SuiteError(EvalError):
 
 
 class SpecError(EvalError):
-    """A sweep spec is invalid; ``field`` is the dotted path of the offending value."""
+    """A sweep spec is invalid; ``field`` is the dotted path of the offending value,
+    ``line`` and ``column`` (1-based) where it is in the file, when known."""
 
-    def __init__(self, message: str, *, field: str, path: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
         self.field = field
         self.path = path
-        where = f"{path}: " if path else ""
+        self.line = line
+        self.column = column
+        at = "" if line is None else f":{line}" + ("" if column is None else f":{column}")
+        where = f"{path}{at}: " if path else ""
         named = "" if field == "<document>" else f"field '{field}': "  # the whole file
         super().__init__(f"{where}{named}{message}")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from evaluation.errors import EvalError
+from evaluation.redact import redact
 
 DATABASE_URL_ENV = "EVALFLOW_DATABASE_URL"
 HOME_ENV = "EVALFLOW_HOME"
@@ -22,7 +23,7 @@ class SettingError(EvalError):
 
     def __init__(self, variable: str, value: str, expected: str) -> None:
         self.variable = variable
-        super().__init__(f"environment variable {variable}={value!r}: {expected}")
+        super().__init__(f"environment variable {variable}={redact(repr(value))}: {expected}")
 
 
 def evalflow_home() -> Path:
@@ -55,17 +56,16 @@ def check_database_url(url: str, source: str) -> str:
         "expected a SQLAlchemy URL such as sqlite:///path/results.db or "
         "postgresql+psycopg2://user@host/db"
     )
-    if source.startswith("-"):
-        raise EvalError(f"{source} {url!r}: {expected}")
-    raise SettingError(source, url, expected)
+    raise _refused(source, url, expected)
 
 
-def ollama_url(value: str | None = None) -> str:
+def ollama_url(value: str | None = None, *, source: str = OLLAMA_HOST_ENV) -> str:
     """The Ollama server's base URL from ``value`` (default ``$OLLAMA_HOST``), read as
     Ollama's own CLI reads it (``envconfig.Host()``): ``host:port``, ``scheme://host:port``
     or a bare host; no scheme means http and port 11434, ``http://host`` means port 80,
     ``https://host`` port 443; unset means ``http://127.0.0.1:11434``. Where Ollama warns
-    and falls back to the default port, evalflow refuses (SettingError)."""
+    and falls back to the default port, evalflow refuses: an error naming ``source`` (the
+    variable, or the option such as ``--url`` the value came from)."""
     raw = os.environ.get(OLLAMA_HOST_ENV, "") if value is None else value
     text = raw.strip().strip("\"'").strip()
     default_port = OLLAMA_DEFAULT_PORT
@@ -75,8 +75,9 @@ def ollama_url(value: str | None = None) -> str:
     elif scheme in ("http", "https"):
         default_port = 80 if scheme == "http" else 443
     else:
-        raise SettingError(OLLAMA_HOST_ENV, raw, "expected http:// or https:// (or no scheme)")
+        raise _refused(source, raw, "expected http:// or https:// (or no scheme)")
     hostport, _, path = hostport.partition("/")
+    userinfo, at, hostport = hostport.rpartition("@")
     host, port = _split_host_port(hostport)
     if host == "":  # ":11434": Go dials the local system
         host = "127.0.0.1"
@@ -84,15 +85,24 @@ def ollama_url(value: str | None = None) -> str:
         host, port = "127.0.0.1", str(default_port)
         if hostport:
             host = hostport.strip("[]")
+        if hostport.count(":") > 1 and not _is_ipv6(host):  # host:port:extra
+            raise _refused(source, raw, "expected host:port, e.g. 127.0.0.1:11434 (one port)")
     if not port.isdigit() or not 0 < int(port) <= 65535:
-        raise SettingError(
-            OLLAMA_HOST_ENV, raw, f"invalid port {port!r}; expected host:port, e.g. 127.0.0.1:11434"
+        raise _refused(
+            source, raw, f"invalid port {port!r}; expected host:port, e.g. 127.0.0.1:11434"
         )
     shown = f"[{host}]" if _is_ipv6(host) else host
-    url = f"{scheme}://{shown}:{port}" + (f"/{path}".rstrip("/") if path else "")
+    url = f"{scheme}://{userinfo}{at}{shown}:{port}" + (f"/{path}".rstrip("/") if path else "")
     if not urlsplit(url).hostname:
-        raise SettingError(OLLAMA_HOST_ENV, raw, "expected host:port, e.g. 127.0.0.1:11434")
+        raise _refused(source, raw, "expected host:port, e.g. 127.0.0.1:11434")
     return url
+
+
+def _refused(source: str, value: str, expected: str) -> EvalError:
+    """The error for a bad ``value`` from ``source``: an option (``--url``) or a variable."""
+    if source.startswith("-"):
+        return EvalError(f"{source} {redact(repr(value))}: {expected}")
+    return SettingError(source, value, expected)
 
 
 def _split_host_port(hostport: str) -> tuple[str | None, str]:

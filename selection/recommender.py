@@ -91,6 +91,8 @@ def recommend(
     try:
         with engine_for(engine, database_url) as bound, Session(bound) as session:
             answer = _answer(session, request, candidates)
+            if answer.status == "unavailable":  # a refusal (no such version): nothing logged
+                return answer
             log = RecommendationLog(
                 task_type=task_type,
                 status=answer.status,

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
+from evaluation.backends.base import Backend, GenerationRequest, GenerationResult, ModelInfo
 from evaluation.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,25 @@ async def embed_with_retries(
     """``backend.embed`` retried as ``generate_with_retries`` retries a generation;
     returns (vectors, attempts used)."""
     return await _with_retries(lambda: backend.embed(model, texts), model, policy, slot, sleep, rng)
+
+
+HOST_CHECK_POLICY = RetryPolicy(max_attempts=3, base_delay_s=0.25, max_delay_s=1.0)
+"""Asking a host for its models before a run (or in `doctor`): a dropped connection is
+tried again, as a generation's would be, before the host is called down (~0.4 s more
+for a host that really is down)."""
+
+
+async def list_models_with_retries(
+    backend: Backend,
+    *,
+    policy: RetryPolicy = HOST_CHECK_POLICY,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> list[ModelInfo]:
+    """``backend.list_models`` retried on retryable errors (connection reset, 5xx)."""
+    models, _ = await _with_retries(
+        backend.list_models, "(its model list)", policy, None, sleep, None
+    )
+    return models
 
 
 async def _with_retries(

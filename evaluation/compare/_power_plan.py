@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.compare._comparison import find_experiment
+from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
 from evaluation.run._scoring import TIMING_METRICS
 from evaluation.run._sweep import prepare_sweep
@@ -107,6 +108,12 @@ def plan_for_spec(
     """The plan for a sweep spec; the pilot is ``pilot_name``, else the stored experiment
     named like the spec, else none (the stated assumption)."""
     sweep = prepare_sweep(spec_path)
+    binary = [m for m in sweep.metrics if get_metric(m).score_type == "binary"]
+    if binary and not delta < 1:
+        raise EvalError(
+            f"--delta {delta:g}: {binary[0]} scores each case 0 or 1, so a difference "
+            "between two configs is below 1 (e.g. 0.05 for five points)"
+        )
     pilot = None
     with session_scope(make_engine(database_url)) as session:
         if not pilot_name and any(e.name == sweep.spec.name for e in list_experiments(session)):

@@ -43,6 +43,8 @@ class PipelineParameter:
             expected = {int: "an integer", float: "a number", bool: "true or false",
                         str: "text", dict: "a mapping of names to prompts"}[self.kind]  # fmt: skip
             return f"{self.name} must be {expected}, got {value!r}"
+        if self.kind is dict and not value:
+            return f"{self.name} must name at least one prompt, got {{}}"
         if self.kind is dict and not all(
             isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()
         ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import traceback
 
 from evaluation.pipelines import _builtins
 from evaluation.pipelines._contract import Pipeline, declared
@@ -44,6 +45,16 @@ class PipelineNotFound(LookupError):
     """The name is no built-in and does not import as an async function."""
 
 
+def _import_problem(exc: Exception) -> str:
+    """One line on why importing a user's module failed (a SyntaxError's file and line)."""
+    if isinstance(exc, SyntaxError):
+        return f"{exc.filename}:{exc.lineno}: {type(exc).__name__}: {exc.msg}"
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f"{frame[0].filename}:{frame[0].lineno}: " if frame else ""
+    text = " ".join(str(exc).split())
+    return f"{where}{type(exc).__name__}" + (f": {text}" if text else "")
+
+
 def resolve(name: str) -> Pipeline:
     """The pipeline ``name`` names; ``PipelineNotFound`` says why not."""
     if name in BUILTINS:
@@ -58,6 +69,10 @@ def resolve(name: str) -> Pipeline:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PipelineNotFound(f"pipeline {name!r}: cannot import {module_name}: {exc}") from exc
+    except Exception as exc:  # the user's module raised at import: say what and where
+        raise PipelineNotFound(
+            f"pipeline {name!r}: cannot import {module_name}: {_import_problem(exc)}"
+        ) from exc
     function = getattr(module, function_name, None)
     if function is None:
         raise PipelineNotFound(f"pipeline {name!r}: {module_name} has no {function_name}")

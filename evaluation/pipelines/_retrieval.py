@@ -12,6 +12,8 @@ import numpy as np
 from evaluation.errors import SpecError
 from evaluation.pipelines._chunking import Unit, chunk_text
 
+DOCUMENT = "<document>"  # SpecError's field for a whole file (evaluation.spec._fields)
+
 
 @dataclass(frozen=True)
 class CorpusChunk:
@@ -36,25 +38,30 @@ def load_corpus(path: str) -> tuple[tuple[str, str], ...]:
     line). Read once per process: every config and case of a sweep shares it."""
     documents = []
     seen: set[str] = set()
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text ({exc.reason})", field=DOCUMENT, path=path) from exc
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        where = f"{path}:{number}"
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise SpecError(f"line {number}: not JSON ({exc.msg})", path=path) from exc
+            raise SpecError(f"not JSON ({exc.msg})", field=DOCUMENT, path=where) from exc
         if not (
             isinstance(row, dict)
             and isinstance(row.get("id"), str)
             and isinstance(row.get("text"), str)
         ):
-            raise SpecError(f'line {number}: expected {{"id": text, "text": text}}', path=path)
+            raise SpecError('expected {"id": text, "text": text}', field=DOCUMENT, path=where)
         if row["id"] in seen:
-            raise SpecError(f"line {number}: duplicate document id {row['id']!r}", path=path)
+            raise SpecError(f"duplicate document id {row['id']!r}", field=DOCUMENT, path=where)
         seen.add(row["id"])
         documents.append((row["id"], row["text"]))
     if not documents:
-        raise SpecError("the corpus has no documents", path=path)
+        raise SpecError("the corpus has no documents", field=DOCUMENT, path=path)
     return tuple(documents)
 
 

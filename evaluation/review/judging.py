@@ -60,8 +60,8 @@ async def judge_experiment(
     seed: int = 0,
 ) -> JudgeRun:
     """Grade the experiment's outputs (and its review pairs) with ``judge``; the host
-    and the judge model are checked first."""
-    await judge.preflight()
+    and the judge model are checked first (after the experiment and configs, which need
+    no host)."""
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
         experiment_id = int(row.id)
@@ -76,6 +76,7 @@ async def judge_experiment(
             pairs = _review_pairs(session, experiment_id, chosen, pairs_per_config_pair, seed)
         cases = _cases(session, {*gens["case_uid"], *pairs["case_uid"]})
         outputs = _outputs(session, {*pairs["generation_a"], *pairs["generation_b"]})
+    await judge.preflight()
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def grade(g):

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend
+from evaluation.backends.retry import list_models_with_retries
 from evaluation.errors import BackendError, EvalError, StorageError
 
 Status = Literal["ok", "warn", "fail"]
@@ -69,9 +70,9 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
     from sqlalchemy import create_engine, inspect, text
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from evaluation.storage.db import _redact
+    from evaluation.redact import redact
 
-    where = _redact(url)
+    where = redact(url)
     try:
         engine = create_engine(url, connect_args=_connect_timeout(url, timeout_s))
         try:
@@ -80,7 +81,8 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
                 tables = set(inspect(connection).get_table_names())
         finally:
             engine.dispose()
-    except (SQLAlchemyError, ArgumentError, StorageError) as exc:
+    except (SQLAlchemyError, ArgumentError, StorageError, ImportError, ValueError) as exc:
+        # ImportError: the URL's driver is not installed; ValueError: e.g. a port not a number
         return Check("database", "fail", f"{where}: {_first_line(exc)}")
     missing = [t for t in EXPECTED_TABLES if t not in tables]
     facts = {"url": where, "dialect": engine.dialect.name}
@@ -121,7 +123,7 @@ async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: floa
 async def _host(backend: Backend, wanted: list[str]) -> Check:
     host = backend.host
     component = f"host {host.name}"
-    have = await backend.list_models()
+    have = await list_models_with_retries(backend)
     facts: dict[str, Any] = {"url": host.url, "kind": host.kind, "slots": host.slots}
     facts["models"] = sorted(m.name for m in have)
     version = getattr(backend, "version", None)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend, ModelInfo
+from evaluation.backends.retry import list_models_with_retries
 from evaluation.errors import BackendError, BackendUnavailable
 from evaluation.spec import HostSpec
 
@@ -33,7 +34,7 @@ class HostCheck:
 
 async def _check(backend: Backend, wanted: list[str]) -> HostCheck:
     try:
-        have = await backend.list_models()
+        have = await list_models_with_retries(backend)
     except BackendError as exc:
         if not exc.retryable:
             raise

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.backends import Backend, make_backend
-from evaluation.errors import SpecError
 from evaluation.run._work import WorkItem, WorkKey
 from evaluation.spec import Config, SweepSpec, load_spec, make_plan
+from evaluation.spec._fields import FieldReader
 from evaluation.suites import Suite, load_suite
 
 
@@ -32,12 +32,9 @@ class Sweep:
     def models(self) -> tuple[str, ...]:
         """Every model the sweep calls (preflight checks each): the configs' models, then
         their pipelines' embedding models."""
-        embedders = [
-            c.pipeline.params["embed_model"]
-            for c in self.configs
-            if c.pipeline is not None and "embed_model" in c.pipeline.params
-        ]
-        return tuple(dict.fromkeys([c.model for c in self.configs] + embedders))
+        return tuple(
+            dict.fromkeys([c.model for c in self.configs] + pipeline_embedders(self.configs))
+        )
 
     @property
     def embed_models(self) -> tuple[str, ...]:
@@ -62,6 +59,16 @@ class Sweep:
         return [item for item in items if item.key not in done] if done else items
 
 
+def pipeline_embedders(configs: Iterable[Config]) -> list[str]:
+    """The embedding models the configs' pipelines call (rag's ``embed_model``, a
+    generation-table parameter, or one a user pipeline declares)."""
+    found = []
+    for c in configs:
+        if c.pipeline is not None:
+            found += [c.params.embed_model, c.pipeline.params.get("embed_model")]
+    return [m for m in dict.fromkeys(found) if isinstance(m, str) and m]
+
+
 def prepare_sweep(spec_path: str | Path) -> Sweep:
     """Load and validate everything a sweep needs, before any generation: the spec, its
     suite, the limits (``max_configs``, ``max_generations``) and that every metric can
@@ -70,26 +77,73 @@ def prepare_sweep(spec_path: str | Path) -> Sweep:
     suite = load_suite(spec.suite)
     _check_metrics(spec, suite)
     plan = make_plan(spec, len(suite.cases))  # refuses a sweep past its limits
+    _check_pipeline_embedders(spec, plan.configs)
+    if spec.strategy.race:
+        _check_race(spec, suite, len(plan.configs))
     return Sweep(spec=spec, suite=suite, configs=plan.configs)
+
+
+def _check_pipeline_embedders(spec: SweepSpec, configs: Iterable[Config]) -> None:
+    """Every embedding model a pipeline calls is served by some host (a host that is
+    up but lacks it is refused by the preflight, as for a metric's)."""
+    reader = FieldReader(str(spec.path) if spec.path is not None else None)
+    for model in pipeline_embedders(configs):
+        field = "grid.embed_model" if reader.written("grid.embed_model") else "pipeline.embed_model"
+        reader.check(
+            any(h.serves(model) for h in spec.hosts),
+            field,
+            f"the pipeline needs embedding model '{model}', which no host serves (each "
+            "lists its models); add it to a host's models",
+        )
+
+
+def _check_race(spec: SweepSpec, suite: Suite, configs: int) -> None:
+    """A race needs rivals, a metric with a better direction to judge them on (its
+    first), and a budget that buys at least its first round."""
+    from evaluation.adaptive._schedule import FIRST_ROUND
+    from evaluation.metrics import get_metric
+
+    reader = FieldReader(str(spec.path) if spec.path is not None else None)
+    reader.check(
+        configs >= 2,
+        "strategy",
+        f"a race needs at least two configs to choose between; this sweep has {configs} "
+        "(add values to the grid, or use strategy: full)",
+    )
+    first = (spec.metrics or suite.default_metrics)[0]
+    reader.check(
+        not get_metric(first).descriptive,
+        "metrics[0]" if spec.metrics else "metrics",
+        f"a race is judged on the first metric, and {first} has no better direction "
+        "(it is descriptive): put a quality metric first",
+    )
+    round_cost = min(FIRST_ROUND, len(suite.cases)) * configs * spec.samples_per_case
+    budget = spec.strategy.budget
+    reader.check(
+        budget is None or budget >= round_cost,
+        "budget",
+        f"{budget} generations cannot buy the race's first round ({round_cost}: "
+        f"{min(FIRST_ROUND, len(suite.cases))} cases x {configs} configs x "
+        f"{spec.samples_per_case} samples); raise it to at least {round_cost}",
+    )
 
 
 def _check_metrics(spec: SweepSpec, suite: Suite) -> None:
     # pulls in the scoring libraries
     from evaluation.metrics import embed_model_of, unsuited_metric
 
-    where = str(spec.path) if spec.path is not None else None
+    reader = FieldReader(str(spec.path) if spec.path is not None else None)
     for i, name in enumerate(spec.metrics):
         if reason := unsuited_metric(name, suite.task_type):
-            raise SpecError(f"{reason}; pick another metric", field=f"metrics[{i}]", path=where)
+            raise reader.error(f"metrics[{i}]", f"{reason}; pick another metric")
     # the suite's default metrics too, when the spec names none
     for i, name in enumerate(spec.metrics or suite.default_metrics):
         model = embed_model_of(name)
         if model is not None and not any(h.serves(model) for h in spec.hosts):
-            raise SpecError(
+            raise reader.error(
+                f"metrics[{i}]" if spec.metrics else "metrics",
                 f"{name} needs embedding model '{model}', which no host serves (each lists "
                 "its models); add it to a host's models",
-                field=f"metrics[{i}]" if spec.metrics else "metrics",
-                path=where,
             )
 
 

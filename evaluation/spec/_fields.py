@@ -12,11 +12,18 @@ import math
 import re
 import string
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from evaluation.errors import SpecError
 
 DOCUMENT = "<document>"  # the field named when the whole file is wrong
+MAX_INTEGER = 2**53
+"""The largest integer a spec may hold: past any sane setting, and every integer up to
+it fits a database column and a float exactly (100000000000000000000 overflowed the
+database's 64-bit integer)."""
 
 
 def child(prefix: str, key: object) -> str:
@@ -31,14 +38,91 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+Mark = tuple[int, int]  # (line, column), 1-based
+
+
+def field_marks(text: str) -> dict[str, tuple[Mark, Mark]]:
+    """Where each field of a YAML document is: dotted field (as ``child``/``item`` name
+    it) -> (its key's position, its value's position). Empty if the text is not YAML."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    marks: dict[str, tuple[Mark, Mark]] = {}
+
+    def at(node: yaml.Node) -> Mark:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    def walk(node: yaml.Node, field: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = child(field, key.value) if isinstance(key, yaml.ScalarNode) else field
+                marks.setdefault(name, (at(key), at(value)))
+                walk(value, name)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, value in enumerate(node.value):
+                marks.setdefault(item(field, index), (at(value), at(value)))
+                walk(value, item(field, index))
+
+    if root is not None:
+        marks[""] = (at(root), at(root))
+        walk(root, "")
+    return marks
+
+
+def locate(marks: dict[str, tuple[Mark, Mark]], field: str, *, at_key: bool = False) -> Mark | None:
+    """Where ``field`` is (its value, or ``at_key`` its key); for a field that is
+    missing, where the mapping that should hold it is."""
+    name: str | None = field
+    while name is not None and name not in marks:
+        name, at_key = _parent(name), False
+    if name is None:
+        return None
+    key, value = marks[name]
+    return key if at_key else value
+
+
+def _parent(field: str) -> str | None:
+    """``grid.temperature[0]`` -> ``grid.temperature`` -> ``grid`` -> ``""`` -> None."""
+    if not field:
+        return None
+    cut = max(field.rfind("."), field.rfind("["))
+    return field[:cut] if cut > 0 else ""
+
+
 class FieldReader:
-    """Reads fields of one spec file; ``path`` goes into every error."""
+    """Reads fields of one spec file; ``path`` goes into every error, with the line and
+    column of the field (read from the file when an error is raised: nothing is kept
+    for a spec that is fine)."""
 
     def __init__(self, path: str | None = None) -> None:
         self.path = path
+        self._marks: dict[str, tuple[Mark, Mark]] | None = None
 
-    def error(self, field: str, message: str) -> SpecError:
-        return SpecError(message, field=field, path=self.path)
+    def error(self, field: str, message: str, *, at_key: bool = False) -> SpecError:
+        """The error for ``field``, placed at its value (or, ``at_key``, at its key)."""
+        line, column = self.position(field, at_key=at_key) or (None, None)
+        return SpecError(message, field=field, path=self.path, line=line, column=column)
+
+    def written(self, field: str) -> bool:
+        """Whether ``field`` is written in the file (not left to its default)."""
+        return field in self._read_marks()
+
+    def _read_marks(self) -> dict[str, tuple[Mark, Mark]]:
+        if self._marks is None:
+            try:
+                text = Path(self.path).read_text(encoding="utf-8-sig") if self.path else ""
+                self._marks = field_marks(text)
+            except (OSError, UnicodeDecodeError):
+                self._marks = {}
+        return self._marks
+
+    def position(self, field: str, *, at_key: bool = False) -> Mark | None:
+        """Where ``field`` is in the file; for a field that is missing, where the
+        mapping that should hold it is."""
+        if self.path is None or field == DOCUMENT:
+            return None
+        return locate(self._read_marks(), field, at_key=at_key)
 
     def check(self, ok: bool, field: str, message: str) -> None:
         if not ok:
@@ -57,12 +141,14 @@ class FieldReader:
             raise self.error(field or DOCUMENT, f"expected a mapping, got {_type_name(value)}")
         for key in value:
             if not isinstance(key, str):
-                raise self.error(child(field, key), "keys must be text")
+                raise self.error(child(field, key), "keys must be text", at_key=True)
             if allowed is not None and key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise self.error(
-                    child(field, key), f"unknown key{hint} (allowed: {', '.join(allowed)})"
+                    child(field, key),
+                    f"unknown key{hint} (allowed: {', '.join(allowed)})",
+                    at_key=True,
                 )
         for key in required:
             if value.get(key) is None:
@@ -88,6 +174,11 @@ class FieldReader:
     def integer(self, value: Any, field: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(field, f"expected an integer, got {value!r} ({_type_name(value)})")
+        self.check(
+            abs(value) <= MAX_INTEGER,
+            field,
+            f"{value} is far beyond any sane value (at most 2**53 = {MAX_INTEGER})",
+        )
         return value
 
     def boolean(self, value: Any, field: str) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evaluation.errors import SpecError
 from evaluation.pipelines._builtins import PROMPT_VARIABLES
 from evaluation.pipelines._parameters import PARAMETERS, REQUIRED, PipelineParameter
 from evaluation.pipelines._registry import PipelineNotFound, resolve
@@ -119,6 +120,8 @@ def _values(
 def _value(
     reader: FieldReader, param: PipelineParameter, raw: Any, field: str, base_dir: Any
 ) -> Any:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        reader.integer(raw, field)  # refuses integers past any sane value
     problem = param.problem(raw)
     reader.check(problem is None, field, problem or "")
     value = param.normalise(raw)
@@ -155,5 +158,8 @@ def _corpus(reader: FieldReader, value: str, field: str, base_dir: Any) -> str:
         path = Path(base_dir) / path
     path = path.resolve()
     reader.check(path.is_file(), field, f"corpus file not found: {path}")
-    load_corpus(str(path))  # refuses a malformed corpus now, not mid-sweep
+    try:
+        load_corpus(str(path))  # refuses a malformed corpus now, not mid-sweep
+    except SpecError as exc:  # names the corpus file and line
+        raise reader.error(field, f"corpus {exc}") from exc
     return str(path)

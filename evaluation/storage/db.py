@@ -16,6 +16,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from evaluation.errors import StorageError
+from evaluation.redact import one_line, redact
 from evaluation.review import schema as review_schema
 from evaluation.settings import database_url
 from evaluation.storage import models as results_schema
@@ -47,10 +48,14 @@ def make_engine(url: str, *, create: bool = True, tables: Tables = EVALUATION_TA
             engine = create_engine(url, pool_pre_ping=True)
         if create:
             create_tables(engine, tables)
-    except SQLAlchemyError as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    except ImportError as exc:  # the URL's driver is not installed
         raise StorageError(
-            f"cannot open the results database {_redact(url)}: {first_line}"
+            f"cannot open the results database {redact(url)}: its driver is not installed "
+            f"({exc}); install it (pip install ...) or use another URL"
+        ) from exc
+    except (SQLAlchemyError, ValueError) as exc:  # ValueError: e.g. a port that is no number
+        raise StorageError(
+            f"cannot open the results database {redact(url)}: {storage_problem(exc)}"
         ) from exc
     return engine
 
@@ -101,7 +106,7 @@ def _upgrade_older_schema(engine: Engine, tables: Tables) -> None:
             f" and {len(unaddable) - 5} more" if len(unaddable) > 5 else ""
         )
         raise StorageError(
-            f"the results database {_redact(engine.url.render_as_string(hide_password=False))} "
+            f"the results database {database_name(engine)} "
             "was written by an older evalflow: it lacks "
             f"column{'s' * (len(unaddable) > 1)} {shown}; use a new database (--database or "
             "$EVALFLOW_DATABASE_URL), or export the old results with the version that wrote them"
@@ -158,14 +163,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _redact(url: str) -> str:
-    """The URL without its password, for error messages."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+SQLITE_READONLY = 8  # the primary result code of every SQLITE_READONLY_* error
+
+
+def storage_problem(exc: BaseException) -> str:
+    """What the database (or its driver) said, in one line: never the statement or its
+    parameters, which SQLAlchemy appends (model outputs, kilobytes of them)."""
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [""])[0].split(" [SQL: ")[0]
+    said = one_line(f"{type(cause).__name__}: {first}" if first else type(cause).__name__)
+    if (getattr(cause, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_READONLY:
+        return f"it is read-only ({said}); check the permissions of the file and its folder"
+    return said
+
+
+def database_name(engine: Engine) -> str:
+    """The database an engine writes to, as the user knows it: the SQLite file, else the
+    URL without its password."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return str(url.database)
+    return redact(url.render_as_string(hide_password=False))
 
 
 # SQLite allows 32,766 bound parameters per statement; rows have up to ~25 columns.
@@ -181,7 +199,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
-            raise StorageError(f"database operation failed: {exc}") from exc
+            raise StorageError(
+                f"the results database {database_name(engine)}: {storage_problem(exc)}"
+            ) from exc
         except BaseException:
             session.rollback()
             raise

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -242,6 +242,20 @@ def completed_keys(session: Session, experiment_id: int) -> set[WorkKey]:
         )
     ).all()
     return {(h, c, s) for h, c, s in rows}
+
+
+def failure_reasons(session: Session, experiment_id: int) -> list[tuple[str, int]]:
+    """The distinct reasons the experiment's failed generations give, with how many
+    give each, most frequent first (a generation that failed and then succeeded on a
+    rerun is no longer failed)."""
+    count = func.count().label("n")
+    rows = session.exec(
+        select(Generation.error, count)
+        .where(Generation.experiment_id == experiment_id, Generation.status == "failed")
+        .group_by(Generation.error)
+        .order_by(count.desc(), Generation.error)
+    ).all()
+    return [(error or "no reason recorded", n) for error, n in rows]
 
 
 def generation_row(experiment_id: int, record: GenerationRecord) -> dict[str, Any]:

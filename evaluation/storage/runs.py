@@ -144,7 +144,16 @@ def experiment_status(session: Session, experiment: Experiment) -> ExperimentSta
 
 
 def failure_reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """The reason stored for a run that ``exc`` ended: one line, no credentials, short
+    (a driver's error may carry a statement and its parameters; see db.storage_problem)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from evaluation.redact import one_line
+    from evaluation.storage.db import storage_problem
+
+    if isinstance(exc, SQLAlchemyError):  # never the statement and its parameters
+        return f"the results database: {storage_problem(exc)}"
+    return one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
 def busy_message(name: str, run: ExperimentRun) -> str:

@@ -4,6 +4,7 @@ Each verb group is a module with a ``register(sub)``; add a new group to ``VERB_
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import os
 import sys
@@ -13,9 +14,13 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 from evaluation.errors import EvalError
+from evaluation.redact import one_line, redact
 from flows.cli import ops, results, review, runs, selection, stats, view
 
 VERB_GROUPS = (runs, results, stats, ops, review, selection, view)
+
+EXIT_FAILED = 1  # the command failed (a run with failed generations, an unhealthy host ...)
+EXIT_BAD_INPUT = 2  # refused: an option, a file, a setting the user gave
 
 
 #: One example per verb, shown at the end of its --help.
@@ -46,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``error: ...``, exit 2) like every other."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"error: {self.prog}: {redact(message)} (see {self.prog} --help)\n")
 
 
 class _Help(argparse.RawDescriptionHelpFormatter):
@@ -168,16 +173,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     # telemetry endpoint (machines without internet); a user's own setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # a bad option: one line, exit 2 (options.py)
     args.argv = argv
     try:
         with _database_in_environment(args):
             return args.func(args)
-    except EvalError as exc:
-        if args.verbose:
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # the edge: whatever went wrong, one line (-v: the traceback)
+        if args.verbose:
+            traceback.print_exc()
+        code, line = error_line(exc)
+        print(f"error: {line}", file=sys.stderr)
+        return code
+
+
+#: OSError numbers that mean a path the user gave cannot be used (not evalflow's fault).
+_PATH_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EEXIST,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.EROFS,
+        errno.ENAMETOOLONG,
+    }
+)
+
+
+def error_line(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one line (credentials masked) for an error that ended a
+    command: 2 for bad input (an EvalError, a path that cannot be used), 1 for anything
+    else, which is evalflow's failure, not the user's."""
+    if isinstance(exc, EvalError):  # a suite's several problems keep their own lines
+        return EXIT_BAD_INPUT, redact(str(exc))
+    if isinstance(exc, OSError) and exc.errno in _PATH_ERRNOS and exc.filename:
+        return EXIT_BAD_INPUT, one_line(f"{exc.filename}: {exc.strerror}")
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from evaluation.storage.db import storage_problem
+
+        if isinstance(exc, SQLAlchemyError):  # not its statement, nor the parameters
+            return EXIT_FAILED, f"the results database: {storage_problem(exc)}"
+    what = one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    return (
+        EXIT_FAILED,
+        f"evalflow failed: {what} (not a problem with your input; -v shows the traceback)",
+    )

@@ -61,6 +61,33 @@ class _Verbosity(logging.Filter):
         return not (self.prefect_dir and record.pathname.startswith(self.prefect_dir))
 
 
+class _Redacting(logging.Filter):
+    """For every handler (console, Prefect's API, files): credentials in a log record's
+    text are masked (evaluation/redact.py) before it is written anywhere."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from evaluation.redact import redact
+
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def redact_logs() -> None:
+    """Mask credentials in what every configured log handler writes. Call after Prefect
+    is imported (it configures its handlers on import)."""
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]  # fmt: skip
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, _Redacting) for f in handler.filters):
+                handler.addFilter(_Redacting())
+
+
 def _console_handlers() -> list[logging.Handler]:
     return [h for h in logging.getLogger().handlers if type(h).__name__ == "PrefectConsoleHandler"]
 
@@ -85,6 +112,7 @@ def console_for(args: argparse.Namespace) -> None:
     line (see :func:`quiet_expected_errors`) and INFO as ``-q``/``-v`` ask. Call after
     Prefect is imported."""
     quiet_expected_errors(args.verbose)
+    redact_logs()
     level = verbosity(args)
     for handler in _console_handlers():
         for old in [f for f in handler.filters if isinstance(f, _Verbosity)]:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.errors import EvalError
+from evaluation.redact import redact
+from flows.cli import options
 from flows.cli._database import open_engine
 
 if TYPE_CHECKING:  # the checks import the backends: only `doctor` and `health` need them
@@ -25,14 +26,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "doctor", help="check the Prefect API, the results database and every host of a spec"
     )
     p.add_argument("spec", type=Path, nargs="?", help="a sweep spec whose hosts to check")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per check")
+    p.add_argument(
+        "--timeout", type=options.seconds, default=DEFAULT_TIMEOUT_S, help="seconds per check"
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser(
         "health", help="exit 0 when healthy, 1 when not (for supervisors and orchestrators)"
     )
     p.add_argument("spec", type=Path, nargs="?", help="a sweep spec whose hosts to check")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per check")
+    p.add_argument(
+        "--timeout", type=options.seconds, default=DEFAULT_TIMEOUT_S, help="seconds per check"
+    )
     p.set_defaults(func=cmd_health)
 
     p = sub.add_parser(
@@ -46,10 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "deploy", help="register the deployments on a work pool, for a worker per GPU host"
     )
-    p.add_argument("--pool", default="evalflow", help="the work pool (create it first)")
+    p.add_argument(
+        "--pool", type=options.text, default="evalflow", help="the work pool (create it first)"
+    )
     p.add_argument(
         "--source",
-        type=Path,
+        type=options.existing_folder,
         default=REPO,
         help="the checkout workers run from: the same path on every worker host",
     )
@@ -68,20 +75,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _schedule_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--nightly-spec",
-        type=Path,
+        type=options.existing_file,
         default=DEMO_SPEC,
         help="the spec the nightly regression sweep runs (default: the simulated demo)",
     )
-    parser.add_argument("--nightly-cron", default="0 2 * * *", help="when the nightly sweep runs")
     parser.add_argument(
-        "--retrain-cron", default="0 4 * * 0", help="when the selector is retrained"
+        "--nightly-cron",
+        type=options.cron,
+        default="0 2 * * *",
+        help="when the nightly sweep runs",
     )
-    parser.add_argument("--timezone", default="UTC", help="of the two schedules")
+    parser.add_argument(
+        "--retrain-cron",
+        type=options.cron,
+        default="0 4 * * 0",
+        help="when the selector is retrained",
+    )
+    parser.add_argument(
+        "--timezone", type=options.timezone, default="UTC", help="of the two schedules"
+    )
 
 
 def _schedule_kwargs(args: argparse.Namespace) -> dict:
-    if not args.nightly_spec.is_file():
-        raise EvalError(f"nightly spec {args.nightly_spec} does not exist")
     return {
         "nightly_spec": args.nightly_spec,
         "nightly_cron": args.nightly_cron,
@@ -134,7 +149,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from evaluation.settings import database_url
 
     report = asyncio.run(diagnose(args.spec, database_url(args.database), args.timeout))
-    print(report.render_text())
+    print(redact(report.render_text()))
     return 0 if report.healthy else 1
 
 
@@ -142,7 +157,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     from evaluation.settings import database_url
 
     report = asyncio.run(diagnose(args.spec, database_url(args.database), args.timeout))
-    print(report.one_line())
+    print(redact(report.one_line()))
     return 0 if report.healthy else 1
 
 

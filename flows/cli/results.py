@@ -4,9 +4,32 @@ they import no Prefect and answer at once."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from flows.cli import options
 from flows.cli._database import open_engine
+
+SHOWN_REASONS = 5
+
+
+def failure_lines(session, experiment) -> list[str]:
+    """The failed generations of ``experiment``: how many, their distinct reasons with
+    counts (the first few), and where to read every one."""
+    from evaluation.redact import one_line
+    from evaluation.storage.repository import failure_reasons
+
+    reasons = failure_reasons(session, experiment.id)
+    if not reasons:
+        return []
+    total = sum(n for _, n in reasons)
+    lines = [f"{total} failed generation{'s' * (total != 1)}, by reason:"]
+    lines += [f"  {n} x {one_line(reason, limit=300)}" for reason, n in reasons[:SHOWN_REASONS]]
+    if len(reasons) > SHOWN_REASONS:
+        lines.append(f"  ... and {len(reasons) - SHOWN_REASONS} other reasons")
+    lines.append(
+        f"every one: evalflow view {experiment.name} (or evalflow export {experiment.name} "
+        "--level generations)"
+    )
+    return lines
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -20,17 +43,22 @@ def cmd_show(args: argparse.Namespace) -> int:
         state = experiment_status(session, experiment)
         board = load_leaderboard(session, args.experiment)
         stored = len(completed_keys(session, experiment.id))
+        failures = failure_lines(session, experiment)
     reason = f": {state.reason}" if state.reason else ""
     if state.status != "completed":
         print(f"Status: {state.status}{reason}")
     if board.metrics:
         print(render_text(board, wide=args.wide))
+        if failures:
+            print("\n" + "\n".join(failures))
         return 0
     rerun = f"evalflow run {experiment.spec_path}" if experiment.spec_path else "evalflow run SPEC"
     print(
         f"No results for {experiment.name!r}: {stored} generations stored, none scored "
         f"(status {state.status}). Rerun to resume: {rerun}"
     )
+    for line in failures:
+        print(line)
     return 1
 
 
@@ -60,7 +88,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     with session_scope(open_engine(args)) as session:
         paths = export_experiment(
-            session, args.experiment, out_dir=Path(args.out), fmt=args.format, levels=args.level
+            session, args.experiment, out_dir=args.out, fmt=args.format, levels=args.level
         )
     for path in paths:
         print(path)
@@ -95,5 +123,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["generations", "scores", "aggregates", "comparisons", "ratings", "judgements"],
         help="what to export (repeatable; default: all)",
     )
-    p.add_argument("--out", default=".", help="output folder")
+    p.add_argument(
+        "--out",
+        type=options.output_folder,
+        default=".",
+        help="output folder, created if missing; its EXPERIMENT-LEVEL files are replaced",
+    )
     p.set_defaults(func=cmd_export)

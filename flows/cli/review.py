@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 from evaluation.errors import EvalError
+from flows.cli import options
 from flows.cli._database import open_engine
+from flows.cli._serving import bind, serve
 
 
 def is_loopback(host: str) -> bool:
@@ -30,21 +32,25 @@ def _login_name() -> str:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from evaluation.review.app import LOOPBACK_HOSTS, create_app
 
     local = is_loopback(args.host)
-    app = create_app(
-        open_engine(args),
-        args.experiment,
-        args.rater or _login_name(),
-        configs=args.configs,
-        per_pair=args.pairs,
-        seed=args.seed,
-        allowed_hosts=LOOPBACK_HOSTS if local else None,
-        fast=args.fast,
-    )
+    rater = args.rater or _login_name()
+    sock = bind(args.host, args.port)  # a port in use is refused before the pairs are written
+    try:
+        app = create_app(
+            open_engine(args),
+            args.experiment,
+            rater,
+            configs=args.configs,
+            per_pair=args.pairs,
+            seed=args.seed,
+            allowed_hosts=LOOPBACK_HOSTS if local else None,
+            fast=args.fast,
+        )
+    except BaseException:
+        sock.close()
+        raise
     queue = app.state.queue
     if not local:
         print(
@@ -57,7 +63,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         f"Reviewing {len(queue.pair_ids)} blinded pairs of {queue.experiment} as "
         f"{queue.rater}: open http://{shown}:{args.port}/ (Ctrl+C to stop)"
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve(app, sock)
     return 0
 
 
@@ -65,7 +71,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from evaluation.report import write_report
     from evaluation.storage.db import session_scope
 
-    out = Path(args.out) if args.out else Path(f"{args.experiment}-report.html")
+    out = args.out or Path(f"{args.experiment}-report.html")
     with session_scope(open_engine(args)) as session:
         path = write_report(session, args.experiment, out)
     print(path)
@@ -78,7 +84,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     from evaluation.review.rubrics import load_rubric
     from evaluation.settings import ollama_url
 
-    url = ollama_url(args.url) if args.url else ollama_url()
+    url = args.url or ollama_url()
     rubric = load_rubric(args.rubric) if args.rubric else None
 
     async def run():
@@ -110,33 +116,62 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
     p = sub.add_parser("review", help="rate outputs side by side in a local web page")
     p.add_argument("experiment")
-    p.add_argument("--rater", help="your name (default: your login name)")
-    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: loopback)")
-    p.add_argument("--port", type=int, default=8765, help="port to serve on")
+    p.add_argument("--rater", type=options.text, help="your name (default: your login name)")
     p.add_argument(
-        "--configs", nargs="+", help="configs to pair (hash, prefix or label; default: 2 best)"
+        "--host",
+        type=options.address,
+        default="127.0.0.1",
+        help="address to serve on (default: loopback)",
     )
-    p.add_argument("--pairs", type=int, default=10, help="pairs per two configs (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the cases and the sides")
+    p.add_argument("--port", type=options.port, default=8765, help="port to serve on")
+    p.add_argument(
+        "--configs",
+        nargs="+",
+        type=options.text,
+        help="configs to pair (hash, prefix or label; default: 2 best)",
+    )
+    p.add_argument(
+        "--pairs", type=options.count, default=10, help="pairs per two configs (default 10)"
+    )
+    p.add_argument("--seed", type=options.seed, default=0, help="seeds the cases and the sides")
     p.add_argument("--fast", action="store_true", help="ask only for the preference")
     p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("report", help="write a self-contained HTML report")
     p.add_argument("experiment")
-    p.add_argument("--out", help="output file (default: EXPERIMENT-report.html)")
+    p.add_argument(
+        "--out",
+        type=options.output_file,
+        help="output file, replaced if it exists (default: EXPERIMENT-report.html)",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("judge", help="score outputs with a judge model on an Ollama host")
     p.add_argument("experiment")
-    p.add_argument("--url", help="the Ollama host (default: $OLLAMA_HOST, else 127.0.0.1:11434)")
-    p.add_argument("--model", required=True, help="the judge model, e.g. qwen2.5:7b")
-    p.add_argument("--configs", nargs="+", help="configs to judge (default: all)")
-    p.add_argument("--limit", type=int, help="at most this many generations per config")
-    p.add_argument("--no-pairwise", action="store_true", help="skip pairwise judging")
-    p.add_argument("--rubric", help="a YAML rubric: criterion name -> what grades 1-5 mean")
     p.add_argument(
-        "--seed", type=int, default=0, help="seeds the judge model and which pairs are judged"
+        "--url",
+        type=options.host_url,
+        help="the Ollama host (default: $OLLAMA_HOST, else 127.0.0.1:11434)",
     )
-    p.add_argument("--attempts", type=int, default=3, help="tries per malformed answer")
-    p.add_argument("--concurrency", type=int, default=2, help="judge calls at once")
+    p.add_argument(
+        "--model", type=options.text, required=True, help="the judge model, e.g. qwen2.5:7b"
+    )
+    p.add_argument(
+        "--configs", nargs="+", type=options.text, help="configs to judge (default: all)"
+    )
+    p.add_argument("--limit", type=options.count, help="at most this many generations per config")
+    p.add_argument("--no-pairwise", action="store_true", help="skip pairwise judging")
+    p.add_argument(
+        "--rubric",
+        type=options.existing_file,
+        help="a YAML rubric: criterion name -> what grades 1-5 mean",
+    )
+    p.add_argument(
+        "--seed",
+        type=options.seed,
+        default=0,
+        help="seeds the judge model and which pairs are judged",
+    )
+    p.add_argument("--attempts", type=options.count, default=3, help="tries per malformed answer")
+    p.add_argument("--concurrency", type=options.count, default=2, help="judge calls at once")
     p.set_defaults(func=cmd_judge)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
+from evaluation.redact import redact
+from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli.logs import console_for
 
@@ -27,7 +29,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     sweep = prepare_sweep(args.spec)
     check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
-    print(format_plan(make_plan(sweep.spec, len(sweep.suite.cases))))
+    print(redact(format_plan(make_plan(sweep.spec, len(sweep.suite.cases)))))
     for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
         print(f"warning: {line}")
     name = args.experiment or sweep.spec.name
@@ -91,7 +93,7 @@ def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[l
             engine.dispose()
     except (SQLAlchemyError, StorageError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"note: no measurements read from the results database: {first}")
+        print(f"note: no measurements read from the results database: {redact(first)}")
         return [], set()
     return measured, stored
 
@@ -140,13 +142,6 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
     for line in problems:
         print(f"warning: {line}")
     return probed
-
-
-def _positive(text: str) -> int:
-    """An argparse type: an integer >= 1 (a bad value is a one-line usage error)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -214,7 +209,19 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
         f"\n{summary['generated']} generated, {summary['failed']} failed, "
         f"{summary['skipped_already_done']} already done (resumed)."
     )
+    if summary["failed"]:
+        print("\n".join(_failures(args, summary["experiment"])))
     return 0 if summary["failed"] == 0 else 1
+
+
+def _failures(args: argparse.Namespace, experiment: str) -> list[str]:
+    """Why the run's generations failed, as `show` says it."""
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+    from flows.cli.results import failure_lines
+
+    with session_scope(open_engine(args)) as session:
+        return failure_lines(session, get_experiment(session, experiment))
 
 
 def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
@@ -231,12 +238,25 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     from flows.rescore import rescore
     from flows.run_control import prefect_api
 
-    console_for(args)
     metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
+    _check_rescore(args, metrics)
+    console_for(args)
     with prefect_api():
         rescore(experiment=args.experiment, metrics=metrics, database=args.database)
     print(leaderboard_text(args, args.experiment))
     return 0
+
+
+def _check_rescore(args: argparse.Namespace, metrics: list[str] | None) -> None:
+    """Refuse an unknown experiment or metric before Prefect starts (seconds)."""
+    from evaluation.metrics import get_metric
+    from evaluation.storage.db import open_database, session_scope
+    from evaluation.storage.repository import get_experiment
+
+    with session_scope(open_database(args.database, create=False)) as session:
+        get_experiment(session, args.experiment)
+    for name in metrics or ():
+        get_metric(name)
 
 
 def _level_options(p: argparse.ArgumentParser) -> None:
@@ -247,7 +267,15 @@ def _level_options(p: argparse.ArgumentParser) -> None:
         help="smoke: 3 cases per config, fails on any error; subset: a stratified 20%%; "
         "full (default). Each reuses what earlier levels generated",
     )
-    p.add_argument("--limit", type=_positive, help="only the first N cases (of the level)")
+    p.add_argument("--limit", type=options.count, help="only the first N cases (of the level)")
+
+
+def _experiment_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--experiment",
+        type=options.experiment_name,
+        help=f"experiment name, {options.NAME_PATTERN} (default: the spec's name)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -260,7 +288,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "generations), or with --probe by measuring now.",
     )
     p.add_argument("spec", type=Path)
-    p.add_argument("--experiment", help="experiment name (default: the spec's name)")
+    _experiment_option(p)
     _level_options(p)
     p.add_argument(
         "--probe",
@@ -272,10 +300,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("run", help="run a sweep end to end (resumes if interrupted)")
     p.add_argument("spec", type=Path)
-    p.add_argument("--experiment", help="experiment name (default: the spec's name)")
+    _experiment_option(p)
     p.add_argument(
         "--time-scale",
-        type=float,
+        type=options.non_negative,
         default=0.0,
         help="simulated backend only: share of simulated latency really slept",
     )
@@ -289,5 +317,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("rescore", help="recompute scores without regenerating")
     p.add_argument("experiment")
-    p.add_argument("--metrics", help="comma-separated metric names (default: the experiment's)")
+    p.add_argument(
+        "--metrics",
+        type=options.text,
+        help="comma-separated metric names (default: the experiment's)",
+    )
     p.set_defaults(func=cmd_rescore)

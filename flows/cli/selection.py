@@ -6,6 +6,7 @@ import argparse
 
 from evaluation.errors import EvalError
 from evaluation.suites import TASK_TYPES
+from flows.cli import options
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -49,10 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
     p = sub.add_parser("recommend", help="recommend a config for a task type under limits")
     p.add_argument("task_type", choices=TASK_TYPES, help="the kind of task")
-    p.add_argument("--max-latency", type=float, help="seconds per answer (p95)")
-    p.add_argument("--max-energy", type=float, help="joules per generation")
+    p.add_argument("--max-latency", type=options.seconds, help="seconds per answer (p95)")
+    p.add_argument("--max-energy", type=options.positive, help="joules per generation")
     p.add_argument(
-        "--min-quality", type=float, help="0-1 on the task type's quality metric (0.7, not 70)"
+        "--min-quality",
+        type=options.share,
+        help="0-1 on the task type's quality metric (0.7, not 70)",
     )
     p.add_argument(
         "--prefer",
@@ -60,7 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="quality",
         help="rank the feasible configs by quality or by speed",
     )
-    p.add_argument("--version", type=int, help="selector version (default: the promoted one)")
+    p.add_argument(
+        "--version", type=options.count, help="selector version (default: the promoted one)"
+    )
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("retrain", help="train a new selector version; promote it if not worse")

@@ -5,19 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
-    return value
+from flows.cli import options
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -134,12 +122,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="before a sweep: cases needed to detect a difference, and what the suite can",
     )
     p.add_argument("spec", help="the sweep spec (YAML)")
-    p.add_argument("--delta", type=_positive, required=True, help="difference to detect")
+    p.add_argument(
+        "--delta",
+        type=options.positive,
+        required=True,
+        help="difference to detect, on the metric's scale (0-1 for a 0/1 metric)",
+    )
     p.add_argument(
         "--pilot",
         help="experiment whose scores give the variances (default: the experiment named "
         "like the spec, if stored; else a stated assumption)",
     )
-    p.add_argument("--alpha", type=_probability, default=0.05, help="significance level")
-    p.add_argument("--power", type=_probability, default=0.80, help="power to plan for")
+    p.add_argument("--alpha", type=options.probability, default=0.05, help="significance level")
+    p.add_argument("--power", type=options.probability, default=0.80, help="power to plan for")
     p.set_defaults(func=cmd_power)

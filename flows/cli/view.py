@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from flows.cli import options
 from flows.cli._database import open_engine
+from flows.cli._serving import bind, serve
 from flows.cli.review import is_loopback
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from evaluation.review.app import LOOPBACK_HOSTS
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
@@ -21,7 +21,12 @@ def cmd_view(args: argparse.Namespace) -> int:
     # Refuse an unknown name before anything is created in the database.
     with session_scope(open_database(args.database, create=False)) as session:
         name = get_experiment(session, args.experiment).name
-    engine = open_engine(args)
+    sock = bind(args.host, args.port)  # a port in use is refused before anything is written
+    try:
+        engine = open_engine(args)
+    except BaseException:
+        sock.close()
+        raise
     local = is_loopback(args.host)
     app = create_app(engine, allowed_hosts=LOOPBACK_HOSTS if local else None)
     if not local:
@@ -30,7 +35,7 @@ def cmd_view(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(f"Browsing {name}: open {view_url(name, args.host, args.port)} (Ctrl+C to stop)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve(app, sock)
     return 0
 
 
@@ -40,6 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("view", help="browse every output of an experiment in a local web page")
     p.add_argument("experiment")
-    p.add_argument("--host", default=DEFAULT_HOST, help="address to serve on (default: loopback)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument(
+        "--host",
+        type=options.address,
+        default=DEFAULT_HOST,
+        help="address to serve on (default: loopback)",
+    )
+    p.add_argument(
+        "--port", type=options.port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}"
+    )
     p.set_defaults(func=cmd_view)

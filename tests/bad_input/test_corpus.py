@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from sqlalchemy import create_engine, func, inspect, select, table
 
 from evaluation.storage.db import make_engine, session_scope
 from flows.cli import main
+from flows.cli.app import _verbs, build_parser
 from tests.conftest import REPO
 from tests.support.results_db import add_experiment, make_config, make_suite
 
@@ -117,6 +119,7 @@ class Bad:
     argv: Callable[[World], list[str]]
     expect: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
+    absent: tuple[str, ...] = ()  # never in the output (a password)
 
 
 def _shown(argv: Callable[[World], list[str]], what: str) -> Callable[[World], list[str]]:
@@ -794,7 +797,7 @@ CLI_CASES = [
         "cli-time-scale-text",
         "cli",
         lambda w: ["run", str(w.spec), "--time-scale", "fast"],
-        ("argument --time-scale: invalid float value: 'fast'",),
+        ("argument --time-scale: expected a number >= 0, got 'fast'",),
     ),
     Bad(
         "cli-export-format",
@@ -806,13 +809,13 @@ CLI_CASES = [
         "cli-power-delta-negative",
         "cli",
         lambda w: ["power", str(w.spec), "--delta", "-0.1"],
-        ("argument --delta", "must be > 0"),
+        ("argument --delta", "expected a number > 0"),
     ),
     Bad(
         "cli-review-port-text",
         "cli",
         lambda w: ["review", "demo", "--port", "http"],
-        ("argument --port: invalid int value: 'http'",),
+        ("argument --port: expected a port number 1-65535, got 'http'",),
     ),
     Bad("cli-recommend-task-type", "cli", lambda w: ["recommend", "poetry"], ("poetry",)),
     Bad(
@@ -958,7 +961,434 @@ DATABASE_CASES = [
     ),
 ]
 
-CASES = SPEC_CASES + SUITE_CASES + CLI_CASES + ENV_CASES + HOST_CASES + DATABASE_CASES
+# --- Every verb and option (issue 26 §2): one bad value per option, through the parser's
+# option kinds (flows/cli/options.py) or the verb's own check. ---
+
+SIM_HEAD = (
+    "name: t\nsuite: SUITE\nmodels: [sim-small:1b]\n"
+    "hosts: [{name: sim, url: 'simulated://local', kind: simulated}]\n"
+)  # four lines: a case's own lines start at line 5
+
+
+def spec_lines(text: str, command: str = "run") -> Callable[[World], list[str]]:
+    """A spec of ``SIM_HEAD`` and ``text`` (its lines are 5, 6, ...)."""
+
+    def argv(w: World) -> list[str]:
+        w.spec.write_text((SIM_HEAD + text).replace("SUITE", str(w.suite)))
+        return [command, str(w.spec)]
+
+    return _shown(argv, f"{command}: the spec ends {text!r}")
+
+
+def _user_module(w: World, name: str, source: str) -> str:
+    """A user pipeline module ``name`` in the world's folder (on sys.path)."""
+    (w.root / f"{name}.py").write_text(source)
+    return f"{name}:analyse"
+
+
+def user_pipeline(name: str, source: str) -> Callable[[World], list[str]]:
+    def argv(w: World) -> list[str]:
+        changes = {"pipeline": {"name": _user_module(w, name, source)}}
+        return ["run", str(w.write_spec(changes))]
+
+    return _shown(argv, f"run: pipeline {name}:analyse, whose module is {source!r}")
+
+
+def rag_corpus(
+    text: str, embed_model: str = "sim-small:1b", **changes: Any
+) -> Callable[[World], list[str]]:
+    """A rag pipeline whose corpus file holds ``text``."""
+
+    def argv(w: World) -> list[str]:
+        (w.root / "corpus.jsonl").write_text(text)
+        pipeline = {"name": "rag", "corpus": "corpus.jsonl", "embed_model": embed_model}
+        return ["run", str(w.write_spec({"pipeline": pipeline, **changes}))]
+
+    extra = f", embed_model {embed_model}" + "".join(f", {k}: {v}" for k, v in changes.items())
+    return _shown(argv, f"run: pipeline rag{extra}, its corpus file is {text!r}")
+
+
+def _listening() -> socket.socket:
+    """A socket listening on a free loopback port (the port a command finds in use)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    _HELD.append(sock)
+    return sock
+
+
+_HELD: list[socket.socket] = []
+
+
+def busy_port(*argv: str) -> Callable[[World], list[str]]:
+    def build(w: World) -> list[str]:
+        port = str(_listening().getsockname()[1])
+        return [a.replace("PORT", port) for a in argv]
+
+    return _shown(build, f"`{' '.join(argv)}` on a port another program listens on")
+
+
+def cli(*argv: str) -> Callable[[World], list[str]]:
+    """argv with SPEC, ROOT and FILE (an existing file) filled in."""
+
+    def build(w: World) -> list[str]:
+        places = {"SPEC": str(w.spec), "ROOT": str(w.root), "FILE": str(w.suite)}
+        out = []
+        for a in argv:
+            for name, value in places.items():
+                a = a.replace(name, value)
+            out.append(a)
+        return out
+
+    shown = " ".join(
+        a.replace("SPEC", "…/spec.yaml").replace("ROOT", "…").replace("FILE", "…/tiny.jsonl")
+        for a in argv
+    )
+    return _shown(build, f"`{shown}`")
+
+
+def opt(case_id: str, *argv: str, expect: str, **kw: Any) -> Bad:
+    """A bad option value, refused by the parser naming the option."""
+    return Bad(case_id, "cli", cli(*argv), (expect,), **kw)
+
+
+OPTION_CASES = [
+    opt("opt-plan-experiment-name", "plan", "SPEC", "--experiment", "My Run!",
+        expect="argument --experiment: expected an experiment name of [a-z0-9-]+"),
+    opt("opt-plan-limit-negative", "plan", "SPEC", "--limit", "-2",
+        expect="argument --limit: expected a whole number >= 1, got '-2'"),
+    opt("opt-run-experiment-name", "run", "SPEC", "--experiment", "My Run!",
+        expect="argument --experiment: expected an experiment name of [a-z0-9-]+"),
+    opt("opt-run-time-scale-negative", "run", "SPEC", "--time-scale", "-1",
+        expect="argument --time-scale: expected a number >= 0, got '-1'"),
+    opt("opt-run-time-scale-nan", "run", "SPEC", "--time-scale", "nan",
+        expect="argument --time-scale: expected a number >= 0, got 'nan'"),
+    opt("opt-run-time-scale-inf", "run", "SPEC", "--time-scale", "inf",
+        expect="argument --time-scale: expected a number >= 0, got 'inf'"),
+    opt("opt-run-limit-text", "run", "SPEC", "--limit", "ten",
+        expect="argument --limit: expected a whole number >= 1, got 'ten'"),
+    opt("opt-run-level-unknown", "run", "SPEC", "--level", "everything",
+        expect="argument --level: invalid choice: 'everything'"),
+    opt("opt-rescore-metrics-empty", "rescore", "demo", "--metrics", " ",
+        expect="argument --metrics: expected non-empty text"),
+    opt("opt-export-out-existing-file", "export", "demo", "--out", "FILE",
+        expect="argument --out: expected a folder, but it is a file"),
+    opt("opt-export-out-under-a-file", "export", "demo", "--out", "FILE/results",
+        expect="argument --out: expected a path under a folder"),
+    opt("opt-export-level-unknown", "export", "demo", "--level", "everything",
+        expect="argument --level: invalid choice: 'everything'"),
+    opt("opt-report-out-folder", "report", "demo", "--out", "ROOT",
+        expect="argument --out: expected a file name, not a folder"),
+    opt("opt-report-out-missing-folder", "report", "demo", "--out", "ROOT/nope/r.html",
+        expect="argument --out: expected a file in an existing folder"),
+    opt("opt-compare-adjust-unknown", "compare", "demo", "--adjust", "bonferroni",
+        expect="argument --adjust: invalid choice: 'bonferroni'"),
+    opt("opt-power-delta-zero", "power", "SPEC", "--delta", "0",
+        expect="argument --delta: expected a number > 0, got '0'"),
+    opt("opt-power-delta-nan", "power", "SPEC", "--delta", "nan",
+        expect="argument --delta: expected a number > 0, got 'nan'"),
+    opt("opt-power-alpha-zero", "power", "SPEC", "--delta", "0.1", "--alpha", "0",
+        expect="argument --alpha: expected a number > 0 and < 1, got '0'"),
+    opt("opt-power-power-one", "power", "SPEC", "--delta", "0.1", "--power", "1",
+        expect="argument --power: expected a number > 0 and < 1, got '1'"),
+    opt("opt-power-delta-required", "power", "SPEC",
+        expect="the following arguments are required: --delta"),
+    opt("opt-doctor-timeout-zero", "doctor", "--timeout", "0",
+        expect="argument --timeout: expected a number > 0, got '0'"),
+    opt("opt-doctor-timeout-negative", "doctor", "SPEC", "--timeout", "-1",
+        expect="argument --timeout: expected a number > 0, got '-1'"),
+    opt("opt-health-timeout-nan", "health", "--timeout", "nan",
+        expect="argument --timeout: expected a number > 0, got 'nan'"),
+    opt("opt-serve-nightly-cron", "serve", "--nightly-cron", "every night",
+        expect="argument --nightly-cron: expected a cron expression of five fields"),
+    opt("opt-serve-retrain-cron", "serve", "--retrain-cron", "0 4 * *",
+        expect="argument --retrain-cron: expected a cron expression of five fields"),
+    opt("opt-serve-timezone", "serve", "--timezone", "Mars/Olympus",
+        expect="argument --timezone: expected an IANA time zone"),
+    opt("opt-serve-nightly-spec-missing", "serve", "--nightly-spec", "ROOT/nope.yaml",
+        expect="argument --nightly-spec: expected an existing file"),
+    opt("opt-deploy-source-missing", "deploy", "--source", "ROOT/nope",
+        expect="argument --source: expected an existing folder"),
+    opt("opt-deploy-pool-empty", "deploy", "--pool", "",
+        expect="argument --pool: expected non-empty text"),
+    opt("opt-deploy-nightly-spec-folder", "deploy", "--nightly-spec", "ROOT",
+        expect="argument --nightly-spec: expected a file, not a folder"),
+    opt("opt-deploy-nightly-cron", "deploy", "--nightly-cron", "61 2 * * *",
+        expect="argument --nightly-cron: expected a cron expression of five fields"),
+    opt("opt-deploy-retrain-cron", "deploy", "--retrain-cron", "H 4 * * 0",
+        expect="argument --retrain-cron: expected a cron expression of five fields"),
+    opt("opt-deploy-timezone", "deploy", "--timezone", "CEST+2",
+        expect="argument --timezone: expected an IANA time zone"),
+    opt("opt-review-port-too-high", "review", "demo", "--port", "70000",
+        expect="argument --port: expected a port number 1-65535, got '70000'"),
+    opt("opt-review-port-zero", "review", "demo", "--port", "0",
+        expect="argument --port: expected a port number 1-65535, got '0'"),
+    opt("opt-review-pairs-zero", "review", "demo", "--pairs", "0",
+        expect="argument --pairs: expected a whole number >= 1, got '0'"),
+    opt("opt-review-seed-negative", "review", "demo", "--seed", "-1",
+        expect="argument --seed: expected a whole number >= 0, got '-1'"),
+    opt("opt-review-host-with-port", "review", "demo", "--host", "127.0.0.1:8765",
+        expect="argument --host: expected a host name or IP address (the port goes in --port)"),
+    opt("opt-review-rater-blank", "review", "demo", "--rater", " ",
+        expect="argument --rater: expected non-empty text"),
+    opt("opt-judge-limit-zero", "judge", "demo", "--model", "j:1b", "--limit", "0",
+        expect="argument --limit: expected a whole number >= 1, got '0'"),
+    opt("opt-judge-limit-negative", "judge", "demo", "--model", "j:1b", "--limit", "-2",
+        expect="argument --limit: expected a whole number >= 1, got '-2'"),
+    opt("opt-judge-concurrency-zero", "judge", "demo", "--model", "j:1b", "--concurrency", "0",
+        expect="argument --concurrency: expected a whole number >= 1, got '0'"),
+    opt("opt-judge-attempts-zero", "judge", "demo", "--model", "j:1b", "--attempts", "0",
+        expect="argument --attempts: expected a whole number >= 1, got '0'"),
+    opt("opt-judge-seed-text", "judge", "demo", "--model", "j:1b", "--seed", "abc",
+        expect="argument --seed: expected a whole number >= 0, got 'abc'"),
+    opt("opt-judge-url-extra-port", "judge", "demo", "--model", "j:1b", "--url", "gpu:11434:1",
+        expect="argument --url: 'gpu:11434:1': expected host:port"),
+    opt("opt-judge-rubric-missing", "judge", "demo", "--model", "j:1b", "--rubric", "ROOT/r.yaml",
+        expect="argument --rubric: expected an existing file"),
+    opt("opt-judge-model-empty", "judge", "demo", "--model", "",
+        expect="argument --model: expected non-empty text"),
+    opt("opt-recommend-max-latency-negative", "recommend", "qa", "--max-latency", "-1",
+        expect="argument --max-latency: expected a number > 0, got '-1'"),
+    opt("opt-recommend-max-energy-zero", "recommend", "qa", "--max-energy", "0",
+        expect="argument --max-energy: expected a number > 0, got '0'"),
+    opt("opt-recommend-min-quality-percent", "recommend", "qa", "--min-quality", "70",
+        expect="argument --min-quality: expected a number >= 0 and <= 1, got '70'"),
+    opt("opt-recommend-prefer-unknown", "recommend", "qa", "--prefer", "cost",
+        expect="argument --prefer: invalid choice: 'cost'"),
+    opt("opt-recommend-version-zero", "recommend", "qa", "--version", "0",
+        expect="argument --version: expected a whole number >= 1, got '0'"),
+    opt("opt-retrain-flag-value", "retrain", "--include-simulated=yes",
+        expect="argument --include-simulated: ignored explicit argument 'yes'"),
+    opt("opt-experiments-extra-word", "experiments", "demo",
+        expect="unrecognized arguments: demo"),
+    opt("opt-show-unknown-option", "show", "demo", "--all",
+        expect="unrecognized arguments: --all"),
+    opt("opt-baseline-no-action", "baseline",
+        expect="the following arguments are required: baseline_command"),
+    opt("opt-view-port-too-high", "view", "demo", "--port", "70000",
+        expect="argument --port: expected a port number 1-65535, got '70000'"),
+    opt("opt-view-host-blank", "view", "demo", "--host", "my host",
+        expect="argument --host: expected a host name or IP address"),
+    opt("opt-verbose-and-quiet", "-v", "-q", "experiments",
+        expect="argument -q/--quiet: not allowed with argument -v/--verbose"),
+]  # fmt: skip
+
+SURFACE_CASES = [
+    Bad(
+        "verb-review-port-in-use",
+        "cli",
+        busy_port("review", "demo", "--port", "PORT"),
+        ("--port ", "the port is in use", "pick another --port"),
+    ),
+    Bad(
+        "verb-view-port-in-use",
+        "cli",
+        busy_port("view", "demo", "--port", "PORT"),
+        ("--port ", "the port is in use"),
+    ),
+    Bad(
+        "verb-recommend-version-missing",
+        "cli",
+        cli("recommend", "qa", "--version", "999"),
+        ("selector version 999 does not exist",),
+    ),
+    Bad(
+        "verb-power-delta-beyond-binary",
+        "cli",
+        cli("power", "SPEC", "--delta", "1.5"),
+        ("--delta 1.5", "exact_match scores each case 0 or 1"),
+    ),
+    Bad("verb-rescore-unknown", "cli", cli("rescore", "nope"), ("no experiment", "nope")),
+    Bad(
+        "verb-rescore-metric-unknown",
+        "cli",
+        cli("rescore", "demo", "--metrics", "exact_match,rougel"),
+        ("unknown metric 'rougel'",),
+    ),
+    Bad(
+        "verb-report-unknown",
+        "cli",
+        cli("report", "nope", "--out", "ROOT/r.html"),
+        ("no experiment", "nope"),
+    ),
+    Bad("verb-compare-unknown", "cli", cli("compare", "nope"), ("nope",)),
+    Bad(
+        "verb-compare-config-unknown", "cli", cli("compare", "demo", "--config", "nope"), ("nope",)
+    ),
+    Bad(
+        "verb-compare-baseline-unknown",
+        "cli",
+        cli("compare", "demo", "--baseline", "nope"),
+        ("nope",),
+    ),
+    Bad(
+        "verb-power-pilot-unknown",
+        "cli",
+        cli("power", "SPEC", "--delta", "0.1", "--pilot", "nope"),
+        ("no experiment 'nope'",),
+    ),
+    Bad(
+        "verb-review-configs-unknown",
+        "cli",
+        cli("review", "demo", "--configs", "nope", "x"),
+        ("nope",),
+    ),
+    Bad(
+        "verb-judge-configs-unknown",
+        "cli",
+        cli("judge", "demo", "--model", "j:1b", "--url", "127.0.0.1:9", "--configs", "nope"),
+        ("nope",),
+    ),
+    Bad("verb-baseline-unknown", "cli", cli("baseline", "accept", "nope"), ("nope",)),
+    Bad("verb-review-unknown", "cli", cli("review", "nope"), ("no experiment", "nope")),
+]
+
+SECRET_CASES = [
+    Bad(
+        "secret-database-port-not-a-number",
+        "env",
+        lambda w: ["experiments"],
+        ("cannot open the results database postgresql://ana:***@db:port/x",),
+        {"EVALFLOW_DATABASE_URL": "postgresql://ana:s3cret@db:port/x"},
+        absent=("s3cret",),
+    ),
+    Bad(
+        "secret-database-driver-missing",
+        "cli",
+        cli("--database", "mysql+pymysql://ana:s3cret@127.0.0.1/x", "experiments"),
+        ("mysql+pymysql://ana:***@127.0.0.1/x", "driver is not installed"),
+        absent=("s3cret",),
+    ),
+    Bad(
+        "secret-database-query-password",
+        "cli",
+        cli(
+            "--database",
+            "postgresql+psycopg2://ana@127.0.0.1:1/x?password=s3cret&connect_timeout=2",
+            "experiments",
+        ),
+        ("cannot open the results database", "password=***"),
+        absent=("s3cret",),
+    ),
+    Bad(
+        "secret-database-not-a-url",
+        "cli",
+        cli("--database", "ana:s3cret@db/x", "experiments"),
+        ("--database 'ana:***@db/x': expected a SQLAlchemy URL",),
+        absent=("s3cret",),
+    ),
+    Bad(
+        "secret-ollama-host-credentials-bad-port",
+        "env",
+        spec({"hosts": ...}, "plan"),
+        ("OLLAMA_HOST='http://ana:***@gpu:99999'", "invalid port '99999'"),
+        {"OLLAMA_HOST": "http://ana:s3cret@gpu:99999"},
+        absent=("s3cret",),
+    ),
+    Bad(
+        "secret-ollama-host-extra-port",
+        "env",
+        spec({"hosts": ...}, "plan"),
+        ("OLLAMA_HOST='ana:***@gpu:11434:9'", "expected host:port"),
+        {"OLLAMA_HOST": "ana:s3cret@gpu:11434:9"},
+        absent=("s3cret",),
+    ),
+    Bad(
+        "secret-ollama-host-token-query",
+        "env",
+        spec({"hosts": ...}, "plan"),
+        ("OLLAMA_HOST='gpu:x?token=***'", "invalid port"),
+        {"OLLAMA_HOST": "gpu:x?token=s3cret"},
+        absent=("s3cret",),
+    ),
+    Bad(
+        "secret-judge-url-credentials",
+        "cli",
+        cli("judge", "demo", "--model", "j:1b", "--url", "http://ana:s3cret@gpu:0"),
+        ("argument --url: 'http://ana:***@gpu:0'", "invalid port '0'"),
+        absent=("s3cret",),
+    ),
+]
+
+LINE_CASES = [
+    Bad("line-unknown-key", "spec", spec_lines("grid:\n  temprature: [0.1]\n"),
+        ("{spec}:6:3: field 'grid.temprature'", "did you mean 'temperature'?")),
+    Bad("line-bad-list-item", "spec", spec_lines("grid:\n  temperature: [0.0, -1]\n"),
+        ("{spec}:6:22: field 'grid.temperature[1]'", "must be >= 0")),
+    Bad("line-required-key", "spec", spec_text("suite: SUITE\nmodels: [a]\n"),
+        ("{spec}:1:1: field 'name'", "is required")),
+    Bad("line-metric", "spec", spec_lines("metrics:\n  - exact_match\n  - rougel\n"),
+        ("{spec}:7:5: field 'metrics[1]'", "unknown metric 'rougel'")),
+    Bad("line-samples", "spec", spec_lines("samples_per_case: 0\n"),
+        ("{spec}:5:19: field 'samples_per_case'", "must be >= 1")),
+    Bad("line-limits", "spec", spec_lines("limits:\n  max_configs: 0\n"),
+        ("{spec}:6:16: field 'limits.max_configs'", "must be >= 1")),
+    Bad("line-template", "spec", spec_lines("templates:\n  q: 'Answer.'\n"),
+        ("{spec}:6:6: field 'templates.q'", "never uses {input}")),
+    Bad("line-metric-wrong-task-type", "spec", spec_lines("metrics: [accuracy]\n"),
+        ("{spec}:5:11: field 'metrics[0]'", "cannot score a qa suite")),
+]  # fmt: skip
+
+PIPELINE_CASES = [
+    Bad("pipeline-import-raises", "spec",
+        user_pipeline("boom_runtime", "raise RuntimeError('no GPU here')\n"),
+        ("{spec}", F.format("pipeline.name"), "cannot import boom_runtime",
+         "RuntimeError: no GPU here")),
+    Bad("pipeline-import-syntax-error", "spec",
+        user_pipeline("boom_syntax", "async def analyse(case, params, llm:\n"),
+        ("{spec}", F.format("pipeline.name"), "boom_syntax.py:1", "SyntaxError")),
+    Bad("pipeline-bad-parameter-declaration", "spec",
+        user_pipeline("boom_declared", "from evaluation.pipelines import pipeline\n\n"
+                      "@pipeline(parameters={'passes': list})\n"
+                      "async def analyse(case, params, llm):\n    return ''\n"),
+        ("{spec}", F.format("pipeline.name"), "TypeError: parameter 'passes'")),
+    Bad("pipeline-sections-empty", "spec",
+        spec({"pipeline": {"name": "sections", "sections": {}}}),
+        ("{spec}", F.format("pipeline.sections"), "must name at least one prompt")),
+    Bad("pipeline-chunk-size-huge", "spec",
+        spec({"pipeline": {"name": "map_reduce"}, "grid": {"chunk_size": [10**20]}}),
+        ("{spec}", F.format("grid.chunk_size[0]"), "far beyond any sane value")),
+    Bad("pipeline-chunk-size-huge-fixed", "spec",
+        spec({"pipeline": {"name": "map_reduce", "chunk_size": 10**20}}),
+        ("{spec}", F.format("pipeline.chunk_size"), "far beyond any sane value")),
+    Bad("pipeline-rag-corpus-empty", "spec", rag_corpus(""),
+        ("{spec}", F.format("pipeline.corpus"), "corpus.jsonl", "has no documents")),
+    Bad("pipeline-rag-corpus-malformed", "spec",
+        rag_corpus('{"id": "a", "text": "x"}\n{"id": 1}\n'),
+        ("{spec}", F.format("pipeline.corpus"), "corpus.jsonl:2", "expected {")),
+    Bad("pipeline-rag-corpus-not-json", "spec", rag_corpus("id,text\n"),
+        ("{spec}", F.format("pipeline.corpus"), "corpus.jsonl:1: not JSON")),
+    Bad("pipeline-rag-embed-model-unserved", "spec",
+        rag_corpus('{"id": "a", "text": "x"}\n', embed_model="nomic-embed-text",
+                   hosts=[{"name": "sim", "url": "simulated://local", "kind": "simulated",
+                           "models": ["sim-small:1b"]}]),
+        ("{spec}", F.format("pipeline.embed_model"), "embedding model 'nomic-embed-text'",
+         "no host serves")),
+    Bad("race-single-config", "spec", spec({"strategy": "race"}),
+        ("{spec}", F.format("strategy"), "at least two configs", "this sweep has 1")),
+    Bad("race-budget-below-a-round", "spec",
+        spec({"strategy": "race", "budget": 1, "grid": {"temperature": [0.0, 0.7]}}),
+        ("{spec}", F.format("budget"), "cannot buy the race's first round (2:")),
+    Bad("race-first-metric-descriptive", "spec",
+        spec({"strategy": "race", "grid": {"temperature": [0.0, 0.7]},
+              "metrics": ["output_length", "exact_match"]}),
+        ("{spec}", F.format("metrics[0]"), "output_length has no better direction")),
+]  # fmt: skip
+
+
+CASES = (
+    SPEC_CASES
+    + SUITE_CASES
+    + CLI_CASES
+    + ENV_CASES
+    + HOST_CASES
+    + DATABASE_CASES
+    + OPTION_CASES
+    + SURFACE_CASES
+    + SECRET_CASES
+    + LINE_CASES
+    + PIPELINE_CASES
+)
 
 
 def _no_sidecar(w: World) -> Path:
@@ -991,16 +1421,18 @@ def _old_database(w: World) -> str:
 
 
 def row_counts(url: str) -> dict[str, int]:
-    """Rows in every table of the database at ``url``."""
+    """Rows in every table of the database at ``url`` that has any (a table created
+    empty, e.g. the selector's by `recommend`, holds nothing written)."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return {
+            counts = {
                 name: connection.execute(select(func.count()).select_from(table(name))).scalar_one()
                 for name in inspect(connection).get_table_names()
             }
     finally:
         engine.dispose()
+    return {name: n for name, n in counts.items() if n}
 
 
 class _NotJson(BaseHTTPRequestHandler):
@@ -1030,19 +1462,32 @@ def not_json_host() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, not_json_host: str) -> World:
-    w = World(tmp_path)
-    w.judge_url = not_json_host
-    engine = make_engine(w.db)
+@pytest.fixture(scope="module")
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results database holding one experiment, ``demo``: built once, copied per case."""
+    path = tmp_path_factory.mktemp("template") / "results.db"
+    engine = make_engine(f"sqlite:///{path}")
     with session_scope(engine) as session:
         add_experiment(
             session, "demo", make_suite(3), {make_config(): {"exact_match": [1.0, 0.0, 1.0]}}
         )
-    engine.dispose()
+    engine.dispose()  # the last connection closed: the WAL is checkpointed into the file
+    return path
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, not_json_host: str, demo_database: Path
+) -> Iterator[World]:
+    w = World(tmp_path)
+    w.judge_url = not_json_host
+    shutil.copyfile(demo_database, w.db_path)
     monkeypatch.setenv("EVALFLOW_DATABASE_URL", w.db)
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
-    return w
+    monkeypatch.syspath_prepend(str(tmp_path))  # user pipeline modules written there
+    yield w
+    while _HELD:
+        _HELD.pop().close()
 
 
 def _fill(text: str, places: dict[str, str]) -> str:
@@ -1073,6 +1518,7 @@ def test_bad_input_is_refused_in_one_line_with_nothing_written(
             monkeypatch.delenv(name, raising=False)
     before = row_counts(world.db)
     argv = bad.argv(world)
+    files = files_under(world.root)
     places |= {"suite": str(world.suite), "sidecar": str(world.sidecar)}
     rc, out, err = run_cli(argv, capsys)
     lines = [line for line in err.splitlines() if line.strip()]
@@ -1082,7 +1528,20 @@ def test_bad_input_is_refused_in_one_line_with_nothing_written(
     assert lines[0].startswith("error: "), err
     for fragment in bad.expect:
         assert _fill(fragment, places) in lines[0], (fragment, lines[0])
+    for secret in bad.absent:
+        assert secret not in out + err
     assert row_counts(world.db) == before
+    assert files_under(world.root) == files  # no file written, none changed
+
+
+def files_under(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` with its size and modification time (databases aside:
+    opening one may touch its header; their rows are compared instead)."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file() and ".db" not in p.name and "__pycache__" not in p.parts
+    }
 
 
 def test_the_corpus_is_large_and_its_table_lists_every_case() -> None:
@@ -1092,3 +1551,39 @@ def test_the_corpus_is_large_and_its_table_lists_every_case() -> None:
     assert sorted(listed) == sorted(c.id for c in CASES)
     inputs = {c.input for c in CASES}
     assert inputs == {"spec", "suite", "cli", "env", "judge", "database"}
+
+
+GLOBAL_OPTIONS = {"-h", "--help", "--database", "-v", "--verbose", "-q", "--quiet"}
+
+
+def test_every_verb_and_every_option_that_takes_a_value_has_a_bad_case(
+    tmp_path: Path,
+) -> None:
+    """Each verb of `evalflow --help` has a case, and each option of each verb that
+    takes a value is given a bad one (flags take none; the global options have their
+    own cases: cli-database-not-a-url, opt-verbose-and-quiet)."""
+    tried: dict[str, set[str]] = {}
+    try:
+        for c in CASES:
+            argv = c.argv(World(tmp_path / c.id))
+            words = [w for w in argv if w not in ("-v", "-q")]
+            if words[:1] == ["--database"]:
+                words = words[2:]
+            if words:
+                options = {w.split("=")[0] for w in words if w.startswith("-")}
+                tried.setdefault(words[0], set()).update(options)
+    finally:
+        while _HELD:
+            _HELD.pop().close()
+    missing = []
+    for name, verb in _verbs(build_parser()):
+        if name == "accept":
+            name = "baseline"
+        if name not in tried:
+            missing.append(name)
+            continue
+        for action in verb._actions:
+            named = set(action.option_strings) - GLOBAL_OPTIONS
+            if named and action.nargs != 0 and not named & tried[name]:
+                missing.append(f"{name} {'/'.join(sorted(named))}")
+    assert not missing, missing

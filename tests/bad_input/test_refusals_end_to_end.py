@@ -82,11 +82,27 @@ def test_ollama_host_is_honoured_by_run_and_doctor(tmp_path: Path) -> None:
     assert rc == 1 and f"http://127.0.0.1:{port}" in out
 
 
+def test_ollama_host_with_credentials_is_used_and_never_printed(tmp_path: Path) -> None:
+    """OLLAMA_HOST=http://user:password@host:port was printed, password and all, and
+    turned into http://user:password@host:port:80 (then a 71-line httpx traceback)."""
+    port = closed_port()
+    spec = write_spec(tmp_path)
+    host = f"http://ana:s3cret@127.0.0.1:{port}"
+    rc, out, err, _ = evalflow(["run", str(spec)], tmp_path, OLLAMA_HOST=host)
+    assert rc == 2 and "Traceback" not in out + err and "s3cret" not in out + err
+    (line,) = err.splitlines()
+    assert f"GET http://ana:***@127.0.0.1:{port}/api/tags" in line
+
+
 @pytest.mark.parametrize(
     ("args", "content", "words"),
     [
         (["run", "SPEC"], b"name: t\nmodels: [caf\xe9]\n", "line 2: not UTF-8 text"),
-        (["run", "SPEC", "--time-scale", "x"], b"", "argument --time-scale: invalid float value"),
+        (
+            ["run", "SPEC", "--time-scale", "x"],
+            b"",
+            "argument --time-scale: expected a number >= 0",
+        ),
     ],
 )
 def test_bad_input_in_a_real_process_is_one_line(

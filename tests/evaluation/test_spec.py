@@ -291,7 +291,7 @@ def test_load_spec_errors_carry_the_path(tmp_path: Path, suite: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_spec(spec_file)
     assert info.value.path == str(spec_file)
-    assert str(info.value).startswith(f"{spec_file}: field 'grid.top_p[0]'")
+    assert str(info.value).startswith(f"{spec_file}:4:16: field 'grid.top_p[0]'")  # line:column
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,46 @@
+"""Serving a local web page (review, view): the port is bound before anything is
+written, so a port in use is refused in one line with the database unchanged."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+from evaluation.errors import EvalError
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or an EvalError saying why not."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise EvalError(f"--host {host!r}: cannot serve there ({exc.strerror})") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        why = (
+            "the port is in use (another program listens there): pick another --port"
+            if exc.errno == errno.EADDRINUSE
+            else f"{exc.strerror}"
+        )
+        raise EvalError(f"--port {port}: cannot serve on {host}:{port}: {why}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: Any, sock: socket.socket) -> None:
+    """Serve ``app`` on the already bound ``sock`` until Ctrl+C."""
+    import uvicorn
+
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

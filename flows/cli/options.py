@@ -1,0 +1,220 @@
+"""The kinds of value a command-line option takes, each checked in one place.
+
+Every verb declares its options with these as argparse ``type=`` callables, so a bad
+value is refused by the parser, before anything is opened or written, in one line that
+names the option (``error: evalflow judge: argument --limit: expected a whole number
+>= 1, got '0'``). A new option picks the kind that says what it means: a count, a
+port, a name, a file to write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+#: Experiment names, here as in specs (evaluation/spec/_load.py's NAME_PATTERN).
+NAME_PATTERN = r"[a-z0-9-]+"
+
+
+def _refuse(expected: str, text: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+
+
+def whole_number(minimum: int = 1) -> Callable[[str], int]:
+    """An integer >= ``minimum``: a count (``--limit``, ``--pairs``) or a seed (0)."""
+
+    def parse(text: str) -> int:
+        stripped = text.strip()
+        digits = stripped.removeprefix("-")
+        if not digits.isascii() or not digits.isdigit() or int(stripped) < minimum:
+            raise _refuse(f"a whole number >= {minimum}", text)
+        return int(stripped)
+
+    return parse
+
+
+count = whole_number(1)
+seed = whole_number(0)
+
+
+def number(
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    below: float | None = None,
+    at_most: float | None = None,
+) -> Callable[[str], float]:
+    """A finite number (never nan or inf), optionally bounded: ``above`` and ``below``
+    exclusive, ``at_least`` and ``at_most`` inclusive."""
+    bounds = [
+        f"> {above:g}" if above is not None else "",
+        f">= {at_least:g}" if at_least is not None else "",
+        f"< {below:g}" if below is not None else "",
+        f"<= {at_most:g}" if at_most is not None else "",
+    ]
+    expected = "a number " + " and ".join(b for b in bounds if b) if any(bounds) else "a number"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise _refuse(expected, text) from None
+        if (
+            not math.isfinite(value)
+            or (above is not None and not value > above)
+            or (at_least is not None and not value >= at_least)
+            or (below is not None and not value < below)
+            or (at_most is not None and not value <= at_most)
+        ):
+            raise _refuse(expected, text)
+        return value
+
+    return parse
+
+
+seconds = number(above=0)  # a timeout, a latency limit
+positive = number(above=0)
+non_negative = number(at_least=0)
+probability = number(above=0, below=1)
+share = number(at_least=0, at_most=1)  # a score on a 0-1 scale
+
+
+def port(text: str) -> int:
+    """A TCP port to serve on, 1-65535."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise _refuse("a port number 1-65535", text)
+    return int(text)
+
+
+def host_url(value: str) -> str:
+    """A model server's URL, read as OLLAMA_HOST is (``host:port``, ``http://host:port``),
+    with a port 1-65535 and no ``host:port:extra``."""
+    from evaluation.errors import EvalError
+    from evaluation.settings import ollama_url
+
+    try:
+        return ollama_url(value, source="--url")
+    except EvalError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--url ")) from None
+
+
+def address(value: str) -> str:
+    """An address to serve on: a host name or an IP address, without a port."""
+    import ipaddress
+
+    bare = value.strip("[]")
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", value):
+            raise _refuse("a host name or IP address (the port goes in --port)", value) from None
+    return bare if ":" in bare else value
+
+
+def cron(value: str) -> str:
+    """A cron expression of five fields (``0 2 * * *``), as Prefect's schedules accept."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
+
+    try:
+        CronSchedule(cron=value)
+    except ValidationError:
+        raise _refuse("a cron expression of five fields, e.g. '0 2 * * *'", value) from None
+    if len(value.split()) != 5:
+        raise _refuse("a cron expression of five fields, e.g. '0 2 * * *'", value)
+    return value
+
+
+def timezone(value: str) -> str:
+    """An IANA time zone name (``UTC``, ``Europe/Berlin``)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _refuse("an IANA time zone such as UTC or Europe/Berlin", value) from None
+    return value
+
+
+def experiment_name(text: str) -> str:
+    """A name a new experiment is stored under: lower-case letters, digits and dashes."""
+    if not re.fullmatch(NAME_PATTERN, text):
+        raise _refuse(f"an experiment name of {NAME_PATTERN} (e.g. my-run-2)", text)
+    return text
+
+
+def text(value: str) -> str:
+    """Any non-blank text (a rater's name, a model name)."""
+    if not value.strip():
+        raise _refuse("non-empty text", value)
+    return value
+
+
+def existing_file(value: str) -> Path:
+    """A file that must exist and be readable (a spec, a rubric)."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise _refuse("a file, not a folder", value)
+    if not path.is_file():
+        raise _refuse("an existing file", value)
+    if not os.access(path, os.R_OK):
+        raise _refuse("a file you may read", value)
+    return path
+
+
+def existing_folder(value: str) -> Path:
+    """A folder that must exist (a checkout to deploy from)."""
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise _refuse("an existing folder", value)
+    return path
+
+
+def new_file(value: str) -> Path:
+    """A file to create: refused if it exists (nothing is overwritten), or if its
+    folder does not exist or cannot be written."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise _refuse("a file name, not a folder", value)
+    if path.exists() or path.is_symlink():
+        raise _refuse("a file that does not exist yet (nothing is overwritten)", value)
+    _writable_folder(path.parent, value)
+    return path
+
+
+def output_file(value: str) -> Path:
+    """A file to write, replacing any file of that name (the verb's help says so): not
+    a folder, in a folder that exists and can be written."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise _refuse("a file name, not a folder", value)
+    if not path.parent.is_dir():
+        raise _refuse(f"a file in an existing folder ({path.parent} does not exist)", value)
+    _writable_folder(path.parent, value)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise _refuse("a file you may write", value)
+    return path
+
+
+def output_folder(value: str) -> Path:
+    """A folder to write files into: an existing, writable folder, or one whose nearest
+    existing parent is writable (it is created)."""
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise _refuse("a folder, but it is a file", value)
+    _writable_folder(path, value)
+    return path
+
+
+def _writable_folder(folder: Path, value: str) -> None:
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise _refuse(f"a path under a folder ({existing} is a file)", value)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _refuse(f"a place you may write ({existing} is not writable)", value)
