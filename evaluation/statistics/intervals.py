@@ -55,7 +55,8 @@ def mean_interval(
     Interval: s̄ ± t_{df}·SE with df = n − 1 (or C − 1); for a proportion (0/1 scores;
     ``proportion=None`` detects them) the Wilson score interval, which stays inside
     [0, 1]: with z (as ``statsmodels`` ``proportion_confint(method="wilson")``), or when
-    clustered at the effective n = p̂(1 − p̂)/SE_cl² with t_{C − 1} in place of z.
+    clustered at the effective n = min(n, p̂(1 − p̂)/SE_cl²) with t_{C − 1} in place of z
+    (the design effect floored at 1: clustering never makes an interval narrower).
     A case whose group is None (or NaN) is its own cluster.
 
     NaN values are left out. n = 0: mean undefined; n = 1: SE undefined (note says so).
@@ -134,13 +135,16 @@ def _wilson(
     p: float, n: int, se: float, df: int | None, confidence: float, method: str
 ) -> tuple[tuple[float, float], str]:
     """Wilson score interval for a proportion p̂ of n cases; clustered (``df`` = C − 1):
-    at the effective n = p̂(1 − p̂)/SE_cl² with the t_{C − 1} quantile."""
+    at the effective n = n / deff with the t_{C − 1} quantile, where the design effect
+    deff = SE_cl² / (p̂(1 − p̂)/n) is floored at 1 (Kish 1965, "Survey Sampling" §8.2: an
+    estimated deff below 1 from few clusters is noise, not information; effective n never
+    exceeds n)."""
     if df is None:
         q, n_eff = float(special.ndtri(0.5 + confidence / 2)), float(n)
         name = "Wilson"
     else:
         q = float(special.stdtrit(df, 0.5 + confidence / 2))
-        n_eff = p * (1 - p) / se**2 if se > 0 else float(n)
+        n_eff = min(float(n), p * (1 - p) / se**2) if se > 0 else float(n)
         name = f"Wilson, {method}, effective n {n_eff:.1f}"
     q2 = q * q
     center = (p + q2 / (2 * n_eff)) / (1 + q2 / n_eff)

@@ -171,6 +171,18 @@ def test_a_clustered_proportion_interval_stays_inside_0_1():
     assert est.ci[1] - est.ci[0] > np.subtract(*mean_interval(x).ci[::-1])
 
 
+def test_clustering_never_narrows_a_wilson_interval_effective_n_at_most_n():
+    # issue 27 §6: 7/36 in 9 groups of 4, the hits spread one per group (a design effect
+    # below 1) gave [0.124, 0.292] at "effective n 116"; plain Wilson is [0.098, 0.350]
+    x = [1, 0, 0, 0] * 7 + [0, 0, 0, 0] * 2
+    groups = [str(i // 4) for i in range(36)]
+    est = mean_interval(x, groups)
+    plain = mean_interval(x)
+    assert plain.ci == pytest.approx((0.098, 0.350), abs=5e-4)
+    assert est.method == "Wilson, clustered (9 groups), effective n 36.0"
+    assert est.ci[0] <= plain.ci[0] and est.ci[1] >= plain.ci[1]
+
+
 def test_a_case_without_a_group_is_its_own_cluster():
     x = np.array([0.9, 0.1, 0.5, 0.7, 0.2, 0.4])
     with_none = mean_interval(x, ["a", "a", "b", "b", None, None])
