@@ -210,9 +210,11 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
             print(f"error: the run failed: {reason}; resume with: {resume}", file=sys.stderr)
             return 1
     print(leaderboard_text(args, summary["experiment"]))
+    left_out = summary["left_out_by_level"]
     print(
         f"\n{summary['generated']} generated, {summary['failed']} failed, "
-        f"{summary['skipped_already_done']} already done (resumed)."
+        f"{summary['skipped_already_done']} already done (resumed)"
+        + (f", {left_out} left out by --level/--limit." if left_out else ".")
     )
     return 0 if summary["failed"] == 0 else 1
 
