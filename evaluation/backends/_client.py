@@ -4,6 +4,7 @@ timeout for cold models, error translation, and closing."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -23,6 +24,10 @@ from evaluation.spec import HostSpec
 _CONNECT_TIMEOUT_S = 10.0
 T = TypeVar("T")
 _SENDING_STOPPED = threading.Event()
+# Told when a call parks (set by whoever runs the call, e.g. a case in flight)
+ON_PARK: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "evalflow_on_park", default=None
+)
 
 
 def stop_sending() -> None:
@@ -30,6 +35,20 @@ def stop_sending() -> None:
     sends another model call; the calls already sent finish. One sent after the signal
     would be answered and then lost with the process: host time for nothing."""
     _SENDING_STOPPED.set()
+
+
+def sending_stopped() -> bool:
+    """Whether :func:`stop_sending` was called."""
+    return _SENDING_STOPPED.is_set()
+
+
+async def park() -> None:
+    """Wait until the process exits: where a model call would be sent after
+    :func:`stop_sending`. ``ON_PARK`` is told, so a stop can tell a case parked part-way
+    (a pipeline's next call) from one whose request is still on the wire."""
+    if (on_park := ON_PARK.get()) is not None:
+        on_park()
+    await asyncio.Event().wait()
 
 
 class OwnedClient:
@@ -87,7 +106,7 @@ class HttpBackend(OwnedClient):
         """Run one call to ``model`` (generation or embedding) with the right timeout,
         errors translated."""
         if _SENDING_STOPPED.is_set():
-            await asyncio.Event().wait()  # until the process exits
+            await park()
         timeout = self._timeout if model in self._warm else self._first_timeout
         with translate_errors(self.host.name, model):
             try:

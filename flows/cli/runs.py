@@ -149,6 +149,20 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+IN_FLIGHT_WAIT_S = 5.0  # `run --interrupt-wait`: a few generations' time on a real host
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from flows import run_control
 
@@ -173,7 +187,9 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     resume = shlex.join(["evalflow", *args.argv])
     with (
         run_control.embedded_prefect(launched) as server,
-        run_control.interruptible(database, name, process, resume, server),
+        run_control.interruptible(
+            database, name, process, resume, server, wait_s=args.interrupt_wait
+        ),
     ):
         from flows.evaluate import evaluate
 
@@ -285,6 +301,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--wait",
         action="store_true",
         help="if another process is running this experiment, wait for it instead of refusing",
+    )
+    p.add_argument(
+        "--interrupt-wait",
+        type=_seconds,
+        default=IN_FLIGHT_WAIT_S,
+        metavar="SECONDS",
+        help="on Ctrl-C or SIGTERM, wait up to this long for the requests in flight so "
+        "their answers are stored, not asked again by the rerun (a second Ctrl-C exits "
+        f"at once; default {IN_FLIGHT_WAIT_S:g})",
     )
     _level_options(p)
     p.set_defaults(func=cmd_run)
