@@ -35,6 +35,7 @@ from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import (
     CANCELLED_REASON,
+    DeadRun,
     ExperimentBusy,
     RunProcess,
     claim_experiment,
@@ -55,15 +56,16 @@ WAIT_POLL_S = 1.0
 INTERRUPTED_EXIT_CODE = 130
 
 
-def claim(engine: Engine, name: str, *, wait: bool) -> RunProcess:
-    """Claim ``name`` for this process; with ``wait``, until the run holding it ends."""
+def claim(engine: Engine, name: str, *, wait: bool) -> tuple[RunProcess, DeadRun | None]:
+    """Claim ``name`` for this process; with ``wait``, until the run holding it ends.
+    Also the run taken over if its process had died (see :func:`mark_crashed`)."""
     process = RunProcess.current()
     announced = False
     while True:
         try:
             with session_scope(engine) as session:
-                claim_experiment(session, name, process)
-            return process
+                dead = claim_experiment(session, name, process)
+            return process, dead
         except ExperimentBusy as busy:
             if not wait:
                 raise

@@ -183,7 +183,7 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     check_before_run(sweep)
     name = args.experiment or sweep.spec.name
     database = database_url(args.database)
-    process = run_control.claim(make_engine(database), name, wait=args.wait)
+    process, dead = run_control.claim(make_engine(database), name, wait=args.wait)
     resume = shlex.join(["evalflow", *args.argv])
     with (
         run_control.embedded_prefect(launched) as server,
@@ -198,6 +198,9 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
         try:
             if server is not None:
                 server.wait_ready()
+            from tasks.adapters.crashed_runs import mark_crashed
+
+            mark_crashed(dead)  # the flow run of a killed run of this experiment
             from flows.cli.progress import run_progress  # rich: only `run` draws a bar
 
             with run_progress(enabled=not args.quiet):

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import pytest
@@ -298,6 +299,10 @@ def test_a_sweep_killed_under_a_real_server_frees_its_slots_for_the_rerun(prefec
             first.kill()
         finally:
             _stop(first.process)
+        with sqlite3.connect(first.db, timeout=10) as conn:
+            (dead_flow_run,) = conn.execute("SELECT flow_run_id FROM experiment_runs").fetchone()
+        with temporary_settings({PREFECT_API_URL: prefect_server}):
+            assert asyncio.run(_flow_run_state(dead_flow_run)) == "RUNNING"
         time.sleep(0.5)  # requests the dead run had open end at the stand-in
         at_kill = standin.stats.requests
         assert at_kill < SAMPLES * CASES
@@ -320,6 +325,16 @@ def test_a_sweep_killed_under_a_real_server_frees_its_slots_for_the_rerun(prefec
         stats = standin.stats
     assert rerun.stored() == (SAMPLES * CASES, SAMPLES * CASES)
     assert stats.max_in_flight <= SLOTS
+    # the killed run's flow run said Running forever; the rerun marks it Crashed, as
+    # `evalflow experiments` called the run crashed
+    with temporary_settings({PREFECT_API_URL: prefect_server}):
+        assert asyncio.run(_flow_run_state(dead_flow_run)) == "CRASHED"
+
+
+async def _flow_run_state(flow_run_id: str) -> str:
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(UUID(flow_run_id))
+    return flow_run.state.type.value
 
 
 def _ready_and_first_request(
