@@ -19,6 +19,7 @@ from evaluation.backends._http import (
     shared_tls_context,
     translate_errors,
 )
+from evaluation.backends._machine_slots import MachineSlots
 from evaluation.spec import HostSpec
 
 _CONNECT_TIMEOUT_S = 10.0
@@ -101,21 +102,32 @@ class HttpBackend(OwnedClient):
         )
         self._base = host.url.rstrip("/")
         self._warm: set[str] = set()
+        self._machine_slots: MachineSlots | None = None  # opened on the first call
 
     async def _attempt(self, model: str, call: Callable[[httpx.Timeout], Awaitable[T]]) -> T:
         """Run one call to ``model`` (generation or embedding) with the right timeout,
-        errors translated."""
+        errors translated, holding one of the host's machine-wide slots
+        (``_machine_slots``) for the HTTP call."""
         if _SENDING_STOPPED.is_set():
             await park()
         timeout = self._timeout if model in self._warm else self._first_timeout
+        if self._machine_slots is None:
+            self._machine_slots = MachineSlots(self.host.url, self.host.slots)
         with translate_errors(self.host.name, model):
             try:
-                result = await call(timeout)
+                async with self._machine_slots.hold():  # across processes on this machine
+                    result = await call(timeout)
             except httpx.TimeoutException:
                 self._warm.discard(model)
                 raise
         self._warm.add(model)
         return result
+
+    async def aclose(self) -> None:
+        if self._machine_slots is not None:
+            self._machine_slots.close()
+            self._machine_slots = None
+        await super().aclose()
 
     async def _post_json(
         self, path: str, payload: dict[str, Any], timeout: httpx.Timeout

@@ -352,3 +352,38 @@ def _ready_and_first_request(
         time.sleep(0.05)
     first = time.monotonic()
     return (ready if ready is not None else first), first
+
+
+def test_sweeps_with_different_homes_on_one_machine_share_the_hosts_slots(tmp_path):
+    """Two `evalflow run` processes with different evalflow and Prefect homes (so two
+    embedded servers, two separate Prefect limits) against one 4-slot host: the slots
+    hold across them (machine-wide slot locks); before, 8 requests were open at once."""
+    config = StandInConfig(models=MODELS, slots=SLOTS, max_loaded_models=4, latency_ms=LATENCY_MS)
+    with gated_standin(config) as standin:
+        sweeps = []
+        for i in range(2):
+            root = tmp_path / f"home-{i}"
+            root.mkdir()
+            env = client_env(root, prefect_home=root / "prefect-home")
+            sweeps.append(Sweep(root, f"sweep-{i}", MODELS[i], standin.url, env))
+        try:
+            sweeps[0].start()
+            wait_until(lambda: standin.stats.in_flight >= SLOTS, 600, "the first run's requests")
+            sweeps[1].start()
+            wait_until(lambda: sweeps[1].at_slots(), 600, "the second sweep's host check")
+            wait_until(lambda: holders(sweeps[1].env) >= 1, 600, "the second sweep at its slots")
+            time.sleep(2)  # its lanes have their Prefect slots (a limit of its own) and ask
+            at_gate = standin.stats.in_flight
+            standin.gate.set()
+            for sweep in sweeps:
+                sweep.finish()
+        finally:
+            for sweep in sweeps:
+                if sweep.process is not None:
+                    _stop(sweep.process)
+        stats = standin.stats
+    assert at_gate == SLOTS, f"{at_gate} requests open while the first run held the host"
+    assert stats.max_in_flight <= SLOTS, f"{stats.max_in_flight} requests open at once"
+    assert stats.requests == 2 * SAMPLES * CASES
+    for sweep in sweeps:
+        assert sweep.stored() == (SAMPLES * CASES, SAMPLES * CASES)
