@@ -15,9 +15,10 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 from evaluation.run._rate import Rate, WorkMix, progress_line
 from evaluation.run._work import GenerationRecord
 
-#: Called in this process as generations are stored: (label, done, total, failed so far).
+#: Called in this process as generations are stored: (label, done, total, failed so far,
+#: ETA in seconds by the work's mix or None).
 #: The CLI draws its terminal progress bar from it; a worker's run has no listener.
-ProgressListener = Callable[[str, int, int, int], None]
+ProgressListener = Callable[[str, int, int, int, float | None], None]
 LISTENERS: list[ProgressListener] = []
 _clock = time.monotonic  # the rate's clock (a test sets its own)
 
@@ -83,8 +84,9 @@ class ProgressArtifact:
         done, total = self._done, self._total
         now = _clock()
         self._rate.add(now, done)
+        eta = self._eta() if LISTENERS else None
         for listener in LISTENERS:
-            listener(self._label, done, total, self._failed)
+            listener(self._label, done, total, self._failed, eta)
         percent = 100.0 if total == 0 else 100.0 * done / total
         decile = int(percent // 10)
         if decile > self._last_logged_decile:

@@ -36,7 +36,7 @@ def test_the_generation_progress_feeds_every_listener_with_failures(monkeypatch)
     tracker = progress.ProgressArtifact(None, "demo", total=5)
     asyncio.run(tracker.advance(2, 1))
     asyncio.run(tracker.advance(3))
-    assert seen == [("demo", 2, 5, 1), ("demo", 5, 5, 1)]
+    assert seen == [("demo", 2, 5, 1, None), ("demo", 5, 5, 1, None)]  # no work mix: no ETA
 
 
 def test_the_bar_listens_only_while_a_run_is_drawn_on_a_terminal():
@@ -115,3 +115,8 @@ def test_the_progress_eta_comes_from_the_work_mix_of_what_was_stored(monkeypatch
     asyncio.run(tracker.stored([record("a", 10.0) for _ in range(4)]))  # 4 slots, 10 s each
     # b's 4 generations at 30 s each on 4 slots: 30 s (the count-based rate said 10 s)
     assert "4/8 generations (50%), 0.4/s, ETA 30 s" in tracker.description()
+    console = _terminal()
+    bar = RunProgress(console)
+    bar.update("demo", 4, 8, 0, mix.eta_s(now[0]))
+    console.print(bar.progress.get_renderable())
+    assert "0:00:30" in console.file.getvalue()
