@@ -67,6 +67,7 @@ async def evaluate(
         experiment_id, pending = register(engine, sweep, name)
         cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
         pending = level_work(pending, cases)  # the level's cases only
+        in_level = len(level_work(sweep.work_items(), cases))
         record_host_models(engine, pool.checks)
         preload(*POST_GENERATION_MODULES)  # while the hosts generate
         generated = await generate_all(  # generate: on the hosts' slots, resumable
@@ -101,7 +102,11 @@ async def evaluate(
 
     comparison = compare_configs(engine, experiment_id)
     report_file = publish_report(
-        engine, experiment_id, evalflow_home() / "reports", quote(comparison)
+        engine,
+        experiment_id,
+        evalflow_home() / "reports",
+        quote(comparison),
+        ending_status="completed",
     )
     finish(engine, experiment_id, "completed")
     return {
@@ -109,7 +114,8 @@ async def evaluate(
         "experiment_id": experiment_id,
         "generated": report.generated,
         "failed": report.failed + len(report.unservable),
-        "skipped_already_done": len(sweep.work_items()) - len(pending),
+        "skipped_already_done": in_level - len(pending),
+        "left_out_by_level": len(sweep.work_items()) - in_level,
         "simulated": sweep.simulated,
         "model_switches": report.model_switches,
         "hosts_down": report.hosts_down,

@@ -3,12 +3,13 @@ keep the embedded Prefect server tied to the command, and stop within seconds on
 or SIGTERM with the experiment marked interrupted and one line saying how to resume. (A
 cancel from the Prefect UI is seen by the flow itself: tasks/adapters/cancellation.py.)
 
-On a signal nothing waits for the flow to unwind: every finished generation is already
-committed (the resume key makes the rest safe to redo), and unwinding Prefect's engine,
-its API workers and the task threads took over a minute and printed tracebacks. So the
-handler silences output, records the interruption, marks the Prefect flow run cancelled,
-stops the server and leaves with ``os._exit`` — within ``EXIT_DEADLINE_S`` whatever the
-threads are doing.
+On a signal nothing waits for the flow to unwind: unwinding Prefect's engine, its API
+workers and the task threads took over a minute and printed tracebacks. So the handler
+silences output, records the interruption, stops sending (no new case, no new call),
+waits a bounded time (``--interrupt-wait``, saying so; a second Ctrl-C cuts it short) for
+the requests already on the wire, whose answers are then stored rather than asked again
+by the rerun, marks the Prefect flow run cancelled, stops the server and leaves with
+``os._exit`` — within ``EXIT_DEADLINE_S`` of that wait whatever the threads are doing.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from types import FrameType
 from sqlalchemy.engine import Engine
 
 from evaluation.backends import stop_sending
+from evaluation.run._in_flight import cases_in_flight, wait_for_cases_in_flight
 from evaluation.run._record_writer import flush_all
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import (
     CANCELLED_REASON,
+    DeadRun,
     ExperimentBusy,
     RunProcess,
     claim_experiment,
@@ -47,21 +50,22 @@ from flows.embedded_server import (
 )
 from tasks.adapters.embedded_api import EMBEDDED_API_ENV
 
-EXIT_DEADLINE_S = 4.0
-FLUSH_DEADLINE_S = 3.8  # by then what the lanes finished is stored (see _stop)
+EXIT_DEADLINE_S = 4.0  # after the wait for the requests in flight
+FLUSH_DEADLINE_S = 2.3  # after that wait: by then what the lanes finished is stored
 WAIT_POLL_S = 1.0
 INTERRUPTED_EXIT_CODE = 130
 
 
-def claim(engine: Engine, name: str, *, wait: bool) -> RunProcess:
-    """Claim ``name`` for this process; with ``wait``, until the run holding it ends."""
+def claim(engine: Engine, name: str, *, wait: bool) -> tuple[RunProcess, DeadRun | None]:
+    """Claim ``name`` for this process; with ``wait``, until the run holding it ends.
+    Also the run taken over if its process had died (see :func:`mark_crashed`)."""
     process = RunProcess.current()
     announced = False
     while True:
         try:
             with session_scope(engine) as session:
-                claim_experiment(session, name, process)
-            return process
+                dead = claim_experiment(session, name, process)
+            return process, dead
         except ExperimentBusy as busy:
             if not wait:
                 raise
@@ -135,37 +139,49 @@ def prefect_api() -> Iterator[None]:
 
 @contextmanager
 def interruptible(
-    database: str, name: str, process: RunProcess, resume: str, server: EmbeddedServer | None
+    database: str,
+    name: str,
+    process: RunProcess,
+    resume: str,
+    server: EmbeddedServer | None,
+    *,
+    wait_s: float,
 ) -> Iterator[None]:
-    """On SIGINT or SIGTERM: exit with 130 within EXIT_DEADLINE_S, leaving ``name``
-    interrupted and printing only ``interrupted: ... resume with: <resume>``."""
+    """On SIGINT or SIGTERM: wait up to ``wait_s`` for the requests in flight to be
+    stored (saying so), then exit with 130 within EXIT_DEADLINE_S, leaving ``name``
+    interrupted and printing ``interrupted: ... resume with: <resume>`` last. A second
+    signal cuts the wait short."""
     fired = threading.Event()
-    lock = threading.Lock()
+    hurry = threading.Event()
 
-    def stop() -> None:
-        with lock:
-            if fired.is_set():
-                return
-            fired.set()
+    def on_signal() -> None:
+        if fired.is_set():
+            hurry.set()
+            return
+        fired.set()
         message_fd = _silence_output()
-        _stop(database, name, process, resume, server, message_fd)
-
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        threading.Thread(target=stop, name="evalflow-interrupt", daemon=True).start()
+        threading.Thread(
+            target=_stop,
+            args=(database, name, process, resume, server, message_fd, wait_s, hurry),
+            name="evalflow-interrupt",
+            daemon=True,
+        ).start()
 
     # Python runs a signal handler in the main thread, and only once that thread runs
     # Python code again: an event loop idle in epoll_wait (awaiting a worker thread)
-    # would never see it. The C-level handler also writes the signal to a wakeup fd; a
-    # thread blocked on that fd reacts at once whatever the main thread is doing.
+    # would never see it. The C-level handler also writes each signal to a wakeup fd; a
+    # thread blocked on that fd reacts at once whatever the main thread is doing, and
+    # counts the signals (the Python handler may run once for several).
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, _ignore) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def watch() -> None:
         while signals := os.read(wake_read, 16):  # b"" once the context closes the pipe
-            if {signal.SIGINT, signal.SIGTERM} & set(signals):
-                stop()
+            for signum in signals:
+                if signum in (signal.SIGINT, signal.SIGTERM):
+                    on_signal()
         os.close(wake_read)
 
     threading.Thread(target=watch, name="evalflow-signal-watch", daemon=True).start()
@@ -173,11 +189,15 @@ def interruptible(
         yield
     finally:
         if fired.is_set():  # the flow ended first: the interrupt's thread exits the process
-            time.sleep(EXIT_DEADLINE_S + 1)
+            time.sleep(wait_s + EXIT_DEADLINE_S + 1)
         for signum, old in previous.items():
             signal.signal(signum, old)
         signal.set_wakeup_fd(previous_wakeup)
         os.close(wake_write)  # ends the watcher's read
+
+
+def _ignore(_signum: int, _frame: FrameType | None) -> None:
+    """The Python-level handler: the wakeup fd's watcher does the work (see above)."""
 
 
 def _silence_output() -> int:
@@ -203,16 +223,26 @@ def _stop(
     resume: str,
     server: EmbeddedServer | None,
     message_fd: int,
+    wait_s: float,
+    hurry: threading.Event,
 ) -> None:
+    stop_sending()  # nothing new is asked of a host; what is in flight is stored below
     started = time.monotonic()
-    stop_sending()  # what is in flight is stored below; nothing new is asked of a host
     flow_run_id = _bounded(lambda: _mark_interrupted(database, name, process), started + 1.5)
+    # The cases whose requests are on the wire: their answers are stored, not redone.
+    if (in_flight := cases_in_flight()) and wait_s > 0 and not hurry.is_set():
+        os.write(
+            message_fd,
+            f"interrupted: waiting up to {wait_s:g} s for the {in_flight} request(s) in "
+            "flight to finish and be stored (Ctrl-C again to exit now)\n".encode(),
+        )
+        wait_for_cases_in_flight(wait_s, hurry)
+    waited = time.monotonic()
     if flow_run_id:
-        _bounded(lambda: _cancel_flow_run(flow_run_id), started + 2.5)
+        _bounded(lambda: _cancel_flow_run(flow_run_id), waited + 1.0)
     if server is not None:
         server.stop(timeout_s=1.0)
-    # The cases in flight at the signal finished meanwhile: stored, not redone by a rerun.
-    flush_all(timeout_s=max(0.0, started + FLUSH_DEADLINE_S - time.monotonic()))
+    flush_all(timeout_s=max(0.0, waited + FLUSH_DEADLINE_S - time.monotonic()))
     os.write(message_fd, f"interrupted: {name!r} stopped; resume with: {resume}\n".encode())
     os._exit(INTERRUPTED_EXIT_CODE)
 

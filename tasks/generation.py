@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from prefect import task
@@ -15,7 +15,7 @@ from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
 from evaluation.run._generate import ChunkOutcome, run_chunk
 from evaluation.run._pipelines import SharedCalls
-from evaluation.run._record_writer import RecordWriter
+from evaluation.run._record_writer import OnStored, RecordWriter
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
@@ -38,10 +38,8 @@ class GenerationContext:
     shared: SharedCalls | None = None  # spare slots and embeddings for pipelines
 
 
-def record_writer(
-    engine: Engine, experiment_id: int, on_stored: Callable[[int, int], Awaitable[None]]
-) -> RecordWriter:
-    """The run's one writer of generation outcomes (``on_stored``: stored, of which failed)."""
+def record_writer(engine: Engine, experiment_id: int, on_stored: OnStored) -> RecordWriter:
+    """The run's one writer of generation outcomes (``on_stored``: each batch stored)."""
 
     def write(records: list[GenerationRecord]) -> None:
         with session_scope(engine) as session:

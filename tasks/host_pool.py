@@ -22,10 +22,13 @@ from evaluation.run._dispatch import DispatchReport, Pace, dispatch
 from evaluation.run._gpu import GpuSampler
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._preflight import HostCheck
+from evaluation.run._rate import WorkMix, work_mix
 from evaluation.run._sweep import Sweep, open_backends
 from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
 from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
+from evaluation.storage.db import session_scope
+from evaluation.storage.throughput import measured_throughput
 from tasks.adapters.cancellation import unless_cancelled
 from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
 from tasks.adapters.spare_slots import PoolSpareSlots
@@ -98,7 +101,10 @@ async def generate_all(
         client = await stack.enter_async_context(get_client())
         limit_names = await size_limits(client, hosts)
         progress = await ProgressArtifact.create(
-            artifact_key(experiment, "progress"), experiment, total=len(pending)
+            artifact_key(experiment, "progress"),
+            experiment,
+            total=len(pending),
+            mix=measured_mix(engine, pending, hosts),
         )
         slots = await HostSlots.open(
             await stack.enter_async_context(slot_client()),
@@ -113,7 +119,7 @@ async def generate_all(
             backends=pool.backends,
             slots=slots,
             policy=RetryPolicy(max_attempts=limits.max_attempts),
-            writer=record_writer(engine, experiment_id, progress.advance),
+            writer=record_writer(engine, experiment_id, progress.stored),
             shared=SharedCalls(pool.backends, PoolSpareSlots(slots, hosts)),
         )
 
@@ -144,3 +150,10 @@ async def generate_all(
     if report is None:
         return Generated(DispatchReport(total=len(pending)), {}, seconds, cpu_seconds, True)
     return Generated(report, telemetry.summary(), seconds, cpu_seconds)
+
+
+def measured_mix(engine: Engine, pending: Sequence[WorkItem], hosts: Sequence[HostSpec]) -> WorkMix:
+    """The run's work mix with what earlier runs measured on these hosts."""
+    with session_scope(engine) as session:
+        measured = measured_throughput(session, [h.name for h in hosts])
+    return work_mix(pending, measured)

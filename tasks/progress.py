@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
-from evaluation.run._rate import Rate, progress_line
+from evaluation.run._rate import Rate, WorkMix, progress_line
+from evaluation.run._work import GenerationRecord
 
-#: Called in this process as generations are stored: (label, done, total, failed so far).
+#: Called in this process as generations are stored: (label, done, total, failed so far,
+#: ETA in seconds by the work's mix or None).
 #: The CLI draws its terminal progress bar from it; a worker's run has no listener.
-ProgressListener = Callable[[str, int, int, int], None]
+ProgressListener = Callable[[str, int, int, int, float | None], None]
 LISTENERS: list[ProgressListener] = []
 _clock = time.monotonic  # the rate's clock (a test sets its own)
 
@@ -25,7 +27,12 @@ class ProgressArtifact:
     """Shows completion, rate and ETA in the Prefect UI and logs them every 10%."""
 
     def __init__(
-        self, artifact_id: UUID | None, label: str, total: int, min_interval_s: float = 1.0
+        self,
+        artifact_id: UUID | None,
+        label: str,
+        total: int,
+        min_interval_s: float = 1.0,
+        mix: WorkMix | None = None,
     ):
         self._id = artifact_id
         self._total = total
@@ -38,10 +45,15 @@ class ProgressArtifact:
         self._pending: asyncio.Task | None = None
         self._rate = Rate()
         self._rate.add(_clock(), 0)
+        self._mix = mix  # the ETA by the work left of each config
+        if mix is not None:
+            mix.start(_clock())
 
     @classmethod
-    async def create(cls, key: str, label: str, total: int) -> ProgressArtifact:
-        tracker = cls(None, label, total)
+    async def create(
+        cls, key: str, label: str, total: int, mix: WorkMix | None = None
+    ) -> ProgressArtifact:
+        tracker = cls(None, label, total, mix=mix)
         tracker._id = await acreate_progress_artifact(
             progress=0.0, key=key, description=tracker.description()
         )
@@ -49,8 +61,20 @@ class ProgressArtifact:
 
     def description(self) -> str:
         """e.g. "Generation progress: demo: 120/800 generations (15%), 3.4/s, ETA 3 min"."""
-        line = progress_line(self._done, self._total, self._failed, self._rate)
+        line = progress_line(self._done, self._total, self._failed, self._rate, self._eta())
         return f"Generation progress: {self._label}: {line}"
+
+    def _eta(self) -> float | None:
+        return self._mix.eta_s(_clock()) if self._mix is not None else None
+
+    async def stored(self, records: Sequence[GenerationRecord]) -> None:
+        """The record writer's callback: ``records`` were just stored."""
+        if self._mix is not None:
+            now = _clock()
+            for record in records:
+                service = record.result.latency_s if record.result is not None else None
+                self._mix.stored(now, record.item.config.hash, service)
+        await self.advance(len(records), sum(not r.ok for r in records))
 
     async def advance(self, finished: int, failed: int = 0) -> None:
         """Count ``finished`` more generations (stored, ok or failed), ``failed`` of them
@@ -60,13 +84,14 @@ class ProgressArtifact:
         done, total = self._done, self._total
         now = _clock()
         self._rate.add(now, done)
+        eta = self._eta() if LISTENERS else None
         for listener in LISTENERS:
-            listener(self._label, done, total, self._failed)
+            listener(self._label, done, total, self._failed, eta)
         percent = 100.0 if total == 0 else 100.0 * done / total
         decile = int(percent // 10)
         if decile > self._last_logged_decile:
             self._last_logged_decile = decile
-            line = progress_line(done, total, self._failed, self._rate)
+            line = progress_line(done, total, self._failed, self._rate, self._eta())
             get_run_logger().info("%s: %s", self._label, line)
         due = done == total or now - self._last_update >= self._min_interval_s
         if self._id is not None and due and (self._pending is None or self._pending.done()):

@@ -52,15 +52,21 @@ def publish_report(
     experiment_id: int,
     out_dir: Path,
     comparison: ComparisonOutcome | None = None,
+    ending_status: str | None = None,
 ) -> Path:
     """Write the experiment's HTML report under ``out_dir`` and publish its summary as
     the markdown artifact ``evalflow-<experiment>-report``: verdict, leaderboard top,
     parameter effects, Pareto front, links to the other artifacts, the file's path.
-    ``comparison``: the experiment's comparison, if the caller has just computed it."""
+    ``comparison``: the experiment's comparison, if the caller has just computed it.
+    ``ending_status``: the status the run ends with once the report is out (the report
+    is the run's last step, so the stored status still says "running" while it is made)."""
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         data = gather(session, name, comparison=comparison)
         race = stored_standing(session, experiment_id, data.names)
+        if ending_status is not None:
+            session.expunge(data.experiment)  # shown with its final status, not stored
+            data.experiment.status = ending_status
     path = report_path(out_dir, name).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(data), encoding="utf-8")

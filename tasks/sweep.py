@@ -32,6 +32,7 @@ from evaluation.storage.runs import (
     end_flow_run,
     end_run,
 )
+from tasks.adapters.crashed_runs import mark_crashed
 
 
 @task(name="load-sweep", cache_policy=NO_CACHE)
@@ -55,7 +56,7 @@ def register(engine: Engine, sweep: Sweep, experiment: str) -> tuple[int, list[W
     """Claim the experiment for this run (refused while another live process runs it),
     store the suite, experiment and configs; return the work not yet done (resume)."""
     with session_scope(engine) as session:
-        claim_experiment(
+        dead = claim_experiment(
             session, experiment, RunProcess.current(), flow_run_id=current_flow_run.get_id()
         )
         record_suite(session, sweep.suite)
@@ -72,6 +73,7 @@ def register(engine: Engine, sweep: Sweep, experiment: str) -> tuple[int, list[W
             baseline=sweep.spec.baseline,
         )
         done = completed_keys(session, row.id)
+    mark_crashed(dead)  # a dead run's flow run, taken over here (a deployment's run)
     pending = sweep.work_items(done)
     if done:
         get_run_logger().info(

@@ -4,6 +4,7 @@ timeout for cold models, error translation, and closing."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -18,11 +19,16 @@ from evaluation.backends._http import (
     shared_tls_context,
     translate_errors,
 )
+from evaluation.backends._machine_slots import MachineSlots
 from evaluation.spec import HostSpec
 
 _CONNECT_TIMEOUT_S = 10.0
 T = TypeVar("T")
 _SENDING_STOPPED = threading.Event()
+# Told when a call parks (set by whoever runs the call, e.g. a case in flight)
+ON_PARK: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "evalflow_on_park", default=None
+)
 
 
 def stop_sending() -> None:
@@ -30,6 +36,20 @@ def stop_sending() -> None:
     sends another model call; the calls already sent finish. One sent after the signal
     would be answered and then lost with the process: host time for nothing."""
     _SENDING_STOPPED.set()
+
+
+def sending_stopped() -> bool:
+    """Whether :func:`stop_sending` was called."""
+    return _SENDING_STOPPED.is_set()
+
+
+async def park() -> None:
+    """Wait until the process exits: where a model call would be sent after
+    :func:`stop_sending`. ``ON_PARK`` is told, so a stop can tell a case parked part-way
+    (a pipeline's next call) from one whose request is still on the wire."""
+    if (on_park := ON_PARK.get()) is not None:
+        on_park()
+    await asyncio.Event().wait()
 
 
 class OwnedClient:
@@ -82,21 +102,32 @@ class HttpBackend(OwnedClient):
         )
         self._base = host.url.rstrip("/")
         self._warm: set[str] = set()
+        self._machine_slots: MachineSlots | None = None  # opened on the first call
 
     async def _attempt(self, model: str, call: Callable[[httpx.Timeout], Awaitable[T]]) -> T:
         """Run one call to ``model`` (generation or embedding) with the right timeout,
-        errors translated."""
+        errors translated, holding one of the host's machine-wide slots
+        (``_machine_slots``) for the HTTP call."""
         if _SENDING_STOPPED.is_set():
-            await asyncio.Event().wait()  # until the process exits
+            await park()
         timeout = self._timeout if model in self._warm else self._first_timeout
+        if self._machine_slots is None:
+            self._machine_slots = MachineSlots(self.host.url, self.host.slots)
         with translate_errors(self.host.name, model):
             try:
-                result = await call(timeout)
+                async with self._machine_slots.hold():  # across processes on this machine
+                    result = await call(timeout)
             except httpx.TimeoutException:
                 self._warm.discard(model)
                 raise
         self._warm.add(model)
         return result
+
+    async def aclose(self) -> None:
+        if self._machine_slots is not None:
+            self._machine_slots.close()
+            self._machine_slots = None
+        await super().aclose()
 
     async def _post_json(
         self, path: str, payload: dict[str, Any], timeout: httpx.Timeout

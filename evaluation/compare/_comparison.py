@@ -168,6 +168,7 @@ def _analyze(scores, metrics, facts, quality, baseline, adjust, alpha, delta, no
     """``analyze`` versus the baseline on the metrics the baseline has scores for, all
     pairs on the others (a baseline without scores cannot anchor a comparison)."""
     types = {m: get_metric(m).score_type for m in metrics}
+    bounds = {m: get_metric(m).bounds for m in metrics}
     directions = {m: direction(m) for m in metrics}
     anchored = metrics
     if baseline is not None:
@@ -179,6 +180,7 @@ def _analyze(scores, metrics, facts, quality, baseline, adjust, alpha, delta, no
     kw = dict(
         score_types=types,
         higher_is_better=directions,
+        bounds=bounds,
         facts=facts,
         adjust=adjust,
         alpha=alpha,

@@ -86,7 +86,8 @@ def aggregate_rows(
     rows: list[dict] = []
     scored = set(scores["metric"])  # a sweep whose generations all failed has no scores
     per_case = [m.name for m in metrics if not m.corpus_level and m.name in scored]
-    for est in summarize(scores, metrics=per_case):
+    bounds = {m.name: m.bounds for m in metrics}
+    for est in summarize(scores, metrics=per_case, bounds=bounds):
         rows.append(_estimate_row(est.config, est.metric, est))
     ok = generations[generations["status"] == "ok"]
     by_case = {case.id: case for case in suite.cases}

@@ -50,6 +50,11 @@ class Metric:
     before anything runs. Every registered metric declares it (a test checks); ``None``
     means undeclared and is treated as "any".
 
+    ``bounds``: (lo, hi) of a bounded score's scale (a share, ROUGE, cosine): its
+    interval is computed so it stays on that scale (``evaluation.statistics``). A 0/1
+    metric declares (0, 1) too: averaged over K samples per case its values are shares
+    (Wilson applies while every value is 0 or 1). None for an unbounded quantity.
+
     ``embed_model``: the metric needs vectors from that embedding model, so the model
     is checked on the hosts before a run and the metric scores only once given an
     embedder (``with_embedder``, done by ``scoring``).
@@ -66,6 +71,7 @@ class Metric:
     task_types: tuple[str, ...] | None = None  # None: a user's scorer, trusted to serve any
     samples_together: bool = False
     embed_model: str | None = None  # scores from this embedding model's vectors (a host's)
+    bounds: tuple[float, float] | None = None  # the scale of a bounded score, for intervals
 
     def serves(self, task_type: str) -> bool:
         """Whether this metric can score a suite of ``task_type``."""

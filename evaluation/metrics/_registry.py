@@ -41,6 +41,7 @@ def _metric(
     higher_is_better: bool = True,
     corpus: CorpusFn | None = None,
     descriptive: bool = False,
+    bounds: tuple[float, float] | None = None,
 ) -> Metric:
     return Metric(
         name=name,
@@ -52,7 +53,11 @@ def _metric(
         corpus=corpus,
         descriptive=descriptive,
         task_types=task_types,
+        bounds=bounds,
     )
+
+
+SHARE = (0.0, 1.0)  # a share or a mean of 0/1 samples: the scale of most bounded metrics
 
 
 _ROUGE = "F-measure (rouge-score, Porter stemmer), best over the references."
@@ -62,6 +67,7 @@ _METRICS = (
         "Normalised output equals a normalised reference (SQuAD normalisation).",
         "binary",
         _text.exact_match,
+        bounds=SHARE,
         task_types=WITH_TARGETS,
     ),
     _metric(
@@ -69,6 +75,7 @@ _METRICS = (
         "A normalised reference occurs in the normalised output as whole words.",
         "binary",
         _text.contains,
+        bounds=SHARE,
         task_types=WITH_TARGETS,
     ),
     _metric(
@@ -76,6 +83,7 @@ _METRICS = (
         'metadata["answer_regex"] of the case matches the output (re.search); NaN without.',
         "binary",
         _text.regex_match,
+        bounds=SHARE,
         task_types=ANY_TASK,
     ),
     *(
@@ -84,6 +92,7 @@ _METRICS = (
             f"ROUGE-{name[5:]} {_ROUGE}",
             "continuous",
             _overlap.rouge(name),
+            bounds=SHARE,
             task_types=WITH_REFERENCES,
         )
         for name in ("rouge1", "rouge2", "rougeL")
@@ -94,6 +103,7 @@ _METRICS = (
         "continuous",
         _overlap.bleu,
         corpus=_overlap.corpus_bleu,
+        bounds=(0.0, 100.0),
         task_types=WITH_REFERENCES,
     ),
     _metric(
@@ -102,6 +112,7 @@ _METRICS = (
         "continuous",
         _overlap.chrf,
         corpus=_overlap.corpus_chrf,
+        bounds=(0.0, 100.0),
         task_types=WITH_REFERENCES,
     ),
     _metric(
@@ -109,6 +120,7 @@ _METRICS = (
         "The label named in the output equals the gold label.",
         "binary",
         _labels.accuracy,
+        bounds=SHARE,
         task_types=WITH_LABELS,
     ),
     _metric(
@@ -117,6 +129,7 @@ _METRICS = (
         "binary",
         _labels.accuracy,
         corpus=_labels.macro_f1,
+        bounds=SHARE,
         task_types=WITH_LABELS,
     ),
     _metric(
@@ -158,6 +171,7 @@ _CODE_METRICS = (
         "The program passes every hidden test, run in the sandbox (mean over samples: pass@1).",
         "binary",
         _code.pass_at_1,
+        bounds=SHARE,
         task_types=WITH_TESTS,
     ),
     _metric(
@@ -165,6 +179,7 @@ _CODE_METRICS = (
         "Share of the hidden tests the program passes, run in the sandbox.",
         "continuous",
         _code.tests_passed,
+        bounds=SHARE,
         task_types=WITH_TESTS,
     ),
     _metric(
@@ -172,6 +187,7 @@ _CODE_METRICS = (
         'Share of the case\'s metadata["constraints"] (length, content, format, tone) met.',
         "continuous",
         _constraints.constraints_met,
+        bounds=SHARE,
         task_types=ANY_TASK,  # scores missing where a case has no constraints
     ),
 )
@@ -181,6 +197,7 @@ _PIPELINE_METRICS = (
         "1 when the retrieved chunks hold all of the case's gold evidence (rag pipelines).",
         "binary",
         _retrieval.retrieval_recall,
+        bounds=SHARE,
         task_types=ANY_TASK,  # scores missing where a case has no gold evidence
     ),
     _metric(
@@ -188,6 +205,7 @@ _PIPELINE_METRICS = (
         'Share of the case\'s metadata["key_points"] the output states (token overlap).',
         "continuous",
         _key_points.key_point_recall,
+        bounds=SHARE,
         task_types=WITH_REFERENCES,
     ),
 )
@@ -207,6 +225,7 @@ def _pass_at(k: int) -> Metric:
         per_case=_code.pass_at(k),
         task_types=WITH_TESTS,
         samples_together=True,
+        bounds=SHARE,
     )
 
 

@@ -87,6 +87,7 @@ def semantic_metric(name: str, task_types: tuple[str, ...]) -> Metric | None:
         per_case=_unbound(name),
         task_types=task_types,
         embed_model=model,
+        bounds=(-1.0, 1.0),
     )
 
 

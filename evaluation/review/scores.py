@@ -25,6 +25,7 @@ from evaluation.storage.models import Generation, Score
 from evaluation.storage.repository import replace_scores
 
 HUMAN_PREFIX = "human_"
+STAR_SCALE = (1.0, 5.0)  # every criterion is graded 1–5 stars
 Scale = Literal["stars", "unit"]
 
 
@@ -68,13 +69,15 @@ class StarSummary:
 
 
 def star_summaries(scores: pd.DataFrame, *, confidence: float = 0.95) -> list[StarSummary]:
-    """Per config and criterion: the mean of per-case mean stars with a CLT interval
-    (clustered by case group where the suite has groups; see ``mean_interval``)."""
+    """Per config and criterion: the mean of per-case mean stars with its interval on the
+    1–5 scale (clustered by case group where the suite has groups; see ``mean_interval``)."""
     out = []
     for (config, metric), part in scores.groupby(["config", "metric"], sort=True):
         per_case = part.groupby("case_id").agg(value=("value", "mean"), group=("group", "first"))
         groups = per_case["group"] if per_case["group"].notna().any() else None
-        est = mean_interval(per_case["value"].to_numpy(), groups, confidence=confidence)
+        est = mean_interval(
+            per_case["value"].to_numpy(), groups, confidence=confidence, bounds=STAR_SCALE
+        )
         criterion = str(metric).removeprefix(HUMAN_PREFIX)
         out.append(StarSummary(str(config), criterion, est.n, est.mean, est.ci, est.note))
     return out

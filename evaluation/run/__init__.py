@@ -43,6 +43,8 @@ _EXPORTS = {
     "attribute_energy": "evaluation.run._gpu",
     "summarize": "evaluation.run._gpu",
     "Rate": "evaluation.run._rate",
+    "WorkMix": "evaluation.run._rate",
+    "work_mix": "evaluation.run._rate",
     "format_duration": "evaluation.run._rate",
     "progress_line": "evaluation.run._rate",
     "ConfigGpu": "evaluation.run._telemetry",
@@ -69,6 +71,7 @@ __all__ = [
     "Sweep",
     "WorkItem",
     "WorkKey",
+    "WorkMix",
     "attribute_energy",
     "build_messages",
     "case_uid",
@@ -89,6 +92,7 @@ __all__ = [
     "score_generations",
     "score_generations_detailed",
     "summarize",
+    "work_mix",
 ]
 
 

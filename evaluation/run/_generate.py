@@ -9,13 +9,16 @@ so the dispatcher can move it to another host.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from evaluation.backends._client import sending_stopped
 from evaluation.backends.base import Backend
 from evaluation.backends.retry import RetryPolicy
 from evaluation.errors import BackendError, BackendUnavailable
+from evaluation.run._in_flight import case_in_flight
 from evaluation.run._pipelines import CaseRoute, PipelineFailed, SharedCalls, run_case
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.suites import Suite
@@ -60,24 +63,33 @@ async def run_chunk(
     """Run ``items``' cases one after another through their pipelines on ``backend``
     (``shared``: the other hosts' spare slots and the run's embedding cache), storing
     each outcome through ``sink`` as soon as it is known (so a killed run loses at most
-    the case in flight, which a rerun redoes whole)."""
+    the case in flight, which a rerun redoes whole). Once the process is stopping
+    (``stop_sending``) no new case starts; the one in flight is counted until its
+    record is handed over (``evaluation.run._in_flight``)."""
     outcome = ChunkOutcome()
     host = backend.host.name
     route = CaseRoute(backend, policy, slot, shared or SharedCalls())
     for position, item in enumerate(items):
-        try:
-            result, attempts, trace = await run_case(item, suite, route)
-            record = GenerationRecord(item, host, attempts, result=result, trace=trace)
-        except BackendUnavailable as exc:
-            if not await _answers(backend):
-                outcome.unfinished = list(items[position:])
-                outcome.host_down_reason = f"{host} unreachable: {exc}"
-                return outcome
-            attempts = getattr(exc, "attempts", 1)
-            record = GenerationRecord(item, host, attempts, error=f"{type(exc).__name__}: {exc}")
-        except (BackendError, PipelineFailed) as exc:
-            attempts = getattr(exc, "attempts", 1)
-            record = GenerationRecord(item, host, attempts, error=f"{type(exc).__name__}: {exc}")
-        await sink([record])
+        if sending_stopped():  # the process is about to exit: start nothing new
+            await asyncio.Event().wait()
+        async with case_in_flight():
+            try:
+                result, attempts, trace = await run_case(item, suite, route)
+                record = GenerationRecord(item, host, attempts, result=result, trace=trace)
+            except BackendUnavailable as exc:
+                if not await _answers(backend):
+                    outcome.unfinished = list(items[position:])
+                    outcome.host_down_reason = f"{host} unreachable: {exc}"
+                    return outcome
+                attempts = getattr(exc, "attempts", 1)
+                record = GenerationRecord(
+                    item, host, attempts, error=f"{type(exc).__name__}: {exc}"
+                )
+            except (BackendError, PipelineFailed) as exc:
+                attempts = getattr(exc, "attempts", 1)
+                record = GenerationRecord(
+                    item, host, attempts, error=f"{type(exc).__name__}: {exc}"
+                )
+            await sink([record])
         outcome.records.append(record)
     return outcome

@@ -1,12 +1,19 @@
 """How fast a run goes and when it will end: generations per second over the last
 minute (a model switch or a slower config shows within a minute, unlike a rate since
-the start), the time left at that rate, and durations as people read them."""
+the start), the time left by the mix of work still to do (``WorkMix``), and durations
+as people read them."""
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: the rate stays light to import
+    from evaluation.run._work import WorkItem
+    from evaluation.storage.throughput import Measured
 
 WINDOW_S = 60.0
 
@@ -39,6 +46,94 @@ class Rate:
         return remaining / rate if rate else None
 
 
+@dataclass
+class WorkMix:
+    """The time left from what is left of each config, not from the overall rate.
+
+    A rate counts generations, and a generation of a slow model is worth several of a
+    fast one: at 50% of a sweep whose slower model came second, the last minute's rate
+    said 4 min and the run took 10.6 more. Here the work left is weighed in host time:
+    W = Σ_c remaining_c · s_c, with s_c the seconds one generation of config c holds a
+    slot (this run's mean for c; else what earlier runs measured for c, ``prior_s``;
+    else this run's, then earlier runs', mean for c's model; else this run's overall
+    mean), and the hosts' pace is the host time done per second over the last minute,
+    P = Σ service seconds stored in the window / the window's span (about the slots kept
+    busy). ETA = W / P. Failed generations count as done, with no host time.
+    """
+
+    remaining: dict[str, int]  # config hash -> generations not yet stored
+    model_of: dict[str, str]  # config hash -> model
+    prior_s: dict[str, float] = field(default_factory=dict)  # config hash -> earlier runs
+    window_s: float = WINDOW_S
+    _started: float | None = None
+    _window: deque[tuple[float, float]] = field(default_factory=deque)  # (time, service s)
+    _sum_s: dict[str, float] = field(default_factory=dict)
+    _count: dict[str, int] = field(default_factory=dict)
+
+    def start(self, now: float) -> None:
+        self._started = now
+
+    def stored(self, now: float, config: str, service_s: float | None) -> None:
+        """One generation of ``config`` stored; ``service_s``: its time on a slot."""
+        if self._started is None:
+            self._started = now
+        self.remaining[config] = max(0, self.remaining.get(config, 0) - 1)
+        if service_s is not None and service_s >= 0:
+            self._sum_s[config] = self._sum_s.get(config, 0.0) + service_s
+            self._count[config] = self._count.get(config, 0) + 1
+            self._window.append((now, service_s))
+        while self._window and now - self._window[0][0] > self.window_s:
+            self._window.popleft()
+
+    def eta_s(self, now: float) -> float | None:
+        """Seconds left (None: nothing measured yet in this run's last minute)."""
+        left = {c: n for c, n in self.remaining.items() if n > 0}
+        if not left:
+            return 0.0
+        if self._started is None or not self._window:
+            return None
+        span = min(self.window_s, now - self._started)
+        pace = sum(s for _, s in self._window) / span if span > 0 else 0.0
+        if pace <= 0:
+            return None
+        return sum(n * self.seconds_per_generation(c) for c, n in left.items()) / pace
+
+    def seconds_per_generation(self, config: str) -> float:
+        """s_c as the class docstring says, from the most specific figure there is."""
+        if self._count.get(config):
+            return self._sum_s[config] / self._count[config]
+        if config in self.prior_s:
+            return self.prior_s[config]
+        model = self.model_of.get(config)
+        ours = [c for c in self._count if self.model_of.get(c) == model]
+        if ours:
+            return sum(self._sum_s[c] for c in ours) / sum(self._count[c] for c in ours)
+        earlier = [s for c, s in self.prior_s.items() if self.model_of.get(c) == model]
+        if earlier:
+            return sum(earlier) / len(earlier)
+        return sum(self._sum_s.values()) / sum(self._count.values())
+
+
+def work_mix(items: Sequence[WorkItem], measured: Sequence[Measured] = ()) -> WorkMix:
+    """The mix of ``items`` (the work pending), with the seconds per generation that
+    earlier runs measured of each config (``measured``, on this run's hosts: the mean
+    over hosts, weighed by their generations) as the prior for configs of those models."""
+    remaining = Counter(item.config.hash for item in items)
+    model_of = {item.config.hash: item.config.model for item in items}
+    models = set(model_of.values())
+    seconds: dict[str, float] = {}
+    counts: Counter[str] = Counter()
+    for m in measured:
+        if m.model in models and m.generations > 0:
+            seconds[m.config_hash] = (
+                seconds.get(m.config_hash, 0.0) + m.mean_latency_s * m.generations
+            )
+            counts[m.config_hash] += m.generations
+            model_of.setdefault(m.config_hash, m.model)
+    prior = {c: seconds[c] / counts[c] for c in counts}
+    return WorkMix(dict(remaining), model_of, prior)
+
+
 def format_duration(seconds: float) -> str:
     """e.g. "40 s", "12 min 5 s", "3 h 05 min", "2 d 4 h"."""
     s = max(0, math.ceil(seconds))
@@ -53,14 +148,17 @@ def format_duration(seconds: float) -> str:
     return f"{days} d {hours} h"
 
 
-def progress_line(done: int, total: int, failed: int, rate: Rate) -> str:
-    """e.g. "120/800 generations (15%), 3.4/s, ETA 3 min 20 s, 2 failed"."""
+def progress_line(
+    done: int, total: int, failed: int, rate: Rate, eta_s: float | None = None
+) -> str:
+    """e.g. "120/800 generations (15%), 3.4/s, ETA 3 min 20 s, 2 failed". ``eta_s``:
+    the time left by the work's mix (``WorkMix``), else from the rate."""
     percent = 100.0 if total == 0 else 100.0 * done / total
     parts = [f"{done}/{total} generations ({percent:.0f}%)"]
     per_s = rate.per_s()
     if per_s is not None:
         parts.append(f"{per_s:.1f}/s")
-    eta = rate.eta_s(total - done)
+    eta = eta_s if eta_s is not None else rate.eta_s(total - done)
     if done < total:
         parts.append(f"ETA {format_duration(eta)}" if eta is not None else "ETA unknown yet")
     if failed:

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from evaluation.run._work import GenerationRecord
 
 Write = Callable[[list[GenerationRecord]], None]
-OnStored = Callable[[int, int], Awaitable[None]]  # (stored, of which failed)
+OnStored = Callable[[Sequence[GenerationRecord]], Awaitable[None]]  # the batch just stored
 GATHER_S = 0.25
 _LIVE: weakref.WeakSet[RecordWriter] = weakref.WeakSet()  # writers with a loop, for flush_all
 
@@ -93,7 +93,7 @@ class RecordWriter:
                     cancelled = True
             write.result()  # a failed write fails the writer (see put and flush)
             if not cancelled:
-                await self._on_stored(len(batch), sum(not r.ok for r in batch))
+                await self._on_stored(batch)
         if cancelled:
             raise asyncio.CancelledError
 

@@ -38,6 +38,7 @@ def analyze(
     power: float = 0.80,
     delta: float | Mapping[str, float] | None = None,
     test: PairedTest = "auto",
+    bounds: Mapping[str, tuple[float, float] | None] | None = None,
     quality: str = "quality",
     quality_higher_is_better: bool = True,
     seed: int = 0,
@@ -46,7 +47,8 @@ def analyze(
     versus ``baseline``) with ``adjust`` adjustment and power, and — when per-config
     ``facts`` are given — parameter effects and the Pareto fronts of ``quality`` against
     latency p95 and energy. ``delta`` (one value, or one per metric) asks for the cases
-    needed to detect that difference. Every metric needs a score type; a metric whose
+    needed to detect that difference. ``bounds``: each bounded metric's scale, so its
+    intervals stay on it. Every metric needs a score type; a metric whose
     direction is None is descriptive: compared, but no verdict and no parameter effects."""
     check_columns(scores)
     metrics = sorted(scores["metric"].dropna().astype(str).unique())
@@ -60,7 +62,10 @@ def analyze(
     for metric in metrics:
         table = case_table(scores, metric)
         up = directions.get(metric, True)
-        summaries.extend(summarize_config(table, c, confidence=confidence) for c in table.configs)
+        scale = (bounds or {}).get(metric)
+        summaries.extend(
+            summarize_config(table, c, confidence=confidence, bounds=scale) for c in table.configs
+        )
         metric_delta = delta.get(metric) if isinstance(delta, Mapping) else delta
         comparisons.append(
             compare_many(

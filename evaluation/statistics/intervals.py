@@ -8,7 +8,7 @@ share a group (its appendix), and averaging the K samples of a case before the C
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -43,6 +43,7 @@ def mean_interval(
     *,
     confidence: float = 0.95,
     proportion: bool | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> MeanEstimate:
     """Mean of per-case scores with its CLT or clustered standard error.
 
@@ -55,8 +56,14 @@ def mean_interval(
     Interval: s̄ ± t_{df}·SE with df = n − 1 (or C − 1); for a proportion (0/1 scores;
     ``proportion=None`` detects them) the Wilson score interval, which stays inside
     [0, 1]: with z (as ``statsmodels`` ``proportion_confint(method="wilson")``), or when
-    clustered at the effective n = p̂(1 − p̂)/SE_cl² with t_{C − 1} in place of z.
+    clustered at the effective n = min(n, p̂(1 − p̂)/SE_cl²) with t_{C − 1} in place of z
+    (the design effect floored at 1: clustering never makes an interval narrower).
     A case whose group is None (or NaN) is its own cluster.
+    ``bounds`` (lo, hi): the scale of a bounded score that is not 0/1 (recall, ROUGE, a
+    mean of K samples' pass/fail, 1–5 stars): the interval is the t interval on the
+    logit scale, back-transformed, so it stays strictly inside the scale, unclipped
+    (:func:`_logit_interval`); a value outside the bounds keeps the plain t interval
+    and the note says so.
 
     NaN values are left out. n = 0: mean undefined; n = 1: SE undefined (note says so).
     One cluster: the clustered SE is undefined; the note says so and the unclustered SE is
@@ -109,6 +116,12 @@ def mean_interval(
     ci = (mean - q * se, mean + q * se)
     if binary:
         ci, method = _wilson(mean, n, se, df if g is not None else None, confidence, method)
+    elif bounds is not None and se > 0:
+        lo, hi = bounds
+        if lo <= float(x.min()) and float(x.max()) <= hi:
+            ci, method = _logit_interval(mean, se, df, bounds, confidence), f"logit {method}"
+        else:
+            notes.append(f"values outside the declared bounds [{lo:g}, {hi:g}]: t interval")
     return MeanEstimate(
         n=n,
         mean=mean,
@@ -134,13 +147,16 @@ def _wilson(
     p: float, n: int, se: float, df: int | None, confidence: float, method: str
 ) -> tuple[tuple[float, float], str]:
     """Wilson score interval for a proportion p̂ of n cases; clustered (``df`` = C − 1):
-    at the effective n = p̂(1 − p̂)/SE_cl² with the t_{C − 1} quantile."""
+    at the effective n = n / deff with the t_{C − 1} quantile, where the design effect
+    deff = SE_cl² / (p̂(1 − p̂)/n) is floored at 1 (Kish 1965, "Survey Sampling" §8.2: an
+    estimated deff below 1 from few clusters is noise, not information; effective n never
+    exceeds n)."""
     if df is None:
         q, n_eff = float(special.ndtri(0.5 + confidence / 2)), float(n)
         name = "Wilson"
     else:
         q = float(special.stdtrit(df, 0.5 + confidence / 2))
-        n_eff = p * (1 - p) / se**2 if se > 0 else float(n)
+        n_eff = min(float(n), p * (1 - p) / se**2) if se > 0 else float(n)
         name = f"Wilson, {method}, effective n {n_eff:.1f}"
     q2 = q * q
     center = (p + q2 / (2 * n_eff)) / (1 + q2 / n_eff)
@@ -150,10 +166,36 @@ def _wilson(
     return (max(0.0, low), min(1.0, high)), name
 
 
-def summarize_config(table: CaseTable, config: str, *, confidence: float = 0.95) -> MeanEstimate:
+def _logit_interval(
+    mean: float, se: float, df: int, bounds: tuple[float, float], confidence: float
+) -> tuple[float, float]:
+    """Interval for a mean on the bounded scale [lo, hi] with lo < mean < hi: on
+    u = (s̄ − lo)/(hi − lo), θ = logit(u) ± t_{df}·SE_θ with the delta-method
+    SE_θ = SE_u / (u(1 − u)) (Casella & Berger, "Statistical Inference", 2nd ed., §5.5.4;
+    the logit interval for a proportion, Agresti, "Categorical Data Analysis", 3rd ed.,
+    §16.1), mapped back: inside (lo, hi) by construction, asymmetric near a bound, the
+    t interval at mid-scale. Coverage by simulation: benchmarks/perf/stats_calibration.py."""
+    lo, hi = bounds
+    width = hi - lo
+    u = (mean - lo) / width
+    se_theta = se / width / (u * (1 - u))
+    q = float(special.stdtrit(df, 0.5 + confidence / 2))
+    theta = float(special.logit(u))
+    low, high = special.expit(theta - q * se_theta), special.expit(theta + q * se_theta)
+    return lo + width * float(low), lo + width * float(high)
+
+
+def summarize_config(
+    table: CaseTable,
+    config: str,
+    *,
+    confidence: float = 0.95,
+    bounds: tuple[float, float] | None = None,
+) -> MeanEstimate:
     """Mean, SE and interval of one config on one metric, K samples averaged per case first
     (Miller 2024, resampling: Var(s̄) = (Var(x) + E[σ_i²]/K)/n). Cases with no row or no
-    scored sample for this config are excluded and counted in the note."""
+    scored sample for this config are excluded and counted in the note. ``bounds``: the
+    metric's scale, for an interval that stays on it (see :func:`mean_interval`)."""
     if config not in table.means.columns:
         return MeanEstimate(
             0,
@@ -170,7 +212,7 @@ def summarize_config(table: CaseTable, config: str, *, confidence: float = 0.95)
     used = values.notna()
     reasons = pd.Series(table.exclusion_reasons(config, values.index[~used]), dtype=object)
     groups = None if table.groups is None else table.groups[used].to_numpy()
-    est = mean_interval(values[used].to_numpy(), groups, confidence=confidence)
+    est = mean_interval(values[used].to_numpy(), groups, confidence=confidence, bounds=bounds)
     notes = [est.note] if est.note else []
     if not reasons.empty:
         counts = reasons.value_counts()
@@ -199,14 +241,22 @@ def _short(reason: str, config: str) -> str:
 
 
 def summarize(
-    scores: pd.DataFrame, *, metrics: Sequence[str] | None = None, confidence: float = 0.95
+    scores: pd.DataFrame,
+    *,
+    metrics: Sequence[str] | None = None,
+    confidence: float = 0.95,
+    bounds: Mapping[str, tuple[float, float] | None] | None = None,
 ) -> list[MeanEstimate]:
-    """One :class:`MeanEstimate` per (metric, config) from long score rows."""
+    """One :class:`MeanEstimate` per (metric, config) from long score rows; ``bounds``:
+    each bounded metric's scale (see :func:`mean_interval`)."""
     names = sorted(scores["metric"].dropna().unique()) if metrics is None else list(metrics)
     out: list[MeanEstimate] = []
     for metric in names:
         table = case_table(scores, metric)
-        out.extend(summarize_config(table, c, confidence=confidence) for c in table.configs)
+        scale = (bounds or {}).get(metric)
+        out.extend(
+            summarize_config(table, c, confidence=confidence, bounds=scale) for c in table.configs
+        )
     return out
 
 

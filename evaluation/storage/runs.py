@@ -55,6 +55,19 @@ class RunProcess:
 
 
 @dataclass(frozen=True)
+class DeadRun:
+    """A run whose process died without ending: its Prefect flow run (if it recorded
+    one) and why it is known dead."""
+
+    flow_run_id: str | None
+    reason: str
+
+    @classmethod
+    def of(cls, run: ExperimentRun) -> DeadRun:
+        return cls(run.flow_run_id, _gone(run))
+
+
+@dataclass(frozen=True)
 class ExperimentStatus:
     """What `experiments` and `show` say: ``status`` is running, completed, failed,
     interrupted, cancelled, crashed (its process is gone) or created; ``reason`` says why
@@ -67,10 +80,12 @@ class ExperimentStatus:
 
 def claim_experiment(
     session: Session, name: str, process: RunProcess, *, flow_run_id: str | None = None
-) -> None:
+) -> DeadRun | None:
     """Make ``process`` the one running ``name``; raises ExperimentBusy when another live
     process holds it. Re-claiming by the same process while its run goes on only records
-    ``flow_run_id``; once that run ended, a new one starts (a rerun in one process)."""
+    ``flow_run_id``; once that run ended, a new one starts (a rerun in one process).
+    Returns the run taken over when its process had died without ending (``kill -9``):
+    its Prefect flow run still says Running, for the caller to mark Crashed."""
     token = uuid.uuid4().hex
     fields = {
         "pid": process.pid,
@@ -88,14 +103,15 @@ def claim_experiment(
     )
     run = _run(session, name)
     if run.token == token:
-        return
+        return None
     if process.owns(run) and run.status == "running":
         if flow_run_id is not None:
             run.flow_run_id = flow_run_id
             session.add(run)
-        return
+        return None
     if run.status == "running" and _alive(run):
         raise ExperimentBusy(name, run)
+    dead = DeadRun.of(run) if run.status == "running" else None
     # Take over a finished or dead run: compare-and-set on the token we read.
     taken = session.exec(
         update(ExperimentRun)
@@ -104,6 +120,7 @@ def claim_experiment(
     )
     if taken.rowcount != 1:
         raise ExperimentBusy(name, _run(session, name))
+    return dead
 
 
 def end_run(
@@ -137,10 +154,13 @@ def experiment_status(session: Session, experiment: Experiment) -> ExperimentSta
     if run is None:
         return ExperimentStatus(status)
     if status == "running" and run.status == "running" and not _alive(run):
-        when = run.started_at.strftime("%Y-%m-%d %H:%M:%S")
-        reason = f"process {run.pid} on {run.hostname} (started {when} UTC) is gone"
-        return ExperimentStatus("crashed", reason, run)
+        return ExperimentStatus("crashed", _gone(run), run)
     return ExperimentStatus(status, run.reason, run)
+
+
+def _gone(run: ExperimentRun) -> str:
+    when = run.started_at.strftime("%Y-%m-%d %H:%M:%S")
+    return f"process {run.pid} on {run.hostname} (started {when} UTC) is gone"
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 from rich.theme import Theme
 
 _BAR_THEME = Theme({k: v for k, v in DEFAULT_STYLES.items() if k.startswith(("bar.", "progress."))})
@@ -34,22 +35,39 @@ class RunProgress:
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
-            TimeRemainingColumn(),
+            _EtaColumn(),
             TextColumn("{task.fields[failed]} failed"),
             console=console,
             transient=False,
         )
         self.tasks: dict[str, TaskID] = {}
 
-    def update(self, label: str, done: int, total: int, failed: int) -> None:
-        """A listener for ``tasks.progress.LISTENERS``."""
+    def update(
+        self, label: str, done: int, total: int, failed: int, eta_s: float | None = None
+    ) -> None:
+        """A listener for ``tasks.progress.LISTENERS``; ``eta_s``: the run's ETA by its
+        work mix (None: rich's own, from the count done)."""
         if label not in self.tasks:
-            self.tasks[label] = self.progress.add_task(label, total=total, failed=0, rate="")
+            self.tasks[label] = self.progress.add_task(
+                label, total=total, failed=0, rate="", eta_s=None
+            )
         task = self.tasks[label]
-        self.progress.update(task, completed=done, total=total, failed=failed)
+        self.progress.update(task, completed=done, total=total, failed=failed, eta_s=eta_s)
         speed = next(t.speed for t in self.progress.tasks if t.id == task)
         rate = "" if speed is None else f"{speed:.1f} gen/s"
         self.progress.update(task, rate=rate)
+
+
+class _EtaColumn(TimeRemainingColumn):
+    """The run's own ETA (by the work's mix) when it gave one, else rich's."""
+
+    def render(self, task) -> Text:
+        eta_s = task.fields.get("eta_s")
+        if eta_s is None or task.finished:
+            return super().render(task)
+        minutes, seconds = divmod(int(eta_s), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
 
 
 @contextmanager

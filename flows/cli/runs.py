@@ -144,6 +144,9 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
     return probed
 
 
+IN_FLIGHT_WAIT_S = 5.0  # `run --interrupt-wait`: a few generations' time on a real host
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from flows import run_control
 
@@ -164,11 +167,13 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     check_before_run(sweep)
     name = args.experiment or sweep.spec.name
     database = database_url(args.database)
-    process = run_control.claim(make_engine(database), name, wait=args.wait)
+    process, dead = run_control.claim(make_engine(database), name, wait=args.wait)
     resume = shlex.join(["evalflow", *args.argv])
     with (
         run_control.embedded_prefect(launched) as server,
-        run_control.interruptible(database, name, process, resume, server),
+        run_control.interruptible(
+            database, name, process, resume, server, wait_s=args.interrupt_wait
+        ),
     ):
         from flows.evaluate import evaluate
 
@@ -177,6 +182,9 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
         try:
             if server is not None:
                 server.wait_ready()
+            from tasks.adapters.crashed_runs import mark_crashed
+
+            mark_crashed(dead)  # the flow run of a killed run of this experiment
             from flows.cli.progress import run_progress  # rich: only `run` draws a bar
 
             with run_progress(enabled=not args.quiet):
@@ -205,9 +213,11 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
             print(f"error: the run failed: {reason}; resume with: {resume}", file=sys.stderr)
             return 1
     print(leaderboard_text(args, summary["experiment"]))
+    left_out = summary["left_out_by_level"]
     print(
         f"\n{summary['generated']} generated, {summary['failed']} failed, "
-        f"{summary['skipped_already_done']} already done (resumed)."
+        f"{summary['skipped_already_done']} already done (resumed)"
+        + (f", {left_out} left out by --level/--limit." if left_out else ".")
     )
     if summary["failed"]:
         print("\n".join(_failures(args, summary["experiment"])))
@@ -311,6 +321,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--wait",
         action="store_true",
         help="if another process is running this experiment, wait for it instead of refusing",
+    )
+    p.add_argument(
+        "--interrupt-wait",
+        type=options.non_negative,
+        default=IN_FLIGHT_WAIT_S,
+        metavar="SECONDS",
+        help="on Ctrl-C or SIGTERM, wait up to this long for the requests in flight so "
+        "their answers are stored, not asked again by the rerun (a second Ctrl-C exits "
+        f"at once; default {IN_FLIGHT_WAIT_S:g})",
     )
     _level_options(p)
     p.set_defaults(func=cmd_run)

@@ -1065,6 +1065,8 @@ OPTION_CASES = [
         expect="argument --time-scale: expected a number >= 0, got 'nan'"),
     opt("opt-run-time-scale-inf", "run", "SPEC", "--time-scale", "inf",
         expect="argument --time-scale: expected a number >= 0, got 'inf'"),
+    opt("opt-run-interrupt-wait-negative", "run", "SPEC", "--interrupt-wait", "-1",
+        expect="argument --interrupt-wait: expected a number >= 0, got '-1'"),
     opt("opt-run-limit-text", "run", "SPEC", "--limit", "ten",
         expect="argument --limit: expected a whole number >= 1, got 'ten'"),
     opt("opt-run-level-unknown", "run", "SPEC", "--level", "everything",

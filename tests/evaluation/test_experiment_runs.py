@@ -241,3 +241,18 @@ def test_a_flow_run_ends_its_experiment_by_its_id(engine):
         assert end_flow_run(session, "f-1", "interrupted", "cancelled")
     with session_scope(engine) as session:
         assert get_experiment(session, "sweep").status == "interrupted"
+
+
+def test_taking_over_a_dead_run_returns_its_flow_run_for_prefect_to_be_told(engine):
+    gone = dead_process()
+    with session_scope(engine) as session:
+        claim_experiment(session, "sweep", gone, flow_run_id="f-dead")
+    with session_scope(engine) as session:
+        dead = claim_experiment(session, "sweep", RunProcess.current())
+    assert dead is not None and dead.flow_run_id == "f-dead"
+    assert f"process {gone.pid} on {gone.hostname}" in dead.reason and "is gone" in dead.reason
+    # a run that ended is no dead run: nothing to mark
+    with session_scope(engine) as session:
+        end_run(session, "sweep", "completed", RunProcess.current())
+    with session_scope(engine) as session:
+        assert claim_experiment(session, "sweep", dead_process()) is None

@@ -44,3 +44,61 @@ def test_the_progress_line_says_counts_rate_eta_and_failures():
         "40/800 generations (5%), 4.0/s, ETA 3 min 10 s, 2 failed"
     )
     assert progress_line(800, 800, 0, rate) == "800/800 generations (100%), 4.0/s"
+
+
+def test_the_eta_weighs_the_work_left_by_each_configs_time_not_the_last_minutes_count():
+    """Issue 27 §6: a fast model first, a slower one second; at 50% the last minute's rate
+    said 4 min and the run took 10.6. Here: 4 slots, config a 1 s per generation, config b
+    (a bigger model) 3 s, as an earlier run measured; 200 generations of each."""
+    from evaluation.run import WorkMix
+
+    mix = WorkMix({"a": 200, "b": 200}, {"a": "small:1b", "b": "big:8b"}, prior_s={"b": 3.0})
+    rate = Rate()
+    mix.start(0.0)
+    rate.add(0.0, 0)
+    for t in range(1, 51):  # 4 slots busy with a: 4 stored a second, 1 s each
+        for _ in range(4):
+            mix.stored(float(t), "a", 1.0)
+        rate.add(float(t), 4 * t)
+    assert rate.eta_s(200) == pytest.approx(50.0)  # the count-based ETA: a third of the truth
+    assert mix.eta_s(50.0) == pytest.approx(200 * 3.0 / 4)  # 150 s: b's 600 slot-seconds
+    for t in range(51, 81):  # b under way: 4 slots, each 3 s a generation
+        for _ in range(4 if t % 3 == 0 else 0):
+            mix.stored(float(t), "b", 3.0)
+    assert mix.remaining == {"a": 0, "b": 160}
+    assert mix.eta_s(80.0) == pytest.approx(160 * 3.0 / 4, rel=0.05)
+    assert mix.seconds_per_generation("b") == 3.0  # this run's own measure now
+
+
+def test_without_any_earlier_measure_a_config_takes_its_models_then_the_runs_mean():
+    from evaluation.run import WorkMix
+
+    mix = WorkMix({"a1": 2, "a2": 4, "c": 4}, {"a1": "m", "a2": "m", "c": "other"})
+    mix.start(0.0)
+    assert mix.eta_s(0.0) is None  # nothing measured yet
+    mix.stored(1.0, "a1", 2.0)
+    mix.stored(2.0, "a1", 2.0)
+    assert mix.seconds_per_generation("a2") == 2.0  # its model's
+    assert mix.seconds_per_generation("c") == 2.0  # the run's
+    assert mix.eta_s(2.0) == pytest.approx((4 * 2.0 + 4 * 2.0) / (4.0 / 2.0))
+    mix.stored(3.0, "c", None)  # a failed generation: done, no host time
+    assert mix.remaining["c"] == 3
+
+
+def test_earlier_runs_measures_become_the_prior_of_the_configs_they_measured():
+    from types import SimpleNamespace
+
+    from evaluation.run import work_mix
+    from evaluation.spec import Config, GenerationParams, PromptTemplate
+
+    fast = Config("small:1b", GenerationParams(temperature=0.0), PromptTemplate("default"))
+    slow = Config("big:8b", GenerationParams(temperature=0.0), PromptTemplate("default"))
+    items = [SimpleNamespace(config=c) for c in (fast, fast, slow)]
+    measured = [
+        SimpleNamespace(model="big:8b", config_hash=slow.hash, generations=30, mean_latency_s=2.0),
+        SimpleNamespace(model="big:8b", config_hash=slow.hash, generations=10, mean_latency_s=4.0),
+        SimpleNamespace(model="gone:1b", config_hash="x", generations=5, mean_latency_s=9.0),
+    ]
+    mix = work_mix(items, measured)
+    assert mix.remaining == {fast.hash: 2, slow.hash: 1}
+    assert mix.prior_s == {slow.hash: pytest.approx(2.5)}  # weighed by generations

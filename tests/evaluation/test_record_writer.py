@@ -28,8 +28,8 @@ def test_put_returns_before_the_write_and_queued_records_share_one_transaction()
         release.wait(5)  # a slow database
         batches.append(len(records))
 
-    async def on_stored(n: int, failed: int) -> None:
-        stored.append((n, failed))
+    async def on_stored(batch) -> None:
+        stored.append((len(batch), sum(not r.ok for r in batch)))
 
     async def main() -> float:
         writer = RecordWriter(write, on_stored)
@@ -55,7 +55,7 @@ def test_a_flush_writes_at_once_without_waiting_to_gather(monkeypatch):
     monkeypatch.setattr(_record_writer, "GATHER_S", 30.0)
     batches: list[int] = []
 
-    async def on_stored(n: int, failed: int) -> None:
+    async def on_stored(batch) -> None:
         pass
 
     async def main() -> float:
@@ -73,7 +73,7 @@ def test_flush_raises_a_failed_write_and_later_puts_refuse():
     def write(records):
         raise OSError("disk full")
 
-    async def on_stored(n: int, failed: int) -> None:  # pragma: no cover - never reached
+    async def on_stored(batch) -> None:  # pragma: no cover - never reached
         raise AssertionError("a failed write was counted as stored")
 
     async def main() -> None:
@@ -93,7 +93,7 @@ def test_flush_all_stores_what_gathered_from_another_thread(monkeypatch):
     monkeypatch.setattr(_record_writer, "GATHER_S", 30.0)
     batches: list[int] = []
 
-    async def on_stored(n: int, failed: int) -> None:
+    async def on_stored(batch) -> None:
         pass
 
     async def main() -> None:
@@ -123,7 +123,7 @@ def test_a_writer_cancelled_with_its_run_writes_what_it_holds(monkeypatch):
         in_database.set()
         release.wait(5)
 
-    async def on_stored(n: int, failed: int) -> None:
+    async def on_stored(batch) -> None:
         pass
 
     async def main() -> None:

@@ -169,6 +169,32 @@ def test_simulated_sweep_is_labelled_simulated(tmp_path, database_url):
     json.dumps(summary)  # the flow's result is plain data
 
 
+def test_the_report_of_a_completed_run_says_completed(tmp_path, database_url):
+    # issue 26 §3: the report written at the end of the run, and its artifact, said
+    # "status running" (they were made before the run was marked completed)
+    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+    summary = asyncio.run(
+        evaluate(spec_path=str(spec), experiment="report-status-test", database=database_url)
+    )
+    markdown = asyncio.run(artifact_data("evalflow-report-status-test-report"))
+    html = Path(summary["report"]).read_text(encoding="utf-8")
+    assert "status completed" in markdown and "status running" not in markdown
+    assert "status completed" in html and "status running" not in html
+
+
+def test_a_limit_on_a_fresh_database_resumes_nothing(tmp_path, database_url):
+    # issue 28 §8: the cases --limit left out were reported "already done (resumed)"
+    with running_standin(StandInConfig(models=("llama3.2:3b",), latency_ms=1.0)) as server:
+        spec = write_spec(tmp_path, server.url)
+        first = asyncio.run(evaluate(spec_path=str(spec), database=database_url, limit=3))
+        again = asyncio.run(evaluate(spec_path=str(spec), database=database_url, limit=5))
+    n_cases = sum(1 for line in QA_SUITE.read_text().splitlines() if line.strip())
+    assert (first["generated"], first["skipped_already_done"]) == (2 * 3, 0)
+    assert first["left_out_by_level"] == 2 * (n_cases - 3)
+    assert (again["generated"], again["skipped_already_done"]) == (2 * 2, 2 * 3)
+    assert again["left_out_by_level"] == 2 * (n_cases - 5)
+
+
 def test_openai_compatible_host_runs_the_same_sweep(tmp_path, database_url):
     with running_standin(StandInConfig(models=("llama3.2:3b",), latency_ms=1.0)) as server:
         spec = write_spec(

@@ -28,7 +28,7 @@ def test_wait_takes_the_experiment_once_its_holder_ends(database_url, capsys):
     ender = threading.Thread(target=end_later)
     ender.start()
     started = time.monotonic()
-    assert claim(engine, "sweep", wait=True) == RunProcess.current()
+    assert claim(engine, "sweep", wait=True) == (RunProcess.current(), None)  # ended, not dead
     ender.join()
     assert time.monotonic() - started >= 1.5
     out = capsys.readouterr().out

@@ -20,6 +20,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -297,9 +298,9 @@ def test_sigint_then_sigterm_stop_runs_quickly_and_reruns_resume(tmp_path, prefe
         assert after_signal == "interrupted", signum.name
         if already:
             assert f"{already} generations already stored" in output
-        # Stored ones never requested again: what it asked for is what it stored, plus
-        # at most one request per slot cut short by the signal.
-        assert at_exit - already <= requests <= at_exit - already + SLOTS, signum.name
+        # What it asked for is what it stored: the requests in flight at the signal were
+        # waited for and stored, and stored ones are never requested again.
+        assert requests == at_exit - already, signum.name
         already = at_exit
 
     assert rerun.returncode == 0, rerun_output
@@ -308,6 +309,84 @@ def test_sigint_then_sigterm_stop_runs_quickly_and_reruns_resume(tmp_path, prefe
     assert status(db, "signalled") == "completed"
     rows = query(db, "SELECT count(*), count(DISTINCT config_hash || case_uid) FROM generations")
     assert rows == [(TOTAL, TOTAL)]
+
+
+SLOW_SLOTS = 4
+SLOW_CASES = 4  # --limit: 3 temperatures x 4 cases = 12 generations of 3 s on 4 slots
+SLOW_MS = 3000.0  # longer than the old exit took (its flush ran ~1 s after the signal)
+
+
+def read_until(run: subprocess.Popen, text: str, timeout_s: float) -> str:
+    """The run's output up to and including the first line holding ``text``."""
+    seen: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in run.stdout:
+            seen.append(line)
+            if text in line:
+                found.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert found.wait(timeout_s), f"no {text!r} in:\n{''.join(seen)}"
+    return "".join(seen)
+
+
+def test_ctrl_c_stores_what_the_requests_in_flight_return(tmp_path, prefect_home, started):
+    """Generations of 3 s, 4 slots: Ctrl-C with 4 requests on the wire waits for them,
+    saying so, and stores them: the rerun never asks for them again (before, they were
+    dropped and redone). A second Ctrl-C cuts the wait short."""
+    env = environment(tmp_path, prefect_home)
+    db = tmp_path / "results.db"
+    total = len(TEMPERATURES) * SLOW_CASES
+    config = StandInConfig(models=("llama3.2:3b",), slots=SLOW_SLOTS, latency_ms=SLOW_MS)
+    with running_standin(config) as s:
+        spec = write_spec(tmp_path / "spec.yaml", "in-flight", s.url)
+        spec.write_text(spec.read_text().replace("slots: 2", f"slots: {SLOW_SLOTS}"))
+        command = ("run", str(spec), "--limit", str(SLOW_CASES))
+
+        run = evalflow(env, *command)
+        started.append(run)
+        wait_for(lambda: stored(db) >= SLOW_SLOTS and s.stats.in_flight == SLOW_SLOTS, START_S, run)
+        exit_s, output, left = interrupt(run, signal.SIGINT)
+        first_requests, first_stored = s.stats.requests, stored(db)
+        assert run.returncode == 130 and left == [], output
+        assert 0 < first_stored < total
+        assert first_stored == first_requests, output  # every request it sent is stored
+        assert f"waiting up to 5 s for the {SLOW_SLOTS} request(s) in flight" in output
+        assert exit_s <= SLOW_MS / 1000 + EXIT_LIMIT_S, output  # the generations, the exit
+
+        # A second run whose requests take 12 s, and a wait of 30 s: the second Ctrl-C
+        # ends the wait, and what was in flight is lost (asked again by the next run).
+        s.reconfigure(latency_ms=12_000.0)
+        hurried = evalflow(env, *command, "--interrupt-wait", "30")
+        started.append(hurried)
+        wait_for(lambda: s.stats.requests - first_requests == SLOW_SLOTS, START_S, hurried)
+        os.killpg(hurried.pid, signal.SIGINT)
+        waiting = read_until(hurried, "interrupted: waiting up to 30 s", 30)
+        os.killpg(hurried.pid, signal.SIGINT)
+        sent = time.monotonic()
+        rest, _ = hurried.communicate(timeout=30)
+        hurried_exit_s = time.monotonic() - sent
+        hurried_requests = s.stats.requests - first_requests
+
+        s.reconfigure(latency_ms=1.0)
+        before = s.stats.requests
+        rerun = evalflow(env, *command)
+        started.append(rerun)
+        rerun_output, _ = rerun.communicate(timeout=1200)
+        redone = s.stats.requests - before
+
+    assert status(db, "in-flight") == "completed"
+
+    assert hurried.returncode == 130, waiting + rest
+    assert hurried_exit_s <= EXIT_LIMIT_S, f"{hurried_exit_s:.1f} s after the second Ctrl-C"
+    assert hurried_requests == SLOW_SLOTS
+
+    assert rerun.returncode == 0, rerun_output
+    assert f"{first_stored} generations already stored" in rerun_output
+    assert redone == total - first_stored  # the first run's in-flight ones are not redone
 
 
 def test_same_experiment_twice_at_once_runs_once_beside_another(tmp_path, started):

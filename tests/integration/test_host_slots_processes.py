@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import pytest
@@ -298,6 +299,10 @@ def test_a_sweep_killed_under_a_real_server_frees_its_slots_for_the_rerun(prefec
             first.kill()
         finally:
             _stop(first.process)
+        with sqlite3.connect(first.db, timeout=10) as conn:
+            (dead_flow_run,) = conn.execute("SELECT flow_run_id FROM experiment_runs").fetchone()
+        with temporary_settings({PREFECT_API_URL: prefect_server}):
+            assert asyncio.run(_flow_run_state(dead_flow_run)) == "RUNNING"
         time.sleep(0.5)  # requests the dead run had open end at the stand-in
         at_kill = standin.stats.requests
         assert at_kill < SAMPLES * CASES
@@ -320,6 +325,16 @@ def test_a_sweep_killed_under_a_real_server_frees_its_slots_for_the_rerun(prefec
         stats = standin.stats
     assert rerun.stored() == (SAMPLES * CASES, SAMPLES * CASES)
     assert stats.max_in_flight <= SLOTS
+    # the killed run's flow run said Running forever; the rerun marks it Crashed, as
+    # `evalflow experiments` called the run crashed
+    with temporary_settings({PREFECT_API_URL: prefect_server}):
+        assert asyncio.run(_flow_run_state(dead_flow_run)) == "CRASHED"
+
+
+async def _flow_run_state(flow_run_id: str) -> str:
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(UUID(flow_run_id))
+    return flow_run.state.type.value
 
 
 def _ready_and_first_request(
@@ -337,3 +352,38 @@ def _ready_and_first_request(
         time.sleep(0.05)
     first = time.monotonic()
     return (ready if ready is not None else first), first
+
+
+def test_sweeps_with_different_homes_on_one_machine_share_the_hosts_slots(tmp_path):
+    """Two `evalflow run` processes with different evalflow and Prefect homes (so two
+    embedded servers, two separate Prefect limits) against one 4-slot host: the slots
+    hold across them (machine-wide slot locks); before, 8 requests were open at once."""
+    config = StandInConfig(models=MODELS, slots=SLOTS, max_loaded_models=4, latency_ms=LATENCY_MS)
+    with gated_standin(config) as standin:
+        sweeps = []
+        for i in range(2):
+            root = tmp_path / f"home-{i}"
+            root.mkdir()
+            env = client_env(root, prefect_home=root / "prefect-home")
+            sweeps.append(Sweep(root, f"sweep-{i}", MODELS[i], standin.url, env))
+        try:
+            sweeps[0].start()
+            wait_until(lambda: standin.stats.in_flight >= SLOTS, 600, "the first run's requests")
+            sweeps[1].start()
+            wait_until(lambda: sweeps[1].at_slots(), 600, "the second sweep's host check")
+            wait_until(lambda: holders(sweeps[1].env) >= 1, 600, "the second sweep at its slots")
+            time.sleep(2)  # its lanes have their Prefect slots (a limit of its own) and ask
+            at_gate = standin.stats.in_flight
+            standin.gate.set()
+            for sweep in sweeps:
+                sweep.finish()
+        finally:
+            for sweep in sweeps:
+                if sweep.process is not None:
+                    _stop(sweep.process)
+        stats = standin.stats
+    assert at_gate == SLOTS, f"{at_gate} requests open while the first run held the host"
+    assert stats.max_in_flight <= SLOTS, f"{stats.max_in_flight} requests open at once"
+    assert stats.requests == 2 * SAMPLES * CASES
+    for sweep in sweeps:
+        assert sweep.stored() == (SAMPLES * CASES, SAMPLES * CASES)

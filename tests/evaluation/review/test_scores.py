@@ -79,8 +79,14 @@ def test_summaries_give_mean_stars_with_an_interval():
     summary = {(s.config, s.criterion): s for s in star_summaries(scores)}
     x = summary[("x", "accuracy")]
     assert x.n == 4 and x.mean == pytest.approx(4.0)
-    half = stats.t.ppf(0.975, 3) * np.std([5, 4, 3, 4], ddof=1) / 2
-    assert x.ci == pytest.approx((4.0 - half, 4.0 + half))
+    # the t interval would be 4.0 ± 1.30, past 5 stars: on the 1–5 scale, the t interval
+    # of logit((mean − 1)/4) with the delta-method SE, mapped back
+    u, se_u = 0.75, np.std([5, 4, 3, 4], ddof=1) / 2 / 4
+    half = stats.t.ppf(0.975, 3) * se_u / (u * (1 - u))
+    logit = np.log(u / (1 - u))
+    expected = [1 + 4 / (1 + np.exp(-(logit + side * half))) for side in (-1, 1)]
+    assert x.ci == pytest.approx(expected)
+    assert 1 < x.ci[0] < 4.0 < x.ci[1] < 5
 
 
 def _prefs(votes):

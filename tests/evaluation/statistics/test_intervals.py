@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 from scipy import stats
@@ -171,6 +172,18 @@ def test_a_clustered_proportion_interval_stays_inside_0_1():
     assert est.ci[1] - est.ci[0] > np.subtract(*mean_interval(x).ci[::-1])
 
 
+def test_clustering_never_narrows_a_wilson_interval_effective_n_at_most_n():
+    # issue 27 §6: 7/36 in 9 groups of 4, the hits spread one per group (a design effect
+    # below 1) gave [0.124, 0.292] at "effective n 116"; plain Wilson is [0.098, 0.350]
+    x = [1, 0, 0, 0] * 7 + [0, 0, 0, 0] * 2
+    groups = [str(i // 4) for i in range(36)]
+    est = mean_interval(x, groups)
+    plain = mean_interval(x)
+    assert plain.ci == pytest.approx((0.098, 0.350), abs=5e-4)
+    assert est.method == "Wilson, clustered (9 groups), effective n 36.0"
+    assert est.ci[0] <= plain.ci[0] and est.ci[1] >= plain.ci[1]
+
+
 def test_a_case_without_a_group_is_its_own_cluster():
     x = np.array([0.9, 0.1, 0.5, 0.7, 0.2, 0.4])
     with_none = mean_interval(x, ["a", "a", "b", "b", None, None])
@@ -191,3 +204,72 @@ def test_the_same_cases_in_another_order_give_the_same_bootstrap_interval():
         ).ci
 
     assert interval(np.arange(30)) == interval(rng.permutation(30)) == interval(np.arange(30)[::-1])
+
+
+@pytest.mark.parametrize(
+    ("values", "bounds"),
+    [
+        ([1.0, 1.0, 0.8, 1.0, 0.6, 1.0, 0.95, 0.9], (0.0, 1.0)),  # a recall near 1
+        ([0.0, 0.01, 0.25, 0.02, 0.0, 0.05, 0.03], (0.0, 1.0)),  # a ROUGE near 0
+        ([1 / 3, 1.0, 2 / 3, 1.0], (0.0, 1.0)),  # pass@1 over 3 samples, 4 problems
+        ([5.0, 5.0, 4.0], (1.0, 5.0)),  # stars: t gives 4.67 [3.23, 6.10] (issue 28 §7)
+        ([48.0, 92.0, 71.5, 99.0, 88.0], (0.0, 100.0)),  # chrF
+    ],
+)
+def test_a_bounded_score_interval_stays_strictly_on_its_scale(values, bounds):
+    plain = mean_interval(values)
+    est = mean_interval(values, bounds=bounds)
+    lo, hi = bounds
+    assert not (lo <= plain.ci[0] and plain.ci[1] <= hi)  # the t interval leaves the scale
+    assert lo < est.ci[0] < est.mean < est.ci[1] < hi
+    assert est.method == "logit CLT" and est.se == pytest.approx(plain.se)
+    # the t interval of logit((x̄ − lo)/(hi − lo)), delta-method SE, mapped back
+    width = hi - lo
+    u, se_u = (est.mean - lo) / width, plain.se / width
+    half = stats.t.ppf(0.975, len(values) - 1) * se_u / (u * (1 - u))
+    logit = np.log(u / (1 - u))
+    expected = [lo + width / (1 + np.exp(-(logit + s * half))) for s in (-1, 1)]
+    assert est.ci == pytest.approx(expected)
+
+
+def test_the_stars_example_of_the_issue():
+    est = mean_interval([5.0, 5.0, 4.0], bounds=(1.0, 5.0))
+    assert mean_interval([5.0, 5.0, 4.0]).ci == pytest.approx((3.232, 6.101), abs=1e-3)
+    assert est.ci[1] < 5.0 and est.ci[0] > 1.0
+
+
+def test_a_clustered_bounded_interval_uses_the_clustered_se_on_the_logit_scale():
+    x = [0.9, 1.0, 0.7, 1.0, 0.95, 0.6, 1.0, 0.85, 0.9]
+    groups = ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
+    plain = mean_interval(x, groups)
+    est = mean_interval(x, groups, bounds=(0.0, 1.0))
+    assert est.method == "logit clustered (3 groups)" and est.se == pytest.approx(plain.se)
+    assert 0 < est.ci[0] < est.mean < est.ci[1] < 1
+
+
+def test_values_outside_the_declared_bounds_keep_the_t_interval_and_say_so():
+    est = mean_interval([0.2, 0.5, 1.4], bounds=(0.0, 1.0))
+    assert est.ci == pytest.approx(mean_interval([0.2, 0.5, 1.4]).ci)
+    assert "outside the declared bounds [0, 1]" in est.note
+
+
+def test_metrics_declare_their_scale_and_summaries_keep_to_it():
+    from evaluation.metrics import get_metric
+
+    assert get_metric("key_point_recall").bounds == (0.0, 1.0)
+    assert get_metric("rougeL").bounds == (0.0, 1.0)
+    assert get_metric("pass@1").bounds == (0.0, 1.0) and get_metric("pass@3").bounds == (0, 1)
+    assert get_metric("chrf").bounds == (0.0, 100.0)
+    assert get_metric("latency_s").bounds is None
+    rows = pd.DataFrame(
+        {
+            "config": "c",
+            "case_id": [f"k{i}" for i in range(6)],
+            "sample_index": 0,
+            "metric": "key_point_recall",
+            "value": [1.0, 1.0, 0.6, 1.0, 0.8, 1.0],
+            "group": None,
+        }
+    )
+    (est,) = summarize(rows, bounds={"key_point_recall": get_metric("key_point_recall").bounds})
+    assert est.ci[1] < 1.0 and est.method == "logit CLT"

@@ -36,7 +36,7 @@ def test_the_generation_progress_feeds_every_listener_with_failures(monkeypatch)
     tracker = progress.ProgressArtifact(None, "demo", total=5)
     asyncio.run(tracker.advance(2, 1))
     asyncio.run(tracker.advance(3))
-    assert seen == [("demo", 2, 5, 1), ("demo", 5, 5, 1)]
+    assert seen == [("demo", 2, 5, 1, None), ("demo", 5, 5, 1, None)]  # no work mix: no ETA
 
 
 def test_the_bar_listens_only_while_a_run_is_drawn_on_a_terminal():
@@ -94,3 +94,29 @@ def test_the_progress_artifact_shows_rate_and_eta_in_the_ui(monkeypatch):
         "Generation progress: demo: 20/100 generations (20%), 2.5/s, ETA 32 s, 4 failed"
     )
     assert lines[-1] == "demo: 20/100 generations (20%), 2.5/s, ETA 32 s, 4 failed"
+
+
+def test_the_progress_eta_comes_from_the_work_mix_of_what_was_stored(monkeypatch):
+    from types import SimpleNamespace
+
+    from evaluation.run import WorkMix
+
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    now = [0.0]
+    monkeypatch.setattr(progress, "_clock", lambda: now[0])
+    mix = WorkMix({"a": 4, "b": 4}, {"a": "small", "b": "big"}, prior_s={"b": 30.0})
+    tracker = progress.ProgressArtifact(None, "demo", total=8, mix=mix)
+
+    def record(config: str, latency: float):
+        item = SimpleNamespace(config=SimpleNamespace(hash=config))
+        return SimpleNamespace(item=item, result=SimpleNamespace(latency_s=latency), ok=True)
+
+    now[0] = 10.0
+    asyncio.run(tracker.stored([record("a", 10.0) for _ in range(4)]))  # 4 slots, 10 s each
+    # b's 4 generations at 30 s each on 4 slots: 30 s (the count-based rate said 10 s)
+    assert "4/8 generations (50%), 0.4/s, ETA 30 s" in tracker.description()
+    console = _terminal()
+    bar = RunProgress(console)
+    bar.update("demo", 4, 8, 0, mix.eta_s(now[0]))
+    console.print(bar.progress.get_renderable())
+    assert "0:00:30" in console.file.getvalue()

@@ -1,0 +1,101 @@
+"""A host's slots held across every evalflow process on this machine.
+
+Prefect's concurrency limits hold a host's slots among the runs that share a Prefect
+server (and an evalflow home, where the embedded server keeps its database). Two runs
+with different homes on one machine each had their own limit: 8 requests open at a
+4-slot host. So each model call also holds one of the host's slots here: a lock file per
+slot, ``<lock dir>/<hash of the host URL>/slot-<i>``, taken with ``flock`` for the
+HTTP call only. The kernel drops a lock when its process ends, however it ends
+(``kill -9`` included), so a dead run never keeps a slot. Runs on different machines
+share nothing here: for them the slots hold only through one shared Prefect server.
+
+Runs declaring different slot counts for one URL share the first slots: at most the
+largest count is open at once. The URL is compared as written (scheme, host and port,
+lower-cased): ``localhost`` and ``127.0.0.1`` are two hosts to this lock.
+The directory is ``$EVALFLOW_SLOT_LOCK_DIR``, else ``evalflow-host-slots`` in the system's
+temporary directory (shared by every user; the files are created readable by all, and a
+read-only descriptor is enough for ``flock``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+import random
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+LOCK_DIR_ENV = "EVALFLOW_SLOT_LOCK_DIR"
+POLL_S = 0.02  # while another process holds every slot: how often to look again
+
+
+def lock_dir() -> Path:
+    return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "evalflow-host-slots")
+
+
+def host_key(url: str) -> str:
+    """The host a URL names, as this lock compares hosts: scheme://host:port."""
+    parts = urlsplit(url.strip())
+    scheme = (parts.scheme or "http").lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+class MachineSlots:
+    """The ``slots`` lock files of one host URL, opened once per backend. Its own
+    holders are tracked here (``flock`` on a descriptor already locked through it would
+    succeed again); everyone else's, other processes' included, by the lock."""
+
+    def __init__(self, url: str, slots: int) -> None:
+        key = host_key(url)
+        folder = lock_dir() / hashlib.sha256(key.encode()).hexdigest()[:16]
+        folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # shared with other users: sticky, like /tmp
+            os.chmod(folder.parent, 0o1777)
+            os.chmod(folder, 0o1777)
+        with contextlib.suppress(OSError):
+            (folder / "host").write_text(key + "\n")
+        self._fds = [_open(folder / f"slot-{i}") for i in range(slots)]
+        self._held: set[int] = set()
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """Hold one of the host's slots for the block: wait while all are taken."""
+        index = await self._take()
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fds[index], fcntl.LOCK_UN)
+            self._held.discard(index)
+
+    async def _take(self) -> int:
+        while True:
+            free = [i for i in range(len(self._fds)) if i not in self._held]
+            random.shuffle(free)  # runs do not all queue on slot 0
+            for index in free:
+                try:
+                    fcntl.flock(self._fds[index], fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                self._held.add(index)
+                return index
+            # Every slot is held, by other processes (this one's lanes are held to the
+            # slots by the run's own limit already): look again shortly.
+            await asyncio.sleep(POLL_S)
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+
+def _open(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except PermissionError:  # another user's file: reading is enough to lock it
+        return os.open(path, os.O_RDONLY)

@@ -1,0 +1,88 @@
+"""A host's slots across processes on one machine (evaluation/backends/_machine_slots.py):
+flock'd files per slot, free again when their process dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from evaluation.backends._machine_slots import LOCK_DIR_ENV, MachineSlots, host_key
+
+URL = "http://127.0.0.1:9/"
+
+
+@pytest.fixture(autouse=True)
+def _own_lock_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "locks"))
+
+
+def test_a_host_is_known_by_scheme_host_and_port():
+    assert host_key("http://Box:11434/") == host_key("http://box:11434") == "http://box:11434"
+    assert host_key("http://box") == "http://box:80" != host_key("https://box")
+
+
+def test_holders_in_two_places_never_exceed_the_slots():
+    """Two MachineSlots of one URL: as two processes (each its own open files)."""
+    a, b = MachineSlots(URL, 2), MachineSlots(URL, 2)
+    open_now = peak = 0
+
+    async def call(slots: MachineSlots) -> None:
+        nonlocal open_now, peak
+        async with slots.hold():
+            open_now += 1
+            peak = max(peak, open_now)
+            await asyncio.sleep(0.05)
+            open_now -= 1
+
+    async def main() -> None:
+        await asyncio.gather(*(call(s) for s in (a, b) * 4))
+
+    asyncio.run(main())
+    a.close()
+    b.close()
+    assert peak == 2
+
+
+HOLDER = """
+import asyncio, sys
+from evaluation.backends._machine_slots import MachineSlots
+
+async def main():
+    slots = MachineSlots(sys.argv[1], 1)
+    async with slots.hold():
+        print("held", flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def test_a_slot_held_by_a_killed_process_is_free_at_once():
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, URL], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        slots = MachineSlots(URL, 1)
+
+        async def try_hold() -> bool:
+            try:
+                async with asyncio.timeout(0.3):
+                    async with slots.hold():
+                        return True
+            except TimeoutError:
+                return False
+
+        assert asyncio.run(try_hold()) is False  # the other process holds the only slot
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        assert asyncio.run(try_hold()) is True
+        slots.close()
+    finally:
+        holder.kill()
+        holder.wait()
