@@ -214,7 +214,25 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
         f"\n{summary['generated']} generated, {summary['failed']} failed, "
         f"{summary['skipped_already_done']} already done (resumed)."
     )
+    print(next_steps(summary["experiment"], summary["report"]))
     return 0 if summary["failed"] == 0 else 1
+
+
+def next_steps(experiment: str, report: str) -> str:
+    """Where to look after a run: the viewer, the report file, the paired comparisons."""
+    from evaluation.view.links import view_command, view_url
+
+    compare = shlex.join(["evalflow", "compare", experiment])
+    return "\n".join(
+        [
+            "",
+            "Next:",
+            f"  every output, in the browser:  {view_command(experiment)}"
+            f"  (then open {view_url(experiment)})",
+            f"  the report:                    {report}",
+            f"  every pair compared:           {compare}",
+        ]
+    )
 
 
 def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
