@@ -16,10 +16,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
@@ -39,7 +41,9 @@ from evaluation.view.queries import (
     generation_page,
     pair_page,
 )
+from evaluation.view.summary import REFRESH_S, experiment_summary
 
+_ERROR_TITLES = {400: "bad request", 404: "not found", 405: "method not allowed"}
 PER_PAGE = 50
 PAIRS_PER_PAGE = 20
 MAX_PER_PAGE = 500
@@ -69,8 +73,35 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
     app.mount("/static", StaticFiles(packages=[("evaluation.view", "static")]), name="static")
     env = _environment()
 
-    def render(name: str, **context: Any) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(banner=SIMULATED_BANNER, **context))
+    def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        page = env.get_template(name).render(banner=SIMULATED_BANNER, **context)
+        return HTMLResponse(page, status_code=status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        """Errors as pages a reader can follow back, not JSON."""
+        return render(
+            "error.html",
+            status_code=exc.status_code,
+            status=exc.status_code,
+            title=_ERROR_TITLES.get(exc.status_code, "error"),
+            detail=exc.detail,
+            experiment=None,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def bad_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+        )
+        return render(
+            "error.html",
+            status_code=400,
+            status=400,
+            title=_ERROR_TITLES[400],
+            detail=problems,
+            experiment=None,
+        )
 
     @app.get("/", response_class=HTMLResponse)
     def experiments() -> HTMLResponse:
@@ -104,6 +135,19 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             direction=direction,
             page=page,
             link=_linker(params),
+        )
+
+    @app.get("/e/{experiment}/summary", response_class=HTMLResponse)
+    def summary(experiment: str) -> HTMLResponse:
+        with session_scope(engine) as session:
+            row, facts = _experiment(session, experiment)
+            shown = experiment_summary(session, row.name)
+        return render(
+            "summary.html",
+            experiment=row.model_dump(),
+            facts=facts,
+            summary=shown,
+            refresh_s=REFRESH_S,
         )
 
     @app.get("/e/{experiment}/compare", response_class=HTMLResponse)
@@ -185,7 +229,7 @@ def _config(value: str, facts: ExperimentFacts) -> str:
         return ""
     if value in facts.labels:
         return value
-    by_label = [h for h, label in facts.labels.items() if label == value]
+    by_label = [h for h in facts.labels if value in (facts.labels[h], facts.full_labels.get(h))]
     by_prefix = [h for h in facts.labels if h.startswith(value)]
     found = by_label or by_prefix
     return found[0] if len(found) == 1 else value

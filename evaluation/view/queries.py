@@ -12,6 +12,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session
 
+from evaluation.labels import distinguishing_labels
 from evaluation.review.judging import JUDGE_PREFIX
 from evaluation.review.schema import Judgement, Rating
 from evaluation.review.scores import human_metric
@@ -61,12 +62,15 @@ class Page:
 
 @dataclass(frozen=True)
 class ExperimentFacts:
-    """What the filter form offers: configs in sweep order, groups, metrics."""
+    """What the filter form offers: configs in sweep order, groups, metrics. ``labels``:
+    each config's label as every page shows it (what varies, ``evaluation.labels``);
+    ``full_labels``: the stored ``Config.label``, which a URL may also name."""
 
     configs: list[dict[str, Any]]
     groups: list[str]
     metrics: list[str]
     labels: dict[str, str] = field(default_factory=dict)
+    full_labels: dict[str, str] = field(default_factory=dict)
 
 
 def experiment_facts(
@@ -105,11 +109,13 @@ def experiment_facts(
         *sorted(human_metric(str(r[0])) for r in rated),
         *sorted(f"{JUDGE_PREFIX}{j[0]}" for j in judged),
     ]
+    short = distinguishing_labels([c["label"] for c in configs])
     return ExperimentFacts(
         configs=configs,
         groups=[str(g[0]) for g in groups],
         metrics=list(dict.fromkeys(names)),
-        labels={c["hash"]: c["label"] for c in configs},
+        labels={c["hash"]: short[c["label"]] for c in configs},
+        full_labels={c["hash"]: c["label"] for c in configs},
     )
 
 
