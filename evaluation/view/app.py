@@ -57,6 +57,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = _num
+    env.globals["verdict_class"] = verdict_class
     env.globals["experiment_path"] = experiment_path
     env.globals["sorts"] = SORTS
     env.globals["quote"] = lambda value: quote(str(value), safe="")
@@ -240,6 +241,7 @@ def _filters(params: Mapping[str, str], facts: ExperimentFacts) -> Filters:
     return Filters(
         configs=configs,
         case=params.get("case", "").strip(),
+        text=params.get("q", "").strip(),
         group=params.get("group", "").strip(),
         metric=params.get("metric", "").strip(),
         min_value=_float(params, "min"),
@@ -306,6 +308,16 @@ def _linker(params) -> Callable[..., str]:
         return "?" + urlencode(kept) if kept else "?"
 
     return link
+
+
+def verdict_class(value: object) -> str:
+    """The colour class of a score: "pass" at 1 or more, "fail" at 0 or less, "partial"
+    between (scores are 0–1 where pass and fail mean anything); "" when missing."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    if math.isnan(value):
+        return ""
+    return "pass" if value >= 1 else "fail" if value <= 0 else "partial"
 
 
 def _num(value: object, digits: int = 3) -> str:

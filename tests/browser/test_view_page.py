@@ -133,3 +133,27 @@ def test_the_system_dark_preference_applies_without_a_choice(browser, served):
     page.goto(base + "/summary")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(20, 23, 29)"
     context.close()
+
+
+def test_search_shows_input_reference_and_pass_fail_colours(browser, served):
+    _, base = served
+    page = browser.new_page()
+    page.goto(base)
+    page.fill("#f-q", "town")
+    with page.expect_navigation():
+        page.press("#f-q", "Enter")
+    assert parse_qs(urlparse(page.url).query)["q"] == ["town"]
+    rows = page.locator("#rows tbody tr")
+    total = int(page.inner_text("#total").split()[0])
+    assert total > 0 and rows.count() == total
+    # every wrong answer: red on its row and on its exact_match cell, the input and the
+    # reference beside it
+    assert page.locator("#rows tbody tr.fail").count() == total
+    first = rows.first
+    assert "capital of country" in first.locator("td.input").inner_text()
+    assert first.locator("td.reference").inner_text().startswith("City ")
+    colour = first.locator("td.num.fail").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour == "rgb(251, 228, 228)"
+    page.goto(base + "?q=City")
+    assert page.locator("#rows tbody tr.pass").count() > 0
+    page.close()
