@@ -31,6 +31,7 @@ from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment, list_experiments
 from evaluation.view.detail import generation_detail
 from evaluation.view.links import experiment_path
+from evaluation.view.pairs import pair_summary
 from evaluation.view.queries import (
     PAIR_SORTS,
     SORTS,
@@ -42,6 +43,7 @@ from evaluation.view.queries import (
     pair_page,
 )
 from evaluation.view.summary import REFRESH_S, experiment_summary
+from evaluation.view.worddiff import word_diff
 
 _ERROR_TITLES = {400: "bad request", 404: "not found", 405: "method not allowed"}
 PER_PAGE = 50
@@ -159,8 +161,11 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             filters = _filters(params, facts)
             a, b = (_config(params.get(side, ""), facts) for side in ("a", "b"))
             sort = _choice(params, "sort", PAIR_SORTS, "case")
-            page = None
+            page, summary = None, None
             if a and b:
+                metric = filters.metric or (facts.metrics[0] if facts.metrics else "")
+                if metric:
+                    summary = pair_summary(session, int(row.id), a, b, metric)
                 page = pair_page(
                     session,
                     int(row.id),
@@ -171,6 +176,9 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
                     page=_int(params, "page", 1),
                     per_page=min(_int(params, "per_page", PAIRS_PER_PAGE), MAX_PER_PAGE),
                 )
+        if page is not None:
+            for r in page.rows:
+                r["words"] = word_diff(r["a"]["output"] or "", r["b"]["output"] or "")
         return render(
             "compare.html",
             experiment=row.model_dump(),
@@ -180,6 +188,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             b=b,
             sort=sort,
             page=page,
+            summary=summary,
             link=_linker(params),
         )
 

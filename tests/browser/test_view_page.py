@@ -69,6 +69,16 @@ def test_two_configs_side_by_side_with_the_score_difference(browser, served):
     assert "exact_match +1.000" in first.locator(".diff").inner_text()
     assert "City" in first.locator(".side-A pre.output").inner_text()
     assert "Town" in first.locator(".side-B pre.output").inner_text()
+    # the words B wrote and A did not are highlighted, the shared number is not
+    assert first.locator(".side-A mark.only-A").inner_text() == "City "
+    marked = first.locator(".side-B mark.only-B").all_inner_texts()
+    assert marked == ["Town ", "(by config 1)"]
+    # the case-by-case summary, each case a link
+    summary = page.inner_text("#pair-summary")
+    assert "A better on 3 cases, B on 0, tied 3" in summary and " p = " in summary
+    page.locator("#pair-summary .cases-A a").first.click()
+    page.wait_for_selector("article.generation")
+    assert "/cases/c0" in page.url
     page.close()
 
 
