@@ -205,14 +205,16 @@ def ranked_table(board: Leaderboard, higher_is_better: bool | None = None) -> pd
         return board.table
     metric = board.metrics[0]
     if higher_is_better is None:
-        higher_is_better = _direction(metric)
+        higher_is_better = metric_direction(metric)
     table = board.table.set_index("config", drop=False)
     means = {c: (None if pd.isna(m) else float(m)) for c, m in table[metric].items()}
     order = rank_order(means, higher_is_better, dict(table["label"].items()))
     return table.loc[order].reset_index(drop=True)
 
 
-def _direction(metric: str) -> bool:
+def metric_direction(metric: str) -> bool:
+    """Whether higher is better on ``metric`` (the registry's word; descriptive metrics
+    and unknown ones: higher)."""
     from evaluation.errors import EvalError
     from evaluation.metrics import get_metric
 

@@ -25,12 +25,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
+from evaluation.compare._leaderboard import load_leaderboard, metric_direction, ranked_table
 from evaluation.errors import StorageError
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment, list_experiments
 from evaluation.view.detail import generation_detail
 from evaluation.view.links import experiment_path
+from evaluation.view.matrix import flip_matrix, quality_grid, varied_parameters
 from evaluation.view.pairs import pair_summary
 from evaluation.view.queries import (
     PAIR_SORTS,
@@ -151,6 +153,32 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             facts=facts,
             summary=shown,
             refresh_s=REFRESH_S,
+        )
+
+    @app.get("/e/{experiment}/matrix", response_class=HTMLResponse)
+    def matrix(experiment: str, request: Request) -> HTMLResponse:
+        params = request.query_params
+        with session_scope(engine) as session:
+            row, facts = _experiment(session, experiment)
+            board = load_leaderboard(session, row.name)
+            varied = varied_parameters(session, int(row.id))
+            x = _choice(params, "x", varied, varied[0]) if varied else ""
+            y = _choice(params, "y", varied, varied[1 % len(varied)]) if varied else ""
+            flips, grid = None, None
+            if board.metrics:
+                metric = board.metrics[0]
+                order = list(ranked_table(board)["config"])
+                flips = flip_matrix(session, int(row.id), metric, order, metric_direction(metric))
+                grid = quality_grid(session, row.name, x, y) if varied else None
+        return render(
+            "matrix.html",
+            experiment=row.model_dump(),
+            facts=facts,
+            flips=flips,
+            grid=grid,
+            varied=varied,
+            x=x,
+            y=y,
         )
 
     @app.get("/e/{experiment}/compare", response_class=HTMLResponse)

@@ -167,3 +167,19 @@ def test_search_shows_input_reference_and_pass_fail_colours(browser, served):
     page.goto(base + "?q=City")
     assert page.locator("#rows tbody tr.pass").count() > 0
     page.close()
+
+
+def test_a_flip_matrix_cell_opens_the_two_configs_side_by_side(browser, served):
+    _, base = served
+    page = browser.new_page()
+    page.goto(base + "/matrix")
+    cell = page.locator("#flips tbody tr").first.locator("td.num a").first
+    count = int(cell.inner_text())
+    cell.click()
+    page.wait_for_selector("#pair-summary")
+    assert f"A better on {count} cases" in page.inner_text("#pair-summary")
+    page.goto(base + "/matrix")
+    with page.expect_navigation():  # choosing a parameter redraws the grid
+        page.select_option("#f-y", "temperature")
+    assert "over temperature × model" in page.inner_text("#grid h2")
+    page.close()
