@@ -51,6 +51,7 @@ _ERROR_TITLES = {400: "bad request", 404: "not found", 405: "method not allowed"
 PER_PAGE = 50
 PAIRS_PER_PAGE = 20
 MAX_PER_PAGE = 500
+EXPORT_PER_PAGE = 200  # the list's page size in a static export
 
 
 def _environment() -> Environment:

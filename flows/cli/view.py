@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from flows.cli._database import open_engine
 from flows.cli.review import is_loopback
@@ -22,6 +23,12 @@ def cmd_view(args: argparse.Namespace) -> int:
     with session_scope(open_database(args.database, create=False)) as session:
         name = get_experiment(session, args.experiment).name
     engine = open_engine(args)
+    if args.export is not None:
+        from evaluation.view.static_export import export_view
+
+        done = export_view(engine, name, args.export)
+        print(f"{done.pages} pages of {name} written: open {done.folder / 'summary.html'}")
+        return 0
     local = is_loopback(args.host)
     app = create_app(engine, allowed_hosts=LOOPBACK_HOSTS if local else None)
     if not local:
@@ -42,4 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("experiment")
     p.add_argument("--host", default=DEFAULT_HOST, help="address to serve on (default: loopback)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument(
+        "--export",
+        type=Path,
+        metavar="FOLDER",
+        help="write the experiment's pages as static HTML files to FOLDER (opens without "
+        "evalflow) instead of serving them",
+    )
     p.set_defaults(func=cmd_view)

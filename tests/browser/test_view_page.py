@@ -4,6 +4,7 @@ open deep links to a case and to a filtered list straight from their URLs."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -182,4 +183,27 @@ def test_a_flip_matrix_cell_opens_the_two_configs_side_by_side(browser, served):
     with page.expect_navigation():  # choosing a parameter redraws the grid
         page.select_option("#f-y", "temperature")
     assert "over temperature × model" in page.inner_text("#grid h2")
+    page.close()
+
+
+def test_a_static_export_opens_from_disk_without_the_server(browser, served, tmp_path):
+    from evaluation.view.static_export import export_view
+
+    db, _ = served
+    with ThreadPoolExecutor(1) as pool:  # Playwright's loop runs in this thread
+        done = pool.submit(export_view, db.engine, db.experiment, tmp_path / "export").result()
+    assert done.pages == 2 + 1 + 18 + 6  # summary, matrix, one list page, generations, cases
+    for html in (tmp_path / "export").rglob("*.html"):
+        text = html.read_text()
+        assert 'href="/' not in text and 'src="/' not in text, html  # nothing needs a server
+    page = browser.new_page()
+    page.goto((tmp_path / "export" / "summary.html").as_uri())
+    assert page.inner_text("#verdict h2") == "Verdict on exact_match"
+    page.click("header nav a:has-text('generations')")
+    page.wait_for_selector("#rows")
+    assert page.url.endswith("generations-1.html")
+    page.locator("#rows tbody tr td a").first.click()
+    page.wait_for_selector("#output")
+    assert "/g/" in page.url and page.url.endswith(".html")
+    assert page.evaluate("getComputedStyle(document.querySelector('header')).display") == "flex"
     page.close()
