@@ -26,7 +26,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
 from evaluation.compare._leaderboard import load_leaderboard, metric_direction, ranked_table
-from evaluation.errors import StorageError
+from evaluation.errors import EvalError, StorageError
+from evaluation.metrics import get_metric
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment, list_experiments
@@ -62,7 +63,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = _num
-    env.globals["verdict_class"] = verdict_class
+    env.globals["score_class"] = score_class
     env.globals["experiment_path"] = experiment_path
     env.globals["sorts"] = SORTS
     env.globals["quote"] = lambda value: quote(str(value), safe="")
@@ -348,14 +349,24 @@ def _linker(params) -> Callable[..., str]:
     return link
 
 
-def verdict_class(value: object) -> str:
-    """The colour class of a score: "pass" at 1 or more, "fail" at 0 or less, "partial"
-    between (scores are 0–1 where pass and fail mean anything); "" when missing."""
+def score_class(metric: str, value: object) -> str:
+    """The colour class of a score: "pass" at the best end of a 0–1 score, "fail" at the
+    worst, "partial" between; "" for a missing score, a descriptive metric (no better
+    direction) or a value off the 0–1 scale (lengths, seconds)."""
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return ""
-    if math.isnan(value):
+    if math.isnan(value) or not 0 <= value <= 1:
         return ""
-    return "pass" if value >= 1 else "fail" if value <= 0 else "partial"
+    try:
+        definition = get_metric(metric)
+    except EvalError:
+        higher = True
+    else:
+        if definition.descriptive:
+            return ""
+        higher = definition.higher_is_better
+    good = value if higher else 1 - value
+    return "pass" if good >= 1 else "fail" if good <= 0 else "partial"
 
 
 def _num(value: object, digits: int = 3) -> str:

@@ -106,3 +106,12 @@ def test_the_summary_reloads_itself_while_a_run_is_going(client):
             session.get(Experiment, db.experiment_id).status = before
             session.commit()
     assert '<meta http-equiv="refresh" content="5">' in page and 'id="live"' in page
+
+
+def test_scores_are_coloured_only_on_a_zero_to_one_scale_with_a_direction():
+    from evaluation.view.app import score_class
+
+    assert (score_class("exact_match", 1.0), score_class("exact_match", 0.0)) == ("pass", "fail")
+    assert score_class("rougeL", 0.4) == "partial"
+    assert score_class("output_length", 1.0) == ""  # descriptive: no better end
+    assert score_class("output_length", 7.0) == "" and score_class("exact_match", None) == ""
