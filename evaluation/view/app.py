@@ -45,7 +45,12 @@ from evaluation.view.queries import (
     generation_page,
     pair_page,
 )
-from evaluation.view.summary import REFRESH_S, experiment_summary
+from evaluation.view.summary import (
+    REFRESH_S,
+    Summary,
+    experiment_summary,
+    summary_fingerprint,
+)
 from evaluation.view.worddiff import word_diff
 
 _ERROR_TITLES = {400: "bad request", 404: "not found", 405: "method not allowed"}
@@ -144,11 +149,19 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             link=_linker(params),
         )
 
+    summaries: dict[str, tuple[tuple, Summary]] = {}  # name -> (fingerprint, summary)
+
     @app.get("/e/{experiment}/summary", response_class=HTMLResponse)
     def summary(experiment: str) -> HTMLResponse:
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
-            shown = experiment_summary(session, row.name)
+            fingerprint = summary_fingerprint(session, row.name)
+            cached = summaries.get(row.name)
+            if cached is not None and cached[0] == fingerprint:
+                shown = cached[1]
+            else:  # computed once per change of scores, comparison or status
+                shown = experiment_summary(session, row.name)
+                summaries[row.name] = (fingerprint, shown)
         return render(
             "summary.html",
             experiment=row.model_dump(),

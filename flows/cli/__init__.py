@@ -23,10 +23,7 @@ def console_main() -> int:
     # The embedded Prefect server otherwise announces (and tries to send) usage data;
     # set before the early launch below, which it reaches first. A user's setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    argv = sys.argv[1:]
-    if verb(argv) == "run":
-        if not {"-q", "--quiet"} & set(argv):
-            print(starting_line(argv), file=sys.stderr, flush=True)
+    if verb(sys.argv[1:]) == "run":
         embedded_server.launch_early()
     try:
         from flows.cli.app import console_main as run_command
@@ -34,16 +31,6 @@ def console_main() -> int:
         return run_command()
     finally:
         embedded_server.discard_early_launch()  # unless the command took it
-
-
-def starting_line(argv: Sequence[str]) -> str:
-    """What `run` says at once, before seconds of imports and server start-up."""
-    import os
-
-    after = list(argv)[list(argv).index("run") + 1 :]
-    spec = next((w for w in after if w.endswith((".yaml", ".yml"))), "the sweep")
-    server = "" if os.environ.get("PREFECT_API_URL") else ", starting a local Prefect server"
-    return f"evalflow: reading {spec}{server} (about 10 s)…"
 
 
 def verb(argv: Sequence[str]) -> str | None:

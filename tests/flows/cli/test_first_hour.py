@@ -11,9 +11,8 @@ import yaml
 from sqlalchemy import create_engine
 
 from evaluation.wording import counted
-from flows.cli import starting_line
 from flows.cli.app import EXAMPLES, build_parser
-from flows.cli.runs import next_steps
+from flows.cli.runs import next_steps, starting_line
 from tasks import telemetry
 from tests.conftest import REPO
 
@@ -44,12 +43,18 @@ def test_the_top_level_help_describes_evalflow_for_users():
     assert "evalflow run benchmarks/sweeps/demo-simulated.yaml" in text
 
 
-def test_run_says_what_is_starting_before_the_slow_imports(monkeypatch):
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    line = starting_line(["run", "--level", "smoke", "benchmarks/sweeps/demo-simulated.yaml"])
-    assert "benchmarks/sweeps/demo-simulated.yaml" in line and "Prefect server" in line
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
-    assert "Prefect" not in starting_line(["run", "spec.yaml"])
+def test_run_says_what_is_starting_once_the_spec_is_checked():
+    """The first line comes before Prefect's ~10 s of start-up (it was a blank terminal),
+    and after the checks, so bad input stays one line."""
+    from evaluation.run._sweep import prepare_sweep
+
+    sweep = prepare_sweep(REPO / "benchmarks" / "sweeps" / "demo-simulated.yaml")
+    line = starting_line(sweep, "demo-simulated", local_server=True)
+    assert line == (
+        "demo-simulated: 432 generations to run or resume (12 configs × 36 cases × 1 sample)"
+        ", starting a local Prefect server (about 10 s)…"
+    )
+    assert "Prefect" not in starting_line(sweep, "demo-simulated", local_server=False)
 
 
 def test_counts_are_singular_for_one():
