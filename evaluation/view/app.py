@@ -33,7 +33,7 @@ from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment, list_experiments
 from evaluation.view.detail import generation_detail
 from evaluation.view.links import experiment_path
-from evaluation.view.matrix import flip_matrix, quality_grid, varied_parameters
+from evaluation.view.matrix import FlipMatrix, flip_matrix, quality_grid, varied_parameters
 from evaluation.view.pairs import pair_summary
 from evaluation.view.queries import (
     PAIR_SORTS,
@@ -149,7 +149,10 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             link=_linker(params),
         )
 
-    summaries: dict[str, tuple[tuple, Summary]] = {}  # name -> (fingerprint, summary)
+    # Pages that read every score of an experiment, kept while their inputs are unchanged
+    # (name -> (fingerprint, what was computed)).
+    summaries: dict[str, tuple[tuple, Summary]] = {}
+    matrices: dict[str, tuple[tuple, FlipMatrix | None]] = {}
 
     @app.get("/e/{experiment}/summary", response_class=HTMLResponse)
     def summary(experiment: str) -> HTMLResponse:
@@ -182,8 +185,15 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             flips, grid = None, None
             if board.metrics:
                 metric = board.metrics[0]
-                order = list(ranked_table(board)["config"])
-                flips = flip_matrix(session, int(row.id), metric, order, metric_direction(metric))
+                fingerprint = summary_fingerprint(session, row.name)
+                cached = matrices.get(row.name)
+                if cached is not None and cached[0] == fingerprint:
+                    flips = cached[1]
+                else:  # reads every score of the metric: once per change
+                    order = list(ranked_table(board)["config"])
+                    direction = metric_direction(metric)
+                    flips = flip_matrix(session, int(row.id), metric, order, direction)
+                    matrices[row.name] = (fingerprint, flips)
                 grid = quality_grid(session, row.name, x, y) if varied else None
         return render(
             "matrix.html",
