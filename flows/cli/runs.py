@@ -222,7 +222,7 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
 
 def next_steps(experiment: str, report: str) -> str:
     """Where to look after a run: the viewer, the report file, the paired comparisons."""
-    from evaluation.view.links import view_command, view_url
+    from evaluation.view.links import summary_url, view_command
 
     compare = shlex.join(["evalflow", "compare", experiment])
     return "\n".join(
@@ -230,7 +230,7 @@ def next_steps(experiment: str, report: str) -> str:
             "",
             "Next:",
             f"  every output, in the browser:  {view_command(experiment)}"
-            f"  (then open {view_url(experiment)})",
+            f"  (then open {summary_url(experiment)})",
             f"  the report:                    {report}",
             f"  every pair compared:           {compare}",
         ]

@@ -17,7 +17,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
     from evaluation.view.app import create_app
-    from evaluation.view.links import view_url
+    from evaluation.view.links import summary_url
 
     # Refuse an unknown name before anything is created in the database.
     with session_scope(open_database(args.database, create=False)) as session:
@@ -36,7 +36,7 @@ def cmd_view(args: argparse.Namespace) -> int:
             f"warning: serving on {args.host}: anyone who can reach it can read every output",
             file=sys.stderr,
         )
-    print(f"Browsing {name}: open {view_url(name, args.host, args.port)} (Ctrl+C to stop)")
+    print(f"Browsing {name}: open {summary_url(name, args.host, args.port)} (Ctrl+C to stop)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

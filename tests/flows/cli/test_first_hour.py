@@ -66,7 +66,7 @@ def test_counts_are_singular_for_one():
 def test_the_closing_lines_say_where_to_look_next():
     text = next_steps("demo-simulated", "/home/u/.evalflow/reports/r.html")
     assert "evalflow view demo-simulated" in text
-    assert "http://127.0.0.1:8766/e/demo-simulated" in text
+    assert "http://127.0.0.1:8766/e/demo-simulated/summary" in text
     assert "/home/u/.evalflow/reports/r.html" in text
     assert "evalflow compare demo-simulated" in text
 
