@@ -16,6 +16,7 @@ from flows.adaptive import check_smoke, race_batches
 from flows.preload import preload
 from flows.run_names import evaluate_run_name
 from tasks.host_pool import generate_all, open_host_pool
+from tasks.progress import announce_step
 from tasks.results import aggregate, publish, score
 from tasks.sweep import (
     cancel_run,
@@ -84,7 +85,8 @@ async def evaluate(
         return cancel_run(engine, experiment_id)
     report = generated.report
     record_unservable(engine, experiment_id, report.unservable)
-    record_telemetry(engine, experiment_id, generated.gpu)
+    simulated_only = all(h.kind == "simulated" for h in sweep.spec.hosts)
+    record_telemetry(engine, experiment_id, generated.gpu, simulated_only=simulated_only)
     if level == "smoke":
         check_smoke(engine, experiment_id, sweep, cases)
     get_run_logger().info(
@@ -94,13 +96,16 @@ async def evaluate(
         len(report.unservable),
         report.model_switches or "none",
     )
+    announce_step(name, "scoring")
     score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
     publish(engine, experiment_id)
     from tasks.compare import compare_configs
     from tasks.report import publish_report
 
+    announce_step(name, "comparing configs")
     comparison = compare_configs(engine, experiment_id)
+    announce_step(name, "writing report")
     report_file = publish_report(
         engine,
         experiment_id,

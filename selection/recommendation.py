@@ -171,6 +171,14 @@ class Recommendation:
         return "\n".join(lines)
 
 
+#: One sentence under the three figures a measured recommendation prints.
+ESTIMATE_EXPLAINED = (
+    "(measured: what this config scored in stored runs of the task type; predicted: what "
+    "the selector's model expects of it from similar configs; estimate: the two combined, "
+    "the measurement weighing more the more cases it has)"
+)
+
+
 def format_recommendation(recommendation: Recommendation) -> str:
     """The CLI's text for a recommendation (same as ``explain``)."""
     return recommendation.explain()
@@ -193,6 +201,7 @@ def _describe_choice(choice: Option) -> list[str]:
         return lines
     share = f"{100 * choice.measurement_weight:.0f}% of the quality estimate from the measurement"
     lines.append(f"  estimate ({choice.basis}; {share}): " + ", ".join(numbers))
+    lines.append(f"  {ESTIMATE_EXPLAINED}")
     if evidence.quality_mean is not None:
         ci = ""
         low, high = evidence.quality_ci_low, evidence.quality_ci_high

@@ -332,7 +332,8 @@ def _answer(
             request=request,
             suggestions=(
                 f"run a sweep over a {task_type} suite with a few models and settings",
-                "then run the retrain_selector flow to train the selector",
+                "then train the selector: `evalflow retrain` (add --include-simulated to "
+                "learn from simulated sweeps such as the demo)",
             ),
         )
     try:

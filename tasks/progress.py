@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -15,10 +16,25 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 from evaluation.run._rate import Rate, WorkMix, progress_line
 from evaluation.run._work import GenerationRecord
 
-#: Called in this process as generations are stored: (label, done, total, failed so far,
-#: ETA in seconds by the work's mix or None).
+
+@dataclass(frozen=True)
+class Reading:
+    """Where a run stands: generations done of ``total`` (``failed`` of them failed), the
+    rate and ETA the log and the artifact also print (one definition: ``Rate``), and,
+    once generation is over, the step under way (``step``, e.g. "scoring")."""
+
+    label: str
+    done: int
+    total: int
+    failed: int
+    per_s: float | None
+    eta_s: float | None
+    step: str | None = None
+
+
+#: Called in this process as generations are stored and as each later step starts.
 #: The CLI draws its terminal progress bar from it; a worker's run has no listener.
-ProgressListener = Callable[[str, int, int, int, float | None], None]
+ProgressListener = Callable[[Reading], None]
 LISTENERS: list[ProgressListener] = []
 _clock = time.monotonic  # the rate's clock (a test sets its own)
 
@@ -84,9 +100,16 @@ class ProgressArtifact:
         done, total = self._done, self._total
         now = _clock()
         self._rate.add(now, done)
-        eta = self._eta() if LISTENERS else None
+        reading = Reading(
+            self._label,
+            done,
+            total,
+            self._failed,
+            self._rate.per_s(),
+            self._eta() if self._mix is not None else self._rate.eta_s(total - done),
+        )
         for listener in LISTENERS:
-            listener(self._label, done, total, self._failed, eta)
+            listener(reading)
         percent = 100.0 if total == 0 else 100.0 * done / total
         decile = int(percent // 10)
         if decile > self._last_logged_decile:
@@ -112,3 +135,11 @@ class ProgressArtifact:
             await aupdate_progress_artifact(
                 self._id, progress=100.0 * self._done / self._total, description=self.description()
             )
+
+
+def announce_step(label: str, step: str) -> None:
+    """Say which step of the run after generation is under way ("scoring 432 outputs"):
+    a log line, and the terminal bar's caption, so the finished bar does not sit silent."""
+    get_run_logger().info("%s: %s…", label, step)
+    for listener in LISTENERS:
+        listener(Reading(label, 0, 0, 0, None, None, step))

@@ -23,7 +23,10 @@ def load_training_frame(engine: Engine, include_simulated: bool) -> pd.DataFrame
         frame = training_frame(session, quality_metric, include_simulated=include_simulated)
     if frame.empty:
         hint = (
-            "" if include_simulated else " (simulated results are left out: set include_simulated)"
+            ""
+            if include_simulated
+            else " (simulated results are left out: add --include-simulated to `evalflow "
+            "retrain`, or set the flow's include_simulated parameter)"
         )
         raise EvalError(f"no stored generations to train the selector on{hint}")
     get_run_logger().info(

@@ -32,6 +32,7 @@ from evaluation.storage.runs import (
     end_flow_run,
     end_run,
 )
+from evaluation.wording import counted
 from tasks.adapters.crashed_runs import mark_crashed
 
 
@@ -40,12 +41,12 @@ def load_sweep(spec_path: str) -> Sweep:
     """Read the spec and its suite and expand the configs; refuses bad input up front."""
     sweep = prepare_sweep(spec_path)
     get_run_logger().info(
-        "sweep %s: %d configs x %d cases x %d samples on %d host(s)%s",
+        "sweep %s: %s x %s x %s on %s%s",
         sweep.spec.name,
-        len(sweep.configs),
-        len(sweep.suite.cases),
-        sweep.spec.samples_per_case,
-        len(sweep.spec.hosts),
+        counted(len(sweep.configs), "config"),
+        counted(len(sweep.suite.cases), "case"),
+        counted(sweep.spec.samples_per_case, "sample"),
+        counted(len(sweep.spec.hosts), "host"),
         " [SIMULATED backend]" if sweep.simulated else "",
     )
     return sweep

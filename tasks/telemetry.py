@@ -14,10 +14,15 @@ from evaluation.storage.telemetry import save_config_telemetry
 
 
 @task(name="record-gpu-telemetry", cache_policy=NO_CACHE)
-def record_telemetry(engine: Engine, experiment_id: int, usage: Mapping[str, ConfigGpu]) -> None:
-    """Per config: mean GPU utilisation, peak memory, energy per generation, VRAM."""
+def record_telemetry(
+    engine: Engine, experiment_id: int, usage: Mapping[str, ConfigGpu], *, simulated_only: bool
+) -> None:
+    """Per config: mean GPU utilisation, peak memory, energy per generation, VRAM. A
+    sweep on simulated hosts only uses no GPU: nothing is said about measuring one."""
     with session_scope(engine) as session:
         save_config_telemetry(session, experiment_id, usage)
+    if simulated_only:
+        return
     measured = sum(1 for gpu in usage.values() if gpu.telemetry.source != "unavailable")
     with_vram = sum(1 for gpu in usage.values() if gpu.vram_bytes)
     get_run_logger().info(

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
+from evaluation.labels import distinguishing_labels, shared_settings
 from evaluation.pipelines.summary import PipelineSummary, summarize_pipelines
 from evaluation.statistics.precision import column_decimals, rounded
-from evaluation.statistics.verdict import short_labels
+from evaluation.statistics.ranking import rank_order
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
 from evaluation.storage.stages import case_runs_frame, stages_frame
 from evaluation.suites import Suite
@@ -61,6 +62,19 @@ class Leaderboard:
     simulated: bool
     notes: tuple[str, ...] = ()
     pipelines: PipelineSummary | None = None  # calls, stage times, cut prompts
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Config hash -> its label as every output shows it: what varies between this
+        experiment's configs (``evaluation.labels``)."""
+        full = list(self.table["label"])
+        short = distinguishing_labels(full)
+        return {c: short[x] for c, x in zip(self.table["config"], full, strict=True)}
+
+    @property
+    def shared(self) -> str:
+        """The settings every config shares (left out of ``labels``)."""
+        return shared_settings(self.table["label"])
 
     @property
     def shows_pipelines(self) -> bool:
@@ -184,10 +198,31 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
     return Leaderboard(row.name, metrics, table, row.simulated, notes, pipelines)
 
 
-def _sort_key(board: Leaderboard) -> pd.DataFrame:
+def ranked_table(board: Leaderboard, higher_is_better: bool | None = None) -> pd.DataFrame:
+    """The table best first on the first metric, in the comparison's order
+    (``rank_order``: ties by label). ``higher_is_better``: the metric's direction
+    (default: the registry's, else higher)."""
     if not board.metrics:
         return board.table
-    return board.table.sort_values(board.metrics[0], ascending=False, na_position="last")
+    metric = board.metrics[0]
+    if higher_is_better is None:
+        higher_is_better = metric_direction(metric)
+    table = board.table.set_index("config", drop=False)
+    means = {c: (None if pd.isna(m) else float(m)) for c, m in table[metric].items()}
+    order = rank_order(means, higher_is_better, dict(table["label"].items()))
+    return table.loc[order].reset_index(drop=True)
+
+
+def metric_direction(metric: str) -> bool:
+    """Whether higher is better on ``metric`` (the registry's word; descriptive metrics
+    and unknown ones: higher)."""
+    from evaluation.errors import EvalError
+    from evaluation.metrics import get_metric
+
+    try:
+        return get_metric(metric).higher_is_better is not False
+    except EvalError:
+        return True
 
 
 def _fmt(value: object, digits: int = 3) -> str:
@@ -200,13 +235,14 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 def table_rows(board: Leaderboard) -> list[dict]:
     """One dict per config for a Prefect table artifact (NaN becomes null there)."""
-    frame = _sort_key(board)
+    frame = ranked_table(board)
     digits = {
         m: column_decimals(frame[f"{m}_ci_low"], frame[f"{m}_ci_high"]) for m in board.metrics
     }
     rows = []
+    labels = board.labels
     for r in frame.to_dict("records"):
-        row = {"config": r["config"], "label": r["label"]}
+        row = {"config": r["config"], "label": labels[r["config"]]}
         for m in board.metrics:
             d = digits[m]
             row[m] = rounded(r[m], d)
@@ -240,8 +276,9 @@ def render_markdown(board: Leaderboard) -> str:
     if board.shows_pipelines:
         head += ["calls/case", "prompt cut"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for rank, r in enumerate(_sort_key(board).to_dict("records"), start=1):
-        cells = [str(rank), f"`{r['config']}` {r['label']}"]
+    labels = board.labels
+    for rank, r in enumerate(ranked_table(board).to_dict("records"), start=1):
+        cells = [str(rank), f"`{r['config']}` {labels[r['config']]}"]
         cells += [
             f"{_fmt(r[m])} [{_fmt(r[f'{m}_ci_low'])}, {_fmt(r[f'{m}_ci_high'])}]"
             for m in board.metrics
@@ -262,6 +299,8 @@ def render_markdown(board: Leaderboard) -> str:
         "Sorted by the first metric. Intervals: 95%, clustered by case group where "
         "the suite has groups; corpus metrics by a seeded case bootstrap.",
     ]
+    if board.shared:
+        lines += ["", f"Every config: {board.shared}."]
     if board.shows_pipelines:
         lines += ["", *stage_lines(board)]
     if board.notes:
@@ -272,7 +311,7 @@ def render_markdown(board: Leaderboard) -> str:
 def stage_lines(board: Leaderboard) -> list[str]:
     """The time per stage as a markdown table, and what "prompt cut" counts."""
     assert board.pipelines is not None
-    labels = dict(zip(board.table["config"], board.table["label"], strict=True))
+    labels = board.labels
     lines = [
         "Time per stage (mean per case: seconds in service and waiting for a host slot, "
         "calls, prompt and output tokens):",
@@ -302,7 +341,6 @@ def _int(value: object) -> object:
 
 #: The width the terminal leaderboard fits unless ``wide`` is asked for.
 TERMINAL_COLUMNS = 100
-_LABEL_CHARS = 30
 
 
 def render_text(board: Leaderboard, *, wide: bool = False) -> str:
@@ -310,13 +348,13 @@ def render_text(board: Leaderboard, *, wide: bool = False) -> str:
     what its interval supports, p95 latency and failures, within 100 columns (metrics
     that do not fit are left out and named). ``wide``: every column, full labels and the
     config hashes."""
-    frame = _sort_key(board)
+    frame = ranked_table(board)
     if wide:
         out = pd.DataFrame({"#": _ranks(frame), "config": frame["config"], "label": frame["label"]})
     else:
-        short = short_labels(list(frame["label"]))
+        labels = board.labels
         out = pd.DataFrame(
-            {"#": _ranks(frame), "config": [_clip(short[x]) for x in frame["label"]]},
+            {"#": _ranks(frame), "config": [labels[c] for c in frame["config"]]},
             index=frame.index,
         )
     for m in board.metrics:
@@ -345,6 +383,8 @@ def render_text(board: Leaderboard, *, wide: bool = False) -> str:
         text = out.drop(columns=left_out).to_string(index=False)
     if left_out:
         text += f"\n(not shown: {', '.join(left_out)}; --wide shows every column)"
+    if not wide and board.shared:
+        text += f"\nEvery config: {board.shared}"
     if board.shows_pipelines and board.pipelines is not None and len(board.pipelines.stages):
         text += "\n\n" + _stage_text(board, wide)
     return f"{header}\n{text}"
@@ -354,14 +394,11 @@ def _stage_text(board: Leaderboard, wide: bool) -> str:
     """Time per stage, mean per case: in service and waiting for a host slot."""
     assert board.pipelines is not None
     stages = board.pipelines.stages
-    labels = dict(zip(board.table["config"], board.table["label"], strict=True))
-    short = short_labels(list(labels.values()))
-    name = (
-        (lambda c: labels.get(c, c)) if wide else (lambda c: _clip(short.get(labels.get(c, c), c)))
-    )
+    full = dict(zip(board.table["config"], board.table["label"], strict=True))
+    labels = full if wide else board.labels
     out = pd.DataFrame(
         {
-            "config": stages["config"].map(name),
+            "config": stages["config"].map(lambda c: labels.get(c, c)),
             "stage": stages["stage"],
             "s/case": stages["seconds_per_case"].map(_fmt),
             "wait s/case": stages["wait_s_per_case"].map(_fmt),
@@ -373,10 +410,6 @@ def _stage_text(board: Leaderboard, wide: bool) -> str:
 
 def _ranks(frame: pd.DataFrame) -> list[str]:
     return [f"#{i}" for i in range(1, len(frame) + 1)]
-
-
-def _clip(label: str) -> str:
-    return label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
 
 
 def _width(text: str) -> int:

@@ -11,12 +11,11 @@ from typing import Any
 
 import pandas as pd
 
+from evaluation.labels import distinguishing_labels
 from evaluation.statistics.precision import decimals, rounded
-from evaluation.statistics.verdict import short_labels
 
 TERMINAL_COLUMNS = 100
 PAIRS_PER_METRIC = 8
-_NAME_CHARS = 26
 _SIMULATED = "*** SIMULATED: these configs ran on evalflow's simulated backend, not real models ***"
 
 
@@ -35,7 +34,7 @@ def render_comparison_text(
     lines.append(f"Comparison: {run_label}")
     frame = pd.DataFrame(list(rows))
     names = sorted(set(frame["a"]) | set(frame["b"])) if len(frame) else []
-    short = {n: _clip(s) for n, s in short_labels(names).items()} if names else {}
+    short = distinguishing_labels(names) if names else {}
     for metric in dict.fromkeys([*verdicts, *(frame["metric"] if len(frame) else [])]):
         lines += ["", f"{metric}:"]
         verdict = verdicts.get(metric, {}).get("verdict")
@@ -93,10 +92,6 @@ def _p(value: object) -> str:
     if not _finite(value):
         return "–"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def _clip(name: str) -> str:
-    return name if len(name) <= _NAME_CHARS else name[: _NAME_CHARS - 1] + "…"
 
 
 def _finite(value: object) -> bool:

@@ -24,7 +24,7 @@ from evaluation.metrics._semantic import (
     name_with_options,
     with_embedder,
 )
-from evaluation.metrics._text import normalize_text
+from evaluation.metrics._text import match_explanation, normalize_text
 from evaluation.metrics._user import ENTRY_POINT_GROUP, scorer
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "extract_label",
     "get_metric",
     "get_metrics",
+    "match_explanation",
     "metric_names",
     "metric_problem",
     "name_with_options",

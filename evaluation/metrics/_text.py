@@ -42,6 +42,26 @@ def _normalized_targets(case: Case) -> list[tuple[str, bool]]:
     return targets
 
 
+def match_explanation(output: str, case: Case, *, contains: bool) -> str | None:
+    """What ``exact_match`` (or ``contains``) compared, after normalisation, and the
+    outcome, in one sentence; None when the case has nothing to compare with."""
+    targets = _normalized_targets(case)
+    if not targets:
+        return None
+    how = "contains, as whole words," if contains else "equals"
+    shown = []
+    for target, kept_articles in targets:
+        candidate = normalize_text(output, drop_articles=not kept_articles)
+        hit = f" {target} " in f" {candidate} " if contains else target == candidate
+        shown.append(f"«{target}»" + (" (match)" if hit else ""))
+        if hit:
+            break
+    return (
+        f"normalised output «{normalize_text(output)}» {how} a normalised reference? "
+        f"compared with {', '.join(shown)} (lowercased; punctuation and a/an/the dropped)"
+    )
+
+
 def _match(outputs: Sequence[str], cases: Sequence[Case], contains: bool) -> np.ndarray:
     scores = np.full(len(outputs), np.nan)
     for i, (output, case) in enumerate(zip(outputs, cases, strict=True)):

@@ -148,8 +148,9 @@ def _leaderboard(data: ReportData) -> _Section:
     head = ["#", "config", "model", *[f"{m} [95% CI]" for m in board.metrics]]
     head += ["latency p50 s", "p95 s", "TTFT p50 s", "tok/s", "ok", "failed", "Pareto"]
     rows = []
+    labels = board.labels
     for r in table.to_dict("records"):
-        cells = [data.names[r["config"]], f"{r['label']} ({r['config']})", r["model"]]
+        cells = [data.names[r["config"]], f"{labels[r['config']]} ({r['config']})", r["model"]]
         cells += [_interval(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in board.metrics]
         cells += [_num(r[f]) for f in ("latency_p50_s", "latency_p95_s", "ttft_p50_s")]
         cells += [_num(r["tokens_per_s"], 1), _num(r["generations_ok"], 0)]
@@ -166,7 +167,8 @@ def _leaderboard(data: ReportData) -> _Section:
     parts.append(
         _P(
             "Sorted by the first metric. Intervals: 95%, clustered by case group where the "
-            "suite has groups; corpus metrics by a seeded case bootstrap.",
+            "suite has groups; corpus metrics by a seeded case bootstrap."
+            + (f" Every config: {board.shared}." if board.shared else ""),
             muted=True,
         )
     )
@@ -447,7 +449,7 @@ def _trends(data: ReportData) -> _Section:
 
 
 def _label_names(data: ReportData) -> dict[str, str]:
-    labels = dict(zip(data.board.table["config"], data.board.table["label"], strict=True))
+    labels = data.board.labels
     return {c: f"{data.names[c]} {labels.get(c, c)}" for c in data.order}
 
 

@@ -61,7 +61,7 @@ def _leaderboard(data: ReportData) -> list[str]:
     for config in shown:
         r = table.loc[config]
         lines.append(
-            f"| {data.names[config]} | {r['label']} `{config}` | "
+            f"| {data.names[config]} | {data.board.labels[config]} `{config}` | "
             f"{_num(r[m])} [{_num(r[f'{m}_ci_low'])}, {_num(r[f'{m}_ci_high'])}] | "
             f"{_num(r['latency_p95_s'])} | {_num(r['generations_ok'], 0)} | "
             f"{_num(r['generations_failed'], 0)} |"

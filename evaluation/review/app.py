@@ -180,13 +180,26 @@ def _check_pair(queue: ReviewQueue, pair_id: int) -> None:
 
 def _history_rows(frame, queue: ReviewQueue, shown: set[int]) -> list[dict[str, Any]]:
     """The rater's ratings, oldest first; a blinded pair's config is named only once
-    the pair is in ``shown`` (revealed), so the history cannot unblind it early."""
+    the pair is in ``shown`` (revealed), so the history cannot unblind it early. A
+    preference's row names the side preferred and that side's config."""
     rows = []
+
+    def label(config: str) -> str:
+        return queue.labels.get(config, {}).get("label", config)
+
     for r in frame.to_dict("records"):
         pair_id = _opt_int(r["pair_id"])
-        side = None
+        side, config = None, label(r["config"])
         if pair_id is not None and r["criterion"] != "preference":
             side = "A" if r["config"] == r["pair_config_a"] else "B"
+        elif pair_id is not None:  # a preference names the preferred output's config
+            configs = {"A": r["pair_config_a"], "B": r["pair_config_b"]}
+            side = r["preference"] if r["preference"] in configs else None
+            config = (
+                label(configs[side])
+                if side is not None
+                else f"tie: A {label(configs['A'])}, B {label(configs['B'])}"
+            )
         rows.append(
             {
                 "id": int(r["id"]),
@@ -194,11 +207,7 @@ def _history_rows(frame, queue: ReviewQueue, shown: set[int]) -> list[dict[str, 
                 "pair_id": pair_id,
                 "case_id": r["case_id"],
                 "side": side,
-                "config": (
-                    queue.labels.get(r["config"], {}).get("label", r["config"])
-                    if pair_id is None or pair_id in shown
-                    else None
-                ),
+                "config": config if pair_id is None or pair_id in shown else None,
                 "criterion": r["criterion"],
                 "stars": _opt_int(r["stars"]),
                 "preference": r["preference"],

@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 #: What a rater reads in the form beside a criterion's stars, where its name is not enough.
-CRITERION_HINTS: Mapping[str, str] = {"speed": "latency in the description"}
+CRITERION_HINTS: Mapping[str, str] = {"speed": "latency shown once revealed"}
+#: Why a blinded pair shows no latency.
+LATENCY_HIDDEN = "latencies are shown once the pair is revealed: they would give the models away"
 
 
 def criterion_label(criterion: str, side: str) -> str:
@@ -19,7 +21,7 @@ def criterion_label(criterion: str, side: str) -> str:
 
 def describe(view: Mapping[str, Any]) -> str:
     """The markdown shown above the form: the case (system prompt and every turn), its
-    reference, both outputs, and the latencies last, under speed only."""
+    reference, both outputs, and the latencies last, under speed only (once revealed)."""
     parts = [f"### Pair {view['position']}: case `{view['case_id']}`", "**Input**"]
     turns = view.get("turns") or [{"role": "user", "content": view["input"]}]
     if view.get("system"):
@@ -30,6 +32,9 @@ def describe(view: Mapping[str, Any]) -> str:
         parts += ["**Reference**", fenced("\n\n".join(view["references"]))]
     for side in "AB":
         parts += [f"**Output {side}**", fenced(view["outputs"][side]["text"])]
+    if any("latency_s" not in view["outputs"][side] for side in "AB"):
+        parts.append(f"**Speed**: {LATENCY_HIDDEN}")
+        return "\n\n".join(parts)
     latency = {side: view["outputs"][side]["latency_s"] for side in "AB"}
     shown = ", ".join(
         f"{side} {'unknown' if v is None else f'{v:.2f} s'}" for side, v in latency.items()

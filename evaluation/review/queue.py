@@ -99,9 +99,9 @@ def pair_view(
     session: Session, queue: ReviewQueue, pair_id: int, *, reveal: bool = False
 ) -> dict[str, Any]:
     """What the page shows for a pair: the case's whole input (system prompt and every
-    turn), its references and the two outputs. Which config wrote which output only
-    when ``reveal`` and the rater has rated the pair (the caller says when a session
-    reveals: at its end, or for this pair when the rater asks)."""
+    turn), its references and the two outputs. Which config wrote which output, and each
+    output's latency, only when ``reveal`` and the rater has rated the pair (the caller
+    says when a session reveals: at its end, or for this pair when the rater asks)."""
     pair = session.get(ReviewPair, pair_id)
     case = session.get(CaseRow, pair.case_uid)
     sides = {"A": session.get(Generation, pair.generation_a)}
@@ -120,7 +120,11 @@ def pair_view(
         "turns": turns,
         "references": list(case.references or []),
         "label": case.label,
-        "outputs": {s: {"text": g.output, "latency_s": g.latency_s} for s, g in sides.items()},
+        # Latency only once revealed: a slower output names the bigger model.
+        "outputs": {
+            s: {"text": g.output} | ({"latency_s": g.latency_s} if identities is not None else {})
+            for s, g in sides.items()
+        },
         "rating": rating,
         "identities": identities,
     }

@@ -26,6 +26,7 @@ from evaluation.statistics.paired import (
     compare_in_table,
 )
 from evaluation.statistics.power import PowerAnalysis, power_for_test
+from evaluation.statistics.ranking import rank_order
 from evaluation.statistics.verdict import decide
 
 
@@ -99,9 +100,11 @@ def compare_many(
         raise ValueError(f"no scores on {metric!r} for config(s) {unknown}")
     notes: list[str] = []
     means = config_means(table)[names]
-    scored = means.dropna().sort_values(ascending=higher_is_better is False, kind="stable")
-    ranking = [(c, float(m)) for c, m in scored.items()]
-    ranking += [(c, None) for c in names if c not in scored.index]
+    scored = means.dropna()
+    ranking = [
+        (c, None if c not in scored.index else float(scored[c]))
+        for c in rank_order({c: scored.get(c) for c in names}, higher_is_better)
+    ]
     if len(scored) < len(names):
         notes.append("no scored case for: " + ", ".join(c for c in names if c not in scored))
 

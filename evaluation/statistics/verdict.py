@@ -1,9 +1,10 @@
 """The verdict on one metric: a winner, or the configs within noise of the best, in one
-short line that every output (CLI, comparison artifact, HTML report) shows as computed.
+short line that every output (CLI, comparison artifact, HTML report, view) shows as computed.
 
-Configs are named "#N" by their rank (best first) with a short label: the label's words
-that not every compared config shares. A config is significantly worse when some config
-with the best mean beats it after adjustment; configs tied with the best on the mean are
+Configs are named by their label (``evaluation.labels``: the words not every compared
+config shares), never by a rank on this metric that no table shows; a long list is given
+as its count. A config is significantly worse when some config with the best mean beats
+it after adjustment; configs tied with the best on the mean are
 treated alike, so the verdict does not depend on how equal means happen to be ordered.
 """
 
@@ -13,6 +14,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from evaluation.labels import distinguishing_labels
 
 DESCRIPTIVE = "descriptive: neither higher nor lower is better"
 
@@ -34,31 +37,18 @@ class Verdict:
     text: str
 
 
-def short_labels(names: Sequence[str]) -> dict[str, str]:
-    """Each name without the words every name shares ("seed=42", "n=128") and with
-    "tpl=" dropped; the full names when that would make two of them equal."""
-    words = [name.split() for name in names]
-    common = set.intersection(*(set(w) for w in words)) if len(words) > 1 else set()
-    short = {
-        name: " ".join(x.removeprefix("tpl=") for x in w if x not in common) or name
-        for name, w in zip(names, words, strict=True)
-    }
-    return short if len(set(short.values())) == len(short) else {n: n for n in names}
+#: Lists of configs longer than this are given as a count ("the other 8").
+NAMED_AT_MOST = 6
 
 
-def rank_list(ranks: Sequence[int]) -> str:
-    """ "#2, #5–#8" for ranks 2, 5, 6, 7, 8."""
-    out: list[str] = []
-    ordered = sorted(ranks)
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        span = f"#{ordered[i]}" if i == j else f"#{ordered[i]}–#{ordered[j]}"
-        out.append(span if j - i != 1 else f"#{ordered[i]}, #{ordered[j]}")
-        i = j + 1
-    return ", ".join(out)
+def named(configs: Sequence[str], short: dict[str, str], *, others: bool = False) -> str:
+    """ "a, b and c" by label, or "8 configs" ("the other 8" with ``others``)."""
+    if not configs:
+        return ""
+    if len(configs) > NAMED_AT_MOST:
+        return f"the other {len(configs)}" if others else f"{len(configs)} configs"
+    shown = [short[c] for c in configs]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
 def decide(
@@ -74,14 +64,13 @@ def decide(
     verdict."""
     if higher_is_better is None:
         return Verdict(None, (), (), f"no verdict on {metric}: {DESCRIPTIVE}")
-    rank = {c: i for i, (c, _) in enumerate(ranking, start=1)}
-    short = short_labels([c for c, _ in ranking]) if ranking else {}
+    short = distinguishing_labels([c for c, _ in ranking]) if ranking else {}
     means = {c: m for c, m in ranking if m is not None}
     ranked = [c for c, m in ranking if m is not None]
     if not ranked:
         return Verdict(None, (), (), f"no verdict on {metric}: no config has a scored case")
     first = ranked[0]
-    head = f"#1 ({short[first]}, {means[first]:.3g})"
+    head = f"{short[first]} ({means[first]:.3g})"
     if len(ranked) == 1:
         return Verdict(None, (first,), (), f"no verdict on {metric}: only {head} has scores")
     best = means[first]
@@ -89,7 +78,7 @@ def decide(
     pairs = {frozenset((ac.comparison.a, ac.comparison.b)): ac for ac in adjusted}
     unpaired = [o for t in top for o in ranked if o != t and frozenset((t, o)) not in pairs]
     if unpaired:
-        anchor = f" #{rank[baseline]}" if baseline in rank else ""
+        anchor = f" ({short[baseline]})" if baseline in short else ""
         return Verdict(
             None,
             (),
@@ -108,11 +97,12 @@ def decide(
             f"{len(ranked) - 1} ({how})"
         )
         return Verdict(first, tied, worse, text)
-    shared = f"; {rank_list([rank[c] for c in top])} share the best mean" if len(top) > 1 else ""
-    worse_text = rank_list([rank[c] for c in worse]) if worse else "none"
+    if len(top) > 1:  # configs tied on the mean are named with the first
+        head = f"{short[first]} ({means[first]:.3g}, as has {named(top[1:], short)})"
+    worse_text = named(worse, short, others=True) or "none"
     text = (
-        f"no clear winner on {metric}: {len(tied)} of {len(ranked)} within noise of {head}"
-        f"{shared}; significantly worse: {worse_text} ({how})"
+        f"no clear winner on {metric}: {len(tied)} of {len(ranked)} within noise of the best, "
+        f"{head}; significantly worse: {worse_text} ({how})"
     )
     return Verdict(None, tied, worse, text)
 

@@ -16,19 +16,25 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
-from evaluation.errors import StorageError
+from evaluation.compare._leaderboard import load_leaderboard, metric_direction, ranked_table
+from evaluation.errors import EvalError, StorageError
+from evaluation.metrics import get_metric
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment, list_experiments
 from evaluation.view.detail import generation_detail
 from evaluation.view.links import experiment_path
+from evaluation.view.matrix import FlipMatrix, flip_matrix, quality_grid, varied_parameters
+from evaluation.view.pairs import pair_summary
 from evaluation.view.queries import (
     PAIR_SORTS,
     SORTS,
@@ -39,10 +45,19 @@ from evaluation.view.queries import (
     generation_page,
     pair_page,
 )
+from evaluation.view.summary import (
+    REFRESH_S,
+    Summary,
+    experiment_summary,
+    summary_fingerprint,
+)
+from evaluation.view.worddiff import word_diff
 
+_ERROR_TITLES = {400: "bad request", 404: "not found", 405: "method not allowed"}
 PER_PAGE = 50
 PAIRS_PER_PAGE = 20
 MAX_PER_PAGE = 500
+EXPORT_PER_PAGE = 200  # the list's page size in a static export
 
 
 def _environment() -> Environment:
@@ -53,6 +68,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = _num
+    env.globals["score_class"] = score_class
     env.globals["experiment_path"] = experiment_path
     env.globals["sorts"] = SORTS
     env.globals["quote"] = lambda value: quote(str(value), safe="")
@@ -69,8 +85,35 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
     app.mount("/static", StaticFiles(packages=[("evaluation.view", "static")]), name="static")
     env = _environment()
 
-    def render(name: str, **context: Any) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(banner=SIMULATED_BANNER, **context))
+    def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        page = env.get_template(name).render(banner=SIMULATED_BANNER, **context)
+        return HTMLResponse(page, status_code=status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        """Errors as pages a reader can follow back, not JSON."""
+        return render(
+            "error.html",
+            status_code=exc.status_code,
+            status=exc.status_code,
+            title=_ERROR_TITLES.get(exc.status_code, "error"),
+            detail=exc.detail,
+            experiment=None,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def bad_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+        )
+        return render(
+            "error.html",
+            status_code=400,
+            status=400,
+            title=_ERROR_TITLES[400],
+            detail=problems,
+            experiment=None,
+        )
 
     @app.get("/", response_class=HTMLResponse)
     def experiments() -> HTMLResponse:
@@ -106,6 +149,63 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             link=_linker(params),
         )
 
+    # Pages that read every score of an experiment, kept while their inputs are unchanged
+    # (name -> (fingerprint, what was computed)).
+    summaries: dict[str, tuple[tuple, Summary]] = {}
+    matrices: dict[str, tuple[tuple, FlipMatrix | None]] = {}
+
+    @app.get("/e/{experiment}/summary", response_class=HTMLResponse)
+    def summary(experiment: str) -> HTMLResponse:
+        with session_scope(engine) as session:
+            row, facts = _experiment(session, experiment)
+            fingerprint = summary_fingerprint(session, row.name)
+            cached = summaries.get(row.name)
+            if cached is not None and cached[0] == fingerprint:
+                shown = cached[1]
+            else:  # computed once per change of scores, comparison or status
+                shown = experiment_summary(session, row.name)
+                summaries[row.name] = (fingerprint, shown)
+        return render(
+            "summary.html",
+            experiment=row.model_dump(),
+            facts=facts,
+            summary=shown,
+            refresh_s=REFRESH_S,
+        )
+
+    @app.get("/e/{experiment}/matrix", response_class=HTMLResponse)
+    def matrix(experiment: str, request: Request) -> HTMLResponse:
+        params = request.query_params
+        with session_scope(engine) as session:
+            row, facts = _experiment(session, experiment)
+            board = load_leaderboard(session, row.name)
+            varied = varied_parameters(session, int(row.id))
+            x = _choice(params, "x", varied, varied[0]) if varied else ""
+            y = _choice(params, "y", varied, varied[1 % len(varied)]) if varied else ""
+            flips, grid = None, None
+            if board.metrics:
+                metric = board.metrics[0]
+                fingerprint = summary_fingerprint(session, row.name)
+                cached = matrices.get(row.name)
+                if cached is not None and cached[0] == fingerprint:
+                    flips = cached[1]
+                else:  # reads every score of the metric: once per change
+                    order = list(ranked_table(board)["config"])
+                    direction = metric_direction(metric)
+                    flips = flip_matrix(session, int(row.id), metric, order, direction)
+                    matrices[row.name] = (fingerprint, flips)
+                grid = quality_grid(session, row.name, x, y) if varied else None
+        return render(
+            "matrix.html",
+            experiment=row.model_dump(),
+            facts=facts,
+            flips=flips,
+            grid=grid,
+            varied=varied,
+            x=x,
+            y=y,
+        )
+
     @app.get("/e/{experiment}/compare", response_class=HTMLResponse)
     def compare(experiment: str, request: Request) -> HTMLResponse:
         params = request.query_params
@@ -114,8 +214,11 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             filters = _filters(params, facts)
             a, b = (_config(params.get(side, ""), facts) for side in ("a", "b"))
             sort = _choice(params, "sort", PAIR_SORTS, "case")
-            page = None
+            page, summary = None, None
             if a and b:
+                metric = filters.metric or (facts.metrics[0] if facts.metrics else "")
+                if metric:
+                    summary = pair_summary(session, int(row.id), a, b, metric)
                 page = pair_page(
                     session,
                     int(row.id),
@@ -126,6 +229,9 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
                     page=_int(params, "page", 1),
                     per_page=min(_int(params, "per_page", PAIRS_PER_PAGE), MAX_PER_PAGE),
                 )
+        if page is not None:
+            for r in page.rows:
+                r["words"] = word_diff(r["a"]["output"] or "", r["b"]["output"] or "")
         return render(
             "compare.html",
             experiment=row.model_dump(),
@@ -135,6 +241,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             b=b,
             sort=sort,
             page=page,
+            summary=summary,
             link=_linker(params),
         )
 
@@ -185,7 +292,7 @@ def _config(value: str, facts: ExperimentFacts) -> str:
         return ""
     if value in facts.labels:
         return value
-    by_label = [h for h, label in facts.labels.items() if label == value]
+    by_label = [h for h in facts.labels if value in (facts.labels[h], facts.full_labels.get(h))]
     by_prefix = [h for h in facts.labels if h.startswith(value)]
     found = by_label or by_prefix
     return found[0] if len(found) == 1 else value
@@ -196,6 +303,7 @@ def _filters(params: Mapping[str, str], facts: ExperimentFacts) -> Filters:
     return Filters(
         configs=configs,
         case=params.get("case", "").strip(),
+        text=params.get("q", "").strip(),
         group=params.get("group", "").strip(),
         metric=params.get("metric", "").strip(),
         min_value=_float(params, "min"),
@@ -262,6 +370,26 @@ def _linker(params) -> Callable[..., str]:
         return "?" + urlencode(kept) if kept else "?"
 
     return link
+
+
+def score_class(metric: str, value: object) -> str:
+    """The colour class of a score: "pass" at the best end of a 0–1 score, "fail" at the
+    worst, "partial" between; "" for a missing score, a descriptive metric (no better
+    direction) or a value off the 0–1 scale (lengths, seconds)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    if math.isnan(value) or not 0 <= value <= 1:
+        return ""
+    try:
+        definition = get_metric(metric)
+    except EvalError:
+        higher = True
+    else:
+        if definition.descriptive:
+            return ""
+        higher = definition.higher_is_better
+    good = value if higher else 1 - value
+    return "pass" if good >= 1 else "fail" if good <= 0 else "partial"
 
 
 def _num(value: object, digits: int = 3) -> str:

@@ -15,6 +15,7 @@ from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.storage.models import CaseRow, ConfigRow, ScoreDetail, SuiteRow
 from evaluation.storage.repository import case_input
 from evaluation.suites import Case, Message, Suite
+from evaluation.view.explain import explain_scores
 from evaluation.view.queries import full_rows
 
 
@@ -54,11 +55,22 @@ def generation_detail(
             ScoreDetail.generation_id == generation_id
         )
     ).all()
+    score_details = {str(m): str(d) for m, d in details}
+    references = list(case.references or [])
     return row | {
         "messages": sent_messages(session, case, row["config_hash"]),
-        "references": list(case.references or []),
+        "references": references,
         "label": case.label,
-        "score_details": {str(m): str(d) for m, d in details},
+        "score_details": score_details,
+        "explanations": explain_scores(
+            session,
+            generation_id,
+            row["scores"],
+            score_details,
+            row["output"] or "",
+            references,
+            case.label,
+        ),
         "stages": generation_stages(session, row),
     }
 

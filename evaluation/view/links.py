@@ -20,6 +20,11 @@ def view_url(experiment: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     return f"http://{shown}:{port}{experiment_path(experiment)}"
 
 
+def summary_url(experiment: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
+    """The experiment's summary page: where to start reading a finished run."""
+    return f"{view_url(experiment, host, port)}/summary"
+
+
 def view_command(experiment: str) -> str:
     return shlex.join(["evalflow", "view", experiment])
 

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import String, and_, exists, func, or_, select
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session
 
+from evaluation.labels import distinguishing_labels
 from evaluation.review.judging import JUDGE_PREFIX
 from evaluation.review.schema import Judgement, Rating
 from evaluation.review.scores import human_metric
@@ -33,10 +35,12 @@ class Filters:
     """What the rows must satisfy; an empty field filters nothing. ``case`` matches a
     part of the case id; ``min_value``/``max_value`` bound ``metric``'s score (a row
     without that score fails a bound); ``failed``/``truncated`` keep only rows that are
-    (True) or are not (False)."""
+    (True) or are not (False); ``text`` matches a part of the output, the input or a
+    reference (case-insensitive for ASCII letters)."""
 
     configs: tuple[str, ...] = ()
     case: str = ""
+    text: str = ""
     group: str = ""
     metric: str = ""
     min_value: float | None = None
@@ -61,12 +65,15 @@ class Page:
 
 @dataclass(frozen=True)
 class ExperimentFacts:
-    """What the filter form offers: configs in sweep order, groups, metrics."""
+    """What the filter form offers: configs in sweep order, groups, metrics. ``labels``:
+    each config's label as every page shows it (what varies, ``evaluation.labels``);
+    ``full_labels``: the stored ``Config.label``, which a URL may also name."""
 
     configs: list[dict[str, Any]]
     groups: list[str]
     metrics: list[str]
     labels: dict[str, str] = field(default_factory=dict)
+    full_labels: dict[str, str] = field(default_factory=dict)
 
 
 def experiment_facts(
@@ -105,11 +112,13 @@ def experiment_facts(
         *sorted(human_metric(str(r[0])) for r in rated),
         *sorted(f"{JUDGE_PREFIX}{j[0]}" for j in judged),
     ]
+    short = distinguishing_labels([c["label"] for c in configs])
     return ExperimentFacts(
         configs=configs,
         groups=[str(g[0]) for g in groups],
         metrics=list(dict.fromkeys(names)),
-        labels={c["hash"]: c["label"] for c in configs},
+        labels={c["hash"]: short[c["label"]] for c in configs},
+        full_labels={c["hash"]: c["label"] for c in configs},
     )
 
 
@@ -124,6 +133,20 @@ def _conditions(generation, case, filters: Filters) -> list[ColumnElement[bool]]
         where.append(case.c.case_id.like(_like(filters.case), escape="\\"))
     if filters.group:
         where.append(case.c.group == filters.group)
+    if filters.text:
+        pattern = _like(filters.text.lower())
+        where.append(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (
+                        generation.c.output,
+                        case.c.input_text,
+                        sa_cast(case.c.references, String),
+                    )
+                )
+            )
+        )
     if filters.failed is not None:
         failed = generation.c.status == "failed"
         where.append(failed if filters.failed else ~failed)
@@ -163,7 +186,7 @@ def generation_page(
     ``sort`` is one of :data:`SORTS`; "metric" sorts by ``filters.metric``'s score.
     Missing values sort last either way; ties go by id."""
     g, c = _g, _c
-    by_case = bool(filters.case or filters.group) or sort == "case"
+    by_case = bool(filters.case or filters.group or filters.text) or sort == "case"
     base = select(g.c.id).select_from(g.join(c, c.c.uid == g.c.case_uid) if by_case else g)
     base = base.where(g.c.experiment_id == experiment_id, *_conditions(g, c, filters))
     if filters.configs:
@@ -213,13 +236,26 @@ def _rows_by_id(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
             g.c.simulated,
             c.c.case_id,
             c.c.group,
+            func.substr(c.c.input_text, 1, PREVIEW_CHARS).label("input"),
+            func.length(c.c.input_text).label("input_chars"),
+            c.c.references,
         )
         .select_from(g.join(c, c.c.uid == g.c.case_uid))
         .where(g.c.id.in_(ids))
     )
-    rows = {int(r.id): dict(r._mapping) for r in session.exec(query)}
+    rows = {int(r.id): _with_reference(dict(r._mapping)) for r in session.exec(query)}
     scores = _scores(session, ids)
     return [rows[i] | {"scores": scores.get(i, {})} for i in ids]
+
+
+def _with_reference(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its first reference cut to the preview (``reference``) and how many
+    more there are, in place of the whole list."""
+    references = row.pop("references") or []
+    first = str(references[0]) if references else ""
+    row["reference"] = first[:PREVIEW_CHARS] + ("…" if len(first) > PREVIEW_CHARS else "")
+    row["more_references"] = max(0, len(references) - 1)
+    return row
 
 
 def _scores(session: Session, ids: Sequence[int]) -> dict[int, dict[str, float | None]]:

@@ -16,8 +16,13 @@ def console_main() -> int:
     """The `evalflow` executable (``app.console_main``). For `run`, the embedded Prefect
     server's imports start first, before this process's own (~0.2 s): they are what a
     run waits for before its flow can begin."""
+    import os
+
     from flows import embedded_server
 
+    # The embedded Prefect server otherwise announces (and tries to send) usage data;
+    # set before the early launch below, which it reaches first. A user's setting wins.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if verb(sys.argv[1:]) == "run":
         embedded_server.launch_early()
     try:

@@ -1,5 +1,5 @@
-"""The `evalflow` command line: the edge where settings are read and flows are started.
-Each verb group is a module with a ``register(sub)``; add a new group to ``VERB_GROUPS``."""
+"""The `evalflow` command line: where settings are read and flows are started. Each verb
+group is a module with a ``register(sub)``; add a new group to ``VERB_GROUPS``."""
 
 from __future__ import annotations
 
@@ -22,28 +22,36 @@ VERB_GROUPS = (runs, results, stats, ops, review, selection, view)
 EXIT_FAILED = 1  # the command failed (a run with failed generations, an unhealthy host ...)
 EXIT_BAD_INPUT = 2  # refused: an option, a file, a setting the user gave
 
+#: What `evalflow --help` says it is, in a user's words.
+DESCRIPTION = (
+    "Find the best local model and settings for a task: run a sweep of models and\n"
+    "parameters over a benchmark suite, score every output, compare the configurations\n"
+    "with paired statistics, browse the outputs, and get a recommendation under your\n"
+    "latency and energy limits. Start with the bundled demo (no GPU, no model server)."
+)
+
 
 #: One example per verb, shown at the end of its --help.
 EXAMPLES = {
     "plan": "evalflow plan benchmarks/sweeps/demo-simulated.yaml",
-    "run": "evalflow run benchmarks/sweeps/demo-simulated.yaml --experiment demo",
-    "rescore": "evalflow rescore demo --metrics exact_match,contains",
+    "run": "evalflow run benchmarks/sweeps/demo-simulated.yaml --level smoke",
+    "rescore": "evalflow rescore demo-simulated --metrics exact_match,contains",
     "experiments": "evalflow experiments",
-    "show": "evalflow show demo",
-    "export": "evalflow export demo --format parquet --level scores --out results/",
-    "compare": "evalflow compare nightly demo --baseline demo",
+    "show": "evalflow show demo-simulated",
+    "export": "evalflow export demo-simulated --format parquet --level scores --out results/",
+    "compare": "evalflow compare demo-simulated --all",
     "power": "evalflow power benchmarks/sweeps/demo-simulated.yaml --delta 0.05",
     "doctor": "evalflow doctor benchmarks/sweeps/ollama-example.yaml",
     "health": "evalflow health benchmarks/sweeps/ollama-example.yaml --timeout 2",
     "serve": "evalflow serve --nightly-cron '0 3 * * *'",
     "deploy": "evalflow deploy --pool evalflow --source /srv/evalflow",
     "baseline": "evalflow baseline accept nightly-2026-01-31",
-    "review": "evalflow review demo --rater ana --pairs 20",
-    "report": "evalflow report demo --out demo.html",
-    "judge": "evalflow judge demo --model qwen2.5:7b --limit 20",
+    "review": "evalflow review demo-simulated --rater ana --pairs 20",
+    "report": "evalflow report demo-simulated --out demo.html",
+    "judge": "evalflow judge demo-simulated --model qwen2.5:7b --limit 20",
     "recommend": "evalflow recommend qa --max-latency 2 --prefer quality",
     "retrain": "evalflow retrain --include-simulated",
-    "view": "evalflow view demo",
+    "view": "evalflow view demo-simulated",
 }
 
 
@@ -117,7 +125,7 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="evalflow",
-        description=__doc__.split("\n")[0],
+        description=DESCRIPTION,
         formatter_class=_Help,
         epilog="example: evalflow run benchmarks/sweeps/demo-simulated.yaml\n"
         "         evalflow show demo-simulated\n"

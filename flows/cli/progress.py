@@ -1,11 +1,14 @@
 """The terminal progress bar of `evalflow run`: generations done, rate, ETA and failures
-so far, drawn on stderr beside (not inside) the log. Only on a terminal and not with -q."""
+so far, drawn on stderr beside (not inside) the log, then the step under way after
+generation (scoring, comparing, writing the report). Only on a terminal and not with -q.
+The rate and ETA are the ones the log lines print (``tasks.progress.Reading``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.default_styles import DEFAULT_STYLES
@@ -16,10 +19,13 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
-from rich.text import Text
 from rich.theme import Theme
+
+from evaluation.run._rate import format_duration
+
+if TYPE_CHECKING:
+    from tasks.progress import Reading
 
 _BAR_THEME = Theme({k: v for k, v in DEFAULT_STYLES.items() if k.startswith(("bar.", "progress."))})
 
@@ -30,44 +36,44 @@ class RunProgress:
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            _EtaColumn(),
+            TextColumn("{task.fields[eta]}"),
             TextColumn("{task.fields[failed]} failed"),
+            TextColumn("{task.fields[step]}"),
             console=console,
             transient=False,
         )
         self.tasks: dict[str, TaskID] = {}
 
-    def update(
-        self, label: str, done: int, total: int, failed: int, eta_s: float | None = None
-    ) -> None:
-        """A listener for ``tasks.progress.LISTENERS``; ``eta_s``: the run's ETA by its
-        work mix (None: rich's own, from the count done)."""
+    def update(self, reading: Reading) -> None:
+        """A listener for ``tasks.progress.LISTENERS``."""
+        label = reading.label
         if label not in self.tasks:
             self.tasks[label] = self.progress.add_task(
-                label, total=total, failed=0, rate="", eta_s=None
+                label, total=reading.total, failed=0, rate="", eta="ETA -", step=""
             )
         task = self.tasks[label]
-        self.progress.update(task, completed=done, total=total, failed=failed, eta_s=eta_s)
-        speed = next(t.speed for t in self.progress.tasks if t.id == task)
-        rate = "" if speed is None else f"{speed:.1f} gen/s"
-        self.progress.update(task, rate=rate)
-
-
-class _EtaColumn(TimeRemainingColumn):
-    """The run's own ETA (by the work's mix) when it gave one, else rich's."""
-
-    def render(self, task) -> Text:
-        eta_s = task.fields.get("eta_s")
-        if eta_s is None or task.finished:
-            return super().render(task)
-        minutes, seconds = divmod(int(eta_s), 60)
-        hours, minutes = divmod(minutes, 60)
-        return Text(f"{hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
+        if reading.step is not None:  # after generation: the counts stay as they were
+            self.progress.update(task, step=f"· {reading.step}…")
+            return
+        rate = "" if reading.per_s is None else f"{reading.per_s:.1f} gen/s"
+        if reading.done >= reading.total:
+            eta = ""
+        elif reading.eta_s is None:
+            eta = "ETA -"
+        else:
+            eta = f"ETA {format_duration(reading.eta_s)}"
+        self.progress.update(
+            task,
+            completed=reading.done,
+            total=reading.total,
+            failed=reading.failed,
+            rate=rate,
+            eta=eta,
+        )
 
 
 @contextmanager

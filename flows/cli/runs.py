@@ -168,6 +168,8 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     name = args.experiment or sweep.spec.name
     database = database_url(args.database)
     process, dead = run_control.claim(make_engine(database), name, wait=args.wait)
+    if not args.quiet:  # the first line, before Prefect's seconds of start-up
+        print(starting_line(sweep, name, launched is not None), file=sys.stderr, flush=True)
     resume = shlex.join(["evalflow", *args.argv])
     with (
         run_control.embedded_prefect(launched) as server,
@@ -221,6 +223,7 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     )
     if summary["failed"]:
         print("\n".join(_failures(args, summary["experiment"])))
+    print(next_steps(summary["experiment"], summary["report"]))
     return 0 if summary["failed"] == 0 else 1
 
 
@@ -232,6 +235,38 @@ def _failures(args: argparse.Namespace, experiment: str) -> list[str]:
 
     with session_scope(open_engine(args)) as session:
         return failure_lines(session, get_experiment(session, experiment))
+
+
+def next_steps(experiment: str, report: str) -> str:
+    """Where to look after a run: the viewer, the report file, the paired comparisons."""
+    from evaluation.view.links import summary_url, view_command
+
+    compare = shlex.join(["evalflow", "compare", experiment])
+    return "\n".join(
+        [
+            "",
+            "Next:",
+            f"  every output, in the browser:  {view_command(experiment)}"
+            f"  (then open {summary_url(experiment)})",
+            f"  the report:                    {report}",
+            f"  every pair compared:           {compare}",
+        ]
+    )
+
+
+def starting_line(sweep, name: str, local_server: bool) -> str:
+    """What `run` says as soon as the spec and hosts are checked: the work and what
+    starts now (a local Prefect server takes ~10 s before the first generation)."""
+    from evaluation.wording import counted
+
+    spec = sweep.spec
+    total = len(sweep.configs) * len(sweep.suite.cases) * spec.samples_per_case
+    server = ", starting a local Prefect server (about 10 s)" if local_server else ""
+    return (
+        f"{name}: {counted(total, 'generation')} to run or resume "
+        f"({counted(len(sweep.configs), 'config')} × {counted(len(sweep.suite.cases), 'case')}"
+        f" × {counted(spec.samples_per_case, 'sample')}){server}…"
+    )
 
 
 def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:

@@ -1073,6 +1073,8 @@ OPTION_CASES = [
         expect="argument --level: invalid choice: 'everything'"),
     opt("opt-rescore-metrics-empty", "rescore", "demo", "--metrics", " ",
         expect="argument --metrics: expected non-empty text"),
+    opt("opt-view-export-existing-file", "view", "demo", "--export", "FILE",
+        expect="argument --export: expected a folder, but it is a file"),
     opt("opt-export-out-existing-file", "export", "demo", "--out", "FILE",
         expect="argument --out: expected a folder, but it is a file"),
     opt("opt-export-out-under-a-file", "export", "demo", "--out", "FILE/results",

@@ -111,7 +111,7 @@ def test_compare_flow_stores_rows_and_publishes_a_simulated_report(database):
         if verdict["winner"]:
             assert verdict["tied"] == [verdict["winner"]] and len(verdict["worse"]) == 11
         else:
-            assert f"{len(verdict['tied'])} of 12 within noise of #1 (" in verdict["verdict"]
+            assert f"{len(verdict['tied'])} of 12 within noise of the best, " in verdict["verdict"]
     # the fastest model wins or ties on latency; the slowest is never at the top
     assert all(c.startswith("sim-small") for c in summary["verdicts"]["latency_s"]["tied"])
 
@@ -220,6 +220,7 @@ def test_cli_power_uses_the_stored_run_of_the_spec_as_pilot(database, capsys):
 def test_cli_artifact_and_report_give_one_readable_verdict(database, capsys):
     import html
 
+    from evaluation.compare._leaderboard import ranked_table
     from evaluation.report import gather, render_report
 
     summary = compare(experiments=["demo-simulated"], database=database)
@@ -238,6 +239,9 @@ def test_cli_artifact_and_report_give_one_readable_verdict(database, capsys):
         data.comparison.tied_at_top
     )
     assert data.names[data.comparison.ranking[0][0]] == "#1"
-    # readable: ranks and short labels, no hashes, no 600-character lines
-    assert len(verdict) < 200 and "seed=42" not in verdict
+    # one ranking: the terminal leaderboard lists the configs (ties included: two share
+    # the best mean here) in the report's order
+    assert tuple(ranked_table(data.board)["config"]) == data.order
+    # readable: configs by their distinguishing label, no hashes, no 600-character lines
+    assert len(verdict) < 240 and "seed=42" not in verdict and "#" not in verdict
     assert not any(h[:8] in verdict for h in hashes.values())

@@ -44,4 +44,4 @@ def test_nothing_to_learn_from_is_a_clear_failure(database_url):
     state = retrain_selector(database=database_url, return_state=True)
     assert state.is_failed()
     assert "no stored generations to train the selector on" in state.message
-    assert "include_simulated" in state.message
+    assert "--include-simulated" in state.message  # the CLI's flag, as a user types it

@@ -43,6 +43,8 @@ def test_best_config_under_a_latency_limit(stored):
     assert "tiny:1b" in text and "why:" in text and "measured: 12 cases (12 generations" in text
     assert answer.choice.evidence.n_cases == 12 and answer.choice.basis != "predicted"
     assert "predicted by the model: quality" in text and "%" in text
+    # one sentence says what estimate, measured and predicted mean
+    assert "measured: what this config scored" in text and "estimate: the two combined" in text
 
 
 def test_without_limits_the_strongest_config_wins(stored):
@@ -123,7 +125,7 @@ def test_no_data_at_all_says_what_to_run(engine):
     answer = recommend("qa", max_latency_s=2.0, engine=engine)
     assert answer.status == "no_data" and answer.choice is None
     assert any("sweep" in s for s in answer.suggestions)
-    assert any("retrain_selector" in s for s in answer.suggestions)
+    assert any("`evalflow retrain`" in s for s in answer.suggestions)  # a command to type
     assert "run a sweep" in answer.explain()
 
 

@@ -102,7 +102,9 @@ function render(pair) {
   for (const side of ["A", "B"]) {
     const out = pair.outputs[side];
     $("output-" + side).textContent = out.text;
-    $("latency-" + side).textContent = out.latency_s == null
+    // The server sends latency only once the pair is revealed (it names the bigger model).
+    $("latency-" + side).textContent = !("latency_s" in out)
+      ? "latency shown once revealed" : out.latency_s == null
       ? "latency unknown" : "latency " + out.latency_s.toFixed(2) + " s";
   }
   if (pair.rating) {

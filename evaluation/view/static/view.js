@@ -44,3 +44,22 @@ document.addEventListener("keydown", (event) => {
 window.addEventListener("pageshow", () => {
   for (const field of document.querySelectorAll("form.filters [disabled]")) field.disabled = false;
 });
+
+// Dark mode: the system's preference (prefers-color-scheme, in the CSS) unless the
+// reader chose with the header's button; the choice is kept in localStorage.
+(function () {
+  const root = document.documentElement;
+  const saved = localStorage.getItem("evalflow-theme");
+  if (saved) root.dataset.theme = saved;
+  document.addEventListener("DOMContentLoaded", function () {
+    const button = document.getElementById("theme");
+    if (!button) return;
+    button.addEventListener("click", function () {
+      const dark = root.dataset.theme
+        ? root.dataset.theme === "dark"
+        : window.matchMedia("(prefers-color-scheme: dark)").matches;
+      root.dataset.theme = dark ? "light" : "dark";
+      localStorage.setItem("evalflow-theme", root.dataset.theme);
+    });
+  });
+})();

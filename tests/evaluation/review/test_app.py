@@ -63,7 +63,8 @@ def test_a_pair_is_blinded_until_the_session_ends_or_the_rater_asks(client, revi
     assert body["progress"] == {"rated": 0, "total": 4}
     assert pair["identities"] is None and pair["rating"] is None
     assert pair["references"] and pair["input"].startswith("What is the capital")
-    assert {s: set(pair["outputs"][s]) for s in "AB"} == {s: {"text", "latency_s"} for s in "AB"}
+    # no latency while blinded: the slower output would name the bigger model
+    assert {s: set(pair["outputs"][s]) for s in "AB"} == {s: {"text"} for s in "AB"}
     assert not any(name in client.get("/api/next").text for name in _identities(review_db))
     assert not any(name in client.get("/").text for name in _identities(review_db))
     pair_id = pair["pair_id"]
@@ -97,7 +98,22 @@ def test_a_pair_is_blinded_until_the_session_ends_or_the_rater_asks(client, revi
     last = ended["pairs"][-1]["pair_id"]
     assert client.get(f"/api/pairs/{last}").json()["pair"]["identities"] is not None
     history = client.get("/api/history").json()
-    assert not history["blinded"] and {r["config"] for r in history["ratings"]} <= labels
+    assert not history["blinded"]
+    stars = [r for r in history["ratings"] if r["criterion"] != "preference"]
+    assert {r["config"] for r in stars} <= labels
+    ties = [r for r in history["ratings"] if r["preference"] == "tie"]
+    assert ties and all(r["config"].startswith("tie: A ") and r["side"] is None for r in ties)
+
+
+def test_the_history_names_the_config_the_rater_preferred(client, review_db):
+    """A preference for B was shown with A's config (the rating row's own)."""
+    pair_id = client.get("/api/next").json()["pair"]["pair_id"]
+    client.post(f"/api/pairs/{pair_id}/rating", json=_body(preference="B"))
+    who = client.post(f"/api/pairs/{pair_id}/reveal").json()["pair"]["identities"]
+    assert who["A"]["label"] != who["B"]["label"]
+    rows = client.get("/api/history").json()["ratings"]
+    preference = next(r for r in rows if r["pair_id"] == pair_id and r["criterion"] == "preference")
+    assert (preference["side"], preference["config"]) == ("B", who["B"]["label"])
 
 
 def test_a_pair_shows_the_system_prompt_and_every_turn(client):

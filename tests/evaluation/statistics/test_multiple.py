@@ -79,8 +79,10 @@ def test_close_configs_are_tied_at_the_top():
     multi = compare_many(_sweep({"a": 0.2, "b": 0.19, "c": -0.5}), "rouge", score_type="continuous")
     assert multi.winner is None
     assert set(multi.tied_at_top) == {"a", "b"}
-    assert multi.verdict.startswith("no clear winner on rouge: 2 of 3 within noise of #1 (b, ")
-    assert "; significantly worse: #3 (Holm-adjusted, α = 0.05)" in multi.verdict
+    assert multi.verdict.startswith(
+        "no clear winner on rouge: 2 of 3 within noise of the best, b ("
+    )
+    assert "; significantly worse: c (Holm-adjusted, α = 0.05)" in multi.verdict
 
 
 def test_lower_is_better_flips_the_ranking():
@@ -166,8 +168,8 @@ def test_the_verdict_does_not_depend_on_how_configs_tied_on_the_mean_are_ordered
         assert set(multi.tied_at_top) == {first, second}
     assert all(m.significantly_worse == ("c",) for m in results.values())
     verdicts = [m.verdict for m in results.values()]
-    assert "2 of 3 within noise of #1" in verdicts[0]
-    assert "#1, #2 share the best mean; significantly worse: #3" in verdicts[0]
+    assert "2 of 3 within noise of the best" in verdicts[0]
+    assert "within noise of the best, a1 (0.8, as has a2); significantly worse: c" in verdicts[0]
 
 
 def test_a_descriptive_metric_gets_no_verdict():
@@ -180,16 +182,20 @@ def test_a_descriptive_metric_gets_no_verdict():
     assert len(multi.comparisons) == 1  # still compared
 
 
-def test_readable_verdict_uses_ranks_and_short_labels():
-    from evaluation.statistics.verdict import rank_list, short_labels
+def test_readable_verdict_names_configs_by_their_distinguishing_label():
+    from evaluation.labels import distinguishing_labels
+    from evaluation.statistics.verdict import named
 
     names = ["sim-large:8b t=0 seed=42 tpl=concise", "sim-small:1b t=0.7 seed=42 tpl=plain"]
-    assert short_labels(names) == {
+    short = distinguishing_labels(names)
+    assert short == {
         names[0]: "sim-large:8b t=0 concise",
         names[1]: "sim-small:1b t=0.7 plain",
     }
-    assert short_labels(["m a", "m a"]) == {"m a": "m a"}
-    assert rank_list([2, 3, 4, 5, 7, 9, 10]) == "#2–#5, #7, #9, #10"
+    assert distinguishing_labels(["m a", "m a"]) == {"m a": "m a"}
+    assert named(names, short) == "sim-large:8b t=0 concise and sim-small:1b t=0.7 plain"
+    many = [f"m t={i}" for i in range(8)]
+    assert named(many, distinguishing_labels(many), others=True) == "the other 8"
 
 
 def test_stated_power_is_that_of_the_test_run():

@@ -3,6 +3,8 @@ values are refused with one line, unknown names are 404s, foreign hosts are refu
 
 from __future__ import annotations
 
+import html
+
 import httpx
 import pytest
 from sqlmodel import Session
@@ -32,7 +34,7 @@ def client(tmp_path_factory):
 def test_every_page_answers_and_escapes_model_text(client):
     c, db, first = client
     e = f"/e/{db.experiment}"
-    for path in ("/", e, f"{e}/compare", f"{e}/cases/c01", f"{e}/g/{first}"):
+    for path in ("/", e, f"{e}/summary", f"{e}/compare", f"{e}/cases/c01", f"{e}/g/{first}"):
         response = c.get(path)
         assert response.status_code == 200, path
         assert "<script>alert(1)</script>" not in response.text
@@ -53,12 +55,63 @@ def test_every_page_answers_and_escapes_model_text(client):
 def test_bad_query_values_are_refused_with_one_line(client, query, says):
     c, db, _ = client
     response = c.get(f"/e/{db.experiment}?{query}")
-    assert response.status_code == 400 and says in response.json()["detail"]
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")  # a page, not JSON
+    assert "400: bad request" in response.text
+    assert says.replace("'", "&#39;") in response.text
 
 
 def test_unknown_names_are_404_and_foreign_hosts_400(client):
     c, db, _ = client
-    assert c.get("/e/no-such-experiment").status_code == 404
+    missing = c.get("/e/no-such-experiment")
+    assert missing.status_code == 404 and "<h2>404: not found</h2>" in missing.text
+    assert c.get("/e/no-such-experiment/summary").status_code == 404
+    assert c.get(f"/e/{db.experiment}/g/not-a-number").status_code == 400
     assert c.get(f"/e/{db.experiment}/cases/no-such-case").status_code == 404
     assert c.get(f"/e/{db.experiment}/g/999999").status_code == 404
     assert c.get("/", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_the_summary_shows_the_reports_numbers(client):
+    """Leaderboard (rank, distinguishing label, intervals), verdict and configs within
+    noise of the best: what the report and the CLI compute, from the same functions."""
+    from evaluation.compare._leaderboard import ranked_table
+    from evaluation.report import gather
+
+    c, db, _ = client
+    page = c.get(f"/e/{db.experiment}/summary").text
+    with Session(db.engine) as session:
+        data = gather(session, db.experiment)
+    assert html.escape(data.comparison.verdict) in page
+    labels = data.board.labels
+    ordered = [labels[x] for x in ranked_table(data.board)["config"]]
+    positions = [page.index(f">{label}</a>") for label in ordered]
+    assert positions == sorted(positions)  # the CLI's order
+    assert page.count("within noise of the best</span>") == len(data.comparison.tied_at_top)
+    assert 'http-equiv="refresh"' not in page  # not running
+
+
+def test_the_summary_reloads_itself_while_a_run_is_going(client):
+    from evaluation.storage.models import Experiment
+
+    c, db, _ = client
+    with Session(db.engine) as session:
+        row = session.get(Experiment, db.experiment_id)
+        before, row.status = row.status, "running"
+        session.commit()
+    try:
+        page = c.get(f"/e/{db.experiment}/summary").text
+    finally:
+        with Session(db.engine) as session:
+            session.get(Experiment, db.experiment_id).status = before
+            session.commit()
+    assert '<meta http-equiv="refresh" content="5">' in page and 'id="live"' in page
+
+
+def test_scores_are_coloured_only_on_a_zero_to_one_scale_with_a_direction():
+    from evaluation.view.app import score_class
+
+    assert (score_class("exact_match", 1.0), score_class("exact_match", 0.0)) == ("pass", "fail")
+    assert score_class("rougeL", 0.4) == "partial"
+    assert score_class("output_length", 1.0) == ""  # descriptive: no better end
+    assert score_class("output_length", 7.0) == "" and score_class("exact_match", None) == ""

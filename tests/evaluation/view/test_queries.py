@@ -159,3 +159,22 @@ def test_a_case_under_every_config_in_sweep_order(db):
         rows = case_generations(session, db.experiment_id, "c04")
     assert [r["config_hash"] for r in rows] == [c.hash for c in db.configs]
     assert all(r["case_id"] == "c04" for r in rows)
+
+
+def test_text_search_matches_output_input_and_reference(db):
+    gens, _ = _frames(db)
+    town = _page(db, Filters(text="TOWN"), per_page=100)  # any case
+    expected = gens[gens.output.fillna("").str.lower().str.contains("town")]
+    assert {r["id"] for r in town.rows} == set(expected.id) and town.total > 0
+    # "City 3" is case c03's reference: all its generations, right or wrong
+    by_reference = _page(db, Filters(text="city 3"), per_page=100)
+    assert {r["case_id"] for r in by_reference.rows} == {"c03"} and by_reference.total == 3
+    by_input = _page(db, Filters(text="capital of country 5"), per_page=100)
+    assert {r["case_id"] for r in by_input.rows} == {"c05"}
+    assert _page(db, Filters(text="100%")).total == 0  # a wildcard is a character
+
+
+def test_rows_carry_their_input_and_reference(db):
+    row = _page(db, Filters(case="c02"), per_page=1).rows[0]
+    assert "capital of country 2" in row["input"] and row["reference"] == "City 2"
+    assert row["more_references"] == 0

@@ -19,24 +19,64 @@ def _terminal() -> Console:
     return Console(file=io.StringIO(), force_terminal=True, width=140)
 
 
+def _reading(done: int, failed: int, per_s: float | None = None, eta_s: float | None = None):
+    return progress.Reading("demo", done, 10, failed, per_s, eta_s)
+
+
+def _drawn(bar: RunProgress) -> str:
+    bar.progress.console.print(bar.progress.get_renderable())
+    return bar.progress.console.file.getvalue()
+
+
 def test_the_bar_shows_counts_and_failures_so_far():
-    console = _terminal()
-    bar = RunProgress(console)
-    bar.update("demo", 3, 10, 1)
-    bar.update("demo", 7, 10, 2)
-    console.print(bar.progress.get_renderable())
-    text = console.file.getvalue()
-    assert "demo" in text and "7/10" in text and "2 failed" in text and "ETA" in text
+    bar = RunProgress(_terminal())
+    bar.update(_reading(3, 1))
+    bar.update(_reading(7, 2, per_s=2.0, eta_s=90))
+    text = _drawn(bar)
+    assert "demo" in text and "7/10" in text and "2 failed" in text
+    assert "2.0 gen/s" in text and "ETA 1 min 30 s" in text
+
+
+def test_the_bar_and_the_log_print_the_same_rate(monkeypatch):
+    """One definition of the rate: the bar shows what the 10% log lines print (they
+    differed, 264 against 206 gen/s, when the bar measured its own)."""
+    clock = [100.0]
+    monkeypatch.setattr(progress, "_clock", lambda: clock[0])
+    lines = []
+    logger = logging.getLogger("test-rate")
+    monkeypatch.setattr(logger, "info", lambda fmt, *a: lines.append(fmt % a))
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logger)
+    bar = RunProgress(_terminal())
+    monkeypatch.setattr(progress, "LISTENERS", [bar.update])
+    tracker = progress.ProgressArtifact(None, "demo", total=100)
+    for step, seconds in ((30, 0.1), (40, 0.3), (30, 0.2)):  # uneven: 100 in 0.6 s
+        clock[0] += seconds
+        asyncio.run(tracker.advance(step))
+    assert lines[-1] == "demo: 100/100 generations (100%), 166.7/s"
+    assert "166.7 gen/s" in _drawn(bar)
+
+
+def test_after_generation_the_bar_says_which_step_is_under_way(monkeypatch):
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    bar = RunProgress(_terminal())
+    monkeypatch.setattr(progress, "LISTENERS", [bar.update])
+    bar.update(progress.Reading("demo", 10, 10, 0, 5.0, 0.0))
+    progress.announce_step("demo", "comparing configs")
+    text = _drawn(bar)
+    assert "10/10" in text and "comparing configs…" in text
 
 
 def test_the_generation_progress_feeds_every_listener_with_failures(monkeypatch):
     monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
     seen = []
-    monkeypatch.setattr(progress, "LISTENERS", [lambda *a: seen.append(a)])
+    monkeypatch.setattr(progress, "LISTENERS", [seen.append])
     tracker = progress.ProgressArtifact(None, "demo", total=5)
     asyncio.run(tracker.advance(2, 1))
     asyncio.run(tracker.advance(3))
-    assert seen == [("demo", 2, 5, 1, None), ("demo", 5, 5, 1, None)]  # no work mix: no ETA
+    assert [(r.label, r.done, r.total, r.failed) for r in seen] == [
+        ("demo", 2, 5, 1),
+        ("demo", 5, 5, 1),
+    ]
 
 
 def test_the_bar_listens_only_while_a_run_is_drawn_on_a_terminal():
@@ -56,7 +96,7 @@ def test_the_bar_draws_on_a_console_without_rich_default_styles():
         file=io.StringIO(), force_terminal=True, width=140, theme=Theme({}, inherit=False)
     )
     with run_progress(enabled=True, console=bare) as bar:
-        bar.update("demo", 1, 2, 0)
+        bar.update(progress.Reading("demo", 1, 2, 0, None, None))
         bar.progress.refresh()
     assert "1/2" in bare.file.getvalue()
 
@@ -117,6 +157,9 @@ def test_the_progress_eta_comes_from_the_work_mix_of_what_was_stored(monkeypatch
     assert "4/8 generations (50%), 0.4/s, ETA 30 s" in tracker.description()
     console = _terminal()
     bar = RunProgress(console)
-    bar.update("demo", 4, 8, 0, mix.eta_s(now[0]))
+    seen = []
+    monkeypatch.setattr(progress, "LISTENERS", [seen.append, bar.update])
+    asyncio.run(tracker.advance(0))
+    assert seen[-1].eta_s == 30.0  # the bar is given the work mix's ETA, not the count's
     console.print(bar.progress.get_renderable())
-    assert "0:00:30" in console.file.getvalue()
+    assert "ETA 30 s" in console.file.getvalue()

@@ -1,0 +1,39 @@
+"""Config labels people can tell apart: what varies between the configs shown together,
+without what every one of them shares. The one label function of every output (terminal,
+comparison, verdict, report and plots, view, artifacts), so a config reads the same
+everywhere. Labels are never clipped: a cut label hides the parameter that differs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+_DROPPED_PREFIXES = ("tpl=",)  # "tpl=concise" reads as "concise"
+
+
+def distinguishing_labels(labels: Sequence[str]) -> dict[str, str]:
+    """Each full label (``Config.label``) -> its words that not every label shares, with
+    "tpl=" dropped; the full labels when that would make two of them equal. A single
+    label keeps its every word."""
+    words = [label.split() for label in labels]
+    common = set.intersection(*(set(w) for w in words)) if len(words) > 1 else set()
+    short = {
+        label: " ".join(_shown(x) for x in w if x not in common) or label
+        for label, w in zip(labels, words, strict=True)
+    }
+    return short if len(set(short.values())) == len(short) else {x: x for x in labels}
+
+
+def shared_settings(labels: Iterable[str]) -> str:
+    """The words every label shares, in the first label's order ("t=0 seed=42"): what
+    :func:`distinguishing_labels` leaves out, for a line under a table."""
+    labels = list(labels)
+    if len(labels) < 2:
+        return ""
+    common = set.intersection(*(set(label.split()) for label in labels))
+    return " ".join(_shown(x) for x in labels[0].split() if x in common)
+
+
+def _shown(word: str) -> str:
+    for prefix in _DROPPED_PREFIXES:
+        word = word.removeprefix(prefix)
+    return word

@@ -1,0 +1,140 @@
+"""Views across many configs at once: the flip matrix (for each pair of configs, on how
+many cases the row config is better than the column config, and the cases only one
+config gets best) and the grid of a quality metric over two chosen parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import text
+from sqlmodel import Session
+
+from evaluation.compare._leaderboard import load_leaderboard
+from evaluation.spec._params import PARAMETERS
+from evaluation.statistics._cases import case_table
+from evaluation.storage.repository import experiment_configs, get_experiment
+
+#: Parameters a grid can be drawn over, besides the generation parameters.
+_CATEGORICAL = ("model", "template_name")
+
+
+@dataclass(frozen=True)
+class FlipMatrix:
+    metric: str
+    configs: tuple[str, ...]  # config hashes, best first
+    better: tuple[tuple[int, ...], ...]  # better[i][j]: cases where i beats j
+    only_best: dict[str, tuple[str, ...]]  # config -> cases where it alone is best
+    cases: int
+
+
+def flip_matrix(
+    session: Session, experiment_id: int, metric: str, order: list[str], higher: bool = True
+) -> FlipMatrix | None:
+    """Case means (samples averaged first) of every config on ``metric``; None when
+    nothing is scored. ``order``: the configs as the leaderboard ranks them."""
+    query = text(
+        "SELECT s.value, g.config_hash AS config, c.case_id, g.sample_index, "
+        'c."group" AS "group", s.metric FROM scores s '
+        "JOIN generations g ON g.id = s.generation_id JOIN cases c ON c.uid = g.case_uid "
+        "WHERE g.experiment_id = :e AND g.status = 'ok' AND s.metric = :m"
+    )
+    scores = pd.read_sql(query, session.connection(), params={"e": experiment_id, "m": metric})
+    scores = scores.dropna(subset=["value"])
+    if scores.empty:
+        return None
+    means = case_table(scores, metric).means
+    configs = [c for c in order if c in means.columns]
+    signed = means[configs] if higher else -means[configs]
+    better = tuple(tuple(int((signed[a] > signed[b]).sum()) for b in configs) for a in configs)
+    best = signed.max(axis=1)
+    alone = signed.eq(best, axis=0).sum(axis=1) == 1
+    only_best = {
+        c: tuple(str(x) for x in signed.index[alone & signed[c].eq(best)]) for c in configs
+    }
+    return FlipMatrix(metric, tuple(configs), better, only_best, len(signed))
+
+
+@dataclass(frozen=True)
+class GridCell:
+    configs: tuple[str, ...]
+    mean: float | None
+    low: float | None  # the interval of the cell's one config, else the lowest mean
+    high: float | None
+    note: str  # "95% CI" for one config, "range over k configs" otherwise
+
+
+@dataclass(frozen=True)
+class Grid:
+    metric: str
+    x: str
+    y: str
+    x_values: tuple[str, ...]
+    y_values: tuple[str, ...]
+    cells: dict[tuple[str, str], GridCell]
+
+
+def varied_parameters(session: Session, experiment_id: int) -> list[str]:
+    """The parameters with two or more values among the experiment's configs."""
+    configs = experiment_configs(session, experiment_id)
+    names = [*_CATEGORICAL, *(p.name for p in PARAMETERS)]
+    return [n for n in names if n in configs.columns and configs[n].dropna().nunique() >= 2]
+
+
+def quality_grid(session: Session, experiment: str, x: str, y: str) -> Grid | None:
+    """The first metric's mean per (x value, y value), from the stored leaderboard: the
+    config's mean and 95% interval where one config has those values, else the mean of
+    the configs' means with their range. None for one parameter twice or nothing scored."""
+    board = load_leaderboard(session, experiment)
+    if not board.metrics:
+        return None
+    metric = board.metrics[0]
+    row_id = int(get_experiment(session, experiment).id)
+    configs = experiment_configs(session, row_id).rename(columns={"hash": "config"})
+    if x == y or x not in configs.columns or y not in configs.columns:
+        return None
+    table = configs[["config", x, y]].merge(
+        board.table.drop(columns=["model", "label"]), on="config"
+    )
+    table[x], table[y] = table[x].map(_shown), table[y].map(_shown)
+    cells: dict[tuple[str, str], GridCell] = {}
+    for (vx, vy), part in table.groupby([x, y], sort=False):
+        means = part[metric].dropna()
+        if len(part) == 1:
+            r = part.iloc[0]
+            cell = GridCell(
+                (r["config"],),
+                _float(r[metric]),
+                _float(r[f"{metric}_ci_low"]),
+                _float(r[f"{metric}_ci_high"]),
+                "95% CI",
+            )
+        else:
+            cell = GridCell(
+                tuple(part["config"]),
+                float(means.mean()) if len(means) else None,
+                float(means.min()) if len(means) else None,
+                float(means.max()) if len(means) else None,
+                f"range over {len(part)} configs",
+            )
+        cells[(str(vx), str(vy))] = cell
+    return Grid(
+        metric,
+        x,
+        y,
+        tuple(dict.fromkeys(str(v) for v in table[x])),
+        tuple(dict.fromkeys(str(v) for v in table[y])),
+        cells,
+    )
+
+
+def _shown(value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _float(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)

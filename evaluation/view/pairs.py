@@ -1,0 +1,74 @@
+"""Two configs compared case by case on one metric, for the side-by-side page: on how
+many cases each is better (case means, samples averaged first) and the paired test the
+comparison runs (``compare_many``: McNemar for binary scores, paired t or Wilcoxon
+otherwise), with the cases each side wins, to link to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import text
+from sqlmodel import Session
+
+from evaluation.errors import EvalError
+from evaluation.metrics import get_metric
+from evaluation.statistics._cases import case_table
+from evaluation.statistics.multiple import compare_many
+
+
+@dataclass(frozen=True)
+class PairSummary:
+    metric: str
+    a_better: tuple[str, ...]  # case ids where A's case mean is better
+    b_better: tuple[str, ...]
+    tied: int
+    test: str
+    p_value: float | None
+    diff: float | None  # mean A − B over the cases both scored
+    higher_is_better: bool
+
+
+def pair_summary(
+    session: Session, experiment_id: int, a: str, b: str, metric: str
+) -> PairSummary | None:
+    """None when the two configs share no scored case on ``metric``."""
+    query = text(
+        "SELECT s.value, g.config_hash AS config, c.case_id, g.sample_index, "
+        'c."group" AS "group", s.metric FROM scores s '
+        "JOIN generations g ON g.id = s.generation_id JOIN cases c ON c.uid = g.case_uid "
+        "WHERE g.experiment_id = :e AND g.status = 'ok' AND s.metric = :m "
+        "AND g.config_hash IN (:a, :b)"
+    )
+    params = {"e": experiment_id, "m": metric, "a": a, "b": b}
+    scores = pd.read_sql(query, session.connection(), params=params)
+    scores = scores.dropna(subset=["value"])
+    if scores.empty or set(scores["config"]) != {a, b}:
+        return None
+    try:
+        definition = get_metric(metric)
+        higher, score_type = definition.higher_is_better, definition.score_type
+    except EvalError:
+        higher, score_type = True, "continuous"
+    higher = higher is not False
+    means = case_table(scores, metric).means[[a, b]].dropna()
+    if means.empty:
+        return None
+    ahead = means[a] - means[b] if higher else means[b] - means[a]
+    comparison = (
+        compare_many(scores, metric, score_type=score_type, higher_is_better=higher, configs=[a, b])
+        .comparisons[0]
+        .comparison
+    )
+    d = comparison.diff
+    diff = None if d is None else (d if comparison.a == a else -d)
+    return PairSummary(
+        metric=metric,
+        a_better=tuple(ahead[ahead > 0].index.astype(str)),
+        b_better=tuple(ahead[ahead < 0].index.astype(str)),
+        tied=int((ahead == 0).sum()),
+        test=comparison.test,
+        p_value=comparison.p_value,
+        diff=diff,
+        higher_is_better=higher,
+    )

@@ -1,0 +1,119 @@
+"""A static copy of an experiment's view: a folder of HTML files (and the view's CSS and
+script) that opens from disk without evalflow, to attach or publish. The pages are the
+view app's own, fetched in-process; links between exported pages are rewritten to
+files, and what needs the server (filter forms, side by side, other queries) is left
+out or points back at the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from evaluation.storage.repository import get_experiment
+from evaluation.view.app import EXPORT_PER_PAGE, create_app
+from evaluation.view.links import experiment_path
+
+_HREF = re.compile(r'(href|src)="([^"]*)"')
+_FORM = re.compile(r"<form\b.*?</form>", re.S)
+
+
+@dataclass(frozen=True)
+class Exported:
+    folder: Path
+    pages: int
+
+
+def export_view(engine: Engine, experiment: str, folder: Path) -> Exported:
+    """Write ``folder``/summary.html and every page it links to; returns the count."""
+    with Session(engine) as session:
+        row = get_experiment(session, experiment)
+        name = row.name
+        ids = [int(r[0]) for r in session.exec(
+            text("SELECT id FROM generations WHERE experiment_id = :e ORDER BY id"),
+            params={"e": row.id},
+        )]  # fmt: skip
+        cases = [str(r[0]) for r in session.exec(
+            text("SELECT DISTINCT c.case_id FROM generations g JOIN cases c ON c.uid = g.case_uid "
+                 "WHERE g.experiment_id = :e ORDER BY c.case_id"),
+            params={"e": row.id},
+        )]  # fmt: skip
+    base = experiment_path(name)
+    list_pages = max(1, -(-len(ids) // EXPORT_PER_PAGE))
+    targets = {
+        f"{base}/summary": "summary.html",
+        f"{base}/matrix": "matrix.html",
+        **{
+            f"{base}?per_page={EXPORT_PER_PAGE}&page={n}": f"generations-{n}.html"
+            for n in range(1, list_pages + 1)
+        },
+        **{f"{base}/g/{i}": f"g/{i}.html" for i in ids},
+        **{f"{base}/cases/{quote(c, safe='')}": f"cases/{_file_name(c)}.html" for c in cases},
+    }
+    pages = asyncio.run(_fetch(create_app(engine), list(targets)))
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, html in pages.items():
+        out = folder / targets[path]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        depth = targets[path].count("/")
+        out.write_text(_rewrite(html, base, cases, depth), encoding="utf-8")
+    static = folder / "static"
+    static.mkdir(exist_ok=True)
+    for asset in ("view.css", "view.js"):
+        source = files("evaluation.view") / "static" / asset
+        with source.open("rb") as src, (static / asset).open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return Exported(folder, len(pages))
+
+
+async def _fetch(app, paths: list[str]) -> dict[str, str]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://export") as client:
+        pages = {}
+        for path in paths:
+            response = await client.get(path)
+            response.raise_for_status()
+            pages[path] = response.text
+        return pages
+
+
+def _file_name(case_id: str) -> str:
+    """A case id as a file name that needs no escaping in a link."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", case_id)
+
+
+def _rewrite(html: str, base: str, cases: list[str], depth: int) -> str:
+    """Links to exported pages as relative files; the rest to the summary."""
+    up = "../" * depth
+    html = _FORM.sub("", html)
+
+    def target(url: str) -> str:
+        if url.startswith("/static/"):
+            return up + url.removeprefix("/")
+        if url.startswith("?page="):  # the list's pager
+            return f"{up}generations-{url.removeprefix('?page=')}.html"
+        for suffix, file in (("/summary", "summary.html"), ("/matrix", "matrix.html")):
+            if url == base + suffix:
+                return up + file
+        if url.startswith(base + "/g/") and url.removeprefix(base + "/g/").isdigit():
+            return f"{up}g/{url.removeprefix(base + '/g/')}.html"
+        if url.startswith(base + "/cases/"):
+            case_id = unquote(url.removeprefix(base + "/cases/"))
+            if case_id in cases:
+                return f"{up}cases/{_file_name(case_id)}.html"
+        if url in (base, base + "?"):
+            return up + "generations-1.html"
+        if url.startswith("#"):
+            return url
+        return up + "summary.html"  # needs the server: filters, side by side, queries
+
+    return _HREF.sub(lambda m: f'{m.group(1)}="{target(m.group(2))}"', html)

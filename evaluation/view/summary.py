@@ -1,0 +1,229 @@
+"""The experiment page's summary: leaderboard with intervals, verdict, the configs within
+noise of the best, Pareto fronts and parameter effects, from the functions the CLI and
+the report use (the stored leaderboard, ``ranked_table``, the comparison's verdict,
+``pareto_fronts``, ``parameter_effects``). The verdict is the stored comparison's (the
+one that ends a sweep or an earlier `compare`); only where none is stored is it computed,
+as the report does, and not while a run is going (it comes when the run ends).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import text
+from sqlmodel import Session
+
+from evaluation.compare._leaderboard import (
+    Leaderboard,
+    load_leaderboard,
+    metric_direction,
+    ranked_table,
+)
+from evaluation.errors import EvalError
+from evaluation.metrics import get_metric
+from evaluation.statistics.effects import DEFAULT_PARAMETERS, parameter_effects
+from evaluation.statistics.pareto import pareto_fronts
+from evaluation.statistics.precision import column_decimals
+from evaluation.storage.comparisons import comparison_run
+from evaluation.storage.models import Experiment
+from evaluation.storage.repository import experiment_configs, get_experiment
+from evaluation.storage.runs import experiment_status
+
+#: While a run is going the page reloads itself this often (seconds).
+REFRESH_S = 5
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    rank: str
+    config: str
+    label: str
+    cells: tuple[str, ...]  # one "mean [low, high]" per metric
+    latency_p95_s: str
+    failed: str
+    within_noise: bool
+    on_front: bool
+
+
+@dataclass(frozen=True)
+class Summary:
+    status: str
+    running: bool
+    metrics: tuple[str, ...]
+    primary: str | None
+    rows: tuple[LeaderRow, ...]
+    shared: str
+    verdict: str | None
+    effects: tuple[dict[str, Any], ...]
+    fronts: tuple[dict[str, Any], ...]
+    notes: tuple[str, ...]
+
+
+def summary_fingerprint(session: Session, experiment: str) -> tuple:
+    """What the summary depends on, read cheaply (the small tables): when it is
+    unchanged, a summary computed before still holds."""
+    row = get_experiment(session, experiment)
+    aggregates = session.exec(
+        text("SELECT COUNT(*), SUM(mean), SUM(n) FROM aggregates WHERE experiment_id = :e"),
+        params={"e": row.id},
+    ).one()
+    stored = comparison_run(session, row.name)
+    status = experiment_status(session, row).status
+    return (row.name, status, tuple(aggregates), stored.created_at if stored else None)
+
+
+def experiment_summary(session: Session, experiment: str) -> Summary:
+    """What the experiment page shows (see the module docstring)."""
+    row = get_experiment(session, experiment)
+    state = experiment_status(session, row)
+    running = state.status == "running"
+    board = load_leaderboard(session, row.name)
+    table = ranked_table(board)
+    order = list(table["config"])
+    names = {c: f"#{i}" for i, c in enumerate(order, start=1)}
+    labels = board.labels
+    primary = board.metrics[0] if board.metrics else None
+    higher = metric_direction(primary) if primary else True
+    notes: list[str] = []
+    verdict, tied = _verdict(session, row, board, primary, running, notes)
+    configs = experiment_configs(session, int(row.id)).rename(columns={"hash": "config"})
+    facts = configs.merge(board.table.drop(columns=["label", "model"]), on="config", how="left")
+    fronts = pareto_fronts(facts, quality=primary, higher_is_better=higher) if primary else []
+    front = {c for f in fronts if f.cost == "latency_p95_s" for c in f.configs}
+    effects = _effects(session, int(row.id), facts, primary, higher) if primary else []
+    indexed = board.table.set_index("config")
+    digits = {
+        m: column_decimals(indexed[f"{m}_ci_low"], indexed[f"{m}_ci_high"]) for m in board.metrics
+    }
+    rows = tuple(
+        LeaderRow(
+            rank=names[config],
+            config=config,
+            label=labels[config],
+            cells=tuple(
+                _interval(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"], digits[m])
+                for m in board.metrics
+            ),
+            latency_p95_s=_number(r["latency_p95_s"], 3),
+            failed=_number(r["generations_failed"], 0),
+            within_noise=config in tied,
+            on_front=config in front,
+        )
+        for config, r in ((c, indexed.loc[c]) for c in order)
+    )
+    return Summary(
+        status=state.status,
+        running=running,
+        metrics=board.metrics,
+        primary=primary,
+        rows=rows,
+        shared=board.shared,
+        verdict=verdict,
+        effects=tuple(
+            {
+                "parameter": e.parameter,
+                "configs": e.n_configs,
+                "rho": _interval(e.rho, *(e.rho_ci or (None, None)), 2),
+                "p": _number(e.p_value, 3),
+                "best": "–" if e.best_value is None else f"{e.best_value:g}",
+                "recommended": "–"
+                if e.recommended_range is None
+                else "{:g} – {:g}".format(*e.recommended_range),
+                "note": e.note,
+            }
+            for e in effects
+        ),
+        fronts=tuple(
+            {
+                "quality": f.quality,
+                "cost": f.cost,
+                "configs": [(names.get(c, c), labels.get(c, c), c) for c in f.configs],
+                "note": f.note,
+            }
+            for f in fronts
+        ),
+        notes=tuple(notes),
+    )
+
+
+def _verdict(
+    session: Session,
+    row: Experiment,
+    board: Leaderboard,
+    metric: str | None,
+    running: bool,
+    notes: list[str],
+) -> tuple[str | None, set[str]]:
+    """The primary metric's verdict line and the configs (hashes) within noise of the
+    best: stored, else computed as the report does (not while a run is going)."""
+    if metric is None:
+        return None, set()
+    found = _stored_verdict(session, row.name, metric)
+    if found is None and running:
+        notes.append("The verdict comes when the run ends (its comparison is computed then).")
+        return None, set()
+    if found is None:
+        from evaluation.compare._comparison import compare_experiment
+
+        outcome = compare_experiment(session, int(row.id), metrics=[metric])
+        found = outcome.verdicts().get(metric)
+        if found is None:
+            return None, set()
+        found = {"verdict": found["verdict"], "tied_at_top": found["tied"]}
+    by_label = dict(zip(board.table["label"], board.table["config"], strict=True))
+    tied = {by_label.get(name, name) for name in found.get("tied_at_top") or []}
+    return found["verdict"], tied
+
+
+def _stored_verdict(session: Session, experiment: str, metric: str) -> Mapping[str, Any] | None:
+    stored = comparison_run(session, experiment)
+    if stored is None:
+        return None
+    return next((v for v in stored.verdicts if v.get("metric") == metric), None)
+
+
+def _effects(
+    session: Session, experiment_id: int, facts: pd.DataFrame, metric: str, higher: bool
+) -> list:
+    """The parameter effects on ``metric``, as the report computes them."""
+    varied = [
+        p for p in DEFAULT_PARAMETERS if p in facts.columns and facts[p].dropna().nunique() >= 2
+    ]
+    if not varied:
+        return []
+    query = text(
+        "SELECT s.value, g.config_hash AS config, c.case_id, g.sample_index, "
+        'c."group" AS "group", s.metric FROM scores s '
+        "JOIN generations g ON g.id = s.generation_id JOIN cases c ON c.uid = g.case_uid "
+        "WHERE g.experiment_id = :e AND g.status = 'ok' AND s.metric = :m"
+    )
+    scores = pd.read_sql(query, session.connection(), params={"e": experiment_id, "m": metric})
+    if scores.empty:
+        return []
+    try:
+        score_type = get_metric(metric).score_type
+    except EvalError:
+        score_type = "continuous"
+    return parameter_effects(
+        scores, facts, metric, score_type=score_type, higher_is_better=higher, parameters=varied
+    )
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value: object, digits: int) -> str:
+    return "–" if _missing(value) else f"{float(value):.{digits}f}"
+
+
+def _interval(mean: object, low: object, high: object, digits: int = 3) -> str:
+    if _missing(mean):
+        return "–"
+    if _missing(low) or _missing(high):
+        return f"{float(mean):.{digits}f}"
+    return f"{float(mean):.{digits}f} [{float(low):.{digits}f}, {float(high):.{digits}f}]"

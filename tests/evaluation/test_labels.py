@@ -1,0 +1,101 @@
+"""Config labels people can tell apart: for every bundled sweep, each config's label is
+unique, shows every parameter that varies whole (never cut mid-parameter, as rag-presets'
+`chunk=2048 retrieve=20 minsim…` was), and reads the same in the terminal leaderboard,
+the report's plot labels and the artifacts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.compare._leaderboard import (
+    PIPELINE_FACTS,
+    RUN_FACTS,
+    Leaderboard,
+    render_markdown,
+    render_text,
+    table_rows,
+)
+from evaluation.labels import distinguishing_labels, shared_settings
+from evaluation.run._sweep import prepare_sweep
+from tests.conftest import REPO
+
+SWEEPS = sorted((REPO / "benchmarks" / "sweeps").glob("*.yaml"))
+
+
+def _configs(path):
+    return prepare_sweep(path).configs
+
+
+def _board(configs) -> Leaderboard:
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "config": [c.hash for c in configs],
+            "label": [c.label for c in configs],
+            "model": [c.model for c in configs],
+        }
+    )
+    mean = rng.uniform(0.3, 0.9, len(configs))
+    table["exact_match"] = mean
+    table["exact_match_ci_low"] = mean - 0.1
+    table["exact_match_ci_high"] = mean + 0.1
+    for fact in (*RUN_FACTS, *PIPELINE_FACTS):
+        table[fact] = 1.0
+    return Leaderboard("x", ("exact_match",), table, simulated=True)
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_every_bundled_sweep_has_unique_whole_labels(path):
+    configs = _configs(path)
+    full = [c.label for c in configs]
+    short = distinguishing_labels(full)
+    assert len(set(short.values())) == len(configs)
+    shared = set(shared_settings(full).split())
+    for label in full:
+        assert "…" not in short[label]
+        # every word shown is a whole parameter of the full label (tpl= read as its name)
+        words = {w.removeprefix("tpl=") for w in label.split()}
+        assert set(short[label].split()) <= words
+        # and nothing but what every config shares was left out
+        assert words - set(short[label].split()) <= shared
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_the_terminal_leaderboard_and_artifacts_show_each_label_whole(path):
+    board = _board(_configs(path))
+    text = render_text(board)
+    markdown = render_markdown(board)
+    rows = table_rows(board)
+    labels = board.labels
+    assert "…" not in text
+    for label in labels.values():
+        assert label in text and label in markdown
+    assert {r["label"] for r in rows} == set(labels.values())
+
+
+def test_rag_presets_labels_name_the_parameter_that_differs():
+    board = _board(_configs(REPO / "benchmarks" / "sweeps" / "rag-presets.yaml"))
+    labels = set(board.labels.values())
+    assert "chunk=2048 retrieve=20 minsim=0.22" in labels
+    assert "chunk=2048 retrieve=20 minsim=0.35" in labels
+    assert "rag" in board.shared and "embed=nomic-embed-text" in board.shared
+
+
+def test_the_report_plots_name_configs_by_rank_and_distinguishing_label():
+    from evaluation.report.html import _label_names
+
+    configs = _configs(REPO / "benchmarks" / "sweeps" / "rag-presets.yaml")
+    board = _board(configs)
+    order = tuple(c.hash for c in configs)
+
+    class Data:  # what _label_names reads of ReportData
+        pass
+
+    data = Data()
+    data.board, data.order = board, order
+    data.names = {c: f"#{i}" for i, c in enumerate(order, start=1)}
+    names = _label_names(data)
+    assert len(set(names.values())) == len(configs)
+    assert all(len(n) < 45 for n in names.values())  # fits a plot's margin

@@ -1,0 +1,65 @@
+"""Across all configs: the flip matrix counts, for each ordered pair, the cases where
+one is better than the other (and the cases only one config gets best); the grid shows
+the first metric over two chosen parameters with each cell's interval."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlmodel import Session
+
+from evaluation.review.app import LOOPBACK_HOSTS
+from evaluation.view.app import create_app
+from evaluation.view.matrix import flip_matrix, quality_grid, varied_parameters
+from tests.support.asgi_server import serving
+from tests.support.review_db import build_review_db, output_for
+
+N = 6
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return build_review_db(f"sqlite:///{tmp_path_factory.mktemp('matrix') / 'r.db'}", n_cases=N)
+
+
+def _right(config: int) -> set[int]:
+    return {i for i in range(N) if output_for(config, i).startswith("City")}
+
+
+def test_the_flip_matrix_counts_the_cases_each_config_wins_over_each_other(db):
+    hashes = [c.hash for c in db.configs]
+    with Session(db.engine) as session:
+        flips = flip_matrix(session, db.experiment_id, "exact_match", hashes)
+    assert flips.configs == tuple(hashes) and flips.cases == N
+    for i in range(3):
+        for j in range(3):
+            expected = 0 if i == j else len(_right(i) - _right(j))
+            assert flips.better[i][j] == expected, (i, j)
+    # a case only config 0 gets right is its alone
+    alone = {f"c{i:02d}" for i in _right(0) - _right(1) - _right(2)}
+    assert set(flips.only_best[hashes[0]]) == alone
+
+
+def test_the_grid_shows_each_cell_with_its_interval(db):
+    with Session(db.engine) as session:
+        varied = varied_parameters(session, db.experiment_id)
+        grid = quality_grid(session, db.experiment, "temperature", "model")
+        assert quality_grid(session, db.experiment, "model", "model") is None
+    assert varied == ["model", "temperature"]
+    assert grid.x_values == ("0", "0.7", "1") and len(grid.cells) == 3
+    cell = grid.cells[("0", "alpha:1b")]
+    assert cell.note == "95% CI" and cell.mean == pytest.approx(1.0)
+    assert cell.low is not None and cell.low <= cell.mean <= cell.high
+
+
+def test_the_page_links_every_cell(db):
+    with (
+        serving(create_app(db.engine, allowed_hosts=LOOPBACK_HOSTS)) as url,
+        httpx.Client(base_url=url) as client,
+    ):
+        page = client.get(f"/e/{db.experiment}/matrix").text
+        bad = client.get(f"/e/{db.experiment}/matrix?x=colour")
+    a, b = db.configs[0].hash, db.configs[1].hash
+    assert f"/compare?a={a}&amp;b={b}&amp;metric=exact_match&amp;sort=diff" in page
+    assert f"?config={a}" in page and "95% CI" in page
+    assert bad.status_code == 400

@@ -1,0 +1,50 @@
+"""Two configs side by side: the case-by-case summary (A better on n cases, B on m, the
+paired test's p) and word-level highlighting of where the outputs differ."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session
+
+from evaluation.statistics.multiple import compare_many
+from evaluation.storage.repository import scores_frame
+from evaluation.view.pairs import pair_summary
+from evaluation.view.worddiff import word_diff
+from tests.support.review_db import build_review_db, output_for
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return build_review_db(f"sqlite:///{tmp_path_factory.mktemp('pairs') / 'r.db'}", n_cases=8)
+
+
+def test_the_summary_counts_the_cases_each_side_wins_and_runs_the_paired_test(db):
+    a, b = db.configs[0].hash, db.configs[1].hash
+    with Session(db.engine) as session:
+        summary = pair_summary(session, db.experiment_id, a, b, "exact_match")
+        scores = scores_frame(session, db.experiment_id)
+    # config 0 answers every case right; config 1 misses the even cases (output_for)
+    misses = {f"c{i:02d}" for i in range(8) if output_for(1, i).startswith("Town")}
+    assert set(summary.a_better) == misses and summary.b_better == ()
+    assert summary.tied == 8 - len(misses)
+    expected = (
+        compare_many(
+            scores[scores.config.isin([a, b])], "exact_match", score_type="binary", configs=[a, b]
+        )
+        .comparisons[0]
+        .comparison
+    )
+    assert summary.test == expected.test  # the test the comparison runs (clustered: groups)
+    assert summary.p_value == pytest.approx(expected.p_value)
+    assert summary.diff == pytest.approx(len(misses) / 8)
+    reverse = pair_summary(Session(db.engine), db.experiment_id, b, a, "exact_match")
+    assert set(reverse.b_better) == misses and reverse.diff == pytest.approx(-summary.diff)
+
+
+def test_word_diff_marks_only_the_words_one_side_lacks():
+    left, right = word_diff("The capital is Paris, France.", "The capital is Lyon,  France.")
+    assert [t for differs, t in left if differs] == ["Paris, "]
+    assert [t for differs, t in right if differs] == ["Lyon,  "]
+    assert "".join(t for _, t in right) == "The capital is Lyon,  France."  # as written
+    same, _ = word_diff("a b c", "a b c")
+    assert same == [(False, "a b c")]

@@ -1,0 +1,89 @@
+"""What a newcomer reads in the first hour: help in a user's words with examples that
+work on the demo, a first line at once, plural counts, no GPU talk on a simulated run,
+and closing lines that say where to look next."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+
+import yaml
+from sqlalchemy import create_engine
+
+from evaluation.wording import counted
+from flows.cli.app import EXAMPLES, build_parser
+from flows.cli.runs import next_steps, starting_line
+from tasks import telemetry
+from tests.conftest import REPO
+
+BUNDLED = {
+    yaml.safe_load(path.read_text(encoding="utf-8"))["name"]
+    for path in (REPO / "benchmarks" / "sweeps").glob("*.yaml")
+}
+
+
+def test_every_help_example_names_an_experiment_a_bundled_sweep_makes():
+    """The examples used an experiment called `demo`, which nothing creates."""
+    parser = build_parser()
+    named = 0
+    for verb, example in EXAMPLES.items():
+        args = parser.parse_args(shlex.split(example)[1:])
+        experiments = getattr(args, "experiments", None) or [getattr(args, "experiment", None)]
+        for name in filter(None, experiments):
+            if verb != "baseline":  # accepts a nightly run's name, which nightly makes
+                named += 1
+                assert name in BUNDLED, f"{verb}: {example}"
+    assert named >= 8
+
+
+def test_the_top_level_help_describes_evalflow_for_users():
+    text = build_parser().format_help()
+    assert "the edge where" not in text
+    assert "Find the best local model and settings" in text
+    assert "evalflow run benchmarks/sweeps/demo-simulated.yaml" in text
+
+
+def test_run_says_what_is_starting_once_the_spec_is_checked():
+    """The first line comes before Prefect's ~10 s of start-up (it was a blank terminal),
+    and after the checks, so bad input stays one line."""
+    from evaluation.run._sweep import prepare_sweep
+
+    sweep = prepare_sweep(REPO / "benchmarks" / "sweeps" / "demo-simulated.yaml")
+    line = starting_line(sweep, "demo-simulated", local_server=True)
+    assert line == (
+        "demo-simulated: 432 generations to run or resume (12 configs × 36 cases × 1 sample)"
+        ", starting a local Prefect server (about 10 s)…"
+    )
+    assert "Prefect" not in starting_line(sweep, "demo-simulated", local_server=False)
+
+
+def test_counts_are_singular_for_one():
+    assert counted(1, "sample") == "1 sample"
+    assert counted(0, "sample") == "0 samples"
+    assert counted(12, "config") == "12 configs"
+
+
+def test_the_closing_lines_say_where_to_look_next():
+    text = next_steps("demo-simulated", "/home/u/.evalflow/reports/r.html")
+    assert "evalflow view demo-simulated" in text
+    assert "http://127.0.0.1:8766/e/demo-simulated/summary" in text
+    assert "/home/u/.evalflow/reports/r.html" in text
+    assert "evalflow compare demo-simulated" in text
+
+
+def _telemetry_lines(monkeypatch, *, simulated_only: bool) -> list[str]:
+    lines: list[str] = []
+    logger = logging.getLogger("test-telemetry")
+    monkeypatch.setattr(logger, "info", lambda fmt, *a: lines.append(fmt % a))
+    monkeypatch.setattr(telemetry, "get_run_logger", lambda: logger)
+    monkeypatch.setattr(telemetry, "save_config_telemetry", lambda *a: None)
+    engine = create_engine("sqlite://")
+    telemetry.record_telemetry.fn(engine, 1, {}, simulated_only=simulated_only)
+    return lines
+
+
+def test_a_simulated_run_says_nothing_about_gpu_telemetry(monkeypatch):
+    assert _telemetry_lines(monkeypatch, simulated_only=True) == []
+    assert _telemetry_lines(monkeypatch, simulated_only=False) == [
+        "GPU telemetry: 0 of 0 config(s) measured by NVML, 0 with VRAM from /api/ps"
+    ]
