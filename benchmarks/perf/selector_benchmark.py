@@ -401,6 +401,9 @@ def main() -> None:
     )
     parser.add_argument("--no-ceiling", action="store_true", help="skip selector_ceiling's form")
     parser.add_argument("--out", type=Path, help="append one JSON line per (world, size, seed)")
+    parser.add_argument(
+        "--held-out-only", action="store_true", help="skip the tuning task types' queries"
+    )
     args = parser.parse_args()
     seeds = list(TUNE_SEEDS) if args.tune else args.seeds
     table = []
@@ -423,6 +426,8 @@ def main() -> None:
                 result = train_selector(frame)
                 seconds.append(time.perf_counter() - started)
                 asked = queries(truth, seed + 1)
+                if args.held_out_only:
+                    asked = asked[asked["held_out"]]
                 started = time.perf_counter()
                 outcome = evaluate(world, result.model, truth, asked, hand_table(frame))
                 per_query = (time.perf_counter() - started) / len(asked)
