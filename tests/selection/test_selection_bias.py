@@ -129,3 +129,13 @@ def test_all_cases_right_is_not_the_most_trusted_measurement():
     se = moderated_se(found, pooled=0.24)
     assert se[0] >= np.sqrt(0.24 / 10) - 1e-12
     assert se[1] >= np.sqrt(0.24 / 10) - 1e-12
+
+
+def test_with_few_candidates_the_answer_says_the_estimate_is_not_corrected(trained):
+    model = trained.model
+    answer = recommend_from_model(model, "qa")
+    assert any("estimates not corrected for selection: 16 candidates" in n for n in answer.notes)
+    chars = model.typical_input_chars["qa"]
+    scored = scored_candidates(model, candidate_table(model, None, "qa")[0], "qa", chars)
+    assert not scored["selection_corrected"].any()
+    assert (scored["quality"] == scored["quality_uncorrected"]).all()
