@@ -50,6 +50,7 @@ from selection._choice import (
 )
 from selection._db import engine_for
 from selection._evidence_rule import check_choice, hand_floor, measured_feasible
+from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import SelectorModel
 from selection.recommendation import Recommendation
 from selection.schema import RecommendationLog, SelectorVersion
@@ -188,6 +189,7 @@ def recommend_from_model(
         excluded_best = option(model, table.loc[best], task_type, found[table.index.get_loc(best)])
     target = "latency_p50" if prefer == "speed" else "quality"
     reasons = drivers(model, table, chosen, task_type, chars, target)
+    notes.append(_selection_note(row, len(table)))
     if choice.evidence.simulated:
         notes.append("the evidence comes (partly) from the SIMULATED backend")
     message = f"use {choice.label}" + (f" ({_limits(request)})" if _limits(request) else "")
@@ -209,12 +211,35 @@ def scored_candidates(
 ) -> pd.DataFrame:
     """The candidates of ``table`` as the choice sees them: predictions combined with the
     measurements (:func:`selection.shrinkage.combine`), ``<target>_safe`` for the latency
-    and energy estimates raised by their margin, one row per feature vector."""
+    and energy estimates raised by their margin, one row per feature vector, quality
+    corrected for selection among them (:mod:`selection._selection_bias`;
+    ``selection_corrected`` says whether there were enough candidates to)."""
     table = combine(model, table.join(model.predict(table, task_type, input_chars)), task_type)
     for target in ("latency_p95", "energy_j"):
         if target in model.targets:
             table[f"{target}_safe"] = _with_margin(table, target)
-    return one_per_feature_vector(table)
+    table = one_per_feature_vector(table)
+    corrected = False
+    if "quality" in model.targets:
+        table, corrected = correct_for_selection(table, model.targets["quality"].z)
+    return table.assign(selection_corrected=corrected)
+
+
+def _selection_note(row: pd.Series, candidates: int) -> str:
+    """Which estimate the pick is judged by: corrected for selection among the task
+    type's candidates, or, with too few of them, the combined estimate as it is."""
+    if not bool(row.get("selection_corrected", False)):
+        return (
+            f"estimates not corrected for selection: {candidates} candidates are too few "
+            f"(at least {MIN_CANDIDATES}) to estimate how their true qualities spread; the "
+            "pick is judged by its measurement combined with the prediction"
+        )
+    before, after = float(row["quality_uncorrected"]), float(row["quality"])
+    return (
+        f"quality estimate corrected for selection among {candidates} candidates "
+        f"({100 * before:.1f} → {100 * after:.1f}): read against how the candidates' "
+        "estimates spread (empirical Bayes), so the best of many is not credited its luck"
+    )
 
 
 def _shared_error(

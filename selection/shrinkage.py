@@ -281,12 +281,19 @@ def moderated_se(found: pd.DataFrame, pooled: float) -> np.ndarray:
 
     A variance from a few cases is itself noisy, and for 0/1 scores it is 0 whenever all
     k cases agree: 10 of 10 right would be a mean of 1.0 with no uncertainty, outweigh any
-    prediction, and win every comparison. A single case (k = 1) gets the pooled variance."""
+    prediction, and win every comparison. A single case (k = 1) gets the pooled variance.
+
+    The moderated variance is never below the pooled one. For 0/1 scores a config's case
+    variance is p̂(1 − p̂), a function of its own mean: among many configs above 0.5 the
+    luckiest (9 or 10 of 10) would get the smallest standard error, so the estimate most
+    inflated by luck would also be the most trusted (the winner's curse, compounded).
+    A config whose cases truly vary more keeps its larger variance."""
     k = found["n_cases"].to_numpy(dtype=float)
     own = (found["quality_se"].to_numpy(dtype=float) ** 2) * k
     own_df = np.where(np.isfinite(own) & (k > 1), k - 1, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         variance = (PRIOR_DF * pooled + own_df * np.nan_to_num(own)) / (PRIOR_DF + own_df)
+        variance = np.maximum(variance, pooled)
         return np.where(k > 0, np.sqrt(variance / k), np.nan)
 
 

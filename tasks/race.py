@@ -65,5 +65,10 @@ def judge_race(
             race.full_grid,
         )
     elif race.outcome is not None:
-        logger.info("race over after %d rounds: %s", len(race.rounds), race.outcome.text)
+        logger.info(
+            "race over after %d rounds: %s (%s)",
+            len(race.rounds),
+            race.outcome.text,
+            race.bound_text,
+        )
     return race, plan

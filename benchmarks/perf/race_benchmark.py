@@ -25,6 +25,19 @@ configs), and a fixed random subsample of the same budget (every config on the s
 random cases, as many generations as the race used), each picking the best measured
 mean.
 
+Clustering the race is not told about (``--source-effect``, ``--declare``): with a
+source effect each config also does better or worse on a whole group (its share of the
+latent noise is the source effect: √s·v[group, config]), so configs' differences
+cluster by source, as cases drawn from documents do. ``--declare groups`` gives the
+race the groups (as a suite declaring them); ``metadata`` declares none but puts each
+case's source in its metadata (the race finds it: ``evaluation.adaptive._clusters``);
+``none`` gives it nothing (it tests as if cases were independent and says its bound is
+not promised). Beside the race, an anytime-valid confidence-sequence elimination on the
+same looks (a normal-mixture boundary for paired differences in [−1, 1], sub-Gaussian
+with variance proxy 1, union over the K − 1 rivals, no union over looks: Howard et al.,
+Ann. Statist. 49, 2021), as TensorZero's top-k evaluation uses, and a fixed random
+subsample of the race's budget.
+
 What any race on this schedule could use (the floor): a config whose true gap to the
 best is g, with sd s of its paired differences with the best, is dropped at about the
 first look n where g ≥ z·s/√n (its expected z crosses the critical value). Summed over
@@ -34,7 +47,8 @@ rivals at all), median and 90th percentile: whether ≤ 25% of the full grid is 
 reach of any valid race, or what 300 cases can reveal forbids it.
 
     .venv/bin/python benchmarks/perf/race_benchmark.py [--trials 200] \
-        [--grids 24 96] [--worlds demo interacting] [--delta 0.01]
+        [--grids 24 96] [--worlds demo interacting] [--delta 0.01] \
+        [--source-effect 0.3] [--declare groups|metadata|none]
 """
 
 from __future__ import annotations
@@ -50,7 +64,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from evaluation.adaptive import Race, RaceSettings, race_schedule, round_ends
+from evaluation.adaptive import Race, RaceSettings, case_clustering, race_schedule, round_ends
 from evaluation.backends import _simulated_interacting as interacting
 from evaluation.backends import _simulated_truth as demo
 from evaluation.spec import GenerationParams
@@ -115,14 +129,21 @@ def suite_truth(world: str, g: Grid, task: str, rng: np.random.Generator):
     return per_group[group_of_case], group_of_case
 
 
-def draw(quality: np.ndarray, group_of_case: np.ndarray, rng: np.random.Generator):
-    """0/1 scores (cases × configs) from the simulated backend's copula."""
+def draw(
+    quality: np.ndarray,
+    group_of_case: np.ndarray,
+    rng: np.random.Generator,
+    source_effect: float = 0.0,
+):
+    """0/1 scores (cases × configs) from the simulated backend's copula; a
+    ``source_effect`` share of each config's own noise is shared by the group's cases."""
     n, k = quality.shape
     z_group = rng.normal(size=N_GROUPS)[group_of_case]
     z_case = math.sqrt(1 - GROUP_SHARE) * rng.normal(size=n) + math.sqrt(GROUP_SHARE) * z_group
-    latent = math.sqrt(DIFFICULTY) * z_case[:, None] + math.sqrt(1 - DIFFICULTY) * rng.normal(
-        size=(n, k)
-    )
+    own = math.sqrt(1 - source_effect) * rng.normal(size=(n, k))
+    if source_effect:
+        own += math.sqrt(source_effect) * rng.normal(size=(N_GROUPS, k))[group_of_case]
+    latent = math.sqrt(DIFFICULTY) * z_case[:, None] + math.sqrt(1 - DIFFICULTY) * own
     return (latent < norm.ppf(np.clip(quality, 1e-9, 1 - 1e-9))).astype(float)
 
 
@@ -139,24 +160,61 @@ def floor_share(scores: np.ndarray, true_score: np.ndarray, z: float) -> float:
     return float(np.sum(dropped_at)) / scores.size
 
 
-def run_race(names, ids, groups, scores, seed, budget, delta):
+def run_race(names, ids, groups, scores, seed, budget, delta, declare="groups"):
+    """The race as a sweep runs it: ``declare`` says what the suite tells it of the
+    groups (module docstring)."""
     means = pd.DataFrame(scores, index=ids, columns=list(names))
-    group_series = pd.Series(groups, index=ids)
-    schedule = race_schedule(ids, list(groups), seed=seed, suite="bench")
-    race = Race(list(names), schedule, RaceSettings(delta=delta, budget=budget))
+    declared = list(groups) if declare == "groups" else [None] * len(ids)
+    metadata = [{"source": g} for g in groups] if declare == "metadata" else None
+    clustering = case_clustering(ids, declared, metadata)
+    schedule = race_schedule(ids, list(clustering.groups), seed=seed, suite="bench")
+    race = Race(list(names), schedule, RaceSettings(delta=delta, budget=budget), clustering)
     while race.next_round() is not None:
-        race.close_round(means, group_series)
+        race.close_round(means)
     return race
 
 
-def trial(world: str, g: Grid, index: int, delta: float) -> dict[str, object]:
+CS_RHO = 50.0
+"""The normal mixture's prior precision: the boundary is tightest near n ≈ 50–150."""
+
+
+def cs_race(names, ids, scores, order, alpha: float) -> tuple[int, set[int], int]:
+    """Anytime-valid elimination on the race's looks: at n cases a survivor is dropped
+    when the leader's mean paired lead exceeds the confidence sequence's radius
+    sqrt(2(n + ρ)/n² · log(sqrt((n + ρ)/ρ)·(K − 1)/α)) (differences in [−1, 1],
+    variance proxy 1). Returns the pick (best mean among the survivors), the survivors
+    and the generations used."""
+    k = len(names)
+    alive = np.ones(k, dtype=bool)
+    spent, seen = 0, 0
+    level = alpha / max(1, k - 1)
+    for end in round_ends(len(ids)):
+        rows = scores[order[:end]]
+        spent += int(alive.sum()) * (end - seen)
+        seen = end
+        mean = rows.mean(axis=0)
+        leader = int(np.argmax(np.where(alive, mean, -np.inf)))
+        radius = math.sqrt(
+            2 * (end + CS_RHO) / end**2 * math.log(math.sqrt((end + CS_RHO) / CS_RHO) / level)
+        )
+        alive &= ~((mean[leader] - mean) > radius)
+        if alive.sum() == 1:
+            break
+    mean = scores[order[:seen]].mean(axis=0)
+    pick = int(np.argmax(np.where(alive, mean, -np.inf)))
+    return pick, set(np.flatnonzero(alive).tolist()), spent
+
+
+def trial(
+    world: str, g: Grid, index: int, delta: float, source_effect: float, declare: str
+) -> dict[str, object]:
     rng = np.random.default_rng([index, len(g.names), list(WORLDS).index(world)])
     task = TASK_TYPES[index % len(TASK_TYPES)]
     quality, group_of_case = suite_truth(world, g, task, rng)
     true_score = quality.mean(axis=0)
     best = int(np.argmax(true_score))
     ok = true_score >= true_score[best] - delta
-    scores = draw(quality, group_of_case, rng)
+    scores = draw(quality, group_of_case, rng, source_effect)
     ids = [f"case-{i:03d}" for i in range(N_CASES)]
     groups = [f"src-{j}" for j in group_of_case]
     full = len(g.names) * N_CASES
@@ -166,8 +224,14 @@ def trial(world: str, g: Grid, index: int, delta: float) -> dict[str, object]:
         "near": int(np.sum(true_score >= true_score[best] - NEAR_POINTS)),
     }
     order = rng.permutation(N_CASES)
+    cs_pick, cs_alive, cs_spent = cs_race(g.names, ids, scores, order, 0.05)
+    row |= {
+        "cs_hit": bool(ok[cs_pick]),
+        "cs_best_out": best not in cs_alive,
+        "cs_share": cs_spent / full,
+    }
     for label, budget in (("race", None), ("budget", int(BUDGET_SHARE * full))):
-        race = run_race(g.names, ids, groups, scores, index, budget, delta)
+        race = run_race(g.names, ids, groups, scores, index, budget, delta, declare)
         if budget is None:
             row["floor_race"] = floor_share(scores, true_score, float(norm.isf(race.level)))
             row["floor_unadjusted"] = floor_share(scores, true_score, UNADJUSTED_Z)
@@ -181,6 +245,8 @@ def trial(world: str, g: Grid, index: int, delta: float) -> dict[str, object]:
             f"{label}_stop": race.outcome.reason,
             f"{label}_sub_hit": bool(ok[int(np.argmax(scores[sub].mean(0)))]),
         }
+        if budget is None:
+            row["bound"] = race.clustering.basis if race.clustering else "declared"
     return row
 
 
@@ -196,6 +262,18 @@ def report(world: str, size: int, rows: pd.DataFrame, seconds: float, delta: flo
         f"(generations median, p90): at the race's z {rows.floor_race.median():.1%}, "
         f"{rows.floor_race.quantile(0.9):.1%}; at z {UNADJUSTED_Z:.3f} (no error control) "
         f"{rows.floor_unadjusted.median():.1%}, {rows.floor_unadjusted.quantile(0.9):.1%}"
+    )
+    out = rows.race_best_out.mean()
+    se = math.sqrt(out * (1 - out) / len(rows))
+    print(
+        f"  clustering the race used: {dict(Counter(rows.bound))}; truly best eliminated "
+        f"{rows.race_best_out.mean():.1%} ± {se:.1%} (binomial SE); paired pick difference "
+        f"race − full grid {100 * (rows.race_hit.mean() - rows.full_hit.mean()):+.1f} points"
+    )
+    print(
+        f"  confidence-sequence elimination: pick {hit} {rows.cs_hit.mean():.1%}; truly best "
+        f"eliminated {rows.cs_best_out.mean():.1%}; generations median "
+        f"{rows.cs_share.median():.1%}, p90 {rows.cs_share.quantile(0.9):.1%}"
     )
     for label, name in (("race", "race"), ("budget", f"race, budget {BUDGET_SHARE:.0%}")):
         share = rows[f"{label}_share"]
@@ -221,12 +299,21 @@ def main() -> None:
         "--delta", type=float, default=0.01, help="the race's delta and the hit criterion"
     )
     parser.add_argument("--worlds", nargs="+", default=list(WORLDS), choices=list(WORLDS))
+    parser.add_argument(
+        "--source-effect", type=float, default=0.0, help="share of a config's noise per source"
+    )
+    parser.add_argument("--declare", choices=("groups", "metadata", "none"), default="groups")
     args = parser.parse_args()
     for world in args.worlds:
         for size in args.grids:
             g = grid(size)
             start = time.perf_counter()
-            rows = pd.DataFrame([trial(world, g, i, args.delta) for i in range(args.trials)])
+            rows = pd.DataFrame(
+                [
+                    trial(world, g, i, args.delta, args.source_effect, args.declare)
+                    for i in range(args.trials)
+                ]
+            )
             report(world, size, rows, time.perf_counter() - start, args.delta)
 
 

@@ -1,13 +1,16 @@
 """Does the selector pick the truly best feasible config? Simulated data, known truth.
 
 Per-generation rows are drawn with numpy from a simulated world's ground truth for 4
-models x 192 settings x 4 templates on 10 suites (2 per task type), then the selector is
-trained and asked held-out queries: task types and latency/energy limits that were not
-used to choose the selector's settings (tuning used qa and summarization, with other
-limits). Two worlds (``--worlds``): "demo", the simulated backend's own truth
-(``evaluation.backends._simulated_truth``: additive templates), and "interacting"
-(``evaluation.backends._simulated_interacting``: templates interact with model size,
-temperature sensitivity differs by model, prompts beyond num_ctx are truncated).
+models x 192 settings x 4 templates (fewer where the world has fewer configs) on 10
+suites (2 per task type), then the selector is trained and asked held-out queries: task
+types and latency/energy limits that were not used to choose the selector's settings
+(tuning used qa and summarization, with other limits). The worlds (``--worlds``) are the
+family of ``selector_worlds.py``: additive, interacting, context cliffs, heavy-tailed
+and bimodal latencies, ceiling/floor effects and a task with no signal, sampling
+settings that change quality and output length, few and many configs per model. Seeds:
+``--seeds`` defaults to the family's report-only seeds (``REPORT_SEEDS``); ``--tune``
+runs the seeds settings may be tuned on (``TUNE_SEEDS``). Generated data are cached on
+disk (``--cache``), keyed by world, size and seed.
 A suite's cases are the same for every config run on it, as in a sweep: each case has
 one input length (log-normal around the suite's typical length) and, for 0/1 metrics,
 one difficulty (Gaussian copula, as the simulated backend does), so configs run on the
@@ -33,8 +36,8 @@ a target is judged on 8 seeds (the default), not 2. ``selector_ceiling.py`` give
 method knowing the world's functional form and the true latencies reaches on the same
 data.
 
-    .venv/bin/python benchmarks/perf/selector_benchmark.py [--worlds demo interacting] \
-        [--sizes 1000 3000 10000 30000 100000] [--seeds 0 1 2 3 4 5 6 7]
+    .venv/bin/python benchmarks/perf/selector_benchmark.py [--worlds additive cliff ...] \
+        [--sizes 1000 3000 10000 30000 100000] [--seeds ... | --tune] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -43,13 +46,13 @@ import argparse
 import itertools
 import math
 import time
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
+from selector_worlds import REPORT_SEEDS, TUNE_SEEDS, WORLDS, World
 
-from evaluation.backends import _simulated_interacting as interacting
-from evaluation.backends.simulated import true_profile as demo_profile
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
 from selection._evidence_rule import MIN_GENERATIONS
@@ -74,28 +77,19 @@ GRID = {
 TEMPLATES = ("default", "concise", "cot", "few_shot")
 TASK_TYPES = ("qa", "summarization", "classification", "generation", "code")
 TUNING_TASKS = ("qa", "summarization")
-WORLDS = {
-    "demo": (
-        demo_profile,
-        {"qa": 60, "summarization": 400, "classification": 50, "generation": 40, "code": 60},
-    ),
-    "interacting": (interacting.true_profile, interacting.TYPICAL_PROMPT_WORDS),
-}
-"""Each world's truth and its typical prompt lengths in words."""
-true_profile, PROMPT_WORDS = WORLDS["demo"]
+FAMILY = [name for name in WORLDS if name != "demo"]
 CHARS_PER_WORD = 6
 SUITES = {task: ((f"{task}-a", 0.8, -0.02), (f"{task}-b", 1.2, 0.02)) for task in TASK_TYPES}
 CONTINUOUS = ("summarization", "generation")  # rougeL-like scores; the rest are 0/1
-LATENCY_SIGMA = 0.15  # log-normal spread, as in the simulated backend
-P95_FACTOR = math.exp(1.645 * LATENCY_SIGMA - LATENCY_SIGMA**2 / 2)
 MIN_CASES_PER_PAIR = 10
 FAILURE_RATE = 0.01
 DIFFICULTY = 0.5  # share of the 0/1 latent that is the case's own, as in the backend
 
 
-def configs() -> list[Config]:
+def configs(world: World) -> list[Config]:
+    """The world's configs: the full grid, less those the world does not have."""
     grid = [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
-    return [
+    every = [
         Config(
             model, GenerationParams(**params), PromptTemplate(template, f"[{template}] {{input}}")
         )
@@ -103,20 +97,21 @@ def configs() -> list[Config]:
         for params in grid
         for template in TEMPLATES
     ]
+    return [config for config in every if world.keep(config)]
 
 
-def truth_table(all_configs: list[Config]) -> pd.DataFrame:
+def truth_table(world: World, all_configs: list[Config]) -> pd.DataFrame:
     """True expected metric, p95 latency and energy per (config, task type) at the
     task's typical input length."""
     rows = []
     for config, task in itertools.product(all_configs, TASK_TYPES):
-        truth = true_profile(config.model, config.params, config.template.name, task)
+        truth = world.profile(config.model, config.params, config.template.name, task)
         rows.append(
             {
                 "config_hash": config.hash,
                 "task_type": task,
                 "quality": _metric(truth.quality, truth.chatty_share, task),
-                "latency_p95": truth.latency_mean_s * P95_FACTOR,
+                "latency_p95": truth.latency_mean_s * world.latency_shape(config.model).p95,
                 "latency_mean": truth.latency_mean_s,
                 "energy_j": truth.energy_j_per_generation,
             }
@@ -129,10 +124,29 @@ def _metric(quality: float, chatty: float, task: str) -> float:
     return quality * (1 - chatty) if task == "qa" else quality
 
 
-def simulate(all_configs: list[Config], n_generations: int, seed: int) -> pd.DataFrame:
+def simulate(
+    world: World,
+    all_configs: list[Config],
+    n_generations: int,
+    seed: int,
+    cache: Path | None = None,
+) -> pd.DataFrame:
     """``n_generations`` rows: random (config, suite) pairs with at least
     MIN_CASES_PER_PAIR cases each (all pairs once there are enough generations), every
-    value drawn around the truth."""
+    value drawn around the truth; read from ``cache`` when drawn before."""
+    path = None if cache is None else cache / f"{world.name}-{n_generations}-{seed}.pkl"
+    if path is not None and path.exists():
+        return pd.read_pickle(path)
+    frame = _simulate(world, all_configs, n_generations, seed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_pickle(path)
+    return frame
+
+
+def _simulate(
+    world: World, all_configs: list[Config], n_generations: int, seed: int
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     suites = [(task, *suite) for task in TASK_TYPES for suite in SUITES[task]]
     pairs = len(all_configs) * len(suites)
@@ -145,8 +159,8 @@ def simulate(all_configs: list[Config], n_generations: int, seed: int) -> pd.Dat
             all_configs[pair // len(suites)],
             suites[pair % len(suites)],
         )
-        words = _case_words(seed, task, suite, length)[:n]
-        parts.append(_draw(config, task, suite, offset, words, rng, seed))
+        words = _case_words(world, seed, task, suite, length)[:n]
+        parts.append(_draw(world, config, task, suite, offset, words, rng, seed))
     frame = pd.concat(parts, ignore_index=True)
     failed = rng.random(len(frame)) < FAILURE_RATE
     frame.loc[failed, "status"] = "failed"
@@ -155,6 +169,7 @@ def simulate(all_configs: list[Config], n_generations: int, seed: int) -> pd.Dat
 
 
 def _draw(
+    world: World,
     config: Config,
     task: str,
     suite: str,
@@ -165,7 +180,7 @@ def _draw(
 ) -> pd.DataFrame:
     n = len(words)
     truths = [
-        true_profile(
+        world.profile(
             config.model,
             config.params,
             config.template.name,
@@ -185,7 +200,7 @@ def _draw(
         threshold = np.array([NormalDist().inv_cdf(q) for q in expected])
         quality = (latent < threshold).astype(float)
     mean = np.array([t.latency_mean_s for t in truths])
-    latency = mean * rng.lognormal(-(LATENCY_SIGMA**2) / 2, LATENCY_SIGMA, n)
+    latency = mean * world.latency_shape(config.model).draw(rng, n)
     watts = truths[0].energy_j_per_generation / truths[0].latency_mean_s
     params = config.params
     return pd.DataFrame(
@@ -220,12 +235,12 @@ def _difficulty(seed: int, suite: str) -> np.ndarray:
     return rng.normal(size=100_000 // MIN_CASES_PER_PAIR)
 
 
-def _case_words(seed: int, task: str, suite: str, length: float) -> np.ndarray:
+def _case_words(world: World, seed: int, task: str, suite: str, length: float) -> np.ndarray:
     """Input length in words of each case of a suite: a case is the same text for every
     config run on it (log-normal spread around the suite's typical length)."""
     rng = np.random.default_rng([seed, 1, *suite.encode()])
     spread = rng.lognormal(0, 0.2, 100_000 // MIN_CASES_PER_PAIR)
-    return np.maximum(5, PROMPT_WORDS[task] * length * spread).round().astype(int)
+    return np.maximum(5, world.prompt_words[task] * length * spread).round().astype(int)
 
 
 def queries(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -295,7 +310,11 @@ def truly_feasible(
 
 
 def evaluate(
-    model: SelectorModel, truth: pd.DataFrame, asked: pd.DataFrame, hand: pd.DataFrame
+    world: World,
+    model: SelectorModel,
+    truth: pd.DataFrame,
+    asked: pd.DataFrame,
+    hand: pd.DataFrame,
 ) -> pd.DataFrame:
     by_key = truth.set_index(["config_hash", "task_type"])
     results = []
@@ -306,7 +325,7 @@ def evaluate(
             query.task_type,
             max_latency_s=float(query.max_latency_s),
             max_energy_j=energy,
-            input_chars=PROMPT_WORDS[query.task_type] * CHARS_PER_WORD,
+            input_chars=world.prompt_words[query.task_type] * CHARS_PER_WORD,
         )
         feasible = truly_feasible(truth, query.task_type, float(query.max_latency_s), energy)
         best = feasible["quality"].max() if len(feasible) else None
@@ -342,12 +361,12 @@ def evaluate(
     return pd.DataFrame(results)
 
 
-def interval_coverage(model: SelectorModel, truth: pd.DataFrame) -> dict[str, float]:
+def interval_coverage(world: World, model: SelectorModel, truth: pd.DataFrame) -> dict[str, float]:
     """Share of (config, task type) whose true expected quality / p95 latency lies in the
     selector's 90% interval, and the mean absolute error against the truth."""
     parts = []
     for task in TASK_TYPES:
-        predicted = model.predict(model.configs, task, PROMPT_WORDS[task] * CHARS_PER_WORD)
+        predicted = model.predict(model.configs, task, world.prompt_words[task] * CHARS_PER_WORD)
         true = truth[truth["task_type"] == task].set_index("config_hash")
         parts.append(predicted.join(true.add_suffix("_true"), how="inner"))
     joined = pd.concat(parts)
@@ -370,64 +389,133 @@ def _inside(joined: pd.DataFrame, name: str) -> float:
 
 
 def main() -> None:
-    global true_profile, PROMPT_WORDS  # the world under test (one at a time)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worlds", nargs="+", choices=list(WORLDS), default=list(WORLDS))
+    parser.add_argument("--worlds", nargs="+", choices=list(WORLDS), default=FAMILY)
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[1_000, 3_000, 10_000, 30_000, 100_000]
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(REPORT_SEEDS))
+    parser.add_argument("--tune", action="store_true", help="run the tuning seeds instead")
+    parser.add_argument(
+        "--cache", type=Path, default=Path("/tmp/evalflow-selector-worlds"), help="drawn data"
+    )
+    parser.add_argument("--no-ceiling", action="store_true", help="skip selector_ceiling's form")
+    parser.add_argument("--out", type=Path, help="append one JSON line per (world, size, seed)")
+    parser.add_argument(
+        "--held-out-only", action="store_true", help="skip the tuning task types' queries"
+    )
     args = parser.parse_args()
-    all_configs = configs()
+    seeds = list(TUNE_SEEDS) if args.tune else args.seeds
     table = []
-    for world in args.worlds:
-        true_profile, PROMPT_WORDS = WORLDS[world]
-        truth = truth_table(all_configs)
+    for name in args.worlds:
+        world = WORLDS[name]
+        all_configs = configs(world)
+        truth = truth_table(world, all_configs)
         print(
-            f"\nworld {world}: {len(all_configs)} configs, {len(TASK_TYPES)} task types, "
+            f"\nworld {name}: {len(all_configs)} configs, {len(TASK_TYPES)} task types, "
             "10 suites; per seed new data, 90 held-out queries (40 tuning)"
         )
         for size in args.sizes:
-            print(f"\n{world}, {size:,} generations")
-            outcomes, seconds = [], []
-            for seed in args.seeds:
-                frame = validate_training_frame(simulate(all_configs, size, seed))
+            print(f"\n{name}, {size:,} generations")
+            outcomes, seconds, ceilings = [], [], []
+            for seed in seeds:
+                frame = validate_training_frame(
+                    simulate(world, all_configs, size, seed, args.cache)
+                )
                 started = time.perf_counter()
                 result = train_selector(frame)
                 seconds.append(time.perf_counter() - started)
                 asked = queries(truth, seed + 1)
+                if args.held_out_only:
+                    asked = asked[asked["held_out"]]
                 started = time.perf_counter()
-                outcome = evaluate(result.model, truth, asked, hand_table(frame))
+                outcome = evaluate(world, result.model, truth, asked, hand_table(frame))
                 per_query = (time.perf_counter() - started) / len(asked)
                 outcomes.append(outcome)
+                ceiling = math.nan if args.no_ceiling else ceiling_hit(world, frame, truth, asked)
+                ceilings.append(ceiling)
                 print(
                     f"  seed {seed}: trained in {seconds[-1]:.1f} s on {result.n_rows} "
-                    f"(config, suite) aggregates; recommend {per_query:.2f} s per query"
+                    f"(config, suite) aggregates; recommend {per_query:.2f} s per query; "
+                    f"ceiling (own form, true latencies) {ceiling:.1%}"
                 )
-                _print_errors(result, truth)
-                for name, part in _parts(outcome):
-                    print(f"    {name}: {_summary(part)}")
+                _print_errors(world, result, truth)
+                for part_name, part in _parts(outcome):
+                    print(f"    {part_name}: {_summary(part)}")
+                if args.out is not None:
+                    _append(args.out, name, size, seed, outcome, ceiling)
             pooled = pd.concat(outcomes)
             print(f"  all seeds, training time {min(seconds):.1f}–{max(seconds):.1f} s")
-            for name, part in _parts(pooled):
-                print(f"    {name}: {_summary(part)}")
-            held = pooled[pooled["held_out"]]
-            table.append((world, size, [o[o["held_out"]] for o in outcomes], held))
+            for part_name, part in _parts(pooled):
+                print(f"    {part_name}: {_summary(part)}")
+            held = [o[o["held_out"]] for o in outcomes]
+            table.append((name, size, held, ceilings))
+    print_table(table)
+
+
+def ceiling_hit(
+    world: World, frame: pd.DataFrame, truth: pd.DataFrame, asked: pd.DataFrame
+) -> float:
+    """``selector_ceiling.py``'s limit-respecting hit with the world's own functional form
+    and the true latencies, on the same data and queries."""
+    import warnings
+
+    import selector_ceiling
+
+    factors = selector_ceiling.settings(configs(world))
+    with warnings.catch_warnings():  # rank-deficient designs: see selector_ceiling.main
+        warnings.simplefilter("ignore")
+        estimate = selector_ceiling.fitted_quality(frame, factors, world.form)
+    return selector_ceiling.hits(estimate, truth, asked)
+
+
+RECORDED = (
+    "fair_hit",
+    "hand_fair_hit",
+    "hit",
+    "hand_hit",
+    "violates",
+    "hand_violates",
+    "offered",
+    "regret",
+    "hand_regret",
+)
+
+
+def _append(
+    path: Path, world: str, size: int, seed: int, outcome: pd.DataFrame, ceiling: float
+) -> None:
+    import json
+
+    held = outcome[outcome["held_out"]]
+    record = {
+        "world": world,
+        "size": size,
+        "seed": seed,
+        "queries": len(held),
+        "ceiling": ceiling,
+        **{column: float(held[column].mean()) for column in RECORDED},
+    }
+    with path.open("a") as out:
+        out.write(json.dumps(record) + "\n")
+
+
+def print_table(table: list[tuple[str, int, list[pd.DataFrame], list[float]]]) -> None:
+    """The closing table: per world and size, means ± SE over seeds."""
     print(
-        "\n| world | generations | seeds | held-out queries | selector hit within limits "
-        "| hand hit within limits | selector − hand | selector hit | hand hit "
-        "| selector regret | hand regret | selector p95 over | hand p95 over |"
+        "\n| world | generations | seeds | selector hit within limits | 0.9 × ceiling "
+        "| hand hit within limits | selector − hand | selector p95 over | hand p95 over |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for world, size, per_seed, held in table:
+    print("|---|---|---|---|---|---|---|---|---|")
+    for world, size, per_seed, ceilings in table:
+        ceiling = np.array(ceilings, dtype=float)
         print(
-            f"| {world} | {size:,} | {len(per_seed)} | {len(held)} "
-            f"| {_over_seeds(per_seed, 'fair_hit')} | {_over_seeds(per_seed, 'hand_fair_hit')} "
+            f"| {world} | {size:,} | {len(per_seed)} "
+            f"| {_over_seeds(per_seed, 'fair_hit')} "
+            f"| {90 * np.nanmean(ceiling):.1f} "
+            f"| {_over_seeds(per_seed, 'hand_fair_hit')} "
             f"| {_over_seeds(per_seed, 'fair_hit', 'hand_fair_hit')} "
-            f"| {held['hit'].mean():.1%} "
-            f"| {held['hand_hit'].mean():.1%} | {100 * held['regret'].mean():.2f} "
-            f"| {100 * held['hand_regret'].mean():.2f} | {held['violates'].mean():.1%} "
-            f"| {held['hand_violates'].mean():.1%} |"
+            f"| {_over_seeds(per_seed, 'violates')} | {_over_seeds(per_seed, 'hand_violates')} |"
         )
 
 
@@ -463,9 +551,9 @@ def _summary(part: pd.DataFrame) -> str:
     )
 
 
-def _print_errors(result: TrainingResult, truth: pd.DataFrame) -> None:
+def _print_errors(world: World, result: TrainingResult, truth: pd.DataFrame) -> None:
     cv = result.metrics
-    vs_truth = interval_coverage(result.model, truth)
+    vs_truth = interval_coverage(world, result.model, truth)
     print(
         f"    grouped CV vs measured aggregates: quality MAE {100 * cv['quality']['mae']:.2f} "
         f"points (model part {100 * cv['quality']['model_rmse']:.2f} RMSE), p95 latency "

@@ -6,8 +6,8 @@ at 10k generations a task type's configs are measured on ~200 (config, suite) pa
 model near the top) are near the noise of the whole task's data. This script asks what
 a method could reach that knew what no selector knows:
 
-- the world's own functional form (``STRUCTURE``: which factors change quality and how
-  they combine, read off docs/simulated-backend.md), fitted by least squares to the same
+- the world's own functional form (``World.form`` in ``selector_worlds.py``: which
+  factors change quality and how they combine), fitted by least squares to the same
   (config, suite) means the selector sees (suite effects pair configs on the same cases);
 - the true p95 latency and energy of every config (no latency error, so no margin).
 
@@ -21,8 +21,11 @@ takes the selector's own quality estimate (the multilevel model of the measured 
 between the selector and the ceiling is its quality estimate, and how much its latency
 estimate and margin.
 
-    .venv/bin/python benchmarks/perf/selector_ceiling.py [--worlds demo interacting] \
-        [--sizes 10000] [--seeds 0 1 2 3 4 5 6 7] [--structure own|general|selector]
+    .venv/bin/python benchmarks/perf/selector_ceiling.py [--worlds additive cliff ...] \
+        [--sizes 10000] [--seeds ...] [--structure own|general|selector]
+
+``selector_benchmark.py`` reports the own-form ceiling beside the selector on the same
+data (its ``ceiling_hit``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,16 +47,6 @@ from selection.frame import config_table, validate_training_frame
 from selection.shrinkage import quality_fit
 
 HELD_OUT = [task for task in bench.TASK_TYPES if task not in bench.TUNING_TASKS]
-STRUCTURE = {
-    # base(model) x temperature factor + template delta; top_p and num_ctx only change
-    # summarization, which is not held out.
-    "demo": "quality ~ C(model) * C(temperature) + C(template) + C(suite)",
-    # templates and temperature sensitivity interact with model size; a prompt beyond
-    # num_ctx is truncated (how much depends on the case's length, hence the suite).
-    "interacting": (
-        "quality ~ C(model) * C(temperature) + C(model) * C(template) + C(num_ctx) * C(suite)"
-    ),
-}
 GENERAL = (
     "quality ~ C(model) * C(temperature) + C(model) * C(template) + C(num_ctx) + C(top_p)"
     " + C(suite)"
@@ -86,6 +80,9 @@ def fitted_quality(frame: pd.DataFrame, factors: pd.DataFrame, formula: str) -> 
         means = means.join(factors, on="config_hash")
         grid = factors.assign(suite=means["suite"].min())
         seen = np.logical_and.reduce([grid[c].isin(means[c]) for c in factors.columns])
+        if means.empty:
+            out[task] = pd.Series(np.nan, index=grid.index)
+            continue
         fit = smf.ols(formula, data=means).fit()
         out[task] = fit.predict(grid[seen]).reindex(grid.index)  # NaN: a level never measured
     return pd.DataFrame(out)
@@ -130,25 +127,26 @@ def hits(estimate: pd.DataFrame, truth: pd.DataFrame, asked: pd.DataFrame) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worlds", nargs="+", choices=list(bench.WORLDS), default=["demo"])
+    parser.add_argument("--worlds", nargs="+", choices=list(bench.WORLDS), default=bench.FAMILY)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(bench.REPORT_SEEDS))
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/evalflow-selector-worlds"))
     parser.add_argument("--structure", choices=("own", "general", "selector"), default="own")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     # A level seen on one suite only makes the design rank-deficient; the pseudo-inverse
     # fit (minimum-norm) still predicts, as a reference it is good enough.
     warnings.filterwarnings("ignore", category=SingularMatrixWarning)
-    all_configs = bench.configs()
-    factors = settings(all_configs)
-    for world in args.worlds:
-        bench.true_profile, bench.PROMPT_WORDS = bench.WORLDS[world]
-        truth = bench.truth_table(all_configs)
-        formula = STRUCTURE[world] if args.structure == "own" else GENERAL
+    for name in args.worlds:
+        world = bench.WORLDS[name]
+        all_configs = bench.configs(world)
+        factors = settings(all_configs)
+        truth = bench.truth_table(world, all_configs)
+        formula = world.form if args.structure == "own" else GENERAL
         for size in args.sizes:
             per_seed = []
             for seed in args.seeds:
-                frame = bench.simulate(all_configs, size, seed)
+                frame = bench.simulate(world, all_configs, size, seed, args.cache)
                 if args.structure == "selector":
                     estimate = selector_quality(frame)
                 else:
@@ -156,7 +154,7 @@ def main() -> None:
                 per_seed.append(hits(estimate, truth, bench.queries(truth, seed + 1)))
             mean, se = np.mean(per_seed), np.std(per_seed, ddof=1) / np.sqrt(len(per_seed))
             print(
-                f"{world} {size:,} ({args.structure} structure, true latency): limit-respecting "
+                f"{name} {size:,} ({args.structure} structure, true latency): limit-respecting "
                 f"hit {mean:.1%} ± {se:.1%} over {len(per_seed)} seeds "
                 f"(per seed: {', '.join(f'{h:.0%}' for h in per_seed)})"
             )

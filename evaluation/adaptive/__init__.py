@@ -6,6 +6,7 @@ pull in the metrics.
 """
 
 from evaluation._lazy import lazy_exports
+from evaluation.adaptive._clusters import Clustering, case_clustering
 from evaluation.adaptive._elimination import Elimination, Judgement, judge, over_limit
 from evaluation.adaptive._levels import LEVELS, Level, level_cases, level_work
 from evaluation.adaptive._race import (
@@ -21,6 +22,7 @@ from evaluation.adaptive._schedule import RaceSchedule, race_schedule, round_end
 
 __all__ = [
     "LEVELS",
+    "Clustering",
     "Elimination",
     "Judgement",
     "Level",
@@ -32,6 +34,7 @@ __all__ = [
     "RoundPlan",
     "SmokeFailed",
     "StopReason",
+    "case_clustering",
     "judge",
     "level_cases",
     "level_work",

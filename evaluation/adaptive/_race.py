@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
+from evaluation.adaptive._clusters import Clustering
 from evaluation.adaptive._elimination import Elimination, judge, over_limit
 from evaluation.adaptive._schedule import RaceSchedule
 
@@ -96,16 +97,29 @@ class RaceOutcome:
 
 
 class Race:
-    """The state of one race; see the module docstring."""
+    """The state of one race; see the module docstring. ``clustering``: which cases share
+    a source (:mod:`evaluation.adaptive._clusters`); its groups are used when a round is
+    judged without groups of its own, and ``bound_text`` says what the error bound
+    assumes. None: the caller passes any groups with each round."""
 
     def __init__(
-        self, configs: Sequence[str], schedule: RaceSchedule, settings: RaceSettings
+        self,
+        configs: Sequence[str],
+        schedule: RaceSchedule,
+        settings: RaceSettings,
+        clustering: Clustering | None = None,
     ) -> None:
         if len(set(configs)) != len(configs) or not configs:
             raise ValueError("a race needs distinct configs")
         self.configs = tuple(configs)
         self.schedule = schedule
         self.settings = settings
+        self.clustering = clustering
+        self._groups = None
+        if clustering is not None and clustering.known:
+            self._groups = pd.Series(clustering.groups, index=clustering.case_ids, dtype=object)
+            alone = self._groups.isna()
+            self._groups[alone] = ["\x00case:" + c for c in self._groups.index[alone]]
         self.survivors = tuple(configs)
         self.rounds: list[RaceRound] = []
         self.outcome: RaceOutcome | None = None
@@ -120,6 +134,17 @@ class Race:
         self.limit_level = settings.alpha / 2 / max(1, len(settings.limits)) / looks
         if len(configs) == 1:
             self.outcome = RaceOutcome("one_left", configs[0], self.survivors)
+
+    @property
+    def bound_text(self) -> str:
+        """The error bound and what it assumes of the cases."""
+        bound = (
+            f"P(the truly best config is eliminated) <= {self.settings.alpha:g} over all "
+            f"{self.schedule.n_rounds} looks (adjusted p = one-sided p x looks x rivals)"
+        )
+        if self.clustering is None:
+            return bound
+        return f"{bound}; {self.clustering.text}"
 
     @property
     def full_grid(self) -> int:
@@ -176,6 +201,8 @@ class Race:
         if missing or absent:
             raise ValueError(f"scores missing for configs {missing} / cases {absent[:5]}")
         s = self.settings
+        if groups is None:
+            groups = self._groups
         dropped: list[Elimination] = []
         for name, limit in s.limits.items():
             values = (limit_values or {}).get(name, {})

@@ -12,6 +12,7 @@ from dataclasses import asdict
 import pandas as pd
 from sqlmodel import Session
 
+from evaluation.adaptive._clusters import case_clustering
 from evaluation.adaptive._race import STOP_TEXT, Race, RaceRound, RaceSettings
 from evaluation.adaptive._schedule import race_schedule
 from evaluation.metrics import get_metric
@@ -27,8 +28,11 @@ def sweep_race(sweep: Sweep, cases: Sequence[Case]) -> Race:
     """The race of ``sweep`` over ``cases`` (the level's), judged on its first metric."""
     metric = get_metric(sweep.metrics[0])
     strategy = sweep.spec.strategy
+    clustering = case_clustering(
+        [c.id for c in cases], [c.group for c in cases], [c.metadata for c in cases]
+    )
     schedule = race_schedule(
-        [c.id for c in cases], [c.group for c in cases], seed=RACE_SEED, suite=sweep.suite.name
+        list(clustering.case_ids), list(clustering.groups), seed=RACE_SEED, suite=sweep.suite.name
     )
     settings = RaceSettings(
         delta=strategy.delta,
@@ -38,7 +42,7 @@ def sweep_race(sweep: Sweep, cases: Sequence[Case]) -> Race:
         higher_is_better=metric.higher_is_better,
         limits=strategy.limits,
     )
-    return Race([c.hash for c in sweep.configs], schedule, settings)
+    return Race([c.hash for c in sweep.configs], schedule, settings, clustering)
 
 
 def stored_table(generations: pd.DataFrame, scores: pd.DataFrame, metric: str) -> CaseTable:
@@ -137,11 +141,7 @@ def round_markdown(race: Race, r: RaceRound, labels: dict[str, str], simulated: 
             f"Race over: {STOP_TEXT[race.outcome.reason]}; "
             f"pick {name(race.outcome.pick, 'none') if race.outcome.pick else 'none'}.",
         ]
-    lines += [
-        "",
-        f"Error control: P(the truly best config is eliminated) <= {race.settings.alpha:g} "
-        f"over all {race.schedule.n_rounds} looks (adjusted p = one-sided p x looks x rivals).",
-    ]
+    lines += ["", f"Error control: {race.bound_text}."]
     return "\n".join(lines)
 
 
