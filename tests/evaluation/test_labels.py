@@ -78,8 +78,8 @@ def test_the_terminal_leaderboard_and_artifacts_show_each_label_whole(path):
 def test_rag_presets_labels_name_the_parameter_that_differs():
     board = _board(_configs(REPO / "benchmarks" / "sweeps" / "rag-presets.yaml"))
     labels = set(board.labels.values())
-    assert "chunk=2048 retrieve=20 minsim=0.22" in labels
-    assert "chunk=2048 retrieve=20 minsim=0.35" in labels
+    assert "chunk=2048 retrieve=10 minsim=0.05" in labels
+    assert "chunk=2048 retrieve=10 minsim=0.15" in labels
     assert "rag" in board.shared and "embed=nomic-embed-text" in board.shared
 
 

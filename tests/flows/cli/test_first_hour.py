@@ -27,6 +27,8 @@ def test_every_help_example_names_an_experiment_a_bundled_sweep_makes():
     parser = build_parser()
     named = 0
     for verb, example in EXAMPLES.items():
+        # the deploy example's folder is the user's checkout: this one, here
+        example = example.replace("/srv/evalflow", str(REPO))
         args = parser.parse_args(shlex.split(example)[1:])
         experiments = getattr(args, "experiments", None) or [getattr(args, "experiment", None)]
         for name in filter(None, experiments):
