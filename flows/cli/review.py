@@ -73,7 +73,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from evaluation.review.judge import Judge
+    from evaluation.review.judge import Judge, detect_kind
     from evaluation.review.judging import judge_experiment
     from evaluation.review.rubrics import load_rubric
     from evaluation.settings import ollama_url
@@ -82,8 +82,14 @@ def cmd_judge(args: argparse.Namespace) -> int:
     rubric = load_rubric(args.rubric) if args.rubric else None
 
     async def run():
+        kind = args.kind or await detect_kind(url)
         async with Judge(
-            url, args.model, rubric=rubric, seed=args.seed, max_attempts=args.attempts
+            url.removesuffix("/v1"),
+            args.model,
+            kind=kind,
+            rubric=rubric,
+            seed=args.seed,
+            max_attempts=args.attempts,
         ) as judge:
             return await judge_experiment(
                 open_engine(args),
@@ -126,12 +132,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output file (default: EXPERIMENT-report.html)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("judge", help="score outputs with a judge model on an Ollama host")
+    p = sub.add_parser(
+        "judge", help="score outputs with a judge model on an Ollama or OpenAI-compatible host"
+    )
     p.add_argument("experiment")
-    p.add_argument("--url", help="the Ollama host (default: $OLLAMA_HOST, else 127.0.0.1:11434)")
+    p.add_argument("--url", help="the judge's host (default: $OLLAMA_HOST, else 127.0.0.1:11434)")
+    p.add_argument(
+        "--kind",
+        choices=["ollama", "openai"],
+        help="the host's API, as a spec's hosts: kind (default: openai for a URL ending "
+        "in /v1 or whose server answers /v1/models but not Ollama's /api/version, else ollama)",
+    )
     p.add_argument("--model", required=True, help="the judge model, e.g. qwen2.5:7b")
     p.add_argument("--configs", nargs="+", help="configs to judge (default: all)")
-    p.add_argument("--limit", type=int, help="at most this many generations per config")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="at most this many generations per config, and pairs per two configs",
+    )
     p.add_argument("--no-pairwise", action="store_true", help="skip pairwise judging")
     p.add_argument("--rubric", help="a YAML rubric: criterion name -> what grades 1-5 mean")
     p.add_argument(
