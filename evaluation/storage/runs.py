@@ -143,6 +143,20 @@ def experiment_status(session: Session, experiment: Experiment) -> ExperimentSta
     return ExperimentStatus(status, run.reason, run)
 
 
+def running_hosts(session: Session) -> dict[str, str]:
+    """The URL of every host that a run going on now (its process alive where that can
+    be checked) sends requests to → that experiment's name."""
+    busy: dict[str, str] = {}
+    rows = session.exec(select(Experiment).where(Experiment.status == "running")).scalars()
+    for experiment in rows:
+        if experiment_status(session, experiment).status != "running":
+            continue
+        for host in (experiment.spec or {}).get("hosts") or []:
+            if isinstance(host, dict) and host.get("url"):
+                busy.setdefault(str(host["url"]).rstrip("/"), experiment.name)
+    return busy
+
+
 def failure_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
