@@ -90,6 +90,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
             rubric=rubric,
             seed=args.seed,
             max_attempts=args.attempts,
+            num_predict=args.num_predict,
         ) as judge:
             return await judge_experiment(
                 open_engine(args),
@@ -156,5 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, help="seeds the judge model and which pairs are judged"
     )
     p.add_argument("--attempts", type=int, default=3, help="tries per malformed answer")
+    p.add_argument(
+        "--num-predict", type=int, default=512, help="most tokens per judge answer (default 512)"
+    )
     p.add_argument("--concurrency", type=int, default=2, help="judge calls at once")
     p.set_defaults(func=cmd_judge)
