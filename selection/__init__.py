@@ -17,7 +17,7 @@ from evaluation._lazy import lazy_exports
 if TYPE_CHECKING:
     from selection.frame import TrainingDataError, validate_training_frame
     from selection.outcomes import UnknownRecommendation, record_outcome
-    from selection.quality import QUALITY_METRICS, quality_metric
+    from selection.quality import quality_metric
     from selection.recommendation import Recommendation, format_recommendation
     from selection.recommender import recommend
     from selection.report import render_report
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from selection.versions import train_and_maybe_promote
 
 _EXPORTS = {
-    "QUALITY_METRICS": "selection.quality",
     "Recommendation": "selection.recommendation",
     "TrainingDataError": "selection.frame",
     "UnknownRecommendation": "selection.outcomes",
@@ -40,7 +39,6 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "QUALITY_METRICS",
     "Recommendation",
     "TrainingDataError",
     "UnknownRecommendation",

@@ -1,39 +1,39 @@
-"""Which metric stands for "quality" for each task type.
+"""Which metric stands for "quality" for the selector.
 
 The selector learns one quality number per generation, in [0, 1]. The database layer
-selects it from the generation's scores with :func:`quality_metric`:
+selects it from the generation's scores with :func:`quality_metric`: the first metric the
+experiment recorded that can stand for quality, in the order recorded, which is the order
+the user listed them in the spec's ``metrics:`` (else the suite's ``default_metrics``, its
+primary first). Descriptive metrics (``output_length``, ``echoes_prompt``) and those where
+lower is better (latency, TTFT) are passed over. It used to be fixed per task type
+(``exact_match`` for QA): on real QA outputs that was 0 for every config, so the choice
+fell to latency alone, whatever the user had asked to be measured.
 
-=================  ==========================================================
-task type          quality metric
-=================  ==========================================================
-qa                 ``exact_match``
-summarization      ``rougeL``
-classification     ``accuracy``
-generation, code   the first metric the experiment recorded (suite order)
-anything else      the first metric the experiment recorded
-=================  ==========================================================
-
-When the mapped metric was not recorded, the first recorded one is used as well, so a
-suite that scores QA by ``f1`` alone still trains the selector. Metrics on another scale
-(sacrebleu's BLEU and chrF run 0–100) must be divided by 100 before they reach the
-selector: :func:`selection.frame.validate_training_frame` rejects quality outside [0, 1].
+Metrics on another scale (sacrebleu's BLEU and chrF run 0–100) must be divided by 100
+before they reach the selector: :func:`selection.frame.validate_training_frame` rejects
+quality outside [0, 1].
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-QUALITY_METRICS: dict[str, str] = {
-    "qa": "exact_match",
-    "summarization": "rougeL",
-    "classification": "accuracy",
-}
+from evaluation.errors import EvalError
+from evaluation.metrics import get_metric
+
+
+def can_be_quality(name: str) -> bool:
+    """A metric with a direction in which higher is better (a user's scorer unknown to
+    the registry counts as one)."""
+    try:
+        metric = get_metric(name)
+    except EvalError:
+        return True
+    return metric.higher_is_better and not metric.descriptive
 
 
 def quality_metric(task_type: str, available: Sequence[str]) -> str | None:
-    """The metric to use as quality for ``task_type`` given the recorded ``available``
-    metrics (in the suite's order); None when nothing was recorded."""
-    preferred = QUALITY_METRICS.get(task_type)
-    if preferred is not None and preferred in available:
-        return preferred
-    return available[0] if available else None
+    """The metric to use as quality given the recorded ``available`` metrics (in the
+    user's or the suite's order); None when none of them can stand for quality.
+    ``task_type`` is kept for callers: the choice no longer depends on it."""
+    return next((name for name in available if can_be_quality(name)), None)

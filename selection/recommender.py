@@ -111,6 +111,16 @@ def recommend(
         )
 
 
+def no_quality_spread(candidates: pd.DataFrame) -> float | None:
+    """The one value every measured candidate's quality has, when two or more were
+    measured and they all have it (no spread: nothing to choose on); else None."""
+    measured = candidates.loc[candidates["measured"].astype(bool), "measured_quality_mean"]
+    measured = measured.dropna()
+    if len(measured) < 2 or measured.max() - measured.min() > 1e-12:
+        return None
+    return float(measured.iloc[0])
+
+
 def recommend_from_model(
     model: SelectorModel,
     task_type: str,
@@ -178,6 +188,13 @@ def recommend_from_model(
             overruled = overruled or option(model, feasible.loc[chosen], task_type)
             chosen = kept.index
             notes.append(kept.reason)
+    if prefer == "quality" and (flat := no_quality_spread(feasible)) is not None:
+        notes.append(
+            f"quality does not vary: every measured configuration scored {flat:.3g} on it, "
+            "so quality cannot decide here; this pick rests on the other estimates "
+            "(latency, energy). Choose a metric that tells the outputs apart "
+            "(the spec's first metric is the selector's quality)"
+        )
     row = feasible.loc[chosen]
     choice = option(model, row, task_type)
     alternatives = tuple(

@@ -192,6 +192,7 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
         for r in aggregates.itertuples()
         if isinstance(r.note, str) and r.note
     )
+    notes += echo_flags(table) if "echoes_prompt" in metrics else ()
     pipelines = summarize_pipelines(case_runs_frame(session, row.id), stages_frame(session, row.id))
     for column in ("calls_per_case", "wall_p50_s", "context_truncated"):
         table[column] = table["config"].map(pipelines.configs[column]).astype(float)
@@ -256,6 +257,20 @@ def table_rows(board: Leaderboard) -> list[dict]:
         row["simulated"] = board.simulated
         rows.append(row)
     return rows
+
+
+ECHO_FLAG_SHARE = 0.25
+
+
+def echo_flags(table: pd.DataFrame) -> tuple[str, ...]:
+    """A note for each config at least ``ECHO_FLAG_SHARE`` of whose outputs echo the
+    prompt (``echoes_prompt``): its reference-based scores count only what it added."""
+    flagged = table[table["echoes_prompt"] >= ECHO_FLAG_SHARE]
+    return tuple(
+        f"ECHOES THE PROMPT: {r.config} {r.label} repeats its prompt in "
+        f"{r.echoes_prompt:.0%} of outputs; scores count only the rest of each output"
+        for r in flagged.itertuples()
+    )
 
 
 def render_markdown(board: Leaderboard) -> str:
@@ -385,6 +400,9 @@ def render_text(board: Leaderboard, *, wide: bool = False) -> str:
         text += f"\n(not shown: {', '.join(left_out)}; --wide shows every column)"
     if not wide and board.shared:
         text += f"\nEvery config: {board.shared}"
+    flags = [n for n in board.notes if n.startswith("ECHOES THE PROMPT")]
+    if flags:
+        text += "\n" + "\n".join(flags)
     if board.shows_pipelines and board.pipelines is not None and len(board.pipelines.stages):
         text += "\n\n" + _stage_text(board, wide)
     return f"{header}\n{text}"

@@ -1,8 +1,11 @@
 """Classification metrics: accuracy and macro-F1 over labels extracted from outputs.
 
-The predicted label is the label that occurs first (leftmost; the longest on a tie) as
-whole words in the output, both normalised like ``normalize_text`` but keeping
-articles (so a label "A" survives); when no label occurs, the normalised output itself.
+The predicted label is read as an answer: the labels that occur as whole words in the
+output (the answer part, without what it repeats of the prompt), both normalised like
+``normalize_text`` but keeping articles (so a label "A" survives). Exactly one label
+(however often it occurs) is the prediction; several different labels ("Billing,
+technical, account.") are ``AMBIGUOUS``, which matches no gold label and is a miss;
+no label gives the normalised output itself (also a miss).
 The label set is the suite's (``labels=``), else the gold labels of the cases scored
 plus any ``case.metadata["labels"]``.
 
@@ -49,10 +52,15 @@ def extract_label(output: str, labels: Sequence[str]) -> str:
     return _extract(output, _label_pattern(_label_set((), labels)))
 
 
+AMBIGUOUS = "<ambiguous: several labels>"
+
+
 def _extract(output: str, pattern: re.Pattern[str] | None) -> str:
     text = normalize_text(output, drop_articles=False)
-    match = pattern.search(text) if pattern is not None else None
-    return match.group(0) if match else text
+    found = set(pattern.findall(text)) if pattern is not None else set()
+    if len(found) > 1:
+        return AMBIGUOUS
+    return found.pop() if found else text
 
 
 def _predictions(

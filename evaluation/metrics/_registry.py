@@ -9,6 +9,7 @@ from evaluation.errors import MetricError
 from evaluation.metrics import (
     _code,
     _constraints,
+    _echo,
     _key_points,
     _labels,
     _overlap,
@@ -131,6 +132,16 @@ _METRICS = (
         corpus=_labels.macro_f1,
         bounds=SHARE,
         task_types=WITH_LABELS,
+    ),
+    _metric(
+        "echoes_prompt",
+        f"1 when runs of {_echo.ECHO_RUN_WORDS}+ words repeated from the prompt make up at "
+        f"least {_echo.ECHO_SHARE:.0%} of the output (descriptive; the leaderboard flags it).",
+        "binary",
+        _echo.echoes_prompt,
+        higher_is_better=False,
+        descriptive=True,
+        task_types=ANY_TASK,
     ),
     _metric(
         "output_length",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -45,10 +46,14 @@ class ReportData:
     comparison: MultiComparison | None
     effects: tuple[ParameterEffect, ...]
     varied: tuple[str, ...]  # parameters with two or more values in the sweep
-    fronts: tuple[ParetoFront, ...]
+    fronts: tuple[ParetoFront, ...]  # each compared metric's, the primary's first
     history: pd.DataFrame  # config, experiment, created_at, mean, ci_low, ci_high
     ratings: RatingsSummary
     notes: tuple[str, ...]
+    # every metric with a direction and per-case scores, the primary first: its verdict
+    # and pairs, and its trend across runs (the README promises each metric's verdict)
+    comparisons: tuple[MultiComparison, ...] = ()
+    histories: tuple[tuple[str, pd.DataFrame], ...] = ()
 
 
 def gather(
@@ -105,6 +110,19 @@ def gather(
         fronts = pareto_fronts(facts, quality=primary, higher_is_better=higher)
     elif primary is not None:
         notes.append(f"no per-case scores for {primary!r}: comparisons left out")
+    comparisons = [multi] if multi is not None else []
+    histories = []
+    for metric in _compared_metrics(board.metrics, scores):
+        if metric != primary:
+            comparisons.append(_comparison(session, row, metric, comparison))
+            metric_higher = _higher_is_better(metric)
+            fronts = [
+                *fronts,
+                *pareto_fronts(facts, quality=metric, higher_is_better=metric_higher),
+            ]
+        history = metric_history(session, row, metric)
+        if not history.empty:
+            histories.append((metric, history))
     names = {c: f"#{i}" for i, c in enumerate(order, start=1)}
     return ReportData(
         experiment=row,
@@ -122,7 +140,30 @@ def gather(
         history=metric_history(session, row, primary) if primary else pd.DataFrame(),
         ratings=ratings_summary(session, experiment_id, seed=seed),
         notes=tuple(notes),
+        comparisons=tuple(comparisons),
+        histories=tuple(histories),
     )
+
+
+def _compared_metrics(metrics: Sequence[str], scores: pd.DataFrame) -> list[str]:
+    """The metrics that get a verdict: a direction (not descriptive) and per-case scores."""
+    present = set(scores["metric"])
+    chosen = []
+    for metric in metrics:
+        try:
+            descriptive = get_metric(metric).descriptive
+        except EvalError:
+            descriptive = False
+        if metric in present and not descriptive:
+            chosen.append(metric)
+    return chosen
+
+
+def _higher_is_better(metric: str) -> bool:
+    try:
+        return get_metric(metric).higher_is_better
+    except EvalError:
+        return True
 
 
 def _comparison(

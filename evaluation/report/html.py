@@ -225,22 +225,26 @@ def _stages(data: ReportData) -> list[_Block]:
 
 
 def _significance(data: ReportData) -> _Section:
-    multi = data.comparison
-    if multi is None:
+    comparisons = data.comparisons or ((data.comparison,) if data.comparison else ())
+    if not comparisons:
         return _Section("significance", "Pairwise significance", [_P("No comparisons.")])
-    fig = plots.significance_matrix(multi, data.order, data.names)
-    parts: list[_Block] = [
-        _P(multi.verdict),
-        _img(fig, "pairwise significance matrix", data),
-        _P(
-            f"Every pair of configs on {multi.metric}, paired on cases; p-values "
-            f"{multi.adjustment}-adjusted over {len(multi.comparisons)} comparisons. Green: "
-            "the row config is significantly better than the column config.",
-            muted=True,
-        ),
-    ]
-    if multi.notes:
-        parts.append(_List(multi.notes))
+    parts: list[_Block] = []
+    for multi in comparisons:  # every metric with a direction, the primary first
+        if len(comparisons) > 1:
+            parts.append(_H3(multi.metric))
+        fig = plots.significance_matrix(multi, data.order, data.names)
+        parts += [
+            _P(multi.verdict),
+            _img(fig, f"pairwise significance matrix, {multi.metric}", data),
+            _P(
+                f"Every pair of configs on {multi.metric}, paired on cases; p-values "
+                f"{multi.adjustment}-adjusted over {len(multi.comparisons)} comparisons. "
+                "Green: the row config is significantly better than the column config.",
+                muted=True,
+            ),
+        ]
+        if multi.notes:
+            parts.append(_List(multi.notes))
     return _Section("significance", "Pairwise significance", parts)
 
 
@@ -428,20 +432,26 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
 
 
 def _trends(data: ReportData) -> _Section:
-    history = data.history
-    if data.primary is None or history.empty:
-        return _Section("trends", "Trends across runs", [_P("No stored runs to compare.")])
-    runs = history["experiment"].nunique()
-    parts: list[_Block] = [
-        _img(plots.trends(history, data.primary, data.order, data.names), "metric trends", data)
-    ]
-    parts.append(
-        _P(
-            f"Each config's mean {data.primary} in the {runs} run(s) of suite "
-            f"{data.experiment.suite} that included it, by run start time.",
-            muted=True,
-        )
+    histories = data.histories or (
+        ((data.primary, data.history),) if data.primary and not data.history.empty else ()
     )
+    if not histories:
+        return _Section("trends", "Trends across runs", [_P("No stored runs to compare.")])
+    parts: list[_Block] = []
+    for metric, history in histories:
+        runs = history["experiment"].nunique()
+        if len(histories) > 1:
+            parts.append(_H3(metric))
+        parts.append(
+            _img(plots.trends(history, metric, data.order, data.names), f"{metric} trends", data)
+        )
+        parts.append(
+            _P(
+                f"Each config's mean {metric} in the {runs} run(s) of suite "
+                f"{data.experiment.suite} that included it, by run start time.",
+                muted=True,
+            )
+        )
     return _Section("trends", "Trends across runs", parts)
 
 

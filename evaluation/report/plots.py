@@ -59,6 +59,15 @@ def png_data_uri(fig: Figure, *, dpi: int = 110) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+_TICK_CHARS = 40
+
+
+def _tick(label: str) -> str:
+    """A config label short enough for a tick: a pipeline config's label (model, every
+    parameter, the embedding model) ran to ~90 characters and left the axes no width."""
+    return label if len(label) <= _TICK_CHARS else label[: _TICK_CHARS - 1] + "…"
+
+
 def _figure(width: float, height: float) -> tuple[Figure, object]:
     fig = Figure(figsize=(width, height), layout="constrained")
     ax = fig.add_subplot()
@@ -90,7 +99,7 @@ def interval_plot(
             ecolor=colour,
             capsize=3,
         )
-    ax.set_yticks(y, [names.get(c, c) for c in data["config"]])
+    ax.set_yticks(y, [_tick(names.get(c, c)) for c in data["config"]])
     ax.set_xlabel(f"{metric} (mean, 95% interval)")
     ax.set_title(title)
     return fig

@@ -27,8 +27,8 @@ def render_summary(
         f"Suite `{e.suite}` ({e.task_type}) · {len(data.order)} configs · status {e.status}",
         "",
     ]
-    if data.comparison is not None:
-        lines += [f"**Verdict on {data.comparison.metric}:** {data.comparison.verdict}", ""]
+    for multi in data.comparisons or ((data.comparison,) if data.comparison else ()):
+        lines += [f"**Verdict on {multi.metric}:** {multi.verdict}", ""]
     lines += _leaderboard(data)
     lines += _effects(data)
     for front in data.fronts:

@@ -1,7 +1,14 @@
-"""LLM-as-judge: a model on an Ollama host scores outputs against a rubric.
+"""LLM-as-judge: a model on any host a sweep can use scores outputs against a rubric.
 
-Each request is one non-streaming ``/api/chat`` call whose ``format`` is a JSON schema
-(Ollama constrains decoding to it) with temperature 0 and a fixed seed. Output that is
+Each request is one non-streaming chat call constrained to a JSON schema, with
+temperature 0 and a fixed seed: Ollama's ``/api/chat`` with the schema as ``format``, or
+an OpenAI-compatible server's ``/v1/chat/completions`` with ``response_format``
+(OpenAI's ``json_schema`` form, as vLLM and llama.cpp's server read it; a server that
+refuses it with a 400/422, as llama-cpp-python's does, is asked with the
+``{"type": "json_object", "schema": ...}`` form instead). Grades are bounded in the
+schema both by ``minimum``/``maximum`` and by an ``enum`` of the allowed integers: some
+grammar builders ignore the bounds (llama-cpp-python's does; a 270M judge answered
+1e15), none ignores an enum. Output that is
 still not the JSON asked for (truncated, out of range) is asked again with the next
 seed (seed + 1, + 2, ... so a rerun repeats the same sequence); after ``max_attempts``
 it is recorded as unscored with the reason. Transient host errors (``BackendError.
@@ -28,9 +35,12 @@ import httpx
 from evaluation.backends._client import OwnedClient
 from evaluation.backends._http import parse_json_object, raise_for_status, translate_errors
 from evaluation.backends.ollama import OllamaBackend
+from evaluation.backends.openai_compat import OpenAICompatBackend
 from evaluation.errors import BackendError
 from evaluation.spec import HostSpec
 
+JudgeKind = Literal["ollama", "openai"]
+GRADES = (1, 2, 3, 4, 5)
 PairChoice = Literal["first", "second", "tie"]
 PAIR_CHOICES: tuple[str, ...] = ("first", "second", "tie")
 
@@ -55,7 +65,7 @@ class Rubric:
     def schema(self) -> dict[str, Any]:
         """The JSON schema sent as ``format``: a rationale, then one integer per
         criterion (the rationale comes first so the model reasons before grading)."""
-        grade = {"type": "integer", "minimum": 1, "maximum": 5}
+        grade = {"type": "integer", "minimum": 1, "maximum": 5, "enum": list(GRADES)}
         properties: dict[str, Any] = {"rationale": {"type": "string"}}
         properties.update({name: grade for name in self.criteria})
         return {"type": "object", "properties": properties, "required": list(properties)}
@@ -145,9 +155,10 @@ def contradiction_rate(verdicts: Sequence[PairVerdict]) -> tuple[float | None, i
 
 
 class Judge(OwnedClient):
-    """A judge model on one Ollama host: ``Judge(url, model, *, rubric, seed=0,
-    max_attempts=3, num_predict=512, timeout_s=300.0, retry_delay_s=1.0, client=None)``.
-    A client passed in is the caller's to close."""
+    """A judge model on one host: ``Judge(url, model, *, kind="ollama", rubric, seed=0,
+    max_attempts=3, num_predict=512, timeout_s=300.0, retry_delay_s=1.0, client=None)``;
+    ``kind`` is the host's API, as in a sweep spec's ``hosts:`` (``ollama`` or
+    ``openai``). A client passed in is the caller's to close."""
 
     def __init__(
         self,
@@ -162,9 +173,13 @@ class Judge(OwnedClient):
         retry_delay_s: float = 1.0,
         client: httpx.AsyncClient | None = None,
         host_name: str | None = None,
+        kind: JudgeKind = "ollama",
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if kind not in ("ollama", "openai"):
+            raise ValueError(f"a judge's host kind is ollama or openai, not {kind!r}")
+        self.kind = kind
         self.model = model
         self.rubric = rubric or Rubric()
         self.seed = seed
@@ -172,20 +187,22 @@ class Judge(OwnedClient):
         self.num_predict = num_predict
         self.retry_delay_s = retry_delay_s
         self._base = url.rstrip("/")
-        self._url = self._base + "/api/chat"
         self._host = host_name or url
+        self._openai_formats = [_json_schema_format, _json_object_format]
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10))
 
     @property
     def name(self) -> str:
-        return f"ollama:{self.model}"
+        return f"{self.kind}:{self.model}"
 
     async def preflight(self) -> None:
         """Check that the host answers and has the judge model, before judging anything
-        (BackendUnavailable, or ModelNotFound listing the host's models)."""
-        host = HostSpec(name=self._host, url=self._base)
-        await OllamaBackend(host, client=self._client).preflight([self.model])
+        (BackendUnavailable, or ModelNotFound listing the host's models), with the
+        backend a sweep would use for this host."""
+        host = HostSpec(name=self._host, url=self._base, kind=self.kind)
+        backend = OllamaBackend if self.kind == "ollama" else OpenAICompatBackend
+        await backend(host, client=self._client).preflight([self.model])
 
     async def score(
         self, input_text: str, output: str, references: Sequence[str] = ()
@@ -266,6 +283,8 @@ class Judge(OwnedClient):
         return None, "unscored: " + "; ".join(problems), self.max_attempts, seed
 
     async def _chat(self, system: str, user: str, schema: dict[str, Any], seed: int) -> str:
+        if self.kind == "openai":
+            return await self._openai_chat(system, user, schema, seed)
         body = {
             "model": self.model,
             "messages": [
@@ -277,10 +296,60 @@ class Judge(OwnedClient):
             "options": {"temperature": 0, "seed": seed, "num_predict": self.num_predict},
         }
         with translate_errors(self._host, self.model):
-            response = await self._client.post(self._url, json=body)
+            response = await self._client.post(self._base + "/api/chat", json=body)
             await raise_for_status(response)
             payload = parse_json_object(response.text)
         return str((payload.get("message") or {}).get("content") or "")
+
+    async def _openai_chat(self, system: str, user: str, schema: dict[str, Any], seed: int) -> str:
+        body = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ],
+            "stream": False,
+            "temperature": 0,
+            "seed": seed,
+            "max_tokens": self.num_predict,
+        }
+        with translate_errors(self._host, self.model):
+            while True:
+                body["response_format"] = self._openai_formats[0](schema)
+                response = await self._client.post(self._base + "/v1/chat/completions", json=body)
+                refused = response.status_code in (400, 422) and len(self._openai_formats) > 1
+                if not (refused and "response_format" in response.text):
+                    break
+                self._openai_formats.pop(0)  # this server reads the other form
+            await raise_for_status(response)
+            payload = parse_json_object(response.text)
+        choices = payload.get("choices") or [{}]
+        return str((choices[0].get("message") or {}).get("content") or "")
+
+
+async def detect_kind(url: str, *, timeout_s: float = 10.0) -> JudgeKind:
+    """The API a host speaks, for a judge given only its URL: ``openai`` for a URL that
+    ends in ``/v1`` or a server that answers ``/v1/models`` but not Ollama's
+    ``/api/version``; ``ollama`` otherwise (its preflight then says what is wrong)."""
+    if url.rstrip("/").endswith("/v1"):
+        return "openai"
+    base = url.rstrip("/")
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        for path, kind in (("/api/version", "ollama"), ("/v1/models", "openai")):
+            try:
+                if (await client.get(base + path)).status_code == 200:
+                    return kind
+            except httpx.HTTPError:
+                break
+    return "ollama"
+
+
+def _json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "judgement", "schema": schema}}
+
+
+def _json_object_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_object", "schema": schema}
 
 
 def _case_text(input_text: str, references: Sequence[str]) -> str:

@@ -61,7 +61,8 @@ async def judge_experiment(
 ) -> JudgeRun:
     """Grade the experiment's outputs (and its review pairs) with ``judge``; the host
     and the judge model are checked first (after the experiment and configs, which need
-    no host)."""
+    no host). ``limit_per_config`` bounds both: at most that many generations per config
+    and pairs per two configs (each pair is asked in both orders)."""
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
         experiment_id = int(row.id)
@@ -73,7 +74,12 @@ async def judge_experiment(
             gens = gens.groupby("config_hash", sort=False).head(limit_per_config)
         pairs = pd.DataFrame(columns=["case_uid", "generation_a", "generation_b"])
         if pairwise and len(chosen) >= 2:
-            pairs = _review_pairs(session, experiment_id, chosen, pairs_per_config_pair, seed)
+            per_pair = pairs_per_config_pair
+            if limit_per_config is not None:  # --limit bounds the pairs too
+                per_pair = min(per_pair or limit_per_config, limit_per_config)
+            pairs = _review_pairs(session, experiment_id, chosen, per_pair, seed)
+            if per_pair is not None:  # pairs drawn earlier (by `review`) may be more
+                pairs = pairs.groupby(["config_a", "config_b"], sort=False).head(per_pair)
         cases = _cases(session, {*gens["case_uid"], *pairs["case_uid"]})
         outputs = _outputs(session, {*pairs["generation_a"], *pairs["generation_b"]})
     await judge.preflight()

@@ -149,19 +149,42 @@ async def _host(backend: Backend, wanted: list[str]) -> Check:
 
 
 async def check_hosts(
-    backends: Mapping[str, Backend], models: Sequence[str], *, timeout_s: float = 10.0
+    backends: Mapping[str, Backend],
+    models: Sequence[str],
+    *,
+    timeout_s: float = 10.0,
+    busy: Mapping[str, str] | None = None,
 ) -> list[Check]:
-    """Every host concurrently, in the order given."""
-    return list(
-        await asyncio.gather(
-            *(check_host(b, models, timeout_s=timeout_s) for b in backends.values())
-        )
-    )
+    """Every host concurrently, in the order given. An OpenAI-compatible host that a run
+    is using now (``busy``: URL → experiment) is not contacted: llama-cpp-python's
+    server cuts the stream it is generating when any other request arrives, ``/v1/models``
+    included (its ``interrupt_requests``, on by default), and the run checks its hosts
+    itself. Ollama's listing endpoints disturb nothing, so Ollama hosts are asked."""
+    busy = busy or {}
+
+    async def one(backend: Backend) -> Check:
+        host = backend.host
+        experiment = busy.get(host.url.rstrip("/"))
+        if host.kind == "openai" and experiment is not None:
+            return Check(
+                f"host {host.name}",
+                "warn",
+                f"{host.url}: not contacted while experiment {experiment!r} runs on it (a "
+                "request would cut the generation it is streaming: llama-cpp-python's "
+                "interrupt_requests)",
+                {"url": host.url, "kind": host.kind, "busy_with": experiment},
+            )
+        return await check_host(backend, models, timeout_s=timeout_s)
+
+    return list(await asyncio.gather(*(one(b) for b in backends.values())))
 
 
-async def check_spec(spec: Path, *, timeout_s: float = 10.0) -> list[Check]:
+async def check_spec(
+    spec: Path, *, timeout_s: float = 10.0, busy: Mapping[str, str] | None = None
+) -> list[Check]:
     """The spec itself, then every host it names (reached and serving its models): what
-    `doctor SPEC` reports beside the API and database checks."""
+    `doctor SPEC` reports beside the API and database checks. ``busy``: hosts a run is
+    using now (see ``check_hosts``)."""
     from evaluation.run._sweep import open_backends, prepare_sweep  # the backends, on demand
 
     try:
@@ -179,10 +202,25 @@ async def check_spec(spec: Path, *, timeout_s: float = 10.0) -> list[Check]:
     backends = open_backends(sweep)
     try:
         # embedding models too (semantic_similarity)
-        checks += await check_hosts(backends, sweep.required_models, timeout_s=timeout_s)
+        checks += await check_hosts(backends, sweep.required_models, timeout_s=timeout_s, busy=busy)
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
     return checks
+
+
+def hosts_in_use(url: str) -> dict[str, str]:
+    """The hosts runs recorded in the results database at ``url`` are using now (URL →
+    experiment); empty when the database cannot say (the database check reports why)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.runs import running_hosts
+
+    try:
+        with session_scope(make_engine(url)) as session:
+            return running_hosts(session)
+    except (SQLAlchemyError, StorageError):
+        return {}
 
 
 def _first_line(exc: BaseException) -> str:

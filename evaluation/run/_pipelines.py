@@ -134,7 +134,7 @@ class _Handles:
         request = GenerationRequest(
             model=model or item.model,
             messages=build_messages(item.config, case, self._suite),
-            params=item.config.params,
+            params=item.params,
             case_id=item.case_uid,
             sample_index=item.sample_index,
         )

@@ -10,12 +10,23 @@ import pandas as pd
 
 from evaluation.backends.base import GenerationResult
 from evaluation.metrics import Embeds, Metric, Scored, with_embedder
+from evaluation.metrics._echo import answer_parts
 from evaluation.suites import Suite
 
 TIMING_METRICS = frozenset({"latency_s", "ttft_s", "tokens_per_s"})
 # Metrics that read the GenerationResults: timings, and what a pipeline recorded.
 RESULT_METRICS = TIMING_METRICS | {"retrieval_recall_at_k"}
 META_COLUMN = "meta"  # a pipeline's record of a generation (dict or JSON text), if joined
+# Metrics that compare the answer with references or labels: they score the output without
+# what it repeats of the prompt (evaluation/metrics/_echo.py).
+ANSWER_METRICS = frozenset(
+    {"exact_match", "contains", "regex", "bleu", "chrf", "accuracy", "macro_f1"}
+    | {"rouge1", "rouge2", "rougeL", "key_point_recall"}
+)
+
+
+def reads_answer(name: str) -> bool:
+    return name in ANSWER_METRICS or name.startswith("semantic_similarity")
 
 
 def results_from_rows(rows: pd.DataFrame) -> list[GenerationResult]:
@@ -82,11 +93,14 @@ def score_generations_detailed(
     by_id = {case.id: case for case in suite.cases}
     cases = [by_id[case_id] for case_id in generations["case_id"]]
     outputs = generations["output"].fillna("").tolist()
+    answers = answer_parts(outputs, cases) if any(reads_answer(m.name) for m in metrics) else []
     needs_results = any(m.name in RESULT_METRICS for m in metrics)
     results = results_from_rows(generations) if needs_results else None
     labels = suite.labels or None
     out: dict[str, Scored] = {}
+    raw = outputs
     for m in metrics:
+        outputs = answers if reads_answer(m.name) else raw
         if not m.samples_together or "config_hash" not in generations:
             out[m.name] = m.score_details(outputs, cases, results, labels=labels)
             continue

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from evaluation.backends.base import GenerationResult
 from evaluation.pipelines._trace import CaseTrace
-from evaluation.spec import Config
+from evaluation.spec import Config, GenerationParams
 from evaluation.suites import Case, Message, Suite
 
 WorkKey = tuple[str, str, int]  # (config hash, case uid, sample index)
@@ -37,6 +37,11 @@ class WorkItem:
     @property
     def model(self) -> str:
         return self.config.model
+
+    @property
+    def params(self) -> GenerationParams:
+        """What is sent for this sample: the config's parameters with the sample's seed."""
+        return self.config.params.for_sample(self.sample_index)
 
 
 @dataclass(frozen=True)

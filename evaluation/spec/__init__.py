@@ -36,6 +36,7 @@ from evaluation.spec._params import (
     Parameter,
     Rule,
     param,
+    sample_seed,
 )
 from evaluation.spec._strategy import Strategy
 
@@ -66,6 +67,7 @@ __all__ = [
     "make_plan",
     "param",
     "parse_spec",
+    "sample_seed",
     "sweep_shape",
 ]
 

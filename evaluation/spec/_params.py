@@ -17,9 +17,10 @@ the hash always held, default or not).
 
 from __future__ import annotations
 
+import hashlib
 import typing
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 Kind = type[int] | type[float] | type[str] | type[bool]
@@ -104,6 +105,13 @@ class GenerationParams:
             if p.openai is not None and getattr(self, p.name) is not None
         }
 
+    def for_sample(self, sample_index: int) -> GenerationParams:
+        """The parameters sent for one sample of a case: the seed is the sample's own
+        (:func:`sample_seed`), so repeated samples of a seeded config differ where
+        sampling is random, and a rerun repeats each of them."""
+        seed = sample_seed(self.seed, sample_index)
+        return self if seed == self.seed else replace(self, seed=seed)
+
     def hash_payload(self) -> dict[str, Any]:
         """The parameters that identify a config (see the module docstring)."""
         return {
@@ -112,6 +120,18 @@ class GenerationParams:
             if BY_NAME[name].hashed
             and (BY_NAME[name].hash_when_unset or value != BY_NAME[name].default)
         }
+
+
+def sample_seed(seed: int | None, sample_index: int) -> int | None:
+    """The seed sent for sample ``sample_index`` of a config seeded with ``seed``: sample 0
+    keeps it; sample i > 0 gets the first 31 bits of sha256("<seed>:<i>"), so it is
+    reproducible, differs per sample, and does not collide with another config's seed
+    plus one (a fixed seed sent for every sample made all samples byte-identical at
+    temperature > 0: pass@k equal to pass@1, no variance). Unseeded stays unseeded."""
+    if seed is None or sample_index == 0:
+        return seed
+    digest = hashlib.sha256(f"{seed}:{sample_index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,7 @@ class Generation(SQLModel, table=True):
     config_hash: str = Field(foreign_key="configs.hash")
     case_uid: str = Field(foreign_key="cases.uid")
     sample_index: int = 0
+    sample_seed: int | None = None  # the seed sent for this sample (GenerationParams.for_sample)
     status: str = "ok"  # ok | failed
     error: str | None = Field(default=None, sa_column=Column(Text))
     attempts: int = 1

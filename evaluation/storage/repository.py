@@ -265,6 +265,7 @@ def generation_row(experiment_id: int, record: GenerationRecord) -> dict[str, An
         "config_hash": item.config.hash,
         "case_uid": item.case_uid,
         "sample_index": item.sample_index,
+        "sample_seed": item.params.seed,
         "host": record.host,
         "attempts": record.attempts,
         "created_at": utcnow(),

@@ -163,6 +163,20 @@ def _gone(run: ExperimentRun) -> str:
     return f"process {run.pid} on {run.hostname} (started {when} UTC) is gone"
 
 
+def running_hosts(session: Session) -> dict[str, str]:
+    """The URL of every host that a run going on now (its process alive where that can
+    be checked) sends requests to → that experiment's name."""
+    busy: dict[str, str] = {}
+    rows = session.exec(select(Experiment).where(Experiment.status == "running")).scalars()
+    for experiment in rows:
+        if experiment_status(session, experiment).status != "running":
+            continue
+        for host in (experiment.spec or {}).get("hosts") or []:
+            if isinstance(host, dict) and host.get("url"):
+                busy.setdefault(str(host["url"]).rstrip("/"), experiment.name)
+    return busy
+
+
 def failure_reason(exc: BaseException) -> str:
     """The reason stored for a run that ``exc`` ended: one line, no credentials, short
     (a driver's error may carry a statement and its parameters; see db.storage_problem)."""

@@ -136,12 +136,14 @@ async def _prefect_check(timeout_s: float) -> Check:
 async def diagnose(spec: Path | None, database: str, timeout_s: float) -> DoctorReport:
     """Every check: Prefect API, database, then the spec and its hosts."""
     from evaluation.run import Check, DoctorReport, check_database, check_spec
+    from evaluation.run._doctor import hosts_in_use
 
     checks = [await _prefect_check(timeout_s), check_database(database, timeout_s=timeout_s)]
     if spec is None:
         checks.append(Check("hosts", "warn", "no spec given: hosts not checked"))
     else:
-        checks += await check_spec(spec, timeout_s=timeout_s)
+        busy = hosts_in_use(database) if checks[-1].status == "ok" else {}
+        checks += await check_spec(spec, timeout_s=timeout_s, busy=busy)
     return DoctorReport(tuple(checks))
 
 

@@ -79,7 +79,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from evaluation.review.judge import Judge
+    from evaluation.review.judge import Judge, detect_kind
     from evaluation.review.judging import judge_experiment
     from evaluation.review.rubrics import load_rubric
     from evaluation.settings import ollama_url
@@ -88,8 +88,15 @@ def cmd_judge(args: argparse.Namespace) -> int:
     rubric = load_rubric(args.rubric) if args.rubric else None
 
     async def run():
+        kind = args.kind or await detect_kind(url)
         async with Judge(
-            url, args.model, rubric=rubric, seed=args.seed, max_attempts=args.attempts
+            url.removesuffix("/v1"),
+            args.model,
+            kind=kind,
+            rubric=rubric,
+            seed=args.seed,
+            max_attempts=args.attempts,
+            num_predict=args.num_predict,
         ) as judge:
             return await judge_experiment(
                 open_engine(args),
@@ -146,12 +153,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("judge", help="score outputs with a judge model on an Ollama host")
+    p = sub.add_parser(
+        "judge", help="score outputs with a judge model on an Ollama or OpenAI-compatible host"
+    )
     p.add_argument("experiment")
     p.add_argument(
         "--url",
         type=options.host_url,
-        help="the Ollama host (default: $OLLAMA_HOST, else 127.0.0.1:11434)",
+        help="the judge's host (default: $OLLAMA_HOST, else 127.0.0.1:11434)",
+    )
+    p.add_argument(
+        "--kind",
+        choices=["ollama", "openai"],
+        help="the host's API, as a spec's hosts: kind (default: openai for a URL ending "
+        "in /v1 or whose server answers /v1/models but not Ollama's /api/version, else ollama)",
     )
     p.add_argument(
         "--model", type=options.text, required=True, help="the judge model, e.g. qwen2.5:7b"
@@ -159,7 +174,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--configs", nargs="+", type=options.text, help="configs to judge (default: all)"
     )
-    p.add_argument("--limit", type=options.count, help="at most this many generations per config")
+    p.add_argument(
+        "--limit",
+        type=options.count,
+        help="at most this many generations per config, and pairs per two configs",
+    )
     p.add_argument("--no-pairwise", action="store_true", help="skip pairwise judging")
     p.add_argument(
         "--rubric",
@@ -173,5 +192,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="seeds the judge model and which pairs are judged",
     )
     p.add_argument("--attempts", type=options.count, default=3, help="tries per malformed answer")
+    p.add_argument(
+        "--num-predict",
+        type=options.count,
+        default=512,
+        help="most tokens per judge answer (default 512)",
+    )
     p.add_argument("--concurrency", type=options.count, default=2, help="judge calls at once")
     p.set_defaults(func=cmd_judge)

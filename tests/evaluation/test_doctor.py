@@ -135,3 +135,74 @@ def test_bad_spec_is_a_failed_check(tmp_path, database_url, command, capsys):
     spec.write_text("name: x\n")
     assert main(["--database", database_url, command, str(spec)]) == 1
     assert "spec" in capsys.readouterr().out
+
+
+class _CountingOpenAIServer:
+    """An OpenAI-compatible host that counts every request it gets (llama-cpp-python's
+    server interrupts the stream it is generating on any of them)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        owner = self
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests += 1
+                body = json.dumps({"data": [{"id": m} for m in MODELS]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_doctor_does_not_disturb_an_openai_host_a_run_is_using(tmp_path, database_url, capsys):
+    from sqlmodel import Session
+
+    from evaluation.storage.models import Experiment
+    from evaluation.storage.runs import RunProcess, claim_experiment, end_run
+
+    server = _CountingOpenAIServer()
+    try:
+        host = {"name": "llama", "url": server.url, "slots": 1, "kind": "openai"}
+        spec = write_spec(tmp_path, [host])
+        engine = make_engine(database_url)
+        with Session(engine) as session:  # a run of this process is using the host
+            claim_experiment(session, "busy-sweep", RunProcess.current())
+            session.add(
+                Experiment(
+                    name="busy-sweep",
+                    suite="qa-short",
+                    task_type="qa",
+                    spec={"hosts": [host]},
+                    status="running",
+                )
+            )
+            session.commit()
+        assert main(["--database", database_url, "doctor", str(spec)]) == 0
+        out = capsys.readouterr().out
+        assert server.requests == 0  # not even /v1/models
+        assert "not contacted while experiment 'busy-sweep' runs on it" in out
+        with Session(engine) as session:  # the run ends: the host is checked again
+            end_run(session, "busy-sweep", "completed", RunProcess.current())
+            session.commit()
+        assert main(["--database", database_url, "doctor", str(spec)]) == 0
+        assert server.requests >= 1
+        assert "2 model(s)" in capsys.readouterr().out
+    finally:
+        server.close()

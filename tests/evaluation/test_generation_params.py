@@ -240,3 +240,16 @@ def test_a_rule_between_parameters_is_checked_on_every_config(monkeypatch) -> No
     )
     with pytest.raises(SpecError, match="top_k must exceed num_ctx; the grid combines num_ctx=64"):
         expand(spec)
+
+
+def test_each_sample_of_a_seeded_config_gets_its_own_reproducible_seed():
+    from evaluation.spec import sample_seed
+
+    params = GenerationParams(temperature=0.7, seed=7)
+    seeds = [params.for_sample(i).seed for i in range(5)]
+    assert seeds[0] == 7  # sample 0 keeps the config's seed: stored runs stay comparable
+    assert len(set(seeds)) == 5 and seeds == [sample_seed(7, i) for i in range(5)]
+    assert all(0 <= s < 2**31 for s in seeds)
+    assert sample_seed(8, 0) not in seeds  # not seed + i: seed 8 is another config's
+    assert GenerationParams(temperature=0.7).for_sample(3).seed is None  # unseeded stays so
+    assert params.for_sample(2).temperature == 0.7

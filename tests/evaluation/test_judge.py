@@ -74,6 +74,7 @@ def test_a_score_asks_with_a_json_schema_and_a_fixed_seed():
         "type": "integer",
         "minimum": 1,
         "maximum": 5,
+        "enum": [1, 2, 3, 4, 5],  # grammar builders that ignore bounds honour an enum
     }
     assert request["options"]["seed"] == 42 and request["options"]["temperature"] == 0
     assert "REFERENCE ANSWER:\nCity 3" in _user(request["messages"])
@@ -232,3 +233,20 @@ def test_judging_an_experiment_stores_verdicts_scores_and_both_orders(database_u
     )
     assert len(judged) == 12
     assert (judged.value == (judged.stars - 1) / 4).all()
+
+
+def test_limit_bounds_pairwise_judging_too(database_url):
+    # 3 configs, --limit 2: 2 generations per config (6 calls) and 2 pairs per two
+    # configs, each in both orders (3 x 2 x 2 = 12 calls); it was 6 + 3 x 10 x 2 = 66.
+    db = build_review_db(database_url, n_cases=12)
+    config = StandInConfig(models=(MODEL,), reply=grades_by_correctness)
+    with running_standin(config) as server:
+
+        async def go():
+            async with _judge(server) as judge:
+                return await judge_experiment(db.engine, db.experiment, judge, limit_per_config=2)
+
+        run = _run(go())
+        calls = server.stats.requests
+    assert (run.generations, run.pairs) == (6, 6)
+    assert calls == 6 + 6 * 2

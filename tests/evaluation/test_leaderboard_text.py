@@ -50,3 +50,21 @@ def test_table_artifact_rows_are_rounded_to_their_intervals():
     assert row["exact_match"] == 0.78 and row["exact_match_ci95"] == "[0.60, 0.89]"
     assert row["latency_p50_s"] == 0.333 and row["tokens_per_s"] == 0.3
     assert row["generations_ok"] == 36 and isinstance(row["generations_ok"], int)
+
+
+def test_configs_that_echo_the_prompt_are_flagged():
+    import pandas as pd
+
+    from evaluation.compare._leaderboard import echo_flags
+
+    table = pd.DataFrame(
+        {
+            "config": ["a1", "b2"],
+            "label": ["gemma3-270m t=0", "smollm2 t=0"],
+            "echoes_prompt": [34 / 36, 0.0],
+        }
+    )
+    assert echo_flags(table) == (
+        "ECHOES THE PROMPT: a1 gemma3-270m t=0 repeats its prompt in 94% of outputs; "
+        "scores count only the rest of each output",
+    )

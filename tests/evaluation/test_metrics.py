@@ -2,6 +2,7 @@ import math
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import sacrebleu
 from rouge_score.rouge_scorer import RougeScorer
@@ -16,7 +17,10 @@ from evaluation.metrics import (
     metric_names,
     normalize_text,
 )
-from evaluation.suites import Case
+from evaluation.metrics._echo import answer_part, echo_share
+from evaluation.metrics._labels import AMBIGUOUS
+from evaluation.run._scoring import score_generations
+from evaluation.suites import Case, Suite
 
 
 def case(refs=(), label=None, **metadata):
@@ -142,14 +146,36 @@ LABELS = ("positive", "negative", "neutral")
 @pytest.mark.parametrize(
     ("output", "expected"),
     [
-        ("I think it is Positive, not negative", "positive"),
-        ("Negative. Definitely not positive!", "negative"),
+        ("Positive", "positive"),
+        ("Positive. Yes, positive.", "positive"),  # one label, however often
+        # several labels: no answer, whichever comes first (it used to be the leftmost)
+        ("I think it is Positive, not negative", AMBIGUOUS),
+        ("Negative. Definitely not positive!", AMBIGUOUS),
         ("Neutrality is hard to say", "neutrality is hard to say"),
         ("", ""),
     ],
 )
-def test_extract_label_takes_the_first_label_named(output, expected):
+def test_extract_label_reads_one_label_as_the_answer(output, expected):
     assert extract_label(output, LABELS) == expected
+
+
+def test_a_list_of_labels_or_a_repeated_instruction_is_not_an_answer():
+    # What the base Gemma-3-270M wrote on classify-intent: every one scored "billing"
+    # under the leftmost rule (all of its correct answers).
+    labels = ("billing", "technical", "account", "cancellation", "other")
+    system = (
+        "You sort customer-support messages by intent. Reply with exactly one label: "
+        "billing, technical, account, cancellation or other. Do not explain."
+    )
+    gold = Case(id="c", input="I was charged twice.", system=system, label="billing")
+    echo = "You sort customer-support messages by intent. Reply with exactly one label: billing"
+    outputs = ["Billing, technical, account.", echo, "Billing."]
+    scored = score_generations(
+        pd.DataFrame({"case_id": ["c"] * 3, "output": outputs}),
+        Suite("s", "1", "classification", ("accuracy",), (gold,), labels=labels),
+        [get_metric("accuracy")],
+    )
+    assert list(scored["accuracy"]) == [0.0, 0.0, 1.0]
 
 
 def test_extract_label_prefers_the_longest_label_at_a_position():
@@ -259,6 +285,7 @@ def test_registry_is_complete_and_ordered():
         "retrieval_recall_at_k",
         "key_point_recall",
         "semantic_similarity",
+        "echoes_prompt",
     } == set(names)
     assert [m.name for m in get_metrics(["chrf", "bleu"])] == ["chrf", "bleu"]
     corpus = {n for n in names if get_metric(n).corpus_level}
@@ -372,3 +399,52 @@ def test_every_metric_declares_the_task_types_it_serves():
         assert set(declared) <= set(TASK_TYPES), name
     assert get_metric("accuracy").task_types == ("classification",)
     assert not get_metric("rougeL").serves("classification")
+
+
+PASSAGE = (
+    "Read the passage and answer the question with a short phrase.\n\nPassage: Apollo 11 "
+    "was the first crewed mission to land on the Moon. It launched from Kennedy Space "
+    "Center on 16 July 1969 aboard a Saturn V rocket.\n\nQuestion: What rocket launched "
+    "Apollo 11?"
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "answer", "echoing"),
+    [
+        # Gemma-3-270M's real outputs on this case and its neighbour
+        (
+            "\n\nAnswer: Saturn V rocket\n[INST]Read the passage and answer the question "
+            "with a short phrase.\n\nPass",
+            "Answer: Saturn V rocket [INST] . Pass",
+            True,
+        ),
+        (
+            "\n\nAnswer: Apollo 11 was the first crewed mission to land on the Moon. It "
+            "launched from Kennedy Space",
+            "Answer:",
+            True,
+        ),
+        ("The Saturn V rocket.", "The Saturn V rocket.", False),  # short copies stay
+        ("a Saturn V rocket launched it in 1969", "a Saturn V rocket launched it in 1969", False),
+    ],
+)
+def test_echoed_runs_are_cut_and_the_answer_part_kept(output, answer, echoing):
+    assert answer_part(output, PASSAGE) == answer
+    assert (echo_share(output, PASSAGE) >= 0.5) is echoing
+
+
+def test_contains_and_chrf_give_no_credit_for_a_repeated_prompt():
+    gold = Case(id="q", input=PASSAGE, references=("Saturn V",))
+    suite = Suite("s", "1", "qa", ("contains",), (gold,))
+    outputs = [
+        PASSAGE,  # the whole prompt again: it holds "Saturn V"
+        "Answer: Saturn V rocket\n[INST]Read the passage and answer the question with a short",
+        "Kennedy Space Center",
+    ]
+    metrics = [get_metric(m) for m in ("contains", "chrf", "echoes_prompt")]
+    frame = pd.DataFrame({"case_id": ["q"] * 3, "output": outputs})
+    scored = score_generations(frame, suite, metrics)
+    assert list(scored["contains"]) == [0.0, 1.0, 0.0]
+    assert scored["chrf"][0] == 0.0 < scored["chrf"][1]
+    assert list(scored["echoes_prompt"]) == [1.0, 1.0, 0.0]

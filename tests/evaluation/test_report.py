@@ -151,3 +151,21 @@ def test_a_script_in_the_experiment_name_is_escaped_everywhere(tmp_path):
     assert f"<title>evalflow report: {escaped}</title>" in html
     assert f"<h1>evalflow report: {escaped}</h1>" in html
     assert f"<code>evalflow review {escaped}</code>" in html  # the no-ratings hint
+
+
+def test_every_metric_with_a_direction_gets_its_verdict_pairs_front_and_trend(report):
+    import html as html_text
+
+    from evaluation.metrics import get_metric
+
+    data, html, *_ = report
+    compared = [m for m in data.board.metrics if not get_metric(m).descriptive]
+    assert len(compared) >= 2  # the first metric only, before
+    assert [m.metric for m in data.comparisons] == compared
+    for multi in data.comparisons:
+        assert len(multi.comparisons) == 3  # every pair of three configs, on each metric
+        assert html_text.escape(multi.verdict, quote=False) in html
+        assert f"pairwise significance matrix, {multi.metric}" in html
+    assert {f.quality for f in data.fronts} == set(compared)
+    assert [m for m, _ in data.histories] == compared
+    assert all(f"{m} trends" in html for m in compared)

