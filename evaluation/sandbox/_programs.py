@@ -299,7 +299,10 @@ class Runner:
     def end(self):
         # The runner ended on its own while asked something: end the same way.
         report.flush()
-        code = self.process.wait()
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            raise ValueError("the program closed the harness's channel") from None
         if code < 0:
             signal.signal(-code, signal.SIG_DFL)
             os.kill(os.getpid(), -code)
