@@ -180,7 +180,7 @@ os._exit(0)
 # line per event (prefixed by the job's nonce, which the runner never sees) as it happens:
 # the program loaded, each test's outcome, and at the end the CPU time used.
 HARNESS = r"""
-import ast, json, os, select, signal, subprocess, sys
+import ast, json, os, select, signal, sys, time
 job = json.loads(sys.stdin.read())
 try:  # no /proc/<pid>/mem for the runner's processes: the nonce and the answers stay here
     import ctypes
@@ -260,9 +260,12 @@ class Runner:
     def __init__(self):
         requests, ask = os.pipe()
         self.replies, replies = os.pipe()
-        self.process = subprocess.Popen(
+        os.set_inheritable(requests, True)
+        os.set_inheritable(replies, True)
+        self.pid = os.posix_spawn(  # not subprocess: its import costs more than the rest
+            sys.executable,
             [sys.executable, "-I", "-S", "-c", job["runner"], str(requests), str(replies)],
-            stdin=subprocess.DEVNULL, pass_fds=(requests, replies))
+            dict(os.environ), file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)])
         os.close(requests)
         os.close(replies)
         self.requests = os.fdopen(ask, "w")
@@ -296,13 +299,22 @@ class Runner:
             self.ended = not chunk
             self.buffer += chunk
         return not self.buffer
+    def wait(self, timeout=None):
+        # The runner's exit code (negative: the signal that ended it), None if it runs on.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            pid, status = os.waitpid(self.pid, 0 if deadline is None else os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
     def end(self):
         # The runner ended on its own while asked something: end the same way.
         report.flush()
-        try:
-            code = self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            raise ValueError("the program closed the harness's channel") from None
+        code = self.wait(5)
+        if code is None:
+            raise ValueError("the program closed the harness's channel")
         if code < 0:
             signal.signal(-code, signal.SIG_DFL)
             os.kill(os.getpid(), -code)
@@ -369,13 +381,13 @@ for index, test in enumerate(job["tests"]):
         why = "the program wrote to the harness's channel: " + type(exc).__name__ + ": " + str(exc)
         why = why[:300]
         failure = "not run: " + why
-        runner.process.kill()
+        os.kill(runner.pid, signal.SIGKILL)
     send({"test": index, "passed": passed, "reason": why})
 try:
     runner.requests.close()
 except OSError:
     pass
-runner.process.wait()
+runner.wait()
 times = os.times()
 send({"cpu_s": times.user + times.system + times.children_user + times.children_system})
 os._exit(0)
