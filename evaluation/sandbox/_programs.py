@@ -1,7 +1,8 @@
 """Running a program's hidden unit tests in the sandbox, many programs at once.
 
-Each program runs in its own sandbox (evaluation.sandbox) under a small harness that
-executes the program as a module, then each test statement on its own with a per-test
+Each program runs in its own sandbox (evaluation.sandbox) under a small harness that has
+a second interpreter (the runner) execute the program as a module, then each test
+statement on its own with a per-test
 limit on CPU time (and a wider one on wall time), and reports every test's outcome and
 its reason ("expected 3, got 2", "TimeoutError: test used more than 3 s of CPU time",
 "NameError: ...") as soon as the test ends. Whatever the program does (loop forever in C
