@@ -10,6 +10,7 @@ from evaluation.suites._model import TASK_TYPES, Case, Message, Role, Suite, Tas
 __all__ = [
     "TASK_TYPES",
     "Case",
+    "ForgeableTestWarning",
     "Message",
     "Role",
     "Suite",
@@ -21,6 +22,10 @@ __all__ = [
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    {"load_suite": "evaluation.suites._load", "suite_paths": "evaluation.suites._load"},
+    {
+        "ForgeableTestWarning": "evaluation.suites._load",
+        "load_suite": "evaluation.suites._load",
+        "suite_paths": "evaluation.suites._load",
+    },
     globals(),
 )

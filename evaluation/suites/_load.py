@@ -16,9 +16,16 @@ from typing import Any
 import yaml
 
 from evaluation.errors import SuiteError
+from evaluation.suites import _code_tests as code_tests
 from evaluation.suites._model import ROLES, TASK_TYPES, Case, Message, Suite
 
 SIDECAR_SUFFIX = ".suite.yaml"
+
+
+class ForgeableTestWarning(UserWarning):
+    """A code suite's hidden test whose verdict a program written to game it can forge."""
+
+
 MAX_SHOWN = 10  # problems listed in full when a file has many
 SIDECAR_KEYS = (
     "name",
@@ -410,13 +417,16 @@ def _check_targets(
         if "references" in given:
             problems.add("classification cases take a label, not references", line, "references")
     elif task_type == "code":
+        before = len(problems.found)
         _check_code_metadata(given.get("metadata"), line, problems)
-        references = given.get("references", ())
+        references = given.get("references", [])
         references = [references] if isinstance(references, str) else references
         if isinstance(references, list):
             for i, reference in enumerate(references):
                 if _is_text(reference):
                     _check_python(reference, line, f"references[{i}]", problems)
+            if len(problems.found) == before:  # all of it is valid Python
+                _check_code_tests(given["metadata"], references, line, problems)
     elif task_type == "generation" and isinstance(given.get("metadata"), dict):
         _check_constraints(given["metadata"].get("constraints"), line, problems)
 
@@ -431,18 +441,71 @@ def _check_code_metadata(meta: Any, line: int, problems: _Problems) -> None:
             f"required for code suites: a function name, got {found}", line, "metadata.entry_point"
         )
     tests = meta.get("tests")
-    if not (isinstance(tests, list) and tests and all(_is_text(t) for t in tests)):
+    if not (isinstance(tests, list) and tests):
         found = _describe(tests)
         problems.add(
             f"required for code suites: a non-empty list of test statements, got {found}",
             line,
             "metadata.tests",
         )
-    else:
-        for i, test in enumerate(tests):
+        return
+    for i, test in enumerate(tests):
+        if _is_text(test):
             _check_python(test, line, f"metadata.tests[{i}]", problems)
+        else:
+            found = _describe(test)
+            problems.add(
+                f"expected a test statement (a non-empty string), got {found}",
+                line,
+                f"metadata.tests[{i}]",
+            )
     if "prefix" in meta and not isinstance(meta["prefix"], str):
         problems.add(f"expected a string, got {_describe(meta['prefix'])}", line, "metadata.prefix")
+
+
+def _check_code_tests(
+    meta: dict[str, Any], references: list[str], line: int, problems: _Problems
+) -> None:
+    """Refuse what would fail every model or pass every one, or fail the reference; flag
+    tests whose verdict a program can forge (``_code_tests``)."""
+    entry = meta["entry_point"]
+    solution = {entry}
+    for i, reference in enumerate(references):
+        names = code_tests.defined_names(reference)
+        if entry not in names:
+            problems.add(
+                f"does not define the entry point '{entry}' (metadata.entry_point)",
+                line,
+                f"references[{i}]",
+            )
+        solution |= names
+    for i, test in enumerate(meta["tests"]):
+        field = f"metadata.tests[{i}]"
+        if code_tests.checks_nothing(test, solution):
+            problems.add(
+                f"checks nothing: it never uses '{entry}' or a name the reference defines,"
+                " so every program would pass it",
+                line,
+                field,
+            )
+            continue
+        unknown = sorted(code_tests.free_names(test) - solution) if references else []
+        if unknown:
+            problems.add(
+                f"uses {', '.join(unknown)}, which the test does not import and the reference"
+                " does not define: every program would fail it with NameError",
+                line,
+                field,
+            )
+        elif code_tests.checked_in_process(test):
+            warnings.warn(
+                f"{problems.path}:{line}: {field}: checked inside the program's process (only"
+                " `assert <expr> == <literal>`, `is True/False/None` and `try: ...; raise"
+                " AssertionError / except E: pass` are checked outside it): a program written"
+                " to game this test can pass it",
+                ForgeableTestWarning,
+                stacklevel=2,
+            )
 
 
 def _check_python(source: str, line: int, field: str, problems: _Problems) -> None:

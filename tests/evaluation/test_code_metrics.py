@@ -16,7 +16,7 @@ from evaluation.errors import SuiteError
 from evaluation.metrics import extract_code, get_metric, metric_problem, pass_at_k
 from evaluation.run._scoring import score_generations_detailed
 from evaluation.statistics import compare_scores, summarize
-from evaluation.suites import Case, Suite, load_suite
+from evaluation.suites import Case, ForgeableTestWarning, Suite, load_suite
 
 REPO = Path(__file__).resolve().parents[2]
 needs_bwrap = pytest.mark.skipif(
@@ -144,6 +144,65 @@ def test_a_code_case_whose_test_or_reference_is_not_python_is_refused(
     message = str(info.value)
     assert message.startswith(f"{tmp_path / 'c.jsonl'}:2: field '{field}': not valid Python: ")
     assert message.endswith(f" (line {code_line} of the code)") and "\n" not in message
+
+
+REFERENCE = "import math\ndef f(x):\n    return x + 1\n"
+
+
+@pytest.mark.parametrize(
+    ("tests", "references", "field", "says"),
+    [
+        (["assert f(1) == 2", ""], [REFERENCE], "metadata.tests[1]", "got an empty string"),
+        (["assert f(1) == 2", 42], [REFERENCE], "metadata.tests[1]", "non-empty string), got 42"),
+        (["pass"], [REFERENCE], "metadata.tests[0]", "checks nothing"),
+        (["assert f(1) == 2", "assert True"], [REFERENCE], "metadata.tests[1]", "checks nothing"),
+        (["# f(1) == 2"], [], "metadata.tests[0]", "checks nothing"),
+        (["assert sqrt(f(3)) == 2"], [REFERENCE], "metadata.tests[0]", "uses sqrt, which"),
+        (["assert f(1) == 2"], [REFERENCE, "def g(x):\n    return 2\n"], "references[1]",
+         "does not define the entry point 'f'"),
+    ],
+)  # fmt: skip
+def test_a_code_case_that_would_score_every_model_alike_is_refused(
+    tmp_path: Path, tests: list, references: list[str], field: str, says: str
+) -> None:
+    (tmp_path / "c.suite.yaml").write_text(
+        "name: c\nversion: '1'\ntask_type: code\ndefault_metrics: [pass@1]\n"
+    )
+    case = {"id": "b", "input": "x", "metadata": {"entry_point": "f", "tests": tests}}
+    if references:
+        case["references"] = references
+    (tmp_path / "c.jsonl").write_text(json.dumps(case) + "\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(tmp_path / "c.jsonl")
+    assert (info.value.line, info.value.field) == (1, field)
+    assert says in str(info.value), str(info.value)
+
+
+def test_names_the_reference_defines_or_the_test_imports_are_accepted(tmp_path: Path) -> None:
+    (tmp_path / "c.suite.yaml").write_text(
+        "name: c\nversion: '1'\ntask_type: code\ndefault_metrics: [pass@1]\n"
+    )
+    tests = [
+        "assert math.sqrt(f(3)) == 2",  # the reference imports math
+        "from math import sqrt\nassert sqrt(f(3)) == 2",
+        "assert [f(x) for x in range(2)] == [1, 2]",
+        "f(1)",  # runs without an exception
+    ]
+    case = {"id": "b", "input": "x", "references": [REFERENCE]}
+    case["metadata"] = {"entry_point": "f", "tests": tests}
+    (tmp_path / "c.jsonl").write_text(json.dumps(case) + "\n")
+    assert load_suite(tmp_path / "c.jsonl").cases[0].metadata["tests"] == tests
+
+
+def test_a_test_checked_inside_the_programs_process_is_flagged(tmp_path: Path) -> None:
+    (tmp_path / "c.suite.yaml").write_text(
+        "name: c\nversion: '1'\ntask_type: code\ndefault_metrics: [pass@1]\n"
+    )
+    tests = ["assert f(1) == 2", "assert abs(f(1) - 2) < 1e-9"]
+    case = {"id": "b", "input": "x", "metadata": {"entry_point": "f", "tests": tests}}
+    (tmp_path / "c.jsonl").write_text(json.dumps(case) + "\n")
+    with pytest.warns(ForgeableTestWarning, match=r"c.jsonl:1: metadata.tests\[1\]: checked"):
+        load_suite(tmp_path / "c.jsonl")
 
 
 @needs_bwrap

@@ -3,6 +3,7 @@ batch goes on, and the machine is untouched. Needs bubblewrap (CI installs it)."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import pytest
 from evaluation.metrics import _code as code_metrics
 from evaluation.metrics import get_metric
 from evaluation.sandbox import Limits, Sandbox, SandboxUnavailable
+from evaluation.sandbox._bubblewrap import RunResult
 from evaluation.sandbox._programs import CodeExecution
 from evaluation.suites import Case
 
@@ -218,3 +220,42 @@ def test_a_broken_bubblewrap_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SandboxUnavailable, match="failed to start a sandbox") as info:
         Sandbox(bwrap=str(fake))
     assert "apt-get install bubblewrap" in str(info.value)
+
+
+class _HarnessWriting:
+    """A sandbox whose harness writes the given events, with the job's nonce: what a
+    program that learned the nonce could write. Not a sandbox: nothing runs."""
+
+    python = "python3"
+    enforcement = "none"
+
+    def __init__(self, events: list[object]) -> None:
+        self.events = events
+
+    def run(self, argv: list[str], stdin: bytes, limits: Limits) -> RunResult:
+        nonce = json.loads(stdin)["nonce"]
+        lines = "".join(f"\n{nonce}{json.dumps(event)}\n" for event in self.events)
+        return RunResult(0, lines.encode(), 0.01)
+
+
+def test_malformed_harness_events_fail_the_test_not_the_sweep() -> None:
+    events = [
+        {"loaded": True},
+        {"cpu_s": "not-a-number"},
+        {"cpu_s": None},
+        {"cpu_s": float("nan")},
+        {"cpu_s": [1]},
+        {"test": 0, "passed": "yes", "reason": ""},
+        {"test": 1, "passed": True, "reason": 5},
+        {"test": True, "passed": True, "reason": ""},
+        {"test": 2, "passed": True, "reason": ""},
+        {"test": 3, "passed": True, "reason": "", "extra": {}},
+        ["not", "an", "object"],
+        "text",
+    ]
+    execution = CodeExecution(_HarnessWriting(events))  # type: ignore[arg-type]
+    tests = ("assert f(0) == 0", "assert f(1) == 1", "assert f(2) == 2", "assert f(3) == 3")
+    (report,) = execution.run_tests([("def f(x): return x", tests)])
+    assert [o.passed for o in report.outcomes] == [False, False, True, False]
+    assert all(o.reason.startswith("malformed report: ") for o in report.outcomes if not o.passed)
+    assert report.cpu_s == 0.0

@@ -402,8 +402,10 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
             SNOOP,
             [
                 "assert leaks() == []",
-                "assert fds() == [0, 1, 2, 3, 4]",  # 3: the harness's report, 4: the listing
-                "assert pids() == [1, 2]",  # bwrap's init and the harness: nothing else
+                # 3 and 4: the pipes from and to the harness, 5: the listing
+                "assert fds() == [0, 1, 2, 3, 4, 5]",
+                # bwrap's init, the harness and the program's interpreter: nothing else
+                "assert pids() == [1, 2, 3]",
                 "assert init_environ() == b''",
                 "assert f(1) == 2",
             ],
@@ -577,3 +579,120 @@ def test_the_sandbox_cpu_time_is_bounded_for_all_processes_together() -> None:
     assert result.cpu_s is not None
     # watched every 50 ms; the margin is for a watcher a loaded machine keeps waiting
     assert LIMITS.cpu_s <= result.cpu_s < 3 * LIMITS.cpu_s
+
+
+# Wrong answers (add returns 0) that try to forge their report, each against the harness
+# that shared the program's process (its names: run, send, job) and against the runner
+# that now loads the program (its names: step, reply, plain, descriptor 4). The first test
+# passes honestly (0 + 0 == 0), which shows each program loaded and ran its attack.
+FORGERS = {
+    "patch the test runner": """
+        import __main__
+        def add(a, b):
+            return 0
+        __main__.run = lambda source, namespace: None
+        __main__.step = lambda request, namespace: {"ok": True}
+    """,
+    "send passes first": """
+        import sys
+        def add(a, b):
+            return 0
+        h = sys.modules["__main__"]
+        if hasattr(h, "job"):
+            for i in range(len(h.job["tests"])):
+                h.send({"test": i, "passed": True, "reason": ""})
+        if hasattr(h, "reply"):
+            for i in range(4):
+                h.reply({"ok": True})
+    """,
+    "write the report lines": """
+        import json, os, sys
+        def add(a, b):
+            return 0
+        j = getattr(sys.modules["__main__"], "job", None)
+        for i in range(4):
+            if j:
+                line = j["nonce"] + json.dumps({"test": i, "passed": True, "reason": ""})
+                os.write(1, ("\\n" + line + "\\n").encode())
+            else:
+                try:
+                    os.write(4, b'{"ok": true}\\n')
+                except OSError:
+                    pass
+    """,
+    "equal to everything": """
+        class Anything:
+            def __eq__(self, other):
+                return True
+            def __ne__(self, other):
+                return False
+        def add(a, b):
+            return Anything()
+    """,
+    "an int equal to everything": """
+        class Anything(int):
+            def __eq__(self, other):
+                return True
+            def __ne__(self, other):
+                return False
+            __hash__ = int.__hash__
+        def add(a, b):
+            return Anything(0)
+    """,
+    "read the harness's memory": """
+        import os, re
+        def add(a, b):
+            return 0
+        try:  # the harness: its memory holds the nonce and the expected values
+            with open("/proc/%d/mem" % os.getppid(), "rb") as mem:
+                raise SystemExit("opened the harness's memory")
+        except OSError:
+            pass
+    """,
+}
+ADD_TESTS = ["assert add(0, 0) == 0", "assert add(1, 2) == 3", "assert add(2, 2) == 4"]
+
+
+def test_a_program_cannot_forge_its_report(execution: CodeExecution) -> None:
+    programs = {
+        name: (textwrap.dedent(source), [*ADD_TESTS, "assert add(2, 3) is 5"])
+        for name, source in FORGERS.items()
+    }
+    for name, (share, detail) in _score(programs).items():
+        failed = _reasons(detail)
+        assert share <= 0.25, (name, detail)
+        for test in ADD_TESTS[1:]:
+            assert test in failed, (name, detail)
+    # It loaded and ran, and no other process's memory (the harness's) could be opened.
+    assert _score({"mem": programs["read the harness's memory"]})["mem"][0] == 0.25
+    reasons = _reasons(_score({"eq": programs["equal to everything"]})["eq"][1])
+    assert reasons["assert add(1, 2) == 3"] == (
+        "AssertionError: expected 3, got an object of type Anything "
+        "(only plain built-in values are compared)"
+    )
+
+
+def test_a_limit_signal_while_the_reason_is_written_is_reported(
+    execution: CodeExecution,
+) -> None:
+    # The CPU limit's signal arrives while the failure's reason is being written (here
+    # sent by the exception's own __str__, deterministically; in a sweep, the pending
+    # signal of a second limit): the test fails with the limit, and the next one runs.
+    program = textwrap.dedent(
+        """
+        import os, signal
+        class Boom(Exception):
+            def __str__(self):
+                os.kill(os.getpid(), signal.SIGPROF)
+                return "boom"
+        def f(x):
+            if x == 1:
+                raise Boom()
+            return x + 1
+        """
+    )
+    tests = ["assert f(1) == 2", "assert f(2) == 3"]
+    share, detail = _score({"pending": (program, tests)})["pending"]
+    assert share == 0.5, detail
+    reason = _reasons(detail)["assert f(1) == 2"]
+    assert reason == "TimeoutError: test used more than 1 s of CPU time"

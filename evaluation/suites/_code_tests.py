@@ -1,0 +1,109 @@
+"""Static checks of a code case's hidden tests against its reference solution.
+
+A suite that fails every model (a test uses a name nothing defines), passes every model
+(a test checks nothing) or cannot pass its own reference (the reference lacks the entry
+point) is refused when it loads. A test whose verdict is taken inside the program's
+process (see ``evaluation.sandbox._programs``: only ``assert <expr> == <literal>``, ``is``
+True/False/None and ``try: ...; raise AssertionError / except E: pass`` are checked outside
+it) is only flagged: a program written to game it can pass it.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import symtable
+
+BUILTINS = frozenset(dir(builtins))
+
+
+def defined_names(source: str) -> set[str]:
+    """The names a module defines at its top level (functions, classes, assignments,
+    imports)."""
+    table = symtable.symtable(source, "source", "exec")
+    return {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+
+
+def free_names(test: str) -> set[str]:
+    """The names a test reads without defining or importing them, builtins excluded (in
+    comprehensions and nested functions too); none for a test with ``import *``."""
+    if any(
+        isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
+        for node in ast.walk(ast.parse(test))
+    ):
+        return set()
+    read: set[str] = set()
+
+    def visit(table: symtable.SymbolTable) -> None:
+        module = table.get_type() == "module"
+        for symbol in table.get_symbols():
+            if symbol.is_referenced() and (module or symbol.is_global()):
+                read.add(symbol.get_name())
+        for child in table.get_children():
+            visit(child)
+
+    visit(symtable.symtable(test, "test", "exec"))
+    return read - BUILTINS - defined_names(test)
+
+
+def checks_nothing(test: str, solution_names: set[str]) -> bool:
+    """Whether a test never reads a name the solution defines: then it passes or fails
+    alike for every program (``pass``, ``assert True``, a comment)."""
+    return not (_read_names(test) & solution_names)
+
+
+def _read_names(test: str) -> set[str]:
+    return {
+        node.id
+        for node in ast.walk(ast.parse(test))
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
+
+
+def checked_in_process(test: str) -> bool:
+    """Whether some statement of the test checks something (an assert or a raise) in a
+    form the harness cannot check outside the program's process."""
+    for statement in ast.parse(test).body:
+        if _checked_outside(statement):
+            continue
+        if any(isinstance(node, ast.Assert | ast.Raise) for node in ast.walk(statement)):
+            return True
+    return False
+
+
+def _checked_outside(statement: ast.stmt) -> bool:
+    """Mirrors the harness's ``plan``: the statement forms whose verdict it takes itself."""
+    if isinstance(statement, ast.Assert) and isinstance(statement.test, ast.Compare):
+        compare = statement.test
+        if len(compare.ops) == 1 and isinstance(compare.ops[0], ast.Eq | ast.Is):
+            for side in (compare.comparators[0], compare.left):
+                try:
+                    want = ast.literal_eval(side)
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    continue
+                singleton = any(want is s for s in (True, False, None))
+                if isinstance(compare.ops[0], ast.Eq) or singleton:
+                    return True
+        return False
+    if not (isinstance(statement, ast.Try) and len(statement.handlers) == 1):
+        return False
+    handler, body = statement.handlers[0], statement.body
+    last = body[-1]
+    exc = (
+        last.exc.func
+        if isinstance(last, ast.Raise) and isinstance(last.exc, ast.Call)
+        else (last.exc if isinstance(last, ast.Raise) else None)
+    )
+    return (
+        len(body) >= 2
+        and not statement.orelse
+        and not statement.finalbody
+        and isinstance(handler.type, ast.Name)
+        and handler.name is None
+        and len(handler.body) == 1
+        and isinstance(handler.body[0], ast.Pass)
+        and isinstance(last, ast.Raise)
+        and last.cause is None
+        and isinstance(exc, ast.Name)
+        and exc.id == "AssertionError"
+    )
