@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -68,6 +69,9 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = _num
+    env.filters["p_value"] = p_value_text
+    env.filters["to_second"] = to_second
+    env.filters["humane"] = lambda name: str(name).replace("_", " ")
     env.globals["score_class"] = score_class
     env.globals["experiment_path"] = experiment_path
     env.globals["sorts"] = SORTS
@@ -390,6 +394,27 @@ def score_class(metric: str, value: object) -> str:
         higher = definition.higher_is_better
     good = value if higher else 1 - value
     return "pass" if good >= 1 else "fail" if good <= 0 else "partial"
+
+
+def p_value_text(value: float | None) -> str:
+    """A p-value as read: ``p < 0.001`` rather than a rounded ``p = 0.000``."""
+    if value is None or math.isnan(value):
+        return "p –"
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
+
+
+def to_second(value: object) -> str:
+    """A stored time (a datetime, or its ISO text where the database keeps text) to the
+    second, without the microseconds a reader does not need."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        utc = value.astimezone(UTC) if value.tzinfo else value  # stored naive in UTC
+        return utc.strftime("%Y-%m-%d %H:%M:%S")
+    return _num(value)
 
 
 def _num(value: object, digits: int = 3) -> str:

@@ -5,6 +5,7 @@ database has a stages table."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import MetaData, Table, inspect, select
@@ -97,6 +98,9 @@ def generation_stages(session: Session, row: dict[str, Any]) -> dict[str, list[d
         order = [table.c[c] for c in ("position", "id") if c in table.c]
         query = select(table).where(*(table.c[k] == row[k] for k in _KEY)).order_by(*order)
         rows = [{k: v for k, v in r._mapping.items() if k not in _KEY} for r in session.exec(query)]
+        for r in rows:  # a JSON column reflected from a database that keeps it as text
+            if isinstance(r.get("meta"), str):
+                r["meta"] = json.loads(r["meta"])
         if rows:
             out[name] = rows
     return out

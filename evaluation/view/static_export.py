@@ -2,7 +2,8 @@
 script) that opens from disk without evalflow, to attach or publish. The pages are the
 view app's own, fetched in-process; links between exported pages are rewritten to
 files, and what needs the server (filter forms, side by side, other queries) is left
-out or points back at the summary."""
+out: its links become plain text marked as needing the running view, never a link that
+silently lands on another page."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from evaluation.view.links import experiment_path
 
 _HREF = re.compile(r'(href|src)="([^"]*)"')
 _FORM = re.compile(r"<form\b.*?</form>", re.S)
+_ANCHOR = re.compile(r'<a\b[^>]*?\bhref="([^"]*)"[^>]*>(.*?)</a>', re.S)
+_OFFLINE_TITLE = "needs the running view: evalflow view"
 
 
 @dataclass(frozen=True)
@@ -92,11 +95,12 @@ def _file_name(case_id: str) -> str:
 
 
 def _rewrite(html: str, base: str, cases: list[str], depth: int) -> str:
-    """Links to exported pages as relative files; the rest to the summary."""
+    """Links to exported pages as relative files; links that need the server as text."""
     up = "../" * depth
     html = _FORM.sub("", html)
 
-    def target(url: str) -> str:
+    def target(url: str) -> str | None:
+        """The exported file ``url`` shows, relative to this page; None if none does."""
         if url.startswith("/static/"):
             return up + url.removeprefix("/")
         if url.startswith("?page="):  # the list's pager
@@ -114,6 +118,12 @@ def _rewrite(html: str, base: str, cases: list[str], depth: int) -> str:
             return up + "generations-1.html"
         if url.startswith("#"):
             return url
-        return up + "summary.html"  # needs the server: filters, side by side, queries
+        return None  # needs the server: filters, side by side, queries
 
-    return _HREF.sub(lambda m: f'{m.group(1)}="{target(m.group(2))}"', html)
+    def anchor(match: re.Match[str]) -> str:
+        if target(match.group(1)) is not None:
+            return match.group(0)
+        return f'<span class="offline" title="{_OFFLINE_TITLE}">{match.group(2)}</span>'
+
+    html = _ANCHOR.sub(anchor, html)
+    return _HREF.sub(lambda m: f'{m.group(1)}="{target(m.group(2)) or m.group(2)}"', html)

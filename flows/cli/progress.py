@@ -27,7 +27,13 @@ from evaluation.run._rate import format_duration
 if TYPE_CHECKING:
     from tasks.progress import Reading
 
-_BAR_THEME = Theme({k: v for k, v in DEFAULT_STYLES.items() if k.startswith(("bar.", "progress."))})
+# rich's bar colours are RGB: a 16-colour terminal gets both the finished bar's green
+# and the empty bar's grey23 as the same grey (SGR 90), so a complete bar looked empty.
+# Named colours keep their hue on every colour system.
+_BAR_THEME = Theme(
+    {k: v for k, v in DEFAULT_STYLES.items() if k.startswith(("bar.", "progress."))}
+    | {"bar.complete": "magenta", "bar.finished": "green", "bar.pulse": "magenta"}
+)
 
 
 class RunProgress:

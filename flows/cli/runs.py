@@ -169,7 +169,8 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     database = database_url(args.database)
     process, dead = run_control.claim(make_engine(database), name, wait=args.wait)
     if not args.quiet:  # the first line, before Prefect's seconds of start-up
-        print(starting_line(sweep, name, launched is not None), file=sys.stderr, flush=True)
+        line = starting_line(sweep, name, launched is not None, level=args.level, limit=args.limit)
+        print(line, file=sys.stderr, flush=True)
     resume = shlex.join(["evalflow", *args.argv])
     with (
         run_control.embedded_prefect(launched) as server,
@@ -254,17 +255,24 @@ def next_steps(experiment: str, report: str) -> str:
     )
 
 
-def starting_line(sweep, name: str, local_server: bool) -> str:
-    """What `run` says as soon as the spec and hosts are checked: the work and what
-    starts now (a local Prefect server takes ~10 s before the first generation)."""
+def starting_line(
+    sweep, name: str, local_server: bool, *, level: str = "full", limit: int | None = None
+) -> str:
+    """What `run` says as soon as the spec and hosts are checked: the work that will run
+    (the cases of ``level``, the first ``limit`` of them) and what starts now (a local
+    Prefect server takes ~10 s before the first generation)."""
+    from evaluation.adaptive import level_cases
     from evaluation.wording import counted
 
     spec = sweep.spec
-    total = len(sweep.configs) * len(sweep.suite.cases) * spec.samples_per_case
+    every = sweep.suite.cases
+    cases = len(level_cases(every, level, suite=sweep.suite.name, limit=limit))
+    shown = counted(cases, "case") + (f" of {len(every)}" if cases < len(every) else "")
+    total = len(sweep.configs) * cases * spec.samples_per_case
     server = ", starting a local Prefect server (about 10 s)" if local_server else ""
     return (
         f"{name}: {counted(total, 'generation')} to run or resume "
-        f"({counted(len(sweep.configs), 'config')} × {counted(len(sweep.suite.cases), 'case')}"
+        f"({counted(len(sweep.configs), 'config')} × {shown}"
         f" × {counted(spec.samples_per_case, 'sample')}){server}…"
     )
 

@@ -115,3 +115,56 @@ def test_scores_are_coloured_only_on_a_zero_to_one_scale_with_a_direction():
     assert score_class("rougeL", 0.4) == "partial"
     assert score_class("output_length", 1.0) == ""  # descriptive: no better end
     assert score_class("output_length", 7.0) == "" and score_class("exact_match", None) == ""
+
+
+def test_side_by_side_names_the_test_and_never_prints_p_as_zero(client):
+    """It printed `clustered paired t p = 0.000`: neither a p-value a reader can use
+    nor a word on whether it was adjusted."""
+    from evaluation.view.app import p_value_text
+
+    assert p_value_text(0.0000042) == "p < 0.001"
+    assert p_value_text(0.0123) == "p = 0.012"
+    assert p_value_text(None) == "p –"
+    c, db, _ = client
+    with Session(db.engine) as session:
+        a, b = sorted(set(generations_frame(session, db.experiment_id).config_hash))[:2]
+    page = c.get(f"/e/{db.experiment}/compare", params={"a": a, "b": b}).text
+    assert "p = 0.000" not in page and "not adjusted for multiple comparisons" in page
+
+
+def test_the_pipeline_run_reads_in_words_not_python_values(tmp_path):
+    """The block showed `meta` as a Python dict, raw column names, a time with
+    microseconds and `TTFT – s`."""
+    from datetime import UTC, datetime
+
+    from fastapi.testclient import TestClient
+
+    from evaluation.storage.models import CaseRun
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=2)
+    with Session(db.engine) as session:
+        generation = session.get(
+            Generation, int(generations_frame(session, db.experiment_id).id.iloc[0])
+        )
+        generation.ttft_s = None
+        key = {k: getattr(generation, k) for k in ("experiment_id", "config_hash", "case_uid")}
+        session.add(
+            CaseRun(
+                **key,
+                pipeline="rag",
+                wall_s=1.5,
+                calls=2,
+                context_truncated_calls=1,
+                meta={"retrieved_chunk_ids": ["d1#0", "d2#3"], "empty_hits": []},
+                created_at=datetime(2026, 11, 24, 2, 17, 35, 383066, tzinfo=UTC),
+            )
+        )
+        session.commit()
+        generation_id = generation.id
+    page = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/g/{generation_id}").text
+    block = page[page.index('id="pipeline-run"') :]
+    assert "{'" not in block and "wall_s" not in block and "context_truncated_calls" not in block
+    assert "2026-11-24 02:17:35<" in block and "383066" not in block
+    assert "<td>retrieved chunk ids</td><td>d1#0, d2#3</td>" in block
+    assert "<td>empty hits</td><td>none</td>" in block
+    assert "TTFT: not measured" in page and "TTFT – s" not in page

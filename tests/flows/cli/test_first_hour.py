@@ -59,6 +59,19 @@ def test_run_says_what_is_starting_once_the_spec_is_checked():
     assert "Prefect" not in starting_line(sweep, "demo-simulated", local_server=False)
 
 
+def test_the_first_line_counts_only_the_cases_the_level_and_limit_run():
+    """`run … --limit 4` said 432 generations (every case) while 48 ran."""
+    from evaluation.run._sweep import prepare_sweep
+
+    sweep = prepare_sweep(REPO / "benchmarks" / "sweeps" / "demo-simulated.yaml")
+    limited = starting_line(sweep, "demo-simulated", local_server=False, limit=4)
+    assert limited == (
+        "demo-simulated: 48 generations to run or resume (12 configs × 4 cases of 36 × 1 sample)…"
+    )
+    smoke = starting_line(sweep, "demo-simulated", local_server=False, level="smoke")
+    assert smoke.startswith("demo-simulated: 36 generations to run or resume")
+
+
 def test_counts_are_singular_for_one():
     assert counted(1, "sample") == "1 sample"
     assert counted(0, "sample") == "0 samples"

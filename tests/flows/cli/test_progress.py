@@ -163,3 +163,26 @@ def test_the_progress_eta_comes_from_the_work_mix_of_what_was_stored(monkeypatch
     assert seen[-1].eta_s == 30.0  # the bar is given the work mix's ETA, not the count's
     console.print(bar.progress.get_renderable())
     assert "ETA 30 s" in console.file.getvalue()
+
+
+def _bar_colour(done: int, color_system: str) -> str:
+    """The SGR code the bar of ``done``/2 is drawn in."""
+    console = Console(
+        file=io.StringIO(),
+        force_terminal=True,
+        width=140,
+        theme=Theme({}, inherit=False),
+        color_system=color_system,
+    )
+    with run_progress(enabled=True, console=console) as bar:
+        bar.update(progress.Reading("demo", done, 2, 0, None, None))
+    last = console.file.getvalue().rsplit("demo ", 1)[1]
+    return last[: last.index("━")]
+
+
+@pytest.mark.parametrize("color_system", ["standard", "256", "truecolor"])
+def test_a_finished_bar_is_not_drawn_in_the_empty_bars_grey(color_system):
+    """On a 16-colour terminal rich's RGB green of a finished bar became the same grey
+    (SGR 90) as the empty bar: a complete run looked like one that had not started."""
+    empty, finished = _bar_colour(0, color_system), _bar_colour(2, color_system)
+    assert empty and finished and empty != finished
