@@ -298,9 +298,11 @@ def test_sigint_then_sigterm_stop_runs_quickly_and_reruns_resume(tmp_path, prefe
         assert after_signal == "interrupted", signum.name
         if already:
             assert f"{already} generations already stored" in output
-        # What it asked for is what it stored: the requests in flight at the signal were
-        # waited for and stored, and stored ones are never requested again.
-        assert requests == at_exit - already, signum.name
+        # Stored ones are never requested again: what it asked for is what it stored, plus
+        # at most one request per slot cut short by the signal (these generations take
+        # milliseconds; that the ones in flight are waited for and stored is shown with
+        # generations of seconds by test_ctrl_c_stores_what_the_requests_in_flight_return).
+        assert at_exit - already <= requests <= at_exit - already + SLOTS, signum.name
         already = at_exit
 
     assert rerun.returncode == 0, rerun_output

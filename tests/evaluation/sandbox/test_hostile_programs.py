@@ -18,6 +18,7 @@ import shutil
 import socket
 import textwrap
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -386,7 +387,8 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
     port, accepted = listener
     database = tmp_path / "evalflow.db"
     database.write_bytes(b"SQLite format 3\x00" + SECRET.encode())
-    home_secret = Path.home() / ".evalflow-hostile-test"
+    # a name of this test run's own: another run of the suite on the machine has its own
+    home_secret = Path.home() / f".evalflow-hostile-test-{uuid.uuid4().hex}"
     secrets_on_disk = [
         str(database),
         str(REPO / "README.md"),
@@ -460,7 +462,7 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
     try:
         scores = _score(programs)
     finally:
-        home_secret.unlink()
+        home_secret.unlink(missing_ok=True)
     details = json.dumps(scores)
     assert SECRET not in details and "EVALFLOW_DATABASE_URL" not in details
 
