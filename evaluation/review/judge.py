@@ -317,8 +317,7 @@ class Judge(OwnedClient):
             while True:
                 body["response_format"] = self._openai_formats[0](schema)
                 response = await self._client.post(self._base + "/v1/chat/completions", json=body)
-                refused = response.status_code in (400, 422) and len(self._openai_formats) > 1
-                if not (refused and "response_format" in response.text):
+                if len(self._openai_formats) == 1 or not _refuses_format(response):
                     break
                 self._openai_formats.pop(0)  # this server reads the other form
             await raise_for_status(response)
@@ -342,6 +341,13 @@ async def detect_kind(url: str, *, timeout_s: float = 10.0) -> JudgeKind:
             except httpx.HTTPError:
                 break
     return "ollama"
+
+
+def _refuses_format(response: httpx.Response) -> bool:
+    """Whether the server rejected the request's ``response_format`` itself: a 4xx, or
+    the 500 llama-cpp-python answers with (its validation error names the field)."""
+    status = response.status_code
+    return (400 <= status < 500 or status == 500) and "response_format" in response.text
 
 
 def _json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:

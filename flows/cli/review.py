@@ -111,10 +111,18 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
     result = asyncio.run(run())
     rate = "–" if result.contradiction_rate is None else f"{result.contradiction_rate:.0%}"
+    asked = result.generations + result.pairs
+    if asked and result.scored == 0 and result.pairs_judged == 0:
+        print(
+            f"error: {result.judge} scored none of {result.generations} generations and "
+            f"{result.pairs} pairs: " + " | ".join(result.failures),
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"{result.judge}: {result.scored} of {result.generations} generations scored "
-        f"({result.unscored} unscored); {result.pairs} pairs judged in both orders, "
-        f"self-contradiction rate {rate}"
+        f"({result.unscored} unscored); {result.pairs_judged} of {result.pairs} pairs "
+        f"judged in both orders, self-contradiction rate {rate}"
     )
     return 0
 
