@@ -59,3 +59,13 @@ def test_the_summary_counts_only_pairs_judged_in_both_orders(database_url, capsy
         assert main(command) == 0
     line = capsys.readouterr().out
     assert "generations scored (0 unscored)" in line and "3 of 3 pairs judged" in line
+
+
+def test_a_judge_model_the_host_lacks_is_named_with_the_option_to_fix(database_url, capsys):
+    db = build_review_db(database_url, n_cases=2)
+    with running_standin(StandInConfig(models=(MODEL,))) as server:
+        command = ["--database", database_url, "judge", db.experiment, "--url", server.url]
+        assert main([*command, "--model", "wrong:1b", "--kind", "openai"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'wrong:1b'" in err and MODEL in err
+    assert err.endswith("name one with --model") and "spec" not in err
