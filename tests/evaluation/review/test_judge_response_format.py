@@ -34,6 +34,12 @@ def test_a_500_refusing_json_schema_falls_back_to_json_object_once():
         assert server.stats.requests == 3
         assert server.stats.last_request["response_format"]["type"] == "json_object"
 
+        async def at_once():  # both refused before either learns the other form
+            async with Judge(server.url, MODEL, kind="openai", max_attempts=1) as judge:
+                return await asyncio.gather(*(judge.score("q", "City 1") for _ in range(4)))
+
+        assert all(score.stars is not None for score in asyncio.run(at_once()))
+
 
 def test_judge_exits_1_with_the_reasons_when_nothing_is_scored(database_url, capsys):
     db = build_review_db(database_url, n_cases=2)
