@@ -294,6 +294,7 @@ def fit_members(
             boot = rng.poisson(1.0, size=len(y)) if hp.ensemble_size > 1 else np.ones(len(y))
             if not boot.any():
                 boot[:] = 1
+            member_x = _without_empty_columns(x, weight * boot)
             member = HistGradientBoostingRegressor(
                 max_iter=hp.max_iter,
                 learning_rate=hp.learning_rate,
@@ -304,8 +305,24 @@ def fit_members(
                 early_stopping=False,
                 random_state=hp.seed + i,
             )
-            members.append(Trees.from_estimator(member.fit(x, y, sample_weight=weight * boot)))
+            members.append(
+                Trees.from_estimator(member.fit(member_x, y, sample_weight=weight * boot))
+            )
     return members
+
+
+def _without_empty_columns(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``x`` with each column that has no value on a positively weighted row set to 0.
+    scikit-learn's binning fails on such a column ("window shape cannot be larger than
+    input array shape"); it can tell nothing apart, so a constant is equivalent. It
+    happens when a few rows (a candidate refit on an earlier version's rows, or a
+    bootstrap draw) all lack a feature the whole data set has."""
+    empty = ~np.isfinite(x[weight > 0]).any(axis=0)
+    if not empty.any():
+        return x
+    filled = x.copy()
+    filled[:, empty] = 0.0
+    return filled
 
 
 def _errors(

@@ -188,7 +188,7 @@ class Judge(OwnedClient):
         self.retry_delay_s = retry_delay_s
         self._base = url.rstrip("/")
         self._host = host_name or url
-        self._openai_formats = [_json_schema_format, _json_object_format]
+        self._response_format = _json_schema_format  # json_object once a server refuses it
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10))
 
@@ -315,12 +315,13 @@ class Judge(OwnedClient):
         }
         with translate_errors(self._host, self.model):
             while True:
-                body["response_format"] = self._openai_formats[0](schema)
+                sent = self._response_format
+                body["response_format"] = sent(schema)
                 response = await self._client.post(self._base + "/v1/chat/completions", json=body)
-                refused = response.status_code in (400, 422) and len(self._openai_formats) > 1
-                if not (refused and "response_format" in response.text):
+                if sent is _json_object_format or not _refuses_format(response):
                     break
-                self._openai_formats.pop(0)  # this server reads the other form
+                # this server reads the other form (requests in flight may learn it too)
+                self._response_format = _json_object_format
             await raise_for_status(response)
             payload = parse_json_object(response.text)
         choices = payload.get("choices") or [{}]
@@ -342,6 +343,13 @@ async def detect_kind(url: str, *, timeout_s: float = 10.0) -> JudgeKind:
             except httpx.HTTPError:
                 break
     return "ollama"
+
+
+def _refuses_format(response: httpx.Response) -> bool:
+    """Whether the server rejected the request's ``response_format`` itself: a 4xx, or
+    the 500 llama-cpp-python answers with (its validation error names the field)."""
+    status = response.status_code
+    return (400 <= status < 500 or status == 500) and "response_format" in response.text
 
 
 def _json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ pairs (drawn if there are none yet) are judged in both orders; each order is a r
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,8 @@ class JudgeRun:
     unscored: int
     pairs: int
     contradiction_rate: float | None
+    pairs_judged: int = 0  # pairs with a preference in both orders
+    failures: tuple[str, ...] = ()  # the distinct reasons judgements came back unscored
 
 
 async def judge_experiment(
@@ -102,8 +105,30 @@ async def judge_experiment(
         _store_pointwise(session, experiment_id, judge, graded)
         _store_pairwise(session, experiment_id, judge, verdicts)
     scored = sum(1 for _, s in graded if s.scored)
+    judged = [v for _, v in verdicts if v.forward is not None and v.backward is not None]
     rate, _ = contradiction_rate([v for _, v in verdicts])
-    return JudgeRun(judge.name, len(graded), scored, len(graded) - scored, len(verdicts), rate)
+    reasons = [s.reason for _, s in graded if not s.scored]
+    reasons += [v.reason for _, v in verdicts if v.forward is None or v.backward is None]
+    return JudgeRun(
+        judge.name,
+        len(graded),
+        scored,
+        len(graded) - scored,
+        len(verdicts),
+        rate,
+        pairs_judged=len(judged),
+        failures=distinct_failures(reasons),
+    )
+
+
+def distinct_failures(reasons: Sequence[str]) -> tuple[str, ...]:
+    """The distinct per-attempt problems in unscored judgements' reasons (which read
+    ``unscored: attempt 1: …; attempt 2: …``), in the order first seen."""
+    seen: dict[str, None] = {}
+    for reason in reasons:
+        for part in re.split(r"attempt \d+: ", reason)[1:]:
+            seen.setdefault(part.strip().rstrip(";|").strip(), None)
+    return tuple(seen)
 
 
 def _cases(session, uids: set[str]) -> dict[str, CaseRow]:

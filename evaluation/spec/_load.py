@@ -273,7 +273,10 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
         listed = reader.sequence(raw["models"], models_field)
         host_models = tuple(reader.text(m, item(models_field, i)) for i, m in enumerate(listed))
         reader.unique(host_models, models_field)
-    return HostSpec(name, url.rstrip("/"), slots, kind, host_models)
+    url = url.rstrip("/")
+    if kind == "openai":  # the server's root: the backend adds /v1/... itself
+        url = url.removesuffix("/v1")
+    return HostSpec(name, url, slots, kind, host_models)
 
 
 def _metrics(reader: FieldReader, raw: Any, samples_per_case: int) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from evaluation.errors import EvalError
+from evaluation.errors import EvalError, ModelNotFound
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli._serving import bind, serve
@@ -109,12 +109,30 @@ def cmd_judge(args: argparse.Namespace) -> int:
                 seed=args.seed,
             )
 
-    result = asyncio.run(run())
+    try:
+        result = asyncio.run(run())
+    except ModelNotFound as exc:
+        listing = ", ".join(exc.available) or "no models"
+        raise ModelNotFound(
+            f"the judge host ({url}) does not have '{args.model}'; it has: {listing}; "
+            "name one with --model",
+            available=exc.available,
+            host=exc.host,
+            model=exc.model,
+        ) from None
     rate = "–" if result.contradiction_rate is None else f"{result.contradiction_rate:.0%}"
+    asked = result.generations + result.pairs
+    if asked and result.scored == 0 and result.pairs_judged == 0:
+        print(
+            f"error: {result.judge} scored none of {result.generations} generations and "
+            f"{result.pairs} pairs: " + " | ".join(result.failures),
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"{result.judge}: {result.scored} of {result.generations} generations scored "
-        f"({result.unscored} unscored); {result.pairs} pairs judged in both orders, "
-        f"self-contradiction rate {rate}"
+        f"({result.unscored} unscored); {result.pairs_judged} of {result.pairs} pairs "
+        f"judged in both orders, self-contradiction rate {rate}"
     )
     return 0
 

@@ -219,7 +219,7 @@ def test_host_rules(data: dict[str, Any], case: tuple[Any, ...]) -> None:
 def test_hosts_parse(data: dict[str, Any]) -> None:
     hosts = [
         {"name": "a", "url": "https://gpu-a:11434/", "slots": 4},
-        {"name": "b", "url": "http://gpu-b:8000", "kind": "openai", "models": ["m2"]},
+        {"name": "b", "url": "http://gpu-b:8000/v1/", "kind": "openai", "models": ["m2"]},
     ]
     spec = parse_spec(with_(data, hosts=hosts))
     assert spec.hosts == (

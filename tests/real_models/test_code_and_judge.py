@@ -61,6 +61,10 @@ def test_a_real_model_judges_through_the_openai_compatible_server(
     assert len(graded) == 3 * len(CHAT_MODELS) and len(pairs) == 2
     for row in graded:  # a grade in the rubric's range, or missing with the reason
         assert row.stars in {1, 2, 3, 4, 5} or (row.stars is None and "unscored" in row.reason)
+    # the server takes the judge's requests: some grades come back (all missing meant
+    # llama-cpp-python had refused the json_schema response_format on every request)
+    assert any(row.stars is not None for row in graded), {r.reason for r in graded}
+    assert all("response_format" not in (r.reason or "") for r in rows)
     _, scores = stored(database_url, "judged")
     judged = scores[scores["metric"].str.startswith("judge_")]["value"]
     assert len(judged) == 3 * len(CHAT_MODELS)

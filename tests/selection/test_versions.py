@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 import sklearn
@@ -107,3 +108,22 @@ def test_an_unloadable_current_version_is_compared_on_its_recorded_errors(engine
     versions._CACHE.clear()
     second = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
     assert second.decision.promoted and second.decision.basis == "cross-validation"
+
+
+def test_a_feature_the_old_versions_rows_never_had_does_not_break_the_comparison(engine):
+    # Version 1 saw a few rows without top_p; the new data adds many rows that set it,
+    # so the candidate refit on version 1's rows meets a column with no value at all
+    # (scikit-learn's binning raised "window shape cannot be larger than input array").
+    old_suites = {"qa-a": "qa", "sum-a": "summarization"}
+    first = train_and_maybe_promote(
+        engine,
+        validate_training_frame(synthetic_frame(cases=2, suites=old_suites)),
+        hyperparameters=FAST,
+    )
+    more = synthetic_frame(cases=2, seed=1)
+    new_rows = ~more["suite"].isin(old_suites)
+    more.loc[new_rows, "top_p"] = np.where(more.loc[new_rows, "temperature"] > 0.5, 0.9, 0.5)
+    second = train_and_maybe_promote(engine, validate_training_frame(more), hyperparameters=FAST)
+    decision = second.decision
+    assert decision.basis == "unseen rows" and decision.incumbent_id == first.version_id
+    assert "quality" in decision.comparison and decision.reason.startswith(("promoted", "not"))

@@ -105,6 +105,10 @@ class StandInConfig:
     # prompt + max_tokens exceed it, max_tokens is trimmed to what is left (finish_reason
     # "length"); served as ``/props``' ``default_generation_settings.n_ctx``. None: off.
     n_ctx: int | None = None
+    # The ``response_format`` types the OpenAI-compatible route accepts; any other is
+    # refused as llama-cpp-python's server refuses ``json_schema`` (a 500 carrying the
+    # validation error). None: every type is accepted.
+    response_format_types: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -399,6 +403,10 @@ class StandIn:
             stats.overloaded += 1
             await respond_json(send, 503, dialect.error(BUSY_MESSAGE, 503))
             return
+        refused = _refused_response_format(dialect, body, config.response_format_types)
+        if refused is not None:
+            await respond_json(send, 500, dialect.error(refused, 500))
+            return
         fault = self._next_fault(model)
         if fault is not None and fault.kind in _STATUS_FAULTS:
             status = _STATUS_FAULTS[fault.kind]
@@ -493,6 +501,27 @@ class StandIn:
         else:
             text = "".join(tokens)
             await respond_json(send, 200, dialect.final(name, text, reason, counters))
+
+
+def _refused_response_format(
+    dialect: Dialect, body: Mapping[str, Any], accepted: tuple[str, ...] | None
+) -> str | None:
+    """llama-cpp-python's message for a ``response_format`` type it does not read."""
+    kind = (body.get("response_format") or {}).get("type")
+    if dialect is not OpenAIDialect or accepted is None or kind is None or kind in accepted:
+        return None
+    expected = " or ".join(repr(t) for t in accepted)
+    return str(
+        [
+            {
+                "type": "literal_error",
+                "loc": ("body", "response_format", "type"),
+                "msg": f"Input should be {expected}",
+                "input": kind,
+                "ctx": {"expected": expected},
+            }
+        ]
+    )
 
 
 _STATUS_FAULTS = {"busy": 503, "server_error": 500, "bad_request": 400}

@@ -1,0 +1,77 @@
+"""The judge on an OpenAI-compatible server that refuses ``json_schema`` the way
+llama-cpp-python's server does (a 500 naming ``response_format``): it falls back to the
+``json_object`` form once and remembers it; and `evalflow judge` fails (exit 1, one line
+with the reasons) when nothing could be scored."""
+
+from __future__ import annotations
+
+import asyncio
+
+from evaluation.review.judge import Judge
+from flows.cli import main
+from tests.evaluation.test_judge import MODEL, grades_by_correctness
+from tests.support.review_db import build_review_db
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+LLAMA_CPP_PYTHON = ("text", "json_object")  # the response_format types it reads
+
+
+def test_a_500_refusing_json_schema_falls_back_to_json_object_once():
+    config = StandInConfig(
+        models=(MODEL,), reply=grades_by_correctness, response_format_types=LLAMA_CPP_PYTHON
+    )
+    with running_standin(config) as server:
+
+        async def go():
+            async with Judge(server.url, MODEL, kind="openai", retry_delay_s=0) as judge:
+                return [await judge.score("q", "City 1"), await judge.score("q", "Town")]
+
+        first, second = asyncio.run(go())
+        assert first.stars == {"accuracy": 5, "completeness": 5, "relevance": 4}
+        assert second.stars == {"accuracy": 2, "completeness": 2, "relevance": 4}
+        assert (first.attempts, second.attempts) == (1, 1)
+        # one refusal, then every request in the json_object form
+        assert server.stats.requests == 3
+        assert server.stats.last_request["response_format"]["type"] == "json_object"
+
+        async def at_once():  # both refused before either learns the other form
+            async with Judge(server.url, MODEL, kind="openai", max_attempts=1) as judge:
+                return await asyncio.gather(*(judge.score("q", "City 1") for _ in range(4)))
+
+        assert all(score.stars is not None for score in asyncio.run(at_once()))
+
+
+def test_judge_exits_1_with_the_reasons_when_nothing_is_scored(database_url, capsys):
+    db = build_review_db(database_url, n_cases=2)
+    config = StandInConfig(models=(MODEL,), reply=lambda model, messages: "not json")
+    with running_standin(config) as server:
+        command = ["--database", database_url, "judge", db.experiment]
+        command += ["--url", server.url + "/v1", "--model", MODEL, "--limit", "1"]
+        command += ["--attempts", "2"]
+        assert main(command) == 1
+    out, err = capsys.readouterr()
+    assert "judged" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: openai:{MODEL} scored none of")
+    assert "malformed judge output" in lines[0] and "attempt" not in lines[0]
+
+
+def test_the_summary_counts_only_pairs_judged_in_both_orders(database_url, capsys):
+    db = build_review_db(database_url, n_cases=2)
+    config = StandInConfig(models=(MODEL,), reply=grades_by_correctness)
+    with running_standin(config) as server:
+        command = ["--database", database_url, "judge", db.experiment, "--url", server.url]
+        command += ["--model", MODEL, "--kind", "openai", "--limit", "1"]
+        assert main(command) == 0
+    line = capsys.readouterr().out
+    assert "generations scored (0 unscored)" in line and "3 of 3 pairs judged" in line
+
+
+def test_a_judge_model_the_host_lacks_is_named_with_the_option_to_fix(database_url, capsys):
+    db = build_review_db(database_url, n_cases=2)
+    with running_standin(StandInConfig(models=(MODEL,))) as server:
+        command = ["--database", database_url, "judge", db.experiment, "--url", server.url]
+        assert main([*command, "--model", "wrong:1b", "--kind", "openai"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'wrong:1b'" in err and MODEL in err
+    assert err.endswith("name one with --model") and "spec" not in err
