@@ -8,6 +8,7 @@ wherever the URL appears in a text: an error line, a stored failure reason, a re
 from __future__ import annotations
 
 import re
+from typing import Any
 
 MASK = "***"
 
@@ -55,6 +56,18 @@ def redact(text: str) -> str:
     """
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     return _SECRET_PARAMETER.sub(lambda m: f"{m['name']}{m['eq']}{MASK}", text)
+
+
+def redact_values(value: Any) -> Any:
+    """``value`` (nested dicts, lists and strings, as a stored spec summary) with
+    ``redact`` applied to every string: what is stored never holds a password."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_values(item) for item in value]
+    return value
 
 
 def one_line(text: str, *, limit: int = 500) -> str:

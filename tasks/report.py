@@ -65,7 +65,8 @@ def publish_report(
         data = gather(session, name, comparison=comparison)
         race = stored_standing(session, experiment_id, data.names)
         if ending_status is not None:
-            session.expunge(data.experiment)  # shown with its final status, not stored
+            if data.experiment in session:
+                session.expunge(data.experiment)  # shown with its final status, not stored
             data.experiment.status = ending_status
     path = report_path(out_dir, name).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)

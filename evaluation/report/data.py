@@ -29,6 +29,7 @@ from evaluation.storage.repository import (
     get_experiment,
     scores_frame,
 )
+from evaluation.storage.runs import experiment_status
 
 CATEGORICAL_PARAMETERS = ("model", "template_name")
 
@@ -124,6 +125,10 @@ def gather(
         if not history.empty:
             histories.append((metric, history))
     names = {c: f"#{i}" for i, c in enumerate(order, start=1)}
+    status = experiment_status(session, row).status
+    if status != row.status:  # a run whose process is gone: shown crashed, not stored
+        session.expunge(row)
+        row.status = status
     return ReportData(
         experiment=row,
         board=board,

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from evaluation.redact import redact
 from evaluation.spec._fields import (
     DOCUMENT,
     FieldReader,
@@ -58,6 +59,7 @@ SPEC_KEYS = (
 HOST_KEYS = ("name", "url", "slots", "kind", "models")
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 NAME_PATTERN = r"[a-z0-9-]+"
+MAX_NAME_LENGTH = 100  # longer names overflow the file names made of them (the report's)
 TEMPLATE_NAME_PATTERN = r"[A-Za-z0-9_-]+"
 HOST_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
@@ -112,8 +114,10 @@ def parse_spec(
     pipeline, pipeline_values = parse_pipeline(
         reader, data.get("pipeline"), pipeline_grid, grid, base_dir
     )
+    name = reader.text(data["name"], "name", pattern=NAME_PATTERN)
+    reader.check(len(name) <= MAX_NAME_LENGTH, "name", f"at most {MAX_NAME_LENGTH} characters")
     spec = SweepSpec(
-        name=reader.text(data["name"], "name", pattern=NAME_PATTERN),
+        name=name,
         suite=_suite(reader, data["suite"], base_dir),
         models=models,
         grid=grid | pipeline_values,
@@ -265,6 +269,21 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
         + f", got '{url}'"
         + (" (simulated:// urls need kind: simulated)" if parts.scheme == "simulated" else ""),
     )
+    if kind != "simulated":
+        try:
+            port = parts.port  # raises on 'host:11434:5' and on a port that is not a number
+        except ValueError:
+            port = -1
+        reader.check(
+            port is None or 1 <= port <= 65535,
+            child(field, "url"),
+            f"expected http(s)://host:port with a port 1-65535, got '{redact(url)}'",
+        )
+        reader.check(
+            not parts.query and not parts.fragment,
+            child(field, "url"),
+            f"a host's url takes no ?query or #fragment, got '{redact(url)}'",
+        )
     slots = reader.integer(raw.get("slots", 1), child(field, "slots"))
     reader.check(slots >= 1, child(field, "slots"), f"slots must be >= 1, got {slots}")
     host_models = None

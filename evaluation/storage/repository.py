@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
+from evaluation.redact import redact_values
 from evaluation.run._work import GenerationRecord, WorkKey, case_uid
 from evaluation.spec import Config
 from evaluation.storage.db import insert_ignoring_conflicts, read_frame
@@ -185,7 +186,7 @@ def register_experiment(
         )
     if experiment is None:
         experiment = Experiment(name=name, suite=suite.name, task_type=suite.task_type)
-    experiment.spec = spec
+    experiment.spec = redact_values(spec)  # a host URL's password is never stored
     experiment.spec_path = spec_path
     experiment.samples_per_case = samples_per_case
     experiment.metrics = list(metrics)

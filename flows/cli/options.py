@@ -18,20 +18,30 @@ from pathlib import Path
 
 #: Experiment names, here as in specs (evaluation/spec/_load.py's NAME_PATTERN).
 NAME_PATTERN = r"[a-z0-9-]+"
+#: Longer names overflow the file names made of them (the report: 255 bytes at most).
+MAX_NAME_LENGTH = 100
 
 
 def _refuse(expected: str, text: str) -> argparse.ArgumentTypeError:
     return argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
 
 
+#: The largest whole number an option takes: a database's 64-bit integer holds it, and it
+#: is far beyond any sane count (as the spec's own limit, 2**53).
+MAX_WHOLE_NUMBER = 2**53
+
+
 def whole_number(minimum: int = 1) -> Callable[[str], int]:
-    """An integer >= ``minimum``: a count (``--limit``, ``--pairs``) or a seed (0)."""
+    """An integer >= ``minimum`` (and at most ``MAX_WHOLE_NUMBER``): a count (``--limit``,
+    ``--pairs``) or a seed (0)."""
 
     def parse(text: str) -> int:
         stripped = text.strip()
         digits = stripped.removeprefix("-")
         if not digits.isascii() or not digits.isdigit() or int(stripped) < minimum:
             raise _refuse(f"a whole number >= {minimum}", text)
+        if int(stripped) > MAX_WHOLE_NUMBER:
+            raise _refuse(f"a whole number from {minimum} to 2**53", text)
         return int(stripped)
 
     return parse
@@ -144,6 +154,10 @@ def experiment_name(text: str) -> str:
     """A name a new experiment is stored under: lower-case letters, digits and dashes."""
     if not re.fullmatch(NAME_PATTERN, text):
         raise _refuse(f"an experiment name of {NAME_PATTERN} (e.g. my-run-2)", text)
+    if len(text) > MAX_NAME_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"expected an experiment name of at most {MAX_NAME_LENGTH} characters, got {len(text)}"
+        )
     return text
 
 

@@ -356,9 +356,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _experiment_option(p)
     p.add_argument(
         "--time-scale",
-        type=options.non_negative,
+        type=options.number(at_least=0, at_most=100),
         default=0.0,
-        help="simulated backend only: share of simulated latency really slept",
+        help="simulated backend only: share of simulated latency really slept (0 to 100)",
     )
     p.add_argument(
         "--wait",

@@ -256,3 +256,27 @@ def test_taking_over_a_dead_run_returns_its_flow_run_for_prefect_to_be_told(engi
         end_run(session, "sweep", "completed", RunProcess.current())
     with session_scope(engine) as session:
         assert claim_experiment(session, "sweep", dead_process()) is None
+
+
+def test_a_host_password_is_never_stored_with_the_experiment(engine):
+    # a newcomer found OLLAMA_HOST=http://ana:hunter2@... stored in experiments.spec
+    spec = {"hosts": [{"name": "local", "url": "http://ana:hunter2@127.0.0.1:11434"}]}
+    with session_scope(engine) as session:
+        record_suite(session, SUITE)
+        register_experiment(
+            session,
+            name="secret-host",
+            suite=SUITE,
+            configs=[make_config()],
+            spec=spec,
+            spec_path="spec.yaml",
+            samples_per_case=1,
+            metrics=["exact_match"],
+            simulated=False,
+        )
+    with session_scope(engine) as session:
+        stored = session.exec(
+            select(Experiment).where(Experiment.name == "secret-host")
+        ).scalar_one()
+        assert "hunter2" not in str(stored.spec)
+        assert stored.spec["hosts"][0]["url"] == "http://ana:***@127.0.0.1:11434"

@@ -169,3 +169,26 @@ def test_every_metric_with_a_direction_gets_its_verdict_pairs_front_and_trend(re
     assert {f.quality for f in data.fronts} == set(compared)
     assert [m for m, _ in data.histories] == compared
     assert all(f"{m} trends" in html for m in compared)
+
+
+def test_the_report_of_a_run_whose_process_is_gone_says_crashed(tmp_path):
+    # a newcomer killed a run with kill -9: `experiments` said crashed, the report "running"
+    from sqlalchemy import select
+
+    from evaluation.storage.models import Experiment
+    from evaluation.storage.runs import claim_experiment
+    from tests.evaluation.test_experiment_runs import dead_process
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", name="killed-run")
+    with Session(db.engine) as session:
+        claim_experiment(session, "killed-run", dead_process())
+        row = session.exec(select(Experiment).where(Experiment.name == "killed-run")).scalar_one()
+        row.status = "running"  # as a run killed with -9 leaves it
+        session.commit()
+        html = render_report(gather(session, db.experiment))
+    with Session(db.engine) as session:
+        stored = session.exec(
+            select(Experiment).where(Experiment.name == "killed-run")
+        ).scalar_one()
+        assert stored.status == "running"  # shown as crashed, not rewritten by the report
+    assert "status crashed" in html and "status running" not in html

@@ -207,6 +207,9 @@ HOST_CASES = [
     ([{**HOST, "models": []}], "hosts[0].models", "must not be empty"),
     ([], "hosts", "must not be empty"),
     ({"name": "h"}, "hosts", "expected a list"),
+    ([{**HOST, "url": "http://127.0.0.1:11434:5"}], "hosts[0].url", "port 1-65535"),
+    ([{**HOST, "url": "http://ana:hunter2@127.0.0.1:99999"}], "hosts[0].url", "ana:***@"),
+    ([{**HOST, "url": "http://gpu:1/?token=hunter2"}], "hosts[0].url", "no ?query", "***"),
 ]
 
 
@@ -233,6 +236,7 @@ TOP_LEVEL_CASES = [
     ({"name": "Demo_QA"}, "name", "[a-z0-9-]+"),
     ({"name": None}, "name", "required"),
     ({"name": 7}, "name", "expected text"),
+    ({"name": "a" * 101}, "name", "at most 100 characters"),
     ({"suite": "missing.jsonl"}, "suite", "not found"),
     ({"models": []}, "models", "must not be empty"),
     ({"models": "m1"}, "models", "list of model names"),
