@@ -43,7 +43,14 @@ def database_url(explicit: str | None = None) -> str:
     if from_env:
         return check_database_url(from_env, DATABASE_URL_ENV)
     home = evalflow_home()
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SettingError(
+            HOME_ENV, str(home), f"cannot create the results folder ({error.strerror})"
+        ) from None
+    if not os.access(home, os.W_OK):
+        raise SettingError(HOME_ENV, str(home), "the folder is not writable")
     return f"sqlite:///{home / 'evalflow.db'}"
 
 

@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "doctor", help="check the Prefect API, the results database and every host of a spec"
     )
-    p.add_argument("spec", type=Path, nargs="?", help="a sweep spec whose hosts to check")
+    p.add_argument(
+        "spec", type=options.existing_file, nargs="?", help="a sweep spec whose hosts to check"
+    )
     p.add_argument(
         "--timeout", type=options.seconds, default=DEFAULT_TIMEOUT_S, help="seconds per check"
     )
@@ -34,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "health", help="exit 0 when healthy, 1 when not (for supervisors and orchestrators)"
     )
-    p.add_argument("spec", type=Path, nargs="?", help="a sweep spec whose hosts to check")
+    p.add_argument(
+        "spec", type=options.existing_file, nargs="?", help="a sweep spec whose hosts to check"
+    )
     p.add_argument(
         "--timeout", type=options.seconds, default=DEFAULT_TIMEOUT_S, help="seconds per check"
     )
@@ -167,9 +171,17 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _check_nightly_spec(args: argparse.Namespace) -> None:
+    """Refuse a nightly spec that would fail at its first scheduled run, now, in one line."""
+    from evaluation.run._sweep import prepare_sweep
+
+    prepare_sweep(args.nightly_spec)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from deployments.serve import serve_all
 
+    _check_nightly_spec(args)
     serve_all(_warn, **_schedule_kwargs(args))
     return 0
 
@@ -177,6 +189,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from deployments.serve import deploy_all
 
+    _check_nightly_spec(args)
     ids = deploy_all(args.pool, _warn, source=args.source, **_schedule_kwargs(args))
     print(f"{len(ids)} deployments registered on work pool {args.pool!r}:")
     print("  evaluate/on-demand, nightly-regression/nightly, retrain-selector/weekly")

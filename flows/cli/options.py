@@ -168,6 +168,17 @@ def text(value: str) -> str:
     return value
 
 
+def name_list(value: str) -> list[str]:
+    """Comma-separated names (``--metrics rougeL,chrf``): none of them empty, none twice."""
+    names = [part.strip() for part in value.split(",")]
+    if not value.strip() or any(not name for name in names):
+        raise _refuse("comma-separated names, none empty (e.g. rougeL,chrf)", value)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise _refuse(f"each name once ({', '.join(repeated)} given twice)", value)
+    return names
+
+
 def existing_file(value: str) -> Path:
     """A file that must exist and be readable (a spec, a rubric)."""
     path = Path(value).expanduser()

@@ -4,6 +4,7 @@ they import no Prefect and answer at once."""
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from flows.cli import options
 from flows.cli._database import open_engine
@@ -52,7 +53,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         if failures:
             print("\n" + "\n".join(failures))
         return 0
-    rerun = f"evalflow run {experiment.spec_path}" if experiment.spec_path else "evalflow run SPEC"
+    # --experiment too: the experiment may have been named apart from its spec.
+    spec = experiment.spec_path or "SPEC"
+    rerun = shlex.join(["evalflow", "run", spec, "--experiment", experiment.name])
     print(
         f"No results for {experiment.name!r}: {stored} generations stored, none scored "
         f"(status {state.status}). Rerun to resume: {rerun}"

@@ -291,7 +291,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     from flows.rescore import rescore
     from flows.run_control import prefect_api
 
-    metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
+    metrics = args.metrics
     _check_rescore(args, metrics)
     console_for(args)
     with prefect_api():
@@ -381,7 +381,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("experiment")
     p.add_argument(
         "--metrics",
-        type=options.text,
+        type=options.name_list,
         help="comma-separated metric names (default: the experiment's)",
     )
     p.set_defaults(func=cmd_rescore)

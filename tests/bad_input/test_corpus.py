@@ -880,6 +880,13 @@ ENV_CASES = [
         ("EVALFLOW_HOME=", "expected a folder, but it is a file"),
         {"EVALFLOW_HOME": "{spec}", "EVALFLOW_DATABASE_URL": ""},
     ),
+    Bad(
+        "env-home-cannot-be-created",
+        "env",
+        lambda w: ["experiments"],
+        ("EVALFLOW_HOME='/proc/evalflow/home'", "cannot create the results folder"),
+        {"EVALFLOW_HOME": "/proc/evalflow/home", "EVALFLOW_DATABASE_URL": ""},
+    ),
 ]
 
 HOST_CASES = [
@@ -1076,7 +1083,11 @@ OPTION_CASES = [
     opt("opt-run-level-unknown", "run", "SPEC", "--level", "everything",
         expect="argument --level: invalid choice: 'everything'"),
     opt("opt-rescore-metrics-empty", "rescore", "demo", "--metrics", " ",
-        expect="argument --metrics: expected non-empty text"),
+        expect="argument --metrics: expected comma-separated names, none empty"),
+    opt("opt-rescore-metrics-empty-name", "rescore", "demo", "--metrics", "rougeL,,chrf",
+        expect="argument --metrics: expected comma-separated names, none empty"),
+    opt("opt-rescore-metrics-twice", "rescore", "demo", "--metrics", "chrf,chrf",
+        expect="argument --metrics: expected each name once (chrf given twice)"),
     opt("opt-view-export-existing-file", "view", "demo", "--export", "FILE",
         expect="argument --export: expected a folder, but it is a file"),
     opt("opt-export-out-existing-file", "export", "demo", "--out", "FILE",
@@ -1113,6 +1124,10 @@ OPTION_CASES = [
         expect="argument --retrain-cron: expected a cron expression of five fields"),
     opt("opt-serve-timezone", "serve", "--timezone", "Mars/Olympus",
         expect="argument --timezone: expected an IANA time zone"),
+    opt("opt-doctor-spec-missing", "doctor", "ROOT/nope.yaml",
+        expect="argument spec: expected an existing file"),
+    opt("opt-health-spec-missing", "health", "ROOT/nope.yaml",
+        expect="argument spec: expected an existing file"),
     opt("opt-serve-nightly-spec-missing", "serve", "--nightly-spec", "ROOT/nope.yaml",
         expect="argument --nightly-spec: expected an existing file"),
     opt("opt-deploy-source-missing", "deploy", "--source", "ROOT/nope",
@@ -1211,6 +1226,18 @@ SURFACE_CASES = [
         "cli",
         cli("power", "SPEC", "--delta", "1.5"),
         ("--delta 1.5", "exact_match scores each case 0 or 1"),
+    ),
+    Bad(
+        "verb-serve-nightly-spec-not-a-spec",
+        "cli",
+        cli("serve", "--nightly-spec", "FILE"),
+        ("tiny.jsonl:1:2", "field 'id': unknown key"),
+    ),
+    Bad(
+        "verb-deploy-nightly-spec-not-a-spec",
+        "cli",
+        cli("deploy", "--nightly-spec", "FILE"),
+        ("tiny.jsonl:1:2", "field 'id': unknown key"),
     ),
     Bad("verb-rescore-unknown", "cli", cli("rescore", "nope"), ("no experiment", "nope")),
     Bad(

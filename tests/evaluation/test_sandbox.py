@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -39,29 +37,6 @@ def execution() -> CodeExecution:
     return CodeExecution(Sandbox(), limits, test_timeout_s=1.0, max_parallel=4)
 
 
-@pytest.fixture
-def listener() -> tuple[socket.socket, list[object]]:
-    """A TCP server on the host's loopback that records any connection it gets."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    accepted: list[object] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept())
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server, accepted
-    stop.set()
-    thread.join()
-    server.close()
-
-
 def _harness_processes() -> list[int]:
     """Processes still running the sandbox harness (none after a run; assumes no other
     evalflow sandbox runs on the machine meanwhile, as in a serial test run)."""
@@ -78,14 +53,13 @@ def _harness_processes() -> list[int]:
 
 @needs_bwrap
 def test_hostile_programs_fail_with_reasons_and_the_batch_goes_on(
-    execution: CodeExecution, tmp_path: Path, listener
+    execution: CodeExecution, tmp_path: Path, listener: tuple[int, list[object]]
 ) -> None:
     secret = tmp_path / "id_rsa"
     secret.write_text("PRIVATE KEY")
     database = tmp_path / "evalflow.db"
     database.write_bytes(b"SQLite format 3\x00")
-    server, accepted = listener
-    port = server.getsockname()[1]
+    port, accepted = listener
     hostile = {
         "infinite loop": "def f(x):\n    while True:\n        pass\n",
         "C-level loop": "def f(x):\n    return sum(range(10**13))\n",

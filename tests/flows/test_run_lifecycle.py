@@ -476,7 +476,7 @@ def test_a_failed_run_is_failed_with_its_reason(tmp_path, prefect_home):
     assert shown.stdout.splitlines() == [
         "Status: failed: RuntimeError: disk full while scoring",
         "No results for 'breaks': 36 generations stored, none scored (status failed). "
-        f"Rerun to resume: evalflow run {spec}",
+        f"Rerun to resume: evalflow run {spec} --experiment breaks",
     ]
 
     rerun = cli(env, "run", str(spec))

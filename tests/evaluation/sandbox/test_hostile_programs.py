@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import textwrap
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,29 +75,6 @@ def execution(request, monkeypatch: pytest.MonkeyPatch) -> Iterator[CodeExecutio
     monkeypatch.setenv("EVALFLOW_DATABASE_URL", f"postgresql://evalflow:{SECRET}@db:5432/x")
     monkeypatch.setenv("OPENAI_API_KEY", f"sk-{SECRET}")
     yield execution
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[object]]]:
-    """A TCP server on the host's loopback that records any connection it gets."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    accepted: list[object] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept())
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], accepted
-    stop.set()
-    thread.join()
-    server.close()
 
 
 def _score(programs: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[float, dict]]:
