@@ -1,7 +1,10 @@
 """Pipelines against one stand-in Ollama host in its own process (4 slots, 200 ms per
 request by default).
 
-Throughput scenarios run the real ``evaluate`` flow (embedded Prefect API, the host's
+Throughput scenarios run the real ``evaluate`` flow (on the Prefect API server `evalflow
+run` starts, ``flows.run_control.prefect_api``: Prefect's own ephemeral server made
+every Prefect client parse certifi's whole bundle, ~85 ms of blocked event loop each under
+load, 26 per scenario; the host's
 Prefect concurrency limit, ``HostSlots`` + ``PoolSpareSlots`` for a pipeline's parallel
 calls, SQLite results); per scenario, capacity being slots / latency:
 
@@ -67,6 +70,7 @@ from evaluation.run._pipelines import SharedCalls  # noqa: E402
 from evaluation.run._work import WorkItem  # noqa: E402
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate  # noqa: E402
 from evaluation.suites import Case, Suite  # noqa: E402
+from flows.run_control import prefect_api  # noqa: E402
 from tests.support.standin_process import StandInProcess  # noqa: E402
 
 MODEL, EMBED = "bench:8b", "nomic-embed-text"
@@ -343,22 +347,23 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {}
     scenarios = flow_scenarios(args.cases)
     try:
-        for repeat in range(args.repeat):
-            control = None
-            for name in args.scenario or choices:
-                if name == "rag_corpus":
-                    figures = rag_corpus(host, process)
-                elif name == "single_control":
-                    figures = control = plain_control(process, host, latency_s)
-                else:
-                    figures = run_flow(process, host, scenarios[name], latency_s)
-                if control is not None and "phase_share" in figures:
-                    figures["vs_control"] = round(
-                        figures["phase_share"] / control["phase_share"], 3
-                    )
-                figures["load_1min"] = round(os.getloadavg()[0], 1)
-                runs.setdefault(name, []).append(figures)
-                print(f"run {repeat + 1}", name, json.dumps(figures), flush=True)
+        with prefect_api():  # the API server `evalflow run` uses
+            for repeat in range(args.repeat):
+                control = None
+                for name in args.scenario or choices:
+                    if name == "rag_corpus":
+                        figures = rag_corpus(host, process)
+                    elif name == "single_control":
+                        figures = control = plain_control(process, host, latency_s)
+                    else:
+                        figures = run_flow(process, host, scenarios[name], latency_s)
+                    if control is not None and "phase_share" in figures:
+                        figures["vs_control"] = round(
+                            figures["phase_share"] / control["phase_share"], 3
+                        )
+                    figures["load_1min"] = round(os.getloadavg()[0], 1)
+                    runs.setdefault(name, []).append(figures)
+                    print(f"run {repeat + 1}", name, json.dumps(figures), flush=True)
     finally:
         process.stop()
     print(f"slots {args.slots}, {args.latency_ms:g} ms per request; each figure over the runs:")
