@@ -1,6 +1,11 @@
-"""Counts as people read them: "1 sample", "2 samples"."""
+"""Words shared by every output: counts as people read them ("1 sample", "2 samples"),
+and what a latency that was not measured reads as."""
 
 from __future__ import annotations
+
+NOT_MEASURED = "not measured"
+"""A latency no clock covered (stored as None; ``evaluation.run._pipelines``): shown as
+these words, never as a number or a dash that could pass for one."""
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:

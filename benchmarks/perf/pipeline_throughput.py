@@ -1,29 +1,34 @@
 """Pipelines against one stand-in Ollama host in its own process (4 slots, 200 ms per
 request by default).
 
-Throughput scenarios run the real ``evaluate`` flow (embedded Prefect API, the host's
+Throughput scenarios run the real ``evaluate`` flow (on the Prefect API server `evalflow
+run` starts, ``flows.run_control.prefect_api``: Prefect's own ephemeral server made
+every Prefect client parse certifi's whole bundle, ~85 ms of blocked event loop each under
+load, 26 per scenario; the host's
 Prefect concurrency limit, ``HostSlots`` + ``PoolSpareSlots`` for a pipeline's parallel
-calls, SQLite results); per scenario:
+calls, SQLite results); per scenario, capacity being slots / latency:
 
-- ``share_of_capacity``: requests the host served / (generation wall × capacity),
-  capacity = slots / latency;
-- ``mean_open_requests`` (share × slots) and ``host_peak_in_flight`` vs ``slots`` (the
-  peak must never pass the slots);
-- ``client_cpu_ms_per_call``: the generation phase's process CPU / model calls;
-- ``case_wall_s``: mean wall time of a case (table ``case_runs``), and
-  ``share_while_cases_run``: requests served / (case wall × capacity) for one case at a
-  time (the generation phase also holds the flow's fixed start and end: task runs,
-  the last writes).
+- ``phase_share``: requests the host served / (generation phase × capacity): the whole
+  phase, its start (slot writes, the first task run) and end (the last writes) included;
+- ``busy_share``: the same over the host's busy span (its first request's start to its
+  last one's end), and ``outside_busy_s``: the phase's seconds outside that span;
+- ``max_open`` vs ``slots``: the most requests the host had open at once (never more);
+- ``cpu_ms_per_call``: the generation phase's process CPU / model calls;
+- ``case_wall_s``: mean wall time of a case (table ``case_runs``).
 
 Scenarios: ``one_case``: map_reduce over one document of 200 chunks; ``many_cases``:
 map_reduce over ``--cases`` documents of 50 chunks; ``sections_parallel`` and
 ``sections_sequential``: 5 sections + an assembly over ``--cases`` documents;
-``single_control``: 200 one-call cases, what the machine's load leaves of capacity.
-``rag_corpus`` (in-process, no Prefect) checks that a corpus is embedded once per
-chunking.
+``single_cases``: 200 one-call cases through the flow; ``single_control``: a plain
+``slots``-way httpx client sending 200 requests, what the machine's load leaves of the
+host's capacity (each scenario's ``vs_control`` is its phase share over the control's
+from the same repeat: the machine is shared). ``rag_corpus`` (in-process, no Prefect)
+checks that a corpus is embedded once per chunking. ``--repeat N`` runs the scenarios N
+times, interleaved, and prints each figure's runs.
 
     .venv/bin/python benchmarks/perf/pipeline_throughput.py
-    .venv/bin/python benchmarks/perf/pipeline_throughput.py --scenario one_case
+    .venv/bin/python benchmarks/perf/pipeline_throughput.py --repeat 3 \
+        --scenario single_control --scenario one_case --scenario many_cases
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import socket
 import sqlite3
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -48,7 +54,9 @@ os.environ.setdefault("PREFECT_HOME", str(_HOME / "prefect"))
 os.environ.setdefault("EVALFLOW_HOME", str(_HOME / "evalflow"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
+import httpx  # noqa: E402
 import yaml  # noqa: E402
 
 from evaluation.backends import OllamaBackend  # noqa: E402
@@ -62,6 +70,7 @@ from evaluation.run._pipelines import SharedCalls  # noqa: E402
 from evaluation.run._work import WorkItem  # noqa: E402
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate  # noqa: E402
 from evaluation.suites import Case, Suite  # noqa: E402
+from flows.run_control import prefect_api  # noqa: E402
 from tests.support.standin_process import StandInProcess  # noqa: E402
 
 MODEL, EMBED = "bench:8b", "nomic-embed-text"
@@ -176,8 +185,7 @@ def flow_scenarios(cases: int) -> dict[str, tuple[int, int, dict[str, Any] | Non
         "many_cases": (cases, 50 * CHUNK, MAP_REDUCE, chunked),
         "sections_parallel": (cases, 300, SECTIONS, {"parallel": [True]}),
         "sections_sequential": (cases, 300, SECTIONS, {"parallel": [False]}),
-        # 200 one-call cases: what the machine's load leaves of the host's capacity
-        "single_control": (200, 20, None, {}),
+        "single_cases": (200, 20, None, {}),
     }
 
 
@@ -218,29 +226,67 @@ def run_flow(process: StandInProcess, host: HostSpec, scenario: tuple, latency_s
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     database = folder / "results.db"
-    before = process.stats()["requests"]
+    process.reset_stats()
     summary = asyncio.run(evaluate(spec_path=str(path), database=f"sqlite:///{database}"))
-    after = process.stats()
-    served = after["requests"] - before
-    seconds = summary["generation_s"]
-    share = served / (seconds * host.slots / latency_s)
     with sqlite3.connect(database) as db:
         (case_wall,) = db.execute("SELECT avg(wall_s) FROM case_runs").fetchone()
     return {
         "cases": documents,
-        "model_calls": served,
-        "generation_s": seconds,
-        "share_of_capacity": round(share, 3),
-        "mean_open_requests": round(share * host.slots, 2),
-        "host_peak_in_flight": after["max_in_flight"],
-        "slots": host.slots,
-        "client_cpu_ms_per_call": round(1000 * summary["generation_cpu_s"] / served, 2),
-        "case_wall_s": round(case_wall, 3),
-        "share_while_cases_run": (
-            round(served / (case_wall * host.slots / latency_s), 3) if documents == 1 else None
+        **host_figures(process, host, latency_s, summary["generation_s"]),
+        "cpu_ms_per_call": round(
+            1000 * summary["generation_cpu_s"] / process.stats()["requests"], 2
         ),
+        "case_wall_s": round(case_wall, 3),
         "failed": summary["failed"],
     }
+
+
+def host_figures(
+    process: StandInProcess, host: HostSpec, latency_s: float, seconds: float
+) -> dict[str, Any]:
+    """What the host saw over a phase of ``seconds``: its share of capacity over the
+    phase and over its busy span, and the most requests open at once."""
+    stats = process.stats()
+    served = stats["requests"] + stats["embed_requests"]
+    capacity = host.slots / latency_s
+    busy = stats["last_ended"] - stats["first_started"]
+    return {
+        "model_calls": served,
+        "phase_s": round(seconds, 3),
+        "phase_share": round(served / (seconds * capacity), 3),
+        "busy_s": round(busy, 3),
+        "busy_share": round(served / (busy * capacity), 3),
+        "outside_busy_s": round(seconds - busy, 3),
+        "max_open": stats["max_in_flight"],
+        "slots": host.slots,
+    }
+
+
+def plain_control(process: StandInProcess, host: HostSpec, latency_s: float) -> dict[str, Any]:
+    """200 one-call requests from ``slots`` httpx workers, nothing else: the share of the
+    host's capacity that the machine's load leaves to any client."""
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Summarise."}],
+        "stream": False,
+        "options": {"num_predict": 16},
+    }
+    todo = iter(range(200))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        for _ in todo:
+            (await client.post(host.url + "/api/chat", json=body)).raise_for_status()
+
+    async def run() -> None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            await asyncio.gather(*(worker(client) for _ in range(host.slots)))
+
+    process.reset_stats()
+    started, cpu = time.perf_counter(), time.process_time()
+    asyncio.run(run())
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    figures = host_figures(process, host, latency_s, seconds)
+    return figures | {"cpu_ms_per_call": round(1000 * cpu / figures["model_calls"], 2)}
 
 
 def rag_corpus(host: HostSpec, process: StandInProcess) -> dict[str, Any]:
@@ -288,7 +334,8 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--cases", type=int, default=6, help="documents for many_cases, sections")
-    choices = [*flow_scenarios(1), "rag_corpus"]
+    parser.add_argument("--repeat", type=int, default=1, help="runs of every scenario")
+    choices = ["single_control", *flow_scenarios(1), "rag_corpus"]
     parser.add_argument("--scenario", action="append", choices=choices)
     args = parser.parse_args()
     port = free_port()
@@ -296,18 +343,46 @@ def main() -> None:
         port, slots=args.slots, latency_ms=args.latency_ms, models=[MODEL, EMBED]
     ).start()
     host = HostSpec("bench", process.url, args.slots)
-    figures: dict[str, Any] = {"slots": args.slots, "latency_ms": args.latency_ms}
+    latency_s = args.latency_ms / 1000
+    runs: dict[str, list[dict[str, Any]]] = {}
     scenarios = flow_scenarios(args.cases)
     try:
-        for name in args.scenario or choices:
-            if name == "rag_corpus":
-                figures[name] = rag_corpus(host, process)
-            else:
-                figures[name] = run_flow(process, host, scenarios[name], args.latency_ms / 1000)
-            print(name, json.dumps(figures[name]), flush=True)
+        with prefect_api():  # the API server `evalflow run` uses
+            for repeat in range(args.repeat):
+                control = None
+                for name in args.scenario or choices:
+                    if name == "rag_corpus":
+                        figures = rag_corpus(host, process)
+                    elif name == "single_control":
+                        figures = control = plain_control(process, host, latency_s)
+                    else:
+                        figures = run_flow(process, host, scenarios[name], latency_s)
+                    if control is not None and "phase_share" in figures:
+                        figures["vs_control"] = round(
+                            figures["phase_share"] / control["phase_share"], 3
+                        )
+                    figures["load_1min"] = round(os.getloadavg()[0], 1)
+                    runs.setdefault(name, []).append(figures)
+                    print(f"run {repeat + 1}", name, json.dumps(figures), flush=True)
     finally:
         process.stop()
-    print(json.dumps(figures, indent=2))
+    print(f"slots {args.slots}, {args.latency_ms:g} ms per request; each figure over the runs:")
+    for name, figures in runs.items():
+        shown = {
+            key: [f[key] for f in figures]
+            for key in (
+                "phase_share",
+                "busy_share",
+                "outside_busy_s",
+                "vs_control",
+                "max_open",
+                "cpu_ms_per_call",
+                "case_wall_s",
+                "load_1min",
+            )
+            if key in figures[0]
+        }
+        print(name, json.dumps(shown))
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@
   context missed it), × MISSED_FACTOR; else × 1 / (1 + DISTRACTION·(chunks − 1)) for the
   chunks in the context (``[doc#i]`` markers): more chunks, more recall, more distraction.
 - sections (parallel): sequential sections (parallel false) see the earlier ones and are
-  SEQUENTIAL_BONUS more often right. Parallel sections' shorter wall time is not a
-  number here: it comes from running calls at once on free slots (real time, with
-  ``--time-scale`` > 0).
+  SEQUENTIAL_BONUS more often right. Parallel sections' shorter latency is not a
+  number here: each call's simulated latency is laid over the host's slots
+  (``evaluation.pipelines._simulated_time``) at every time scale.
 """
 
 from __future__ import annotations

@@ -48,7 +48,9 @@ class GenerationResult:
 
     text: str
     done_reason: DoneReason
-    latency_s: float  # client-side, request sent -> last byte
+    # client-side, request sent -> last byte (simulated: the simulated one); None: not
+    # measured (a pipeline case mixing simulated and real calls, _pipelines.latency_s)
+    latency_s: float | None
     ttft_s: float | None  # client-side, request sent -> first content token
     prompt_eval_count: int = 0
     eval_count: int = 0

@@ -20,6 +20,7 @@ from evaluation.statistics.ranking import rank_order
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
 from evaluation.storage.stages import case_runs_frame, stages_frame
 from evaluation.suites import Suite
+from evaluation.wording import NOT_MEASURED
 
 if TYPE_CHECKING:  # the metrics import their backends; reading a leaderboard needs neither
     from evaluation.metrics import Metric
@@ -227,11 +228,20 @@ def metric_direction(metric: str) -> bool:
 
 
 def _fmt(value: object, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if _missing(value):
         return "–"
     if isinstance(value, float | np.floating):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float | np.floating) and np.isnan(value))
+
+
+def _latency(value: object) -> str:
+    """A latency cell: "not measured" where no latency was stored."""
+    return NOT_MEASURED if _missing(value) else _fmt(value)
 
 
 def table_rows(board: Leaderboard) -> list[dict]:
@@ -299,8 +309,8 @@ def render_markdown(board: Leaderboard) -> str:
             for m in board.metrics
         ]
         cells += [
-            _fmt(r["latency_p50_s"]),
-            _fmt(r["latency_p95_s"]),
+            _latency(r["latency_p50_s"]),
+            _latency(r["latency_p95_s"]),
             _fmt(r["ttft_p50_s"]),
             _fmt(r["tokens_per_s"], 1),
             _fmt(_int(r["generations_ok"])),
@@ -379,8 +389,8 @@ def render_text(board: Leaderboard, *, wide: bool = False) -> str:
             for v, lo, hi in zip(frame[m], frame[f"{m}_ci_low"], frame[f"{m}_ci_high"], strict=True)
         ]
     if wide:
-        out["p50 s"] = frame["latency_p50_s"].map(_fmt)
-    out["p95 s"] = frame["latency_p95_s"].map(_fmt)
+        out["p50 s"] = frame["latency_p50_s"].map(_latency)
+    out["p95 s"] = frame["latency_p95_s"].map(_latency)
     if wide:
         out["ok"] = frame["generations_ok"].map(lambda v: _fmt(_int(v)))
     out["failed"] = frame["generations_failed"].map(lambda v: _fmt(_int(v)))

@@ -21,6 +21,7 @@ from evaluation.report import plots
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
 from evaluation.view import view_command, view_url
+from evaluation.wording import NOT_MEASURED
 
 _ENV = Environment(
     loader=PackageLoader("evaluation.report", "templates"),
@@ -152,7 +153,8 @@ def _leaderboard(data: ReportData) -> _Section:
     for r in table.to_dict("records"):
         cells = [data.names[r["config"]], f"{labels[r['config']]} ({r['config']})", r["model"]]
         cells += [_interval(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in board.metrics]
-        cells += [_num(r[f]) for f in ("latency_p50_s", "latency_p95_s", "ttft_p50_s")]
+        cells += [_latency_cell(r[f]) for f in ("latency_p50_s", "latency_p95_s")]
+        cells.append(_num(r["ttft_p50_s"]))
         cells += [_num(r["tokens_per_s"], 1), _num(r["generations_ok"], 0)]
         cells += [_num(r["generations_failed"], 0), "on front" if r["config"] in front else ""]
         rows.append(cells)
@@ -474,6 +476,10 @@ def _img(fig, alt: str, data: ReportData) -> _Img:
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _latency_cell(value: object) -> str:
+    return NOT_MEASURED if _missing(value) else _num(value)
 
 
 def _num(value: object, digits: int = 3) -> str:

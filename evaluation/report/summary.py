@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report.data import ReportData
 from evaluation.view import view_hint
+from evaluation.wording import NOT_MEASURED
 
 TOP = 5  # leaderboard rows in the summary
 
@@ -63,7 +64,7 @@ def _leaderboard(data: ReportData) -> list[str]:
         lines.append(
             f"| {data.names[config]} | {data.board.labels[config]} `{config}` | "
             f"{_num(r[m])} [{_num(r[f'{m}_ci_low'])}, {_num(r[f'{m}_ci_high'])}] | "
-            f"{_num(r['latency_p95_s'])} | {_num(r['generations_ok'], 0)} | "
+            f"{_latency(r['latency_p95_s'])} | {_num(r['generations_ok'], 0)} | "
             f"{_num(r['generations_failed'], 0)} |"
         )
     return [*lines, ""]
@@ -80,6 +81,11 @@ def _effects(data: ReportData) -> list[str]:
     if not lines:
         return []
     return [f"**Parameter effects on {data.primary}:**", "", *lines, ""]
+
+
+def _latency(value: object) -> str:
+    shown = _num(value)
+    return NOT_MEASURED if shown == "–" else shown
 
 
 def _num(value: object, digits: int = 3) -> str:

@@ -227,7 +227,8 @@ async def dispatch(
                     queue.give_back(outcome.unfinished)
                 else:
                     done = [r.result.latency_s for r in outcome.records if r.result is not None]
-                    queue.finish(chunk, len(done), sum(done))
+                    timed = [s for s in done if s is not None]  # None: not measured
+                    queue.finish(chunk, len(timed), sum(timed))
                 changed.notify_all()
 
     lanes = [asyncio.ensure_future(lane(h)) for h in hosts for _ in range(h.slots)]

@@ -120,8 +120,8 @@ class _Handles:
         self._item, self._suite, self._route = item, suite, route
         self._lane_busy = False
         self._lane_waiters: deque[asyncio.Future] = deque()  # calls waiting for the lane
-        host = route.backend.host
-        self.timeline = SimulatedTimeline(host.slots) if host.kind == "simulated" else None
+        # every case gets one: a simulated call may also go to a spare simulated host
+        self.timeline = SimulatedTimeline(route.backend.host.slots)
         self._started = time.perf_counter()
         self.stages: list[StageRecord] = []
         self.results: list[GenerationResult] = []
@@ -284,7 +284,7 @@ class _Handles:
         """The stage record's times: measured, or for a simulated call its simulated
         latency laid over the slots (``_simulated_time``)."""
         spans = clock.spans(self._started)
-        if simulated_s is None or self.timeline is None:
+        if simulated_s is None:
             return spans
         span = self.timeline.lay(simulated_s)
         return spans | {
@@ -293,12 +293,18 @@ class _Handles:
             "duration_s": span.end_s - span.start_s,
         }
 
-    def elapsed(self) -> float:
-        """The case's latency so far: simulated when every call was, else wall time."""
-        simulated = self.results and all(r.simulated for r in self.results)
-        if self.timeline is not None and simulated:
+    def wall_s(self) -> float:
+        """The case's time so far: simulated when every call was, else wall time."""
+        if self.results and all(r.simulated for r in self.results):
             return self.timeline.end_s
         return time.perf_counter() - self._started
+
+    def timed(self) -> bool:
+        """Whether ``wall_s`` is the case's latency: the servers' measured time (no call
+        simulated) or the simulated one (every call simulated, laid over the slots).
+        Not when simulated and real calls mixed: neither clock covers the case, and the
+        wall time would count the simulated calls as the client's own overhead."""
+        return len({r.simulated for r in self.results}) < 2
 
 
 class _CallClock:
@@ -375,9 +381,8 @@ async def run_case(
             f"pipeline {pipeline.name} failed: {type(exc).__name__}: {exc}"
         ) from exc
     finally:
-        if handles.timeline is not None:
-            handles.timeline.close()
-    wall = handles.elapsed()
+        handles.timeline.close()
+    wall = handles.wall_s()
     if isinstance(output, PipelineOutput):
         text, metadata = output.text, output.metadata
     elif isinstance(output, str):
@@ -389,14 +394,16 @@ async def run_case(
         )
     trace = CaseTrace(pipeline.name, wall, tuple(handles.stages), metadata)
     attempts = max((s.attempts for s in handles.stages), default=1)
-    return _case_result(text, handles.results, wall, pipeline.name), attempts, trace
+    latency = wall if handles.timed() else None  # None: not measured
+    result = _case_result(text, handles.results, latency, pipeline.name)
+    return result, attempts, trace
 
 
 def _case_result(
-    text: str, results: list[GenerationResult], wall_s: float, name: str
+    text: str, results: list[GenerationResult], latency_s: float | None, name: str
 ) -> GenerationResult:
     """The single pipeline's one result as it is; a multi-call case's counters summed,
-    its latency the case's wall time."""
+    its latency the case's (None: not measured, ``_Handles.timed``)."""
     if name == SINGLE and len(results) == 1:
         return dataclasses.replace(results[0], text=text)
     if not results:
@@ -405,7 +412,7 @@ def _case_result(
     return GenerationResult(
         text=text,
         done_reason=last.done_reason,
-        latency_s=wall_s,
+        latency_s=latency_s,
         ttft_s=None,
         prompt_eval_count=sum(r.prompt_eval_count for r in results),
         eval_count=sum(r.eval_count for r in results),

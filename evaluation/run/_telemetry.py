@@ -140,7 +140,7 @@ class RunTelemetry:
         for config in dict.fromkeys(r.item.config.hash for r in outcome.records):
             self._spans[config].append(span)
         for record in outcome.records:
-            if record.ok:
+            if record.ok and record.result.latency_s is not None:
                 self._weights.append((record.item.config.hash, record.result.latency_s))
 
     async def _read_vram(self, host: HostSpec, items: list[WorkItem]) -> None:

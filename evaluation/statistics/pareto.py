@@ -49,7 +49,12 @@ def pareto_front(
     names = facts["config"].astype(str).to_numpy()
     ok = ~(np.isnan(q) | np.isnan(c))
     excluded = tuple(names[~ok])
-    note = f"{len(excluded)} config(s) without {quality} or {cost} left out" if excluded else ""
+    notes = []
+    if unmeasured := tuple(names[np.isnan(c)]):  # a cost not measured: placed nowhere
+        notes.append(f"{cost} not measured for {', '.join(unmeasured)}: left off the front")
+    if unscored := tuple(names[np.isnan(q) & ~np.isnan(c)]):
+        notes.append(f"{len(unscored)} config(s) without {quality} left out")
+    note = "; ".join(notes)
     q, c, names = q[ok], c[ok], names[ok]
     if names.size == 0:
         return ParetoFront(

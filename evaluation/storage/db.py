@@ -20,6 +20,7 @@ from evaluation.redact import one_line, redact
 from evaluation.review import schema as review_schema
 from evaluation.settings import database_url
 from evaluation.storage import models as results_schema
+from evaluation.storage.unmeasured import forget_overhead_latencies
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,9 +63,13 @@ def make_engine(url: str, *, create: bool = True, tables: Tables = EVALUATION_TA
 
 def create_tables(engine: Engine, tables: Tables) -> None:
     """Create those of ``tables`` that are missing, after bringing existing tables up to
-    this version's columns (see ``_upgrade_older_schema``)."""
+    this version's columns (see ``_upgrade_older_schema``); with the results tables,
+    older simulated pipeline latencies that were the client's overhead become "not
+    measured" (``storage.unmeasured``)."""
     _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
     _while_locked(lambda: _create_tables(engine, tables))
+    if results_schema.Generation in tables:
+        _while_locked(lambda: forget_overhead_latencies(engine))
 
 
 def _while_locked(step: Callable[[], None], *, budget_s: float = 30.0) -> None:

@@ -288,6 +288,11 @@ class HostSlots:
             return False
         return True
 
+    def held(self, host: str) -> int:
+        """How many slots of ``host`` this run holds (lanes', spare and parked)."""
+        name = self._names[host]
+        return sum(1 for lease in self._held.values() if lease.limit == name)
+
     def lanes_waiting(self, host: str) -> int:
         """How many lanes of this run wait for a slot of ``host`` (spare slots given back
         are parked for them first: ``tasks/adapters/spare_slots.py``)."""

@@ -11,8 +11,11 @@ case cannot start without it), else straight to the first waiting call its host 
 (no API call, no idle time); with nobody waiting it is parked in ``HostSlots`` for a
 lane's next chunk.
 While calls wait, one poller looks for slots that came free elsewhere: slots parked by
-lanes whose chunk ended (free to take), then the hosts' limits (an API write each, so a
-host found full is not asked again for ``FULL_BACKOFF_S``, and never by two calls at once).
+lanes whose chunk ended (free to take), then the hosts' limits: an API write each, so a
+host is not asked while this run holds all its slots (its own calls give them back
+here), nor again for ``FULL_BACKOFF_S`` after it was found full, nor by two calls at
+once. Asking a full limit every 0.2 s while a long map waited cost a Prefect API write
+(and its server's database write, on the same cores) five times a second.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ class PoolSpareSlots:
         for host in serving:
             if self._full_until.get(host, 0.0) > loop.time():
                 continue
+            if self._slots.held(host) >= self._hosts[host].slots:
+                continue  # every slot is this run's: one comes back through give_back
             self._full_until[host] = float("inf")  # asked now: no other call asks too
             try:
                 lease = await self._slots.try_take(host)

@@ -142,6 +142,8 @@ class StandInStats:
     embed_requests: int = 0
     embedded: Counter[str] = field(default_factory=Counter)  # text -> times embedded
     embedded_by_model: Counter[str] = field(default_factory=Counter)  # texts per model
+    started_at: list[float] = field(default_factory=list)  # time.time() of each request
+    ended_at: list[float] = field(default_factory=list)
 
     @property
     def model_loads(self) -> int:
@@ -333,12 +335,14 @@ class StandIn:
 
     async def _counted(self, request: Awaitable[None]) -> None:
         stats = self.stats
+        stats.started_at.append(time.time())
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
             await request
         finally:
             stats.in_flight -= 1
+            stats.ended_at.append(time.time())
 
     async def _embed(self, dialect: Dialect, receive: Callable, send: Callable) -> None:
         started = time.perf_counter_ns()

@@ -2,7 +2,8 @@
 
 ``python -m tests.support.standin_process --port P --slots N --latency-ms L --models a,b``
 serves the stand-in (``tests.support.standin_ollama``) and answers ``GET /_stats`` with
-its ``StandInStats`` as JSON (requests, max_in_flight, requests_by_model, loads, ...), so
+its ``StandInStats`` as JSON (requests, max_in_flight, requests_by_model, loads, the busy
+span, ...; ``POST /_stats/reset`` zeroes them), so
 a test or benchmark in another process can check what the host saw.
 ``StandInProcess`` starts one, waits until it answers, reads its stats and stops it.
 """
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 
 from tests.support.ollama_wire import respond_json
-from tests.support.standin_ollama import StandIn, parse_args, serve
+from tests.support.standin_ollama import StandIn, StandInStats, parse_args, serve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,9 @@ class StatsStandIn(StandIn):
     """A stand-in that also answers ``GET /_stats``."""
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http" and (scope["method"], scope["path"]) == ("GET", "/_stats"):
+        if scope["type"] == "http" and scope["path"] == "/_stats":
+            if scope["method"] == "POST":
+                self.stats = StandInStats()
             await respond_json(send, 200, stats_json(self))
             return
         await super().__call__(scope, receive, send)
@@ -50,6 +53,9 @@ def stats_json(standin: StandIn) -> dict[str, Any]:
         "embed_requests": s.embed_requests,
         "texts_embedded": sum(s.embedded.values()),
         "most_embeddings_of_one_text": max(s.embedded.values(), default=0),
+        # the host's busy span: its first request's start and its last one's end
+        "first_started": min(s.started_at, default=None),
+        "last_ended": max(s.ended_at, default=None),
     }
 
 
@@ -92,6 +98,9 @@ class StandInProcess:
 
     def stats(self) -> dict[str, Any]:
         return httpx.get(self.url + "/_stats", timeout=5.0).json()
+
+    def reset_stats(self) -> dict[str, Any]:
+        return httpx.post(self.url + "/_stats", timeout=5.0).json()
 
     def stop(self) -> None:
         """Stop the process (a host going down: connections are refused from then on)."""

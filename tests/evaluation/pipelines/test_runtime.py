@@ -4,6 +4,7 @@ truncation flags, failures, the embedding cache and the plan's context warnings.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
@@ -204,3 +205,26 @@ def test_single_sends_what_one_call_always_sent_chat_turns_included():
     assert backend.requests[0].messages[-1].content == "Briefly: Why?"
     assert [s.stage for s in trace.stages] == ["generate"] and trace.pipeline == "single"
     assert result.latency_s == 0.01  # the call's own result, not the case's wall time
+
+
+@dataclass
+class HalfSimulated(FakeBackend):
+    """Answers the reduce call as the simulated backend would (simulated, its latency
+    made up), the maps as a real server."""
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        result = await super().generate(request)
+        reduce = "partials:" in request.messages[-1].content
+        return dataclasses.replace(result, simulated=True, latency_s=9.0) if reduce else result
+
+
+def test_a_case_mixing_simulated_and_real_calls_has_no_latency():
+    """Issue 28.5: neither the real clock nor the simulated one covers such a case; its
+    wall time would count the simulated call as the client's overhead. Not measured."""
+    backend = HalfSimulated()
+    document = " ".join(f"w{i}" for i in range(40))
+    params = MAP_REDUCE | {"reduce_prompt": "partials: {partials}"}
+    work = item("map_reduce", params, document=document, chunk_size=10, chunk_overlap=0)
+    result, _, trace = asyncio.run(run_case(work, SUITE, CaseRoute(backend, RetryPolicy())))
+    assert [s.stage for s in trace.stages] == ["map"] * 4 + ["reduce"]
+    assert result.simulated and result.latency_s is None

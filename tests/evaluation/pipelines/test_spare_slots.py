@@ -47,6 +47,9 @@ class FakeHostSlots:
     def lanes_waiting(self, host: str) -> int:
         return self.lanes
 
+    def held(self, host: str) -> int:
+        return self.taken  # every slot taken is this run's
+
 
 @dataclass
 class SteppedBackend:
@@ -142,5 +145,25 @@ def test_a_lane_waiting_for_a_slot_comes_before_spare_calls():
         slots.lanes = 0  # the lane took another slot: the spare call may have this one
         await asyncio.wait_for(grant, 5)
         assert grant.result().lease == _Lease("freed", "limit")
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_a_host_whose_slots_are_all_the_runs_is_not_asked_for_more():
+    """Issue 28.1: while a long map waits for slots the run holds itself, the poller asks
+    no Prefect API write of the full limit (it asked every 0.2 s), and a slot given back
+    to the limit (a lane's chunk ended) is still found."""
+
+    async def main() -> None:
+        slots = FakeHostSlots()
+        slots.taken = 4  # the lane and three spare calls
+        spares = PoolSpareSlots(slots, [HOST])
+        grant = asyncio.get_running_loop().create_future()
+        spares.wait_for("m", grant)
+        await asyncio.sleep(0.5)  # the poller's rounds
+        assert slots.asks == 0 and not grant.done()
+        slots.taken = 3  # a lane's slot went back to the limit
+        await asyncio.wait_for(grant, 5)
+        assert slots.asks == 1 and slots.taken == 4
 
     asyncio.run(asyncio.wait_for(main(), 60))
