@@ -71,7 +71,7 @@ def export_view(engine: Engine, experiment: str, folder: Path) -> Exported:
         out.write_text(_rewrite(html, base, cases, depth), encoding="utf-8")
     static = folder / "static"
     static.mkdir(exist_ok=True)
-    for asset in ("view.css", "view.js"):
+    for asset in ("view.css", "view.js", "favicon.svg"):
         source = files("evaluation.view") / "static" / asset
         with source.open("rb") as src, (static / asset).open("wb") as dst:
             shutil.copyfileobj(src, dst)

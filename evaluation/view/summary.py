@@ -25,6 +25,7 @@ from evaluation.compare._leaderboard import (
 )
 from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
+from evaluation.spec._params import NAMES as PARAMETER_NAMES
 from evaluation.statistics.effects import DEFAULT_PARAMETERS, parameter_effects
 from evaluation.statistics.pareto import pareto_fronts
 from evaluation.statistics.precision import column_decimals
@@ -95,6 +96,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
     fronts = pareto_fronts(facts, quality=primary, higher_is_better=higher) if primary else []
     front = {c for f in fronts if f.cost == "latency_p95_s" for c in f.configs}
     effects = _effects(session, int(row.id), facts, primary, higher) if primary else []
+    by_value = _by_value(facts, primary, higher) if primary else []
     indexed = board.table.set_index("config")
     digits = {
         m: column_decimals(indexed[f"{m}_ci_low"], indexed[f"{m}_ci_high"]) for m in board.metrics
@@ -136,7 +138,8 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
                 "note": e.note,
             }
             for e in effects
-        ),
+        )
+        + tuple(by_value),
         fronts=tuple(
             {
                 "quality": f.quality,
@@ -211,6 +214,38 @@ def _effects(
     return parameter_effects(
         scores, facts, metric, score_type=score_type, higher_is_better=higher, parameters=varied
     )
+
+
+def _by_value(facts: pd.DataFrame, metric: str, higher: bool) -> list[dict[str, Any]]:
+    """The varied parameters that rank correlation does not study (the model, the
+    template, switches and text): per value, the best config's mean on ``metric``."""
+    studied = set(DEFAULT_PARAMETERS)
+    rows = []
+    for name in ("model", "template_name", *(p for p in PARAMETER_NAMES if p not in studied)):
+        if name not in facts.columns or metric not in facts.columns:
+            continue
+        values = facts[[name, metric]].dropna(subset=[name])
+        if values[name].nunique() < 2:
+            continue
+        best = values.groupby(name, sort=False)[metric].agg("max" if higher else "min")
+        best = best.sort_values(ascending=not higher, kind="stable")
+        rows.append(
+            {
+                "parameter": name,
+                "configs": len(values),
+                "rho": "– (not numeric)",
+                "p": "–",
+                "best": _shown(best.index[0]) if best.notna().any() else "–",
+                "recommended": "–",
+                "note": "best config per value: "
+                + ", ".join(f"{_shown(v)} {_number(m, 3)}" for v, m in best.items()),
+            }
+        )
+    return rows
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _missing(value: object) -> bool:
