@@ -29,11 +29,12 @@ from tests.evaluation.pipelines.test_runtime import SUITE, FakeBackend
 from tests.support.review_db import build_review_db
 
 QUESTION = "Which city is the capital?"
+ANSWER_PROMPT = "Use only the context below. " * 20 + "{context}\nQ: {task}"  # a long prompt
 
 
 def rag_item(corpus: Path, case_id: str = "c1") -> WorkItem:
     setting = PipelineSetting.of(
-        "rag", {"corpus": str(corpus), "unit": "tokens", "answer_prompt": "{context}\nQ: {task}"}
+        "rag", {"corpus": str(corpus), "unit": "tokens", "answer_prompt": ANSWER_PROMPT}
     )
     params = GenerationParams(
         chunk_size=4, chunk_overlap=0, retrieve_k=2, min_similarity=-1.0, embed_model="e"
@@ -73,7 +74,7 @@ def test_a_rag_case_keeps_each_calls_prompt_output_and_retrieved_chunks(tmp_path
     assert [s.stage for s in second.stages] == ["retrieve", "answer"]
 
 
-def _stored(tmp_path: Path):
+def store_rag_traces(tmp_path: Path):
     """The two rag traces stored under two generations of a toy experiment."""
     (first, second), _ = two_cases(tmp_path)
     db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=2)
@@ -94,7 +95,7 @@ def _stored(tmp_path: Path):
 
 
 def test_the_transcript_is_stored_and_shown_on_the_generation_page(tmp_path):
-    db, generations = _stored(tmp_path)
+    db, generations = store_rag_traces(tmp_path)
     with Session(db.engine) as session:
         rows = session.exec(select(StageRow).order_by(StageRow.id)).all()
         runs = session.exec(text("SELECT case_uid, calls FROM case_runs")).all()
@@ -118,7 +119,7 @@ def test_the_transcript_is_stored_and_shown_on_the_generation_page(tmp_path):
 
 
 def test_a_database_from_before_transcripts_opens_and_says_so(tmp_path):
-    db, generations = _stored(tmp_path)
+    db, generations = store_rag_traces(tmp_path)
     url = str(db.engine.url)
     db.engine.dispose()
     with make_engine(url).begin() as connection:  # the stages table of the last release
