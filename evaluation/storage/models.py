@@ -347,9 +347,11 @@ class StageRow(SQLModel, table=True):
     attempts: int = 1
     context_truncated: bool = False
     wait_s: float | None = None  # waiting for a host slot (None: stored before it was kept)
-    prompt: list[list[str]] | None = Field(default=None, sa_column=Column(JSON))
+    prompt: list[list[str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     output: str | None = Field(default=None, sa_column=Column(Text))
-    retrieved: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    retrieved: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True))
+    )
     shared: bool | None = None
 
 

@@ -106,6 +106,11 @@ def test_the_transcript_is_stored_and_shown_on_the_generation_page(tmp_path):
     assert answer.output.startswith("saw ")
     assert sorted(c["id"] for c in answer.retrieved) == ["d0#0", "d0#1"]
     assert sorted(calls for _, calls in runs) == [2, 2]  # the shared embed charged to no case
+    with db.engine.connect() as connection:  # nothing kept is SQL NULL, not JSON 'null'
+        kept = connection.exec_driver_sql(
+            "SELECT COUNT(*) FROM stages WHERE retrieved IS NULL AND stage != 'answer'"
+        ).scalar()
+    assert kept == len(rows) - 2
 
     page = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/g/{generations[0]}")
     block = page.text[page.text.index('id="transcript"') :]
