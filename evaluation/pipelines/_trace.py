@@ -9,11 +9,11 @@ from typing import Any, Literal
 
 @dataclass(frozen=True)
 class RetrievedChunk:
-    """A chunk a call's prompt was given as context, and its similarity to the query."""
+    """A chunk a call's prompt was given as context, and its similarity to the query
+    (its text is in the prompt: kept once)."""
 
     id: str
     similarity: float
-    text: str
 
 
 @dataclass(frozen=True)

@@ -318,7 +318,8 @@ class StageRow(SQLModel, table=True):
     """One model call of a case: its stage name, model, host, start, its wait for a slot
     and its service time (``duration_s``), tokens; and its transcript: the messages sent
     (``prompt``, role/content pairs), the text returned (``output``) and the chunks its
-    context came from with their similarity (``retrieved``). The transcript is kept for
+    context came from with their similarity (``retrieved``: ids, their text is in the
+    prompt). The transcript is kept for
     pipelines' calls only (a ``single`` call's input and output are its generation's),
     and is None on rows stored before it was kept. ``shared``: a call made once for the
     whole run (the corpus's embeddings) by whichever case asked first."""

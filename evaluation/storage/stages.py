@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, text, tuple_
+from sqlalchemy import delete, insert, inspect, text, tuple_
 from sqlmodel import Session, select
 
 from evaluation.pipelines._setting import SINGLE
@@ -131,10 +131,19 @@ def case_runs_frame(session: Session, experiment_id: int) -> pd.DataFrame:
     return read_frame(session, query, {"e": experiment_id})
 
 
+#: The transcript columns, read only for one generation's page: the leaderboard's sums
+#: leave them (a rag sweep's prompts are megabytes).
+TRANSCRIPT = frozenset({"prompt", "output", "retrieved"})
+
+
 def stages_frame(session: Session, experiment_id: int) -> pd.DataFrame:
-    """Every stage of the experiment's stored case runs, in call order per case."""
+    """Every stage of the experiment's stored case runs, in call order per case, without
+    the transcript (``TRANSCRIPT``)."""
+    present = [c["name"] for c in inspect(session.connection()).get_columns("stages")]
+    quote = session.connection().dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c) for c in present if c not in TRANSCRIPT)
     query = text(
-        "SELECT * FROM stages WHERE experiment_id = :e "
+        f"SELECT {columns} FROM stages WHERE experiment_id = :e "
         "ORDER BY config_hash, case_uid, sample_index, position"
     )
     return read_frame(session, query, {"e": experiment_id})
