@@ -174,9 +174,7 @@ class _Handles:
                 ),
                 prompt=tuple((m.role, m.content) for m in request.messages),
                 output=result.text,
-                retrieved=tuple(
-                    RetrievedChunk(h.chunk.id, h.similarity) for h in retrieved
-                ),
+                retrieved=tuple(RetrievedChunk(h.chunk.id, h.similarity) for h in retrieved),
             )
             return record, result
 
