@@ -13,6 +13,7 @@ from evaluation.review.frames import ratings_frame
 from evaluation.review.schema import ReviewPair
 from evaluation.review.store import CRITERIA
 from evaluation.spec import PromptTemplate
+from evaluation.storage.models import ConfigRow
 from evaluation.storage.repository import scores_frame
 from tests.support.asgi_server import serving
 from tests.support.review_db import build_review_db
@@ -146,6 +147,22 @@ def test_a_pair_shows_the_prompt_the_models_received_with_the_template(tmp_path)
         }
     ]
     assert pair["input_note"] == ""
+
+
+def test_a_pair_whose_configs_differ_in_template_shows_the_case_and_says_why(tmp_path):
+    """Each side's prompt would tell the configs apart: the case's own input, noted."""
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}")
+    with Session(db.engine) as session:
+        for config in db.configs[1:]:
+            row = session.get(ConfigRow, config.hash)
+            row.template_name, row.template_text = "terse", "Be terse.\n\n{input}"
+            session.add(row)
+        session.commit()
+    app = create_app(db.engine, db.experiment, "tpl", per_pair=2, allowed_hosts=LOOPBACK_HOSTS)
+    with serving(app) as url, httpx.Client(base_url=url) as c:
+        pair = c.get("/api/next").json()["pair"]
+    assert pair["turns"] == [{"role": "user", "content": pair["input"]}]
+    assert "different prompt templates" in pair["input_note"]
 
 
 def test_fast_mode_stores_the_preference_alone(client):
