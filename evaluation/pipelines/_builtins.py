@@ -108,7 +108,9 @@ async def rag(case: Case, params: dict[str, Any], llm: Handles) -> PipelineOutpu
     )
     context = "\n\n".join(f"[{h.chunk.id}] {h.chunk.text}" for h in hits) or "(nothing found)"
     answer = await llm.generate(
-        params["answer_prompt"].format(task=question, context=context), stage="answer"
+        params["answer_prompt"].format(task=question, context=context),
+        stage="answer",
+        retrieved=hits,
     )
     return PipelineOutput(
         answer,

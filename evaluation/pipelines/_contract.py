@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from evaluation.pipelines._parameters import PARAMETERS, PipelineParameter
+from evaluation.pipelines._retrieval import Hit
 from evaluation.suites import Case
 
 
@@ -31,9 +32,18 @@ class PipelineOutput:
 
 class Handles(Protocol):
     """The model calls a pipeline may make. ``stage`` names the call in the stage
-    records ("map", "reduce", "section:risks"); ``model`` defaults to the config's."""
+    records ("map", "reduce", "section:risks"); ``model`` defaults to the config's;
+    ``retrieved``: the hits (``retrieve``) the prompt's context came from, kept in the
+    generation's transcript with their similarity."""
 
-    async def generate(self, prompt: str, *, stage: str, model: str | None = None) -> str: ...
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        stage: str,
+        model: str | None = None,
+        retrieved: Sequence[Hit] = (),
+    ) -> str: ...
 
     async def embed(
         self, texts: Sequence[str], *, model: str, stage: str = "embed"

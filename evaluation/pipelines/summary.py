@@ -1,7 +1,9 @@
 """What the leaderboard and report say about pipelines: per config the calls per case,
 the case wall time and the generations whose prompt was cut to the context window; per
 config and stage the time (in service, and waiting for a host slot), calls and tokens
-per case.
+per case, the stages in the order the pipeline runs them. A call made once for the whole
+run (the corpus's embeddings, ``stages.shared``) is charged to no config: it is one row
+of its own, ``SHARED``, with the run's totals.
 
 Built from the ``case_runs`` and ``stages`` tables at read time, so a rescore (which
 recomputes aggregates) never loses them.
@@ -23,6 +25,11 @@ STAGE_COLUMNS = (
     "prompt_tokens",
     "output_tokens",
 )
+
+
+#: The ``config`` of the stage rows of calls made once for the whole run; their figures
+#: are the run's totals, not per case.
+SHARED = "shared (run total)"
 
 
 @dataclass(frozen=True)
@@ -61,27 +68,59 @@ def summarize_pipelines(case_runs: pd.DataFrame, stages: pd.DataFrame) -> Pipeli
         }
     )
     cases = case_runs.groupby("config_hash")["case_uid"].count()  # case runs per config
-    per_stage = (
-        stages.groupby(["config_hash", "stage"], sort=False)
-        .agg(
-            seconds=("duration_s", "sum"),
-            wait=("wait_s", lambda w: w.sum(min_count=1)),  # None: not recorded then
-            calls=("stage", "size"),
-            prompt=("prompt_tokens", "sum"),
-            output=("output_tokens", "sum"),
-        )
-        .reset_index()
+    shared = (
+        stages["shared"].astype("boolean").fillna(False).astype(bool)
+        if "shared" in stages.columns
+        else pd.Series(False, index=stages.index)
     )
-    n = per_stage["config_hash"].map(cases)
+    own = _per_stage(stages[~shared], ["config_hash", "stage"])
+    n = own["config_hash"].map(cases)
     table = pd.DataFrame(
         {
-            "config": per_stage["config_hash"],
-            "stage": per_stage["stage"],
-            "seconds_per_case": per_stage["seconds"] / n,
-            "wait_s_per_case": per_stage["wait"] / n,
-            "calls_per_case": per_stage["calls"] / n,
-            "prompt_tokens": per_stage["prompt"] / n,
-            "output_tokens": per_stage["output"] / n,
+            "config": own["config_hash"],
+            "stage": own["stage"],
+            "seconds_per_case": own["seconds"] / n,
+            "wait_s_per_case": own["wait"] / n,
+            "calls_per_case": own["calls"] / n,
+            "prompt_tokens": own["prompt"] / n,
+            "output_tokens": own["output"] / n,
         }
     )
+    once = _per_stage(stages[shared], ["stage"])
+    run_totals = pd.DataFrame(
+        {
+            "config": SHARED,
+            "stage": once["stage"],
+            "seconds_per_case": once["seconds"],
+            "wait_s_per_case": once["wait"],
+            "calls_per_case": once["calls"].astype(float),
+            "prompt_tokens": once["prompt"].astype(float),
+            "output_tokens": once["output"].astype(float),
+        }
+    )
+    parts = [t for t in (table, run_totals) if len(t)]
+    table = pd.concat(parts, ignore_index=True) if parts else table
     return PipelineSummary(configs, table)
+
+
+def _per_stage(stages: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Sums per ``keys`` (config and stage, or stage), in the order the pipeline runs
+    them: configs as they come, stages by their mean place in a case's calls."""
+    if "position" not in stages.columns:  # frames built by hand: rows in call order
+        stages = stages.assign(position=range(len(stages)))
+    grouped = stages.groupby(keys, sort=False)
+    per_stage = grouped.agg(
+        seconds=("duration_s", "sum"),
+        wait=("wait_s", lambda w: w.sum(min_count=1)),  # None: not recorded then
+        calls=("stage", "size"),
+        prompt=("prompt_tokens", "sum"),
+        output=("output_tokens", "sum"),
+        place=("position", "mean"),
+    ).reset_index()
+    if "config_hash" in keys:
+        first_seen = {c: i for i, c in enumerate(per_stage["config_hash"].unique())}
+        per_stage["seen"] = per_stage["config_hash"].map(first_seen)
+        per_stage = per_stage.sort_values(["seen", "place"], kind="stable")
+    else:
+        per_stage = per_stage.sort_values("place", kind="stable")
+    return per_stage.reset_index(drop=True)

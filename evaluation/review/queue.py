@@ -17,6 +17,7 @@ from evaluation.review.schema import ReviewPair
 from evaluation.review.store import current_pair_rating, rated_pair_ids, save_pairs
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Generation
+from evaluation.storage.prompts import sent_messages
 from evaluation.storage.repository import (
     case_input,
     experiment_configs,
@@ -54,10 +55,10 @@ def prepare_queue(
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
         table = experiment_configs(session, row.id)
+        board = load_leaderboard(session, experiment)
         if configs:
             chosen = resolve_configs(table, configs)
         else:
-            board = load_leaderboard(session, experiment)
             chosen = default_configs(board.table, board.metrics[0] if board.metrics else None)
         if len(set(chosen)) < 2:
             raise EvalError(f"side-by-side review needs two different configs, got {chosen}")
@@ -72,10 +73,10 @@ def prepare_queue(
             [(d.case_uid, d.generation_a, d.generation_b) for d in draws],
             seed=seed,
         )
-        labels = {
+        labels = {  # as the leaderboard names them
             str(r["hash"]): {
                 "config": str(r["hash"]),
-                "label": str(r["label"]),
+                "label": board.labels.get(str(r["hash"]), str(r["label"])),
                 "model": r["model"],
             }
             for r in table.to_dict("records")
@@ -110,7 +111,16 @@ def pair_view(
     identities = None
     if reveal and rating is not None:
         identities = {s: queue.labels.get(g.config_hash, {}) for s, g in sides.items()}
-    system, turns = case_input(session, case)
+    # The prompt as the models received it (the config's template applied) where both
+    # received the same; where the templates differ, the case's own input, since showing
+    # each side's prompt would tell the configs apart.
+    sent = [sent_messages(session, case, g.config_hash) for g in sides.values()]
+    if sent[0] == sent[1]:
+        turns, note = sent[0], ""
+        system = turns.pop(0)["content"] if turns and turns[0]["role"] == "system" else ""
+    else:
+        system, turns = case_input(session, case)
+        note = "The two outputs' configs use different prompt templates: this is the case's input."
     return {
         "pair_id": pair_id,
         "position": queue.pair_ids.index(pair_id) + 1,
@@ -118,6 +128,7 @@ def pair_view(
         "input": case.input_text,
         "system": system,
         "turns": turns,
+        "input_note": note,
         "references": list(case.references or []),
         "label": case.label,
         # Latency only once revealed: a slower output names the bigger model.

@@ -29,9 +29,10 @@ from evaluation.pipelines._builtins import all_of
 from evaluation.pipelines._chunking import estimate_tokens
 from evaluation.pipelines._contract import Pipeline, PipelineOutput
 from evaluation.pipelines._registry import resolve
+from evaluation.pipelines._retrieval import Hit
 from evaluation.pipelines._setting import SINGLE
 from evaluation.pipelines._simulated_time import SimulatedTimeline
-from evaluation.pipelines._trace import CaseTrace, StageRecord
+from evaluation.pipelines._trace import CaseTrace, RetrievedChunk, StageRecord
 from evaluation.run._truncation import ServerCounts, context_cut
 from evaluation.run._work import WorkItem, build_messages
 from evaluation.suites import Message, Suite
@@ -127,7 +128,12 @@ class _Handles:
         self.results: list[GenerationResult] = []
 
     async def generate(
-        self, prompt: str | tuple[Message, ...], *, stage: str, model: str | None = None
+        self,
+        prompt: str | tuple[Message, ...],
+        *,
+        stage: str,
+        model: str | None = None,
+        retrieved: Sequence[Hit] = (),
     ) -> str:
         item = self._item
         case = dataclasses.replace(item.case, input=prompt)
@@ -166,6 +172,9 @@ class _Handles:
                     context=await _context_window(backend, request),
                     words_estimate=estimate,
                 ),
+                prompt=tuple((m.role, m.content) for m in request.messages),
+                output=result.text,
+                retrieved=tuple(RetrievedChunk(h.chunk.id, h.similarity) for h in retrieved),
             )
             return record, result
 
@@ -175,20 +184,23 @@ class _Handles:
         return result.text
 
     async def embed(
-        self, texts: Sequence[str], *, model: str, stage: str = "embed"
+        self, texts: Sequence[str], *, model: str, stage: str = "embed", shared: bool = False
     ) -> list[list[float]]:
+        """``shared``: computed once for the run (``embed_once``), not for this case."""
         batches = [list(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
-        parts = await all_of(self._embed_batch(b, model, stage) for b in batches)
+        parts = await all_of(self._embed_batch(b, model, stage, shared) for b in batches)
         return [vector for part in parts for vector in part]
 
     async def embed_once(
         self, key: tuple[Any, ...], texts: Sequence[str], *, model: str, stage: str = "embed"
     ) -> list[list[float]]:
         return await self._route.shared.embeddings.get(
-            (*key, model), lambda: self.embed(texts, model=model, stage=stage)
+            (*key, model), lambda: self.embed(texts, model=model, stage=stage, shared=True)
         )
 
-    async def _embed_batch(self, texts: list[str], model: str, stage: str) -> list[list[float]]:
+    async def _embed_batch(
+        self, texts: list[str], model: str, stage: str, shared: bool
+    ) -> list[list[float]]:
         vectors: list[list[float]] = []
 
         async def call(
@@ -209,6 +221,8 @@ class _Handles:
                 prompt_tokens=estimate,
                 estimated_prompt_tokens=estimate,
                 attempts=attempts,
+                prompt=(("text", texts[0]),) if len(texts) == 1 else (),
+                shared=shared,
             )
 
         self.stages.append(await self._with_slot(model, call))

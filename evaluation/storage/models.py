@@ -316,7 +316,13 @@ class CaseRun(SQLModel, table=True):
 
 class StageRow(SQLModel, table=True):
     """One model call of a case: its stage name, model, host, start, its wait for a slot
-    and its service time (``duration_s``), tokens."""
+    and its service time (``duration_s``), tokens; and its transcript: the messages sent
+    (``prompt``, role/content pairs), the text returned (``output``) and the chunks its
+    context came from with their similarity (``retrieved``: ids, their text is in the
+    prompt). The transcript is kept for
+    pipelines' calls only (a ``single`` call's input and output are its generation's),
+    and is None on rows stored before it was kept. ``shared``: a call made once for the
+    whole run (the corpus's embeddings) by whichever case asked first."""
 
     __tablename__ = "stages"
     __table_args__ = (
@@ -342,6 +348,12 @@ class StageRow(SQLModel, table=True):
     attempts: int = 1
     context_truncated: bool = False
     wait_s: float | None = None  # waiting for a host slot (None: stored before it was kept)
+    prompt: list[list[str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    retrieved: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True))
+    )
+    shared: bool | None = None
 
 
 class RaceRoundRow(SQLModel, table=True):

@@ -3,12 +3,14 @@ case runs and their stages."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, text, tuple_
+from sqlalchemy import delete, insert, inspect, text, tuple_
 from sqlmodel import Session, select
 
+from evaluation.pipelines._setting import SINGLE
 from evaluation.run._work import GenerationRecord
 from evaluation.spec import Config
 from evaluation.storage.db import insert_ignoring_conflicts, read_frame
@@ -16,6 +18,8 @@ from evaluation.storage.models import CaseRun, ConfigPipeline, StageRow
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from evaluation.pipelines._trace import StageRecord
 
 
 def save_config_pipelines(session: Session, configs: Sequence[Config]) -> None:
@@ -80,19 +84,24 @@ def _save_traces(
             | {
                 "pipeline": trace.pipeline,
                 "wall_s": trace.wall_s,
-                "calls": len(trace.stages),
+                "calls": sum(not s.shared for s in trace.stages),  # its own
                 "context_truncated_calls": trace.context_truncated_calls,
                 "meta": trace.metadata,
             }
         )
         ordered = sorted(trace.stages, key=lambda s: s.start_s)
-        stages += [key | {"position": i} | _stage_fields(st) for i, st in enumerate(ordered)]
+        transcript = trace.pipeline != SINGLE
+        stages += [
+            key | {"position": i} | _stage_fields(st, transcript) for i, st in enumerate(ordered)
+        ]
     insert_ignoring_conflicts(session, CaseRun, runs)
     if stages:
         session.connection().execute(insert(StageRow), stages)
 
 
-def _stage_fields(stage) -> dict:
+def _stage_fields(stage: StageRecord, transcript: bool) -> dict[str, Any]:
+    """The row of ``stage``; its transcript (prompt, output, retrieved chunks) only when
+    ``transcript`` (a ``single`` call's are its generation's input and output)."""
     return {
         "stage": stage.stage,
         "kind": stage.kind,
@@ -107,6 +116,12 @@ def _stage_fields(stage) -> dict:
         "estimated_prompt_tokens": stage.estimated_prompt_tokens,
         "attempts": stage.attempts,
         "context_truncated": stage.context_truncated,
+        "shared": stage.shared,
+        "prompt": [list(turn) for turn in stage.prompt] if transcript and stage.prompt else None,
+        "output": stage.output if transcript else None,
+        "retrieved": [dataclasses.asdict(c) for c in stage.retrieved]
+        if transcript and stage.retrieved
+        else None,
     }
 
 
@@ -116,10 +131,19 @@ def case_runs_frame(session: Session, experiment_id: int) -> pd.DataFrame:
     return read_frame(session, query, {"e": experiment_id})
 
 
+#: The transcript columns, read only for one generation's page: the leaderboard's sums
+#: leave them (a rag sweep's prompts are megabytes).
+TRANSCRIPT = frozenset({"prompt", "output", "retrieved"})
+
+
 def stages_frame(session: Session, experiment_id: int) -> pd.DataFrame:
-    """Every stage of the experiment's stored case runs, in call order per case."""
+    """Every stage of the experiment's stored case runs, in call order per case, without
+    the transcript (``TRANSCRIPT``)."""
+    present = [c["name"] for c in inspect(session.connection()).get_columns("stages")]
+    quote = session.connection().dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c) for c in present if c not in TRANSCRIPT)
     query = text(
-        "SELECT * FROM stages WHERE experiment_id = :e "
+        f"SELECT {columns} FROM stages WHERE experiment_id = :e "
         "ORDER BY config_hash, case_uid, sample_index, position"
     )
     return read_frame(session, query, {"e": experiment_id})

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.engine import Engine
@@ -95,7 +95,8 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
-        """Errors as pages a reader can follow back, not JSON."""
+        """Errors as pages a reader can follow back, not JSON; an unknown config lists
+        the experiment's configs, each a link."""
         return render(
             "error.html",
             status_code=exc.status_code,
@@ -103,6 +104,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             title=_ERROR_TITLES.get(exc.status_code, "error"),
             detail=exc.detail,
             experiment=None,
+            unknown=exc if isinstance(exc, UnknownConfig) else None,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -119,6 +121,11 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             experiment=None,
         )
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        """Where a browser looks for the icon of a page that names none (not ours)."""
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     @app.get("/", response_class=HTMLResponse)
     def experiments() -> HTMLResponse:
         with session_scope(engine) as session:
@@ -130,7 +137,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
         params = request.query_params
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
-            filters = _filters(params, facts)
+            filters = _filters(params, facts, row.name)
             sort = _choice(params, "sort", SORTS, "id")
             direction = _choice(params, "dir", ("asc", "desc"), "asc")
             page = generation_page(
@@ -215,8 +222,8 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
         params = request.query_params
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
-            filters = _filters(params, facts)
-            a, b = (_config(params.get(side, ""), facts) for side in ("a", "b"))
+            filters = _filters(params, facts, row.name)
+            a, b = (_config(params.get(side, ""), facts, row.name) for side in ("a", "b"))
             sort = _choice(params, "sort", PAIR_SORTS, "case")
             page, summary = None, None
             if a and b:
@@ -289,8 +296,23 @@ def _experiment(session, name: str) -> tuple[Experiment, ExperimentFacts]:
     return row, experiment_facts(session, int(row.id), row.suite, list(row.metrics or []))
 
 
-def _config(value: str, facts: ExperimentFacts) -> str:
-    """A config hash from a hash, a unique hash prefix or a label ("" when none)."""
+class UnknownConfig(HTTPException):
+    """A config named in the URL that the experiment does not have (or names several):
+    its error page lists the experiment's configs (``choices``: label, link)."""
+
+    def __init__(self, value: str, experiment: str, facts: ExperimentFacts) -> None:
+        super().__init__(404, f"experiment {experiment!r} has no config {value!r}")
+        base = experiment_path(experiment)
+        self.experiment = experiment
+        self.choices = [
+            (facts.labels[c["hash"]], f"{base}?config={quote(c['hash'], safe='')}")
+            for c in facts.configs
+        ]
+
+
+def _config(value: str, facts: ExperimentFacts, experiment: str) -> str:
+    """A config hash from a hash, a unique hash prefix or a label ("" when none);
+    ``UnknownConfig`` when it names none of the experiment's configs, or several."""
     value = value.strip()
     if not value:
         return ""
@@ -299,11 +321,13 @@ def _config(value: str, facts: ExperimentFacts) -> str:
     by_label = [h for h in facts.labels if value in (facts.labels[h], facts.full_labels.get(h))]
     by_prefix = [h for h in facts.labels if h.startswith(value)]
     found = by_label or by_prefix
-    return found[0] if len(found) == 1 else value
+    if len(found) != 1:
+        raise UnknownConfig(value, experiment, facts)
+    return found[0]
 
 
-def _filters(params: Mapping[str, str], facts: ExperimentFacts) -> Filters:
-    configs = tuple(_config(v, facts) for v in params.getlist("config") if v.strip())
+def _filters(params: Mapping[str, str], facts: ExperimentFacts, experiment: str) -> Filters:
+    configs = tuple(_config(v, facts, experiment) for v in params.getlist("config") if v.strip())
     return Filters(
         configs=configs,
         case=params.get("case", "").strip(),

@@ -11,34 +11,10 @@ from typing import Any
 from sqlalchemy import MetaData, Table, inspect, select
 from sqlmodel import Session
 
-from evaluation.run import build_messages
-from evaluation.spec import Config, GenerationParams, PromptTemplate
-from evaluation.storage.models import CaseRow, ConfigRow, ScoreDetail, SuiteRow
-from evaluation.storage.repository import case_input
-from evaluation.suites import Case, Message, Suite
+from evaluation.storage.models import CaseRow, ScoreDetail
+from evaluation.storage.prompts import sent_messages
 from evaluation.view.explain import explain_scores
 from evaluation.view.queries import full_rows
-
-
-def sent_messages(session: Session, case: CaseRow, config_hash: str) -> list[dict[str, str]]:
-    """The messages the model received for ``case`` under ``config_hash``, rebuilt with
-    :func:`evaluation.run.build_messages` (the function the sweep used)."""
-    system, turns = case_input(session, case)
-    config = session.get(ConfigRow, config_hash)
-    suite = session.get(SuiteRow, case.suite)
-    if config is None or suite is None:
-        return ([{"role": "system", "content": system}] if system else []) + turns
-    messages = tuple(Message(t["role"], t["content"]) for t in turns)
-    only_user = len(messages) == 1 and messages[0].role == "user"
-    as_case = Case(case.case_id, messages[0].content if only_user else messages, system=system)
-    as_suite = Suite(suite.name, suite.version, suite.task_type, (), (), tuple(suite.labels or ()))
-    template = PromptTemplate(config.template_name, config.template_text)
-    as_config = Config(config.model, GenerationParams(), template)
-    try:
-        built = build_messages(as_config, as_case, as_suite)
-    except (KeyError, IndexError, ValueError):  # a template the stored facts cannot fill
-        built = ((Message("system", system),) if system else ()) + messages
-    return [{"role": m.role, "content": m.content} for m in built]
 
 
 def generation_detail(
@@ -99,8 +75,9 @@ def generation_stages(session: Session, row: dict[str, Any]) -> dict[str, list[d
         query = select(table).where(*(table.c[k] == row[k] for k in _KEY)).order_by(*order)
         rows = [{k: v for k, v in r._mapping.items() if k not in _KEY} for r in session.exec(query)]
         for r in rows:  # a JSON column reflected from a database that keeps it as text
-            if isinstance(r.get("meta"), str):
-                r["meta"] = json.loads(r["meta"])
+            for column in ("meta", "prompt", "retrieved"):
+                if isinstance(r.get(column), str):
+                    r[column] = json.loads(r[column])
         if rows:
             out[name] = rows
     return out

@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
-from evaluation.compare._leaderboard import load_leaderboard
+from evaluation.compare._leaderboard import load_leaderboard, metric_direction
 from evaluation.spec._params import PARAMETERS
 from evaluation.statistics._cases import case_table
 from evaluation.storage.repository import experiment_configs, get_experiment
@@ -59,9 +59,9 @@ def flip_matrix(
 class GridCell:
     configs: tuple[str, ...]
     mean: float | None
-    low: float | None  # the interval of the cell's one config, else the lowest mean
+    low: float | None  # the 95% interval of the cell's config (of its best, for several)
     high: float | None
-    note: str  # "95% CI" for one config, "range over k configs" otherwise
+    note: str  # "95% CI" for one config, "best of k configs, its 95% CI" otherwise
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,9 @@ def varied_parameters(session: Session, experiment_id: int) -> list[str]:
 
 def quality_grid(session: Session, experiment: str, x: str, y: str) -> Grid | None:
     """The first metric's mean per (x value, y value), from the stored leaderboard: the
-    config's mean and 95% interval where one config has those values, else the mean of
-    the configs' means with their range. None for one parameter twice or nothing scored."""
+    config's mean and 95% interval; where several configs have those values (other
+    parameters vary), the best of them with its interval. None for one parameter twice
+    or nothing scored."""
     board = load_leaderboard(session, experiment)
     if not board.metrics:
         return None
@@ -98,25 +99,22 @@ def quality_grid(session: Session, experiment: str, x: str, y: str) -> Grid | No
     )
     table[x], table[y] = table[x].map(_shown), table[y].map(_shown)
     cells: dict[tuple[str, str], GridCell] = {}
+    higher = metric_direction(metric)
     for (vx, vy), part in table.groupby([x, y], sort=False):
-        means = part[metric].dropna()
-        if len(part) == 1:
-            r = part.iloc[0]
-            cell = GridCell(
-                (r["config"],),
-                _float(r[metric]),
-                _float(r[f"{metric}_ci_low"]),
-                _float(r[f"{metric}_ci_high"]),
-                "95% CI",
-            )
+        scored = part.dropna(subset=[metric])
+        if len(scored):
+            best = scored[metric].idxmax() if higher else scored[metric].idxmin()
+            r = scored.loc[best]
         else:
-            cell = GridCell(
-                tuple(part["config"]),
-                float(means.mean()) if len(means) else None,
-                float(means.min()) if len(means) else None,
-                float(means.max()) if len(means) else None,
-                f"range over {len(part)} configs",
-            )
+            r = part.iloc[0]
+        note = "95% CI" if len(part) == 1 else f"best of {len(part)} configs, its 95% CI"
+        cell = GridCell(
+            tuple(part["config"]),
+            _float(r[metric]),
+            _float(r[f"{metric}_ci_low"]),
+            _float(r[f"{metric}_ci_high"]),
+            note,
+        )
         cells[(str(vx), str(vy))] = cell
     return Grid(
         metric,

@@ -1,19 +1,22 @@
 """A static copy of an experiment's view: a folder of HTML files (and the view's CSS and
 script) that opens from disk without evalflow, to attach or publish. The pages are the
 view app's own, fetched in-process; links between exported pages are rewritten to
-files, and what needs the server (filter forms, side by side, other queries) is left
-out: its links become plain text marked as needing the running view, never a link that
-silently lands on another page."""
+files, and what needs the server (filter forms, other queries) is left out: its links
+become plain text marked as needing the running view, never a link that silently lands
+on another page. The side-by-side pages the flip matrix links to (every ordered pair of
+configs, all cases on one page) are exported up to ``MAX_PAIR_CONFIGS`` configs; above
+that, n × (n − 1) pages would outweigh the rest, and the matrix says so."""
 
 from __future__ import annotations
 
 import asyncio
+import html as html_module
 import re
 import shutil
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 import httpx
 from sqlalchemy import text
@@ -21,13 +24,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from evaluation.storage.repository import get_experiment
-from evaluation.view.app import EXPORT_PER_PAGE, create_app
+from evaluation.view.app import EXPORT_PER_PAGE, MAX_PER_PAGE, create_app
 from evaluation.view.links import experiment_path
 
 _HREF = re.compile(r'(href|src)="([^"]*)"')
 _FORM = re.compile(r"<form\b.*?</form>", re.S)
 _ANCHOR = re.compile(r'<a\b[^>]*?\bhref="([^"]*)"[^>]*>(.*?)</a>', re.S)
 _OFFLINE_TITLE = "needs the running view: evalflow view"
+MAX_PAIR_CONFIGS = 12  # 132 side-by-side pages
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,12 @@ def export_view(engine: Engine, experiment: str, folder: Path) -> Exported:
             text("SELECT id FROM generations WHERE experiment_id = :e ORDER BY id"),
             params={"e": row.id},
         )]  # fmt: skip
+        configs = [str(r[0]) for r in session.exec(
+            text("SELECT config_hash FROM experiment_configs WHERE experiment_id = :e "
+                 "ORDER BY position"),
+            params={"e": row.id},
+        )]  # fmt: skip
+        metric = (list(row.metrics or []) or [""])[0]
         cases = [str(r[0]) for r in session.exec(
             text("SELECT DISTINCT c.case_id FROM generations g JOIN cases c ON c.uid = g.case_uid "
                  "WHERE g.experiment_id = :e ORDER BY c.case_id"),
@@ -62,16 +72,26 @@ def export_view(engine: Engine, experiment: str, folder: Path) -> Exported:
         **{f"{base}/g/{i}": f"g/{i}.html" for i in ids},
         **{f"{base}/cases/{quote(c, safe='')}": f"cases/{_file_name(c)}.html" for c in cases},
     }
+    pairs = (
+        [(a, b) for a in configs for b in configs if a != b]
+        if metric and len(configs) <= MAX_PAIR_CONFIGS
+        else []
+    )
+    targets |= {
+        f"{base}/compare?a={a}&b={b}&metric={quote(metric, safe='')}&sort=diff"
+        f"&per_page={MAX_PER_PAGE}": _pair_file(a, b)
+        for a, b in pairs
+    }
     pages = asyncio.run(_fetch(create_app(engine), list(targets)))
     folder.mkdir(parents=True, exist_ok=True)
     for path, html in pages.items():
         out = folder / targets[path]
         out.parent.mkdir(parents=True, exist_ok=True)
         depth = targets[path].count("/")
-        out.write_text(_rewrite(html, base, cases, depth), encoding="utf-8")
+        out.write_text(_rewrite(html, base, cases, set(pairs), depth), encoding="utf-8")
     static = folder / "static"
     static.mkdir(exist_ok=True)
-    for asset in ("view.css", "view.js"):
+    for asset in ("view.css", "view.js", "favicon.svg"):
         source = files("evaluation.view") / "static" / asset
         with source.open("rb") as src, (static / asset).open("wb") as dst:
             shutil.copyfileobj(src, dst)
@@ -94,7 +114,13 @@ def _file_name(case_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", case_id)
 
 
-def _rewrite(html: str, base: str, cases: list[str], depth: int) -> str:
+def _pair_file(a: str, b: str) -> str:
+    return f"compare/{_file_name(a)}-vs-{_file_name(b)}.html"
+
+
+def _rewrite(
+    html: str, base: str, cases: list[str], pairs: set[tuple[str, str]], depth: int
+) -> str:
     """Links to exported pages as relative files; links that need the server as text."""
     up = "../" * depth
     html = _FORM.sub("", html)
@@ -116,6 +142,11 @@ def _rewrite(html: str, base: str, cases: list[str], depth: int) -> str:
                 return f"{up}cases/{_file_name(case_id)}.html"
         if url in (base, base + "?"):
             return up + "generations-1.html"
+        if url.startswith(base + "/compare?"):
+            query = parse_qs(html_module.unescape(url).partition("?")[2])
+            pair = (query.get("a", [""])[0], query.get("b", [""])[0])
+            if pair in pairs and set(query) <= {"a", "b", "metric", "sort"}:
+                return up + _pair_file(*pair)
         if url.startswith("#"):
             return url
         return None  # needs the server: filters, side by side, queries

@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
+from evaluation.compare._inputs import LATENCY
 from evaluation.compare._leaderboard import (
     Leaderboard,
     load_leaderboard,
@@ -25,10 +26,13 @@ from evaluation.compare._leaderboard import (
 )
 from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
+from evaluation.spec._params import NAMES as PARAMETER_NAMES
+from evaluation.statistics._cases import case_table
 from evaluation.statistics.effects import DEFAULT_PARAMETERS, parameter_effects
+from evaluation.statistics.multiple import config_means
 from evaluation.statistics.pareto import pareto_fronts
 from evaluation.statistics.precision import column_decimals
-from evaluation.storage.comparisons import comparison_run
+from evaluation.storage.comparisons import comparison_run, latency_scores
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, get_experiment
 from evaluation.storage.runs import experiment_status
@@ -43,6 +47,7 @@ class LeaderRow:
     config: str
     label: str
     cells: tuple[str, ...]  # one "mean [low, high]" per metric
+    latency_mean_s: str  # the statistic the latency verdict compares
     latency_p95_s: str
     failed: str
     within_noise: bool
@@ -58,6 +63,7 @@ class Summary:
     rows: tuple[LeaderRow, ...]
     shared: str
     verdict: str | None
+    other_verdicts: tuple[str, ...]  # the other metrics' and latency's, stored ones only
     effects: tuple[dict[str, Any], ...]
     fronts: tuple[dict[str, Any], ...]
     notes: tuple[str, ...]
@@ -95,6 +101,8 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
     fronts = pareto_fronts(facts, quality=primary, higher_is_better=higher) if primary else []
     front = {c for f in fronts if f.cost == "latency_p95_s" for c in f.configs}
     effects = _effects(session, int(row.id), facts, primary, higher) if primary else []
+    by_value = _by_value(facts, primary, higher) if primary else []
+    latency = _mean_latency(session, int(row.id))
     indexed = board.table.set_index("config")
     digits = {
         m: column_decimals(indexed[f"{m}_ci_low"], indexed[f"{m}_ci_high"]) for m in board.metrics
@@ -108,6 +116,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
                 _interval(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"], digits[m])
                 for m in board.metrics
             ),
+            latency_mean_s=_number(latency.get(config), 3),
             latency_p95_s=_number(r["latency_p95_s"], 3),
             failed=_number(r["generations_failed"], 0),
             within_noise=config in tied,
@@ -123,6 +132,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
         rows=rows,
         shared=board.shared,
         verdict=verdict,
+        other_verdicts=_other_verdicts(session, row.name, primary),
         effects=tuple(
             {
                 "parameter": e.parameter,
@@ -136,7 +146,8 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
                 "note": e.note,
             }
             for e in effects
-        ),
+        )
+        + tuple(by_value),
         fronts=tuple(
             {
                 "quality": f.quality,
@@ -179,6 +190,28 @@ def _verdict(
     return found["verdict"], tied
 
 
+def _mean_latency(session: Session, experiment_id: int) -> pd.Series:
+    """Each config's mean latency as the latency verdict computes it: the mean over
+    cases of the successful generations' latency (samples averaged first)."""
+    scores = latency_scores(session, experiment_id)
+    if scores.empty:
+        return pd.Series(dtype=float)
+    return config_means(case_table(scores, LATENCY))
+
+
+def _other_verdicts(session: Session, experiment: str, primary: str | None) -> tuple[str, ...]:
+    """The stored comparison's verdicts on every metric but the primary (latency's
+    among them), as the CLI prints them at the end of a run."""
+    stored = comparison_run(session, experiment)
+    if stored is None:
+        return ()
+    return tuple(
+        str(v["verdict"])
+        for v in stored.verdicts
+        if v.get("metric") != primary and v.get("verdict")
+    )
+
+
 def _stored_verdict(session: Session, experiment: str, metric: str) -> Mapping[str, Any] | None:
     stored = comparison_run(session, experiment)
     if stored is None:
@@ -211,6 +244,38 @@ def _effects(
     return parameter_effects(
         scores, facts, metric, score_type=score_type, higher_is_better=higher, parameters=varied
     )
+
+
+def _by_value(facts: pd.DataFrame, metric: str, higher: bool) -> list[dict[str, Any]]:
+    """The varied parameters that rank correlation does not study (the model, the
+    template, switches and text): per value, the best config's mean on ``metric``."""
+    studied = set(DEFAULT_PARAMETERS)
+    rows = []
+    for name in ("model", "template_name", *(p for p in PARAMETER_NAMES if p not in studied)):
+        if name not in facts.columns or metric not in facts.columns:
+            continue
+        values = facts[[name, metric]].dropna(subset=[name])
+        if values[name].nunique() < 2:
+            continue
+        best = values.groupby(name, sort=False)[metric].agg("max" if higher else "min")
+        best = best.sort_values(ascending=not higher, kind="stable")
+        rows.append(
+            {
+                "parameter": name,
+                "configs": len(values),
+                "rho": "– (not numeric)",
+                "p": "–",
+                "best": _shown(best.index[0]) if best.notna().any() else "–",
+                "recommended": "–",
+                "note": "best config per value: "
+                + ", ".join(f"{_shown(v)} {_number(m, 3)}" for v, m in best.items()),
+            }
+        )
+    return rows
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _missing(value: object) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
+from evaluation.labels import distinguishing_labels
 from evaluation.review.app import LOOPBACK_HOSTS, create_app
 from evaluation.review.frames import ratings_frame
 from evaluation.review.store import CRITERIA
@@ -22,7 +23,8 @@ def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
     app = create_app(
         db.engine, db.experiment, "ann", per_pair=3, seed=2, allowed_hosts=LOOPBACK_HOSTS
     )
-    identities = [name for c in db.configs for name in (c.label, c.hash)]
+    shown = distinguishing_labels([c.label for c in db.configs])  # the leaderboard's names
+    identities = [name for c in db.configs for name in (c.label, shown[c.label], c.hash)]
     with serving(app) as url:
         page = browser.new_page()
         page.goto(url + "/")
@@ -48,7 +50,7 @@ def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
         page.click("#reveal-pair")  # the rater asks for this pair
         page.wait_for_selector("#identity-A", state="visible")
         revealed = page.inner_text("#identity-A")
-        assert any(c.label in revealed for c in db.configs)
+        assert any(shown[c.label] in revealed for c in db.configs)
         assert page.inner_text("#latency-A").endswith(" s")  # latency once revealed
         pair_url = page.url
         assert "?pair=" in pair_url
@@ -86,7 +88,7 @@ def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
 def test_a_session_by_keyboard_alone_reveals_who_wrote_what_at_its_end(browser, database_url):
     db = build_review_db(database_url, n_cases=4, chat=True)
     app = create_app(db.engine, db.experiment, "kim", per_pair=2, seed=3)
-    labels = {c.label for c in db.configs}
+    labels = set(distinguishing_labels([c.label for c in db.configs]).values())
     with serving(app) as url:
         page = browser.new_page()
         page.goto(url + "/")

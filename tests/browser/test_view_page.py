@@ -192,7 +192,8 @@ def test_a_static_export_opens_from_disk_without_the_server(browser, served, tmp
     db, _ = served
     with ThreadPoolExecutor(1) as pool:  # Playwright's loop runs in this thread
         done = pool.submit(export_view, db.engine, db.experiment, tmp_path / "export").result()
-    assert done.pages == 2 + 1 + 18 + 6  # summary, matrix, one list page, generations, cases
+    # summary, matrix, one list page, generations, cases, side by side for 6 ordered pairs
+    assert done.pages == 2 + 1 + 18 + 6 + 6
     for html in (tmp_path / "export").rglob("*.html"):
         text = html.read_text()
         assert 'href="/' not in text and 'src="/' not in text, html  # nothing needs a server

@@ -62,10 +62,16 @@ def _chat(i: int) -> tuple[Message, ...]:
     )
 
 
-def make_configs(temperatures: Sequence[float] = (0.0, 0.7, 1.0)) -> tuple[Config, ...]:
+PLAIN = PromptTemplate("plain")
+
+
+def make_configs(
+    temperatures: Sequence[float] = (0.0, 0.7, 1.0),
+    template: PromptTemplate = PLAIN,
+) -> tuple[Config, ...]:
     models = ("alpha:1b", "beta:3b", "gamma:8b")
     return tuple(
-        Config(models[i % len(models)], GenerationParams(temperature=t), PromptTemplate("plain"))
+        Config(models[i % len(models)], GenerationParams(temperature=t), template)
         for i, t in enumerate(temperatures)
     )
 
@@ -84,10 +90,11 @@ def build_review_db(
     temperatures: Sequence[float] = (0.0, 0.7, 1.0),
     simulated: bool = False,
     chat: bool = False,
+    template: PromptTemplate = PLAIN,
 ) -> ReviewDB:
     engine = make_engine(url)
     suite = make_suite(n_cases, chat=chat)
-    configs = make_configs(temperatures)
+    configs = make_configs(temperatures, template)
     with session_scope(engine) as session:
         record_suite(session, suite)
         experiment = register_experiment(

@@ -86,6 +86,13 @@ function renderTurns(pair) {
     item.append(role, text);
     list.appendChild(item);
   }
+  if (pair.input_note) {
+    const note = document.createElement("li");
+    note.className = "muted";
+    note.id = "input-note";
+    note.textContent = pair.input_note;
+    list.appendChild(note);
+  }
 }
 
 function render(pair) {

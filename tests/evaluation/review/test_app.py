@@ -7,10 +7,13 @@ import httpx
 import pytest
 from sqlmodel import Session
 
+from evaluation.labels import distinguishing_labels
 from evaluation.review.app import LOOPBACK_HOSTS, create_app
 from evaluation.review.frames import ratings_frame
 from evaluation.review.schema import ReviewPair
 from evaluation.review.store import CRITERIA
+from evaluation.spec import PromptTemplate
+from evaluation.storage.models import ConfigRow
 from evaluation.storage.repository import scores_frame
 from tests.support.asgi_server import serving
 from tests.support.review_db import build_review_db
@@ -82,7 +85,9 @@ def test_a_pair_is_blinded_until_the_session_ends_or_the_rater_asks(client, revi
 
     asked = client.post(f"/api/pairs/{pair_id}/reveal").json()["pair"]["identities"]
     assert {asked["A"]["config"], asked["B"]["config"]} <= {c.hash for c in review_db.configs}
-    labels = {c.label for c in review_db.configs}
+    # named as the leaderboard names them: what varies, not the whole label
+    labels = set(distinguishing_labels([c.label for c in review_db.configs]).values())
+    assert labels.isdisjoint(c.label for c in review_db.configs)
     assert {r["config"] for r in client.get("/api/history").json()["ratings"]} <= labels
 
     nxt = client.get("/api/next").json()["pair"]
@@ -122,6 +127,42 @@ def test_a_pair_shows_the_system_prompt_and_every_turn(client):
     assert pair["system"] == f"You are a geography tutor for case {n}."
     assert [t["role"] for t in pair["turns"]] == ["user", "assistant", "user"]
     assert pair["turns"][0]["content"] == f"I am studying country {n}."
+
+
+def test_a_pair_shows_the_prompt_the_models_received_with_the_template(tmp_path):
+    """Both configs applied the template "Answer in a few words.": the rater reads the
+    prompt as the models did, not the case's raw input."""
+    db = build_review_db(
+        f"sqlite:///{tmp_path / 'r.db'}",
+        template=PromptTemplate("concise", "Answer in a few words.\n\n{input}"),
+    )
+    app = create_app(db.engine, db.experiment, "tpl", per_pair=2, allowed_hosts=LOOPBACK_HOSTS)
+    with serving(app) as url, httpx.Client(base_url=url) as c:
+        pair = c.get("/api/next").json()["pair"]
+    n = int(pair["case_id"].removeprefix("c"))
+    assert pair["turns"] == [
+        {
+            "role": "user",
+            "content": f"Answer in a few words.\n\nWhat is the capital of country {n}?",
+        }
+    ]
+    assert pair["input_note"] == ""
+
+
+def test_a_pair_whose_configs_differ_in_template_shows_the_case_and_says_why(tmp_path):
+    """Each side's prompt would tell the configs apart: the case's own input, noted."""
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}")
+    with Session(db.engine) as session:
+        for config in db.configs[1:]:
+            row = session.get(ConfigRow, config.hash)
+            row.template_name, row.template_text = "terse", "Be terse.\n\n{input}"
+            session.add(row)
+        session.commit()
+    app = create_app(db.engine, db.experiment, "tpl", per_pair=2, allowed_hosts=LOOPBACK_HOSTS)
+    with serving(app) as url, httpx.Client(base_url=url) as c:
+        pair = c.get("/api/next").json()["pair"]
+    assert pair["turns"] == [{"role": "user", "content": pair["input"]}]
+    assert "different prompt templates" in pair["input_note"]
 
 
 def test_fast_mode_stores_the_preference_alone(client):

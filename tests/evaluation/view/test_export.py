@@ -21,8 +21,9 @@ def test_the_view_command_exports_a_static_folder(tmp_path, capsys):
 
 
 def test_every_exported_link_opens_the_page_it_names(tmp_path):
-    """Links that need the server (side by side, filters) are text, not a silent
-    return to the summary: only the summary link leads to summary.html."""
+    """Links that need the server (filters, other queries) are text, not a silent
+    return to the summary: only the summary link leads to summary.html. The side by
+    side pages the flip matrix links to are exported: 3 configs, 6 ordered pairs."""
     url = f"sqlite:///{tmp_path / 'r.db'}"
     db = build_review_db(url, n_cases=2)
     out = tmp_path / "site"
@@ -37,11 +38,16 @@ def test_every_exported_link_opens_the_page_it_names(tmp_path):
         for href, label in anchor.findall(html):
             if href.startswith("#"):
                 continue
-            assert "compare" not in href and not href.startswith("/"), (page, href)
+            assert not href.startswith("/"), (page, href)
             opened = (page.parent / href).resolve()
             assert opened.is_file(), (page, href)
             if opened.name == "summary.html":
                 assert label == "summary", (page, href, label)
     assert offline >= len(pages)  # at least the "side by side" nav entry on each page
     matrix = (out / "matrix.html").read_text()
-    assert "compare" not in matrix
+    linked = {href for href, _ in anchor.findall(matrix) if href.startswith("compare/")}
+    assert len(linked) == 6 and len(list((out / "compare").glob("*.html"))) == 6
+    a, b = db.configs[0].hash, db.configs[1].hash
+    pair = (out / "compare" / f"{a}-vs-{b}.html").read_text()
+    assert 'id="pair-summary"' in pair and pair.count('class="pair"') == 2  # both cases
+    assert "A better on" in pair

@@ -1,0 +1,57 @@
+"""Figures the experiment page and the grid show: a grid cell shared by several configs
+shows an interval (its best config's), not the range of their means; parameter effects
+list every parameter that varies; the leaderboard has the mean latency the latency
+verdict quotes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlmodel import Session
+
+from evaluation.compare._leaderboard import load_leaderboard
+from evaluation.storage.repository import generations_frame
+from evaluation.view.matrix import quality_grid
+from evaluation.view.summary import experiment_summary
+from tests.support.review_db import build_review_db
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    # 4 configs: alpha t=0 and alpha t=0.2 share the model
+    url = f"sqlite:///{tmp_path_factory.mktemp('figures') / 'r.db'}"
+    return build_review_db(url, n_cases=9, temperatures=(0.0, 0.7, 1.0, 0.2))
+
+
+def test_a_cell_of_several_configs_shows_its_best_configs_interval(db):
+    with Session(db.engine) as session:
+        grid = quality_grid(session, db.experiment, "model", "template_name")
+        board = load_leaderboard(session, db.experiment).table.set_index("config")
+    shared = grid.cells[("alpha:1b", "plain")]
+    assert set(shared.configs) == {db.configs[0].hash, db.configs[3].hash}
+    best = board.loc[list(shared.configs), "exact_match"].idxmax()
+    assert best == db.configs[0].hash  # config 0 answers every case
+    assert (shared.mean, shared.low, shared.high) == pytest.approx(
+        tuple(board.loc[best, [f"exact_match{s}" for s in ("", "_ci_low", "_ci_high")]])
+    )
+    assert shared.low < shared.mean and "best of 2 configs" in shared.note
+
+
+def test_parameter_effects_list_every_parameter_that_varies(db):
+    with Session(db.engine) as session:
+        summary = experiment_summary(session, db.experiment)
+    rows = {e["parameter"]: e for e in summary.effects}
+    assert set(rows) == {"temperature", "model"}
+    assert rows["model"]["best"] == "alpha:1b"
+    assert rows["model"]["note"].startswith("best config per value: alpha:1b 1.000")
+
+
+def test_the_leaderboard_has_the_mean_latency_the_latency_verdict_compares(db):
+    with Session(db.engine) as session:
+        summary = experiment_summary(session, db.experiment)
+        frame = generations_frame(session, db.experiment_id)
+    ok = frame[frame["status"] == "ok"]
+    means = ok.groupby("config_hash")["latency_s"].mean()
+    shown = {r.config: r.latency_mean_s for r in summary.rows}
+    assert shown == {c: f"{m:.3f}" for c, m in means.items()}
+    assert not pd.isna(means).any()
