@@ -20,6 +20,7 @@ from evaluation.redact import one_line, redact
 from evaluation.review import schema as review_schema
 from evaluation.settings import database_url
 from evaluation.storage import models as results_schema
+from evaluation.storage.text_search import ensure_text_index
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,6 +66,9 @@ def create_tables(engine: Engine, tables: Tables) -> None:
     this version's columns (see ``_upgrade_older_schema``)."""
     _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
     _while_locked(lambda: _create_tables(engine, tables))
+    _while_locked(lambda: _create_missing_indexes(engine, tables))
+    if any(model.__table__.name == "generations" for model in tables):
+        _while_locked(lambda: ensure_text_index(engine))
 
 
 def _while_locked(step: Callable[[], None], *, budget_s: float = 30.0) -> None:
@@ -152,6 +156,20 @@ def _create_tables(engine: Engine, tables: Tables) -> None:
         except (OperationalError, ProgrammingError, IntegrityError):
             if attempt == attempts:
                 raise
+
+
+def _create_missing_indexes(engine: Engine, tables: Tables) -> None:
+    """The indexes of existing tables that an older evalflow did not create (CREATE
+    TABLE makes a new table's own; the view's queries need e.g. generations by case)."""
+    inspector = inspect(engine)
+    present = set(inspector.get_table_names())
+    for table in (model.__table__ for model in tables):
+        if table.name not in present or not table.indexes:
+            continue
+        have = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in have:
+                index.create(engine, checkfirst=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -19,6 +19,7 @@ from evaluation.review.schema import Judgement, Rating
 from evaluation.review.scores import human_metric
 from evaluation.review.store import PREFERENCE
 from evaluation.storage.models import CaseRow, ConfigRow, ExperimentConfig, Generation, Score
+from evaluation.storage.text_search import like_pattern, output_contains
 
 PREVIEW_CHARS = 400
 SORTS = ("id", "case", "config", "latency", "ttft", "tokens", "metric")
@@ -49,18 +50,39 @@ class Filters:
     truncated: bool | None = None
 
 
+#: Matches are counted up to this many; beyond it a page says "10,000+" (counting a
+#: million matching rows took seconds per request).
+COUNT_CAP = 10_000
+
+
 @dataclass(frozen=True)
 class Page:
-    """One page of rows with the total that matched, for paging links."""
+    """One page of rows with the total that matched, for paging links. ``exact``: False
+    when more than :data:`COUNT_CAP` matched (``total`` is then the cap); ``more``: a
+    page follows this one."""
 
     rows: list[dict[str, Any]]
     total: int
     page: int
     per_page: int
+    exact: bool = True
+    more: bool = False
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
+
+    @property
+    def total_text(self) -> str:
+        return f"{self.total:,}" if self.exact else f"{self.total:,}+"
+
+
+def _count(session: Session, query: Select) -> tuple[int, bool]:
+    """How many rows ``query`` gives, counted up to :data:`COUNT_CAP`, and whether that
+    is all of them."""
+    capped = query.limit(COUNT_CAP + 1).subquery()
+    found = int(session.exec(select(func.count()).select_from(capped)).scalar_one())
+    return min(found, COUNT_CAP), found <= COUNT_CAP
 
 
 @dataclass(frozen=True)
@@ -122,31 +144,14 @@ def experiment_facts(
     )
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _conditions(generation, case, filters: Filters) -> list[ColumnElement[bool]]:
+def _conditions(session: Session, generation, case, filters: Filters) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if filters.case:
-        where.append(case.c.case_id.like(_like(filters.case), escape="\\"))
+        where.append(case.c.case_id.like(like_pattern(filters.case), escape="\\"))
     if filters.group:
         where.append(case.c.group == filters.group)
     if filters.text:
-        pattern = _like(filters.text.lower())
-        where.append(
-            or_(
-                *(
-                    func.lower(column).like(pattern, escape="\\")
-                    for column in (
-                        generation.c.output,
-                        case.c.input_text,
-                        sa_cast(case.c.references, String),
-                    )
-                )
-            )
-        )
+        where.append(_text_condition(session, generation, filters.text))
     if filters.failed is not None:
         failed = generation.c.status == "failed"
         where.append(failed if filters.failed else ~failed)
@@ -161,6 +166,23 @@ def _conditions(generation, case, filters: Filters) -> list[ColumnElement[bool]]
             score.append(_s.c.value <= filters.max_value)
         where.append(exists().where(*score))
     return where
+
+
+def _text_condition(session: Session, generation, needle: str) -> ColumnElement[bool]:
+    """The output (by the search index, ``storage.text_search``), the input or a
+    reference contains ``needle``. Cases are few beside generations: their text is read
+    directly, and their generations found by the index on ``case_uid``."""
+    pattern = like_pattern(needle.lower())
+    cases = select(_c.c.uid).where(
+        or_(
+            func.lower(_c.c.input_text).like(pattern, escape="\\"),
+            func.lower(sa_cast(_c.c.references, String)).like(pattern, escape="\\"),
+        )
+    )
+    return or_(
+        output_contains(session.connection(), generation, needle),
+        generation.c.case_uid.in_(cases),
+    )
 
 
 def _sort_metric(query: Select, generation, metric: str, name: str):
@@ -186,12 +208,12 @@ def generation_page(
     ``sort`` is one of :data:`SORTS`; "metric" sorts by ``filters.metric``'s score.
     Missing values sort last either way; ties go by id."""
     g, c = _g, _c
-    by_case = bool(filters.case or filters.group or filters.text) or sort == "case"
+    by_case = bool(filters.case or filters.group) or sort == "case"
     base = select(g.c.id).select_from(g.join(c, c.c.uid == g.c.case_uid) if by_case else g)
-    base = base.where(g.c.experiment_id == experiment_id, *_conditions(g, c, filters))
+    base = base.where(g.c.experiment_id == experiment_id, *_conditions(session, g, c, filters))
     if filters.configs:
         base = base.where(g.c.config_hash.in_(filters.configs))
-    total = session.exec(select(func.count()).select_from(base.subquery())).scalar_one()
+    total, exact = _count(session, base)
     columns = {
         "case": c.c.case_id,
         "config": g.c.config_hash,
@@ -208,9 +230,11 @@ def generation_page(
         order = [key.is_(None), key.desc() if direction == "desc" else key.asc()]
     tie = g.c.id.desc() if direction == "desc" and key is None else g.c.id.asc()
     page = max(1, page)
-    ids_query = query.order_by(*order, tie).limit(per_page).offset((page - 1) * per_page)
+    ids_query = query.order_by(*order, tie).limit(per_page + 1).offset((page - 1) * per_page)
     ids = [int(r[0]) for r in session.exec(ids_query).all()]
-    return Page(_rows_by_id(session, ids), int(total), page, per_page)
+    more = len(ids) > per_page
+    rows = _rows_by_id(session, ids[:per_page])
+    return Page(rows, total, page, per_page, exact, more)
 
 
 def _rows_by_id(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -298,7 +322,7 @@ def pair_page(
     plain = Filters(case=filters.case, group=filters.group)
     query = select(a.c.id.label("id_a"), b.c.id.label("id_b")).select_from(joined)
     query = query.where(a.c.experiment_id == experiment_id, a.c.config_hash == config_a)
-    query = query.where(*_conditions(a, c, plain))
+    query = query.where(*_conditions(session, a, c, plain))
     if filters.failed is not None:
         either = (a.c.status == "failed") | (b.c.status == "failed")
         query = query.where(either if filters.failed else ~either)
@@ -314,13 +338,17 @@ def pair_page(
             query = query.where(diff >= filters.min_value)
         if filters.max_value is not None:
             query = query.where(diff <= filters.max_value)
-    total = session.exec(select(func.count()).select_from(query.subquery())).scalar_one()
+    total, exact = _count(session, query)
     order: list[Any] = [c.c.case_id, a.c.sample_index]
     if diff is not None and sort in ("diff", "-diff", "|diff|"):
         key = {"diff": -diff, "-diff": diff, "|diff|": -func.abs(diff)}[sort]
         order = [diff.is_(None), key, *order]
     page = max(1, page)
-    ids = session.exec(query.order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
+    ids = session.exec(
+        query.order_by(*order).limit(per_page + 1).offset((page - 1) * per_page)
+    ).all()
+    more = len(ids) > per_page
+    ids = ids[:per_page]
     full = full_rows(session, [i for pair in ids for i in pair])
     rows = []
     for id_a, id_b in ids:
@@ -341,7 +369,7 @@ def pair_page(
                 "diff": diffs,
             }
         )
-    return Page(rows, int(total), page, per_page)
+    return Page(rows, total, page, per_page, exact, more)
 
 
 def full_rows(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:

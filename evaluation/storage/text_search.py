@@ -1,0 +1,108 @@
+"""Substring search over generation outputs that does not read every output: on SQLite
+an FTS5 table with the trigram tokenizer over ``generations.output`` (external content,
+kept in step by triggers on insert, update and delete), on PostgreSQL a pg_trgm GIN
+index on ``lower(output)``, which serves ``lower(output) LIKE '%...%'`` directly.
+
+Both are created with the tables (``ensure_text_index``, from ``db.create_tables``) and
+on a database made before them, where they are filled once from the rows already there.
+Where neither can be had (SQLite without FTS5, PostgreSQL without the right to create
+the extension) the search still works, by reading every output.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table, column, func, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ColumnElement
+
+FTS_TABLE = "generations_text"
+TRIGRAM_INDEX = "ix_generations_output_trgm"
+_MIN_CHARS = 3  # a trigram index finds substrings of at least three characters
+
+_SQLITE_TRIGGER_NAMES = (f"{FTS_TABLE}_insert", f"{FTS_TABLE}_delete", f"{FTS_TABLE}_update")
+_SQLITE_TRIGGERS = (
+    f"""CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_insert AFTER INSERT ON generations BEGIN
+        INSERT INTO {FTS_TABLE}(rowid, output) VALUES (new.id, new.output); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_delete AFTER DELETE ON generations BEGIN
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, output)
+        VALUES ('delete', old.id, old.output); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_update AFTER UPDATE OF output ON generations
+        BEGIN
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, output)
+        VALUES ('delete', old.id, old.output);
+        INSERT INTO {FTS_TABLE}(rowid, output) VALUES (new.id, new.output); END""",
+)
+
+
+def ensure_text_index(engine: Engine) -> None:
+    """Create the search index where it is missing (see the module docstring)."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as connection:
+            _sqlite_index(connection)
+    elif engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            _postgresql_index(connection)
+
+
+def _sqlite_index(connection: Connection) -> None:
+    present = {
+        str(r[0])
+        for r in connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE name LIKE ?", (f"{FTS_TABLE}%",)
+        )
+    }
+    if {FTS_TABLE, *_SQLITE_TRIGGER_NAMES} <= present:  # the usual case: nothing to write
+        return
+    if FTS_TABLE not in present:
+        try:
+            connection.exec_driver_sql(
+                f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(output, content='generations', "
+                "content_rowid='id', tokenize='trigram')"
+            )
+        except DBAPIError:  # an SQLite built without FTS5 (or older than 3.34)
+            return
+        connection.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+    for trigger in _SQLITE_TRIGGERS:
+        connection.exec_driver_sql(trigger)
+
+
+def _postgresql_index(connection: Connection) -> None:
+    present = connection.exec_driver_sql(
+        "SELECT 1 FROM pg_indexes WHERE indexname = %s", (TRIGRAM_INDEX,)
+    ).first()
+    if present is not None:
+        return
+    savepoint = connection.begin_nested()
+    try:
+        connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        connection.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {TRIGRAM_INDEX} ON generations "
+            "USING gin (lower(output) gin_trgm_ops)"
+        )
+    except DBAPIError:  # no right to create the extension: search reads every output
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+
+
+def output_contains(connection: Connection, generations: Table, needle: str) -> ColumnElement[bool]:
+    """``generations.output`` contains ``needle`` (case-insensitive), by the index where
+    the database has one."""
+    if (
+        connection.dialect.name == "sqlite"
+        and len(needle) >= _MIN_CHARS
+        and connection.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE name = ?", (FTS_TABLE,)
+        ).first()
+    ):
+        phrase = '"' + needle.replace('"', '""') + '"'
+        matches = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :phrase")
+        return generations.c.id.in_(matches.bindparams(phrase=phrase).columns(column("rowid")))
+    return func.lower(generations.c.output).like(like_pattern(needle.lower()), escape="\\")
+
+
+def like_pattern(needle: str) -> str:
+    """``%needle%`` with LIKE's wildcards in ``needle`` taken literally (escape ``\\``)."""
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
