@@ -159,7 +159,12 @@ class Generation(SQLModel, table=True):
             "experiment_id", "config_hash", "case_uid", "sample_index", name="uq_generation_key"
         ),
         Index("ix_generation_experiment_status", "experiment_id", "status"),
+        # the view: a case's generations, and its list sorted or filtered by these
         Index("ix_generation_case", "case_uid", "experiment_id", "sample_index"),
+        Index("ix_generation_latency", "experiment_id", "latency_s"),
+        Index("ix_generation_ttft", "experiment_id", "ttft_s"),
+        Index("ix_generation_tokens", "experiment_id", "eval_count"),
+        Index("ix_generation_truncated", "experiment_id", "truncated"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -191,6 +196,7 @@ class Generation(SQLModel, table=True):
 
 class Score(SQLModel, table=True):
     __tablename__ = "scores"
+    __table_args__ = (Index("ix_score_metric_value", "metric", "value"),)  # the view's sort
 
     generation_id: int = Field(foreign_key="generations.id", primary_key=True)
     metric: str = Field(primary_key=True)

@@ -34,7 +34,6 @@ from evaluation.storage.repository import case_input, get_experiment, list_exper
 from evaluation.view.detail import generation_detail
 from evaluation.view.links import experiment_path
 from evaluation.view.matrix import quality_grid, varied_parameters
-from evaluation.view.pairs import pair_summary
 from evaluation.view.queries import (
     PAIR_SORTS,
     SORTS,
@@ -45,7 +44,7 @@ from evaluation.view.queries import (
     generation_page,
     pair_page,
 )
-from evaluation.view.stored import flips_page, summary_page
+from evaluation.view.stored import flips_page, pair_summary_page, summary_page
 from evaluation.view.summary import REFRESH_S
 from evaluation.view.worddiff import word_diff
 
@@ -194,7 +193,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             if a and b:
                 metric = filters.metric or (facts.metrics[0] if facts.metrics else "")
                 if metric:
-                    summary = pair_summary(session, int(row.id), a, b, metric)
+                    summary = pair_summary_page(session, row.name, a, b, metric)
                 page = pair_page(
                     session,
                     int(row.id),

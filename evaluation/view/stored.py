@@ -1,5 +1,6 @@
 """The view's pages that read every score of an experiment (the summary: verdict and
-parameter effects; the flip matrix), computed once and stored in ``view_pages`` with the
+parameter effects; the flip matrix) or of two configs (the side-by-side summary),
+computed once and stored in ``view_pages`` with the
 fingerprint of their inputs (``summary_fingerprint``: the aggregates, the stored
 comparison, the run's status). A sweep stores them when its run ends
 (:func:`store_pages`); a page whose fingerprint no longer matches (a rescore, a new run, a
@@ -19,6 +20,7 @@ from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import ViewPage, utcnow
 from evaluation.storage.repository import get_experiment
 from evaluation.view.matrix import FlipMatrix, flip_matrix
+from evaluation.view.pairs import PairSummary, pair_summary
 from evaluation.view.summary import LeaderRow, Summary, experiment_summary, summary_fingerprint
 
 SUMMARY, MATRIX = "summary", "matrix"
@@ -51,6 +53,26 @@ def flips_page(session: Session, experiment: str) -> FlipMatrix | None:
         flips = flip_matrix(session, row_id, metric, order, metric_direction(metric))
     _keep(session, experiment, MATRIX, fingerprint, {"flips": flips and asdict(flips)})
     return flips
+
+
+def pair_summary_page(
+    session: Session, experiment: str, a: str, b: str, metric: str
+) -> PairSummary | None:
+    """``pair_summary`` of configs ``a`` and ``b`` on ``metric``: the stored one while
+    its inputs are unchanged; computed afresh on every request while a run is going
+    (its generations change under an unchanged fingerprint)."""
+    key = summary_fingerprint(session, experiment)
+    row_id = int(get_experiment(session, experiment).id)
+    if key[1] == "running":
+        return pair_summary(session, row_id, a, b, metric)
+    fingerprint = json.dumps(key, default=str)
+    page = f"pair {metric} {a} {b}"
+    payload = _read(session, experiment, page, fingerprint)
+    if payload is not None:
+        return _pair(payload["pair"]) if payload["pair"] else None
+    found = pair_summary(session, row_id, a, b, metric)
+    _keep(session, experiment, page, fingerprint, {"pair": found and asdict(found)})
+    return found
 
 
 def store_pages(session: Session, experiment: str) -> None:
@@ -108,4 +130,14 @@ def _flips(payload: dict[str, Any]) -> FlipMatrix:
         better=tuple(tuple(r) for r in payload["better"]),
         only_best={c: tuple(v) for c, v in payload["only_best"].items()},
         cases=int(payload["cases"]),
+    )
+
+
+def _pair(payload: dict[str, Any]) -> PairSummary:
+    return PairSummary(
+        **{
+            **payload,
+            "a_better": tuple(payload["a_better"]),
+            "b_better": tuple(payload["b_better"]),
+        }
     )
