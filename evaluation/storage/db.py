@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel, create_engine
 
 from evaluation.errors import StorageError
@@ -167,9 +168,13 @@ def _create_missing_indexes(engine: Engine, tables: Tables) -> None:
         if table.name not in present or not table.indexes:
             continue
         have = {i["name"] for i in inspector.get_indexes(table.name)}
-        for index in table.indexes:
-            if index.name not in have:
-                index.create(engine, checkfirst=True)
+        missing = [index for index in table.indexes if index.name not in have]
+        for index in missing:  # IF NOT EXISTS: sweeps starting together both see it missing
+            try:
+                with engine.begin() as connection:
+                    connection.execute(CreateIndex(index, if_not_exists=True))
+            except (ProgrammingError, IntegrityError):  # PostgreSQL's race: a duplicate name
+                pass
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -57,11 +57,13 @@ def _sqlite_index(connection: Connection) -> None:
     if FTS_TABLE not in present:
         try:
             connection.exec_driver_sql(
-                f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(output, content='generations', "
-                "content_rowid='id', tokenize='trigram')"
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(output, "
+                "content='generations', content_rowid='id', tokenize='trigram')"
             )
-        except DBAPIError:  # an SQLite built without FTS5 (or older than 3.34)
-            return
+        except DBAPIError as exc:  # an SQLite built without FTS5 or its trigram tokenizer
+            if "no such" in str(exc):  # "no such module: fts5", "no such tokenizer"
+                return
+            raise  # "database is locked": create_tables tries again
         connection.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
     for trigger in _SQLITE_TRIGGERS:
         connection.exec_driver_sql(trigger)

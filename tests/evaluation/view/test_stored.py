@@ -12,9 +12,7 @@ from evaluation.view.summary import experiment_summary
 from tests.support.review_db import build_review_db
 
 
-def test_pages_are_stored_once_and_computed_again_when_their_inputs_change(
-    tmp_path, monkeypatch
-):
+def test_pages_are_stored_once_and_computed_again_when_their_inputs_change(tmp_path, monkeypatch):
     db = build_review_db(f"sqlite:///{tmp_path / 'results.db'}", n_cases=6)
     a, b = (c.hash for c in db.configs[:2])
     with Session(db.engine) as session:
