@@ -11,10 +11,10 @@ the extension) the search still works, by reading every output.
 
 from __future__ import annotations
 
-from sqlalchemy import Table, column, func, text
+from sqlalchemy import Table, column, func, select, table, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import Selectable
 
 FTS_TABLE = "generations_text"
 TRIGRAM_INDEX = "ix_generations_output_trgm"
@@ -88,9 +88,9 @@ def _postgresql_index(connection: Connection) -> None:
         savepoint.commit()
 
 
-def output_contains(connection: Connection, generations: Table, needle: str) -> ColumnElement[bool]:
-    """``generations.output`` contains ``needle`` (case-insensitive), by the index where
-    the database has one."""
+def output_matches(connection: Connection, generations: Table, needle: str) -> Selectable:
+    """The ids of the generations whose output contains ``needle`` (case-insensitive),
+    found by the index where the database has one."""
     if (
         connection.dialect.name == "sqlite"
         and len(needle) >= _MIN_CHARS
@@ -99,9 +99,13 @@ def output_contains(connection: Connection, generations: Table, needle: str) -> 
         ).first()
     ):
         phrase = '"' + needle.replace('"', '""') + '"'
-        matches = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :phrase")
-        return generations.c.id.in_(matches.bindparams(phrase=phrase).columns(column("rowid")))
-    return func.lower(generations.c.output).like(like_pattern(needle.lower()), escape="\\")
+        fts = table(FTS_TABLE, column("rowid"))
+        match = text(f"{FTS_TABLE} MATCH :phrase").bindparams(phrase=phrase)
+        return select(fts.c.rowid.label("id")).where(match)
+    pattern = like_pattern(needle.lower())
+    return select(generations.c.id).where(
+        func.lower(generations.c.output).like(pattern, escape="\\")
+    )
 
 
 def like_pattern(needle: str) -> str:
