@@ -40,6 +40,7 @@ from evaluation.view.app import create_app
 
 METRICS = ("exact_match", "rougeL")
 BENCH_DATABASE = f"evalflow_view_bench_{os.getpid()}"
+KEPT_DATABASE = "evalflow_view_bench_kept"  # --keep-postgres: drop it by hand after
 NAME = "perf-view"
 TOPICS = ("annual", "safety", "budget", "harvest", "census", "orbit", "tariff", "vaccine")
 WORDS = (
@@ -272,7 +273,7 @@ def measure(client: TestClient, paths: dict[str, str], repeat: int) -> dict[str,
 def run(url: str, args: argparse.Namespace, finish: Callable[[Engine], None]) -> dict:
     start = time.perf_counter()
     engine = make_engine(url)  # on a kept file: the indexes this version adds, built here
-    if args.sqlite_file and engine.dialect.name == "sqlite" and _filled(engine):
+    if (args.sqlite_file or args.keep_postgres) and _filled(engine):
         hashes = [f"{i:016x}" for i in range(args.configs)]
     else:
         hashes = fill(engine, args.configs, args.cases, args.samples)
@@ -310,8 +311,9 @@ def _finish(engine: Engine) -> None:
         store_pages(session, NAME)
 
 
-def _postgres(server_url: str) -> tuple[str, Callable[[], None]]:
-    """A fresh database on ``server_url``'s server and how to drop it."""
+def _postgres(server_url: str, keep: bool) -> tuple[str, Callable[[], None]]:
+    """A fresh database on ``server_url``'s server and how to drop it; with ``keep``,
+    the kept one (``KEPT_DATABASE``) and nothing to drop."""
     import psycopg2
 
     server = make_url(server_url)
@@ -319,6 +321,14 @@ def _postgres(server_url: str) -> tuple[str, Callable[[], None]]:
         host=server.host, port=server.port or 5432, user=server.username, dbname=server.database
     )
     admin.autocommit = True
+    if keep:
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (KEPT_DATABASE,))
+            if cursor.fetchone() is None:
+                cursor.execute(f'CREATE DATABASE "{KEPT_DATABASE}"')
+        admin.close()
+        url = server.set(database=KEPT_DATABASE)
+        return url.render_as_string(hide_password=False), lambda: None
     with admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
         cursor.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
@@ -338,6 +348,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--postgres", help="URL of a PostgreSQL database to create one from")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--keep-postgres", action="store_true", help=f"fill {KEPT_DATABASE} once, keep it"
+    )
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument(
         "--sqlite-file", help="keep the SQLite database here; a filled one is reused, not refilled"
@@ -351,7 +364,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 results["SQLite"] = run(f"sqlite:///{Path(tmp) / 'view.db'}", args, _finish)
     if args.postgres:
-        url, drop = _postgres(args.postgres)
+        url, drop = _postgres(args.postgres, args.keep_postgres)
         try:
             results["PostgreSQL"] = run(url, args, _finish)
         finally:
