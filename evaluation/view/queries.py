@@ -118,10 +118,14 @@ def experiment_facts(
         .distinct()
         .order_by(_c.c.group)
     ).all()
+    # From the ratings (few) to their generations: a join let SQLite walk the million
+    # generations of the experiment looking each up in the ratings (200 ms a page).
+    in_experiment = select(_g.c.id).where(
+        _g.c.id == Rating.generation_id, _g.c.experiment_id == experiment_id
+    )
     rated = session.exec(
         select(Rating.criterion)
-        .join(Generation, Generation.id == Rating.generation_id)
-        .where(Generation.experiment_id == experiment_id, Rating.criterion != PREFERENCE)
+        .where(Rating.criterion != PREFERENCE, in_experiment.exists())
         .distinct()
     ).all()
     judged = session.exec(
