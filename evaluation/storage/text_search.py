@@ -88,24 +88,44 @@ def _postgresql_index(connection: Connection) -> None:
         savepoint.commit()
 
 
-def output_matches(connection: Connection, generations: Table, needle: str) -> Selectable:
-    """The ids of the generations whose output contains ``needle`` (case-insensitive),
-    found by the index where the database has one."""
-    if (
+#: Past this many outputs containing the text, walking the list in order and testing
+#: each output finds a page sooner than listing every match from the index.
+NARROW = 20_000
+
+
+def _indexed(connection: Connection, needle: str) -> bool:
+    return (
         connection.dialect.name == "sqlite"
         and len(needle) >= _MIN_CHARS
         and connection.exec_driver_sql(
             "SELECT 1 FROM sqlite_master WHERE name = ?", (FTS_TABLE,)
         ).first()
-    ):
-        phrase = '"' + needle.replace('"', '""') + '"'
-        fts = table(FTS_TABLE, column("rowid"))
-        match = text(f"{FTS_TABLE} MATCH :phrase").bindparams(phrase=phrase)
-        return select(fts.c.rowid.label("id")).where(match)
-    pattern = like_pattern(needle.lower())
-    return select(generations.c.id).where(
-        func.lower(generations.c.output).like(pattern, escape="\\")
+        is not None
     )
+
+
+def _fts_match(needle: str):
+    phrase = '"' + needle.replace('"', '""') + '"'
+    return text(f"{FTS_TABLE} MATCH :phrase").bindparams(phrase=phrase)
+
+
+def narrow_output_match(connection: Connection, needle: str) -> bool:
+    """Whether the SQLite index lists the outputs containing ``needle`` and fewer than
+    :data:`NARROW` do (counted by the index, stopping there): then
+    :func:`output_matches` is the fast way, else a condition on each output is."""
+    if not _indexed(connection, needle):
+        return False
+    fts = table(FTS_TABLE, column("rowid"))
+    first = select(fts.c.rowid).where(_fts_match(needle)).limit(NARROW).subquery()
+    found = connection.execute(select(func.count()).select_from(first)).scalar_one()
+    return int(found) < NARROW
+
+
+def output_matches(generations: Table, needle: str) -> Selectable:
+    """The ids of the generations whose output contains ``needle`` (case-insensitive),
+    from the SQLite index (see :func:`narrow_output_match`)."""
+    fts = table(FTS_TABLE, column("rowid"))
+    return select(fts.c.rowid.label("id")).where(_fts_match(needle))
 
 
 def like_pattern(needle: str) -> str:

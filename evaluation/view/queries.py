@@ -19,7 +19,7 @@ from evaluation.review.schema import Judgement, Rating
 from evaluation.review.scores import human_metric
 from evaluation.review.store import PREFERENCE
 from evaluation.storage.models import CaseRow, ConfigRow, ExperimentConfig, Generation, Score
-from evaluation.storage.text_search import like_pattern, output_matches
+from evaluation.storage.text_search import like_pattern, narrow_output_match, output_matches
 
 PREVIEW_CHARS = 400
 SORTS = ("id", "case", "config", "latency", "ttft", "tokens", "metric")
@@ -148,7 +148,9 @@ def experiment_facts(
     )
 
 
-def _conditions(session: Session, generation, case, filters: Filters) -> list[ColumnElement[bool]]:
+def _conditions(
+    generation, case, filters: Filters, narrow: bool = False
+) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if filters.case or filters.group:  # the few cases first, then their generations by index
         cases = select(case.c.uid)
@@ -158,7 +160,7 @@ def _conditions(session: Session, generation, case, filters: Filters) -> list[Co
             cases = cases.where(case.c.group == filters.group)
         where.append(generation.c.case_uid.in_(cases))
     if filters.text:
-        where.append(_text_condition(session, generation, filters.text))
+        where.append(_text_condition(generation, filters.text, narrow))
     if filters.failed is not None:
         failed = generation.c.status == "failed"
         where.append(failed if filters.failed else ~failed)
@@ -175,11 +177,13 @@ def _conditions(session: Session, generation, case, filters: Filters) -> list[Co
     return where
 
 
-def _text_condition(session: Session, generation, needle: str) -> ColumnElement[bool]:
-    """The output (by the search index, ``storage.text_search``), the input or a
-    reference contains ``needle``. Cases are few beside generations: their text is read
-    directly, and their generations found by the index on ``case_uid``. One list of ids
-    (a UNION, not an OR, which SQLite answered by reading the whole experiment)."""
+def _text_condition(generation, needle: str, narrow: bool) -> ColumnElement[bool]:
+    """The output, the input or a reference contains ``needle``. Cases are few beside
+    generations: their text is read directly, their generations found by the index on
+    ``case_uid``. ``narrow`` (``text_search.narrow_output_match``): the outputs that
+    match are few and listed by the index, and the condition is one list of ids (a
+    UNION, not an OR, which SQLite answered by reading the whole experiment); else each
+    output is tested (PostgreSQL's planner does that through its pg_trgm index)."""
     pattern = like_pattern(needle.lower())
     cases = select(_c.c.uid).where(
         or_(
@@ -187,10 +191,14 @@ def _text_condition(session: Session, generation, needle: str) -> ColumnElement[
             func.lower(sa_cast(_c.c.references, String)).like(pattern, escape="\\"),
         )
     )
-    other = _g.alias("by_case")
-    by_case = select(other.c.id).where(other.c.case_uid.in_(cases))
-    by_output = output_matches(session.connection(), _g, needle)
-    return generation.c.id.in_(union_all(by_output, by_case))
+    if narrow:
+        other = _g.alias("by_case")
+        by_case = select(other.c.id).where(other.c.case_uid.in_(cases))
+        return generation.c.id.in_(union_all(output_matches(_g, needle), by_case))
+    return or_(
+        func.lower(generation.c.output).like(pattern, escape="\\"),
+        generation.c.case_uid.in_(cases),
+    )
 
 
 def _sort_metric(query: Select, generation, metric: str, name: str):
@@ -216,8 +224,9 @@ def generation_page(
     ``sort`` is one of :data:`SORTS`; "metric" sorts by ``filters.metric``'s score.
     Missing values sort last either way; ties go by id."""
     g, c = _g, _c
+    narrow = bool(filters.text) and narrow_output_match(session.connection(), filters.text)
     base = select(g.c.id).where(
-        g.c.experiment_id == experiment_id, *_conditions(session, g, c, filters)
+        g.c.experiment_id == experiment_id, *_conditions(g, c, filters, narrow)
     )
     if filters.configs:
         base = base.where(g.c.config_hash.in_(filters.configs))
@@ -259,7 +268,7 @@ def generation_page(
         # With a selective filter the database should find the few rows by its index
         # and sort them; "id + 0" keeps it from walking the whole experiment in id order
         # instead (SQLite's choice at a million rows: 140 ms for one config's page 1).
-        selective = filters.configs or filters.case or filters.group or filters.text
+        selective = filters.configs or filters.case or filters.group or narrow
         by_id = g.c.id + 0 if selective or filters.failed or filters.truncated else g.c.id
         tie = by_id.desc() if direction == "desc" else by_id.asc()
         ids = _ids(session, base.order_by(tie), offset, per_page + 1)
@@ -381,7 +390,7 @@ def pair_page(
     plain = Filters(case=filters.case, group=filters.group)
     query = select(a.c.id.label("id_a"), b.c.id.label("id_b")).select_from(joined)
     query = query.where(a.c.experiment_id == experiment_id, a.c.config_hash == config_a)
-    query = query.where(*_conditions(session, a, c, plain))
+    query = query.where(*_conditions(a, c, plain))
     if filters.failed is not None:
         either = (a.c.status == "failed") | (b.c.status == "failed")
         query = query.where(either if filters.failed else ~either)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import delete, inspect, text
 from sqlmodel import Session
 
+from evaluation.storage import text_search
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import (
     CaseRow,
@@ -165,4 +166,14 @@ def test_a_count_past_the_cap_says_so_and_still_pages_on(monkeypatch, tmp_path):
     assert (first.total, first.exact, first.total_text, first.more) == (2, False, "2+", True)
     assert third.more and not last.more and len(last.rows) == 1
     assert (few.total, few.exact, few.more) == (2, False, False)
+    engine.dispose()
+
+
+def test_a_common_text_is_searched_output_by_output_with_the_same_rows(tmp_path, monkeypatch):
+    engine = make_engine(f"sqlite:///{tmp_path / 'common.db'}")
+    e = _fill(engine)
+    by_index = _found(engine, e, "paris")
+    monkeypatch.setattr(text_search, "NARROW", 1)  # every text counts as common
+    assert _found(engine, e, "paris") == by_index == ["c1", "c2", "c3"]
+    assert _found(engine, e, "ital of fra") == ["c1"]
     engine.dispose()
