@@ -203,6 +203,9 @@ def fill(engine: Engine, n_configs: int, n_cases: int, n_samples: int) -> list[s
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT setval('generations_id_seq', %s)", (next_id,))
+            # the statistics autovacuum gathers within a minute or so of a sweep's writes;
+            # without them the planner takes a million rows for a few thousand
+            connection.exec_driver_sql("ANALYZE")
             connection.commit()
     return hashes
 
