@@ -110,9 +110,21 @@ def _fts_match(needle: str):
 
 
 def narrow_output_match(connection: Connection, needle: str) -> bool:
-    """Whether the SQLite index lists the outputs containing ``needle`` and fewer than
-    :data:`NARROW` do (counted by the index, stopping there): then
-    :func:`output_matches` is the fast way, else a condition on each output is."""
+    """Whether fewer than :data:`NARROW` outputs contain ``needle``, as the index tells:
+    then :func:`output_matches` (the index) is the fast way, else a condition on each
+    output while the list is walked in order. SQLite's index counts them, stopping at
+    :data:`NARROW`; PostgreSQL's planner estimates them (from its statistics of the
+    outputs)."""
+    if connection.dialect.name == "postgresql":
+        if len(needle) < _MIN_CHARS:
+            return False
+        pattern = like_pattern(needle.lower())
+        plan = connection.exec_driver_sql(
+            "EXPLAIN (FORMAT JSON) SELECT id FROM generations "
+            "WHERE lower(output) LIKE %(p)s ESCAPE '\\'",
+            {"p": pattern},
+        ).scalar_one()
+        return float(plan[0]["Plan"]["Plan Rows"]) < NARROW
     if not _indexed(connection, needle):
         return False
     fts = table(FTS_TABLE, column("rowid"))
@@ -121,11 +133,16 @@ def narrow_output_match(connection: Connection, needle: str) -> bool:
     return int(found) < NARROW
 
 
-def output_matches(generations: Table, needle: str) -> Selectable:
+def output_matches(connection: Connection, generations: Table, needle: str) -> Selectable:
     """The ids of the generations whose output contains ``needle`` (case-insensitive),
-    from the SQLite index (see :func:`narrow_output_match`)."""
-    fts = table(FTS_TABLE, column("rowid"))
-    return select(fts.c.rowid.label("id")).where(_fts_match(needle))
+    from the index (see :func:`narrow_output_match`)."""
+    if connection.dialect.name == "sqlite":
+        fts = table(FTS_TABLE, column("rowid"))
+        return select(fts.c.rowid.label("id")).where(_fts_match(needle))
+    pattern = like_pattern(needle.lower())
+    return select(generations.c.id).where(
+        func.lower(generations.c.output).like(pattern, escape="\\")
+    )
 
 
 def like_pattern(needle: str) -> str:

@@ -149,7 +149,7 @@ def experiment_facts(
 
 
 def _conditions(
-    generation, case, filters: Filters, narrow: bool = False
+    session: Session, generation, case, filters: Filters, narrow: bool = False
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if filters.case or filters.group:  # the few cases first, then their generations by index
@@ -160,7 +160,7 @@ def _conditions(
             cases = cases.where(case.c.group == filters.group)
         where.append(generation.c.case_uid.in_(cases))
     if filters.text:
-        where.append(_text_condition(generation, filters.text, narrow))
+        where.append(_text_condition(session, generation, filters.text, narrow))
     if filters.failed is not None:
         failed = generation.c.status == "failed"
         where.append(failed if filters.failed else ~failed)
@@ -177,13 +177,13 @@ def _conditions(
     return where
 
 
-def _text_condition(generation, needle: str, narrow: bool) -> ColumnElement[bool]:
+def _text_condition(session: Session, generation, needle: str, narrow: bool) -> ColumnElement[bool]:
     """The output, the input or a reference contains ``needle``. Cases are few beside
     generations: their text is read directly, their generations found by the index on
     ``case_uid``. ``narrow`` (``text_search.narrow_output_match``): the outputs that
     match are few and listed by the index, and the condition is one list of ids (a
     UNION, not an OR, which SQLite answered by reading the whole experiment); else each
-    output is tested (PostgreSQL's planner does that through its pg_trgm index)."""
+    output is tested."""
     pattern = like_pattern(needle.lower())
     cases = select(_c.c.uid).where(
         or_(
@@ -194,7 +194,8 @@ def _text_condition(generation, needle: str, narrow: bool) -> ColumnElement[bool
     if narrow:
         other = _g.alias("by_case")
         by_case = select(other.c.id).where(other.c.case_uid.in_(cases))
-        return generation.c.id.in_(union_all(output_matches(_g, needle), by_case))
+        by_output = output_matches(session.connection(), _g, needle)
+        return generation.c.id.in_(union_all(by_output, by_case))
     return or_(
         func.lower(generation.c.output).like(pattern, escape="\\"),
         generation.c.case_uid.in_(cases),
@@ -226,7 +227,7 @@ def generation_page(
     g, c = _g, _c
     narrow = bool(filters.text) and narrow_output_match(session.connection(), filters.text)
     base = select(g.c.id).where(
-        g.c.experiment_id == experiment_id, *_conditions(g, c, filters, narrow)
+        g.c.experiment_id == experiment_id, *_conditions(session, g, c, filters, narrow)
     )
     if filters.configs:
         base = base.where(g.c.config_hash.in_(filters.configs))
@@ -390,7 +391,7 @@ def pair_page(
     plain = Filters(case=filters.case, group=filters.group)
     query = select(a.c.id.label("id_a"), b.c.id.label("id_b")).select_from(joined)
     query = query.where(a.c.experiment_id == experiment_id, a.c.config_hash == config_a)
-    query = query.where(*_conditions(a, c, plain))
+    query = query.where(*_conditions(session, a, c, plain))
     if filters.failed is not None:
         either = (a.c.status == "failed") | (b.c.status == "failed")
         query = query.where(either if filters.failed else ~either)
