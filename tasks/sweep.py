@@ -122,9 +122,15 @@ def record_unservable(
 
 @task(name="finish-experiment", cache_policy=NO_CACHE)
 def finish(engine: Engine, experiment_id: int, status: str) -> None:
+    """End the run, then store the view's summary and flip matrix (computed once here
+    rather than on the view's first request: seconds at a million generations)."""
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         end_run(session, name, status, RunProcess.current())
+    from evaluation.view.stored import store_pages  # pandas and the statistics: not at start
+
+    with session_scope(engine) as session:
+        store_pages(session, name)
 
 
 def cancel_run(engine: Engine, experiment_id: int) -> State:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel, create_engine
 
 from evaluation.errors import StorageError
@@ -20,6 +21,7 @@ from evaluation.redact import one_line, redact
 from evaluation.review import schema as review_schema
 from evaluation.settings import database_url
 from evaluation.storage import models as results_schema
+from evaluation.storage.text_search import ensure_text_index
 from evaluation.storage.unmeasured import forget_overhead_latencies
 
 if TYPE_CHECKING:
@@ -63,13 +65,16 @@ def make_engine(url: str, *, create: bool = True, tables: Tables = EVALUATION_TA
 
 def create_tables(engine: Engine, tables: Tables) -> None:
     """Create those of ``tables`` that are missing, after bringing existing tables up to
-    this version's columns (see ``_upgrade_older_schema``); with the results tables,
-    older simulated pipeline latencies that were the client's overhead become "not
-    measured" (``storage.unmeasured``)."""
+    this version's columns (see ``_upgrade_older_schema``), then the indexes older
+    tables lack; with the results tables, older simulated pipeline latencies that were
+    the client's overhead become "not measured" (``storage.unmeasured``) and the output
+    search index is built (``storage.text_search``)."""
     _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
     _while_locked(lambda: _create_tables(engine, tables))
+    _while_locked(lambda: _create_missing_indexes(engine, tables))
     if results_schema.Generation in tables:
         _while_locked(lambda: forget_overhead_latencies(engine))
+        _while_locked(lambda: ensure_text_index(engine))
 
 
 def _while_locked(step: Callable[[], None], *, budget_s: float = 30.0) -> None:
@@ -157,6 +162,24 @@ def _create_tables(engine: Engine, tables: Tables) -> None:
         except (OperationalError, ProgrammingError, IntegrityError):
             if attempt == attempts:
                 raise
+
+
+def _create_missing_indexes(engine: Engine, tables: Tables) -> None:
+    """The indexes of existing tables that an older evalflow did not create (CREATE
+    TABLE makes a new table's own; the view's queries need e.g. generations by case)."""
+    inspector = inspect(engine)
+    present = set(inspector.get_table_names())
+    for table in (model.__table__ for model in tables):
+        if table.name not in present or not table.indexes:
+            continue
+        have = {i["name"] for i in inspector.get_indexes(table.name)}
+        missing = [index for index in table.indexes if index.name not in have]
+        for index in missing:  # IF NOT EXISTS: sweeps starting together both see it missing
+            try:
+                with engine.begin() as connection:
+                    connection.execute(CreateIndex(index, if_not_exists=True))
+            except (ProgrammingError, IntegrityError):  # PostgreSQL's race: a duplicate name
+                pass
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

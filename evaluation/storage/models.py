@@ -159,6 +159,13 @@ class Generation(SQLModel, table=True):
             "experiment_id", "config_hash", "case_uid", "sample_index", name="uq_generation_key"
         ),
         Index("ix_generation_experiment_status", "experiment_id", "status"),
+        # the view: a case's generations, and its list sorted or filtered by these
+        Index("ix_generation_id", "experiment_id", "id"),  # the list in id order, unsorted
+        Index("ix_generation_case", "case_uid", "experiment_id", "config_hash", "sample_index"),
+        Index("ix_generation_latency", "experiment_id", "latency_s"),
+        Index("ix_generation_ttft", "experiment_id", "ttft_s"),
+        Index("ix_generation_tokens", "experiment_id", "eval_count"),
+        Index("ix_generation_truncated", "experiment_id", "truncated"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -190,6 +197,7 @@ class Generation(SQLModel, table=True):
 
 class Score(SQLModel, table=True):
     __tablename__ = "scores"
+    __table_args__ = (Index("ix_score_metric_value", "metric", "value"),)  # the view's sort
 
     generation_id: int = Field(foreign_key="generations.id", primary_key=True)
     metric: str = Field(primary_key=True)
@@ -222,6 +230,21 @@ class Aggregate(SQLModel, table=True):
     ci_high: float | None = None
     method: str = ""
     note: str = ""
+
+
+class ViewPage(SQLModel, table=True):
+    """A view page that reads every score of an experiment (its summary, its flip
+    matrix), computed once and kept with the fingerprint of what it was computed from
+    (``evaluation.view.stored``): a page of 1M generations costs seconds to compute and
+    one row to read."""
+
+    __tablename__ = "view_pages"
+
+    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
+    page: str = Field(primary_key=True)
+    fingerprint: str = ""
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class ConfigTelemetry(SQLModel, table=True):
@@ -388,6 +411,7 @@ TABLES: tuple[type[SQLModel], ...] = (
     Score,
     ScoreDetail,
     Aggregate,
+    ViewPage,
     ConfigTelemetry,
     ComparisonRow,
     ComparisonRun,

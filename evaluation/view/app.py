@@ -26,7 +26,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
-from evaluation.compare._leaderboard import load_leaderboard, metric_direction, ranked_table
 from evaluation.errors import EvalError, StorageError
 from evaluation.metrics import get_metric
 from evaluation.storage.db import session_scope
@@ -34,8 +33,7 @@ from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment, list_experiments
 from evaluation.view.detail import generation_detail
 from evaluation.view.links import experiment_path
-from evaluation.view.matrix import FlipMatrix, flip_matrix, quality_grid, varied_parameters
-from evaluation.view.pairs import pair_summary
+from evaluation.view.matrix import quality_grid, varied_parameters
 from evaluation.view.queries import (
     PAIR_SORTS,
     SORTS,
@@ -46,12 +44,8 @@ from evaluation.view.queries import (
     generation_page,
     pair_page,
 )
-from evaluation.view.summary import (
-    REFRESH_S,
-    Summary,
-    experiment_summary,
-    summary_fingerprint,
-)
+from evaluation.view.stored import flips_page, pair_summary_page, summary_page
+from evaluation.view.summary import REFRESH_S
 from evaluation.view.worddiff import word_diff
 
 _ERROR_TITLES = {400: "bad request", 404: "not found", 405: "method not allowed"}
@@ -160,22 +154,11 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             link=_linker(params),
         )
 
-    # Pages that read every score of an experiment, kept while their inputs are unchanged
-    # (name -> (fingerprint, what was computed)).
-    summaries: dict[str, tuple[tuple, Summary]] = {}
-    matrices: dict[str, tuple[tuple, FlipMatrix | None]] = {}
-
     @app.get("/e/{experiment}/summary", response_class=HTMLResponse)
     def summary(experiment: str) -> HTMLResponse:
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
-            fingerprint = summary_fingerprint(session, row.name)
-            cached = summaries.get(row.name)
-            if cached is not None and cached[0] == fingerprint:
-                shown = cached[1]
-            else:  # computed once per change of scores, comparison or status
-                shown = experiment_summary(session, row.name)
-                summaries[row.name] = (fingerprint, shown)
+            shown = summary_page(session, row.name)
         return render(
             "summary.html",
             experiment=row.model_dump(),
@@ -189,23 +172,11 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
         params = request.query_params
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
-            board = load_leaderboard(session, row.name)
             varied = varied_parameters(session, int(row.id))
             x = _choice(params, "x", varied, varied[0]) if varied else ""
             y = _choice(params, "y", varied, varied[1 % len(varied)]) if varied else ""
-            flips, grid = None, None
-            if board.metrics:
-                metric = board.metrics[0]
-                fingerprint = summary_fingerprint(session, row.name)
-                cached = matrices.get(row.name)
-                if cached is not None and cached[0] == fingerprint:
-                    flips = cached[1]
-                else:  # reads every score of the metric: once per change
-                    order = list(ranked_table(board)["config"])
-                    direction = metric_direction(metric)
-                    flips = flip_matrix(session, int(row.id), metric, order, direction)
-                    matrices[row.name] = (fingerprint, flips)
-                grid = quality_grid(session, row.name, x, y) if varied else None
+            flips = flips_page(session, row.name)
+            grid = quality_grid(session, row.name, x, y) if varied else None
         return render(
             "matrix.html",
             experiment=row.model_dump(),
@@ -229,7 +200,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             if a and b:
                 metric = filters.metric or (facts.metrics[0] if facts.metrics else "")
                 if metric:
-                    summary = pair_summary(session, int(row.id), a, b, metric)
+                    summary = pair_summary_page(session, row.name, a, b, metric)
                 page = pair_page(
                     session,
                     int(row.id),

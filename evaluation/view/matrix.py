@@ -10,10 +10,10 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
-from evaluation.compare._leaderboard import load_leaderboard, metric_direction
+from evaluation.compare._leaderboard import metric_direction
 from evaluation.spec._params import PARAMETERS
 from evaluation.statistics._cases import case_table
-from evaluation.storage.repository import experiment_configs, get_experiment
+from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
 
 #: Parameters a grid can be drawn over, besides the generation parameters.
 _CATEGORICAL = ("model", "template_name")
@@ -82,21 +82,26 @@ def varied_parameters(session: Session, experiment_id: int) -> list[str]:
 
 
 def quality_grid(session: Session, experiment: str, x: str, y: str) -> Grid | None:
-    """The first metric's mean per (x value, y value), from the stored leaderboard: the
+    """The first metric's mean per (x value, y value), from the stored aggregates: the
     config's mean and 95% interval; where several configs have those values (other
     parameters vary), the best of them with its interval. None for one parameter twice
     or nothing scored."""
-    board = load_leaderboard(session, experiment)
-    if not board.metrics:
+    row = get_experiment(session, experiment)
+    # The stored leaderboard's numbers, without load_leaderboard's pipeline facts, which
+    # read every stage row (seconds with many).
+    aggregates = aggregates_frame(session, int(row.id))
+    metrics = [m for m in row.metrics or [] if m in set(aggregates["metric"])]
+    if not metrics:
         return None
-    metric = board.metrics[0]
-    row_id = int(get_experiment(session, experiment).id)
-    configs = experiment_configs(session, row_id).rename(columns={"hash": "config"})
+    metric = metrics[0]
+    configs = experiment_configs(session, int(row.id)).rename(columns={"hash": "config"})
     if x == y or x not in configs.columns or y not in configs.columns:
         return None
-    table = configs[["config", x, y]].merge(
-        board.table.drop(columns=["model", "label"]), on="config"
-    )
+    part = aggregates[aggregates["metric"] == metric].set_index("config_hash")
+    table = configs[["config", x, y]].copy()
+    table[metric] = table["config"].map(part["mean"])
+    table[f"{metric}_ci_low"] = table["config"].map(part["ci_low"])
+    table[f"{metric}_ci_high"] = table["config"].map(part["ci_high"])
     table[x], table[y] = table[x].map(_shown), table[y].map(_shown)
     cells: dict[tuple[str, str], GridCell] = {}
     higher = metric_direction(metric)

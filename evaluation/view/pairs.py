@@ -33,16 +33,17 @@ def pair_summary(
     session: Session, experiment_id: int, a: str, b: str, metric: str
 ) -> PairSummary | None:
     """None when the two configs share no scored case on ``metric``."""
+    # The status is kept in Python: named in SQL it led SQLite to the (experiment, status)
+    # index, reading every generation of the experiment instead of the two configs'.
     query = text(
         "SELECT s.value, g.config_hash AS config, c.case_id, g.sample_index, "
-        'c."group" AS "group", s.metric FROM scores s '
+        'c."group" AS "group", s.metric, g.status FROM scores s '
         "JOIN generations g ON g.id = s.generation_id JOIN cases c ON c.uid = g.case_uid "
-        "WHERE g.experiment_id = :e AND g.status = 'ok' AND s.metric = :m "
-        "AND g.config_hash IN (:a, :b)"
+        "WHERE g.experiment_id = :e AND g.config_hash IN (:a, :b) AND s.metric = :m"
     )
     params = {"e": experiment_id, "m": metric, "a": a, "b": b}
     scores = pd.read_sql(query, session.connection(), params=params)
-    scores = scores.dropna(subset=["value"])
+    scores = scores[scores["status"] == "ok"].drop(columns="status").dropna(subset=["value"])
     if scores.empty or set(scores["config"]) != {a, b}:
         return None
     try:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import String, and_, exists, func, or_, select
+from sqlalchemy import String, and_, exists, func, or_, select, union_all
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session
@@ -19,6 +19,7 @@ from evaluation.review.schema import Judgement, Rating
 from evaluation.review.scores import human_metric
 from evaluation.review.store import PREFERENCE
 from evaluation.storage.models import CaseRow, ConfigRow, ExperimentConfig, Generation, Score
+from evaluation.storage.text_search import like_pattern, narrow_output_match, output_matches
 
 PREVIEW_CHARS = 400
 SORTS = ("id", "case", "config", "latency", "ttft", "tokens", "metric")
@@ -49,18 +50,39 @@ class Filters:
     truncated: bool | None = None
 
 
+#: Matches are counted up to this many; beyond it a page says "10,000+" (counting a
+#: million matching rows took seconds per request).
+COUNT_CAP = 10_000
+
+
 @dataclass(frozen=True)
 class Page:
-    """One page of rows with the total that matched, for paging links."""
+    """One page of rows with the total that matched, for paging links. ``exact``: False
+    when more than :data:`COUNT_CAP` matched (``total`` is then the cap); ``more``: a
+    page follows this one."""
 
     rows: list[dict[str, Any]]
     total: int
     page: int
     per_page: int
+    exact: bool = True
+    more: bool = False
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
+
+    @property
+    def total_text(self) -> str:
+        return f"{self.total:,}" if self.exact else f"{self.total:,}+"
+
+
+def _count(session: Session, query: Select) -> tuple[int, bool]:
+    """How many rows ``query`` gives, counted up to :data:`COUNT_CAP`, and whether that
+    is all of them."""
+    capped = query.limit(COUNT_CAP + 1).subquery()
+    found = int(session.exec(select(func.count()).select_from(capped)).scalar_one())
+    return min(found, COUNT_CAP), found <= COUNT_CAP
 
 
 @dataclass(frozen=True)
@@ -96,10 +118,14 @@ def experiment_facts(
         .distinct()
         .order_by(_c.c.group)
     ).all()
+    # From the ratings (few) to their generations: a join let SQLite walk the million
+    # generations of the experiment looking each up in the ratings (200 ms a page).
+    in_experiment = select(_g.c.id).where(
+        _g.c.id == Rating.generation_id, _g.c.experiment_id == experiment_id
+    )
     rated = session.exec(
         select(Rating.criterion)
-        .join(Generation, Generation.id == Rating.generation_id)
-        .where(Generation.experiment_id == experiment_id, Rating.criterion != PREFERENCE)
+        .where(Rating.criterion != PREFERENCE, in_experiment.exists())
         .distinct()
     ).all()
     judged = session.exec(
@@ -122,31 +148,19 @@ def experiment_facts(
     )
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _conditions(generation, case, filters: Filters) -> list[ColumnElement[bool]]:
+def _conditions(
+    session: Session, generation, case, filters: Filters, narrow: bool = False
+) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
-    if filters.case:
-        where.append(case.c.case_id.like(_like(filters.case), escape="\\"))
-    if filters.group:
-        where.append(case.c.group == filters.group)
+    if filters.case or filters.group:  # the few cases first, then their generations by index
+        cases = select(case.c.uid)
+        if filters.case:
+            cases = cases.where(case.c.case_id.like(like_pattern(filters.case), escape="\\"))
+        if filters.group:
+            cases = cases.where(case.c.group == filters.group)
+        where.append(generation.c.case_uid.in_(cases))
     if filters.text:
-        pattern = _like(filters.text.lower())
-        where.append(
-            or_(
-                *(
-                    func.lower(column).like(pattern, escape="\\")
-                    for column in (
-                        generation.c.output,
-                        case.c.input_text,
-                        sa_cast(case.c.references, String),
-                    )
-                )
-            )
-        )
+        where.append(_text_condition(session, generation, filters.text, narrow))
     if filters.failed is not None:
         failed = generation.c.status == "failed"
         where.append(failed if filters.failed else ~failed)
@@ -161,6 +175,31 @@ def _conditions(generation, case, filters: Filters) -> list[ColumnElement[bool]]
             score.append(_s.c.value <= filters.max_value)
         where.append(exists().where(*score))
     return where
+
+
+def _text_condition(session: Session, generation, needle: str, narrow: bool) -> ColumnElement[bool]:
+    """The output, the input or a reference contains ``needle``. Cases are few beside
+    generations: their text is read directly, their generations found by the index on
+    ``case_uid``. ``narrow`` (``text_search.narrow_output_match``): the outputs that
+    match are few and listed by the index, and the condition is one list of ids (a
+    UNION, not an OR, which SQLite answered by reading the whole experiment); else each
+    output is tested."""
+    pattern = like_pattern(needle.lower())
+    cases = select(_c.c.uid).where(
+        or_(
+            func.lower(_c.c.input_text).like(pattern, escape="\\"),
+            func.lower(sa_cast(_c.c.references, String)).like(pattern, escape="\\"),
+        )
+    )
+    if narrow:
+        other = _g.alias("by_case")
+        by_case = select(other.c.id).where(other.c.case_uid.in_(cases))
+        by_output = output_matches(session.connection(), _g, needle)
+        return generation.c.id.in_(union_all(by_output, by_case))
+    return or_(
+        func.lower(generation.c.output).like(pattern, escape="\\"),
+        generation.c.case_uid.in_(cases),
+    )
 
 
 def _sort_metric(query: Select, generation, metric: str, name: str):
@@ -186,31 +225,85 @@ def generation_page(
     ``sort`` is one of :data:`SORTS`; "metric" sorts by ``filters.metric``'s score.
     Missing values sort last either way; ties go by id."""
     g, c = _g, _c
-    by_case = bool(filters.case or filters.group or filters.text) or sort == "case"
-    base = select(g.c.id).select_from(g.join(c, c.c.uid == g.c.case_uid) if by_case else g)
-    base = base.where(g.c.experiment_id == experiment_id, *_conditions(g, c, filters))
+    narrow = bool(filters.text) and narrow_output_match(session.connection(), filters.text)
+    base = select(g.c.id).where(
+        g.c.experiment_id == experiment_id, *_conditions(session, g, c, filters, narrow)
+    )
     if filters.configs:
         base = base.where(g.c.config_hash.in_(filters.configs))
-    total = session.exec(select(func.count()).select_from(base.subquery())).scalar_one()
+    total, exact = _count(session, base)
     columns = {
-        "case": c.c.case_id,
+        "case": g.c.case_uid,  # an experiment's cases are of one suite: the case id's order
         "config": g.c.config_hash,
         "latency": g.c.latency_s,
         "ttft": g.c.ttft_s,
         "tokens": g.c.eval_count,
     }
-    query, order = base, []
-    if sort == "metric" and filters.metric:
-        query, key = _sort_metric(query, g, filters.metric, "sort_score")
-    else:
-        key = columns.get(sort)
-    if key is not None:  # missing values last, either way; the id (never missing) breaks ties
-        order = [key.is_(None), key.desc() if direction == "desc" else key.asc()]
-    tie = g.c.id.desc() if direction == "desc" and key is None else g.c.id.asc()
     page = max(1, page)
-    ids_query = query.order_by(*order, tie).limit(per_page).offset((page - 1) * per_page)
-    ids = [int(r[0]) for r in session.exec(ids_query).all()]
-    return Page(_rows_by_id(session, ids), int(total), page, per_page)
+    offset = (page - 1) * per_page
+    key = columns.get(sort)
+    if sort == "metric" and filters.metric:
+        # Walked in the order of the scores' (metric, value) index, each score's
+        # generation checked against the filters, rather than every generation sorted.
+        s = _s.alias("sort_score")
+        bounds = [s.c.value.is_not(None)]  # the filter's bounds are on this same score
+        if filters.min_value is not None:
+            bounds.append(s.c.value >= filters.min_value)
+        if filters.max_value is not None:
+            bounds.append(s.c.value <= filters.max_value)
+        present = select(s.c.generation_id).where(
+            s.c.metric == filters.metric,
+            *bounds,
+            base.where(g.c.id == s.c.generation_id).exists(),
+        )
+        scored = select(s.c.generation_id).where(
+            s.c.generation_id == g.c.id, s.c.metric == filters.metric, s.c.value.is_not(None)
+        )
+        missing = base.where(~scored.exists())
+        ordered = s.c.value.desc() if direction == "desc" else s.c.value.asc()
+        ids = _ordered_ids(
+            session, present.order_by(ordered, s.c.generation_id), missing.order_by(g.c.id),
+            offset, per_page + 1,
+        )  # fmt: skip
+    elif key is None:
+        # With a selective filter the database should find the few rows by its index
+        # and sort them; "id + 0" keeps it from walking the whole experiment in id order
+        # instead (SQLite's choice at a million rows: 140 ms for one config's page 1).
+        selective = filters.configs or filters.case or filters.group or narrow
+        by_id = g.c.id + 0 if selective or filters.failed or filters.truncated else g.c.id
+        tie = by_id.desc() if direction == "desc" else by_id.asc()
+        ids = _ids(session, base.order_by(tie), offset, per_page + 1)
+    else:
+        ordered = key.desc() if direction == "desc" else key.asc()
+        ids = _ordered_ids(
+            session, base.where(key.is_not(None)).order_by(ordered, g.c.id),
+            base.where(key.is_(None)).order_by(g.c.id), offset, per_page + 1,
+        )  # fmt: skip
+    more = len(ids) > per_page
+    rows = _rows_by_id(session, ids[:per_page])
+    return Page(rows, total, page, per_page, exact, more)
+
+
+def _ids(session: Session, query: Select, offset: int, limit: int) -> list[int]:
+    return [int(r[0]) for r in session.exec(query.limit(limit).offset(offset)).all()]
+
+
+def _ordered_ids(
+    session: Session, present: Select, missing: Select, offset: int, limit: int
+) -> list[int]:
+    """Ids ``offset`` to ``offset + limit`` of the rows with a value to sort by
+    (``present``, in order) followed by the rows without one (``missing``). Read as two
+    queries so that each can walk an index (a single ORDER BY with "missing last"
+    sorted a million rows per page)."""
+    ids = _ids(session, present, offset, limit)
+    if len(ids) == limit:
+        return ids
+    if ids or offset == 0:
+        n_present = offset + len(ids)
+    else:  # the page starts among the missing: how many have a value, up to the offset
+        counted = present.order_by(None).limit(offset).subquery()
+        n_present = int(session.exec(select(func.count()).select_from(counted)).scalar_one())
+    return ids + _ids(session, missing, max(0, offset - n_present), limit - len(ids))
 
 
 def _rows_by_id(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -298,7 +391,7 @@ def pair_page(
     plain = Filters(case=filters.case, group=filters.group)
     query = select(a.c.id.label("id_a"), b.c.id.label("id_b")).select_from(joined)
     query = query.where(a.c.experiment_id == experiment_id, a.c.config_hash == config_a)
-    query = query.where(*_conditions(a, c, plain))
+    query = query.where(*_conditions(session, a, c, plain))
     if filters.failed is not None:
         either = (a.c.status == "failed") | (b.c.status == "failed")
         query = query.where(either if filters.failed else ~either)
@@ -314,13 +407,17 @@ def pair_page(
             query = query.where(diff >= filters.min_value)
         if filters.max_value is not None:
             query = query.where(diff <= filters.max_value)
-    total = session.exec(select(func.count()).select_from(query.subquery())).scalar_one()
+    total, exact = _count(session, query)
     order: list[Any] = [c.c.case_id, a.c.sample_index]
     if diff is not None and sort in ("diff", "-diff", "|diff|"):
         key = {"diff": -diff, "-diff": diff, "|diff|": -func.abs(diff)}[sort]
         order = [diff.is_(None), key, *order]
     page = max(1, page)
-    ids = session.exec(query.order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
+    ids = session.exec(
+        query.order_by(*order).limit(per_page + 1).offset((page - 1) * per_page)
+    ).all()
+    more = len(ids) > per_page
+    ids = ids[:per_page]
     full = full_rows(session, [i for pair in ids for i in pair])
     rows = []
     for id_a, id_b in ids:
@@ -341,7 +438,7 @@ def pair_page(
                 "diff": diffs,
             }
         )
-    return Page(rows, int(total), page, per_page)
+    return Page(rows, total, page, per_page, exact, more)
 
 
 def full_rows(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -370,10 +467,10 @@ def case_generations(session: Session, experiment_id: int, case_id: str) -> list
         )
         .scalar_subquery()
     )
+    uids = select(c.c.uid).where(c.c.case_id == case_id)  # then by the index on case_uid
     ids = session.exec(
         select(g.c.id)
-        .select_from(g.join(c, c.c.uid == g.c.case_uid))
-        .where(g.c.experiment_id == experiment_id, c.c.case_id == case_id)
+        .where(g.c.experiment_id == experiment_id, g.c.case_uid.in_(uids))
         .order_by(order, g.c.sample_index)
     ).all()
     full = full_rows(session, [int(i[0]) for i in ids])

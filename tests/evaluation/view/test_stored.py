@@ -1,0 +1,47 @@
+"""The view's pages that read every score are computed once and stored: read back
+unchanged while their inputs are, computed again after a rescore changes them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from evaluation.storage.models import Aggregate, ViewPage
+from evaluation.view import stored
+from evaluation.view.summary import experiment_summary
+from tests.support.review_db import build_review_db
+
+
+def test_pages_are_stored_once_and_computed_again_when_their_inputs_change(tmp_path, monkeypatch):
+    db = build_review_db(f"sqlite:///{tmp_path / 'results.db'}", n_cases=6)
+    a, b = (c.hash for c in db.configs[:2])
+    with Session(db.engine) as session:
+        stored.store_pages(session, db.experiment)
+        session.commit()
+        first = stored.summary_page(session, db.experiment)
+        flips = stored.flips_page(session, db.experiment)
+        pair = stored.pair_summary_page(session, db.experiment, a, b, "exact_match")
+        session.commit()
+        pages = set(session.exec(select(ViewPage.page)).scalars())
+    assert pages == {"summary", "matrix", f"pair exact_match {a} {b}"}
+    assert first == experiment_summary(Session(db.engine), db.experiment)
+
+    computed: list[str] = []
+    monkeypatch.setattr(
+        stored, "experiment_summary", lambda s, e: computed.append(e) or experiment_summary(s, e)
+    )
+    monkeypatch.setattr(stored, "pair_summary", lambda *args: computed.append("pair"))
+    with Session(db.engine) as session:  # read back, equal, nothing computed
+        assert stored.summary_page(session, db.experiment) == first
+        assert stored.flips_page(session, db.experiment) == flips
+        assert stored.pair_summary_page(session, db.experiment, a, b, "exact_match") == pair
+    assert computed == []
+
+    with Session(db.engine) as session:  # a rescore changes the aggregates
+        row = session.exec(select(Aggregate).where(Aggregate.config_hash == a)).scalars().first()
+        row.mean = 0.123
+        session.commit()
+        again = stored.summary_page(session, db.experiment)
+        stored.pair_summary_page(session, db.experiment, a, b, "exact_match")
+    assert computed == [db.experiment, "pair"]
+    assert again != first
