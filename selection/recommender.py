@@ -4,7 +4,10 @@ Every known configuration (or the given ``candidates``) is scored for the task t
 measured configs by their measurements combined with the model's prediction
 (:mod:`selection.shrinkage`), the others by the prediction. A candidate is feasible when
 its estimated p95 latency, raised by ``SAFETY_Z`` standard deviations (of the ensemble's
-spread for a predicted config, of the combined estimate for a measured one), is within
+spread for a predicted config, of the combined estimate for a measured one), and its
+estimated median so raised times its model's measured tail ratio (p95 / median, a
+distribution-free bound over the model's generations: latency is not assumed
+log-normal where the data can tell), are within
 ``max_latency_s`` (likewise its predicted energy per generation within ``max_energy_j``)
 and its estimated quality reaches ``min_quality``. For a config measured on many
 generations that estimate is its measurement, so a config that meets the limits by its
@@ -25,6 +28,7 @@ task type's measured configs).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -54,7 +58,7 @@ from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import SelectorModel
 from selection.recommendation import Recommendation
 from selection.schema import RecommendationLog, SelectorVersion
-from selection.shrinkage import combine, quality_fit
+from selection.shrinkage import CHECK_CONFIDENCE, combine, quality_fit
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
 SAFETY_Z = 1.5
@@ -207,6 +211,8 @@ def recommend_from_model(
     target = "latency_p50" if prefer == "speed" else "quality"
     reasons = drivers(model, table, chosen, task_type, chars, target)
     notes.append(_selection_note(row, len(table)))
+    if (weighing := _weight_note(row)) is not None:
+        notes.append(weighing)
     if choice.evidence.simulated:
         notes.append("the evidence comes (partly) from the SIMULATED backend")
     message = f"use {choice.label}" + (f" ({_limits(request)})" if _limits(request) else "")
@@ -235,6 +241,10 @@ def scored_candidates(
     for target in ("latency_p95", "energy_j"):
         if target in model.targets:
             table[f"{target}_safe"] = _with_margin(table, target)
+    if {"latency_p50", "latency_p95"} <= set(model.targets):
+        table["latency_tail_ratio"] = _tail_ratio(model, table)
+        tail = table["latency_p50"] * table["latency_tail_ratio"]
+        table["latency_p95_safe"] = np.fmax(table["latency_p95_safe"], tail)
     table = one_per_feature_vector(table)
     corrected = False
     if "quality" in model.targets:
@@ -256,6 +266,32 @@ def _selection_note(row: pd.Series, candidates: int) -> str:
         f"quality estimate corrected for selection among {candidates} candidates "
         f"({100 * before:.1f} → {100 * after:.1f}): read against how the candidates' "
         "estimates spread (empirical Bayes), so the best of many is not credited its luck"
+    )
+
+
+def _weight_note(row: pd.Series) -> str | None:
+    """Which error of the model set the measurement's share of the quality estimate:
+    its cross-validated one, or its check against the measured candidates
+    (:func:`selection.shrinkage.checked_error`) where that is larger; None for a pick
+    without measurements."""
+    if not bool(row.get("measured", False)) or "quality_check_sd" not in row:
+        return None
+    model_sd, check_sd = 100 * row["quality_model_sd"], 100 * row["quality_check_sd"]
+    k, share = int(row["quality_check_n"]), 100 * row["quality_weight"]
+    se = 100 * row["measured_quality_se"] if pd.notna(row["measured_quality_se"]) else math.nan
+    if check_sd > model_sd:
+        return (
+            f"the measurement (standard error {se:.1f} points) has {share:.0f}% of the quality "
+            f"estimate: the model's weight follows its check against the {k} measured "
+            f"candidates, whose predictions without their own rows miss them by up to "
+            f"{check_sd:.1f} points ({100 * CHECK_CONFIDENCE:.0f}% bound), not its "
+            f"cross-validated error ({model_sd:.1f} points)"
+        )
+    return (
+        f"the measurement (standard error {se:.1f} points) has {share:.0f}% of the quality "
+        f"estimate: the model's weight follows its cross-validated error ({model_sd:.1f} "
+        f"points), which its check against the {k} measured candidates does not exceed "
+        f"(up to {check_sd:.1f} points)"
     )
 
 
@@ -281,14 +317,32 @@ def _met_by_measurements(
     min_quality: float | None,
 ) -> pd.DataFrame:
     """Candidates kept out only by the latency margin whose own measurements meet the
-    limits (``measured_feasible``): what a user reading the leaderboard would pick from.
+    limits (``measured_feasible``), their measured median times the model's measured
+    tail ratio included: what a user reading the leaderboard would pick from.
     Answering "nothing meets the limits" while measured configs do would contradict the
     evidence; the margin still decides whenever any candidate clears it."""
     only_latency = [
         all(reason.startswith(LATENCY_REASON) for reason in reasons) and bool(reasons)
         for reasons in found
     ]
-    return measured_feasible(table[only_latency], max_latency_s, min_quality)
+    kept = measured_feasible(table[only_latency], max_latency_s, min_quality)
+    if max_latency_s is None or "latency_tail_ratio" not in kept:
+        return kept
+    tail = kept["measured_latency_p50"] * kept["latency_tail_ratio"]
+    return kept[~(tail > max_latency_s)]
+
+
+def _tail_ratio(model: SelectorModel, table: pd.DataFrame) -> pd.Series:
+    """Per candidate, its model's ``latency_tail_ratio`` (an upper confidence bound on
+    p95 / median over all the model's generations: :func:`selection.aggregate.tail_ratio`);
+    NaN where the model has too few generations for that bound."""
+    evidence = model.evidence
+    if "latency_tail_ratio" not in evidence:
+        return pd.Series(np.nan, index=table.index)
+    names = model.configs["model"].reindex(evidence["config_hash"]).to_numpy()
+    ratio = pd.Series(evidence["latency_tail_ratio"].to_numpy(), index=names)
+    ratio = ratio[~ratio.index.duplicated()].dropna()
+    return table["model"].map(ratio).astype(float)
 
 
 def _with_margin(table: pd.DataFrame, target: str) -> pd.Series:

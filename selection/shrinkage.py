@@ -38,6 +38,19 @@ is meant to remove. So they are pooled with the model's error like a moderated v
 
     s_m² ← (PRIOR_DF·s_m² + r·misfit) / (PRIOR_DF + r)
 
+The model's calibrated error comes from predicting held-out suites of configs it was
+trained on; the prior here is a prediction for a config without its own rows, and with
+few measured configs (three real models, say) the model has nothing to learn that from
+and its calibrated error says nothing about it. So the prior is checked against the
+task type's measured candidates: with k of them and residuals r = ȳ − m, the prior's
+error variance is at least the upper ``CHECK_CONFIDENCE`` bound
+
+    s_check² = Σ r² / χ²_{1 − CHECK_CONFIDENCE}(k) − mean(s_y²)
+
+(each r² is s_m² + s_y² in expectation). With three configs that bound is wide, so the
+measurements decide unless they agree with the model; with hundreds it is the model's
+actual error there. ``<t>_check_sd`` and ``<t>_check_n`` say what was used.
+
 The measurement's own standard error uses the case variance moderated toward the task
 type's pooled one (:func:`moderated_se`), so 10 of 10 right is not a certain 1.0. The
 quality "measurement" is not the config's raw mean but its estimate from the multilevel
@@ -62,6 +75,8 @@ on its own scale, latency quantiles on the log scale with the measurement varian
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -73,6 +88,7 @@ from selection.pooling import pool
 
 CONFLICT_Z = 3.0
 PRIOR_DF = 4.0
+CHECK_CONFIDENCE = 0.9
 IDENTITY = ("model", "template", "template_text")
 SAMPLING = ("temperature", "top_p", "top_k", "seed")
 MEASURED_COLUMNS = (
@@ -151,7 +167,8 @@ def _combine(
     own, rows = misfit_var
     rows = np.where(np.isfinite(own), rows, 0.0)
     pooled = (PRIOR_DF * prior_sd**2 + rows * np.nan_to_num(own)) / (PRIOR_DF + rows)
-    prior_var = np.maximum(pooled, conflict)
+    check_sd, check_n = checked_error(np.where(usable, y, np.nan) - prior, se)
+    prior_var = np.maximum(np.maximum(pooled, conflict), check_sd**2)
     weight = np.where(usable, prior_var / (prior_var + se_safe**2), 0.0)
     mean = prior + weight * (np.where(usable, y, 0.0) - prior)
     sd = np.where(usable, np.sqrt(weight) * se_safe, prior_sd)
@@ -167,6 +184,23 @@ def _combine(
     out[name], out[f"{name}_low"], out[f"{name}_high"] = mean, low, high
     out[f"{name}_sd"] = sd
     out[f"{name}_weight"] = weight
+    out[f"{name}_model_sd"] = np.sqrt(pooled)
+    out[f"{name}_check_sd"], out[f"{name}_check_n"] = check_sd, check_n
+
+
+def checked_error(residual: np.ndarray, se: np.ndarray) -> tuple[float, int]:
+    """The prior's error sd as the measured candidates show it (module docstring): the
+    upper ``CHECK_CONFIDENCE`` bound from the residuals (measurement − prior) less their
+    measurement noise, and how many there were; (0, 0) without any."""
+    from scipy import stats
+
+    use = np.isfinite(residual) & np.isfinite(se)
+    k = int(use.sum())
+    if k == 0:
+        return 0.0, 0
+    squares = float(np.sum(residual[use] ** 2))
+    bound = squares / stats.chi2.ppf(1 - CHECK_CONFIDENCE, k) - float(np.mean(se[use] ** 2))
+    return math.sqrt(max(bound, 0.0)), k
 
 
 def multilevel_quality(model: SelectorModel, task_type: str) -> tuple[pd.Series, pd.Series]:

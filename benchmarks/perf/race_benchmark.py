@@ -1,11 +1,12 @@
 """Does a race find the truly best config for a fraction of the full grid's generations?
 
 Simulated, known truth, no Prefect: scores are drawn straight from a simulated world's
-ground truth and fed to :class:`evaluation.adaptive.Race` round by round. Two worlds
+ground truth and fed to :class:`evaluation.adaptive.Race` round by round. Worlds
 (``--worlds``): "demo", the simulated backend's own truth
 (``evaluation.backends._simulated_truth``) and "interacting"
 (``evaluation.backends._simulated_interacting``: templates interact with model size,
-temperature sensitivity differs by model, prompts beyond num_ctx are truncated). The race
+temperature sensitivity differs by model, prompts beyond num_ctx are truncated), and the
+selector family's cliff, flat and sampling (``selector_worlds.py``). The race
 knows nothing of either: it sees only 0/1 scores.
 
 A trial is one 300-case suite of one task type (trial i: the i-th of the five task types,
@@ -63,6 +64,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+from selector_worlds import WORLDS as FAMILY
 
 from evaluation.adaptive import Race, RaceSettings, case_clustering, race_schedule, round_ends
 from evaluation.backends import _simulated_interacting as interacting
@@ -81,7 +83,13 @@ GRIDS = {
 WORLDS = {
     "demo": (demo.true_profile, demo.TYPICAL_PROMPT_WORDS),
     "interacting": (interacting.true_profile, interacting.TYPICAL_PROMPT_WORDS),
+    **{
+        name: (FAMILY[name].profile, FAMILY[name].prompt_words)
+        for name in ("cliff", "flat", "sampling")
+    },
 }
+"""The selector family's worlds whose quality differs from these two (tails has the
+additive quality, uneven the interacting; the race only sees quality)."""
 TASK_TYPES = demo.TASK_TYPES
 N_CASES, N_GROUPS = 300, 30
 GROUP_SHARE = 0.4  # share of a case's difficulty that its group shares
