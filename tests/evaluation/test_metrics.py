@@ -427,11 +427,46 @@ PASSAGE = (
         ),
         ("The Saturn V rocket.", "The Saturn V rocket.", False),  # short copies stay
         ("a Saturn V rocket launched it in 1969", "a Saturn V rocket launched it in 1969", False),
+        # a copy with a word dropped, changed or added stays one copy: its tail ("Saturn V
+        # rocket") is no answer
+        (
+            "It launched from Kennedy Space Center on 16 July 1969 aboard Saturn V rocket.",
+            ".",
+            True,
+        ),
+        (
+            "It launched from Kennedy Space Center on 16 July 1969 aboard the Saturn V rocket",
+            "",
+            True,
+        ),
+        ("It launched from Kennedy Space Centre on 16 July 1969 aboard a big Saturn V", "", True),
+        (
+            "Apollo 11 was the first crewed mission to land on Moon. It launched from Kennedy",
+            "",
+            True,
+        ),
+        # restating the question, then answering, is an answer
+        ("The rocket that launched Apollo 11 was the Saturn V.", None, False),
+        ("What rocket launched Apollo 11? The Saturn V rocket launched Apollo 11.", None, False),
+        ("Question: What rocket launched Apollo 11?\nAnswer: Saturn V", None, False),
     ],
 )
 def test_echoed_runs_are_cut_and_the_answer_part_kept(output, answer, echoing):
-    assert answer_part(output, PASSAGE) == answer
+    assert answer_part(output, PASSAGE) == (output if answer is None else answer)
     assert (echo_share(output, PASSAGE) >= 0.5) is echoing
+
+
+def test_a_restated_question_is_an_answer_not_an_echo():
+    """SmolLM2-style: the question's own words (8 of them here), then the answer. Only
+    the instructions, the template or the input repeated at length are echo."""
+    question = "Who remained in lunar orbit while the others landed?"
+    prompt = PASSAGE.rsplit("Question:", 1)[0] + "Question: " + question
+    answer = "Michael Collins remained in lunar orbit while the others landed."
+    assert answer_part(answer, prompt) == answer and echo_share(answer, prompt) == 0.0
+    assert echo_share("The capital of France is Paris.", "What is the capital of France?") == 0
+    # the passage repeated before the same restatement is still cut
+    echo = "Apollo 11 was the first crewed mission to land on the Moon. " + answer
+    assert answer_part(echo, prompt) == ". " + answer
 
 
 def test_contains_and_chrf_give_no_credit_for_a_repeated_prompt():
@@ -441,10 +476,11 @@ def test_contains_and_chrf_give_no_credit_for_a_repeated_prompt():
         PASSAGE,  # the whole prompt again: it holds "Saturn V"
         "Answer: Saturn V rocket\n[INST]Read the passage and answer the question with a short",
         "Kennedy Space Center",
+        PASSAGE.replace("aboard a Saturn", "aboard Saturn"),  # again, a word dropped
     ]
     metrics = [get_metric(m) for m in ("contains", "chrf", "echoes_prompt")]
-    frame = pd.DataFrame({"case_id": ["q"] * 3, "output": outputs})
+    frame = pd.DataFrame({"case_id": ["q"] * 4, "output": outputs})
     scored = score_generations(frame, suite, metrics)
-    assert list(scored["contains"]) == [0.0, 1.0, 0.0]
+    assert list(scored["contains"]) == [0.0, 1.0, 0.0, 0.0]
     assert scored["chrf"][0] == 0.0 < scored["chrf"][1]
-    assert list(scored["echoes_prompt"]) == [1.0, 1.0, 0.0]
+    assert list(scored["echoes_prompt"]) == [1.0, 1.0, 0.0, 1.0]
