@@ -50,7 +50,7 @@ class GenerationResult:
     done_reason: DoneReason
     latency_s: float  # client-side, request sent -> last byte
     ttft_s: float | None  # client-side, request sent -> first content token
-    prompt_eval_count: int = 0
+    prompt_eval_count: int | None = None  # None: the server did not report it
     eval_count: int = 0
     load_duration_ns: int = 0
     prompt_eval_duration_ns: int = 0
