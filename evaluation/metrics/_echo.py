@@ -4,11 +4,15 @@ A base model (Gemma-3-270M on qa-short) mostly repeats its prompt: "Answer: Apol
 was the first crewed mission to land on the Moon..." contains the reference only because
 the passage does. The rule: a stretch of the output that copies the case's text (its
 system prompt and every message; words are runs of letters and digits, compared
-lower-cased) in order, with at least ``ECHO_RUN_WORDS`` words equal, is an echo. Small
-edits do not end a copy: a word dropped, added or changed (up to ``MAX_EDIT_WORDS`` in a
-row) continues it when the next ``RESYNC_WORDS`` words (or all that is left of the
-output) follow the prompt again, so "aboard Saturn V rocket" for "aboard a Saturn V
-rocket" stays part of the copied sentence instead of earning credit. The metrics that
+lower-cased) in order is an echo when it holds ``ECHO_RUN_WORDS`` consecutive words of
+the prompt unchanged, or ``ECHO_EDITED_WORDS`` copied words in all. Small edits do not
+end a copy: a word dropped, added or changed (up to ``MAX_EDIT_WORDS`` in a row)
+continues it when the next ``RESYNC_WORDS`` words (or all that is left of the output)
+follow the prompt again, so "aboard Saturn V rocket" for "aboard a Saturn V rocket"
+stays part of the copied sentence instead of earning credit. A short clause retold with
+its words changed ("the Blue Nile originates from Lake Tana in Ethiopia" for "... begins
+at Lake Tana in Ethiopia": 8 words copied, at most 4 in a row) is an answer in the
+passage's words, not an echo. The metrics that
 compare an output with references or labels score the **answer part**: the output with
 its echoes cut out (an output with none is scored as it is). "Answer: Saturn V rocket"
 followed by a repeated instruction keeps its answer; a repeated passage scores nothing.
@@ -35,6 +39,7 @@ from collections.abc import Sequence
 from evaluation.suites import Case
 
 ECHO_RUN_WORDS = 8
+ECHO_EDITED_WORDS = 12  # copied words that make an echo through edits
 ECHO_SHARE = 0.5
 MAX_EDIT_WORDS = 2  # words dropped, added or changed in a row inside one copy
 RESYNC_WORDS = 3  # words that must follow the prompt again after an edit
@@ -74,14 +79,16 @@ def _question_start(prompt: str, n_words: int) -> int:
     return n_words - len(_WORD.findall(body[starts[-1] if starts else 0 :]))
 
 
-def _copy_end(out: list[str], prompt: list[str], i: int, j: int) -> tuple[int, int]:
+def _copy_end(out: list[str], prompt: list[str], i: int, j: int) -> tuple[int, int, int]:
     """Follow the copy that starts at output word ``i`` and prompt word ``j``, through
-    small edits: (output end, words equal)."""
-    a, b, equal, end = i, j, 0, i
+    small edits: (output end, words copied, longest run of them unchanged)."""
+    a, b, equal, end, run, longest = i, j, 0, i, 0, 0
     while a < len(out):
         if b < len(prompt) and out[a] == prompt[b]:
-            a, b, equal, end = a + 1, b + 1, equal + 1, a + 1
+            a, b, equal, end, run = a + 1, b + 1, equal + 1, a + 1, run + 1
+            longest = max(longest, run)
             continue
+        run = 0
         for da, db in _EDITS:
             rest = out[a + da : a + da + RESYNC_WORDS]
             whole = len(rest) == RESYNC_WORDS or a + da + len(rest) == len(out)
@@ -90,7 +97,7 @@ def _copy_end(out: list[str], prompt: list[str], i: int, j: int) -> tuple[int, i
                 break
         else:
             break
-    return end, equal
+    return end, equal, longest
 
 
 def _echo_spans(out: list[str], prompt: list[str], question: int) -> list[tuple[int, int]]:
@@ -102,8 +109,9 @@ def _echo_spans(out: list[str], prompt: list[str], question: int) -> list[tuple[
     while i <= len(out) - _SEED:
         best = i
         for j in where.get(tuple(out[i : i + _SEED]), ()):
-            end, equal = _copy_end(out, prompt, i, j)
-            if equal >= ECHO_RUN_WORDS and j < question and end > best:
+            end, equal, longest = _copy_end(out, prompt, i, j)
+            echo = longest >= ECHO_RUN_WORDS or equal >= ECHO_EDITED_WORDS
+            if echo and j < question and end > best:
                 best = end
         if best > i:
             spans.append((i, best))

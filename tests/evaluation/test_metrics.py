@@ -445,6 +445,8 @@ PASSAGE = (
             "",
             True,
         ),
+        # a clause retold with words changed: 8 copied, at most 7 in a row
+        ("It took off from Kennedy Space Center on 16 July, on a Saturn V.", None, False),
         # restating the question, then answering, is an answer
         ("The rocket that launched Apollo 11 was the Saturn V.", None, False),
         ("What rocket launched Apollo 11? The Saturn V rocket launched Apollo 11.", None, False),
