@@ -25,9 +25,7 @@ def _grams(text: str, n: int = 4) -> set[tuple[str, ...]]:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_the_base_model_echoes_and_the_instruct_model_restates(
-    real_server, tmp_path, database_url
-):
+def test_the_base_model_echoes_and_the_instruct_model_restates(real_server, tmp_path, database_url):
     spec = write_spec(
         tmp_path,
         real_server,
