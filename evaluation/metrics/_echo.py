@@ -22,8 +22,11 @@ An output is **echoing** when echoes make up at least ``ECHO_SHARE`` of its word
 Restating the question is answering, not echoing: a copy that lies within the prompt's
 trailing question (its last sentence, when the prompt ends with "?") is never cut, so
 "Michael Collins remained in lunar orbit while the others landed." for "Who remained in
-lunar orbit while the others landed?" is an answer. Only copying the instructions, the
-template or the input (a passage, a message) at length is echo.
+lunar orbit while the others landed?" is an answer. So is quoting the sentence that holds
+the answer (SmolLM2: "The crossing takes 50 minutes in calm weather."): a copy within one
+sentence of the prompt is a quote, except of its first sentence (the instruction or the
+system prompt's first words, which no answer quotes). Only copying the instructions, the
+template or the input at length (across a sentence's end) is echo.
 
 Eight words is longer than the short answers a QA suite asks for, so copying an answer
 phrase from a passage is never cut; a summary that copies whole sentences of its source
@@ -46,6 +49,7 @@ RESYNC_WORDS = 3  # words that must follow the prompt again after an edit
 _SEED = 3  # a copy starts where this many words follow the prompt
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"[.!?:\n]")
+_SENTENCE_BREAK = re.compile(r"[.!?](?=\s)|\n")
 # (output words, prompt words) skipped by one edit, the likeliest first
 _EDITS = sorted(
     ((da, db) for da in range(MAX_EDIT_WORDS + 1) for db in range(MAX_EDIT_WORDS + 1) if da or db),
@@ -79,13 +83,27 @@ def _question_start(prompt: str, n_words: int) -> int:
     return n_words - len(_WORD.findall(body[starts[-1] if starts else 0 :]))
 
 
+def _sentence_of_words(prompt: str) -> list[int]:
+    """For each word of ``prompt``, the index of the sentence it is in (sentences end at
+    ".", "!" or "?" before a space, and at a line break)."""
+    ends = [m.start() for m in _SENTENCE_BREAK.finditer(prompt)]
+    sentence, k, out = 0, 0, []
+    for m in _WORD.finditer(prompt):
+        while k < len(ends) and ends[k] < m.start():
+            k += 1
+            sentence = k
+        out.append(sentence)
+    return out
+
+
 def _copy_end(out: list[str], prompt: list[str], i: int, j: int) -> tuple[int, int, int]:
     """Follow the copy that starts at output word ``i`` and prompt word ``j``, through
-    small edits: (output end, words copied, longest run of them unchanged)."""
-    a, b, equal, end, run, longest = i, j, 0, i, 0, 0
+    small edits: (output end, prompt end, words copied, longest run of them unchanged)."""
+    a, b, equal, end, prompt_end, run, longest = i, j, 0, i, j, 0, 0
     while a < len(out):
         if b < len(prompt) and out[a] == prompt[b]:
             a, b, equal, end, run = a + 1, b + 1, equal + 1, a + 1, run + 1
+            prompt_end = b
             longest = max(longest, run)
             continue
         run = 0
@@ -97,10 +115,12 @@ def _copy_end(out: list[str], prompt: list[str], i: int, j: int) -> tuple[int, i
                 break
         else:
             break
-    return end, equal, longest
+    return end, prompt_end, equal, longest
 
 
-def _echo_spans(out: list[str], prompt: list[str], question: int) -> list[tuple[int, int]]:
+def _echo_spans(
+    out: list[str], prompt: list[str], question: int, sentences: list[int]
+) -> list[tuple[int, int]]:
     """(start, end) word ranges of the output that are echoes, left to right."""
     where: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for j in range(len(prompt) - _SEED + 1):
@@ -109,9 +129,10 @@ def _echo_spans(out: list[str], prompt: list[str], question: int) -> list[tuple[
     while i <= len(out) - _SEED:
         best = i
         for j in where.get(tuple(out[i : i + _SEED]), ()):
-            end, equal, longest = _copy_end(out, prompt, i, j)
+            end, prompt_end, equal, longest = _copy_end(out, prompt, i, j)
             echo = longest >= ECHO_RUN_WORDS or equal >= ECHO_EDITED_WORDS
-            if echo and j < question and end > best:
+            quote = sentences[j] == sentences[prompt_end - 1] != sentences[0]
+            if echo and not quote and j < question and end > best:
                 best = end
         if best > i:
             spans.append((i, best))
@@ -127,7 +148,8 @@ def echoed_words(output: str, prompt: str) -> tuple[list[tuple[str, int, int]], 
     prompt_words = [w for w, _, _ in _words(prompt)]
     question = _question_start(prompt, len(prompt_words))
     echoed = [False] * len(words)
-    for start, end in _echo_spans([w for w, _, _ in words], prompt_words, question):
+    sentences = _sentence_of_words(prompt)
+    for start, end in _echo_spans([w for w, _, _ in words], prompt_words, question, sentences):
         echoed[start:end] = [True] * (end - start)
     return words, echoed
 

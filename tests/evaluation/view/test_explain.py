@@ -86,7 +86,8 @@ PASSAGE = (
 
 def test_a_match_explained_on_the_answer_part_after_the_echo_cut():
     case = Case("c", PASSAGE, references=("Saturn V",))
-    echo = "Apollo 11 launched from Kennedy Space Center on 16 July 1969 aboard a Saturn V"
+    echo = "phrase. Passage: Apollo 11 launched from Kennedy Space Center on 16 July 1969 aboard a"
+    echo += " Saturn V"
     why = match_explanation(echo, case, contains=True, prompt=PASSAGE)
     assert why.startswith("an echo of the prompt (100% of the output's words) was cut first")
     assert "normalised answer part «»" in why and "(match)" not in why
@@ -104,7 +105,8 @@ def test_the_generation_page_explains_contains_on_what_scoring_compared(tmp_path
 
     db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=1, temperatures=(0.0,))
     passage = PASSAGE.replace("a Saturn V rocket", "the ship City 0")
-    echo = "Apollo 11 launched from Kennedy Space Center on 16 July 1969 aboard the ship City 0"
+    echo = "phrase. Passage: Apollo 11 launched from Kennedy Space Center on 16 July 1969 aboard"
+    echo += " the ship City 0"
     with Session(db.engine) as session:
         generation = session.get(
             Generation, int(generations_frame(session, db.experiment_id).id[0])
