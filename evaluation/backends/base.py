@@ -52,7 +52,7 @@ class GenerationResult:
     # measured (a pipeline case mixing simulated and real calls, _pipelines.latency_s)
     latency_s: float | None
     ttft_s: float | None  # client-side, request sent -> first content token
-    prompt_eval_count: int = 0
+    prompt_eval_count: int | None = None  # None: the server did not report it
     eval_count: int = 0
     load_duration_ns: int = 0
     prompt_eval_duration_ns: int = 0

@@ -88,7 +88,7 @@ class OllamaBackend(HttpBackend):
             done_reason=final.get("done_reason") or "",
             latency_s=latency,
             ttft_s=ttft,
-            prompt_eval_count=_count(final, "prompt_eval_count"),
+            prompt_eval_count=_reported(final, "prompt_eval_count"),
             eval_count=_count(final, "eval_count"),
             load_duration_ns=_count(final, "load_duration"),
             prompt_eval_duration_ns=_count(final, "prompt_eval_duration"),
@@ -149,6 +149,13 @@ class OllamaBackend(HttpBackend):
             )
             for entry in payload.get("models") or []
         ]
+
+
+def _reported(payload: dict[str, Any], key: str) -> int | None:
+    """A counter the server may leave out (Ollama omits ``prompt_eval_count`` when the
+    whole prompt came from its cache): None when absent, never a made-up 0."""
+    value = payload.get(key)
+    return None if value is None else int(value)
 
 
 def _count(payload: dict[str, Any], key: str) -> int:

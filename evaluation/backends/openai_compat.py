@@ -10,7 +10,8 @@ Counters come from ``usage`` (``stream_options.include_usage``); durations are 0
 the server adds llama.cpp's ``timings`` object. A server that sends no ``usage`` at all
 (llama-cpp-python's server) streams one delta per generated token, so the output's
 token count is its number of content deltas and its decode time is estimated here, as
-that count times the mean gap between deltas (the prompt's count stays 0: unknown).
+that count times the mean gap between deltas; the prompt's count is None (not reported),
+never a 0 that would read as an empty prompt.
 
 A prompt that does not fit the server's context window (error code
 ``context_length_exceeded``) is ``PromptTooLong``: that generation fails, unretried.
@@ -152,7 +153,7 @@ class OpenAICompatBackend(HttpBackend):
             done_reason=_done_reason(finish),
             latency_s=latency,
             ttft_s=ttft,
-            prompt_eval_count=int(usage.get("prompt_tokens") or 0),
+            prompt_eval_count=_reported(usage.get("prompt_tokens")),
             eval_count=eval_count,
             prompt_eval_duration_ns=_ms_to_ns(timings.get("prompt_ms")),
             eval_duration_ns=eval_ns,
@@ -256,6 +257,11 @@ def _done_reason(finish: str | None) -> DoneReason:
     if finish is None:
         return ""
     return "length" if finish == "length" else "stop"
+
+
+def _reported(value: Any) -> int | None:
+    """A token count the server reported, or None when it reported none."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _ms_to_ns(value: Any) -> int:

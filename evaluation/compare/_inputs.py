@@ -252,7 +252,8 @@ def _facts(
 ) -> pd.DataFrame:
     """One row per config: swept parameters (one experiment only: across experiments a
     parameter's effect would be mixed with the experiments' difference), quality (mean of
-    the first quality metric), latency p95 and energy per generation."""
+    the first quality metric), latency p95 and energy per generation, and what orders
+    ties (``ranking.tie_keys``: median latency, the share of outputs echoing the prompt)."""
     rows = []
     for e in experiments:
         params = experiment_configs(session, e.id).set_index("hash")
@@ -268,6 +269,8 @@ def _facts(
             if quality is not None:
                 row[quality] = means.get((quality, c.config_hash))
             row["latency_p95_s"] = means.get(("latency_p95_s", c.config_hash))
+            for tie in ("latency_p50_s", "echoes_prompt"):  # how ties are ordered
+                row[tie] = means.get((tie, c.config_hash))
             row["energy_j"] = energy.get(c.config_hash)
             rows.append(row)
     facts = pd.DataFrame(rows)

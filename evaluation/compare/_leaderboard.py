@@ -16,7 +16,7 @@ from sqlmodel import Session
 from evaluation.labels import distinguishing_labels, shared_settings
 from evaluation.pipelines.summary import PipelineSummary, summarize_pipelines
 from evaluation.statistics.precision import column_decimals, rounded
-from evaluation.statistics.ranking import rank_order
+from evaluation.statistics.ranking import ECHO_FLAG_SHARE, rank_order, tie_keys
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
 from evaluation.storage.stages import case_runs_frame, stages_frame
 from evaluation.suites import Suite
@@ -202,7 +202,8 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
 
 def ranked_table(board: Leaderboard, higher_is_better: bool | None = None) -> pd.DataFrame:
     """The table best first on the first metric, in the comparison's order
-    (``rank_order``: ties by label). ``higher_is_better``: the metric's direction
+    (``rank_order``: ties by ``tie_keys``, echo flag then median latency, then label).
+    ``higher_is_better``: the metric's direction
     (default: the registry's, else higher)."""
     if not board.metrics:
         return board.table
@@ -211,7 +212,8 @@ def ranked_table(board: Leaderboard, higher_is_better: bool | None = None) -> pd
         higher_is_better = metric_direction(metric)
     table = board.table.set_index("config", drop=False)
     means = {c: (None if pd.isna(m) else float(m)) for c, m in table[metric].items()}
-    order = rank_order(means, higher_is_better, dict(table["label"].items()))
+    ties = tie_keys(board.table)
+    order = rank_order(means, higher_is_better, dict(table["label"].items()), ties)
     return table.loc[order].reset_index(drop=True)
 
 
@@ -267,9 +269,6 @@ def table_rows(board: Leaderboard) -> list[dict]:
         row["simulated"] = board.simulated
         rows.append(row)
     return rows
-
-
-ECHO_FLAG_SHARE = 0.25
 
 
 def echo_flags(table: pd.DataFrame) -> tuple[str, ...]:

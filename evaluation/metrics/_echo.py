@@ -2,14 +2,31 @@
 
 A base model (Gemma-3-270M on qa-short) mostly repeats its prompt: "Answer: Apollo 11
 was the first crewed mission to land on the Moon..." contains the reference only because
-the passage does. The rule: a run of at least ``ECHO_RUN_WORDS`` consecutive words of the
-output that also occur consecutively in the case's text (its system prompt and every
-message; words are runs of letters and digits, compared lower-cased) is an echo. The metrics that
+the passage does. The rule: a stretch of the output that copies the case's text (its
+system prompt and every message; words are runs of letters and digits, compared
+lower-cased) in order is an echo when it holds ``ECHO_RUN_WORDS`` consecutive words of
+the prompt unchanged, or ``ECHO_EDITED_WORDS`` copied words in all. Small edits do not
+end a copy: a word dropped, added or changed (up to ``MAX_EDIT_WORDS`` in a row)
+continues it when the next ``RESYNC_WORDS`` words (or all that is left of the output)
+follow the prompt again, so "aboard Saturn V rocket" for "aboard a Saturn V rocket"
+stays part of the copied sentence instead of earning credit. A short clause retold with
+its words changed ("the Blue Nile originates from Lake Tana in Ethiopia" for "... begins
+at Lake Tana in Ethiopia": 8 words copied, at most 4 in a row) is an answer in the
+passage's words, not an echo. The metrics that
 compare an output with references or labels score the **answer part**: the output with
-its echoed runs cut out (an output with no such run is scored as it is). "Answer: Saturn V
-rocket" followed by a repeated instruction keeps its answer; a repeated passage scores
-nothing. An output is **echoing** when echoed runs make up at least ``ECHO_SHARE`` of its
-words; ``echoes_prompt`` scores that (1.0 / 0.0) for the leaderboard's flag.
+its echoes cut out (an output with none is scored as it is). "Answer: Saturn V rocket"
+followed by a repeated instruction keeps its answer; a repeated passage scores nothing.
+An output is **echoing** when echoes make up at least ``ECHO_SHARE`` of its words;
+``echoes_prompt`` scores that (1.0 / 0.0) for the leaderboard's flag.
+
+Restating the question is answering, not echoing: a copy that lies within the prompt's
+trailing question (its last sentence, when the prompt ends with "?") is never cut, so
+"Michael Collins remained in lunar orbit while the others landed." for "Who remained in
+lunar orbit while the others landed?" is an answer. So is quoting the sentence that holds
+the answer (SmolLM2: "The crossing takes 50 minutes in calm weather."): a copy within one
+sentence of the prompt is a quote, except of its first sentence (the instruction or the
+system prompt's first words, which no answer quotes). Only copying the instructions, the
+template or the input at length (across a sentence's end) is echo.
 
 Eight words is longer than the short answers a QA suite asks for, so copying an answer
 phrase from a passage is never cut; a summary that copies whole sentences of its source
@@ -19,13 +36,25 @@ loses them, as it should lose chrF credit for them.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 
 from evaluation.suites import Case
 
 ECHO_RUN_WORDS = 8
+ECHO_EDITED_WORDS = 12  # copied words that make an echo through edits
 ECHO_SHARE = 0.5
+MAX_EDIT_WORDS = 2  # words dropped, added or changed in a row inside one copy
+RESYNC_WORDS = 3  # words that must follow the prompt again after an edit
+_SEED = 3  # a copy starts where this many words follow the prompt
 _WORD = re.compile(r"\w+")
+_SENTENCE_END = re.compile(r"[.!?:\n]")
+_SENTENCE_BREAK = re.compile(r"[.!?](?=\s)|\n")
+# (output words, prompt words) skipped by one edit, the likeliest first
+_EDITS = sorted(
+    ((da, db) for da in range(MAX_EDIT_WORDS + 1) for db in range(MAX_EDIT_WORDS + 1) if da or db),
+    key=lambda e: (max(e), sum(e)),
+)
 
 
 def case_text(case: Case) -> str:
@@ -44,19 +73,84 @@ def _words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(0).lower(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
+def _question_start(prompt: str, n_words: int) -> int:
+    """Index of the first word of the prompt's trailing question (``n_words`` when the
+    prompt does not end with one): its last sentence, when that ends with "?"."""
+    body = prompt.rstrip()
+    if not body.endswith("?"):
+        return n_words
+    starts = [m.end() for m in _SENTENCE_END.finditer(body, 0, len(body) - 1)]
+    return n_words - len(_WORD.findall(body[starts[-1] if starts else 0 :]))
+
+
+def _sentence_of_words(prompt: str) -> list[int]:
+    """For each word of ``prompt``, the index of the sentence it is in (sentences end at
+    ".", "!" or "?" before a space, and at a line break)."""
+    ends = [m.start() for m in _SENTENCE_BREAK.finditer(prompt)]
+    sentence, k, out = 0, 0, []
+    for m in _WORD.finditer(prompt):
+        while k < len(ends) and ends[k] < m.start():
+            k += 1
+            sentence = k
+        out.append(sentence)
+    return out
+
+
+def _copy_end(out: list[str], prompt: list[str], i: int, j: int) -> tuple[int, int, int]:
+    """Follow the copy that starts at output word ``i`` and prompt word ``j``, through
+    small edits: (output end, prompt end, words copied, longest run of them unchanged)."""
+    a, b, equal, end, prompt_end, run, longest = i, j, 0, i, j, 0, 0
+    while a < len(out):
+        if b < len(prompt) and out[a] == prompt[b]:
+            a, b, equal, end, run = a + 1, b + 1, equal + 1, a + 1, run + 1
+            prompt_end = b
+            longest = max(longest, run)
+            continue
+        run = 0
+        for da, db in _EDITS:
+            rest = out[a + da : a + da + RESYNC_WORDS]
+            whole = len(rest) == RESYNC_WORDS or a + da + len(rest) == len(out)
+            if rest and whole and prompt[b + db : b + db + len(rest)] == rest:
+                a, b = a + da, b + db
+                break
+        else:
+            break
+    return end, prompt_end, equal, longest
+
+
+def _echo_spans(
+    out: list[str], prompt: list[str], question: int, sentences: list[int]
+) -> list[tuple[int, int]]:
+    """(start, end) word ranges of the output that are echoes, left to right."""
+    where: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for j in range(len(prompt) - _SEED + 1):
+        where[tuple(prompt[j : j + _SEED])].append(j)
+    spans, i = [], 0
+    while i <= len(out) - _SEED:
+        best = i
+        for j in where.get(tuple(out[i : i + _SEED]), ()):
+            end, prompt_end, equal, longest = _copy_end(out, prompt, i, j)
+            echo = longest >= ECHO_RUN_WORDS or equal >= ECHO_EDITED_WORDS
+            quote = sentences[j] == sentences[prompt_end - 1] != sentences[0]
+            if echo and not quote and j < question and end > best:
+                best = end
+        if best > i:
+            spans.append((i, best))
+            i = best
+        else:
+            i += 1
+    return spans
+
+
 def echoed_words(output: str, prompt: str) -> tuple[list[tuple[str, int, int]], list[bool]]:
-    """The output's words and, for each, whether it lies in an echoed run."""
+    """The output's words and, for each, whether it lies in an echo."""
     words = _words(output)
-    n = ECHO_RUN_WORDS
     prompt_words = [w for w, _, _ in _words(prompt)]
-    grams = {tuple(prompt_words[i : i + n]) for i in range(len(prompt_words) - n + 1)}
+    question = _question_start(prompt, len(prompt_words))
     echoed = [False] * len(words)
-    if not grams:
-        return words, echoed
-    keys = [w for w, _, _ in words]
-    for i in range(len(words) - n + 1):
-        if tuple(keys[i : i + n]) in grams:
-            echoed[i : i + n] = [True] * n
+    sentences = _sentence_of_words(prompt)
+    for start, end in _echo_spans([w for w, _, _ in words], prompt_words, question, sentences):
+        echoed[start:end] = [True] * (end - start)
     return words, echoed
 
 

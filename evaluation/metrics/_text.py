@@ -16,6 +16,7 @@ import numpy as np
 
 from evaluation.backends.base import GenerationResult
 from evaluation.errors import MetricError
+from evaluation.metrics._echo import answer_part, echo_share
 from evaluation.suites import Case
 
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
@@ -42,12 +43,21 @@ def _normalized_targets(case: Case) -> list[tuple[str, bool]]:
     return targets
 
 
-def match_explanation(output: str, case: Case, *, contains: bool) -> str | None:
+def match_explanation(
+    output: str, case: Case, *, contains: bool, prompt: str | None = None
+) -> str | None:
     """What ``exact_match`` (or ``contains``) compared, after normalisation, and the
-    outcome, in one sentence; None when the case has nothing to compare with."""
+    outcome, in one sentence; None when the case has nothing to compare with. With the
+    case's ``prompt`` (``case_text``) it explains what scoring compared: the answer part,
+    after an echo of the prompt was cut (evaluation/metrics/_echo.py), and says so."""
     targets = _normalized_targets(case)
     if not targets:
         return None
+    cut = ""
+    if prompt is not None and (answer := answer_part(output, prompt)) != output:
+        share = echo_share(output, prompt)
+        cut = f"an echo of the prompt ({share:.0%} of the output's words) was cut first; "
+        output = answer
     how = "contains, as whole words," if contains else "equals"
     shown = []
     for target, kept_articles in targets:
@@ -56,8 +66,9 @@ def match_explanation(output: str, case: Case, *, contains: bool) -> str | None:
         shown.append(f"«{target}»" + (" (match)" if hit else ""))
         if hit:
             break
+    what = "answer part" if cut else "output"
     return (
-        f"normalised output «{normalize_text(output)}» {how} a normalised reference? "
+        f"{cut}normalised {what} «{normalize_text(output)}» {how} a normalised reference? "
         f"compared with {', '.join(shown)} (lowercased; punctuation and a/an/the dropped)"
     )
 

@@ -36,7 +36,7 @@ class StageRecord:
     started_at: datetime
     start_s: float
     duration_s: float
-    prompt_tokens: int = 0
+    prompt_tokens: int | None = 0  # None: the server did not report it
     output_tokens: int = 0
     estimated_prompt_tokens: int = 0
     attempts: int = 1

@@ -53,6 +53,11 @@ class PipelineSummary:
         return bool(len(self.configs)) and bool((self.configs["context_truncated"] > 0).any())
 
 
+def _sum_if_all_reported(counts: pd.Series) -> float:
+    """The stages' token counts summed; NaN when a stage's was not reported."""
+    return float(counts.sum()) if counts.notna().all() else float("nan")
+
+
 def summarize_pipelines(case_runs: pd.DataFrame, stages: pd.DataFrame) -> PipelineSummary:
     if case_runs.empty:
         return PipelineSummary(
@@ -113,7 +118,7 @@ def _per_stage(stages: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         seconds=("duration_s", "sum"),
         wait=("wait_s", lambda w: w.sum(min_count=1)),  # None: not recorded then
         calls=("stage", "size"),
-        prompt=("prompt_tokens", "sum"),
+        prompt=("prompt_tokens", _sum_if_all_reported),
         output=("output_tokens", "sum"),
         place=("position", "mean"),
     ).reset_index()

@@ -428,7 +428,7 @@ def _case_result(
         done_reason=last.done_reason,
         latency_s=latency_s,
         ttft_s=None,
-        prompt_eval_count=sum(r.prompt_eval_count for r in results),
+        prompt_eval_count=_total([r.prompt_eval_count for r in results]),
         eval_count=sum(r.eval_count for r in results),
         load_duration_ns=sum(r.load_duration_ns for r in results),
         prompt_eval_duration_ns=sum(r.prompt_eval_duration_ns for r in results),
@@ -436,3 +436,9 @@ def _case_result(
         total_duration_ns=sum(r.total_duration_ns for r in results),
         simulated=any(r.simulated for r in results),
     )
+
+
+def _total(counts: list[int | None]) -> int | None:
+    """The sum of the calls' counts; None when any call's was not reported (a partial
+    sum would pass for the whole)."""
+    return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)

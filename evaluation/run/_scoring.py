@@ -39,7 +39,9 @@ def results_from_rows(rows: pd.DataFrame) -> list[GenerationResult]:
             done_reason=row.done_reason or "",
             latency_s=_float(row.latency_s),
             ttft_s=_float(row.ttft_s, default=None),
-            prompt_eval_count=int(row.prompt_eval_count or 0),
+            prompt_eval_count=None
+            if pd.isna(row.prompt_eval_count)
+            else int(row.prompt_eval_count),
             eval_count=int(row.eval_count or 0),
             eval_duration_ns=int(row.eval_duration_ns or 0),
             total_duration_ns=int(row.total_duration_ns or 0),

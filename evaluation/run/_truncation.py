@@ -26,7 +26,7 @@ from dataclasses import dataclass
 class ServerCounts:
     """What the server reported of one generation, and what was asked of it."""
 
-    prompt_tokens: int  # 0: not reported
+    prompt_tokens: int | None  # None: not reported
     output_tokens: int
     done_reason: str
     num_predict: int | None  # the output limit sent (None: none)
@@ -35,7 +35,7 @@ class ServerCounts:
 def context_cut(counts: ServerCounts, *, context: int | None, words_estimate: int) -> bool:
     """Whether the prompt or the output was cut to the context window ``context``
     (Ollama's ``num_ctx``, or the server's own context; None: unknown)."""
-    if context is not None and counts.prompt_tokens > 0:
+    if context is not None and counts.prompt_tokens is not None:
         if counts.prompt_tokens >= context:
             return True
         if (
@@ -43,7 +43,8 @@ def context_cut(counts: ServerCounts, *, context: int | None, words_estimate: in
             and counts.prompt_tokens + counts.output_tokens >= context
         ):
             return True
-    if context is not None and words_estimate > context and counts.prompt_tokens <= context:
+    reported = counts.prompt_tokens
+    if context is not None and words_estimate > context and (reported or 0) <= context:
         return True
     return (
         counts.done_reason == "length"

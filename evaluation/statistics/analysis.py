@@ -13,6 +13,7 @@ from evaluation.statistics.intervals import MeanEstimate, summarize_config
 from evaluation.statistics.multiple import Adjustment, MultiComparison, compare_many
 from evaluation.statistics.paired import PairedTest, ScoreType
 from evaluation.statistics.pareto import ParetoFront, pareto_fronts
+from evaluation.statistics.ranking import tie_keys
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ def analyze(
     if untyped:
         raise ValueError(f"no score type for metric(s) {untyped}")
     directions = dict(higher_is_better or {})
+    ties = tie_keys(facts) if facts is not None and "config" in facts else None
     summaries: list[MeanEstimate] = []
     comparisons: list[MultiComparison] = []
     effects: list[ParameterEffect] = []
@@ -81,6 +83,8 @@ def analyze(
                 power=power,
                 delta=metric_delta,
                 seed=seed,
+                ties=ties,
+                bounds=scale,
             )
         )
         if facts is not None and up is not None:  # a descriptive metric has no best value

@@ -10,6 +10,7 @@ adjustment; otherwise the configs not separable from it are reported as tied at 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
@@ -26,7 +27,7 @@ from evaluation.statistics.paired import (
     compare_in_table,
 )
 from evaluation.statistics.power import PowerAnalysis, power_for_test
-from evaluation.statistics.ranking import rank_order
+from evaluation.statistics.ranking import TieKey, rank_order
 from evaluation.statistics.verdict import decide
 
 
@@ -82,9 +83,13 @@ def compare_many(
     zero_method: ZeroMethod = "pratt",
     n_resamples: int = 9999,
     seed: int = 0,
+    ties: Mapping[str, TieKey] | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> MultiComparison:
     """Compare configs on ``metric``: all pairs, or each versus ``baseline``.
     ``higher_is_better=None``: a descriptive metric, compared but given no verdict.
+    ``ties``: how configs with equal means are ordered (``ranking.tie_keys``).
+    ``bounds``: the metric's scale, which bounds each difference's interval.
 
     Each pair is a :func:`compare_in_table` comparison; the family of defined p-values is
     adjusted together (undefined ones stay undefined and count as "not significant").
@@ -103,7 +108,7 @@ def compare_many(
     scored = means.dropna()
     ranking = [
         (c, None if c not in scored.index else float(scored[c]))
-        for c in rank_order({c: scored.get(c) for c in names}, higher_is_better)
+        for c in rank_order({c: scored.get(c) for c in names}, higher_is_better, ties=ties)
     ]
     if len(scored) < len(names):
         notes.append("no scored case for: " + ", ".join(c for c in names if c not in scored))
@@ -126,6 +131,7 @@ def compare_many(
             zero_method=zero_method,
             n_resamples=n_resamples,
             seed=seed,
+            bounds=bounds,
         )
         for a, b in pairs
     ]

@@ -78,6 +78,7 @@ class _Options:
     zero_method: ZeroMethod
     n_resamples: int
     seed: int
+    bounds: tuple[float, float] | None = None
 
 
 def compare_pair(
@@ -119,11 +120,13 @@ def compare_in_table(
     zero_method: ZeroMethod = "pratt",
     n_resamples: int = 9999,
     seed: int = 0,
+    bounds: tuple[float, float] | None = None,
 ) -> PairedComparison:
     """:func:`compare_pair` on a prepared :class:`CaseTable` (built once for many pairs).
+    ``bounds``: the metric's scale (0/1 scores: [0, 1]), which bounds the difference.
     A case either config lacks is excluded; it counts once in ``n_excluded`` and under
     each reason that applies in ``exclusion_reasons``."""
-    opts = _Options(score_type, test, confidence, zero_method, n_resamples, seed)
+    opts = _Options(score_type, test, confidence, zero_method, n_resamples, seed, bounds)
     unknown = [c for c in (a, b) if c not in table.means.columns]
     if unknown:
         note = f"no scores for {', '.join(map(repr, unknown))} on metric {table.metric!r}"
@@ -156,6 +159,7 @@ def compare_scores(
     a: str = "A",
     b: str = "B",
     metric: str = "",
+    bounds: tuple[float, float] | None = None,
 ) -> PairedComparison:
     """Paired comparison of two aligned per-case score vectors (NaN = unscorable).
 
@@ -170,6 +174,8 @@ def compare_scores(
     Effect size: d_z = d̄/sd(d), or the matched-pairs rank-biserial r for Wilcoxon.
     Correlation: Pearson r of A's and B's scores. n = 0 or 1, identical scores and
     constant differences are explained in ``note``, never reported as 0 or NaN.
+    The difference's interval stays within ±(hi − lo) of the metric's scale ``bounds``
+    (0/1 scores: [0, 1]); cut there, the note says so.
     """
     xa, xb = np.asarray(a_scores, dtype=float), np.asarray(b_scores, dtype=float)
     if xa.shape != xb.shape:
@@ -182,7 +188,7 @@ def compare_scores(
     }
     keep = ~(np.isnan(xa) | np.isnan(xb))
     base = PairedComparison(a, b, metric, 0, int((~keep).sum()), reasons)
-    opts = _Options(score_type, test, confidence, zero_method, n_resamples, seed)
+    opts = _Options(score_type, test, confidence, zero_method, n_resamples, seed, bounds)
     return _compare(xa[keep], xb[keep], None if g is None else g[keep], base, opts)
 
 
@@ -232,6 +238,7 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
             seed=opts.seed,
         )
         ci = boot_ci or ci
+    ci = _within_scale(ci, xa, xb, opts, est.n_clusters, notes)
     if effect is None:
         notes.append(f"effect size {effect_name} undefined: the differences have no spread")
     corr = correlation(xa, xb, (base.a, base.b), notes)
@@ -250,3 +257,32 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
         se_diff=est.se,
         n_discordant=int(np.count_nonzero(d)),
     )
+
+
+def _within_scale(
+    ci: tuple[float, float] | None,
+    xa: np.ndarray,
+    xb: np.ndarray,
+    opts: _Options,
+    n_clusters: int | None,
+    notes: list[str],
+) -> tuple[float, float] | None:
+    """The difference's interval cut to the differences the scale allows: on [lo, hi]
+    (0/1 scores: [0, 1]) a difference of means lies in [−(hi − lo), hi − lo]. With few
+    groups the clustered t interval (t on C − 1 df: 12.7 at 2 groups) reaches past it;
+    what is left says only that the data cannot bound the difference more tightly, and
+    the note says so."""
+    bounds = opts.bounds
+    if bounds is None and (opts.score_type == "binary" or np.isin(np.r_[xa, xb], (0, 1)).all()):
+        bounds = (0.0, 1.0)
+    if ci is None or bounds is None:
+        return ci
+    lo, hi = bounds
+    if not (lo <= float(np.min(np.r_[xa, xb])) and float(np.max(np.r_[xa, xb])) <= hi):
+        return ci  # values off the declared scale: nothing to cut to
+    width = hi - lo
+    if -width <= ci[0] and ci[1] <= width:
+        return ci
+    few = f": {n_clusters} groups are too few to bound it more" if n_clusters else ""
+    notes.append(f"interval cut to the scale's range of differences [{-width:g}, {width:g}]{few}")
+    return (max(-width, ci[0]), min(width, ci[1]))

@@ -127,6 +127,47 @@ def _upgrade_older_schema(engine: Engine, tables: Tables) -> None:
                 table = engine.dialect.identifier_preparer.quote(column.table.name)
                 added = _added_column_sql(engine, column)
                 connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {added}")
+    _allow_nulls(engine, tables)
+
+
+def _allow_nulls(engine: Engine, tables: Tables) -> None:
+    """A column that an older evalflow declared NOT NULL and this one lets be NULL
+    (``generations.prompt_eval_count``: a count the server did not report is NULL, not
+    0) loses its NOT NULL, keeping every value. PostgreSQL drops the constraint; SQLite,
+    which cannot, gets a nullable copy of the column (renamed aside, added, copied,
+    dropped: SQLite 3.35+), at the end of the table's columns."""
+    inspector = inspect(engine)
+    present = set(inspector.get_table_names())
+    stricter = [
+        column
+        for table in (model.__table__ for model in tables)
+        if table.name in present
+        for column in table.columns
+        if column.nullable
+        and not column.primary_key
+        and any(
+            c["name"] == column.name and not c["nullable"]
+            for c in inspector.get_columns(table.name)
+        )
+    ]
+    if not stricter:
+        return
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.begin() as connection:
+        for column in stricter:
+            table, name = quote(column.table.name), quote(column.name)
+            if engine.dialect.name != "sqlite":
+                connection.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {name} DROP NOT NULL")
+                continue
+            aside = quote(f"{column.name}__not_null")
+            kind = column.type.compile(dialect=engine.dialect)
+            for step in (
+                f"ALTER TABLE {table} RENAME COLUMN {name} TO {aside}",
+                f"ALTER TABLE {table} ADD COLUMN {name} {kind}",
+                f"UPDATE {table} SET {name} = {aside}",
+                f"ALTER TABLE {table} DROP COLUMN {aside}",
+            ):
+                connection.exec_driver_sql(step)
 
 
 def _added_column_sql(engine: Engine, column: Column[Any]) -> str | None:

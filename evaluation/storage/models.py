@@ -184,7 +184,7 @@ class Generation(SQLModel, table=True):
     latency_s: float | None = None
     ttft_s: float | None = None
     tokens_per_s: float | None = None
-    prompt_eval_count: int = 0
+    prompt_eval_count: int | None = None  # None: the server did not report it
     eval_count: int = 0
     load_duration_ns: int = Field(default=0, sa_type=BigInteger)
     prompt_eval_duration_ns: int = Field(default=0, sa_type=BigInteger)
@@ -365,7 +365,7 @@ class StageRow(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow)
     start_s: float = 0.0
     duration_s: float = 0.0
-    prompt_tokens: int = 0
+    prompt_tokens: int | None = None  # None: the server did not report it
     output_tokens: int = 0
     estimated_prompt_tokens: int = 0
     attempts: int = 1

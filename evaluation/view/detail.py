@@ -34,6 +34,8 @@ def generation_detail(
     ).all()
     score_details = {str(m): str(d) for m, d in details}
     references = list(case.references or [])
+    system, turns = case_input(session, case)
+    prompt = "\n".join([system or "", *(t["content"] for t in turns)])  # as scoring reads it
     return row | {
         "messages": sent_messages(session, case, row["config_hash"]),
         "references": references,
@@ -47,6 +49,7 @@ def generation_detail(
             row["output"] or "",
             references,
             case.label,
+            prompt,
         ),
         "stages": generation_stages(session, row),
     }

@@ -35,14 +35,16 @@ def explain_scores(
     output: str,
     references: Sequence[str],
     label: str | None,
+    prompt: str | None = None,
 ) -> dict[str, Explanation]:
-    """One explanation per scored metric that has something to say."""
+    """One explanation per scored metric that has something to say; ``prompt`` (the
+    case's system prompt and messages) shows matches on the answer part scoring used."""
     case = Case("", "", references=tuple(references), label=label)
     reasons = _judge_reasons(session, generation_id)
     out: dict[str, Explanation] = {}
     for metric in scores:
         if metric in _MATCHES:
-            text = match_explanation(output or "", case, contains=_MATCHES[metric])
+            text = match_explanation(output or "", case, contains=_MATCHES[metric], prompt=prompt)
             if text:
                 out[metric] = Explanation(text)
         elif metric.startswith(JUDGE_PREFIX) and metric.removeprefix(JUDGE_PREFIX) in reasons:

@@ -68,3 +68,38 @@ def test_configs_that_echo_the_prompt_are_flagged():
         "ECHOES THE PROMPT: a1 gemma3-270m t=0 repeats its prompt in 94% of outputs; "
         "scores count only the rest of each output",
     )
+
+
+def test_configs_tied_on_the_mean_stand_in_one_meaningful_order_everywhere():
+    """Real data: Gemma (echoing, label first alphabetically) tied SmolLM2 on contains
+    and ranked #1 by label. At equal means an echo-flagged config comes after one that
+    is not, then the faster first, then the label; the comparison (verdict, report)
+    orders them the same way as the leaderboard (CLI, artifacts, view)."""
+    from evaluation.compare._leaderboard import ranked_table
+    from evaluation.statistics.analysis import analyze
+
+    configs = {  # config: (label, echoes_prompt, latency_p50_s)
+        "a1": ("gemma3-270m", 0.9, 0.2),
+        "b2": ("smollm2-slow", 0.0, 0.9),
+        "c3": ("smollm2-fast", 0.0, 0.4),
+        "d4": ("another", 0.0, 0.1),
+    }
+    rows = [
+        {"config": c, "label": label, "contains": 0.5 if c != "d4" else 0.25}
+        | {"echoes_prompt": echo, "latency_p50_s": latency}
+        for c, (label, echo, latency) in configs.items()
+    ]
+    board = Leaderboard("tie", ("contains", "echoes_prompt"), pd.DataFrame(rows), False)
+    assert list(ranked_table(board)["config"]) == ["c3", "b2", "a1", "d4"]
+    scores = pd.DataFrame(
+        [
+            {"config": c, "case_id": f"q{i}", "sample_index": 0, "metric": "contains"}
+            | {"value": float(i < (2 if c != "d4" else 1)), "group": None}
+            for c in configs
+            for i in range(4)
+        ]
+    )
+    facts = pd.DataFrame(rows).drop(columns=["label", "contains"])
+    report = analyze(scores, score_types={"contains": "binary"}, facts=facts)
+    (comparison,) = report.comparisons
+    assert [c for c, _ in comparison.ranking] == ["c3", "b2", "a1", "d4"]

@@ -20,7 +20,8 @@ from evaluation.metrics import (
 from evaluation.metrics._echo import answer_part, echo_share
 from evaluation.metrics._labels import AMBIGUOUS
 from evaluation.run._scoring import score_generations
-from evaluation.suites import Case, Suite
+from evaluation.suites import Case, Suite, load_suite
+from tests.conftest import REPO
 
 
 def case(refs=(), label=None, **metadata):
@@ -401,6 +402,7 @@ def test_every_metric_declares_the_task_types_it_serves():
     assert not get_metric("rougeL").serves("classification")
 
 
+FIRST = "Apollo 11 was the first crewed mission to land on the Moon."
 PASSAGE = (
     "Read the passage and answer the question with a short phrase.\n\nPassage: Apollo 11 "
     "was the first crewed mission to land on the Moon. It launched from Kennedy Space "
@@ -427,11 +429,64 @@ PASSAGE = (
         ),
         ("The Saturn V rocket.", "The Saturn V rocket.", False),  # short copies stay
         ("a Saturn V rocket launched it in 1969", "a Saturn V rocket launched it in 1969", False),
+        # a copy with a word dropped, changed or added stays one copy: its tail ("Saturn V
+        # rocket") is no answer
+        (
+            f"{FIRST} It launched from Kennedy Space Center on 16 July 1969 aboard Saturn V.",
+            ".",
+            True,
+        ),
+        (
+            f"{FIRST} It launched from Kennedy Space Center on 16 July 1969 aboard the Saturn V",
+            "",
+            True,
+        ),
+        (
+            f"{FIRST} It launched from Kennedy Space Centre on 16 July 1969 aboard a big Saturn V",
+            "",
+            True,
+        ),
+        (
+            "Apollo 11 was the first crewed mission to land on Moon. It launched from Kennedy",
+            "",
+            True,
+        ),
+        # quoting the one sentence that holds the answer, even with a word changed, is answering
+        (
+            "It launched from Kennedy Space Center on 16 July 1969 aboard Saturn V rocket.",
+            None,
+            False,
+        ),
+        (
+            "It launched from Kennedy Space Centre on 16 July 1969 aboard a big Saturn V",
+            None,
+            False,
+        ),
+        # a clause retold with words changed: 8 copied, at most 7 in a row
+        ("It took off from Kennedy Space Center on 16 July, on a Saturn V.", None, False),
+        # restating the question, then answering, is an answer
+        ("The rocket that launched Apollo 11 was the Saturn V.", None, False),
+        ("What rocket launched Apollo 11? The Saturn V rocket launched Apollo 11.", None, False),
+        ("Question: What rocket launched Apollo 11?\nAnswer: Saturn V", None, False),
     ],
 )
 def test_echoed_runs_are_cut_and_the_answer_part_kept(output, answer, echoing):
-    assert answer_part(output, PASSAGE) == answer
+    assert answer_part(output, PASSAGE) == (output if answer is None else answer)
     assert (echo_share(output, PASSAGE) >= 0.5) is echoing
+
+
+def test_a_restated_question_is_an_answer_not_an_echo():
+    """SmolLM2-style: the question's own words (8 of them here), then the answer; or the
+    passage's sentence that holds the answer. Only the instructions, the template or the
+    input repeated at length (across a sentence's end) are echo."""
+    question = "Who remained in lunar orbit while the others landed?"
+    prompt = PASSAGE.rsplit("Question:", 1)[0] + "Question: " + question
+    answer = "Michael Collins remained in lunar orbit while the others landed."
+    assert answer_part(answer, prompt) == answer and echo_share(answer, prompt) == 0.0
+    assert echo_share("The capital of France is Paris.", "What is the capital of France?") == 0
+    # the passage repeated (across a sentence's end) before the same restatement is cut
+    echo = f"{FIRST} It launched from Kennedy Space Center. " + answer
+    assert answer_part(echo, prompt) == ". " + answer
 
 
 def test_contains_and_chrf_give_no_credit_for_a_repeated_prompt():
@@ -441,10 +496,33 @@ def test_contains_and_chrf_give_no_credit_for_a_repeated_prompt():
         PASSAGE,  # the whole prompt again: it holds "Saturn V"
         "Answer: Saturn V rocket\n[INST]Read the passage and answer the question with a short",
         "Kennedy Space Center",
+        PASSAGE.replace("aboard a Saturn", "aboard Saturn"),  # again, a word dropped
     ]
     metrics = [get_metric(m) for m in ("contains", "chrf", "echoes_prompt")]
-    frame = pd.DataFrame({"case_id": ["q"] * 3, "output": outputs})
+    frame = pd.DataFrame({"case_id": ["q"] * 4, "output": outputs})
     scored = score_generations(frame, suite, metrics)
-    assert list(scored["contains"]) == [0.0, 1.0, 0.0]
+    assert list(scored["contains"]) == [0.0, 1.0, 0.0, 0.0]
     assert scored["chrf"][0] == 0.0 < scored["chrf"][1]
-    assert list(scored["echoes_prompt"]) == [1.0, 1.0, 0.0]
+    assert list(scored["echoes_prompt"]) == [1.0, 1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("case_id", "output"),
+    [  # SmolLM2-135M-Instruct's real outputs (greedy, 32 tokens, llama.cpp)
+        ("qa-kestrel-ferry-1", "The crossing takes 50 minutes in calm weather."),
+        ("qa-harbourview-library-4", "A member can borrow up to twelve items at a time."),
+        (
+            "qa-iss-2",
+            "The International Space Station (ISS) has been continuously occupied since the "
+            "arrival of its first crew in November 2000.",
+        ),
+    ],
+)
+def test_quoting_the_sentence_that_holds_the_answer_earns_its_credit(case_id, output):
+    """The instruct model answers with the passage's sentence (8+ words copied): a quote,
+    not an echo; the old rule cut it and scored these right answers 0."""
+    suite = load_suite(REPO / "benchmarks" / "suites" / "qa-short.jsonl")
+    frame = pd.DataFrame({"case_id": [case_id], "output": [output]})
+    metrics = [get_metric(m) for m in ("contains", "echoes_prompt")]
+    scored = score_generations(frame, suite, metrics)
+    assert (scored["contains"][0], scored["echoes_prompt"][0]) == (1.0, 0.0)

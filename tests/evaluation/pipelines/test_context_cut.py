@@ -70,3 +70,15 @@ def test_prompt_and_output_reaching_the_servers_context_is_a_cut():
     assert context_cut(counts, context=4096, words_estimate=3000)
     assert not context_cut(counts, context=8192, words_estimate=3000)
     assert not context_cut(counts, context=None, words_estimate=3000)
+
+
+def test_an_unreported_prompt_count_is_unknown_not_an_empty_prompt():
+    """llama-cpp-python streams no usage: the prompt's count is None. What else the
+    server said still decides; nothing is concluded from a count it never gave."""
+    unknown = ServerCounts(
+        prompt_tokens=None, output_tokens=18, done_reason="length", num_predict=64
+    )
+    assert context_cut(unknown, context=2048, words_estimate=1500)  # trimmed max_tokens
+    assert context_cut(unknown, context=2048, words_estimate=3000)  # surely longer than n_ctx
+    full = ServerCounts(prompt_tokens=None, output_tokens=64, done_reason="length", num_predict=64)
+    assert not context_cut(full, context=2048, words_estimate=1500)

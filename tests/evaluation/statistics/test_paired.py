@@ -180,3 +180,22 @@ def test_zero_variance_metric_explains_the_undefined_correlation():
     res = compare_scores([1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 1.0, 0.0], score_type="binary")
     assert res.correlation is None and "correlation undefined: A" in res.note
     assert 0 <= res.p_value <= 1
+
+
+def test_with_two_groups_a_bounded_difference_keeps_its_interval_on_the_scale():
+    """Clustered t on 2 groups uses t with 1 df (12.7): a 0/1 metric's difference
+    interval came out as [-2.9, 3.4]. A difference of means on [lo, hi] lies within
+    ±(hi − lo); the interval is cut there and the note says why."""
+    a = np.array([1, 1, 0, 1, 0, 0, 1, 0], dtype=float)
+    b = np.array([0, 1, 0, 0, 0, 1, 0, 0], dtype=float)
+    groups = ["g1"] * 4 + ["g2"] * 4
+    binary = compare_scores(a, b, groups=groups, score_type="binary")
+    assert binary.n_clusters == 2 and binary.diff == pytest.approx(0.25)
+    low, high = binary.diff_ci
+    assert -1.0 <= low < 0.25 < high <= 1.0
+    assert "interval cut to the scale's range of differences [-1, 1]" in binary.note
+    assert "2 groups are too few" in binary.note
+    stars = compare_scores(1 + 4 * a, 1 + 4 * b * 0.5, groups=groups, bounds=(1.0, 5.0))
+    assert stars.diff_ci[0] >= -4.0 and stars.diff_ci[1] <= 4.0
+    unbounded = compare_scores(a * 100, b * 100, groups=groups, score_type="continuous")
+    assert unbounded.diff_ci[1] > 100  # no scale declared: nothing to cut to

@@ -75,3 +75,49 @@ def test_the_generation_page_explains_every_score(served):
     assert "normalised output «city 0»" in page and "«city 0» (match)" in page
     assert "names the right city but adds an unasked detail" in page  # the judge's reason
     assert '{"passed"' not in page
+
+
+PASSAGE = (
+    "Read the passage and answer the question with a short phrase. Passage: Apollo 11 "
+    "launched from Kennedy Space Center on 16 July 1969 aboard a Saturn V rocket. "
+    "Question: What rocket launched Apollo 11?"
+)
+
+
+def test_a_match_explained_on_the_answer_part_after_the_echo_cut():
+    case = Case("c", PASSAGE, references=("Saturn V",))
+    echo = "phrase. Passage: Apollo 11 launched from Kennedy Space Center on 16 July 1969 aboard a"
+    echo += " Saturn V"
+    why = match_explanation(echo, case, contains=True, prompt=PASSAGE)
+    assert why.startswith("an echo of the prompt (100% of the output's words) was cut first")
+    assert "normalised answer part «»" in why and "(match)" not in why
+    kept = match_explanation(f"{echo}. Answer: Saturn V", case, contains=True, prompt=PASSAGE)
+    assert "normalised answer part «answer saturn v»" in kept and "«saturn v» (match)" in kept
+    plain = match_explanation("Saturn V", case, contains=False, prompt=PASSAGE)
+    assert plain.startswith("normalised output «saturn v» equals") and "cut" not in plain
+
+
+def test_the_generation_page_explains_contains_on_what_scoring_compared(tmp_path):
+    """The stored input holds the reference; an output that repeats it scored 0 on
+    contains, and the page says what was compared, not the text before the cut."""
+    from evaluation.storage.models import CaseInput, CaseRow, Generation
+    from evaluation.view.detail import generation_detail
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=1, temperatures=(0.0,))
+    passage = PASSAGE.replace("a Saturn V rocket", "the ship City 0")
+    echo = "phrase. Passage: Apollo 11 launched from Kennedy Space Center on 16 July 1969 aboard"
+    echo += " the ship City 0"
+    with Session(db.engine) as session:
+        generation = session.get(
+            Generation, int(generations_frame(session, db.experiment_id).id[0])
+        )
+        generation.output = echo
+        stored = session.get(CaseInput, generation.case_uid) or CaseInput(uid=generation.case_uid)
+        stored.messages = [{"role": "user", "content": passage}]
+        session.add_all([generation, stored])
+        session.commit()
+        assert session.get(CaseRow, generation.case_uid) is not None
+        detail = generation_detail(session, db.experiment_id, int(generation.id))
+    why = detail["explanations"]["contains"].text
+    assert "an echo of the prompt" in why and "was cut first" in why
+    assert "«city 0» (match)" not in why and "normalised answer part «»" in why
