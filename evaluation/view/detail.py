@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from evaluation.storage.models import CaseRow, ScoreDetail
 from evaluation.storage.prompts import sent_messages
+from evaluation.storage.repository import case_input
 from evaluation.view.explain import explain_scores
 from evaluation.view.queries import full_rows
 

@@ -3,7 +3,6 @@ new optional columns are added; columns nobody can fill are refused with nothing
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -13,36 +12,15 @@ from sqlmodel import Session
 from evaluation.errors import StorageError
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import ConfigRow
+from tests.support.databases import sqlite_or_postgres
 
 # Added by the pipelines change: an older evalflow's configs table has none of them.
 NEW_PARAMETERS = ("chunk_size", "chunk_overlap", "retrieve_k", "min_similarity", "parallel")
 
 
-def _postgres_url() -> Iterator[str]:
-    import psycopg2
-
-    try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
-    admin.autocommit = True
-    name = f"evalflow_upgrade_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        yield from _postgres_url()
+    yield from sqlite_or_postgres(request.param, tmp_path / "old.db", "evalflow_upgrade")
 
 
 def _as_older_version_left_it(url: str) -> None:

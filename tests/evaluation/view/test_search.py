@@ -5,7 +5,6 @@ they are now, and a database made before the index gets it filled from its rows.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -25,6 +24,7 @@ from evaluation.storage.models import (
 from evaluation.storage.text_search import FTS_TABLE, TRIGRAM_INDEX
 from evaluation.view import queries
 from evaluation.view.queries import Filters, generation_page
+from tests.support.databases import sqlite_or_postgres
 
 OUTPUTS = {
     "c1": "The capital of France is Paris.",
@@ -34,31 +34,9 @@ OUTPUTS = {
 }
 
 
-def _postgres_url() -> Iterator[str]:
-    import psycopg2
-
-    try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
-    admin.autocommit = True
-    name = f"evalflow_search_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'search.db'}"
-    else:
-        yield from _postgres_url()
+    yield from sqlite_or_postgres(request.param, tmp_path / "search.db", "evalflow_search")
 
 
 def _fill(engine) -> int:
