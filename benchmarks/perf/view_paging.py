@@ -251,8 +251,10 @@ def requests(hashes: Sequence[str], n_cases: int, total: int) -> dict[str, str]:
             f"{e}/compare?a={a}&b={b}&metric=rougeL&sort=%7Cdiff%7C"
         ),
         "side by side, page 50": f"{e}/compare?a={a}&b={b}&page=50",
-        "flip matrix and heatmap": f"{e}/matrix",
-        "heatmap over model x top_p": f"{e}/matrix?x=model&y=top_p",
+        "flip matrix, ranks 1-20": f"{e}/matrix",
+        "flip matrix, ranks 81-100": f"{e}/matrix?start=81",
+        "heatmap": f"{e}/grid",
+        "heatmap over model x top_p": f"{e}/grid?x=model&y=top_p",
     }
 
 
