@@ -203,8 +203,9 @@ def fill(engine: Engine, n_configs: int, n_cases: int, n_samples: int) -> list[s
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT setval('generations_id_seq', %s)", (next_id,))
-            # the statistics autovacuum gathers within a minute or so of a sweep's writes;
-            # without them the planner takes a million rows for a few thousand
+            # the statistics autovacuum gathers within a minute or so of a sweep's writes
+            # (a sweep's end now refreshes them itself: _finish); without them the
+            # planner takes a million rows for a few thousand
             connection.exec_driver_sql("ANALYZE")
             connection.commit()
     return hashes
@@ -312,6 +313,12 @@ def _finish(engine: Engine) -> None:
         from evaluation.view.stored import store_pages
     except ImportError:
         return
+    try:
+        from evaluation.storage.db import refresh_planner_facts
+    except ImportError:  # before sweeps refreshed them
+        pass
+    else:
+        refresh_planner_facts(engine)
     with session_scope(engine) as session:
         store_pages(session, NAME)
 
