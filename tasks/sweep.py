@@ -16,7 +16,7 @@ from evaluation.run._preflight import HostCheck
 from evaluation.run._sweep import Sweep, prepare_sweep
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.settings import database_url
-from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.db import make_engine, refresh_planner_facts, session_scope
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
     completed_keys,
@@ -122,11 +122,13 @@ def record_unservable(
 
 @task(name="finish-experiment", cache_policy=NO_CACHE)
 def finish(engine: Engine, experiment_id: int, status: str) -> None:
-    """End the run, then store the view's summary and flip matrix (computed once here
-    rather than on the view's first request: seconds at a million generations)."""
+    """End the run, bring the database's planner facts up to date, then store the view's
+    summary and flip matrix (computed once here rather than on the view's first request:
+    seconds at a million generations)."""
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         end_run(session, name, status, RunProcess.current())
+    refresh_planner_facts(engine)
     from evaluation.view.stored import store_pages  # pandas and the statistics: not at start
 
     with session_scope(engine) as session:

@@ -203,8 +203,9 @@ def fill(engine: Engine, n_configs: int, n_cases: int, n_samples: int) -> list[s
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT setval('generations_id_seq', %s)", (next_id,))
-            # the statistics autovacuum gathers within a minute or so of a sweep's writes;
-            # without them the planner takes a million rows for a few thousand
+            # the statistics autovacuum gathers within a minute or so of a sweep's writes
+            # (a sweep's end now refreshes them itself: _finish); without them the
+            # planner takes a million rows for a few thousand
             connection.exec_driver_sql("ANALYZE")
             connection.commit()
     return hashes
@@ -251,8 +252,10 @@ def requests(hashes: Sequence[str], n_cases: int, total: int) -> dict[str, str]:
             f"{e}/compare?a={a}&b={b}&metric=rougeL&sort=%7Cdiff%7C"
         ),
         "side by side, page 50": f"{e}/compare?a={a}&b={b}&page=50",
-        "flip matrix and heatmap": f"{e}/matrix",
-        "heatmap over model x top_p": f"{e}/matrix?x=model&y=top_p",
+        "flip matrix, ranks 1-20": f"{e}/matrix",
+        "flip matrix, ranks 81-100": f"{e}/matrix?start=81",
+        "heatmap": f"{e}/grid",
+        "heatmap over model x top_p": f"{e}/grid?x=model&y=top_p",
     }
 
 
@@ -310,6 +313,12 @@ def _finish(engine: Engine) -> None:
         from evaluation.view.stored import store_pages
     except ImportError:
         return
+    try:
+        from evaluation.storage.db import refresh_planner_facts
+    except ImportError:  # before sweeps refreshed them
+        pass
+    else:
+        refresh_planner_facts(engine)
     with session_scope(engine) as session:
         store_pages(session, NAME)
 

@@ -92,7 +92,7 @@ def main() -> None:
             900,
         ),
         "view-matrix.png": (f"{demo}/matrix", "light", "#flips", 900),
-        "view-heatmap.png": (f"{rag}/matrix?x=retrieve_k&y=chunk_size", "light", "#grid", 900),
+        "view-heatmap.png": (f"{rag}/grid?x=retrieve_k&y=chunk_size", "light", "#grid", 900),
         "view-summary-dark.png": (f"{demo}/summary", "dark", None, 900),
     }
     port = _free_port()

@@ -33,7 +33,7 @@ from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment, list_experiments
 from evaluation.view.detail import generation_detail
 from evaluation.view.links import experiment_path
-from evaluation.view.matrix import quality_grid, varied_parameters
+from evaluation.view.matrix import flip_window, quality_grid, varied_parameters
 from evaluation.view.queries import (
     PAIR_SORTS,
     SORTS,
@@ -51,6 +51,7 @@ from evaluation.view.worddiff import word_diff
 _ERROR_TITLES = {400: "bad request", 404: "not found", 405: "method not allowed"}
 PER_PAGE = 50
 PAIRS_PER_PAGE = 20
+FLIP_CONFIGS = 20  # configs per window of the flip matrix (?top=)
 MAX_PER_PAGE = 500
 EXPORT_PER_PAGE = 200  # the list's page size in a static export
 
@@ -170,19 +171,32 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
     @app.get("/e/{experiment}/matrix", response_class=HTMLResponse)
     def matrix(experiment: str, request: Request) -> HTMLResponse:
         params = request.query_params
+        start, top = _int(params, "start", 1), _int(params, "top", FLIP_CONFIGS)
+        with session_scope(engine) as session:
+            row, facts = _experiment(session, experiment)
+            flips = flips_page(session, row.name)
+        return render(
+            "matrix.html",
+            experiment=row.model_dump(),
+            facts=facts,
+            flips=flips and flip_window(flips, start, top),
+            link=_linker(params),
+        )
+
+    @app.get("/e/{experiment}/grid", response_class=HTMLResponse)
+    def grid(experiment: str, request: Request) -> HTMLResponse:
+        params = request.query_params
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
             varied = varied_parameters(session, int(row.id))
             x = _choice(params, "x", varied, varied[0]) if varied else ""
             y = _choice(params, "y", varied, varied[1 % len(varied)]) if varied else ""
-            flips = flips_page(session, row.name)
-            grid = quality_grid(session, row.name, x, y) if varied else None
+            shown = quality_grid(session, row.name, x, y) if varied else None
         return render(
-            "matrix.html",
+            "grid.html",
             experiment=row.model_dump(),
             facts=facts,
-            flips=flips,
-            grid=grid,
+            grid=shown,
             varied=varied,
             x=x,
             y=y,

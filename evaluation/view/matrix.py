@@ -1,6 +1,7 @@
 """Views across many configs at once: the flip matrix (for each pair of configs, on how
 many cases the row config is better than the column config, and the cases only one
-config gets best) and the grid of a quality metric over two chosen parameters."""
+config gets best; shown a window of leaderboard ranks at a time) and the grid of a
+quality metric over two chosen parameters."""
 
 from __future__ import annotations
 
@@ -53,6 +54,41 @@ def flip_matrix(
         c: tuple(str(x) for x in signed.index[alone & signed[c].eq(best)]) for c in configs
     }
     return FlipMatrix(metric, tuple(configs), better, only_best, len(signed))
+
+
+@dataclass(frozen=True)
+class FlipWindow:
+    """Ranks ``start`` to ``start + len(configs) - 1`` of a flip matrix, among themselves:
+    the page shows ``top`` configs at a time (a 100 × 100 matrix of links is 1.4 MB of
+    HTML), and the cases a config alone gets best are counted against every config."""
+
+    flips: FlipMatrix
+    start: int  # the rank (1-based) of the first config shown
+    top: int  # configs per window
+    configs: tuple[str, ...]
+    better: tuple[tuple[int, ...], ...]  # better[i][j] among the shown configs
+
+    @property
+    def previous(self) -> int | None:
+        return max(1, self.start - self.top) if self.start > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        end = self.start + len(self.configs)
+        return end if end <= len(self.flips.configs) else None
+
+
+def flip_window(flips: FlipMatrix, start: int, top: int) -> FlipWindow:
+    """The ``top`` configs from rank ``start`` (clamped to the last window)."""
+    first = max(0, min(start, len(flips.configs) - top + 1) - 1)
+    shown = range(first, min(first + top, len(flips.configs)))
+    return FlipWindow(
+        flips,
+        first + 1,
+        top,
+        tuple(flips.configs[i] for i in shown),
+        tuple(tuple(flips.better[i][j] for j in shown) for i in shown),
+    )
 
 
 @dataclass(frozen=True)

@@ -202,13 +202,15 @@ def _text_condition(session: Session, generation, needle: str, narrow: bool) -> 
     )
 
 
-def _sort_metric(query: Select, generation, metric: str, name: str):
-    """``query`` joined to ``metric``'s score of ``generation`` as column ``name``."""
-    score = _s.alias(name)
-    joined = query.outerjoin(
-        score, and_(score.c.generation_id == generation.c.id, score.c.metric == metric)
+def _score_of(generation, metric: str):
+    """``metric``'s score of ``generation`` as a scalar subquery: one lookup in the
+    scores' primary key per row, where a join let PostgreSQL hash every score of the
+    metric (a million for a side by side of 10,000 rows: 0.9-2 s)."""
+    return (
+        select(_s.c.value)
+        .where(_s.c.generation_id == generation.c.id, _s.c.metric == metric)
+        .scalar_subquery()
     )
-    return joined, score.c.value
 
 
 def generation_page(
@@ -389,26 +391,34 @@ def pair_page(
         ),
     ).join(c, c.c.uid == a.c.case_uid)
     plain = Filters(case=filters.case, group=filters.group)
-    query = select(a.c.id.label("id_a"), b.c.id.label("id_b")).select_from(joined)
-    query = query.where(a.c.experiment_id == experiment_id, a.c.config_hash == config_a)
-    query = query.where(*_conditions(session, a, c, plain))
+    columns = [a.c.id.label("id_a"), b.c.id.label("id_b"), c.c.case_id, a.c.sample_index]
+    if filters.metric:
+        columns += [
+            _score_of(a, filters.metric).label("score_a"),
+            _score_of(b, filters.metric).label("score_b"),
+        ]
+    inner = select(*columns).select_from(joined)
+    inner = inner.where(a.c.experiment_id == experiment_id, a.c.config_hash == config_a)
+    inner = inner.where(*_conditions(session, a, c, plain))
     if filters.failed is not None:
         either = (a.c.status == "failed") | (b.c.status == "failed")
-        query = query.where(either if filters.failed else ~either)
+        inner = inner.where(either if filters.failed else ~either)
     if filters.truncated is not None:
         either = a.c.truncated.is_(True) | b.c.truncated.is_(True)
-        query = query.where(either if filters.truncated else ~either)
+        inner = inner.where(either if filters.truncated else ~either)
+    # OFFSET 0 keeps PostgreSQL from pulling the subquery up, which would look each
+    # score up again for every use of the difference below
+    pairs = inner.offset(0).subquery("pairs")
+    query = select(pairs.c.id_a, pairs.c.id_b)
     diff = None
     if filters.metric:
-        query, score_a = _sort_metric(query, a, filters.metric, "score_a")
-        query, score_b = _sort_metric(query, b, filters.metric, "score_b")
-        diff = score_a - score_b
+        diff = pairs.c.score_a - pairs.c.score_b
         if filters.min_value is not None:
             query = query.where(diff >= filters.min_value)
         if filters.max_value is not None:
             query = query.where(diff <= filters.max_value)
     total, exact = _count(session, query)
-    order: list[Any] = [c.c.case_id, a.c.sample_index]
+    order: list[Any] = [pairs.c.case_id, pairs.c.sample_index]
     if diff is not None and sort in ("diff", "-diff", "|diff|"):
         key = {"diff": -diff, "-diff": diff, "|diff|": -func.abs(diff)}[sort]
         order = [diff.is_(None), key, *order]

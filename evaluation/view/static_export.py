@@ -65,6 +65,7 @@ def export_view(engine: Engine, experiment: str, folder: Path) -> Exported:
     targets = {
         f"{base}/summary": "summary.html",
         f"{base}/matrix": "matrix.html",
+        f"{base}/grid": "grid.html",
         **{
             f"{base}?per_page={EXPORT_PER_PAGE}&page={n}": f"generations-{n}.html"
             for n in range(1, list_pages + 1)
@@ -131,7 +132,11 @@ def _rewrite(
             return up + url.removeprefix("/")
         if url.startswith("?page="):  # the list's pager
             return f"{up}generations-{url.removeprefix('?page=')}.html"
-        for suffix, file in (("/summary", "summary.html"), ("/matrix", "matrix.html")):
+        for suffix, file in (
+            ("/summary", "summary.html"),
+            ("/matrix", "matrix.html"),
+            ("/grid", "grid.html"),
+        ):
             if url == base + suffix:
                 return up + file
         if url.startswith(base + "/g/") and url.removeprefix(base + "/g/").isdigit():

@@ -120,6 +120,7 @@ def _summary(payload: dict[str, Any]) -> Summary:
                 {**f, "configs": [tuple(c) for c in f["configs"]]} for f in payload["fronts"]
             ),
             "notes": tuple(payload["notes"]),
+            "other_verdicts": tuple(payload["other_verdicts"]),
         }
     )
 

@@ -17,7 +17,7 @@ from tests.support.review_db import build_review_db
 
 pytestmark = pytest.mark.integration
 
-PAGES = ("", "/summary", "/matrix", "/compare?a={a}&b={b}", "/cases/c01", "/g/{g}")
+PAGES = ("", "/summary", "/matrix", "/grid", "/compare?a={a}&b={b}", "/cases/c01", "/g/{g}")
 
 
 @pytest.fixture(scope="module")

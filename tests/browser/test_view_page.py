@@ -179,7 +179,7 @@ def test_a_flip_matrix_cell_opens_the_two_configs_side_by_side(browser, served):
     cell.click()
     page.wait_for_selector("#pair-summary")
     assert f"A better on {count} cases" in page.inner_text("#pair-summary")
-    page.goto(base + "/matrix")
+    page.goto(base + "/grid")
     with page.expect_navigation():  # choosing a parameter redraws the grid
         page.select_option("#f-y", "temperature")
     assert "over temperature × model" in page.inner_text("#grid h2")
@@ -192,8 +192,8 @@ def test_a_static_export_opens_from_disk_without_the_server(browser, served, tmp
     db, _ = served
     with ThreadPoolExecutor(1) as pool:  # Playwright's loop runs in this thread
         done = pool.submit(export_view, db.engine, db.experiment, tmp_path / "export").result()
-    # summary, matrix, one list page, generations, cases, side by side for 6 ordered pairs
-    assert done.pages == 2 + 1 + 18 + 6 + 6
+    # summary, flips, grid, one list page, generations, cases, side by side for 6 pairs
+    assert done.pages == 3 + 1 + 18 + 6 + 6
     for html in (tmp_path / "export").rglob("*.html"):
         text = html.read_text()
         assert 'href="/' not in text and 'src="/' not in text, html  # nothing needs a server

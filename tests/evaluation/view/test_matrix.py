@@ -11,6 +11,7 @@ from sqlmodel import Session
 from evaluation.review.app import LOOPBACK_HOSTS
 from evaluation.view.app import create_app
 from evaluation.view.matrix import flip_matrix, quality_grid, varied_parameters
+from evaluation.view.stored import flips_page
 from tests.support.asgi_server import serving
 from tests.support.review_db import build_review_db, output_for
 
@@ -58,8 +59,36 @@ def test_the_page_links_every_cell(db):
         httpx.Client(base_url=url) as client,
     ):
         page = client.get(f"/e/{db.experiment}/matrix").text
-        bad = client.get(f"/e/{db.experiment}/matrix?x=colour")
+        grid = client.get(f"/e/{db.experiment}/grid").text
+        bad = client.get(f"/e/{db.experiment}/grid?x=colour")
     a, b = db.configs[0].hash, db.configs[1].hash
     assert f"/compare?a={a}&amp;b={b}&amp;metric=exact_match&amp;sort=diff" in page
-    assert f"?config={a}" in page and "95% CI" in page
+    assert f"?config={a}" in grid and "95% CI" in grid
+    assert 'id="grid"' not in page and 'id="flips"' not in grid  # each page draws its own
+    assert bad.status_code == 400
+
+
+def test_the_flip_matrix_shows_a_window_of_ranks_and_pages_to_the_rest(db):
+    """Two configs at a time of three: ranks 1-2 link to the next window, which ends at
+    the last rank (2-3); the cases a config alone gets best count against all three."""
+    with Session(db.engine) as session:
+        flips = flips_page(session, db.experiment)  # in leaderboard order
+    with (
+        serving(create_app(db.engine, allowed_hosts=LOOPBACK_HOSTS)) as url,
+        httpx.Client(base_url=url) as client,
+    ):
+        first = client.get(f"/e/{db.experiment}/matrix?top=2").text
+        last = client.get(f"/e/{db.experiment}/matrix?top=2&start=3").text
+        bad = client.get(f"/e/{db.experiment}/matrix?top=none")
+    order = list(flips.configs)
+
+    def pairs(page: str) -> set[tuple[str, str]]:
+        return {(a, b) for a in order for b in order if f"/compare?a={a}&amp;b={b}&" in page}
+
+    assert pairs(first) == {(order[0], order[1]), (order[1], order[0])}
+    assert "ranks 1–2 of 3" in first and "?top=2&amp;start=3" in first and 'id="prev"' not in first
+    assert pairs(last) == {(order[1], order[2]), (order[2], order[1])}
+    assert "ranks 2–3 of 3" in last and 'id="next"' not in last and "start=1" in last
+    for case_id in flips.only_best[order[2]]:
+        assert f"/cases/{case_id}" in last
     assert bad.status_code == 400

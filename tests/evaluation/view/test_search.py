@@ -116,14 +116,14 @@ def test_a_database_made_before_the_index_gets_it_filled_from_its_rows(url):
             for name in ("insert", "delete", "update"):
                 connection.exec_driver_sql(f"DROP TRIGGER {FTS_TABLE}_{name}")
             connection.exec_driver_sql(f"DROP TABLE {FTS_TABLE}")
-            connection.exec_driver_sql("DROP INDEX ix_generation_case")
+            connection.exec_driver_sql("DROP INDEX ix_generation_case_id")
         else:
             connection.exec_driver_sql(f"DROP INDEX {TRIGRAM_INDEX}")
-            connection.exec_driver_sql("DROP INDEX ix_generation_case")
+            connection.exec_driver_sql("DROP INDEX ix_generation_case_id")
     engine.dispose()
     engine = make_engine(url)
     indexes = {i["name"] for i in inspect(engine).get_indexes("generations")}
-    assert "ix_generation_case" in indexes
+    assert "ix_generation_case_id" in indexes
     if engine.dialect.name == "sqlite":
         assert FTS_TABLE in inspect(engine).get_table_names()
     else:
