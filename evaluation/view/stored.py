@@ -9,8 +9,9 @@ generations cost their seconds once rather than on every request."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from sqlmodel import Session
@@ -24,6 +25,16 @@ from evaluation.view.pairs import PairSummary, pair_summary
 from evaluation.view.summary import LeaderRow, Summary, experiment_summary, summary_fingerprint
 
 SUMMARY, MATRIX = "summary", "matrix"
+
+#: The stored pages' shape: their classes' field names. A version of evalflow whose pages
+#: have other fields finds no stored page matching (it computes them again) rather than
+#: failing to read what an older version stored.
+PAGE_FORMAT = hashlib.sha256(
+    " ".join(
+        f"{cls.__name__}:{','.join(f.name for f in fields(cls))}"
+        for cls in (Summary, LeaderRow, FlipMatrix, PairSummary)
+    ).encode()
+).hexdigest()[:12]
 
 
 def summary_page(session: Session, experiment: str) -> Summary:
@@ -65,7 +76,7 @@ def pair_summary_page(
     row_id = int(get_experiment(session, experiment).id)
     if key[1] == "running":
         return pair_summary(session, row_id, a, b, metric)
-    fingerprint = json.dumps(key, default=str)
+    fingerprint = json.dumps([PAGE_FORMAT, *key], default=str)
     page = f"pair {metric} {a} {b}"
     payload = _read(session, experiment, page, fingerprint)
     if payload is not None:
@@ -82,7 +93,7 @@ def store_pages(session: Session, experiment: str) -> None:
 
 
 def _fingerprint(session: Session, experiment: str) -> str:
-    return json.dumps(summary_fingerprint(session, experiment), default=str)
+    return json.dumps([PAGE_FORMAT, *summary_fingerprint(session, experiment)], default=str)
 
 
 def _read(session: Session, experiment: str, page: str, fingerprint: str) -> Any:
@@ -120,7 +131,6 @@ def _summary(payload: dict[str, Any]) -> Summary:
                 {**f, "configs": [tuple(c) for c in f["configs"]]} for f in payload["fronts"]
             ),
             "notes": tuple(payload["notes"]),
-            "other_verdicts": tuple(payload["other_verdicts"]),
         }
     )
 

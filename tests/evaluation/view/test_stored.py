@@ -45,3 +45,21 @@ def test_pages_are_stored_once_and_computed_again_when_their_inputs_change(tmp_p
         stored.pair_summary_page(session, db.experiment, a, b, "exact_match")
     assert computed == [db.experiment, "pair"]
     assert again != first
+
+
+def test_pages_stored_by_a_version_with_other_fields_are_computed_again(tmp_path, monkeypatch):
+    """A database filled by an older evalflow holds pages of another shape (its summary
+    rows lacked latency_mean_s): reading one must not fail, it is computed again."""
+    db = build_review_db(f"sqlite:///{tmp_path / 'results.db'}", n_cases=6)
+    with Session(db.engine) as session:
+        stored.store_pages(session, db.experiment)
+        page = session.get(ViewPage, (db.experiment_id, "summary"))
+        payload = dict(page.payload)
+        payload["rows"] = [{k: v for k, v in r.items() if k != "label"} for r in payload["rows"]]
+        page.payload = payload  # as an older version stored it
+        session.add(page)
+        session.commit()
+    monkeypatch.setattr(stored, "PAGE_FORMAT", "an-older-format")
+    with Session(db.engine) as session:
+        shown = stored.summary_page(session, db.experiment)
+    assert shown == experiment_summary(Session(db.engine), db.experiment)
