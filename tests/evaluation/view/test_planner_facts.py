@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import text
 
 from evaluation.storage.db import make_engine, refresh_planner_facts
-from tests.evaluation.view.test_search import _fill, _postgres_url
+from tests.evaluation.view.test_search import _fill
+from tests.support.databases import fresh_postgres_url
 
 
 @pytest.fixture
 def url() -> Iterator[str]:
-    yield from _postgres_url()
+    yield from fresh_postgres_url("evalflow_planner")
 
 
 def test_a_run_end_vacuums_and_analyzes_generations_and_scores(url):
