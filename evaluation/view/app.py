@@ -209,6 +209,11 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             row, facts = _experiment(session, experiment)
             filters = _filters(params, facts, row.name)
             a, b = (_config(params.get(side, ""), facts, row.name) for side in ("a", "b"))
+            if a and a == b:
+                raise HTTPException(
+                    400,
+                    f"a and b both name config {facts.labels[a]!r}: pick two different configs",
+                )
             sort = _choice(params, "sort", PAIR_SORTS, "case")
             page, summary = None, None
             if a and b:

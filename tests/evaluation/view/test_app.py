@@ -168,3 +168,13 @@ def test_the_pipeline_run_reads_in_words_not_python_values(tmp_path):
     assert "<td>retrieved chunk ids</td><td>d1#0, d2#3</td>" in block
     assert "<td>empty hits</td><td>none</td>" in block
     assert "TTFT: not measured" in page and "TTFT – s" not in page
+
+
+def test_side_by_side_with_one_config_on_both_sides_is_a_400_page(client):
+    """It crashed with a 500 (`must be real number, not Series`) in the pair's ranking."""
+    c, db, _ = client
+    with Session(db.engine) as session:
+        a = sorted(set(generations_frame(session, db.experiment_id).config_hash))[0]
+    response = c.get(f"/e/{db.experiment}/compare", params={"a": a, "b": a})
+    assert response.status_code == 400 and "400: bad request" in response.text
+    assert "pick two different configs" in response.text
