@@ -68,6 +68,7 @@ def _environment() -> Environment:
     env.filters["to_second"] = to_second
     env.filters["humane"] = lambda name: str(name).replace("_", " ")
     env.globals["score_class"] = score_class
+    env.globals["diff_class"] = diff_class
     env.globals["experiment_path"] = experiment_path
     env.globals["sorts"] = SORTS
     env.globals["quote"] = lambda value: quote(str(value), safe="")
@@ -408,6 +409,22 @@ def score_class(metric: str, value: object) -> str:
         higher = definition.higher_is_better
     good = value if higher else 1 - value
     return "pass" if good >= 1 else "fail" if good <= 0 else "partial"
+
+
+def diff_class(metric: str, diff: float) -> str:
+    """The colour class of a difference A − B on ``metric``: "pos" where A is the better
+    side, "neg" where B is, "zero" when equal; "" for a descriptive metric (neither
+    higher nor lower is better, so neither side is coloured as ahead)."""
+    try:
+        definition = get_metric(metric)
+    except EvalError:
+        higher = True
+    else:
+        if definition.descriptive:
+            return ""
+        higher = definition.higher_is_better is not False
+    ahead = diff if higher else -diff
+    return "pos" if ahead > 0 else "neg" if ahead < 0 else "zero"
 
 
 def p_value_text(value: float | None) -> str:
