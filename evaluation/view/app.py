@@ -39,6 +39,7 @@ from evaluation.view.queries import (
     SORTS,
     ExperimentFacts,
     Filters,
+    Page,
     case_generations,
     experiment_facts,
     generation_page,
@@ -101,6 +102,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             detail=exc.detail,
             experiment=None,
             unknown=exc if isinstance(exc, UnknownConfig) else None,
+            last_page=exc if isinstance(exc, PastLastPage) else None,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -145,6 +147,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
                 page=_int(params, "page", 1),
                 per_page=min(_int(params, "per_page", PER_PAGE), MAX_PER_PAGE),
             )
+        _check_page(page, _linker(params))
         return render(
             "generations.html",
             experiment=row.model_dump(),
@@ -232,6 +235,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
                     per_page=min(_int(params, "per_page", PAIRS_PER_PAGE), MAX_PER_PAGE),
                 )
         if page is not None:
+            _check_page(page, _linker(params))
             for r in page.rows:
                 r["words"] = word_diff(r["a"]["output"] or "", r["b"]["output"] or "")
         return render(
@@ -301,6 +305,25 @@ class UnknownConfig(HTTPException):
         ]
 
 
+class PastLastPage(HTTPException):
+    """A ``page`` beyond the last one of what matched: a 404 whose page links to the
+    last page (``href``, page number ``last``)."""
+
+    def __init__(self, page: Page, link: Callable[..., str]) -> None:
+        self.last = page.pages
+        super().__init__(
+            404, f"page {page.page} is past the last page ({self.last}) of what matched"
+        )
+        self.href = link(page=self.last)
+
+
+def _check_page(page: Page, link: Callable[..., str]) -> None:
+    """``PastLastPage`` when ``page`` asked for a page after the last (an empty page 1
+    is a filter matching nothing, which the page says itself)."""
+    if page.page > 1 and not page.rows:
+        raise PastLastPage(page, link)
+
+
 def _config(value: str, facts: ExperimentFacts, experiment: str) -> str:
     """A config hash from a hash, a unique hash prefix or a label ("" when none);
     ``UnknownConfig`` when it names none of the experiment's configs, or several."""
@@ -319,12 +342,19 @@ def _config(value: str, facts: ExperimentFacts, experiment: str) -> str:
 
 def _filters(params: Mapping[str, str], facts: ExperimentFacts, experiment: str) -> Filters:
     configs = tuple(_config(v, facts, experiment) for v in params.getlist("config") if v.strip())
+    metric = params.get("metric", "").strip()
+    if metric and metric not in facts.metrics:
+        raise HTTPException(
+            400,
+            f"metric: experiment {experiment!r} has no metric {metric!r}; "
+            f"expected one of {', '.join(facts.metrics) or 'none (nothing is scored)'}",
+        )
     return Filters(
         configs=configs,
         case=params.get("case", "").strip(),
         text=params.get("q", "").strip(),
         group=params.get("group", "").strip(),
-        metric=params.get("metric", "").strip(),
+        metric=metric,
         min_value=_float(params, "min"),
         max_value=_float(params, "max"),
         failed=_flag(params, "failed"),

@@ -50,6 +50,8 @@ def test_every_page_answers_and_escapes_model_text(client):
         ("page=0", "page: expected 1 or more, got 0"),
         ("failed=maybe", "failed: expected yes, no or any, got 'maybe'"),
         ("sort=colour", "sort: expected one of"),
+        ("metric=bogus&min=x", "has no metric 'bogus'; expected one of exact_match, contains"),
+        ("metric=exact_match&min=x", "min: expected a number, got 'x'"),
     ],
 )
 def test_bad_query_values_are_refused_with_one_line(client, query, says):
@@ -178,3 +180,27 @@ def test_side_by_side_with_one_config_on_both_sides_is_a_400_page(client):
     response = c.get(f"/e/{db.experiment}/compare", params={"a": a, "b": a})
     assert response.status_code == 400 and "400: bad request" in response.text
     assert "pick two different configs" in response.text
+
+
+def test_a_page_past_the_last_is_a_404_linking_the_last_page(client):
+    """`?page=999` answered 200 with an empty "page 999 of 1"."""
+    c, db, _ = client
+    response = c.get(f"/e/{db.experiment}", params={"q": "City", "page": 999})
+    assert response.status_code == 404
+    assert "page 999 is past the last page (1)" in response.text
+    assert 'href="?q=City&amp;page=1" id="last-page"' in response.text
+    assert c.get(f"/e/{db.experiment}", params={"page": 1, "q": "no such text"}).status_code == 200
+    with Session(db.engine) as session:
+        a, b = sorted(set(generations_frame(session, db.experiment_id).config_hash))[:2]
+    pairs = c.get(f"/e/{db.experiment}/compare", params={"a": a, "b": b, "page": 999})
+    assert pairs.status_code == 404 and 'id="last-page"' in pairs.text
+
+
+def test_side_by_side_refuses_an_unknown_metric(client):
+    """`compare…&metric=bogus` silently dropped the case-by-case summary."""
+    c, db, _ = client
+    with Session(db.engine) as session:
+        a, b = sorted(set(generations_frame(session, db.experiment_id).config_hash))[:2]
+    response = c.get(f"/e/{db.experiment}/compare", params={"a": a, "b": b, "metric": "bogus"})
+    assert response.status_code == 400
+    assert "has no metric &#39;bogus&#39;; expected one of exact_match, contains" in response.text
