@@ -170,6 +170,12 @@ def test_the_pipeline_run_reads_in_words_not_python_values(tmp_path):
     assert "<td>retrieved chunk ids</td><td>d1#0, d2#3</td>" in block
     assert "<td>empty hits</td><td>none</td>" in block
     assert "TTFT: not measured" in page and "TTFT – s" not in page
+    # the case's bare question is not what the pipeline's calls received (their prompts
+    # carry the retrieved context): it claimed "Input, as the model received it"
+    assert "as the model received it" not in page and "<h2>Case input (the question)</h2>" in page
+    assert "did not store the prompts it sent" in page  # no call prompts in this database
+    plain = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/g/{generation_id + 1}")
+    assert "<h2>Input, as the model received it</h2>" in plain.text
 
 
 def test_side_by_side_with_one_config_on_both_sides_is_a_400_page(client):
