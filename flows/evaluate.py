@@ -55,7 +55,7 @@ async def evaluate(
         experiment: the experiment name; defaults to the spec's ``name``. Reusing a name
             resumes that experiment.
         database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
-        simulated_time_scale: share of the simulated backend's latency really slept.
+        simulated_time_scale: each simulated call sleeps its latency × this.
         chunk_size: generations per task; default sized from the work and the slots.
         level: "smoke" (3 cases per config, fails on any error), "subset" (a stratified
             20%) or "full"; each reuses what earlier levels generated.
