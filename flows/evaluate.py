@@ -65,9 +65,8 @@ async def evaluate(
     name = experiment or sweep.spec.name
     engine = make_engine(database_url(database))
     async with open_host_pool(sweep, simulated_time_scale=simulated_time_scale) as pool:
-        experiment_id, pending = register(engine, sweep, name)
         cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
-        pending = level_work(pending, cases)  # the level's cases only
+        experiment_id, pending = register(engine, sweep, name, cases)  # the level's cases only
         in_level = len(level_work(sweep.work_items(), cases))
         record_host_models(engine, pool.checks)
         preload(*POST_GENERATION_MODULES)  # while the hosts generate
