@@ -210,3 +210,29 @@ def test_side_by_side_refuses_an_unknown_metric(client):
     response = c.get(f"/e/{db.experiment}/compare", params={"a": a, "b": b, "metric": "bogus"})
     assert response.status_code == 400
     assert "has no metric &#39;bogus&#39;; expected one of exact_match, contains" in response.text
+
+
+def test_the_summary_shows_every_metrics_pareto_front_as_the_report_does(client):
+    """The view listed only the first metric's fronts, the report one per quality metric;
+    the leaderboard's "on front" did not say on which metric's front."""
+    from evaluation.report import gather
+    from evaluation.report.html import _leaderboard
+
+    c, db, _ = client
+    page = c.get(f"/e/{db.experiment}/summary").text
+    with Session(db.engine) as session:
+        data = gather(session, db.experiment)
+    pareto = page[page.index('id="pareto"') :].split("</section>")[0]
+    assert {f.quality for f in data.fronts} == {"exact_match", "contains"}
+    for front in data.fronts:
+        head = f'<p data-metric="{front.quality}"><b>{front.quality}</b> against {front.cost}:'
+        line = pareto[pareto.index(head) :].split("</p>")[0]
+        assert line.count("</a>") == len(front.configs)
+    on_both = [
+        x
+        for x in data.board.labels
+        if all(x in f.configs for f in data.fronts if f.cost == "latency_p95_s")
+    ]
+    assert on_both and "Pareto front: exact_match, contains</span>" in page
+    cells = [cell for row in _leaderboard(data).blocks[0].rows for cell in row]
+    assert "on front: exact_match, contains" in cells and "on front" not in cells
