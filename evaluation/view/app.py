@@ -11,6 +11,7 @@ config, ``/e/NAME/g/ID`` one generation. Serve it on a loopback address
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -65,6 +67,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = _num
+    env.filters["marked"] = marked
     env.filters["p_value"] = p_value_text
     env.filters["to_second"] = to_second
     env.filters["humane"] = lambda name: str(name).replace("_", " ")
@@ -455,6 +458,19 @@ def diff_class(metric: str, diff: float) -> str:
         higher = definition.higher_is_better is not False
     ahead = diff if higher else -diff
     return "pos" if ahead > 0 else "neg" if ahead < 0 else "zero"
+
+
+def marked(text: object, needle: str) -> Markup:
+    """``text`` escaped, each match of the search ``needle`` (ASCII letters in either
+    case, as the search matches) in ``<mark>``."""
+    text = "" if text is None else str(text)
+    if not needle:
+        return escape(text)
+    parts = re.split(f"({re.escape(needle)})", text, flags=re.IGNORECASE | re.ASCII)
+    return Markup("").join(
+        Markup("<mark>{}</mark>").format(part) if i % 2 else escape(part)
+        for i, part in enumerate(parts)
+    )
 
 
 def p_value_text(value: float | None) -> str:
