@@ -55,7 +55,7 @@ async def evaluate(
         experiment: the experiment name; defaults to the spec's ``name``. Reusing a name
             resumes that experiment.
         database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
-        simulated_time_scale: share of the simulated backend's latency really slept.
+        simulated_time_scale: each simulated call sleeps its latency × this.
         chunk_size: generations per task; default sized from the work and the slots.
         level: "smoke" (3 cases per config, fails on any error), "subset" (a stratified
             20%) or "full"; each reuses what earlier levels generated.
@@ -65,9 +65,8 @@ async def evaluate(
     name = experiment or sweep.spec.name
     engine = make_engine(database_url(database))
     async with open_host_pool(sweep, simulated_time_scale=simulated_time_scale) as pool:
-        experiment_id, pending = register(engine, sweep, name)
         cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
-        pending = level_work(pending, cases)  # the level's cases only
+        experiment_id, pending = register(engine, sweep, name, cases)  # the level's cases only
         in_level = len(level_work(sweep.work_items(), cases))
         record_host_models(engine, pool.checks)
         preload(*POST_GENERATION_MODULES)  # while the hosts generate

@@ -64,7 +64,7 @@ async def nightly(
         max_p95_ratio: alert when a config's p95 latency exceeds this times the baseline's.
         min_gpu_util_pct: alert when a config's mean GPU utilisation is lower (measured
             only where the flow runs on the GPU's machine).
-        simulated_time_scale: simulated backend only: share of its latency really slept.
+        simulated_time_scale: simulated backend only: each call sleeps its latency × this.
     """
     thresholds = Thresholds(alpha, min_success_rate, max_p95_ratio, min_gpu_util_pct)
     series = load_spec(spec_path).name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
 from prefect import Flow, get_run_logger, task
@@ -12,6 +12,7 @@ from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Cancelled, State
 from sqlalchemy.engine import Engine
 
+from evaluation.adaptive import level_work
 from evaluation.run._preflight import HostCheck
 from evaluation.run._sweep import Sweep, prepare_sweep
 from evaluation.run._work import GenerationRecord, WorkItem
@@ -32,6 +33,7 @@ from evaluation.storage.runs import (
     end_flow_run,
     end_run,
 )
+from evaluation.suites import Case
 from evaluation.wording import counted
 from tasks.adapters.crashed_runs import mark_crashed
 
@@ -53,9 +55,12 @@ def load_sweep(spec_path: str) -> Sweep:
 
 
 @task(name="register-experiment", cache_policy=NO_CACHE)
-def register(engine: Engine, sweep: Sweep, experiment: str) -> tuple[int, list[WorkItem]]:
+def register(
+    engine: Engine, sweep: Sweep, experiment: str, cases: Sequence[Case]
+) -> tuple[int, list[WorkItem]]:
     """Claim the experiment for this run (refused while another live process runs it),
-    store the suite, experiment and configs; return the work not yet done (resume)."""
+    store the suite, experiment and configs; return the work on ``cases`` (the level's,
+    within any limit) not yet done (resume), and say how much of it is stored."""
     with session_scope(engine) as session:
         dead = claim_experiment(
             session, experiment, RunProcess.current(), flow_run_id=current_flow_run.get_id()
@@ -75,12 +80,13 @@ def register(engine: Engine, sweep: Sweep, experiment: str) -> tuple[int, list[W
         )
         done = completed_keys(session, row.id)
     mark_crashed(dead)  # a dead run's flow run, taken over here (a deployment's run)
-    pending = sweep.work_items(done)
-    if done:
+    pending = level_work(sweep.work_items(done), cases)
+    stored = len(level_work(sweep.work_items(), cases)) - len(pending)
+    if stored:
         get_run_logger().info(
             "resuming %s: %d generations already stored, %d to go",
             experiment,
-            len(done),
+            stored,
             len(pending),
         )
     return row.id, pending

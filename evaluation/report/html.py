@@ -145,7 +145,7 @@ class _Section:
 def _leaderboard(data: ReportData) -> _Section:
     board = data.board
     table = board.table.set_index("config").loc[list(data.order)].reset_index()
-    front = {c for f in data.fronts if f.cost == "latency_p95_s" for c in f.configs}
+    fronts = [f for f in data.fronts if f.cost == "latency_p95_s"]
     head = ["#", "config", "model", *[f"{m} [95% CI]" for m in board.metrics]]
     head += ["latency p50 s", "p95 s", "TTFT p50 s", "tok/s", "ok", "failed", "Pareto"]
     rows = []
@@ -156,7 +156,8 @@ def _leaderboard(data: ReportData) -> _Section:
         cells += [_latency_cell(r[f]) for f in ("latency_p50_s", "latency_p95_s")]
         cells.append(_num(r["ttft_p50_s"]))
         cells += [_num(r["tokens_per_s"], 1), _num(r["generations_ok"], 0)]
-        cells += [_num(r["generations_failed"], 0), "on front" if r["config"] in front else ""]
+        on = [f.quality for f in fronts if r["config"] in f.configs]
+        cells += [_num(r["generations_failed"], 0), f"on front: {', '.join(on)}" if on else ""]
         rows.append(cells)
     parts: list[_Block] = [_Table(head, rows, numeric_from=3)]
     if board.shows_pipelines:

@@ -11,6 +11,7 @@ config, ``/e/NAME/g/ID`` one generation. Serve it on a loopback address
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -39,6 +41,7 @@ from evaluation.view.queries import (
     SORTS,
     ExperimentFacts,
     Filters,
+    Page,
     case_generations,
     experiment_facts,
     generation_page,
@@ -64,10 +67,12 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = _num
+    env.filters["marked"] = marked
     env.filters["p_value"] = p_value_text
     env.filters["to_second"] = to_second
     env.filters["humane"] = lambda name: str(name).replace("_", " ")
     env.globals["score_class"] = score_class
+    env.globals["diff_class"] = diff_class
     env.globals["experiment_path"] = experiment_path
     env.globals["sorts"] = SORTS
     env.globals["quote"] = lambda value: quote(str(value), safe="")
@@ -100,6 +105,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             detail=exc.detail,
             experiment=None,
             unknown=exc if isinstance(exc, UnknownConfig) else None,
+            last_page=exc if isinstance(exc, PastLastPage) else None,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -144,6 +150,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
                 page=_int(params, "page", 1),
                 per_page=min(_int(params, "per_page", PER_PAGE), MAX_PER_PAGE),
             )
+        _check_page(page, _linker(params))
         return render(
             "generations.html",
             experiment=row.model_dump(),
@@ -209,6 +216,11 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             row, facts = _experiment(session, experiment)
             filters = _filters(params, facts, row.name)
             a, b = (_config(params.get(side, ""), facts, row.name) for side in ("a", "b"))
+            if a and a == b:
+                raise HTTPException(
+                    400,
+                    f"a and b both name config {facts.labels[a]!r}: pick two different configs",
+                )
             sort = _choice(params, "sort", PAIR_SORTS, "case")
             page, summary = None, None
             if a and b:
@@ -226,6 +238,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
                     per_page=min(_int(params, "per_page", PAIRS_PER_PAGE), MAX_PER_PAGE),
                 )
         if page is not None:
+            _check_page(page, _linker(params))
             for r in page.rows:
                 r["words"] = word_diff(r["a"]["output"] or "", r["b"]["output"] or "")
         return render(
@@ -295,6 +308,25 @@ class UnknownConfig(HTTPException):
         ]
 
 
+class PastLastPage(HTTPException):
+    """A ``page`` beyond the last one of what matched: a 404 whose page links to the
+    last page (``href``, page number ``last``)."""
+
+    def __init__(self, page: Page, link: Callable[..., str]) -> None:
+        self.last = page.pages
+        super().__init__(
+            404, f"page {page.page} is past the last page ({self.last}) of what matched"
+        )
+        self.href = link(page=self.last)
+
+
+def _check_page(page: Page, link: Callable[..., str]) -> None:
+    """``PastLastPage`` when ``page`` asked for a page after the last (an empty page 1
+    is a filter matching nothing, which the page says itself)."""
+    if page.page > 1 and not page.rows:
+        raise PastLastPage(page, link)
+
+
 def _config(value: str, facts: ExperimentFacts, experiment: str) -> str:
     """A config hash from a hash, a unique hash prefix or a label ("" when none);
     ``UnknownConfig`` when it names none of the experiment's configs, or several."""
@@ -313,12 +345,19 @@ def _config(value: str, facts: ExperimentFacts, experiment: str) -> str:
 
 def _filters(params: Mapping[str, str], facts: ExperimentFacts, experiment: str) -> Filters:
     configs = tuple(_config(v, facts, experiment) for v in params.getlist("config") if v.strip())
+    metric = params.get("metric", "").strip()
+    if metric and metric not in facts.metrics:
+        raise HTTPException(
+            400,
+            f"metric: experiment {experiment!r} has no metric {metric!r}; "
+            f"expected one of {', '.join(facts.metrics) or 'none (nothing is scored)'}",
+        )
     return Filters(
         configs=configs,
         case=params.get("case", "").strip(),
         text=params.get("q", "").strip(),
         group=params.get("group", "").strip(),
-        metric=params.get("metric", "").strip(),
+        metric=metric,
         min_value=_float(params, "min"),
         max_value=_float(params, "max"),
         failed=_flag(params, "failed"),
@@ -403,6 +442,35 @@ def score_class(metric: str, value: object) -> str:
         higher = definition.higher_is_better
     good = value if higher else 1 - value
     return "pass" if good >= 1 else "fail" if good <= 0 else "partial"
+
+
+def diff_class(metric: str, diff: float) -> str:
+    """The colour class of a difference A − B on ``metric``: "pos" where A is the better
+    side, "neg" where B is, "zero" when equal; "" for a descriptive metric (neither
+    higher nor lower is better, so neither side is coloured as ahead)."""
+    try:
+        definition = get_metric(metric)
+    except EvalError:
+        higher = True
+    else:
+        if definition.descriptive:
+            return ""
+        higher = definition.higher_is_better is not False
+    ahead = diff if higher else -diff
+    return "pos" if ahead > 0 else "neg" if ahead < 0 else "zero"
+
+
+def marked(text: object, needle: str) -> Markup:
+    """``text`` escaped, each match of the search ``needle`` (ASCII letters in either
+    case, as the search matches) in ``<mark>``."""
+    text = "" if text is None else str(text)
+    if not needle:
+        return escape(text)
+    parts = re.split(f"({re.escape(needle)})", text, flags=re.IGNORECASE | re.ASCII)
+    return Markup("").join(
+        Markup("<mark>{}</mark>").format(part) if i % 2 else escape(part)
+        for i, part in enumerate(parts)
+    )
 
 
 def p_value_text(value: float | None) -> str:

@@ -20,13 +20,14 @@ from evaluation.statistics.multiple import compare_many
 @dataclass(frozen=True)
 class PairSummary:
     metric: str
-    a_better: tuple[str, ...]  # case ids where A's case mean is better
+    a_better: tuple[str, ...]  # case ids where A's case mean is better (descriptive: higher)
     b_better: tuple[str, ...]
     tied: int
     test: str
     p_value: float | None
     diff: float | None  # mean A − B over the cases both scored
     higher_is_better: bool
+    descriptive: bool  # no better direction (output_length): differences, never "better"
 
 
 def pair_summary(
@@ -49,13 +50,15 @@ def pair_summary(
     try:
         definition = get_metric(metric)
         higher, score_type = definition.higher_is_better, definition.score_type
+        descriptive = definition.descriptive
     except EvalError:
-        higher, score_type = True, "continuous"
+        higher, score_type, descriptive = True, "continuous", False
     higher = higher is not False
     means = case_table(scores, metric).means[[a, b]].dropna()
     if means.empty:
         return None
-    ahead = means[a] - means[b] if higher else means[b] - means[a]
+    # a descriptive metric has no better side: A's cases are those where it is higher
+    ahead = means[a] - means[b] if higher or descriptive else means[b] - means[a]
     comparison = (
         compare_many(scores, metric, score_type=score_type, higher_is_better=higher, configs=[a, b])
         .comparisons[0]
@@ -72,4 +75,5 @@ def pair_summary(
         p_value=comparison.p_value,
         diff=diff,
         higher_is_better=higher,
+        descriptive=descriptive,
     )

@@ -4,6 +4,7 @@ rather than a frame of everything (benchmarks/perf/view_paging.py measures it)."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -282,7 +283,7 @@ def generation_page(
             base.where(key.is_(None)).order_by(g.c.id), offset, per_page + 1,
         )  # fmt: skip
     more = len(ids) > per_page
-    rows = _rows_by_id(session, ids[:per_page])
+    rows = _rows_by_id(session, ids[:per_page], around=filters.text)
     return Page(rows, total, page, per_page, exact, more)
 
 
@@ -308,8 +309,9 @@ def _ordered_ids(
     return ids + _ids(session, missing, max(0, offset - n_present), limit - len(ids))
 
 
-def _rows_by_id(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
-    """The listed generations in ``ids``' order, with a scores dict each."""
+def _rows_by_id(session: Session, ids: Sequence[int], *, around: str = "") -> list[dict[str, Any]]:
+    """The listed generations in ``ids``' order, with a scores dict each. ``around`` (a
+    search): each text preview is the part around the first match, not the start."""
     if not ids:
         return []
     g, c = _g, _c
@@ -339,8 +341,46 @@ def _rows_by_id(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
         .where(g.c.id.in_(ids))
     )
     rows = {int(r.id): _with_reference(dict(r._mapping)) for r in session.exec(query)}
+    if around:
+        _around_match(session, rows, around)
     scores = _scores(session, ids)
     return [rows[i] | {"scores": scores.get(i, {})} for i in ids]
+
+
+def _around_match(session: Session, rows: dict[int, dict[str, Any]], needle: str) -> None:
+    """Each row's output, input and reference preview cut around the first match of
+    ``needle`` (case-insensitive for ASCII letters, as the search), read whole for the
+    page's rows only; a text without a match keeps its preview."""
+    full = session.exec(
+        select(_g.c.id, _g.c.output, _c.c.input_text, _c.c.references)
+        .select_from(_g.join(_c, _c.c.uid == _g.c.case_uid))
+        .where(_g.c.id.in_(list(rows)))
+    )
+    for r in full:
+        row = rows[int(r.id)]
+        references = [str(x) for x in r.references or []]
+        reference = next((x for x in references if match_at(x, needle) >= 0), None)
+        for key, text in (("output", r.output), ("input", r.input_text), ("reference", reference)):
+            if text and match_at(text, needle) >= 0:
+                row[key] = excerpt(text, needle)
+                row[f"{key}_chars"] = None  # the excerpt carries its own "…"
+
+
+def match_at(text: str, needle: str) -> int:
+    """Where ``needle`` first occurs in ``text``, ASCII letters in either case; -1 if not."""
+    found = re.search(re.escape(needle), text, re.IGNORECASE | re.ASCII)
+    return found.start() if found else -1
+
+
+def excerpt(text: str, needle: str, width: int = PREVIEW_CHARS) -> str:
+    """The part of ``text`` around the first match of ``needle``: from the start of the
+    match's line (or a little before the match in a long line), "…" where cut."""
+    at = match_at(text, needle)
+    if len(text) <= width and at < width // 2:
+        return text
+    start = max(text.rfind("\n", 0, at) + 1, at - width // 4, 0)
+    end = min(len(text), start + width)
+    return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
 
 
 def _with_reference(row: dict[str, Any]) -> dict[str, Any]:

@@ -125,7 +125,10 @@ def _summary(payload: dict[str, Any]) -> Summary:
             **payload,
             "metrics": tuple(payload["metrics"]),
             "other_verdicts": tuple(payload["other_verdicts"]),
-            "rows": tuple(LeaderRow(**{**r, "cells": tuple(r["cells"])}) for r in payload["rows"]),
+            "rows": tuple(
+                LeaderRow(**{**r, "cells": tuple(r["cells"]), "fronts": tuple(r["fronts"])})
+                for r in payload["rows"]
+            ),
             "effects": tuple(payload["effects"]),
             "fronts": tuple(
                 {**f, "configs": [tuple(c) for c in f["configs"]]} for f in payload["fronts"]

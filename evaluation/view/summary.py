@@ -51,7 +51,7 @@ class LeaderRow:
     latency_p95_s: str
     failed: str
     within_noise: bool
-    on_front: bool
+    fronts: tuple[str, ...]  # the quality metrics on whose latency-p95 front it stands
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,17 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
     verdict, tied = _verdict(session, row, board, primary, running, notes)
     configs = experiment_configs(session, int(row.id)).rename(columns={"hash": "config"})
     facts = configs.merge(board.table.drop(columns=["label", "model"]), on="config", how="left")
-    fronts = pareto_fronts(facts, quality=primary, higher_is_better=higher) if primary else []
-    front = {c for f in fronts if f.cost == "latency_p95_s" for c in f.configs}
+    fronts = [
+        front
+        for metric in _front_metrics(board.metrics, primary, facts)
+        for front in pareto_fronts(facts, quality=metric, higher_is_better=metric_direction(metric))
+    ]
+    on_fronts = {
+        config: tuple(
+            f.quality for f in fronts if f.cost == "latency_p95_s" and config in f.configs
+        )
+        for config in order
+    }
     effects = _effects(session, int(row.id), facts, primary, higher) if primary else []
     by_value = _by_value(facts, primary, higher) if primary else []
     latency = _mean_latency(session, int(row.id))
@@ -120,7 +129,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
             latency_p95_s=_number(r["latency_p95_s"], 3),
             failed=_number(r["generations_failed"], 0),
             within_noise=config in tied,
-            on_front=config in front,
+            fronts=on_fronts[config],
         )
         for config, r in ((c, indexed.loc[c]) for c in order)
     )
@@ -159,6 +168,26 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
         ),
         notes=tuple(notes),
     )
+
+
+def _front_metrics(
+    metrics: tuple[str, ...] | list[str], primary: str | None, facts: pd.DataFrame
+) -> list[str]:
+    """The quality metrics the report draws fronts for (``evaluation.report.data``): the
+    primary, then every other metric with a direction (not descriptive), each where some
+    config has a mean on it."""
+    chosen = []
+    for metric in metrics:
+        try:
+            descriptive = get_metric(metric).descriptive
+        except EvalError:
+            descriptive = False
+        scored = (
+            metric in facts.columns and pd.to_numeric(facts[metric], errors="coerce").notna().any()
+        )
+        if scored and (metric == primary or not descriptive):
+            chosen.append(metric)
+    return chosen
 
 
 def _verdict(

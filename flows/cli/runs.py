@@ -358,7 +358,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--time-scale",
         type=options.number(at_least=0, at_most=100),
         default=0.0,
-        help="simulated backend only: share of simulated latency really slept (0 to 100)",
+        help="simulated backend only: each call sleeps its simulated latency × this factor "
+        "(0: no sleep; 1: real time; up to 100)",
     )
     p.add_argument(
         "--wait",

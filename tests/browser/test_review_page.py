@@ -124,3 +124,26 @@ def test_a_session_by_keyboard_alone_reveals_who_wrote_what_at_its_end(browser, 
     assert sorted(prefs.preference) == ["B", "tie"]
     assert len(stored) == 8 + 2  # stars of the first pair only, two preferences
     assert sorted(stored.stars.dropna().astype(int)) == [2] * 4 + [4] * 4
+
+
+def test_the_review_page_does_not_scroll_sideways_on_a_phone(browser, database_url):
+    """At 390 px the page was 605 px wide: a reader had to scroll sideways to rate."""
+    db = build_review_db(database_url, n_cases=4)
+    app = create_app(
+        db.engine, db.experiment, "ann", per_pair=2, seed=2, allowed_hosts=LOOPBACK_HOSTS
+    )
+    with serving(app) as url:
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(url + "/")
+        page.wait_for_selector("#pair", state="visible")
+        overflow = page.evaluate(
+            "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+            " - document.documentElement.clientWidth"
+        )
+        wide = page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect()"
+            ".right > document.documentElement.clientWidth + 1).map(e => e.tagName + '#' + e.id"
+            " + '.' + e.className).slice(0, 12)"
+        )
+        page.close()
+    assert overflow == 0, wide

@@ -182,12 +182,15 @@ def test_the_report_of_a_completed_run_says_completed(tmp_path, database_url):
     assert "status completed" in html and "status running" not in html
 
 
-def test_a_limit_on_a_fresh_database_resumes_nothing(tmp_path, database_url):
+def test_a_limit_on_a_fresh_database_resumes_nothing(tmp_path, database_url, caplog):
     # issue 28 §8: the cases --limit left out were reported "already done (resumed)"
     with running_standin(StandInConfig(models=("llama3.2:3b",), latency_ms=1.0)) as server:
         spec = write_spec(tmp_path, server.url)
         first = asyncio.run(evaluate(spec_path=str(spec), database=database_url, limit=3))
+        caplog.clear()
         again = asyncio.run(evaluate(spec_path=str(spec), database=database_url, limit=5))
+    # the resume line counted the whole sweep's work left ("1871 to go" under --limit 10)
+    assert "6 generations already stored, 4 to go" in caplog.text
     n_cases = sum(1 for line in QA_SUITE.read_text().splitlines() if line.strip())
     assert (first["generated"], first["skipped_already_done"]) == (2 * 3, 0)
     assert first["left_out_by_level"] == 2 * (n_cases - 3)

@@ -50,6 +50,8 @@ def test_every_page_answers_and_escapes_model_text(client):
         ("page=0", "page: expected 1 or more, got 0"),
         ("failed=maybe", "failed: expected yes, no or any, got 'maybe'"),
         ("sort=colour", "sort: expected one of"),
+        ("metric=bogus&min=x", "has no metric 'bogus'; expected one of exact_match, contains"),
+        ("metric=exact_match&min=x", "min: expected a number, got 'x'"),
     ],
 )
 def test_bad_query_values_are_refused_with_one_line(client, query, says):
@@ -168,3 +170,69 @@ def test_the_pipeline_run_reads_in_words_not_python_values(tmp_path):
     assert "<td>retrieved chunk ids</td><td>d1#0, d2#3</td>" in block
     assert "<td>empty hits</td><td>none</td>" in block
     assert "TTFT: not measured" in page and "TTFT – s" not in page
+    # the case's bare question is not what the pipeline's calls received (their prompts
+    # carry the retrieved context): it claimed "Input, as the model received it"
+    assert "as the model received it" not in page and "<h2>Case input (the question)</h2>" in page
+    assert "did not store the prompts it sent" in page  # no call prompts in this database
+    plain = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/g/{generation_id + 1}")
+    assert "<h2>Input, as the model received it</h2>" in plain.text
+
+
+def test_side_by_side_with_one_config_on_both_sides_is_a_400_page(client):
+    """It crashed with a 500 (`must be real number, not Series`) in the pair's ranking."""
+    c, db, _ = client
+    with Session(db.engine) as session:
+        a = sorted(set(generations_frame(session, db.experiment_id).config_hash))[0]
+    response = c.get(f"/e/{db.experiment}/compare", params={"a": a, "b": a})
+    assert response.status_code == 400 and "400: bad request" in response.text
+    assert "pick two different configs" in response.text
+
+
+def test_a_page_past_the_last_is_a_404_linking_the_last_page(client):
+    """`?page=999` answered 200 with an empty "page 999 of 1"."""
+    c, db, _ = client
+    response = c.get(f"/e/{db.experiment}", params={"q": "City", "page": 999})
+    assert response.status_code == 404
+    assert "page 999 is past the last page (1)" in response.text
+    assert 'href="?q=City&amp;page=1" id="last-page"' in response.text
+    assert c.get(f"/e/{db.experiment}", params={"page": 1, "q": "no such text"}).status_code == 200
+    with Session(db.engine) as session:
+        a, b = sorted(set(generations_frame(session, db.experiment_id).config_hash))[:2]
+    pairs = c.get(f"/e/{db.experiment}/compare", params={"a": a, "b": b, "page": 999})
+    assert pairs.status_code == 404 and 'id="last-page"' in pairs.text
+
+
+def test_side_by_side_refuses_an_unknown_metric(client):
+    """`compare…&metric=bogus` silently dropped the case-by-case summary."""
+    c, db, _ = client
+    with Session(db.engine) as session:
+        a, b = sorted(set(generations_frame(session, db.experiment_id).config_hash))[:2]
+    response = c.get(f"/e/{db.experiment}/compare", params={"a": a, "b": b, "metric": "bogus"})
+    assert response.status_code == 400
+    assert "has no metric &#39;bogus&#39;; expected one of exact_match, contains" in response.text
+
+
+def test_the_summary_shows_every_metrics_pareto_front_as_the_report_does(client):
+    """The view listed only the first metric's fronts, the report one per quality metric;
+    the leaderboard's "on front" did not say on which metric's front."""
+    from evaluation.report import gather
+    from evaluation.report.html import _leaderboard
+
+    c, db, _ = client
+    page = c.get(f"/e/{db.experiment}/summary").text
+    with Session(db.engine) as session:
+        data = gather(session, db.experiment)
+    pareto = page[page.index('id="pareto"') :].split("</section>")[0]
+    assert {f.quality for f in data.fronts} == {"exact_match", "contains"}
+    for front in data.fronts:
+        head = f'<p data-metric="{front.quality}"><b>{front.quality}</b> against {front.cost}:'
+        line = pareto[pareto.index(head) :].split("</p>")[0]
+        assert line.count("</a>") == len(front.configs)
+    on_both = [
+        x
+        for x in data.board.labels
+        if all(x in f.configs for f in data.fronts if f.cost == "latency_p95_s")
+    ]
+    assert on_both and "Pareto front: exact_match, contains</span>" in page
+    cells = [cell for row in _leaderboard(data).blocks[0].rows for cell in row]
+    assert "on front: exact_match, contains" in cells and "on front" not in cells

@@ -48,3 +48,43 @@ def test_word_diff_marks_only_the_words_one_side_lacks():
     assert "".join(t for _, t in right) == "The capital is Lyon,  France."  # as written
     same, _ = word_diff("a b c", "a b c")
     assert same == [(False, "a b c")]
+
+
+def test_a_descriptive_metric_shows_differences_without_a_better_side(tmp_path):
+    """output_length (neither higher nor lower is better) read "A better on 10 cases, B
+    on 6 … (lower is better)", each case's difference coloured red or green."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.metrics import get_metric
+    from evaluation.storage.models import Experiment
+    from evaluation.storage.repository import generations_frame, replace_scores
+    from evaluation.view.app import create_app, diff_class
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=6)
+    with Session(db.engine) as session:
+        generations = generations_frame(session, db.experiment_id)
+        lengths = get_metric("output_length").score(
+            generations["output"].tolist(), [db.suite.cases[0]] * len(generations)
+        )
+        replace_scores(session, generations["id"].tolist(), "output_length", lengths.tolist())
+        experiment = session.get(Experiment, db.experiment_id)
+        experiment.metrics = [*experiment.metrics, "output_length"]
+        session.commit()
+    a, b = db.configs[0].hash, db.configs[1].hash
+    with Session(db.engine) as session:
+        summary = pair_summary(session, db.experiment_id, a, b, "output_length")
+    assert summary.descriptive and summary.b_better  # config 1's misses are longer
+    page = TestClient(create_app(db.engine)).get(
+        f"/e/{db.experiment}/compare", params={"a": a, "b": b, "metric": "output_length"}
+    )
+    assert page.status_code == 200
+    shown = page.text[page.text.index('id="pair-summary"') :]
+    section = shown.split("</section>")[0]
+    assert "better on" not in section and "(lower is better" not in section
+    assert "B higher on <b>" in shown and "neither higher nor lower is better" in shown
+    assert 'class="cases-B"' not in shown
+    assert '<span class="">output_length' in shown
+    assert '<span class="pos">output_length' not in shown
+    assert '<span class="neg">output_length' not in shown
+    assert diff_class("output_length", 3.0) == ""
+    assert (diff_class("exact_match", 1.0), diff_class("exact_match", -1.0)) == ("pos", "neg")

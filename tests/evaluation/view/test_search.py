@@ -155,3 +155,34 @@ def test_a_common_text_is_searched_output_by_output_with_the_same_rows(tmp_path,
     assert _found(engine, e, "paris") == by_index == ["c1", "c2", "c3"]
     assert _found(engine, e, "ital of fra") == ["c1"]
     engine.dispose()
+
+
+def test_search_results_mark_the_term_and_show_a_long_input_around_it(tmp_path):
+    """The cells showed each text's start only, the term unmarked: a match on line 30 of
+    a long input was not on the page at all."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.view.app import create_app
+    from tests.support.review_db import build_review_db
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=3)
+    with Session(db.engine) as session:
+        case = session.get(CaseRow, f"{db.suite.name}/c01")
+        case.input_text = "".join(f"Context line {i}.\n" for i in range(60)) + "The Zebra <b>"
+        session.commit()
+    page = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}", params={"q": "zebra"})
+    assert page.status_code == 200
+    cell = page.text[page.text.index('<td class="input"><pre>') :].split("</pre>")[0]
+    assert cell.startswith('<td class="input"><pre>…') and "Context line 1.\n" not in cell
+    assert "The <mark>Zebra</mark> &lt;b&gt;" in cell  # the match as written, escaped
+    city = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}", params={"q": "city 2"})
+    assert '<td class="output"><pre><mark>City 2</mark></pre>' in city.text
+    assert '<td class="reference"><pre><mark>City 2</mark></pre>' in city.text
+    assert "<mark>" not in TestClient(create_app(db.engine)).get(f"/e/{db.experiment}").text
+
+
+def test_an_excerpt_starts_at_the_line_of_the_match():
+    text = "first line\n" + "x" * 500 + "\nthe needle here\n" + "y" * 500
+    shown = queries.excerpt(text, "NEEDLE")
+    assert shown.startswith("…the needle here\n") and shown.endswith("…")
+    assert queries.excerpt("short needle text", "needle") == "short needle text"

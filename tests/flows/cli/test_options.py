@@ -76,3 +76,11 @@ def test_verbosity_keeps_evalflows_progress_and_drops_prefects_own_info(
     for who in (prefect_file, ours):  # warnings and errors always reach the terminal
         assert keep.filter(_record(who, logging.WARNING))
         assert keep.filter(_record(who, logging.ERROR))
+
+
+def test_run_help_says_time_scale_multiplies_each_calls_latency():
+    """It said "share of simulated latency really slept (0 to 100)": a share is at most 1,
+    while each call sleeps latency × time_scale (docs/simulated-backend.md)."""
+    text = " ".join(dict(_verbs(build_parser()))["run"].format_help().split())
+    assert "share of simulated latency" not in text
+    assert "each call sleeps its simulated latency × this factor (0: no sleep; 1: real time" in text
