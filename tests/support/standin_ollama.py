@@ -109,6 +109,9 @@ class StandInConfig:
     # refused as llama-cpp-python's server refuses ``json_schema`` (a 500 carrying the
     # validation error). None: every type is accepted.
     response_format_types: tuple[str, ...] | None = None
+    # Speak only the OpenAI-compatible API, as llama.cpp's and vLLM's servers do: every
+    # Ollama route (``/api/...``) answers 404 ``{"detail":"Not Found"}``.
+    openai_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,7 +274,9 @@ class StandIn:
             return
         route = (scope["method"], scope["path"])
         models = self.config.models
-        if route == ("POST", "/api/chat"):
+        if self.config.openai_only and scope["path"].startswith("/api/"):
+            await respond_json(send, 404, {"detail": "Not Found"})
+        elif route == ("POST", "/api/chat"):
             await self._generation(OllamaDialect, receive, send)
         elif route == ("POST", "/v1/chat/completions"):
             await self._generation(OpenAIDialect, receive, send)
