@@ -198,6 +198,8 @@ def test_doctor_does_not_disturb_an_openai_host_a_run_is_using(tmp_path, databas
         out = capsys.readouterr().out
         assert server.requests == 0  # not even /v1/models
         assert "not contacted while experiment 'busy-sweep' runs on it" in out
+        # Issue 27: the verdict said "healthy" for a host it did not check
+        assert out.rstrip().splitlines()[-1] == "healthy, except 1 host not checked (busy)"
         with Session(engine) as session:  # the run ends: the host is checked again
             end_run(session, "busy-sweep", "completed", RunProcess.current())
             session.commit()
