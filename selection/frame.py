@@ -57,6 +57,17 @@ class TrainingDataError(EvalError, ValueError):
     """The training frame is malformed (missing columns, values out of range)."""
 
 
+class NotEnoughTrainingData(TrainingDataError):
+    """Too few stored results to train on: not bad input (the command is right, the
+    results database is short of data), so `evalflow retrain` exits 1, saying what to
+    run first."""
+
+    HINT = (
+        "run more configs or suites first: e.g. `evalflow run SPEC` with more models or "
+        "settings in its grid"
+    )
+
+
 def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Check the columns and values; return a copy with numeric columns as floats and a
     ``weight`` column. Raises TrainingDataError naming what is wrong."""

@@ -32,7 +32,7 @@ import pandas as pd
 from selection._forest import Trees
 from selection.aggregate import TARGETS, aggregate, case_scores, evidence
 from selection.features import FeatureEncoder
-from selection.frame import TrainingDataError, config_table
+from selection.frame import NotEnoughTrainingData, config_table
 from selection.frame import fingerprint as frame_fingerprint
 from selection.model import LOG_TARGETS, QUALITY, SelectorModel, TargetModel, single_threaded
 
@@ -90,9 +90,9 @@ def train_selector(
     if not rows.empty:
         rows = rows[(rows["n"] > 0) | (rows["n_latency"] > 0)].reset_index(drop=True)
     if len(rows) < MIN_ROWS:
-        raise TrainingDataError(
+        raise NotEnoughTrainingData(
             f"need successful generations for at least {MIN_ROWS} (config, suite) pairs; "
-            f"have {len(rows)}"
+            f"have {len(rows)}; {NotEnoughTrainingData.HINT}"
         )
     notes: list[str] = []
     encoder = FeatureEncoder.fit(rows)

@@ -9,10 +9,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from evaluation.errors import EvalError
 from evaluation.storage.db import session_scope
 from evaluation.storage.training import training_frame
 from selection import quality_metric, render_report, train_and_maybe_promote
+from selection.frame import NotEnoughTrainingData
 
 ARTIFACT_KEY = "evalflow-selector-retrain"
 
@@ -28,7 +28,9 @@ def load_training_frame(engine: Engine, include_simulated: bool) -> pd.DataFrame
             else " (simulated results are left out: add --include-simulated to `evalflow "
             "retrain`, or set the flow's include_simulated parameter)"
         )
-        raise EvalError(f"no stored generations to train the selector on{hint}")
+        raise NotEnoughTrainingData(
+            f"no stored generations to train the selector on{hint}; {NotEnoughTrainingData.HINT}"
+        )
     get_run_logger().info(
         "training frame: %d generations from %d experiment(s), %d config(s)",
         len(frame),

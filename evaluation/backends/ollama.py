@@ -8,9 +8,9 @@ preflight, ``/api/version`` and ``/api/ps`` for doctor and telemetry.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -24,6 +24,9 @@ from evaluation.backends._http import (
 )
 from evaluation.backends._preflight import match_models, ollama_name_key
 from evaluation.backends.base import GenerationRequest, GenerationResult, ModelInfo
+from evaluation.errors import BackendRejected, ModelNotFound
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,33 @@ class OllamaBackend(HttpBackend):
     """One Ollama host: ``OllamaBackend(host, *, timeout_s=120.0,
     first_request_timeout_s=600.0, client=None)``; timeouts as in ``HttpBackend``."""
 
+    async def _hint_if_not_ollama(self, call: Awaitable[T]) -> T:
+        """Await ``call``; a 404 that names no model (the route itself is missing, as on
+        llama.cpp's or vLLM's server) is re-raised with a hint to set ``kind: openai``,
+        saying so for sure when the server answers ``/v1/models``."""
+        try:
+            return await call
+        except BackendRejected as exc:
+            if exc.status_code != 404 or isinstance(exc, ModelNotFound):
+                raise
+            try:
+                answer = await self._client.get(self._url("/v1/models"), timeout=self._timeout)
+                openai = answer.status_code == 200
+            except httpx.HTTPError:
+                openai = False
+            hint = (
+                "the server answers /v1/models: it is OpenAI-compatible"
+                if openai
+                else "the server may be OpenAI-compatible (llama.cpp, vLLM)"
+            )
+            raise BackendRejected(
+                f"{exc}; not Ollama's API: {hint}; set `kind: openai` on host "
+                f"'{self.host.name}' in the spec",
+                host=exc.host,
+                model=exc.model,
+                status_code=exc.status_code,
+            ) from exc
+
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """One streamed ``/api/chat`` call; ``num_predict`` is always in ``options``."""
         payload = {
@@ -49,8 +79,8 @@ class OllamaBackend(HttpBackend):
             "stream": True,
             "options": request.params.to_ollama_options(),
         }
-        return await self._attempt(
-            request.model, lambda timeout: self._stream_chat(payload, timeout)
+        return await self._hint_if_not_ollama(
+            self._attempt(request.model, lambda timeout: self._stream_chat(payload, timeout))
         )
 
     async def _stream_chat(
@@ -107,11 +137,11 @@ class OllamaBackend(HttpBackend):
             answer = await self._post_json("/api/embed", payload, timeout)
             return checked_vectors(answer.get("embeddings"), len(texts))
 
-        return await self._attempt(model, call)
+        return await self._hint_if_not_ollama(self._attempt(model, call))
 
     async def list_models(self) -> list[ModelInfo]:
         """The host's models (``/api/tags``)."""
-        payload = await self._get_json("/api/tags")
+        payload = await self._hint_if_not_ollama(self._get_json("/api/tags"))
         models = []
         for entry in payload.get("models") or []:
             details = entry.get("details") or {}

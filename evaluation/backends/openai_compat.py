@@ -101,7 +101,7 @@ class OpenAICompatBackend(HttpBackend):
         except (httpx.RemoteProtocolError, httpx.HTTPStatusError, IncompleteStream) as exc:
             broke = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code >= 500
             if broke and deltas.count == 0:
-                await self._raise_if_prompt_too_long_unstreamed(payload, timeout)
+                await self._raise_what_an_unstreamed_ask_says(payload, timeout)
             raise
 
     async def _stream(
@@ -159,11 +159,14 @@ class OpenAICompatBackend(HttpBackend):
             eval_duration_ns=eval_ns,
         )
 
-    async def _raise_if_prompt_too_long_unstreamed(
+    async def _raise_what_an_unstreamed_ask_says(
         self, payload: dict[str, Any], timeout: httpx.Timeout
     ) -> None:
         """Ask again, unstreamed and for one token; ``PromptTooLong`` when the answer is
-        ``context_length_exceeded``. Any other answer is ignored: the caller re-raises."""
+        ``context_length_exceeded``, and any other error status raised as such (a stream
+        cut at once may hide the server's 500 with its reason, as llama-cpp-python's does
+        for an embedding model asked to chat). A 2xx answer is ignored: the caller
+        re-raises."""
         probe = {**payload, "stream": False, "max_tokens": 1}
         del probe["stream_options"]
         for _ in range(2):  # the first try may get the broken stream's closed connection
@@ -183,6 +186,7 @@ class OpenAICompatBackend(HttpBackend):
                 payload["model"],
                 how="(the stream broke; asked again unstreamed, for 1 token) ",
             )
+        await raise_for_status(response)
 
     async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
         """One ``/v1/embeddings`` call for all ``texts``; the answer's ``data`` entries

@@ -270,7 +270,10 @@ class Judge(OwnedClient):
                     await asyncio.sleep(self.retry_delay_s * (attempt + 1))
                 continue
             try:
-                payload = json.loads(content)
+                # strict=False: a raw newline or tab inside a string (a common small-model
+                # slip, "Invalid control character") is no reason to discard a verdict
+                # that otherwise meets the schema.
+                payload = json.loads(content, strict=False)
                 if not isinstance(payload, dict):
                     raise ValueError("not a JSON object")
                 value = parse(payload)

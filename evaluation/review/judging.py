@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -123,12 +124,13 @@ async def judge_experiment(
 
 def distinct_failures(reasons: Sequence[str]) -> tuple[str, ...]:
     """The distinct per-attempt problems in unscored judgements' reasons (which read
-    ``unscored: attempt 1: …; attempt 2: …``), in the order first seen."""
-    seen: dict[str, None] = {}
+    ``unscored: attempt 1: …; attempt 2: …``), in the order first seen, each followed by
+    how many judgements had it when more than one did (`` (×3)``)."""
+    seen: Counter[str] = Counter()
     for reason in reasons:
-        for part in re.split(r"attempt \d+: ", reason)[1:]:
-            seen.setdefault(part.strip().rstrip(";|").strip(), None)
-    return tuple(seen)
+        parts = (p.strip().rstrip(";|").strip() for p in re.split(r"attempt \d+: ", reason)[1:])
+        seen.update(dict.fromkeys(parts, 1))  # once per judgement
+    return tuple(part + (f" (×{n})" if n > 1 else "") for part, n in seen.items())
 
 
 def _cases(session, uids: set[str]) -> dict[str, CaseRow]:

@@ -50,16 +50,30 @@ class DoctorReport:
     def failed(self) -> tuple[Check, ...]:
         return tuple(c for c in self.checks if not c.ok)
 
+    @property
+    def unchecked(self) -> tuple[Check, ...]:
+        """Hosts not contacted because a run is using them (see ``check_hosts``)."""
+        return tuple(c for c in self.checks if "busy_with" in c.facts)
+
+    def _except_unchecked(self) -> str:
+        n = len(self.unchecked)
+        return f", except {n} host{'s' * (n > 1)} not checked (busy)" if n else ""
+
     def render_text(self) -> str:
         width = max((len(c.component) for c in self.checks), default=0)
         lines = [f"{c.status.upper():<4}  {c.component:<{width}}  {c.detail}" for c in self.checks]
-        verdict = "healthy" if self.healthy else f"UNHEALTHY: {len(self.failed)} check(s) failed"
+        verdict = (
+            "healthy" + self._except_unchecked()
+            if self.healthy
+            else f"UNHEALTHY: {len(self.failed)} check(s) failed"
+        )
         return "\n".join([*lines, "", verdict])
 
     def one_line(self) -> str:
         """For `evalflow health`: the verdict and what failed."""
         if self.healthy:
-            return f"healthy: {', '.join(c.component for c in self.checks)}"
+            checked = [c.component for c in self.checks if c not in self.unchecked]
+            return f"healthy: {', '.join(checked)}{self._except_unchecked()}"
         return "unhealthy: " + "; ".join(f"{c.component}: {c.detail}" for c in self.failed)
 
 

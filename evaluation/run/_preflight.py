@@ -65,6 +65,8 @@ async def preflight_hosts(
 
 
 PREFLIGHT_TIMEOUT_S = 3.0  # per host, before a run: a live host answers /api/tags at once
+# The endpoint each kind's preflight asks for its models (what the error names as tried).
+_MODELS_PATH = {"ollama": "/api/tags", "openai": "/v1/models"}
 
 
 def check_before_run(
@@ -110,7 +112,10 @@ def _served(host: HostSpec, models: Iterable[str]) -> list[str]:
 
 
 def _unreachable(model: str, hosts: list[HostSpec], checks: Mapping[HostSpec, HostCheck]) -> str:
-    tried = "; ".join(f"GET {h.url}/api/tags: {_reason(checks[h].error)}" for h in hosts)
+    tried = "; ".join(
+        f"GET {h.url}{_MODELS_PATH.get(h.kind, '/api/tags')}: {_reason(checks[h].error)}"
+        for h in hosts
+    )
     names = ", ".join(f"'{h.name}'" for h in hosts)
     fix = (
         "start Ollama there (`ollama serve`), or point OLLAMA_HOST or the spec's hosts at "

@@ -134,6 +134,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
         f"({result.unscored} unscored); {result.pairs_judged} of {result.pairs} pairs "
         f"judged in both orders, self-contradiction rate {rate}"
     )
+    if result.failures:  # some went unscored or unjudged: say why
+        print("why unscored or unjudged: " + " | ".join(result.failures))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from evaluation.errors import EvalError
 from evaluation.suites import TASK_TYPES
@@ -34,10 +35,17 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from flows.cli.logs import console_for
     from flows.retrain_selector import retrain_selector
     from flows.run_control import prefect_api
+    from selection.frame import NotEnoughTrainingData
 
     console_for(args)
-    with prefect_api():
-        summary = retrain_selector(database=args.database, include_simulated=args.include_simulated)
+    try:
+        with prefect_api():
+            summary = retrain_selector(
+                database=args.database, include_simulated=args.include_simulated
+            )
+    except NotEnoughTrainingData as exc:  # not bad input: exit 1 (README), with what to run
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     state = "promoted" if summary["promoted"] else "kept, not promoted"
     print(
         f"selector v{summary['version_id']} trained on {summary['generations']} generations: "

@@ -70,6 +70,19 @@ def test_unreachable_host_is_one_line_before_prefect_starts(tmp_path: Path) -> N
     assert not (tmp_path / "results.db").exists()  # nothing written, not even a file
 
 
+def test_unreachable_openai_host_names_the_endpoint_its_kind_asks(tmp_path: Path) -> None:
+    """Issue 27: a `kind: openai` host's error named Ollama's /api/tags, which was never
+    asked; its preflight asks /v1/models."""
+    port = closed_port()
+    spec = write_spec(
+        tmp_path, hosts=[{"name": "llama-cpp", "url": f"http://127.0.0.1:{port}", "kind": "openai"}]
+    )
+    rc, out, err, _ = evalflow(["run", str(spec)], tmp_path)
+    assert rc == 2 and "Traceback" not in out + err
+    assert f"GET http://127.0.0.1:{port}/v1/models: ConnectError" in err
+    assert "/api/tags" not in err and "ollama serve" not in err
+
+
 def test_ollama_host_is_honoured_by_run_and_doctor(tmp_path: Path) -> None:
     port = closed_port()
     spec = write_spec(tmp_path)

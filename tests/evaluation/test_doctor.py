@@ -12,7 +12,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from evaluation.backends import OllamaBackend
 from evaluation.backends.base import GenerationRequest
-from evaluation.run._doctor import check_database, check_host
+from evaluation.run._doctor import Check, DoctorReport, check_database, check_host
 from evaluation.spec import GenerationParams, HostSpec
 from evaluation.storage.db import make_engine
 from evaluation.suites import Message
@@ -198,6 +198,8 @@ def test_doctor_does_not_disturb_an_openai_host_a_run_is_using(tmp_path, databas
         out = capsys.readouterr().out
         assert server.requests == 0  # not even /v1/models
         assert "not contacted while experiment 'busy-sweep' runs on it" in out
+        # Issue 27: the verdict said "healthy" for a host it did not check
+        assert out.rstrip().splitlines()[-1] == "healthy, except 1 host not checked (busy)"
         with Session(engine) as session:  # the run ends: the host is checked again
             end_run(session, "busy-sweep", "completed", RunProcess.current())
             session.commit()
@@ -206,3 +208,12 @@ def test_doctor_does_not_disturb_an_openai_host_a_run_is_using(tmp_path, databas
         assert "2 model(s)" in capsys.readouterr().out
     finally:
         server.close()
+
+
+def test_the_verdicts_do_not_claim_a_busy_host_was_checked():
+    busy = Check("host llama", "warn", "not contacted", {"busy_with": "sweep"})
+    report = DoctorReport((Check("database", "ok", "fine"), busy))
+    assert report.healthy  # a warning: exit 0, as documented
+    assert report.render_text().splitlines()[-1] == "healthy, except 1 host not checked (busy)"
+    assert report.one_line() == "healthy: database, except 1 host not checked (busy)"
+    assert DoctorReport((Check("database", "ok", "fine"),)).one_line() == "healthy: database"

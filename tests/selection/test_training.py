@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selection.frame import TrainingDataError, validate_training_frame
+from selection.frame import NotEnoughTrainingData, validate_training_frame
 from selection.training import grouped_folds, train_selector
 
 from .conftest import FAST, SUITES, config_named, synthetic_frame, true_latency, true_quality
@@ -85,8 +85,10 @@ def test_missing_energy_is_not_fitted():
 
 def test_too_little_data_is_a_clear_error():
     frame = validate_training_frame(synthetic_frame(cases=1).head(2))
-    with pytest.raises(TrainingDataError, match="at least 3"):
+    with pytest.raises(NotEnoughTrainingData, match="at least 3") as caught:
         train_selector(frame, FAST)
+    # Issue 27: it said what was missing but not what to run next
+    assert "run more configs or suites first: e.g. `evalflow run SPEC`" in str(caught.value)
 
 
 def test_kept_predictions_match_fresh_ones_per_task_and_configs(trained):

@@ -109,6 +109,13 @@ class StandInConfig:
     # refused as llama-cpp-python's server refuses ``json_schema`` (a 500 carrying the
     # validation error). None: every type is accepted.
     response_format_types: tuple[str, ...] | None = None
+    # Speak only the OpenAI-compatible API, as llama.cpp's and vLLM's servers do: every
+    # Ollama route (``/api/...``) answers 404 ``{"detail":"Not Found"}``.
+    openai_only: bool = False
+    # Models that cannot chat (an embedding model, on llama-cpp-python's server): a
+    # streamed chat request gets 200 and a stream that ends at once (no final chunk, no
+    # ``[DONE]``), an unstreamed one a 500 carrying the message.
+    chat_fails: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -271,7 +278,9 @@ class StandIn:
             return
         route = (scope["method"], scope["path"])
         models = self.config.models
-        if route == ("POST", "/api/chat"):
+        if self.config.openai_only and scope["path"].startswith("/api/"):
+            await respond_json(send, 404, {"detail": "Not Found"})
+        elif route == ("POST", "/api/chat"):
             await self._generation(OllamaDialect, receive, send)
         elif route == ("POST", "/v1/chat/completions"):
             await self._generation(OpenAIDialect, receive, send)
@@ -410,6 +419,14 @@ class StandIn:
         refused = _refused_response_format(dialect, body, config.response_format_types)
         if refused is not None:
             await respond_json(send, 500, dialect.error(refused, 500))
+            return
+        failure = config.chat_fails.get(model)
+        if failure is not None:
+            if body.get("stream", dialect is OllamaDialect):  # Ollama streams by default
+                await start_stream(send, b"text/event-stream")
+                await send_part(send, b"", last=True)
+            else:
+                await respond_json(send, 500, dialect.error(failure, 500))
             return
         fault = self._next_fault(model)
         if fault is not None and fault.kind in _STATUS_FAULTS:

@@ -115,6 +115,33 @@ async def test_unknown_model_at_generation_keeps_the_servers_message(standin: St
     assert isinstance(caught.value.__cause__, httpx.HTTPStatusError)
 
 
+async def test_an_openai_only_server_gets_a_hint_to_set_kind_openai(standin: StandIn) -> None:
+    """Issue 27: an Ollama host pointed at llama.cpp's server failed with a bare
+    'HTTP 404: {"detail":"Not Found"}'; it now says to set `kind: openai`, for sure when
+    the server answers /v1/models."""
+    standin.reconfigure(openai_only=True)
+    async with OllamaBackend(standin.host()) as backend:
+        for call in (backend.list_models(), backend.generate(request())):
+            with pytest.raises(BackendRejected) as caught:
+                await call
+            text = str(caught.value)
+            assert caught.value.status_code == 404 and not isinstance(caught.value, ModelNotFound)
+            assert "HTTP 404" in text and "Not Found" in text
+            assert "the server answers /v1/models: it is OpenAI-compatible" in text
+            assert "set `kind: openai` on host" in text
+
+
+async def test_a_404_without_v1_models_still_hints_it_may_be_openai_compatible() -> None:
+    def answer(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"detail": "Not Found"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    async with OllamaBackend(HostSpec("h", "http://h:1"), client=client) as backend:
+        with pytest.raises(BackendRejected, match=r"may be OpenAI-compatible \(llama.cpp, vLLM\)"):
+            await backend.list_models()
+    await client.aclose()
+
+
 @pytest.mark.parametrize(
     ("kind", "error", "retryable", "status", "text"),
     [

@@ -114,6 +114,22 @@ async def test_unknown_model_is_model_not_found(standin: StandIn) -> None:
             await backend.generate(request(model="ghost"))
 
 
+async def test_a_stream_cut_at_once_reports_the_servers_status_and_reason(
+    standin: StandIn,
+) -> None:
+    """Issue 27: an embedding model asked to chat on llama-cpp-python's server failed with
+    IncompleteStream ("the stream ended before 'data: [DONE]'") while the server answers
+    HTTP 500 'AssertionError: Memory is not initialized': the status and reason are shown."""
+    standin.reconfigure(chat_fails={"llama3:latest": "AssertionError: Memory is not initialized"})
+    async with OpenAICompatBackend(standin.host(kind="openai")) as backend:
+        with pytest.raises(BackendServerError) as caught:
+            await backend.generate(request())
+    assert caught.value.status_code == 500
+    assert "HTTP 500" in str(caught.value)
+    assert "AssertionError: Memory is not initialized" in str(caught.value)
+    assert "IncompleteStream" not in str(caught.value)
+
+
 def _sse(*events: object) -> bytes:
     return b"".join(
         b"data: " + (e if isinstance(e, bytes) else json.dumps(e).encode()) + b"\n\n"

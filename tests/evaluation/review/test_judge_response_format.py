@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
+
 from evaluation.review.judge import Judge
 from flows.cli import main
 from tests.evaluation.test_judge import MODEL, grades_by_correctness
@@ -75,3 +77,41 @@ def test_a_judge_model_the_host_lacks_is_named_with_the_option_to_fix(database_u
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "'wrong:1b'" in err and MODEL in err
     assert err.endswith("name one with --model") and "spec" not in err
+
+
+def test_unjudged_pairs_are_explained_with_their_reasons_and_counts(database_url, capsys):
+    """Issue 27: "0 of 3 pairs judged in both orders, self-contradiction rate –" said
+    nothing of why; the distinct reasons follow, each with how many judgements had it."""
+    db = build_review_db(database_url, n_cases=2)
+
+    def pairs_fail(model, messages):
+        text = next(m["content"] for m in messages if m["role"] == "user")
+        return "no verdict" if "FIRST RESPONSE" in text else grades_by_correctness(model, messages)
+
+    with running_standin(StandInConfig(models=(MODEL,), reply=pairs_fail)) as server:
+        command = ["--database", database_url, "judge", db.experiment, "--url", server.url]
+        command += ["--model", MODEL, "--kind", "openai", "--limit", "1", "--attempts", "1"]
+        assert main(command) == 0
+    summary, why = capsys.readouterr().out.strip().splitlines()
+    assert "0 of 3 pairs judged in both orders" in summary
+    assert why.startswith("why unscored or unjudged: malformed judge output")
+    assert why.endswith("'no verdict' (×3)")
+
+
+def test_a_raw_newline_inside_the_judges_json_string_is_accepted():
+    """Small models put a raw newline in the rationale ("Invalid control character"):
+    the verdict otherwise meets the schema, so it is read, not discarded. (An in-memory
+    host: the stand-in re-joins its reply's words with spaces, losing the newline.)"""
+    reply = '{"rationale": "line one\nline two", "preference": "first"}'
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"message": {"role": "assistant", "content": reply}})
+
+    async def go():
+        client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+        async with Judge("http://judge", MODEL, max_attempts=1, client=client) as judge:
+            verdict = await judge.choose("q", "a", "b")
+        await client.aclose()
+        return verdict
+
+    assert asyncio.run(go()) == ("first", "line one\nline two", 1)

@@ -134,6 +134,24 @@ def test_side_by_side_names_the_test_and_never_prints_p_as_zero(client):
     assert "p = 0.000" not in page and "not adjusted for multiple comparisons" in page
 
 
+def test_prompt_tokens_the_server_did_not_report_say_so(tmp_path):
+    """Issue 27: `tokens None in / 10 out` where prompt_eval_count was not reported
+    (stored NULL)."""
+    from fastapi.testclient import TestClient
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=2)
+    with Session(db.engine) as session:
+        generation = session.get(
+            Generation, int(generations_frame(session, db.experiment_id).id.iloc[0])
+        )
+        generation.prompt_eval_count, generation.eval_count = None, 10
+        session.commit()
+        generation_id = generation.id
+    client = TestClient(create_app(db.engine))
+    page = client.get(f"/e/{db.experiment}/g/{generation_id}").text
+    assert "tokens in: not reported / 10 out" in page and "None" not in page
+
+
 def test_the_pipeline_run_reads_in_words_not_python_values(tmp_path):
     """The block showed `meta` as a Python dict, raw column names, a time with
     microseconds and `TTFT – s`."""
