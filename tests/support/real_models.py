@@ -220,15 +220,16 @@ def _die_with_parent() -> None:
 
 
 def _stop_on_signals() -> None:
-    """SIGTERM and SIGHUP end the program as Ctrl-C does, through ``serving``'s cleanup
-    (by default they kill Python at once, leaving the server running)."""
+    """SIGINT, SIGTERM and SIGHUP end the program through ``serving``'s cleanup (by
+    default SIGTERM and SIGHUP kill Python at once, leaving the server running; SIGINT
+    is ignored altogether when a shell started the rig in the background)."""
 
     def stop(signum: int, _frame: object) -> None:
         for each in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # once: let cleanup end
             signal.signal(each, signal.SIG_IGN)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
 
 
