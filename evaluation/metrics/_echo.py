@@ -1,6 +1,6 @@
 """Echo of the prompt: what part of an output repeats the input, and what is left.
 
-A base model (Gemma-3-270M on qa-short) mostly repeats its prompt: "Answer: Apollo 11
+A base model (Gemma-3-270M on qa-short) sometimes repeats its prompt: "Answer: Apollo 11
 was the first crewed mission to land on the Moon..." contains the reference only because
 the passage does. The rule: a stretch of the output that copies the case's text (its
 system prompt and every message; words are runs of letters and digits, compared
