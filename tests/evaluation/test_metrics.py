@@ -567,3 +567,18 @@ def test_the_answer_part_ends_where_the_output_starts_a_turn():
     # "Question:" line after it is no turn of the output's own, and the answer stays
     echo = PASSAGE.replace("Question:", "\nQuestion:") + "\nAnswer: Saturn V"
     assert answer_part(echo, PASSAGE).endswith("Answer: Saturn V")
+
+
+def test_echoing_the_prompt_has_a_direction_and_gets_a_verdict():
+    """It was descriptive ("no verdict on echoes_prompt: neither higher nor lower is
+    better") although echoing is plainly bad."""
+    from evaluation.compare._comparison import direction
+    from evaluation.statistics import compare_many
+    from tests.evaluation.statistics._rows import long_rows
+
+    assert direction("echoes_prompt") is False and direction("output_length") is None
+    rows = long_rows({"echo": [1.0] * 18 + [0.0] * 2, "answer": [0.0] * 20}, metric="echoes_prompt")
+    multi = compare_many(
+        rows, "echoes_prompt", score_type="binary", higher_is_better=direction("echoes_prompt")
+    )
+    assert multi.winner == "answer", multi.verdict
