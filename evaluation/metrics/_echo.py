@@ -1,6 +1,6 @@
 """Echo of the prompt: what part of an output repeats the input, and what is left.
 
-A base model (Gemma-3-270M on qa-short) mostly repeats its prompt: "Answer: Apollo 11
+A base model (Gemma-3-270M on qa-short) sometimes repeats its prompt: "Answer: Apollo 11
 was the first crewed mission to land on the Moon..." contains the reference only because
 the passage does. The rule: a stretch of the output that copies the case's text (its
 system prompt and every message; words are runs of letters and digits, compared
@@ -31,6 +31,18 @@ template or the input at length (across a sentence's end) is echo.
 Eight words is longer than the short answers a QA suite asks for, so copying an answer
 phrase from a passage is never cut; a summary that copies whole sentences of its source
 loses them, as it should lose chrF credit for them.
+
+The answer part also **ends where the output starts a turn of its own**: a base model
+that has answered goes on writing the conversation (Gemma-3-270M on qa-kestrel-ferry-2:
+"Answer: 6 euros.\n\nQuestion: What is the cost of a car?  [/INST]\n\nAnswer: 24 euros
+including the driver"), and the reference in the question-and-answer pair it invented
+must not earn credit; harnesses stop such turns with stop sequences (lm-eval-harness:
+``until: ["\n\n", "Question:"]``). A turn starts at a line that begins with one of
+``TURN_MARKERS`` (``Question:``, ``Q:``, ``[INST]``, ``[/INST]``, ``<start_of_turn>``,
+``User:``, ``Human:``; case as written) after some answer text: a word before it that is
+not an echo. A line "Question: ..." that opens the output, or follows only a repeated
+prompt, is a restated question and stays; "Answer:" is the answer's own label, never a
+turn.
 """
 
 from __future__ import annotations
@@ -48,6 +60,8 @@ MAX_EDIT_WORDS = 2  # words dropped, added or changed in a row inside one copy
 RESYNC_WORDS = 3  # words that must follow the prompt again after an edit
 _SEED = 3  # a copy starts where this many words follow the prompt
 _WORD = re.compile(r"\w+")
+TURN_MARKERS = ("Question:", "Q:", "[INST]", "[/INST]", "<start_of_turn>", "User:", "Human:")
+_TURN = re.compile(r"^[ \t]*(?:" + "|".join(map(re.escape, TURN_MARKERS)) + ")", re.MULTILINE)
 _SENTENCE_END = re.compile(r"[.!?:\n]")
 _SENTENCE_BREAK = re.compile(r"[.!?](?=\s)|\n")
 # (output words, prompt words) skipped by one edit, the likeliest first
@@ -160,8 +174,26 @@ def echo_share(output: str, prompt: str) -> float:
     return sum(echoed) / len(words) if words else 0.0
 
 
+def turn_start(output: str, prompt: str) -> int | None:
+    """Where the output starts a turn of its own (the start of the first line that begins
+    with a turn marker after a word that is not an echo), or None when it does not."""
+    markers = list(_TURN.finditer(output))
+    if not markers:
+        return None
+    words, echoed = echoed_words(output, prompt)
+    answered = [end for (_, _, end), cut in zip(words, echoed, strict=True) if not cut]
+    for marker in markers:
+        if answered and answered[0] <= marker.start():
+            return marker.start()
+    return None
+
+
 def answer_part(output: str, prompt: str) -> str:
-    """``output`` without its echoed runs (unchanged when it has none)."""
+    """``output`` up to the turn it starts of its own, without its echoed runs
+    (unchanged when it has neither)."""
+    turn = turn_start(output, prompt)
+    if turn is not None:
+        output = output[:turn].strip()
     words, echoed = echoed_words(output, prompt)
     if not any(echoed):
         return output

@@ -136,11 +136,11 @@ _METRICS = (
     _metric(
         "echoes_prompt",
         f"1 when runs of {_echo.ECHO_RUN_WORDS}+ words repeated from the prompt make up at "
-        f"least {_echo.ECHO_SHARE:.0%} of the output (descriptive; the leaderboard flags it).",
+        f"least {_echo.ECHO_SHARE:.0%} of the output (lower is better: echoing earns no "
+        "credit; the leaderboard flags it).",
         "binary",
         _echo.echoes_prompt,
         higher_is_better=False,
-        descriptive=True,
         task_types=ANY_TASK,
     ),
     _metric(

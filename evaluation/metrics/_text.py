@@ -16,7 +16,7 @@ import numpy as np
 
 from evaluation.backends.base import GenerationResult
 from evaluation.errors import MetricError
-from evaluation.metrics._echo import answer_part, echo_share
+from evaluation.metrics._echo import answer_part, echo_share, turn_start
 from evaluation.suites import Case
 
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
@@ -49,14 +49,20 @@ def match_explanation(
     """What ``exact_match`` (or ``contains``) compared, after normalisation, and the
     outcome, in one sentence; None when the case has nothing to compare with. With the
     case's ``prompt`` (``case_text``) it explains what scoring compared: the answer part,
-    after an echo of the prompt was cut (evaluation/metrics/_echo.py), and says so."""
+    after a turn the output started of its own and an echo of the prompt were cut
+    (evaluation/metrics/_echo.py), and says so."""
     targets = _normalized_targets(case)
     if not targets:
         return None
     cut = ""
     if prompt is not None and (answer := answer_part(output, prompt)) != output:
-        share = echo_share(output, prompt)
-        cut = f"an echo of the prompt ({share:.0%} of the output's words) was cut first; "
+        if (turn := turn_start(output, prompt)) is not None:
+            opening = output[turn:].strip().splitlines()[0][:40]
+            cut += f"the output's own next turn (from «{opening}») was cut first; "
+            output = output[:turn].strip()
+        if answer != output:
+            share = echo_share(output, prompt)
+            cut += f"an echo of the prompt ({share:.0%} of the output's words) was cut first; "
         output = answer
     how = "contains, as whole words," if contains else "equals"
     shown = []

@@ -125,6 +125,7 @@ def _summary(payload: dict[str, Any]) -> Summary:
             **payload,
             "metrics": tuple(payload["metrics"]),
             "other_verdicts": tuple(payload["other_verdicts"]),
+            "flags": tuple(payload["flags"]),
             "rows": tuple(
                 LeaderRow(**{**r, "cells": tuple(r["cells"]), "fronts": tuple(r["fronts"])})
                 for r in payload["rows"]

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from evaluation.compare._inputs import LATENCY
 from evaluation.compare._leaderboard import (
     Leaderboard,
+    echo_flags,
     load_leaderboard,
     metric_direction,
     ranked_table,
@@ -64,6 +65,7 @@ class Summary:
     shared: str
     verdict: str | None
     other_verdicts: tuple[str, ...]  # the other metrics' and latency's, stored ones only
+    flags: tuple[str, ...]  # "ECHOES THE PROMPT: ...", as `show` and the report print them
     effects: tuple[dict[str, Any], ...]
     fronts: tuple[dict[str, Any], ...]
     notes: tuple[str, ...]
@@ -142,6 +144,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
         shared=board.shared,
         verdict=verdict,
         other_verdicts=_other_verdicts(session, row.name, primary),
+        flags=echo_flags(board.table) if "echoes_prompt" in board.metrics else (),
         effects=tuple(
             {
                 "parameter": e.parameter,

@@ -418,7 +418,7 @@ PASSAGE = (
         (
             "\n\nAnswer: Saturn V rocket\n[INST]Read the passage and answer the question "
             "with a short phrase.\n\nPass",
-            "Answer: Saturn V rocket [INST] . Pass",
+            "Answer: Saturn V rocket",  # the [INST] turn it starts is cut too
             True,
         ),
         (
@@ -526,3 +526,59 @@ def test_quoting_the_sentence_that_holds_the_answer_earns_its_credit(case_id, ou
     metrics = [get_metric(m) for m in ("contains", "echoes_prompt")]
     scored = score_generations(frame, suite, metrics)
     assert (scored["contains"][0], scored["echoes_prompt"][0]) == (1.0, 0.0)
+
+
+GEMMA_INVENTED_TURN = (  # Gemma-3-270M's real output for qa-kestrel-ferry-2 (llama.cpp)
+    "Answer: 6 euros.\n\nQuestion: What is the cost of a car?  [/INST]\n\n"
+    "Answer: 24 euros including the driver"
+)
+
+
+@pytest.mark.parametrize(
+    ("case_id", "output", "contains"),
+    [
+        # the first answer is wrong: "24 euros" is in a question-and-answer pair it invented
+        ("qa-kestrel-ferry-2", GEMMA_INVENTED_TURN, 0.0),
+        ("qa-kestrel-ferry-2", "Answer: 24 euros.\n\nQuestion: And a bicycle?", 1.0),
+        ("qa-kestrel-ferry-2", "Answer: 6 euros.\nQ: And a car?\nA: 24 euros", 0.0),
+        ("qa-kestrel-ferry-2", "Answer: 6 euros.\n<start_of_turn>user\n24 euros", 0.0),
+        # SmolLM2-style plain answers keep their credit
+        ("qa-kestrel-ferry-2", "Cars cost 24 euros including the driver.", 1.0),
+        ("qa-kestrel-ferry-1", "The crossing takes 50 minutes in calm weather.", 1.0),
+        # a restated question that opens the output is not a turn of its own
+        ("qa-kestrel-ferry-2", "Question: How much for a car?\nAnswer: 24 euros", 1.0),
+        # "Question:" mid-line is not a turn
+        ("qa-kestrel-ferry-2", "24 euros (see the Question: car fares)", 1.0),
+    ],
+)
+def test_a_turn_the_output_starts_of_its_own_earns_no_credit(case_id, output, contains):
+    suite = load_suite(REPO / "benchmarks" / "suites" / "qa-short.jsonl")
+    frame = pd.DataFrame({"case_id": [case_id], "output": [output]})
+    scored = score_generations(frame, suite, [get_metric("contains")])
+    assert scored["contains"][0] == contains
+
+
+def test_the_answer_part_ends_where_the_output_starts_a_turn():
+    assert answer_part(GEMMA_INVENTED_TURN, PASSAGE) == "Answer: 6 euros."
+    # an answer, then a repeated instruction opening an [INST] turn: the answer stays
+    echoed = "Answer: Saturn V rocket\n[INST]Read the passage and answer the question with a short"
+    assert answer_part(echoed, PASSAGE) == "Answer: Saturn V rocket"
+    # a repeated prompt (its question included), then the answer: the echo goes, the
+    # "Question:" line after it is no turn of the output's own, and the answer stays
+    echo = PASSAGE.replace("Question:", "\nQuestion:") + "\nAnswer: Saturn V"
+    assert answer_part(echo, PASSAGE).endswith("Answer: Saturn V")
+
+
+def test_echoing_the_prompt_has_a_direction_and_gets_a_verdict():
+    """It was descriptive ("no verdict on echoes_prompt: neither higher nor lower is
+    better") although echoing is plainly bad."""
+    from evaluation.compare._comparison import direction
+    from evaluation.statistics import compare_many
+    from tests.evaluation.statistics._rows import long_rows
+
+    assert direction("echoes_prompt") is False and direction("output_length") is None
+    rows = long_rows({"echo": [1.0] * 18 + [0.0] * 2, "answer": [0.0] * 20}, metric="echoes_prompt")
+    multi = compare_many(
+        rows, "echoes_prompt", score_type="binary", higher_is_better=direction("echoes_prompt")
+    )
+    assert multi.winner == "answer", multi.verdict

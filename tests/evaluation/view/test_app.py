@@ -117,6 +117,11 @@ def test_scores_are_coloured_only_on_a_zero_to_one_scale_with_a_direction():
     assert score_class("rougeL", 0.4) == "partial"
     assert score_class("output_length", 1.0) == ""  # descriptive: no better end
     assert score_class("output_length", 7.0) == "" and score_class("exact_match", None) == ""
+    # echoing the prompt is plainly bad: lower is better, so it is coloured
+    assert (score_class("echoes_prompt", 1.0), score_class("echoes_prompt", 0.0)) == (
+        "fail",
+        "pass",
+    )
 
 
 def test_side_by_side_names_the_test_and_never_prints_p_as_zero(client):

@@ -121,3 +121,11 @@ def test_the_generation_page_explains_contains_on_what_scoring_compared(tmp_path
     why = detail["explanations"]["contains"].text
     assert "an echo of the prompt" in why and "was cut first" in why
     assert "«city 0» (match)" not in why and "normalised answer part «»" in why
+
+
+def test_a_match_explained_after_the_turn_the_output_started_of_its_own():
+    case = Case("c", PASSAGE, references=("Saturn V",))
+    output = "Answer: Vostok.\n\nQuestion: What launched Apollo 11?\n\nAnswer: Saturn V"
+    why = match_explanation(output, case, contains=True, prompt=PASSAGE)
+    assert why.startswith("the output's own next turn (from «Question: What launched Apollo 11?»)")
+    assert "normalised answer part «answer vostok»" in why and "(match)" not in why

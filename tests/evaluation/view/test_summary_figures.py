@@ -55,3 +55,36 @@ def test_the_leaderboard_has_the_mean_latency_the_latency_verdict_compares(db):
     shown = {r.config: r.latency_mean_s for r in summary.rows}
     assert shown == {c: f"{m:.3f}" for c, m in means.items()}
     assert not pd.isna(means).any()
+
+
+def test_the_summary_page_flags_a_config_that_echoes_the_prompt(tmp_path):
+    """`show` and the HTML report print "ECHOES THE PROMPT: ..."; the page did not."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.storage.models import Aggregate, Experiment
+    from evaluation.view.app import create_app
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=4, temperatures=(0.0, 0.7))
+    with Session(db.engine) as session:
+        experiment = session.get(Experiment, db.experiment_id)
+        experiment.metrics = [*experiment.metrics, "echoes_prompt"]
+        for config, share in zip(db.configs, (0.75, 0.0), strict=True):
+            session.add(
+                Aggregate(
+                    experiment_id=db.experiment_id,
+                    config_hash=config.hash,
+                    metric="echoes_prompt",
+                    n=4,
+                    mean=share,
+                    ci_low=share,
+                    ci_high=share,
+                )
+            )
+        session.add(experiment)
+        session.commit()
+    page = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/summary").text
+    flag = f"ECHOES THE PROMPT: {db.configs[0].hash} "
+    assert flag in page and "repeats its prompt in 75% of outputs" in page
+    assert f"ECHOES THE PROMPT: {db.configs[1].hash}" not in page
+    again = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/summary").text
+    assert flag in again  # the stored page keeps it
