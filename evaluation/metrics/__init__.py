@@ -13,6 +13,7 @@ from evaluation.metrics._pass_at_k import pass_at_k
 from evaluation.metrics._registry import (
     get_metric,
     get_metrics,
+    is_descriptive,
     metric_names,
     metric_problem,
     unsuited_metric,
@@ -40,6 +41,7 @@ __all__ = [
     "extract_label",
     "get_metric",
     "get_metrics",
+    "is_descriptive",
     "match_explanation",
     "metric_names",
     "metric_problem",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 
-from evaluation.errors import MetricError
+from evaluation.errors import EvalError, MetricError
 from evaluation.metrics import (
     _code,
     _constraints,
@@ -283,6 +283,15 @@ def unsuited_metric(name: str, task_type: str) -> str | None:
         return None
     served = ", ".join(metric.task_types or ())
     return f"metric '{name}' cannot score a {task_type} suite; it serves {served} suites only"
+
+
+def is_descriptive(name: str) -> bool:
+    """Whether the metric called ``name`` describes without ranking (neither higher nor
+    lower is better); a name that no longer loads (a user's scorer gone) ranks."""
+    try:
+        return get_metric(name).descriptive
+    except EvalError:
+        return False
 
 
 def get_metrics(names: Iterable[str]) -> list[Metric]:

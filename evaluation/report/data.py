@@ -12,7 +12,7 @@ from sqlmodel import Session
 from evaluation.compare._comparison import ComparisonOutcome, compare_experiment
 from evaluation.compare._leaderboard import Leaderboard, load_leaderboard
 from evaluation.errors import EvalError
-from evaluation.metrics import get_metric
+from evaluation.metrics import get_metric, is_descriptive
 from evaluation.report.ratings import RatingsSummary, ratings_summary
 from evaluation.statistics import (
     MultiComparison,
@@ -155,11 +155,7 @@ def _compared_metrics(metrics: Sequence[str], scores: pd.DataFrame) -> list[str]
     present = set(scores["metric"])
     chosen = []
     for metric in metrics:
-        try:
-            descriptive = get_metric(metric).descriptive
-        except EvalError:
-            descriptive = False
-        if metric in present and not descriptive:
+        if metric in present and not is_descriptive(metric):
             chosen.append(metric)
     return chosen
 

@@ -26,7 +26,7 @@ from evaluation.compare._leaderboard import (
     ranked_table,
 )
 from evaluation.errors import EvalError
-from evaluation.metrics import get_metric
+from evaluation.metrics import get_metric, is_descriptive
 from evaluation.spec._params import NAMES as PARAMETER_NAMES
 from evaluation.statistics._cases import case_table
 from evaluation.statistics.effects import DEFAULT_PARAMETERS, parameter_effects
@@ -181,14 +181,10 @@ def _front_metrics(
     config has a mean on it."""
     chosen = []
     for metric in metrics:
-        try:
-            descriptive = get_metric(metric).descriptive
-        except EvalError:
-            descriptive = False
         scored = (
             metric in facts.columns and pd.to_numeric(facts[metric], errors="coerce").notna().any()
         )
-        if scored and (metric == primary or not descriptive):
+        if scored and (metric == primary or not is_descriptive(metric)):
             chosen.append(metric)
     return chosen
 
