@@ -125,6 +125,17 @@ class ModelNotFound(BackendRejected):
         super().__init__(message, **kw)
 
 
+class NotOllamaAPI(BackendRejected):
+    """A host set as Ollama answers 404 for Ollama's routes. ``openai_compatible``: it
+    answers ``/v1/models``; ``detail`` is the message without how to fix it (the fix
+    depends on where the kind was set: a spec's host, or the judge's ``--kind``)."""
+
+    def __init__(self, message: str, *, detail: str, openai_compatible: bool, **kw) -> None:
+        self.detail = detail
+        self.openai_compatible = openai_compatible
+        super().__init__(message, **kw)
+
+
 class PromptTooLong(BackendRejected):
     """The prompt does not fit the server's context window (OpenAI error code
     ``context_length_exceeded``); the same request can never succeed."""

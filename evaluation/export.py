@@ -14,6 +14,7 @@ writes one workbook with a sheet per level. An empty level keeps its columns.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -144,7 +145,96 @@ def level_frame(session: Session, experiment: Experiment, level: str) -> pd.Data
     frame = frame.drop(columns=["experiment_id"], errors="ignore")
     frame.insert(0, "experiment", experiment.name)
     frame.insert(0, "experiment_id", experiment_id)
-    return frame
+    return typed(frame)
+
+
+# The type of every column that is not text, by name (one name, one type, at every
+# level), as docs/export-schema.md lists them; generation parameters by their kind.
+COLUMN_TYPES: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "experiment_id",
+            "generation_id",
+            "sample_index",
+            "sample_seed",
+            "attempts",
+            "prompt_eval_count",
+            "eval_count",
+            "load_duration_ns",
+            "prompt_eval_duration_ns",
+            "eval_duration_ns",
+            "total_duration_ns",
+            "input_chars",
+            "n",
+            "n_used",
+            "n_excluded",
+            "rating_id",
+            "stars",
+            "pair_id",
+            "superseded_by",
+            "judgement_id",
+            "other_generation_id",
+            "judge_seed",
+        ],
+        "integer",
+    ),
+    **dict.fromkeys(
+        [
+            "latency_s",
+            "ttft_s",
+            "tokens_per_s",
+            "energy_j",
+            "value",
+            "mean",
+            "se",
+            "ci_low",
+            "ci_high",
+            "diff",
+            "p_value",
+            "p_adjusted",
+            "effect_size",
+            "min_detectable_diff",
+        ],
+        "number",
+    ),
+    **dict.fromkeys(("truncated", "simulated", "current"), "boolean"),
+    "created_at": "time",
+    "meta": "JSON",
+}
+_PARAMETER_TYPES = {
+    p.name: {int: "integer", float: "number", bool: "boolean"}.get(p.kind, "text")
+    for p in PARAMETERS
+}
+_DTYPES = {"integer": "Int64", "number": "float64", "boolean": "boolean", "text": "string"}
+
+
+def column_type(name: str) -> str:
+    """The documented type of an export column: integer, number, boolean, time, JSON or
+    text."""
+    return COLUMN_TYPES.get(name) or _PARAMETER_TYPES.get(name, "text")
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each column in its documented type, nullable: a parameter never
+    sent is an empty number column, not Parquet's type null or JSON's string."""
+    out = frame.copy()
+    for column in out.columns:
+        kind = column_type(column)
+        series = out[column]
+        if kind == "time":
+            out[column] = pd.to_datetime(series, utc=True, format="ISO8601")
+        elif kind == "JSON":
+            out[column] = series.map(_json_text).astype("string")
+        elif kind in ("integer", "number"):
+            out[column] = pd.to_numeric(series).astype(_DTYPES[kind])
+        else:
+            out[column] = series.astype(_DTYPES[kind])
+    return out
+
+
+def _json_text(value: object) -> object:
+    """A JSON cell as JSON text: a dict or list dumped, text and missing kept."""
+    return json.dumps(value) if isinstance(value, dict | list) else value
 
 
 def _with_config(session: Session, experiment_id: int, frame: pd.DataFrame) -> pd.DataFrame:

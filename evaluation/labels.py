@@ -12,15 +12,17 @@ _DROPPED_PREFIXES = ("tpl=",)  # "tpl=concise" reads as "concise"
 
 def distinguishing_labels(labels: Sequence[str]) -> dict[str, str]:
     """Each full label (``Config.label``) -> its words that not every label shares, with
-    "tpl=" dropped; the full labels when that would make two of them equal. A single
-    label keeps its every word."""
+    "tpl=" dropped; the full labels when that would make two of them equal or leave one
+    with no word (names of one kind side by side: "stop=x" next to "m t=0" read as two
+    kinds of name). A single label keeps its every word."""
     words = [label.split() for label in labels]
     common = set.intersection(*(set(w) for w in words)) if len(words) > 1 else set()
     short = {
-        label: " ".join(_shown(x) for x in w if x not in common) or label
+        label: " ".join(_shown(x) for x in w if x not in common)
         for label, w in zip(labels, words, strict=True)
     }
-    return short if len(set(short.values())) == len(short) else {x: x for x in labels}
+    whole = all(short.values()) and len(set(short.values())) == len(short)
+    return short if whole else {x: x for x in labels}
 
 
 def shared_settings(labels: Iterable[str]) -> str:
@@ -37,3 +39,25 @@ def _shown(word: str) -> str:
     for prefix in _DROPPED_PREFIXES:
         word = word.removeprefix(prefix)
     return word
+
+
+def configs_named(ref: str, hashes: Sequence[str], labels: Sequence[str]) -> list[str]:
+    """The hashes of the configs (one experiment's, ``labels`` their full labels) that
+    ``ref`` names, by every name an output shows for a config, in this order: the hash,
+    the full label, the shown label (:func:`distinguishing_labels`, with "[<hash head>]"
+    where labels repeat), a hash prefix. The first of these that names any config
+    decides; more than one hash back means ``ref`` is ambiguous."""
+    short = distinguishing_labels(labels) if labels else {}
+    shown = [
+        {short[label], f"{short[label]} [{h[:8]}]", f"{label} [{h[:8]}]"}
+        for h, label in zip(hashes, labels, strict=True)
+    ]
+    for hits in (
+        [h for h in hashes if h == ref],
+        [h for h, label in zip(hashes, labels, strict=True) if label == ref],
+        [h for h, names in zip(hashes, shown, strict=True) if ref in names],
+        [h for h in hashes if ref and h.startswith(ref)],
+    ):
+        if hits:
+            return list(dict.fromkeys(hits))
+    return []

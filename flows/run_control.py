@@ -238,8 +238,13 @@ def _stop(
         )
         wait_for_cases_in_flight(wait_s, hurry)
     waited = time.monotonic()
+    # This process's host slots, given back beside the flow run's cancellation (before
+    # the embedded server stops): else the next run finds them held by a dead run.
+    giving_back = threading.Thread(target=_give_back_slots, daemon=True)
+    giving_back.start()
     if flow_run_id:
         _bounded(lambda: _cancel_flow_run(flow_run_id), waited + 1.0)
+    giving_back.join(max(0.0, waited + 1.0 - time.monotonic()))
     if server is not None:
         server.stop(timeout_s=1.0)
     flush_all(timeout_s=max(0.0, waited + FLUSH_DEADLINE_S - time.monotonic()))
@@ -259,6 +264,14 @@ def _bounded(work, deadline: float):
     thread.start()
     thread.join(max(0.0, deadline - time.monotonic()))
     return result[0] if result else None
+
+
+def _give_back_slots() -> None:
+    """The host slots this process holds, given back (best effort: the exit comes first)."""
+    from tasks.adapters.prefect_concurrency import give_back_on_exit
+
+    with contextlib.suppress(Exception):
+        give_back_on_exit()
 
 
 def _mark_interrupted(database: str, name: str, process: RunProcess) -> str | None:

@@ -123,36 +123,47 @@ def drivers(
     chars: float,
     target: str,
 ) -> tuple[Driver, ...]:
-    """Swap one setting of the chosen config for the candidates' most common value and
-    see how the prediction moves (the model's identity is swapped as a whole)."""
+    """Swap one setting of the chosen config for its most common value among the configs
+    measured on ``task_type`` and see how the prediction for ``task_type`` moves (the
+    model's identity is swapped as a whole). The reference is the task type's own
+    configs, not every candidate: another task type's settings (a classification
+    sweep's short outputs) are no baseline for this one's. A setting of the pick that no
+    config measured on ``task_type`` has is marked: its effect there is learnt from
+    other task types."""
     if target not in model.targets:
         return ()
     row = table.loc[[chosen]]
+    measured = model.evidence.loc[model.evidence["task_type"] == task_type, "config_hash"]
+    reference = model.configs[model.configs.index.isin(measured)]
+    if reference.empty:
+        return ()
     variants, described = [], []
-    common_model = table["model"].mode().iloc[0]
+    common_model = reference["model"].mode().iloc[0]
     groups = [("model", _MODEL_GROUP)] + [
         (name, (name,)) for name in ("template", *CONFIG_NUMERIC) if name != "parameter_b"
     ]
     for feature, columns in groups:
         if feature == "model":
-            donor = table[table["model"] == common_model].iloc[0]
+            donor = reference[reference["model"] == common_model].iloc[0]
         else:
-            donor = pd.Series({feature: _most_common(table[feature])})
+            donor = pd.Series({feature: _most_common(reference[feature])})
         if _same(row.iloc[0][feature], donor[feature]):
             continue
         variant = row.copy()
         for column in columns:
             variant[column] = donor[column]
         variants.append(variant)
-        described.append((feature, _show(row.iloc[0][feature]), _show(donor[feature])))
+        value = row.iloc[0][feature]
+        seen = any(_same(value, other) for other in reference[feature])
+        described.append((feature, _show(value), _show(donor[feature]), seen))
     if not variants:
         return ()
     rows = model.context_rows(pd.concat([row, *variants]), task_type, chars)
     x = model.encoder.transform(rows)
     predicted = model.targets[target].predict(x)[0]
     effects = [
-        Driver(f, v, b, float(predicted[0] - p), target)
-        for (f, v, b), p in zip(described, predicted[1:], strict=True)
+        Driver(f, v, b, float(predicted[0] - p), target, task_type, seen)
+        for (f, v, b, seen), p in zip(described, predicted[1:], strict=True)
     ]
     effects = [d for d in effects if abs(d.effect) >= 5e-4]
     return tuple(sorted(effects, key=lambda d: -abs(d.effect))[:MAX_DRIVERS])

@@ -38,7 +38,7 @@ class Evidence:
     n_suites: int = 0
     quality_mean: float | None = None
     quality_se: float | None = None  # over cases
-    quality_ci_low: float | None = None  # 95% t interval of the mean, over cases
+    quality_ci_low: float | None = None  # 95% interval of the mean over cases, in [0, 1]
     quality_ci_high: float | None = None
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
@@ -97,14 +97,16 @@ class Option:
 @dataclass(frozen=True)
 class Driver:
     """How much one setting of the chosen config moves the predicted ``target``
-    (quality, or median latency when speed is preferred) against the most common value
-    among the candidates (``baseline``)."""
+    (quality, or median latency when speed is preferred) on the asked task type against
+    the most common value among the configs measured on that task type (``baseline``)."""
 
     feature: str
     value: str
     baseline: str
     effect: float  # in the target's unit: quality [0, 1] or seconds
     target: str = "quality"
+    task_type: str = ""
+    seen: bool = True  # some config measured on the task type has ``value``
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,12 @@ class Recommendation:
         if self.choice is not None:
             lines += _describe_choice(self.choice)
             if self.drivers:
-                lines.append("  why: " + "; ".join(_driver(d) for d in self.drivers))
+                lines.append(
+                    "  why: "
+                    + "; ".join(_driver(d) for d in self.drivers)
+                    + f" — the model's predictions on {self.task_type}, each against the "
+                    f"setting most used by the configs measured on {self.task_type}"
+                )
             if self.overruled is not None:
                 lines.append(f"  the model preferred: {self.overruled.summary()}")
             if self.excluded_best is not None:
@@ -168,7 +175,18 @@ class Recommendation:
             lines += [f"    {o.summary()} ({'; '.join(o.violations)})" for o in self.closest]
         lines += [f"  next: {s}" for s in self.suggestions]
         lines += [f"  note: {n}" for n in self.notes]
+        if any(_cut(e) for e in self._quality_estimates()):
+            lines.append(f"  note: {CUT_NOTE}")
         return "\n".join(lines)
+
+    def _quality_estimates(self) -> list[Estimate]:
+        """Every quality estimate the text shows."""
+        shown = [self.choice, self.overruled, self.excluded_best, *self.alternatives]
+        options = [o for o in (*shown, *self.closest) if o is not None]
+        found = [o.quality for o in options]
+        if self.choice is not None and self.choice.predicted_quality is not None:
+            found.append(self.choice.predicted_quality)
+        return found
 
 
 #: One sentence under the three figures a measured recommendation prints.
@@ -177,6 +195,20 @@ ESTIMATE_EXPLAINED = (
     "the selector's model expects of it from similar configs; estimate: the two combined, "
     "the measurement weighing more the more cases it has)"
 )
+
+
+#: Said once when a quality interval shown ends at 0% or 100%.
+CUT_NOTE = (
+    "a quality interval ending at 0.0% or 100.0% was cut there: the selector's 90% interval "
+    "(estimate ± its error) reaches past the scale, which quality cannot leave; cut, it "
+    "still holds the true quality as often"
+)
+
+
+def _cut(estimate: Estimate) -> bool:
+    """Whether the interval was cut at a bound of the [0, 1] scale (an uncut interval
+    ends exactly there only when its estimate does)."""
+    return (estimate.low <= 0 < estimate.value) or (estimate.high >= 1 > estimate.value)
 
 
 def format_recommendation(recommendation: Recommendation) -> str:
@@ -227,7 +259,10 @@ def _driver(driver: Driver) -> str:
         amount = f"{sign}{abs(100 * driver.effect):.1f} percentage points"
     else:
         amount = f"{sign}{abs(driver.effect):.2f} s median latency"
-    return f"{driver.feature} {driver.value} {amount} vs {driver.baseline}"
+    text = f"{driver.feature} {driver.value} {amount} vs {driver.baseline}"
+    if not driver.seen:
+        text += f", never run on {driver.task_type}: learnt from other task types"
+    return text
 
 
 def _points(estimate: Estimate) -> str:

@@ -56,7 +56,7 @@ from selection._db import engine_for
 from selection._evidence_rule import check_choice, hand_floor, measured_feasible
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import SelectorModel
-from selection.recommendation import Recommendation
+from selection.recommendation import Option, Recommendation
 from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import CHECK_CONFIDENCE, combine, quality_fit
 
@@ -210,6 +210,8 @@ def recommend_from_model(
         excluded_best = option(model, table.loc[best], task_type, found[table.index.get_loc(best)])
     target = "latency_p50" if prefer == "speed" else "quality"
     reasons = drivers(model, table, chosen, task_type, chars, target)
+    if (elsewhere := _only_elsewhere(model, choice, task_type)) is not None:
+        notes.append(elsewhere)
     notes.append(_selection_note(row, len(table)))
     if (weighing := _weight_note(row)) is not None:
         notes.append(weighing)
@@ -252,6 +254,22 @@ def scored_candidates(
     return table.assign(selection_corrected=corrected)
 
 
+def _only_elsewhere(model: SelectorModel, choice: Option, task_type: str) -> str | None:
+    """For a pick never run on ``task_type`` but run on others: that its figures are the
+    model's, learnt in part from those other task types' runs."""
+    if choice.basis != "predicted":
+        return None
+    runs = model.evidence.loc[model.evidence["config_hash"] == choice.config_hash, "task_type"]
+    others = sorted(set(runs) - {task_type})
+    if not others:
+        return None
+    return (
+        f"{choice.label} was never run on {task_type}, only on {', '.join(others)}: its "
+        f"{task_type} figures are the model's prediction, learnt in part from those runs "
+        "on other task types"
+    )
+
+
 def _selection_note(row: pd.Series, candidates: int) -> str:
     """Which estimate the pick is judged by: corrected for selection among the task
     type's candidates, or, with too few of them, the combined estimate as it is."""
@@ -262,10 +280,16 @@ def _selection_note(row: pd.Series, candidates: int) -> str:
             "pick is judged by its measurement combined with the prediction"
         )
     before, after = float(row["quality_uncorrected"]), float(row["quality"])
+    why = (
+        "so the best of many is not credited its luck"
+        if after <= before
+        else "its own figure is noisy, and candidates estimated like it are, taken together, "
+        "better than it measured"
+    )
     return (
         f"quality estimate corrected for selection among {candidates} candidates "
         f"({100 * before:.1f} → {100 * after:.1f}): read against how the candidates' "
-        "estimates spread (empirical Bayes), so the best of many is not credited its luck"
+        f"estimates spread (empirical Bayes); {why}"
     )
 
 

@@ -193,7 +193,9 @@ def decide_promotion(
                 f"{_describe(name, errors['incumbent'])} of version {incumbent.id}"
             )
     where = (
-        f"on {int(unseen.sum())} (config, suite) aggregates version {incumbent.id} never saw"
+        f"on {int(unseen.sum())} (config, suite) aggregates version {incumbent.id} never saw, "
+        f"both fit on the {int((~unseen).sum())} it saw, so that only the training "
+        "differs (unchanged training gives the same errors)"
         if basis == "unseen rows"
         else f"in cross-validation (no data version {incumbent.id} had not seen)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -22,6 +23,7 @@ from evaluation.storage.db import session_scope
 from evaluation.storage.repository import completed_keys, save_generations
 from evaluation.suites import Suite
 from tasks.adapters.prefect_concurrency import HostSlots
+from tasks.adapters.spare_slots import PoolSpareSlots
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ async def generate_chunk(
             done = completed_keys(session, context.experiment_id)
         todo = [item for item in items if item.key not in done]
     lane = context.slots.lane(host.name)
+    spare = context.shared.spare if context.shared is not None else None
     try:
         outcome = await run_chunk(
             context.backends[host.name],
@@ -89,6 +92,7 @@ async def generate_chunk(
             sink=context.writer.put,
             slot=lane.attempt,
             shared=context.shared,
+            lend=partial(lane.lend, spare.lend) if isinstance(spare, PoolSpareSlots) else None,
         )
         await context.writer.flush()  # the chunk ends with its outcomes stored
         return outcome

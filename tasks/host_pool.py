@@ -110,6 +110,7 @@ async def generate_all(
             await stack.enter_async_context(slot_client()),
             limit_names,
             timeout_s=limits.first_request_timeout_s,
+            capacity={host.name: host.slots for host in hosts},
         )
         stack.push_async_callback(slots.close)
         context = GenerationContext(

@@ -17,14 +17,20 @@ calls, SQLite results); per scenario, capacity being slots / latency:
 - ``case_wall_s``: mean wall time of a case (table ``case_runs``).
 
 Scenarios: ``one_case``: map_reduce over one document of 200 chunks; ``many_cases``:
-map_reduce over ``--cases`` documents of 50 chunks; ``sections_parallel`` and
-``sections_sequential``: 5 sections + an assembly over ``--cases`` documents;
+map_reduce over ``--cases`` documents (6) of 50 chunks; ``sections_parallel`` and
+``sections_sequential``: 5 sections + an assembly over ``--section-cases`` documents (24;
+it was 6, the ``--cases``: 36 calls, 1.8 s of work, whose fixed ends, the phase's start
+and the last case's assembly running alone behind its sections, held the share near
+0.8-0.85 however the calls were placed; 24 measure the steady state);
 ``single_cases``: 200 one-call cases through the flow; ``single_control``: a plain
 ``slots``-way httpx client sending 200 requests, what the machine's load leaves of the
 host's capacity (each scenario's ``vs_control`` is its phase share over the control's
 from the same repeat: the machine is shared). ``rag_corpus`` (in-process, no Prefect)
 checks that a corpus is embedded once per chunking. ``--repeat N`` runs the scenarios N
-times, interleaved, and prints each figure's runs.
+times, interleaved, and prints each figure's runs. ``--timeline`` prints, per flow
+scenario, where the host's idle slot-seconds went (``_pipeline_timeline.py``: the
+phase's start and end, calls waiting while a slot was free, a call's client side,
+chunk tasks starting, stage boundaries) and each slot's use over time.
 
     .venv/bin/python benchmarks/perf/pipeline_throughput.py
     .venv/bin/python benchmarks/perf/pipeline_throughput.py --repeat 3 \
@@ -177,14 +183,16 @@ SECTIONS = {
 CHUNK = 20  # words per map chunk
 
 
-def flow_scenarios(cases: int) -> dict[str, tuple[int, int, dict[str, Any] | None, dict]]:
+def flow_scenarios(
+    cases: int, section_cases: int
+) -> dict[str, tuple[int, int, dict[str, Any] | None, dict]]:
     """name -> (documents, words per document, pipeline block, grid)."""
     chunked = {"chunk_size": [CHUNK], "chunk_overlap": [0]}
     return {
         "one_case": (1, 200 * CHUNK, MAP_REDUCE, chunked),
         "many_cases": (cases, 50 * CHUNK, MAP_REDUCE, chunked),
-        "sections_parallel": (cases, 300, SECTIONS, {"parallel": [True]}),
-        "sections_sequential": (cases, 300, SECTIONS, {"parallel": [False]}),
+        "sections_parallel": (section_cases, 300, SECTIONS, {"parallel": [True]}),
+        "sections_sequential": (section_cases, 300, SECTIONS, {"parallel": [False]}),
         "single_cases": (200, 20, None, {}),
     }
 
@@ -208,8 +216,15 @@ def write_suite(folder: Path, documents: int, words: int) -> Path:
     return path
 
 
-def run_flow(process: StandInProcess, host: HostSpec, scenario: tuple, latency_s: float):
-    """One scenario through the ``evaluate`` flow; its figures."""
+def run_flow(
+    process: StandInProcess,
+    host: HostSpec,
+    scenario: tuple,
+    latency_s: float,
+    timeline: bool = False,
+):
+    """One scenario through the ``evaluate`` flow; its figures (``timeline``: and where
+    the host's idle slot-seconds went, printed)."""
     from flows.evaluate import evaluate
 
     documents, words, pipeline, grid = scenario
@@ -227,7 +242,17 @@ def run_flow(process: StandInProcess, host: HostSpec, scenario: tuple, latency_s
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     database = folder / "results.db"
     process.reset_stats()
-    summary = asyncio.run(evaluate(spec_path=str(path), database=f"sqlite:///{database}"))
+    run = evaluate(spec_path=str(path), database=f"sqlite:///{database}")
+    if timeline:
+        from _pipeline_timeline import Timeline
+
+        recorded = Timeline()
+        with recorded.record():
+            summary = asyncio.run(run)
+        spans = process.stats(spans=True)["spans"]
+        print(recorded.report(spans, host.slots, summary["generation_s"]), flush=True)
+    else:
+        summary = asyncio.run(run)
     with sqlite3.connect(database) as db:
         (case_wall,) = db.execute("SELECT avg(wall_s) FROM case_runs").fetchone()
     return {
@@ -333,10 +358,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--latency-ms", type=float, default=200.0)
-    parser.add_argument("--cases", type=int, default=6, help="documents for many_cases, sections")
+    parser.add_argument("--cases", type=int, default=6, help="documents for many_cases")
+    parser.add_argument(
+        "--section-cases", type=int, default=24, help="documents for the sections scenarios"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every scenario")
-    choices = ["single_control", *flow_scenarios(1), "rag_corpus"]
+    choices = ["single_control", *flow_scenarios(1, 1), "rag_corpus"]
     parser.add_argument("--scenario", action="append", choices=choices)
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print where each flow scenario's idle slot-seconds went (_pipeline_timeline.py)",
+    )
     args = parser.parse_args()
     port = free_port()
     process = StandInProcess(
@@ -345,7 +378,7 @@ def main() -> None:
     host = HostSpec("bench", process.url, args.slots)
     latency_s = args.latency_ms / 1000
     runs: dict[str, list[dict[str, Any]]] = {}
-    scenarios = flow_scenarios(args.cases)
+    scenarios = flow_scenarios(args.cases, args.section_cases)
     try:
         with prefect_api():  # the API server `evalflow run` uses
             for repeat in range(args.repeat):
@@ -356,7 +389,7 @@ def main() -> None:
                     elif name == "single_control":
                         figures = control = plain_control(process, host, latency_s)
                     else:
-                        figures = run_flow(process, host, scenarios[name], latency_s)
+                        figures = run_flow(process, host, scenarios[name], latency_s, args.timeline)
                     if control is not None and "phase_share" in figures:
                         figures["vs_control"] = round(
                             figures["phase_share"] / control["phase_share"], 3

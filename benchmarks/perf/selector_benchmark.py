@@ -29,23 +29,41 @@ type, Harrell–Davis measured p95 within the limit, from
 :func:`selection.aggregate.evidence`), plus measured mean energy within its limit: the
 best measured mean among those.
 
-Each seed draws new data and new queries; the last lines pool all seeds, and the closing
-table gives each share as its mean over seeds ± the standard error across seeds. One
-seed's figure moves by 10–20 points (its 90 queries share three task types' truths), so
-a target is judged on 8 seeds (the default), not 2. ``selector_ceiling.py`` gives what a
-method knowing the world's functional form and the true latencies reaches on the same
-data.
+Each (world, size, seed) is a unit: it draws new data and new queries, trains the
+selector and prints its figures; the closing table gives each share as its mean over
+seeds ± the standard error across seeds. One seed's figure moves by 10–20 points (its 90
+queries share three task types' truths), so a target is judged on 8 seeds (the default),
+not 2. ``selector_ceiling.py`` gives what a method knowing the world's functional form and
+the true latencies reaches on the same data (beside the selector unless ``--no-ceiling``).
+
+Units run size by size in the order of ``--sizes``, each size seed by seed over all
+worlds, so a stopped run leaves every world with about as many seeds. ``--out`` gets one
+JSON line per unit as it finishes (held-out shares, the ceiling, training, per-query
+and whole-unit seconds; written by the parent process only). ``--jobs N`` runs N units
+at once, each in its own process with BLAS and OpenMP on one thread (a unit's figures
+are the same as run alone: they depend on its seed only). ``--resume`` skips the units
+``--out`` already holds (by world, size, seed, and tuning or report-only), so a stopped
+run goes on where it was; the closing table then covers the finished units, old and
+new. A unit kept from a run without the ceiling is not rerun for it.
 
     .venv/bin/python benchmarks/perf/selector_benchmark.py [--worlds additive cliff ...] \
-        [--sizes 1000 3000 10000 30000 100000] [--seeds ... | --tune] [--cache DIR]
+        [--sizes 1000 3000 10000 30000 100000] [--seeds ... | --tune] [--cache DIR] \
+        [--held-out-only] [--no-ceiling] [--out FILE [--resume]] [--jobs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
+import json
 import math
+import multiprocessing
+import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 
@@ -55,9 +73,10 @@ from selector_worlds import REPORT_SEEDS, TUNE_SEEDS, WORLDS, World
 
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
+from flows.cli.options import count
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.aggregate import evidence
-from selection.frame import validate_training_frame
+from selection.frame import REQUIRED_COLUMNS, validate_training_frame
 from selection.model import SelectorModel
 from selection.recommender import recommend_from_model
 from selection.training import TrainingResult, train_selector
@@ -136,11 +155,15 @@ def simulate(
     value drawn around the truth; read from ``cache`` when drawn before."""
     path = None if cache is None else cache / f"{world.name}-{n_generations}-{seed}.pkl"
     if path is not None and path.exists():
-        return pd.read_pickle(path)
+        cached = pd.read_pickle(path)
+        if set(REQUIRED_COLUMNS) <= set(cached.columns):
+            return cached  # else drawn before a column was added (stop): draw again
     frame = _simulate(world, all_configs, n_generations, seed)
-    if path is not None:
+    if path is not None:  # written whole, then renamed: a stopped run leaves no torn file
         path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_pickle(path)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        frame.to_pickle(partial)
+        partial.replace(path)
     return frame
 
 
@@ -392,7 +415,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worlds", nargs="+", choices=list(WORLDS), default=FAMILY)
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[1_000, 3_000, 10_000, 30_000, 100_000]
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[1_000, 3_000, 10_000, 30_000, 100_000],
+        help="generations; units run size by size in this order",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=list(REPORT_SEEDS))
     parser.add_argument("--tune", action="store_true", help="run the tuning seeds instead")
@@ -404,53 +431,125 @@ def main() -> None:
     parser.add_argument(
         "--held-out-only", action="store_true", help="skip the tuning task types' queries"
     )
+    parser.add_argument(
+        "--jobs", type=count, default=1, help="units run at once, each in its own process"
+    )
+    parser.add_argument("--resume", action="store_true", help="skip the units --out already holds")
     args = parser.parse_args()
+    if args.resume and args.out is None:
+        parser.error("--resume needs --out")
     seeds = list(TUNE_SEEDS) if args.tune else args.seeds
-    table = []
-    for name in args.worlds:
-        world = WORLDS[name]
-        all_configs = configs(world)
-        truth = truth_table(world, all_configs)
-        print(
-            f"\nworld {name}: {len(all_configs)} configs, {len(TASK_TYPES)} task types, "
-            "10 suites; per seed new data, 90 held-out queries (40 tuning)"
-        )
-        for size in args.sizes:
-            print(f"\n{name}, {size:,} generations")
-            outcomes, seconds, ceilings = [], [], []
-            for seed in seeds:
-                frame = validate_training_frame(
-                    simulate(world, all_configs, size, seed, args.cache)
-                )
-                started = time.perf_counter()
-                result = train_selector(frame)
-                seconds.append(time.perf_counter() - started)
-                asked = queries(truth, seed + 1)
-                if args.held_out_only:
-                    asked = asked[asked["held_out"]]
-                started = time.perf_counter()
-                outcome = evaluate(world, result.model, truth, asked, hand_table(frame))
-                per_query = (time.perf_counter() - started) / len(asked)
-                outcomes.append(outcome)
-                ceiling = math.nan if args.no_ceiling else ceiling_hit(world, frame, truth, asked)
-                ceilings.append(ceiling)
-                print(
-                    f"  seed {seed}: trained in {seconds[-1]:.1f} s on {result.n_rows} "
-                    f"(config, suite) aggregates; recommend {per_query:.2f} s per query; "
-                    f"ceiling (own form, true latencies) {ceiling:.1%}"
-                )
-                _print_errors(world, result, truth)
-                for part_name, part in _parts(outcome):
-                    print(f"    {part_name}: {_summary(part)}")
-                if args.out is not None:
-                    _append(args.out, name, size, seed, outcome, ceiling)
-            pooled = pd.concat(outcomes)
-            print(f"  all seeds, training time {min(seconds):.1f}–{max(seconds):.1f} s")
-            for part_name, part in _parts(pooled):
-                print(f"    {part_name}: {_summary(part)}")
-            held = [o[o["held_out"]] for o in outcomes]
-            table.append((name, size, held, ceilings))
-    print_table(table)
+    units = [
+        Unit(world, size, seed, args.tune)
+        for size in args.sizes
+        for seed in seeds
+        for world in args.worlds
+    ]
+    done = _read_records(args.out) if args.resume else {}
+    todo = [unit for unit in units if unit not in done]
+    print(
+        f"{len(units)} units (world, size, seed), {len(units) - len(todo)} already in "
+        f"{args.out}, {len(todo)} to run, {args.jobs} at a time"
+    )
+    settings = Settings(args.cache, args.held_out_only, not args.no_ceiling)
+    for record, report in _run(todo, settings, args.jobs):
+        print(report, flush=True)
+        done[_unit_of(record)] = record
+        if args.out is not None:
+            with args.out.open("a") as out:
+                out.write(json.dumps(record) + "\n")
+    print_table([done[unit] for unit in units if unit in done], args.worlds, args.sizes)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One run of the benchmark: a world's data of one size drawn with one seed. ``tune``
+    keeps tuning runs apart from report-only runs in one ``--out`` file."""
+
+    world: str
+    size: int
+    seed: int
+    tune: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    cache: Path | None
+    held_out_only: bool
+    ceiling: bool
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _run(units: list[Unit], settings: Settings, jobs: int) -> Iterator[tuple[dict, str]]:
+    """Each unit's record and printed report, as units finish. With ``jobs`` > 1 units
+    run in that many fresh (spawned) processes whose BLAS and OpenMP run on one thread
+    each, so ``jobs`` processes use ``jobs`` cores, not ``jobs`` × cores; a unit's
+    figures do not depend on the process it ran in (data and queries come from its seed)."""
+    if jobs == 1:
+        for unit in units:
+            yield run_unit(unit, settings)
+        return
+    for name in THREAD_VARIABLES:  # read by numpy's BLAS and OpenMP when a worker starts
+        os.environ[name] = "1"
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+        futures = [pool.submit(run_unit, unit, settings) for unit in units]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:  # a failed unit or a stopped run: start no more
+            pool.shutdown(cancel_futures=True)
+
+
+@functools.cache
+def _world(name: str) -> tuple[World, list[Config], pd.DataFrame]:
+    world = WORLDS[name]
+    all_configs = configs(world)
+    return world, all_configs, truth_table(world, all_configs)
+
+
+def run_unit(unit: Unit, settings: Settings) -> tuple[dict, str]:
+    """Train the selector on one unit's data and answer its queries: the record
+    ``--out`` keeps (held-out shares) and the lines printed about it."""
+    began = time.perf_counter()
+    world, all_configs, truth = _world(unit.world)
+    frame = validate_training_frame(
+        simulate(world, all_configs, unit.size, unit.seed, settings.cache)
+    )
+    started = time.perf_counter()
+    result = train_selector(frame)
+    train_s = time.perf_counter() - started
+    asked = queries(truth, unit.seed + 1)
+    if settings.held_out_only:
+        asked = asked[asked["held_out"]]
+    started = time.perf_counter()
+    outcome = evaluate(world, result.model, truth, asked, hand_table(frame))
+    per_query = (time.perf_counter() - started) / len(asked)
+    ceiling = ceiling_hit(world, frame, truth, asked) if settings.ceiling else math.nan
+    lines = [
+        f"{unit.world}, {unit.size:,} generations, seed {unit.seed} ({len(all_configs)} "
+        f"configs): trained in {train_s:.1f} s on {result.n_rows} (config, suite) "
+        f"aggregates; recommend {per_query:.2f} s per query; ceiling (own form, true "
+        f"latencies) {ceiling:.1%}",
+        _errors(world, result, truth),
+        *(f"    {name}: {_summary(part)}" for name, part in _parts(outcome) if len(part)),
+    ]
+    held = outcome[outcome["held_out"]]
+    record = {
+        "world": unit.world,
+        "size": unit.size,
+        "seed": unit.seed,
+        "tune": unit.tune,
+        "queries": len(held),
+        "ceiling": ceiling,
+        **{column: float(held[column].mean()) for column in RECORDED},
+        "train_s": round(train_s, 1),
+        "recommend_s": round(per_query, 3),
+        "unit_s": round(time.perf_counter() - began, 1),
+    }
+    return record, "\n".join(lines)
 
 
 def ceiling_hit(
@@ -482,50 +581,50 @@ RECORDED = (
 )
 
 
-def _append(
-    path: Path, world: str, size: int, seed: int, outcome: pd.DataFrame, ceiling: float
-) -> None:
-    import json
-
-    held = outcome[outcome["held_out"]]
-    record = {
-        "world": world,
-        "size": size,
-        "seed": seed,
-        "queries": len(held),
-        "ceiling": ceiling,
-        **{column: float(held[column].mean()) for column in RECORDED},
-    }
-    with path.open("a") as out:
-        out.write(json.dumps(record) + "\n")
+def _unit_of(record: dict) -> Unit:
+    """A record's unit; records written before ``tune`` was kept are told by their seed."""
+    tune = record.get("tune", record["seed"] in TUNE_SEEDS)
+    return Unit(record["world"], record["size"], record["seed"], tune)
 
 
-def print_table(table: list[tuple[str, int, list[pd.DataFrame], list[float]]]) -> None:
-    """The closing table: per world and size, means ± SE over seeds."""
+def _read_records(path: Path) -> dict[Unit, dict]:
+    """The records an ``--out`` file holds, the last one of a unit winning."""
+    if not path.exists():
+        return {}
+    lines = path.read_text().splitlines()
+    return {_unit_of(record): record for record in map(json.loads, filter(None, lines))}
+
+
+def print_table(records: list[dict], worlds: list[str], sizes: list[int]) -> None:
+    """The closing table: per world and size, means ± SE over the seeds it has; the
+    differences paired by seed (the ceiling is computed on the same data and queries)."""
     print(
         "\n| world | generations | seeds | selector hit within limits | 0.9 × ceiling "
-        "| hand hit within limits | selector − hand | selector p95 over | hand p95 over |"
+        "| selector − 0.9 × ceiling | hand hit within limits | selector − hand "
+        "| selector p95 over | hand p95 over |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for world, size, per_seed, ceilings in table:
-        ceiling = np.array(ceilings, dtype=float)
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for world, size in itertools.product(worlds, sizes):
+        per_seed = pd.DataFrame([r for r in records if (r["world"], r["size"]) == (world, size)])
+        if per_seed.empty:
+            continue
+        per_seed["target"] = 0.9 * per_seed["ceiling"].astype(float)
         print(
             f"| {world} | {size:,} | {len(per_seed)} "
             f"| {_over_seeds(per_seed, 'fair_hit')} "
-            f"| {90 * np.nanmean(ceiling):.1f} "
+            f"| {100 * per_seed['target'].mean():.1f} "
+            f"| {_over_seeds(per_seed, 'fair_hit', 'target')} "
             f"| {_over_seeds(per_seed, 'hand_fair_hit')} "
             f"| {_over_seeds(per_seed, 'fair_hit', 'hand_fair_hit')} "
             f"| {_over_seeds(per_seed, 'violates')} | {_over_seeds(per_seed, 'hand_violates')} |"
         )
 
 
-def _over_seeds(per_seed: list[pd.DataFrame], column: str, minus: str | None = None) -> str:
+def _over_seeds(per_seed: pd.DataFrame, column: str, minus: str | None = None) -> str:
     """Mean of a per-query share over seeds ± its standard error across seeds (a seed
     draws new data and new queries, and its 90 queries share three task types' truths, so
     seeds, not queries, are the independent units); ``minus``: the paired difference."""
-    values = np.array(
-        [part[column].mean() - (part[minus].mean() if minus else 0.0) for part in per_seed]
-    )
+    values = per_seed[column] - (per_seed[minus] if minus else 0.0)
     se = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
     sign = "+" if minus else ""
     return f"{100 * values.mean():{sign}.1f} ± {100 * se:.1f}"
@@ -551,10 +650,10 @@ def _summary(part: pd.DataFrame) -> str:
     )
 
 
-def _print_errors(world: World, result: TrainingResult, truth: pd.DataFrame) -> None:
+def _errors(world: World, result: TrainingResult, truth: pd.DataFrame) -> str:
     cv = result.metrics
     vs_truth = interval_coverage(world, result.model, truth)
-    print(
+    return (
         f"    grouped CV vs measured aggregates: quality MAE {100 * cv['quality']['mae']:.2f} "
         f"points (model part {100 * cv['quality']['model_rmse']:.2f} RMSE), p95 latency "
         f"{100 * cv['latency_p95']['relative_error']:.1f}%; vs the truth: quality MAE "

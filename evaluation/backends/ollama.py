@@ -24,7 +24,7 @@ from evaluation.backends._http import (
 )
 from evaluation.backends._preflight import match_models, ollama_name_key
 from evaluation.backends.base import GenerationRequest, GenerationResult, ModelInfo
-from evaluation.errors import BackendRejected, ModelNotFound
+from evaluation.errors import BackendRejected, ModelNotFound, NotOllamaAPI
 
 T = TypeVar("T")
 
@@ -63,9 +63,11 @@ class OllamaBackend(HttpBackend):
                 if openai
                 else "the server may be OpenAI-compatible (llama.cpp, vLLM)"
             )
-            raise BackendRejected(
-                f"{exc}; not Ollama's API: {hint}; set `kind: openai` on host "
-                f"'{self.host.name}' in the spec",
+            detail = f"{exc}; not Ollama's API: {hint}"
+            raise NotOllamaAPI(
+                f"{detail}; set `kind: openai` on host '{self.host.name}' in the spec",
+                detail=detail,
+                openai_compatible=openai,
                 host=exc.host,
                 model=exc.model,
                 status_code=exc.status_code,

@@ -17,7 +17,7 @@ import math
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -156,7 +156,8 @@ class SimulatedBackend:
         draw = _seeded(
             self.seed,
             request.model,
-            request.params.hash_payload(),  # pipeline parameters only when set
+            # pipeline parameters only when set; stop sequences cut the text, nothing else
+            replace(request.params, stop=None).hash_payload(),
             template,
             case_key,
             request.sample_index,
@@ -178,6 +179,7 @@ class SimulatedBackend:
         text = _wrap(answer, request.model, template, task, source, text_rng)
 
         done_reason: DoneReason = "stop"
+        text = _cut_at_stop(text, request.params.stop)
         eval_count = tokens(len(text.split()))
         limit = request.params.num_predict
         if 0 <= limit < eval_count:
@@ -340,6 +342,13 @@ def _wrong_answer(found: _Found, rng: np.random.Generator) -> str:
         if not any(_same(candidate, target) for target in found.case.targets):
             return candidate
     return "I do not know."
+
+
+def _cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
+    """``text`` up to the first occurrence of any stop sequence, which is left out (as
+    Ollama and OpenAI-compatible servers leave it out)."""
+    ends = [i for i in (text.find(s) for s in stop or ()) if i >= 0]
+    return text[: min(ends)] if ends else text
 
 
 def _first_words(text: str, count: int) -> str:

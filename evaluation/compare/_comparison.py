@@ -106,8 +106,9 @@ def compare_stored(
 ) -> ComparisonOutcome:
     """Compare configs of stored experiments on the cases they share. Each selection is
     (experiment name, config hash or label), or (experiment, None) for all its configs;
-    configs are called "<experiment>:<label>". ``baseline`` names one selected config (by
-    that name, by its experiment when that contributes one config, or by hash/label).
+    configs are called "<experiment>:<label>" ("<label>" from one experiment).
+    ``baseline`` names one selected config (by that name, by its experiment when that
+    contributes one config, or by hash/label).
     Refuses (EvalError) experiments of different suites or without a shared case."""
     inputs = stored_inputs(session, selections, baseline=baseline, metrics=metrics)
     return compare_inputs(inputs, adjust=adjust, alpha=alpha, delta=delta)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from evaluation.errors import EvalError, StorageError
+from evaluation.labels import configs_named, distinguishing_labels
 from evaluation.storage.comparisons import latency_scores
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, list_experiments
@@ -61,7 +62,7 @@ def select_configs(
 ) -> list[SelectedConfig]:
     """The configs of ``experiment`` named "<prefix><label>" ("[<hash head>]" added where
     labels repeat; not "#", which verdicts use for ranks): all of them, or the one ``ref``
-    names by hash or label."""
+    names by any name an output shows for it (``evaluation.labels.configs_named``)."""
     frame = experiment_configs(session, experiment.id)
     labels = [label or h for label, h in zip(frame["label"], frame["hash"], strict=True)]
     counts = Counter(labels)
@@ -75,17 +76,35 @@ def select_configs(
     ]
     if ref is None:
         return selected
-    by_hash = [c for c in selected if c.config_hash == ref]
-    by_label = [c for c in selected if c.label == ref]
-    if by_hash or len(by_label) == 1:
-        return by_hash or by_label
-    if by_label:
-        raise EvalError(
-            f"label {ref!r} names {len(by_label)} configs of {experiment.name}; give the hash: "
-            + ", ".join(c.config_hash for c in by_label)
+    hits = configs_named(ref, list(frame["hash"]), labels)
+    if len(hits) == 1:
+        return [c for c in selected if c.config_hash == hits[0]]
+    shown = distinguishing_labels(labels)
+    fits = hits or [h for h, label in zip(frame["hash"], labels, strict=True) if _fits(ref, label)]
+    if len(fits) > 1:
+        listing = "; ".join(
+            f"{quoted(shown[c.label])} ({c.config_hash})" for c in selected if c.config_hash in fits
         )
-    known = "; ".join(f"{c.config_hash} {c.label}" for c in selected[:20])
-    raise EvalError(f"experiment {experiment.name} has no config {ref!r}; its configs: {known}")
+        raise EvalError(
+            f"config {quoted(ref)} fits several configs of {experiment.name}: {listing}; "
+            "name one of them (its name as listed, or its hash)"
+        )
+    known = "; ".join(f"{quoted(shown[c.label])} ({c.config_hash})" for c in selected[:20])
+    raise EvalError(
+        f"experiment {experiment.name} has no config {quoted(ref)}; its configs: {known}"
+        + ("; name one experiment's config as EXPERIMENT:CONFIG" if prefix else "")
+    )
+
+
+def quoted(name: str) -> str:
+    """``name`` in single quotes as a POSIX shell reads it back (no escapes inside, unlike
+    ``repr``): pasting it as an argument gives ``name`` exactly."""
+    return "'" + name.replace("'", "'\\''") + "'"
+
+
+def _fits(ref: str, label: str) -> bool:
+    """Whether ``ref`` is part of ``label`` (case aside): "gemma" fits "gemma3-270m t=0"."""
+    return bool(ref) and ref.casefold() in label.casefold()
 
 
 def check_shared_cases(

@@ -105,7 +105,8 @@ def stored_inputs(
 ) -> ComparisonInputs:
     """Configs of stored experiments of one suite, on the cases they share: each selection
     is (experiment name, config hash or label), or (experiment, None) for all its
-    configs; configs are called "<experiment>:<label>". Refuses (EvalError) experiments
+    configs; configs are called "<experiment>:<label>" ("<label>" from one experiment).
+    Refuses (EvalError) experiments
     of different suites or without a shared case."""
     if not selections:
         raise EvalError("nothing to compare: name at least one experiment")
@@ -118,7 +119,8 @@ def stored_inputs(
         raise EvalError(f"cannot compare experiments of different suites: {listing}")
     chosen: dict[tuple[int, str], SelectedConfig] = {}
     for name, ref in selections:
-        for c in select_configs(session, experiments[name], ref=ref, prefix=f"{name}:"):
+        prefix = f"{name}:" if len(experiments) > 1 else ""  # which experiment, if several
+        for c in select_configs(session, experiments[name], ref=ref, prefix=prefix):
             chosen.setdefault((c.experiment_id, c.config_hash), c)
     configs = list(chosen.values())
     rows = list(experiments.values())

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation.labels import distinguishing_labels
+from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.precision import decimals, rounded
 
 TERMINAL_COLUMNS = 100
@@ -26,10 +27,13 @@ def render_comparison_text(
     *,
     simulated: bool,
     all_pairs: bool = False,
+    adjustment: str = "holm",
 ) -> str:
     """``rows``: the comparison table (one dict per pair and metric, as published);
     ``verdicts``: per metric, its ``verdict`` line. Pairs are listed most significant
-    first, ``PAIRS_PER_METRIC`` per metric unless ``all_pairs``."""
+    first, ``PAIRS_PER_METRIC`` per metric unless ``all_pairs``. ``adjustment`` names
+    how the p-values were adjusted (the intervals are each pair's own, unadjusted: the
+    footnote says so, since one can exclude 0 beside a p adj that is not significant)."""
     lines = [_SIMULATED] if simulated else []
     lines.append(f"Comparison: {run_label}")
     frame = pd.DataFrame(list(rows))
@@ -59,7 +63,13 @@ def render_comparison_text(
         lines += ["  " + line for line in table.to_string(index=False).splitlines()]
         if len(pairs) > len(shown):
             lines.append(f"  ... {len(pairs) - len(shown)} more pairs (--all lists every pair)")
-    lines += ["", "* significant after adjustment; --markdown prints the full report"]
+    footnote = (
+        f"[95% CI]: each pair's own interval, not adjusted for multiple comparisons; p adj: "
+        f"{ADJUSTMENT_NAMES[adjustment]}-adjusted over the metric's pairs (an interval can "
+        "exclude 0 where p adj is not significant)"
+    )
+    lines += ["", *textwrap.wrap(footnote, TERMINAL_COLUMNS)]
+    lines.append("* significant after adjustment; --markdown prints the full report")
     return "\n".join(lines)
 
 

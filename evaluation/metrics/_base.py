@@ -53,7 +53,8 @@ class Metric:
     ``bounds``: (lo, hi) of a bounded score's scale (a share, ROUGE, cosine): its
     interval is computed so it stays on that scale (``evaluation.statistics``). A 0/1
     metric declares (0, 1) too: averaged over K samples per case its values are shares
-    (Wilson applies while every value is 0 or 1). None for an unbounded quantity.
+    (Wilson applies while every value is 0 or 1). (0, inf) for a quantity that is never
+    negative (words, seconds): its interval stays above 0. None for one that can be.
 
     ``embed_model``: the metric needs vectors from that embedding model, so the model
     is checked on the hosts before a run and the metric scores only once given an

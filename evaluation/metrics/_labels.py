@@ -5,7 +5,11 @@ output (the answer part, without what it repeats of the prompt), both normalised
 ``normalize_text`` but keeping articles (so a label "A" survives). Exactly one label
 (however often it occurs) is the prediction; several different labels ("Billing,
 technical, account.") are ``AMBIGUOUS``, which matches no gold label and is a miss;
-no label gives the normalised output itself (also a miss).
+no label gives the normalised output itself (also a miss). The rule is lenient on
+purpose: small models answer in sentences ("The category is billing."), so a label
+mentioned anywhere, with no other, is the answer, and an output that merely uses a
+label word ("To change your email address on your account") counts as naming it. Each
+case's detail (shown in ``evalflow view``) says which labels the output named.
 The label set is the suite's (``labels=``), else the gold labels of the cases scored
 plus any ``case.metadata["labels"]``.
 
@@ -24,6 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from evaluation.backends.base import GenerationResult
+from evaluation.metrics._base import Scored
 from evaluation.metrics._text import normalize_text
 from evaluation.suites import Case
 
@@ -57,10 +62,29 @@ AMBIGUOUS = "<ambiguous: several labels>"
 
 def _extract(output: str, pattern: re.Pattern[str] | None) -> str:
     text = normalize_text(output, drop_articles=False)
-    found = set(pattern.findall(text)) if pattern is not None else set()
+    found = _named(text, pattern)
     if len(found) > 1:
         return AMBIGUOUS
     return found.pop() if found else text
+
+
+def _named(text: str, pattern: re.Pattern[str] | None) -> set[str]:
+    """The labels a normalised output names as whole words, anywhere in it."""
+    return set(pattern.findall(text)) if pattern is not None else set()
+
+
+def _why(output: str, gold: str, pattern: re.Pattern[str] | None, label_set: list[str]) -> str:
+    """Why a case scored as it did, in one sentence, for the view."""
+    named = sorted(_named(normalize_text(output, drop_articles=False), pattern))
+    rule = "a label counts when it occurs as whole words anywhere in the output"
+    if len(named) == 1:
+        verdict = "the gold label" if named[0] == gold else f"not the gold «{gold}»"
+        return f"the output names one label, «{named[0]}», and no other ({rule}): {verdict}"
+    if named:
+        shown = ", ".join(f"«{label}»" for label in named)
+        return f"the output names several labels ({shown}): ambiguous, a miss (gold «{gold}»)"
+    shown = ", ".join(f"«{label}»" for label in sorted(label_set))
+    return f"the output names none of the labels ({shown}): a miss (gold «{gold}»)"
 
 
 def _predictions(
@@ -85,12 +109,17 @@ def accuracy(
     cases: Sequence[Case],
     results: Sequence[GenerationResult] | None,
     labels: Sequence[str] | None,
-) -> np.ndarray:
-    """1.0 when the extracted label is the gold label; NaN for cases without one."""
-    gold, predicted, positions, _ = _predictions(outputs, cases, labels)
+) -> Scored:
+    """1.0 when the extracted label is the gold label; NaN for cases without one. The
+    detail says which labels the output named."""
+    gold, predicted, positions, label_set = _predictions(outputs, cases, labels)
     scores = np.full(len(outputs), np.nan)
     scores[positions] = np.asarray(gold, dtype=object) == np.asarray(predicted, dtype=object)
-    return scores
+    pattern = _label_pattern(label_set)
+    details: list[str | None] = [None] * len(outputs)
+    for i, truth in zip(positions, gold, strict=True):
+        details[i] = _why(outputs[i], truth, pattern, label_set)
+    return Scored(scores, tuple(details))
 
 
 def macro_f1(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from functools import cache
 
@@ -59,6 +60,7 @@ def _metric(
 
 
 SHARE = (0.0, 1.0)  # a share or a mean of 0/1 samples: the scale of most bounded metrics
+NON_NEGATIVE = (0.0, math.inf)  # words, seconds, tokens per second: never below 0
 
 
 _ROUGE = "F-measure (rouge-score, Porter stemmer), best over the references."
@@ -118,7 +120,8 @@ _METRICS = (
     ),
     _metric(
         "accuracy",
-        "The label named in the output equals the gold label.",
+        "The label the output names equals the gold label: exactly one label occurring as "
+        "whole words anywhere in the output is its answer (several: a miss).",
         "binary",
         _labels.accuracy,
         bounds=SHARE,
@@ -126,7 +129,8 @@ _METRICS = (
     ),
     _metric(
         "macro_f1",
-        "Macro-averaged F1 over classes (scikit-learn), the headline; per case, correctness.",
+        "Macro-averaged F1 over classes (scikit-learn), the headline; per case, correctness "
+        "(the output's label read as for accuracy).",
         "binary",
         _labels.accuracy,
         corpus=_labels.macro_f1,
@@ -150,6 +154,7 @@ _METRICS = (
         _text.output_length,
         higher_is_better=False,
         descriptive=True,
+        bounds=NON_NEGATIVE,
         task_types=ANY_TASK,
     ),
     _metric(
@@ -158,6 +163,7 @@ _METRICS = (
         "continuous",
         _timing.timing(_timing.latency_s),
         higher_is_better=False,
+        bounds=NON_NEGATIVE,
         task_types=ANY_TASK,
     ),
     _metric(
@@ -166,6 +172,7 @@ _METRICS = (
         "continuous",
         _timing.timing(_timing.ttft_s),
         higher_is_better=False,
+        bounds=NON_NEGATIVE,
         task_types=ANY_TASK,
     ),
     _metric(
@@ -173,6 +180,7 @@ _METRICS = (
         "Decode speed reported by the server: eval_count / eval_duration.",
         "continuous",
         _timing.timing(_timing.tokens_per_s),
+        bounds=NON_NEGATIVE,
         task_types=ANY_TASK,
     ),
 )

@@ -10,7 +10,9 @@ schema both by ``minimum``/``maximum`` and by an ``enum`` of the allowed integer
 grammar builders ignore the bounds (llama-cpp-python's does; a 270M judge answered
 1e15), none ignores an enum. Output that is
 still not the JSON asked for (truncated, out of range) is asked again with the next
-seed (seed + 1, + 2, ... so a rerun repeats the same sequence); after ``max_attempts``
+seed (seed + 1, + 2, ... so a rerun repeats the same sequence), and so is a verdict whose
+rationale is junk (:func:`junk_rationale`: no words, or a template placeholder such as
+``[insert text here]``); after ``max_attempts``
 it is recorded as unscored with the reason. Transient host errors (``BackendError.
 retryable``) are retried the same way; a request the host rejects (4xx, unknown model)
 raises, since every later request would fail alike.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -277,6 +280,9 @@ class Judge(OwnedClient):
                 if not isinstance(payload, dict):
                     raise ValueError("not a JSON object")
                 value = parse(payload)
+                junk = junk_rationale(payload.get("rationale"))
+                if junk is not None:
+                    raise ValueError(junk)
             except ValueError as exc:
                 problems.append(
                     f"attempt {attempt + 1}: malformed judge output ({exc}): {content[:200]!r}"
@@ -333,19 +339,27 @@ class Judge(OwnedClient):
 
 async def detect_kind(url: str, *, timeout_s: float = 10.0) -> JudgeKind:
     """The API a host speaks, for a judge given only its URL: ``openai`` for a URL that
-    ends in ``/v1`` or a server that answers ``/v1/models`` but not Ollama's
-    ``/api/version``; ``ollama`` otherwise (its preflight then says what is wrong)."""
+    ends in ``/v1``, or a server that answers Ollama's ``/api/version`` with anything but
+    200 (Ollama always answers it) and then answers ``/v1/models``, or is still listing
+    them after ``timeout_s`` (llama-cpp-python's server answers ``/v1/models`` only between
+    two generations: a busy one took a minute); ``ollama`` otherwise (its preflight then
+    says what is wrong)."""
     if url.rstrip("/").endswith("/v1"):
         return "openai"
     base = url.rstrip("/")
     async with httpx.AsyncClient(timeout=timeout_s) as client:
-        for path, kind in (("/api/version", "ollama"), ("/v1/models", "openai")):
-            try:
-                if (await client.get(base + path)).status_code == 200:
-                    return kind
-            except httpx.HTTPError:
-                break
-    return "ollama"
+        try:
+            if (await client.get(base + "/api/version")).status_code == 200:
+                return "ollama"
+        except httpx.HTTPError:
+            return "ollama"
+        try:
+            listed = (await client.get(base + "/v1/models")).status_code == 200
+        except httpx.TimeoutException:
+            return "openai"  # up, not Ollama, and slow to list: a busy OpenAI-compatible one
+        except httpx.HTTPError:
+            return "ollama"
+    return "openai" if listed else "ollama"
 
 
 def _refuses_format(response: httpx.Response) -> bool:
@@ -368,6 +382,31 @@ def _case_text(input_text: str, references: Sequence[str]) -> str:
     if references:
         text += "\n\nREFERENCE ANSWER:\n" + "\n---\n".join(references)
     return text
+
+
+# A template the model copied instead of reasoning: "[insert text here]", "<reason>".
+_PLACEHOLDER = re.compile(
+    r"\[\s*insert\b[^\]]*\]"
+    r"|<\s*(?:reason|rationale|explanation|insert\b[^>]*|your\b[^>]*)\s*>",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[^\W\d_]{2,}")  # two or more letters (any script)
+
+
+def junk_rationale(rationale: object) -> str | None:
+    """Why a verdict's rationale is no reason at all, or None when it is one. Kept
+    conservative: junk is a rationale with no word of two or more letters (``][``,
+    ``...``, ``5``) or with a template placeholder (``[insert ...]``, ``<reason>``); a
+    one-word rationale such as "Correct." is kept. A missing rationale is the schema's
+    business, not this check's."""
+    if rationale is None:
+        return None
+    text = str(rationale)
+    if _PLACEHOLDER.search(text):
+        return "the rationale is a template placeholder"
+    if not _WORD.search(text):
+        return "the rationale has no words"
+    return None
 
 
 def _grade(payload: dict[str, Any], name: str) -> int:

@@ -2,18 +2,26 @@
 
 Pointwise: every successful generation of the chosen configs is graded; each criterion
 becomes a ``judgements`` row (stars None and the reason when unscored) and a score
-``judge_<criterion>`` on the unit scale, (stars − 1)/4, like the human ratings. A rerun
-with the same judge replaces its earlier verdicts. Pairwise: the experiment's review
-pairs (drawn if there are none yet) are judged in both orders; each order is a row.
+``judge_<criterion>`` on the unit scale, (stars − 1)/4, like the human ratings.
+Pairwise: the experiment's review pairs (drawn if there are none yet) are judged in both
+orders; each order is a row.
+
+Verdicts are stored as they complete (every ``flush_every_s``, and whatever is completed
+when the run stops: an error, Ctrl-C or SIGTERM), so an interrupted run keeps its work. A
+rerun with the same judge (kind:model) skips what it already stored (a generation with a
+row for every criterion of the rubric, a pair with both orders), unscored verdicts
+included: the judge asks with fixed seeds, so asking again would repeat them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +29,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
 from evaluation.review.frames import pairs_frame
-from evaluation.review.judge import Judge, PairVerdict, combine_orders, contradiction_rate
+from evaluation.review.judge import (
+    Judge,
+    JudgeScore,
+    PairVerdict,
+    combine_orders,
+    contradiction_rate,
+)
 from evaluation.review.pairing import draw_pairs, resolve_configs
+from evaluation.review.progress import JudgeProgress
 from evaluation.review.schema import Judgement
 from evaluation.review.store import PREFERENCE, save_pairs
 from evaluation.storage.db import session_scope
@@ -49,6 +64,7 @@ class JudgeRun:
     contradiction_rate: float | None
     pairs_judged: int = 0  # pairs with a preference in both orders
     failures: tuple[str, ...] = ()  # the distinct reasons judgements came back unscored
+    already_stored: int = 0  # generations and pairs a rerun found judged and skipped
 
 
 async def judge_experiment(
@@ -62,11 +78,15 @@ async def judge_experiment(
     pairs_per_config_pair: int | None = 10,
     concurrency: int = 2,
     seed: int = 0,
+    progress: JudgeProgress | None = None,
+    flush_every_s: float = 2.0,
+    waiting_line_after_s: float = 3.0,
 ) -> JudgeRun:
     """Grade the experiment's outputs (and its review pairs) with ``judge``; the host
     and the judge model are checked first (after the experiment and configs, which need
-    no host). ``limit_per_config`` bounds both: at most that many generations per config
-    and pairs per two configs (each pair is asked in both orders)."""
+    no host), unless every verdict is already stored (then the host is not asked).
+    ``limit_per_config`` bounds both: at most that many generations per config and
+    pairs per two configs (each pair is asked in both orders)."""
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
         experiment_id = int(row.id)
@@ -86,25 +106,64 @@ async def judge_experiment(
                 pairs = pairs.groupby(["config_a", "config_b"], sort=False).head(per_pair)
         cases = _cases(session, {*gens["case_uid"], *pairs["case_uid"]})
         outputs = _outputs(session, {*pairs["generation_a"], *pairs["generation_b"]})
-    await judge.preflight()
+    stored_scores, stored_verdicts = _stored(engine, experiment_id, judge)
+    todo_gens = gens[~gens["id"].astype(int).isin(stored_scores)]
+    todo_pairs = pairs[[_pair_key(p) not in stored_verdicts for p in pairs.itertuples()]]
+    if len(todo_gens) + len(todo_pairs):  # all stored: nothing to ask, no server to wait on
+        await _preflight(judge, progress, waiting_line_after_s)
     gate = asyncio.Semaphore(max(1, concurrency))
+    graded = [(None, stored_scores[int(i)]) for i in gens["id"] if int(i) in stored_scores]
+    verdicts = [
+        (p, stored_verdicts[_pair_key(p)])
+        for p in pairs.itertuples()
+        if _pair_key(p) in stored_verdicts
+    ]
+    if progress is not None:
+        progress.start(len(graded) + len(verdicts), len(todo_gens) + len(todo_pairs))
+    unstored: list[tuple[Any, Any]] = []  # completed, not yet in the database
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_flush
+        batch = unstored[:]
+        del unstored[: len(batch)]
+        last_flush = time.monotonic()
+        if not batch:
+            return
+        with session_scope(engine) as session:
+            _store_pointwise(session, experiment_id, judge, [b for b in batch if b[0] == "g"])
+            _store_pairwise(session, experiment_id, judge, [b for b in batch if b[0] == "p"])
+
+    def completed(kind: str, item: Any, result: Any, scored: bool) -> None:
+        unstored.append((kind, item, result))
+        (graded if kind == "g" else verdicts).append((item, result))
+        if time.monotonic() - last_flush >= flush_every_s:
+            flush()
+        if progress is not None:
+            progress.completed(scored)
 
     async def grade(g):
         case = cases[g.case_uid]
         async with gate:
-            return g, await judge.score(case.input_text, g.output, case.references)
+            score = await judge.score(case.input_text, g.output, case.references)
+        completed("g", g, score, score.scored)
 
     async def compare(p):
         case = cases[p.case_uid]
         a, b = outputs[int(p.generation_a)], outputs[int(p.generation_b)]
         async with gate:
-            return p, await judge.compare(case.input_text, a, b, case.references)
+            verdict = await judge.compare(case.input_text, a, b, case.references)
+        completed("p", p, verdict, verdict.forward is not None and verdict.backward is not None)
 
-    graded = await asyncio.gather(*(grade(g) for g in gens.itertuples()))
-    verdicts = await asyncio.gather(*(compare(p) for p in pairs.itertuples()))
-    with session_scope(engine) as session:
-        _store_pointwise(session, experiment_id, judge, graded)
-        _store_pairwise(session, experiment_id, judge, verdicts)
+    tasks = [asyncio.ensure_future(grade(g)) for g in todo_gens.itertuples()]
+    tasks += [asyncio.ensure_future(compare(p)) for p in todo_pairs.itertuples()]
+    try:
+        await asyncio.gather(*tasks)
+    finally:  # an error or an interrupt (Ctrl-C, SIGTERM) keeps what was completed
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        flush()
     scored = sum(1 for _, s in graded if s.scored)
     judged = [v for _, v in verdicts if v.forward is not None and v.backward is not None]
     rate, _ = contradiction_rate([v for _, v in verdicts])
@@ -119,7 +178,80 @@ async def judge_experiment(
         rate,
         pairs_judged=len(judged),
         failures=distinct_failures(reasons),
+        already_stored=len(gens) - len(todo_gens) + len(pairs) - len(todo_pairs),
     )
+
+
+async def _preflight(judge: Judge, progress: JudgeProgress | None, after_s: float) -> None:
+    """``judge.preflight()``, telling ``progress`` it waits on the server when no answer
+    came within ``after_s`` (a busy server can keep silent for a minute); a quick answer
+    or refusal says nothing more (a refusal stays one line)."""
+    check = asyncio.ensure_future(judge.preflight())
+    try:
+        await asyncio.wait_for(asyncio.shield(check), after_s)
+    except TimeoutError:
+        if progress is not None:
+            progress.asking(judge.name)
+        await check
+    finally:
+        check.cancel()  # interrupted while waiting: no check left running
+
+
+def _pair_key(p) -> frozenset[int]:
+    return frozenset((int(p.generation_a), int(p.generation_b)))
+
+
+def _stored(
+    engine: Engine, experiment_id: int, judge: Judge
+) -> tuple[dict[int, JudgeScore], dict[frozenset[int], PairVerdict]]:
+    """What ``judge`` already stored for the experiment: a grade per generation with a
+    row for every criterion of the rubric, and a verdict per pair of generations with
+    both orders (a pair with only one order is asked again)."""
+    query = select(
+        Judgement.generation_id,
+        Judgement.other_generation_id,
+        Judgement.criterion,
+        Judgement.stars,
+        Judgement.preference,
+        Judgement.reason,
+        Judgement.attempts,
+        Judgement.seed,
+    ).where(Judgement.experiment_id == experiment_id, Judgement.judge == judge.name)
+    with session_scope(engine) as session:
+        rows = session.exec(query).all()
+    criteria = list(judge.rubric.criteria)
+    per_generation: dict[int, dict[str, Any]] = {}
+    orders: dict[tuple[int, int], Any] = {}
+    for row in rows:
+        if row.criterion == PREFERENCE:
+            orders[(int(row.generation_id), int(row.other_generation_id))] = row
+        elif row.criterion in judge.rubric.criteria:
+            per_generation.setdefault(int(row.generation_id), {})[row.criterion] = row
+    scores: dict[int, JudgeScore] = {}
+    for gid, by_name in per_generation.items():
+        if len(by_name) < len(criteria):
+            continue
+        first = by_name[criteria[0]]
+        stars = {n: by_name[n].stars for n in criteria}
+        complete = all(v is not None for v in stars.values())
+        scores[gid] = JudgeScore(
+            stars if complete else None, first.reason, first.attempts, first.seed
+        )
+    verdicts: dict[frozenset[int], PairVerdict] = {}
+    for a, b in orders:
+        forward, backward = orders.get((a, b)), orders.get((b, a))
+        if forward is None or backward is None:
+            continue
+        preference, contradicted = combine_orders(forward.preference, backward.preference)
+        verdicts[frozenset((a, b))] = PairVerdict(
+            forward.preference,
+            backward.preference,
+            preference,
+            contradicted,
+            forward.reason,
+            forward.attempts,  # both rows hold the pair's total
+        )
+    return scores, verdicts
 
 
 def distinct_failures(reasons: Sequence[str]) -> tuple[str, ...]:
@@ -166,6 +298,8 @@ def _review_pairs(session, experiment_id, configs, per_pair, seed) -> pd.DataFra
 
 
 def _store_pointwise(session, experiment_id, judge: Judge, graded) -> None:
+    """``graded``: ("g", generation row, JudgeScore) triples."""
+    graded = [(g, score) for _, g, score in graded]
     ids = [int(g.id) for g, _ in graded]
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
@@ -197,7 +331,8 @@ def _store_pointwise(session, experiment_id, judge: Judge, graded) -> None:
 
 
 def _store_pairwise(session, experiment_id, judge: Judge, verdicts) -> None:
-    for p, verdict in verdicts:
+    """``verdicts``: ("p", pair row, PairVerdict) triples."""
+    for _, p, verdict in verdicts:
         a, b = int(p.generation_a), int(p.generation_b)
         session.exec(
             delete(Judgement).where(

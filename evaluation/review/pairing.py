@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import StorageError
+from evaluation.labels import configs_named
 
 
 @dataclass(frozen=True)
@@ -30,15 +31,14 @@ class PairDraw:
 
 
 def resolve_configs(configs: pd.DataFrame, names: Sequence[str]) -> list[str]:
-    """Config hashes for ``names``: a hash, a unique hash prefix or an exact label.
+    """Config hashes for ``names``: each a name an output shows for a config (the hash,
+    its label, its shown label, a unique hash prefix: ``evaluation.labels.configs_named``).
     ``configs`` has the columns ``hash`` and ``label`` (one row per config)."""
     hashes = configs["hash"].astype(str).tolist()
     labels = configs["label"].astype(str).tolist()
     out: list[str] = []
     for name in names:
-        matches = [h for h in hashes if h.startswith(name)]
-        matches += [h for h, label in zip(hashes, labels, strict=True) if label == name]
-        unique = list(dict.fromkeys(matches))
+        unique = configs_named(name, hashes, labels)
         if len(unique) != 1:
             why = "matches no config" if not unique else f"is ambiguous ({', '.join(unique)})"
             known = ", ".join(f"{h} ({label})" for h, label in zip(hashes, labels, strict=True))

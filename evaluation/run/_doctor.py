@@ -1,9 +1,10 @@
 """Health checks for the things a run needs: the results database, each model host and
 (checked by the caller, which may import Prefect) the Prefect API.
 
-Each check gives a ``Check`` with a status: ``ok``, ``warn`` (works, but worth knowing)
-or ``fail``. ``DoctorReport.healthy`` is true when nothing failed. Host checks never
-raise: an unreachable host, a missing model or a timeout is a failed check.
+Each check gives a ``Check`` with a status: ``ok``, ``warn`` (works, but worth knowing),
+``busy`` (a host that took the connection but did not answer in time: up, serving
+another request) or ``fail``. ``DoctorReport.healthy`` is true when nothing failed. Host
+checks never raise: an unreachable host, a missing model or a timeout is a failed check.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any, Literal
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend
 from evaluation.backends.retry import list_models_with_retries
-from evaluation.errors import BackendError, EvalError, StorageError
+from evaluation.errors import BackendError, BackendUnavailable, EvalError, StorageError
+from evaluation.run._preflight import accepts_connections, busy_reason, start_hint
 
-Status = Literal["ok", "warn", "fail"]
+Status = Literal["ok", "warn", "busy", "fail"]
 EXPECTED_TABLES = ("experiments", "generations", "scores", "configs", "cases")
 GiB = 1024**3
 
@@ -52,8 +54,9 @@ class DoctorReport:
 
     @property
     def unchecked(self) -> tuple[Check, ...]:
-        """Hosts not contacted because a run is using them (see ``check_hosts``)."""
-        return tuple(c for c in self.checks if "busy_with" in c.facts)
+        """Hosts not contacted because a run is using them (see ``check_hosts``), or
+        too busy to answer."""
+        return tuple(c for c in self.checks if "busy_with" in c.facts or c.status == "busy")
 
     def _except_unchecked(self) -> str:
         n = len(self.unchecked)
@@ -129,7 +132,14 @@ async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: floa
     try:
         return await asyncio.wait_for(_host(backend, list(models)), timeout_s)
     except TimeoutError:
-        return Check(component, "fail", f"{host.url}: no answer within {timeout_s:g} s")
+        if await accepts_connections(host.url, timeout_s):  # up, serving someone else
+            facts = {"url": host.url, "kind": host.kind, "busy": True}
+            return Check(component, "busy", f"{host.url}: {busy_reason(timeout_s)}", facts)
+        detail = f"{host.url}: no answer within {timeout_s:g} s; {start_hint(host.kind)}"
+        return Check(component, "fail", detail)
+    except BackendUnavailable as exc:
+        detail = f"{host.url}: {type(exc).__name__}: {_first_line(exc)}; {start_hint(host.kind)}"
+        return Check(component, "fail", detail)
     except BackendError as exc:
         return Check(component, "fail", f"{host.url}: {type(exc).__name__}: {_first_line(exc)}")
 

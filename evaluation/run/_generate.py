@@ -59,16 +59,17 @@ async def run_chunk(
     sink: RecordSink,
     slot: SlotFactory | None = None,
     shared: SharedCalls | None = None,
+    lend: Callable[[], None] | None = None,
 ) -> ChunkOutcome:
     """Run ``items``' cases one after another through their pipelines on ``backend``
-    (``shared``: the other hosts' spare slots and the run's embedding cache), storing
-    each outcome through ``sink`` as soon as it is known (so a killed run loses at most
-    the case in flight, which a rerun redoes whole). Once the process is stopping
-    (``stop_sending``) no new case starts; the one in flight is counted until its
-    record is handed over (``evaluation.run._in_flight``)."""
+    (``shared``: the other hosts' spare slots and the run's embedding cache; ``lend``:
+    see ``CaseRoute``), storing each outcome through ``sink`` as soon as it is known (so
+    a killed run loses at most the case in flight, which a rerun redoes whole). Once the
+    process is stopping (``stop_sending``) no new case starts; the one in flight is
+    counted until its record is handed over (``evaluation.run._in_flight``)."""
     outcome = ChunkOutcome()
     host = backend.host.name
-    route = CaseRoute(backend, policy, slot, shared or SharedCalls())
+    route = CaseRoute(backend, policy, slot, shared or SharedCalls(), lend)
     for position, item in enumerate(items):
         if sending_stopped():  # the process is about to exit: start nothing new
             await asyncio.Event().wait()

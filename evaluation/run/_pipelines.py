@@ -106,12 +106,15 @@ class SharedCalls:
 @dataclass(frozen=True)
 class CaseRoute:
     """Where a case's calls go: the lane's host and slot, the retry policy, and what
-    the run shares."""
+    the run shares; ``lend``: offers the lane's slot, held but with no call of the case
+    for it, to a call of another case waiting for one (the lane's next call then waits
+    for a slot, first in line)."""
 
     backend: Backend
     policy: RetryPolicy
     slot: SlotFactory | None = None
     shared: SharedCalls = field(default_factory=SharedCalls)
+    lend: Callable[[], None] | None = None
 
 
 class _Handles:
@@ -284,13 +287,19 @@ class _Handles:
             raise
 
     def _free_lane(self) -> None:
-        """Hand the lane's slot to the first call waiting for it, else mark it free."""
+        """Hand the lane's slot to the first call waiting for it, else mark it free and
+        lend it to another case's waiting call: idle while this case's other calls ran
+        on spare slots (a parallel section ended first, the assembly waiting for the
+        rest), it left a slot of the host unused while calls waited
+        (benchmarks/perf/pipeline_throughput.py --timeline)."""
         while self._lane_waiters:
             grant = self._lane_waiters.popleft()
             if not grant.done():
                 grant.set_result(None)  # the lane stays busy: it is that call's now
                 return
         self._lane_busy = False
+        if self._route.lend is not None:
+            self._route.lend()
 
     def _spans(
         self, clock: _CallClock, backend: Backend, simulated_s: float | None

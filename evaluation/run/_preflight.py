@@ -8,15 +8,19 @@ model no reachable host serves is an error. All of this happens before any gener
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+import contextlib
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend, ModelInfo
 from evaluation.backends.retry import list_models_with_retries
-from evaluation.errors import BackendError, BackendUnavailable
-from evaluation.spec import HostSpec
+from evaluation.errors import BackendError, BackendUnavailable, ModelNotFound, SpecError
+from evaluation.spec import HostSpec, SweepSpec
+from evaluation.spec._fields import FieldReader
 
 if TYPE_CHECKING:
     from evaluation.run._sweep import Sweep
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
 class HostCheck:
     models: dict[str, ModelInfo] = field(default_factory=dict)
     error: str | None = None
+    busy: bool = False  # connected, but no answer in time
 
     @property
     def up(self) -> bool:
@@ -65,46 +70,139 @@ async def preflight_hosts(
 
 
 PREFLIGHT_TIMEOUT_S = 3.0  # per host, before a run: a live host answers /api/tags at once
+# A host that took the connection but did not answer in PREFLIGHT_TIMEOUT_S is busy (a
+# llama-cpp-python server generates one request at a time): it gets this long more.
+BUSY_WAIT_S = 60.0
 # The endpoint each kind's preflight asks for its models (what the error names as tried).
 _MODELS_PATH = {"ollama": "/api/tags", "openai": "/v1/models"}
 
 
 def check_before_run(
-    sweep: Sweep, *, simulated_only: bool = False, timeout_s: float = PREFLIGHT_TIMEOUT_S
+    sweep: Sweep,
+    *,
+    simulated_only: bool = False,
+    timeout_s: float = PREFLIGHT_TIMEOUT_S,
+    busy_wait_s: float = BUSY_WAIT_S,
+    say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> None:
     """Refuse a sweep whose models have nowhere to run, before anything is written or
     Prefect starts: every host is asked for its models (concurrently, ``timeout_s`` each).
-    ``simulated_only`` checks only simulated hosts, whose models are known without any
-    server (for ``evalflow plan``). Raises ModelNotFound or BackendUnavailable with one
-    line saying which URL was tried and what to do."""
+    A host that accepts the connection but does not answer in time is busy, not down: it
+    is asked again with ``busy_wait_s`` to answer, after ``say``-ing so. ``simulated_only``
+    checks only simulated hosts, whose models are known without any server (for
+    ``evalflow plan``). Raises ModelNotFound or BackendUnavailable with one line saying
+    which URL was tried and what to do."""
     hosts = tuple(h for h in sweep.spec.hosts if h.kind == "simulated" or not simulated_only)
     if hosts:
-        asyncio.run(_check_before_run(sweep, hosts, timeout_s))
+        asyncio.run(_check_before_run(sweep, hosts, timeout_s, busy_wait_s, say))
 
 
-async def _check_before_run(sweep: Sweep, hosts: tuple[HostSpec, ...], timeout_s: float) -> None:
+async def _check_before_run(
+    sweep: Sweep,
+    hosts: tuple[HostSpec, ...],
+    timeout_s: float,
+    busy_wait_s: float,
+    say: Callable[[str], None],
+) -> None:
+    checks = await _ask(sweep, hosts, timeout_s)
+    busy = [h for h in hosts if checks[h].busy]
+    if busy:
+        names = ", ".join(f"'{h.name}' ({h.url})" for h in busy)
+        say(
+            f"waiting up to {busy_wait_s:g} s for busy host{'s' * (len(busy) > 1)} {names}: "
+            f"connected, no answer within {timeout_s:g} s"
+        )
+        checks |= await _ask(sweep, tuple(busy), busy_wait_s)
+    for model in sweep.required_models:
+        serving = [h for h in hosts if h.serves(model)]
+        if serving and not any(model in checks[h].models for h in serving):
+            error = BackendUnavailable(_unreachable(model, serving, checks), model=model)
+            _place(error, sweep.spec, _host_field(sweep.spec, serving[0], "url"))
+            raise error
+
+
+async def _ask(
+    sweep: Sweep, hosts: tuple[HostSpec, ...], timeout_s: float
+) -> dict[HostSpec, HostCheck]:
+    """Each host's models, asked concurrently with ``timeout_s`` for each."""
     from evaluation.run._sweep import open_backends  # sweep imports the backends package
 
     limits = replace(
         sweep.spec.limits, request_timeout_s=timeout_s, first_request_timeout_s=timeout_s
     )
     backends = open_backends(replace(sweep, spec=replace(sweep.spec, hosts=hosts, limits=limits)))
+
+    async def one(host: HostSpec) -> HostCheck:
+        try:
+            return await asyncio.wait_for(
+                _check(backends[host.name], _served(host, sweep.required_models)), timeout_s + 1
+            )
+        except BackendError as exc:  # it answered: a model it lacks, or not its kind's API
+            _place(exc, sweep.spec, _field_of(exc, sweep.spec, host))
+            raise
+        except TimeoutError:
+            if await accepts_connections(host.url, timeout_s):
+                return HostCheck(error=busy_reason(timeout_s), busy=True)
+            return HostCheck(error=f"no answer within {timeout_s:g} s")
+
     try:
-        checks = await asyncio.wait_for(
-            asyncio.gather(
-                *(_check(backends[h.name], _served(h, sweep.required_models)) for h in hosts)
-            ),
-            timeout_s + 1,
-        )
-    except TimeoutError:
-        checks = [HostCheck(error=f"no answer within {timeout_s:g} s") for _ in hosts]
+        checks = await asyncio.gather(*(one(h) for h in hosts))
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
-    by_host = dict(zip(hosts, checks, strict=True))
-    for model in sweep.required_models:
-        serving = [h for h in hosts if h.serves(model)]
-        if serving and not any(model in by_host[h].models for h in serving):
-            raise BackendUnavailable(_unreachable(model, serving, by_host), model=model)
+    return dict(zip(hosts, checks, strict=True))
+
+
+def _field_of(exc: BackendError, spec: SweepSpec, host: HostSpec) -> str | None:
+    """Where in the spec a host's refusal points: the ``models`` entry naming a model the
+    host lacks (the message names the host), else the host's entry (its ``kind`` for the
+    wrong API)."""
+    if isinstance(exc, ModelNotFound) and exc.model in spec.models:
+        return f"models[{spec.models.index(exc.model)}]"
+    return _host_field(spec, host, "" if isinstance(exc, ModelNotFound) else "kind")
+
+
+def _host_field(spec: SweepSpec, host: HostSpec, field: str) -> str | None:
+    """``host``'s entry (its ``field``, or the entry itself); None for a host the spec
+    does not list (``$OLLAMA_HOST``)."""
+    if host not in spec.hosts:
+        return None
+    return f"hosts[{spec.hosts.index(host)}]" + (f".{field}" if field else "")
+
+
+def _place(exc: BackendError, spec: SweepSpec, name: str | None) -> None:
+    """Put where field ``name`` is in the spec file in front of ``exc``'s message, as the
+    spec's own errors have: "spec.yaml:9:5: field 'hosts[0].url': ..."; only the file for
+    a field the file does not write (hosts from ``$OLLAMA_HOST``)."""
+    if spec.path is None or name is None:
+        return
+    reader = FieldReader(str(spec.path))
+    if not reader.written(name.partition("[")[0]):
+        exc.args = (f"{spec.path}: {exc}",)
+        return
+    line, column = reader.position(name) or (None, None)
+    exc.args = (
+        str(SpecError(str(exc), field=name, path=str(spec.path), line=line, column=column)),
+    )
+
+
+def busy_reason(timeout_s: float) -> str:
+    """Why a host that took the connection but kept silent is not called down."""
+    return f"connected but no answer within {timeout_s:g} s (busy with another request?)"
+
+
+async def accepts_connections(url: str, timeout_s: float) -> bool:
+    """Whether a TCP connection to ``url``'s host and port opens within ``timeout_s``:
+    what tells a busy server (it accepts, then keeps silent) from a down one."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout_s)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def _served(host: HostSpec, models: Iterable[str]) -> list[str]:
@@ -117,16 +215,38 @@ def _unreachable(model: str, hosts: list[HostSpec], checks: Mapping[HostSpec, Ho
         for h in hosts
     )
     names = ", ".join(f"'{h.name}'" for h in hosts)
-    fix = (
-        "start Ollama there (`ollama serve`), or point OLLAMA_HOST or the spec's hosts at "
-        "where it runs"
-        if any(h.kind == "ollama" for h in hosts)
-        else "start the server, or fix the spec's hosts"
-    )
+    kinds = dict.fromkeys(h.kind for h in hosts)
+    busy = all(checks[h].busy for h in hosts)  # up, serving someone else
+    if busy:
+        fix = "run again when the server is free, or give the model another host"
+    elif len(kinds) == 1:
+        fix = start_hint(hosts[0].kind)
+    else:  # each kind its own server to start
+        fix = "; ".join(
+            f"{', '.join(repr(h.name) for h in hosts if h.kind == kind)}: {start_hint(kind)}"
+            for kind in kinds
+        )
+    lead = "no host answered in time" if busy else "cannot reach any host"
     return (
-        f"cannot reach any host for model '{model}' ({tried}); {fix}; "
+        f"{lead} for model '{model}' ({tried}); {fix}; "
         f"`evalflow doctor SPEC` checks every host (host{'s' * (len(hosts) > 1)} {names})"
     )
+
+
+def start_hint(kind: str) -> str:
+    """What to do about an unreachable host of ``kind``: start its server (Ollama's own
+    command only for an Ollama host), or point the spec at where it runs."""
+    if kind == "ollama":
+        return (
+            "start Ollama there (`ollama serve`), or point OLLAMA_HOST or the spec's hosts at "
+            "where it runs"
+        )
+    if kind == "openai":
+        return (
+            "start the OpenAI-compatible server there (llama.cpp's `llama-server`, "
+            "`python -m llama_cpp.server`, `vllm serve`), or point the host's url at its root"
+        )
+    return "fix the spec's hosts"
 
 
 def _reason(error: str | None) -> str:

@@ -55,10 +55,12 @@ class WorkMix:
     said 4 min and the run took 10.6 more. Here the work left is weighed in host time:
     W = Σ_c remaining_c · s_c, with s_c the seconds one generation of config c holds a
     slot (this run's mean for c; else what earlier runs measured for c, ``prior_s``;
-    else this run's, then earlier runs', mean for c's model; else this run's overall
-    mean), and the hosts' pace is the host time done per second over the last minute,
-    P = Σ service seconds stored in the window / the window's span (about the slots kept
-    busy). ETA = W / P. Failed generations count as done, with no host time.
+    else this run's mean for c's model; else earlier runs' mean for c's model, scaled by
+    how this run's generations compare with earlier runs' for the models measured in
+    both; else this run's overall mean), and the hosts' pace is the host time done per
+    second over the last minute, P = Σ service seconds stored in the window / the
+    window's span (about the slots kept busy). ETA = W / P. Failed generations count as
+    done, with no host time.
     """
 
     remaining: dict[str, int]  # config hash -> generations not yet stored
@@ -108,10 +110,29 @@ class WorkMix:
         ours = [c for c in self._count if self.model_of.get(c) == model]
         if ours:
             return sum(self._sum_s[c] for c in ours) / sum(self._count[c] for c in ours)
-        earlier = [s for c, s in self.prior_s.items() if self.model_of.get(c) == model]
-        if earlier:
-            return sum(earlier) / len(earlier)
+        earlier = self._earlier_mean(model)
+        if earlier is not None:
+            return earlier * self._pace_against_earlier()
         return sum(self._sum_s.values()) / sum(self._count.values())
+
+    def _earlier_mean(self, model: str | None) -> float | None:
+        earlier = [s for c, s in self.prior_s.items() if self.model_of.get(c) == model]
+        return sum(earlier) / len(earlier) if earlier else None
+
+    def _pace_against_earlier(self) -> float:
+        """This run's seconds per generation over earlier runs', for the models measured in
+        both (1 when none is). A model's earlier figure may come from other settings (a
+        longer num_predict: a newcomer's ETA said 2 min 14 s for 40 s of work); what this
+        run changes for every model, such as the tokens asked for, scales them alike."""
+        here = there = 0.0
+        for model in {self.model_of.get(c) for c in self._count}:
+            earlier = self._earlier_mean(model)
+            if earlier is None:
+                continue
+            ours = [c for c in self._count if self.model_of.get(c) == model]
+            here += sum(self._sum_s[c] for c in ours) / sum(self._count[c] for c in ours)
+            there += earlier
+        return here / there if there > 0 and here > 0 else 1.0
 
 
 def work_mix(items: Sequence[WorkItem], measured: Sequence[Measured] = ()) -> WorkMix:
@@ -149,12 +170,19 @@ def format_duration(seconds: float) -> str:
 
 
 def progress_line(
-    done: int, total: int, failed: int, rate: Rate, eta_s: float | None = None
+    done: int,
+    total: int,
+    failed: int,
+    rate: Rate,
+    eta_s: float | None = None,
+    *,
+    noun: str = "generations",
+    failed_word: str = "failed",
 ) -> str:
     """e.g. "120/800 generations (15%), 3.4/s, ETA 3 min 20 s, 2 failed". ``eta_s``:
     the time left by the work's mix (``WorkMix``), else from the rate."""
     percent = 100.0 if total == 0 else 100.0 * done / total
-    parts = [f"{done}/{total} generations ({percent:.0f}%)"]
+    parts = [f"{done}/{total} {noun} ({percent:.0f}%)"]
     per_s = rate.per_s()
     if per_s is not None:
         parts.append(f"{per_s:.1f}/s")
@@ -162,5 +190,5 @@ def progress_line(
     if done < total:
         parts.append(f"ETA {format_duration(eta)}" if eta is not None else "ETA unknown yet")
     if failed:
-        parts.append(f"{failed} failed")
+        parts.append(f"{failed} {failed_word}")
     return ", ".join(parts)

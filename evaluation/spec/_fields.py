@@ -8,6 +8,7 @@ shape it validates.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 import string
@@ -201,9 +202,10 @@ class FieldReader:
         seen: dict[Any, int] = {}
         for index, value in enumerate(values):
             if value in seen:
+                shown = json.dumps(list(value)) if isinstance(value, tuple) else repr(value)
                 raise self.error(
                     item(field, index),
-                    f"duplicate value {value!r} (already at {item(field, seen[value])})",
+                    f"duplicate value {shown} (already at {item(field, seen[value])})",
                 )
             seen[value] = index
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from evaluation.spec._fields import FieldReader, child, item
+from evaluation.spec._fields import FieldReader, _type_name, child, item
 from evaluation.spec._params import BY_NAME, Parameter
 from evaluation.spec._params import GRID_ORDER as GRID_ORDER
 
@@ -44,6 +44,8 @@ def grid_values(
 ) -> tuple[Value, ...]:
     """The values of grid parameter ``name`` from a list, a range mapping or one scalar."""
     param = BY_NAME[name]
+    if param.kind is tuple:
+        return _list_values(reader, param, raw, field)
     if isinstance(raw, dict):
         reader.check(
             param.numeric and param.kind is not bool,
@@ -65,6 +67,30 @@ def _value(reader: FieldReader, param: Parameter, raw: Any, field: str) -> Any:
     why = f"; {param.why}" if param.why else ""
     reader.check(param.accepts(value), field, f"{param.name} {param.rule}, got {value!r}{why}")
     return value
+
+
+def _list_values(
+    reader: FieldReader, param: Parameter, raw: Any, field: str
+) -> tuple[tuple[str, ...] | None, ...]:
+    """A list-valued parameter (``stop``): one list of strings, the one value of every
+    config, or a list of such lists, one value each; ``[]`` is "none" (unset)."""
+    if isinstance(raw, list) and any(isinstance(v, list) for v in raw):
+        values = [_strings(reader, param, v, item(field, i)) for i, v in enumerate(raw)]
+        reader.unique(values, field)
+        return tuple(values)
+    return (_strings(reader, param, raw, field),)
+
+
+def _strings(reader: FieldReader, param: Parameter, raw: Any, field: str) -> tuple[str, ...] | None:
+    why = f"; {param.why}" if param.why else ""
+    if not isinstance(raw, list):
+        raise reader.error(field, f"{param.name} {param.rule}, got {_type_name(raw)}{why}")
+    for i, value in enumerate(raw):
+        got = repr(value) if value == "" else _type_name(value)
+        reader.check(
+            param.accepts([value]), item(field, i), f"{param.name} {param.rule}, got {got}{why}"
+        )
+    return tuple(raw) or None
 
 
 def _range_values(

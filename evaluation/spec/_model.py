@@ -103,9 +103,7 @@ class Config:
         for key, value in asdict(self.params).items():
             short = BY_NAME[key].short or key
             if value is not None and BY_NAME[key].labelled:
-                parts.append(
-                    f"{short}={value:g}" if isinstance(value, float) else f"{short}={value}"
-                )
+                parts.append(f"{short}={BY_NAME[key].text(value)}")
         if self.template.name != "default":
             parts.append(f"tpl={self.template.name}")
         if self.pipeline is not None:
@@ -301,7 +299,7 @@ def format_plan(plan: Plan) -> str:
             str(i),
             c.hash,
             c.model,
-            *(_cell(getattr(c.params, n)) for n in columns),
+            *(_cell(BY_NAME[n].stored(getattr(c.params, n))) for n in columns),
             c.template.name,
             *(_cell(c.pipeline.params.get(n)) for n in varied if c.pipeline is not None),
         ]

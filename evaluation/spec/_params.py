@@ -1,9 +1,11 @@
 """The generation parameters: the one place that says what each one is.
 
 A parameter is a field of ``GenerationParams`` with its facts in ``param(...)``: type and
-default come from the annotation and the default; validation from ``minimum`` /
-``maximum`` / ``choices``; then whether and how it enters the config hash, how it is
-sent to Ollama and to OpenAI-compatible servers, and how the selector encodes it.
+default come from the annotation and the default (int, float, str, bool, or a list of
+strings, ``tuple[str, ...]``, which its column stores as JSON text); validation from
+``minimum`` / ``maximum`` / ``choices``; then whether and how it enters the config hash,
+how it is sent to Ollama and to OpenAI-compatible servers, and how the selector encodes
+it.
 Everything else is built from ``PARAMETERS``: the spec's grid and its validation, the
 expansion order, config labels, the ``configs`` table's columns, the training frame's
 SQL, export, parameter effects, the selector's features and ``recommend()``'s configs.
@@ -18,12 +20,13 @@ the hash always held, default or not).
 from __future__ import annotations
 
 import hashlib
+import json
 import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-Kind = type[int] | type[float] | type[str] | type[bool]
+Kind = type[int] | type[float] | type[str] | type[bool] | type[tuple]
 Encoding = Literal["numeric", "categorical"]
 
 DEFAULT_NUM_PREDICT = 256
@@ -77,6 +80,11 @@ class GenerationParams:
         effect=False,
         hash_when_unset=True,
     )
+    stop: tuple[str, ...] | None = param(
+        why='e.g. ["\\nQuestion:"]; in a grid, one such list or a list of them',
+        ollama="stop",
+        openai="stop",
+    )
 
     # Pipeline parameters (evaluation/pipelines): not sent to the server; a pipeline
     # that declares them reads them. Unset (None) for the single pipeline.
@@ -92,7 +100,7 @@ class GenerationParams:
     def to_ollama_options(self) -> dict[str, Any]:
         """The Ollama ``options`` object: every model option that is set."""
         return {
-            p.ollama: getattr(self, p.name)
+            p.ollama: p.sent(getattr(self, p.name))
             for p in PARAMETERS
             if p.ollama is not None and getattr(self, p.name) is not None
         }
@@ -100,10 +108,14 @@ class GenerationParams:
     def to_openai_fields(self) -> dict[str, Any]:
         """The request-body fields of an OpenAI-compatible server that are set."""
         return {
-            p.openai: getattr(self, p.name)
+            p.openai: p.sent(getattr(self, p.name))
             for p in PARAMETERS
             if p.openai is not None and getattr(self, p.name) is not None
         }
+
+    def columns(self) -> dict[str, Any]:
+        """The values as the ``configs`` table stores them (a list as JSON text)."""
+        return {p.name: p.stored(getattr(self, p.name)) for p in PARAMETERS}
 
     def for_sample(self, sample_index: int) -> GenerationParams:
         """The parameters sent for one sample of a case: the seed is the sample's own
@@ -158,7 +170,12 @@ class Parameter:
 
     @property
     def numeric(self) -> bool:
-        return self.kind is not str
+        return self.kind in (int, float, bool)
+
+    @property
+    def column_kind(self) -> type:
+        """The type of its column: a list (``stop``) is stored as JSON text."""
+        return str if self.kind is tuple else self.kind
 
     @property
     def encoding(self) -> Encoding | None:
@@ -177,6 +194,8 @@ class Parameter:
         """The validation rule as an error message states it."""
         if self.choices is not None:
             return f"must be one of {', '.join(self.choices)}"
+        if self.kind is tuple:
+            return "must be a list of non-empty strings"
         if self.minimum is None:
             return "must be " + ("true or false" if self.kind is bool else "set")
         low = f"{self.minimum:g}"
@@ -185,6 +204,8 @@ class Parameter:
         return f"must be in {'(' if self.exclusive_minimum else '['}{low}, {self.maximum:g}]"
 
     def accepts(self, value: Any) -> bool:
+        if self.kind is tuple:
+            return all(isinstance(s, str) and s for s in value)
         if self.choices is not None:
             return value in self.choices
         above = (
@@ -198,7 +219,28 @@ class Parameter:
         """A stored or JSON value (a float frame cell, NaN for unset) as this type."""
         if value is None or value != value:  # NaN
             return None
+        if self.kind is tuple:
+            return tuple(json.loads(value) if isinstance(value, str) else value) or None
         return self.kind(value)
+
+    def stored(self, value: Any) -> Any:
+        """``value`` as its column holds it."""
+        if self.kind is tuple and value is not None:
+            return json.dumps(list(value), ensure_ascii=False, separators=(",", ":"))
+        return value
+
+    def sent(self, value: Any) -> Any:
+        """``value`` as a request carries it (a list, not a tuple)."""
+        return list(value) if self.kind is tuple else value
+
+    def text(self, value: Any) -> str:
+        """``value`` in a config label, one word: a float as ``0.7``, a list as JSON
+        with its spaces escaped (labels are split at spaces)."""
+        if isinstance(value, float):
+            return f"{value:g}"
+        if self.kind is tuple:
+            return self.stored(value).replace(" ", "\\u0020")
+        return str(value)
 
 
 @dataclass(frozen=True)
@@ -232,8 +274,12 @@ def _kind(hint: Any) -> Kind:
     types = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
     if len(types) != 1:
         raise TypeError(f"a generation parameter has one type (and None), not {hint}")
+    if types[0] == tuple[str, ...]:
+        return tuple
     if types[0] not in (int, float, str, bool):
-        raise TypeError(f"a generation parameter is int, float, str or bool, not {types[0]}")
+        raise TypeError(
+            f"a generation parameter is int, float, str, bool or tuple[str, ...], not {types[0]}"
+        )
     return types[0]
 
 

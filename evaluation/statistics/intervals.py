@@ -7,6 +7,7 @@ share a group (its appendix), and averaging the K samples of a case before the C
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -54,7 +55,8 @@ def mean_interval(
     in Inspect AI; a case with no group is its own cluster. All-singleton clusters give
     the unclustered SE exactly and are reported as "CLT".
     Interval: s̄ ± t_{df}·SE with df = n − 1 (or C − 1); for a proportion (0/1 scores;
-    ``proportion=None`` detects them) the Wilson score interval, which stays inside
+    ``proportion=None`` detects them, unless ``bounds`` declares another scale than
+    [0, 1]) the Wilson score interval, which stays inside
     [0, 1]: with z (as ``statsmodels`` ``proportion_confint(method="wilson")``), or when
     clustered at the effective n = min(n, p̂(1 − p̂)/SE_cl²) with t_{C − 1} in place of z
     (the design effect floored at 1: clustering never makes an interval narrower).
@@ -62,8 +64,10 @@ def mean_interval(
     ``bounds`` (lo, hi): the scale of a bounded score that is not 0/1 (recall, ROUGE, a
     mean of K samples' pass/fail, 1–5 stars): the interval is the t interval on the
     logit scale, back-transformed, so it stays strictly inside the scale, unclipped
-    (:func:`_logit_interval`); a value outside the bounds keeps the plain t interval
-    and the note says so.
+    (:func:`_logit_interval`); (lo, inf), a quantity that is never below lo (words,
+    seconds, tokens per second): the t interval on the log scale of the mean − lo,
+    back-transformed, so it stays above lo (:func:`_log_interval`). A value outside the
+    bounds keeps the plain t interval and the note says so.
 
     NaN values are left out. n = 0: mean undefined; n = 1: SE undefined (note says so).
     One cluster: the clustered SE is undefined; the note says so and the unclustered SE is
@@ -97,7 +101,9 @@ def mean_interval(
             g = None
         elif n_clusters == n:  # every case its own group: identical to the CLT SE
             g = None
-    binary = proportion or (proportion is None and bool(np.isin(x, (0.0, 1.0)).all()))
+    # 0/1 values of a metric on another scale (1-word outputs, 1 s latencies) are no share
+    on_share = bounds is None or tuple(bounds) == (0.0, 1.0)
+    binary = proportion or (proportion is None and on_share and bool(np.isin(x, (0, 1)).all()))
     if is_constant(x):
         se, df = 0.0, n - 1
         method = "CLT" if g is None else f"clustered ({n_clusters} groups)"
@@ -118,7 +124,9 @@ def mean_interval(
         ci, method = _wilson(mean, n, se, df if g is not None else None, confidence, method)
     elif bounds is not None and se > 0:
         lo, hi = bounds
-        if lo <= float(x.min()) and float(x.max()) <= hi:
+        if lo <= float(x.min()) and float(x.max()) <= hi and math.isinf(hi):
+            ci, method = _log_interval(mean, se, df, lo, confidence), f"log {method}"
+        elif lo <= float(x.min()) and float(x.max()) <= hi:
             ci, method = _logit_interval(mean, se, df, bounds, confidence), f"logit {method}"
         else:
             notes.append(f"values outside the declared bounds [{lo:g}, {hi:g}]: t interval")
@@ -183,6 +191,21 @@ def _logit_interval(
     theta = float(special.logit(u))
     low, high = special.expit(theta - q * se_theta), special.expit(theta + q * se_theta)
     return lo + width * float(low), lo + width * float(high)
+
+
+def _log_interval(
+    mean: float, se: float, df: int, lo: float, confidence: float
+) -> tuple[float, float]:
+    """Interval for a mean of values that are never below ``lo`` (mean > lo): θ =
+    log(s̄ − lo) ± t_{df}·SE_θ with the delta-method SE_θ = SE / (s̄ − lo) (Casella &
+    Berger, §5.5.4), mapped back to lo + exp(θ): above lo by construction, longer
+    upwards (as a skewed mean's sampling distribution is), the t interval when the SE is
+    small beside s̄ − lo. It is the mean that is transformed, so zeros among the values
+    are fine. Differences of such means are not bounded below: paired intervals stay t.
+    Coverage by simulation: benchmarks/perf/stats_calibration.py (check 5)."""
+    q = float(special.stdtrit(df, 0.5 + confidence / 2))
+    theta, se_theta = math.log(mean - lo), se / (mean - lo)
+    return lo + math.exp(theta - q * se_theta), lo + math.exp(theta + q * se_theta)
 
 
 def summarize_config(

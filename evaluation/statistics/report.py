@@ -157,6 +157,12 @@ def _metric_section(report: StatisticsReport, multi: MultiComparison) -> list[st
     delta = None if power is None else power.delta
     scope = "all pairs" if multi.mode == "all_pairs" else f"each versus {multi.baseline}"
     out += ["", f"### Paired comparisons ({scope}; {adj}-adjusted, α = {multi.alpha:g})", ""]
+    out += [
+        f"CI: each pair's own 95% interval of A − B, not adjusted for multiple comparisons; "
+        f"p adj.: {adj}-adjusted over the {m} comparisons, so an interval can exclude 0 "
+        "where the pair is not significant.",
+        "",
+    ]
     header = [
         "A",
         "B",

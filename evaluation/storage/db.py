@@ -26,6 +26,7 @@ from evaluation.storage.unmeasured import forget_overhead_latencies
 
 if TYPE_CHECKING:
     import pandas as pd
+    from sqlalchemy.engine.interfaces import ReflectedColumn
 
 Tables = Sequence[type[SQLModel]]
 
@@ -99,15 +100,7 @@ def _upgrade_older_schema(engine: Engine, tables: Tables) -> None:
     constant default: new generation parameters, new optional fields) are added, so an
     upgrade keeps the user's results; if any missing column cannot be added, nothing is
     altered and the database is refused once, up front, instead of failing mid-run."""
-    inspector = inspect(engine)
-    present = set(inspector.get_table_names())
-    missing = [
-        column
-        for table in (model.__table__ for model in tables)
-        if table.name in present
-        for column in table.columns
-        if column.name not in {c["name"] for c in inspector.get_columns(table.name)}
-    ]
+    missing = _columns_where(engine, tables, lambda column, found: found is None)
     unaddable = [
         f"{c.table.name}.{c.name}" for c in missing if _added_column_sql(engine, c) is None
     ]
@@ -136,20 +129,16 @@ def _allow_nulls(engine: Engine, tables: Tables) -> None:
     0) loses its NOT NULL, keeping every value. PostgreSQL drops the constraint; SQLite,
     which cannot, gets a nullable copy of the column (renamed aside, added, copied,
     dropped: SQLite 3.35+), at the end of the table's columns."""
-    inspector = inspect(engine)
-    present = set(inspector.get_table_names())
-    stricter = [
-        column
-        for table in (model.__table__ for model in tables)
-        if table.name in present
-        for column in table.columns
-        if column.nullable
-        and not column.primary_key
-        and any(
-            c["name"] == column.name and not c["nullable"]
-            for c in inspector.get_columns(table.name)
-        )
-    ]
+    stricter = _columns_where(
+        engine,
+        tables,
+        lambda column, found: (
+            found is not None
+            and not found["nullable"]
+            and column.nullable
+            and not column.primary_key
+        ),
+    )
     if not stricter:
         return
     quote = engine.dialect.identifier_preparer.quote
@@ -168,6 +157,25 @@ def _allow_nulls(engine: Engine, tables: Tables) -> None:
                 f"ALTER TABLE {table} DROP COLUMN {aside}",
             ):
                 connection.exec_driver_sql(step)
+
+
+def _columns_where(
+    engine: Engine,
+    tables: Tables,
+    wanted: Callable[[Column[Any], ReflectedColumn | None], bool],
+) -> list[Column[Any]]:
+    """This version's columns of those of ``tables`` the database has, the ones for which
+    ``wanted(column, found)`` holds: ``found`` is the database's account of the column
+    (None where its table lacks it)."""
+    inspector = inspect(engine)
+    present = set(inspector.get_table_names())
+    chosen = []
+    for table in (model.__table__ for model in tables):
+        if table.name not in present:
+            continue
+        found = {c["name"]: c for c in inspector.get_columns(table.name)}
+        chosen += [c for c in table.columns if wanted(c, found.get(c.name))]
+    return chosen
 
 
 def _added_column_sql(engine: Engine, column: Column[Any]) -> str | None:

@@ -128,7 +128,8 @@ def _config_columns(namespace: dict[str, Any]) -> None:
     annotations: dict[str, Any] = {"hash": str, "model": str, "label": str}
     namespace.update(hash=Field(primary_key=True), model=Field(index=True), label="")
     for param in PARAMETERS:
-        annotations[param.name] = param.kind if param.default is not None else param.kind | None
+        kind = param.column_kind
+        annotations[param.name] = kind if param.default is not None else kind | None
         namespace[param.name] = param.default
     annotations |= {"template_name": str, "template_text": str}
     namespace.update(

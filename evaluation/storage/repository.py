@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, text
@@ -155,7 +154,7 @@ def config_row(config: Config) -> dict[str, Any]:
         "hash": config.hash,
         "model": config.model,
         "label": config.label,
-        **asdict(config.params),
+        **config.params.columns(),
         "template_name": config.template.name,
         "template_text": config.template.text,
     }

@@ -73,6 +73,7 @@ def _environment() -> Environment:
     env.filters["humane"] = lambda name: str(name).replace("_", " ")
     env.globals["score_class"] = score_class
     env.globals["diff_class"] = diff_class
+    env.globals["ahead_first"] = ahead_first
     env.globals["experiment_path"] = experiment_path
     env.globals["sorts"] = SORTS
     env.globals["quote"] = lambda value: quote(str(value), safe="")
@@ -249,6 +250,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
             a=a,
             b=b,
             sort=sort,
+            sort_names=pair_sort_names(filters.metric),
             page=page,
             summary=summary,
             link=_linker(params),
@@ -444,20 +446,47 @@ def score_class(metric: str, value: object) -> str:
     return "pass" if good >= 1 else "fail" if good <= 0 else "partial"
 
 
+def _better_direction(metric: str) -> bool | None:
+    """True where higher is better on ``metric`` (and for an unknown one), False where
+    lower is, None for a descriptive metric (neither)."""
+    try:
+        definition = get_metric(metric)
+    except EvalError:
+        return True
+    return None if definition.descriptive else definition.higher_is_better is not False
+
+
 def diff_class(metric: str, diff: float) -> str:
     """The colour class of a difference A − B on ``metric``: "pos" where A is the better
     side, "neg" where B is, "zero" when equal; "" for a descriptive metric (neither
     higher nor lower is better, so neither side is coloured as ahead)."""
-    try:
-        definition = get_metric(metric)
-    except EvalError:
-        higher = True
-    else:
-        if definition.descriptive:
-            return ""
-        higher = definition.higher_is_better is not False
+    higher = _better_direction(metric)
+    if higher is None:
+        return ""
     ahead = diff if higher else -diff
     return "pos" if ahead > 0 else "neg" if ahead < 0 else "zero"
+
+
+def ahead_first(metric: str) -> str:
+    """The side-by-side sort that puts the cases where A is ahead on ``metric`` first."""
+    return "-diff" if _better_direction(metric) is False else "diff"
+
+
+def pair_sort_names(metric: str) -> list[tuple[str, str]]:
+    """The side-by-side page's sort choices, named for ``metric``: "diff" puts the largest
+    A − B first, which is A ahead when higher is better and B ahead when lower is (a
+    descriptive metric has no ahead: A or B higher)."""
+    higher = _better_direction(metric) if metric else None
+    if higher is None:
+        first, last = "A higher first", "B higher first"
+    else:
+        first, last = ("A ahead first", "B ahead first")[:: 1 if higher else -1]
+    return [
+        ("case", "by case"),
+        ("diff", first),
+        ("-diff", last),
+        ("|diff|", "largest difference first"),
+    ]
 
 
 def marked(text: object, needle: str) -> Markup:

@@ -108,6 +108,22 @@ class Grid:
     x_values: tuple[str, ...]
     y_values: tuple[str, ...]
     cells: dict[tuple[str, str], GridCell]
+    higher_is_better: bool = True
+
+    @property
+    def span(self) -> tuple[float, float] | None:
+        """The lowest and highest cell mean (None: no cell has one)."""
+        means = [c.mean for c in self.cells.values() if c.mean is not None]
+        return (min(means), max(means)) if means else None
+
+    def shade(self, mean: float) -> float:
+        """Where ``mean`` sits from the grid's worst cell (0) to its best (1): the colour
+        spans the values present, so that close values still look different."""
+        low, high = self.span or (mean, mean)
+        if high == low:
+            return 0.5
+        share = (mean - low) / (high - low)
+        return share if self.higher_is_better else 1 - share
 
 
 def varied_parameters(session: Session, experiment_id: int) -> list[str]:
@@ -164,6 +180,7 @@ def quality_grid(session: Session, experiment: str, x: str, y: str) -> Grid | No
         tuple(dict.fromkeys(str(v) for v in table[x])),
         tuple(dict.fromkeys(str(v) for v in table[y])),
         cells,
+        higher,
     )
 
 

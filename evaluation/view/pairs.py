@@ -26,6 +26,7 @@ class PairSummary:
     test: str
     p_value: float | None
     diff: float | None  # mean A − B over the cases both scored
+    diff_ci: tuple[float, float] | None  # its 95% interval, unadjusted (one pair)
     higher_is_better: bool
     descriptive: bool  # no better direction (output_length): differences, never "better"
 
@@ -64,8 +65,10 @@ def pair_summary(
         .comparisons[0]
         .comparison
     )
-    d = comparison.diff
-    diff = None if d is None else (d if comparison.a == a else -d)
+    d, ci = comparison.diff, comparison.diff_ci
+    same_way = comparison.a == a
+    diff = None if d is None else (d if same_way else -d)
+    diff_ci = None if ci is None else (ci if same_way else (-ci[1], -ci[0]))
     return PairSummary(
         metric=metric,
         a_better=tuple(ahead[ahead > 0].index.astype(str)),
@@ -74,6 +77,7 @@ def pair_summary(
         test=comparison.test,
         p_value=comparison.p_value,
         diff=diff,
+        diff_ci=None if diff_ci is None else (float(diff_ci[0]), float(diff_ci[1])),
         higher_is_better=higher,
         descriptive=descriptive,
     )

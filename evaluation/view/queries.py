@@ -418,8 +418,9 @@ def pair_page(
 ) -> Page:
     """Two configs' generations of the same case and sample, one row per case, full
     outputs. ``filters.metric`` names the score whose difference A − B is shown and
-    sorted by (``sort``: "diff" A ahead first, "-diff" B ahead first, "|diff|" largest
-    disagreement first); its bounds apply to that difference."""
+    sorted by (``sort``: "diff" largest A − B first, "-diff" smallest first, "|diff|"
+    largest disagreement first; which side is ahead depends on the metric's direction);
+    its bounds apply to that difference."""
     a, b, c = _g.alias("ga"), _g.alias("gb"), _c
     joined = a.join(
         b,

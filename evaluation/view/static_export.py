@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from evaluation.storage.repository import get_experiment
-from evaluation.view.app import EXPORT_PER_PAGE, MAX_PER_PAGE, create_app
+from evaluation.view.app import EXPORT_PER_PAGE, MAX_PER_PAGE, ahead_first, create_app
 from evaluation.view.links import experiment_path
 
 _HREF = re.compile(r'(href|src)="([^"]*)"')
@@ -79,7 +79,7 @@ def export_view(engine: Engine, experiment: str, folder: Path) -> Exported:
         else []
     )
     targets |= {
-        f"{base}/compare?a={a}&b={b}&metric={quote(metric, safe='')}&sort=diff"
+        f"{base}/compare?a={a}&b={b}&metric={quote(metric, safe='')}&sort={ahead_first(metric)}"
         f"&per_page={MAX_PER_PAGE}": _pair_file(a, b)
         for a, b in pairs
     }

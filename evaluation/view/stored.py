@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, fields
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import asdict, fields, is_dataclass
+from types import NoneType, UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from sqlmodel import Session
 
@@ -22,17 +24,34 @@ from evaluation.storage.models import ViewPage, utcnow
 from evaluation.storage.repository import get_experiment
 from evaluation.view.matrix import FlipMatrix, flip_matrix
 from evaluation.view.pairs import PairSummary, pair_summary
-from evaluation.view.summary import LeaderRow, Summary, experiment_summary, summary_fingerprint
+from evaluation.view.summary import Summary, experiment_summary, summary_fingerprint
 
 SUMMARY, MATRIX = "summary", "matrix"
 
-#: The stored pages' shape: their classes' field names. A version of evalflow whose pages
+
+def _shapes(kind: Any) -> Iterator[str]:
+    """``Name:field,...`` for each dataclass and TypedDict in the type ``kind``, nested
+    ones included."""
+    if get_origin(kind) is dict and get_args(kind)[0] is not str:
+        raise TypeError(f"{kind}: a stored page's dict keys must be str (JSON's)")
+    if is_dataclass(kind) or is_typeddict(kind):
+        hints = get_type_hints(kind)
+        yield f"{kind.__name__}:{','.join(hints)}"
+        for hint in hints.values():
+            yield from _shapes(hint)
+    for arg in get_args(kind):
+        yield from _shapes(arg)
+
+
+#: The stored pages' shape: the field names of their classes, nested ones included
+#: (read back by ``_from_json`` from the same types). A version of evalflow whose pages
 #: have other fields finds no stored page matching (it computes them again) rather than
 #: failing to read what an older version stored.
 PAGE_FORMAT = hashlib.sha256(
     " ".join(
-        f"{cls.__name__}:{','.join(f.name for f in fields(cls))}"
-        for cls in (Summary, LeaderRow, FlipMatrix, PairSummary)
+        dict.fromkeys(
+            shape for page in (Summary, FlipMatrix, PairSummary) for shape in _shapes(page)
+        )
     ).encode()
 ).hexdigest()[:12]
 
@@ -42,7 +61,7 @@ def summary_page(session: Session, experiment: str) -> Summary:
     fingerprint = _fingerprint(session, experiment)
     payload = _read(session, experiment, SUMMARY, fingerprint)
     if payload is not None:
-        return _summary(payload)
+        return _from_json(Summary, payload)
     shown = experiment_summary(session, experiment)
     _keep(session, experiment, SUMMARY, fingerprint, asdict(shown))
     return shown
@@ -54,7 +73,7 @@ def flips_page(session: Session, experiment: str) -> FlipMatrix | None:
     fingerprint = _fingerprint(session, experiment)
     payload = _read(session, experiment, MATRIX, fingerprint)
     if payload is not None:
-        return _flips(payload["flips"]) if payload["flips"] else None
+        return _from_json(FlipMatrix | None, payload["flips"])
     board = load_leaderboard(session, experiment)
     flips = None
     if board.metrics:
@@ -80,7 +99,7 @@ def pair_summary_page(
     page = f"pair {metric} {a} {b}"
     payload = _read(session, experiment, page, fingerprint)
     if payload is not None:
-        return _pair(payload["pair"]) if payload["pair"] else None
+        return _from_json(PairSummary | None, payload["pair"])
     found = pair_summary(session, row_id, a, b, metric)
     _keep(session, experiment, page, fingerprint, {"pair": found and asdict(found)})
     return found
@@ -119,41 +138,26 @@ def _keep(session: Session, experiment: str, page: str, fingerprint: str, payloa
     session.flush()
 
 
-def _summary(payload: dict[str, Any]) -> Summary:
-    return Summary(
-        **{
-            **payload,
-            "metrics": tuple(payload["metrics"]),
-            "other_verdicts": tuple(payload["other_verdicts"]),
-            "flags": tuple(payload["flags"]),
-            "rows": tuple(
-                LeaderRow(**{**r, "cells": tuple(r["cells"]), "fronts": tuple(r["fronts"])})
-                for r in payload["rows"]
-            ),
-            "effects": tuple(payload["effects"]),
-            "fronts": tuple(
-                {**f, "configs": [tuple(c) for c in f["configs"]]} for f in payload["fronts"]
-            ),
-            "notes": tuple(payload["notes"]),
-        }
-    )
-
-
-def _flips(payload: dict[str, Any]) -> FlipMatrix:
-    return FlipMatrix(
-        metric=payload["metric"],
-        configs=tuple(payload["configs"]),
-        better=tuple(tuple(r) for r in payload["better"]),
-        only_best={c: tuple(v) for c, v in payload["only_best"].items()},
-        cases=int(payload["cases"]),
-    )
-
-
-def _pair(payload: dict[str, Any]) -> PairSummary:
-    return PairSummary(
-        **{
-            **payload,
-            "a_better": tuple(payload["a_better"]),
-            "b_better": tuple(payload["b_better"]),
-        }
-    )
+def _from_json(kind: Any, value: Any) -> Any:
+    """``value``, as JSON gives it back, as the type ``kind``: dataclasses and TypedDicts
+    field by field, tuples and lists item by item, ``X | None``; the rest (str, int,
+    float, bool, Any) as it is."""
+    if is_dataclass(kind):
+        hints = get_type_hints(kind)
+        return kind(**{f.name: _from_json(hints[f.name], value[f.name]) for f in fields(kind)})
+    if is_typeddict(kind):
+        hints = get_type_hints(kind)
+        return {key: _from_json(hints[key], item) for key, item in value.items()}
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (Union, UnionType):
+        (inner,) = (a for a in args if a is not NoneType)
+        return None if value is None else _from_json(inner, value)
+    if origin is tuple and args[-1:] == (...,):
+        return tuple(_from_json(args[0], item) for item in value)
+    if origin is tuple:
+        return tuple(_from_json(a, item) for a, item in zip(args, value, strict=True))
+    if origin is list:
+        return [_from_json(args[0], item) for item in value]
+    if origin is dict:
+        return {key: _from_json(args[1], item) for key, item in value.items()}
+    return value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 from sqlalchemy import text
@@ -55,6 +55,15 @@ class LeaderRow:
     fronts: tuple[str, ...]  # the quality metrics on whose latency-p95 front it stands
 
 
+class ShownFront(TypedDict):
+    """A Pareto front as the summary lists it."""
+
+    quality: str
+    cost: str
+    configs: list[tuple[str, str, str]]  # (rank, label, config hash) on the front
+    note: str
+
+
 @dataclass(frozen=True)
 class Summary:
     status: str
@@ -67,7 +76,7 @@ class Summary:
     other_verdicts: tuple[str, ...]  # the other metrics' and latency's, stored ones only
     flags: tuple[str, ...]  # "ECHOES THE PROMPT: ...", as `show` and the report print them
     effects: tuple[dict[str, Any], ...]
-    fronts: tuple[dict[str, Any], ...]
+    fronts: tuple[ShownFront, ...]
     notes: tuple[str, ...]
 
 

@@ -7,6 +7,7 @@ import argparse
 import errno
 import gc
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -189,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`evalflow plan … | head`): stop quietly
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit's flush writes nowhere
+        return 128 + signal.SIGPIPE
     except Exception as exc:  # the edge: whatever went wrong, one line (-v: the traceback)
         if args.verbose:
             traceback.print_exc()

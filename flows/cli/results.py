@@ -53,16 +53,22 @@ def cmd_show(args: argparse.Namespace) -> int:
         if failures:
             print("\n" + "\n".join(failures))
         return 0
-    # --experiment too: the experiment may have been named apart from its spec.
-    spec = experiment.spec_path or "SPEC"
-    rerun = shlex.join(["evalflow", "run", spec, "--experiment", experiment.name])
     print(
-        f"No results for {experiment.name!r}: {stored} generations stored, none scored "
-        f"(status {state.status}). Rerun to resume: {rerun}"
+        f"No results for {experiment.name!r} yet: {stored} generations stored, none scored "
+        f"(status {state.status}); resume with: {resume_command(experiment)}"
     )
     for line in failures:
         print(line)
-    return 1
+    return 0  # the experiment exists: nothing scored yet is no error
+
+
+def resume_command(experiment) -> str:
+    """The command that resumes ``experiment``, as `run` prints it on an interrupt:
+    ``--experiment`` only for an experiment named apart from its spec."""
+    command = ["evalflow", "run", experiment.spec_path or "SPEC"]
+    if (experiment.spec or {}).get("name") != experiment.name:
+        command += ["--experiment", experiment.name]
+    return shlex.join(command)
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:

@@ -6,10 +6,14 @@ import argparse
 import asyncio
 import getpass
 import ipaddress
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from evaluation.errors import EvalError, ModelNotFound
+from evaluation.errors import EvalError, ModelNotFound, NotOllamaAPI
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli._serving import bind, serve
@@ -81,14 +85,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_judge(args: argparse.Namespace) -> int:
     from evaluation.review.judge import Judge, detect_kind
     from evaluation.review.judging import judge_experiment
+    from evaluation.review.progress import JudgeProgress
     from evaluation.review.rubrics import load_rubric
     from evaluation.settings import ollama_url
 
     url = args.url or ollama_url()
     rubric = load_rubric(args.rubric) if args.rubric else None
+    progress = JudgeProgress(lambda line: print(line, file=sys.stderr, flush=True))
 
-    async def run():
-        kind = args.kind or await detect_kind(url)
+    async def judge_with(kind):
         async with Judge(
             url.removesuffix("/v1"),
             args.model,
@@ -107,19 +112,40 @@ def cmd_judge(args: argparse.Namespace) -> int:
                 pairwise=not args.no_pairwise,
                 concurrency=args.concurrency,
                 seed=args.seed,
+                progress=progress,
             )
 
-    try:
-        result = asyncio.run(run())
-    except ModelNotFound as exc:
-        listing = ", ".join(exc.available) or "no models"
-        raise ModelNotFound(
-            f"the judge host ({url}) does not have '{args.model}'; it has: {listing}; "
-            "name one with --model",
-            available=exc.available,
-            host=exc.host,
-            model=exc.model,
-        ) from None
+    async def run():
+        kind = args.kind or await detect_kind(url)
+        try:
+            return await judge_with(kind)
+        except NotOllamaAPI as exc:
+            if args.kind or not exc.openai_compatible:
+                raise NotOllamaAPI(
+                    f"{exc.detail}; pass --kind openai",
+                    detail=exc.detail,
+                    openai_compatible=exc.openai_compatible,
+                    host=exc.host,
+                    model=exc.model,
+                    status_code=exc.status_code,
+                ) from None
+        # detection went to Ollama (the server answered no probe in time), and the server
+        # then showed it is OpenAI-compatible: judge with that
+        print(f"note: {url} is OpenAI-compatible: judging with --kind openai", file=sys.stderr)
+        return await judge_with("openai")
+
+    with _sigterm_as_interrupt():
+        try:
+            result = asyncio.run(run())
+        except ModelNotFound as exc:
+            listing = ", ".join(exc.available) or "no models"
+            raise ModelNotFound(
+                f"the judge host ({url}) does not have '{args.model}'; it has: {listing}; "
+                "name one with --model",
+                available=exc.available,
+                host=exc.host,
+                model=exc.model,
+            ) from None
     rate = "–" if result.contradiction_rate is None else f"{result.contradiction_rate:.0%}"
     asked = result.generations + result.pairs
     if asked and result.scored == 0 and result.pairs_judged == 0:
@@ -139,6 +165,20 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the block as Ctrl-C does (asyncio cancels the judge, which stores
+    what it completed), instead of killing the process where it stands."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
     p = sub.add_parser("review", help="rate outputs side by side in a local web page")
@@ -155,7 +195,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--configs",
         nargs="+",
         type=options.text,
-        help="configs to pair (hash, prefix or label; default: 2 best)",
+        help="configs to pair (as show names them, full label, hash or prefix; default: 2 best)",
     )
     p.add_argument(
         "--pairs", type=options.count, default=10, help="pairs per two configs (default 10)"
@@ -174,7 +214,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
-        "judge", help="score outputs with a judge model on an Ollama or OpenAI-compatible host"
+        "judge",
+        help="score outputs with a judge model on an Ollama or OpenAI-compatible host "
+        "(resumes if interrupted)",
     )
     p.add_argument("experiment")
     p.add_argument(
@@ -185,8 +227,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--kind",
         choices=["ollama", "openai"],
-        help="the host's API, as a spec's hosts: kind (default: openai for a URL ending "
-        "in /v1 or whose server answers /v1/models but not Ollama's /api/version, else ollama)",
+        help="the host's API, as a spec's hosts: kind (default: detected from the URL and "
+        "the server; see docs/running-for-real.md)",
     )
     p.add_argument(
         "--model", type=options.text, required=True, help="the judge model, e.g. qwen2.5:7b"

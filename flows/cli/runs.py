@@ -260,7 +260,7 @@ def starting_line(
 ) -> str:
     """What `run` says as soon as the spec and hosts are checked: the work that will run
     (the cases of ``level``, the first ``limit`` of them) and what starts now (a local
-    Prefect server takes ~10 s before the first generation)."""
+    Prefect server takes 2–3 s before the first generation, 10 s or more on a busy machine)."""
     from evaluation.adaptive import level_cases
     from evaluation.wording import counted
 
@@ -269,7 +269,7 @@ def starting_line(
     cases = len(level_cases(every, level, suite=sweep.suite.name, limit=limit))
     shown = counted(cases, "case") + (f" of {len(every)}" if cases < len(every) else "")
     total = len(sweep.configs) * cases * spec.samples_per_case
-    server = ", starting a local Prefect server (about 10 s)" if local_server else ""
+    server = ", starting a local Prefect server (a few seconds)" if local_server else ""
     return (
         f"{name}: {counted(total, 'generation')} to run or resume "
         f"({counted(len(sweep.configs), 'config')} × {shown}"

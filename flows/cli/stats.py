@@ -21,6 +21,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         summary["verdicts"],
         simulated=summary["simulated"],
         all_pairs=args.all,
+        adjustment=args.adjust,
     )
     print(text)
     return 0
@@ -94,7 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         action="append",
-        help="a config hash or label, in every experiment, or EXPERIMENT:CONFIG for one "
+        help="a config as show/compare name it (label, full label, hash or its prefix), in "
+        "every experiment, or EXPERIMENT:CONFIG for one "
         "(repeatable; default: all configs)",
     )
     p.add_argument("--baseline", help="compare each config with this one instead of all pairs")

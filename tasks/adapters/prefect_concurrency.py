@@ -3,8 +3,11 @@ Prefect's concurrency API (an adapter, not a task).
 
 Each Ollama host has a global concurrency limit sized to its slots; a lane takes a slot
 just before an HTTP attempt and gives it back when an attempt fails (never holding it
-through a retry wait); when its chunk ends the slot goes to the lane's next chunk, or
-back to the limit if no chunk takes it within a second. We call the lease endpoints
+through a retry wait); when its chunk ends the slot goes to the lane's next chunk (or
+first to a pipeline call of the run waiting for a spare slot, ``on_parked``), or back to
+the limit if no chunk takes it within a second. A lane that waits while the run holds
+every slot of its host (``capacity``) waits for one of them to come back, without asking
+the limit. We call the lease endpoints
 directly instead of ``prefect.concurrency``: that context manager serialises every
 acquisition for a limit through one queue, renews the lease from a thread and releases
 asynchronously, so the next request often finds the slot still taken and sleeps a
@@ -167,6 +170,29 @@ class _Lease:
     limit: str
 
 
+_OPEN_RECORDS: set[HolderFile] = set()  # this process's runs' records, until closed
+
+
+def give_back_on_exit() -> int:
+    """Give back every slot this process's runs still hold, from the thread of an
+    interrupt (Ctrl-C, SIGTERM), just before the process exits without closing its
+    ``HostSlots``: else the next run finds them held by a dead run. Blocking and best
+    effort (a slot not given back stays listed for the next run); the caller bounds it.
+    Returns how many were given back."""
+    freed = 0
+    with get_client(sync_client=True) as client:
+        for record in list(_OPEN_RECORDS):
+            for held in record.held():
+                record.giving_back(held.lease_id)
+                try:
+                    client.release_concurrency_slots_with_lease(UUID(held.lease_id))
+                except BaseException:
+                    record.took(held.lease_id, held.limit)  # still to give back
+                    raise
+                freed += 1
+    return freed
+
+
 class HostSlots:
     """Takes, hands over and gives back slots of the hosts' limits.
 
@@ -191,9 +217,11 @@ class HostSlots:
         handoff_s: float = 1.0,
         registry: Registry | None = None,
         holder: UUID | None = None,
+        capacity: Mapping[str, int] | None = None,
     ) -> None:
         self._client = client
         self._names = dict(limit_names)
+        self._capacity = dict(capacity or {})  # host -> its slots (its limit's size)
         self._lease_s = lease_s
         self._timeout_s = timeout_s
         self._handoff_s = handoff_s
@@ -211,10 +239,16 @@ class HostSlots:
         self._in_flight: set[asyncio.Task] = set()  # slot writes, finished even if cancelled
         self._lanes_waiting: dict[str, int] = defaultdict(int)  # lanes in ``_acquire``
         self._parked_signal: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._on_parked: Callable[[str], None] | None = None
 
     @classmethod
     async def open(
-        cls, client: PrefectClient, limit_names: Mapping[str, str], *, timeout_s: float
+        cls,
+        client: PrefectClient,
+        limit_names: Mapping[str, str],
+        *,
+        timeout_s: float,
+        capacity: Mapping[str, int] | None = None,
     ) -> HostSlots:
         """Record this run as a slot holder and give back the slots of runs that died.
         On the embedded server, where nothing else would free them, a run that finds no
@@ -227,6 +261,7 @@ class HostSlots:
             timeout_s=timeout_s,
             registry=registry_for(client),
             holder=flow_run.flow_run.id if flow_run and flow_run.flow_run else None,
+            capacity=capacity,
         )
         await slots.join()
         return slots
@@ -240,6 +275,7 @@ class HostSlots:
         try:
             note = f"pid={os.getpid()} host={socket.gethostname()} flow_run={self._flow_run()}"
             self._record = HolderFile.create(registry.folder, note)
+            _OPEN_RECORDS.add(self._record)
             found = scan(registry.folder, self._record)
             await self._give_back_dead(found.dead)
             if registry.zero_when_alone and found.alive == 0:
@@ -293,19 +329,36 @@ class HostSlots:
         name = self._names[host]
         return sum(1 for lease in self._held.values() if lease.limit == name)
 
+    def holds_all(self, host: str) -> bool:
+        """Whether this run holds every slot of ``host`` (its ``capacity`` known): a
+        slot can then only come from the run's own calls, so the limit is not asked
+        (each ask is an API write and a write to the server's database, and under load
+        it held a lane for 0.2 s while a slot given back sat parked beside it)."""
+        capacity = self._capacity.get(host)
+        return capacity is not None and self.held(host) >= capacity
+
     def lanes_waiting(self, host: str) -> int:
         """How many lanes of this run wait for a slot of ``host`` (spare slots given back
         are parked for them first: ``tasks/adapters/spare_slots.py``)."""
         return self._lanes_waiting[host]
 
+    def on_parked(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(host)`` whenever a slot of ``host`` is parked: the run's
+        spare slots hand it to a call waiting for one (``spare_slots``)."""
+        self._on_parked = listener
+
     def park(self, host: str, lease: _Lease) -> None:
-        """Keep ``lease`` for the host's next chunk; release it if none comes in time."""
+        """Keep ``lease`` for the host's next chunk; release it if none comes in time.
+        A lane waiting for a slot takes it at once, else a call waiting for a spare
+        slot (``on_parked``)."""
         self._parked[host].append(lease)
         self._parked_signal[host].set()  # a lane waiting in ``_acquire`` takes it at once
         expiry = asyncio.create_task(self._release_unclaimed(host, lease))
         self._expiries[lease.id] = expiry
         self._background.add(expiry)
         expiry.add_done_callback(self._background.discard)
+        if self._on_parked is not None:
+            self._on_parked(host)
 
     async def reserve(self, hosts: tuple[HostSpec, ...]) -> None:
         """Take the lanes' first slots before their chunk tasks start, and park them.
@@ -349,6 +402,7 @@ class HostSlots:
             while leases:
                 await self.release(leases.pop())
         if self._record is not None:
+            _OPEN_RECORDS.discard(self._record)
             if self._held:  # a lane still holds one: the next run gives it back
                 self._record.leave()
             else:
@@ -382,27 +436,30 @@ class HostSlots:
             lease = self.take_parked(host)
             if lease is not None:
                 return lease
-            try:
-                return await self._increment(host)
-            except _SlotsFull as full:
-                if await self._reclaim():
-                    continue
-                if not said_slow and loop.time() - started >= SLOW_WAIT_S:
-                    said_slow = True
-                    logger.warning(
-                        "waiting %.0f s so far for a free slot of %s: other runs hold all"
-                        " its slots (giving up after %.0f s)",
-                        loop.time() - started,
-                        self._names[host],
-                        self._timeout_s,
-                    )
-                wait = min(full.retry_after_s, MAX_POLL_S) * random.uniform(0.5, 1.0)
-                if loop.time() + wait > deadline:
-                    raise SlotUnavailable(
-                        f"no slot of {self._names[host]} came free within {self._timeout_s:.0f} s"
-                    ) from full
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(parked.wait(), wait)
+            if self.holds_all(host):
+                wait = MAX_POLL_S  # only this run's own slots can come back: parked here
+            else:
+                try:
+                    return await self._increment(host)
+                except _SlotsFull as full:
+                    if await self._reclaim():
+                        continue
+                    if not said_slow and loop.time() - started >= SLOW_WAIT_S:
+                        said_slow = True
+                        logger.warning(
+                            "waiting %.0f s so far for a free slot of %s: other runs hold"
+                            " all its slots (giving up after %.0f s)",
+                            loop.time() - started,
+                            self._names[host],
+                            self._timeout_s,
+                        )
+                    wait = min(full.retry_after_s, MAX_POLL_S) * random.uniform(0.5, 1.0)
+            if loop.time() + wait > deadline:
+                raise SlotUnavailable(
+                    f"no slot of {self._names[host]} came free within {self._timeout_s:.0f} s"
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(parked.wait(), wait)
 
     async def _increment(self, host: str) -> _Lease:
         """Take one slot now; ``_SlotsFull`` when the limit has none free.
@@ -572,6 +629,13 @@ class LaneSlot:
         if self._lease is not None:
             lease, self._lease = self._lease, None
             await self._slots.release(lease)
+
+    def lend(self, to: Callable[[str, _Lease], bool]) -> None:
+        """The lane's case has no call for the slot now: hand it ``to`` the run's spare
+        slots for a call waiting for one (False: nobody waits, the lane keeps it). The
+        lane's next call then waits for a slot as a lane does, ahead of spare calls."""
+        if self._lease is not None and to(self._host, self._lease):
+            self._lease = None
 
     def finish(self) -> None:
         """The chunk is over: park the slot for the lane's next chunk."""

@@ -9,7 +9,9 @@ Waiting calls queue here, first come first served, across every case of the run.
 slot given back goes to a lane of the run waiting for its host if there is one (its
 case cannot start without it), else straight to the first waiting call its host serves
 (no API call, no idle time); with nobody waiting it is parked in ``HostSlots`` for a
-lane's next chunk.
+lane's next chunk. A slot parked while calls wait (a lane's chunk ended) goes to the
+first of them at once, and a lane's slot its case has no call for is lent the same way
+(``lend``): the lane's next call waits for a slot as a lane does, ahead of spare calls.
 While calls wait, one poller looks for slots that came free elsewhere: slots parked by
 lanes whose chunk ended (free to take), then the hosts' limits: an API write each, so a
 host is not asked while this run holds all its slots (its own calls give them back
@@ -54,6 +56,7 @@ class PoolSpareSlots:
         self._waiting: deque[tuple[str, asyncio.Future]] = deque()
         self._poller: asyncio.Task | None = None
         self._maybe_free = asyncio.Event()  # wakes the poller before its next round
+        slots.on_parked(self._hand_parked)
 
     async def try_take(self, model: str) -> _Spare | None:
         """A slot free now on a host serving ``model``: a parked one first, then one
@@ -92,18 +95,50 @@ class PoolSpareSlots:
             self._poller = asyncio.create_task(self._poll())
 
     def give_back(self, spare: _Spare) -> None:
-        host = self._hosts[spare.host]
         if self._slots.lanes_waiting(spare.host):  # a lane first: its case cannot start
             self._slots.park(spare.host, spare.lease)
             return
+        entry = self._first_waiting(spare.host)
+        if entry is not None:
+            self._waiting.remove(entry)
+            entry[1].set_result(spare)
+            return
+        self._drop_done()
+        self._slots.park(spare.host, spare.lease)
+
+    def _hand_parked(self, host_name: str) -> None:
+        """A slot of ``host_name`` was parked (a lane's chunk ended, or a spare came
+        back with nobody waiting): to the first call waiting for a model the host
+        serves, at once, unless a lane of the run waits for the host (its case cannot
+        start without it). Left parked, it sat idle until the poller's next round
+        while the lane's next chunk task started (20-80 ms a chunk, measured with
+        benchmarks/perf/pipeline_throughput.py --timeline), and a new call's
+        ``try_take`` took it before calls that had waited longer."""
+        if self._slots.lanes_waiting(host_name) or self._first_waiting(host_name) is None:
+            return
+        lease = self._slots.take_parked(host_name)
+        if lease is not None:
+            self.give_back(_Spare(host_name, lease, self))
+
+    def lend(self, host_name: str, lease: _Lease) -> bool:
+        """A lane's slot its case has no call for now: to a lane of the run waiting
+        for the host (parked for it), else to the first call waiting for a model the
+        host serves; False when nobody waits (the lane keeps it)."""
+        if not self._slots.lanes_waiting(host_name) and self._first_waiting(host_name) is None:
+            return False
+        self.give_back(_Spare(host_name, lease, self))
+        return True
+
+    def _first_waiting(self, host_name: str) -> tuple[str, asyncio.Future] | None:
+        """The first call waiting for a model ``host_name`` serves, if any."""
+        host = self._hosts.get(host_name)
+        if host is None:
+            return None
         for entry in self._waiting:
             model, grant = entry
             if not grant.done() and host.serves(model):
-                self._waiting.remove(entry)
-                grant.set_result(spare)
-                return
-        self._drop_done()
-        self._slots.park(spare.host, spare.lease)
+                return entry
+        return None
 
     async def _poll(self) -> None:
         """While calls wait: find slots that came free elsewhere, for each model waited

@@ -292,6 +292,12 @@ SPEC_CASES = [
         ("{spec}", F.format("grid.temperature"), "must not be empty"),
     ),
     Bad(
+        "spec-stop-item-not-text",
+        "spec",
+        spec({"grid": {"stop": [["\nQuestion:"], [3]]}}),
+        ("{spec}", F.format("grid.stop[1][0]"), "must be a list of non-empty strings, got int"),
+    ),
+    Bad(
         "spec-templates-empty",
         "spec",
         spec({"templates": {}}),
@@ -917,6 +923,8 @@ HOST_CASES = [
             ),
         ],
         (
+            "{spec}",
+            F.format("hosts[0].url"),
             "cannot reach any host for model 'llama3.2:1b'",
             "GET http://127.0.0.1:",
             "/api/tags",
@@ -929,7 +937,7 @@ HOST_CASES = [
         "host-ollama-host-closed",
         "env",
         spec({"models": ["llama3.2:1b"], "hosts": ...}),
-        ("cannot reach any host", "GET http://127.0.0.1:9/api/tags"),
+        ("{spec}", "cannot reach any host", "GET http://127.0.0.1:9/api/tags"),
         {"OLLAMA_HOST": "127.0.0.1:9"},
     ),
     Bad(
@@ -1356,6 +1364,8 @@ LINE_CASES = [
         ("{spec}:6:3: field 'grid.temprature'", "did you mean 'temperature'?")),
     Bad("line-bad-list-item", "spec", spec_lines("grid:\n  temperature: [0.0, -1]\n"),
         ("{spec}:6:22: field 'grid.temperature[1]'", "must be >= 0")),
+    Bad("line-stop-not-a-list", "spec", spec_lines("grid:\n  stop: 'Question:'\n"),
+        ("{spec}:6:9: field 'grid.stop'", "must be a list of non-empty strings, got str")),
     Bad("line-required-key", "spec", spec_text("suite: SUITE\nmodels: [a]\n"),
         ("{spec}:1:1: field 'name'", "is required")),
     Bad("line-metric", "spec", spec_lines("metrics:\n  - exact_match\n  - rougel\n"),

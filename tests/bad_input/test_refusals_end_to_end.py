@@ -63,8 +63,13 @@ def test_unreachable_host_is_one_line_before_prefect_starts(tmp_path: Path) -> N
     assert rc == 2
     assert "Traceback" not in out + err and "temporary server" not in out + err
     (line,) = err.splitlines()
-    assert line.startswith(
-        f"error: cannot reach any host for model 'llama3.2:1b' (GET http://127.0.0.1:{port}/api/tags"
+    assert (
+        line.startswith(f"error: {spec}:")
+        and (
+            f"field 'hosts[0].url': cannot reach any host for model 'llama3.2:1b' "
+            f"(GET http://127.0.0.1:{port}/api/tags"
+        )
+        in line
     )
     assert "`ollama serve`" in line and "OLLAMA_HOST" in line and "`evalflow doctor SPEC`" in line
     assert not (tmp_path / "results.db").exists()  # nothing written, not even a file
@@ -81,6 +86,20 @@ def test_unreachable_openai_host_names_the_endpoint_its_kind_asks(tmp_path: Path
     assert rc == 2 and "Traceback" not in out + err
     assert f"GET http://127.0.0.1:{port}/v1/models: ConnectError" in err
     assert "/api/tags" not in err and "ollama serve" not in err
+    assert "start the OpenAI-compatible server there (llama.cpp's `llama-server`" in err
+
+
+def test_unreachable_hosts_of_two_kinds_each_get_their_own_hint(tmp_path: Path) -> None:
+    ollama, openai = closed_port(), closed_port()
+    hosts = [
+        {"name": "gpu", "url": f"http://127.0.0.1:{ollama}"},
+        {"name": "llama-cpp", "url": f"http://127.0.0.1:{openai}", "kind": "openai"},
+    ]
+    rc, out, err, _ = evalflow(["run", str(write_spec(tmp_path, hosts=hosts))], tmp_path)
+    assert rc == 2 and "Traceback" not in out + err
+    (line,) = err.splitlines()
+    assert "'gpu': start Ollama there (`ollama serve`)" in line
+    assert "'llama-cpp': start the OpenAI-compatible server there" in line
 
 
 def test_ollama_host_is_honoured_by_run_and_doctor(tmp_path: Path) -> None:

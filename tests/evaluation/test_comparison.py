@@ -314,3 +314,117 @@ def test_latency_not_measured_gets_no_verdict_and_says_so(session):
     note = "latency_s: not measured for unmeasured:1b t=0; no verdict on it for those"
     assert note in outcome.notes
     assert "wins on latency_s" not in outcome.markdown
+
+
+def test_the_terminal_comparison_says_the_interval_is_unadjusted_and_p_is_adjusted():
+    # The newcomer read "+0.110 [+0.027, +0.193] 0.094" (rougeL) as a contradiction:
+    # the interval excludes 0, the Holm-adjusted p is not significant.
+    from evaluation.compare import render_comparison_text
+
+    row = {
+        "metric": "rougeL",
+        "a": "gemma3-270m plain",
+        "b": "smollm2 concise",
+        "diff": 0.110,
+        "diff_ci_low": 0.027,
+        "diff_ci_high": 0.193,
+        "p_adjusted": 0.094,
+        "significant": False,
+    }
+    text = render_comparison_text("my-qa", [row], {}, simulated=False)
+    assert "+0.110 [+0.027, +0.193]" in text
+    flat = " ".join(text.split())
+    assert "[95% CI]: each pair's own interval, not adjusted for multiple comparisons" in flat
+    assert "p adj: Holm-adjusted" in flat and max(map(len, text.splitlines())) <= 100
+    bh = render_comparison_text("my-qa", [row], {}, simulated=False, adjustment="fdr_bh")
+    assert "p adj: Benjamini–Hochberg-adjusted" in " ".join(bh.split())
+
+
+def test_a_config_is_named_by_every_name_the_leaderboard_and_compare_show(session):
+    """`compare my-qa --config "gemma3-270m plain"` (as `show` and `compare` name it)
+    was refused: only the hash and the full label "gemma3-270m t=0 tpl=plain" were."""
+    from evaluation.compare._config_refs import find_experiment, select_configs
+    from evaluation.spec import Config, GenerationParams, PromptTemplate
+
+    configs = [
+        Config(model, GenerationParams(temperature=0.0), PromptTemplate(tpl))
+        for model in ("gemma3-270m", "smollm2-135m")
+        for tpl in ("plain", "concise")
+    ]
+    scores = {c: {"exact_match": [1.0, 0.0, 1.0, 0.0]} for c in configs}
+    add_experiment(session, "my-qa", make_suite(4), scores)
+    experiment = find_experiment(session, "my-qa")
+    wanted = configs[0]
+    assert wanted.label == "gemma3-270m t=0 tpl=plain"
+    head = next(
+        n for n in range(4, 16) if sum(c.hash.startswith(wanted.hash[:n]) for c in configs) == 1
+    )
+    for ref in ("gemma3-270m plain", wanted.label, wanted.hash, wanted.hash[:head]):
+        (chosen,) = select_configs(session, experiment, ref=ref)
+        assert chosen.config_hash == wanted.hash, ref
+    outcome = compare_stored(
+        session, [("my-qa", "gemma3-270m plain"), ("my-qa", "gemma3-270m concise")]
+    )
+    assert {c.config_hash for c in outcome.configs} == {wanted.hash, configs[1].hash}
+    with pytest.raises(EvalError) as caught:
+        select_configs(session, experiment, ref="gemma3-270m")
+    assert str(caught.value) == (
+        "config 'gemma3-270m' fits several configs of my-qa: "
+        f"'gemma3-270m plain' ({configs[0].hash}); 'gemma3-270m concise' ({configs[1].hash}); "
+        "name one of them (its name as listed, or its hash)"
+    )
+
+
+def test_config_names_in_errors_paste_back_into_a_shell(session):
+    """A refused name lists the configs as show/compare print them, in single quotes a
+    shell takes as they are: no repr escapes (a stop of "\\nQuestion:" read back as
+    "\\\\nQuestion:" named nothing)."""
+    import shlex
+
+    from evaluation.compare._config_refs import find_experiment, select_configs
+    from evaluation.spec import Config, GenerationParams, PromptTemplate
+
+    stop = GenerationParams(temperature=0.0, stop=("\nQuestion:",))
+    plain = PromptTemplate("plain")
+    configs = [
+        Config("gemma3-270m", stop, plain),
+        Config("smollm2-135m", GenerationParams(), plain),
+    ]
+    add_experiment(
+        session, "stops", make_suite(4), {c: {"exact_match": [1.0] * 4} for c in configs}
+    )
+    experiment = find_experiment(session, "stops")
+    with pytest.raises(EvalError, match="has no config 'zz'") as caught:
+        select_configs(session, experiment, ref="zz")
+    listing = str(caught.value).split("its configs: ")[1]
+    pasted = shlex.split(listing.split(" (")[0])[0]  # as a shell reads the first name
+    assert "\\\\n" not in listing
+    (chosen,) = select_configs(session, experiment, ref=pasted)
+    assert chosen.config_hash == configs[0].hash
+
+
+def test_an_ambiguous_config_name_is_refused_with_its_candidates():
+    from evaluation.labels import configs_named
+
+    hashes, labels = ["abc1", "abd2", "ffe0"], ["m t=0", "m t=1", "m t=2"]
+    assert configs_named("ab", hashes, labels) == ["abc1", "abd2"]  # the caller refuses
+    assert configs_named("m", hashes, labels) == []  # a word all labels share names none
+    assert configs_named("t=1", hashes, labels) == ["abd2"]  # as the table shows it
+    assert configs_named("abc", hashes, labels) == ["abc1"]
+
+
+def test_two_configs_of_one_experiment_are_named_alike(session):
+    """`compare E --config A --config B` named A by its distinguishing words alone
+    ('stop=[...]') and B by "E:<full label>" ("as has nc2-stop:gemma3-270m t=0"): one
+    experiment needs no prefix, and a label with no word of its own keeps them all."""
+    from evaluation.spec import Config, GenerationParams, PromptTemplate
+
+    plain = PromptTemplate("plain")
+    stop = Config("gemma3-270m", GenerationParams(temperature=0.0, stop=("\nQ:",)), plain)
+    bare = Config("gemma3-270m", GenerationParams(temperature=0.0), plain)
+    scores = {c: {"exact_match": [1.0, 0.0, 1.0, 0.0]} for c in (stop, bare)}
+    add_experiment(session, "one", make_suite(4), scores)
+    outcome = compare_stored(session, [("one", stop.hash), ("one", bare.hash)])
+    assert [c.name for c in outcome.configs] == [stop.label, bare.label]
+    verdict = outcome.verdicts()["exact_match"]
+    assert f"{stop.label} (0.5, as has {bare.label})" in verdict["verdict"]

@@ -83,6 +83,29 @@ def test_unreachable_host_fails_without_raising():
     assert "BackendUnavailable" in check.detail
 
 
+@pytest.mark.parametrize("kind", ["ollama", "openai"])
+def test_an_unreachable_host_says_what_to_start_for_its_kind(kind):
+    from evaluation.backends import make_backend
+    from evaluation.spec import Limits
+
+    host = HostSpec(name="gpu-a", url=f"http://127.0.0.1:{closed_port()}", kind=kind)
+
+    async def check() -> Check:
+        backend = make_backend(host, Limits(request_timeout_s=2.0))
+        try:
+            return await check_host(backend, MODELS, timeout_s=2.0)
+        finally:
+            await backend.aclose()
+
+    result = asyncio.run(check())
+    assert result.status == "fail" and "BackendUnavailable" in result.detail
+    if kind == "ollama":
+        assert "start Ollama there (`ollama serve`)" in result.detail
+    else:  # an OpenAI-compatible server is not started with Ollama's command
+        assert "ollama" not in result.detail.lower()
+        assert "`llama-server`" in result.detail and "`vllm serve`" in result.detail
+
+
 def test_database_checks(tmp_path):
     url = f"sqlite:///{tmp_path / 'results.db'}"
     assert check_database(url).status == "warn"  # reachable, no tables yet

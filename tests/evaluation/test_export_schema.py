@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlmodel import Session
 
@@ -119,3 +121,58 @@ def test_one_column_per_generation_parameter_and_one_name_per_concept():
         assert "*" in _tables()[level], level
     names = {c for columns in docs.values() for c in columns}
     assert not names & {"config", "config_a", "config_b", "group", "id"}
+
+
+def documented_types() -> dict[str, dict[str, str]]:
+    """Each level's column types as the dictionary lists them, parameters expanded."""
+    out: dict[str, dict[str, str]] = {}
+    section = None
+    for line in DICTIONARY.read_text(encoding="utf-8").splitlines():
+        if heading := re.match(r"## (.+)$", line):
+            section = heading.group(1)
+            out[section] = {}
+        elif (row := re.match(r"\| `(\w+)` \| (\w+) \|", line)) and section:
+            out[section][row.group(1)] = row.group(2)
+    params = out.pop("Generation parameters")
+    return {level: types | params for level, types in out.items()}
+
+
+# What each documented type is in Parquet (pyarrow) and in JSON's Table Schema.
+_PARQUET = {
+    "integer": pa.types.is_integer,
+    "number": pa.types.is_floating,
+    "boolean": pa.types.is_boolean,
+    "text": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    "JSON": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    "time": pa.types.is_timestamp,
+}
+_JSON = {
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "text": "string",
+    "JSON": "string",
+    "time": "datetime",
+}
+
+
+@pytest.mark.parametrize("empty", [False, True])
+def test_exported_types_are_the_documented_ones(filled, tmp_path, empty):
+    # The newcomer's Parquet had top_p, top_k, num_ctx and seed (never sent) as type
+    # null, and JSON called them strings; the dictionary says number and integer.
+    engine, name = filled.engine, filled.experiment
+    if empty:
+        db = build_review_db(f"sqlite:///{tmp_path / 'e.db'}", n_cases=2)
+        engine, name = db.engine, db.experiment
+    types = documented_types()
+    with Session(engine) as session:
+        parquet = export_experiment(session, name, out_dir=tmp_path / "p", fmt="parquet")
+        tables = export_experiment(session, name, out_dir=tmp_path / "j", fmt="json")
+    wrong = []
+    for level, path, table in zip(LEVELS, parquet, tables, strict=True):
+        fields = json.loads(table.read_text(encoding="utf-8"))["schema"]["fields"]
+        for field, json_field in zip(pq.read_schema(path), fields, strict=True):
+            documented = types[level][field.name]
+            if not _PARQUET[documented](field.type) or json_field["type"] != _JSON[documented]:
+                wrong.append(f"{level}.{field.name}: {documented}, {field.type}, {json_field}")
+    assert not wrong, "\n".join(wrong)

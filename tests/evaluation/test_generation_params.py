@@ -206,9 +206,9 @@ PIPELINE_PARAMETERS = (
 
 
 def test_the_table_holds_the_six_parameters_as_before() -> None:
-    """The six, then the pipelines' parameters (evaluation/pipelines), never sent."""
+    """The six, stop, then the pipelines' parameters (evaluation/pipelines), never sent."""
     six = ("temperature", "top_p", "top_k", "num_predict", "num_ctx", "seed")
-    assert six + PIPELINE_PARAMETERS == NAMES
+    assert (*six, "stop", *PIPELINE_PARAMETERS) == NAMES
     assert GRID_ORDER[:6] == ("num_ctx", "temperature", "top_p", "top_k", "num_predict", "seed")
     assert all(BY_NAME[n].ollama is None and BY_NAME[n].openai is None for n in PIPELINE_PARAMETERS)
     assert [p.rule for p in PARAMETERS][:6] == [

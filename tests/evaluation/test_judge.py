@@ -132,6 +132,47 @@ def test_output_still_malformed_after_retries_is_unscored_with_the_reason(reply)
     assert score.reason.startswith("unscored:") and "malformed judge output" in score.reason
 
 
+@pytest.mark.parametrize(
+    "rationale",
+    ["][", "The answer is: [insert text here]}", "<reason>", "...", "", "5 / 5"],
+)
+def test_a_junk_rationale_is_a_malformed_verdict_not_a_grade(rationale):
+    """A 135M judge stored 1-5 stars with reasons "][" and "The answer is: [insert text
+    here]}": a rationale with no word or with a template placeholder is a parse failure."""
+    reply = json.dumps({"rationale": rationale, "accuracy": 5, "completeness": 5, "relevance": 5})
+    pair = json.dumps({"rationale": rationale, "preference": "first"})
+    config = StandInConfig(models=(MODEL,), reply=lambda model, messages: reply)
+    with running_standin(config) as server:
+
+        async def go():
+            async with _judge(server, max_attempts=2) as judge:
+                score = await judge.score("q", "a")
+                server.reconfigure(reply=lambda model, messages: pair)
+                return score, await judge.choose("q", "a", "b")
+
+        score, (choice, reason, attempts) = _run(go())
+    assert score.stars is None and score.attempts == 2
+    assert "malformed judge output (the rationale " in score.reason
+    assert choice is None and attempts == 2 and "malformed judge output" in reason
+
+
+@pytest.mark.parametrize(
+    "rationale", ["Correct.", "Wrong city", "正确", "OK: matches the reference"]
+)
+def test_a_short_real_rationale_is_kept(rationale):
+    reply = json.dumps({"rationale": rationale, "accuracy": 4, "completeness": 4, "relevance": 4})
+    config = StandInConfig(models=(MODEL,), reply=lambda model, messages: reply)
+    with running_standin(config) as server:
+
+        async def go():
+            async with _judge(server) as judge:
+                return await judge.score("q", "a")
+
+        score = _run(go())
+    assert score.stars == {"accuracy": 4, "completeness": 4, "relevance": 4}
+    assert score.reason == rationale
+
+
 def test_host_errors_are_retried_then_unscored_and_a_missing_model_raises():
     config = StandInConfig(models=(MODEL,), reply=grades_by_correctness)
     with running_standin(config) as server:

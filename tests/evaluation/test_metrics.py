@@ -195,6 +195,24 @@ def test_accuracy_compares_extracted_and_gold_labels():
     assert np.isnan(with_unlabelled[0]) and with_unlabelled[1] == 1
 
 
+def test_accuracy_and_macro_f1_say_which_labels_the_output_named():
+    # The newcomer's "To change your email address on your account" scored 1 as label
+    # `account` with nothing in the view to say why: one label word anywhere, and no
+    # other, is the answer (the rule), and each case's detail now says so.
+    labels = ["account", "billing", "technical"]
+    cases = [case(label="account"), case(label="billing"), case(label="billing"), case(["r"])]
+    outputs = ["To change your email address on your account", "Billing or technical", "?", "x"]
+    for name in ("accuracy", "macro_f1"):
+        scored = get_metric(name).score_details(outputs, cases, labels=labels)
+        np.testing.assert_array_equal(scored.values[:3], [1, 0, 0])
+        one, several, none, unlabelled = scored.details
+        assert "names one label, «account», and no other" in one and "anywhere" in one
+        assert "several labels («billing», «technical»)" in several and "a miss" in several
+        assert "none of the labels" in none and "«technical»" in none
+        assert unlabelled is None
+    assert "anywhere in the output" in get_metric("accuracy").description
+
+
 def test_accuracy_without_labels_uses_gold_and_metadata_labels():
     cases = [case(label="cat"), case(label="cat", labels=["cat", "dog"])]
     # "dog" comes first in the output and is known only from the metadata.

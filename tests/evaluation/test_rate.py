@@ -102,3 +102,21 @@ def test_earlier_runs_measures_become_the_prior_of_the_configs_they_measured():
     mix = work_mix(items, measured)
     assert mix.remaining == {fast.hash: 2, slow.hash: 1}
     assert mix.prior_s == {slow.hash: pytest.approx(2.5)}  # weighed by generations
+
+
+def test_a_models_earlier_figure_is_scaled_by_how_this_run_compares_with_earlier_runs():
+    """A newcomer's sweep at num_predict 8 after a demo at 32: the second model's ETA came
+    from its demo figure (0.9 s) and said 2 min 14 s for 40 s of work. The first model,
+    measured in both, runs at 0.18 / 0.5 of its earlier time here, so the second is
+    expected at 0.9 × 0.36, not 0.9."""
+    from evaluation.run import WorkMix
+
+    models = {"s32": "small", "b32": "big", "s8": "small", "b8": "big"}
+    mix = WorkMix({"s8": 10, "b8": 144}, models, prior_s={"s32": 0.5, "b32": 0.9})
+    mix.start(0.0)
+    assert mix.seconds_per_generation("b8") == pytest.approx(0.9)  # nothing here to compare
+    for t in range(1, 11):
+        mix.stored(float(t), "s8", 0.18)
+    assert mix.seconds_per_generation("b8") == pytest.approx(0.9 * 0.18 / 0.5)
+    mix.stored(11.0, "b8", 0.45)
+    assert mix.seconds_per_generation("b8") == pytest.approx(0.45)  # its own measure now

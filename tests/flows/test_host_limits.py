@@ -216,6 +216,32 @@ def _take_slots_then_wait(api_url: str, limit: str, count: int) -> subprocess.Po
     )
 
 
+def test_an_interrupted_run_gives_its_slots_back_before_it_exits(tmp_path):
+    """After a clean Ctrl-C the resume logged "gave back 1 host slot(s) held by 1 dead
+    run(s)": the interrupt exits the process (``os._exit``) without closing its slots."""
+    host = HostSpec("interrupted-host", "http://x", slots=2)
+    registry = Registry(tmp_path / "holders")
+
+    async def main() -> tuple[int, int, list]:
+        async with get_client() as client, slot_client() as writer:
+            names = await size_limits(client, (host,))
+            slots = HostSlots(writer, names, timeout_s=5, registry=registry)
+            await slots.join()
+            await slots.take(host.name)  # a lane's request in flight at the Ctrl-C
+            before = await _active(client, names[host.name])
+            freed = await asyncio.to_thread(host_slots.give_back_on_exit)  # the interrupt
+            after = await _active(client, names[host.name])
+            (record,) = registry.folder.glob("*.holder")
+            assert freed == 1
+            reader = HolderFile(record, os.open(record, os.O_RDONLY))
+            listed = reader.held()
+            reader.leave()
+            await slots.close()
+            return before, after, listed
+
+    assert asyncio.run(main()) == (1, 0, [])  # nothing left for the next run to give back
+
+
 def test_a_run_waiting_for_slots_gives_back_those_of_a_run_that_was_killed():
     host = HostSpec("dead-holder-host", "http://x", slots=2)
 

@@ -82,3 +82,20 @@ def test_failed_generations_count_in_evidence_not_in_targets():
     assert measured["n"] == 5 and measured["n_failed"] == 1 and measured["n_suites"] == 2
     assert measured["quality_ci_low"] < measured["quality_mean"] < measured["quality_ci_high"]
     assert aggregate(frame).set_index(["config_hash", "suite"]).loc[(first, "qa-a"), "n"] == 2
+
+
+def test_the_measured_quality_interval_stays_within_zero_and_one():
+    # The newcomer's classification config: 3 right out of 36 cases printed
+    # "quality 8.3% (95% CI -1.2–17.8%)" from a plain t interval.
+    frame = validate_training_frame(synthetic_frame(cases=9))
+    first = frame["config_hash"].iloc[0]
+    mine = frame["config_hash"] == first
+    frame.loc[mine, "quality"] = 0.0
+    frame.loc[mine & (frame["case_id"].isin(["c0"])) & (frame["task_type"] == "qa"), "quality"] = 1
+    frame.loc[mine & (frame["case_id"] == "c1") & (frame["suite"] == "sum-a"), "quality"] = 0.5
+    table = evidence(frame).set_index(["config_hash", "task_type"])
+    for task in ("qa", "summarization"):
+        row = table.loc[(first, task)]
+        assert 0 < row["quality_mean"] < 0.2, task
+        assert 0 <= row["quality_ci_low"] < row["quality_mean"] < row["quality_ci_high"] <= 1
+    assert (table["quality_ci_low"] >= 0).all() and (table["quality_ci_high"] <= 1).all()

@@ -11,6 +11,7 @@ from selection import recommend, versions
 from selection._candidates import candidate_table
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.frame import validate_training_frame
+from selection.recommendation import Estimate, _cut
 from selection.recommender import recommend_from_model, scored_candidates
 from selection.schema import RecommendationLog, SelectorBlob
 from selection.training import train_selector
@@ -201,30 +202,11 @@ def _three_real_configs(seed: int = 0) -> pd.DataFrame:
         for suite in ("qa-a", "qa-b"):
             for case in range(20):
                 latency = 0.5 * rng.lognormal(0, 0.1)
+                quality = float(rng.random() < mean)
                 rows.append(
-                    {
-                        "experiment": f"exp-{suite}",
-                        "config_hash": config.hash,
-                        "model": model,
-                        "family": model.split(":")[0],
-                        "parameter_size": model.split(":")[1].upper(),
-                        "quantization": "Q4_K_M",
-                        "template": "plain",
-                        "template_text": "{input}",
-                        "task_type": "qa",
-                        "suite": suite,
-                        "case_id": f"c{case}",
-                        "input_chars": 300 + 20 * case,
-                        "quality": float(rng.random() < mean),
-                        "latency_s": latency,
-                        "ttft_s": latency / 5,
-                        "tokens_per_s": 30.0,
-                        "energy_j": np.nan,
-                        "simulated": False,
-                        "status": "ok",
-                        **{name: np.nan for name in NAMES},
-                        "temperature": 0.0,
-                    }
+                    _measured_row(config, suite, "qa", case, quality, latency)
+                    | {"family": model.split(":")[0], "quantization": "Q4_K_M"}
+                    | {"parameter_size": model.split(":")[1].upper()}
                 )
     return pd.DataFrame(rows)
 
@@ -261,3 +243,105 @@ def test_a_latency_tail_the_configs_rarely_show_keeps_them_out_of_a_p95_limit():
         limit = 2 * 0.3 * (0.5 + num_predict / 512)
         answer = recommend_from_model(model, "qa", max_latency_s=limit)
         assert answer.choice is None or answer.choice.model != "tiny:1b", (limit, median)
+
+
+def _qa_and_classification(seed: int = 0) -> pd.DataFrame:
+    """Like the newcomer's two sweeps: QA on one model at long outputs (num_predict 24
+    and 32, quality ~0.6), classification on it at num_predict 8 with more configs and a
+    quality near 0, so num_predict 8 is the most common value over every config."""
+    rng = np.random.default_rng(seed)
+    sweeps = [("qa", n, t, "plain", 0.6) for n in (24, 32) for t in (0.0, 0.7)] + [
+        ("classification", 8, t, tpl, 0.05)
+        for t in (0.0, 0.7)
+        for tpl in ("plain", "labelled", "terse")
+    ]
+    rows = []
+    for task, num_predict, temperature, template, mean in sweeps:
+        config = Config(
+            "gemma3:270m",
+            GenerationParams(temperature=temperature, num_predict=num_predict),
+            PromptTemplate(template, f"{template}: {{input}}"),
+        )
+        for suite in (f"{task}-a", f"{task}-b"):
+            for case in range(12):
+                latency = 0.02 * num_predict * rng.lognormal(0, 0.1)
+                quality = float(rng.random() < mean)
+                rows.append(
+                    _measured_row(config, suite, task, case, quality, latency)
+                    | {"family": "gemma3", "parameter_size": "270M", "quantization": "Q8_0"}
+                )
+    return pd.DataFrame(rows)
+
+
+def _measured_row(
+    config: Config, suite: str, task: str, case: int, quality: float, latency: float
+) -> dict:
+    """One measured case of ``config`` as a training-frame row (model facts to add)."""
+    params = {name: np.nan for name in NAMES}
+    params |= {"temperature": config.params.temperature}
+    if config.params.num_predict is not None:
+        params["num_predict"] = config.params.num_predict
+    return {
+        "experiment": f"exp-{suite}",
+        "config_hash": config.hash,
+        "model": config.model,
+        "template": config.template.name,
+        "template_text": config.template.text,
+        "task_type": task,
+        "suite": suite,
+        "case_id": f"c{case}",
+        "input_chars": 300 + 20 * case,
+        "quality": quality,
+        "latency_s": latency,
+        "ttft_s": latency / 5,
+        "tokens_per_s": 30.0,
+        "energy_j": np.nan,
+        "simulated": False,
+        "status": "ok",
+        **params,
+    }
+
+
+def test_why_compares_settings_within_the_asked_task_type():
+    # The newcomer's `recommend qa` said "num_predict 32 +53.9 percentage points vs 8":
+    # 8 was the classification sweep's setting, the most common over every config.
+    model = train_selector(validate_training_frame(_qa_and_classification()), FAST).model
+    measured = model.evidence.loc[model.evidence["task_type"] == "qa", "config_hash"]
+    qa_configs = model.configs.loc[model.configs.index.isin(measured)]
+    for prefer in ("quality", "speed"):
+        answer = recommend_from_model(model, "qa", prefer=prefer)
+        assert answer.drivers, prefer
+        for driver in answer.drivers:
+            seen = {str(v) if isinstance(v, str) else f"{v:g}" for v in qa_configs[driver.feature]}
+            assert driver.baseline in seen, (prefer, driver)
+    # A setting the task type never ran (num_predict 32 on classification) is an effect
+    # learnt from other task types, and the explanation says so.
+    answer = recommend_from_model(model, "classification")
+    marked = [d for d in answer.drivers if not d.seen]
+    assert all(d.value != "8" for d in marked)
+    for driver in answer.drivers:
+        if driver.feature == "num_predict" and driver.value != "8":
+            assert driver in marked and driver.baseline == "8"
+            assert "vs 8, never run on classification: learnt from other" in answer.explain()
+
+
+def test_a_pick_run_only_on_another_task_type_says_so():
+    # `recommend qa --prefer speed` picked a classification config (num_predict 8),
+    # "predicted (never run on this task type): quality 2.9%", and nothing said where
+    # that prediction came from.
+    model = train_selector(validate_training_frame(_qa_and_classification()), FAST).model
+    answer = recommend_from_model(model, "qa", prefer="speed")
+    assert answer.choice.basis == "predicted" and answer.choice.params["num_predict"] == 8
+    assert any("never run on qa, only on classification" in n for n in answer.notes)
+    assert not any("never run on" in n for n in recommend_from_model(model, "qa").notes)
+
+
+def test_a_quality_interval_cut_at_the_scale_says_so():
+    # "quality 2.9% [0.0–67.2%]" and "56.7% [0.0–100.0%]": the model's interval, cut at
+    # the scale's ends without a word.
+    model = train_selector(validate_training_frame(_qa_and_classification()), FAST).model
+    answer = recommend_from_model(model, "qa", prefer="speed")
+    assert answer.choice.quality.low == 0.0
+    assert "interval ending at 0.0% or 100.0% was cut there" in answer.explain()
+    inside = Estimate(0.5, 0.4, 0.6)
+    assert not _cut(inside) and _cut(Estimate(0.03, 0.0, 0.67)) and _cut(Estimate(0.9, 0.8, 1.0))

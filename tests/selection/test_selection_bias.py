@@ -139,3 +139,22 @@ def test_with_few_candidates_the_answer_says_the_estimate_is_not_corrected(train
     scored = scored_candidates(model, candidate_table(model, None, "qa")[0], "qa", chars)
     assert not scored["selection_corrected"].any()
     assert (scored["quality"] == scored["quality_uncorrected"]).all()
+
+
+def test_the_note_says_which_way_the_correction_moved_the_estimate():
+    """A newcomer read "corrected … (63.5 → 69.0) … so the best of many is not credited
+    its luck" as a contradiction: a correction that raises an estimate says why."""
+    import pandas as pd
+
+    from selection.recommender import _selection_note
+
+    def note(before: float, after: float) -> str:
+        row = pd.Series(
+            {"selection_corrected": True, "quality_uncorrected": before, "quality": after}
+        )
+        return _selection_note(row, 22)
+
+    assert "(80.0 → 70.0)" in note(0.8, 0.7) and "not credited its luck" in note(0.8, 0.7)
+    raised = note(0.635, 0.69)
+    assert "(63.5 → 69.0)" in raised and "luck" not in raised
+    assert "better than it measured" in raised

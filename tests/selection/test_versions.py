@@ -81,6 +81,8 @@ def test_better_data_from_new_suites_is_promoted(engine):
         engine, validate_training_frame(synthetic_frame()), hyperparameters=FAST
     )
     assert second.decision.promoted and second.decision.basis == "unseen rows"
+    # a newcomer read identical errors for both versions as one model's printed twice
+    assert "both fit on the" in second.decision.reason
 
 
 def test_persistence_round_trip_predicts_the_same(engine, frame, trained):

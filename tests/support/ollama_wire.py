@@ -58,6 +58,10 @@ class OllamaDialect:
         return int((body.get("options") or {}).get("num_predict", -1))
 
     @staticmethod
+    def stop(body: Mapping[str, Any]) -> list[str]:
+        return list((body.get("options") or {}).get("stop") or [])
+
+    @staticmethod
     def _message(model: str, content: str, done: bool) -> dict[str, Any]:
         message = {"role": "assistant", "content": content}
         return {"model": model, "created_at": now_rfc3339(), "message": message, "done": done}
@@ -101,6 +105,11 @@ class OpenAIDialect:
     def num_predict(body: Mapping[str, Any]) -> int:
         value = body.get("max_tokens", body.get("max_completion_tokens"))
         return -1 if value is None else int(value)
+
+    @staticmethod
+    def stop(body: Mapping[str, Any]) -> list[str]:
+        value = body.get("stop") or []
+        return [value] if isinstance(value, str) else list(value)
 
     @staticmethod
     def _envelope(model: str, obj: str, choices: list, **extra: Any) -> dict[str, Any]:

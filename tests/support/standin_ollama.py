@@ -22,12 +22,14 @@ Faults, served to the next generation requests in the order set (``set_fault(kin
 times=1, message=..., after_chunks=1, hang_s=30.0, model=None)``): "busy" (503, Ollama's
 body), "server_error" (500), "bad_request" (400), "error_line" (an ``{"error": ...}`` line
 after ``after_chunks`` chunks, status 200), "drop" (transport aborted mid-stream), "hang"
-(no answer for ``hang_s``, abandoned when the client disconnects). A fault set with
+(no answer for ``hang_s``, abandoned when the client disconnects); ``hang_listings(n)``:
+the next n model listings get no answer (a busy server). A fault set with
 ``embed=True`` goes to the next embedding requests instead ("busy", "server_error",
 "bad_request", "drop" and "hang" apply; "error_line" is a 500 there).
 
 The reply defaults to the last user message echoed back, one "token" per
-whitespace-separated word, cut at ``num_predict`` (done_reason "length"). A prompt counts
+whitespace-separated word, cut before the first stop sequence (``options.stop``, ``stop``)
+and at ``num_predict`` (done_reason "length"). A prompt counts
 ``tokens_per_word`` tokens a word, at most ``num_ctx`` on ``/api/chat`` (Ollama's silent
 cut); with ``n_ctx`` set the OpenAI-compatible route trims ``max_tokens`` to what the
 context leaves, as llama.cpp's server does, and ``/props`` says ``n_ctx``.
@@ -151,6 +153,7 @@ class StandInStats:
     embedded_by_model: Counter[str] = field(default_factory=Counter)  # texts per model
     started_at: list[float] = field(default_factory=list)  # time.time() of each request
     ended_at: list[float] = field(default_factory=list)
+    spans: list[tuple[float, float]] = field(default_factory=list)  # each request's both
 
     @property
     def model_loads(self) -> int:
@@ -186,6 +189,7 @@ class StandIn:
         self.stats = StandInStats()
         self.port = port
         self._faults: list[list[Any]] = []  # [Fault, remaining]
+        self._listing_hangs = 0
         self._lock = threading.Lock()
         self._runtime = _Runtime(self.config)
         self._server: uvicorn.Server | None = None
@@ -213,9 +217,17 @@ class StandIn:
         with self._lock:
             self._faults.append([Fault(kind, **options), times])
 
+    def hang_listings(self, times: int) -> None:
+        """The next ``times`` model listings (``/api/tags``, ``/v1/models``) get no answer
+        until the client gives up: a server busy with another client's request, as
+        llama-cpp-python's (one request at a time) is."""
+        with self._lock:
+            self._listing_hangs = times
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._listing_hangs = 0
 
     def reconfigure(self, **changes: Any) -> None:
         """Change the config for the following requests (``slots`` from the next
@@ -278,6 +290,9 @@ class StandIn:
             return
         route = (scope["method"], scope["path"])
         models = self.config.models
+        if route in {("GET", "/api/tags"), ("GET", "/v1/models")} and self._take_listing_hang():
+            await sleep_unless_gone(3600.0, receive)
+            return
         if self.config.openai_only and scope["path"].startswith("/api/"):
             await respond_json(send, 404, {"detail": "Not Found"})
         elif route == ("POST", "/api/chat"):
@@ -309,6 +324,13 @@ class StandIn:
             await respond_json(send, 200, {"object": "list", "data": data})
         else:
             await respond(send, 404, b"404 page not found", b"text/plain")
+
+    def _take_listing_hang(self) -> bool:
+        with self._lock:
+            if self._listing_hangs <= 0:
+                return False
+            self._listing_hangs -= 1
+            return True
 
     def _resolve(self, name: str) -> str | None:
         key = ollama_name_key(name)
@@ -344,7 +366,8 @@ class StandIn:
 
     async def _counted(self, request: Awaitable[None]) -> None:
         stats = self.stats
-        stats.started_at.append(time.time())
+        started = time.time()
+        stats.started_at.append(started)
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
@@ -352,6 +375,7 @@ class StandIn:
         finally:
             stats.in_flight -= 1
             stats.ended_at.append(time.time())
+            stats.spans.append((started, stats.ended_at[-1]))
 
     async def _embed(self, dialect: Dialect, receive: Callable, send: Callable) -> None:
         started = time.perf_counter_ns()
@@ -470,7 +494,9 @@ class StandIn:
     ) -> None:
         config, name = self.config, body["model"]
         messages = body.get("messages") or []
-        words = (config.reply(name, messages) or "").split() if messages else []
+        reply = (config.reply(name, messages) or "") if messages else ""
+        cuts = [i for i in (reply.find(s) for s in dialect.stop(body)) if i >= 0]
+        words = reply[: min(cuts, default=len(reply))].split()  # the stop sequence left out
         tokens = [w if i == 0 else " " + w for i, w in enumerate(words)]
         limit = dialect.num_predict(body)
         reason = "stop" if messages or dialect is OpenAIDialect else "load"  # warm-up call

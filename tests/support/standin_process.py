@@ -3,7 +3,7 @@
 ``python -m tests.support.standin_process --port P --slots N --latency-ms L --models a,b``
 serves the stand-in (``tests.support.standin_ollama``) and answers ``GET /_stats`` with
 its ``StandInStats`` as JSON (requests, max_in_flight, requests_by_model, loads, the busy
-span, ...; ``POST /_stats/reset`` zeroes them), so
+span, ...; ``?spans=1``: each request's start and end; ``POST /_stats`` zeroes them), so
 a test or benchmark in another process can check what the host saw.
 ``StandInProcess`` starts one, waits until it answers, reads its stats and stops it.
 """
@@ -34,14 +34,16 @@ class StatsStandIn(StandIn):
         if scope["type"] == "http" and scope["path"] == "/_stats":
             if scope["method"] == "POST":
                 self.stats = StandInStats()
-            await respond_json(send, 200, stats_json(self))
+            spans = b"spans=1" in scope.get("query_string", b"")
+            await respond_json(send, 200, stats_json(self, spans=spans))
             return
         await super().__call__(scope, receive, send)
 
 
-def stats_json(standin: StandIn) -> dict[str, Any]:
+def stats_json(standin: StandIn, *, spans: bool = False) -> dict[str, Any]:
+    """The stand-in's counters; ``spans``: each request's start and end too."""
     s = standin.stats
-    return {
+    return ({"spans": s.spans} if spans else {}) | {
         "requests": s.requests,
         "in_flight": s.in_flight,
         "max_in_flight": s.max_in_flight,
@@ -96,8 +98,10 @@ class StandInProcess:
         self.stop()
         raise RuntimeError(f"stand-in on port {self.port} did not start in {timeout_s} s")
 
-    def stats(self) -> dict[str, Any]:
-        return httpx.get(self.url + "/_stats", timeout=5.0).json()
+    def stats(self, *, spans: bool = False) -> dict[str, Any]:
+        """The counters; ``spans``: each request's (start, end), ``time.time()``."""
+        params = {"spans": "1"} if spans else {}
+        return httpx.get(self.url + "/_stats", params=params, timeout=5.0).json()
 
     def reset_stats(self) -> dict[str, Any]:
         return httpx.post(self.url + "/_stats", timeout=5.0).json()

@@ -80,6 +80,14 @@ async def test_request_body_always_carries_num_predict(standin: StandIn) -> None
     }
 
 
+async def test_stop_sequences_go_in_options_and_end_the_output(standin: StandIn) -> None:
+    async with OllamaBackend(standin.host()) as backend:
+        result = await backend.generate(request(stop=(" of light", " colours")))
+    assert standin.stats.last_request is not None
+    assert standin.stats.last_request["options"]["stop"] == [" of light", " colours"]
+    assert result.text == "name the three primary" and result.done_reason == "stop"
+
+
 async def test_preflight_matches_names_as_ollama_does(standin: StandIn) -> None:
     async with OllamaBackend(standin.host()) as backend:
         found = await backend.preflight(["llama3", "QWEN2.5:0.5b"])

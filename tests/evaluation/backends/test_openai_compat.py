@@ -67,12 +67,20 @@ async def test_parameters_map_onto_the_openai_request(standin: StandIn) -> None:
     assert body["messages"] == [{"role": "user", "content": PROMPT}]
 
 
+async def test_stop_sequences_are_sent_as_stop_and_end_the_output(standin: StandIn) -> None:
+    async with OpenAICompatBackend(standin.host(kind="openai")) as backend:
+        result = await backend.generate(request(stop=(" below",)))
+    assert standin.stats.last_request is not None
+    assert standin.stats.last_request["stop"] == [" below"]
+    assert result.text == "list four prime numbers" and result.done_reason == "stop"
+
+
 async def test_unset_sampling_parameters_are_not_sent(standin: StandIn) -> None:
     async with OpenAICompatBackend(standin.host(kind="openai")) as backend:
         await backend.generate(request())
     body = standin.stats.last_request
     assert body is not None
-    assert not {"temperature", "top_p", "seed"} & set(body)
+    assert not {"temperature", "top_p", "seed", "stop"} & set(body)
 
 
 async def test_models_and_preflight_use_exact_ids(standin: StandIn) -> None:

@@ -6,13 +6,16 @@ so nothing here depends on timing."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
+
+import httpx
 
 from evaluation.backends.base import GenerationRequest, GenerationResult
 from evaluation.backends.retry import RetryPolicy
 from evaluation.run._pipelines import CaseRoute, SharedCalls, run_case
 from evaluation.spec import HostSpec
-from tasks.adapters.prefect_concurrency import _Lease
+from tasks.adapters.prefect_concurrency import HostSlots, _Lease
 from tasks.adapters.spare_slots import PoolSpareSlots
 from tests.evaluation.pipelines.test_runtime import MAP_REDUCE, SUITE, item
 
@@ -26,6 +29,10 @@ class FakeHostSlots:
     def __init__(self) -> None:
         self.taken, self.asks, self.parked = 0, 0, []
         self.lanes = 0  # lanes of the run waiting for a slot
+        self.listener = None  # told of each slot parked (``HostSlots.on_parked``)
+
+    def on_parked(self, listener) -> None:
+        self.listener = listener
 
     def take_parked(self, host: str) -> _Lease | None:
         return self.parked.pop() if self.parked else None
@@ -43,6 +50,8 @@ class FakeHostSlots:
 
     def park(self, host: str, lease: _Lease) -> None:
         self.parked.append(lease)
+        if self.listener is not None:
+            self.listener(host)
 
     def lanes_waiting(self, host: str) -> int:
         return self.lanes
@@ -165,5 +174,127 @@ def test_a_host_whose_slots_are_all_the_runs_is_not_asked_for_more():
         slots.taken = 3  # a lane's slot went back to the limit
         await asyncio.wait_for(grant, 5)
         assert slots.asks == 1 and slots.taken == 4
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_a_slot_parked_by_a_lane_goes_to_a_waiting_call_at_once():
+    """A lane whose chunk ended parks its slot for its next chunk, whose task takes a
+    while to start: a call waiting for a spare slot gets it at once, not at the poller's
+    next round (an idle slot meanwhile), unless a lane of the run waits for one."""
+
+    async def main() -> None:
+        slots = FakeHostSlots()
+        slots.taken = 4  # three lanes' slots and this one's, all the run's
+        spares = PoolSpareSlots(slots, [HOST])
+        first, second = (asyncio.get_running_loop().create_future() for _ in range(2))
+        spares.wait_for("m", first)
+        spares.wait_for("m", second)
+        slots.park("a", _Lease("ended", "limit"))  # a lane's chunk ended
+        await settle()  # no time passes
+        assert first.done() and first.result().lease == _Lease("ended", "limit")
+        assert not second.done() and slots.parked == []
+        slots.lanes = 1  # a lane waits: the next slot parked is the lane's
+        slots.park("a", _Lease("for-lane", "limit"))
+        await settle()
+        assert not second.done() and slots.parked == [_Lease("for-lane", "limit")]
+        second.cancel()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_a_lane_slot_its_case_has_no_call_for_goes_to_another_cases_call():
+    """Parallel sections: the section on the lane's slot ends while the other runs on a
+    spare slot and the assembly waits for both. The lane's slot, idle until then, is
+    lent to another case's call waiting for one; the lane keeps it when nobody waits."""
+
+    async def main() -> None:
+        backend, slots = SteppedBackend(), FakeHostSlots()
+        slots.taken = 4  # the lane's slot, one parked, two of other lanes
+        slots.parked.append(_Lease("spare", "limit"))
+        spares = PoolSpareSlots(slots, [HOST])
+        lane, lent = _Lease("lane", "limit"), []
+
+        def lend() -> None:  # what LaneSlot.lend does with the run's spare slots
+            if lane not in lent and spares.lend(HOST.name, lane):
+                lent.append(lane)
+
+        sections = {"a": "A {document}", "b": "B {document}"}
+        params = {"sections": sections, "assembly_prompt": "{sections}"}
+        route = CaseRoute(backend, RetryPolicy(), shared=SharedCalls({"a": backend}, spares))
+        case = asyncio.create_task(
+            run_case(
+                item("sections", params, document="Revenue rose.", parallel=True),
+                SUITE,
+                dataclasses.replace(route, lend=lend),
+            )
+        )
+        try:
+            await settle()
+            assert len(backend.in_flight) == 2  # section a on the lane, b on the spare
+            other = asyncio.get_running_loop().create_future()  # another case's call
+            spares.wait_for("m", other)
+            backend.end_one()  # section a ends; b runs on; nobody of the case waits
+            await settle()
+            assert other.done() and other.result().lease == lane and lent == [lane]
+            await other.result().release()  # the other call is done: nobody waits now
+            backend.end_one()  # section b ends: the assembly takes the lane
+            await settle()
+            assert len(backend.in_flight) == 1 and lent == [lane]
+            backend.end_one()
+            await case
+        finally:
+            backend.end_all()
+            await asyncio.gather(case, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_nothing_is_lent_when_nobody_waits():
+    slots = FakeHostSlots()
+    spares = PoolSpareSlots(slots, [HOST])
+
+    async def main() -> bool:
+        return spares.lend(HOST.name, _Lease("lane", "limit"))
+
+    assert asyncio.run(main()) is False and slots.parked == []
+
+
+class CountingSlotClient:
+    """The Prefect client's slot writes for ``HostSlots``: a limit of ``size`` slots;
+    counts the increments asked (each an API write)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.active, self.increments = size, 0, 0
+
+    async def increment_concurrency_slots_with_lease(self, **_) -> httpx.Response:
+        self.increments += 1
+        request = httpx.Request("POST", "http://prefect/increment")
+        if self.active >= self.size:
+            response = httpx.Response(423, headers={"Retry-After": "1"}, request=request)
+            raise httpx.HTTPStatusError("full", request=request, response=response)
+        self.active += 1
+        body = {"limits": [{"name": "limit"}], "lease_id": f"l{self.increments}"}
+        return httpx.Response(200, json=body, request=request)
+
+
+def test_a_lane_waits_without_asking_a_limit_whose_slots_are_all_the_runs():
+    """Issue 28.1: a lane whose slot was lent waits for one of the run's own slots to
+    come back; it does not ask the limit, which has none (an API write and a server
+    database write each time, and under load the ask held the lane while a slot given
+    back sat parked beside it)."""
+
+    async def main() -> None:
+        client = CountingSlotClient(size=1)
+        slots = HostSlots(client, {"a": "limit"}, timeout_s=30, capacity={"a": 1})
+        held = await slots.take("a")  # the run's only slot, out on a spare call
+        asks = client.increments
+        waiting = asyncio.create_task(slots.lane("a").attempt().__aenter__())
+        await settle()
+        assert not waiting.done() and client.increments == asks  # nothing asked
+        slots.park("a", held)  # the spare call gave it back
+        await asyncio.wait_for(waiting, 5)
+        assert client.increments == asks
+        await slots.close()
 
     asyncio.run(asyncio.wait_for(main(), 60))

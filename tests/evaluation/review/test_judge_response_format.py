@@ -115,3 +115,53 @@ def test_a_raw_newline_inside_the_judges_json_string_is_accepted():
         return verdict
 
     assert asyncio.run(go()) == ("first", "line one\nline two", 1)
+
+
+def test_a_server_detection_missed_is_judged_as_the_openai_compatible_one_it_is(
+    database_url, capsys, monkeypatch
+):
+    """A busy llama-cpp-python server answered neither detection probe in time, so the
+    judge took it for Ollama, then said "set `kind: openai` ... in the spec" (judge has
+    no spec) although it had found the server OpenAI-compatible: now it judges with that,
+    and when --kind ollama was asked for, the message names the flag to fix it."""
+    import evaluation.review.judge as judge_module
+
+    async def missed(url):  # what detection returns when no probe is answered in time
+        return "ollama"
+
+    monkeypatch.setattr(judge_module, "detect_kind", missed)
+    db = build_review_db(database_url, n_cases=2)
+    config = StandInConfig(models=(MODEL,), reply=grades_by_correctness, openai_only=True)
+    with running_standin(config) as server:
+        command = ["--database", database_url, "judge", db.experiment, "--url", server.url]
+        command += ["--model", MODEL, "--limit", "1", "--no-pairwise"]
+        assert main(command) == 0
+        out, err = capsys.readouterr()
+        assert out.startswith(f"openai:{MODEL}: 3 of 3 generations scored")
+        assert "judging with --kind openai" in err
+
+        assert main([*command, "--kind", "ollama"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "it is OpenAI-compatible" in err
+    assert err.endswith("pass --kind openai") and "spec" not in err
+
+
+def test_a_server_slow_to_list_its_models_but_not_ollama_is_detected_as_openai():
+    """The newcomer's busy llama-cpp-python server answered /api/version with a 404 at
+    once but /v1/models only after its generations, past detection's timeout, so the
+    judge was sent to Ollama's API. Here /v1/models never answers (no timing involved)."""
+    from evaluation.review.judge import detect_kind
+    from tests.support.asgi_server import serving
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/v1/models":
+            while (await receive())["type"] != "http.disconnect":
+                pass  # busy: no answer until the client gives up
+            return
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"detail":"Not Found"}'})
+
+    with serving(app) as url:
+        assert asyncio.run(detect_kind(url, timeout_s=0.5)) == "openai"

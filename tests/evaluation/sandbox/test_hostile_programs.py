@@ -189,12 +189,16 @@ MEMORY = textwrap.dedent(
     """
     import os, select
     def hogs(children=6, mib=60):
-        '''How many children hold ``mib`` MiB of touched memory at once (those the
-        kernel killed for memory do not count).'''
-        held = 0
-        pipes = []
+        '''How many children hold ``mib`` MiB of touched memory at the same moment. Each
+        child touches its memory and says so; once every child has said so or died, each
+        one that said so is asked again, and only the answers count. A child the kernel
+        killed for memory closes its pipe instead of answering, and every such kill was
+        signalled before the allocation that caused it returned, so a child counted once
+        but killed later (by the last child's allocation) is not counted.'''
+        children_pipes = []
         for _ in range(children):
-            r, w = os.pipe()
+            up_r, up_w = os.pipe()
+            down_r, down_w = os.pipe()
             try:
                 pid = os.fork()
             except OSError:
@@ -204,17 +208,25 @@ MEMORY = textwrap.dedent(
                     blob = bytearray(mib * 2**20)
                     for i in range(0, len(blob), 4096):
                         blob[i] = 1
-                    os.write(w, b"1")
+                    os.write(up_w, b"1")
+                    if os.read(down_r, 1) == b"?":
+                        os.write(up_w, b"2")
                     select.select([], [], [], 30)
                 finally:
                     os._exit(0)
-            os.close(w)  # a child the kernel kills then closes the pipe's last writer
-            pipes.append((pid, r))
-        for pid, r in pipes:
-            ready, _, _ = select.select([r], [], [], 10)
-            if ready and os.read(r, 1) == b"1" and os.waitpid(pid, os.WNOHANG) == (0, 0):
-                held += 1
-        return held
+            os.close(up_w)  # the child then holds the last writer: its death is EOF
+            os.close(down_r)
+            children_pipes.append((up_r, down_w))
+        def said(up_r, word):
+            ready, _, _ = select.select([up_r], [], [], 10)
+            return bool(ready) and os.read(up_r, 1) == word
+        touched = [pipes for pipes in children_pipes if said(pipes[0], b"1")]
+        for _, down_w in touched:
+            try:
+                os.write(down_w, b"?")
+            except OSError:  # the child is gone
+                pass
+        return sum(said(up_r, b"2") for up_r, _ in touched)
     def f(x):
         return x + 1
     """

@@ -260,7 +260,7 @@ def test_metrics_declare_their_scale_and_summaries_keep_to_it():
     assert get_metric("rougeL").bounds == (0.0, 1.0)
     assert get_metric("pass@1").bounds == (0.0, 1.0) and get_metric("pass@3").bounds == (0, 1)
     assert get_metric("chrf").bounds == (0.0, 100.0)
-    assert get_metric("latency_s").bounds is None
+    assert get_metric("echoes_prompt").bounds is None  # 0/1: Wilson
     rows = pd.DataFrame(
         {
             "config": "c",
@@ -273,3 +273,77 @@ def test_metrics_declare_their_scale_and_summaries_keep_to_it():
     )
     (est,) = summarize(rows, bounds={"key_point_recall": get_metric("key_point_recall").bounds})
     assert est.ci[1] < 1.0 and est.method == "logit CLT"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.0, 0.0, 12.0, 1.0, 0.0, 3.0, 0.0],  # output_length of a model that mostly says nothing
+        [0.2, 0.3, 0.25, 4.8, 0.3],  # latency_s with one slow request
+        [3.0, 0.0, 1.0, 0.0, 0.0, 8.0, 0.0, 0.0],  # counts with many zeros
+    ],
+)
+def test_a_non_negative_mean_interval_stays_above_zero(values):
+    plain = mean_interval(values)
+    est = mean_interval(values, bounds=(0.0, math.inf))
+    assert plain.ci[0] < 0  # the t interval goes below 0 (issue 27: 3.1 [-0.8, 7.0])
+    assert 0 < est.ci[0] < est.mean < est.ci[1]
+    assert est.method == "log CLT" and est.se == pytest.approx(plain.se)
+    # the t interval of log(x̄), delta-method SE = SE / x̄, mapped back; unclipped
+    half = stats.t.ppf(0.975, len(values) - 1) * plain.se / est.mean
+    assert est.ci == pytest.approx(tuple(est.mean * np.exp([-half, half])))
+    assert est.ci[1] > plain.ci[1]  # longer upwards, as a skewed mean's distribution is
+
+
+def test_a_clustered_non_negative_interval_uses_the_clustered_se_on_the_log_scale():
+    x = [0.0, 2.0, 1.0, 9.0, 0.0, 7.0, 1.0, 0.0, 3.0]
+    groups = ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
+    plain = mean_interval(x, groups)
+    est = mean_interval(x, groups, bounds=(0.0, math.inf))
+    assert est.method == "log clustered (3 groups)" and est.se == pytest.approx(plain.se)
+    half = stats.t.ppf(0.975, 2) * plain.se / est.mean
+    assert est.ci == pytest.approx(tuple(est.mean * np.exp([-half, half])))
+
+
+def test_a_negative_value_keeps_the_t_interval_of_a_non_negative_metric():
+    est = mean_interval([-1.0, 2.0, 5.0], bounds=(0.0, math.inf))
+    assert est.ci == pytest.approx(mean_interval([-1.0, 2.0, 5.0]).ci)
+    assert "outside the declared bounds [0, inf]" in est.note
+
+
+def test_non_negative_metrics_get_intervals_above_zero_and_differences_stay_signed():
+    from evaluation.metrics import get_metric
+    from evaluation.statistics import compare_scores
+
+    for name in ("output_length", "latency_s", "ttft_s", "tokens_per_s"):
+        assert get_metric(name).bounds == (0.0, math.inf), name
+    lengths = [0.0, 0.0, 12.0, 1.0, 0.0, 3.0, 0.0, 6.0]
+    rows = pd.DataFrame(
+        {
+            "config": "c",
+            "case_id": [f"k{i}" for i in range(len(lengths))],
+            "sample_index": 0,
+            "metric": "output_length",
+            "value": lengths,
+            "group": None,
+        }
+    )
+    (est,) = summarize(rows, bounds={"output_length": get_metric("output_length").bounds})
+    assert est.ci[0] > 0 and est.method == "log CLT"
+    longer = [v + 4.0 + i % 3 for i, v in enumerate(lengths)]  # outputs of another config
+    diff = compare_scores(lengths, longer, bounds=get_metric("output_length").bounds)
+    plain = compare_scores(lengths, longer)
+    # a difference of non-negative means may be negative: its t interval, not cut at 0
+    assert diff.diff < 0 and diff.diff_ci == pytest.approx(plain.diff_ci)
+    assert diff.diff_ci[0] < diff.diff_ci[1] < 0 and "cut" not in diff.note
+
+
+def test_zeros_and_ones_of_a_metric_on_another_scale_are_not_a_proportion():
+    # output_length of one-word answers: a count of words, not a share (it got Wilson's
+    # [0.90, 1.00] around a mean of 1 word when every output was one word)
+    ones = mean_interval([1.0] * 12, bounds=(0.0, math.inf))
+    assert ones.ci == (1.0, 1.0) and "degenerate" in ones.note
+    some = mean_interval([1.0, 0.0, 1.0, 1.0, 1.0, 0.0], bounds=(0.0, math.inf))
+    assert some.method == "log CLT" and some.ci[1] > 1.0  # words: the interval may pass 1
+    assert mean_interval([1.0, 0.0, 1.0]).method == "Wilson"  # no scale declared: a share
+    assert mean_interval([1.0, 0.0, 1.0], bounds=(0.0, 1.0)).method == "Wilson"

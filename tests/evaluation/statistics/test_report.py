@@ -80,3 +80,12 @@ def test_banner_must_be_one_line_and_score_types_complete():
         render_markdown(_report(), banner="")
     with pytest.raises(ValueError, match="no score type"):
         analyze(long_rows({"a": [1.0]}, metric="bleu"), score_types={})
+
+
+def test_the_pairs_interval_is_labelled_unadjusted_beside_the_adjusted_p():
+    # compare printed "+0.110 [+0.027, +0.193] 0.094": an interval excluding 0 beside a
+    # Holm-adjusted p that is not significant, with nothing saying which is adjusted.
+    text = render_markdown(_report(), banner="b")
+    assert "not adjusted for multiple comparisons; p adj.: Holm-adjusted" in text
+    fdr = render_markdown(_report(adjust="fdr_bh"), banner="b")
+    assert "p adj.: Benjamini–Hochberg-adjusted" in fdr

@@ -137,6 +137,9 @@ def test_side_by_side_names_the_test_and_never_prints_p_as_zero(client):
         a, b = sorted(set(generations_frame(session, db.experiment_id).config_hash))[:2]
     page = c.get(f"/e/{db.experiment}/compare", params={"a": a, "b": b}).text
     assert "p = 0.000" not in page and "not adjusted for multiple comparisons" in page
+    # the pair's interval is shown, and said to be unadjusted like its p (compare's
+    # table puts an adjusted p beside the same interval)
+    assert "[95% CI " in page and "p and interval not adjusted" in page
 
 
 def test_prompt_tokens_the_server_did_not_report_say_so(tmp_path):

@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import Session
 
 from evaluation.review.app import LOOPBACK_HOSTS
-from evaluation.view.app import create_app
-from evaluation.view.matrix import flip_matrix, quality_grid, varied_parameters
+from evaluation.view.app import ahead_first, create_app, pair_sort_names
+from evaluation.view.matrix import Grid, GridCell, flip_matrix, quality_grid, varied_parameters
 from evaluation.view.stored import flips_page
 from tests.support.asgi_server import serving
 from tests.support.review_db import build_review_db, output_for
@@ -92,3 +92,43 @@ def test_the_flip_matrix_shows_a_window_of_ranks_and_pages_to_the_rest(db):
     for case_id in flips.only_best[order[2]]:
         assert f"/cases/{case_id}" in last
     assert bad.status_code == 400
+
+
+def test_side_by_side_sorts_are_named_for_the_metrics_direction(db):
+    """Sorting by A − B largest first puts A ahead on a higher-is-better metric and B
+    ahead on a lower-is-better one (latency, echoing); a descriptive metric has no ahead.
+    The flip matrix links a cell to the sort that puts its row's config ahead."""
+    assert dict(pair_sort_names("exact_match"))["diff"] == "A ahead first"
+    assert dict(pair_sort_names("latency_s"))["diff"] == "B ahead first"
+    assert dict(pair_sort_names("latency_s"))["-diff"] == "A ahead first"
+    assert dict(pair_sort_names("output_length"))["diff"] == "A higher first"
+    assert (ahead_first("contains"), ahead_first("echoes_prompt")) == ("diff", "-diff")
+    a, b = db.configs[0].hash, db.configs[1].hash
+    with (
+        serving(create_app(db.engine, allowed_hosts=LOOPBACK_HOSTS)) as url,
+        httpx.Client(base_url=url) as client,
+    ):
+        page = client.get(f"/e/{db.experiment}/compare?a={a}&b={b}&metric=exact_match").text
+    assert '<option value="diff" >A ahead first</option>' in page
+
+
+def test_the_grid_colours_span_the_values_present_best_greenest(db):
+    """Close means (0.61 vs 0.64) must not look alike on a fixed 0–1 scale: the colour
+    runs from the worst cell to the best; on a lower-is-better metric the lowest is best."""
+    cells = {
+        ("a", "y"): GridCell(("c1",), 0.61, 0.5, 0.7, "95% CI"),
+        ("b", "y"): GridCell(("c2",), 0.64, 0.5, 0.7, "95% CI"),
+        ("c", "y"): GridCell(("c3",), 0.625, 0.5, 0.7, "95% CI"),
+    }
+    grid = Grid("contains", "x", "y", ("a", "b", "c"), ("y",), cells)
+    assert grid.span == (0.61, 0.64)
+    assert (grid.shade(0.61), grid.shade(0.64)) == (0.0, 1.0)
+    assert grid.shade(0.625) == pytest.approx(0.5)
+    latency = Grid("latency_s", "x", "y", ("a", "b", "c"), ("y",), cells, higher_is_better=False)
+    assert (latency.shade(0.61), latency.shade(0.64)) == (1.0, 0.0)
+    with (
+        serving(create_app(db.engine, allowed_hosts=LOOPBACK_HOSTS)) as url,
+        httpx.Client(base_url=url) as client,
+    ):
+        page = client.get(f"/e/{db.experiment}/grid").text
+    assert "Colour: from the worst cell" in page and "--q: 1.000" in page

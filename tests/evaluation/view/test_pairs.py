@@ -39,6 +39,8 @@ def test_the_summary_counts_the_cases_each_side_wins_and_runs_the_paired_test(db
     assert summary.diff == pytest.approx(len(misses) / 8)
     reverse = pair_summary(Session(db.engine), db.experiment_id, b, a, "exact_match")
     assert set(reverse.b_better) == misses and reverse.diff == pytest.approx(-summary.diff)
+    assert summary.diff_ci == pytest.approx(expected.diff_ci)
+    assert reverse.diff_ci == pytest.approx((-expected.diff_ci[1], -expected.diff_ci[0]))
 
 
 def test_word_diff_marks_only_the_words_one_side_lacks():

@@ -63,3 +63,23 @@ def test_pages_stored_by_a_version_with_other_fields_are_computed_again(tmp_path
     with Session(db.engine) as session:
         shown = stored.summary_page(session, db.experiment)
     assert shown == experiment_summary(Session(db.engine), db.experiment)
+
+
+def test_stored_flip_matrix_and_pair_summary_read_back_equal_to_computed(tmp_path, monkeypatch):
+    """Read back from JSON, every field has its declared type again (tuples, not lists)."""
+    db = build_review_db(f"sqlite:///{tmp_path / 'results.db'}", n_cases=6)
+    a, b = (c.hash for c in db.configs[:2])
+    with Session(db.engine) as session:  # nothing stored yet: computed, then stored
+        flips = stored.flips_page(session, db.experiment)
+        pair = stored.pair_summary_page(session, db.experiment, a, b, "exact_match")
+        session.commit()
+    assert flips is not None and flips.only_best and pair is not None
+
+    def computed(*args):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(stored, "flip_matrix", computed)
+    monkeypatch.setattr(stored, "pair_summary", computed)
+    with Session(db.engine) as session:
+        assert stored.flips_page(session, db.experiment) == flips
+        assert stored.pair_summary_page(session, db.experiment, a, b, "exact_match") == pair

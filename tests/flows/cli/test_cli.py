@@ -34,6 +34,22 @@ def test_plan_prints_configs_and_generation_count(tmp_path, capsys):
     assert "SIMULATED" in out
 
 
+def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path, capsys, monkeypatch):
+    """`evalflow plan … | head -6` printed "error: evalflow failed: BrokenPipeError …"
+    and exited 1: the reader leaving is no error of the command's."""
+
+    class ClosedPipe:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert main(["plan", str(small_spec(tmp_path))]) == 141  # 128 + SIGPIPE, as a shell says
+    assert "error" not in capsys.readouterr().err
+
+
 def test_bad_spec_is_refused_with_the_field_and_no_traceback(tmp_path, capsys):
     spec = small_spec(tmp_path, grid={"temperature": [-0.5]})
     assert main(["run", str(spec)]) == 2
@@ -72,3 +88,41 @@ def test_unknown_experiment_lists_the_known_ones(tmp_path, capsys, database_url)
     assert main(["--database", database_url, "show", "nope"]) == 2
     err = capsys.readouterr().err
     assert "no experiment named 'nope'" in err and "cli-test" in err
+
+
+@pytest.mark.parametrize("experiment", ["my-classify", "named-apart"])
+def test_show_of_an_experiment_with_nothing_scored_yet_gives_runs_resume_hint(
+    database_url, capsys, experiment
+):
+    """`show` of an interrupted experiment printed "No results", exit 1, and a resume
+    hint with `--experiment my-classify` that `run`'s own hint did not have."""
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.repository import record_suite, register_experiment
+    from evaluation.storage.runs import RunProcess, claim_experiment, end_run
+    from tests.support.results_db import make_config, make_suite
+
+    suite = make_suite(2)
+    with session_scope(make_engine(database_url)) as session:
+        claim_experiment(session, experiment, RunProcess.current())
+        record_suite(session, suite)
+        register_experiment(
+            session,
+            name=experiment,
+            suite=suite,
+            configs=[make_config()],
+            spec={"name": "my-classify"},
+            spec_path="specs/my-classify.yaml",
+            samples_per_case=1,
+            metrics=["exact_match"],
+            simulated=False,
+        )
+        end_run(session, experiment, "interrupted", RunProcess.current(), "interrupted by a signal")
+    assert main(["--database", database_url, "show", experiment]) == 0
+    resume = "evalflow run specs/my-classify.yaml" + (
+        "" if experiment == "my-classify" else " --experiment named-apart"
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        "Status: interrupted: interrupted by a signal",
+        f"No results for {experiment!r} yet: 0 generations stored, none scored "
+        f"(status interrupted); resume with: {resume}",
+    ]

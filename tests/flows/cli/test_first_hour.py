@@ -54,7 +54,7 @@ def test_run_says_what_is_starting_once_the_spec_is_checked():
     line = starting_line(sweep, "demo-simulated", local_server=True)
     assert line == (
         "demo-simulated: 432 generations to run or resume (12 configs × 36 cases × 1 sample)"
-        ", starting a local Prefect server (about 10 s)…"
+        ", starting a local Prefect server (a few seconds)…"
     )
     assert "Prefect" not in starting_line(sweep, "demo-simulated", local_server=False)
 

@@ -1,0 +1,150 @@
+"""An interrupted judge keeps what it completed and a rerun skips it (the newcomer's
+22-minute run stored nothing on Ctrl-C and the rerun asked everything again); progress
+lines while it runs; SIGTERM stops it as Ctrl-C does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from evaluation.review.judging import judge_experiment
+from evaluation.review.schema import Judgement
+from tests.evaluation.test_judge import MODEL, _judge, grades_by_correctness
+from tests.support.review_db import build_review_db
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+
+class Recorder:
+    """A progress listener that remembers what it was told and can stop the run (as
+    Ctrl-C does: asyncio cancels the main task) after ``stop_after`` verdicts."""
+
+    def __init__(self, engine, stop_after: int | None = None) -> None:
+        self.engine = engine
+        self.stop_after = stop_after
+        self.task: asyncio.Task | None = None
+        self.started: tuple[int, int] | None = None
+        self.asked: str | None = None  # the judge whose server it waited on
+        self.stored_rows: list[int] = []  # rows in the database at each completion
+
+    def asking(self, judge: str) -> None:
+        self.asked = judge
+
+    def start(self, stored: int, todo: int) -> None:
+        self.started = (stored, todo)
+
+    def completed(self, scored: bool) -> None:
+        with Session(self.engine) as session:
+            self.stored_rows.append(session.exec(select(func.count(Judgement.id))).one())
+        if len(self.stored_rows) == self.stop_after:
+            self.task.cancel()
+
+
+def _judging(db, server, recorder, **kw):
+    async def go():
+        async with _judge(server) as judge:
+            recorder.task = asyncio.ensure_future(
+                judge_experiment(
+                    db.engine, db.experiment, judge, concurrency=1, progress=recorder, **kw
+                )
+            )
+            return await recorder.task
+
+    return asyncio.run(go())
+
+
+def _rows(engine) -> list[Judgement]:
+    with Session(engine) as session:
+        return session.exec(select(Judgement)).all()
+
+
+def test_an_interrupted_judge_keeps_its_verdicts_and_a_rerun_skips_them(database_url):
+    # 2 configs x 3 cases: 6 grades (1 call each) and 3 pairs (2 calls each), 9 verdicts
+    db = build_review_db(database_url, n_cases=3, temperatures=(0.0, 0.7))
+    config = StandInConfig(models=(MODEL,), reply=grades_by_correctness)
+    with running_standin(config) as server:
+        first = Recorder(db.engine, stop_after=7)  # every grade and one pair
+        with pytest.raises(asyncio.CancelledError):
+            _judging(db, server, first)
+        assert server.stats.requests == 6 + 2
+        rows = _rows(db.engine)
+        assert len(rows) == 6 * 3 + 1 * 2  # nothing completed was lost
+        assert first.started == (0, 9)
+
+        again = Recorder(db.engine)
+        run = _judging(db, server, again)
+        assert again.started == (7, 2)  # said how many were already done
+        assert server.stats.requests == 8 + 2 * 2  # only the two pairs left
+    assert run.already_stored == 7
+    assert (run.generations, run.scored, run.pairs, run.pairs_judged) == (6, 6, 3, 3)
+    assert len(_rows(db.engine)) == 6 * 3 + 3 * 2  # no verdict twice
+
+
+def test_a_rerun_with_every_verdict_stored_does_not_wait_on_the_server(database_url):
+    """It waited ~40 s on a busy server, silently, to then ask it nothing: with every
+    verdict stored it says so and never calls the server (here gone: it would fail)."""
+    from evaluation.review.progress import JudgeProgress
+
+    db = build_review_db(database_url, n_cases=2, temperatures=(0.0, 0.7))
+    config = StandInConfig(models=(MODEL,), reply=grades_by_correctness)
+    with running_standin(config) as server:
+        first = Recorder(db.engine)
+        _judging(db, server, first, waiting_line_after_s=0)  # as a silent server would
+    assert first.asked == f"ollama:{MODEL}"  # said it was waiting on the server
+    lines: list[str] = []
+    again = Recorder(db.engine)
+    again.start = lambda stored, todo: JudgeProgress(lines.append).start(stored, todo)
+    run = _judging(db, server, again)  # the server is down now
+    assert again.asked is None and run.already_stored == 6
+    assert lines == ["all 6 verdicts already stored; nothing to ask the judge"]
+
+
+def test_verdicts_are_stored_as_they_complete_not_at_the_end(database_url):
+    """A kill -9 loses at most the batch not yet flushed: with flushing at every
+    completion, each verdict is in the database when the next is asked."""
+    db = build_review_db(database_url, n_cases=2, temperatures=(0.0, 0.7))
+    config = StandInConfig(models=(MODEL,), reply=grades_by_correctness)
+    with running_standin(config) as server:
+        recorder = Recorder(db.engine)
+        _judging(db, server, recorder, flush_every_s=0)
+    assert recorder.stored_rows == [3, 6, 9, 12, 14, 16]  # 4 grades x 3 criteria, 2 pairs
+
+
+def test_progress_lines_say_done_total_rate_and_eta_at_most_every_interval():
+    from evaluation.review.progress import JudgeProgress
+
+    lines: list[str] = []
+    now = [0.0]
+    progress = JudgeProgress(lines.append, interval_s=30, clock=lambda: now[0])
+    progress.start(3, 10)
+    assert lines == ["3 of 13 verdicts already stored (skipped); judging the other 10"]
+    for t, scored in ((10, True), (20, False), (31, True), (40, True)):
+        now[0] = t
+        progress.completed(scored)
+    assert lines[1:] == ["3/10 verdicts (30%), 0.1/s, ETA 1 min 13 s, 1 unscored"]
+    JudgeProgress(lines.append).start(0, 5)  # a first run says nothing yet
+    assert len(lines) == 2
+
+
+def test_sigterm_stops_the_judge_as_ctrl_c_does():
+    """Without the handler SIGTERM killed the process where it stood (nothing stored);
+    with it asyncio cancels the run, whose cleanup (storing) runs, then Ctrl-C's exit."""
+    from flows.cli.review import _sigterm_as_interrupt
+
+    cleaned = []
+
+    async def judge():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(30)
+        finally:
+            cleaned.append(True)
+
+    with _sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
+        asyncio.run(judge())
+    assert cleaned == [True]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -1,0 +1,125 @@
+"""`run`'s check of its hosts: against a server busy with another client (it took the
+connection but does not answer: llama-cpp-python serves one request at a time), and
+where in the spec a host it refuses is."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from evaluation.errors import BackendError, BackendUnavailable, ModelNotFound
+from evaluation.run._doctor import DoctorReport, check_host
+from evaluation.run._preflight import check_before_run
+from evaluation.run._sweep import prepare_sweep
+from tests.conftest import REPO
+from tests.support.standin_ollama import StandIn, StandInConfig, running_standin
+
+BUSY = "connected but no answer within 0.5 s (busy with another request?)"
+
+
+def sweep_on(tmp_path: Path, url: str, model: str = "smollm2-135m", kind: str = "openai"):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: t\nsuite: {REPO / 'benchmarks/suites/qa-short.jsonl'}\n"
+        f"models: [{model}]\n"
+        "hosts:\n"
+        "  - name: llama-cpp\n"
+        f"    url: '{url}'\n"
+        + (f"    kind: {kind}\n" if kind != "ollama" else "")
+        + "    slots: 1\n"
+    )
+    return prepare_sweep(spec)
+
+
+def closed_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def server():
+    with running_standin(StandInConfig(models=("gemma3-270m",), openai_only=True)) as standin:
+        yield standin
+
+
+def test_a_busy_host_is_waited_for_then_its_models_are_checked(tmp_path: Path, server: StandIn):
+    """It was refused as unreachable ("no answer within 3 s"), exit 2; idle, the same
+    spec gets the right error: the host does not have the model."""
+    said: list[str] = []
+
+    def say(line: str) -> None:  # the other client's request ends once we wait
+        said.append(line)
+        server.hang_listings(0)
+
+    server.hang_listings(10**6)
+    with pytest.raises(ModelNotFound, match="does not have 'smollm2-135m'; it has: gemma3-270m"):
+        check_before_run(sweep_on(tmp_path, server.url), timeout_s=0.5, busy_wait_s=30, say=say)
+    assert said == [
+        f"waiting up to 30 s for busy host 'llama-cpp' ({server.url}): "
+        "connected, no answer within 0.5 s"
+    ]
+
+
+def test_a_host_busy_all_along_is_refused_as_busy_not_down(tmp_path: Path, server: StandIn):
+    server.hang_listings(10**6)
+    said: list[str] = []
+    with pytest.raises(BackendUnavailable) as caught:
+        check_before_run(
+            sweep_on(tmp_path, server.url), timeout_s=0.5, busy_wait_s=0.5, say=said.append
+        )
+    assert len(said) == 1
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'spec.yaml'}:6:10: field 'hosts[0].url': no host")
+    assert f"GET {server.url}/v1/models: {BUSY}" in message
+    assert "start the OpenAI-compatible server" not in message  # it is running
+
+
+def test_a_refused_connection_is_unreachable_at_once(tmp_path: Path) -> None:
+    said: list[str] = []
+    with pytest.raises(BackendUnavailable, match="ConnectError") as caught:
+        check_before_run(
+            sweep_on(tmp_path, closed_url()), timeout_s=30, busy_wait_s=30, say=said.append
+        )
+    assert said == [] and "busy" not in str(caught.value)
+
+
+def test_doctor_reports_a_busy_host_as_busy_not_failed(server: StandIn) -> None:
+    from evaluation.backends import make_backend
+    from evaluation.spec import Limits
+
+    server.hang_listings(10**6)
+
+    async def check():
+        backend = make_backend(server.host("llama-cpp", kind="openai"), Limits())
+        try:
+            return await check_host(backend, ["gemma3-270m"], timeout_s=0.5)
+        finally:
+            await backend.aclose()
+
+    result = asyncio.run(check())
+    assert (result.status, result.detail) == ("busy", f"{server.url}: {BUSY}")
+    report = DoctorReport((result,))
+    assert report.healthy  # not counted as down
+    assert report.render_text().splitlines()[0].startswith("BUSY  host llama-cpp")
+
+
+@pytest.mark.parametrize(
+    ("case", "where", "says"),
+    [
+        ("wrong url", "6:10: field 'hosts[0].url'", "cannot reach any host for model"),
+        ("wrong model", "3:10: field 'models[0]'", "host 'llama-cpp'"),
+        ("wrong kind", "5:5: field 'hosts[0].kind'", "llama-cpp: HTTP 404"),
+    ],
+)
+def test_a_refused_host_is_placed_in_the_spec(tmp_path: Path, server: StandIn, case, where, says):
+    """Host errors had no file:line:col, unlike every other spec error."""
+    url = closed_url() if case == "wrong url" else server.url
+    model = "gemma3-270m" if case != "wrong model" else "smollm2-135m"
+    sweep = sweep_on(tmp_path, url, model, kind="ollama" if case == "wrong kind" else "openai")
+    with pytest.raises(BackendError) as caught:
+        check_before_run(sweep, timeout_s=30)
+    assert str(caught.value).startswith(f"{tmp_path / 'spec.yaml'}:{where}: {says}")
