@@ -177,18 +177,24 @@ def give_back_on_exit() -> int:
     """Give back every slot this process's runs still hold, from the thread of an
     interrupt (Ctrl-C, SIGTERM), just before the process exits without closing its
     ``HostSlots``: else the next run finds them held by a dead run. Blocking and best
-    effort (a slot not given back stays listed for the next run); the caller bounds it.
-    Returns how many were given back."""
+    effort: a slot that cannot be given back stays listed for the next run, and the
+    others are still tried (the caller bounds the time). Returns how many were given
+    back."""
     freed = 0
     with get_client(sync_client=True) as client:
         for record in list(_OPEN_RECORDS):
-            for held in record.held():
-                record.giving_back(held.lease_id)
+            try:
+                listed = record.held()
+            except OSError:  # closed meanwhile: everything it listed was given back
+                continue
+            for held in listed:
                 try:
+                    record.giving_back(held.lease_id)
                     client.release_concurrency_slots_with_lease(UUID(held.lease_id))
-                except BaseException:
-                    record.took(held.lease_id, held.limit)  # still to give back
-                    raise
+                except Exception:
+                    with contextlib.suppress(OSError):
+                        record.took(held.lease_id, held.limit)  # still to give back
+                    continue
                 freed += 1
     return freed
 
@@ -240,6 +246,7 @@ class HostSlots:
         self._lanes_waiting: dict[str, int] = defaultdict(int)  # lanes in ``_acquire``
         self._parked_signal: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._on_parked: Callable[[str], None] | None = None
+        self._closing = False  # close() ran; the record closes once nothing is held
 
     @classmethod
     async def open(
@@ -385,6 +392,8 @@ class HostSlots:
                 self._write(lambda: self._client.release_concurrency_slots_with_lease(lease.id))
             )
         )
+        if self._closing and not self._held:
+            self._close_record()
 
     async def close(self) -> None:
         """Release every parked lease now (the run's generation is over), once the slot
@@ -401,12 +410,18 @@ class HostSlots:
         for leases in self._parked.values():
             while leases:
                 await self.release(leases.pop())
+        self._closing = True
+        if not self._held:
+            self._close_record()
+        # Else a lane still holds one: the record stays open, locked and listed for an
+        # interrupt's give_back_on_exit until that lane gives its slot back (which closes
+        # it); if the process ends first, the next run gives the slot back. Leaving it
+        # here made a Ctrl-C just after the generation phase skip those slots.
+
+    def _close_record(self) -> None:
         if self._record is not None:
             _OPEN_RECORDS.discard(self._record)
-            if self._held:  # a lane still holds one: the next run gives it back
-                self._record.leave()
-            else:
-                self._record.close()
+            self._record.close()
             self._record = None
 
     async def _release_unclaimed(self, host: str, lease: _Lease) -> None:

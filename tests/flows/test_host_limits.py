@@ -242,6 +242,35 @@ def test_an_interrupted_run_gives_its_slots_back_before_it_exits(tmp_path):
     assert asyncio.run(main()) == (1, 0, [])  # nothing left for the next run to give back
 
 
+def test_a_slot_still_held_when_the_generation_phase_closes_is_given_back_on_interrupt(
+    tmp_path,
+):
+    """A lane still held a slot when the phase closed its ``HostSlots``: the record was
+    unlocked and dropped from the interrupt's list then, so a SIGTERM right after left
+    the slot to the next run ("gave back 2 host slot(s) held by 1 dead run(s)", CI). Now
+    the record stays listed until that lane gives the slot back, and then it is closed."""
+    host = HostSpec("closing-host", "http://x", slots=2)
+    registry = Registry(tmp_path / "holders")
+
+    async def main() -> tuple[int, int, bool, list]:
+        async with get_client() as client, slot_client() as writer:
+            names = await size_limits(client, (host,))
+            slots = HostSlots(writer, names, timeout_s=5, registry=registry)
+            await slots.join()
+            record = slots._record
+            first = await slots.take(host.name)  # a lane's, still held at close
+            await slots.close()
+            freed = await asyncio.to_thread(host_slots.give_back_on_exit)  # the interrupt
+            after = await _active(client, names[host.name])
+            await slots.release(first)  # the lane ends: the record goes
+            listed = record in host_slots._OPEN_RECORDS
+            return freed, after, listed, list(registry.folder.glob("*.holder"))
+
+    freed, after, still_listed, records = asyncio.run(main())
+    assert (freed, after) == (1, 0)
+    assert not still_listed and records == []
+
+
 def test_a_run_waiting_for_slots_gives_back_those_of_a_run_that_was_killed():
     host = HostSpec("dead-holder-host", "http://x", slots=2)
 
