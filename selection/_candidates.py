@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from evaluation.spec import DEFAULT_NUM_PREDICT, Config
@@ -74,9 +75,11 @@ def option(
     basis = "predicted"
     if measured:
         basis = "measured" if weight >= EVIDENCE_WEIGHT else "measured and predicted"
+    pooled = float(row.get("quality_measurement", np.nan))
     predicted = {
         "predicted_quality": _estimate(row, "quality", "_predicted"),
         "predicted_latency_p95_s": _estimate(row, "latency_p95", "_predicted"),
+        "measured_quality_pooled": pooled if np.isfinite(pooled) else None,
     }
     return Option(
         config_hash=str(row["config_hash"]),

@@ -38,6 +38,10 @@ GRID_ATOMS = 200
 can stay where it was measured."""
 EM_ITERATIONS = 500
 TOLERANCE = 1e-6
+G_REFITS = 30
+REFIT_ITERATIONS = 100
+"""EM rarely meets ``TOLERANCE`` within ``EM_ITERATIONS``; after 100 iterations the
+posterior means move by about 0.1 point more, far less than the refits' spread."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,32 @@ def deconvolve(estimate: np.ndarray, sd: np.ndarray) -> Deconvolved:
 
 @functools.lru_cache(maxsize=8)
 def _deconvolve(estimate_bytes: bytes, sd_bytes: bytes) -> Deconvolved:
+    """The posterior under Ĝ, its variance widened by how much the posterior mean moves
+    when G is estimated again from the candidates resampled (``G_REFITS`` times, a fixed
+    seed so that the same data give the same answer). Under Ĝ alone the 90% interval of
+    the candidate picked as best covered its truth in 30–72% of simulated task types
+    (Ĝ is a few atoms; it is as sure of itself as if it were the true G); with the
+    refits' spread, 77–97% (benchmarks/perf/selection_intervals.py)."""
     estimate, sd = np.frombuffer(estimate_bytes), np.frombuffer(sd_bytes)
     atoms = np.linspace(estimate.min(), estimate.max(), GRID_ATOMS)
     log_lik = -0.5 * ((estimate[:, None] - atoms[None, :]) / sd[:, None]) ** 2
     lik = np.exp(log_lik - log_lik.max(axis=1, keepdims=True))
-    g = np.full(len(atoms), 1.0 / len(atoms))
-    for _ in range(EM_ITERATIONS):
+    mean, variance = _posterior(lik, _npmle(lik, EM_ITERATIONS), atoms)
+    rng = np.random.default_rng(0)
+    refit_means = [
+        _posterior(lik, _npmle(lik[rng.integers(0, len(lik), len(lik))], REFIT_ITERATIONS), atoms)[
+            0
+        ]
+        for _ in range(G_REFITS)
+    ]
+    variance = variance + np.var(refit_means, axis=0)
+    return Deconvolved(mean, np.sqrt(variance))
+
+
+def _npmle(lik: np.ndarray, iterations: int) -> np.ndarray:
+    """The Kiefer–Wolfowitz G on the grid: EM from the uniform (Jiang & Zhang 2009)."""
+    g = np.full(lik.shape[1], 1.0 / lik.shape[1])
+    for _ in range(iterations):
         posterior = lik * g
         posterior /= posterior.sum(axis=1, keepdims=True)
         updated = posterior.mean(axis=0)
@@ -72,11 +96,15 @@ def _deconvolve(estimate_bytes: bytes, sd_bytes: bytes) -> Deconvolved:
         g = updated
         if converged:
             break
+    return g
+
+
+def _posterior(lik: np.ndarray, g: np.ndarray, atoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's posterior mean and variance under G = ``g`` on ``atoms``."""
     posterior = lik * g
     posterior /= posterior.sum(axis=1, keepdims=True)
     mean = posterior @ atoms
-    variance = np.maximum(posterior @ atoms**2 - mean**2, 0.0)
-    return Deconvolved(mean, np.sqrt(variance))
+    return mean, np.maximum(posterior @ atoms**2 - mean**2, 0.0)
 
 
 def correct_for_selection(table: pd.DataFrame, z: float) -> tuple[pd.DataFrame, bool]:

@@ -73,6 +73,9 @@ class Option:
     measurement_weight: float = 0.0  # share of the quality estimate from the measurement
     predicted_quality: Estimate | None = None
     predicted_latency_p95_s: Estimate | None = None
+    measured_quality_pooled: float | None = None
+    """The measured quality as the estimate combines it: read by the multilevel model of
+    all the task type's measured configs (:mod:`selection.multilevel`), not the raw mean."""
 
     def config(self) -> Config:
         """The configuration, ready for a sweep or a backend request."""
@@ -244,6 +247,12 @@ def _describe_choice(choice: Option) -> list[str]:
             f"  measured: {evidence.n_cases} cases ({evidence.n_generations} generations; "
             f"reruns of a case count once) on {evidence.n_suites} suite(s), "
             f"quality {100 * evidence.quality_mean:.1f}%{ci}{p95}"
+        )
+    if choice.measured_quality_pooled is not None:
+        lines.append(
+            f"  measured, read with the task type's other measured configs (multilevel "
+            f"model): quality {100 * choice.measured_quality_pooled:.1f}%, the measurement "
+            "the estimate combines with the prediction"
         )
     if choice.predicted_quality is not None:
         p95 = ""

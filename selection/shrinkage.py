@@ -107,7 +107,9 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
     """``table`` (candidates with the model's predictions) with measured configs'
     quality and latency quantiles replaced by the posterior (value, 90% interval, and
     ``<t>_sd`` on the fitting scale), the priors (predictions without the config's own
-    rows) kept as ``<t>_predicted`` and the measurements as ``measured_<column>``.
+    rows) kept as ``<t>_predicted``, the measurements as ``measured_<column>`` and the
+    measurement as combined (quality: the multilevel estimate; latency: pooled) as
+    ``<t>_measurement``.
     ``measured`` says which rows had evidence."""
     out = table.copy()
     evidence = model.evidence[model.evidence["task_type"] == task_type]
@@ -182,6 +184,7 @@ def _combine(
         moved = value * np.exp(shift) if log else np.clip(value + shift, 0, 1)
         out[f"{name}{suffix}_predicted"] = moved
     out[name], out[f"{name}_low"], out[f"{name}_high"] = mean, low, high
+    out[f"{name}_measurement"] = np.where(usable, np.exp(y) if log else y, np.nan)
     out[f"{name}_sd"] = sd
     out[f"{name}_weight"] = weight
     out[f"{name}_model_sd"] = np.sqrt(pooled)

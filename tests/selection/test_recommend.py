@@ -345,3 +345,21 @@ def test_a_quality_interval_cut_at_the_scale_says_so():
     assert "interval ending at 0.0% or 100.0% was cut there" in answer.explain()
     inside = Estimate(0.5, 0.4, 0.6)
     assert not _cut(inside) and _cut(Estimate(0.03, 0.0, 0.67)) and _cut(Estimate(0.9, 0.8, 1.0))
+
+
+def test_the_figures_shown_add_up_to_the_estimate(stored):
+    """A newcomer could not find where "63.5" came from: the estimate combines the
+    multilevel reading of the measurement, not the raw mean shown. The explanation now
+    shows that reading, and with the weight it states, measurement and prediction make the
+    estimate (here uncorrected for selection: 16 candidates)."""
+    answer = recommend("qa", max_latency_s=1.0, engine=stored[0])
+    choice = answer.choice
+    pooled, predicted, weight = (
+        choice.measured_quality_pooled,
+        choice.predicted_quality.value,
+        choice.measurement_weight,
+    )
+    assert pooled is not None and pooled != choice.evidence.quality_mean
+    assert choice.quality.value == pytest.approx(weight * pooled + (1 - weight) * predicted)
+    text = answer.explain()
+    assert f"other measured configs (multilevel model): quality {100 * pooled:.1f}%" in text

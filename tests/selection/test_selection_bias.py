@@ -158,3 +158,24 @@ def test_the_note_says_which_way_the_correction_moved_the_estimate():
     raised = note(0.635, 0.69)
     assert "(63.5 → 69.0)" in raised and "luck" not in raised
     assert "better than it measured" in raised
+
+
+def test_the_picks_interval_holds_its_truth_about_as_often_as_it_says():
+    """90% intervals over 60 task types of 40 candidates (qualities normal or uniform, most
+    measured on 5–15 cases): the posterior under the estimated G alone, a few atoms it is as
+    sure of as of a true G, held the pick's truth in a third of them (a newcomer saw
+    69.0 [66.6–71.5] beside a measurement SE of 8 points); with G's own estimation error
+    added, the pick's in 92% and every candidate's in 82%."""
+    picked, every = [], []
+    for shape in ("normal", "uniform"):
+        for rep in range(30):
+            rng = np.random.default_rng([rep, shape == "uniform"])
+            truth = rng.normal(0.6, 0.1, 40) if shape == "normal" else rng.uniform(0.2, 0.9, 40)
+            cases = np.where(rng.random(40) < 0.7, rng.integers(5, 16, 40), 200)
+            sd = np.sqrt(0.24 / cases)
+            found = deconvolve(truth + rng.normal(size=40) * sd, sd)
+            inside = np.abs(found.mean - truth) <= 1.645 * found.sd
+            picked.append(inside[np.argmax(found.mean)])
+            every.append(inside.mean())
+    assert np.mean(picked) >= 0.75, np.mean(picked)
+    assert np.mean(every) >= 0.8, np.mean(every)
