@@ -31,6 +31,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -95,7 +96,13 @@ PLAIN_HTTP_CA_NAME = "evalflow-plain-http-ca.pem"
 LOG_KEEP_BYTES = 10 * 1024 * 1024  # past this, the log starts afresh (the old one kept as .1)
 MIN_STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
-RETRY_AFTER_S = "0.05"  # what a busy embedded server asks Prefect's client to wait
+RETRY_AFTER_S = 0.05  # what a busy embedded server first asks Prefect's client to wait
+MAX_RETRY_AFTER_S = 1.0
+CLIENT_MAX_RETRIES = "30"
+"""Prefect's client gives up after PREFECT_CLIENT_MAX_RETRIES (5) busy answers; at 50 ms
+apart that was a quarter of a second of patience, and four sweeps sharing one embedded
+database under load failed a task's slot acquisition ("503 Service Unavailable"). With
+the wait growing with the server's recent busy answers, 30 tries last seconds."""
 _SERVER_PROCESS_CONTEXT: list[object] = []  # contexts the server process keeps entered
 _EARLY: list[EmbeddedServer] = []  # see launch_early
 
@@ -265,16 +272,28 @@ def create_server_app() -> Callable[..., Awaitable[None]]:
     return with_retry_after(create_app())
 
 
-def with_retry_after(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """``app`` (ASGI), its 503 answers carrying ``Retry-After: RETRY_AFTER_S``.
+def with_retry_after(
+    app: Callable[..., Awaitable[None]], clock: Callable[[], float] = time.monotonic
+) -> Callable[..., Awaitable[None]]:
+    """``app`` (ASGI), its 503 answers carrying a short ``Retry-After``.
 
     Prefect's server answers 503 when a SQLite write meets another (SQLITE_BUSY), and
     Prefect's client then waits 2**n s unless the answer carries Retry-After
     (prefect/client/base.py, ``_send_with_retry``). The chunks of a sweep start their task
     runs at about the same moment, so each chunk boundary left the host's slots idle for
     ~1.8 s (benchmarks/perf/sweep_e2e.py); retried after 50 ms, it costs milliseconds.
+    The wait grows with the busy answers of the last second (``RETRY_AFTER_S`` each, up
+    to ``MAX_RETRY_AFTER_S``), so that many writers backing off together do not spend
+    their tries at once.
     """
-    retry_after = (b"retry-after", RETRY_AFTER_S.encode())
+    recent: deque[float] = deque()
+
+    def retry_after() -> bytes:
+        now = clock()
+        while recent and recent[0] < now - 1.0:
+            recent.popleft()
+        recent.append(now)
+        return f"{min(MAX_RETRY_AFTER_S, RETRY_AFTER_S * len(recent)):.2f}".encode()
 
     async def app_with_retry_after(scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -283,7 +302,8 @@ def with_retry_after(app: Callable[..., Awaitable[None]]) -> Callable[..., Await
 
         async def send_with_retry_after(message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 503:
-                message = {**message, "headers": [*message.get("headers", []), retry_after]}
+                headers = [*message.get("headers", []), (b"retry-after", retry_after())]
+                message = {**message, "headers": headers}
             await send(message)
 
         await app(scope, receive, send_with_retry_after)

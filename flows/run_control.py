@@ -43,6 +43,7 @@ from evaluation.storage.runs import (
     failure_reason,
 )
 from flows.embedded_server import (
+    CLIENT_MAX_RETRIES,
     EmbeddedServer,
     embedded_server_needed,
     take_early_launch,
@@ -120,6 +121,7 @@ def embedded_prefect(
     # and event workers still reach the server while they drain.
     atexit.register(server.stop)
     os.environ[EMBEDDED_API_ENV] = server.api_url
+    os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", CLIENT_MAX_RETRIES)
     # Not restored afterwards: the command ends with the server, and Prefect's exit hooks
     # must still find it (without an API URL they would start a server of their own).
     use_api(server.api_url)

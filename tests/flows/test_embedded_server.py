@@ -103,6 +103,40 @@ def test_a_busy_answer_is_retried_by_prefects_client_within_half_a_second():
     assert calls[1] - calls[0] < 0.5  # Prefect's own back-off would be 2 s
 
 
+def test_busy_answers_ask_for_longer_waits_while_they_keep_coming():
+    """Four sweeps on one embedded database under load: Prefect's client spent its five
+    tries 50 ms apart and a task's slot acquisition failed with "503 Service
+    Unavailable" (CI). The wait now grows with the last second's busy answers, and is
+    short again once they stop."""
+    import asyncio
+
+    now = [100.0]
+
+    async def busy(scope, receive, send):
+        await send({"type": "http.response.start", "status": 503, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = embedded_server.with_retry_after(busy, clock=lambda: now[0])
+
+    async def wait_asked() -> float:
+        sent: list[dict] = []
+
+        async def send(message):
+            sent.append(message)
+
+        await app({"type": "http"}, None, send)
+        return float(dict(sent[0]["headers"])[b"retry-after"])
+
+    waits = []
+    for _ in range(30):
+        waits.append(asyncio.run(wait_asked()))
+        now[0] += 0.01
+    assert waits[0] == embedded_server.RETRY_AFTER_S
+    assert waits == sorted(waits) and waits[-1] == embedded_server.MAX_RETRY_AFTER_S
+    now[0] += 2.0
+    assert asyncio.run(wait_asked()) == embedded_server.RETRY_AFTER_S
+
+
 def test_the_embedded_server_serves_prefects_app_through_the_retry_after_wrapper(
     tmp_path, monkeypatch
 ):
