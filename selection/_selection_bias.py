@@ -66,9 +66,9 @@ def _deconvolve(estimate_bytes: bytes, sd_bytes: bytes) -> Deconvolved:
     """The posterior under Ĝ, its variance widened by how much the posterior mean moves
     when G is estimated again from the candidates resampled (``G_REFITS`` times, a fixed
     seed so that the same data give the same answer). Under Ĝ alone the 90% interval of
-    the candidate picked as best covered its truth in 30–72% of simulated task types
+    the candidate picked as best covered its truth in 27–88% of simulated task types
     (Ĝ is a few atoms; it is as sure of itself as if it were the true G); with the
-    refits' spread, 77–97% (benchmarks/perf/selection_intervals.py)."""
+    refits' spread, 73–98% (benchmarks/perf/selection_intervals.py, 18 cells of 60)."""
     estimate, sd = np.frombuffer(estimate_bytes), np.frombuffer(sd_bytes)
     atoms = np.linspace(estimate.min(), estimate.max(), GRID_ATOMS)
     log_lik = -0.5 * ((estimate[:, None] - atoms[None, :]) / sd[:, None]) ** 2

@@ -29,7 +29,9 @@ credited to the configs that happened to be run there.
 Each config's estimate is its best linear unbiased prediction (Henderson, Biometrics
 31, 1975) at the task type's average suite mix, with its posterior variance; a config
 that was not measured is predicted from the effects (without a residual of its own, whose
-variance σ_r² its uncertainty includes).
+variance σ_r² its uncertainty includes); one with a level of a factor that every measured
+config shares at another level (a template never run on the task type) gets no estimate
+(NaN): nothing measured says what that level does.
 """
 
 from __future__ import annotations
@@ -118,6 +120,12 @@ def _fit(
     # A measured config's residual: r | u ~ N(w·(y − z'u), w·v).
     mean[where] = own + w * (y_arr - own)
     var[where] = (1 - w) ** 2 * (var[where] - residual) + w * v_arr
+    # A factor all measured configs share is not in the model: a config with another
+    # level of it (a template never run on this task type) cannot be estimated from
+    # these measurements, and would otherwise be read as if it had the measured level.
+    for column in levels.columns.difference(varying):
+        unseen = (levels[column] != levels.loc[measured, column].iloc[0]).to_numpy()
+        mean[unseen], var[unseen] = np.nan, np.nan
     names = [b[0] for b in blocks]
     variances = dict(zip(names, np.exp(theta[:-1]).tolist(), strict=True))
     variances["residual"] = residual

@@ -58,12 +58,14 @@ from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import SelectorModel
 from selection.recommendation import Option, Recommendation
 from selection.schema import RecommendationLog, SelectorVersion
-from selection.shrinkage import CHECK_CONFIDENCE, combine, quality_fit
+from selection.shrinkage import CHECK_CONFIDENCE, combine, quality_fit, shared_case_variance
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
 SAFETY_Z = 1.5
 MAX_ALTERNATIVES = 5
 MAX_CLOSEST = 3
+SHARED_NOTE_SD = 0.01
+"""The shared case error is said (a note) from one point of standard deviation."""
 
 
 def recommend(
@@ -213,6 +215,13 @@ def recommend_from_model(
     if (elsewhere := _only_elsewhere(model, choice, task_type)) is not None:
         notes.append(elsewhere)
     notes.append(_selection_note(row, len(table)))
+    if (shared := float(row.get("quality_shared_sd", 0.0))) >= SHARED_NOTE_SD:
+        notes.append(
+            f"the quality interval includes ±{100 * model.targets['quality'].z * shared:.1f} "
+            "points every candidate shares: they were measured on the same cases, and "
+            "other cases could score them all higher or lower; comparing them, this "
+            "error cancels"
+        )
     if (weighing := _weight_note(row)) is not None:
         notes.append(weighing)
     if choice.evidence.simulated:
@@ -244,14 +253,32 @@ def scored_candidates(
         if target in model.targets:
             table[f"{target}_safe"] = _with_margin(table, target)
     if {"latency_p50", "latency_p95"} <= set(model.targets):
-        table["latency_tail_ratio"] = _tail_ratio(model, table)
+        table["latency_tail_ratio"] = _tail_ratio(model, table, task_type)
         tail = table["latency_p50"] * table["latency_tail_ratio"]
         table["latency_p95_safe"] = np.fmax(table["latency_p95_safe"], tail)
     table = one_per_feature_vector(table)
     corrected = False
     if "quality" in model.targets:
         table, corrected = correct_for_selection(table, model.targets["quality"].z)
+        table = _with_shared_case_error(table, model, task_type)
     return table.assign(selection_corrected=corrected)
+
+
+def _with_shared_case_error(
+    table: pd.DataFrame, model: SelectorModel, task_type: str
+) -> pd.DataFrame:
+    """The quality interval widened by the error all candidates share from the cases
+    they were measured on (:func:`selection.shrinkage.shared_case_variance`):
+    ``quality_shared_sd``. The choice compares candidates, in which it cancels; the
+    interval says how well each one's quality on the task type is known."""
+    shared = shared_case_variance(model, task_type)
+    sd = np.sqrt(table["quality_sd"].astype(float) ** 2 + shared)
+    z = model.targets["quality"].z
+    return table.assign(
+        quality_low=np.clip(table["quality"] - z * sd, 0, 1),
+        quality_high=np.clip(table["quality"] + z * sd, 0, 1),
+        quality_shared_sd=math.sqrt(shared),
+    )
 
 
 def _only_elsewhere(model: SelectorModel, choice: Option, task_type: str) -> str | None:
@@ -311,11 +338,17 @@ def _weight_note(row: pd.Series) -> str | None:
             f"{check_sd:.1f} points ({100 * CHECK_CONFIDENCE:.0f}% bound), not its "
             f"cross-validated error ({model_sd:.1f} points)"
         )
+    check = (
+        f"up to {check_sd:.1f} points"
+        if check_sd > 0
+        else "their predictions without their own rows miss them by no more than their "
+        "measurements' noise"
+    )
     return (
         f"the measurement (standard error {se:.1f} points) has {share:.0f}% of the quality "
         f"estimate: the model's weight follows its cross-validated error ({model_sd:.1f} "
         f"points), which its check against the {k} measured candidates does not exceed "
-        f"(up to {check_sd:.1f} points)"
+        f"({check})"
     )
 
 
@@ -356,17 +389,21 @@ def _met_by_measurements(
     return kept[~(tail > max_latency_s)]
 
 
-def _tail_ratio(model: SelectorModel, table: pd.DataFrame) -> pd.Series:
-    """Per candidate, its model's ``latency_tail_ratio`` (an upper confidence bound on
-    p95 / median over all the model's generations: :func:`selection.aggregate.tail_ratio`);
-    NaN where the model has too few generations for that bound."""
+def _tail_ratio(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Series:
+    """Per candidate, its model's ``latency_tail_ratio`` on ``task_type`` (an upper
+    confidence bound on p95 / median: :func:`selection.aggregate.tail_ratio`), or over
+    all its task types where it was not measured on this one; NaN where the model has
+    too few generations for that bound."""
     evidence = model.evidence
     if "latency_tail_ratio" not in evidence:
         return pd.Series(np.nan, index=table.index)
     names = model.configs["model"].reindex(evidence["config_hash"]).to_numpy()
-    ratio = pd.Series(evidence["latency_tail_ratio"].to_numpy(), index=names)
-    ratio = ratio[~ratio.index.duplicated()].dropna()
-    return table["model"].map(ratio).astype(float)
+    here = (evidence["task_type"] == task_type).to_numpy()
+    own = pd.Series(evidence["latency_tail_ratio"].to_numpy()[here], index=names[here])
+    column = evidence.get("latency_tail_ratio_all_tasks", evidence["latency_tail_ratio"])
+    anywhere = pd.Series(column.to_numpy(), index=names)
+    own, anywhere = (r.dropna()[~r.dropna().index.duplicated()] for r in (own, anywhere))
+    return table["model"].map(own).fillna(table["model"].map(anywhere)).astype(float)
 
 
 def _with_margin(table: pd.DataFrame, target: str) -> pd.Series:

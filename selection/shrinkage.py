@@ -245,6 +245,28 @@ def quality_fit(model: SelectorModel, task_type: str) -> multilevel.Fit | None:
     return cache[task_type]
 
 
+def shared_case_variance(model: SelectorModel, task_type: str) -> float:
+    """The variance every config's quality estimate on ``task_type`` shares because all
+    were measured on the same cases: how much a case's score, averaged over configs,
+    varies about its suite's mean (less what the configs' own noise adds), averaged over
+    each suite's cases at the task type's suite mix. The multilevel model compares
+    configs on shared cases (its suite effects), so this error cancels in a comparison
+    but not in a config's quality on the task: three configs measured on the same 36
+    cases, 8 points of standard error each, were given ±1.9 points between them."""
+    scores = model.case_scores[model.case_scores["task_type"] == task_type]
+    per_case = scores.groupby("case")["quality"].agg(["mean", "var", "count"])
+    suite = per_case.index.str.split("/", n=1).str[0]
+    n_cases, n_suites = len(per_case), suite.nunique()
+    if n_cases <= n_suites:
+        return 0.0
+    about_suite = per_case["mean"] - per_case["mean"].groupby(suite).transform("mean")
+    config_noise = float((per_case["var"].fillna(0.0) / per_case["count"]).mean())
+    case_var = max(0.0, float(np.sum(about_suite**2)) / (n_cases - n_suites) - config_noise)
+    weight = per_case["count"].groupby(suite).sum()
+    weight = weight / weight.sum()
+    return case_var * float(np.sum(weight**2 / pd.Series(suite).value_counts()[weight.index]))
+
+
 def _suite_shares(model: SelectorModel, task_type: str) -> pd.DataFrame:
     """Per measured config, the share of its cases on each suite of ``task_type``."""
     scores = model.case_scores[model.case_scores["task_type"] == task_type]

@@ -109,3 +109,16 @@ def test_configs_that_share_effects_have_correlated_estimates():
     assert shared > 0.5 * min(result.sd[a], result.sd[b]) ** 2
     assert shared > result.covariance(a, far)
     assert result.covariance(a, a) == 0.0
+
+
+def test_a_level_no_measured_config_has_is_not_estimated_as_the_measured_one():
+    """A newcomer's classification configs all used the "labelled" template; a QA config
+    (another template) was read as if it had that template, with the measured configs'
+    small error: 2.1% [1.3–3.0%] for a config never run on classification."""
+    factors = _grid(model=("m1", "m2"), template=("plain", "cot"), temperature=(0.0, 1.0))
+    measured = factors.index[factors["template"] == "plain"]
+    y = _truth(factors)[measured]
+    result = fit(y, pd.Series(1e-4, index=measured), factors)
+    other = factors.index[factors["template"] == "cot"]
+    assert result.mean[other].isna().all() and result.sd[other].isna().all()
+    assert result.mean[measured].notna().all()
