@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 from evaluation.errors import EvalError
@@ -145,6 +146,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that read stored results: a SQLite file that is not there is a wrong path,
+#: not an empty database (opening it would create an empty file and answer "none yet").
+READS_STORED_RESULTS = frozenset(
+    {"rescore", "experiments", "show", "export", "compare", "baseline", "review", "report"}
+    | {"judge", "recommend", "retrain", "view"}
+)
+
+
+def _refuse_a_results_file_that_is_not_there(args: argparse.Namespace) -> None:
+    """One line, exit 2, nothing created, when a command that reads stored results is
+    pointed (``--database`` or the environment) at a SQLite file that does not exist.
+    The default file is left to each command: on a fresh install it says "none yet"."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from evaluation.settings import DATABASE_URL_ENV, check_database_url
+
+    if args.command not in READS_STORED_RESULTS:
+        return
+    source = "--database" if args.database else DATABASE_URL_ENV
+    url = args.database or os.environ.get(DATABASE_URL_ENV)
+    if not url:
+        return
+    try:
+        parsed = make_url(check_database_url(url, source))
+    except (ArgumentError, ValueError):
+        return  # said when the command opens it
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    if parsed.database.startswith("file:"):
+        return  # a URI filename (mode=ro, …): SQLite opens it as its query says
+    path = Path(parsed.database).expanduser()
+    if not path.exists():
+        raise EvalError(
+            f"{source}: no results database at {path} (nothing is there yet; a sweep "
+            "creates one: evalflow run SPEC)"
+        )
+
+
 @contextmanager
 def _database_in_environment(args: argparse.Namespace) -> Iterator[None]:
     """``--database`` reaches flows through the environment, never as a parameter: flow
@@ -185,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # a bad option: one line, exit 2 (options.py)
     args.argv = argv
     try:
+        _refuse_a_results_file_that_is_not_there(args)
         with _database_in_environment(args):
             return args.func(args)
     except KeyboardInterrupt:

@@ -974,6 +974,19 @@ DATABASE_CASES = [
         lambda w: ["--database", _old_database(w), "show", "demo"],
         ("written by an older evalflow",),
     ),
+    Bad(
+        "db-file-not-there",
+        "database",
+        lambda w: ["--database", f"sqlite:///{w.root / 'typo.db'}", "recommend", "qa"],
+        ("--database: no results database at", "typo.db", "evalflow run SPEC"),
+    ),
+    Bad(
+        "env-database-file-not-there",
+        "env",
+        lambda w: ["retrain"],
+        ("EVALFLOW_DATABASE_URL: no results database at", "missing.db"),
+        {"EVALFLOW_DATABASE_URL": "sqlite:////tmp/evalflow-bad-input-missing.db"},
+    ),
 ]
 
 # --- Every verb and option (issue 26 §2): one bad value per option, through the parser's
