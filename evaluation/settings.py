@@ -150,3 +150,22 @@ def sandbox_parallel() -> int:
 
         raise MetricError(f"{SANDBOX_PARALLEL_ENV} must be a whole number >= 1, got {raw!r}")
     return value
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite ``url`` names when it does not exist (opening it would create an
+    empty one); None for any other URL, an existing file, memory or a URI filename."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None  # said when it is opened
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or name in (None, "", ":memory:"):
+        return None
+    if name.startswith("file:"):
+        return None  # a URI filename (mode=ro, …): SQLite opens it as its query says
+    path = Path(name).expanduser()
+    return None if path.exists() else path

@@ -53,9 +53,19 @@ def violations(
             for item in found:
                 item.append(f"{what} unknown")
             continue
-        for item, value in zip(found, table[f"{target}_safe"].to_numpy(), strict=True):
+        by_tail = table.get(f"{target}_by_tail", pd.Series(False, index=table.index))
+        ratios = table.get("latency_tail_ratio", pd.Series(np.nan, index=table.index))
+        for item, value, tail, ratio in zip(
+            found, table[f"{target}_safe"].to_numpy(), by_tail, ratios, strict=True
+        ):
             if not value <= limit:
-                item.append(f"{what} {value:.3g} {unit} (with margin) > {limit:g} {unit}")
+                how = (
+                    f"its median × {ratio:.2f}, the model's measured p95 / median on the "
+                    "task type (a slow call its own generations may not have shown)"
+                    if bool(tail)
+                    else "with margin"
+                )
+                item.append(f"{what} {value:.3g} {unit} ({how}) > {limit:g} {unit}")
     if min_quality is not None:
         for item, value in zip(found, table["quality"].to_numpy(), strict=True):
             if value < min_quality:

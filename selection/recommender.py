@@ -41,6 +41,7 @@ from sqlmodel import Session
 
 from evaluation.errors import StorageError
 from evaluation.spec import Config
+from evaluation.suites import TASK_TYPES
 from selection._candidates import candidate_table, option, params_label
 from selection._choice import (
     LATENCY_REASON,
@@ -255,6 +256,7 @@ def scored_candidates(
     if {"latency_p50", "latency_p95"} <= set(model.targets):
         table["latency_tail_ratio"] = _tail_ratio(model, table, task_type)
         tail = table["latency_p50"] * table["latency_tail_ratio"]
+        table["latency_p95_by_tail"] = tail > table["latency_p95_safe"]
         table["latency_p95_safe"] = np.fmax(table["latency_p95_safe"], tail)
     table = one_per_feature_vector(table)
     corrected = False
@@ -426,8 +428,8 @@ def check_request(
     input_chars: float | None,
 ) -> dict[str, Any]:
     """Validate the arguments (ValueError names the bad one); the request as JSON."""
-    if not isinstance(task_type, str) or not task_type:
-        raise ValueError("task_type must be a non-empty string, e.g. 'qa'")
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task_type must be one of {', '.join(TASK_TYPES)}; got {task_type!r}")
     for name, value in (
         ("max_latency_s", max_latency_s),
         ("max_energy_j", max_energy_j),

@@ -169,7 +169,11 @@ def _combine(
     own, rows = misfit_var
     rows = np.where(np.isfinite(own), rows, 0.0)
     pooled = (PRIOR_DF * prior_sd**2 + rows * np.nan_to_num(own)) / (PRIOR_DF + rows)
-    check_sd, check_n = checked_error(np.where(usable, y, np.nan) - prior, se)
+    # Only configs measured on the task type check the prior: the others' y is the
+    # multilevel model's own prediction, no measurement (a newcomer's note counted 24
+    # "measured candidates" where 16 were measured).
+    measured = out["measured"].to_numpy(dtype=bool)
+    check_sd, check_n = checked_error(np.where(usable & measured, y, np.nan) - prior, se)
     prior_var = np.maximum(np.maximum(pooled, conflict), check_sd**2)
     weight = np.where(usable, prior_var / (prior_var + se_safe**2), 0.0)
     mean = prior + weight * (np.where(usable, y, 0.0) - prior)

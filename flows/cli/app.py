@@ -12,7 +12,6 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import NoReturn
 
 from evaluation.errors import EvalError
@@ -158,27 +157,13 @@ def _refuse_a_results_file_that_is_not_there(args: argparse.Namespace) -> None:
     """One line, exit 2, nothing created, when a command that reads stored results is
     pointed (``--database`` or the environment) at a SQLite file that does not exist.
     The default file is left to each command: on a fresh install it says "none yet"."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from evaluation.settings import DATABASE_URL_ENV, check_database_url
+    from evaluation.settings import DATABASE_URL_ENV, check_database_url, missing_sqlite_file
 
     if args.command not in READS_STORED_RESULTS:
         return
     source = "--database" if args.database else DATABASE_URL_ENV
     url = args.database or os.environ.get(DATABASE_URL_ENV)
-    if not url:
-        return
-    try:
-        parsed = make_url(check_database_url(url, source))
-    except (ArgumentError, ValueError):
-        return  # said when the command opens it
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
-    if parsed.database.startswith("file:"):
-        return  # a URI filename (mode=ro, …): SQLite opens it as its query says
-    path = Path(parsed.database).expanduser()
-    if not path.exists():
+    if url and (path := missing_sqlite_file(check_database_url(url, source))) is not None:
         raise EvalError(
             f"{source}: no results database at {path} (nothing is there yet; a sweep "
             "creates one: evalflow run SPEC)"

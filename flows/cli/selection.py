@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--prefer",
         choices=["quality", "speed"],
         default="quality",
-        help="rank the feasible configs by quality or by speed",
+        help="rank the feasible configs by quality, or by speed (lowest estimated median latency)",
     )
     p.add_argument(
         "--version", type=options.count, help="selector version (default: the promoted one)"

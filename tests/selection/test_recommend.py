@@ -363,3 +363,27 @@ def test_the_figures_shown_add_up_to_the_estimate(stored):
     assert choice.quality.value == pytest.approx(weight * pooled + (1 - weight) * predicted)
     text = answer.explain()
     assert f"other measured configs (multilevel model): quality {100 * pooled:.1f}%" in text
+
+
+def test_an_unknown_task_type_or_a_database_file_not_there_is_refused(stored, tmp_path):
+    """A newcomer's recommend('poetry') answered "no data yet" (the CLI refuses it), and
+    a database_url naming a file that is not there created a 316 KB database."""
+    with pytest.raises(ValueError, match="task_type must be one of qa, summarization"):
+        recommend("poetry", engine=stored[0])
+    missing = tmp_path / "typo.db"
+    answer = recommend("qa", database_url=f"sqlite:///{missing}")
+    assert answer.status == "unavailable" and "no results database at" in answer.message
+    assert not missing.exists()
+
+
+def test_only_configs_measured_on_the_task_type_check_the_prediction():
+    """The prediction's weight is checked against the task type's measured configs; the
+    multilevel model's own predictions for the others were counted as measured too ("its
+    check against the 24 measured candidates" where 16 were measured)."""
+    frame = synthetic_frame()
+    qa_only = frame["config_hash"].isin(frame["config_hash"].unique()[:10])
+    frame = frame[(frame["task_type"] != "qa") | qa_only]
+    model = train_selector(validate_training_frame(frame), FAST).model
+    table, _ = candidate_table(model, None, "qa")
+    scored = scored_candidates(model, table, "qa", model.typical_input_chars["qa"])
+    assert len(scored) > 10 and (scored["quality_check_n"] == 10).all()
