@@ -167,6 +167,11 @@ def test_requests_beyond_slots_wait_and_in_flight_peaks_are_counted(standin: Sta
     assert [r.status_code for r in responses] == [200] * 6
     assert elapsed >= 3 * 0.08  # three rounds of two
     assert standin.stats.max_in_flight == 6
+    # The server counts a request out after its last byte is sent, which the client may
+    # read first: wait for the count (bounded), not for a moment.
+    deadline = time.monotonic() + 10
+    while standin.stats.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert standin.stats.in_flight == 0
 
 
