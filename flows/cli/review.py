@@ -173,10 +173,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield  # only the main thread may set signal handlers
         return
     previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    # A shell that starts a command in the background sets SIGINT to be ignored: the
+    # SIGTERM turned into it would be ignored too (CI, run in the background, found it).
+    interrupt = signal.getsignal(signal.SIGINT)
+    if interrupt is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

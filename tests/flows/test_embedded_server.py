@@ -172,6 +172,9 @@ def test_commands_that_run_a_flow_use_the_embedded_server_not_prefects_own(tmp_p
     env.pop("EVALFLOW_EMBEDDED_PREFECT_API_URL", None)
     evalflow = Path(sys.executable).with_name("evalflow")
     database = f"sqlite:///{tmp_path / 'results.db'}"
+    from evaluation.storage.db import make_engine
+
+    make_engine(database).dispose()  # an empty results database (none there is refused)
     done = subprocess.run(
         [str(evalflow), "--database", database, "retrain", "--include-simulated"],
         env=env,

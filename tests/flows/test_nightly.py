@@ -132,5 +132,6 @@ def test_nightly_name_carries_the_date():
 
 
 def test_accepting_an_unknown_experiment_is_a_user_error(database_url, capsys):
+    make_engine(database_url).dispose()  # an empty results database (none there is refused)
     assert main(["--database", database_url, "baseline", "accept", "nope"]) == 2
     assert "no experiment named 'nope'" in capsys.readouterr().err

@@ -130,10 +130,17 @@ def test_progress_lines_say_done_total_rate_and_eta_at_most_every_interval():
     assert len(lines) == 2
 
 
-def test_sigterm_stops_the_judge_as_ctrl_c_does():
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_sigterm_stops_the_judge_as_ctrl_c_does(sigint):
     """Without the handler SIGTERM killed the process where it stood (nothing stored);
-    with it asyncio cancels the run, whose cleanup (storing) runs, then Ctrl-C's exit."""
+    with it asyncio cancels the run, whose cleanup (storing) runs, then Ctrl-C's exit.
+    Also when a shell started the judge in the background, which ignores SIGINT (CI:
+    "DID NOT RAISE KeyboardInterrupt")."""
     from flows.cli.review import _sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGINT)
+    handler = signal.SIG_IGN if sigint == "ignored" else signal.default_int_handler
+    signal.signal(signal.SIGINT, handler)
 
     cleaned = []
 
@@ -144,7 +151,11 @@ def test_sigterm_stops_the_judge_as_ctrl_c_does():
         finally:
             cleaned.append(True)
 
-    with _sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
-        asyncio.run(judge())
+    try:
+        with _sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
+            asyncio.run(judge())
+        assert signal.getsignal(signal.SIGINT) is handler  # as it was
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert cleaned == [True]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
