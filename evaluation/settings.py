@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from evaluation.errors import EvalError
+from evaluation.errors import EvalError, StorageError
 from evaluation.redact import redact
 
 DATABASE_URL_ENV = "EVALFLOW_DATABASE_URL"
@@ -152,20 +152,29 @@ def sandbox_parallel() -> int:
     return value
 
 
-def missing_sqlite_file(url: str) -> Path | None:
-    """The file a SQLite ``url`` names when it does not exist (opening it would create an
-    empty one); None for any other URL, an existing file, memory or a URI filename."""
+def refuse_a_named_database_not_there(explicit: str | None, explicit_name: str) -> None:
+    """For a reader of stored results: a SQLite file the user named (``explicit``, called
+    ``explicit_name``, else the environment) that does not exist is a wrong path, not an
+    empty database, and opening it would create an empty file: StorageError. The default
+    file is left to the caller (on a fresh install there is none yet)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    source = explicit_name if explicit else DATABASE_URL_ENV
+    url = explicit or os.environ.get(DATABASE_URL_ENV)
+    if not url:
+        return
     try:
-        parsed = make_url(url)
+        parsed = make_url(check_database_url(url, source))
     except (ArgumentError, ValueError):
-        return None  # said when it is opened
+        return  # said when it is opened
     name = parsed.database
     if parsed.get_backend_name() != "sqlite" or name in (None, "", ":memory:"):
-        return None
+        return
     if name.startswith("file:"):
-        return None  # a URI filename (mode=ro, …): SQLite opens it as its query says
-    path = Path(name).expanduser()
-    return None if path.exists() else path
+        return  # a URI filename (mode=ro, …): SQLite opens it as its query says
+    if not (path := Path(name).expanduser()).exists():
+        raise StorageError(
+            f"{source}: no results database at {path} (nothing is there yet; a sweep "
+            "creates one: evalflow run SPEC)"
+        )

@@ -5,15 +5,13 @@ where missing, once per engine."""
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
 
-from evaluation.errors import StorageError
-from evaluation.settings import DATABASE_URL_ENV, missing_sqlite_file
+from evaluation.settings import refuse_a_named_database_not_there
 from evaluation.storage.db import EVALUATION_TABLES, create_tables, make_engine
 from selection.schema import TABLES
 
@@ -37,12 +35,8 @@ def engine_for(engine: Engine | None, database_url: str | None) -> Iterator[Engi
         return
     from evaluation.settings import database_url as configured_url
 
-    url = configured_url(database_url)
-    if (database_url or os.environ.get(DATABASE_URL_ENV)) and (
-        path := missing_sqlite_file(url)
-    ) is not None:
-        raise StorageError(f"no results database at {path}: nothing is there yet")
-    owned = make_engine(url, tables=(*EVALUATION_TABLES, *TABLES))
+    refuse_a_named_database_not_there(database_url, "database_url")
+    owned = make_engine(configured_url(database_url), tables=(*EVALUATION_TABLES, *TABLES))
     _READY.add(owned)
     try:
         yield owned

@@ -153,23 +153,6 @@ READS_STORED_RESULTS = frozenset(
 )
 
 
-def _refuse_a_results_file_that_is_not_there(args: argparse.Namespace) -> None:
-    """One line, exit 2, nothing created, when a command that reads stored results is
-    pointed (``--database`` or the environment) at a SQLite file that does not exist.
-    The default file is left to each command: on a fresh install it says "none yet"."""
-    from evaluation.settings import DATABASE_URL_ENV, check_database_url, missing_sqlite_file
-
-    if args.command not in READS_STORED_RESULTS:
-        return
-    source = "--database" if args.database else DATABASE_URL_ENV
-    url = args.database or os.environ.get(DATABASE_URL_ENV)
-    if url and (path := missing_sqlite_file(check_database_url(url, source))) is not None:
-        raise EvalError(
-            f"{source}: no results database at {path} (nothing is there yet; a sweep "
-            "creates one: evalflow run SPEC)"
-        )
-
-
 @contextmanager
 def _database_in_environment(args: argparse.Namespace) -> Iterator[None]:
     """``--database`` reaches flows through the environment, never as a parameter: flow
@@ -210,7 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # a bad option: one line, exit 2 (options.py)
     args.argv = argv
     try:
-        _refuse_a_results_file_that_is_not_there(args)
+        if args.command in READS_STORED_RESULTS:  # the default file is each command's
+            from evaluation.settings import refuse_a_named_database_not_there
+
+            refuse_a_named_database_not_there(args.database, "--database")
         with _database_in_environment(args):
             return args.func(args)
     except KeyboardInterrupt:
