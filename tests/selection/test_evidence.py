@@ -341,3 +341,63 @@ def test_latency_pools_over_sampling_settings_only(trained):
     table = qa.set_index("config_hash")
     measured = QUANTILE_NOISE["latency_p95"] * table["log_latency_var"] / table["n_latency"]
     assert (se**2 < measured).all()
+
+
+def _latency_world(cases: int, seed: int, spread_at: dict[float, float]) -> pd.DataFrame:
+    """The conftest world with log-normal latencies whose log spread depends on the
+    temperature (``spread_at``): the p95 / median ratio is the config's, not its model's,
+    wherever two temperatures' spreads differ."""
+    frame = validate_training_frame(synthetic_frame(cases=cases, seed=seed))
+    rng = np.random.default_rng(seed + 100)
+    base = _median_latency(frame)
+    sigma = frame["temperature"].astype(float).map(spread_at)
+    return frame.assign(latency_s=base * np.exp(rng.normal(0.0, 1.0, len(frame)) * sigma))
+
+
+def _median_latency(configs: pd.DataFrame) -> pd.Series:
+    """Longer answers at temperature 0.8 (×1.8): no two configs share a median latency."""
+    return (
+        configs["model"].map({"tiny:1b": 0.3, "big:8b": 2.0})
+        * (0.5 + configs["num_predict"].astype(float) / 512)
+        * (1 + configs["temperature"].astype(float))
+    )
+
+
+def _true_log_p95(model, table: pd.DataFrame, spread_at: dict[float, float]) -> pd.Series:
+    configs = model.configs.loc[table.index]
+    return np.log(_median_latency(configs)) + 1.6449 * configs["temperature"].astype(float).map(
+        spread_at
+    )
+
+
+def test_a_p95_from_few_generations_borrows_its_models_tail_shape(trained):
+    # Every config of a model has the same shape (log spread 0.4) and its own median:
+    # its p95 is its own median raised by the shape all its configs measure, not its
+    # own noisy p95 (nor one pooled with configs whose latency differs).
+    spread = {0.0: 0.4, 0.8: 0.4}
+    pooled_error, raw_error = [], []
+    for seed in range(6):
+        measured = evidence(_latency_world(cases=5, seed=seed, spread_at=spread))
+        qa = measured[measured["task_type"] == "qa"]
+        model = dataclasses.replace(trained.model, evidence=measured)
+        estimate, _ = pooled_latency(model, qa, "latency_p95")
+        table = qa.set_index("config_hash")
+        truth = _true_log_p95(model, table, spread)
+        raw = np.log(table["latency_p95"])
+        pooled_error.append(((estimate - truth) ** 2).mean())
+        raw_error.append(((raw - truth) ** 2).mean())
+    assert np.mean(pooled_error) < 0.6 * np.mean(raw_error)
+
+
+def test_a_config_whose_tail_differs_from_its_models_keeps_its_own(trained):
+    # Temperature 0.8 answers vary far more (log spread 0.6 against 0.1): the shapes
+    # differ by config, 200 generations each show it, and each p95 stays its own; the
+    # model's average shape would be ~1.6x off for both.
+    spread = {0.0: 0.1, 0.8: 0.6}
+    measured = evidence(_latency_world(cases=100, seed=1, spread_at=spread))
+    qa = measured[measured["task_type"] == "qa"]
+    model = dataclasses.replace(trained.model, evidence=measured)
+    estimate, se = pooled_latency(model, qa, "latency_p95")
+    truth = _true_log_p95(model, qa.set_index("config_hash"), spread)
+    assert np.abs(estimate - truth).max() < 0.1
+    assert (np.abs(estimate - truth) < 3 * se + 0.02).all()
