@@ -76,10 +76,13 @@ def option(
     if measured:
         basis = "measured" if weight >= EVIDENCE_WEIGHT else "measured and predicted"
     pooled = float(row.get("quality_measurement", np.nan))
+    pooled_p95 = float(row.get("latency_p95_measurement", np.nan))
     predicted = {
         "predicted_quality": _estimate(row, "quality", "_predicted"),
         "predicted_latency_p95_s": _estimate(row, "latency_p95", "_predicted"),
         "measured_quality_pooled": pooled if np.isfinite(pooled) else None,
+        "measured_latency_p95_pooled_s": pooled_p95 if np.isfinite(pooled_p95) else None,
+        "latency_p95_measurement_weight": float(row.get("latency_p95_weight", 0.0) or 0.0),
     }
     return Option(
         config_hash=str(row["config_hash"]),

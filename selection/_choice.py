@@ -55,16 +55,19 @@ def violations(
             continue
         by_tail = table.get(f"{target}_by_tail", pd.Series(False, index=table.index))
         ratios = table.get("latency_tail_ratio", pd.Series(np.nan, index=table.index))
-        for item, value, tail, ratio in zip(
-            found, table[f"{target}_safe"].to_numpy(), by_tail, ratios, strict=True
+        own = table.get("latency_tail_own", pd.Series(False, index=table.index))
+        for item, value, tail, ratio, whose in zip(
+            found, table[f"{target}_safe"].to_numpy(), by_tail, ratios, own, strict=True
         ):
             if not value <= limit:
-                how = (
-                    f"its median × {ratio:.2f}, the model's measured p95 / median on the "
-                    "task type (a slow call its own generations may not have shown)"
-                    if bool(tail)
-                    else "with margin"
-                )
+                how = "with margin"
+                if bool(tail) and bool(whose):
+                    how = f"its median × {ratio:.2f}, its own measured p95 / median bound"
+                elif bool(tail):
+                    how = (
+                        f"its median × {ratio:.2f}, the model's measured p95 / median on "
+                        "the task type (a slow call its own generations may not have shown)"
+                    )
                 item.append(f"{what} {value:.3g} {unit} ({how}) > {limit:g} {unit}")
     if min_quality is not None:
         for item, value in zip(found, table["quality"].to_numpy(), strict=True):

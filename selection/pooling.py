@@ -33,7 +33,7 @@ measurement. A group of one is its own measurement (θ̂ = y, variance v).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
@@ -54,44 +54,14 @@ def settings_variance(y: np.ndarray, v: np.ndarray, groups: Sequence[Hashable]) 
     return max(0.0, (q - df) / c)
 
 
-def paule_mandel_variance(y: np.ndarray, v: np.ndarray, groups: Sequence[Hashable]) -> float:
-    """τ² by Paule & Mandel (J. Res. NBS 87, 1982): where the generalised Q statistic
-    about each group's weighted mean, with weights 1/(v + τ²), equals its degrees of
-    freedom. Where the sampling variances differ widely, DerSimonian–Laird weighs the
-    spread by the most precise members and underestimates τ² (Veroniki et al., Res.
-    Synth. Methods 7, 2016); this one does not."""
-    from scipy.optimize import brentq
-
-    members = list(_members(groups).values())
-    df = sum(len(m) - 1 for m in members)
-    if df == 0:
-        return 0.0
-
-    def excess(tau2: float) -> float:
-        q = 0.0
-        for m in members:
-            w = 1.0 / (v[m] + tau2)
-            q += float(np.sum(w * (y[m] - np.sum(w * y[m]) / np.sum(w)) ** 2))
-        return q - df
-
-    if excess(0.0) <= 0:
-        return 0.0
-    # Q(τ²) ≤ (sum of squares about the groups' plain means) / τ², so Q < df above:
-    spread = sum(float(np.sum((y[m] - y[m].mean()) ** 2)) for m in members)
-    return float(brentq(excess, 0.0, 2 * spread / df))
-
-
 def pool(
-    y: np.ndarray,
-    v: np.ndarray,
-    groups: Sequence[Hashable],
-    between: Callable[[np.ndarray, np.ndarray, Sequence[Hashable]], float] = settings_variance,
+    y: np.ndarray, v: np.ndarray, groups: Sequence[Hashable]
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Each config's pooled estimate of its true mean, that estimate's standard error,
-    and τ² (module docstring; ``between`` estimates it). ``y``/``v``: measured means and
-    their sampling variances (finite, v > 0); ``groups``: each config's (model, template)."""
+    and τ² (module docstring). ``y``/``v``: measured means and their sampling variances
+    (finite, v > 0); ``groups``: each config's (model, template)."""
     y, v = np.asarray(y, dtype=float), np.asarray(v, dtype=float)
-    tau2 = between(y, v, groups)
+    tau2 = settings_variance(y, v, groups)
     mean, se = y.copy(), np.sqrt(v)
     for members in _members(groups).values():
         total = 1.0 / (tau2 + v[members])

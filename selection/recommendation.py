@@ -76,6 +76,13 @@ class Option:
     measured_quality_pooled: float | None = None
     """The measured quality as the estimate combines it: read by the multilevel model of
     all the task type's measured configs (:mod:`selection.multilevel`), not the raw mean."""
+    measured_latency_p95_pooled_s: float | None = None
+    """The measured p95 as the estimate combines it: corrected for the small-sample bias
+    of a Harrell–Davis p95 and pooled over configs that differ only in sampling settings
+    (:func:`selection.shrinkage.pooled_latency`), not the raw figure."""
+    latency_p95_measurement_weight: float = 0.0
+    """The measurement's share of the log p95 estimate: estimate = measurement^w ·
+    prediction^(1 − w)."""
 
     def config(self) -> Config:
         """The configuration, ready for a sweep or a backend request."""
@@ -242,7 +249,9 @@ def _describe_choice(choice: Option) -> list[str]:
         low, high = evidence.quality_ci_low, evidence.quality_ci_high
         if low is not None and high is not None:
             ci = f" (95% CI {100 * low:.1f}–{100 * high:.1f}%)"
-        p95 = f", p95 {_seconds(evidence.latency_p95_s)}" if evidence.latency_p95_s else ""
+        p95 = ""
+        if evidence.latency_p95_s:  # the leaderboard's p95 interpolates: lower on a long tail
+            p95 = f", p95 {_seconds(evidence.latency_p95_s)} (Harrell–Davis)"
         lines.append(
             f"  measured: {evidence.n_cases} cases ({evidence.n_generations} generations; "
             f"reruns of a case count once) on {evidence.n_suites} suite(s), "
@@ -253,6 +262,15 @@ def _describe_choice(choice: Option) -> list[str]:
             f"  measured, read with the task type's other measured configs (multilevel "
             f"model): quality {100 * choice.measured_quality_pooled:.1f}%, the measurement "
             "the estimate combines with the prediction"
+        )
+    if choice.measured_latency_p95_pooled_s is not None:
+        weight = choice.latency_p95_measurement_weight
+        lines.append(
+            f"  measured p95 as the estimate combines it: "
+            f"{_seconds(choice.measured_latency_p95_pooled_s)} (corrected for a small "
+            "sample's low p95, pooled with configs differing only in sampling settings), "
+            f"{100 * weight:.0f}% of the p95 estimate on the log scale "
+            "(measurement^w × prediction^(1 − w))"
         )
     if choice.predicted_quality is not None:
         p95 = ""

@@ -254,7 +254,9 @@ def scored_candidates(
         if target in model.targets:
             table[f"{target}_safe"] = _with_margin(table, target)
     if {"latency_p50", "latency_p95"} <= set(model.targets):
-        table["latency_tail_ratio"] = _tail_ratio(model, table, task_type)
+        tail_ratio = _tail_ratio(model, table, task_type)
+        table["latency_tail_ratio"] = tail_ratio["ratio"]
+        table["latency_tail_own"] = tail_ratio["own"]
         tail = table["latency_p50"] * table["latency_tail_ratio"]
         table["latency_p95_by_tail"] = tail > table["latency_p95_safe"]
         table["latency_p95_safe"] = np.fmax(table["latency_p95_safe"], tail)
@@ -391,21 +393,30 @@ def _met_by_measurements(
     return kept[~(tail > max_latency_s)]
 
 
-def _tail_ratio(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Series:
-    """Per candidate, its model's ``latency_tail_ratio`` on ``task_type`` (an upper
-    confidence bound on p95 / median: :func:`selection.aggregate.tail_ratio`), or over
-    all its task types where it was not measured on this one; NaN where the model has
-    too few generations for that bound."""
+def _tail_ratio(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.DataFrame:
+    """Per candidate, ``ratio``: its model's ``latency_tail_ratio`` on ``task_type`` (an
+    upper confidence bound on p95 / median: :func:`selection.aggregate.tail_ratio`), or
+    over all its task types where the model was not measured on this one; NaN where the
+    model has too few generations for that bound. A config measured on the task type
+    whose tail its calls show lighter than the rest of its model's
+    (:func:`selection.aggregate.lighter_tail`) has its own bound instead (NaN below 45
+    calls, then its p95 estimate's margin alone holds it): ``own`` says which."""
     evidence = model.evidence
     if "latency_tail_ratio" not in evidence:
-        return pd.Series(np.nan, index=table.index)
+        return pd.DataFrame({"ratio": np.nan, "own": False}, index=table.index)
     names = model.configs["model"].reindex(evidence["config_hash"]).to_numpy()
     here = (evidence["task_type"] == task_type).to_numpy()
-    own = pd.Series(evidence["latency_tail_ratio"].to_numpy()[here], index=names[here])
+    on_task = pd.Series(evidence["latency_tail_ratio"].to_numpy()[here], index=names[here])
     column = evidence.get("latency_tail_ratio_all_tasks", evidence["latency_tail_ratio"])
     anywhere = pd.Series(column.to_numpy(), index=names)
-    own, anywhere = (r.dropna()[~r.dropna().index.duplicated()] for r in (own, anywhere))
-    return table["model"].map(own).fillna(table["model"].map(anywhere)).astype(float)
+    on_task, anywhere = (r.dropna()[~r.dropna().index.duplicated()] for r in (on_task, anywhere))
+    ratio = table["model"].map(on_task).fillna(table["model"].map(anywhere)).astype(float)
+    if "latency_tail_lighter" not in evidence:  # selectors trained before the test
+        return pd.DataFrame({"ratio": ratio, "own": False}, index=table.index)
+    measured = evidence[here].set_index("config_hash")
+    own = measured["latency_tail_lighter"].reindex(table.index).fillna(False).astype(bool)
+    config_bound = measured["latency_tail_ratio_config"].reindex(table.index).astype(float)
+    return pd.DataFrame({"ratio": ratio.where(~own, config_bound), "own": own})
 
 
 def _with_margin(table: pd.DataFrame, target: str) -> pd.Series:

@@ -61,11 +61,10 @@ top_p or num_ctx make no difference, a config measured on 26 cases is estimated 
 hundreds, a setting's effect is learned from every model and template at once, and
 configs tied in truth are no longer ranked by luck. The same model gives an unmeasured
 config an estimate from its settings' measured effects, which is combined with the
-prediction like a measurement (with its larger uncertainty). Latency medians are
+prediction like a measurement (with its larger uncertainty). Latency quantiles are
 pooled within groups (:mod:`selection.pooling`) over configs that differ only in
 sampling settings (temperature, top_p, top_k, seed), which change which tokens are
-drawn, not the work per token; a p95 is its config's median raised by the tail shape
-(p95 / median) its model's configs measure (:func:`tail_shape`).
+drawn, not the work per token.
 
 So a config measured on hundreds of cases is hardly moved by a prediction from sparse
 data, a config measured on a handful leans on the prediction and on what its settings
@@ -77,16 +76,15 @@ on its own scale, latency quantiles on the log scale with the measurement varian
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from evaluation.spec._params import NAMES
 from selection import multilevel
-from selection.aggregate import QUANTILE_NOISE, TAIL_SHAPE_NOISE, unbiased_quantile
+from selection.aggregate import QUANTILE_NOISE, unbiased_quantile
 from selection.model import SelectorModel
-from selection.pooling import paule_mandel_variance, pool, settings_variance
+from selection.pooling import pool
 
 CONFLICT_Z = 3.0
 PRIOR_DF = 4.0
@@ -284,82 +282,31 @@ def _suite_shares(model: SelectorModel, task_type: str) -> pd.DataFrame:
 def pooled_latency(
     model: SelectorModel, evidence: pd.DataFrame, name: str
 ) -> tuple[pd.Series, pd.Series]:
-    """The task type's measured configs' log latency quantile ``name`` and its standard
-    error, by config hash. The median (corrected for Harrell–Davis's small-sample bias:
-    :func:`selection.aggregate.unbiased_quantile`) is pooled over configs that differ
-    only in sampling settings (``SAMPLING``: they change which tokens are drawn, not the
-    work per token; where they change output length, the data's τ² keeps them apart).
-    The p95 is that median raised by the config's tail shape, log(p95 / p50), pooled
-    over its model's configs on the task type (:func:`tail_shape`)."""
+    """The task type's measured configs' log latency quantile ``name`` (corrected for
+    Harrell–Davis's small-sample bias: :func:`selection.aggregate.unbiased_quantile`) and
+    its standard error, pooled over configs that differ only in sampling settings
+    (``SAMPLING``: they change which tokens are drawn, not the work per token; where they
+    change output length, the data's τ² keeps them apart); by config hash."""
     table = evidence.set_index("config_hash")
-    median, median_se = _log_quantile(table, "latency_p50")
-    keys = (*IDENTITY, *(p for p in NAMES if p not in SAMPLING))
-    pooled_median, pooled_median_se = _pooled(model, median, median_se, keys)
-    if name == "latency_p50":
-        return pooled_median, pooled_median_se
-    shape, shape_se = tail_shape(model, table, median)
-    return pooled_median + shape, np.sqrt(pooled_median_se**2 + shape_se**2)
-
-
-def tail_shape(
-    model: SelectorModel, table: pd.DataFrame, log_median: pd.Series
-) -> tuple[pd.Series, pd.Series]:
-    """Each measured config's log(p95 / p50) and its standard error, pooled over its
-    model's configs (:func:`selection.pooling.pool`, the model as the group).
-
-    One config's p95 from ten generations is about as noisy as its measured shape
-    (``TAIL_SHAPE_NOISE``), but where a model's configs share a shape (the serving
-    stack's reloads and queueing, not the settings), dozens of configs measure it
-    together, and the median, which ten generations measure 2.8 times more precisely
-    than the p95, carries the config's own level: on the selector benchmark's worlds
-    this cut the error of measured configs' log p95 by a third (sampling world, 10k,
-    tuning seed 0: sd 0.072 → 0.050; tails world: 0.45 → 0.39).
-
-    Where settings change the shape (longer, more variable answers at high
-    temperature), τ² keeps each config's own. τ² is Paule–Mandel's: DerSimonian–Laird
-    weighs the spread by the most precise shapes (the narrow ones) and, in a test
-    world with two shapes, pulled the wide configs' log p95 up to 0.17 toward the
-    narrow.
-
-    Each shape is weighed by its own log latency variance, so ten draws of a bimodal
-    latency that missed the slow mode pull the model's shape down; the tail bound
-    (``latency_tail_ratio``) holds the p95 there. Weighing by the model's pooled
-    variance instead cost 4.7 ± 1.5 points of hits in the tails world (tuning seeds,
-    10k): a heavy tail's shapes vary beyond their normal-theory noise, τ² grows, no
-    config borrows, and every one gets its model's wide error."""
-    n = table["n_latency"].astype(float)
-    p95, _ = _log_quantile(table, "latency_p95")
-    with np.errstate(invalid="ignore"):
-        se = np.sqrt(TAIL_SHAPE_NOISE * table["log_latency_var"].astype(float) / n)
-    return _pooled(model, p95 - log_median, se.where(n >= 2), ("model",), paule_mandel_variance)
-
-
-def _log_quantile(table: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
-    """The measured log latency quantile ``name`` corrected for Harrell–Davis's
-    small-sample bias, and its standard error (NaN below two generations)."""
     n = table["n_latency"].astype(float)
     value = unbiased_quantile(table[name].astype(float), table["log_latency_var"], n, name)
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.log(value.where(value > 0))
         se = np.sqrt(QUANTILE_NOISE[name] * table["log_latency_var"].astype(float) / n)
-    return y, se.where(n >= 2)
+    keys = (*IDENTITY, *(p for p in NAMES if p not in SAMPLING))
+    return _pooled(model, y, se.where(n >= 2), keys)
 
 
 def _pooled(
-    model: SelectorModel,
-    y: pd.Series,
-    se: pd.Series,
-    keys: tuple[str, ...],
-    between: Callable[[np.ndarray, np.ndarray, Sequence[Hashable]], float] = settings_variance,
+    model: SelectorModel, y: pd.Series, se: pd.Series, keys: tuple[str, ...]
 ) -> tuple[pd.Series, pd.Series]:
-    """``y`` and ``se`` (by config hash) pooled within groups of equal ``keys``, τ² by
-    ``between``."""
+    """``y`` and ``se`` (by config hash) pooled within groups of equal ``keys``."""
     use = y.notna() & np.isfinite(se) & (se > 0)
     if not use.any():
         return y, se
     identity = model.configs.reindex(y.index[use])
     groups = list(zip(*(identity[k].astype(str) for k in keys), strict=True))
-    mean, pooled_se, _ = pool(y[use].to_numpy(), se[use].to_numpy() ** 2, groups, between)
+    mean, pooled_se, _ = pool(y[use].to_numpy(), se[use].to_numpy() ** 2, groups)
     return (
         y.where(~use, pd.Series(mean, index=y[use].index)),
         se.where(~use, pd.Series(pooled_se, index=se[use].index)),

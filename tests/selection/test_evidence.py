@@ -370,29 +370,12 @@ def _true_log_p95(model, table: pd.DataFrame, spread_at: dict[float, float]) -> 
     )
 
 
-def test_a_p95_from_few_generations_borrows_its_models_tail_shape(trained):
-    # Every config of a model has the same shape (log spread 0.4) and its own median:
-    # its p95 is its own median raised by the shape all its configs measure, not its
-    # own noisy p95 (nor one pooled with configs whose latency differs).
-    spread = {0.0: 0.4, 0.8: 0.4}
-    pooled_error, raw_error = [], []
-    for seed in range(6):
-        measured = evidence(_latency_world(cases=5, seed=seed, spread_at=spread))
-        qa = measured[measured["task_type"] == "qa"]
-        model = dataclasses.replace(trained.model, evidence=measured)
-        estimate, _ = pooled_latency(model, qa, "latency_p95")
-        table = qa.set_index("config_hash")
-        truth = _true_log_p95(model, table, spread)
-        raw = np.log(table["latency_p95"])
-        pooled_error.append(((estimate - truth) ** 2).mean())
-        raw_error.append(((raw - truth) ** 2).mean())
-    assert np.mean(pooled_error) < 0.6 * np.mean(raw_error)
-
-
-def test_a_config_whose_tail_differs_from_its_models_keeps_its_own(trained):
-    # Temperature 0.8 answers vary far more (log spread 0.6 against 0.1): the shapes
-    # differ by config, 200 generations each show it, and each p95 stays its own; the
-    # model's average shape would be ~1.6x off for both.
+def test_a_config_whose_tail_differs_from_its_twins_keeps_its_own_p95(trained):
+    # Temperature 0.8 answers vary far more (log spread 0.6 against 0.1): the p95s of
+    # configs differing only in temperature differ, 200 generations each show it, and
+    # each stays its own. (Pooling the p95 / median shape over a model's configs was
+    # tried: on real llama.cpp latencies it predicted a held-out half of the cases worse
+    # than the raw p95, 0.073 against 0.040 mean squared log error.)
     spread = {0.0: 0.1, 0.8: 0.6}
     measured = evidence(_latency_world(cases=100, seed=1, spread_at=spread))
     qa = measured[measured["task_type"] == "qa"]

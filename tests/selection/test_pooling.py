@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selection.pooling import paule_mandel_variance, pool, settings_variance
+from selection.pooling import pool, settings_variance
 
 
 def test_configs_that_agree_beyond_noise_pool_into_the_group_mean():
@@ -57,24 +57,3 @@ def test_settings_variance_is_pooled_over_groups():
     y = np.array([0.2, 0.8, 0.5, 0.5])
     v = np.full(4, 0.001)
     assert settings_variance(y, v, ["a", "a", "b", "b"]) == pytest.approx(0.089)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_paule_mandel_variance_matches_statsmodels(seed):
-    from statsmodels.stats.meta_analysis import combine_effects
-
-    rng = np.random.default_rng(seed)
-    v = rng.uniform(0.001, 0.5, 15)  # sampling variances 500x apart
-    y = rng.normal(0.0, 0.4, 15) + rng.normal(0.0, np.sqrt(v))
-    expected = combine_effects(y, v, method_re="pm").tau2  # iterated to atol 1e-5
-    tau2 = paule_mandel_variance(y, v, ["one"] * 15)
-    assert tau2 == pytest.approx(expected, rel=1e-4)
-    w = 1 / (v + tau2)
-    q = np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2)
-    assert q == pytest.approx(14, rel=1e-9)  # the generalised Q equals its df there
-
-
-def test_paule_mandel_variance_is_zero_when_the_spread_is_noise():
-    v = np.full(6, 0.04)
-    y = np.array([0.1, -0.1, 0.05, -0.05, 0.0, 0.02])  # far less spread than sd 0.2
-    assert paule_mandel_variance(y, v, ["a", "a", "a", "b", "b", "b"]) == 0.0
