@@ -27,6 +27,9 @@ def one_per_feature_vector(table: pd.DataFrame) -> pd.DataFrame:
     return ranked.drop_duplicates(keys).sort_index()
 
 
+SAFETY_Z = 1.5
+"""Latency and energy estimates are raised by this many standard deviations of their
+error (log scale) before they are held to a limit: "with margin"."""
 LATENCY_REASON = "estimated p95 latency"
 """How a latency violation starts (``violations``)."""
 
@@ -60,7 +63,7 @@ def violations(
             found, table[f"{target}_safe"].to_numpy(), by_tail, ratios, own, strict=True
         ):
             if not value <= limit:
-                how = "with margin"
+                how = f"with margin: {SAFETY_Z:g} sd of its error above its estimate"
                 if bool(tail) and bool(whose):
                     how = f"its median × {ratio:.2f}, its own measured p95 / median bound"
                 elif bool(tail):

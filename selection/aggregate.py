@@ -149,27 +149,30 @@ def tail_ratio(frame: pd.DataFrame, by: list[str]) -> pd.Series:
     )
 
 
-LIGHTER_TAIL_ALPHA = 0.01
 LIGHTER_TAIL_SHARE = 0.2
 """The upper share of the other configs' calls a lighter-tailed config seldom reaches
 (the 95th percentile alone would take 90 calls to tell a config that never reaches
 it from chance)."""
+LIGHTER_TAIL_ALPHA = 0.01
 
 
 def lighter_tail(frame: pd.DataFrame) -> pd.Series:
     """Per (config_hash, task_type), whether the config's calls show its tail lighter
-    than the rest of its model's on the task type, by latency / (config, suite) median.
-    Two views, each at ``LIGHTER_TAIL_ALPHA`` / 2 (Bonferroni): of its n calls only k
-    lie above the others' upper ``LIGHTER_TAIL_SHARE`` (P(Binomial(n, share) ≤ k)),
-    or its upper half lies lower than theirs (one-sided Mann–Whitney) — the first sees
-    a config that never reaches a common slow mode, the second one whose whole tail
-    is shorter while the model's slow calls are a minority.
+    than the rest of its model's on the task type: of its n calls, k lie above the
+    other configs' upper ``LIGHTER_TAIL_SHARE`` of latency / (config, suite) median,
+    and P(Binomial(n, share) ≤ k) < ``LIGHTER_TAIL_ALPHA``.
 
     Real configs differ: on llama.cpp, 16-token answers reached 3.7–5.2× their median
     and 64-token ones 1.8–2.5× (gemma3-270m, smollm2-135m); the model's pooled bound
     refused a 64-token config measured at 2.3 s p95 as 4.5 s. A config of a model with
     a slow mode (a fifth of calls 3× slower) whose 10 calls all came fast (11% of such
-    configs) is not told apart; after 25 such calls (0.4%) it is."""
+    configs) is not told apart; after 21 such calls (1%) it is. Where the slow calls
+    are fewer than a fifth of the others', the line falls in their body and a lighter
+    config is not told apart: it keeps the model's bound. A Mann–Whitney test of the
+    upper halves as well (each at 0.5%) told such configs apart, but in the tails world
+    it exempted configs of heavy-tailed models by chance: true p95 over the limit 0.6 →
+    1.9%, hits −1.4 ± 1.1 points (tuning seeds, 10k); this test alone changed no pick
+    there."""
     from scipy import stats
 
     ok = frame[(frame["status"] == "ok") & (frame["latency_s"] > 0)]
@@ -192,14 +195,8 @@ def lighter_tail(frame: pd.DataFrame) -> pd.Series:
                 continue
             line = np.quantile(others, 1 - LIGHTER_TAIL_SHARE)
             above = int((own.to_numpy() > line).sum())
-            rare = stats.binom.cdf(above, len(own), LIGHTER_TAIL_SHARE)
-            own_upper, others_upper = own[own > 1].to_numpy(), others[others > 1]
-            lower = (
-                stats.mannwhitneyu(own_upper, others_upper, alternative="less").pvalue
-                if len(own_upper) and len(others_upper)
-                else 1.0
-            )
-            found[(str(config), str(task))] = bool(min(rare, lower) < LIGHTER_TAIL_ALPHA / 2)
+            chance = stats.binom.cdf(above, len(own), LIGHTER_TAIL_SHARE)
+            found[(str(config), str(task))] = bool(chance < LIGHTER_TAIL_ALPHA)
     index = pd.MultiIndex.from_tuples(list(found), names=["config_hash", "task_type"])
     return pd.Series(list(found.values()), index=index, dtype=bool)
 

@@ -136,6 +136,7 @@ class Recommendation:
     closest: tuple[Option, ...] = ()
     drivers: tuple[Driver, ...] = ()
     excluded_best: Option | None = None
+    refused_better: tuple[Option, ...] = ()  # the next candidates estimated better, refused
     overruled: Option | None = None  # the model's pick, when the evidence overruled it
     suggestions: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -177,6 +178,11 @@ class Recommendation:
                     f"  best without the limits: {self.excluded_best.summary()} "
                     f"({'; '.join(self.excluded_best.violations)})"
                 )
+            if self.refused_better:
+                lines.append("  also estimated better, refused by the limits:")
+                lines += [
+                    f"    {o.summary()} ({'; '.join(o.violations)})" for o in self.refused_better
+                ]
         if self.alternatives:
             lines.append("  other options on the quality–latency front:")
             lines += [f"    {option.summary()}" for option in self.alternatives]
@@ -191,7 +197,13 @@ class Recommendation:
 
     def _quality_estimates(self) -> list[Estimate]:
         """Every quality estimate the text shows."""
-        shown = [self.choice, self.overruled, self.excluded_best, *self.alternatives]
+        shown = [
+            self.choice,
+            self.overruled,
+            self.excluded_best,
+            *self.refused_better,
+            *self.alternatives,
+        ]
         options = [o for o in (*shown, *self.closest) if o is not None]
         found = [o.quality for o in options]
         if self.choice is not None and self.choice.predicted_quality is not None:
@@ -267,8 +279,8 @@ def _describe_choice(choice: Option) -> list[str]:
         weight = choice.latency_p95_measurement_weight
         lines.append(
             f"  measured p95 as the estimate combines it: "
-            f"{_seconds(choice.measured_latency_p95_pooled_s)} (corrected for a small "
-            "sample's low p95, pooled with configs differing only in sampling settings), "
+            f"{_seconds(choice.measured_latency_p95_pooled_s)} (pooled with configs "
+            "differing only in sampling settings, and freed of a few calls' low bias), "
             f"{100 * weight:.0f}% of the p95 estimate on the log scale "
             "(measurement^w × prediction^(1 − w))"
         )

@@ -45,6 +45,7 @@ from evaluation.suites import TASK_TYPES
 from selection._candidates import candidate_table, option, params_label
 from selection._choice import (
     LATENCY_REASON,
+    SAFETY_Z,
     Prefer,
     choose,
     drivers,
@@ -62,9 +63,16 @@ from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import CHECK_CONFIDENCE, combine, quality_fit, shared_case_variance
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
-SAFETY_Z = 1.5
+MEASURED_LATENCY_NOTE = (
+    "measured to meet a latency limit: the Harrell–Davis p95 of a config's calls (above "
+    "the leaderboard's interpolated p95 on a long tail) and its median × its model's "
+    "measured p95 / median, both within the limit"
+)
 MAX_ALTERNATIVES = 5
 MAX_CLOSEST = 3
+MAX_REFUSED = 3
+"""Candidates estimated better than the pick that the limits refused, shown with why
+(a newcomer found configs meeting a limit by their measurements not mentioned at all)."""
 SHARED_NOTE_SD = 0.01
 """The shared case error is said (a note) from one point of standard deviation."""
 
@@ -179,6 +187,8 @@ def recommend_from_model(
             option(model, table.iloc[i], task_type, found[i]) for i in scores[:MAX_CLOSEST]
         )
         message = "no configuration is estimated or measured to meet " + _limits(request)
+        if max_latency_s is not None:
+            notes.append(MEASURED_LATENCY_NOTE)
         return Recommendation(
             "infeasible", message=message, closest=closest, notes=tuple(notes), **base
         )
@@ -211,6 +221,14 @@ def recommend_from_model(
     best = table["quality"].idxmax()
     if best not in feasible.index and table.loc[best, "quality"] > row["quality"] + 0.005:
         excluded_best = option(model, table.loc[best], task_type, found[table.index.get_loc(best)])
+    better = table[
+        ~table.index.isin(feasible.index) & (table["quality"] > row["quality"] + 0.005)
+    ].sort_values("quality", ascending=False)
+    refused_better = tuple(
+        option(model, better.loc[i], task_type, found[table.index.get_loc(i)])
+        for i in better.index
+        if i != best
+    )[:MAX_REFUSED]
     target = "latency_p50" if prefer == "speed" else "quality"
     reasons = drivers(model, table, chosen, task_type, chars, target)
     if (elsewhere := _only_elsewhere(model, choice, task_type)) is not None:
@@ -235,6 +253,7 @@ def recommend_from_model(
         alternatives=alternatives,
         drivers=reasons,
         excluded_best=excluded_best,
+        refused_better=refused_better,
         overruled=overruled,
         notes=tuple(notes),
         **base,
