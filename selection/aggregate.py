@@ -69,7 +69,6 @@ def quantile_noise_factor(q: float) -> float:
 QUANTILE_LEVEL = {"latency_p50": 0.5, "latency_p95": 0.95}
 QUANTILE_NOISE = {name: quantile_noise_factor(q) for name, q in QUANTILE_LEVEL.items()}
 """Per latency quantile target, the factor of s_log²/n giving its sampling variance."""
-
 TAIL_LEVEL = 0.95
 TAIL_CONFIDENCE = 0.9
 """``latency_tail_ratio`` bounds the ``TAIL_LEVEL`` quantile with this confidence."""
@@ -170,13 +169,13 @@ def lighter_tail(frame: pd.DataFrame) -> pd.Series:
     and 64-token ones 1.8–2.5× (gemma3-270m, smollm2-135m); the model's pooled bound
     refused a 64-token config measured at 2.3 s p95 as 4.5 s. A config of a model with
     a slow mode (a fifth of calls 3× slower) whose 10 calls all came fast (11% of such
-    configs) is not told apart; among 4 configs, after 35 such calls it is. Where the slow calls
-    are fewer than a fifth of the others', the line falls in their body and a lighter
-    config is not told apart: it keeps the model's bound. A Mann–Whitney test of the
-    upper halves as well (each at 0.5%) told such configs apart, but in the tails world
-    it exempted configs of heavy-tailed models by chance: true p95 over the limit 0.6 →
-    1.9%, hits −1.4 ± 1.1 points (tuning seeds, 10k); this test alone changed no pick
-    there."""
+    configs) is not told apart; among 4 configs, after 35 such calls it is. Where the
+    slow calls are fewer than a fifth of the others', the line falls in their body and
+    a lighter config is not told apart: it keeps the model's bound. A Mann–Whitney test
+    of the upper halves as well (each at 0.5%) told such configs apart, but in the tails
+    world it exempted configs of heavy-tailed models by chance: true p95 over the limit
+    0.6 → 1.9%, hits −1.4 ± 1.1 points (tuning seeds, 10k); this test alone changed no
+    pick there."""
     from scipy import stats
 
     ok = frame[(frame["status"] == "ok") & (frame["latency_s"] > 0)]
