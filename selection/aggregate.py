@@ -137,14 +137,24 @@ def tail_ratio(frame: pd.DataFrame, by: list[str]) -> pd.Series:
     over the ok generations in (config, suite) groups of at least ``MIN_TAIL_GROUP``: how
     far above its median a config's slow calls reach, pooled over configs and measured,
     not assumed. NaN where there are too few generations for the bound."""
+    ratios = latency_over_median(frame)
+    return (
+        ratios["ratio"]
+        .groupby([ratios[key] for key in by])
+        .agg(lambda r: order_statistic_bound(r.to_numpy(), TAIL_LEVEL, TAIL_CONFIDENCE))
+    )
+
+
+def latency_over_median(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each ok generation's latency / the median of its (config, suite), in (config,
+    suite) groups of at least ``MIN_TAIL_GROUP``: ``ratio`` beside the generation's
+    config_hash, model and task_type."""
     ok = frame[(frame["status"] == "ok") & (frame["latency_s"] > 0)]
     latency = ok["latency_s"].astype(float)
     groups = latency.groupby([ok["config_hash"], ok["suite"]])
-    size, median = groups.transform("size"), groups.transform("median")
-    use = size >= MIN_TAIL_GROUP
-    ratio = (latency / median)[use]
-    return ratio.groupby([ok.loc[use, key] for key in by]).agg(
-        lambda r: order_statistic_bound(r.to_numpy(), TAIL_LEVEL, TAIL_CONFIDENCE)
+    use = groups.transform("size") >= MIN_TAIL_GROUP
+    return ok.loc[use, ["config_hash", "model", "task_type"]].assign(
+        ratio=(latency / groups.transform("median"))[use]
     )
 
 
@@ -178,18 +188,7 @@ def lighter_tail(frame: pd.DataFrame) -> pd.Series:
     pick there."""
     from scipy import stats
 
-    ok = frame[(frame["status"] == "ok") & (frame["latency_s"] > 0)]
-    latency = ok["latency_s"].astype(float)
-    groups = latency.groupby([ok["config_hash"], ok["suite"]])
-    use = groups.transform("size") >= MIN_TAIL_GROUP
-    ratios = pd.DataFrame(
-        {
-            "ratio": (latency / groups.transform("median"))[use],
-            "config_hash": ok.loc[use, "config_hash"],
-            "model": ok.loc[use, "model"],
-            "task_type": ok.loc[use, "task_type"],
-        }
-    )
+    ratios = latency_over_median(frame)
     found: dict[tuple[str, str], bool] = {}
     for (_, task), part in ratios.groupby(["model", "task_type"]):
         chances: dict[str, float] = {}
