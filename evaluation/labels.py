@@ -5,9 +5,18 @@ everywhere. Labels are never clipped: a cut label hides the parameter that diffe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 _DROPPED_PREFIXES = ("tpl=",)  # "tpl=concise" reads as "concise"
+_NUM_PREDICT_WORD = re.compile(r"n=\d+")
+
+
+def legacy_label(label: str) -> str:
+    """``label`` (``Config.label``) as evalflow wrote it before it showed num_predict
+    ("n=64", 2026-11-24): the name a spec, a script or an experiment stored then may
+    give a config, accepted where no config has it as its label."""
+    return " ".join(word for word in label.split() if not _NUM_PREDICT_WORD.fullmatch(word))
 
 
 def distinguishing_labels(labels: Sequence[str]) -> dict[str, str]:
@@ -45,7 +54,8 @@ def configs_named(ref: str, hashes: Sequence[str], labels: Sequence[str]) -> lis
     """The hashes of the configs (one experiment's, ``labels`` their full labels) that
     ``ref`` names, by every name an output shows for a config, in this order: the hash,
     the full label, the shown label (:func:`distinguishing_labels`, with "[<hash head>]"
-    where labels repeat), a hash prefix. The first of these that names any config
+    where labels repeat), the full label as written before (:func:`legacy_label`), a
+    hash prefix. The first of these that names any config
     decides; more than one hash back means ``ref`` is ambiguous."""
     short = distinguishing_labels(labels) if labels else {}
     shown = [
@@ -56,6 +66,7 @@ def configs_named(ref: str, hashes: Sequence[str], labels: Sequence[str]) -> lis
         [h for h in hashes if h == ref],
         [h for h, label in zip(hashes, labels, strict=True) if label == ref],
         [h for h, names in zip(hashes, shown, strict=True) if ref in names],
+        [h for h, label in zip(hashes, labels, strict=True) if legacy_label(label) == ref],
         [h for h in hashes if ref and h.startswith(ref)],
     ):
         if hits:

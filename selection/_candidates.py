@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.spec import DEFAULT_NUM_PREDICT, Config
+from evaluation.spec import Config
 from evaluation.spec._params import NAMES, PARAMETERS
 from selection._evidence_rule import EVIDENCE_WEIGHT
 from selection.features import add_parameter_b
@@ -105,9 +105,8 @@ def option(
 
 
 def params_label(row: pd.Series) -> str:
-    """The config's short label: ``Config.label``, plus ``n=`` when num_predict is not
-    the default (configs differing only in num_predict must not look alike)."""
-    config = Option(
+    """The config's label (``Config.label``) from its row of ``SelectorModel.configs``."""
+    option = Option(
         config_hash="",
         model=str(row["model"]),
         label="",
@@ -115,10 +114,8 @@ def params_label(row: pd.Series) -> str:
         template=str(row["template"]),
         template_text=str(row["template_text"]),
         quality=Estimate(0, 0, 0),
-    ).config()
-    if config.params.num_predict != DEFAULT_NUM_PREDICT:
-        return f"{config.label} n={config.params.num_predict}"
-    return config.label
+    )
+    return option.config().label
 
 
 def _params(row: pd.Series) -> dict[str, float | int | str | bool | None]:

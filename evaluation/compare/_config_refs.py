@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from evaluation.errors import EvalError, StorageError
-from evaluation.labels import configs_named, distinguishing_labels
+from evaluation.labels import configs_named, distinguishing_labels, legacy_label
 from evaluation.storage.comparisons import latency_scores
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, list_experiments
@@ -128,7 +128,8 @@ def check_shared_cases(
 
 def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | None:
     """The name of the one selected config ``ref`` names: by name, by experiment (one
-    config from it), by hash, by label; None for no baseline."""
+    config from it), by hash, by label (or as labels were written before num_predict
+    was shown: :func:`evaluation.labels.legacy_label`); None for no baseline."""
     if ref is None:
         return None
     for pick in (
@@ -136,6 +137,7 @@ def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | No
         lambda c: c.experiment == ref,
         lambda c: c.config_hash == ref,
         lambda c: c.label == ref,
+        lambda c: legacy_label(c.label) == ref,
     ):
         hits = [c for c in configs if pick(c)]
         if len(hits) == 1:

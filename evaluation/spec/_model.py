@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from evaluation.labels import legacy_label
 from evaluation.pipelines._setting import PipelineSetting, PipelineSpec
 from evaluation.spec._fields import FieldReader, child
 from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams
@@ -98,12 +99,16 @@ class Config:
 
     @property
     def label(self) -> str:
-        """Short human-readable name: the model and the settings that are set."""
+        """Short human-readable name: the model and the settings that are set
+        (num_predict, always sent, when it is not the default: configs differing only
+        in it read alike before, and three newcomers took two for one)."""
         parts = [self.model]
         for key, value in asdict(self.params).items():
-            short = BY_NAME[key].short or key
-            if value is not None and BY_NAME[key].labelled:
-                parts.append(f"{short}={BY_NAME[key].text(value)}")
+            if value is None:
+                continue
+            if key == "num_predict" and value == BY_NAME[key].default:
+                continue
+            parts.append(f"{BY_NAME[key].short or key}={BY_NAME[key].text(value)}")
         if self.template.name != "default":
             parts.append(f"tpl={self.template.name}")
         if self.pipeline is not None:
@@ -237,7 +242,9 @@ def _match_config(configs: list[Config], ref: str, reader: FieldReader) -> Confi
     by_hash = [c for c in configs if c.hash == ref]
     if by_hash:
         return by_hash[0]
-    by_label = [c for c in configs if c.label == ref]
+    by_label = [c for c in configs if c.label == ref] or [
+        c for c in configs if legacy_label(c.label) == ref
+    ]
     reader.check(
         bool(by_label),
         "baseline",
@@ -247,8 +254,8 @@ def _match_config(configs: list[Config], ref: str, reader: FieldReader) -> Confi
     reader.check(
         len(by_label) == 1,
         "baseline",
-        f"the label '{ref}' names {len(by_label)} configs (they differ in num_predict or "
-        "template text); give the config hash instead",
+        f"the label '{ref}' names {len(by_label)} configs (they differ in template text, "
+        "or in num_predict, which this label leaves out); give the config hash instead",
     )
     return by_label[0]
 

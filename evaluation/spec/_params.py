@@ -62,7 +62,6 @@ class GenerationParams:
         why="0 generates nothing, and -1 (unbounded generation) is refused because a "
         "model that loops would never stop",
         short="n",
-        labelled=False,
         ollama="num_predict",
         openai="max_tokens",
         hash_when_unset=True,
@@ -159,7 +158,6 @@ class Parameter:
     choices: tuple[str, ...] | None = None  # the values a text parameter accepts
     why: str = ""  # the reason for the rule, when it is not obvious
     short: str = ""  # its name in a config label ("t=0.7"); default: the name
-    labelled: bool = True  # shown in config labels when set
     hashed: bool = True  # part of the config's identity
     hash_when_unset: bool = False  # in the hash even at its default (the original six)
     ollama: str | None = None  # key in Ollama's ``options``; None: not a model option

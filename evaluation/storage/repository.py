@@ -195,7 +195,11 @@ def register_experiment(
     experiment.updated_at = utcnow()
     session.add(experiment)
     session.flush()
-    insert_ignoring_conflicts(session, ConfigRow, [config_row(c) for c in configs])
+    # The label is refreshed: its form changed (num_predict shown, 2026-11-24) and an
+    # experiment's configs should read alike, stored before or not.
+    insert_ignoring_conflicts(
+        session, ConfigRow, [config_row(c) for c in configs], update_columns=["label"]
+    )
     save_config_pipelines(session, configs)
     insert_ignoring_conflicts(
         session,

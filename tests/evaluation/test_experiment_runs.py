@@ -13,8 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from evaluation.backends.base import ModelInfo
+from evaluation.labels import legacy_label
+from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.storage.db import make_engine, session_scope
-from evaluation.storage.models import Experiment, ExperimentRun, ModelRow
+from evaluation.storage.models import ConfigRow, Experiment, ExperimentRun, ModelRow
 from evaluation.storage.repository import (
     get_experiment,
     record_models,
@@ -280,3 +282,32 @@ def test_a_host_password_is_never_stored_with_the_experiment(engine):
         ).scalar_one()
         assert "hunter2" not in str(stored.spec)
         assert stored.spec["hosts"][0]["url"] == "http://ana:***@127.0.0.1:11434"
+
+
+def test_a_config_stored_with_its_old_label_reads_as_now_once_registered_again(engine):
+    """Labels leave out num_predict no more; a config stored before keeps its row (by
+    hash), and registering it again (a new experiment, a resume) refreshes its label, so
+    the configs of one experiment do not read in two forms."""
+    config = Config(
+        "m:1b", GenerationParams(temperature=0.0, num_predict=16), PromptTemplate("default")
+    )
+    with session_scope(engine) as session:
+        record_suite(session, SUITE)
+        session.add(
+            ConfigRow(hash=config.hash, model=config.model, label=legacy_label(config.label))
+        )
+    with session_scope(engine) as session:
+        register_experiment(
+            session,
+            name="labels",
+            suite=SUITE,
+            configs=[config],
+            spec={},
+            spec_path="spec.yaml",
+            samples_per_case=1,
+            metrics=["exact_match"],
+            simulated=False,
+        )
+    with session_scope(engine) as session:
+        stored = session.get(ConfigRow, config.hash)
+        assert stored is not None and stored.label == "m:1b t=0 n=16" == config.label

@@ -17,7 +17,7 @@ from evaluation.compare._leaderboard import (
     render_text,
     table_rows,
 )
-from evaluation.labels import distinguishing_labels, shared_settings
+from evaluation.labels import configs_named, distinguishing_labels, legacy_label, shared_settings
 from evaluation.run._sweep import prepare_sweep
 from tests.conftest import REPO
 
@@ -99,3 +99,17 @@ def test_the_report_plots_name_configs_by_rank_and_distinguishing_label():
     names = _label_names(data)
     assert len(set(names.values())) == len(configs)
     assert all(len(n) < 45 for n in names.values())  # fits a plot's margin
+
+
+def test_configs_differing_only_in_num_predict_read_apart_and_old_names_still_work():
+    """Three newcomers took two configs that differ only in num_predict for one: their
+    labels, shown and whole, were the same. A name written before num_predict was shown
+    (a script's --config, an old spec) still finds the config when it names one."""
+    hashes = ["aaaa1111", "bbbb2222", "cccc3333"]
+    labels = ["m:1b t=0 n=16 tpl=plain", "m:1b t=0 n=64 tpl=plain", "m:1b t=0.7 n=64 tpl=plain"]
+    shown = distinguishing_labels(labels)
+    assert len(set(shown.values())) == 3 and shown[labels[0]] == "t=0 n=16"
+    assert legacy_label(labels[0]) == "m:1b t=0 tpl=plain"
+    assert configs_named("m:1b t=0.7 tpl=plain", hashes, labels) == ["cccc3333"]
+    assert configs_named("m:1b t=0 tpl=plain", hashes, labels) == ["aaaa1111", "bbbb2222"]
+    assert configs_named(labels[1], hashes, labels) == ["bbbb2222"]

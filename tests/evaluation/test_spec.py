@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evaluation.errors import SpecError
+from evaluation.labels import legacy_label
 from evaluation.spec import (
     DEFAULT_NUM_PREDICT,
     Config,
@@ -29,6 +30,7 @@ from evaluation.spec import (
     Limits,
     PromptTemplate,
     SweepSpec,
+    baseline_config,
     expand,
     format_plan,
     load_spec,
@@ -284,6 +286,23 @@ def test_baseline_by_hash_or_label(data: dict[str, Any]) -> None:
         assert parse_spec(with_(data, grid={"temperature": [0.0, 0.5]}, baseline=ref)).baseline
     ambiguous = with_(data, grid={"num_predict": [64, 128]}, baseline="m1")
     refused(ambiguous, "baseline", "names 2 configs")
+
+
+def test_labels_tell_configs_apart_by_num_predict(data: dict[str, Any]) -> None:
+    """Three newcomers took two configs differing only in num_predict for one: the label
+    left it out. It shows now where it is not the default (always sent, so a label
+    with it everywhere would only repeat the default)."""
+    configs = expand(parse_spec(with_(data, grid={"num_predict": [16, DEFAULT_NUM_PREDICT]})))
+    assert [c.label for c in configs] == ["m1 n=16", "m1", "m2 n=16", "m2"]
+    assert [legacy_label(c.label) for c in configs] == ["m1", "m1", "m2", "m2"]
+
+
+def test_baseline_by_the_label_written_before_num_predict_was_shown(data: dict[str, Any]) -> None:
+    """A spec written when labels left num_predict out still names its baseline, where
+    that old label names one config of the sweep."""
+    grid = {"temperature": [0.0, 0.5], "num_predict": [64]}
+    named = baseline_config(parse_spec(with_(data, grid=grid, baseline="m1 t=0.5")))
+    assert named is not None and named.label == "m1 t=0.5 n=64"
 
 
 # --- files -----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from tests.flows.test_evaluate import artifact_data
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 DEMO = REPO / "benchmarks/sweeps/demo-simulated.yaml"
-LARGE = "sim-large:8b t=0 seed=42 tpl=plain"
+LARGE = "sim-large:8b t=0 n=128 seed=42 tpl=plain"
 
 
 @pytest.fixture(scope="module")
