@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from evaluation.errors import EvalError
+
 _DROPPED_PREFIXES = ("tpl=",)  # "tpl=concise" reads as "concise"
 _NUM_PREDICT_WORD = re.compile(r"n=\d+")
 
@@ -72,3 +74,39 @@ def configs_named(ref: str, hashes: Sequence[str], labels: Sequence[str]) -> lis
         if hits:
             return list(dict.fromkeys(hits))
     return []
+
+
+def config_named(
+    ref: str, hashes: Sequence[str], labels: Sequence[str], experiment: str, hint: str = ""
+) -> str:
+    """The hash of the one config of ``experiment`` (its name) that ``ref`` names
+    (:func:`configs_named`); otherwise EvalError in the words every command uses: the
+    configs it fits (part of their labels counts here: "gemma"), or all of them (``hint``
+    after the list), each as ``show`` prints it, quoted for a shell."""
+    hits = configs_named(ref, hashes, labels)
+    if len(hits) == 1:
+        return hits[0]
+    shown = distinguishing_labels(labels) if labels else {}
+    named = {h: f"{quoted(shown[label])} ({h})" for h, label in zip(hashes, labels, strict=True)}
+    fits = hits or [h for h, label in zip(hashes, labels, strict=True) if _fits(ref, label)]
+    if len(fits) > 1:
+        listing = "; ".join(named[h] for h in dict.fromkeys(fits))
+        raise EvalError(
+            f"config {quoted(ref)} fits several configs of {experiment}: {listing}; "
+            "name one of them (its name as listed, or its hash)"
+        )
+    known = "; ".join(list(named.values())[:20])
+    raise EvalError(
+        f"experiment {experiment} has no config {quoted(ref)}; its configs: {known}{hint}"
+    )
+
+
+def quoted(name: str) -> str:
+    """``name`` in single quotes as a POSIX shell reads it back (no escapes inside, unlike
+    ``repr``): pasting it as an argument gives ``name`` exactly."""
+    return "'" + name.replace("'", "'\\''") + "'"
+
+
+def _fits(ref: str, label: str) -> bool:
+    """Whether ``ref`` is part of ``label`` (case aside): "gemma" fits "gemma3-270m t=0"."""
+    return bool(ref) and ref.casefold() in label.casefold()

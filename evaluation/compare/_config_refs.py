@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from evaluation.errors import EvalError, StorageError
-from evaluation.labels import configs_named, distinguishing_labels, legacy_label
+from evaluation.labels import config_named, distinguishing_labels, legacy_label, quoted
 from evaluation.storage.comparisons import latency_scores
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, list_experiments
@@ -18,13 +18,15 @@ from evaluation.storage.repository import experiment_configs, list_experiments
 
 @dataclass(frozen=True)
 class SelectedConfig:
-    """A config in a comparison; ``name`` is how the report and the rows call it."""
+    """A config in a comparison; ``name`` is how the report and the rows call it,
+    ``shown`` its label as ``show`` prints it among its experiment's configs."""
 
     name: str
     experiment: str
     experiment_id: int
     config_hash: str
     label: str
+    shown: str
 
 
 def find_experiment(session: Session, experiment: str | int) -> Experiment:
@@ -70,41 +72,16 @@ def select_configs(
         f"{prefix}{label}" if counts[label] == 1 else f"{prefix}{label} [{h[:8]}]"
         for label, h in zip(labels, frame["hash"], strict=True)
     ]
+    shown = distinguishing_labels(labels) if labels else {}
     selected = [
-        SelectedConfig(n, experiment.name, experiment.id, h, label)
+        SelectedConfig(n, experiment.name, experiment.id, h, label, shown[label])
         for n, h, label in zip(names, frame["hash"], labels, strict=True)
     ]
     if ref is None:
         return selected
-    hits = configs_named(ref, list(frame["hash"]), labels)
-    if len(hits) == 1:
-        return [c for c in selected if c.config_hash == hits[0]]
-    shown = distinguishing_labels(labels)
-    fits = hits or [h for h, label in zip(frame["hash"], labels, strict=True) if _fits(ref, label)]
-    if len(fits) > 1:
-        listing = "; ".join(
-            f"{quoted(shown[c.label])} ({c.config_hash})" for c in selected if c.config_hash in fits
-        )
-        raise EvalError(
-            f"config {quoted(ref)} fits several configs of {experiment.name}: {listing}; "
-            "name one of them (its name as listed, or its hash)"
-        )
-    known = "; ".join(f"{quoted(shown[c.label])} ({c.config_hash})" for c in selected[:20])
-    raise EvalError(
-        f"experiment {experiment.name} has no config {quoted(ref)}; its configs: {known}"
-        + ("; name one experiment's config as EXPERIMENT:CONFIG" if prefix else "")
-    )
-
-
-def quoted(name: str) -> str:
-    """``name`` in single quotes as a POSIX shell reads it back (no escapes inside, unlike
-    ``repr``): pasting it as an argument gives ``name`` exactly."""
-    return "'" + name.replace("'", "'\\''") + "'"
-
-
-def _fits(ref: str, label: str) -> bool:
-    """Whether ``ref`` is part of ``label`` (case aside): "gemma" fits "gemma3-270m t=0"."""
-    return bool(ref) and ref.casefold() in label.casefold()
+    hint = "; name one experiment's config as EXPERIMENT:CONFIG" if prefix else ""
+    named = config_named(ref, list(frame["hash"]), labels, experiment.name, hint)
+    return [c for c in selected if c.config_hash == named]
 
 
 def check_shared_cases(
@@ -128,8 +105,9 @@ def check_shared_cases(
 
 def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | None:
     """The name of the one selected config ``ref`` names: by name, by experiment (one
-    config from it), by hash, by label (or as labels were written before num_predict
-    was shown: :func:`evaluation.labels.legacy_label`); None for no baseline."""
+    config from it), by hash, by label (or as labels were written before num_predict was
+    shown: :func:`evaluation.labels.legacy_label`), by the label ``show`` prints, by a
+    hash prefix: every name ``--config`` takes; None for no baseline."""
     if ref is None:
         return None
     for pick in (
@@ -138,15 +116,17 @@ def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | No
         lambda c: c.config_hash == ref,
         lambda c: c.label == ref,
         lambda c: legacy_label(c.label) == ref,
+        lambda c: c.shown == ref,
+        lambda c: bool(ref) and c.config_hash.startswith(ref),
     ):
         hits = [c for c in configs if pick(c)]
         if len(hits) == 1:
             return hits[0].name
         if len(hits) > 1:
             raise EvalError(
-                f"baseline {ref!r} names {len(hits)} configs: "
-                + ", ".join(c.name for c in hits)
-                + "; name one of them"
+                f"baseline {quoted(ref)} fits several of the compared configs: "
+                + "; ".join(f"{quoted(c.name)} ({c.config_hash})" for c in hits)
+                + "; name one of them (its name as listed, or its hash)"
             )
-    known = ", ".join(c.name for c in configs[:20])
-    raise EvalError(f"baseline {ref!r} is not among the compared configs: {known}")
+    known = "; ".join(f"{quoted(c.name)} ({c.config_hash})" for c in configs[:20])
+    raise EvalError(f"baseline {quoted(ref)} is not among the compared configs: {known}")

@@ -91,7 +91,7 @@ async def judge_experiment(
         row = get_experiment(session, experiment)
         experiment_id = int(row.id)
         table = experiment_configs(session, experiment_id)
-        chosen = resolve_configs(table, configs) if configs else table["hash"].tolist()
+        chosen = resolve_configs(table, configs, row.name) if configs else table["hash"].tolist()
         gens = generations_frame(session, experiment_id)
         gens = gens[(gens["status"] == "ok") & gens["config_hash"].isin(chosen)]
         if limit_per_config is not None:

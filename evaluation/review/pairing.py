@@ -15,8 +15,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from evaluation.errors import StorageError
-from evaluation.labels import configs_named
+from evaluation.labels import config_named
 
 
 @dataclass(frozen=True)
@@ -30,21 +29,14 @@ class PairDraw:
     config_b: str
 
 
-def resolve_configs(configs: pd.DataFrame, names: Sequence[str]) -> list[str]:
+def resolve_configs(configs: pd.DataFrame, names: Sequence[str], experiment: str) -> list[str]:
     """Config hashes for ``names``: each a name an output shows for a config (the hash,
-    its label, its shown label, a unique hash prefix: ``evaluation.labels.configs_named``).
-    ``configs`` has the columns ``hash`` and ``label`` (one row per config)."""
+    its label, its shown label, a unique hash prefix), refused in the words ``compare``
+    uses (``evaluation.labels.config_named``). ``configs`` has the columns ``hash`` and
+    ``label`` (one row per config of ``experiment``)."""
     hashes = configs["hash"].astype(str).tolist()
     labels = configs["label"].astype(str).tolist()
-    out: list[str] = []
-    for name in names:
-        unique = configs_named(name, hashes, labels)
-        if len(unique) != 1:
-            why = "matches no config" if not unique else f"is ambiguous ({', '.join(unique)})"
-            known = ", ".join(f"{h} ({label})" for h, label in zip(hashes, labels, strict=True))
-            raise StorageError(f"config {name!r} {why}; configs: {known}")
-        out.append(unique[0])
-    return out
+    return [config_named(name, hashes, labels, experiment) for name in names]
 
 
 def draw_pairs(

@@ -57,7 +57,7 @@ def prepare_queue(
         table = experiment_configs(session, row.id)
         board = load_leaderboard(session, experiment)
         if configs:
-            chosen = resolve_configs(table, configs)
+            chosen = resolve_configs(table, configs, row.name)
         else:
             chosen = default_configs(board.table, board.metrics[0] if board.metrics else None)
         if len(set(chosen)) < 2:

@@ -25,7 +25,7 @@ required)::
       - {name: gpu-b, url: http://gpu-b:11434, slots: 2, models: [qwen2.5:7b]}
     limits: {max_configs: 500, max_generations: null, request_timeout_s: 120,
              first_request_timeout_s: 600, max_attempts: 4}
-    baseline: null                     # a config hash or label from `evalflow plan`
+    baseline: null                     # a config hash (`evalflow plan` lists them) or label
 
 The grid's parameters and their rules are ``evaluation.spec._params.PARAMETERS``.
 A grid parameter left out is not sent (the server's default applies), except
@@ -52,7 +52,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from evaluation.labels import legacy_label
+from evaluation.labels import configs_named
 from evaluation.pipelines._setting import PipelineSetting, PipelineSpec
 from evaluation.spec._fields import FieldReader, child
 from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams
@@ -239,25 +239,26 @@ def _expand(spec: SweepSpec, reader: FieldReader) -> list[Config]:
 
 
 def _match_config(configs: list[Config], ref: str, reader: FieldReader) -> Config:
-    by_hash = [c for c in configs if c.hash == ref]
-    if by_hash:
-        return by_hash[0]
-    by_label = [c for c in configs if c.label == ref] or [
-        c for c in configs if legacy_label(c.label) == ref
-    ]
+    """The config ``ref`` names by any name the outputs give one (the hash, the label,
+    the label as ``show`` prints it, the label as written before num_predict was shown,
+    a unique hash prefix: ``evaluation.labels.configs_named``)."""
+    hashes = [c.hash for c in configs]
+    hits = configs_named(ref, hashes, [c.label for c in configs])
     reader.check(
-        bool(by_label),
+        bool(hits),
         "baseline",
-        f"'{ref}' is neither the hash nor the label of a config of this sweep "
-        "(`evalflow plan` lists them)",
+        f"'{ref}' is neither the hash nor the label of a config of this sweep (`evalflow "
+        f"plan` lists their hashes; a label is the model and the settings that are set, "
+        f"e.g. '{configs[0].label}')",
     )
+    by_hash = dict(zip(hashes, configs, strict=True))
+    listing = "; ".join(f"'{by_hash[h].label}' ({h})" for h in hits[:10])
     reader.check(
-        len(by_label) == 1,
+        len(hits) == 1,
         "baseline",
-        f"the label '{ref}' names {len(by_label)} configs (they differ in template text, "
-        "or in num_predict, which this label leaves out); give the config hash instead",
+        f"'{ref}' names {len(hits)} configs of this sweep: {listing}; give one's hash",
     )
-    return by_label[0]
+    return by_hash[hits[0]]
 
 
 @dataclass(frozen=True)

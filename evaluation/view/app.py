@@ -29,6 +29,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
 from evaluation.errors import EvalError, StorageError
+from evaluation.labels import configs_named
 from evaluation.metrics import get_metric
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
@@ -298,10 +299,12 @@ def _experiment(session, name: str) -> tuple[Experiment, ExperimentFacts]:
 
 class UnknownConfig(HTTPException):
     """A config named in the URL that the experiment does not have (or names several):
-    its error page lists the experiment's configs (``choices``: label, link)."""
+    its error page lists the experiment's configs (``choices``: label, link); ``fits``:
+    how many it names."""
 
-    def __init__(self, value: str, experiment: str, facts: ExperimentFacts) -> None:
-        super().__init__(404, f"experiment {experiment!r} has no config {value!r}")
+    def __init__(self, value: str, experiment: str, facts: ExperimentFacts, fits: int) -> None:
+        what = f"fits {fits} configs" if fits > 1 else "has no config"
+        super().__init__(404, f"experiment {experiment!r} {what} {value!r}")
         base = experiment_path(experiment)
         self.experiment = experiment
         self.choices = [
@@ -330,18 +333,16 @@ def _check_page(page: Page, link: Callable[..., str]) -> None:
 
 
 def _config(value: str, facts: ExperimentFacts, experiment: str) -> str:
-    """A config hash from a hash, a unique hash prefix or a label ("" when none);
-    ``UnknownConfig`` when it names none of the experiment's configs, or several."""
+    """A config hash from any name the other outputs give a config (a hash, its label,
+    the shown label, a unique hash prefix: ``evaluation.labels.configs_named``; "" when
+    none); ``UnknownConfig`` when it names none of the experiment's configs, or several."""
     value = value.strip()
     if not value:
         return ""
-    if value in facts.labels:
-        return value
-    by_label = [h for h in facts.labels if value in (facts.labels[h], facts.full_labels.get(h))]
-    by_prefix = [h for h in facts.labels if h.startswith(value)]
-    found = by_label or by_prefix
+    hashes = list(facts.labels)
+    found = configs_named(value, hashes, [facts.full_labels.get(h, h) for h in hashes])
     if len(found) != 1:
-        raise UnknownConfig(value, experiment, facts)
+        raise UnknownConfig(value, experiment, facts, len(found))
     return found[0]
 
 

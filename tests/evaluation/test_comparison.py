@@ -428,3 +428,32 @@ def test_two_configs_of_one_experiment_are_named_alike(session):
     assert [c.name for c in outcome.configs] == [stop.label, bare.label]
     verdict = outcome.verdicts()["exact_match"]
     assert f"{stop.label} (0.5, as has {bare.label})" in verdict["verdict"]
+
+
+def test_a_baseline_is_named_by_every_name_config_takes():
+    """A newcomer's `compare --baseline` refused the label `show` prints and a hash
+    prefix, which `--config` takes, with "not among the compared configs" listing it."""
+    from evaluation.compare._config_refs import SelectedConfig, resolve_baseline
+
+    def selected(h: str, label: str, shown: str) -> SelectedConfig:
+        return SelectedConfig(label, "e", 1, h, label, shown)
+
+    configs = [
+        selected("9b97d1394bdca17f", "m:8b t=0.7 n=16 seed=42", "m:8b t=0.7 n=16"),
+        selected("361b91cc0eb810c7", "m:8b t=0.7 seed=42", "m:8b t=0.7"),
+        selected("842141f95a56b4b7", "m:8b t=0 n=64 seed=42", "m:8b t=0 n=64"),
+    ]
+    for ref, expected in [
+        ("m:8b t=0.7 n=16", "m:8b t=0.7 n=16 seed=42"),
+        ("9b97", "m:8b t=0.7 n=16 seed=42"),
+        ("m:8b t=0.7", "m:8b t=0.7 seed=42"),
+        ("m:8b t=0 seed=42", "m:8b t=0 n=64 seed=42"),  # as written before n= was shown
+    ]:
+        assert resolve_baseline(ref, configs) == expected, ref
+    twins = [configs[0], selected("1", "m:8b t=0.7 n=64 seed=42", "n=64")]
+    with pytest.raises(EvalError, match=r"'m:8b t=0\.7 seed=42' fits several of the compared"):
+        resolve_baseline("m:8b t=0.7 seed=42", twins)
+    with pytest.raises(
+        EvalError, match=r"not among the compared configs: 'm:8b t=0\.7 n=16 seed=42' \(9b97"
+    ):
+        resolve_baseline("zz", configs)

@@ -305,6 +305,27 @@ def test_baseline_by_the_label_written_before_num_predict_was_shown(data: dict[s
     assert named is not None and named.label == "m1 t=0.5 n=64"
 
 
+def test_baseline_by_any_name_the_outputs_give_and_ambiguity_lists_the_configs(
+    data: dict[str, Any],
+) -> None:
+    """A newcomer found the spec's baseline taking fewer names than compare (no hash
+    prefix, no label as show prints it) and an ambiguous label refused without the
+    configs it named."""
+    grid = {"temperature": [0.0, 0.5], "num_predict": [16, 64]}
+    configs = expand(parse_spec(with_(data, grid=grid)))
+    target = configs[1]
+    for ref in (target.hash[:6], target.label, f"m1 {target.label.split(' ', 1)[1]}"):
+        named = baseline_config(parse_spec(with_(data, grid=grid, baseline=ref)))
+        assert named == target, ref
+    twins = [c for c in configs if c.label.startswith("m1 t=0 ")]
+    refused(
+        with_(data, grid=grid, baseline="m1 t=0"),
+        "baseline",
+        f"names 2 configs of this sweep: '{twins[0].label}' ({twins[0].hash}); "
+        f"'{twins[1].label}' ({twins[1].hash}); give one's hash",
+    )
+
+
 # --- files -----------------------------------------------------------------------------
 
 

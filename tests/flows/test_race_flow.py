@@ -146,7 +146,7 @@ def test_smoke_level_fails_fast_naming_what_broke(tmp_path, database_url):
             asyncio.run(evaluate(spec_path=str(spec), database=database_url, level="smoke"))
     message = str(info.value)
     assert message.startswith("smoke level failed: 6 of 12 generations did not succeed")
-    assert "qwen2.5:7b t=0 on gpu-a" in message and "broken model" in message
+    assert "qwen2.5:7b t=0 n=64 on gpu-a" in message and "broken model" in message
     assert "llama3.2:3b" not in message and "\n" not in message
     with Session(make_engine(database_url)) as session:
         assert len(session.exec(select(Generation)).all()) == 12  # 3 cases x 4 configs

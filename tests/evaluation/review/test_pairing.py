@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from evaluation.errors import StorageError
+from evaluation.errors import EvalError
 from evaluation.review.pairing import default_configs, draw_pairs, resolve_configs
 
 
@@ -60,15 +60,22 @@ def test_review_needs_two_configs():
         draw_pairs(_generations(), ["x", "x"], seed=0)
 
 
-def test_configs_resolve_by_hash_prefix_or_label():
+def test_configs_resolve_by_hash_prefix_or_label_and_are_refused_as_compare_refuses():
+    """A newcomer found review and judge refusing names in other words than compare
+    ("matches no config" where compare said "fits several")."""
     configs = pd.DataFrame(
         {"hash": ["abc123", "abd456", "ffe000"], "label": ["small t=0", "big t=0", "abc"]}
     )
-    assert resolve_configs(configs, ["abc1", "big t=0", "ffe000"]) == ["abc123", "abd456", "ffe000"]
-    with pytest.raises(StorageError, match="ambiguous"):
-        resolve_configs(configs, ["ab"])
-    with pytest.raises(StorageError, match="matches no config"):
-        resolve_configs(configs, ["zzz"])
+    chosen = resolve_configs(configs, ["abc1", "big t=0", "ffe000"], "x")
+    assert chosen == ["abc123", "abd456", "ffe000"]
+    with pytest.raises(EvalError, match="'ab' fits several configs of x"):
+        resolve_configs(configs, ["ab"], "x")
+    with pytest.raises(
+        EvalError, match="'t=0' fits several configs of x: 'small t=0' \\(abc123\\)"
+    ):
+        resolve_configs(configs, ["t=0"], "x")
+    with pytest.raises(EvalError, match="experiment x has no config 'zzz'; its configs: "):
+        resolve_configs(configs, ["zzz"], "x")
 
 
 def test_default_configs_are_the_best_two():

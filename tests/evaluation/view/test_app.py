@@ -262,3 +262,31 @@ def test_the_summary_shows_every_metrics_pareto_front_as_the_report_does(client)
     assert on_both and "Pareto front: exact_match, contains</span>" in page
     cells = [cell for row in _leaderboard(data).blocks[0].rows for cell in row]
     assert "on front: exact_match, contains" in cells and "on front" not in cells
+
+
+def test_a_url_names_a_config_as_every_other_output_does():
+    """A newcomer found ?config= refusing a label written before num_predict was shown
+    (compare and the spec take it), and calling a name that fits two configs unknown."""
+    from evaluation.view.app import UnknownConfig, _config
+    from evaluation.view.queries import ExperimentFacts
+
+    full = {"aaaa1111": "m:1b t=0 n=16", "bbbb2222": "m:1b t=0 n=64", "cccc3333": "m:1b t=0.7"}
+    facts = ExperimentFacts(
+        configs=[{"hash": h} for h in full],
+        groups=[],
+        metrics=[],
+        labels={"aaaa1111": "t=0 n=16", "bbbb2222": "t=0 n=64", "cccc3333": "t=0.7"},
+        full_labels=full,
+    )
+    for name, expected in [
+        ("aaaa1111", "aaaa1111"),
+        ("bbbb", "bbbb2222"),
+        ("t=0 n=64", "bbbb2222"),
+        ("m:1b t=0 n=16", "aaaa1111"),
+        ("m:1b t=0.7", "cccc3333"),
+    ]:
+        assert _config(name, facts, "x") == expected, name
+    with pytest.raises(UnknownConfig, match="'x' fits 2 configs 'm:1b t=0'"):
+        _config("m:1b t=0", facts, "x")
+    with pytest.raises(UnknownConfig, match="'x' has no config 'zz'"):
+        _config("zz", facts, "x")
