@@ -13,6 +13,15 @@ from tests.support.real_models import GEMMA
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 QUESTION = "\nQuestion:"
+FEW_SHOT = (
+    "Question: What colour is a clear daytime sky?\nAnswer: Blue\n\n"
+    "Question: How many legs does a spider have?\nAnswer: Eight\n\n"
+    "{input}\nAnswer:"
+)
+"""Worked turns before the case. With the case alone, the greedy answer on one CPU (AMD
+EPYC, 2026-11-24) ended at end-of-text in all 6 cases, where on another it had gone on
+inventing turns (kernels differ by CPU, and so do borderline greedy choices); after
+these, it went on to a next "Question:" in 4 of 6 (a test must not hang on one CPU)."""
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -24,14 +33,15 @@ def test_a_stop_sequence_ends_the_base_models_invented_turns(real_server, tmp_pa
         name="stop",
         models=[GEMMA],
         grid={"num_predict": [48], "stop": [[], [QUESTION]]},
+        templates={"few-shot": FEW_SHOT},
         metrics=["contains"],
     )
-    summary = run_sweep(spec, database_url, limit=6)
-    assert (summary["generated"], summary["failed"]) == (12, 0)
+    summary = run_sweep(spec, database_url, limit=8)
+    assert (summary["generated"], summary["failed"]) == (16, 0)
     generations, _ = stored(database_url, "stop")
     free, stopped = (c.hash for c in expand(load_spec(spec)))  # stop [] first, as in the grid
     outputs = generations.pivot(index="case_uid", columns="config_hash", values="output")
-    assert outputs.shape == (6, 2)
+    assert outputs.shape == (8, 2)
     invented = 0
     for full, cut in zip(outputs[free], outputs[stopped], strict=True):
         assert QUESTION not in cut
@@ -40,3 +50,4 @@ def test_a_stop_sequence_ends_the_base_models_invented_turns(real_server, tmp_pa
             invented += 1
             assert full.split(QUESTION)[0].rstrip() == cut.rstrip()
     assert invented >= 2  # without stop the base model did invent turns in these cases
+    assert sum(bool(cut.strip()) for cut in outputs[stopped]) >= 2  # an answer, then the cut
