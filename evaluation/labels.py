@@ -46,6 +46,14 @@ def shared_settings(labels: Iterable[str]) -> str:
     return " ".join(_shown(x) for x in labels[0].split() if x in common)
 
 
+def unshown_num_predict(labels: Iterable[str], default: int) -> str:
+    """What a label without "n=" means, where some of ``labels`` show num_predict and
+    some do not ("n=256 where no n= is shown"; ``default`` the parameter's default):
+    a newcomer could not tell from any output. "" where all or none show it."""
+    shown = [any(_NUM_PREDICT_WORD.fullmatch(w) for w in label.split()) for label in labels]
+    return f"n={default} where no n= is shown" if any(shown) and not all(shown) else ""
+
+
 def _shown(word: str) -> str:
     for prefix in _DROPPED_PREFIXES:
         word = word.removeprefix(prefix)

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
-from evaluation.labels import distinguishing_labels, shared_settings
+from evaluation.labels import distinguishing_labels, shared_settings, unshown_num_predict
 from evaluation.pipelines.summary import PipelineSummary, summarize_pipelines
+from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics.precision import column_decimals, rounded
 from evaluation.statistics.ranking import ECHO_FLAG_SHARE, rank_order, tie_keys
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
@@ -74,8 +75,11 @@ class Leaderboard:
 
     @property
     def shared(self) -> str:
-        """The settings every config shares (left out of ``labels``)."""
-        return shared_settings(self.table["label"])
+        """The settings every config shares (left out of ``labels``), and what a label
+        without num_predict means where others show it."""
+        labels = list(self.table["label"])
+        said = (shared_settings(labels), unshown_num_predict(labels, DEFAULT_NUM_PREDICT))
+        return "; ".join(part for part in said if part)
 
     @property
     def shows_pipelines(self) -> bool:

@@ -113,3 +113,22 @@ def test_configs_differing_only_in_num_predict_read_apart_and_old_names_still_wo
     assert configs_named("m:1b t=0.7 tpl=plain", hashes, labels) == ["cccc3333"]
     assert configs_named("m:1b t=0 tpl=plain", hashes, labels) == ["aaaa1111", "bbbb2222"]
     assert configs_named(labels[1], hashes, labels) == ["bbbb2222"]
+
+
+def test_a_label_without_n_says_what_it_generates_where_others_show_it():
+    """A newcomer could not tell from any output that a label without "n=" means the
+    default num_predict, beside labels that show it."""
+    from evaluation.spec import DEFAULT_NUM_PREDICT, Config, GenerationParams, PromptTemplate
+
+    configs = [
+        Config(
+            "m:1b",
+            GenerationParams(temperature=0.0, num_predict=n, seed=42),
+            PromptTemplate("default"),
+        )
+        for n in (16, DEFAULT_NUM_PREDICT)
+    ]
+    text, markdown = render_text(_board(configs)), render_markdown(_board(configs))
+    said = f"Every config: m:1b t=0 seed=42; n={DEFAULT_NUM_PREDICT} where no n= is shown"
+    assert said in text and said in markdown
+    assert "where no n= is shown" not in render_text(_board(configs[:1]))
