@@ -12,6 +12,8 @@ from evaluation.errors import EvalError
 
 _DROPPED_PREFIXES = ("tpl=",)  # "tpl=concise" reads as "concise"
 _NUM_PREDICT_WORD = re.compile(r"n=\d+")
+MAX_LISTED = 20
+"""A refusal lists this many of an experiment's configs, then says how many more."""
 
 
 def legacy_label(label: str) -> str:
@@ -64,9 +66,11 @@ def configs_named(ref: str, hashes: Sequence[str], labels: Sequence[str]) -> lis
     """The hashes of the configs (one experiment's, ``labels`` their full labels) that
     ``ref`` names, by every name an output shows for a config, in this order: the hash,
     the full label, the shown label (:func:`distinguishing_labels`, with "[<hash head>]"
-    where labels repeat), the full label as written before (:func:`legacy_label`), a
-    hash prefix. The first of these that names any config
-    decides; more than one hash back means ``ref`` is ambiguous."""
+    where labels repeat), the full label as written before (:func:`legacy_label`), words
+    that are all in the label ("sim-large:8b plain", "t=0 n=64": a shown label with
+    words every config shares put back, as another experiment's output names it; "tpl="
+    optional), a hash prefix. The first of these that names any config decides; more
+    than one hash back means ``ref`` is ambiguous."""
     short = distinguishing_labels(labels) if labels else {}
     shown = [
         {short[label], f"{short[label]} [{h[:8]}]", f"{label} [{h[:8]}]"}
@@ -77,6 +81,7 @@ def configs_named(ref: str, hashes: Sequence[str], labels: Sequence[str]) -> lis
         [h for h, label in zip(hashes, labels, strict=True) if label == ref],
         [h for h, names in zip(hashes, shown, strict=True) if ref in names],
         [h for h, label in zip(hashes, labels, strict=True) if legacy_label(label) == ref],
+        [h for h, label in zip(hashes, labels, strict=True) if _words_in(ref, label)],
         [h for h in hashes if ref and h.startswith(ref)],
     ):
         if hits:
@@ -96,14 +101,16 @@ def config_named(
         return hits[0]
     shown = distinguishing_labels(labels) if labels else {}
     named = {h: f"{quoted(shown[label])} ({h})" for h, label in zip(hashes, labels, strict=True)}
-    fits = hits or [h for h, label in zip(hashes, labels, strict=True) if _fits(ref, label)]
+    fits = hits or [h for h, label in zip(hashes, labels, strict=True) if part_of_label(ref, label)]
     if len(fits) > 1:
         listing = "; ".join(named[h] for h in dict.fromkeys(fits))
         raise EvalError(
             f"config {quoted(ref)} fits several configs of {experiment}: {listing}; "
             "name one of them (its name as listed, or its hash)"
         )
-    known = "; ".join(list(named.values())[:20])
+    known = "; ".join(list(named.values())[:MAX_LISTED])
+    if len(named) > MAX_LISTED:
+        known += f"; {len(named) - MAX_LISTED} more (`evalflow show {experiment} --wide`)"
     raise EvalError(
         f"experiment {experiment} has no config {quoted(ref)}; its configs: {known}{hint}"
     )
@@ -115,6 +122,12 @@ def quoted(name: str) -> str:
     return "'" + name.replace("'", "'\\''") + "'"
 
 
-def _fits(ref: str, label: str) -> bool:
+def _words_in(ref: str, label: str) -> bool:
+    """Whether every word of ``ref`` is a word of ``label`` ("tpl=" optional on both)."""
+    words = {_shown(word) for word in ref.split()}
+    return bool(words) and words <= {_shown(word) for word in label.split()}
+
+
+def part_of_label(ref: str, label: str) -> bool:
     """Whether ``ref`` is part of ``label`` (case aside): "gemma" fits "gemma3-270m t=0"."""
     return bool(ref) and ref.casefold() in label.casefold()

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from evaluation.errors import EvalError, StorageError
-from evaluation.labels import config_named, distinguishing_labels, legacy_label, quoted
+from evaluation.labels import (
+    config_named,
+    configs_named,
+    distinguishing_labels,
+    part_of_label,
+    quoted,
+)
 from evaluation.storage.comparisons import latency_scores
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, list_experiments
@@ -104,29 +110,39 @@ def check_shared_cases(
 
 
 def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | None:
-    """The name of the one selected config ``ref`` names: by name, by experiment (one
-    config from it), by hash, by label (or as labels were written before num_predict was
-    shown: :func:`evaluation.labels.legacy_label`), by the label ``show`` prints, by a
-    hash prefix: every name ``--config`` takes; None for no baseline."""
+    """The name of the one selected config ``ref`` names: by its name in the report, by
+    experiment (one config from it), or, "EXPERIMENT:" optional, by any name ``--config``
+    takes (:func:`evaluation.labels.configs_named`, the label ``show`` prints too); None
+    for no baseline. Refused in ``--config``'s words (a newcomer found the baseline
+    taking fewer names, and refusing a name that fits several as "not among" them)."""
     if ref is None:
         return None
-    for pick in (
-        lambda c: c.name == ref,
-        lambda c: c.experiment == ref,
-        lambda c: c.config_hash == ref,
-        lambda c: c.label == ref,
-        lambda c: legacy_label(c.label) == ref,
-        lambda c: c.shown == ref,
-        lambda c: bool(ref) and c.config_hash.startswith(ref),
+    scope, name = configs, ref
+    owner = max(
+        (c.experiment for c in configs if ref.startswith(f"{c.experiment}:")), key=len, default=None
+    )
+    if owner is not None:
+        scope, name = [c for c in configs if c.experiment == owner], ref[len(owner) + 1 :]
+    for hits in (
+        [c for c in configs if c.name == ref],
+        [c for c in configs if c.experiment == ref],
+        [c for c in scope if c.shown == name],
+        _named(name, scope),
+        [c for c in scope if part_of_label(name, c.label)],
     ):
-        hits = [c for c in configs if pick(c)]
         if len(hits) == 1:
             return hits[0].name
         if len(hits) > 1:
+            listing = "; ".join(f"{quoted(c.name)} ({c.config_hash})" for c in hits)
             raise EvalError(
-                f"baseline {quoted(ref)} fits several of the compared configs: "
-                + "; ".join(f"{quoted(c.name)} ({c.config_hash})" for c in hits)
-                + "; name one of them (its name as listed, or its hash)"
+                f"baseline {quoted(ref)} fits several of the compared configs: {listing}; "
+                "name one of them (its name as listed, EXPERIMENT:CONFIG where configs of "
+                "several experiments share a hash)"
             )
-    known = "; ".join(f"{quoted(c.name)} ({c.config_hash})" for c in configs[:20])
+    known = "; ".join(f"{quoted(c.name)} ({c.config_hash})" for c in configs)
     raise EvalError(f"baseline {quoted(ref)} is not among the compared configs: {known}")
+
+
+def _named(ref: str, configs: list[SelectedConfig]) -> list[SelectedConfig]:
+    hashes = configs_named(ref, [c.config_hash for c in configs], [c.label for c in configs])
+    return [c for c in configs if c.config_hash in hashes]

@@ -61,7 +61,10 @@ def prepare_queue(
         else:
             chosen = default_configs(board.table, board.metrics[0] if board.metrics else None)
         if len(set(chosen)) < 2:
-            raise EvalError(f"side-by-side review needs two different configs, got {chosen}")
+            raise EvalError(
+                "side-by-side review needs two different configs; the names given all "
+                f"name {', '.join(dict.fromkeys(chosen))}"
+            )
         draws = draw_pairs(generations_frame(session, row.id), chosen, per_pair=per_pair, seed=seed)
         if not draws:
             raise StorageError(

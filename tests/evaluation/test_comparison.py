@@ -408,7 +408,7 @@ def test_an_ambiguous_config_name_is_refused_with_its_candidates():
 
     hashes, labels = ["abc1", "abd2", "ffe0"], ["m t=0", "m t=1", "m t=2"]
     assert configs_named("ab", hashes, labels) == ["abc1", "abd2"]  # the caller refuses
-    assert configs_named("m", hashes, labels) == []  # a word all labels share names none
+    assert configs_named("m", hashes, labels) == hashes  # a word all share: the caller refuses
     assert configs_named("t=1", hashes, labels) == ["abd2"]  # as the table shows it
     assert configs_named("abc", hashes, labels) == ["abc1"]
 
@@ -457,3 +457,19 @@ def test_a_baseline_is_named_by_every_name_config_takes():
         EvalError, match=r"not among the compared configs: 'm:8b t=0\.7 n=16 seed=42' \(9b97"
     ):
         resolve_baseline("zz", configs)
+
+
+def test_a_baseline_across_experiments_is_named_with_its_experiment():
+    """A newcomer's `--baseline rd-a:b830bd` was refused although `--config` took it, and
+    a bare hash two experiments share was refused telling them to give the hash."""
+    from evaluation.compare._config_refs import SelectedConfig, resolve_baseline
+
+    label = "m:1b t=0 n=128 ctx=2048"
+    configs = [
+        SelectedConfig(f"{e}:m:1b", e, i, "b830bd50d5a6e23b", label, "ctx=2048")
+        for i, e in enumerate(("rd-a", "rd-b"))
+    ]
+    for ref in ("rd-a:b830bd", "rd-a:b830bd50d5a6e23b", "rd-a:m:1b t=0 ctx=2048", "rd-a:ctx=2048"):
+        assert resolve_baseline(ref, configs) == "rd-a:m:1b", ref
+    with pytest.raises(EvalError, match="fits several of the compared configs: 'rd-a:m:1b'"):
+        resolve_baseline("b830bd", configs)

@@ -132,3 +132,33 @@ def test_a_label_without_n_says_what_it_generates_where_others_show_it():
     said = f"Every config: m:1b t=0 seed=42; n={DEFAULT_NUM_PREDICT} where no n= is shown"
     assert said in text and said in markdown
     assert "where no n= is shown" not in render_text(_board(configs[:1]))
+
+
+def test_a_name_of_words_all_in_one_label_names_that_config():
+    """A newcomer's names refused although each named one config: the shown label with a
+    shared word put back ("sim-large:8b t=0.7 n=64 plain" where every config has n=64,
+    so show leaves it out), the model and template of a one-model experiment, and what
+    another experiment's output calls it ("sim-large:8b n=64")."""
+    hashes = ["aaaa", "bbbb", "cccc"]
+    labels = [
+        "sim-large:8b t=0.7 n=64 seed=42 tpl=plain",
+        "sim-large:8b t=0 n=64 seed=42 tpl=plain",
+        "sim-large:8b t=0.7 n=64 seed=42 tpl=concise",
+    ]
+    assert configs_named("sim-large:8b t=0.7 n=64 plain", hashes, labels) == ["aaaa"]
+    assert configs_named("t=0  plain", hashes, labels) == ["bbbb"]
+    assert configs_named("concise", hashes, labels) == ["cccc"]
+    assert configs_named("sim-large:8b n=64", hashes, labels) == hashes  # fits all three
+    assert configs_named("t=0.70 plain", hashes, labels) == []  # words, not parts of words
+
+
+def test_a_refusal_that_lists_some_configs_says_how_many_more():
+    """A newcomer's typo of a config's name was refused with 20 of 24 configs listed, the
+    one meant among the 4 left out, without a word that there were more."""
+    from evaluation.errors import EvalError
+    from evaluation.labels import MAX_LISTED, config_named
+
+    hashes = [f"{i:04x}" for i in range(MAX_LISTED + 4)]
+    labels = [f"m t={i}" for i in range(MAX_LISTED + 4)]
+    with pytest.raises(EvalError, match=r"; 4 more \(`evalflow show qa --wide`\)$"):
+        config_named("zz", hashes, labels, "qa")

@@ -82,3 +82,18 @@ def test_default_configs_are_the_best_two():
     board = pd.DataFrame({"config": ["a", "b", "c"], "acc": [0.2, 0.9, 0.5]})
     assert default_configs(board, "acc") == ["b", "c"]
     assert default_configs(board, None) == ["a", "b"]
+
+
+def test_one_config_named_twice_is_refused_naming_it(tmp_path):
+    """A newcomer's `review --configs 0ccaf5 0ccaf584851c1490` was refused with a Python
+    list of the two equal hashes."""
+    from evaluation.review.queue import prepare_queue
+    from tests.support.review_db import build_review_db
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=2)
+    first = db.configs[0].hash
+    with pytest.raises(EvalError) as refused:
+        prepare_queue(db.engine, db.experiment, "ana", configs=[first[:6], first])
+    assert str(refused.value) == (
+        f"side-by-side review needs two different configs; the names given all name {first}"
+    )
