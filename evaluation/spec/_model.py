@@ -52,7 +52,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from evaluation.labels import configs_named
+from evaluation.labels import configs_named, quoted
 from evaluation.pipelines._setting import PipelineSetting, PipelineSpec
 from evaluation.spec._fields import FieldReader, child
 from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams
@@ -252,7 +252,7 @@ def _match_config(configs: list[Config], ref: str, reader: FieldReader) -> Confi
         f"e.g. '{configs[0].label}')",
     )
     by_hash = dict(zip(hashes, configs, strict=True))
-    listing = "; ".join(f"'{by_hash[h].label}' ({h})" for h in hits[:10])
+    listing = "; ".join(f"{quoted(by_hash[h].label)} ({h})" for h in hits[:10])
     reader.check(
         len(hits) == 1,
         "baseline",
