@@ -82,15 +82,23 @@ def experiment_inputs(
     metrics: Sequence[str] | None = None,
 ) -> ComparisonInputs:
     """Every config of ``experiment`` (name or id) on its metrics and latency;
-    ``baseline`` (a config hash or label) defaults to the spec's baseline."""
+    ``baseline`` (a config hash or label) defaults to the spec's baseline. Another
+    baseline is named in the run label: its comparison is stored beside the
+    experiment's own, which export and the report read, not over it (a newcomer's
+    `compare EXP --baseline X` cut `export --level comparisons` from 264 rows to 44)."""
     row = find_experiment(session, experiment)
     configs = select_configs(session, row, ref=None, prefix="")
+    label = row.name
+    if baseline is not None and baseline != row.baseline:
+        chosen = resolve_baseline(baseline, configs)
+        if chosen != resolve_baseline(row.baseline, configs):
+            label = f"{row.name}, baseline {chosen}"
     return _inputs(
         session,
         [row],
         configs,
-        run_label=row.name,
-        title=f"Comparison: {row.name}",
+        run_label=label,
+        title=f"Comparison: {label}",
         baseline=baseline if baseline is not None else row.baseline,
         metrics=metrics,
     )
