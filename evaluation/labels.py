@@ -70,19 +70,22 @@ def configs_named(ref: str, hashes: Sequence[str], labels: Sequence[str]) -> lis
     that are all in the label ("sim-large:8b plain", "t=0 n=64": a shown label with
     words every config shares put back, as another experiment's output names it; "tpl="
     optional), a hash prefix. The first of these that names any config decides; more
-    than one hash back means ``ref`` is ambiguous."""
+    than one hash back means ``ref`` is ambiguous. Spaces around or doubled inside
+    ``ref`` and an upper-case hash name the same configs (a copied name often has them)."""
+    ref = " ".join(ref.split())
+    digest = ref.lower()
     short = distinguishing_labels(labels) if labels else {}
     shown = [
         {short[label], f"{short[label]} [{h[:8]}]", f"{label} [{h[:8]}]"}
         for h, label in zip(hashes, labels, strict=True)
     ]
     for hits in (
-        [h for h in hashes if h == ref],
+        [h for h in hashes if h == digest],
         [h for h, label in zip(hashes, labels, strict=True) if label == ref],
         [h for h, names in zip(hashes, shown, strict=True) if ref in names],
         [h for h, label in zip(hashes, labels, strict=True) if legacy_label(label) == ref],
         [h for h, label in zip(hashes, labels, strict=True) if _words_in(ref, label)],
-        [h for h in hashes if ref and h.startswith(ref)],
+        [h for h in hashes if digest and h.startswith(digest)],
     ):
         if hits:
             return list(dict.fromkeys(hits))

@@ -43,9 +43,7 @@ def render_comparison_text(
         lines += ["", f"{metric}:"]
         verdict = verdicts.get(metric, {}).get("verdict")
         if verdict:
-            lines += textwrap.wrap(
-                verdict, TERMINAL_COLUMNS, initial_indent="  ", subsequent_indent="  "
-            )
+            lines += _wrap_whole_names(verdict, names)
         pairs = frame[frame["metric"] == metric] if len(frame) else frame
         if not len(pairs):
             continue
@@ -71,6 +69,23 @@ def render_comparison_text(
     lines += ["", *textwrap.wrap(footnote, TERMINAL_COLUMNS)]
     lines.append("* significant after adjustment; --markdown prints the full report")
     return "\n".join(lines)
+
+
+def _wrap_whole_names(text: str, names: Sequence[str]) -> list[str]:
+    """``text`` wrapped to the terminal, indented, never inside one of ``names`` (a
+    newcomer could not copy a config's name that a verdict line broke in two)."""
+    glue = "\x00"
+    for name in sorted(names, key=len, reverse=True):
+        text = text.replace(name, name.replace(" ", glue))
+    wrapped = textwrap.wrap(
+        text,
+        TERMINAL_COLUMNS,
+        initial_indent="  ",
+        subsequent_indent="  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return [line.replace(glue, " ") for line in wrapped]
 
 
 def verdicts_by_metric(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -217,7 +217,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
             filters = _filters(params, facts, row.name)
-            a, b = (_config(params.get(side, ""), facts, row.name) for side in ("a", "b"))
+            a, b = (_config(params.get(side, ""), facts, row.name, side) for side in ("a", "b"))
             if a and a == b:
                 raise HTTPException(
                     400,
@@ -302,9 +302,11 @@ class UnknownConfig(HTTPException):
     its error page lists the experiment's configs (``choices``: label, link); ``fits``:
     how many it names."""
 
-    def __init__(self, value: str, experiment: str, facts: ExperimentFacts, fits: int) -> None:
+    def __init__(
+        self, value: str, experiment: str, facts: ExperimentFacts, fits: int, field: str
+    ) -> None:
         what = f"fits {fits} configs" if fits > 1 else "has no config"
-        super().__init__(404, f"experiment {experiment!r} {what} {value!r}")
+        super().__init__(404, f"{field}: experiment {experiment!r} {what} {value!r}")
         base = experiment_path(experiment)
         self.experiment = experiment
         self.choices = [
@@ -332,17 +334,18 @@ def _check_page(page: Page, link: Callable[..., str]) -> None:
         raise PastLastPage(page, link)
 
 
-def _config(value: str, facts: ExperimentFacts, experiment: str) -> str:
+def _config(value: str, facts: ExperimentFacts, experiment: str, field: str = "config") -> str:
     """A config hash from any name the other outputs give a config (a hash, its label,
     the shown label, a unique hash prefix: ``evaluation.labels.configs_named``; "" when
-    none); ``UnknownConfig`` when it names none of the experiment's configs, or several."""
+    none); ``UnknownConfig`` when it names none of the experiment's configs, or several,
+    saying which of the URL's parameters (``field``) did."""
     value = value.strip()
     if not value:
         return ""
     hashes = list(facts.labels)
     found = configs_named(value, hashes, [facts.full_labels.get(h, h) for h in hashes])
     if len(found) != 1:
-        raise UnknownConfig(value, experiment, facts, len(found))
+        raise UnknownConfig(value, experiment, facts, len(found), field)
     return found[0]
 
 

@@ -3,6 +3,7 @@ input becomes a note in the report, and cross-experiment comparisons pair on cas
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -338,6 +339,36 @@ def test_the_terminal_comparison_says_the_interval_is_unadjusted_and_p_is_adjust
     assert "p adj: Holm-adjusted" in flat and max(map(len, text.splitlines())) <= 100
     bh = render_comparison_text("my-qa", [row], {}, simulated=False, adjustment="fdr_bh")
     assert "p adj: Benjamini–Hochberg-adjusted" in " ".join(bh.split())
+
+
+def test_a_verdict_line_never_breaks_inside_a_config_name():
+    """A newcomer could not copy a config's name from the verdict: the line wrapped in
+    the middle of it ("(sim-" / "large:8b ...")."""
+    from evaluation.compare import render_comparison_text
+
+    names = [f"sim-large:8b t={t} n=64 seed=42 tpl=concise" for t in (0, 0.3, 0.7, 1)]
+    rows = [
+        {
+            "metric": "exact_match",
+            "a": a,
+            "b": b,
+            "diff": 0.0,
+            "diff_ci_low": -0.1,
+            "diff_ci_high": 0.1,
+            "p_adjusted": 1.0,
+            "significant": False,
+        }
+        for a, b in itertools.pairwise(names)
+    ]
+    verdict = "4 of 4 within noise of the best, tied: " + ", ".join(f"({n})" for n in names)
+    text = render_comparison_text(
+        "my-qa", rows, {"exact_match": {"verdict": verdict}}, simulated=False
+    )
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "within noise" in line)
+    block = lines[start : start + 4]
+    assert all(sum(f"({n})" in line for line in block) == 1 for n in names), block
+    assert max(map(len, block)) <= 100
 
 
 def test_a_config_is_named_by_every_name_the_leaderboard_and_compare_show(session):

@@ -152,6 +152,18 @@ def test_a_name_of_words_all_in_one_label_names_that_config():
     assert configs_named("t=0.70 plain", hashes, labels) == []  # words, not parts of words
 
 
+def test_a_copied_name_with_spaces_around_or_an_upper_case_hash_names_its_config():
+    """A newcomer's names copied with a space around them (a shell's quotes, a table's
+    cell) and a hash in upper case were refused as no config."""
+    hashes = ["ab12cd34ef56", "ab99cd34ef56"]
+    labels = ["m:1b t=0 n=16 tpl=plain", "m:1b t=0.7 n=16 tpl=plain"]
+    assert configs_named(" m:1b t=0 n=16 tpl=plain ", hashes, labels) == ["ab12cd34ef56"]
+    assert configs_named("m:1b  t=0.7 n=16 tpl=plain", hashes, labels) == ["ab99cd34ef56"]
+    assert configs_named("AB12CD34EF56", hashes, labels) == ["ab12cd34ef56"]
+    assert configs_named(" AB99 ", hashes, labels) == ["ab99cd34ef56"]
+    assert configs_named("  ", hashes, labels) == []
+
+
 def test_a_refusal_that_lists_some_configs_says_how_many_more():
     """A newcomer's typo of a config's name was refused with 20 of 24 configs listed, the
     one meant among the 4 left out, without a word that there were more."""

@@ -214,6 +214,19 @@ def test_side_by_side_with_one_config_on_both_sides_is_a_400_page(client):
     assert "pick two different configs" in response.text
 
 
+def test_side_by_side_says_which_side_names_no_config(client):
+    """A newcomer's side-by-side error did not say whether `a` or `b` was wrong."""
+    c, db, _ = client
+    with Session(db.engine) as session:
+        a = sorted(set(generations_frame(session, db.experiment_id).config_hash))[0]
+    for params, side in (({"a": a, "b": "nope"}, "b"), ({"a": "nope", "b": a}, "a")):
+        response = c.get(f"/e/{db.experiment}/compare", params=params)
+        assert response.status_code == 404
+        assert f"{side}: experiment {db.experiment!r} has no config 'nope'" in html.unescape(
+            response.text
+        )
+
+
 def test_a_page_past_the_last_is_a_404_linking_the_last_page(client):
     """`?page=999` answered 200 with an empty "page 999 of 1"."""
     c, db, _ = client
@@ -286,7 +299,7 @@ def test_a_url_names_a_config_as_every_other_output_does():
         ("m:1b t=0.7", "cccc3333"),
     ]:
         assert _config(name, facts, "x") == expected, name
-    with pytest.raises(UnknownConfig, match="'x' fits 2 configs 'm:1b t=0'"):
+    with pytest.raises(UnknownConfig, match="config: experiment 'x' fits 2 configs 'm:1b t=0'"):
         _config("m:1b t=0", facts, "x")
     with pytest.raises(UnknownConfig, match="'x' has no config 'zz'"):
         _config("zz", facts, "x")
