@@ -90,7 +90,9 @@ def compare_experiment(
     """Compare every config of ``experiment`` (name or id) on its metrics and latency.
     ``baseline`` (a config hash or label; default: the spec's baseline) switches from
     all pairs to each config versus the baseline."""
-    inputs = experiment_inputs(session, experiment, baseline=baseline, metrics=metrics)
+    inputs = experiment_inputs(
+        session, experiment, baseline=baseline, adjust=adjust, metrics=metrics
+    )
     return compare_inputs(inputs, adjust=adjust, alpha=alpha, delta=delta)
 
 
@@ -110,7 +112,7 @@ def compare_stored(
     ``baseline`` names one selected config (by that name, by its experiment when that
     contributes one config, or by hash/label).
     Refuses (EvalError) experiments of different suites or without a shared case."""
-    inputs = stored_inputs(session, selections, baseline=baseline, metrics=metrics)
+    inputs = stored_inputs(session, selections, baseline=baseline, adjust=adjust, metrics=metrics)
     return compare_inputs(inputs, adjust=adjust, alpha=alpha, delta=delta)
 
 

@@ -133,14 +133,22 @@ def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | No
         if len(hits) == 1:
             return hits[0].name
         if len(hits) > 1:
-            listing = "; ".join(f"{quoted(c.name)} ({c.config_hash})" for c in hits)
+            listing = "; ".join(_as_shown(c, configs) for c in hits)
             raise EvalError(
                 f"baseline {quoted(ref)} fits several of the compared configs: {listing}; "
                 "name one of them (its name as listed, EXPERIMENT:CONFIG where configs of "
                 "several experiments share a hash)"
             )
-    known = "; ".join(f"{quoted(c.name)} ({c.config_hash})" for c in configs)
+    known = "; ".join(_as_shown(c, configs) for c in configs)
     raise EvalError(f"baseline {quoted(ref)} is not among the compared configs: {known}")
+
+
+def _as_shown(config: SelectedConfig, configs: list[SelectedConfig]) -> str:
+    """How a refusal lists a config: as ``show`` prints it (with its experiment where
+    the configs come from several), quoted for a shell, and its hash."""
+    several = len({c.experiment for c in configs}) > 1
+    name = f"{config.experiment}:{config.shown}" if several else config.shown
+    return f"{quoted(name)} ({config.config_hash})"
 
 
 def _named(ref: str, configs: list[SelectedConfig]) -> list[SelectedConfig]:

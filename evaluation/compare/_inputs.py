@@ -26,9 +26,11 @@ from evaluation.compare._config_refs import (
     select_configs,
 )
 from evaluation.errors import EvalError
+from evaluation.labels import quoted
 from evaluation.metrics import get_metric
 from evaluation.run._scoring import TIMING_METRICS
 from evaluation.spec._params import STUDIED_PARAMETERS
+from evaluation.statistics._adjust import Adjustment
 from evaluation.storage.comparisons import energy_per_generation, latency_scores
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import aggregates_frame, experiment_configs, scores_frame
@@ -79,20 +81,23 @@ def experiment_inputs(
     experiment: str | int,
     *,
     baseline: str | None = None,
+    adjust: Adjustment = "holm",
     metrics: Sequence[str] | None = None,
 ) -> ComparisonInputs:
     """Every config of ``experiment`` (name or id) on its metrics and latency;
     ``baseline`` (a config hash or label) defaults to the spec's baseline. Another
-    baseline is named in the run label: its comparison is stored beside the
-    experiment's own, which export and the report read, not over it (a newcomer's
-    `compare EXP --baseline X` cut `export --level comparisons` from 264 rows to 44)."""
+    baseline or adjustment is named in the run label (:func:`_variant`): that comparison
+    is stored beside the experiment's own, which export and the report read, not over
+    it (a newcomer's `compare EXP --baseline X` cut `export --level comparisons` from
+    264 rows to 44)."""
     row = find_experiment(session, experiment)
     configs = select_configs(session, row, ref=None, prefix="")
-    label = row.name
+    chosen = None
     if baseline is not None and baseline != row.baseline:
         chosen = resolve_baseline(baseline, configs)
-        if chosen != resolve_baseline(row.baseline, configs):
-            label = f"{row.name}, baseline {chosen}"
+        if chosen == resolve_baseline(row.baseline, configs):
+            chosen = None
+    label = _variant(row.name, chosen, adjust)
     return _inputs(
         session,
         [row],
@@ -109,13 +114,14 @@ def stored_inputs(
     selections: Sequence[tuple[str, str | None]],
     *,
     baseline: str | None = None,
+    adjust: Adjustment = "holm",
     metrics: Sequence[str] | None = None,
 ) -> ComparisonInputs:
     """Configs of stored experiments of one suite, on the cases they share: each selection
     is (experiment name, config hash or label), or (experiment, None) for all its
     configs; configs are called "<experiment>:<label>" ("<label>" from one experiment).
-    Refuses (EvalError) experiments
-    of different suites or without a shared case."""
+    Refuses (EvalError) experiments of different suites or without a shared case, a
+    config named twice, and a selection of fewer than two configs."""
     if not selections:
         raise EvalError("nothing to compare: name at least one experiment")
     experiments: dict[str, Experiment] = {}
@@ -126,26 +132,45 @@ def stored_inputs(
         listing = ", ".join(f"{e.name} ({e.suite})" for e in experiments.values())
         raise EvalError(f"cannot compare experiments of different suites: {listing}")
     chosen: dict[tuple[int, str], SelectedConfig] = {}
+    parts = []  # the run label's: each experiment, or each config by its full label
     for name, ref in selections:
         prefix = f"{name}:" if len(experiments) > 1 else ""  # which experiment, if several
         for c in select_configs(session, experiments[name], ref=ref, prefix=prefix):
+            if ref is not None and (twice := chosen.get((c.experiment_id, c.config_hash))):
+                raise EvalError(
+                    f"{quoted(ref)} names {quoted(twice.name)} again: name each config once"
+                )
             chosen.setdefault((c.experiment_id, c.config_hash), c)
+            if ref is not None:
+                parts.append(f"{name}:{c.label}")
+        if ref is None:
+            parts.append(name)
     configs = list(chosen.values())
+    if len(configs) < 2:
+        listing = ", ".join(quoted(c.name) for c in configs) or "none"
+        raise EvalError(f"nothing to compare: the selection has one config ({listing})")
     rows = list(experiments.values())
     if len(rows) > 1:
         check_shared_cases(session, rows, configs)
-    run_label = "-vs-".join(
-        dict.fromkeys(name if ref is None else f"{name}:{ref}" for name, ref in selections)
-    )
+    label = _variant("-vs-".join(dict.fromkeys(parts)), resolve_baseline(baseline, configs), adjust)
     return _inputs(
         session,
         rows,
         configs,
-        run_label=run_label,
+        run_label=label,
         title="Comparison: " + " vs ".join(dict.fromkeys(n for n, _ in selections)),
         baseline=baseline,
         metrics=metrics,
     )
+
+
+def _variant(label: str, baseline: str | None, adjust: Adjustment) -> str:
+    """``label`` with a baseline and an adjustment other than the default said: a
+    comparison of other pairs, or of other adjusted p-values, is stored under its own
+    label, not over the default one."""
+    if baseline is not None:
+        label += f", baseline {baseline}"
+    return label if adjust == "holm" else f"{label}, adjust {adjust}"
 
 
 def selection_inputs(
@@ -153,13 +178,14 @@ def selection_inputs(
     selections: Sequence[tuple[str, str | None]],
     *,
     baseline: str | None = None,
+    adjust: Adjustment = "holm",
 ) -> ComparisonInputs:
     """The inputs the `compare` verb and flow take: one experiment without config refs
     is compared as the `evaluate` flow's last stage compares it, anything else as
     stored configs."""
     if len(selections) == 1 and selections[0][1] is None:
-        return experiment_inputs(session, selections[0][0], baseline=baseline)
-    return stored_inputs(session, selections, baseline=baseline)
+        return experiment_inputs(session, selections[0][0], baseline=baseline, adjust=adjust)
+    return stored_inputs(session, selections, baseline=baseline, adjust=adjust)
 
 
 def _inputs(

@@ -71,7 +71,7 @@ def current_comparison(
 ) -> CurrentComparison:
     """The comparison the `compare` verb asks for (see ``selection_inputs``): read back
     while its stored digest matches, else computed and stored."""
-    inputs = selection_inputs(session, selections, baseline=baseline)
+    inputs = selection_inputs(session, selections, baseline=baseline, adjust=adjust)
     stored = read_comparison(session, inputs, adjust=adjust)
     if stored is not None:
         return stored

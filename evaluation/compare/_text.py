@@ -43,7 +43,7 @@ def render_comparison_text(
         lines += ["", f"{metric}:"]
         verdict = verdicts.get(metric, {}).get("verdict")
         if verdict:
-            lines += _wrap_whole_names(verdict, names)
+            lines += _wrap_whole_names(verdict, [*names, *short.values()])
         pairs = frame[frame["metric"] == metric] if len(frame) else frame
         if not len(pairs):
             continue

@@ -29,7 +29,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
 from evaluation.errors import EvalError, StorageError
-from evaluation.labels import configs_named
+from evaluation.labels import configs_named, part_of_label
 from evaluation.metrics import get_metric
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
@@ -298,20 +298,25 @@ def _experiment(session, name: str) -> tuple[Experiment, ExperimentFacts]:
 
 
 class UnknownConfig(HTTPException):
-    """A config named in the URL that the experiment does not have (or names several):
-    its error page lists the experiment's configs (``choices``: label, link); ``fits``:
-    how many it names."""
+    """A config named in the URL's ``field`` that the experiment does not have (or names
+    several): its error page lists the configs it fits, or all the experiment's
+    (``choices``: label, link)."""
 
     def __init__(
-        self, value: str, experiment: str, facts: ExperimentFacts, fits: int, field: str
+        self, value: str, experiment: str, facts: ExperimentFacts, fits: list[str], field: str
     ) -> None:
-        what = f"fits {fits} configs" if fits > 1 else "has no config"
-        super().__init__(404, f"{field}: experiment {experiment!r} {what} {value!r}")
+        if len(fits) > 1:
+            detail = f"{field}: {value!r} fits {len(fits)} configs of experiment {experiment!r}"
+        else:
+            detail = f"{field}: experiment {experiment!r} has no config {value!r}"
+        super().__init__(404, detail)
+        self.several = len(fits) > 1
         base = experiment_path(experiment)
         self.experiment = experiment
         self.choices = [
             (facts.labels[c["hash"]], f"{base}?config={quote(c['hash'], safe='')}")
             for c in facts.configs
+            if len(fits) < 2 or c["hash"] in fits
         ]
 
 
@@ -343,9 +348,13 @@ def _config(value: str, facts: ExperimentFacts, experiment: str, field: str = "c
     if not value:
         return ""
     hashes = list(facts.labels)
-    found = configs_named(value, hashes, [facts.full_labels.get(h, h) for h in hashes])
-    if len(found) != 1:
-        raise UnknownConfig(value, experiment, facts, len(found), field)
+    labels = [facts.full_labels.get(h, h) for h in hashes]
+    found = configs_named(value, hashes, labels)
+    if len(found) != 1:  # as the CLI refuses: part of several labels fits them ("gemma")
+        fits = found or [
+            h for h, label in zip(hashes, labels, strict=True) if part_of_label(value, label)
+        ]
+        raise UnknownConfig(value, experiment, facts, fits, field)
     return found[0]
 
 

@@ -1284,6 +1284,18 @@ SURFACE_CASES = [
         ("nope",),
     ),
     Bad(
+        "verb-compare-config-twice",
+        "cli",
+        cli("compare", "demo", "--config", "m:1b", "--config", "m:1b"),
+        ("'m:1b' names", "again: name each config once"),
+    ),
+    Bad(
+        "verb-compare-one-config",
+        "cli",
+        cli("compare", "demo", "--config", "m:1b"),
+        ("nothing to compare: the selection has one config",),
+    ),
+    Bad(
         "verb-power-pilot-unknown",
         "cli",
         cli("power", "SPEC", "--delta", "0.1", "--pilot", "nope"),

@@ -343,10 +343,17 @@ def test_the_terminal_comparison_says_the_interval_is_unadjusted_and_p_is_adjust
 
 def test_a_verdict_line_never_breaks_inside_a_config_name():
     """A newcomer could not copy a config's name from the verdict: the line wrapped in
-    the middle of it ("(sim-" / "large:8b ...")."""
+    the middle of it ("sim-medium:3b" / "t=0.7 plain"), whether the verdict names configs
+    by their full or their shown labels."""
     from evaluation.compare import render_comparison_text
+    from evaluation.labels import distinguishing_labels
 
-    names = [f"sim-large:8b t={t} n=64 seed=42 tpl=concise" for t in (0, 0.3, 0.7, 1)]
+    names = [
+        f"{model} t={t} n=64 seed=42 tpl={tpl}"
+        for model in ("sim-large:8b", "sim-medium:3b")
+        for t in (0, 0.7)
+        for tpl in ("plain", "concise")
+    ]
     rows = [
         {
             "metric": "exact_match",
@@ -360,15 +367,19 @@ def test_a_verdict_line_never_breaks_inside_a_config_name():
         }
         for a, b in itertools.pairwise(names)
     ]
-    verdict = "4 of 4 within noise of the best, tied: " + ", ".join(f"({n})" for n in names)
-    text = render_comparison_text(
-        "my-qa", rows, {"exact_match": {"verdict": verdict}}, simulated=False
-    )
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if "within noise" in line)
-    block = lines[start : start + 4]
-    assert all(sum(f"({n})" in line for line in block) == 1 for n in names), block
-    assert max(map(len, block)) <= 100
+    shown = distinguishing_labels(names)
+    assert shown[names[0]] == "sim-large:8b t=0 plain"
+    for said in (names, [shown[n] for n in names]):
+        verdict = "8 of 8 within noise of the best: " + ", ".join(said)
+        text = render_comparison_text(
+            "my-qa", rows, {"exact_match": {"verdict": verdict}}, simulated=False
+        )
+        lines = text.splitlines()
+        start = next(i for i, line in enumerate(lines) if "within noise" in line)
+        end = next(i for i, line in enumerate(lines) if "diff A-B" in line)
+        block = lines[start:end]  # the verdict's lines, not the table's
+        assert all(any(n in line for line in block) for n in said), block
+        assert max(map(len, block)) <= 100
 
 
 def test_a_config_is_named_by_every_name_the_leaderboard_and_compare_show(session):
@@ -485,7 +496,8 @@ def test_a_baseline_is_named_by_every_name_config_takes():
     with pytest.raises(EvalError, match=r"'m:8b t=0\.7 seed=42' fits several of the compared"):
         resolve_baseline("m:8b t=0.7 seed=42", twins)
     with pytest.raises(
-        EvalError, match=r"not among the compared configs: 'm:8b t=0\.7 n=16 seed=42' \(9b97"
+        EvalError,
+        match=r"not among the compared configs: 'm:8b t=0\.7 n=16' \(9b97",  # as shown
     ):
         resolve_baseline("zz", configs)
 
@@ -502,5 +514,6 @@ def test_a_baseline_across_experiments_is_named_with_its_experiment():
     ]
     for ref in ("rd-a:b830bd", "rd-a:b830bd50d5a6e23b", "rd-a:m:1b t=0 ctx=2048", "rd-a:ctx=2048"):
         assert resolve_baseline(ref, configs) == "rd-a:m:1b", ref
-    with pytest.raises(EvalError, match="fits several of the compared configs: 'rd-a:m:1b'"):
+    listed = "'rd-a:ctx=2048' \\(b830bd50d5a6e23b\\); 'rd-b:ctx=2048'"  # as show prints them
+    with pytest.raises(EvalError, match=f"fits several of the compared configs: {listed}"):
         resolve_baseline("b830bd", configs)

@@ -86,16 +86,16 @@ def test_changed_scores_are_compared_again(session):
     same(current_comparison(session, selections), after)
 
 
-def test_another_adjustment_replaces_the_stored_run(session):
+def test_another_adjustment_is_stored_beside_the_experiments_comparison(session):
+    """`compare base --adjust fdr_bh` replaced the stored Holm comparison, so the export
+    gave other p_adjusted values under the same name, with nothing to say which."""
     selections = [("base", None)]
     default = current_comparison(session, selections)
-    digest = comparison_run(session, "base").inputs_digest
-    assert current_comparison(session, selections, adjust="fdr_bh").computed
-    assert comparison_run(session, "base").inputs_digest != digest
-    again = current_comparison(session, selections)
-    assert again.computed  # the stored run was the last one asked for
-    same(current_comparison(session, selections), again)
-    assert again.rows == default.rows
+    bh = current_comparison(session, selections, adjust="fdr_bh")
+    assert bh.computed and bh.run_label == "base, adjust fdr_bh"
+    assert comparison_run(session, "base").adjust == "holm"
+    same(current_comparison(session, selections), default)
+    same(current_comparison(session, selections, adjust="fdr_bh"), bh)
 
 
 @pytest.mark.parametrize("baseline", [B.label, B.hash[:8]])
@@ -126,3 +126,33 @@ def test_stored_rows_that_do_not_reproduce_are_compared_again(session):
     session.execute(text("UPDATE comparisons SET p_value = p_value / 2"))
     assert current_comparison(session, selections).computed
     same(current_comparison(session, selections), computed)
+
+
+def test_a_selection_is_stored_under_its_configs_names_not_as_typed(session):
+    """One selection typed three ways (a hash prefix, in upper case, with spaces) was
+    stored three times, and with --baseline over the comparison without it."""
+    typed = [B.hash[:6], B.hash[:6].upper(), f" {B.label} "]
+    labels = {
+        current_comparison(session, parse_selections(["base"], [A.label, ref])).run_label
+        for ref in typed
+    }
+    assert labels == {f"base:{A.label}-vs-base:{B.label}"}
+    selections = parse_selections(["base"], [A.label, B.label])
+    against_a = current_comparison(session, selections, baseline=A.hash)
+    assert against_a.run_label == f"base:{A.label}-vs-base:{B.label}, baseline {A.label}"
+    assert not current_comparison(session, selections).computed  # still stored beside
+
+
+@pytest.mark.parametrize(
+    ("configs", "refused"),
+    [
+        ([A.label, A.hash[:8]], f"'{A.hash[:8]}' names '{A.label}' again: name each config once"),
+        ([A.label], f"nothing to compare: the selection has one config ('{A.label}')"),
+    ],
+)
+def test_a_config_named_twice_or_alone_is_refused(session, configs, refused):
+    from evaluation.errors import EvalError
+
+    with pytest.raises(EvalError) as caught:
+        current_comparison(session, parse_selections(["base"], configs))
+    assert str(caught.value) == refused

@@ -123,7 +123,8 @@ def test_compare_flow_across_experiments_pairs_the_same_config(database):
         baseline="demo-simulated",
         database=database,
     )
-    run_label = f"nightly:{LARGE}-vs-demo-simulated:{LARGE}"
+    pair = f"nightly:{LARGE}-vs-demo-simulated:{LARGE}"
+    run_label = f"{pair}, baseline demo-simulated:{LARGE}"  # stored beside the pair's own
     assert summary["run_label"] == run_label
     rows = stored(database, run_label)
     assert set(rows["config_a"]) == {f"nightly:{LARGE}"}

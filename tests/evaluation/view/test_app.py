@@ -299,7 +299,11 @@ def test_a_url_names_a_config_as_every_other_output_does():
         ("m:1b t=0.7", "cccc3333"),
     ]:
         assert _config(name, facts, "x") == expected, name
-    with pytest.raises(UnknownConfig, match="config: experiment 'x' fits 2 configs 'm:1b t=0'"):
+    with pytest.raises(UnknownConfig, match="config: 'm:1b t=0' fits 2 configs of experiment 'x'"):
         _config("m:1b t=0", facts, "x")
+    with pytest.raises(UnknownConfig) as caught:  # part of two labels: as the CLI says
+        _config("n=", facts, "x", "b")
+    assert caught.value.detail == "b: 'n=' fits 2 configs of experiment 'x'"
+    assert [label for label, _ in caught.value.choices] == ["t=0 n=16", "t=0 n=64"]
     with pytest.raises(UnknownConfig, match="'x' has no config 'zz'"):
         _config("zz", facts, "x")
