@@ -132,15 +132,22 @@ def stored_inputs(
         listing = ", ".join(f"{e.name} ({e.suite})" for e in experiments.values())
         raise EvalError(f"cannot compare experiments of different suites: {listing}")
     chosen: dict[tuple[int, str], SelectedConfig] = {}
+    named_as: dict[tuple[int, str], str] = {}  # how --config named each config
     parts = []  # the run label's: each experiment, or each config by its full label
     for name, ref in selections:
         prefix = f"{name}:" if len(experiments) > 1 else ""  # which experiment, if several
         for c in select_configs(session, experiments[name], ref=ref, prefix=prefix):
-            if ref is not None and (twice := chosen.get((c.experiment_id, c.config_hash))):
+            key = (c.experiment_id, c.config_hash)
+            if ref is not None and key in named_as:
+                spellings = dict.fromkeys((named_as[key], ref))
                 raise EvalError(
-                    f"{quoted(ref)} names {quoted(twice.name)} again: name each config once"
+                    f"config {quoted(c.name)} is named twice ("
+                    + ", then ".join(map(quoted, spellings))
+                    + "): name each config once"
                 )
-            chosen.setdefault((c.experiment_id, c.config_hash), c)
+            if ref is not None:
+                named_as[key] = ref
+            chosen.setdefault(key, c)
             if ref is not None:
                 parts.append(f"{name}:{c.label}")
         if ref is None:

@@ -1287,7 +1287,7 @@ SURFACE_CASES = [
         "verb-compare-config-twice",
         "cli",
         cli("compare", "demo", "--config", "m:1b", "--config", "m:1b"),
-        ("'m:1b' names", "again: name each config once"),
+        ("is named twice ('m:1b')", "name each config once"),
     ),
     Bad(
         "verb-compare-one-config",

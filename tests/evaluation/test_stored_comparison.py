@@ -146,7 +146,15 @@ def test_a_selection_is_stored_under_its_configs_names_not_as_typed(session):
 @pytest.mark.parametrize(
     ("configs", "refused"),
     [
-        ([A.label, A.hash[:8]], f"'{A.hash[:8]}' names '{A.label}' again: name each config once"),
+        (
+            [A.label, A.hash[:8]],
+            f"config '{A.label}' is named twice ('{A.label}', then '{A.hash[:8]}'): "
+            "name each config once",
+        ),
+        (
+            [A.label, A.label],
+            f"config '{A.label}' is named twice ('{A.label}'): name each config once",
+        ),
         ([A.label], f"nothing to compare: the selection has one config ('{A.label}')"),
     ],
 )
