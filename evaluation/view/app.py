@@ -305,18 +305,18 @@ class UnknownConfig(HTTPException):
     def __init__(
         self, value: str, experiment: str, facts: ExperimentFacts, fits: list[str], field: str
     ) -> None:
-        if len(fits) > 1:
+        self.several = len(fits) > 1
+        if self.several:
             detail = f"{field}: {value!r} fits {len(fits)} configs of experiment {experiment!r}"
         else:
             detail = f"{field}: experiment {experiment!r} has no config {value!r}"
         super().__init__(404, detail)
-        self.several = len(fits) > 1
         base = experiment_path(experiment)
         self.experiment = experiment
         self.choices = [
             (facts.labels[c["hash"]], f"{base}?config={quote(c['hash'], safe='')}")
             for c in facts.configs
-            if len(fits) < 2 or c["hash"] in fits
+            if not self.several or c["hash"] in fits
         ]
 
 
