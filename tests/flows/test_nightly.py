@@ -85,7 +85,9 @@ def test_nightly_accepts_passes_then_detects_a_regression(tmp_path, database_url
         assert first["accepted_baseline"] and first["baseline"] is None
         clean = asyncio.run(nightly(spec_path=spec, experiment="night-1", database=database_url))
 
-        server.reconfigure(reply=wrong, latency_ms=400.0)
+        # 1.2 s, not 0.4: the first (accepted) night's p95 read 0.26 s mean on a cold
+        # start in CI, so 0.4 s was not 2x it and the latency rule did not fire
+        server.reconfigure(reply=wrong, latency_ms=1200.0)
         server.set_fault("bad_request", times=6)  # 30/36 = 83% < 90%
         state = asyncio.run(
             nightly(spec_path=spec, experiment="night-2", database=database_url, return_state=True)
