@@ -92,6 +92,16 @@ def configs_named(ref: str, hashes: Sequence[str], labels: Sequence[str]) -> lis
     return []
 
 
+def configs_fitting(
+    ref: str, hashes: Sequence[str], labels: Sequence[str], named: Sequence[str]
+) -> list[str]:
+    """What a refusal of ``ref`` lists: the configs it ``named`` (:func:`configs_named`),
+    or, where it named none, those whose labels it is part of ("gemma")."""
+    return list(named) or [
+        h for h, label in zip(hashes, labels, strict=True) if part_of_label(ref, label)
+    ]
+
+
 def config_named(
     ref: str, hashes: Sequence[str], labels: Sequence[str], experiment: str, hint: str = ""
 ) -> str:
@@ -104,7 +114,7 @@ def config_named(
         return hits[0]
     shown = distinguishing_labels(labels) if labels else {}
     named = {h: f"{quoted(shown[label])} ({h})" for h, label in zip(hashes, labels, strict=True)}
-    fits = hits or [h for h, label in zip(hashes, labels, strict=True) if part_of_label(ref, label)]
+    fits = configs_fitting(ref, hashes, labels, hits)
     if len(fits) > 1:
         listing = "; ".join(named[h] for h in dict.fromkeys(fits))
         raise EvalError(

@@ -29,7 +29,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
 from evaluation.errors import EvalError, StorageError
-from evaluation.labels import configs_named, part_of_label
+from evaluation.labels import configs_fitting, configs_named
 from evaluation.metrics import get_metric
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
@@ -350,11 +350,10 @@ def _config(value: str, facts: ExperimentFacts, experiment: str, field: str = "c
     hashes = list(facts.labels)
     labels = [facts.full_labels.get(h, h) for h in hashes]
     found = configs_named(value, hashes, labels)
-    if len(found) != 1:  # as the CLI refuses: part of several labels fits them ("gemma")
-        fits = found or [
-            h for h, label in zip(hashes, labels, strict=True) if part_of_label(value, label)
-        ]
-        raise UnknownConfig(value, experiment, facts, fits, field)
+    if len(found) != 1:  # as the CLI refuses
+        raise UnknownConfig(
+            value, experiment, facts, configs_fitting(value, hashes, labels, found), field
+        )
     return found[0]
 
 
