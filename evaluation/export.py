@@ -355,8 +355,18 @@ def _write_json(frame: pd.DataFrame, path: Path) -> None:
     frame.to_json(path, orient="table", index=False, date_format="iso", force_ascii=False, indent=1)
 
 
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV with times in ISO 8601 ("2026-11-24T21:46:03.120000+00:00"), as JSON has
+    them: pandas writes a space between date and time."""
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
+            out[column] = out[column].map(lambda t: t.isoformat() if pd.notna(t) else None)
+    out.to_csv(path, index=False)
+
+
 _WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
-    "csv": lambda frame, path: frame.to_csv(path, index=False),
+    "csv": _write_csv,
     "json": _write_json,
     "parquet": lambda frame, path: frame.to_parquet(path, index=False),
 }

@@ -176,3 +176,20 @@ def test_exported_types_are_the_documented_ones(filled, tmp_path, empty):
             if not _PARQUET[documented](field.type) or json_field["type"] != _JSON[documented]:
                 wrong.append(f"{level}.{field.name}: {documented}, {field.type}, {json_field}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_csv_times_are_iso_8601_as_documented(filled, tmp_path):
+    # A newcomer's CSV had "2026-11-24 21:46:03+00:00": ISO 8601 puts a "T" there, and
+    # the dictionary says ISO 8601 (JSON had it).
+    with Session(filled.engine) as session:
+        paths = export_experiment(session, filled.experiment, out_dir=tmp_path, fmt="csv")
+    iso = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
+    seen = 0
+    for level, path in zip(LEVELS, paths, strict=True):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if "created_at" not in frame:
+            continue
+        for value in frame["created_at"]:
+            assert value == "" or iso.match(value), f"{level}: {value!r}"
+            seen += value != ""
+    assert seen > 0
