@@ -35,6 +35,19 @@ class SelectedConfig:
     shown: str
 
 
+def _not_compared(ref: str, labels: Sequence[str], compared: Sequence[str]) -> str:
+    """A refusal's hint when ``ref`` reads as EXPERIMENT:CONFIG of an experiment not in
+    the comparison ("nightyl:gemma3 t=0"): the part before its first ':' starts no
+    label (a model name may hold a ':' itself: "gemma3:270m")."""
+    head, colon, _ = ref.strip().partition(":")
+    if not colon or not compared:
+        return ""
+    if any(label.casefold().startswith(f"{head.casefold()}:") for label in labels):
+        return ""
+    listing = ", ".join(map(quoted, compared))
+    return f"; {quoted(head)} is not an experiment of this comparison ({listing})"
+
+
 def find_experiment(session: Session, experiment: str | int) -> Experiment:
     """The experiment with this id or name; StorageError listing the known names."""
     if isinstance(experiment, int):
@@ -66,11 +79,18 @@ def parse_selections(
 
 
 def select_configs(
-    session: Session, experiment: Experiment, *, ref: str | None, prefix: str = ""
+    session: Session,
+    experiment: Experiment,
+    *,
+    ref: str | None,
+    prefix: str = "",
+    compared: Sequence[str] = (),
 ) -> list[SelectedConfig]:
     """The configs of ``experiment`` named "<prefix><label>" ("[<hash head>]" added where
     labels repeat; not "#", which verdicts use for ranks): all of them, or the one ``ref``
-    names by any name an output shows for it (``evaluation.labels.configs_named``)."""
+    names by any name an output shows for it (``evaluation.labels.configs_named``).
+    ``compared``: the experiments of the comparison, named in a refusal of a ref that
+    reads as another experiment's config."""
     frame = experiment_configs(session, experiment.id)
     labels = [label or h for label, h in zip(frame["label"], frame["hash"], strict=True)]
     counts = Counter(labels)
@@ -86,6 +106,7 @@ def select_configs(
     if ref is None:
         return selected
     hint = "; name one experiment's config as EXPERIMENT:CONFIG" if prefix else ""
+    hint += _not_compared(ref, labels, compared)
     named = config_named(ref, list(frame["hash"]), labels, experiment.name, hint)
     return [c for c in selected if c.config_hash == named]
 

@@ -136,7 +136,10 @@ def stored_inputs(
     parts = []  # the run label's: each experiment, or each config by its full label
     for name, ref in selections:
         prefix = f"{name}:" if len(experiments) > 1 else ""  # which experiment, if several
-        for c in select_configs(session, experiments[name], ref=ref, prefix=prefix):
+        found = select_configs(
+            session, experiments[name], ref=ref, prefix=prefix, compared=list(experiments)
+        )
+        for c in found:
             key = (c.experiment_id, c.config_hash)
             if ref is not None and key in named_as:
                 spellings = dict.fromkeys((named_as[key], ref))

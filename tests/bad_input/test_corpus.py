@@ -1290,6 +1290,12 @@ SURFACE_CASES = [
         ("is named twice ('m:1b')", "name each config once"),
     ),
     Bad(
+        "verb-compare-config-other-experiment",
+        "cli",
+        cli("compare", "demo", "--config", "demp:m:1b"),
+        ("'demp' is not an experiment of this comparison ('demo')",),
+    ),
+    Bad(
         "verb-compare-one-config",
         "cli",
         cli("compare", "demo", "--config", "m:1b"),

@@ -164,3 +164,17 @@ def test_a_config_named_twice_or_alone_is_refused(session, configs, refused):
     with pytest.raises(EvalError) as caught:
         current_comparison(session, parse_selections(["base"], configs))
     assert str(caught.value) == refused
+
+
+def test_a_config_of_an_experiment_not_compared_says_so(session):
+    """A mistyped experiment before the ':' read as an unknown config, nothing more."""
+    from evaluation.errors import EvalError
+
+    with pytest.raises(EvalError) as caught:
+        current_comparison(session, parse_selections(["base", "nightly"], [f"nightyl:{A.label}"]))
+    assert str(caught.value).endswith(
+        "'nightyl' is not an experiment of this comparison ('base', 'nightly')"
+    )
+    with pytest.raises(EvalError) as caught:  # a model's own ':' is not an experiment
+        current_comparison(session, parse_selections(["base", "nightly"], ["big:9b"]))
+    assert "is not an experiment" not in str(caught.value)
