@@ -50,15 +50,31 @@ def _not_compared(ref: str, labels: Sequence[str], compared: Sequence[str]) -> s
 
 def find_experiment(session: Session, experiment: str | int) -> Experiment:
     """The experiment with this id or name; StorageError listing the known names."""
-    if isinstance(experiment, int):
-        row = session.get(Experiment, experiment)
-    else:
-        row = session.exec(select(Experiment).where(Experiment.name == experiment)).first()
-    if row is None:
+    return find_experiments(session, [experiment])[experiment]
+
+
+def find_experiments(
+    session: Session, experiments: Sequence[str | int]
+) -> dict[str | int, Experiment]:
+    """Each experiment by id or name; one StorageError naming every one not found (a
+    newcomer's `compare nightyl basline` was told only of the first) and the known."""
+    found: dict[str | int, Experiment] = {}
+    missing = []
+    for experiment in dict.fromkeys(experiments):
+        if isinstance(experiment, int):
+            row = session.get(Experiment, experiment)
+        else:
+            row = session.exec(select(Experiment).where(Experiment.name == experiment)).first()
+        if row is None:
+            missing.append(repr(experiment))
+        else:
+            found[experiment] = row
+    if missing:
         known = [e.name for e in list_experiments(session)][-10:]
         listing = ", ".join(known) or "none yet: run `evalflow run SPEC` first"
-        raise StorageError(f"no experiment {experiment!r}; known experiments: {listing}")
-    return row
+        what = "experiment" if len(missing) == 1 else "experiments"
+        raise StorageError(f"no {what} {', '.join(missing)}; known experiments: {listing}")
+    return found
 
 
 def parse_selections(

@@ -22,6 +22,7 @@ from evaluation.compare._config_refs import (
     SelectedConfig,
     check_shared_cases,
     find_experiment,
+    find_experiments,
     resolve_baseline,
     select_configs,
 )
@@ -124,9 +125,7 @@ def stored_inputs(
     config named twice, and a selection of fewer than two configs."""
     if not selections:
         raise EvalError("nothing to compare: name at least one experiment")
-    experiments: dict[str, Experiment] = {}
-    for name, _ in selections:
-        experiments.setdefault(name, find_experiment(session, name))
+    experiments: dict[str, Experiment] = find_experiments(session, [n for n, _ in selections])
     suites = {e.suite for e in experiments.values()}
     if len(suites) > 1:
         listing = ", ".join(f"{e.name} ({e.suite})" for e in experiments.values())

@@ -1275,6 +1275,12 @@ SURFACE_CASES = [
     ),
     Bad("verb-compare-unknown", "cli", cli("compare", "nope"), ("nope",)),
     Bad(
+        "verb-compare-two-unknown",
+        "cli",
+        cli("compare", "nope", "demo", "nada"),
+        ("no experiments 'nope', 'nada'; known experiments: demo",),
+    ),
+    Bad(
         "verb-compare-config-unknown", "cli", cli("compare", "demo", "--config", "nope"), ("nope",)
     ),
     Bad(

@@ -269,6 +269,9 @@ def test_stored_comparison_refuses_what_cannot_be_compared(session):
         compare_stored(session, [("left", "nope")])
     with pytest.raises(StorageError, match="no experiment 'missing'; known experiments: left"):
         compare_stored(session, [("missing", None)])
+    both = r"no experiments 'lefft', 'rihgt'; known experiments: left, right, other$"
+    with pytest.raises(StorageError, match=both):  # every name not found, not the first
+        compare_stored(session, [("lefft", None), ("rihgt", None), ("left", None)])
 
 
 def test_real_experiments_get_a_plain_banner(three):
