@@ -57,14 +57,26 @@ def violations(
                 item.append(f"{what} unknown")
             continue
         by_tail = table.get(f"{target}_by_tail", pd.Series(False, index=table.index))
+        by_median = table.get(f"{target}_by_median", pd.Series(False, index=table.index))
         ratios = table.get("latency_tail_ratio", pd.Series(np.nan, index=table.index))
         own = table.get("latency_tail_own", pd.Series(False, index=table.index))
-        for item, value, tail, ratio, whose in zip(
-            found, table[f"{target}_safe"].to_numpy(), by_tail, ratios, own, strict=True
+        for item, value, tail, median, ratio, whose in zip(
+            found,
+            table[f"{target}_safe"].to_numpy(),
+            by_tail,
+            by_median,
+            ratios,
+            own,
+            strict=True,
         ):
             if not value <= limit:
                 how = f"with margin: {SAFETY_Z:g} sd of its error above its estimate"
-                if bool(tail) and bool(whose):
+                if bool(median):
+                    how = (
+                        f"its median with margin × {ratio:.2f}, the model's measured "
+                        "p95 / median on the task type"
+                    )
+                elif bool(tail) and bool(whose):
                     how = f"its median × {ratio:.2f}, its own measured p95 / median bound"
                 elif bool(tail):
                     how = (

@@ -9,6 +9,7 @@ from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
 from selection import recommend, versions
 from selection._candidates import candidate_table
+from selection._choice import violations
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.frame import validate_training_frame
 from selection.recommendation import Estimate, _cut
@@ -243,6 +244,35 @@ def test_a_latency_tail_the_configs_rarely_show_keeps_them_out_of_a_p95_limit():
         limit = 2 * 0.3 * (0.5 + num_predict / 512)
         answer = recommend_from_model(model, "qa", max_latency_s=limit)
         assert answer.choice is None or answer.choice.model != "tiny:1b", (limit, median)
+
+
+def _pareto_slowed(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Latency factors: log-normal, and a tenth of calls slowed by a Pareto tail (α 1.5)."""
+    slow = rng.random(n) < 0.1
+    return np.exp(rng.normal(0, 0.1, n)) * np.where(slow, 1 + 2 * rng.pareto(1.5, n), 1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_a_config_never_run_on_the_task_is_held_to_its_median_times_the_models_tail(seed):
+    # The trees learn p95 from 10-call estimates, which a heavy tail skews upward: a
+    # big:8b config never run on qa had its p95 predicted at 1.8-8x the truth and, with
+    # its margin, was held to 3.4-32x it (a limit anywhere near its true p95 refused it).
+    # Its median with margin times big:8b's measured p95 / median bounds it at 2.3-2.4x.
+    frame = synthetic_frame(cases=10, seed=seed)
+    big = (frame["model"] == "big:8b").to_numpy()
+    frame.loc[big, "latency_s"] *= _pareto_slowed(np.random.default_rng(seed), big.sum())
+    never = config_named("big:8b", "careful", 0.0, 64)
+    frame = frame[~((frame["config_hash"] == never.hash) & (frame["task_type"] == "qa"))]
+    model = train_selector(validate_training_frame(frame), FAST).model
+    scored = scored_candidates(model, candidate_table(model, None, "qa")[0], "qa", 400.0)
+    row = scored.loc[never.hash]
+    factors = _pareto_slowed(np.random.default_rng(99), 1_000_000)
+    true_p95 = 2.0 * (0.5 + 64 / 512) * np.quantile(factors, 0.95)
+    assert true_p95 <= row["latency_p95_safe"] <= 2.5 * true_p95
+    assert not row["measured"] and row["latency_p95_by_median"]
+    _, found = violations(scored, model, 0.9 * row["latency_p95_safe"], None, None)
+    reasons = found[scored.index.get_loc(never.hash)]
+    assert any("its median with margin ×" in reason for reason in reasons), reasons
 
 
 def _qa_and_classification(seed: int = 0) -> pd.DataFrame:
