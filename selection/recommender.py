@@ -207,7 +207,7 @@ def recommend_from_model(
             overruled = overruled or option(model, feasible.loc[chosen], task_type)
             chosen = kept.index
             notes.append(kept.reason)
-    if prefer == "quality" and (flat := no_quality_spread(feasible)) is not None:
+    if prefer == "quality" and (flat := no_quality_spread(table)) is not None:
         notes.append(
             f"quality does not vary: every measured configuration scored {flat:.3g} on it, "
             "so quality cannot decide here; this pick rests on the other estimates "

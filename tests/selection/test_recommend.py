@@ -227,6 +227,21 @@ def test_with_three_configs_the_measurements_decide_and_the_answer_says_why():
     assert "check against the 3 measured candidates" in note and "not its cross" in note
 
 
+@pytest.mark.parametrize("big_scores", [0.5, 0.9])
+def test_quality_is_said_not_to_vary_only_when_no_measured_config_differs(big_scores):
+    # A newcomer's tight limit left two measured twins that tied (0.556), and the answer
+    # said "every measured configuration scored 0.556 ... choose a metric that tells the
+    # outputs apart" while the leaderboard ranged 0.36-0.78.
+    frame = synthetic_frame(seed=1)
+    qa = (frame["task_type"] == "qa").to_numpy()
+    frame.loc[qa, "quality"] = np.where(frame.loc[qa, "model"] == "big:8b", big_scores, 0.5)
+    model = train_selector(validate_training_frame(frame), FAST).model
+    answer = recommend_from_model(model, "qa", max_latency_s=1.0)  # big:8b is too slow
+    assert answer.choice is not None and answer.choice.model == "tiny:1b"
+    said = any(note.startswith("quality does not vary") for note in answer.notes)
+    assert said is (big_scores == 0.5), answer.notes
+
+
 def test_a_latency_tail_the_configs_rarely_show_keeps_them_out_of_a_p95_limit():
     # tiny:1b's calls are 6x slower 6% of the time (a reload): its true p95 is in the
     # slow mode, ~5x its median. Twelve generations of one config often hold no slow
