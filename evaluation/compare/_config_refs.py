@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from sqlmodel import Session, select
 
@@ -37,15 +38,29 @@ class SelectedConfig:
 
 def _not_compared(ref: str, labels: Sequence[str], compared: Sequence[str]) -> str:
     """A refusal's hint when ``ref`` reads as EXPERIMENT:CONFIG of an experiment not in
-    the comparison ("nightyl:gemma3 t=0"): the part before its first ':' starts no
-    label (a model name may hold a ':' itself: "gemma3:270m")."""
+    the comparison ("nightyl:gemma3 t=0"): the part before its first ':' starts no label
+    (a model name may hold a ':' itself: "gemma3:270m") and looks more like one of the
+    compared experiments' names than like a model's (not "sim-smal:1b", a misspelt
+    "sim-small:1b")."""
     head, colon, _ = ref.strip().partition(":")
     if not colon or not compared:
         return ""
     if any(label.casefold().startswith(f"{head.casefold()}:") for label in labels):
         return ""
+    models = [label.split(":", 1)[0].split()[0] for label in labels if label.strip()]
+    if _likeness(head, compared) <= _likeness(head, models):
+        return ""
     listing = ", ".join(map(quoted, compared))
     return f"; {quoted(head)} is not an experiment of this comparison ({listing})"
+
+
+def _likeness(name: str, names: Sequence[str]) -> float:
+    """How close ``name`` comes to the nearest of ``names`` (difflib's ratio, 0–1, case
+    aside)."""
+    return max(
+        (SequenceMatcher(None, name.casefold(), n.casefold()).ratio() for n in names),
+        default=0.0,
+    )
 
 
 def find_experiment(session: Session, experiment: str | int) -> Experiment:

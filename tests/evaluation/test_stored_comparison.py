@@ -175,6 +175,7 @@ def test_a_config_of_an_experiment_not_compared_says_so(session):
     assert str(caught.value).endswith(
         "'nightyl' is not an experiment of this comparison ('base', 'nightly')"
     )
-    with pytest.raises(EvalError) as caught:  # a model's own ':' is not an experiment
-        current_comparison(session, parse_selections(["base", "nightly"], ["big:9b"]))
-    assert "is not an experiment" not in str(caught.value)
+    for other in ("big:9b", "bgi:8b"):  # a model's own ':', right or misspelt (a newcomer)
+        with pytest.raises(EvalError) as caught:
+            current_comparison(session, parse_selections(["base", "nightly"], [other]))
+        assert "is not an experiment" not in str(caught.value), other
