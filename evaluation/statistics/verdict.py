@@ -78,13 +78,17 @@ def decide(
     pairs = {frozenset((ac.comparison.a, ac.comparison.b)): ac for ac in adjusted}
     unpaired = [o for t in top for o in ranked if o != t and frozenset((t, o)) not in pairs]
     if unpaired:
-        anchor = f" ({short[baseline]})" if baseline in short else ""
+        tied = [c for c in top if c != baseline]
+        if baseline in top:  # not "the baseline was compared with the baseline only"
+            what = (
+                f"the baseline {short[baseline]} ({means[baseline]:.3g}) ties on the mean "
+                f"with {named(tied, short)}, compared with the baseline only"
+            )
+        else:
+            anchor = f" ({short[baseline]})" if baseline in short else ""
+            what = f"{head} was compared with the baseline{anchor} only"
         return Verdict(
-            None,
-            (),
-            (),
-            f"no verdict on {metric}: {head} was compared with the baseline{anchor} only; "
-            "compare all pairs to name a winner",
+            None, (), (), f"no verdict on {metric}: {what}; compare all pairs to name a winner"
         )
     beaten = {
         o for t in top for o in ranked if o not in top and _beats(pairs, t, o, higher_is_better)

@@ -75,6 +75,19 @@ def test_fdr_adjustment_and_baseline_are_named():
     assert "each versus m2 t=0; Benjamini–Hochberg-adjusted" in text
 
 
+def test_a_baseline_tied_on_the_mean_is_not_said_to_be_compared_with_itself():
+    # A newcomer read "no verdict: sim-large t=0 (0.778) was compared with the baseline
+    # (sim-large t=0) only": the baseline tied another config, named first.
+    same = [1.0, 0.0, 1.0, 1.0] * 10
+    rows = long_rows({"b t=0": same, "c t=1": same, "d t=0": [0.0, 1.0] * 20}, metric="acc")
+    report = analyze(rows, score_types={"acc": "binary"}, baseline="b t=0")
+    text = render_markdown(report, banner="b")
+    assert (
+        "no verdict on acc: the baseline b t=0 (0.75) ties on the mean with c t=1, compared "
+        "with the baseline only; compare all pairs to name a winner"
+    ) in text
+
+
 def test_banner_must_be_one_line_and_score_types_complete():
     with pytest.raises(ValueError, match="banner"):
         render_markdown(_report(), banner="")
