@@ -78,8 +78,8 @@ def decide(
     pairs = {frozenset((ac.comparison.a, ac.comparison.b)): ac for ac in adjusted}
     unpaired = [o for t in top for o in ranked if o != t and frozenset((t, o)) not in pairs]
     if unpaired:
-        tied = [c for c in top if c != baseline]
         if baseline in top:  # not "the baseline was compared with the baseline only"
+            tied = [c for c in top if c != baseline]
             what = (
                 f"the baseline {short[baseline]} ({means[baseline]:.3g}) ties on the mean "
                 f"with {named(tied, short)}, compared with the baseline only"
