@@ -66,9 +66,9 @@ from selection.shrinkage import CHECK_CONFIDENCE, combine, quality_fit, shared_c
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
 MEASURED_LATENCY_NOTE = (
-    "measured to meet a latency limit: the Harrell–Davis p95 of a config's calls (above "
-    "the leaderboard's interpolated p95 on a long tail) and its median × its model's "
-    "measured p95 / median, both within the limit"
+    "none meets the latency limit by its own measurements either: that takes the "
+    "Harrell–Davis p95 of a config's calls (above the leaderboard's interpolated p95 on a "
+    "long tail) and its median × its model's measured p95 / median both within the limit"
 )
 MAX_ALTERNATIVES = 5
 MAX_CLOSEST = 3
@@ -175,13 +175,9 @@ def recommend_from_model(
     problems, found = violations(table, model, max_latency_s, max_energy_j, min_quality)
     notes += problems
     feasible = table[[not v for v in found]]
-    if feasible.empty:
+    by_measurements_only = feasible.empty
+    if by_measurements_only:
         feasible = _met_by_measurements(table, found, max_latency_s, min_quality)
-        if not feasible.empty:
-            notes.append(
-                "no configuration is estimated to meet the latency limit with its margin; "
-                "this one meets it by its own measurements, within their noise"
-            )
     by_hand = measured_feasible(feasible, max_latency_s, min_quality)
     if feasible.empty:
         scores = sorted(range(len(table)), key=lambda i: miss(table.iloc[i], request))
@@ -189,7 +185,7 @@ def recommend_from_model(
             option(model, table.iloc[i], task_type, found[i]) for i in scores[:MAX_CLOSEST]
         )
         message = "no configuration is estimated or measured to meet " + _limits(request)
-        if max_latency_s is not None:
+        if max_latency_s is not None and _meeting_by_measurements(table, max_latency_s).empty:
             notes.append(MEASURED_LATENCY_NOTE)
         return Recommendation(
             "infeasible", message=message, closest=closest, notes=tuple(notes), **base
@@ -215,6 +211,8 @@ def recommend_from_model(
             "(the spec's first metric is the selector's quality)"
         )
     row = feasible.loc[chosen]
+    if by_measurements_only and max_latency_s is not None:
+        notes.append(_met_by_measurements_note(row, len(feasible), max_latency_s))
     choice = option(model, row, task_type)
     alternatives = tuple(
         option(model, feasible.loc[i], task_type) for i in pareto(feasible) if i != chosen
@@ -429,11 +427,37 @@ def _met_by_measurements(
         all(reason.startswith(LATENCY_REASON) for reason in reasons) and bool(reasons)
         for reasons in found
     ]
-    kept = measured_feasible(table[only_latency], max_latency_s, min_quality)
-    if max_latency_s is None or "latency_tail_ratio" not in kept:
+    kept = measured_feasible(table[only_latency], None, min_quality)
+    return kept if max_latency_s is None else _meeting_by_measurements(kept, max_latency_s)
+
+
+def _meeting_by_measurements(table: pd.DataFrame, max_latency_s: float) -> pd.DataFrame:
+    """Rows whose own measurements meet the latency limit: measured p95 and measured
+    median × the model's measured tail ratio both within it."""
+    kept = measured_feasible(table, max_latency_s, None)
+    if "latency_tail_ratio" not in kept:
         return kept
     tail = kept["measured_latency_p50"] * kept["latency_tail_ratio"]
     return kept[~(tail > max_latency_s)]
+
+
+def _met_by_measurements_note(row: pd.Series, meeting: int, max_latency_s: float) -> str:
+    """Says how close the pick's own measurements came to the limit: with no margin
+    left, a pick between configs that meet it so can rest on milliseconds."""
+    figures = [f"p95 {float(row['measured_latency_p95']):.4g} s"]
+    tail = float(row.get("measured_latency_p50", np.nan)) * float(
+        row.get("latency_tail_ratio", np.nan)
+    )
+    if np.isfinite(tail):
+        figures.append(f"median × its model's tail ratio {tail:.4g} s")
+    others = meeting - 1
+    among = f"; {others} other configuration{'s' * (others != 1)} met it so too" if others else ""
+    return (
+        "no configuration is estimated to meet the latency limit with its margin; "
+        "this one meets it by its own measurements, within their noise: "
+        f"{' and '.join(figures)} over {int(row['measured_n'])} calls, against "
+        f"{max_latency_s:g} s{among}"
+    )
 
 
 def _tail_ratio(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.DataFrame:

@@ -93,10 +93,16 @@ def test_infeasible_limits_say_so_and_offer_the_closest(stored):
         answer.message
     )
     assert len(answer.closest) == 3 and all(o.violations for o in answer.closest)
+    assert any(n.startswith("none meets the latency limit by its own") for n in answer.notes)
     assert answer.closest[0].model == "tiny:1b"
     assert "closest options" in answer.explain()
     too_good = recommend("qa", min_quality=0.99, engine=stored[0])
     assert too_good.status == "infeasible" and "quality" in too_good.closest[0].violations[0]
+    # a quality floor nothing meets, under a latency limit measured configs do meet: the
+    # answer does not say none meets the latency limit by its measurements
+    fast_enough_but_poor = recommend("qa", max_latency_s=100.0, min_quality=0.99, engine=stored[0])
+    assert fast_enough_but_poor.status == "infeasible"
+    assert not any("none meets the latency limit" in n for n in fast_enough_but_poor.notes)
 
 
 def test_a_limit_met_only_by_measurements_is_not_answered_infeasible(trained):
@@ -117,7 +123,13 @@ def test_a_limit_met_only_by_measurements_is_not_answered_infeasible(trained):
     answer = recommend_from_model(model, "qa", max_latency_s=float(limit))
     assert answer.status == "ok"
     assert measured[answer.choice.config_hash] <= limit
-    assert any("meets it by its own measurements" in note for note in answer.notes)
+    # the note gives the figures the pick passed with: a pick at the limit rests on them
+    (note,) = [n for n in answer.notes if "meets it by its own measurements" in n]
+    picked = table.loc[answer.choice.config_hash]
+    assert f"p95 {picked['measured_latency_p95']:.4g} s" in note
+    assert f"over {int(picked['measured_n'])} calls, against {float(limit):g} s" in note
+    others = int((measured <= limit).sum()) - 1
+    assert (f"{others} other configuration" in note) == (others > 0)
     below_all = recommend_from_model(model, "qa", max_latency_s=float(measured.min()) * 0.99)
     assert below_all.status == "infeasible"
 
