@@ -7,7 +7,9 @@ numbers as floats, NaN = server default), template (name), template_text, task_t
 case_id, input_chars, quality (the task type's quality metric, see
 :mod:`selection.quality`, in [0, 1]), latency_s, ttft_s, tokens_per_s, energy_j (NaN when
 not recorded), simulated, status ("ok" or "failed"). An optional ``weight`` column (default
-1) says how much a row counts when fitting; outcome rows use it.
+1) says how much a row counts when fitting; outcome rows use it. An optional
+``case_group`` column (default None: the case is in no group) names the case's group
+within its suite, which the measured quality's interval clusters by.
 """
 
 from __future__ import annotations
@@ -69,8 +71,8 @@ class NotEnoughTrainingData(TrainingDataError):
 
 
 def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Check the columns and values; return a copy with numeric columns as floats and a
-    ``weight`` column. Raises TrainingDataError naming what is wrong."""
+    """Check the columns and values; return a copy with numeric columns as floats, a
+    ``weight`` and a ``case_group`` column. Raises TrainingDataError naming what is wrong."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise TrainingDataError(
@@ -85,6 +87,8 @@ def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
             raise TrainingDataError(f"column {name!r} must be numeric: {exc}") from exc
     if "weight" not in out.columns:
         out["weight"] = 1.0
+    if "case_group" not in out.columns:
+        out["case_group"] = None
     if (out["weight"] < 0).any() or out["weight"].isna().any():
         raise TrainingDataError("column 'weight' must be a non-negative number on every row")
     bad_status = sorted(set(out["status"].astype(str)) - set(STATUSES))
@@ -118,7 +122,7 @@ def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def fingerprint(frame: pd.DataFrame) -> str:
     """SHA-256 of the rows, independent of their order."""
-    columns = [c for c in (*REQUIRED_COLUMNS, "weight") if c in frame.columns]
+    columns = [c for c in (*REQUIRED_COLUMNS, "weight", "case_group") if c in frame.columns]
     rows = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
     digest = hashlib.sha256(np.sort(rows).tobytes())
     digest.update(",".join(columns).encode())

@@ -1,6 +1,8 @@
 """The selector's training frame from stored results: one row per generation with its
 config, model facts, case size, quality, timings and energy (the columns of
-``selection.frame.REQUIRED_COLUMNS``).
+``selection.frame.REQUIRED_COLUMNS``), and ``case_group``: the case's group in its suite
+(None where it has none), which the measured quality's interval clusters by, as
+``evalflow show``'s do.
 
 Quality is the generation's score on the metric ``quality_metric(task_type, metrics)``
 picks for its experiment (``selection.quality.quality_metric`` is the one to pass; it is
@@ -29,8 +31,9 @@ _GENERATIONS = text(
     SELECT g.id AS generation_id, e.name AS experiment, e.id AS experiment_id,
            g.config_hash, c.model, {", ".join(f"c.{name}" for name in NAMES)},
            c.template_name AS template, c.template_text,
-           e.task_type, e.suite, cs.case_id, cs.input_chars, g.latency_s, g.ttft_s,
-           g.tokens_per_s, COALESCE(g.energy_j, t.energy_j_per_generation) AS energy_j,
+           e.task_type, e.suite, cs.case_id, cs."group" AS case_group, cs.input_chars,
+           g.latency_s, g.ttft_s, g.tokens_per_s,
+           COALESCE(g.energy_j, t.energy_j_per_generation) AS energy_j,
            (g.simulated OR e.simulated) AS simulated, g.status
     FROM generations g
     JOIN experiments e ON e.id = g.experiment_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 from sqlmodel import Session
 
@@ -106,3 +107,14 @@ def test_training_frame_has_the_selector_columns(engine):
     assert (frame[frame["experiment"] == "bleu"]["quality"] == 0.5).all()  # 0-100 scaled
     assert math.isnan(frame[frame["experiment"] == "bleu"]["energy_j"].iloc[0])
     assert set(frame["status"]) == {"ok"} and set(frame["task_type"]) == {"qa"}
+
+
+def test_training_frame_carries_each_cases_group(engine):
+    """The measured quality's interval clusters by case group, as `evalflow show` does."""
+    grouped = make_suite(4, name="grouped", groups=["p", "p", "q", None])
+    with session_scope(engine) as session:
+        add_experiment(session, "grouped", grouped, {A: {"exact_match": [1, 0, 1, 1]}})
+        frame = training_frame(session, quality_metric)
+    rows = validate_training_frame(frame).sort_values("case_id")
+    assert rows["case_group"].iloc[:3].tolist() == ["p", "p", "q"]
+    assert pd.isna(rows["case_group"].iloc[3])  # in no group

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from scipy.stats.mstats import hdquantiles
 
+from evaluation.statistics import case_table, summarize_config
 from selection.aggregate import (
     QUANTILE_NOISE,
     aggregate,
@@ -103,6 +104,40 @@ def test_the_measured_quality_interval_stays_within_zero_and_one():
         assert 0 < row["quality_mean"] < 0.2, task
         assert 0 <= row["quality_ci_low"] < row["quality_mean"] < row["quality_ci_high"] <= 1
     assert (table["quality_ci_low"] >= 0).all() and (table["quality_ci_high"] <= 1).all()
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["0/1", "graded"])
+def test_the_measured_quality_interval_is_shows_on_the_same_cases(binary):
+    """The demo's best config printed 0.78 [0.59, 0.90] in `evalflow show` and 77.8%
+    (95% CI 61.9–88.3%) in `evalflow recommend qa`: the same 36 cases, but recommend left
+    out the case groups (9 passages of 4 questions) that show clusters by. A group is its
+    suite's: qa-a's g0 and qa-b's g0 are two clusters; a case in no group is its own."""
+    frame = validate_training_frame(synthetic_frame(cases=8))
+    qa = frame["task_type"] == "qa"
+    groups = {"c0": "g0", "c1": "g0", "c2": "g0", "c3": "g1", "c4": "g1", "c5": "g1"}
+    frame.loc[qa, "case_group"] = frame.loc[qa, "case_id"].map(groups)
+    first = frame["config_hash"].iloc[0]
+    mine = qa & (frame["config_hash"] == first)
+    right = {"qa-a": [1, 1, 1, 0, 0, 0, 1, 0], "qa-b": [1, 1, 1, 1, 0, 1, 0, 1]}
+    for suite, values in right.items():
+        quality = np.array(values, dtype=float)
+        if not binary:  # inside (0, 1), still alike within a group
+            quality = 0.1 + 0.7 * quality + np.linspace(0.0, 0.1, 8)
+        frame.loc[mine & (frame["suite"] == suite), "quality"] = quality
+    scores = frame[mine].assign(
+        config=first,
+        case_id=frame["suite"] + "/" + frame["case_id"],
+        sample_index=0,
+        group=(frame["suite"] + "/" + frame["case_group"]).astype(object),
+        metric="quality",
+        value=frame["quality"],
+    )
+    shown = summarize_config(case_table(scores, "quality"), first, bounds=(0.0, 1.0))
+    assert shown.method.startswith("Wilson, clustered" if binary else "logit clustered")
+    measured = evidence(frame).set_index(["config_hash", "task_type"]).loc[(first, "qa")]
+    assert measured["n_cases"] == shown.n == 16
+    assert measured["quality_mean"] == pytest.approx(shown.mean)
+    assert (measured["quality_ci_low"], measured["quality_ci_high"]) == pytest.approx(shown.ci)
 
 
 def test_the_tail_ratio_is_each_task_types_own():
