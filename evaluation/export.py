@@ -256,7 +256,7 @@ def _comparison_frame(session: Session, experiment: Experiment) -> pd.DataFrame:
     """Comparison rows naming each side by hash, label and model."""
     frame = _comparisons(session, experiment)
     # stored rows name configs as the comparison did (by label), computed ones by hash
-    to_hash = {c.name: c.config_hash for c in select_configs(session, experiment, ref=None)}
+    to_hash = {c.name: c.config_hash for c in select_configs(session, experiment)}
     to_hash |= {h: h for h in to_hash.values()}
     configs = experiment_configs(session, int(experiment.id)).set_index("hash")
     sides = {}

@@ -121,12 +121,20 @@ def config_named(
             f"config {quoted(ref)} fits several configs of {experiment}: {listing}; "
             "name one of them (its name as listed, or its hash)"
         )
-    known = "; ".join(list(named.values())[:MAX_LISTED])
-    if len(named) > MAX_LISTED:
-        known += f"; {len(named) - MAX_LISTED} more (`evalflow show {experiment} --wide`)"
     raise EvalError(
-        f"experiment {experiment} has no config {quoted(ref)}; its configs: {known}{hint}"
+        f"experiment {experiment} has no config {quoted(ref)}; "
+        f"its configs: {listed(list(named.values()), [experiment])}{hint}"
     )
+
+
+def listed(names: Sequence[str], experiments: Sequence[str]) -> str:
+    """``names`` (configs of ``experiments``, as a refusal shows them) joined: the first
+    ``MAX_LISTED``, then how many more and where to see them all."""
+    known = "; ".join(names[:MAX_LISTED])
+    if len(names) > MAX_LISTED:
+        where = ", ".join(f"`evalflow show {e} --wide`" for e in experiments)
+        known += f"; {len(names) - MAX_LISTED} more ({where})"
+    return known
 
 
 def quoted(name: str) -> str:

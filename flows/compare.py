@@ -31,7 +31,8 @@ def compare(
             "<experiment>:<hash or label>" for one; an experiment none applies to
             contributes all its configs. Default: all configs.
         baseline: compare each config with this one (a name from the report, an
-            experiment contributing one config, a hash or a label) instead of all pairs.
+            experiment contributing one config, a hash or a label) instead of all pairs;
+            any config of the experiments, compared too where ``configs`` leave it out.
         adjust: "holm" (family-wise error) or "fdr_bh" (false discovery rate).
         database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
     """

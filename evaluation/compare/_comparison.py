@@ -109,8 +109,9 @@ def compare_stored(
     """Compare configs of stored experiments on the cases they share. Each selection is
     (experiment name, config hash or label), or (experiment, None) for all its configs;
     configs are called "<experiment>:<label>" ("<label>" from one experiment).
-    ``baseline`` names one selected config (by that name, by its experiment when that
-    contributes one config, or by hash/label).
+    ``baseline`` names one config of the experiments (by its name in the report, by its
+    experiment when that contributes one config, or by hash/label), compared too where
+    the selections leave it out.
     Refuses (EvalError) experiments of different suites or without a shared case."""
     inputs = stored_inputs(session, selections, baseline=baseline, adjust=adjust, metrics=metrics)
     return compare_inputs(inputs, adjust=adjust, alpha=alpha, delta=delta)

@@ -4,7 +4,7 @@ their names in the report, the baseline, and the shared-case check across experi
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -12,9 +12,10 @@ from sqlmodel import Session, select
 
 from evaluation.errors import EvalError, StorageError
 from evaluation.labels import (
-    config_named,
+    configs_fitting,
     configs_named,
     distinguishing_labels,
+    listed,
     part_of_label,
     quoted,
 )
@@ -110,18 +111,11 @@ def parse_selections(
 
 
 def select_configs(
-    session: Session,
-    experiment: Experiment,
-    *,
-    ref: str | None,
-    prefix: str = "",
-    compared: Sequence[str] = (),
+    session: Session, experiment: Experiment, *, prefix: str = ""
 ) -> list[SelectedConfig]:
-    """The configs of ``experiment`` named "<prefix><label>" ("[<hash head>]" added where
-    labels repeat; not "#", which verdicts use for ranks): all of them, or the one ``ref``
-    names by any name an output shows for it (``evaluation.labels.configs_named``).
-    ``compared``: the experiments of the comparison, named in a refusal of a ref that
-    reads as another experiment's config."""
+    """Every config of ``experiment``, named "<prefix><label>" ("[<hash head>]" added
+    where labels repeat; not "#", which verdicts use for ranks); :func:`compared_configs`
+    picks those that ``--config`` names."""
     frame = experiment_configs(session, experiment.id)
     labels = [label or h for label, h in zip(frame["label"], frame["hash"], strict=True)]
     counts = Counter(labels)
@@ -130,16 +124,10 @@ def select_configs(
         for label, h in zip(labels, frame["hash"], strict=True)
     ]
     shown = distinguishing_labels(labels) if labels else {}
-    selected = [
+    return [
         SelectedConfig(n, experiment.name, experiment.id, h, label, shown[label])
         for n, h, label in zip(names, frame["hash"], labels, strict=True)
     ]
-    if ref is None:
-        return selected
-    hint = "; name one experiment's config as EXPERIMENT:CONFIG" if prefix else ""
-    hint += _not_compared(ref, labels, compared)
-    named = config_named(ref, list(frame["hash"]), labels, experiment.name, hint)
-    return [c for c in selected if c.config_hash == named]
 
 
 def check_shared_cases(
@@ -169,6 +157,18 @@ def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | No
     taking fewer names, and refusing a name that fits several as "not among" them)."""
     if ref is None:
         return None
+    hits = _baseline_hits(ref, configs, configs)
+    if len(hits) != 1:
+        raise EvalError(_baseline_refused(ref, hits, configs, "the compared configs"))
+    return hits[0].name
+
+
+def _baseline_hits(
+    ref: str, configs: Sequence[SelectedConfig], selected: Sequence[SelectedConfig]
+) -> list[SelectedConfig]:
+    """The configs ``ref`` names (see :func:`resolve_baseline`) at the first way of naming
+    that names any; of several, the one ``selected`` where only one of them is (`--config
+    'm:1b t=0 plain' --baseline plain` names the plain one compared)."""
     scope, name = configs, ref
     owner = max(
         (c.experiment for c in configs if ref.startswith(f"{c.experiment}:")), key=len, default=None
@@ -182,27 +182,221 @@ def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | No
         _named(name, scope),
         [c for c in scope if part_of_label(name, c.label)],
     ):
-        if len(hits) == 1:
-            return hits[0].name
-        if len(hits) > 1:
-            listing = "; ".join(_as_shown(c, configs) for c in hits)
-            raise EvalError(
-                f"baseline {quoted(ref)} fits several of the compared configs: {listing}; "
-                "name one of them (its name as listed, EXPERIMENT:CONFIG where configs of "
-                "several experiments share a hash)"
+        if hits:
+            picked = [c for c in hits if c in selected]
+            return picked if len(picked) == 1 else hits
+    return []
+
+
+def _baseline_refused(
+    ref: str, hits: Sequence[SelectedConfig], configs: Sequence[SelectedConfig], where: str
+) -> str:
+    """The refusal of a baseline that names none of ``configs`` (``where``: how the line
+    calls them) or several (``hits``)."""
+    if hits:
+        listing = "; ".join(_as_shown(c, configs) for c in hits)
+        return (
+            f"baseline {quoted(ref)} fits several of {where}: {listing}; name one of them "
+            "(its name as listed, EXPERIMENT:CONFIG where configs of several experiments "
+            "share a hash)"
+        )
+    experiments = list(dict.fromkeys(c.experiment for c in configs))
+    known = listed([_as_shown(c, configs) for c in configs], experiments)
+    return f"baseline {quoted(ref)} is not among {where}: {known}"
+
+
+@dataclass(frozen=True)
+class Compared:
+    """The configs a comparison takes (the selections', then the baseline where they left
+    it out), the run label's ``parts`` (each experiment, or each config by its full
+    label) and the ``baseline`` (None: all pairs)."""
+
+    configs: list[SelectedConfig]
+    parts: list[str]
+    baseline: SelectedConfig | None
+
+
+@dataclass(frozen=True)
+class _Unnamed:
+    """A name that picks no one config: it fits none (``fits`` empty) or several.
+    ``experiment``: where a ``--config`` was looked up; None for a baseline (in every
+    experiment of the comparison). ``hints``: what the refusal adds, each "; ..."."""
+
+    ref: str
+    experiment: str | None
+    fits: tuple[SelectedConfig, ...]
+    hints: tuple[str, ...] = ()
+
+
+def compared_configs(
+    session: Session,
+    experiments: Mapping[str, Experiment],
+    selections: Sequence[tuple[str, str | None]],
+    baselines: Sequence[str] = (),
+) -> Compared:
+    """The configs ``selections`` (:func:`parse_selections`) name in ``experiments`` (by
+    name), and the one config ``baselines`` (``--baseline``, given once or more) name
+    among all the configs of ``experiments``: added to the selection where it lacks it,
+    since the baseline is compared with each selected config (it was refused, or a
+    loose name took a selected config). One EvalError names every name that picks no
+    one config (a newcomer's two misspelt names were told of the first only); refused
+    too: a config named twice, baselines naming different configs."""
+    several = len(experiments) > 1
+    every = {
+        name: select_configs(session, e, prefix=f"{name}:" if several else "")
+        for name, e in experiments.items()
+    }
+    chosen: dict[tuple[int, str], SelectedConfig] = {}
+    named_as: dict[tuple[int, str], str] = {}  # how --config named each config
+    parts: list[str] = []
+    unnamed: list[_Unnamed] = []
+    twice = ""  # the first config named twice, refused once every name is known good
+    for name, ref in selections:
+        if ref is None:
+            for c in every[name]:
+                chosen.setdefault((c.experiment_id, c.config_hash), c)
+            parts.append(name)
+            continue
+        found = _fitting(ref, every[name])
+        if len(found) != 1:
+            labels = [c.label for c in every[name]]
+            hints = ("; name one experiment's config as EXPERIMENT:CONFIG" if several else "",)
+            hints += (_not_compared(ref, labels, list(experiments)),)
+            hints = () if found else tuple(h for h in hints if h)  # an unknown name's
+            unnamed.append(_Unnamed(ref, name, tuple(found), hints))
+            continue
+        (c,) = found
+        key = (c.experiment_id, c.config_hash)
+        if key in named_as and not twice:
+            spellings = dict.fromkeys((named_as[key], ref))
+            twice = (
+                f"config {quoted(c.name)} is named twice ("
+                + ", then ".join(map(quoted, spellings))
+                + "): name each config once"
             )
-    known = "; ".join(_as_shown(c, configs) for c in configs)
-    raise EvalError(f"baseline {quoted(ref)} is not among the compared configs: {known}")
+        named_as.setdefault(key, ref)
+        chosen.setdefault(key, c)
+        parts.append(f"{name}:{c.label}")
+    candidates = [c for configs in every.values() for c in configs]
+    selected = list(chosen.values())
+    where = (
+        "the compared configs"
+        if len(selected) == len(candidates)
+        else f"the configs of {', '.join(experiments)}"
+    )
+    bases: dict[str, SelectedConfig] = {}
+    for ref in dict.fromkeys(baselines):
+        hits = _baseline_hits(ref, candidates, selected)
+        if len(hits) == 1:
+            bases[ref] = hits[0]
+        else:
+            unnamed.append(_Unnamed(ref, None, tuple(hits)))
+    if len(unnamed) == 1 and unnamed[0].experiment is None:
+        raise EvalError(_baseline_refused(unnamed[0].ref, unnamed[0].fits, candidates, where))
+    if unnamed:
+        raise EvalError(_all_refused(unnamed, every, where))
+    if twice:
+        raise EvalError(twice)
+    if len(set(bases.values())) > 1:
+        times = "twice" if len(baselines) == 2 else f"{len(baselines)} times"
+        given = ", ".join(
+            quoted(ref) + ("" if quoted(ref) == shown else f" ({shown})")
+            for ref, shown in ((ref, _shown_name(c, candidates)) for ref, c in bases.items())
+        )
+        raise EvalError(
+            f"--baseline given {times} names {len(set(bases.values()))} configs: {given}; "
+            "give one baseline"
+        )
+    baseline = next(iter(bases.values()), None)
+    if baseline is not None and baseline not in selected:
+        selected.append(baseline)
+        parts.append(f"{baseline.experiment}:{baseline.label}")
+    return Compared(selected, parts, baseline)
 
 
-def _as_shown(config: SelectedConfig, configs: list[SelectedConfig]) -> str:
+def one_baseline(
+    session: Session, selections: Sequence[tuple[str, str | None]], refs: Sequence[str]
+) -> str:
+    """The first of ``refs`` (``--baseline`` given more than once), once they are seen
+    to name one config (:func:`compared_configs` refuses them otherwise: the last one
+    given was taken silently)."""
+    experiments = find_experiments(session, [n for n, _ in selections])
+    compared_configs(session, experiments, selections, refs)
+    return refs[0]
+
+
+def _fitting(ref: str, configs: Sequence[SelectedConfig]) -> list[SelectedConfig]:
+    """The configs of one experiment that ``ref`` (a ``--config``) picks: the one it
+    names, none, or the several it fits (as :func:`evaluation.labels.config_named`)."""
+    hashes, labels = [c.config_hash for c in configs], [c.label for c in configs]
+    named = configs_named(ref, hashes, labels)
+    if len(named) == 1:
+        return [c for c in configs if c.config_hash == named[0]]
+    fits = configs_fitting(ref, hashes, labels, named)
+    return [c for c in configs if c.config_hash in fits] if len(fits) > 1 else []
+
+
+def _all_refused(
+    unnamed: Sequence[_Unnamed], every: Mapping[str, list[SelectedConfig]], where: str
+) -> str:
+    """One line naming every name that picks no one config: each that fits several
+    with those, then those that fit none with the configs of the experiments they were
+    looked up in (a single ``--config`` in :func:`evaluation.labels.config_named`'s
+    words)."""
+    candidates = [c for configs in every.values() for c in configs]
+    clauses = [_fits_several(u, candidates, where) for u in unnamed if u.fits]
+    looked_up: dict[tuple[str, bool], list[str]] = {}  # (name, a baseline?): experiments
+    for u in (u for u in unnamed if not u.fits):
+        experiments = [u.experiment] if u.experiment else list(every)
+        looked_up.setdefault((u.ref, u.experiment is None), []).extend(experiments)
+    none_of: dict[tuple[tuple[str, ...], bool], list[str]] = {}  # their names, grouped
+    for (ref, baseline), experiments in looked_up.items():
+        none_of.setdefault((tuple(dict.fromkeys(experiments)), baseline), []).append(ref)
+    clauses += [_fits_none(refs, *key, where) for key, refs in none_of.items()]
+    shown = list(dict.fromkeys(e for experiments, _ in none_of for e in experiments))
+    listings = [
+        ("its configs: " if len(shown) == 1 else f"configs of {e}: ")
+        + listed([f"{quoted(c.shown)} ({c.config_hash})" for c in every[e]], [e])
+        for e in shown
+    ]
+    hints = dict.fromkeys(h for u in unnamed for h in u.hints)
+    return "; ".join(clauses + listings) + "".join(hints)
+
+
+def _fits_several(u: _Unnamed, candidates: Sequence[SelectedConfig], where: str) -> str:
+    if u.experiment is None:
+        return _baseline_refused(u.ref, u.fits, candidates, where)
+    listing = "; ".join(f"{quoted(c.shown)} ({c.config_hash})" for c in u.fits)
+    return (
+        f"config {quoted(u.ref)} fits several configs of {u.experiment}: {listing}; "
+        "name one of them (its name as listed, or its hash)"
+    )
+
+
+def _fits_none(refs: Sequence[str], experiments: Sequence[str], baseline: bool, where: str) -> str:
+    names, several = ", ".join(map(quoted, refs)), len(refs) > 1
+    if baseline:
+        what = f"baselines {names} are" if several else f"baseline {names} is"
+        return f"{what} not among {where}"
+    whose = (
+        f"experiment {experiments[0]} has"
+        if len(experiments) == 1
+        else f"experiments {', '.join(experiments)} have"
+    )
+    return f"{whose} no config{'s' if several else ''} {names}"
+
+
+def _as_shown(config: SelectedConfig, configs: Sequence[SelectedConfig]) -> str:
     """How a refusal lists a config: as ``show`` prints it (with its experiment where
     the configs come from several), quoted for a shell, and its hash."""
+    return f"{_shown_name(config, configs)} ({config.config_hash})"
+
+
+def _shown_name(config: SelectedConfig, configs: Sequence[SelectedConfig]) -> str:
     several = len({c.experiment for c in configs}) > 1
-    name = f"{config.experiment}:{config.shown}" if several else config.shown
-    return f"{quoted(name)} ({config.config_hash})"
+    return quoted(f"{config.experiment}:{config.shown}" if several else config.shown)
 
 
-def _named(ref: str, configs: list[SelectedConfig]) -> list[SelectedConfig]:
+def _named(ref: str, configs: Sequence[SelectedConfig]) -> list[SelectedConfig]:
     hashes = configs_named(ref, [c.config_hash for c in configs], [c.label for c in configs])
     return [c for c in configs if c.config_hash in hashes]

@@ -21,10 +21,10 @@ from sqlmodel import Session
 from evaluation.compare._config_refs import (
     SelectedConfig,
     check_shared_cases,
+    compared_configs,
     find_experiment,
     find_experiments,
     resolve_baseline,
-    select_configs,
 )
 from evaluation.errors import EvalError
 from evaluation.labels import quoted
@@ -92,20 +92,19 @@ def experiment_inputs(
     it (a newcomer's `compare EXP --baseline X` cut `export --level comparisons` from
     264 rows to 44)."""
     row = find_experiment(session, experiment)
-    configs = select_configs(session, row, ref=None, prefix="")
-    chosen = None
-    if baseline is not None and baseline != row.baseline:
-        chosen = resolve_baseline(baseline, configs)
-        if chosen == resolve_baseline(row.baseline, configs):
-            chosen = None
-    label = _variant(row.name, chosen, adjust)
+    baselines = [] if baseline is None else [baseline]
+    compared = compared_configs(session, {row.name: row}, [(row.name, None)], baselines)
+    configs = compared.configs
+    default = resolve_baseline(row.baseline, configs)
+    chosen = default if compared.baseline is None else compared.baseline.name
+    label = _variant(row.name, None if chosen == default else chosen, adjust)
     return _inputs(
         session,
         [row],
         configs,
         run_label=label,
         title=f"Comparison: {label}",
-        baseline=baseline if baseline is not None else row.baseline,
+        baseline=chosen,
         metrics=metrics,
     )
 
@@ -121,8 +120,10 @@ def stored_inputs(
     """Configs of stored experiments of one suite, on the cases they share: each selection
     is (experiment name, config hash or label), or (experiment, None) for all its
     configs; configs are called "<experiment>:<label>" ("<label>" from one experiment).
-    Refuses (EvalError) experiments of different suites or without a shared case, a
-    config named twice, and a selection of fewer than two configs."""
+    ``baseline`` may name any config of the experiments: one the selections left out is
+    compared too (:func:`compared_configs`). Refuses (EvalError) experiments of different
+    suites or without a shared case, a config named twice, and a selection of fewer than
+    two configs."""
     if not selections:
         raise EvalError("nothing to compare: name at least one experiment")
     experiments: dict[str, Experiment] = find_experiments(session, [n for n, _ in selections])
@@ -130,45 +131,25 @@ def stored_inputs(
     if len(suites) > 1:
         listing = ", ".join(f"{e.name} ({e.suite})" for e in experiments.values())
         raise EvalError(f"cannot compare experiments of different suites: {listing}")
-    chosen: dict[tuple[int, str], SelectedConfig] = {}
-    named_as: dict[tuple[int, str], str] = {}  # how --config named each config
-    parts = []  # the run label's: each experiment, or each config by its full label
-    for name, ref in selections:
-        prefix = f"{name}:" if len(experiments) > 1 else ""  # which experiment, if several
-        found = select_configs(
-            session, experiments[name], ref=ref, prefix=prefix, compared=list(experiments)
-        )
-        for c in found:
-            key = (c.experiment_id, c.config_hash)
-            if ref is not None and key in named_as:
-                spellings = dict.fromkeys((named_as[key], ref))
-                raise EvalError(
-                    f"config {quoted(c.name)} is named twice ("
-                    + ", then ".join(map(quoted, spellings))
-                    + "): name each config once"
-                )
-            if ref is not None:
-                named_as[key] = ref
-            chosen.setdefault(key, c)
-            if ref is not None:
-                parts.append(f"{name}:{c.label}")
-        if ref is None:
-            parts.append(name)
-    configs = list(chosen.values())
+    compared = compared_configs(
+        session, experiments, selections, [] if baseline is None else [baseline]
+    )
+    configs = compared.configs
     if len(configs) < 2:
         listing = ", ".join(quoted(c.name) for c in configs) or "none"
         raise EvalError(f"nothing to compare: the selection has one config ({listing})")
     rows = list(experiments.values())
     if len(rows) > 1:
         check_shared_cases(session, rows, configs)
-    label = _variant("-vs-".join(dict.fromkeys(parts)), resolve_baseline(baseline, configs), adjust)
+    chosen = None if compared.baseline is None else compared.baseline.name
+    label = _variant("-vs-".join(dict.fromkeys(compared.parts)), chosen, adjust)
     return _inputs(
         session,
         rows,
         configs,
         run_label=label,
         title="Comparison: " + " vs ".join(dict.fromkeys(n for n, _ in selections)),
-        baseline=baseline,
+        baseline=chosen,
         metrics=metrics,
     )
 
@@ -207,6 +188,7 @@ def _inputs(
     baseline: str | None,
     metrics: Sequence[str] | None,
 ) -> ComparisonInputs:
+    """``baseline``: the name of one of ``configs``, or None."""
     notes: list[str] = []
     wanted = _metrics(experiments, metrics, notes)
     scores = _score_frame(session, experiments, configs, wanted)
@@ -231,7 +213,7 @@ def _inputs(
         configs=tuple(configs),
         run_label=run_label,
         title=title,
-        baseline=resolve_baseline(baseline, configs),
+        baseline=baseline,
         metrics=tuple(present),
         quality=quality,
         scores=scores,

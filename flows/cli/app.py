@@ -62,6 +62,17 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {redact(message)} (see {self.prog} --help)\n")
 
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """An argument left over is refused by the parser that was given it: the verb's
+        own, so the line names the verb ("evalflow recommend: unrecognized arguments"),
+        not just "evalflow" (argparse hands a verb's leftovers to the top parser)."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
 
 class _Help(argparse.RawDescriptionHelpFormatter):
     """Help that states each option's default (unless its text already does) and keeps

@@ -9,6 +9,7 @@ from flows.cli import options
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    args.baseline = _one_baseline(args)
     summary = _compare_and_publish(args) if args.publish else _current_comparison(args)
     if args.markdown:
         print(summary["markdown"])
@@ -25,6 +26,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     print(text)
     return 0
+
+
+def _one_baseline(args: argparse.Namespace) -> str | None:
+    """The baseline of the (repeatable) ``--baseline``: given twice with different names,
+    both must name one config (the database is read only then)."""
+    refs = args.baseline or []
+    if len(set(refs)) < 2:
+        return refs[0] if refs else None
+    from evaluation.compare import one_baseline, parse_selections
+    from evaluation.storage.db import session_scope
+    from flows.cli._database import open_engine
+
+    selections = parse_selections(args.experiments, args.config)
+    with session_scope(open_engine(args)) as session:
+        return one_baseline(session, selections, refs)
 
 
 def _current_comparison(args: argparse.Namespace) -> dict[str, Any]:
@@ -99,7 +115,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "every experiment, or EXPERIMENT:CONFIG for one "
         "(repeatable; default: all configs)",
     )
-    p.add_argument("--baseline", help="compare each config with this one instead of all pairs")
+    p.add_argument(
+        "--baseline",
+        action="append",
+        help="compare each config with this one instead of all pairs: any config of the "
+        "experiments, named as --config names it (compared too where --config left it out)",
+    )
     p.add_argument(
         "--adjust",
         choices=["holm", "fdr_bh"],

@@ -785,7 +785,7 @@ CLI_CASES = [
         "cli-unknown-option",
         "cli",
         lambda w: ["plan", str(w.spec), "--fast"],
-        ("evalflow: unrecognized arguments: --fast",),
+        ("evalflow plan: unrecognized arguments: --fast",),
     ),
     Bad(
         "cli-plan-limit-zero",
@@ -1075,6 +1075,21 @@ def cli(*argv: str) -> Callable[[World], list[str]]:
     return _shown(build, f"`{shown}`")
 
 
+def with_experiment(name: str, *argv: str) -> Callable[[World], list[str]]:
+    """argv, with a second experiment ``name`` stored beside ``demo`` first (one config,
+    "big:8b", on demo's suite)."""
+
+    def build(w: World) -> list[str]:
+        engine = make_engine(w.db)
+        with session_scope(engine) as session:
+            scores = {make_config("big:8b"): {"exact_match": [1.0, 1.0, 1.0]}}
+            add_experiment(session, name, make_suite(3), scores)
+        engine.dispose()
+        return list(argv)
+
+    return _shown(build, f"`{' '.join(argv)}` (an experiment {name} stored beside demo)")
+
+
 def opt(case_id: str, *argv: str, expect: str, **kw: Any) -> Bad:
     """A bad option value, refused by the parser naming the option."""
     return Bad(case_id, "cli", cli(*argv), (expect,), **kw)
@@ -1210,9 +1225,15 @@ OPTION_CASES = [
     opt("opt-retrain-flag-value", "retrain", "--include-simulated=yes",
         expect="argument --include-simulated: ignored explicit argument 'yes'"),
     opt("opt-experiments-extra-word", "experiments", "demo",
-        expect="unrecognized arguments: demo"),
+        expect="evalflow experiments: unrecognized arguments: demo"),
     opt("opt-show-unknown-option", "show", "demo", "--all",
-        expect="unrecognized arguments: --all"),
+        expect="evalflow show: unrecognized arguments: --all"),
+    opt("opt-recommend-unknown-option", "recommend", "qa", "--bogus",
+        expect="evalflow recommend: unrecognized arguments: --bogus (see evalflow recommend"),
+    opt("opt-recommend-task-type-and-limit", "recommend", "poetry", "--max-latency", "-1",
+        expect="evalflow recommend: argument task_type: invalid choice: 'poetry'"),
+    opt("opt-baseline-accept-unknown-option", "baseline", "accept", "demo", "--nope",
+        expect="evalflow baseline accept: unrecognized arguments: --nope"),
     opt("opt-baseline-no-action", "baseline",
         expect="the following arguments are required: baseline_command"),
     opt("opt-view-port-too-high", "view", "demo", "--port", "70000",
@@ -1240,7 +1261,10 @@ SURFACE_CASES = [
         "verb-recommend-version-missing",
         "cli",
         cli("recommend", "qa", "--version", "999"),
-        ("selector version 999 does not exist",),
+        (
+            "selector version 999 does not exist; no version has been trained yet "
+            "(`evalflow retrain` trains one)",
+        ),
     ),
     Bad(
         "verb-power-delta-beyond-binary",
@@ -1282,6 +1306,38 @@ SURFACE_CASES = [
     ),
     Bad(
         "verb-compare-config-unknown", "cli", cli("compare", "demo", "--config", "nope"), ("nope",)
+    ),
+    Bad(
+        "verb-compare-two-configs-unknown",
+        "cli",
+        cli("compare", "demo", "--config", "nope", "--config", "nada"),
+        ("experiment demo has no configs 'nope', 'nada'; its configs: 'm:1b t=0' (",),
+    ),
+    Bad(
+        "verb-compare-config-and-baseline-unknown",
+        "cli",
+        cli("compare", "demo", "--config", "nope", "--baseline", "nada"),
+        (
+            "experiment demo has no config 'nope'; baseline 'nada' is not among the configs "
+            "of demo; its configs: 'm:1b t=0' (",
+        ),
+    ),
+    Bad(
+        "verb-compare-two-baselines-unknown",
+        "cli",
+        cli("compare", "demo", "--baseline", "nope", "--baseline", "nada"),
+        ("baselines 'nope', 'nada' are not among the compared configs; its configs: 'm:1b t=0' (",),
+    ),
+    Bad(
+        "verb-compare-baseline-twice",
+        "cli",
+        with_experiment(
+            "other", "compare", "demo", "other", "--baseline", "demo", "--baseline", "other"
+        ),
+        (
+            "--baseline given twice names 2 configs: 'demo' ('demo:m:1b t=0'), "
+            "'other' ('other:big:8b t=0'); give one baseline",
+        ),
     ),
     Bad(
         "verb-compare-baseline-unknown",
@@ -1604,8 +1660,8 @@ def test_bad_input_is_refused_in_one_line_with_nothing_written(
             monkeypatch.setenv(name, value)
         else:
             monkeypatch.delenv(name, raising=False)
+    argv = bad.argv(world)  # may store more first (``with_experiment``)
     before = row_counts(world.db)
-    argv = bad.argv(world)
     files = files_under(world.root)
     places |= {"suite": str(world.suite), "sidecar": str(world.sidecar)}
     rc, out, err = run_cli(argv, capsys)

@@ -388,7 +388,7 @@ def test_a_verdict_line_never_breaks_inside_a_config_name():
 def test_a_config_is_named_by_every_name_the_leaderboard_and_compare_show(session):
     """`compare my-qa --config "gemma3-270m plain"` (as `show` and `compare` name it)
     was refused: only the hash and the full label "gemma3-270m t=0 tpl=plain" were."""
-    from evaluation.compare._config_refs import find_experiment, select_configs
+    from evaluation.compare._config_refs import compared_configs, find_experiment
     from evaluation.spec import Config, GenerationParams, PromptTemplate
 
     configs = [
@@ -398,21 +398,21 @@ def test_a_config_is_named_by_every_name_the_leaderboard_and_compare_show(sessio
     ]
     scores = {c: {"exact_match": [1.0, 0.0, 1.0, 0.0]} for c in configs}
     add_experiment(session, "my-qa", make_suite(4), scores)
-    experiment = find_experiment(session, "my-qa")
+    experiments = {"my-qa": find_experiment(session, "my-qa")}
     wanted = configs[0]
     assert wanted.label == "gemma3-270m t=0 tpl=plain"
     head = next(
         n for n in range(4, 16) if sum(c.hash.startswith(wanted.hash[:n]) for c in configs) == 1
     )
     for ref in ("gemma3-270m plain", wanted.label, wanted.hash, wanted.hash[:head]):
-        (chosen,) = select_configs(session, experiment, ref=ref)
+        (chosen,) = compared_configs(session, experiments, [("my-qa", ref)]).configs
         assert chosen.config_hash == wanted.hash, ref
     outcome = compare_stored(
         session, [("my-qa", "gemma3-270m plain"), ("my-qa", "gemma3-270m concise")]
     )
     assert {c.config_hash for c in outcome.configs} == {wanted.hash, configs[1].hash}
     with pytest.raises(EvalError) as caught:
-        select_configs(session, experiment, ref="gemma3-270m")
+        compared_configs(session, experiments, [("my-qa", "gemma3-270m")])
     assert str(caught.value) == (
         "config 'gemma3-270m' fits several configs of my-qa: "
         f"'gemma3-270m plain' ({configs[0].hash}); 'gemma3-270m concise' ({configs[1].hash}); "
@@ -426,7 +426,7 @@ def test_config_names_in_errors_paste_back_into_a_shell(session):
     "\\\\nQuestion:" named nothing)."""
     import shlex
 
-    from evaluation.compare._config_refs import find_experiment, select_configs
+    from evaluation.compare._config_refs import compared_configs, find_experiment
     from evaluation.spec import Config, GenerationParams, PromptTemplate
 
     stop = GenerationParams(temperature=0.0, stop=("\nQuestion:",))
@@ -438,13 +438,13 @@ def test_config_names_in_errors_paste_back_into_a_shell(session):
     add_experiment(
         session, "stops", make_suite(4), {c: {"exact_match": [1.0] * 4} for c in configs}
     )
-    experiment = find_experiment(session, "stops")
+    experiments = {"stops": find_experiment(session, "stops")}
     with pytest.raises(EvalError, match="has no config 'zz'") as caught:
-        select_configs(session, experiment, ref="zz")
+        compared_configs(session, experiments, [("stops", "zz")])
     listing = str(caught.value).split("its configs: ")[1]
     pasted = shlex.split(listing.split(" (")[0])[0]  # as a shell reads the first name
     assert "\\\\n" not in listing
-    (chosen,) = select_configs(session, experiment, ref=pasted)
+    (chosen,) = compared_configs(session, experiments, [("stops", pasted)]).configs
     assert chosen.config_hash == configs[0].hash
 
 
@@ -520,3 +520,100 @@ def test_a_baseline_across_experiments_is_named_with_its_experiment():
     listed = "'rd-a:ctx=2048' \\(b830bd50d5a6e23b\\); 'rd-b:ctx=2048'"  # as show prints them
     with pytest.raises(EvalError, match=f"fits several of the compared configs: {listed}"):
         resolve_baseline("b830bd", configs)
+
+
+def test_a_baseline_the_configs_left_out_is_compared_with_each_of_them(three):
+    """`compare three --config A --config B --baseline C` refused C as "not among the
+    compared configs" (or, named loosely, took a selected config for it): the baseline
+    is what each config is compared with, so it is compared too."""
+    outcome = compare_stored(three, [("three", A.label), ("three", B.label)], baseline=C.label)
+    assert [c.name for c in outcome.configs] == [A.label, B.label, C.label]
+    em = [r for r in outcome.rows if r["metric"] == "exact_match"]
+    assert {(r["config_a"], r["config_b"]) for r in em} == {(A.label, C.label), (B.label, C.label)}
+    assert row(outcome, "exact_match", A, C)["p_value"] == pytest.approx(
+        mcnemar([[10, 0], [20, 0]], exact=True).pvalue  # A: all 1; C: 1 on every third case
+    )
+    assert "each versus small:1b t=0" in outcome.markdown
+    # stored as the comparison that names the baseline with --config too
+    named = compare_stored(
+        three, [("three", A.label), ("three", B.label), ("three", C.label)], baseline=C.label
+    )
+    assert (
+        outcome.run_label
+        == named.run_label
+        == (f"three:{A.label}-vs-three:{B.label}-vs-three:{C.label}, baseline {C.label}")
+    )
+    assert outcome.inputs_digest == named.inputs_digest
+    # one config and a baseline are two configs to compare
+    pair = compare_stored(three, [("three", A.label)], baseline=C.label)
+    assert [c.name for c in pair.configs] == [A.label, C.label]
+    # a name that fits several configs ("i": big, mid), one of them selected, is that one
+    big = compare_stored(three, [("three", A.label), ("three", C.label)], baseline="i")
+    assert [c.name for c in big.configs] == [A.label, C.label]
+    assert big.report.comparisons[0].baseline == A.label
+    with pytest.raises(EvalError, match="baseline 'i' fits several of the compared configs"):
+        compare_stored(three, [("three", None)], baseline="i")
+
+
+def test_every_name_that_picks_no_config_is_refused_in_one_line(three):
+    """Two misspelt --config, or a misspelt --config and --baseline: the refusal named
+    the first only (as it did for experiments before `find_experiments`)."""
+    from evaluation.compare._config_refs import compared_configs, find_experiments
+
+    listing = f"'big:8b' ({A.hash}); 'mid:3b' ({B.hash}); 'small:1b' ({C.hash})"
+    with pytest.raises(EvalError) as caught:
+        compare_stored(three, [("three", "nope"), ("three", "nada")])
+    assert str(caught.value) == (
+        f"experiment three has no configs 'nope', 'nada'; its configs: {listing}"
+    )
+    with pytest.raises(EvalError) as caught:
+        compare_stored(three, [("three", "nope"), ("three", A.label)], baseline="nada")
+    assert str(caught.value) == (
+        "experiment three has no config 'nope'; baseline 'nada' is not among the configs of "
+        f"three; its configs: {listing}"
+    )
+    experiments = find_experiments(three, ["three"])
+    with pytest.raises(EvalError) as caught:
+        compared_configs(three, experiments, [("three", None)], ["nope", "nada"])
+    assert str(caught.value) == (
+        f"baselines 'nope', 'nada' are not among the compared configs; its configs: {listing}"
+    )
+    with pytest.raises(EvalError) as caught:  # a name fitting several: those, then the rest
+        compare_stored(three, [("three", "t=0"), ("three", "nope")])
+    assert str(caught.value) == (
+        f"config 't=0' fits several configs of three: {listing}; name one of them (its name "
+        f"as listed, or its hash); experiment three has no config 'nope'; its configs: {listing}"
+    )
+
+
+def test_every_name_that_picks_no_config_of_several_experiments_is_refused_at_once(session):
+    from evaluation.compare._config_refs import compared_configs, find_experiments
+
+    x, y = make_config("x:8b"), make_config("y:3b")
+    add_experiment(session, "left", make_suite(4), {x: {"exact_match": [1.0, 0, 1, 0]}})
+    add_experiment(session, "right", make_suite(4), {y: {"exact_match": [1.0, 0, 1, 0]}})
+    experiments = find_experiments(session, ["left", "right"])
+    selections = parse_selections(["left", "right"], ["nope", "right:zz"])
+    with pytest.raises(EvalError) as caught:
+        compared_configs(session, experiments, selections, ["nada"])
+    assert str(caught.value) == (
+        "experiments left, right have no config 'nope'; experiment right has no config 'zz'; "
+        "baseline 'nada' is not among the configs of left, right; "
+        f"configs of left: 'x:8b t=0' ({x.hash}); configs of right: 'y:3b t=0' ({y.hash}); "
+        "name one experiment's config as EXPERIMENT:CONFIG"
+    )
+
+
+def test_a_baseline_given_twice_must_name_one_config(three):
+    """`--baseline A --baseline B` compared with B: the last one given, silently."""
+    from evaluation.compare._config_refs import compared_configs, find_experiments
+
+    experiments = find_experiments(three, ["three"])
+    both = compared_configs(three, experiments, [("three", None)], [C.label, C.hash[:8], "small"])
+    assert both.baseline is not None and both.baseline.config_hash == C.hash
+    with pytest.raises(EvalError) as caught:
+        compared_configs(three, experiments, [("three", None)], [A.label, C.label])
+    assert str(caught.value) == (
+        f"--baseline given twice names 2 configs: '{A.label}' ('big:8b'), "
+        f"'{C.label}' ('small:1b'); give one baseline"
+    )

@@ -149,7 +149,7 @@ def test_cli_compare_prints_the_report_and_refuses_bad_input(database, capsys):
                  "--config", "no-such-config"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2
-    assert "error: experiment nightly has no config 'no-such-config'" in err
+    assert "error: experiments nightly, demo-simulated have no config 'no-such-config'" in err
 
     code = main(["--database", database, "compare", "nope"])
     assert code == 2
