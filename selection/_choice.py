@@ -83,7 +83,8 @@ def violations(
                         f"its median × {ratio:.2f}, the model's measured p95 / median on "
                         "the task type (a slow call its own generations may not have shown)"
                     )
-                item.append(f"{what} {value:.3g} {unit} ({how}) > {limit:g} {unit}")
+                shown, bound = distinct_figures(value, limit)
+                item.append(f"{what} {shown} {unit} ({how}) > {bound} {unit}")
     if min_quality is not None:
         for item, value in zip(found, table["quality"].to_numpy(), strict=True):
             if value < min_quality:
@@ -210,3 +211,13 @@ def _show(value: Any) -> str:
     if pd.isna(value):
         return "server default"
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def distinct_figures(value: float, limit: float) -> tuple[str, str]:
+    """``value`` and ``limit`` to 3 significant figures, or as many more (up to 6) as it
+    takes for them not to read equal: "0.45 s > 0.45 s" explained nothing."""
+    for digits in range(3, 7):
+        shown, bound = f"{value:.{digits}g}", f"{limit:.{digits}g}"
+        if shown != bound:
+            return shown, bound
+    return shown, bound

@@ -184,7 +184,9 @@ def recommend_from_model(
         closest = tuple(
             option(model, table.iloc[i], task_type, found[i]) for i in scores[:MAX_CLOSEST]
         )
-        message = "no configuration is estimated or measured to meet " + _limits(request)
+        message = "no configuration is estimated or measured to meet " + _limits(
+            request, _met_by_some(found, request)
+        )
         if max_latency_s is not None and _meeting_by_measurements(table, max_latency_s).empty:
             notes.append(MEASURED_LATENCY_NOTE)
         return Recommendation(
@@ -347,7 +349,8 @@ def _selection_note(row: pd.Series, candidates: int) -> str:
     type's candidates, or, with too few of them, the combined estimate as it is."""
     if not bool(row.get("selection_corrected", False)):
         return (
-            f"estimates not corrected for selection: {candidates} candidates are too few "
+            f"estimates not corrected for selection: {candidates} "
+            f"candidate{' is' if candidates == 1 else 's are'} too few "
             f"(at least {MIN_CANDIDATES}) to estimate how their true qualities spread; the "
             "pick is judged by its measurement combined with the prediction"
         )
@@ -623,12 +626,35 @@ def _no_data_for_task(model: SelectorModel, base: dict[str, Any]) -> Recommendat
     )
 
 
-def _limits(request: dict[str, Any]) -> str:
-    parts = []
-    if request["max_latency_s"] is not None:
-        parts.append(f"p95 latency ≤ {request['max_latency_s']:g} s")
-    if request["max_energy_j"] is not None:
-        parts.append(f"energy ≤ {request['max_energy_j']:g} J")
-    if request["min_quality"] is not None:
-        parts.append(f"quality ≥ {100 * request['min_quality']:.1f}%")
-    return ", ".join(parts)
+LIMIT_REASONS = {
+    "max_latency_s": LATENCY_REASON,
+    "max_energy_j": "predicted energy",
+    "min_quality": "estimated quality",
+}
+"""How a candidate's refusal (:func:`selection._choice.violations`) begins, per limit."""
+
+
+def _met_by_some(found: list[tuple[str, ...]], request: dict[str, Any]) -> set[str]:
+    """The limits of ``request`` that some candidate meets (its refusal names another)."""
+    return {
+        limit
+        for limit, reason in LIMIT_REASONS.items()
+        if request[limit] is not None
+        and any(not any(r.startswith(reason) for r in reasons) for reasons in found)
+    }
+
+
+def _limits(request: dict[str, Any], met_by_some: set[str] = frozenset()) -> str:
+    """The limits, as the headline names them: where some limits are met by no candidate
+    and the others by some, only the former (a quality floor nothing reaches is not
+    blamed on a latency limit every config meets); where each is met by some but no
+    candidate meets them all, all of them, "together"."""
+    given = [limit for limit in LIMIT_REASONS if request[limit] is not None]
+    named = {
+        "max_latency_s": lambda v: f"p95 latency ≤ {v:g} s",
+        "max_energy_j": lambda v: f"energy ≤ {v:g} J",
+        "min_quality": lambda v: f"quality ≥ {100 * v:.1f}%",
+    }
+    binding = [limit for limit in given if limit not in met_by_some] or given
+    together = " together" if len(binding) > 1 and set(binding) <= met_by_some else ""
+    return ", ".join(named[limit](request[limit]) for limit in binding) + together

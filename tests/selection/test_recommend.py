@@ -9,7 +9,7 @@ from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
 from selection import recommend, versions
 from selection._candidates import candidate_table
-from selection._choice import violations
+from selection._choice import distinct_figures, violations
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.frame import validate_training_frame
 from selection.recommendation import Estimate, _cut
@@ -103,6 +103,34 @@ def test_infeasible_limits_say_so_and_offer_the_closest(stored):
     fast_enough_but_poor = recommend("qa", max_latency_s=100.0, min_quality=0.99, engine=stored[0])
     assert fast_enough_but_poor.status == "infeasible"
     assert not any("none meets the latency limit" in n for n in fast_enough_but_poor.notes)
+    # ... nor does the headline blame the latency limit every config meets
+    assert fast_enough_but_poor.message.endswith("to meet quality ≥ 99.0%")
+
+
+def test_limits_each_met_by_some_but_not_together_are_named_together(trained):
+    model = trained.model
+    table, _ = candidate_table(model, None, "qa")
+    table = scored_candidates(model, table, "qa", model.typical_input_chars["qa"])
+    fastest = table["latency_p95_safe"].idxmin()
+    best = table["quality"].idxmax()
+    assert table.loc[fastest, "quality"] < table.loc[best, "quality"]  # what this is about
+    # a latency only the fastest meets, a quality only configs slower than it reach
+    limit = float(table["latency_p95_safe"].nsmallest(2).mean())
+    floor = float(table.loc[table["latency_p95_safe"] > limit, "quality"].max()) - 1e-6
+    assert (table.loc[table["latency_p95_safe"] <= limit, "quality"] < floor).all()
+    answer = recommend_from_model(model, "qa", max_latency_s=limit, min_quality=floor)
+    assert answer.status == "infeasible"
+    assert answer.message.endswith(
+        f"p95 latency ≤ {limit:g} s, quality ≥ {100 * floor:.1f}% together"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "expected"),
+    [(0.4503, 0.45, ("0.4503", "0.45")), (1.23456, 1.0, ("1.23", "1")), (2.0, 2.0, ("2", "2"))],
+)
+def test_a_refused_figure_never_reads_equal_to_its_limit(value, limit, expected):
+    assert distinct_figures(value, limit) == expected
 
 
 def test_a_limit_met_only_by_measurements_is_not_answered_infeasible(trained):
