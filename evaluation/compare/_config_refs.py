@@ -16,7 +16,6 @@ from evaluation.labels import (
     configs_named,
     distinguishing_labels,
     listed,
-    part_of_label,
     quoted,
 )
 from evaluation.storage.comparisons import latency_scores
@@ -151,9 +150,10 @@ def check_shared_cases(
 
 def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | None:
     """The name of the one selected config ``ref`` names: by its name in the report, by
-    experiment (one config from it), or, "EXPERIMENT:" optional, by any name ``--config``
-    takes (:func:`evaluation.labels.configs_named`, the label ``show`` prints too); None
-    for no baseline. Refused in ``--config``'s words (a newcomer found the baseline
+    experiment (one config from it), or, "EXPERIMENT:" optional, by the names ``--config``
+    takes, no others (:func:`evaluation.labels.configs_named`, the label ``show`` prints
+    too; a newcomer's `--baseline sim-larg` took a config `--config sim-larg` refused);
+    None for no baseline. Refused in ``--config``'s words (a newcomer found the baseline
     taking fewer names, and refusing a name that fits several as "not among" them)."""
     if ref is None:
         return None
@@ -166,21 +166,25 @@ def resolve_baseline(ref: str | None, configs: list[SelectedConfig]) -> str | No
 def _baseline_hits(
     ref: str, configs: Sequence[SelectedConfig], selected: Sequence[SelectedConfig]
 ) -> list[SelectedConfig]:
-    """The configs ``ref`` names (see :func:`resolve_baseline`) at the first way of naming
-    that names any; of several, the one ``selected`` where only one of them is (`--config
-    'm:1b t=0 plain' --baseline plain` names the plain one compared)."""
-    scope, name = configs, ref
-    owner = max(
-        (c.experiment for c in configs if ref.startswith(f"{c.experiment}:")), key=len, default=None
-    )
-    if owner is not None:
-        scope, name = [c for c in configs if c.experiment == owner], ref[len(owner) + 1 :]
+    """The configs ``ref`` names (see :func:`resolve_baseline`): its name in the report,
+    an experiment (its configs), else what ``--config`` picks (:func:`_fitting`, in each
+    experiment, or in the one "EXPERIMENT:" names): the configs named in those
+    experiments where it names one, else the several it fits; a name ``--config``
+    refuses as naming none ("sim-larg", "1b": a part of one label) names none here too.
+    Of several, the one ``selected`` where only one of them is (`--config 'm:1b t=0
+    plain' --baseline plain` names the plain one compared)."""
+    experiments = list(dict.fromkeys(c.experiment for c in configs))
+    owner = max((e for e in experiments if ref.startswith(f"{e}:")), key=len, default=None)
+    name = ref if owner is None else ref[len(owner) + 1 :]
+    found = [
+        _fitting(name, [c for c in configs if c.experiment == e])
+        for e in ([owner] if owner is not None else experiments)
+    ]
+    named = [c for fits in found if len(fits) == 1 for c in fits]
     for hits in (
         [c for c in configs if c.name == ref],
         [c for c in configs if c.experiment == ref],
-        [c for c in scope if c.shown == name],
-        _named(name, scope),
-        [c for c in scope if part_of_label(name, c.label)],
+        named or [c for fits in found for c in fits],
     ):
         if hits:
             picked = [c for c in hits if c in selected]
@@ -354,8 +358,9 @@ def _all_refused(
         none_of.setdefault((tuple(dict.fromkeys(experiments)), baseline), []).append(ref)
     clauses += [_fits_none(refs, *key, where) for key, refs in none_of.items()]
     shown = list(dict.fromkeys(e for experiments, _ in none_of for e in experiments))
+    alone = len(shown) == 1 and not any(baseline for _, baseline in none_of)
     listings = [
-        ("its configs: " if len(shown) == 1 else f"configs of {e}: ")
+        ("its configs: " if alone else f"{'the ' if len(shown) == 1 else ''}configs of {e}: ")
         + listed([f"{quoted(c.shown)} ({c.config_hash})" for c in every[e]], [e])
         for e in shown
     ]
@@ -395,8 +400,3 @@ def _as_shown(config: SelectedConfig, configs: Sequence[SelectedConfig]) -> str:
 def _shown_name(config: SelectedConfig, configs: Sequence[SelectedConfig]) -> str:
     several = len({c.experiment for c in configs}) > 1
     return quoted(f"{config.experiment}:{config.shown}" if several else config.shown)
-
-
-def _named(ref: str, configs: Sequence[SelectedConfig]) -> list[SelectedConfig]:
-    hashes = configs_named(ref, [c.config_hash for c in configs], [c.label for c in configs])
-    return [c for c in configs if c.config_hash in hashes]

@@ -1319,14 +1319,17 @@ SURFACE_CASES = [
         cli("compare", "demo", "--config", "nope", "--baseline", "nada"),
         (
             "experiment demo has no config 'nope'; baseline 'nada' is not among the configs "
-            "of demo; its configs: 'm:1b t=0' (",
+            "of demo; the configs of demo: 'm:1b t=0' (",
         ),
     ),
     Bad(
         "verb-compare-two-baselines-unknown",
         "cli",
         cli("compare", "demo", "--baseline", "nope", "--baseline", "nada"),
-        ("baselines 'nope', 'nada' are not among the compared configs; its configs: 'm:1b t=0' (",),
+        (
+            "baselines 'nope', 'nada' are not among the compared configs; the configs of demo: "
+            "'m:1b t=0' (",
+        ),
     ),
     Bad(
         "verb-compare-baseline-twice",

@@ -484,14 +484,14 @@ def test_a_baseline_is_named_by_every_name_config_takes():
         return SelectedConfig(label, "e", 1, h, label, shown)
 
     configs = [
-        selected("9b97d1394bdca17f", "m:8b t=0.7 n=16 seed=42", "m:8b t=0.7 n=16"),
-        selected("361b91cc0eb810c7", "m:8b t=0.7 seed=42", "m:8b t=0.7"),
-        selected("842141f95a56b4b7", "m:8b t=0 n=64 seed=42", "m:8b t=0 n=64"),
+        selected("9b97d1394bdca17f", "m:8b t=0.7 n=16 seed=42", "t=0.7 n=16"),
+        selected("361b91cc0eb810c7", "m:8b t=0.7 seed=42", "t=0.7"),  # as show prints them
+        selected("842141f95a56b4b7", "m:8b t=0 n=64 seed=42", "t=0 n=64"),
     ]
     for ref, expected in [
         ("m:8b t=0.7 n=16", "m:8b t=0.7 n=16 seed=42"),
         ("9b97", "m:8b t=0.7 n=16 seed=42"),
-        ("m:8b t=0.7", "m:8b t=0.7 seed=42"),
+        ("t=0.7", "m:8b t=0.7 seed=42"),
         ("m:8b t=0 seed=42", "m:8b t=0 n=64 seed=42"),  # as written before n= was shown
     ]:
         assert resolve_baseline(ref, configs) == expected, ref
@@ -500,7 +500,7 @@ def test_a_baseline_is_named_by_every_name_config_takes():
         resolve_baseline("m:8b t=0.7 seed=42", twins)
     with pytest.raises(
         EvalError,
-        match=r"not among the compared configs: 'm:8b t=0\.7 n=16' \(9b97",  # as shown
+        match=r"not among the compared configs: 't=0\.7 n=16' \(9b97",  # as shown
     ):
         resolve_baseline("zz", configs)
 
@@ -555,6 +555,32 @@ def test_a_baseline_the_configs_left_out_is_compared_with_each_of_them(three):
         compare_stored(three, [("three", None)], baseline="i")
 
 
+def test_a_baseline_takes_no_name_config_refuses(three):
+    """A newcomer's `--baseline sim-larg` (a label cut short) and `--baseline 1b` picked a
+    config where `--config` refused them: a baseline takes the names `--config` takes."""
+    from evaluation.compare._config_refs import compared_configs, find_experiments
+
+    experiments = find_experiments(three, ["three"])
+    listing = f"'big:8b' ({A.hash}); 'mid:3b' ({B.hash}); 'small:1b' ({C.hash})"
+    for ref in ("smal", "1b", "small:1"):
+        with pytest.raises(EvalError, match="no config"):
+            compare_stored(three, [("three", ref), ("three", A.label)])
+        with pytest.raises(EvalError) as caught:
+            compared_configs(three, experiments, [("three", None)], [ref])
+        assert str(caught.value) == (
+            f"baseline '{ref}' is not among the compared configs: {listing}"
+        )
+        with pytest.raises(EvalError) as caught:  # refused with every other bad name
+            compare_stored(three, [("three", "nope")], baseline=ref)
+        assert str(caught.value) == (
+            f"experiment three has no config 'nope'; baseline '{ref}' is not among the "
+            f"configs of three; the configs of three: {listing}"
+        )
+    for ref in ("small:1b", C.label, C.hash[:6], "three:small:1b", "small:1b t=0"):
+        picked = compared_configs(three, experiments, [("three", None)], [ref])
+        assert picked.baseline is not None and picked.baseline.config_hash == C.hash, ref
+
+
 def test_every_name_that_picks_no_config_is_refused_in_one_line(three):
     """Two misspelt --config, or a misspelt --config and --baseline: the refusal named
     the first only (as it did for experiments before `find_experiments`)."""
@@ -570,13 +596,14 @@ def test_every_name_that_picks_no_config_is_refused_in_one_line(three):
         compare_stored(three, [("three", "nope"), ("three", A.label)], baseline="nada")
     assert str(caught.value) == (
         "experiment three has no config 'nope'; baseline 'nada' is not among the configs of "
-        f"three; its configs: {listing}"
+        f"three; the configs of three: {listing}"  # not "its": the baseline's line has none
     )
     experiments = find_experiments(three, ["three"])
     with pytest.raises(EvalError) as caught:
         compared_configs(three, experiments, [("three", None)], ["nope", "nada"])
     assert str(caught.value) == (
-        f"baselines 'nope', 'nada' are not among the compared configs; its configs: {listing}"
+        "baselines 'nope', 'nada' are not among the compared configs; the configs of three: "
+        + listing
     )
     with pytest.raises(EvalError) as caught:  # a name fitting several: those, then the rest
         compare_stored(three, [("three", "t=0"), ("three", "nope")])
@@ -609,7 +636,9 @@ def test_a_baseline_given_twice_must_name_one_config(three):
     from evaluation.compare._config_refs import compared_configs, find_experiments
 
     experiments = find_experiments(three, ["three"])
-    both = compared_configs(three, experiments, [("three", None)], [C.label, C.hash[:8], "small"])
+    both = compared_configs(
+        three, experiments, [("three", None)], [C.label, C.hash[:8], "small:1b"]
+    )
     assert both.baseline is not None and both.baseline.config_hash == C.hash
     with pytest.raises(EvalError) as caught:
         compared_configs(three, experiments, [("three", None)], [A.label, C.label])

@@ -77,6 +77,24 @@ def test_a_baseline_given_twice_by_two_names_of_one_config_is_taken(three, capsy
     )
 
 
+def test_a_baseline_config_refuses_is_refused_in_one_line(three, capsys):
+    """`--baseline smal` (a label cut short) and `--baseline 1b` picked a config (exit 0)
+    where `--config smal` was refused: refused alike, in one line with the other names."""
+    listing = f"'big:8b' ({A.hash}); 'mid:3b' ({B.hash}); 'small:1b' ({C.hash})"
+    for ref in ("smal", "1b"):
+        code, _, config_err = run(capsys, three, "compare", "three", "--config", ref)
+        assert code == 2 and config_err.startswith("error: experiment three has no config")
+        code, out, err = run(capsys, three, "compare", "three", "--baseline", ref)
+        assert (code, out) == (2, "")
+        assert err == f"error: baseline '{ref}' is not among the compared configs: {listing}\n"
+    code, _, err = run(capsys, three, "compare", "three", "--baseline", "smal", "--baseline", "1b")
+    assert code == 2
+    assert err == (
+        "error: baselines 'smal', '1b' are not among the compared configs; "
+        f"the configs of three: {listing}\n"
+    )
+
+
 def test_an_experiment_named_twice_is_compared_once(three, capsys):
     """`compare three three` is the comparison of three's configs, as `compare three`:
     not each config with itself, nor each twice."""
