@@ -291,7 +291,8 @@ def evidence(frame: pd.DataFrame) -> pd.DataFrame:
     simulated counts, the mean of the case means with its standard error and 95% interval
     over cases (:func:`_quality_interval`: inside [0, 1], clustered by case group),
     Harrell–Davis latency p50/p95 with ``log_latency_var`` and ``n_latency``, the number
-    of suites, and the model's ``latency_tail_ratio`` on the task type and
+    of suites, the ``quality_metric`` its quality was read from (several joined by "+",
+    "" where not said), and the model's ``latency_tail_ratio`` on the task type and
     ``latency_tail_ratio_all_tasks`` over all (:func:`tail_ratio`)."""
     keys = ["config_hash", "task_type"]
     failed = frame[frame["status"] != "ok"].groupby(keys).size().rename("n_failed")
@@ -313,12 +314,14 @@ def evidence(frame: pd.DataFrame) -> pd.DataFrame:
             log_latency.count().rename("n_latency"),
             grouped["suite"].nunique().rename("n_suites"),
             grouped["simulated"].sum().rename("n_simulated"),
+            _metrics_used(ok, keys),
             failed,
         ],
         axis=1,
     )
     for name in ("n", "n_cases", "n_failed", "n_simulated", "n_latency"):
         table[name] = table[name].fillna(0).astype(int)
+    table["quality_metric"] = table["quality_metric"].fillna("").astype(str)
     cases_n = table["n_cases"].where(table["n_cases"] > 1)
     table["quality_se"] = table["quality_sd"] / np.sqrt(cases_n)
     bounds = per_case.groupby(keys)[["quality", "cluster"]].apply(_quality_interval)
@@ -341,6 +344,15 @@ def evidence(frame: pd.DataFrame) -> pd.DataFrame:
         lighter, config_bound.to_numpy(), table["latency_tail_ratio"]
     )
     return table
+
+
+def _metrics_used(ok: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Per ``keys``, the metrics quality was read from, joined by "+" ("" not said)."""
+    if "quality_metric" not in ok:
+        return pd.Series(dtype=str, name="quality_metric")
+    names = ok["quality_metric"].where(ok["quality_metric"].notna(), "").astype(str)
+    used = names.groupby([ok[k] for k in keys]).agg(lambda n: "+".join(sorted(set(n) - {""})))
+    return used.rename("quality_metric")
 
 
 def _with_clusters(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:

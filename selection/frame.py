@@ -9,8 +9,9 @@ case_id, input_chars, quality (the task type's quality metric, see
 not recorded), simulated, status ("ok" or "failed"). An optional ``weight`` column (default
 1) says how much a row counts when fitting; outcome rows use it. An optional
 ``case_group`` column (default None: the case is in no group) names the case's group
-within its suite, which the measured quality's interval clusters by.
-"""
+within its suite, which the measured quality's interval clusters by; an optional
+``quality_metric`` (default "": not said) names the metric quality was read from, which
+an answer names (and warns of where a task type's configs were scored on several)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,8 @@ def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
         out["weight"] = 1.0
     if "case_group" not in out.columns:
         out["case_group"] = None
+    if "quality_metric" not in out.columns:
+        out["quality_metric"] = ""
     if (out["weight"] < 0).any() or out["weight"].isna().any():
         raise TrainingDataError("column 'weight' must be a non-negative number on every row")
     bad_status = sorted(set(out["status"].astype(str)) - set(STATUSES))

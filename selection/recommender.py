@@ -236,6 +236,8 @@ def recommend_from_model(
     if (elsewhere := _only_elsewhere(model, choice, task_type)) is not None:
         notes.append(elsewhere)
     notes.append(_selection_note(row, len(table)))
+    if (metric := _quality_metric_note(model, task_type)) is not None:
+        notes.append(metric)
     if (shared := float(row.get("quality_shared_sd", 0.0))) >= SHARED_NOTE_SD:
         notes.append(
             f"the quality interval includes ±{100 * model.targets['quality'].z * shared:.1f} "
@@ -247,6 +249,8 @@ def recommend_from_model(
         notes.append(weighing)
     if choice.evidence.simulated:
         notes.append("the evidence comes (partly) from the SIMULATED backend")
+    elif (learnt := _simulated_training_note(model, row)) is not None:
+        notes.append(learnt)
     message = f"use {choice.label}" + (f" ({_limits(request)})" if _limits(request) else "")
     return Recommendation(
         "ok",
@@ -341,6 +345,58 @@ def _only_elsewhere(model: SelectorModel, choice: Option, task_type: str) -> str
         f"{choice.label} was never run on {task_type}, only on {', '.join(others)}: its "
         f"{task_type} figures are the model's prediction, learnt in part from those runs "
         "on other task types"
+    )
+
+
+def _simulated_training_note(model: SelectorModel, row: pd.Series) -> str | None:
+    """For a pick measured on real runs only: how much of the selector's training was
+    SIMULATED, when any was. Its own measurements are real, but the prediction part of
+    its estimate was learnt in part from simulated results (a newcomer's real model got
+    83% of its estimate from a selector trained mostly on the simulated demo, unsaid)."""
+    evidence = model.evidence
+    total = float(evidence["n"].sum()) if "n" in evidence else 0.0
+    simulated = float(evidence["n_simulated"].sum()) if "n_simulated" in evidence else 0.0
+    if total <= 0 or simulated <= 0:
+        return None
+    weight = row.get("quality_weight")
+    part = (
+        f"the {100 * (1 - float(weight)):.0f}% of its quality estimate that is prediction"
+        if weight is not None and np.isfinite(float(weight))
+        else "its predicted figures"
+    )
+    return (
+        f"{part} comes from a selector trained on {100 * simulated / total:.0f}% SIMULATED "
+        "generations (`evalflow retrain` without --include-simulated learns from real runs "
+        "only)"
+    )
+
+
+def _quality_metric_note(model: SelectorModel, task_type: str) -> str | None:
+    """Which metric "quality" is on ``task_type``: each experiment's first metric that
+    can stand for quality (:mod:`selection.quality`), so two experiments may put
+    different metrics on one scale; said, and warned of where they did. None where the
+    training data did not say (selectors trained before the metric was kept)."""
+    evidence = model.evidence
+    if "quality_metric" not in evidence:
+        return None
+    rows = evidence.loc[evidence["task_type"] == task_type, "quality_metric"].astype(str)
+    configs: dict[str, int] = {}
+    for names in rows:
+        for name in filter(None, names.split("+")):
+            configs[name] = configs.get(name, 0) + 1
+    if not configs:
+        return None
+    if len(configs) == 1:
+        return f"quality is {next(iter(configs))}, the first metric of the {task_type} runs"
+    counted = ", ".join(
+        f"{name} ({n} config{'s' * (n != 1)})"
+        for name, n in sorted(configs.items(), key=lambda item: -item[1])
+    )
+    return (
+        f"quality on {task_type} mixes metrics, each run's first: {counted}; their figures "
+        "are ranked as if on one scale, which they are not: put one metric first in every "
+        f"{task_type} experiment (`evalflow rescore EXPERIMENT --metrics M,...`), then "
+        "`evalflow retrain`"
     )
 
 

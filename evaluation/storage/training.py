@@ -2,7 +2,7 @@
 config, model facts, case size, quality, timings and energy (the columns of
 ``selection.frame.REQUIRED_COLUMNS``), and ``case_group``: the case's group in its suite
 (None where it has none), which the measured quality's interval clusters by, as
-``evalflow show``'s do.
+``evalflow show``'s do; ``quality_metric``: the metric quality is read from.
 
 Quality is the generation's score on the metric ``quality_metric(task_type, metrics)``
 picks for its experiment (``selection.quality.quality_metric`` is the one to pass; it is
@@ -65,9 +65,8 @@ def training_frame(
     frame = frame.merge(_model_facts(pd.read_sql(_MODELS, connection)), on="model", how="left")
     for column in ("family", "parameter_size", "quantization"):
         frame[column] = frame[column].fillna("")
-    frame["quality"] = _quality(
-        frame, pd.read_sql(_SCORES, connection), _metrics(session), quality_metric
-    )
+    frame["quality_metric"] = _quality_metric(frame, _metrics(session), quality_metric)
+    frame["quality"] = _quality(frame, pd.read_sql(_SCORES, connection))
     return frame.drop(columns=["generation_id", "experiment_id"])
 
 
@@ -87,12 +86,10 @@ def _as_list(value: object) -> list[str]:
     return [str(v) for v in value or []]
 
 
-def _quality(
-    frame: pd.DataFrame,
-    scores: pd.DataFrame,
-    metrics: dict[int, list[str]],
-    quality_metric: QualityMetric,
+def _quality_metric(
+    frame: pd.DataFrame, metrics: dict[int, list[str]], quality_metric: QualityMetric
 ) -> pd.Series:
+    """Per row, the metric its experiment's quality is read from ("" where none fits)."""
     chosen = {
         (experiment, task_type): quality_metric(task_type, metrics.get(experiment, []))
         for experiment, task_type in frame[["experiment_id", "task_type"]]
@@ -100,8 +97,13 @@ def _quality(
         .itertuples(index=False)
     }
     wanted = frame["experiment_id"].combine(frame["task_type"], lambda e, t: chosen.get((e, t)))
+    return wanted.fillna("").astype(str)
+
+
+def _quality(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.Series:
+    wanted = frame["quality_metric"]
     values = scores.set_index(["generation_id", "metric"])["value"]
-    keys = pd.MultiIndex.from_arrays([frame["generation_id"], wanted.fillna("")])
+    keys = pd.MultiIndex.from_arrays([frame["generation_id"], wanted])
     quality = pd.Series(values.reindex(keys).to_numpy(dtype=float), index=frame.index)
     percent = wanted.isin(PERCENT_METRICS).to_numpy()
     quality[percent] = quality[percent] / 100.0

@@ -118,3 +118,17 @@ def test_training_frame_carries_each_cases_group(engine):
     rows = validate_training_frame(frame).sort_values("case_id")
     assert rows["case_group"].iloc[:3].tolist() == ["p", "p", "q"]
     assert pd.isna(rows["case_group"].iloc[3])  # in no group
+
+
+def test_training_frame_says_which_metric_each_experiments_quality_is(engine):
+    """Each experiment's quality is its own first metric; the frame says which, so an
+    answer can name it, and warn where a task type's experiments differ."""
+    with session_scope(engine) as session:
+        add_experiment(session, "exact", SUITE, {A: {"exact_match": [1, 0, 1, 1, 0, 1]}})
+        add_experiment(
+            session, "lenient", make_suite(6, name="other"), {B: {"contains": [1, 1, 1, 1, 0, 1]}}
+        )
+        frame = training_frame(session, quality_metric)
+    by_experiment = frame.groupby("experiment")["quality_metric"].unique()
+    assert by_experiment["exact"].tolist() == ["exact_match"]
+    assert by_experiment["lenient"].tolist() == ["contains"]

@@ -10,6 +10,7 @@ from evaluation.spec._params import NAMES
 from selection import recommend, versions
 from selection._candidates import candidate_table
 from selection._choice import distinct_figures, violations
+from selection._codec import decode, encode
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.frame import validate_training_frame
 from selection.recommendation import Estimate, _cut
@@ -511,3 +512,39 @@ def test_candidates_estimated_better_but_refused_are_named_with_why(trained):
     assert all(o.quality.value > answer.choice.quality.value for o in refused)
     assert all(o.violations and o.violations[0].startswith("estimated p95") for o in refused)
     assert "also estimated better, refused by the limits:" in answer.explain()
+
+
+def test_the_answer_names_the_quality_metric_and_warns_where_runs_differ():
+    frame = validate_training_frame(synthetic_frame(cases=2))
+    one = train_selector(frame.assign(quality_metric="exact_match"), FAST).model
+    answer = recommend_from_model(one, "qa")
+    assert "quality is exact_match, the first metric of the qa runs" in answer.notes
+    lenient = frame["config_hash"] == frame["config_hash"].iloc[0]
+    mixed = frame.assign(quality_metric=np.where(lenient, "contains", "exact_match"))
+    answer = recommend_from_model(train_selector(mixed, FAST).model, "qa")
+    (note,) = [n for n in answer.notes if "mixes metrics" in n]
+    configs = frame.loc[frame["task_type"] == "qa", "config_hash"].nunique()
+    assert f"exact_match ({configs - 1} configs), contains (1 config)" in note
+    # a selector stored and read back keeps what it was trained on
+    assert decode(encode(one)).evidence["quality_metric"].eq("exact_match").all()
+    # and one whose data did not say names no metric
+    plain = train_selector(frame, FAST).model
+    assert plain.evidence["quality_metric"].eq("").all()
+    assert not any("quality is" in n for n in recommend_from_model(plain, "qa").notes)
+
+
+def test_a_real_pick_says_how_much_of_the_selectors_training_was_simulated():
+    frame = validate_training_frame(synthetic_frame(cases=2))
+    real = frame["config_hash"].iloc[0]
+    mixed = frame.assign(simulated=frame["config_hash"] != real)
+    model = train_selector(mixed, FAST).model
+    answer = recommend_from_model(model, "qa", candidates=[real])
+    assert answer.choice.config_hash == real and not answer.choice.evidence.simulated
+    share = (
+        100 * (mixed["status"].eq("ok") & mixed["simulated"]).sum() / mixed["status"].eq("ok").sum()
+    )
+    (note,) = [n for n in answer.notes if "SIMULATED generations" in n]
+    assert f"trained on {share:.0f}% SIMULATED generations" in note
+    # a selector trained on real runs only says nothing of the kind
+    only_real = train_selector(frame.assign(simulated=False), FAST).model
+    assert not any("SIMULATED" in n for n in recommend_from_model(only_real, "qa").notes)
