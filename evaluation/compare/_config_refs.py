@@ -3,6 +3,7 @@ their names in the report, the baseline, and the shared-case check across experi
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,17 +37,25 @@ class SelectedConfig:
     shown: str
 
 
-def _not_compared(ref: str, labels: Sequence[str], compared: Sequence[str]) -> str:
+def _not_compared(
+    ref: str, labels: Sequence[str], compared: Sequence[str], stored: Sequence[str] = ()
+) -> str:
     """A refusal's hint when ``ref`` reads as EXPERIMENT:CONFIG of an experiment not in
-    the comparison ("nightyl:gemma3 t=0"): the part before its first ':' starts no label
-    (a model name may hold a ':' itself: "gemma3:270m") and looks more like one of the
-    compared experiments' names than like a model's (not "sim-smal:1b", a misspelt
-    "sim-small:1b")."""
+    the comparison: one of the ``stored`` experiments left out ("nightly:gemma3 t=0"),
+    or a name that looks more like one of the compared experiments' than like a model's
+    ("nightyl:gemma3 t=0"; not "sim-smal:1b", a misspelt "sim-small:1b"). Either way the
+    part before its first ':' starts no label (a model name may hold a ':' itself:
+    "gemma3:270m")."""
     head, colon, _ = ref.strip().partition(":")
     if not colon or not compared:
         return ""
     if any(label.casefold().startswith(f"{head.casefold()}:") for label in labels):
         return ""
+    if head in stored and head not in compared:
+        return (
+            f"; {quoted(head)} is an experiment this comparison leaves out: name it beside "
+            f"{', '.join(compared)} to compare its configs"
+        )
     models = [label.split(":", 1)[0].split()[0] for label in labels if label.strip()]
     if _likeness(head, compared) <= _likeness(head, models):
         return ""
@@ -255,6 +264,11 @@ def compared_configs(
     parts: list[str] = []
     unnamed: list[_Unnamed] = []
     twice = ""  # the first config named twice, refused once every name is known good
+
+    @functools.cache
+    def stored() -> tuple[str, ...]:
+        return tuple(e.name for e in list_experiments(session))
+
     for name, ref in selections:
         if ref is None:
             for c in every[name]:
@@ -265,7 +279,7 @@ def compared_configs(
         if len(found) != 1:
             labels = [c.label for c in every[name]]
             hints = ("; name one experiment's config as EXPERIMENT:CONFIG" if several else "",)
-            hints += (_not_compared(ref, labels, list(experiments)),)
+            hints += (_not_compared(ref, labels, list(experiments), stored()),)
             hints = () if found else tuple(h for h in hints if h)  # an unknown name's
             unnamed.append(_Unnamed(ref, name, tuple(found), hints))
             continue
@@ -358,14 +372,15 @@ def _all_refused(
         none_of.setdefault((tuple(dict.fromkeys(experiments)), baseline), []).append(ref)
     clauses += [_fits_none(refs, *key, where) for key, refs in none_of.items()]
     shown = list(dict.fromkeys(e for experiments, _ in none_of for e in experiments))
-    alone = len(shown) == 1 and not any(baseline for _, baseline in none_of)
+    hints = dict.fromkeys(h for u in unnamed for h in u.hints)
+    # "its" only right after "experiment X has no config ...", no hint naming another between
+    alone = len(shown) == 1 and not any(baseline for _, baseline in none_of) and not hints
     listings = [
         ("its configs: " if alone else f"{'the ' if len(shown) == 1 else ''}configs of {e}: ")
         + listed([f"{quoted(c.shown)} ({c.config_hash})" for c in every[e]], [e])
         for e in shown
     ]
-    hints = dict.fromkeys(h for u in unnamed for h in u.hints)
-    return "; ".join(clauses + listings) + "".join(hints)
+    return "; ".join(clauses) + "".join(hints) + "".join(f"; {part}" for part in listings)
 
 
 def _fits_several(u: _Unnamed, candidates: Sequence[SelectedConfig], where: str) -> str:

@@ -626,8 +626,8 @@ def test_every_name_that_picks_no_config_of_several_experiments_is_refused_at_on
     assert str(caught.value) == (
         "experiments left, right have no config 'nope'; experiment right has no config 'zz'; "
         "baseline 'nada' is not among the configs of left, right; "
-        f"configs of left: 'x:8b t=0' ({x.hash}); configs of right: 'y:3b t=0' ({y.hash}); "
-        "name one experiment's config as EXPERIMENT:CONFIG"
+        "name one experiment's config as EXPERIMENT:CONFIG; "
+        f"configs of left: 'x:8b t=0' ({x.hash}); configs of right: 'y:3b t=0' ({y.hash})"
     )
 
 

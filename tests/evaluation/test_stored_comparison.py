@@ -172,8 +172,16 @@ def test_a_config_of_an_experiment_not_compared_says_so(session):
 
     with pytest.raises(EvalError) as caught:
         current_comparison(session, parse_selections(["base", "nightly"], [f"nightyl:{A.label}"]))
-    assert str(caught.value).endswith(
-        "'nightyl' is not an experiment of this comparison ('base', 'nightly')"
+    # the hint comes before the configs' listing, which a newcomer read past
+    assert "'nightyl' is not an experiment of this comparison ('base', 'nightly'); " in str(
+        caught.value
+    )
+    assert str(caught.value).index("nightyl' is not") < str(caught.value).index("configs of")
+    # an experiment stored but left out of the comparison is said to be one
+    with pytest.raises(EvalError) as caught:
+        current_comparison(session, parse_selections(["base"], [f"nightly:{A.label}"]))
+    assert "'nightly' is an experiment this comparison leaves out: name it beside base" in str(
+        caught.value
     )
     for other in ("big:9b", "bgi:8b"):  # a model's own ':', right or misspelt (a newcomer)
         with pytest.raises(EvalError) as caught:
