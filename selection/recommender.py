@@ -618,7 +618,7 @@ def _answer(
             return Recommendation(
                 "unavailable",
                 task_type,
-                f"selector version {version} does not exist",
+                f"selector version {version} does not exist{_versions_there(session)}",
                 request=request,
             )
         return Recommendation(
@@ -698,6 +698,32 @@ def _met_by_some(found: list[tuple[str, ...]], request: dict[str, Any]) -> set[s
         if request[limit] is not None
         and any(not any(r.startswith(reason) for r in reasons) for reasons in found)
     }
+
+
+def _versions_there(session: Session) -> str:
+    """What a refusal of a version that does not exist adds: the versions there are (a
+    newcomer was told only that the one asked for does not exist)."""
+    from selection.versions import current_version, list_versions
+
+    ids = [v.id for v in list_versions(session) if v.id is not None]
+    if not ids:
+        return "; no version has been trained yet (`evalflow retrain` trains one)"
+    promoted = current_version(session)
+    default = f"default: {promoted.id}, the promoted one" if promoted else "none promoted"
+    return f"; the versions there are: {_spans(ids)} ({default})"
+
+
+def _spans(ids: list[int]) -> str:
+    """Whole numbers as runs: [1, 2, 3, 5, 7, 8] as "1-3, 5, 7, 8"."""
+    runs: list[list[int]] = []
+    for i in sorted(ids):
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ", ".join(
+        f"{run[0]}-{run[-1]}" if len(run) > 2 else ", ".join(map(str, run)) for run in runs
+    )
 
 
 def _limits(request: dict[str, Any], met_by_some: set[str] = frozenset()) -> str:

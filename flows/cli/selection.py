@@ -26,49 +26,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     except ValueError as exc:  # recommend() refuses bad arguments this way
         raise EvalError(str(exc)) from exc
     if answer.status == "unavailable":  # no usable database or selector: an error, exit 2
-        message = " ".join(answer.message.split())
-        if args.version is not None and answer.version_id is None:
-            message += _versions_there(args.version)
-        raise EvalError(message)
+        raise EvalError(" ".join(answer.message.split()))
     print(answer.explain())
     return 0 if answer.choice is not None else 1
-
-
-def _versions_there(version: int) -> str:
-    """What a refusal of ``--version`` adds: the selector versions there are (a newcomer
-    was told only that the one asked for does not exist); "" where it exists or the
-    database cannot be read (the refusal says so itself)."""
-    from sqlalchemy.exc import SQLAlchemyError
-    from sqlmodel import Session
-
-    from selection._db import engine_for
-    from selection.versions import current_version, list_versions
-
-    try:
-        with engine_for(None, None) as engine, Session(engine) as session:
-            ids = [v.id for v in list_versions(session) if v.id is not None]
-            promoted = current_version(session)
-    except (SQLAlchemyError, EvalError):
-        return ""
-    if version in ids:
-        return ""
-    if not ids:
-        return "; no version has been trained yet (`evalflow retrain` trains one)"
-    default = f"default: {promoted.id}, the promoted one" if promoted else "none promoted"
-    return f"; the versions there are: {_spans(ids)} ({default})"
-
-
-def _spans(ids: list[int]) -> str:
-    """Whole numbers as runs: [1, 2, 3, 5, 7, 8] as "1-3, 5, 7, 8"."""
-    runs: list[list[int]] = []
-    for i in sorted(ids):
-        if runs and i == runs[-1][-1] + 1:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    return ", ".join(
-        f"{run[0]}-{run[-1]}" if len(run) > 2 else ", ".join(map(str, run)) for run in runs
-    )
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:

@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from evaluation.storage.db import make_engine, session_scope
 from flows.cli import main
-from flows.cli.selection import _spans
 from selection._db import engine_for
+from selection.recommender import _spans
 from selection.schema import SelectorVersion
 from tests.support.results_db import add_experiment, make_config, make_suite
 
