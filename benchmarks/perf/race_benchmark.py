@@ -32,8 +32,12 @@ latent noise is the source effect: √s·v[group, config]), so configs' differen
 cluster by source, as cases drawn from documents do. ``--declare groups`` gives the
 race the groups (as a suite declaring them); ``metadata`` declares none but puts each
 case's source in its metadata (the race finds it: ``evaluation.adaptive._clusters``);
-``none`` gives it nothing (it tests as if cases were independent and says its bound is
-not promised). Beside the race, an anytime-valid confidence-sequence elimination on the
+``none`` gives it nothing, the suite listing a source's cases together (the race
+clusters runs of consecutive cases); ``shuffled`` gives it nothing and lists the cases
+in random order (nothing can find the sources: the race says its bound is not promised
+for a shuffled suite). The sources are 30 runs of 10 cases in the suite's order;
+``--sources N`` makes them N runs of 300/N (the race's runs are ⌈√300⌉ = 18 cases
+whatever the sources are). Beside the race, an anytime-valid confidence-sequence elimination on the
 same looks (a normal-mixture boundary for paired differences in [−1, 1], sub-Gaussian
 with variance proxy 1, union over the K − 1 rivals, no union over looks: Howard et al.,
 Ann. Statist. 49, 2021), as TensorZero's top-k evaluation uses, and a fixed random
@@ -119,10 +123,12 @@ def grid(size: int) -> Grid:
     return Grid(names, tuple(settings))
 
 
-def suite_truth(world: str, g: Grid, task: str, rng: np.random.Generator):
-    """Per-case true quality (cases × configs), groups and case ids of one suite."""
+def suite_truth(
+    world: str, g: Grid, task: str, rng: np.random.Generator, n_sources: int = N_GROUPS
+):
+    """Per-case true quality (cases × configs) and each case's source, of one suite."""
     profile, words = WORLDS[world]
-    group_words = words[task] * rng.lognormal(0, LENGTH_SIGMA, N_GROUPS)
+    group_words = words[task] * rng.lognormal(0, LENGTH_SIGMA, n_sources)
     group_tokens = [demo.tokens(max(5, round(w))) for w in group_words]
     per_group = np.array(
         [
@@ -133,7 +139,7 @@ def suite_truth(world: str, g: Grid, task: str, rng: np.random.Generator):
             for tokens in group_tokens
         ]
     )
-    group_of_case = np.repeat(np.arange(N_GROUPS), N_CASES // N_GROUPS)
+    group_of_case = np.repeat(np.arange(n_sources), N_CASES // n_sources)
     return per_group[group_of_case], group_of_case
 
 
@@ -146,11 +152,12 @@ def draw(
     """0/1 scores (cases × configs) from the simulated backend's copula; a
     ``source_effect`` share of each config's own noise is shared by the group's cases."""
     n, k = quality.shape
-    z_group = rng.normal(size=N_GROUPS)[group_of_case]
+    n_sources = int(group_of_case.max()) + 1
+    z_group = rng.normal(size=n_sources)[group_of_case]
     z_case = math.sqrt(1 - GROUP_SHARE) * rng.normal(size=n) + math.sqrt(GROUP_SHARE) * z_group
     own = math.sqrt(1 - source_effect) * rng.normal(size=(n, k))
     if source_effect:
-        own += math.sqrt(source_effect) * rng.normal(size=(N_GROUPS, k))[group_of_case]
+        own += math.sqrt(source_effect) * rng.normal(size=(n_sources, k))[group_of_case]
     latent = math.sqrt(DIFFICULTY) * z_case[:, None] + math.sqrt(1 - DIFFICULTY) * own
     return (latent < norm.ppf(np.clip(quality, 1e-9, 1 - 1e-9))).astype(float)
 
@@ -170,8 +177,11 @@ def floor_share(scores: np.ndarray, true_score: np.ndarray, z: float) -> float:
 
 def run_race(names, ids, groups, scores, seed, budget, delta, declare="groups"):
     """The race as a sweep runs it: ``declare`` says what the suite tells it of the
-    groups (module docstring)."""
+    groups (module docstring); ``ids`` are in the suite's order."""
     means = pd.DataFrame(scores, index=ids, columns=list(names))
+    if declare == "shuffled":
+        ids = [ids[i] for i in np.random.default_rng([seed, 1]).permutation(len(ids))]
+        groups = None
     declared = list(groups) if declare == "groups" else [None] * len(ids)
     metadata = [{"source": g} for g in groups] if declare == "metadata" else None
     clustering = case_clustering(ids, declared, metadata)
@@ -214,11 +224,17 @@ def cs_race(names, ids, scores, order, alpha: float) -> tuple[int, set[int], int
 
 
 def trial(
-    world: str, g: Grid, index: int, delta: float, source_effect: float, declare: str
+    world: str,
+    g: Grid,
+    index: int,
+    delta: float,
+    source_effect: float,
+    declare: str,
+    n_sources: int = N_GROUPS,
 ) -> dict[str, object]:
     rng = np.random.default_rng([index, len(g.names), list(WORLDS).index(world)])
     task = TASK_TYPES[index % len(TASK_TYPES)]
-    quality, group_of_case = suite_truth(world, g, task, rng)
+    quality, group_of_case = suite_truth(world, g, task, rng, n_sources)
     true_score = quality.mean(axis=0)
     best = int(np.argmax(true_score))
     ok = true_score >= true_score[best] - delta
@@ -310,15 +326,22 @@ def main() -> None:
     parser.add_argument(
         "--source-effect", type=float, default=0.0, help="share of a config's noise per source"
     )
-    parser.add_argument("--declare", choices=("groups", "metadata", "none"), default="groups")
+    parser.add_argument(
+        "--declare", choices=("groups", "metadata", "none", "shuffled"), default="groups"
+    )
+    parser.add_argument(
+        "--sources", type=int, default=N_GROUPS, help=f"sources per suite ({N_CASES} cases)"
+    )
     args = parser.parse_args()
+    if N_CASES % args.sources:
+        parser.error(f"--sources must divide {N_CASES}")
     for world in args.worlds:
         for size in args.grids:
             g = grid(size)
             start = time.perf_counter()
             rows = pd.DataFrame(
                 [
-                    trial(world, g, i, args.delta, args.source_effect, args.declare)
+                    trial(world, g, i, args.delta, args.source_effect, args.declare, args.sources)
                     for i in range(args.trials)
                 ]
             )
