@@ -24,6 +24,7 @@ from evaluation.storage.db import session_scope
 from evaluation.storage.race import replace_race_rounds
 from evaluation.storage.repository import generations_frame, scores_frame
 from evaluation.suites import Case
+from evaluation.wording import counted
 from tasks.results import artifact_key
 
 
@@ -66,9 +67,9 @@ def judge_race(
         )
     elif race.outcome is not None:
         logger.info(
-            "race over after %d rounds: %s (%s)",
-            len(race.rounds),
-            race.outcome.text,
+            "race over after %s: %s (%s)",
+            counted(len(race.rounds), "round"),
+            race.outcome.describe(labels),
             race.bound_text,
         )
     return race, plan

@@ -12,17 +12,22 @@ So when no case declares a ``group``, the race looks in the case metadata for a 
 that names a source (``GROUPING_FIELDS``: document, source, topic, …, with or without an
 ``_id`` suffix) and is shared by cases (at least two cases per value on average, present
 on nearly every case), and failing that, for an id prefix before a path-like separator
-("report-3/q2" → "report-3"). Failing both, it estimates the clustering from the suite's
-order: suites are written source by source, so cases that share a source sit together,
-and the race clusters runs of ⌈√n⌉ consecutive cases (the batch size of batch means, the
-classic variance estimate for dependence that is local in a sequence). A source longer
-than a run, or cut by a run's end, is still mostly within one run or two; a shuffled suite
-is not covered, and the race's output says so. Grouping by a field or run that does not,
-in truth, cluster the differences leaves the tests valid (a clustered standard error is
-consistent under independence too), at some cost in power (issue 30's race benchmark:
-4–11% more generations on independent cases); missing a clustering that does is what
-breaks the bound. Only a suite too small to form two runs is tested as independent, and
-the race says that its bound is not promised for cases that share sources.
+("report-3/q2" → "report-3"), and for passages the cases' inputs share (a sentence or line
+of ``MIN_PASSAGE_CHARS`` or more found in at least two inputs and in at most half of
+them, so that instructions every case repeats do not count; cases sharing one are one
+source, and sources sharing one are merged). Failing all, it estimates the clustering
+from the suite's order: suites are written source by source, so cases that share a
+source sit together, and the race clusters runs of ⌈√n⌉ consecutive cases (the batch
+size of batch means, the classic variance estimate for dependence that is local in a
+sequence). A source longer than a run, or cut by a run's end, is still mostly within one
+run or two; a shuffled suite whose inputs do not show their sources is not covered, and
+the race's output says so. Grouping by a field, passage or run that does not, in truth,
+cluster the differences leaves the tests valid (a clustered standard error is consistent
+under independence too), at some cost in power (issue 30's race benchmark: 4–11% more
+generations on independent cases); missing a clustering that does is what
+breaks the bound. Only a suite of fewer than ``MIN_CASES_FOR_RUNS`` cases is tested as
+independent, and the race says that its bound is not promised for cases that share
+sources.
 """
 
 from __future__ import annotations
@@ -54,6 +59,10 @@ GROUPING_FIELDS = (
 MIN_PRESENT = 0.9
 """Share of the cases a field must be set on."""
 ID_SEPARATORS = "/:#"
+MIN_PASSAGE_CHARS = 40
+"""The shortest sentence or line that, shared by inputs, marks a shared source."""
+MIN_CASES_FOR_RUNS = 10
+"""The fewest cases clustered by runs of the suite's order (3 runs of 4 at 10 cases)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ class Clustering:
 
     case_ids: tuple[str, ...]
     groups: tuple[str | None, ...]
-    basis: Literal["declared", "metadata", "case id", "order", "none"]
+    basis: Literal["declared", "metadata", "case id", "text", "order", "none"]
     field: str | None = None
     run_length: int | None = None
 
@@ -96,18 +105,26 @@ class Clustering:
                 f"({self.n_groups} prefixes): the bound allows for cases that share it "
                 "being alike"
             )
+        if self.basis == "text":
+            return (
+                f"no groups declared; cases clustered by the passages their inputs share "
+                f"({self.n_groups} sources): the bound allows for cases of a source being "
+                "alike"
+            )
         if self.basis == "order":
             return (
                 f"no groups declared or found in the case metadata or ids; cases clustered "
                 f"by runs of {self.run_length} consecutive cases in the suite's order "
                 f"({self.n_groups} runs): the bound allows for cases of a source being alike "
                 "if they sit together in the suite (as in a suite written document by "
-                "document), NOT if the suite was shuffled (declare a group per case to be sure)"
+                "document), NOT if the suite was shuffled (declare a group per case, or "
+                "its document in its metadata, to be sure)"
             )
         return (
             "no groups declared or found in the case metadata: the bound assumes the "
             "cases are independent and is NOT promised if cases share documents or "
-            "topics (declare a group per case to have it hold)"
+            "topics (declare a group per case, or its document in its metadata, to have "
+            "it hold)"
         )
 
 
@@ -115,10 +132,12 @@ def case_clustering(
     case_ids: Sequence[str],
     declared: Sequence[str | None],
     metadata: Sequence[Mapping[str, Any]] | None = None,
+    inputs: Sequence[str] | None = None,
 ) -> Clustering:
-    """The clustering of a suite's cases (``case_ids`` in the suite's order): declared
-    groups, else a source field of the metadata, else an id prefix, else runs of
-    consecutive cases, else none (module docstring)."""
+    """The clustering of a suite's cases (``case_ids`` in the suite's order; ``inputs``
+    their texts): declared groups, else a source field of the metadata, else an id
+    prefix, else passages the inputs share, else runs of consecutive cases, else none
+    (module docstring)."""
     ids, n = tuple(case_ids), len(case_ids)
     if any(g is not None for g in declared):
         labels = tuple(None if g is None else str(g) for g in declared)
@@ -131,8 +150,11 @@ def case_clustering(
         prefixes = [c.rsplit(separator, 1)[0] if separator in c else None for c in ids]
         if _shares(prefixes, n):
             return Clustering(ids, tuple(prefixes), "case id", separator)
-    run = max(2, math.ceil(math.sqrt(n)))
-    if n >= 2 * run:
+    sources = _shared_passages(inputs or [""] * n)
+    if _shares(sources, n):
+        return Clustering(ids, sources, "text")
+    if n >= MIN_CASES_FOR_RUNS:
+        run = math.ceil(math.sqrt(n))
         runs = tuple(f"run-{i // run}" for i in range(n))
         return Clustering(ids, runs, "order", run_length=run)
     return Clustering(ids, (None,) * n, "none")
@@ -152,6 +174,38 @@ def _metadata_field(
         if best is None or distinct < best[0]:
             best = (distinct, name, tuple(values))
     return None if best is None else (best[1], best[2])
+
+
+def _shared_passages(inputs: Sequence[str]) -> tuple[str | None, ...]:
+    """Per input, its source: the cases linked by passages they share (module
+    docstring), None for an input that shares none."""
+    n = len(inputs)
+    pieces = [
+        {p for p in (q.strip() for q in _PIECE_BREAK.split(text)) if len(p) >= MIN_PASSAGE_CHARS}
+        for text in inputs
+    ]
+    holders: dict[str, list[int]] = {}
+    for i, found in enumerate(pieces):
+        for piece in found:
+            holders.setdefault(piece, []).append(i)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    linked = [False] * n
+    for cases in holders.values():
+        if 2 <= len(cases) <= n / 2:
+            for i in cases:
+                linked[i] = True
+                parent[root(i)] = root(cases[0])
+    return tuple(f"source-{root(i)}" if linked[i] else None for i in range(n))
+
+
+_PIECE_BREAK = re.compile(r"\n+|(?<=[.!?])\s+")
 
 
 def _source_like(key: str) -> bool:

@@ -19,6 +19,7 @@ import pandas as pd
 from evaluation.adaptive._clusters import Clustering
 from evaluation.adaptive._elimination import Elimination, judge, over_limit
 from evaluation.adaptive._schedule import RaceSchedule
+from evaluation.wording import counted
 
 if TYPE_CHECKING:  # scipy.stats loads on a race's first look, not when a run starts
     from evaluation.statistics import CaseTable, ScoreType
@@ -91,9 +92,11 @@ class RaceOutcome:
     pick: str
     survivors: tuple[str, ...]
 
-    @property
-    def text(self) -> str:
-        return f"stopped: {STOP_TEXT[self.reason]}; pick {self.pick}"
+    def describe(self, labels: Mapping[str, str] | None = None) -> str:
+        """Why the race stopped and its pick, by ``labels`` where given ("no pick" when
+        every config broke a limit)."""
+        pick = (labels or {}).get(self.pick, self.pick) if self.pick else ""
+        return f"stopped: {STOP_TEXT[self.reason]}; " + (f"pick {pick}" if pick else "no pick")
 
 
 class Race:
@@ -139,8 +142,9 @@ class Race:
     def bound_text(self) -> str:
         """The error bound and what it assumes of the cases."""
         bound = (
-            f"P(the truly best config is eliminated) <= {self.settings.alpha:g} over all "
-            f"{self.schedule.n_rounds} looks (adjusted p = one-sided p x looks x rivals)"
+            f"P(the truly best config is eliminated) <= {self.settings.alpha:g} over "
+            f"{counted(self.schedule.n_rounds, 'look')} (adjusted p = one-sided p x looks x "
+            "rivals)"
         )
         if self.clustering is None:
             return bound

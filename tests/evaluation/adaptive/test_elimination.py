@@ -121,6 +121,16 @@ def test_a_race_where_every_config_breaks_a_limit_picks_none():
     record = race.close_round(means, limit_values=hungry)
     assert record.leader == "" and {e.reason for e in record.eliminated} == {"limit"}
     assert race.outcome.reason == "none_within_limits" and race.outcome.pick == ""
+    assert race.outcome.describe().endswith("none to pick; no pick")
+
+
+def test_the_outcome_names_the_pick_by_its_label():
+    ids = [f"c{i}" for i in range(40)]
+    race = Race(["a", "b"], race_schedule(ids, [None] * 40, seed=0, suite="s"), RaceSettings())
+    race.next_round()
+    race.close_round(pd.DataFrame({"a": [1.0] * 40, "b": [0.0] * 40}, index=ids))
+    assert race.outcome.describe({"a": "m:1b t=0"}) == "stopped: one config left; pick m:1b t=0"
+    assert race.outcome.describe() == "stopped: one config left; pick a"
 
 
 def test_survivors_within_delta_are_a_tie():
