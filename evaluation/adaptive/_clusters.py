@@ -23,8 +23,8 @@ sequence). A source longer than a run, or cut by a run's end, is still mostly wi
 run or two; a shuffled suite whose inputs do not show their sources is not covered, and
 the race's output says so. Grouping by a field, passage or run that does not, in truth,
 cluster the differences leaves the tests valid (a clustered standard error is consistent
-under independence too), at some cost in power (issue 30's race benchmark: 4–11% more
-generations on independent cases); missing a clustering that does is what
+under independence too), at some cost in power (issue 30's race benchmark, independent cases:
+a median 4–11 points more of the grid's generations); missing a clustering that does is what
 breaks the bound. Only a suite of fewer than ``MIN_CASES_FOR_RUNS`` cases is tested as
 independent, and the race says that its bound is not promised for cases that share
 sources.
