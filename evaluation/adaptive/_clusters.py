@@ -38,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from evaluation.wording import counted
+
 GROUPING_FIELDS = (
     "group",
     "document",
@@ -63,6 +65,10 @@ MIN_PASSAGE_CHARS = 40
 """The shortest sentence or line that, shared by inputs, marks a shared source."""
 MIN_CASES_FOR_RUNS = 10
 """The fewest cases clustered by runs of the suite's order (3 runs of 4 at 10 cases)."""
+FEW_GROUPS = 5
+"""Below this many clusters the race's output says its tests are weak: at a 300-case,
+24-config race's per-test level (0.05 / (8 looks × 23 rivals)) a t with 3 degrees of
+freedom needs ~16 standard errors and one with 4 about 10, against 3.5 for many clusters."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,18 @@ class Clustering:
     @property
     def text(self) -> str:
         """What the race's error bound assumes, for its output."""
+        few = ""
+        clusters = self.n_groups + self.groups.count(None)  # a case alone is a cluster
+        if self.known and self.basis != "order" and clusters < FEW_GROUPS:
+            few = (
+                f"; with {clusters} clusters its clustered tests have "
+                f"{counted(clusters - 1, 'degree')} of freedom and can seldom drop a config "
+                "(give each case the group of its document to cluster more finely)"
+            )
+        return self._assumption + few
+
+    @property
+    def _assumption(self) -> str:
         if self.basis == "declared":
             return (
                 f"cases clustered by their declared groups ({self.n_groups}): the bound "

@@ -83,6 +83,10 @@ def test_a_race_says_what_its_bound_assumes():
     by_order = clustered_race(0, "in order")
     assert "runs of 18 consecutive cases in the suite's order (17 runs)" in by_order.bound_text
     assert "NOT if the suite was shuffled" in by_order.bound_text
+    topics = [{"topic": "ab"[i % 2]} for i in range(40)]
+    coarse = case_clustering([f"c{i}" for i in range(40)], [None] * 40, topics)
+    assert "with 2 clusters its clustered tests have 1 degree of freedom" in coarse.text
+    assert "of freedom" not in found.bound_text
     few = case_clustering([f"c{i}" for i in range(9)], [None] * 9)
     assert few.basis == "none" and "NOT promised" in few.text
     ten = case_clustering([f"c{i}" for i in range(10)], [None] * 10)
