@@ -98,10 +98,12 @@ async def evaluate(
     announce_step(name, "scoring")
     score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
-    publish(engine, experiment_id)
+    from evaluation.adaptive import race_bound
     from tasks.compare import compare_configs
     from tasks.report import publish_report
 
+    bound = race_bound(sweep, cases)  # what a race's error bound assumed, for its standing
+    publish(engine, experiment_id, bound)
     announce_step(name, "comparing configs")
     comparison = compare_configs(engine, experiment_id)
     announce_step(name, "writing report")
@@ -111,6 +113,7 @@ async def evaluate(
         evalflow_home() / "reports",
         quote(comparison),
         ending_status="completed",
+        race_bound=bound,
     )
     finish(engine, experiment_id, "completed")
     return {

@@ -39,6 +39,7 @@ __all__ = [
     "level_cases",
     "level_work",
     "over_limit",
+    "race_bound",
     "race_schedule",
     "race_standing",
     "replay",
@@ -62,6 +63,7 @@ __getattr__, __dir__ = lazy_exports(
         **{
             name: _STORED
             for name in (
+                "race_bound",
                 "race_standing",
                 "round_markdown",
                 "round_rows",

@@ -148,10 +148,13 @@ def round_markdown(race: Race, r: RaceRound, labels: dict[str, str], simulated: 
     return "\n".join(lines)
 
 
-def race_standing(rounds: pd.DataFrame, labels: dict[str, str]) -> str | None:
+def race_standing(
+    rounds: pd.DataFrame, labels: dict[str, str], bound: str | None = None
+) -> str | None:
     """How far each config got in a stored race (rows of ``race_rounds``): the pick,
-    the survivors, and for each config stopped early its round and why; None when the
-    experiment did not race."""
+    the survivors, and for each config stopped early its round and why, then the error
+    bound and what it assumes (``bound``: :attr:`Race.bound_text`) where given; None
+    when the experiment did not race."""
     if rounds.empty:
         return None
     status: dict[str, tuple[int, str]] = {}
@@ -188,12 +191,22 @@ def race_standing(rounds: pd.DataFrame, labels: dict[str, str]) -> str | None:
     ]
     order = sorted(status.items(), key=lambda kv: (-kv[1][0], kv[1][1] != "pick"))
     lines += [f"| {labels.get(c, c)} | {n} | {why} |" for c, (n, why) in order]
+    if bound:
+        lines += ["", f"Error control: {bound}."]
     return "\n".join(lines)
 
 
-def stored_standing(session: Session, experiment_id: int, labels: dict[str, str]) -> str | None:
+def stored_standing(
+    session: Session, experiment_id: int, labels: dict[str, str], bound: str | None = None
+) -> str | None:
     """:func:`race_standing` of an experiment's stored rounds."""
-    return race_standing(race_rounds_frame(session, experiment_id), labels)
+    return race_standing(race_rounds_frame(session, experiment_id), labels, bound)
+
+
+def race_bound(sweep: Sweep, cases: Sequence[Case]) -> str | None:
+    """What the race of ``sweep`` over ``cases`` bounds and assumes of the cases (it
+    depends on the cases alone, not on any result); None for a full grid."""
+    return sweep_race(sweep, cases).bound_text if sweep.spec.strategy.race else None
 
 
 def _listed(value: object) -> list:

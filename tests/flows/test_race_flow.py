@@ -107,6 +107,9 @@ def test_race_runs_in_rounds_and_a_rerun_after_a_crash_replays_it(tmp_path, data
     assert "(SIMULATED)" in round_one and "of the full grid's 160" in round_one
     board = published["evalflow-race-flow-leaderboard"]
     assert "## Race" in board and "stopped early in round" in board
+    assert "Error control: P(the truly best config is eliminated) <= 0.05" in board
+    report = published["evalflow-race-flow-report"]
+    assert "## Race" in report and "Error control: P(the truly best" in report
 
     # A crash during the last round: part of its generations never got stored.
     last_cases = n_cases - (first[-2][0] if len(first) > 1 else 0)

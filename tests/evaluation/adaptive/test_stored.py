@@ -44,3 +44,6 @@ def test_standing_marks_who_stopped_early_and_how_far_each_got():
     assert "| T | 40 | survived |" in text
     assert "| B | 20 | stopped early in round 1: significantly worse than G" in text
     assert race_standing(rows.iloc[:0], {}) is None
+    assert "Error control" not in text
+    bound = race_standing(rows, {}, race.bound_text)
+    assert bound.endswith(f"Error control: {race.bound_text}.")
