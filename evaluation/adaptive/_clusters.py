@@ -63,6 +63,8 @@ MIN_PRESENT = 0.9
 ID_SEPARATORS = "/:#"
 MIN_PASSAGE_CHARS = 40
 """The shortest sentence or line that, shared by inputs, marks a shared source."""
+_PIECE_BREAK = re.compile(r"\n+|(?<=[.!?])\s+")
+"""Where an input is cut into the sentences and lines compared across inputs."""
 MIN_CASES_FOR_RUNS = 10
 """The fewest cases clustered by runs of the suite's order (3 runs of 4 at 10 cases)."""
 FEW_GROUPS = 5
@@ -221,9 +223,6 @@ def _shared_passages(inputs: Sequence[str]) -> tuple[str | None, ...]:
                 linked[i] = True
                 parent[root(i)] = root(cases[0])
     return tuple(f"source-{root(i)}" if linked[i] else None for i in range(n))
-
-
-_PIECE_BREAK = re.compile(r"\n+|(?<=[.!?])\s+")
 
 
 def _source_like(key: str) -> bool:

@@ -32,7 +32,7 @@ def sweep_race(sweep: Sweep, cases: Sequence[Case]) -> Race:
         [c.id for c in cases],
         [c.group for c in cases],
         [c.metadata for c in cases],
-        [_whole_text(c) for c in cases],
+        [c.prompt_text for c in cases],
     )
     schedule = race_schedule(
         list(clustering.case_ids), list(clustering.groups), seed=RACE_SEED, suite=sweep.suite.name
@@ -212,9 +212,3 @@ def race_bound(sweep: Sweep, cases: Sequence[Case]) -> str | None:
 def _listed(value: object) -> list:
     """A JSON column as read back: a list, or its text on some drivers."""
     return json.loads(value) if isinstance(value, str) else list(value or [])
-
-
-def _whole_text(case: Case) -> str:
-    """Everything a case gives the model: its system text and every message."""
-    messages = [case.input] if isinstance(case.input, str) else [m.content for m in case.input]
-    return "\n".join([case.system or "", *messages])

@@ -71,16 +71,6 @@ _EDITS = sorted(
 )
 
 
-def case_text(case: Case) -> str:
-    """Everything the model was given for ``case``: its system prompt and messages."""
-    parts = [case.system or ""]
-    if isinstance(case.input, str):
-        parts.append(case.input)
-    else:
-        parts.extend(m.content for m in case.input)
-    return "\n".join(parts)
-
-
 def _words(text: str) -> list[tuple[str, int, int]]:
     """(lower-cased word, start, end) of each run of letters and digits ("[INST]Read"
     is two words)."""
@@ -209,7 +199,7 @@ def answer_part(output: str, prompt: str) -> str:
 
 
 def answer_parts(outputs: Sequence[str], cases: Sequence[Case]) -> list[str]:
-    return [answer_part(o, case_text(c)) for o, c in zip(outputs, cases, strict=True)]
+    return [answer_part(o, c.prompt_text) for o, c in zip(outputs, cases, strict=True)]
 
 
 def echoes_prompt(outputs: Sequence[str], cases: Sequence[Case], results, labels):
@@ -218,7 +208,7 @@ def echoes_prompt(outputs: Sequence[str], cases: Sequence[Case], results, labels
 
     return np.asarray(
         [
-            float(echo_share(o, case_text(c)) >= ECHO_SHARE)
+            float(echo_share(o, c.prompt_text) >= ECHO_SHARE)
             for o, c in zip(outputs, cases, strict=True)
         ]
     )

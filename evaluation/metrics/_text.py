@@ -48,7 +48,7 @@ def match_explanation(
 ) -> str | None:
     """What ``exact_match`` (or ``contains``) compared, after normalisation, and the
     outcome, in one sentence; None when the case has nothing to compare with. With the
-    case's ``prompt`` (``case_text``) it explains what scoring compared: the answer part,
+    case's ``prompt`` (``Case.prompt_text``) it explains what scoring compared: the answer part,
     after a turn the output started of its own and an echo of the prompt were cut
     (evaluation/metrics/_echo.py), and says so."""
     targets = _normalized_targets(case)

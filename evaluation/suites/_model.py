@@ -44,6 +44,12 @@ class Case:
         return users[-1] if users else ""
 
     @property
+    def prompt_text(self) -> str:
+        """Everything the model is given: the system prompt and every message."""
+        messages = [self.input] if isinstance(self.input, str) else [m.content for m in self.input]
+        return "\n".join([self.system or "", *messages])
+
+    @property
     def targets(self) -> tuple[str, ...]:
         """What a correct output looks like: the references, else the label."""
         if self.references:

@@ -14,7 +14,7 @@ import yaml
 from sqlmodel import Session, select
 
 from evaluation.backends._simulated_embed import simulated_embedding
-from evaluation.metrics._echo import answer_part, case_text
+from evaluation.metrics._echo import answer_part
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import CaseRow, Generation, Score, ScoreDetail
 from evaluation.suites import load_suite
@@ -72,7 +72,7 @@ def test_semantic_similarity_through_the_evaluate_flow(tmp_path, database_url):
             assert score.value is None
             continue
         # the answer is scored, not what it repeats of the prompt (metrics/_echo.py)
-        answer = answer_part(generation.output, case_text(case))
+        answer = answer_part(generation.output, case.prompt_text)
         out = np.array(simulated_embedding(EMBED, answer))
         best = max(float(out @ np.array(simulated_embedding(EMBED, r))) for r in case.references)
         assert score.value == pytest.approx(best, abs=1e-9)

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from evaluation.metrics._echo import answer_part, case_text
+from evaluation.metrics._echo import answer_part
 from evaluation.suites import load_suite
 from tests.real_models.conftest import SUITES, run_sweep, stored, write_spec
 from tests.support.real_models import GEMMA, SMOLLM2
@@ -47,6 +47,6 @@ def test_the_base_model_echoes_and_the_instruct_model_restates(real_server, tmp_
     echoing = gemma[gemma["echo"] == 1.0]
     assert len(echoing) >= 3, gemma[["case_id", "output"]]
     for row in echoing.itertuples():  # nothing of the repeat is left to earn credit
-        prompt = case_text(cases[row.case_id])
+        prompt = cases[row.case_id].prompt_text
         left = _grams(answer_part(row.output, prompt)) & _grams(prompt)
         assert not left, (row.case_id, row.output, left)
