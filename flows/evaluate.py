@@ -98,12 +98,10 @@ async def evaluate(
     announce_step(name, "scoring")
     score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
-    from evaluation.adaptive import race_bound
     from tasks.compare import compare_configs
     from tasks.report import publish_report
 
-    bound = race_bound(sweep, cases)  # what a race's error bound assumed, for its standing
-    publish(engine, experiment_id, bound)
+    publish(engine, experiment_id)
     announce_step(name, "comparing configs")
     comparison = compare_configs(engine, experiment_id)
     announce_step(name, "writing report")
@@ -113,7 +111,6 @@ async def evaluate(
         evalflow_home() / "reports",
         quote(comparison),
         ending_status="completed",
-        race_bound=bound,
     )
     finish(engine, experiment_id, "completed")
     return {

@@ -12,7 +12,6 @@ from prefect.runtime import flow_run
 from prefect.settings import PREFECT_UI_URL
 from sqlalchemy.engine import Engine
 
-from evaluation.adaptive import stored_standing
 from evaluation.compare import ComparisonOutcome
 from evaluation.report import gather, render_report
 from evaluation.report.summary import render_summary
@@ -53,19 +52,16 @@ def publish_report(
     out_dir: Path,
     comparison: ComparisonOutcome | None = None,
     ending_status: str | None = None,
-    race_bound: str | None = None,
 ) -> Path:
     """Write the experiment's HTML report under ``out_dir`` and publish its summary as
     the markdown artifact ``evalflow-<experiment>-report``: verdict, leaderboard top,
     parameter effects, Pareto front, links to the other artifacts, the file's path.
     ``comparison``: the experiment's comparison, if the caller has just computed it.
     ``ending_status``: the status the run ends with once the report is out (the report
-    is the run's last step, so the stored status still says "running" while it is made).
-    ``race_bound``: what a race's error bound assumes, stated under its standing."""
+    is the run's last step, so the stored status still says "running" while it is made)."""
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         data = gather(session, name, comparison=comparison)
-        race = stored_standing(session, experiment_id, data.names, race_bound)
         if ending_status is not None:
             if data.experiment in session:
                 session.expunge(data.experiment)  # shown with its final status, not stored
@@ -76,7 +72,7 @@ def publish_report(
     create_markdown_artifact(
         key=artifact_key(name, "report"),
         markdown=render_summary(data, links=ui_links(name), report_file=str(path))
-        + (f"\n\n{race}" if race else ""),
+        + (f"\n\n{data.race.markdown()}" if data.race else ""),
         description=f"Report of {name}" + (" (SIMULATED)" if data.experiment.simulated else ""),
     )
     get_run_logger().info("report written to %s", path)

@@ -85,18 +85,18 @@ def aggregate(engine: Engine, experiment_id: int, suite: Suite, metrics: tuple[s
 
 
 @task(name="publish-leaderboard", cache_policy=NO_CACHE)
-def publish(engine: Engine, experiment_id: int, race_bound: str | None = None) -> Leaderboard:
-    """Markdown leaderboard and table artifacts, keyed per experiment; ``race_bound``:
-    what a race's error bound assumes, stated under its standing."""
+def publish(engine: Engine, experiment_id: int) -> Leaderboard:
+    """Markdown leaderboard and table artifacts, keyed per experiment (a race's standing
+    under the leaderboard)."""
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         board = load_leaderboard(session, name)
         labels = dict(zip(board.table["config"], board.table["label"], strict=True))
-        race = stored_standing(session, experiment_id, labels, race_bound)
+        race = stored_standing(session, experiment_id, labels)
     create_markdown_artifact(
         key=artifact_key(name, "leaderboard"),
         markdown=f"{render_markdown(board)}\n\n{view_hint(name)}.\n"
-        + (f"\n{race}\n" if race else ""),
+        + (f"\n{race.markdown()}\n" if race else ""),
         description=f"Leaderboard of {name}" + (" (SIMULATED)" if board.simulated else ""),
     )
     create_table_artifact(

@@ -31,6 +31,7 @@ __all__ = [
     "RaceRound",
     "RaceSchedule",
     "RaceSettings",
+    "RaceStanding",
     "RoundPlan",
     "SmokeFailed",
     "StopReason",
@@ -39,7 +40,6 @@ __all__ = [
     "level_cases",
     "level_work",
     "over_limit",
-    "race_bound",
     "race_schedule",
     "race_standing",
     "replay",
@@ -63,7 +63,7 @@ __getattr__, __dir__ = lazy_exports(
         **{
             name: _STORED
             for name in (
-                "race_bound",
+                "RaceStanding",
                 "race_standing",
                 "round_markdown",
                 "round_rows",

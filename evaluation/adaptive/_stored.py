@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 from sqlmodel import Session
@@ -101,6 +101,7 @@ def round_rows(race: Race) -> list[dict]:
                 "full_grid": race.full_grid,
                 "outcome": race.outcome.reason if last else None,
                 "pick": race.outcome.pick if last else None,
+                "bound": race.bound_text,
             }
         )
     return rows
@@ -148,17 +149,53 @@ def round_markdown(race: Race, r: RaceRound, labels: dict[str, str], simulated: 
     return "\n".join(lines)
 
 
-def race_standing(
-    rounds: pd.DataFrame, labels: dict[str, str], bound: str | None = None
-) -> str | None:
-    """How far each config got in a stored race (rows of ``race_rounds``): the pick,
-    the survivors, and for each config stopped early its round and why, then the error
-    bound and what it assumes (``bound``: :attr:`Race.bound_text`) where given; None
-    when the experiment did not race."""
+@dataclass(frozen=True)
+class RaceStanding:
+    """How far each config got in a stored race: the outcome, the generations spent,
+    each config's cases run and status (the pick, survived, or stopped early: round
+    and why), and the error bound with what it assumes of the cases."""
+
+    head: str
+    spent: str
+    configs: list[tuple[str, int, str]]
+    bound: str | None
+
+    def markdown(self) -> str:
+        lines = [
+            "## Race",
+            "",
+            f"{self.head} {self.spent}",
+            "",
+            "| config | cases run | status |",
+            "|---|---|---|",
+            *(f"| {label} | {n} | {status} |" for label, n, status in self.configs),
+        ]
+        if self.bound:
+            lines += ["", f"Error control: {self.bound}."]
+        return "\n".join(lines)
+
+    def text(self) -> str:
+        """For a terminal: the same, in aligned columns."""
+        width = max(len("config"), *(len(label) for label, _, _ in self.configs))
+        lines = [
+            "Race",
+            f"{self.head} {self.spent}",
+            f"{'config':<{width}}  {'cases run':>9}  status",
+            *(f"{label:<{width}}  {n:>9}  {status}" for label, n, status in self.configs),
+        ]
+        if self.bound:
+            lines.append(f"Error control: {self.bound}.")
+        return "\n".join(lines)
+
+
+def race_standing(rounds: pd.DataFrame, labels: dict[str, str]) -> RaceStanding | None:
+    """The standing of a stored race (rows of ``race_rounds``); None when the experiment
+    did not race. A race stored by an evalflow that did not keep its bound has none."""
     if rounds.empty:
         return None
+    rounds = rounds.sort_values("round_index")
     status: dict[str, tuple[int, str]] = {}
-    for r in rounds.sort_values("round_index").to_dict("records"):
+    for r in rounds.to_dict("records"):
         for config in _listed(r["survivors"]):
             status[config] = (r["n_cases"], "survived")
         for e in _listed(r["eliminated"]):
@@ -172,7 +209,7 @@ def race_standing(
                 r["n_cases"],
                 f"stopped early in round {r['round_index'] + 1}: {why}",
             )
-    last = rounds.sort_values("round_index").iloc[-1]
+    last = rounds.iloc[-1]
     if isinstance(last["outcome"], str):
         pick = labels.get(last["pick"], last["pick"]) if last["pick"] else "none"
         head = f"Race over: {STOP_TEXT[last['outcome']]}; pick {pick}."
@@ -180,33 +217,21 @@ def race_standing(
             status[last["pick"]] = (status[last["pick"]][0], "pick")
     else:
         head = f"Race in progress after round {int(last['round_index']) + 1}."
-    spent = f"Generations: {int(last['spent'])} of the full grid's {int(last['full_grid'])}."
-    lines = [
-        "## Race",
-        "",
-        f"{head} {spent}",
-        "",
-        "| config | cases run | status |",
-        "|---|---|---|",
-    ]
     order = sorted(status.items(), key=lambda kv: (-kv[1][0], kv[1][1] != "pick"))
-    lines += [f"| {labels.get(c, c)} | {n} | {why} |" for c, (n, why) in order]
-    if bound:
-        lines += ["", f"Error control: {bound}."]
-    return "\n".join(lines)
+    bound = last.get("bound")
+    return RaceStanding(
+        head=head,
+        spent=f"Generations: {int(last['spent'])} of the full grid's {int(last['full_grid'])}.",
+        configs=[(labels.get(c, c), n, why) for c, (n, why) in order],
+        bound=bound if isinstance(bound, str) else None,
+    )
 
 
 def stored_standing(
-    session: Session, experiment_id: int, labels: dict[str, str], bound: str | None = None
-) -> str | None:
+    session: Session, experiment_id: int, labels: dict[str, str]
+) -> RaceStanding | None:
     """:func:`race_standing` of an experiment's stored rounds."""
-    return race_standing(race_rounds_frame(session, experiment_id), labels, bound)
-
-
-def race_bound(sweep: Sweep, cases: Sequence[Case]) -> str | None:
-    """What the race of ``sweep`` over ``cases`` bounds and assumes of the cases (it
-    depends on the cases alone, not on any result); None for a full grid."""
-    return sweep_race(sweep, cases).bound_text if sweep.spec.strategy.race else None
+    return race_standing(race_rounds_frame(session, experiment_id), labels)
 
 
 def _listed(value: object) -> list:

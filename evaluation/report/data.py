@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
+from evaluation.adaptive import RaceStanding, stored_standing
 from evaluation.compare._comparison import ComparisonOutcome, compare_experiment
 from evaluation.compare._leaderboard import Leaderboard, load_leaderboard
 from evaluation.errors import EvalError
@@ -55,6 +56,7 @@ class ReportData:
     # and pairs, and its trend across runs (the README promises each metric's verdict)
     comparisons: tuple[MultiComparison, ...] = ()
     histories: tuple[tuple[str, pd.DataFrame], ...] = ()
+    race: RaceStanding | None = None  # how far each config got, where the sweep raced
 
 
 def gather(
@@ -147,6 +149,7 @@ def gather(
         notes=tuple(notes),
         comparisons=tuple(comparisons),
         histories=tuple(histories),
+        race=stored_standing(session, experiment_id, names),
     )
 
 

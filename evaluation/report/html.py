@@ -16,6 +16,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlmodel import Session
 
+from evaluation.adaptive import RaceStanding
 from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report import plots
 from evaluation.report.data import ReportData, gather
@@ -28,16 +29,6 @@ _ENV = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
-)
-
-_SECTIONS = (
-    ("leaderboard", "Leaderboard"),
-    ("significance", "Pairwise significance"),
-    ("parameters", "Parameter effects"),
-    ("pareto", "Quality vs latency"),
-    ("latency", "Latency distributions"),
-    ("ratings", "Ratings"),
-    ("trends", "Trends across runs"),
 )
 
 
@@ -58,6 +49,7 @@ def render_report(data: ReportData, *, generated_at: datetime | None = None) -> 
     sections = [
         _leaderboard(data),
         _significance(data),
+        *([_race(data.race)] if data.race else []),
         _parameters(data),
         _pareto(data),
         _latency(data),
@@ -75,7 +67,7 @@ def render_report(data: ReportData, *, generated_at: datetime | None = None) -> 
         generated=(generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
         view_command=view_command(e.name),
         view_url=view_url(e.name),
-        nav=_SECTIONS,
+        nav=[(s.key, s.title) for s in sections if s.key != "notes"],
         banner=SIMULATED_BANNER,
         sections=sections,
     )
@@ -249,6 +241,16 @@ def _significance(data: ReportData) -> _Section:
         if multi.notes:
             parts.append(_List(multi.notes))
     return _Section("significance", "Pairwise significance", parts)
+
+
+def _race(race: RaceStanding) -> _Section:
+    blocks: list[_Block] = [
+        _P(f"{race.head} {race.spent}"),
+        _Table(("config", "cases run", "status"), [(c, str(n), why) for c, n, why in race.configs]),
+    ]
+    if race.bound:
+        blocks.append(_P(f"Error control: {race.bound}.", muted=True))
+    return _Section("race", "Race", blocks)
 
 
 def _parameters(data: ReportData) -> _Section:

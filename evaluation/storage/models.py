@@ -406,6 +406,8 @@ class RaceRoundRow(SQLModel, table=True):
     full_grid: int
     outcome: str | None = None
     pick: str | None = None
+    bound: str | None = Field(default=None, sa_column=Column(Text))
+    """What the race's error bound promises and assumes of the cases (its clustering)."""
 
 
 TABLES: tuple[type[SQLModel], ...] = (

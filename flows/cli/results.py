@@ -34,6 +34,7 @@ def failure_lines(session, experiment) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from evaluation.adaptive import stored_standing
     from evaluation.compare._leaderboard import load_leaderboard, render_text
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import completed_keys, get_experiment
@@ -45,11 +46,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         board = load_leaderboard(session, args.experiment)
         stored = len(completed_keys(session, experiment.id))
         failures = failure_lines(session, experiment)
+        labels = dict(zip(board.table["config"], board.table["label"], strict=True))
+        race = stored_standing(session, experiment.id, labels)
     reason = f": {state.reason}" if state.reason else ""
     if state.status != "completed":
         print(f"Status: {state.status}{reason}")
     if board.metrics:
         print(render_text(board, wide=args.wide))
+        if race:
+            print("\n" + race.text())
         if failures:
             print("\n" + "\n".join(failures))
         return 0

@@ -19,6 +19,7 @@ from evaluation.adaptive import SmokeFailed
 from evaluation.run import prepare_sweep
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import Generation, RaceRoundRow, Score, ScoreDetail
+from flows.cli import main
 from flows.evaluate import evaluate
 from tests.support.standin_ollama import StandInConfig, running_standin
 
@@ -83,7 +84,7 @@ async def artifacts(prefix: str) -> dict[str, str]:
     return {a.key: a.data for a in found}
 
 
-def test_race_runs_in_rounds_and_a_rerun_after_a_crash_replays_it(tmp_path, database_url):
+def test_race_runs_in_rounds_and_a_rerun_after_a_crash_replays_it(tmp_path, database_url, capsys):
     spec = write_sweep(tmp_path, "race-flow")
     summary = asyncio.run(evaluate(spec_path=str(spec), database=database_url))
 
@@ -110,6 +111,12 @@ def test_race_runs_in_rounds_and_a_rerun_after_a_crash_replays_it(tmp_path, data
     assert "Error control: P(the truly best config is eliminated) <= 0.05" in board
     report = published["evalflow-race-flow-report"]
     assert "## Race" in report and "Error control: P(the truly best" in report
+    page = Path(summary["report"]).read_text()
+    assert '<a href="#race">Race</a>' in page and "Error control: P(the truly best" in page
+    assert main(["show", "race-flow", "--database", database_url]) == 0
+    shown = capsys.readouterr().out
+    assert "\nRace\nRace over: " in shown and "stopped early in round" in shown
+    assert "Error control: P(the truly best config is eliminated) <= 0.05" in shown
 
     # A crash during the last round: part of its generations never got stored.
     last_cases = n_cases - (first[-2][0] if len(first) > 1 else 0)
