@@ -46,8 +46,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         board = load_leaderboard(session, args.experiment)
         stored = len(completed_keys(session, experiment.id))
         failures = failure_lines(session, experiment)
-        labels = dict(zip(board.table["config"], board.table["label"], strict=True))
-        race = stored_standing(session, experiment.id, labels)
+        race = None
+        if board.metrics:
+            labels = dict(zip(board.table["config"], board.table["label"], strict=True))
+            race = stored_standing(session, experiment.id, labels)
     reason = f": {state.reason}" if state.reason else ""
     if state.status != "completed":
         print(f"Status: {state.status}{reason}")
