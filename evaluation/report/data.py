@@ -149,7 +149,11 @@ def gather(
         notes=tuple(notes),
         comparisons=tuple(comparisons),
         histories=tuple(histories),
-        race=stored_standing(session, experiment_id, names),
+        race=stored_standing(
+            session,
+            experiment_id,
+            {c: f"{n} {board.labels.get(c, '')}".rstrip() for c, n in names.items()},
+        ),
     )
 
 

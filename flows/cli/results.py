@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from typing import TYPE_CHECKING
 
 from flows.cli import options
 from flows.cli._database import open_engine
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from evaluation.compare._leaderboard import Leaderboard
 
 SHOWN_REASONS = 5
 
@@ -34,8 +40,7 @@ def failure_lines(session, experiment) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from evaluation.adaptive import stored_standing
-    from evaluation.compare._leaderboard import load_leaderboard, render_text
+    from evaluation.compare._leaderboard import load_leaderboard
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import completed_keys, get_experiment
     from evaluation.storage.runs import experiment_status
@@ -46,17 +51,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         board = load_leaderboard(session, args.experiment)
         stored = len(completed_keys(session, experiment.id))
         failures = failure_lines(session, experiment)
-        race = None
-        if board.metrics:
-            labels = dict(zip(board.table["config"], board.table["label"], strict=True))
-            race = stored_standing(session, experiment.id, labels)
+        shown = board_text(session, experiment.id, board, wide=args.wide)
     reason = f": {state.reason}" if state.reason else ""
     if state.status != "completed":
         print(f"Status: {state.status}{reason}")
     if board.metrics:
-        print(render_text(board, wide=args.wide))
-        if race:
-            print("\n" + race.text())
+        print(shown)
         if failures:
             print("\n" + "\n".join(failures))
         return 0
@@ -67,6 +67,20 @@ def cmd_show(args: argparse.Namespace) -> int:
     for line in failures:
         print(line)
     return 0  # the experiment exists: nothing scored yet is no error
+
+
+def board_text(
+    session: Session, experiment_id: int, board: Leaderboard, *, wide: bool = False
+) -> str:
+    """A leaderboard as a terminal table and, where the experiment raced, the race's
+    standing under it (what `show`, `run` and `rescore` print)."""
+    from evaluation.adaptive import stored_standing
+    from evaluation.compare._leaderboard import render_text
+
+    if not board.metrics:
+        return render_text(board, wide=wide)
+    race = stored_standing(session, experiment_id, board.labels)
+    return render_text(board, wide=wide) + (f"\n\n{race.text()}" if race else "")
 
 
 def resume_command(experiment) -> str:

@@ -278,13 +278,16 @@ def starting_line(
 
 
 def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
-    """The stored leaderboard of ``experiment``, as a terminal table."""
-    from evaluation.compare._leaderboard import load_leaderboard, render_text
+    """The stored leaderboard of ``experiment``, as a terminal table (a race's standing
+    under it)."""
+    from evaluation.compare._leaderboard import load_leaderboard
     from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+    from flows.cli.results import board_text
 
     with session_scope(open_engine(args)) as session:
         board = load_leaderboard(session, experiment)
-    return render_text(board)
+        return board_text(session, get_experiment(session, experiment).id, board)
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:

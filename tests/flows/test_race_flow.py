@@ -4,8 +4,10 @@ crash mid-race that replays the same rounds and redoes nothing, smoke failing fa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from evaluation.run import prepare_sweep
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import Generation, RaceRoundRow, Score, ScoreDetail
 from flows.cli import main
+from flows.cli.runs import leaderboard_text
 from flows.evaluate import evaluate
 from tests.support.standin_ollama import StandInConfig, running_standin
 
@@ -113,10 +116,13 @@ def test_race_runs_in_rounds_and_a_rerun_after_a_crash_replays_it(tmp_path, data
     assert "## Race" in report and "Error control: P(the truly best" in report
     page = Path(summary["report"]).read_text()
     assert '<a href="#race">Race</a>' in page and "Error control: P(the truly best" in page
+    assert re.search(r"<td>#\d+ \S+", page[page.index('id="race"') :])  # rank and label
     assert main(["show", "race-flow", "--database", database_url]) == 0
     shown = capsys.readouterr().out
     assert "\nRace\nRace over: " in shown and "stopped early in round" in shown
     assert "Error control: P(the truly best config is eliminated) <= 0.05" in shown
+    after_run = leaderboard_text(argparse.Namespace(database=database_url), "race-flow")
+    assert shown.rstrip().endswith(after_run.rstrip())  # `run` prints what `show` does
 
     # A crash during the last round: part of its generations never got stored.
     last_cases = n_cases - (first[-2][0] if len(first) > 1 else 0)
