@@ -41,7 +41,7 @@ class RaceSettings:
     """``alpha`` bounds P(the truly best config is ever eliminated) (half of it for the
     limits when there are any); ``delta`` is the smallest difference worth knowing;
     ``budget`` caps the generations; ``limits`` maps a per-generation measure (e.g.
-    "latency_s") to the most its p95 may be."""
+    "latency_s") to the most its p95 may be; ``metric`` names the scores."""
 
     alpha: float = ALPHA
     delta: float = DELTA
@@ -50,6 +50,7 @@ class RaceSettings:
     score_type: ScoreType = "binary"
     higher_is_better: bool = True
     limits: Mapping[str, float] = field(default_factory=dict)
+    metric: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -141,8 +142,9 @@ class Race:
     @property
     def bound_text(self) -> str:
         """The error bound and what it assumes of the cases."""
+        judged = f"on {self.settings.metric}, " if self.settings.metric else ""
         bound = (
-            f"P(the truly best config is eliminated) <= {self.settings.alpha:g} over "
+            f"{judged}P(the truly best config is eliminated) <= {self.settings.alpha:g} over "
             f"{counted(self.schedule.n_rounds, 'look')} (adjusted p = one-sided p x looks x "
             "rivals)"
         )

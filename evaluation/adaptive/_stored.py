@@ -44,6 +44,7 @@ def sweep_race(sweep: Sweep, cases: Sequence[Case]) -> Race:
         score_type=metric.score_type,
         higher_is_better=metric.higher_is_better,
         limits=strategy.limits,
+        metric=metric.name,
     )
     return Race([c.hash for c in sweep.configs], schedule, settings, clustering)
 

@@ -111,16 +111,17 @@ def test_race_runs_in_rounds_and_a_rerun_after_a_crash_replays_it(tmp_path, data
     assert "(SIMULATED)" in round_one and "of the full grid's 160" in round_one
     board = published["evalflow-race-flow-leaderboard"]
     assert "## Race" in board and "stopped early in round" in board
-    assert "Error control: P(the truly best config is eliminated) <= 0.05" in board
+    assert "Error control: on contains, P(the truly best config is eliminated) <= 0.05" in board
     report = published["evalflow-race-flow-report"]
-    assert "## Race" in report and "Error control: P(the truly best" in report
+    assert "## Race" in report and "Error control: on contains, P(the truly best" in report
     page = Path(summary["report"]).read_text()
-    assert '<a href="#race">Race</a>' in page and "Error control: P(the truly best" in page
+    assert '<a href="#race">Race</a>' in page
+    assert "Error control: on contains, P(the truly best" in page
     assert re.search(r"<td>#\d+ \S+", page[page.index('id="race"') :])  # rank and label
     assert main(["show", "race-flow", "--database", database_url]) == 0
     shown = capsys.readouterr().out
     assert "\nRace\nRace over: " in shown and "stopped early in round" in shown
-    assert "Error control: P(the truly best config is eliminated) <= 0.05" in shown
+    assert "Error control: on contains, P(the truly best config is eliminated) <= 0.05" in shown
     after_run = leaderboard_text(argparse.Namespace(database=database_url), "race-flow")
     assert shown.rstrip().endswith(after_run.rstrip())  # `run` prints what `show` does
 
