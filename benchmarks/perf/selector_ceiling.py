@@ -192,8 +192,7 @@ def main() -> None:
             mean, se = np.mean(per_seed), np.std(per_seed, ddof=1) / np.sqrt(len(per_seed))
             print(
                 f"{name} {size:,} ({args.structure} structure, {args.latency} latency): "
-                "limit-respecting "
-                f"hit {mean:.1%} ± {se:.1%} over {len(per_seed)} seeds "
+                f"limit-respecting hit {mean:.1%} ± {se:.1%} over {len(per_seed)} seeds "
                 f"(per seed: {', '.join(f'{h:.0%}' for h in per_seed)})"
             )
 
