@@ -334,6 +334,8 @@ def format_plan(plan: Plan) -> str:
         ),
         ("metrics", ", ".join(spec.metrics) or "the suite's defaults"),
     ]
+    if spec.strategy.race:
+        totals.insert(4, ("strategy", _race_line(spec.strategy, plan.generations)))
     if spec.pipeline is not None:
         totals.append(("pipeline", spec.pipeline.name))
     if (base := baseline_config(spec, list(plan.configs))) is not None:
@@ -352,6 +354,19 @@ def format_plan(plan: Plan) -> str:
     lines.append("")
     lines += [f"{label.ljust(width)}  {value}" for label, value in totals]
     return "\n".join(lines) + "\n"
+
+
+def _race_line(strategy: Strategy, generations: int) -> str:
+    """What a race runs, said where the plan counts the full grid's generations (the most
+    a race runs; how many fewer depends on how soon configs separate)."""
+    most = f"at most the {generations} above"
+    if strategy.budget is not None and strategy.budget < generations:
+        most = f"at most {strategy.budget} (its budget) of the {generations} above"
+    limits = "".join(f", p95 latency ≤ {v:g} s" for v in strategy.limits.values())
+    return (
+        f"race (delta {strategy.delta:g}{limits}): configs that have significantly lost "
+        f"stop early; generations {most}"
+    )
 
 
 def _cell(value: Any) -> str:

@@ -588,6 +588,24 @@ def test_format_plan_marks_simulated_sweeps(data: dict[str, Any]) -> None:
     assert "generations       2  (2 configs × 1 cases × 1 sample)" in text
 
 
+def test_format_plan_says_a_race_runs_at_most_the_grid_or_its_budget(data: dict[str, Any]) -> None:
+    hosts = [{"name": "sim", "url": "simulated://local", "kind": "simulated", "slots": 4}]
+    race = with_(data, hosts=hosts, strategy="race", budget=60, max_latency_s=2.5)
+    lines = format_plan(make_plan(parse_spec(race), n_cases=40)).splitlines()
+    generations = lines.index("generations       80  (2 configs × 40 cases × 1 sample)")
+    assert lines[generations + 1] == (
+        "strategy          race (delta 0.01, p95 latency ≤ 2.5 s): configs that have "
+        "significantly lost stop early; generations at most 60 (its budget) of the 80 above"
+    )
+    unbounded = with_(data, hosts=hosts, strategy="race", delta=0.05)
+    text = format_plan(make_plan(parse_spec(unbounded), n_cases=40))
+    assert (
+        "strategy          race (delta 0.05): configs that have significantly lost stop "
+        "early; generations at most the 80 above" in text
+    )
+    assert "strategy" not in format_plan(make_plan(parse_spec(with_(data, hosts=hosts)), 40))
+
+
 # --- bundled sweeps --------------------------------------------------------------------
 
 
