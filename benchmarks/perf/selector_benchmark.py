@@ -311,13 +311,22 @@ def hand_table(frame: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
 
 
-def hand_pick(hand: pd.DataFrame, task: str, latency: float, energy: float | None) -> str | None:
-    """The hand baseline's config: best measured mean among configs measured with at
-    least MIN_GENERATIONS ok generations whose measured p95 (and energy) meets the limits."""
+def measured_feasible(
+    hand: pd.DataFrame, task: str, latency: float, energy: float | None
+) -> pd.DataFrame:
+    """The rows of :func:`hand_table` of ``task`` measured with at least MIN_GENERATIONS
+    ok generations whose measured p95 (and energy) meets the limits."""
     rows = hand[(hand["task_type"] == task) & (hand["n"] >= MIN_GENERATIONS)]
     rows = rows[rows["p95"] <= latency]
     if energy is not None:
         rows = rows[rows["energy"] <= energy]
+    return rows
+
+
+def hand_pick(hand: pd.DataFrame, task: str, latency: float, energy: float | None) -> str | None:
+    """The hand baseline's config: best measured mean among the measured-feasible configs
+    (:func:`measured_feasible`)."""
+    rows = measured_feasible(hand, task, latency, energy)
     return None if rows.empty else str(rows.loc[rows["quality"].idxmax(), "config_hash"])
 
 

@@ -131,7 +131,10 @@ def hits(
         quality = feasible.set_index("config_hash")["quality"]
         candidates = quality.index
         if measured is not None:
-            candidates = _measured_feasible(measured, query.task_type, query.max_latency_s, energy)
+            feasible_measured = bench.measured_feasible(
+                measured, query.task_type, query.max_latency_s, energy
+            )
+            candidates = pd.Index(feasible_measured["config_hash"])
         estimated = estimate[query.task_type].reindex(candidates).dropna()
         if estimated.empty:  # no feasible config it can estimate: no pick, a miss
             found.append(False)
@@ -139,16 +142,6 @@ def hits(
         pick = estimated.idxmax()
         found.append(bool(pick in quality.index and quality[pick] >= quality.max() - 0.01))
     return float(np.mean(found))
-
-
-def _measured_feasible(
-    measured: pd.DataFrame, task: str, latency: float, energy: float | None
-) -> pd.Index:
-    rows = measured[(measured["task_type"] == task) & (measured["n"] >= bench.MIN_GENERATIONS)]
-    rows = rows[rows["p95"] <= latency]
-    if energy is not None:
-        rows = rows[rows["energy"] <= energy]
-    return pd.Index(rows["config_hash"])
 
 
 def main() -> None:
