@@ -51,7 +51,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         board = load_leaderboard(session, args.experiment)
         stored = len(completed_keys(session, experiment.id))
         failures = failure_lines(session, experiment)
-        shown = board_text(session, experiment.id, board, wide=args.wide) if board.metrics else ""
+        shown = board_text(session, experiment.id, board, wide=args.wide)
     reason = f": {state.reason}" if state.reason else ""
     if state.status != "completed":
         print(f"Status: {state.status}{reason}")
