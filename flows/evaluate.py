@@ -18,6 +18,7 @@ from flows.run_names import evaluate_run_name
 from tasks.host_pool import generate_all, open_host_pool
 from tasks.progress import announce_step
 from tasks.results import aggregate, publish, score
+from tasks.series import record_what_ran
 from tasks.sweep import (
     cancel_run,
     finish,
@@ -47,6 +48,7 @@ async def evaluate(
     chunk_size: int | None = None,
     level: Level = "full",
     limit: int | None = None,
+    series: str | None = None,
 ) -> dict[str, Any] | State:
     """Run the sweep in ``spec_path`` and publish its leaderboard.
 
@@ -60,6 +62,7 @@ async def evaluate(
         level: "smoke" (3 cases per config, fails on any error), "subset" (a stratified
             20%) or "full"; each reuses what earlier levels generated.
         limit: only the first ``limit`` cases (of the level).
+        series: the series this run joins; default: the spec's ``name``.
     """
     sweep = load_sweep(spec_path)  # load: the spec, its suite and its configs
     name = experiment or sweep.spec.name
@@ -80,6 +83,7 @@ async def evaluate(
             chunk_size=chunk_size,
             batches=race_batches(engine, experiment_id, name, sweep, cases, pending),
         )
+        await record_what_ran(engine, name, sweep, pool, series)  # models still loaded
     if generated.cancelled:  # from the Prefect UI or API: stop here, resumable
         return cancel_run(engine, experiment_id)
     report = generated.report

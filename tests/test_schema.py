@@ -11,12 +11,13 @@ from pathlib import Path
 from sqlmodel import SQLModel
 
 from evaluation.review import schema as review_schema
+from evaluation.series import schema as series_schema
 from evaluation.storage import models as results_schema
 from evaluation.storage.text_search import FTS_TABLE
 from selection import schema as selection_schema
 
 ROOT = Path(__file__).resolve().parents[1]
-OWNERS = (results_schema, review_schema, selection_schema)
+OWNERS = (results_schema, review_schema, series_schema, selection_schema)
 
 
 def test_every_table_belongs_to_exactly_one_owner() -> None:
@@ -39,11 +40,14 @@ def _tables_made_by(code: str) -> list[str]:
     return ast.literal_eval(done.stdout.strip().splitlines()[-1])
 
 
-def test_make_engine_creates_the_results_and_review_tables_with_nothing_else_imported() -> None:
+def test_make_engine_creates_every_evaluation_table_with_nothing_else_imported() -> None:
     made = _tables_made_by(
         "from evaluation.storage.db import make_engine\nengine = make_engine('sqlite://')"
     )
-    expected = {m.__table__.name for m in (*results_schema.TABLES, *review_schema.TABLES)}
+    expected = {
+        m.__table__.name
+        for m in (*results_schema.TABLES, *review_schema.TABLES, *series_schema.TABLES)
+    }
     # SQLite's FTS5 output search index (storage/text_search) and its shadow tables
     search = {t for t in made if t == FTS_TABLE or t.startswith(f"{FTS_TABLE}_")}
     assert FTS_TABLE in search

@@ -19,6 +19,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from evaluation.errors import StorageError
 from evaluation.redact import one_line, redact
 from evaluation.review import schema as review_schema
+from evaluation.series import schema as series_schema
 from evaluation.settings import database_url
 from evaluation.storage import models as results_schema
 from evaluation.storage.text_search import ensure_text_index
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
 
 Tables = Sequence[type[SQLModel]]
 
-EVALUATION_TABLES: Tables = (*results_schema.TABLES, *review_schema.TABLES)
-"""The tables evaluation/ owns: results (``storage.models``) and review
-(``review.schema``). The selector's are ``selection.schema.TABLES``."""
+EVALUATION_TABLES: Tables = (*results_schema.TABLES, *review_schema.TABLES, *series_schema.TABLES)
+"""The tables evaluation/ owns: results (``storage.models``), review (``review.schema``)
+and series (``series.schema``). The selector's are ``selection.schema.TABLES``."""
 
 
 def make_engine(url: str, *, create: bool = True, tables: Tables = EVALUATION_TABLES) -> Engine:

@@ -199,6 +199,7 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
                         simulated_time_scale=args.time_scale,
                         level=args.level,
                         limit=args.limit,
+                        series=args.series,
                     )
                 )
         except Exception as exc:
@@ -377,6 +378,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="on Ctrl-C or SIGTERM, wait up to this long for the requests in flight so "
         "their answers are stored, not asked again by the rerun (a second Ctrl-C exits "
         f"at once; default {IN_FLIGHT_WAIT_S:g})",
+    )
+    p.add_argument(
+        "--series",
+        type=options.experiment_name,
+        metavar="NAME",
+        help="join this run to series NAME (default: the series of the spec's name); "
+        "see `evalflow trends`",
     )
     _level_options(p)
     p.set_defaults(func=cmd_run)

@@ -1,0 +1,32 @@
+"""Series: one spec run again and again, and the watch over it. Which runs form a series
+and what each really ran with (``_series``, tables in ``schema``), where two points stop
+being comparable (``_events``), asking the servers what ran (``_what_ran``), change
+detection with false alarms controlled over configs × metrics × nights (``_watch``), the
+watch over a stored series (``_trends``), the CI gate (``_gate``) and their renderings
+(``_render``). Names are imported on first use."""
+
+from __future__ import annotations
+
+from evaluation._lazy import lazy_exports
+
+_EXPORTS = {
+    "Interval": "evaluation.series._series",
+    "ModelRan": "evaluation.series._series",
+    "SeriesNotFound": "evaluation.series._series",
+    "SeriesPoint": "evaluation.series._series",
+    "SeriesSummary": "evaluation.series._series",
+    "list_series": "evaluation.series._series",
+    "point_of": "evaluation.series._series",
+    "record_run": "evaluation.series._series",
+    "series_experiments": "evaluation.series._series",
+    "series_of_experiment": "evaluation.series._series",
+    "series_points": "evaluation.series._series",
+    "SeriesEvent": "evaluation.series._events",
+    "events_between": "evaluation.series._events",
+    "series_events": "evaluation.series._events",
+    "what_ran": "evaluation.series._what_ran",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

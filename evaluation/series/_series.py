@@ -1,0 +1,234 @@
+"""Series: one spec run again and again. An experiment belongs to the series it joined
+(``evalflow run --series NAME``, table ``series_runs``), else to its spec's name (the
+on-demand sweep ``qa`` and its nightly runs ``qa-nightly-<date>`` are one series). A
+series' points are its experiments in the order they were made, each with what it ran
+(``series_run_models``) and its stored aggregates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from evaluation.errors import StorageError
+from evaluation.series.schema import RunModel, SeriesRun
+from evaluation.storage.models import Aggregate, ConfigRow, Experiment, ExperimentConfig
+
+
+class SeriesNotFound(StorageError):
+    """No experiment belongs to the series asked for; the message lists those that exist."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A stored mean with its 95% interval (None where it could not be computed)."""
+
+    mean: float | None
+    low: float | None
+    high: float | None
+    n: int
+
+
+@dataclass(frozen=True)
+class ModelRan:
+    """What one model really was on one host for one run."""
+
+    host: str
+    model: str
+    kind: str = ""
+    digest: str = ""
+    quantization: str = ""
+    server_version: str = ""
+    context_length: int | None = None
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One run of a series: when, how it ended, its configs (hash -> label, model), each
+    config's stored means per metric, what its models really were, and its suite's
+    digest at the time ("" where the run predates the record)."""
+
+    experiment: str
+    time: datetime
+    status: str
+    simulated: bool
+    accepted_baseline: bool
+    suite: str
+    suite_digest: str
+    metrics: tuple[str, ...]
+    configs: Mapping[str, str]
+    config_models: Mapping[str, str]
+    values: Mapping[str, Mapping[str, Interval]]
+    models: tuple[ModelRan, ...] = ()
+    explicit: bool = False
+
+    @property
+    def headline(self) -> str | None:
+        """The metric a point is summed up by: its first metric with a stored mean."""
+        for metric in self.metrics:
+            if any(metric in v for v in self.values.values()):
+                return metric
+        return None
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    name: str
+    points: int
+    first: datetime
+    last: datetime
+    last_experiment: str
+    last_status: str
+    baseline: str | None
+    simulated: bool = False
+    experiments: tuple[str, ...] = field(default=(), repr=False)
+
+
+def _memberships(session: Session) -> dict[str, SeriesRun]:
+    return {row.experiment: row for row in session.exec(select(SeriesRun)).scalars()}
+
+
+def _series_name(experiment: Experiment, joined: Mapping[str, SeriesRun]) -> str:
+    row = joined.get(experiment.name)
+    if row is not None and row.series:
+        return row.series
+    return str((experiment.spec or {}).get("name") or experiment.name)
+
+
+def series_of_experiment(session: Session, experiment: Experiment) -> str:
+    """The series ``experiment`` belongs to: the one it joined, else its spec's name."""
+    return _series_name(experiment, {r.experiment: r for r in _rows(session, [experiment.name])})
+
+
+def _rows(session: Session, names: list[str]) -> list[SeriesRun]:
+    statement = select(SeriesRun).where(SeriesRun.experiment.in_(names))
+    return list(session.exec(statement).scalars())
+
+
+def _grouped(session: Session) -> dict[str, list[Experiment]]:
+    joined = _memberships(session)
+    statement = select(Experiment).order_by(Experiment.created_at, Experiment.id)
+    groups: dict[str, list[Experiment]] = {}
+    for experiment in session.exec(statement).scalars():
+        groups.setdefault(_series_name(experiment, joined), []).append(experiment)
+    return groups
+
+
+def list_series(session: Session) -> list[SeriesSummary]:
+    """Every series in the database, most recently run first."""
+    out = []
+    for name, experiments in _grouped(session).items():
+        last = experiments[-1]
+        accepted = [e.name for e in experiments if e.accepted_baseline]
+        out.append(
+            SeriesSummary(
+                name=name,
+                points=len(experiments),
+                first=experiments[0].created_at,
+                last=last.created_at,
+                last_experiment=last.name,
+                last_status=last.status,
+                baseline=accepted[-1] if accepted else None,
+                simulated=any(e.simulated for e in experiments),
+                experiments=tuple(e.name for e in experiments),
+            )
+        )
+    return sorted(out, key=lambda s: s.last, reverse=True)
+
+
+def series_experiments(session: Session, name: str) -> list[Experiment]:
+    """The experiments of series ``name``, oldest first; SeriesNotFound when none."""
+    groups = _grouped(session)
+    if name not in groups:
+        known = ", ".join(sorted(groups)[:10]) or "none yet"
+        raise SeriesNotFound(
+            f"no series {name!r} in this database (series: {known}); a series is a spec's "
+            f"name, or the name given to `evalflow run --series`"
+        )
+    return groups[name]
+
+
+def series_points(session: Session, name: str) -> list[SeriesPoint]:
+    """Series ``name``'s points, oldest first (SeriesNotFound when it has none)."""
+    return [point_of(session, e) for e in series_experiments(session, name)]
+
+
+def point_of(session: Session, experiment: Experiment) -> SeriesPoint:
+    """One experiment as a series point."""
+    joined = session.get(SeriesRun, experiment.name)
+    configs = session.exec(
+        select(ConfigRow.hash, ConfigRow.label, ConfigRow.model)
+        .join(ExperimentConfig, ExperimentConfig.config_hash == ConfigRow.hash)
+        .where(ExperimentConfig.experiment_id == experiment.id)
+        .order_by(ExperimentConfig.position)
+    ).all()
+    values: dict[str, dict[str, Interval]] = {}
+    for row in session.exec(
+        select(Aggregate).where(Aggregate.experiment_id == experiment.id)
+    ).scalars():
+        values.setdefault(row.config_hash, {})[row.metric] = Interval(
+            row.mean, row.ci_low, row.ci_high, row.n
+        )
+    models = session.exec(
+        select(RunModel).where(RunModel.experiment == experiment.name).order_by(RunModel.model)
+    ).scalars()
+    return SeriesPoint(
+        experiment=experiment.name,
+        time=experiment.created_at,
+        status=experiment.status,
+        simulated=experiment.simulated,
+        accepted_baseline=experiment.accepted_baseline,
+        suite=experiment.suite,
+        suite_digest=joined.suite_digest if joined else "",
+        metrics=tuple(experiment.metrics or ()),
+        configs={h: label or h for h, label, _ in configs},
+        config_models={h: model for h, _, model in configs},
+        values=values,
+        models=tuple(
+            ModelRan(
+                m.host,
+                m.model,
+                m.kind,
+                m.digest,
+                m.quantization,
+                m.server_version,
+                m.context_length,
+            )
+            for m in models
+        ),
+        explicit=bool(joined and joined.explicit),
+    )
+
+
+def record_run(
+    session: Session,
+    experiment: str,
+    *,
+    series: str,
+    explicit: bool,
+    suite: str,
+    suite_digest: str,
+    models: list[ModelRan],
+) -> None:
+    """Store (or refresh, on a resumed run) a run's series and what it ran with. A run
+    that resumes keeps the series it joined unless a new one is named."""
+    row = session.get(SeriesRun, experiment)
+    if row is None:
+        row = SeriesRun(experiment=experiment, series=series, explicit=explicit)
+    elif explicit or not row.explicit:
+        row.series, row.explicit = series, explicit
+    row.suite, row.suite_digest = suite, suite_digest
+    session.add(row)
+    for m in models:
+        stored = session.get(RunModel, (experiment, m.host, m.model)) or RunModel(
+            experiment=experiment, host=m.host, model=m.model
+        )
+        stored.kind, stored.digest, stored.quantization = m.kind, m.digest, m.quantization
+        stored.server_version = m.server_version
+        if m.context_length is not None or stored.context_length is None:
+            stored.context_length = m.context_length
+        session.add(stored)
+    session.flush()

@@ -1,0 +1,233 @@
+"""Change detection over a series: one CUSUM per stream (config × metric), with the
+false-alarm rate of the whole series set, not of each test.
+
+The method, per stream and per comparable segment (``_events``):
+
+1. **Reference.** The per-case means over the segment's first ``reference_nights``
+   nights (from the accepted baseline when it lies in the segment) that did not alarm.
+   A night is compared with the nights of the reference before it.
+2. **Nightly statistic, paired.** ``θ_t`` is the night's change against the reference,
+   in the metric's worse direction: for a mean metric (a score, failure, log latency,
+   log tokens/s) the mean over shared cases of ``x_t,i − r_i`` with its standard error
+   ``s_t = sd(d)/√n``, the paired comparison on shared cases (Miller, arXiv 2411.00640,
+   §4); for p95 latency the log-ratio of the night's p95 to the reference's, with the
+   order-statistic error of a quantile (Hahn & Meeker 1991, §5.2).
+3. **Nights differ by more than cases do.** A host's day, a judge's mood: a
+   between-night variance ``τ²`` is estimated from the segment's earlier nights by the
+   median of squared successive differences (robust to one step change),
+   ``τ² = max(floor², (median(Δ²)/0.455 − median(s_Δ²))/2)``, and
+   ``z_t = θ_t / √(s_t² + τ²(1 + 1/m))`` (m: reference nights).
+4. **Accumulating evidence.** A one-sided CUSUM (Page 1954) per stream:
+   ``S_t = max(0, S_{t−1} + z_t − k)``, alarm when ``S_t ≥ h``, then ``S`` restarts. A
+   small drop that lasts adds ``μ − k`` a night until it crosses ``h``; a large one
+   crosses on its first night (``z ≥ h + k``).
+5. **Error control over configs × metrics × nights.** The series promises at most
+   ``false_alarms_per_100_nights`` false alarms per 100 nights in all. Each of its K
+   streams gets an equal share: an in-control average run length
+   ``ARL₀ = 100·K / F`` nights, and ``h`` solves Siegmund's approximation (1985, eq.
+   2.58) ``ARL₀ = (e^{2kb} − 2kb − 1)/(2k²)``, ``b = h + 1.166``. What it really gives
+   (shared reference, estimated τ, binary scores) is measured by
+   benchmarks/perf/trends_benchmark.py, not assumed.
+
+Everything here is numpy over arrays whose last axis is the night, so the benchmark runs
+the same code over thousands of simulated streams.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MEDIAN_CHI2_1 = 0.4549364231195724  # the median of χ²₁: median(Δ²) = 0.455 · var(Δ)
+SIEGMUND_SHIFT = 1.166
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """How the watch trades false alarms for speed (docs/trends.md)."""
+
+    false_alarms_per_100_nights: float = 2.0
+    """For the whole series (all its configs × metrics), in the long run."""
+    k: float = 0.75
+    """CUSUM allowance in z units: drops of about 2k z a night are caught fastest."""
+    window: int = 30
+    """At most this many earlier nights of the segment form the reference."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.false_alarms_per_100_nights < 100:
+            raise ValueError(
+                "false_alarms_per_100_nights must lie in (0, 100), got "
+                f"{self.false_alarms_per_100_nights}"
+            )
+        if self.k <= 0:
+            raise ValueError(f"k must be positive, got {self.k}")
+        if self.window < 1:
+            raise ValueError(f"window must be at least 1, got {self.window}")
+
+    def threshold(self, streams: int) -> float:
+        """h for a series of ``streams`` watched streams."""
+        return cusum_threshold(100.0 * max(streams, 1) / self.false_alarms_per_100_nights, self.k)
+
+
+def siegmund_arl(h: float, k: float) -> float:
+    """In-control average run length of a one-sided Gaussian CUSUM (Siegmund 1985)."""
+    a = 2 * k * (h + SIEGMUND_SHIFT)
+    return (math.exp(a) - a - 1) / (2 * k * k)
+
+
+def cusum_threshold(arl0: float, k: float) -> float:
+    """The h whose in-control average run length is ``arl0`` nights (bisection)."""
+    low, high = 0.0, 1.0
+    while siegmund_arl(high, k) < arl0:
+        high *= 2
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if siegmund_arl(mid, k) < arl0 else (low, mid)
+    return high
+
+
+def between_night_var(steps: np.ndarray, step_var: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """τ² at each night from the nights before it: ``steps[..., t]`` is night t's change
+    from night t−1 (NaN where there is none), ``step_var`` its within-night variance.
+    Entry t uses steps 1..t−1 only (never the night being judged); fewer than two steps
+    give the floor."""
+    nights = steps.shape[-1]
+    out = np.full(steps.shape, floor * floor, dtype=float)
+    for t in range(3, nights):
+        seen = steps[..., 1:t]
+        enough = np.sum(~np.isnan(seen), axis=-1) >= 2
+        with np.errstate(all="ignore"), _quiet():
+            raw = np.nanmedian(seen**2, axis=-1) / MEDIAN_CHI2_1
+            noise = np.nanmedian(step_var[..., 1:t], axis=-1)
+        tau2 = np.where(enough, np.maximum((raw - noise) / 2, 0.0), 0.0)
+        out[..., t] = np.maximum(np.nan_to_num(tau2), floor * floor)
+    return out
+
+
+def z_scores(
+    theta: np.ndarray, se2: np.ndarray, tau2: np.ndarray, reference_nights: np.ndarray
+) -> np.ndarray:
+    """The night's standardized change in the worse direction (NaN where not judged):
+    the reference's own day effects add τ²/m."""
+    with np.errstate(all="ignore"):
+        return theta / np.sqrt(se2 + tau2 * (1 + 1 / np.maximum(reference_nights, 1)))
+
+
+def cusum(z: np.ndarray, k: float, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """The CUSUM path and its alarms along the last axis; NaN nights leave S unchanged;
+    S restarts at 0 after an alarm."""
+    s = np.zeros(z.shape[:-1])
+    path = np.zeros(z.shape)
+    alarms = np.zeros(z.shape, dtype=bool)
+    for t in range(z.shape[-1]):
+        step = z[..., t]
+        s = np.where(np.isnan(step), s, np.maximum(0.0, s + np.nan_to_num(step) - k))
+        fired = s >= h
+        alarms[..., t] = fired
+        path[..., t] = s
+        s = np.where(fired, 0.0, s)
+    return path, alarms
+
+
+def paired_change(night: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and squared standard error of ``night − reference`` over the cases both
+    have (last axis: cases); fewer than two shared cases give NaN."""
+    d = night - reference
+    n = np.sum(~np.isnan(d), axis=-1)
+    with np.errstate(all="ignore"), _quiet():
+        mean = np.nanmean(d, axis=-1)
+        var = np.nanvar(d, axis=-1, ddof=1) / n
+    bad = n < 2
+    return np.where(bad, np.nan, mean), np.where(bad, np.nan, var)
+
+
+def log_quantile(values: np.ndarray, q: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """log of the q-quantile over the last axis (NaN ignored) and its squared standard
+    error from the order statistics that bound it (a 95% distribution-free interval of
+    ranks n·q ± 1.96·√(n·q(1−q)), its width / 3.92)."""
+    ordered = np.sort(np.log(values), axis=-1)  # NaN sort last
+    n = np.sum(~np.isnan(ordered), axis=-1)
+    with np.errstate(all="ignore"), _quiet():
+        point = np.nanquantile(ordered, q, axis=-1)
+    half = 1.96 * np.sqrt(n * q * (1 - q))
+    lo = np.clip(np.floor(n * q - half).astype(int) - 1, 0, None)
+    hi = np.clip(np.ceil(n * q + half).astype(int) - 1, 0, np.maximum(n - 1, 0))
+    take = np.take_along_axis
+    width = take(ordered, hi[..., None], -1)[..., 0] - take(ordered, lo[..., None], -1)[..., 0]
+    se2 = (width / 3.92) ** 2
+    bad = n < 10
+    return np.where(bad, np.nan, point), np.where(bad, np.nan, se2)
+
+
+class _quiet:
+    """numpy's "Mean of empty slice" and "All-NaN slice" warnings: expected here."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._catch.__exit__(*exc)
+
+
+def reference_counts(nights: int, window: int) -> np.ndarray:
+    """How many reference nights each night is compared with: all before it, at most
+    ``window``."""
+    return np.minimum(np.arange(nights), window)
+
+
+def _window_means(values: np.ndarray, window: int, axis: int) -> np.ndarray:
+    """Mean over the ``window`` entries before each index along ``axis`` (NaN ignored;
+    NaN where none)."""
+    values = np.moveaxis(values, axis, -1)
+    zero = np.zeros((*values.shape[:-1], 1))
+    sums = np.concatenate([zero, np.cumsum(np.nan_to_num(values), -1)], -1)
+    counts = np.concatenate([zero, np.cumsum(~np.isnan(values), -1)], -1)
+    t = np.arange(values.shape[-1])
+    start = np.maximum(t - window, 0)
+    with np.errstate(all="ignore"):
+        mean = (sums[..., t] - sums[..., start]) / (counts[..., t] - counts[..., start])
+    return np.moveaxis(mean, -1, axis)
+
+
+def mean_stream_z(
+    values: np.ndarray, *, higher_is_better: bool, window: int, floor: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For per-case values ``[..., night, case]`` (NaN: missing): each night's change
+    against the per-case means of the nights before it (at most ``window``), in the
+    worse direction (θ), its squared standard error, and z. Night 0 opens the
+    reference and is not judged (NaN)."""
+    m = reference_counts(values.shape[-2], window)
+    reference = _window_means(values, window, axis=-2)
+    change, se2 = paired_change(values, reference)
+    theta = -change if higher_is_better else change
+    previous = np.concatenate([np.full_like(values[..., :1, :], np.nan), values[..., :-1, :]], -2)
+    step, step_var = paired_change(values, previous)
+    tau2 = between_night_var(step, step_var, floor)
+    return theta, se2, z_scores(theta, se2, tau2, m)
+
+
+def p95_stream_z(
+    latencies: np.ndarray, *, window: int, floor: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`mean_stream_z` for the p95 of latencies ``[..., night, case]``: θ is
+    the night's log p95 minus the mean log p95 of the nights before it; higher is
+    worse."""
+    m = reference_counts(latencies.shape[-2], window)
+    point, se2 = log_quantile(latencies)
+    reference = _window_means(point, window, axis=-1)
+    with np.errstate(all="ignore"):
+        ref_se2 = _window_means(se2, window, axis=-1) / np.maximum(m, 1)
+    theta = point - reference
+    total = se2 + ref_se2
+    step = np.concatenate([np.full_like(point[..., :1], np.nan), np.diff(point, axis=-1)], -1)
+    step_var = np.concatenate(
+        [np.full_like(se2[..., :1], np.nan), se2[..., 1:] + se2[..., :-1]], -1
+    )
+    tau2 = between_night_var(step, step_var, floor)
+    return theta, total, z_scores(theta, total, tau2, m)

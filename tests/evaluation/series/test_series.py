@@ -1,0 +1,162 @@
+"""Series: which runs form one, their points, what each ran with, and where two points
+stop being comparable."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlmodel import Session
+
+from evaluation.backends.ollama import OllamaBackend
+from evaluation.backends.simulated import SimulatedBackend
+from evaluation.series import (
+    ModelRan,
+    SeriesNotFound,
+    list_series,
+    record_run,
+    series_events,
+    series_points,
+    what_ran,
+)
+from evaluation.spec import HostSpec
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import Experiment
+from tests.support.results_db import add_experiment, make_config, make_suite
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+SUITE = make_suite(6)
+A, B = make_config("m:1b", 0.0), make_config("m:1b", 0.7)
+
+
+@pytest.fixture
+def engine(database_url):
+    return make_engine(database_url)
+
+
+def add(session: Session, name: str, spec_name: str, values=(1, 0, 1, 1, 0, 1)) -> Experiment:
+    experiment = add_experiment(
+        session, name, SUITE, {A: {"exact_match": list(values)}, B: {"exact_match": [1] * 6}}
+    )
+    experiment.spec = {"name": spec_name}
+    experiment.status = "completed"
+    session.add(experiment)
+    session.flush()
+    return experiment
+
+
+def ran(digest: str = "d1", version: str = "0.6.8", ctx: int | None = 4096) -> list[ModelRan]:
+    return [ModelRan("gpu1", "m:1b", "ollama", digest, "Q4_K_M", version, ctx)]
+
+
+def join(session, experiment, series, *, explicit=False, digest="d1", version="0.6.8", ctx=4096):
+    record_run(
+        session,
+        experiment,
+        series=series,
+        explicit=explicit,
+        suite="toy",
+        suite_digest="s1",
+        models=ran(digest, version, ctx),
+    )
+
+
+def test_series_are_spec_names_unless_a_run_joined_another(engine):
+    with session_scope(engine) as session:
+        add(session, "qa", "qa")
+        add(session, "qa-nightly-2026-01-02", "qa")
+        add(session, "adhoc", "adhoc")
+        join(session, "adhoc", "qa", explicit=True)
+        add(session, "other", "other")
+    with session_scope(engine) as session:
+        listed = {s.name: s for s in list_series(session)}
+        points = series_points(session, "qa")
+    assert set(listed) == {"qa", "other"}
+    assert listed["qa"].experiments == ("qa", "qa-nightly-2026-01-02", "adhoc")
+    assert listed["qa"].last_experiment == "adhoc"
+    assert [p.experiment for p in points] == ["qa", "qa-nightly-2026-01-02", "adhoc"]
+    last = points[-1]
+    assert last.explicit and last.models == tuple(ran())
+    assert last.headline == "exact_match"
+    a_mean = last.values[A.hash]["exact_match"]
+    assert a_mean.mean == pytest.approx(4 / 6)
+    assert a_mean.low < a_mean.mean < a_mean.high
+    assert last.configs[A.hash] == A.label
+
+
+def test_a_resumed_run_keeps_the_series_it_joined(engine):
+    with session_scope(engine) as session:
+        add(session, "run1", "qa")
+        join(session, "run1", "mine", explicit=True)
+        join(session, "run1", "qa", explicit=False)  # the resume, without --series
+    with session_scope(engine) as session:
+        assert [p.experiment for p in series_points(session, "mine")] == ["run1"]
+
+
+def test_a_series_that_does_not_exist_names_those_that_do(engine):
+    with session_scope(engine) as session:
+        add(session, "qa", "qa")
+    with session_scope(engine) as session, pytest.raises(SeriesNotFound, match=r"'nope'.*qa"):
+        series_points(session, "nope")
+
+
+def test_a_new_digest_or_server_version_is_an_event_and_unknown_is_not(engine):
+    with session_scope(engine) as session:
+        for name in ("n1", "n2", "n3", "n4", "n5"):
+            add(session, name, "qa")
+        join(session, "n1", "qa")
+        join(session, "n2", "qa")
+        join(session, "n3", "qa", digest="d2")  # ollama pulled a new build of the tag
+        join(session, "n4", "qa", digest="d2", version="0.7.0", ctx=32768)
+        # n5 predates the record: nothing known, nothing claimed
+    with session_scope(engine) as session:
+        events = series_events(series_points(session, "qa"))
+    assert [(e.experiment, e.kind) for e in events] == [
+        ("n3", "model_digest_changed"),
+        ("n4", "server_version_changed"),
+        ("n4", "context_length_changed"),
+    ]
+    assert events[0].message.startswith("model digest of m:1b on gpu1 changed from d1 to d2")
+    assert "4096 to 32768" in events[2].message
+
+
+def test_what_ran_asks_ollama_for_digest_version_and_context():
+    config = StandInConfig(models=("llama3:latest",), version="0.15.5")
+    with running_standin(config) as standin:
+
+        async def ask():
+            backend = OllamaBackend(standin.host("gpu1"))
+            try:
+                found = {"gpu1": {"llama3": (await backend.list_models())[0]}}
+                # a generation loads the model; /api/ps then tells its context length
+                before = await what_ran({"gpu1": backend}, found)
+                from evaluation.backends.base import GenerationRequest
+                from evaluation.spec import GenerationParams
+                from evaluation.suites import Message
+
+                await backend.generate(
+                    GenerationRequest(
+                        "llama3", (Message("user", "hi"),), GenerationParams(num_predict=4)
+                    )
+                )
+                return before, await what_ran({"gpu1": backend}, found)
+            finally:
+                await backend.aclose()
+
+        before, after = asyncio.run(ask())
+    assert before[0].server_version == "0.15.5" and before[0].context_length is None
+    assert before[0].digest and before[0].quantization
+    assert after[0].context_length == 4096
+    assert (after[0].host, after[0].model, after[0].kind) == ("gpu1", "llama3", "ollama")
+
+
+def test_what_ran_on_the_simulated_backend_says_what_its_docs_say():
+    backend = SimulatedBackend(HostSpec("sim", "simulated://local", kind="simulated"))
+
+    async def ask():
+        models = {m.name: m for m in await backend.list_models()}
+        return await what_ran({"sim": backend}, {"sim": {"sim-small:1b": models["sim-small:1b"]}})
+
+    (entry,) = asyncio.run(ask())
+    assert entry.quantization == "Q4_K_M" and len(entry.digest) == 64
+    assert entry.server_version == "" and entry.context_length is None
