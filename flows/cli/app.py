@@ -56,6 +56,46 @@ EXAMPLES = {
 }
 
 
+#: `evalflow --help` lists the verbs by task, in this order; a verb no group names is
+#: listed last, under "more".
+HELP_GROUPS = {
+    "run and plan": ("plan", "run", "rescore", "power"),
+    "look at results": (
+        "experiments",
+        "show",
+        "view",
+        "compare",
+        "report",
+        "export",
+        "trends",
+        "monitor",
+    ),
+    "people and judges": ("review", "judge"),
+    "choosing a config": ("recommend", "retrain"),
+    "operations": ("doctor", "health", "status", "serve", "deploy", "baseline", "gate", "metrics"),
+}
+
+
+def command_list(sub: argparse._SubParsersAction, width: int = 79) -> str:
+    """The verbs of ``sub`` with their one-line help, grouped as ``HELP_GROUPS`` says."""
+    import textwrap
+
+    helps = {action.dest: action.help or "" for action in sub._choices_actions}
+    grouped = {title: [v for v in verbs if v in helps] for title, verbs in HELP_GROUPS.items()}
+    placed = {v for verbs in grouped.values() for v in verbs}
+    grouped["more"] = [v for v in helps if v not in placed]
+    column = max(map(len, helps)) + 6
+    lines = ["commands, by task (`evalflow COMMAND --help`: its options and an example):"]
+    for title, verbs in grouped.items():
+        if verbs:
+            lines += ["", f"  {title}"]
+        for verb in verbs:
+            text = textwrap.wrap(helps[verb], width - column) or [""]
+            lines.append(f"    {verb:<{column - 4}}{text[0]}")
+            lines += [" " * column + rest for rest in text[1:]]
+    return "\n".join(lines)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``error: ...``, exit 2) like every other."""
 
@@ -137,17 +177,21 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="evalflow",
+        usage="evalflow [--database URL] [-v | -q] command ...",
         description=DESCRIPTION,
         formatter_class=_Help,
         epilog="example: evalflow run benchmarks/sweeps/demo-simulated.yaml\n"
-        "         evalflow show demo-simulated\n"
-        "each command's --help shows its options and an example",
+        "         evalflow show demo-simulated",
     )
     parser.add_argument("--version", action="version", version=f"evalflow {_version()}")
     _global_options(parser, after_verb=False)
-    sub = parser.add_subparsers(dest="command", required=True)
+    # listed by task in the description (command_list), not as argparse's one flat list
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="command", help=argparse.SUPPRESS, prog="evalflow"
+    )
     for group in VERB_GROUPS:
         group.register(sub)
+    parser.description = f"{DESCRIPTION}\n\n{command_list(sub)}"
     for name, verb in _verbs(parser):
         verb.formatter_class = _Help
         _global_options(verb, after_verb=True)

@@ -142,7 +142,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "power",
-        help="before a sweep: cases needed to detect a difference, and what the suite can",
+        help="before a sweep: cases needed to detect a difference, or the difference "
+        "a suite can detect",
     )
     p.add_argument("spec", help="the sweep spec (YAML)")
     p.add_argument(
