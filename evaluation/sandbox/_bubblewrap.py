@@ -7,8 +7,10 @@ sandbox's processes). The file system is a read-only root holding only a read-on
 only writable places are a size-capped tmpfs ``/tmp`` (also the working directory) and a
 small size-capped ``/dev/shm``. The home directory, ``/etc``, the results database and the
 working tree are not mounted at all. bwrap itself starts with an empty environment and no
-file descriptors but stdin, stdout and stderr, so nothing of evalflow's environment is
-readable inside, not even through ``/proc/1/environ`` (bwrap's init). A seccomp filter
+file descriptors but stdin, stdout and stderr (and, when asked, the write end of a report
+pipe, which bwrap's init closes: only the first process holds it), so nothing of
+evalflow's environment is readable inside, not even through ``/proc/1/environ`` (bwrap's
+init). A seccomp filter
 (``_seccomp``) denies ptrace and the other calls that reach another process; no
 capabilities and no further user namespaces. Run as root, the sandbox drops to the
 unprivileged ``nobody`` user first, since the kernel does not limit root's processes.
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import shutil
 import signal
 import subprocess
@@ -76,7 +79,7 @@ class Limits:
     wall_s: float = 20.0
     memory_bytes: int = 512 * 2**20  # the whole sandbox; and each process's address space
     processes: int = 16  # processes and threads, the first included
-    output_bytes: int = 2**20  # stdout and stderr together
+    output_bytes: int = 2**20  # stdout and stderr together, and the report pipe (if any)
     file_bytes: int = 16 * 2**20  # per file written
     tmpfs_bytes: int = 32 * 2**20  # the whole private /tmp
     shm_bytes: int = 2**20  # the whole /dev/shm; nothing else is writable
@@ -108,13 +111,14 @@ class RunResult:
     "wall time", "output", "CPU time" (the sandbox's, from its control group), "memory"
     (the kernel killed a process at the sandbox's memory limit), or a signal the kernel
     sent (e.g. SIGXCPU for a process's CPU time). ``cpu_s`` is the whole sandbox's CPU
-    time where a control group counted it."""
+    time where a control group counted it. ``output`` is stdout and stderr together."""
 
     exit_code: int
     output: bytes
     wall_s: float
     killed: str | None = None
     cpu_s: float | None = None
+    report: bytes = b""  # what the first process wrote on its report pipe (``run(report=True)``)
 
     @property
     def ok(self) -> bool:
@@ -235,14 +239,28 @@ class Sandbox:
         ]
 
     def run(
-        self, argv: list[str], *, stdin: bytes = b"", limits: Limits | None = None
+        self,
+        argv: list[str],
+        *,
+        stdin: bytes = b"",
+        limits: Limits | None = None,
+        report: bool = False,
     ) -> RunResult:
         """Run ``argv`` in the sandbox, feeding ``stdin``; never raises for anything the
-        program does."""
+        program does. With ``report``, the sandbox's first process also gets the write end
+        of a pipe of its own, its descriptor's number appended to ``argv``: what it writes
+        there is ``RunResult.report``. No other process of the sandbox inherits it unless
+        the first process passes it on (bwrap's init closes it)."""
         limits = limits or Limits()
         group = self._new_group(limits)
+        report_fd: int | None = None
         try:
             seccomp_fd = self._seccomp_pipe()
+            passed = [seccomp_fd]
+            if report:
+                report_fd, writer = os.pipe()
+                passed.append(writer)
+                argv = [*argv, str(writer)]
             command = self.command(argv, limits, seccomp_fd)
             if group is not None:
                 command = [self.shell, "-c", JOIN_THEN_EXEC, "sh", *command]
@@ -256,14 +274,17 @@ class Sandbox:
                     stderr=subprocess.STDOUT,
                     env={},  # nothing of evalflow's environment, not even for bwrap's init
                     cwd="/",
-                    pass_fds=(seccomp_fd,),
+                    pass_fds=passed,
                     start_new_session=True,
                     **_user_args(self._as_root),
                 )
             finally:
-                os.close(seccomp_fd)
-            return self._watch(proc, group, stdin, limits, started)
+                for fd in passed:  # the sandbox's own now: the report's end is its EOF
+                    os.close(fd)
+            return self._watch(proc, group, stdin, limits, started, report_fd)
         finally:
+            if report_fd is not None:
+                os.close(report_fd)
             if group is not None:
                 group.remove()
 
@@ -294,6 +315,7 @@ class Sandbox:
         stdin: bytes,
         limits: Limits,
         started: float,
+        report_fd: int | None,
     ) -> RunResult:
         killed: list[str] = []
         done = threading.Event()
@@ -333,10 +355,10 @@ class Sandbox:
                 proc.stdin.close()
             except BrokenPipeError:
                 pass
-            output = proc.stdout.read(limits.output_bytes + 1)
-            if len(output) > limits.output_bytes:
+            pipes = [proc.stdout.fileno()] + ([] if report_fd is None else [report_fd])
+            (output, *reported), over = _read_until_closed(pipes, limits.output_bytes)
+            if over:
                 kill("output")
-                output = output[: limits.output_bytes]
             proc.stdout.close()
             code = proc.wait()
         finally:
@@ -353,7 +375,30 @@ class Sandbox:
         elif not killed and code >= 128 and code - 128 in _KERNEL_KILLS:
             killed.append(_KERNEL_KILLS[code - 128])  # bwrap's init reports the child's signal
         wall = time.perf_counter() - started
-        return RunResult(code, output, wall, killed[0] if killed else None, cpu)
+        report = reported[0] if reported else b""
+        return RunResult(code, output, wall, killed[0] if killed else None, cpu, report)
+
+
+def _read_until_closed(pipes: list[int], limit: int) -> tuple[list[bytes], bool]:
+    """What was written on each pipe until every writer closed it; or, as soon as they
+    hold more than ``limit`` bytes together, what they held then (cut to ``limit`` bytes
+    together) and True."""
+    read = {fd: bytearray() for fd in pipes}
+    total = 0
+    with selectors.DefaultSelector() as selector:
+        for fd in pipes:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            for key, _ in selector.select():
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                read[key.fd] += chunk[: max(0, limit - total)]
+                total += len(chunk)
+                if total > limit:
+                    return [bytes(read[fd]) for fd in pipes], True
+    return [bytes(read[fd]) for fd in pipes], False
 
 
 _KERNEL_KILLS = {

@@ -22,7 +22,7 @@ once; identical (program, tests) pairs run once per call.
 What decides a test is out of the program's reach. The harness (the sandbox's first
 process) never runs the program: it starts a fresh interpreter (RUNNER) that loads the
 program and runs each test's statements one at a time as the harness asks, and it keeps
-to itself what they are compared with and the nonce of its report. A statement
+to itself what they are compared with. A statement
 ``assert <expr> == <literal>`` (either side; ``is`` with True, False or None) is checked
 by the harness: the runner sends the value of ``<expr>`` as plain built-in data (ints,
 floats, strings, bytes, lists, tuples, dicts, sets; a subclass counts as its built-in
@@ -34,15 +34,21 @@ request, of the shape it asked for; anything else fails the test and the tests a
 What a program can still forge: any other statement (``assert abs(f(x) - y) < 1e-9``,
 ``assert g(x)``) runs inside the program's interpreter, where a program written to game
 its tests can make it look as if it ran without an exception, or make its own objects'
-operators say yes. Suites flag such tests when they load (``evaluation.suites``). The
-harness is also non-dumpable, so the program cannot read its memory through ``/proc``.
+operators say yes. Suites flag such tests when they load (``evaluation.suites``).
+
+The harness reports to evalflow on a pipe of its own (``Sandbox.run(report=True)``), never
+on the output the program shares: the program's processes run as the same user as the
+harness, so they could reopen any pipe they hold through ``/proc/self/fd`` in either
+direction, but they never hold this one (bwrap's init closes it, the runner does not
+inherit it), and the harness is non-dumpable, so nothing under ``/proc/<harness>/``
+(``fd/``, ``mem``) opens for them. Whatever user evalflow runs as, the program can
+neither read the report nor write to it; what it prints is only its output.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -178,19 +184,21 @@ os._exit(0)
 # runs the program: it starts RUNNER (a fresh interpreter) to load the program and run
 # the tests, sends it each test's statements but never what they are compared with, and
 # decides each outcome itself from the plain values the runner sends back. It writes one
-# line per event (prefixed by the job's nonce, which the runner never sees) as it happens:
-# the program loaded, each test's outcome, and at the end the CPU time used.
+# line per event as it happens (the program loaded, each test's outcome, and at the end
+# the CPU time used) on the sandbox's report pipe, whose descriptor is its one argument:
+# the runner and its children never hold it (only stdout, stderr and their two pipes).
 HARNESS = r"""
-import ast, json, os, select, signal, sys, time
+import ast, ctypes, json, os, select, signal, sys, time
+# Not dumpable (or the harness runs nothing): the program's processes, of the same user,
+# can then open nothing under /proc/<harness>/ (fd/, mem): not its report pipe, not the
+# tests' expected values in its memory.
+if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0) or ctypes.CDLL(None).prctl(3, 0, 0, 0, 0):
+    raise SystemExit("the harness could not make itself non-dumpable")  # PR_SET/GET_DUMPABLE
+report = os.fdopen(int(sys.argv[1]), "w")  # the report pipe: never inherited by the runner
+os.set_inheritable(report.fileno(), False)
 job = json.loads(sys.stdin.read())
-try:  # no /proc/<pid>/mem for the runner's processes: the nonce and the answers stay here
-    import ctypes
-    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
-except Exception:
-    pass
-report = os.fdopen(os.dup(1), "w")
 def send(event):
-    report.write("\n" + job["nonce"] + json.dumps(event) + "\n")
+    report.write(json.dumps(event) + "\n")
     report.flush()
 def short(value):
     text = repr(value)
@@ -492,9 +500,8 @@ class CodeExecution:
     def _sandbox_run(
         self, program: str, tests: list[str]
     ) -> tuple[RunResult, list[dict[str, Any]], str]:
-        """One sandbox for ``tests``: its result, the harness's events in order, and the
-        last line the program itself printed."""
-        nonce = "@@evalflow-report-" + secrets.token_hex(8) + "@@"
+        """One sandbox for ``tests``: its result, the harness's events in order (from its
+        report pipe), and the last line the program itself printed."""
         job = {
             "program": program,
             "runner": RUNNER,
@@ -504,20 +511,19 @@ class CodeExecution:
         }
         result = self.sandbox.run(
             [self.sandbox.python, "-I", "-S", "-c", HARNESS],
-            stdin=json.dumps(job | {"nonce": nonce}).encode(),
+            stdin=json.dumps(job).encode(),
             limits=self.limits,
+            report=True,
         )
-        events, printed = [], []
-        for line in result.output.decode("utf-8", errors="replace").splitlines():
-            if not line.startswith(nonce):
-                printed.append(line)
-                continue
+        events = []
+        for line in result.report.decode("utf-8", errors="replace").splitlines():
             try:
-                event = json.loads(line[len(nonce) :])
+                event = json.loads(line)
             except ValueError:
                 continue  # cut short by the kill
             if isinstance(event, dict):
                 events.append(event)
+        printed = result.output.decode("utf-8", errors="replace").splitlines()
         tail = next((line.strip() for line in reversed(printed) if line.strip()), "")
         return result, events, tail
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -9,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[object]]]:
+@contextlib.contextmanager
+def listening() -> Iterator[tuple[int, list[object]]]:
     """A TCP server on the host's loopback that records any connection it gets: its port,
     and the connections (a sandboxed program must reach none)."""
     server = socket.create_server(("127.0.0.1", 0))
@@ -27,7 +28,16 @@ def listener() -> Iterator[tuple[int, list[object]]]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield server.getsockname()[1], accepted
-    stop.set()
-    thread.join()
-    server.close()
+    try:
+        yield server.getsockname()[1], accepted
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[object]]]:
+    """``listening()`` for one test."""
+    with listening() as listened:
+        yield listened

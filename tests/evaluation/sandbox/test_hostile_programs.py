@@ -7,17 +7,24 @@ that the harness reports each case with a sensible reason.
 
 The sandbox is bounded by a cgroup where this machine lets evalflow create one (as root)
 and by per-process rlimits otherwise (CI's runner): every case holds under either, and the
-cases that differ assert the bound the run says it applied. Needs bubblewrap (CI installs
-it)."""
+cases that differ assert the bound the run says it applied. Each case also holds when
+evalflow runs as a user other than root (``user``: CI runs as root, so the battery's
+programs run again, all in one process, as a user that owns nothing but its own files;
+its sandboxes, pipes and files are then that user's, not root's). Needs bubblewrap (CI
+installs it)."""
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
+import subprocess
+import tempfile
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -27,10 +34,11 @@ from evaluation.metrics import _code as code_metrics
 from evaluation.metrics import get_metric
 from evaluation.run._scoring import score_generations_detailed
 from evaluation.sandbox import Limits, Sandbox
-from evaluation.sandbox._bubblewrap import RLIMITS
+from evaluation.sandbox._bubblewrap import RLIMITS, _default_python
 from evaluation.sandbox._cgroups import PREFIX
 from evaluation.sandbox._programs import MAX_SANDBOXES, CodeExecution
 from evaluation.suites import Case, Suite
+from tests.evaluation.conftest import listening
 
 pytestmark = pytest.mark.skipif(
     shutil.which("bwrap") is None,
@@ -55,31 +63,83 @@ SECRET = "".join(SECRET_PARTS)
 GOOD = "def f(x):\n    return x + 1\n"
 
 
-def _bound(sandbox: Sandbox) -> int:
+Programs = dict[str, tuple[str, list[str]]]  # name -> (program, its tests)
+Scores = dict[str, tuple[float, dict]]  # name -> (share of tests passed, its detail or {})
+
+
+@dataclass(frozen=True)
+class Battery:
+    """Where the battery's programs run: ``score`` gives their scores; ``enforcement`` is
+    what bounded the sandboxes; ``port`` and ``accepted`` are a server on the host's
+    loopback and the connections it got; ``database`` and ``secrets`` are files of the
+    user evalflow runs as (the database holds ``SECRET``); ``cgroups_left`` lists the
+    sandboxes' control groups still there."""
+
+    score: Callable[[Programs], Scores]
+    enforcement: str
+    port: int
+    accepted: list[object]
+    database: Path
+    secrets: list[str]
+    cgroups_left: Callable[[], list[Path]]
+
+
+def _bound(enforcement: str) -> int:
     """The memory the whole sandbox may hold, under the bound that applies."""
-    if sandbox.enforcement == RLIMITS:
+    if enforcement == RLIMITS:
         low = LIMITS.fallback()
         return low.processes * low.memory_bytes
     return LIMITS.memory_bytes
 
 
-@pytest.fixture(params=["machine", "rlimits"])
-def execution(request, monkeypatch: pytest.MonkeyPatch) -> Iterator[CodeExecution]:
-    """The scorer's code execution, with the battery's limits: the machine's own bound
-    (a cgroup where it can create one), then the rlimit fallback."""
+def _secrets(folder: Path, home: Path) -> tuple[Path, list[str]]:
+    """A database and a file in the home of the user evalflow runs as, holding SECRET,
+    and the paths a program must not read (those, and the machine's own secrets)."""
+    database = folder / "evalflow.db"
+    database.write_bytes(b"SQLite format 3\x00" + SECRET.encode())
+    # a name of this test run's own: another run of the suite on the machine has its own
+    home_secret = home / f".evalflow-hostile-test-{uuid.uuid4().hex}"
+    home_secret.write_text(SECRET)
+    paths = [database, REPO / "README.md", home_secret]
+    machine = ["/etc/shadow", "/etc/passwd", "/root/.bashrc", "/proc/1/root/etc/hostname"]
+    return database, [*map(str, paths), *machine]
+
+
+@pytest.fixture(params=["machine", "rlimits", "user"])
+def battery(request, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Battery]:
+    """The battery's sandbox with its limits: evalflow as this process's user with the
+    machine's own bound (a cgroup where it can create one), then with the rlimit fallback;
+    then (``user``) evalflow as a user other than root."""
+    if request.param == "user":
+        yield request.getfixturevalue("as_user")
+        return
     sandbox = Sandbox(use_cgroups=request.param == "machine")
     execution = CodeExecution(sandbox, LIMITS, test_timeout_s=1.0, max_parallel=4)
     monkeypatch.setattr(code_metrics, "code_execution", lambda: execution)
     monkeypatch.setattr(code_metrics, "_reports", type(code_metrics._reports)())
     # what evalflow's own environment holds while it scores
-    monkeypatch.setenv("EVALFLOW_DATABASE_URL", f"postgresql://evalflow:{SECRET}@db:5432/x")
-    monkeypatch.setenv("OPENAI_API_KEY", f"sk-{SECRET}")
-    yield execution
+    for name, value in SECRET_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    database, secrets = _secrets(tmp_path, Path.home())
+    try:
+        with listening() as (port, accepted):
+            yield Battery(
+                _score, sandbox.enforcement, port, accepted, database, secrets,
+                lambda: _cgroups_left(sandbox),
+            )  # fmt: skip
+    finally:
+        Path(secrets[2]).unlink()
 
 
-def _score(programs: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[float, dict]]:
+SECRET_ENVIRONMENT = {
+    "EVALFLOW_DATABASE_URL": f"postgresql://evalflow:{SECRET}@db:5432/x",
+    "OPENAI_API_KEY": f"sk-{SECRET}",
+}
+
+
+def _score(programs: Programs) -> Scores:
     """Each program (as a model's fenced answer) scored by tests_passed through
-    score_generations_detailed: name -> (share of tests passed, its detail or {})."""
+    score_generations_detailed."""
     cases = [
         Case(id=name, input="write f", metadata={"entry_point": "f", "tests": tests})
         for name, (_, tests) in programs.items()
@@ -93,7 +153,7 @@ def _score(programs: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[float,
             "config_hash": "A",
             "case_id": list(programs),
             "sample_index": 0,
-            "output": [f"```python\n{program}\n```" for program, _ in programs.values()],
+            "output": [_answer(program) for program, _ in programs.values()],
         }
     )
     scored = score_generations_detailed(frame, suite, [get_metric("tests_passed")])
@@ -102,6 +162,10 @@ def _score(programs: dict[str, tuple[str, list[str]]]) -> dict[str, tuple[float,
         name: (float(value), json.loads(detail) if detail else {})
         for name, value, detail in zip(programs, result.values, result.details, strict=True)
     }
+
+
+def _answer(program: str) -> str:
+    return f"```python\n{program}\n```"
 
 
 def _reasons(detail: dict) -> dict[str, str]:
@@ -300,6 +364,11 @@ ESCAPES = textwrap.dedent(
         remote = iovec(0x400000, 16)
         libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
         return errno.errorcode[ctypes.get_errno()]
+    def harness_descriptors():
+        try:  # the harness (the program's parent) is not dumpable: its fd/ does not open
+            return os.listdir("/proc/%d/fd" % os.getppid())
+        except OSError as exc:
+            return type(exc).__name__
     def kill_init():
         import signal
         try:
@@ -367,26 +436,11 @@ CPU_BURN = textwrap.dedent(
 FLOOD = "import sys\ndef flood():\n    while True:\n        sys.stdout.write('x' * 65536)\n" + GOOD
 
 
-def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
-    execution: CodeExecution, tmp_path: Path, listener: tuple[int, list[object]]
-) -> None:
-    sandbox = execution.sandbox
-    port, accepted = listener
-    database = tmp_path / "evalflow.db"
-    database.write_bytes(b"SQLite format 3\x00" + SECRET.encode())
-    # a name of this test run's own: another run of the suite on the machine has its own
-    home_secret = Path.home() / f".evalflow-hostile-test-{uuid.uuid4().hex}"
-    secrets_on_disk = [
-        str(database),
-        str(REPO / "README.md"),
-        str(home_secret),
-        "/etc/shadow",
-        "/etc/passwd",
-        "/root/.bashrc",
-        "/proc/1/root/etc/hostname",
-    ]
+def reaching_programs(port: int, secrets: list[str]) -> Programs:
+    """Programs that try to reach evalflow's environment, files, processes and network,
+    and to exceed the sandbox's limits."""
     shm_limit, tmp_limit = LIMITS.shm_bytes, LIMITS.tmpfs_bytes
-    programs = {
+    return {
         "snoop": (
             SNOOP,
             [
@@ -423,7 +477,7 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
         "files": (
             FILES,
             [
-                f"assert readable({secrets_on_disk!r}) == []",
+                f"assert readable({secrets!r}) == []",
                 "assert sorted(set(listing('/')) - {'bin', 'dev', 'lib', 'lib64', 'proc', "
                 "'sbin', 'tmp', 'usr'}) == []",
                 "assert f(1) == 2",
@@ -436,6 +490,7 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
                 "assert setuid_exec_possible() == False",
                 "assert ptrace_attach(1) == 'EPERM'",
                 "assert read_other(1) == 'EPERM'",
+                "assert harness_descriptors() == 'PermissionError'",
                 "assert kill_init() in ('sent', 'PermissionError')",
                 "assert f(1) == 2",
             ],
@@ -445,11 +500,10 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
         "cpu burn": (CPU_BURN, ["assert f(1) == 2", "assert burn() == 0", "assert f(2) == 3"]),
         "flood": (FLOOD, ["assert f(1) == 2", "flood()", "assert f(2) == 3"]),
     }
-    home_secret.write_text(SECRET)
-    try:
-        scores = _score(programs)
-    finally:
-        home_secret.unlink(missing_ok=True)
+
+
+def test_hostile_programs_reach_nothing_and_stay_within_the_limits(battery: Battery) -> None:
+    scores = battery.score(reaching_programs(battery.port, battery.secrets))
     details = json.dumps(scores)
     assert SECRET not in details and "EVALFLOW_DATABASE_URL" not in details
 
@@ -466,7 +520,7 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
     share, detail = scores["memory"]
     assert share == 0.5
     held = int(_got(_reasons(detail)["assert hogs() == -1"]))
-    assert 0 < held * 60 * MIB <= _bound(sandbox), (held, sandbox.enforcement)
+    assert 0 < held * 60 * MIB <= _bound(battery.enforcement), (held, battery.enforcement)
 
     # A fork bomb meets the process limit; its processes end with the sandbox.
     share, detail = scores["fork bomb"]
@@ -476,7 +530,7 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
 
     share, detail = scores["cpu burn"]
     assert share == pytest.approx(2 / 3), detail
-    assert detail["sandbox"] == LIMITS.describe(sandbox.enforcement)  # the bound that applied
+    assert detail["sandbox"] == LIMITS.describe(battery.enforcement)  # the bound that applied
     reason = _reasons(detail)["assert burn() == 0"]
     # Each process's own limit, or (in a cgroup) all processes' together; the latter is
     # checked on its own below, as which one comes first depends on the machine's load.
@@ -490,13 +544,14 @@ def test_hostile_programs_reach_nothing_and_stay_within_the_limits(
     assert _reasons(detail)["flood()"] == f"killed: output limit ({LIMITS.output_bytes} bytes)"
 
     # Nothing reached the host, nothing survives, nothing is left behind.
-    assert accepted == []
+    assert battery.accepted == []
     assert _sandbox_processes() == []
-    assert _cgroups_left(sandbox) == []
-    assert database.read_bytes().startswith(b"SQLite format 3")
+    assert battery.cgroups_left() == []
+    assert battery.database.read_bytes().startswith(b"SQLite format 3")
 
 
-def test_a_killed_sandbox_keeps_the_outcomes_of_finished_tests(execution: CodeExecution) -> None:
+def killing_programs() -> Programs:
+    """Programs whose tests end sandboxes, alone or together."""
     program = textwrap.dedent(
         """
         def f(x):
@@ -524,13 +579,11 @@ def test_a_killed_sandbox_keeps_the_outcomes_of_finished_tests(execution: CodeEx
         "    return 1\n"
     )
     budgets = [f"assert busy() == 1 + {i} - {i}" for i in range(4)]
-    scores = _score(
-        {
-            "six": (program, six),
-            "runaway": (program, runaway),
-            "budgets add up": (busy, budgets),
-        }
-    )
+    return {"six": (program, six), "runaway": (program, runaway), "budgets add up": (busy, budgets)}
+
+
+def test_a_killed_sandbox_keeps_the_outcomes_of_finished_tests(battery: Battery) -> None:
+    scores = battery.score(killing_programs())
 
     share, detail = scores["six"]
     assert share == pytest.approx(2 / 6)
@@ -632,41 +685,132 @@ FORGERS = {
         import os, re
         def add(a, b):
             return 0
-        try:  # the harness: its memory holds the nonce and the expected values
+        try:  # the harness: its memory holds the expected values
             with open("/proc/%d/mem" % os.getppid(), "rb") as mem:
                 raise SystemExit("opened the harness's memory")
         except OSError:
             pass
     """,
 }
+# Writes "passed" events for every test, in the report's form (as bare lines, and after a
+# nonce where one was learned), on every descriptor the program holds or can open: its
+# own (stdout and stderr, its stdin reopened for writing) and every other process's under
+# /proc. Not the runner's own pipes to the harness (3 and 4), which the harness guards.
+WRITE_EVERYWHERE = textwrap.dedent(
+    """
+    import json, os
+    EVENTS = [{"loaded": True}] + [{"test": i, "passed": True, "reason": ""} for i in range(8)]
+    def forged(nonce=""):
+        return "".join("\\n" + nonce + json.dumps(e) + "\\n" for e in EVENTS).encode()
+    def descriptors():
+        found = ["/proc/self/fd/%d" % fd for fd in (0, 1, 2)]
+        for pid in os.listdir("/proc"):
+            if pid.isdigit() and int(pid) != os.getpid():
+                try:
+                    fds = os.listdir("/proc/%s/fd" % pid)
+                except OSError:
+                    continue
+                found += ["/proc/%s/fd/%s" % (pid, fd) for fd in fds]
+        return found
+    def write_everywhere(nonce=""):
+        data = forged(nonce)
+        for fd in (0, 1, 2, *range(5, 64)):
+            try:
+                os.write(fd, data)
+            except OSError:
+                pass
+        for path in descriptors():
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                os.write(fd, data)
+            except OSError:
+                pass
+            os.close(fd)
+    """
+)
+# The report's channel as a program run by a non-root user could reach it when the
+# harness reported on the sandbox's stdout: reopened through /proc/self/fd/1 for reading,
+# the pipe gave the harness's lines and their nonce to a thread of the program, which
+# wrote "passed" lines for every test ahead of the real ones.
+FORGERS["read the report on its own stdout"] = WRITE_EVERYWHERE + textwrap.dedent(
+    """
+    import re, threading
+    heard, forged_all = threading.Event(), threading.Event()
+    def steal():
+        try:
+            pipe = os.open("/proc/self/fd/1", os.O_RDONLY)
+        except OSError:
+            return
+        seen = b""
+        while True:
+            chunk = os.read(pipe, 65536)
+            if not chunk:
+                return
+            heard.set()
+            seen += chunk
+            nonce = re.search(rb"@@evalflow-report-[0-9a-f]+@@", seen)
+            if nonce or b'"passed"' in seen:
+                write_everywhere(nonce.group().decode() if nonce else "")
+                forged_all.set()
+                return
+    threading.Thread(target=steal, daemon=True).start()
+    def add(a, b):
+        if heard.is_set():  # the report is readable: forge before the next real line
+            forged_all.wait(5)
+        return 0
+    """
+)
+FORGERS["write a report on every descriptor"] = WRITE_EVERYWHERE + textwrap.dedent(
+    """
+    def add(a, b):
+        write_everywhere()
+        return 0
+    """
+)
+FORGERS["stop the harness and report for it"] = WRITE_EVERYWHERE + textwrap.dedent(
+    """
+    import signal
+    def add(a, b):
+        os.kill(os.getppid(), signal.SIGSTOP)
+        write_everywhere()
+        os.kill(os.getppid(), signal.SIGCONT)
+        return 0
+    """
+)
 ADD_TESTS = ["assert add(0, 0) == 0", "assert add(1, 2) == 3", "assert add(2, 2) == 4"]
 
 
-def test_a_program_cannot_forge_its_report(execution: CodeExecution) -> None:
-    programs = {
+def forging_programs() -> Programs:
+    """Wrong answers (add returns 0) that try to forge their report."""
+    return {
         name: (textwrap.dedent(source), [*ADD_TESTS, "assert add(2, 3) is 5"])
         for name, source in FORGERS.items()
     }
-    for name, (share, detail) in _score(programs).items():
+
+
+def test_a_program_cannot_forge_its_report(battery: Battery) -> None:
+    scores = battery.score(forging_programs())
+    for name, (share, detail) in scores.items():
         failed = _reasons(detail)
         assert share <= 0.25, (name, detail)
         for test in ADD_TESTS[1:]:
             assert test in failed, (name, detail)
-    # It loaded and ran, and no other process's memory (the harness's) could be opened.
-    assert _score({"mem": programs["read the harness's memory"]})["mem"][0] == 0.25
-    reasons = _reasons(_score({"eq": programs["equal to everything"]})["eq"][1])
+    # Each loaded and ran its attack (its first test passes honestly); no other process's
+    # memory (the harness's) could be opened.
+    for name in ("read the harness's memory", *list(FORGERS)[-3:]):
+        assert scores[name][0] == 0.25, (name, scores[name])
+    reasons = _reasons(scores["equal to everything"][1])
     assert reasons["assert add(1, 2) == 3"] == (
         "AssertionError: expected 3, got an object of type Anything "
         "(only plain built-in values are compared)"
     )
 
 
-def test_a_limit_signal_while_the_reason_is_written_is_reported(
-    execution: CodeExecution,
-) -> None:
-    # The CPU limit's signal arrives while the failure's reason is being written (here
-    # sent by the exception's own __str__, deterministically; in a sweep, the pending
-    # signal of a second limit): the test fails with the limit, and the next one runs.
+def signalling_programs() -> Programs:
+    """A program whose failure's reason is written while the CPU limit's signal comes."""
     program = textwrap.dedent(
         """
         import os, signal
@@ -680,8 +824,100 @@ def test_a_limit_signal_while_the_reason_is_written_is_reported(
             return x + 1
         """
     )
-    tests = ["assert f(1) == 2", "assert f(2) == 3"]
-    share, detail = _score({"pending": (program, tests)})["pending"]
+    return {"pending": (program, ["assert f(1) == 2", "assert f(2) == 3"])}
+
+
+def test_a_limit_signal_while_the_reason_is_written_is_reported(battery: Battery) -> None:
+    # The CPU limit's signal arrives while the failure's reason is being written (here
+    # sent by the exception's own __str__, deterministically; in a sweep, the pending
+    # signal of a second limit): the test fails with the limit, and the next one runs.
+    share, detail = battery.score(signalling_programs())["pending"]
     assert share == 0.5, detail
     reason = _reasons(detail)["assert f(1) == 2"]
     assert reason == "TimeoutError: test used more than 1 s of CPU time"
+
+
+FIRST_USER_ID = 61000  # the battery's other user: the first uid from here that names no account
+
+
+def _unused_user_id() -> int:
+    uid = FIRST_USER_ID
+    while True:
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+        uid += 1
+
+
+def _as(uid: int) -> dict[str, object]:
+    return {"user": uid, "group": uid, "extra_groups": []}
+
+
+@pytest.fixture(scope="module")
+def as_user() -> Iterator[Battery]:
+    """The battery with evalflow run by a user other than root, who owns nothing but its
+    copy of evalflow's sandbox (``evaluation/``), a home, and a database: every program of
+    the battery, in one process (``_as_user.py``) so that their sandboxes run side by side,
+    through the sandbox itself rather than the scorer (which needs this suite's
+    interpreter and packages, out of that user's reach)."""
+    if os.geteuid() != 0:
+        pytest.skip(
+            "evalflow runs as a user other than root here: the machine and rlimits runs "
+            "of the battery are already that user's"
+        )
+    uid, python = _unused_user_id(), _default_python()
+    if subprocess.run([python, "-c", ""], check=False, env={}, **_as(uid)).returncode:  # type: ignore[call-overload]
+        pytest.skip(f"{python} does not run as uid {uid}: no interpreter for the other user")
+    folder = Path(tempfile.mkdtemp(prefix="evalflow-as-user-"))
+    try:
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(REPO / "evaluation", folder / "evaluation", ignore=ignore)
+        shutil.copy(Path(__file__).with_name("_as_user.py"), folder)
+        (folder / "home").mkdir()
+        database, secrets = _secrets(folder, folder / "home")
+        for path in [folder, *folder.rglob("*")]:
+            os.chown(path, uid, uid, follow_symlinks=False)
+        with listening() as (port, accepted):
+            programs = {
+                **reaching_programs(port, secrets),
+                **killing_programs(),
+                **forging_programs(),
+                **signalling_programs(),
+            }
+            job = {
+                "limits": LIMITS.__dict__,
+                "test_timeout_s": 1.0,
+                "max_parallel": 4,
+                "jobs": [[_program(text), tests] for text, tests in programs.values()],
+            }
+            done = subprocess.run(  # type: ignore[call-overload]
+                [python, "-E", "-s", "_as_user.py"],
+                input=json.dumps(job),
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=folder,
+                env={"PATH": "/usr/bin:/bin", "HOME": str(folder / "home"), **SECRET_ENVIRONMENT},
+                **_as(uid),
+            )
+            assert done.returncode == 0, done.stderr
+            ran = json.loads(done.stdout)
+            scores = {
+                name: (share, json.loads(detail) if detail else {})
+                for name, (share, detail) in zip(programs, ran["scores"], strict=True)
+            }
+
+            def score(asked: Programs) -> Scores:
+                for name, job in asked.items():
+                    assert programs.get(name) == job, f"{name}: not among as_user's programs"
+                return {name: scores[name] for name in asked}
+
+            yield Battery(score, ran["enforcement"], port, accepted, database, secrets, list)
+    finally:
+        shutil.rmtree(folder)
+
+
+def _program(text: str) -> str:
+    """The program the scorer runs for ``text`` given as a model's answer."""
+    return code_metrics.extract_code(_answer(text), "f")
