@@ -6,17 +6,22 @@ the standard library and the ``evaluation`` package beside it. Reads on stdin a 
 object: ``limits`` (``Limits``' fields), ``test_timeout_s``, ``max_parallel`` and ``jobs``
 (``[program, [test, ...]]`` each); writes on stdout ``enforcement`` (what bounded the
 sandboxes) and each job's ``[share of tests passed, detail or null]``, as the
-``tests_passed`` metric scores a report."""
+``tests_passed`` metric scores a report; or ``unavailable`` and why, where bubblewrap
+cannot sandbox this user."""
 
 import json
 import sys
 
-from evaluation.sandbox import CodeExecution, Limits, Sandbox
+from evaluation.sandbox import CodeExecution, Limits, Sandbox, SandboxUnavailable
 
 
 def main() -> None:
     job = json.load(sys.stdin)
-    sandbox = Sandbox()
+    try:
+        sandbox = Sandbox()
+    except SandboxUnavailable as exc:
+        json.dump({"unavailable": str(exc)}, sys.stdout)
+        return
     execution = CodeExecution(
         sandbox, Limits(**job["limits"]), job["test_timeout_s"], job["max_parallel"]
     )

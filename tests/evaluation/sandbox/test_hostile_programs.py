@@ -867,8 +867,6 @@ def as_user() -> Iterator[Battery]:
             "of the battery are already that user's"
         )
     uid, python = _unused_user_id(), _default_python()
-    if subprocess.run([python, "-c", ""], check=False, env={}, **_as(uid)).returncode:  # type: ignore[call-overload]
-        pytest.skip(f"{python} does not run as uid {uid}: no interpreter for the other user")
     folder = Path(tempfile.mkdtemp(prefix="evalflow-as-user-"))
     try:
         ignore = shutil.ignore_patterns("__pycache__")
@@ -878,6 +876,9 @@ def as_user() -> Iterator[Battery]:
         database, secrets = _secrets(folder, folder / "home")
         for path in [folder, *folder.rglob("*")]:
             os.chown(path, uid, uid, follow_symlinks=False)
+        reach = f"open({str(folder / '_as_user.py')!r}).close()"
+        if subprocess.run([python, "-c", reach], env={}, **_as(uid)).returncode:
+            pytest.skip(f"{python} cannot run or reach {folder} as uid {uid}")
         with listening() as (port, accepted):
             programs = {
                 **reaching_programs(port, secrets),
@@ -891,7 +892,7 @@ def as_user() -> Iterator[Battery]:
                 "max_parallel": 4,
                 "jobs": [[_program(text), tests] for text, tests in programs.values()],
             }
-            done = subprocess.run(  # type: ignore[call-overload]
+            done = subprocess.run(
                 [python, "-E", "-s", "_as_user.py"],
                 input=json.dumps(job),
                 capture_output=True,
@@ -903,6 +904,8 @@ def as_user() -> Iterator[Battery]:
             )
             assert done.returncode == 0, done.stderr
             ran = json.loads(done.stdout)
+            if "unavailable" in ran:  # evalflow refuses to score code as that user, rightly
+                pytest.skip(f"no sandbox for uid {uid} on this machine: {ran['unavailable']}")
             scores = {
                 name: (share, json.loads(detail) if detail else {})
                 for name, (share, detail) in zip(programs, ran["scores"], strict=True)
