@@ -4,6 +4,7 @@
     ├── SuiteError            a suite file is invalid (file, line, field)
     ├── SpecError             a sweep spec is invalid (file, line, column, field)
     ├── MetricError           a metric is unknown or cannot score an output
+    │   └── ScorerFailed      a user's scorer raised or returned no usable value
     ├── StorageError          the results database refused an operation
     └── BackendError          a model server failed a request (host, model)
         ├── BackendUnavailable    connect error, timeout, dropped connection   (retryable)
@@ -68,6 +69,11 @@ class SpecError(EvalError):
 
 class MetricError(EvalError):
     """A metric is unknown, or cannot score what it was given."""
+
+
+class ScorerFailed(MetricError):
+    """A user's scorer raised, or returned what its score type does not allow: that
+    value is NaN, with this error's message as the reason kept beside it."""
 
 
 class StorageError(EvalError):

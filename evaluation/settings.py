@@ -34,11 +34,12 @@ def evalflow_home() -> Path:
     return home
 
 
-def database_url(explicit: str | None = None) -> str:
-    """The results database: ``explicit``, else ``$EVALFLOW_DATABASE_URL``, else a SQLite
-    file under ``evalflow_home()``. Any SQLAlchemy URL works (e.g. postgresql+psycopg2://)."""
+def database_url(explicit: str | None = None, *, source: str = "--database") -> str:
+    """The results database: ``explicit`` (given as ``source``: an option, or an
+    argument of the Python API), else ``$EVALFLOW_DATABASE_URL``, else a SQLite file under
+    ``evalflow_home()``. Any SQLAlchemy URL works (e.g. postgresql+psycopg2://)."""
     if explicit:
-        return check_database_url(explicit, "--database")
+        return check_database_url(explicit, source)
     from_env = os.environ.get(DATABASE_URL_ENV)
     if from_env:
         return check_database_url(from_env, DATABASE_URL_ENV)
@@ -58,6 +59,19 @@ def check_database_url(url: str, source: str) -> str:
     """``url`` if it looks like a SQLAlchemy URL; else an error naming where it came
     from (``--database`` or the environment variable), the password masked."""
     if "://" in url:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(url)  # parsed as the engine will parse it
+        except ValueError:  # SQLAlchemy's int() of the port
+            raise _refused(
+                source,
+                url,
+                "its port is not a number; expected e.g. postgresql+psycopg2://user@host:5432/db",
+            ) from None
+        except ArgumentError:  # not parsed here: the engine's own error names the URL
+            pass
         return url
     expected = (
         "expected a SQLAlchemy URL such as sqlite:///path/results.db or "
@@ -94,7 +108,7 @@ def ollama_url(value: str | None = None, *, source: str = OLLAMA_HOST_ENV) -> st
             host = hostport.strip("[]")
         if hostport.count(":") > 1 and not _is_ipv6(host):  # host:port:extra
             raise _refused(source, raw, "expected host:port, e.g. 127.0.0.1:11434 (one port)")
-    if not port.isdigit() or not 0 < int(port) <= 65535:
+    if port_number(port) is None:
         raise _refused(
             source, raw, f"invalid port {port!r}; expected host:port, e.g. 127.0.0.1:11434"
         )
@@ -105,9 +119,19 @@ def ollama_url(value: str | None = None, *, source: str = OLLAMA_HOST_ENV) -> st
     return url
 
 
+def port_number(text: str) -> int | None:
+    """``text`` as a TCP port, 1-65535, or None. ASCII digits only: ``str.isdigit`` also
+    takes "²" (which ``int`` then refuses) and ``int`` reads Arabic-Indic digits, which
+    no URL parser of the libraries evalflow hands the URL to accepts."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    return int(text) if 1 <= int(text) <= 65535 else None
+
+
 def _refused(source: str, value: str, expected: str) -> EvalError:
-    """The error for a bad ``value`` from ``source``: an option (``--url``) or a variable."""
-    if source.startswith("-"):
+    """The error for a bad ``value`` from ``source``: an environment variable evalflow
+    reads, or else what the value was given as (an option ``--url``, an argument)."""
+    if source not in (DATABASE_URL_ENV, HOME_ENV, OLLAMA_HOST_ENV):
         return EvalError(f"{source} {redact(repr(value))}: {expected}")
     return SettingError(source, value, expected)
 

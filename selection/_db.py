@@ -36,7 +36,8 @@ def engine_for(engine: Engine | None, database_url: str | None) -> Iterator[Engi
     from evaluation.settings import database_url as configured_url
 
     refuse_a_named_database_not_there(database_url, "database_url")
-    owned = make_engine(configured_url(database_url), tables=(*EVALUATION_TABLES, *TABLES))
+    url = configured_url(database_url, source="database_url")
+    owned = make_engine(url, tables=(*EVALUATION_TABLES, *TABLES))
     _READY.add(owned)
     try:
         yield owned

@@ -41,7 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from evaluation.errors import StorageError
+from evaluation.errors import EvalError, StorageError
 from evaluation.spec import Config
 from evaluation.suites import TASK_TYPES
 from selection._candidates import candidate_table, option, params_label
@@ -65,6 +65,7 @@ from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import CHECK_CONFIDENCE, combine, quality_fit, shared_case_variance
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
+MAX_VERSION = 2**53  # as the CLI's --version: past it a database's integer overflows
 MEASURED_LATENCY_NOTE = (
     "none meets the latency limit by its own measurements either: that takes the "
     "Harrell–Davis p95 of a config's calls (above the leaderboard's interpolated p95 on a "
@@ -106,6 +107,8 @@ def recommend(
         version,
         input_chars,
     )
+    if database_url is not None:
+        _check_database_url(database_url)
     try:
         with engine_for(engine, database_url) as bound, Session(bound) as session:
             answer = _answer(session, request, candidates)
@@ -564,35 +567,54 @@ def check_request(
     version: int | None,
     input_chars: float | None,
 ) -> dict[str, Any]:
-    """Validate the arguments (ValueError names the bad one); the request as JSON."""
-    if task_type not in TASK_TYPES:
+    """Validate every argument before anything is read (ValueError names the bad one:
+    never a TypeError, an overflow or a non-finite number logged as JSON); the request
+    as JSON."""
+    if not isinstance(task_type, str) or task_type not in TASK_TYPES:
         raise ValueError(f"task_type must be one of {', '.join(TASK_TYPES)}; got {task_type!r}")
     for name, value in (
         ("max_latency_s", max_latency_s),
         ("max_energy_j", max_energy_j),
         ("input_chars", input_chars),
     ):
-        if value is not None and not (isinstance(value, int | float) and value > 0):
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if min_quality is not None and not 0 <= min_quality <= 1:
-        raise ValueError(f"min_quality is on the metric's 0–1 scale, got {min_quality!r}")
+        if value is not None and not (_finite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0 (or None), got {value!r}")
+    if min_quality is not None and not (_finite(min_quality) and 0 <= min_quality <= 1):
+        raise ValueError(
+            f"min_quality must be a number on the metric's 0–1 scale (or None), got {min_quality!r}"
+        )
     if isinstance(prefer, Mapping):
-        unknown = set(prefer) - set(WEIGHT_KEYS)
-        if unknown or any(not w >= 0 for w in prefer.values()) or not any(prefer.values()):
+        weights = list(prefer.values())
+        if (
+            set(prefer) - set(WEIGHT_KEYS)
+            or not all(_finite(w) and w >= 0 for w in weights)
+            or not any(weights)
+        ):
             raise ValueError(
-                f"prefer weights take keys {WEIGHT_KEYS} with non-negative values, "
+                f"prefer weights take keys {WEIGHT_KEYS} with finite non-negative numbers, "
                 f"not all zero; got {dict(prefer)!r}"
             )
         prefer_json: Any = {k: float(v) for k, v in prefer.items()}
-    elif prefer in ("quality", "speed"):
+    elif isinstance(prefer, str) and prefer in ("quality", "speed"):
         prefer_json = prefer
     else:
         raise ValueError(f"prefer must be 'quality', 'speed' or a weight mapping, not {prefer!r}")
     named = None
     if candidates is not None:
-        if isinstance(candidates, str | Config):
-            raise ValueError("candidates must be a sequence of configs or config hashes/labels")
-        named = [c.hash if isinstance(c, Config) else str(c) for c in candidates]
+        if isinstance(candidates, str | Config | bytes) or not isinstance(candidates, Sequence):
+            raise ValueError(
+                f"candidates must be a list of configs or config hashes/labels, got {candidates!r}"
+            )
+        for i, c in enumerate(candidates):
+            if not isinstance(c, Config) and not (isinstance(c, str) and c.strip()):
+                raise ValueError(
+                    f"candidates[{i}] must be a config or a config hash/label, got {c!r}"
+                )
+        named = [c.hash if isinstance(c, Config) else c for c in candidates]
+    if version is not None and not (
+        isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= MAX_VERSION
+    ):
+        raise ValueError(f"version must be a whole number from 1 to 2**53, got {version!r}")
     return {
         "task_type": task_type,
         "max_latency_s": max_latency_s,
@@ -740,3 +762,25 @@ def _limits(request: dict[str, Any], met_by_some: set[str] = frozenset()) -> str
     binding = [limit for limit in given if limit not in met_by_some] or given
     together = " together" if len(binding) > 1 and set(binding) <= met_by_some else ""
     return ", ".join(named[limit](request[limit]) for limit in binding) + together
+
+
+def _finite(value: Any) -> bool:
+    """A real, finite number (not a bool, not text)."""
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _check_database_url(url: Any) -> None:
+    """ValueError naming the ``database_url`` argument when it cannot be a database URL
+    (its password masked)."""
+    from evaluation.settings import check_database_url
+
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"database_url must be a SQLAlchemy URL (text), got {type(url).__name__}")
+    try:
+        check_database_url(url, "database_url")
+    except EvalError as exc:
+        raise ValueError(str(exc)) from None

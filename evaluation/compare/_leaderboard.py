@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
+from evaluation.errors import ScorerFailed
 from evaluation.labels import distinguishing_labels, shared_settings, unshown_num_predict
 from evaluation.pipelines.summary import PipelineSummary, summarize_pipelines
 from evaluation.spec import DEFAULT_NUM_PREDICT
@@ -100,7 +101,7 @@ def aggregate_rows(
     means with clustered / sample-averaged error bars from the statistics module, corpus
     metrics with a seeded case bootstrap, and the run facts."""
     # scipy.special: computing aggregates needs it, reading the leaderboard (`show`) not
-    from evaluation.statistics.intervals import corpus_interval, summarize
+    from evaluation.statistics.intervals import MeanEstimate, corpus_interval, summarize
 
     rows: list[dict] = []
     scored = set(scores["metric"])  # a sweep whose generations all failed has no scores
@@ -116,12 +117,15 @@ def aggregate_rows(
             part = part.sort_values(["case_id", "sample_index"], kind="stable")
             outputs = part["output"].fillna("").tolist()
             cases = [by_case[c] for c in part["case_id"]]
-            est = corpus_interval(
-                metric.corpus_resampler(outputs, cases, labels=suite.labels or None),
-                len(outputs),
-                groups=part["case_id"].to_numpy(),
-                n_resamples=CORPUS_BOOTSTRAP_RESAMPLES,
-            )
+            try:
+                est = corpus_interval(
+                    metric.corpus_resampler(outputs, cases, labels=suite.labels or None),
+                    len(outputs),
+                    groups=part["case_id"].to_numpy(),
+                    n_resamples=CORPUS_BOOTSTRAP_RESAMPLES,
+                )
+            except ScorerFailed as exc:  # a user's corpus function: NaN, and why
+                est = MeanEstimate(len(outputs), None, None, None, 0.95, "none", note=str(exc))
             rows.append(_estimate_row(config, metric.name, est))
     for config, part in generations.groupby("config_hash", sort=False):
         rows.extend(_fact_rows(config, part))

@@ -6,10 +6,12 @@ right test and direction. A sweep names it as ``module:function``
 (``metrics: [exact_match, mypkg.checks:cites_source]``) or by the name of an entry point
 in the ``evalflow.metrics`` group of an installed package. A ``dict`` result has
 ``value`` (float, bool or None) and may have ``explanation`` (text kept with the score).
-``None`` or NaN means "cannot be scored". A scorer that raises scores NaN for that
-output with the error kept as the score's detail; scoring goes on. ``corpus=`` names a
-``(cases, outputs) -> float`` function giving the headline corpus value (as BLEU's),
-with the per-case values used for paired statistics.
+``None`` or NaN means "cannot be scored". A scorer that raises, or returns a value its
+``score_type`` does not allow (a ``binary`` scorer's 7, an infinite score), scores NaN
+for that output with the reason kept as the score's detail; scoring goes on. ``corpus=``
+names a ``(cases, outputs) -> float`` function giving the headline corpus value (as
+BLEU's), with the per-case values used for paired statistics; if it raises or returns no
+finite number, the corpus value is NaN with the reason as the aggregate's note.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, get_args
 
 import numpy as np
 
-from evaluation.errors import MetricError
+from evaluation.errors import MetricError, ScorerFailed
 from evaluation.metrics._base import Metric, Scored, ScoreType
 from evaluation.suites import Case
 
@@ -109,18 +111,18 @@ def _as_metric(name: str, fn: Any) -> Metric:
         score_type=declaration.score_type,
         higher_is_better=declaration.higher_is_better,
         corpus_level=corpus is not None,
-        per_case=_per_case(fn),
-        corpus=_corpus(corpus) if corpus is not None else None,
+        per_case=_per_case(fn, declaration.score_type),
+        corpus=_corpus(name, corpus) if corpus is not None else None,
     )
 
 
-def _per_case(fn: CaseScorer) -> Callable[..., Scored]:
+def _per_case(fn: CaseScorer, score_type: ScoreType) -> Callable[..., Scored]:
     def score(outputs, cases, results, labels) -> Scored:
         values = np.full(len(outputs), np.nan)
         details: list[str | None] = [None] * len(outputs)
         for i, (output, case) in enumerate(zip(outputs, cases, strict=True)):
             try:
-                values[i], details[i] = _value(fn(case, output))
+                values[i], details[i] = _value(fn(case, output), score_type)
             except Exception as exc:  # a user's scorer failing on one output: record it
                 details[i] = f"error: {type(exc).__name__}: {exc}"[:1000]
         return Scored(values, tuple(details))
@@ -128,7 +130,7 @@ def _per_case(fn: CaseScorer) -> Callable[..., Scored]:
     return score
 
 
-def _value(result: Any) -> tuple[float, str | None]:
+def _value(result: Any, score_type: ScoreType) -> tuple[float, str | None]:
     detail = None
     if isinstance(result, dict):
         if "value" not in result:
@@ -140,15 +142,39 @@ def _value(result: Any) -> tuple[float, str | None]:
         result = result["value"]
     if result is None:
         return math.nan, detail
-    if isinstance(result, bool | int | float | np.integer | np.floating):
-        return float(result), None if detail is None else str(detail)
-    raise MetricError(f"expected a float, bool, dict or None, got {type(result).__name__}")
+    if not isinstance(result, bool | int | float | np.integer | np.floating):
+        raise MetricError(f"expected a float, bool, dict or None, got {type(result).__name__}")
+    value = float(result)
+    if math.isnan(value):
+        return value, None if detail is None else str(detail)
+    problem = _kind_problem(value, score_type)
+    if problem is not None:
+        return math.nan, f"not scored: {problem}"
+    return value, None if detail is None else str(detail)
 
 
-def _corpus(fn: CorpusScorer) -> Callable[..., Callable[[np.ndarray], float]]:
+def _kind_problem(value: float, score_type: ScoreType) -> str | None:
+    """Why ``value`` cannot be a score of ``score_type``, or None."""
+    if not math.isfinite(value):
+        return f"the scorer returned {value}, not a finite number"
+    if score_type == "binary" and value not in (0.0, 1.0):
+        return f"a binary scorer returns 0 or 1 (or True/False), got {value:g}"
+    if score_type == "ordinal" and not value.is_integer():
+        return f"an ordinal scorer returns whole numbers, got {value:g}"
+    return None
+
+
+def _corpus(name: str, fn: CorpusScorer) -> Callable[..., Callable[[np.ndarray], float]]:
     def corpus(outputs, cases, labels) -> Callable[[np.ndarray], float]:
         def resample(idx: np.ndarray) -> float:
-            return float(fn([cases[i] for i in idx], [outputs[i] for i in idx]))
+            try:
+                value = float(fn([cases[i] for i in idx], [outputs[i] for i in idx]))
+            except Exception as exc:  # the user's function: any error it raises
+                text = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+                raise ScorerFailed(f"{name}'s corpus function raised {text}") from exc
+            if not math.isfinite(value):
+                raise ScorerFailed(f"{name}'s corpus function returned {value}")
+            return value
 
         return resample
 

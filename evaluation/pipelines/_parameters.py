@@ -16,6 +16,7 @@ config hash.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ class PipelineParameter:
             expected = {int: "an integer", float: "a number", bool: "true or false",
                         str: "text", dict: "a mapping of names to prompts"}[self.kind]  # fmt: skip
             return f"{self.name} must be {expected}, got {value!r}"
+        if self.kind is float and not math.isfinite(value):
+            return f"{self.name} must be a finite number, got {value!r}"
         if self.kind is dict and not value:
             return f"{self.name} must name at least one prompt, got {{}}"
         if self.kind is dict and not all(

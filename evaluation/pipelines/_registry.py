@@ -81,6 +81,25 @@ def resolve(name: str) -> Pipeline:
             f"pipeline {name!r} is not an async function (async def {function_name}"
             "(case, params, llm))"
         )
+    problem = _signature_problem(function)
+    if problem is not None:
+        raise PipelineNotFound(
+            f"pipeline {name!r}: {problem}; it is called as {function_name}(case, params, llm)"
+        )
     return Pipeline(
         name, function, getattr(function, "__pipeline_parameters__", None) or declared({})
     )
+
+
+def _signature_problem(function: object) -> str | None:
+    """Why ``function`` cannot be called with (case, params, llm) by position, or None
+    (checked when the spec is read: else every case of the sweep fails the same way)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # no signature to read: let the call tell
+        return None
+    try:
+        signature.bind(None, None, None)
+    except TypeError as exc:
+        return f"its signature {signature} does not take three arguments ({exc})"
+    return None

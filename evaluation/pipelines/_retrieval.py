@@ -39,7 +39,9 @@ def load_corpus(path: str) -> tuple[tuple[str, str], ...]:
     documents = []
     seen: set[str] = set()
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        # split at "\n" only: splitlines() also splits at U+2028 and other characters
+        # that JSON strings may hold raw
+        lines = Path(path).read_text(encoding="utf-8-sig").split("\n")
     except UnicodeDecodeError as exc:
         raise SpecError(f"not UTF-8 text ({exc.reason})", field=DOCUMENT, path=path) from exc
     for number, line in enumerate(lines, 1):

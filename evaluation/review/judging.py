@@ -20,7 +20,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ from evaluation.review.judge import (
     combine_orders,
     contradiction_rate,
 )
-from evaluation.review.pairing import draw_pairs, resolve_configs
+from evaluation.review.pairing import PairDraw, draw_pairs, resolve_configs
 from evaluation.review.progress import JudgeProgress
 from evaluation.review.schema import Judgement
 from evaluation.review.store import PREFERENCE, save_pairs
@@ -97,11 +97,12 @@ async def judge_experiment(
         if limit_per_config is not None:
             gens = gens.groupby("config_hash", sort=False).head(limit_per_config)
         pairs = pd.DataFrame(columns=["case_uid", "generation_a", "generation_b"])
+        drawn: list[PairDraw] = []  # new pairs, stored once the host has been checked
         if pairwise and len(chosen) >= 2:
             per_pair = pairs_per_config_pair
             if limit_per_config is not None:  # --limit bounds the pairs too
                 per_pair = min(per_pair or limit_per_config, limit_per_config)
-            pairs = _review_pairs(session, experiment_id, chosen, per_pair, seed)
+            pairs, drawn = _review_pairs(session, experiment_id, chosen, per_pair, seed)
             if per_pair is not None:  # pairs drawn earlier (by `review`) may be more
                 pairs = pairs.groupby(["config_a", "config_b"], sort=False).head(per_pair)
         cases = _cases(session, {*gens["case_uid"], *pairs["case_uid"]})
@@ -111,6 +112,14 @@ async def judge_experiment(
     todo_pairs = pairs[[_pair_key(p) not in stored_verdicts for p in pairs.itertuples()]]
     if len(todo_gens) + len(todo_pairs):  # all stored: nothing to ask, no server to wait on
         await _preflight(judge, progress, waiting_line_after_s)
+    if drawn:  # the host and its model are there: nothing is written before that is known
+        with session_scope(engine) as session:
+            save_pairs(
+                session,
+                experiment_id,
+                [(d.case_uid, d.generation_a, d.generation_b) for d in drawn],
+                seed=seed,
+            )
     gate = asyncio.Semaphore(max(1, concurrency))
     graded = [(None, stored_scores[int(i)]) for i in gens["id"] if int(i) in stored_scores]
     verdicts = [
@@ -277,24 +286,25 @@ def _outputs(session, ids: set[int]) -> dict[int, str]:
     return {int(i): o for i, o in session.exec(query).all()}
 
 
-def _review_pairs(session, experiment_id, configs, per_pair, seed) -> pd.DataFrame:
+def _review_pairs(
+    session, experiment_id, configs, per_pair, seed
+) -> tuple[pd.DataFrame, list[PairDraw]]:
+    """The stored review pairs among ``configs``; if there are none, pairs drawn now and
+    not yet stored (the caller stores them after checking the judge host), as the frame
+    and as draws."""
     pairs = pairs_frame(session, experiment_id)
     chosen = set(configs)
     pairs = pairs[pairs["config_a"].isin(chosen) & pairs["config_b"].isin(chosen)]
-    if pairs.empty:
-        draws = draw_pairs(
-            generations_frame(session, experiment_id), configs, per_pair=per_pair, seed=seed
-        )
-        save_pairs(
-            session,
-            experiment_id,
-            [(d.case_uid, d.generation_a, d.generation_b) for d in draws],
-            seed=seed,
-        )
-        session.flush()
-        pairs = pairs_frame(session, experiment_id)
-        pairs = pairs[pairs["config_a"].isin(chosen) & pairs["config_b"].isin(chosen)]
-    return pairs
+    if not pairs.empty:
+        return pairs, []
+    draws = draw_pairs(
+        generations_frame(session, experiment_id), configs, per_pair=per_pair, seed=seed
+    )
+    frame = pd.DataFrame(
+        [asdict(d) for d in draws],
+        columns=["case_uid", "generation_a", "generation_b", "config_a", "config_b"],
+    )
+    return frame, draws
 
 
 def _store_pointwise(session, experiment_id, judge: Judge, graded) -> None:

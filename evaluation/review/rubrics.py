@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from evaluation import safe_yaml
 from evaluation.errors import SpecError
 from evaluation.review.judge import Rubric
 
@@ -15,12 +16,16 @@ def load_rubric(path: str | Path) -> Rubric:
     """The rubric in ``path``; SpecError naming the file and the criterion otherwise."""
     where = str(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = safe_yaml.load(Path(path).read_text(encoding="utf-8-sig"))
     except OSError as exc:
         message = f"cannot read the rubric: {exc.strerror}"
         raise SpecError(message, field="<document>", path=where) from exc
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise SpecError(message, field="<document>", path=where) from exc
     except yaml.YAMLError as exc:
-        raise SpecError(f"not valid YAML: {exc}", field="<document>", path=where) from exc
+        message = f"not valid YAML: {safe_yaml.one_line(exc)}"
+        raise SpecError(message, field="<document>", path=where) from exc
     if not isinstance(raw, dict) or not raw:
         raise SpecError(
             "expected a mapping of criterion name to what its grades 1-5 mean",

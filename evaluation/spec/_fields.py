@@ -13,11 +13,13 @@ import math
 import re
 import string
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from evaluation import safe_yaml
 from evaluation.errors import SpecError
 
 DOCUMENT = "<document>"  # the field named when the whole file is wrong
@@ -25,6 +27,42 @@ MAX_INTEGER = 2**53
 """The largest integer a spec may hold: past any sane setting, and every integer up to
 it fits a database column and a float exactly (100000000000000000000 overflowed the
 database's 64-bit integer)."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The values a count or number of a spec may take (the generation parameters have
+    theirs in ``_params``): at least ``low`` (more than it, ``low_open``), at most
+    ``high``, and why the most is what it is."""
+
+    low: int | float
+    high: int | float
+    why: str
+    low_open: bool = False
+
+    @property
+    def rule(self) -> str:
+        return f"must be {'>' if self.low_open else '>='} {self.low} and <= {self.high}"
+
+    def holds(self, value: int | float) -> bool:
+        above = value > self.low or (value == self.low and not self.low_open)
+        return above and value <= self.high
+
+
+DAY_S = 86_400
+BOUNDS: dict[str, Bound] = {
+    "samples_per_case": Bound(1, 1_000, "pass@k takes k samples; past 1000 is no use"),
+    "slots": Bound(1, 1_024, "requests one host runs at once (OLLAMA_NUM_PARALLEL)"),
+    "max_configs": Bound(1, 100_000, "a sweep of more configs never ends"),
+    "max_generations": Bound(1, 10**9, "more than any database here holds"),
+    "max_attempts": Bound(1, 100, "tries of one request"),
+    "request_timeout_s": Bound(0, DAY_S, "a day", low_open=True),
+    "first_request_timeout_s": Bound(0, DAY_S, "a day", low_open=True),
+    "budget": Bound(1, 10**9, "generations; more than any database here holds"),
+    "max_latency_s": Bound(0, DAY_S, "a day", low_open=True),
+}
+"""Every count and number of a spec outside the generation-parameter table, by the key
+that holds it (``hosts[i].slots`` is ``slots``); docs/bad-input.md lists them."""
 
 
 def child(prefix: str, key: object) -> str:
@@ -46,7 +84,7 @@ def field_marks(text: str) -> dict[str, tuple[Mark, Mark]]:
     """Where each field of a YAML document is: dotted field (as ``child``/``item`` name
     it) -> (its key's position, its value's position). Empty if the text is not YAML."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = safe_yaml.compose(text)
     except yaml.YAMLError:
         return {}
     marks: dict[str, tuple[Mark, Mark]] = {}
@@ -181,6 +219,16 @@ class FieldReader:
             f"{value} is far beyond any sane value (at most 2**53 = {MAX_INTEGER})",
         )
         return value
+
+    def bounded(self, value: Any, field: str, key: str, kind: type = int) -> Any:
+        """A count (``kind`` int) or number (float) within ``BOUNDS[key]``."""
+        bound = BOUNDS[key]
+        read = self.integer(value, field) if kind is int else self.number(value, field)
+        if not bound.holds(read):
+            why = f" ({bound.why})" if read > bound.high else ""
+            shown = read if kind is int else f"{read:g}"
+            raise self.error(field, f"{key} {bound.rule}{why}, got {shown}")
+        return read
 
     def boolean(self, value: Any, field: str) -> bool:
         if not isinstance(value, bool):

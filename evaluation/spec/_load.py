@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from evaluation import safe_yaml
 from evaluation.redact import redact
 from evaluation.spec._fields import (
     DOCUMENT,
@@ -82,18 +83,10 @@ def load_spec(path: str | Path) -> SweepSpec:
             DOCUMENT, f"line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})"
         ) from exc
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        data = safe_yaml.load(text)
     except yaml.YAMLError as exc:
-        raise reader.error(DOCUMENT, f"not valid YAML: {_yaml_problem(exc)}") from exc
+        raise reader.error(DOCUMENT, f"not valid YAML: {safe_yaml.one_line(exc)}") from exc
     return parse_spec(data, path=path)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's multi-line message as one line: the problem and where it is."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}{problem}"
 
 
 def parse_spec(
@@ -284,8 +277,7 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
             child(field, "url"),
             f"a host's url takes no ?query or #fragment, got '{redact(url)}'",
         )
-    slots = reader.integer(raw.get("slots", 1), child(field, "slots"))
-    reader.check(slots >= 1, child(field, "slots"), f"slots must be >= 1, got {slots}")
+    slots = reader.bounded(raw.get("slots", 1), child(field, "slots"), "slots")
     host_models = None
     if raw.get("models") is not None:
         models_field = child(field, "models")
@@ -338,9 +330,7 @@ def _metric_name(reader: FieldReader, raw: Any, field: str) -> str:
 
 
 def _samples(reader: FieldReader, raw: Any) -> int:
-    samples = reader.integer(raw, "samples_per_case")
-    reader.check(samples >= 1, "samples_per_case", f"must be >= 1, got {samples}")
-    return samples
+    return reader.bounded(raw, "samples_per_case", "samples_per_case")
 
 
 def _limits(reader: FieldReader, raw: Any) -> Limits:
@@ -350,12 +340,10 @@ def _limits(reader: FieldReader, raw: Any) -> Limits:
     values = {k: v for k, v in raw.items() if v is not None or k == "max_generations"}
     for key in ("max_configs", "max_generations", "max_attempts"):
         if values.get(key) is not None:
-            count = reader.integer(values[key], child("limits", key))
-            reader.check(count >= 1, child("limits", key), f"must be >= 1, got {count}")
+            reader.bounded(values[key], child("limits", key), key)
     for key in ("request_timeout_s", "first_request_timeout_s"):
         if key in values:
-            values[key] = reader.number(values[key], child("limits", key))
-            reader.check(values[key] > 0, child("limits", key), f"must be > 0, got {values[key]}")
+            values[key] = reader.bounded(values[key], child("limits", key), key, float)
     limits = Limits(**values)
     reader.check(
         limits.first_request_timeout_s >= limits.request_timeout_s,
@@ -368,25 +356,3 @@ def _limits(reader: FieldReader, raw: Any) -> Limits:
 
 def _optional_text(reader: FieldReader, raw: Any, field: str) -> str | None:
     return None if raw is None else reader.text(raw, field)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses a key repeated in one mapping (PyYAML keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set[Any] = set()
-        for key_node, _value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping
-)

@@ -30,6 +30,12 @@ Kind = type[int] | type[float] | type[str] | type[bool] | type[tuple]
 Encoding = Literal["numeric", "categorical"]
 
 DEFAULT_NUM_PREDICT = 256
+MAX_TOKENS = 2**24
+"""The most tokens ``num_predict`` and ``num_ctx`` may ask for (16,777,216): longer than
+any model's context window, far below any overflow."""
+MAX_VOCABULARY = 2**20
+MAX_CHUNK = 10**8  # units (tokens or characters) in a pipeline chunk
+MAX_RETRIEVE = 10_000  # chunks a rag pipeline retrieves for one question
 
 
 def param(default: Any = None, **facts: Any) -> Any:
@@ -44,7 +50,13 @@ class GenerationParams:
     except ``num_predict``, which is always sent (Ollama's default is unbounded)."""
 
     temperature: float | None = param(
-        minimum=0.0, short="t", ollama="temperature", openai="temperature", hash_when_unset=True
+        minimum=0.0,
+        maximum=2.0,
+        why="2 is the most OpenAI's API accepts; above it a model's words are noise",
+        short="t",
+        ollama="temperature",
+        openai="temperature",
+        hash_when_unset=True,
     )
     top_p: float | None = param(
         minimum=0.0,
@@ -55,23 +67,38 @@ class GenerationParams:
         openai="top_p",
         hash_when_unset=True,
     )
-    top_k: int | None = param(minimum=1, short="k", ollama="top_k", hash_when_unset=True)
+    top_k: int | None = param(
+        minimum=1,
+        maximum=MAX_VOCABULARY,
+        why="more than any model's vocabulary",
+        short="k",
+        ollama="top_k",
+        hash_when_unset=True,
+    )
     num_predict: int = param(
         DEFAULT_NUM_PREDICT,
         minimum=1,
+        maximum=MAX_TOKENS,
         why="0 generates nothing, and -1 (unbounded generation) is refused because a "
-        "model that loops would never stop",
+        "model that loops would never stop; the most is longer than any context window",
         short="n",
         ollama="num_predict",
         openai="max_tokens",
         hash_when_unset=True,
     )
     num_ctx: int | None = param(
-        minimum=1, short="ctx", ollama="num_ctx", reloads_model=True, hash_when_unset=True
+        minimum=1,
+        maximum=MAX_TOKENS,
+        why="the most is longer than any model's context window",
+        short="ctx",
+        ollama="num_ctx",
+        reloads_model=True,
+        hash_when_unset=True,
     )
     seed: int | None = param(
         minimum=0,
-        why="leave seed out to let the server pick one",
+        maximum=2**32 - 1,
+        why="leave seed out to let the server pick one; llama.cpp's seeds are 32 bits",
         short="seed",
         ollama="seed",
         openai="seed",
@@ -87,10 +114,15 @@ class GenerationParams:
 
     # Pipeline parameters (evaluation/pipelines): not sent to the server; a pipeline
     # that declares them reads them. Unset (None) for the single pipeline.
-    chunk_size: int | None = param(minimum=1, short="chunk")
-    chunk_overlap: int | None = param(minimum=0, short="overlap")
+    chunk_size: int | None = param(
+        minimum=1, maximum=MAX_CHUNK, why="more than any document holds", short="chunk"
+    )
+    chunk_overlap: int | None = param(minimum=0, maximum=MAX_CHUNK - 1, short="overlap")
     retrieve_k: int | None = param(
-        minimum=1, short="retrieve", why="the chunks a rag pipeline retrieves (top_k samples)"
+        minimum=1,
+        maximum=MAX_RETRIEVE,
+        short="retrieve",
+        why="the chunks a rag pipeline retrieves (top_k samples)",
     )
     min_similarity: float | None = param(minimum=-1.0, maximum=1.0, short="minsim")
     parallel: bool | None = param(short="parallel")
@@ -196,10 +228,11 @@ class Parameter:
             return "must be a list of non-empty strings"
         if self.minimum is None:
             return "must be " + ("true or false" if self.kind is bool else "set")
-        low = f"{self.minimum:g}"
+        low = _number(self.minimum)
         if self.maximum is None:
             return f"must be {'>' if self.exclusive_minimum else '>='} {low}"
-        return f"must be in {'(' if self.exclusive_minimum else '['}{low}, {self.maximum:g}]"
+        opening = "(" if self.exclusive_minimum else "["
+        return f"must be in {opening}{low}, {_number(self.maximum)}]"
 
     def accepts(self, value: Any) -> bool:
         if self.kind is tuple:
@@ -239,6 +272,11 @@ class Parameter:
         if self.kind is tuple:
             return self.stored(value).replace(" ", "\\u0020")
         return str(value)
+
+
+def _number(value: int | float) -> str:
+    """A bound as a rule states it: ``0``, ``0.5``, ``16777216`` (never ``1.67772e+07``)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 @dataclass(frozen=True)

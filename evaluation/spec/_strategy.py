@@ -65,11 +65,9 @@ def read_strategy(reader: FieldReader, data: dict[str, Any]) -> Strategy:
         reader.check(0 <= delta < 1, "delta", f"must be in [0, 1), got {delta:g}")
     budget = None
     if data.get("budget") is not None:
-        budget = reader.integer(data["budget"], "budget")
-        reader.check(budget >= 1, "budget", f"must be >= 1 generation, got {budget}")
+        budget = reader.bounded(data["budget"], "budget", "budget")
     limits: dict[str, float] = {}
     for key in LIMIT_KEYS:
         if data.get(key) is not None:
-            limits[key] = reader.number(data[key], key)
-            reader.check(limits[key] > 0, key, f"must be > 0, got {limits[key]:g}")
+            limits[key] = reader.bounded(data[key], key, key, float)
     return Strategy("race", delta, budget, **limits)

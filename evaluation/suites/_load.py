@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from evaluation import safe_yaml
 from evaluation.errors import SuiteError
 from evaluation.suites import _code_tests as code_tests
 from evaluation.suites._model import ROLES, TASK_TYPES, Case, Message, Suite
@@ -168,7 +169,7 @@ class _Problems:
 
 def _load_sidecar(path: Path) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        raw = safe_yaml.load(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise SuiteError(f"cannot read the file: {exc.strerror}", path=str(path)) from exc
     except UnicodeDecodeError as exc:
@@ -303,6 +304,24 @@ def _load_cases(path: Path, header: dict[str, Any]) -> tuple[Case, ...]:
     return tuple(cases)
 
 
+def _nul_field(value: Any, field: str = "") -> str | None:
+    """The field of the first text (key or value) in ``value`` holding U+0000, or None:
+    PostgreSQL refuses NUL in text, so a case holding one would fail mid-run."""
+    if isinstance(value, str):
+        return (field or "<case>") if "\x00" in value else None
+    if not isinstance(value, dict | list):
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, inner in items:
+        name = f"{field}[{key}]" if isinstance(value, list) else f"{field}.{key}".lstrip(".")
+        if isinstance(key, str) and "\x00" in key:
+            return name
+        found = _nul_field(inner, name)
+        if found is not None:
+            return found
+    return None
+
+
 def _parse_case(record: Any, line: int, header: dict[str, Any], problems: _Problems) -> Case | None:
     """One validated case, or None once what is wrong with the line is recorded."""
     if not isinstance(record, dict):
@@ -313,6 +332,14 @@ def _parse_case(record: Any, line: int, header: dict[str, Any], problems: _Probl
         if key not in CASE_KEYS:
             hint = _did_you_mean(key, CASE_KEYS)
             problems.add(f"unknown key{hint} (expected one of {', '.join(CASE_KEYS)})", line, key)
+    nul = _nul_field(record)
+    if nul is not None:
+        problems.add(
+            "holds a NUL character (\\u0000), which the results database cannot store; remove it",
+            line,
+            nul,
+        )
+        return None
     # null means "not given" for every optional key: exporters often write it.
     given = {key: value for key, value in record.items() if value is not None}
 

@@ -4,7 +4,6 @@ group is a module with a ``register(sub)``; add a new group to ``VERB_GROUPS``."
 from __future__ import annotations
 
 import argparse
-import errno
 import gc
 import os
 import signal
@@ -16,7 +15,7 @@ from typing import NoReturn
 
 from evaluation.errors import EvalError
 from evaluation.redact import one_line, redact
-from flows.cli import ops, results, review, runs, selection, stats, view
+from flows.cli import ops, options, results, review, runs, selection, stats, view
 
 VERB_GROUPS = (runs, results, stats, ops, review, selection, view)
 
@@ -268,28 +267,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
 
-#: OSError numbers that mean a path the user gave cannot be used (not evalflow's fault).
-_PATH_ERRNOS = frozenset(
-    {
-        errno.ENOENT,
-        errno.EACCES,
-        errno.EPERM,
-        errno.EEXIST,
-        errno.EISDIR,
-        errno.ENOTDIR,
-        errno.EROFS,
-        errno.ENAMETOOLONG,
-    }
-)
-
-
 def error_line(exc: BaseException) -> tuple[int, str]:
     """The exit code and the one line (credentials masked) for an error that ended a
     command: 2 for bad input (an EvalError, a path that cannot be used), 1 for anything
     else, which is evalflow's failure, not the user's."""
     if isinstance(exc, EvalError):  # a suite's several problems keep their own lines
         return EXIT_BAD_INPUT, redact(str(exc))
-    if isinstance(exc, OSError) and exc.errno in _PATH_ERRNOS and exc.filename:
+    if isinstance(exc, OSError) and exc.errno in options.PATH_ERRNOS and exc.filename:
         return EXIT_BAD_INPUT, one_line(f"{exc.filename}: {exc.strerror}")
     if "sqlalchemy" in sys.modules:
         from sqlalchemy.exc import SQLAlchemyError

@@ -10,6 +10,7 @@ port, a name, a file to write.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import re
@@ -95,9 +96,12 @@ share = number(at_least=0, at_most=1)  # a score on a 0-1 scale
 
 def port(text: str) -> int:
     """A TCP port to serve on, 1-65535."""
-    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+    from evaluation.settings import port_number
+
+    number = port_number(text.strip())
+    if number is None:
         raise _refuse("a port number 1-65535", text)
-    return int(text)
+    return number
 
 
 def host_url(value: str) -> str:
@@ -243,3 +247,32 @@ def _writable_folder(folder: Path, value: str) -> None:
         raise _refuse(f"a path under a folder ({existing} is a file)", value)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise _refuse(f"a place you may write ({existing} is not writable)", value)
+
+
+#: OSError numbers that mean a path the user gave cannot be used (not evalflow's fault).
+PATH_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EEXIST,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.EROFS,
+        errno.ENAMETOOLONG,
+    }
+)
+
+
+def cannot_write(exc: OSError, option: str, value: object) -> Exception:
+    """The error for writing under ``option``'s ``value`` failing with ``exc``: one naming
+    the option when the place cannot be used (the parser checks what it can, but not, as
+    root, a folder the kernel refuses), else ``exc`` itself (a full disk is no bad input)."""
+    if exc.errno not in PATH_ERRNOS or exc.filename is None:
+        return exc
+    from evaluation.errors import EvalError
+
+    return EvalError(
+        f"argument {option} {value}: cannot write {exc.filename}: {exc.strerror}; "
+        "pick a place you may write"
+    )

@@ -117,9 +117,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from evaluation.storage.db import session_scope
 
     with session_scope(open_engine(args)) as session:
-        paths = export_experiment(
-            session, args.experiment, out_dir=args.out, fmt=args.format, levels=args.level
-        )
+        try:
+            paths = export_experiment(
+                session, args.experiment, out_dir=args.out, fmt=args.format, levels=args.level
+            )
+        except OSError as exc:  # a place the parser could not tell is unwritable
+            raise options.cannot_write(exc, "--out", args.out) from exc
     for path in paths:
         print(path)
     return 0

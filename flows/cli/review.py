@@ -77,7 +77,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = args.out or Path(f"{args.experiment}-report.html")
     with session_scope(open_engine(args)) as session:
-        path = write_report(session, args.experiment, out)
+        try:
+            path = write_report(session, args.experiment, out)
+        except OSError as exc:  # a place the parser could not tell is unwritable
+            raise options.cannot_write(exc, "--out", out) from exc
     print(path)
     return 0
 

@@ -212,12 +212,12 @@ def test_the_table_holds_the_six_parameters_as_before() -> None:
     assert GRID_ORDER[:6] == ("num_ctx", "temperature", "top_p", "top_k", "num_predict", "seed")
     assert all(BY_NAME[n].ollama is None and BY_NAME[n].openai is None for n in PIPELINE_PARAMETERS)
     assert [p.rule for p in PARAMETERS][:6] == [
-        "must be >= 0",
+        "must be in [0, 2]",
         "must be in (0, 1]",
-        "must be >= 1",
-        "must be >= 1",
-        "must be >= 1",
-        "must be >= 0",
+        "must be in [1, 1048576]",
+        "must be in [1, 16777216]",
+        "must be in [1, 16777216]",
+        "must be in [0, 4294967295]",
     ]
     assert not BY_NAME["top_p"].accepts(0.0) and BY_NAME["top_p"].accepts(1.0)
     assert GenerationParams(seed=3).to_openai_fields() == {"max_tokens": 256, "seed": 3}

@@ -39,7 +39,7 @@ def test_race_limits_name_the_measure_they_bound(data):
         ({"strategy": "full", "budget": 10}, "budget", "applies only to strategy: race"),
         ({"strategy": "race", "delta": -0.1}, "delta", "must be in [0, 1)"),
         ({"strategy": "race", "delta": "small"}, "delta", "expected a number"),
-        ({"strategy": "race", "budget": 0}, "budget", "must be >= 1 generation"),
+        ({"strategy": "race", "budget": 0}, "budget", "budget must be >= 1 and <= 1000000000"),
         ({"strategy": "race", "budget": 2.5}, "budget", "expected an integer"),
         ({"max_latency_s": 2.0}, "max_latency_s", "applies only to strategy: race"),
         ({"strategy": "race", "max_latency_s": 0}, "max_latency_s", "must be > 0"),

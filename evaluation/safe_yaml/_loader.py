@@ -1,0 +1,107 @@
+"""A PyYAML SafeLoader that bounds expansion, nesting and self-reference (see the
+package docstring), and refuses repeated keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
+from yaml.events import AliasEvent
+
+MAX_VALUES = 100_000
+"""The most values (scalars, lists, mappings; an alias counts as everything it stands
+for) one document may expand to: a sweep spec holds hundreds."""
+MAX_DEPTH = 64
+"""The deepest nesting of lists and mappings (a spec nests four levels)."""
+
+
+class SafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with the bounds of this package."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._expanded = 0  # values composed so far, aliases at their expanded size
+        self._sizes: dict[str, int] = {}  # anchor -> how many values its node expands to
+        self._open: list[str | None] = []  # anchors of the nodes being composed
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(AliasEvent):
+            event = self.peek_event()
+            if event.anchor in self._open:
+                raise ComposerError(
+                    None,
+                    None,
+                    f"alias *{event.anchor} is inside the value &{event.anchor} it names "
+                    "(a value that contains itself)",
+                    event.start_mark,
+                )
+            self._count(self._sizes.get(event.anchor, 0), event.start_mark)
+            return super().compose_node(parent, index)
+        event = self.peek_event()
+        if len(self._open) >= MAX_DEPTH:
+            raise ComposerError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark
+            )
+        self._count(1, event.start_mark)
+        before = self._expanded
+        self._open.append(event.anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._open.pop()
+        if event.anchor is not None:
+            self._sizes[event.anchor] = self._expanded - before + 1
+        return node
+
+    def _count(self, values: int, mark: Any) -> None:
+        self._expanded += values
+        if self._expanded > MAX_VALUES:
+            raise ComposerError(
+                None,
+                None,
+                f"expands to more than {MAX_VALUES} values (aliases count as what they "
+                "repeat); a file this large or this repetitive is refused",
+                mark,
+            )
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+            except TypeError:  # an unhashable key: PyYAML says so below
+                continue
+            if repeated:
+                raise ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+SafeLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, SafeLoader.construct_mapping
+)
+
+
+def load(text: str) -> Any:
+    """The one document in ``text``; ``yaml.YAMLError`` if it is not YAML or passes a
+    bound (``one_line`` says which, and where)."""
+    return yaml.load(text, Loader=SafeLoader)
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The node tree of the one document in ``text`` (positions of every value), with
+    the same bounds as ``load``."""
+    return yaml.compose(text, Loader=SafeLoader)
+
+
+def one_line(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: where, then the problem."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"

@@ -1,0 +1,413 @@
+"""Issue 43 §2: nothing written when refused, nothing hangs. Each kind of input the
+issue found accepted, hanging, written or failing with a traceback, as a case of the
+corpus (exit 2, one line, no row and no file written: tests/bad_input/test_corpus.py's
+check), and the mechanisms behind them: the one safe YAML loader, bounded counts and
+numbers, the judge that checks its host before it stores pairs, scorers whose values
+must fit their kind, and ``recommend()``'s arguments. Listed in docs/bad-input.md."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import tests.bad_input.test_corpus as corpus
+from evaluation import safe_yaml
+from evaluation.errors import EvalError
+from evaluation.metrics import _user, get_metric
+from evaluation.pipelines._retrieval import load_corpus
+from evaluation.settings import ollama_url, port_number
+from evaluation.storage.db import make_engine, session_scope
+from selection import recommend
+from tests.bad_input.test_corpus import (
+    Bad,
+    World,
+    cli,
+    rag_corpus,
+    row_counts,
+    run_cli,
+    spec,
+    spec_text,
+    suite,
+)
+from tests.support.results_db import add_experiment, make_config, make_suite
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+F = "field '{}'"
+# the corpus' fixtures: a folder with a valid spec and suite, a database holding `demo`
+demo_database = corpus.demo_database
+not_json_host = corpus.not_json_host
+world = corpus.world
+
+
+def _laughs(levels: int, alias: str = "a") -> str:
+    """A YAML "billion laughs": ``levels`` anchors, each a list of ten of the one before
+    (10**levels strings), as a key ``lol`` of a mapping."""
+    lines = [f"  {alias}0: &{alias}0 [" + ", ".join(['"lol"'] * 10) + "]"]
+    for i in range(1, levels):
+        lines.append(f"  {alias}{i}: &{alias}{i} [" + ", ".join([f"*{alias}{i - 1}"] * 10) + "]")
+    return "lol:\n" + "\n".join(lines) + "\n"
+
+
+BOMB = _laughs(9)  # 10**9 strings in a few hundred bytes
+
+
+def rubric(text: str | bytes) -> Any:
+    def argv(w: World) -> list[str]:
+        path = w.root / "r.rubric.yaml"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return ["judge", "demo", "--model", "j:1b", "--url", "127.0.0.1:9", "--rubric", str(path)]
+
+    return argv
+
+
+def pipeline_module(source: str, **block: Any) -> Any:
+    """A user pipeline ``edge_<n>:analyse`` written from ``source``, fixed with ``block``."""
+
+    def argv(w: World) -> list[str]:
+        name = f"edge_pipeline_{abs(hash(source)) % 10**8}"
+        (w.root / f"{name}.py").write_text(source)
+        return ["run", str(w.write_spec({"pipeline": {"name": f"{name}:analyse", **block}}))]
+
+    return argv
+
+
+FLOAT_PIPELINE = (
+    "from evaluation.pipelines import pipeline\n\n"
+    "@pipeline(parameters={'weight': float})\n"
+    "async def analyse(case, params, llm):\n    return ''\n"
+)
+
+CASES = [
+    # --- YAML that would hang or overflow: refused while it is read, in one line
+    Bad("yaml-billion-laughs", "spec", spec_text("name: t\nsuite: SUITE\nmodels: [a]\n" + BOMB),
+        ("{spec}", "not valid YAML", "line 9", "expands to more than 100000 values")),
+    Bad("yaml-billion-laughs-refused-spec", "spec",
+        spec_text("name: T T\nsuite: SUITE\nmodels: [a]\n" + BOMB),
+        ("{spec}", "expands to more than 100000 values")),
+    Bad("yaml-recursive-alias", "spec", spec_text("name: t\nsuite: SUITE\nmodels: &m [*m]\n"),
+        ("{spec}", "line 3, column 13", "alias *m is inside the value &m it names")),
+    Bad("yaml-recursive-alias-mapping", "spec",
+        spec_text("name: t\nsuite: SUITE\nmodels: [a]\ngrid: &g {temperature: *g}\n"),
+        ("{spec}", "line 4", "alias *g is inside the value &g it names")),
+    Bad("yaml-nesting-deep", "spec",
+        spec_text("name: t\nsuite: SUITE\nmodels: " + "[" * 200 + "]" * 200 + "\n"),
+        ("{spec}", "nested deeper than 64 levels")),
+    Bad("yaml-sidecar-billion-laughs", "suite",
+        suite(sidecar="name: tiny\nversion: '1'\ntask_type: qa\ndefault_metrics: [exact_match]\n"
+              + BOMB),
+        ("{sidecar}", "invalid YAML", "expands to more than 100000 values")),
+    Bad("yaml-sidecar-duplicate-key", "suite",
+        suite(sidecar="name: tiny\nname: big\nversion: '1'\ntask_type: qa\n"
+              "default_metrics: [exact_match]\n"),
+        ("{sidecar}:2", "duplicate key 'name'")),
+    Bad("yaml-rubric-billion-laughs", "cli", rubric("clarity: x\n" + BOMB),
+        ("r.rubric.yaml", "not valid YAML", "expands to more than 100000 values")),
+    Bad("rubric-not-utf8", "cli", rubric(b"clarity: caf\xe9\n"),
+        ("r.rubric.yaml", "not UTF-8 text")),
+    Bad("rubric-not-yaml", "cli", rubric("clarity: [x\n"),
+        ("r.rubric.yaml", "not valid YAML", "line 2")),
+    # --- counts and numbers: each has an upper bound, said in the error
+    Bad("count-slots-huge", "spec",
+        spec({"hosts": [corpus.SIM[0] | {"slots": 9007199254740992}]}, "plan"),
+        ("{spec}", F.format("hosts[0].slots"), "slots must be >= 1 and <= 1024", "OLLAMA_NUM")),
+    Bad("count-samples-huge", "spec", spec({"samples_per_case": 10**6}, "plan"),
+        ("{spec}", F.format("samples_per_case"), "must be >= 1 and <= 1000")),
+    Bad("count-max-configs-huge", "spec", spec({"limits": {"max_configs": 10**7}}, "plan"),
+        ("{spec}", F.format("limits.max_configs"), "<= 100000")),
+    Bad("count-max-attempts-huge", "spec", spec({"limits": {"max_attempts": 10**6}}, "plan"),
+        ("{spec}", F.format("limits.max_attempts"), "<= 100")),
+    Bad("count-timeout-huge", "spec", spec({"limits": {"request_timeout_s": 1e300}}, "plan"),
+        ("{spec}", F.format("limits.request_timeout_s"), "<= 86400")),
+    Bad("count-budget-huge", "spec",
+        spec({"strategy": "race", "budget": 10**12, "grid": {"temperature": [0.0, 0.5]}}, "plan"),
+        ("{spec}", F.format("budget"), "<= 1000000000")),
+    Bad("count-num-predict-huge", "spec", spec({"grid": {"num_predict": [2**40]}}, "plan"),
+        ("{spec}", F.format("grid.num_predict[0]"), "must be in [1, 16777216]")),
+    Bad("count-num-ctx-huge", "spec", spec({"grid": {"num_ctx": [2**30]}}, "plan"),
+        ("{spec}", F.format("grid.num_ctx[0]"), "must be in [1, 16777216]")),
+    Bad("count-top-k-huge", "spec", spec({"grid": {"top_k": [2**40]}}, "plan"),
+        ("{spec}", F.format("grid.top_k[0]"), "must be in [1, 1048576]")),
+    Bad("count-seed-huge", "spec", spec({"grid": {"seed": [2**40]}}, "plan"),
+        ("{spec}", F.format("grid.seed[0]"), "must be in [0, 4294967295]")),
+    Bad("count-chunk-size-huge", "spec",
+        spec({"pipeline": {"name": "map_reduce"}, "grid": {"chunk_size": [10**12]}}, "plan"),
+        ("{spec}", F.format("grid.chunk_size[0]"), "must be in [1, 100000000]")),
+    Bad("count-temperature-huge", "spec", spec({"grid": {"temperature": [1.0e308]}}, "plan"),
+        ("{spec}", F.format("grid.temperature[0]"), "must be in [0, 2]")),
+    Bad("pipeline-float-nan", "spec", pipeline_module(FLOAT_PIPELINE, weight=float("nan")),
+        ("{spec}", F.format("pipeline.weight"), "must be a finite number, got nan")),
+    Bad("pipeline-float-inf", "spec", pipeline_module(FLOAT_PIPELINE, weight=float("inf")),
+        ("{spec}", F.format("pipeline.weight"), "must be a finite number, got inf")),
+    Bad("pipeline-wrong-signature", "spec",
+        pipeline_module("async def analyse(case):\n    return ''\n"),
+        ("{spec}", F.format("pipeline.name"), "does not take three arguments",
+         "analyse(case, params, llm)")),
+    # --- ports: ASCII digits only
+    Bad("port-superscript-ollama-host", "env", spec({"hosts": ...}, "plan"),
+        ("OLLAMA_HOST='127.0.0.1:²'", "invalid port"), {"OLLAMA_HOST": "127.0.0.1:²"}),
+    Bad("port-arabic-indic-ollama-host", "env", spec({"hosts": ...}, "plan"),
+        ("OLLAMA_HOST='127.0.0.1:١١٤٣٤'", "invalid port"), {"OLLAMA_HOST": "127.0.0.1:١١٤٣٤"}),
+    Bad("port-superscript-judge-url", "cli",
+        cli("judge", "demo", "--model", "j:1b", "--url", "127.0.0.1:²"),
+        ("argument --url", "invalid port '²'")),
+    Bad("port-superscript-review", "cli", cli("review", "demo", "--port", "٨٠٨٠"),
+        ("argument --port: expected a port number 1-65535",)),
+    Bad("database-port-not-a-number-env", "env", lambda w: ["experiments"],
+        ("EVALFLOW_DATABASE_URL=", "its port is not a number"),
+        {"EVALFLOW_DATABASE_URL": "postgresql://ana:s3cret@db:port/x"}, absent=("s3cret",)),
+    Bad("database-port-not-a-number-option", "cli",
+        cli("--database", "postgresql://ana:s3cret@db:5432x/x", "experiments"),
+        ("--database 'postgresql://ana:***@db:5432x/x'", "its port is not a number"),
+        absent=("s3cret",)),
+    # --- a case input holding NUL: refused at load, not by PostgreSQL mid-run
+    Bad("suite-input-nul", "suite", suite(cases=[corpus.case(input="2 +\u0000 2?")]),
+        ("{suite}:1", F.format("input"), "NUL character")),
+    Bad("suite-message-nul", "suite",
+        suite(cases=[corpus.case(input=[{"role": "user", "content": "a\u0000"}])]),
+        ("{suite}:1", F.format("input[0].content"), "NUL character")),
+    # --- export into a place the kernel refuses, even to root
+    Bad("export-out-unwritable", "cli", cli("export", "demo", "--out", "/proc/evalflow-export"),
+        ("--out", "/proc/evalflow-export")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", CASES, ids=[c.id for c in CASES])
+def test_edge_input_is_refused_in_one_line_with_nothing_written(
+    bad: Bad, world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus.test_bad_input_is_refused_in_one_line_with_nothing_written(
+        bad, world, monkeypatch, capsys
+    )
+
+
+def test_docs_list_every_edge_case() -> None:
+    text = corpus.DOCS.read_text()
+    section = text[text.index("## Edges of issue 43") :]
+    assert sorted(c.id for c in CASES) == sorted(
+        line.split("`")[1] for line in section.splitlines() if line.startswith("- `")
+    )
+
+
+# --- the safe YAML loader -------------------------------------------------------------
+
+
+def test_the_billion_laughs_is_refused_at_the_alias_that_passes_the_bound() -> None:
+    with pytest.raises(yaml.YAMLError) as caught:
+        safe_yaml.load(BOMB)
+    assert safe_yaml.one_line(caught.value).startswith("line 6, column ")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("a: &x [1, 2]\nb: *x\nc: [*x, *x]\n", {"a": [1, 2], "b": [1, 2], "c": [[1, 2], [1, 2]]}),
+        ("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  x: 3\n", {"base": {"x": 1, "y": 2},
+                                                           "d": {"x": 3, "y": 2}}),
+        ("models: [a, b]\n", {"models": ["a", "b"]}),
+    ],
+)  # fmt: skip
+def test_aliases_within_the_bound_load_as_pyyaml_loads_them(text: str, value: Any) -> None:
+    assert safe_yaml.load(text) == value == yaml.safe_load(text)
+
+
+def test_the_bound_counts_aliases_at_their_expanded_size() -> None:
+    # 5 anchors of 10 copies: 10**5 + the lists themselves: just past 100,000 values
+    with pytest.raises(yaml.YAMLError, match="more than 100000 values"):
+        safe_yaml.load(_laughs(5))
+    assert len(safe_yaml.load(_laughs(4))["lol"]["a3"]) == 10  # 10**4 strings: fine
+
+
+def test_field_marks_of_a_refused_spec_compose_with_the_same_bound(tmp_path: Path) -> None:
+    from evaluation.spec._fields import field_marks
+
+    assert field_marks("name: t\n" + BOMB) == {}
+    assert field_marks("a: &m [*m]\n") == {}
+
+
+# --- the judge checks its host and model before it writes ------------------------------
+
+
+@pytest.fixture
+def two_configs(world: World) -> str:
+    """The world's database with an experiment ``pairs`` of two configs over 3 cases."""
+    engine = make_engine(world.db)
+    configs = {make_config(): {"exact_match": [1.0, 0.0, 1.0]},
+               make_config("big:8b"): {"exact_match": [0.0, 0.0, 1.0]}}  # fmt: skip
+    with session_scope(engine) as session:
+        add_experiment(session, "pairs", make_suite(3), configs)
+    engine.dispose()
+    return world.db
+
+
+def test_judge_with_a_host_that_is_down_writes_no_review_pairs(
+    two_configs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = row_counts(two_configs)
+    rc, _out, err = run_cli(["judge", "pairs", "--model", "j:1b", "--url", "127.0.0.1:9"], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert row_counts(two_configs) == before
+    assert "review_pairs" not in before
+
+
+def test_judge_with_a_model_the_host_lacks_writes_nothing(
+    two_configs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = row_counts(two_configs)
+    with running_standin(StandInConfig(models=("other:1b",))) as host:
+        rc, _out, err = run_cli(["judge", "pairs", "--model", "j:1b", "--url", host.url], capsys)
+    assert rc == 2, err
+    assert "does not have 'j:1b'" in err and len(err.strip().splitlines()) == 1
+    assert row_counts(two_configs) == before
+
+
+def test_judge_stores_its_drawn_pairs_once_the_host_answers(
+    two_configs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with running_standin(StandInConfig(models=("j:1b",))) as host:
+        run_cli(["judge", "pairs", "--model", "j:1b", "--url", host.url, "--limit", "2"], capsys)
+    assert row_counts(two_configs)["review_pairs"] == 2
+
+
+# --- ports, scorers, corpora ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["²", "١١٤٣٤", "１１４３４", "0", "65536", "", "+1", " 1"])
+def test_a_port_is_ascii_digits_from_1_to_65535(text: str) -> None:
+    assert port_number(text) is None
+    with pytest.raises(EvalError, match="invalid port"):
+        ollama_url(f"127.0.0.1:{text}" if text else "127.0.0.1:x")
+
+
+def test_a_port_in_range_is_read() -> None:
+    assert port_number("11434") == 11434
+    assert ollama_url("gpu:80") == "http://gpu:80"
+
+
+SCORERS = """
+from evaluation.metrics import scorer
+
+def _raises(cases, outputs):
+    raise RuntimeError("the corpus function broke")
+
+@scorer(score_type="binary", corpus=_raises)
+def binary(case, output):
+    return {"seven": 7, "minus": -3, "inf": float("inf"), "yes": True}.get(output, 0)
+
+@scorer(score_type="continuous")
+def endless(case, output):
+    return float(output)
+
+@scorer(score_type="ordinal")
+def stars(case, output):
+    return float(output)
+"""
+
+
+@pytest.fixture
+def scorers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    name = f"edge_scorers_{abs(hash(tmp_path)) % 10**8}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(SCORERS))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _user.user_metric.cache_clear()
+    yield name
+    _user.user_metric.cache_clear()
+    sys.modules.pop(name, None)
+
+
+def _case(cid: str = "c") -> Any:
+    from evaluation.suites import Case
+
+    return Case(id=cid, input="x", references=("x",))
+
+
+def test_a_scorer_value_its_kind_does_not_allow_is_nan_with_the_reason(scorers: str) -> None:
+    outputs = ["seven", "minus", "inf", "yes", "no"]
+    scored = get_metric(f"{scorers}:binary").score_details(outputs, [_case()] * 5)
+    assert np.isnan(scored.values[:3]).all() and scored.values[3:].tolist() == [1.0, 0.0]
+    assert "binary scorer returns 0 or 1" in scored.details[0] and "got 7" in scored.details[0]
+    assert "got -3" in scored.details[1] and "inf, not a finite number" in scored.details[2]
+    endless = get_metric(f"{scorers}:endless").score_details(["-inf", "0.5"], [_case()] * 2)
+    assert math.isnan(endless.values[0]) and endless.values[1] == 0.5
+    stars = get_metric(f"{scorers}:stars").score_details(["2.5", "3"], [_case()] * 2)
+    assert math.isnan(stars.values[0]) and "whole numbers" in stars.details[0]
+
+
+def test_a_corpus_function_that_raises_is_nan_with_its_reason_in_the_note(scorers: str) -> None:
+    from evaluation.compare._leaderboard import aggregate_rows
+    from evaluation.suites import Suite
+
+    metric = get_metric(f"{scorers}:binary")
+    suite = Suite("s", "1", "qa", ("exact_match",), (_case("a"), _case("b")))
+    generations = pd.DataFrame(
+        {"config_hash": ["h", "h"], "case_id": ["a", "b"], "sample_index": [0, 0],
+         "output": ["yes", "no"], "status": ["ok", "ok"], "latency_s": [0.1, 0.1],
+         "ttft_s": [None, None], "tokens_per_s": [None, None], "truncated": [False, False]}
+    )  # fmt: skip
+    scores = pd.DataFrame(columns=["config", "metric", "case_id", "value"])
+    (row,) = [r for r in aggregate_rows(generations, scores, [metric], suite) if r["metric"]
+              == metric.name]  # fmt: skip
+    assert row["mean"] is None and row["n"] == 2
+    assert "corpus function raised RuntimeError: the corpus function broke" in row["note"]
+
+
+def test_a_rag_corpus_holding_a_raw_line_separator_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    text = "one\u2028two\u2029three\u0085"
+    path.write_text(
+        json.dumps({"id": "a", "text": text}, ensure_ascii=False) + '\n{"id": "b", "text": "x"}\n'
+    )
+    assert "\u2028" in path.read_text()  # raw, as valid JSON may hold it
+    assert load_corpus(str(path)) == (("a", text), ("b", "x"))
+
+
+def test_the_rag_corpus_with_a_line_separator_passes_plan(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = rag_corpus('{"id": "a", "text": "x\u2028y"}\n')(world)
+    rc, _out, err = run_cli(["plan", *argv[1:]], capsys)
+    assert rc == 0, err
+
+
+# --- recommend(): ValueError naming the argument, before anything is read ---------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"task_type": 5}, "task_type"),
+        ({"min_quality": "0.5"}, "min_quality"),
+        ({"max_latency_s": "1"}, "max_latency_s"),
+        ({"max_latency_s": math.inf}, "max_latency_s"),
+        ({"max_energy_j": True}, "max_energy_j"),
+        ({"input_chars": math.nan}, "input_chars"),
+        ({"candidates": 5}, "candidates"),
+        ({"candidates": [None]}, "candidates[0]"),
+        ({"candidates": "abc"}, "candidates"),
+        ({"version": 2**70}, "version"),
+        ({"version": "2"}, "version"),
+        ({"prefer": {"quality": "1"}}, "prefer"),
+        ({"prefer": {"quality": math.inf}}, "prefer"),
+        ({"database_url": "postgresql://ana:s3cret@db:port/x"}, "database_url"),
+        ({"database_url": 5}, "database_url"),
+    ],
+)
+def test_recommend_refuses_a_bad_argument_with_a_value_error_naming_it(
+    kwargs: dict[str, Any], named: str, tmp_path: Path
+) -> None:
+    kwargs = {"task_type": "qa", "database_url": f"sqlite:///{tmp_path / 'none.db'}"} | kwargs
+    with pytest.raises(ValueError) as caught:
+        recommend(**kwargs)
+    assert type(caught.value) is ValueError
+    message = str(caught.value)
+    assert message.startswith(named), message
+    assert "environment variable" not in message and "s3cret" not in message
+    assert not (tmp_path / "none.db").exists()  # refused before anything was opened
