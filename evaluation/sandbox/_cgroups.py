@@ -186,13 +186,14 @@ class SandboxGroup:
 
     def remove(self, wait_s: float = 5.0) -> None:
         """Kill what is left in the group, then remove it (a group with processes cannot
-        be removed; dying processes leave it within milliseconds)."""
+        be removed; dying processes leave it within milliseconds). Another user's group
+        (a root evalflow's, seen by one run as another user) is left at once."""
         deadline = time.monotonic() + wait_s
         for directory in self.directories:
             while directory.exists():
                 try:
                     directory.rmdir()
-                except FileNotFoundError:
+                except (FileNotFoundError, PermissionError):
                     break
                 except OSError:
                     if time.monotonic() > deadline:

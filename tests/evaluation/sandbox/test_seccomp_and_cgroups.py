@@ -94,6 +94,26 @@ def test_groups_left_by_a_killed_evalflow_are_removed() -> None:
     assert not any(d.exists() for d in mine.directories)
 
 
+def test_a_group_left_by_another_users_evalflow_is_passed_over_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run as another user, evalflow sees the groups a killed root evalflow left in the
+    # same parent, and the kernel refuses to remove them: it must not wait (and kill) on.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    left = tmp_path / f"{PREFIX}{int(dead.stdout)}-0123456789ab"
+    left.mkdir()
+
+    def refused(self: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    kills: list[SandboxGroup] = []
+    monkeypatch.setattr(Path, "rmdir", refused)
+    monkeypatch.setattr(SandboxGroup, "kill", lambda group: kills.append(group))
+    Cgroups(2, (tmp_path,)).remove_stale()
+    assert left.exists() and kills == []
+
+
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
 def test_bwrap_itself_starts_with_nothing_of_the_environment(
     monkeypatch: pytest.MonkeyPatch,
