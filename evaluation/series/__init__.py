@@ -25,6 +25,22 @@ _EXPORTS = {
     "events_between": "evaluation.series._events",
     "series_events": "evaluation.series._events",
     "what_ran": "evaluation.series._what_ran",
+    "WatchSettings": "evaluation.series._watch",
+    "Night": "evaluation.series._trends",
+    "SeriesWatch": "evaluation.series._trends",
+    "StreamVerdict": "evaluation.series._trends",
+    "watch_series": "evaluation.series._trends",
+    "GateCase": "evaluation.series._gate",
+    "GateInputError": "evaluation.series._gate",
+    "GateResult": "evaluation.series._gate",
+    "gate": "evaluation.series._gate",
+    "alarm_lines": "evaluation.series._render",
+    "gate_junit": "evaluation.series._render",
+    "gate_markdown": "evaluation.series._render",
+    "gate_text": "evaluation.series._render",
+    "sparkline": "evaluation.series._render",
+    "trends_text": "evaluation.series._render",
+    "watch_markdown": "evaluation.series._render",
 }
 
 __all__ = sorted(_EXPORTS)

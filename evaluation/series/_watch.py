@@ -3,21 +3,25 @@ false-alarm rate of the whole series set, not of each test.
 
 The method, per stream and per comparable segment (``_events``):
 
-1. **Reference.** The per-case means over the segment's first ``reference_nights``
-   nights (from the accepted baseline when it lies in the segment) that did not alarm.
-   A night is compared with the nights of the reference before it.
+1. **Reference.** Every earlier night of the segment (at most ``window``; from the
+   accepted baseline when it lies in the segment), per case: a self-starting scheme
+   (Hawkins 1987), so successive nights' changes are independent when nothing changes,
+   where a fixed baseline's own noise would be shared by every night compared with it.
 2. **Nightly statistic, paired.** ``θ_t`` is the night's change against the reference,
    in the metric's worse direction: for a mean metric (a score, failure, log latency,
    log tokens/s) the mean over shared cases of ``x_t,i − r_i`` with its standard error
    ``s_t = sd(d)/√n``, the paired comparison on shared cases (Miller, arXiv 2411.00640,
-   §4); for p95 latency the log-ratio of the night's p95 to the reference's, with the
-   order-statistic error of a quantile (Hahn & Meeker 1991, §5.2).
+   §4); for p95 latency the log-ratio of the night's p95 to the mean log p95 of the
+   reference nights.
 3. **Nights differ by more than cases do.** A host's day, a judge's mood: a
    between-night variance ``τ²`` is estimated from the segment's earlier nights by the
-   median of squared successive differences (robust to one step change),
-   ``τ² = max(floor², (median(Δ²)/0.455 − median(s_Δ²))/2)``, and
-   ``z_t = θ_t / √(s_t² + τ²(1 + 1/m))`` (m: reference nights).
-4. **Accumulating evidence.** A one-sided CUSUM (Page 1954) per stream:
+   mean square successive difference (von Neumann 1941),
+   ``τ² = max(floor², (mean(Δ²) − mean(s_Δ²))/2)``, and
+   ``z_t = θ_t / √(s_t² + τ²(1 + 1/m))`` (m: reference nights), mapped from a t
+   distribution with Satterthwaite's degrees of freedom while τ² rests on few nights.
+   The first ``learning`` nights after a segment's first are shown, not judged.
+4. **Accumulating evidence.** A one-sided CUSUM (Page 1954) per stream, allowance
+   ``k`` (``k_latency`` for p95 latency, where a slower host is wanted on its first night):
    ``S_t = max(0, S_{t−1} + z_t − k)``, alarm when ``S_t ≥ h``, then ``S`` restarts. A
    small drop that lasts adds ``μ − k`` a night until it crosses ``h``; a large one
    crosses on its first night (``z ≥ h + k``).
@@ -26,7 +30,7 @@ The method, per stream and per comparable segment (``_events``):
    streams gets an equal share: an in-control average run length
    ``ARL₀ = 100·K / F`` nights, and ``h`` solves Siegmund's approximation (1985, eq.
    2.58) ``ARL₀ = (e^{2kb} − 2kb − 1)/(2k²)``, ``b = h + 1.166``. What it really gives
-   (shared reference, estimated τ, binary scores) is measured by
+   (estimated τ, binary scores) is measured by
    benchmarks/perf/trends_benchmark.py, not assumed.
 
 Everything here is numpy over arrays whose last axis is the night, so the benchmark runs
@@ -52,8 +56,14 @@ class WatchSettings:
     """For the whole series (all its configs × metrics), in the long run."""
     k: float = 0.75
     """CUSUM allowance in z units: drops of about 2k z a night are caught fastest."""
+    k_latency: float = 1.5
+    """The allowance for p95 latency: a slower host is a large change, wanted on its first
+    night (z ≥ h + k), and a larger k lowers h + k at the same run length."""
     window: int = 30
     """At most this many earlier nights of the segment form the reference."""
+    learning: int = 3
+    """Night-to-night changes seen before a night is judged: the first ``learning``
+    nights of a segment after its first teach the watch how much nights differ."""
 
     def __post_init__(self) -> None:
         if not 0 < self.false_alarms_per_100_nights < 100:
@@ -61,14 +71,22 @@ class WatchSettings:
                 "false_alarms_per_100_nights must lie in (0, 100), got "
                 f"{self.false_alarms_per_100_nights}"
             )
-        if self.k <= 0:
-            raise ValueError(f"k must be positive, got {self.k}")
+        if self.k <= 0 or self.k_latency <= 0:
+            raise ValueError(f"k and k_latency must be positive, got {self.k}, {self.k_latency}")
+        if self.learning < 2:
+            raise ValueError(f"learning must be at least 2, got {self.learning}")
         if self.window < 1:
             raise ValueError(f"window must be at least 1, got {self.window}")
 
-    def threshold(self, streams: int) -> float:
-        """h for a series of ``streams`` watched streams."""
-        return cusum_threshold(100.0 * max(streams, 1) / self.false_alarms_per_100_nights, self.k)
+    def threshold(self, streams: int, k: float | None = None) -> float:
+        """h for a series of ``streams`` watched streams, for allowance ``k`` (default
+        ``self.k``): every stream gets the same in-control run length."""
+        arl0 = 100.0 * max(streams, 1) / self.false_alarms_per_100_nights
+        return cusum_threshold(arl0, self.k if k is None else k)
+
+    def allowance(self, metric: str) -> float:
+        """The CUSUM allowance of a stream of ``metric``."""
+        return self.k_latency if metric == "latency_p95" else self.k
 
 
 def siegmund_arl(h: float, k: float) -> float:
@@ -88,31 +106,52 @@ def cusum_threshold(arl0: float, k: float) -> float:
     return high
 
 
-def between_night_var(steps: np.ndarray, step_var: np.ndarray, floor: float = 0.0) -> np.ndarray:
-    """τ² at each night from the nights before it: ``steps[..., t]`` is night t's change
-    from night t−1 (NaN where there is none), ``step_var`` its within-night variance.
-    Entry t uses steps 1..t−1 only (never the night being judged); fewer than two steps
-    give the floor."""
-    nights = steps.shape[-1]
-    out = np.full(steps.shape, floor * floor, dtype=float)
-    for t in range(3, nights):
-        seen = steps[..., 1:t]
-        enough = np.sum(~np.isnan(seen), axis=-1) >= 2
-        with np.errstate(all="ignore"), _quiet():
-            raw = np.nanmedian(seen**2, axis=-1) / MEDIAN_CHI2_1
-            noise = np.nanmedian(step_var[..., 1:t], axis=-1)
-        tau2 = np.where(enough, np.maximum((raw - noise) / 2, 0.0), 0.0)
-        out[..., t] = np.maximum(np.nan_to_num(tau2), floor * floor)
-    return out
+def between_night_var(
+    steps: np.ndarray, step_var: np.ndarray, *, min_steps: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """The variance between nights beyond their within-night noise, at each night, from
+    the nights before it, and how many steps it rests on: ``steps[..., t]`` is night
+    t's change from night t−1 (NaN where there is none), ``step_var`` its within-night
+    variance (0: estimate the nights' whole variance). Entry t uses steps before t only
+    (never the night being judged); NaN with fewer than ``min_steps``. The mean square
+    successive difference (von Neumann 1941): ``max(0, (mean(Δ²) − mean(s_Δ²))/2)``."""
+    out = np.full(steps.shape, np.nan)
+    counts = np.zeros(steps.shape)
+    squares = np.nan_to_num(steps**2)
+    present = ~np.isnan(steps)
+    noise = np.nan_to_num(step_var)
+    for t in range(min_steps + 1, steps.shape[-1]):
+        count = np.sum(present[..., 1:t], axis=-1)
+        with np.errstate(all="ignore"):
+            raw = np.sum(squares[..., 1:t], axis=-1) / count
+            within = np.sum(np.where(present, noise, 0)[..., 1:t], axis=-1) / count
+        out[..., t] = np.where(count >= min_steps, np.maximum((raw - within) / 2, 0.0), np.nan)
+        counts[..., t] = count
+    return out, counts
 
 
 def z_scores(
-    theta: np.ndarray, se2: np.ndarray, tau2: np.ndarray, reference_nights: np.ndarray
+    theta: np.ndarray,
+    se2: np.ndarray,
+    tau2: np.ndarray,
+    reference_nights: np.ndarray,
+    steps: np.ndarray,
 ) -> np.ndarray:
-    """The night's standardized change in the worse direction (NaN where not judged):
-    the reference's own day effects add τ²/m."""
+    """The night's standardized change in the worse direction (NaN where not judged).
+    The reference's own day effects add τ²/m. τ² rests on few nights early on, so the
+    ratio is a t statistic (Satterthwaite's degrees of freedom: the steps behind τ²,
+    scaled by τ²'s share of the variance) mapped to the normal scale."""
+    from scipy.special import ndtri, stdtr
+
     with np.errstate(all="ignore"):
-        return theta / np.sqrt(se2 + tau2 * (1 + 1 / np.maximum(reference_nights, 1)))
+        between = tau2 * (1 + 1 / np.maximum(reference_nights, 1))
+        total = se2 + between
+        t = theta / np.sqrt(total)
+        df = np.where(between > 0, steps * (total / np.where(between > 0, between, 1)) ** 2, np.inf)
+        df = np.clip(np.nan_to_num(df, nan=np.inf), 1, 1e6)
+        z = np.where(df >= 1e6, t, ndtri(np.clip(stdtr(df, t), 1e-300, 1 - 1e-16)))
+    unchanged = (theta == 0) & (total == 0)  # nothing moved, nothing varies: no evidence
+    return np.where(unchanged, 0.0, np.where(np.isnan(t), np.nan, z))
 
 
 def cusum(z: np.ndarray, k: float, h: float) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +235,12 @@ def _window_means(values: np.ndarray, window: int, axis: int) -> np.ndarray:
 
 
 def mean_stream_z(
-    values: np.ndarray, *, higher_is_better: bool, window: int, floor: float = 0.0
+    values: np.ndarray,
+    *,
+    higher_is_better: bool,
+    window: int,
+    learning: int = 3,
+    floor: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For per-case values ``[..., night, case]`` (NaN: missing): each night's change
     against the per-case means of the nights before it (at most ``window``), in the
@@ -208,26 +252,23 @@ def mean_stream_z(
     theta = -change if higher_is_better else change
     previous = np.concatenate([np.full_like(values[..., :1, :], np.nan), values[..., :-1, :]], -2)
     step, step_var = paired_change(values, previous)
-    tau2 = between_night_var(step, step_var, floor)
-    return theta, se2, z_scores(theta, se2, tau2, m)
+    tau2, steps = between_night_var(step, step_var, min_steps=learning)
+    return theta, se2, z_scores(theta, se2, np.maximum(tau2, floor * floor), m, steps)
 
 
 def p95_stream_z(
-    latencies: np.ndarray, *, window: int, floor: float = 0.0
+    latencies: np.ndarray, *, window: int, learning: int = 3, floor: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """As :func:`mean_stream_z` for the p95 of latencies ``[..., night, case]``: θ is
     the night's log p95 minus the mean log p95 of the nights before it; higher is
-    worse."""
+    worse. The p95 of a fixed set of cases varies less between nights than a sample's
+    quantile would, so its whole night-to-night variance (case noise and day effects,
+    at least ``floor``²) is estimated from the steps, as τ² is for a mean."""
     m = reference_counts(latencies.shape[-2], window)
-    point, se2 = log_quantile(latencies)
-    reference = _window_means(point, window, axis=-1)
-    with np.errstate(all="ignore"):
-        ref_se2 = _window_means(se2, window, axis=-1) / np.maximum(m, 1)
-    theta = point - reference
-    total = se2 + ref_se2
+    point, _ = log_quantile(latencies)
+    theta = point - _window_means(point, window, axis=-1)
     step = np.concatenate([np.full_like(point[..., :1], np.nan), np.diff(point, axis=-1)], -1)
-    step_var = np.concatenate(
-        [np.full_like(se2[..., :1], np.nan), se2[..., 1:] + se2[..., :-1]], -1
-    )
-    tau2 = between_night_var(step, step_var, floor)
-    return theta, total, z_scores(theta, total, tau2, m)
+    night_var, steps = between_night_var(step, np.zeros_like(step), min_steps=learning)
+    night_var = np.maximum(night_var, floor * floor)  # case noise and day effects
+    z = z_scores(theta, np.zeros_like(theta), night_var, m, steps)
+    return theta, night_var * (1 + 1 / np.maximum(m, 1)), z

@@ -15,9 +15,9 @@ from typing import NoReturn
 
 from evaluation.errors import EvalError
 from evaluation.redact import one_line, redact
-from flows.cli import ops, options, results, review, runs, selection, stats, view
+from flows.cli import ops, options, results, review, runs, selection, stats, trends, view
 
-VERB_GROUPS = (runs, results, stats, ops, review, selection, view)
+VERB_GROUPS = (runs, results, stats, trends, ops, review, selection, view)
 
 EXIT_FAILED = 1  # the command failed (a run with failed generations, an unhealthy host ...)
 EXIT_BAD_INPUT = 2  # refused: an option, a file, a setting the user gave
@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: not an empty database (opening it would create an empty file and answer "none yet").
 READS_STORED_RESULTS = frozenset(
     {"rescore", "experiments", "show", "export", "compare", "baseline", "review", "report"}
-    | {"judge", "recommend", "retrain", "view"}
+    | {"judge", "recommend", "retrain", "view", "series", "trends", "gate"}
 )
 
 

@@ -1242,6 +1242,27 @@ OPTION_CASES = [
         expect="argument --host: expected a host name or IP address"),
     opt("opt-verbose-and-quiet", "-v", "-q", "experiments",
         expect="argument -q/--quiet: not allowed with argument -v/--verbose"),
+    # the watch over time (more in tests/bad_input/test_trends_input.py)
+    opt("opt-run-series-name", "run", "SPEC", "--series", "My Series!",
+        expect="argument --series: expected an experiment name of [a-z0-9-]+"),
+    opt("opt-series-extra", "series", "extra",
+        expect="evalflow series: unrecognized arguments: extra"),
+    opt("opt-trends-unknown-series", "trends", "nope",
+        expect="no series 'nope' in this database (series: demo)"),
+    opt("opt-trends-false-alarms-zero", "trends", "demo", "--false-alarms", "0",
+        expect="argument --false-alarms: expected a number > 0 and < 100, got '0'"),
+    opt("opt-trends-k-negative", "trends", "demo", "--k", "-1",
+        expect="argument --k: expected a number > 0 and <= 5, got '-1'"),
+    opt("opt-gate-alpha-one", "gate", "demo", "--alpha", "1",
+        expect="argument --alpha: expected a number > 0 and < 1, got '1'"),
+    opt("opt-gate-junit-folder", "gate", "demo", "--junit", "ROOT",
+        expect="argument --junit: expected a file name, not a folder"),
+    opt("opt-gate-summary-folder", "gate", "demo", "--summary", "ROOT",
+        expect="argument --summary: expected a file name, not a folder"),
+    opt("opt-gate-unknown-baseline", "gate", "demo", "--baseline", "nope",
+        expect="no experiment named 'nope'"),
+    opt("opt-gate-unknown-series", "gate", "demo", "--series", "nope",
+        expect="no series 'nope' in this database"),
 ]  # fmt: skip
 
 SURFACE_CASES = [

@@ -1,0 +1,219 @@
+"""The watch over a series, measured: false alarms when nothing changes, nights to catch
+a change, beside the present rule (Holm per night against the accepted baseline).
+
+A direct simulation of the simulated backend's data model (docs/simulated-backend.md),
+vectorised over repetitions × configs × nights × cases:
+
+- accuracy: binary, correct when ``√ρ·D_i + √(1−ρ)·E < Φ⁻¹(q)`` (ρ = 0.5: a case's
+  difficulty D_i is shared by every config and night, E is fresh each night);
+- judge score in [0, 1]: ``0.6 + 0.15·A_i + 0.1·E + J_t`` clipped, J_t a judge's drift
+  on night t (drift world only);
+- latency: ``base_c · e^{0.3·B_i} · ε · H_t`` with ε log-normal of σ 0.15 (the backend's
+  LATENCY_SIGMA), H_t the host's day effect (drift world only), watched as p95.
+
+Worlds: ``steady`` (nights differ only by case noise) and ``drifting`` (a host's latency
+day effect, log-sd 0.10, and a judge's daily drift, sd 0.02). Scenarios: ``null`` (no
+change: false alarms), ``drop`` (one config's accuracy 5 points lower from night 20 on:
+nights to catch it), ``latency`` (one config's latencies 2× from night 20 on).
+
+Run: ``python benchmarks/perf/trends_benchmark.py`` (about a minute on 2 cores);
+``--reps``, ``--nights`` for other sizes. Figures: docs/trends.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from evaluation.series._watch import (
+    WatchSettings,
+    cusum,
+    mean_stream_z,
+    p95_stream_z,
+)
+
+CONFIGS, METRICS, CASES = 10, 3, 150
+CHANGE_NIGHT = 20
+QUALITY = np.linspace(0.55, 0.85, CONFIGS)  # per config
+TARGET = 8  # the config that changes: quality 0.82, near sim-large:8b's 0.80 on qa
+LATENCY_SIGMA = 0.15
+# latency day log-sd, judge drift sd, ρ: the share of a case's correctness fixed across
+# nights (0.5: the simulated backend's DIFFICULTY_CORRELATION, a fresh draw every night;
+# 0.9: a model at low temperature that mostly repeats itself)
+WORLDS = {
+    "steady": (0.0, 0.0, 0.5),
+    "drifting": (0.10, 0.02, 0.5),
+    "repeatable": (0.0, 0.0, 0.9),
+}
+LATENCY_FLOOR = 0.05  # the watch's floor for τ on log latency (evaluation/series/_trends)
+
+
+def simulate(
+    rng: np.random.Generator, reps: int, nights: int, world: str, scenario: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """accuracy, judge and latency arrays ``[rep, config, night, case]``."""
+    day_sd, judge_sd, rho = WORLDS[world]
+    shape = (reps, CONFIGS, nights, CASES)
+    quality = QUALITY[None, :, None, None] * np.ones((*shape[:3], 1))
+    if scenario == "drop":
+        quality[:, TARGET, CHANGE_NIGHT:] -= 0.05
+    difficulty = rng.standard_normal((reps, 1, 1, CASES))
+    latent = np.sqrt(rho) * difficulty + np.sqrt(1 - rho) * rng.standard_normal(shape)
+    accuracy = (latent < stats.norm.ppf(quality)).astype(float)
+    drift = judge_sd * rng.standard_normal((reps, 1, nights, 1))
+    ability = rng.standard_normal((reps, 1, 1, CASES))
+    judge = np.clip(0.6 + 0.15 * ability + 0.1 * rng.standard_normal(shape) + drift, 0, 1)
+    base = np.linspace(1.0, 5.0, CONFIGS)[None, :, None, None]
+    length = np.exp(0.3 * rng.standard_normal((reps, 1, 1, CASES)))
+    noise = np.exp(LATENCY_SIGMA * rng.standard_normal(shape) - LATENCY_SIGMA**2 / 2)
+    day = np.exp(day_sd * rng.standard_normal((reps, 1, nights, 1)))
+    latency = base * length * noise * day
+    if scenario == "latency":
+        latency[:, TARGET, CHANGE_NIGHT:] *= 2.0
+    return accuracy, judge, latency
+
+
+def watch_alarms(
+    accuracy: np.ndarray, judge: np.ndarray, latency: np.ndarray, settings: WatchSettings
+) -> np.ndarray:
+    """The watch's alarms ``[rep, config, metric, night]``."""
+    m, n, streams = settings.window, settings.learning, CONFIGS * METRICS
+    quality = np.stack(
+        [
+            mean_stream_z(accuracy, higher_is_better=True, window=m, learning=n)[2],
+            mean_stream_z(judge, higher_is_better=True, window=m, learning=n)[2],
+        ],
+        axis=2,
+    )
+    latency_z = p95_stream_z(latency, window=m, learning=n, floor=LATENCY_FLOOR)[2]
+    _, alarms = cusum(quality, settings.k, settings.threshold(streams))
+    k = settings.allowance("latency_p95")
+    _, slow = cusum(latency_z, k, settings.threshold(streams, k))
+    return np.concatenate([alarms, slow[:, :, None]], axis=2)
+
+
+def present_rule_alarms(
+    accuracy: np.ndarray, judge: np.ndarray, latency: np.ndarray, alpha: float = 0.05
+) -> np.ndarray:
+    """evaluation/compare/_regression.py per night against night 0 (the accepted
+    baseline): exact McNemar (accuracy) and paired t (judge), Holm over every config ×
+    quality metric, worse direction; p95 latency above 2× the baseline's."""
+    reps, configs, nights, _ = accuracy.shape
+    base_acc, base_judge = accuracy[:, :, :1], judge[:, :, :1]
+    b = np.sum((accuracy == 0) & (base_acc == 1), axis=-1)  # right before, wrong now
+    c = np.sum((accuracy == 1) & (base_acc == 0), axis=-1)
+    p_acc = np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, c), b + c, 0.5))
+    p_acc = np.where(b + c == 0, 1.0, p_acc)
+    d = judge - base_judge
+    with np.errstate(all="ignore"):
+        t = d.mean(-1) / (d.std(-1, ddof=1) / np.sqrt(d.shape[-1]))
+    p_judge = np.nan_to_num(2 * stats.t.sf(np.abs(t), d.shape[-1] - 1), nan=1.0)
+    worse = np.stack([b > c, d.mean(-1) < 0], axis=2)  # [rep, config, metric, night]
+    p = np.stack([p_acc, p_judge], axis=2)
+    flat = np.moveaxis(p, -1, 1).reshape(reps, nights, -1)  # Holm over config × metric
+    order = np.argsort(flat, axis=-1)
+    ranked = np.take_along_axis(flat, order, -1)
+    m = ranked.shape[-1]
+    adjusted = np.maximum.accumulate(np.minimum(1, ranked * (m - np.arange(m))), axis=-1)
+    reject_sorted = adjusted < alpha
+    reject = np.empty_like(reject_sorted)
+    np.put_along_axis(reject, order, reject_sorted, -1)
+    reject = np.moveaxis(reject.reshape(reps, nights, configs, 2), 1, -1)
+    p95 = np.quantile(latency, 0.95, axis=-1)
+    slower = p95 / p95[..., :1] > 2.0
+    alarms = np.concatenate([reject & worse, slower[:, :, None]], axis=2)
+    alarms[..., 0] = False
+    return alarms
+
+
+def run(
+    reps: int,
+    nights: int,
+    settings: WatchSettings,
+    worlds: list[str],
+    scenarios: list[str],
+    seed: int = 0,
+) -> list[str]:
+    rng = np.random.default_rng(seed)
+    chunk = 10
+    lines = [
+        f"trends benchmark: {CONFIGS} configs x {METRICS} metrics (accuracy, judge, p95 "
+        f"latency) x {nights} nights x {CASES} cases, {reps} repetitions; watch: "
+        f"{settings.false_alarms_per_100_nights:g} false alarms per 100 nights promised, "
+        f"k = {settings.k:g} (latency {settings.k_latency:g}), h = "
+        f"{settings.threshold(CONFIGS * METRICS):.2f} "
+        f"({settings.threshold(CONFIGS * METRICS, settings.k_latency):.2f}), reference: "
+        f"up to {settings.window} earlier nights",
+        "",
+        f"{'world':9} {'scenario':8} {'rule':8} {'series w/ false alarm':>22} "
+        f"{'false/100 nights':>17} {'caught 1st night':>17} {'<= 3 nights':>12} "
+        f"{'median nights':>14}",
+    ]
+    for world in worlds:
+        for scenario in scenarios:
+            n = nights if scenario == "null" else CHANGE_NIGHT + 20
+            found: dict[str, list[np.ndarray]] = {"watch": [], "holm": []}
+            for start in range(0, reps, chunk):
+                data = simulate(rng, min(chunk, reps - start), n, world, scenario)
+                found["watch"].append(watch_alarms(*data, settings))
+                found["holm"].append(present_rule_alarms(*data))
+            for rule, parts in found.items():
+                alarms = np.concatenate(parts)
+                lines.append(_row(world, scenario, rule, alarms, n))
+    return lines
+
+
+def _row(world: str, scenario: str, rule: str, alarms: np.ndarray, nights: int) -> str:
+    target = {"drop": (TARGET, 0), "latency": (TARGET, 2)}.get(scenario)
+    false = alarms.copy()
+    if target is not None:
+        false[:, target[0], target[1], CHANGE_NIGHT:] = False
+    watched = nights - 1  # night 0 is the baseline
+    any_false = np.mean(false.any(axis=(1, 2, 3)))
+    per_100 = false.sum(axis=(1, 2, 3)).mean() / watched * 100
+    caught = first = within3 = median = "–"
+    if target is not None:
+        hits = alarms[:, target[0], target[1], CHANGE_NIGHT:]
+        delay = np.where(hits.any(-1), hits.argmax(-1) + 1, np.inf)
+        first = f"{np.mean(delay <= 1):.0%}"
+        within3 = f"{np.mean(delay <= 3):.0%}"
+        median = f"{np.median(delay):g}" if np.isfinite(np.median(delay)) else "> 20"
+        caught = ""
+    del caught
+    return (
+        f"{world:9} {scenario:8} {rule:8} {any_false:>22.0%} {per_100:>17.2f} {first:>17} "
+        f"{within3:>12} {median:>14}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--nights", type=int, default=100)
+    parser.add_argument(
+        "--false-alarms", type=float, default=WatchSettings().false_alarms_per_100_nights
+    )
+    parser.add_argument("--k", type=float, default=WatchSettings().k)
+    parser.add_argument("--k-latency", type=float, default=WatchSettings().k_latency)
+    parser.add_argument("--worlds", default=",".join(WORLDS), help="comma-separated")
+    parser.add_argument("--scenarios", default="null,drop,latency", help="comma-separated")
+    parser.add_argument("--window", type=int, default=WatchSettings().window)
+    parser.add_argument("--learning", type=int, default=WatchSettings().learning)
+    args = parser.parse_args()
+    settings = WatchSettings(args.false_alarms, args.k, args.k_latency, args.window, args.learning)
+    started = time.perf_counter()
+    worlds, scenarios = args.worlds.split(","), args.scenarios.split(",")
+    for line in run(args.reps, args.nights, settings, worlds, scenarios):
+        print(line, flush=True)
+    print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

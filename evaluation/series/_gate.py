@@ -1,0 +1,268 @@
+"""The CI gate: a candidate run against a baseline, one verdict per config × metric,
+Holm over all of them at ``alpha`` (so a null comparison fails at most ``alpha`` of the
+time, whatever the number of configs and metrics).
+
+Quality metrics: the paired test evalflow uses everywhere (``compare_pair``: exact
+McNemar for binary scores, paired t or Wilcoxon otherwise), two-sided, failing only in
+the metric's worse direction. Operational streams, paired on shared cases where they
+can be: ``failure_rate`` (per case failed share, paired mean), ``tokens_per_s`` (per
+case log tokens/s, paired mean) and ``latency_p95`` (log ratio of the p95s with the
+order-statistic errors of both, plus a host's day-to-day spread of 5%), one-sided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import erfc, exp, sqrt
+
+import numpy as np
+import pandas as pd
+from sqlmodel import Session
+
+from evaluation.compare._regression import NOT_QUALITY
+from evaluation.errors import EvalError, MetricError
+from evaluation.metrics import get_metric
+from evaluation.series._trends import LATENCY_FLOOR
+from evaluation.series._watch import log_quantile, paired_change
+from evaluation.statistics import adjust_p_values, compare_pair
+from evaluation.storage.repository import (
+    experiment_configs,
+    generations_frame,
+    get_experiment,
+    scores_frame,
+)
+
+
+class GateInputError(EvalError):
+    """The gate cannot compare what it was given (exit 2, nothing written)."""
+
+
+@dataclass(frozen=True)
+class GateCase:
+    """One config × metric: baseline and candidate values, the change (candidate −
+    baseline; a ratio − 1 for latency and tokens/s), the test, its Holm-adjusted p."""
+
+    config: str
+    label: str
+    metric: str
+    n: int
+    baseline: float | None
+    candidate: float | None
+    change: float | None
+    test: str
+    p: float | None
+    p_adjusted: float | None
+    worse: bool
+    regressed: bool
+
+
+@dataclass(frozen=True)
+class GateResult:
+    candidate: str
+    baseline: str
+    alpha: float
+    cases: tuple[GateCase, ...]
+
+    @property
+    def regressed(self) -> tuple[GateCase, ...]:
+        return tuple(c for c in self.cases if c.regressed)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.regressed else 0
+
+
+def gate(session: Session, candidate: str, baseline: str, alpha: float = 0.05) -> GateResult:
+    """Compare ``candidate`` with ``baseline`` (GateInputError when they cannot be)."""
+    if candidate == baseline:
+        raise GateInputError(
+            f"the candidate and the baseline are the same experiment ({candidate!r}): "
+            "a run cannot regress against itself; name another --baseline"
+        )
+    if not 0 < alpha < 1:
+        raise GateInputError(f"--alpha must lie in (0, 1), got {alpha}")
+    runs = {name: get_experiment(session, name) for name in (candidate, baseline)}
+    frames = {
+        name: (scores_frame(session, e.id), generations_frame(session, e.id))
+        for name, e in runs.items()
+    }
+    for name, (_, generations) in frames.items():
+        if generations.empty:
+            raise GateInputError(f"experiment {name!r} has no generations: nothing to compare")
+    cand_scores, cand_gens = frames[candidate]
+    base_scores, base_gens = frames[baseline]
+    if not set(cand_gens["case_uid"]) & set(base_gens["case_uid"]):
+        raise GateInputError(
+            f"{candidate!r} and {baseline!r} share no cases (suites "
+            f"{runs[candidate].suite!r} and {runs[baseline].suite!r}): a paired comparison "
+            "needs the same cases"
+        )
+    configs = experiment_configs(session, runs[candidate].id)
+    labels = dict(zip(configs["hash"], configs["label"], strict=True))
+    shared = [c for c in labels if c in set(base_gens["config_hash"])]
+    if not shared:
+        raise GateInputError(f"{candidate!r} and {baseline!r} have no config in common")
+    rows: list[
+        tuple[str, str, int, float | None, float | None, float | None, str, float | None, bool]
+    ] = []
+    metrics = _quality(runs[candidate].metrics, runs[baseline].metrics)
+    for config in shared:
+        for metric in metrics:
+            rows.append(_quality_case(cand_scores, base_scores, config, metric))
+        rows.append(_failure_case(cand_gens, base_gens, config))
+        rows.append(_throughput_case(cand_gens, base_gens, config))
+        rows.append(_latency_case(cand_gens, base_gens, config))
+    tested = [r for r in rows if r[7] is not None]
+    adjusted_list, _ = (
+        adjust_p_values([r[7] for r in tested], alpha, "holm") if tested else ([], [])
+    )
+    adjusted = dict(zip([id(r) for r in tested], adjusted_list, strict=True))
+    cases = []
+    for r in rows:
+        config, metric, n, base, cand, change, test, p, worse = r
+        p_adj = adjusted.get(id(r))
+        cases.append(
+            GateCase(
+                config=config,
+                label=labels.get(config, config),
+                metric=metric,
+                n=n,
+                baseline=base,
+                candidate=cand,
+                change=change,
+                test=test,
+                p=p,
+                p_adjusted=p_adj,
+                worse=worse,
+                regressed=bool(worse and p_adj is not None and p_adj < alpha),
+            )
+        )
+    return GateResult(candidate, baseline, alpha, tuple(cases))
+
+
+def _quality(candidate: list[str], baseline: list[str]) -> list:
+    out = []
+    for name in candidate:
+        if name in NOT_QUALITY or name not in baseline:
+            continue
+        try:
+            out.append(get_metric(name))
+        except MetricError:
+            continue
+    return out
+
+
+def _quality_case(cand: pd.DataFrame, base: pd.DataFrame, config: str, metric) -> tuple:
+    frame = pd.concat(
+        [
+            _tagged(cand, config, metric.name, "candidate"),
+            _tagged(base, config, metric.name, "baseline"),
+        ],
+        ignore_index=True,
+    )
+    if frame.empty:
+        return (config, metric.name, 0, None, None, None, "not scored", None, False)
+    result = compare_pair(frame, "candidate", "baseline", metric.name, score_type=metric.score_type)
+    worse = result.diff is not None and (
+        result.diff < 0 if metric.higher_is_better else result.diff > 0
+    )
+    p = None if result.p_value is None or np.isnan(result.p_value) else float(result.p_value)
+    return (
+        config,
+        metric.name,
+        result.n_used,
+        result.mean_b,
+        result.mean_a,
+        result.diff,
+        result.test,
+        p,
+        worse,
+    )
+
+
+def _tagged(scores: pd.DataFrame, config: str, metric: str, tag: str) -> pd.DataFrame:
+    part = scores[(scores["config"] == config) & (scores["metric"] == metric)].copy()
+    part["config"] = tag
+    return part
+
+
+def _per_case(gens: pd.DataFrame, config: str, column: str) -> pd.Series:
+    g = gens[gens["config_hash"] == config]
+    if column == "failed":
+        return (g["status"] != "ok").groupby(g["case_id"]).mean().astype(float)
+    ok = g[g["status"] == "ok"]
+    values = pd.to_numeric(ok[column], errors="coerce")
+    return np.log(values.where(values > 0)).groupby(ok["case_id"]).mean()
+
+
+def _paired(cand: pd.Series, base: pd.Series) -> tuple[int, float, float]:
+    cases = sorted(set(cand.index) & set(base.index))
+    a = cand.reindex(cases).to_numpy(dtype=float)
+    b = base.reindex(cases).to_numpy(dtype=float)
+    mean, se2 = paired_change(a, b)
+    return int(np.sum(np.isfinite(a - b))), float(mean), float(se2)
+
+
+def _one_sided(theta: float, var: float) -> float | None:
+    if not np.isfinite(theta) or not np.isfinite(var):
+        return None
+    if var <= 0:
+        return 0.0 if theta > 0 else 1.0
+    return 0.5 * erfc(theta / sqrt(var) / sqrt(2))
+
+
+def _failure_case(cand: pd.DataFrame, base: pd.DataFrame, config: str) -> tuple:
+    c, b = _per_case(cand, config, "failed"), _per_case(base, config, "failed")
+    n, change, se2 = _paired(c, b)
+    return (
+        config,
+        "failure_rate",
+        n,
+        float(b.mean()) if len(b) else None,
+        float(c.mean()) if len(c) else None,
+        change if np.isfinite(change) else None,
+        "paired z",
+        _one_sided(change, se2),
+        bool(np.isfinite(change) and change > 0),
+    )
+
+
+def _throughput_case(cand: pd.DataFrame, base: pd.DataFrame, config: str) -> tuple:
+    c, b = _per_case(cand, config, "tokens_per_s"), _per_case(base, config, "tokens_per_s")
+    n, change, se2 = _paired(c, b)
+    finite = np.isfinite(change)
+    return (
+        config,
+        "tokens_per_s",
+        n,
+        float(np.exp(b.mean())) if b.notna().any() else None,
+        float(np.exp(c.mean())) if c.notna().any() else None,
+        exp(change) - 1 if finite else None,
+        "paired z (log)",
+        _one_sided(-change, se2 + LATENCY_FLOOR**2) if finite else None,
+        bool(finite and change < 0),
+    )
+
+
+def _latency_case(cand: pd.DataFrame, base: pd.DataFrame, config: str) -> tuple:
+    def latencies(gens: pd.DataFrame) -> np.ndarray:
+        g = gens[(gens["config_hash"] == config) & (gens["status"] == "ok")]
+        values = pd.to_numeric(g["latency_s"], errors="coerce").to_numpy(dtype=float)
+        return values[np.isfinite(values) & (values > 0)]
+
+    c, b = latencies(cand), latencies(base)
+    (lc, vc), (lb, vb) = (log_quantile(x) if x.size else (np.nan, np.nan) for x in (c, b))
+    theta = float(lc - lb)
+    var = float(vc + vb + 2 * LATENCY_FLOOR**2)
+    finite = np.isfinite(theta) and np.isfinite(var)
+    return (
+        config,
+        "latency_p95",
+        int(min(c.size, b.size)),
+        float(np.quantile(b, 0.95)) if b.size else None,
+        float(np.quantile(c, 0.95)) if c.size else None,
+        exp(theta) - 1 if finite else None,
+        "log p95 ratio z",
+        _one_sided(theta, var) if finite else None,
+        bool(finite and theta > 0),
+    )

@@ -1,0 +1,221 @@
+"""The watch and the gate as text: the terminal's trends (sparklines), the nightly
+artifact's Markdown, the gate's JUnit XML and Markdown summary."""
+
+from __future__ import annotations
+
+import math
+from xml.etree import ElementTree as ET
+
+from evaluation.series._gate import GateCase, GateResult
+from evaluation.series._trends import SeriesWatch, StreamVerdict
+from evaluation.view.links import view_url
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """One character per night, scaled between the smallest and largest value; a space
+    where there is none."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return " " * len(values)
+    low, high = min(finite), max(finite)
+    span = high - low
+    out = []
+    for v in values:
+        if v is None or not math.isfinite(v):
+            out.append(" ")
+        else:
+            out.append(BARS[0 if span == 0 else round((v - low) / span * (len(BARS) - 1))])
+    return "".join(out)
+
+
+def _value(v: float | None, metric: str) -> str:
+    if v is None:
+        return "–"
+    if metric == "latency_p95":
+        return f"{v:.3g} s"
+    if metric == "tokens_per_s":
+        return f"{v:.3g}/s"
+    return f"{v:.3f}"
+
+
+def _change(v: float | None, metric: str) -> str:
+    if v is None:
+        return "–"
+    if metric in ("latency_p95", "tokens_per_s"):
+        return f"{v:+.0%}"
+    return f"{v:+.3f}"
+
+
+def _stream_line(s: StreamVerdict, width: int = 30) -> str:
+    last = s.last
+    shown = [n.value for n in s.nights][-width:]
+    interval = (
+        f" [{_value(last.low, s.metric)}, {_value(last.high, s.metric)}]"
+        if last.low is not None and last.high is not None
+        else ""
+    )
+    change = _change(last.change, s.metric)
+    if last.change_low is not None and last.change_high is not None:
+        change += f" [{_change(last.change_low, s.metric)}, {_change(last.change_high, s.metric)}]"
+    judged = f"p {last.p:.2g}" if last.p is not None else "learning"
+    state = "ALARM" if last.alarm else ("watch" if last.evidence > 0 else "ok")
+    if not last.alarm and s.last_alarm:
+        state += f" (alarm on {s.last_alarm})"
+    return (
+        f"  {s.metric:<14} {sparkline(shown):<{width}} {_value(last.value, s.metric)}{interval}"
+        f"  change {change}  {judged}  evidence {last.evidence:.2f}/{s.threshold:.2f}  {state}"
+    )
+
+
+def trends_text(watch: SeriesWatch) -> str:
+    """``evalflow trends``: per config, a sparkline per metric, the last value with its
+    interval, the change against the earlier nights with its p and the CUSUM's
+    evidence; then the events and the alarms (what, by how much, since when, which
+    cases, where to look)."""
+    s = watch.settings
+    last = watch.last
+    simulated = " [SIMULATED]" if any(p.simulated for p in watch.points) else ""
+    lines = [
+        f"series {watch.series}{simulated}: {len(watch.points)} runs, last {last.experiment} "
+        f"({last.status}, {last.time:%Y-%m-%d %H:%M} UTC)",
+        f"watch: {len(watch.streams)} streams, at most {s.false_alarms_per_100_nights:g} false "
+        f"alarms per 100 nights in all (CUSUM k = {s.k:g}, h = {watch.threshold:.2f}; "
+        "docs/trends.md)",
+    ]
+    by_config: dict[str, list[StreamVerdict]] = {}
+    for stream in watch.streams:
+        by_config.setdefault(stream.config, []).append(stream)
+    for streams in by_config.values():
+        first = streams[0]
+        lines += ["", f"{first.label}  (since {first.segment_start}, {len(first.nights)} runs)"]
+        lines += [_stream_line(st) for st in streams]
+    if watch.events:
+        lines += ["", "events (not compared across):"]
+        lines += [f"  {e.time:%Y-%m-%d} {e.message}" for e in watch.events]
+    if watch.notes:
+        lines += ["", *[f"note: {n}" for n in watch.notes]]
+    lines += ["", *alarm_lines(watch)]
+    return "\n".join(lines)
+
+
+def alarm_lines(watch: SeriesWatch) -> list[str]:
+    """One line per alarm tonight, with the flipped cases and the view's link."""
+    if not watch.alarms:
+        return [f"no alarm on {watch.last.experiment}."]
+    lines = [f"ALARM on {watch.last.experiment}:"]
+    for s in watch.alarms:
+        lines.append(f"  {s.describe()}")
+        if s.flipped:
+            shown = ", ".join(s.flipped[:8]) + (" …" if len(s.flipped) > 8 else "")
+            lines.append(f"    flipped: {shown}  ({view_url(s.last.experiment)})")
+    return lines
+
+
+def watch_markdown(watch: SeriesWatch) -> str:
+    """The nightly artifact's section: each stream's last night and the alarms."""
+    lines = [
+        f"## Trend watch: series {watch.series}",
+        "",
+        f"At most {watch.settings.false_alarms_per_100_nights:g} false alarms per 100 nights "
+        f"over {len(watch.streams)} streams (CUSUM h = {watch.threshold:.2f}).",
+        "",
+        "| config | metric | value | change [95%] | p | evidence | state |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in watch.streams:
+        n = s.last
+        interval = (
+            f" [{_change(n.change_low, s.metric)}, {_change(n.change_high, s.metric)}]"
+            if n.change_low is not None
+            else ""
+        )
+        p = f"{n.p:.2g}" if n.p is not None else "learning"
+        state = "**ALARM**" if n.alarm else ("watch" if n.evidence > 0 else "ok")
+        lines.append(
+            f"| {s.label} | {s.metric} | {_value(n.value, s.metric)} | "
+            f"{_change(n.change, s.metric)}{interval} | {p} | {n.evidence:.2f} | {state} |"
+        )
+    if watch.events:
+        lines += ["", "Events:", *[f"- {e.message}" for e in watch.events]]
+    lines += ["", *[f"- {line.strip()}" for line in alarm_lines(watch)]]
+    return "\n".join(lines)
+
+
+def _case_name(c: GateCase) -> str:
+    return f"{c.label} · {c.metric}"
+
+
+def gate_junit(result: GateResult) -> str:
+    """JUnit XML: one testcase per config × metric, a failure where it regressed."""
+    suite = ET.Element(
+        "testsuite",
+        name=f"evalflow gate {result.candidate} vs {result.baseline}",
+        tests=str(len(result.cases)),
+        failures=str(len(result.regressed)),
+        errors="0",
+        skipped=str(sum(1 for c in result.cases if c.p_adjusted is None)),
+    )
+    for c in result.cases:
+        case = ET.SubElement(suite, "testcase", classname=c.label, name=c.metric)
+        if c.regressed:
+            failure = ET.SubElement(case, "failure", message=_gate_sentence(c))
+            failure.text = _gate_sentence(c)
+        elif c.p_adjusted is None:
+            ET.SubElement(case, "skipped", message=f"not tested ({c.test})")
+    ET.indent(suite)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    )
+
+
+def _gate_sentence(c: GateCase) -> str:
+    return (
+        f"{c.metric} of {c.label}: {_value(c.baseline, c.metric)} → "
+        f"{_value(c.candidate, c.metric)} ({_change(c.change, c.metric)}; {c.test}, "
+        f"Holm-adjusted p = {c.p_adjusted:.2g}, n = {c.n})"
+    )
+
+
+def gate_markdown(result: GateResult) -> str:
+    """The summary for a CI job (e.g. ``$GITHUB_STEP_SUMMARY``)."""
+    verdict = (
+        f"**FAILED**: {len(result.regressed)} of {len(result.cases)} checks regressed beyond noise"
+        if result.regressed
+        else f"**PASSED**: none of {len(result.cases)} checks regressed beyond noise"
+    )
+    lines = [
+        f"## evalflow gate: {result.candidate} vs {result.baseline}",
+        "",
+        f"{verdict} (Holm over all checks, α = {result.alpha:g}).",
+        "",
+        "| config | metric | baseline | candidate | change | test | p (Holm) | |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in result.cases:
+        p = "–" if c.p_adjusted is None else f"{c.p_adjusted:.2g}"
+        mark = "❌ regressed" if c.regressed else ("✅" if c.p_adjusted is not None else "–")
+        lines.append(
+            f"| {c.label} | {c.metric} | {_value(c.baseline, c.metric)} | "
+            f"{_value(c.candidate, c.metric)} | {_change(c.change, c.metric)} | {c.test} | "
+            f"{p} | {mark} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def gate_text(result: GateResult) -> str:
+    """The terminal's lines: the verdict and what regressed."""
+    if not result.regressed:
+        return (
+            f"gate passed: {result.candidate} vs {result.baseline}, {len(result.cases)} checks, "
+            f"nothing regressed beyond noise (Holm, α = {result.alpha:g})"
+        )
+    return "\n".join(
+        [
+            f"gate FAILED: {result.candidate} vs {result.baseline}, "
+            f"{len(result.regressed)} of {len(result.cases)} checks regressed "
+            f"(Holm, α = {result.alpha:g}):",
+            *[f"  {_gate_sentence(c)}" for c in result.regressed],
+        ]
+    )

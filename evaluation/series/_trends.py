@@ -1,0 +1,345 @@
+"""The watch over a stored series: for every config and metric, its values night by
+night, the change against the nights before (paired on shared cases), the CUSUM's
+evidence and its alarms (``_watch``), never across a comparability event (``_events``).
+
+Streams per config: each quality metric the runs recorded (higher is better unless the
+metric says otherwise), ``failure_rate`` (per case, the share of failed generations),
+``latency_p95`` (of successful generations) and ``tokens_per_s`` (per case, the mean of
+log tokens/s: lower is worse). The series' K streams share its false-alarm promise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from math import erfc, exp, sqrt
+
+import numpy as np
+import pandas as pd
+from sqlmodel import Session
+
+from evaluation.compare._regression import NOT_QUALITY
+from evaluation.errors import MetricError
+from evaluation.metrics import get_metric
+from evaluation.series._events import SeriesEvent, series_events
+from evaluation.series._series import SeriesPoint, point_of, series_experiments
+from evaluation.series._watch import WatchSettings, cusum, mean_stream_z, p95_stream_z
+from evaluation.storage.repository import generations_frame, scores_frame
+
+LATENCY_FLOOR = 0.05  # log units: hosts' days differ by a few percent at least
+OPERATIONAL = ("failure_rate", "latency_p95", "tokens_per_s")
+
+
+@dataclass(frozen=True)
+class Night:
+    """One point of one stream: the value shown (with its 95% interval where known),
+    the change against the reference in the metric's own units (tonight − reference),
+    its z in the worse direction and one-sided p, the CUSUM after it, and the alarm."""
+
+    experiment: str
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    change: float | None = None
+    change_low: float | None = None
+    change_high: float | None = None
+    z: float | None = None
+    p: float | None = None
+    evidence: float = 0.0
+    alarm: bool = False
+    judged: bool = False
+
+
+@dataclass(frozen=True)
+class StreamVerdict:
+    """One config × metric of a series over its current comparable segment."""
+
+    config: str
+    label: str
+    metric: str
+    higher_is_better: bool
+    nights: tuple[Night, ...]
+    threshold: float
+    segment_start: str
+    since: str | None = None  # the first night of the evidence behind the last alarm/run
+    by: float | None = None  # mean change over those nights
+    flipped: tuple[str, ...] = ()  # cases right in the reference, wrong tonight
+
+    @property
+    def last(self) -> Night:
+        return self.nights[-1]
+
+    @property
+    def alarm(self) -> bool:
+        return self.last.alarm
+
+    @property
+    def last_alarm(self) -> str | None:
+        nights = self.alarm_nights
+        return nights[-1] if nights else None
+
+    @property
+    def alarm_nights(self) -> tuple[str, ...]:
+        return tuple(n.experiment for n in self.nights if n.alarm)
+
+    def describe(self) -> str:
+        """What changed, by how much, since when: the alarm's sentence."""
+        last = self.last
+        change = "" if self.by is None else f" by {_signed(self.by, self.metric)}"
+        since = f" since {self.since}" if self.since else ""
+        p = "" if last.p is None else f" (z = {last.z:.2f}, one-sided p = {last.p:.2g})"
+        flips = f"; {len(self.flipped)} case(s) flipped" if self.flipped else ""
+        return (
+            f"{self.metric} of {self.label} changed{change}{since}{p}: evidence "
+            f"{last.evidence:.2f} ≥ {self.threshold:.2f}{flips}"
+        )
+
+
+@dataclass(frozen=True)
+class SeriesWatch:
+    series: str
+    points: tuple[SeriesPoint, ...]
+    events: tuple[SeriesEvent, ...]
+    streams: tuple[StreamVerdict, ...]
+    settings: WatchSettings
+    threshold: float
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def alarms(self) -> tuple[StreamVerdict, ...]:
+        return tuple(s for s in self.streams if s.alarm)
+
+    @property
+    def last(self) -> SeriesPoint:
+        return self.points[-1]
+
+
+def watch_series(
+    session: Session, series: str, settings: WatchSettings | None = None
+) -> SeriesWatch:
+    """The watch's verdicts on series ``series`` as stored now (SeriesNotFound when it
+    has no run)."""
+    settings = settings or WatchSettings()
+    experiments = series_experiments(session, series)
+    points = [point_of(session, e) for e in experiments]
+    events = series_events(points)
+    notes: list[str] = []
+    done = [i for i, p in enumerate(points) if p.status == "completed"]
+    if len(done) < len(points):
+        notes.append(f"{len(points) - len(done)} run(s) not completed: shown, not judged")
+    configs = list(dict.fromkeys(c for i in done for c in points[i].configs))
+    frames = _Frames(session, experiments)
+    inputs = []
+    for config in configs:
+        present = [i for i in done if config in points[i].configs]
+        segment = [points[i] for i in _segment(points, present, config, events)]
+        for metric, higher in _metrics(segment):
+            per_night = [_per_case(frames, p, config, metric) for p in segment]
+            if any(s.notna().any() for s in per_night):  # measured at all
+                inputs.append((segment, config, metric, higher, per_night))
+    h = settings.threshold(len(inputs))
+    verdicts = [_stream(*one, settings, len(inputs)) for one in inputs]
+    return SeriesWatch(
+        series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes)
+    )
+
+
+def _segment(
+    points: Sequence[SeriesPoint], present: list[int], config: str, events: Sequence[SeriesEvent]
+) -> list[int]:
+    """The completed points of ``config`` since the last event that touches it (a suite
+    change, or a change of its model), from the accepted baseline when it lies there."""
+    model = next(points[i].config_models.get(config, "") for i in present) if present else ""
+    start = 0
+    index = {p.experiment: i for i, p in enumerate(points)}
+    for event in events:
+        if not event.model or event.model == model or _bare(event.model) == _bare(model):
+            start = max(start, index[event.experiment])
+    segment = [i for i in present if i >= start]
+    accepted = [i for i in segment if points[i].accepted_baseline]
+    return [i for i in segment if i >= accepted[-1]] if accepted else segment
+
+
+def _bare(model: str) -> str:
+    return model if ":" in model else f"{model}:latest"
+
+
+def _metrics(points: Sequence[SeriesPoint]) -> list[tuple[str, bool]]:
+    names = list(dict.fromkeys(m for p in points for m in p.metrics))
+    out = []
+    for name in names:
+        if name in NOT_QUALITY:
+            continue
+        try:
+            out.append((name, get_metric(name).higher_is_better))
+        except MetricError:
+            continue
+    return [*out, ("failure_rate", False), ("latency_p95", False), ("tokens_per_s", True)]
+
+
+class _Frames:
+    """Each experiment's scores and generations, read once."""
+
+    def __init__(self, session: Session, experiments: Sequence) -> None:
+        self._session = session
+        self._ids = {e.name: e.id for e in experiments}
+        self._scores: dict[str, pd.DataFrame] = {}
+        self._generations: dict[str, pd.DataFrame] = {}
+
+    def scores(self, name: str) -> pd.DataFrame:
+        if name not in self._scores:
+            self._scores[name] = scores_frame(self._session, self._ids[name])
+        return self._scores[name]
+
+    def generations(self, name: str) -> pd.DataFrame:
+        if name not in self._generations:
+            self._generations[name] = generations_frame(self._session, self._ids[name])
+        return self._generations[name]
+
+
+def _per_case(frames: _Frames, point: SeriesPoint, config: str, metric: str) -> pd.Series:
+    """Per case id: the night's value of ``metric`` (samples averaged)."""
+    if metric in OPERATIONAL:
+        g = frames.generations(point.experiment)
+        g = g[g["config_hash"] == config]
+        if metric == "failure_rate":
+            return (g["status"] != "ok").groupby(g["case_id"]).mean().astype(float)
+        ok = g[g["status"] == "ok"]
+        column = "latency_s" if metric == "latency_p95" else "tokens_per_s"
+        values = pd.to_numeric(ok[column], errors="coerce")
+        if metric == "tokens_per_s":
+            values = np.log(values.where(values > 0))
+        return values.groupby(ok["case_id"]).mean()
+    s = frames.scores(point.experiment)
+    s = s[(s["config"] == config) & (s["metric"] == metric)]
+    return pd.to_numeric(s["value"], errors="coerce").groupby(s["case_id"]).mean()
+
+
+def _stream(
+    points: Sequence[SeriesPoint],
+    config: str,
+    metric: str,
+    higher: bool,
+    per_night: Sequence[pd.Series],
+    settings: WatchSettings,
+    streams: int,
+) -> StreamVerdict:
+    k = settings.allowance(metric)
+    h = settings.threshold(streams, k)
+    cases = sorted(set().union(*(s.index for s in per_night)))
+    grid = np.array([s.reindex(cases).to_numpy(dtype=float) for s in per_night])[None]
+    if metric == "latency_p95":
+        theta, var, z = p95_stream_z(
+            grid, window=settings.window, learning=settings.learning, floor=LATENCY_FLOOR
+        )
+    else:
+        theta, var, z = mean_stream_z(
+            grid, higher_is_better=higher, window=settings.window, learning=settings.learning
+        )
+    path, alarms = cusum(z, k, h)
+    theta, var, z, path, alarms = theta[0], var[0], z[0], path[0], alarms[0]
+    sign = -1.0 if higher else 1.0  # theta is in the worse direction
+    nights = []
+    for t, point in enumerate(points):
+        value, low, high = _shown(point, config, metric, grid[0, t])
+        judged = bool(np.isfinite(z[t]))
+        change = _change(metric, sign * theta[t]) if np.isfinite(theta[t]) else None
+        bounds = (None, None)
+        if change is not None and np.isfinite(var[t]):
+            half = 1.96 * sqrt(var[t])
+            ends = sorted(_change(metric, sign * theta[t] + d) for d in (-half, half))
+            bounds = (ends[0], ends[1])
+        nights.append(
+            Night(
+                experiment=point.experiment,
+                value=value,
+                low=low,
+                high=high,
+                change=change,
+                change_low=bounds[0],
+                change_high=bounds[1],
+                z=float(z[t]) if judged else None,
+                p=0.5 * erfc(float(z[t]) / sqrt(2)) if judged else None,
+                evidence=float(path[t]),
+                alarm=bool(alarms[t]),
+                judged=judged,
+            )
+        )
+    since, by = _run(points, path, alarms, theta, sign, metric)
+    flipped = _flipped(grid[0], higher) if metric not in OPERATIONAL and nights[-1].alarm else ()
+    return StreamVerdict(
+        config=config,
+        label=points[-1].configs.get(config, config),
+        metric=metric,
+        higher_is_better=higher,
+        nights=tuple(nights),
+        threshold=h,
+        segment_start=points[0].experiment,
+        since=since,
+        by=by,
+        flipped=tuple(cases[i] for i in flipped),
+    )
+
+
+def _shown(
+    point: SeriesPoint, config: str, metric: str, per_case: np.ndarray
+) -> tuple[float | None, float | None, float | None]:
+    """The night's value: the stored mean and interval for a quality metric, else the
+    operational figure (p95 seconds, failure share, geometric-mean tokens/s)."""
+    stored = point.values.get(config, {}).get(metric)
+    if stored is not None and stored.mean is not None:
+        return stored.mean, stored.low, stored.high
+    finite = per_case[np.isfinite(per_case)]
+    if not finite.size:
+        return None, None, None
+    if metric == "latency_p95":
+        return float(np.quantile(finite, 0.95)), None, None
+    if metric == "tokens_per_s":
+        return float(exp(finite.mean())), None, None
+    return float(finite.mean()), None, None
+
+
+def _change(metric: str, theta: float) -> float:
+    """A change in the metric's own units: log ratios as ratios − 1."""
+    return exp(theta) - 1 if metric in ("latency_p95", "tokens_per_s") else float(theta)
+
+
+def _signed(value: float, metric: str) -> str:
+    if metric in ("latency_p95", "tokens_per_s"):
+        return f"{value:+.0%}"
+    return f"{value:+.3g}"
+
+
+def _run(
+    points: Sequence[SeriesPoint],
+    path: np.ndarray,
+    alarms: np.ndarray,
+    theta: np.ndarray,
+    sign: float,
+    metric: str,
+) -> tuple[str | None, float | None]:
+    """The first night of the evidence behind the last night (the CUSUM's current run,
+    or the run that ended in tonight's alarm) and the mean change over it."""
+    last = len(path) - 1
+    if path[last] <= 0:
+        return None, None
+    start = last
+    while start > 0 and path[start - 1] > 0 and not alarms[start - 1]:
+        start -= 1
+    run = theta[start : last + 1]
+    run = run[np.isfinite(run)]
+    by = _change(metric, sign * float(run.mean())) if run.size else None
+    return points[start].experiment, by
+
+
+def _flipped(grid: np.ndarray, higher: bool, limit: int = 20) -> list[int]:
+    """Cases right (≥ 0.5) in every earlier night's mean and wrong tonight (the other way
+    round where lower is better), at most ``limit``."""
+    if grid.shape[0] < 2:
+        return []
+    with np.errstate(all="ignore"):
+        before = np.nanmean(grid[:-1], axis=0)
+    tonight = grid[-1]
+    good_then = before >= 0.5 if higher else before < 0.5
+    bad_now = tonight < 0.5 if higher else tonight >= 0.5
+    return [int(i) for i in np.flatnonzero(good_then & bad_now & np.isfinite(tonight))[:limit]]

@@ -1,0 +1,158 @@
+"""The watch over time: trends, series, gate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from flows.cli import options
+
+
+def cmd_trends(args: argparse.Namespace) -> int:
+    from evaluation.series._render import trends_text
+    from evaluation.series._trends import watch_series
+    from evaluation.storage.db import session_scope
+    from flows.cli._database import open_engine
+
+    with session_scope(open_engine(args)) as session:
+        watch = watch_series(session, args.series, _settings(args))
+    print(trends_text(watch))
+    return 1 if args.fail_on_alarm and watch.alarms else 0
+
+
+def cmd_series(args: argparse.Namespace) -> int:
+    from evaluation.series import list_series
+    from evaluation.storage.db import session_scope
+    from flows.cli._database import open_engine
+
+    with session_scope(open_engine(args)) as session:
+        found = list_series(session)
+    if not found:
+        print("no series yet: every `evalflow run` starts or extends one (its spec's name)")
+        return 0
+    width = max(len(s.name) for s in found)
+    for s in found:
+        baseline = f", baseline {s.baseline}" if s.baseline else ""
+        simulated = " [SIMULATED]" if s.simulated else ""
+        print(
+            f"{s.name:<{width}}  {s.points:>4} runs, last {s.last_experiment} "
+            f"({s.last_status}, {s.last:%Y-%m-%d %H:%M}){baseline}{simulated}"
+        )
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from evaluation.series._gate import GateInputError, gate
+    from evaluation.series._render import gate_junit, gate_markdown, gate_text
+    from evaluation.storage.baselines import accepted_baseline
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+    from flows.cli._database import open_engine
+
+    with session_scope(open_engine(args)) as session:
+        baseline = args.baseline or _accepted(session, args, accepted_baseline, get_experiment)
+        if baseline is None:
+            raise GateInputError(
+                f"no baseline for {args.candidate!r}: name one with --baseline EXPERIMENT, or "
+                "accept one for its series with `evalflow baseline accept EXPERIMENT`"
+            )
+        result = gate(session, args.candidate, baseline, args.alpha)
+    if args.junit:
+        args.junit.write_text(gate_junit(result), encoding="utf-8")
+    if args.summary:
+        with args.summary.open("a", encoding="utf-8") as out:
+            out.write(gate_markdown(result))
+    print(gate_text(result), file=sys.stdout)
+    return result.exit_code
+
+
+def _accepted(session, args, accepted_baseline, get_experiment) -> str | None:
+    """The accepted baseline of ``--series`` (checked to exist), else of the candidate's
+    series."""
+    from evaluation.series import series_experiments, series_of_experiment
+
+    if args.series:
+        series_experiments(session, args.series)  # SeriesNotFound: one line, exit 2
+        return accepted_baseline(session, args.series, exclude=args.candidate)
+    candidate = get_experiment(session, args.candidate)
+    return accepted_baseline(
+        session, series_of_experiment(session, candidate), exclude=args.candidate
+    )
+
+
+def _settings(args: argparse.Namespace):
+    from evaluation.series._watch import WatchSettings
+
+    return WatchSettings(false_alarms_per_100_nights=args.false_alarms, k=args.k)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the `evalflow` parser."""
+    p = sub.add_parser(
+        "series",
+        help="list the series in the database (a spec run again and again)",
+        description="Every series: a spec's runs (or those joined with `run --series`).",
+    )
+    p.set_defaults(func=cmd_series)
+
+    p = sub.add_parser(
+        "trends",
+        help="a series over time: per config and metric, values, changes and alarms",
+        description="Per config and metric of SERIES: a sparkline of its runs, the last "
+        "value with its interval, the change against the earlier runs (paired on shared "
+        "cases) with its p-value, the CUSUM's accumulated evidence and its alarms, and "
+        "the events (a new model digest, server version, suite) it does not compare "
+        "across. False alarms are controlled over the whole series: docs/trends.md.",
+    )
+    p.add_argument("series", help="the series: a spec's name, or a name given to run --series")
+    p.add_argument(
+        "--false-alarms",
+        type=options.number(above=0, below=100),
+        default=2.0,
+        metavar="PER_100_NIGHTS",
+        help="false alarms the whole series may raise per 100 runs, in the long run",
+    )
+    p.add_argument(
+        "--k",
+        type=options.number(above=0, at_most=5),
+        default=0.75,
+        help="CUSUM allowance in z units: drops of about 2k z a run are caught fastest",
+    )
+    p.add_argument(
+        "--fail-on-alarm",
+        action="store_true",
+        help="exit 1 when the last run raised an alarm",
+    )
+    p.set_defaults(func=cmd_trends)
+
+    p = sub.add_parser(
+        "gate",
+        help="CI gate: exit 1 when a candidate run regressed beyond noise against a baseline",
+        description="Compare CANDIDATE with a baseline run, one check per config × metric "
+        "(quality metrics by the paired test evalflow uses; failure rate, tokens/s and p95 "
+        "latency too), Holm over all of them at --alpha. Exit 0: nothing regressed beyond "
+        "noise; 1: something did; 2: bad input (nothing written). Writes JUnit XML and a "
+        "Markdown summary for a CI job when asked (docs/trends.md).",
+    )
+    p.add_argument("candidate", help="the experiment to judge")
+    p.add_argument(
+        "--baseline",
+        metavar="EXPERIMENT",
+        help="the experiment to compare with (default: the accepted baseline of the "
+        "candidate's series, or of --series)",
+    )
+    p.add_argument("--series", metavar="NAME", help="take the accepted baseline of this series")
+    p.add_argument(
+        "--alpha",
+        type=options.number(above=0, below=1),
+        default=0.05,
+        help="family-wise error rate over all checks (Holm)",
+    )
+    p.add_argument("--junit", type=options.output_file, metavar="FILE", help="write JUnit XML here")
+    p.add_argument(
+        "--summary",
+        type=options.output_file,
+        metavar="FILE",
+        help='append a Markdown summary here (in GitHub Actions: "$GITHUB_STEP_SUMMARY")',
+    )
+    p.set_defaults(func=cmd_gate)

@@ -1,0 +1,99 @@
+"""Bad input to the watch and the gate: a series that does not exist, runs that share no
+cases, a gate against itself, an empty baseline, no baseline at all. Each is one
+``error:`` line, exit 2, and nothing written (no JUnit XML, no summary, no row)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import Experiment
+from tests.bad_input.test_corpus import row_counts, run_cli
+from tests.support.results_db import add_experiment, make_config, make_suite
+from tests.support.series_db import add_nights
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two nights of series ``nightly``, a run of another suite, an empty run."""
+    path = tmp_path_factory.mktemp("trends") / "results.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with session_scope(engine) as session:
+        add_nights(session, 2)
+        add_experiment(
+            session,
+            "other-suite",
+            make_suite(4, name="other"),
+            {make_config(): {"exact_match": [1, 0, 1, 1]}},
+        )
+        session.add(Experiment(name="empty", suite="toy", task_type="qa", status="completed"))
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def db(template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "results.db"
+    path.write_bytes(template.read_bytes())
+    return f"sqlite:///{path}"
+
+
+CASES = {
+    "trends-unknown-series": (
+        ["trends", "weekly"],
+        "no series 'weekly' in this database (series: ",
+    ),
+    "gate-unknown-series": (
+        ["gate", "nightly-night-01", "--series", "weekly"],
+        "no series 'weekly'",
+    ),
+    "gate-unknown-candidate": (
+        ["gate", "nope", "--baseline", "nightly-night-00"],
+        "no experiment named 'nope'",
+    ),
+    "gate-against-itself": (
+        ["gate", "nightly-night-01", "--baseline", "nightly-night-01"],
+        "the candidate and the baseline are the same experiment ('nightly-night-01')",
+    ),
+    "gate-no-shared-cases": (
+        ["gate", "nightly-night-01", "--baseline", "other-suite"],
+        "'nightly-night-01' and 'other-suite' share no cases (suites 'toy' and 'other')",
+    ),
+    "gate-empty-baseline": (
+        ["gate", "nightly-night-01", "--baseline", "empty"],
+        "experiment 'empty' has no generations: nothing to compare",
+    ),
+    "gate-no-baseline-accepted": (
+        ["gate", "nightly-night-01"],
+        "no baseline for 'nightly-night-01': name one with --baseline EXPERIMENT",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_refused_in_one_line_with_nothing_written(case, db, tmp_path, capsys) -> None:
+    argv, expected = CASES[case]
+    junit, summary = tmp_path / "gate.xml", tmp_path / "summary.md"
+    extra = ["--junit", str(junit), "--summary", str(summary)] if argv[0] == "gate" else []
+    before = row_counts(db)
+    rc, out, err = run_cli(["--database", db, *argv, *extra], capsys)
+    lines = err.strip().splitlines()
+    assert rc == 2, (out, err)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
+    assert "Traceback" not in out + err
+    assert not junit.exists() and not summary.exists()
+    assert row_counts(db) == before
+
+
+def test_a_good_gate_writes_its_files_and_exits_by_its_verdict(db, tmp_path, capsys) -> None:
+    junit, summary = tmp_path / "gate.xml", tmp_path / "summary.md"
+    summary.write_text("earlier step\n", encoding="utf-8")
+    argv = ["gate", "nightly-night-01", "--baseline", "nightly-night-00"]
+    rc, out, _ = run_cli(
+        ["--database", db, *argv, "--junit", str(junit), "--summary", str(summary)], capsys
+    )
+    assert rc == 0 and out.startswith("gate passed: nightly-night-01 vs nightly-night-00")
+    assert junit.read_text(encoding="utf-8").startswith('<?xml version="1.0"')
+    assert summary.read_text(encoding="utf-8").startswith("earlier step\n## evalflow gate")

@@ -1,0 +1,91 @@
+"""The watch over a stored series and the gate: alarms on the right config and night,
+never across an event; the gate's verdicts and its JUnit XML."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from evaluation.series import gate, gate_junit, gate_markdown, trends_text, watch_series
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.view.links import view_url
+from tests.support.series_db import CHANGING, STEADY, add_nights
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return make_engine("sqlite://")
+
+
+def stream(watch, config, metric):
+    (found,) = [s for s in watch.streams if s.config == config.hash and s.metric == metric]
+    return found
+
+
+@pytest.fixture(scope="module")
+def tonight(engine):
+    """11 nights; on the last, CHANGING's answers drop and its host gets 3× slower."""
+    with session_scope(engine) as session:
+        names = add_nights(session, 11, series="tonight", drop_from=10, slow_from=10, seed=1)
+    with session_scope(engine) as session:
+        return names, watch_series(session, "tonight")
+
+
+def test_a_drop_and_a_slowdown_alarm_on_their_config_and_night_and_nowhere_else(tonight):
+    names, watch = tonight
+    alarms = {(s.config, s.metric): s.alarm_nights for s in watch.streams if s.alarm_nights}
+    assert alarms == {
+        (CHANGING.hash, "exact_match"): (names[10],),
+        (CHANGING.hash, "latency_p95"): (names[10],),
+    }
+    dropped = stream(watch, CHANGING, "exact_match")
+    night = dropped.nights[10]
+    assert night.change == pytest.approx(-0.4, abs=0.1) and night.p < 1e-3
+    assert night.change_low < night.change < night.change_high
+    assert [n.judged for n in dropped.nights[:5]] == [False] * 4 + [True]  # learning
+    assert stream(watch, CHANGING, "latency_p95").last.change == pytest.approx(2.0, rel=0.25)
+    assert {s.metric for s in watch.streams} == {"exact_match", "failure_rate", "latency_p95"}
+
+
+def test_tonights_alarm_says_what_by_how_much_since_when_and_which_cases(tonight):
+    names, watch = tonight
+    alarm = stream(watch, CHANGING, "exact_match")
+    assert alarm.alarm and alarm.since == names[10]
+    assert alarm.by == pytest.approx(-0.4, abs=0.1)
+    assert len(alarm.flipped) >= 10 and alarm.flipped[0].startswith("c")
+    text = trends_text(watch)
+    assert f"ALARM on {names[10]}" in text and "flipped: c" in text
+    assert view_url(names[10]) in text  # the view's page of the flipped cases
+    assert "latency_p95 of m:1b t=0.7 changed by +" in text
+
+
+def test_a_new_model_digest_is_an_event_and_the_watch_starts_again_after_it(engine):
+    with session_scope(engine) as session:
+        names = add_nights(session, 8, series="digest", digest_from=6, drop_from=6, seed=2)
+    with session_scope(engine) as session:
+        watch = watch_series(session, "digest")
+    assert [(e.experiment, e.kind) for e in watch.events] == [(names[6], "model_digest_changed")]
+    assert "model digest of m:1b on gpu1 changed" in trends_text(watch)
+    for s in watch.streams:  # the drop came with the new digest: not compared across it
+        assert s.segment_start == names[6] and not s.alarm_nights
+        assert all(n.z is None for n in s.nights)
+
+
+def test_the_gate_fails_on_the_regressed_checks_only(engine):
+    with session_scope(engine) as session:
+        names = add_nights(session, 2, series="gate", drop_from=1, slow_from=1, seed=4)
+        result = gate(session, names[1], names[0])
+        same = gate(session, names[0], add_nights(session, 1, series="gate2", seed=5)[0])
+    failed = {(c.config, c.metric) for c in result.regressed}
+    assert failed == {(CHANGING.hash, "exact_match"), (CHANGING.hash, "latency_p95")}
+    assert result.exit_code == 1 and same.exit_code == 0
+    suite = ET.fromstring(gate_junit(result))
+    assert suite.get("tests") == str(len(result.cases)) and suite.get("failures") == "2"
+    failing = [c for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert {(c.get("classname"), c.get("name")) for c in failing} == {
+        (CHANGING.label, "exact_match"),
+        (CHANGING.label, "latency_p95"),
+    }
+    assert {c.get("classname") for c in suite.iter("testcase")} == {STEADY.label, CHANGING.label}
+    assert "**FAILED**: 2 of" in gate_markdown(result)

@@ -1,0 +1,88 @@
+"""The watch's statistics on arrays: the CUSUM's threshold, the nightly z on the normal
+scale when nothing changes, and evidence where something does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation.series._watch import (
+    WatchSettings,
+    between_night_var,
+    cusum,
+    cusum_threshold,
+    mean_stream_z,
+    p95_stream_z,
+    siegmund_arl,
+)
+
+
+def test_the_threshold_inverts_siegmunds_run_length():
+    # Siegmund's approximation for k = 0.5, h = 4: ARL0 ≈ 336 (exact value 336, Hawkins
+    # & Olwell 1998, table 3.1)
+    assert siegmund_arl(4.0, 0.5) == pytest.approx(336, rel=0.02)
+    h = cusum_threshold(1500, 0.75)
+    assert siegmund_arl(h, 0.75) == pytest.approx(1500, rel=1e-6)
+    # more streams share the same promise: each gets a longer run length, a higher h
+    assert WatchSettings().threshold(30) > WatchSettings().threshold(3)
+
+
+def test_cusum_accumulates_a_small_lasting_change_and_restarts_after_an_alarm():
+    z = np.array([0.0, 1.5, 1.5, 1.5, 1.5, 0.0, np.nan, 5.0])
+    path, alarms = cusum(z, k=0.5, h=2.5)
+    assert path.tolist()[:4] == [0.0, 1.0, 2.0, 3.0]
+    assert alarms.tolist() == [False, False, False, True, False, False, False, True]
+    assert path[4] == 1.0  # restarted at 0 after the alarm, then +1.5 − 0.5
+    assert path[6] == path[5]  # a night not judged leaves the evidence as it was
+
+
+def simulated(rng, nights, cases=150, day_sd=0.0, drop_from=None, drop=0.0):
+    ease = rng.uniform(0.4, 1.0, cases)
+    day = day_sd * rng.standard_normal((nights, 1))
+    p = np.clip(ease + day, 0, 1) * np.ones((nights, cases))
+    if drop_from is not None:
+        p[drop_from:] -= drop
+    return (rng.random((400, nights, cases)) < p).astype(float)
+
+
+def test_nightly_z_is_standard_normal_when_nothing_changes_even_when_days_differ():
+    rng = np.random.default_rng(0)
+    for day_sd in (0.0, 0.03):
+        _, _, z = mean_stream_z(
+            simulated(rng, 30, day_sd=day_sd), higher_is_better=True, window=30, learning=3
+        )
+        assert np.isnan(z[:, :4]).all()  # night 0 opens the reference, 1-3 teach τ
+        judged = z[:, 4:]
+        assert abs(np.mean(judged)) < 0.1
+        assert 0.85 < np.std(judged) < 1.15
+        assert np.mean(judged > 2.5) < 0.012  # a normal tail: 0.006
+
+
+def test_a_drop_gives_evidence_on_the_night_it_starts():
+    rng = np.random.default_rng(1)
+    theta, _, z = mean_stream_z(
+        simulated(rng, 12, drop_from=10, drop=0.1), higher_is_better=True, window=30
+    )
+    assert np.mean(theta[:, 10]) == pytest.approx(0.1, abs=0.01)  # worse direction: +
+    assert np.mean(z[:, 10]) > 2.0 and abs(np.mean(z[:, 9])) < 0.3
+
+
+def test_between_night_variance_is_recovered_from_the_nights_before():
+    rng = np.random.default_rng(2)
+    steps = rng.normal(0, np.sqrt(2 * (0.01 + 0.04)), (2000, 40))  # within 0.01, τ² 0.04
+    tau2, counts = between_night_var(steps, np.full(steps.shape, 0.02), min_steps=3)
+    assert np.isnan(tau2[:, :4]).all() and counts[0, 39] == 38
+    assert np.mean(tau2[:, 39]) == pytest.approx(0.04, rel=0.05)
+
+
+def test_twice_the_p95_latency_crosses_the_threshold_on_its_first_night():
+    rng = np.random.default_rng(3)
+    latency = np.exp(
+        0.3 * rng.standard_normal((200, 1, 150)) + 0.15 * rng.standard_normal((200, 25, 150))
+    )
+    latency[:, 20:] *= 2.0
+    _, _, z = p95_stream_z(latency, window=30, floor=0.05)
+    settings = WatchSettings()
+    _, alarms = cusum(z, settings.k, settings.threshold(30))
+    assert alarms[:, 20].mean() >= 0.95
+    assert alarms[:, :20].sum() <= 2

@@ -1,0 +1,66 @@
+"""A stored series of nightly runs, without Prefect: two configs scored on the same
+cases night after night, with a drop or a slowdown injected from a chosen night."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlmodel import Session
+
+from evaluation.series import ModelRan, record_run
+from evaluation.spec import Config
+from tests.support.results_db import add_experiment, make_config, make_suite
+
+SUITE = make_suite(60)
+STEADY, CHANGING = make_config("m:1b", 0.0), make_config("m:1b", 0.7)
+
+
+def add_nights(
+    session: Session,
+    nights: int,
+    *,
+    series: str = "nightly",
+    drop_from: int | None = None,
+    slow_from: int | None = None,
+    digest_from: int | None = None,
+    seed: int = 0,
+    first: int = 0,
+) -> list[str]:
+    """``nights`` completed runs of ``series`` (exact_match right with probability 0.85
+    per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45;
+    from ``slow_from`` on its latencies are 3×; from ``digest_from`` on its model has a new
+    digest). Returns the experiments' names, oldest first."""
+    rng = np.random.default_rng(seed)
+    ease = rng.uniform(0.6, 1.0, len(SUITE.cases))  # a case's own chance, every night
+    names = []
+    for night in range(first, first + nights):
+        scores: dict[Config, dict[str, list[float]]] = {}
+        latency: dict[Config, list[float]] = {}
+        for config in (STEADY, CHANGING):
+            p = ease * (
+                0.5 if config is CHANGING and drop_from is not None and night >= drop_from else 1.0
+            )
+            scores[config] = {"exact_match": list((rng.random(len(p)) < p).astype(float))}
+            slow = (
+                3.0 if config is CHANGING and slow_from is not None and night >= slow_from else 1.0
+            )
+            latency[config] = list(slow * np.exp(0.1 * rng.standard_normal(len(p))) * (1 + ease))
+        name = f"{series}-night-{night:02d}"
+        experiment = add_experiment(session, name, SUITE, scores, latency=latency)
+        experiment.spec = {"name": series}
+        experiment.status = "completed"
+        session.add(experiment)
+        digest = "new" if digest_from is not None and night >= digest_from else "old"
+        record_run(
+            session,
+            name,
+            series=series,
+            explicit=False,
+            suite=SUITE.name,
+            suite_digest="s1",
+            models=[
+                ModelRan("gpu1", "m:1b", "ollama", f"sha256:{digest * 16}", "Q4_K_M", "0.6.8", 4096)
+            ],
+        )
+        session.flush()
+        names.append(name)
+    return names
