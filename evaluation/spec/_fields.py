@@ -245,6 +245,22 @@ class FieldReader:
         self.check(math.isfinite(value), field, f"must be a finite number, got {value}")
         return float(value)
 
+    def no_nul(self, value: Any, field: str = "") -> None:
+        """Refuse text holding U+0000 anywhere in ``value`` (YAML writes it ``"\\0"``),
+        naming its field: PostgreSQL cannot store it, so a run would fail mid-way."""
+        if isinstance(value, str):
+            self.check("\x00" not in value, field or DOCUMENT, "holds a NUL character (\\0)")
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                name = child(field, key)
+                self.check(
+                    not (isinstance(key, str) and "\x00" in key), name, "holds a NUL character"
+                )
+                self.no_nul(inner, name)
+        elif isinstance(value, list):
+            for index, inner in enumerate(value):
+                self.no_nul(inner, item(field, index))
+
     def unique(self, values: Sequence[Any], field: str) -> None:
         """Refuse repeated values, naming the repeat and its first occurrence."""
         seen: dict[Any, int] = {}

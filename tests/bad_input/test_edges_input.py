@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -38,6 +39,7 @@ from tests.bad_input.test_corpus import (
     spec_text,
     suite,
 )
+from tests.conftest import REPO
 from tests.support.results_db import add_experiment, make_config, make_suite
 from tests.support.standin_ollama import StandInConfig, running_standin
 
@@ -174,6 +176,8 @@ CASES = [
     Bad("suite-message-nul", "suite",
         suite(cases=[corpus.case(input=[{"role": "user", "content": "a\u0000"}])]),
         ("{suite}:1", F.format("input[0].content"), "NUL character")),
+    Bad("spec-template-nul", "spec", spec({"templates": {"q": "{input}\u0000"}}, "plan"),
+        ("{spec}", F.format("templates.q"), "NUL character")),
     # --- export into a place the kernel refuses, even to root
     Bad("export-out-unwritable", "cli", cli("export", "demo", "--out", "/proc/evalflow-export"),
         ("--out", "/proc/evalflow-export")),
@@ -224,6 +228,23 @@ def test_the_bound_counts_aliases_at_their_expanded_size() -> None:
     with pytest.raises(yaml.YAMLError, match="more than 100000 values"):
         safe_yaml.load(_laughs(5))
     assert len(safe_yaml.load(_laughs(4))["lol"]["a3"]) == 10  # 10**4 strings: fine
+
+
+YAML_READS = re.compile(
+    r"(?<!\w)yaml\.((safe_|full_|unsafe_)?(load|compose)(_all)?\(|(Safe|Full|Unsafe)?Loader\b)"
+)
+
+
+def test_every_yaml_evalflow_reads_goes_through_the_safe_loader() -> None:
+    found = [
+        f"{path.relative_to(REPO)}:{number}"
+        for package in ("evaluation", "selection", "tasks", "flows", "deployments")
+        for path in sorted((REPO / package).rglob("*.py"))
+        if "safe_yaml" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if YAML_READS.search(line)
+    ]
+    assert not found, f"read YAML with evaluation.safe_yaml.load, not: {found}"
 
 
 def test_field_marks_of_a_refused_spec_compose_with_the_same_bound(tmp_path: Path) -> None:
