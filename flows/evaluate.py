@@ -73,6 +73,7 @@ async def evaluate(
         in_level = len(level_work(sweep.work_items(), cases))
         record_host_models(engine, pool.checks)
         preload(*POST_GENERATION_MODULES)  # while the hosts generate
+        announce_step(name, "generating", len(pending))
         generated = await generate_all(  # generate: on the hosts' slots, resumable
             engine,
             experiment_id,

@@ -137,9 +137,9 @@ class ProgressArtifact:
             )
 
 
-def announce_step(label: str, step: str) -> None:
-    """Say which step of the run after generation is under way ("scoring 432 outputs"):
-    a log line, and the terminal bar's caption, so the finished bar does not sit silent."""
+def announce_step(label: str, step: str, total: int = 0) -> None:
+    """Say which step of the run is under way ("generating", of ``total``; "scoring"):
+    a log line, and a line of the terminal display, so no step sits silent."""
     get_run_logger().info("%s: %s…", label, step)
     for listener in LISTENERS:
-        listener(Reading(label, 0, 0, 0, None, None, step))
+        listener(Reading(label, 0, total, 0, None, None, step))

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
+from evaluation.compare._stage_table import stage_lines, stage_text
 from evaluation.errors import ScorerFailed
 from evaluation.labels import distinguishing_labels, shared_settings, unshown_num_predict
 from evaluation.pipelines.summary import PipelineSummary, summarize_pipelines
@@ -333,53 +334,29 @@ def render_markdown(board: Leaderboard) -> str:
     ]
     if board.shared:
         lines += ["", f"Every config: {board.shared}."]
-    if board.shows_pipelines:
-        lines += ["", *stage_lines(board)]
+    if board.shows_pipelines and board.pipelines is not None:
+        order = list(ranked_table(board)["config"])
+        lines += ["", *stage_lines(board.pipelines.stages, order, board.labels)]
     if board.notes:
         lines += ["", "Notes:", *[f"- {n}" for n in board.notes]]
     return "\n".join(lines)
-
-
-def stage_lines(board: Leaderboard) -> list[str]:
-    """The time per stage as a markdown table, and what "prompt cut" counts."""
-    assert board.pipelines is not None
-    labels = board.labels
-    lines = [
-        "Time per stage (mean per case: seconds in service and waiting for a host slot, "
-        "calls, prompt and output tokens):",
-        "",
-        "| config | stage | s/case | wait s/case | calls/case | prompt tok | output tok |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in board.pipelines.stages.to_dict("records"):
-        lines.append(
-            f"| `{r['config']}` {labels.get(r['config'], '')} | {r['stage']} | "
-            f"{_fmt(r['seconds_per_case'])} | {_fmt(r['wait_s_per_case'])} | "
-            f"{_fmt(r['calls_per_case'], 1)} | "
-            f"{_fmt(r['prompt_tokens'], 0)} | {_fmt(r['output_tokens'], 0)} |"
-        )
-    lines += [
-        "",
-        "calls/case: model calls per case; prompt cut: generations cut by the context "
-        "window (a prompt cut to num_ctx, or an output the server stopped for want of "
-        "room), which servers do silently.",
-    ]
-    return lines
 
 
 def _int(value: object) -> object:
     return int(value) if isinstance(value, float) and not np.isnan(value) else value
 
 
-#: The width the terminal leaderboard fits unless ``wide`` is asked for.
+#: The width the terminal leaderboard fits unless ``wide`` is asked for, where the
+#: terminal's own width is not known (output to a file or a pipe).
 TERMINAL_COLUMNS = 100
 
 
-def render_text(board: Leaderboard, *, wide: bool = False) -> str:
+def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> str:
     """A terminal version of the leaderboard: rank, short label, each metric rounded to
-    what its interval supports, p95 latency and failures, within 100 columns (metrics
-    that do not fit are left out and named). ``wide``: every column, full labels and the
-    config hashes."""
+    what its interval supports, p95 latency and failures, within ``columns`` (default
+    ``TERMINAL_COLUMNS``; metrics that do not fit are left out and named). ``wide``:
+    every column, full labels and the config hashes."""
+    columns = columns or TERMINAL_COLUMNS
     frame = ranked_table(board)
     if wide:
         out = pd.DataFrame({"#": _ranks(frame), "config": frame["config"], "label": frame["label"]})
@@ -407,10 +384,10 @@ def render_text(board: Leaderboard, *, wide: bool = False) -> str:
     header = f"Leaderboard: {board.experiment}"
     if board.simulated:
         banner = f"*** {SIMULATED_BANNER} ***"
-        header = f"{header}\n{banner if wide else textwrap.fill(banner, TERMINAL_COLUMNS)}"
+        header = f"{header}\n{banner if wide else textwrap.fill(banner, columns)}"
     left_out = []
     text = out.to_string(index=False)
-    while not wide and _width(text) > TERMINAL_COLUMNS and len(left_out) < len(board.metrics) - 1:
+    while not wide and _width(text) > columns and len(left_out) < len(board.metrics) - 1:
         left_out.insert(0, board.metrics[len(board.metrics) - 1 - len(left_out)])
         text = out.drop(columns=left_out).to_string(index=False)
     if left_out:
@@ -421,26 +398,10 @@ def render_text(board: Leaderboard, *, wide: bool = False) -> str:
     if flags:
         text += "\n" + "\n".join(flags)
     if board.shows_pipelines and board.pipelines is not None and len(board.pipelines.stages):
-        text += "\n\n" + _stage_text(board, wide)
+        full = dict(zip(board.table["config"], board.table["label"], strict=True))
+        labels = full if wide else board.labels
+        text += "\n\n" + stage_text(board.pipelines.stages, list(frame["config"]), labels)
     return f"{header}\n{text}"
-
-
-def _stage_text(board: Leaderboard, wide: bool) -> str:
-    """Time per stage, mean per case: in service and waiting for a host slot."""
-    assert board.pipelines is not None
-    stages = board.pipelines.stages
-    full = dict(zip(board.table["config"], board.table["label"], strict=True))
-    labels = full if wide else board.labels
-    out = pd.DataFrame(
-        {
-            "config": stages["config"].map(lambda c: labels.get(c, c)),
-            "stage": stages["stage"],
-            "s/case": stages["seconds_per_case"].map(_fmt),
-            "wait s/case": stages["wait_s_per_case"].map(_fmt),
-            "calls/case": stages["calls_per_case"].map(lambda v: _fmt(v, 1)),
-        }
-    )
-    return "Time per stage (mean per case; wait: for a host slot):\n" + out.to_string(index=False)
 
 
 def _ranks(frame: pd.DataFrame) -> list[str]:

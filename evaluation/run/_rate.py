@@ -169,6 +169,12 @@ def format_duration(seconds: float) -> str:
     return f"{days} d {hours} h"
 
 
+def format_rate(per_s: float) -> str:
+    """A rate as people read it: "3.4/s" from one a second up, else per minute ("4.2/min"),
+    where "0.0/s" said nothing of a slow run."""
+    return f"{per_s:.1f}/s" if per_s >= 1 else f"{per_s * 60:.1f}/min"
+
+
 def progress_line(
     done: int,
     total: int,
@@ -185,7 +191,7 @@ def progress_line(
     parts = [f"{done}/{total} {noun} ({percent:.0f}%)"]
     per_s = rate.per_s()
     if per_s is not None:
-        parts.append(f"{per_s:.1f}/s")
+        parts.append(format_rate(per_s))
     eta = eta_s if eta_s is not None else rate.eta_s(total - done)
     if done < total:
         parts.append(f"ETA {format_duration(eta)}" if eta is not None else "ETA unknown yet")

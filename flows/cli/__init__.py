@@ -23,6 +23,9 @@ def console_main() -> int:
     # The embedded Prefect server otherwise announces (and tries to send) usage data;
     # set before the early launch below, which it reaches first. A user's setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Likewise Prefect's client, on its first import in a terminal: three lines of notice
+    # in a newcomer's first run, and an event sent to Prefect.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     if verb(sys.argv[1:]) == "run":
         embedded_server.launch_early()
     try:

@@ -45,20 +45,32 @@ class _Verbosity(logging.Filter):
     """For Prefect's console handler: which INFO records reach the terminal. Warnings and
     errors always do. ``-q`` (-1): no INFO at all, only the result and errors. Default (0):
     evalflow's own progress, not Prefect's lifecycle lines (created, running, finished in
-    state ...), told apart by the file that logged them. ``-v`` (1): everything."""
+    state ...), told apart by the file that logged them; none at all while the terminal
+    display of `run` says it (``displayed``). ``-v`` (1): everything."""
 
     def __init__(self, level: int) -> None:
         super().__init__()
         self.level = level
+        self.displayed = False
         prefect = sys.modules.get("prefect")
         self.prefect_dir = os.path.dirname(prefect.__file__) + os.sep if prefect else None
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING or self.level > 0:
             return True
-        if self.level < 0:
+        if self.level < 0 or self.displayed:
             return False
         return not (self.prefect_dir and record.pathname.startswith(self.prefect_dir))
+
+
+def left_to_the_display(displayed: bool) -> None:
+    """While `run`'s terminal display shows the phases and the progress, the run's INFO
+    lines stay off the terminal (not with -v; warnings and errors always show). They
+    still reach Prefect's API: the flow run's logs in the UI."""
+    for handler in _console_handlers():
+        for keep in handler.filters:
+            if isinstance(keep, _Verbosity):
+                keep.displayed = displayed
 
 
 class _Redacting(logging.Filter):

@@ -1,28 +1,26 @@
-"""The terminal progress bar of `evalflow run`: generations done, rate, ETA and failures
-so far, drawn on stderr beside (not inside) the log, then the step under way after
-generation (scoring, comparing, writing the report). Only on a terminal and not with -q.
-The rate and ETA are the ones the log lines print (``tasks.progress.Reading``)."""
+"""The terminal display of `evalflow run`: one line per phase as it happens (preparing,
+checking hosts, starting Prefect, generating, scoring, comparing, writing the report),
+each with its time. The generating line has the bar, done/total, the rate (per minute
+below one a second), the requests in flight, the ETA and the failures so far, its time
+counted from the start of generation. Drawn on stderr beside (not inside) the log, only
+on a terminal and not with -q; the leaderboard is printed after it. The rate and ETA are
+the ones the log lines print (``tasks.progress.Reading``)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.default_styles import DEFAULT_STYLES
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
+from rich.text import Text
 from rich.theme import Theme
 
-from evaluation.run._rate import format_duration
+from evaluation.run._rate import format_duration, format_rate
 
 if TYPE_CHECKING:
     from tasks.progress import Reading
@@ -35,76 +33,160 @@ _BAR_THEME = Theme(
     | {"bar.complete": "magenta", "bar.finished": "green", "bar.pulse": "magenta"}
 )
 
+GENERATING = "generating"
+#: The flow's step names (``tasks.progress.announce_step``) as the display words them.
+_PHASE_NAMES = {"writing report": "writing the report", "comparing configs": "comparing"}
+
+
+def _in_flight_now() -> int:
+    from evaluation.run._in_flight import cases_in_flight
+
+    return cases_in_flight()
+
+
+def seconds_text(seconds: float) -> str:
+    """A phase's time: "0.4 s" under ten seconds, else as durations are printed."""
+    return f"{seconds:.1f} s" if seconds < 10 else format_duration(seconds)
+
+
+class _PhaseBar(BarColumn):
+    """The bar, on the generating line only."""
+
+    def render(self, task: Task) -> Text:
+        return super().render(task) if task.fields.get("bar") else Text("")
+
+
+class _Detail(ProgressColumn):
+    """What the phase is doing; while generating, the requests in flight read now (a
+    host answering nothing for a minute shows them, where the count stands still)."""
+
+    def __init__(self, in_flight: Callable[[], int]) -> None:
+        super().__init__()
+        self.in_flight = in_flight
+
+    def render(self, task: Task) -> Text:
+        text = task.fields.get("detail", "")
+        if task.fields.get("bar") and not task.finished and task.stop_time is None:
+            flying = self.in_flight()
+            text = f"{text}, {flying} in flight" if flying else text
+        return Text(text)
+
+
+class _Time(ProgressColumn):
+    """The phase's time so far (its own clock: the generating line's starts with
+    generation, not with the display)."""
+
+    def render(self, task: Task) -> Text:
+        seconds = task.fields.get("seconds")
+        return Text(seconds_text(task.elapsed if seconds is None else seconds or 0.0))
+
 
 class RunProgress:
-    """A rich progress bar fed by ``tasks.progress`` listeners: one bar per run label."""
+    """The phases of one run as rich progress lines, fed by ``tasks.progress`` listeners
+    (``update``) and by the CLI (``phase`` and ``done``)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(
+        self,
+        console: Console,
+        in_flight: Callable[[], int] = _in_flight_now,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[eta]}"),
-            TextColumn("{task.fields[failed]} failed"),
-            TextColumn("{task.fields[step]}"),
+            TextColumn("{task.description:<18}"),
+            _PhaseBar(bar_width=24),
+            _Detail(in_flight),
+            _Time(),
             console=console,
             transient=False,
+            refresh_per_second=4,
+            get_time=clock,
         )
-        self.tasks: dict[str, TaskID] = {}
+        self.current: TaskID | None = None
+        self.generating: dict[str, TaskID] = {}
+
+    def done(self, name: str, seconds: float, detail: str = "") -> None:
+        """A phase that ended before the display started (the checks before Prefect)."""
+        self.progress.add_task(
+            name, total=1, completed=1, bar=False, detail=detail, seconds=seconds
+        )
+
+    def phase(
+        self, name: str, detail: str = "", *, total: int | None = None, since: float | None = None
+    ) -> TaskID:
+        """End the phase under way and start ``name``: its clock starts now, or at
+        ``since`` (the display's clock) for a phase under way before the display."""
+        self.finish()
+        bar = name == GENERATING
+        self.current = self.progress.add_task(
+            name, total=total or 1, completed=0, bar=bar, detail=detail
+        )
+        if since is not None:
+            with self.progress._lock:  # rich keeps no public way to start a task earlier
+                self.progress._tasks[self.current].start_time = since
+        return self.current
+
+    def finish(self) -> None:
+        """End the phase under way (its time stops)."""
+        if self.current is not None:
+            task = self.progress.tasks[self.current]
+            if not task.fields.get("bar"):  # a phase line is done once it ends
+                self.progress.update(self.current, completed=task.total)
+            self.progress.stop_task(self.current)
+            self.current = None
 
     def update(self, reading: Reading) -> None:
         """A listener for ``tasks.progress.LISTENERS``."""
         label = reading.label
-        if label not in self.tasks:
-            self.tasks[label] = self.progress.add_task(
-                label, total=reading.total, failed=0, rate="", eta="ETA -", step=""
-            )
-        task = self.tasks[label]
-        if reading.step is not None:  # after generation: the counts stay as they were
-            self.progress.update(task, step=f"· {reading.step}…")
+        if reading.step is not None:
+            step = _PHASE_NAMES.get(reading.step, reading.step)
+            if step == GENERATING:
+                detail = f"0/{reading.total}" if reading.total else ""
+                self.generating[label] = self.phase(GENERATING, detail, total=reading.total)
+            else:
+                self.phase(step)
             return
-        rate = "" if reading.per_s is None else f"{reading.per_s:.1f} gen/s"
-        if reading.done >= reading.total:
-            eta = ""
-        elif reading.eta_s is None:
-            eta = "ETA -"
-        else:
-            eta = f"ETA {format_duration(reading.eta_s)}"
+        if label not in self.generating:  # a run that did not announce its generation
+            self.generating[label] = self.phase(GENERATING, total=reading.total)
+        parts = [f"{reading.done}/{reading.total}"]
+        if reading.per_s is not None:
+            parts.append(f"{format_rate(reading.per_s).replace('/', ' gen/')}")
+        if reading.done < reading.total:
+            eta = reading.eta_s
+            parts.append("ETA -" if eta is None else f"ETA {format_duration(eta)}")
+        parts.append(f"{reading.failed} failed")
         self.progress.update(
-            task,
+            self.generating[label],
             completed=reading.done,
-            total=reading.total,
-            failed=reading.failed,
-            rate=rate,
-            eta=eta,
+            total=reading.total or 1,
+            detail=", ".join(parts),
         )
 
 
 @contextmanager
 def run_progress(enabled: bool, console: Console | None = None) -> Iterator[RunProgress | None]:
-    """Show the bar while the block runs (``enabled`` and a terminal), else nothing."""
+    """Show the display while the block runs (``enabled`` and a terminal), else nothing;
+    it listens to the run's progress in this process."""
     console = console or _log_console() or Console(stderr=True)
     if not (enabled and console.is_terminal):
         yield None
         return
     from tasks.progress import LISTENERS
 
-    bar = RunProgress(console)
+    display = RunProgress(console)
     console.push_theme(_BAR_THEME)  # Prefect's console has only its own log styles
-    LISTENERS.append(bar.update)
+    LISTENERS.append(display.update)
     try:
-        with bar.progress:
-            yield bar
+        with display.progress:
+            yield display
+            display.finish()
     finally:
-        LISTENERS.remove(bar.update)
+        LISTENERS.remove(display.update)
         console.pop_theme()
 
 
 def _log_console() -> Console | None:
-    """The console of Prefect's log handler: a bar drawn on it keeps the log lines above
-    itself instead of breaking into them."""
+    """The console of Prefect's log handler: a display drawn on it keeps the log lines
+    above itself instead of breaking into them."""
     for handler in logging.getLogger().handlers:
         console = getattr(handler, "console", None)
         if type(handler).__name__ == "PrefectConsoleHandler" and isinstance(console, Console):

@@ -72,15 +72,30 @@ def cmd_show(args: argparse.Namespace) -> int:
 def board_text(
     session: Session, experiment_id: int, board: Leaderboard, *, wide: bool = False
 ) -> str:
-    """A leaderboard as a terminal table and, where the experiment raced, the race's
-    standing under it (what `show`, `run` and `rescore` print)."""
+    """A leaderboard as a terminal table, as wide as the terminal, and, where the
+    experiment raced, the race's standing under it (what `show`, `run` and `rescore`
+    print)."""
     from evaluation.adaptive import stored_standing
     from evaluation.compare._leaderboard import render_text
 
+    shown = render_text(board, wide=wide, columns=terminal_columns())
     if not board.metrics:
-        return render_text(board, wide=wide)
+        return shown
     race = stored_standing(session, experiment_id, board.labels)
-    return render_text(board, wide=wide) + (f"\n\n{race.text()}" if race else "")
+    return shown + (f"\n\n{race.text()}" if race else "")
+
+
+def terminal_columns() -> int:
+    """The width of the terminal standard output goes to (a RAG sweep's retrieval metric
+    was left out at 200 columns); 100 where it is not a terminal. Never below 60."""
+    import shutil
+    import sys
+
+    from evaluation.compare._leaderboard import TERMINAL_COLUMNS
+
+    if not sys.stdout.isatty():
+        return TERMINAL_COLUMNS
+    return max(60, shutil.get_terminal_size((TERMINAL_COLUMNS, 24)).columns)
 
 
 def resume_command(experiment) -> str:
@@ -138,7 +153,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--wide",
         action="store_true",
-        help="every column, full labels and config hashes (default: fits 100 columns)",
+        help="every column, full labels and config hashes (default: as wide as the "
+        "terminal; 100 columns where it is not one)",
     )
     p.set_defaults(func=cmd_show)
 

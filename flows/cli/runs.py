@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import shlex
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from evaluation.errors import EvalError
 from evaluation.redact import redact
 from flows.cli import options
 from flows.cli._database import open_engine
-from flows.cli.logs import console_for
+from flows.cli.logs import console_for, left_to_the_display
 
 if TYPE_CHECKING:
     from flows.embedded_server import EmbeddedServer
@@ -163,8 +164,11 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     from flows import run_control
 
     # Refuse bad input, unreachable hosts and missing models before Prefect starts.
+    began = time.monotonic()
     sweep = prepare_sweep(args.spec)
+    prepared = time.monotonic()
     check_before_run(sweep)
+    checked = time.monotonic()
     name = args.experiment or sweep.spec.name
     database = database_url(args.database)
     process, dead = run_control.claim(make_engine(database), name, wait=args.wait)
@@ -183,14 +187,20 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
         console_for(args)
 
         try:
-            if server is not None:
-                server.wait_ready()
-            from tasks.adapters.crashed_runs import mark_crashed
+            from flows.cli.progress import run_progress  # rich: only `run` draws a display
 
-            mark_crashed(dead)  # the flow run of a killed run of this experiment
-            from flows.cli.progress import run_progress  # rich: only `run` draws a bar
+            with run_progress(enabled=not args.quiet) as display:
+                if display is not None:
+                    left_to_the_display(True)
+                    display.done("preparing", prepared - began, _spec_words(sweep))
+                    display.done("checking hosts", checked - prepared, _hosts_words(sweep))
+                    where = "a local server" if server is not None else "the Prefect API"
+                    display.phase("starting Prefect", where, since=checked)
+                if server is not None:
+                    server.wait_ready()
+                from tasks.adapters.crashed_runs import mark_crashed
 
-            with run_progress(enabled=not args.quiet):
+                mark_crashed(dead)  # the flow run of a killed run of this experiment
                 summary = asyncio.run(
                     evaluate(
                         spec_path=str(args.spec),
@@ -216,6 +226,10 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
                 traceback.print_exc()
             print(f"error: the run failed: {reason}; resume with: {resume}", file=sys.stderr)
             return 1
+        finally:
+            left_to_the_display(False)
+    if display is not None:  # the display kept the comparison's log lines off the terminal
+        print("\n" + "\n".join(_verdict_lines(summary["comparison"])) + "\n")
     print(leaderboard_text(args, summary["experiment"]))
     left_out = summary["left_out_by_level"]
     print(
@@ -227,6 +241,37 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
         print("\n".join(_failures(args, summary["experiment"])))
     print(next_steps(summary["experiment"], summary["report"]))
     return 0 if summary["failed"] == 0 else 1
+
+
+def _spec_words(sweep) -> str:
+    """The preparing line's detail: what the spec and suite came to."""
+    from evaluation.wording import counted
+
+    return f"{counted(len(sweep.configs), 'config')}, suite {sweep.suite.name}"
+
+
+def _hosts_words(sweep) -> str:
+    """The checking-hosts line's detail: every host, by name."""
+    hosts = sweep.spec.hosts
+    names = ", ".join(h.name for h in hosts[:4]) + (
+        f" and {len(hosts) - 4} more" if len(hosts) > 4 else ""
+    )
+    return f"{names}: reachable, models there"
+
+
+def _verdict_lines(comparison: dict) -> list[str]:
+    """The comparison's verdict per metric, as the log said it, wrapped at the terminal's
+    width between words."""
+    import textwrap
+
+    from flows.cli.results import terminal_columns
+
+    width = terminal_columns()
+    return [
+        textwrap.fill(v["verdict"], width, subsequent_indent="  ", break_on_hyphens=False)
+        for v in comparison.values()
+        if v.get("verdict")
+    ]
 
 
 def _failures(args: argparse.Namespace, experiment: str) -> list[str]:
@@ -248,8 +293,8 @@ def next_steps(experiment: str, report: str) -> str:
         [
             "",
             "Next:",
-            f"  every output, in the browser:  {view_command(experiment)}"
-            f"  (then open {summary_url(experiment)})",
+            f"  every output, in the browser:  {view_command(experiment)}",
+            f"                                 then open {summary_url(experiment)}",
             f"  the report:                    {report}",
             f"  every pair compared:           {compare}",
         ]
@@ -261,7 +306,8 @@ def starting_line(
 ) -> str:
     """What `run` says as soon as the spec and hosts are checked: the work that will run
     (the cases of ``level``, the first ``limit`` of them) and what starts now (a local
-    Prefect server takes 2–3 s before the first generation, 10 s or more on a busy machine)."""
+    Prefect server takes 2–3 s before the first generation, 10 s or more on a busy machine),
+    in one line of a 120-column terminal for names of up to 18 characters."""
     from evaluation.adaptive import level_cases
     from evaluation.wording import counted
 
@@ -270,7 +316,7 @@ def starting_line(
     cases = len(level_cases(every, level, suite=sweep.suite.name, limit=limit))
     shown = counted(cases, "case") + (f" of {len(every)}" if cases < len(every) else "")
     total = len(sweep.configs) * cases * spec.samples_per_case
-    server = ", starting a local Prefect server (a few seconds)" if local_server else ""
+    server = "; starting a local Prefect server" if local_server else ""
     return (
         f"{name}: {counted(total, 'generation')} to run or resume "
         f"({counted(len(sweep.configs), 'config')} × {shown}"

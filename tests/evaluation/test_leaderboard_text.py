@@ -103,3 +103,32 @@ def test_configs_tied_on_the_mean_stand_in_one_meaningful_order_everywhere():
     report = analyze(scores, score_types={"contains": "binary"}, facts=facts)
     (comparison,) = report.comparisons
     assert [c for c, _ in comparison.ranking] == ["c3", "b2", "a1", "d4"]
+
+
+def test_a_wider_terminal_shows_the_metrics_100_columns_leave_out():
+    """A RAG sweep's retrieval metric was left out on a 200-column terminal."""
+    at_200 = render_text(_board(), columns=200)
+    assert "not shown" not in at_200 and max(map(len, at_200.splitlines())) <= 200
+    for m in METRICS:
+        assert m in at_200
+    assert render_text(_board()) == render_text(_board(), columns=100)
+
+
+def test_the_cli_takes_the_terminals_width_only_on_a_terminal(monkeypatch):
+    import io
+    import os
+    import sys
+
+    from flows.cli.results import terminal_columns
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert terminal_columns() == 100  # a file or a pipe: the width it always had
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    monkeypatch.setattr(os, "get_terminal_size", lambda *a: os.terminal_size((200, 50)))
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert terminal_columns() == 200

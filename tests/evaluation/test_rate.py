@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.run import Rate, format_duration, progress_line
+from evaluation.run import Rate, format_duration, format_rate, progress_line
 
 
 def test_the_rate_follows_the_last_minute_and_gives_the_time_left():
@@ -44,6 +44,20 @@ def test_the_progress_line_says_counts_rate_eta_and_failures():
         "40/800 generations (5%), 4.0/s, ETA 3 min 10 s, 2 failed"
     )
     assert progress_line(800, 800, 0, rate) == "800/800 generations (100%), 4.0/s"
+
+
+def test_a_rate_below_one_a_second_is_given_per_minute():
+    """A slow run's log said "0.0/s"."""
+    rate = Rate()
+    rate.add(0.0, 0)
+    rate.add(60.0, 3)
+    assert progress_line(3, 10, 0, rate).startswith("3/10 generations (30%), 3.0/min, ETA")
+    assert [format_rate(r) for r in (12.34, 1.0, 0.99, 0.004)] == [
+        "12.3/s",
+        "1.0/s",
+        "59.4/min",
+        "0.2/min",
+    ]
 
 
 def test_the_eta_weighs_the_work_left_by_each_configs_time_not_the_last_minutes_count():

@@ -125,7 +125,7 @@ def test_progress_lines_say_done_total_rate_and_eta_at_most_every_interval():
     for t, scored in ((10, True), (20, False), (31, True), (40, True)):
         now[0] = t
         progress.completed(scored)
-    assert lines[1:] == ["3/10 verdicts (30%), 0.1/s, ETA 1 min 13 s, 1 unscored"]
+    assert lines[1:] == ["3/10 verdicts (30%), 5.8/min, ETA 1 min 13 s, 1 unscored"]
     JudgeProgress(lines.append).start(0, 5)  # a first run says nothing yet
     assert len(lines) == 2
 

@@ -54,8 +54,9 @@ def test_run_says_what_is_starting_once_the_spec_is_checked():
     line = starting_line(sweep, "demo-simulated", local_server=True)
     assert line == (
         "demo-simulated: 432 generations to run or resume (12 configs × 36 cases × 1 sample)"
-        ", starting a local Prefect server (a few seconds)…"
+        "; starting a local Prefect server…"
     )
+    assert len(line) <= 120  # it was cut in two in a 120-column terminal
     assert "Prefect" not in starting_line(sweep, "demo-simulated", local_server=False)
 
 
@@ -84,6 +85,7 @@ def test_the_closing_lines_say_where_to_look_next():
     assert "http://127.0.0.1:8766/e/demo-simulated/summary" in text
     assert "/home/u/.evalflow/reports/r.html" in text
     assert "evalflow compare demo-simulated" in text
+    assert max(map(len, text.splitlines())) <= 120  # the browser's line was cut at 120
 
 
 def _telemetry_lines(monkeypatch, *, simulated_only: bool) -> list[str]:

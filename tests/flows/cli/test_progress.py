@@ -1,11 +1,13 @@
-"""The terminal progress bar of `run`: fed by the generation progress in this process,
-it shows done/total, rate, ETA and failures so far; off when stderr is not a terminal."""
+"""The terminal display of `run`: a line per phase with its time; the generating line,
+fed by the generation progress in this process, shows done/total, rate, requests in
+flight, ETA and failures so far; off when stderr is not a terminal."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
+import re
 
 import pytest
 from rich.console import Console
@@ -33,7 +35,7 @@ def test_the_bar_shows_counts_and_failures_so_far():
     bar.update(_reading(3, 1))
     bar.update(_reading(7, 2, per_s=2.0, eta_s=90))
     text = _drawn(bar)
-    assert "demo" in text and "7/10" in text and "2 failed" in text
+    assert "generating" in text and "7/10" in text and "2 failed" in text
     assert "2.0 gen/s" in text and "ETA 1 min 30 s" in text
 
 
@@ -63,7 +65,7 @@ def test_after_generation_the_bar_says_which_step_is_under_way(monkeypatch):
     bar.update(progress.Reading("demo", 10, 10, 0, 5.0, 0.0))
     progress.announce_step("demo", "comparing configs")
     text = _drawn(bar)
-    assert "10/10" in text and "comparing configs…" in text
+    assert "10/10" in text and "\ncomparing " in text
 
 
 def test_the_generation_progress_feeds_every_listener_with_failures(monkeypatch):
@@ -154,7 +156,7 @@ def test_the_progress_eta_comes_from_the_work_mix_of_what_was_stored(monkeypatch
     now[0] = 10.0
     asyncio.run(tracker.stored([record("a", 10.0) for _ in range(4)]))  # 4 slots, 10 s each
     # b's 4 generations at 30 s each on 4 slots: 30 s (the count-based rate said 10 s)
-    assert "4/8 generations (50%), 0.4/s, ETA 30 s" in tracker.description()
+    assert "4/8 generations (50%), 24.0/min, ETA 30 s" in tracker.description()
     console = _terminal()
     bar = RunProgress(console)
     seen = []
@@ -176,7 +178,7 @@ def _bar_colour(done: int, color_system: str) -> str:
     )
     with run_progress(enabled=True, console=console) as bar:
         bar.update(progress.Reading("demo", done, 2, 0, None, None))
-    last = console.file.getvalue().rsplit("demo ", 1)[1]
+    last = console.file.getvalue().rsplit("generating", 1)[1].lstrip()
     return last[: last.index("━")]
 
 
@@ -186,3 +188,86 @@ def test_a_finished_bar_is_not_drawn_in_the_empty_bars_grey(color_system):
     (SGR 90) as the empty bar: a complete run looked like one that had not started."""
     empty, finished = _bar_colour(0, color_system), _bar_colour(2, color_system)
     assert empty and finished and empty != finished
+
+
+def _phases_text(width: int = 120) -> tuple[RunProgress, Console, list[float]]:
+    now = [100.0]
+    console = Console(file=io.StringIO(), force_terminal=True, width=width)
+    display = RunProgress(console, in_flight=lambda: 4, clock=lambda: now[0])
+    return display, console, now
+
+
+def test_each_phase_has_its_line_and_its_time_and_generation_counts_from_its_own_start(
+    monkeypatch,
+):
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    display, _, now = _phases_text()
+    monkeypatch.setattr(progress, "LISTENERS", [display.update])
+    display.done("preparing", 0.42, "12 configs, suite qa-short")
+    display.done("checking hosts", 0.05, "sim: reachable, models there")
+    display.phase("starting Prefect", "a local server", since=97.0)  # began before the display
+    now[0] = 106.0
+    progress.announce_step("demo", "generating", 10)
+    now[0] = 181.0  # 75 s after generation began, 84 s after the display did
+    display.update(_reading(5, 0, per_s=0.5, eta_s=75))
+    lines = [" ".join(line.split()) for line in _drawn(display).splitlines()]
+    assert [line.split()[0] for line in lines] == [
+        "preparing",
+        "checking",
+        "starting",
+        "generating",
+    ]
+    assert lines[0].endswith("12 configs, suite qa-short 0.4 s")
+    assert lines[2].endswith("a local server 9.0 s")  # from 97 s to 106 s
+    assert "5/10, 30.0 gen/min, ETA 1 min 15 s, 0 failed, 4 in flight" in lines[3]
+    assert lines[3].endswith("4 in flight 1 min 15 s")  # elapsed since generation began
+    now[0] = 190.0
+    progress.announce_step("demo", "writing report")
+    text = _drawn(display)
+    last = text.splitlines()[-1]
+    assert last.startswith("writing the report") and "in flight" not in text.split("\n")[-2]
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", text)  # as the terminal shows it
+    assert max(len(line) for line in shown.splitlines()) <= 120
+
+
+def test_requests_in_flight_show_while_nothing_is_stored_yet():
+    """53 s of silence while the first requests were on the wire: now they are counted."""
+    display, _, now = _phases_text()
+    display.update(progress.Reading("demo", 0, 36, 0, None, None, "generating"))
+    now[0] += 53
+    line = _drawn(display).splitlines()[-1]
+    assert "0/36, 4 in flight" in line and line.rstrip().endswith("53 s")
+
+
+def test_while_the_display_shows_the_run_its_info_lines_stay_off_the_terminal():
+    from flows.cli.logs import _Verbosity
+
+    keep = _Verbosity(0)
+    ours = logging.LogRecord("prefect.task_runs", logging.INFO, __file__, 1, "m", None, None)
+    warning = logging.LogRecord("prefect.task_runs", logging.WARNING, __file__, 1, "m", None, None)
+    assert keep.filter(ours)
+    keep.displayed = True
+    assert not keep.filter(ours) and keep.filter(warning)
+    verbose = _Verbosity(1)
+    verbose.displayed = True
+    assert verbose.filter(ours)  # -v: Prefect's lines back, beside the display
+
+
+@pytest.mark.parametrize(("given", "kept"), [(None, "1"), ("0", "0")])
+def test_prefects_first_run_notice_and_usage_event_are_off_unless_the_user_says(
+    monkeypatch, given, kept
+):
+    """A newcomer's first run printed three lines of Prefect's telemetry notice."""
+    import os
+    import sys
+
+    from flows.cli import console_main
+
+    if given is None:
+        monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+    else:
+        monkeypatch.setenv("DO_NOT_TRACK", given)
+    monkeypatch.setattr(sys, "argv", ["evalflow", "--version"])
+    with pytest.raises(SystemExit):
+        console_main()
+    assert os.environ["DO_NOT_TRACK"] == kept
