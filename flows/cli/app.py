@@ -66,6 +66,7 @@ HELP_GROUPS = {
         "compare",
         "report",
         "export",
+        "series",
         "trends",
         "monitor",
     ),
