@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 PASS_AT_K = re.compile(r"pass@([1-9][0-9]*)")
+MAX_K = 1000  # samples_per_case is at most 1000 (evaluation/spec/_fields.py BOUNDS)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -29,6 +30,15 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def parse_k(name: str) -> int | None:
-    """k of a metric name "pass@k", else None."""
+    """k of a metric name "pass@k", else None; ValueError past ``MAX_K`` (read without
+    converting thousands of digits)."""
     match = PASS_AT_K.fullmatch(name)
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    digits = match.group(1)
+    if len(digits) > len(str(MAX_K)) or int(digits) > MAX_K:
+        shown = digits if len(digits) <= 12 else f"{digits[:12]}... ({len(digits)} digits)"
+        raise ValueError(
+            f"pass@k takes k from 1 to {MAX_K} (samples_per_case is at most {MAX_K}), got {shown}"
+        )
+    return int(digits)

@@ -259,7 +259,10 @@ def get_metric(name: str) -> Metric:
     known ones otherwise."""
     if name in _BY_NAME:
         return _BY_NAME[name]
-    k = parse_k(name)
+    try:
+        k = parse_k(name)
+    except ValueError as exc:
+        raise MetricError(str(exc)) from None
     if k is not None:
         return _pass_at(k)
     semantic = _semantic_metric(name)
