@@ -100,16 +100,16 @@ async def evaluate(
         len(report.unservable),
         report.model_switches or "none",
     )
-    announce_step(name, "scoring")
+    announce_step(name, "scoring", engine=engine, stage="score")
     score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
     from tasks.compare import compare_configs
     from tasks.report import publish_report
 
     publish(engine, experiment_id)
-    announce_step(name, "comparing configs")
+    announce_step(name, "comparing configs", engine=engine, stage="compare")
     comparison = compare_configs(engine, experiment_id)
-    announce_step(name, "writing report")
+    announce_step(name, "writing report", engine=engine, stage="report")
     report_file = publish_report(
         engine,
         experiment_id,

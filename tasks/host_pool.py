@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
+from evaluation.monitor import LiveRun, gpu_readings
 from evaluation.run._dispatch import DispatchReport, Pace, dispatch
 from evaluation.run._gpu import GpuSampler
 from evaluation.run._pipelines import SharedCalls
@@ -100,11 +101,21 @@ async def generate_all(
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(get_client())
         limit_names = await size_limits(client, hosts)
+        sampler = GpuSampler()
+        telemetry = RunTelemetry(sampler, pool.backends, local=local_hosts(hosts))
+        live = LiveRun(
+            engine,
+            experiment,
+            total=len(pending),
+            slots={host.name: host.slots for host in hosts},
+            gpu=_gpu_now(sampler, telemetry, measure=bool(local_hosts(hosts))),
+        )
         progress = await ProgressArtifact.create(
             artifact_key(experiment, "progress"),
             experiment,
             total=len(pending),
             mix=measured_mix(engine, pending, hosts),
+            live=live,
         )
         slots = await HostSlots.open(
             await stack.enter_async_context(slot_client()),
@@ -125,14 +136,17 @@ async def generate_all(
         )
 
         async def run(host, items):
-            with tags(host_tag(host)):
-                return await generate_chunk(host, quote(items), quote(context))
+            live.sent(host.name, 1)  # one lane: one request on the wire at a time
+            try:
+                with tags(host_tag(host)):
+                    return await generate_chunk(host, quote(items), quote(context))
+            finally:
+                live.returned(host.name, 1)
 
         started, started_cpu = time.perf_counter(), time.process_time()
         await slots.reserve(hosts)
-        telemetry = stack.enter_context(
-            RunTelemetry(GpuSampler(), pool.backends, local=local_hosts(hosts))
-        )
+        stack.enter_context(telemetry)
+        live.start()
 
         pace = Pace()  # a race's later rounds start from the hosts' pace so far
 
@@ -151,6 +165,19 @@ async def generate_all(
     if report is None:
         return Generated(DispatchReport(total=len(pending)), {}, seconds, cpu_seconds, True)
     return Generated(report, telemetry.summary(), seconds, cpu_seconds)
+
+
+def _gpu_now(
+    sampler: GpuSampler, telemetry: RunTelemetry, *, measure: bool
+) -> Callable[[], list[dict]]:
+    """The live row's GPU readings: NVML's now (only where a host is on this machine)
+    and the VRAM the Ollama hosts reported so far."""
+
+    def now() -> list[dict]:
+        readings = sampler.sample_once().readings if measure and sampler.available else ()
+        return gpu_readings(readings, telemetry.vram())
+
+    return now
 
 
 def measured_mix(engine: Engine, pending: Sequence[WorkItem], hosts: Sequence[HostSpec]) -> WorkMix:

@@ -12,7 +12,9 @@ from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from sqlalchemy.engine import Engine
 
+from evaluation.monitor import LiveRun, set_stage
 from evaluation.run._rate import Rate, WorkMix, progress_line
 from evaluation.run._work import GenerationRecord
 
@@ -49,8 +51,10 @@ class ProgressArtifact:
         total: int,
         min_interval_s: float = 1.0,
         mix: WorkMix | None = None,
+        live: LiveRun | None = None,
     ):
         self._id = artifact_id
+        self._live = live  # the monitor's row (evaluation.monitor), written as it goes
         self._total = total
         self._done = 0
         self._failed = 0
@@ -67,9 +71,14 @@ class ProgressArtifact:
 
     @classmethod
     async def create(
-        cls, key: str, label: str, total: int, mix: WorkMix | None = None
+        cls,
+        key: str,
+        label: str,
+        total: int,
+        mix: WorkMix | None = None,
+        live: LiveRun | None = None,
     ) -> ProgressArtifact:
-        tracker = cls(None, label, total, mix=mix)
+        tracker = cls(None, label, total, mix=mix, live=live)
         tracker._id = await acreate_progress_artifact(
             progress=0.0, key=key, description=tracker.description()
         )
@@ -91,6 +100,11 @@ class ProgressArtifact:
                 service = record.result.latency_s if record.result is not None else None
                 self._mix.stored(now, record.item.config.hash, service)
         await self.advance(len(records), sum(not r.ok for r in records))
+        if self._live is not None:
+            eta = (
+                self._eta() if self._mix is not None else self._rate.eta_s(self._total - self._done)
+            )
+            self._live.stored([None if r.ok else r.error for r in records], self._rate.per_s(), eta)
 
     async def advance(self, finished: int, failed: int = 0) -> None:
         """Count ``finished`` more generations (stored, ok or failed), ``failed`` of them
@@ -137,9 +151,14 @@ class ProgressArtifact:
             )
 
 
-def announce_step(label: str, step: str, total: int = 0) -> None:
+def announce_step(
+    label: str, step: str, total: int = 0, *, engine: Engine | None = None, stage: str = ""
+) -> None:
     """Say which step of the run is under way ("generating", of ``total``; "scoring"):
-    a log line, and a line of the terminal display, so no step sits silent."""
+    a log line, and a line of the terminal display, so no step sits silent; with
+    ``engine``, the monitor's live row shows ``stage`` (one of its stages)."""
     get_run_logger().info("%s: %s…", label, step)
+    if engine is not None and stage:
+        set_stage(engine, label, stage)
     for listener in LISTENERS:
         listener(Reading(label, 0, total, 0, None, None, step))

@@ -13,6 +13,7 @@ from prefect.states import Cancelled, State
 from sqlalchemy.engine import Engine
 
 from evaluation.adaptive import level_work
+from evaluation.monitor import set_stage, store_summary
 from evaluation.run._preflight import HostCheck
 from evaluation.run._sweep import Sweep, prepare_sweep
 from evaluation.run._work import GenerationRecord, WorkItem
@@ -65,6 +66,8 @@ def register(
         dead = claim_experiment(
             session, experiment, RunProcess.current(), flow_run_id=current_flow_run.get_id()
         )
+    set_stage(engine, experiment, "load", started=True)  # the monitor's live row
+    with session_scope(engine) as session:
         record_suite(session, sweep.suite)
         row = register_experiment(
             session,
@@ -139,6 +142,7 @@ def finish(engine: Engine, experiment_id: int, status: str) -> None:
 
     with session_scope(engine) as session:
         store_pages(session, name)
+        store_summary(session, experiment_id)  # the monitor's recent runs and series
 
 
 def cancel_run(engine: Engine, experiment_id: int) -> State:

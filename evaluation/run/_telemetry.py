@@ -163,6 +163,10 @@ class RunTelemetry:
                 key = (host.name, model)
                 self._vram[key] = max(self._vram.get(key, 0), entry.size_vram)
 
+    def vram(self) -> dict[tuple[str, str], int]:
+        """The most VRAM each (host, model) used so far, as ``/api/ps`` reported it."""
+        return dict(self._vram)
+
     def summary(self) -> dict[str, ConfigGpu]:
         """Per config hash that ran in this run: its GPU telemetry and VRAM."""
         energy = self._energy_per_generation()

@@ -410,6 +410,62 @@ class RaceRoundRow(SQLModel, table=True):
     """What the race's error bound promises and assumes of the cases (its clustering)."""
 
 
+class RunLive(SQLModel, table=True):
+    """Where a run going on now stands, written by the run every couple of seconds and
+    at each stage (``evaluation.monitor``): the monitor's pages and `evalflow status`
+    read this one row instead of the run's generations. Keyed by the experiment's name,
+    as its claim is (``experiment_runs``); a table of its own (CREATE TABLE, no
+    migration)."""
+
+    __tablename__ = "run_live"
+
+    experiment: str = Field(primary_key=True)
+    stage: str = "load"  # load | generate | score | compare | report
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+    per_s: float | None = None
+    eta_s: float | None = None
+    in_flight: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON))
+    slots: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON))
+    failures: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON))
+    gpu: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    started_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class RunSummary(SQLModel, table=True):
+    """One finished (or stopped) run in a few figures, computed once from its
+    generations, aggregates and comparison (``evaluation.monitor``) and kept while the
+    experiment's ``status`` and ``updated_at`` are those copied here: the monitor's
+    recent runs, series and charts read 10,000 of these rather than 2 million
+    generations."""
+
+    __tablename__ = "run_summaries"
+    __table_args__ = (Index("ix_run_summary_series", "series", "experiment_id"),)
+
+    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
+    status: str = ""
+    updated_at: datetime | None = None  # the experiment's, when this was computed
+    series: str = ""
+    task_type: str = ""
+    pipeline: str = "single"  # the pipeline kinds of its configs, joined by "+"
+    configs: int = 0
+    generations: int = 0
+    failed: int = 0
+    failures: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON))
+    hosts: dict[str, list[int]] = Field(default_factory=dict, sa_column=Column(JSON))
+    tokens: int = Field(default=0, sa_type=BigInteger)
+    mean_latency_s: float | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_s: float | None = None
+    metric: str = ""  # the headline metric: the experiment's first
+    best_config: str = ""  # its label
+    best_mean: float | None = None
+    verdict: str = Field(default="", sa_column=Column(Text))
+
+
 TABLES: tuple[type[SQLModel], ...] = (
     ModelRow,
     SuiteRow,
@@ -431,4 +487,6 @@ TABLES: tuple[type[SQLModel], ...] = (
     CaseRun,
     StageRow,
     RaceRoundRow,
+    RunLive,
+    RunSummary,
 )

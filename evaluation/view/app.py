@@ -21,7 +21,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,9 +31,10 @@ from evaluation.compare import SIMULATED_BANNER
 from evaluation.errors import EvalError, StorageError
 from evaluation.labels import configs_fitting, configs_named
 from evaluation.metrics import get_metric
+from evaluation.monitor import RunControl, add_monitor
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
-from evaluation.storage.repository import case_input, get_experiment, list_experiments
+from evaluation.storage.repository import case_input, get_experiment
 from evaluation.view.detail import generation_detail
 from evaluation.view.links import experiment_path
 from evaluation.view.matrix import flip_window, quality_grid, varied_parameters
@@ -62,7 +63,12 @@ EXPORT_PER_PAGE = 200  # the list's page size in a static export
 
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("evaluation.view", "templates"),
+        loader=ChoiceLoader(
+            [
+                PackageLoader("evaluation.view", "templates"),
+                PackageLoader("evaluation.monitor", "templates"),
+            ]
+        ),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -81,14 +87,28 @@ def _environment() -> Environment:
     return env
 
 
-def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
-    """The view app over every experiment in ``engine``'s database. ``allowed_hosts``
-    (e.g. ``evaluation.review.app.LOOPBACK_HOSTS``) rejects requests naming any other
-    host, which stops other web pages reaching a loopback server by DNS rebinding."""
+def create_app(
+    engine: Engine,
+    *,
+    allowed_hosts: Sequence[str] | None = None,
+    control: RunControl | None = None,
+    poll_s: float | None = None,
+) -> FastAPI:
+    """The view app over every experiment in ``engine``'s database, with the monitor's
+    pages (``evaluation.monitor``: the home page, each run's live page; ``control``
+    starts and cancels runs from them; ``poll_s``: how often an open page asks for
+    changes). ``allowed_hosts`` (e.g. ``evaluation.review.app.LOOPBACK_HOSTS``) rejects
+    requests naming any other host, which stops other web pages reaching a loopback
+    server by DNS rebinding."""
     app = FastAPI(title="evalflow view", docs_url=None, redoc_url=None, openapi_url=None)
     if allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.mount("/static", StaticFiles(packages=[("evaluation.view", "static")]), name="static")
+    app.mount(
+        "/monitor-static",
+        StaticFiles(packages=[("evaluation.monitor", "static")]),
+        name="monitor-static",
+    )
     env = _environment()
 
     def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -129,11 +149,7 @@ def create_app(engine: Engine, *, allowed_hosts: Sequence[str] | None = None) ->
         """Where a browser looks for the icon of a page that names none (not ours)."""
         return RedirectResponse("/static/favicon.svg", status_code=301)
 
-    @app.get("/", response_class=HTMLResponse)
-    def experiments() -> HTMLResponse:
-        with session_scope(engine) as session:
-            rows = [e.model_dump() for e in list_experiments(session)]
-        return render("experiments.html", experiments=rows[::-1])
+    add_monitor(app, engine, env, render, control=control, poll_s=poll_s)
 
     @app.get("/e/{experiment}", response_class=HTMLResponse)
     def generations(experiment: str, request: Request) -> HTMLResponse:

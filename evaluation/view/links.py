@@ -15,6 +15,12 @@ def experiment_path(experiment: str) -> str:
     return f"/e/{quote(experiment, safe='')}"
 
 
+def home_url(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
+    """The monitor's home page: every run of the database."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
 def view_url(experiment: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}{experiment_path(experiment)}"

@@ -52,6 +52,8 @@ EXAMPLES = {
     "recommend": "evalflow recommend qa --max-latency 2 --prefer quality",
     "retrain": "evalflow retrain --include-simulated",
     "view": "evalflow view demo-simulated",
+    "monitor": "evalflow monitor --port 8766",
+    "status": "evalflow status demo-simulated",
 }
 
 

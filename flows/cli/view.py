@@ -1,10 +1,12 @@
-"""The view command: browse every output of an experiment in a local web page."""
+"""The view command: browse every output of an experiment in a local web page; without
+an experiment (or as `evalflow monitor`), the monitor's home page over every run."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from evaluation.errors import EvalError
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli._serving import bind, serve
@@ -16,11 +18,17 @@ def cmd_view(args: argparse.Namespace) -> int:
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
     from evaluation.view.app import create_app
-    from evaluation.view.links import summary_url
+    from evaluation.view.links import home_url, summary_url
 
-    # Refuse an unknown name before anything is created in the database.
-    with session_scope(open_database(args.database, create=False)) as session:
-        name = get_experiment(session, args.experiment).name
+    name = None
+    if args.experiment is not None:
+        # Refuse an unknown name before anything is created in the database.
+        with session_scope(open_database(args.database, create=False)) as session:
+            name = get_experiment(session, args.experiment).name
+    elif args.export is not None:
+        raise EvalError(
+            "--export: name the experiment to export (evalflow view EXPERIMENT --export DIR)"
+        )
     if args.export is not None:
         from evaluation.view.static_export import export_view
 
@@ -34,13 +42,22 @@ def cmd_view(args: argparse.Namespace) -> int:
         sock.close()
         raise
     local = is_loopback(args.host)
-    app = create_app(engine, allowed_hosts=LOOPBACK_HOSTS if local else None)
+    from tasks.adapters.deployment_runs import run_control_from_settings
+
+    app = create_app(
+        engine,
+        allowed_hosts=LOOPBACK_HOSTS if local else None,
+        control=run_control_from_settings(),
+    )
     if not local:
         print(
             f"warning: serving on {args.host}: anyone who can reach it can read every output",
             file=sys.stderr,
         )
-    print(f"Browsing {name}: open {summary_url(name, args.host, args.port)} (Ctrl+C to stop)")
+    if name is None:
+        print(f"Monitoring every run: open {home_url(args.host, args.port)} (Ctrl+C to stop)")
+    else:
+        print(f"Browsing {name}: open {summary_url(name, args.host, args.port)} (Ctrl+C to stop)")
     serve(app, sock)
     return 0
 
@@ -49,17 +66,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the view subcommand to the `evalflow` parser."""
     from evaluation.view.links import DEFAULT_HOST, DEFAULT_PORT
 
-    p = sub.add_parser("view", help="browse every output of an experiment in a local web page")
-    p.add_argument("experiment")
-    p.add_argument(
-        "--host",
-        type=options.address,
-        default=DEFAULT_HOST,
-        help="address to serve on (default: loopback)",
+    view = sub.add_parser(
+        "view",
+        help="browse every output of an experiment in a local web page (no experiment: "
+        "the monitor over every run)",
     )
-    p.add_argument(
-        "--port", type=options.port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}"
+    _serving_options(view, DEFAULT_HOST, DEFAULT_PORT, export=True)
+    monitor = sub.add_parser(
+        "monitor",
+        help="the monitor in a local web page: runs going on now, recent runs, series, "
+        "hosts (evalflow view without an experiment)",
     )
+    _serving_options(monitor, DEFAULT_HOST, DEFAULT_PORT, export=False)
+    status = sub.add_parser(
+        "status",
+        help="where runs stand: stage, progress, rate, ETA, in flight per host, failures, "
+        "GPU (no experiment: every running one)",
+    )
+    status.add_argument("experiment", nargs="?", help="default: every experiment running now")
+    status.set_defaults(func=cmd_status)
+
+
+def _serving_options(p: argparse.ArgumentParser, host: str, port: int, *, export: bool) -> None:
+    if export:
+        p.add_argument("experiment", nargs="?", help="default: the monitor's home page")
+    else:
+        p.set_defaults(experiment=None, export=None)
+    p.add_argument(
+        "--host", type=options.address, default=host, help="address to serve on (default: loopback)"
+    )
+    p.add_argument("--port", type=options.port, default=port, help=f"default {port}")
+    if not export:
+        p.set_defaults(func=cmd_view)
+        return
     p.add_argument(
         "--export",
         type=options.output_folder,
@@ -68,3 +107,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evalflow) instead of serving them",
     )
     p.set_defaults(func=cmd_view)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print where the named run stands, or every running one; its leaderboard once it
+    has ended."""
+    from evaluation.monitor import run_facts, running_runs, status_text
+    from evaluation.storage.db import open_database, session_scope
+    from evaluation.storage.repository import get_experiment
+
+    engine = open_database(args.database, create=False)
+    with session_scope(engine) as session:
+        if args.experiment is None:
+            names = [r["name"] for r in running_runs(session)]
+            if not names:
+                print("Nothing runs now (evalflow experiments lists every experiment).")
+                return 0
+        else:
+            names = [get_experiment(session, args.experiment).name]
+        shown = [run_facts(session, name) for name in names]
+    for facts in shown:
+        print(status_text(facts))
+        if facts["live"] is None:
+            from flows.cli.runs import leaderboard_text
+
+            print(leaderboard_text(args, facts["name"]))
+    return 0

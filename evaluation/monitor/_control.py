@@ -1,0 +1,110 @@
+"""Starting and cancelling runs from the monitor page: what the page needs of whoever
+talks to Prefect (``RunControl``, given to the app by flows/: evaluation/ knows no
+Prefect) and how its writes are guarded.
+
+A write is a form POST that must carry the page's CSRF token (a secret made per server
+and compared in constant time), name an allowed host (the app's Host check) and come
+from the page's own origin (``Origin``, else ``Referer``, equal to ``http://HOST``):
+another web page open in the same browser can neither forge nor replay it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from evaluation.errors import EvalError
+
+LEVELS = ("smoke", "subset", "full")
+DEPLOYMENT = re.compile(r"^[^/\s][^/]*/[^/]*[^/\s]$")  # "flow/deployment", as Prefect names it
+MAX_FIELD = 1000
+
+
+class ControlRefused(EvalError):
+    """A start or cancel that cannot be done; ``status`` is the HTTP status the page
+    answers with (400 bad input, 404 no such deployment or run, 409 not now, 503 no
+    Prefect server)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    flow_run_id: str
+    name: str
+    deployment: str
+
+
+class RunControl(Protocol):
+    """Starts a deployment's flow run and cancels one (raises ``ControlRefused``)."""
+
+    def start(self, deployment: str, parameters: Mapping[str, object]) -> StartedRun: ...
+    def cancel(self, flow_run_id: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    deployment: str
+    parameters: dict[str, object]
+
+
+def start_request(form: Mapping[str, str]) -> StartRequest:
+    """The deployment and its parameters from the start form, or ``ControlRefused``
+    (400) naming the field that is wrong."""
+    deployment = _field(form, "deployment", required=True)
+    if not DEPLOYMENT.match(deployment):
+        raise ControlRefused(
+            400,
+            f"deployment: expected FLOW/DEPLOYMENT (e.g. evaluate/on-demand), got {deployment!r}",
+        )
+    parameters: dict[str, object] = {"spec_path": _field(form, "spec_path", required=True)}
+    level = _field(form, "level") or "smoke"
+    if level not in LEVELS:
+        raise ControlRefused(400, f"level: expected one of {', '.join(LEVELS)}, got {level!r}")
+    parameters["level"] = level
+    experiment = _field(form, "experiment")
+    if experiment:
+        parameters["experiment"] = experiment
+    return StartRequest(deployment, parameters)
+
+
+def _field(form: Mapping[str, str], name: str, *, required: bool = False) -> str:
+    value = str(form.get(name, "")).strip()
+    if required and not value:
+        raise ControlRefused(400, f"{name}: required, got nothing")
+    if len(value) > MAX_FIELD or any(ord(ch) < 32 for ch in value):
+        raise ControlRefused(400, f"{name}: expected one line of at most {MAX_FIELD} characters")
+    return value
+
+
+@dataclass(frozen=True)
+class WriteGuard:
+    """The CSRF token of one server, and the check every write passes."""
+
+    token: str
+
+    @classmethod
+    def new(cls) -> WriteGuard:
+        return cls(secrets.token_urlsafe(32))
+
+    def check(self, headers: Mapping[str, str], form: Mapping[str, str]) -> None:
+        """``ControlRefused`` (403) unless the request comes from this server's page."""
+        host = headers.get("host", "")
+        origin = headers.get("origin") or headers.get("referer") or ""
+        parts = urlsplit(origin)
+        if not host or f"{parts.scheme}://{parts.netloc}" != f"http://{host}":
+            raise ControlRefused(
+                403,
+                f"refused: the request comes from {origin or 'no page'!r}, not this server's page",
+            )
+        if not hmac.compare_digest(str(form.get("csrf", "")), self.token):
+            raise ControlRefused(
+                403, "refused: the form's token is missing or stale: reload the page and retry"
+            )

@@ -1,0 +1,355 @@
+"""What the monitor's home page shows, each read from stored rows only: runs going on
+now (``run_live``), recent runs, stats per task type and pipeline kind, every series
+with its points, performance over time, configs compared across a series' runs and
+host health (``run_summaries``, ``models``, ``aggregates``). None of it calls a host."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlmodel import Session
+
+from evaluation.monitor._summary import refresh_summaries
+from evaluation.storage.models import (
+    Aggregate,
+    ConfigRow,
+    Experiment,
+    ExperimentRun,
+    ModelRow,
+    RunLive,
+    RunSummary,
+)
+from evaluation.storage.runs import experiment_status
+
+RECENT = 30
+SERIES = 40  # series shown, most recently run first
+POINTS = 30  # points per series' sparkline
+OVER_TIME = 100  # runs in the performance charts
+ACROSS = 8  # runs of a series in the config comparison
+
+
+@dataclass(frozen=True)
+class Home:
+    running: list[dict[str, Any]]
+    recent: list[dict[str, Any]]
+    stats: dict[str, list[dict[str, Any]]]  # "task type" / "pipeline" -> rows
+    series: list[dict[str, Any]]
+    over_time: list[dict[str, Any]]
+    across: dict[str, Any] | None
+    hosts: list[dict[str, Any]]
+    experiments: int
+    catching_up: int = 0  # summaries counted for this page (an older database)
+    series_names: list[str] = field(default_factory=list)
+
+
+def home(session: Session, series: str | None = None) -> Home:
+    """Everything on the home page; ``series`` picks the series whose configs are
+    compared across runs (default: the most recently run one)."""
+    caught = refresh_summaries(session)
+    session.flush()
+    running = running_runs(session)
+    listed = series_points(session)
+    chosen = series or (listed[0]["series"] if listed else None)
+    return Home(
+        running=running,
+        recent=recent_runs(session),
+        stats={"task type": _stats(session, "task_type"), "pipeline": _stats(session, "pipeline")},
+        series=listed,
+        over_time=over_time(session),
+        across=configs_across(session, chosen) if chosen else None,
+        hosts=host_health(session, running),
+        experiments=int(session.exec(select(func.count()).select_from(Experiment)).one()[0]),
+        catching_up=caught,
+        series_names=[s["series"] for s in listed],
+    )
+
+
+def running_runs(session: Session) -> list[dict[str, Any]]:
+    """Every experiment running now (its process alive where that can be checked) with
+    its live row."""
+    rows = session.exec(
+        select(Experiment, RunLive)
+        .outerjoin(RunLive, RunLive.experiment == Experiment.name)
+        .where(Experiment.status == "running")
+        .order_by(Experiment.id)
+    ).all()
+    out = []
+    for experiment, live in rows:
+        state = experiment_status(session, experiment)
+        if state.status != "running":
+            continue
+        out.append(live_facts(experiment, live, state.run))
+    return out
+
+
+def live_facts(
+    experiment: Experiment, live: RunLive | None, run: ExperimentRun | None
+) -> dict[str, Any]:
+    """A running experiment as the pages and `evalflow status` show it."""
+    facts: dict[str, Any] = {
+        "name": experiment.name,
+        "task_type": experiment.task_type,
+        "simulated": experiment.simulated,
+        "stage": live.stage if live else "load",
+        "done": live.done if live else 0,
+        "total": live.total if live else 0,
+        "failed": live.failed if live else 0,
+        "per_s": live.per_s if live else None,
+        "eta_s": live.eta_s if live else None,
+        "in_flight": dict(live.in_flight or {}) if live else {},
+        "slots": dict(live.slots or {}) if live else {},
+        "failures": dict(live.failures or {}) if live else {},
+        "gpu": list(live.gpu or []) if live else [],
+        "updated_at": _iso(live.updated_at if live else experiment.updated_at),
+        "started_at": _iso(run.started_at if run else experiment.created_at),
+        "flow_run_id": run.flow_run_id if run else None,
+    }
+    total = facts["total"]
+    facts["percent"] = round(100.0 * facts["done"] / total, 1) if total else 0.0
+    return facts
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value is not None else None
+
+
+def _summary_rows(session: Session, statement) -> list[dict[str, Any]]:
+    out = []
+    for experiment, summary in session.exec(statement).all():
+        row = summary.model_dump() if summary is not None else {}
+        row |= {
+            "name": experiment.name,
+            "status": experiment.status,
+            "task_type": experiment.task_type,
+            "simulated": experiment.simulated,
+            "created_at": experiment.created_at,
+        }
+        out.append(row)
+    return out
+
+
+def recent_runs(session: Session, limit: int = RECENT) -> list[dict[str, Any]]:
+    """The last ``limit`` experiments, newest first, with their summaries."""
+    return _summary_rows(
+        session,
+        select(Experiment, RunSummary)
+        .outerjoin(RunSummary, RunSummary.experiment_id == Experiment.id)
+        .order_by(Experiment.id.desc())
+        .limit(limit),
+    )
+
+
+def over_time(session: Session, limit: int = OVER_TIME) -> list[dict[str, Any]]:
+    """The last ``limit`` finished runs, oldest first: duration, throughput, tokens and
+    the headline metric's best mean, per run."""
+    rows = _summary_rows(
+        session,
+        select(Experiment, RunSummary)
+        .join(RunSummary, RunSummary.experiment_id == Experiment.id)
+        .where(RunSummary.generations > 0)
+        .order_by(Experiment.id.desc())
+        .limit(limit),
+    )
+    for r in rows:
+        d = r.get("duration_s")
+        r["throughput"] = r["generations"] / d if d else None
+    return rows[::-1]
+
+
+def _stats(session: Session, column: str) -> list[dict[str, Any]]:
+    """Per task type (or pipeline kind): runs, active now, average duration of finished
+    runs and the share of finished runs that completed."""
+    key = getattr(RunSummary, column) if column == "pipeline" else Experiment.task_type
+    finished = Experiment.status.in_(("completed", "failed", "interrupted", "cancelled"))
+    statement = (
+        select(
+            key.label("key"),
+            func.count().label("runs"),
+            func.sum(case((Experiment.status == "running", 1), else_=0)).label("active"),
+            func.sum(case((finished, 1), else_=0)).label("finished"),
+            func.sum(case((Experiment.status == "completed", 1), else_=0)).label("completed"),
+            func.avg(case((finished, RunSummary.duration_s), else_=None)).label("duration"),
+        )
+        .select_from(Experiment)
+        .outerjoin(RunSummary, RunSummary.experiment_id == Experiment.id)
+        .group_by(key)
+        .order_by(key)
+    )
+    out = []
+    for r in session.exec(statement).all():
+        done = int(r.finished or 0)
+        out.append(
+            {
+                "key": r.key or "single" if column == "pipeline" else r.key,
+                "runs": int(r.runs),
+                "active": int(r.active or 0),
+                "mean_duration_s": float(r.duration) if r.duration is not None else None,
+                "success": int(r.completed or 0) / done if done else None,
+            }
+        )
+    return out
+
+
+def series_points(
+    session: Session, limit: int = SERIES, points: int = POINTS
+) -> list[dict[str, Any]]:
+    """The ``limit`` most recently run series, each with its last ``points`` runs
+    (oldest first): the headline metric's best mean and the mean latency."""
+    s = RunSummary
+    latest = (
+        select(s.series, func.max(s.experiment_id).label("last"), func.count().label("runs"))
+        .where(s.series != "")
+        .group_by(s.series)
+        .order_by(func.max(s.experiment_id).desc())
+        .limit(limit)
+    )
+    listed = session.exec(latest).all()
+    if not listed:
+        return []
+    ranked = (
+        select(
+            s.series,
+            s.experiment_id,
+            s.metric,
+            s.best_mean,
+            s.mean_latency_s,
+            s.status,
+            func.row_number()
+            .over(partition_by=s.series, order_by=s.experiment_id.desc())
+            .label("rank"),
+        )
+        .where(s.series.in_([r.series for r in listed]))
+        .subquery()
+    )
+    rows = session.exec(
+        select(ranked, Experiment.name)
+        .join(Experiment, Experiment.id == ranked.c.experiment_id)
+        .where(ranked.c.rank <= points)
+        .order_by(ranked.c.experiment_id)
+    ).all()
+    by_series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_series[r.series].append(
+            {
+                "experiment": r.name,
+                "metric": r.metric,
+                "value": r.best_mean,
+                "latency_s": r.mean_latency_s,
+                "status": r.status,
+            }
+        )
+    return [
+        {
+            "series": r.series,
+            "runs": int(r.runs),
+            "points": by_series[r.series],
+            "metric": next((p["metric"] for p in by_series[r.series][::-1] if p["metric"]), ""),
+        }
+        for r in listed
+    ]
+
+
+def configs_across(session: Session, series: str, runs: int = ACROSS) -> dict[str, Any] | None:
+    """The configs of ``series``' last ``runs`` runs on their headline metric: one row
+    per config label, one column per run (oldest first)."""
+    s = RunSummary
+    picked = session.exec(
+        select(s.experiment_id, s.metric, Experiment.name)
+        .join(Experiment, Experiment.id == s.experiment_id)
+        .where(s.series == series)
+        .order_by(s.experiment_id.desc())
+        .limit(runs)
+    ).all()[::-1]
+    if not picked:
+        return None
+    metric = next((p.metric for p in picked[::-1] if p.metric), "")
+    cells: dict[str, dict[str, float | None]] = defaultdict(dict)
+    for r in session.exec(
+        select(Aggregate.experiment_id, Aggregate.mean, ConfigRow.label, ConfigRow.hash)
+        .join(ConfigRow, ConfigRow.hash == Aggregate.config_hash)
+        .where(Aggregate.experiment_id.in_([p.experiment_id for p in picked]))
+        .where(Aggregate.metric == metric)
+    ).all():
+        cells[r.label or r.hash[:8]][r.experiment_id] = r.mean
+    return {
+        "series": series,
+        "metric": metric,
+        "runs": [{"id": p.experiment_id, "name": p.name} for p in picked],
+        "configs": [
+            {"label": label, "cells": [values.get(p.experiment_id) for p in picked]}
+            for label, values in sorted(cells.items())
+        ],
+    }
+
+
+def host_health(session: Session, running: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every host seen, from stored facts only: when its models were last listed (the
+    runs' preflight), its generations and failures over the recent runs, what runs on it
+    now and its GPU readings there. ``health``: ok, degraded (a tenth or more of its
+    recent generations failed), failing (half or more) or unknown (none recent)."""
+    hosts: dict[str, dict[str, Any]] = {}
+
+    def host(name: str) -> dict[str, Any]:
+        return hosts.setdefault(
+            name,
+            {
+                "host": name,
+                "last_seen": None,
+                "models": 0,
+                "generations": 0,
+                "failed": 0,
+                "in_flight": 0,
+                "slots": None,
+                "running": [],
+                "gpu": [],
+            },
+        )
+
+    for row in session.exec(select(ModelRow.hosts, ModelRow.last_seen)).all():
+        for name in row.hosts or []:
+            h = host(str(name))
+            h["models"] += 1
+            seen = row.last_seen
+            if h["last_seen"] is None or (seen is not None and _naive(seen) > h["last_seen"]):
+                h["last_seen"] = _naive(seen)
+    recent = session.exec(
+        select(RunSummary.hosts).order_by(RunSummary.experiment_id.desc()).limit(RECENT)
+    ).all()
+    for (by_host,) in recent:
+        for name, (n, failed) in (by_host or {}).items():
+            h = host(name)
+            h["generations"] += n
+            h["failed"] += failed
+    for run in running:
+        for name, n in run["in_flight"].items():
+            h = host(name)
+            h["in_flight"] += n
+            h["slots"] = run["slots"].get(name, h["slots"])
+        for name in {*run["in_flight"], *run["slots"]}:
+            host(name)["running"].append(run["name"])
+        for reading in run["gpu"]:
+            if reading.get("host"):
+                host(str(reading["host"]))["gpu"].append(reading)
+    for h in hosts.values():
+        n = h["generations"]
+        share = h["failed"] / n if n else None
+        h["failure_share"] = share
+        h["health"] = _health(share)
+    return sorted(hosts.values(), key=lambda h: h["host"])
+
+
+def _health(failure_share: float | None) -> str:
+    if failure_share is None:
+        return "unknown"
+    if failure_share >= 0.5:
+        return "failing"
+    return "degraded" if failure_share >= 0.1 else "ok"
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=None) if value is not None else None

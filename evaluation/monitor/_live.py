@@ -1,0 +1,139 @@
+"""A run's live state, written while it goes (``run_live``): the stage, generations done
+of the total with the rate and ETA the progress bar shows, cases in flight per host
+(against its slots), failures so far by reason and the current GPU readings.
+
+``LiveRun`` keeps the figures in memory as the run reports them and writes its row at
+most every ``interval_s`` seconds (and at once on a stage change or when the last
+generation is stored): one small upsert, so a page that polls it never touches the
+run's generations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from evaluation.storage.db import insert_ignoring_conflicts, session_scope
+from evaluation.storage.models import RunLive, utcnow
+
+STAGES = ("load", "generate", "score", "compare", "report")
+WRITE_INTERVAL_S = 2.0
+REASON_CHARS = 100
+_EMPTY: dict[str, Any] = {
+    "done": 0, "total": 0, "failed": 0, "per_s": None, "eta_s": None,
+    "in_flight": {}, "slots": {}, "failures": {}, "gpu": [],
+}  # fmt: skip
+
+_UPDATED = ("stage", "done", "total", "failed", "per_s", "eta_s", "in_flight", "slots",
+            "failures", "gpu", "updated_at")  # fmt: skip
+
+
+def failure_reason(error: str | None) -> str:
+    """The reason a failed generation is counted under: its error's first line, cut."""
+    line = (error or "unknown error").strip().splitlines()[0] if error else "unknown error"
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 1] + "…"
+
+
+def set_stage(engine: Engine, experiment: str, stage: str, *, started: bool = False) -> None:
+    """Record that ``experiment``'s run reached ``stage`` (one of ``STAGES``); ``started``
+    resets the row for a new run (the figures of the one before are not this one's)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
+    now = utcnow()
+    row: dict[str, Any] = {"experiment": experiment, "stage": stage, "updated_at": now}
+    columns: tuple[str, ...] = ("stage", "updated_at")
+    if started:
+        row |= _EMPTY | {"started_at": now}
+        columns = (*_UPDATED, "started_at")
+    with session_scope(engine) as session:
+        insert_ignoring_conflicts(session, RunLive, [row], update_columns=columns)
+
+
+@dataclass
+class LiveRun:
+    """The live figures of one run's generation stage; see the module docstring.
+    ``gpu`` reads the current GPU readings (a list of dicts, one per GPU or host) when a
+    row is written; ``clock`` is monotonic seconds (a test gives its own)."""
+
+    engine: Engine
+    experiment: str
+    total: int
+    slots: Mapping[str, int] = field(default_factory=dict)
+    gpu: Callable[[], list[dict[str, Any]]] = list
+    interval_s: float = WRITE_INTERVAL_S
+    clock: Callable[[], float] = time.monotonic
+    done: int = 0
+    failed: int = 0
+    in_flight: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    per_s: float | None = None
+    eta_s: float | None = None
+    _written: float = float("-inf")
+
+    def start(self) -> None:
+        """The generate stage begins: written at once."""
+        set_stage(self.engine, self.experiment, "generate")
+        self.write()
+
+    def sent(self, host: str, n: int) -> None:
+        """``n`` cases went to ``host``."""
+        self.in_flight[host] += n
+
+    def returned(self, host: str, n: int) -> None:
+        self.in_flight[host] = max(0, self.in_flight[host] - n)
+
+    def stored(
+        self, errors: list[str | None], per_s: float | None = None, eta_s: float | None = None
+    ) -> None:
+        """Generations were stored: one entry per generation, its error (None: ok)."""
+        self.done += len(errors)
+        for error in errors:
+            if error is not None:
+                self.failed += 1
+                self.failures[failure_reason(error)] += 1
+        self.per_s, self.eta_s = per_s, eta_s
+        if self.done >= self.total or self.clock() - self._written >= self.interval_s:
+            self.write()
+
+    def write(self) -> None:
+        self._written = self.clock()
+        row = {
+            "experiment": self.experiment,
+            "stage": "generate",
+            "done": self.done,
+            "total": self.total,
+            "failed": self.failed,
+            "per_s": self.per_s,
+            "eta_s": self.eta_s,
+            "in_flight": {h: n for h, n in self.in_flight.items() if n},
+            "slots": dict(self.slots),
+            "failures": dict(self.failures.most_common(20)),
+            "gpu": self.gpu(),
+            "updated_at": utcnow(),
+        }
+        with session_scope(self.engine) as session:
+            insert_ignoring_conflicts(session, RunLive, [row], update_columns=_UPDATED)
+
+
+def gpu_readings(
+    readings: Sequence[Any], vram: Mapping[tuple[str, str], int]
+) -> list[dict[str, Any]]:
+    """The live row's GPU figures: each of this machine's GPUs as NVML reads it now
+    (``readings``: ``evaluation.run.Sample.readings``), then the VRAM each Ollama host
+    reported for a model in ``/api/ps`` (``vram``: (host, model) -> bytes)."""
+    out: list[dict[str, Any]] = [
+        {
+            "name": f"gpu{i} (the machine running it)",
+            "util_pct": r.util_pct,
+            "memory_used_bytes": r.memory_used_bytes,
+            "power_w": r.power_w,
+        }
+        for i, r in enumerate(readings)
+    ]
+    out += [{"host": h, "model": m, "vram_bytes": b} for (h, m), b in sorted(vram.items())]
+    return out

@@ -1,0 +1,214 @@
+"""The monitor's pages, mounted on the view app (``add_monitor``): the home page over
+the whole database (``/``), a run's live page (``/e/NAME/live``), their light JSON
+(``/api/live``, ``/api/runs/NAME``: an ETag per answer, so a page polling an unchanged
+state gets an empty 304) and the guarded writes that start a deployment's run and
+cancel one (``/actions/start``, ``/actions/cancel``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from evaluation.errors import StorageError
+from evaluation.monitor._control import (
+    LEVELS,
+    ControlRefused,
+    RunControl,
+    WriteGuard,
+    start_request,
+)
+from evaluation.monitor._home import home, live_facts, running_runs
+from evaluation.monitor._live import STAGES
+from evaluation.monitor._status import gpu_text
+from evaluation.monitor._summary import stale_ids, store_summary
+from evaluation.monitor._svg import line_chart, sparkline
+from evaluation.run import format_duration
+from evaluation.storage.db import session_scope
+from evaluation.storage.models import RunLive, RunSummary
+from evaluation.storage.repository import get_experiment
+from evaluation.storage.runs import experiment_status
+
+POLL_S = 5.0  # how often an open page asks whether anything changed
+MAX_FORM_BYTES = 16_384
+DEFAULT_DEPLOYMENT = "evaluate/on-demand"
+
+Render = Callable[..., HTMLResponse]
+
+
+def add_monitor(
+    app: FastAPI,
+    engine: Engine,
+    env: Environment,
+    render: Render,
+    *,
+    control: RunControl | None = None,
+    poll_s: float | None = None,
+) -> None:
+    """Add the monitor's routes to ``app`` (its templates rendered by ``render`` from
+    ``env``, the view's); ``control`` starts and cancels runs (None: the page offers no
+    buttons and the writes answer 503)."""
+    guard = WriteGuard.new()
+    env.globals |= {
+        "sparkline": sparkline,
+        "line_chart": line_chart,
+        "duration": format_duration,
+        "gpu": gpu_text,
+    }
+    page_context = {
+        "poll_ms": int((POLL_S if poll_s is None else poll_s) * 1000),
+        "csrf": guard.token,
+        "can_control": control is not None,
+        "levels": LEVELS,
+        "default_deployment": DEFAULT_DEPLOYMENT,
+        "stages": STAGES,
+    }
+
+    @app.get("/", response_class=HTMLResponse)
+    def monitor_home(request: Request) -> HTMLResponse:
+        series = request.query_params.get("series", "").strip() or None
+        with session_scope(engine) as session:
+            shown = home(session, series)
+        if series and shown.across is None:
+            raise HTTPException(
+                404,
+                f"series: no run of series {series!r} is stored; expected one of "
+                f"{', '.join(shown.series_names) or 'none (nothing has run yet)'}",
+            )
+        started = request.query_params.get("started", "")
+        return render("monitor.html", home=shown, started=started, **page_context)
+
+    @app.get("/api/live")
+    def live(request: Request) -> Response:
+        with session_scope(engine) as session:
+            payload = {"running": running_runs(session)}
+        return _json(request, payload)
+
+    @app.get("/e/{experiment}/live", response_class=HTMLResponse)
+    def run_page(experiment: str) -> HTMLResponse:
+        with session_scope(engine) as session:
+            facts = run_facts(session, experiment)
+            board = None
+            if facts["status"] != "running":
+                from evaluation.view.stored import summary_page
+
+                board = summary_page(session, facts["name"])
+        return render("run.html", run=facts, board=board, experiment=None, **page_context)
+
+    @app.get("/api/runs/{experiment}")
+    def run_json(experiment: str, request: Request) -> Response:
+        with session_scope(engine) as session:
+            facts = run_facts(session, experiment)
+        return _json(request, facts)
+
+    async def _form(request: Request) -> dict[str, str]:
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            raise HTTPException(413, f"the form is {len(body)} bytes; at most {MAX_FORM_BYTES}")
+        try:
+            return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise HTTPException(400, f"the form is not URL-encoded UTF-8 text: {exc}") from exc
+
+    def _controlled(request: Request, form: dict[str, str]) -> RunControl:
+        try:
+            guard.check(request.headers, form)
+        except ControlRefused as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        if control is None:
+            raise HTTPException(
+                503,
+                "no Prefect server is set for this page: serve it with PREFECT_API_URL set "
+                "(evalflow view) to start and cancel runs from here",
+            )
+        return control
+
+    @app.post("/actions/start")
+    async def start(request: Request) -> Response:
+        form = await _form(request)
+        runner = _controlled(request, form)
+        try:
+            wanted = start_request(form)
+            started = runner.start(wanted.deployment, wanted.parameters)
+        except ControlRefused as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        return RedirectResponse(
+            f"/?started={quote(started.name, safe='')}#running", status_code=303
+        )
+
+    @app.post("/actions/cancel")
+    async def cancel(request: Request) -> Response:
+        form = await _form(request)
+        runner = _controlled(request, form)
+        name = form.get("experiment", "").strip()
+        if not name:
+            raise HTTPException(400, "experiment: required, got nothing")
+        with session_scope(engine) as session:
+            facts = run_facts(session, name)
+        if facts["status"] != "running":
+            raise HTTPException(409, f"experiment {name!r} is {facts['status']}, not running")
+        flow_run_id = (facts["live"] or {}).get("flow_run_id")
+        if not flow_run_id:
+            raise HTTPException(
+                409,
+                f"experiment {name!r} runs outside Prefect's API (no flow run recorded): "
+                "stop it where it runs (Ctrl+C)",
+            )
+        try:
+            runner.cancel(flow_run_id)
+        except ControlRefused as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        return RedirectResponse(f"/e/{quote(facts['name'], safe='')}/live", status_code=303)
+
+
+def run_facts(session, experiment: str) -> dict[str, Any]:
+    """One experiment's run as the live page, its JSON and `evalflow status` show it:
+    status (with why it stopped), the live figures while it runs, its summary after."""
+    try:
+        row = get_experiment(session, experiment)
+    except StorageError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    state = experiment_status(session, row)
+    if state.status != "running" and row.id in stale_ids(session, only=[row.id]):
+        store_summary(session, int(row.id))
+    live = session.get(RunLive, row.name)
+    summary = session.exec(
+        select(RunSummary).where(RunSummary.experiment_id == row.id)
+    ).scalar_one_or_none()
+    return {
+        "name": row.name,
+        "status": state.status,
+        "reason": state.reason,
+        "task_type": row.task_type,
+        "simulated": row.simulated,
+        "live": live_facts(row, live, state.run) if state.status == "running" else None,
+        "summary": _summary_json(summary),
+    }
+
+
+def _summary_json(summary: RunSummary | None) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    out = summary.model_dump(exclude={"updated_at"})
+    for key in ("started_at", "ended_at"):
+        if out[key] is not None:
+            out[key] = out[key].isoformat(timespec="seconds")
+    return out
+
+
+def _json(request: Request, payload: Any) -> Response:
+    """``payload`` as JSON with its ETag; 304 with no body where the page has it."""
+    body = json.dumps(payload, sort_keys=True, default=str).encode()
+    tag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

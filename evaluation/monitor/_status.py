@@ -1,0 +1,88 @@
+"""`evalflow status` as text: what the live page says of a run, for a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from evaluation.run import format_duration
+
+
+def status_text(facts: Mapping[str, Any]) -> str:
+    """The lines of one run (``_pages.run_facts``): while it runs, its stage, progress
+    with rate and ETA, cases in flight per host, failures by reason and GPU readings;
+    after, how it ended and its summary (the caller adds the leaderboard)."""
+    name, status = facts["name"], facts["status"]
+    simulated = " [SIMULATED]" if facts.get("simulated") else ""
+    live = facts.get("live")
+    if live is None:
+        lines = [
+            f"{name}{simulated}: {status}"
+            + (f" ({facts['reason']})" if facts.get("reason") else "")
+        ]
+        summary = facts.get("summary")
+        if summary:
+            took = summary.get("duration_s")
+            lines.append(
+                f"  {summary['generations']} generations, {summary['failed']} failed"
+                + (f", took {format_duration(took)}" if took is not None else "")
+            )
+            if summary.get("best_config"):
+                mean = summary.get("best_mean")
+                shown = f" = {mean:.3f}" if mean is not None else ""
+                lines.append(f"  best on {summary['metric']}: {summary['best_config']}{shown}")
+            if summary.get("verdict"):
+                lines.append(f"  verdict: {summary['verdict']}")
+            lines += _failures(summary.get("failures") or {})
+        return "\n".join(lines)
+    done, total = live["done"], live["total"]
+    progress = f"{done}/{total} generations ({live['percent']:.0f}%)" if total else "not started"
+    parts = [progress]
+    if live.get("per_s") is not None:
+        parts.append(f"{live['per_s']:.1f}/s")
+    if total and done < total:
+        eta = live.get("eta_s")
+        parts.append(f"ETA {format_duration(eta)}" if eta is not None else "ETA unknown yet")
+    if live["failed"]:
+        parts.append(f"{live['failed']} failed")
+    lines = [
+        f"{name}{simulated}: running, stage {live['stage']} (updated {live['updated_at']} UTC)",
+        "  " + ", ".join(parts),
+    ]
+    hosts = sorted({*live["in_flight"], *live["slots"]})
+    if hosts:
+        lines.append(
+            "  in flight: "
+            + ", ".join(
+                f"{h} {live['in_flight'].get(h, 0)}"
+                + (f"/{live['slots'][h]} slots" if h in live["slots"] else "")
+                for h in hosts
+            )
+        )
+    lines += _failures(live["failures"])
+    for reading in live["gpu"]:
+        lines.append("  gpu " + gpu_text(reading))
+    return "\n".join(lines)
+
+
+def _failures(failures: Mapping[str, int]) -> list[str]:
+    if not failures:
+        return []
+    return ["  failures by reason:"] + [f"    {n:>5}  {why}" for why, n in failures.items()]
+
+
+def gpu_text(reading: Mapping[str, Any]) -> str:
+    """e.g. "gpu0 on this machine: 87% busy, 6.1 GiB used, 212 W"."""
+    parts = []
+    if reading.get("util_pct") is not None:
+        parts.append(f"{reading['util_pct']:.0f}% busy")
+    if reading.get("memory_used_bytes") is not None:
+        parts.append(f"{reading['memory_used_bytes'] / 2**30:.1f} GiB used")
+    if reading.get("power_w") is not None:
+        parts.append(f"{reading['power_w']:.0f} W")
+    if reading.get("vram_bytes") is not None:
+        parts.append(
+            f"{reading['vram_bytes'] / 2**30:.1f} GiB VRAM for {reading.get('model', 'its model')}"
+        )
+    where = reading.get("name") or reading.get("host") or "?"
+    return f"{where}: {', '.join(parts) or 'no readings'}"

@@ -1,0 +1,236 @@
+"""Each run in a few figures (``run_summaries``), for the monitor's recent runs, stats,
+series and charts: counted from the run's generations once, with grouped queries over a
+batch of experiments, and kept while the experiment's status and ``updated_at`` are the
+ones it was counted at. A run that ends stores its own (``store_summary``); the monitor
+counts the missing or stale ones of an older database a batch per page
+(``refresh_summaries``), so no page ever reads every generation."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlmodel import Session
+
+from evaluation.errors import EvalError
+from evaluation.monitor._live import failure_reason
+from evaluation.storage.baselines import series_of
+from evaluation.storage.db import insert_ignoring_conflicts
+from evaluation.storage.models import (
+    Aggregate,
+    ComparisonRun,
+    ConfigPipeline,
+    ConfigRow,
+    Experiment,
+    ExperimentConfig,
+    ExperimentRun,
+    Generation,
+    RunSummary,
+)
+
+BATCH = 500  # experiments counted per page view at most (an old database catches up)
+_COLUMNS = tuple(c.name for c in RunSummary.__table__.columns if c.name != "experiment_id")
+
+
+def stale_ids(
+    session: Session, limit: int = BATCH, *, only: Sequence[int] | None = None
+) -> list[int]:
+    """Experiments not running (of ``only``, where given) whose summary is missing or
+    older than the experiment, newest first."""
+    s = RunSummary
+    statement = (
+        select(Experiment.id)
+        .outerjoin(s, s.experiment_id == Experiment.id)
+        .where(Experiment.status != "running")
+        .where(
+            or_(
+                s.experiment_id.is_(None),
+                s.status != Experiment.status,
+                s.updated_at != Experiment.updated_at,
+            )
+        )
+        .order_by(Experiment.id.desc())
+        .limit(limit)
+    )
+    if only is not None:
+        statement = statement.where(Experiment.id.in_(list(only)))
+    return [int(i) for i in session.exec(statement).scalars()]
+
+
+def refresh_summaries(session: Session, limit: int = BATCH) -> int:
+    """Count the summaries that are missing or stale, at most ``limit``; returns how
+    many were stored."""
+    ids = stale_ids(session, limit)
+    if ids:
+        store_summaries(session, ids)
+    return len(ids)
+
+
+def store_summary(session: Session, experiment_id: int) -> None:
+    """Count and store one experiment's summary (a run calls it as it ends)."""
+    store_summaries(session, [experiment_id])
+
+
+def store_summaries(session: Session, ids: Sequence[int]) -> None:
+    for start in range(0, len(ids), BATCH):
+        rows = summarize(session, ids[start : start + BATCH])
+        insert_ignoring_conflicts(session, RunSummary, rows, update_columns=_COLUMNS)
+
+
+def summarize(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The summary rows of experiments ``ids`` (grouped queries, one pass each)."""
+    experiments = session.exec(select(Experiment).where(Experiment.id.in_(ids))).scalars().all()
+    if not experiments:
+        return []
+    g = Generation
+    counts = {
+        r.experiment_id: r
+        for r in session.exec(
+            select(
+                g.experiment_id,
+                func.count().label("n"),
+                func.sum(g.eval_count).label("tokens"),
+                func.avg(g.latency_s).label("latency"),
+                func.min(g.created_at).label("first"),
+                func.max(g.created_at).label("last"),
+            )
+            .where(g.experiment_id.in_(ids))
+            .group_by(g.experiment_id)
+        ).all()
+    }
+    failures: dict[int, dict[str, int]] = defaultdict(dict)
+    for r in session.exec(
+        select(g.experiment_id, g.error, func.count().label("n"))
+        .where(g.experiment_id.in_(ids), g.status == "failed")
+        .group_by(g.experiment_id, g.error)
+    ).all():
+        reasons = failures[r.experiment_id]
+        reason = failure_reason(r.error)
+        reasons[reason] = reasons.get(reason, 0) + int(r.n)
+    hosts: dict[int, dict[str, list[int]]] = defaultdict(dict)
+    for r in session.exec(
+        select(g.experiment_id, g.host, g.status, func.count().label("n"))
+        .where(g.experiment_id.in_(ids))
+        .group_by(g.experiment_id, g.host, g.status)
+    ).all():
+        pair = hosts[r.experiment_id].setdefault(r.host or "?", [0, 0])
+        pair[0] += int(r.n)
+        pair[1] += int(r.n) if r.status == "failed" else 0
+    configs: dict[int, int] = dict(
+        session.exec(
+            select(ExperimentConfig.experiment_id, func.count())
+            .where(ExperimentConfig.experiment_id.in_(ids))
+            .group_by(ExperimentConfig.experiment_id)
+        ).all()
+    )
+    pipelines: dict[int, set[str]] = defaultdict(set)
+    for experiment_id, pipeline in session.exec(
+        select(ExperimentConfig.experiment_id, ConfigPipeline.pipeline)
+        .join(ConfigPipeline, ConfigPipeline.config_hash == ExperimentConfig.config_hash)
+        .where(ExperimentConfig.experiment_id.in_(ids))
+        .distinct()
+    ).all():
+        pipelines[experiment_id].add(pipeline)
+    runs = {
+        r.experiment: r
+        for r in session.exec(
+            select(ExperimentRun).where(ExperimentRun.experiment.in_([e.name for e in experiments]))
+        ).scalars()
+    }
+    best = _best(session, experiments)
+    verdicts = _verdicts(session, experiments)
+    rows = []
+    for e in experiments:
+        c = counts.get(e.id)
+        n = int(c.n) if c else 0
+        run = runs.get(e.name)
+        started = run.started_at if run else (c.first if c else None)
+        ended = run.ended_at if run else (c.last if c else None)
+        reasons = failures.get(e.id, {})
+        metric, label, mean = best.get(e.id, ("", "", None))
+        kinds = sorted(pipelines.get(e.id, ())) or ["single"]
+        rows.append(
+            {
+                "experiment_id": e.id,
+                "status": e.status,
+                "updated_at": e.updated_at,
+                "series": series_of(e),
+                "task_type": e.task_type,
+                "pipeline": "+".join(kinds),
+                "configs": configs.get(e.id, 0),
+                "generations": n,
+                "failed": sum(reasons.values()),
+                "failures": dict(sorted(reasons.items(), key=lambda kv: -kv[1])[:10]),
+                "hosts": hosts.get(e.id, {}),
+                "tokens": int(c.tokens or 0) if c else 0,
+                "mean_latency_s": float(c.latency) if c and c.latency is not None else None,
+                "started_at": started,
+                "ended_at": ended,
+                "duration_s": _seconds(started, ended),
+                "metric": metric,
+                "best_config": label,
+                "best_mean": mean,
+                "verdict": verdicts.get(e.id, ""),
+            }
+        )
+    return rows
+
+
+def _seconds(started: datetime | None, ended: datetime | None) -> float | None:
+    if started is None or ended is None:
+        return None
+    if (started.tzinfo is None) != (ended.tzinfo is None):  # SQLite reads naive UTC
+        started, ended = started.replace(tzinfo=None), ended.replace(tzinfo=None)
+    return max(0.0, (ended - started).total_seconds())
+
+
+def higher_is_better(metric: str) -> bool:
+    from evaluation.metrics import get_metric
+
+    try:
+        return get_metric(metric).higher_is_better is not False
+    except EvalError:
+        return True
+
+
+def _best(session: Session, experiments: Sequence[Experiment]) -> dict[int, tuple]:
+    """Per experiment: its headline metric (its first), the best config's label and mean."""
+    headline = {e.id: (e.metrics or [""])[0] for e in experiments if e.metrics}
+    if not headline:
+        return {}
+    a = Aggregate
+    rows = session.exec(
+        select(a.experiment_id, a.metric, a.mean, ConfigRow.label, ConfigRow.hash)
+        .join(ConfigRow, ConfigRow.hash == a.config_hash)
+        .where(a.experiment_id.in_(list(headline)), a.metric.in_(set(headline.values())))
+        .where(a.mean.is_not(None))
+    ).all()
+    best: dict[int, tuple] = {}
+    for r in rows:
+        if headline[r.experiment_id] != r.metric:
+            continue
+        up = higher_is_better(r.metric)
+        held = best.get(r.experiment_id)
+        if held is None or (r.mean > held[2] if up else r.mean < held[2]):
+            best[r.experiment_id] = (r.metric, r.label or r.hash[:8], float(r.mean))
+    for i, m in headline.items():
+        best.setdefault(i, (m, "", None))
+    return best
+
+
+def _verdicts(session: Session, experiments: Sequence[Experiment]) -> dict[int, str]:
+    """The comparison's verdict on each experiment's headline metric, where stored."""
+    by_name = {e.name: e for e in experiments}
+    out = {}
+    for run in session.exec(
+        select(ComparisonRun).where(ComparisonRun.run_label.in_(list(by_name)))
+    ).scalars():
+        e = by_name[run.run_label]
+        headline = (e.metrics or [""])[0]
+        for v in run.verdicts or []:
+            if v.get("metric") == headline:
+                out[e.id] = str(v.get("verdict") or "")
+    return out

@@ -1,0 +1,106 @@
+// The monitor's live parts: ask the server every few seconds whether anything changed
+// (If-None-Match: an unchanged state costs an empty 304), redraw what did, and reload
+// the page only when a run starts or ends (the recent runs and the leaderboard change).
+"use strict";
+
+const tags = new Map();
+
+async function changed(url) {
+  const headers = tags.has(url) ? {"If-None-Match": tags.get(url)} : {};
+  const response = await fetch(url, {headers, cache: "no-store"});
+  if (response.status === 304 || !response.ok) return null;
+  tags.set(url, response.headers.get("ETag"));
+  return response.json();
+}
+
+function every(ms, step) {
+  const tick = async () => {
+    try { await step(); } catch (e) { /* the server may be restarting: try again later */ }
+    setTimeout(tick, ms);
+  };
+  setTimeout(tick, ms);
+}
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+function duration(s) {
+  if (s === null || s === undefined) return "–";
+  s = Math.ceil(s);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.round((s % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+function rate(r) { return r.per_s === null ? "–" : `${r.per_s.toFixed(1)}/s`; }
+
+const running = document.querySelector("#running[data-live-url]");
+if (running) {
+  const body = document.querySelector("#running-rows");
+  const shown = new Set(Array.from(body.querySelectorAll("tr[data-name]"), (tr) => tr.dataset.name));
+  every(Number(running.dataset.pollMs), async () => {
+    const state = await changed(running.dataset.liveUrl);
+    if (state === null) return;
+    const names = new Set(state.running.map((r) => r.name));
+    const ended = [...shown].some((name) => !names.has(name));
+    if (ended) { window.location.reload(); return; }
+    body.replaceChildren(...state.running.map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.name = r.name;
+      const link = document.createElement("a");
+      link.href = `/e/${encodeURIComponent(r.name)}/live`;
+      link.textContent = r.name;
+      const first = document.createElement("td");
+      first.append(link);
+      const flight = Object.entries(r.in_flight).map(([h, n]) => `${h} ${n}`).join(", ");
+      const progress = cell(`${r.done}/${r.total} (${Math.round(r.percent)}%)`);
+      progress.className = "progress";
+      const stage = cell(r.stage);
+      stage.className = "stage";
+      tr.append(first, cell(r.task_type), stage, progress, cell(rate(r)), cell(duration(r.eta_s)), cell(flight), cell(String(r.failed)));
+      return tr;
+    }));
+    names.forEach((name) => shown.add(name));
+    document.querySelector("#live-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  });
+}
+
+const run = document.querySelector("#run[data-run-url]");
+if (run && run.dataset.status === "running") {
+  every(Number(run.dataset.pollMs), async () => {
+    const state = await changed(run.dataset.runUrl);
+    if (state === null) return;
+    if (state.status !== "running" || state.live === null) { window.location.reload(); return; }
+    const live = state.live;
+    const set = (field, text) => { run.querySelector(`[data-field="${field}"]`).textContent = text; };
+    set("progress", `${live.done}/${live.total} (${Math.round(live.percent)}%)`);
+    set("rate", rate(live));
+    set("eta", duration(live.eta_s));
+    set("failed", String(live.failed));
+    set("updated", live.updated_at);
+    const bar = run.querySelector("#bar");
+    bar.max = live.total || 1;
+    bar.value = live.done;
+    for (const li of run.querySelectorAll("ol.stages li")) {
+      li.classList.toggle("current", li.dataset.stage === live.stage);
+    }
+    const hosts = [...new Set([...Object.keys(live.in_flight), ...Object.keys(live.slots)])].sort();
+    run.querySelector("#in-flight tbody").replaceChildren(...hosts.map((h) => {
+      const tr = document.createElement("tr");
+      tr.dataset.host = h;
+      tr.append(cell(h), cell(String(live.in_flight[h] || 0)), cell(String(live.slots[h] ?? "–")));
+      return tr;
+    }));
+    const reasons = Object.entries(live.failures);
+    if (reasons.length) {
+      run.querySelector("#failures tbody").replaceChildren(...reasons.map(([why, n]) => {
+        const tr = document.createElement("tr");
+        tr.append(cell(String(n)), cell(why));
+        return tr;
+      }));
+    }
+  });
+}

@@ -1,0 +1,102 @@
+"""Starting a registered deployment's flow run and cancelling a flow run through
+Prefect's API, for the monitor page (``evaluation.monitor.RunControl``; an adapter, not
+a task). Only a server named by ``PREFECT_API_URL`` is used: without one, Prefect would
+start a temporary in-process API that no worker watches, so the page refuses instead.
+Every refusal is one ``ControlRefused`` line with the HTTP status the page answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.states import Cancelling
+
+from evaluation.monitor import ControlRefused, StartedRun
+from evaluation.redact import redact
+
+MONITOR_TAG = "started-from-monitor"
+TIMEOUT_S = 10.0
+
+
+class PrefectRunControl:
+    """The monitor's ``RunControl`` over the Prefect server at ``api_url``."""
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url
+
+    def _client(self):
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        settings = temporary_settings({PREFECT_API_URL: self.api_url})
+        return settings, get_client(sync_client=True, httpx_settings={"timeout": TIMEOUT_S})
+
+    def start(self, deployment: str, parameters: Mapping[str, object]) -> StartedRun:
+        settings, client = self._client()
+        try:
+            with settings, client:
+                found = client.read_deployment_by_name(deployment)
+                run = client.create_flow_run_from_deployment(
+                    found.id, parameters=dict(parameters), tags=[MONITOR_TAG]
+                )
+        except ObjectNotFound as exc:
+            raise ControlRefused(
+                404,
+                f"deployment {deployment!r} is not registered on the Prefect server at "
+                f"{redact(self.api_url)}: register it (evalflow deploy, or evalflow serve) "
+                "or name another",
+            ) from exc
+        except PrefectHTTPStatusError as exc:
+            raise ControlRefused(
+                400, f"the Prefect server refused the run: {_detail(exc)}"
+            ) from exc
+        except (httpx.HTTPError, OSError) as exc:
+            raise self._unreachable(exc) from exc
+        return StartedRun(str(run.id), run.name, deployment)
+
+    def cancel(self, flow_run_id: str) -> str:
+        """Ask for the run's cancellation (state Cancelling, as the Prefect UI does);
+        its worker or runner stops it. Returns the state name the server gave."""
+        try:
+            run_id = UUID(flow_run_id)
+        except ValueError as exc:
+            raise ControlRefused(400, f"flow run id: not a UUID: {flow_run_id!r}") from exc
+        settings, client = self._client()
+        try:
+            with settings, client:
+                result = client.set_flow_run_state(run_id, Cancelling(), force=True)
+        except ObjectNotFound as exc:
+            raise ControlRefused(
+                404,
+                f"flow run {flow_run_id} is not on the Prefect server at {redact(self.api_url)}",
+            ) from exc
+        except PrefectHTTPStatusError as exc:
+            raise ControlRefused(409, f"the Prefect server refused: {_detail(exc)}") from exc
+        except (httpx.HTTPError, OSError) as exc:
+            raise self._unreachable(exc) from exc
+        return result.state.name if result.state is not None else "Cancelling"
+
+    def _unreachable(self, exc: BaseException) -> ControlRefused:
+        return ControlRefused(
+            503,
+            f"no Prefect server answers at {redact(self.api_url)} ({type(exc).__name__}): "
+            "start one (prefect server start) or fix PREFECT_API_URL",
+        )
+
+
+def _detail(exc: PrefectHTTPStatusError) -> str:
+    try:
+        detail = exc.response.json().get("detail")
+    except ValueError:
+        detail = None
+    return str(detail or exc.response.text or exc)[:300]
+
+
+def run_control_from_settings() -> PrefectRunControl | None:
+    """The control over the server named by PREFECT_API_URL; None where none is set."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    return PrefectRunControl(url) if url else None

@@ -1,0 +1,217 @@
+"""The monitor over a small database: the live row a run writes, the summaries a
+finished run keeps, the home page's sections, the run page while running and after,
+the JSON's ETag, the guarded start and cancel (with a stand-in ``RunControl``: the
+real Prefect one is tested against a real server in tests/browser/test_monitor_page.py)
+and `evalflow status`."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from evaluation.monitor import ControlRefused, LiveRun, StartedRun, status_text
+from evaluation.monitor._svg import sparkline
+from evaluation.storage.db import session_scope
+from evaluation.storage.models import Experiment, RunLive, RunSummary
+from evaluation.storage.runs import RunProcess, end_run
+from evaluation.view.app import create_app
+from tests.support.monitor_db import (
+    FAILURE,
+    NIGHTS,
+    RUNNING,
+    SERIES,
+    build_monitor_db,
+    start_running,
+)
+
+ORIGIN = "http://testserver"
+
+
+class Control:
+    """A RunControl that records what it was asked."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, dict]] = []
+        self.cancelled: list[str] = []
+
+    def start(self, deployment, parameters):
+        if deployment == "missing/dep":
+            raise ControlRefused(404, f"deployment {deployment!r} is not registered")
+        self.started.append((deployment, dict(parameters)))
+        return StartedRun("id-1", "brave-otter", deployment)
+
+    def cancel(self, flow_run_id):
+        self.cancelled.append(flow_run_id)
+        return "Cancelling"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return build_monitor_db(f"sqlite:///{tmp_path_factory.mktemp('monitor') / 'm.db'}")
+
+
+@pytest.fixture
+def client(db):
+    control = Control()
+    return TestClient(create_app(db.engine, control=control)), control
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def test_the_live_row_is_written_at_most_every_interval_and_at_the_end(db):
+    now = [0.0]
+    live = LiveRun(db.engine, "throttled", total=3, clock=lambda: now[0], interval_s=2.0)
+    live.write()
+    live.stored([None])  # 0 s after the last write: kept in memory
+    with session_scope(db.engine) as session:
+        assert session.get(RunLive, "throttled").done == 0
+    now[0] = 2.5
+    live.stored(["ValueError: bad\nsecond line"])
+    with session_scope(db.engine) as session:
+        row = session.get(RunLive, "throttled")
+        assert (row.done, row.failed, row.failures) == (2, 1, {"ValueError: bad": 1})
+    live.stored([None])  # the last one: written at once
+    with session_scope(db.engine) as session:
+        assert session.get(RunLive, "throttled").done == 3
+
+
+def test_home_shows_running_recent_stats_series_and_hosts(client):
+    c, _ = client
+    page = c.get("/")
+    assert page.status_code == 200
+    running = _text(page.text.split('id="running"')[1].split("</section>")[0])
+    assert RUNNING in running and "generate" in running and "3/12 (25%)" in running
+    recent = page.text.split('id="recent"')[1].split("</section>")[0]
+    rows = re.findall(r'<tr data-name="([^"]+)"', recent)
+    assert rows == [RUNNING, *NIGHTS[::-1]]  # newest first
+    last = _text(recent.split(f'data-name="{NIGHTS[-1]}"')[1].split("</tr>")[0])
+    assert "completed" in last and " 13 " in last  # 12 generations + the failed one
+    assert f"1 × {FAILURE}" in last
+    series = page.text.split('id="series"')[1].split("</section>")[0]
+    assert f'data-series="{SERIES}"' in series
+    assert series.count('data-points="3"') == 2  # the metric and the latency, 3 nights each
+    stats = _text(page.text.split('id="stats"')[1].split("</section>")[0])
+    assert "1 active · 4 runs" in stats and "success 100%" in stats
+    hosts = page.text.split('id="hosts"')[1].split("</section>")[0]
+    b = _text(hosts.split('data-host="host-b"')[1].split("</tr>")[0])
+    assert "ok" not in b.split()[:2] and "unknown" not in b  # 1 of its 1 failed: failing
+    assert "failing" in b
+    a = _text(hosts.split('data-host="host-a"')[1].split("</tr>")[0])
+    assert "ok" in a and "(1 models)" in a and "2/2" in a and RUNNING in a
+    across = _text(page.text.split('id="across"')[1].split("</section>")[0])
+    assert all(n in across for n in NIGHTS)
+
+
+def test_summaries_are_kept_and_recounted_when_the_experiment_changes(db, client):
+    c, _ = client
+    c.get("/")
+    with session_scope(db.engine) as session:
+        first = session.get(Experiment, 1)
+        summary = session.get(RunSummary, first.id)
+        assert summary.generations == 12 and summary.series == SERIES
+        first.status = "failed"
+        session.add(first)
+    c.get("/")
+    with session_scope(db.engine) as session:
+        assert session.get(RunSummary, 1).status == "failed"
+        first = session.get(Experiment, 1)
+        first.status = "completed"
+        session.add(first)
+    c.get("/")
+
+
+def test_the_live_json_answers_304_while_nothing_changed(client, db):
+    c, _ = client
+    first = c.get("/api/live")
+    assert first.status_code == 200 and first.json()["running"][0]["name"] == RUNNING
+    again = c.get("/api/live", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    live = LiveRun(db.engine, RUNNING, total=12, clock=lambda: 0.0)
+    live.stored([None] * 5)
+    live.write()
+    changed = c.get("/api/live", headers={"If-None-Match": first.headers["etag"]})
+    assert changed.status_code == 200 and changed.json()["running"][0]["done"] == 5
+    start_running(db.engine)  # as the other tests expect it
+
+
+def test_the_run_page_shows_the_live_figures_then_the_leaderboard(client):
+    c, _ = client
+    live = _text(c.get(f"/e/{RUNNING}/live").text)
+    assert "TimeoutError: no answer in 60 s" in live
+    assert "host-a 2 2" in live.replace("  ", " ")
+    done = c.get(f"/e/{NIGHTS[0]}/live").text
+    assert 'id="leaderboard"' in done and "#1" in done
+    assert c.get(f"/api/runs/{NIGHTS[0]}").json()["summary"]["generations"] == 12
+
+
+def test_start_is_guarded_and_passes_the_parameters(client):
+    c, control = client
+    token = _csrf(c.get("/").text)
+    form = {"deployment": "evaluate/on-demand", "spec_path": "s.yaml", "level": "smoke"}
+    assert c.post("/actions/start", data=form, headers={"Origin": ORIGIN}).status_code == 403
+    evil = c.post("/actions/start", data={**form, "csrf": token}, headers={"Origin": "http://evil"})
+    assert evil.status_code == 403 and not control.started
+    ok = c.post(
+        "/actions/start",
+        data={**form, "csrf": token},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and "started=brave-otter" in ok.headers["location"]
+    assert control.started == [("evaluate/on-demand", {"spec_path": "s.yaml", "level": "smoke"})]
+    missing = c.post(
+        "/actions/start",
+        data={**form, "deployment": "missing/dep", "csrf": token},
+        headers={"Origin": ORIGIN},
+    )
+    assert missing.status_code == 404 and "is not registered" in missing.text
+
+
+def test_cancel_asks_for_the_runs_flow_run(client, db):
+    c, control = client
+    token = _csrf(c.get("/").text)
+    form = {"experiment": RUNNING, "csrf": token}
+    no_flow_run = c.post("/actions/cancel", data=form, headers={"Origin": ORIGIN})
+    assert no_flow_run.status_code == 409 and "outside Prefect" in no_flow_run.text
+    start_running(db.engine, flow_run_id="fr-1")
+    done = c.post("/actions/cancel", data=form, headers={"Referer": ORIGIN + "/e/x/live"},
+                  follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303 and control.cancelled == ["fr-1"]
+    ended = c.post("/actions/cancel", data={**form, "experiment": NIGHTS[0]},
+                   headers={"Origin": ORIGIN})  # fmt: skip
+    assert ended.status_code == 409 and "not running" in ended.text
+
+
+def test_status_text_while_running_and_after(client, db):
+    c, _ = client
+    running = status_text(c.get(f"/api/runs/{RUNNING}").json())
+    assert f"{RUNNING}: running, stage generate" in running
+    assert "ETA" in running and "in flight: host-a 2/2 slots" in running
+    assert "TimeoutError: no answer in 60 s" in running
+    ended = status_text(c.get(f"/api/runs/{NIGHTS[-1]}").json())
+    assert f"{NIGHTS[-1]}: completed" in ended and "13 generations, 1 failed" in ended
+    assert FAILURE in ended
+
+
+def test_a_sparkline_draws_only_finite_points():
+    drawn = sparkline([0.1, None, float("nan"), 0.4], title="<s>")
+    assert 'data-points="2"' in drawn and "&lt;s&gt;" in drawn
+    assert 'data-points="0"' in sparkline([None])
+
+
+def test_a_run_that_ended_leaves_running(db, client):
+    c, _ = client
+    with session_scope(db.engine) as session:
+        end_run(session, RUNNING, "completed", RunProcess.current())
+        assert session.exec(select(Experiment.status).where(Experiment.name == RUNNING)).one()
+    assert c.get("/api/live").json() == {"running": []}
+    start_running(db.engine)
