@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from uuid import UUID
 
 import httpx
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelling
 
@@ -27,16 +27,19 @@ class PrefectRunControl:
     def __init__(self, api_url: str) -> None:
         self.api_url = api_url
 
-    def _client(self):
-        from prefect.settings import PREFECT_API_URL, temporary_settings
+    def _client(self) -> SyncPrefectClient:
+        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
 
-        settings = temporary_settings({PREFECT_API_URL: self.api_url})
-        return settings, get_client(sync_client=True, httpx_settings={"timeout": TIMEOUT_S})
+        return SyncPrefectClient(
+            self.api_url,
+            api_key=PREFECT_API_KEY.value(),
+            auth_string=PREFECT_API_AUTH_STRING.value(),
+            httpx_settings={"timeout": TIMEOUT_S},
+        )
 
     def start(self, deployment: str, parameters: Mapping[str, object]) -> StartedRun:
-        settings, client = self._client()
         try:
-            with settings, client:
+            with self._client() as client:
                 found = client.read_deployment_by_name(deployment)
                 run = client.create_flow_run_from_deployment(
                     found.id, parameters=dict(parameters), tags=[MONITOR_TAG]
@@ -63,9 +66,8 @@ class PrefectRunControl:
             run_id = UUID(flow_run_id)
         except ValueError as exc:
             raise ControlRefused(400, f"flow run id: not a UUID: {flow_run_id!r}") from exc
-        settings, client = self._client()
         try:
-            with settings, client:
+            with self._client() as client:
                 result = client.set_flow_run_state(run_id, Cancelling(), force=True)
         except ObjectNotFound as exc:
             raise ControlRefused(

@@ -215,3 +215,14 @@ def test_a_run_that_ended_leaves_running(db, client):
         assert session.exec(select(Experiment.status).where(Experiment.name == RUNNING)).one()
     assert c.get("/api/live").json() == {"running": []}
     start_running(db.engine)
+
+
+def test_evalflow_status_lists_the_running_ones_and_a_named_one(db, capsys):
+    from flows.cli import main
+
+    assert main(["--database", db.url, "status"]) == 0
+    out = capsys.readouterr().out
+    assert f"{RUNNING}: running, stage generate" in out and NIGHTS[0] not in out
+    assert main(["--database", db.url, "status", NIGHTS[0]]) == 0
+    out = capsys.readouterr().out
+    assert f"{NIGHTS[0]}: completed" in out and "Leaderboard" in out

@@ -1,0 +1,116 @@
+"""Bad input on the monitor's pages and endpoints: a 4xx page that says what was
+wrong, the run control never called, nothing written to the database."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from evaluation.storage.db import session_scope
+from evaluation.storage.models import RunLive, RunSummary
+from evaluation.view.app import create_app
+from tests.evaluation.monitor.test_monitor import ORIGIN, Control, _csrf
+from tests.support.monitor_db import RUNNING, build_monitor_db
+
+GOOD = {"deployment": "evaluate/on-demand", "spec_path": "s.yaml", "level": "smoke"}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    db = build_monitor_db(f"sqlite:///{tmp_path_factory.mktemp('bad') / 'm.db'}")
+    control = Control()
+    client = TestClient(create_app(db.engine, control=control))
+    client.get("/")  # the summaries are counted once, before the cases
+    return db, client, control
+
+
+def _counts(engine) -> tuple[int, ...]:
+    with session_scope(engine) as session:
+        tables = (RunLive, RunSummary)
+        return tuple(session.exec(select(func.count()).select_from(t)).one()[0] for t in tables)
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "says"),
+    [
+        ({"level": "huge"}, 400, "level: expected one of smoke, subset, full, got 'huge'"),
+        ({"deployment": "on-demand"}, 400, "deployment: expected FLOW/DEPLOYMENT"),
+        ({"deployment": ""}, 400, "deployment: required, got nothing"),
+        ({"spec_path": " "}, 400, "spec_path: required, got nothing"),
+        ({"spec_path": "a\nb"}, 400, "spec_path: expected one line"),
+        ({"experiment": "x" * 2000}, 400, "experiment: expected one line of at most 1000"),
+        ({"deployment": "missing/dep"}, 404, "is not registered"),
+    ],
+)
+def test_a_bad_start_form_is_a_4xx_page_and_starts_nothing(served, form, status, says):
+    db, client, control = served
+    before = _counts(db.engine)
+    token = _csrf(client.get("/").text)
+    answer = client.post(
+        "/actions/start", data={**GOOD, **form, "csrf": token}, headers={"Origin": ORIGIN}
+    )
+    assert answer.status_code == status
+    assert answer.headers["content-type"].startswith("text/html")
+    assert says.replace("'", "&#39;") in answer.text
+    assert control.started == [] and _counts(db.engine) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status", "says"),
+    [
+        ("/actions/start", b"csrf=wrong", {"Origin": ORIGIN}, 403, "token is missing or stale"),
+        ("/actions/start", b"", {}, 403, "not this server"),
+        ("/actions/cancel", b"x=1", {"Origin": "http://evil.example"}, 403, "evil.example"),
+        ("/actions/start", b"\xff\xfe", {"Origin": ORIGIN}, 400, "not URL-encoded UTF-8"),
+        ("/actions/start", b"a=" + b"x" * 20_000, {"Origin": ORIGIN}, 413, "at most 16384"),
+    ],
+)
+def test_a_forged_or_malformed_write_is_refused(served, path, body, headers, status, says):
+    db, client, control = served
+    before = _counts(db.engine)
+    answer = client.post(
+        path,
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded", **headers},
+    )
+    assert answer.status_code == status and says in answer.text
+    assert control.started == [] and control.cancelled == []
+    assert _counts(db.engine) == before
+
+
+def test_cancel_of_an_unknown_or_unnamed_experiment(served):
+    _, client, control = served
+    token = _csrf(client.get("/").text)
+    for form, status, says in (
+        ({}, 400, "experiment: required"),
+        ({"experiment": "nope"}, 404, "no experiment named &#39;nope&#39;"),
+    ):
+        answer = client.post(
+            "/actions/cancel", data={**form, "csrf": token}, headers={"Origin": ORIGIN}
+        )
+        assert answer.status_code == status and says in answer.text
+    assert control.cancelled == []
+
+
+def test_unknown_names_on_the_pages_are_404(served):
+    _, client, _ = served
+    assert client.get("/e/nope/live").status_code == 404
+    assert client.get("/api/runs/nope").status_code == 404
+    series = client.get("/?series=nope")
+    assert series.status_code == 404
+    assert re.search(r"series: no run of series &#39;nope&#39; is stored", series.text)
+
+
+def test_without_a_prefect_server_the_page_offers_no_button_and_writes_are_refused(served):
+    db, _, _ = served
+    client = TestClient(create_app(db.engine))
+    page = client.get("/").text
+    assert 'id="start"' not in page and "PREFECT_API_URL" in page
+    token = _csrf(page) if 'name="csrf"' in page else ""
+    answer = client.post("/actions/start", data={**GOOD, "csrf": token}, headers={"Origin": ORIGIN})
+    assert answer.status_code == 403  # no form on the page: no token to send
+    live = client.get(f"/e/{RUNNING}/live").text
+    assert 'id="cancel"' not in live
