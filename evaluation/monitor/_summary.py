@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from evaluation.errors import EvalError
 from evaluation.monitor._live import failure_reason
-from evaluation.storage.baselines import series_of
+from evaluation.series import series_of_experiment
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import (
     Aggregate,
@@ -157,7 +157,7 @@ def summarize(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
                 "experiment_id": e.id,
                 "status": e.status,
                 "updated_at": e.updated_at,
-                "series": series_of(e),
+                "series": series_of_experiment(session, e),
                 "task_type": e.task_type,
                 "pipeline": "+".join(kinds),
                 "configs": configs.get(e.id, 0),
