@@ -32,17 +32,20 @@ def _refuse(expected: str, text: str) -> argparse.ArgumentTypeError:
 MAX_WHOLE_NUMBER = 2**53
 
 
-def whole_number(minimum: int = 1) -> Callable[[str], int]:
-    """An integer >= ``minimum`` (and at most ``MAX_WHOLE_NUMBER``): a count (``--limit``,
+def whole_number(minimum: int = 1, maximum: int = MAX_WHOLE_NUMBER) -> Callable[[str], int]:
+    """An integer >= ``minimum`` and at most ``maximum``: a count (``--limit``,
     ``--pairs``) or a seed (0)."""
+    most = "2**53" if maximum == MAX_WHOLE_NUMBER else str(maximum)
 
     def parse(text: str) -> int:
         stripped = text.strip()
         digits = stripped.removeprefix("-")
-        if not digits.isascii() or not digits.isdigit() or int(stripped) < minimum:
+        if not digits.isascii() or not digits.isdigit():
             raise _refuse(f"a whole number >= {minimum}", text)
-        if int(stripped) > MAX_WHOLE_NUMBER:
-            raise _refuse(f"a whole number from {minimum} to 2**53", text)
+        if len(digits) > 20 or int(stripped) > maximum:  # int() of 5000 digits raises
+            raise _refuse(f"a whole number from {minimum} to {most}", text)
+        if int(stripped) < minimum:
+            raise _refuse(f"a whole number >= {minimum}", text)
         return int(stripped)
 
     return parse
@@ -50,6 +53,11 @@ def whole_number(minimum: int = 1) -> Callable[[str], int]:
 
 count = whole_number(1)
 seed = whole_number(0)
+# Counts sent to a model server or that repeat work: the spec's own bounds
+# (evaluation/spec/_fields.py BOUNDS, evaluation/spec/_params.py).
+attempts = whole_number(1, 100)  # as limits.max_attempts
+concurrency = whole_number(1, 1024)  # as a host's slots
+tokens = whole_number(1, 2**24)  # as num_predict
 
 
 def number(

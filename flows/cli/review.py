@@ -262,12 +262,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="seeds the judge model and which pairs are judged",
     )
-    p.add_argument("--attempts", type=options.count, default=3, help="tries per malformed answer")
+    p.add_argument(
+        "--attempts", type=options.attempts, default=3, help="tries per malformed answer (1-100)"
+    )
     p.add_argument(
         "--num-predict",
-        type=options.count,
+        type=options.tokens,
         default=512,
-        help="most tokens per judge answer (default 512)",
+        help="most tokens per judge answer (default 512, at most 16777216)",
     )
-    p.add_argument("--concurrency", type=options.count, default=2, help="judge calls at once")
+    p.add_argument(
+        "--concurrency", type=options.concurrency, default=2, help="judge calls at once (1-1024)"
+    )
     p.set_defaults(func=cmd_judge)
