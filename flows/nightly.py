@@ -22,6 +22,7 @@ from tasks.regression import (
     find_baseline,
     publish_report,
 )
+from tasks.series import watch_trends
 
 
 def nightly_name(series: str, day: date) -> str:
@@ -48,6 +49,7 @@ async def nightly(
     max_p95_ratio: float = 2.0,
     min_gpu_util_pct: float = 50.0,
     simulated_time_scale: float = 0.0,
+    false_alarms_per_100_nights: float = 2.0,
 ) -> dict[str, Any]:
     """Run the sweep in ``spec_path`` as tonight's experiment and check it for regressions.
 
@@ -65,6 +67,8 @@ async def nightly(
         min_gpu_util_pct: alert when a config's mean GPU utilisation is lower (measured
             only where the flow runs on the GPU's machine).
         simulated_time_scale: simulated backend only: each call sleeps its latency × this.
+        false_alarms_per_100_nights: the trend watch's promise for the whole series
+            (docs/trends.md); a trend alarm fails the run as a rule does.
     """
     thresholds = Thresholds(alpha, min_success_rate, max_p95_ratio, min_gpu_util_pct)
     series = load_spec(spec_path).name
@@ -78,13 +82,16 @@ async def nightly(
     engine = open_database(database)
     against = baseline or find_baseline(engine, series, name)
     report = compare_with_baseline(engine, name, against, thresholds)
-    key = publish_report(report, series)
+    trends = watch_trends(engine, series, false_alarms_per_100_nights)
+    key = publish_report(report, series, trends["markdown"])
+    alarms = trends["payload"]["alarms"]
     result = {
         "experiment": name,
         "baseline": against,
-        "regressed": report.regressed,
+        "regressed": report.regressed or bool(alarms),
         "rules": list(report.rules_fired),
-        "summary": report.summary(),
+        "summary": _summary(report.summary(), alarms),
+        "trend_alarms": [a["message"] for a in alarms],
         "artifact_key": key,
         "generated": summary["generated"],
         "failed": summary["failed"],
@@ -92,12 +99,19 @@ async def nightly(
     }
     logger = get_run_logger()
     if accept_baseline:
-        if report.regressed:
-            logger.warning("accepted as the new baseline despite: %s", report.summary())
+        if result["regressed"]:
+            logger.warning("accepted as the new baseline despite: %s", result["summary"])
         emit_accepted_event(accept(engine, name))
         return result
-    emit_regression_event(report, series, key)
-    if report.regressed:
-        raise RegressionDetected(report.summary())
-    logger.info(report.summary())
+    emit_regression_event(report, series, key, trends["payload"])
+    if result["regressed"]:
+        raise RegressionDetected(result["summary"])
+    logger.info(result["summary"])
     return result
+
+
+def _summary(rules: str, alarms: list[dict[str, Any]]) -> str:
+    """The rules' one line, and the trend watch's alarms after it."""
+    if not alarms:
+        return rules
+    return f"{rules} Trend alarm: " + "; ".join(a["message"] for a in alarms)

@@ -7,7 +7,8 @@ with role ``baseline``; the flow run is attached by Prefect):
 
 - ``evalflow.regression.detected``: at least one rule fired. Payload: ``RegressionReport.
   payload()`` (experiment, baseline, regressed, rules, summary, alerts, checked,
-  thresholds, notes) plus ``artifact_key``.
+  thresholds, notes) plus ``artifact_key`` and ``trends`` (the series watch's alarms
+  and events, ``evaluation.series.watch_payload``); also fired by a trend alarm alone.
 - ``evalflow.regression.passed``: the check ran and nothing fired (same payload); a
   proactive automation on its absence catches a nightly that did not run.
 - ``evalflow.baseline.accepted``: a run became its series' baseline. Payload:
@@ -58,13 +59,14 @@ def compare_with_baseline(
 
 
 @task(name="publish-regression-report", cache_policy=NO_CACHE)
-def publish_report(report: RegressionReport, series: str) -> str:
-    """The alert artifact, keyed per series so the Artifacts page keeps its history."""
+def publish_report(report: RegressionReport, series: str, trends: str = "") -> str:
+    """The alert artifact, keyed per series so the Artifacts page keeps its history;
+    ``trends``: the watch over the series (Markdown), appended."""
     key = artifact_key(series, "regression")
     verdict = "REGRESSION" if report.regressed else "no regression"
     create_markdown_artifact(
         key=key,
-        markdown=render_markdown(report),
+        markdown=render_markdown(report) + (f"\n\n{trends}" if trends else ""),
         description=f"Regression check of {report.experiment}: {verdict}",
     )
     return key
@@ -91,8 +93,13 @@ def _resource(experiment: str, series: str) -> dict[str, str]:
     }
 
 
-def emit_regression_event(report: RegressionReport, series: str, key: str) -> Any:
-    """``evalflow.regression.detected`` or ``evalflow.regression.passed``."""
+def emit_regression_event(
+    report: RegressionReport, series: str, key: str, trends: dict | None = None
+) -> Any:
+    """``evalflow.regression.detected`` (a rule fired, or the trend watch alarmed) or
+    ``evalflow.regression.passed``; ``trends``: the watch's payload (its alarms and
+    events), carried as ``trends``."""
+    alarmed = bool(trends and trends.get("alarms"))
     related = []
     if report.baseline:
         related.append(
@@ -103,10 +110,10 @@ def emit_regression_event(report: RegressionReport, series: str, key: str) -> An
             }
         )
     return emit_event(
-        event=DETECTED if report.regressed else PASSED,
+        event=DETECTED if report.regressed or alarmed else PASSED,
         resource=_resource(report.experiment, series),
         related=related,
-        payload={**report.payload(), "artifact_key": key},
+        payload={**report.payload(), "artifact_key": key, "trends": trends},
     )
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from evaluation.run._sweep import Sweep
-from evaluation.series import record_run, what_ran
+from evaluation.series import (
+    WatchSettings,
+    record_run,
+    watch_markdown,
+    watch_payload,
+    watch_series,
+    what_ran,
+)
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import suite_fingerprint
 from tasks.host_pool import HostPool
@@ -31,3 +38,16 @@ async def record_what_ran(
             suite_digest=suite_fingerprint(sweep.suite),
             models=models,
         )
+
+
+@task(name="watch-series", cache_policy=NO_CACHE)
+def watch_trends(engine: Engine, series: str, false_alarms_per_100_nights: float) -> dict:
+    """The watch over the series after tonight's run: its payload (alarms, events) and
+    its Markdown for the nightly artifact."""
+    settings = WatchSettings(false_alarms_per_100_nights=false_alarms_per_100_nights)
+    with session_scope(engine) as session:
+        watch = watch_series(session, series, settings)
+    logger = get_run_logger()
+    for stream in watch.alarms:
+        logger.warning("trend alarm: %s", stream.describe())
+    return {"payload": watch_payload(watch), "markdown": watch_markdown(watch)}

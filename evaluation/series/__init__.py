@@ -41,6 +41,7 @@ _EXPORTS = {
     "sparkline": "evaluation.series._render",
     "trends_text": "evaluation.series._render",
     "watch_markdown": "evaluation.series._render",
+    "watch_payload": "evaluation.series._render",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -219,3 +219,33 @@ def gate_text(result: GateResult) -> str:
             *[f"  {_gate_sentence(c)}" for c in result.regressed],
         ]
     )
+
+
+def watch_payload(watch: SeriesWatch) -> dict:
+    """The watch's verdicts as plain JSON, for the nightly's event: each alarm tonight
+    (what, by how much, since when, which cases, where to look) and the events."""
+    return {
+        "series": watch.series,
+        "experiment": watch.last.experiment,
+        "streams": len(watch.streams),
+        "false_alarms_per_100_nights": watch.settings.false_alarms_per_100_nights,
+        "alarms": [
+            {
+                "config": s.config,
+                "label": s.label,
+                "metric": s.metric,
+                "change": s.last.change,
+                "by": s.by,
+                "since": s.since,
+                "z": s.last.z,
+                "p": s.last.p,
+                "evidence": s.last.evidence,
+                "threshold": s.threshold,
+                "flipped": list(s.flipped),
+                "view": view_url(s.last.experiment),
+                "message": s.describe(),
+            }
+            for s in watch.alarms
+        ],
+        "events": [e.message for e in watch.events],
+    }

@@ -1,6 +1,7 @@
-"""Accepted baselines. Experiments form a series by their spec's ``name`` (the on-demand
-sweep ``qa-ollama`` and its nightly runs ``qa-ollama-nightly-<date>`` are one series); at
-most one experiment per series is the accepted baseline the nightly check compares with.
+"""Accepted baselines. Experiments form a series (``evaluation.series``: the one a run
+joined, else its spec's ``name``, so the on-demand sweep ``qa-ollama`` and its nightly
+runs ``qa-ollama-nightly-<date>`` are one series); at most one experiment per series is
+the accepted baseline the nightly check compares with.
 """
 
 from __future__ import annotations
@@ -11,13 +12,9 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
+from evaluation.series._series import series_of_experiment
 from evaluation.storage.models import Experiment, utcnow
 from evaluation.storage.repository import get_experiment
-
-
-def series_of(experiment: Experiment) -> str:
-    """The series an experiment belongs to: its spec's name (else its own name)."""
-    return str((experiment.spec or {}).get("name") or experiment.name)
 
 
 @dataclass(frozen=True)
@@ -36,10 +33,10 @@ def accept_baseline(session: Session, name: str) -> Acceptance:
             f"experiment {name!r} is {experiment.status}, not completed: finish it "
             f"(rerun the sweep to resume) before accepting it as a baseline"
         )
-    series = series_of(experiment)
+    series = series_of_experiment(session, experiment)
     replaced = None
     for other in _accepted(session):
-        if other.id != experiment.id and series_of(other) == series:
+        if other.id != experiment.id and series_of_experiment(session, other) == series:
             other.accepted_baseline = False
             session.add(other)
             replaced = other.name
@@ -52,7 +49,11 @@ def accept_baseline(session: Session, name: str) -> Acceptance:
 
 def accepted_baseline(session: Session, series: str, *, exclude: str | None = None) -> str | None:
     """The accepted baseline of ``series`` (its experiment name), or None."""
-    names = [e.name for e in _accepted(session) if series_of(e) == series and e.name != exclude]
+    names = [
+        e.name
+        for e in _accepted(session)
+        if e.name != exclude and series_of_experiment(session, e) == series
+    ]
     return names[-1] if names else None
 
 

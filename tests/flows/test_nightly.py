@@ -104,12 +104,15 @@ def test_nightly_accepts_passes_then_detects_a_regression(tmp_path, database_url
     markdown = asyncio.run(artifact_data(f"evalflow-{SERIES}-regression"))
     assert "REGRESSION" in markdown and "night-2" in markdown
     assert "exact_match fell from 1.000 to 0.000" in markdown
+    # the trend watch's table rides along; three runs are still its learning nights
+    assert f"## Trend watch: series {SERIES}" in markdown and "learning" in markdown
 
     (detected,) = asyncio.run(events("evalflow.regression.detected", "night-2"))
     payload = detected.payload
     assert payload["baseline"] == base and payload["regressed"] is True
     assert set(payload["rules"]) == {"quality_drop", "success_rate", "latency_p95"}
     assert payload["artifact_key"] == f"evalflow-{SERIES}-regression"
+    assert payload["trends"]["series"] == SERIES and payload["trends"]["alarms"] == []
     assert detected.resource["evalflow.series"] == SERIES
     assert any(
         r.role == "baseline" and r.id == f"evalflow.experiment.{base}" for r in detected.related

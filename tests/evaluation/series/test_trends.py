@@ -7,7 +7,15 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from evaluation.series import gate, gate_junit, gate_markdown, trends_text, watch_series
+from evaluation.series import (
+    gate,
+    gate_junit,
+    gate_markdown,
+    trends_text,
+    watch_markdown,
+    watch_payload,
+    watch_series,
+)
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.view.links import view_url
 from tests.support.series_db import CHANGING, STEADY, add_nights
@@ -58,6 +66,20 @@ def test_tonights_alarm_says_what_by_how_much_since_when_and_which_cases(tonight
     assert f"ALARM on {names[10]}" in text and "flipped: c" in text
     assert view_url(names[10]) in text  # the view's page of the flipped cases
     assert "latency_p95 of m:1b t=0.7 changed by +" in text
+
+
+def test_the_nightly_artifact_and_event_carry_the_same_verdicts(tonight):
+    names, watch = tonight
+    payload = watch_payload(watch)
+    assert payload["experiment"] == names[10] and payload["streams"] == len(watch.streams)
+    assert {(a["metric"], a["since"]) for a in payload["alarms"]} == {
+        ("exact_match", names[10]),
+        ("latency_p95", names[10]),
+    }
+    assert payload["alarms"][0]["view"] == view_url(names[10])
+    markdown = watch_markdown(watch)
+    assert markdown.count("**ALARM**") == 2
+    assert all(a["message"] in markdown for a in payload["alarms"])
 
 
 def test_a_new_model_digest_is_an_event_and_the_watch_starts_again_after_it(engine):
