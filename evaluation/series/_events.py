@@ -19,13 +19,6 @@ EventKind = Literal[
     "server_version_changed",
     "context_length_changed",
 ]
-BREAKS: tuple[EventKind, ...] = (
-    "suite_changed",
-    "model_digest_changed",
-    "quantization_changed",
-    "server_version_changed",
-    "context_length_changed",
-)
 
 
 @dataclass(frozen=True)
@@ -110,9 +103,3 @@ def _ctx(m: ModelRan) -> str:
 def series_events(points: Sequence[SeriesPoint]) -> list[SeriesEvent]:
     """Every comparability event of a series, oldest first."""
     return [e for a, b in pairwise(points) for e in events_between(a, b)]
-
-
-def segment_starts(points: Sequence[SeriesPoint]) -> list[int]:
-    """The index of each point that starts a comparable segment (0, and each point after
-    an event)."""
-    return [0] + [i + 1 for i, (a, b) in enumerate(pairwise(points)) if events_between(a, b)]
