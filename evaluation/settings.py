@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from evaluation.errors import EvalError, StorageError
-from evaluation.redact import redact
+from evaluation.redact import redact_url
 
 DATABASE_URL_ENV = "EVALFLOW_DATABASE_URL"
 HOME_ENV = "EVALFLOW_HOME"
@@ -23,7 +23,7 @@ class SettingError(EvalError):
 
     def __init__(self, variable: str, value: str, expected: str) -> None:
         self.variable = variable
-        super().__init__(f"environment variable {variable}={redact(repr(value))}: {expected}")
+        super().__init__(f"environment variable {variable}={redact_url(value)!r}: {expected}")
 
 
 def evalflow_home() -> Path:
@@ -132,7 +132,7 @@ def _refused(source: str, value: str, expected: str) -> EvalError:
     """The error for a bad ``value`` from ``source``: an environment variable evalflow
     reads, or else what the value was given as (an option ``--url``, an argument)."""
     if source not in (DATABASE_URL_ENV, HOME_ENV, OLLAMA_HOST_ENV):
-        return EvalError(f"{source} {redact(repr(value))}: {expected}")
+        return EvalError(f"{source} {redact_url(value)!r}: {expected}")
     return SettingError(source, value, expected)
 
 

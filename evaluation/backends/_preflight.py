@@ -53,7 +53,7 @@ def match_models(
             else "; fix the spec's models"
         )
         raise ModelNotFound(
-            f"host '{host.name}' ({host.url}) does not have {names}; it has: {listing}{fix}",
+            f"host '{host.name}' ({host.shown_url}) does not have {names}; it has: {listing}{fix}",
             available=available,
             host=host.name,
             model=missing[0],

@@ -40,6 +40,7 @@ from evaluation.backends._http import parse_json_object, raise_for_status, trans
 from evaluation.backends.ollama import OllamaBackend
 from evaluation.backends.openai_compat import OpenAICompatBackend
 from evaluation.errors import BackendError
+from evaluation.redact import redact_url
 from evaluation.spec import HostSpec
 
 JudgeKind = Literal["ollama", "openai"]
@@ -190,7 +191,7 @@ class Judge(OwnedClient):
         self.num_predict = num_predict
         self.retry_delay_s = retry_delay_s
         self._base = url.rstrip("/")
-        self._host = host_name or url
+        self._host = host_name or redact_url(url)  # it names the host in stored reasons
         self._response_format = _json_schema_format  # json_object once a server refuses it
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10))

@@ -87,9 +87,9 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
     from sqlalchemy import create_engine, inspect, text
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from evaluation.redact import redact
+    from evaluation.redact import one_line, redact_url
 
-    where = redact(url)
+    where = redact_url(url)
     try:
         engine = create_engine(url, connect_args=_connect_timeout(url, timeout_s))
         try:
@@ -100,7 +100,7 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
             engine.dispose()
     except (SQLAlchemyError, ArgumentError, StorageError, ImportError, ValueError) as exc:
         # ImportError: the URL's driver is not installed; ValueError: e.g. a port not a number
-        return Check("database", "fail", f"{where}: {_first_line(exc)}")
+        return Check("database", "fail", f"{where}: {one_line(_first_line(exc), known=[url])}")
     missing = [t for t in EXPECTED_TABLES if t not in tables]
     facts = {"url": where, "dialect": engine.dialect.name}
     if missing:
@@ -133,22 +133,26 @@ async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: floa
         return await asyncio.wait_for(_host(backend, list(models)), timeout_s)
     except TimeoutError:
         if await accepts_connections(host.url, timeout_s):  # up, serving someone else
-            facts = {"url": host.url, "kind": host.kind, "busy": True}
-            return Check(component, "busy", f"{host.url}: {busy_reason(timeout_s)}", facts)
-        detail = f"{host.url}: no answer within {timeout_s:g} s; {start_hint(host.kind)}"
+            facts = {"url": host.shown_url, "kind": host.kind, "busy": True}
+            return Check(component, "busy", f"{host.shown_url}: {busy_reason(timeout_s)}", facts)
+        detail = f"{host.shown_url}: no answer within {timeout_s:g} s; {start_hint(host.kind)}"
         return Check(component, "fail", detail)
     except BackendUnavailable as exc:
-        detail = f"{host.url}: {type(exc).__name__}: {_first_line(exc)}; {start_hint(host.kind)}"
+        detail = (
+            f"{host.shown_url}: {type(exc).__name__}: {_first_line(exc)}; {start_hint(host.kind)}"
+        )
         return Check(component, "fail", detail)
     except BackendError as exc:
-        return Check(component, "fail", f"{host.url}: {type(exc).__name__}: {_first_line(exc)}")
+        return Check(
+            component, "fail", f"{host.shown_url}: {type(exc).__name__}: {_first_line(exc)}"
+        )
 
 
 async def _host(backend: Backend, wanted: list[str]) -> Check:
     host = backend.host
     component = f"host {host.name}"
     have = await list_models_with_retries(backend)
-    facts: dict[str, Any] = {"url": host.url, "kind": host.kind, "slots": host.slots}
+    facts: dict[str, Any] = {"url": host.shown_url, "kind": host.kind, "slots": host.slots}
     facts["models"] = sorted(m.name for m in have)
     version = getattr(backend, "version", None)
     if version is not None:
@@ -156,7 +160,7 @@ async def _host(backend: Backend, wanted: list[str]) -> Check:
     loaded_models = getattr(backend, "loaded_models", None)
     if loaded_models is not None:
         facts["loaded"] = {m.name: m.size_vram for m in await loaded_models()}
-    parts = [host.url]
+    parts = [host.shown_url]
     if "version" in facts:
         parts.append(f"version {facts['version']}")
     parts.append(f"{len(have)} model(s)")
@@ -188,15 +192,15 @@ async def check_hosts(
 
     async def one(backend: Backend) -> Check:
         host = backend.host
-        experiment = busy.get(host.url.rstrip("/"))
+        experiment = busy.get(host.shown_url.rstrip("/"))  # stored URLs are shown ones
         if host.kind == "openai" and experiment is not None:
             return Check(
                 f"host {host.name}",
                 "warn",
-                f"{host.url}: not contacted while experiment {experiment!r} runs on it (a "
+                f"{host.shown_url}: not contacted while experiment {experiment!r} runs on it (a "
                 "request would cut the generation it is streaming: llama-cpp-python's "
                 "interrupt_requests)",
-                {"url": host.url, "kind": host.kind, "busy_with": experiment},
+                {"url": host.shown_url, "kind": host.kind, "busy_with": experiment},
             )
         return await check_host(backend, models, timeout_s=timeout_s)
 

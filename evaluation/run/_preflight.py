@@ -107,7 +107,7 @@ async def _check_before_run(
     checks = await _ask(sweep, hosts, timeout_s)
     busy = [h for h in hosts if checks[h].busy]
     if busy:
-        names = ", ".join(f"'{h.name}' ({h.url})" for h in busy)
+        names = ", ".join(f"'{h.name}' ({h.shown_url})" for h in busy)
         say(
             f"waiting up to {busy_wait_s:g} s for busy host{'s' * (len(busy) > 1)} {names}: "
             f"connected, no answer within {timeout_s:g} s"
@@ -211,7 +211,7 @@ def _served(host: HostSpec, models: Iterable[str]) -> list[str]:
 
 def _unreachable(model: str, hosts: list[HostSpec], checks: Mapping[HostSpec, HostCheck]) -> str:
     tried = "; ".join(
-        f"GET {h.url}{_MODELS_PATH.get(h.kind, '/api/tags')}: {_reason(checks[h].error)}"
+        f"GET {h.shown_url}{_MODELS_PATH.get(h.kind, '/api/tags')}: {_reason(checks[h].error)}"
         for h in hosts
     )
     names = ", ".join(f"'{h.name}'" for h in hosts)

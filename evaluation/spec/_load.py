@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from evaluation import safe_yaml
-from evaluation.redact import redact
+from evaluation.redact import redact_url
 from evaluation.spec._fields import (
     DOCUMENT,
     FieldReader,
@@ -260,7 +260,7 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
         child(field, "url"),
         f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} host's url must start with "
         + " or ".join(f"{s}://" for s in schemes)
-        + f", got '{url}'"
+        + f", got '{redact_url(url)}'"
         + (" (simulated:// urls need kind: simulated)" if parts.scheme == "simulated" else ""),
     )
     if kind != "simulated":
@@ -271,12 +271,12 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
         reader.check(
             port is None or 1 <= port <= 65535,
             child(field, "url"),
-            f"expected http(s)://host:port with a port 1-65535, got '{redact(url)}'",
+            f"expected http(s)://host:port with a port 1-65535, got '{redact_url(url)}'",
         )
         reader.check(
             not parts.query and not parts.fragment,
             child(field, "url"),
-            f"a host's url takes no ?query or #fragment, got '{redact(url)}'",
+            f"a host's url takes no ?query or #fragment, got '{redact_url(url)}'",
         )
     slots = reader.bounded(raw.get("slots", 1), child(field, "slots"), "slots")
     host_models = None

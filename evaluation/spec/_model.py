@@ -54,6 +54,7 @@ from typing import Any, Literal
 
 from evaluation.labels import configs_named, quoted
 from evaluation.pipelines._setting import PipelineSetting, PipelineSpec
+from evaluation.redact import redact_url
 from evaluation.spec._fields import FieldReader, child
 from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams
 from evaluation.spec._strategy import Strategy
@@ -128,6 +129,11 @@ class HostSpec:
 
     def serves(self, model: str) -> bool:
         return self.models is None or model in self.models
+
+    @property
+    def shown_url(self) -> str:
+        """``url`` as printed, logged and stored: its password masked (evaluation.redact)."""
+        return redact_url(self.url)
 
 
 @dataclass(frozen=True)
@@ -345,7 +351,7 @@ def format_plan(plan: Plan) -> str:
         totals.append(
             (
                 "hosts" if i == 0 else "",
-                f"{host.name}  {host.url}  {host.kind}  "
+                f"{host.name}  {host.shown_url}  {host.kind}  "
                 f"{host.slots} slot{'s' * (host.slots != 1)}  serves {serves}",
             )
         )

@@ -17,7 +17,7 @@ from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel, create_engine
 
 from evaluation.errors import StorageError
-from evaluation.redact import one_line, redact
+from evaluation.redact import one_line, redact_url
 from evaluation.review import schema as review_schema
 from evaluation.series import schema as series_schema
 from evaluation.settings import database_url
@@ -55,12 +55,12 @@ def make_engine(url: str, *, create: bool = True, tables: Tables = EVALUATION_TA
             create_tables(engine, tables)
     except ImportError as exc:  # the URL's driver is not installed
         raise StorageError(
-            f"cannot open the results database {redact(url)}: its driver is not installed "
-            f"({exc}); install it (pip install ...) or use another URL"
+            f"cannot open the results database {redact_url(url)}: its driver is not installed "
+            f"({one_line(str(exc), known=[url])}); install it (pip install ...) or use another URL"
         ) from exc
     except (SQLAlchemyError, ValueError) as exc:  # ValueError: e.g. a port that is no number
         raise StorageError(
-            f"cannot open the results database {redact(url)}: {storage_problem(exc)}"
+            f"cannot open the results database {redact_url(url)}: {storage_problem(exc, [url])}"
         ) from exc
     return engine
 
@@ -258,12 +258,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 SQLITE_READONLY = 8  # the primary result code of every SQLITE_READONLY_* error
 
 
-def storage_problem(exc: BaseException) -> str:
+def storage_problem(exc: BaseException, known: Iterable[str] = ()) -> str:
     """What the database (or its driver) said, in one line: never the statement or its
-    parameters, which SQLAlchemy appends (model outputs, kilobytes of them)."""
+    parameters, which SQLAlchemy appends (model outputs, kilobytes of them), nor any
+    part of the credentials of the ``known`` URLs (a driver may print a piece of a
+    password as a host name)."""
     cause = getattr(exc, "orig", None) or exc
     first = (str(cause).strip().splitlines() or [""])[0].split(" [SQL: ")[0]
-    said = one_line(f"{type(cause).__name__}: {first}" if first else type(cause).__name__)
+    said = f"{type(cause).__name__}: {first}" if first else type(cause).__name__
+    said = one_line(said, known=known)
     if (getattr(cause, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_READONLY:
         return f"it is read-only ({said}); check the permissions of the file and its folder"
     return said
@@ -275,7 +278,7 @@ def database_name(engine: Engine) -> str:
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return str(url.database)
-    return redact(url.render_as_string(hide_password=False))
+    return redact_url(url.render_as_string(hide_password=False))
 
 
 # SQLite allows 32,766 bound parameters per statement; rows have up to ~25 columns.

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 from evaluation.errors import EvalError
-from evaluation.redact import one_line, redact
+from evaluation.redact import one_line, redact, redact_argv, urls_given
 from flows.cli import ops, options, results, review, runs, selection, stats, trends, view
 
 VERB_GROUPS = (runs, results, stats, trends, ops, review, selection, view)
@@ -99,10 +99,14 @@ def command_list(sub: argparse._SubParsersAction, width: int = 79) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (``error: ...``, exit 2) like every other."""
+    """argparse, but a usage error is one line (``error: ...``, exit 2) like every other,
+    the URLs the command was given (``known``, set by ``build_parser``) masked in it."""
+
+    known: Sequence[str] = ()
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {redact(message)} (see {self.prog} --help)\n")
+        shown = redact(message, self.known)
+        self.exit(2, f"error: {self.prog}: {shown} (see {self.prog} --help)\n")
 
     def parse_known_args(
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -112,7 +116,7 @@ class _Parser(argparse.ArgumentParser):
         not just "evalflow" (argparse hands a verb's leftovers to the top parser)."""
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
-            self.error(f"unrecognized arguments: {' '.join(extras)}")
+            self.error(f"unrecognized arguments: {' '.join(redact_argv(extras))}")
         return parsed, extras
 
 
@@ -176,7 +180,9 @@ def _version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The command line; ``known``: the URLs it was given that hold a credential
+    (``evaluation.redact.urls_given``), masked in its error lines."""
     parser = _Parser(
         prog="evalflow",
         usage="evalflow [--database URL] [-v | -q] command ...",
@@ -194,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     for group in VERB_GROUPS:
         group.register(sub)
     parser.description = f"{DESCRIPTION}\n\n{command_list(sub)}"
+    parser.known = known
     for name, verb in _verbs(parser):
+        verb.known = known
         verb.formatter_class = _Help
         _global_options(verb, after_verb=True)
         if name in EXAMPLES and verb.epilog is None:
@@ -247,8 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # telemetry endpoint (machines without internet); a user's own setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)  # a bad option: one line, exit 2 (options.py)
-    args.argv = argv
+    known = urls_given(argv, os.environ)
+    args = build_parser(known).parse_args(argv)  # a bad option: one line, exit 2 (options.py)
+    args.argv, args.known = argv, known
     try:
         if args.command in READS_STORED_RESULTS:  # the default file is each command's
             from evaluation.settings import refuse_a_named_database_not_there
@@ -265,27 +274,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the edge: whatever went wrong, one line (-v: the traceback)
         if args.verbose:
             traceback.print_exc()
-        code, line = error_line(exc)
+        code, line = error_line(exc, known)
         print(f"error: {line}", file=sys.stderr)
         return code
 
 
-def error_line(exc: BaseException) -> tuple[int, str]:
-    """The exit code and the one line (credentials masked) for an error that ended a
-    command: 2 for bad input (an EvalError, a path that cannot be used), 1 for anything
-    else, which is evalflow's failure, not the user's."""
+def error_line(exc: BaseException, known: Sequence[str] = ()) -> tuple[int, str]:
+    """The exit code and the one line (credentials masked, those of the ``known`` URLs
+    wherever they appear) for an error that ended a command: 2 for bad input (an
+    EvalError, a path that cannot be used), 1 for anything else, which is evalflow's
+    failure, not the user's."""
     if isinstance(exc, EvalError):  # a suite's several problems keep their own lines
-        return EXIT_BAD_INPUT, redact(str(exc))
+        return EXIT_BAD_INPUT, redact(str(exc), known)
     if isinstance(exc, OSError) and exc.errno in options.PATH_ERRNOS and exc.filename:
-        return EXIT_BAD_INPUT, one_line(f"{exc.filename}: {exc.strerror}")
+        return EXIT_BAD_INPUT, one_line(f"{exc.filename}: {exc.strerror}", known=known)
     if "sqlalchemy" in sys.modules:
         from sqlalchemy.exc import SQLAlchemyError
 
         from evaluation.storage.db import storage_problem
 
         if isinstance(exc, SQLAlchemyError):  # not its statement, nor the parameters
-            return EXIT_FAILED, f"the results database: {storage_problem(exc)}"
-    what = one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            return EXIT_FAILED, f"the results database: {storage_problem(exc, known)}"
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    what = one_line(what, known=known)
     return (
         EXIT_FAILED,
         f"evalflow failed: {what} (not a problem with your input; -v shows the traceback)",

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Sequence
 
 from evaluation.errors import EvalError
 
@@ -75,29 +76,36 @@ def left_to_the_display(displayed: bool) -> None:
 
 class _Redacting(logging.Filter):
     """For every handler (console, Prefect's API, files): credentials in a log record's
-    text are masked (evaluation/redact.py) before it is written anywhere."""
+    text are masked (evaluation.redact; ``known``: the URLs the command was given, found
+    verbatim) before it is written anywhere."""
+
+    def __init__(self, known: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.known = known
 
     def filter(self, record: logging.LogRecord) -> bool:
         from evaluation.redact import redact
 
         message = record.getMessage()
-        masked = redact(message)
+        masked = redact(message, self.known)
         if masked != message:
             record.msg, record.args = masked, None
         return True
 
 
-def redact_logs() -> None:
-    """Mask credentials in what every configured log handler writes. Call after Prefect
-    is imported (it configures its handlers on import)."""
+def redact_logs(known: Sequence[str] = ()) -> None:
+    """Mask credentials (and those of the ``known`` URLs) in what every configured log
+    handler writes. Call after Prefect is imported (it configures its handlers on
+    import)."""
     loggers = [logging.getLogger()] + [
         logger for logger in logging.root.manager.loggerDict.values()
         if isinstance(logger, logging.Logger)
     ]  # fmt: skip
     for logger in loggers:
         for handler in logger.handlers:
-            if not any(isinstance(f, _Redacting) for f in handler.filters):
-                handler.addFilter(_Redacting())
+            for old in [f for f in handler.filters if isinstance(f, _Redacting)]:
+                handler.removeFilter(old)
+            handler.addFilter(_Redacting(known))
 
 
 def _console_handlers() -> list[logging.Handler]:
@@ -124,7 +132,7 @@ def console_for(args: argparse.Namespace) -> None:
     line (see :func:`quiet_expected_errors`) and INFO as ``-q``/``-v`` ask. Call after
     Prefect is imported."""
     quiet_expected_errors(args.verbose)
-    redact_logs()
+    redact_logs(getattr(args, "known", ()))
     level = verbosity(args)
     for handler in _console_handlers():
         for old in [f for f in handler.filters if isinstance(f, _Verbosity)]:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.redact import redact
+from evaluation.redact import redact, redact_url
 from flows.cli import options
 from flows.cli._database import open_engine
 
@@ -118,6 +118,7 @@ async def _prefect_check(timeout_s: float) -> Check:
     from evaluation.run import Check
 
     url = PREFECT_API_URL.value()
+    shown = redact_url(url or "")
     if not url:
         return Check(
             "prefect api",
@@ -131,10 +132,10 @@ async def _prefect_check(timeout_s: float) -> Check:
             if error is None:
                 version = await asyncio.wait_for(client.api_version(), timeout_s)
     except TimeoutError:
-        return Check("prefect api", "fail", f"{url}: no answer within {timeout_s:g} s")
+        return Check("prefect api", "fail", f"{shown}: no answer within {timeout_s:g} s")
     if error is not None:
-        return Check("prefect api", "fail", f"{url}: {type(error).__name__}: {error}")
-    return Check("prefect api", "ok", f"{url}: healthy (server {version})", {"url": url})
+        return Check("prefect api", "fail", f"{shown}: {type(error).__name__}: {error}")
+    return Check("prefect api", "ok", f"{shown}: healthy (server {version})", {"url": shown})
 
 
 async def diagnose(spec: Path | None, database: str, timeout_s: float) -> DoctorReport:

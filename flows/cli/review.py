@@ -86,6 +86,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
+    from evaluation.redact import redact_url
     from evaluation.review.judge import Judge, detect_kind
     from evaluation.review.judging import judge_experiment
     from evaluation.review.progress import JudgeProgress
@@ -134,7 +135,10 @@ def cmd_judge(args: argparse.Namespace) -> int:
                 ) from None
         # detection went to Ollama (the server answered no probe in time), and the server
         # then showed it is OpenAI-compatible: judge with that
-        print(f"note: {url} is OpenAI-compatible: judging with --kind openai", file=sys.stderr)
+        print(
+            f"note: {redact_url(url)} is OpenAI-compatible: judging with --kind openai",
+            file=sys.stderr,
+        )
         return await judge_with("openai")
 
     with _sigterm_as_interrupt():
@@ -143,8 +147,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
         except ModelNotFound as exc:
             listing = ", ".join(exc.available) or "no models"
             raise ModelNotFound(
-                f"the judge host ({url}) does not have '{args.model}'; it has: {listing}; "
-                "name one with --model",
+                f"the judge host ({redact_url(url)}) does not have '{args.model}'; "
+                f"it has: {listing}; name one with --model",
                 available=exc.available,
                 host=exc.host,
                 model=exc.model,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
-from evaluation.redact import redact
+from evaluation.redact import redact, redact_argv
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli.logs import console_for, left_to_the_display
@@ -94,7 +94,7 @@ def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[l
             engine.dispose()
     except (SQLAlchemyError, StorageError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"note: no measurements read from the results database: {redact(first)}")
+        print(f"note: no measurements read from the results database: {redact(first, [url])}")
         return [], set()
     return measured, stored
 
@@ -175,7 +175,7 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     if not args.quiet:  # the first line, before Prefect's seconds of start-up
         line = starting_line(sweep, name, launched is not None, level=args.level, limit=args.limit)
         print(line, file=sys.stderr, flush=True)
-    resume = shlex.join(["evalflow", *args.argv])
+    resume = shlex.join(["evalflow", *redact_argv(args.argv)])  # no password shown
     with (
         run_control.embedded_prefect(launched) as server,
         run_control.interruptible(

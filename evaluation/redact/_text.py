@@ -1,0 +1,114 @@
+"""Credentials masked in free text: an error line, a log record, a stored reason.
+
+What evalflow puts into a text itself masks each URL first (``redact_url``), so a
+password with spaces or quotes never reaches a text whole. This is the net for what
+others wrote (a driver's error, a server's reply, argparse's messages): every
+``scheme://`` URL in it (to the next white space), every ``user:password@host`` word,
+every ``name=value`` whose name suggests a credential, and every URL the caller knows
+was given (``known``: argv words, environment values), verbatim, whatever it holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote
+
+from evaluation.redact._names import MASK, is_secret_name
+from evaluation.redact._url import redact_url
+
+#: A URL with a scheme, up to white space (``redact_url`` finds its parts); else
+#: ``user:password@host`` without one (``OLLAMA_HOST=ana:pw@gpu:11434``) at the start of a
+#: word, its password running to the word's last ``@`` before a host.
+_URL = re.compile(
+    r"(?P<url>[A-Za-z][A-Za-z0-9+.\-]*://\S*)"
+    r"|(?<![\w/:@.\-])(?P<user>[^\s/:@'\"=]+):(?P<pw>\S*)@(?=[\w\[])"
+)
+#: ``name=value`` (or ``name = 'a quoted value'``), as in a libpq keyword string.
+_SETTING = re.compile(
+    r"(?P<name>(?<![\w\-%])[A-Za-z_][\w.\-%]*)(?P<eq>\s*=\s*)"
+    r"(?P<value>'[^']*'|\"[^\"]*\"|[^&\s'\",;)]+)"
+)
+#: Passwords shorter than this are masked only where they sit in a URL: masking every
+#: "abc" in a text would garble it, and tell the password besides.
+_SHORTEST_LOOSE_SECRET = 4
+#: Where the libraries' parsers cut a URL (a password holding one is cut in pieces).
+_CUTS = re.compile(r"[@:/?#&=\s'\"]+")
+
+
+def redact(text: str, known: Iterable[str] = ()) -> str:
+    """``text`` with every credential masked (see the module docstring).
+
+    >>> redact("postgresql://ana:s3cret@db/x?sslmode=require&password=p failed")
+    'postgresql://ana:***@db/x?sslmode=require&password=*** failed'
+    >>> redact("OLLAMA_HOST='ana:pa ss@gpu:1'", known=["ana:pa ss@gpu:1"])
+    "OLLAMA_HOST='ana:***@gpu:1'"
+    """
+    for given, shown in _known_forms(known):
+        text = text.replace(given, shown)
+    text = _URL.sub(lambda m: redact_url(m["url"]) if m["url"] else f"{m['user']}:{MASK}@", text)
+    return _SETTING.sub(_mask_setting, text)
+
+
+def _mask_setting(match: re.Match[str]) -> str:
+    if not is_secret_name(unquote(match["name"])) or match["value"].strip("'\"") == MASK:
+        return match.group()
+    return f"{match['name']}{match['eq']}{MASK}"
+
+
+def _known_forms(known: Iterable[str]) -> list[tuple[str, str]]:
+    """(as it may appear, as it is shown) for each known URL that holds a credential:
+    the URL itself and its escaped form (``repr``), then its secrets alone, raw and
+    percent-decoded, whole and in the pieces a parser may cut them into (a password
+    with an ``@`` is partly a host to SQLAlchemy, and a driver may print that host),
+    longest first."""
+    forms: dict[str, str] = {}
+    for url in known:
+        shown = redact_url(url)
+        if shown == url:
+            continue
+        forms[url] = shown
+        forms[repr(url)[1:-1]] = repr(shown)[1:-1]
+        for secret in _secrets_in(url, shown):
+            for form in {secret, unquote(secret)}:
+                for piece in (form, *_CUTS.split(form)):
+                    if len(piece) >= _SHORTEST_LOOSE_SECRET:
+                        forms.setdefault(piece, MASK)
+    return sorted(forms.items(), key=lambda item: -len(item[0]))
+
+
+def _secrets_in(url: str, shown: str) -> list[str]:
+    """The parts of ``url`` that ``shown`` masks: what stood where each ``***`` is."""
+    pattern = "(.*?)".join(re.escape(piece) for piece in shown.split(MASK))
+    match = re.fullmatch(pattern, url, flags=re.DOTALL)
+    return [part for part in match.groups() if part] if match else []
+
+
+def redact_values(value: Any) -> Any:
+    """``value`` (nested dicts, lists and strings, as a stored spec summary) with every
+    string redacted, a URL under a ``url`` key parsed as one, and the value under a
+    credential-named key masked: what is stored never holds a password."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_item(str(key), item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_values(item) for item in value]
+    return value
+
+
+def _redact_item(key: str, item: Any) -> Any:
+    if isinstance(item, str) and key.lower().endswith("url"):
+        return redact(redact_url(item))
+    if isinstance(item, str | int | float) and item != "" and is_secret_name(key):
+        return MASK
+    return redact_values(item)
+
+
+def one_line(text: str, *, limit: int = 500, known: Iterable[str] = ()) -> str:
+    """``text`` redacted (``known`` as for ``redact``), on one line, at most ``limit``
+    characters: for a message that comes from a library (a driver's error, a server's
+    reply) and may be long."""
+    flat = " ".join(redact(text, known).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

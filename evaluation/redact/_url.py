@@ -1,0 +1,66 @@
+"""A URL with its credentials masked, read as every library that may use it reads it.
+
+Who reads evalflow's URLs, and where each puts the end of a password:
+
+- SQLAlchemy's ``make_url`` (database URLs): the user is ``[^:/]*``, the password
+  ``[^@]*`` up to the first ``@`` after it, whatever it holds (``/``, ``'``, spaces,
+  ``?``, ``#``); an ``@`` beyond makes the rest of the password the host.
+- httpx and urllib (host URLs): the authority ends at the first ``/``, ``?`` or ``#``;
+  the user information is what precedes its last ``@``; a ``/`` in a password makes the
+  rest of it a path.
+- Ollama's ``OLLAMA_HOST`` (``evaluation.settings.ollama_url``, after Go's ``net/url``):
+  no scheme means ``http``; the authority ends at the first ``/``, the user information at
+  its last ``@``.
+
+A password the user meant is masked whole under every one of these readings: it runs
+from the first ``:`` after the user to the last ``@`` of the URL. Where a path or query
+holds an ``@`` after a ``host:port``, SQLAlchemy too reads a password there, and so this
+masks it (never a secret shown; rarely a harmless part hidden). A user name is shown.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote_plus
+
+from evaluation.redact._names import MASK, is_secret_name
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def redact_url(url: str) -> str:
+    """``url`` (one URL, as given: it may hold spaces and quotes) with its password and
+    the values of credential-named query parameters masked.
+
+    >>> redact_url("postgresql+psycopg2://ana:pa/ss W'rd@db:5432/x?sslmode=require&auth_token=t")
+    'postgresql+psycopg2://ana:***@db:5432/x?sslmode=require&auth_token=***'
+    >>> redact_url("ana:p@ss w0rd@gpu:11434")
+    'ana:***@gpu:11434'
+    """
+    stripped = url.lstrip(" \t\"'")
+    match = _SCHEME.match(stripped)
+    start = len(url) - len(stripped) + (match.end() if match else 0)
+    prefix, rest = url[:start], url[start:]
+    userinfo, at, after = rest.rpartition("@")
+    if at:
+        user, colon, password = userinfo.partition(":")
+        if "/" in user:  # "/a:b@c": a path, not a user (SQLAlchemy: no user either)
+            userinfo, at, after = "", "", rest
+        elif colon and password:
+            userinfo = f"{user}:{MASK}"
+    return prefix + userinfo + at + _redact_query(after)
+
+
+def _redact_query(text: str) -> str:
+    """``text`` (a URL after its user information) with the value of every parameter
+    whose name suggests a credential masked; the query runs to the end (SQLAlchemy keeps
+    a ``#`` in a value), its parameters split at ``&`` as ``parse_qsl`` splits them."""
+    head, question, query = text.partition("?")
+    if not question:
+        return text
+    parts = []
+    for parameter in query.split("&"):
+        name, equals, value = parameter.partition("=")
+        secret = equals and value and is_secret_name(unquote_plus(name).strip())
+        parts.append(f"{name}={MASK}" if secret else parameter)
+    return head + question + "&".join(parts)

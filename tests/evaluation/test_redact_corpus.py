@@ -1,0 +1,155 @@
+"""A generated corpus of URLs with credentials (issue 43 §1): every printable character
+(and some non-ASCII and percent-encoded ones) in a password, under every scheme evalflow
+accepts, and credential-like query names; each URL read back by the library that uses it,
+then shown through every redaction path. A password is two markers around the odd
+characters: a marker seen in a shown text is a leak, whole or in part."""
+
+from __future__ import annotations
+
+import string
+from urllib.parse import quote
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from evaluation.redact import is_secret_name, one_line, redact, redact_argv, redact_url, urls_given
+from evaluation.settings import ollama_url
+
+HEAD, TAIL = "Sq7w", "Wv4k"  # the password's two ends; neither may be shown
+ODD = [*string.printable.strip(), " ", "é", "ß", "€", "漢", "%40", "%2F", "%20", "%3A", "%25"]
+ODD += ["/'@ :?#", "a@b@c", "p@ss/w0rd's x", '"double"', "\\"]
+DATABASES = ("postgresql", "postgresql+psycopg2", "postgresql+asyncpg", "mysql+pymysql")
+HOSTS = ("http", "https")
+
+
+def password(odd: str) -> str:
+    return f"{HEAD}{odd}{TAIL}"
+
+
+def leaked(text: str) -> bool:
+    return HEAD in text or TAIL in text
+
+
+def corpus() -> list[tuple[str, str, str]]:
+    """(kind, url, password) for every odd character under every scheme."""
+    rows = []
+    for odd in ODD:
+        secret = password(odd)
+        for scheme in DATABASES:
+            rows.append(("database", f"{scheme}://ana:{secret}@db.example:5432/x", secret))
+        for scheme in HOSTS:
+            rows.append(("host", f"{scheme}://ana:{secret}@gpu.example:11434", secret))
+        rows.append(("ollama_host", f"ana:{secret}@gpu.example:11434", secret))
+    return rows
+
+
+CORPUS = corpus()
+
+
+def read_back(kind: str, url: str) -> str | None:
+    """The password as the library that uses ``url`` reads it (None: it reads none, or
+    refuses the URL)."""
+    try:
+        if kind == "database":
+            return make_url(url).password
+        if kind == "ollama_host":
+            url = ollama_url(url)
+        return httpx.URL(url).password or None
+    except Exception:  # refused: then the user's text is still what must not leak
+        return None
+
+
+@pytest.mark.parametrize(("kind", "url", "secret"), CORPUS)
+def test_no_part_of_a_password_is_shown_whatever_it_holds(kind: str, url: str, secret: str):
+    shown = redact_url(url)
+    assert not leaked(shown), shown
+    assert shown.startswith(url.split(":", 1)[0]) and "ana:***@" in shown
+    read = read_back(kind, url)
+    assert read is None or read not in shown  # as the library reads it, too
+    # A text holding the URL, and its repr (an error line): masked when the command was
+    # given the URL; without that, wherever the password holds no white space.
+    for text in (f"cannot open {url}: refused", f"value {url!r} refused", url):
+        assert not leaked(redact(text, known=[url])), text
+        if not any(c.isspace() for c in secret):
+            assert not leaked(redact(text)), redact(text)
+    # A driver that received the (decoded) password and prints it, or a piece of it.
+    for piece in (secret, read or "", *secret.replace("@", " ").replace("/", " ").split()):
+        assert not leaked(one_line(f"server said: {piece}!", known=[url]))
+    # The command line that carried it, as `run` echoes it to resume.
+    option = "--url" if kind != "database" else "--database"
+    for argv in (["run", "s.yaml", option, url], ["run", f"{option}={url}", "s.yaml"]):
+        assert not leaked(" ".join(redact_argv(argv)))
+        assert url in urls_given(argv, {}) or f"{option}={url}" in urls_given(argv, {})
+
+
+@pytest.mark.parametrize("odd", ODD)
+def test_a_percent_encoded_password_is_masked_encoded_and_decoded(odd: str) -> None:
+    secret = password(odd)
+    url = f"postgresql+psycopg2://ana:{quote(secret, safe='')}@db:5432/x"
+    assert make_url(url).password == secret  # SQLAlchemy decodes it
+    assert not leaked(redact_url(url)) and not leaked(redact(f"at {url} now"))
+    assert not leaked(redact(f"password {secret} rejected", known=[url]))
+
+
+@pytest.mark.parametrize("variable", ["OLLAMA_HOST", "EVALFLOW_DATABASE_URL", "PREFECT_API_URL"])
+def test_urls_in_the_environment_are_known(variable: str) -> None:
+    url = f"http://ana:{password(' /x')}@gpu:1"
+    assert urls_given([], {variable: url}) == [url]
+    assert not leaked(redact(f"{variable}={url!r} failed", known=urls_given([], {variable: url})))
+
+
+SECRET_NAMES = [
+    "password", "passwd", "pwd", "PASSWORD", "sslpassword", "secret", "secret_key",
+    "client_secret", "token", "private_token", "auth_token", "access_token", "refresh_token",
+    "api_key", "apikey", "api-key", "apiKey", "access_key", "AccessKeyId", "key", "auth",
+    "authorization", "credential", "credentials", "X-Amz-Credential", "X-Amz-Signature",
+    "X-Amz-Security-Token", "signature", "sig", "session", "sessionid", "session_token",
+    "cookie", "jwt", "pass", "api%5Fkey",
+]  # fmt: skip
+PLAIN_NAMES = [
+    "sslmode", "application_name", "connect_timeout", "max_tokens", "num_predict", "host",
+    "port", "dbname", "user", "client_encoding", "keepalives", "top_k", "options", "mode",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+@pytest.mark.parametrize("base", [*(f"{s}://db:5432/x" for s in DATABASES), "http://gpu:1/api"])
+def test_every_credential_named_query_parameter_is_masked(name: str, base: str) -> None:
+    value = password("/ 'x=?")
+    url = f"{base}?sslmode=require&{name}={value}&a=1"
+    shown = redact_url(url)
+    assert shown == f"{base}?sslmode=require&{name}=***&a=1"
+    assert not leaked(redact(f"error at {url}", known=[url]))
+    plain = value.replace(" ", "+").replace("'", "")  # as a library renders it
+    assert redact(f"error at {base}?{name}={plain}&a=1") == f"error at {base}?{name}=***&a=1"
+    assert redact(f"dsn: host=db {name}={plain} user=ana") == f"dsn: host=db {name}=*** user=ana"
+
+
+@pytest.mark.parametrize("name", PLAIN_NAMES)
+def test_other_parameters_are_shown(name: str) -> None:
+    assert not is_secret_name(name)
+    url = f"postgresql://ana@db:5432/x?{name}=v1"
+    assert redact_url(url) == url and redact(f"see {url} and {name}=v2") == f"see {url} and {name}=v2"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sqlite:////home/ana/.evalflow/evalflow.db",
+        "sqlite:///results/a@b.db",
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/test",
+        "http://user@gpu:11434/api/tags",
+        "ana@gpu:11434",
+        "metrics: pass@1, semantic_similarity@all-minilm",
+        "models: sim-small:1b, llama3.2:3b; max_tokens=512 num_ctx=4096",
+        "field 'grid.top_p[0]': top_p must be in (0, 1], got 2.0",
+    ],
+)
+def test_text_without_credentials_is_left_alone(text: str) -> None:
+    assert redact(text) == text and redact(text, known=urls_given(text.split(), {})) == text
+    assert " ".join(redact_argv(text.split())) == " ".join(text.split())
+
+
+def test_a_password_quoted_in_a_settings_string_is_masked_whole() -> None:
+    assert redact("host=db password='a b c' user=ana") == "host=db password=*** user=ana"
