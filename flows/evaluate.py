@@ -13,6 +13,7 @@ from evaluation.adaptive import Level, level_cases, level_work
 from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
 from flows.adaptive import check_smoke, race_batches
+from flows.masked_errors import masked_errors
 from flows.preload import preload
 from flows.run_names import evaluate_run_name
 from tasks.host_pool import generate_all, open_host_pool
@@ -40,6 +41,7 @@ POST_GENERATION_MODULES = ("tasks.compare", "tasks.report")  # see flows/preload
     on_crashed=[record_outcome],
     on_cancellation=[record_outcome],
 )
+@masked_errors
 async def evaluate(
     spec_path: str,
     experiment: str | None = None,

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
@@ -304,14 +304,16 @@ def _cancel_flow_run(flow_run_id: str) -> None:
     )
 
 
-def record_failure(database: str, name: str, process: RunProcess, exc: Exception) -> str:
+def record_failure(
+    database: str, name: str, process: RunProcess, exc: Exception, known: Sequence[str] = ()
+) -> str:
     """End this process's run of ``name`` as failed, or as cancelled when its flow run
     was cancelled from Prefect (unless the flow already recorded how it ended); the
-    reason stored."""
+    reason stored (the credentials of the ``known`` URLs masked in it)."""
     from prefect.exceptions import CancelledRun
 
     cancelled = isinstance(exc, CancelledRun)
-    reason = CANCELLED_REASON if cancelled else failure_reason(exc)
+    reason = CANCELLED_REASON if cancelled else failure_reason(exc, known)
     engine = make_engine(database, create=False)
     try:
         with session_scope(engine) as session:

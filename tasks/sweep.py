@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from evaluation.adaptive import level_work
 from evaluation.monitor import set_stage, store_summary
+from evaluation.redact import one_line, urls_given
 from evaluation.run._preflight import HostCheck
 from evaluation.run._sweep import Sweep, prepare_sweep
 from evaluation.run._work import GenerationRecord, WorkItem
@@ -170,6 +172,8 @@ def record_outcome(flow: Flow, flow_run: FlowRun, state: State) -> None:
     else:
         status = "interrupted"
     reason = (state.message or state.name or "").removeprefix(_EXCEPTION_PREFIX) or None
+    if reason:  # the URLs this process was given, found verbatim too
+        reason = one_line(reason, known=urls_given([], os.environ))
     engine = make_engine(database_url(flow_run.parameters.get("database")), create=False)
     try:
         with session_scope(engine) as session:

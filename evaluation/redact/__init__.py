@@ -16,7 +16,7 @@ suggests a credential (``password``, ``secret_key``, ``auth_token``, ``X-Amz-Sig
 
 from evaluation.redact._argv import URL_OPTIONS, URL_VARIABLES, redact_argv, urls_given
 from evaluation.redact._names import MASK, is_secret_name
-from evaluation.redact._text import one_line, redact, redact_values
+from evaluation.redact._text import one_line, redact, redact_exception, redact_values
 from evaluation.redact._url import redact_url
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "one_line",
     "redact",
     "redact_argv",
+    "redact_exception",
     "redact_url",
     "redact_values",
     "urls_given",

@@ -112,3 +112,12 @@ def one_line(text: str, *, limit: int = 500, known: Iterable[str] = ()) -> str:
     reply) and may be long."""
     flat = " ".join(redact(text, known).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def redact_exception(exc: BaseException, known: Iterable[str] = ()) -> BaseException:
+    """``exc`` with the text arguments its message is made of redacted, in place, before
+    something that stores messages (Prefect's flow run state) records it."""
+    args = tuple(redact(a, known) if isinstance(a, str) else a for a in exc.args)
+    if args != exc.args:
+        exc.args = args
+    return exc

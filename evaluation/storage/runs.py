@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,17 +178,18 @@ def running_hosts(session: Session) -> dict[str, str]:
     return busy
 
 
-def failure_reason(exc: BaseException) -> str:
-    """The reason stored for a run that ``exc`` ended: one line, no credentials, short
-    (a driver's error may carry a statement and its parameters; see db.storage_problem)."""
+def failure_reason(exc: BaseException, known: Sequence[str] = ()) -> str:
+    """The reason stored for a run that ``exc`` ended: one line, no credentials (those of
+    the ``known`` URLs found verbatim too), short (a driver's error may carry a statement
+    and its parameters; see db.storage_problem)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from evaluation.redact import one_line
     from evaluation.storage.db import storage_problem
 
     if isinstance(exc, SQLAlchemyError):  # never the statement and its parameters
-        return f"the results database: {storage_problem(exc)}"
-    return one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        return f"the results database: {storage_problem(exc, known)}"
+    return one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, known=known)
 
 
 def busy_message(name: str, run: ExperimentRun) -> str:

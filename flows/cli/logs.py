@@ -90,6 +90,10 @@ class _Redacting(logging.Filter):
         masked = redact(message, self.known)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:  # a formatter reuses exc_text
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:  # the traceback's last line repeats the error's message
+            record.exc_text = redact(record.exc_text, self.known)
         return True
 
 

@@ -213,7 +213,7 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
                     )
                 )
         except Exception as exc:
-            reason = run_control.record_failure(database, name, process, exc)
+            reason = run_control.record_failure(database, name, process, exc, args.known)
             if run_control.was_cancelled(exc):
                 print(
                     f"cancelled: {name!r} stopped ({reason}); resume with: {resume}",

@@ -130,7 +130,8 @@ def test_every_credential_named_query_parameter_is_masked(name: str, base: str) 
 def test_other_parameters_are_shown(name: str) -> None:
     assert not is_secret_name(name)
     url = f"postgresql://ana@db:5432/x?{name}=v1"
-    assert redact_url(url) == url and redact(f"see {url} and {name}=v2") == f"see {url} and {name}=v2"
+    text = f"see {url} and {name}=v2"
+    assert redact_url(url) == url and redact(text) == text
 
 
 @pytest.mark.parametrize(
