@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -63,15 +64,20 @@ def check_database_url(url: str, source: str) -> str:
         from sqlalchemy.exc import ArgumentError
 
         try:
-            make_url(url)  # parsed as the engine will parse it
+            port = make_url(url).port  # parsed as the engine will parse it
         except ValueError:  # SQLAlchemy's int() of the port
+            port = -1
+        except ArgumentError:  # not parsed here: the engine's own error names the URL
+            return url
+        # int() also reads "١١" (Arabic-Indic digits): the port must be written in ASCII
+        written = port is not None and re.search(rf":0*{port}(?![0-9])", url)
+        if port is not None and not (written and 1 <= port <= 65535):
             raise _refused(
                 source,
                 url,
-                "its port is not a number; expected e.g. postgresql+psycopg2://user@host:5432/db",
-            ) from None
-        except ArgumentError:  # not parsed here: the engine's own error names the URL
-            pass
+                "its port is not a number 1-65535 in ASCII digits; expected e.g. "
+                "postgresql+psycopg2://user@host:5432/db",
+            )
         return url
     expected = (
         "expected a SQLAlchemy URL such as sqlite:///path/results.db or "

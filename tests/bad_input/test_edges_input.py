@@ -185,6 +185,9 @@ CASES = [
         cli("--database", "postgresql://ana:s3cret@db:5432x/x", "experiments"),
         ("--database 'postgresql://ana:***@db:5432x/x'", "its port is not a number"),
         absent=("s3cret",)),
+    Bad("database-port-arabic-indic", "cli",
+        cli("--database", "postgresql://ana@db:٥٤٣٢/x", "experiments"),
+        ("--database 'postgresql://ana@db:٥٤٣٢/x'", "in ASCII digits")),
     # --- a case input holding NUL: refused at load, not by PostgreSQL mid-run
     Bad("suite-input-nul", "suite", suite(cases=[corpus.case(input="2 +\u0000 2?")]),
         ("{suite}:1", F.format("input"), "NUL character")),
