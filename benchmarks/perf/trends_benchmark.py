@@ -13,7 +13,8 @@ vectorised over repetitions × configs × nights × cases:
 
 Worlds: ``steady`` (nights differ only by case noise) and ``drifting`` (a host's latency
 day effect, log-sd 0.10, and a judge's daily drift, sd 0.02). Scenarios: ``null`` (no
-change: false alarms), ``drop`` (one config's accuracy 5 points lower from night 20 on:
+change: false alarms; the ``gate`` rows' "nights w/ false" is evalflow gate's false-fail
+rate per comparison of night t with night 0), ``drop`` (one config's accuracy 5 points lower from night 20 on:
 nights to catch it; ``drop10``: 10 points, not run by default), ``latency`` (one config's
 latencies 2× from night 20 on).
 
@@ -36,8 +37,10 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from evaluation.series._watch import (
+    LATENCY_FLOOR,
     WatchSettings,
     cusum,
+    log_quantile,
     mean_stream_z,
     p95_stream_z,
 )
@@ -56,7 +59,6 @@ WORLDS = {
     "drifting": (0.10, 0.02, 0.5),
     "repeatable": (0.0, 0.0, 0.9),
 }
-LATENCY_FLOOR = 0.05  # the watch's floor for τ on log latency (evaluation/series/_trends)
 
 
 def simulate(
@@ -104,11 +106,17 @@ def watch_alarms(
 
 
 def present_rule_alarms(
-    accuracy: np.ndarray, judge: np.ndarray, latency: np.ndarray, alpha: float = 0.05
+    accuracy: np.ndarray,
+    judge: np.ndarray,
+    latency: np.ndarray,
+    alpha: float = 0.05,
+    gate: bool = False,
 ) -> np.ndarray:
     """evaluation/compare/_regression.py per night against night 0 (the accepted
     baseline): exact McNemar (accuracy) and paired t (judge), Holm over every config ×
-    quality metric, worse direction; p95 latency above 2× the baseline's."""
+    quality metric, worse direction; p95 latency above 2× the baseline's. ``gate``:
+    ``evalflow gate`` instead (evaluation/series/_gate.py): the p95's log ratio tested
+    (one-sided, order-statistic errors and a 5% day spread) in the same Holm family."""
     reps, configs, nights, _ = accuracy.shape
     base_acc, base_judge = accuracy[:, :, :1], judge[:, :, :1]
     b = np.sum((accuracy == 0) & (base_acc == 1), axis=-1)  # right before, wrong now
@@ -121,6 +129,12 @@ def present_rule_alarms(
     p_judge = np.nan_to_num(2 * stats.t.sf(np.abs(t), d.shape[-1] - 1), nan=1.0)
     worse = np.stack([b > c, d.mean(-1) < 0], axis=2)  # [rep, config, metric, night]
     p = np.stack([p_acc, p_judge], axis=2)
+    if gate:
+        point, se2 = log_quantile(latency)
+        theta = point - point[..., :1]
+        z = theta / np.sqrt(se2 + se2[..., :1] + 2 * LATENCY_FLOOR**2)
+        worse = np.concatenate([worse, (theta > 0)[:, :, None]], axis=2)
+        p = np.concatenate([p, stats.norm.sf(z)[:, :, None]], axis=2)
     flat = np.moveaxis(p, -1, 1).reshape(reps, nights, -1)  # Holm over config × metric
     order = np.argsort(flat, axis=-1)
     ranked = np.take_along_axis(flat, order, -1)
@@ -129,7 +143,11 @@ def present_rule_alarms(
     reject_sorted = adjusted < alpha
     reject = np.empty_like(reject_sorted)
     np.put_along_axis(reject, order, reject_sorted, -1)
-    reject = np.moveaxis(reject.reshape(reps, nights, configs, 2), 1, -1)
+    reject = np.moveaxis(reject.reshape(reps, nights, configs, p.shape[2]), 1, -1)
+    if gate:
+        alarms = reject & worse
+        alarms[..., 0] = False
+        return alarms
     p95 = np.quantile(latency, 0.95, axis=-1)
     slower = p95 / p95[..., :1] > 2.0
     alarms = np.concatenate([reject & worse, slower[:, :, None]], axis=2)
@@ -156,18 +174,19 @@ def run(
         f"({settings.threshold(CONFIGS * METRICS, settings.k_latency):.2f}), reference: "
         f"up to {settings.window} earlier nights",
         "",
-        f"{'world':9} {'scenario':8} {'rule':8} {'series w/ false alarm':>22} "
-        f"{'false/100 nights':>17} {'caught 1st night':>17} {'<= 3 nights':>12} "
-        f"{'median nights':>14}",
+        f"{'world':10} {'scenario':8} {'rule':6} {'series w/ false alarm':>22} "
+        f"{'false/100 nights':>17} {'nights w/ false':>16} {'caught 1st night':>17} "
+        f"{'<= 3 nights':>12} {'median nights':>14}",
     ]
     for world in worlds:
         for scenario in scenarios:
             n = nights if scenario == "null" else CHANGE_NIGHT + 20
-            found: dict[str, list[np.ndarray]] = {"watch": [], "holm": []}
+            found: dict[str, list[np.ndarray]] = {"watch": [], "holm": [], "gate": []}
             for start in range(0, reps, chunk):
                 data = simulate(rng, min(chunk, reps - start), n, world, scenario)
                 found["watch"].append(watch_alarms(*data, settings))
                 found["holm"].append(present_rule_alarms(*data))
+                found["gate"].append(present_rule_alarms(*data, gate=True))
             for rule, parts in found.items():
                 alarms = np.concatenate(parts)
                 lines.append(_row(world, scenario, rule, alarms, n))
@@ -182,6 +201,7 @@ def _row(world: str, scenario: str, rule: str, alarms: np.ndarray, nights: int) 
     watched = nights - 1  # night 0 is the baseline
     any_false = np.mean(false.any(axis=(1, 2, 3)))
     per_100 = false.sum(axis=(1, 2, 3)).mean() / watched * 100
+    bad_nights = false[..., 1:].any(axis=(1, 2)).mean()  # a gate's false-fail rate
     first = within3 = median = "–"
     if target is not None:
         hits = alarms[:, target[0], target[1], CHANGE_NIGHT:]
@@ -190,8 +210,8 @@ def _row(world: str, scenario: str, rule: str, alarms: np.ndarray, nights: int) 
         within3 = f"{np.mean(delay <= 3):.0%}"
         median = f"{np.median(delay):g}" if np.isfinite(np.median(delay)) else "> 20"
     return (
-        f"{world:9} {scenario:8} {rule:8} {any_false:>22.0%} {per_100:>17.2f} {first:>17} "
-        f"{within3:>12} {median:>14}"
+        f"{world:10} {scenario:8} {rule:6} {any_false:>22.0%} {per_100:>17.2f} "
+        f"{bad_nights:>16.1%} {first:>17} {within3:>12} {median:>14}"
     )
 
 

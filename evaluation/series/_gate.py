@@ -22,8 +22,7 @@ from sqlmodel import Session
 from evaluation.compare._regression import NOT_QUALITY
 from evaluation.errors import EvalError, MetricError
 from evaluation.metrics import get_metric
-from evaluation.series._trends import LATENCY_FLOOR
-from evaluation.series._watch import log_quantile, paired_change
+from evaluation.series._watch import LATENCY_FLOOR, log_quantile, paired_change
 from evaluation.statistics import adjust_p_values, compare_pair
 from evaluation.storage.repository import (
     experiment_configs,

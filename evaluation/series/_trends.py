@@ -23,10 +23,15 @@ from evaluation.errors import MetricError
 from evaluation.metrics import get_metric
 from evaluation.series._events import SeriesEvent, series_events
 from evaluation.series._series import SeriesPoint, point_of, series_experiments
-from evaluation.series._watch import WatchSettings, cusum, mean_stream_z, p95_stream_z
+from evaluation.series._watch import (
+    LATENCY_FLOOR,
+    WatchSettings,
+    cusum,
+    mean_stream_z,
+    p95_stream_z,
+)
 from evaluation.storage.repository import generations_frame, scores_frame
 
-LATENCY_FLOOR = 0.05  # log units: hosts' days differ by a few percent at least
 OPERATIONAL = ("failure_rate", "latency_p95", "tokens_per_s")
 
 
