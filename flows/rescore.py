@@ -16,19 +16,22 @@ from tasks.results import aggregate, publish, score
 
 @flow(name="rescore", flow_run_name=rescore_run_name)
 def rescore(experiment: str, metrics: list[str] | None = None, database: str | None = None) -> int:
-    """Score ``experiment``'s stored generations on ``metrics`` (default: the metrics it
-    was run with) and republish its leaderboard. Returns the generations scored."""
+    """Score ``experiment``'s stored generations on ``metrics`` (default: every metric it
+    has) and republish its leaderboard. ``metrics`` are added to the experiment's own,
+    which keep their stored scores (a metric named again is scored again). Returns the
+    generations scored."""
     engine = open_database(database)
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
         chosen = tuple(metrics or row.metrics)
         get_metrics(chosen)  # unknown names fail here, before anything is rewritten
-        set_experiment_metrics(session, row.id, chosen)
+        every = tuple(dict.fromkeys((*row.metrics, *chosen)))
+        set_experiment_metrics(session, row.id, every)
         suite = load_suite(suite_path(session, row.suite))
         experiment_id = row.id
         hosts = stored_hosts(row.spec)
     scored = score(engine, experiment_id, suite, chosen, hosts)
-    aggregate(engine, experiment_id, suite, chosen)
+    aggregate(engine, experiment_id, suite, every)
     publish(engine, experiment_id)
     get_run_logger().info("rescored %d generations of %s on %s", scored, experiment, chosen)
     return scored

@@ -440,6 +440,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--metrics",
         type=options.name_list,
-        help="comma-separated metric names (default: the experiment's)",
+        help="comma-separated metric names to score, added to the experiment's own "
+        "(default: score the experiment's own again)",
     )
     p.set_defaults(func=cmd_rescore)

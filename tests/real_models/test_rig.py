@@ -41,8 +41,10 @@ def test_stopping_the_rig_stops_its_server(stop, tmp_path):
     pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
     command = [sys.executable, "-m", "tests.support.real_models", "--port", str(free_port())]
     command += ["--threads", "1", "--folder", str(tmp_path)]
+    # A PORT set for something else must not move the server off --port (issue 43 §5).
+    env = os.environ | {"PORT": str(free_port())}
     rig = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     server = None
     try:

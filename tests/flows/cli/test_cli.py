@@ -80,6 +80,10 @@ def test_run_then_list_show_and_rescore(tmp_path, capsys, database_url):
 
     assert main(["--database", database_url, "rescore", "cli-test", "--metrics", "rougeL"]) == 0
     assert "rougeL" in capsys.readouterr().out
+    # The metric is added: the experiment's own stay on its leaderboard (issue 43 §5).
+    assert main(["--database", database_url, "show", "cli-test"]) == 0
+    board = capsys.readouterr().out
+    assert "rougeL" in board and "exact_match" in board
 
 
 def test_unknown_experiment_lists_the_known_ones(tmp_path, capsys, database_url):
