@@ -22,6 +22,8 @@ from sqlmodel import Session
 from evaluation.compare._regression import NOT_QUALITY
 from evaluation.errors import EvalError, MetricError
 from evaluation.metrics import get_metric
+from evaluation.series._events import events_between
+from evaluation.series._series import point_of
 from evaluation.series._watch import LATENCY_FLOOR, log_quantile, paired_change
 from evaluation.statistics import adjust_p_values, compare_pair
 from evaluation.storage.repository import (
@@ -57,10 +59,15 @@ class GateCase:
 
 @dataclass(frozen=True)
 class GateResult:
+    """The verdicts, and ``changes``: what the two runs did not run alike (a model
+    digest, a server version, the suite; ``_events``), said with the verdicts, never
+    compared silently."""
+
     candidate: str
     baseline: str
     alpha: float
     cases: tuple[GateCase, ...]
+    changes: tuple[str, ...] = ()
 
     @property
     def regressed(self) -> tuple[GateCase, ...]:
@@ -136,7 +143,8 @@ def gate(session: Session, candidate: str, baseline: str, alpha: float = 0.05) -
                 regressed=bool(worse and p_adj is not None and p_adj < alpha),
             )
         )
-    return GateResult(candidate, baseline, alpha, tuple(cases))
+    changes = events_between(point_of(session, runs[baseline]), point_of(session, runs[candidate]))
+    return GateResult(candidate, baseline, alpha, tuple(cases), tuple(e.message for e in changes))
 
 
 def _quality(candidate: list[str], baseline: list[str]) -> list:

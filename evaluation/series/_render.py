@@ -157,6 +157,10 @@ def gate_junit(result: GateResult) -> str:
         errors="0",
         skipped=str(sum(1 for c in result.cases if c.p_adjusted is None)),
     )
+    if result.changes:
+        properties = ET.SubElement(suite, "properties")
+        for change in result.changes:
+            ET.SubElement(properties, "property", name="not run alike", value=change)
     for c in result.cases:
         case = ET.SubElement(suite, "testcase", classname=c.label, name=c.metric)
         if c.regressed:
@@ -190,6 +194,8 @@ def gate_markdown(result: GateResult) -> str:
         "",
         f"{verdict} (Holm over all checks, α = {result.alpha:g}).",
         "",
+        *[f"> **Not run alike:** {change}" for change in result.changes],
+        *([""] if result.changes else []),
         "| config | metric | baseline | candidate | change | test | p (Holm) | |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -205,11 +211,16 @@ def gate_markdown(result: GateResult) -> str:
 
 
 def gate_text(result: GateResult) -> str:
-    """The terminal's lines: the verdict and what regressed."""
+    """The terminal's lines: the verdict, what regressed, and what the two runs did not
+    run alike."""
+    changes = [f"note: not run alike: {change}" for change in result.changes]
     if not result.regressed:
-        return (
-            f"gate passed: {result.candidate} vs {result.baseline}, {len(result.cases)} checks, "
-            f"nothing regressed beyond noise (Holm, α = {result.alpha:g})"
+        return "\n".join(
+            [
+                f"gate passed: {result.candidate} vs {result.baseline}, {len(result.cases)} "
+                f"checks, nothing regressed beyond noise (Holm, α = {result.alpha:g})",
+                *changes,
+            ]
         )
     return "\n".join(
         [
@@ -217,6 +228,7 @@ def gate_text(result: GateResult) -> str:
             f"{len(result.regressed)} of {len(result.cases)} checks regressed "
             f"(Holm, α = {result.alpha:g}):",
             *[f"  {_gate_sentence(c)}" for c in result.regressed],
+            *changes,
         ]
     )
 

@@ -111,3 +111,14 @@ def test_the_gate_fails_on_the_regressed_checks_only(engine):
     }
     assert {c.get("classname") for c in suite.iter("testcase")} == {STEADY.label, CHANGING.label}
     assert "**FAILED**: 2 of" in gate_markdown(result)
+
+
+def test_the_gate_says_what_the_two_runs_did_not_run_alike(engine):
+    with session_scope(engine) as session:
+        names = add_nights(session, 2, series="gate-digest", digest_from=1, seed=6)
+        result = gate(session, names[1], names[0])
+    (change,) = result.changes
+    assert change.startswith("model digest of m:1b on gpu1 changed from")
+    assert f"> **Not run alike:** {change}" in gate_markdown(result)
+    suite = ET.fromstring(gate_junit(result))
+    assert [p.get("value") for p in suite.iter("property")] == [change]
