@@ -27,8 +27,8 @@ from evaluation.storage.models import (
 from evaluation.storage.runs import experiment_status
 
 RECENT = 30
-SERIES = 40  # series shown, most recently run first
-POINTS = 30  # points per series' sparkline
+SERIES = 30  # series shown, most recently run first
+POINTS = 20  # points per series' sparkline
 OVER_TIME = 100  # runs in the performance charts
 ACROSS = 8  # runs of a series in the config comparison
 
@@ -58,7 +58,7 @@ def home(session: Session, series: str | None = None) -> Home:
     return Home(
         running=running,
         recent=recent_runs(session),
-        stats={"task type": _stats(session, "task_type"), "pipeline": _stats(session, "pipeline")},
+        stats=stats(session),
         series=listed,
         over_time=over_time(session),
         across=configs_across(session, chosen) if chosen else None,
@@ -118,30 +118,39 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value is not None else None
 
 
+_SUMMARY_COLUMNS = tuple(
+    c
+    for c in RunSummary.__table__.columns
+    if c.name not in ("experiment_id", "status", "task_type")
+)
+
+
 def _summary_rows(session: Session, statement) -> list[dict[str, Any]]:
-    out = []
-    for experiment, summary in session.exec(statement).all():
-        row = summary.model_dump() if summary is not None else {}
-        row |= {
-            "name": experiment.name,
-            "status": experiment.status,
-            "task_type": experiment.task_type,
-            "simulated": experiment.simulated,
-            "created_at": experiment.created_at,
-        }
-        out.append(row)
-    return out
+    return [dict(r._mapping) for r in session.exec(statement).all()]
+
+
+def _with_summary(*where, joined: bool = False):
+    """Experiments' facts beside their summary's columns (plain rows, no ORM objects: a
+    page reads a hundred of them)."""
+    statement = select(
+        Experiment.id,
+        Experiment.name,
+        Experiment.status,
+        Experiment.task_type,
+        Experiment.simulated,
+        Experiment.created_at,
+        *_SUMMARY_COLUMNS,
+    )
+    join = RunSummary.experiment_id == Experiment.id
+    statement = (
+        statement.join(RunSummary, join) if joined else statement.outerjoin(RunSummary, join)
+    )
+    return statement.where(*where)
 
 
 def recent_runs(session: Session, limit: int = RECENT) -> list[dict[str, Any]]:
     """The last ``limit`` experiments, newest first, with their summaries."""
-    return _summary_rows(
-        session,
-        select(Experiment, RunSummary)
-        .outerjoin(RunSummary, RunSummary.experiment_id == Experiment.id)
-        .order_by(Experiment.id.desc())
-        .limit(limit),
-    )
+    return _summary_rows(session, _with_summary().order_by(Experiment.id.desc()).limit(limit))
 
 
 def over_time(session: Session, limit: int = OVER_TIME) -> list[dict[str, Any]]:
@@ -149,9 +158,7 @@ def over_time(session: Session, limit: int = OVER_TIME) -> list[dict[str, Any]]:
     the headline metric's best mean, per run."""
     rows = _summary_rows(
         session,
-        select(Experiment, RunSummary)
-        .join(RunSummary, RunSummary.experiment_id == Experiment.id)
-        .where(RunSummary.generations > 0)
+        _with_summary(RunSummary.generations > 0, joined=True)
         .order_by(Experiment.id.desc())
         .limit(limit),
     )
@@ -161,38 +168,48 @@ def over_time(session: Session, limit: int = OVER_TIME) -> list[dict[str, Any]]:
     return rows[::-1]
 
 
-def _stats(session: Session, column: str) -> list[dict[str, Any]]:
-    """Per task type (or pipeline kind): runs, active now, average duration of finished
-    runs and the share of finished runs that completed."""
-    key = getattr(RunSummary, column) if column == "pipeline" else Experiment.task_type
-    finished = Experiment.status.in_(("completed", "failed", "interrupted", "cancelled"))
+FINISHED = ("completed", "failed", "interrupted", "cancelled")
+
+
+def stats(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """Per task type and per pipeline kind: runs, active now, average duration of
+    finished runs and the share of finished runs that completed (one grouped query)."""
+    finished = Experiment.status.in_(FINISHED)
     statement = (
         select(
-            key.label("key"),
+            Experiment.task_type,
+            RunSummary.pipeline,
             func.count().label("runs"),
             func.sum(case((Experiment.status == "running", 1), else_=0)).label("active"),
             func.sum(case((finished, 1), else_=0)).label("finished"),
             func.sum(case((Experiment.status == "completed", 1), else_=0)).label("completed"),
-            func.avg(case((finished, RunSummary.duration_s), else_=None)).label("duration"),
+            func.sum(case((finished, RunSummary.duration_s), else_=None)).label("seconds"),
+            func.count(case((finished, RunSummary.duration_s), else_=None)).label("timed"),
         )
         .select_from(Experiment)
         .outerjoin(RunSummary, RunSummary.experiment_id == Experiment.id)
-        .group_by(key)
-        .order_by(key)
+        .group_by(Experiment.task_type, RunSummary.pipeline)
     )
-    out = []
+    groups: dict[str, dict[str, list[float]]] = {"task type": {}, "pipeline": {}}
     for r in session.exec(statement).all():
-        done = int(r.finished or 0)
-        out.append(
+        figures = [r.runs, r.active or 0, r.finished or 0, r.completed or 0,
+                   r.seconds or 0.0, r.timed or 0]  # fmt: skip
+        for grouping, key in (("task type", r.task_type), ("pipeline", r.pipeline or "single")):
+            held = groups[grouping].setdefault(key, [0] * 6)
+            groups[grouping][key] = [a + b for a, b in zip(held, figures, strict=True)]
+    return {
+        grouping: [
             {
-                "key": r.key or "single" if column == "pipeline" else r.key,
-                "runs": int(r.runs),
-                "active": int(r.active or 0),
-                "mean_duration_s": float(r.duration) if r.duration is not None else None,
-                "success": int(r.completed or 0) / done if done else None,
+                "key": key,
+                "runs": int(runs),
+                "active": int(active),
+                "mean_duration_s": seconds / timed if timed else None,
+                "success": completed / done if done else None,
             }
-        )
-    return out
+            for key, (runs, active, done, completed, seconds, timed) in sorted(rows.items())
+        ]
+        for grouping, rows in groups.items()
+    }
 
 
 def series_points(
