@@ -214,7 +214,7 @@ def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
 #: not an empty database (opening it would create an empty file and answer "none yet").
 READS_STORED_RESULTS = frozenset(
     {"rescore", "experiments", "show", "export", "compare", "baseline", "review", "report"}
-    | {"judge", "recommend", "retrain", "view", "series", "trends", "gate"}
+    | {"judge", "recommend", "retrain", "view", "series", "trends", "gate", "monitor", "status"}
 )
 
 
