@@ -16,6 +16,7 @@ from flows.adaptive import check_smoke, race_batches
 from flows.masked_errors import masked_errors
 from flows.preload import preload
 from flows.run_names import evaluate_run_name
+from tasks.adapters.run_labels import label_flow_run
 from tasks.host_pool import generate_all, open_host_pool
 from tasks.progress import announce_step
 from tasks.results import aggregate, publish, score
@@ -68,6 +69,12 @@ async def evaluate(
     """
     sweep = load_sweep(spec_path)  # load: the spec, its suite and its configs
     name = experiment or sweep.spec.name
+    await label_flow_run(  # the series: the spec's name (storage/baselines.py series_of)
+        experiment=name,
+        series=sweep.spec.name,
+        task_type=sweep.suite.task_type,
+        simulated=sweep.simulated,
+    )
     engine = make_engine(database_url(database))
     async with open_host_pool(sweep, simulated_time_scale=simulated_time_scale) as pool:
         cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)

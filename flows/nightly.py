@@ -14,6 +14,7 @@ from evaluation.spec import load_spec
 from evaluation.storage.db import open_database
 from flows.evaluate import evaluate
 from flows.run_names import nightly_run_name
+from tasks.adapters.run_labels import label_flow_run
 from tasks.regression import (
     accept,
     compare_with_baseline,
@@ -21,6 +22,7 @@ from tasks.regression import (
     emit_regression_event,
     find_baseline,
     publish_report,
+    store_verdict,
 )
 from tasks.series import watch_trends
 
@@ -73,6 +75,7 @@ async def nightly(
     thresholds = Thresholds(alpha, min_success_rate, max_p95_ratio, min_gpu_util_pct)
     series = load_spec(spec_path).name
     name = experiment or nightly_name(series, _run_date())
+    await label_flow_run(experiment=name, series=series, extra=["nightly"])
     summary = await evaluate(
         spec_path=spec_path,
         experiment=name,
@@ -84,6 +87,7 @@ async def nightly(
     report = compare_with_baseline(engine, name, against, thresholds)
     trends = watch_trends(engine, series, false_alarms_per_100_nights)
     key = publish_report(report, series, trends["markdown"])
+    store_verdict(engine, report, series)
     alarms = trends["payload"]["alarms"]
     result = {
         "experiment": name,

@@ -34,6 +34,7 @@ from evaluation.compare._regression import (
 )
 from evaluation.storage.baselines import Acceptance, accept_baseline, accepted_baseline
 from evaluation.storage.db import session_scope
+from evaluation.storage.verdicts import record_verdict
 from tasks.results import artifact_key
 
 DETECTED = "evalflow.regression.detected"
@@ -70,6 +71,20 @@ def publish_report(report: RegressionReport, series: str, trends: str = "") -> s
         description=f"Regression check of {report.experiment}: {verdict}",
     )
     return key
+
+
+@task(name="record-regression-verdict", cache_policy=NO_CACHE)
+def store_verdict(engine: Engine, report: RegressionReport, series: str) -> None:
+    """Keep the verdict in the results database (the metrics endpoint reads it back)."""
+    with session_scope(engine) as session:
+        record_verdict(
+            session,
+            report.experiment,
+            series,
+            baseline=report.baseline,
+            regressed=report.regressed,
+            rules=report.rules_fired,
+        )
 
 
 @task(name="accept-baseline", cache_policy=NO_CACHE)

@@ -466,6 +466,22 @@ class RunSummary(SQLModel, table=True):
     verdict: str = Field(default="", sa_column=Column(Text))
 
 
+class RegressionVerdictRow(SQLModel, table=True):
+    """The outcome of one run's regression check against its series' baseline (written
+    by the nightly flow beside its event and artifact), so the latest verdict of every
+    series can be read back (the metrics endpoint's ``evalflow_regression_detected``).
+    A table of its own so databases made before it get it by CREATE TABLE."""
+
+    __tablename__ = "regression_verdicts"
+
+    experiment: str = Field(primary_key=True)
+    series: str = Field(index=True)
+    baseline: str | None = None
+    regressed: bool = False
+    rules: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    checked_at: datetime = Field(default_factory=utcnow)
+
+
 TABLES: tuple[type[SQLModel], ...] = (
     ModelRow,
     SuiteRow,
@@ -489,4 +505,5 @@ TABLES: tuple[type[SQLModel], ...] = (
     RaceRoundRow,
     RunLive,
     RunSummary,
+    RegressionVerdictRow,
 )

@@ -10,12 +10,15 @@ from typing import Any
 from evaluation.errors import EvalError
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``, or an EvalError saying why not."""
+def bind(
+    host: str, port: int, *, host_option: str = "--host", port_option: str = "--port"
+) -> socket.socket:
+    """A listening socket on ``host:port``, or an EvalError saying why not (naming the
+    options the user gave them with)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise EvalError(f"--host {host!r}: cannot serve there ({exc.strerror})") from exc
+        raise EvalError(f"{host_option} {host!r}: cannot serve there ({exc.strerror})") from exc
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -25,11 +28,11 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         why = (
-            "the port is in use (another program listens there): pick another --port"
+            f"the port is in use (another program listens there): pick another {port_option}"
             if exc.errno == errno.EADDRINUSE
             else f"{exc.strerror}"
         )
-        raise EvalError(f"--port {port}: cannot serve on {host}:{port}: {why}") from exc
+        raise EvalError(f"{port_option} {port}: cannot serve on {host}:{port}: {why}") from exc
     sock.set_inheritable(True)
     return sock
 

@@ -15,9 +15,9 @@ from typing import NoReturn
 
 from evaluation.errors import EvalError
 from evaluation.redact import one_line, redact, redact_argv, urls_given
-from flows.cli import ops, options, results, review, runs, selection, stats, trends, view
+from flows.cli import metrics, ops, options, results, review, runs, selection, stats, trends, view
 
-VERB_GROUPS = (runs, results, stats, trends, ops, review, selection, view)
+VERB_GROUPS = (runs, results, stats, trends, ops, metrics, review, selection, view)
 
 EXIT_FAILED = 1  # the command failed (a run with failed generations, an unhealthy host ...)
 EXIT_BAD_INPUT = 2  # refused: an option, a file, a setting the user gave
@@ -44,6 +44,7 @@ EXAMPLES = {
     "doctor": "evalflow doctor benchmarks/sweeps/ollama-example.yaml",
     "health": "evalflow health benchmarks/sweeps/ollama-example.yaml --timeout 2",
     "serve": "evalflow serve --nightly-cron '0 3 * * *'",
+    "metrics": "evalflow metrics --port 9464 --health-spec benchmarks/sweeps/demo-simulated.yaml",
     "deploy": "evalflow deploy --pool evalflow --source /srv/evalflow",
     "baseline": "evalflow baseline accept nightly-2026-01-31",
     "review": "evalflow review demo-simulated --rater ana --pairs 20",

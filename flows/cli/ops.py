@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.redact import redact, redact_url
+from evaluation.redact import redact
 from flows.cli import options
 from flows.cli._database import open_engine
+from flows.cli._prefect_check import prefect_check
+from flows.cli.metrics import announce, endpoint_options, open_endpoints, serve_in_background
 
 if TYPE_CHECKING:  # the checks import the backends: only `doctor` and `health` need them
-    from evaluation.run import Check, DoctorReport
+    from evaluation.run import DoctorReport
 
 DEFAULT_TIMEOUT_S = 5.0
 REPO = Path(__file__).resolve().parents[2]
@@ -50,6 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(named *-served, beside those of `deploy`)",
     )
     _schedule_options(p)
+    endpoint_options(p, prefix="metrics-")
+    p.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="do not serve the metrics and health endpoints",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
@@ -110,40 +118,12 @@ def _schedule_kwargs(args: argparse.Namespace) -> dict:
     }
 
 
-async def _prefect_check(timeout_s: float) -> Check:
-    """The Prefect API named by PREFECT_API_URL answers its health check."""
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL
-
-    from evaluation.run import Check
-
-    url = PREFECT_API_URL.value()
-    shown = redact_url(url or "")
-    if not url:
-        return Check(
-            "prefect api",
-            "warn",
-            "PREFECT_API_URL is not set: flows start a temporary local API; schedules, "
-            "workers and the UI need a server (`prefect server start`)",
-        )
-    try:
-        async with get_client() as client:
-            error = await asyncio.wait_for(client.api_healthcheck(), timeout_s)
-            if error is None:
-                version = await asyncio.wait_for(client.api_version(), timeout_s)
-    except TimeoutError:
-        return Check("prefect api", "fail", f"{shown}: no answer within {timeout_s:g} s")
-    if error is not None:
-        return Check("prefect api", "fail", f"{shown}: {type(error).__name__}: {error}")
-    return Check("prefect api", "ok", f"{shown}: healthy (server {version})", {"url": shown})
-
-
 async def diagnose(spec: Path | None, database: str, timeout_s: float) -> DoctorReport:
     """Every check: Prefect API, database, then the spec and its hosts."""
     from evaluation.run import Check, DoctorReport, check_database, check_spec
     from evaluation.run._doctor import hosts_in_use
 
-    checks = [await _prefect_check(timeout_s), check_database(database, timeout_s=timeout_s)]
+    checks = [await prefect_check(timeout_s), check_database(database, timeout_s=timeout_s)]
     if spec is None:
         checks.append(Check("hosts", "warn", "no spec given: hosts not checked"))
     else:
@@ -183,6 +163,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from deployments.serve import serve_all
 
     _check_nightly_spec(args)
+    if not args.no_metrics:
+        spec = args.health_spec or args.nightly_spec
+        app, sock = open_endpoints(
+            args.metrics_host, args.metrics_port, args.database, spec, prefix="metrics-"
+        )
+        serve_in_background(app, sock)
+        announce(args.metrics_host, args.metrics_port)
     serve_all(_warn, **_schedule_kwargs(args))
     return 0
 

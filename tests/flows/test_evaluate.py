@@ -15,6 +15,7 @@ from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterKey,
     FlowRunFilter,
+    FlowRunFilterTags,
     TaskRunFilter,
 )
 from prefect.client.schemas.sorting import ArtifactSort
@@ -161,12 +162,16 @@ async def artifact_data(key: str):
     return found[0].data
 
 
-def test_simulated_sweep_is_labelled_simulated(tmp_path, database_url):
+def test_simulated_sweep_is_labelled_simulated(tmp_path, database_url, capsys):
     spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
     summary = asyncio.run(
         evaluate(spec_path=str(spec), experiment="sim-label-test", database=database_url)
     )
     assert summary["simulated"] is True
+    # Prefect users find the run by its tags, and its page was printed as it started
+    (run,) = asyncio.run(flow_runs_tagged("experiment:sim-label-test"))
+    assert {"series:demo-simulated", "task:qa", "simulated"} <= set(run.tags)
+    assert "Prefect flow run: http" in capsys.readouterr().err
 
     markdown = asyncio.run(artifact_data("evalflow-sim-label-test-leaderboard"))
     assert "SIMULATED" in markdown
@@ -175,6 +180,12 @@ def test_simulated_sweep_is_labelled_simulated(tmp_path, database_url):
     with Session(engine) as session:
         assert all(g.simulated for g in session.exec(select(Generation)).all())
     json.dumps(summary)  # the flow's result is plain data
+
+
+async def flow_runs_tagged(tag: str) -> list:
+    async with get_client() as client:
+        tagged = FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]))
+        return await client.read_flow_runs(flow_run_filter=tagged)
 
 
 def test_the_report_of_a_completed_run_says_completed(tmp_path, database_url):

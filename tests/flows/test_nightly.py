@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from evaluation.compare._regression import RegressionDetected
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import Experiment
+from evaluation.storage.verdicts import latest_verdicts
 from evaluation.suites import load_suite
 from flows.cli import main
 from flows.nightly import nightly, nightly_name
@@ -128,6 +129,9 @@ def test_nightly_accepts_passes_then_detects_a_regression(tmp_path, database_url
     with Session(make_engine(database_url)) as session:
         accepted = session.exec(select(Experiment.name).where(Experiment.accepted_baseline)).all()
     assert list(accepted) == ["night-2"]
+    with Session(make_engine(database_url)) as session:  # what /metrics reads back
+        (latest,) = latest_verdicts(session)
+    assert (latest.series, latest.experiment, latest.regressed) == (SERIES, "night-2", True)
 
 
 def test_nightly_name_carries_the_date():

@@ -103,8 +103,11 @@ def server(tmp_path_factory) -> Iterator[dict]:
         run_cli([EVALFLOW, "deploy", "--pool", "evalflow"], client_env)
         spec = root / "it-nightly.yaml"
         spec.write_text(yaml.safe_dump(SPEC))
+        metrics_port = free_port()
         serve_log = processes.start(
-            "serve", [EVALFLOW, "serve", "--nightly-spec", str(spec)], client_env
+            "serve",
+            [EVALFLOW, "serve", "--nightly-spec", str(spec), "--metrics-port", str(metrics_port)],
+            client_env,
         )
         with temporary_settings({PREFECT_API_URL: api}):
             wait_until(lambda: asyncio.run(_all_registered()), 180, "evalflow serve's deployments")
@@ -113,6 +116,7 @@ def server(tmp_path_factory) -> Iterator[dict]:
                 "url": f"http://127.0.0.1:{port}",
                 "env": client_env,
                 "logs": {"server": log, "serve": serve_log},
+                "metrics": f"http://127.0.0.1:{metrics_port}",
             }
     finally:
         processes.stop_all()
@@ -237,6 +241,24 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     assert report_key in inspected and "'type': 'markdown'" in inspected
     report = asyncio.run(_artifact(report_key))
     assert report.type == "markdown" and "**Verdict on " in report.data
+
+    # the run says in Prefect what it evaluates: tags a Prefect user filters by
+    experiment_tag = f"experiment:{experiment}"
+    assert {experiment_tag, "series:it-nightly", "nightly", "evalflow"} <= set(run.tags)
+
+    # `evalflow serve` serves the metrics and health endpoints beside the deployments
+    scraped = httpx.get(f"{server['metrics']}/metrics", timeout=30).text
+    assert 'evalflow_generations_total{host="sim",model="sim-small:1b"} 36.0' in scraped
+    assert 'evalflow_regression_detected{series="it-nightly"}' in scraped
+    assert 'evalflow_runs{status="completed"}' in scraped
+    ready = httpx.get(f"{server['metrics']}/health/ready", timeout=30)
+    assert ready.status_code == 200, ready.text
+    assert {c["component"]: c["status"] for c in ready.json()["checks"]} == {
+        "database": "ok",
+        "prefect api": "ok",
+    }
+    deep = httpx.get(f"{server['metrics']}/health/deep", timeout=60)  # the nightly spec's
+    assert deep.status_code == 200 and "host sim" in deep.text, deep.text
 
     # the UI is served
     page = httpx.get(server["url"], timeout=30)

@@ -1,0 +1,268 @@
+"""The evalflow metrics, read at scrape time: a prometheus-client ``Collector`` that asks
+the results database (a few GROUP BY queries) and, where given, the host slots' holder
+and the local GPUs.
+
+Counters are derived from rows that only grow: a successful generation is never redone,
+so ``evalflow_generations_total`` and the latency histogram (both over successful
+generations) and the stored energy only ever rise. Failed generations are a gauge
+(``evalflow_generations_failed``): a rerun that succeeds replaces the failed row, so
+their number can fall. Labels are bounded sets (host, model, reason class, status,
+series, GPU index), never an experiment name, a config hash or free text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy import case, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from evaluation.errors import StorageError
+from evaluation.storage.models import ConfigRow, Experiment, Generation
+from evaluation.storage.runs import experiment_status
+from evaluation.storage.verdicts import latest_verdicts
+
+LATENCY_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+"""Request latency buckets (seconds): from a cached 135M model to a long map-reduce."""
+
+_REASON = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::|$)")
+
+
+def reason_class(error: str | None) -> str:
+    """A bounded reason for a stored error (``"BackendUnavailable: ..."`` →
+    ``BackendUnavailable``): the exception class the run stored it under, else ``other``."""
+    match = _REASON.match((error or "").strip())
+    return match.group(1) if match else "other"
+
+
+@dataclass(frozen=True)
+class HostSlots:
+    """A host's request slots (its Prefect concurrency limit) and how many are taken."""
+
+    host: str
+    slots: int
+    in_flight: int
+
+
+@dataclass(frozen=True)
+class GpuReading:
+    """One local GPU now; ``None`` where NVML could not say."""
+
+    index: int
+    util_pct: float | None
+    memory_used_bytes: int | None
+    power_w: float | None
+    energy_j: float | None  # the driver's cumulative counter
+
+
+class EvalflowCollector(Collector):
+    """Everything evalflow exports. ``host_slots`` and ``gpus`` are called at each scrape
+    (slots live in Prefect's concurrency limits, read by the caller, which may import
+    Prefect; GPUs from NVML); either may be None where not measured."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        host_slots: Callable[[], Iterable[HostSlots]] | None = None,
+        gpus: Callable[[], Iterable[GpuReading]] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._host_slots = host_slots
+        self._gpus = gpus
+
+    def describe(self) -> list[Metric]:
+        return []  # read at scrape time only: registering must not query the database
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "evalflow_database_up", "1 when the results database answered this scrape"
+        )
+        try:
+            with Session(self._engine) as session:
+                families = list(_database_metrics(session))
+        except (SQLAlchemyError, StorageError):
+            families = []
+        up.add_metric([], 1.0 if families else 0.0)
+        yield up
+        yield from families
+        if self._host_slots is not None:
+            yield from _slot_metrics(list(self._host_slots()))
+        if self._gpus is not None:
+            yield from _gpu_metrics(list(self._gpus()))
+
+
+def _database_metrics(session: Session) -> Iterator[Metric]:
+    yield from _generation_metrics(session)
+    yield _experiment_metric(session)
+    yield from _verdict_metrics(session)
+
+
+def _generation_metrics(session: Session) -> Iterator[Metric]:
+    ok = Generation.status == "ok"
+    by = (Generation.host, ConfigRow.model)
+    sums = [
+        func.sum(case((ok & (Generation.latency_s <= bound), 1), else_=0))
+        for bound in LATENCY_BUCKETS_S
+    ]
+    rows = session.exec(
+        select(
+            *by,
+            func.count(),
+            func.sum(case((ok & Generation.latency_s.is_not(None), 1), else_=0)),
+            func.coalesce(func.sum(case((ok, Generation.latency_s), else_=None)), 0.0),
+            func.coalesce(func.sum(case((ok, Generation.energy_j), else_=None)), 0.0),
+            *sums,
+        )
+        .join(ConfigRow, ConfigRow.hash == Generation.config_hash)
+        .where(ok)
+        .group_by(*by)
+        .order_by(*by)
+    ).all()
+    generations = CounterMetricFamily(
+        "evalflow_generations",
+        "Successful generations stored, by host and model",
+        labels=["host", "model"],
+    )
+    latency = HistogramMetricFamily(
+        "evalflow_request_duration_seconds",
+        "Client-side latency of successful generations, by host and model",
+        labels=["host", "model"],
+    )
+    energy = CounterMetricFamily(
+        "evalflow_generation_energy_joules",
+        "GPU energy attributed to stored generations (where NVML measured it)",
+        labels=["host", "model"],
+    )
+    for host, model, n, timed, total_s, joules, *cumulative in rows:
+        labels = [host or "unknown", model]
+        generations.add_metric(labels, n)
+        buckets = [
+            (_le(b), int(c or 0)) for b, c in zip(LATENCY_BUCKETS_S, cumulative, strict=True)
+        ]
+        latency.add_metric(labels, [*buckets, ("+Inf", int(timed or 0))], float(total_s))
+        energy.add_metric(labels, float(joules))
+    yield generations
+    yield latency
+    yield energy
+    yield _failed_metric(session)
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+def _failed_metric(session: Session) -> Metric:
+    rows = session.exec(
+        select(Generation.host, ConfigRow.model, Generation.error, func.count())
+        .join(ConfigRow, ConfigRow.hash == Generation.config_hash)
+        .where(Generation.status == "failed")
+        .group_by(Generation.host, ConfigRow.model, Generation.error)
+    ).all()
+    counts: dict[tuple[str, str, str], int] = {}
+    for host, model, error, n in rows:
+        key = (host or "unknown", model, reason_class(error))
+        counts[key] = counts.get(key, 0) + n
+    failed = GaugeMetricFamily(
+        "evalflow_generations_failed",
+        "Generations stored as failed now (a rerun that succeeds replaces them), "
+        "by host, model and reason (the error's class)",
+        labels=["host", "model", "reason"],
+    )
+    for key in sorted(counts):
+        failed.add_metric(list(key), counts[key])
+    return failed
+
+
+def _experiment_metric(session: Session) -> Metric:
+    """Experiments by status; a run whose process is gone counts as ``crashed``."""
+    rows = session.exec(select(Experiment.status, func.count()).group_by(Experiment.status)).all()
+    counts = {status: n for status, n in rows}
+    running = counts.pop("running", 0)
+    if running:
+        for experiment in session.exec(
+            select(Experiment).where(Experiment.status == "running")
+        ).scalars():
+            status = experiment_status(session, experiment).status
+            counts[status] = counts.get(status, 0) + 1
+    family = GaugeMetricFamily(
+        "evalflow_runs", "Experiments by the status of their last run", labels=["status"]
+    )
+    for status in sorted(counts):
+        family.add_metric([status], counts[status])
+    return family
+
+
+def _verdict_metrics(session: Session) -> Iterator[Metric]:
+    regressed = GaugeMetricFamily(
+        "evalflow_regression_detected",
+        "1 when the latest regression check of the series found a regression, else 0",
+        labels=["series"],
+    )
+    checked = GaugeMetricFamily(
+        "evalflow_regression_checked_timestamp_seconds",
+        "When the latest regression check of the series ran (Unix time)",
+        labels=["series"],
+    )
+    for row in latest_verdicts(session):
+        regressed.add_metric([row.series], 1.0 if row.regressed else 0.0)
+        checked.add_metric([row.series], _timestamp(row.checked_at))
+    yield regressed
+    yield checked
+
+
+def _timestamp(when: Any) -> float:
+    from datetime import UTC
+
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def _slot_metrics(hosts: list[HostSlots]) -> Iterator[Metric]:
+    slots = GaugeMetricFamily(
+        "evalflow_host_slots", "Request slots of the host (its concurrency limit)", labels=["host"]
+    )
+    in_flight = GaugeMetricFamily(
+        "evalflow_requests_in_flight", "Requests holding a slot of the host now", labels=["host"]
+    )
+    for host in sorted(hosts, key=lambda h: h.host):
+        slots.add_metric([host.host], host.slots)
+        in_flight.add_metric([host.host], host.in_flight)
+    yield slots
+    yield in_flight
+
+
+def _gpu_metrics(readings: list[GpuReading]) -> Iterator[Metric]:
+    names: Mapping[str, tuple[str, str, type]] = {
+        "util_pct": ("evalflow_gpu_utilization_ratio", "GPU utilisation (0-1)", GaugeMetricFamily),
+        "memory_used_bytes": (
+            "evalflow_gpu_memory_used_bytes",
+            "GPU memory used",
+            GaugeMetricFamily,
+        ),
+        "power_w": ("evalflow_gpu_power_watts", "GPU power draw", GaugeMetricFamily),
+        "energy_j": (
+            "evalflow_gpu_energy_joules",
+            "GPU energy since the driver loaded (its own counter)",
+            CounterMetricFamily,
+        ),
+    }
+    for field_name, (name, doc, kind) in names.items():
+        family = kind(name, doc, labels=["gpu"])
+        for reading in readings:
+            value = getattr(reading, field_name)
+            if value is not None:
+                scale = 0.01 if field_name == "util_pct" else 1.0
+                family.add_metric([str(reading.index)], float(value) * scale)
+        yield family

@@ -1,0 +1,113 @@
+"""The operator's endpoints (Prometheus metrics, health for probes): `evalflow metrics`
+serves them alone; `evalflow serve` serves them beside its deployments."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from flows.cli import options
+from flows.cli._serving import bind, serve
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9464  # the port OpenTelemetry's Prometheus exporter made usual
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the metrics subcommand to the `evalflow` parser."""
+    p = sub.add_parser(
+        "metrics",
+        help="serve Prometheus metrics and health endpoints (/metrics, /health/live, "
+        "/health/ready, /health/deep) over the results database",
+    )
+    endpoint_options(p, prefix="")
+    p.set_defaults(func=cmd_metrics)
+
+
+def endpoint_options(parser: argparse.ArgumentParser, *, prefix: str) -> None:
+    """``--[PREFIX]host``, ``--[PREFIX]port`` and ``--health-spec``."""
+    parser.add_argument(
+        f"--{prefix}host",
+        type=options.address,
+        default=DEFAULT_HOST,
+        help="address to serve the metrics and health endpoints on (default: loopback)",
+    )
+    parser.add_argument(
+        f"--{prefix}port",
+        type=options.port,
+        default=DEFAULT_PORT,
+        help=f"port of the metrics and health endpoints (default {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--health-spec",
+        type=options.existing_file,
+        help="the sweep spec whose hosts /health/deep checks when no ?spec= is given",
+    )
+
+
+def build_app(database: str | None, health_spec: Path | None) -> Any:
+    """The endpoints over the results database, with Prefect's slots and API checks."""
+    from prefect.settings import PREFECT_API_URL
+
+    from evaluation.observability import local_gpus, observability_app
+    from evaluation.storage.db import open_database
+    from flows.cli._prefect_check import prefect_check
+    from tasks.adapters.slot_readings import host_slot_readings
+
+    return observability_app(
+        open_database(database),
+        prefect_check=prefect_check,
+        default_spec=health_spec,
+        host_slots=host_slot_readings if PREFECT_API_URL.value() else None,
+        gpus=local_gpus(),
+    )
+
+
+def open_endpoints(
+    host: str, port: int, database: str | None, spec: Path | None, *, prefix: str = ""
+) -> tuple[Any, socket.socket]:
+    """Bind first (a port in use is refused in one line), then build the app."""
+    sock = bind(host, port, host_option=f"--{prefix}host", port_option=f"--{prefix}port")
+    try:
+        return build_app(database, spec), sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def serve_in_background(app: Any, sock: socket.socket) -> threading.Thread:
+    """Serve ``app`` on ``sock`` from a daemon thread (it ends with the process)."""
+    thread = threading.Thread(
+        target=lambda: asyncio.run(_serve_async(app, sock)), name="evalflow-metrics", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+async def _serve_async(app: Any, sock: socket.socket) -> None:
+    import uvicorn
+
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # the main thread's handlers stay
+    await server.serve(sockets=[sock])
+
+
+def announce(host: str, port: int) -> None:
+    print(
+        f"metrics: http://{host}:{port}/metrics  health: http://{host}:{port}/health/ready",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    app, sock = open_endpoints(args.host, args.port, args.database, args.health_spec)
+    announce(args.host, args.port)
+    serve(app, sock)
+    return 0

@@ -1,0 +1,36 @@
+"""The host slots as Prefect holds them, for the metrics endpoint: each host's global
+concurrency limit (``ollama-host-<name>``, tasks/adapters/prefect_concurrency.py) gives
+its slots (the limit) and its requests in flight (the slots taken now), whichever
+process holds them."""
+
+from __future__ import annotations
+
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.exceptions import PrefectHTTPStatusError
+
+from evaluation.observability import HostSlots
+
+PREFIX = "ollama-host-"
+PAGE = 200
+
+
+def host_slot_readings() -> list[HostSlots]:
+    """Every host limit on the Prefect API this process is configured for; empty when
+    that API does not answer (the scrape goes on without these gauges)."""
+    readings: list[HostSlots] = []
+    try:
+        with get_client(sync_client=True) as client:
+            offset = 0
+            while True:
+                page = client.read_global_concurrency_limits(limit=PAGE, offset=offset)
+                readings += [
+                    HostSlots(limit.name.removeprefix(PREFIX), limit.limit, limit.active_slots)
+                    for limit in page
+                    if limit.name.startswith(PREFIX)
+                ]
+                if len(page) < PAGE:
+                    return readings
+                offset += PAGE
+    except (httpx.HTTPError, PrefectHTTPStatusError, OSError):
+        return []

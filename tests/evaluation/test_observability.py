@@ -1,0 +1,290 @@
+"""The metrics collector and the health endpoints over a results database built through
+the repository functions (no Prefect): what a scrape reads back, parsed by
+prometheus-client's own parser, and what each health endpoint answers."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine
+from sqlmodel import Session
+
+from evaluation.observability import (
+    GpuReading,
+    HostSlots,
+    metrics_registry,
+    observability_app,
+    reason_class,
+)
+from evaluation.run._doctor import Check
+from evaluation.run._work import GenerationRecord, WorkItem
+from evaluation.storage.db import make_engine
+from evaluation.storage.models import Experiment, ExperimentRun
+from evaluation.storage.repository import save_generations
+from evaluation.storage.verdicts import record_verdict
+from tests.conftest import REPO
+from tests.support.results_db import MISSING, add_experiment, make_config, make_suite
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+SMALL, LARGE = make_config("small:1b"), make_config("large:8b")
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
+    suite = make_suite(4)
+    with Session(engine) as session:
+        # small: 4 ok at 0.5-0.53 s; large: 2 ok at 3 s, 2 left for failures below
+        add_experiment(
+            session,
+            "exp-a",
+            suite,
+            {
+                SMALL: {"exact_match": [1, 0, 1, 1]},
+                LARGE: {"exact_match": [1, 1, MISSING, MISSING]},
+            },
+            latency={SMALL: [0.5, 0.51, 0.52, 0.53], LARGE: [3.0, 3.0]},
+        )
+        experiment = session.query(Experiment).filter_by(name="exp-a").one()
+        failed = [
+            GenerationRecord(WorkItem(LARGE, suite.cases[2], suite.name, 0), "h", 3, None, error)
+            for error in ("BackendUnavailable: connection refused",)
+        ] + [
+            GenerationRecord(
+                WorkItem(LARGE, suite.cases[3], suite.name, 0), "h", 1, None, "no reason at all"
+            )
+        ]
+        save_generations(session, experiment.id, failed)
+        experiment.status = "completed"
+        session.add(experiment)
+        record_verdict(session, "old-night", "nightly-qa", baseline=None, regressed=True, rules=[])
+        session.commit()
+    return engine
+
+
+def at(labels: tuple, **more: str) -> tuple:
+    """A sample's labels as ``scrape`` keys them (sorted by name)."""
+    return tuple(sorted([*labels, *more.items()]))
+
+
+def scrape(registry) -> dict:
+    """{(sample name, sorted labels): value} of one scrape, read by prometheus-client's parser."""
+    text = generate_latest(registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_a_scrape_reads_generations_latency_failures_runs_and_verdicts(engine):
+    with Session(engine) as session:  # a later check of the same series passed
+        record_verdict(session, "night-2", "nightly-qa", baseline="b", regressed=False, rules=[])
+        session.commit()
+    values = scrape(metrics_registry(engine))
+
+    small = (("host", "h"), ("model", "small:1b"))
+    large = (("host", "h"), ("model", "large:8b"))
+    assert values[("evalflow_database_up", ())] == 1
+    assert values[("evalflow_generations_total", small)] == 4
+    assert values[("evalflow_generations_total", large)] == 2
+    # cumulative buckets: small's four fall between 0.5 and 1 s; large's two at 3 s
+    assert values[("evalflow_request_duration_seconds_bucket", at(small, le="0.5"))] == 1
+    assert values[("evalflow_request_duration_seconds_bucket", at(small, le="1.0"))] == 4
+    assert values[("evalflow_request_duration_seconds_bucket", at(large, le="2.5"))] == 0
+    assert values[("evalflow_request_duration_seconds_bucket", at(large, le="5.0"))] == 2
+    assert values[("evalflow_request_duration_seconds_bucket", at(large, le="+Inf"))] == 2
+    assert values[("evalflow_request_duration_seconds_count", large)] == 2
+    assert values[("evalflow_request_duration_seconds_sum", small)] == pytest.approx(2.06)
+    assert values[("evalflow_generations_failed", at(large, reason="BackendUnavailable"))] == 1
+    assert values[("evalflow_generations_failed", at(large, reason="other"))] == 1
+    assert values[("evalflow_runs", (("status", "completed"),))] == 1
+    assert values[("evalflow_regression_detected", (("series", "nightly-qa"),))] == 0  # latest
+    assert not any(name.startswith("evalflow_gpu") for name, _ in values)  # none given
+
+
+def test_counters_only_rise_when_a_failed_generation_is_redone(engine):
+    before = scrape(metrics_registry(engine))
+    suite = make_suite(4)
+    with Session(engine) as session:
+        experiment = session.query(Experiment).filter_by(name="exp-a").one()
+        redone = WorkItem(LARGE, suite.cases[2], suite.name, 0)
+        from evaluation.backends.base import GenerationResult
+
+        result = GenerationResult("answer 2", "stop", 0.2, None)
+        save_generations(session, experiment.id, [GenerationRecord(redone, "h", 1, result)])
+        session.commit()
+    after = scrape(metrics_registry(engine))
+    large = (("host", "h"), ("model", "large:8b"))
+    assert after[("evalflow_generations_total", large)] == 3
+    assert ("evalflow_generations_failed", at(large, reason="BackendUnavailable")) not in after
+    for key, value in before.items():
+        if key[0].endswith(("_total", "_bucket", "_count", "_sum")):
+            assert after[key] >= value, key
+
+
+def test_a_run_whose_process_is_gone_counts_as_crashed(engine):
+    with Session(engine) as session:
+        experiment = session.query(Experiment).filter_by(name="exp-a").one()
+        experiment.status = "running"
+        session.add(experiment)
+        started = datetime.now(UTC) - timedelta(hours=1)
+        gone = 2**22 + 7  # above Linux's pid_max: no process has it
+        host = socket.gethostname()
+        run = ExperimentRun(experiment="exp-a", token="t", pid=gone, hostname=host)
+        run.started_at = started
+        session.add(run)
+        session.commit()
+    values = scrape(metrics_registry(engine))
+    assert values[("evalflow_runs", (("status", "crashed"),))] == 1
+    assert ("evalflow_runs", (("status", "running"),)) not in values
+
+
+def test_slots_and_gpus_are_read_at_each_scrape():
+    readings = [
+        GpuReading(0, 87.0, 3 * 2**30, 212.5, 5000.0),
+        GpuReading(1, None, None, None, None),
+    ]
+    slots = [HostSlots("gpu-a", 4, 3)]
+    registry = metrics_registry(
+        make_engine("sqlite://"), host_slots=lambda: slots, gpus=lambda: readings
+    )
+    values = scrape(registry)
+    assert values[("evalflow_host_slots", (("host", "gpu-a"),))] == 4
+    assert values[("evalflow_requests_in_flight", (("host", "gpu-a"),))] == 3
+    assert values[("evalflow_gpu_utilization_ratio", (("gpu", "0"),))] == pytest.approx(0.87)
+    assert values[("evalflow_gpu_power_watts", (("gpu", "0"),))] == 212.5
+    assert values[("evalflow_gpu_energy_joules_total", (("gpu", "0"),))] == 5000.0
+    assert not any(labels == (("gpu", "1"),) for _, labels in values)  # nothing measured
+    slots[0] = HostSlots("gpu-a", 4, 1)
+    assert scrape(registry)[("evalflow_requests_in_flight", (("host", "gpu-a"),))] == 1
+
+
+def test_a_database_that_does_not_answer_is_a_zero_not_a_failed_scrape(tmp_path):
+    missing = create_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'results.db'}")
+    values = scrape(metrics_registry(missing))
+    assert values == {("evalflow_database_up", ()): 0}
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ("BackendOverloaded: 503 busy", "BackendOverloaded"),
+        ("TimeoutError", "TimeoutError"),
+        ("the model said: no", "other"),
+        (None, "other"),
+        ("", "other"),
+    ],
+)
+def test_reason_classes_are_bounded(error, reason):
+    assert reason_class(error) == reason
+
+
+def _prefect(status: str):
+    async def check(timeout_s: float) -> Check:
+        return Check("prefect api", status, f"http://x:4200/api: {status}")
+
+    return check
+
+
+def test_health_endpoints_say_what_failed(engine, tmp_path):
+    live = TestClient(observability_app(engine, prefect_check=_prefect("ok")))
+    assert live.get("/health/live").status_code == 200
+    ready = live.get("/health/ready")
+    assert ready.status_code == 200, ready.text
+    assert [c["component"] for c in ready.json()["checks"]] == ["database", "prefect api"]
+
+    down = TestClient(observability_app(engine, prefect_check=_prefect("fail")))
+    answer = down.get("/health/ready")
+    assert answer.status_code == 503
+    assert answer.json()["failed"] == ["prefect api: http://x:4200/api: fail"]
+
+    gone = create_engine(f"sqlite:///{tmp_path / 'nowhere' / 'r.db'}")
+    answer = TestClient(observability_app(gone)).get("/health/ready")
+    assert answer.status_code == 503 and answer.json()["failed"][0].startswith("database: ")
+
+
+def test_deep_health_checks_every_host_of_the_spec(engine, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    with running_standin(StandInConfig(models=("llama3.2:3b",))) as server:
+        spec = {
+            "name": "deep",
+            "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+            "models": ["llama3.2:3b"],
+            "hosts": [
+                {"name": "alive", "url": server.url, "slots": 1},
+                {"name": "dead", "url": f"http://127.0.0.1:{closed}", "slots": 1},
+            ],
+        }
+        path = tmp_path / "spec.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        app = observability_app(engine, prefect_check=_prefect("ok"), timeout_s=2.0)
+        answer = TestClient(app).get("/health/deep", params={"spec": str(path)})
+        healthy = observability_app(engine, default_spec=None)
+    assert answer.status_code == 503, answer.text
+    body = answer.json()
+    statuses = {c["component"]: c["status"] for c in body["checks"]}
+    assert statuses == {
+        "database": "ok",
+        "prefect api": "ok",
+        "spec": "ok",
+        "host alive": "ok",
+        "host dead": "fail",
+    }
+    assert [f.split(":")[0] for f in body["failed"]] == ["host dead"]
+    assert TestClient(healthy).get("/health/deep").status_code == 400  # no spec at all
+
+
+def test_the_endpoints_mount_in_another_app(engine):
+    from fastapi import FastAPI
+
+    outer = FastAPI()
+    outer.mount("/ops", observability_app(engine))
+    client = TestClient(outer)
+    assert client.get("/ops/health/live").json()["status"] == "ok"
+    text = client.get("/ops/metrics").text
+    assert "evalflow_generations_total" in text
+    openmetrics = client.get("/ops/metrics", headers={"Accept": "application/openmetrics-text"})
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert openmetrics.text.rstrip().endswith("# EOF")
+
+
+def test_a_scrape_reads_only_at_scrape_time(engine):
+    registry = metrics_registry(engine)  # registering queries nothing: no describe()
+    with Session(engine) as session:
+        record_verdict(session, "n3", "other-series", baseline=None, regressed=True, rules=["x"])
+        session.commit()
+    assert scrape(registry)[("evalflow_regression_detected", (("series", "other-series"),))] == 1
+
+
+def test_the_grafana_dashboard_charts_only_series_evalflow_exports(engine):
+    dashboard = json.loads((REPO / "docs/grafana-dashboard.json").read_text())
+    registry = metrics_registry(
+        engine,
+        host_slots=lambda: [HostSlots("a", 1, 0)],
+        gpus=lambda: [GpuReading(0, 1.0, 1, 1.0, 1.0)],
+    )
+    exported = {s.name for family in registry.collect() for s in family.samples}
+    charted = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"evalflow_[a-z_]+", target["expr"])
+    }
+    assert charted and charted <= exported, charted - exported
+    families = {f.name for f in registry.collect()}
+    assert {
+        "evalflow_generations",
+        "evalflow_request_duration_seconds",
+        "evalflow_runs",
+    } <= families

@@ -1,0 +1,97 @@
+"""A real Prometheus (Debian's ``prometheus`` package) scrapes evalflow's /metrics every
+second, and a counter is read back through Prometheus's own HTTP query API: the
+exposition is what Prometheus accepts, not only what prometheus-client's parser reads.
+Skipped, saying why, where Prometheus is not installed (`.ci/run` installs it)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import httpx
+import pytest
+import yaml
+from sqlmodel import Session
+
+from evaluation.observability import observability_app
+from evaluation.storage.db import make_engine
+from tests.integration.test_postgres_workers import free_port
+from tests.support.asgi_server import serving
+from tests.support.results_db import add_experiment, make_config, make_suite
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+PROMETHEUS = shutil.which("prometheus")
+DEADLINE_S = 60.0  # Prometheus starts in ~1 s and scrapes every 1 s; a loaded CI is slower
+
+
+@pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus is not installed (apt-get install prometheus)"
+)
+def test_prometheus_scrapes_evalflow_and_answers_a_query(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
+    with Session(engine) as session:
+        config = make_config("llama3.2:3b")
+        add_experiment(session, "scraped", make_suite(3), {config: {"exact_match": [1, 0, 1]}})
+        session.commit()
+    with serving(observability_app(engine)) as base:
+        target = base.removeprefix("http://")
+        config_file = tmp_path / "prometheus.yml"
+        config_file.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "scrape_configs": [
+                        {"job_name": "evalflow", "static_configs": [{"targets": [target]}]}
+                    ],
+                }
+            )
+        )
+        port = free_port()
+        log = (tmp_path / "prometheus.log").open("wb")
+        process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            result = _query_until_answered(
+                f"http://127.0.0.1:{port}/api/v1/query",
+                'evalflow_generations_total{job="evalflow"}',
+                process,
+            )
+            up = _query_until_answered(
+                f"http://127.0.0.1:{port}/api/v1/query", 'up{job="evalflow"}', process
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            log.close()
+    (sample,) = result
+    assert sample["metric"]["host"] == "h" and sample["metric"]["model"] == "llama3.2:3b"
+    assert float(sample["value"][1]) == 3
+    assert float(up[0]["value"][1]) == 1  # Prometheus's own verdict on the scrape
+
+
+def _query_until_answered(url: str, query: str, process: subprocess.Popen) -> list[dict]:
+    """Ask Prometheus until the query has a result (or the deadline passes)."""
+    deadline = time.monotonic() + DEADLINE_S
+    last = "no answer"
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"prometheus exited with {process.returncode}"
+        try:
+            body = httpx.get(url, params={"query": query}, timeout=5).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            last = repr(exc)
+        else:
+            last = str(body)
+            if body.get("status") == "success" and body["data"]["result"]:
+                return body["data"]["result"]
+        time.sleep(0.2)  # polling a query API under a deadline, not synchronisation
+    raise AssertionError(f"Prometheus never answered {query!r} within {DEADLINE_S} s: {last}")
