@@ -18,6 +18,7 @@ from evaluation.adaptive._schedule import race_schedule
 from evaluation.metrics import get_metric
 from evaluation.run import Sweep
 from evaluation.statistics import CaseTable, case_table
+from evaluation.statistics.precision import fixed
 from evaluation.storage.race import race_rounds_frame
 from evaluation.suites import Case
 
@@ -130,8 +131,12 @@ def round_markdown(race: Race, r: RaceRound, labels: dict[str, str], simulated: 
         ]
         for e in r.eliminated:
             by = name(e.by, e.by)
-            diff = "" if e.diff is None else f"{e.diff:+.3f}"
-            ci = "" if e.ci is None else f"[{e.ci[0]:+.3f}, {e.ci[1]:+.3f}]"
+            diff = "" if e.diff is None else fixed(e.diff, 3, signed=True)
+            ci = (
+                ""
+                if e.ci is None
+                else f"[{fixed(e.ci[0], 3, signed=True)}, {fixed(e.ci[1], 3, signed=True)}]"
+            )
             lines.append(
                 f"| {name(e.config)} | {by} | {diff} | {ci} | {e.p_value:.2g} | "
                 f"{e.p_adjusted:.2g} | {e.test} |"
@@ -202,7 +207,7 @@ def race_standing(rounds: pd.DataFrame, labels: dict[str, str]) -> RaceStanding 
         for e in _listed(r["eliminated"]):
             why = (
                 f"significantly worse than {labels.get(e['by'], e['by'])} "
-                f"(difference {e['diff']:+.3f}, adjusted p {e['p_adjusted']:.2g})"
+                f"(difference {fixed(e['diff'], 3, signed=True)}, adjusted p {e['p_adjusted']:.2g})"
                 if e["reason"] == "worse"
                 else f"{e['by']} (adjusted p {e['p_adjusted']:.2g})"
             )

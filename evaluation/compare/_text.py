@@ -13,7 +13,7 @@ import pandas as pd
 
 from evaluation.labels import distinguishing_labels
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
-from evaluation.statistics.precision import decimals, rounded
+from evaluation.statistics.precision import decimals, fixed, rounded
 
 TERMINAL_COLUMNS = 100
 PAIRS_PER_METRIC = 8
@@ -108,9 +108,10 @@ def _diff(row: Mapping[str, Any]) -> str:
     if not _finite(diff):
         return "–"
     if not (_finite(low) and _finite(high)):
-        return f"{diff:+.3f}"
+        return fixed(diff, 3, signed=True)
     d = decimals((high - low) / 2)
-    return f"{rounded(diff, d):+.{d}f} [{low:+.{d}f}, {high:+.{d}f}]"
+    signed = [fixed(float(v), d, signed=True) for v in (diff, low, high)]
+    return f"{signed[0]} [{signed[1]}, {signed[2]}]"
 
 
 def _p(value: object) -> str:

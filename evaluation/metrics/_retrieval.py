@@ -52,13 +52,29 @@ def retrieval_recall(
         record: Mapping[str, Any] = results[i].metadata if results is not None else {}
         if evidence and SPANS in record:
             spans = _spans(record[SPANS], case.id)
-            values[i] = float(all(_covered(e, spans) for e in evidence))
+            found = [_covered(e, spans) for e in evidence]
+            values[i], details[i] = float(all(found)), _why(found, len(spans), "evidence span")
         elif gold_ids and CHUNK_IDS in record:
             retrieved = {str(x) for x in record[CHUNK_IDS] or ()}
-            values[i] = float(all(g in retrieved for g in gold_ids))
+            found = [g in retrieved for g in gold_ids]
+            values[i], details[i] = float(all(found)), _why(found, len(retrieved), "gold chunk")
         else:
             details[i] = NO_RECORD
     return Scored(values, tuple(details))
+
+
+def _why(found: list[bool], n_retrieved: int, gold: str) -> str:
+    """The score in words: what was retrieved against what the case needs."""
+    if n_retrieved == 0:
+        return (
+            "nothing was retrieved: no chunk was similar enough to the question "
+            "(none passed the config's min_similarity), so no evidence could be"
+        )
+    missing = found.count(False)
+    chunks = f"{n_retrieved} chunk{'s' * (n_retrieved != 1)} retrieved"
+    if missing == 0:
+        return f"every {gold} of the case is in the {chunks}"
+    return f"{missing} of {len(found)} {gold}{'s' * (len(found) != 1)} not in the {chunks}"
 
 
 def _gold(case: Case) -> tuple[list[tuple[str, int, int]], list[str]]:

@@ -21,6 +21,7 @@ from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report import plots
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
+from evaluation.statistics.precision import fixed
 from evaluation.view import view_command, view_url
 from evaluation.wording import NOT_MEASURED
 
@@ -488,12 +489,16 @@ def _latency_cell(value: object) -> str:
 def _num(value: object, digits: int = 3) -> str:
     if _missing(value):
         return "–"
-    return f"{float(value):.{digits}f}"
+    return fixed(float(value), digits)
 
 
 def _interval(mean: object, low: object, high: object, digits: int = 3) -> str:
     if _missing(mean):
         return "–"
     if _missing(low) or _missing(high):
-        return f"{float(mean):.{digits}f}"
-    return f"{float(mean):.{digits}f} [{float(low):.{digits}f}, {float(high):.{digits}f}]"
+        return fixed(float(mean), digits)
+    # a no-break space inside the brackets: a narrow column wraps before "[", nowhere else
+    return (
+        f"{fixed(float(mean), digits)} "
+        f"[{fixed(float(low), digits)},\u00a0{fixed(float(high), digits)}]"
+    )

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report.data import ReportData
+from evaluation.statistics.precision import fixed
 from evaluation.view import view_hint
 from evaluation.wording import NOT_MEASURED
 
@@ -95,4 +96,4 @@ def _num(value: object, digits: int = 3) -> str:
         return "–"
     if number != number:  # NaN
         return "–"
-    return f"{number:.{digits}f}"
+    return fixed(number, digits)

@@ -76,9 +76,13 @@ def create_app(
     app.state.queue = queue
     asked: set[int] = set()  # pairs whose identities the rater asked to see early
 
+    def revealed(session, pair_id: int) -> bool:
+        rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
+        return len(rated) == len(queue.pair_ids) or pair_id in asked
+
     def view(session, pair_id: int) -> dict[str, Any]:
         rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
-        reveal = len(rated) == len(queue.pair_ids) or pair_id in asked
+        reveal = revealed(session, pair_id)
         return {
             "pair": pair_view(session, queue, pair_id, reveal=reveal),
             "progress": progress(queue, rated),
@@ -142,6 +146,7 @@ def create_app(
                     stars=body.stars,
                     preference=body.preference,
                     notes=body.notes,
+                    revealed=revealed(session, pair_id),
                 )
             except ValueError as exc:
                 raise HTTPException(status_code=422, detail=str(exc)) from exc

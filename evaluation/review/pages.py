@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from evaluation.review.store import CRITERIA
+from evaluation.review.store import AFTER_REVEAL, CRITERIA
 
 _ENV = Environment(
     loader=PackageLoader("evaluation.review", "templates"),
@@ -23,6 +23,7 @@ def review_page(experiment: str, rater: str, *, simulated: bool, fast: bool = Fa
         simulated=simulated,
         fast=fast,
         criteria=list(CRITERIA),
+        after_reveal=list(AFTER_REVEAL),
     )
 
 

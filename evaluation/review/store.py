@@ -24,6 +24,10 @@ from evaluation.storage.models import Generation
 
 Criterion = Literal["accuracy", "completeness", "relevance", "speed"]
 CRITERIA: tuple[str, ...] = get_args(Criterion)
+#: Rated only once the pair is revealed: the latency it rests on names the bigger model,
+#: so the blinded page hides it until then (the other criteria are asked blind).
+AFTER_REVEAL: tuple[str, ...] = ("speed",)
+BLIND: tuple[str, ...] = tuple(c for c in CRITERIA if c not in AFTER_REVEAL)
 PREFERENCE = "preference"
 Preference = Literal["A", "B", "tie"]
 PREFERENCES: tuple[str, ...] = get_args(Preference)
@@ -148,22 +152,35 @@ def record_pair_rating(
     stars: Mapping[str, Mapping[str, int]],
     preference: str,
     notes: str = "",
+    revealed: bool = True,
 ) -> RecordedRating:
     """Store a rater's verdict on a pair: ``stars[side][criterion]`` for sides "A" and
-    "B" and every criterion, the preference, and notes (kept on the preference row).
-    Empty ``stars`` stores the preference alone (the review page's fast mode); stars
-    given earlier stay as they were."""
+    "B" and every blind criterion (``BLIND``), the preference, and notes (kept on the
+    preference row). ``AFTER_REVEAL`` criteria (speed) may be given only once the pair is
+    ``revealed``, and are optional then. Empty ``stars`` stores the preference alone
+    (the review page's fast mode); stars given earlier stay as they were."""
     pair = session.get(ReviewPair, pair_id)
     if pair is None:
         raise StorageError(f"no review pair with id {pair_id}")
     sides = {"A": pair.generation_a, "B": pair.generation_b}
     given = any(stars.get(s) for s in sides)
-    missing = [f"{s}.{c}" for s in sides for c in CRITERIA if c not in stars.get(s, {})]
+    missing = [f"{s}.{c}" for s in sides for c in BLIND if c not in stars.get(s, {})]
     if given and missing:
         raise ValueError(f"missing stars for {', '.join(missing)}")
+    early = [f"{s}.{c}" for s in sides for c in AFTER_REVEAL if c in stars.get(s, {})]
+    if early and not revealed:
+        raise ValueError(
+            f"{', '.join(early)}: speed is rated once the pair is revealed (its latency is "
+            "hidden until then, as it names the bigger model)"
+        )
     rows: list[Rating] = []
     superseded = unchanged = 0
-    entries = [(sides[s], c, stars[s][c], None, "") for s in sides for c in CRITERIA if given]
+    entries = [
+        (sides[s], c, stars[s][c], None, "")
+        for s in sides
+        for c in CRITERIA
+        if c in stars.get(s, {})
+    ]
     entries.append((pair.generation_a, PREFERENCE, None, preference, notes))
     for generation_id, criterion, value, pref, text in entries:
         row, replaced = record_rating(

@@ -28,11 +28,21 @@ def column_decimals(lows: Iterable[object], highs: Iterable[object]) -> int:
     return decimals(halves[len(halves) // 2] if halves else None)
 
 
+def fixed(value: float, digits: int = DEFAULT_DECIMALS, *, signed: bool = False) -> str:
+    """The one way a number is written with ``digits`` decimals (``signed``: with its sign,
+    as a difference is): a value that rounds to zero is ``0.000``, never ``-0.000`` or
+    ``+0.000``, whatever side of zero it fell on."""
+    text = f"{value:.{digits}f}"
+    if math.isfinite(value) and float(text) == 0:
+        return f"{0.0:.{digits}f}"
+    return f"{value:+.{digits}f}" if signed else text
+
+
 def rounded(value: object, digits: int) -> object:
     """``value`` rounded to ``digits`` when it is a finite float; anything else unchanged
     (None and NaN stay what they are)."""
     if isinstance(value, float) and math.isfinite(value):
-        return round(value, digits)
+        return round(value, digits) + 0.0  # + 0.0: -0.0 becomes 0.0
     return value
 
 

@@ -32,12 +32,13 @@ from evaluation.errors import EvalError, StorageError
 from evaluation.labels import configs_fitting, configs_named
 from evaluation.metrics import get_metric
 from evaluation.monitor import RunControl, add_monitor
+from evaluation.statistics.precision import fixed
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment
-from evaluation.view.detail import generation_detail
+from evaluation.view.detail import generation_detail, neighbours
 from evaluation.view.links import experiment_path
-from evaluation.view.matrix import flip_window, quality_grid, varied_parameters
+from evaluation.view.matrix import flip_shade, flip_window, quality_grid, varied_parameters
 from evaluation.view.queries import (
     PAIR_SORTS,
     SORTS,
@@ -74,12 +75,14 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = _num
+    env.filters["signed"] = _signed
     env.filters["marked"] = marked
     env.filters["p_value"] = p_value_text
     env.filters["to_second"] = to_second
     env.filters["humane"] = lambda name: str(name).replace("_", " ")
     env.globals["score_class"] = score_class
     env.globals["diff_class"] = diff_class
+    env.globals["flip_shade"] = flip_shade
     env.globals["ahead_first"] = ahead_first
     env.globals["experiment_path"] = experiment_path
     env.globals["sorts"] = SORTS
@@ -234,6 +237,11 @@ def create_app(
             row, facts = _experiment(session, experiment)
             filters = _filters(params, facts, row.name)
             a, b = (_config(params.get(side, ""), facts, row.name, side) for side in ("a", "b"))
+            opened_on_top = not (a or b or params.get("a") or params.get("b"))
+            if opened_on_top:  # opened bare: the leaderboard's #1 against its #2
+                ranked = [r.config for r in summary_page(session, row.name).rows]
+                a, b = (ranked[0], ranked[1]) if len(ranked) > 1 else ("", "")
+                opened_on_top = bool(a)
             if a and a == b:
                 raise HTTPException(
                     400,
@@ -270,6 +278,7 @@ def create_app(
             sort_names=pair_sort_names(filters.metric),
             page=page,
             summary=summary,
+            opened_on_top=opened_on_top,
             link=_linker(params),
         )
 
@@ -298,9 +307,19 @@ def create_app(
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
             detail = generation_detail(session, int(row.id), generation_id)
-        if detail is None:
-            raise HTTPException(404, f"experiment {row.name!r} has no generation {generation_id}")
-        return render("generation.html", experiment=row.model_dump(), facts=facts, g=detail)
+            if detail is None:
+                raise HTTPException(
+                    404, f"experiment {row.name!r} has no generation {generation_id}"
+                )
+            previous, following = neighbours(session, int(row.id), generation_id)
+        return render(
+            "generation.html",
+            experiment=row.model_dump(),
+            facts=facts,
+            g=detail,
+            previous=previous,
+            following=following,
+        )
 
     return app
 
@@ -559,5 +578,12 @@ def _num(value: object, digits: int = 3) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return fixed(value, digits)
     return str(value)
+
+
+def _signed(value: object, digits: int = 3) -> str:
+    """A difference: with its sign, zero as 0.000."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return fixed(float(value), digits, signed=True)  # type: ignore[arg-type]

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import MetaData, Table, inspect, select
+from sqlalchemy import MetaData, Table, func, inspect, select
 from sqlmodel import Session
 
-from evaluation.storage.models import CaseRow, ScoreDetail
+from evaluation.storage.models import CaseRow, Generation, ScoreDetail
 from evaluation.storage.prompts import sent_messages
 from evaluation.storage.repository import case_input
 from evaluation.view.explain import explain_scores
@@ -54,6 +54,19 @@ def generation_detail(
         ),
         "stages": generation_stages(session, row),
     }
+
+
+def neighbours(
+    session: Session, experiment_id: int, generation_id: int
+) -> tuple[int | None, int | None]:
+    """The generations before and after ``generation_id`` in the experiment's list order
+    (by id, as the unsorted list shows them); None at either end. Two index lookups."""
+    same = Generation.experiment_id == experiment_id
+    before = session.exec(
+        select(func.max(Generation.id)).where(same, Generation.id < generation_id)
+    )
+    after = session.exec(select(func.min(Generation.id)).where(same, Generation.id > generation_id))
+    return before.scalar(), after.scalar()
 
 
 # Pipelines record each case's run and every model call of it under the generation's

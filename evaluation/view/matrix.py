@@ -29,6 +29,17 @@ class FlipMatrix:
     cases: int
 
 
+def flip_shade(wins: int, losses: int) -> tuple[float, float]:
+    """A flip cell's colour: how far the row's config leads (``win``) or trails
+    (``lose``) the column's on the cases either is better on, each 0-1 (0.5 of the
+    decided cases each way: both 0, no colour)."""
+    decided = wins + losses
+    if decided == 0:
+        return 0.0, 0.0
+    lead = (wins - losses) / decided
+    return round(max(lead, 0.0), 3), round(max(-lead, 0.0), 3)
+
+
 def flip_matrix(
     session: Session, experiment_id: int, metric: str, order: list[str], higher: bool = True
 ) -> FlipMatrix | None:

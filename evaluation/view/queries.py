@@ -483,6 +483,8 @@ def pair_page(
             {
                 "case_id": left["case_id"],
                 "group": left["group"],
+                "input": left["input_text"],
+                "references": list(left["references"] or []),
                 "sample_index": left["sample_index"],
                 "a": left,
                 "b": right,
@@ -497,7 +499,7 @@ def full_rows(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]
         return {}
     g, c = _g, _c
     query = (
-        select(g, c.c.case_id, c.c.group)
+        select(g, c.c.case_id, c.c.group, c.c.input_text, c.c.references)
         .select_from(g.join(c, c.c.uid == g.c.case_uid))
         .where(g.c.id.in_(list(ids)))
     )

@@ -32,7 +32,7 @@ from evaluation.statistics._cases import case_table
 from evaluation.statistics.effects import DEFAULT_PARAMETERS, parameter_effects
 from evaluation.statistics.multiple import config_means
 from evaluation.statistics.pareto import pareto_fronts
-from evaluation.statistics.precision import column_decimals
+from evaluation.statistics.precision import column_decimals, fixed
 from evaluation.storage.comparisons import comparison_run, latency_scores
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, get_experiment
@@ -320,12 +320,14 @@ def _missing(value: object) -> bool:
 
 
 def _number(value: object, digits: int) -> str:
-    return "–" if _missing(value) else f"{float(value):.{digits}f}"
+    return "–" if _missing(value) else fixed(float(value), digits)
 
 
 def _interval(mean: object, low: object, high: object, digits: int = 3) -> str:
     if _missing(mean):
         return "–"
     if _missing(low) or _missing(high):
-        return f"{float(mean):.{digits}f}"
-    return f"{float(mean):.{digits}f} [{float(low):.{digits}f}, {float(high):.{digits}f}]"
+        return fixed(float(mean), digits)
+    return (
+        f"{fixed(float(mean), digits)} [{fixed(float(low), digits)}, {fixed(float(high), digits)}]"
+    )

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from evaluation.labels import distinguishing_labels
 from evaluation.review.app import LOOPBACK_HOSTS, create_app
 from evaluation.review.frames import ratings_frame
-from evaluation.review.store import CRITERIA
+from evaluation.review.store import BLIND, CRITERIA
 from tests.support.asgi_server import serving
 from tests.support.review_db import build_review_db
 
@@ -35,10 +35,11 @@ def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
         assert page.is_hidden("#identity-A") and page.is_hidden("#identity-B")
         # no latency while blinded (it would name the bigger model), only a word on why
         assert "latency" not in page.inner_text(".outputs").lower()
-        assert page.inner_text("#latency-A") == "latency shown once revealed"
+        assert page.inner_text("#latency-A") == "rated once revealed (latency hidden until then)"
+        assert page.is_disabled('input[name="A-speed"][value="3"]')  # speed: after the reveal
         assert page.input_value("#notes") == ""
 
-        for criterion in CRITERIA:
+        for criterion in BLIND:
             page.check(f'input[name="A-{criterion}"][value="5"]')
             page.check(f'input[name="B-{criterion}"][value="2"]')
         page.check('input[name="preference"][value="A"]')
@@ -52,6 +53,7 @@ def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
         revealed = page.inner_text("#identity-A")
         assert any(shown[c.label] in revealed for c in db.configs)
         assert page.inner_text("#latency-A").endswith(" s")  # latency once revealed
+        assert page.is_enabled('input[name="A-speed"][value="3"]')  # and speed to rate
         pair_url = page.url
         assert "?pair=" in pair_url
 
@@ -59,7 +61,7 @@ def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
         page.wait_for_selector("#identity-A", state="visible")
         assert page.url == pair_url
         assert page.inner_text("#progress") == "1 of 3 pairs rated"
-        for criterion in CRITERIA:
+        for criterion in BLIND:
             assert page.is_checked(f'input[name="A-{criterion}"][value="5"]')
             assert page.is_checked(f'input[name="B-{criterion}"][value="2"]')
         assert page.is_checked('input[name="preference"][value="A"]')
@@ -68,12 +70,16 @@ def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
 
         with Session(db.engine) as session:
             stored = ratings_frame(session, db.experiment_id, rater="ann")
-        assert len(stored) == 9
+        assert len(stored) == 7
         pref = stored[stored.criterion == "preference"].iloc[0]
         assert (pref.preference, pref.notes) == ("A", "A names the right city")
-        assert sorted(stored.stars.dropna().astype(int)) == [2] * 4 + [5] * 4
+        assert sorted(stored.stars.dropna().astype(int)) == [2] * 3 + [5] * 3
 
+        page.check('input[name="A-speed"][value="3"]')  # revealed: speed can be rated now
         page.check('input[name="B-speed"][value="4"]')
+        page.click("#submit")
+        page.wait_for_selector("#status:has-text('Saved.')")
+        page.check('input[name="B-speed"][value="5"]')
         page.click("#submit")
         page.wait_for_selector("#status:has-text('replaces your earlier rating')")
         page.goto(url + "/history")
@@ -98,7 +104,7 @@ def test_a_session_by_keyboard_alone_reveals_who_wrote_what_at_its_end(browser, 
         assert "geography tutor" in page.inner_text("#turns li.system")
         assert page.inner_text("#progress") == "0 of 2 pairs rated"
         first = page.url
-        for _ in CRITERIA:  # criterion by criterion: A's stars, then B's
+        for _ in CRITERIA:  # criterion by criterion: A's stars, then B's (speed: not yet)
             page.keyboard.press("4")
             page.keyboard.press("2")
         page.keyboard.press("b")
@@ -122,8 +128,8 @@ def test_a_session_by_keyboard_alone_reveals_who_wrote_what_at_its_end(browser, 
         stored = ratings_frame(session, db.experiment_id, rater="kim")
     prefs = stored[stored.criterion == "preference"].sort_values("pair_id")
     assert sorted(prefs.preference) == ["B", "tie"]
-    assert len(stored) == 8 + 2  # stars of the first pair only, two preferences
-    assert sorted(stored.stars.dropna().astype(int)) == [2] * 4 + [4] * 4
+    assert len(stored) == 6 + 2  # blind stars of the first pair only, two preferences
+    assert sorted(stored.stars.dropna().astype(int)) == [2] * 3 + [4] * 3
 
 
 def test_the_review_page_does_not_scroll_sideways_on_a_phone(browser, database_url):

@@ -70,6 +70,24 @@ def test_gold_chunk_ids_and_all_evidence_needed() -> None:
     assert values.tolist() == [1.0, 0.0, 1.0, 0.0]
 
 
+def test_every_scored_case_says_why_nothing_retrieved_included() -> None:
+    """A 0 with nothing retrieved (no chunk passed min_similarity) had an empty why."""
+    values, details = recall(
+        [EVIDENCE, EVIDENCE, IDS, BOTH_PARTS],
+        [
+            result(retrieved_spans=[]),
+            result(retrieved_spans=[["d1", 90, 150]]),
+            result(retrieved_chunk_ids=[]),
+            result(retrieved_spans=[["d1", 0, 30], ["d9", 0, 9]]),
+        ],
+    )
+    assert values.tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert "nothing was retrieved" in details[0] and "min_similarity" in details[0]
+    assert details[1] == "every evidence span of the case is in the 1 chunk retrieved"
+    assert "min_similarity" in details[2]
+    assert details[3] == "1 of 2 evidence spans not in the 2 chunks retrieved"
+
+
 def test_no_gold_or_no_retrieval_record_is_missing() -> None:
     values, details = recall([NO_GOLD, EVIDENCE], [result(), result()])
     assert np.isnan(values).all()

@@ -4,6 +4,9 @@
 "use strict";
 
 const CRITERIA = JSON.parse(document.body.dataset.criteria);
+// Rated once the pair is revealed: its latency names the bigger model, so it is hidden
+// (and the stars off) until then; the server refuses it earlier too.
+const AFTER_REVEAL = JSON.parse(document.body.dataset.afterReveal || "[]");
 const $ = (id) => document.getElementById(id);
 let shown = null;
 let cursor = 0; // which star cell the digit keys fill: criterion by criterion, A then B
@@ -35,7 +38,7 @@ function buildCriteria() {
         stars.appendChild(label);
       }
       cell.appendChild(stars);
-      if (criterion === "speed") {
+      if (AFTER_REVEAL.includes(criterion)) {
         const latency = document.createElement("span");
         latency.className = "latency";
         latency.id = "latency-" + side;
@@ -51,17 +54,24 @@ function fastMode() {
   return $("fast").checked;
 }
 
+function blindNow(criterion) {
+  return AFTER_REVEAL.includes(criterion) && !(shown && shown.identities);
+}
+
 function applyMode() {
   document.body.classList.toggle("fast", fastMode());
   for (const [criterion, side] of cells) {
+    const deferred = AFTER_REVEAL.includes(criterion);
     for (const input of document.getElementsByName(side + "-" + criterion)) {
-      input.required = !fastMode();
+      input.required = !fastMode() && !deferred;
+      input.disabled = blindNow(criterion);
     }
   }
 }
 
 function setCursor(index) {
   for (const td of document.querySelectorAll("td.current")) td.classList.remove("current");
+  while (index < cells.length - 1 && blindNow(cells[index][0])) index++;  // skip the deferred
   cursor = Math.max(0, Math.min(cells.length - 1, index));
   const [criterion, side] = cells[cursor];
   $("cell-" + side + "-" + criterion).classList.add("current");
@@ -111,7 +121,7 @@ function render(pair) {
     $("output-" + side).textContent = out.text;
     // The server sends latency only once the pair is revealed (it names the bigger model).
     $("latency-" + side).textContent = !("latency_s" in out)
-      ? "latency shown once revealed" : out.latency_s == null
+      ? "rated once revealed (latency hidden until then)" : out.latency_s == null
       ? "latency unknown" : "latency " + out.latency_s.toFixed(2) + " s";
   }
   if (pair.rating) {
@@ -128,6 +138,7 @@ function render(pair) {
     $("notes").value = pair.rating.notes;
   }
   reveal(pair.identities);
+  applyMode();
   $("submit").textContent = pair.rating ? "Update rating" : "Save rating";
   $("next").hidden = !pair.rating;
   $("reveal-pair").hidden = !pair.rating || Boolean(pair.identities);
@@ -188,7 +199,8 @@ async function save() {
     for (const side of ["A", "B"]) {
       stars[side] = {};
       for (const criterion of CRITERIA) {
-        stars[side][criterion] = Number(form.get(side + "-" + criterion));
+        const value = form.get(side + "-" + criterion);
+        if (value !== null) stars[side][criterion] = Number(value);  // speed: once revealed
       }
     }
   }
@@ -247,6 +259,7 @@ function onKey(event) {
     const [criterion, side] = cells[cursor];
     const input = document.querySelector(
       'input[name="' + side + "-" + criterion + '"][value="' + key + '"]');
+    if (input.disabled) return;  // speed before the reveal
     input.checked = true;
     setCursor(cursor + 1);
   } else if (key === "a" || key === "b" || key === "t") {

@@ -1,6 +1,7 @@
 // The filter forms apply as soon as a choice changes (text fields on Enter) and leave
 // empty fields out of the URL, so it stays short enough to share; the keys j / k step
-// through the listed rows, Enter opens the current one. Pages work without this script.
+// through the listed rows, Enter opens the current one; on a generation's page j / k open
+// the next / previous generation. Pages work without this script.
 "use strict";
 
 for (const form of document.querySelectorAll("form.filters")) {
@@ -32,6 +33,13 @@ function focusRow(index) {
 document.addEventListener("keydown", (event) => {
   const target = event.target;
   if (target instanceof HTMLInputElement || target instanceof HTMLSelectElement) return;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (rows.length === 0) {  // a generation's page: j / k go to the next / previous one
+    const id = {j: "g-next", k: "g-previous"}[event.key];
+    const link = id && document.getElementById(id);
+    if (link) link.click();
+    return;
+  }
   if (event.key === "j") focusRow(current + 1);
   else if (event.key === "k") focusRow(current - 1);
   else if (event.key === "Enter" && current >= 0) {

@@ -11,7 +11,7 @@ from evaluation.labels import distinguishing_labels
 from evaluation.review.app import LOOPBACK_HOSTS, create_app
 from evaluation.review.frames import ratings_frame
 from evaluation.review.schema import ReviewPair
-from evaluation.review.store import CRITERIA
+from evaluation.review.store import AFTER_REVEAL, BLIND, CRITERIA
 from evaluation.spec import PromptTemplate
 from evaluation.storage.models import ConfigRow
 from evaluation.storage.repository import scores_frame
@@ -19,9 +19,10 @@ from tests.support.asgi_server import serving
 from tests.support.review_db import build_review_db
 
 
-def _body(a=4, b=2, preference="A", notes=""):
+def _body(a=4, b=2, preference="A", notes="", criteria=BLIND):
+    """A rating of the blind criteria (speed waits for the reveal) unless ``criteria``."""
     return {
-        "stars": {"A": dict.fromkeys(CRITERIA, a), "B": dict.fromkeys(CRITERIA, b)},
+        "stars": {"A": dict.fromkeys(criteria, a), "B": dict.fromkeys(criteria, b)},
         "preference": preference,
         "notes": notes,
     }
@@ -74,10 +75,10 @@ def test_a_pair_is_blinded_until_the_session_ends_or_the_rater_asks(client, revi
     assert client.post(f"/api/pairs/{pair_id}/reveal").status_code == 409  # not rated yet
 
     rated = client.post(f"/api/pairs/{pair_id}/rating", json=_body()).json()
-    assert rated["stored"] == 9 and rated["superseded"] == 0
+    assert rated["stored"] == 7 and rated["superseded"] == 0  # 3 blind criteria x 2 + preference
     assert rated["progress"] == {"rated": 1, "total": 4}
     assert rated["pair"]["identities"] is None  # rated, but the session goes on
-    assert rated["pair"]["rating"]["stars"]["A"] == dict.fromkeys(CRITERIA, 4)
+    assert rated["pair"]["rating"]["stars"]["A"] == dict.fromkeys(BLIND, 4)
     history = client.get("/api/history").json()
     assert history["blinded"] and {r["config"] for r in history["ratings"]} == {None}
     assert not any(name in client.get("/api/history").text for name in _identities(review_db))
@@ -174,10 +175,35 @@ def test_fast_mode_stores_the_preference_alone(client):
     assert [r["criterion"] for r in rows] == ["preference"]
 
 
+def test_speed_is_rated_only_once_the_pair_is_revealed(client):
+    """Latency (what speed is judged on) is hidden until the reveal: asking for a speed
+    rating before it asked the rater to guess, or to judge by the output's length."""
+    pair_id = client.get("/api/next").json()["pair"]["pair_id"]
+    early = client.post(f"/api/pairs/{pair_id}/rating", json=_body(criteria=CRITERIA))
+    assert early.status_code == 422
+    assert "speed is rated once the pair is revealed" in early.json()["detail"]
+    assert client.get("/api/history").json()["ratings"] == []
+    client.post(f"/api/pairs/{pair_id}/rating", json=_body())
+    revealed = client.post(f"/api/pairs/{pair_id}/reveal").json()["pair"]
+    assert all("latency_s" in revealed["outputs"][s] for s in "AB")
+    later = client.post(f"/api/pairs/{pair_id}/rating", json=_body(criteria=CRITERIA)).json()
+    assert later["stored"] == 2  # the speed of A and of B; the rest unchanged
+    assert set(later["pair"]["rating"]["stars"]["B"]) == {*BLIND, *AFTER_REVEAL}
+    page = client.get("/").text
+    assert "data-after-reveal='[\"speed\"]'" in page
+
+
 def test_changing_a_rating_is_reported_and_kept_in_the_history(client, review_db):
     pair_id = client.get("/api/next").json()["pair"]["pair_id"]
     client.post(f"/api/pairs/{pair_id}/rating", json=_body(notes="first"))
-    changed = client.post(f"/api/pairs/{pair_id}/rating", json=_body(b=5, preference="B"))
+    client.post(f"/api/pairs/{pair_id}/reveal")  # speed is rated once revealed
+    first = client.post(
+        f"/api/pairs/{pair_id}/rating", json=_body(notes="first", criteria=CRITERIA)
+    )
+    assert first.json()["stored"] == 2  # the two speeds
+    changed = client.post(
+        f"/api/pairs/{pair_id}/rating", json=_body(b=5, preference="B", criteria=CRITERIA)
+    )
     assert changed.json()["superseded"] == 5  # four stars of B and the preference
     history = client.get("/api/history").json()
     assert history["rater"] == "test_changing_a_rating_is_reported_and_kept_in_the_history"
@@ -202,7 +228,7 @@ def test_changing_a_rating_is_reported_and_kept_in_the_history(client, review_db
     "change",
     [
         lambda b: b["stars"]["A"].update(accuracy=6),
-        lambda b: b["stars"]["B"].pop("speed"),
+        lambda b: b["stars"]["B"].pop("accuracy"),
         lambda b: b.update(preference="C"),
         lambda b: b["stars"].pop("B"),
     ],
