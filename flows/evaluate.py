@@ -69,9 +69,9 @@ async def evaluate(
     """
     sweep = load_sweep(spec_path)  # load: the spec, its suite and its configs
     name = experiment or sweep.spec.name
-    await label_flow_run(  # the series: the spec's name (storage/baselines.py series_of)
+    await label_flow_run(
         experiment=name,
-        series=sweep.spec.name,
+        series=series or sweep.spec.name,  # as evaluation/series names it
         task_type=sweep.suite.task_type,
         simulated=sweep.simulated,
     )
