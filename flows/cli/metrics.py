@@ -9,13 +9,17 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.cli import options
 from flows.cli._serving import bind, serve
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464  # the port OpenTelemetry's Prometheus exporter made usual
+OPS_PATH = "/ops"  # where the monitor (evalflow view, evalflow monitor) mounts them
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,17 +54,16 @@ def endpoint_options(parser: argparse.ArgumentParser, *, prefix: str) -> None:
     )
 
 
-def build_app(database: str | None, health_spec: Path | None) -> Any:
+def build_app(engine: Engine, health_spec: Path | None) -> Any:
     """The endpoints over the results database, with Prefect's slots and API checks."""
     from prefect.settings import PREFECT_API_URL
 
     from evaluation.observability import local_gpus, observability_app
-    from evaluation.storage.db import open_database
     from flows.cli._prefect_check import prefect_check
     from tasks.adapters.slot_readings import host_slot_readings
 
     return observability_app(
-        open_database(database),
+        engine,
         prefect_check=prefect_check,
         default_spec=health_spec,
         host_slots=host_slot_readings if PREFECT_API_URL.value() else None,
@@ -74,7 +77,9 @@ def open_endpoints(
     """Bind first (a port in use is refused in one line), then build the app."""
     sock = bind(host, port, host_option=f"--{prefix}host", port_option=f"--{prefix}port")
     try:
-        return build_app(database, spec), sock
+        from evaluation.storage.db import open_database
+
+        return build_app(open_database(database), spec), sock
     except BaseException:
         sock.close()
         raise

@@ -49,6 +49,9 @@ def cmd_view(args: argparse.Namespace) -> int:
         allowed_hosts=LOOPBACK_HOSTS if local else None,
         control=run_control_from_settings(),
     )
+    from flows.cli.metrics import OPS_PATH, build_app
+
+    app.mount(OPS_PATH, build_app(engine, None))  # metrics and health: docs/operations.md
     if not local:
         print(
             f"warning: serving on {args.host}: anyone who can reach it can read every output",
