@@ -18,7 +18,7 @@ from evaluation.errors import ScorerFailed
 from evaluation.labels import distinguishing_labels, shared_settings, unshown_num_predict
 from evaluation.pipelines.summary import PipelineSummary, summarize_pipelines
 from evaluation.spec import DEFAULT_NUM_PREDICT
-from evaluation.statistics.precision import column_decimals, rounded
+from evaluation.statistics.precision import column_decimals, fixed, rounded
 from evaluation.statistics.ranking import ECHO_FLAG_SHARE, rank_order, tie_keys
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
 from evaluation.storage.stages import case_runs_frame, stages_frame
@@ -242,7 +242,7 @@ def _fmt(value: object, digits: int = 3) -> str:
     if _missing(value):
         return "–"
     if isinstance(value, float | np.floating):
-        return f"{value:.{digits}f}"
+        return fixed(float(value), digits)
     return str(value)
 
 
@@ -311,7 +311,7 @@ def render_markdown(board: Leaderboard) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     labels = board.labels
     for rank, r in enumerate(ranked_table(board).to_dict("records"), start=1):
-        cells = [str(rank), f"`{r['config']}` {labels[r['config']]}"]
+        cells = [str(rank), f"{labels[r['config']]} `{r['config']}`"]  # by label first
         cells += [
             f"{_fmt(r[m])} [{_fmt(r[f'{m}_ci_low'])}, {_fmt(r[f'{m}_ci_high'])}]"
             for m in board.metrics

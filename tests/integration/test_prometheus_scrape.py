@@ -48,18 +48,7 @@ def test_prometheus_scrapes_evalflow_and_answers_a_query(tmp_path):
                 }
             )
         )
-        port = free_port()
-        log = (tmp_path / "prometheus.log").open("wb")
-        process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config_file}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process, port = _start_prometheus(config_file, tmp_path)
         try:
             result = _query_until_answered(
                 f"http://127.0.0.1:{port}/api/v1/query",
@@ -72,11 +61,42 @@ def test_prometheus_scrapes_evalflow_and_answers_a_query(tmp_path):
         finally:
             process.terminate()
             process.wait(timeout=30)
-            log.close()
     (sample,) = result
     assert sample["metric"]["host"] == "h" and sample["metric"]["model"] == "llama3.2:3b"
     assert float(sample["value"][1]) == 3
     assert float(up[0]["value"][1]) == 1  # Prometheus's own verdict on the scrape
+
+
+def _start_prometheus(config_file, tmp_path) -> tuple[subprocess.Popen, int]:
+    """Prometheus listening on a free port; another one when a process of the machine
+    took the port between our choosing it and Prometheus binding it."""
+    for attempt in range(5):
+        port = free_port()
+        log = tmp_path / f"prometheus-{attempt}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={config_file}",
+                    f"--storage.tsdb.path={tmp_path / f'tsdb-{attempt}'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + DEADLINE_S
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=2).status_code == 200:
+                    return process, port
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)  # polling its readiness under a deadline
+        process.terminate()
+        process.wait(timeout=30)
+        if "address already in use" not in log.read_text():
+            raise AssertionError(f"prometheus did not start:\n{log.read_text()[-2000:]}")
+    raise AssertionError("no free port for prometheus in 5 tries")
 
 
 def _query_until_answered(url: str, query: str, process: subprocess.Popen) -> list[dict]:

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from evaluation.storage.db import make_engine
 from flows.cli import main
-from tests.integration.test_postgres_workers import free_port
+from flows.cli._serving import bind
 from tests.support.results_db import add_experiment, make_config, make_suite
 
 
@@ -24,24 +24,26 @@ def served(monkeypatch, database_url):
         apps.append(app)
         sock.close()
 
-    monkeypatch.setattr("flows.cli.metrics.serve", capture)
-    monkeypatch.setattr("flows.cli.view.serve", capture)
+    def any_free_port(host, port, **names):  # never a port another process holds
+        return bind(host, 0, **names)
+
+    for module in ("flows.cli.metrics", "flows.cli.view"):
+        monkeypatch.setattr(f"{module}.serve", capture)
+        monkeypatch.setattr(f"{module}.bind", any_free_port)
     return apps
 
 
 def test_evalflow_metrics_serves_metrics_and_health(served, database_url, capsys):
-    port = str(free_port())
-    assert main(["--database", database_url, "metrics", "--port", port]) == 0
-    assert f"metrics: http://127.0.0.1:{port}/metrics" in capsys.readouterr().err
+    assert main(["--database", database_url, "metrics", "--port", "9464"]) == 0
+    assert "metrics: http://127.0.0.1:9464/metrics" in capsys.readouterr().err
     client = TestClient(served[0])
     assert 'evalflow_generations_total{host="h",model="m:1b"} 2.0' in client.get("/metrics").text
     assert client.get("/health/live").status_code == 200
 
 
 def test_the_monitor_mounts_them_under_ops(served, database_url):
-    port = str(free_port())
-    assert main(["--database", database_url, "monitor", "--port", port]) == 0
-    client = TestClient(served[0], headers={"host": f"127.0.0.1:{port}"})
+    assert main(["--database", database_url, "monitor"]) == 0
+    client = TestClient(served[0], headers={"host": "127.0.0.1:8766"})
     assert "evalflow_runs" in client.get("/ops/metrics").text
     assert client.get("/ops/health/live").json()["status"] == "ok"
     assert client.get("/ops/health/deep").status_code == 400  # no spec: says so
