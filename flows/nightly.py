@@ -13,6 +13,7 @@ from evaluation.compare._regression import RegressionDetected, Thresholds
 from evaluation.spec import load_spec
 from evaluation.storage.db import open_database
 from flows.evaluate import evaluate
+from flows.masked_errors import masked_errors
 from flows.run_names import nightly_run_name
 from tasks.adapters.run_labels import label_flow_run
 from tasks.regression import (
@@ -40,6 +41,7 @@ def _run_date() -> date:
 
 
 @flow(name="nightly-regression", flow_run_name=nightly_run_name)
+@masked_errors
 async def nightly(
     spec_path: str,
     baseline: str | None = None,
