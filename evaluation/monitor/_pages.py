@@ -26,7 +26,7 @@ from evaluation.monitor._control import (
     WriteGuard,
     start_request,
 )
-from evaluation.monitor._home import home, live_facts, running_runs
+from evaluation.monitor._home import HomeCache, home, live_facts, running_runs
 from evaluation.monitor._live import STAGES
 from evaluation.monitor._status import gpu_text
 from evaluation.monitor._summary import stale_ids, store_summary
@@ -57,6 +57,7 @@ def add_monitor(
     ``env``, the view's); ``control`` starts and cancels runs (None: the page offers no
     buttons and the writes answer 503)."""
     guard = WriteGuard.new()
+    cache = HomeCache()
     env.globals |= {
         "sparkline": sparkline,
         "line_chart": line_chart,
@@ -76,7 +77,7 @@ def add_monitor(
     def monitor_home(request: Request) -> HTMLResponse:
         series = request.query_params.get("series", "").strip() or None
         with session_scope(engine) as session:
-            shown = home(session, series)
+            shown = home(session, series, cache)
         if series and shown.across is None:
             raise HTTPException(
                 404,

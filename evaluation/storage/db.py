@@ -243,7 +243,9 @@ def refresh_planner_facts(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql("VACUUM (ANALYZE) generations, scores")
+        connection.exec_driver_sql(
+            "VACUUM (ANALYZE) generations, scores, experiments, run_summaries"
+        )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

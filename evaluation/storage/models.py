@@ -84,6 +84,9 @@ class CaseInput(SQLModel, table=True):
 
 class Experiment(SQLModel, table=True):
     __tablename__ = "experiments"
+    # the monitor's "running now" reads the few running ones of 10,000 (built on old
+    # databases by storage.db's missing-index step)
+    __table_args__ = (Index("ix_experiment_status", "status"),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True)

@@ -210,10 +210,15 @@ def test_a_sparkline_draws_only_finite_points():
 
 def test_a_run_that_ended_leaves_running(db, client):
     c, _ = client
+    recent = c.get("/").text.split('id="recent"')[1]  # the page's stored sections kept
+    assert 'class="status-running"' in recent.split(f'data-name="{RUNNING}"')[1].split("</tr>")[0]
     with session_scope(db.engine) as session:
         end_run(session, RUNNING, "completed", RunProcess.current())
         assert session.exec(select(Experiment.status).where(Experiment.name == RUNNING)).one()
     assert c.get("/api/live").json() == {"running": []}
+    recent = c.get("/").text.split('id="recent"')[1]  # the runs changed: read again
+    row = recent.split(f'data-name="{RUNNING}"')[1].split("</tr>")[0]
+    assert 'class="status-completed"' in row
     start_running(db.engine)
 
 
