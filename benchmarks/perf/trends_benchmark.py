@@ -14,9 +14,9 @@ vectorised over repetitions × configs × nights × cases:
 Worlds: ``steady`` (nights differ only by case noise) and ``drifting`` (a host's latency
 day effect, log-sd 0.10, and a judge's daily drift, sd 0.02). Scenarios: ``null`` (no
 change: false alarms; the ``gate`` rows' "nights w/ false" is evalflow gate's false-fail
-rate per comparison of night t with night 0), ``drop`` (one config's accuracy 5 points lower from night 20 on:
-nights to catch it; ``drop10``: 10 points, not run by default), ``latency`` (one config's
-latencies 2× from night 20 on).
+rate per comparison of night t with night 0), ``drop`` (one config's accuracy 5 points
+lower from night 20 on: nights to catch it; ``drop10``: 10 points, not run by default),
+``latency`` (one config's latencies 2× from night 20 on).
 
 Run: ``python benchmarks/perf/trends_benchmark.py`` (numpy and scipy only; 20
 repetitions of two worlds took 8 s on 2 cores, the default run 779 s on 2 cores shared
