@@ -20,7 +20,8 @@ tasks.adapters.prefect_concurrency.SlotUnavailable (a host's Prefect concurrency
 
 Backends translate transport errors into this tree once, at their boundary
 (``raise ... from exc``); everything above decides on ``BackendError.retryable`` and
-never matches message strings.
+never matches message strings. ``BackendError.outcome`` names what happened to the
+attempt, one of ``OUTCOMES`` (what each attempt's record stores).
 """
 
 from __future__ import annotations
@@ -80,10 +81,21 @@ class StorageError(EvalError):
     """The results database refused an operation."""
 
 
+OUTCOMES = (
+    "unreachable",  # no connection: refused, no route, or the connect timed out
+    "timeout",  # connected, no answer in time
+    "reset",  # connected, then the connection was reset or closed without a whole answer
+    "overloaded",  # 503
+    "server error",  # another 5xx, or an error mid-stream
+    "rejected",  # 4xx: the request itself is wrong
+)
+
+
 class BackendError(EvalError):
     """A model server failed a request."""
 
     retryable: bool = False
+    outcome: str = "server error"
 
     def __init__(
         self,
@@ -103,12 +115,19 @@ class BackendUnavailable(BackendError):
     """Could not reach the host, it timed out, or it dropped the connection."""
 
     retryable = True
+    outcome = "unreachable"  # set per error where the transport says more
+
+    @property
+    def connected(self) -> bool:
+        """Whether something at the host's address accepted the connection."""
+        return self.outcome != "unreachable"
 
 
 class BackendOverloaded(BackendError):
     """The host answered 503 (Ollama: "server busy, please try again")."""
 
     retryable = True
+    outcome = "overloaded"
 
 
 class BackendServerError(BackendError):
@@ -121,6 +140,7 @@ class BackendRejected(BackendError):
     """A 4xx: the request itself is wrong; retrying cannot help."""
 
     retryable = False
+    outcome = "rejected"
 
 
 class ModelNotFound(BackendRejected):

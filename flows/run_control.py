@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
@@ -178,6 +178,7 @@ def interruptible(
     os.set_blocking(wake_write, False)
     previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     previous = {s: signal.signal(s, _ignore) for s in (signal.SIGINT, signal.SIGTERM)}
+    restore_prefect_sigterm = _keep_sigterm_from_prefect()
 
     def watch() -> None:
         while signals := os.read(wake_read, 16):  # b"" once the context closes the pipe
@@ -192,6 +193,7 @@ def interruptible(
     finally:
         if fired.is_set():  # the flow ended first: the interrupt's thread exits the process
             time.sleep(wait_s + EXIT_DEADLINE_S + 1)
+        restore_prefect_sigterm()
         for signum, old in previous.items():
             signal.signal(signum, old)
         signal.set_wakeup_fd(previous_wakeup)
@@ -200,6 +202,37 @@ def interruptible(
 
 def _ignore(_signum: int, _frame: FrameType | None) -> None:
     """The Python-level handler: the wakeup fd's watcher does the work (see above)."""
+
+
+def _keep_sigterm_from_prefect() -> Callable[[], None]:
+    """Until the returned function is called, SIGTERM stays with :func:`interruptible`,
+    as SIGINT does.
+
+    Prefect's flow engine (3.8, ``prefect.utilities.engine.capture_sigterm``) installs
+    its own SIGTERM handler for the flow's duration; it raises ``TerminationSignal`` in
+    the main thread, and the engine then cancels every task: the requests in flight were
+    dropped and asked again by the rerun, although the wait for them was announced. Its
+    only other use is to acknowledge a cancel from a Prefect runner (a deployment's
+    worker), and `evalflow run` calls the flow directly, under no runner. So the
+    engine's scope is entered as before and the handler put back to ours inside it
+    (Prefect restores ours on the way out, as the one it found)."""
+    from prefect import flow_engine
+
+    original = flow_engine.capture_sigterm
+
+    @contextmanager
+    def capture_sigterm() -> Iterator[None]:
+        with original():
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, _ignore)
+            yield
+
+    flow_engine.capture_sigterm = capture_sigterm
+
+    def restore() -> None:
+        flow_engine.capture_sigterm = original
+
+    return restore
 
 
 def _silence_output() -> int:

@@ -19,6 +19,7 @@ _EXPORTS = {
     "RetryPolicy": "evaluation.backends.retry",
     "embed_with_retries": "evaluation.backends.retry",
     "generate_with_retries": "evaluation.backends.retry",
+    "host_key": "evaluation.backends._machine_slots",
     "make_backend": "evaluation.backends._make",
     "stop_sending": "evaluation.backends._client",
 }
@@ -35,6 +36,7 @@ __all__ = [
     "RetryPolicy",
     "embed_with_retries",
     "generate_with_retries",
+    "host_key",
     "make_backend",
     "stop_sending",
 ]

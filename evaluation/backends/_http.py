@@ -15,6 +15,11 @@ status, body already read) or the stream errors below, and wrap every exchange i
     other 5xx                                     -> BackendServerError   (retryable)
     404 naming a model                            -> ModelNotFound        (not retryable)
     other 4xx                                     -> BackendRejected      (not retryable)
+
+A transport error's message says what happened in words (``ReadError: the connection
+was reset or closed before the answer came``, ``ReadTimeout: no answer within 120 s``),
+and its ``outcome`` says which of ``OUTCOMES`` it was: what an attempt's record stores
+and what tells a host that is not listening from one that listens and fails.
 """
 
 from __future__ import annotations
@@ -65,6 +70,48 @@ TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[BackendError]], ...] = (
 )
 
 
+# What each transport failure means for the attempt (``BackendError.outcome``), checked
+# in order like TRANSPORT_ERRORS; and what happened, in words, when the library said
+# nothing useful. ``{read}`` and the like: the request's timeout of that phase.
+_TRANSPORT_OUTCOMES: tuple[tuple[type[Exception], str, str], ...] = (
+    (httpx.ConnectTimeout, "unreachable", "could not connect within {connect:g} s"),
+    (httpx.ConnectError, "unreachable", "could not connect (refused, or no route to it)"),
+    (httpx.ProxyError, "unreachable", "the proxy refused the connection"),
+    (httpx.ReadTimeout, "timeout", "no answer within {read:g} s"),
+    (httpx.WriteTimeout, "timeout", "could not send the request within {write:g} s"),
+    (httpx.PoolTimeout, "timeout", "no free connection to the host within {pool:g} s"),
+    (httpx.ReadError, "reset", "the connection was reset or closed before the answer came"),
+    (httpx.WriteError, "reset", "the connection was reset or closed while sending"),
+    (httpx.RemoteProtocolError, "reset", "the server closed the connection without an answer"),
+    (httpx.NetworkError, "reset", "the connection failed"),
+    (IncompleteStream, "reset", "the answer stopped before its end"),
+)
+
+
+def _what_happened(exc: Exception) -> tuple[str, str]:
+    """(outcome, words) for a transport error: the library's own text when it says
+    something (``[Errno 111] Connection refused``), else ours; a timeout always says how
+    long was waited."""
+    detail = str(exc).strip()
+    for cls, outcome, words in _TRANSPORT_OUTCOMES:
+        if isinstance(exc, cls):
+            if outcome == "timeout" or not detail or detail == type(exc).__name__:
+                detail = _with_timeout(words, exc) or detail or "timed out"
+            return outcome, detail
+    return "server error", detail or type(exc).__name__
+
+
+def _with_timeout(words: str, exc: Exception) -> str | None:
+    """``words`` with the request's timeouts filled in; None if they are not known."""
+    if "{" not in words:
+        return words
+    try:
+        timeout = exc.request.extensions["timeout"]  # type: ignore[attr-defined]
+        return words.format(**{k: v if v is not None else float("inf") for k, v in timeout.items()})
+    except (RuntimeError, KeyError, AttributeError, TypeError, ValueError):
+        return None
+
+
 def error_message(body: str) -> str:
     """The server's message from an Ollama (``{"error": "..."}``) or OpenAI
     (``{"error": {"message": ...}}``) error body; the raw text when it is neither."""
@@ -104,9 +151,12 @@ def to_backend_error(exc: Exception, *, host: str, model: str) -> BackendError |
         )
     for cls, mapped in TRANSPORT_ERRORS:
         if isinstance(exc, cls):
-            detail = str(exc) or type(exc).__name__
+            outcome, detail = _what_happened(exc)
             where = f" (model '{model}')" if model else ""
-            return mapped(f"{host}{where}: {type(exc).__name__}: {detail}", host=host, model=model)
+            error = mapped(f"{host}{where}: {type(exc).__name__}: {detail}", host=host, model=model)
+            if isinstance(error, BackendUnavailable):
+                error.outcome = outcome
+            return error
     return None
 
 

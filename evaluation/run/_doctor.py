@@ -19,7 +19,12 @@ from evaluation.backends._preflight import exact_name_key, match_models, ollama_
 from evaluation.backends.base import Backend
 from evaluation.backends.retry import list_models_with_retries
 from evaluation.errors import BackendError, BackendUnavailable, EvalError, StorageError
-from evaluation.run._preflight import accepts_connections, busy_reason, start_hint
+from evaluation.run._preflight import (
+    accepts_connections,
+    busy_reason,
+    listening_hint,
+    start_hint,
+)
 
 Status = Literal["ok", "warn", "busy", "fail"]
 EXPECTED_TABLES = ("experiments", "generations", "scores", "configs", "cases")
@@ -138,9 +143,8 @@ async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: floa
         detail = f"{host.shown_url}: no answer within {timeout_s:g} s; {start_hint(host.kind)}"
         return Check(component, "fail", detail)
     except BackendUnavailable as exc:
-        detail = (
-            f"{host.shown_url}: {type(exc).__name__}: {_first_line(exc)}; {start_hint(host.kind)}"
-        )
+        hint = listening_hint(host.kind) if exc.connected else start_hint(host.kind)
+        detail = f"{host.shown_url}: {type(exc).__name__}: {_first_line(exc)}; {hint}"
         return Check(component, "fail", detail)
     except BackendError as exc:
         return Check(

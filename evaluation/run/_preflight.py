@@ -31,6 +31,7 @@ class HostCheck:
     models: dict[str, ModelInfo] = field(default_factory=dict)
     error: str | None = None
     busy: bool = False  # connected, but no answer in time
+    connected: bool = False  # something accepted the connection, then failed it
 
     @property
     def up(self) -> bool:
@@ -43,7 +44,8 @@ async def _check(backend: Backend, wanted: list[str]) -> HostCheck:
     except BackendError as exc:
         if not exc.retryable:
             raise
-        return HostCheck(error=f"{type(exc).__name__}: {exc}")
+        connected = isinstance(exc, BackendUnavailable) and exc.connected
+        return HostCheck(error=f"{type(exc).__name__}: {exc}", connected=connected)
     key = ollama_name_key if backend.host.kind == "ollama" else exact_name_key
     return HostCheck(models=match_models(backend.host, wanted, have, key=key))
 
@@ -219,6 +221,8 @@ def _unreachable(model: str, hosts: list[HostSpec], checks: Mapping[HostSpec, Ho
     busy = all(checks[h].busy for h in hosts)  # up, serving someone else
     if busy:
         fix = "run again when the server is free, or give the model another host"
+    elif all(checks[h].connected for h in hosts):  # a server is there, failing
+        fix = listening_hint(hosts[0].kind)
     elif len(kinds) == 1:
         fix = start_hint(hosts[0].kind)
     else:  # each kind its own server to start
@@ -230,6 +234,16 @@ def _unreachable(model: str, hosts: list[HostSpec], checks: Mapping[HostSpec, Ho
     return (
         f"{lead} for model '{model}' ({tried}); {fix}; "
         f"`evalflow doctor SPEC` checks every host (host{'s' * (len(hosts) > 1)} {names})"
+    )
+
+
+def listening_hint(kind: str) -> str:
+    """What to do about a host whose address accepts connections but fails every request
+    (resets them, or never answers): nothing to start; something else may listen there."""
+    server = {"ollama": "Ollama", "openai": "the OpenAI-compatible server"}.get(kind, "it")
+    return (
+        "something accepts connections there but drops the requests: check that the URL "
+        f"is {server}'s (its port) and that it is healthy (its log), or restart it"
     )
 
 

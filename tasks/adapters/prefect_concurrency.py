@@ -50,6 +50,7 @@ from prefect.logging import get_logger
 from prefect.settings import get_current_settings
 from sqlalchemy.engine import make_url
 
+from evaluation.backends import host_key
 from evaluation.errors import EvalError
 from evaluation.settings import evalflow_home
 from evaluation.spec import HostSpec
@@ -105,8 +106,16 @@ def slot_client() -> PrefectClient:
 
 
 def host_limit_name(host: HostSpec) -> str:
-    """The global concurrency limit that caps requests in flight to ``host``."""
-    return "ollama-host-" + re.sub(r"[^a-z0-9-]+", "-", host.name.lower()).strip("-")
+    """The global concurrency limit that caps requests in flight to ``host``: named after
+    what the host is, its address (``ollama-host-127.0.0.1-11434``), not what a spec
+    calls it. Two specs calling different servers by one name (every doc example's
+    ``llama-cpp``) shared one limit and one slot count; two calling one server by two
+    names did not share it. The address is compared as ``host_key`` compares it, as the
+    machine's own slot locks do (``https`` keeps a suffix: a second server there)."""
+    scheme, _, address = host_key(host.url).partition("://")
+    hostname, _, port = address.rpartition(":")
+    name = re.sub(r"[^a-z0-9.-]+", "-", hostname).strip("-.") or "host"
+    return f"ollama-host-{name}-{port}" + ("-https" if scheme == "https" else "")
 
 
 async def size_limits(client: PrefectClient, hosts: tuple[HostSpec, ...]) -> dict[str, str]:
@@ -162,6 +171,23 @@ def registry_for(client: PrefectClient) -> Registry:
 
 def _home_folder(key: str) -> Path:
     return evalflow_home() / "slot-holders" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _warn_of_namesakes(mine: Mapping[str, str], others: list[dict[str, str]]) -> None:
+    """One line for each host name that a running run gives to another server: the two
+    are separate hosts, each with its own slots (``host_limit_name``), whatever their
+    names; said because a name that means two servers misleads whoever reads a log."""
+    for name, limit in mine.items():
+        elsewhere = sorted({o[name] for o in others if o.get(name, limit) != limit})
+        if elsewhere:
+            logger.warning(
+                "host %r here (limit %s) is another server than the %r of a running run "
+                "(limit %s): each has its own slots; give them different names",
+                name,
+                limit,
+                name,
+                ", ".join(elsewhere),
+            )
 
 
 @dataclass(frozen=True)
@@ -283,7 +309,9 @@ class HostSlots:
             note = f"pid={os.getpid()} host={socket.gethostname()} flow_run={self._flow_run()}"
             self._record = HolderFile.create(registry.folder, note)
             _OPEN_RECORDS.add(self._record)
+            self._record.uses(self._names)
             found = scan(registry.folder, self._record)
+            _warn_of_namesakes(self._names, found.alive_hosts)
             await self._give_back_dead(found.dead)
             if registry.zero_when_alone and found.alive == 0:
                 for name in self._names.values():

@@ -10,8 +10,10 @@ the process ends, however it ends (``kill -9`` included), so a file another run 
 belongs to a dead run, and what it still lists are slots nobody will give back.
 
 One folder per Prefect server (its API URL), or per embedded database: the runs that
-share a limit's counter share the folder. Lines: ``+ LEASE LIMIT`` after a slot was
-taken, ``- LEASE`` before it is given back, so a file never lists a slot its run had
+share a limit's counter share the folder. Lines: ``= LIMIT NAME`` for each host the
+run uses (what its spec calls the host whose limit that is: another run calling another
+server by the same name is told), ``+ LEASE LIMIT`` after a slot was taken,
+``- LEASE`` before it is given back, so a file never lists a slot its run had
 already given back (a slot taken by a request the kill cut short may go unlisted: a real
 server frees it at lease expiry; see ``HostSlots.open`` for the embedded server).
 """
@@ -22,7 +24,7 @@ import contextlib
 import fcntl
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SUFFIX = ".holder"
@@ -55,6 +57,10 @@ class HolderFile:
         os.rename(draft, path)
         return cls(path, fd)
 
+    def uses(self, hosts: dict[str, str]) -> None:
+        """Record the run's hosts: name -> its limit."""
+        os.write(self._fd, "".join(f"= {limit} {name}\n" for name, limit in hosts.items()).encode())
+
     def took(self, lease_id: str, limit: str) -> None:
         os.write(self._fd, f"+ {lease_id} {limit}\n".encode())
 
@@ -73,6 +79,16 @@ class HolderFile:
     def leave(self) -> None:
         """Unlock the record but keep it: what it lists is for another run to give back."""
         os.close(self._fd)
+
+
+def _hosts(text: str) -> dict[str, str]:
+    """A record's hosts: name -> limit (``uses``)."""
+    hosts = {}
+    for line in text.splitlines():
+        if line.startswith("= "):
+            limit, _, name = line[2:].partition(" ")
+            hosts[name] = limit
+    return hosts
 
 
 def _parse(text: str) -> list[Held]:
@@ -111,6 +127,7 @@ class FolderLock:
 class Scan:
     dead: list[HolderFile]  # files of dead runs, now locked by us
     alive: int  # other runs' files still locked by their runs
+    alive_hosts: list[dict[str, str]] = field(default_factory=list)  # theirs: name -> limit
 
 
 def scan(folder: Path, mine: HolderFile | None) -> Scan:
@@ -130,6 +147,8 @@ def scan(folder: Path, mine: HolderFile | None) -> Scan:
         except BlockingIOError:
             os.close(fd)
             found.alive += 1
+            with contextlib.suppress(OSError):
+                found.alive_hosts.append(_hosts(path.read_text()))
             continue
         if not _still_there(path, fd):  # reclaimed and removed since we listed it
             os.close(fd)

@@ -234,7 +234,10 @@ def test_evalflow_run_cancelled_from_the_ui_says_so_and_a_rerun_resumes(
         in_flight = server.stats.in_flight
         slots = (
             sqlite3.connect(tmp_path / "prefect" / "prefect.db")
-            .execute("SELECT active_slots FROM concurrency_limit_v2 WHERE name = 'ollama-host-a'")
+            .execute(
+                "SELECT active_slots FROM concurrency_limit_v2 WHERE name = ?",
+                (host_limit_name(HostSpec("a", server.url)),),
+            )
             .fetchall()
         )
         listing = cli(env, "experiments").stdout

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def test_runs_starting_together_both_size_the_limit_and_a_resize_applies():
-    host = HostSpec("Race Host", "http://x", slots=3)
+    host = HostSpec("Race Host", "http://race-host:11434", slots=3)
 
     async def main() -> int:
         async with get_client() as a, get_client() as b:
@@ -48,17 +48,17 @@ def test_runs_starting_together_both_size_the_limit_and_a_resize_applies():
                 size_limits(a, (host,)),
                 size_limits(b, (host,)),
             )
-            resized = HostSpec("Race Host", "http://x", slots=5)
+            resized = HostSpec("Race Host", "http://race-host:11434", slots=5)
             names = await size_limits(a, (resized,))
             limit = await a.read_global_concurrency_limit_by_name(names["Race Host"])
             return limit.limit
 
     assert asyncio.run(main()) == 5
-    assert host_limit_name(host) == "ollama-host-race-host"
+    assert host_limit_name(host) == "ollama-host-race-host-11434"
 
 
 def test_a_lane_never_holds_more_than_one_slot_and_frees_it_on_failure():
-    host = HostSpec("lane-host", "http://x", slots=1)
+    host = HostSpec("lane-host", "http://lane-host", slots=1)
 
     async def main() -> list[int]:
         async with get_client() as client:
@@ -89,7 +89,7 @@ async def _active(client, name: str) -> int:
 
 
 def test_a_finished_chunk_hands_its_slot_to_the_next_and_an_unclaimed_one_is_released():
-    host = HostSpec("handoff-host", "http://x", slots=1)
+    host = HostSpec("handoff-host", "http://handoff-host", slots=1)
 
     async def main() -> list[int]:
         async with get_client() as client, slot_client() as writer:
@@ -116,7 +116,7 @@ def test_a_finished_chunk_hands_its_slot_to_the_next_and_an_unclaimed_one_is_rel
 
 
 def test_reserve_takes_only_free_slots_and_close_gives_parked_ones_back():
-    host = HostSpec("reserve-host", "http://x", slots=3)
+    host = HostSpec("reserve-host", "http://reserve-host", slots=3)
 
     async def main() -> list[int]:
         async with get_client() as client, slot_client() as writer:
@@ -144,7 +144,7 @@ def test_a_lane_kept_waiting_by_a_full_limit_says_so_once_then_gives_up_naming_i
     """Other runs hold every slot: the wait is not silent (it can last the spec's
     first_request_timeout_s, ten minutes by default)."""
     monkeypatch.setattr(host_slots, "SLOW_WAIT_S", 0.3)
-    host = HostSpec("full-host", "http://x", slots=1)
+    host = HostSpec("full-host", "http://full-host", slots=1)
 
     async def main() -> None:
         async with get_client() as client:
@@ -155,7 +155,7 @@ def test_a_lane_kept_waiting_by_a_full_limit_says_so_once_then_gives_up_naming_i
                 pass
             waiting = HostSlots(client, names, timeout_s=2)
             try:
-                with pytest.raises(SlotUnavailable, match="no slot of ollama-host-full-host"):
+                with pytest.raises(SlotUnavailable, match="no slot of ollama-host-full-host-80"):
                     await waiting.take(host.name)
             finally:
                 await held.release()
@@ -164,12 +164,12 @@ def test_a_lane_kept_waiting_by_a_full_limit_says_so_once_then_gives_up_naming_i
         asyncio.run(main())
     said = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
     assert len(said) == 1
-    assert "free slot of ollama-host-full-host" in said[0] and "after 2 s" in said[0]
+    assert "free slot of ollama-host-full-host-80" in said[0] and "after 2 s" in said[0]
 
 
 def test_held_leases_are_renewed_and_a_lane_whose_lease_expired_takes_a_new_one(monkeypatch):
     monkeypatch.setattr(host_slots, "RENEW_EVERY_S", 0.2)
-    host = HostSpec("renew-host", "http://x", slots=2)
+    host = HostSpec("renew-host", "http://renew-host", slots=2)
 
     async def main() -> tuple[int, int, int]:
         async with get_client() as client, slot_client() as writer:
@@ -219,7 +219,7 @@ def _take_slots_then_wait(api_url: str, limit: str, count: int) -> subprocess.Po
 def test_an_interrupted_run_gives_its_slots_back_before_it_exits(tmp_path):
     """After a clean Ctrl-C the resume logged "gave back 1 host slot(s) held by 1 dead
     run(s)": the interrupt exits the process (``os._exit``) without closing its slots."""
-    host = HostSpec("interrupted-host", "http://x", slots=2)
+    host = HostSpec("interrupted-host", "http://interrupted-host", slots=2)
     registry = Registry(tmp_path / "holders")
 
     async def main() -> tuple[int, int, list]:
@@ -249,7 +249,7 @@ def test_a_slot_still_held_when_the_generation_phase_closes_is_given_back_on_int
     unlocked and dropped from the interrupt's list then, so a SIGTERM right after left
     the slot to the next run ("gave back 2 host slot(s) held by 1 dead run(s)", CI). Now
     the record stays listed until that lane gives the slot back, and then it is closed."""
-    host = HostSpec("closing-host", "http://x", slots=2)
+    host = HostSpec("closing-host", "http://closing-host", slots=2)
     registry = Registry(tmp_path / "holders")
 
     async def main() -> tuple[int, int, bool, list]:
@@ -272,7 +272,7 @@ def test_a_slot_still_held_when_the_generation_phase_closes_is_given_back_on_int
 
 
 def test_a_run_waiting_for_slots_gives_back_those_of_a_run_that_was_killed():
-    host = HostSpec("dead-holder-host", "http://x", slots=2)
+    host = HostSpec("dead-holder-host", "http://dead-holder-host", slots=2)
 
     async def main(holder: subprocess.Popen) -> float:
         async with get_client() as client, slot_client() as writer:
@@ -313,7 +313,7 @@ def test_on_the_embedded_server_dead_runs_slots_are_given_back_by_count_and_zero
     """Leases live in each process's own embedded API server, so a dead run's slots are
     given back by count; a run alone there zeroes the counter (a slot taken by a request
     the kill cut short is listed nowhere)."""
-    host = HostSpec("embedded-host", "http://x", slots=4)
+    host = HostSpec("embedded-host", "http://embedded-host", slots=4)
     registry = Registry(tmp_path / "holders", by_count=True, zero_when_alone=True)
 
     def dead_run(*leases: str) -> None:
@@ -377,8 +377,8 @@ def test_a_lane_cancelled_while_its_slot_write_is_under_way_leaves_no_slot_taken
     give-back the lane stopped waiting for, must still end given back: on a server
     without lease expiry (Prefect's test harness) a lost slot stays taken for good, and
     the next run on that host waits for it until its timeout."""
-    granted_late = HostSpec("granted-late-host", "http://x", slots=1)
-    given_back_late = HostSpec("given-back-late-host", "http://x", slots=1)
+    granted_late = HostSpec("granted-late-host", "http://granted-late-host", slots=1)
+    given_back_late = HostSpec("given-back-late-host", "http://given-back-late-host", slots=1)
 
     async def main() -> list[int]:
         async with get_client() as client:
@@ -491,3 +491,41 @@ def test_generation_task_runs_carry_the_host_tag_and_no_tag_limit_is_made(tmp_pa
     assert summary["generated"] == 36
     assert tags and all(t == ["gpu:tag-host"] for t in tags), tags
     assert not tag_limit
+
+
+def test_two_servers_one_name_have_a_limit_each_and_the_second_run_is_told(tmp_path, caplog):
+    """Every doc example names its host `llama-cpp`: two runs naming two servers so took
+    turns on one limit (a 600 s wait, then `SlotUnavailable`). Each server now has its
+    own limit and slots, and a run joining while another uses the name for another
+    server says so, once (the third run, on the first's server, is told of the second)."""
+    first = HostSpec("llama-cpp", "http://127.0.0.1:18431", slots=1)
+    second = HostSpec("llama-cpp", "http://127.0.0.1:18432", slots=1)
+    same = HostSpec("llama-cpp", "http://127.0.0.1:18431/", slots=1)
+    registry = Registry(tmp_path / "holders")
+
+    async def main() -> None:
+        async with get_client() as client:
+            runs = []
+            for host in (first, second, same):
+                names = await size_limits(client, (host,))
+                run = HostSlots(client, names, timeout_s=2, registry=registry)
+                await run.join()
+                runs.append(run)
+            first_lease = await runs[0].take("llama-cpp")
+            second_lease = await runs[1].take("llama-cpp")  # not kept waiting by the first
+            for run, lease in ((runs[0], first_lease), (runs[1], second_lease)):
+                await run.release(lease)
+            for run in runs:
+                await run.close()
+
+    with caplog.at_level("WARNING", logger="evalflow.host_slots"):
+        asyncio.run(main())
+    assert host_limit_name(first) == host_limit_name(same) == "ollama-host-127.0.0.1-18431"
+    assert host_limit_name(second) == "ollama-host-127.0.0.1-18432"
+    said = [r.getMessage() for r in caplog.records if "another server" in r.getMessage()]
+    line = (
+        "host 'llama-cpp' here (limit ollama-host-127.0.0.1-{}) is another server than "
+        "the 'llama-cpp' of a running run (limit ollama-host-127.0.0.1-{}): each has its "
+        "own slots; give them different names"
+    )
+    assert said == [line.format(18432, 18431), line.format(18431, 18432)]

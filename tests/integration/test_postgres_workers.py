@@ -34,6 +34,8 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import create_engine, text
 
+from evaluation.spec import HostSpec
+from tasks.adapters.prefect_concurrency import host_limit_name
 from tests.conftest import REPO
 from tests.support.standin_process import StandInProcess
 
@@ -252,13 +254,18 @@ async def _trigger_and_wait(spec: Path, results_url: str, timeout_s: float) -> l
 DEPLOYMENTS = ("evaluate/on-demand", "nightly-regression/nightly", "retrain-selector/weekly")
 
 
-async def _server_objects() -> tuple[dict, dict]:
-    """The deployments, the per-host limits and the nightly's scheduled runs."""
+async def _server_objects(urls: dict[str, str]) -> tuple[dict, dict]:
+    """The deployments, the per-host limits (hosts' ``urls`` by name) and the nightly's
+    scheduled runs."""
     async with get_client() as client:
         deployments = {n: await client.read_deployment_by_name(n) for n in DEPLOYMENTS}
         limits = {
-            host: (await client.read_global_concurrency_limit_by_name(f"ollama-host-{host}")).limit
-            for host in HOSTS
+            name: (
+                await client.read_global_concurrency_limit_by_name(
+                    host_limit_name(HostSpec(name, urls[name]))
+                )
+            ).limit
+            for name in HOSTS
         }
         nightly_id = deployments["nightly-regression/nightly"].id
         scheduled = await client.read_flow_runs(
@@ -331,7 +338,8 @@ def test_two_workers_two_hosts_postgres(cluster):
 
     # the deployments, their schedules and the per-host limits on the server
     with temporary_settings({PREFECT_API_URL: cluster["api"]}):
-        deployments, limits, scheduled = asyncio.run(_server_objects())
+        urls = {name: host.url for name, host in hosts.items()}
+        deployments, limits, scheduled = asyncio.run(_server_objects(urls))
     crons = {name: [s.schedule.cron for s in d.schedules] for name, d in deployments.items()}
     assert crons == {
         "evaluate/on-demand": [],
