@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
+from evaluation.run._chunk import as_chunk
 from evaluation.run._generate import ChunkOutcome, run_chunk
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._record_writer import OnStored, RecordWriter
@@ -80,7 +81,8 @@ async def generate_chunk(
     if task_run.run_count > 1:
         with session_scope(context.engine) as session:
             done = completed_keys(session, context.experiment_id)
-        todo = [item for item in items if item.key not in done]
+        todo = as_chunk(items)  # what an idle lane took from it stays taken
+        todo.restart(done)
     lane = context.slots.lane(host.name)
     spare = context.shared.spare if context.shared is not None else None
     try:

@@ -3,14 +3,20 @@ exponential backoff and jitter.
 
 The caller's slot (a host's concurrency limit) is taken around each attempt only, so a
 request waiting to retry never keeps a GPU slot from other work.
+
+Each failed attempt is told to whoever listens (``ON_ATTEMPT_FAILED``: a case records
+them with its generation) and a timeout is logged as it happens, in one line: a host
+that accepts connections and never answers otherwise stalled a run in silence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,6 +26,25 @@ from evaluation.errors import BackendError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """One attempt at a model call that failed: which, where, what happened
+    (``BackendError.outcome``) and why (the error's message)."""
+
+    model: str
+    host: str
+    attempt: int  # 1-based, among this call's attempts
+    outcome: str
+    reason: str
+    seconds: float  # from the request's start (its slot held) to its failure
+
+
+# Told of every failed attempt of the calls made in its context (None: nobody listens).
+ON_ATTEMPT_FAILED: contextvars.ContextVar[Callable[[FailedAttempt], None] | None] = (
+    contextvars.ContextVar("evalflow_on_attempt_failed", default=None)
+)
 
 
 @dataclass(frozen=True)
@@ -115,21 +140,36 @@ async def _with_retries(
     rng = rng or random.Random()
     attempt = 1
     while True:
+        started = None
         try:
             async with slot() if slot is not None else contextlib.nullcontext():
+                started = time.perf_counter()
                 return await call(), attempt
         except BackendError as exc:
             exc.attempts = attempt
-            if not exc.retryable or attempt >= policy.max_attempts:
+            _tell(exc, model, attempt, started)
+            last = not exc.retryable or attempt >= policy.max_attempts
+            wait = 0.0 if last else policy.delay(attempt, rng)
+            then = "giving up" if last else f"retrying in {wait:.2f} s"
+            # A timeout is a warning as it happens, the last one too: the wait behind it
+            # was long and silent. Other failures are told when retried, as before.
+            if exc.outcome == "timeout" or not last:
+                log.log(
+                    logging.WARNING if exc.outcome == "timeout" else logging.INFO,
+                    "attempt %d/%d for model %s failed (%s); %s",
+                    attempt,
+                    policy.max_attempts,
+                    model,
+                    exc,
+                    then,
+                )
+            if last:
                 raise
-            wait = policy.delay(attempt, rng)
-            log.info(
-                "attempt %d/%d for model %s failed (%s); retrying in %.2f s",
-                attempt,
-                policy.max_attempts,
-                model,
-                exc,
-                wait,
-            )
             await sleep(wait)
             attempt += 1
+
+
+def _tell(exc: BackendError, model: str, attempt: int, started: float | None) -> None:
+    if (listener := ON_ATTEMPT_FAILED.get()) is not None:
+        seconds = time.perf_counter() - started if started is not None else 0.0
+        listener(FailedAttempt(model, exc.host, attempt, exc.outcome, str(exc), seconds))

@@ -31,6 +31,7 @@ _EXPORTS = {
     "dispatch": "evaluation.run._dispatch",
     "default_chunk_size": "evaluation.run._dispatch",
     "ChunkOutcome": "evaluation.run._generate",
+    "Chunk": "evaluation.run._chunk",
     "run_chunk": "evaluation.run._generate",
     "TIMING_METRICS": "evaluation.run._scoring",
     "score_generations": "evaluation.run._scoring",
@@ -56,6 +57,7 @@ _EXPORTS = {
 __all__ = [
     "TIMING_METRICS",
     "Check",
+    "Chunk",
     "ChunkOutcome",
     "ChunkRunner",
     "ConfigGpu",

@@ -1,35 +1,44 @@
 """Spreading work over a pool of hosts.
 
-Every host runs as many lanes as it has slots; a lane takes the next chunk of work
-for a model its host serves, preferring the model the host already has loaded (fewer
-model swaps) and otherwise the model fewest hosts are working on (spread). A chunk is
-cut when a lane takes it, at the lane's fair share of what is left of that model (queued,
-and not yet reached in the chunks running): its pace (generations per second, measured
-on its host's earlier chunks) over the pace of every lane serving the model. So a slow
-host's last chunk ends about when the fast hosts run out, instead of leaving them idle
-behind it, while lanes of equal pace keep chunks of the largest size.
-When a host goes down its unfinished items go back to the queue for hosts serving the
-same model; items no live host serves end as ``unservable`` with the reason, for the
-caller to record as failed (a rerun picks them up).
+Every host runs as many lanes as it has slots; a lane takes the next chunk of work for a
+model its host serves, preferring the model the host already has loaded (fewer model
+swaps) and otherwise the model fewest hosts are working on (spread). A chunk is cut when
+a lane takes it, at the lane's fair share of what is left of that model (queued, and not
+yet reached in the chunks running): its pace (generations per second, measured on its
+host's earlier chunks) over the pace of every lane serving the model. So a slow host's
+last chunk ends about when the fast hosts run out, instead of leaving them idle behind
+it, while lanes of equal pace keep chunks of the largest size. A lane that finds nothing
+left to take for its host takes the later half of the items not started yet of the
+running chunk of another host (of a model its host serves) that has the most of them
+(``evaluation.run._chunk``): a host that stops answering keeps only the item it is stuck
+on, instead of its whole chunk while the other hosts idle, and a fast host finishing
+early shares a slow host's tail. When a host goes down its unfinished items go back to
+the queue for hosts serving the same model; items no live host serves end as
+``unservable`` with the reason, for the caller to record as failed (a rerun picks them
+up).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from evaluation.backends.retry import FailedAttempt
+from evaluation.run._chunk import Chunk
 from evaluation.run._generate import ChunkOutcome
-from evaluation.run._work import WorkItem
+from evaluation.run._work import WorkItem, WorkKey
 from evaluation.spec import HostSpec
 
-ChunkRunner = Callable[[HostSpec, list[WorkItem]], Awaitable[ChunkOutcome]]
+ChunkRunner = Callable[[HostSpec, Chunk], Awaitable[ChunkOutcome]]
 
 MAX_CHUNK = 100
 CHUNKS_PER_LANE = 2
+STEAL_LOOK_S = 0.5  # an idle lane looks this often for items to take from other hosts
 FIRST_CHUNK_PART = 4  # beside hosts not measured yet, a chunk is this part of the largest
 
 
@@ -43,6 +52,7 @@ class DispatchReport:
     hosts_down: dict[str, str] = field(default_factory=dict)
     model_switches: dict[str, int] = field(default_factory=dict)
     items_per_host: dict[str, int] = field(default_factory=dict)
+    stolen: dict[str, int] = field(default_factory=dict)  # host -> items it took from others
 
 
 def default_chunk_size(n_items: int, total_slots: int) -> int:
@@ -98,9 +108,10 @@ class _Queue:
             self.left[item.model] += 1
         self.hosts_on: dict[str, int] = defaultdict(int)
         self.down: set[str] = set()
-        self.running: dict[int, tuple[str, str, int, float]] = {}  # host, model, n, start
+        self.running: dict[int, tuple[str, str, Chunk, float]] = {}  # host, model, chunk, start
+        self.earlier: dict[WorkKey, tuple[FailedAttempt, ...]] = {}  # of items given back
 
-    def take(self, host: HostSpec, loaded: str | None, now: float) -> list[WorkItem] | None:
+    def take(self, host: HostSpec, loaded: str | None, now: float) -> Chunk | None:
         if loaded is not None and self.runs.get(loaded):
             model = loaded
         else:
@@ -109,14 +120,33 @@ class _Queue:
                 return None
             model = min(candidates, key=lambda m: (self.hosts_on[m], -self.left[m]))
         run = self.runs[model][0]
-        chunk = [run.popleft() for _ in range(min(self.share(host, model, now), len(run)))]
+        taken = [run.popleft() for _ in range(min(self.share(host, model, now), len(run)))]
+        earlier = {i.key: self.earlier.pop(i.key) for i in taken if i.key in self.earlier}
+        chunk = Chunk(taken, earlier)
         if not run:
             self.runs[model].popleft()
         self.left[model] -= len(chunk)
-        self.running[id(chunk)] = (host.name, model, len(chunk), now)
+        self.running[id(chunk)] = (host.name, model, chunk, now)
         return chunk
 
-    def finish(self, chunk: list[WorkItem], done: int, seconds: float) -> None:
+    def steal(self, host: HostSpec, loaded: str | None, now: float) -> Chunk | None:
+        """The later half of the unstarted items of another host's running chunk (of a
+        model ``host`` serves, the loaded one first, then the most items), as a chunk
+        of ``host``'s; None when no such chunk has any."""
+        chunks = [
+            (model == loaded, chunk.unstarted(), chunk)
+            for name, model, chunk, _ in self.running.values()
+            if name != host.name and host.serves(model)
+        ]
+        chunks = [c for c in chunks if c[1] > 0]
+        if not chunks:
+            return None
+        _, _, victim = max(chunks, key=lambda c: c[:2])
+        stolen = Chunk(victim.steal(), victim.earlier)
+        self.running[id(stolen)] = (host.name, stolen[0].model, stolen, now)
+        return stolen
+
+    def finish(self, chunk: Chunk, done: int, seconds: float) -> None:
         """``chunk`` has ended, ``done`` of its items generated in ``seconds`` of
         requests: its host's pace takes them in."""
         host, model, _, _ = self.running.pop(id(chunk))
@@ -136,8 +166,8 @@ class _Queue:
         lane = own or usual
         lanes = sum(h.slots * (rates[h.name] or usual) for h in serving) or lane
         backlog = self.left[model] + sum(
-            max(0.0, n - (now - start) * (rates.get(name) or usual))
-            for name, m, n, start in self.running.values()
+            max(0.0, len(chunk) - (now - start) * (rates.get(name) or usual))
+            for name, m, chunk, start in self.running.values()
             if m == model
         )
         size = math.ceil(backlog * lane / lanes)
@@ -184,14 +214,18 @@ async def dispatch(
         nonlocal in_flight
         while host.name not in report.hosts_down:
             async with changed:
-                chunk = queue.take(host, loaded[host.name], time.perf_counter())
+                chunk = next_chunk(host)
                 while chunk is None and in_flight > 0 and host.name not in report.hosts_down:
-                    await changed.wait()
-                    chunk = queue.take(host, loaded[host.name], time.perf_counter())
+                    # Woken when a chunk ends, and every STEAL_LOOK_S: a chunk's items
+                    # can be taken once its lane has started (``Chunk.unstarted``).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), STEAL_LOOK_S)
+                    chunk = next_chunk(host)
                 if chunk is None or host.name in report.hosts_down:
                     if chunk is not None:
                         queue.finish(chunk, 0, 0.0)
-                        queue.give_back(chunk)
+                        queue.give_back(list(chunk))
+                        queue.earlier.update(chunk.earlier)
                     return
                 model = chunk[0].model
                 if loaded[host.name] != model:
@@ -225,11 +259,20 @@ async def dispatch(
                     report.hosts_down[host.name] = outcome.host_down_reason or "host down"
                     queue.down.add(host.name)
                     queue.give_back(outcome.unfinished)
+                    queue.earlier.update(outcome.earlier)
                 else:
                     done = [r.result.latency_s for r in outcome.records if r.result is not None]
                     timed = [s for s in done if s is not None]  # None: not measured
                     queue.finish(chunk, len(timed), sum(timed))
                 changed.notify_all()
+
+    def next_chunk(host: HostSpec) -> Chunk | None:
+        """Work queued for ``host``, else what it can take from another host's chunk."""
+        now = time.perf_counter()
+        chunk = queue.take(host, loaded[host.name], now)
+        if chunk is None and (chunk := queue.steal(host, loaded[host.name], now)) is not None:
+            report.stolen[host.name] = report.stolen.get(host.name, 0) + len(chunk)
+        return chunk
 
     lanes = [asyncio.ensure_future(lane(h)) for h in hosts for _ in range(h.slots)]
     try:

@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from evaluation.backends._client import sending_stopped
 from evaluation.backends.base import Backend
-from evaluation.backends.retry import RetryPolicy
+from evaluation.backends.retry import ON_ATTEMPT_FAILED, FailedAttempt, RetryPolicy
 from evaluation.errors import BackendError, BackendUnavailable
+from evaluation.run._chunk import as_chunk
 from evaluation.run._in_flight import case_in_flight
 from evaluation.run._pipelines import CaseRoute, PipelineFailed, SharedCalls, run_case
-from evaluation.run._work import GenerationRecord, WorkItem
+from evaluation.run._work import GenerationRecord, WorkItem, WorkKey
 from evaluation.suites import Suite
 
 SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
@@ -34,6 +35,8 @@ class ChunkOutcome:
     records: list[GenerationRecord] = field(default_factory=list)
     unfinished: list[WorkItem] = field(default_factory=list)
     host_down_reason: str | None = None
+    # the failed attempts of the unfinished item that was in flight, for its next host
+    earlier: dict[WorkKey, tuple[FailedAttempt, ...]] = field(default_factory=dict)
 
     @property
     def host_down(self) -> bool:
@@ -50,6 +53,11 @@ async def _answers(backend: Backend) -> bool:
     return True
 
 
+def _failed(item: WorkItem, host: str, exc: Exception) -> GenerationRecord:
+    attempts = getattr(exc, "attempts", 1)
+    return GenerationRecord(item, host, attempts, error=f"{type(exc).__name__}: {exc}")
+
+
 async def run_chunk(
     backend: Backend,
     items: Sequence[WorkItem],
@@ -64,33 +72,36 @@ async def run_chunk(
     """Run ``items``' cases one after another through their pipelines on ``backend``
     (``shared``: the other hosts' spare slots and the run's embedding cache; ``lend``:
     see ``CaseRoute``), storing each outcome through ``sink`` as soon as it is known (so
-    a killed run loses at most the case in flight, which a rerun redoes whole). Once the
-    process is stopping (``stop_sending``) no new case starts; the one in flight is
-    counted until its record is handed over (``evaluation.run._in_flight``)."""
+    a killed run loses at most the case in flight, which a rerun redoes whole). Items
+    are claimed one at a time: what another lane took from ``items`` (a ``Chunk``) is
+    not run here. Once the process is stopping (``stop_sending``) no new case starts;
+    the one in flight is counted until its record is handed over
+    (``evaluation.run._in_flight``)."""
     outcome = ChunkOutcome()
     host = backend.host.name
     route = CaseRoute(backend, policy, slot, shared or SharedCalls(), lend)
-    for position, item in enumerate(items):
+    chunk = as_chunk(items)  # an idle lane of another host may take what is not started
+    while (item := chunk.start_next()) is not None:
         if sending_stopped():  # the process is about to exit: start nothing new
             await asyncio.Event().wait()
         async with case_in_flight():
+            failed: list[FailedAttempt] = []
+            token = ON_ATTEMPT_FAILED.set(failed.append)
             try:
                 result, attempts, trace = await run_case(item, suite, route)
                 record = GenerationRecord(item, host, attempts, result=result, trace=trace)
             except BackendUnavailable as exc:
                 if not await _answers(backend):
-                    outcome.unfinished = list(items[position:])
+                    outcome.unfinished = [item, *chunk.rest()]
+                    outcome.earlier = {item.key: (*chunk.earlier.get(item.key, ()), *failed)}
                     outcome.host_down_reason = f"{host} unreachable: {exc}"
                     return outcome
-                attempts = getattr(exc, "attempts", 1)
-                record = GenerationRecord(
-                    item, host, attempts, error=f"{type(exc).__name__}: {exc}"
-                )
+                record = _failed(item, host, exc)
             except (BackendError, PipelineFailed) as exc:
-                attempts = getattr(exc, "attempts", 1)
-                record = GenerationRecord(
-                    item, host, attempts, error=f"{type(exc).__name__}: {exc}"
-                )
+                record = _failed(item, host, exc)
+            finally:
+                ON_ATTEMPT_FAILED.reset(token)
+            record = replace(record, failed_attempts=(*chunk.earlier.get(item.key, ()), *failed))
             await sink([record])
         outcome.records.append(record)
     return outcome

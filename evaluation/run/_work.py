@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evaluation.backends.base import GenerationResult
+from evaluation.backends.retry import FailedAttempt
 from evaluation.pipelines._trace import CaseTrace
 from evaluation.spec import Config, GenerationParams
 from evaluation.suites import Case, Message, Suite
@@ -54,6 +55,7 @@ class GenerationRecord:
     result: GenerationResult | None = None
     error: str | None = None
     trace: CaseTrace | None = None  # the pipeline's calls (None: not run, or failed)
+    failed_attempts: tuple[FailedAttempt, ...] = ()  # of its model calls, in order
 
     @property
     def ok(self) -> bool:

@@ -392,6 +392,32 @@ class StageRow(SQLModel, table=True):
     shared: bool | None = None
 
 
+class GenerationAttempt(SQLModel, table=True):
+    """An attempt at one of a generation's model calls that failed: where, what happened
+    (``outcome``: one of ``evaluation.errors.OUTCOMES``, e.g. ``timeout``, ``reset``) and
+    why (``reason``, the error's message). Appended, never replaced: a rerun's attempts
+    follow the earlier run's. A generation's attempt that succeeded is the generation
+    itself, so one that took one attempt and has no error has no row here."""
+
+    __tablename__ = "generation_attempts"
+    __table_args__ = (
+        Index("ix_attempts_key", "experiment_id", "config_hash", "case_uid", "sample_index"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(foreign_key="experiments.id")
+    config_hash: str
+    case_uid: str
+    sample_index: int = 0
+    attempt: int = 1  # 1-based, among its call's attempts
+    model: str = ""
+    host: str = ""
+    outcome: str
+    reason: str = Field(default="", sa_column=Column(Text))
+    seconds: float = 0.0  # from the request's start to its failure
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class RaceRoundRow(SQLModel, table=True):
     """One finished round of a race (evaluation/adaptive/): who ran, who was dropped
     with the evidence, generations spent; ``outcome`` is set on the round that ended
@@ -505,6 +531,7 @@ TABLES: tuple[type[SQLModel], ...] = (
     ConfigPipeline,
     CaseRun,
     StageRow,
+    GenerationAttempt,
     RaceRoundRow,
     RunLive,
     RunSummary,

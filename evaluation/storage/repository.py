@@ -15,6 +15,7 @@ from evaluation.errors import StorageError
 from evaluation.redact import redact_values
 from evaluation.run._work import GenerationRecord, WorkKey, case_uid
 from evaluation.spec import Config
+from evaluation.storage.attempts import save_failed_attempts
 from evaluation.storage.db import insert_ignoring_conflicts, read_frame
 from evaluation.storage.models import (
     Aggregate,
@@ -322,6 +323,7 @@ def save_generations(
         )
         connection.execute(stmt, [row for row in rows if tuple(row) == columns])
     save_case_traces(session, experiment_id, records)
+    save_failed_attempts(session, experiment_id, records)
 
 
 def get_experiment(session: Session, name: str) -> Experiment:

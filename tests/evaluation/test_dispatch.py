@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import replace
 
 from evaluation.backends.base import GenerationResult
+from evaluation.run._chunk import Chunk
 from evaluation.run._dispatch import default_chunk_size, dispatch
 from evaluation.run._generate import ChunkOutcome
 from evaluation.run._work import GenerationRecord, WorkItem
@@ -37,17 +38,19 @@ class FakePool:
         self.chunks: list[list[WorkItem]] = []
         self.down_after = down_after or {}
 
-    async def run(self, host: HostSpec, chunk: list[WorkItem]) -> ChunkOutcome:
+    async def run(self, host: HostSpec, chunk: Chunk) -> ChunkOutcome:
+        """As ``run_chunk`` does, each item claimed from the chunk as it starts (an idle
+        lane of another host may take those not started yet)."""
         self.in_flight[host.name] += 1
         self.peak[host.name] = max(self.peak[host.name], self.in_flight[host.name])
-        self.chunks.append(chunk)
+        self.chunks.append(list(chunk))
         outcome = ChunkOutcome()
         try:
-            for position, item in enumerate(chunk):
+            for item in iter(chunk.start_next, None):
                 await asyncio.sleep(0.001)
                 served = sum(1 for h, _ in self.done if h == host.name)
                 if served >= self.down_after.get(host.name, 10**9):
-                    outcome.unfinished = list(chunk[position:])
+                    outcome.unfinished = [item, *chunk.rest()]
                     outcome.host_down_reason = f"{host.name} unreachable"
                     return outcome
                 self.done.append((host.name, item))
@@ -121,10 +124,10 @@ def test_hosts_of_different_speed_get_work_in_proportion_and_end_together():
     hosts = [HostSpec("a", "http://a", slots=2), HostSpec("b", "http://b", slots=2)]
     latency = {"a": 0.005, "b": 0.04}
 
-    async def run(host: HostSpec, chunk: list[WorkItem]) -> ChunkOutcome:
+    async def run(host: HostSpec, chunk: Chunk) -> ChunkOutcome:
         outcome = ChunkOutcome()
         result = replace(RESULT, latency_s=latency[host.name])
-        for item in chunk:
+        for item in iter(chunk.start_next, None):
             await asyncio.sleep(latency[host.name])
             outcome.records.append(GenerationRecord(item, host.name, 1, result=result))
         return outcome

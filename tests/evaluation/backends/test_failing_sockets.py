@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.backends import OllamaBackend
+from evaluation.backends import OllamaBackend, RetryPolicy
+from evaluation.backends.retry import ON_ATTEMPT_FAILED, FailedAttempt, list_models_with_retries
 from evaluation.errors import BackendUnavailable
 from evaluation.run._doctor import check_host
 from evaluation.run._preflight import check_before_run
@@ -30,9 +31,9 @@ async def _list_models(url: str) -> BackendUnavailable:
 
 
 def test_each_failure_says_what_happened_in_words_and_records_its_outcome() -> None:
-    with failing_server("reset") as reset_url, failing_server("silent") as silent_url:
-        reset = asyncio.run(_list_models(reset_url))
-        silent = asyncio.run(_list_models(silent_url))
+    with failing_server("reset") as reset_host, failing_server("silent") as silent_host:
+        reset = asyncio.run(_list_models(reset_host.url))
+        silent = asyncio.run(_list_models(silent_host.url))
     refused = asyncio.run(_list_models(closed_url()))
     assert str(reset) == "gpu: ReadError: the connection was reset or closed before the answer came"
     assert (reset.outcome, reset.connected) == ("reset", True)
@@ -45,7 +46,8 @@ def test_each_failure_says_what_happened_in_words_and_records_its_outcome() -> N
 def test_a_host_that_accepts_and_resets_is_not_told_to_start_ollama(tmp_path: Path) -> None:
     """Preflight and `doctor` on an address where something listens but drops every
     request: check what listens there, not "start Ollama there"."""
-    with failing_server("reset") as url:
+    with failing_server("reset") as host:
+        url = host.url
         with pytest.raises(BackendUnavailable) as caught:
             check_before_run(sweep_on(tmp_path, url, kind="ollama"), timeout_s=2, busy_wait_s=2)
         backend = OllamaBackend(HostSpec("gpu", url), timeout_s=2)
@@ -59,3 +61,34 @@ def test_a_host_that_accepts_and_resets_is_not_told_to_start_ollama(tmp_path: Pa
         assert "something accepts connections there but drops the requests" in said
     with pytest.raises(BackendUnavailable, match="start Ollama there"):  # nothing there
         check_before_run(sweep_on(tmp_path, closed_url(), kind="ollama"), timeout_s=2)
+
+
+def test_each_timeout_is_logged_as_it_happens_and_told_with_its_outcome(caplog) -> None:
+    """A host that accepts and never answers stalled a run with no line saying so."""
+    told: list[FailedAttempt] = []
+
+    async def ask(url: str) -> None:
+        backend = OllamaBackend(HostSpec("gpu", url), timeout_s=0.3, first_request_timeout_s=0.3)
+        token = ON_ATTEMPT_FAILED.set(told.append)
+        try:
+            policy = RetryPolicy(max_attempts=2, base_delay_s=0.0)
+            with pytest.raises(BackendUnavailable):
+                await list_models_with_retries(backend, policy=policy)
+        finally:
+            ON_ATTEMPT_FAILED.reset(token)
+            await backend.aclose()
+
+    with failing_server("silent") as host, caplog.at_level("WARNING"):
+        asyncio.run(ask(host.url))
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [
+        "attempt 1/2 for model (its model list) failed (gpu: ReadTimeout: no answer within "
+        "0.3 s); retrying in 0.00 s",
+        "attempt 2/2 for model (its model list) failed (gpu: ReadTimeout: no answer within "
+        "0.3 s); giving up",
+    ]
+    assert [(t.host, t.attempt, t.outcome) for t in told] == [
+        ("gpu", 1, "timeout"),
+        ("gpu", 2, "timeout"),
+    ]
+    assert all(t.reason == "gpu: ReadTimeout: no answer within 0.3 s" for t in told)

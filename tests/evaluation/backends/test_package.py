@@ -27,6 +27,7 @@ def test_exported_names() -> None:
         "RetryPolicy",
         "embed_with_retries",
         "generate_with_retries",
+        "host_key",
         "make_backend",
         "stop_sending",
     ]
