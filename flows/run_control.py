@@ -27,11 +27,14 @@ from contextlib import contextmanager
 from types import FrameType
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from evaluation.backends import stop_sending
+from evaluation.errors import StorageError
 from evaluation.run._in_flight import cases_in_flight, wait_for_cases_in_flight
 from evaluation.run._record_writer import flush_all
-from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage import run_notes
+from evaluation.storage.db import make_engine, session_scope, storage_problem
 from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import (
     CANCELLED_REASON,
@@ -66,6 +69,7 @@ def claim(engine: Engine, name: str, *, wait: bool) -> tuple[RunProcess, DeadRun
         try:
             with session_scope(engine) as session:
                 dead = claim_experiment(session, name, process)
+            run_notes.reserve(engine.url, name)  # where its end goes if the disk fills
             return process, dead
         except ExperimentBusy as busy:
             if not wait:
@@ -347,13 +351,30 @@ def record_failure(
 
     cancelled = isinstance(exc, CancelledRun)
     reason = CANCELLED_REASON if cancelled else failure_reason(exc, known)
+    status = "cancelled" if cancelled else "failed"
     engine = make_engine(database, create=False)
     try:
         with session_scope(engine) as session:
-            end_run(session, name, "cancelled" if cancelled else "failed", process, reason=reason)
+            end_run(session, name, status, process, reason=reason)
+    except (SQLAlchemyError, StorageError) as unrecorded:  # its disk full: kept beside it
+        said = storage_problem(unrecorded.__cause__ or unrecorded)
+        reason += f" (not stored in the database: {said})"
+        if not _keep_beside(engine, name, process, status, reason):
+            reason += "; nowhere else to keep it"
     finally:
         engine.dispose()
     return reason
+
+
+def _keep_beside(engine: Engine, name: str, process: RunProcess, status: str, reason: str) -> bool:
+    """How this process's run ended, in its note beside the database (``run_notes``)."""
+    try:
+        with session_scope(engine) as session:  # reading needs no room
+            run = session.get(ExperimentRun, name)
+            token = run.token if run is not None and process.owns(run) else None
+    except (SQLAlchemyError, StorageError):
+        return False
+    return token is not None and run_notes.write(engine.url, name, token, status, reason)
 
 
 def was_cancelled(exc: Exception) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
+from evaluation.storage import run_notes
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import Experiment, ExperimentRun, utcnow
 
@@ -155,6 +156,9 @@ def experiment_status(session: Session, experiment: Experiment) -> ExperimentSta
     if run is None:
         return ExperimentStatus(status)
     if status == "running" and run.status == "running" and not _alive(run):
+        # It may have ended without room to say so in the database (its disk full).
+        if (note := run_notes.read(session.get_bind().url, run.experiment, run.token)) is not None:
+            return ExperimentStatus(note[0], note[1], run)
         return ExperimentStatus("crashed", _gone(run), run)
     return ExperimentStatus(status, run.reason, run)
 
