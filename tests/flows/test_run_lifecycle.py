@@ -394,6 +394,36 @@ def test_ctrl_c_stores_what_the_requests_in_flight_return(tmp_path, prefect_home
     assert redone == total - first_stored  # the first run's in-flight ones are not redone
 
 
+TERM_SLOTS = 4
+TERM_MS = 3000.0  # long enough that the signal lands with every slot's request on the wire
+
+
+def test_sigterm_stores_what_the_requests_in_flight_return(tmp_path, prefect_home, started):
+    """SIGTERM takes Ctrl-C's path: sent with every slot's request on the wire, it waits
+    for them, saying so, and stores them, so the rerun never asks for them again. Prefect's
+    flow engine installs a SIGTERM handler of its own that cancelled every task: those
+    requests were dropped (flows/run_control.py)."""
+    env = environment(tmp_path, prefect_home)
+    db = tmp_path / "results.db"
+    config = StandInConfig(models=("llama3.2:3b",), slots=TERM_SLOTS, latency_ms=TERM_MS)
+    with running_standin(config) as s:
+        spec = write_spec(tmp_path / "spec.yaml", "terminated", s.url)
+        spec.write_text(spec.read_text().replace("slots: 2", f"slots: {TERM_SLOTS}"))
+        run = evalflow(env, "run", str(spec), "--limit", "2")  # 6 generations
+        started.append(run)
+        wait_for(lambda: s.stats.in_flight == TERM_SLOTS, START_S, run)
+        exit_s, output, left = interrupt(run, signal.SIGTERM)
+        requests, at_exit = s.stats.requests, stored(db)
+
+    assert run.returncode == 130 and left == [], output
+    assert f"waiting up to 5 s for the {TERM_SLOTS} request(s) in flight" in output
+    assert "Traceback" not in output, output
+    assert at_exit == requests == TERM_SLOTS, output  # every request sent is stored: none redone
+    assert at_exit < len(TEMPERATURES) * 2
+    assert status(db, "terminated") == "interrupted"
+    assert exit_s <= TERM_MS / 1000 + EXIT_LIMIT_S, output
+
+
 def test_same_experiment_twice_at_once_runs_once_beside_another(tmp_path, started):
     """Three runs start together on a fresh database: two of one experiment, one of
     another. One of the pair refuses at once, naming the other; both experiments run."""
