@@ -12,7 +12,6 @@ and a theft apart even from another thread.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -59,12 +58,12 @@ class Chunk(Sequence[WorkItem]):
         with self._lock:
             return len(self._items) - self._next if self._next else 0
 
-    def steal(self) -> list[WorkItem]:
-        """The later half (rounded up) of the items not started yet, no longer this
-        chunk's: the lane running it keeps the items it will reach first."""
+    def steal(self, count: int) -> list[WorkItem]:
+        """The last ``count`` items not started yet (fewer if fewer are left), no longer
+        this chunk's: the lane running it keeps those it will reach first."""
         with self._lock:
             left = len(self._items) - self._next
-            cut = len(self._items) - math.ceil(left / 2)
+            cut = len(self._items) - max(0, min(count, left))
             taken, self._items = self._items[cut:], self._items[:cut]
             return taken
 

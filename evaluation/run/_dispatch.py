@@ -8,14 +8,14 @@ yet reached in the chunks running): its pace (generations per second, measured o
 host's earlier chunks) over the pace of every lane serving the model. So a slow host's
 last chunk ends about when the fast hosts run out, instead of leaving them idle behind
 it, while lanes of equal pace keep chunks of the largest size. A lane that finds nothing
-left to take for its host takes the later half of the items not started yet of the
-running chunk of another host (of a model its host serves) that has the most of them
-(``evaluation.run._chunk``): a host that stops answering keeps only the item it is stuck
-on, instead of its whole chunk while the other hosts idle, and a fast host finishing
-early shares a slow host's tail. When a host goes down its unfinished items go back to
-the queue for hosts serving the same model; items no live host serves end as
-``unservable`` with the reason, for the caller to record as failed (a rerun picks them
-up).
+left to take for its host takes items not started yet of the running chunk of another
+host (of a model its host serves) that has the most of them (``evaluation.run._chunk``),
+its share by the two hosts' pace (half from a host not measured yet): a host that stops
+answering keeps only the item it is stuck on, instead of its whole chunk while the other
+hosts idle, and a fast host finishing early shares a slow host's tail. When a host goes
+down its unfinished items go back to the queue for hosts serving the same model; items
+no live host serves end as ``unservable`` with the reason, for the caller to record as
+failed (a rerun picks them up).
 """
 
 from __future__ import annotations
@@ -130,19 +130,28 @@ class _Queue:
         return chunk
 
     def steal(self, host: HostSpec, loaded: str | None, now: float) -> Chunk | None:
-        """The later half of the unstarted items of another host's running chunk (of a
-        model ``host`` serves, the loaded one first, then the most items), as a chunk
-        of ``host``'s; None when no such chunk has any."""
-        chunks = [
-            (model == loaded, chunk.unstarted(), chunk)
-            for name, model, chunk, _ in self.running.values()
-            if name != host.name and host.serves(model)
-        ]
-        chunks = [c for c in chunks if c[1] > 0]
-        if not chunks:
+        """Items not started yet of another host's running chunk (of a model ``host``
+        serves, the loaded one first, then the most items), as a chunk of ``host``'s: its
+        share by pace (``host``'s over both hosts'), so that both end about together and
+        a slow host never takes a fast one's tail; half, rounded up, from a host whose
+        pace is not known yet (it may be stuck on its first request). None when no chunk
+        has an item to spare."""
+        offers = []
+        for name, model, chunk, _ in self.running.values():
+            if name == host.name or not host.serves(model):
+                continue
+            left = chunk.unstarted()
+            mine, theirs = self.pace.rate(host.name, model), self.pace.rate(name, model)
+            if theirs is None:
+                count = math.ceil(left / 2)
+            else:
+                count = math.floor(left * (mine or theirs) / ((mine or theirs) + theirs))
+            if count > 0:
+                offers.append((model == loaded, left, count, chunk))
+        if not offers:
             return None
-        _, _, victim = max(chunks, key=lambda c: c[:2])
-        stolen = Chunk(victim.steal(), victim.earlier)
+        _, _, count, victim = max(offers, key=lambda o: o[:2])
+        stolen = Chunk(victim.steal(count), victim.earlier)
         self.running[id(stolen)] = (host.name, stolen[0].model, stolen, now)
         return stolen
 
