@@ -29,7 +29,7 @@ def _seconds(row: Mapping[str, Any]) -> str:
     return f"{service} +{waited}" if waited else service
 
 
-def _report_cell(row: Mapping[str, Any]) -> str:
+def report_cell(row: Mapping[str, Any]) -> str:
     """The report's cell: time, calls, prompt and output tokens per case."""
     tokens = [_number(row[k], 0) for k in ("prompt_tokens", "output_tokens")]
     calls = _number(row["calls_per_case"], 1) or _MISSING
@@ -69,7 +69,7 @@ def stage_text(stages: pd.DataFrame, order: Sequence[str], labels: Mapping[str, 
 def stage_lines(stages: pd.DataFrame, order: Sequence[str], labels: Mapping[str, str]) -> list[str]:
     """The report's markdown table, and what its figures count."""
     named = {c: f"`{c}` {labels.get(c, '')}" for c in order}
-    table = stage_pivot(stages, order, named, _report_cell)
+    table = stage_pivot(stages, order, named, report_cell)
     header = list(table.columns)
     lines = [
         "Time per stage (mean per case: seconds in service, +seconds waiting for a host "

@@ -17,7 +17,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlmodel import Session
 
 from evaluation.adaptive import RaceStanding
-from evaluation.compare._leaderboard import SIMULATED_BANNER
+from evaluation.compare._leaderboard import SIMULATED_BANNER, ranked_table
+from evaluation.compare._stage_table import report_cell, stage_pivot
 from evaluation.report import plots
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
@@ -176,27 +177,11 @@ def _stages(data: ReportData) -> list[_Block]:
     board = data.board
     assert board.pipelines is not None
     facts = board.table.set_index("config")
-    head = [
-        "config",
-        "stage",
-        "s per case",
-        "wait s per case",
-        "calls per case",
-        "prompt tok",
-        "output tok",
-    ]
-    rows = [
-        [
-            data.names.get(r["config"], r["config"]),
-            r["stage"],
-            _num(r["seconds_per_case"]),
-            _num(r["wait_s_per_case"]),
-            _num(r["calls_per_case"], 1),
-            _num(r["prompt_tokens"], 0),
-            _num(r["output_tokens"], 0),
-        ]
-        for r in board.pipelines.stages.to_dict("records")
-    ]
+    # one row per config in the leaderboard's order, one column per stage
+    order = list(ranked_table(board)["config"])
+    table = stage_pivot(board.pipelines.stages, order, data.names, report_cell)
+    head = list(table.columns)
+    rows = [list(row) for row in table.itertuples(index=False)]
     cut = {
         data.names.get(c, c): int(facts.at[c, "context_truncated"])
         for c in facts.index
@@ -211,10 +196,10 @@ def _stages(data: ReportData) -> list[_Block]:
     )
     return [
         _H3("Pipeline stages"),
-        _Table(head, rows, numeric_from=2),
+        _Table(head, rows, numeric_from=1),
         _P(
-            "Calls per case and time per stage, mean over cases: in service, and waiting "
-            f"for a host slot. {note}",
+            "Per case, mean over cases: seconds in service, +seconds waiting for a host "
+            f"slot; model calls; prompt/output tokens. {note}",
             muted=True,
         ),
     ]

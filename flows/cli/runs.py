@@ -307,7 +307,8 @@ def starting_line(
     """What `run` says as soon as the spec and hosts are checked: the work that will run
     (the cases of ``level``, the first ``limit`` of them) and what starts now (a local
     Prefect server takes 2–3 s before the first generation, 10 s or more on a busy machine),
-    in one line of a 120-column terminal for names of up to 18 characters."""
+    in one line of a 120-column terminal for names of up to 18 characters (the display's
+    next line says which Prefect)."""
     from evaluation.adaptive import level_cases
     from evaluation.wording import counted
 
@@ -316,7 +317,7 @@ def starting_line(
     cases = len(level_cases(every, level, suite=sweep.suite.name, limit=limit))
     shown = counted(cases, "case") + (f" of {len(every)}" if cases < len(every) else "")
     total = len(sweep.configs) * cases * spec.samples_per_case
-    server = "; starting a local Prefect server" if local_server else ""
+    server = "; starting Prefect" if local_server else ""
     return (
         f"{name}: {counted(total, 'generation')} to run or resume "
         f"({counted(len(sweep.configs), 'config')} × {shown}"

@@ -54,7 +54,7 @@ def test_run_says_what_is_starting_once_the_spec_is_checked():
     line = starting_line(sweep, "demo-simulated", local_server=True)
     assert line == (
         "demo-simulated: 432 generations to run or resume (12 configs × 36 cases × 1 sample)"
-        "; starting a local Prefect server…"
+        "; starting Prefect…"
     )
     assert len(line) <= 120  # it was cut in two in a 120-column terminal
     assert "Prefect" not in starting_line(sweep, "demo-simulated", local_server=False)
@@ -69,8 +69,9 @@ def test_the_first_line_counts_only_the_cases_the_level_and_limit_run():
     assert limited == (
         "demo-simulated: 48 generations to run or resume (12 configs × 4 cases of 36 × 1 sample)…"
     )
-    smoke = starting_line(sweep, "demo-simulated", local_server=False, level="smoke")
+    smoke = starting_line(sweep, "demo-simulated", local_server=True, level="smoke")
     assert smoke.startswith("demo-simulated: 36 generations to run or resume")
+    assert len(smoke) <= 120  # "3 cases of 36" made it 121
 
 
 def test_counts_are_singular_for_one():
