@@ -121,7 +121,8 @@ def test_a_broken_link_and_a_missing_heading_are_found(tmp_path: Path):
 
 def documented_commands() -> list[tuple[str, list[str]]]:
     """Every ``evalflow`` command line of the docs' code blocks, as argv after the verb's
-    program name, with where it is written."""
+    program name, with where it is written (a synopsis with ``[optional]`` parts goes in
+    a ```text block, which is not a command to copy)."""
     found = []
     for path in DOCS:
         for language, first, lines in _blocks(path):
