@@ -185,7 +185,8 @@ def sandbox_parallel() -> int:
 def refuse_a_named_database_not_there(explicit: str | None, explicit_name: str) -> None:
     """For a reader of stored results: a SQLite file the user named (``explicit``, called
     ``explicit_name``, else the environment) that does not exist is a wrong path, not an
-    empty database, and opening it would create an empty file: StorageError. The default
+    empty database, and opening it would create an empty file; an existing empty (0-byte)
+    file likewise, which opening would turn into a database: StorageError. The default
     file is left to the caller (on a fresh install there is none yet)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -207,4 +208,9 @@ def refuse_a_named_database_not_there(explicit: str | None, explicit_name: str) 
         raise StorageError(
             f"{source}: no results database at {path} (nothing is there yet; a sweep "
             "creates one: evalflow run SPEC)"
+        )
+    if path.is_file() and path.stat().st_size == 0:  # SQLite would make it a database
+        raise StorageError(
+            f"{source}: {path} is an empty file, not a results database (nothing is stored "
+            "in it; a sweep creates one: evalflow run SPEC)"
         )

@@ -571,17 +571,20 @@ def check_request(
     never a TypeError, an overflow or a non-finite number logged as JSON); the request
     as JSON."""
     if not isinstance(task_type, str) or task_type not in TASK_TYPES:
-        raise ValueError(f"task_type must be one of {', '.join(TASK_TYPES)}; got {task_type!r}")
+        raise ValueError(
+            f"task_type must be one of {', '.join(TASK_TYPES)}; got {_shown(task_type)}"
+        )
     for name, value in (
         ("max_latency_s", max_latency_s),
         ("max_energy_j", max_energy_j),
         ("input_chars", input_chars),
     ):
         if value is not None and not (_finite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0 (or None), got {value!r}")
+            raise ValueError(f"{name} must be a finite number > 0 (or None), got {_shown(value)}")
     if min_quality is not None and not (_finite(min_quality) and 0 <= min_quality <= 1):
         raise ValueError(
-            f"min_quality must be a number on the metric's 0–1 scale (or None), got {min_quality!r}"
+            "min_quality must be a number on the metric's 0–1 scale (or None), "
+            f"got {_shown(min_quality)}"
         )
     if isinstance(prefer, Mapping):
         weights = list(prefer.values())
@@ -592,29 +595,32 @@ def check_request(
         ):
             raise ValueError(
                 f"prefer weights take keys {WEIGHT_KEYS} with finite non-negative numbers, "
-                f"not all zero; got {dict(prefer)!r}"
+                f"not all zero; got {_shown(dict(prefer))}"
             )
         prefer_json: Any = {k: float(v) for k, v in prefer.items()}
     elif isinstance(prefer, str) and prefer in ("quality", "speed"):
         prefer_json = prefer
     else:
-        raise ValueError(f"prefer must be 'quality', 'speed' or a weight mapping, not {prefer!r}")
+        raise ValueError(
+            f"prefer must be 'quality', 'speed' or a weight mapping, not {_shown(prefer)}"
+        )
     named = None
     if candidates is not None:
         if isinstance(candidates, str | Config | bytes) or not isinstance(candidates, Sequence):
             raise ValueError(
-                f"candidates must be a list of configs or config hashes/labels, got {candidates!r}"
+                "candidates must be a list of configs or config hashes/labels, "
+                f"got {_shown(candidates)}"
             )
         for i, c in enumerate(candidates):
             if not isinstance(c, Config) and not (isinstance(c, str) and c.strip()):
                 raise ValueError(
-                    f"candidates[{i}] must be a config or a config hash/label, got {c!r}"
+                    f"candidates[{i}] must be a config or a config hash/label, got {_shown(c)}"
                 )
         named = [c.hash if isinstance(c, Config) else c for c in candidates]
     if version is not None and not (
         isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= MAX_VERSION
     ):
-        raise ValueError(f"version must be a whole number from 1 to 2**53, got {version!r}")
+        raise ValueError(f"version must be a whole number from 1 to 2**53, got {_shown(version)}")
     return {
         "task_type": task_type,
         "max_latency_s": max_latency_s,
@@ -764,13 +770,23 @@ def _limits(request: dict[str, Any], met_by_some: set[str] = frozenset()) -> str
     return ", ".join(named[limit](request[limit]) for limit in binding) + together
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)``, except an int too long for Python to write as text."""
+    if isinstance(value, int) and value.bit_length() > 10_000:
+        return f"a whole number of {value.bit_length()} bits"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_shown(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def _finite(value: Any) -> bool:
-    """A real, finite number (not a bool, not text)."""
-    return (
-        isinstance(value, int | float | np.integer | np.floating)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    """A real, finite number (not a bool, not text, not an int past float's range)."""
+    if not isinstance(value, int | float | np.integer | np.floating) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int of 10**400: no float holds it
+        return False
 
 
 def _check_database_url(url: Any) -> None:

@@ -21,6 +21,7 @@ import yaml
 
 from evaluation import safe_yaml
 from evaluation.errors import SpecError
+from evaluation.storable_text import unstorable
 
 DOCUMENT = "<document>"  # the field named when the whole file is wrong
 MAX_INTEGER = 2**53
@@ -236,30 +237,31 @@ class FieldReader:
         return value
 
     def number(self, value: Any, field: str) -> float:
-        """A finite int or float, returned as float (so 1 and 1.0 hash alike)."""
+        """A finite int or float, returned as float (so 1 and 1.0 hash alike; -0.0 is 0.0,
+        which it equals, so it hashes and labels as 0)."""
         if isinstance(value, bool) or not isinstance(value, int | float):
             hint = ""
             if isinstance(value, str) and _parses_as_float(value):
                 hint = "; YAML reads exponents without a dot (1e-3) as text: write 0.001"
             raise self.error(field, f"expected a number, got {value!r} ({_type_name(value)}){hint}")
         self.check(math.isfinite(value), field, f"must be a finite number, got {value}")
-        return float(value)
+        return float(value) + 0.0  # -0.0 + 0.0 is 0.0
 
-    def no_nul(self, value: Any, field: str = "") -> None:
-        """Refuse text holding U+0000 anywhere in ``value`` (YAML writes it ``"\\0"``),
-        naming its field: PostgreSQL cannot store it, so a run would fail mid-way."""
+    def storable(self, value: Any, field: str = "") -> None:
+        """Refuse text anywhere in ``value`` (keys too) that the results database cannot
+        store (``storable_text.unstorable``: NUL, which YAML writes ``"\\0"``, or a lone
+        surrogate, ``"\\ud800"``), naming its field: a run would fail mid-way."""
         if isinstance(value, str):
-            self.check("\x00" not in value, field or DOCUMENT, "holds a NUL character (\\0)")
+            why = unstorable(value)
+            self.check(why is None, field or DOCUMENT, str(why))
         elif isinstance(value, dict):
             for key, inner in value.items():
-                name = child(field, key)
-                self.check(
-                    not (isinstance(key, str) and "\x00" in key), name, "holds a NUL character"
-                )
-                self.no_nul(inner, name)
+                why = unstorable(key) if isinstance(key, str) else None
+                self.check(why is None, field or DOCUMENT, f"the key {key!r} {why}")
+                self.storable(inner, child(field, key))
         elif isinstance(value, list):
             for index, inner in enumerate(value):
-                self.no_nul(inner, item(field, index))
+                self.storable(inner, item(field, index))
 
     def unique(self, values: Sequence[Any], field: str) -> None:
         """Refuse repeated values, naming the repeat and its first occurrence."""

@@ -103,11 +103,11 @@ def _range_values(
     step = (reader.integer if param.kind is int else reader.number)(raw["step"], step_field)
     reader.check(step > 0, step_field, f"step must be > 0, got {step!r}")
     reader.check(low <= high, child(field, "min"), f"min ({low!r}) is greater than max ({high!r})")
-    count = range_count(low, high, step)
+    # Compared before dividing: a step like 1e-300 gives a count past decimal precision.
     reader.check(
-        count <= max_count,
-        field,
-        f"the range gives {count} values, more than limits.max_configs ({max_count}); "
-        "use a larger step or raise limits.max_configs",
+        _dec(high) - _dec(low) < _dec(step) * max_count,
+        step_field,
+        f"step {step!r} gives more than limits.max_configs ({max_count}) values from "
+        f"{low!r} to {high!r}; use a larger step or raise limits.max_configs",
     )
     return inclusive_range(low, high, step, param.kind)

@@ -96,7 +96,7 @@ def parse_spec(
     ``base_dir``, else the spec file's folder, else the working directory."""
     reader = FieldReader(str(path) if path is not None else None)
     reader.mapping(data, "", allowed=SPEC_KEYS, required=("name", "suite", "models"))
-    reader.no_nul(data)
+    reader.storable(data)
     if base_dir is None and path is not None:
         base_dir = Path(path).parent
     limits = _limits(reader, data.get("limits"))

@@ -17,6 +17,7 @@ import yaml
 
 from evaluation import safe_yaml
 from evaluation.errors import SuiteError
+from evaluation.storable_text import unstorable
 from evaluation.suites import _code_tests as code_tests
 from evaluation.suites._model import ROLES, TASK_TYPES, Case, Message, Suite
 
@@ -304,19 +305,21 @@ def _load_cases(path: Path, header: dict[str, Any]) -> tuple[Case, ...]:
     return tuple(cases)
 
 
-def _nul_field(value: Any, field: str = "") -> str | None:
-    """The field of the first text (key or value) in ``value`` holding U+0000, or None:
-    PostgreSQL refuses NUL in text, so a case holding one would fail mid-run."""
+def _unstorable_field(value: Any, field: str = "") -> tuple[str, str] | None:
+    """The field of the first text (key or value) in ``value`` the results database
+    cannot store (``storable_text.unstorable``) and why, or None: a case holding one
+    would fail mid-run."""
     if isinstance(value, str):
-        return (field or "<case>") if "\x00" in value else None
+        why = unstorable(value)
+        return None if why is None else (field or "<case>", why)
     if not isinstance(value, dict | list):
         return None
     items = value.items() if isinstance(value, dict) else enumerate(value)
     for key, inner in items:
         name = f"{field}[{key}]" if isinstance(value, list) else f"{field}.{key}".lstrip(".")
-        if isinstance(key, str) and "\x00" in key:
-            return name
-        found = _nul_field(inner, name)
+        if isinstance(key, str) and (why := unstorable(key)) is not None:
+            return field or "<case>", f"the key {key!r} {why}"
+        found = _unstorable_field(inner, name)
         if found is not None:
             return found
     return None
@@ -332,13 +335,9 @@ def _parse_case(record: Any, line: int, header: dict[str, Any], problems: _Probl
         if key not in CASE_KEYS:
             hint = _did_you_mean(key, CASE_KEYS)
             problems.add(f"unknown key{hint} (expected one of {', '.join(CASE_KEYS)})", line, key)
-    nul = _nul_field(record)
-    if nul is not None:
-        problems.add(
-            "holds a NUL character (\\u0000), which the results database cannot store; remove it",
-            line,
-            nul,
-        )
+    unfit = _unstorable_field(record)
+    if unfit is not None:
+        problems.add(f"{unfit[1]}; remove it", line, unfit[0])
         return None
     # null means "not given" for every optional key: exporters often write it.
     given = {key: value for key, value in record.items() if value is not None}

@@ -82,6 +82,18 @@ def pipeline_module(source: str, **block: Any) -> Any:
     return argv
 
 
+def empty_database(*argv: str, option: bool = False) -> Any:
+    """``argv`` (with ``--database`` an empty file when ``option``), the file written first:
+    `files_under` then checks it stays 0 bytes and untouched."""
+
+    def build(w: World) -> list[str]:
+        path = w.root / "empty.sqlite"
+        path.write_bytes(b"")
+        return (["--database", f"sqlite:///{path}"] if option else []) + list(argv)
+
+    return build
+
+
 FLOAT_PIPELINE = (
     "from evaluation.pipelines import pipeline\n\n"
     "@pipeline(parameters={'weight': float})\n"
@@ -196,6 +208,35 @@ CASES = [
         ("{suite}:1", F.format("input[0].content"), "NUL character")),
     Bad("spec-template-nul", "spec", spec({"templates": {"q": "{input}\u0000"}}, "plan"),
         ("{spec}", F.format("templates.q"), "NUL character")),
+    # --- a lone surrogate (valid JSON and YAML, no UTF-8): refused at load, like NUL
+    Bad("suite-input-surrogate", "suite", suite(cases=[corpus.case(input="\ud800")]),
+        ("{suite}:1", F.format("input"), "lone surrogate (\\ud800)")),
+    Bad("suite-references-surrogate", "suite",
+        suite(cases=[corpus.case(references=["4\udfff"])]),
+        ("{suite}:1", F.format("references[0]"), "lone surrogate")),
+    Bad("suite-metadata-surrogate", "suite",
+        suite(cases=[corpus.case(metadata={"k": "\ud800"})]),
+        ("{suite}:1", F.format("metadata.k"), "lone surrogate")),
+    Bad("suite-metadata-key-surrogate", "suite",
+        suite(cases=[corpus.case(metadata={"\ud800": 1})]),
+        ("{suite}:1", F.format("metadata"), "the key '\\ud800'", "lone surrogate")),
+    Bad("suite-id-surrogate", "suite", suite(cases=[corpus.case(id="c\ud800")]),
+        ("{suite}:1", F.format("id"), "lone surrogate")),
+    Bad("spec-template-surrogate", "spec", spec({"templates": {"q": "{input}\ud800"}}, "plan"),
+        ("{spec}", F.format("templates.q"), "lone surrogate")),
+    # --- a range step so small its count is past decimal arithmetic (was exit 1)
+    Bad("grid-step-tiny", "spec",
+        spec({"grid": {"temperature": {"min": 0.0, "max": 2.0, "step": 1.0e-300}}}, "plan"),
+        ("{spec}", F.format("grid.temperature.step"), "more than limits.max_configs")),
+    Bad("grid-step-subnormal", "spec",
+        spec({"grid": {"temperature": {"min": 0.0, "max": 2.0, "step": 5.0e-324}}}, "plan"),
+        ("{spec}", F.format("grid.temperature.step"), "more than limits.max_configs")),
+    # --- an existing empty file named as the database: refused, not made a database
+    Bad("database-empty-file-env", "env", empty_database("experiments"),
+        ("EVALFLOW_DATABASE_URL", "empty.sqlite is an empty file, not a results database"),
+        {"EVALFLOW_DATABASE_URL": "sqlite:///{root}/empty.sqlite"}),
+    Bad("database-empty-file-option", "cli", empty_database("show", "demo", option=True),
+        ("--database", "empty.sqlite is an empty file")),
     # --- export into a place the kernel refuses, even to root
     Bad("export-out-unwritable", "cli", cli("export", "demo", "--out", "/proc/evalflow-export"),
         ("--out", "/proc/evalflow-export")),
@@ -428,6 +469,15 @@ def test_the_rag_corpus_with_a_line_separator_passes_plan(
         ({"max_latency_s": math.inf}, "max_latency_s"),
         ({"max_energy_j": True}, "max_energy_j"),
         ({"input_chars": math.nan}, "input_chars"),
+        ({"max_energy_j": 10**400}, "max_energy_j"),
+        ({"max_latency_s": 10**400}, "max_latency_s"),
+        ({"input_chars": -(10**400)}, "input_chars"),
+        ({"min_quality": 10**400}, "min_quality"),
+        ({"prefer": {"quality": 10**400}}, "prefer"),
+        ({"version": 10**400}, "version"),
+        ({"max_energy_j": 10**5000}, "max_energy_j"),  # past the digits repr() writes
+        ({"prefer": {"quality": 10**5000}}, "prefer"),
+        ({"version": 10**5000}, "version"),
         ({"candidates": 5}, "candidates"),
         ({"candidates": [None]}, "candidates[0]"),
         ({"candidates": "abc"}, "candidates"),

@@ -412,13 +412,29 @@ def test_range_in_a_spec_hashes_like_the_same_list(data: dict[str, Any]) -> None
     assert [c.hash for c in expand(ranged)] == [c.hash for c in expand(listed)]
 
 
+def test_minus_zero_is_read_as_zero(data: dict[str, Any]) -> None:
+    minus = expand(parse_spec(with_(data, grid={"temperature": [-0.0]})))
+    plus = expand(parse_spec(with_(data, grid={"temperature": [0.0]})))
+    assert [c.hash for c in minus] == [c.hash for c in plus]
+    assert [c.label for c in minus] == [c.label for c in plus]
+    assert "t=-0" not in minus[0].label
+
+
 def test_a_scalar_grid_value_is_one_value(data: dict[str, Any]) -> None:
     assert parse_spec(with_(data, grid={"temperature": 1, "seed": 3})).grid["temperature"] == (1.0,)
 
 
 def test_a_huge_range_is_refused_before_it_is_built(data: dict[str, Any]) -> None:
     grid = {"num_ctx": {"min": 1, "max": 2**24, "step": 1}}
-    refused(with_(data, grid=grid), "grid.num_ctx", "16777216 values", "max_configs")
+    refused(with_(data, grid=grid), "grid.num_ctx.step", "more than limits.max_configs (")
+
+
+@pytest.mark.parametrize("step", [1.0e-300, 5.0e-324])
+def test_a_step_too_small_for_decimal_arithmetic_is_refused_naming_it(
+    data: dict[str, Any], step: float
+) -> None:
+    grid = {"temperature": {"min": 0.0, "max": 2.0, "step": step}}
+    refused(with_(data, grid=grid), "grid.temperature.step", f"step {step!r} gives more than")
 
 
 # --- expansion -------------------------------------------------------------------------
