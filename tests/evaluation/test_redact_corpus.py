@@ -106,10 +106,16 @@ SECRET_NAMES = [
     "authorization", "credential", "credentials", "X-Amz-Credential", "X-Amz-Signature",
     "X-Amz-Security-Token", "signature", "sig", "session", "sessionid", "session_token",
     "cookie", "jwt", "pass", "api%5Fkey",
+    # OAuth and session credentials that are short words (attacker 43, defect 10)
+    "code", "Code", "device_code", "user_code", "code_verifier", "client_assertion", "otp",
+    "totp", "pin", "sid", "ticket", "JSESSIONID", "PHPSESSID", "bearer", "X-Goog-Signature",
 ]  # fmt: skip
 PLAIN_NAMES = [
     "sslmode", "application_name", "connect_timeout", "max_tokens", "num_predict", "host",
     "port", "dbname", "user", "client_encoding", "keepalives", "top_k", "options", "mode",
+    # names holding a short credential word that are not credentials
+    "status_code", "error_code", "country_code", "code_challenge", "encoding", "pin_memory",
+    "optimal", "sidebar", "inside", "state", "scope", "client_id", "redirect_uri", "nonce",
 ]  # fmt: skip
 
 
