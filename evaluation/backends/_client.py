@@ -113,7 +113,7 @@ class HttpBackend(OwnedClient):
         timeout = self._timeout if model in self._warm else self._first_timeout
         if self._machine_slots is None:
             self._machine_slots = MachineSlots(self.host.url, self.host.slots)
-        with translate_errors(self.host.name, model):
+        with translate_errors(self.host.name, model, url=self.host.url):
             try:
                 async with self._machine_slots.hold():  # across processes on this machine
                     result = await call(timeout)
@@ -139,7 +139,7 @@ class HttpBackend(OwnedClient):
         return parse_json_object(response.text)
 
     async def _get_json(self, path: str) -> dict[str, Any]:
-        with translate_errors(self.host.name):
+        with translate_errors(self.host.name, url=self.host.url):
             response = await self._client.get(self._url(path), timeout=self._timeout)
             await raise_for_status(response)
             return parse_json_object(response.text)

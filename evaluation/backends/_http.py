@@ -20,13 +20,19 @@ A transport error's message says what happened in words (``ReadError: the connec
 was reset or closed before the answer came``, ``ReadTimeout: no answer within 120 s``),
 and its ``outcome`` says which of ``OUTCOMES`` it was: what an attempt's record stores
 and what tells a host that is not listening from one that listens and fails.
+
+A server's words (an error body, a stream's error line, a library's message about the
+exchange) may repeat the request's credentials: the password of the host's URL, its
+Basic header. ``translate_errors`` masks them (``evaluation.redact``, the host's URL
+known) in every error that leaves an exchange, so no stored or printed failure reason
+holds them.
 """
 
 from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 
@@ -40,6 +46,7 @@ from evaluation.errors import (
     BackendUnavailable,
     ModelNotFound,
 )
+from evaluation.redact import redact, redact_exception
 
 
 class StreamErrorLine(Exception):
@@ -142,16 +149,20 @@ def error_for_status(status: int, message: str, *, host: str, model: str) -> Bac
     return BackendRejected(text, **kw)
 
 
-def to_backend_error(exc: Exception, *, host: str, model: str) -> BackendError | None:
-    """Map a lower-level exception to the evalflow error tree; None when unmapped."""
+def to_backend_error(
+    exc: Exception, *, host: str, model: str, known: Iterable[str] = ()
+) -> BackendError | None:
+    """Map a lower-level exception to the evalflow error tree; None when unmapped. What
+    the server or library said is redacted, the credentials of the ``known`` URLs (the
+    host's) masked in every form."""
     if isinstance(exc, httpx.HTTPStatusError):
         response = exc.response
-        return error_for_status(
-            response.status_code, error_message(response.text), host=host, model=model
-        )
+        message = redact(error_message(response.text), known)
+        return error_for_status(response.status_code, message, host=host, model=model)
     for cls, mapped in TRANSPORT_ERRORS:
         if isinstance(exc, cls):
             outcome, detail = _what_happened(exc)
+            detail = redact(detail, known)
             where = f" (model '{model}')" if model else ""
             error = mapped(f"{host}{where}: {type(exc).__name__}: {detail}", host=host, model=model)
             if isinstance(error, BackendUnavailable):
@@ -161,15 +172,21 @@ def to_backend_error(exc: Exception, *, host: str, model: str) -> BackendError |
 
 
 @contextmanager
-def translate_errors(host: str, model: str = "") -> Iterator[None]:
-    """Re-raise mapped lower-level errors as evalflow errors, ``from`` the original."""
+def translate_errors(host: str, model: str = "", *, url: str = "") -> Iterator[None]:
+    """Re-raise mapped lower-level errors as evalflow errors, ``from`` the original; an
+    evalflow error raised inside (made from a server's reply) leaves with the
+    credentials of ``url`` (the host's) masked too."""
+    known = (url,) if url else ()
     try:
         yield
     except (httpx.HTTPError, StreamErrorLine, IncompleteStream, MalformedStream) as exc:
-        mapped = to_backend_error(exc, host=host, model=model)
+        mapped = to_backend_error(exc, host=host, model=model, known=known)
         if mapped is None:
             raise
         raise mapped from exc
+    except BackendError as exc:
+        redact_exception(exc, known)
+        raise
 
 
 async def raise_for_status(response: httpx.Response) -> None:

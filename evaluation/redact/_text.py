@@ -11,12 +11,14 @@ was given (``known``: argv words, environment values), verbatim, whatever it hol
 from __future__ import annotations
 
 import re
+from base64 import b64decode, b64encode
+from binascii import Error as Base64Error
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from evaluation.redact._names import MASK, is_secret_name
-from evaluation.redact._url import redact_url
+from evaluation.redact._url import redact_url, userinfo_readings
 
 #: A URL with a scheme, up to white space (``redact_url`` finds its parts); else
 #: ``user:password@host`` without one (``OLLAMA_HOST=ana:pw@gpu:11434``) at the start of a
@@ -30,6 +32,17 @@ _SETTING = re.compile(
     r"(?P<name>(?<![\w\-%])[A-Za-z_][\w.\-%]*)(?P<eq>\s*=\s*)"
     r"(?P<value>'[^']*'|\"[^\"]*\"|[^&\s'\",;)]+)"
 )
+#: An HTTP header that carries a credential, as a server may echo it (``Authorization:
+#: Basic dTpw``, ``"authorization": "Bearer eyJ..."``): its value (a scheme and one word,
+#: or one word) is masked.
+_HEADER = re.compile(
+    r"(?i)\b(?P<name>(?:proxy-)?authorization|(?:set-)?cookie|x-api-key)"
+    r"(?P<sep>[\"']?\s*:\s*[\"']?)"
+    r"(?P<value>(?:(?:basic|bearer|digest|token|negotiate)\s+)?[^\s\"',;]+)"
+)
+#: A credential after its HTTP auth scheme, anywhere (``header Basic dTpw...``): masked
+#: where it is one (``_is_credential``), so "Basic settings" stays.
+_AUTH_VALUE = re.compile(r"\b(?P<scheme>Basic|Bearer)(?P<sep>\s+)(?P<value>[A-Za-z0-9+/=._~\-]+)")
 #: Passwords shorter than this are masked only where they sit in a URL: masking every
 #: "abc" in a text would garble it, and tell the password besides.
 _SHORTEST_LOOSE_SECRET = 4
@@ -48,7 +61,23 @@ def redact(text: str, known: Iterable[str] = ()) -> str:
     for given, shown in _known_forms(known):
         text = text.replace(given, shown)
     text = _URL.sub(lambda m: redact_url(m["url"]) if m["url"] else f"{m['user']}:{MASK}@", text)
-    return _SETTING.sub(_mask_setting, text)
+    text = _SETTING.sub(_mask_setting, text)
+    text = _HEADER.sub(
+        lambda m: m.group() if m["value"] == MASK else m["name"] + m["sep"] + MASK, text
+    )
+    return _AUTH_VALUE.sub(_mask_auth_value, text)
+
+
+def _mask_auth_value(match: re.Match[str]) -> str:
+    value = match["value"]
+    if match["scheme"] == "Basic":  # base64 of user:password
+        try:
+            secret = b":" in b64decode(value + "=" * (-len(value) % 4), validate=True)
+        except (Base64Error, ValueError):
+            secret = False
+    else:  # a token: not a plain word ("Bearer authentication")
+        secret = len(value) >= 8 and not value.isalpha()
+    return f"{match['scheme']}{match['sep']}{MASK}" if secret else match.group()
 
 
 def _mask_setting(match: re.Match[str]) -> str:
@@ -59,10 +88,11 @@ def _mask_setting(match: re.Match[str]) -> str:
 
 def _known_forms(known: Iterable[str]) -> list[tuple[str, str]]:
     """(as it may appear, as it is shown) for each known URL that holds a credential:
-    the URL itself and its escaped form (``repr``), then its secrets alone, raw and
-    percent-decoded, whole and in the pieces a parser may cut them into (a password
-    with an ``@`` is partly a host to SQLAlchemy, and a driver may print that host),
-    longest first."""
+    the URL itself and its escaped form (``repr``), then its secrets alone, raw,
+    percent-decoded and percent-encoded, whole and in the pieces a parser may cut them
+    into (a password with an ``@`` is partly a host to SQLAlchemy, and a driver may
+    print that host), and ``user:password`` in base64 as a Basic header carries it (a
+    server may echo its request's headers), longest first."""
     forms: dict[str, str] = {}
     for url in known:
         shown = redact_url(url)
@@ -71,10 +101,16 @@ def _known_forms(known: Iterable[str]) -> list[tuple[str, str]]:
         forms[url] = shown
         forms[repr(url)[1:-1]] = repr(shown)[1:-1]
         for secret in _secrets_in(url, shown):
-            for form in {secret, unquote(secret)}:
+            decoded = unquote(secret)
+            for form in {secret, decoded, quote(decoded, safe=""), quote(decoded)}:
                 for piece in (form, *_CUTS.split(form)):
                     if len(piece) >= _SHORTEST_LOOSE_SECRET:
                         forms.setdefault(piece, MASK)
+        for user, password in userinfo_readings(url):
+            for pair in {f"{user}:{password}", f"{unquote(user)}:{unquote(password)}"}:
+                basic = b64encode(pair.encode()).decode()
+                forms.setdefault(basic, MASK)
+                forms.setdefault(basic.rstrip("="), MASK)
     return sorted(forms.items(), key=lambda item: -len(item[0]))
 
 

@@ -51,6 +51,23 @@ def redact_url(url: str) -> str:
     return prefix + userinfo + at + _redact_query(after)
 
 
+def userinfo_readings(url: str) -> list[tuple[str, str]]:
+    """(user, password), as written (maybe percent-encoded), under each reading of
+    ``url`` that finds a password: ``redact_url``'s (the password runs to the last
+    ``@``) and httpx's (the user information ends with the authority, at the first
+    ``/``, ``?`` or ``#``): what a Basic header made from the URL carries."""
+    stripped = url.strip(" \t\"'")
+    match = _SCHEME.match(stripped)
+    rest = stripped[match.end() if match else 0 :]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    readings: list[tuple[str, str]] = []
+    for userinfo in (rest.rpartition("@")[0], authority.rpartition("@")[0]):
+        user, colon, password = userinfo.partition(":")
+        if colon and password and (user, password) not in readings:
+            readings.append((user, password))
+    return readings
+
+
 def _redact_query(text: str) -> str:
     """``text`` (a URL after its user information) with the value of every parameter
     whose name suggests a credential masked; the query runs to the end (SQLAlchemy keeps

@@ -305,7 +305,7 @@ class Judge(OwnedClient):
             "format": schema,
             "options": {"temperature": 0, "seed": seed, "num_predict": self.num_predict},
         }
-        with translate_errors(self._host, self.model):
+        with translate_errors(self._host, self.model, url=self._base):
             response = await self._client.post(self._base + "/api/chat", json=body)
             await raise_for_status(response)
             payload = parse_json_object(response.text)
@@ -323,7 +323,7 @@ class Judge(OwnedClient):
             "seed": seed,
             "max_tokens": self.num_predict,
         }
-        with translate_errors(self._host, self.model):
+        with translate_errors(self._host, self.model, url=self._base):
             while True:
                 sent = self._response_format
                 body["response_format"] = sent(schema)

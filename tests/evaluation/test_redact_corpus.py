@@ -6,6 +6,7 @@ characters: a marker seen in a shown text is a leak, whole or in part."""
 
 from __future__ import annotations
 
+import base64
 import string
 from urllib.parse import quote
 
@@ -160,3 +161,30 @@ def test_text_without_credentials_is_left_alone(text: str) -> None:
 
 def test_a_password_quoted_in_a_settings_string_is_masked_whole() -> None:
     assert redact("host=db password='a b c' user=ana") == "host=db password=*** user=ana"
+
+
+@pytest.mark.parametrize("odd", ODD)
+def test_what_a_server_echoes_of_a_known_password_is_masked(odd: str) -> None:
+    """A host's password as a server may say it back: decoded, percent-encoded, and
+    ``user:password`` in base64 as its request's Basic header carried it."""
+    secret = password(odd)
+    url = f"http://ana:{quote(secret, safe='')}@gpu:11434"
+    basic = base64.b64encode(f"ana:{secret}".encode()).decode()
+    for said in (secret, quote(secret, safe=""), quote(secret), basic, basic.rstrip("=")):
+        assert not leaked(redact(f"denied {said}!", known=[url]).replace("***", ""))
+        assert basic not in redact(f"denied {said}!", known=[url])
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("header Basic YW5hOnB3 x", "header Basic *** x"),
+        ("Authorization: Bearer eyJhbGciOi.x1-y x", "Authorization: *** x"),
+        ('{"authorization": "Basic YW5hOnB3"}', '{"authorization": "***"}'),
+        ("'Cookie': 'a1b2c3'", "'Cookie': '***'"),
+        ("Bearer tk_8f2a9c1d77 rejected", "Bearer *** rejected"),
+        ("Basic settings; Bearer authentication required", None),
+    ],
+)
+def test_credential_headers_a_server_echoes_are_masked(text: str, shown: str | None) -> None:
+    assert redact(text) == (shown or text)

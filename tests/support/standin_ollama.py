@@ -25,7 +25,10 @@ after ``after_chunks`` chunks, status 200), "drop" (transport aborted mid-stream
 (no answer for ``hang_s``, abandoned when the client disconnects); ``hang_listings(n)``:
 the next n model listings get no answer (a busy server). A fault set with
 ``embed=True`` goes to the next embedding requests instead ("busy", "server_error",
-"bad_request", "drop" and "hang" apply; "error_line" is a 500 there).
+"bad_request", "drop" and "hang" apply; "error_line" is a 500 there). A status fault's
+message may hold ``{authorization}`` and ``{credentials}``: the request's Authorization
+header and the ``user:password`` its Basic value carries, as a server that echoes its
+request's credentials in an error says them.
 
 The reply defaults to the last user message echoed back, one "token" per
 whitespace-separated word, cut before the first stop sequence (``options.stop``, ``stop``)
@@ -39,7 +42,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import contextvars
 import logging
 import math
 import socket
@@ -72,6 +77,18 @@ from tests.support.ollama_wire import (
     start_stream,
     tag_entry,
 )
+
+#: The Authorization header of the request being answered (``{authorization}``).
+_AUTHORIZATION: contextvars.ContextVar[str] = contextvars.ContextVar("authorization", default="")
+
+
+def _said(message: str) -> str:
+    """A status fault's ``message`` with the request's credentials filled in."""
+    header = _AUTHORIZATION.get()
+    scheme, _, value = header.partition(" ")
+    credentials = base64.b64decode(value).decode() if scheme == "Basic" else ""
+    return message.replace("{authorization}", header).replace("{credentials}", credentials)
+
 
 FaultKind = Literal["busy", "server_error", "bad_request", "error_line", "drop", "hang"]
 Reply = Callable[[str, Sequence[Mapping[str, Any]]], str]
@@ -288,6 +305,7 @@ class StandIn:
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return
+        _AUTHORIZATION.set(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"))
         route = (scope["method"], scope["path"])
         models = self.config.models
         if route in {("GET", "/api/tags"), ("GET", "/v1/models")} and self._take_listing_hang():
@@ -402,7 +420,7 @@ class StandIn:
                 await start_stream(send, b"application/json; charset=utf-8")
                 raise _DroppedConnection
             status = _STATUS_FAULTS.get(fault.kind, 500)
-            message = BUSY_MESSAGE if fault.kind == "busy" else fault.message
+            message = BUSY_MESSAGE if fault.kind == "busy" else _said(fault.message)
             await respond_json(send, status, dialect.error(message, status))
             return
         runtime = self._runtime
@@ -455,7 +473,7 @@ class StandIn:
         fault = self._next_fault(model)
         if fault is not None and fault.kind in _STATUS_FAULTS:
             status = _STATUS_FAULTS[fault.kind]
-            message = BUSY_MESSAGE if fault.kind == "busy" else fault.message
+            message = BUSY_MESSAGE if fault.kind == "busy" else _said(fault.message)
             await respond_json(send, status, dialect.error(message, status))
             return
         runtime = self._runtime
