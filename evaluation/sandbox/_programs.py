@@ -22,9 +22,10 @@ once; identical (program, tests) pairs run once per call.
 What decides a test is out of the program's reach. The harness (the sandbox's first
 process) never runs the program: it starts a fresh interpreter (RUNNER) that loads the
 program and runs each test's statements one at a time as the harness asks, and it keeps
-to itself what they are compared with. A statement
-``assert <expr> == <literal>`` (either side; ``is`` with True, False or None) is checked
-by the harness: the runner sends the value of ``<expr>`` as plain built-in data (ints,
+to itself what they are compared with. An ``assert`` that reduces to ``<call> <op>
+<literal>`` (``_shapes``: the program's own function called, ``==``, ``!=``, ``is`` or
+``is not`` with True, False or None; ``not``, ``bool()`` and ``(...) is True`` folded in)
+is checked by the harness: the runner sends the call's result as plain built-in data (ints,
 floats, strings, bytes, lists, tuples, dicts, sets; a subclass counts as its built-in
 base, any other object fails the test) and the harness compares it, so a custom
 ``__eq__`` counts for nothing. So is ``try: <statements>; raise AssertionError(...) /
@@ -32,9 +33,10 @@ except <Name>: pass`` (the runner names the exception's classes; the harness che
 The program can write to the runner's channel, so the harness takes exactly one reply per
 request, of the shape it asked for; anything else fails the test and the tests after it.
 What a program can still forge: any other statement (``assert abs(f(x) - y) < 1e-9``,
-``assert g(x)``) runs inside the program's interpreter, where a program written to game
-its tests can make it look as if it ran without an exception, or make its own objects'
-operators say yes. Suites flag such tests when they load (``evaluation.suites``).
+``assert len(f(x)) == 3``, ``assert g(x)``) runs inside the program's interpreter, where a
+program written to game its tests can make it look as if it ran without an exception, or
+make its own objects' operators say yes. Suites flag such tests when they load
+(``evaluation.suites``, with the same ``_shapes``).
 
 The harness reports to evalflow on a pipe of its own (``Sandbox.run(report=True)``), never
 on the output the program shares: the program's processes run as the same user as the
@@ -52,8 +54,10 @@ import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from evaluation.sandbox import _shapes
 from evaluation.sandbox._bubblewrap import Limits, RunResult, Sandbox
 
 DEFAULT_TEST_TIMEOUT_S = 3.0  # CPU seconds per test: a loaded machine does not fail tests
@@ -180,14 +184,17 @@ for line in requests:
 os._exit(0)
 """
 
-# Runs inside the sandbox with `python3 -I -S -c`; reads its job as JSON on stdin. It never
+# Runs inside the sandbox with `python3 -I -S -c`, after the source of _shapes (which
+# statements it decides itself: shape_plan); reads its job as JSON on stdin. It never
 # runs the program: it starts RUNNER (a fresh interpreter) to load the program and run
 # the tests, sends it each test's statements but never what they are compared with, and
 # decides each outcome itself from the plain values the runner sends back. It writes one
 # line per event as it happens (the program loaded, each test's outcome, and at the end
 # the CPU time used) on the sandbox's report pipe, whose descriptor is its one argument:
 # the runner and its children never hold it (only stdout, stderr and their two pipes).
-HARNESS = r"""
+HARNESS = (
+    Path(_shapes.__file__).read_text(encoding="utf-8")
+    + r"""
 import ast, ctypes, json, os, select, signal, sys, time
 # Not dumpable (or the harness runs nothing): the program's processes, of the same user,
 # can then open nothing under /proc/<harness>/ (fd/, mem): not its report pipe, not the
@@ -203,47 +210,6 @@ def send(event):
 def short(value):
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
-def literal(node):
-    try:
-        return True, ast.literal_eval(node)
-    except Exception:
-        return False, None
-def raises_form(stmt):
-    # try: <statements>; raise AssertionError(...) / except Name: pass
-    if not (isinstance(stmt, ast.Try) and len(stmt.handlers) == 1 and not stmt.orelse
-            and not stmt.finalbody and len(stmt.body) >= 2):
-        return None
-    handler, last = stmt.handlers[0], stmt.body[-1]
-    if not (isinstance(handler.type, ast.Name) and handler.name is None
-            and len(handler.body) == 1 and isinstance(handler.body[0], ast.Pass)
-            and isinstance(last, ast.Raise) and last.cause is None):
-        return None
-    exc = last.exc.func if isinstance(last.exc, ast.Call) else last.exc
-    if not (isinstance(exc, ast.Name) and exc.id == "AssertionError"):
-        return None
-    message = last.exc.args[0] if isinstance(last.exc, ast.Call) and last.exc.args else None
-    ok, text = literal(message) if message is not None else (False, None)
-    why = "AssertionError: " + text if ok and isinstance(text, str) else "AssertionError"
-    body = ast.unparse(ast.Module(body=stmt.body[:-1], type_ignores=[]))
-    return {"raises": body}, (handler.type.id, why)
-def plan(source):
-    # The test's steps for the runner, and what the harness checks each step's reply against.
-    steps, checks = [], []
-    for stmt in ast.parse(source).body:
-        step = None
-        if (isinstance(stmt, ast.Assert) and isinstance(stmt.test, ast.Compare)
-                and len(stmt.test.ops) == 1 and isinstance(stmt.test.ops[0], (ast.Eq, ast.Is))):
-            op, sides = stmt.test.ops[0], [stmt.test.left, stmt.test.comparators[0]]
-            for known, other in (sides[::-1], sides):
-                ok, want = literal(known)
-                if ok and (isinstance(op, ast.Eq) or any(want is s for s in (True, False, None))):
-                    how = "is" if isinstance(op, ast.Is) else "=="
-                    step = {"value": ast.unparse(other)}, (how, want)
-                    break
-        step = step or raises_form(stmt) or ({"exec": ast.unparse(stmt)}, None)
-        steps.append(step[0])
-        checks.append(step[1])
-    return steps, checks
 def decode(tree, depth=0):
     if depth > 100:
         raise ValueError("nested too deeply")
@@ -336,9 +302,10 @@ def verdict(step, check, message):
     if "value" in step and keys == {"value"}:
         got = decode(message["value"])
         op, want = check
-        if (got is want) if op == "is" else (got == want):
+        if shape_holds(got, op, want):
             return None
-        return False, "AssertionError: expected %s, got %s" % (short(want), short(got))
+        expected = short(want) if op in ("==", "is") else "anything but " + short(want)
+        return False, "AssertionError: expected %s, got %s" % (expected, short(got))
     if "value" in step and keys == {"unplain"} and type(message["unplain"]) is str:
         what = (short(check[1]), message["unplain"][:100])
         return False, ("AssertionError: expected %s, got an object of type %s (only plain"
@@ -355,7 +322,8 @@ def verdict(step, check, message):
 def run_test(runner, source):
     # (passed, reason); raises on a reply the runner would not write (the program did).
     try:
-        steps, checks = plan(source)
+        planned = shape_plan(source)
+        steps, checks = [s for s, _ in planned], [c for _, c in planned]
     except Exception as exc:
         return False, (type(exc).__name__ + ": " + str(exc))[:300]
     for number, (step, check) in enumerate(zip(steps, checks)):
@@ -401,6 +369,7 @@ times = os.times()
 send({"cpu_s": times.user + times.system + times.children_user + times.children_system})
 os._exit(0)
 """
+)
 
 
 @dataclass(frozen=True)

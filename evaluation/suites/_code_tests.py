@@ -3,9 +3,8 @@
 A suite that fails every model (a test uses a name nothing defines), passes every model
 (a test checks nothing) or cannot pass its own reference (the reference lacks the entry
 point) is refused when it loads. A test whose verdict is taken inside the program's
-process (see ``evaluation.sandbox._programs``: only ``assert <expr> == <literal>``, ``is``
-True/False/None and ``try: ...; raise AssertionError / except E: pass`` are checked outside
-it) is only flagged: a program written to game it can pass it.
+process (the harness's own plan, ``evaluation.sandbox._shapes``, says which statements it
+decides outside) is only flagged: a program written to game it can pass it.
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ from __future__ import annotations
 import ast
 import builtins
 import symtable
+
+from evaluation.sandbox._shapes import shape_plan
 
 BUILTINS = frozenset(dir(builtins))
 
@@ -62,48 +63,12 @@ def _read_names(test: str) -> set[str]:
 
 def checked_in_process(test: str) -> bool:
     """Whether some statement of the test checks something (an assert or a raise) in a
-    form the harness cannot check outside the program's process."""
-    for statement in ast.parse(test).body:
-        if _checked_outside(statement):
+    form the harness does not decide itself outside the program's process (its plan,
+    ``evaluation.sandbox._shapes.shape_plan``, leaves it to the program: an ``exec`` step)."""
+    planned = shape_plan(test)
+    for statement, (step, _) in zip(ast.parse(test).body, planned, strict=True):
+        if "exec" not in step:
             continue
         if any(isinstance(node, ast.Assert | ast.Raise) for node in ast.walk(statement)):
             return True
     return False
-
-
-def _checked_outside(statement: ast.stmt) -> bool:
-    """Mirrors the harness's ``plan``: the statement forms whose verdict it takes itself."""
-    if isinstance(statement, ast.Assert) and isinstance(statement.test, ast.Compare):
-        compare = statement.test
-        if len(compare.ops) == 1 and isinstance(compare.ops[0], ast.Eq | ast.Is):
-            for side in (compare.comparators[0], compare.left):
-                try:
-                    want = ast.literal_eval(side)
-                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                    continue
-                singleton = any(want is s for s in (True, False, None))
-                if isinstance(compare.ops[0], ast.Eq) or singleton:
-                    return True
-        return False
-    if not (isinstance(statement, ast.Try) and len(statement.handlers) == 1):
-        return False
-    handler, body = statement.handlers[0], statement.body
-    last = body[-1]
-    exc = (
-        last.exc.func
-        if isinstance(last, ast.Raise) and isinstance(last.exc, ast.Call)
-        else (last.exc if isinstance(last, ast.Raise) else None)
-    )
-    return (
-        len(body) >= 2
-        and not statement.orelse
-        and not statement.finalbody
-        and isinstance(handler.type, ast.Name)
-        and handler.name is None
-        and len(handler.body) == 1
-        and isinstance(handler.body[0], ast.Pass)
-        and isinstance(last, ast.Raise)
-        and last.cause is None
-        and isinstance(exc, ast.Name)
-        and exc.id == "AssertionError"
-    )

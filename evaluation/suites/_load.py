@@ -526,9 +526,10 @@ def _check_code_tests(
         elif code_tests.checked_in_process(test):
             warnings.warn(
                 f"{problems.path}:{line}: {field}: checked inside the program's process (only"
-                " `assert <expr> == <literal>`, `is True/False/None` and `try: ...; raise"
-                " AssertionError / except E: pass` are checked outside it): a program written"
-                " to game this test can pass it",
+                " `assert f(...) == <literal>` and its `!=`, `is True/False/None`, `not` and"
+                " `bool()` forms, and `try: ...; raise AssertionError / except E: pass`, are"
+                " decided outside it; docs/sandbox.md): a program written to game this test"
+                " can pass it",
                 ForgeableTestWarning,
                 stacklevel=2,
             )

@@ -191,7 +191,8 @@ def test_names_the_reference_defines_or_the_test_imports_are_accepted(tmp_path: 
     case = {"id": "b", "input": "x", "references": [REFERENCE]}
     case["metadata"] = {"entry_point": "f", "tests": tests}
     (tmp_path / "c.jsonl").write_text(json.dumps(case) + "\n")
-    assert load_suite(tmp_path / "c.jsonl").cases[0].metadata["tests"] == tests
+    with pytest.warns(ForgeableTestWarning):  # accepted, but math.sqrt(...) calls __float__
+        assert load_suite(tmp_path / "c.jsonl").cases[0].metadata["tests"] == tests
 
 
 def test_a_test_checked_inside_the_programs_process_is_flagged(tmp_path: Path) -> None:
