@@ -32,6 +32,7 @@ from evaluation.storage.repository import (
     get_experiment,
     scores_frame,
 )
+from evaluation.storage.runs import experiment_status
 
 
 class GateInputError(EvalError):
@@ -88,6 +89,13 @@ def gate(session: Session, candidate: str, baseline: str, alpha: float = 0.05) -
     if not 0 < alpha < 1:
         raise GateInputError(f"--alpha must lie in (0, 1), got {alpha}")
     runs = {name: get_experiment(session, name) for name in (candidate, baseline)}
+    state = experiment_status(session, runs[candidate])
+    if state.status != "completed":
+        why = f" ({state.reason})" if state.reason else ""
+        raise GateInputError(
+            f"candidate {candidate!r} is {state.status}{why}: finish it first (rerun its "
+            "`evalflow run` to resume it); only a completed, scored run can pass the gate"
+        )
     frames = {
         name: (scores_frame(session, e.id), generations_frame(session, e.id))
         for name, e in runs.items()
@@ -114,6 +122,7 @@ def gate(session: Session, candidate: str, baseline: str, alpha: float = 0.05) -
     metrics = _quality(runs[candidate].metrics, runs[baseline].metrics)
     for config in shared:
         for metric in metrics:
+            _require_scores(cand_scores, candidate, config, labels[config], metric.name)
             rows.append(_quality_case(cand_scores, base_scores, config, metric))
         rows.append(_failure_case(cand_gens, base_gens, config))
         rows.append(_throughput_case(cand_gens, base_gens, config))
@@ -157,6 +166,18 @@ def _quality(candidate: list[str], baseline: list[str]) -> list:
         except MetricError:
             continue
     return out
+
+
+def _require_scores(
+    scores: pd.DataFrame, candidate: str, config: str, label: str, metric: str
+) -> None:
+    """A candidate without a score for a metric would pass that check untested."""
+    part = scores[(scores["config"] == config) & (scores["metric"] == metric)]
+    if not part["value"].notna().any():
+        raise GateInputError(
+            f"candidate {candidate!r} has no {metric} scores for {label}: score it first "
+            f"(`evalflow rescore {candidate} --metrics {metric}`)"
+        )
 
 
 def _quality_case(cand: pd.DataFrame, base: pd.DataFrame, config: str, metric) -> tuple:

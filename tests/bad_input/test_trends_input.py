@@ -12,12 +12,13 @@ from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment
 from tests.bad_input.test_corpus import row_counts, run_cli
 from tests.support.results_db import add_experiment, make_config, make_suite
-from tests.support.series_db import add_nights
+from tests.support.series_db import STEADY, SUITE, add_nights
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two nights of series ``nightly``, a run of another suite, an empty run."""
+    """Two nights of series ``nightly``, a run of another suite, an empty run, runs of
+    the nightly's suite that are interrupted, still running, or never scored."""
     path = tmp_path_factory.mktemp("trends") / "results.db"
     engine = make_engine(f"sqlite:///{path}")
     with session_scope(engine) as session:
@@ -29,6 +30,11 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             {make_config(): {"exact_match": [1, 0, 1, 1]}},
         )
         session.add(Experiment(name="empty", suite="toy", task_type="qa", status="completed"))
+        right = {STEADY: {"exact_match": [1.0] * len(SUITE.cases)}}
+        for name, status in (("cut-short", "interrupted"), ("still-going", "running")):
+            add_experiment(session, name, SUITE, right).status = status
+        unscored = {STEADY: {"exact_match": [None] * len(SUITE.cases)}}
+        add_experiment(session, "unscored", SUITE, unscored).status = "completed"
     engine.dispose()
     return path
 
@@ -64,6 +70,18 @@ CASES = {
     "gate-empty-baseline": (
         ["gate", "nightly-night-01", "--baseline", "empty"],
         "experiment 'empty' has no generations: nothing to compare",
+    ),
+    "gate-interrupted-candidate": (
+        ["gate", "cut-short", "--baseline", "nightly-night-00"],
+        "candidate 'cut-short' is interrupted: finish it first",
+    ),
+    "gate-running-candidate": (
+        ["gate", "still-going", "--baseline", "nightly-night-00"],
+        "candidate 'still-going' is running: finish it first",
+    ),
+    "gate-unscored-candidate": (
+        ["gate", "unscored", "--baseline", "nightly-night-00"],
+        "candidate 'unscored' has no exact_match scores for m:1b",
     ),
     "gate-no-baseline-accepted": (
         ["gate", "nightly-night-01"],
