@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from flows.cli import options
@@ -49,6 +50,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from evaluation.storage.repository import get_experiment
     from flows.cli._database import open_engine
 
+    if args.junit and args.summary and args.junit.resolve() == args.summary.resolve():
+        raise GateInputError(
+            f"--junit and --summary name the same file ({args.junit}): give each its own"
+        )
     with session_scope(open_engine(args)) as session:
         baseline = args.baseline or _accepted(session, args, accepted_baseline, get_experiment)
         if baseline is None:
@@ -57,13 +62,42 @@ def cmd_gate(args: argparse.Namespace) -> int:
                 "accept one for its series with `evalflow baseline accept EXPERIMENT`"
             )
         result = gate(session, args.candidate, baseline, args.alpha)
-    if args.junit:
-        args.junit.write_text(gate_junit(result), encoding="utf-8")
-    if args.summary:
-        with args.summary.open("a", encoding="utf-8") as out:
-            out.write(gate_markdown(result))
+    _write_both(
+        args.junit and (args.junit, gate_junit(result)),
+        args.summary and (args.summary, gate_markdown(result)),
+        GateInputError,
+    )
     print(gate_text(result), file=sys.stdout)
     return result.exit_code
+
+
+def _write_both(junit, summary, error) -> None:
+    """Write the JUnit file and append the summary, or neither: the JUnit text goes to
+    a file beside its target first, moved in place only once the summary could be
+    opened; an error names the option whose file could not be written."""
+    staged = None
+    try:
+        if junit:
+            path, text = junit
+            staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            try:
+                staged.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                staged = None
+                raise error(f"--junit {path}: cannot write it ({exc.strerror})") from exc
+        if summary:
+            path, text = summary
+            try:
+                with path.open("a", encoding="utf-8") as out:
+                    out.write(text)
+            except OSError as exc:
+                raise error(f"--summary {path}: cannot write it ({exc.strerror})") from exc
+        if staged is not None:
+            staged.replace(junit[0])
+            staged = None
+    finally:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
 
 
 def _accepted(session, args, accepted_baseline, get_experiment) -> str | None:
@@ -135,13 +169,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Markdown summary for a CI job when asked (docs/trends.md).",
     )
     p.add_argument("candidate", help="the experiment to judge")
-    p.add_argument(
+    against = p.add_mutually_exclusive_group()
+    against.add_argument(
         "--baseline",
         metavar="EXPERIMENT",
         help="the experiment to compare with (default: the accepted baseline of the "
         "candidate's series, or of --series)",
     )
-    p.add_argument("--series", metavar="NAME", help="take the accepted baseline of this series")
+    against.add_argument(
+        "--series", metavar="NAME", help="take the accepted baseline of this series"
+    )
     p.add_argument(
         "--alpha",
         type=options.number(above=0, below=1),

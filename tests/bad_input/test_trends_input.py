@@ -115,3 +115,33 @@ def test_a_good_gate_writes_its_files_and_exits_by_its_verdict(db, tmp_path, cap
     assert rc == 0 and out.startswith("gate passed: nightly-night-01 vs nightly-night-00")
     assert junit.read_text(encoding="utf-8").startswith('<?xml version="1.0"')
     assert summary.read_text(encoding="utf-8").startswith("earlier step\n## evalflow gate")
+
+
+def test_baseline_and_series_together_are_refused(db, capsys) -> None:
+    argv = ["gate", "nightly-night-01", "--baseline", "nightly-night-00", "--series", "nightly"]
+    rc, _out, err = run_cli(["--database", db, *argv], capsys)
+    assert rc == 2 and "argument --series: not allowed with argument --baseline" in err, err
+
+
+def test_junit_and_summary_naming_one_file_are_refused(db, tmp_path, capsys) -> None:
+    same = tmp_path / "same.xml"
+    argv = ["gate", "nightly-night-01", "--baseline", "nightly-night-00"]
+    rc, _out, err = run_cli(
+        ["--database", db, *argv, "--junit", str(same), "--summary", str(tmp_path / "same.xml")],
+        capsys,
+    )
+    assert rc == 2 and err.startswith("error: --junit and --summary name the same file"), err
+    assert not same.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc (Linux)")
+def test_a_summary_that_cannot_be_written_leaves_no_junit(db, tmp_path, capsys) -> None:
+    junit = tmp_path / "gate.xml"
+    argv = ["gate", "nightly-night-01", "--baseline", "nightly-night-00"]
+    rc, _out, err = run_cli(
+        ["--database", db, *argv, "--junit", str(junit), "--summary", "/proc/evalflow-gate.md"],
+        capsys,
+    )
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and "--summary" in lines[0], err
+    assert not [p.name for p in tmp_path.iterdir() if not p.name.startswith("results.db")]
