@@ -69,6 +69,9 @@ class GateResult:
     alpha: float
     cases: tuple[GateCase, ...]
     changes: tuple[str, ...] = ()
+    unmatched: tuple[tuple[str, str], ...] = ()
+    """The configs only one of the runs has, as (label, which run has it): not compared,
+    and said so."""
 
     @property
     def regressed(self) -> tuple[GateCase, ...]:
@@ -113,7 +116,17 @@ def gate(session: Session, candidate: str, baseline: str, alpha: float = 0.05) -
         )
     configs = experiment_configs(session, runs[candidate].id)
     labels = dict(zip(configs["hash"], configs["label"], strict=True))
-    shared = [c for c in labels if c in set(base_gens["config_hash"])]
+    base_configs = experiment_configs(session, runs[baseline].id)
+    base_labels = dict(zip(base_configs["hash"], base_configs["label"], strict=True))
+    cand_ran, base_ran = set(cand_gens["config_hash"]), set(base_gens["config_hash"])
+    shared = [c for c in labels if c in base_ran]
+    unmatched = [
+        (labels[c], f"only in the candidate {candidate!r}") for c in labels if c not in base_ran
+    ] + [
+        (base_labels[c], f"only in the baseline {baseline!r}")
+        for c in base_labels
+        if c not in cand_ran and c not in labels
+    ]
     if not shared:
         raise GateInputError(f"{candidate!r} and {baseline!r} have no config in common")
     rows: list[
@@ -153,7 +166,14 @@ def gate(session: Session, candidate: str, baseline: str, alpha: float = 0.05) -
             )
         )
     changes = events_between(point_of(session, runs[baseline]), point_of(session, runs[candidate]))
-    return GateResult(candidate, baseline, alpha, tuple(cases), tuple(e.message for e in changes))
+    return GateResult(
+        candidate,
+        baseline,
+        alpha,
+        tuple(cases),
+        tuple(e.message for e in changes),
+        tuple(unmatched),
+    )
 
 
 def _quality(candidate: list[str], baseline: list[str]) -> list:

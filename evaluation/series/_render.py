@@ -152,10 +152,10 @@ def gate_junit(result: GateResult) -> str:
     suite = ET.Element(
         "testsuite",
         name=f"evalflow gate {result.candidate} vs {result.baseline}",
-        tests=str(len(result.cases)),
+        tests=str(len(result.cases) + len(result.unmatched)),
         failures=str(len(result.regressed)),
         errors="0",
-        skipped=str(sum(1 for c in result.cases if c.p_adjusted is None)),
+        skipped=str(sum(1 for c in result.cases if c.p_adjusted is None) + len(result.unmatched)),
     )
     if result.changes:
         properties = ET.SubElement(suite, "properties")
@@ -168,10 +168,21 @@ def gate_junit(result: GateResult) -> str:
             failure.text = _gate_sentence(c)
         elif c.p_adjusted is None:
             ET.SubElement(case, "skipped", message=f"not tested ({c.test})")
+    for label, which in result.unmatched:
+        case = ET.SubElement(suite, "testcase", classname=label, name="config")
+        ET.SubElement(case, "skipped", message=f"not compared: {_unmatched(which)}")
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
     )
+
+
+def _unmatched(which: str) -> str:
+    return f"this config ran {which}"
+
+
+def _unmatched_lines(result: GateResult, prefix: str) -> list[str]:
+    return [f"{prefix}{label}: {_unmatched(which)}" for label, which in result.unmatched]
 
 
 def _gate_sentence(c: GateCase) -> str:
@@ -195,7 +206,8 @@ def gate_markdown(result: GateResult) -> str:
         f"{verdict} (Holm over all checks, α = {result.alpha:g}).",
         "",
         *[f"> **Not run alike:** {change}" for change in result.changes],
-        *([""] if result.changes else []),
+        *_unmatched_lines(result, "> **Not compared:** "),
+        *([""] if result.changes or result.unmatched else []),
         "| config | metric | baseline | candidate | change | test | p (Holm) | |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -214,6 +226,7 @@ def gate_text(result: GateResult) -> str:
     """The terminal's lines: the verdict, what regressed, and what the two runs did not
     run alike."""
     changes = [f"note: not run alike: {change}" for change in result.changes]
+    changes += _unmatched_lines(result, "note: not compared: ")
     if not result.regressed:
         return "\n".join(
             [

@@ -11,6 +11,7 @@ from evaluation.series import (
     gate,
     gate_junit,
     gate_markdown,
+    gate_text,
     trends_text,
     watch_markdown,
     watch_payload,
@@ -18,7 +19,8 @@ from evaluation.series import (
 )
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.view.links import view_url
-from tests.support.series_db import CHANGING, STEADY, add_nights
+from tests.support.results_db import add_experiment, make_config
+from tests.support.series_db import CHANGING, STEADY, SUITE, add_nights
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +124,33 @@ def test_the_gate_says_what_the_two_runs_did_not_run_alike(engine):
     assert f"> **Not run alike:** {change}" in gate_markdown(result)
     suite = ET.fromstring(gate_junit(result))
     assert [p.get("value") for p in suite.iter("property")] == [change]
+
+
+def test_the_gate_names_the_configs_only_one_run_has(engine):
+    only_new, only_old = make_config("m:1b", 0.3), make_config("m:1b", 0.9)
+    right = [1.0] * len(SUITE.cases)
+    with session_scope(engine) as session:
+        for name, other in (("pr-base", only_old), ("pr-cand", only_new)):
+            scores = {STEADY: {"exact_match": right}, other: {"exact_match": right}}
+            add_experiment(session, name, SUITE, scores).status = "completed"
+        result = gate(session, "pr-cand", "pr-base")
+    assert {c.config for c in result.cases} == {STEADY.hash}
+    assert result.unmatched == (
+        (only_new.label, "only in the candidate 'pr-cand'"),
+        (only_old.label, "only in the baseline 'pr-base'"),
+    )
+    text = gate_text(result)
+    assert f"note: not compared: {only_new.label}: this config ran only in the candidate" in text
+    assert f"> **Not compared:** {only_old.label}: this config ran only in the baseline" in (
+        gate_markdown(result)
+    )
+    suite = ET.fromstring(gate_junit(result))
+    skipped = {
+        c.get("classname"): c.find("skipped").get("message")
+        for c in suite.iter("testcase")
+        if c.get("name") == "config"
+    }
+    assert skipped == {
+        only_new.label: "not compared: this config ran only in the candidate 'pr-cand'",
+        only_old.label: "not compared: this config ran only in the baseline 'pr-base'",
+    }
