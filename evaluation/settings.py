@@ -8,7 +8,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from evaluation.errors import EvalError, StorageError
 from evaluation.redact import redact_url
@@ -92,7 +92,10 @@ def ollama_url(value: str | None = None, *, source: str = OLLAMA_HOST_ENV) -> st
     or a bare host; no scheme means http and port 11434, ``http://host`` means port 80,
     ``https://host`` port 443; unset means ``http://127.0.0.1:11434``. Where Ollama warns
     and falls back to the default port, evalflow refuses: an error naming ``source`` (the
-    variable, or the option such as ``--url`` the value came from)."""
+    variable, or the option such as ``--url`` the value came from). The user and password
+    (to the host's last ``@``) are percent-encoded in the URL returned, so httpx reads
+    the host read here; one it would still read otherwise is refused
+    (``host_url_problem``)."""
     raw = os.environ.get(OLLAMA_HOST_ENV, "") if value is None else value
     text = raw.strip().strip("\"'").strip()
     default_port = OLLAMA_DEFAULT_PORT
@@ -108,6 +111,8 @@ def ollama_url(value: str | None = None, *, source: str = OLLAMA_HOST_ENV) -> st
     host, port = _split_host_port(hostport)
     if host == "":  # ":11434": Go dials the local system
         host = "127.0.0.1"
+    if hostport.count("[") != hostport.count("]"):  # "[::1": Ollama would guess
+        raise _refused(source, raw, "expected [IPv6 address]:port, with its closing ']'")
     if host is None:
         host, port = "127.0.0.1", str(default_port)
         if hostport:
@@ -119,10 +124,49 @@ def ollama_url(value: str | None = None, *, source: str = OLLAMA_HOST_ENV) -> st
             source, raw, f"invalid port {port!r}; expected host:port, e.g. 127.0.0.1:11434"
         )
     shown = f"[{host}]" if _is_ipv6(host) else host
+    user, colon, password = userinfo.partition(":")
+    userinfo = _encoded(user) + colon + _encoded(password)
     url = f"{scheme}://{userinfo}{at}{shown}:{port}" + (f"/{path}".rstrip("/") if path else "")
     if not urlsplit(url).hostname:
         raise _refused(source, raw, "expected host:port, e.g. 127.0.0.1:11434")
+    if problem := host_url_problem(url):
+        raise _refused(source, raw, problem)
     return url
+
+
+def _encoded(text: str) -> str:
+    """A URL's user or password percent-encoded whole (what is already encoded stays
+    as it is): no character of it can end the host part early for httpx."""
+    return quote(unquote(text), safe="")
+
+
+#: A host as httpx reads it that a connection can go to: a name (IDNA letters too) or
+#: an IP address; not one with a space (``http://a b:11434``, which httpx encodes).
+_HOST = re.compile(r"[\w.\-~]+|[0-9A-Fa-f:.]+")
+
+
+def host_url_problem(url: str) -> str | None:
+    """What is wrong with a model server's ``url`` (http or https) as httpx will read it,
+    or None: httpx cannot read it, reads no usable host, or reads a different host or
+    port than the one evalflow shows (``redact_url``: a ``/``, ``?`` or ``#`` in a
+    password ends the host part for httpx, which would send the password's start to
+    the host before it and the rest as a path)."""
+    import httpx
+
+    expected = "expected http(s)://host:port, e.g. http://127.0.0.1:11434"
+    try:
+        sent, shown = httpx.URL(url), httpx.URL(redact_url(url))
+    except httpx.InvalidURL:
+        return f"not a URL httpx can read; {expected}"
+    if not _HOST.fullmatch(sent.host):
+        return f"its host is not a host name or IP address; {expected}"
+    if (sent.host, sent.port) != (shown.host, shown.port):
+        return (
+            "httpx would send it to another host than the one shown (a '/', '?' or '#' "
+            "before the last '@' ends the host part): percent-encode them in a user or "
+            "password (%2F, %3F, %23)"
+        )
+    return None
 
 
 def port_number(text: str) -> int | None:

@@ -16,6 +16,7 @@ import yaml
 
 from evaluation import safe_yaml
 from evaluation.redact import redact_url
+from evaluation.settings import host_url_problem
 from evaluation.spec._fields import (
     DOCUMENT,
     FieldReader,
@@ -278,6 +279,8 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
             child(field, "url"),
             f"a host's url takes no ?query or #fragment, got '{redact_url(url)}'",
         )
+        problem = host_url_problem(url)
+        reader.check(problem is None, child(field, "url"), f"{problem}, got '{redact_url(url)}'")
     slots = reader.bounded(raw.get("slots", 1), child(field, "slots"), "slots")
     host_models = None
     if raw.get("models") is not None:

@@ -1,0 +1,153 @@
+"""A host's URL goes where it is shown (attacker of issue 43, defect 1): evalflow hands
+httpx a URL it reads the same way (the user and password percent-encoded), or refuses
+it, in one line naming where it came from, before any connection. Checked against real
+listening sockets: the host the password's start would reach must see no connection."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.cli import main
+from tests.conftest import REPO
+
+
+class Recorder(http.server.ThreadingHTTPServer):
+    """An Ollama-like host that lists no models and records each request's
+    Authorization header."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                recorder.seen.append(self.headers.get("Authorization", ""))
+                body = json.dumps({"models": [], "version": "0.5.0"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.port = self.server_address[1]
+
+
+@pytest.fixture
+def shown_host() -> Iterator[Recorder]:
+    server = Recorder()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def other_host() -> Iterator[socket.socket]:
+    """A listening socket nobody should connect to (accept() without waiting)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    yield listener
+    listener.close()
+
+
+def connected(listener: socket.socket) -> bool:
+    try:
+        listener.accept()[0].close()
+    except BlockingIOError:
+        return False
+    return True
+
+
+def spec(tmp_path: Path, hosts: list[dict] | None = None) -> Path:
+    data = {
+        "name": "reading",
+        "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+        "models": ["m:1b"],
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data | ({"hosts": hosts} if hosts else {})))
+    return path
+
+
+def split_form(other: socket.socket, shown: int, scheme: str = "") -> str:
+    """The attacker's URL: the password's start and the host httpx reads, then a path
+    that looks like the rest of the password and the host evalflow shows."""
+    return f"{scheme}u:Qx7a@127.0.0.1:{other.getsockname()[1]}/b:Kv9@127.0.0.1:{shown}"
+
+
+@pytest.mark.parametrize("where", ["OLLAMA_HOST", "--url", "hosts[0].url"])
+def test_a_url_httpx_reads_as_another_host_is_refused_before_connecting(
+    where: str,
+    tmp_path: Path,
+    other_host: socket.socket,
+    shown_host: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    database = f"sqlite:///{tmp_path / 'results.db'}"
+    if where == "OLLAMA_HOST":
+        monkeypatch.setenv("OLLAMA_HOST", split_form(other_host, shown_host.port))
+        argv = ["--database", database, "plan", str(spec(tmp_path))]
+    elif where == "--url":
+        url = split_form(other_host, shown_host.port)
+        argv = ["--database", database, "judge", "x", "--model", "m:1b", "--url", url]
+    else:
+        url = split_form(other_host, shown_host.port, "http://")
+        argv = ["--database", database, "plan", str(spec(tmp_path, [{"name": "a", "url": url}]))]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse refuses --url itself
+        rc = exc.code
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2 and len(lines) == 1, err
+    assert where in lines[0] and "another host than the one shown" in lines[0], err
+    assert "Qx7a" not in err and "Kv9" not in err
+    assert not connected(other_host) and shown_host.seen == []
+    assert not (tmp_path / "results.db").exists()
+
+
+def test_a_password_holding_a_hash_goes_whole_to_the_host_shown(
+    tmp_path: Path,
+    shown_host: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``u:Qx7q'b c@d#e:Kv9@127.0.0.1:PORT``: httpx alone would look up the host ``d``
+    (a piece of the password); evalflow sends to the host it shows, the password whole."""
+    password = "Qx7q'b c@d#e:Kv9"
+    monkeypatch.setenv("OLLAMA_HOST", f"u:{password}@127.0.0.1:{shown_host.port}")
+    main(["--database", f"sqlite:///{tmp_path / 'r.db'}", "doctor", str(spec(tmp_path))])
+    out = capsys.readouterr()
+    assert f"u:***@127.0.0.1:{shown_host.port}" in out.out, out
+    basic = "Basic " + base64.b64encode(f"u:{password}".encode()).decode()
+    assert shown_host.seen and set(shown_host.seen) == {basic}
+    assert "Qx7q" not in out.out + out.err and "Kv9" not in out.out + out.err
+
+
+@pytest.mark.parametrize("value", ["http://a b:11434", "http://[::1", "[::1:11434"])
+def test_a_host_that_cannot_be_reached_as_written_is_refused_at_plan(
+    value: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", value)
+    assert main(["plan", str(spec(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "OLLAMA_HOST" in err, err
