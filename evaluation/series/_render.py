@@ -59,7 +59,7 @@ def _stream_line(s: StreamVerdict, width: int = 30) -> str:
     change = _change(last.change, s.metric)
     if last.change_low is not None and last.change_high is not None:
         change += f" [{_change(last.change_low, s.metric)}, {_change(last.change_high, s.metric)}]"
-    judged = f"p {last.p:.2g}" if last.p is not None else "learning"
+    judged = f"one-sided p {last.p:.2g}" if last.p is not None else "learning"
     state = "ALARM" if last.alarm else ("watch" if last.evidence > 0 else "ok")
     if not last.alarm and s.last_alarm:
         state += f" (alarm on {s.last_alarm})"
@@ -121,7 +121,7 @@ def watch_markdown(watch: SeriesWatch) -> str:
         f"At most {watch.settings.false_alarms_per_100_nights:g} false alarms per 100 nights "
         f"over {len(watch.streams)} streams (CUSUM h = {watch.threshold:.2f}).",
         "",
-        "| config | metric | value | change [95%] | p | evidence | state |",
+        "| config | metric | value | change [95%] | one-sided p (worse) | evidence | state |",
         "|---|---|---|---|---|---|---|",
     ]
     for s in watch.streams:

@@ -251,7 +251,11 @@ def _stream(
         change = _change(metric, sign * theta[t]) if np.isfinite(theta[t]) else None
         bounds = (None, None)
         if change is not None and np.isfinite(var[t]):
-            half = 1.96 * sqrt(var[t])
+            # The interval of the test behind z and p (day effects and the t's few
+            # nights included): its 95% ends exclude no change just when the one-sided
+            # p < 0.025. Unjudged nights show the within-night error only.
+            se = abs(theta[t] / z[t]) if judged and z[t] != 0 else sqrt(var[t])
+            half = 1.96 * se
             ends = sorted(_change(metric, sign * theta[t] + d) for d in (-half, half))
             bounds = (ends[0], ends[1])
         nights.append(

@@ -154,3 +154,14 @@ def test_the_gate_names_the_configs_only_one_run_has(engine):
         only_new.label: "not compared: this config ran only in the candidate 'pr-cand'",
         only_old.label: "not compared: this config ran only in the baseline 'pr-base'",
     }
+
+
+def test_a_nights_interval_and_its_p_come_from_the_same_test(tonight):
+    _, watch = tonight
+    judged = [(s, n) for s in watch.streams for n in s.nights if n.p is not None and n.change != 0]
+    assert len(judged) > 20
+    for s, n in judged:
+        worse_side = n.change_high < 0 if s.higher_is_better else n.change_low > 0
+        if s.metric not in ("latency_p95", "tokens_per_s"):  # in the metric's own units
+            assert (n.change_high - n.change_low) / 2 == pytest.approx(1.96 * abs(n.change / n.z))
+        assert worse_side == (n.p < 0.025), (s.metric, n)
