@@ -4,8 +4,10 @@ What evalflow puts into a text itself masks each URL first (``redact_url``), so 
 password with spaces or quotes never reaches a text whole. This is the net for what
 others wrote (a driver's error, a server's reply, argparse's messages): every
 ``scheme://`` URL in it (to the next white space), every ``user:password@host`` word,
-every ``name=value`` whose name suggests a credential, and every URL the caller knows
-was given (``known``: argv words, environment values), verbatim, whatever it holds.
+every ``name=value`` whose name suggests a credential, every ``Basic``/``Bearer``
+credential and ``Authorization``/``Cookie`` header value, and every URL the caller knows
+was given (``known``: argv words, environment values, a host's URL), verbatim, whatever
+it holds, with its password percent-encoded and as a Basic header's base64.
 """
 
 from __future__ import annotations
