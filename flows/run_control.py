@@ -239,6 +239,16 @@ def _keep_sigterm_from_prefect() -> Callable[[], None]:
     return restore
 
 
+#: While a terminal display is drawn: what ends its line (the interrupt's first message
+#: would otherwise go on the end of the display's last line). Called from the interrupt's
+#: thread, so it must only read state, never draw.
+LINE_ENDERS: list[Callable[[], bytes]] = []
+
+
+def _end_display_line() -> bytes:
+    return b"".join(end() for end in list(LINE_ENDERS))
+
+
 def _silence_output() -> int:
     """Stop every log record and point stdout/stderr at /dev/null; returns a copy of the
     original stderr for the last line."""
@@ -266,6 +276,8 @@ def _stop(
     hurry: threading.Event,
 ) -> None:
     stop_sending()  # nothing new is asked of a host; what is in flight is stored below
+    if ending := _end_display_line():  # the messages below start on a line of their own
+        os.write(message_fd, ending)
     started = time.monotonic()
     flow_run_id = _bounded(lambda: _mark_interrupted(database, name, process), started + 1.5)
     # The cases whose requests are on the wire: their answers are stored, not redone.

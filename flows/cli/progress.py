@@ -104,6 +104,12 @@ class RunProgress:
         self.current: TaskID | None = None
         self.generating: dict[str, TaskID] = {}
 
+    def end_line(self) -> bytes:
+        """What finishes the display's last line and shows the cursor again, while the
+        display is drawn (rich leaves the cursor hidden at the end of its last line until
+        it stops): safe from any thread, it draws nothing."""
+        return b"\n\x1b[?25h" if self.progress.live.is_started else b""
+
     def done(self, name: str, seconds: float, detail: str = "") -> None:
         """A phase that ended before the display started (the checks before Prefect)."""
         self.progress.add_task(
@@ -170,16 +176,19 @@ def run_progress(enabled: bool, console: Console | None = None) -> Iterator[RunP
     if not (enabled and console.is_terminal):
         yield None
         return
+    from flows.run_control import LINE_ENDERS
     from tasks.progress import LISTENERS
 
     display = RunProgress(console)
     console.push_theme(_BAR_THEME)  # Prefect's console has only its own log styles
     LISTENERS.append(display.update)
+    LINE_ENDERS.append(display.end_line)
     try:
         with display.progress:
             yield display
             display.finish()
     finally:
+        LINE_ENDERS.remove(display.end_line)
         LISTENERS.remove(display.update)
         console.pop_theme()
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import re
+import threading
 
 import pytest
 from rich.console import Console
@@ -271,3 +273,33 @@ def test_prefects_first_run_notice_and_usage_event_are_off_unless_the_user_says(
     with pytest.raises(SystemExit):
         console_main()
     assert os.environ["DO_NOT_TRACK"] == kept
+
+
+def test_an_interrupt_starts_its_message_on_a_line_of_its_own(monkeypatch):
+    """Ctrl-C wrote `interrupted: waiting...` on the end of the display's last line (rich
+    leaves the cursor there, hidden): the interrupt ends that line first."""
+    from flows import run_control
+
+    for name in ("stop_sending", "wait_for_cases_in_flight", "_give_back_slots", "flush_all"):
+        monkeypatch.setattr(run_control, name, lambda *a, **k: None)
+    monkeypatch.setattr(run_control, "_mark_interrupted", lambda *a: None)
+    monkeypatch.setattr(run_control, "cases_in_flight", lambda: 1)
+
+    def exit_(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(run_control.os, "_exit", exit_)
+    read_end, write_end = os.pipe()
+    with run_progress(enabled=True, console=_terminal()) as bar:
+        bar.update(_reading(3, 0))
+        with pytest.raises(SystemExit):
+            run_control._stop(
+                "db", "demo", None, "evalflow run x", None, write_end, 5.0, threading.Event()
+            )
+    assert run_control.LINE_ENDERS == []
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        written = pipe.read()
+    assert written.startswith(b"\n\x1b[?25h" + b"interrupted: waiting up to 5 s")
+    assert written.count(b"\n") == 3  # the display's line ended, then the two messages
+
