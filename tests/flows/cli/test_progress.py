@@ -302,4 +302,3 @@ def test_an_interrupt_starts_its_message_on_a_line_of_its_own(monkeypatch):
         written = pipe.read()
     assert written.startswith(b"\n\x1b[?25h" + b"interrupted: waiting up to 5 s")
     assert written.count(b"\n") == 3  # the display's line ended, then the two messages
-
