@@ -10,6 +10,7 @@ checks never raise: an unreachable host, a missing model or a timeout is a faile
 from __future__ import annotations
 
 import asyncio
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,10 @@ from evaluation.run._preflight import (
 )
 
 Status = Literal["ok", "warn", "busy", "fail"]
+#: The room a host's model names get on its line; the rest are counted ("+3 more").
+MODEL_NAMES_ROOM = 60
+#: The width the report is wrapped to where the caller gives none (not a terminal).
+TEXT_COLUMNS = 100
 EXPECTED_TABLES = ("experiments", "generations", "scores", "configs", "cases")
 GiB = 1024**3
 
@@ -67,9 +72,21 @@ class DoctorReport:
         n = len(self.unchecked)
         return f", except {n} host{'s' * (n > 1)} not checked (busy)" if n else ""
 
-    def render_text(self) -> str:
+    def render_text(self, columns: int = TEXT_COLUMNS) -> str:
+        """A line per check, its detail wrapped between words to ``columns`` under itself
+        (a terminal wrapped it mid-word)."""
         width = max((len(c.component) for c in self.checks), default=0)
-        lines = [f"{c.status.upper():<4}  {c.component:<{width}}  {c.detail}" for c in self.checks]
+        lines = []
+        for c in self.checks:
+            head = f"{c.status.upper():<4}  {c.component:<{width}}  "
+            lines += textwrap.wrap(
+                c.detail,
+                max(columns, len(head) + 20),
+                initial_indent=head,
+                subsequent_indent=" " * len(head),
+                break_long_words=False,
+                break_on_hyphens=False,
+            ) or [head.rstrip()]
         verdict = (
             "healthy" + self._except_unchecked()
             if self.healthy
@@ -152,6 +169,18 @@ async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: floa
         )
 
 
+def model_names(names: Sequence[str], room: int = MODEL_NAMES_ROOM) -> str:
+    """ ": a, b, +3 more": the names that fit in ``room`` characters, the rest counted."""
+    shown: list[str] = []
+    for i, name in enumerate(names):
+        rest = len(names) - i - 1
+        more = f", +{rest} more" if rest else ""
+        if shown and len(", ".join([*shown, name]) + more) > room:
+            return f": {', '.join(shown)}, +{len(names) - len(shown)} more"
+        shown.append(name)
+    return f": {', '.join(shown)}" if shown else ""
+
+
 async def _host(backend: Backend, wanted: list[str]) -> Check:
     host = backend.host
     component = f"host {host.name}"
@@ -167,7 +196,7 @@ async def _host(backend: Backend, wanted: list[str]) -> Check:
     parts = [host.shown_url]
     if "version" in facts:
         parts.append(f"version {facts['version']}")
-    parts.append(f"{len(have)} model(s)")
+    parts.append(f"{len(have)} model(s){model_names(facts['models'])}")
     if "loaded" in facts:
         loaded = ", ".join(f"{n} ({v / GiB:.1f} GiB VRAM)" for n, v in facts["loaded"].items())
         parts.append(f"loaded: {loaded or 'none'}")

@@ -134,9 +134,10 @@ async def diagnose(spec: Path | None, database: str, timeout_s: float) -> Doctor
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from evaluation.settings import database_url
+    from flows.cli.results import terminal_columns
 
     report = asyncio.run(diagnose(args.spec, database_url(args.database), args.timeout))
-    print(redact(report.render_text()))
+    print(redact(report.render_text(terminal_columns())))
     return 0 if report.healthy else 1
 
 

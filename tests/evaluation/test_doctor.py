@@ -12,7 +12,13 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from evaluation.backends import OllamaBackend
 from evaluation.backends.base import GenerationRequest
-from evaluation.run._doctor import Check, DoctorReport, check_database, check_host
+from evaluation.run._doctor import (
+    Check,
+    DoctorReport,
+    check_database,
+    check_host,
+    model_names,
+)
 from evaluation.spec import GenerationParams, HostSpec
 from evaluation.storage.db import make_engine
 from evaluation.suites import Message
@@ -45,6 +51,7 @@ def test_host_reports_version_models_and_loaded_vram():
     assert check.facts["models"] == sorted(MODELS)
     assert check.facts["loaded"] == {}
     assert "version 0.6.8" in check.detail and "loaded: none" in check.detail
+    assert "2 model(s): llama3.2:3b, qwen2.5:0.5b" in check.detail
 
 
 def test_host_lists_a_loaded_model_with_its_vram():
@@ -240,3 +247,23 @@ def test_the_verdicts_do_not_claim_a_busy_host_was_checked():
     assert report.render_text().splitlines()[-1] == "healthy, except 1 host not checked (busy)"
     assert report.one_line() == "healthy: database, except 1 host not checked (busy)"
     assert DoctorReport((Check("database", "ok", "fine"),)).one_line() == "healthy: database"
+
+
+def test_the_report_wraps_between_words_to_the_width():
+    """A 150-column warning wrapped mid-word in a 120-column terminal (#47)."""
+    long = "PREFECT_API_URL is not set: " + "a run starts a server of its own " * 4
+    report = DoctorReport((Check("prefect api", "warn", long), Check("database", "ok", "fine")))
+    lines = report.render_text(60).splitlines()
+    assert all(len(line) <= 60 for line in lines)
+    assert lines[0].startswith("WARN  prefect api  PREFECT_API_URL")
+    assert lines[1].startswith(" " * len("WARN  prefect api  ")) and lines[1].strip()
+    words = " ".join(line[len("WARN  prefect api  ") :] for line in lines[:-3]).split()
+    assert words == long.split()  # no word cut
+
+
+def test_the_host_line_names_its_models_and_counts_the_rest():
+    assert model_names(["a", "b"]) == ": a, b"
+    names = [f"model-{i:02d}:7b" for i in range(20)]
+    shown = model_names(names, room=40)
+    assert shown == ": model-00:7b, model-01:7b, +18 more"
+    assert model_names([]) == ""
