@@ -28,12 +28,14 @@ def render_comparison_text(
     simulated: bool,
     all_pairs: bool = False,
     adjustment: str = "holm",
+    columns: int = TERMINAL_COLUMNS,
 ) -> str:
     """``rows``: the comparison table (one dict per pair and metric, as published);
     ``verdicts``: per metric, its ``verdict`` line. Pairs are listed most significant
     first, ``PAIRS_PER_METRIC`` per metric unless ``all_pairs``. ``adjustment`` names
     how the p-values were adjusted (the intervals are each pair's own, unadjusted: the
-    footnote says so, since one can exclude 0 beside a p adj that is not significant)."""
+    footnote says so, since one can exclude 0 beside a p adj that is not significant).
+    The prose is wrapped to ``columns`` (the terminal's, as the leaderboard is)."""
     lines = [_SIMULATED] if simulated else []
     lines.append(f"Comparison: {run_label}")
     frame = pd.DataFrame(list(rows))
@@ -43,7 +45,7 @@ def render_comparison_text(
         lines += ["", f"{metric}:"]
         verdict = verdicts.get(metric, {}).get("verdict")
         if verdict:
-            lines += _wrap_whole_names(verdict, [*names, *short.values()])
+            lines += _wrap_whole_names(verdict, [*names, *short.values()], columns)
         pairs = frame[frame["metric"] == metric] if len(frame) else frame
         if not len(pairs):
             continue
@@ -66,12 +68,12 @@ def render_comparison_text(
         f"{ADJUSTMENT_NAMES[adjustment]}-adjusted over the metric's pairs (an interval can "
         "exclude 0 where p adj is not significant)"
     )
-    lines += ["", *textwrap.wrap(footnote, TERMINAL_COLUMNS)]
+    lines += ["", *textwrap.wrap(footnote, columns)]
     lines.append("* significant after adjustment; --markdown prints the full report")
     return "\n".join(lines)
 
 
-def _wrap_whole_names(text: str, names: Sequence[str]) -> list[str]:
+def _wrap_whole_names(text: str, names: Sequence[str], columns: int) -> list[str]:
     """``text`` wrapped to the terminal, indented, never inside one of ``names`` (a
     newcomer could not copy a config's name that a verdict line broke in two)."""
     glue = "\x00"
@@ -79,7 +81,7 @@ def _wrap_whole_names(text: str, names: Sequence[str]) -> list[str]:
         text = text.replace(name, name.replace(" ", glue))
     wrapped = textwrap.wrap(
         text,
-        TERMINAL_COLUMNS,
+        columns,
         initial_indent="  ",
         subsequent_indent="  ",
         break_long_words=False,

@@ -15,6 +15,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(summary["markdown"])
         return 0
     from evaluation.compare import render_comparison_text
+    from flows.cli.results import terminal_columns
 
     text = render_comparison_text(
         summary["run_label"],
@@ -23,6 +24,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         simulated=summary["simulated"],
         all_pairs=args.all,
         adjustment=args.adjust,
+        columns=terminal_columns(),
     )
     print(text)
     return 0

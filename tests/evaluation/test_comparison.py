@@ -646,3 +646,18 @@ def test_a_baseline_given_twice_must_name_one_config(three):
         f"--baseline given twice names 2 configs: '{A.label}' ('big:8b'), "
         f"'{C.label}' ('small:1b'); give one baseline"
     )
+
+
+def test_compare_wraps_its_prose_to_the_terminal_width():
+    """At 120 columns compare wrapped its verdicts at 100 while `run` used all 120 (#47)."""
+    from evaluation.compare import render_comparison_text
+
+    row = {"metric": "exact_match", "a": "x", "b": "y", "diff": 0.0, "diff_ci_low": -0.1,
+           "diff_ci_high": 0.1, "p_adjusted": 1.0, "significant": False}  # fmt: skip
+    verdict = "2 of 2 within noise of the best: " + "a long explanation of the tie " * 12
+    for columns in (120, 80):
+        text = render_comparison_text(
+            "my-qa", [row], {"exact_match": {"verdict": verdict}}, simulated=False, columns=columns
+        )
+        widths = [len(line) for line in text.splitlines()]
+        assert max(widths) <= columns and max(widths) > columns - 15
