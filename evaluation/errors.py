@@ -18,6 +18,10 @@ Defined beside the code that raises them, also under EvalError:
 selection.TrainingDataError, selection.UnknownRecommendation (the selector) and
 tasks.adapters.prefect_concurrency.SlotUnavailable (a host's Prefect concurrency limit).
 
+Warnings: ``InputWarning`` (a UserWarning) is something in the user's input that does not
+stop the command (``evaluation.suites.ForgeableTestWarning``); the command line shows each
+once, as one ``warning:`` line.
+
 Backends translate transport errors into this tree once, at their boundary
 (``raise ... from exc``); everything above decides on ``BackendError.retryable`` and
 never matches message strings. ``BackendError.outcome`` names what happened to the
@@ -29,6 +33,11 @@ from __future__ import annotations
 
 class EvalError(Exception):
     """Base of every error evalflow raises on purpose."""
+
+
+class InputWarning(UserWarning):
+    """Something in the user's input that does not stop the command; its message is one
+    line that says where (file:line, field) and why."""
 
 
 class SuiteError(EvalError):

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from evaluation import safe_yaml
-from evaluation.errors import SuiteError
+from evaluation.errors import InputWarning, SuiteError
 from evaluation.storable_text import unstorable
 from evaluation.suites import _code_tests as code_tests
 from evaluation.suites._model import ROLES, TASK_TYPES, Case, Message, Suite
@@ -24,7 +24,7 @@ from evaluation.suites._model import ROLES, TASK_TYPES, Case, Message, Suite
 SIDECAR_SUFFIX = ".suite.yaml"
 
 
-class ForgeableTestWarning(UserWarning):
+class ForgeableTestWarning(InputWarning):
     """A code suite's hidden test whose verdict a program written to game it can forge."""
 
 

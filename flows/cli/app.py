@@ -9,11 +9,12 @@ import os
 import signal
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
-from evaluation.errors import EvalError
+from evaluation.errors import EvalError, InputWarning
 from evaluation.redact import one_line, redact, redact_argv, urls_given
 from flows.cli import metrics, ops, options, results, review, runs, selection, stats, trends, view
 
@@ -244,6 +245,36 @@ def _database_in_environment(args: argparse.Namespace) -> Iterator[None]:
             os.environ[DATABASE_URL_ENV] = before
 
 
+@contextmanager
+def _input_warnings_once(known: Sequence[str]) -> Iterator[None]:
+    """Each InputWarning (a forgeable hidden test, ...) as one `warning:` line on stderr,
+    once per command although the input is read more than once (`run` checks the plan,
+    then the sweep loads the suite); other warnings as Python shows them."""
+    shown: set[str] = set()
+    python_shows = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if not issubclass(category, InputWarning):
+            python_shows(message, category, filename, lineno, file, line)
+            return
+        text = one_line(str(message), limit=1000, known=known)
+        if text not in shown:
+            shown.add(text)
+            print(f"warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputWarning)  # we say what was said already
+        warnings.showwarning = show
+        yield
+
+
 def console_main() -> int:
     """The `evalflow` executable: :func:`main`, then a cheap exit. Python's exit ends with
     a garbage collection over every object still alive (~0.8 s with Prefect, pandas,
@@ -267,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from evaluation.settings import refuse_a_named_database_not_there
 
             refuse_a_named_database_not_there(args.database, "--database")
-        with _database_in_environment(args):
+        with _database_in_environment(args), _input_warnings_once(known):
             return args.func(args)
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
