@@ -103,7 +103,9 @@ def trends_text(watch: SeriesWatch) -> str:
 def alarm_lines(watch: SeriesWatch) -> list[str]:
     """One line per alarm tonight, with the flipped cases and the view's link."""
     if not watch.alarms:
-        return [f"no alarm on {watch.last.experiment}."]
+        last = watch.last
+        judged = "" if last.status == "completed" else f" ({last.status}: not judged)"
+        return [f"no alarm on {last.experiment}{judged}."]
     lines = [f"ALARM on {watch.last.experiment}:"]
     for s in watch.alarms:
         lines.append(f"  {s.describe()}")

@@ -112,7 +112,10 @@ class SeriesWatch:
 
     @property
     def alarms(self) -> tuple[StreamVerdict, ...]:
-        return tuple(s for s in self.streams if s.alarm)
+        """The alarms the series' last run raised itself: none when it was not judged
+        (not completed), and never an earlier run's."""
+        last = self.last.experiment
+        return tuple(s for s in self.streams if s.alarm and s.last.experiment == last)
 
     @property
     def last(self) -> SeriesPoint:

@@ -18,6 +18,7 @@ from evaluation.series import (
     watch_series,
 )
 from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.repository import get_experiment
 from evaluation.view.links import view_url
 from tests.support.results_db import add_experiment, make_config
 from tests.support.series_db import CHANGING, STEADY, SUITE, add_nights
@@ -165,3 +166,15 @@ def test_a_nights_interval_and_its_p_come_from_the_same_test(tonight):
         if s.metric not in ("latency_p95", "tokens_per_s"):  # in the metric's own units
             assert (n.change_high - n.change_low) / 2 == pytest.approx(1.96 * abs(n.change / n.z))
         assert worse_side == (n.p < 0.025), (s.metric, n)
+
+
+def test_an_unjudged_last_run_raises_no_alarm_of_the_night_before(engine):
+    with session_scope(engine) as session:
+        names = add_nights(session, 11, series="cut", drop_from=10, slow_from=10, seed=1)
+        (cut,) = add_nights(session, 1, series="cut", seed=2, first=11)
+        get_experiment(session, cut).status = "interrupted"
+    with session_scope(engine) as session:
+        watch = watch_series(session, "cut")
+    assert {s.last_alarm for s in watch.streams if s.last_alarm} == {names[10]}
+    assert watch.alarms == ()
+    assert f"no alarm on {cut} (interrupted: not judged)." in trends_text(watch)
