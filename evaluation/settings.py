@@ -141,8 +141,9 @@ def _encoded(text: str) -> str:
 
 
 #: A host as httpx reads it that a connection can go to: a name (IDNA letters too) or
-#: an IP address; not one with a space (``http://a b:11434``, which httpx encodes).
-_HOST = re.compile(r"[\w.\-~]+|[0-9A-Fa-f:.]+")
+#: an IP address (an IPv6 one with its zone: ``[fe80::1%25eth0]``); not one with a
+#: space (``http://a b:11434``, which httpx encodes).
+_HOST = re.compile(r"[\w.\-~]+|[0-9A-Fa-f:.]+(?:%25[\w.\-]+)?")
 
 
 def host_url_problem(url: str) -> str | None:

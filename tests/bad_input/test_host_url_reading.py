@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from evaluation.settings import host_url_problem
 from flows.cli import main
 from tests.conftest import REPO
 
@@ -151,3 +152,20 @@ def test_a_host_that_cannot_be_reached_as_written_is_refused_at_plan(
     assert main(["plan", str(spec(tmp_path))]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "OLLAMA_HOST" in err, err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:11434",
+        "https://gpu.example.com",
+        "http://TOKEN@gpu:1",
+        "http://ana:p%2Fw%23x@gpu:1/v1",
+        "http://ana:p w'x@y:z@gpu:1",
+        "http://[::1]:11434",
+        "http://[fe80::1%25eth0]:11434",
+        "http://héllo.example:1",
+    ],
+)
+def test_a_host_url_httpx_reads_as_shown_is_taken(url: str) -> None:
+    assert host_url_problem(url) is None
