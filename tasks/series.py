@@ -10,13 +10,13 @@ from evaluation.run._sweep import Sweep
 from evaluation.series import (
     WatchSettings,
     record_run,
+    suite_digest,
     watch_markdown,
     watch_payload,
     watch_series,
     what_ran,
 )
 from evaluation.storage.db import session_scope
-from evaluation.storage.repository import suite_fingerprint
 from tasks.host_pool import HostPool
 
 
@@ -35,7 +35,7 @@ async def record_what_ran(
             series=series or sweep.spec.name,
             explicit=series is not None,
             suite=sweep.suite.name,
-            suite_digest=suite_fingerprint(sweep.suite),
+            suite_digest=suite_digest(sweep.suite),
             models=models,
         )
 

@@ -1,9 +1,9 @@
 """Series: one spec run again and again, and the watch over it. Which runs form a series
-and what each really ran with (``_series``, tables in ``schema``), where two points stop
-being comparable (``_events``), asking the servers what ran (``_what_ran``), change
-detection with false alarms controlled over configs × metrics × nights (``_watch``), the
-watch over a stored series (``_trends``), the CI gate (``_gate``) and their renderings
-(``_render``). Names are imported on first use."""
+and what each really ran with (``_series``, tables in ``schema``), a suite's digest
+(``_digest``), where two points stop being comparable (``_events``), asking the servers
+what ran (``_what_ran``), change detection with false alarms controlled over configs ×
+metrics × nights (``_watch``), the watch over a stored series (``_trends``), the CI gate
+(``_gate``) and their renderings (``_render``). Names are imported on first use."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ _EXPORTS = {
     "events_between": "evaluation.series._events",
     "series_events": "evaluation.series._events",
     "what_ran": "evaluation.series._what_ran",
+    "suite_digest": "evaluation.series._digest",
     "WatchSettings": "evaluation.series._watch",
     "Night": "evaluation.series._trends",
     "SeriesWatch": "evaluation.series._trends",

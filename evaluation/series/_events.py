@@ -10,6 +10,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Literal
 
+from evaluation.series._digest import digests_differ
 from evaluation.series._series import ModelRan, SeriesPoint
 
 EventKind = Literal[
@@ -72,7 +73,7 @@ def events_between(before: SeriesPoint, after: SeriesPoint) -> list[SeriesEvent]
 
     if before.suite != after.suite:
         add("suite_changed", before.suite, after.suite)
-    elif before.suite_digest and after.suite_digest and before.suite_digest != after.suite_digest:
+    elif digests_differ(before.suite_digest, after.suite_digest):
         add("suite_changed", before.suite_digest, after.suite_digest)
     old = {(m.host, m.model): m for m in before.models}
     for m in after.models:

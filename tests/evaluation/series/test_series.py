@@ -4,6 +4,7 @@ stop being comparable."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from sqlmodel import Session
@@ -17,11 +18,13 @@ from evaluation.series import (
     record_run,
     series_events,
     series_points,
+    suite_digest,
     what_ran,
 )
 from evaluation.spec import HostSpec
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment
+from evaluation.storage.repository import suite_fingerprint
 from tests.support.results_db import add_experiment, make_config, make_suite
 from tests.support.standin_ollama import StandInConfig, running_standin
 
@@ -160,3 +163,25 @@ def test_what_ran_on_the_simulated_backend_says_what_its_docs_say():
     (entry,) = asyncio.run(ask())
     assert entry.quantization == "Q4_K_M" and len(entry.digest) == 64
     assert entry.server_version == "" and entry.context_length is None
+
+
+def test_a_sidecar_change_is_a_suite_change_and_an_upgrade_alone_is_not(engine):
+    retyped = replace(SUITE, task_type="generation")
+    assert suite_digest(retyped) != suite_digest(SUITE)
+    assert suite_digest(replace(SUITE, labels=("yes", "no"))) != suite_digest(SUITE)
+    stored = {  # n1 was recorded before the digest covered the sidecar
+        "n1": suite_fingerprint(SUITE),
+        "n2": suite_digest(SUITE),
+        "n3": suite_digest(retyped),
+        "n4": suite_digest(retyped),
+    }
+    with session_scope(engine) as session:
+        for name, digest in stored.items():
+            add(session, name, "qa")
+            record_run(
+                session, name, series="qa", explicit=False, suite="toy", suite_digest=digest,
+                models=ran(),
+            )  # fmt: skip
+    with session_scope(engine) as session:
+        events = series_events(series_points(session, "qa"))
+    assert [(e.experiment, e.kind) for e in events] == [("n3", "suite_changed")]
