@@ -13,6 +13,7 @@ Holm or Benjamini–Hochberg).
 from __future__ import annotations
 
 import statistics as pystats
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -345,8 +346,11 @@ def _pad(x: np.ndarray, width: int) -> np.ndarray:
     return np.hstack([x, np.full((x.shape[0], width - x.shape[1]), np.nan)])
 
 
-def render_power(plan: PowerPlan) -> str:
-    """The plan as terminal text; the spread source (pilot or assumption) comes first."""
+def render_power(plan: PowerPlan, columns: int = 100) -> str:
+    """The plan as terminal text; the spread source (pilot or assumption) comes first.
+    Within ``columns`` (the terminal's): prose wrapped between words, the table's
+    headings over several lines and, if still too wide, each metric's name on a line
+    of its own above its row (a terminal cut the 150-column table mid-word)."""
     samples = f"{plan.samples_per_case} sample{'s' * (plan.samples_per_case != 1)} per case"
     cases = f"{plan.n_cases} cases"
     if plan.n_clusters:
@@ -357,8 +361,9 @@ def render_power(plan: PowerPlan) -> str:
         f"(α/m = {plan.alpha / plan.n_comparisons:.3g}, Bonferroni), power {plan.power:.0%}, "
         f"δ = {plan.delta:g} in each metric's units",
         f"Spreads: {plan.source}",
-        "",
     ]
+    lines = [x for line in lines for x in textwrap.wrap(line, columns, subsequent_indent="  ")]
+    lines.append("")
     header = ["metric", "test", "pairs", "spread typical", "worst", f"MDD at n = {plan.n_cases}",
               "worst", f"cases for δ = {plan.delta:g}", "worst"]  # fmt: skip
     if plan.n_clusters:
@@ -379,28 +384,66 @@ def render_power(plan: PowerPlan) -> str:
         if plan.n_clusters:
             row += [_num(r.typical.clusters_needed), _num(r.worst.clusters_needed)]
         rows.append(row)
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    lines += _fit_table(header, rows, columns)
     notes = [*plan.notes]
     notes += [f"{r.metric}: {n}" for r in plan.metrics for n in (r.note, r.typical.note) if n]
     notes += [f"{r.metric} (worst): {r.worst.note}" for r in plan.metrics
               if r.worst.note and r.worst.note != r.typical.note]  # fmt: skip
     if notes:
-        lines += ["", "Notes:", *[f"- {n}" for n in dict.fromkeys(notes)]]
+        lines += ["", "Notes:"]
+        for note in dict.fromkeys(notes):
+            lines += textwrap.wrap(note, columns, initial_indent="- ", subsequent_indent="  ")
     lines += [
         "",
-        "spread: Var(d) for the paired t (noncentral t on n − 1 df); the discordant share "
-        "for the exact McNemar test (exact power by enumeration); the variance of a group's "
-        "mean difference for the clustered paired t (t on C − 1 df, the suite's cases per "
-        "group kept); a Wilcoxon (ordinal or clearly skewed differences) is planned as the "
-        "paired t. typical: the median spread over the pairs; worst: the largest. MDD: "
-        "the smallest difference found with that power at the suite's size.",
+        *textwrap.wrap(
+            "spread: Var(d) for the paired t (noncentral t on n − 1 df); the discordant share "
+            "for the exact McNemar test (exact power by enumeration); the variance of a group's "
+            "mean difference for the clustered paired t (t on C − 1 df, the suite's cases per "
+            "group kept); a Wilcoxon (ordinal or clearly skewed differences) is planned as the "
+            "paired t. typical: the median spread over the pairs; worst: the largest. MDD: "
+            "the smallest difference found with that power at the suite's size. n/a: not "
+            "defined (no usable pairs, or not reachable: see the notes).",
+            columns,
+            break_on_hyphens=False,
+        ),
     ]
     return "\n".join(lines) + "\n"
 
 
+def _fit_table(header: list[str], rows: list[list[str]], columns: int) -> list[str]:
+    """The table's lines, cells two spaces apart; see :func:`render_power` for the fit."""
+
+    def lay_out(head: list[str], body: list[list[str]], indent: str) -> list[str]:
+        head = [h.replace(" = ", "\0=\0") for h in head]  # "δ = 0.05" stays whole
+        widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+        if len(indent) + sum(widths) + 2 * (len(widths) - 1) > columns:
+            words = [max(map(len, h.split()), default=0) for h in head]
+            widths = [max([w, *(len(r[i]) for r in body)]) for i, w in enumerate(words)]
+        wrapped = [
+            textwrap.wrap(h, w, break_long_words=False) or [""]
+            for h, w in zip(head, widths, strict=True)
+        ]
+        depth = max(map(len, wrapped))
+        heads = [[""] * (depth - len(h)) + h for h in wrapped]  # headings sit on the rows
+        return [
+            (indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+            .rstrip()
+            .replace("\0", " ")
+            for r in [*zip(*heads, strict=True), *body]
+        ]
+
+    flat = lay_out(header, rows, "")
+    if max(map(len, flat)) <= columns:
+        return flat
+    stacked = lay_out(header[1:], [r[1:] for r in rows], "  ")
+    depth = len(stacked) - len(rows)
+    return [
+        *stacked[:depth],
+        *(x for r, line in zip(rows, stacked[depth:], strict=True) for x in (f"{r[0]}:", line)),
+    ]
+
+
 def _num(x: float | int | None) -> str:
     if x is None:
-        return "undefined"
+        return "n/a"  # short: the table fits a terminal; the footnote says what it means
     return str(x) if isinstance(x, int) else f"{x:.4g}"

@@ -84,6 +84,7 @@ def _compare_and_publish(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_power(args: argparse.Namespace) -> int:
     from evaluation.compare._power_plan import plan_for_spec, render_power
     from evaluation.settings import database_url
+    from flows.cli.results import terminal_columns
 
     plan = plan_for_spec(
         args.spec,
@@ -93,7 +94,7 @@ def cmd_power(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         power=args.power,
     )
-    print(render_power(plan), end="")
+    print(render_power(plan, terminal_columns()), end="")
     return 0
 
 

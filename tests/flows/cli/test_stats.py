@@ -39,9 +39,13 @@ def z_sum(m: int, alpha: float = 0.05, power: float = 0.8) -> float:
 
 def power_row(out: str, metric: str) -> list[str]:
     """The cells of ``metric``'s row: test, pairs, spread typical/worst, MDD typical/worst,
-    cases typical/worst, and for a grouped suite groups typical/worst."""
-    line = next(x for x in out.splitlines() if x.startswith(metric))
-    return re.split(r"\s{2,}", line[len(metric) :].strip())
+    cases typical/worst, and for a grouped suite groups typical/worst. The width is
+    kept: a metric's name may stand on a line of its own above its row."""
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 100  # not a terminal: the leaderboard's width
+    at = next(i for i, x in enumerate(lines) if x.startswith(metric))
+    line = lines[at + 1] if lines[at] == f"{metric}:" else lines[at][len(metric) :]
+    return re.split(r"\s{2,}", line.strip())
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -119,7 +123,7 @@ def test_without_a_pilot_independent_cases_get_exact_mcnemar(tmp_path, database_
     n, level = int(cells[6]), 0.05 / 66
     assert mcnemar_power(0.25, 0.1, n, alpha=0.05, n_comparisons=66) >= 0.8
     assert simulated_mcnemar_power(0.25, 0.1, n, level) == pytest.approx(0.8, abs=0.03)
-    assert cells[4] == "undefined"  # 36 cases cannot reach 80% at α/66
+    assert cells[4] == "n/a"  # 36 cases cannot reach 80% at α/66
     assert "36 cases cannot reach 80% power with McNemar" in out
 
 
@@ -241,7 +245,7 @@ def test_a_pilot_without_usable_pairs_says_why(database_url, capsys):
                        "--delta", "0.05", "--pilot", "flat")  # fmt: skip
     assert code == 0
     cells = power_row(out, "exact_match")
-    assert cells[1:4] == ["-", "undefined", "undefined"]  # pairs, spread typical and worst
+    assert cells[1:4] == ["-", "n/a", "n/a"]  # pairs, spread typical and worst
     assert "exact_match: 1 pair(s) scored identically on every case left out" in out
     assert "nan" not in out.lower()
 
