@@ -45,9 +45,7 @@ def cmd_series(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     from evaluation.series._gate import GateInputError, gate
     from evaluation.series._render import gate_junit, gate_markdown, gate_text
-    from evaluation.storage.baselines import accepted_baseline
     from evaluation.storage.db import session_scope
-    from evaluation.storage.repository import get_experiment
     from flows.cli._database import open_engine
 
     if args.junit and args.summary and args.junit.resolve() == args.summary.resolve():
@@ -55,12 +53,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
             f"--junit and --summary name the same file ({args.junit}): give each its own"
         )
     with session_scope(open_engine(args)) as session:
-        baseline = args.baseline or _accepted(session, args, accepted_baseline, get_experiment)
-        if baseline is None:
-            raise GateInputError(
-                f"no baseline for {args.candidate!r}: name one with --baseline EXPERIMENT, or "
-                "accept one for its series with `evalflow baseline accept EXPERIMENT`"
-            )
+        baseline = args.baseline or _accepted(session, args, GateInputError)
         result = gate(session, args.candidate, baseline, args.alpha)
     _write_both(
         args.junit and (args.junit, gate_junit(result)),
@@ -100,17 +93,31 @@ def _write_both(junit, summary, error) -> None:
             staged.unlink(missing_ok=True)
 
 
-def _accepted(session, args, accepted_baseline, get_experiment) -> str | None:
+def _accepted(session, args: argparse.Namespace, error) -> str:
     """The accepted baseline of ``--series`` (checked to exist), else of the candidate's
-    series."""
+    series; an error that names that series, and says so when its accepted baseline is
+    the candidate itself."""
     from evaluation.series import series_experiments, series_of_experiment
+    from evaluation.storage.baselines import accepted_baseline
+    from evaluation.storage.repository import get_experiment
 
     if args.series:
         series_experiments(session, args.series)  # SeriesNotFound: one line, exit 2
-        return accepted_baseline(session, args.series, exclude=args.candidate)
-    candidate = get_experiment(session, args.candidate)
-    return accepted_baseline(
-        session, series_of_experiment(session, candidate), exclude=args.candidate
+        series = args.series
+    else:
+        series = series_of_experiment(session, get_experiment(session, args.candidate))
+    found = accepted_baseline(session, series, exclude=args.candidate)
+    if found is not None:
+        return found
+    again = "name another with --baseline EXPERIMENT, or accept another"
+    if accepted_baseline(session, series) == args.candidate:
+        why = f"{args.candidate!r} is itself the accepted baseline of series {series!r}"
+    else:
+        why = f"series {series!r} has no accepted baseline"
+        again = "name one with --baseline EXPERIMENT, or accept one"
+    raise error(
+        f"no baseline for {args.candidate!r}: {why}; {again} with "
+        "`evalflow baseline accept EXPERIMENT`"
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment
@@ -35,6 +36,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             add_experiment(session, name, SUITE, right).status = status
         unscored = {STEADY: {"exact_match": [None] * len(SUITE.cases)}}
         add_experiment(session, "unscored", SUITE, unscored).status = "completed"
+        (kept,) = add_nights(session, 1, series="kept")
+        session.exec(
+            update(Experiment).where(Experiment.name == kept).values(accepted_baseline=True)
+        )
     engine.dispose()
     return path
 
@@ -85,7 +90,17 @@ CASES = {
     ),
     "gate-no-baseline-accepted": (
         ["gate", "nightly-night-01"],
-        "no baseline for 'nightly-night-01': name one with --baseline EXPERIMENT",
+        "no baseline for 'nightly-night-01': series 'nightly' has no accepted baseline; "
+        "name one with --baseline EXPERIMENT",
+    ),
+    "gate-series-without-baseline": (
+        ["gate", "kept-night-00", "--series", "nightly"],
+        "no baseline for 'kept-night-00': series 'nightly' has no accepted baseline",
+    ),
+    "gate-candidate-is-the-baseline": (
+        ["gate", "kept-night-00"],
+        "no baseline for 'kept-night-00': 'kept-night-00' is itself the accepted baseline of "
+        "series 'kept'; name another with --baseline EXPERIMENT",
     ),
 }
 
