@@ -38,6 +38,12 @@ class SeriesEvent:
 
     @property
     def message(self) -> str:
+        """The change, and that the watch does not compare across it."""
+        return f"{self.change}: not compared across"
+
+    @property
+    def change(self) -> str:
+        """What changed, between which runs."""
         subject = {
             "suite_changed": "suite digest",
             "model_digest_changed": "model digest",
@@ -48,7 +54,7 @@ class SeriesEvent:
         where = f" of {self.model} on {self.host}" if self.model else ""
         return (
             f"{subject}{where} changed from {_short(self.before)} to {_short(self.after)} "
-            f"between {self.previous} and {self.experiment}: not compared across"
+            f"between {self.previous} and {self.experiment}"
         )
 
 

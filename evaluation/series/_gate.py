@@ -171,7 +171,7 @@ def gate(session: Session, candidate: str, baseline: str, alpha: float = 0.05) -
         baseline,
         alpha,
         tuple(cases),
-        tuple(e.message for e in changes),
+        tuple(e.change for e in changes),
         tuple(unmatched),
     )
 

@@ -227,7 +227,9 @@ def gate_markdown(result: GateResult) -> str:
 def gate_text(result: GateResult) -> str:
     """The terminal's lines: the verdict, what regressed, and what the two runs did not
     run alike."""
-    changes = [f"note: not run alike: {change}" for change in result.changes]
+    changes = [
+        f"note: not run alike (compared all the same): {change}" for change in result.changes
+    ]
     changes += _unmatched_lines(result, "note: not compared: ")
     if not result.regressed:
         return "\n".join(

@@ -122,6 +122,8 @@ def test_the_gate_says_what_the_two_runs_did_not_run_alike(engine):
         result = gate(session, names[1], names[0])
     (change,) = result.changes
     assert change.startswith("model digest of m:1b on gpu1 changed from")
+    assert change.endswith(f"between {names[0]} and {names[1]}")  # the gate did compare
+    assert f"note: not run alike (compared all the same): {change}" in gate_text(result)
     assert f"> **Not run alike:** {change}" in gate_markdown(result)
     suite = ET.fromstring(gate_junit(result))
     assert [p.get("value") for p in suite.iter("property")] == [change]
