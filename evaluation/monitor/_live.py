@@ -47,6 +47,9 @@ def set_stage(engine: Engine, experiment: str, stage: str, *, started: bool = Fa
     now = utcnow()
     row: dict[str, Any] = {"experiment": experiment, "stage": stage, "updated_at": now}
     columns: tuple[str, ...] = ("stage", "updated_at")
+    if stage != "generate":  # what was in flight was the generate stage's: none now
+        row["in_flight"] = {}
+        columns = (*columns, "in_flight")
     if started:
         row |= _EMPTY | {"started_at": now}
         columns = (*_UPDATED, "started_at")

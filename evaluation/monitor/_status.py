@@ -46,11 +46,11 @@ def status_text(facts: Mapping[str, Any]) -> str:
     if live["failed"]:
         parts.append(f"{live['failed']} failed")
     lines = [
-        f"{name}{simulated}: running, stage {live['stage']} (updated {live['updated_at']} UTC)",
+        f"{name}{simulated}: running, stage {live['stage']} (updated {_utc(live['updated_at'])})",
         "  " + ", ".join(parts),
     ]
     hosts = sorted({*live["in_flight"], *live["slots"]})
-    if hosts:
+    if hosts and live["stage"] == "generate":  # requests are in flight in no other stage
         lines.append(
             "  in flight: "
             + ", ".join(
@@ -63,6 +63,12 @@ def status_text(facts: Mapping[str, Any]) -> str:
     for reading in live["gpu"]:
         lines.append("  gpu " + gpu_text(reading))
     return "\n".join(lines)
+
+
+def _utc(stamp: str) -> str:
+    """ "2026-11-25 19:19:01 UTC": the stored time (UTC, with or without its offset) with
+    one zone."""
+    return stamp.removesuffix("+00:00").replace("T", " ") + " UTC"
 
 
 def _failures(failures: Mapping[str, int]) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from evaluation.monitor import ControlRefused, LiveRun, StartedRun, status_text
+from evaluation.monitor import ControlRefused, LiveRun, StartedRun, set_stage, status_text
 from evaluation.monitor._svg import sparkline
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment, RunLive, RunSummary
@@ -200,6 +200,19 @@ def test_status_text_while_running_and_after(client, db):
     ended = status_text(c.get(f"/api/runs/{NIGHTS[-1]}").json())
     assert f"{NIGHTS[-1]}: completed" in ended and "13 generations, 1 failed" in ended
     assert FAILURE in ended
+
+
+def test_status_after_generation_shows_nothing_in_flight_and_one_time_zone(client, db):
+    """In the compare stage `status` still said "in flight: slowbox 1/2 slots", and its
+    time read "2026-11-25T19:19:01+00:00 UTC" (#47)."""
+    c, _ = client
+    set_stage(db.engine, RUNNING, "compare")
+    facts = c.get(f"/api/runs/{RUNNING}").json()
+    assert facts["live"]["in_flight"] == {}
+    text = status_text(facts)
+    assert "stage compare" in text and "in flight" not in text
+    stamp = re.search(r"\(updated (.*)\)", text).group(1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", stamp), stamp
 
 
 def test_a_sparkline_draws_only_finite_points():
