@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from flows.cli import options
 
@@ -15,6 +16,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
     from evaluation.storage.db import session_scope
     from flows.cli._database import open_engine
 
+    _refuse_missing(args, "nothing to watch: every `evalflow run` starts a series")
     with session_scope(open_engine(args)) as session:
         watch = watch_series(session, args.series, _settings(args))
     print(trends_text(watch))
@@ -26,8 +28,10 @@ def cmd_series(args: argparse.Namespace) -> int:
     from evaluation.storage.db import session_scope
     from flows.cli._database import open_engine
 
-    with session_scope(open_engine(args)) as session:
-        found = list_series(session)
+    found = []
+    if _missing_database(args) is None:
+        with session_scope(open_engine(args)) as session:
+            found = list_series(session)
     if not found:
         print("no series yet: every `evalflow run` starts or extends one (its spec's name)")
         return 0
@@ -52,6 +56,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         raise GateInputError(
             f"--junit and --summary name the same file ({args.junit}): give each its own"
         )
+    _refuse_missing(args, "run the candidate first")
     with session_scope(open_engine(args)) as session:
         baseline = args.baseline or _accepted(session, args, GateInputError)
         result = gate(session, args.candidate, baseline, args.alpha)
@@ -91,6 +96,25 @@ def _write_both(junit, summary, error) -> None:
     finally:
         if staged is not None:
             staged.unlink(missing_ok=True)
+
+
+def _missing_database(args: argparse.Namespace) -> Path | None:
+    """The default database file when it does not exist yet (a fresh home), else None:
+    these read-only commands must not create it, nor the home folder. A database the
+    user named is checked by the app (``refuse_a_named_database_not_there``)."""
+    from evaluation.settings import DATABASE_URL_ENV, evalflow_home
+
+    if args.database or os.environ.get(DATABASE_URL_ENV):
+        return None
+    path = evalflow_home() / "evalflow.db"
+    return None if path.exists() else path
+
+
+def _refuse_missing(args: argparse.Namespace, hint: str) -> None:
+    from evaluation.errors import StorageError
+
+    if (path := _missing_database(args)) is not None:
+        raise StorageError(f"no results database at {path} yet: {hint}")
 
 
 def _accepted(session, args: argparse.Namespace, error) -> str:

@@ -160,3 +160,22 @@ def test_a_summary_that_cannot_be_written_leaves_no_junit(db, tmp_path, capsys) 
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and "--summary" in lines[0], err
     assert not [p.name for p in tmp_path.iterdir() if not p.name.startswith("results.db")]
+
+
+@pytest.mark.parametrize(
+    ("argv", "rc", "said"),
+    [
+        (["series"], 0, "no series yet"),
+        (["trends", "nightly"], 2, "error: no results database at {db} yet: nothing to watch"),
+        (["gate", "a", "--baseline", "b"], 2, "error: no results database at {db} yet"),
+    ],
+)
+def test_read_only_commands_on_a_fresh_home_create_nothing(
+    argv, rc, said, tmp_path, monkeypatch, capsys
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("EVALFLOW_HOME", str(home))
+    monkeypatch.delenv("EVALFLOW_DATABASE_URL", raising=False)
+    got, out, err = run_cli(argv, capsys)
+    assert got == rc and said.format(db=home / "evalflow.db") in out + err, (out, err)
+    assert not home.exists()
