@@ -302,3 +302,24 @@ def test_an_interrupt_starts_its_message_on_a_line_of_its_own(monkeypatch):
         written = pipe.read()
     assert written.startswith(b"\n\x1b[?25h" + b"interrupted: waiting up to 5 s")
     assert written.count(b"\n") == 3  # the display's line ended, then the two messages
+
+
+def test_the_rate_and_eta_age_while_nothing_finishes():
+    """A model loading held "36/72, 3.0 gen/s, ETA 13 s" for 9 s while nothing finished
+    (#47): after a few expected intervals the display says what it waits on instead."""
+    now = [100.0]
+    bar = RunProgress(_terminal(), in_flight=lambda: 2, clock=lambda: now[0])
+    bar.update(progress.Reading("demo", 36, 72, 0, 3.0, 13.0))
+
+    def line() -> str:
+        return bar.progress.columns[2].render(bar.progress.tasks[-1]).plain
+
+    now[0] += 4.9  # within 5 s: the rate stands
+    assert line() == "36/72, 3.0 gen/s, ETA 13 s, 0 failed, 2 in flight"
+    now[0] += 0.2
+    assert line() == "36/72, ETA —, 0 failed, waiting on 2 in flight"
+    bar.update(progress.Reading("demo", 37, 72, 0, 0.5, 70.0))  # one more stored
+    now[0] += 5.9  # at 0.5 gen/s: 3 intervals are 6 s
+    assert "30.0 gen/min" in line() and "ETA 1 min 10 s" in line()
+    now[0] += 0.2
+    assert "waiting on 2 in flight" in line()
