@@ -30,6 +30,11 @@ def sparkline(values: list[float | None]) -> str:
     return "".join(out)
 
 
+def runs(n: int) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
 def _value(v: float | None, metric: str) -> str:
     if v is None:
         return "–"
@@ -78,7 +83,7 @@ def trends_text(watch: SeriesWatch) -> str:
     last = watch.last
     simulated = " [SIMULATED]" if any(p.simulated for p in watch.points) else ""
     lines = [
-        f"series {watch.series}{simulated}: {len(watch.points)} runs, last {last.experiment} "
+        f"series {watch.series}{simulated}: {runs(len(watch.points))}, last {last.experiment} "
         f"({last.status}, {last.time:%Y-%m-%d %H:%M} UTC)",
         f"watch: {len(watch.streams)} streams, at most {s.false_alarms_per_100_nights:g} false "
         f"alarms per 100 nights in all (CUSUM k = {s.k:g}, h = {watch.threshold:.2f}; "
@@ -89,7 +94,7 @@ def trends_text(watch: SeriesWatch) -> str:
         by_config.setdefault(stream.config, []).append(stream)
     for streams in by_config.values():
         first = streams[0]
-        lines += ["", f"{first.label}  (since {first.segment_start}, {len(first.nights)} runs)"]
+        lines += ["", f"{first.label}  (since {first.segment_start}, {runs(len(first.nights))})"]
         lines += [_stream_line(st) for st in streams]
     if watch.events:
         lines += ["", "events (not compared across):"]

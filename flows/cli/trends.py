@@ -25,6 +25,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
 
 def cmd_series(args: argparse.Namespace) -> int:
     from evaluation.series import list_series
+    from evaluation.series._render import runs
     from evaluation.storage.db import session_scope
     from flows.cli._database import open_engine
 
@@ -40,7 +41,7 @@ def cmd_series(args: argparse.Namespace) -> int:
         baseline = f", baseline {s.baseline}" if s.baseline else ""
         simulated = " [SIMULATED]" if s.simulated else ""
         print(
-            f"{s.name:<{width}}  {s.points:>4} runs, last {s.last_experiment} "
+            f"{s.name:<{width}}  {runs(s.points):>9}, last {s.last_experiment} "
             f"({s.last_status}, {s.last:%Y-%m-%d %H:%M}){baseline}{simulated}"
         )
     return 0

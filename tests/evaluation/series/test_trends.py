@@ -180,3 +180,12 @@ def test_an_unjudged_last_run_raises_no_alarm_of_the_night_before(engine):
     assert {s.last_alarm for s in watch.streams if s.last_alarm} == {names[10]}
     assert watch.alarms == ()
     assert f"no alarm on {cut} (interrupted: not judged)." in trends_text(watch)
+
+
+def test_one_run_is_one_run(engine):
+    with session_scope(engine) as session:
+        (only,) = add_nights(session, 1, series="single")
+    with session_scope(engine) as session:
+        text = trends_text(watch_series(session, "single"))
+    assert text.startswith(f"series single: 1 run, last {only} ")
+    assert f"(since {only}, 1 run)" in text and "1 runs" not in text
