@@ -19,10 +19,13 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from evaluation.errors import EvalError
+from evaluation.spec import experiment_name_problem
 
 LEVELS = ("smoke", "subset", "full")
 DEPLOYMENT = re.compile(r"^[^/\s][^/]*/[^/]*[^/\s]$")  # "flow/deployment", as Prefect names it
 MAX_FIELD = 1000
+#: The one flow the Start form starts: its parameters are the form's fields.
+EVALUATE_FLOW = "evaluate"
 
 
 class ControlRefused(EvalError):
@@ -64,6 +67,12 @@ def start_request(form: Mapping[str, str]) -> StartRequest:
             400,
             f"deployment: expected FLOW/DEPLOYMENT (e.g. evaluate/on-demand), got {deployment!r}",
         )
+    if deployment.split("/", 1)[0] != EVALUATE_FLOW:
+        raise ControlRefused(
+            400,
+            f"deployment: expected a deployment of the {EVALUATE_FLOW!r} flow (the form passes "
+            f"its parameters), got {deployment!r}",
+        )
     parameters: dict[str, object] = {"spec_path": _field(form, "spec_path", required=True)}
     level = _field(form, "level") or "smoke"
     if level not in LEVELS:
@@ -71,6 +80,9 @@ def start_request(form: Mapping[str, str]) -> StartRequest:
     parameters["level"] = level
     experiment = _field(form, "experiment")
     if experiment:
+        problem = experiment_name_problem(experiment)
+        if problem:
+            raise ControlRefused(400, f"experiment: {problem}")
         parameters["experiment"] = experiment
     return StartRequest(deployment, parameters)
 

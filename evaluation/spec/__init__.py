@@ -27,6 +27,7 @@ from evaluation.spec._model import (
     make_plan,
     sweep_shape,
 )
+from evaluation.spec._names import MAX_NAME_LENGTH, NAME_PATTERN, experiment_name_problem
 from evaluation.spec._params import (
     DEFAULT_NUM_PREDICT,
     GRID_ORDER,
@@ -44,6 +45,8 @@ __all__ = [
     "DEFAULT_NUM_PREDICT",
     "DEFAULT_TEMPLATES",
     "GRID_ORDER",
+    "MAX_NAME_LENGTH",
+    "NAME_PATTERN",
     "PARAMETERS",
     "RULES",
     "TEMPLATE_VARIABLES",
@@ -62,6 +65,7 @@ __all__ = [
     "config_count",
     "default_hosts",
     "expand",
+    "experiment_name_problem",
     "format_plan",
     "load_spec",
     "make_plan",

@@ -38,6 +38,7 @@ from evaluation.spec._model import (
     default_hosts,
     expand,
 )
+from evaluation.spec._names import MAX_NAME_LENGTH, NAME_PATTERN
 from evaluation.spec._params import PARAMETERS
 from evaluation.spec._pipeline import parse_pipeline
 from evaluation.spec._strategy import STRATEGY_KEYS, read_strategy
@@ -60,8 +61,6 @@ SPEC_KEYS = (
 )
 HOST_KEYS = ("name", "url", "slots", "kind", "models")
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
-NAME_PATTERN = r"[a-z0-9-]+"
-MAX_NAME_LENGTH = 100  # longer names overflow the file names made of them (the report's)
 TEMPLATE_NAME_PATTERN = r"[A-Za-z0-9_-]+"
 HOST_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 

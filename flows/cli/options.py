@@ -17,10 +17,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-#: Experiment names, here as in specs (evaluation/spec/_load.py's NAME_PATTERN).
-NAME_PATTERN = r"[a-z0-9-]+"
-#: Longer names overflow the file names made of them (the report: 255 bytes at most).
-MAX_NAME_LENGTH = 100
+from evaluation.spec import experiment_name_problem
 
 
 def _refuse(expected: str, text: str) -> argparse.ArgumentTypeError:
@@ -164,12 +161,9 @@ def timezone(value: str) -> str:
 
 def experiment_name(text: str) -> str:
     """A name a new experiment is stored under: lower-case letters, digits and dashes."""
-    if not re.fullmatch(NAME_PATTERN, text):
-        raise _refuse(f"an experiment name of {NAME_PATTERN} (e.g. my-run-2)", text)
-    if len(text) > MAX_NAME_LENGTH:
-        raise argparse.ArgumentTypeError(
-            f"expected an experiment name of at most {MAX_NAME_LENGTH} characters, got {len(text)}"
-        )
+    problem = experiment_name_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

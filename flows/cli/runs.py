@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
 from evaluation.redact import redact, redact_argv
+from evaluation.spec import NAME_PATTERN
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli.logs import console_for, left_to_the_display
@@ -378,7 +379,7 @@ def _experiment_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--experiment",
         type=options.experiment_name,
-        help=f"experiment name, {options.NAME_PATTERN} (default: the spec's name)",
+        help=f"experiment name, {NAME_PATTERN} (default: the spec's name)",
     )
 
 

@@ -41,6 +41,7 @@ class PrefectRunControl:
         try:
             with self._client() as client:
                 found = client.read_deployment_by_name(deployment)
+                _check_parameters(deployment, found.parameter_openapi_schema, parameters)
                 run = client.create_flow_run_from_deployment(
                     found.id, parameters=dict(parameters), tags=[MONITOR_TAG]
                 )
@@ -85,6 +86,21 @@ class PrefectRunControl:
             503,
             f"no Prefect server answers at {redact(self.api_url)} ({type(exc).__name__}): "
             "start one (prefect server start) or fix PREFECT_API_URL",
+        )
+
+
+def _check_parameters(
+    deployment: str, schema: Mapping[str, object] | None, parameters: Mapping[str, object]
+) -> None:
+    """``ControlRefused`` (400) unless the deployment's flow takes every parameter the
+    form passes: a deployment of another flow would crash its run on them."""
+    properties = (schema or {}).get("properties") or {}
+    missing = [name for name in parameters if name not in properties]  # type: ignore[operator]
+    if missing:
+        raise ControlRefused(
+            400,
+            f"deployment: {deployment!r} does not take {', '.join(missing)}: the page starts "
+            "only deployments of the evaluate flow",
         )
 
 

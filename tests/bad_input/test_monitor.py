@@ -42,7 +42,14 @@ def _counts(engine) -> tuple[int, ...]:
         ({"spec_path": " "}, 400, "spec_path: required, got nothing"),
         ({"spec_path": "a\nb"}, 400, "spec_path: expected one line"),
         ({"experiment": "x" * 2000}, 400, "experiment: expected one line of at most 1000"),
-        ({"deployment": "missing/dep"}, 404, "is not registered"),
+        ({"deployment": "evaluate/missing"}, 404, "is not registered"),
+        (
+            {"deployment": "retrain-selector/weekly-served"},
+            400,
+            "deployment: expected a deployment of the 'evaluate' flow",
+        ),
+        ({"experiment": "BAD NAME!"}, 400, "experiment: expected an experiment name of [a-z0-9-]+"),
+        ({"experiment": "a" * 101}, 400, "experiment: expected an experiment name of at most 100"),
     ],
 )
 def test_a_bad_start_form_is_a_4xx_page_and_starts_nothing(served, form, status, says):
@@ -114,3 +121,18 @@ def test_without_a_prefect_server_the_page_offers_no_button_and_writes_are_refus
     assert answer.status_code == 403  # no form on the page: no token to send
     live = client.get(f"/e/{RUNNING}/live").text
     assert 'id="cancel"' not in live
+
+
+def test_a_deployment_whose_flow_does_not_take_the_forms_parameters_is_refused():
+    from evaluation.monitor import ControlRefused
+    from tasks.adapters.deployment_runs import _check_parameters
+
+    schema = {"properties": {"model_dir": {}, "ratings": {}}}  # retrain-selector's
+    with pytest.raises(ControlRefused, match="does not take spec_path, level") as refused:
+        _check_parameters("evaluate/odd", schema, {"spec_path": "s.yaml", "level": "smoke"})
+    assert refused.value.status == 400
+    _check_parameters(
+        "evaluate/x",
+        {"properties": {"spec_path": {}, "level": {}}},
+        {"spec_path": "s", "level": "smoke"},
+    )

@@ -38,7 +38,7 @@ class Control:
         self.cancelled: list[str] = []
 
     def start(self, deployment, parameters):
-        if deployment == "missing/dep":
+        if deployment == "evaluate/missing":
             raise ControlRefused(404, f"deployment {deployment!r} is not registered")
         self.started.append((deployment, dict(parameters)))
         return StartedRun("id-1", "brave-otter", deployment)
@@ -170,7 +170,7 @@ def test_start_is_guarded_and_passes_the_parameters(client):
     assert control.started == [("evaluate/on-demand", {"spec_path": "s.yaml", "level": "smoke"})]
     missing = c.post(
         "/actions/start",
-        data={**form, "deployment": "missing/dep", "csrf": token},
+        data={**form, "deployment": "evaluate/missing", "csrf": token},
         headers={"Origin": ORIGIN},
     )
     assert missing.status_code == 404 and "is not registered" in missing.text
