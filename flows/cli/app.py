@@ -147,7 +147,8 @@ def _global_options(parser: argparse.ArgumentParser, *, after_verb: bool) -> Non
     keep = {"default": argparse.SUPPRESS} if after_verb else {}
     parser.add_argument(
         "--database",
-        help="SQLAlchemy URL (default: $EVALFLOW_DATABASE_URL or ~/.evalflow)",
+        help="SQLAlchemy URL (default: $EVALFLOW_DATABASE_URL, else a SQLite file in "
+        "$EVALFLOW_HOME, else in ~/.evalflow)",
         **keep,
     )
     loudness = parser.add_mutually_exclusive_group()

@@ -56,7 +56,13 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
-    p = sub.add_parser("recommend", help="recommend a config for a task type under limits")
+    p = sub.add_parser(
+        "recommend",
+        help="recommend a config for a task type under limits",
+        description="Recommend a config for a task type under limits, from the promoted "
+        "selector: train one first with `evalflow retrain` (after the simulated demo: "
+        "`evalflow retrain --include-simulated`).",
+    )
     p.add_argument("task_type", choices=TASK_TYPES, help="the kind of task")
     p.add_argument("--max-latency", type=options.seconds, help="seconds per answer (p95)")
     p.add_argument("--max-energy", type=options.positive, help="joules per generation")

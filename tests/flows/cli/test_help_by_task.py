@@ -68,3 +68,14 @@ def test_every_command_help_ends_with_an_example_the_parser_takes_as_printed():
         parser.parse_args(argv[1:])  # a refused example exits 2
         examples += 1
     assert examples >= 19
+
+
+def test_help_names_evalflow_home_and_what_recommend_needs_first():
+    """#47: --database's default left out $EVALFLOW_HOME, and recommend's example failed
+    after the demo ("no selector has been trained yet") without saying to retrain."""
+    parser = build_parser()
+    verbs = dict(_verbs(parser))
+    help_text = " ".join(verbs["doctor"].format_help().split())
+    assert "$EVALFLOW_DATABASE_URL, else a SQLite file in $EVALFLOW_HOME" in help_text
+    recommend = " ".join(verbs["recommend"].format_help().split())
+    assert "`evalflow retrain --include-simulated`" in recommend
