@@ -59,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "recommend",
         help="recommend a config for a task type under limits",
-        description="Recommend a config for a task type under limits, from the promoted "
-        "selector: train one first with `evalflow retrain` (after the simulated demo: "
+        description="Recommend a config for a task type under limits, from the promoted\n"
+        "selector: train one first with `evalflow retrain` (after the simulated demo:\n"
         "`evalflow retrain --include-simulated`).",
     )
     p.add_argument("task_type", choices=TASK_TYPES, help="the kind of task")
