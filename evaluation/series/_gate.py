@@ -2,8 +2,9 @@
 Holm over all of them at ``alpha`` (so a null comparison fails at most ``alpha`` of the
 time, whatever the number of configs and metrics).
 
-Quality metrics: the paired test evalflow uses everywhere (``compare_pair``: exact
-McNemar for binary scores, paired t or Wilcoxon otherwise), two-sided, failing only in
+Quality metrics: the paired test evalflow uses everywhere (``compare_pair``: clustered
+paired t where cases share groups, else exact McNemar for binary scores, paired t or
+Wilcoxon otherwise), two-sided, failing only in
 the metric's worse direction. Operational streams, paired on shared cases where they
 can be: ``failure_rate`` (per case failed share, paired mean), ``tokens_per_s`` (per
 case log tokens/s, paired mean) and ``latency_p95`` (log ratio of the p95s with the

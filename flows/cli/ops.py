@@ -78,7 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("baseline", help="manage the accepted baselines of nightly checks")
     actions = p.add_subparsers(dest="baseline_command", required=True)
     accept = actions.add_parser(
-        "accept", help="make an experiment the accepted baseline of its spec's series"
+        "accept",
+        help="make an experiment the accepted baseline of its series (the one it joined "
+        "with `run --series`, else its spec's)",
     )
     accept.add_argument("experiment")
     accept.set_defaults(func=cmd_baseline_accept)
