@@ -115,7 +115,12 @@ def launch_early() -> None:
     """Launch a server for a command that will probably start one (no API URL in the
     environment), before the command's own imports; ``take_early_launch`` hands it over."""
     if not os.environ.get("PREFECT_API_URL") and not _EARLY:
-        server = EmbeddedServer()
+        from evaluation.errors import EvalError
+
+        try:
+            server = EmbeddedServer()
+        except EvalError:  # a bad setting (EVALFLOW_HOME a file): this runs before the
+            return  # command's error handling; the command reads it and says so in one line
         server.launch()
         _EARLY.append(server)
 

@@ -160,7 +160,11 @@ def experiment_status(session: Session, experiment: Experiment) -> ExperimentSta
         if (note := run_notes.read(session.get_bind().url, run.experiment, run.token)) is not None:
             return ExperimentStatus(note[0], note[1], run)
         return ExperimentStatus("crashed", _gone(run), run)
-    return ExperimentStatus(status, run.reason, run)
+    if status == "running" and run.status in ENDINGS:  # a crashed run's, ended by the next
+        return ExperimentStatus(run.status, run.reason, run)  # before its flow began
+    # A run that ended before its flow began leaves the experiment as it was: its reason
+    # is not the experiment's.
+    return ExperimentStatus(status, run.reason if run.status == status else None, run)
 
 
 def _gone(run: ExperimentRun) -> str:
@@ -210,9 +214,11 @@ def _end(session: Session, run: ExperimentRun, status: str, reason: str | None) 
     run.reason = reason
     run.ended_at = utcnow()
     session.add(run)
+    # Only an experiment a run set running (its flow began): a run that failed before,
+    # as a resume whose Prefect API did not answer, leaves a completed one completed.
     session.exec(
         update(Experiment)
-        .where(Experiment.name == run.experiment)
+        .where(Experiment.name == run.experiment, Experiment.status == "running")
         .values(status=status, updated_at=utcnow())
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from evaluation.redact import redact_url
+from evaluation.redact import one_line, redact_url
 
 if TYPE_CHECKING:
     from evaluation.run import Check
@@ -38,3 +38,23 @@ async def prefect_check(timeout_s: float) -> Check:
     if error is not None:
         return Check("prefect api", "fail", f"{shown}: {type(error).__name__}: {error}")
     return Check("prefect api", "ok", f"{shown}: healthy (server {version})", {"url": shown})
+
+
+def refuse_an_api_that_does_not_answer(timeout_s: float = 10.0) -> None:
+    """For `run`, before it claims or writes anything: a configured Prefect API
+    (PREFECT_API_URL, the user's setting) that does not answer is bad input, one line,
+    exit 2; without the check the run failed after claiming its experiment."""
+    from evaluation.errors import EvalError
+    from flows.embedded_server import embedded_server_needed
+
+    if embedded_server_needed():  # none configured: the run starts its own
+        return
+    check = asyncio.run(prefect_check(timeout_s))
+    if check.status == "fail":  # its detail shows the URL masked (redact_url)
+        raise EvalError(
+            one_line(
+                f"PREFECT_API_URL: the Prefect API does not answer: {check.detail}; start it "
+                "(`prefect server start`) or unset PREFECT_API_URL to run on a temporary "
+                "local one"
+            )
+        )

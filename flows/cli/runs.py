@@ -163,12 +163,14 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     from evaluation.settings import database_url
     from evaluation.storage.db import make_engine
     from flows import run_control
+    from flows.cli._prefect_check import refuse_an_api_that_does_not_answer
 
     # Refuse bad input, unreachable hosts and missing models before Prefect starts.
     began = time.monotonic()
     sweep = prepare_sweep(args.spec)
     prepared = time.monotonic()
     check_before_run(sweep)
+    refuse_an_api_that_does_not_answer()  # the user's PREFECT_API_URL, before any claim
     checked = time.monotonic()
     name = args.experiment or sweep.spec.name
     database = database_url(args.database)

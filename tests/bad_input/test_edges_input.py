@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -237,6 +239,12 @@ CASES = [
         {"EVALFLOW_DATABASE_URL": "sqlite:///{root}/empty.sqlite"}),
     Bad("database-empty-file-option", "cli", empty_database("show", "demo", option=True),
         ("--database", "empty.sqlite is an empty file")),
+    # --- a Prefect API that does not answer: refused before the claim (was exit 1 after
+    # writing, and a completed experiment read "failed")
+    Bad("prefect-api-unreachable", "env",
+        lambda w: ["run", str(w.write_spec({"name": "demo", "hosts": corpus.SIM}))],
+        ("PREFECT_API_URL: the Prefect API does not answer", "http://u:***@127.0.0.1:9/api"),
+        {"PREFECT_API_URL": "http://u:Qx7pw@127.0.0.1:9/api"}, absent=("Qx7pw",)),
     # --- export into a place the kernel refuses, even to root
     Bad("export-out-unwritable", "cli", cli("export", "demo", "--out", "/proc/evalflow-export"),
         ("--out", "/proc/evalflow-export")),
@@ -500,3 +508,85 @@ def test_recommend_refuses_a_bad_argument_with_a_value_error_naming_it(
     assert message.startswith(named), message
     assert "environment variable" not in message and "s3cret" not in message
     assert not (tmp_path / "none.db").exists()  # refused before anything was opened
+
+
+# --- settings read before the command's own error handling ------------------------------
+
+
+def evalflow(argv: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m flows.cli`` (the executable's entry: `run` launches its server early)
+    on this checkout, Prefect's API not configured, results in ``tmp_path``."""
+    environment = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {
+        "EVALFLOW_HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "EVALFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'results.db'}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *argv],
+        capture_output=True,
+        text=True,
+        env=environment | env,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def simulated_spec(tmp_path: Path) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "edge",
+                "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+                "models": ["m:1b"],
+                "hosts": corpus.SIM,
+            }
+        )
+    )
+    return path
+
+
+def test_run_with_evalflow_home_a_file_is_one_line_before_prefect(tmp_path: Path) -> None:
+    home = tmp_path / "home-file"
+    home.write_text("x")
+    done = evalflow(["run", str(simulated_spec(tmp_path))], tmp_path, EVALFLOW_HOME=str(home))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: environment variable EVALFLOW_HOME='{home}': expected a folder, but it is a file"
+    ]
+    assert home.read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home-file", "spec.yaml"]
+
+
+def test_a_run_that_ends_before_its_flow_began_leaves_the_experiment_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """A resume of a completed experiment that fails before its flow sets it running
+    (its Prefect API gone) ends its own claim, not the experiment: still completed."""
+    from sqlalchemy import select
+
+    from evaluation.storage.models import Experiment
+    from evaluation.storage.runs import (
+        RunProcess,
+        claim_experiment,
+        end_run,
+        experiment_status,
+    )
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    process = RunProcess.current()
+    done = select(Experiment).where(Experiment.name == "done")
+    with session_scope(engine) as session:
+        experiment = add_experiment(
+            session, "done", make_suite(1), {make_config(): {"exact_match": [1.0]}}
+        )
+        experiment.status = "completed"
+    with session_scope(engine) as session:
+        claim_experiment(session, "done", process)
+    with session_scope(engine) as session:
+        assert end_run(session, "done", "failed", process, reason="RuntimeError: no API")
+    with session_scope(engine) as session:
+        experiment = session.exec(done).scalar_one()
+        assert experiment.status == "completed"
+        assert experiment_status(session, experiment).status == "completed"
+        assert experiment_status(session, experiment).reason is None
