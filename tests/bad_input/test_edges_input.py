@@ -239,12 +239,6 @@ CASES = [
         {"EVALFLOW_DATABASE_URL": "sqlite:///{root}/empty.sqlite"}),
     Bad("database-empty-file-option", "cli", empty_database("show", "demo", option=True),
         ("--database", "empty.sqlite is an empty file")),
-    # --- a Prefect API that does not answer: refused before the claim (was exit 1 after
-    # writing, and a completed experiment read "failed")
-    Bad("prefect-api-unreachable", "env",
-        lambda w: ["run", str(w.write_spec({"name": "demo", "hosts": corpus.SIM}))],
-        ("PREFECT_API_URL: the Prefect API does not answer", "http://u:***@127.0.0.1:9/api"),
-        {"PREFECT_API_URL": "http://u:Qx7pw@127.0.0.1:9/api"}, absent=("Qx7pw",)),
     # --- export into a place the kernel refuses, even to root
     Bad("export-out-unwritable", "cli", cli("export", "demo", "--out", "/proc/evalflow-export"),
         ("--out", "/proc/evalflow-export")),
@@ -538,7 +532,7 @@ def simulated_spec(tmp_path: Path) -> Path:
             {
                 "name": "edge",
                 "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
-                "models": ["m:1b"],
+                "models": ["sim-small:1b"],
                 "hosts": corpus.SIM,
             }
         )
@@ -590,3 +584,32 @@ def test_a_run_that_ends_before_its_flow_began_leaves_the_experiment_as_it_was(
         assert experiment.status == "completed"
         assert experiment_status(session, experiment).status == "completed"
         assert experiment_status(session, experiment).reason is None
+
+
+def test_run_refuses_a_prefect_api_that_does_not_answer_before_it_writes(
+    tmp_path: Path,
+) -> None:
+    """In a subprocess: in this one an earlier run's API setting would answer instead."""
+    from sqlalchemy import select
+
+    from evaluation.storage.models import Experiment
+
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        add_experiment(session, "edge", make_suite(1), {make_config(): {"exact_match": [1.0]}})
+    with session_scope(engine) as session:
+        session.exec(select(Experiment)).scalar_one().status = "completed"
+    before = row_counts(url)
+    done = evalflow(
+        ["run", str(simulated_spec(tmp_path))],
+        tmp_path,
+        PREFECT_API_URL="http://u:Qx7pw@127.0.0.1:9/api",
+    )
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: PREFECT_API_URL: the Prefect API does not answer: ")
+    assert "http://u:***@127.0.0.1:9/api" in line and "Qx7pw" not in done.stdout + line
+    assert row_counts(url) == before  # nothing claimed
+    with session_scope(engine) as session:
+        assert session.exec(select(Experiment)).scalar_one().status == "completed"

@@ -225,6 +225,7 @@ def test_a_rerun_in_the_same_process_runs_again_and_can_end_cancelled(engine):
     with session_scope(engine) as session:
         assert get_experiment(session, "sweep").status == "cancelled"
         claim_experiment(session, "sweep", here, flow_run_id="f-2")
+        register(session, "sweep", here)  # the rerun's flow sets it running again
     with session_scope(engine) as session:
         run = session.get(ExperimentRun, "sweep")
         assert (run.status, run.reason, run.flow_run_id) == ("running", None, "f-2")
