@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from typing import TYPE_CHECKING
 
 from evaluation.redact import one_line, redact_url
@@ -47,6 +49,8 @@ def refuse_an_api_that_does_not_answer(timeout_s: float = 10.0) -> None:
     from evaluation.errors import EvalError
     from flows.embedded_server import embedded_server_needed
 
+    if not os.environ.get("PREFECT_API_URL") and "prefect.settings" not in sys.modules:
+        return  # Prefect's settings import for seconds: a profile's URL is found later
     if embedded_server_needed():  # none configured: the run starts its own
         return
     check = asyncio.run(prefect_check(timeout_s))
