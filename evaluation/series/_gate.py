@@ -25,7 +25,7 @@ from evaluation.errors import EvalError, MetricError
 from evaluation.metrics import get_metric
 from evaluation.series._events import events_between
 from evaluation.series._series import point_of
-from evaluation.series._watch import LATENCY_FLOOR, log_quantile, paired_change
+from evaluation.series._watch import LATENCY_FLOOR, LATENCY_MIN_N, log_quantile, paired_change
 from evaluation.statistics import adjust_p_values, compare_pair
 from evaluation.storage.repository import (
     experiment_configs,
@@ -77,6 +77,11 @@ class GateResult:
     @property
     def regressed(self) -> tuple[GateCase, ...]:
         return tuple(c for c in self.cases if c.regressed)
+
+    @property
+    def untested(self) -> tuple[GateCase, ...]:
+        """The checks without a p (no data or too little): not passes, and said so."""
+        return tuple(c for c in self.cases if c.p_adjusted is None)
 
     @property
     def exit_code(self) -> int:
@@ -304,14 +309,18 @@ def _latency_case(cand: pd.DataFrame, base: pd.DataFrame, config: str) -> tuple:
     theta = float(lc - lb)
     var = float(vc + vb + 2 * LATENCY_FLOOR**2)
     finite = np.isfinite(theta) and np.isfinite(var)
+    fewest = int(min(c.size, b.size))
+    test = "log p95 ratio z"
+    if not finite and fewest < LATENCY_MIN_N:
+        test += f"; a p95 needs {LATENCY_MIN_N} latencies in each run, got {fewest}"
     return (
         config,
         "latency_p95",
-        int(min(c.size, b.size)),
+        fewest,
         float(np.quantile(b, 0.95)) if b.size else None,
         float(np.quantile(c, 0.95)) if c.size else None,
         exp(theta) - 1 if finite else None,
-        "log p95 ratio z",
+        test,
         _one_sided(theta, var) if finite else None,
         bool(finite and theta > 0),
     )

@@ -184,6 +184,15 @@ def gate_junit(result: GateResult) -> str:
     )
 
 
+def _untested(result: GateResult) -> str:
+    """How many checks had no p, and which metrics: they did not pass, they were not
+    tested."""
+    if not result.untested:
+        return ""
+    metrics = ", ".join(dict.fromkeys(c.metric for c in result.untested))
+    return f" ({len(result.untested)} not tested: {metrics}; reasons in JUnit and summary)"
+
+
 def _unmatched(which: str) -> str:
     return f"this config ran {which}"
 
@@ -205,7 +214,8 @@ def gate_markdown(result: GateResult) -> str:
     verdict = (
         f"**FAILED**: {len(result.regressed)} of {len(result.cases)} checks regressed beyond noise"
         if result.regressed
-        else f"**PASSED**: none of {len(result.cases)} checks regressed beyond noise"
+        else f"**PASSED**: none of {len(result.cases)} checks{_untested(result)} regressed "
+        "beyond noise"
     )
     lines = [
         f"## evalflow gate: {result.candidate} vs {result.baseline}",
@@ -240,7 +250,8 @@ def gate_text(result: GateResult) -> str:
         return "\n".join(
             [
                 f"gate passed: {result.candidate} vs {result.baseline}, {len(result.cases)} "
-                f"checks, nothing regressed beyond noise (Holm, α = {result.alpha:g})",
+                f"checks{_untested(result)}, nothing regressed beyond noise "
+                f"(Holm, α = {result.alpha:g})",
                 *changes,
             ]
         )

@@ -182,6 +182,9 @@ def paired_change(night: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray,
     return np.where(bad, np.nan, mean), np.where(bad, np.nan, var)
 
 
+LATENCY_MIN_N = 10  # the fewest latencies whose p95 gets an interval
+
+
 def log_quantile(values: np.ndarray, q: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """log of the q-quantile over the last axis (NaN ignored) and its squared standard
     error from the order statistics that bound it (a 95% distribution-free interval of
@@ -196,7 +199,7 @@ def log_quantile(values: np.ndarray, q: float = 0.95) -> tuple[np.ndarray, np.nd
     take = np.take_along_axis
     width = take(ordered, hi[..., None], -1)[..., 0] - take(ordered, lo[..., None], -1)[..., 0]
     se2 = (width / 3.92) ** 2
-    bad = n < 10
+    bad = n < LATENCY_MIN_N
     return np.where(bad, np.nan, point), np.where(bad, np.nan, se2)
 
 

@@ -20,7 +20,7 @@ from evaluation.series import (
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import get_experiment
 from evaluation.view.links import view_url
-from tests.support.results_db import add_experiment, make_config
+from tests.support.results_db import add_experiment, make_config, make_suite
 from tests.support.series_db import CHANGING, STEADY, SUITE, add_nights
 
 
@@ -189,3 +189,20 @@ def test_one_run_is_one_run(engine):
         text = trends_text(watch_series(session, "single"))
     assert text.startswith(f"series single: 1 run, last {only} ")
     assert f"(since {only}, 1 run)" in text and "1 runs" not in text
+
+
+def test_checks_without_data_are_said_not_tested_and_why(engine):
+    few = make_suite(6, name="few")
+    with session_scope(engine) as session:
+        for name in ("few-base", "few-cand"):
+            scores = {STEADY: {"exact_match": [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]}}
+            add_experiment(session, name, few, scores).status = "completed"
+        result = gate(session, "few-cand", "few-base")
+    (p95,) = [c for c in result.cases if c.metric == "latency_p95"]
+    assert p95 in result.untested and p95.test.endswith("needs 10 latencies in each run, got 6")
+    assert "(2 not tested: tokens_per_s, latency_p95; reasons in JUnit" in gate_text(result)
+    suite = ET.fromstring(gate_junit(result))
+    (skipped,) = [
+        c.find("skipped") for c in suite.iter("testcase") if c.get("name") == "latency_p95"
+    ]
+    assert "a p95 needs 10 latencies in each run, got 6" in skipped.get("message")
