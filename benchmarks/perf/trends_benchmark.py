@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +216,25 @@ def _row(world: str, scenario: str, rule: str, alarms: np.ndarray, nights: int) 
     )
 
 
+SCENARIOS = ("null", *DROPS, "latency")
+
+
+def names_of(known) -> Callable[[str], list[str]]:
+    """An argparse type: comma-separated names, each one of ``known`` (a typo such as
+    ``drop5`` would otherwise run as the null scenario)."""
+
+    def parse(value: str) -> list[str]:
+        names = value.split(",")
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(unknown)}: expected names among {', '.join(known)}"
+            )
+        return names
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=200)
@@ -224,15 +244,21 @@ def main() -> None:
     )
     parser.add_argument("--k", type=float, default=WatchSettings().k)
     parser.add_argument("--k-latency", type=float, default=WatchSettings().k_latency)
-    parser.add_argument("--worlds", default=",".join(WORLDS), help="comma-separated")
-    parser.add_argument("--scenarios", default="null,drop,latency", help="comma-separated")
+    parser.add_argument(
+        "--worlds", type=names_of(tuple(WORLDS)), default=list(WORLDS), help="comma-separated"
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=names_of(SCENARIOS),
+        default=["null", "drop", "latency"],
+        help="comma-separated",
+    )
     parser.add_argument("--window", type=int, default=WatchSettings().window)
     parser.add_argument("--learning", type=int, default=WatchSettings().learning)
     args = parser.parse_args()
     settings = WatchSettings(args.false_alarms, args.k, args.k_latency, args.window, args.learning)
     started = time.perf_counter()
-    worlds, scenarios = args.worlds.split(","), args.scenarios.split(",")
-    for line in run(args.reps, args.nights, settings, worlds, scenarios):
+    for line in run(args.reps, args.nights, settings, args.worlds, args.scenarios):
         print(line, flush=True)
     print(f"\n{time.perf_counter() - started:.0f} s")
 

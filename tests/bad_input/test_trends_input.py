@@ -4,6 +4,8 @@ cases, a gate against itself, an empty baseline, no baseline at all. Each is one
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,15 @@ def test_read_only_commands_on_a_fresh_home_create_nothing(
     got, out, err = run_cli(argv, capsys)
     assert got == rc and said.format(db=home / "evalflow.db") in out + err, (out, err)
     assert not home.exists()
+
+
+def test_the_trends_benchmark_refuses_a_scenario_it_does_not_know() -> None:
+    script = Path(__file__).parents[2] / "benchmarks" / "perf" / "trends_benchmark.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--scenarios", "null,drop5", "--reps", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == "", done
+    assert "argument --scenarios: unknown drop5: expected names among null, drop" in done.stderr
