@@ -19,12 +19,15 @@ _EXPORTS = {
     "RetryPolicy": "evaluation.backends.retry",
     "embed_with_retries": "evaluation.backends.retry",
     "generate_with_retries": "evaluation.backends.retry",
+    "LIMIT_PREFIX": "evaluation.backends._machine_slots",
     "host_key": "evaluation.backends._machine_slots",
+    "host_limit_name": "evaluation.backends._machine_slots",
     "make_backend": "evaluation.backends._make",
     "stop_sending": "evaluation.backends._client",
 }
 
 __all__ = [
+    "LIMIT_PREFIX",
     "Backend",
     "DoneReason",
     "GenerationRequest",
@@ -37,6 +40,7 @@ __all__ = [
     "embed_with_retries",
     "generate_with_retries",
     "host_key",
+    "host_limit_name",
     "make_backend",
     "stop_sending",
 ]

@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import os
 import random
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -44,6 +45,22 @@ def host_key(url: str) -> str:
     scheme = (parts.scheme or "http").lower()
     port = parts.port or (443 if scheme == "https" else 80)
     return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+LIMIT_PREFIX = "ollama-host-"
+
+
+def host_limit_name(url: str) -> str:
+    """The Prefect global concurrency limit that caps requests in flight to the host at
+    ``url``: named after what the host is, its address (``ollama-host-127.0.0.1-11434``),
+    not what a spec calls it. Two specs calling different servers by one name (every doc
+    example's ``llama-cpp``) shared one limit and one slot count; two calling one server
+    by two names did not share it. The address is compared as ``host_key`` compares it,
+    as the machine's own slot locks do (``https`` keeps a suffix: a second server there)."""
+    scheme, _, address = host_key(url).partition("://")
+    hostname, _, port = address.rpartition(":")
+    name = re.sub(r"[^a-z0-9.-]+", "-", hostname).strip("-.") or "host"
+    return f"{LIMIT_PREFIX}{name}-{port}" + ("-https" if scheme == "https" else "")
 
 
 class MachineSlots:

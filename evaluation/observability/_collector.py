@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from evaluation.backends import LIMIT_PREFIX
 from evaluation.errors import StorageError
 from evaluation.storage.models import ConfigRow, Experiment, Generation
 from evaluation.storage.runs import experiment_status
@@ -49,7 +50,9 @@ def reason_class(error: str | None) -> str:
 
 @dataclass(frozen=True)
 class HostSlots:
-    """A host's request slots (its Prefect concurrency limit) and how many are taken."""
+    """A host's request slots (its Prefect concurrency limit) and how many are taken.
+    ``host`` is the limit's name (``ollama-host-<address>-<port>``) or a host name; the
+    metrics label it with the host name the specs give that address."""
 
     host: str
     slots: int
@@ -90,16 +93,19 @@ class EvalflowCollector(Collector):
         up = GaugeMetricFamily(
             "evalflow_database_up", "1 when the results database answered this scrape"
         )
+        names: dict[str, str] = {}
         try:
             with Session(self._engine) as session:
                 families = list(_database_metrics(session))
+                if self._host_slots is not None:
+                    names = host_names_by_limit(session)
         except (SQLAlchemyError, StorageError):
             families = []
         up.add_metric([], 1.0 if families else 0.0)
         yield up
         yield from families
         if self._host_slots is not None:
-            yield from _slot_metrics(list(self._host_slots()))
+            yield from _slot_metrics(list(self._host_slots()), names)
         if self._gpus is not None:
             yield from _gpu_metrics(list(self._gpus()))
 
@@ -229,7 +235,32 @@ def _timestamp(when: Any) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
-def _slot_metrics(hosts: list[HostSlots]) -> Iterator[Metric]:
+#: How many of the newest experiments name the hosts behind the slot limits.
+NAMING_EXPERIMENTS = 200
+
+
+def host_names_by_limit(session: Session) -> dict[str, str]:
+    """Each host limit's name -> the host name the newest spec calling that address
+    gives it: the ``host`` label the generation rows carry (a spec naming no host runs
+    the default ``local``)."""
+    from evaluation.backends import host_limit_name
+    from evaluation.spec import default_hosts
+
+    specs = session.exec(
+        select(Experiment.spec).order_by(Experiment.id.desc()).limit(NAMING_EXPERIMENTS)
+    ).all()
+    names: dict[str, str] = {}
+    for (spec,) in specs:
+        hosts = (spec or {}).get("hosts") if isinstance(spec, dict) else None
+        if not hosts:
+            hosts = [{"name": h.name, "url": h.url} for h in default_hosts()]
+        for host in hosts:
+            if isinstance(host, dict) and host.get("name") and host.get("url"):
+                names.setdefault(host_limit_name(str(host["url"])), str(host["name"]))
+    return names
+
+
+def _slot_metrics(hosts: list[HostSlots], names: Mapping[str, str]) -> Iterator[Metric]:
     slots = GaugeMetricFamily(
         "evalflow_host_slots", "Request slots of the host (its concurrency limit)", labels=["host"]
     )
@@ -237,8 +268,9 @@ def _slot_metrics(hosts: list[HostSlots]) -> Iterator[Metric]:
         "evalflow_requests_in_flight", "Requests holding a slot of the host now", labels=["host"]
     )
     for host in sorted(hosts, key=lambda h: h.host):
-        slots.add_metric([host.host], host.slots)
-        in_flight.add_metric([host.host], host.in_flight)
+        label = names.get(host.host) or host.host.removeprefix(LIMIT_PREFIX)
+        slots.add_metric([label], host.slots)
+        in_flight.add_metric([label], host.in_flight)
     yield slots
     yield in_flight
 

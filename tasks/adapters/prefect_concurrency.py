@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import os
 import random
-import re
 import socket
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -50,7 +49,7 @@ from prefect.logging import get_logger
 from prefect.settings import get_current_settings
 from sqlalchemy.engine import make_url
 
-from evaluation.backends import host_key
+from evaluation.backends import host_limit_name as limit_name_of_url
 from evaluation.errors import EvalError
 from evaluation.settings import evalflow_home
 from evaluation.spec import HostSpec
@@ -106,16 +105,9 @@ def slot_client() -> PrefectClient:
 
 
 def host_limit_name(host: HostSpec) -> str:
-    """The global concurrency limit that caps requests in flight to ``host``: named after
-    what the host is, its address (``ollama-host-127.0.0.1-11434``), not what a spec
-    calls it. Two specs calling different servers by one name (every doc example's
-    ``llama-cpp``) shared one limit and one slot count; two calling one server by two
-    names did not share it. The address is compared as ``host_key`` compares it, as the
-    machine's own slot locks do (``https`` keeps a suffix: a second server there)."""
-    scheme, _, address = host_key(host.url).partition("://")
-    hostname, _, port = address.rpartition(":")
-    name = re.sub(r"[^a-z0-9.-]+", "-", hostname).strip("-.") or "host"
-    return f"ollama-host-{name}-{port}" + ("-https" if scheme == "https" else "")
+    """The global concurrency limit that caps requests in flight to ``host``
+    (``evaluation.backends.host_limit_name``: its address, not its spec name)."""
+    return limit_name_of_url(host.url)
 
 
 async def size_limits(client: PrefectClient, hosts: tuple[HostSpec, ...]) -> dict[str, str]:

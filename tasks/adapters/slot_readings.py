@@ -1,7 +1,8 @@
 """The host slots as Prefect holds them, for the metrics endpoint: each host's global
-concurrency limit (``ollama-host-<name>``, tasks/adapters/prefect_concurrency.py) gives
-its slots (the limit) and its requests in flight (the slots taken now), whichever
-process holds them."""
+concurrency limit (``ollama-host-<address>-<port>``, ``evaluation.backends.host_limit_name``)
+gives its slots (the limit) and its requests in flight (the slots taken now), whichever
+process holds them. Each reading carries the limit's name; the collector labels it with
+the host name the specs give that address, as the generation metrics are labelled."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import httpx
 from prefect.client.orchestration import get_client
 from prefect.exceptions import PrefectHTTPStatusError
 
+from evaluation.backends import LIMIT_PREFIX
 from evaluation.observability import HostSlots
 
-PREFIX = "ollama-host-"
 PAGE = 200
 
 
@@ -25,9 +26,9 @@ def host_slot_readings() -> list[HostSlots]:
             while True:
                 page = client.read_global_concurrency_limits(limit=PAGE, offset=offset)
                 readings += [
-                    HostSlots(limit.name.removeprefix(PREFIX), limit.limit, limit.active_slots)
+                    HostSlots(limit.name, limit.limit, limit.active_slots)
                     for limit in page
-                    if limit.name.startswith(PREFIX)
+                    if limit.name.startswith(LIMIT_PREFIX)
                 ]
                 if len(page) < PAGE:
                     return readings

@@ -168,6 +168,35 @@ def test_slots_and_gpus_are_read_at_each_scrape():
     assert scrape(registry)[("evalflow_requests_in_flight", (("host", "gpu-a"),))] == 1
 
 
+def test_slot_gauges_carry_the_host_label_the_generations_carry(engine):
+    """The limit is keyed by address; its gauges are labelled with the spec's host name,
+    as evalflow_generations_total is, so one Grafana host variable picks both."""
+    with Session(engine) as session:
+        experiment = session.query(Experiment).filter_by(name="exp-a").one()
+        experiment.spec = {"hosts": [{"name": "h", "url": "http://127.0.0.1:80"}]}
+        session.add(experiment)
+        session.commit()
+    slots = [
+        HostSlots("ollama-host-127.0.0.1-80", 2, 1),
+        HostSlots("ollama-host-10.0.0.9-80", 1, 0),
+    ]
+    values = scrape(metrics_registry(engine, host_slots=lambda: slots))
+    generation_hosts = {
+        dict(labels)["host"] for name, labels in values if name == "evalflow_generations_total"
+    }
+    assert generation_hosts == {"h"}
+    assert values[("evalflow_host_slots", (("host", "h"),))] == 2
+    assert values[("evalflow_requests_in_flight", (("host", "h"),))] == 1
+    assert values[("evalflow_host_slots", (("host", "10.0.0.9-80"),))] == 1  # no spec names it
+    dashboard = json.loads((REPO / "docs/grafana-dashboard.json").read_text())
+    host_labelled = ("generations", "request_duration", "host_slots", "requests_in_flight")
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for metric, selector in re.findall(r"(evalflow_[a-z_]+)(\{[^}]*\})?", target["expr"]):
+                if any(part in metric for part in host_labelled):
+                    assert 'host=~"$host"' in selector, (panel["title"], metric)
+
+
 def test_a_database_that_does_not_answer_is_a_zero_not_a_failed_scrape(tmp_path):
     missing = create_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'results.db'}")
     values = scrape(metrics_registry(missing))
