@@ -335,7 +335,11 @@ def get_experiment(session: Session, name: str) -> Experiment:
             session.exec(select(Experiment.name).order_by(Experiment.created_at)).scalars().all()
         )
         listing = ", ".join(known[-10:]) or "none yet: run `evalflow run SPEC` first"
-        raise StorageError(f"no experiment named {name!r}; known experiments: {listing}")
+        which = f" (the 10 newest of {len(known)}; `evalflow experiments` lists all)"
+        raise StorageError(
+            f"no experiment named {name!r}; known experiments"
+            f"{which if len(known) > 10 else ''}: {listing}"
+        )
     return experiment
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,14 @@ def test_the_trends_benchmark_refuses_a_scenario_it_does_not_know() -> None:
     )
     assert done.returncode == 2 and done.stdout == "", done
     assert "argument --scenarios: unknown drop5: expected names among null, drop" in done.stderr
+
+
+def test_an_unknown_experiment_says_the_list_is_the_newest_ten(tmp_path, capsys) -> None:
+    db = f"sqlite:///{tmp_path / 'many.db'}"
+    with session_scope(make_engine(db)) as session:
+        for i in range(12):
+            made = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i)
+            session.add(Experiment(name=f"e{i:02d}", suite="toy", task_type="qa", created_at=made))
+    rc, _out, err = run_cli(["--database", db, "gate", "nope", "--baseline", "e00"], capsys)
+    assert rc == 2 and "known experiments (the 10 newest of 12; `evalflow experiments`" in err
+    assert "e00" not in err.split("lists all):")[1] and "e11" in err
