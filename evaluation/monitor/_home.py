@@ -6,7 +6,7 @@ host health (``run_summaries``, ``models``, ``aggregates``). None of it calls a 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -80,16 +80,20 @@ def home(session: Session, series: str | None = None, cache: HomeCache | None = 
     sections over the stored runs are read again only when the runs changed."""
     caught = refresh_summaries(session)
     session.flush()
-    running = running_runs(session)
-    key = (series, *fingerprint(session)) if cache is not None and not caught else None
+    running, ended = _running_and_ended(session)
+    key = (
+        (series, tuple(sorted(ended.items())), *fingerprint(session))
+        if cache is not None and not caught
+        else None
+    )
     kept = cache.get(key) if key is not None else None
     if kept is None:
         listed = series_points(session)
         chosen = series or (listed[0]["series"] if listed else None)
         kept = Home(
             running=[],
-            recent=recent_runs(session),
-            stats=stats(session),
+            recent=recent_runs(session, ended=ended),
+            stats=stats(session, ended=ended),
             series=listed,
             over_time=over_time(session),
             across=configs_across(session, chosen) if chosen else None,
@@ -105,19 +109,27 @@ def home(session: Session, series: str | None = None, cache: HomeCache | None = 
 def running_runs(session: Session) -> list[dict[str, Any]]:
     """Every experiment running now (its process alive where that can be checked) with
     its live row."""
+    return _running_and_ended(session)[0]
+
+
+def _running_and_ended(session: Session) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The running experiments (``running_runs``) and, of those stored as running, the
+    ones ``experiment_status`` finds ended (crashed, or ended without saying so) -> the
+    status it gives: the home page's sections show that status, as status/api/metrics do."""
     rows = session.exec(
         select(Experiment, RunLive)
         .outerjoin(RunLive, RunLive.experiment == Experiment.name)
         .where(Experiment.status == "running")
         .order_by(Experiment.id)
     ).all()
-    out = []
+    out, ended = [], {}
     for experiment, live in rows:
         state = experiment_status(session, experiment)
         if state.status != "running":
+            ended[experiment.name] = state.status
             continue
         out.append(live_facts(experiment, live, state.run))
-    return out
+    return out, ended
 
 
 def live_facts(
@@ -181,9 +193,15 @@ def _with_summary(*where, joined: bool = False):
     return statement.where(*where)
 
 
-def recent_runs(session: Session, limit: int = RECENT) -> list[dict[str, Any]]:
-    """The last ``limit`` experiments, newest first, with their summaries."""
-    return _summary_rows(session, _with_summary().order_by(Experiment.id.desc()).limit(limit))
+def recent_runs(
+    session: Session, limit: int = RECENT, ended: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The last ``limit`` experiments, newest first, with their summaries; ``ended``
+    (name -> status) corrects those stored as running that are not."""
+    rows = _summary_rows(session, _with_summary().order_by(Experiment.id.desc()).limit(limit))
+    for row in rows:
+        row["status"] = (ended or {}).get(row["name"], row["status"])
+    return rows
 
 
 def over_time(session: Session, limit: int = OVER_TIME) -> list[dict[str, Any]]:
@@ -204,16 +222,20 @@ def over_time(session: Session, limit: int = OVER_TIME) -> list[dict[str, Any]]:
 FINISHED = ("completed", "failed", "interrupted", "cancelled")
 
 
-def stats(session: Session) -> dict[str, list[dict[str, Any]]]:
-    """Per task type and per pipeline kind: runs, active now, average duration of
-    finished runs and the share of finished runs that completed (one grouped query)."""
+def stats(
+    session: Session, ended: Mapping[str, str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Per task type and per pipeline kind: runs, active now (not those of ``ended``,
+    stored as running but not), average duration of finished runs and the share of
+    finished runs that completed (one grouped query)."""
     finished = Experiment.status.in_(FINISHED)
+    active = (Experiment.status == "running") & Experiment.name.not_in(list(ended or {}))
     statement = (
         select(
             Experiment.task_type,
             RunSummary.pipeline,
             func.count().label("runs"),
-            func.sum(case((Experiment.status == "running", 1), else_=0)).label("active"),
+            func.sum(case((active, 1), else_=0)).label("active"),
             func.sum(case((finished, 1), else_=0)).label("finished"),
             func.sum(case((Experiment.status == "completed", 1), else_=0)).label("completed"),
             func.sum(case((finished, RunSummary.duration_s), else_=None)).label("seconds"),

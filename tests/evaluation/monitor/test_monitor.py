@@ -10,12 +10,12 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from evaluation.monitor import ControlRefused, LiveRun, StartedRun, set_stage, status_text
 from evaluation.monitor._svg import sparkline
 from evaluation.storage.db import session_scope
-from evaluation.storage.models import Experiment, RunLive, RunSummary
+from evaluation.storage.models import Experiment, ExperimentRun, RunLive, RunSummary
 from evaluation.storage.runs import RunProcess, end_run
 from evaluation.view.app import create_app
 from tests.support.monitor_db import (
@@ -151,6 +151,27 @@ def test_the_run_page_shows_the_live_figures_then_the_leaderboard(client):
     done = c.get(f"/e/{NIGHTS[0]}/live").text
     assert 'id="leaderboard"' in done and "#1" in done
     assert c.get(f"/api/runs/{NIGHTS[0]}").json()["summary"]["generations"] == 12
+
+
+def test_a_crashed_run_is_crashed_in_recent_runs_and_stats_too(tmp_path):
+    """One crashed detection (experiment_status) for every section of the home page,
+    even when the page was shown (and kept) while the run was alive."""
+    crashed = build_monitor_db(f"sqlite:///{tmp_path / 'c.db'}")
+    c = TestClient(create_app(crashed.engine, control=Control()))
+    assert "1 active" in _text(c.get("/").text.split('id="stats"')[1].split("</section>")[0])
+    with session_scope(crashed.engine) as session:  # its process is gone (as after kill -9)
+        session.exec(
+            update(ExperimentRun)
+            .where(ExperimentRun.experiment == RUNNING)
+            .values(pid_started="gone")
+        )
+    page = c.get("/").text
+    assert RUNNING not in page.split('id="running"')[1].split("</section>")[0]
+    recent = page.split('id="recent"')[1].split("</section>")[0]
+    row = _text(recent.split(f'data-name="{RUNNING}"')[1].split("</tr>")[0])
+    assert "crashed" in row and "running" not in row
+    stats = _text(page.split('id="stats"')[1].split("</section>")[0])
+    assert "1 active" not in stats and "4 runs" in stats
 
 
 def test_start_is_guarded_and_passes_the_parameters(client):
