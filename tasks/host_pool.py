@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from prefect import tags
@@ -147,6 +147,7 @@ async def generate_all(
         await slots.reserve(hosts)
         stack.enter_context(telemetry)
         live.start()
+        stack.push_async_callback(_stopped, asyncio.create_task(live.keep_written()))
 
         pace = Pace()  # a race's later rounds start from the hosts' pace so far
 
@@ -160,11 +161,18 @@ async def generate_all(
         if report is None:  # cancelled: what was generated is stored, not redone later
             await context.writer.flush()
         await progress.flush()
+        live.flush()  # what the write interval held back, before the stage moves on
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - started_cpu
     if report is None:
         return Generated(DispatchReport(total=len(pending)), {}, seconds, cpu_seconds, True)
     return Generated(report, telemetry.summary(), seconds, cpu_seconds)
+
+
+async def _stopped(task: asyncio.Task) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 def _gpu_now(

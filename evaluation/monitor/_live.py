@@ -5,11 +5,14 @@ of the total with the rate and ETA the progress bar shows, cases in flight per h
 ``LiveRun`` keeps the figures in memory as the run reports them and writes its row at
 most every ``interval_s`` seconds (and at once on a stage change or when the last
 generation is stored): one small upsert, so a page that polls it never touches the
-run's generations.
+run's generations. A change the interval held back is pending, never dropped: it is
+written by the next event once the interval has passed, by ``tick`` (``keep_written``
+calls it every interval while generation stalls) and by ``flush`` at the stage's end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -77,6 +80,7 @@ class LiveRun:
     per_s: float | None = None
     eta_s: float | None = None
     _written: float = float("-inf")
+    _pending: bool = False
 
     def start(self) -> None:
         """The generate stage begins: written at once."""
@@ -86,9 +90,11 @@ class LiveRun:
     def sent(self, host: str, n: int) -> None:
         """``n`` cases went to ``host``."""
         self.in_flight[host] += n
+        self._changed()
 
     def returned(self, host: str, n: int) -> None:
         self.in_flight[host] = max(0, self.in_flight[host] - n)
+        self._changed()
 
     def stored(
         self, errors: list[str | None], per_s: float | None = None, eta_s: float | None = None
@@ -100,11 +106,35 @@ class LiveRun:
                 self.failed += 1
                 self.failures[failure_reason(error)] += 1
         self.per_s, self.eta_s = per_s, eta_s
-        if self.done >= self.total or self.clock() - self._written >= self.interval_s:
+        if self.done >= self.total:
             self.write()
+        else:
+            self._changed()
+
+    def _changed(self) -> None:
+        self._pending = True
+        self.tick()
+
+    def tick(self) -> None:
+        """Write what is pending once the interval since the last write has passed."""
+        if self._pending and self.clock() - self._written >= self.interval_s:
+            self.write()
+
+    def flush(self) -> None:
+        """Write what is pending now (the stage ends)."""
+        if self._pending:
+            self.write()
+
+    async def keep_written(self, sleep: Callable[[float], Any] = asyncio.sleep) -> None:
+        """``tick`` every interval until cancelled (with the stage): a stall writes
+        what the interval held back."""
+        while True:
+            await sleep(self.interval_s)
+            self.tick()
 
     def write(self) -> None:
         self._written = self.clock()
+        self._pending = False
         row = {
             "experiment": self.experiment,
             "stage": "generate",

@@ -6,6 +6,7 @@ and `evalflow status`."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -82,6 +83,44 @@ def test_the_live_row_is_written_at_most_every_interval_and_at_the_end(db):
     live.stored([None])  # the last one: written at once
     with session_scope(db.engine) as session:
         assert session.get(RunLive, "throttled").done == 3
+
+
+def test_a_write_the_interval_held_back_is_written_later_not_dropped(db):
+    now = [0.0]
+    live = LiveRun(db.engine, "stalled", total=16, clock=lambda: now[0], interval_s=2.0)
+    live.write()
+
+    def done() -> int:
+        with session_scope(db.engine) as session:
+            return session.get(RunLive, "stalled").done
+
+    live.stored([None] * 4)  # held back: 0 s since the last write
+    now[0] = 1.0
+    live.tick()  # not yet due
+    assert done() == 0
+    now[0] = 2.0
+    live.tick()  # generation stalls: the timer's tick writes what was held back
+    assert done() == 4
+    live.tick()
+    live.stored([None] * 8)  # held back again; the next event, once due, writes it
+    now[0] = 4.5
+    live.returned("host-a", 0)
+    assert done() == 12
+    live.stored([None])
+    live.flush()  # the stage ends: written whatever the interval
+    assert done() == 13
+    sleeps: list[float] = []
+
+    async def one_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) > 1:
+            raise asyncio.CancelledError
+
+    live.stored([None])
+    now[0] = 7.0
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(live.keep_written(sleep=one_sleep))
+    assert sleeps == [2.0, 2.0] and done() == 14
 
 
 def test_home_shows_running_recent_stats_series_and_hosts(client):
