@@ -34,7 +34,7 @@ import pandas as pd
 from sqlmodel import Session
 
 from evaluation.errors import EvalError, MetricError
-from evaluation.metrics import get_metric
+from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.statistics import adjust_p_values, compare_pair
 from evaluation.storage.repository import (
     experiment_configs,
@@ -46,7 +46,6 @@ from evaluation.storage.telemetry import telemetry_frame
 
 Rule = Literal["quality_drop", "success_rate", "latency_p95", "gpu_utilisation"]
 RULES: tuple[Rule, ...] = ("quality_drop", "success_rate", "latency_p95", "gpu_utilisation")
-NOT_QUALITY = frozenset({"output_length", "latency_s", "ttft_s", "tokens_per_s"})
 
 
 class RegressionDetected(EvalError):

@@ -11,6 +11,7 @@ from evaluation.metrics._constraints import check_constraints
 from evaluation.metrics._labels import extract_label
 from evaluation.metrics._pass_at_k import pass_at_k
 from evaluation.metrics._registry import (
+    NOT_QUALITY,
     get_metric,
     get_metrics,
     is_descriptive,
@@ -31,6 +32,7 @@ from evaluation.metrics._user import ENTRY_POINT_GROUP, scorer
 __all__ = [
     "DEFAULT_EMBED_MODEL",
     "ENTRY_POINT_GROUP",
+    "NOT_QUALITY",
     "Embeds",
     "Metric",
     "ScoreType",

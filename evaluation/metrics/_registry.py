@@ -296,6 +296,11 @@ def unsuited_metric(name: str, task_type: str) -> str | None:
     return f"metric '{name}' cannot score a {task_type} suite; it serves {served} suites only"
 
 
+# Metrics that describe a generation or time it without grading its quality: regression
+# checks and the trend watch compare them as operations (latency, throughput), not quality.
+NOT_QUALITY = frozenset({"output_length", "latency_s", "ttft_s", "tokens_per_s"})
+
+
 def is_descriptive(name: str) -> bool:
     """Whether the metric called ``name`` describes without ranking (neither higher nor
     lower is better); a name that no longer loads (a user's scorer gone) ranks."""

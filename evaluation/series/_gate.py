@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
-from evaluation.compare._regression import NOT_QUALITY
 from evaluation.errors import EvalError, MetricError
-from evaluation.metrics import get_metric
+from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import events_between
 from evaluation.series._series import point_of
 from evaluation.series._watch import LATENCY_FLOOR, LATENCY_MIN_N, log_quantile, paired_change

@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
-from evaluation.compare._regression import NOT_QUALITY
 from evaluation.errors import MetricError
-from evaluation.metrics import get_metric
+from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import SeriesEvent, series_events
 from evaluation.series._series import SeriesPoint, point_of, series_experiments
 from evaluation.series._watch import (
