@@ -115,11 +115,15 @@ def _serving_options(p: argparse.ArgumentParser, host: str, port: int, *, export
 def cmd_status(args: argparse.Namespace) -> int:
     """Print where the named run stands, or every running one; its leaderboard once it
     has ended."""
+    from sqlalchemy import inspect
+
     from evaluation.monitor import run_facts, running_runs, status_text
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
 
     engine = open_database(args.database, create=False)
+    if inspect(engine).has_table("experiments"):  # an evalflow database, maybe older:
+        engine = open_database(args.database)  # the monitor's tables are made on first open
     with session_scope(engine) as session:
         if args.experiment is None:
             names = [r["name"] for r in running_runs(session)]

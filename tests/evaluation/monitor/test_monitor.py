@@ -295,6 +295,21 @@ def test_a_run_that_ended_leaves_running(db, client):
     start_running(db.engine)
 
 
+def test_evalflow_status_on_a_database_made_before_the_monitor(tmp_path, capsys):
+    """Its tables are created on first open (docs/monitor.md): nothing runs there."""
+    from sqlalchemy import text
+
+    from evaluation.storage.db import make_engine
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with make_engine(url).begin() as connection:
+        for table in ("run_live", "run_summaries"):
+            connection.execute(text(f"DROP TABLE {table}"))
+    assert main(["--database", url, "status"]) == 0
+    assert "Nothing runs now" in capsys.readouterr().out
+
+
 def test_evalflow_status_lists_the_running_ones_and_a_named_one(db, capsys):
     from flows.cli import main
 
