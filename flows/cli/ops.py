@@ -164,7 +164,11 @@ def _check_nightly_spec(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from deployments.serve import serve_all
+    from tasks.adapters.deployment_runs import run_control_from_settings
 
+    control = run_control_from_settings()
+    if control is not None:  # the server the deployments go to answers, before anything
+        control.check_answers()
     _check_nightly_spec(args)
     if not args.no_metrics:
         spec = args.health_spec or args.nightly_spec

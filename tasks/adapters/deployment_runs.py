@@ -81,6 +81,14 @@ class PrefectRunControl:
             raise self._unreachable(exc) from exc
         return result.state.name if result.state is not None else "Cancelling"
 
+    def check_answers(self) -> None:
+        """``ControlRefused`` (503) naming the URL and ``PREFECT_API_URL`` unless the
+        server answers its health check."""
+        with self._client() as client:
+            problem = client.api_healthcheck()
+        if problem is not None:
+            raise self._unreachable(problem)
+
     def _unreachable(self, exc: BaseException) -> ControlRefused:
         return ControlRefused(
             503,

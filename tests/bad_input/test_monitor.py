@@ -136,3 +136,23 @@ def test_a_deployment_whose_flow_does_not_take_the_forms_parameters_is_refused()
         {"properties": {"spec_path": {}, "level": {}}},
         {"spec_path": "s", "level": "smoke"},
     )
+
+
+def test_serve_refuses_a_prefect_api_url_where_no_server_answers(capsys):
+    """Before anything is printed or served: the monitor's line, naming the setting."""
+    import socket
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import main
+
+    with socket.socket() as s:  # a port nothing listens on (bound, then closed)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    with temporary_settings({PREFECT_API_URL: url}):
+        assert main(["serve"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"error: no Prefect server answers at {url}")
+    assert "fix PREFECT_API_URL" in err and len(err.splitlines()) == 1
