@@ -8,7 +8,8 @@
   else 503; the body lists every check and what failed.
 - ``GET /health/deep[?spec=PATH]``: ``ready`` plus every host of a spec, as `evalflow
   doctor SPEC` checks them (200 or 503). Without ``spec`` the app's default spec; none
-  at all, a spec that is not a YAML file, or a file that does not exist: 4xx.
+  at all, an empty ``?spec=``, a spec that is not a YAML file, or a file that does not
+  exist: 4xx.
 
 Every answer is JSON except ``/metrics``; every error says what was wrong in ``error``.
 """
@@ -90,6 +91,8 @@ def observability_app(
 
     @app.get("/health/deep")
     async def deep(spec: str | None = None) -> JSONResponse:
+        if spec is not None and not spec.strip():
+            return _refuse(400, "spec: empty; give ?spec=PATH, or no spec for the default")
         path = Path(spec) if spec else default_spec
         if path is None:
             return _refuse(400, "spec: give ?spec=PATH (a sweep spec on this machine)")

@@ -56,6 +56,14 @@ def test_bad_requests_get_a_4xx_saying_what_was_wrong(client, method, path, para
     assert error in answer.json()["error"]
 
 
+def test_an_empty_spec_is_refused_not_the_default_spec(tmp_path):
+    default = tmp_path / "default.yaml"
+    default.write_text("name: x\n")
+    app = observability_app(make_engine(f"sqlite:///{tmp_path / 'r.db'}"), default_spec=default)
+    answer = TestClient(app).get("/health/deep", params={"spec": ""})
+    assert answer.status_code == 400 and "spec: empty" in answer.json()["error"]
+
+
 def test_a_spec_that_does_not_load_is_a_failed_check_not_a_crash(client, tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\nmodels: [\n")
