@@ -106,6 +106,14 @@ class WriteGuard:
     def new(cls) -> WriteGuard:
         return cls(secrets.token_urlsafe(32))
 
+    def seal(self, text: str) -> str:
+        """A signature of ``text`` by this server: the page shows a "started" notice
+        only for a flow run it started itself (``/?started=`` is any link's to make)."""
+        return hmac.new(self.token.encode(), text.encode(), "sha256").hexdigest()[:32]
+
+    def sealed(self, text: str, signature: str) -> bool:
+        return hmac.compare_digest(self.seal(text), signature)
+
     def check(self, headers: Mapping[str, str], form: Mapping[str, str]) -> None:
         """``ControlRefused`` (403) unless the request comes from this server's page."""
         host = headers.get("host", "")

@@ -85,6 +85,8 @@ def add_monitor(
                 f"{', '.join(shown.series_names) or 'none (nothing has run yet)'}",
             )
         started = request.query_params.get("started", "")
+        if not guard.sealed(started, request.query_params.get("seal", "")):
+            started = ""  # not a run this server started: shown as nothing
         return render("monitor.html", home=shown, started=started, **page_context)
 
     @app.get("/api/live")
@@ -142,7 +144,8 @@ def add_monitor(
         except ControlRefused as exc:
             raise HTTPException(exc.status, str(exc)) from exc
         return RedirectResponse(
-            f"/?started={quote(started.name, safe='')}#running", status_code=303
+            f"/?started={quote(started.name, safe='')}&seal={guard.seal(started.name)}#running",
+            status_code=303,
         )
 
     @app.post("/actions/cancel")

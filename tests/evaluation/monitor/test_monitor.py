@@ -227,6 +227,9 @@ def test_start_is_guarded_and_passes_the_parameters(client):
         follow_redirects=False,
     )
     assert ok.status_code == 303 and "started=brave-otter" in ok.headers["location"]
+    assert "Started flow run <strong>brave-otter" in c.get(ok.headers["location"]).text
+    forged = c.get("/?started=ALL+RUNS+DELETED&seal=0").text + c.get("/?started=x").text
+    assert "Started flow run" not in forged
     assert control.started == [("evaluate/on-demand", {"spec_path": "s.yaml", "level": "smoke"})]
     missing = c.post(
         "/actions/start",
