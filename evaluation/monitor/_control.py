@@ -46,10 +46,15 @@ class StartedRun:
 
 
 class RunControl(Protocol):
-    """Starts a deployment's flow run and cancels one (raises ``ControlRefused``)."""
+    """Starts a deployment's flow run and cancels one (raises ``ControlRefused``);
+    ``knows`` says whether a flow run is on its server (the Cancel button's condition)."""
 
     def start(self, deployment: str, parameters: Mapping[str, object]) -> StartedRun: ...
     def cancel(self, flow_run_id: str) -> str: ...
+    def knows(self, flow_run_id: str) -> bool:
+        """Whether the flow run is on this control's Prefect server (False if it
+        does not answer)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,17 @@ def add_monitor(
                 from evaluation.view.stored import summary_page
 
                 board = summary_page(session, facts["name"])
-        return render("run.html", run=facts, board=board, experiment=None, **page_context)
+        flow_run_id = (facts["live"] or {}).get("flow_run_id")
+        # only a run on the server this page controls (not one on a temporary server)
+        can_cancel = bool(control is not None and flow_run_id and control.knows(flow_run_id))
+        return render(
+            "run.html",
+            run=facts,
+            board=board,
+            experiment=None,
+            can_cancel=can_cancel,
+            **page_context,
+        )
 
     @app.get("/api/runs/{experiment}")
     def run_json(experiment: str, request: Request) -> Response:

@@ -81,6 +81,14 @@ class PrefectRunControl:
             raise self._unreachable(exc) from exc
         return result.state.name if result.state is not None else "Cancelling"
 
+    def knows(self, flow_run_id: str) -> bool:
+        try:
+            with self._client() as client:
+                client.read_flow_run(UUID(flow_run_id))
+        except (ValueError, ObjectNotFound, PrefectHTTPStatusError, httpx.HTTPError, OSError):
+            return False
+        return True
+
     def check_answers(self) -> None:
         """``ControlRefused`` (503) naming the URL and ``PREFECT_API_URL`` unless the
         server answers its health check."""

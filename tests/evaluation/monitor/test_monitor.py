@@ -48,6 +48,9 @@ class Control:
         self.cancelled.append(flow_run_id)
         return "Cancelling"
 
+    def knows(self, flow_run_id):
+        return flow_run_id.startswith("fr-")  # elsewhere: a temporary server's run
+
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
@@ -245,7 +248,11 @@ def test_cancel_asks_for_the_runs_flow_run(client, db):
     form = {"experiment": RUNNING, "csrf": token}
     no_flow_run = c.post("/actions/cancel", data=form, headers={"Origin": ORIGIN})
     assert no_flow_run.status_code == 409 and "outside Prefect" in no_flow_run.text
+    assert 'id="cancel"' not in c.get(f"/e/{RUNNING}/live").text
+    start_running(db.engine, flow_run_id="tmp-1")  # a temporary server's: not ours
+    assert 'id="cancel"' not in c.get(f"/e/{RUNNING}/live").text
     start_running(db.engine, flow_run_id="fr-1")
+    assert 'id="cancel"' in c.get(f"/e/{RUNNING}/live").text
     done = c.post("/actions/cancel", data=form, headers={"Referer": ORIGIN + "/e/x/live"},
                   follow_redirects=False)  # fmt: skip
     assert done.status_code == 303 and control.cancelled == ["fr-1"]
