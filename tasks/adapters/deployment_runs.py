@@ -49,7 +49,8 @@ class PrefectRunControl:
             raise ControlRefused(
                 404,
                 f"deployment {deployment!r} is not registered on the Prefect server at "
-                f"{redact(self.api_url)}: register it (evalflow deploy, or evalflow serve) "
+                f"{redact(self.api_url)}: register it (evalflow deploy registers "
+                "evaluate/on-demand; evalflow serve registers evaluate/on-demand-served) "
                 "or name another",
             ) from exc
         except PrefectHTTPStatusError as exc:

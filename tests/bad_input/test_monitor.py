@@ -156,3 +156,23 @@ def test_serve_refuses_a_prefect_api_url_where_no_server_answers(capsys):
     assert out == ""
     assert err.startswith(f"error: no Prefect server answers at {url}")
     assert "fix PREFECT_API_URL" in err and len(err.splitlines()) == 1
+
+
+def test_an_unregistered_deployment_names_what_deploy_and_serve_register(monkeypatch):
+    from contextlib import nullcontext
+
+    from prefect.exceptions import ObjectNotFound
+
+    from evaluation.monitor import ControlRefused
+    from tasks.adapters.deployment_runs import PrefectRunControl
+
+    class NoDeployments:
+        def read_deployment_by_name(self, name):
+            raise ObjectNotFound(http_exc=ValueError(name))
+
+    control = PrefectRunControl("http://127.0.0.1:4200/api")
+    monkeypatch.setattr(control, "_client", lambda: nullcontext(NoDeployments()))
+    with pytest.raises(ControlRefused) as refused:
+        control.start("evaluate/on-demand", {"spec_path": "s.yaml", "level": "smoke"})
+    assert refused.value.status == 404
+    assert "evalflow serve registers evaluate/on-demand-served" in str(refused.value)
