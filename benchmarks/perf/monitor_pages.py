@@ -20,7 +20,6 @@ server every poll.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from view_paging import _bulk, _postgres
+from view_paging import _bulk, _postgres, print_page_table
 
 from evaluation.monitor._summary import stale_ids, store_summaries
 from evaluation.storage.db import make_engine, refresh_planner_facts, session_scope
@@ -253,13 +252,7 @@ def main() -> None:
             results["PostgreSQL"] = run(url, args)
         finally:
             drop()
-    names = list(results)
-    print(f"\n| page | {' | '.join(f'{n} first / p50 / p95 ms' for n in names)} |")
-    print(f"|---|{'---|' * len(names)}")
-    for label in next(iter(results.values())):
-        cells = " | ".join("{:.0f} / {:.0f} / {:.0f}".format(*results[n][label]) for n in names)
-        print(f"| {label} | {cells} |")
-    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print_page_table(results)
 
 
 if __name__ == "__main__":

@@ -381,6 +381,11 @@ def main() -> None:
             results["PostgreSQL"] = run(url, args, _finish)
         finally:
             drop()
+    print_page_table(results)
+
+
+def print_page_table(results: dict[str, dict[str, tuple[float, float, float]]]) -> None:
+    """Per page and database: the first load, p50 and p95 in ms, then the machine's load."""
     names = list(results)
     print(f"\n| page | {' | '.join(f'{n} first / p50 / p95 ms' for n in names)} |")
     print(f"|---|{'---|' * len(names)}")
