@@ -24,10 +24,11 @@ from evaluation.redact._url import redact_url, userinfo_readings
 
 #: A URL with a scheme, up to white space (``redact_url`` finds its parts); else
 #: ``user:password@host`` without one (``OLLAMA_HOST=ana:pw@gpu:11434``) at the start of a
-#: word, its password running to the word's last ``@`` before a host.
+#: word, its password running to the word's last ``@`` before a host. An opening bracket
+#: is never part of a user name: "(http://u:pw@h)" is a URL in brackets.
 _URL = re.compile(
     r"(?P<url>[A-Za-z][A-Za-z0-9+.\-]*://\S*)"
-    r"|(?<![\w/:@.\-])(?P<user>[^\s/:@'\"=]+):(?P<pw>\S*)@(?=[\w\[])"
+    r"|(?<![\w/:@.\-])(?P<user>[^\s/:@'\"=(\[{<]+):(?P<pw>\S*)@(?=[\w\[])"
 )
 #: ``name=value`` (or ``name = 'a quoted value'``), as in a libpq keyword string.
 _SETTING = re.compile(

@@ -188,3 +188,10 @@ def test_what_a_server_echoes_of_a_known_password_is_masked(odd: str) -> None:
 )
 def test_credential_headers_a_server_echoes_are_masked(text: str, shown: str | None) -> None:
     assert redact(text) == (shown or text)
+
+
+@pytest.mark.parametrize("opening", ["(", "[", "{", "<"])
+def test_a_url_in_brackets_keeps_its_scheme_and_user(opening: str) -> None:
+    closing = {"(": ")", "[": "]", "{": "}", "<": ">"}[opening]
+    text = f"cannot reach {opening}postgresql://ana:pa/ss@127.0.0.1:1/x{closing}"
+    assert redact(text) == f"cannot reach {opening}postgresql://ana:***@127.0.0.1:1/x{closing}"
