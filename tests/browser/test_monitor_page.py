@@ -10,12 +10,14 @@ import pytest
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.settings import PREFECT_API_URL
+from prefect.utilities.callables import parameter_schema
 
 from evaluation.monitor import LiveRun
 from evaluation.review.app import LOOPBACK_HOSTS
 from evaluation.storage.db import session_scope
 from evaluation.storage.runs import RunProcess, end_run
 from evaluation.view.app import create_app
+from flows.evaluate import evaluate
 from tasks.adapters.deployment_runs import MONITOR_TAG, PrefectRunControl
 from tests.support.asgi_server import serving
 from tests.support.monitor_db import RUNNING, SERIES, build_monitor_db, start_running
@@ -29,9 +31,12 @@ WAIT_MS = 10_000  # an upper bound for a wait on a condition, not a sleep
 def deployment(prefect_harness):
     """A registered deployment of the evaluate flow (no worker: its runs stay
     scheduled, which is all the page needs to show it started one)."""
+    schema = parameter_schema(evaluate).model_dump()  # as evalflow deploy registers it
     with SyncPrefectClient(PREFECT_API_URL.value()) as client:
         flow_id = client.create_flow_from_name("evaluate")
-        deployment_id = client.create_deployment(flow_id, "monitor-browser-test")
+        deployment_id = client.create_deployment(
+            flow_id, "monitor-browser-test", parameter_openapi_schema=schema
+        )
     return "evaluate/monitor-browser-test", deployment_id
 
 
@@ -103,7 +108,9 @@ def test_cancel_asks_prefect_then_a_finished_run_moves_to_recent(browser, served
     db, url = served
     _, deployment_id = deployment
     with SyncPrefectClient(PREFECT_API_URL.value()) as client:
-        run = client.create_flow_run_from_deployment(deployment_id)
+        run = client.create_flow_run_from_deployment(
+            deployment_id, parameters={"spec_path": "x.yaml"}
+        )
     start_running(db.engine, flow_run_id=str(run.id))
     page = browser.new_page()
     page.goto(f"{url}/e/{RUNNING}/live")

@@ -20,6 +20,7 @@ def test_exported_names() -> None:
         "DoneReason",
         "GenerationRequest",
         "GenerationResult",
+        "LIMIT_PREFIX",
         "LoadedModel",
         "ModelInfo",
         "OllamaBackend",
@@ -28,6 +29,7 @@ def test_exported_names() -> None:
         "embed_with_retries",
         "generate_with_retries",
         "host_key",
+        "host_limit_name",
         "make_backend",
         "stop_sending",
     ]
