@@ -52,11 +52,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         stored = len(completed_keys(session, experiment.id))
         failures = failure_lines(session, experiment)
         shown = board_text(session, experiment.id, board, wide=args.wide)
+        calibrated = calibrated_text(session, experiment.name, board)
     reason = f": {state.reason}" if state.reason else ""
     if state.status != "completed":
         print(f"Status: {state.status}{reason}")
     if board.metrics:
         print(shown)
+        if calibrated:
+            print("\n" + calibrated)
         if failures:
             print("\n" + "\n".join(failures))
         return 0
@@ -83,6 +86,20 @@ def board_text(
         return shown
     race = stored_standing(session, experiment_id, board.labels)
     return shown + (f"\n\n{race.text()}" if race else "")
+
+
+def calibrated_text(session: Session, experiment: str, board: Leaderboard) -> str:
+    """The judge's numbers calibrated to people's ratings, when people rated some of
+    what a judge scored: what the leaderboard's judge_* columns are (judge only), then
+    each config judge only, people only and combined (docs/calibrated-judges.md)."""
+    from evaluation.calibration._render import JUDGE_ONLY_NOTE, calibration_text
+
+    text = calibration_text(session, experiment, labels=board.labels)
+    if not text:
+        return ""
+    if any(m.startswith("judge_") for m in board.metrics):
+        text = f"{JUDGE_ONLY_NOTE}\n{text}"
+    return text
 
 
 def terminal_columns() -> int:

@@ -1,0 +1,239 @@
+"""Ratings people made outside evalflow, imported as if given on the review page.
+
+A CSV file (a header row) or JSON Lines (one object a line), one rating a row, fields:
+``case`` (the case id), ``config`` (as ``show`` names it: label, hash or prefix),
+``rater``, ``criterion``, ``stars`` (an integer 1–5), optionally ``sample`` (the sample
+index, default 0) and ``notes``. The whole file is checked before anything is written:
+the first problem is one line (file, line, field, what was expected) and nothing is
+stored. Importing a file again stores nothing new (a rating that says the same is
+kept as it is, as on the review page).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from evaluation.errors import EvalError
+from evaluation.labels import config_named
+from evaluation.storage.db import session_scope
+from evaluation.storage.repository import experiment_configs, generations_frame, get_experiment
+
+REQUIRED = ("case", "config", "rater", "criterion", "stars")
+OPTIONAL = ("sample", "notes")
+STARS = (1, 5)
+#: Below this many rated outputs of one criterion nothing can be estimated from them
+#: (a mean's interval needs two); ``--min-ratings`` may ask for more.
+MIN_RATINGS = 2
+
+
+class RatingsFileError(EvalError):
+    """A ratings file that cannot be imported: one line, where and what was expected."""
+
+
+@dataclass(frozen=True)
+class ImportedRating:
+    line: int
+    generation_id: int
+    rater: str
+    criterion: str
+    stars: int
+    notes: str
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    ratings: int  # rows in the file
+    stored: int  # new rows written
+    unchanged: int  # ratings already stored as they are
+    superseded: int  # earlier ratings of the same slot a new one replaced
+    raters: tuple[str, ...]
+    criteria: tuple[str, ...]
+
+
+def _fail(path: Path, line: int | None, field: str | None, expected: str) -> RatingsFileError:
+    where = f"{path}:{line}" if line is not None else str(path)
+    what = f" field {field!r}:" if field else ""
+    return RatingsFileError(f"{where}:{what} {expected}")
+
+
+def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
+    """(line number, fields) of every rating in a .csv or .jsonl file."""
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(path, None, None, f"expected UTF-8 text ({exc.reason})") from exc
+    if suffix == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        header = reader.fieldnames or []
+        missing = [f for f in REQUIRED if f not in header]
+        if missing:
+            raise _fail(path, 1, missing[0], f"expected a header with {', '.join(REQUIRED)}")
+        rows = []
+        for row in reader:
+            if None in row:
+                raise _fail(path, reader.line_num, None, f"expected {len(header)} columns")
+            rows.append((reader.line_num, dict(row)))
+        return rows
+    if suffix in (".jsonl", ".ndjson"):
+        rows = []
+        for i, raw in enumerate(text.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise _fail(path, i, None, f"expected a JSON object ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise _fail(path, i, None, "expected a JSON object")
+            rows.append((i, obj))
+        return rows
+    raise _fail(path, None, None, "expected a .csv or .jsonl file")
+
+
+def _stars(value: object) -> int | None:
+    """An integer grade from a CSV string or a JSON number; None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def check_ratings(
+    engine: Engine,
+    experiment: str,
+    path: Path,
+    *,
+    criteria: tuple[str, ...],
+    min_ratings: int = MIN_RATINGS,
+) -> list[ImportedRating]:
+    """Every rating of the file matched to the generation it rates; RatingsFileError on
+    the first problem. ``criteria``: the names a rating may have."""
+    rows = read_rows(path)
+    if not rows:
+        raise _fail(path, None, None, "expected at least one rating, found none")
+    with session_scope(engine) as session:
+        row = get_experiment(session, experiment)
+        table = experiment_configs(session, row.id)
+        gens = generations_frame(session, row.id)
+    hashes, labels = table["hash"].astype(str).tolist(), table["label"].astype(str).tolist()
+    ok = gens[gens["status"] == "ok"]
+    by_key = {
+        (str(g.config_hash), str(g.case_id), int(g.sample_index)): int(g.id)
+        for g in ok.itertuples()
+    }
+    cases = set(gens["case_id"].astype(str))
+    out: list[ImportedRating] = []
+    seen: dict[tuple, int] = {}
+    for line, fields in rows:
+        for name in REQUIRED:
+            value = fields.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise _fail(path, line, name, "expected a value")
+        unknown = sorted(set(fields) - {*REQUIRED, *OPTIONAL})
+        if unknown:
+            raise _fail(path, line, unknown[0], f"expected only {', '.join(REQUIRED + OPTIONAL)}")
+        stars = _stars(fields["stars"])
+        if stars is None or not STARS[0] <= stars <= STARS[1]:
+            raise _fail(
+                path,
+                line,
+                "stars",
+                f"expected an integer from {STARS[0]} to {STARS[1]} (the review page's stars), "
+                f"got {fields['stars']!r}",
+            )
+        criterion = str(fields["criterion"]).strip()
+        if criterion not in criteria:
+            expected = f"expected one of {', '.join(criteria)}, got {criterion!r}"
+            raise _fail(path, line, "criterion", expected)
+        try:
+            config = config_named(str(fields["config"]).strip(), hashes, labels, row.name)
+        except EvalError as exc:
+            raise _fail(path, line, "config", str(exc)) from None
+        case = str(fields["case"]).strip()
+        if case not in cases:
+            raise _fail(path, line, "case", f"expected a case of {row.name}, got {case!r}")
+        sample = _stars(fields.get("sample", 0))
+        if sample is None or sample < 0:
+            expected = f"expected a sample index ≥ 0, got {fields['sample']!r}"
+            raise _fail(path, line, "sample", expected)
+        generation = by_key.get((config, case, sample))
+        if generation is None:
+            raise _fail(
+                path,
+                line,
+                "case",
+                f"expected an output of config {fields['config']} for case {case} sample "
+                f"{sample}; {row.name} has no successful one",
+            )
+        rater = str(fields["rater"]).strip()
+        slot = (rater, generation, criterion)
+        if slot in seen:
+            raise _fail(
+                path,
+                line,
+                "rater",
+                f"expected one rating per rater, output and criterion; line {seen[slot]} "
+                "rates the same",
+            )
+        seen[slot] = line
+        notes = "" if fields.get("notes") is None else str(fields["notes"])
+        out.append(ImportedRating(line, generation, rater, criterion, stars, notes))
+    for criterion in sorted({r.criterion for r in out}):
+        outputs = len({r.generation_id for r in out if r.criterion == criterion})
+        if outputs < min_ratings:
+            raise _fail(
+                path,
+                None,
+                "criterion",
+                f"expected at least {min_ratings} rated outputs for {criterion!r}, got {outputs} "
+                "(fewer cannot be estimated from)",
+            )
+    return out
+
+
+def import_ratings(
+    engine: Engine,
+    experiment: str,
+    path: Path,
+    *,
+    criteria: tuple[str, ...],
+    min_ratings: int = MIN_RATINGS,
+) -> ImportResult:
+    """Check the whole file, then store every rating in one transaction."""
+    from evaluation.review.store import record_rating
+
+    ratings = check_ratings(engine, experiment, path, criteria=criteria, min_ratings=min_ratings)
+    stored = unchanged = superseded = 0
+    with session_scope(engine) as session:
+        for r in ratings:
+            new, replaced = record_rating(
+                session,
+                rater=r.rater,
+                generation_id=r.generation_id,
+                criterion=r.criterion,
+                stars=r.stars,
+                notes=r.notes,
+            )
+            stored += new is not None
+            unchanged += new is None
+            superseded += replaced
+    return ImportResult(
+        len(ratings),
+        stored,
+        unchanged,
+        superseded,
+        tuple(sorted({r.rater for r in ratings})),
+        tuple(sorted({r.criterion for r in ratings})),
+    )

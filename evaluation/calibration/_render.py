@@ -1,0 +1,90 @@
+"""The combined estimates as show, compare and the report print them: every number says
+whether it is the judge's alone, the people's alone, or the two combined (and on how
+many ratings)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlmodel import Session
+
+from evaluation.calibration._combined import CalibratedMetric, load_calibration
+from evaluation.calibration._ppi import PPIEstimate
+from evaluation.statistics import Adjustment
+from evaluation.statistics._adjust import ADJUSTMENT_NAMES
+
+JUDGE_ONLY_NOTE = (
+    "judge_* columns above: judge only (the judge's own scores, not calibrated to people)"
+)
+
+
+def _cell(est: PPIEstimate, *, signed: bool = False) -> str:
+    if est.estimate is None:
+        return "—"
+    fmt = "+.3f" if signed else ".3f"
+    if est.ci is None:
+        return f"{est.estimate:{fmt}}"
+    return f"{est.estimate:{fmt}} [{est.ci[0]:{fmt}}, {est.ci[1]:{fmt}}]"
+
+
+def calibration_lines(
+    metrics: Sequence[CalibratedMetric], labels: Mapping[str, str] | None = None
+) -> list[str]:
+    """One block per judge and criterion: each config judge only / people only /
+    combined, then the differences with their adjusted p-values."""
+    labels = labels or {}
+    name = {c: labels.get(c, c) for m in metrics for e in m.configs for c in [e.config]}
+    width = max([len(v) for v in name.values()] + [6])
+    lines: list[str] = []
+    for m in metrics:
+        conf = round(m.configs[0].combined.confidence * 100) if m.configs else 95
+        lines += [
+            f"{m.metric}, {m.source()}; {conf}% intervals, unit scale (stars − 1)/4:",
+            f"  {'config':<{width}}  {'judge only':<22}  {'people only (n)':<27}  combined (λ)",
+        ]
+        for e in m.configs:
+            people = f"{_cell(e.people)} {e.people.n_rated}"
+            lam = f" λ={e.combined.lam:.2f}" if e.combined.lam is not None else ""
+            combined = _cell(e.combined) + lam
+            if e.combined.estimate is None:
+                combined += f" ({e.combined.note})"
+            shown = f"{name[e.config]:<{width}}  {_cell(e.judge):<22}  {people:<27}"
+            lines.append(f"  {shown}  {combined}")
+        if m.diffs:
+            adj = ADJUSTMENT_NAMES.get(m.adjustment, m.adjustment)
+            lines.append(
+                f"  differences, combined, {adj} over {len(m.diffs)} pair(s) at α {m.alpha:g} "
+                "(judge only in brackets after):"
+            )
+            for d in m.diffs:
+                pair = f"{name[d.a]} − {name[d.b]}"
+                p = "" if d.p_adjusted is None else f"  p_adj {d.p_adjusted:.3g}"
+                verdict = "  differ" if d.significant else ""
+                lines.append(
+                    f"    {pair}: {_cell(d.combined, signed=True)} on {d.combined.n_rated} rated "
+                    f"cases{p}{verdict}  (judge only {_cell(d.judge, signed=True)})"
+                )
+    return lines
+
+
+def calibration_text(
+    session: Session,
+    experiment: str,
+    *,
+    adjust: Adjustment = "holm",
+    alpha: float = 0.05,
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """The combined estimates of ``experiment`` as text; "" when it has no judge
+    calibrated to people (no judge, or no rating of a judged output)."""
+    from evaluation.storage.repository import get_experiment
+
+    row = get_experiment(session, experiment)
+    metrics = load_calibration(session, int(row.id), adjust=adjust, alpha=alpha)
+    if not metrics:
+        return ""
+    if labels is None:
+        from evaluation.compare._leaderboard import load_leaderboard
+
+        labels = load_leaderboard(session, experiment).labels
+    return "\n".join(calibration_lines(metrics, labels))

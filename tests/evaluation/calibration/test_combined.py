@@ -1,0 +1,79 @@
+"""Combined estimates read from a review database: the judge's bias does not reach the
+combined mean, the people-only and judge-only columns are what they say, and show
+prints which is which."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation.calibration import load_calibration, ppi_mean
+from evaluation.calibration._render import calibration_text
+from evaluation.storage.db import session_scope
+from tests.support.calibration_db import build_calibration_db, judge_stars, people_stars
+
+
+@pytest.fixture
+def calib(database_url: str):
+    return build_calibration_db(database_url)
+
+
+def unit(stars: int) -> float:
+    return (stars - 1) / 4
+
+
+def test_per_config_estimates_are_ppi_of_the_case_scores(calib) -> None:
+    with session_scope(calib.engine) as session:
+        (metric,) = load_calibration(session, calib.experiment_id)
+    assert (metric.criterion, metric.judge_name, metric.n_judged, metric.n_rated) == (
+        "accuracy",
+        "ollama:judge-model",
+        36,
+        18,
+    )
+    first = next(e for e in metric.configs if e.config == calib.configs[0].hash)
+    y = [unit(people_stars(0, i)) for i in range(6)]
+    f = [unit(judge_stars(0, i)) for i in range(12)]
+    expected = ppi_mean(
+        y,
+        f[:6],
+        f[6:],
+        groups_rated=[f"g{i % 3}" for i in range(6)],
+        groups_unrated=[f"g{i % 3}" for i in range(6, 12)],
+    )
+    assert first.combined.estimate == pytest.approx(expected.estimate)
+    assert first.combined.se == pytest.approx(expected.se)
+    assert first.combined.n_clusters == 3  # the suite's groups g0, g1, g2
+    assert first.people.estimate == pytest.approx(np.mean(y)) and first.people.n_rated == 6
+    assert first.judge.estimate == pytest.approx(np.mean(f)) and first.judge.n_rated == 12
+    # The judge grades config 0 a star above the people; combined, that bias is gone.
+    assert first.judge.estimate - first.people.estimate > 0.15
+    assert abs(first.combined.estimate - first.people.estimate) < 0.05
+
+
+def test_differences_are_adjusted_over_the_pairs(calib) -> None:
+    with session_scope(calib.engine) as session:
+        (metric,) = load_calibration(session, calib.experiment_id, adjust="holm")
+    assert len(metric.diffs) == 3 and metric.adjustment == "holm"
+    raw = sorted(d.combined.p_value() for d in metric.diffs)
+    adjusted = sorted(d.p_adjusted for d in metric.diffs)
+    assert adjusted[0] == pytest.approx(min(1.0, 3 * raw[0]))
+    assert all(d.combined.n_rated == 6 for d in metric.diffs)
+
+
+def test_show_says_which_numbers_it_shows(calib, database_url: str, capsys) -> None:
+    from flows.cli.app import main
+
+    assert main(["--database", database_url, "show", "calib"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "judge_accuracy, combined: judge ollama:judge-model on 36 outputs calibrated to "
+        "people's ratings of 18 (PPI++)" in out
+    )
+    assert "judge only" in out and "people only (n)" in out and "combined (λ)" in out
+
+
+def test_nothing_without_ratings(database_url: str) -> None:
+    db = build_calibration_db(database_url, rated_cases=0)
+    with session_scope(db.engine) as session:
+        assert calibration_text(session, "calib") == ""

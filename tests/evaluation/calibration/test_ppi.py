@@ -1,0 +1,99 @@
+"""PPI++ means: hand-computed values (always run) and agreement with ``ppi_py``, the
+authors' library (run where it is installed: a dev-only package)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from evaluation.calibration import ppi_mean, tuned_lambda
+
+# Four rated units (people y, judge f) and six the judge alone scored.
+Y, F_RATED, F_UNRATED = [1, 0, 1, 1], [1, 0, 0, 1], [1, 1, 0, 1, 0, 1]
+
+
+def test_hand_computed_ppi_plus_plus() -> None:
+    # Cov(y, f) over the rated units, divisor n: Σ(y − 3/4)(f − 1/2)/4 = 0.5/4 = 1/8.
+    # Var(f) over all ten units, divisor 9: six ones in ten, (6·0.16 + 4·0.36)/9 = 4/15.
+    # λ = (1/8) / ((1 + 4/6)·4/15) = 9/32.
+    # θ = mean(y − λf) + λ·mean(f_unrated) = (3/4 − 9/64) + (9/32)(2/3) = 51/64.
+    # Var = Var₀(y − λf)/4 + λ²·Var₀(f_unrated)/6 = 609/16384.
+    est = ppi_mean(Y, F_RATED, F_UNRATED)
+    assert est.lam == pytest.approx(9 / 32, abs=1e-12)
+    assert est.estimate == pytest.approx(51 / 64, abs=1e-12)
+    assert est.se == pytest.approx((609 / 16384) ** 0.5, abs=1e-12)
+    z = 1.959963984540054
+    assert est.ci == pytest.approx((51 / 64 - z * est.se, 51 / 64 + z * est.se), abs=1e-12)
+    assert (est.n_rated, est.n_judge_only, est.method) == (4, 6, "PPI++ normal")
+
+
+def test_hand_computed_cluster_robust_variance() -> None:
+    # Influences: rated (r_i − r̄)/4 = [7, −39, 25, 7]/256; judge-only λ(f − 2/3)/6 =
+    # [1, 1, −2, 1, −2, 1]/64. Cluster sums: a = (7 − 39)/256 + 1/64 = −7/64,
+    # b = 25/256 + 1/64 − 2/64 = 21/256, c = 7/256 + 1/64 = 11/256, d = −2/64, e = 1/64;
+    # Var = Σ sums² · C/(C − 1), C = 5.
+    est = ppi_mean(
+        Y,
+        F_RATED,
+        F_UNRATED,
+        groups_rated=["a", "a", "b", "c"],
+        groups_unrated=["a", "b", "b", "c", "d", "e"],
+    )
+    sums = np.array([-28, 21, 11, -8, 4]) / 256
+    assert est.se == pytest.approx(float(np.sqrt(np.sum(sums**2) * 5 / 4)), abs=1e-12)
+    assert est.estimate == pytest.approx(51 / 64) and est.n_clusters == 5
+
+
+def test_singleton_groups_are_the_unclustered_variance() -> None:
+    plain = ppi_mean(Y, F_RATED, F_UNRATED)
+    alone = ppi_mean(
+        Y, F_RATED, F_UNRATED, groups_rated=list("abcd"), groups_unrated=list("efghij")
+    )
+    assert alone.se == pytest.approx(plain.se) and alone.n_clusters is None
+
+
+def test_a_judge_unrelated_to_people_gets_lambda_zero() -> None:
+    # The judge's scores move against the people's: λ is clipped to 0, the people's mean.
+    est = ppi_mean([1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 1])
+    assert est.lam == 0 and est.estimate == pytest.approx(0.5)
+    assert tuned_lambda(np.array([1.0, 0]), np.array([1.0, 1]), np.array([1.0])) == 0
+
+
+def test_too_few_ratings_leave_it_undefined() -> None:
+    est = ppi_mean([1], [1], [0, 1])
+    assert est.estimate is None and "at least 2" in est.note
+
+
+def _generated(seed: int, n: int, big_n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    truth = rng.uniform(0, 1, n + big_n)
+    judge = np.clip(truth + 0.15 + rng.normal(0, 0.2, n + big_n), 0, 1)  # biased, noisy
+    people = np.clip(truth + rng.normal(0, 0.1, n + big_n), 0, 1)
+    return people[:n], judge[:n], judge[n:]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ppi_py") is None,
+    reason="ppi_py (pip install ppi-python, a dev-only package) is not installed",
+)
+@pytest.mark.parametrize(("seed", "n", "big_n"), [(0, 30, 500), (1, 100, 2000), (2, 7, 15)])
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_agrees_with_ppi_py(seed: int, n: int, big_n: int, alpha: float) -> None:
+    from ppi_py import ppi_mean_ci, ppi_mean_pointestimate
+    from ppi_py.ppi import _calc_lam_glm
+
+    y, f, fu = _generated(seed, n, big_n)
+    ours = ppi_mean(y, f, fu, confidence=1 - alpha)
+    lo, hi = ppi_mean_ci(y, f, fu, alpha=alpha)
+    point = ppi_mean_pointestimate(y, f, fu)
+    classic = y.mean() + fu.mean() - f.mean()  # ppi_py tunes λ around the λ = 1 estimate
+    lam = _calc_lam_glm(y - classic, f - classic, fu - classic, np.eye(1), clip=True)
+    assert ours.lam == pytest.approx(float(lam), rel=1e-12, abs=1e-15)
+    assert ours.estimate == pytest.approx(float(np.ravel(point)[0]), rel=1e-12)
+    assert ours.ci == pytest.approx((float(np.ravel(lo)[0]), float(np.ravel(hi)[0])), rel=1e-12)
+    for fixed in (0.0, 1.0):  # the classical and the plain PPI intervals too
+        lo, hi = ppi_mean_ci(y, f, fu, alpha=alpha, lam=fixed)
+        mine = ppi_mean(y, f, fu, confidence=1 - alpha, lam=fixed)
+        assert mine.ci == pytest.approx((float(np.ravel(lo)[0]), float(np.ravel(hi)[0])), rel=1e-12)
