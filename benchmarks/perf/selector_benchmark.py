@@ -1,13 +1,16 @@
 """Does the selector pick the truly best feasible config? Simulated data, known truth.
 
-Per-generation rows are drawn with numpy from a simulated world's ground truth for 4
-models x 192 settings x 4 templates (fewer where the world has fewer configs) on 10
-suites (2 per task type), then the selector is trained and asked held-out queries: task
-types and latency/energy limits that were not used to choose the selector's settings
-(tuning used qa and summarization, with other limits). The worlds (``--worlds``) are the
-family of ``selector_worlds.py``: additive, interacting, context cliffs, heavy-tailed
-and bimodal latencies, ceiling/floor effects and a task with no signal, sampling
-settings that change quality and output length, few and many configs per model. Seeds:
+Per-generation rows are drawn with numpy from a simulated world's ground truth for the
+world's models (4; 5 in ``field``) x 48 settings x 4 templates (fewer where the world
+has fewer configs) on 10 suites (2 per task type), then the selector is trained and asked
+held-out queries: task types and latency/energy limits that were not used to choose the
+selector's settings (tuning used qa and summarization, with other limits). The worlds
+(``--worlds``) are the family of ``selector_worlds.py``: additive, interacting, context
+cliffs, heavy-tailed and bimodal latencies, ceiling/floor effects and a task with no
+signal, sampling settings that change quality and output length, few and many configs
+per model; and ``field`` (``selector_world_field.py``), held out: written from a
+description of local LLMs' behaviour without reading the selector, never run with
+``--tune``. Seeds:
 ``--seeds`` defaults to the family's report-only seeds (``REPORT_SEEDS``); ``--tune``
 runs the seeds settings may be tuned on (``TUNE_SEEDS``). Generated data are cached on
 disk (``--cache``), keyed by world, size and seed.
@@ -69,7 +72,9 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from selector_worlds import REPORT_SEEDS, TUNE_SEEDS, WORLDS, World
+from selector_world_field import FIELD
+from selector_worlds import REPORT_SEEDS, TUNE_SEEDS, World
+from selector_worlds import WORLDS as BUILT_WORLDS
 
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
@@ -81,12 +86,8 @@ from selection.model import SelectorModel
 from selection.recommender import recommend_from_model
 from selection.training import TrainingResult, train_selector
 
-MODELS = {
-    "sim-small:1b": "1.0B",
-    "sim-medium:3b": "3.0B",
-    "sim-large:8b": "8.0B",
-    "sim-xl:14b": "14.0B",
-}
+WORLDS = {**BUILT_WORLDS, "field": FIELD}
+HELD_OUT_WORLDS = ("field",)  # written apart from the selector; never run with --tune
 GRID = {
     "temperature": (0.0, 0.3, 0.7, 1.0),
     "top_p": (0.3, 0.9),
@@ -112,7 +113,7 @@ def configs(world: World) -> list[Config]:
         Config(
             model, GenerationParams(**params), PromptTemplate(template, f"[{template}] {{input}}")
         )
-        for model in MODELS
+        for model in world.models
         for params in grid
         for template in TEMPLATES
     ]
@@ -225,15 +226,15 @@ def _draw(
     mean = np.array([t.latency_mean_s for t in truths])
     latency = mean * world.latency_shape(config.model).draw(rng, n)
     watts = truths[0].energy_j_per_generation / truths[0].latency_mean_s
-    params = config.params
+    params, model = config.params, world.models[config.model]
     return pd.DataFrame(
         {
             "experiment": f"bench-{suite}",
             "config_hash": config.hash,
             "model": config.model,
-            "family": "sim",
-            "parameter_size": MODELS[config.model],
-            "quantization": "Q4_K_M",
+            "family": model.family,
+            "parameter_size": model.parameter_size,
+            "quantization": model.quantization,
             **{name: getattr(params, name) for name in NAMES},
             "template": config.template.name,
             "template_text": config.template.text,
@@ -422,7 +423,7 @@ def _inside(joined: pd.DataFrame, name: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worlds", nargs="+", choices=list(WORLDS), default=FAMILY)
+    parser.add_argument("--worlds", nargs="+", choices=list(WORLDS))
     parser.add_argument(
         "--sizes",
         type=int,
@@ -447,6 +448,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.resume and args.out is None:
         parser.error("--resume needs --out")
+    if args.worlds is None:
+        args.worlds = [w for w in FAMILY if not (args.tune and w in HELD_OUT_WORLDS)]
+    elif args.tune and set(args.worlds) & set(HELD_OUT_WORLDS):
+        parser.error(f"--tune: {', '.join(HELD_OUT_WORLDS)} is held out, nothing is tuned to it")
     seeds = list(TUNE_SEEDS) if args.tune else args.seeds
     units = [
         Unit(world, size, seed, args.tune)

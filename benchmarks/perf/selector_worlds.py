@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -104,11 +104,30 @@ LOG_NORMAL = log_normal(demo.LATENCY_SIGMA)
 
 
 @dataclass(frozen=True)
+class Model:
+    """What the frame's ``parameter_size``, ``quantization`` and ``family`` columns say
+    about a simulated model."""
+
+    parameter_size: str
+    quantization: str = "Q4_K_M"
+    family: str = "sim"
+
+
+SIM_MODELS = {
+    "sim-small:1b": Model("1.0B"),
+    "sim-medium:3b": Model("3.0B"),
+    "sim-large:8b": Model("8.0B"),
+    "sim-xl:14b": Model("14.0B"),
+}
+
+
+@dataclass(frozen=True)
 class World:
     """A simulated world: its truth per (config, task type, prompt length), typical
     prompt lengths in words, latency shape per model, which configs exist, and the
     functional form of its quality for ``selector_ceiling.py`` (a statsmodels formula
-    over the (config, suite) means)."""
+    over the (config, suite) means), and its models (the four ``SIM_MODELS`` unless
+    given)."""
 
     name: str
     profile: Profile
@@ -116,6 +135,7 @@ class World:
     form: str
     latency_shape: Callable[[str], LatencyShape] = lambda model: LOG_NORMAL
     keep: Callable[[Config], bool] = lambda config: True
+    models: Mapping[str, Model] = field(default_factory=lambda: SIM_MODELS)
 
 
 ADDITIVE_FORM = "quality ~ C(model) * C(temperature) + C(template) + C(suite)"
