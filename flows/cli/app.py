@@ -16,9 +16,21 @@ from typing import NoReturn, TextIO
 
 from evaluation.errors import EvalError, InputWarning
 from evaluation.redact import one_line, redact, redact_argv, urls_given
-from flows.cli import metrics, ops, options, results, review, runs, selection, stats, trends, view
+from flows.cli import (
+    calibration,
+    metrics,
+    ops,
+    options,
+    results,
+    review,
+    runs,
+    selection,
+    stats,
+    trends,
+    view,
+)
 
-VERB_GROUPS = (runs, results, stats, trends, ops, metrics, review, selection, view)
+VERB_GROUPS = (runs, results, stats, trends, ops, metrics, review, calibration, selection, view)
 
 EXIT_FAILED = 1  # the command failed (a run with failed generations, an unhealthy host ...)
 EXIT_BAD_INPUT = 2  # refused: an option, a file, a setting the user gave
@@ -54,6 +66,7 @@ EXAMPLES = {
     "review": "evalflow review demo-simulated --rater ana --pairs 20",
     "report": "evalflow report demo-simulated --out demo.html",
     "judge": "evalflow judge demo-simulated --model qwen2.5:7b --limit 20",
+    "import-ratings": "evalflow import-ratings demo-simulated benchmarks/ratings/demo.csv",
     "recommend": "evalflow recommend qa --max-latency 2 --prefer quality",
     "retrain": "evalflow retrain --include-simulated",
     "view": "evalflow view demo-simulated",
@@ -77,7 +90,7 @@ HELP_GROUPS = {
         "trends",
         "monitor",
     ),
-    "people and judges": ("review", "judge"),
+    "people and judges": ("review", "judge", "import-ratings"),
     "choosing a config": ("recommend", "retrain"),
     "operations": ("doctor", "health", "status", "serve", "deploy", "baseline", "gate", "metrics"),
 }
@@ -220,7 +233,18 @@ def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
 #: not an empty database (opening it would create an empty file and answer "none yet").
 READS_STORED_RESULTS = frozenset(
     {"rescore", "experiments", "show", "export", "compare", "baseline", "review", "report"}
-    | {"judge", "recommend", "retrain", "view", "series", "trends", "gate", "monitor", "status"}
+    | {
+        "judge",
+        "import-ratings",
+        "recommend",
+        "retrain",
+        "view",
+        "series",
+        "trends",
+        "gate",
+        "monitor",
+        "status",
+    }
 )
 
 
