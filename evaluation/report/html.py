@@ -17,11 +17,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlmodel import Session
 
 from evaluation.adaptive import RaceStanding
+from evaluation.calibration._combined import CalibratedMetric
 from evaluation.compare._leaderboard import SIMULATED_BANNER, ranked_table
 from evaluation.compare._stage_table import report_cell, stage_pivot
 from evaluation.report import plots
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
+from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.precision import fixed
 from evaluation.view import view_command, view_url
 from evaluation.wording import NOT_MEASURED
@@ -419,7 +421,60 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
                     1,
                 )
             )
+    for metric in summary.calibrated:
+        parts += _calibrated(metric, names)
     return parts
+
+
+def _calibrated(metric: CalibratedMetric, names: dict[str, str]) -> list[_Block]:
+    """A judge's criterion three ways: judge only, people only, combined (PPI++)."""
+
+    def cell(est) -> str:
+        return _interval(est.estimate, *(est.ci or (None, None)))
+
+    rows = [
+        [
+            names.get(e.config, e.config),
+            cell(e.judge),
+            f"{cell(e.people)} ({e.people.n_rated})",
+            cell(e.combined),
+            _num(e.combined.lam, 2),
+            e.combined.note,
+        ]
+        for e in metric.configs
+    ]
+    diffs = [
+        [
+            f"{names.get(d.a, d.a)} − {names.get(d.b, d.b)}",
+            cell(d.judge),
+            f"{cell(d.people)} ({d.people.n_rated})",
+            cell(d.combined),
+            _num(d.p_adjusted, 3),
+            "yes" if d.significant else "no",
+        ]
+        for d in metric.diffs
+    ]
+    method = ADJUSTMENT_NAMES.get(metric.adjustment, metric.adjustment)
+    adjusted = f"{method} over {len(metric.diffs)} pairs at α {metric.alpha:g}"
+    return [
+        _H3(f"{metric.metric} calibrated to people"),
+        _P(f"{metric.source()[0].upper()}{metric.source()[1:]}; unit scale (stars − 1)/4."),
+        _Table(
+            ["config", "judge only", "people only (n)", "combined [95% CI]", "λ", "note"], rows, 1
+        ),
+        _Table(
+            [
+                "difference",
+                "judge only",
+                "people only (n)",
+                "combined",
+                f"p ({adjusted})",
+                "differ",
+            ],
+            diffs,
+            1,
+        ),
+    ]
 
 
 def _trends(data: ReportData) -> _Section:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlmodel import Session
 
+from evaluation.calibration._combined import CalibratedMetric, load_calibration
 from evaluation.review.agreement import (
     KappaEstimate,
     RankAgreement,
@@ -53,6 +54,7 @@ class RatingsSummary:
     star_tests: tuple[StarComparison, ...]
     kappas: tuple[KappaEstimate, ...]
     judges: tuple[JudgeSummary, ...]
+    calibrated: tuple[CalibratedMetric, ...] = ()  # judges combined with people (PPI++)
 
 
 def ratings_summary(session: Session, experiment_id: int, *, seed: int = 0) -> RatingsSummary:
@@ -88,6 +90,7 @@ def ratings_summary(session: Session, experiment_id: int, *, seed: int = 0) -> R
         star_tests=star_tests,
         kappas=tuple(inter_rater_agreement(stars_only, seed=seed)),
         judges=tuple(_judges(judgements_frame(session, experiment_id), stars_only, seed)),
+        calibrated=tuple(load_calibration(session, experiment_id)),
     )
 
 

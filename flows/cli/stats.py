@@ -27,7 +27,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
         columns=terminal_columns(),
     )
     print(text)
+    calibrated = _calibrated(args)
+    if calibrated:
+        print("\n" + calibrated)
     return 0
+
+
+def _calibrated(args: argparse.Namespace) -> str:
+    """The comparisons above are of stored scores (a judge's alone, for judge_*); where
+    people rated some of a judge's outputs, each experiment's differences combined with
+    them (docs/calibrated-judges.md), adjusted as --adjust says."""
+    from evaluation.calibration._render import calibration_text
+    from evaluation.storage.db import session_scope
+    from flows.cli._database import open_engine
+
+    with session_scope(open_engine(args)) as session:
+        texts = [
+            calibration_text(session, name, adjust=args.adjust)
+            for name in dict.fromkeys(args.experiments)
+        ]
+    return "\n\n".join(t for t in texts if t)
 
 
 def _one_baseline(args: argparse.Namespace) -> str | None:

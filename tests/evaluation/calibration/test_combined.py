@@ -77,3 +77,42 @@ def test_nothing_without_ratings(database_url: str) -> None:
     db = build_calibration_db(database_url, rated_cases=0)
     with session_scope(db.engine) as session:
         assert calibration_text(session, "calib") == ""
+
+
+def test_compare_adds_the_combined_differences(calib, database_url, capsys, monkeypatch) -> None:
+    # The stored comparison is compare's own business (tests/flows/cli): left out here.
+    import flows.cli.stats as stats
+    from flows.cli.app import main
+
+    monkeypatch.setattr(
+        stats,
+        "_current_comparison",
+        lambda args: dict.fromkeys(
+            ("run_label", "simulated", "comparisons", "verdicts", "markdown")
+        ),
+    )
+    monkeypatch.setattr("evaluation.compare.render_comparison_text", lambda *a, **k: "TABLE")
+    assert main(["--database", database_url, "compare", "calib", "--adjust", "fdr_bh"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("TABLE\n\njudge_accuracy, combined: judge ollama:judge-model")
+    assert "differences, combined, Benjamini–Hochberg over 3 pair(s) at α 0.05" in out
+    assert "(judge only " in out
+
+
+def test_the_report_shows_the_three_ways(calib) -> None:
+    from evaluation.report.html import _calibrated
+    from evaluation.report.ratings import ratings_summary
+
+    with session_scope(calib.engine) as session:
+        summary = ratings_summary(session, calib.experiment_id)
+    (metric,) = summary.calibrated
+    heading, source, configs, diffs = _calibrated(metric, {})
+    assert heading.text == "judge_accuracy calibrated to people"
+    assert source.text.startswith("Combined: judge ollama:judge-model on 36 outputs")
+    assert list(configs.head[:4]) == [
+        "config",
+        "judge only",
+        "people only (n)",
+        "combined [95% CI]",
+    ]
+    assert diffs.head[-2] == "p (Holm over 3 pairs at α 0.05)" and len(diffs.rows) == 3

@@ -1,0 +1,122 @@
+"""Do the combined estimates cover the people's truth? A judge with a known bias, people
+with rater noise, repeated experiments.
+
+World (stars 1–5, reported on the unit scale (stars − 1)/4 as evalflow stores them):
+- an output's latent quality q ~ N(3, 0.9²) and its length (words) L ~ LogNormal(4.5, 0.5),
+  independent of quality;
+- people: round(q + N(0, 0.6²)) clipped to 1–5 (rater noise); the people's truth is the
+  mean of their stars over outputs, E[y], computed once on 2,000,000 draws;
+- the judge: round(0.8·q + 1.2 + 0.8·z(L) + N(0, 0.7²)) clipped to 1–5: a shifted,
+  compressed scale (about half a star above people on average), a preference for long
+  outputs (z(L): the standardised log length) and its own noise.
+
+Per experiment: N outputs the judge scores, n of them (a uniform random draw) rated by
+people. Three 95% intervals: judge only (normal, all N judge scores), people only
+(normal, the n ratings) and combined (PPI++, evaluation.calibration.ppi_mean). Reported:
+coverage of the people's truth over the repetitions (target 95% ± 2 for combined; judge
+only under 50%) and the mean width of combined against people only at 30, 100 and 300
+ratings. A second world clusters outputs in groups of 5 that share part of their
+quality (the suite's case groups) and checks the cluster-robust interval.
+
+    .venv/bin/python benchmarks/perf/judge_calibration.py [--reps 2000] [--outputs 2000]
+        [--ratings 30 100 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from evaluation.calibration import ppi_mean
+
+
+def draw(rng: np.random.Generator, size: int, cluster: int = 1) -> tuple[np.ndarray, ...]:
+    """People's and the judge's stars (unit scale) and group labels for ``size`` outputs;
+    ``cluster`` > 1: groups of that many outputs share a quality effect (sd 0.6)."""
+    groups = np.arange(size) // cluster
+    shared = rng.normal(0, 0.6, size // cluster + 1)[groups] if cluster > 1 else 0.0
+    q = rng.normal(3.0, 0.9 if cluster == 1 else 0.66, size) + shared
+    z_len = rng.normal(0, 1, size)  # standardised log length, independent of quality
+    people = np.clip(np.rint(q + rng.normal(0, 0.6, size)), 1, 5)
+    judge = np.clip(np.rint(0.8 * q + 1.2 + 0.8 * z_len + rng.normal(0, 0.7, size)), 1, 5)
+    return (people - 1) / 4, (judge - 1) / 4, groups
+
+
+def truth(cluster: int, seed: int = 12345) -> tuple[float, float]:
+    people, judge, _ = draw(np.random.default_rng(seed), 2_000_000, cluster)
+    return float(people.mean()), float(judge.mean())
+
+
+def experiment(rng, n_outputs: int, n_rated: int, cluster: int):
+    people, judge, groups = draw(rng, n_outputs, cluster)
+    rated = np.zeros(n_outputs, dtype=bool)
+    rated[rng.choice(n_outputs, n_rated, replace=False)] = True
+    g = groups if cluster > 1 else None
+
+    def grp(mask):
+        return None if g is None else g[mask]
+
+    every = np.ones(n_outputs, dtype=bool)
+    judge_only = ppi_mean(judge, np.zeros(n_outputs), [], lam=0, groups_rated=grp(every))
+    people_only = ppi_mean(
+        people[rated], np.zeros(n_rated), [], lam=0, groups_rated=grp(rated)
+    )
+    combined = ppi_mean(
+        people[rated], judge[rated], judge[~rated],
+        groups_rated=grp(rated), groups_unrated=grp(~rated),
+    )
+    return judge_only, people_only, combined
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=2000)
+    parser.add_argument("--outputs", type=int, default=2000)
+    parser.add_argument("--ratings", type=int, nargs="+", default=[30, 100, 300])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    print(
+        f"{args.reps} experiments per cell, {args.outputs} judged outputs each; "
+        "95% intervals; unit scale"
+    )
+    for cluster, title in ((1, "independent outputs"), (5, "outputs in groups of 5")):
+        mu, judge_mean = truth(cluster)
+        print(
+            f"\n{title}: people's truth {mu:.4f}, the judge's mean {judge_mean:.4f} "
+            f"(bias {judge_mean - mu:+.4f})"
+        )
+        print(
+            f"{'ratings':>7}  {'cover: judge only':>17}  {'people only':>11}  {'combined':>8}"
+            f"  {'width: people only':>18}  {'combined':>8}  {'ratio':>5}  {'mean λ':>6}"
+        )
+        rng = np.random.default_rng(args.seed + cluster)
+        for n in args.ratings:
+            cover = np.zeros(3)
+            width = np.zeros(3)
+            lam = 0.0
+            for _ in range(args.reps):
+                ests = experiment(rng, args.outputs, n, cluster)
+                for k, est in enumerate(ests):
+                    lo, hi = est.ci
+                    cover[k] += lo <= mu <= hi
+                    width[k] += hi - lo
+                lam += ests[2].lam
+            cover /= args.reps
+            width /= args.reps
+            print(
+                f"{n:>7}  {cover[0]:>17.3f}  {cover[1]:>11.3f}  {cover[2]:>8.3f}"
+                f"  {width[1]:>18.4f}  {width[2]:>8.4f}  {width[2] / width[1]:>5.2f}"
+                f"  {lam / args.reps:>6.2f}"
+            )
+    print(f"\n{time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
