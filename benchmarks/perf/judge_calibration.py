@@ -11,15 +11,16 @@ World (stars 1–5, reported on the unit scale (stars − 1)/4 as evalflow store
   outputs (z(L): the standardised log length) and its own noise.
 
 Per experiment: N outputs the judge scores, n of them (a uniform random draw) rated by
-people. Three 95% intervals: judge only (normal, all N judge scores), people only
-(normal, the n ratings) and combined (PPI++, evaluation.calibration.ppi_mean). Reported:
+people. Three 95% intervals, each evaluation.calibration.ppi_mean's default (divisor
+n − 1, Student's t) or with --normal the normal interval as ppi_py computes it: judge
+only (all N judge scores), people only (the n ratings) and combined (PPI++). Reported:
 coverage of the people's truth over the repetitions (target 95% ± 2 for combined; judge
 only under 50%) and the mean width of combined against people only at 30, 100 and 300
 ratings. A second world clusters outputs in groups of 5 that share part of their
 quality (the suite's case groups) and checks the cluster-robust interval.
 
     .venv/bin/python benchmarks/perf/judge_calibration.py [--reps 2000] [--outputs 2000]
-        [--ratings 30 100 300]
+        [--ratings 30 100 300] [--normal]
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def truth(cluster: int, seed: int = 12345) -> tuple[float, float]:
     return float(people.mean()), float(judge.mean())
 
 
-def experiment(rng, n_outputs: int, n_rated: int, cluster: int):
+def experiment(rng, n_outputs: int, n_rated: int, cluster: int, small: bool):
     people, judge, groups = draw(rng, n_outputs, cluster)
     rated = np.zeros(n_outputs, dtype=bool)
     rated[rng.choice(n_outputs, n_rated, replace=False)] = True
@@ -63,13 +64,19 @@ def experiment(rng, n_outputs: int, n_rated: int, cluster: int):
         return None if g is None else g[mask]
 
     every = np.ones(n_outputs, dtype=bool)
-    judge_only = ppi_mean(judge, np.zeros(n_outputs), [], lam=0, groups_rated=grp(every))
+    judge_only = ppi_mean(
+        judge, np.zeros(n_outputs), [], lam=0, groups_rated=grp(every), small_sample=small
+    )
     people_only = ppi_mean(
-        people[rated], np.zeros(n_rated), [], lam=0, groups_rated=grp(rated)
+        people[rated], np.zeros(n_rated), [], lam=0, groups_rated=grp(rated), small_sample=small
     )
     combined = ppi_mean(
-        people[rated], judge[rated], judge[~rated],
-        groups_rated=grp(rated), groups_unrated=grp(~rated),
+        people[rated],
+        judge[rated],
+        judge[~rated],
+        groups_rated=grp(rated),
+        groups_unrated=grp(~rated),
+        small_sample=small,
     )
     return judge_only, people_only, combined
 
@@ -80,11 +87,12 @@ def main() -> None:
     parser.add_argument("--outputs", type=int, default=2000)
     parser.add_argument("--ratings", type=int, nargs="+", default=[30, 100, 300])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--normal", action="store_true", help="ppi_py's normal intervals")
     args = parser.parse_args()
     start = time.perf_counter()
     print(
         f"{args.reps} experiments per cell, {args.outputs} judged outputs each; "
-        "95% intervals; unit scale"
+        f"95% {'normal' if args.normal else 'small-sample (t)'} intervals; unit scale"
     )
     for cluster, title in ((1, "independent outputs"), (5, "outputs in groups of 5")):
         mu, judge_mean = truth(cluster)
@@ -102,7 +110,7 @@ def main() -> None:
             width = np.zeros(3)
             lam = 0.0
             for _ in range(args.reps):
-                ests = experiment(rng, args.outputs, n, cluster)
+                ests = experiment(rng, args.outputs, n, cluster, not args.normal)
                 for k, est in enumerate(ests):
                     lo, hi = est.ci
                     cover[k] += lo <= mu <= hi

@@ -18,7 +18,10 @@ Variance: the sum of the two independent parts, Var(λf)/N + Var(y − λf)/n (d
 per-unit influences ψ (λ(f_i − f̄)/N for a judge-only unit, (r_i − r̄)/n for a rated one),
 Σ_g (Σ_{i∈g} ψ_i)² · C/(C − 1), C clusters; with every unit its own cluster it is the
 unclustered variance exactly (no C/(C − 1) then, as ``mean_interval`` reports CLT).
-Interval: normal, θ̂ ± z·SE.
+Interval: θ̂ ± q·SE, q the normal quantile as in ``ppi_py`` (``small_sample=False``),
+or by default, as evalflow's other means, divisors n − 1 and Student's t on the rated
+units' (or their clusters') degrees of freedom: the normal interval covered 92.6% at 30
+ratings in benchmarks/perf/judge_calibration.py.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class PPIEstimate:
     method: str
     n_clusters: int | None = None
     note: str = ""
+    df: int | None = None  # Student's t degrees of freedom; None: normal
 
     def p_value(self, null: float = 0.0) -> float | None:
         """Two-sided normal p-value of estimate = ``null``."""
@@ -54,7 +58,9 @@ class PPIEstimate:
         if self.se == 0:
             return 1.0 if self.estimate == null else 0.0
         z = abs(self.estimate - null) / self.se
-        return float(special.erfc(z / math.sqrt(2)))
+        if self.df is None:
+            return float(special.erfc(z / math.sqrt(2)))
+        return float(2 * special.stdtr(self.df, -z))
 
 
 def tuned_lambda(y: np.ndarray, f_rated: np.ndarray, f_unrated: np.ndarray) -> float:
@@ -80,12 +86,17 @@ def ppi_mean(
     groups_unrated: Sequence[object] | np.ndarray | None = None,
     confidence: float = 0.95,
     lam: float | None = None,
+    small_sample: bool = True,
 ) -> PPIEstimate:
-    """PPI++ estimate of the people's mean with its normal interval (see the module).
+    """PPI++ estimate of the people's mean with its interval (see the module).
     ``lam=None`` tunes λ; ``lam=0`` gives the people-only mean with the same variance
     formula. Groups (one per unit; None is its own cluster) make the variance
-    cluster-robust. Fewer than two rated units, or no judge-only unit, leave the
-    combined estimate undefined (the note says why)."""
+    cluster-robust. ``small_sample=False`` is ``ppi_py``'s interval exactly (divisor n,
+    normal quantile); True, the default, is evalflow's as for every mean
+    (``mean_interval``): divisor n − 1 and Student's t on df = (rated units, or clusters
+    holding a rated unit) − 1, which keeps coverage at 30 ratings
+    (benchmarks/perf/judge_calibration.py). Fewer than two rated units, or no judge-only
+    unit, leave the combined estimate undefined (the note says why)."""
     yv = np.asarray(y, dtype=float)
     fr = np.asarray(f_rated, dtype=float)
     fu = np.asarray(f_unrated, dtype=float)
@@ -122,9 +133,15 @@ def ppi_mean(
     psi_rated = (rect - rect.mean()) / n
     psi_unrated = lam_v * (fu - fu.mean()) / big_n if big_n else np.zeros(0)
     n_clusters = None
+    df: int | None = n - 1 if small_sample else None
+    kind = "t" if small_sample else "normal"
     if groups_rated is None and groups_unrated is None:
-        var = float(np.sum(psi_rated**2) + np.sum(psi_unrated**2))
-        method = "PPI++ normal" if lam != 0 else "normal"
+        var = (
+            _var_singletons(psi_rated, psi_unrated, n, big_n)
+            if small_sample
+            else float(np.sum(psi_rated**2) + np.sum(psi_unrated**2))
+        )
+        method = f"PPI++ {kind}" if lam != 0 else kind
     else:
         labels = _clusters(groups_rated, n, "r") + _clusters(groups_unrated, big_n, "u")
         sums = pd.Series(np.concatenate([psi_rated, psi_unrated])).groupby(labels).sum()
@@ -133,8 +150,12 @@ def ppi_mean(
         if c < n + big_n:  # real clusters: the small-sample factor of mean_interval
             n_clusters = c
             var *= c / (c - 1) if c > 1 else math.nan
+            if small_sample:
+                df = max(1, len(set(labels[:n])) - 1)
+        elif small_sample:
+            var = _var_singletons(psi_rated, psi_unrated, n, big_n)
         method = ("PPI++ " if lam != 0 else "") + (
-            f"clustered ({c} groups)" if n_clusters else "normal"
+            f"clustered ({c} groups)" if n_clusters else kind
         )
     if not math.isfinite(var):
         return PPIEstimate(
@@ -150,7 +171,8 @@ def ppi_mean(
             "all units share one group: clustered standard error undefined",
         )
     se = math.sqrt(var)
-    z = float(special.ndtri(0.5 + confidence / 2))
+    q = 0.5 + confidence / 2
+    z = float(special.ndtri(q) if df is None else special.stdtrit(df, q))
     return PPIEstimate(
         estimate,
         se,
@@ -161,7 +183,14 @@ def ppi_mean(
         confidence,
         method,
         n_clusters,
+        df=df,
     )
+
+
+def _var_singletons(psi_rated: np.ndarray, psi_unrated: np.ndarray, n: int, big_n: int) -> float:
+    """The unclustered variance with divisors n − 1 and N − 1."""
+    unrated = float(np.sum(psi_unrated**2)) * (big_n / (big_n - 1) if big_n > 1 else 1.0)
+    return float(np.sum(psi_rated**2)) * n / (n - 1) + unrated
 
 
 def _clusters(groups: Sequence[object] | np.ndarray | None, size: int, tag: str) -> list[str]:

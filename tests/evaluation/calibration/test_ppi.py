@@ -14,19 +14,31 @@ from evaluation.calibration import ppi_mean, tuned_lambda
 Y, F_RATED, F_UNRATED = [1, 0, 1, 1], [1, 0, 0, 1], [1, 1, 0, 1, 0, 1]
 
 
-def test_hand_computed_ppi_plus_plus() -> None:
+def test_hand_computed_ppi_plus_plus_as_ppi_py() -> None:
     # Cov(y, f) over the rated units, divisor n: Σ(y − 3/4)(f − 1/2)/4 = 0.5/4 = 1/8.
     # Var(f) over all ten units, divisor 9: six ones in ten, (6·0.16 + 4·0.36)/9 = 4/15.
     # λ = (1/8) / ((1 + 4/6)·4/15) = 9/32.
     # θ = mean(y − λf) + λ·mean(f_unrated) = (3/4 − 9/64) + (9/32)(2/3) = 51/64.
     # Var = Var₀(y − λf)/4 + λ²·Var₀(f_unrated)/6 = 609/16384.
-    est = ppi_mean(Y, F_RATED, F_UNRATED)
+    est = ppi_mean(Y, F_RATED, F_UNRATED, small_sample=False)
     assert est.lam == pytest.approx(9 / 32, abs=1e-12)
     assert est.estimate == pytest.approx(51 / 64, abs=1e-12)
     assert est.se == pytest.approx((609 / 16384) ** 0.5, abs=1e-12)
     z = 1.959963984540054
     assert est.ci == pytest.approx((51 / 64 - z * est.se, 51 / 64 + z * est.se), abs=1e-12)
     assert (est.n_rated, est.n_judge_only, est.method) == (4, 6, "PPI++ normal")
+
+
+def test_hand_computed_small_sample_interval() -> None:
+    # The default: divisors n − 1 and N − 1, Student's t on n − 1 = 3 df. Of 609/16384,
+    # the judge-only part is λ²·Var₀(f_unrated)/6 = (81/1024)(2/9)/6 = 48/16384 and the
+    # rated part 561/16384; times 4/3 and 6/5: 748/16384 + 57.6/16384 = 1007/20480.
+    est = ppi_mean(Y, F_RATED, F_UNRATED)
+    assert est.estimate == pytest.approx(51 / 64, abs=1e-12) and est.df == 3
+    assert est.se == pytest.approx((1007 / 20480) ** 0.5, abs=1e-12)
+    t3 = 3.182446305284263  # Student's t, 3 df, 0.975
+    assert est.ci == pytest.approx((51 / 64 - t3 * est.se, 51 / 64 + t3 * est.se), abs=1e-9)
+    assert est.method == "PPI++ t"
 
 
 def test_hand_computed_cluster_robust_variance() -> None:
@@ -44,6 +56,7 @@ def test_hand_computed_cluster_robust_variance() -> None:
     sums = np.array([-28, 21, 11, -8, 4]) / 256
     assert est.se == pytest.approx(float(np.sqrt(np.sum(sums**2) * 5 / 4)), abs=1e-12)
     assert est.estimate == pytest.approx(51 / 64) and est.n_clusters == 5
+    assert est.df == 2  # the rated units lie in three groups (a, b, c)
 
 
 def test_singleton_groups_are_the_unclustered_variance() -> None:
@@ -85,7 +98,7 @@ def test_agrees_with_ppi_py(seed: int, n: int, big_n: int, alpha: float) -> None
     from ppi_py.ppi import _calc_lam_glm
 
     y, f, fu = _generated(seed, n, big_n)
-    ours = ppi_mean(y, f, fu, confidence=1 - alpha)
+    ours = ppi_mean(y, f, fu, confidence=1 - alpha, small_sample=False)
     lo, hi = ppi_mean_ci(y, f, fu, alpha=alpha)
     point = ppi_mean_pointestimate(y, f, fu)
     classic = y.mean() + fu.mean() - f.mean()  # ppi_py tunes λ around the λ = 1 estimate
@@ -95,5 +108,5 @@ def test_agrees_with_ppi_py(seed: int, n: int, big_n: int, alpha: float) -> None
     assert ours.ci == pytest.approx((float(np.ravel(lo)[0]), float(np.ravel(hi)[0])), rel=1e-12)
     for fixed in (0.0, 1.0):  # the classical and the plain PPI intervals too
         lo, hi = ppi_mean_ci(y, f, fu, alpha=alpha, lam=fixed)
-        mine = ppi_mean(y, f, fu, confidence=1 - alpha, lam=fixed)
+        mine = ppi_mean(y, f, fu, confidence=1 - alpha, lam=fixed, small_sample=False)
         assert mine.ci == pytest.approx((float(np.ravel(lo)[0]), float(np.ravel(hi)[0])), rel=1e-12)
