@@ -20,6 +20,7 @@ from evaluation.backends._http import (
     translate_errors,
 )
 from evaluation.backends._machine_slots import MachineSlots
+from evaluation.backends._pool import host_transport
 from evaluation.spec import HostSpec
 
 _CONNECT_TIMEOUT_S = 10.0
@@ -97,8 +98,12 @@ class HttpBackend(OwnedClient):
             timeout_s, connect=connect, read=max(timeout_s, first_request_timeout_s)
         )
         self._owns_client = client is None
+        limits = pool_limits(host.slots)
         self._client = client or httpx.AsyncClient(
-            timeout=self._timeout, limits=pool_limits(host.slots), verify=shared_tls_context()
+            timeout=self._timeout,
+            limits=limits,
+            verify=shared_tls_context(),
+            transport=host_transport(limits, shared_tls_context()),  # small pools: _pool
         )
         self._base = host.url.rstrip("/")
         self._warm: set[str] = set()

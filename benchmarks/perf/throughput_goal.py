@@ -1,0 +1,472 @@
+"""Issue 46's figures side by side: a bare async httpx client, evalflow and Inspect AI on
+one stand-in host with many slots and short requests.
+
+Starts a stand-in Ollama (its own process, ``tests.support.standin_process``: it also
+speaks OpenAI's /v1 for Inspect) with ``--slots`` slots and ``--latency-ms`` per
+request, then runs each client as its own process tree on the same N generations
+(N / 8 cases x 8 temperatures, 16 tokens), one after the other:
+
+    bare      an async httpx loop: ``slots`` workers streaming /api/chat as evalflow's
+              Ollama client does, nothing stored
+    evalflow  ``python -m flows.cli run`` as a user runs it: embedded Prefect server,
+              record writer, scoring, statistics, report, fresh homes
+    inspect   ``inspect eval`` through its OpenAI-compatible provider, at most ``slots``
+              connections, exact-match scoring (skipped with a line when inspect_ai is
+              not installed)
+
+Per client: wall time; CPU of its whole process tree (this process is a child
+subreaper, so the embedded server and any orphan are reaped here and counted in
+RUSAGE_CHILDREN; psutil's sampled sum is the floor); peak RSS of the tree (psutil, every
+0.2 s); and from the host's own counters: requests, the most open at once vs slots, the
+mean open over its busy span (first request's start to last one's end) and the share
+of that span with every slot busy, and the rate over the busy span, beside the bare
+client's from the same run (the machine is shared: compare within a run).
+
+``--kill-at K``: an evalflow run of N that is killed with SIGKILL (its whole process
+group) once K generations are stored, then rerun: rows stored, distinct keys, and the
+requests the resume sent against the work left (equal: nothing stored was redone).
+
+    .venv/bin/python benchmarks/perf/throughput_goal.py --generations 4000 --slots 64 \
+        --latency-ms 20
+    .venv/bin/python benchmarks/perf/throughput_goal.py --generations 100000 \
+        --clients evalflow --kill-at 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import importlib.util
+import json
+import os
+import resource
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPERATURES = [round(0.1 * i, 1) for i in range(8)]
+MODEL = "bench:1b"
+PR_SET_CHILD_SUBREAPER = 36
+
+INSPECT_TASKS = """
+from inspect_ai import Task, task
+from inspect_ai.dataset import FieldSpec, json_dataset
+from inspect_ai.model import GenerateConfig
+from inspect_ai.scorer import exact
+from inspect_ai.solver import generate
+
+def _bench(temperature):
+    dataset = json_dataset("{suite}", FieldSpec(input="input", target="references", id="id"))
+    return Task(dataset=dataset, solver=generate(), scorer=exact(),
+                config=GenerateConfig(temperature=temperature, max_tokens=16))
+{tasks}
+"""
+
+
+@dataclass
+class Figures:
+    """One client's run: its process tree's cost and what the host saw."""
+
+    client: str
+    generations: int
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    peak_rss_mib: float = 0.0
+    exit_code: int = 0
+    host: dict = field(default_factory=dict)
+    load: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    note: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the bare client (this file run with --bare URL N SLOTS) --------------------------
+
+
+async def bare_client(url: str, n: int, slots: int) -> None:
+    """``slots`` workers streaming /api/chat, each answer read to its last line."""
+    limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
+    cases = -(-n // len(TEMPERATURES))
+    work = iter(
+        (f"Question {i}: what is {i} plus one?", t) for t in TEMPERATURES for i in range(cases)
+    )
+    left = [n]
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        for prompt, temperature in work:
+            if left[0] <= 0:
+                return
+            left[0] -= 1
+            payload = {
+                "model": MODEL,
+                "messages": [{"role": "user", "content": prompt}],
+                "stream": True,
+                "options": {"temperature": temperature, "num_predict": 16},
+            }
+            parts = []
+            async with client.stream("POST", f"{url}/api/chat", json=payload) as response:
+                response.raise_for_status()
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        parts.append((json.loads(line).get("message") or {}).get("content", ""))
+
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        await asyncio.gather(*(worker(client) for _ in range(slots)))
+
+
+# --- measuring a process tree ---------------------------------------------------------
+
+
+class TreeWatch:
+    """Samples a process tree's RSS (peak of the sum) and CPU (sum of each process's
+    last reading) every 0.2 s until stopped."""
+
+    def __init__(self, pid: int, exclude: set[int]) -> None:
+        self.pid, self.exclude = pid, exclude
+        self.peak_rss = 0
+        self.cpu: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                procs = []
+            # orphans re-parented to this subreaper (the embedded server after a kill)
+            procs += [p for p in psutil.Process().children() if p.pid not in self.exclude]
+            rss = 0
+            for p in {p.pid: p for p in procs}.values():
+                with contextlib.suppress(psutil.Error):
+                    rss += p.memory_info().rss
+                    t = p.cpu_times()
+                    self.cpu[p.pid] = t.user + t.system
+            self.peak_rss = max(self.peak_rss, rss)
+            self._stop.wait(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _reap_orphans(exclude: set[int], timeout_s: float = 15.0) -> None:
+    """Wait for orphans re-parented here (and reap them, so their CPU is counted)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            while True:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    break
+        left = [p for p in psutil.Process().children() if p.pid not in exclude]
+        if not left:
+            return
+        time.sleep(0.1)
+
+
+def run_tree(
+    client: str,
+    n: int,
+    command: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    log: Path,
+    standin: subprocess.Popen,
+    *,
+    stop_when: callable | None = None,
+) -> Figures:
+    """Run ``command`` as a new process group; its tree's wall, CPU and peak RSS.
+    ``stop_when()`` true: the group is killed with SIGKILL (polled every 0.2 s)."""
+    exclude = {standin.pid}
+    cpu0, start = _children_cpu(), time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        exclude.add(proc.pid)
+        watch = TreeWatch(proc.pid, {standin.pid})
+        killed = False
+        while proc.poll() is None:
+            if stop_when is not None and not killed and stop_when():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
+            time.sleep(0.2)
+    wall = time.perf_counter() - start
+    _reap_orphans({standin.pid})
+    watch.stop()
+    cpu = _children_cpu() - cpu0
+    figures = Figures(client, n, wall, max(cpu, sum(watch.cpu.values())), watch.peak_rss / 2**20)
+    figures.exit_code = proc.returncode
+    figures.load = os.getloadavg()
+    return figures
+
+
+# --- the stand-in's view ------------------------------------------------------------------
+
+
+def host_figures(url: str) -> dict:
+    stats = httpx.get(f"{url}/_stats?spans=1", timeout=60).json()
+    spans = sorted(stats.pop("spans"))
+    if not spans:
+        return stats
+    first, last = spans[0][0], max(e for _, e in spans)
+    busy = max(last - first, 1e-9)
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    open_, full, at = 0, 0.0, first
+    for t, step in events:
+        if open_ >= stats["slots"]:
+            full += t - at
+        open_, at = open_ + step, t
+    return stats | {
+        "busy_s": busy,
+        "rate": len(spans) / busy,
+        "mean_open": sum(e - s for s, e in spans) / busy,
+        "full_share": full / busy,
+    }
+
+
+def reset_host(url: str) -> None:
+    httpx.post(f"{url}/_stats", timeout=10)
+
+
+def start_standin(port: int, slots: int, latency_ms: float) -> subprocess.Popen:
+    command = [sys.executable, "-m", "tests.support.standin_process", "--port", str(port)]
+    command += ["--slots", str(slots), "--latency-ms", str(latency_ms), "--models", MODEL]
+    command += ["--max-queue", str(max(512, 4 * slots))]
+    proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/version", timeout=0.5)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the stand-in did not start")
+
+
+# --- the clients ----------------------------------------------------------------------
+
+
+def write_inputs(folder: Path, n: int, port: int, slots: int) -> Path:
+    cases = -(-n // len(TEMPERATURES))
+    rows = [
+        {"id": f"q{i}", "input": f"Question {i}: what is {i} plus one?", "references": [str(i + 1)]}
+        for i in range(cases)
+    ]
+    (folder / "bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "bench.suite.yaml").write_text(
+        "name: bench\nversion: '1'\ntask_type: qa\ndefault_metrics: [exact_match]\n"
+    )
+    spec = {
+        "name": "bench-goal",
+        "suite": str(folder / "bench.jsonl"),
+        "models": [MODEL],
+        "grid": {"temperature": TEMPERATURES, "num_predict": [16]},
+        "hosts": [{"name": "bench", "url": f"http://127.0.0.1:{port}", "slots": slots}],
+    }
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+    return folder / "spec.yaml"
+
+
+def evalflow_env(home: Path) -> dict[str, str]:
+    env = os.environ | {
+        "PREFECT_HOME": str(home / "prefect"),
+        "EVALFLOW_HOME": str(home / "evalflow"),
+        "EVALFLOW_SLOT_LOCK_DIR": str(home / "slot-locks"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PYTHONPATH": str(REPO),
+    }
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def evalflow_command(db: Path, spec: Path, experiment: str) -> list[str]:
+    command = [sys.executable, "-m", "flows.cli", "--database", f"sqlite:///{db}"]
+    return [*command, "run", str(spec), "--experiment", experiment]
+
+
+def stored(db: Path) -> int:
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as c:
+            return c.execute("select count(*) from generations where status = 'ok'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int, standin):
+    reset_host(url)
+    log = folder / f"{name}-{n}.log"
+    if name == "bare":
+        command = [sys.executable, __file__, "--bare", url, str(n), str(slots)]
+        figures = run_tree(name, n, command, dict(os.environ), REPO, log, standin)
+    elif name == "evalflow":
+        home = folder / "home"
+        command = evalflow_command(folder / f"results-{n}.db", spec, f"goal-{n}-{time.time():.0f}")
+        figures = run_tree(name, n, command, evalflow_env(home), REPO, log, standin)
+    else:
+        tasks = "".join(
+            f"\n@task\ndef bench_t{int(t * 10)}():\n    return _bench({t})\n" for t in TEMPERATURES
+        )
+        (folder / "inspect_bench.py").write_text(
+            INSPECT_TASKS.format(suite=folder / "bench.jsonl", tasks=tasks)
+        )
+        env = os.environ | {
+            "STANDIN_BASE_URL": f"{url}/v1",
+            "STANDIN_API_KEY": "unused",
+            "INSPECT_LOG_DIR": str(folder / f"inspect-logs-{n}"),
+        }
+        command = [sys.executable, "-m", "inspect_ai", "eval", "inspect_bench.py"]
+        command += ["--model", f"openai-api/standin/{MODEL}", "--max-connections", str(slots)]
+        command += ["--max-tasks", str(len(TEMPERATURES)), "--display", "plain"]
+        figures = run_tree(name, n, command, env, folder, log, standin)
+    figures.host = host_figures(url)
+    if figures.exit_code:
+        figures.note = f"exit {figures.exit_code}, see {log}"
+    return figures
+
+
+def kill_and_resume(n: int, kill_at: int, folder: Path, spec: Path, url: str, standin) -> None:
+    """Kill -9 an evalflow run once ``kill_at`` generations are stored, then resume it."""
+    db, home, name = folder / "killed.db", folder / "home-kill", "goal-killed"
+    reset_host(url)
+    first = run_tree(
+        "evalflow killed",
+        n,
+        evalflow_command(db, spec, name),
+        evalflow_env(home),
+        REPO,
+        folder / "killed.log",
+        standin,
+        stop_when=lambda: stored(db) >= kill_at,
+    )
+    at_kill = stored(db)
+    sent_before = host_figures(url).get("requests", 0)
+    reset_host(url)
+    resumed = run_tree(
+        "evalflow resumed",
+        n,
+        evalflow_command(db, spec, name),
+        evalflow_env(home),
+        REPO,
+        folder / "resumed.log",
+        standin,
+    )
+    host = host_figures(url)
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        rows, distinct = c.execute(
+            "select count(*), count(distinct config_hash || '/' || case_uid || '/' || sample_index)"
+            " from generations"
+        ).fetchone()
+    load = ", ".join(f"{x:.1f}" for x in resumed.load)
+    print(f"\nkill -9 at {kill_at:,} of {n:,} (load {load}):")
+    print(f"  killed run: exit {first.exit_code}, {first.wall_s:.0f} s, {at_kill:,} stored")
+    print(f"    requests sent {sent_before:,} ({sent_before - at_kill} in flight or unstored)")
+    print(f"  resumed run: exit {resumed.exit_code}, {resumed.wall_s:.0f} s wall, ")
+    print(f"    {resumed.cpu_s:.1f} s CPU, peak RSS {resumed.peak_rss_mib:.0f} MiB")
+    print(f"    requests sent {host.get('requests', 0):,}, work left {n - at_kill:,}")
+    print(f"    redone (sent - left): {host.get('requests', 0) - (n - at_kill)}")
+    print(f"  rows {rows:,}, distinct keys {distinct:,} (of {n:,})")
+
+
+def report(results: list[Figures], slots: int, latency_ms: float) -> None:
+    bare = next((r for r in results if r.client == "bare"), None)
+    capacity = slots / (latency_ms / 1000)
+    print(f"\n{slots} slots x {latency_ms:g} ms (capacity {capacity:,.0f}/s)")
+    head = ("client", "gens", "wall s", "CPU s", "CPU ms/gen", "x bare", "rate/s", "vs bare")
+    head += ("max open", "mean open", "full", "peak MiB", "load 1m")
+    print(" | ".join(head))
+    for r in results:
+        h = r.host
+        cpu_ms = 1000 * r.cpu_s / max(r.generations, 1)
+        bare_ms = 1000 * bare.cpu_s / max(bare.generations, 1) if bare else None
+        bare_rate = bare.host.get("rate") if bare else None
+        row = [
+            r.client,
+            f"{r.generations:,}",
+            f"{r.wall_s:.1f}",
+            f"{r.cpu_s:.1f}",
+            f"{cpu_ms:.2f}",
+            f"{cpu_ms / bare_ms:.2f}" if bare_ms else "-",
+            f"{h.get('rate', 0):.0f}",
+            f"{h.get('rate', 0) / bare_rate:.2f}" if bare_rate else "-",
+            f"{h.get('max_in_flight', 0)}/{slots}",
+            f"{h.get('mean_open', 0):.1f}",
+            f"{h.get('full_share', 0):.2f}",
+            f"{r.peak_rss_mib:.0f}",
+            f"{r.load[0]:.1f}",
+        ]
+        print(" | ".join(row) + (f"   ({r.note})" if r.note else ""))
+        if h.get("requests", r.generations) != r.generations:
+            print(f"  {r.client}: the host served {h.get('requests')} requests")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--generations", type=int, nargs="+", default=[4000])
+    parser.add_argument("--slots", type=int, default=64)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--clients", default="bare,evalflow,inspect")
+    parser.add_argument("--kill-at", type=int, help="kill -9 an evalflow run at this count")
+    parser.add_argument("--bare", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        url, n, slots = args.bare
+        asyncio.run(bare_client(url, int(n), int(slots)))
+        return
+
+    if sys.platform.startswith("linux"):  # orphans (the embedded server) come back here
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+    clients = args.clients.split(",")
+    if "inspect" in clients and importlib.util.find_spec("inspect_ai") is None:
+        print("inspect: skipped, inspect_ai is not installed (pip install inspect-ai)")
+        clients.remove("inspect")
+    folder = Path(tempfile.mkdtemp(prefix="evalflow-goal-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    standin = start_standin(port, args.slots, args.latency_ms)
+    print(f"work folder (logs): {folder}; uptime: {os.getloadavg()}")
+    try:
+        for n in args.generations:
+            spec = write_inputs(folder, n, port, args.slots)
+            if args.kill_at:
+                kill_and_resume(n, args.kill_at, folder, spec, url, standin)
+                continue
+            results = []
+            for client in clients:
+                results.append(run_client(client, n, folder, spec, url, args.slots, standin))
+                print(f"  {client} {n}: {results[-1].wall_s:.1f} s", flush=True)
+            report(results, args.slots, args.latency_ms)
+    finally:
+        standin.terminate()
+        standin.wait()
+
+
+if __name__ == "__main__":
+    main()
