@@ -19,6 +19,10 @@ _EXPORTS = {
     "calibrate": "evaluation.calibration._combined",
     "load_calibration": "evaluation.calibration._combined",
     "unit_scores": "evaluation.calibration._combined",
+    "MIN_CALIBRATION": "evaluation.calibration._combined",
+    "JudgeCard": "evaluation.calibration._card",
+    "judge_card": "evaluation.calibration._card",
+    "card_text": "evaluation.calibration._card",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -26,6 +26,14 @@ from evaluation.calibration._ppi import PPIEstimate, ppi_mean
 from evaluation.statistics import Adjustment, adjust_p_values
 
 PREFERENCE = "preference"
+#: Rated outputs (per judge and criterion) below which the combined numbers are shown
+#: but not presented as calibrated; the reason is ``WHY_MINIMUM``.
+MIN_CALIBRATION = 30
+WHY_MINIMUM = (
+    "below that the judge's error (judge − people) and λ rest on too few ratings for the "
+    "95% intervals to hold (benchmarks/perf/judge_calibration.py: normal intervals cover "
+    "under 93% at 30 ratings) and agreement's interval spans most of [-1, 1]"
+)
 
 
 @dataclass(frozen=True)
@@ -71,10 +79,16 @@ class CalibratedMetric:
 
     def source(self) -> str:
         """Which numbers these are, as show, compare and the report say it."""
-        return (
+        text = (
             f"combined: judge {self.judge_name} on {self.n_judged} outputs calibrated to "
             f"people's ratings of {self.n_rated} (PPI++)"
         )
+        if self.n_rated < MIN_CALIBRATION:
+            text += (
+                f" — NOT presented as calibrated: {self.n_rated} rated outputs, at least "
+                f"{MIN_CALIBRATION} needed (`evalflow judge-card` says why)"
+            )
+        return text
 
 
 def unit_scores(frame: pd.DataFrame) -> pd.DataFrame:

@@ -67,6 +67,7 @@ EXAMPLES = {
     "report": "evalflow report demo-simulated --out demo.html",
     "judge": "evalflow judge demo-simulated --model qwen2.5:7b --limit 20",
     "import-ratings": "evalflow import-ratings demo-simulated benchmarks/ratings/demo.csv",
+    "judge-card": "evalflow judge-card demo-simulated --judge ollama:qwen2.5:7b",
     "recommend": "evalflow recommend qa --max-latency 2 --prefer quality",
     "retrain": "evalflow retrain --include-simulated",
     "view": "evalflow view demo-simulated",
@@ -90,7 +91,7 @@ HELP_GROUPS = {
         "trends",
         "monitor",
     ),
-    "people and judges": ("review", "judge", "import-ratings"),
+    "people and judges": ("review", "judge", "import-ratings", "judge-card"),
     "choosing a config": ("recommend", "retrain"),
     "operations": ("doctor", "health", "status", "serve", "deploy", "baseline", "gate", "metrics"),
 }
@@ -236,6 +237,7 @@ READS_STORED_RESULTS = frozenset(
     | {
         "judge",
         "import-ratings",
+        "judge-card",
         "recommend",
         "retrain",
         "view",

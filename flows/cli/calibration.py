@@ -1,4 +1,4 @@
-"""Judges calibrated to people: import-ratings (ratings made elsewhere)."""
+"""Judges calibrated to people: import-ratings (ratings made elsewhere), judge-card."""
 
 from __future__ import annotations
 
@@ -27,6 +27,32 @@ def cmd_import_ratings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge_card(args: argparse.Namespace) -> int:
+    from evaluation.calibration._card import card_text, judge_card
+    from evaluation.errors import EvalError
+    from evaluation.review.frames import judgements_frame
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+
+    with session_scope(open_engine(args)) as session:
+        row = get_experiment(session, args.experiment)
+        judges = sorted(set(judgements_frame(session, row.id)["judge"]))
+        if not judges:
+            raise EvalError(
+                f"no judge has scored {row.name}: run `evalflow judge {row.name} --model M` first"
+            )
+        if args.judge and args.judge not in judges:
+            raise EvalError(
+                f"judge {args.judge!r} has not scored {row.name}; its judges: {', '.join(judges)}"
+            )
+        cards = [
+            judge_card(session, int(row.id), j, min_ratings=args.min_ratings)
+            for j in ([args.judge] if args.judge else judges)
+        ]
+    print("\n\n".join(card_text(c) for c in cards))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
     p = sub.add_parser(
@@ -47,3 +73,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="refuse a criterion with fewer rated outputs (default 2)",
     )
     p.set_defaults(func=cmd_import_ratings)
+
+    p = sub.add_parser(
+        "judge-card",
+        help="how far a judge can be trusted: agreement with people, position, length and "
+        "self-preference bias, drift across runs",
+    )
+    p.add_argument("experiment")
+    p.add_argument("--judge", type=options.text, help="kind:model as stored (default: each)")
+    p.add_argument(
+        "--min-ratings",
+        type=options.count,
+        default=30,
+        help="rated outputs a criterion needs to be called calibrated (default 30)",
+    )
+    p.set_defaults(func=cmd_judge_card)

@@ -57,3 +57,27 @@ def add_stars(session: Session, db: ReviewDB, *, rated_cases: int, judge: str = 
                 criterion="accuracy",
                 stars=people_stars(k, i),
             )
+
+
+def add_pairwise(session: Session, db: ReviewDB, *, judge: str = JUDGE) -> None:
+    """Pairwise verdicts in both orders for config 0 against config 1 on every case: the
+    judge picks the output shown first in 3 of every 4 verdicts."""
+    gens = generations_frame(session, db.experiment_id)
+    by = {(g.config_hash, g.case_id): int(g.id) for g in gens.itertuples()}
+    a_hash, b_hash = db.configs[0].hash, db.configs[1].hash
+    k = 0
+    for case in sorted(gens["case_id"].unique()):
+        a, b = by[(a_hash, case)], by[(b_hash, case)]
+        for first, second in ((a, b), (b, a)):
+            choice = "second" if k % 4 == 3 else "first"
+            k += 1
+            session.add(
+                Judgement(
+                    experiment_id=db.experiment_id,
+                    judge=judge,
+                    generation_id=first,
+                    other_generation_id=second,
+                    criterion="preference",
+                    preference=choice,
+                )
+            )
