@@ -3,7 +3,7 @@ compare and publish. Rerunning it with the same spec resumes where it stopped.""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.states import State
@@ -18,6 +18,7 @@ from flows.preload import preload
 from flows.run_names import evaluate_run_name
 from tasks.adapters.run_labels import label_flow_run
 from tasks.host_pool import generate_all, open_host_pool
+from tasks.itembank import calibrated_level
 from tasks.progress import announce_step
 from tasks.results import aggregate, publish, score
 from tasks.series import record_what_ran
@@ -49,9 +50,10 @@ async def evaluate(
     database: str | None = None,
     simulated_time_scale: float = 0.0,
     chunk_size: int | None = None,
-    level: Level = "full",
+    level: Level | Literal["calibrated"] = "full",
     limit: int | None = None,
     series: str | None = None,
+    cases: int | None = None,
 ) -> dict[str, Any] | State:
     """Run the sweep in ``spec_path`` and publish its leaderboard.
 
@@ -66,6 +68,8 @@ async def evaluate(
             20%) or "full"; each reuses what earlier levels generated.
         limit: only the first ``limit`` cases (of the level).
         series: the series this run joins; default: the spec's ``name``.
+        cases: level "calibrated" (the suite's item bank's most informative cases, every
+            score a full-suite estimate): how many (default 10% of the suite).
     """
     sweep = load_sweep(spec_path)  # load: the spec, its suite and its configs
     name = experiment or sweep.spec.name
@@ -77,7 +81,11 @@ async def evaluate(
     )
     engine = make_engine(database_url(database))
     async with open_host_pool(sweep, simulated_time_scale=simulated_time_scale) as pool:
-        cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
+        cases = (  # ``cases``, the calibrated level's count, becomes the level's cases
+            calibrated_level(engine, sweep, cases)[:limit]
+            if level == "calibrated"
+            else level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
+        )
         experiment_id, pending = register(engine, sweep, name, cases)  # the level's cases only
         in_level = len(level_work(sweep.work_items(), cases))
         record_host_models(engine, pool.checks)

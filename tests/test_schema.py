@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlmodel import SQLModel
 
+from evaluation.itembank import schema as itembank_schema
 from evaluation.review import schema as review_schema
 from evaluation.series import schema as series_schema
 from evaluation.storage import models as results_schema
@@ -17,7 +18,7 @@ from evaluation.storage.text_search import FTS_TABLE
 from selection import schema as selection_schema
 
 ROOT = Path(__file__).resolve().parents[1]
-OWNERS = (results_schema, review_schema, series_schema, selection_schema)
+OWNERS = (results_schema, review_schema, series_schema, itembank_schema, selection_schema)
 
 
 def test_every_table_belongs_to_exactly_one_owner() -> None:
@@ -46,7 +47,12 @@ def test_make_engine_creates_every_evaluation_table_with_nothing_else_imported()
     )
     expected = {
         m.__table__.name
-        for m in (*results_schema.TABLES, *review_schema.TABLES, *series_schema.TABLES)
+        for m in (
+            *results_schema.TABLES,
+            *review_schema.TABLES,
+            *series_schema.TABLES,
+            *itembank_schema.TABLES,
+        )
     }
     # SQLite's FTS5 output search index (storage/text_search) and its shadow tables
     search = {t for t in made if t == FTS_TABLE or t.startswith(f"{FTS_TABLE}_")}

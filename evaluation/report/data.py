@@ -13,6 +13,7 @@ from evaluation.adaptive import RaceStanding, stored_standing
 from evaluation.compare._comparison import ComparisonOutcome, compare_experiment
 from evaluation.compare._leaderboard import Leaderboard, load_leaderboard
 from evaluation.errors import EvalError
+from evaluation.itembank import ConfigEstimate, experiment_estimates
 from evaluation.metrics import get_metric, is_descriptive
 from evaluation.report.ratings import RatingsSummary, ratings_summary
 from evaluation.statistics import (
@@ -57,6 +58,9 @@ class ReportData:
     comparisons: tuple[MultiComparison, ...] = ()
     histories: tuple[tuple[str, pd.DataFrame], ...] = ()
     race: RaceStanding | None = None  # how far each config got, where the sweep raced
+    # where configs ran part of the suite: the metric and each config's full-suite
+    # estimate (evaluation/itembank: the item bank's, else the subset's plain mean)
+    estimates: tuple[str, tuple[ConfigEstimate, ...]] = ("", ())
 
 
 def gather(
@@ -154,7 +158,13 @@ def gather(
             experiment_id,
             {c: f"{n} {board.labels.get(c, '')}".rstrip() for c, n in names.items()},
         ),
+        estimates=_estimates(session, experiment_id),
     )
+
+
+def _estimates(session: Session, experiment_id: int) -> tuple[str, tuple[ConfigEstimate, ...]]:
+    metric, found = experiment_estimates(session, experiment_id, seed=0)
+    return metric, tuple(found)
 
 
 def _compared_metrics(metrics: Sequence[str], scores: pd.DataFrame) -> list[str]:

@@ -54,6 +54,7 @@ def render_report(data: ReportData, *, generated_at: datetime | None = None) -> 
         _leaderboard(data),
         _significance(data),
         *([_race(data.race)] if data.race else []),
+        *([_estimated(data)] if data.estimates[1] else []),
         _parameters(data),
         _pareto(data),
         _latency(data),
@@ -239,6 +240,25 @@ def _race(race: RaceStanding) -> _Section:
     if race.bound:
         blocks.append(_P(f"Error control: {race.bound}.", muted=True))
     return _Section("race", "Race", blocks)
+
+
+def _estimated(data: ReportData) -> _Section:
+    """Full-suite estimates of configs that ran part of the suite (evaluation/itembank)."""
+    metric, found = data.estimates
+    rows = [(e.label, e.estimate.text()) for e in found]
+    notes = sorted({e.estimate.note for e in found if e.estimate.note})
+    blocks: list[_Block] = [
+        _P(
+            f"The configs ran part of the suite: their full-suite {metric} with a 95% "
+            "interval, estimated from the suite's item bank (docs/calibrated-subsets.md)."
+        ),
+        _Table(("config", f"full-suite {metric}"), rows),
+    ]
+    if notes:
+        blocks.append(
+            _List([f"not calibrated: {n}; the subset's plain mean instead" for n in notes])
+        )
+    return _Section("estimates", "Full-suite estimates", blocks)
 
 
 def _parameters(data: ReportData) -> _Section:

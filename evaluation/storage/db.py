@@ -17,6 +17,7 @@ from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel, create_engine
 
 from evaluation.errors import StorageError
+from evaluation.itembank import schema as itembank_schema
 from evaluation.redact import one_line, redact_url
 from evaluation.review import schema as review_schema
 from evaluation.series import schema as series_schema
@@ -31,9 +32,15 @@ if TYPE_CHECKING:
 
 Tables = Sequence[type[SQLModel]]
 
-EVALUATION_TABLES: Tables = (*results_schema.TABLES, *review_schema.TABLES, *series_schema.TABLES)
-"""The tables evaluation/ owns: results (``storage.models``), review (``review.schema``)
-and series (``series.schema``). The selector's are ``selection.schema.TABLES``."""
+EVALUATION_TABLES: Tables = (
+    *results_schema.TABLES,
+    *review_schema.TABLES,
+    *series_schema.TABLES,
+    *itembank_schema.TABLES,
+)
+"""The tables evaluation/ owns: results (``storage.models``), review (``review.schema``),
+series (``series.schema``) and item banks (``itembank.schema``). The selector's are
+``selection.schema.TABLES``."""
 
 
 def make_engine(url: str, *, create: bool = True, tables: Tables = EVALUATION_TABLES) -> Engine:

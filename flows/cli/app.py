@@ -18,6 +18,7 @@ from evaluation.errors import EvalError, InputWarning
 from evaluation.redact import one_line, redact, redact_argv, urls_given
 from flows.cli import (
     calibration,
+    itembank,
     metrics,
     ops,
     options,
@@ -30,7 +31,19 @@ from flows.cli import (
     view,
 )
 
-VERB_GROUPS = (runs, results, stats, trends, ops, metrics, review, calibration, selection, view)
+VERB_GROUPS = (
+    runs,
+    results,
+    stats,
+    trends,
+    itembank,
+    ops,
+    metrics,
+    review,
+    calibration,
+    selection,
+    view,
+)
 
 EXIT_FAILED = 1  # the command failed (a run with failed generations, an unhealthy host ...)
 EXIT_BAD_INPUT = 2  # refused: an option, a file, a setting the user gave
@@ -55,6 +68,7 @@ EXAMPLES = {
     "compare": "evalflow compare demo-simulated --all",
     "series": "evalflow series",
     "trends": "evalflow trends demo-simulated",
+    "bank": "evalflow bank trivia",
     "gate": "evalflow gate pr-candidate --baseline pr-baseline --junit gate.xml",
     "power": "evalflow power benchmarks/sweeps/demo-simulated.yaml --delta 0.05",
     "doctor": "evalflow doctor benchmarks/sweeps/ollama-example.yaml",

@@ -84,8 +84,13 @@ def board_text(
     shown = render_text(board, wide=wide, columns=terminal_columns())
     if not board.metrics:
         return shown
+    from evaluation.itembank import estimates_text, experiment_estimates
+
     race = stored_standing(session, experiment_id, board.labels)
-    return shown + (f"\n\n{race.text()}" if race else "")
+    estimated = estimates_text(*experiment_estimates(session, experiment_id))
+    return (
+        shown + (f"\n\n{race.text()}" if race else "") + (f"\n\n{estimated}" if estimated else "")
+    )
 
 
 def calibrated_text(session: Session, experiment: str, board: Leaderboard) -> str:

@@ -35,10 +35,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
         print(f"warning: {line}")
     name = args.experiment or sweep.spec.name
-    cases, items = _level_work(sweep, args.level, args.limit)
+    cases, items = _level_work(sweep, args.level, args.limit, args.database, args.cases)
     if args.level != "full" or args.limit is not None:
         limit = f", first {args.limit}" if args.limit is not None else ""
         print(f"level     {args.level}{limit}: {len(cases)} cases, {len(items)} generations")
+    if args.level == "calibrated":
+        _calibrated_plan(args, sweep)
     measured, stored = _history(args.database, name, [h.name for h in sweep.spec.hosts])
     pending = [item for item in items if item.key not in stored]
     if len(pending) < len(items):
@@ -58,9 +60,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _level_work(sweep, level: str, limit: int | None) -> tuple[list, list]:
+def _level_work(
+    sweep, level: str, limit: int | None, database: str | None = None, k: int | None = None
+) -> tuple[list, list]:
     """The cases and work items of a level. The full level is read without
     evaluation.adaptive, which loads scipy (seconds that plan need not spend)."""
+    if level == "calibrated":
+        cases = _calibrated(sweep, database, k)[:limit]
+        ids = {case.id for case in cases}
+        return cases, [item for item in sweep.work_items() if item.case.id in ids]
     if level == "full":
         cases = list(sweep.suite.cases)[:limit]
         ids = {case.id for case in cases}
@@ -69,6 +77,51 @@ def _level_work(sweep, level: str, limit: int | None) -> tuple[list, list]:
 
     cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
     return cases, level_work(sweep.work_items(), cases)
+
+
+def _calibrated(sweep, database: str | None, k: int | None) -> list:
+    """The ``calibrated`` level's cases, its fallback said in one line; refused (exit 2,
+    nothing written) without a bank or with more cases than the suite."""
+    from evaluation.itembank import BankRefused, calibrated_size, sweep_cases
+    from evaluation.settings import database_url
+    from evaluation.storage.db import make_engine, session_scope
+
+    calibrated_size(len(sweep.suite.cases), k)
+    url = database_url(database)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise BankRefused(
+            f"--level calibrated needs an item bank for suite {sweep.suite.name!r} and there "
+            "is no results database yet"
+        )
+    engine = make_engine(url, create=False)
+    try:
+        with session_scope(engine) as session:
+            cases, note = sweep_cases(session, sweep, k)
+    finally:
+        engine.dispose()
+    if note:
+        print(f"note: {note}")
+    return cases
+
+
+def _calibrated_plan(args: argparse.Namespace, sweep) -> None:
+    """How many cases an interval of ``--width`` needs on the calibrated level, and what
+    that saves against the full suite (docs/calibrated-subsets.md)."""
+    from evaluation.itembank import cases_for_width, current_bank
+    from evaluation.storage.db import open_database, session_scope
+
+    with session_scope(open_database(args.database, create=False)) as session:
+        bank = current_bank(session, sweep.suite.name)
+    if bank is None:
+        return
+    total = len(sweep.suite.cases)
+    k, width = cases_for_width(bank, args.width)
+    saved = 1 - k / total
+    print(
+        f"calibrated a 95% interval {args.width:.2f} wide (±{args.width / 2:.3f}) needs about "
+        f"{k} of {total} cases per config (typical width there {width:.3f}): "
+        f"{saved:.0%} of the full suite's generations saved"
+    )
 
 
 def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[list, set]:
@@ -170,13 +223,18 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     sweep = prepare_sweep(args.spec)
     prepared = time.monotonic()
     check_before_run(sweep)
+    chosen = None
+    if args.level == "calibrated":  # no bank, too many cases: refused before any claim
+        chosen = len(_calibrated(sweep, args.database, args.cases)[: args.limit])
     refuse_an_api_that_does_not_answer()  # the user's PREFECT_API_URL, before any claim
     checked = time.monotonic()
     name = args.experiment or sweep.spec.name
     database = database_url(args.database)
     process, dead = run_control.claim(make_engine(database), name, wait=args.wait)
     if not args.quiet:  # the first line, before Prefect's seconds of start-up
-        line = starting_line(sweep, name, launched is not None, level=args.level, limit=args.limit)
+        line = starting_line(
+            sweep, name, launched is not None, level=args.level, limit=args.limit, count=chosen
+        )
         print(line, file=sys.stderr, flush=True)
     resume = shlex.join(["evalflow", *redact_argv(args.argv)])  # no password shown
     with (
@@ -213,6 +271,7 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
                         level=args.level,
                         limit=args.limit,
                         series=args.series,
+                        cases=args.cases,
                     )
                 )
         except Exception as exc:
@@ -305,7 +364,13 @@ def next_steps(experiment: str, report: str) -> str:
 
 
 def starting_line(
-    sweep, name: str, local_server: bool, *, level: str = "full", limit: int | None = None
+    sweep,
+    name: str,
+    local_server: bool,
+    *,
+    level: str = "full",
+    limit: int | None = None,
+    count: int | None = None,
 ) -> str:
     """What `run` says as soon as the spec and hosts are checked: the work that will run
     (the cases of ``level``, the first ``limit`` of them) and what starts now (a local
@@ -317,7 +382,9 @@ def starting_line(
 
     spec = sweep.spec
     every = sweep.suite.cases
-    cases = len(level_cases(every, level, suite=sweep.suite.name, limit=limit))
+    if count is None:
+        count = len(level_cases(every, level, suite=sweep.suite.name, limit=limit))
+    cases = count  # the calibrated level's count comes from its bank
     shown = counted(cases, "case") + (f" of {len(every)}" if cases < len(every) else "")
     total = len(sweep.configs) * cases * spec.samples_per_case
     server = "; starting Prefect" if local_server else ""
@@ -369,10 +436,18 @@ def _check_rescore(args: argparse.Namespace, metrics: list[str] | None) -> None:
 def _level_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--level",
-        choices=["smoke", "subset", "full"],
+        choices=["smoke", "subset", "calibrated", "full"],
         default="full",
         help="smoke: 3 cases per config, fails on any error; subset: a stratified 20%%; "
-        "full (default). Each reuses what earlier levels generated",
+        "calibrated: the suite's item bank's most informative cases (10%% or --cases), every "
+        "score a full-suite estimate with an interval; full (default). Each reuses what "
+        "earlier levels generated",
+    )
+    p.add_argument(
+        "--cases",
+        type=options.count,
+        metavar="K",
+        help="--level calibrated: run K cases per config (default 10%% of the suite)",
     )
     p.add_argument("--limit", type=options.count, help="only the first N cases (of the level)")
 
@@ -397,6 +472,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", type=Path)
     _experiment_option(p)
     _level_options(p)
+    p.add_argument(
+        "--width",
+        type=options.number(at_least=0.001, at_most=1),
+        default=0.1,
+        help="--level calibrated: the 95%% interval width to plan for (default 0.1)",
+    )
     p.add_argument(
         "--probe",
         action="store_true",

@@ -30,6 +30,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     calibrated = _calibrated(args)
     if calibrated:
         print("\n" + calibrated)
+    for section in _estimates(args):
+        print(f"\n{section}")
     return 0
 
 
@@ -47,6 +49,25 @@ def _calibrated(args: argparse.Namespace) -> str:
             for name in dict.fromkeys(args.experiments)
         ]
     return "\n\n".join(t for t in texts if t)
+
+
+def _estimates(args: argparse.Namespace) -> list[str]:
+    """Per experiment whose configs ran part of the suite: the full-suite estimates (the
+    item bank's, or the subset's plain mean, said so), as `show` prints them; the
+    differences above are between the cases the configs ran, not the full suite."""
+    from evaluation.itembank import estimates_text, experiment_estimates
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+    from flows.cli._database import open_engine
+
+    sections = []
+    with session_scope(open_engine(args)) as session:
+        for name in dict.fromkeys(args.experiments):
+            experiment = get_experiment(session, name)
+            text = estimates_text(*experiment_estimates(session, experiment.id))
+            if text:
+                sections.append(f"{name}: {text}")
+    return sections
 
 
 def _one_baseline(args: argparse.Namespace) -> str | None:

@@ -1,0 +1,71 @@
+"""Item banks: a suite's cases calibrated from every config ever run on it (a 2PL item
+response model fitted by hand with numpy and scipy), the ``calibrated`` level that runs
+its most informative cases, and full-suite estimates with intervals from them. The
+parts that fit load scipy on first use; ``schema`` holds the tables. See
+docs/calibrated-subsets.md."""
+
+from evaluation._lazy import lazy_exports
+
+__all__ = [
+    "MIN_CONFIGS",
+    "Bank",
+    "BankRefused",
+    "Calibration",
+    "ConfigEstimate",
+    "Estimate",
+    "ItemFit",
+    "calibrate",
+    "calibrate_bank",
+    "calibrated_cases",
+    "calibrated_estimate",
+    "calibrated_size",
+    "cases_for_width",
+    "current_bank",
+    "estimates_text",
+    "experiment_estimates",
+    "fit_2pl",
+    "model_family",
+    "most_informative",
+    "stored_scores",
+    "subset_mean",
+    "sweep_cases",
+    "why_not",
+]
+
+_BANK = "evaluation.itembank._bank"
+_CAL = "evaluation.itembank._calibrate"
+_EST = "evaluation.itembank._estimate"
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "MIN_CONFIGS": _CAL,
+        "Calibration": _CAL,
+        "calibrate": _CAL,
+        "most_informative": _CAL,
+        "Estimate": _EST,
+        "calibrated_estimate": _EST,
+        "subset_mean": _EST,
+        "ItemFit": "evaluation.itembank._fit",
+        "fit_2pl": "evaluation.itembank._fit",
+        "calibrated_cases": "evaluation.itembank._level",
+        "calibrated_size": "evaluation.itembank._level",
+        "sweep_cases": "evaluation.itembank._level",
+        **{
+            name: _BANK
+            for name in (
+                "Bank",
+                "BankRefused",
+                "ConfigEstimate",
+                "calibrate_bank",
+                "cases_for_width",
+                "current_bank",
+                "estimates_text",
+                "experiment_estimates",
+                "model_family",
+                "stored_scores",
+                "why_not",
+            )
+        },
+    },
+    globals(),
+)

@@ -1,0 +1,387 @@
+"""Item banks in the results database: calibrated from every stored score of a suite,
+read back, and used to estimate the full-suite score of configs that ran a subset."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from evaluation.errors import EvalError
+from evaluation.itembank._calibrate import CHECK_SHARE, MIN_CONFIGS, calibrate
+from evaluation.itembank._estimate import Estimate, calibrated_estimate, subset_mean
+from evaluation.itembank._fit import ItemFit
+from evaluation.itembank.schema import BankAbility, BankCase, ItemBank
+from evaluation.series.schema import SeriesRun
+from evaluation.storage.models import (
+    CaseRow,
+    ConfigRow,
+    Experiment,
+    ExperimentConfig,
+    Generation,
+    ModelRow,
+    Score,
+    SuiteRow,
+)
+
+
+class BankRefused(EvalError):
+    """A bank was asked for that cannot be made or used (bad input: exit 2)."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A suite's stored scores on one metric: configs × cases, the mean over samples
+    (``y``) and how many samples (``w``, 0 where the config did not run the case)."""
+
+    suite: str
+    metric: str
+    digest: str
+    cases: list[str]
+    configs: list[str]
+    families: list[str]
+    y: np.ndarray
+    w: np.ndarray
+
+
+@dataclass(frozen=True)
+class Bank:
+    """A stored bank read back: its row, its fit, its cases in order."""
+
+    row: ItemBank
+    fit: ItemFit
+    cases: list[str]
+
+    def estimate(self, scores: dict[str, float], seed: int = 0) -> Estimate:
+        """The full-suite score of a config that scored ``scores`` (case id → mean)."""
+        index = {case: i for i, case in enumerate(self.cases)}
+        observed = {index[c]: v for c, v in scores.items() if c in index}
+        return calibrated_estimate(
+            self.fit,
+            observed,
+            ability_mean=self.row.ability_mean,
+            ability_sd=self.row.ability_sd,
+            interval_scale=self.row.interval_scale,
+            seed=seed,
+        )
+
+    def summary(self) -> str:
+        """One paragraph: version, what it rests on, how well it fits."""
+        r = self.row
+        lines = [
+            f"item bank {r.suite} v{r.version} ({r.metric}): {len(r.configs)} configs "
+            f"({', '.join(r.families)}), {r.cases} cases, {r.scores} scores",
+            f"  held-out scores: log-loss {r.heldout_logloss:.3f} (each case's mean alone: "
+            f"{r.baseline_logloss:.3f})",
+        ]
+        if r.check_configs:
+            lines.append(
+                f"  held-out configs ({r.check_configs}), estimated from "
+                f"{r.check_share:.0%} of the cases: mean absolute error "
+                f"{100 * (r.check_mae or 0):.1f} points, 95% intervals covered "
+                f"{100 * (r.check_coverage or 0):.0f}% before widening by "
+                f"{r.interval_scale:.2f}"
+            )
+        return "\n".join(lines)
+
+
+def model_family(model: str, known: dict[str, str] | None = None) -> str:
+    """A model's family: what its server said (``models.family``) when stored, else its
+    name before the tag with a trailing version cut (``qwen2.5:7b`` → ``qwen``)."""
+    if known and known.get(model):
+        return known[model]
+    base = model.split(":")[0].split("/")[-1]
+    return re.sub(r"[\d.]+$", "", base) or base
+
+
+def stored_scores(session: Session, suite: str, metric: str | None = None) -> Scores:
+    """Every stored score of ``suite`` on ``metric`` (default: the suite's first
+    metric), from the experiments that ran the suite as it is now."""
+    row = session.get(SuiteRow, suite)
+    if row is None:
+        raise BankRefused(
+            f"no suite named {suite!r} has been run: an item bank is calibrated from stored "
+            "results (`evalflow experiments` lists what has run)"
+        )
+    metric = metric or (row.default_metrics[0] if row.default_metrics else "")
+    digests = dict(session.exec(select(SeriesRun.experiment, SeriesRun.suite_digest)).all())
+    experiments = [
+        (e_id, name)
+        for e_id, name in session.exec(
+            select(Experiment.id, Experiment.name).where(Experiment.suite == suite)
+        ).all()
+        if not digests.get(name) or digests[name].split("+")[0] == row.fingerprint
+    ]
+    cases = sorted(
+        session.exec(select(CaseRow.case_id).where(CaseRow.suite == suite)).scalars().all()
+    )
+    rows = session.exec(
+        select(Generation.config_hash, Generation.case_uid, Score.value)
+        .join(Score, Score.generation_id == Generation.id)
+        .where(
+            Generation.experiment_id.in_([e for e, _ in experiments]),
+            Generation.status == "ok",
+            Score.metric == metric,
+            Score.value.is_not(None),
+        )
+    ).all()
+    if not rows:
+        metrics = (
+            session.exec(
+                select(Score.metric)
+                .join(Generation, Score.generation_id == Generation.id)
+                .where(Generation.experiment_id.in_([e for e, _ in experiments]))
+                .distinct()
+            )
+            .scalars()
+            .all()
+        )
+        raise BankRefused(
+            f"no stored {metric!r} scores for suite {suite!r}"
+            + (f"; scored metrics: {', '.join(sorted(metrics))}" if metrics else "")
+        )
+    sums: dict[tuple[str, str], list[float]] = defaultdict(list)
+    prefix = f"{suite}/"
+    for config, uid, value in rows:
+        if not 0.0 <= value <= 1.0:
+            raise BankRefused(
+                f"metric {metric!r} of suite {suite!r} scores {value:g}: an item bank needs "
+                "scores in [0, 1] (choose another with --metric)"
+            )
+        sums[config, uid.removeprefix(prefix)].append(value)
+    configs = sorted({c for c, _ in sums})
+    at = {c: i for i, c in enumerate(cases)}
+    y = np.zeros((len(configs), len(cases)))
+    w = np.zeros_like(y)
+    for (config, case), values in sums.items():
+        if case in at:
+            j = configs.index(config)
+            y[j, at[case]] = float(np.mean(values))
+            w[j, at[case]] = len(values)
+    models = dict(session.exec(select(ConfigRow.hash, ConfigRow.model)).all())
+    known = dict(session.exec(select(ModelRow.name, ModelRow.family)).all())
+    families = [model_family(models.get(c, c), known) for c in configs]
+    return Scores(suite, metric, row.fingerprint, cases, configs, families, y, w)
+
+
+def calibrate_bank(session: Session, suite: str, metric: str | None = None) -> Bank:
+    """Calibrate a new version of ``suite``'s bank from every stored score and store it;
+    refused (nothing written) below ``MIN_CONFIGS`` configs that ran half the suite."""
+    scores = stored_scores(session, suite, metric)
+    enough = (scores.w > 0).mean(1) >= 0.5
+    if enough.sum() < MIN_CONFIGS:
+        raise BankRefused(
+            f"suite {suite!r} has {int(enough.sum())} configs with at least half its "
+            f"{len(scores.cases)} cases scored on {scores.metric!r}; an item bank needs at "
+            f"least {MIN_CONFIGS} (run more configs on the full suite first)"
+        )
+    done = calibrate(scores.y, scores.w, share=CHECK_SHARE)
+    fit = done.fit
+    version = (
+        session.exec(
+            select(func.max(ItemBank.version)).where(
+                ItemBank.suite == suite, ItemBank.metric == scores.metric
+            )
+        ).scalar()
+        or 0
+    ) + 1
+    row = ItemBank(
+        suite=suite,
+        metric=scores.metric,
+        version=version,
+        suite_digest=scores.digest,
+        configs=scores.configs,
+        families=sorted({f for f, ok in zip(scores.families, enough, strict=True) if ok}),
+        cases=len(scores.cases),
+        scores=int((scores.w > 0).sum()),
+        heldout_logloss=done.heldout_logloss,
+        baseline_logloss=done.baseline_logloss,
+        check_share=CHECK_SHARE,
+        check_configs=done.cv_configs,
+        check_mae=None if np.isnan(done.cv_mae) else done.cv_mae,
+        check_coverage=None if np.isnan(done.cv_coverage) else done.cv_coverage,
+        interval_scale=done.interval_scale,
+        ability_mean=float(np.mean(fit.ability)),
+        ability_sd=float(np.std(fit.ability)) or 1.0,
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(
+        BankCase(
+            bank_id=row.id,
+            case_id=case,
+            position=i,
+            difficulty=float(fit.difficulty[i]),
+            discrimination=float(fit.discrimination[i]),
+            var_log_a=float(fit.cov[i, 0, 0]),
+            var_b=float(fit.cov[i, 1, 1]),
+            cov_log_a_b=float(fit.cov[i, 0, 1]),
+        )
+        for i, case in enumerate(scores.cases)
+    )
+    session.add_all(
+        BankAbility(
+            bank_id=row.id,
+            config_hash=c,
+            ability=float(fit.ability[j]),
+            se=float(fit.ability_se[j]),
+        )
+        for j, c in enumerate(scores.configs)
+    )
+    session.flush()
+    return Bank(row, fit, list(scores.cases))
+
+
+def current_bank(session: Session, suite: str, metric: str | None = None) -> Bank | None:
+    """The newest bank of ``suite`` (on ``metric``, else on any), or None."""
+    query = select(ItemBank).where(ItemBank.suite == suite)
+    if metric:
+        query = query.where(ItemBank.metric == metric)
+    row = session.exec(query.order_by(ItemBank.id.desc()).limit(1)).scalars().first()
+    if row is None:
+        return None
+    items = (
+        session.exec(select(BankCase).where(BankCase.bank_id == row.id).order_by(BankCase.position))
+        .scalars()
+        .all()
+    )
+    abilities = (
+        session.exec(select(BankAbility).where(BankAbility.bank_id == row.id)).scalars().all()
+    )
+    cov = np.array([[[i.var_log_a, i.cov_log_a_b], [i.cov_log_a_b, i.var_b]] for i in items])
+    fit = ItemFit(
+        difficulty=np.array([i.difficulty for i in items]),
+        discrimination=np.array([i.discrimination for i in items]),
+        cov=cov,
+        ability=np.array([a.ability for a in abilities]),
+        ability_se=np.array([a.se for a in abilities]),
+    )
+    return Bank(row, fit, [i.case_id for i in items])
+
+
+def why_not(bank: Bank | None, suite_digest: str, families: list[str]) -> str:
+    """Why ``bank`` cannot estimate for configs of ``families`` on the suite as it is
+    now (``suite_digest``), in one line; empty when it can."""
+    if bank is None:
+        return "no item bank for this suite (`evalflow bank SUITE` makes one)"
+    if bank.row.suite_digest != suite_digest:
+        return (
+            f"the suite changed since item bank v{bank.row.version} was calibrated "
+            "(`evalflow bank SUITE` recalibrates)"
+        )
+    unseen = sorted(set(families) - set(bank.row.families))
+    if unseen:
+        return (
+            f"model family {', '.join(unseen)} never calibrated in item bank "
+            f"v{bank.row.version} (families {', '.join(bank.row.families)})"
+        )
+    return ""
+
+
+@dataclass(frozen=True)
+class ConfigEstimate:
+    """A config of an experiment and its full-suite score on the bank's metric."""
+
+    label: str
+    estimate: Estimate
+
+
+def experiment_estimates(
+    session: Session, experiment_id: int, seed: int = 0
+) -> tuple[str, list[ConfigEstimate]]:
+    """For an experiment whose configs ran only part of its suite: the metric and each
+    config's full-suite estimate (the bank's where it can, else the subset's plain mean
+    with the reason). Empty when every config ran every case."""
+    experiment = session.get(Experiment, experiment_id)
+    suite = session.get(SuiteRow, experiment.suite) if experiment else None
+    if experiment is None or suite is None:
+        return "", []
+    total = session.exec(
+        select(func.count()).select_from(CaseRow).where(CaseRow.suite == suite.name)
+    ).scalar()
+    bank = current_bank(session, suite.name)
+    metric = bank.row.metric if bank else (experiment.metrics or [""])[0]
+    rows = session.exec(
+        select(Generation.config_hash, Generation.case_uid, Score.value)
+        .join(Score, Score.generation_id == Generation.id)
+        .where(
+            Generation.experiment_id == experiment_id,
+            Generation.status == "ok",
+            Score.metric == metric,
+            Score.value.is_not(None),
+        )
+    ).all()
+    by_config: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for config, uid, value in rows:
+        by_config[config][uid.removeprefix(f"{suite.name}/")].append(float(value))
+    if not by_config or all(len(c) >= total for c in by_config.values()):
+        return metric, []
+    order = session.exec(
+        select(ExperimentConfig.config_hash, ConfigRow.label, ConfigRow.model)
+        .join(ConfigRow, ConfigRow.hash == ExperimentConfig.config_hash)
+        .where(ExperimentConfig.experiment_id == experiment_id)
+        .order_by(ExperimentConfig.position)
+    ).all()
+    known = dict(session.exec(select(ModelRow.name, ModelRow.family)).all())
+    out = []
+    for config, label, model in order:
+        cases = by_config.get(config)
+        if not cases:
+            continue
+        means = {case: float(np.mean(v)) for case, v in cases.items()}
+        reason = why_not(bank, suite.fingerprint, [model_family(model, known)])
+        if reason or any(not 0 <= v <= 1 for v in means.values()):
+            est = subset_mean(list(means.values()), total, reason or "scores outside [0, 1]")
+        else:
+            est = bank.estimate(means, seed=seed)
+        out.append(ConfigEstimate(label or model, est))
+    return metric, out
+
+
+def estimates_text(metric: str, estimates: list[ConfigEstimate]) -> str:
+    """The estimates as `show` and `compare` print them."""
+    if not estimates:
+        return ""
+    width = max(len(e.label) for e in estimates)
+    lines = [f"Full-suite {metric} (95% intervals):"]
+    notes = sorted({e.estimate.note for e in estimates if e.estimate.note})
+    lines += [f"  {e.label:<{width}}  {e.estimate.text()}" for e in estimates]
+    lines += [f"  not calibrated: {note}; the subset's plain mean instead" for note in notes]
+    return "\n".join(lines)
+
+
+def cases_for_width(bank: Bank, width: float, seed: int = 0) -> tuple[int, float]:
+    """The fewest cases (of a grid of sizes) whose 95% interval is at most ``width`` wide
+    for a typical config, and that typical width: configs at the bank's abilities'
+    quartiles answer the chosen cases as the model says, and are estimated back."""
+    from evaluation.itembank._calibrate import most_informative
+    from evaluation.itembank._fit import probabilities
+
+    n = len(bank.cases)
+    rng = np.random.default_rng(seed)
+    thetas = np.quantile(bank.fit.ability, [0.25, 0.5, 0.75])
+    sizes = sorted({max(2, min(n, int(np.ceil(s * n)))) for s in np.geomspace(0.02, 1, 12)})
+    typical = 1.0
+    for k in sizes:
+        chosen = most_informative(bank.fit, k)
+        widths = []
+        for theta in thetas:
+            p = probabilities(bank.fit, np.array([theta]))[0, chosen]
+            observed = dict(zip(chosen, (rng.random(k) < p).astype(float), strict=True))
+            got = calibrated_estimate(
+                bank.fit,
+                observed,
+                ability_mean=bank.row.ability_mean,
+                ability_sd=bank.row.ability_sd,
+                interval_scale=bank.row.interval_scale,
+                seed=seed,
+            )
+            widths.append(got.high - got.low)
+        typical = float(np.median(widths))
+        if typical <= width:
+            return k, typical
+    return n, typical

@@ -1,0 +1,78 @@
+"""The ``calibrated`` level: which cases a run covers when its scores are to be read as
+full-suite estimates, and when it must fall back to the plain subset."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from evaluation.itembank._bank import BankRefused, current_bank, model_family, why_not
+from evaluation.itembank._calibrate import most_informative
+from evaluation.storage.models import ModelRow
+from evaluation.storage.repository import suite_fingerprint
+from evaluation.suites import Case, Suite
+
+C = TypeVar("C", bound=Case)
+CALIBRATED_SHARE = 0.1
+
+
+def calibrated_size(total: int, cases: int | None) -> int:
+    """How many cases the level runs: ``cases`` when given (refused above the suite's
+    size), else 10% of the suite, at least 1."""
+    if cases is not None and cases > total:
+        raise BankRefused(f"--cases {cases} is more than the suite's {total} cases")
+    return cases if cases is not None else max(1, math.ceil(CALIBRATED_SHARE * total))
+
+
+def calibrated_cases(
+    session: Session,
+    suite: Suite,
+    models: Sequence[str],
+    *,
+    cases: int | None = None,
+    pipeline: bool = False,
+    seed: int = 0,
+) -> tuple[list[Case], str]:
+    """The cases of the ``calibrated`` level for configs of ``models`` on ``suite``, in
+    suite order, and a one-line note when the level fell back to the plain stratified
+    subset of the same size (empty when the bank's most informative cases were taken).
+    Refused (bad input) when the suite has no bank or ``cases`` exceeds it."""
+    from evaluation.adaptive import level_cases
+
+    every = list(suite.cases)
+    k = calibrated_size(len(every), cases)
+    bank = current_bank(session, suite.name)
+    if bank is None:
+        raise BankRefused(
+            f"--level calibrated needs an item bank for suite {suite.name!r} and there is "
+            f"none: `evalflow bank {suite.name}` calibrates one from stored results"
+        )
+    known = dict(session.exec(select(ModelRow.name, ModelRow.family)).all())
+    reason = (
+        "a pipeline's cases are not exchangeable (their calls share documents and steps)"
+        if pipeline
+        else why_not(bank, suite_fingerprint(suite), [model_family(m, known) for m in models])
+    )
+    if reason:
+        note = f"{reason}: running the plain stratified subset of {k} cases instead"
+        return level_cases(
+            every, "subset", seed=seed, suite=suite.name, subset_share=k / len(every)
+        ), note
+    chosen = {bank.cases[i] for i in most_informative(bank.fit, k)}
+    return [c for c in every if c.id in chosen], ""
+
+
+def sweep_cases(session: Session, sweep, cases: int | None = None) -> tuple[list[Case], str]:
+    """:func:`calibrated_cases` for a sweep (``evaluation.run.Sweep``): its configs'
+    models, and whether it runs a pipeline."""
+    return calibrated_cases(
+        session,
+        sweep.suite,
+        [c.model for c in sweep.configs],
+        cases=cases,
+        pipeline=sweep.spec.pipeline is not None,
+    )

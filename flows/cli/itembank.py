@@ -1,0 +1,50 @@
+"""`evalflow bank SUITE`: calibrate a suite's item bank from the stored results (a new
+version when results arrived since the last), or show the newest (docs/calibrated-subsets.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+from flows.cli._database import open_engine
+
+
+def cmd_bank(args: argparse.Namespace) -> int:
+    from evaluation.itembank import calibrate_bank, current_bank, stored_scores
+    from evaluation.storage.db import session_scope
+
+    with session_scope(open_engine(args)) as session:
+        scores = stored_scores(session, args.suite, args.metric)  # refuses a suite never run
+        bank = current_bank(session, args.suite, scores.metric)
+        fresh = (
+            bank is not None
+            and bank.row.scores == int((scores.w > 0).sum())
+            and bank.row.configs == scores.configs
+            and bank.row.suite_digest == scores.digest
+        )
+        if args.show or (fresh and not args.force):
+            if bank is None:
+                print(f"no item bank for suite {args.suite!r} yet: `evalflow bank {args.suite}`")
+                return 0
+            print(bank.summary())
+            print("  up to date" if fresh else "  new results since: `evalflow bank` refreshes")
+            return 0
+        bank = calibrate_bank(session, args.suite, scores.metric)
+    print(bank.summary())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the `evalflow` parser."""
+    p = sub.add_parser(
+        "bank",
+        help="calibrate a suite's item bank from its stored results",
+        description="Fit a 2PL item model (difficulty and discrimination per case, ability "
+        "per config) to every stored score of SUITE and store it as a new version, when "
+        "results arrived since the last; `run --level calibrated` then runs its most "
+        "informative cases and every score shown is a full-suite estimate.",
+    )
+    p.add_argument("suite")
+    p.add_argument("--metric", help="the metric to calibrate on (default: the suite's first)")
+    p.add_argument("--show", action="store_true", help="show the newest bank, change nothing")
+    p.add_argument("--force", action="store_true", help="recalibrate even when up to date")
+    p.set_defaults(func=cmd_bank)

@@ -1,0 +1,85 @@
+"""Item banks refused in one line, exit 2, nothing written: a suite never run, too few
+configs, a level that needs a bank with none, more cases than the suite."""
+
+from __future__ import annotations
+
+import yaml
+from sqlalchemy import func, select
+
+from evaluation.itembank.schema import ItemBank
+from evaluation.storage.db import make_engine, session_scope
+from flows.cli import main
+from tests.support.itembank_db import build
+
+
+def _banks(url: str) -> int:
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        found = session.exec(select(func.count()).select_from(ItemBank)).scalar()
+    engine.dispose()
+    return found
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
+def test_a_bank_for_a_suite_never_run(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=2, n_cases=12, sub_cases=())
+    assert main(["--database", url, "bank", "trivia"]) == 2
+    assert "no suite named 'trivia' has been run" in _one_line(capsys)
+
+
+def test_too_few_configs_says_the_minimum(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=3, n_cases=12, sub_cases=())
+    assert main(["--database", url, "bank", "toy"]) == 2
+    assert "an item bank needs at least 8" in _one_line(capsys)
+    assert _banks(url) == 0
+
+
+def _spec(tmp_path, n_cases: int = 12):
+    suite = tmp_path / "toy.jsonl"
+    suite.write_text(
+        "".join(
+            f'{{"id": "c{i:03d}", "input": "q {i}", "references": ["a"]}}\n' for i in range(n_cases)
+        )
+    )
+    (tmp_path / "toy.suite.yaml").write_text(
+        "name: toy\nversion: '1'\ntask_type: qa\ndefault_metrics: [exact_match]\n"
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "t",
+                "suite": str(suite),
+                "models": ["sim-small:1b"],
+                "hosts": [{"name": "sim", "url": "simulated://local", "kind": "simulated"}],
+            }
+        )
+    )
+    return spec
+
+
+def test_a_calibrated_level_without_a_bank(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=2, n_cases=12, sub_cases=())
+    spec = _spec(tmp_path)
+    assert main(["--database", url, "plan", str(spec), "--level", "calibrated"]) == 2
+    assert "needs an item bank for suite 'toy' and there is none" in _one_line(capsys)
+    assert main(["--database", url, "run", str(spec), "--level", "calibrated"]) == 2
+    assert "`evalflow bank toy` calibrates one" in _one_line(capsys)
+    assert _banks(url) == 0
+
+
+def test_more_cases_than_the_suite(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    spec = _spec(tmp_path)
+    assert (
+        main(["--database", url, "plan", str(spec), "--level", "calibrated", "--cases", "13"]) == 2
+    )
+    assert "--cases 13 is more than the suite's 12 cases" in _one_line(capsys)

@@ -1,0 +1,83 @@
+"""Item banks (evaluation/itembank): the 2PL fit, full-suite estimates with intervals,
+the bank's versions in the database, and the estimates `show` prints."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import func, select
+
+from evaluation.itembank import calibrated_estimate, fit_2pl, most_informative, subset_mean
+from evaluation.itembank.schema import ItemBank
+from evaluation.storage.db import make_engine, session_scope
+from flows.cli import main
+from tests.support.itembank_db import build, world
+
+
+def test_the_fit_orders_cases_by_difficulty_and_configs_by_ability() -> None:
+    y, quality = world(12, 120)
+    fit = fit_2pl(y, np.ones_like(y))
+    hard = y.mean(0)
+    assert np.corrcoef(fit.difficulty, -hard)[0, 1] > 0.9
+    assert np.corrcoef(fit.ability, quality)[0, 1] > 0.95
+    assert (fit.cov[:, 0, 0] > 0).all() and (fit.cov[:, 1, 1] > 0).all()
+
+
+def test_estimates_cover_held_out_configs_and_beat_nothing_but_honesty() -> None:
+    y, _ = world(30, 200, seed=3)
+    fit = fit_2pl(y[:20], np.ones_like(y[:20]))
+    chosen = most_informative(fit, 40)
+    assert len(chosen) == 40 and chosen == sorted(chosen)
+    covered, errors = [], []
+    for j in range(20, 30):
+        got = calibrated_estimate(
+            fit,
+            {i: y[j, i] for i in chosen},
+            ability_mean=float(fit.ability.mean()),
+            ability_sd=float(fit.ability.std()),
+        )
+        truth = y[j].mean()
+        covered.append(got.low <= truth <= got.high)
+        errors.append(abs(got.mean - truth))
+        assert got.low <= got.mean <= got.high and got.cases_run == 40
+    assert np.mean(covered) >= 0.8
+    assert np.mean(errors) < 0.08
+
+
+def test_a_subset_mean_has_a_finite_population_interval() -> None:
+    got = subset_mean([1.0, 0.0] * 10, 40)
+    assert got.method == "subset mean" and got.low < 0.5 < got.high
+    assert subset_mean([1.0, 0.0] * 20, 40).method == "full"
+    assert "subset mean from 20 of 40 cases" in got.text()
+
+
+def test_bank_is_versioned_refreshed_on_new_results_and_estimates_in_show(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    y = build(url)
+    assert main(["--database", url, "bank", "toy"]) == 0
+    out = capsys.readouterr().out
+    assert "item bank toy v1 (exact_match): 11 configs (m), 60 cases" in out
+    assert "held-out configs (10)" in out
+    assert main(["--database", url, "bank", "toy"]) == 0  # nothing new: no new version
+    assert "up to date" in capsys.readouterr().out
+    assert main(["--database", url, "show", "sub"]) == 0
+    out = capsys.readouterr().out
+    assert "Full-suite exact_match (95% intervals):" in out
+    line = next(x for x in out.splitlines() if "m99:1b" in x and "estimated" in x)
+    assert line.endswith("estimated from 10 of 60 cases")
+    low, high = (float(v) for v in line.split("[")[1].split("]")[0].split(", "))
+    assert low <= y[-1].mean() <= high
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(ItemBank)).scalar() == 1
+    engine.dispose()
+
+
+def test_a_family_never_calibrated_falls_back_to_the_subset_mean(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, sub_models=("m99:1b", "zeta:7b"))
+    assert main(["--database", url, "bank", "toy"]) == 0
+    capsys.readouterr()
+    assert main(["--database", url, "show", "sub"]) == 0
+    out = capsys.readouterr().out
+    assert "subset mean from 10 of 60 cases" in out
+    assert "not calibrated: model family zeta never calibrated in item bank v1" in out
