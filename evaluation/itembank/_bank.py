@@ -23,7 +23,6 @@ from evaluation.storage.models import (
     Experiment,
     ExperimentConfig,
     Generation,
-    ModelRow,
     Score,
     SuiteRow,
 )
@@ -89,13 +88,13 @@ class Bank:
         return "\n".join(lines)
 
 
-def model_family(model: str, known: dict[str, str] | None = None) -> str:
-    """A model's family: what its server said (``models.family``) when stored, else its
-    name before the tag with a trailing version cut (``qwen2.5:7b`` → ``qwen``)."""
-    if known and known.get(model):
-        return known[model]
+def model_family(model: str) -> str:
+    """A model's family, from its name alone (a model never run has nothing else): the
+    leading letters of its base name, lower-cased (``qwen2.5:7b`` → ``qwen``,
+    ``llama3.1:8b`` → ``llama``, ``sim-large:8b`` → ``sim``)."""
     base = model.split(":")[0].split("/")[-1]
-    return re.sub(r"[\d.]+$", "", base) or base
+    found = re.match(r"[A-Za-z]+", base)
+    return found.group(0).lower() if found else base
 
 
 def stored_scores(session: Session, suite: str, metric: str | None = None) -> Scores:
@@ -163,8 +162,7 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
             y[j, at[case]] = float(np.mean(values))
             w[j, at[case]] = len(values)
     models = dict(session.exec(select(ConfigRow.hash, ConfigRow.model)).all())
-    known = dict(session.exec(select(ModelRow.name, ModelRow.family)).all())
-    families = [model_family(models.get(c, c), known) for c in configs]
+    families = [model_family(models.get(c, c)) for c in configs]
     return Scores(suite, metric, row.fingerprint, cases, configs, families, y, w)
 
 
@@ -326,14 +324,17 @@ def experiment_estimates(
         .where(ExperimentConfig.experiment_id == experiment_id)
         .order_by(ExperimentConfig.position)
     ).all()
-    known = dict(session.exec(select(ModelRow.name, ModelRow.family)).all())
     out = []
     for config, label, model in order:
         cases = by_config.get(config)
         if not cases:
             continue
         means = {case: float(np.mean(v)) for case, v in cases.items()}
-        reason = why_not(bank, suite.fingerprint, [model_family(model, known)])
+        reason = (
+            "a pipeline's cases are not exchangeable (their calls share documents and steps)"
+            if (experiment.spec or {}).get("pipeline")
+            else why_not(bank, suite.fingerprint, [model_family(model)])
+        )
         if reason or any(not 0 <= v <= 1 for v in means.values()):
             est = subset_mean(list(means.values()), total, reason or "scores outside [0, 1]")
         else:
@@ -358,7 +359,6 @@ def cases_for_width(bank: Bank, width: float, seed: int = 0) -> tuple[int, float
     """The fewest cases (of a grid of sizes) whose 95% interval is at most ``width`` wide
     for a typical config, and that typical width: configs at the bank's abilities'
     quartiles answer the chosen cases as the model says, and are estimated back."""
-    from evaluation.itembank._calibrate import most_informative
     from evaluation.itembank._fit import probabilities
 
     n = len(bank.cases)
@@ -367,7 +367,7 @@ def cases_for_width(bank: Bank, width: float, seed: int = 0) -> tuple[int, float
     sizes = sorted({max(2, min(n, int(np.ceil(s * n)))) for s in np.geomspace(0.02, 1, 12)})
     typical = 1.0
     for k in sizes:
-        chosen = most_informative(bank.fit, k)
+        chosen = sorted(int(i) for i in rng.choice(n, k, replace=False))  # as the level's
         widths = []
         for theta in thetas:
             p = probabilities(bank.fit, np.array([theta]))[0, chosen]

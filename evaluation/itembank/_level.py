@@ -7,12 +7,9 @@ import math
 from collections.abc import Sequence
 from typing import TypeVar
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from evaluation.itembank._bank import BankRefused, current_bank, model_family, why_not
-from evaluation.itembank._calibrate import most_informative
-from evaluation.storage.models import ModelRow
 from evaluation.storage.repository import suite_fingerprint
 from evaluation.suites import Case, Suite
 
@@ -38,10 +35,17 @@ def calibrated_cases(
     seed: int = 0,
 ) -> tuple[list[Case], str]:
     """The cases of the ``calibrated`` level for configs of ``models`` on ``suite``, in
-    suite order, and a one-line note when the level fell back to the plain stratified
-    subset of the same size (empty when the bank's most informative cases were taken).
-    Refused (bad input) when the suite has no bank or ``cases`` exceeds it."""
-    from evaluation.adaptive import level_cases
+    suite order: the first ``cases`` of the seeded, group-stratified order the subset
+    level and the race use (so each reuses what the others generated), and a one-line
+    note when the scores will be the subset's plain means, not the bank's estimates.
+    Refused (bad input) when the suite has no bank or ``cases`` exceeds it.
+
+    Why not the bank's most informative cases: measured (benchmarks/perf/
+    itembank_benchmark.py, docs/calibrated-subsets.md), cases chosen for their estimated
+    information are the cases whose parameters the fit got most wrong (the winner's
+    curse of choosing on estimates), and their estimates erred more than the same
+    bank's estimates from a random subset."""
+    from evaluation.adaptive import stratified_order
 
     every = list(suite.cases)
     k = calibrated_size(len(every), cases)
@@ -51,19 +55,20 @@ def calibrated_cases(
             f"--level calibrated needs an item bank for suite {suite.name!r} and there is "
             f"none: `evalflow bank {suite.name}` calibrates one from stored results"
         )
-    known = dict(session.exec(select(ModelRow.name, ModelRow.family)).all())
     reason = (
         "a pipeline's cases are not exchangeable (their calls share documents and steps)"
         if pipeline
-        else why_not(bank, suite_fingerprint(suite), [model_family(m, known) for m in models])
+        else why_not(bank, suite_fingerprint(suite), [model_family(m) for m in models])
     )
-    if reason:
-        note = f"{reason}: running the plain stratified subset of {k} cases instead"
-        return level_cases(
-            every, "subset", seed=seed, suite=suite.name, subset_share=k / len(every)
-        ), note
-    chosen = {bank.cases[i] for i in most_informative(bank.fit, k)}
-    return [c for c in every if c.id in chosen], ""
+    order = stratified_order(
+        [c.id for c in every], [c.group for c in every], seed=seed, suite=suite.name
+    )
+    keep = set(order[:k])
+    chosen = [c for c in every if c.id in keep]
+    return chosen, (
+        f"{reason}: the scores of these {k} cases will be their plain means, "
+        "not full-suite estimates"
+    ) if reason else ""
 
 
 def sweep_cases(session: Session, sweep, cases: int | None = None) -> tuple[list[Case], str]:
