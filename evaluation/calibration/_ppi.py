@@ -50,6 +50,7 @@ class PPIEstimate:
     n_clusters: int | None = None
     note: str = ""
     df: int | None = None  # Student's t degrees of freedom; None: normal
+    var_judge_only: float | None = None  # of se², what the judge-only units contribute
 
     def p_value(self, null: float = 0.0) -> float | None:
         """Two-sided normal p-value of estimate = ``null``."""
@@ -184,6 +185,7 @@ def ppi_mean(
         method,
         n_clusters,
         df=df,
+        var_judge_only=float(np.sum(psi_unrated**2)) * (big_n / (big_n - 1) if big_n > 1 else 1.0),
     )
 
 

@@ -61,12 +61,22 @@ def create_app(
     seed: int = 0,
     allowed_hosts: Sequence[str] | None = None,
     fast: bool = False,
+    unrated_only: bool = False,
 ) -> FastAPI:
     """The review app for ``rater`` on ``experiment``. ``allowed_hosts`` (e.g.
     :data:`LOOPBACK_HOSTS`) rejects requests whose Host header names anything else,
     which stops other web pages from reaching a loopback server by DNS rebinding.
-    ``fast`` opens the page in fast mode (the preference alone)."""
-    queue = prepare_queue(engine, experiment, rater, configs=configs, per_pair=per_pair, seed=seed)
+    ``fast`` opens the page in fast mode (the preference alone); ``unrated_only`` draws
+    only cases nobody has rated yet (``prepare_queue``)."""
+    queue = prepare_queue(
+        engine,
+        experiment,
+        rater,
+        configs=configs,
+        per_pair=per_pair,
+        seed=seed,
+        unrated_only=unrated_only,
+    )
     app = FastAPI(
         title=f"evalflow review: {experiment}", docs_url=None, redoc_url=None, openapi_url=None
     )

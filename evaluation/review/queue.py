@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from evaluation.compare._leaderboard import load_leaderboard
 from evaluation.errors import EvalError, StorageError
+from evaluation.review.frames import ratings_frame
 from evaluation.review.pairing import default_configs, draw_pairs, resolve_configs
 from evaluation.review.schema import ReviewPair
 from evaluation.review.store import current_pair_rating, rated_pair_ids, save_pairs
@@ -47,9 +48,12 @@ def prepare_queue(
     configs: Sequence[str] | None = None,
     per_pair: int | None = 10,
     seed: int = 0,
+    unrated_only: bool = False,
 ) -> ReviewQueue:
     """Resolve the configs (default: the two best by the experiment's first metric),
-    draw and store the pairs."""
+    draw and store the pairs. ``unrated_only``: only outputs nobody has given stars yet
+    are drawn (at random, as always: what people rate next must stay a random draw for
+    the combined estimates, evaluation/calibration/_plan.py)."""
     if not rater.strip():
         raise EvalError("a review needs a rater name")
     with session_scope(engine) as session:
@@ -65,7 +69,12 @@ def prepare_queue(
                 "side-by-side review needs two different configs; the names given all "
                 f"name {', '.join(dict.fromkeys(chosen))}"
             )
-        draws = draw_pairs(generations_frame(session, row.id), chosen, per_pair=per_pair, seed=seed)
+        generations = generations_frame(session, row.id)
+        if unrated_only:
+            rated = ratings_frame(session, row.id)
+            starred = rated.loc[rated["stars"].notna(), "generation_id"]
+            generations = generations[~generations["id"].isin(set(starred))]
+        draws = draw_pairs(generations, chosen, per_pair=per_pair, seed=seed)
         if not draws:
             raise StorageError(
                 f"configs {', '.join(chosen)} of {experiment!r} share no successful case"

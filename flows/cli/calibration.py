@@ -53,6 +53,21 @@ def cmd_judge_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rate_next(args: argparse.Namespace) -> int:
+    from evaluation.calibration._combined import load_calibration
+    from evaluation.calibration._plan import plan_lines
+    from evaluation.compare._leaderboard import load_leaderboard
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+
+    with session_scope(open_engine(args)) as session:
+        row = get_experiment(session, args.experiment)
+        metrics = load_calibration(session, int(row.id), adjust=args.adjust)
+        labels = load_leaderboard(session, row.name).labels
+    print("\n".join(plan_lines(metrics, labels, row.name)))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
     p = sub.add_parser(
@@ -88,3 +103,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="rated outputs a criterion needs to be called calibrated (default 30)",
     )
     p.set_defaults(func=cmd_judge_card)
+
+    p = sub.add_parser(
+        "rate-next",
+        help="which outputs people should rate next: the open comparisons of a judge "
+        "calibrated to people, and how many ratings would settle them",
+    )
+    p.add_argument("experiment")
+    p.add_argument(
+        "--adjust",
+        choices=["holm", "fdr_bh"],
+        default="holm",
+        help="multiplicity adjustment over the pairs, as compare's (default: holm)",
+    )
+    p.set_defaults(func=cmd_rate_next)

@@ -40,6 +40,8 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     local = is_loopback(args.host)
     rater = args.rater or _login_name()
+    if args.next:
+        args.configs, args.pairs = _next_to_rate(args)
     sock = bind(args.host, args.port)  # a port in use is refused before the pairs are written
     try:
         app = create_app(
@@ -51,6 +53,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             seed=args.seed,
             allowed_hosts=LOOPBACK_HOSTS if local else None,
             fast=args.fast,
+            unrated_only=args.next,
         )
     except BaseException:
         sock.close()
@@ -69,6 +72,26 @@ def cmd_review(args: argparse.Namespace) -> int:
     )
     serve(app, sock)
     return 0
+
+
+def _next_to_rate(args: argparse.Namespace) -> tuple[list[str], int]:
+    """The two configs of the open comparison one more rating helps most, and how many
+    cases to rate (at most --pairs): `evalflow rate-next` explains the choice."""
+    from evaluation.calibration._combined import load_calibration
+    from evaluation.calibration._plan import open_comparisons
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+
+    with session_scope(open_engine(args)) as session:
+        row = get_experiment(session, args.experiment)
+        comparisons = open_comparisons(load_calibration(session, int(row.id)))
+    if not comparisons:
+        raise EvalError(
+            f"--next: {row.name} has no open comparison of a judge calibrated to people "
+            f"(see `evalflow rate-next {row.name}`); review without --next"
+        )
+    best = comparisons[0]
+    return [best.a, best.b], min(args.pairs, best.more or args.pairs)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -215,6 +238,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=options.seed, default=0, help="seeds the cases and the sides")
     p.add_argument("--fast", action="store_true", help="ask only for the preference")
+    p.add_argument(
+        "--next",
+        action="store_true",
+        help="rate what settles the open comparisons of a judge calibrated to people "
+        "(evalflow rate-next): its two configs, on cases nobody rated, drawn at random",
+    )
     p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("report", help="write a self-contained HTML report")

@@ -1,0 +1,118 @@
+"""Which outputs people should rate next, and how many ratings would settle what is open.
+
+A comparison is open while its combined difference is not significant after the
+adjustment over the pairs. Its variance is about A/n + B/N: A = Var(people − λ·judge) per
+rated case (the judge–people disagreement left after calibration), B = λ²·Var(judge)
+(the judge-only part), n rated cases, N judge-only ones. At the observed difference d it
+is settled when |d| ≥ q·SE, q the two-sided normal quantile at α/m (Bonferroni over the
+m pairs: Holm's first step, the strictest). Each case rated moves one from N to n, and
+once few judge-only cases are left the people-only variance V/n is the better figure, so
+n* is the least n with min(A/n + B/(K − n), V/n) ≤ (d/q)², K = n + N; where none is,
+not even rating every case settles it at that difference.
+
+The order: open comparisons whose winner could flip first, by how much one more rated
+case lowers their variance (A/n − A/(n + 1): large where the judge and people disagree
+most and few cases are rated), then the rest. Which configs people rate is chosen here;
+which of their cases is not: the review draws those at random among the cases nobody has
+rated yet, which keeps the rated cases a random draw of the judged ones, as the combined
+estimate needs (a case chosen for the judge's opinion of it would bias the estimate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scipy import special
+
+from evaluation.calibration._combined import CalibratedMetric, DiffEstimate
+
+
+@dataclass(frozen=True)
+class OpenComparison:
+    """One open comparison and what would settle it."""
+
+    criterion: str
+    a: str
+    b: str
+    diff: DiffEstimate
+    rated: int  # cases rated for both
+    more: int | None  # rated cases of both configs still needed; None: ratings cannot
+    gain: float  # variance one more rated case removes
+    note: str = ""
+
+
+def _settled_at(
+    target_se: float, n: int, big_n: int, a: float, b: float, people: float
+) -> int | None:
+    """How many more rated cases bring the standard error down to ``target_se``: at n
+    rated of K = n + N cases, SE² = min(A/n + B/(K − n), V/n), the people-only V/n once
+    few judge-only cases are left. None when not even K rated cases do."""
+    total = n + big_n
+    for k in range(n + 1, total + 1):
+        var = people / k if k == total else min(a / k + b / (total - k), people / k)
+        if var <= target_se**2:
+            return k - n
+    return None
+
+
+def open_comparisons(metrics: list[CalibratedMetric]) -> list[OpenComparison]:
+    """Every comparison not yet decided, the ones ratings settle soonest first."""
+    out = []
+    for m in metrics:
+        open_ = [d for d in m.diffs if not d.significant and d.combined.estimate is not None]
+        q = float(special.ndtri(1 - m.alpha / (2 * max(1, len(m.diffs)))))
+        for d in open_:
+            est = d.combined
+            n = est.n_rated
+            # The combined variance at n rated cases: A/n, which more ratings shrink, and
+            # B/N from the judge-only cases, of which each rating takes one away.
+            big_n = est.n_judge_only
+            judge_part = est.var_judge_only or 0.0
+            a_part = max(0.0, (est.se or 0.0) ** 2 - judge_part) * n
+            people = d.people.se**2 * d.people.n_rated if d.people.se else a_part
+            more = _settled_at(abs(est.estimate) / q, n, big_n, a_part, judge_part * big_n, people)
+            note = (
+                ""
+                if more is not None
+                else ("rating every case would not settle it at this difference (likely a tie)")
+            )
+            gain = a_part / n - a_part / (n + 1)
+            out.append(OpenComparison(m.criterion, d.a, d.b, d, n, more, gain, note))
+    return sorted(out, key=lambda c: (c.more is None, -c.gain, c.more or 0))
+
+
+def plan_lines(
+    metrics: list[CalibratedMetric], labels: dict[str, str], experiment: str
+) -> list[str]:
+    """What `evalflow rate-next` prints: each open comparison, how many more rated cases
+    would settle it at its observed difference, and the review that rates them."""
+    comparisons = open_comparisons(metrics)
+    if not metrics:
+        return [
+            f"nothing to plan: no judge of {experiment} has outputs people rated "
+            f"(evalflow judge {experiment} --model M, then evalflow review {experiment})"
+        ]
+    if not comparisons:
+        return ["every combined comparison is settled: no rating needed for them"]
+    lines = ["Open comparisons, the ones one more rating helps most first:"]
+    for c in comparisons:
+        a, b = labels.get(c.a, c.a), labels.get(c.b, c.b)
+        est = c.diff.combined
+        ci = f" [{est.ci[0]:+.3f}, {est.ci[1]:+.3f}]" if est.ci else ""
+        p = "" if c.diff.p_adjusted is None else f", p_adj {c.diff.p_adjusted:.3g}"
+        if c.more is None:
+            settle = c.note
+        else:
+            settle = f"about {c.more} more cases rated for both would settle it at this difference"
+        lines.append(
+            f"  {c.criterion}: {a} − {b}: {est.estimate:+.3f}{ci} on {c.rated} rated cases"
+            f"{p}; {settle}"
+        )
+    best = comparisons[0]
+    pairs = best.more if best.more is not None else 10
+    lines.append(
+        f"next: evalflow review {experiment} --next --pairs {min(pairs, 50)} "
+        f"(rates {labels.get(best.a, best.a)} against {labels.get(best.b, best.b)} on cases "
+        "drawn at random among those nobody rated; blind as any review)"
+    )
+    return lines
