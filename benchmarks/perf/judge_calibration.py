@@ -20,7 +20,7 @@ ratings. A second world clusters outputs in groups of 5 that share part of their
 quality (the suite's case groups) and checks the cluster-robust interval.
 
     .venv/bin/python benchmarks/perf/judge_calibration.py [--reps 2000] [--outputs 2000]
-        [--ratings 30 100 300] [--normal]
+        [--ratings 30 100 300] [--normal] [--length 0.8] [--noise 0.7] [--clusters 1 5]
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from evaluation.calibration import ppi_mean
 
 
-def draw(rng: np.random.Generator, size: int, cluster: int = 1) -> tuple[np.ndarray, ...]:
+def draw(
+    rng: np.random.Generator, size: int, cluster: int = 1, length: float = 0.8, noise: float = 0.7
+) -> tuple[np.ndarray, ...]:
     """People's and the judge's stars (unit scale) and group labels for ``size`` outputs;
     ``cluster`` > 1: groups of that many outputs share a quality effect (sd 0.6)."""
     groups = np.arange(size) // cluster
@@ -45,17 +47,17 @@ def draw(rng: np.random.Generator, size: int, cluster: int = 1) -> tuple[np.ndar
     q = rng.normal(3.0, 0.9 if cluster == 1 else 0.66, size) + shared
     z_len = rng.normal(0, 1, size)  # standardised log length, independent of quality
     people = np.clip(np.rint(q + rng.normal(0, 0.6, size)), 1, 5)
-    judge = np.clip(np.rint(0.8 * q + 1.2 + 0.8 * z_len + rng.normal(0, 0.7, size)), 1, 5)
+    judge = np.clip(np.rint(0.8 * q + 1.2 + length * z_len + rng.normal(0, noise, size)), 1, 5)
     return (people - 1) / 4, (judge - 1) / 4, groups
 
 
-def truth(cluster: int, seed: int = 12345) -> tuple[float, float]:
-    people, judge, _ = draw(np.random.default_rng(seed), 2_000_000, cluster)
+def truth(cluster: int, length: float, noise: float, seed: int = 12345) -> tuple[float, float]:
+    people, judge, _ = draw(np.random.default_rng(seed), 2_000_000, cluster, length, noise)
     return float(people.mean()), float(judge.mean())
 
 
-def experiment(rng, n_outputs: int, n_rated: int, cluster: int, small: bool):
-    people, judge, groups = draw(rng, n_outputs, cluster)
+def experiment(rng, n_outputs: int, n_rated: int, cluster: int, small: bool, world: tuple):
+    people, judge, groups = draw(rng, n_outputs, cluster, *world)
     rated = np.zeros(n_outputs, dtype=bool)
     rated[rng.choice(n_outputs, n_rated, replace=False)] = True
     g = groups if cluster > 1 else None
@@ -88,14 +90,20 @@ def main() -> None:
     parser.add_argument("--ratings", type=int, nargs="+", default=[30, 100, 300])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--normal", action="store_true", help="ppi_py's normal intervals")
+    parser.add_argument("--length", type=float, default=0.8, help="the judge's length preference")
+    parser.add_argument("--noise", type=float, default=0.7, help="the judge's own noise (stars)")
+    parser.add_argument("--clusters", type=int, nargs="+", default=[1, 5])
     args = parser.parse_args()
     start = time.perf_counter()
     print(
         f"{args.reps} experiments per cell, {args.outputs} judged outputs each; "
         f"95% {'normal' if args.normal else 'small-sample (t)'} intervals; unit scale"
     )
-    for cluster, title in ((1, "independent outputs"), (5, "outputs in groups of 5")):
-        mu, judge_mean = truth(cluster)
+    world = (args.length, args.noise)
+    print(f"the judge: length preference {args.length} stars per sd, noise sd {args.noise}")
+    for cluster in args.clusters:
+        title = "independent outputs" if cluster == 1 else f"outputs in groups of {cluster}"
+        mu, judge_mean = truth(cluster, *world)
         print(
             f"\n{title}: people's truth {mu:.4f}, the judge's mean {judge_mean:.4f} "
             f"(bias {judge_mean - mu:+.4f})"
@@ -110,7 +118,7 @@ def main() -> None:
             width = np.zeros(3)
             lam = 0.0
             for _ in range(args.reps):
-                ests = experiment(rng, args.outputs, n, cluster, not args.normal)
+                ests = experiment(rng, args.outputs, n, cluster, not args.normal, world)
                 for k, est in enumerate(ests):
                     lo, hi = est.ci
                     cover[k] += lo <= mu <= hi
