@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
+from evaluation.calibration._render import calibration_text
 from evaluation.compare._inputs import LATENCY
 from evaluation.compare._leaderboard import (
     Leaderboard,
@@ -78,6 +79,7 @@ class Summary:
     effects: tuple[dict[str, Any], ...]
     fronts: tuple[ShownFront, ...]
     notes: tuple[str, ...]
+    calibrated: tuple[str, ...] = ()  # a judge's numbers combined with people's, as show
 
 
 def summary_fingerprint(session: Session, experiment: str) -> tuple:
@@ -90,7 +92,19 @@ def summary_fingerprint(session: Session, experiment: str) -> tuple:
     ).one()
     stored = comparison_run(session, row.name)
     status = experiment_status(session, row).status
-    return (row.name, status, tuple(aggregates), stored.created_at if stored else None)
+    people = session.exec(  # ratings and verdicts: the judges calibrated to people
+        text(
+            "SELECT (SELECT COUNT(*) FROM ratings r JOIN generations g "
+            "ON g.id = r.generation_id WHERE g.experiment_id = :e), "
+            "(SELECT MAX(r.id) FROM ratings r JOIN generations g "
+            "ON g.id = r.generation_id WHERE g.experiment_id = :e), "
+            "(SELECT COUNT(*) FROM judgements WHERE experiment_id = :e), "
+            "(SELECT MAX(id) FROM judgements WHERE experiment_id = :e)"
+        ),
+        params={"e": row.id},
+    ).one()
+    created = stored.created_at if stored else None
+    return (row.name, status, tuple(aggregates), created, tuple(people))
 
 
 def experiment_summary(session: Session, experiment: str) -> Summary:
@@ -179,6 +193,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
             for f in fronts
         ),
         notes=tuple(notes),
+        calibrated=tuple(calibration_text(session, row.name, labels=labels).splitlines()),
     )
 
 

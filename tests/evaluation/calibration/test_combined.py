@@ -116,3 +116,21 @@ def test_the_report_shows_the_three_ways(calib) -> None:
         "combined [95% CI]",
     ]
     assert diffs.head[-2] == "p (Holm over 3 pairs at α 0.05)" and len(diffs.rows) == 3
+
+
+def test_the_view_summary_shows_them_and_a_new_rating_refreshes_it(calib) -> None:
+    from evaluation.review.store import record_rating
+    from evaluation.storage.repository import generations_frame
+    from evaluation.view.stored import summary_page
+
+    with session_scope(calib.engine) as session:
+        first = summary_page(session, "calib").calibrated
+    assert first[0].startswith("judge_accuracy, combined: judge ollama:judge-model on 36 ")
+    with session_scope(calib.engine) as session:
+        unrated = generations_frame(session, calib.experiment_id).iloc[-1]  # case c11
+        record_rating(
+            session, rater="bo", generation_id=int(unrated["id"]), criterion="accuracy", stars=5
+        )
+    with session_scope(calib.engine) as session:
+        again = summary_page(session, "calib").calibrated
+    assert "people's ratings of 19" in again[0]
