@@ -21,6 +21,10 @@ configs that ran the whole suite, and estimates ``--held`` other configs of the 
 families. The bundled repository holds no real models' stored outputs (the real-model
 rig generates them in tests and keeps none), so there is no real-model check here.
 
+Beside them, the floor no method can pass: ``oracle`` knows every score's true
+probability and adds the other cases' expectation to the cases run; its error is the
+Bernoulli noise of the cases not run alone.
+
 Also printed: generations per night a nightly series would use watching on the
 calibrated 10% instead of the whole suite.
 
@@ -74,8 +78,9 @@ TEMPERATURES = (0.0, 0.7, 1.0)
 
 def simulated_world(
     n_configs: int, n_cases: int, rng: np.random.Generator, seed: int
-) -> np.ndarray:
-    """Scores of ``n_configs`` random configs of the simulated backend's world."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of ``n_configs`` random configs of the simulated backend's world, and each
+    score's true probability."""
     z = np.array(
         [
             np.random.default_rng(_seeded(seed, "difficulty", f"bench/c{i}")).standard_normal()
@@ -83,7 +88,7 @@ def simulated_world(
         ]
     )
     rho = DIFFICULTY_CORRELATION
-    rows = []
+    rows, probs = [], []
     for _ in range(n_configs):
         model = SIM_MODELS[rng.integers(len(SIM_MODELS))]
         template = TEMPLATES[rng.integers(len(TEMPLATES))]
@@ -92,21 +97,25 @@ def simulated_world(
         q = min(max(q, 0.02), 0.98)
         e = rng.standard_normal(n_cases)
         rows.append(math.sqrt(rho) * z + math.sqrt(1 - rho) * e < norm.ppf(q))
-    return np.array(rows, dtype=float)
+        probs.append(norm.cdf((norm.ppf(q) - math.sqrt(rho) * z) / math.sqrt(1 - rho)))
+    return np.array(rows, dtype=float), np.array(probs)
 
 
 FAMILIES = ("llama", "qwen", "gemma", "mistral", "phi")
 
 
-def interacting_world(n_configs: int, n_cases: int, rng: np.random.Generator) -> np.ndarray:
-    """Scores where a case's difficulty depends on the model family and the template."""
+def interacting_world(
+    n_configs: int, n_cases: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores where a case's difficulty depends on the model family and the template,
+    and each score's true probability."""
     z = rng.standard_normal(n_cases)
     by_family = rng.standard_normal((len(FAMILIES), n_cases))
     by_template = rng.standard_normal((len(TEMPLATES), n_cases))
     family_level = rng.normal(0, 0.4, len(FAMILIES))
     template_level = rng.normal(0, 0.15, len(TEMPLATES))
     scale = math.sqrt(1 + 0.6**2 + 0.4**2)
-    rows = []
+    rows, probs = [], []
     for _ in range(n_configs):
         f, t = rng.integers(len(FAMILIES)), rng.integers(len(TEMPLATES))
         size = rng.uniform(-1, 1)
@@ -115,7 +124,8 @@ def interacting_world(n_configs: int, n_cases: int, rng: np.random.Generator) ->
         difficulty = (z + 0.6 * by_family[f] + 0.4 * by_template[t]) / scale
         latent = math.sqrt(0.5) * difficulty + math.sqrt(0.5) * rng.standard_normal(n_cases)
         rows.append(latent < ability)
-    return np.array(rows, dtype=float)
+        probs.append(norm.cdf((ability - math.sqrt(0.5) * difficulty) / math.sqrt(0.5)))
+    return np.array(rows, dtype=float), np.array(probs)
 
 
 def run_world(name: str, args: argparse.Namespace) -> dict:
@@ -125,12 +135,13 @@ def run_world(name: str, args: argparse.Namespace) -> dict:
     for rep in range(args.reps):
         rng = np.random.default_rng(1000 * rep + 7)
         n = args.bank + args.held
-        y = (
+        y, truth_p = (
             simulated_world(n, args.cases, rng, seed=rep)
             if name == "simulated"
             else interacting_world(n, args.cases, rng)
         )
         bank, held = y[: args.bank], y[args.bank :]
+        held_p = truth_p[args.bank :]
         done = calibrate(bank, np.ones_like(bank))
         scales.append(done.interval_scale)
         fit = done.fit
@@ -152,6 +163,11 @@ def run_world(name: str, args: argparse.Namespace) -> dict:
                     found.setdefault((share, method), []).append(
                         (abs(got.mean - truth), got.low <= truth <= got.high, got.high - got.low)
                     )
+                rest = np.setdiff1d(np.arange(args.cases), pick)
+                oracle = (row[pick].sum() + held_p[j, rest].sum()) / args.cases
+                found.setdefault((share, "oracle"), []).append(
+                    (abs(oracle - truth), True, float("nan"))
+                )
                 plain = subset_mean(list(row[pick]), args.cases)
                 found.setdefault((share, "random mean"), []).append(
                     (
@@ -190,10 +206,12 @@ def main() -> int:
         for (share, method), values in sorted(out["rows"].items()):
             err, cov, width = (np.array(v, dtype=float) for v in zip(*values, strict=True))
             k = math.ceil(share * args.cases)
-            print(
-                f"{share:>6.0%} {k:>5} {method:<12} {100 * err.mean():>8.2f} "
-                f"{100 * cov.mean():>8.1f}% {width.mean():>7.3f}"
+            shown = (
+                f"{'-':>9} {'-':>7}"
+                if method == "oracle"
+                else f"{100 * cov.mean():>8.1f}% {width.mean():>7.3f}"
             )
+            print(f"{share:>6.0%} {k:>5} {method:<12} {100 * err.mean():>8.2f} {shown}")
     k = math.ceil(0.1 * args.cases)
     print(
         f"\nnightly watch on the calibrated 10%: {k} generations per config per night "

@@ -29,6 +29,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
 from evaluation.errors import EvalError, StorageError
+from evaluation.itembank import experiment_estimates
 from evaluation.labels import configs_fitting, configs_named
 from evaluation.metrics import get_metric
 from evaluation.monitor import RunControl, add_monitor
@@ -188,12 +189,16 @@ def create_app(
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
             shown = summary_page(session, row.name)
+            metric, estimates = experiment_estimates(session, row.id)  # evaluation/itembank
         return render(
             "summary.html",
             experiment=row.model_dump(),
             facts=facts,
             summary=shown,
             refresh_s=REFRESH_S,
+            estimates=[(e.label, e.estimate.text()) for e in estimates],
+            estimate_notes=sorted({e.estimate.note for e in estimates if e.estimate.note}),
+            estimates_metric=metric,
         )
 
     @app.get("/e/{experiment}/matrix", response_class=HTMLResponse)

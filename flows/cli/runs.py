@@ -116,11 +116,16 @@ def _calibrated_plan(args: argparse.Namespace, sweep) -> None:
         return
     total = len(sweep.suite.cases)
     k, width = cases_for_width(bank, args.width)
-    saved = 1 - k / total
+    if k >= total:
+        print(
+            f"calibrated a 95% interval {args.width:.2f} wide needs the whole suite "
+            f"({total} cases): nothing saved (a wider --width, or a larger suite)"
+        )
+        return
     print(
         f"calibrated a 95% interval {args.width:.2f} wide (±{args.width / 2:.3f}) needs about "
         f"{k} of {total} cases per config (typical width there {width:.3f}): "
-        f"{saved:.0%} of the full suite's generations saved"
+        f"{1 - k / total:.0%} of the full suite's generations saved"
     )
 
 

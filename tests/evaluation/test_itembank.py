@@ -4,11 +4,20 @@ the bank's versions in the database, and the estimates `show` prints."""
 from __future__ import annotations
 
 import numpy as np
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from evaluation.itembank import calibrated_estimate, fit_2pl, most_informative, subset_mean
+from evaluation.itembank import (
+    calibrated_estimate,
+    cases_for_width,
+    current_bank,
+    fit_2pl,
+    most_informative,
+    subset_mean,
+)
 from evaluation.itembank.schema import ItemBank
 from evaluation.storage.db import make_engine, session_scope
+from evaluation.view.app import create_app
 from flows.cli import main
 from tests.support.itembank_db import build, world
 
@@ -76,4 +85,10 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     engine = make_engine(url)
     with session_scope(engine) as session:
         assert session.exec(select(func.count()).select_from(ItemBank)).scalar() == 1
+        bank = current_bank(session, "toy")
     engine.dispose()
+    k, width = cases_for_width(bank, 0.5)  # what `plan --level calibrated --width` says
+    assert 2 <= k < 60 and width <= 0.5
+    page = TestClient(create_app(make_engine(url))).get("/e/sub/summary").text
+    assert "Full-suite estimates" in page and "estimated from 10 of 60 cases" in page
+    assert "not calibrated: model family qwen never calibrated" in page
