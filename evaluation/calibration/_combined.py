@@ -15,6 +15,7 @@ for that reason (:mod:`._plan` chooses which configs and pairs, never which case
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -118,10 +119,14 @@ def calibrate(
     confidence: float = 0.95,
     alpha: float = 0.05,
     adjust: Adjustment = "holm",
+    order: Sequence[str] = (),
 ) -> list[CalibratedMetric]:
     """For every criterion that both the judge and people scored: each config's mean
     and each two configs' difference, judge only, people only and combined. ``human``
-    and ``judge`` are :func:`unit_scores` frames (one judge's)."""
+    and ``judge`` are :func:`unit_scores` frames (one judge's); configs in ``order``
+    (the leaderboard's) come first, in it, and each difference is the earlier one minus
+    the later one."""
+    rank = {c: i for i, c in enumerate(order)}
     out = []
     shared = sorted(set(human["criterion"]) & set(judge["criterion"]))
     for criterion in shared:
@@ -130,7 +135,8 @@ def calibrate(
         rated_gens = set(h["generation_id"]) & set(j["generation_id"])
         if len(rated_gens) < 2:
             continue
-        tables = {c: _case_table(h, j, c) for c in sorted(set(j["config"]))}
+        configs_judged = sorted(set(j["config"]), key=lambda c: (rank.get(c, len(rank)), c))
+        tables = {c: _case_table(h, j, c) for c in configs_judged}
         configs = tuple(
             _config_estimate(c, t, confidence) for c, t in tables.items() if t["y"].notna().any()
         )
@@ -226,9 +232,10 @@ def load_calibration(
     confidence: float = 0.95,
     alpha: float = 0.05,
     adjust: Adjustment = "holm",
+    order: Sequence[str] = (),
 ) -> list[CalibratedMetric]:
     """Every judge of the experiment calibrated to its people's current ratings; empty
-    when there is no judge or no rating of a judged output."""
+    when there is no judge or no rating of a judged output. ``order``: see calibrate."""
     from evaluation.review.frames import judgements_frame, ratings_frame
 
     judgements = judgements_frame(session, experiment_id)
@@ -246,5 +253,6 @@ def load_calibration(
             confidence=confidence,
             alpha=alpha,
             adjust=adjust,
+            order=order,
         )
     return out

@@ -75,16 +75,39 @@ def calibration_text(
     alpha: float = 0.05,
     labels: Mapping[str, str] | None = None,
 ) -> str:
-    """The combined estimates of ``experiment`` as text; "" when it has no judge
-    calibrated to people (no judge, or no rating of a judged output)."""
+    """The combined estimates of ``experiment`` as text, configs in the leaderboard's
+    order; "" when it has no judge calibrated to people (no judge, or no rating of a
+    judged output)."""
+    from evaluation.compare._leaderboard import load_leaderboard, ranked_table
     from evaluation.storage.repository import get_experiment
 
     row = get_experiment(session, experiment)
-    metrics = load_calibration(session, int(row.id), adjust=adjust, alpha=alpha)
+    if not _has_both(session, int(row.id)):
+        return ""
+    board = load_leaderboard(session, row.name)
+    order = [str(c) for c in ranked_table(board)["config"]] if board.metrics else []
+    metrics = load_calibration(session, int(row.id), adjust=adjust, alpha=alpha, order=order)
     if not metrics:
         return ""
-    if labels is None:
-        from evaluation.compare._leaderboard import load_leaderboard
-
-        labels = load_leaderboard(session, experiment).labels
+    labels = board.labels if labels is None else labels
     return "\n".join(calibration_lines(metrics, labels))
+
+
+def _has_both(session: Session, experiment_id: int) -> bool:
+    """Whether the experiment has a judge's verdict and a rating at all (cheap: the
+    leaderboard is loaded only then)."""
+    from sqlalchemy import text
+
+    found = (
+        session.connection()
+        .execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM judgements WHERE experiment_id = :e), EXISTS "
+                "(SELECT 1 FROM ratings r JOIN generations g ON g.id = r.generation_id "
+                "WHERE g.experiment_id = :e)"
+            ),
+            {"e": experiment_id},
+        )
+        .one()
+    )
+    return bool(found[0]) and bool(found[1])
