@@ -301,6 +301,13 @@ def experiment_estimates(
     total = session.exec(
         select(func.count()).select_from(CaseRow).where(CaseRow.suite == suite.name)
     ).scalar()
+    ran = session.exec(  # one aggregate first: most experiments ran every case
+        select(Generation.config_hash, func.count(func.distinct(Generation.case_uid)))
+        .where(Generation.experiment_id == experiment_id, Generation.status == "ok")
+        .group_by(Generation.config_hash)
+    ).all()
+    if not ran or all(n >= total for _, n in ran):
+        return "", []
     bank = current_bank(session, suite.name)
     metric = bank.row.metric if bank else (experiment.metrics or [""])[0]
     rows = session.exec(

@@ -82,6 +82,8 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     # a model family the bank never saw: the plain subset mean, and why
     assert "qwen2.5:7b t=0  " in out and "subset mean from 10 of 60 cases" in out
     assert "not calibrated: model family qwen never calibrated in item bank v1" in out
+    assert main(["--database", url, "show", "history"]) == 0  # every case run: no estimates
+    assert "Full-suite" not in capsys.readouterr().out
     engine = make_engine(url)
     with session_scope(engine) as session:
         assert session.exec(select(func.count()).select_from(ItemBank)).scalar() == 1
