@@ -166,13 +166,14 @@ async def _read(client, name: str):
         return None
 
 
-def serve_all(warn: Callable[[str], None], **options: Any) -> None:
+def serve_all(warn: Callable[[str], None], limit: int | None = None, **options: Any) -> None:
     """Serve the deployments until interrupted (options as for ``build_deployments``),
-    after ``check_server``; its warnings go to ``warn``."""
+    at most ``limit`` flow runs at once (None: no limit; Prefect's ``serve`` ignores
+    PREFECT_RUNNER_PROCESS_LIMIT), after ``check_server``; its warnings go to ``warn``."""
     deployments = build_deployments(**options)
     for warning in asyncio.run(check_server(deployments)):
         warn(warning)
-    serve(*deployments)
+    serve(*deployments, limit=limit)
 
 
 def deploy_all(work_pool_name: str, warn: Callable[[str], None], **options: Any) -> list[str]:

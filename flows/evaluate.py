@@ -21,7 +21,7 @@ from tasks.host_pool import generate_all, open_host_pool
 from tasks.itembank import calibrated_level
 from tasks.progress import announce_step
 from tasks.results import aggregate, publish, score
-from tasks.series import record_what_ran
+from tasks.series import join_series, record_what_ran
 from tasks.sweep import (
     cancel_run,
     finish,
@@ -87,6 +87,7 @@ async def evaluate(
             else level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
         )
         experiment_id, pending = register(engine, sweep, name, cases)  # the level's cases only
+        join_series(engine, name, sweep, series)
         in_level = len(level_work(sweep.work_items(), cases))
         record_host_models(engine, pool.checks)
         preload(*POST_GENERATION_MODULES)  # while the hosts generate

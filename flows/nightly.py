@@ -14,7 +14,7 @@ from evaluation.spec import load_spec
 from evaluation.storage.db import open_database
 from flows.evaluate import evaluate
 from flows.masked_errors import masked_errors
-from flows.run_names import nightly_run_name
+from flows.run_names import experiment_name, nightly_run_name
 from tasks.adapters.run_labels import label_flow_run
 from tasks.regression import (
     accept,
@@ -34,10 +34,9 @@ def nightly_name(series: str, day: date) -> str:
     return f"{series}-nightly-{day.isoformat()}"
 
 
-def _run_date() -> date:
-    """The day the run was scheduled for (a late start keeps its night's name)."""
-    scheduled = flow_run.get_scheduled_start_time() or datetime.now(UTC)
-    return scheduled.astimezone(UTC).date()
+def _scheduled() -> datetime:
+    """When the run was scheduled for (a late start keeps its night's name)."""
+    return (flow_run.get_scheduled_start_time() or datetime.now(UTC)).astimezone(UTC)
 
 
 @flow(name="nightly-regression", flow_run_name=nightly_run_name)
@@ -64,6 +63,8 @@ async def nightly(
         accept_baseline: make tonight's run the accepted baseline after the check (the
             check is still published; the run does not fail).
         experiment: tonight's experiment name; default ``<spec name>-nightly-<date>``.
+            ``{date}`` and ``{time}`` in it are the scheduled start's (UTC; e.g.
+            ``qa-{date}-{time}`` for a schedule more often than daily).
         database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
         alpha: significance level of the quality-drop test (Holm-adjusted).
         min_success_rate: alert when a config's share of successful generations is lower.
@@ -76,7 +77,8 @@ async def nightly(
     """
     thresholds = Thresholds(alpha, min_success_rate, max_p95_ratio, min_gpu_util_pct)
     series = load_spec(spec_path).name
-    name = experiment or nightly_name(series, _run_date())
+    when = _scheduled()
+    name = experiment_name(experiment, when) if experiment else nightly_name(series, when.date())
     await label_flow_run(experiment=name, series=series, extra=["nightly"])
     summary = await evaluate(
         spec_path=spec_path,

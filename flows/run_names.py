@@ -16,6 +16,7 @@ from typing import Any
 from prefect.runtime import flow_run
 
 from evaluation.errors import EvalError
+from evaluation.spec import experiment_name_problem
 
 
 def run_name(label: str, when: datetime | None) -> str:
@@ -43,8 +44,40 @@ def evaluate_run_name() -> str:
     return _current(lambda p: p.get("experiment") or spec_name(str(p["spec_path"])))
 
 
+def experiment_name(template: str, scheduled: datetime) -> str:
+    """``template`` with ``{date}`` (YYYY-MM-DD) and ``{time}`` (HHMMSS) of the scheduled
+    start (UTC) filled in: a schedule more often than daily names each run apart (runs of
+    one day would otherwise share, and resume, one experiment). EvalError for another
+    placeholder or a name that is not an experiment name."""
+    moment = scheduled.astimezone(UTC)
+    fields = {"date": f"{moment:%Y-%m-%d}", "time": f"{moment:%H%M%S}"}
+    try:
+        name = template.format_map(fields)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise EvalError(
+            f"experiment: {template!r} may hold only {{date}} and {{time}} ({exc})"
+        ) from None
+    problem = experiment_name_problem(name) if name != template else None
+    if problem:
+        raise EvalError(f"experiment: {template!r} gives {name!r}: {problem}")
+    return name
+
+
 def nightly_run_name() -> str:
-    return _current(lambda p: p.get("experiment") or f"{spec_name(str(p['spec_path']))} nightly")
+    return _current(
+        lambda p: _filled(p.get("experiment")) or f"{spec_name(str(p['spec_path']))} nightly"
+    )
+
+
+def _filled(template: str | None) -> str | None:
+    """The nightly's ``experiment`` with its ``{date}`` and ``{time}`` filled in, as the
+    flow fills them; as written when it cannot be (the flow then says why)."""
+    if not template:
+        return template
+    try:
+        return experiment_name(template, flow_run.get_scheduled_start_time() or datetime.now(UTC))
+    except EvalError:
+        return template
 
 
 def rescore_run_name() -> str:

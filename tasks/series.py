@@ -20,6 +20,22 @@ from evaluation.storage.db import session_scope
 from tasks.host_pool import HostPool
 
 
+def join_series(engine: Engine, experiment: str, sweep: Sweep, series: str | None) -> None:
+    """Record the run's series as it starts (``series``, else the spec's name), so a run
+    still running or interrupted is in the series it joined, and a resume without
+    ``--series`` keeps it; what it ran with follows after generation."""
+    with session_scope(engine) as session:
+        record_run(
+            session,
+            experiment,
+            series=series or sweep.spec.name,
+            explicit=series is not None,
+            suite=sweep.suite.name,
+            suite_digest=suite_digest(sweep.suite),
+            models=[],
+        )
+
+
 @task(name="record-what-ran", cache_policy=NO_CACHE)
 async def record_what_ran(
     engine: Engine, experiment: str, sweep: Sweep, pool: HostPool, series: str | None

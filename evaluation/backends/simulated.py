@@ -100,6 +100,7 @@ class SimulatedBackend:
         seed: int = 0,
     ) -> None:
         self.host = host
+        self._degrade = host.degrade  # this host answers worse: docs/simulated-backend.md
         self.time_scale = time_scale
         self.seed = seed
         self._templates = [
@@ -165,6 +166,7 @@ class SimulatedBackend:
         correct_rng, text_rng, time_rng = (np.random.default_rng(s) for s in draw.spawn(3))
 
         quality = true_quality(request.model, request.params, template, task)
+        quality = max(0.0, quality - self._degrade)
         prompt_count = tokens(len(prompt.split()))
         if is_pipeline_call(request.params):
             case = found.case if found else None

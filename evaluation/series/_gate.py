@@ -133,7 +133,10 @@ def gate(session: Session, candidate: str, baseline: str, alpha: float = 0.05) -
         if c not in cand_ran and c not in labels
     ]
     if not shared:
-        raise GateInputError(f"{candidate!r} and {baseline!r} have no config in common")
+        raise GateInputError(
+            f"{candidate!r} and {baseline!r} have no config in common: "
+            + _no_common(candidate, cand_ran, labels, baseline, base_ran, base_labels)
+        )
     rows: list[
         tuple[str, str, int, float | None, float | None, float | None, str, float | None, bool]
     ] = []
@@ -322,4 +325,32 @@ def _latency_case(cand: pd.DataFrame, base: pd.DataFrame, config: str) -> tuple:
         test,
         _one_sided(theta, var) if finite else None,
         bool(finite and theta > 0),
+    )
+
+
+def _no_common(
+    candidate: str,
+    cand_ran: set[str],
+    labels: dict[str, str],
+    baseline: str,
+    base_ran: set[str],
+    base_labels: dict[str, str],
+    shown: int = 5,
+) -> str:
+    """Which configs each run has; a label on both sides is told apart by its hash (a
+    template's text or a setting changed under the same name)."""
+    both = {labels.get(c, c) for c in cand_ran} & {base_labels.get(c, c) for c in base_ran}
+
+    def named(hashes: set[str], names: dict[str, str]) -> str:
+        items = sorted(
+            f"{names.get(c, c)} ({c[:8]})" if names.get(c, c) in both else names.get(c, c)
+            for c in hashes
+        )
+        more = f" and {len(items) - shown} more" if len(items) > shown else ""
+        return ", ".join(items[:shown]) + more
+
+    hint = "; the same label with another hash is another template text or setting" if both else ""
+    return (
+        f"{candidate!r} ran {named(cand_ran, labels)}; {baseline!r} ran "
+        f"{named(base_ran, base_labels)}{hint}"
     )

@@ -134,7 +134,12 @@ def watch_series(
     done = [i for i, p in enumerate(points) if p.status == "completed"]
     if len(done) < len(points):
         notes.append(f"{len(points) - len(done)} run(s) not completed: shown, not judged")
-    configs = list(dict.fromkeys(c for i in done for c in points[i].configs))
+    configs, stale = _watched_configs(points, done)
+    if stale:
+        notes.append(
+            f"not watched, not in the last completed run ({points[done[-1]].experiment}): "
+            + ", ".join(stale)
+        )
     frames = _Frames(session, experiments)
     inputs = []
     for config in configs:
@@ -149,6 +154,28 @@ def watch_series(
     return SeriesWatch(
         series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes)
     )
+
+
+def _watched_configs(points: Sequence[SeriesPoint], done: list[int]) -> tuple[list[str], list[str]]:
+    """The configs of the last completed run (those the spec runs now), and the labels of
+    the others an earlier run had (a config dropped from the spec, or the old text of a
+    template changed under its name: told apart by their hash). Only the first are
+    watched and counted in the series' false-alarm budget."""
+    if not done:
+        return [], []
+    current = points[done[-1]].configs
+    labels: dict[str, str] = {}
+    for i in done:
+        labels.update(points[i].configs)
+    taken = set(current.values())
+    stale = [
+        f"{label} (config {c[:8]}; the current one of that label is another)"
+        if label in taken
+        else label
+        for c, label in labels.items()
+        if c not in current
+    ]
+    return list(current), stale
 
 
 def _segment(

@@ -37,6 +37,7 @@ from evaluation.spec._model import (
     baseline_config,
     default_hosts,
     expand,
+    simulated_degrade,
 )
 from evaluation.spec._names import MAX_NAME_LENGTH, NAME_PATTERN
 from evaluation.spec._params import PARAMETERS
@@ -263,7 +264,12 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
         + f", got '{redact_url(url)}'"
         + (" (simulated:// urls need kind: simulated)" if parts.scheme == "simulated" else ""),
     )
-    if kind != "simulated":
+    if kind == "simulated":
+        try:
+            simulated_degrade(url)
+        except ValueError as exc:
+            raise reader.error(child(field, "url"), str(exc)) from None
+    else:
         try:
             port = parts.port  # raises on 'host:11434:5' and on a port that is not a number
         except ValueError:

@@ -51,6 +51,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from evaluation.labels import configs_named, quoted
 from evaluation.pipelines._setting import PipelineSetting, PipelineSpec
@@ -134,6 +135,35 @@ class HostSpec:
     def shown_url(self) -> str:
         """``url`` as printed, logged and stored: its password masked (evaluation.redact)."""
         return redact_url(self.url)
+
+    @property
+    def degrade(self) -> float:
+        """A simulated host's ``?degrade=D`` (0 without): every answer it gives is right
+        with probability ``quality − D``, a host that serves the same model worse (a
+        driver, a kernel bug), for trying the watch and the gate (docs/simulated-backend.md)."""
+        return simulated_degrade(self.url) if self.kind == "simulated" else 0.0
+
+
+SIMULATED_OPTIONS = ("degrade",)
+
+
+def simulated_degrade(url: str) -> float:
+    """The ``degrade`` of a ``simulated://`` url's query (0 when absent); ValueError,
+    saying what was expected, for another option or a value outside [0, 1]."""
+    options = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    unknown = sorted(set(options) - set(SIMULATED_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"a simulated host's url takes only ?degrade=D (0 to 1), got ?{unknown[0]}="
+        )
+    text = options.get("degrade", "0")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"?degrade= must be a number from 0 to 1, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)

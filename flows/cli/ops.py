@@ -58,6 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not serve the metrics and health endpoints",
     )
+    p.add_argument(
+        "--limit",
+        type=options.whole_number(),
+        default=None,
+        metavar="N",
+        help="run at most N flow runs at once; due runs wait, oldest first (default: no "
+        "limit; 1 keeps a series' nights one after another)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
@@ -177,7 +185,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         serve_in_background(app, sock)
         announce(args.metrics_host, args.metrics_port)
-    serve_all(_warn, **_schedule_kwargs(args))
+    serve_all(_warn, limit=args.limit, **_schedule_kwargs(args))
     return 0
 
 

@@ -39,6 +39,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             add_experiment(session, name, SUITE, right).status = status
         unscored = {STEADY: {"exact_match": [None] * len(SUITE.cases)}}
         add_experiment(session, "unscored", SUITE, unscored).status = "completed"
+        other = {make_config("m:8b"): {"exact_match": [1.0] * len(SUITE.cases)}}
+        add_experiment(session, "other-configs", SUITE, other).status = "completed"
         (kept,) = add_nights(session, 1, series="kept")
         session.exec(
             update(Experiment).where(Experiment.name == kept).values(accepted_baseline=True)
@@ -74,6 +76,11 @@ CASES = {
     "gate-no-shared-cases": (
         ["gate", "nightly-night-01", "--baseline", "other-suite"],
         "'nightly-night-01' and 'other-suite' share no cases (suites 'toy' and 'other')",
+    ),
+    "gate-no-config-in-common": (
+        ["gate", "other-configs", "--baseline", "nightly-night-00"],
+        "'other-configs' and 'nightly-night-00' have no config in common: 'other-configs' "
+        "ran m:8b t=0; 'nightly-night-00' ran m:1b t=0, m:1b t=0.7",
     ),
     "gate-empty-baseline": (
         ["gate", "nightly-night-01", "--baseline", "empty"],

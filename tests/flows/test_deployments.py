@@ -89,6 +89,20 @@ def test_serve_refuses_a_missing_nightly_spec(tmp_path, capsys):
     assert "argument --nightly-spec: expected an existing file" in capsys.readouterr().err
 
 
+def test_serve_passes_its_limit_to_the_runner(monkeypatch):
+    import deployments.serve as module
+
+    served = {}
+    monkeypatch.setattr(module, "check_server", lambda deployments: _no_warnings())
+    monkeypatch.setattr(module, "serve", lambda *d, limit: served.update(n=len(d), limit=limit))
+    module.serve_all(print, limit=1, nightly_spec=DEMO)
+    assert served == {"n": 3, "limit": 1}  # Prefect's serve() ignores its process limit
+
+
+async def _no_warnings() -> list[str]:
+    return []
+
+
 def test_served_and_worker_deployments_have_distinct_names():
     served = {d.name for d in build_deployments(nightly_spec=DEMO)}
     workers = {d.name for d in build_deployments(nightly_spec=DEMO, work_pool_name="gpu-pool")}

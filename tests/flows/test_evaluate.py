@@ -245,3 +245,24 @@ def test_a_sweep_whose_generations_all_fail_still_finishes_and_reports(tmp_path,
     with Session(engine) as session:
         facts = {a.metric: a.mean for a in session.exec(select(Aggregate)).all()}
     assert facts["generations_failed"] == 36 and facts["generations_ok"] == 0
+
+
+def test_a_run_is_in_the_series_it_joined_from_its_start(database_url, monkeypatch):
+    # newcomer-45: --series was stored after generation only, so a run interrupted (or
+    # still running) fell back to its spec's series, and a resume without --series joined
+    # that one. Generation stops both runs here before anything is generated.
+    import flows.evaluate as module
+    from evaluation.series import series_experiments
+
+    async def interrupted(*args, **kwargs):
+        raise RuntimeError("stopped while generating")
+
+    monkeypatch.setattr(module, "generate_all", interrupted)
+    spec = str(REPO / "benchmarks/sweeps/demo-simulated.yaml")
+    for series in ("qa-canary", None):  # the run, then its resume without --series
+        with pytest.raises(RuntimeError, match="stopped while generating"):
+            asyncio.run(
+                evaluate(spec_path=spec, experiment="joined", database=database_url, series=series)
+            )
+        with Session(make_engine(database_url)) as session:
+            assert [e.name for e in series_experiments(session, "qa-canary")] == ["joined"]

@@ -13,12 +13,14 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFi
 from sqlmodel import Session, select
 
 from evaluation.compare._regression import RegressionDetected, load_run, p95_latency
+from evaluation.errors import EvalError
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import Experiment
 from evaluation.storage.verdicts import latest_verdicts
 from evaluation.suites import load_suite
 from flows.cli import main
 from flows.nightly import nightly, nightly_name
+from flows.run_names import experiment_name
 from tests.conftest import REPO
 from tests.flows.test_evaluate import artifact_data
 from tests.support.standin_ollama import StandInConfig, running_standin
@@ -149,6 +151,18 @@ def test_nightly_name_carries_the_date():
     from datetime import date
 
     assert nightly_name("qa", date(2025, 3, 9)) == "qa-nightly-2025-03-09"
+
+
+def test_an_experiment_template_names_each_run_of_a_day_apart():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    when = datetime(2025, 3, 9, 23, 30, 5, tzinfo=timezone(timedelta(hours=-2)))
+    assert experiment_name("qa-{date}-{time}", when) == "qa-2025-03-10-013005"  # UTC
+    assert experiment_name("night-1", datetime.now(UTC)) == "night-1"  # a plain name stays
+    with pytest.raises(EvalError, match=r"may hold only \{date\} and \{time\}"):
+        experiment_name("qa-{day}", when)
+    with pytest.raises(EvalError, match="gives 'QA-2025-03-10'"):
+        experiment_name("QA-{date}", when)
 
 
 def test_accepting_an_unknown_experiment_is_a_user_error(database_url, capsys):

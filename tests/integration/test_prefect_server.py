@@ -7,6 +7,8 @@ Checks: the deployments of both kinds keep what they are (pool, pull steps); the
 server's scheduler creates scheduled runs; the first one completes through
 `evalflow serve` under a name that says which experiment it is; its report is a markdown
 artifact; Prefect's CLI lists flows, runs, deployments, work pools and artifacts (exit 0).
+Then the trend watch over time-scaled nights: a schedule of six nights one second apart,
+one of them on a degraded simulated host, raises one alarm, on that night and config.
 
 Stops every process it starts.
 """
@@ -31,11 +33,15 @@ from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterId,
 )
-from prefect.client.schemas.schedules import IntervalSchedule
+from prefect.client.schemas.schedules import IntervalSchedule, RRuleSchedule
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from sqlmodel import Session
 
+from evaluation.series import WatchSettings, watch_series
+from evaluation.spec import expand, load_spec
+from evaluation.storage.db import make_engine
 from flows.run_names import run_name
 from tests.conftest import REPO
 from tests.integration.test_postgres_workers import Processes, free_port, run_cli, wait_until
@@ -91,6 +97,8 @@ def server(tmp_path_factory) -> Iterator[dict]:
         "EVALFLOW_HOME": str(root / "evalflow-home"),
         "EVALFLOW_DATABASE_URL": f"sqlite:///{root / 'results.db'}",
         "COLUMNS": "250",  # the CLI's tables, unwrapped
+        # serve picks up the next due run within a second of the last one's end
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
     }
     try:
         log = processes.start(
@@ -106,12 +114,22 @@ def server(tmp_path_factory) -> Iterator[dict]:
         metrics_port = free_port()
         serve_log = processes.start(
             "serve",
-            [EVALFLOW, "serve", "--nightly-spec", str(spec), "--metrics-port", str(metrics_port)],
+            [
+                EVALFLOW,
+                "serve",
+                "--nightly-spec",
+                str(spec),
+                "--metrics-port",
+                str(metrics_port),
+                "--limit",
+                "1",
+            ],  # one run at a time: a series' nights follow each other
             client_env,
         )
         with temporary_settings({PREFECT_API_URL: api}):
             wait_until(lambda: asyncio.run(_all_registered()), 180, "evalflow serve's deployments")
             yield {
+                "root": root,
                 "api": api,
                 "url": f"http://127.0.0.1:{port}",
                 "env": client_env,
@@ -263,3 +281,105 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     # the UI is served
     page = httpx.get(server["url"], timeout=30)
     assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+WATCH_SPEC = {  # two configs, each on its own simulated host; one quality metric
+    "name": "it-watch",
+    "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+    "models": ["sim-small:1b", "sim-large:8b"],
+    "grid": {"temperature": [0.0], "num_predict": [16]},
+    "metrics": ["exact_match"],
+    "hosts": [
+        {"name": "sim-a", "url": "simulated://sim-a", "kind": "simulated",
+         "models": ["sim-small:1b"], "slots": 4},
+        {"name": "sim-b", "url": "simulated://sim-b", "kind": "simulated",
+         "models": ["sim-large:8b"], "slots": 4},
+    ],
+}  # fmt: skip
+NIGHTS = 6
+DROP = WatchSettings().learning + 1  # the first night the watch judges
+
+
+def _rrule_time(moment: datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+async def _add_night_schedules(deployment_id, nights: list[datetime], specs: dict) -> None:
+    """The nights, one second apart, as two schedules of the served nightly: every night
+    but DROP on the healthy spec, DROP on the degraded one (parameters per schedule)."""
+    experiment = "it-watch-{date}-{time}"  # one experiment per (time-scaled) night
+    every_night = (
+        f"DTSTART:{_rrule_time(nights[0])}\nRRULE:FREQ=SECONDLY;COUNT={NIGHTS}\n"
+        f"EXDATE:{_rrule_time(nights[DROP])}"
+    )
+    async with get_client() as client:
+        for rule, spec in (
+            (every_night, specs["healthy"]),
+            (f"RDATE:{_rrule_time(nights[DROP])}", specs["degraded"]),
+        ):
+            await client.create_deployment_schedules(
+                deployment_id,
+                [(RRuleSchedule(rrule=rule, timezone="UTC"), True)],
+                parameters={"spec_path": str(spec), "experiment": experiment},
+            )  # fmt: skip
+
+
+def test_a_schedule_of_nights_alarms_once_on_the_night_a_host_degraded(server):
+    root = server["root"]
+    specs = {}
+    for kind, url in (
+        ("healthy", "simulated://sim-b"),
+        ("degraded", "simulated://sim-b?degrade=0.5"),
+    ):
+        spec = {
+            **WATCH_SPEC,
+            "hosts": [WATCH_SPEC["hosts"][0], {**WATCH_SPEC["hosts"][1], "url": url}],
+        }
+        specs[kind] = root / f"it-watch-{kind}.yaml"
+        specs[kind].write_text(yaml.safe_dump(spec))
+    deployment = asyncio.run(_deployments())[NIGHTLY]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    nights = [start + timedelta(seconds=i) for i in range(NIGHTS)]
+    asyncio.run(_add_night_schedules(deployment.id, nights, specs))
+    # The scheduler service makes these runs within its 1 s loop; asking the server to
+    # schedule from the first night makes sure none is missed on a loaded machine (the
+    # runs' idempotency keys keep each night once).
+    scheduled = httpx.post(
+        f"{server['api']}/deployments/{deployment.id}/schedule",
+        json={"start_time": nights[0].isoformat(), "end_time": nights[-1].isoformat()},
+        timeout=60,
+    )
+    assert scheduled.status_code in (200, 201), scheduled.text
+    runs: dict = {}
+
+    def all_nights_final() -> bool:
+        found = {r.expected_start_time: r for r in asyncio.run(_runs(deployment.id))}
+        runs.update({t: found[t] for t in nights if t in found})
+        return len(runs) == NIGHTS and all(r.state.is_final() for r in runs.values())
+
+    wait_until(all_nights_final, 600, f"{NIGHTS} scheduled nights to finish")
+    ordered = [runs[t] for t in nights]  # by their scheduled order
+    assert all(r.auto_scheduled for r in ordered)
+    names = [f"it-watch-{t:%Y-%m-%d}-{t:%H%M%S}" for t in nights]
+
+    # the nightly run of the degraded night failed on the trend alarm, and only it
+    states = [(r.state.type.value, r.state.message or "") for r in ordered]
+    for night, (state, message) in enumerate(states):
+        if night == DROP:
+            assert state == "FAILED", f"{states}\n{_tail(server)}"
+            assert "Trend alarm: exact_match of sim-large:8b" in message, message
+            assert "sim-small" not in message, message
+        else:
+            assert state == "COMPLETED", f"night {night}: {states}\n{_tail(server)}"
+
+    # the watch over the stored series: one alarm, on that night and config
+    with Session(make_engine(server["env"]["EVALFLOW_DATABASE_URL"])) as session:
+        watch = watch_series(session, "it-watch")
+    assert [p.experiment for p in watch.points] == names
+    alarms = {(s.label, s.metric): s.alarm_nights for s in watch.streams if s.alarm_nights}
+    assert alarms == {("sim-large:8b t=0 n=16", "exact_match"): (names[DROP],)}
+    configs = {c.hash for c in expand(load_spec(specs["degraded"]))}  # the healthy spec's too
+    assert {s.config for s in watch.streams} == configs
+    # the nights after the learning ones were judged (DROP and the recovered one after)
+    judged = {(s.label, s.metric): [n.judged for n in s.nights] for s in watch.streams}
+    assert all(j[DROP:] == [True] * (NIGHTS - DROP) for j in judged.values()), judged

@@ -24,18 +24,20 @@ def add_nights(
     digest_from: int | None = None,
     seed: int = 0,
     first: int = 0,
+    configs: tuple[Config, ...] = (STEADY, CHANGING),
 ) -> list[str]:
     """``nights`` completed runs of ``series`` (exact_match right with probability 0.85
     per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45;
     from ``slow_from`` on its latencies are 3×; from ``digest_from`` on its model has a new
-    digest). Returns the experiments' names, oldest first."""
+    digest; ``configs``: the configs each night runs). Returns the experiments' names,
+    oldest first."""
     rng = np.random.default_rng(seed)
     ease = rng.uniform(0.6, 1.0, len(SUITE.cases))  # a case's own chance, every night
     names = []
     for night in range(first, first + nights):
         scores: dict[Config, dict[str, list[float]]] = {}
         latency: dict[Config, list[float]] = {}
-        for config in (STEADY, CHANGING):
+        for config in configs:
             p = ease * (
                 0.5 if config is CHANGING and drop_from is not None and night >= drop_from else 1.0
             )

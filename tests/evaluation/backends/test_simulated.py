@@ -121,6 +121,26 @@ def test_observed_correctness_converges_to_true_quality():
     assert exact < contains
 
 
+def test_a_degraded_host_answers_a_subset_of_the_cases_right():
+    cases = QA.cases[:400]
+    contains = get_metric("contains")
+    healthy, _ = run_suite(QA, cases=cases, params=GenerationParams(temperature=0.0))
+    degraded_host = replace(HOST, url="simulated://local?degrade=0.3")
+    degraded, _ = run_suite(
+        QA,
+        cases=cases,
+        params=GenerationParams(temperature=0.0),
+        sim=SimulatedBackend(degraded_host, suites=SUITES, templates=TEMPLATES),
+    )
+    right = contains.score([r.text for r in healthy], cases)
+    still = contains.score([r.text for r in degraded], cases)
+    assert set(np.flatnonzero(still)) <= set(np.flatnonzero(right))  # the same draws
+    truth = true_profile("sim-medium:3b", GenerationParams(temperature=0.0), "default", "qa")
+    assert within_binomial(still.mean(), truth.quality - 0.3, len(cases))
+    assert all(r.simulated for r in degraded)
+    assert degraded_host.degrade == 0.3 and HOST.degrade == 0.0
+
+
 def test_classification_accuracy_converges_and_wrong_answers_are_other_labels():
     params = GenerationParams(temperature=0.0)
     results, cases = [], []

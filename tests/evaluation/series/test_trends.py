@@ -206,3 +206,17 @@ def test_checks_without_data_are_said_not_tested_and_why(engine):
         c.find("skipped") for c in suite.iter("testcase") if c.get("name") == "latency_p95"
     ]
     assert "a p95 needs 10 latencies in each run, got 6" in skipped.get("message")
+
+
+def test_a_config_the_last_run_dropped_is_not_watched_nor_counted(engine):
+    with session_scope(engine) as session:
+        add_nights(session, 3, series="stale", seed=3)
+        names = add_nights(session, 3, series="stale", seed=4, first=3, configs=(STEADY,))
+    with session_scope(engine) as session:
+        watch = watch_series(session, "stale")
+    assert {s.config for s in watch.streams} == {STEADY.hash}
+    assert watch.threshold == watch.settings.threshold(len(watch.streams))  # 3, not 6
+    assert f"not watched, not in the last completed run ({names[-1]}): {CHANGING.label}" in (
+        watch.notes
+    )
+    assert CHANGING.label not in trends_text(watch).split("not watched")[0]
