@@ -14,16 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from selection._forest import Trees
 from selection.features import FeatureEncoder
-
-if TYPE_CHECKING:
-    from selection.multilevel import Fit
 
 QUALITY = "quality"
 LOG_TARGETS = frozenset({"latency_p50", "latency_p95", "tokens_per_s", "energy_j"})
@@ -91,7 +88,7 @@ class SelectorModel:
     _predicted: dict[tuple, pd.DataFrame] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _multilevel: dict[str, Fit | None] = field(
+    _multilevel: dict[Any, Any] = field(  # quality fits by task type, checks by key
         default_factory=dict, init=False, repr=False, compare=False
     )
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,49 @@ FLAT_VARIANCE = 100.0
 MAX_COLUMNS = 600
 """Interaction blocks are dropped, largest first, beyond this many random-effect columns."""
 _BOUNDS = (np.log(1e-8), np.log(1.0))
+
+
+Unpooled = tuple[str, str, str]
+"""(a, b, level of a): the a × b interaction is fixed (not shrunk) for the configs whose
+``a`` is that level: e.g. ("model", "temperature", "sim-small:1b") gives that model its
+own temperature effects, learnt from its own measurements only."""
+TESTED_PAIRS = (("model", "temperature"), ("model", "template"), ("template", "num_ctx"))
+"""The pooling assumptions :meth:`Fit.check` tests, per level of the first factor:
+temperature effects shared across models, template effects shared across models (a
+template that helps large models may hurt small ones), num_ctx effects shared across
+templates (a long few-shot prompt truncated by a small context)."""
+CHECK_ALPHA = 0.01
+"""A pooling assumption is dropped where its test's p-value is below this (several are
+tested per task type: a lower α than 5% keeps noise from dropping pooling that holds)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One pooling assumption tested on the measured configs it applies to: do the
+    configs with ``a`` = ``level`` depart from the pooled fit by level of ``b`` more
+    than their noise allows? ``statistic`` ~ χ²(``df``) when pooling holds."""
+
+    a: str
+    b: str
+    level: str
+    statistic: float
+    df: int
+    p_value: float
+
+    @property
+    def holds(self) -> bool:
+        return self.p_value >= CHECK_ALPHA
+
+    def describe(self) -> str:
+        what = {
+            ("model", "temperature"): f"temperature effects of {self.level} as other models'",
+            ("model", "template"): f"template effects of {self.level} as other models'",
+            ("template", "num_ctx"): f"num_ctx effects with template "
+            f"{self.level.split(chr(31))[0]} as with other templates",
+            ("model", "sampling"): f"latency of {self.level} the same at every sampling "
+            "setting (output length independent of sampling)",
+        }.get((self.a, self.b), f"{self.b} effects at {self.a} {self.level} as elsewhere")
+        return f"{what} (χ² {self.statistic:.1f}, df {self.df}, p = {self.p_value:.2g})"
 
 
 @dataclass(frozen=True)
@@ -63,6 +106,9 @@ class Fit:
     variances: dict[str, float]
     rows: np.ndarray
     effects_cov: np.ndarray
+    unpooled: tuple[Unpooled, ...] = ()
+    checks: tuple[Check, ...] = ()
+    """The pooling assumptions tested (:func:`check_pooling`) before this fit."""
 
     def covariance(self, a: str, b: str) -> float:
         """Posterior covariance of the estimates of configs ``a`` and ``b`` (distinct):
@@ -81,6 +127,7 @@ def fit(
     v: pd.Series,
     factors: pd.DataFrame,
     suite_shares: pd.DataFrame | None = None,
+    unpooled: Sequence[Unpooled] = (),
 ) -> Fit:
     """Estimates for every row of ``factors`` (index: config; columns: categorical
     factors) from the measured means ``y`` and sampling variances ``v`` of some of them
@@ -91,16 +138,88 @@ def fit(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(y, v, factors, suite_shares)
+        return _fit(y, v, factors, suite_shares, tuple(unpooled))
+
+
+def fit_checked(
+    y: pd.Series,
+    v: pd.Series,
+    factors: pd.DataFrame,
+    suite_shares: pd.DataFrame | None = None,
+) -> Fit:
+    """:func:`fit`, its pooling assumptions tested on the data (:meth:`Fit.check`), and
+    refitted without those the data reject (each such interaction fixed for the level
+    it fails at: :data:`Unpooled`); the result keeps every check in ``checks``."""
+    checks = tuple(check_pooling(y, v, factors, suite_shares))
+    dropped = [(c.a, c.b, c.level) for c in checks if not c.holds]
+    return replace(fit(y, v, factors, suite_shares, dropped), checks=checks)
+
+
+def check_pooling(
+    y: pd.Series, v: pd.Series, factors: pd.DataFrame, suite_shares: pd.DataFrame | None
+) -> list[Check]:
+    """Each pooling assumption of ``TESTED_PAIRS``, tested per level of its first factor
+    on the measured configs it applies to, by a likelihood-ratio test of nested
+    weighted least-squares fits: every factor's main effect (and the suites) shared by
+    all configs, against the same plus that level's own effects of the second factor
+    (e.g. sim-small's own temperature effects). With normal errors of known variance
+    (v_c plus a config residual: the spread of the shared-effects fit's residuals
+    beyond v_c, by moments) the drop in the weighted residual sum of squares is χ² with
+    the added columns' rank as degrees of freedom when the level's effects are the
+    shared ones. A test on fixed effects, not the shrunk fit's residuals: one variance
+    per interaction block absorbs a single model's departure into the block and the
+    config residual, and the residuals then look fine."""
+    from scipy import stats
+
+    measured = y.index
+    levels = factors.astype("string").fillna("unset").loc[measured]
+    varying = [c for c in levels.columns if levels[c].nunique() > 1]
+    base = np.hstack(
+        [_fixed(len(measured), suite_shares, measured)[0]]
+        + [_one_hot(levels[c])[:, 1:] for c in varying]
+    )
+    y_arr, v_arr = y.to_numpy(dtype=float), v.to_numpy(dtype=float)
+    rss0, rank0 = _wls(base, y_arr, 1.0 / v_arr)
+    extra = max(0.0, (rss0 - (len(y_arr) - rank0)) / np.sum(1.0 / v_arr))
+    w = 1.0 / (v_arr + extra)
+    rss0, rank0 = _wls(base, y_arr, w)
+    found = []
+    for a, b in TESTED_PAIRS:
+        if a not in varying or b not in varying:
+            continue
+        for level in levels[a].unique():
+            block = _unpooled_block(levels, a, b, str(level))[1]
+            if block.shape[1] < 2:
+                continue
+            rss1, rank1 = _wls(np.hstack([base, block]), y_arr, w)
+            df = rank1 - rank0
+            if df < 1:
+                continue
+            statistic = max(rss0 - rss1, 0.0)
+            p = float(stats.chi2.sf(statistic, df))
+            found.append(Check(a, b, str(level), statistic, df, p))
+    return found
+
+
+def _wls(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, int]:
+    """Weighted residual sum of squares and the rank of the design."""
+    root = np.sqrt(w)
+    coef, _, rank, _ = np.linalg.lstsq(x * root[:, None], y * root, rcond=None)
+    return float(np.sum(w * (y - x @ coef) ** 2)), int(rank)
 
 
 def _fit(
-    y: pd.Series, v: pd.Series, factors: pd.DataFrame, suite_shares: pd.DataFrame | None
+    y: pd.Series,
+    v: pd.Series,
+    factors: pd.DataFrame,
+    suite_shares: pd.DataFrame | None,
+    unpooled: tuple[Unpooled, ...] = (),
 ) -> Fit:
     measured = y.index
     levels = factors.astype("string").fillna("unset")
     varying = [c for c in levels.columns if levels.loc[measured, c].nunique() > 1]
     mains, blocks = _blocks(levels, varying)
+    mains += [_unpooled_block(levels, *u) for u in unpooled if {u[0], u[1]} <= set(varying)]
     z = np.hstack([np.zeros((len(levels), 0)), *(b[1] for b in mains + blocks)])
     where = levels.index.get_indexer(measured)
     fixed_rows, fixed_at = _fixed(len(measured), suite_shares, measured)
@@ -137,7 +256,16 @@ def _fit(
         variances,
         z_all * effects_share[:, None],
         c,
+        unpooled,
     )
+
+
+def _unpooled_block(levels: pd.DataFrame, a: str, b: str, level: str) -> tuple[str, np.ndarray]:
+    """A fixed one-hot block of ``b``'s levels for the rows whose ``a`` is ``level``
+    (zero elsewhere): those configs' own ``b`` effects, added to the shared ones."""
+    block = _one_hot(levels[b])
+    block[(levels[a] != level).to_numpy()] = 0.0
+    return f"{a}={level}*{b}", block[:, block.any(axis=0)]
 
 
 def _blocks(

@@ -57,12 +57,18 @@ from selection._choice import (
     violations,
 )
 from selection._db import engine_for
-from selection._evidence_rule import check_choice, hand_floor, measured_feasible
+from selection._evidence_rule import check_choice, hand_fallback, hand_floor, measured_feasible
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import SelectorModel
 from selection.recommendation import Option, Recommendation
 from selection.schema import RecommendationLog, SelectorVersion
-from selection.shrinkage import CHECK_CONFIDENCE, combine, quality_fit, shared_case_variance
+from selection.shrinkage import (
+    CHECK_CONFIDENCE,
+    assumption_checks,
+    combine,
+    quality_fit,
+    shared_case_variance,
+)
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
 MAX_VERSION = 2**53  # as the CLI's --version: past it a database's integer overflows
@@ -208,6 +214,11 @@ def recommend_from_model(
             overruled = overruled or option(model, feasible.loc[chosen], task_type)
             chosen = kept.index
             notes.append(kept.reason)
+        fallback = hand_fallback(feasible, chosen, by_hand, _measured_low(model, task_type))
+        if fallback is not None:
+            overruled = overruled or option(model, feasible.loc[chosen], task_type)
+            chosen = fallback.index
+            notes.append(fallback.reason)
     if prefer == "quality" and (flat := no_quality_spread(table)) is not None:
         notes.append(
             f"quality does not vary: every measured configuration scored {flat:.3g} on it, "
@@ -250,6 +261,8 @@ def recommend_from_model(
         )
     if (weighing := _weight_note(row)) is not None:
         notes.append(weighing)
+    if (assumed := assumptions_note(assumption_checks(model, task_type), task_type)) is not None:
+        notes.append(assumed)
     if choice.evidence.simulated:
         notes.append("the evidence comes (partly) from the SIMULATED backend")
     elif (learnt := _simulated_training_note(model, row)) is not None:
@@ -264,9 +277,60 @@ def recommend_from_model(
         excluded_best=excluded_best,
         refused_better=refused_better,
         overruled=overruled,
+        suggestions=to_measure(feasible, chosen),
         notes=tuple(notes),
         **base,
     )
+
+
+MAX_TO_MEASURE = 3
+MEASURE_CASES = 30
+"""A candidate measured on fewer cases than this on the task type may be worth measuring
+(more)."""
+
+
+def to_measure(feasible: pd.DataFrame, chosen: Any) -> tuple[str, ...]:
+    """What to measure next when the answer is uncertain: up to ``MAX_TO_MEASURE``
+    feasible candidates, not the pick, measured on fewer than ``MEASURE_CASES`` cases,
+    whose 90% interval reaches above the pick's estimate (they may be better), the most
+    promising (highest upper end) first. Measuring them settles whether the pick
+    stands; none: the answer is settled as far as the candidates go."""
+    pick = float(feasible.loc[chosen, "quality"])
+    cases = feasible.get("measured_n_cases", pd.Series(0.0, index=feasible.index)).fillna(0)
+    open_ = feasible[
+        (feasible.index != chosen) & (feasible["quality_high"] > pick) & (cases < MEASURE_CASES)
+    ].sort_values("quality_high", ascending=False)
+    found = []
+    for index, row in open_.head(MAX_TO_MEASURE).iterrows():
+        done = int(cases[index])
+        so_far = f"{done} cases so far" if done else "never run on this task type"
+        found.append(
+            f"measure {params_label(row)} (hash {index}): estimated "
+            f"{100 * row['quality']:.1f}% [{100 * row['quality_low']:.1f}–"
+            f"{100 * row['quality_high']:.1f}%], {so_far}; it may beat the pick"
+        )
+    return tuple(found)
+
+
+def assumptions_note(checks: list[Any], task_type: str) -> str | None:
+    """Which pooling assumptions the estimates used, tested on ``task_type``'s measured
+    configs, and which were dropped because the data disagree."""
+    if not checks:
+        return None
+    used = [c for c in checks if c.holds]
+    dropped = [c for c in checks if not c.holds]
+    kinds: dict[str, int] = {}
+    for c in used:
+        kind = {"temperature": "temperature", "template": "templates", "num_ctx": "num_ctx"}
+        name = "latency over sampling" if c.b == "sampling" else f"{kind.get(c.b, c.b)} pooled"
+        kinds[name] = kinds.get(name, 0) + 1
+    text = (
+        f"assumptions tested on the configs measured on {task_type}: used where the data "
+        "agree (" + ", ".join(f"{k} ×{n}" for k, n in kinds.items()) + ")"
+    )
+    if dropped:
+        text += "; dropped where they disagree: " + "; ".join(c.describe() for c in dropped)
+    return text + "; latency tails: each model's measured p95 / median (not assumed log-normal)"
 
 
 def scored_candidates(
@@ -472,6 +536,15 @@ def _shared_error(
         return None
     weight = table["quality_weight"]
     return lambda a, b: float(weight[a] * weight[b]) * fit.covariance(str(a), str(b))
+
+
+def _measured_low(model: SelectorModel, task_type: str) -> pd.Series:
+    """The low end of each measured config's 95% quality interval on ``task_type`` (as
+    ``evalflow show`` gives it), by config hash."""
+    evidence = model.evidence[model.evidence["task_type"] == task_type]
+    if "quality_ci_low" not in evidence:
+        return pd.Series(dtype=float)
+    return evidence.set_index("config_hash")["quality_ci_low"].astype(float)
 
 
 def _met_by_measurements(

@@ -244,7 +244,7 @@ def quality_fit(model: SelectorModel, task_type: str) -> multilevel.Fit | None:
             index=configs.index,
         )
         shares = _suite_shares(model, task_type)
-        found = multilevel.fit(y[use], se[use] ** 2, factors, shares) if use.any() else None
+        found = multilevel.fit_checked(y[use], se[use] ** 2, factors, shares) if use.any() else None
         cache[task_type] = found
     return cache[task_type]
 
@@ -294,23 +294,103 @@ def pooled_latency(
         y = np.log(value.where(value > 0))
         se = np.sqrt(QUANTILE_NOISE[name] * table["log_latency_var"].astype(float) / n)
     keys = (*IDENTITY, *(p for p in NAMES if p not in SAMPLING))
-    return _pooled(model, y, se.where(n >= 2), keys)
+    task = str(evidence["task_type"].iloc[0]) if len(evidence) else ""
+    return _pooled(model, y, se.where(n >= 2), keys, task)
+
+
+def latency_checks(
+    model: SelectorModel, evidence: pd.DataFrame, name: str = "latency_p50"
+) -> list[multilevel.Check]:
+    """Per model, the test of pooling its latency over sampling settings (they change
+    which tokens are drawn, not the work per token, unless they change output length):
+    Cochran's Q of its measured configs' log ``name`` about the mean of their group
+    (same model, template and other settings), χ² with Σ(group size − 1) degrees of
+    freedom when sampling settings do not move latency. Where a model fails it, its
+    configs are not pooled (:func:`pooled_latency`)."""
+    from scipy import stats
+
+    y, se, groups = _latency_groups(model, evidence, name)
+    found = []
+    for level in sorted({g[0] for g in groups}):
+        q, df = 0.0, 0
+        for members in _member_lists(groups, level):
+            if len(members) < 2:
+                continue
+            w = 1.0 / se[members] ** 2
+            centre = np.sum(w * y[members]) / np.sum(w)
+            q += float(np.sum(w * (y[members] - centre) ** 2))
+            df += len(members) - 1
+        if df:
+            found.append(multilevel.Check("model", "sampling", level, q, df, stats.chi2.sf(q, df)))
+    return found
+
+
+def _latency_groups(
+    model: SelectorModel, evidence: pd.DataFrame, name: str
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
+    table = evidence.set_index("config_hash")
+    n = table["n_latency"].astype(float)
+    value = unbiased_quantile(table[name].astype(float), table["log_latency_var"], n, name)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(value.where(value > 0))
+        se = np.sqrt(QUANTILE_NOISE[name] * table["log_latency_var"].astype(float) / n)
+    use = y.notna() & np.isfinite(se) & (se > 0) & (n >= 2) & y.index.isin(model.configs.index)
+    identity = model.configs.reindex(y.index[use])
+    keys = (*IDENTITY, *(p for p in NAMES if p not in SAMPLING))
+    groups = list(zip(*(identity[k].astype(str) for k in keys), strict=True))
+    return y[use].to_numpy(), se[use].to_numpy(), groups
+
+
+def _member_lists(groups: list[tuple[str, ...]], model_name: str) -> list[np.ndarray]:
+    found: dict[tuple[str, ...], list[int]] = {}
+    for i, group in enumerate(groups):
+        if group[0] == model_name:
+            found.setdefault(group, []).append(i)
+    return [np.array(m) for m in found.values()]
 
 
 def _pooled(
-    model: SelectorModel, y: pd.Series, se: pd.Series, keys: tuple[str, ...]
+    model: SelectorModel, y: pd.Series, se: pd.Series, keys: tuple[str, ...], task_type: str
 ) -> tuple[pd.Series, pd.Series]:
-    """``y`` and ``se`` (by config hash) pooled within groups of equal ``keys``."""
+    """``y`` and ``se`` (by config hash) pooled within groups of equal ``keys``, except
+    for the models whose latency the data show moved by sampling settings
+    (:func:`latency_checks`, on the median): their configs keep their own."""
     use = y.notna() & np.isfinite(se) & (se > 0)
     if not use.any():
         return y, se
     identity = model.configs.reindex(y.index[use])
     groups = list(zip(*(identity[k].astype(str) for k in keys), strict=True))
+    unpooled = {c.level for c in _latency_checks_cached(model, task_type) if not c.holds}
+    if unpooled:
+        groups = [
+            (*g, h) if g[0] in unpooled else g for g, h in zip(groups, y.index[use], strict=True)
+        ]
     mean, pooled_se, _ = pool(y[use].to_numpy(), se[use].to_numpy() ** 2, groups)
     return (
         y.where(~use, pd.Series(mean, index=y[use].index)),
         se.where(~use, pd.Series(pooled_se, index=se[use].index)),
     )
+
+
+def _latency_checks_cached(model: SelectorModel, task_type: str) -> list[multilevel.Check]:
+    """:func:`latency_checks` of ``task_type``, cached on the model (pooling runs for
+    every recommendation)."""
+    key = ("latency checks", task_type)
+    if key not in model._multilevel:
+        evidence = model.evidence[model.evidence["task_type"] == task_type]
+        model._multilevel[key] = latency_checks(model, evidence)
+    return model._multilevel[key]
+
+
+def assumption_checks(model: SelectorModel, task_type: str) -> list[multilevel.Check]:
+    """Every pooling assumption tested for ``task_type``: the quality model's
+    (:meth:`selection.multilevel.Fit.check`) and latency's pooling over sampling settings
+    (:func:`latency_checks`); those that fail are not used."""
+    found = quality_fit(model, task_type)
+    checks = list(found.checks) if found is not None else []
+    if "latency_p50" in model.targets:
+        checks += _latency_checks_cached(model, task_type)
+    return checks
 
 
 def misfit(evidence: pd.DataFrame, out: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -278,21 +278,30 @@ def queries(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
         table = truth[truth["task_type"] == task]
         held_out = task not in TUNING_TASKS
         for i in range(30 if held_out else 20):
-            energy = _draw_limit(table["energy_j"], rng) if held_out and i % 3 == 2 else None
+            energy = _draw_limit(table["energy_j"], rng)[0] if held_out and i % 3 == 2 else None
+            latency, position = _draw_limit(table["latency_p95"], rng)
             rows.append(
                 {
                     "task_type": task,
-                    "max_latency_s": _draw_limit(table["latency_p95"], rng),
+                    "max_latency_s": latency,
                     "max_energy_j": energy,
                     "held_out": held_out,
+                    "tightness": TIGHTNESS[min(int(3 * position), 2)],
                 }
             )
     return pd.DataFrame(rows)
 
 
-def _draw_limit(values: pd.Series, rng: np.random.Generator) -> float:
+TIGHTNESS = ("tight", "middle", "loose")
+"""Thirds of the latency limit's range (log scale, 3rd to 97th percentile of the task's
+true p95s): "tight" is the third where few configs are fast enough."""
+
+
+def _draw_limit(values: pd.Series, rng: np.random.Generator) -> tuple[float, float]:
+    """A limit and its position (0–1) in the log range it was drawn from."""
     low, high = np.log(values.quantile(0.03)), np.log(values.quantile(0.97))
-    return float(np.exp(rng.uniform(low, high)))
+    drawn = rng.uniform(low, high)
+    return float(np.exp(drawn)), float((drawn - low) / (high - low))
 
 
 def hand_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -348,10 +357,14 @@ def evaluate(
     truth: pd.DataFrame,
     asked: pd.DataFrame,
     hand: pd.DataFrame,
+    baseline: list[str | None] | None = None,
 ) -> pd.DataFrame:
+    """Per query: the selector's, the hand baseline's (``hand_``) and, given
+    ``baseline`` (the picks of the selector at ``BASELINE_COMMIT``), that one's
+    (``old_``) hit, limit-respecting hit, violations and regret."""
     by_key = truth.set_index(["config_hash", "task_type"])
     results = []
-    for query in asked.itertuples():
+    for number, query in enumerate(asked.itertuples()):
         energy = None if pd.isna(query.max_energy_j) else float(query.max_energy_j)
         answer = recommend_from_model(
             model,
@@ -362,11 +375,19 @@ def evaluate(
         )
         feasible = truly_feasible(truth, query.task_type, float(query.max_latency_s), energy)
         best = feasible["quality"].max() if len(feasible) else None
-        record = {"held_out": query.held_out, "status": answer.status, "best": best}
+        record = {
+            "held_out": query.held_out,
+            "task_type": query.task_type,
+            "tightness": query.tightness,
+            "status": answer.status,
+            "best": best,
+        }
         picks = {
             "": answer.choice.config_hash if answer.choice is not None else None,
             "hand_": hand_pick(hand, query.task_type, float(query.max_latency_s), energy),
         }
+        if baseline is not None:
+            picks["old_"] = baseline[number]
         for prefix, picked in picks.items():
             if picked is not None:
                 got = by_key.loc[(picked, query.task_type)]
@@ -437,6 +458,9 @@ def main() -> None:
         "--cache", type=Path, default=Path("/tmp/evalflow-selector-worlds"), help="drawn data"
     )
     parser.add_argument("--no-ceiling", action="store_true", help="skip selector_ceiling's form")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help=f"skip the selector at {BASELINE_COMMIT}"
+    )
     parser.add_argument("--out", type=Path, help="append one JSON line per (world, size, seed)")
     parser.add_argument(
         "--held-out-only", action="store_true", help="skip the tuning task types' queries"
@@ -465,14 +489,16 @@ def main() -> None:
         f"{len(units)} units (world, size, seed), {len(units) - len(todo)} already in "
         f"{args.out}, {len(todo)} to run, {args.jobs} at a time"
     )
-    settings = Settings(args.cache, args.held_out_only, not args.no_ceiling)
+    settings = Settings(args.cache, args.held_out_only, not args.no_ceiling, not args.no_baseline)
     for record, report in _run(todo, settings, args.jobs):
         print(report, flush=True)
         done[_unit_of(record)] = record
         if args.out is not None:
             with args.out.open("a") as out:
                 out.write(json.dumps(record) + "\n")
-    print_table([done[unit] for unit in units if unit in done], args.worlds, args.sizes)
+    finished = [done[unit] for unit in units if unit in done]
+    print_table(finished, args.worlds, args.sizes)
+    print_cells(finished, args.worlds, args.sizes)
 
 
 @dataclass(frozen=True)
@@ -491,6 +517,34 @@ class Settings:
     cache: Path | None
     held_out_only: bool
     ceiling: bool
+    baseline: bool = True
+
+
+BASELINE_COMMIT = "aa5f504"
+"""The selector issue 50 measures against (before issue 12's changes)."""
+PER_QUERY = ("task_type", "tightness", "held_out", "fair_hit", "hand_fair_hit", "old_fair_hit")
+
+
+def _baseline_picks(
+    unit: Unit, world: World, frame: pd.DataFrame, asked: pd.DataFrame, settings: Settings
+) -> list[str | None]:
+    """The same queries answered by the selector at ``BASELINE_COMMIT`` trained on the
+    same data (in its own process with its own packages: ``_selector_at.py``; the picks
+    are cached beside the data)."""
+    from _selector_at import picks_at
+
+    wanted = [
+        {
+            "task_type": q.task_type,
+            "max_latency_s": float(q.max_latency_s),
+            "max_energy_j": None if pd.isna(q.max_energy_j) else float(q.max_energy_j),
+            "input_chars": world.prompt_words[q.task_type] * CHARS_PER_WORD,
+        }
+        for q in asked.itertuples()
+    ]
+    cache = settings.cache or Path("/tmp/evalflow-selector-worlds")
+    key = f"{unit.world}-{unit.size}-{unit.seed}-{len(asked)}"
+    return picks_at(BASELINE_COMMIT, frame, wanted, cache, key)
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -538,8 +592,9 @@ def run_unit(unit: Unit, settings: Settings) -> tuple[dict, str]:
     asked = queries(truth, unit.seed + 1)
     if settings.held_out_only:
         asked = asked[asked["held_out"]]
+    old = _baseline_picks(unit, world, frame, asked, settings) if settings.baseline else None
     started = time.perf_counter()
-    outcome = evaluate(world, result.model, truth, asked, hand_table(frame))
+    outcome = evaluate(world, result.model, truth, asked, hand_table(frame), old)
     per_query = (time.perf_counter() - started) / len(asked)
     ceiling = ceiling_hit(world, frame, truth, asked) if settings.ceiling else math.nan
     lines = [
@@ -558,7 +613,8 @@ def run_unit(unit: Unit, settings: Settings) -> tuple[dict, str]:
         "tune": unit.tune,
         "queries": len(held),
         "ceiling": ceiling,
-        **{column: float(held[column].mean()) for column in RECORDED},
+        **{column: float(held[column].mean()) for column in RECORDED if column in held},
+        "per_query": outcome[[c for c in PER_QUERY if c in outcome]].values.tolist(),
         "train_s": round(train_s, 1),
         "recommend_s": round(per_query, 3),
         "unit_s": round(time.perf_counter() - began, 1),
@@ -592,6 +648,8 @@ RECORDED = (
     "offered",
     "regret",
     "hand_regret",
+    "old_fair_hit",
+    "old_violates",
 )
 
 
@@ -615,9 +673,10 @@ def print_table(records: list[dict], worlds: list[str], sizes: list[int]) -> Non
     print(
         "\n| world | generations | seeds | selector hit within limits | 0.9 × ceiling "
         "| selector − 0.9 × ceiling | hand hit within limits | selector − hand "
-        "| selector p95 over | hand p95 over |"
+        f"| selector p95 over | hand p95 over | {BASELINE_COMMIT} hit within limits "
+        f"| selector − {BASELINE_COMMIT} |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for world, size in itertools.product(worlds, sizes):
         per_seed = pd.DataFrame([r for r in records if (r["world"], r["size"]) == (world, size)])
         if per_seed.empty:
@@ -630,14 +689,71 @@ def print_table(records: list[dict], worlds: list[str], sizes: list[int]) -> Non
             f"| {_over_seeds(per_seed, 'fair_hit', 'target')} "
             f"| {_over_seeds(per_seed, 'hand_fair_hit')} "
             f"| {_over_seeds(per_seed, 'fair_hit', 'hand_fair_hit')} "
-            f"| {_over_seeds(per_seed, 'violates')} | {_over_seeds(per_seed, 'hand_violates')} |"
+            f"| {_over_seeds(per_seed, 'violates')} | {_over_seeds(per_seed, 'hand_violates')} "
+            f"| {_over_seeds(per_seed, 'old_fair_hit')} "
+            f"| {_over_seeds(per_seed, 'fair_hit', 'old_fair_hit')} |"
         )
+
+
+def print_cells(records: list[dict], worlds: list[str], sizes: list[int]) -> None:
+    """Per world and size, the limit-respecting hit (%, all queries of all seeds) of
+    the selector, the selector at ``BASELINE_COMMIT`` and the hand baseline, per task
+    type and per third of limit tightness. A selector cell marked ▼ is below the hand
+    baseline beyond noise (paired per query: mean difference < −2 standard errors);
+    ▽ below the baseline commit so."""
+    columns = [*TASK_TYPES, *TIGHTNESS, "all"]
+    print(
+        f"\n| world | generations | who | {' | '.join(columns)} |\n|---|---|---|"
+        + "---|" * len(columns)
+    )
+    for world, size in itertools.product(worlds, sizes):
+        rows = [r["per_query"] for r in records if (r["world"], r["size"]) == (world, size)]
+        rows = [q for part in rows for q in part]
+        if not rows:
+            continue
+        table = pd.DataFrame(rows, columns=list(PER_QUERY)[: len(rows[0])])
+        cells = {c: _cell(table, c) for c in columns}
+        for who, column in (
+            ("selector", "fair_hit"),
+            (BASELINE_COMMIT, "old_fair_hit"),
+            ("by hand", "hand_fair_hit"),
+        ):
+            if column not in table:
+                continue
+            shown = [
+                f"{100 * part[column].mean():.1f}" + (_marks(part) if who == "selector" else "")
+                for part in cells.values()
+            ]
+            print(f"| {world} | {size:,} | {who} | {' | '.join(shown)} |")
+
+
+def _cell(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    if column in TASK_TYPES:
+        return table[table["task_type"] == column]
+    if column in TIGHTNESS:
+        return table[table["tightness"] == column]
+    return table
+
+
+def _marks(part: pd.DataFrame) -> str:
+    """▼ below the hand baseline beyond noise, ▽ below the baseline commit so."""
+    marks = ""
+    for other, mark in (("hand_fair_hit", "▼"), ("old_fair_hit", "▽")):
+        if other not in part or len(part) < 2:
+            continue
+        diff = part["fair_hit"].astype(float) - part[other].astype(float)
+        se = diff.std(ddof=1) / math.sqrt(len(diff))
+        if diff.mean() < -2 * se or (se == 0 and diff.mean() < 0):
+            marks += mark
+    return marks
 
 
 def _over_seeds(per_seed: pd.DataFrame, column: str, minus: str | None = None) -> str:
     """Mean of a per-query share over seeds ± its standard error across seeds (a seed
     draws new data and new queries, and its 90 queries share three task types' truths, so
     seeds, not queries, are the independent units); ``minus``: the paired difference."""
+    if column not in per_seed or (minus and minus not in per_seed):
+        return "–"
     values = per_seed[column] - (per_seed[minus] if minus else 0.0)
     se = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
     sign = "+" if minus else ""

@@ -1,0 +1,150 @@
+"""Issue 50: the by-hand fallback, the pooling assumptions tested on the data they pool,
+and what to measure next."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selection._evidence_rule import by_hand, hand_fallback, measured_feasible
+from selection.multilevel import fit, fit_checked
+from selection.recommender import assumptions_note, to_measure
+from selection.shrinkage import latency_checks
+
+
+def _table(pick_low: float) -> pd.DataFrame:
+    """ "m" unmeasured, estimated 0.80 with its 90% interval from ``pick_low``; "h" and
+    "l" measured-feasible, "h" the best measured mean (0.70)."""
+    return pd.DataFrame(
+        {
+            "quality": [0.80, 0.70, 0.65],
+            "quality_low": [pick_low, 0.62, 0.55],
+            "quality_high": [0.95, 0.78, 0.75],
+            "measured": [False, True, True],
+            "measured_n": [np.nan, 40, 20],
+            "measured_n_cases": [np.nan, 40, 20],
+            "measured_quality_mean": [np.nan, 0.70, 0.66],
+            "measured_latency_p95": [np.nan, 0.5, 0.5],
+        },
+        index=["m", "h", "l"],
+    )
+
+
+def test_a_pick_with_weaker_evidence_than_the_by_hand_choice_gives_way_to_it():
+    measured_low = pd.Series({"h": 0.55, "l": 0.45})
+    weak = _table(pick_low=0.50)
+    candidates = measured_feasible(weak, 1.0, None)
+    assert by_hand(candidates) == "h"
+    kept = hand_fallback(weak, "m", candidates, measured_low)
+    assert kept is not None and kept.index == "h"
+    assert "40 cases" in kept.reason and "50.0%" in kept.reason and "55.0%" in kept.reason
+    # As surely good as the measurement: the pick stands; so does the by-hand choice.
+    strong = _table(pick_low=0.60)
+    assert hand_fallback(strong, "m", candidates, measured_low) is None
+    assert hand_fallback(weak, "h", candidates, measured_low) is None
+    # Nothing measured meets the limits: nothing to fall back on.
+    assert hand_fallback(weak, "m", measured_feasible(weak, 0.1, None), measured_low) is None
+
+
+def _grid() -> pd.DataFrame:
+    rows = list(
+        itertools.product(("m1", "m2", "m3", "m4"), ("plain", "cot"), (0.0, 0.3, 0.7))
+    )
+    frame = pd.DataFrame(rows, columns=["model", "template", "temperature"])
+    frame.index = [f"c{i}" for i in range(len(frame))]
+    return frame
+
+
+def _quality(factors: pd.DataFrame, m1_hot_cost: float) -> pd.Series:
+    base = factors["model"].map({"m1": 0.4, "m2": 0.55, "m3": 0.7, "m4": 0.8})
+    hot = factors["temperature"].astype(float)
+    own = m1_hot_cost * hot * (factors["model"] == "m1")
+    return base - 0.05 * hot + 0.03 * (factors["template"] == "cot") - own
+
+
+def test_temperature_pooled_across_models_is_dropped_where_one_model_departs():
+    # m1 loses 0.5 per unit of temperature, the others 0.05: one variance for the
+    # model × temperature block shrinks m1's departure toward the others'; the check
+    # rejects pooling for m1 only, and the refit follows m1's measurements.
+    factors = _grid()
+    truth = _quality(factors, m1_hot_cost=0.5)
+    rng = np.random.default_rng(3)
+    v = pd.Series(2.5e-4, index=factors.index)
+    y = truth + rng.normal(0, 0.016, len(truth))
+    result = fit_checked(y, v, factors)
+    failed = {(c.a, c.b, c.level) for c in result.checks if not c.holds}
+    assert ("model", "temperature", "m1") in failed
+    assert not any(level in {"m2", "m3", "m4"} for a, b, level in failed if b == "temperature")
+    pooled = fit(y, v, factors)
+    m1 = factors.index[factors["model"] == "m1"]
+    error_after = (result.mean[m1] - truth[m1]).abs().mean()
+    error_before = (pooled.mean[m1] - truth[m1]).abs().mean()
+    assert error_after <= error_before
+    assert "temperature effects of m1" in assumptions_note(list(result.checks), "code")
+
+
+def test_pooling_the_data_agree_with_is_kept():
+    factors = _grid()
+    truth = _quality(factors, m1_hot_cost=0.0)
+    rng = np.random.default_rng(4)
+    v = pd.Series(2.5e-4, index=factors.index)
+    result = fit_checked(truth + rng.normal(0, 0.016, len(truth)), v, factors)
+    assert result.checks and all(c.holds for c in result.checks)
+    assert result.unpooled == ()
+    note = assumptions_note(list(result.checks), "code")
+    assert "dropped" not in note and "temperature pooled ×4" in note
+
+
+def test_latency_is_not_pooled_over_sampling_for_a_model_whose_length_follows_it():
+    # Two models, configs that differ only in temperature; m1's median latency doubles
+    # with temperature (longer answers), m2's does not.
+    configs = pd.DataFrame(
+        [
+            {"model": m, "template": "plain", "template_text": "{input}", "temperature": t}
+            for m in ("m1", "m2")
+            for t in (0.0, 0.3, 0.7, 1.0)
+            for _ in range(1)
+        ]
+    )
+    configs.index = [f"c{i}" for i in range(len(configs))]
+    median = np.where(configs["model"] == "m1", 1.0 + configs["temperature"], 1.0)
+    evidence = pd.DataFrame(
+        {
+            "config_hash": configs.index,
+            "task_type": "code",
+            "latency_p50": median,
+            "log_latency_var": 0.04,
+            "n_latency": 40,
+        }
+    )
+    checks = {c.level: c for c in latency_checks(SimpleNamespace(configs=configs), evidence)}
+    assert not checks["m1"].holds and checks["m2"].holds
+    assert "output length independent of sampling" in checks["m1"].describe()
+
+
+def test_what_to_measure_next_names_the_few_candidates_that_could_beat_the_pick():
+    table = pd.DataFrame(
+        {
+            "model": "m",
+            "template": "plain",
+            "template_text": "{input}",
+            "quality": [0.70, 0.66, 0.60, 0.69],
+            "quality_low": [0.65, 0.50, 0.40, 0.66],
+            "quality_high": [0.75, 0.82, 0.72, 0.72],
+            "measured_n_cases": [80, 0, 10, 200],
+        },
+        index=["pick", "wide", "weak", "settled"],
+    )
+    named = to_measure(table, "pick")
+    assert [line.split("(hash ")[1].split(")")[0] for line in named] == ["wide", "weak"]
+    assert "never run on this task type" in named[0] and "10 cases so far" in named[1]
+    assert to_measure(table.loc[["pick", "settled"]], "pick") == ()
+
+
+@pytest.mark.parametrize("checks", [[]])
+def test_no_checks_no_note(checks):
+    assert assumptions_note(checks, "qa") is None
