@@ -37,7 +37,7 @@ from evaluation.spec import HostSpec
 ChunkRunner = Callable[[HostSpec, Chunk], Awaitable[ChunkOutcome]]
 
 MAX_CHUNK = 100
-CHUNKS_PER_LANE = 2
+CHUNKS_PER_LANE = 1
 STEAL_LOOK_S = 0.5  # an idle lane looks this often for items to take from other hosts
 FIRST_CHUNK_PART = 4  # beside hosts not measured yet, a chunk is this part of the largest
 
@@ -56,11 +56,15 @@ class DispatchReport:
 
 
 def default_chunk_size(n_items: int, total_slots: int) -> int:
-    """The largest chunk: two per lane, at most MAX_CHUNK items. Every chunk is a Prefect
+    """The largest chunk: one per lane, at most MAX_CHUNK items. Every chunk is a Prefect
     task run, which costs several API writes before its first request: measured at 800
     generations on 4 slots, one task per generation ran 12.7x slower than the ideal,
     50-item chunks 1.28x, 200-item chunks 1.13x (benchmarks/perf/sweep_throughput.py).
-    The cap keeps failover and progress granular on large sweeps."""
+    Two per lane (as before) made 500 task runs of 4 items for 2,000 generations on 256
+    slots: 49 ms of CPU per generation and slot writes failing on the busy server; one
+    per lane 28 ms, none failed (benchmarks/perf/throughput_goal.py). Lanes that end
+    early take the unstarted tail of the others' chunks (``steal``). The cap keeps
+    failover and progress granular on large sweeps."""
     if n_items == 0:
         return 1
     lanes = max(total_slots, 1) * CHUNKS_PER_LANE

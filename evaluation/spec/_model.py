@@ -49,6 +49,7 @@ import itertools
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -86,7 +87,7 @@ class Config:
     template: PromptTemplate
     pipeline: PipelineSetting | None = None
 
-    @property
+    @cached_property  # asked for every generation, several times (its key, its row)
     def hash(self) -> str:
         """Stable 16-hex-digit identity of model + parameters + template."""
         payload = {

@@ -19,7 +19,8 @@ Leases are short (60 s, Prefect's least) and renewed every 15 s while the run li
 a run that dies on another machine frees its slots within ~75 s (lease expiry and the
 server's expiry loop). A run that dies on this machine is found at once through its
 holder file (tasks/adapters/slot_holders.py), and its slots are given back by the next run that
-starts or finds the limit full.
+starts or finds the limit full. On a command's embedded server, which dies with its
+run, leases are an hour long (``EMBEDDED_LEASE_S``), renewed every 15 minutes.
 """
 
 from __future__ import annotations
@@ -64,7 +65,15 @@ MAX_POLL_S = 1.0
 BUSY_BUDGET_S = 120.0
 BUSY_WAIT_CAP_S = 1.0
 LEASE_S = 60.0  # the shortest lease Prefect grants
-RENEW_EVERY_S = 15.0
+RENEW_EVERY_S = 15.0  # for a LEASE_S lease; a longer one at the same quarter of its length
+# On a command's embedded server a lease lives in that server's memory, and the server
+# dies with its run: a dead run's slots are given back by count (its holder file), never
+# by expiry. A short lease there bought nothing and cost a renewal write per slot every
+# 15 s: 17 writes a second at 256 slots, on the SQLite database every slot write shares
+# (benchmarks/perf/throughput_goal.py: slot writes then failed generations after 120 s of
+# 503s). Renewed at a quarter of its length like the short one, it never expires in a
+# live run.
+EMBEDDED_LEASE_S = 3600.0
 RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
 SLOW_WAIT_S = 30.0  # a lane waiting this long for a slot says so, once
 
@@ -280,11 +289,13 @@ class HostSlots:
         other live run there also zeroes its limits' counters (the folder lock keeps any
         run from joining between the look and the reset)."""
         flow_run = FlowRunContext.get()
+        registry = registry_for(client)
         slots = cls(
             client,
             limit_names,
             timeout_s=timeout_s,
-            registry=registry_for(client),
+            lease_s=EMBEDDED_LEASE_S if registry.by_count else LEASE_S,
+            registry=registry,
             holder=flow_run.flow_run.id if flow_run and flow_run.flow_run else None,
             capacity=capacity,
         )
@@ -551,9 +562,10 @@ class HostSlots:
 
     async def _renew_forever(self) -> None:
         """Renew every held lease while the run lives: a dead run's leases then expire
-        within a minute, and a live run's never do, however long a request takes."""
+        within a minute (on a shared server), and a live run's never do, however long a
+        request takes."""
         while True:
-            await asyncio.sleep(RENEW_EVERY_S)
+            await asyncio.sleep(RENEW_EVERY_S * self._lease_s / LEASE_S)
             for lease in list(self._held.values()):
                 try:
                     await self._write(

@@ -137,9 +137,10 @@ def test_hosts_of_different_speed_get_work_in_proportion_and_end_together():
     assert 10 <= report.items_per_host["b"] <= 36  # balanced: 20 (measured 22-26)
 
 
-def test_default_chunk_size_gives_two_chunks_per_lane_capped():
+def test_default_chunk_size_gives_one_chunk_per_lane_capped():
     assert default_chunk_size(800, 4) == 100
-    assert default_chunk_size(80, 4) == 10
+    assert default_chunk_size(80, 4) == 20
+    assert default_chunk_size(2000, 256) == 8
     assert default_chunk_size(100_000, 4) == 100
     assert default_chunk_size(3, 8) == 1
 

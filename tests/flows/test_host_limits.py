@@ -529,3 +529,42 @@ def test_two_servers_one_name_have_a_limit_each_and_the_second_run_is_told(tmp_p
         "own slots; give them different names"
     )
     assert said == [line.format(18432, 18431), line.format(18431, 18432)]
+
+
+class _RecordingLeases:
+    """A Prefect client that notes the lease length of every slot it asks for."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.lease_durations: list[float] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    async def increment_concurrency_slots_with_lease(self, *args, **kwargs):
+        self.lease_durations.append(kwargs["lease_duration"])
+        return await self._client.increment_concurrency_slots_with_lease(*args, **kwargs)
+
+
+@pytest.mark.parametrize("embedded", [True, False])
+def test_leases_are_long_only_on_a_server_that_dies_with_its_run(tmp_path, monkeypatch, embedded):
+    """On a command's embedded server (slots of dead runs given back by count) a lease
+    is an hour long; on a shared server the shortest, so a dead run's slots expire."""
+    host = HostSpec(f"lease-host-{embedded}", f"http://lease-host-{embedded}", slots=2)
+    registry = Registry(tmp_path / "holders", by_count=embedded)
+    monkeypatch.setattr(host_slots, "registry_for", lambda client: registry)
+
+    async def main() -> list[float]:
+        async with get_client() as client, slot_client() as writer:
+            names = await size_limits(client, (host,))
+            recording = _RecordingLeases(writer)
+            slots = await HostSlots.open(recording, names, timeout_s=1)
+            lane = slots.lane(host.name)
+            async with lane.attempt():
+                pass
+            await lane.release()
+            await slots.close()
+            return recording.lease_durations
+
+    expected = host_slots.EMBEDDED_LEASE_S if embedded else host_slots.LEASE_S
+    assert asyncio.run(main()) == [expected]
