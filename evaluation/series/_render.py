@@ -16,17 +16,31 @@ if TYPE_CHECKING:  # the gate's module loads scipy.stats: the nightly flow rende
 BARS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: list[float | None]) -> str:
-    """One character per night, scaled between the smallest and largest value; a space
-    where there is none."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
+PARTIAL = "·"
+
+
+def sparkline(values: list[float | None], partial: list[bool] | None = None) -> str:
+    """One character per night, scaled between the smallest and largest value of the
+    full nights; a space where there is none, ``·`` on a partial night (fewer cases: a
+    smoke or subset level, whose mean would read as a dip). Values equal up to rounding
+    are flat."""
+    partial = partial or [False] * len(values)
+    finite = [
+        v
+        for v, cut in zip(values, partial, strict=True)
+        if v is not None and math.isfinite(v) and not cut
+    ]
     if not finite:
-        return " " * len(values)
+        return "".join(PARTIAL if cut else " " for cut in partial)
     low, high = min(finite), max(finite)
     span = high - low
+    if span <= 1e-9 * max(abs(low), abs(high)):
+        span = 0.0
     out = []
-    for v in values:
-        if v is None or not math.isfinite(v):
+    for v, cut in zip(values, partial, strict=True):
+        if cut:
+            out.append(PARTIAL)
+        elif v is None or not math.isfinite(v):
             out.append(" ")
         else:
             out.append(BARS[0 if span == 0 else round((v - low) / span * (len(BARS) - 1))])
@@ -59,6 +73,7 @@ def _change(v: float | None, metric: str) -> str:
 def _stream_line(s: StreamVerdict, width: int = 30) -> str:
     last = s.last
     shown = [n.value for n in s.nights][-width:]
+    cut = [n.partial for n in s.nights][-width:]
     interval = (
         f" [{_value(last.low, s.metric)}, {_value(last.high, s.metric)}]"
         if last.low is not None and last.high is not None
@@ -67,12 +82,17 @@ def _stream_line(s: StreamVerdict, width: int = 30) -> str:
     change = _change(last.change, s.metric)
     if last.change_low is not None and last.change_high is not None:
         change += f" [{_change(last.change_low, s.metric)}, {_change(last.change_high, s.metric)}]"
-    judged = f"one-sided p {last.p:.2g}" if last.p is not None else "learning"
+    judged = (
+        f"one-sided p {last.p:.2g}"
+        if last.p is not None
+        else ("partial run: not judged" if last.partial else "learning")
+    )
+    line = sparkline(shown, cut)
     state = "ALARM" if last.alarm else ("watch" if last.evidence > 0 else "ok")
     if not last.alarm and s.last_alarm:
         state += f" (alarm on {s.last_alarm})"
     return (
-        f"  {s.metric:<14} {sparkline(shown):<{width}} {_value(last.value, s.metric)}{interval}"
+        f"  {s.metric:<14} {line:<{width}} {_value(last.value, s.metric)}{interval}"
         f"  change {change}  {judged}  evidence {last.evidence:.2f}/{s.threshold:.2f}  {state}"
     )
 

@@ -32,6 +32,7 @@ from evaluation.series._watch import (
 from evaluation.storage.repository import generations_frame, scores_frame
 
 OPERATIONAL = ("failure_rate", "latency_p95", "tokens_per_s")
+PARTIAL_SHARE = 0.5  # a run with fewer cases than this share of the fullest is partial
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class Night:
     evidence: float = 0.0
     alarm: bool = False
     judged: bool = False
+    partial: bool = False
+    """Fewer than half the cases of the stream's fullest run (a smoke or subset level):
+    shown apart, neither judged nor part of the later nights' reference."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +266,9 @@ def _stream(
     h = settings.threshold(streams, k)
     cases = sorted(set().union(*(s.index for s in per_night)))
     grid = np.array([s.reindex(cases).to_numpy(dtype=float) for s in per_night])[None]
+    counts = np.sum(np.isfinite(grid[0]), axis=-1)
+    partial = counts < PARTIAL_SHARE * counts.max()  # a smoke-level night among full ones
+    grid[0, partial] = np.nan  # not compared with full nights, nor a reference for them
     if metric == "latency_p95":
         theta, var, z = p95_stream_z(
             grid, window=settings.window, learning=settings.learning, floor=LATENCY_FLOOR
@@ -301,6 +308,7 @@ def _stream(
                 evidence=float(path[t]),
                 alarm=bool(alarms[t]),
                 judged=judged,
+                partial=bool(partial[t]),
             )
         )
     since, by = _run(points, path, alarms, theta, sign, metric)

@@ -220,3 +220,25 @@ def test_a_config_the_last_run_dropped_is_not_watched_nor_counted(engine):
         watch.notes
     )
     assert CHANGING.label not in trends_text(watch).split("not watched")[0]
+
+
+def test_a_smoke_level_night_is_shown_apart_and_neither_judged_nor_a_reference(engine):
+    # newcomer-45: a smoke run (3 cases) among full ones dipped the sparkline, and its
+    # 3 cases were compared with the full nights as if it were one of them
+    with session_scope(engine) as session:
+        names = add_nights(session, 6, series="levels", seed=5)
+        smoke = make_suite(3)  # the first 3 cases of SUITE, all wrong tonight
+        wrong = {c: {"exact_match": [0.0] * 3} for c in (STEADY, CHANGING)}
+        experiment = add_experiment(session, "levels-smoke", smoke, wrong)
+        experiment.spec, experiment.status = {"name": "levels"}, "completed"
+        names += ["levels-smoke", *add_nights(session, 1, series="levels", seed=6, first=7)]
+    with session_scope(engine) as session:
+        watch = watch_series(session, "levels")
+    assert [p.experiment for p in watch.points] == names
+    quality = stream(watch, STEADY, "exact_match")
+    smoke_night, after = quality.nights[6], quality.nights[7]
+    assert smoke_night.partial and not smoke_night.judged and smoke_night.p is None
+    assert after.judged and not after.partial
+    assert not any(s.alarm_nights for s in watch.streams)
+    (line,) = [x for x in trends_text(watch).splitlines() if x.startswith("  exact_match")][:1]
+    assert "·" in line.split()[1] and line.split()[1].index("·") == 6
