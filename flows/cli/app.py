@@ -68,7 +68,7 @@ EXAMPLES = {
     "compare": "evalflow compare demo-simulated --all",
     "series": "evalflow series",
     "trends": "evalflow trends demo-simulated",
-    "bank": "evalflow bank trivia",
+    "bank": "evalflow bank qa-short",
     "gate": "evalflow gate pr-candidate --baseline pr-baseline --junit gate.xml",
     "power": "evalflow power benchmarks/sweeps/demo-simulated.yaml --delta 0.05",
     "doctor": "evalflow doctor benchmarks/sweeps/ollama-example.yaml",
