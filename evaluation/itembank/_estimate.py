@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
-from scipy.stats import t as student_t
 
 from evaluation.itembank._fit import ItemFit
 
@@ -103,6 +102,8 @@ def subset_mean(observed: list[float], cases_total: int, note: str = "") -> Esti
     if k < 2:
         return Estimate(mean, 0.0, 1.0, k, cases_total, "subset mean", note)
     fpc = 1 - k / cases_total
+    from scipy.stats import t as student_t  # scipy.stats costs show's start-up; only here
+
     half = student_t.ppf((1 + LEVEL) / 2, k - 1) * math.sqrt(values.var(ddof=1) / k * fpc)
     if values.var(ddof=1) == 0:  # all the same: the interval of a proportion at 0 or 1
         half = 3 / k * math.sqrt(fpc)  # the rule of three, shrunk as the rest
