@@ -56,6 +56,12 @@ class GateCase:
     p_adjusted: float | None
     worse: bool
     regressed: bool
+    detectable: float | None = None
+    """For a quality metric on [0, 1]: the smallest drop this gate catches 4 times in 5
+    (answers drawn afresh, Holm's first step over the tested checks); None elsewhere."""
+
+
+STATED_DROP = 0.10  # the gate says when its cases cannot catch a drop this large
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,12 @@ class GateResult:
     def untested(self) -> tuple[GateCase, ...]:
         """The checks without a p (no data or too little): not passes, and said so."""
         return tuple(c for c in self.cases if c.p_adjusted is None)
+
+    @property
+    def underpowered(self) -> GateCase | None:
+        """The quality check least able to catch a drop of STATED_DROP, when one cannot."""
+        weak = [c for c in self.cases if c.detectable is not None and c.detectable > STATED_DROP]
+        return max(weak, key=lambda c: c.detectable or 0.0) if weak else None
 
     @property
     def exit_code(self) -> int:
@@ -154,9 +166,13 @@ def gate(session: Session, candidate: str, baseline: str, alpha: float = 0.05) -
     )
     adjusted = dict(zip([id(r) for r in tested], adjusted_list, strict=True))
     cases = []
+    quality = {m.name for m in metrics}
     for r in rows:
         config, metric, n, base, cand, change, test, p, worse = r
         p_adj = adjusted.get(id(r))
+        detectable = (
+            _detectable(base, n, alpha / max(len(tested), 1)) if metric in quality else None
+        )
         cases.append(
             GateCase(
                 config=config,
@@ -171,6 +187,7 @@ def gate(session: Session, candidate: str, baseline: str, alpha: float = 0.05) -
                 p_adjusted=p_adj,
                 worse=worse,
                 regressed=bool(worse and p_adj is not None and p_adj < alpha),
+                detectable=detectable,
             )
         )
     changes = events_between(point_of(session, runs[baseline]), point_of(session, runs[candidate]))
@@ -354,3 +371,15 @@ def _no_common(
         f"{candidate!r} ran {named(cand_ran, labels)}; {baseline!r} ran "
         f"{named(base_ran, base_labels)}{hint}"
     )
+
+
+def _detectable(base: float | None, n: int, level: float, power: float = 0.8) -> float | None:
+    """The drop a one-sided paired test at ``level`` catches with ``power`` on ``n``
+    cases of a metric on [0, 1] whose baseline mean is ``base``, the answers drawn afresh
+    (sd of a case's difference √(2p(1−p)), p kept in [0.05, 0.95]): a planning figure."""
+    if base is None or not 0.0 <= base <= 1.0 or n < 1:
+        return None
+    from scipy.special import ndtri
+
+    p = min(max(base, 0.05), 0.95)
+    return float((ndtri(1 - level) + ndtri(power)) * sqrt(2 * p * (1 - p) / n))

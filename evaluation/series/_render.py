@@ -269,6 +269,15 @@ def gate_text(result: GateResult) -> str:
         f"note: not run alike (compared all the same): {change}" for change in result.changes
     ]
     changes += _unmatched_lines(result, "note: not compared: ")
+    from evaluation.series._gate import STATED_DROP  # loaded: ``result`` is the gate's
+
+    weak = result.underpowered
+    if weak is not None:
+        changes.append(
+            f"note: too few cases to catch a {STATED_DROP:g} drop: {weak.metric} of "
+            f"{weak.label} on {weak.n} cases needs a drop of {weak.detectable:.2f} to be "
+            "caught 4 times in 5 (run a fuller level, e.g. --level full)"
+        )
     if not result.regressed:
         return "\n".join(
             [

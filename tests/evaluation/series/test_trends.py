@@ -242,3 +242,22 @@ def test_a_smoke_level_night_is_shown_apart_and_neither_judged_nor_a_reference(e
     assert not any(s.alarm_nights for s in watch.streams)
     (line,) = [x for x in trends_text(watch).splitlines() if x.startswith("  exact_match")][:1]
     assert "·" in line.split()[1] and line.split()[1].index("·") == 6
+
+
+def test_the_gate_says_when_its_cases_are_too_few_to_catch_a_drop(engine):
+    # newcomer-45: at --level smoke (3 cases per config) the gate passed with ~no power
+    few = make_suite(3, name="three")
+    config = make_config()
+    with session_scope(engine) as session:
+        for name in ("smoke-base", "smoke-cand"):
+            add_experiment(session, name, few, {config: {"exact_match": [1.0, 1.0, 0.0]}})
+            get_experiment(session, name).status = "completed"
+        small = gate(session, "smoke-cand", "smoke-base")
+        (quality,) = [c for c in small.cases if c.metric == "exact_match"]
+        assert small.underpowered is quality and quality.detectable > 0.5
+        assert (
+            "note: too few cases to catch a 0.1 drop: exact_match of m:1b t=0 on 3 cases "
+            f"needs a drop of {quality.detectable:.2f} to be caught 4 times in 5"
+        ) in gate_text(small)
+        names = add_nights(session, 2, series="powered")
+        assert gate(session, names[1], names[0]).underpowered is not None  # 60 cases: 0.25
