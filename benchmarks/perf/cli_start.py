@@ -1,8 +1,9 @@
 """How fast the CLI's quick verbs answer (issue 17: `show`, `experiments`, `export` and
-`compare` in <= 1.5 s): runs the real `evalflow` executable several times per verb
-against a small prepared results database and prints the median wall time and CPU time
-(user + sys of the child) per verb, with the load average. On a busy machine wall time is
-mostly waiting for a CPU; CPU time is what the command costs.
+`compare` in <= 1.5 s; issue 46: `show` and `view`'s first page <= 1 s at any experiment
+size): runs the real `evalflow` executable several times per verb against prepared
+results databases and prints the median wall time and CPU time (user + sys of the child)
+per verb, with the load average. On a busy machine wall time is mostly waiting for a
+CPU; CPU time is what the command costs, and about its wall time on an idle machine.
 
 The database (in a temporary EVALFLOW_HOME) holds one finished experiment written as a
 sweep writes it, without Prefect: the qa-short suite (36 cases), 12 configs (3 models x 4
@@ -15,18 +16,32 @@ time (scipy.stats and statsmodels imported).
 
 ``--evalflow`` times another installation's executable (e.g. an older checkout's
 ``.venv/bin/evalflow``) against the same database, for before/after figures.
+
+``--sizes 72,5040,100000`` then times the start-up verbs (`--help`, `experiments`,
+`show`, `view`'s first page: from the command's start to the summary page served, and
+`view --export`, which writes a page per generation, up to ``--export-max`` generations)
+on experiments of those sizes, filled as a run leaves them (every generation with its
+scores, case run and stage rows; every tenth config a two-call pipeline; aggregates and
+the view's stored pages), and says where `show`'s time goes: its imports by top-level
+package (``-X importtime``). ``--keep DIR`` keeps the filled databases there for the next
+run (100,000 generations take a minute or two to fill).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
 import resource
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -122,12 +137,156 @@ def timed(evalflow: Path, args: list[str], env: dict[str, str]) -> tuple[float, 
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def shape(size: int) -> tuple[int, int, int]:
+    """Configs, cases and samples of an experiment of about ``size`` generations: 2 to
+    20 configs of 360 cases; 5 samples a case from 50,000 generations."""
+    samples = 5 if size >= 50_000 else 1
+    configs = min(20, max(2, size // 360))
+    return configs, max(1, size // (configs * samples)), samples
+
+
+def fill_like_a_run(url: str, size: int) -> int:
+    """An experiment (``view_paging.NAME``) of about ``size`` generations as a finished
+    run leaves it (``view_paging.fill``, whose every tenth config is a two-call pipeline
+    with stage rows; here also each generation's case run, and its stage row for the
+    single-call configs, as every run stores them); the count of generations."""
+    from view_paging import fill
+    from view_paging import finish as store_view_pages
+
+    n_configs, n_cases, n_samples = shape(size)
+    engine = make_engine(url)
+    hashes = fill(engine, n_configs, n_cases, n_samples)
+    pipelines = ", ".join(f"'{h}'" for h in hashes[::10])
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO case_runs (experiment_id, config_hash, case_uid, sample_index, "
+            "pipeline, wall_s, calls, context_truncated_calls, meta, created_at) "
+            f"SELECT experiment_id, config_hash, case_uid, sample_index, CASE WHEN config_hash "
+            f"IN ({pipelines}) THEN 'rag' ELSE 'single' END, latency_s, CASE WHEN config_hash "
+            f"IN ({pipelines}) THEN 2 ELSE 1 END, 0, '{{}}', created_at FROM generations"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO stages (experiment_id, config_hash, case_uid, sample_index, position, "
+            "stage, kind, model, host, started_at, start_s, duration_s, prompt_tokens, "
+            "output_tokens, estimated_prompt_tokens, attempts, context_truncated, wait_s, "
+            "shared) SELECT experiment_id, config_hash, case_uid, sample_index, 0, 'generate', "
+            "'generate', 'model', host, created_at, 0.0, latency_s, prompt_eval_count, "
+            "eval_count, 30, 1, 0, 0.0, 0 FROM generations "
+            f"WHERE config_hash NOT IN ({pipelines})"
+        )
+    store_view_pages(engine)
+    engine.dispose()
+    return n_configs * n_cases * n_samples
+
+
+def first_page(evalflow: Path, env: dict[str, str], database: str) -> tuple[float, float]:
+    """Wall and CPU time of `evalflow view` from its start to the summary page served
+    (the socket is bound before the app is built: the request waits in its backlog)."""
+    from view_paging import NAME
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["--database", database, "view", NAME, "--port", str(port)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [str(evalflow), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/e/{NAME}/summary"
+                with urllib.request.urlopen(url, timeout=120) as response:
+                    response.read()
+                break
+            except OSError:  # not listening yet
+                if process.poll() is not None:
+                    raise SystemExit(f"evalflow view exited {process.returncode}") from None
+                time.sleep(0.01)
+        wall = time.perf_counter() - started
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def import_costs(evalflow: Path, args: list[str], env: dict[str, str], top: int = 8) -> str:
+    """Where a command's imports go: ``-X importtime``'s own time summed per top-level
+    package, the largest ``top`` of them, and the total (instrumented: ~10-20% high)."""
+    done = subprocess.run(
+        [str(evalflow), *args],
+        capture_output=True,
+        text=True,
+        env=env | {"PYTHONPROFILEIMPORTTIME": "1"},
+    )
+    spent: collections.Counter[str] = collections.Counter()
+    for line in done.stderr.splitlines():
+        found = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*([\w.]+)", line)
+        if found:
+            spent[found[2].split(".")[0]] += int(found[1])
+    parts = ", ".join(f"{name} {us / 1000:.0f}" for name, us in spent.most_common(top))
+    return f"imports {sum(spent.values()) / 1000:.0f} ms: {parts}"
+
+
+def sized(options: argparse.Namespace, root: Path) -> None:
+    """The start-up verbs at each of ``options.sizes``."""
+    evalflow, runs = options.evalflow, options.runs
+    for size in options.sizes:
+        path = (options.keep or root) / f"cli-start-{size}.db"
+        database = f"sqlite:///{path}"
+        if not path.exists():
+            started = time.perf_counter()
+            total = fill_like_a_run(database, size)
+            print(f"filled {total:,} generations in {time.perf_counter() - started:.0f} s")
+        from view_paging import NAME
+
+        env = os.environ | {
+            "EVALFLOW_HOME": str(root / "home"),
+            "PREFECT_HOME": str(root / "prefect"),
+        }
+        env.pop("EVALFLOW_DATABASE_URL", None)
+        verbs = {
+            "--help": ["--help"],
+            "experiments": ["--database", database, "experiments"],
+            "show": ["--database", database, "show", NAME],
+        }
+        print(f"\n{size:,} generations ({path.name}); load average before: {_load()}")
+        print(f"{'verb':<20} {'wall median':>12} {'CPU median':>11}   (of {runs} runs)")
+        for label, args in verbs.items():
+            _report(label, [timed(evalflow, args, env) for _ in range(runs)])
+        _report("view, first page", [first_page(evalflow, env, database) for _ in range(runs)])
+        if size <= options.export_max:
+            out = root / f"export-{size}"
+            args = ["--database", database, "view", NAME, "--export", str(out)]
+            _report("view --export", [timed(evalflow, args, env) for _ in range(runs)])
+        print(f"show: {import_costs(evalflow, verbs['show'], env)}")
+        print(f"load average after: {_load()} on {os.cpu_count()} CPUs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="runs per verb (median taken)")
     parser.add_argument("--evalflow", type=Path, default=EVALFLOW, help="the executable timed")
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="also the start-up verbs on experiments of these sizes, e.g. 72,5040,100000",
+    )
+    parser.add_argument("--only-sizes", action="store_true", help="skip the qa-short verbs")
+    parser.add_argument("--keep", type=Path, help="keep (and reuse) the filled databases here")
+    parser.add_argument(
+        "--export-max", type=int, default=72, help="view --export only up to this size"
+    )
     options = parser.parse_args()
     runs, evalflow = options.runs, options.evalflow
+    if options.sizes:
+        sys.path.insert(0, str(Path(__file__).parent))  # view_paging's fill
+    if options.only_sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            sized(options, Path(tmp))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         url = f"sqlite:///{root / 'results.db'}"
@@ -156,6 +315,8 @@ def main() -> None:
             computed.append(timed(evalflow, verbs["compare"], env))
         _report("compare (computed)", computed)
         print(f"load average after: {_load()} on {os.cpu_count()} CPUs")
+        if options.sizes:
+            sized(options, root)
 
 
 def _report(label: str, results: list[tuple[float, float]]) -> None:

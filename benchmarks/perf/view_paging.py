@@ -204,7 +204,7 @@ def fill(engine: Engine, n_configs: int, n_cases: int, n_samples: int) -> list[s
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT setval('generations_id_seq', %s)", (next_id,))
             # the statistics autovacuum gathers within a minute or so of a sweep's writes
-            # (a sweep's end now refreshes them itself: _finish); without them the
+            # (a sweep's end now refreshes them itself: finish); without them the
             # planner takes a million rows for a few thousand
             connection.exec_driver_sql("ANALYZE")
             connection.commit()
@@ -306,7 +306,7 @@ def _filled(engine: Engine) -> bool:
         return connection.exec_driver_sql("SELECT 1 FROM generations LIMIT 1").first() is not None
 
 
-def _finish(engine: Engine) -> None:
+def finish(engine: Engine) -> None:
     """What a sweep does when its run ends, after the comparison (the view's stored
     pages); absent before that existed."""
     try:
@@ -371,14 +371,14 @@ def main() -> None:
     results: dict[str, dict] = {}
     if not args.no_sqlite:
         if args.sqlite_file:
-            results["SQLite"] = run(f"sqlite:///{args.sqlite_file}", args, _finish)
+            results["SQLite"] = run(f"sqlite:///{args.sqlite_file}", args, finish)
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                results["SQLite"] = run(f"sqlite:///{Path(tmp) / 'view.db'}", args, _finish)
+                results["SQLite"] = run(f"sqlite:///{Path(tmp) / 'view.db'}", args, finish)
     if args.postgres:
         url, drop = _postgres(args.postgres, args.keep_postgres)
         try:
-            results["PostgreSQL"] = run(url, args, _finish)
+            results["PostgreSQL"] = run(url, args, finish)
         finally:
             drop()
     print_page_table(results)

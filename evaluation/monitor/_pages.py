@@ -50,12 +50,21 @@ def add_monitor(
     env: Environment,
     render: Render,
     *,
-    control: RunControl | None = None,
+    control: RunControl | Callable[[], RunControl | None] | None = None,
     poll_s: float | None = None,
 ) -> None:
     """Add the monitor's routes to ``app`` (its templates rendered by ``render`` from
     ``env``, the view's); ``control`` starts and cancels runs (None: the page offers no
-    buttons and the writes answer 503)."""
+    buttons and the writes answer 503), or is a function that makes it (or None), called
+    by the first monitor page: the CLI's reads Prefect's settings, which imports Prefect,
+    and the experiments' own pages need none of it."""
+    made: list[RunControl | None] = []
+
+    def the_control() -> RunControl | None:
+        if not made:  # two first requests at once both make one: either will do
+            made.append(control() if callable(control) else control)
+        return made[0]
+
     guard = WriteGuard.new()
     cache = HomeCache()
     env.globals |= {
@@ -67,7 +76,6 @@ def add_monitor(
     page_context = {
         "poll_ms": int((POLL_S if poll_s is None else poll_s) * 1000),
         "csrf": guard.token,
-        "can_control": control is not None,
         "levels": LEVELS,
         "default_deployment": DEFAULT_DEPLOYMENT,
         "stages": STAGES,
@@ -87,7 +95,13 @@ def add_monitor(
         started = request.query_params.get("started", "")
         if not guard.sealed(started, request.query_params.get("seal", "")):
             started = ""  # not a run this server started: shown as nothing
-        return render("monitor.html", home=shown, started=started, **page_context)
+        return render(
+            "monitor.html",
+            home=shown,
+            started=started,
+            can_control=the_control() is not None,
+            **page_context,
+        )
 
     @app.get("/api/live")
     def live(request: Request) -> Response:
@@ -106,6 +120,7 @@ def add_monitor(
                 board = summary_page(session, facts["name"])
         flow_run_id = (facts["live"] or {}).get("flow_run_id")
         # only a run on the server this page controls (not one on a temporary server)
+        control = the_control()
         can_cancel = bool(control is not None and flow_run_id and control.knows(flow_run_id))
         return render(
             "run.html",
@@ -113,6 +128,7 @@ def add_monitor(
             board=board,
             experiment=None,
             can_cancel=can_cancel,
+            can_control=control is not None,
             **page_context,
         )
 
@@ -136,6 +152,7 @@ def add_monitor(
             guard.check(request.headers, form)
         except ControlRefused as exc:
             raise HTTPException(exc.status, str(exc)) from exc
+        control = the_control()
         if control is None:
             raise HTTPException(
                 503,

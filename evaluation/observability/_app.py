@@ -38,7 +38,7 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 def metrics_registry(
     engine: Engine,
     *,
-    host_slots: Callable[[], Sequence[HostSlots]] | None = None,
+    host_slots: Callable[[], Sequence[HostSlots] | None] | None = None,
     gpus: Callable[[], Sequence[GpuReading]] | None = None,
 ) -> CollectorRegistry:
     """A registry of its own (never the process-global one) holding evalflow's collector."""
@@ -52,7 +52,7 @@ def observability_app(
     *,
     prefect_check: Callable[[float], Awaitable[Check]] | None = None,
     default_spec: Path | None = None,
-    host_slots: Callable[[], Sequence[HostSlots]] | None = None,
+    host_slots: Callable[[], Sequence[HostSlots] | None] | None = None,
     gpus: Callable[[], Sequence[GpuReading]] | None = None,
     timeout_s: float = 5.0,
 ) -> FastAPI:

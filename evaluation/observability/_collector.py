@@ -73,13 +73,16 @@ class GpuReading:
 class EvalflowCollector(Collector):
     """Everything evalflow exports. ``host_slots`` and ``gpus`` are called at each scrape
     (slots live in Prefect's concurrency limits, read by the caller, which may import
-    Prefect; GPUs from NVML); either may be None where not measured."""
+    Prefect; GPUs from NVML); either may be None where not measured, and ``host_slots``
+    may answer None when it finds out only then that they are not (no Prefect API set:
+    the caller learns that from Prefect's settings, which it reads on the first scrape,
+    not when the app is built)."""
 
     def __init__(
         self,
         engine: Engine,
         *,
-        host_slots: Callable[[], Iterable[HostSlots]] | None = None,
+        host_slots: Callable[[], Iterable[HostSlots] | None] | None = None,
         gpus: Callable[[], Iterable[GpuReading]] | None = None,
     ) -> None:
         self._engine = engine
@@ -94,18 +97,19 @@ class EvalflowCollector(Collector):
             "evalflow_database_up", "1 when the results database answered this scrape"
         )
         names: dict[str, str] = {}
+        slots = self._host_slots() if self._host_slots is not None else None
         try:
             with Session(self._engine) as session:
                 families = list(_database_metrics(session))
-                if self._host_slots is not None:
+                if slots is not None:
                     names = host_names_by_limit(session)
         except (SQLAlchemyError, StorageError):
             families = []
         up.add_metric([], 1.0 if families else 0.0)
         yield up
         yield from families
-        if self._host_slots is not None:
-            yield from _slot_metrics(list(self._host_slots()), names)
+        if slots is not None:
+            yield from _slot_metrics(list(slots), names)
         if self._gpus is not None:
             yield from _gpu_metrics(list(self._gpus()))
 

@@ -5,13 +5,7 @@ user's async function named ``package.module:function``. The contract is in
 ``_contract`` and docs/pipelines.md; ``evaluation.run._pipelines`` runs a case.
 """
 
-from evaluation.pipelines._builtins import all_of
-from evaluation.pipelines._chunking import UNITS, Chunk, Unit, chunk_text, estimate_tokens
-from evaluation.pipelines._contract import Handles, Pipeline, PipelineOutput, pipeline
-from evaluation.pipelines._parameters import PARAMETERS, PipelineParameter
-from evaluation.pipelines._registry import BUILTINS, PipelineNotFound, resolve
-from evaluation.pipelines._retrieval import CorpusChunk, Hit, retrieve
-from evaluation.pipelines._setting import SINGLE, PipelineSetting, PipelineSpec
+from evaluation._lazy import lazy_exports
 
 __all__ = [
     "BUILTINS",
@@ -36,3 +30,34 @@ __all__ = [
     "resolve",
     "retrieve",
 ]
+
+
+# Imported on first use: the spec (and every CLI verb through it) reads ``_setting`` only,
+# and the built-in pipelines bring numpy (retrieval).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "BUILTINS": "evaluation.pipelines._registry",
+        "Chunk": "evaluation.pipelines._chunking",
+        "CorpusChunk": "evaluation.pipelines._retrieval",
+        "Handles": "evaluation.pipelines._contract",
+        "Hit": "evaluation.pipelines._retrieval",
+        "PARAMETERS": "evaluation.pipelines._parameters",
+        "Pipeline": "evaluation.pipelines._contract",
+        "PipelineNotFound": "evaluation.pipelines._registry",
+        "PipelineOutput": "evaluation.pipelines._contract",
+        "PipelineParameter": "evaluation.pipelines._parameters",
+        "PipelineSetting": "evaluation.pipelines._setting",
+        "PipelineSpec": "evaluation.pipelines._setting",
+        "SINGLE": "evaluation.pipelines._setting",
+        "UNITS": "evaluation.pipelines._chunking",
+        "Unit": "evaluation.pipelines._chunking",
+        "all_of": "evaluation.pipelines._builtins",
+        "chunk_text": "evaluation.pipelines._chunking",
+        "estimate_tokens": "evaluation.pipelines._chunking",
+        "pipeline": "evaluation.pipelines._contract",
+        "resolve": "evaluation.pipelines._registry",
+        "retrieve": "evaluation.pipelines._retrieval",
+    },
+    globals(),
+)

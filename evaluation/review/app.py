@@ -36,8 +36,7 @@ from evaluation.review.queue import (
 from evaluation.review.scores import store_rating_scores
 from evaluation.review.store import Criterion, Preference, rated_pair_ids, record_pair_rating
 from evaluation.storage.db import session_scope
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+from evaluation.view.links import LOOPBACK_HOSTS as LOOPBACK_HOSTS  # kept here too
 
 Stars = Annotated[int, Field(ge=1, le=5)]
 

@@ -28,6 +28,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
+from evaluation.review._names import JUDGE_PREFIX
 from evaluation.review.frames import pairs_frame
 from evaluation.review.judge import (
     Judge,
@@ -48,8 +49,6 @@ from evaluation.storage.repository import (
     get_experiment,
     replace_scores,
 )
-
-JUDGE_PREFIX = "judge_"
 
 
 @dataclass(frozen=True)

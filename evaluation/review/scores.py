@@ -18,19 +18,15 @@ from scipy import stats
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
+from evaluation.review._names import HUMAN_PREFIX, human_metric
 from evaluation.review.frames import ratings_frame
 from evaluation.review.store import CRITERIA, PREFERENCE
 from evaluation.statistics import PairedComparison, compare_pair, mean_interval
 from evaluation.storage.models import Generation, Score
 from evaluation.storage.repository import replace_scores
 
-HUMAN_PREFIX = "human_"
 STAR_SCALE = (1.0, 5.0)  # every criterion is graded 1–5 stars
 Scale = Literal["stars", "unit"]
-
-
-def human_metric(criterion: str) -> str:
-    return f"{HUMAN_PREFIX}{criterion}"
 
 
 def rating_scores(ratings: pd.DataFrame, *, scale: Scale = "stars") -> pd.DataFrame:

@@ -95,13 +95,14 @@ def create_app(
     engine: Engine,
     *,
     allowed_hosts: Sequence[str] | None = None,
-    control: RunControl | None = None,
+    control: RunControl | Callable[[], RunControl | None] | None = None,
     poll_s: float | None = None,
 ) -> FastAPI:
     """The view app over every experiment in ``engine``'s database, with the monitor's
     pages (``evaluation.monitor``: the home page, each run's live page; ``control``
-    starts and cancels runs from them; ``poll_s``: how often an open page asks for
-    changes). ``allowed_hosts`` (e.g. ``evaluation.review.app.LOOPBACK_HOSTS``) rejects
+    starts and cancels runs from them, or makes the one that does on first use; ``poll_s``:
+    how often an open page asks for changes). ``allowed_hosts`` (e.g.
+    ``evaluation.view.links.LOOPBACK_HOSTS``) rejects
     requests naming any other host, which stops other web pages reaching a loopback
     server by DNS rebinding."""
     app = FastAPI(title="evalflow view", docs_url=None, redoc_url=None, openapi_url=None)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from evaluation.metrics import match_explanation
-from evaluation.review.judging import JUDGE_PREFIX
+from evaluation.review._names import JUDGE_PREFIX
 from evaluation.review.schema import Judgement
 from evaluation.suites import Case
 

@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8766
+#: The names a page served on a loopback address answers to (its Host check).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 
 
 def experiment_path(experiment: str) -> str:

@@ -14,7 +14,6 @@ from sqlmodel import Session
 from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
 from evaluation.statistics._cases import case_table
-from evaluation.statistics.multiple import compare_many
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,8 @@ def pair_summary(
     session: Session, experiment_id: int, a: str, b: str, metric: str
 ) -> PairSummary | None:
     """None when the two configs share no scored case on ``metric``."""
+    from evaluation.statistics.multiple import compare_many  # scipy, statsmodels: on use
+
     # The status is kept in Python: named in SQL it led SQLite to the (experiment, status)
     # index, reading every generation of the experiment instead of the two configs'.
     query = text(

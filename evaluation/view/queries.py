@@ -15,9 +15,8 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session
 
 from evaluation.labels import distinguishing_labels
-from evaluation.review.judging import JUDGE_PREFIX
+from evaluation.review._names import JUDGE_PREFIX, human_metric
 from evaluation.review.schema import Judgement, Rating
-from evaluation.review.scores import human_metric
 from evaluation.review.store import PREFERENCE
 from evaluation.storage.models import CaseRow, ConfigRow, ExperimentConfig, Generation, Score
 from evaluation.storage.text_search import like_pattern, narrow_output_match, output_matches

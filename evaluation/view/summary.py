@@ -29,9 +29,8 @@ from evaluation.compare._leaderboard import (
 from evaluation.errors import EvalError
 from evaluation.metrics import get_metric, is_descriptive
 from evaluation.spec._params import NAMES as PARAMETER_NAMES
+from evaluation.spec._params import STUDIED_PARAMETERS as DEFAULT_PARAMETERS
 from evaluation.statistics._cases import case_table
-from evaluation.statistics.effects import DEFAULT_PARAMETERS, parameter_effects
-from evaluation.statistics.multiple import config_means
 from evaluation.statistics.pareto import pareto_fronts
 from evaluation.statistics.precision import column_decimals, fixed
 from evaluation.storage.comparisons import comparison_run, latency_scores
@@ -245,6 +244,8 @@ def _verdict(
 def _mean_latency(session: Session, experiment_id: int) -> pd.Series:
     """Each config's mean latency as the latency verdict computes it: the mean over
     cases of the successful generations' latency (samples averaged first)."""
+    from evaluation.statistics.multiple import config_means  # scipy: only when computed
+
     scores = latency_scores(session, experiment_id)
     if scores.empty:
         return pd.Series(dtype=float)
@@ -275,6 +276,8 @@ def _effects(
     session: Session, experiment_id: int, facts: pd.DataFrame, metric: str, higher: bool
 ) -> list:
     """The parameter effects on ``metric``, as the report computes them."""
+    from evaluation.statistics.effects import parameter_effects  # scipy, statsmodels
+
     varied = [
         p for p in DEFAULT_PARAMETERS if p in facts.columns and facts[p].dropna().nunique() >= 2
     ]

@@ -18,22 +18,24 @@ def console_main() -> int:
     run waits for before its flow can begin."""
     import os
 
-    from flows import embedded_server
-
     # The embedded Prefect server otherwise announces (and tries to send) usage data;
     # set before the early launch below, which it reaches first. A user's setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Likewise Prefect's client, on its first import in a terminal: three lines of notice
     # in a newcomer's first run, and an event sent to Prefect.
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    if verb(sys.argv[1:]) == "run":
+    launched = verb(sys.argv[1:]) == "run"
+    if launched:  # only `run`: the other verbs do not pay for the launcher's imports
+        from flows import embedded_server
+
         embedded_server.launch_early()
     try:
         from flows.cli.app import console_main as run_command
 
         return run_command()
     finally:
-        embedded_server.discard_early_launch()  # unless the command took it
+        if launched:
+            embedded_server.discard_early_launch()  # unless the command took it
 
 
 def verb(argv: Sequence[str]) -> str | None:

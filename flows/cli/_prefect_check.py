@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -16,6 +15,8 @@ if TYPE_CHECKING:
 
 async def prefect_check(timeout_s: float) -> Check:
     """The Prefect API named by PREFECT_API_URL answers its health check."""
+    import asyncio
+
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
@@ -53,6 +54,8 @@ def refuse_an_api_that_does_not_answer(timeout_s: float = 10.0) -> None:
         return  # Prefect's settings import for seconds: a profile's URL is found later
     if embedded_server_needed():  # none configured: the run starts its own
         return
+    import asyncio
+
     check = asyncio.run(prefect_check(timeout_s))
     if check.status == "fail":  # its detail shows the URL masked (redact_url)
         raise EvalError(

@@ -206,6 +206,21 @@ def _verbs(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.Argu
                 yield from _verbs(child)
 
 
+class _Version(argparse._VersionAction):
+    """``--version``, looked up only when asked for: the installed package's metadata
+    takes tens of milliseconds every other command would pay."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        self.version = f"evalflow {_version()}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -226,7 +241,7 @@ def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
         epilog="example: evalflow run benchmarks/sweeps/demo-simulated.yaml\n"
         "         evalflow show demo-simulated",
     )
-    parser.add_argument("--version", action="version", version=f"evalflow {_version()}")
+    parser.add_argument("--version", action=_Version)
     _global_options(parser, after_verb=False)
     # listed by task in the description (command_list), not as argparse's one flat list
     sub = parser.add_subparsers(

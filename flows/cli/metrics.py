@@ -4,7 +4,6 @@ serves them alone; `evalflow serve` serves them beside its deployments."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import socket
 import sys
 import threading
@@ -16,6 +15,8 @@ from flows.cli._serving import bind, serve
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from evaluation.observability import HostSlots
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464  # the port OpenTelemetry's Prometheus exporter made usual
@@ -56,19 +57,29 @@ def endpoint_options(parser: argparse.ArgumentParser, *, prefix: str) -> None:
 
 def build_app(engine: Engine, health_spec: Path | None) -> Any:
     """The endpoints over the results database, with Prefect's slots and API checks."""
-    from prefect.settings import PREFECT_API_URL
-
     from evaluation.observability import local_gpus, observability_app
     from flows.cli._prefect_check import prefect_check
-    from tasks.adapters.slot_readings import host_slot_readings
 
     return observability_app(
         engine,
         prefect_check=prefect_check,
         default_spec=health_spec,
-        host_slots=host_slot_readings if PREFECT_API_URL.value() else None,
+        host_slots=_host_slots,
         gpus=local_gpus(),
     )
+
+
+def _host_slots() -> list[HostSlots] | None:
+    """The hosts' slots as Prefect's API holds them; None (not measured) where no API is
+    set. Called at each scrape, so that `evalflow view`, which mounts these endpoints,
+    does not import Prefect (~1.5 s) to start."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        return None
+    from tasks.adapters.slot_readings import host_slot_readings
+
+    return host_slot_readings()
 
 
 def open_endpoints(
@@ -87,6 +98,8 @@ def open_endpoints(
 
 def serve_in_background(app: Any, sock: socket.socket) -> threading.Thread:
     """Serve ``app`` on ``sock`` from a daemon thread (it ends with the process)."""
+    import asyncio
+
     thread = threading.Thread(
         target=lambda: asyncio.run(_serve_async(app, sock)), name="evalflow-metrics", daemon=True
     )

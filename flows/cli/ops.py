@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,6 +142,8 @@ async def diagnose(spec: Path | None, database: str, timeout_s: float) -> Doctor
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
     from evaluation.settings import database_url
     from flows.cli.results import terminal_columns
 
@@ -152,6 +153,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
+    import asyncio
+
     from evaluation.settings import database_url
 
     report = asyncio.run(diagnose(args.spec, database_url(args.database), args.timeout))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import ipaddress
 import signal
@@ -109,6 +108,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
+    import asyncio
+
     from evaluation.redact import redact_url
     from evaluation.review.judge import Judge, detect_kind
     from evaluation.review.judging import judge_experiment

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shlex
 import sys
 import time
@@ -162,6 +161,8 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
     """Measure each (model, host) of ``pairs`` now (see evaluation/run/_probe.py), each
     request holding a slot of its host's Prefect limit as a run's requests do (on the
     embedded server, started for it, when no Prefect API is configured)."""
+    import asyncio
+
     from evaluation.run._preflight import check_before_run
     from evaluation.run._probe import probe
     from evaluation.run._sweep import open_backends
@@ -216,6 +217,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
+    import asyncio
+
     from evaluation.run._preflight import check_before_run
     from evaluation.run._sweep import prepare_sweep
     from evaluation.settings import database_url

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
 from flows.cli import options
@@ -12,13 +13,15 @@ from flows.cli._database import open_engine
 from flows.cli._serving import bind, serve
 from flows.cli.review import is_loopback
 
+if TYPE_CHECKING:
+    from evaluation.monitor import RunControl
+
 
 def cmd_view(args: argparse.Namespace) -> int:
-    from evaluation.review.app import LOOPBACK_HOSTS
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
     from evaluation.view.app import create_app
-    from evaluation.view.links import home_url, summary_url
+    from evaluation.view.links import LOOPBACK_HOSTS, home_url, summary_url
 
     name = None
     if args.experiment is not None:
@@ -42,13 +45,7 @@ def cmd_view(args: argparse.Namespace) -> int:
         sock.close()
         raise
     local = is_loopback(args.host)
-    from tasks.adapters.deployment_runs import run_control_from_settings
-
-    app = create_app(
-        engine,
-        allowed_hosts=LOOPBACK_HOSTS if local else None,
-        control=run_control_from_settings(),
-    )
+    app = create_app(engine, allowed_hosts=LOOPBACK_HOSTS if local else None, control=_run_control)
     from flows.cli.metrics import OPS_PATH, build_app
 
     app.mount(OPS_PATH, build_app(engine, None))  # metrics and health: docs/operations.md
@@ -63,6 +60,15 @@ def cmd_view(args: argparse.Namespace) -> int:
         print(f"Browsing {name}: open {summary_url(name, args.host, args.port)} (Ctrl+C to stop)")
     serve(app, sock)
     return 0
+
+
+def _run_control() -> RunControl | None:
+    """The monitor's run control, made on the first page that needs one: Prefect's
+    settings (is PREFECT_API_URL set?) import Prefect, ~1.5 s that the experiment's own
+    pages never need."""
+    from tasks.adapters.deployment_runs import run_control_from_settings
+
+    return run_control_from_settings()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
