@@ -16,12 +16,12 @@ from sqlmodel import Session
 from evaluation.compare._stage_table import stage_lines, stage_text
 from evaluation.errors import ScorerFailed
 from evaluation.labels import distinguishing_labels, shared_settings, unshown_num_predict
-from evaluation.pipelines.summary import PipelineSummary, summarize_pipelines
+from evaluation.pipelines.summary import PipelineSummary
 from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics.precision import column_decimals, fixed, rounded
 from evaluation.statistics.ranking import ECHO_FLAG_SHARE, rank_order, tie_keys
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
-from evaluation.storage.stages import case_runs_frame, stages_frame
+from evaluation.storage.stages import pipeline_summary
 from evaluation.suites import Suite
 from evaluation.wording import NOT_MEASURED
 
@@ -203,7 +203,7 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
         if isinstance(r.note, str) and r.note
     )
     notes += echo_flags(table) if "echoes_prompt" in metrics else ()
-    pipelines = summarize_pipelines(case_runs_frame(session, row.id), stages_frame(session, row.id))
+    pipelines = pipeline_summary(session, row.id)
     for column in ("calls_per_case", "wall_p50_s", "context_truncated"):
         table[column] = table["config"].map(pipelines.configs[column]).astype(float)
     return Leaderboard(row.name, metrics, table, row.simulated, notes, pipelines)

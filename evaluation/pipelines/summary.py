@@ -6,7 +6,10 @@ run (the corpus's embeddings, ``stages.shared``) is charged to no config: it is 
 of its own, ``SHARED``, with the run's totals.
 
 Built from the ``case_runs`` and ``stages`` tables at read time, so a rescore (which
-recomputes aggregates) never loses them.
+recomputes aggregates) never loses them: from their rows (``summarize_pipelines``), or
+from the sums the database makes of them (``evaluation.storage.stages.pipeline_summary``,
+the leaderboard's way: a few rows per config, whatever the run's size), both finished by
+``summary_of``.
 """
 
 from __future__ import annotations
@@ -58,11 +61,16 @@ def _sum_if_all_reported(counts: pd.Series) -> float:
     return float(counts.sum()) if counts.notna().all() else float("nan")
 
 
+def no_pipelines() -> PipelineSummary:
+    """The summary of an experiment without case runs."""
+    return PipelineSummary(
+        pd.DataFrame(columns=list(CONFIG_COLUMNS)), pd.DataFrame(columns=list(STAGE_COLUMNS))
+    )
+
+
 def summarize_pipelines(case_runs: pd.DataFrame, stages: pd.DataFrame) -> PipelineSummary:
     if case_runs.empty:
-        return PipelineSummary(
-            pd.DataFrame(columns=list(CONFIG_COLUMNS)), pd.DataFrame(columns=list(STAGE_COLUMNS))
-        )
+        return no_pipelines()
     grouped = case_runs.groupby("config_hash", sort=False)
     configs = pd.DataFrame(
         {
@@ -79,6 +87,15 @@ def summarize_pipelines(case_runs: pd.DataFrame, stages: pd.DataFrame) -> Pipeli
         else pd.Series(False, index=stages.index)
     )
     own = _per_stage(stages[~shared], ["config_hash", "stage"])
+    return summary_of(configs, cases, own, _per_stage(stages[shared], ["stage"]))
+
+
+def summary_of(
+    configs: pd.DataFrame, cases: pd.Series, own: pd.DataFrame, once: pd.DataFrame
+) -> PipelineSummary:
+    """The summary from ``configs`` (CONFIG_COLUMNS by config hash), the case runs per
+    config (``cases``) and the stages' sums (``_per_stage``'s columns, in its order):
+    ``own`` per config and stage, ``once`` per stage of the calls made for the run."""
     n = own["config_hash"].map(cases)
     table = pd.DataFrame(
         {
@@ -91,7 +108,6 @@ def summarize_pipelines(case_runs: pd.DataFrame, stages: pd.DataFrame) -> Pipeli
             "output_tokens": own["output"] / n,
         }
     )
-    once = _per_stage(stages[shared], ["stage"])
     run_totals = pd.DataFrame(
         {
             "config": SHARED,

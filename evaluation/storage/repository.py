@@ -249,6 +249,16 @@ def completed_keys(session: Session, experiment_id: int) -> set[WorkKey]:
     return {(h, c, s) for h, c, s in rows}
 
 
+def completed_count(session: Session, experiment_id: int) -> int:
+    """How many generations finished successfully (``completed_keys``, counted by the
+    database: a key is one row)."""
+    return session.exec(
+        select(func.count()).where(
+            Generation.experiment_id == experiment_id, Generation.status == "ok"
+        )
+    ).one()[0]
+
+
 def failure_reasons(session: Session, experiment_id: int) -> list[tuple[str, int]]:
     """The distinct reasons the experiment's failed generations give, with how many
     give each, most frequent first (a generation that failed and then succeeded on a

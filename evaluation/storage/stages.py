@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from evaluation.pipelines._trace import StageRecord
+    from evaluation.pipelines.summary import PipelineSummary
 
 
 def save_config_pipelines(session: Session, configs: Sequence[Config]) -> None:
@@ -147,6 +148,75 @@ def stages_frame(session: Session, experiment_id: int) -> pd.DataFrame:
         "ORDER BY config_hash, case_uid, sample_index, position"
     )
     return read_frame(session, query, {"e": experiment_id})
+
+
+# Per config: what ``summarize_pipelines`` reads of its case runs (the pipeline is one
+# per config: it is part of the config's hash), and the median case wall time from the
+# one or two middle rows of each config's runs ordered by it.
+_CONFIG_FACTS = text(
+    """
+    SELECT config_hash, MIN(pipeline) AS pipeline, AVG(calls) AS calls_per_case,
+           SUM(CASE WHEN context_truncated_calls > 0 THEN 1 ELSE 0 END) AS context_truncated,
+           COUNT(*) AS cases
+    FROM case_runs WHERE experiment_id = :e GROUP BY config_hash
+    """
+)
+_MEDIAN_WALL = text(
+    """
+    SELECT config_hash, AVG(wall_s) AS wall_p50_s FROM (
+        SELECT config_hash, wall_s,
+               ROW_NUMBER() OVER (PARTITION BY config_hash ORDER BY wall_s) AS k,
+               COUNT(*) OVER (PARTITION BY config_hash) AS n
+        FROM case_runs WHERE experiment_id = :e) runs
+    WHERE k IN ((n + 1) / 2, (n + 2) / 2) GROUP BY config_hash
+    """
+)
+# The stages' sums as ``pipelines.summary._per_stage`` makes them from stages_frame's
+# rows: ``first`` is the row (in that frame's order) where the group first appears, which
+# orders stages of equal mean place as its grouping does.
+_STAGE_SUMS = """
+    SELECT {keys}, SUM(duration_s) AS seconds, SUM(wait_s) AS wait, COUNT(*) AS calls,
+           CASE WHEN COUNT(prompt_tokens) = COUNT(*) THEN SUM(prompt_tokens) END AS prompt,
+           COALESCE(SUM(output_tokens), 0) AS output, AVG(position) AS place,
+           MIN(k) AS first
+    FROM (SELECT config_hash, stage, duration_s, wait_s, prompt_tokens, output_tokens,
+                 position,
+                 ROW_NUMBER() OVER (ORDER BY config_hash, case_uid, sample_index, position) AS k
+          FROM stages WHERE experiment_id = :e AND {which}) calls
+    GROUP BY {keys} ORDER BY {order}
+    """
+_OWN_STAGES = text(
+    _STAGE_SUMS.format(
+        keys="config_hash, stage",
+        which="NOT COALESCE(shared, FALSE)",
+        order="config_hash, place, first",
+    )
+)
+_SHARED_STAGES = text(
+    _STAGE_SUMS.format(keys="stage", which="COALESCE(shared, FALSE)", order="place, first")
+)
+_SUMS = ("seconds", "wait", "calls", "prompt", "output", "place")
+
+
+def pipeline_summary(session: Session, experiment_id: int) -> PipelineSummary:
+    """``summarize_pipelines`` of the experiment's case runs and stages, from the sums the
+    database makes of them: a few rows per config and stage are read, where the rows
+    themselves are one or more per generation (two seconds of a 100,000-generation
+    leaderboard)."""
+    from evaluation.pipelines.summary import CONFIG_COLUMNS, no_pipelines, summary_of
+
+    key = {"e": experiment_id}
+    facts = read_frame(session, _CONFIG_FACTS, key).set_index("config_hash")
+    if facts.empty:
+        return no_pipelines()
+    facts["wall_p50_s"] = read_frame(session, _MEDIAN_WALL, key).set_index("config_hash")[
+        "wall_p50_s"
+    ]
+    own, once = (
+        read_frame(session, query, key).astype(dict.fromkeys(_SUMS, float))
+        for query in (_OWN_STAGES, _SHARED_STAGES)
+    )
+    return summary_of(facts[list(CONFIG_COLUMNS)], facts["cases"], own, once)
 
 
 def config_pipelines(session: Session, hashes: Iterable[str]) -> dict[str, ConfigPipeline]:

@@ -42,14 +42,14 @@ def failure_lines(session, experiment) -> list[str]:
 def cmd_show(args: argparse.Namespace) -> int:
     from evaluation.compare._leaderboard import load_leaderboard
     from evaluation.storage.db import session_scope
-    from evaluation.storage.repository import completed_keys, get_experiment
+    from evaluation.storage.repository import completed_count, get_experiment
     from evaluation.storage.runs import experiment_status
 
     with session_scope(open_engine(args)) as session:
         experiment = get_experiment(session, args.experiment)
         state = experiment_status(session, experiment)
         board = load_leaderboard(session, args.experiment)
-        stored = len(completed_keys(session, experiment.id))
+        stored = 0 if board.metrics else completed_count(session, experiment.id)
         failures = failure_lines(session, experiment)
         shown = board_text(session, experiment.id, board, wide=args.wide)
         calibrated = calibrated_text(session, experiment.name, board)

@@ -1,0 +1,97 @@
+"""The leaderboard's pipeline summary is summed by the database (a few rows per config
+and stage, whatever the run's size): it equals the summary made from every case run and
+stage row, order of the stages included."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from evaluation.pipelines.summary import summarize_pipelines
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import Experiment, SuiteRow, utcnow
+from evaluation.storage.stages import case_runs_frame, pipeline_summary, stages_frame
+
+RUNS = [  # (config, case, pipeline, calls, wall_s, context_truncated_calls)
+    ("a", "c1", "rag", 2, 1.5, 0),
+    ("a", "c2", "rag", 2, 0.5, 1),
+    ("a", "c3", "rag", 3, 4.0, 0),
+    ("a", "c4", "rag", 2, 2.0, 2),  # four runs: the median is between the middle two
+    ("b", "c1", "sections", 2, 3.0, 0),
+    ("b", "c2", "sections", 2, 1.0, 0),
+    ("b", "c3", "sections", 2, 2.0, 0),
+    ("s", "c1", "single", 1, 0.25, 0),
+]
+CALLS = [  # (config, case, position, stage, shared, duration_s, wait_s, prompt_tokens)
+    ("a", "c1", 0, "retrieve", False, 0.5, 0.0, 10),
+    ("a", "c1", 1, "answer", False, 1.0, 0.25, 20),
+    ("a", "c2", 0, "embed", True, 2.0, None, 5),  # the corpus's, once for the run
+    ("a", "c2", 1, "embed", True, 2.0, None, 5),
+    ("a", "c2", 2, "retrieve", False, 0.5, 0.5, 10),
+    ("a", "c2", 3, "answer", False, 1.0, None, None),  # a count the server did not give
+    ("a", "c3", 0, "retrieve", False, 0.5, 0.0, 10),
+    ("a", "c3", 1, "answer", False, 1.0, 0.0, 20),
+    ("a", "c4", 0, "retrieve", False, 0.5, 0.0, 10),
+    ("a", "c4", 1, "answer", False, 1.0, 0.0, 20),
+    # b's sections run at once: each is first in half the cases (equal mean places),
+    # so the one seen first stays first
+    ("b", "c1", 0, "summary", False, 1.0, None, 8),
+    ("b", "c1", 1, "risks", False, 1.0, None, 8),
+    ("b", "c1", 2, "assembly", False, 0.5, None, 8),
+    ("b", "c2", 0, "risks", False, 1.0, None, 8),
+    ("b", "c2", 1, "summary", False, 1.0, None, 8),
+    ("b", "c2", 2, "assembly", False, 0.5, None, 8),
+    ("s", "c1", 0, "generate", None, 0.25, 0.0, 7),  # shared unknown: stored before it was
+]
+
+
+def test_the_databases_sums_are_the_summary_of_every_row(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
+    with session_scope(engine) as session:
+        session.add(SuiteRow(name="s", version="1", task_type="qa"))
+        session.add(Experiment(id=1, name="e", suite="s", task_type="qa"))
+    now = utcnow()
+    with engine.begin() as connection:
+        for config, case, pipeline, calls, wall, cut in RUNS:
+            connection.exec_driver_sql(
+                "INSERT INTO case_runs (experiment_id, config_hash, case_uid, sample_index, "
+                "pipeline, wall_s, calls, context_truncated_calls, created_at) "
+                "VALUES (1, ?, ?, 0, ?, ?, ?, ?, ?)",
+                (config, case, pipeline, wall, calls, cut, now),
+            )
+        for config, case, position, stage, shared, duration, wait, prompt in reversed(CALLS):
+            connection.exec_driver_sql(
+                "INSERT INTO stages (experiment_id, config_hash, case_uid, sample_index, "
+                "position, stage, kind, model, host, started_at, start_s, duration_s, "
+                "prompt_tokens, output_tokens, estimated_prompt_tokens, attempts, "
+                "context_truncated, wait_s, shared) "
+                "VALUES (1, ?, ?, 0, ?, ?, 'generate', 'm', 'h', ?, 0, ?, ?, 3, 0, 1, 0, ?, ?)",
+                (config, case, position, stage, now, duration, prompt, wait, shared),
+            )
+    with session_scope(engine) as session:
+        summed = pipeline_summary(session, 1)
+        expected = summarize_pipelines(case_runs_frame(session, 1), stages_frame(session, 1))
+    pd.testing.assert_frame_equal(
+        summed.configs.sort_index(), expected.configs.sort_index(), check_dtype=False
+    )
+    pd.testing.assert_frame_equal(summed.stages, expected.stages, check_dtype=False)
+    assert list(zip(summed.stages["config"], summed.stages["stage"], strict=True)) == [
+        ("a", "retrieve"),
+        ("a", "answer"),
+        ("b", "summary"),
+        ("b", "risks"),
+        ("b", "assembly"),
+        ("s", "generate"),
+        ("shared (run total)", "embed"),
+    ]
+    assert summed.configs.at["a", "wall_p50_s"] == 1.75
+    assert summed.multi_call and summed.any_truncated
+
+
+def test_an_experiment_without_case_runs_has_no_pipelines(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
+    with session_scope(engine) as session:
+        session.add(SuiteRow(name="s", version="1", task_type="qa"))
+        session.add(Experiment(id=1, name="e", suite="s", task_type="qa"))
+    with session_scope(engine) as session:
+        summary = pipeline_summary(session, 1)
+    assert summary.configs.empty and summary.stages.empty and not summary.multi_call
