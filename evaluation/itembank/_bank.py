@@ -6,15 +6,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from evaluation.errors import EvalError
-from evaluation.itembank._calibrate import CHECK_SHARE, MIN_CONFIGS, calibrate
-from evaluation.itembank._estimate import Estimate, calibrated_estimate, subset_mean
-from evaluation.itembank._fit import ItemFit
 from evaluation.itembank.schema import BankAbility, BankCase, ItemBank
 from evaluation.series.schema import SeriesRun
 from evaluation.storage.models import (
@@ -26,6 +24,11 @@ from evaluation.storage.models import (
     Score,
     SuiteRow,
 )
+
+if TYPE_CHECKING:  # the fit and the estimates load scipy: imported where they are used,
+    # so that `show` and the view, which ask whether an experiment needs them, do not
+    from evaluation.itembank._estimate import Estimate
+    from evaluation.itembank._fit import ItemFit
 
 
 class BankRefused(EvalError):
@@ -57,6 +60,8 @@ class Bank:
 
     def estimate(self, scores: dict[str, float], seed: int = 0) -> Estimate:
         """The full-suite score of a config that scored ``scores`` (case id → mean)."""
+        from evaluation.itembank._estimate import calibrated_estimate
+
         index = {case: i for i, case in enumerate(self.cases)}
         observed = {index[c]: v for c, v in scores.items() if c in index}
         return calibrated_estimate(
@@ -169,6 +174,8 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
 def calibrate_bank(session: Session, suite: str, metric: str | None = None) -> Bank:
     """Calibrate a new version of ``suite``'s bank from every stored score and store it;
     refused (nothing written) below ``MIN_CONFIGS`` configs that ran half the suite."""
+    from evaluation.itembank._calibrate import CHECK_SHARE, MIN_CONFIGS, calibrate
+
     scores = stored_scores(session, suite, metric)
     enough = (scores.w > 0).mean(1) >= 0.5
     if enough.sum() < MIN_CONFIGS:
@@ -250,6 +257,8 @@ def current_bank(session: Session, suite: str, metric: str | None = None) -> Ban
     abilities = (
         session.exec(select(BankAbility).where(BankAbility.bank_id == row.id)).scalars().all()
     )
+    from evaluation.itembank._fit import ItemFit
+
     cov = np.array([[[i.var_log_a, i.cov_log_a_b], [i.cov_log_a_b, i.var_b]] for i in items])
     fit = ItemFit(
         difficulty=np.array([i.difficulty for i in items]),
@@ -343,6 +352,8 @@ def experiment_estimates(
             else why_not(bank, suite.fingerprint, [model_family(model)])
         )
         if reason or any(not 0 <= v <= 1 for v in means.values()):
+            from evaluation.itembank._estimate import subset_mean
+
             est = subset_mean(list(means.values()), total, reason or "scores outside [0, 1]")
         else:
             est = bank.estimate(means, seed=seed)
@@ -366,6 +377,7 @@ def cases_for_width(bank: Bank, width: float, seed: int = 0) -> tuple[int, float
     """The fewest cases (of a grid of sizes) whose 95% interval is at most ``width`` wide
     for a typical config, and that typical width: configs at the bank's abilities'
     quartiles answer the chosen cases as the model says, and are estimated back."""
+    from evaluation.itembank._estimate import calibrated_estimate
     from evaluation.itembank._fit import probabilities
 
     n = len(bank.cases)
