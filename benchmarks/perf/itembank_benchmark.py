@@ -258,10 +258,12 @@ def main() -> int:
     parser.add_argument("--nights", type=int, default=30, help="the nightly series' length")
     parser.add_argument("--only-nightly", action="store_true", help="the nightly series only")
     args = parser.parse_args()
-    print(
-        f"{args.cases} cases, bank of {args.bank} configs, {args.held} held out, "
-        f"{args.reps} repetitions ({args.reps * args.held} estimates per row)"
+    runs = (
+        f"{args.nights} nights"
+        if args.only_nightly
+        else f"{args.reps} repetitions ({args.reps * args.held} estimates per row)"
     )
+    print(f"{args.cases} cases, bank of {args.bank} configs, {args.held} held out, {runs}")
     for world in [] if args.only_nightly else args.worlds.split(","):
         out = run_world(world, args)
         print(
