@@ -161,7 +161,6 @@ from tests.flows.test_run_lifecycle import (  # noqa: E402
     environment,
     evalflow,
     kill_all,
-    prefect_home,  # noqa: F401 - a fixture
     query,
     started,  # noqa: F401 - a fixture
     wait_for,
@@ -192,7 +191,7 @@ async def cancel_at(api_url: str, flow_run_id: str) -> bool:
 @pytest.mark.timeout(1800)
 def test_evalflow_run_cancelled_from_the_ui_says_so_and_a_rerun_resumes(
     tmp_path,
-    prefect_home,  # noqa: F811
+    prefect_home,
     started,  # noqa: F811
 ):
     """The command ends within seconds of the cancel with one line saying how to resume

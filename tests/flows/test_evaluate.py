@@ -162,7 +162,10 @@ async def artifact_data(key: str):
     return found[0].data
 
 
-def test_simulated_sweep_is_labelled_simulated(tmp_path, database_url, capsys):
+def test_simulated_sweep_is_labelled_simulated_and_its_report_says_completed(
+    tmp_path, database_url, capsys
+):
+    """One run of the demo sweep (432 generations: seconds of CPU) for both checks."""
     spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
     summary = asyncio.run(
         evaluate(spec_path=str(spec), experiment="sim-label-test", database=database_url)
@@ -180,25 +183,18 @@ def test_simulated_sweep_is_labelled_simulated(tmp_path, database_url, capsys):
     with Session(engine) as session:
         assert all(g.simulated for g in session.exec(select(Generation)).all())
     json.dumps(summary)  # the flow's result is plain data
+    # issue 26 §3: the report written at the end of the run, and its artifact, said
+    # "status running" (they were made before the run was marked completed)
+    report = asyncio.run(artifact_data("evalflow-sim-label-test-report"))
+    html = Path(summary["report"]).read_text(encoding="utf-8")
+    assert "status completed" in report and "status running" not in report
+    assert "status completed" in html and "status running" not in html
 
 
 async def flow_runs_tagged(tag: str) -> list:
     async with get_client() as client:
         tagged = FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]))
         return await client.read_flow_runs(flow_run_filter=tagged)
-
-
-def test_the_report_of_a_completed_run_says_completed(tmp_path, database_url):
-    # issue 26 §3: the report written at the end of the run, and its artifact, said
-    # "status running" (they were made before the run was marked completed)
-    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
-    summary = asyncio.run(
-        evaluate(spec_path=str(spec), experiment="report-status-test", database=database_url)
-    )
-    markdown = asyncio.run(artifact_data("evalflow-report-status-test-report"))
-    html = Path(summary["report"]).read_text(encoding="utf-8")
-    assert "status completed" in markdown and "status running" not in markdown
-    assert "status completed" in html and "status running" not in html
 
 
 def test_a_limit_on_a_fresh_database_resumes_nothing(tmp_path, database_url, caplog):

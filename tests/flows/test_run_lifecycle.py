@@ -7,7 +7,7 @@ ends, on its rerun, with the rounds of a race never stopped.
 
 Each run is a real process with its own embedded server, so the tests chain what they
 can (interrupt, rerun, interrupt the rerun, rerun) rather than start more processes, and
-their Prefect homes start from one migrated copy (`prefect_home`)."""
+their Prefect homes start from one migrated copy (`prefect_home`, in conftest)."""
 
 from __future__ import annotations
 
@@ -78,27 +78,6 @@ def environment(tmp_path: Path, prefect_home: Path | None = None) -> dict[str, s
     }
     env.pop("PREFECT_API_URL", None)
     return env
-
-
-@pytest.fixture(scope="module")
-def prefect_home(tmp_path_factory) -> Path:
-    """A Prefect home whose database an embedded server has created and migrated (it
-    takes seconds of CPU per fresh home): each test starts from a copy of it."""
-    home = tmp_path_factory.mktemp("prefect-template") / "prefect"
-    env = environment(home.parent)
-    subprocess.run([sys.executable, "-c", MIGRATE], cwd=REPO, env=env, check=True, timeout=START_S)
-    return home
-
-
-MIGRATE = """
-from flows.embedded_server import EmbeddedServer
-server = EmbeddedServer()
-server.start()
-try:
-    server.wait_ready()
-finally:
-    server.stop(timeout_s=30)
-"""
 
 
 def evalflow(env: dict[str, str], *args: str) -> subprocess.Popen:
