@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 _TEST_HOME = Path(tempfile.mkdtemp(prefix="evalflow-tests-"))
 # Before Prefect is imported anywhere: never touch the user's profile or the network.
@@ -29,10 +30,26 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect API (SQLite) for every test that runs flows."""
-    from prefect.testing.utilities import prefect_test_harness
+    """One temporary Prefect API (SQLite) for every test that runs flows. Its database
+    starts from evalflow's schema snapshot, as the embedded server's does, instead of
+    Prefect's ~150 migrations (tens of seconds on a loaded machine); where the snapshot
+    is of another Prefect version, Prefect migrates a fresh database as before."""
+    import prefect
+    from prefect.testing import utilities
 
-    with prefect_test_harness(server_startup_timeout=180):
+    from flows.prefect_schema import seed_fresh_database
+
+    def seeded_folder() -> str:
+        folder = tempfile.mkdtemp(prefix="prefect-harness-")
+        # The file name prefect_test_harness gives its database in the folder it makes.
+        database = Path(folder) / "prefect-test.db"
+        seed_fresh_database(prefect.__version__, f"sqlite+aiosqlite:///{database}")
+        return folder
+
+    with (
+        mock.patch.object(utilities, "mkdtemp", seeded_folder),
+        utilities.prefect_test_harness(server_startup_timeout=180),
+    ):
         yield
 
 
