@@ -5,11 +5,21 @@ stage row, order of the stages included."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
+from sqlalchemy import text
 
 from evaluation.pipelines.summary import summarize_pipelines
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment, SuiteRow, utcnow
 from evaluation.storage.stages import case_runs_frame, pipeline_summary, stages_frame
+from tests.support.databases import sqlite_or_postgres
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    """The sums are SQL (window functions, COALESCE): both databases evalflow supports."""
+    yield from sqlite_or_postgres(request.param, tmp_path / "results.db", "pipeline_sums")
+
 
 RUNS = [  # (config, case, pipeline, calls, wall_s, context_truncated_calls)
     ("a", "c1", "rag", 2, 1.5, 0),
@@ -44,28 +54,51 @@ CALLS = [  # (config, case, position, stage, shared, duration_s, wait_s, prompt_
 ]
 
 
-def test_the_databases_sums_are_the_summary_of_every_row(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
+def test_the_databases_sums_are_the_summary_of_every_row(url):
+    engine = make_engine(url)
     with session_scope(engine) as session:
         session.add(SuiteRow(name="s", version="1", task_type="qa"))
         session.add(Experiment(id=1, name="e", suite="s", task_type="qa"))
     now = utcnow()
     with engine.begin() as connection:
         for config, case, pipeline, calls, wall, cut in RUNS:
-            connection.exec_driver_sql(
-                "INSERT INTO case_runs (experiment_id, config_hash, case_uid, sample_index, "
-                "pipeline, wall_s, calls, context_truncated_calls, created_at) "
-                "VALUES (1, ?, ?, 0, ?, ?, ?, ?, ?)",
-                (config, case, pipeline, wall, calls, cut, now),
+            connection.execute(
+                text(
+                    "INSERT INTO case_runs (experiment_id, config_hash, case_uid, sample_index, "
+                    "pipeline, wall_s, calls, context_truncated_calls, created_at) "
+                    "VALUES (1, :config, :case, 0, :pipeline, :wall, :calls, :cut, :now)"
+                ),
+                dict(
+                    config=config,
+                    case=case,
+                    pipeline=pipeline,
+                    wall=wall,
+                    calls=calls,
+                    cut=cut,
+                    now=now,
+                ),
             )
         for config, case, position, stage, shared, duration, wait, prompt in reversed(CALLS):
-            connection.exec_driver_sql(
-                "INSERT INTO stages (experiment_id, config_hash, case_uid, sample_index, "
-                "position, stage, kind, model, host, started_at, start_s, duration_s, "
-                "prompt_tokens, output_tokens, estimated_prompt_tokens, attempts, "
-                "context_truncated, wait_s, shared) "
-                "VALUES (1, ?, ?, 0, ?, ?, 'generate', 'm', 'h', ?, 0, ?, ?, 3, 0, 1, 0, ?, ?)",
-                (config, case, position, stage, now, duration, prompt, wait, shared),
+            connection.execute(
+                text(
+                    "INSERT INTO stages (experiment_id, config_hash, case_uid, sample_index, "
+                    "position, stage, kind, model, host, started_at, start_s, duration_s, "
+                    "prompt_tokens, output_tokens, estimated_prompt_tokens, attempts, "
+                    "context_truncated, wait_s, shared) "
+                    "VALUES (1, :config, :case, 0, :position, :stage, 'generate', 'm', 'h', "
+                    ":now, 0, :duration, :prompt, 3, 0, 1, false, :wait, :shared)"
+                ),
+                dict(
+                    config=config,
+                    case=case,
+                    position=position,
+                    stage=stage,
+                    now=now,
+                    duration=duration,
+                    prompt=prompt,
+                    wait=wait,
+                    shared=shared,
+                ),
             )
     with session_scope(engine) as session:
         summed = pipeline_summary(session, 1)
@@ -87,8 +120,8 @@ def test_the_databases_sums_are_the_summary_of_every_row(tmp_path):
     assert summed.multi_call and summed.any_truncated
 
 
-def test_an_experiment_without_case_runs_has_no_pipelines(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
+def test_an_experiment_without_case_runs_has_no_pipelines(url):
+    engine = make_engine(url)
     with session_scope(engine) as session:
         session.add(SuiteRow(name="s", version="1", task_type="qa"))
         session.add(Experiment(id=1, name="e", suite="s", task_type="qa"))
