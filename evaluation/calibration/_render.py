@@ -67,6 +67,52 @@ def calibration_lines(
     return lines
 
 
+def calibration_markdown(
+    metrics: Sequence[CalibratedMetric], labels: Mapping[str, str] | None = None
+) -> list[str]:
+    """The blocks of :func:`calibration_lines` as markdown tables (compare --markdown,
+    for a pull request's comment): the same numbers, headed by what they are."""
+    labels = labels or {}
+    lines: list[str] = []
+    for m in metrics:
+        conf = round(m.configs[0].combined.confidence * 100) if m.configs else 95
+        lines += [
+            f"### {m.metric}",
+            "",
+            f"{m.source()}; {conf}% intervals, unit scale (stars − 1)/4.",
+            "",
+            "| config | judge only | people only | n | combined | λ |",
+            "|---|---|---|---|---|---|",
+        ]
+        for e in m.configs:
+            combined = _cell(e.combined)
+            if e.combined.estimate is None:
+                combined += f" ({e.combined.note})"
+            lam = "—" if e.combined.lam is None else f"{e.combined.lam:.2f}"
+            lines.append(
+                f"| {labels.get(e.config, e.config)} | {_cell(e.judge)} | {_cell(e.people)} "
+                f"| {e.people.n_rated} | {combined} | {lam} |"
+            )
+        if m.diffs:
+            adj = ADJUSTMENT_NAMES.get(m.adjustment, m.adjustment)
+            lines += [
+                "",
+                f"Differences, combined, {adj} over {len(m.diffs)} pair(s) at α {m.alpha:g}:",
+                "",
+                "| pair | combined | rated cases | p_adj | differ | judge only |",
+                "|---|---|---|---|---|---|",
+            ]
+            for d in m.diffs:
+                pair = f"{labels.get(d.a, d.a)} − {labels.get(d.b, d.b)}"
+                p = "—" if d.p_adjusted is None else f"{d.p_adjusted:.3g}"
+                lines.append(
+                    f"| {pair} | {_cell(d.combined, signed=True)} | {d.combined.n_rated} | {p} "
+                    f"| {'yes' if d.significant else 'no'} | {_cell(d.judge, signed=True)} |"
+                )
+        lines.append("")
+    return lines
+
+
 def calibration_text(
     session: Session,
     experiment: str,
@@ -74,10 +120,11 @@ def calibration_text(
     adjust: Adjustment = "holm",
     alpha: float = 0.05,
     labels: Mapping[str, str] | None = None,
+    markdown: bool = False,
 ) -> str:
-    """The combined estimates of ``experiment`` as text, configs in the leaderboard's
-    order; "" when it has no judge calibrated to people (no judge, or no rating of a
-    judged output)."""
+    """The combined estimates of ``experiment`` as text (or ``markdown`` tables),
+    configs in the leaderboard's order; "" when it has no judge calibrated to people
+    (no judge, or no rating of a judged output)."""
     from evaluation.compare._leaderboard import load_leaderboard, ranked_table
     from evaluation.storage.repository import get_experiment
 
@@ -90,7 +137,8 @@ def calibration_text(
     if not metrics:
         return ""
     labels = board.labels if labels is None else labels
-    return "\n".join(calibration_lines(metrics, labels))
+    render = calibration_markdown if markdown else calibration_lines
+    return "\n".join(render(metrics, labels)).rstrip("\n")
 
 
 def _has_both(session: Session, experiment_id: int) -> bool:

@@ -13,6 +13,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     summary = _compare_and_publish(args) if args.publish else _current_comparison(args)
     if args.markdown:
         print(summary["markdown"])
+        calibrated = _calibrated(args, markdown=True)
+        if calibrated:
+            print(f"## Judges calibrated to people\n\n{calibrated}\n")
         return 0
     from evaluation.compare import render_comparison_text
     from flows.cli.results import terminal_columns
@@ -35,17 +38,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrated(args: argparse.Namespace) -> str:
+def _calibrated(args: argparse.Namespace, *, markdown: bool = False) -> str:
     """The comparisons above are of stored scores (a judge's alone, for judge_*); where
     people rated some of a judge's outputs, each experiment's differences combined with
-    them (docs/calibrated-judges.md), adjusted as --adjust says."""
+    them (docs/calibrated-judges.md), adjusted as --adjust says; text or markdown."""
     from evaluation.calibration._render import calibration_text
     from evaluation.storage.db import session_scope
     from flows.cli._database import open_engine
 
     with session_scope(open_engine(args)) as session:
         texts = [
-            calibration_text(session, name, adjust=args.adjust)
+            calibration_text(session, name, adjust=args.adjust, markdown=markdown)
             for name in dict.fromkeys(args.experiments)
         ]
     return "\n\n".join(t for t in texts if t)

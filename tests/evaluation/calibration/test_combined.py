@@ -134,3 +134,30 @@ def test_the_view_summary_shows_them_and_a_new_rating_refreshes_it(calib) -> Non
     with session_scope(calib.engine) as session:
         again = summary_page(session, "calib").calibrated
     assert "people's ratings of 19" in again[0]
+
+
+def test_compare_markdown_has_the_combined_block(calib, database_url, capsys, monkeypatch):
+    import flows.cli.stats as stats
+    from flows.cli.app import main
+
+    stored = dict.fromkeys(("run_label", "simulated", "comparisons", "verdicts"))
+    monkeypatch.setattr(stats, "_current_comparison", lambda args: stored | {"markdown": "MD"})
+    assert main(["--database", database_url, "compare", "calib", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("MD\n## Judges calibrated to people\n\n### judge_accuracy\n\n")
+    tables = out.split("\n\n")
+    assert tables[2] == (
+        "combined: judge ollama:judge-model on 36 outputs calibrated to people's ratings of "
+        "18 (PPI++) — NOT presented as calibrated: 18 rated outputs, at least 30 needed "
+        "(`evalflow judge-card` says why); 95% intervals, unit scale (stars − 1)/4."
+    )
+    configs = tables[3].splitlines()
+    assert configs[:2] == [
+        "| config | judge only | people only | n | combined | λ |",
+        "|---" * 6 + "|",
+    ]
+    assert len(configs) == 2 + 3 and all(" | 6 | " in row for row in configs[2:])
+    assert tables[4] == "Differences, combined, Holm over 3 pair(s) at α 0.05:"
+    pairs = tables[5].splitlines()
+    assert pairs[0] == "| pair | combined | rated cases | p_adj | differ | judge only |"
+    assert len(pairs) == 2 + 3 and all(" − " in row and " | 6 | " in row for row in pairs[2:])
