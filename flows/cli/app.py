@@ -94,7 +94,7 @@ EXAMPLES = {
 #: `evalflow --help` lists the verbs by task, in this order; a verb no group names is
 #: listed last, under "more".
 HELP_GROUPS = {
-    "run and plan": ("plan", "run", "rescore", "power"),
+    "run and plan": ("plan", "run", "rescore", "power", "bank"),
     "look at results": (
         "experiments",
         "show",
