@@ -68,7 +68,9 @@ def default_chunk_size(n_items: int, total_slots: int) -> int:
     if n_items == 0:
         return 1
     lanes = max(total_slots, 1) * CHUNKS_PER_LANE
-    return max(1, min(MAX_CHUNK, math.ceil(n_items / lanes)))
+    # Rounded down: at least as many chunks as lanes (6 items on 4 slots rounded up made
+    # 3 chunks of 2, a slot idle).
+    return max(1, min(MAX_CHUNK, n_items // lanes))
 
 
 class Pace:

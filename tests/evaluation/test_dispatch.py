@@ -140,7 +140,8 @@ def test_hosts_of_different_speed_get_work_in_proportion_and_end_together():
 def test_default_chunk_size_gives_one_chunk_per_lane_capped():
     assert default_chunk_size(800, 4) == 100
     assert default_chunk_size(80, 4) == 20
-    assert default_chunk_size(2000, 256) == 8
+    assert default_chunk_size(2000, 256) == 7  # rounded down: no lane left without one
+    assert default_chunk_size(6, 4) == 1
     assert default_chunk_size(100_000, 4) == 100
     assert default_chunk_size(3, 8) == 1
 
