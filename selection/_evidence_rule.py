@@ -170,44 +170,5 @@ def hand_floor(
     )
 
 
-def by_hand(candidates: pd.DataFrame) -> Any:
-    """The by-hand choice: the measured-feasible row with the best measured mean (what a
-    user reading the leaderboard picks); None without one."""
-    means = candidates["measured_quality_mean"].dropna() if len(candidates) else None
-    return None if means is None or means.empty else means.idxmax()
-
-
-def hand_fallback(
-    table: pd.DataFrame, chosen: Any, candidates: pd.DataFrame, measured_low: pd.Series
-) -> Override | None:
-    """An Override to the by-hand choice (:func:`by_hand`) when the evidence for
-    ``table.loc[chosen]`` is weaker than the measurement of that choice: the low end of
-    the pick's 90% interval (``quality_low``: its measurement combined with the
-    prediction, or the prediction alone) is below the low end of the by-hand choice's
-    measured 95% interval (``measured_low``: the interval ``evalflow show`` gives,
-    clustered by case group). The pick must be at least as surely good as what was
-    measured; a prediction, however high, with a wide interval is not. None when the
-    pick is the by-hand choice or its evidence is at least as strong."""
-    hand = by_hand(candidates)
-    if hand is None or hand == chosen:
-        return None
-    floor = measured_low.get(hand)
-    if floor is None or not np.isfinite(floor):
-        return None
-    row = table.loc[chosen]
-    low = float(row.get("quality_low", np.nan))
-    if np.isfinite(low) and low >= floor:
-        return None
-    best = table.loc[hand]
-    return Override(
-        hand,
-        f"the best measured config that meets the limits by its measurements "
-        f"(measured {100 * best['measured_quality_mean']:.1f}% on "
-        f"{int(best['measured_n_cases'])} cases, 95% interval from {100 * floor:.1f}%) "
-        f"is kept: the evidence for the model's pick is weaker (its 90% interval reaches "
-        f"down to {100 * low:.1f}%)",
-    )
-
-
 def _finite(value: Any) -> float:
     return float(value) if value is not None and np.isfinite(value) else 0.0

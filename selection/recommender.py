@@ -57,7 +57,7 @@ from selection._choice import (
     violations,
 )
 from selection._db import engine_for
-from selection._evidence_rule import check_choice, hand_fallback, hand_floor, measured_feasible
+from selection._evidence_rule import check_choice, hand_floor, measured_feasible
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import SelectorModel
 from selection.recommendation import Option, Recommendation
@@ -214,11 +214,6 @@ def recommend_from_model(
             overruled = overruled or option(model, feasible.loc[chosen], task_type)
             chosen = kept.index
             notes.append(kept.reason)
-        fallback = hand_fallback(feasible, chosen, by_hand, _measured_low(model, task_type))
-        if fallback is not None:
-            overruled = overruled or option(model, feasible.loc[chosen], task_type)
-            chosen = fallback.index
-            notes.append(fallback.reason)
     if prefer == "quality" and (flat := no_quality_spread(table)) is not None:
         notes.append(
             f"quality does not vary: every measured configuration scored {flat:.3g} on it, "
@@ -536,15 +531,6 @@ def _shared_error(
         return None
     weight = table["quality_weight"]
     return lambda a, b: float(weight[a] * weight[b]) * fit.covariance(str(a), str(b))
-
-
-def _measured_low(model: SelectorModel, task_type: str) -> pd.Series:
-    """The low end of each measured config's 95% quality interval on ``task_type`` (as
-    ``evalflow show`` gives it), by config hash."""
-    evidence = model.evidence[model.evidence["task_type"] == task_type]
-    if "quality_ci_low" not in evidence:
-        return pd.Series(dtype=float)
-    return evidence.set_index("config_hash")["quality_ci_low"].astype(float)
 
 
 def _met_by_measurements(

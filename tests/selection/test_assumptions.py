@@ -1,4 +1,4 @@
-"""Issue 50: the by-hand fallback, the pooling assumptions tested on the data they pool,
+"""Issue 50: the pooling assumptions tested on the data they pool,
 and what to measure next."""
 
 from __future__ import annotations
@@ -11,44 +11,9 @@ import pandas as pd
 import pytest
 
 from evaluation.spec._params import NAMES
-from selection._evidence_rule import by_hand, hand_fallback, measured_feasible
 from selection.multilevel import fit, fit_checked
 from selection.recommender import assumptions_note, to_measure
 from selection.shrinkage import latency_checks
-
-
-def _table(pick_low: float) -> pd.DataFrame:
-    """ "m" unmeasured, estimated 0.80 with its 90% interval from ``pick_low``; "h" and
-    "l" measured-feasible, "h" the best measured mean (0.70)."""
-    return pd.DataFrame(
-        {
-            "quality": [0.80, 0.70, 0.65],
-            "quality_low": [pick_low, 0.62, 0.55],
-            "quality_high": [0.95, 0.78, 0.75],
-            "measured": [False, True, True],
-            "measured_n": [np.nan, 40, 20],
-            "measured_n_cases": [np.nan, 40, 20],
-            "measured_quality_mean": [np.nan, 0.70, 0.66],
-            "measured_latency_p95": [np.nan, 0.5, 0.5],
-        },
-        index=["m", "h", "l"],
-    )
-
-
-def test_a_pick_with_weaker_evidence_than_the_by_hand_choice_gives_way_to_it():
-    measured_low = pd.Series({"h": 0.55, "l": 0.45})
-    weak = _table(pick_low=0.50)
-    candidates = measured_feasible(weak, 1.0, None)
-    assert by_hand(candidates) == "h"
-    kept = hand_fallback(weak, "m", candidates, measured_low)
-    assert kept is not None and kept.index == "h"
-    assert "40 cases" in kept.reason and "50.0%" in kept.reason and "55.0%" in kept.reason
-    # As surely good as the measurement: the pick stands; so does the by-hand choice.
-    strong = _table(pick_low=0.60)
-    assert hand_fallback(strong, "m", candidates, measured_low) is None
-    assert hand_fallback(weak, "h", candidates, measured_low) is None
-    # Nothing measured meets the limits: nothing to fall back on.
-    assert hand_fallback(weak, "m", measured_feasible(weak, 0.1, None), measured_low) is None
 
 
 def _grid() -> pd.DataFrame:
