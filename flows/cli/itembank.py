@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from flows.cli import options
 from flows.cli._database import open_engine
 
 
@@ -44,7 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "informative cases and every score shown is a full-suite estimate.",
     )
     p.add_argument("suite")
-    p.add_argument("--metric", help="the metric to calibrate on (default: the suite's first)")
+    p.add_argument(
+        "--metric",
+        type=options.text,
+        help="the metric to calibrate on (default: the suite's first)",
+    )
     p.add_argument("--show", action="store_true", help="show the newest bank, change nothing")
     p.add_argument("--force", action="store_true", help="recalibrate even when up to date")
     p.set_defaults(func=cmd_bank)

@@ -1101,6 +1101,17 @@ def opt(case_id: str, *argv: str, expect: str, **kw: Any) -> Bad:
     return Bad(case_id, "cli", cli(*argv), (expect,), **kw)
 
 
+def ratings_file(text: str) -> Callable[[World], list[str]]:
+    """`import-ratings demo` of a ratings.csv holding ``text``."""
+
+    def argv(w: World) -> list[str]:
+        path = w.root / "ratings.csv"
+        path.write_text(text)
+        return ["import-ratings", "demo", str(path)]
+
+    return _shown(argv, f"`import-ratings demo …/ratings.csv` of {text!r}")
+
+
 OPTION_CASES = [
     opt("opt-plan-experiment-name", "plan", "SPEC", "--experiment", "My Run!",
         expect="argument --experiment: expected an experiment name of [a-z0-9-]+"),
@@ -1287,6 +1298,47 @@ OPTION_CASES = [
         expect="no experiment named 'nope'"),
     opt("opt-gate-unknown-series", "gate", "demo", "--series", "nope",
         expect="no series 'nope' in this database"),
+    # calibrated subsets and item banks (docs/calibrated-subsets.md)
+    opt("opt-plan-cases-text", "plan", "SPEC", "--level", "calibrated", "--cases", "abc",
+        expect="argument --cases: expected a whole number >= 1, got 'abc'"),
+    opt("opt-plan-width-too-wide", "plan", "SPEC", "--level", "calibrated", "--width", "2",
+        expect="argument --width: expected a number >= 0.001 and <= 1, got '2'"),
+    opt("opt-run-cases-zero", "run", "SPEC", "--level", "calibrated", "--cases", "0",
+        expect="argument --cases: expected a whole number >= 1, got '0'"),
+    opt("opt-bank-suite-never-run", "bank", "nope",
+        expect="no suite named 'nope' has been run: an item bank is calibrated from stored"),
+    opt("opt-bank-metric-blank", "bank", "toy", "--metric", " ",
+        expect="argument --metric: expected non-empty text, got ' '"),
+    opt("opt-bank-metric-unscored", "bank", "toy", "--metric", "rougel",
+        expect="no stored 'rougel' scores for suite 'toy'; scored metrics: exact_match"),
+    # the scheduler
+    opt("opt-serve-limit-zero", "serve", "--limit", "0",
+        expect="argument --limit: expected a whole number >= 1, got '0'"),
+    opt("opt-serve-limit-text", "serve", "--limit", "abc",
+        expect="argument --limit: expected a whole number >= 1, got 'abc'"),
+    # judges calibrated to people (docs/calibrated-judges.md)
+    Bad("opt-import-ratings-bad-stars", "cli",
+        ratings_file("case,config,rater,criterion,stars\n"
+                     "c000,m:1b t=0,ana,accuracy,5\nc001,m:1b t=0,ana,accuracy,9\n"),
+        ("{root}/ratings.csv:3: field 'stars'", "expected an integer from 1 to 5", "'9'")),
+    Bad("opt-import-ratings-unknown-config", "cli",
+        ratings_file("case,config,rater,criterion,stars\nc000,m:8b t=0,ana,accuracy,5\n"),
+        ("{root}/ratings.csv:2: field 'config'", "experiment demo has no config 'm:8b t=0'")),
+    opt("opt-import-ratings-not-csv", "import-ratings", "demo", "SPEC",
+        expect="spec.yaml: expected a .csv or .jsonl file"),
+    opt("opt-import-ratings-min-ratings-zero", "import-ratings", "demo", "FILE",
+        "--min-ratings", "0",
+        expect="argument --min-ratings: expected a whole number >= 1, got '0'"),
+    opt("opt-judge-card-min-ratings-negative", "judge-card", "demo", "--min-ratings", "-1",
+        expect="argument --min-ratings: expected a whole number >= 1, got '-1'"),
+    opt("opt-judge-card-judge-blank", "judge-card", "demo", "--judge", "",
+        expect="argument --judge: expected non-empty text, got ''"),
+    opt("opt-judge-card-unknown", "judge-card", "nope",
+        expect="no experiment named 'nope'; known experiments: demo"),
+    opt("opt-rate-next-unknown", "rate-next", "nope",
+        expect="no experiment named 'nope'; known experiments: demo"),
+    opt("opt-rate-next-adjust-unknown", "rate-next", "demo", "--adjust", "bonferroni",
+        expect="argument --adjust: invalid choice: 'bonferroni'"),
 ]  # fmt: skip
 
 SURFACE_CASES = [
