@@ -68,8 +68,9 @@ async def evaluate(
             20%) or "full"; each reuses what earlier levels generated.
         limit: only the first ``limit`` cases (of the level).
         series: the series this run joins; default: the spec's ``name``.
-        cases: level "calibrated" (the suite's item bank's most informative cases, every
-            score a full-suite estimate): how many (default 10% of the suite).
+        cases: level "calibrated" (the first cases of the seeded stratified order, every
+            score a full-suite estimate from the suite's item bank): how many (default 10%
+            of the suite).
     """
     sweep = load_sweep(spec_path)  # load: the spec, its suite and its configs
     name = experiment or sweep.spec.name

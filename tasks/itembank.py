@@ -13,8 +13,8 @@ from evaluation.storage.db import session_scope
 
 @task(name="calibrated-cases", cache_policy=NO_CACHE)
 def calibrated_level(engine: Engine, sweep: Sweep, cases: int | None) -> list:
-    """The bank's most informative ``cases`` of the suite (10% by default), or the plain
-    stratified subset of that size with the reason logged when the bank cannot serve."""
+    """The first ``cases`` of the suite's seeded stratified order (10% by default), with
+    the reason logged when the bank cannot serve and the scores stay plain means."""
     with session_scope(engine) as session:
         chosen, note = sweep_cases(session, sweep, cases)
     if note:

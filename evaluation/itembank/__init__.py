@@ -1,7 +1,7 @@
 """Item banks: a suite's cases calibrated from every config ever run on it (a 2PL item
 response model fitted by hand with numpy and scipy), the ``calibrated`` level that runs
-its most informative cases, and full-suite estimates with intervals from them. The
-parts that fit load scipy on first use; ``schema`` holds the tables. See
+the first cases of the seeded stratified order, and full-suite estimates with intervals
+from them. The parts that fit load scipy on first use; ``schema`` holds the tables. See
 docs/calibrated-subsets.md."""
 
 from evaluation._lazy import lazy_exports
@@ -29,6 +29,7 @@ __all__ = [
     "stored_scores",
     "subset_mean",
     "sweep_cases",
+    "sweep_metric",
     "why_not",
 ]
 
@@ -50,6 +51,7 @@ __getattr__, __dir__ = lazy_exports(
         "calibrated_cases": "evaluation.itembank._level",
         "calibrated_size": "evaluation.itembank._level",
         "sweep_cases": "evaluation.itembank._level",
+        "sweep_metric": "evaluation.itembank._level",
         **{
             name: _BANK
             for name in (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +17,7 @@ from evaluation.itembank.schema import BankAbility, BankCase, ItemBank
 from evaluation.series.schema import SeriesRun
 from evaluation.storage.models import (
     CaseRow,
+    ConfigPipeline,
     ConfigRow,
     Experiment,
     ExperimentConfig,
@@ -38,7 +39,9 @@ class BankRefused(EvalError):
 @dataclass(frozen=True)
 class Scores:
     """A suite's stored scores on one metric: configs × cases, the mean over samples
-    (``y``) and how many samples (``w``, 0 where the config did not run the case)."""
+    (``y``) and how many samples (``w``, 0 where the config did not run the case);
+    ``older``: experiments left out because they ran other content of the suite;
+    ``pipelines``: pipeline configs left out (their cases are not exchangeable)."""
 
     suite: str
     metric: str
@@ -48,6 +51,32 @@ class Scores:
     families: list[str]
     y: np.ndarray
     w: np.ndarray
+    older: int = 0
+    pipelines: int = 0
+
+    def notes(self) -> list[str]:
+        """What was left out of these scores, one line each (`evalflow bank` prints them)."""
+        out = []
+        if self.older:
+            out.append(
+                f"the content of suite {self.suite!r} changed: {self.older} experiment(s) "
+                "that ran its older content were left out"
+            )
+        if self.pipelines:
+            out.append(
+                f"{self.pipelines} pipeline config(s) left out: a pipeline's cases are not "
+                "exchangeable (their calls share documents and steps)"
+            )
+        unscored = int(((self.w > 0).sum(0) == 0).sum())
+        if unscored:
+            out.append(
+                f"{unscored} of the {len(self.cases)} cases have no {self.metric!r} score "
+                "from any config: left out of the bank"
+            )
+        return out
+
+
+PIPELINE_REASON = "a pipeline's cases are not exchangeable (their calls share documents and steps)"
 
 
 @dataclass(frozen=True)
@@ -64,7 +93,7 @@ class Bank:
 
         index = {case: i for i, case in enumerate(self.cases)}
         observed = {index[c]: v for c, v in scores.items() if c in index}
-        return calibrated_estimate(
+        found = calibrated_estimate(
             self.fit,
             observed,
             ability_mean=self.row.ability_mean,
@@ -72,6 +101,7 @@ class Bank:
             interval_scale=self.row.interval_scale,
             seed=seed,
         )
+        return replace(found, bank=self.row.version)
 
     def summary(self) -> str:
         """One paragraph: version, what it rests on, how well it fits."""
@@ -89,6 +119,21 @@ class Bank:
                 f"{100 * (r.check_mae or 0):.1f} points, 95% intervals covered "
                 f"{100 * (r.check_coverage or 0):.0f}% before widening by "
                 f"{r.interval_scale:.2f}"
+            )
+        else:
+            lines.append(
+                "  held-out configs: not checked (it needs at least 2 configs that scored "
+                "every case); intervals not widened"
+            )
+        if (
+            r.heldout_logloss is not None
+            and r.baseline_logloss is not None
+            and r.heldout_logloss > r.baseline_logloss
+        ):
+            lines.append(
+                "  warning: on held-out scores the bank predicts worse than each case's "
+                "plain mean: its estimates are not to be trusted (more configs, or "
+                "another --metric)"
             )
         return "\n".join(lines)
 
@@ -113,13 +158,16 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
         )
     metric = metric or (row.default_metrics[0] if row.default_metrics else "")
     digests = dict(session.exec(select(SeriesRun.experiment, SeriesRun.suite_digest)).all())
+    ran = session.exec(
+        select(Experiment.id, Experiment.name).where(Experiment.suite == suite)
+    ).all()
     experiments = [
         (e_id, name)
-        for e_id, name in session.exec(
-            select(Experiment.id, Experiment.name).where(Experiment.suite == suite)
-        ).all()
+        for e_id, name in ran
         if not digests.get(name) or digests[name].split("+")[0] == row.fingerprint
     ]
+    older = len(ran) - len(experiments)
+    piped = set(session.exec(select(ConfigPipeline.config_hash)).scalars().all())
     cases = sorted(
         session.exec(select(CaseRow.case_id).where(CaseRow.suite == suite)).scalars().all()
     )
@@ -133,6 +181,13 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
             Score.value.is_not(None),
         )
     ).all()
+    pipelines = {config for config, _, _ in rows if config in piped}
+    if rows and len(pipelines) == len({config for config, _, _ in rows}):
+        raise BankRefused(
+            f"suite {suite!r} was run only by pipelines: {PIPELINE_REASON}, so an item "
+            "bank cannot be calibrated on them (run single-call configs on it)"
+        )
+    rows = [r for r in rows if r[0] not in pipelines]
     if not rows:
         metrics = (
             session.exec(
@@ -146,6 +201,7 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
         )
         raise BankRefused(
             f"no stored {metric!r} scores for suite {suite!r}"
+            + (f" as its content is now ({older} run(s) of older content left out)" * bool(older))
             + (f"; scored metrics: {', '.join(sorted(metrics))}" if metrics else "")
         )
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -168,22 +224,38 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
             w[j, at[case]] = len(values)
     models = dict(session.exec(select(ConfigRow.hash, ConfigRow.model)).all())
     families = [model_family(models.get(c, c)) for c in configs]
-    return Scores(suite, metric, row.fingerprint, cases, configs, families, y, w)
+    return Scores(
+        suite, metric, row.fingerprint, cases, configs, families, y, w, older, len(pipelines)
+    )
 
 
 def calibrate_bank(session: Session, suite: str, metric: str | None = None) -> Bank:
     """Calibrate a new version of ``suite``'s bank from every stored score and store it;
-    refused (nothing written) below ``MIN_CONFIGS`` configs that ran half the suite."""
+    refused (nothing written) below ``MIN_CONFIGS`` configs that ran half the suite.
+    Cases no config scored are left out (nothing is known of them)."""
     from evaluation.itembank._calibrate import CHECK_SHARE, MIN_CONFIGS, calibrate
 
     scores = stored_scores(session, suite, metric)
     enough = (scores.w > 0).mean(1) >= 0.5
     if enough.sum() < MIN_CONFIGS:
+        older = (
+            f"; its content changed and the {scores.older} experiment(s) that ran the older "
+            "content were left out"
+            if scores.older
+            else ""
+        )
         raise BankRefused(
             f"suite {suite!r} has {int(enough.sum())} configs with at least half its "
-            f"{len(scores.cases)} cases scored on {scores.metric!r}; an item bank needs at "
-            f"least {MIN_CONFIGS} (run more configs on the full suite first)"
+            f"{len(scores.cases)} cases scored on {scores.metric!r}{older}; an item bank "
+            f"needs at least {MIN_CONFIGS} (run more configs on the full suite first)"
         )
+    scored = (scores.w > 0).any(0)
+    scores = replace(
+        scores,
+        cases=[c for c, ok in zip(scores.cases, scored, strict=True) if ok],
+        y=scores.y[:, scored],
+        w=scores.w[:, scored],
+    )
     done = calibrate(scores.y, scores.w, share=CHECK_SHARE)
     fit = done.fit
     version = (
@@ -277,8 +349,8 @@ def why_not(bank: Bank | None, suite_digest: str, families: list[str]) -> str:
         return "no item bank for this suite (`evalflow bank SUITE` makes one)"
     if bank.row.suite_digest != suite_digest:
         return (
-            f"the suite changed since item bank v{bank.row.version} was calibrated "
-            "(`evalflow bank SUITE` recalibrates)"
+            f"the suite's content differs from what item bank v{bank.row.version} was "
+            f"calibrated on (`evalflow bank {bank.row.suite}` recalibrates)"
         )
     unseen = sorted(set(families) - set(bank.row.families))
     if unseen:
@@ -302,7 +374,12 @@ def experiment_estimates(
 ) -> tuple[str, list[ConfigEstimate]]:
     """For an experiment whose configs ran only part of its suite: the metric and each
     config's full-suite estimate (the bank's where it can, else the subset's plain mean
-    with the reason). Empty when every config ran every case."""
+    with the reason). Empty when every config ran every case.
+
+    The metric is the experiment's leaderboard metric (its first with scores), whatever
+    bank was fitted last, so `show`, `compare`, the report and the view agree; the bank
+    is the newest on that metric, used only when it was calibrated on the suite content
+    this experiment ran (its series digest; else the suite as it is now)."""
     experiment = session.get(Experiment, experiment_id)
     suite = session.get(SuiteRow, experiment.suite) if experiment else None
     if experiment is None or suite is None:
@@ -317,8 +394,32 @@ def experiment_estimates(
     ).all()
     if not ran or all(n >= total for _, n in ran):
         return "", []
-    bank = current_bank(session, suite.name)
-    metric = bank.row.metric if bank else (experiment.metrics or [""])[0]
+    scored = set(
+        session.exec(
+            select(Score.metric)
+            .join(Generation, Score.generation_id == Generation.id)
+            .where(Generation.experiment_id == experiment_id, Score.value.is_not(None))
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
+    metric = next((m for m in experiment.metrics or () if m in scored), "")
+    metric = metric or (experiment.metrics or [""])[0]
+    bank = current_bank(session, suite.name, metric)
+    ran_digest = session.exec(
+        select(SeriesRun.suite_digest).where(SeriesRun.experiment == experiment.name)
+    ).scalar()
+    digest = ran_digest.split("+")[0] if ran_digest else suite.fingerprint
+    piped = set(
+        session.exec(
+            select(ConfigPipeline.config_hash).where(
+                ConfigPipeline.config_hash.in_([c for c, _ in ran])
+            )
+        )
+        .scalars()
+        .all()
+    )
     rows = session.exec(
         select(Generation.config_hash, Generation.case_uid, Score.value)
         .join(Score, Score.generation_id == Generation.id)
@@ -346,11 +447,12 @@ def experiment_estimates(
         if not cases:
             continue
         means = {case: float(np.mean(v)) for case, v in cases.items()}
-        reason = (
-            "a pipeline's cases are not exchangeable (their calls share documents and steps)"
-            if (experiment.spec or {}).get("pipeline")
-            else why_not(bank, suite.fingerprint, [model_family(model)])
-        )
+        if config in piped:
+            reason = PIPELINE_REASON
+        elif bank is None:
+            reason = f"no item bank on {metric!r} for suite {suite.name!r}"
+        else:
+            reason = why_not(bank, digest, [model_family(model)])
         if reason or any(not 0 <= v <= 1 for v in means.values()):
             from evaluation.itembank._estimate import subset_mean
 

@@ -33,7 +33,8 @@ class Estimate:
     ``cases_total`` cases; ``method`` says how (``calibrated``: the item bank;
     ``subset mean``: the plain mean of the cases run, a finite-population interval;
     ``full``: every case was run, the mean is the score) and ``note`` why not
-    calibrated when it is not."""
+    calibrated when it is not; ``bank`` the item bank version a calibrated one used (so
+    that a past experiment's estimate that changed with a new version says why)."""
 
     mean: float
     low: float
@@ -42,14 +43,17 @@ class Estimate:
     cases_total: int
     method: str
     note: str = ""
+    bank: int = 0
 
     def text(self, digits: int = 3) -> str:
-        """``0.712 [0.668, 0.751] estimated from 30 of 300 cases``."""
+        """``0.712 [0.668, 0.751] estimated from 30 of 300 cases (item bank v2)``."""
         shown = f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
         if self.method == "full":
             return f"{shown} on all {self.cases_total} cases"
-        how = "estimated" if self.method == "calibrated" else "subset mean"
-        return f"{shown} {how} from {self.cases_run} of {self.cases_total} cases"
+        if self.method == "calibrated":
+            version = f" (item bank v{self.bank})" if self.bank else ""
+            return f"{shown} estimated from {self.cases_run} of {self.cases_total} cases{version}"
+        return f"{shown} subset mean from {self.cases_run} of {self.cases_total} cases"
 
 
 def calibrated_estimate(
@@ -93,23 +97,29 @@ def calibrated_estimate(
 
 def subset_mean(observed: list[float], cases_total: int, note: str = "") -> Estimate:
     """The plain mean of the cases run, with a finite-population t interval: the
-    estimate a random subset gives, and the fallback when the bank cannot serve."""
+    estimate a random subset gives, and the fallback when the bank cannot serve. The
+    interval never leaves what the known scores allow: the cases not run scoring all 0
+    or all 1."""
     values = np.asarray(observed, dtype=float)
     k = len(values)
     mean = float(values.mean())
     if k >= cases_total:
         return Estimate(mean, mean, mean, k, cases_total, "full", note)
+    floor, ceiling = -math.inf, math.inf  # a metric outside [0, 1]: no known bounds
+    if ((values >= 0) & (values <= 1)).all():
+        floor = float(values.sum()) / cases_total
+        ceiling = (float(values.sum()) + cases_total - k) / cases_total
     if k < 2:
-        return Estimate(mean, 0.0, 1.0, k, cases_total, "subset mean", note)
+        low, high = (floor, ceiling) if math.isfinite(floor) else (mean, mean)
+        return Estimate(mean, low, high, k, cases_total, "subset mean", note)
     fpc = 1 - k / cases_total
     from scipy.stats import t as student_t  # scipy.stats costs show's start-up; only here
 
     half = student_t.ppf((1 + LEVEL) / 2, k - 1) * math.sqrt(values.var(ddof=1) / k * fpc)
     if values.var(ddof=1) == 0:  # all the same: the interval of a proportion at 0 or 1
         half = 3 / k * math.sqrt(fpc)  # the rule of three, shrunk as the rest
-    return Estimate(
-        mean, max(0.0, mean - half), min(1.0, mean + half), k, cases_total, "subset mean", note
-    )
+    low, high = max(floor, mean - half), min(ceiling, mean + half)
+    return Estimate(mean, low, high, k, cases_total, "subset mean", note)
 
 
 def _draw_items(

@@ -9,7 +9,13 @@ from typing import TypeVar
 
 from sqlmodel import Session
 
-from evaluation.itembank._bank import BankRefused, current_bank, model_family, why_not
+from evaluation.itembank._bank import (
+    PIPELINE_REASON,
+    BankRefused,
+    current_bank,
+    model_family,
+    why_not,
+)
 from evaluation.storage.repository import suite_fingerprint
 from evaluation.suites import Case, Suite
 
@@ -32,13 +38,15 @@ def calibrated_cases(
     *,
     cases: int | None = None,
     pipeline: bool = False,
+    metric: str | None = None,
     seed: int = 0,
 ) -> tuple[list[Case], str]:
     """The cases of the ``calibrated`` level for configs of ``models`` on ``suite``, in
     suite order: the first ``cases`` of the seeded, group-stratified order the subset
     level and the race use (so each reuses what the others generated), and a one-line
     note when the scores will be the subset's plain means, not the bank's estimates.
-    Refused (bad input) when the suite has no bank or ``cases`` exceeds it.
+    Refused (bad input) when the suite has no bank (on ``metric``, the sweep's first: the
+    one its estimates are shown on) or ``cases`` exceeds it.
 
     Why not the bank's most informative cases: measured (benchmarks/perf/
     itembank_benchmark.py, docs/calibrated-subsets.md), cases chosen for their estimated
@@ -49,14 +57,17 @@ def calibrated_cases(
 
     every = list(suite.cases)
     k = calibrated_size(len(every), cases)
-    bank = current_bank(session, suite.name)
+    bank = current_bank(session, suite.name, metric)
     if bank is None:
+        on = f" on {metric!r}" if metric else ""
+        with_metric = f" --metric {metric}" if metric else ""
         raise BankRefused(
-            f"--level calibrated needs an item bank for suite {suite.name!r} and there is "
-            f"none: `evalflow bank {suite.name}` calibrates one from stored results"
+            f"--level calibrated needs an item bank for suite {suite.name!r}{on} and there "
+            f"is none: `evalflow bank {suite.name}{with_metric}` calibrates one from stored "
+            "results"
         )
     reason = (
-        "a pipeline's cases are not exchangeable (their calls share documents and steps)"
+        PIPELINE_REASON
         if pipeline
         else why_not(bank, suite_fingerprint(suite), [model_family(m) for m in models])
     )
@@ -80,4 +91,10 @@ def sweep_cases(session: Session, sweep, cases: int | None = None) -> tuple[list
         [c.model for c in sweep.configs],
         cases=cases,
         pipeline=sweep.spec.pipeline is not None,
+        metric=sweep_metric(sweep),
     )
+
+
+def sweep_metric(sweep) -> str | None:
+    """The metric a sweep's estimates are shown on: its first (the leaderboard's)."""
+    return next(iter(sweep.metrics), None)

@@ -4,17 +4,27 @@ version when results arrived since the last), or show the newest (docs/calibrate
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from flows.cli import options
 from flows.cli._database import open_engine
 
 
 def cmd_bank(args: argparse.Namespace) -> int:
-    from evaluation.itembank import calibrate_bank, current_bank, stored_scores
+    from evaluation.itembank import BankRefused, calibrate_bank, current_bank, stored_scores
+    from evaluation.settings import database_url
     from evaluation.storage.db import session_scope
 
+    url = database_url(args.database)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise BankRefused(  # before an engine: it would leave an empty file behind
+            f"no suite named {args.suite!r} has been run: there is no results database "
+            f"at {url.removeprefix('sqlite:///')} yet"
+        )
     with session_scope(open_engine(args)) as session:
         scores = stored_scores(session, args.suite, args.metric)  # refuses a suite never run
+        for note in scores.notes():
+            print(f"note: {note}")
         bank = current_bank(session, args.suite, scores.metric)
         fresh = (
             bank is not None
@@ -41,8 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="calibrate a suite's item bank from its stored results",
         description="Fit a 2PL item model (difficulty and discrimination per case, ability "
         "per config) to every stored score of SUITE and store it as a new version, when "
-        "results arrived since the last; `run --level calibrated` then runs its most "
-        "informative cases and every score shown is a full-suite estimate.",
+        "results arrived since the last; `run --level calibrated` then runs 10%% of the "
+        "cases in the seeded stratified order and every score shown is a full-suite "
+        "estimate. Pipeline configs and cases no config scored are left out.",
     )
     p.add_argument("suite")
     p.add_argument(

@@ -28,6 +28,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from evaluation.run._sweep import prepare_sweep
     from evaluation.spec import format_plan, make_plan
 
+    _refuse_unused_options(args)
     sweep = prepare_sweep(args.spec)
     check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
     print(redact(format_plan(make_plan(sweep.spec, len(sweep.suite.cases)))))
@@ -57,6 +58,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _refuse_unused_options(args: argparse.Namespace) -> None:
+    """``--cases`` and ``--width`` mean something only at the calibrated level: refused
+    elsewhere (bad input) rather than silently ignored."""
+    from evaluation.errors import EvalError
+
+    for option, value in (("--cases", args.cases), ("--width", getattr(args, "width", None))):
+        if value is not None and args.level != "calibrated":
+            raise EvalError(
+                f"{option} applies only to --level calibrated (this is --level {args.level})"
+            )
 
 
 def _level_work(
@@ -106,23 +119,25 @@ def _calibrated(sweep, database: str | None, k: int | None) -> list:
 def _calibrated_plan(args: argparse.Namespace, sweep) -> None:
     """How many cases an interval of ``--width`` needs on the calibrated level, and what
     that saves against the full suite (docs/calibrated-subsets.md)."""
-    from evaluation.itembank import cases_for_width, current_bank
+    from evaluation.itembank import cases_for_width, current_bank, sweep_metric
     from evaluation.storage.db import open_database, session_scope
+    from evaluation.storage.repository import suite_fingerprint
 
     with session_scope(open_database(args.database, create=False)) as session:
-        bank = current_bank(session, sweep.suite.name)
-    if bank is None:
-        return
+        bank = current_bank(session, sweep.suite.name, sweep_metric(sweep))
+    if bank is None or bank.row.suite_digest != suite_fingerprint(sweep.suite):
+        return  # the level's note said why: the subset's plain means, no width planned
     total = len(sweep.suite.cases)
-    k, width = cases_for_width(bank, args.width)
+    width_asked = 0.1 if args.width is None else args.width
+    k, width = cases_for_width(bank, width_asked)
     if k >= total:
         print(
-            f"calibrated a 95% interval {args.width:.2f} wide needs the whole suite "
+            f"calibrated a 95% interval {width_asked:.2f} wide needs the whole suite "
             f"({total} cases): nothing saved (a wider --width, or a larger suite)"
         )
         return
     print(
-        f"calibrated a 95% interval {args.width:.2f} wide (±{args.width / 2:.3f}) needs about "
+        f"calibrated a 95% interval {width_asked:.2f} wide (±{width_asked / 2:.3f}) needs about "
         f"{k} of {total} cases per config (typical width there {width:.3f}): "
         f"{1 - k / total:.0%} of the full suite's generations saved"
     )
@@ -211,6 +226,7 @@ IN_FLIGHT_WAIT_S = 5.0  # `run --interrupt-wait`: a few generations' time on a r
 def cmd_run(args: argparse.Namespace) -> int:
     from flows import run_control
 
+    _refuse_unused_options(args)
     # Prefect's server imports for seconds: they start now, beside the checks below.
     with run_control.launched_server() as launched:
         return _run(args, launched)
@@ -447,8 +463,8 @@ def _level_options(p: argparse.ArgumentParser) -> None:
         choices=["smoke", "subset", "calibrated", "full"],
         default="full",
         help="smoke: 3 cases per config, fails on any error; subset: a stratified 20%%; "
-        "calibrated: the suite's item bank's most informative cases (10%% or --cases), every "
-        "score a full-suite estimate with an interval; full (default). Each reuses what "
+        "calibrated: 10%% of the cases (or --cases) in the seeded stratified order, every "
+        "score a full-suite estimate from the suite's item bank; full (default). Each reuses what "
         "earlier levels generated",
     )
     p.add_argument(
@@ -483,7 +499,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--width",
         type=options.number(at_least=0.001, at_most=1),
-        default=0.1,
         help="--level calibrated: the 95%% interval width to plan for (default 0.1)",
     )
     p.add_argument(

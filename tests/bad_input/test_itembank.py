@@ -7,7 +7,9 @@ import yaml
 from sqlalchemy import func, select
 
 from evaluation.itembank.schema import ItemBank
+from evaluation.series.schema import SeriesRun
 from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import ConfigPipeline, ConfigRow
 from flows.cli import main
 from tests.support.itembank_db import build
 
@@ -70,9 +72,11 @@ def test_a_calibrated_level_without_a_bank(tmp_path, capsys):
     build(url, n_configs=2, n_cases=12, sub_cases=())
     spec = _spec(tmp_path)
     assert main(["--database", url, "plan", str(spec), "--level", "calibrated"]) == 2
-    assert "needs an item bank for suite 'toy' and there is none" in _one_line(capsys)
+    assert "needs an item bank for suite 'toy' on 'exact_match' and there is none" in _one_line(
+        capsys
+    )
     assert main(["--database", url, "run", str(spec), "--level", "calibrated"]) == 2
-    assert "`evalflow bank toy` calibrates one" in _one_line(capsys)
+    assert "`evalflow bank toy --metric exact_match` calibrates one" in _one_line(capsys)
     assert _banks(url) == 0
 
 
@@ -83,3 +87,46 @@ def test_more_cases_than_the_suite(tmp_path, capsys):
         main(["--database", url, "plan", str(spec), "--level", "calibrated", "--cases", "13"]) == 2
     )
     assert "--cases 13 is more than the suite's 12 cases" in _one_line(capsys)
+
+
+def test_options_that_apply_only_to_the_calibrated_level(tmp_path, capsys):
+    spec = _spec(tmp_path)
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["--database", url, "run", str(spec), "--cases", "5"]) == 2
+    assert "--cases applies only to --level calibrated (this is --level full)" in _one_line(capsys)
+    assert main(["--database", url, "plan", str(spec), "--level", "subset", "--width", "0.2"]) == 2
+    assert "--width applies only to --level calibrated" in _one_line(capsys)
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_a_bank_without_a_database_leaves_no_file(tmp_path, capsys):
+    path = tmp_path / "none.db"
+    assert main(["--database", f"sqlite:///{path}", "bank", "toy"]) == 2
+    assert "no suite named 'toy' has been run" in _one_line(capsys)
+    assert not path.exists()
+
+
+def test_a_bank_on_pipelines_only_says_why(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=8, n_cases=12, sub_cases=())
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        hashes = session.exec(select(ConfigRow.hash)).scalars().all()
+        session.add_all(ConfigPipeline(config_hash=h, pipeline="rag") for h in hashes)
+    engine.dispose()
+    assert main(["--database", url, "bank", "toy"]) == 2
+    assert "was run only by pipelines: a pipeline's cases are not exchangeable" in _one_line(capsys)
+    assert _banks(url) == 0
+
+
+def test_too_few_configs_after_a_suite_change_says_the_older_runs_were_left_out(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=8, n_cases=12, sub_cases=(0, 6))
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        session.add(SeriesRun(experiment="history", series="h", suite="toy", suite_digest="o+x"))
+    engine.dispose()
+    assert main(["--database", url, "bank", "toy"]) == 2
+    err = _one_line(capsys)
+    assert "has 0 configs with at least half its 12 cases scored on 'exact_match'" in err
+    assert "its content changed and the 1 experiment(s) that ran the older content" in err

@@ -8,15 +8,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from evaluation.itembank import (
+    Bank,
     calibrated_estimate,
     cases_for_width,
     current_bank,
+    estimates_text,
+    experiment_estimates,
     fit_2pl,
     most_informative,
     subset_mean,
 )
 from evaluation.itembank.schema import ItemBank
+from evaluation.series.schema import SeriesRun
 from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import ConfigPipeline, ConfigRow, Experiment
 from evaluation.view.app import create_app
 from flows.cli import main
 from tests.support.itembank_db import build, world
@@ -76,7 +81,7 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     out = capsys.readouterr().out
     assert "Full-suite exact_match (95% intervals):" in out
     line = next(x for x in out.splitlines() if "m99:1b" in x and "estimated" in x)
-    assert line.endswith("estimated from 10 of 60 cases")
+    assert line.endswith("estimated from 10 of 60 cases (item bank v1)")
     low, high = (float(v) for v in line.split("[")[1].split("]")[0].split(", "))
     assert low <= y[-2].mean() <= high
     # a model family the bank never saw: the plain subset mean, and why
@@ -92,5 +97,69 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     k, width = cases_for_width(bank, 0.5)  # what `plan --level calibrated --width` says
     assert 2 <= k < 60 and width <= 0.5
     page = TestClient(create_app(make_engine(url))).get("/e/sub/summary").text
-    assert "Full-suite estimates" in page and "estimated from 10 of 60 cases" in page
+    assert "Full-suite estimates" in page and "estimated from 10 of 60 cases (item bank" in page
     assert "not calibrated: model family qwen never calibrated" in page
+
+
+def _m99(session) -> tuple[str, str]:
+    """``sub``'s estimates as `show` prints them, and the line of its m99 config."""
+    experiment = session.exec(select(Experiment).where(Experiment.name == "sub")).scalar_one()
+    text = estimates_text(*experiment_estimates(session, experiment.id))
+    return text, next(x for x in text.splitlines() if "m99:1b" in x)
+
+
+def test_estimates_use_the_leaderboard_metric_and_fall_back_for_other_content_or_pipelines(
+    tmp_path, capsys
+):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url)
+    assert main(["--database", url, "bank", "toy"]) == 0
+    capsys.readouterr()
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        row = current_bank(session, "toy").row  # a newer bank on another metric changes nothing
+        fields = row.model_dump(exclude={"id", "metric", "version"})
+        session.add(ItemBank(**fields, metric="contains", version=1))
+    with session_scope(engine) as session:
+        text, line = _m99(session)
+        assert text.startswith("Full-suite exact_match") and "(item bank v1)" in line
+        # the experiment ran other content of the suite: the bank is not for it
+        session.add(SeriesRun(experiment="sub", series="sub", suite="toy", suite_digest="x+y"))
+    with session_scope(engine) as session:
+        text, line = _m99(session)
+        assert "subset mean from 10 of 60 cases" in line and "estimated" not in text
+        assert "content differs from what item bank v1 was calibrated on" in text
+        assert "`evalflow bank toy` recalibrates" in text
+        session.delete(session.get(SeriesRun, "sub"))
+        config = session.exec(select(ConfigRow.hash).where(ConfigRow.model == "m99:1b")).scalar()
+        session.add(ConfigPipeline(config_hash=config, pipeline="rag"))
+    with session_scope(engine) as session:
+        text, line = _m99(session)
+        assert "subset mean from 10 of 60 cases" in line and "estimated" not in text
+        assert "a pipeline's cases are not exchangeable" in text
+    engine.dispose()
+
+
+def test_a_subset_mean_interval_stays_within_what_the_known_scores_allow() -> None:
+    got = subset_mean([1.0, 1.0, 1.0, 0.0], 36)
+    assert (got.low, got.high) == (3 / 36, 35 / 36)
+    one = subset_mean([1.0], 36)
+    assert (one.low, one.high) == (1 / 36, 1.0)
+
+
+def test_the_bank_summary_warns_when_it_predicts_worse_than_case_means() -> None:
+    row = ItemBank(
+        suite="toy",
+        metric="exact_match",
+        version=2,
+        suite_digest="d",
+        configs=["a"] * 8,
+        families=["m"],
+        cases=60,
+        scores=480,
+        heldout_logloss=0.70,
+        baseline_logloss=0.60,
+    )
+    text = Bank(row, None, []).summary()  # type: ignore[arg-type]
+    assert "predicts worse than each case's plain mean" in text
+    assert "held-out configs: not checked" in text
