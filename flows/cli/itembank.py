@@ -18,8 +18,9 @@ def cmd_bank(args: argparse.Namespace) -> int:
     url = database_url(args.database)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         raise BankRefused(  # before an engine: it would leave an empty file behind
-            f"no suite named {args.suite!r} has been run: there is no results database "
-            f"at {url.removeprefix('sqlite:///')} yet"
+            f"no suite named {args.suite!r} has been run: an item bank is calibrated from "
+            f"stored results and there is no results database at "
+            f"{url.removeprefix('sqlite:///')} yet"
         )
     with session_scope(open_engine(args)) as session:
         scores = stored_scores(session, args.suite, args.metric)  # refuses a suite never run

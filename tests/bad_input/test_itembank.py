@@ -3,9 +3,11 @@ configs, a level that needs a bank with none, more cases than the suite."""
 
 from __future__ import annotations
 
+import numpy as np
 import yaml
 from sqlalchemy import func, select
 
+from evaluation.itembank._bank import Scores
 from evaluation.itembank.schema import ItemBank
 from evaluation.series.schema import SeriesRun
 from evaluation.storage.db import make_engine, session_scope
@@ -130,3 +132,25 @@ def test_too_few_configs_after_a_suite_change_says_the_older_runs_were_left_out(
     err = _one_line(capsys)
     assert "has 0 configs with at least half its 12 cases scored on 'exact_match'" in err
     assert "its content changed and the 1 experiment(s) that ran the older content" in err
+
+
+def test_plan_on_changed_suite_content_falls_back_with_the_suite_named(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=8, n_cases=12, sub_cases=())
+    assert main(["--database", url, "bank", "toy"]) == 0
+    capsys.readouterr()
+    spec = _spec(tmp_path)  # the same suite name, other content than the bank's
+    assert main(["--database", url, "plan", str(spec), "--level", "calibrated"]) == 0
+    out = capsys.readouterr().out
+    assert "differs from what item bank v1 was calibrated on (`evalflow bank toy`" in out
+    assert "calibrated a 95% interval" not in out  # no width from the other content's bank
+
+
+def test_what_a_bank_leaves_out_is_said() -> None:
+    y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    w = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
+    scores = Scores("toy", "exact_match", "d", ["a", "b", "c"], ["x", "y"], ["m", "m"], y, w, 2, 1)
+    notes = "\n".join(scores.notes())
+    assert "1 of the 3 cases have no 'exact_match' score from any config" in notes
+    assert "content of suite 'toy' changed: 2 experiment(s)" in notes
+    assert "1 pipeline config(s) left out" in notes
