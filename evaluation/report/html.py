@@ -250,7 +250,8 @@ def _estimated(data: ReportData) -> _Section:
     blocks: list[_Block] = [
         _P(
             f"The configs ran part of the suite: their full-suite {metric} with a 95% "
-            "interval, estimated from the suite's item bank (docs/calibrated-subsets.md)."
+            "interval, estimated from the suite's item bank where it serves, else the plain "
+            "mean of the cases run; each line says which (docs/calibrated-subsets.md)."
         ),
         _Table(("config", f"full-suite {metric}"), rows),
     ]
