@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="calibrate a suite's item bank from its stored results",
         description="Fit a 2PL item model (difficulty and discrimination per case, ability "
         "per config) to every stored score of SUITE and store it as a new version, when "
-        "results arrived since the last; `run --level calibrated` then runs 10%% of the "
+        "results arrived since the last; `run --level calibrated` then runs 10% of the "
         "cases in the seeded stratified order and every score shown is a full-suite "
         "estimate. Pipeline configs and cases no config scored are left out.",
     )

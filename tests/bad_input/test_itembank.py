@@ -4,6 +4,7 @@ configs, a level that needs a bank with none, more cases than the suite."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import yaml
 from sqlalchemy import func, select
 
@@ -154,3 +155,12 @@ def test_what_a_bank_leaves_out_is_said() -> None:
     assert "1 of the 3 cases have no 'exact_match' score from any config" in notes
     assert "content of suite 'toy' changed: 2 experiment(s)" in notes
     assert "1 pipeline config(s) left out" in notes
+
+
+def test_help_says_the_level_runs_the_seeded_stratified_order(capsys):
+    for verb in ("bank", "run", "plan"):
+        with pytest.raises(SystemExit):
+            main([verb, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "10% of the cases" in text and "seeded stratified order" in text, verb
+        assert "most informative" not in text
