@@ -149,12 +149,30 @@ def watch_series(
     for config in configs:
         present = [i for i in done if config in points[i].configs]
         segment = [points[i] for i in _segment(points, present, config, events)]
+        accepted = [j for j, p in enumerate(segment) if p.accepted_baseline]
         for metric, higher in _metrics(segment):
             per_night = [_per_case(frames, p, config, metric) for p in segment]
             if any(s.notna().any() for s in per_night):  # measured at all
-                inputs.append((segment, config, metric, higher, per_night))
+                inputs.append((segment, config, metric, higher, per_night, accepted))
     h = settings.threshold(len(inputs))
-    verdicts = [_stream(*one, settings, len(inputs)) for one in inputs]
+    verdicts = []
+    for segment, config, metric, higher, per_night, accepted in inputs:
+        verdict = _stream(segment, config, metric, higher, per_night, settings, len(inputs))
+        if accepted:
+            verdict, note = _from_accepted(
+                verdict,
+                accepted[-1],
+                segment,
+                config,
+                metric,
+                higher,
+                per_night,
+                settings,
+                len(inputs),
+            )
+            if note:
+                notes.append(note)
+        verdicts.append(verdict)
     return SeriesWatch(
         series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes)
     )
@@ -186,16 +204,46 @@ def _segment(
     points: Sequence[SeriesPoint], present: list[int], config: str, events: Sequence[SeriesEvent]
 ) -> list[int]:
     """The completed points of ``config`` since the last event that touches it (a suite
-    change, or a change of its model), from the accepted baseline when it lies there."""
+    change, or a change of its model); the accepted baseline is applied per stream
+    (``_from_accepted``)."""
     model = next(points[i].config_models.get(config, "") for i in present) if present else ""
     start = 0
     index = {p.experiment: i for i, p in enumerate(points)}
     for event in events:
         if not event.model or event.model == model or _bare(event.model) == _bare(model):
             start = max(start, index[event.experiment])
-    segment = [i for i in present if i >= start]
-    accepted = [i for i in segment if points[i].accepted_baseline]
-    return [i for i in segment if i >= accepted[-1]] if accepted else segment
+    return [i for i in present if i >= start]
+
+
+def _from_accepted(
+    verdict: StreamVerdict,
+    at: int,
+    segment: Sequence[SeriesPoint],
+    config: str,
+    metric: str,
+    higher: bool,
+    per_night: Sequence[pd.Series],
+    settings: WatchSettings,
+    streams: int,
+) -> tuple[StreamVerdict, str | None]:
+    """Accepting run ``segment[at]`` as the baseline accepts the level of a stream that
+    alarmed at or before it: that stream's comparison starts afresh from it. A stream
+    with no alarm up to it keeps every earlier night of the segment as its reference
+    (they were in control; dropping them would only re-learn, and a later drop would be
+    taken for a learning night), and an alarm after the accepted run stands: the note
+    says so."""
+    if any(n.alarm for n in verdict.nights[: at + 1]):
+        return _stream(
+            segment[at:], config, metric, higher, per_night[at:], settings, streams
+        ), None
+    later = [n.experiment for n in verdict.nights[at + 1 :] if n.alarm]
+    if not later:
+        return verdict, None
+    return verdict, (
+        f"accepted baseline {segment[at].experiment} lies before the alarm on {later[0]} "
+        f"({metric} of {verdict.label}): the alarm stands; accept {later[-1]} or a later "
+        "run to take its level as the reference"
+    )
 
 
 def _bare(model: str) -> str:

@@ -4,7 +4,7 @@ false-alarm rate of the whole series set, not of each test.
 The method, per stream and per comparable segment (``_events``):
 
 1. **Reference.** Every earlier night of the segment (at most ``window``; from the
-   accepted baseline when it lies in the segment), per case: a self-starting scheme
+   accepted baseline when the stream alarmed at or before it), per case: a self-starting scheme
    (Hawkins 1987), so successive nights' changes are independent when nothing changes,
    where a fixed baseline's own noise would be shared by every night compared with it.
 2. **Nightly statistic, paired.** ``θ_t`` is the night's change against the reference,

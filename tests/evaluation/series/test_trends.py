@@ -261,3 +261,28 @@ def test_the_gate_says_when_its_cases_are_too_few_to_catch_a_drop(engine):
         ) in gate_text(small)
         names = add_nights(session, 2, series="powered")
         assert gate(session, names[1], names[0]).underpowered is not None  # 60 cases: 0.25
+
+
+def test_accepting_a_baseline_before_an_alarm_keeps_the_alarm_and_the_nights_before(engine):
+    with session_scope(engine) as session:
+        names = add_nights(session, 9, series="accept", drop_from=8, seed=1)
+    with session_scope(engine) as session:
+        before = stream(watch_series(session, "accept"), CHANGING, "exact_match")
+        get_experiment(session, names[7]).accepted_baseline = True
+    with session_scope(engine) as session:
+        watch = watch_series(session, "accept")
+    after = stream(watch, CHANGING, "exact_match")
+    assert before.alarm_nights == (names[8],)
+    assert after.alarm_nights == (names[8],) and after.segment_start == names[0]
+    assert after.nights == before.nights
+    assert [s for s in watch.alarms] and any(
+        f"accepted baseline {names[7]} lies before the alarm on {names[8]}" in n
+        for n in watch.notes
+    )
+    with session_scope(engine) as session:  # accepting the alarmed night takes its level
+        get_experiment(session, names[8]).accepted_baseline = True
+    with session_scope(engine) as session:
+        watch = watch_series(session, "accept")
+    taken = stream(watch, CHANGING, "exact_match")
+    assert taken.segment_start == names[8] and not taken.alarm_nights
+    assert stream(watch, STEADY, "exact_match").segment_start == names[0]
