@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
-from evaluation.series._trends import SeriesWatch, StreamVerdict
+from evaluation.series._trends import Night, SeriesWatch, StreamVerdict
 from evaluation.view.links import view_url
 
 if TYPE_CHECKING:  # the gate's module loads scipy.stats: the nightly flow renders without it
@@ -70,6 +70,19 @@ def _change(v: float | None, metric: str) -> str:
     return f"{v:+.3f}"
 
 
+def _state(night: Night, metric: str) -> str:
+    """A night's state word; a learning night that moved says how far, not "ok"."""
+    if night.alarm:
+        return "ALARM"
+    if night.moved:
+        low, high = _change(night.change_low, metric), _change(night.change_high, metric)
+        return (
+            f"learning: moved {_change(night.change, metric)} [{low}, {high}] from the nights "
+            "before; not judged yet"
+        )
+    return "watch" if night.evidence > 0 else "ok"
+
+
 def _stream_line(s: StreamVerdict, width: int = 30) -> str:
     last = s.last
     shown = [n.value for n in s.nights][-width:]
@@ -88,7 +101,7 @@ def _stream_line(s: StreamVerdict, width: int = 30) -> str:
         else ("partial run: not judged" if last.partial else "learning")
     )
     line = sparkline(shown, cut)
-    state = "ALARM" if last.alarm else ("watch" if last.evidence > 0 else "ok")
+    state = _state(last, s.metric)
     if not last.alarm and s.last_alarm:
         state += f" (alarm on {s.last_alarm})"
     return (
@@ -162,7 +175,7 @@ def watch_markdown(watch: SeriesWatch) -> str:
             else ""
         )
         p = f"{n.p:.2g}" if n.p is not None else "learning"
-        state = "**ALARM**" if n.alarm else ("watch" if n.evidence > 0 else "ok")
+        state = "**ALARM**" if n.alarm else _state(n, s.metric)
         lines.append(
             f"| {s.label} | {s.metric} | {_value(n.value, s.metric)} | "
             f"{_change(n.change, s.metric)}{interval} | {p} | {n.evidence:.2f} | {state} |"

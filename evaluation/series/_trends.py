@@ -56,6 +56,10 @@ class Night:
     partial: bool = False
     """Fewer than half the cases of the stream's fullest run (a smoke or subset level):
     shown apart, neither judged nor part of the later nights' reference."""
+    moved: bool = False
+    """A learning night (not judged yet) whose change's 95% interval, on case noise
+    alone, excludes no change: shown as moved, never as "ok", since it becomes part of
+    the reference the later nights are judged against."""
 
 
 @dataclass(frozen=True)
@@ -357,6 +361,10 @@ def _stream(
                 alarm=bool(alarms[t]),
                 judged=judged,
                 partial=bool(partial[t]),
+                moved=not judged
+                and bounds[0] is not None
+                and bounds[1] is not None
+                and (bounds[0] > 0 or bounds[1] < 0),
             )
         )
     since, by = _run(points, path, alarms, theta, sign, metric)

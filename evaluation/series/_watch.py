@@ -21,7 +21,8 @@ The method, per stream and per comparable segment (``_events``):
    steps τ² rests on; the last factor, τ²'s relative standard error, keeps an
    underestimate of τ² from inflating a run of nights' z), mapped from a t distribution
    with Satterthwaite's degrees of freedom while τ² rests on few nights.
-   The first ``learning`` nights after a segment's first are shown, not judged.
+   The first ``learning`` full nights after a segment's first are shown, not judged
+   (a partial night between them is skipped, not counted).
 4. **Accumulating evidence.** A one-sided CUSUM (Page 1954) per stream, allowance
    ``k`` (``k_latency`` for p95 latency, where a slower host is wanted on its first night):
    ``S_t = max(0, S_{t−1} + z_t − k)``, alarm when ``S_t ≥ h``, then ``S`` restarts. A
@@ -248,6 +249,17 @@ def _window_means(values: np.ndarray, window: int, axis: int) -> np.ndarray:
     return np.moveaxis(mean, -1, axis)
 
 
+def _last_held(held: np.ndarray) -> np.ndarray:
+    """For each night (last axis), the index of the last night before it with data, −1
+    where none: a night's step is taken from it, so a partial night between two full
+    ones (no data here) costs one step, not two, and learning lasts ``learning`` full
+    nights as documented."""
+    nights = held.shape[-1]
+    index = np.where(held, np.arange(nights), -1)
+    last = np.maximum.accumulate(index, axis=-1)
+    return np.concatenate([np.full_like(last[..., :1], -1), last[..., :-1]], -1)
+
+
 def mean_stream_z(
     values: np.ndarray,
     *,
@@ -264,7 +276,10 @@ def mean_stream_z(
     reference = _window_means(values, window, axis=-2)
     change, se2 = paired_change(values, reference)
     theta = -change if higher_is_better else change
-    previous = np.concatenate([np.full_like(values[..., :1, :], np.nan), values[..., :-1, :]], -2)
+    held = np.any(~np.isnan(values), axis=-1)  # a night with data (a partial one has none)
+    before = _last_held(held)
+    previous = np.take_along_axis(values, np.maximum(before, 0)[..., None], axis=-2)
+    previous = np.where((before >= 0)[..., None], previous, np.nan)
     step, step_var = paired_change(values, previous)
     tau2, steps = between_night_var(step, step_var, min_steps=learning)
     return theta, se2, z_scores(theta, se2, np.maximum(tau2, floor * floor), m, steps)
@@ -281,7 +296,9 @@ def p95_stream_z(
     m = reference_counts(latencies.shape[-2], window)
     point, _ = log_quantile(latencies)
     theta = point - _window_means(point, window, axis=-1)
-    step = np.concatenate([np.full_like(point[..., :1], np.nan), np.diff(point, axis=-1)], -1)
+    before = _last_held(~np.isnan(point))
+    previous = np.take_along_axis(point, np.maximum(before, 0), axis=-1)
+    step = point - np.where(before >= 0, previous, np.nan)
     night_var, steps = between_night_var(step, np.zeros_like(step), min_steps=learning)
     night_var = np.maximum(night_var, floor * floor)  # case noise and day effects
     z = z_scores(theta, np.zeros_like(theta), night_var, m, steps)

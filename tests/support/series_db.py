@@ -25,12 +25,14 @@ def add_nights(
     seed: int = 0,
     first: int = 0,
     configs: tuple[Config, ...] = (STEADY, CHANGING),
+    partial: tuple[int, ...] = (),
 ) -> list[str]:
     """``nights`` completed runs of ``series`` (exact_match right with probability 0.85
-    per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45;
-    from ``slow_from`` on its latencies are 3×; from ``digest_from`` on its model has a new
-    digest; ``configs``: the configs each night runs). Returns the experiments' names,
-    oldest first."""
+        per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45;
+        from ``slow_from`` on its latencies are 3×; from ``digest_from`` on its model has a new
+        digest; ``configs``: the configs each night runs; the nights in ``partial`` run only the
+    first 3 cases, as at a smoke level). Returns the experiments' names,
+        oldest first."""
     rng = np.random.default_rng(seed)
     ease = rng.uniform(0.6, 1.0, len(SUITE.cases))  # a case's own chance, every night
     names = []
@@ -47,7 +49,11 @@ def add_nights(
             )
             latency[config] = list(slow * np.exp(0.1 * rng.standard_normal(len(p))) * (1 + ease))
         name = f"{series}-night-{night:02d}"
-        experiment = add_experiment(session, name, SUITE, scores, latency=latency)
+        if night in partial:
+            scores = {c: {m: v[:3] for m, v in by.items()} for c, by in scores.items()}
+            latency = {c: v[:3] for c, v in latency.items()}
+        suite = make_suite(3) if night in partial else SUITE
+        experiment = add_experiment(session, name, suite, scores, latency=latency)
         experiment.spec = {"name": series}
         experiment.status = "completed"
         session.add(experiment)

@@ -286,3 +286,21 @@ def test_accepting_a_baseline_before_an_alarm_keeps_the_alarm_and_the_nights_bef
     taken = stream(watch, CHANGING, "exact_match")
     assert taken.segment_start == names[8] and not taken.alarm_nights
     assert stream(watch, STEADY, "exact_match").segment_start == names[0]
+
+
+def test_a_partial_night_does_not_lengthen_learning_and_a_drop_while_learning_shows(engine):
+    # newcomer-45: a smoke night in a new segment kept the 5th full night learning, and a
+    # drop on a learning night showed "ok" and was then absorbed into the reference
+    with session_scope(engine) as session:
+        add_nights(session, 6, series="learn", partial=(2,), drop_from=3, seed=3)
+        add_nights(session, 4, series="learn4", partial=(2,), drop_from=3, seed=3)
+    with session_scope(engine) as session:
+        watch, early = watch_series(session, "learn"), watch_series(session, "learn4")
+    quality = stream(watch, CHANGING, "exact_match")
+    assert [n.partial for n in quality.nights] == [False, False, True, False, False, False]
+    assert [n.judged for n in quality.nights] == [False] * 5 + [True]  # 3 full nights learn
+    dropped = quality.nights[3]
+    assert dropped.moved and not dropped.judged and dropped.change_high < 0
+    assert not any(n.moved for n in stream(watch, STEADY, "exact_match").nights[:4])
+    (line,) = [x for x in trends_text(early).splitlines() if x.startswith("  exact_match")][1:2]
+    assert "learning: moved -0." in line and line.endswith("from the nights before; not judged yet")
