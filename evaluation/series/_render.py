@@ -142,12 +142,18 @@ def trends_text(watch: SeriesWatch) -> str:
 
 
 def alarm_lines(watch: SeriesWatch) -> list[str]:
-    """One line per alarm tonight, with the flipped cases and the view's link."""
+    """One line per alarm of the last judged run, with the flipped cases and the view's
+    link; a later run not completed is named as not judged."""
+    last, judged = watch.last, watch.judged
+    after = "" if last.status == "completed" else f"{last.experiment} {last.status}: not judged"
     if not watch.alarms:
-        last = watch.last
-        judged = "" if last.status == "completed" else f" ({last.status}: not judged)"
-        return [f"no alarm on {last.experiment}{judged}."]
-    lines = [f"ALARM on {watch.last.experiment}:"]
+        if not after:
+            return [f"no alarm on {last.experiment}."]
+        if judged is None:
+            return [f"no alarm: {after}."]
+        return [f"no alarm on {judged.experiment}; {after}."]
+    run = judged.experiment if judged else last.experiment  # alarms come from a judged run
+    lines = [f"ALARM on {run}{'; ' + after if after else ''}:"]
     for s in watch.alarms:
         lines.append(f"  {s.describe()}")
         if s.flipped:

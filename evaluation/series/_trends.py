@@ -119,10 +119,19 @@ class SeriesWatch:
 
     @property
     def alarms(self) -> tuple[StreamVerdict, ...]:
-        """The alarms the series' last run raised itself: none when it was not judged
-        (not completed), and never an earlier run's."""
-        last = self.last.experiment
-        return tuple(s for s in self.streams if s.alarm and s.last.experiment == last)
+        """The alarms the series' last judged (completed) run raised itself: a run still
+        running or cut short after it is not judged and hides none of them; an earlier
+        run's alarm is not one of them."""
+        judged = self.judged
+        if judged is None:
+            return ()
+        return tuple(s for s in self.streams if s.alarm and s.last.experiment == judged.experiment)
+
+    @property
+    def judged(self) -> SeriesPoint | None:
+        """The series' last completed run: the last one the watch judged."""
+        done = [p for p in self.points if p.status == "completed"]
+        return done[-1] if done else None
 
     @property
     def last(self) -> SeriesPoint:

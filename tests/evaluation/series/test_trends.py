@@ -170,7 +170,8 @@ def test_a_nights_interval_and_its_p_come_from_the_same_test(tonight):
         assert worse_side == (n.p < 0.025), (s.metric, n)
 
 
-def test_an_unjudged_last_run_raises_no_alarm_of_the_night_before(engine):
+def test_an_unjudged_last_run_hides_no_alarm_of_the_night_before(engine):
+    # newcomer-45: with night 10 alarmed and night 11 running, --fail-on-alarm passed
     with session_scope(engine) as session:
         names = add_nights(session, 11, series="cut", drop_from=10, slow_from=10, seed=1)
         (cut,) = add_nights(session, 1, series="cut", seed=2, first=11)
@@ -178,8 +179,19 @@ def test_an_unjudged_last_run_raises_no_alarm_of_the_night_before(engine):
     with session_scope(engine) as session:
         watch = watch_series(session, "cut")
     assert {s.last_alarm for s in watch.streams if s.last_alarm} == {names[10]}
-    assert watch.alarms == ()
-    assert f"no alarm on {cut} (interrupted: not judged)." in trends_text(watch)
+    assert {(s.config, s.metric) for s in watch.alarms} == {
+        (CHANGING.hash, "exact_match"),
+        (CHANGING.hash, "latency_p95"),
+    }
+    assert f"ALARM on {names[10]}; {cut} interrupted: not judged:" in trends_text(watch)
+    with session_scope(engine) as session:
+        add_nights(session, 11, series="cut2", seed=1)
+        (running,) = add_nights(session, 1, series="cut2", seed=2, first=11)
+        get_experiment(session, running).status = "running"
+    with session_scope(engine) as session:
+        calm = watch_series(session, "cut2")
+    assert calm.alarms == ()
+    assert f"no alarm on cut2-night-10; {running} running: not judged." in trends_text(calm)
 
 
 def test_one_run_is_one_run(engine):
