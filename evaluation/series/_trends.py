@@ -167,6 +167,7 @@ def watch_series(
             per_night = [_per_case(frames, p, config, metric) for p in segment]
             if any(s.notna().any() for s in per_night):  # measured at all
                 inputs.append((segment, config, metric, higher, per_night, accepted))
+    settings.refuse_no_threshold(len(inputs))
     h = settings.threshold(len(inputs))
     verdicts = []
     for segment, config, metric, higher, per_night, accepted in inputs:

@@ -47,6 +47,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evaluation.errors import EvalError
+
+
+class WatchError(EvalError):
+    """Watch settings that leave the CUSUM no threshold: bad input."""
+
+
 LATENCY_FLOOR = 0.05  # log units: hosts' days differ by a few percent at least
 SIEGMUND_SHIFT = 1.166
 
@@ -86,6 +93,24 @@ class WatchSettings:
         ``self.k``): every stream gets the same in-control run length."""
         arl0 = 100.0 * max(streams, 1) / self.false_alarms_per_100_nights
         return cusum_threshold(arl0, self.k if k is None else k)
+
+    def refuse_no_threshold(self, streams: int) -> None:
+        """WatchError when an allowance leaves a series of ``streams`` streams no
+        threshold: where the CUSUM's run length at h = 0 already exceeds the promised
+        one, h ≤ 0 and the watch no longer means what it promises."""
+        arl0 = 100.0 * max(streams, 1) / self.false_alarms_per_100_nights
+        for k, name in ((self.k, "k"), (self.k_latency, "the p95 latency's k")):
+            if siegmund_arl(0.0, k) >= arl0:
+                low, high = 0.0, k
+                for _ in range(40):
+                    mid = (low + high) / 2
+                    low, high = (mid, high) if siegmund_arl(0.0, mid) < arl0 else (low, mid)
+                raise WatchError(
+                    f"CUSUM {name} = {k:g} with {self.false_alarms_per_100_nights:g} false "
+                    f"alarms per 100 nights over {streams} stream(s) leaves the watch no "
+                    f"threshold (h ≤ 0): use a k below {math.floor(low * 100) / 100:g} "
+                    "(--k), or fewer false alarms (--false-alarms)"
+                )
 
     def allowance(self, metric: str) -> float:
         """The CUSUM allowance of a stream of ``metric``."""

@@ -98,6 +98,11 @@ CASES = {
         ["gate", "unscored", "--baseline", "nightly-night-00"],
         "candidate 'unscored' has no exact_match scores for m:1b",
     ),
+    "trends-k-leaves-no-threshold": (  # newcomer-45: --k 5 gave h = 0.00
+        ["trends", "nightly", "--k", "5"],
+        "CUSUM k = 5 with 2 false alarms per 100 nights over 6 stream(s) leaves the watch no "
+        "threshold (h ≤ 0): use a k below 3.91 (--k)",
+    ),
     "gate-no-baseline-accepted": (
         ["gate", "nightly-night-01"],
         "no baseline for 'nightly-night-01': series 'nightly' has no accepted baseline; "
