@@ -4,6 +4,7 @@ artifact's Markdown, the gate's JUnit XML and Markdown summary."""
 from __future__ import annotations
 
 import math
+import shlex
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
@@ -158,7 +159,12 @@ def alarm_lines(watch: SeriesWatch) -> list[str]:
         lines.append(f"  {s.describe()}")
         if s.flipped:
             shown = ", ".join(s.flipped[:8]) + (" …" if len(s.flipped) > 8 else "")
-            lines.append(f"    flipped: {shown}  ({view_url(s.last.experiment)})")
+            lines.append(f"    flipped: {shown}")
+        # where `evalflow view RUN` serves the run's outputs (its default host and port)
+        lines.append(
+            f"    outputs: {view_url(s.last.experiment)} "
+            f"(evalflow view {shlex.quote(s.last.experiment)})"
+        )
     return lines
 
 

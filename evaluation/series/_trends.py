@@ -76,6 +76,7 @@ class StreamVerdict:
     since: str | None = None  # the first night of the evidence behind the last alarm/run
     by: float | None = None  # mean change over those nights
     flipped: tuple[str, ...] = ()  # cases right in the reference, wrong tonight
+    reference: tuple[str, ...] = ()  # the full nights before ``since`` it is compared with
 
     @property
     def last(self) -> Night:
@@ -98,11 +99,16 @@ class StreamVerdict:
         """What changed, by how much, since when: the alarm's sentence."""
         last = self.last
         change = "" if self.by is None else f" by {_signed(self.by, self.metric)}"
-        since = f" since {self.since}" if self.since else ""
+        when = ""
+        if self.since:
+            nights = [n.experiment for n in self.nights if n.judged]
+            run = nights[nights.index(self.since) :] if self.since in nights else [self.since]
+            when = f" at {run[0]}" if len(run) == 1 else f" over {_span(run)}"
+        against = f", against {_span(self.reference)}" if self.reference else ""
         p = "" if last.p is None else f" (z = {last.z:.2f}, one-sided p = {last.p:.2g})"
         flips = f"; {len(self.flipped)} case(s) flipped" if self.flipped else ""
         return (
-            f"{self.metric} of {self.label} changed{change}{since}{p}: evidence "
+            f"{self.metric} of {self.label} changed{change}{when}{against}{p}: evidence "
             f"{last.evidence:.2f} ≥ {self.threshold:.2f}{flips}"
         )
 
@@ -378,6 +384,11 @@ def _stream(
             )
         )
     since, by = _run(points, path, alarms, theta, sign, metric)
+    reference: tuple[str, ...] = ()
+    if since is not None:
+        start = next(i for i, p in enumerate(points) if p.experiment == since)
+        full = [p.experiment for p, n in zip(points[:start], nights, strict=False) if not n.partial]
+        reference = tuple(full[-settings.window :])
     flipped = _flipped(grid[0], higher) if metric not in OPERATIONAL and nights[-1].alarm else ()
     return StreamVerdict(
         config=config,
@@ -390,6 +401,7 @@ def _stream(
         since=since,
         by=by,
         flipped=tuple(cases[i] for i in flipped),
+        reference=reference,
     )
 
 
@@ -414,6 +426,13 @@ def _shown(
 def _change(metric: str, theta: float) -> float:
     """A change in the metric's own units: log ratios as ratios − 1."""
     return exp(theta) - 1 if metric in ("latency_p95", "tokens_per_s") else float(theta)
+
+
+def _span(names: Sequence[str]) -> str:
+    """``a…b (n nights)``, or the one night's name."""
+    if len(names) == 1:
+        return f"{names[0]} (1 night)"
+    return f"{names[0]}…{names[-1]} ({len(names)} nights)"
 
 
 def _signed(value: float, metric: str) -> str:

@@ -19,7 +19,8 @@ from evaluation.series import (
 )
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import get_experiment
-from evaluation.view.links import view_url
+from evaluation.view.app import create_app
+from evaluation.view.links import DEFAULT_PORT, view_url
 from tests.support.results_db import add_experiment, make_config, make_suite
 from tests.support.series_db import CHANGING, STEADY, SUITE, add_nights
 
@@ -59,7 +60,7 @@ def test_a_drop_and_a_slowdown_alarm_on_their_config_and_night_and_nowhere_else(
     assert {s.metric for s in watch.streams} == {"exact_match", "failure_rate", "latency_p95"}
 
 
-def test_tonights_alarm_says_what_by_how_much_since_when_and_which_cases(tonight):
+def test_tonights_alarm_says_what_by_how_much_since_when_and_which_cases(tonight, engine):
     names, watch = tonight
     alarm = stream(watch, CHANGING, "exact_match")
     assert alarm.alarm and alarm.since == names[10]
@@ -67,8 +68,16 @@ def test_tonights_alarm_says_what_by_how_much_since_when_and_which_cases(tonight
     assert len(alarm.flipped) >= 10 and alarm.flipped[0].startswith("c")
     text = trends_text(watch)
     assert f"ALARM on {names[10]}" in text and "flipped: c" in text
-    assert view_url(names[10]) in text  # the view's page of the flipped cases
+    # newcomer-45: "changed by -0.389 since fr-n6" did not say against what
+    assert (
+        f"exact_match of m:1b t=0.7 changed by {alarm.by:+.3g} at {names[10]}, against "
+        f"{names[0]}…{names[9]} (10 nights) (z = "
+    ) in text
     assert "latency_p95 of m:1b t=0.7 changed by +" in text
+    # the link is where `evalflow view` serves the run (its default host and port)
+    assert f"outputs: {view_url(names[10])} (evalflow view {names[10]})" in text
+    assert view_url(names[10]).endswith(f":{DEFAULT_PORT}/e/{names[10]}")
+    assert any(getattr(r, "path", "") == "/e/{experiment}" for r in create_app(engine).routes)
 
 
 def test_the_nightly_artifact_and_event_carry_the_same_verdicts(tonight):
