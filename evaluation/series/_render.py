@@ -287,6 +287,29 @@ def gate_markdown(result: GateResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _too_small(result: GateResult, stated: float) -> str:
+    """The note of a gate whose suite is too small to catch a ``stated`` drop: the drop
+    each quality check catches 4 times in 5 (or their range), and the cases the weakest
+    would need. A smaller level is not the cause to name: a full run can be too small."""
+    checks = [c for c in result.cases if c.detectable is not None]
+    worst = max(checks, key=lambda c: c.detectable or 0.0)
+    need = math.ceil(worst.n * ((worst.detectable or 0.0) / stated) ** 2)
+    if len(checks) <= 3:
+        each = "; ".join(
+            f"{c.metric} of {c.label} ({c.n} cases): {c.detectable:.2f}" for c in checks
+        )
+    else:
+        low = min(c.detectable or 0.0 for c in checks)
+        each = f"{len(checks)} checks: {low:.2f} to {worst.detectable:.2f}"
+    collapse = " (beyond the metric's range: only a collapse)" if worst.detectable > 1 else ""
+    return (
+        f"note: the suite is too small for this gate to catch a {stated:g} drop: the drop "
+        f"each quality check catches 4 times in 5 is {each}{collapse}; {worst.metric} of "
+        f"{worst.label} would need about {need} cases (`evalflow trends` pools a series' "
+        "nights and catches smaller drops: docs/trends.md)"
+    )
+
+
 def gate_text(result: GateResult) -> str:
     """The terminal's lines: the verdict, what regressed, and what the two runs did not
     run alike."""
@@ -298,11 +321,7 @@ def gate_text(result: GateResult) -> str:
 
     weak = result.underpowered
     if weak is not None:
-        changes.append(
-            f"note: too few cases to catch a {STATED_DROP:g} drop: {weak.metric} of "
-            f"{weak.label} on {weak.n} cases needs a drop of {weak.detectable:.2f} to be "
-            "caught 4 times in 5 (run a fuller level, e.g. --level full)"
-        )
+        changes.append(_too_small(result, STATED_DROP))
     if not result.regressed:
         return "\n".join(
             [

@@ -276,12 +276,21 @@ def test_the_gate_says_when_its_cases_are_too_few_to_catch_a_drop(engine):
         small = gate(session, "smoke-cand", "smoke-base")
         (quality,) = [c for c in small.cases if c.metric == "exact_match"]
         assert small.underpowered is quality and quality.detectable > 0.5
+        text = gate_text(small)
         assert (
-            "note: too few cases to catch a 0.1 drop: exact_match of m:1b t=0 on 3 cases "
-            f"needs a drop of {quality.detectable:.2f} to be caught 4 times in 5"
-        ) in gate_text(small)
-        names = add_nights(session, 2, series="powered")
-        assert gate(session, names[1], names[0]).underpowered is not None  # 60 cases: 0.25
+            "note: the suite is too small for this gate to catch a 0.1 drop: the drop each "
+            "quality check catches 4 times in 5 is exact_match of m:1b t=0 (3 cases): "
+            f"{quality.detectable:.2f} (beyond the metric's range: only a collapse); "
+            "exact_match of m:1b t=0 would need about "
+        ) in text
+        # newcomer-45: a full run was told to "run a fuller level, e.g. --level full"
+        assert "--level" not in text
+        names = add_nights(session, 2, series="powered")  # full runs of 60 cases, 2 checks
+        full = gate(session, names[1], names[0])
+        drops = [c.detectable for c in full.cases if c.detectable is not None]
+        assert full.underpowered is not None and len(drops) == 2 and min(drops) > 0.1
+        note = next(x for x in gate_text(full).splitlines() if "too small" in x)
+        assert all(f": {d:.2f}" in note for d in drops) and "collapse" not in note
 
 
 def test_accepting_a_baseline_before_an_alarm_keeps_the_alarm_and_the_nights_before(engine):
