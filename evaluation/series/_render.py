@@ -130,9 +130,16 @@ def trends_text(watch: SeriesWatch) -> str:
     for stream in watch.streams:
         by_config.setdefault(stream.config, []).append(stream)
     for streams in by_config.values():
-        first = streams[0]
+        first = max(streams, key=lambda st: len(st.nights))  # the longest segment
         lines += ["", f"{first.label}  (since {first.segment_start}, {runs(len(first.nights))})"]
         lines += [_stream_line(st) for st in streams]
+        # an accepted baseline restarts only the streams that alarmed before it
+        lines += [
+            f"  ({st.metric} since {st.segment_start}, {runs(len(st.nights))}: its level "
+            "accepted there)"
+            for st in streams
+            if st.segment_start != first.segment_start
+        ]
     if watch.events:
         lines += ["", "events (not compared across):"]
         lines += [f"  {e.time:%Y-%m-%d} {e.message}" for e in watch.events]

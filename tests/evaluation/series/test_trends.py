@@ -316,6 +316,9 @@ def test_accepting_a_baseline_before_an_alarm_keeps_the_alarm_and_the_nights_bef
     taken = stream(watch, CHANGING, "exact_match")
     assert taken.segment_start == names[8] and not taken.alarm_nights
     assert stream(watch, STEADY, "exact_match").segment_start == names[0]
+    assert f"  (exact_match since {names[8]}, 1 run: its level accepted there)" in trends_text(
+        watch
+    )
 
 
 def test_a_partial_night_does_not_lengthen_learning_and_a_drop_while_learning_shows(engine):
