@@ -32,7 +32,13 @@ def sparkline(
         )
     low = min(v for _, v in points)
     high = max(v for _, v in points)
-    span = high - low or 1.0
+    # A floor on the y-range (±5 % of the mean level) so autoscale does not draw a
+    # +1 % wobble as a cliff; the points stay centred in the widened range.
+    mid = (low + high) / 2
+    floor = max(abs(sum(v for _, v in points) / len(points)) * 0.1, 1e-9)
+    if high - low < floor:
+        low, high = mid - floor / 2, mid + floor / 2
+    span = high - low
     steps = max(len(values) - 1, 1)
     pad = 2
 
