@@ -1,5 +1,6 @@
 """The monitor's pages, mounted on the view app (``add_monitor``): the home page over
-the whole database (``/``), a run's live page (``/e/NAME/live``), their light JSON
+the whole database (``/``), a series' trends (``/series/NAME``), a run's live page
+(``/e/NAME/live``), their light JSON
 (``/api/live``, ``/api/runs/NAME``: an ETag per answer, so a page polling an unchanged
 state gets an empty 304) and the guarded writes that start a deployment's run and
 cancel one (``/actions/start``, ``/actions/cancel``)."""
@@ -28,6 +29,7 @@ from evaluation.monitor._control import (
 )
 from evaluation.monitor._home import HomeCache, home, live_facts, running_runs
 from evaluation.monitor._live import STAGES
+from evaluation.monitor._series_page import reference_level, stream_chart, stream_status
 from evaluation.monitor._status import gpu_text
 from evaluation.monitor._summary import stale_ids, store_summary
 from evaluation.monitor._svg import line_chart, sparkline
@@ -100,6 +102,27 @@ def add_monitor(
             home=shown,
             started=started,
             can_control=the_control() is not None,
+            **page_context,
+        )
+
+    @app.get("/series/{name}", response_class=HTMLResponse)
+    def series_page(name: str) -> HTMLResponse:
+        from evaluation.series import SeriesNotFound, list_series, watch_series
+
+        with session_scope(engine) as session:
+            try:
+                watch = watch_series(session, name)
+            except SeriesNotFound:
+                known = ", ".join(s.name for s in list_series(session)) or "none yet"
+                raise HTTPException(
+                    404, f"series: no run of series {name!r} is stored; expected one of {known}"
+                ) from None
+        return render(
+            "series.html",
+            watch=watch,
+            chart=stream_chart,
+            status_of=stream_status,
+            reference_of=reference_level,
             **page_context,
         )
 

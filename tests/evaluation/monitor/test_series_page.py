@@ -1,0 +1,42 @@
+"""The monitor's series page draws what `evalflow trends` says: the alarm, the events,
+the interval whiskers and the partial (smoke) nights as hollow, not-judged markers."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.view.app import create_app
+from tests.support.series_db import add_nights
+
+
+@pytest.fixture(scope="module")
+def page():
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        names = add_nights(
+            session, 12, series="night", partial=(3,), digest_from=1, drop_from=11, seed=4
+        )
+    client = TestClient(create_app(engine))
+    return names, client, client.get("/series/night")
+
+
+def test_the_series_page_draws_alarm_event_whiskers_and_partial_nights(page):
+    names, _, answer = page
+    assert answer.status_code == 200
+    html = answer.text
+    assert 'data-status="ALARM"' in html and '<text class="alarm"' in html
+    assert f'<a href="/e/{names[11]}/summary">{names[11]}</a>' in html
+    assert "model digest of m:1b on gpu1 changed" in html and '<line class="event"' in html
+    assert '<line class="whisker"' in html
+    assert '<circle class="partial"' in html and f"{names[3]}: " in html
+    assert "partial: not judged" in html
+
+
+def test_the_home_links_to_the_series_page_and_an_unknown_series_is_a_clear_404(page):
+    _, client, _ = page
+    assert 'href="/series/night"' in client.get("/").text
+    missing = client.get("/series/nope")
+    assert missing.status_code == 404
+    assert "no run of series &#39;nope&#39; is stored; expected one of night" in missing.text
