@@ -271,7 +271,9 @@ def series_points(
     session: Session, limit: int = SERIES, points: int = POINTS
 ) -> list[dict[str, Any]]:
     """The ``limit`` most recently run series, each with its last ``points`` runs
-    (oldest first): the headline metric's best mean and the mean latency."""
+    (oldest first): the headline metric's best mean and the mean latency; a run with
+    fewer than half the cases per config of the fullest shown (a smoke or subset level)
+    is ``partial``: its ``judged_value`` is None, a gap in the sparkline, not a dip."""
     s = RunSummary
     latest = (
         select(s.series, func.max(s.experiment_id).label("last"), func.count().label("runs"))
@@ -291,6 +293,8 @@ def series_points(
             s.best_mean,
             s.mean_latency_s,
             s.status,
+            s.generations,
+            s.configs,
             func.row_number()
             .over(partition_by=s.series, order_by=s.experiment_id.desc())
             .label("rank"),
@@ -313,8 +317,14 @@ def series_points(
                 "value": r.best_mean,
                 "latency_s": r.mean_latency_s,
                 "status": r.status,
+                "cases": r.generations / r.configs if r.configs else 0.0,
             }
         )
+    for shown in by_series.values():  # as the watch: a smoke/subset night is not judged
+        fullest = max(p["cases"] for p in shown)
+        for p in shown:
+            p["partial"] = p["cases"] < fullest / 2
+            p["judged_value"] = None if p["partial"] else p["value"]
     return [
         {
             "series": r.series,
