@@ -43,7 +43,7 @@ def test_the_home_links_to_the_series_page_and_an_unknown_series_is_a_clear_404(
 
 
 def test_the_homes_sparkline_leaves_a_smoke_night_out_instead_of_a_dip(page):
-    names, client, _ = page
+    _, client, _ = page
     row = client.get("/").text.split('data-series="night"')[1].split("</tr>")[0]
     # 12 nights, one of them smoke (3 cases): 11 points drawn, the smoke one a gap
     assert 'data-points="11"' in row and 'data-points="12"' in row  # latency keeps all
