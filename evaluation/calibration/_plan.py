@@ -92,8 +92,14 @@ def plan_lines(
             f"nothing to plan: no judge of {experiment} has outputs people rated "
             f"(evalflow judge {experiment} --model M, then evalflow review {experiment})"
         ]
+    blank = _unestimated_lines(metrics, labels, experiment)
     if not comparisons:
-        return ["every combined comparison is settled: no rating needed for them"]
+        if not blank:
+            return ["every combined comparison is settled: no rating needed for them"]
+        return [
+            "no combined comparison could be estimated, so none can be called settled:",
+            *blank,
+        ]
     lines = ["Open comparisons, the ones one more rating helps most first:"]
     for c in comparisons:
         a, b = labels.get(c.a, c.a), labels.get(c.b, c.b)
@@ -115,4 +121,34 @@ def plan_lines(
         f"(rates {labels.get(best.a, best.a)} against {labels.get(best.b, best.b)} on cases "
         "drawn at random among those nobody rated; blind as any review)"
     )
+    if blank:
+        lines += ["Not estimated (no combined difference):", *blank]
     return lines
+
+
+def _unestimated_lines(
+    metrics: list[CalibratedMetric], labels: dict[str, str], experiment: str
+) -> list[str]:
+    """One line per comparison without a combined difference ("—"): why, and what to do.
+    It needs at least 2 cases rated for both configs and judge-only cases (outputs the
+    judge scored and people did not) for the judge's scores to add anything."""
+    out = []
+    for m in metrics:
+        for d in m.diffs:
+            est = d.combined
+            if est.estimate is not None:
+                continue
+            a, b = labels.get(d.a, d.a), labels.get(d.b, d.b)
+            if est.n_rated < 2:
+                why = (
+                    f"{est.n_rated} case(s) rated for both; rate at least 2 cases per config "
+                    f"(evalflow review {experiment})"
+                )
+            else:
+                why = (
+                    f"the judge scored no case of both that people did not rate; judge more "
+                    f"outputs than people rate (evalflow judge {experiment} --model M), or "
+                    "read the people-only difference"
+                )
+            out.append(f"  {m.criterion}: {a} − {b}: —; {why}")
+    return out

@@ -89,3 +89,19 @@ def test_rate_next_and_review_next_name_the_same_comparison(database_url: str, c
     first = out[1].split(": ")[1]  # "A label − B label"
     assert set(configs) <= set(hashes) and pairs == 4
     assert first.startswith(hashes[configs[0]].model)
+
+
+def test_rate_next_says_why_no_combined_difference_exists() -> None:
+    from evaluation.calibration._plan import plan_lines
+
+    # Every judged output rated: nothing judge-only to combine.
+    human, judge = frames(0.06, rated=30, cases=30)
+    lines = plan_lines(calibrate(human, judge), {}, "exp")
+    assert lines[0].startswith("no combined comparison could be estimated")
+    assert "judge more outputs than people rate" in lines[1]
+    assert not any("settled: no rating needed" in line for line in lines)
+    # One rated case per config: too few.
+    human, judge = frames(0.06, rated=1, cases=30)
+    lines = plan_lines(calibrate(human, judge), {}, "exp")
+    assert lines[0].startswith("no combined comparison could be estimated")
+    assert "rate at least 2 cases per config" in lines[1]
