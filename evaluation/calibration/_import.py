@@ -72,6 +72,9 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
     if suffix == ".csv":
         reader = csv.DictReader(text.splitlines())
         header = reader.fieldnames or []
+        twice = next((name for i, name in enumerate(header) if name in header[:i]), None)
+        if twice is not None:  # DictReader would keep the last column of that name
+            raise _fail(path, 1, None, f"duplicate column {twice!r}")
         missing = [f for f in REQUIRED if f not in header]
         if missing:
             raise _fail(path, 1, missing[0], f"expected a header with {', '.join(REQUIRED)}")

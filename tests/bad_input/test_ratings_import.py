@@ -83,6 +83,11 @@ CASES = {
         "case,config,rater,stars\nc00,alpha:1b,ana,4\n",
         ":1: field 'criterion': expected a header with case, config, rater, criterion, stars",
     ),
+    "duplicate-column": (
+        "r.csv",
+        "case,config,rater,criterion,stars,stars\nc00,alpha:1b,ana,accuracy,4,5\n",
+        ":1: duplicate column 'stars'",
+    ),
     "empty-value": (
         "r.csv",
         HEADER + GOOD + "c05,alpha:1b,,accuracy,4\n",
