@@ -66,7 +66,8 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
     """(line number, fields) of every rating in a .csv or .jsonl file."""
     suffix = path.suffix.lower()
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, read as text.
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _fail(path, None, None, f"expected UTF-8 text ({exc.reason})") from exc
     if suffix == ".csv":
@@ -77,7 +78,13 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
             raise _fail(path, 1, None, f"duplicate column {twice!r}")
         missing = [f for f in REQUIRED if f not in header]
         if missing:
-            raise _fail(path, 1, missing[0], f"expected a header with {', '.join(REQUIRED)}")
+            found = ", ".join(header) if header else "nothing"
+            raise _fail(
+                path,
+                1,
+                missing[0],
+                f"expected a header with {', '.join(REQUIRED)} (comma-separated); found {found}",
+            )
         rows = []
         for row in reader:
             if None in row:

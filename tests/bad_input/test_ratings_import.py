@@ -88,6 +88,17 @@ CASES = {
         "case,config,rater,criterion,stars,stars\nc00,alpha:1b,ana,accuracy,4,5\n",
         ":1: duplicate column 'stars'",
     ),
+    "semicolons": (
+        "r.csv",
+        "case;config;rater;criterion;stars\nc00;alpha:1b;ana;accuracy;4\n",
+        ":1: field 'case': expected a header with case, config, rater, criterion, stars "
+        "(comma-separated); found case;config;rater;criterion;stars",
+    ),
+    "evalflow-export-columns": (
+        "r.csv",
+        "case_id,config_label,rater,criterion,stars\nc00,alpha:1b,ana,accuracy,4\n",
+        "found case_id, config_label, rater, criterion, stars",
+    ),
     "empty-value": (
         "r.csv",
         HEADER + GOOD + "c05,alpha:1b,,accuracy,4\n",
@@ -138,3 +149,11 @@ def test_a_good_file_is_stored_once(db, tmp_path, capsys) -> None:
     rc, out, _ = run_cli(argv, capsys)
     assert rc == 0 and "0 stored, 6 already there" in out
     assert row_counts(db)["ratings"] == before + 6
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(db, tmp_path, capsys) -> None:
+    """Excel's "CSV UTF-8" starts with U+FEFF; the header is still case,config,..."""
+    path = tmp_path / "r.csv"
+    path.write_bytes(("\ufeff" + HEADER + GOOD).encode("utf-8"))
+    rc, out, err = run_cli(["--database", db, "import-ratings", "toy-review", str(path)], capsys)
+    assert rc == 0 and out.startswith("4 ratings of toy-review by ana (accuracy): 4 stored"), err
