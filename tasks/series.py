@@ -24,16 +24,7 @@ def join_series(engine: Engine, experiment: str, sweep: Sweep, series: str | Non
     """Record the run's series as it starts (``series``, else the spec's name), so a run
     still running or interrupted is in the series it joined, and a resume without
     ``--series`` keeps it; what it ran with follows after generation."""
-    with session_scope(engine) as session:
-        record_run(
-            session,
-            experiment,
-            series=series or sweep.spec.name,
-            explicit=series is not None,
-            suite=sweep.suite.name,
-            suite_digest=suite_digest(sweep.suite),
-            models=[],
-        )
+    _record(engine, experiment, sweep, series, models=[])
 
 
 @task(name="record-what-ran", cache_policy=NO_CACHE)
@@ -44,6 +35,13 @@ async def record_what_ran(
     length) and store it with the run's series (``series``, else the spec's name)."""
     found = {h: c.models for h, c in pool.checks.items() if c.up and c.models}
     models = await what_ran(pool.backends, found)
+    _record(engine, experiment, sweep, series, models=models)
+
+
+def _record(
+    engine: Engine, experiment: str, sweep: Sweep, series: str | None, models: list
+) -> None:
+    """The run's series row: ``series``, else the spec's name; its suite and models."""
     with session_scope(engine) as session:
         record_run(
             session,
