@@ -1,16 +1,16 @@
 """Does the selector pick the truly best feasible config? Simulated data, known truth.
 
 Per-generation rows are drawn with numpy from a simulated world's ground truth for the
-world's models (4; 5 in ``field``) x 48 settings x 4 templates (fewer where the world
-has fewer configs) on 10 suites (2 per task type), then the selector is trained and asked
-held-out queries: task types and latency/energy limits that were not used to choose the
-selector's settings (tuning used qa and summarization, with other limits). The worlds
-(``--worlds``) are the family of ``selector_worlds.py``: additive, interacting, context
-cliffs, heavy-tailed and bimodal latencies, ceiling/floor effects and a task with no
-signal, sampling settings that change quality and output length, few and many configs
-per model; and ``field`` (``selector_world_field.py``), held out: written from a
-description of local LLMs' behaviour without reading the selector, never run with
-``--tune``. Seeds:
+world's models (4; 5 in ``field``, 6 in ``local``) x 48 settings x 4 templates (fewer
+where the world has fewer configs) on 10 suites (2 per task type), then the selector is
+trained and asked held-out queries: task types and latency/energy limits that were not
+used to choose the selector's settings (tuning used qa and summarization, with other
+limits). The worlds (``--worlds``) are the family of ``selector_worlds.py``: additive,
+interacting, context cliffs, heavy-tailed and bimodal latencies, ceiling/floor effects
+and a task with no signal, sampling settings that change quality and output length, few
+and many configs per model; and ``field`` (``selector_world_field.py``) and ``local``
+(``selector_world_local.py``), held out: each written from a description of local LLMs'
+behaviour without reading the selector, never run with ``--tune``. Seeds:
 ``--seeds`` defaults to the family's report-only seeds (``REPORT_SEEDS``); ``--tune``
 runs the seeds settings may be tuned on (``TUNE_SEEDS``). Generated data are cached on
 disk (``--cache``), keyed by world, size and seed.
@@ -73,6 +73,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 from selector_world_field import FIELD
+from selector_world_local import LOCAL
 from selector_worlds import REPORT_SEEDS, TUNE_SEEDS, World
 from selector_worlds import WORLDS as BUILT_WORLDS
 
@@ -86,8 +87,8 @@ from selection.model import SelectorModel
 from selection.recommender import recommend_from_model
 from selection.training import TrainingResult, train_selector
 
-WORLDS = {**BUILT_WORLDS, "field": FIELD}
-HELD_OUT_WORLDS = ("field",)  # written apart from the selector; never run with --tune
+WORLDS = {**BUILT_WORLDS, "field": FIELD, "local": LOCAL}
+HELD_OUT_WORLDS = ("field", "local")  # written apart from the selector; never run with --tune
 GRID = {
     "temperature": (0.0, 0.3, 0.7, 1.0),
     "top_p": (0.3, 0.9),
@@ -475,7 +476,9 @@ def main() -> None:
     if args.worlds is None:
         args.worlds = [w for w in FAMILY if not (args.tune and w in HELD_OUT_WORLDS)]
     elif args.tune and set(args.worlds) & set(HELD_OUT_WORLDS):
-        parser.error(f"--tune: {', '.join(HELD_OUT_WORLDS)} is held out, nothing is tuned to it")
+        held = sorted(set(args.worlds) & set(HELD_OUT_WORLDS))
+        verb = "is" if len(held) == 1 else "are"
+        parser.error(f"--tune: {', '.join(held)} {verb} held out, nothing is tuned to it")
     seeds = list(TUNE_SEEDS) if args.tune else args.seeds
     units = [
         Unit(world, size, seed, args.tune)
