@@ -73,15 +73,18 @@ grid exists (4 temperatures x 2 top_p x 3 num_ctx x 2 num_predict x 4 templates)
   wrong answer matches the wrong label 1 time in 3), 2% of qa and open tasks, 1.5% of code
   (by a hash of the case's prompt length): qa/code score 0.02 there, summaries and stories
   0.15.
-- **Ties and flat tops** (best config per model and template): classification 3B instruct
-  few-shot 83.3, 8B Q8 few-shot 82.0, 8B Q4 few-shot 81.6 (within noise of each other);
-  generation 8B Q8 concise 58.7 vs few-shot 58.4; code on the 8B Q8 concise 50.6,
-  few-shot 50.0, default 49.5 (by hand's best measured config is hard to beat), and
+- **Ties and flat tops** (true best config per model and template, points):
+  classification 3B instruct few-shot 80.6, 8B Q8 few-shot 79.4, 8B Q4 few-shot 79.1
+  (within noise of each other); generation 8B Q8 concise 59.4 vs few-shot 59.1; code on
+  the 8B Q8 concise 51.2, few-shot 50.6, default 50.1 (by hand's best measured config is
+  hard to beat), and
   temperature 0 vs 0.3 with top_p 0.3, num_ctx 2048 vs 4096 change no quality anywhere.
 
 The truth a query is judged against (``prompt_tokens`` None) is the expectation over the
 task's cases as ``selector_benchmark.py`` draws them (suites at 0.8x and 1.2x the typical
-length, log-normal sd 0.2 per case), on 2 x 24 quantiles of the case length.
+length, log-normal sd 0.2 per case, rounded to words): a sum over every prompt length with
+its probability. Greedy loops and wrong references are a hash of the prompt length, so
+the truth counts exactly the lengths that have them.
 """
 
 from __future__ import annotations
@@ -89,9 +92,9 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
+from scipy.special import ndtr
 from selector_worlds import LatencyShape, Model, World
 
 from evaluation.backends._simulated_truth import TrueProfile
@@ -140,7 +143,6 @@ PROMPT_WORDS = {
 }
 SUITE_LENGTHS = (0.8, 1.2)  # selector_benchmark's two suites per task type
 CASE_SPREAD = 0.2  # log-normal sd of a case's length around its suite's
-QUANTILES = 24  # case lengths per suite the truth averages over
 
 ABILITY = {  # at Q8_0, default template, T = 0, short prompt; qa, summ, class, gen, code
     "kestrel:8b-q8": (0.66, 0.60, 0.82, 0.62, 0.52),
@@ -257,10 +259,6 @@ def _unit(*keys: int) -> float:
     return x / 2**64
 
 
-def _phi(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
-
-
 @dataclass(frozen=True)
 class _Config:
     """Everything about a (model, params, template, task) that does not depend on the case."""
@@ -310,8 +308,8 @@ def _config(model: str, params: GenerationParams, template: str, task: str) -> _
     limit = params.num_predict
     mu = math.log(mean) - OUTPUT_SD**2 / 2
     z = (math.log(limit) - mu) / OUTPUT_SD
-    cut = 1 - _phi(z)
-    kept = mean * _phi(z - OUTPUT_SD) + limit * cut  # E[min(length, num_predict)]
+    cut = 1 - float(ndtr(z))
+    kept = mean * float(ndtr(z - OUTPUT_SD)) + limit * cut  # E[min(length, num_predict)]
     output = (1 - loop) * kept + loop * limit
     chatty = (CHATTY if spec.instruct else TEXT_CHATTY)[template] if task == "qa" else 0.0
     examples = FEW_SHOT_TOKENS[task] if template == "few_shot" else TEMPLATE_TOKENS[template]
@@ -339,46 +337,55 @@ def _config(model: str, params: GenerationParams, template: str, task: str) -> _
     )
 
 
-def _case(c: _Config, tokens: int, looped: float, wrong: float) -> tuple[float, float]:
-    """(quality, latency mean) of one case of ``tokens`` prompt tokens; ``looped`` and
-    ``wrong`` are 0/1 for a case, their chances for the expectation."""
+def _case(c: _Config, tokens: np.ndarray, looped: np.ndarray, wrong: np.ndarray) -> np.ndarray:
+    """(quality, latency mean) of cases of ``tokens`` prompt tokens; ``looped`` and ``wrong``
+    are 0/1 per case, or ``looped`` the loop chance where looping is drawn per call."""
     full = tokens + c.prefix
     truncated = full > c.num_ctx
-    window = min(full, c.num_ctx)
-    quality = c.quality
-    if window > MIDDLE_FROM:
-        quality *= max(0.0, 1 - c.middle * math.log(window / MIDDLE_FROM))
-    if c.task in OPEN:
-        quality *= 1 - looped * (1 - LOOP_KEEPS[c.task])
-        quality *= 1 - (1 - looped) * c.cut * (1 - CUT_KEEPS[c.task])
+    window = np.minimum(full, c.num_ctx)
+    middle = np.clip(1 - c.middle * np.log(np.maximum(window, MIDDLE_FROM) / MIDDLE_FROM), 0, 1)
+    quality = c.quality * middle
+    if c.task in OPEN:  # linear in ``looped``: its chance gives the expectation
+        unlooped = 1 - c.cut * (1 - CUT_KEEPS[c.task])
+        quality = quality * (looped * LOOP_KEEPS[c.task] + (1 - looped) * unlooped)
     else:
-        quality *= 1 - c.cut
-    if truncated:
-        quality *= TRUNCATED_KEEPS[c.task]
-    quality = min(0.99, max(0.01, quality))
+        quality = quality * (1 - c.cut)
+    quality = np.clip(np.where(truncated, quality * TRUNCATED_KEEPS[c.task], quality), 0.01, 0.99)
     # a wrong label is matched by a wrong answer 1 time in LABELS − 1
     classify = c.task == "classification"
     on_wrong = (1 - quality) / (LABELS - 1) if classify else WRONG_SCORE[c.task]
     quality = (1 - wrong) * quality + wrong * on_wrong
-    prefilled = c.num_ctx if truncated else tokens + CACHED_COST * c.prefix
-    latency = (
-        OVERHEAD_S + prefilled / c.prefill + c.output / (c.decode / (1 + window / CONTEXT_DECODE))
-    )
-    return quality, latency
+    prefilled = np.where(truncated, c.num_ctx, tokens + CACHED_COST * c.prefix)
+    decode = c.decode / (1 + window / CONTEXT_DECODE)
+    latency = OVERHEAD_S + prefilled / c.prefill + c.output / decode
+    return np.stack([quality, latency])
 
 
-def _case_tokens(task: str) -> np.ndarray:
-    """Prompt tokens at 2 x QUANTILES case lengths, as the benchmark draws cases."""
-    z = np.array([_z((k + 0.5) / QUANTILES) for k in range(QUANTILES)])
-    words = [
-        np.maximum(5, np.round(PROMPT_WORDS[task] * length * np.exp(CASE_SPREAD * z)))
-        for length in SUITE_LENGTHS
-    ]
-    return np.ceil(np.concatenate(words) * 1.3).astype(int)
+@functools.cache
+def _cases(task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every prompt length the benchmark can draw for ``task`` (words log-normal around
+    each suite's length, rounded, at least 5; tokens ceil(1.3 x words)), its probability,
+    and whether such a case loops greedily and has a wrong reference."""
+    words = np.arange(5, round(PROMPT_WORDS[task] * max(SUITE_LENGTHS) * math.exp(6 * CASE_SPREAD)))
+    upper = np.log((words + 0.5) / PROMPT_WORDS[task])
+    lower = np.log(np.maximum(words - 0.5, 1e-9) / PROMPT_WORDS[task])
+    lower[0] = -np.inf  # fewer than 5 words count as 5
+    probability = np.zeros(len(words))
+    for length in SUITE_LENGTHS:
+        shift = math.log(length)
+        probability += ndtr((upper - shift) / CASE_SPREAD) - ndtr((lower - shift) / CASE_SPREAD)
+    probability /= probability.sum()
+    tokens = np.array([math.ceil(w * 1.3) for w in words])
+    return tokens, probability, _greedy_loop(task, tokens), _wrong(task, tokens)
 
 
-def _z(p: float) -> float:
-    return NormalDist().inv_cdf(p)
+def _greedy_loop(task: str, tokens: np.ndarray) -> np.ndarray:
+    return np.array([_unit(1, TASKS.index(task), int(n)) for n in tokens])
+
+
+def _wrong(task: str, tokens: np.ndarray) -> np.ndarray:
+    share = WRONG_REFERENCE[task]
+    return np.array([float(_unit(2, TASKS.index(task), int(n)) < share) for n in tokens])
 
 
 def _profile(c: _Config, quality: float, latency: float, tokens: int) -> TrueProfile:
@@ -394,12 +401,13 @@ def _profile(c: _Config, quality: float, latency: float, tokens: int) -> TruePro
     )
 
 
-@functools.cache
-def _expected(model: str, params: GenerationParams, template: str, task: str) -> TrueProfile:
+@functools.lru_cache(maxsize=64)
+def _table(model: str, params: GenerationParams, template: str, task: str) -> np.ndarray:
+    """(quality, latency mean) of a config at every prompt length of ``_cases``."""
     c = _config(model, params, template, task)
-    cases = [_case(c, int(n), c.loop, WRONG_REFERENCE[task]) for n in _case_tokens(task)]
-    quality, latency = np.mean(cases, axis=0)
-    return _profile(c, float(quality), float(latency), tokens=round(PROMPT_WORDS[task] * 1.3))
+    tokens, _, greedy, wrong = _cases(task)
+    looped = (greedy < c.loop).astype(float) if c.loop_fixed else c.loop
+    return _case(c, tokens, looped, wrong)
 
 
 def local_profile(
@@ -412,16 +420,21 @@ def local_profile(
 ) -> TrueProfile:
     """The truth of a config on one case (``prompt_tokens``), or its expectation over the
     task's cases."""
-    if prompt_tokens is None:
-        return _expected(model, params, template_name, task_type)
     c = _config(model, params, template_name, task_type)
-    salt = TASKS.index(task_type)
-    looped = c.loop
-    if c.loop_fixed:
-        looped = float(_unit(1, salt, prompt_tokens) < c.loop)
-    wrong = float(_unit(2, salt, prompt_tokens) < WRONG_REFERENCE[task_type])
-    quality, latency = _case(c, prompt_tokens, looped, wrong)
-    return _profile(c, quality, latency, prompt_tokens)
+    tokens, probability, _, _ = _cases(task_type)
+    table = _table(model, params, template_name, task_type)
+    if prompt_tokens is None:
+        quality, latency = table @ probability
+        return _profile(c, float(quality), float(latency), round(PROMPT_WORDS[task_type] * 1.3))
+    i = int(np.searchsorted(tokens, prompt_tokens))
+    if i < len(tokens) and tokens[i] == prompt_tokens:
+        quality, latency = table[:, i]
+    else:  # a length too rare to be in the table
+        case = np.array([prompt_tokens])
+        greedy = _greedy_loop(task_type, case)
+        looped = (greedy < c.loop).astype(float) if c.loop_fixed else c.loop
+        quality, latency = _case(c, case, looped, _wrong(task_type, case))[:, 0]
+    return _profile(c, float(quality), float(latency), prompt_tokens)
 
 
 BODY_SD = {"8b": 0.14, "moe": 0.14, "3b": 0.18}
