@@ -11,15 +11,16 @@ total and 3B active; ``basalt:3b-instruct`` and ``basalt:3b-text`` (Q4_K_M), a s
 whose text variant ignores system prompts and templates. Every config of the benchmark's
 grid exists (4 temperatures x 2 top_p x 3 num_ctx x 2 num_predict x 4 templates).
 
-- **Abilities** (``ABILITY``, at Q8, default template, T = 0, a short prompt): the dense 8B
-  leads (qa 66, code 52, classification 82); the MoE's quality is that of its active size
-  (qa 50, code 36, generation 55), a little above the 3B instruct model; the text variant
-  is weak at exact tasks (classification 66) but fair at open generation (56).
+- **Abilities** (``ABILITY``, at Q8, default template, T = 0, a short prompt, before
+  loops, cuts and wrong references): the dense 8B leads (qa 66, code 52, classification
+  82); the MoE's quality is that of its active size (qa 50, code 36, generation 55), a
+  little above the 3B instruct model; the text variant is weak at exact tasks
+  (classification 66) but fair at open generation (56).
 - **Quantization** (``QUANT``, x on quality against Q8_0): Q4_K_M code x 0.91, qa x 0.94
   (arithmetic-heavy), summarization/generation x 0.985, classification x 0.995; Q3_K_M code
   x 0.72, qa x 0.82, open tasks x 0.95, classification x 0.985. Q3 is also 1.3x as
   temperature-sensitive, loops 1.6x as often and reads long contexts 1.2x worse. Decode
-  24 / 38 / 43 tokens/s (Q8 / Q4 / Q3).
+  24 / 38 / 43 tokens/s (Q8 / Q4 / Q3); the MoE 36 (a dense 30B: ~10), the 3B 88.
 - **Temperature**: top_p narrows it: effective T = T x sqrt(top_p) (top_p 0.3: x 0.55).
   Exact tasks (qa, code, classification) lose k x s x T_eff^1.5 (k 0.13 / 0.20 / 0.05,
   s 1.0 for 8B, 1.25 MoE, 1.35 3B): code on the 8B x 0.97 at T = 0.3, x 0.82 at T = 1,
@@ -38,13 +39,14 @@ grid exists (4 temperatures x 2 top_p x 3 num_ctx x 2 num_predict x 4 templates)
   / 1.05; concise generation x 0.95, summarization x 0.97. The text variant moves only
   0.15 of the 3B's effect, keeps a chatty share of 38% on qa (45% with CoT; instruct models
   1–6%), and rambles: outputs x 2 whatever the template, CoT x 2 more, so its CoT
-  answers to qa, classification and code are almost always cut (qa 3, code 2 points).
+  answers to qa, classification and code are almost always cut (qa 3, code 2,
+  classification 16 points).
 - **num_predict**: output lengths are log-normal (sd 0.55) around the mean (``OUTPUT``:
   qa 22, summarization 120, classification 5, generation 170, code 110 tokens; concise x
   0.6, few-shot x 0.9, CoT qa x 6, classification x 22, code x 1.5; x (1 + 0.25 T_eff), 3B
   and MoE x (1 + 0.4 T_eff)); a cut exact answer scores 0 (the answer comes last), a cut
   summary or story keeps 0.55. At num_predict 256 that makes concise the best template
-  for code, generation and qa by about a point, CoT's gain on qa mostly lost to cuts.
+  for code, generation and qa by 0.3–2.5 points, CoT's gain on qa mostly lost to cuts.
 - **Context**: the prompt is the case + 40 system tokens + the template's (few-shot
   examples: qa 700, summarization 1100, classification 450, generation 350, code 900).
   Lost in the middle: x (1 − m·w·ln(P / 600)) for P > 600 tokens in the window (m 0.06 8B,
@@ -56,8 +58,9 @@ grid exists (4 temperatures x 2 top_p x 3 num_ctx x 2 num_predict x 4 templates)
   (few-shot 4%); few-shot qa, classification and code at 512 all; default qa at 512 15%.
 - **Latency** (truth: the warm, steady-state mean): 0.15 s + prefill + decode. Prefix
   caching: the system prompt and template (few-shot examples) repeat within a run and cost
-  3% of their prefill after the first call, unless the prompt was truncated (the front is
-  cut, the cache misses, all num_ctx tokens are prefilled). Prefill 950 / 1000 / 930
+  3% of their prefill (the first call's cold prefill is in its cold-load stall), unless
+  the prompt was truncated (the front is cut, the cache misses, all num_ctx tokens are
+  prefilled). Prefill 950 / 1000 / 930
   tokens/s (8B Q8 / Q4 / Q3), 520 (MoE), 2600 (3B); decode slows with the context used
   (/(1 + P/8000)) and 2% per doubling of num_ctx above 512 (MoE 6%: the cache pushes
   experts to the CPU); on the host's 10 GB of VRAM the 8B Q8 spills at num_ctx 4096
@@ -71,14 +74,14 @@ grid exists (4 temperatures x 2 top_p x 3 num_ctx x 2 num_predict x 4 templates)
   measured p95 and mean overstate it.
 - **Wrong references**: 3% of classification cases (a better answer scores worse: a
   wrong answer matches the wrong label 1 time in 3), 2% of qa and open tasks, 1.5% of code
-  (by a hash of the case's prompt length): qa/code score 0.02 there, summaries and stories
-  0.15.
+  (nominal: a hash of the case's prompt length picks them, so the share among the lengths
+  a task draws differs a little): qa/code score 0.02 there, summaries and stories 0.15.
 - **Ties and flat tops** (true best config per model and template, points):
   classification 3B instruct few-shot 80.6, 8B Q8 few-shot 79.4, 8B Q4 few-shot 79.1
   (within noise of each other); generation 8B Q8 concise 59.4 vs few-shot 59.1; code on
   the 8B Q8 concise 51.2, few-shot 50.6, default 50.1 (by hand's best measured config is
-  hard to beat), and
-  temperature 0 vs 0.3 with top_p 0.3, num_ctx 2048 vs 4096 change no quality anywhere.
+  hard to beat); num_ctx 2048 vs 4096 and top_p at T = 0 change no quality where the
+  prompt fits, only latency.
 
 The truth a query is judged against (``prompt_tokens`` None) is the expectation over the
 task's cases as ``selector_benchmark.py`` draws them (suites at 0.8x and 1.2x the typical
