@@ -10,8 +10,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from tests.support.review_db import build_review_db
 
 HEAVY = ("sklearn", "scipy.stats", "statsmodels", "prefect")
@@ -29,43 +27,46 @@ print(json.dumps({{"code": code, "heavy": heavy, "pandas": "pandas" in sys.modul
 """
 
 
-@pytest.mark.parametrize(
-    "verb",
-    [
+def test_read_only_verbs_import_no_heavy_library(database_url, tmp_path):
+    """The verbs run one after another in one fresh interpreter (a start-up each cost
+    seconds): after each, still no heavy library; `experiments`, run first, not even
+    pandas."""
+    build_review_db(database_url)
+    verbs = [
         ["experiments"],
         ["show", "toy-review"],
         ["export", "toy-review", "--level", "generations", "--level", "scores"],
         ["export", "toy-review", "--level", "aggregates", "--format", "json"],
-    ],
-    ids=lambda verb: " ".join(verb[:1] + verb[2:]),
-)
-def test_read_only_verbs_import_no_heavy_library(database_url, tmp_path, verb):
-    build_review_db(database_url)
-    answer, _ = probe(database_url, tmp_path, verb)
-    assert (answer["code"], answer["heavy"]) == (0, [])
-    assert answer["pandas"] is (verb[0] != "experiments")
+    ]
+    answers = probe_each(database_url, tmp_path, verbs)
+    assert [(a["code"], a["heavy"]) for a in answers] == [(0, [])] * len(verbs), answers
+    assert [a["pandas"] for a in answers[:2]] == [False, True]  # listing needs no DataFrame
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        [],
-        ["--all"],
-        ["--markdown"],
-        ["--baseline", "beta:3b t=0.7 tpl=plain"],
-        ["--config", "toy-review:alpha:1b t=0 tpl=plain", "--config", "gamma:8b t=1 tpl=plain"],
-    ],
-    ids=lambda options: " ".join(options[:2]) or "default",
-)
-def test_compare_computes_once_then_reads_without_heavy_library(database_url, tmp_path, options):
+COMPARE_OPTIONS = [
+    [],
+    ["--all"],
+    ["--markdown"],
+    ["--baseline", "beta:3b t=0.7 tpl=plain"],
+    ["--config", "toy-review:alpha:1b t=0 tpl=plain", "--config", "gamma:8b t=1 tpl=plain"],
+]
+
+
+def test_compare_computes_once_then_reads_without_heavy_library(database_url, tmp_path):
+    """Every option set computed in one interpreter (the first needs scipy's stats, none
+    Prefect), then every one read back in a fresh one: each answer the same, and no heavy
+    library imported by any (a comparison recomputed, or stored over another's, would)."""
     build_review_db(database_url)
-    verb = ["compare", "toy-review", *options]
-    computed, first = probe(database_url, tmp_path, verb)
-    assert computed["code"] == 0 and "scipy.stats" in computed["heavy"]
-    assert "prefect" not in computed["heavy"]  # no flow unless --publish
-    read, again = probe(database_url, tmp_path, verb)
-    assert (read["code"], read["heavy"]) == (0, [])
-    assert again == first and "Comparison: toy-review" in first
+    verbs = [["compare", "toy-review", *options] for options in COMPARE_OPTIONS]
+    computed = probe_each(database_url, tmp_path, verbs)
+    assert [a["code"] for a in computed] == [0] * len(verbs), computed
+    assert "scipy.stats" in computed[0]["heavy"]
+    assert "prefect" not in computed[-1]["heavy"]  # no flow unless --publish
+    read = probe_each(database_url, tmp_path, verbs)
+    assert [(a["code"], a["heavy"]) for a in read] == [(0, [])] * len(verbs), read
+    for verb, first, again in zip(verbs, computed, read, strict=True):
+        assert again["printed"] == first["printed"], verb
+        assert "Comparison: toy-review" in first["printed"], verb
 
 
 # `evalflow view EXPERIMENT`, its serving replaced by one request for the summary page
@@ -118,6 +119,40 @@ def test_help_imports_neither_the_database_nor_the_data_libraries(tmp_path):
     )
     assert "commands, by task" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# Runs several verbs one after another in one fresh interpreter: after each, what it
+# printed, its exit code, and the heavy modules imported so far.
+PROBE_EACH = f"""
+import contextlib, io, json, sys
+from flows.cli import main
+answers = []
+for verb in json.loads(sys.argv[1]):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(sys.argv[2:] + verb)
+    heavy = [m for m in {HEAVY!r} if m in sys.modules]
+    answers.append(
+        {{"code": code, "heavy": heavy, "pandas": "pandas" in sys.modules,
+          "printed": printed.getvalue()}}
+    )
+print(json.dumps(answers))
+"""
+
+
+def probe_each(database_url: str, cwd, verbs: list[list[str]]) -> list[dict]:
+    """Run ``verbs`` in order in one fresh interpreter: per verb, its exit code, output
+    and the heavy modules imported by then."""
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE_EACH, json.dumps(verbs), "--database", database_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def probe(database_url: str, cwd, verb: list[str], script: str = PROBE) -> tuple[dict, str]:
