@@ -1,5 +1,5 @@
 """A real model's judgements calibrated to people, end to end: both real models answer
-nine questions, SmolLM2 judges them through `evalflow judge`, simulated raters (a seeded
+six questions, SmolLM2 judges them through `evalflow judge`, simulated raters (a seeded
 rule: right against the reference or not, plus each rater's noise) rate two in three of
 the cases the judge graded in a CSV that `evalflow import-ratings` takes, and `evalflow show`
 and `evalflow judge-card` give the combined estimates, saying which numbers are which.
@@ -27,31 +27,31 @@ from tests.support.real_models import CHAT_MODELS, SMOLLM2
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 RATERS = {"ana": 1, "ben": 2}  # rater -> the seed of their noise
-N_CASES = 9
+N_CASES = 6
 # one number, then its interval: "0.412 [0.301, 0.523]"
 CELL = re.compile(r"([-+]?\d\.\d{3}) \[([-+]?\d\.\d{3}), ([-+]?\d\.\d{3})\]")
 
 
-QUESTIONS = {  # short prompts: the rig's CPU time goes mostly to reading the prompt
+# Short prompts: the rig's CPU time goes mostly to reading the prompt. Six whose outputs
+# SmolLM2 grades (of nine: on three it gave no grade to either model's answer, which cost
+# a third of the test's time and left the estimates as they were).
+QUESTIONS = {
     "capital": ("What is the capital of France? Answer in one word.", ["Paris"]),
     "legs": ("How many legs does a spider have? Answer with a number.", ["8", "eight"]),
     "planet": ("Which planet is called the Red Planet? One word.", ["Mars"]),
-    "water": ("What is the chemical formula of water?", ["H2O"]),
     "colour": ("What colour is the sky on a clear day? One word.", ["blue"]),
     "ice": ("At how many degrees Celsius does water freeze?", ["0", "zero"]),
-    "week": ("How many days are in a week? Answer with a number.", ["7", "seven"]),
-    "sun": ("What star is at the centre of our solar system?", ["Sun"]),
     "opposite": ("What is the opposite of hot? One word.", ["cold"]),
 }
 
 
 def short_suite(folder: Path) -> Path:
-    """Nine one-line questions, each its own case (no groups), and their sidecar."""
+    """Six one-line questions, each its own case (no groups), and their sidecar."""
     rows = [{"id": k, "input": q, "references": r} for k, (q, r) in QUESTIONS.items()]
-    path = folder / "nine.jsonl"
+    path = folder / "six.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    sidecar = {"name": "nine", "version": "1", "task_type": "qa", "default_metrics": ["contains"]}
-    (folder / "nine.suite.yaml").write_text(yaml.safe_dump(sidecar))
+    sidecar = {"name": "six", "version": "1", "task_type": "qa", "default_metrics": ["contains"]}
+    (folder / "six.suite.yaml").write_text(yaml.safe_dump(sidecar))
     return path
 
 
