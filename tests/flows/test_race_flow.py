@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -87,9 +88,28 @@ async def artifacts(prefix: str) -> dict[str, str]:
     return {a.key: a.data for a in found}
 
 
-def test_race_runs_in_rounds_and_a_rerun_after_a_crash_replays_it(tmp_path, database_url, capsys):
-    spec = write_sweep(tmp_path, "race-flow")
+@dataclass(frozen=True)
+class FinishedRace:
+    spec: Path
+    database_url: str
+    summary: dict
+    rounds: list[tuple]  # as stored when the race ended
+
+
+@pytest.fixture(scope="module")
+def race(tmp_path_factory) -> FinishedRace:
+    """The race of ``write_sweep``, run once to its end: the first test reads and then
+    crashes it; the cancelled one compares its rounds with these (a race's rounds do not
+    depend on the experiment's name)."""
+    folder = tmp_path_factory.mktemp("race-flow")
+    database_url = f"sqlite:///{folder / 'results.db'}"
+    spec = write_sweep(folder, "race-flow")
     summary = asyncio.run(evaluate(spec_path=str(spec), database=database_url))
+    return FinishedRace(spec, database_url, summary, rounds(database_url))
+
+
+def test_race_runs_in_rounds_and_a_rerun_after_a_crash_replays_it(race, capsys):
+    spec, database_url, summary = race.spec, race.database_url, race.summary
 
     first = rounds(database_url)
     assert first, "no race rounds stored"
@@ -181,11 +201,11 @@ def test_limit_and_subset_levels_reuse_earlier_generations(tmp_path, database_ur
 
 
 def test_a_race_cancelled_mid_round_ends_cancelled_and_resumes_to_the_same_rounds(
-    tmp_path, database_url
+    tmp_path, database_url, race
 ):
     """Cancel from the API while a race generates: the flow run ends Cancelled, the
     experiment `cancelled`; the rerun replays the stored rounds and finishes with the
-    same rounds, survivors and pick as a race that was never stopped."""
+    same rounds, survivors and pick as a race that was never stopped (``race``)."""
     import threading
     import time
 
@@ -194,10 +214,8 @@ def test_a_race_cancelled_mid_round_ends_cancelled_and_resumes_to_the_same_round
 
     from evaluation.storage.models import ExperimentRun
 
-    reference_db = f"sqlite:///{tmp_path / 'reference.db'}"
     spec = write_sweep(tmp_path, "race-cancel")
-    asyncio.run(evaluate(spec_path=str(spec), database=reference_db))
-    reference = rounds(reference_db)
+    reference = race.rounds
 
     outcome: dict[str, object] = {}
 
