@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flows.cli import main
 from flows.evaluate import evaluate
 from tests.conftest import REPO
 from tests.support.standin_ollama import StandInConfig, running_standin
@@ -430,24 +431,9 @@ def test_same_experiment_twice_at_once_runs_once_beside_another(tmp_path, starte
     assert f"{TOTAL} generated" in outputs[1 - loser] and f"{TOTAL} generated" in outputs[2]
 
 
-# The command with one stage broken: the first scoring call raises.
-BROKEN_SCORING = """
-import sys
-import flows.evaluate
-from flows.cli import main
-
-def broken(*args, **kwargs):
-    raise RuntimeError("disk full while scoring")
-
-flows.evaluate.score = broken
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def cli(env: dict[str, str], *args: str, code: str | None = None) -> subprocess.CompletedProcess:
-    command = ["-c", code] if code else ["-m", "flows.cli"]
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *command, *args],
+        [sys.executable, "-m", "flows.cli", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -456,10 +442,18 @@ def cli(env: dict[str, str], *args: str, code: str | None = None) -> subprocess.
     )
 
 
-def test_a_failed_run_is_failed_with_its_reason(tmp_path, prefect_home):
+def _disk_full(*args, **kwargs):
+    raise RuntimeError("disk full while scoring")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_failed_run_is_failed_with_its_reason(tmp_path, monkeypatch, capsys):
     """A stage that raises leaves the experiment failed with the error; `experiments`
-    and `show` say so (not a row of dashes), and a rerun resumes it."""
-    env = environment(tmp_path, prefect_home)
+    and `show` say so (not a row of dashes), and a rerun resumes it. In this process:
+    what is checked is what the commands print and store, not how a process ends (each
+    command a process of its own, two with their own Prefect server, cost a minute)."""
+    monkeypatch.setenv("EVALFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'results.db'}")
+    monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "evalflow"))
     spec = tmp_path / "spec.yaml"
     spec.write_text(
         yaml.safe_dump(
@@ -472,31 +466,39 @@ def test_a_failed_run_is_failed_with_its_reason(tmp_path, prefect_home):
             }
         )
     )
-    failed = cli(env, "run", str(spec), code=BROKEN_SCORING)
-    assert failed.returncode == 1, failed.stderr
-    assert failed.stderr.strip().splitlines()[-1] == (
+
+    def evalflow_here(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    with monkeypatch.context() as broken:  # the first scoring call raises
+        broken.setattr("flows.evaluate.score", _disk_full)
+        code, _, err = evalflow_here("run", str(spec))
+    assert code == 1, err
+    assert err.strip().splitlines()[-1] == (
         "error: the run failed: RuntimeError: disk full while scoring; "
         f"resume with: evalflow run {spec}"
     )
 
-    listing = cli(env, "experiments").stdout
+    _, listing, _ = evalflow_here("experiments")
     line = next(row for row in listing.splitlines() if row.startswith("breaks"))
     assert " failed " in line and line.endswith("RuntimeError: disk full while scoring")
 
-    shown = cli(env, "show", "breaks")
-    assert shown.returncode == 0  # the experiment exists: nothing scored is no error
-    assert shown.stdout.splitlines() == [
+    code, shown, _ = evalflow_here("show", "breaks")
+    assert code == 0  # the experiment exists: nothing scored is no error
+    assert shown.splitlines() == [
         "Status: failed: RuntimeError: disk full while scoring",
         "No results for 'breaks' yet: 36 generations stored, none scored (status failed); "
         f"resume with: evalflow run {spec}",  # as the run said
     ]
 
-    rerun = cli(env, "run", str(spec))
-    assert rerun.returncode == 0, rerun.stderr
-    assert "0 generated, 0 failed, 36 already done" in rerun.stdout
-    shown = cli(env, "show", "breaks")
-    assert shown.returncode == 0 and "Status:" not in shown.stdout
-    assert "completed" in cli(env, "experiments").stdout
+    code, rerun, err = evalflow_here("run", str(spec))
+    assert code == 0, err
+    assert "0 generated, 0 failed, 36 already done" in rerun
+    code, shown, _ = evalflow_here("show", "breaks")
+    assert code == 0 and "Status:" not in shown
+    assert "completed" in evalflow_here("experiments")[1]
 
 
 RACE_CASES = 60  # rounds of 20, 30, 45 and 60 cases
