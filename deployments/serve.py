@@ -54,6 +54,8 @@ ENTRYPOINTS = {
 def build_deployments(
     *,
     nightly_spec: str | Path,
+    nightly_level: str = "full",
+    nightly_cases: int | None = None,
     nightly_cron: str = NIGHTLY_CRON,
     retrain_cron: str = RETRAIN_CRON,
     timezone: str = "UTC",
@@ -62,7 +64,9 @@ def build_deployments(
     source: str | Path = REPO,
 ) -> list[RunnerDeployment]:
     """The three deployments. ``nightly_spec`` becomes the nightly run's default
-    ``spec_path`` (absolute, so runs do not depend on the working directory);
+    ``spec_path`` (absolute, so runs do not depend on the working directory), and
+    ``nightly_level``/``nightly_cases`` its ``level``/``cases`` (a calibrated nightly,
+    docs/trends.md);
     ``database`` (optional) is the default ``database`` parameter of all three. With
     ``work_pool_name`` the flows are loaded from the checkout at ``source`` and the
     deployments belong to that pool (for workers); without, they are for ``serve`` and
@@ -92,7 +96,11 @@ def build_deployments(
             name=f"nightly{suffix}",
             description="Nightly regression sweep against the accepted baseline.",
             schedules=[Cron(nightly_cron, timezone=timezone)],
-            parameters={"spec_path": str(Path(nightly_spec).resolve()), **shared},
+            parameters={
+                "spec_path": str(Path(nightly_spec).resolve()),
+                **_nightly_level(nightly_level, nightly_cases),
+                **shared,
+            },
             tags=TAGS,
             **pool,
         ),
@@ -105,6 +113,13 @@ def build_deployments(
             **pool,
         ),
     ]
+
+
+def _nightly_level(level: str, cases: int | None) -> dict[str, Any]:
+    """The nightly's level parameters: none for the full suite (the flow's default)."""
+    if level == "full":
+        return {}
+    return {"level": level, **({"cases": cases} if cases is not None else {})}
 
 
 def _full_name(deployment: RunnerDeployment) -> str:

@@ -21,7 +21,7 @@ from tasks.host_pool import generate_all, open_host_pool
 from tasks.itembank import calibrated_level
 from tasks.progress import announce_step
 from tasks.results import aggregate, publish, score
-from tasks.series import join_series, record_what_ran
+from tasks.series import join_series, record_calibrated, record_what_ran
 from tasks.sweep import (
     cancel_run,
     finish,
@@ -54,6 +54,7 @@ async def evaluate(
     limit: int | None = None,
     series: str | None = None,
     cases: int | None = None,
+    configs: list[str] | None = None,
 ) -> dict[str, Any] | State:
     """Run the sweep in ``spec_path`` and publish its leaderboard.
 
@@ -71,6 +72,8 @@ async def evaluate(
         cases: level "calibrated" (the first cases of the seeded stratified order, every
             score a full-suite estimate from the suite's item bank): how many (default 10%
             of the suite).
+        configs: only these configs (hashes) generate what the level still lacks (a
+            calibrated nightly's escalation: the configs that moved run the full suite).
     """
     sweep = load_sweep(spec_path)  # load: the spec, its suite and its configs
     name = experiment or sweep.spec.name
@@ -88,7 +91,11 @@ async def evaluate(
             else level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
         )
         experiment_id, pending = register(engine, sweep, name, cases)  # the level's cases only
+        if configs is not None:
+            pending = [item for item in pending if item.config.hash in configs]
         join_series(engine, name, sweep, series)
+        if level == "calibrated":  # the series watches on these cases (docs/trends.md)
+            record_calibrated(engine, name, cases, len(sweep.suite.cases))
         in_level = len(level_work(sweep.work_items(), cases))
         record_host_models(engine, pool.checks)
         preload(*POST_GENERATION_MODULES)  # while the hosts generate

@@ -4,18 +4,20 @@ baseline, and raise the alarm (event, artifact, Failed run) when it regressed.""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from evaluation.compare._regression import RegressionDetected, Thresholds
+from evaluation.series import ESCALATE_SHARE
 from evaluation.spec import load_spec
 from evaluation.storage.db import open_database
 from flows.evaluate import evaluate
 from flows.masked_errors import masked_errors
 from flows.run_names import experiment_name, nightly_run_name
 from tasks.adapters.run_labels import label_flow_run
+from tasks.itembank import calibrated_tonight
 from tasks.regression import (
     accept,
     compare_with_baseline,
@@ -25,7 +27,8 @@ from tasks.regression import (
     publish_report,
     store_verdict,
 )
-from tasks.series import watch_trends
+from tasks.series import record_calibrated, watch_trends
+from tasks.sweep import load_sweep
 
 
 def nightly_name(series: str, day: date) -> str:
@@ -53,6 +56,9 @@ async def nightly(
     min_gpu_util_pct: float = 50.0,
     simulated_time_scale: float = 0.0,
     false_alarms_per_100_nights: float = 2.0,
+    level: Literal["full", "calibrated"] = "full",
+    cases: int | None = None,
+    escalate_at: float = ESCALATE_SHARE,
 ) -> dict[str, Any]:
     """Run the sweep in ``spec_path`` as tonight's experiment and check it for regressions.
 
@@ -74,22 +80,56 @@ async def nightly(
         simulated_time_scale: simulated backend only: each call sleeps its latency × this.
         false_alarms_per_100_nights: the trend watch's promise for the whole series
             (docs/trends.md); a trend alarm fails the run as a rule does.
+        level: "calibrated" watches the series on the calibrated level (the suite's
+            item bank; ``cases`` of the suite, default 10%) and runs the full suite for a
+            config the same night, in the same experiment, only when one of its quality
+            streams moved beyond noise; without a usable bank tonight it runs the full
+            suite and says why.
+        cases: the calibrated level's number of cases.
+        escalate_at: the share of the CUSUM's threshold whose evidence sends a
+            calibrated night on to the full suite (an alarm always does).
     """
     thresholds = Thresholds(alpha, min_success_rate, max_p95_ratio, min_gpu_util_pct)
     series = load_spec(spec_path).name
     when = _scheduled()
     name = experiment_name(experiment, when) if experiment else nightly_name(series, when.date())
     await label_flow_run(experiment=name, series=series, extra=["nightly"])
+    engine = open_database(database)
+    fallback = ""
+    if level == "calibrated":
+        sweep = load_sweep(spec_path)
+        fallback = calibrated_tonight(engine, sweep, cases)
+    tonight = "calibrated" if level == "calibrated" and not fallback else "full"
     summary = await evaluate(
         spec_path=spec_path,
         experiment=name,
         database=database,
         simulated_time_scale=simulated_time_scale,
+        level=tonight,
+        cases=cases if tonight == "calibrated" else None,
     )
-    engine = open_database(database)
+    if fallback:
+        record_calibrated(engine, name, [], len(sweep.suite.cases), fallback=fallback)
+    trends = watch_trends(engine, series, false_alarms_per_100_nights, escalate_at)
+    escalated = ""
+    if tonight == "calibrated" and trends["escalate"]:
+        escalated = "; ".join(trends["escalate"])
+        get_run_logger().warning("calibrated night moved beyond noise: %s", escalated)
+        record_calibrated(engine, name, [], 0, escalated=escalated)
+        full = await evaluate(  # the same experiment: the calibrated cases are reused
+            spec_path=spec_path,
+            experiment=name,
+            database=database,
+            simulated_time_scale=simulated_time_scale,
+            configs=trends["escalate_configs"],
+        )
+        summary = {
+            "generated": summary["generated"] + full["generated"],
+            "failed": summary["failed"] + full["failed"],
+        }
+        trends = watch_trends(engine, series, false_alarms_per_100_nights, escalate_at)
     against = baseline or find_baseline(engine, series, name)
     report = compare_with_baseline(engine, name, against, thresholds)
-    trends = watch_trends(engine, series, false_alarms_per_100_nights)
     key = publish_report(report, series, trends["markdown"])
     store_verdict(engine, report, series)
     alarms = trends["payload"]["alarms"]
@@ -104,6 +144,9 @@ async def nightly(
         "generated": summary["generated"],
         "failed": summary["failed"],
         "accepted_baseline": accept_baseline,
+        "level": tonight,
+        "fallback": fallback,
+        "escalated": escalated,
     }
     logger = get_run_logger()
     if accept_baseline:

@@ -1,4 +1,5 @@
-"""The calibrated level's cases, chosen from the suite's item bank (evaluation/itembank)."""
+"""The calibrated level's cases, chosen from the suite's item bank (evaluation/itembank),
+and whether a nightly run can watch on them tonight."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from evaluation.itembank import sweep_cases
+from evaluation.itembank import BankRefused, sweep_cases, sweep_reason
 from evaluation.run._sweep import Sweep
 from evaluation.storage.db import session_scope
 
@@ -20,3 +21,20 @@ def calibrated_level(engine: Engine, sweep: Sweep, cases: int | None) -> list:
     if note:
         get_run_logger().warning("calibrated level: %s", note)
     return chosen
+
+
+@task(name="calibrated-or-full", cache_policy=NO_CACHE)
+def calibrated_tonight(engine: Engine, sweep: Sweep, cases: int | None) -> str:
+    """Why tonight's nightly run cannot watch on the calibrated level and runs the full
+    suite instead ("" when it can): no bank, a suite changed since its calibration, a
+    model family it never saw, a pipeline, more cases than the suite now has."""
+    try:
+        with session_scope(engine) as session:
+            note = sweep_reason(session, sweep, cases)
+    except BankRefused as exc:
+        note = str(exc)
+    if note:
+        get_run_logger().warning(
+            "calibrated nightly: %s; running the full suite tonight instead", note
+        )
+    return note

@@ -6,9 +6,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
+from evaluation.itembank import BankEstimates
 from evaluation.run._sweep import Sweep
 from evaluation.series import (
+    ESCALATE_SHARE,
     WatchSettings,
+    moved_lines,
+    record_calibrated_night,
     record_run,
     suite_digest,
     watch_markdown,
@@ -54,14 +58,49 @@ def _record(
         )
 
 
+def record_calibrated(
+    engine: Engine,
+    experiment: str,
+    cases: list,
+    suite_cases: int,
+    *,
+    escalated: str | None = None,
+    fallback: str | None = None,
+) -> None:
+    """Record that ``experiment`` is a night watched on the calibrated level (``cases``,
+    the level's), and, when given, why it escalated to the full suite or fell back to it."""
+    with session_scope(engine) as session:
+        record_calibrated_night(
+            session,
+            experiment,
+            cases=[getattr(c, "id", c) for c in cases],
+            suite_cases=suite_cases,
+            escalated=escalated,
+            fallback=fallback,
+        )
+
+
 @task(name="watch-series", cache_policy=NO_CACHE)
-def watch_trends(engine: Engine, series: str, false_alarms_per_100_nights: float) -> dict:
-    """The watch over the series after tonight's run: its payload (alarms, events) and
-    its Markdown for the nightly artifact."""
+def watch_trends(
+    engine: Engine,
+    series: str,
+    false_alarms_per_100_nights: float,
+    escalate_at: float = ESCALATE_SHARE,
+) -> dict:
+    """The watch over the series after tonight's run: its payload (alarms, events), its
+    Markdown for the nightly artifact, and the quality streams that moved beyond noise
+    tonight (``escalate``, and their configs ``escalate_configs``: on a calibrated night,
+    the configs to run on the full suite, and why)."""
     settings = WatchSettings(false_alarms_per_100_nights=false_alarms_per_100_nights)
     with session_scope(engine) as session:
-        watch = watch_series(session, series, settings)
+        watch = watch_series(session, series, settings, BankEstimates(session))
     logger = get_run_logger()
     for stream in watch.alarms:
         logger.warning("trend alarm: %s", stream.describe())
-    return {"payload": watch_payload(watch), "markdown": watch_markdown(watch)}
+    moved = watch.beyond_noise(escalate_at)
+    return {
+        "payload": watch_payload(watch),
+        "markdown": watch_markdown(watch),
+        "escalate": moved_lines(moved),
+        "escalate_configs": sorted({s.config for s in moved}),
+    }

@@ -51,9 +51,12 @@ from evaluation.backends.simulated import _seeded
 from evaluation.itembank import (
     calibrate,
     calibrated_estimate,
+    estimate_weights,
+    fit_2pl,
     most_informative,
     subset_mean,
 )
+from evaluation.series._watch import WatchSettings, beyond_noise, cusum, mean_stream_z
 from evaluation.spec import GenerationParams
 
 SHARES = (0.05, 0.10, 0.20)
@@ -184,68 +187,158 @@ def run_world(name: str, args: argparse.Namespace) -> dict:
     }
 
 
-def nightly(args: argparse.Namespace) -> None:
-    """A nightly series watched on the calibrated 10% (simulated world): each night every
-    held-out config runs the same seeded 10% of the cases (fresh draws, the cases' own
-    difficulty fixed); the full suite runs only when the last full score falls outside
-    the night's estimate interval. Scenarios: nothing changes (null), or the config's
-    quality drops 5 points from night 20 (drop). Generations per config per night, and
-    nights from the drop to the first full run that shows it."""
-    rng = np.random.default_rng(11)
-    n, k, nights, start = args.cases, math.ceil(0.1 * args.cases), args.nights, 20
-    z = rng.standard_normal(n)
-    quality = rng.uniform(0.35, 0.9, args.bank + args.held)
-    bank_y = (
-        math.sqrt(0.5) * z + math.sqrt(0.5) * rng.standard_normal((args.bank, n))
-        < norm.ppf(quality[: args.bank])[:, None]
-    ).astype(float)
-    done = calibrate(bank_y, np.ones_like(bank_y))
-    fit = done.fit
-    cases = sorted(int(i) for i in rng.choice(n, k, replace=False))
-    for scenario in ("null", "drop"):
-        used, delays, misses = [], [], 0
-        for q in quality[args.bank :]:
+def _shifted(p: np.ndarray, points: float) -> np.ndarray:
+    """Each case's probability after a drop of ``points`` (0–1 scale) in the config's
+    mean: the same shift on every case's probit scale, found by bisection."""
+    if points == 0:
+        return p
+    z = norm.ppf(np.clip(p, 1e-6, 1 - 1e-6))
+    low, high = 0.0, 6.0
+    for _ in range(50):
+        mid = (low + high) / 2
+        low, high = (mid, high) if p.mean() - norm.cdf(z - mid).mean() < points else (low, mid)
+    return norm.cdf(z - high)
 
-            def night(t: int, q: float = q, drop: bool = scenario == "drop") -> np.ndarray:
-                shift = 0.05 if drop and t >= start else 0.0
-                e = rng.standard_normal(n)
-                return (math.sqrt(0.5) * z + math.sqrt(0.5) * e < norm.ppf(q - shift)).astype(float)
 
-            last_full, spent, caught = night(0).mean(), n, None
-            for t in range(1, nights):
-                row = night(t)
-                got = calibrated_estimate(
-                    fit,
-                    {i: float(row[i]) for i in cases},
-                    ability_mean=float(fit.ability.mean()),
-                    ability_sd=float(fit.ability.std()) or 1.0,
-                    interval_scale=done.interval_scale,
-                    draws=60,
-                    seed=t,
+def _calibrated_inputs(
+    fit, bank_mean: float, bank_sd: float, nights: np.ndarray, weighted: bool
+) -> np.ndarray:
+    """The watch's inputs on the calibrated cases up to tonight (configs × nights ×
+    cases), as evaluation/series/_trends.py builds them: each case scaled by its weight
+    in the bank's full-suite estimate at the config's level over the nights before
+    tonight (``weighted``), else the cases' plain mean."""
+    if not weighted:
+        return nights
+    reference = nights[:, :-1].mean(1) if nights.shape[1] > 1 else nights[:, 0]
+    weights = np.array(
+        [
+            estimate_weights(fit, dict(enumerate(row)), ability_mean=bank_mean, ability_sd=bank_sd)
+            for row in reference
+        ]
+    )
+    return nights * weights[:, None, :] * nights.shape[-1]
+
+
+def nightly_world(world: str, args: argparse.Namespace, rep: int) -> dict[float, dict]:
+    """One repetition, per drop (0: none): a bank fitted on ``--bank`` configs (the fit
+    ``evalflow bank`` stores: ``fit_2pl`` on every score; its held-out checks, which
+    only widen intervals, are left out here), ``--watched`` other configs of the same
+    world run every night (fresh 0/1 draws from each case's true probability), the
+    first of them dropping by the drop from night ``--drop-night``. Watched three ways:
+    the full suite every night (the series watch as it is), the calibrated 10% judged
+    in the bank's estimate and sent to the full suite when it moved beyond noise (what
+    the calibrated nightly does), and the same 10% judged on its plain mean."""
+    rng = np.random.default_rng(7919 * rep + 13)
+    n, configs, nights = args.cases, args.watched, args.nights
+    k = math.ceil(args.share * n)
+    total = args.bank + configs
+    if world == "simulated":
+        y, probs = simulated_world(total, n, rng, seed=rep)
+    else:
+        y, probs = interacting_world(total, n, rng)
+    fit = fit_2pl(y[: args.bank], np.ones_like(y[: args.bank]))
+    bank_mean, bank_sd = float(fit.ability.mean()), float(fit.ability.std())
+    p = probs[args.bank :]
+    draws = rng.random((configs, nights, n))
+    subset = np.sort(rng.choice(n, k, replace=False))
+    settings = WatchSettings()
+    h = settings.threshold(
+        4 * configs
+    )  # four streams a config: quality, failures, latency, tokens/s
+    found: dict[float, dict] = {}
+    for drop in (0.0, *args.drops):
+        truth = np.repeat(p[:, None, :], nights, axis=1)
+        truth[0, args.drop_night :] = _shifted(p[0], drop)
+        scores = (draws < truth).astype(float)  # configs × nights × cases
+        _, _, z_full = mean_stream_z(scores, higher_is_better=True, window=settings.window)
+        _, alarms_full = cusum(z_full, settings.k, h)
+        out = {"full": {"alarms": alarms_full, "escalated": np.ones_like(alarms_full)}}
+        for name, weighted in (("calibrated", True), ("subset mean", False)):
+            alarms = np.zeros((configs, nights), dtype=bool)
+            escalated = np.zeros((configs, nights), dtype=bool)
+            for t in range(1, nights):  # each night the watch reads the series as stored
+                inputs = _calibrated_inputs(
+                    fit, bank_mean, bank_sd, scores[:, : t + 1][..., subset], weighted
                 )
-                spent += k
-                if not got.low <= last_full <= got.high:
-                    spent += n - k
-                    last_full = row.mean()
-                    if t >= start and caught is None:
-                        caught = t - start
-            used.append(spent / nights)
-            if scenario == "drop":
-                if caught is None:
-                    misses += 1
-                else:
-                    delays.append(caught)
-        line = (
-            f"nightly {scenario:<4}: {np.mean(used):.0f} generations per config per night "
-            f"(full suite every night: {n}; {1 - np.mean(used) / n:.0%} saved)"
-        )
-        if scenario == "drop":
-            line += (
-                f"; 5-point drop caught by a full run after a median "
-                f"{np.median(delays) if delays else float('nan'):.0f} nights, missed in "
-                f"{misses} of {args.held} configs within {nights - start} nights"
+                theta, var, z = mean_stream_z(inputs, higher_is_better=True, window=settings.window)
+                path, fired = cusum(z, settings.k, h)
+                with np.errstate(invalid="ignore"):
+                    moved = np.isnan(z[:, t]) & (np.abs(theta[:, t]) > 1.96 * np.sqrt(var[:, t]))
+                alarms[:, t] = fired[:, t]
+                escalated[:, t] = beyond_noise(path[:, t], h, fired[:, t], moved)
+            out[name] = {"alarms": alarms, "escalated": escalated}
+        for one in out.values():
+            one["k"], one["n"] = k, n
+        found[drop] = out
+    return found
+
+
+def _nights(median: float, args: argparse.Namespace) -> str:
+    return f"> {args.nights - args.drop_night}" if math.isinf(median) else f"{median:.0f}"
+
+
+def nightly(args: argparse.Namespace) -> None:
+    """Generations per night and nights to catch a drop, watching on the full suite
+    against watching on the calibrated 10% (evaluation/series: the same weights,
+    watch statistics, CUSUM and escalation rule the nightly flow uses)."""
+    for world in args.worlds.split(","):
+        started = time.perf_counter()
+        series = [nightly_world(world, args, rep) for rep in range(args.nightly_reps)]
+        seconds = time.perf_counter() - started
+        for drop in (0.0, *args.drops):
+            per_method: dict[str, dict[str, list]] = {}
+            for by_drop in series:
+                for method, found in by_drop[drop].items():
+                    row = per_method.setdefault(
+                        method, {"gens": [], "delay": [], "false": [], "full run": []}
+                    )
+                    alarms, escalated = found["alarms"], found["escalated"]
+                    gens = (
+                        found["n"] * alarms.size
+                        if method == "full"
+                        else found["k"] * alarms.size + (found["n"] - found["k"]) * escalated.sum()
+                    )
+                    row["gens"].append(gens / alarms.shape[1])
+                    after = args.drop_night
+                    caught = np.flatnonzero(alarms[0, after:])
+                    ran = np.flatnonzero(escalated[0, after:])
+                    if drop:
+                        row["delay"].append(caught[0] + 1 if caught.size else math.inf)
+                        row["full run"].append(ran[0] + 1 if ran.size else math.inf)
+                    others = alarms[1:] if drop else alarms
+                    row["false"].append(others.sum() / others.size * 100 * others.shape[0])
+            title = "null" if not drop else f"{100 * drop:.0f}-point drop"
+            print(
+                f"\nnightly, world {world}, {title} (config 1 of {args.watched} from night "
+                f"{args.drop_night + 1} of {args.nights}; {args.nightly_reps} series)"
+                if drop
+                else f"\nnightly, world {world}, null ({args.watched} configs, {args.nights} "
+                f"nights, {args.nightly_reps} series; {seconds:.0f} s for every row of the world)"
             )
-        print(line)
+            print(
+                f"{'watched on':<12} {'gens/night':>10} {'saved':>6} "
+                f"{'false alarms/100 nights':>24}"
+                + (
+                    "  alarm within 1 / 3 / 10 nights, median;  first full run of it, median"
+                    if drop
+                    else ""
+                )
+            )
+            full_gens = np.mean(per_method["full"]["gens"])
+            for method, row in per_method.items():
+                gens = float(np.mean(row["gens"]))
+                line = (
+                    f"{method:<12} {gens:>10.0f} {1 - gens / full_gens:>6.0%} "
+                    f"{np.mean(row['false']):>24.2f}"
+                )
+                if drop:
+                    delay = np.array(row["delay"])
+                    shares = " / ".join(f"{np.mean(delay <= d):.0%}" for d in (1, 3, 10))
+                    median = np.median(delay)
+                    line += f"  {shares}, {_nights(median, args)}"
+                    if method != "full":
+                        line += f";  {_nights(np.median(row['full run']), args)}"
+                print(line)
 
 
 def main() -> int:
@@ -256,6 +349,15 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--worlds", default="simulated,interacting")
     parser.add_argument("--nights", type=int, default=30, help="the nightly series' length")
+    parser.add_argument("--watched", type=int, default=10, help="configs a nightly series runs")
+    parser.add_argument("--drop-night", type=int, default=15, help="the night the drop starts")
+    parser.add_argument(
+        "--drops", type=float, nargs="*", default=[0.05, 0.10], help="drops to catch (0-1 scale)"
+    )
+    parser.add_argument("--nightly-reps", type=int, default=10, help="nightly series per row")
+    parser.add_argument(
+        "--share", type=float, default=0.1, help="the calibrated level's share of the suite"
+    )
     parser.add_argument("--only-nightly", action="store_true", help="the nightly series only")
     args = parser.parse_args()
     runs = (

@@ -9,6 +9,7 @@ from evaluation._lazy import lazy_exports
 __all__ = [
     "MIN_CONFIGS",
     "Bank",
+    "BankEstimates",
     "BankRefused",
     "Calibration",
     "ConfigEstimate",
@@ -21,6 +22,7 @@ __all__ = [
     "calibrated_size",
     "cases_for_width",
     "current_bank",
+    "estimate_weights",
     "estimates_text",
     "experiment_estimates",
     "fit_2pl",
@@ -30,6 +32,7 @@ __all__ = [
     "subset_mean",
     "sweep_cases",
     "sweep_metric",
+    "sweep_reason",
     "why_not",
 ]
 
@@ -45,6 +48,8 @@ __getattr__, __dir__ = lazy_exports(
         "most_informative": _CAL,
         "Estimate": _EST,
         "calibrated_estimate": _EST,
+        "estimate_weights": _EST,
+        "BankEstimates": "evaluation.itembank._nights",
         "subset_mean": _EST,
         "ItemFit": "evaluation.itembank._fit",
         "fit_2pl": "evaluation.itembank._fit",
@@ -52,6 +57,7 @@ __getattr__, __dir__ = lazy_exports(
         "calibrated_size": "evaluation.itembank._level",
         "sweep_cases": "evaluation.itembank._level",
         "sweep_metric": "evaluation.itembank._level",
+        "sweep_reason": "evaluation.itembank._level",
         **{
             name: _BANK
             for name in (

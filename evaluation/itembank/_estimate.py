@@ -132,3 +132,32 @@ def _draw_items(
     noise[0] = 0.0
     shift = np.einsum("cij,dcj->dci", chol, noise)
     return np.log(fit.discrimination) + shift[..., 0], fit.difficulty + shift[..., 1]
+
+
+def estimate_weights(
+    fit: ItemFit,
+    observed: dict[int, float],
+    *,
+    ability_mean: float = 0.0,
+    ability_sd: float = 1.0,
+) -> np.ndarray:
+    """How much the full-suite estimate moves per unit of each observed case's score
+    (in ``observed``'s order), at the items' estimates: ``(1 + Cov(R, z_i)) / n`` under
+    the ability's posterior, R the score the other cases add and ``z_i = a_i (θ − b_i)``
+    the derivative of case i's log-likelihood in its score. A change of the cases'
+    scores by ``d`` moves the estimate by about ``weights · d``: the series watch judges
+    a calibrated night's change in these units (evaluation/series/_trends.py)."""
+    n = len(fit.difficulty)
+    run = np.fromiter(observed, dtype=int, count=len(observed))
+    y = np.fromiter(observed.values(), dtype=float, count=len(observed))
+    rest = np.setdiff1d(np.arange(n), run)
+    sd = max(ability_sd, 0.5)
+    grid = GRID * sd + ability_mean
+    z = fit.discrimination[run] * (grid[:, None] - fit.difficulty[run])  # grid × run
+    loglik = (y * -np.logaddexp(0, -z) + (1 - y) * -np.logaddexp(0, z)).sum(-1)
+    logpost = loglik - 0.5 * ((grid - ability_mean) / sd) ** 2
+    post = np.exp(logpost - logpost.max())
+    post /= post.sum()
+    rest_sum = expit(fit.discrimination[rest] * (grid[:, None] - fit.difficulty[rest])).sum(-1)
+    centred = rest_sum - post @ rest_sum
+    return (1 + (post * centred) @ (z - post @ z)) / n

@@ -57,20 +57,7 @@ def calibrated_cases(
 
     every = list(suite.cases)
     k = calibrated_size(len(every), cases)
-    bank = current_bank(session, suite.name, metric)
-    if bank is None:
-        on = f" on {metric!r}" if metric else ""
-        with_metric = f" --metric {metric}" if metric else ""
-        raise BankRefused(
-            f"--level calibrated needs an item bank for suite {suite.name!r}{on} and there "
-            f"is none: `evalflow bank {suite.name}{with_metric}` calibrates one from stored "
-            "results"
-        )
-    reason = (
-        PIPELINE_REASON
-        if pipeline
-        else why_not(bank, suite_fingerprint(suite), [model_family(m) for m in models])
-    )
+    reason = calibrated_reason(session, suite, models, pipeline=pipeline, metric=metric)
     order = stratified_order(
         [c.id for c in every], [c.group for c in every], seed=seed, suite=suite.name
     )
@@ -80,6 +67,44 @@ def calibrated_cases(
         f"{reason}: the scores of these {k} cases will be their plain means, "
         "not full-suite estimates"
     ) if reason else ""
+
+
+def calibrated_reason(
+    session: Session,
+    suite: Suite,
+    models: Sequence[str],
+    *,
+    pipeline: bool = False,
+    metric: str | None = None,
+) -> str:
+    """Why the bank cannot turn the ``calibrated`` level's scores into full-suite
+    estimates for configs of ``models`` on ``suite`` ("" when it can): the suite's
+    content changed since its calibration, a model family it never saw, a pipeline.
+    Refused (bad input) when the suite has no bank on ``metric``."""
+    bank = current_bank(session, suite.name, metric)
+    if bank is None:
+        on = f" on {metric!r}" if metric else ""
+        with_metric = f" --metric {metric}" if metric else ""
+        raise BankRefused(
+            f"--level calibrated needs an item bank for suite {suite.name!r}{on} and there "
+            f"is none: `evalflow bank {suite.name}{with_metric}` calibrates one from stored "
+            "results"
+        )
+    if pipeline:
+        return PIPELINE_REASON
+    return why_not(bank, suite_fingerprint(suite), [model_family(m) for m in models])
+
+
+def sweep_reason(session: Session, sweep, cases: int | None = None) -> str:
+    """:func:`calibrated_reason` for a sweep, after refusing ``cases`` over its suite."""
+    calibrated_size(len(sweep.suite.cases), cases)
+    return calibrated_reason(
+        session,
+        sweep.suite,
+        [c.model for c in sweep.configs],
+        pipeline=sweep.spec.pipeline is not None,
+        metric=sweep_metric(sweep),
+    )
 
 
 def sweep_cases(session: Session, sweep, cases: int | None = None) -> tuple[list[Case], str]:

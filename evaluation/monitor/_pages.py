@@ -107,11 +107,12 @@ def add_monitor(
 
     @app.get("/series/{name}", response_class=HTMLResponse)
     def series_page(name: str) -> HTMLResponse:
+        from evaluation.itembank import BankEstimates
         from evaluation.series import SeriesNotFound, list_series, watch_series
 
         with session_scope(engine) as session:
             try:
-                watch = watch_series(session, name)
+                watch = watch_series(session, name, banks=BankEstimates(session))
             except SeriesNotFound:
                 known = ", ".join(s.name for s in list_series(session)) or "none yet"
                 raise HTTPException(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
@@ -105,8 +106,9 @@ def _stream_line(s: StreamVerdict, width: int = 30) -> str:
     state = _state(last, s.metric)
     if not last.alarm and s.last_alarm:
         state += f" (alarm on {s.last_alarm})"
+    value = s.estimated or f"{_value(last.value, s.metric)}{interval}"
     return (
-        f"  {s.metric:<14} {line:<{width}} {_value(last.value, s.metric)}{interval}"
+        f"  {s.metric:<14} {line:<{width}} {value}"
         f"  change {change}  {judged}  evidence {last.evidence:.2f}/{s.threshold:.2f}  {state}"
     )
 
@@ -196,7 +198,7 @@ def watch_markdown(watch: SeriesWatch) -> str:
         p = f"{n.p:.2g}" if n.p is not None else "learning"
         state = "**ALARM**" if n.alarm else _state(n, s.metric)
         lines.append(
-            f"| {s.label} | {s.metric} | {_value(n.value, s.metric)} | "
+            f"| {s.label} | {s.metric} | {s.estimated or _value(n.value, s.metric)} | "
             f"{_change(n.change, s.metric)}{interval} | {p} | {n.evidence:.2f} | {state} |"
         )
     if watch.events:
@@ -349,6 +351,26 @@ def gate_text(result: GateResult) -> str:
     )
 
 
+def moved_lines(streams: Sequence[StreamVerdict]) -> list[str]:
+    """Why a calibrated night went on to the full suite, a line per stream that moved
+    beyond noise (``SeriesWatch.beyond_noise``)."""
+    out = []
+    for s in streams:
+        n = s.last
+        change = _change(n.change, s.metric)
+        if n.change_low is not None and n.change_high is not None:
+            change += f" [{_change(n.change_low, s.metric)}, {_change(n.change_high, s.metric)}]"
+        why = (
+            "alarm"
+            if n.alarm
+            else "moved while learning"
+            if n.moved
+            else f"evidence {n.evidence:.2f} of {s.threshold:.2f}"
+        )
+        out.append(f"{s.metric} of {s.label} changed {change} ({why})")
+    return out
+
+
 def watch_payload(watch: SeriesWatch) -> dict:
     """The watch's verdicts as plain JSON, for the nightly's event: each alarm tonight
     (what, by how much, since when, which cases, where to look) and the events."""
@@ -376,4 +398,5 @@ def watch_payload(watch: SeriesWatch) -> dict:
             for s in watch.alarms
         ],
         "events": [e.message for e in watch.events],
+        "calibrated_cases": len(watch.subset),
     }

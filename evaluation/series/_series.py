@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
-from evaluation.series.schema import RunModel, SeriesRun
+from evaluation.series.schema import CalibratedNight, RunModel, SeriesRun
 from evaluation.storage.models import Aggregate, ConfigRow, Experiment, ExperimentConfig
 
 
@@ -64,6 +64,15 @@ class SeriesPoint:
     values: Mapping[str, Mapping[str, Interval]]
     models: tuple[ModelRan, ...] = ()
     explicit: bool = False
+    watched: str = ""
+    """How a run asked to be watched: "" (the level it ran at), ``calibrated`` (a
+    calibrated-level night), ``escalated`` (a calibrated night that then ran the full
+    suite), ``fallback`` (asked to watch on the calibrated level, ran the full suite:
+    ``why`` says why)."""
+    why: str = ""
+    calibrated_cases: tuple[str, ...] = ()
+    """The cases a calibrated night was watched on (those the level ran)."""
+    suite_cases: int = 0
 
     @property
     def headline(self) -> str | None:
@@ -175,6 +184,17 @@ def point_of(session: Session, experiment: Experiment) -> SeriesPoint:
     models = session.exec(
         select(RunModel).where(RunModel.experiment == experiment.name).order_by(RunModel.model)
     ).scalars()
+    night = session.get(CalibratedNight, experiment.name)
+    watched, why, subset = "", "", ()
+    if night is not None:
+        subset = tuple(night.case_ids)
+        watched, why = (
+            ("fallback", night.fallback)
+            if night.fallback
+            else ("escalated", night.escalated)
+            if night.escalated
+            else ("calibrated", "")
+        )
     return SeriesPoint(
         experiment=experiment.name,
         time=experiment.created_at,
@@ -200,7 +220,37 @@ def point_of(session: Session, experiment: Experiment) -> SeriesPoint:
             for m in models
         ),
         explicit=bool(joined and joined.explicit),
+        watched=watched,
+        why=why,
+        calibrated_cases=subset,
+        suite_cases=night.suite_cases if night is not None else 0,
     )
+
+
+def record_calibrated_night(
+    session: Session,
+    experiment: str,
+    *,
+    cases: list[str],
+    suite_cases: int,
+    escalated: str | None = None,
+    fallback: str | None = None,
+) -> None:
+    """Store (or update) that ``experiment`` is a night watched on the calibrated level:
+    it ran ``cases`` (ids) of ``suite_cases``; ``escalated`` (why the full suite ran
+    after it) or ``fallback`` (why it ran the full suite instead) update the night's row,
+    keeping the cases it was watched on."""
+    row = session.get(CalibratedNight, experiment)
+    if row is None:
+        row = CalibratedNight(experiment=experiment, case_ids=list(cases), suite_cases=suite_cases)
+    elif escalated is None and fallback is None and not row.escalated:  # a rerun's cases
+        row.case_ids, row.suite_cases, row.fallback = list(cases), suite_cases, ""
+    if escalated is not None:
+        row.escalated = escalated
+    if fallback is not None:
+        row.fallback = fallback
+    session.add(row)
+    session.flush()
 
 
 def record_run(

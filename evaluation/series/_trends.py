@@ -11,8 +11,9 @@ log tokens/s: lower is worse). The series' K streams share its false-alarm promi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import erfc, exp, sqrt
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,10 @@ from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import SeriesEvent, series_events
 from evaluation.series._series import SeriesPoint, point_of, series_experiments
 from evaluation.series._watch import (
+    ESCALATE_SHARE,
     LATENCY_FLOOR,
     WatchSettings,
+    beyond_noise,
     cusum,
     mean_stream_z,
     p95_stream_z,
@@ -62,6 +65,28 @@ class Night:
     the reference the later nights are judged against."""
 
 
+class SubsetEstimates(Protocol):
+    """What the watch asks of an item bank for a series watched on the calibrated level
+    (``evaluation.itembank.BankEstimates`` answers; the series room does not import the
+    item bank room, which imports it)."""
+
+    def weights(
+        self, point: SeriesPoint, config: str, metric: str, reference: pd.Series
+    ) -> tuple[pd.Series | None, str]:
+        """Per case of ``reference`` (the config's per-case means on the calibrated
+        cases, over the nights before ``point``): how much the full-suite estimate moves
+        per unit of the case's score; None and why where the bank cannot serve."""
+        ...
+
+    def estimate(
+        self, point: SeriesPoint, config: str, metric: str, scores: pd.Series
+    ) -> tuple[float, float, float, str]:
+        """The config's full-suite estimate from ``scores`` (per case) on ``point``'s
+        night: mean, low, high, and its text (``estimated from 30 of 300 cases (item
+        bank v3)``)."""
+        ...
+
+
 @dataclass(frozen=True)
 class StreamVerdict:
     """One config × metric of a series over its current comparable segment."""
@@ -77,6 +102,7 @@ class StreamVerdict:
     by: float | None = None  # mean change over those nights
     flipped: tuple[str, ...] = ()  # cases right in the reference, wrong tonight
     reference: tuple[str, ...] = ()  # the full nights before ``since`` it is compared with
+    estimated: str = ""  # a calibrated night's last value: how it was estimated
 
     @property
     def last(self) -> Night:
@@ -134,6 +160,30 @@ class SeriesWatch:
         return tuple(s for s in self.streams if s.alarm and s.last.experiment == judged.experiment)
 
     @property
+    def subset(self) -> tuple[str, ...]:
+        """The calibrated cases the series is watched on (empty: every case run), those of
+        its last completed run when that was a calibrated night."""
+        judged = self.judged
+        if judged is None or judged.watched not in ("calibrated", "escalated"):
+            return ()
+        return judged.calibrated_cases
+
+    def beyond_noise(self, share: float = ESCALATE_SHARE) -> tuple[StreamVerdict, ...]:
+        """The quality streams whose last judged night moved beyond noise: an alarm, the
+        CUSUM's evidence at ``share`` of its threshold or more, or a learning night that
+        moved. On a calibrated night these send the nightly run to the full suite."""
+        judged = self.judged
+        if judged is None:
+            return ()
+        return tuple(
+            s
+            for s in self.streams
+            if s.metric not in OPERATIONAL
+            and s.last.experiment == judged.experiment
+            and beyond_noise(s.last.evidence, s.threshold, s.last.alarm, s.last.moved, share)
+        )
+
+    @property
     def judged(self) -> SeriesPoint | None:
         """The series' last completed run: the last one the watch judged."""
         done = [p for p in self.points if p.status == "completed"]
@@ -145,10 +195,17 @@ class SeriesWatch:
 
 
 def watch_series(
-    session: Session, series: str, settings: WatchSettings | None = None
+    session: Session,
+    series: str,
+    settings: WatchSettings | None = None,
+    banks: SubsetEstimates | None = None,
 ) -> SeriesWatch:
     """The watch's verdicts on series ``series`` as stored now (SeriesNotFound when it
-    has no run)."""
+    has no run). When its last completed run was a calibrated night, every night is
+    watched on that night's calibrated cases (a full night's others set aside), and a
+    quality stream is judged in the full-suite estimate of ``banks`` (the item bank:
+    each case weighted by how much it moves the estimate), its calibrated nights shown as
+    estimates; without a usable bank, on the cases' plain mean, with a note."""
     settings = settings or WatchSettings()
     experiments = series_experiments(session, series)
     points = [point_of(session, e) for e in experiments]
@@ -164,6 +221,15 @@ def watch_series(
             + ", ".join(stale)
         )
     frames = _Frames(session, experiments)
+    subset = _subset(points, done)
+    if subset:
+        last = points[done[-1]]
+        notes.append(
+            f"watched on the calibrated level: {len(subset)} of "
+            f"{last.suite_cases} cases each night (a full night's others set "
+            "aside), quality judged in the item bank's full-suite estimate"
+            + (f"; {last.experiment} escalated to the full suite: {last.why}" * bool(last.why))
+        )
     inputs = []
     for config in configs:
         present = [i for i in done if config in points[i].configs]
@@ -171,13 +237,25 @@ def watch_series(
         accepted = [j for j, p in enumerate(segment) if p.accepted_baseline]
         for metric, higher in _metrics(segment):
             per_night = [_per_case(frames, p, config, metric) for p in segment]
+            ran = [int(s.notna().sum()) for s in per_night]
+            if subset:
+                per_night = [s[s.index.isin(subset)] for s in per_night]
             if any(s.notna().any() for s in per_night):  # measured at all
-                inputs.append((segment, config, metric, higher, per_night, accepted))
+                inputs.append((segment, config, metric, higher, per_night, accepted, ran))
     settings.refuse_no_threshold(len(inputs))
     h = settings.threshold(len(inputs))
     verdicts = []
-    for segment, config, metric, higher, per_night, accepted in inputs:
-        verdict = _stream(segment, config, metric, higher, per_night, settings, len(inputs))
+    for segment, config, metric, higher, per_night, accepted, ran in inputs:
+        weights = None
+        if subset and metric not in OPERATIONAL:
+            weights, why = _weights(banks, segment, config, metric, per_night)
+            if why:
+                notes.append(f"{metric} of {segment[-1].configs.get(config, config)}: {why}")
+        verdict = _stream(
+            segment, config, metric, higher, per_night, settings, len(inputs), weights
+        )
+        if weights is not None and banks is not None:
+            verdict = _estimated(verdict, banks, segment, config, metric, per_night, weights, ran)
         if accepted:
             verdict, note = _from_accepted(
                 verdict,
@@ -189,6 +267,7 @@ def watch_series(
                 per_night,
                 settings,
                 len(inputs),
+                weights,
             )
             if note:
                 notes.append(note)
@@ -196,6 +275,70 @@ def watch_series(
     return SeriesWatch(
         series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes)
     )
+
+
+def _subset(points: Sequence[SeriesPoint], done: list[int]) -> tuple[str, ...]:
+    """The calibrated cases of the last completed run, when it was a calibrated night."""
+    if not done or points[done[-1]].watched not in ("calibrated", "escalated"):
+        return ()
+    return points[done[-1]].calibrated_cases
+
+
+def _weights(
+    banks: SubsetEstimates | None,
+    segment: Sequence[SeriesPoint],
+    config: str,
+    metric: str,
+    per_night: Sequence[pd.Series],
+) -> tuple[pd.Series | None, str]:
+    """Each calibrated case's weight in the full-suite estimate, at the config's level
+    over the nights before the last (the last alone on a first night)."""
+    if banks is None:
+        return None, "no item bank asked for: judged on the calibrated cases' plain mean"
+    before = [s for s in per_night[:-1] if s.notna().any()] or [per_night[-1]]
+    reference = pd.concat(before).groupby(level=0).mean().dropna()
+    if reference.empty:
+        return None, ""
+    weights, why = banks.weights(segment[-1], config, metric, reference)
+    if weights is None:
+        return None, f"{why}: judged on the calibrated cases' plain mean"
+    return weights, ""
+
+
+def _estimated(
+    verdict: StreamVerdict,
+    banks: SubsetEstimates,
+    segment: Sequence[SeriesPoint],
+    config: str,
+    metric: str,
+    per_night: Sequence[pd.Series],
+    weights: pd.Series,
+    ran: Sequence[int],
+) -> StreamVerdict:
+    """A calibrated night's value shown as the bank's full-suite estimate: the last
+    night's with its interval; earlier ones moved from it by the weighted change of
+    their cases (the estimate's linear part, the units the night was judged in). A
+    night on which the config ran every case (``ran``: its cases; escalated, or before
+    the series was calibrated) shows its measured score."""
+    last = per_night[-1].dropna()
+    if last.empty:
+        return verdict
+    mean, low, high, text = banks.estimate(segment[-1], config, metric, last)
+    nights = list(verdict.nights)
+    estimated = [
+        p.watched in ("calibrated", "escalated") and n < p.suite_cases
+        for p, n in zip(segment, ran, strict=True)
+    ]
+    for t in range(len(segment)):
+        if not estimated[t]:
+            continue
+        if t == len(segment) - 1:
+            nights[t] = replace(nights[t], value=mean, low=low, high=high)
+            continue
+        shared = per_night[t].dropna().index.intersection(last.index)
+        moved = float((weights.reindex(shared) * (per_night[t][shared] - last[shared])).sum())
+        nights[t] = replace(nights[t], value=mean + moved, low=None, high=None)
+    return replace(verdict, nights=tuple(nights), estimated=text if estimated[-1] else "")
 
 
 def _watched_configs(points: Sequence[SeriesPoint], done: list[int]) -> tuple[list[str], list[str]]:
@@ -245,6 +388,7 @@ def _from_accepted(
     per_night: Sequence[pd.Series],
     settings: WatchSettings,
     streams: int,
+    weights: pd.Series | None = None,
 ) -> tuple[StreamVerdict, str | None]:
     """Accepting run ``segment[at]`` as the baseline accepts the level of a stream that
     alarmed at or before it: that stream's comparison starts afresh from it. A stream
@@ -254,7 +398,7 @@ def _from_accepted(
     says so."""
     if any(n.alarm for n in verdict.nights[: at + 1]):
         return _stream(
-            segment[at:], config, metric, higher, per_night[at:], settings, streams
+            segment[at:], config, metric, higher, per_night[at:], settings, streams, weights
         ), None
     later = [n.experiment for n in verdict.nights[at + 1 :] if n.alarm]
     if not later:
@@ -329,21 +473,33 @@ def _stream(
     per_night: Sequence[pd.Series],
     settings: WatchSettings,
     streams: int,
+    weights: pd.Series | None = None,
 ) -> StreamVerdict:
+    """One stream's verdict. ``weights`` (per case): the night's change is judged as
+    the change of ``Σ weights · scores`` (the item bank's full-suite estimate, to its
+    linear part) rather than of the cases' mean."""
     k = settings.allowance(metric)
     h = settings.threshold(streams, k)
     cases = sorted(set().union(*(s.index for s in per_night)))
     grid = np.array([s.reindex(cases).to_numpy(dtype=float) for s in per_night])[None]
+    judged_on = grid
+    if weights is not None:  # mean over cases of n·w·x = Σ w·x
+        scale = weights.reindex(cases).to_numpy(dtype=float) * len(cases)
+        judged_on = grid * np.where(np.isfinite(scale), scale, np.nan)
     counts = np.sum(np.isfinite(grid[0]), axis=-1)
     partial = counts < PARTIAL_SHARE * counts.max()  # a smoke-level night among full ones
     grid[0, partial] = np.nan  # not compared with full nights, nor a reference for them
+    judged_on[0, partial] = np.nan
     if metric == "latency_p95":
         theta, var, z = p95_stream_z(
             grid, window=settings.window, learning=settings.learning, floor=LATENCY_FLOOR
         )
     else:
         theta, var, z = mean_stream_z(
-            grid, higher_is_better=higher, window=settings.window, learning=settings.learning
+            judged_on,
+            higher_is_better=higher,
+            window=settings.window,
+            learning=settings.learning,
         )
     path, alarms = cusum(z, k, h)
     theta, var, z, path, alarms = theta[0], var[0], z[0], path[0], alarms[0]

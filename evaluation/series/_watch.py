@@ -56,6 +56,10 @@ class WatchError(EvalError):
 
 LATENCY_FLOOR = 0.05  # log units: hosts' days differ by a few percent at least
 SIEGMUND_SHIFT = 1.166
+ESCALATE_SHARE = 0.5
+"""A night watched on the calibrated level runs the full suite when a quality stream's
+evidence reaches this share of its threshold (the monitor's "watch" state) or it alarms:
+measured in benchmarks/perf/itembank_benchmark.py (docs/trends.md)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,19 @@ class WatchSettings:
     def allowance(self, metric: str) -> float:
         """The CUSUM allowance of a stream of ``metric``."""
         return self.k_latency if metric == "latency_p95" else self.k
+
+
+def beyond_noise(
+    evidence: np.ndarray | float,
+    threshold: float,
+    alarm: np.ndarray | bool = False,
+    moved: np.ndarray | bool = False,
+    share: float = ESCALATE_SHARE,
+) -> np.ndarray | bool:
+    """Whether a night moved beyond noise, as the nightly run's escalation from the
+    calibrated level to the full suite reads it: an alarm, evidence at ``share`` of the
+    threshold or more, or a learning night whose change excludes none. Element-wise."""
+    return np.logical_or(np.logical_or(alarm, moved), np.asarray(evidence) >= share * threshold)
 
 
 def siegmund_arl(h: float, k: float) -> float:

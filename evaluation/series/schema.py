@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
 from evaluation.storage.models import utcnow
@@ -44,4 +45,23 @@ class RunModel(SQLModel, table=True):
     context_length: int | None = None
 
 
-TABLES: tuple[type[SQLModel], ...] = (SeriesRun, RunModel)
+class CalibratedNight(SQLModel, table=True):
+    """A run of a series made at the calibrated level (some of the suite's
+    ``suite_cases``): the watch judges the series on those cases, in the item bank's
+    full-suite estimate (docs/trends.md); ``case_ids`` are those cases. ``escalated``:
+    why the nightly run then ran the full suite for some configs too, the same night and
+    experiment ("" when it did not); ``fallback``:
+    why a night asked to watch on the calibrated level ran the full suite instead (no
+    usable bank) ("" when it did not)."""
+
+    __tablename__ = "series_calibrated_nights"
+
+    experiment: str = Field(primary_key=True)
+    case_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    suite_cases: int
+    escalated: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    fallback: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+TABLES: tuple[type[SQLModel], ...] = (SeriesRun, RunModel, CalibratedNight)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evaluation.errors import EvalError
 from evaluation.redact import redact
 from flows.cli import options
 from flows.cli._database import open_engine
@@ -101,6 +102,21 @@ def _schedule_options(parser: argparse.ArgumentParser) -> None:
         help="the spec the nightly regression sweep runs (default: the simulated demo)",
     )
     parser.add_argument(
+        "--nightly-level",
+        choices=("full", "calibrated"),
+        default="full",
+        help="calibrated: watch the nightly series on the suite's item bank (10%% of the "
+        "cases, or --nightly-cases) and run the full suite the same night only when a "
+        "quality stream moved beyond noise (docs/trends.md)",
+    )
+    parser.add_argument(
+        "--nightly-cases",
+        type=options.whole_number(),
+        default=None,
+        metavar="K",
+        help="--nightly-level calibrated: how many cases a night runs (default 10%% of the suite)",
+    )
+    parser.add_argument(
         "--nightly-cron",
         type=options.cron,
         default="0 2 * * *",
@@ -120,6 +136,8 @@ def _schedule_options(parser: argparse.ArgumentParser) -> None:
 def _schedule_kwargs(args: argparse.Namespace) -> dict:
     return {
         "nightly_spec": args.nightly_spec,
+        "nightly_level": args.nightly_level,
+        "nightly_cases": args.nightly_cases,
         "nightly_cron": args.nightly_cron,
         "retrain_cron": args.retrain_cron,
         "timezone": args.timezone,
@@ -167,10 +185,51 @@ def _warn(message: str) -> None:
 
 
 def _check_nightly_spec(args: argparse.Namespace) -> None:
-    """Refuse a nightly spec that would fail at its first scheduled run, now, in one line."""
+    """Refuse a nightly spec that would fail at its first scheduled run, now, in one line;
+    and a calibrated nightly level that has no item bank to watch on, or more cases than
+    the suite."""
     from evaluation.run._sweep import prepare_sweep
 
-    prepare_sweep(args.nightly_spec)
+    sweep = prepare_sweep(args.nightly_spec)
+    if args.nightly_level != "calibrated":
+        if args.nightly_cases is not None:
+            raise EvalError(
+                f"--nightly-cases applies only to --nightly-level calibrated (this is "
+                f"--nightly-level {args.nightly_level})"
+            )
+        return
+    reason = _calibrated_nightly(sweep, args.database, args.nightly_cases)
+    if reason:
+        _warn(
+            f"{reason}: the nightly runs the full suite (and says so) until its item bank can serve"
+        )
+
+
+def _calibrated_nightly(sweep, database: str | None, cases: int | None) -> str:
+    """Why the nightly cannot watch on the calibrated level now ("" when it can);
+    refused without a bank or with more cases than the suite (exit 2, nothing written)."""
+    from evaluation.itembank import BankRefused, sweep_reason
+    from evaluation.settings import database_url
+    from evaluation.storage.db import make_engine, session_scope
+
+    def refused(exc: BankRefused) -> EvalError:
+        text = str(exc).replace("--level calibrated", "--nightly-level calibrated")
+        return EvalError(text.replace("--cases", "--nightly-cases"))
+
+    url = database_url(database)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise EvalError(
+            f"--nightly-level calibrated needs an item bank for suite {sweep.suite.name!r} "
+            "and there is no results database yet"
+        )
+    engine = make_engine(url, create=False)
+    try:
+        with session_scope(engine) as session:
+            return sweep_reason(session, sweep, cases)
+    except BankRefused as exc:
+        raise refused(exc) from None
+    finally:
+        engine.dispose()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
