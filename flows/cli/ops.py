@@ -208,7 +208,7 @@ def _check_nightly_spec(args: argparse.Namespace) -> None:
 def _calibrated_nightly(sweep, database: str | None, cases: int | None) -> str:
     """Why the nightly cannot watch on the calibrated level now ("" when it can);
     refused without a bank or with more cases than the suite (exit 2, nothing written)."""
-    from evaluation.itembank import BankRefused, sweep_reason
+    from evaluation.itembank import BankRefused, calibrated_size, sweep_reason
     from evaluation.settings import database_url
     from evaluation.storage.db import make_engine, session_scope
 
@@ -216,6 +216,10 @@ def _calibrated_nightly(sweep, database: str | None, cases: int | None) -> str:
         text = str(exc).replace("--level calibrated", "--nightly-level calibrated")
         return EvalError(text.replace("--cases", "--nightly-cases"))
 
+    try:
+        calibrated_size(len(sweep.suite.cases), cases)
+    except BankRefused as exc:
+        raise refused(exc) from None
     url = database_url(database)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         raise EvalError(
