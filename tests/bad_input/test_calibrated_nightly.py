@@ -41,9 +41,7 @@ def test_a_calibrated_nightly_without_a_database_writes_none(tmp_path, capsys):
     path = tmp_path / "none.db"
     argv = ["--database", f"sqlite:///{path}", "serve", "--nightly-spec", str(spec)]
     assert main([*argv, "--nightly-level", "calibrated"]) == 2
-    assert "needs an item bank for suite 'toy' and there is no results database yet" in _err(
-        capsys
-    )
+    assert "needs an item bank for suite 'toy' and there is no results database yet" in _err(capsys)
     assert not path.exists()
 
 

@@ -29,14 +29,18 @@ def build(
     n_cases: int = 60,
     sub_models: Sequence[str] = ("m99:1b",),
     sub_cases: Sequence[int] = tuple(range(0, 60, 6)),
+    family: str = "m",
 ) -> np.ndarray:
-    """The database at ``url``; returns every config's scores (the bank's configs, then
-    ``sub``'s, whose full row is the truth its estimate is held against)."""
+    """The database at ``url``; returns every config's scores (the bank's configs, named
+    ``<family><j>:1b``, then ``sub``'s, whose full row is the truth its estimate is held
+    against)."""
     y, _ = world(n_configs + len(sub_models), n_cases)
     suite = make_suite(n_cases)
     engine = make_engine(url)
     with session_scope(engine) as session:
-        full = {make_config(f"m{j}:1b"): {"exact_match": list(y[j])} for j in range(n_configs)}
+        full = {
+            make_config(f"{family}{j}:1b"): {"exact_match": list(y[j])} for j in range(n_configs)
+        }
         add_experiment(session, "history", suite, full)
         keep = set(sub_cases)
         sub = {
