@@ -363,10 +363,49 @@ def why_not(bank: Bank | None, suite_digest: str, families: list[str]) -> str:
 
 @dataclass(frozen=True)
 class ConfigEstimate:
-    """A config of an experiment and its full-suite score on the bank's metric."""
+    """A config of an experiment and its full-suite score on the bank's metric;
+    ``placed``: where that puts it among the configs the bank was calibrated on (their
+    measured full-suite scores), "" where no bank served."""
 
     label: str
     estimate: Estimate
+    placed: str = ""
+
+
+def _leaderboard(session: Session, bank: Bank) -> list[tuple[float, str, str]]:
+    """The measured full-suite scores of the configs ``bank`` was calibrated on that ran
+    every case it knows, best first, with their labels and hashes."""
+    scores = stored_scores(session, bank.row.suite, bank.row.metric)
+    known = [scores.cases.index(c) for c in bank.cases if c in scores.cases]
+    labels = dict(session.exec(select(ConfigRow.hash, ConfigRow.label)).all())
+    out = []
+    for j, config in enumerate(scores.configs):
+        if config in bank.row.configs and (scores.w[j, known] > 0).all():
+            label = labels.get(config) or config[:8]
+            out.append((float(scores.y[j, known].mean()), label, config))
+    return sorted(out, reverse=True)
+
+
+def placement(estimate: Estimate, board: list[tuple[float, str]], version: int) -> str:
+    """Where a full-suite estimate puts a config among ``board`` (measured scores, best
+    first): the ranks its interval allows, and the configs just outside them."""
+    if not board:
+        return ""
+    best = sum(score > estimate.high for score, _ in board) + 1
+    worst = sum(score > estimate.low for score, _ in board) + 1
+    ranks = f"rank {best}" if best == worst else f"rank {best}–{worst}"
+    around = []
+    if best > 1:
+        score, label = board[best - 2]
+        around.append(f"below {label} {score:.3f}")
+    if worst <= len(board):
+        score, label = board[worst - 1]
+        around.append(f"above {label} {score:.3f}")
+    beside = f" ({', '.join(around)})" if around else ""
+    return (
+        f"{ranks} of {len(board) + 1} among the {len(board)} configs item bank "
+        f"v{version} was calibrated on{beside}"
+    )
 
 
 def experiment_estimates(
@@ -442,6 +481,7 @@ def experiment_estimates(
         .order_by(ExperimentConfig.position)
     ).all()
     out = []
+    board: list[tuple[float, str, str]] | None = None
     for config, label, model in order:
         cases = by_config.get(config)
         if not cases:
@@ -457,9 +497,12 @@ def experiment_estimates(
             from evaluation.itembank._estimate import subset_mean
 
             est = subset_mean(list(means.values()), total, reason or "scores outside [0, 1]")
-        else:
-            est = bank.estimate(means, seed=seed)
-        out.append(ConfigEstimate(label or model, est))
+            out.append(ConfigEstimate(label or model, est))
+            continue
+        est = bank.estimate(means, seed=seed)
+        board = _leaderboard(session, bank) if board is None else board
+        others = [(score, name) for score, name, other in board if other != config]
+        out.append(ConfigEstimate(label or model, est, placement(est, others, bank.row.version)))
     return metric, out
 
 
@@ -470,7 +513,10 @@ def estimates_text(metric: str, estimates: list[ConfigEstimate]) -> str:
     width = max(len(e.label) for e in estimates)
     lines = [f"Full-suite {metric} (95% intervals):"]
     notes = sorted({e.estimate.note for e in estimates if e.estimate.note})
-    lines += [f"  {e.label:<{width}}  {e.estimate.text()}" for e in estimates]
+    for e in estimates:
+        lines.append(f"  {e.label:<{width}}  {e.estimate.text()}")
+        if e.placed:
+            lines.append(f"  {'':<{width}}  {e.placed}")
     lines += [f"  not calibrated: {note}; the subset's plain mean instead" for note in notes]
     return "\n".join(lines)
 

@@ -84,6 +84,12 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     assert line.endswith("estimated from 10 of 60 cases (item bank v1)")
     low, high = (float(v) for v in line.split("[")[1].split("]")[0].split(", "))
     assert low <= y[-2].mean() <= high
+    # a new model placed on the leaderboard of the old ones the bank rests on
+    placed = out.splitlines()[out.splitlines().index(line) + 1].split()
+    assert " ".join(placed[2:]).startswith("of 11 among the 10 configs item bank v1 was")
+    best, _, worst = placed[1].partition("–")
+    truth = int((y[:10].mean(1) > y[-2].mean()).sum()) + 1  # its rank on every case
+    assert int(best) <= truth <= int(worst or best)
     # a model family the bank never saw: the plain subset mean, and why
     assert "qwen2.5:7b t=0  " in out and "subset mean from 10 of 60 cases" in out
     assert "not calibrated: model family qwen never calibrated in item bank v1" in out
