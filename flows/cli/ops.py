@@ -209,31 +209,18 @@ def _calibrated_nightly(sweep, database: str | None, cases: int | None) -> str:
     """Why the nightly cannot watch on the calibrated level now ("" when it can);
     refused without a bank or with more cases than the suite (exit 2, nothing written)."""
     from evaluation.itembank import BankRefused, calibrated_size, sweep_reason
-    from evaluation.settings import database_url
-    from evaluation.storage.db import make_engine, session_scope
-
-    def refused(exc: BankRefused) -> EvalError:
-        text = str(exc).replace("--level calibrated", "--nightly-level calibrated")
-        return EvalError(text.replace("--cases", "--nightly-cases"))
+    from flows.cli._database import read_for_bank
 
     try:
         calibrated_size(len(sweep.suite.cases), cases)
-    except BankRefused as exc:
-        raise refused(exc) from None
-    url = database_url(database)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise EvalError(
-            f"--nightly-level calibrated needs an item bank for suite {sweep.suite.name!r} "
-            "and there is no results database yet"
+        return read_for_bank(
+            database,
+            f"--nightly-level calibrated needs an item bank for suite {sweep.suite.name!r}",
+            lambda session: sweep_reason(session, sweep, cases),
         )
-    engine = make_engine(url, create=False)
-    try:
-        with session_scope(engine) as session:
-            return sweep_reason(session, sweep, cases)
     except BankRefused as exc:
-        raise refused(exc) from None
-    finally:
-        engine.dispose()
+        text = str(exc).replace("--level calibrated", "--nightly-level calibrated")
+        raise EvalError(text.replace("--cases", "--nightly-cases")) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -94,23 +94,15 @@ def _level_work(
 def _calibrated(sweep, database: str | None, k: int | None) -> list:
     """The ``calibrated`` level's cases, its fallback said in one line; refused (exit 2,
     nothing written) without a bank or with more cases than the suite."""
-    from evaluation.itembank import BankRefused, calibrated_size, sweep_cases
-    from evaluation.settings import database_url
-    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.itembank import calibrated_size, sweep_cases
+    from flows.cli._database import read_for_bank
 
     calibrated_size(len(sweep.suite.cases), k)
-    url = database_url(database)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise BankRefused(
-            f"--level calibrated needs an item bank for suite {sweep.suite.name!r} and there "
-            "is no results database yet"
-        )
-    engine = make_engine(url, create=False)
-    try:
-        with session_scope(engine) as session:
-            cases, note = sweep_cases(session, sweep, k)
-    finally:
-        engine.dispose()
+    cases, note = read_for_bank(
+        database,
+        f"--level calibrated needs an item bank for suite {sweep.suite.name!r}",
+        lambda session: sweep_cases(session, sweep, k),
+    )
     if note:
         print(f"note: {note}")
     return cases
