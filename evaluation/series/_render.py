@@ -203,6 +203,8 @@ def watch_markdown(watch: SeriesWatch) -> str:
         )
     if watch.events:
         lines += ["", "Events:", *[f"- {e.message}" for e in watch.events]]
+    if watch.subset:  # a calibrated night: what it was watched on, and why it escalated
+        lines += ["", *[f"- note: {n}" for n in watch.notes if "calibrated" in n]]
     lines += ["", *[f"- {line.strip()}" for line in alarm_lines(watch)]]
     return "\n".join(lines)
 

@@ -222,6 +222,12 @@ def watch_series(
         )
     frames = _Frames(session, experiments)
     subset = _subset(points, done)
+    if done and points[done[-1]].watched == "fallback":
+        last = points[done[-1]]
+        notes.append(
+            f"{last.experiment} was to watch on the calibrated level and ran the full suite "
+            f"instead: {last.why}"
+        )
     if subset:
         last = points[done[-1]]
         notes.append(
@@ -245,12 +251,13 @@ def watch_series(
     settings.refuse_no_threshold(len(inputs))
     h = settings.threshold(len(inputs))
     verdicts = []
+    plain: dict[tuple[str, str], list[str]] = {}  # (metric, why) -> the configs' labels
     for segment, config, metric, higher, per_night, accepted, ran in inputs:
         weights = None
         if subset and metric not in OPERATIONAL:
             weights, why = _weights(banks, segment, config, metric, per_night)
             if why:
-                notes.append(f"{metric} of {segment[-1].configs.get(config, config)}: {why}")
+                plain.setdefault((metric, why), []).append(segment[-1].configs.get(config, config))
         verdict = _stream(
             segment, config, metric, higher, per_night, settings, len(inputs), weights
         )
@@ -272,6 +279,7 @@ def watch_series(
             if note:
                 notes.append(note)
         verdicts.append(verdict)
+    notes += [f"{metric} of {', '.join(labels)}: {why}" for (metric, why), labels in plain.items()]
     return SeriesWatch(
         series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes)
     )
