@@ -261,8 +261,6 @@ def watch_series(
         verdict = _stream(
             segment, config, metric, higher, per_night, settings, len(inputs), weights
         )
-        if weights is not None and banks is not None:
-            verdict = _estimated(verdict, banks, segment, config, metric, per_night, weights, ran)
         if accepted:
             verdict, note = _from_accepted(
                 verdict,
@@ -278,6 +276,11 @@ def watch_series(
             )
             if note:
                 notes.append(note)
+        if weights is not None and banks is not None:  # the nights the verdict kept
+            n = len(verdict.nights)
+            verdict = _estimated(
+                verdict, banks, segment[-n:], config, metric, per_night[-n:], weights, ran[-n:]
+            )
         verdicts.append(verdict)
     notes += [f"{metric} of {', '.join(labels)}: {why}" for (metric, why), labels in plain.items()]
     return SeriesWatch(
