@@ -1,6 +1,6 @@
-"""The nightly flow set to watch on the calibrated level: a clean night runs only the
-calibrated cases; a night whose estimate moved beyond noise runs the full suite for the
-config that moved, the same night and experiment, recorded as such; without a usable
+"""The nightly flow set to watch on the calibrated level: a night whose estimate moved
+beyond noise runs the full suite for the config that moved, the same night and
+experiment, recorded as such; without a usable
 bank (none, other suite content, more cases than the suite) a night runs the full suite
 and says why."""
 
@@ -14,14 +14,16 @@ import yaml
 from prefect.logging import disable_run_logger
 from sqlalchemy import func, select
 
-from evaluation.itembank import calibrate_bank
+from evaluation.itembank import calibrate_bank, sweep_cases
 from evaluation.run._sweep import prepare_sweep
+from evaluation.series import record_calibrated_night, record_run, suite_digest
 from evaluation.series.schema import CalibratedNight
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment, Generation
 from flows.nightly import nightly
 from tasks.itembank import calibrated_tonight
 from tests.support.itembank_db import build
+from tests.support.results_db import MISSING, add_experiment
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -78,15 +80,27 @@ def test_a_calibrated_nightly_escalates_only_what_moved(tmp_path, database_url):
     engine = make_engine(database_url)
     with session_scope(engine) as session:
         calibrate_bank(session, "toy")
-    clean = _spec(tmp_path, "clean", "simulated://sim")
-    worse = _spec(tmp_path, "worse", "simulated://sim?degrade=0.6")
-    first = asyncio.run(
-        nightly(
-            spec_path=clean, experiment="n1", database=database_url, level="calibrated", cases=10
+        # last night, stored as the nightly stores it (a flow run fewer): the calibrated
+        # cases, all right
+        sweep = prepare_sweep(_spec(tmp_path, "clean", "simulated://sim"))
+        cases, _ = sweep_cases(session, sweep, 10)
+        ids = {c.id for c in cases}
+        right = [1.0 if c.id in ids else MISSING for c in sweep.suite.cases]
+        night = add_experiment(
+            session, "n1", sweep.suite, {sweep.configs[0]: {"exact_match": right}}
         )
-    )
-    assert (first["level"], first["fallback"], first["escalated"]) == ("calibrated", "", "")
-    assert _generated(database_url, "n1") == 10
+        night.status = "completed"
+        record_run(
+            session,
+            "n1",
+            series="cal",
+            explicit=False,
+            suite="toy",
+            suite_digest=suite_digest(sweep.suite),
+            models=[],
+        )
+        record_calibrated_night(session, "n1", cases=sorted(ids), suite_cases=40)
+    worse = _spec(tmp_path, "worse", "simulated://sim?degrade=0.6")
     state = asyncio.run(
         nightly(
             spec_path=worse,
