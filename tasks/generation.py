@@ -1,15 +1,14 @@
-"""The generation task: one chunk of work items on one host."""
+"""The generation task: every lane of one host, each running chunks of work items."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
-from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 
 from evaluation.backends import Backend
@@ -52,43 +51,54 @@ def record_writer(engine: Engine, experiment_id: int, on_stored: OnStored) -> Re
 
 
 def host_tag(host: HostSpec) -> str:
-    """The tag of a host's generation task runs, e.g. "gpu:gpu-a". No concurrency limit
-    goes with it: a ``tag:`` limit would hold a slot for a whole chunk, retry waits
-    included. The host's slots are its ``ollama-host-*`` limit
-    (tasks/adapters/prefect_concurrency.py)."""
+    """The tag of a host's generation task run, e.g. "gpu:gpu-a". No concurrency limit
+    goes with it: a ``tag:`` limit would hold a slot for the host's whole generation.
+    The host's slots are its ``ollama-host-*`` limit (tasks/adapters/prefect_concurrency.py)."""
     return f"gpu:{host.name}"
 
 
-def _chunk_name() -> str:
-    """e.g. "generate gpu-a llama3.2:3b x100": the host and model show in the UI."""
-    params = task_run.parameters
-    items = params["items"]
-    if isinstance(items, quote):  # the flow passes work quoted so Prefect does not walk it
-        items = items.unquote()
-    model = items[0].model if items else "-"
-    return f"generate {params['host'].name} {model} x{len(items)}"
+def _host_run_name() -> str:
+    """e.g. "generate gpu-a": the host shows in the UI."""
+    return f"generate {task_run.parameters['host'].name}"
 
 
-@task(name="generate-chunk", task_run_name=_chunk_name, cache_policy=NO_CACHE, retries=1)
+@task(name="generate-on-host", task_run_name=_host_run_name, cache_policy=NO_CACHE)
+async def generate_on_host(host: HostSpec, lanes: Callable[[], Awaitable[None]]) -> None:
+    """Every lane of ``host`` in one task run, each running chunk after chunk
+    (``generate_chunk``): a task run per chunk cost the API server several writes before
+    the chunk's first request, which at 256 slots kept most of them waiting
+    (``evaluation.run._dispatch.HostRunner``)."""
+    await lanes()
+
+
 async def generate_chunk(
     host: HostSpec, items: list[WorkItem], context: GenerationContext
 ) -> ChunkOutcome:
     """Generate ``items`` on ``host``. Each generation is retried on its own with backoff;
     the host's concurrency slot is given back whenever an attempt fails and handed to
-    the lane's next chunk when this one ends (tasks/adapters/prefect_concurrency.py). A task retry
-    (after a crash) skips what the first attempt already stored."""
-    todo = items
-    if task_run.run_count > 1:
-        with session_scope(context.engine) as session:
-            done = completed_keys(session, context.experiment_id)
-        todo = as_chunk(items)  # what an idle lane took from it stays taken
-        todo.restart(done)
+    the lane's next chunk when this one ends (tasks/adapters/prefect_concurrency.py). A
+    chunk that fails otherwise (a write that failed, no slot in time) is tried once more,
+    skipping what the first attempt stored."""
+    try:
+        return await _generate(host, items, context)
+    except Exception as exc:
+        get_run_logger().warning("a chunk on %s failed (%s); trying it once more", host.name, exc)
+    with session_scope(context.engine) as session:
+        done = completed_keys(session, context.experiment_id)
+    todo = as_chunk(items)  # what an idle lane took from it stays taken
+    todo.restart(done)
+    return await _generate(host, todo, context)
+
+
+async def _generate(
+    host: HostSpec, items: list[WorkItem], context: GenerationContext
+) -> ChunkOutcome:
     lane = context.slots.lane(host.name)
     spare = context.shared.spare if context.shared is not None else None
     try:
         outcome = await run_chunk(
             context.backends[host.name],
-            todo,
+            items,
             suite=context.suite,
             policy=context.policy,
             sink=context.writer.put,

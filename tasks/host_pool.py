@@ -33,7 +33,13 @@ from evaluation.storage.throughput import measured_throughput
 from tasks.adapters.cancellation import unless_cancelled
 from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
 from tasks.adapters.spare_slots import PoolSpareSlots
-from tasks.generation import GenerationContext, generate_chunk, host_tag, record_writer
+from tasks.generation import (
+    GenerationContext,
+    generate_chunk,
+    generate_on_host,
+    host_tag,
+    record_writer,
+)
 from tasks.hosts import check_hosts
 from tasks.progress import ProgressArtifact
 from tasks.results import artifact_key
@@ -138,10 +144,13 @@ async def generate_all(
         async def run(host, items):
             live.sent(host.name, 1)  # one lane: one request on the wire at a time
             try:
-                with tags(host_tag(host)):
-                    return await generate_chunk(host, quote(items), quote(context))
+                return await generate_chunk(host, items, context)
             finally:
                 live.returned(host.name, 1)
+
+        async def on_host(host, lanes):
+            with tags(host_tag(host)):
+                await generate_on_host(host, quote(lanes))
 
         started, started_cpu = time.perf_counter(), time.process_time()
         await slots.reserve(hosts)
@@ -152,7 +161,9 @@ async def generate_all(
         pace = Pace()  # a race's later rounds start from the hosts' pace so far
 
         def send(items: list[WorkItem]) -> Awaitable[DispatchReport]:
-            return dispatch(items, hosts, telemetry.wrap(run), chunk_size=chunk_size, pace=pace)
+            return dispatch(
+                items, hosts, telemetry.wrap(run), chunk_size=chunk_size, pace=pace, on_host=on_host
+            )
 
         work = send(list(pending)) if batches is None else batches(send)
         flow_run = FlowRunContext.get()

@@ -16,12 +16,16 @@ hosts idle, and a fast host finishing early shares a slow host's tail. When a ho
 down its unfinished items go back to the queue for hosts serving the same model; items
 no live host serves end as ``unservable`` with the reason, for the caller to record as
 failed (a rerun picks them up).
+
+A host's lanes run together under one ``on_host`` call (the generate stage's Prefect task
+run of that host: one per host rather than one per chunk, see ``HostRunner``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections import defaultdict, deque
@@ -35,6 +39,12 @@ from evaluation.run._work import WorkItem, WorkKey
 from evaluation.spec import HostSpec
 
 ChunkRunner = Callable[[HostSpec, Chunk], Awaitable[ChunkOutcome]]
+HostRunner = Callable[[HostSpec, Callable[[], Awaitable[None]]], Awaitable[None]]
+"""Runs a host's lanes: awaits ``lanes()``, every lane of the host at once, in whatever
+holds them (the generate stage's one Prefect task run per host). A task run per chunk
+cost the embedded server several writes before each chunk's first request: at 256 slots
+the lanes waited for their task runs to start, 16 of 256 requests open
+(benchmarks/perf/throughput_goal.py)."""
 
 MAX_CHUNK = 100
 CHUNKS_PER_LANE = 1
@@ -213,11 +223,12 @@ async def dispatch(
     *,
     chunk_size: int | None = None,
     pace: Pace | None = None,
+    on_host: HostRunner | None = None,
 ) -> DispatchReport:
     """Run ``items`` on ``hosts`` through ``run`` (one call per chunk, of at most
     ``chunk_size`` items) until all are done or no live host can take what is left;
     ``pace``: the hosts' pace so far, kept across the dispatches of one run (a race's
-    rounds), else measured afresh."""
+    rounds), else measured afresh; ``on_host``: what each host's lanes run in."""
     report = DispatchReport(total=len(items))
     size = chunk_size or default_chunk_size(len(items), sum(h.slots for h in hosts))
     queue = _Queue(items, hosts, pace or Pace(), size)
@@ -289,18 +300,14 @@ async def dispatch(
             report.stolen[host.name] = report.stolen.get(host.name, 0) + len(chunk)
         return chunk
 
-    lanes = [asyncio.ensure_future(lane(h)) for h in hosts for _ in range(h.slots)]
-    try:
-        await asyncio.gather(*lanes)
-    except BaseException:
-        # A lane failed, or the dispatch was cancelled: stop every lane (once: a second
-        # cancel would cut short a lane giving its host slot back) and wait until each
-        # has, rather than leave lanes generating for a run that has ended.
-        for running in lanes:
-            if not running.done() and not running.cancelling():
-                running.cancel()
-        await asyncio.gather(*lanes, return_exceptions=True)
-        raise
+    async def host_lanes(host: HostSpec) -> None:
+        await _together([lane(host) for _ in range(host.slots)])
+
+    async def directly(host: HostSpec, lanes: Callable[[], Awaitable[None]]) -> None:
+        await lanes()
+
+    run_host = on_host or directly
+    await _together([run_host(h, functools.partial(host_lanes, h)) for h in hosts])
     for item in queue.remaining():
         serving = [h.name for h in hosts if h.serves(item.model)]
         if not serving:
@@ -310,3 +317,19 @@ async def dispatch(
             reason = f"every host serving {item.model!r} is down ({downs})"
         report.unservable.append((item, reason))
     return report
+
+
+async def _together(work: Sequence[Awaitable[None]]) -> None:
+    """Run ``work`` at once until every one has ended. When one fails, or this is
+    cancelled, stop the others (once: a second cancel would cut short a lane giving its
+    host slot back) and wait until each has, rather than leave lanes generating for a
+    run that has ended; then raise."""
+    running = [asyncio.ensure_future(w) for w in work]
+    try:
+        await asyncio.gather(*running)
+    except BaseException:
+        for task in running:
+            if not task.done() and not task.cancelling():
+                task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        raise
