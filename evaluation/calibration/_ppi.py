@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,8 @@ class PPIEstimate:
         if self.se == 0:
             return 1.0 if self.estimate == null else 0.0
         z = abs(self.estimate - null) / self.se
+        from scipy import special  # here: `evalflow show` renders estimates without scipy
+
         if self.df is None:
             return float(special.erfc(z / math.sqrt(2)))
         return float(2 * special.stdtr(self.df, -z))
@@ -173,6 +174,8 @@ def ppi_mean(
         )
     se = math.sqrt(var)
     q = 0.5 + confidence / 2
+    from scipy import special  # here: `evalflow show` renders estimates without scipy
+
     z = float(special.ndtri(q) if df is None else special.stdtrit(df, q))
     return PPIEstimate(
         estimate,
