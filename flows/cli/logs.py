@@ -13,9 +13,9 @@ from evaluation.errors import EvalError
 _RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
-#: Prefect's records of a chunk task cut short because the run stopped (cancelled from
-#: the UI, or another lane failed), and of the flow run ending Cancelled: the CLI says
-#: what happened in one line.
+#: Prefect's records of a host's generation task cut short because the run stopped
+#: (cancelled from the UI, or another lane failed), and of the flow run ending Cancelled:
+#: the CLI says what happened in one line.
 _STOPPED = ("Execution was cancelled by the runtime environment", "Finished in state Cancelled(")
 
 

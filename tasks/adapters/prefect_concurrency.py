@@ -399,12 +399,13 @@ class HostSlots:
             self._on_parked(host)
 
     async def reserve(self, hosts: tuple[HostSpec, ...]) -> None:
-        """Take the lanes' first slots before their chunk tasks start, and park them.
+        """Take the lanes' first slots before the lanes start, and park them.
 
-        Chunk tasks starting together make the server persist their events while the
-        lanes ask for slots; that collision cost the first request of every lane ~2 s.
-        Only slots free right now are taken: a host shared with other runs is not
-        waited for here (its lanes wait for their own slots)."""
+        Task runs starting together (one per chunk, before one per host) made the server
+        persist their events while the lanes asked for slots; that collision cost the
+        first request of every lane ~2 s. Only slots free right now are taken: a host
+        shared with other runs is not waited for here (its lanes wait for their own
+        slots)."""
         for host in hosts:
             for _ in range(host.slots):
                 try:
