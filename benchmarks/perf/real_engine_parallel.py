@@ -20,9 +20,9 @@ to last poll with a request processing), requests open over it (the most, and th
 time-weighted mean of ``requests_processing``), the mean busy slots per decode step
 (llama.cpp's own ``n_busy_slots_per_decode`` over the run), tokens predicted, and the
 rate (generations / phase). The clients run ``--client-nice`` below the server: here they
-share its 2 cores, which a GPU engine would not. Per client: the CPU of its whole process tree and wall
-(``throughput_goal.run_tree``), and the machine's load. The closing lines give evalflow
-/ bare per N: rates summed over the rounds, and CPU per generation.
+share its cores, which a GPU engine would not. Per client: the CPU of its whole process
+tree and wall (``throughput_goal.run_tree``), and the machine's load. The closing lines
+give evalflow / bare per N: rates summed over the rounds, and CPU per generation.
 
     .venv/bin/python benchmarks/perf/real_engine_parallel.py --parallel 4 8 --client-nice 10 \
         [--generations 240] [--rounds 2] [--max-tokens 16] [--threads 1]
