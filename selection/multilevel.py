@@ -109,6 +109,20 @@ class Fit:
     unpooled: tuple[Unpooled, ...] = ()
     checks: tuple[Check, ...] = ()
     """The pooling assumptions tested (:func:`check_pooling`) before this fit."""
+    measured: int = 0
+    """How many measured configs the fit read."""
+    fixed: int = 0
+    """How many effects it fixed from them (intercept, suites, main effects and unpooled
+    interactions: the rank of their design over the measured configs)."""
+
+    @property
+    def ample(self) -> bool:
+        """Whether the measured configs are at least twice the effects fixed from them:
+        as many left to estimate the fit's error (its interactions and the configs' own
+        residuals) as were spent on the effects. With fewer, the fit shrinks every
+        measurement onto its main effects and the estimates of configs never measured
+        look as sure as a measurement (``selection._evidence_rule.measured_floor``)."""
+        return self.measured >= 2 * self.fixed
 
     def covariance(self, a: str, b: str) -> float:
         """Posterior covariance of the estimates of configs ``a`` and ``b`` (distinct):
@@ -257,6 +271,8 @@ def _fit(
         z_all * effects_share[:, None],
         c,
         unpooled,
+        measured=len(measured),
+        fixed=int(np.linalg.matrix_rank(z_measured[:, : sizes[0]])),
     )
 
 

@@ -25,7 +25,9 @@ config significantly better than the pick replaces it (:mod:`selection._evidence
 a paired test on the cases both ran), and the pick must be estimated significantly
 better than the best-estimated measured-feasible config, or that config is kept (unless
 the pick's own estimate rests mostly on measurements: the multilevel estimate from the
-task type's measured configs).
+task type's measured configs). Where those configs are too few for that model
+(``_thin_data``), the pick must instead be estimated significantly better than the
+by-hand choice's measurement, with no exemption.
 """
 
 from __future__ import annotations
@@ -57,7 +59,12 @@ from selection._choice import (
     violations,
 )
 from selection._db import engine_for
-from selection._evidence_rule import check_choice, hand_floor, measured_feasible
+from selection._evidence_rule import (
+    check_choice,
+    hand_floor,
+    measured_feasible,
+    measured_floor,
+)
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import SelectorModel
 from selection.recommendation import Option, Recommendation
@@ -209,7 +216,11 @@ def recommend_from_model(
             overruled = option(model, feasible.loc[chosen], task_type)
             chosen = override.index
             notes.append(override.reason)
-        kept = hand_floor(feasible, chosen, by_hand, _shared_error(model, feasible, task_type))
+        thin = _thin_data(model, task_type)
+        if thin is None:
+            kept = hand_floor(feasible, chosen, by_hand, _shared_error(model, feasible, task_type))
+        else:
+            kept = measured_floor(feasible, chosen, by_hand, thin)
         if kept is not None:
             overruled = overruled or option(model, feasible.loc[chosen], task_type)
             chosen = kept.index
@@ -515,6 +526,18 @@ def _weight_note(row: pd.Series) -> str | None:
         f"estimate: the model's weight follows its cross-validated error ({model_sd:.1f} "
         f"points), which its check against the {k} measured candidates does not exceed "
         f"({check})"
+    )
+
+
+def _thin_data(model: SelectorModel, task_type: str) -> str | None:
+    """Why the task type's measured configs are too few to trust the multilevel model's
+    estimates as measurements (:attr:`selection.multilevel.Fit.ample`); None if not."""
+    fit = quality_fit(model, task_type)
+    if fit is None or fit.ample:
+        return None
+    return (
+        f"the data on {task_type} are thin ({fit.measured} measured configs for the "
+        f"{fit.fixed} effects the model fixes from them; ample from {2 * fit.fixed})"
     )
 
 

@@ -6,7 +6,9 @@ queries) the selector is trained once and each query answered; kept per unit in
 ``--tables DIR``: each task type's scored candidate table (estimates, their sd and
 weight, measurements; it does not depend on the limits), per query the selector's
 feasible candidates and its measured-feasible ones, its pick, the hand and aa5f504
-picks, and the truth. A 10k unit takes ~35 minutes on two loaded cores; a rule then
+picks, the truth, and per task type whether its data are ample
+(:attr:`selection.multilevel.Fit.ample`; a unit kept before that was is trained again
+for it, without answering). A 10k unit takes ~35 minutes on two loaded cores; a rule then
 takes seconds. Each variant is applied to the selector's pick (after its own rules)
 and printed per task type and third of limit tightness beside the selector, aa5f504
 and by hand, with ``selector_benchmark``'s marks (▼ below by hand, ▽ below aa5f504
@@ -21,6 +23,12 @@ beyond noise, paired per query):
   :func:`selection._evidence_rule.hand_floor` does for the best-estimated measured
   config;
 - ``floor, no exemption``: the same without the exemption;
+- ``best-estimated floor, no exemption``: the same against the best combined estimate
+  among them (``hand_floor``'s floor) instead of the best measured mean;
+- ``thin-data floor``: where the task type's data are thin, the by-hand choice unless
+  the pick is estimated significantly better than that choice's measurement (its mean
+  and standard error), as :func:`selection._evidence_rule.measured_floor` does; where
+  they are ample, the pick;
 - ``weaker evidence``: the by-hand choice wherever the pick's sd exceeds that choice's
   measured standard error and the pick is not significantly better (the issue's words:
   "when the model's evidence for a predicted config is weaker than the measured
@@ -47,7 +55,9 @@ from selection._candidates import candidate_table
 from selection._choice import violations
 from selection._evidence_rule import EVIDENCE_WEIGHT, measured_feasible
 from selection.frame import validate_training_frame
+from selection.model import SelectorModel
 from selection.recommender import recommend_from_model, scored_candidates
+from selection.shrinkage import quality_fit
 from selection.training import train_selector
 
 Z = NormalDist().inv_cdf(0.95)
@@ -59,11 +69,16 @@ def unit_tables(world_name: str, size: int, seed: int, cache: Path, data: Path) 
     when kept before; the drawn data (and aa5f504's picks) from ``data``, the
     benchmark's cache."""
     path = cache / f"{world_name}-{size}-{seed}.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
+    kept = pickle.loads(path.read_bytes()) if path.exists() else None
+    if kept is not None and "ample" in kept:
+        return kept
     world, all_configs, truth = bench._world(world_name)
     frame = validate_training_frame(bench.simulate(world, all_configs, size, seed, data))
     model = train_selector(frame).model
+    ample = {task: _ample(model, task) for task in bench.TASK_TYPES}
+    if kept is not None:  # kept before the fits were: training again is enough
+        path.write_bytes(pickle.dumps({**kept, "ample": ample}))
+        return {**kept, "ample": ample}
     asked = bench.queries(truth, seed + 1)
     unit = bench.Unit(world_name, size, seed, False)
     old = bench._baseline_picks(unit, world, frame, asked, bench.Settings(data, False, False))
@@ -102,10 +117,16 @@ def unit_tables(world_name: str, size: int, seed: int, cache: Path, data: Path) 
         },
         "truth": truth,
         "rows": rows,
+        "ample": ample,
     }
     cache.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(kept))
     return kept
+
+
+def _ample(model: SelectorModel, task: str) -> bool:
+    found = quality_fit(model, task)
+    return found is not None and found.ample
 
 
 Rule = Callable[[dict, pd.DataFrame], "str | None"]
@@ -117,9 +138,15 @@ def by_hand(row: dict, table: pd.DataFrame) -> str | None:
     return None if found.empty else str(found.idxmax())
 
 
-def floor_on_hand(exempt: bool) -> Rule:
+def best_estimated(row: dict, table: pd.DataFrame) -> str | None:
+    """The best combined estimate among them (the floor ``hand_floor`` holds picks to)."""
+    found = table.loc[row["by_hand"], "quality"]
+    return None if found.empty else str(found.idxmax())
+
+
+def floor_on_hand(exempt: bool, floor: Rule = by_hand) -> Rule:
     def rule(row: dict, table: pd.DataFrame) -> str | None:
-        pick, hand = row["pick"], by_hand(row, table)
+        pick, hand = row["pick"], floor(row, table)
         if pick is None or hand is None or hand == pick:
             return pick
         p, h = table.loc[pick], table.loc[hand]
@@ -129,6 +156,18 @@ def floor_on_hand(exempt: bool) -> Rule:
         return pick if p["quality"] - h["quality"] > Z * spread else hand
 
     return rule
+
+
+def thin_measured_floor(row: dict, table: pd.DataFrame) -> str | None:
+    """Where the task type's data are thin, the by-hand choice unless the pick is
+    estimated significantly better than that choice's measurement (its mean and standard
+    error); where they are ample, the pick (as landed)."""
+    pick, hand = row["pick"], by_hand(row, table)
+    if row["ample"] or pick is None or hand is None or hand == pick:
+        return pick
+    p, h = table.loc[pick], table.loc[hand]
+    spread = math.hypot(p["quality_sd"], h["measured_se"])
+    return pick if p["quality"] - h["measured_quality_mean"] > Z * spread else hand
 
 
 def weaker_evidence(row: dict, table: pd.DataFrame) -> str | None:
@@ -146,6 +185,8 @@ RULES: dict[str, Rule] = {
     "by hand (selector's candidates)": lambda row, table: by_hand(row, table) or row["pick"],
     "floor on by hand": floor_on_hand(exempt=True),
     "floor, no exemption": floor_on_hand(exempt=False),
+    "best-estimated floor, no exemption": floor_on_hand(False, best_estimated),
+    "thin-data floor (landed)": thin_measured_floor,
     "weaker evidence": weaker_evidence,
 }
 
@@ -156,6 +197,7 @@ def fair_hits(kept: dict, rule: Rule | str) -> list[bool]:
     truth, found = kept["truth"], []
     for row in kept["rows"]:
         table = kept["tables"][row["task_type"]]
+        row = {**row, "ample": kept["ample"][row["task_type"]]}
         pick = row[rule] if isinstance(rule, str) else rule(row, table)
         feasible = bench.truly_feasible(truth, row["task_type"], row["limit"], row["energy"])
         best = feasible["quality"].max() if len(feasible) else None

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selection._evidence_rule import check_choice, hand_floor, measured_feasible
+from selection._evidence_rule import check_choice, hand_floor, measured_feasible, measured_floor
 from selection.aggregate import QUANTILE_NOISE, aggregate, evidence
 from selection.frame import validate_training_frame
 from selection.shrinkage import (
@@ -384,3 +384,32 @@ def test_a_config_whose_tail_differs_from_its_twins_keeps_its_own_p95(trained):
     truth = _true_log_p95(model, qa.set_index("config_hash"), spread)
     assert np.abs(estimate - truth).max() < 0.1
     assert (np.abs(estimate - truth) < 3 * se + 0.02).all()
+
+
+def test_on_thin_data_the_pick_must_beat_the_by_hand_choices_measurement():
+    # The additive world at 1k generations: an unmeasured pick estimated 74.0 ± 1.0 from
+    # a multilevel fit of too few configs, which shrank "h" (80.9 ± 2.4 measured) to
+    # 73.6 and "l" (73.5 measured) to 73.9. The ample-data floor (best combined estimate,
+    # exemption for weight ≥ 0.5) keeps the pick; the thin-data floor answers "h".
+    table = pd.DataFrame(
+        {
+            "quality": [0.740, 0.736, 0.739],
+            "quality_sd": [0.010, 0.021, 0.012],
+            "quality_weight": [0.97, 0.93, 0.95],
+            "measured": [False, True, True],
+            "measured_n": [np.nan, 12, 12],
+            "measured_n_cases": [np.nan, 12, 12],
+            "measured_quality_mean": [np.nan, 0.809, 0.735],
+            "measured_quality_se": [np.nan, 0.024, 0.041],
+            "measured_latency_p95": [np.nan, 0.5, 0.5],
+        },
+        index=["m", "h", "l"],
+    )
+    by_hand = measured_feasible(table, 1.0, None)
+    assert hand_floor(table, "m", by_hand) is None
+    kept = measured_floor(table, "m", by_hand, "the data on generation are thin (…)")
+    assert kept is not None and kept.index == "h"
+    assert "80.9 ± 2.4 on 12 cases" in kept.reason and "are thin" in kept.reason
+    # significantly better than the measurement (z = 0.1 / 0.026 > 1.645): the pick stands
+    clear = table.assign(quality=[0.91, 0.736, 0.739])
+    assert measured_floor(clear, "m", by_hand, "thin") is None

@@ -122,3 +122,16 @@ def test_a_level_no_measured_config_has_is_not_estimated_as_the_measured_one():
     other = factors.index[factors["template"] == "cot"]
     assert result.mean[other].isna().all() and result.sd[other].isna().all()
     assert result.mean[measured].notna().all()
+
+
+def test_the_data_are_ample_with_twice_as_many_measured_configs_as_fixed_effects():
+    # Intercept, 3 model, 1 template and 1 temperature effects: 6 fixed, ample from 12.
+    factors = _grid(
+        model=("m1", "m2", "m3", "m4"), template=("plain", "cot"), temperature=(0.0, 1.0)
+    )
+    truth = _truth(factors)
+    ten = [0, 1, 2, 5, 6, 7, 9, 10, 12, 15]  # every level of every factor measured
+    for at, ample in ((ten, False), ([*ten, 3, 13], True)):
+        measured, n = factors.index[at], len(at)
+        result = fit(truth[measured], pd.Series(1e-4, index=measured), factors)
+        assert (result.measured, result.fixed, result.ample) == (n, 6, ample)
