@@ -30,7 +30,7 @@ def calibrated_tonight(engine: Engine, sweep: Sweep, cases: int | None) -> str:
     model family it never saw, a pipeline, more cases than the suite now has."""
     try:
         with session_scope(engine) as session:
-            note = sweep_reason(session, sweep, cases)
+            note = sweep_reason(session, sweep, cases, nightly=True)
     except BankRefused as exc:
         note = str(exc)
     if note:

@@ -14,6 +14,7 @@ from evaluation.itembank._bank import (
     BankRefused,
     current_bank,
     model_family,
+    stored_scores,
     why_not,
 )
 from evaluation.storage.repository import suite_fingerprint
@@ -23,11 +24,12 @@ C = TypeVar("C", bound=Case)
 CALIBRATED_SHARE = 0.1
 
 
-def calibrated_size(total: int, cases: int | None) -> int:
+def calibrated_size(total: int, cases: int | None, *, nightly: bool = False) -> int:
     """How many cases the level runs: ``cases`` when given (refused above the suite's
-    size), else 10% of the suite, at least 1."""
+    size, named as the option that set it), else 10% of the suite, at least 1."""
     if cases is not None and cases > total:
-        raise BankRefused(f"--cases {cases} is more than the suite's {total} cases")
+        option = "--nightly-cases" if nightly else "--cases"
+        raise BankRefused(f"{option} {cases} is more than the suite's {total} cases")
     return cases if cases is not None else max(1, math.ceil(CALIBRATED_SHARE * total))
 
 
@@ -76,34 +78,60 @@ def calibrated_reason(
     *,
     pipeline: bool = False,
     metric: str | None = None,
+    nightly: bool = False,
 ) -> str:
     """Why the bank cannot turn the ``calibrated`` level's scores into full-suite
     estimates for configs of ``models`` on ``suite`` ("" when it can): the suite's
     content changed since its calibration, a model family it never saw, a pipeline.
-    Refused (bad input) when the suite has no bank on ``metric``."""
+    Refused (bad input) when the suite has no bank on ``metric``, naming the option
+    that asked for the level (``--nightly-level`` for serve, deploy and the nightly)."""
     bank = current_bank(session, suite.name, metric)
     if bank is None:
         on = f" on {metric!r}" if metric else ""
-        with_metric = f" --metric {metric}" if metric else ""
+        option = "--nightly-level" if nightly else "--level"
         raise BankRefused(
-            f"--level calibrated needs an item bank for suite {suite.name!r}{on} and there "
-            f"is none: `evalflow bank {suite.name}{with_metric}` calibrates one from stored "
-            "results"
+            f"{option} calibrated needs an item bank for suite {suite.name!r}{on} and there "
+            f"is none: {how_to_bank(session, suite.name, metric)}"
         )
     if pipeline:
         return PIPELINE_REASON
     return why_not(bank, suite_fingerprint(suite), [model_family(m) for m in models])
 
 
-def sweep_reason(session: Session, sweep, cases: int | None = None) -> str:
-    """:func:`calibrated_reason` for a sweep, after refusing ``cases`` over its suite."""
-    calibrated_size(len(sweep.suite.cases), cases)
+def how_to_bank(session: Session, suite: str, metric: str | None) -> str:
+    """What makes a bank for ``suite`` on ``metric`` from here: `evalflow bank` when
+    enough configs ran the full suite, else how many more must run it first (the bank
+    command would be refused until then)."""
+    from evaluation.itembank._calibrate import MIN_CONFIGS
+
+    with_metric = f" --metric {metric}" if metric else ""
+    bank = f"`evalflow bank {suite}{with_metric}`"
+    try:
+        scores = stored_scores(session, suite, metric)
+        enough = int(((scores.w > 0).mean(1) >= 0.5).sum())
+    except BankRefused:  # never run, or nothing scored on the metric
+        enough = 0
+    if enough >= MIN_CONFIGS:
+        return f"{bank} calibrates one from stored results"
+    return (
+        f"a bank is calibrated from at least {MIN_CONFIGS} configs that ran the full suite "
+        f"and {enough} did: run {MIN_CONFIGS - enough} more on it (--level full), then {bank}"
+    )
+
+
+def sweep_reason(
+    session: Session, sweep, cases: int | None = None, *, nightly: bool = False
+) -> str:
+    """:func:`calibrated_reason` for a sweep, after refusing ``cases`` over its suite;
+    ``nightly``: refusals name serve's and deploy's ``--nightly-*`` options."""
+    calibrated_size(len(sweep.suite.cases), cases, nightly=nightly)
     return calibrated_reason(
         session,
         sweep.suite,
         [c.model for c in sweep.configs],
         pipeline=sweep.spec.pipeline is not None,
         metric=sweep_metric(sweep),
+        nightly=nightly,
     )
 
 

@@ -24,8 +24,6 @@ def cmd_bank(args: argparse.Namespace) -> int:
         )
     with session_scope(open_engine(args)) as session:
         scores = stored_scores(session, args.suite, args.metric)  # refuses a suite never run
-        for note in scores.notes():
-            print(f"note: {note}")
         bank = current_bank(session, args.suite, scores.metric)
         fresh = (
             bank is not None
@@ -35,14 +33,42 @@ def cmd_bank(args: argparse.Namespace) -> int:
         )
         if args.show or (fresh and not args.force):
             if bank is None:
-                print(f"no item bank for suite {args.suite!r} yet: `evalflow bank {args.suite}`")
+                print(_no_bank(session, args.suite, scores.metric))
                 return 0
+            _notes(scores)
             print(bank.summary())
             print("  up to date" if fresh else "  new results since: `evalflow bank` refreshes")
             return 0
-        bank = calibrate_bank(session, args.suite, scores.metric)
+        bank = calibrate_bank(session, args.suite, scores.metric)  # refusals print nothing
+    _notes(scores)
     print(bank.summary())
     return 0
+
+
+def _no_bank(session, suite: str, metric: str) -> str:
+    """What `bank --show` says without a bank on ``metric``: the metrics that have one,
+    and what would make this one."""
+    from sqlalchemy import select
+
+    from evaluation.itembank import how_to_bank
+    from evaluation.itembank.schema import ItemBank
+
+    banked = sorted(
+        set(session.exec(select(ItemBank.metric).where(ItemBank.suite == suite)).scalars())
+    )
+    if not banked:
+        return f"no item bank for suite {suite!r} yet: {how_to_bank(session, suite, metric)}"
+    return (
+        f"no item bank for suite {suite!r} on {metric!r} (banks on: {', '.join(banked)}; "
+        f"`evalflow bank {suite} --show --metric {banked[0]}` shows one): "
+        f"{how_to_bank(session, suite, metric)}"
+    )
+
+
+def _notes(scores) -> None:
+    """What the stored scores left out, printed once the bank is shown or made."""
+    for note in scores.notes():
+        print(f"note: {note}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

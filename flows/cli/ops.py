@@ -208,19 +208,15 @@ def _check_nightly_spec(args: argparse.Namespace) -> None:
 def _calibrated_nightly(sweep, database: str | None, cases: int | None) -> str:
     """Why the nightly cannot watch on the calibrated level now ("" when it can);
     refused without a bank or with more cases than the suite (exit 2, nothing written)."""
-    from evaluation.itembank import BankRefused, calibrated_size, sweep_reason
+    from evaluation.itembank import calibrated_size, sweep_reason
     from flows.cli._database import read_for_bank
 
-    try:
-        calibrated_size(len(sweep.suite.cases), cases)
-        return read_for_bank(
-            database,
-            f"--nightly-level calibrated needs an item bank for suite {sweep.suite.name!r}",
-            lambda session: sweep_reason(session, sweep, cases),
-        )
-    except BankRefused as exc:
-        text = str(exc).replace("--level calibrated", "--nightly-level calibrated")
-        raise EvalError(text.replace("--cases", "--nightly-cases")) from None
+    calibrated_size(len(sweep.suite.cases), cases, nightly=True)
+    return read_for_bank(
+        database,
+        f"--nightly-level calibrated needs an item bank for suite {sweep.suite.name!r}",
+        lambda session: sweep_reason(session, sweep, cases, nightly=True),
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -31,11 +31,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _refuse_unused_options(args)
     sweep = prepare_sweep(args.spec)
     check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
+    # the level's refusals (no bank, --cases over the suite) come before any output
+    cases, items, note = _level_work(sweep, args.level, args.limit, args.database, args.cases)
     print(redact(format_plan(make_plan(sweep.spec, len(sweep.suite.cases)))))
     for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
         print(f"warning: {line}")
     name = args.experiment or sweep.spec.name
-    cases, items = _level_work(sweep, args.level, args.limit, args.database, args.cases)
+    if note:
+        print(f"note: {note}")
     if args.level != "full" or args.limit is not None:
         limit = f", first {args.limit}" if args.limit is not None else ""
         print(f"level     {args.level}{limit}: {len(cases)} cases, {len(items)} generations")
@@ -74,26 +77,29 @@ def _refuse_unused_options(args: argparse.Namespace) -> None:
 
 def _level_work(
     sweep, level: str, limit: int | None, database: str | None = None, k: int | None = None
-) -> tuple[list, list]:
-    """The cases and work items of a level. The full level is read without
-    evaluation.adaptive, which loads scipy (seconds that plan need not spend)."""
+) -> tuple[list, list, str]:
+    """The cases and work items of a level, and the calibrated level's fallback note
+    ("" when none). The full level is read without evaluation.adaptive, which loads
+    scipy (seconds that plan need not spend)."""
     if level == "calibrated":
-        cases = _calibrated(sweep, database, k)[:limit]
+        chosen, note = _calibrated(sweep, database, k)
+        cases = chosen[:limit]
         ids = {case.id for case in cases}
-        return cases, [item for item in sweep.work_items() if item.case.id in ids]
+        return cases, [item for item in sweep.work_items() if item.case.id in ids], note
     if level == "full":
         cases = list(sweep.suite.cases)[:limit]
         ids = {case.id for case in cases}
-        return cases, [item for item in sweep.work_items() if item.case.id in ids]
+        return cases, [item for item in sweep.work_items() if item.case.id in ids], ""
     from evaluation.adaptive import level_cases, level_work
 
     cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
-    return cases, level_work(sweep.work_items(), cases)
+    return cases, level_work(sweep.work_items(), cases), ""
 
 
-def _calibrated(sweep, database: str | None, k: int | None) -> list:
-    """The ``calibrated`` level's cases, its fallback said in one line; refused (exit 2,
-    nothing written) without a bank or with more cases than the suite."""
+def _calibrated(sweep, database: str | None, k: int | None) -> tuple[list, str]:
+    """The ``calibrated`` level's cases and its fallback in one line ("" when the bank
+    serves); refused (exit 2, nothing written) without a bank or with more cases than
+    the suite."""
     from evaluation.itembank import calibrated_size, sweep_cases
     from flows.cli._database import read_for_bank
 
@@ -103,9 +109,7 @@ def _calibrated(sweep, database: str | None, k: int | None) -> list:
         f"--level calibrated needs an item bank for suite {sweep.suite.name!r}",
         lambda session: sweep_cases(session, sweep, k),
     )
-    if note:
-        print(f"note: {note}")
-    return cases
+    return cases, note
 
 
 def _calibrated_plan(args: argparse.Namespace, sweep) -> None:
@@ -241,7 +245,10 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     check_before_run(sweep)
     chosen = None
     if args.level == "calibrated":  # no bank, too many cases: refused before any claim
-        chosen = len(_calibrated(sweep, args.database, args.cases)[: args.limit])
+        cases, note = _calibrated(sweep, args.database, args.cases)
+        if note:
+            print(f"note: {note}")
+        chosen = len(cases[: args.limit])
     refuse_an_api_that_does_not_answer()  # the user's PREFECT_API_URL, before any claim
     checked = time.monotonic()
     name = args.experiment or sweep.spec.name

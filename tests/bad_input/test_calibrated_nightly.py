@@ -29,7 +29,7 @@ def test_a_calibrated_nightly_without_a_bank(tmp_path, capsys, verb):
     assert main(argv) == 2
     err = _err(capsys)
     assert "--nightly-level calibrated needs an item bank for suite 'toy'" in err
-    assert "`evalflow bank toy --metric exact_match` calibrates one" in err
+    assert "run 6 more on it (--level full), then `evalflow bank toy --metric exact_match`" in err
     engine = make_engine(url)
     with session_scope(engine) as session:
         assert session.exec(select(func.count()).select_from(CalibratedNight)).scalar() == 0

@@ -26,8 +26,10 @@ def _banks(url: str) -> int:
 
 
 def _one_line(capsys) -> str:
-    err = capsys.readouterr().err
+    """The refusal's one line on stderr; nothing on stdout before it (no plan, no note)."""
+    out, err = capsys.readouterr()
     assert err.count("\n") == 1, err
+    assert out == "", out
     return err
 
 
@@ -79,8 +81,45 @@ def test_a_calibrated_level_without_a_bank(tmp_path, capsys):
         capsys
     )
     assert main(["--database", url, "run", str(spec), "--level", "calibrated"]) == 2
-    assert "`evalflow bank toy --metric exact_match` calibrates one" in _one_line(capsys)
+    err = _one_line(capsys)  # 2 configs ran the full suite: `bank` would be refused
+    assert "from at least 8 configs that ran the full suite and 2 did: run 6 more" in err
+    assert "then `evalflow bank toy --metric exact_match`" in err
     assert _banks(url) == 0
+
+
+def test_without_a_bank_but_enough_results_the_hint_is_the_bank_command(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=8, n_cases=12, sub_cases=())
+    spec = _spec(tmp_path)
+    assert main(["--database", url, "run", str(spec), "--level", "calibrated"]) == 2
+    assert "none: `evalflow bank toy --metric exact_match` calibrates one" in _one_line(capsys)
+
+
+def test_show_on_a_metric_without_a_bank_names_the_metrics_with_one(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=8, n_cases=12, sub_cases=())
+    assert main(["--database", url, "bank", "toy"]) == 0
+    engine = make_engine(url)
+    with session_scope(engine) as session:  # as if it had been calibrated on another
+        session.exec(select(ItemBank)).scalars().one().metric = "contains"
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["--database", url, "bank", "toy", "--show", "--metric", "exact_match"]) == 0
+    out = capsys.readouterr().out
+    assert "no item bank for suite 'toy' on 'exact_match' (banks on: contains;" in out
+    assert "`evalflow bank toy --show --metric contains` shows one" in out
+    assert "then" not in out and "`evalflow bank toy --metric exact_match` calibrates" in out
+
+
+def test_plan_over_the_suite_with_a_bank_prints_no_plan_first(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=8, n_cases=12, sub_cases=())
+    assert main(["--database", url, "bank", "toy"]) == 0
+    capsys.readouterr()
+    spec = _spec(tmp_path)
+    args = ["--database", url, "plan", str(spec), "--level", "calibrated", "--cases", "100"]
+    assert main(args) == 2
+    assert "--cases 100 is more than the suite's 12 cases" in _one_line(capsys)
 
 
 def test_more_cases_than_the_suite(tmp_path, capsys):

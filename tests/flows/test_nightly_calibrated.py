@@ -129,7 +129,10 @@ def test_a_night_without_a_usable_bank_runs_the_full_suite_and_says_why(tmp_path
     engine = make_engine(url)
     stale = prepare_sweep(_spec(tmp_path, "stale", "simulated://sim", first_input="new 0"))
     with disable_run_logger():
-        assert "needs an item bank for suite 'toy'" in calibrated_tonight.fn(engine, stale, None)
+        assert (
+            "--nightly-level calibrated needs an item bank for suite 'toy'"
+            in calibrated_tonight.fn(engine, stale, None)
+        )
         with session_scope(engine) as session:
             calibrate_bank(session, "toy")
         assert "differs from what item bank v1 was calibrated on" in calibrated_tonight.fn(
@@ -137,5 +140,7 @@ def test_a_night_without_a_usable_bank_runs_the_full_suite_and_says_why(tmp_path
         )
         fits = prepare_sweep(_spec(tmp_path, "fits", "simulated://sim"))
         assert calibrated_tonight.fn(engine, fits, None) == ""
-        assert "--cases 41 is more than the suite's 40" in calibrated_tonight.fn(engine, fits, 41)
+        assert "--nightly-cases 41 is more than the suite's 40" in calibrated_tonight.fn(
+            engine, fits, 41
+        )
     engine.dispose()
