@@ -101,7 +101,18 @@ class Bank:
             interval_scale=self.row.interval_scale,
             seed=seed,
         )
-        return replace(found, bank=self.row.version)
+        return replace(found, bank=self.row.version, untrusted=self.untrusted)
+
+    @property
+    def untrusted(self) -> bool:
+        """Whether the bank predicts held-out scores worse than each case's plain mean
+        (from its stored log-losses): its estimates are then shown with that caveat."""
+        r = self.row
+        return (
+            r.heldout_logloss is not None
+            and r.baseline_logloss is not None
+            and r.heldout_logloss > r.baseline_logloss
+        )
 
     def summary(self) -> str:
         """One paragraph: version, what it rests on, how well it fits."""
@@ -125,11 +136,7 @@ class Bank:
                 "  held-out configs: not checked (it needs at least 2 configs that scored "
                 "every case); intervals not widened"
             )
-        if (
-            r.heldout_logloss is not None
-            and r.baseline_logloss is not None
-            and r.heldout_logloss > r.baseline_logloss
-        ):
+        if self.untrusted:
             lines.append(
                 "  warning: on held-out scores the bank predicts worse than each case's "
                 "plain mean: its estimates are not to be trusted (more configs, or "
@@ -386,9 +393,16 @@ def _leaderboard(session: Session, bank: Bank) -> list[tuple[float, str, str]]:
     return sorted(out, reverse=True)
 
 
-def placement(estimate: Estimate, board: list[tuple[float, str]], version: int) -> str:
+def placement(
+    estimate: Estimate,
+    board: list[tuple[float, str]],
+    version: int,
+    measured: float | None = None,
+) -> str:
     """Where a full-suite estimate puts a config among ``board`` (measured scores, best
-    first): the ranks its interval allows, and the configs just outside them."""
+    first): the ranks its interval allows, and the configs just outside them;
+    ``measured``: the config's own full-suite score where it is one of the bank's (it
+    is left out of ``board``, and the line says so)."""
     if not board:
         return ""
     best = sum(score > estimate.high for score, _ in board) + 1
@@ -402,9 +416,11 @@ def placement(estimate: Estimate, board: list[tuple[float, str]], version: int) 
         score, label = board[worst - 1]
         around.append(f"above {label} {score:.3f}")
     beside = f" ({', '.join(around)})" if around else ""
+    other = "" if measured is None else " other"
+    own = "" if measured is None else f"; its own score on every case, measured: {measured:.3f}"
     return (
-        f"{ranks} of {len(board) + 1} among the {len(board)} configs item bank "
-        f"v{version} was calibrated on{beside}"
+        f"{ranks} of {len(board) + 1} among the {len(board)}{other} configs item bank "
+        f"v{version} was calibrated on{beside}{own}"
     )
 
 
@@ -502,7 +518,9 @@ def experiment_estimates(
         est = bank.estimate(means, seed=seed)
         board = _leaderboard(session, bank) if board is None else board
         others = [(score, name) for score, name, other in board if other != config]
-        out.append(ConfigEstimate(label or model, est, placement(est, others, bank.row.version)))
+        itself = next((score for score, _, other in board if other == config), None)
+        placed = placement(est, others, bank.row.version, itself)
+        out.append(ConfigEstimate(label or model, est, placed))
     return metric, out
 
 
@@ -522,33 +540,51 @@ def estimates_text(metric: str, estimates: list[ConfigEstimate]) -> str:
 
 
 def cases_for_width(bank: Bank, width: float, seed: int = 0) -> tuple[int, float]:
-    """The fewest cases (of a grid of sizes) whose 95% interval is at most ``width`` wide
-    for a typical config, and that typical width: configs at the bank's abilities'
-    quartiles answer the chosen cases as the model says, and are estimated back."""
+    """The fewest cases whose 95% interval is at most ``width`` wide for a typical
+    config, and that typical width: configs at the bank's abilities' quartiles answer
+    the chosen cases as the model says, and are estimated back. A grid of sizes first,
+    then halving between the last size too few and the first enough (so `plan`'s
+    ``--cases`` is not a grid step too many)."""
+    n = len(bank.cases)
+    rng = np.random.default_rng(seed)
+    sizes = sorted({max(2, min(n, int(np.ceil(s * n)))) for s in np.geomspace(0.02, 1, 12)})
+    below, typical = 1, 1.0
+    for k in sizes:
+        typical = _typical_width(bank, k, rng, seed)
+        if typical <= width:
+            break
+        below = k
+    else:
+        return n, typical
+    while k - below > 1:
+        mid = (below + k) // 2
+        found = _typical_width(bank, mid, rng, seed)
+        if found <= width:
+            k, typical = mid, found
+        else:
+            below = mid
+    return k, typical
+
+
+def _typical_width(bank: Bank, k: int, rng: np.random.Generator, seed: int) -> float:
+    """The median 95% interval width from ``k`` random cases (as the level's) for
+    configs at the bank's abilities' quartiles."""
     from evaluation.itembank._estimate import calibrated_estimate
     from evaluation.itembank._fit import probabilities
 
     n = len(bank.cases)
-    rng = np.random.default_rng(seed)
-    thetas = np.quantile(bank.fit.ability, [0.25, 0.5, 0.75])
-    sizes = sorted({max(2, min(n, int(np.ceil(s * n)))) for s in np.geomspace(0.02, 1, 12)})
-    typical = 1.0
-    for k in sizes:
-        chosen = sorted(int(i) for i in rng.choice(n, k, replace=False))  # as the level's
-        widths = []
-        for theta in thetas:
-            p = probabilities(bank.fit, np.array([theta]))[0, chosen]
-            observed = dict(zip(chosen, (rng.random(k) < p).astype(float), strict=True))
-            got = calibrated_estimate(
-                bank.fit,
-                observed,
-                ability_mean=bank.row.ability_mean,
-                ability_sd=bank.row.ability_sd,
-                interval_scale=bank.row.interval_scale,
-                seed=seed,
-            )
-            widths.append(got.high - got.low)
-        typical = float(np.median(widths))
-        if typical <= width:
-            return k, typical
-    return n, typical
+    widths = []
+    for theta in np.quantile(bank.fit.ability, [0.25, 0.5, 0.75]):
+        chosen = sorted(int(i) for i in rng.choice(n, k, replace=False))
+        p = probabilities(bank.fit, np.array([theta]))[0, chosen]
+        observed = dict(zip(chosen, (rng.random(k) < p).astype(float), strict=True))
+        got = calibrated_estimate(
+            bank.fit,
+            observed,
+            ability_mean=bank.row.ability_mean,
+            ability_sd=bank.row.ability_sd,
+            interval_scale=bank.row.interval_scale,
+            seed=seed,
+        )
+        widths.append(got.high - got.low)
+    return float(np.median(widths))

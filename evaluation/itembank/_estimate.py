@@ -22,6 +22,7 @@ from scipy.special import expit
 
 from evaluation.itembank._fit import ItemFit
 
+UNTRUSTED = "untrusted: it predicts held-out scores worse than each case's plain mean"
 GRID = np.linspace(-5.0, 5.0, 81)
 DRAWS = 120
 LEVEL = 0.95
@@ -34,7 +35,9 @@ class Estimate:
     ``subset mean``: the plain mean of the cases run, a finite-population interval;
     ``full``: every case was run, the mean is the score) and ``note`` why not
     calibrated when it is not; ``bank`` the item bank version a calibrated one used (so
-    that a past experiment's estimate that changed with a new version says why)."""
+    that a past experiment's estimate that changed with a new version says why);
+    ``untrusted``: that bank predicts held-out scores worse than each case's plain mean
+    (`evalflow bank` warns), so every line showing its estimate says so too."""
 
     mean: float
     low: float
@@ -44,14 +47,19 @@ class Estimate:
     method: str
     note: str = ""
     bank: int = 0
+    untrusted: bool = False
 
     def text(self, digits: int = 3) -> str:
-        """``0.712 [0.668, 0.751] estimated from 30 of 300 cases (item bank v2)``."""
+        """``0.712 [0.668, 0.751] estimated from 30 of 300 cases (item bank v2)``: the one
+        place an estimate is rendered, so the untrusted bank's caveat reaches them all."""
         shown = f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
         if self.method == "full":
             return f"{shown} on all {self.cases_total} cases"
         if self.method == "calibrated":
-            version = f" (item bank v{self.bank})" if self.bank else ""
+            version = f"item bank v{self.bank}" if self.bank else ""
+            if self.untrusted:
+                version = f"{version or 'item bank'}; {UNTRUSTED}"
+            version = f" ({version})" if version else ""
             return f"{shown} estimated from {self.cases_run} of {self.cases_total} cases{version}"
         return f"{shown} subset mean from {self.cases_run} of {self.cases_total} cases"
 

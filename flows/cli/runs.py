@@ -43,7 +43,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         limit = f", first {args.limit}" if args.limit is not None else ""
         print(f"level     {args.level}{limit}: {len(cases)} cases, {len(items)} generations")
     if args.level == "calibrated":
-        _calibrated_plan(args, sweep)
+        _calibrated_plan(args, sweep, len(cases))
     measured, stored = _history(args.database, name, [h.name for h in sweep.spec.hosts])
     pending = [item for item in items if item.key not in stored]
     if len(pending) < len(items):
@@ -112,9 +112,10 @@ def _calibrated(sweep, database: str | None, k: int | None) -> tuple[list, str]:
     return cases, note
 
 
-def _calibrated_plan(args: argparse.Namespace, sweep) -> None:
+def _calibrated_plan(args: argparse.Namespace, sweep, planned: int) -> None:
     """How many cases an interval of ``--width`` needs on the calibrated level, and what
-    that saves against the full suite (docs/calibrated-subsets.md)."""
+    that saves against the full suite (docs/calibrated-subsets.md); against the
+    ``planned`` cases of the level line above, with the ``--cases`` that runs them."""
     from evaluation.itembank import cases_for_width, current_bank, sweep_metric
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import suite_fingerprint
@@ -132,9 +133,13 @@ def _calibrated_plan(args: argparse.Namespace, sweep) -> None:
             f"({total} cases): nothing saved (a wider --width, or a larger suite)"
         )
         return
+    if k <= planned:
+        verdict = f"the {planned} planned above give it"
+    else:
+        verdict = f"not the {planned} planned above: run with `--cases {k}`"
     print(
         f"calibrated a 95% interval {width_asked:.2f} wide (±{width_asked / 2:.3f}) needs about "
-        f"{k} of {total} cases per config (typical width there {width:.3f}): "
+        f"{k} of {total} cases per config (typical width there {width:.3f}), {verdict}; "
         f"{1 - k / total:.0%} of the full suite's generations saved"
     )
 

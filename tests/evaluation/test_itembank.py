@@ -129,6 +129,14 @@ def test_estimates_use_the_leaderboard_metric_and_fall_back_for_other_content_or
     with session_scope(engine) as session:
         text, line = _m99(session)
         assert text.startswith("Full-suite exact_match") and "(item bank v1)" in line
+        # a bank that predicts held-out scores worse than case means: every estimate says so
+        row = current_bank(session, "toy", "exact_match").row
+        row.heldout_logloss = row.baseline_logloss + 0.1
+        session.flush()
+        assert (
+            "(item bank v1; untrusted: it predicts held-out scores worse than" in _m99(session)[1]
+        )
+        row.heldout_logloss = row.baseline_logloss - 0.1
         # the experiment ran other content of the suite: the bank is not for it
         session.add(SeriesRun(experiment="sub", series="sub", suite="toy", suite_digest="x+y"))
     with session_scope(engine) as session:
@@ -168,4 +176,22 @@ def test_the_bank_summary_warns_when_it_predicts_worse_than_case_means() -> None
     )
     text = Bank(row, None, []).summary()  # type: ignore[arg-type]
     assert "predicts worse than each case's plain mean" in text
+    assert Bank(row, None, []).untrusted  # type: ignore[arg-type]
     assert "held-out configs: not checked" in text
+
+
+def test_a_placement_says_when_the_config_is_one_of_the_banks_own() -> None:
+    from evaluation.itembank._bank import placement
+    from evaluation.itembank._estimate import Estimate
+
+    est = Estimate(0.7, 0.6, 0.8, 4, 36, "calibrated", bank=2)
+    board = [(0.9, "a"), (0.75, "b"), (0.5, "c")]
+    assert placement(est, board, 2) == (
+        "rank 2–3 of 4 among the 3 configs item bank v2 was calibrated on "
+        "(below a 0.900, above c 0.500)"
+    )
+    assert placement(est, board, 2, measured=0.75).endswith(
+        "among the 3 other configs item bank v2 was calibrated on (below a 0.900, above c "
+        "0.500); its own score on every case, measured: 0.750"
+    )
+    assert "untrusted" in Estimate(0.7, 0.6, 0.8, 4, 36, "calibrated", untrusted=True).text()
