@@ -188,12 +188,13 @@ def measured_floor(
     than effects, the multilevel fit has next to nothing left to estimate its error
     from: it shrinks every measurement onto its main effects, and a config it never
     measured looks as sure as a measurement, so neither the combined estimates nor their
-    weights say what was measured (the
-    selector benchmark's additive world at 1k generations: a by-hand choice measured at
-    80.9 on 12 cases estimated at 73.6, below an unmeasured pick at 74.0 ± 1.0)."""
-    if candidates.empty:
+    weights say what was measured (the selector benchmark's additive world at 1k
+    generations: a by-hand choice measured at 80.9, true 74.0, estimated at 73.6, below
+    an unmeasured pick at 74.0 ± 1.0, true 71.1)."""
+    means = candidates["measured_quality_mean"].dropna()
+    if means.empty:
         return None
-    floor = candidates["measured_quality_mean"].idxmax()
+    floor = means.idxmax()
     if floor == chosen:
         return None
     row, hand = table.loc[chosen], table.loc[floor]
