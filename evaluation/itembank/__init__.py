@@ -43,7 +43,7 @@ _EST = "evaluation.itembank._estimate"
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "MIN_CONFIGS": _CAL,
+        "MIN_CONFIGS": _BANK,
         "Calibration": _CAL,
         "calibrate": _CAL,
         "most_informative": _CAL,

@@ -53,14 +53,21 @@ class Scores:
     w: np.ndarray
     older: int = 0
     pipelines: int = 0
+    path: str = ""
+
+    def content(self) -> str:
+        """The content these scores are of, as a user can tell it apart: its digest and
+        the file it was last run from."""
+        return f"{self.digest[:8]}" + (f", {self.path}" if self.path else "")
 
     def notes(self) -> list[str]:
         """What was left out of these scores, one line each (`evalflow bank` prints them)."""
         out = []
         if self.older:
             out.append(
-                f"the content of suite {self.suite!r} changed: {self.older} experiment(s) "
-                "that ran its older content were left out"
+                f"suite {self.suite!r} is calibrated on its content as last run "
+                f"({self.content()}): {self.older} experiment(s) that ran other content of "
+                "it were left out (a run of the content to calibrate on makes it the last)"
             )
         if self.pipelines:
             out.append(
@@ -76,6 +83,7 @@ class Scores:
         return out
 
 
+MIN_CONFIGS = 8  # configs that ran half the suite or more: fewer and no bank is made
 PIPELINE_REASON = "a pipeline's cases are not exchangeable (their calls share documents and steps)"
 
 
@@ -161,7 +169,7 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
     if row is None:
         raise BankRefused(
             f"no suite named {suite!r} has been run: an item bank is calibrated from stored "
-            "results (`evalflow experiments` lists what has run)"
+            f"results{_did_you_mean(session, suite)} (`evalflow experiments` lists what has run)"
         )
     metric = metric or (row.default_metrics[0] if row.default_metrics else "")
     digests = dict(session.exec(select(SeriesRun.experiment, SeriesRun.suite_digest)).all())
@@ -208,7 +216,11 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
         )
         raise BankRefused(
             f"no stored {metric!r} scores for suite {suite!r}"
-            + (f" as its content is now ({older} run(s) of older content left out)" * bool(older))
+            + (
+                f" as last run ({row.fingerprint[:8]}, {row.path}; {older} run(s) of other "
+                "content left out)"
+            )
+            * bool(older)
             + (f"; scored metrics: {', '.join(sorted(metrics))}" if metrics else "")
         )
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -232,22 +244,49 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
     models = dict(session.exec(select(ConfigRow.hash, ConfigRow.model)).all())
     families = [model_family(models.get(c, c)) for c in configs]
     return Scores(
-        suite, metric, row.fingerprint, cases, configs, families, y, w, older, len(pipelines)
+        suite,
+        metric,
+        row.fingerprint,
+        cases,
+        configs,
+        families,
+        y,
+        w,
+        older,
+        len(pipelines),
+        row.path,
     )
+
+
+def _did_you_mean(session: Session, asked: str) -> str:
+    """A suite file given where its name was asked: the name of the suite run from that
+    path (or named as its file), as a hint; "" otherwise."""
+    from pathlib import Path
+
+    if "/" not in asked and "." not in asked:
+        return ""
+    path = Path(asked).expanduser()
+    found = session.exec(
+        select(SuiteRow.name).where(SuiteRow.path.in_([asked, str(path.resolve())]))
+    ).scalar()
+    stem = path.name.split(".")[0]
+    found = found or (stem if session.get(SuiteRow, stem) is not None else None)
+    return f"; a suite is named, not its file: did you mean {found!r}?" if found else ""
 
 
 def calibrate_bank(session: Session, suite: str, metric: str | None = None) -> Bank:
     """Calibrate a new version of ``suite``'s bank from every stored score and store it;
     refused (nothing written) below ``MIN_CONFIGS`` configs that ran half the suite.
     Cases no config scored are left out (nothing is known of them)."""
-    from evaluation.itembank._calibrate import CHECK_SHARE, MIN_CONFIGS, calibrate
+    from evaluation.itembank._calibrate import CHECK_SHARE, calibrate
 
     scores = stored_scores(session, suite, metric)
     enough = (scores.w > 0).mean(1) >= 0.5
     if enough.sum() < MIN_CONFIGS:
         older = (
-            f"; its content changed and the {scores.older} experiment(s) that ran the older "
-            "content were left out"
+            f"; it is calibrated on the suite's content as last run ({scores.content()}) and "
+            f"the {scores.older} experiment(s) that ran other content were left out (a run "
+            "of the content to calibrate on makes it the last)"
             if scores.older
             else ""
         )
@@ -357,7 +396,9 @@ def why_not(bank: Bank | None, suite_digest: str, families: list[str]) -> str:
     if bank.row.suite_digest != suite_digest:
         return (
             f"the suite's content differs from what item bank v{bank.row.version} was "
-            f"calibrated on (`evalflow bank {bank.row.suite}` recalibrates)"
+            f"calibrated on (this ran {suite_digest[:8]}, the bank {bank.row.suite_digest[:8]}): "
+            f"a bank for it needs {MIN_CONFIGS} configs run on that content in full, then "
+            f"`evalflow bank {bank.row.suite}`"
         )
     unseen = sorted(set(families) - set(bank.row.families))
     if unseen:

@@ -24,7 +24,6 @@ import numpy as np
 from evaluation.itembank._estimate import calibrated_estimate
 from evaluation.itembank._fit import ItemFit, fit_2pl, information, log_loss, probabilities
 
-MIN_CONFIGS = 8
 """The fewest configs, each with at least half the suite's cases scored, a bank is
 calibrated from: below it the discriminations are mostly the prior."""
 CHECK_SHARE = 0.1

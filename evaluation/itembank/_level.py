@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlmodel import Session
 
 from evaluation.itembank._bank import (
+    MIN_CONFIGS,
     PIPELINE_REASON,
     BankRefused,
     current_bank,
@@ -102,8 +103,6 @@ def how_to_bank(session: Session, suite: str, metric: str | None) -> str:
     """What makes a bank for ``suite`` on ``metric`` from here: `evalflow bank` when
     enough configs ran the full suite, else how many more must run it first (the bank
     command would be refused until then)."""
-    from evaluation.itembank._calibrate import MIN_CONFIGS
-
     with_metric = f" --metric {metric}" if metric else ""
     bank = f"`evalflow bank {suite}{with_metric}`"
     try:

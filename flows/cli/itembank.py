@@ -37,12 +37,32 @@ def cmd_bank(args: argparse.Namespace) -> int:
                 return 0
             _notes(scores)
             print(bank.summary())
-            print("  up to date" if fresh else "  new results since: `evalflow bank` refreshes")
+            print(f"  {'up to date' if fresh else _stale(bank, scores)}")
             return 0
         bank = calibrate_bank(session, args.suite, scores.metric)  # refusals print nothing
     _notes(scores)
     print(bank.summary())
     return 0
+
+
+def _stale(bank, scores) -> str:
+    """What `bank --show` says of a bank the stored results moved past, and what a new
+    version needs: the suite's content as last run may not be the bank's."""
+    from evaluation.itembank import MIN_CONFIGS
+
+    enough = int(((scores.w > 0).mean(1) >= 0.5).sum())
+    content = (
+        ""
+        if bank.row.suite_digest == scores.digest
+        else f"the suite was last run with other content ({scores.content()}) than this "
+        f"bank's ({bank.row.suite_digest[:8]}); "
+    )
+    if enough >= MIN_CONFIGS:
+        return f"new results since: {content}`evalflow bank {scores.suite}` makes a new version"
+    return (
+        f"new results since: {content}a new version needs {MIN_CONFIGS} configs that ran "
+        f"that content in full ({enough} so far), then `evalflow bank {scores.suite}`"
+    )
 
 
 def _no_bank(session, suite: str, metric: str) -> str:

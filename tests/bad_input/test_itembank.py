@@ -40,6 +40,13 @@ def test_a_bank_for_a_suite_never_run(tmp_path, capsys):
     assert "no suite named 'trivia' has been run" in _one_line(capsys)
 
 
+def test_a_bank_for_a_suite_file_suggests_its_name(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=2, n_cases=12, sub_cases=())
+    assert main(["--database", url, "bank", str(tmp_path / "toy.jsonl")]) == 2
+    assert "a suite is named, not its file: did you mean 'toy'?" in _one_line(capsys)
+
+
 def test_too_few_configs_says_the_minimum(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'r.db'}"
     build(url, n_configs=3, n_cases=12, sub_cases=())
@@ -171,7 +178,8 @@ def test_too_few_configs_after_a_suite_change_says_the_older_runs_were_left_out(
     assert main(["--database", url, "bank", "toy"]) == 2
     err = _one_line(capsys)
     assert "has 0 configs with at least half its 12 cases scored on 'exact_match'" in err
-    assert "its content changed and the 1 experiment(s) that ran the older content" in err
+    assert "calibrated on the suite's content as last run (" in err
+    assert "the 1 experiment(s) that ran other content were left out" in err
 
 
 def test_plan_on_changed_suite_content_falls_back_with_the_suite_named(tmp_path, capsys):
@@ -182,7 +190,8 @@ def test_plan_on_changed_suite_content_falls_back_with_the_suite_named(tmp_path,
     spec = _spec(tmp_path)  # the same suite name, other content than the bank's
     assert main(["--database", url, "plan", str(spec), "--level", "calibrated"]) == 0
     out = capsys.readouterr().out
-    assert "differs from what item bank v1 was calibrated on (`evalflow bank toy`" in out
+    assert "differs from what item bank v1 was calibrated on (this ran " in out
+    assert "configs run on that content in full, then `evalflow bank toy`" in out
     assert "calibrated a 95% interval" not in out  # no width from the other content's bank
 
 
@@ -192,7 +201,7 @@ def test_what_a_bank_leaves_out_is_said() -> None:
     scores = Scores("toy", "exact_match", "d", ["a", "b", "c"], ["x", "y"], ["m", "m"], y, w, 2, 1)
     notes = "\n".join(scores.notes())
     assert "1 of the 3 cases have no 'exact_match' score from any config" in notes
-    assert "content of suite 'toy' changed: 2 experiment(s)" in notes
+    assert "suite 'toy' is calibrated on its content as last run (d): 2 experiment(s)" in notes
     assert "1 pipeline config(s) left out" in notes
 
 

@@ -143,7 +143,8 @@ def test_estimates_use_the_leaderboard_metric_and_fall_back_for_other_content_or
         text, line = _m99(session)
         assert "subset mean from 10 of 60 cases" in line and "estimated" not in text
         assert "content differs from what item bank v1 was calibrated on" in text
-        assert "`evalflow bank toy` recalibrates" in text
+        assert "(this ran x, the bank " in text  # the digests, told apart
+        assert "needs 8 configs run on that content in full, then `evalflow bank toy`" in text
         session.delete(session.get(SeriesRun, "sub"))
         config = session.exec(select(ConfigRow.hash).where(ConfigRow.model == "m99:1b")).scalar()
         session.add(ConfigPipeline(config_hash=config, pipeline="rag"))
@@ -195,3 +196,20 @@ def test_a_placement_says_when_the_config_is_one_of_the_banks_own() -> None:
         "0.500); its own score on every case, measured: 0.750"
     )
     assert "untrusted" in Estimate(0.7, 0.6, 0.8, 4, 36, "calibrated", untrusted=True).text()
+
+
+def test_show_says_when_the_suite_was_last_run_with_other_content(tmp_path, capsys) -> None:
+    from evaluation.storage.models import SuiteRow
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, n_configs=8, n_cases=12, sub_cases=())
+    assert main(["--database", url, "bank", "toy"]) == 0
+    engine = make_engine(url)
+    with session_scope(engine) as session:  # as after a run of an edited copy
+        session.get(SuiteRow, "toy").fingerprint = "feedc0de00000000"
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["--database", url, "bank", "toy", "--show"]) == 0
+    out = capsys.readouterr().out
+    assert "new results since: the suite was last run with other content (feedc0de" in out
+    assert "`evalflow bank toy` makes a new version" in out
