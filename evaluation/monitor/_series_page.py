@@ -100,6 +100,8 @@ def stream_chart(
         else:
             kind, fill, note = "judged", 'fill="currentColor"', "ok"
         interval = "" if n.low is None else f" [{n.low:.3g}, {n.high:.3g}]"
+        if stream.cases:  # watched on the calibrated cases: every night on the same share
+            note += f"; watched on {stream.cases}"
         parts.append(
             f'<circle class="{kind}" cx="{cx}" cy="{cy}" r="3" {fill}>'
             f"<title>{escape(n.experiment)}: {n.value:.3g}{interval} ({note})</title></circle>"

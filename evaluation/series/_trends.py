@@ -103,6 +103,7 @@ class StreamVerdict:
     flipped: tuple[str, ...] = ()  # cases right in the reference, wrong tonight
     reference: tuple[str, ...] = ()  # the full nights before ``since`` it is compared with
     estimated: str = ""  # a calibrated night's last value: how it was estimated
+    cases: str = ""  # "4 of 36 cases": what each night is watched on, on the calibrated level
 
     @property
     def last(self) -> Night:
@@ -281,6 +282,13 @@ def watch_series(
             verdict = _estimated(
                 verdict, banks, segment[-n:], config, metric, per_night[-n:], weights, ran[-n:]
             )
+        elif subset and metric not in OPERATIONAL:
+            n = len(verdict.nights)
+            verdict = _subset_mean(
+                verdict, len(subset), segment[-1].suite_cases, per_night[-n:], ran[-n:]
+            )
+        if subset:
+            verdict = replace(verdict, cases=f"{len(subset)} of {segment[-1].suite_cases} cases")
         verdicts.append(verdict)
     notes += [f"{metric} of {', '.join(labels)}: {why}" for (metric, why), labels in plain.items()]
     return SeriesWatch(
@@ -350,6 +358,36 @@ def _estimated(
         moved = float((weights.reindex(shared) * (per_night[t][shared] - last[shared])).sum())
         nights[t] = replace(nights[t], value=mean + moved, low=None, high=None)
     return replace(verdict, nights=tuple(nights), estimated=text if estimated[-1] else "")
+
+
+def _subset_mean(
+    verdict: StreamVerdict,
+    cases: int,
+    total: int,
+    per_night: Sequence[pd.Series],
+    ran: Sequence[int],
+) -> StreamVerdict:
+    """A quality stream judged on the calibrated cases' plain mean (no usable bank):
+    a night that ran more cases (a full one) shown on the same cases (what it was judged
+    on), not its whole mean among the others' few-case means; the last value labelled
+    inline, as an estimate's is, not only in a note."""
+    nights = list(verdict.nights)
+    for t, (scores, count) in enumerate(zip(per_night, ran, strict=True)):
+        if count > cases and scores.notna().any():
+            nights[t] = replace(nights[t], value=float(scores.mean()), low=None, high=None)
+    verdict = replace(verdict, nights=tuple(nights))
+    last = verdict.last
+    if last.value is None or cases >= total:
+        return verdict
+    interval = (
+        f" [{last.low:.3f}, {last.high:.3f}]"
+        if last.low is not None and last.high is not None
+        else ""
+    )
+    return replace(
+        verdict,
+        estimated=f"{last.value:.3f}{interval} subset mean from {cases} of {total} cases",
+    )
 
 
 def _watched_configs(points: Sequence[SeriesPoint], done: list[int]) -> tuple[list[str], list[str]]:

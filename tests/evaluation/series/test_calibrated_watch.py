@@ -106,7 +106,8 @@ def test_a_bank_that_cannot_serve_is_said_and_the_plain_mean_judged(stored):
         _, why = banks.usable(point, STEADY.hash, "exact_match")
     engine.dispose()
     assert any("judged on the calibrated cases' plain mean" in n for n in plain.notes)
-    assert _stream(plain, STEADY).estimated == ""
+    # labelled inline as what it is, not a bare figure with the share only in a note
+    assert _stream(plain, STEADY).estimated.endswith("subset mean from 10 of 40 cases")
     assert "suite's content differs from what item bank v1 was calibrated on" in why
 
 
@@ -142,3 +143,20 @@ def test_the_weights_are_the_estimates_derivative():
         assert slope == pytest.approx(weights[j], rel=0.02)
     # a shift of every case run moves the estimate, less than 1:1 (the prior holds it)
     assert 0.3 < weights.sum() < 1.0
+
+
+def test_without_a_bank_a_night_of_every_case_is_shown_on_the_calibrated_ones(stored, tmp_path):
+    shutil.copy(stored.removeprefix("sqlite:///"), tmp_path / "r.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    with session_scope(engine) as session:
+        _nights(session, range(6, 7), drop_from=99, full_last=True)  # CHANGING ran all 40
+        watch = watch_series(session, "nightly")  # no bank asked for: plain means
+    engine.dispose()
+    rng = np.random.default_rng(6)  # _nights' draws: STEADY's, then CHANGING's
+    ease = np.random.default_rng(3).uniform(0.55, 0.95, len(SUITE.cases))
+    rng.random(len(ease))
+    changing = rng.random(len(ease)) < ease
+    last = _stream(watch, CHANGING)
+    assert last.last.value == pytest.approx(changing[list(SUBSET)].mean())  # not all 40's
+    assert last.estimated.endswith("subset mean from 10 of 40 cases")
+    assert last.cases == "10 of 40 cases"
