@@ -22,7 +22,7 @@ from scipy.special import expit
 
 from evaluation.itembank._fit import ItemFit
 
-UNTRUSTED = "untrusted: it predicts held-out scores worse than each case's plain mean"
+UNTRUSTED = "untrusted: predicts held-out scores worse than case means"
 GRID = np.linspace(-5.0, 5.0, 81)
 DRAWS = 120
 LEVEL = 0.95

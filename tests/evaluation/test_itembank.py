@@ -134,7 +134,7 @@ def test_estimates_use_the_leaderboard_metric_and_fall_back_for_other_content_or
         row.heldout_logloss = row.baseline_logloss + 0.1
         session.flush()
         assert (
-            "(item bank v1; untrusted: it predicts held-out scores worse than" in _m99(session)[1]
+            "(item bank v1; untrusted: predicts held-out scores worse than case" in _m99(session)[1]
         )
         row.heldout_logloss = row.baseline_logloss - 0.1
         # the experiment ran other content of the suite: the bank is not for it
