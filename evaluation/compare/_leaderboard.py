@@ -20,6 +20,7 @@ from evaluation.pipelines.summary import PipelineSummary
 from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics.precision import column_decimals, fixed, rounded
 from evaluation.statistics.ranking import ECHO_FLAG_SHARE, rank_order, tie_keys
+from evaluation.storage.coverage import Coverage, experiment_coverage
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
 from evaluation.storage.stages import pipeline_summary
 from evaluation.suites import Suite
@@ -66,6 +67,14 @@ class Leaderboard:
     simulated: bool
     notes: tuple[str, ...] = ()
     pipelines: PipelineSummary | None = None  # calls, stage times, cut prompts
+    coverage: Coverage | None = None  # how much of the suite the means rest on
+
+    @property
+    def title(self) -> str:
+        """ "Leaderboard: NAME", with "(subset: 8 of 36 cases)" where the experiment ran
+        part of its suite: every mean below is over those cases only."""
+        words = self.coverage.words() if self.coverage else ""
+        return f"Leaderboard: {self.experiment}" + (f" ({words})" if words else "")
 
     @property
     def labels(self) -> dict[str, str]:
@@ -206,7 +215,8 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
     pipelines = pipeline_summary(session, row.id)
     for column in ("calls_per_case", "wall_p50_s", "context_truncated"):
         table[column] = table["config"].map(pipelines.configs[column]).astype(float)
-    return Leaderboard(row.name, metrics, table, row.simulated, notes, pipelines)
+    coverage = experiment_coverage(session, row)
+    return Leaderboard(row.name, metrics, table, row.simulated, notes, pipelines, coverage)
 
 
 def ranked_table(board: Leaderboard, higher_is_better: bool | None = None) -> pd.DataFrame:
@@ -292,7 +302,7 @@ def echo_flags(table: pd.DataFrame) -> tuple[str, ...]:
 
 
 def render_markdown(board: Leaderboard) -> str:
-    lines = [f"# Leaderboard: {board.experiment}", ""]
+    lines = [f"# {board.title}", ""]
     if board.simulated:
         lines += [f"> **{SIMULATED_BANNER}**", ""]
     head = [
@@ -381,7 +391,7 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
     if board.shows_pipelines:
         out["calls"] = frame["calls_per_case"].map(lambda v: _fmt(v, 1))
         out["cut"] = frame["context_truncated"].map(lambda v: _fmt(_int(v)))
-    header = f"Leaderboard: {board.experiment}"
+    header = board.title
     if board.simulated:
         banner = f"*** {SIMULATED_BANNER} ***"
         header = f"{header}\n{banner if wide else textwrap.fill(banner, columns)}"

@@ -172,7 +172,8 @@ def _leaderboard(data: ReportData) -> _Section:
             muted=True,
         )
     )
-    return _Section("leaderboard", "Leaderboard", parts)
+    words = board.coverage.words() if board.coverage else ""
+    return _Section("leaderboard", f"Leaderboard ({words})" if words else "Leaderboard", parts)
 
 
 def _stages(data: ReportData) -> list[_Block]:
@@ -245,7 +246,7 @@ def _race(race: RaceStanding) -> _Section:
 def _estimated(data: ReportData) -> _Section:
     """Full-suite estimates of configs that ran part of the suite (evaluation/itembank)."""
     metric, found = data.estimates
-    rows = [(e.label, e.estimate.text()) for e in found]
+    rows = [(e.label, e.estimate.text(), e.placed) for e in found]
     notes = sorted({e.estimate.note for e in found if e.estimate.note})
     blocks: list[_Block] = [
         _P(
@@ -253,7 +254,7 @@ def _estimated(data: ReportData) -> _Section:
             "interval, estimated from the suite's item bank where it serves, else the plain "
             "mean of the cases run; each line says which (docs/calibrated-subsets.md)."
         ),
-        _Table(("config", f"full-suite {metric}"), rows),
+        _Table(("config", f"full-suite {metric}", "among the bank's configs"), rows),
     ]
     if notes:
         blocks.append(

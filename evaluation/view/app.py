@@ -197,7 +197,7 @@ def create_app(
             facts=facts,
             summary=shown,
             refresh_s=REFRESH_S,
-            estimates=[(e.label, e.estimate.text()) for e in estimates],
+            estimates=[(e.label, e.estimate.text(), e.placed) for e in estimates],
             estimate_notes=sorted({e.estimate.note for e in estimates if e.estimate.note}),
             estimates_metric=metric,
         )

@@ -79,6 +79,7 @@ class Summary:
     fronts: tuple[ShownFront, ...]
     notes: tuple[str, ...]
     calibrated: tuple[str, ...] = ()  # a judge's numbers combined with people's, as show
+    coverage: str = ""  # "subset: 8 of 36 cases" where the run covered part of the suite
 
 
 def summary_fingerprint(session: Session, experiment: str) -> tuple:
@@ -164,6 +165,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
         primary=primary,
         rows=rows,
         shared=board.shared,
+        coverage=board.coverage.words() if board.coverage else "",
         verdict=verdict,
         other_verdicts=_other_verdicts(session, row.name, primary),
         flags=echo_flags(board.table) if "echoes_prompt" in board.metrics else (),

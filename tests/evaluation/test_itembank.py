@@ -79,6 +79,7 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     assert "up to date" in capsys.readouterr().out
     assert main(["--database", url, "show", "sub"]) == 0
     out = capsys.readouterr().out
+    assert "\nLeaderboard: sub (subset: 10 of 60 cases)\n" in out  # means of 10 cases
     assert "Full-suite exact_match (95% intervals):" in out
     line = next(x for x in out.splitlines() if "m99:1b" in x and "estimated" in x)
     assert line.endswith("estimated from 10 of 60 cases (item bank v1)")
@@ -94,7 +95,11 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     assert "qwen2.5:7b t=0  " in out and "subset mean from 10 of 60 cases" in out
     assert "not calibrated: model family qwen never calibrated in item bank v1" in out
     assert main(["--database", url, "show", "history"]) == 0  # every case run: no estimates
-    assert "Full-suite" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Full-suite" not in out and "Leaderboard: history\n" in out
+    assert main(["--database", url, "experiments"]) == 0
+    listed = {line.split()[0]: line.split()[3:5] for line in capsys.readouterr().out.splitlines()}
+    assert listed["sub"] == ["subset", "10/60"] and listed["history"] == ["all", "60"]
     engine = make_engine(url)
     with session_scope(engine) as session:
         assert session.exec(select(func.count()).select_from(ItemBank)).scalar() == 1
@@ -104,6 +109,9 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     assert 2 <= k < 60 and width <= 0.5
     page = TestClient(create_app(make_engine(url))).get("/e/sub/summary").text
     assert "Full-suite estimates" in page and "estimated from 10 of 60 cases (item bank" in page
+    assert "among the 10 configs item bank v1 was calibrated on" in page  # its placement
+    assert "<h2>Leaderboard (subset: 10 of 60 cases)</h2>" in page
+    assert "Verdict on exact_match (subset: 10 of 60 cases)" in page
     assert "not calibrated: model family qwen never calibrated" in page
 
 
