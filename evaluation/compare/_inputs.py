@@ -33,6 +33,7 @@ from evaluation.run._scoring import TIMING_METRICS
 from evaluation.spec._params import STUDIED_PARAMETERS
 from evaluation.statistics._adjust import Adjustment
 from evaluation.storage.comparisons import energy_per_generation, latency_scores
+from evaluation.storage.coverage import coverages
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import aggregates_frame, experiment_configs, scores_frame
 
@@ -55,6 +56,7 @@ class ComparisonInputs:
     scores: pd.DataFrame
     facts: pd.DataFrame
     notes: tuple[str, ...]
+    suite_cases: int = 0  # the suite's size: verdicts on means of part of it say so
 
     def digest(self, *, adjust: str, alpha: float, delta: float | None) -> str:
         """A hash of everything the comparison's result depends on, the code that
@@ -68,6 +70,7 @@ class ComparisonInputs:
             "baseline": self.baseline,
             "metrics": [_metric_facts(m) for m in self.metrics],
             "notes": self.notes,
+            "suite_cases": self.suite_cases,
             "test": {"adjust": adjust, "alpha": alpha, "delta": delta},
         }
         h = hashlib.sha256(json.dumps(head, default=str).encode())
@@ -219,6 +222,7 @@ def _inputs(
         scores=scores,
         facts=_facts(session, experiments, configs, quality),
         notes=tuple(notes),
+        suite_cases=coverages(session, experiments[:1])[int(experiments[0].id or 0)].total,
     )
 
 

@@ -43,13 +43,15 @@ def analyze(
     quality: str = "quality",
     quality_higher_is_better: bool = True,
     seed: int = 0,
+    suite_cases: int = 0,
 ) -> StatisticsReport:
     """Per metric in ``scores``: means with intervals, paired comparisons (all pairs, or
     versus ``baseline``) with ``adjust`` adjustment and power, and — when per-config
     ``facts`` are given — parameter effects and the Pareto fronts of ``quality`` against
     latency p95 and energy. ``delta`` (one value, or one per metric) asks for the cases
     needed to detect that difference. ``bounds``: each bounded metric's scale, so its
-    intervals stay on it. Every metric needs a score type; a metric whose
+    intervals stay on it. ``suite_cases``: the suite's size, so a verdict on means of part
+    of it says so. Every metric needs a score type; a metric whose
     direction is None is descriptive: compared, but no verdict and no parameter effects."""
     check_columns(scores)
     metrics = sorted(scores["metric"].dropna().astype(str).unique())
@@ -85,6 +87,7 @@ def analyze(
                 seed=seed,
                 ties=ties,
                 bounds=scale,
+                suite_cases=suite_cases,
             )
         )
         if facts is not None and up is not None:  # a descriptive metric has no best value

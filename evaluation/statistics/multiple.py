@@ -85,11 +85,13 @@ def compare_many(
     seed: int = 0,
     ties: Mapping[str, TieKey] | None = None,
     bounds: tuple[float, float] | None = None,
+    suite_cases: int = 0,
 ) -> MultiComparison:
     """Compare configs on ``metric``: all pairs, or each versus ``baseline``.
     ``higher_is_better=None``: a descriptive metric, compared but given no verdict.
     ``ties``: how configs with equal means are ordered (``ranking.tie_keys``).
     ``bounds``: the metric's scale, which bounds each difference's interval.
+    ``suite_cases``: the suite's size; the verdict says when a mean rests on fewer cases.
 
     Each pair is a :func:`compare_in_table` comparison; the family of defined p-values is
     adjusted together (undefined ones stay undefined and count as "not significant").
@@ -164,6 +166,8 @@ def compare_many(
         higher_is_better,
         f"{ADJUSTMENT_NAMES[adjust]}-adjusted, α = {alpha:g}",
         baseline,
+        cases={c: int(n) for c, n in table.means[names].notna().sum(axis=0).items()},
+        suite_cases=suite_cases,
     )
     return MultiComparison(
         metric=metric,

@@ -11,7 +11,7 @@ treated alike, so the verdict does not depend on how equal means happen to be or
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,10 +58,15 @@ def decide(
     higher_is_better: bool | None,
     how: str,
     baseline: str | None = None,
+    *,
+    cases: Mapping[str, int] | None = None,
+    suite_cases: int = 0,
 ) -> Verdict:
     """The verdict from the ranking (best first, unscored configs last with None) and the
     adjusted pairwise comparisons. ``higher_is_better=None``: a descriptive metric, no
-    verdict."""
+    verdict. ``cases``: how many cases each config's mean rests on, of ``suite_cases``:
+    a mean of part of the suite says so ("0.875, subset: 8 of 36 cases"), and means over
+    different cases say that each pair was tested on the cases both ran."""
     if higher_is_better is None:
         return Verdict(None, (), (), f"no verdict on {metric}: {DESCRIPTIVE}")
     short = distinguishing_labels([c for c, _ in ranking]) if ranking else {}
@@ -70,7 +75,13 @@ def decide(
     if not ranked:
         return Verdict(None, (), (), f"no verdict on {metric}: no config has a scored case")
     first = ranked[0]
-    head = f"{short[first]} ({means[first]:.3g})"
+
+    def figure(config: str) -> str:
+        n = (cases or {}).get(config, suite_cases)
+        part = f", subset: {n} of {suite_cases} cases" if 0 < n < suite_cases else ""
+        return f"{means[config]:.3g}{part}"
+
+    head = f"{short[first]} ({figure(first)})"
     if len(ranked) == 1:
         return Verdict(None, (first,), (), f"no verdict on {metric}: only {head} has scores")
     best = means[first]
@@ -81,7 +92,7 @@ def decide(
         if baseline in top:  # not "the baseline was compared with the baseline only"
             tied = [c for c in top if c != baseline]
             what = (
-                f"the baseline {short[baseline]} ({means[baseline]:.3g}) ties on the mean "
+                f"the baseline {short[baseline]} ({figure(baseline)}) ties on the mean "
                 f"with {named(tied, short)}, compared with the baseline only"
             )
         else:
@@ -99,16 +110,27 @@ def decide(
         text = (
             f"{head} wins on {metric}: significantly better than the other "
             f"{len(ranked) - 1} ({how})"
-        )
+        ) + _different_cases(ranked, cases)
         return Verdict(first, tied, worse, text)
     if len(top) > 1:  # configs tied on the mean are named with the first
-        head = f"{short[first]} ({means[first]:.3g}, as has {named(top[1:], short)})"
+        head = f"{short[first]} ({figure(first)}, as has {named(top[1:], short)})"
     worse_text = named(worse, short, others=True) or "none"
     text = (
         f"no clear winner on {metric}: {len(tied)} of {len(ranked)} within noise of the best, "
         f"{head}; significantly worse: {worse_text} ({how})"
     )
-    return Verdict(None, tied, worse, text)
+    return Verdict(None, tied, worse, text + _different_cases(ranked, cases))
+
+
+def _different_cases(ranked: Sequence[str], cases: Mapping[str, int] | None) -> str:
+    """What a verdict over means of different case sets rests on ("" when they agree)."""
+    counts = {cases[c] for c in ranked if c in cases} if cases else set()
+    if len(counts) < 2:
+        return ""
+    return (
+        f"; the means rest on different cases ({min(counts)} to {max(counts)}): each pair "
+        "is tested on the cases both ran"
+    )
 
 
 def _beats(pairs: dict, top: str, other: str, higher_is_better: bool) -> bool:

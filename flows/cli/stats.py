@@ -7,6 +7,12 @@ from typing import Any
 
 from flows.cli import options
 
+ESTIMATES_NOTE = (
+    "The configs ran part of the suite: the means and differences above are of the cases "
+    "they ran; their full-suite scores with 95% intervals, from the suite's item bank "
+    "where it serves, else the plain mean of the cases run (docs/calibrated-subsets.md)."
+)
+
 
 def cmd_compare(args: argparse.Namespace) -> int:
     args.baseline = _one_baseline(args)
@@ -16,6 +22,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         calibrated = _calibrated(args, markdown=True)
         if calibrated:
             print(f"## Judges calibrated to people\n\n{calibrated}\n")
+        estimated = "\n\n".join(f"```\n{section}\n```" for section in _estimates(args))
+        if estimated:
+            print(f"## Full-suite estimates\n\n{ESTIMATES_NOTE}\n\n{estimated}\n")
         return 0
     from evaluation.compare import render_comparison_text
     from flows.cli.results import terminal_columns

@@ -19,6 +19,7 @@ from evaluation.itembank import (
     subset_mean,
 )
 from evaluation.itembank.schema import ItemBank
+from evaluation.report import build_report
 from evaluation.series.schema import SeriesRun
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import ConfigPipeline, ConfigRow, Experiment
@@ -112,6 +113,19 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     assert "among the 10 configs item bank v1 was calibrated on" in page  # its placement
     assert "<h2>Leaderboard (subset: 10 of 60 cases)</h2>" in page
     assert "Verdict on exact_match (subset: 10 of 60 cases)" in page
+    # compare and the report say it too: the verdict's mean, the leaderboard, the estimates
+    assert main(["--database", url, "compare", "sub"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the verdict is wrapped
+    assert "subset: 10 of 60 cases); significantly worse" in out
+    assert main(["--database", url, "compare", "sub", "--markdown"]) == 0
+    markdown = capsys.readouterr().out
+    assert "## Full-suite estimates" in markdown and "sub: Full-suite exact_match" in markdown
+    assert "among the 10 configs item bank v1 was calibrated on" in markdown
+    with session_scope(make_engine(url)) as session:
+        report = build_report(session, "sub")
+    assert "Leaderboard (subset: 10 of 60 cases)" in report
+    assert "subset: 10 of 60 cases); significantly worse" in report
+    assert "among the 10 configs item bank v1 was calibrated on" in report
     assert "not calibrated: model family qwen never calibrated" in page
 
 

@@ -172,6 +172,23 @@ def test_the_verdict_does_not_depend_on_how_configs_tied_on_the_mean_are_ordered
     assert "within noise of the best, a1 (0.8, as has a2); significantly worse: c" in verdicts[0]
 
 
+def test_a_verdict_on_part_of_the_suite_says_so_and_on_which_cases():
+    rows = _tied_means(("a1", "a2", "c"))  # 100 cases of a suite of 300
+    multi = compare_many(rows, "acc", score_type="binary", suite_cases=300)
+    assert "a1 (0.8, subset: 100 of 300 cases, as has a2)" in multi.verdict
+    assert "different cases" not in multi.verdict
+    # c ran 60 of them: its mean is of those, and each pair is tested on shared cases
+    fewer = rows[~((rows["config"] == "c") & (rows["case_id"] < "c040"))]
+    multi = compare_many(fewer, "acc", score_type="binary", suite_cases=300)
+    assert "subset: 100 of 300 cases" in multi.verdict
+    assert multi.verdict.endswith(
+        "; the means rest on different cases (60 to 100): each pair is tested on the "
+        "cases both ran"
+    )
+    whole = compare_many(rows, "acc", score_type="binary", suite_cases=100)
+    assert "subset" not in whole.verdict  # the whole suite: nothing to say
+
+
 def test_a_descriptive_metric_gets_no_verdict():
     multi = compare_many(
         _sweep({"short": -0.5, "long": 0.5}), "rouge", score_type="continuous",
