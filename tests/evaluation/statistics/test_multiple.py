@@ -182,8 +182,7 @@ def test_a_verdict_on_part_of_the_suite_says_so_and_on_which_cases():
     multi = compare_many(fewer, "acc", score_type="binary", suite_cases=300)
     assert "subset: 100 of 300 cases" in multi.verdict
     assert multi.verdict.endswith(
-        "; the means rest on different cases (60 to 100): each pair is tested on the "
-        "cases both ran"
+        "; the means rest on different cases (60 to 100): each pair is tested on the cases both ran"
     )
     whole = compare_many(rows, "acc", score_type="binary", suite_cases=100)
     assert "subset" not in whole.verdict  # the whole suite: nothing to say
