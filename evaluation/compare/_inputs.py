@@ -33,7 +33,7 @@ from evaluation.run._scoring import TIMING_METRICS
 from evaluation.spec._params import STUDIED_PARAMETERS
 from evaluation.statistics._adjust import Adjustment
 from evaluation.storage.comparisons import energy_per_generation, latency_scores
-from evaluation.storage.coverage import coverages
+from evaluation.storage.coverage import experiment_coverage
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import aggregates_frame, experiment_configs, scores_frame
 
@@ -222,7 +222,7 @@ def _inputs(
         scores=scores,
         facts=_facts(session, experiments, configs, quality),
         notes=tuple(notes),
-        suite_cases=coverages(session, experiments[:1])[int(experiments[0].id or 0)].total,
+        suite_cases=experiment_coverage(session, experiments[0]).total,
     )
 
 

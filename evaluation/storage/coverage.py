@@ -5,7 +5,6 @@ is a mean over those cases only: each output says so beside the figure
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -30,34 +29,15 @@ class Coverage:
         return f"subset: {self.cases} of {self.total} cases" if self.partial else ""
 
 
-def coverages(session: Session, experiments: Iterable[Experiment]) -> dict[int, Coverage]:
-    """Each experiment's coverage (by id), in two grouped queries."""
-    rows = list(experiments)
-    ids = [int(e.id) for e in rows if e.id is not None]
-    if not ids:
-        return {}
-    ran = dict(
-        session.exec(
-            select(Generation.experiment_id, func.count(func.distinct(Generation.case_uid)))
-            .where(Generation.experiment_id.in_(ids))
-            .group_by(Generation.experiment_id)
-        ).all()
-    )
-    suites = {e.suite for e in rows}
-    totals = dict(
-        session.exec(
-            select(CaseRow.suite, func.count())
-            .where(CaseRow.suite.in_(suites))
-            .group_by(CaseRow.suite)
-        ).all()
-    )
-    return {
-        int(e.id): Coverage(int(ran.get(e.id, 0)), int(totals.get(e.suite, 0)))
-        for e in rows
-        if e.id is not None
-    }
-
-
 def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
-    """One experiment's coverage."""
-    return coverages(session, [experiment]).get(int(experiment.id or 0), Coverage(0, 0))
+    """One experiment's coverage: its distinct cases (one indexed scan of its own
+    generations) and its suite's."""
+    ran = session.exec(
+        select(func.count(func.distinct(Generation.case_uid))).where(
+            Generation.experiment_id == experiment.id
+        )
+    ).scalar()
+    total = session.exec(
+        select(func.count()).select_from(CaseRow).where(CaseRow.suite == experiment.suite)
+    ).scalar()
+    return Coverage(int(ran or 0), int(total or 0))

@@ -133,30 +133,34 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from evaluation.series.schema import CalibratedNight
-    from evaluation.storage.coverage import coverages
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import list_experiments
     from evaluation.storage.runs import experiment_status
 
     with session_scope(open_engine(args)) as session:
         rows = [(e, experiment_status(session, e)) for e in list_experiments(session)]
-        covered = coverages(session, [e for e, _ in rows])
-        calibrated = set(session.exec(select(CalibratedNight.experiment)).scalars().all())
+        calibrated = {  # the calibrated level's share: stored, no generation read
+            name: f"calibrated {len(ids)}/{total}"
+            for name, ids, total in session.exec(
+                select(
+                    CalibratedNight.experiment,
+                    CalibratedNight.case_ids,
+                    CalibratedNight.suite_cases,
+                )
+            ).all()
+        }
     if not rows:
         print("No experiments yet. Try: evalflow run benchmarks/sweeps/demo-simulated.yaml")
         return 0
     print(
-        f"{'name':<32} {'suite':<20} {'status':<11} {'cases':<17} {'created (UTC)':<20} "
+        f"{'name':<32} {'suite':<20} {'status':<11} {'level':<17} {'created (UTC)':<20} "
         f"{'backend':<9} reason"
     )
     for e, state in rows:
         backend = "SIMULATED" if e.simulated else "real"
         created = e.created_at.strftime("%Y-%m-%d %H:%M:%S")
         reason = state.reason or ""
-        c = covered.get(int(e.id or 0))
-        cases = "" if c is None else f"{c.cases}/{c.total}" if c.partial else f"all {c.total}"
-        if c is not None and c.partial:  # the level that ran part of the suite
-            cases = f"{'calibrated' if e.name in calibrated else 'subset'} {cases}"
+        cases = calibrated.get(e.name, "")
         line = (
             f"{e.name:<32} {e.suite:<20} {state.status:<11} {cases:<17} {created:<20} "
             f"{backend:<9} {reason}"

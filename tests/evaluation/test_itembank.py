@@ -20,7 +20,7 @@ from evaluation.itembank import (
 )
 from evaluation.itembank.schema import ItemBank
 from evaluation.report import build_report
-from evaluation.series.schema import SeriesRun
+from evaluation.series.schema import CalibratedNight, SeriesRun
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import ConfigPipeline, ConfigRow, Experiment
 from evaluation.view.app import create_app
@@ -98,10 +98,12 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     assert main(["--database", url, "show", "history"]) == 0  # every case run: no estimates
     out = capsys.readouterr().out
     assert "Full-suite" not in out and "Leaderboard: history\n" in out
-    assert main(["--database", url, "experiments"]) == 0
-    listed = {line.split()[0]: line.split()[3:5] for line in capsys.readouterr().out.splitlines()}
-    assert listed["sub"] == ["subset", "10/60"] and listed["history"] == ["all", "60"]
     engine = make_engine(url)
+    with session_scope(engine) as session:  # as `run --level calibrated` records it
+        session.add(CalibratedNight(experiment="sub", case_ids=["c"] * 10, suite_cases=60))
+    assert main(["--database", url, "experiments"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert " calibrated 10/60 " in listed["sub"] and "calibrated" not in listed["history"]
     with session_scope(engine) as session:
         assert session.exec(select(func.count()).select_from(ItemBank)).scalar() == 1
         bank = current_bank(session, "toy")
