@@ -15,6 +15,7 @@ from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from evaluation.monitor._summary import refresh_summaries
+from evaluation.series.schema import CalibratedNight
 from evaluation.storage.models import (
     Aggregate,
     ConfigRow,
@@ -197,10 +198,20 @@ def recent_runs(
     session: Session, limit: int = RECENT, ended: Mapping[str, str] | None = None
 ) -> list[dict[str, Any]]:
     """The last ``limit`` experiments, newest first, with their summaries; ``ended``
-    (name -> status) corrects those stored as running that are not."""
+    (name -> status) corrects those stored as running that are not; ``share``: "calibrated:
+    8 of 36 cases" for a run at the calibrated level, whose best mean is of those cases."""
     rows = _summary_rows(session, _with_summary().order_by(Experiment.id.desc()).limit(limit))
+    shares = {
+        name: f"calibrated: {len(ids)} of {total} cases"
+        for name, ids, total in session.exec(
+            select(
+                CalibratedNight.experiment, CalibratedNight.case_ids, CalibratedNight.suite_cases
+            ).where(CalibratedNight.experiment.in_([r["name"] for r in rows]))
+        ).all()
+    }
     for row in rows:
         row["status"] = (ended or {}).get(row["name"], row["status"])
+        row["share"] = shares.get(row["name"], "")
     return rows
 
 

@@ -19,6 +19,7 @@ from evaluation.itembank import (
     subset_mean,
 )
 from evaluation.itembank.schema import ItemBank
+from evaluation.monitor._home import recent_runs
 from evaluation.report import build_report
 from evaluation.series.schema import CalibratedNight, SeriesRun
 from evaluation.storage.db import make_engine, session_scope
@@ -101,6 +102,9 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     engine = make_engine(url)
     with session_scope(engine) as session:  # as `run --level calibrated` records it
         session.add(CalibratedNight(experiment="sub", case_ids=["c"] * 10, suite_cases=60))
+    with session_scope(engine) as session:  # the monitor's recent runs: whose best mean
+        recent = {r["name"]: r["share"] for r in recent_runs(session)}
+    assert recent == {"sub": "calibrated: 10 of 60 cases", "history": ""}
     assert main(["--database", url, "experiments"]) == 0
     listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert " calibrated 10/60 " in listed["sub"] and "calibrated" not in listed["history"]
