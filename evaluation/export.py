@@ -29,6 +29,7 @@ from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
 from evaluation.review.frames import judgements_frame, ratings_frame
 from evaluation.spec import PARAMETERS
+from evaluation.storage.coverage import experiment_coverage
 from evaluation.storage.models import ComparisonRow, Experiment
 from evaluation.storage.repository import (
     aggregates_frame,
@@ -132,8 +133,9 @@ def level_frame(session: Session, experiment: Experiment, level: str) -> pd.Data
             frame = generations_frame(session, experiment_id)
         elif level == "scores":
             frame = scores_frame(session, experiment_id)
-        elif level == "aggregates":
+        elif level == "aggregates":  # a mean of part of the suite: n of suite_cases
             frame = aggregates_frame(session, experiment_id)
+            frame["suite_cases"] = experiment_coverage(session, experiment).total
         elif level == "ratings":
             frame = ratings_frame(session, experiment_id, current_only=False)
         elif level == "judgements":
@@ -166,6 +168,7 @@ COLUMN_TYPES: dict[str, str] = {
             "total_duration_ns",
             "input_chars",
             "n",
+            "suite_cases",
             "n_used",
             "n_excluded",
             "rating_id",
