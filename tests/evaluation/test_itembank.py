@@ -119,6 +119,7 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     assert "among the 10 configs item bank v1 was calibrated on" in page  # its placement
     assert "<h2>Leaderboard (subset: 10 of 60 cases)</h2>" in page
     assert "Verdict on exact_match (subset: 10 of 60 cases)" in page
+    assert "Parameter effects on exact_match (subset: 10 of 60 cases)" in page
     # compare and the report say it too: the verdict's mean, the leaderboard, the estimates
     assert main(["--database", url, "compare", "sub"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # the verdict is wrapped
