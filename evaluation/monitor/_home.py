@@ -201,18 +201,24 @@ def recent_runs(
     (name -> status) corrects those stored as running that are not; ``share``: "calibrated:
     8 of 36 cases" for a run at the calibrated level, whose best mean is of those cases."""
     rows = _summary_rows(session, _with_summary().order_by(Experiment.id.desc()).limit(limit))
-    shares = {
-        name: f"calibrated: {len(ids)} of {total} cases"
-        for name, ids, total in session.exec(
-            select(
-                CalibratedNight.experiment, CalibratedNight.case_ids, CalibratedNight.suite_cases
-            ).where(CalibratedNight.experiment.in_([r["name"] for r in rows]))
-        ).all()
-    }
+    shares = _calibrated_shares(session, [r["name"] for r in rows])
     for row in rows:
         row["status"] = (ended or {}).get(row["name"], row["status"])
         row["share"] = shares.get(row["name"], "")
     return rows
+
+
+def _calibrated_shares(session: Session, experiments: list[str]) -> dict[str, str]:
+    """Experiment name -> "calibrated: 8 of 36 cases" for those run at the calibrated
+    level (their best mean is of those cases only)."""
+    return {
+        name: f"calibrated: {len(ids)} of {total} cases"
+        for name, ids, total in session.exec(
+            select(
+                CalibratedNight.experiment, CalibratedNight.case_ids, CalibratedNight.suite_cases
+            ).where(CalibratedNight.experiment.in_(experiments))
+        ).all()
+    }
 
 
 def over_time(session: Session, limit: int = OVER_TIME) -> list[dict[str, Any]]:
@@ -331,6 +337,10 @@ def series_points(
                 "cases": r.generations / r.configs if r.configs else 0.0,
             }
         )
+    shares = _calibrated_shares(session, [r.name for r in rows])
+    for shown in by_series.values():
+        for p in shown:
+            p["share"] = shares.get(p["experiment"], "")
     for shown in by_series.values():  # as the watch: a smoke/subset night is not judged
         fullest = max(p["cases"] for p in shown)
         for p in shown:

@@ -19,11 +19,11 @@ from evaluation.itembank import (
     subset_mean,
 )
 from evaluation.itembank.schema import ItemBank
-from evaluation.monitor._home import recent_runs
+from evaluation.monitor._home import recent_runs, series_points
 from evaluation.report import build_report
 from evaluation.series.schema import CalibratedNight, SeriesRun
 from evaluation.storage.db import make_engine, session_scope
-from evaluation.storage.models import ConfigPipeline, ConfigRow, Experiment
+from evaluation.storage.models import ConfigPipeline, ConfigRow, Experiment, RunSummary
 from evaluation.view.app import create_app
 from flows.cli import main
 from tests.support.itembank_db import build, world
@@ -105,6 +105,14 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     with session_scope(engine) as session:  # the monitor's recent runs: whose best mean
         recent = {r["name"]: r["share"] for r in recent_runs(session)}
     assert recent == {"sub": "calibrated: 10 of 60 cases", "history": ""}
+    with session_scope(engine) as session:  # and the series table's points
+        for experiment in session.exec(select(Experiment)).scalars():
+            session.add(
+                RunSummary(experiment_id=experiment.id, series="nightly", configs=1, generations=60)
+            )
+    with session_scope(engine) as session:
+        (listed,) = series_points(session)
+    assert {p["experiment"]: p["share"] for p in listed["points"]} == recent
     assert main(["--database", url, "experiments"]) == 0
     listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert " calibrated 10/60 " in listed["sub"] and "calibrated" not in listed["history"]
