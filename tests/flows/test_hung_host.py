@@ -47,6 +47,12 @@ def test_the_free_host_takes_a_hung_hosts_work_and_the_stuck_items_attempts_are_
         failing_server("silent", models=(MODEL,)) as hung,
         running_standin(StandInConfig(models=(MODEL,), slots=2)) as free,
     ):
+        # The free host answers nothing until the hung host has its first request: its
+        # lanes then cannot finish the sweep before the hung host's lane takes a chunk.
+        # (Under load the hung host's task run started seconds late, its tag's slot
+        # write answered 503 and retried by Prefect; the free host had done everything,
+        # the hung one was never asked and the run ended without this test's case.)
+        free.hold_answers(until=hung.one_failed)
         spec = tmp_path / "spec.yaml"
         spec.write_text(
             yaml.safe_dump(

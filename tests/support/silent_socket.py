@@ -34,24 +34,28 @@ def failing_server(
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.1)
     stop = threading.Event()
-    held: list[socket.socket] = []
+    accepted: list[socket.socket] = []  # idle keep-alive ones and those it holds
 
     def close() -> None:
         stop.set()
         thread.join(5)
         listener.close()
-        for conn in held:
+        for conn in accepted:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)  # FIN, and wakes a thread reading it
             with contextlib.suppress(OSError):
                 conn.close()
 
     server = FailingServer(f"http://127.0.0.1:{listener.getsockname()[1]}", close)
 
     def answer(conn: socket.socket) -> None:
-        conn.settimeout(5)
+        # An idle keep-alive connection stays open until the client or ``close`` ends
+        # it: closing it after a while raced the client's next request on it (a reset
+        # the request never reached this server for), however loaded the machine.
         while True:
             try:
                 request = conn.recv(65536)
-            except OSError:  # an idle keep-alive connection: not a request
+            except OSError:
                 request = b""
             if not request:
                 conn.close()
@@ -69,8 +73,6 @@ def failing_server(
         if mode == "reset":  # linger 0: close sends RST, not FIN
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
-        else:
-            held.append(conn)
 
     def serve() -> None:
         while not stop.is_set():
@@ -80,6 +82,7 @@ def failing_server(
                 continue
             except OSError:
                 return
+            accepted.append(conn)
             threading.Thread(target=answer, args=(conn,), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)

@@ -23,7 +23,9 @@ times=1, message=..., after_chunks=1, hang_s=30.0, model=None)``): "busy" (503, 
 body), "server_error" (500), "bad_request" (400), "error_line" (an ``{"error": ...}`` line
 after ``after_chunks`` chunks, status 200), "drop" (transport aborted mid-stream), "hang"
 (no answer for ``hang_s``, abandoned when the client disconnects); ``hang_listings(n)``:
-the next n model listings get no answer (a busy server). A fault set with
+the next n model listings get no answer (a busy server); ``hold_answers(until)``: no
+generation is answered before the ``threading.Event`` ``until`` is set (another host's
+lanes then have work for certain, whatever the machine's load). A fault set with
 ``embed=True`` goes to the next embedding requests instead ("busy", "server_error",
 "bad_request", "drop" and "hang" apply; "error_line" is a 500 there). A status fault's
 message may hold ``{authorization}`` and ``{credentials}``: the request's Authorization
@@ -207,6 +209,7 @@ class StandIn:
         self.port = port
         self._faults: list[list[Any]] = []  # [Fault, remaining]
         self._listing_hangs = 0
+        self._held_until: threading.Event | None = None
         self._lock = threading.Lock()
         self._runtime = _Runtime(self.config)
         self._server: uvicorn.Server | None = None
@@ -240,6 +243,11 @@ class StandIn:
         llama-cpp-python's (one request at a time) is."""
         with self._lock:
             self._listing_hangs = times
+
+    def hold_answers(self, until: threading.Event | None) -> None:
+        """Generation requests get no answer before ``until`` is set (they are counted
+        and wait for it ahead of their slot); None: answer at once again."""
+        self._held_until = until
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -476,6 +484,8 @@ class StandIn:
             message = BUSY_MESSAGE if fault.kind == "busy" else _said(fault.message)
             await respond_json(send, status, dialect.error(message, status))
             return
+        while (until := self._held_until) is not None and not until.is_set():
+            await asyncio.sleep(0.01)
         runtime = self._runtime
         async with runtime.slots:
             load_ns = await self._load(runtime, model)
