@@ -86,6 +86,7 @@ class Figures:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     peak_rss_mib: float = 0.0
+    peaks_mib: dict = field(default_factory=dict)  # per process role: main, server, other
     exit_code: int = 0
     host: dict = field(default_factory=dict)
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -136,18 +137,31 @@ async def bare_client(url: str, n: int, slots: int) -> None:
 
 
 class TreeWatch:
-    """Samples a process tree's RSS (peak of the sum) and CPU (sum of each process's
-    last reading) every 0.2 s until stopped."""
+    """Samples a process tree's RSS (peak of the sum, and each process role's own peak:
+    ``main`` the command, ``server`` the embedded Prefect server, ``other``) and CPU (sum
+    of each process's last reading) every 0.2 s until stopped; ``trace``: a line per
+    second (seconds, then MiB of main, server, other) written there."""
 
-    def __init__(self, pid: int, exclude: set[int]) -> None:
+    def __init__(self, pid: int, exclude: set[int], trace: Path | None = None) -> None:
         self.pid, self.exclude = pid, exclude
         self.peak_rss = 0
+        self.peaks: dict[str, int] = {}
         self.cpu: dict[int, float] = {}
+        self._trace = trace.open("w") if trace else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _role(self, p: psutil.Process) -> str:
+        if p.pid == self.pid:
+            return "main"
+        with contextlib.suppress(psutil.Error):
+            if "uvicorn" in " ".join(p.cmdline()):
+                return "server"
+        return "other"
+
     def _run(self) -> None:
+        started, traced = time.monotonic(), -1
         while not self._stop.is_set():
             try:
                 root = psutil.Process(self.pid)
@@ -156,18 +170,30 @@ class TreeWatch:
                 procs = []
             # orphans re-parented to this subreaper (the embedded server after a kill)
             procs += [p for p in psutil.Process().children() if p.pid not in self.exclude]
-            rss = 0
+            rss, by_role = 0, dict.fromkeys(("main", "server", "other"), 0)
             for p in {p.pid: p for p in procs}.values():
                 with contextlib.suppress(psutil.Error):
-                    rss += p.memory_info().rss
+                    mine = p.memory_info().rss
+                    rss += mine
+                    by_role[self._role(p)] += mine
                     t = p.cpu_times()
                     self.cpu[p.pid] = t.user + t.system
             self.peak_rss = max(self.peak_rss, rss)
+            for role, mine in by_role.items():
+                self.peaks[role] = max(self.peaks.get(role, 0), mine)
+            second = int(time.monotonic() - started)
+            if self._trace and second > traced:
+                traced = second
+                mib = "\t".join(f"{by_role[r] / 2**20:.0f}" for r in ("main", "server", "other"))
+                self._trace.write(f"{second}\t{mib}\n")
+                self._trace.flush()
             self._stop.wait(0.2)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        if self._trace:
+            self._trace.close()
 
 
 def _children_cpu() -> float:
@@ -210,7 +236,7 @@ def run_tree(
             command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         exclude.add(proc.pid)
-        watch = TreeWatch(proc.pid, {standin.pid})
+        watch = TreeWatch(proc.pid, {standin.pid}, log.with_suffix(".rss.tsv"))
         killed = False
         while proc.poll() is None:
             if stop_when is not None and not killed and stop_when():
@@ -223,6 +249,7 @@ def run_tree(
     watch.stop()
     cpu = _children_cpu() - cpu0
     figures = Figures(client, n, wall, max(cpu, sum(watch.cpu.values())), watch.peak_rss / 2**20)
+    figures.peaks_mib = {role: rss / 2**20 for role, rss in watch.peaks.items() if rss}
     figures.exit_code = proc.returncode
     figures.load = os.getloadavg()
     return figures
@@ -387,13 +414,19 @@ def kill_and_resume(n: int, kill_at: int, folder: Path, spec: Path, url: str, st
     load = ", ".join(f"{x:.1f}" for x in resumed.load)
     print(f"\nkill -9 at {kill_at:,} of {n:,} (load {load}):")
     print(f"  killed run: exit {first.exit_code}, {first.wall_s:.0f} s, {at_kill:,} stored,")
-    print(f"    {first.cpu_s:.1f} s CPU, peak RSS {first.peak_rss_mib:.0f} MiB")
+    print(f"    {first.cpu_s:.1f} s CPU, peak RSS {first.peak_rss_mib:.0f} MiB", _roles(first))
     print(f"    requests sent {sent_before:,} ({sent_before - at_kill} in flight or unstored)")
     print(f"  resumed run: exit {resumed.exit_code}, {resumed.wall_s:.0f} s wall,")
-    print(f"    {resumed.cpu_s:.1f} s CPU, peak RSS {resumed.peak_rss_mib:.0f} MiB")
+    print(f"    {resumed.cpu_s:.1f} s CPU, peak RSS {resumed.peak_rss_mib:.0f} MiB", end=" ")
+    print(_roles(resumed))
     print(f"    requests sent {host.get('requests', 0):,}, work left {n - at_kill:,}")
     print(f"    redone (sent - left): {host.get('requests', 0) - (n - at_kill)}")
     print(f"  rows {rows:,}, distinct keys {distinct:,} (of {n:,})")
+
+
+def _roles(figures: Figures) -> str:
+    """Each process role's own peak, e.g. ``(main 310, server 230)``."""
+    return "(" + ", ".join(f"{r} {m:.0f}" for r, m in figures.peaks_mib.items()) + ")"
 
 
 def report(results: list[Figures], slots: int, latency_ms: float) -> None:
@@ -424,6 +457,9 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
             f"{r.load[0]:.1f}",
         ]
         print(" | ".join(row) + (f"   ({r.note})" if r.note else ""))
+        if len(r.peaks_mib) > 1:
+            peaks = ", ".join(f"{role} {mib:.0f}" for role, mib in r.peaks_mib.items())
+            print(f"  {r.client}: peak MiB per process ({peaks}), RSS trace beside its log")
         if h.get("requests", r.generations) != r.generations:
             print(f"  {r.client}: the host served {h.get('requests')} requests")
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import expit
 
-from evaluation.itembank._fit import ItemFit
+from evaluation.statistics.student_t import t_quantile
+
+if TYPE_CHECKING:  # the fit loads scipy; a subset's plain mean (`show`) needs none of it
+    from evaluation.itembank._fit import ItemFit
 
 UNTRUSTED = "untrusted: predicts held-out scores worse than case means"
 GRID = np.linspace(-5.0, 5.0, 81)
@@ -76,6 +79,8 @@ def calibrated_estimate(
 ) -> Estimate:
     """The full-suite score of a config that scored ``observed`` (case index → score
     in [0, 1], the mean over its samples) on some of the bank's cases."""
+    from scipy.special import expit
+
     n = len(fit.difficulty)
     run = np.fromiter(observed, dtype=int, count=len(observed))
     y = np.fromiter(observed.values(), dtype=float, count=len(observed))
@@ -121,9 +126,7 @@ def subset_mean(observed: list[float], cases_total: int, note: str = "") -> Esti
         low, high = (floor, ceiling) if math.isfinite(floor) else (mean, mean)
         return Estimate(mean, low, high, k, cases_total, "subset mean", note)
     fpc = 1 - k / cases_total
-    from scipy.stats import t as student_t  # scipy.stats costs show's start-up; only here
-
-    half = student_t.ppf((1 + LEVEL) / 2, k - 1) * math.sqrt(values.var(ddof=1) / k * fpc)
+    half = t_quantile((1 + LEVEL) / 2, k - 1) * math.sqrt(values.var(ddof=1) / k * fpc)
     if values.var(ddof=1) == 0:  # all the same: the interval of a proportion at 0 or 1
         half = 3 / k * math.sqrt(fpc)  # the rule of three, shrunk as the rest
     low, high = max(floor, mean - half), min(ceiling, mean + half)
@@ -155,6 +158,8 @@ def estimate_weights(
     the derivative of case i's log-likelihood in its score. A change of the cases'
     scores by ``d`` moves the estimate by about ``weights · d``: the series watch judges
     a calibrated night's change in these units (evaluation/series/_trends.py)."""
+    from scipy.special import expit
+
     n = len(fit.difficulty)
     run = np.fromiter(observed, dtype=int, count=len(observed))
     y = np.fromiter(observed.values(), dtype=float, count=len(observed))

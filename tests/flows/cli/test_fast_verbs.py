@@ -43,6 +43,24 @@ def test_read_only_verbs_import_no_heavy_library(database_url, tmp_path):
     assert [a["pandas"] for a in answers[:2]] == [False, True]  # listing needs no DataFrame
 
 
+def test_show_of_part_of_the_suite_imports_no_scipy(database_url, tmp_path):
+    """A config that ran part of its suite gets a full-suite estimate under the
+    leaderboard (its subset's plain mean with a t interval, no item bank): computed
+    without any of scipy (its import cost `show` more than the rest of its work)."""
+    db = build_review_db(database_url)
+    with db.engine.begin() as connection:  # one generation of one config failed
+        connection.exec_driver_sql(
+            "UPDATE generations SET status = 'failed' WHERE id = (SELECT min(id) FROM generations)"
+        )
+    answer, printed = probe(database_url, tmp_path, ["show", "toy-review"], SCIPY_PROBE)
+    assert answer["code"] == 0
+    assert "subset mean from 7 of 8 cases" in printed
+    assert answer["scipy"] is False
+
+
+SCIPY_PROBE = PROBE.replace('"pandas": "pandas" in sys.modules', '"scipy": "scipy" in sys.modules')
+
+
 COMPARE_OPTIONS = [
     [],
     ["--all"],
