@@ -8,8 +8,9 @@ workers and the task threads took over a minute and printed tracebacks. So the h
 silences output, records the interruption, stops sending (no new case, no new call),
 waits a bounded time (``--interrupt-wait``, saying so; a second Ctrl-C cuts it short) for
 the requests already on the wire, whose answers are then stored rather than asked again
-by the rerun, marks the Prefect flow run cancelled, stops the server and leaves with
-``os._exit`` — within ``EXIT_DEADLINE_S`` of that wait whatever the threads are doing.
+by the rerun, gives its host slots back, then marks the Prefect flow run cancelled, stops
+the server and leaves with ``os._exit`` — within ``EXIT_DEADLINE_S`` of that wait whatever
+the threads are doing.
 """
 
 from __future__ import annotations
@@ -55,7 +56,15 @@ from flows.embedded_server import (
 from tasks.adapters.embedded_api import EMBEDDED_API_ENV
 
 EXIT_DEADLINE_S = 4.0  # after the wait for the requests in flight
-FLUSH_DEADLINE_S = 2.3  # after that wait: by then what the lanes finished is stored
+# After that wait, one after the other: the host slots given back (at most GIVE_BACK_S:
+# under load one slot's write was seen taking 1.1 s), the flow run marked cancelled
+# (until 1 s after the wait, or CANCEL_MIN_S at least), the server stopped (1 s, then
+# killed), what the lanes finished stored (until FLUSH_DEADLINE_S after the wait, or
+# FLUSH_MIN_S at least).
+GIVE_BACK_S = 1.5
+CANCEL_MIN_S = 0.3
+FLUSH_DEADLINE_S = 2.3
+FLUSH_MIN_S = 0.3
 WAIT_POLL_S = 1.0
 INTERRUPTED_EXIT_CODE = 130
 
@@ -289,16 +298,20 @@ def _stop(
         )
         wait_for_cases_in_flight(wait_s, hurry)
     waited = time.monotonic()
-    # This process's host slots, given back beside the flow run's cancellation (before
-    # the embedded server stops): else the next run finds them held by a dead run.
-    giving_back = threading.Thread(target=_give_back_slots, daemon=True)
-    giving_back.start()
+    # This process's host slots are given back (else the next run finds them held by a
+    # dead run), then the flow run is marked cancelled, both before the embedded server
+    # stops. One after the other: side by side their writes met in the server's SQLite,
+    # one was answered 503 and tried again later, and the give-back ran past the second
+    # they shared (the rerun then gave back slots "held by dead run(s)").
+    _bounded(_give_back_slots, waited + GIVE_BACK_S)
     if flow_run_id:
-        _bounded(lambda: _cancel_flow_run(flow_run_id), waited + 1.0)
-    giving_back.join(max(0.0, waited + 1.0 - time.monotonic()))
+        _bounded(
+            lambda: _cancel_flow_run(flow_run_id),
+            max(waited + 1.0, time.monotonic() + CANCEL_MIN_S),
+        )
     if server is not None:
         server.stop(timeout_s=1.0)
-    flush_all(timeout_s=max(0.0, waited + FLUSH_DEADLINE_S - time.monotonic()))
+    flush_all(timeout_s=max(FLUSH_MIN_S, waited + FLUSH_DEADLINE_S - time.monotonic()))
     os.write(message_fd, f"interrupted: {name!r} stopped; resume with: {resume}\n".encode())
     os._exit(INTERRUPTED_EXIT_CODE)
 
@@ -321,8 +334,7 @@ def _give_back_slots() -> None:
     """The host slots this process holds, given back (best effort: the exit comes first)."""
     from tasks.adapters.prefect_concurrency import give_back_on_exit
 
-    with contextlib.suppress(Exception):
-        give_back_on_exit()
+    give_back_on_exit()
 
 
 def _mark_interrupted(database: str, name: str, process: RunProcess) -> str | None:

@@ -1,7 +1,9 @@
-"""`evalflow run --wait`: a run that finds its experiment taken waits for the holder."""
+"""`evalflow run --wait`: a run that finds its experiment taken waits for the holder; an
+interrupted run gives its host slots back, then marks its flow run cancelled."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -9,6 +11,7 @@ import pytest
 
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.runs import ExperimentBusy, RunProcess, claim_experiment, end_run
+from flows import run_control
 from flows.run_control import claim
 
 
@@ -34,3 +37,39 @@ def test_wait_takes_the_experiment_once_its_holder_ends(database_url, capsys):
     out = capsys.readouterr().out
     assert out.startswith("waiting: experiment 'sweep' is already running: process 1 on ")
     assert "flow run f-1" in out
+
+
+def test_an_interrupt_gives_the_slots_back_before_it_cancels_the_flow_run(monkeypatch):
+    """Both wrote to the embedded server's SQLite side by side, within one second: a
+    collision's 503 was tried again later, the give-back ran out of time and the rerun
+    gave back slots "held by dead run(s)" (tests/flows/test_run_lifecycle.py, now and
+    then). Now one write follows the other, and the give-back ends before the exit."""
+    events: list[str] = []
+
+    def give_back() -> None:
+        events.append("give-back starts")
+        time.sleep(0.2)
+        events.append("give-back ends")
+
+    def exit_(code: int) -> None:
+        events.append(f"exit {code}")
+        raise SystemExit(code)
+
+    for name in ("stop_sending", "wait_for_cases_in_flight", "flush_all"):
+        monkeypatch.setattr(run_control, name, lambda *a, **k: None)
+    monkeypatch.setattr(run_control, "cases_in_flight", lambda: 0)
+    monkeypatch.setattr(run_control, "_mark_interrupted", lambda *a: "flow-run-1")
+    monkeypatch.setattr(run_control, "_give_back_slots", give_back)
+    monkeypatch.setattr(run_control, "_cancel_flow_run", lambda i: events.append(f"cancel {i}"))
+    monkeypatch.setattr(run_control.os, "_exit", exit_)
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(SystemExit):
+            run_control._stop(
+                "db", "demo", None, "evalflow run x", None, write_end, 0, threading.Event()
+            )
+        assert os.read(read_end, 4096).decode().endswith("resume with: evalflow run x\n")
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert events == ["give-back starts", "give-back ends", "cancel flow-run-1", "exit 130"]
