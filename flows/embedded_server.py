@@ -56,6 +56,8 @@ def watch():
 threading.Thread(target=watch, daemon=True).start()
 import fcntl, traceback, urllib.request
 try:
+    from evaluation.run._heap import fewer_collections
+    fewer_collections()  # before the imports: they make millions of lasting objects
     import prefect.server.api.server  # the app's imports: before the go, outside the lock
     from flows.embedded_server import prepare_database, start_lock_path
     failure = None
@@ -271,10 +273,17 @@ class EmbeddedServer:
 
 def create_server_app() -> Callable[..., Awaitable[None]]:
     """Prefect's server app (what ``prefect server start`` serves), its retryable 503s
-    answered with a short Retry-After (:func:`with_retry_after`)."""
+    answered with a short Retry-After (:func:`with_retry_after`). What the app's imports
+    and construction leave alive lives as long as the server: frozen out of the garbage
+    collector's walks (``evaluation.run._heap``: the launcher made young collections
+    rarer before those imports)."""
+    import gc
+
     from prefect.server.api.server import create_app
 
-    return with_retry_after(create_app())
+    app = with_retry_after(create_app())
+    gc.freeze()
+    return app
 
 
 def with_retry_after(

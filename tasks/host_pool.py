@@ -21,6 +21,7 @@ from evaluation.backends.retry import RetryPolicy
 from evaluation.monitor import LiveRun, gpu_readings
 from evaluation.run._dispatch import DispatchReport, Pace, dispatch
 from evaluation.run._gpu import GpuSampler
+from evaluation.run._heap import settled_heap
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._preflight import HostCheck
 from evaluation.run._rate import WorkMix, work_mix
@@ -152,6 +153,7 @@ async def generate_all(
             with tags(host_tag(host)):
                 await generate_on_host(host, quote(lanes))
 
+        stack.enter_context(settled_heap())  # out of the collector's walks (_heap)
         started, started_cpu = time.perf_counter(), time.process_time()
         await slots.reserve(hosts)
         stack.enter_context(telemetry)
