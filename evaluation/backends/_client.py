@@ -20,7 +20,7 @@ from evaluation.backends._http import (
     translate_errors,
 )
 from evaluation.backends._machine_slots import MachineSlots
-from evaluation.backends._pool import host_transport
+from evaluation.backends._wire import WireTransport
 from evaluation.spec import HostSpec
 
 _CONNECT_TIMEOUT_S = 10.0
@@ -103,7 +103,7 @@ class HttpBackend(OwnedClient):
             timeout=self._timeout,
             limits=limits,
             verify=shared_tls_context(),
-            transport=host_transport(limits, shared_tls_context()),  # small pools: _pool
+            transport=WireTransport(limits, shared_tls_context()),  # lighter than httpcore
         )
         self._base = host.url.rstrip("/")
         self._warm: set[str] = set()

@@ -1,0 +1,199 @@
+"""The HTTP backends' transport (evaluation/backends/_wire.py) against a scripted server
+on a real socket: each framing of an answer, keep-alive, connections the server closed,
+the pool's cap, and each failure as the httpx exception that httpx's own transport raises
+(``_http.translate_errors`` maps those)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from evaluation.backends import GenerationRequest, OllamaBackend
+from evaluation.backends._http import pool_limits, shared_tls_context
+from evaluation.backends._machine_slots import LOCK_DIR_ENV
+from evaluation.backends._wire import WireTransport
+from evaluation.spec import GenerationParams
+from evaluation.suites import Message
+from tests.support.standin_ollama import StandIn
+
+pytestmark = pytest.mark.anyio
+
+Answer = Callable[[bytes], bytes | None]  # request head + body -> raw answer (None: close)
+
+
+class Scripted:
+    """Answers each request with the next of ``answers``; counts connections."""
+
+    def __init__(self, *answers: Answer | bytes | None) -> None:
+        self.answers = list(answers)
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.url = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                request = head + await reader.readexactly(length)
+                self.requests.append(request)
+                answer = self.answers.pop(0)
+                answer = answer(request) if callable(answer) else answer
+                if answer is None:  # close without answering
+                    break
+                if answer == b"silent":
+                    await asyncio.sleep(3600)
+                writer.write(answer)
+                await writer.drain()
+                if answer.startswith(b"HTTP/1.0") or b"Connection: close" in answer:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(script: Scripted) -> AsyncIterator[Scripted]:
+    server = await asyncio.start_server(script.handle, "127.0.0.1", 0)
+    script.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        yield script
+    finally:
+        server.close()
+
+
+def client(limits: httpx.Limits | None = None, timeout: float = 5.0) -> httpx.AsyncClient:
+    limits = limits or pool_limits(4)
+    transport = WireTransport(limits, shared_tls_context())
+    return httpx.AsyncClient(transport=transport, timeout=timeout)
+
+
+SIZED = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"6\r\nline 1\r\n7;ext=1\r\n\nline 2\r\n1\r\n\n\r\n0\r\nX-Trailer: t\r\n\r\n"
+)
+TO_THE_END = b"HTTP/1.0 200 OK\r\n\r\nuntil the end"
+
+
+async def test_each_framing_is_read_whole_and_kept_alive_connections_are_used_again():
+    async with (
+        serving(Scripted(SIZED, CHUNKED, SIZED, TO_THE_END, SIZED)) as host,
+        client() as http,
+    ):
+        assert (await http.get(host.url + "/a?q=1")).text == "hello"
+        async with http.stream("POST", host.url + "/b", json={"x": 1}) as response:
+            lines = [line async for line in response.aiter_lines()]
+        assert lines == ["line 1", "line 2"]
+        assert (await http.get(host.url)).text == "hello"
+        assert host.connections == 1  # three requests, one connection
+        assert (await http.get(host.url)).text == "until the end"
+        assert (await http.get(host.url)).text == "hello"
+        assert host.connections == 2  # the HTTP/1.0 answer ended its connection
+    assert host.requests[0].startswith(b"GET /a?q=1 HTTP/1.1\r\n")
+    assert host.requests[1].endswith(b'\r\n\r\n{"x":1}')
+    assert b"content-length: 7" in host.requests[1].lower()
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_used():
+    closing = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    async with serving(Scripted(closing, SIZED)) as host, client() as http:
+        assert (await http.get(host.url)).text == "ok"
+        assert (await http.get(host.url)).text == "hello"
+    assert host.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "said"),
+    [
+        (None, httpx.RemoteProtocolError, "Server disconnected without sending a response."),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhalf",
+            httpx.RemoteProtocolError,
+            "received 4 bytes, expected 10",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n9\r\nhal",
+            httpx.RemoteProtocolError,
+            "incomplete chunked read",
+        ),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", httpx.RemoteProtocolError, "not an HTTP/1 status line"),
+    ],
+)
+async def test_an_answer_cut_short_or_not_http_is_a_protocol_error(answer, error, said):
+    async with serving(Scripted(answer, SIZED)) as host, client() as http:
+        with pytest.raises(error, match=said) as caught:
+            await http.get(host.url)
+        assert caught.value.request.url == httpx.URL(host.url)
+        assert (await http.get(host.url)).text == "hello"  # on a new connection
+    assert host.connections == 2
+
+
+async def test_no_listener_is_a_connect_error_and_a_silent_host_a_read_timeout():
+    async with serving(Scripted()) as host:
+        closed = host.url
+    async with client(timeout=0.2) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(closed)
+    async with serving(Scripted(b"silent", SIZED)) as host, client(timeout=0.2) as http:
+        with pytest.raises(httpx.ReadTimeout) as caught:
+            await http.get(host.url)
+        assert caught.value.request.extensions["timeout"]["read"] == 0.2
+        assert (await http.get(host.url)).text == "hello"
+
+
+async def test_the_pool_caps_connections_and_a_cancelled_request_drops_its_own():
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with serving(Scripted(CHUNKED, SIZED, b"silent", SIZED)) as host, client(limits) as http:
+        held = await http.send(http.build_request("GET", host.url), stream=True)
+        second = asyncio.ensure_future(http.get(host.url))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not second.done()  # waiting for the one connection
+        assert [line async for line in held.aiter_lines()] == ["line 1", "line 2"]
+        await held.aclose()
+        assert (await second).text == "hello"
+        assert host.connections == 1
+        silent = asyncio.ensure_future(http.get(host.url))
+        while len(host.requests) < 3:
+            await asyncio.sleep(0.01)
+        silent.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await silent
+        assert (await http.get(host.url)).text == "hello"  # its own connection closed
+        assert host.connections == 2
+    with pytest.raises(httpx.PoolTimeout):
+        async with (
+            serving(Scripted(CHUNKED)) as host,
+            client(limits, timeout=0.1) as http,
+            http.stream("GET", host.url),  # holds the one connection
+        ):
+            await http.get(host.url)
+
+
+async def test_a_many_slot_host_answers_every_concurrent_generation(
+    standin: StandIn, tmp_path, monkeypatch
+):
+    """Through the real client: 64 generations at once on a 32-slot host, all answered,
+    the host never past its slots, no more sockets than the client's limit."""
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "locks"))
+    standin.reconfigure(slots=32, latency_ms=20.0)
+    request = GenerationRequest(
+        "llama3", (Message("user", "hello there"),), GenerationParams(num_predict=8)
+    )
+    async with OllamaBackend(standin.host(slots=32)) as backend:
+        transport = backend._client._transport
+        assert isinstance(transport, WireTransport)
+        results = await asyncio.gather(*(backend.generate(request) for _ in range(64)))
+        assert transport._open <= pool_limits(32).max_connections
+    assert [r.text for r in results] == ["hello there"] * 64
+    assert standin.stats.max_in_flight <= 32
