@@ -76,6 +76,7 @@ RENEW_EVERY_S = 15.0  # for a LEASE_S lease; a longer one at the same quarter of
 EMBEDDED_LEASE_S = 3600.0
 RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
 SLOW_WAIT_S = 30.0  # a lane waiting this long for a slot says so, once
+RESERVE_HOLD_S = 30.0  # slots taken before the lanes start are kept for them this long
 
 logger = get_logger("evalflow.host_slots")
 T = TypeVar("T")
@@ -385,13 +386,14 @@ class HostSlots:
         spare slots hand it to a call waiting for one (``spare_slots``)."""
         self._on_parked = listener
 
-    def park(self, host: str, lease: _Lease) -> None:
-        """Keep ``lease`` for the host's next chunk; release it if none comes in time.
-        A lane waiting for a slot takes it at once, else a call waiting for a spare
-        slot (``on_parked``)."""
+    def park(self, host: str, lease: _Lease, hold_s: float | None = None) -> None:
+        """Keep ``lease`` for the host's next chunk; release it if none comes within
+        ``hold_s`` (default: the handoff's). A lane waiting for a slot takes it at once,
+        else a call waiting for a spare slot (``on_parked``)."""
         self._parked[host].append(lease)
         self._parked_signal[host].set()  # a lane waiting in ``_acquire`` takes it at once
-        expiry = asyncio.create_task(self._release_unclaimed(host, lease))
+        hold_s = self._handoff_s if hold_s is None else hold_s
+        expiry = asyncio.create_task(self._release_unclaimed(host, lease, hold_s))
         self._expiries[lease.id] = expiry
         self._background.add(expiry)
         expiry.add_done_callback(self._background.discard)
@@ -405,11 +407,15 @@ class HostSlots:
         persist their events while the lanes asked for slots; that collision cost the
         first request of every lane ~2 s. Only slots free right now are taken: a host
         shared with other runs is not waited for here (its lanes wait for their own
-        slots)."""
+        slots). They are kept for the lanes for ``RESERVE_HOLD_S``, not the handoff's
+        second: under load the lanes' task run took longer than that to start, and each
+        slot went back and was taken again, two more writes per slot (at 256 slots most
+        of the embedded server's CPU while the lanes started,
+        benchmarks/perf/throughput_goal.py)."""
         for host in hosts:
             for _ in range(host.slots):
                 try:
-                    self.park(host.name, await self._increment(host.name))
+                    self.park(host.name, await self._increment(host.name), RESERVE_HOLD_S)
                 except _SlotsFull:
                     break
 
@@ -456,8 +462,8 @@ class HostSlots:
             self._record.close()
             self._record = None
 
-    async def _release_unclaimed(self, host: str, lease: _Lease) -> None:
-        await asyncio.sleep(self._handoff_s)
+    async def _release_unclaimed(self, host: str, lease: _Lease, hold_s: float) -> None:
+        await asyncio.sleep(hold_s)
         self._parked[host].remove(lease)
         del self._expiries[lease.id]
         await self.release(lease)  # not cancelled by close(), which waits for it

@@ -115,7 +115,9 @@ def test_a_finished_chunk_hands_its_slot_to_the_next_and_an_unclaimed_one_is_rel
     assert asyncio.run(main()) == [1, 1, 0]
 
 
-def test_reserve_takes_only_free_slots_and_close_gives_parked_ones_back():
+def test_reserve_takes_only_free_slots_keeps_them_past_the_handoff_and_close_gives_them_back():
+    """Reserved slots wait for the lanes past a chunk's handoff (their task run takes
+    seconds to start under load): giving them back and taking them again cost writes."""
     host = HostSpec("reserve-host", "http://reserve-host", slots=3)
 
     async def main() -> list[int]:
@@ -126,8 +128,9 @@ def test_reserve_takes_only_free_slots_and_close_gives_parked_ones_back():
             held = other_run.lane("reserve-host")
             async with held.attempt():  # another run holds one of the three slots
                 pass
-            slots = HostSlots(writer, names, timeout_s=1, handoff_s=30)
+            slots = HostSlots(writer, names, timeout_s=1, handoff_s=0.05)
             await asyncio.wait_for(slots.reserve((host,)), timeout=5)  # never waits
+            await asyncio.sleep(0.3)  # past the handoff: still kept
             seen = [await _active(client, name)]
             await slots.close()
             seen.append(await _active(client, name))
