@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -66,7 +67,7 @@ from selection._evidence_rule import (
     measured_floor,
 )
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
-from selection.model import SelectorModel
+from selection.model import MAX_CACHED, SelectorModel
 from selection.recommendation import Option, Recommendation
 from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import (
@@ -237,8 +238,9 @@ def recommend_from_model(
         notes.append(_met_by_measurements_note(row, len(feasible), max_latency_s))
     choice = option(model, row, task_type)
     alternatives = tuple(
-        option(model, feasible.loc[i], task_type) for i in pareto(feasible) if i != chosen
-    )[:MAX_ALTERNATIVES]
+        option(model, feasible.loc[i], task_type)
+        for i in islice((i for i in pareto(feasible) if i != chosen), MAX_ALTERNATIVES)
+    )
     excluded_best = None
     best = table["quality"].idxmax()
     if best not in feasible.index and table.loc[best, "quality"] > row["quality"] + 0.005:
@@ -248,9 +250,8 @@ def recommend_from_model(
     ].sort_values("quality", ascending=False)
     refused_better = tuple(
         option(model, better.loc[i], task_type, found[table.index.get_loc(i)])
-        for i in better.index
-        if i != best
-    )[:MAX_REFUSED]
+        for i in islice((i for i in better.index if i != best), MAX_REFUSED)
+    )
     target = "latency_p50" if prefer == "speed" else "quality"
     reasons = drivers(model, table, chosen, task_type, chars, target)
     if (elsewhere := _only_elsewhere(model, choice, task_type)) is not None:
@@ -346,7 +347,22 @@ def scored_candidates(
     measurements (:func:`selection.shrinkage.combine`), ``<target>_safe`` for the latency
     and energy estimates raised by their margin, one row per feature vector, quality
     corrected for selection among them (:mod:`selection._selection_bias`;
-    ``selection_corrected`` says whether there were enough candidates to)."""
+    ``selection_corrected`` says whether there were enough candidates to). Kept on the
+    model for the last few (task type, input length, candidates): they do not depend on
+    the limits, so every answer for a task scores the same table (a config hash names
+    its row of ``table``)."""
+    key = (task_type, input_chars, tuple(table.index))
+    cache = model._scored
+    if key not in cache:
+        if len(cache) >= MAX_CACHED:
+            cache.pop(next(iter(cache)))
+        cache[key] = _scored(model, table, task_type, input_chars)
+    return cache[key].copy()
+
+
+def _scored(
+    model: SelectorModel, table: pd.DataFrame, task_type: str, input_chars: float
+) -> pd.DataFrame:
     table = combine(model, table.join(model.predict(table, task_type, input_chars)), task_type)
     for target in ("latency_p95", "energy_j"):
         if target in model.targets:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -548,3 +549,17 @@ def test_a_real_pick_says_how_much_of_the_selectors_training_was_simulated():
     # a selector trained on real runs only says nothing of the kind
     only_real = train_selector(frame.assign(simulated=False), FAST).model
     assert not any("SIMULATED" in n for n in recommend_from_model(only_real, "qa").notes)
+
+
+def test_answers_from_a_model_that_scored_the_task_before_are_those_of_a_fresh_one(frame):
+    # The scored candidates are kept on the model per task type (they do not depend on
+    # the limits): an answer, and a caller changing the table it got, must not leak into
+    # the next answer.
+    model = train_selector(frame, FAST).model
+    chars = model.typical_input_chars["qa"]
+    scored = scored_candidates(model, candidate_table(model, None, "qa")[0], "qa", chars)
+    scored["quality"] = 0.0
+    for limit in (None, 1.0, 3.0):
+        warm = recommend_from_model(model, "qa", max_latency_s=limit)
+        fresh = recommend_from_model(dataclasses.replace(model), "qa", max_latency_s=limit)
+        assert warm.to_dict() == fresh.to_dict()
