@@ -4,12 +4,14 @@ Such a process holds Prefect, SQLAlchemy, pandas and the run's work items: milli
 objects that live until the run ends, and it allocates millions more while it
 generates (each request's objects live for its few milliseconds). With Python's
 thresholds (a young collection every 700 allocations) the collector walked the live
-ones again and again: at 4,000 generations on 64 slots the client spent 5.8 of its 19.5
-s of CPU collecting (11 full collections of up to 0.4 s each, every lane stalled
-meanwhile, 1,435 young ones), benchmarks/perf/throughput_goal.py at load 9. So:
+ones again and again: at 4,000 generations on 64 slots the client spent 2.1 of its 15.8
+s of CPU collecting (10 full collections of up to 0.21 s of CPU each, every lane stalled
+meanwhile; 1,432 young ones); with what follows, 0.4 of 11.2 s
+(benchmarks/perf/throughput_goal.py, collector callbacks timed in thread CPU, load 5-6).
+So:
 
-- ``fewer_collections``: a young collection every ``YOUNG_EVERY`` allocations; start-up
-  then ran no full collection at all;
+- ``fewer_collections``: a young collection every ``YOUNG_EVERY`` allocations; the whole
+  run then made one full collection, not ten;
 - ``settled_heap``: while the lanes generate, what was alive when they started is
   frozen out of the collector's walks (``gc.freeze``), and given back to it afterwards
   (a long-lived process, `evalflow serve`, runs many sweeps: what one leaves behind
