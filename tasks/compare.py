@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from evaluation.compare._comparison import ComparisonOutcome, compare_experiment, compare_stored
 from evaluation.compare._stored import save_comparison
 from evaluation.compare._text import rounded_comparison_rows
+from evaluation.run._heap import release_freed
 from evaluation.statistics import Adjustment
 from evaluation.storage.db import session_scope
 from tasks.results import artifact_key
@@ -45,6 +46,7 @@ def compare_configs(engine: Engine, experiment_id: int) -> ComparisonOutcome:
         outcome = compare_experiment(session, experiment_id)
         stored = save_comparison(session, outcome)
     _publish(outcome, stored)
+    release_freed()  # the paired frames' memory back to the system (evaluation/run/_heap.py)
     return outcome
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from evaluation.compare import ComparisonOutcome
 from evaluation.report import gather, render_report
 from evaluation.report.summary import render_summary
+from evaluation.run._heap import release_freed
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment
 from tasks.results import artifact_key
@@ -76,4 +77,6 @@ def publish_report(
         description=f"Report of {name}" + (" (SIMULATED)" if data.experiment.simulated else ""),
     )
     get_run_logger().info("report written to %s", path)
+    del data
+    release_freed()  # the report's data back to the system (evaluation/run/_heap.py)
     return path

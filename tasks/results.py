@@ -19,11 +19,14 @@ from evaluation.compare._leaderboard import (
 )
 from evaluation.embeddings import Embedder
 from evaluation.metrics import get_metrics
+from evaluation.run._heap import release_freed
 from evaluation.run._scoring import score_generations_detailed
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
+    generated_configs,
+    generation_facts_frame,
     generations_frame,
     replace_aggregates,
     replace_score_details,
@@ -52,22 +55,30 @@ def score(
     metrics that need an embedding model get its vectors from ``hosts``."""
     resolved = get_metrics(metrics)
     embedder = Embedder(hosts) if any(m.embed_model for m in resolved) else None
+    known_cases = {c.id for c in suite.cases}
+    scored = unknown = 0
     with session_scope(engine) as session:
-        generations = generations_frame(session, experiment_id)
-        ok = generations[generations["status"] == "ok"]
-        known = ok["case_id"].isin({c.id for c in suite.cases})
-        if not known.all():
-            get_run_logger().warning(
-                "%d generations refer to cases no longer in suite %s; not scored",
-                int((~known).sum()),
-                suite.name,
-            )
+        # config by config: a run's generations at once held hundreds of MiB at 100,000
+        for config in generated_configs(session, experiment_id):
+            generations = generations_frame(session, experiment_id, config=config)
+            ok = generations[generations["status"] == "ok"]
+            known = ok["case_id"].isin(known_cases)
+            unknown += int((~known).sum())
             ok = ok[known]
-        values = score_generations_detailed(ok, suite, resolved, embedder=embedder)
-        for name, column in values.items():
-            replace_scores(session, ok["id"].tolist(), name, column.values)
-            replace_score_details(session, ok["id"].tolist(), name, column.details)
-    return len(ok)
+            values = score_generations_detailed(ok, suite, resolved, embedder=embedder)
+            for name, column in values.items():
+                replace_scores(session, ok["id"].tolist(), name, column.values)
+                replace_score_details(session, ok["id"].tolist(), name, column.details)
+            scored += len(ok)
+            del generations, ok, values
+            release_freed()  # the frames' memory back to the system (evaluation/run/_heap.py)
+    if unknown:
+        get_run_logger().warning(
+            "%d generations refer to cases no longer in suite %s; not scored",
+            unknown,
+            suite.name,
+        )
+    return scored
 
 
 @task(name="aggregate", cache_policy=NO_CACHE)
@@ -76,12 +87,15 @@ def aggregate(engine: Engine, experiment_id: int, suite: Suite, metrics: tuple[s
     resolved = get_metrics(metrics)
     with session_scope(engine) as session:
         rows = aggregate_rows(
-            generations_frame(session, experiment_id),
+            generation_facts_frame(
+                session, experiment_id, outputs=any(m.corpus_level for m in resolved)
+            ),
             scores_frame(session, experiment_id),
             resolved,
             suite,
         )
         replace_aggregates(session, experiment_id, rows)
+    release_freed()  # the frames' memory back to the system (evaluation/run/_heap.py)
 
 
 @task(name="publish-leaderboard", cache_policy=NO_CACHE)

@@ -27,7 +27,7 @@ from evaluation.statistics.effects import DEFAULT_PARAMETERS
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
     experiment_configs,
-    generations_frame,
+    generation_facts_frame,
     get_experiment,
     scores_frame,
 )
@@ -45,7 +45,7 @@ class ReportData:
     primary: str | None
     higher_is_better: bool
     facts: pd.DataFrame  # one row per config: parameters, primary metric, latency facts
-    generations: pd.DataFrame
+    generations: pd.DataFrame  # each generation's facts, no outputs: the latency plot
     comparison: MultiComparison | None
     effects: tuple[ParameterEffect, ...]
     varied: tuple[str, ...]  # parameters with two or more values in the sweep
@@ -143,7 +143,7 @@ def gather(
         primary=primary,
         higher_is_better=higher,
         facts=facts,
-        generations=generations_frame(session, experiment_id),
+        generations=generation_facts_frame(session, experiment_id),
         comparison=multi,
         effects=tuple(effects),
         varied=varied,

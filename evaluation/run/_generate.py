@@ -30,7 +30,10 @@ RecordSink = Callable[[Sequence[GenerationRecord]], Awaitable[None]]
 
 @dataclass
 class ChunkOutcome:
-    """What a chunk did: records made, items left undone, and whether the host is down."""
+    """What a chunk did: records made, items left undone, and whether the host is down.
+    A record is kept here without its output, pipeline trace and failed attempts
+    (``slim``): stored already, they are of no use to what reads the outcome (counts,
+    latencies, tokens), and 64 lanes' chunks of 100 held 12,800 of them at once."""
 
     records: list[GenerationRecord] = field(default_factory=list)
     unfinished: list[WorkItem] = field(default_factory=list)
@@ -103,5 +106,13 @@ async def run_chunk(
                 ON_ATTEMPT_FAILED.reset(token)
             record = replace(record, failed_attempts=(*chunk.earlier.get(item.key, ()), *failed))
             await sink([record])
-        outcome.records.append(record)
+        outcome.records.append(slim(record))
     return outcome
+
+
+def slim(record: GenerationRecord) -> GenerationRecord:
+    """``record`` less its output, metadata, trace and failed attempts."""
+    result = record.result
+    if result is not None:
+        result = replace(result, text="", metadata={})
+    return replace(record, result=result, trace=None, failed_attempts=())

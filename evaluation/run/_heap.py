@@ -18,12 +18,20 @@ So:
   must stay collectable).
 
 Cycles made meanwhile are still collected.
+
+And what the process frees goes back to the operating system (``release_freed``) after
+each stage that reads a whole experiment: glibc keeps freed memory for reuse, so each
+stage's peak stacked on what the earlier ones had freed (a 30,000-generation run's
+scoring left 85 MiB behind in the process, its aggregation 39 MiB more).
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import gc
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 YOUNG_EVERY = 50_000  # allocations between young collections (Python's default: 700)
@@ -44,3 +52,21 @@ def settled_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def release_freed() -> None:
+    """Hand the memory this process has freed back to the operating system (glibc's
+    ``malloc_trim``, which takes a few milliseconds; nothing where there is none)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc's; musl has none
+    except OSError:
+        return None

@@ -366,18 +366,49 @@ def experiment_configs(session: Session, experiment_id: int) -> pd.DataFrame:
     return read_frame(session, query, {"e": experiment_id})
 
 
-def generations_frame(session: Session, experiment_id: int) -> pd.DataFrame:
-    """Every generation of an experiment with its case's suite facts, one row each, and
-    ``meta``: what its pipeline recorded (``case_runs.meta``; null when none)."""
+def generations_frame(
+    session: Session, experiment_id: int, *, config: str | None = None
+) -> pd.DataFrame:
+    """Every generation of an experiment (``config``: of that config hash only) with its
+    case's suite facts, one row each, and ``meta``: what its pipeline recorded
+    (``case_runs.meta``; null when none)."""
     query = text(
         'SELECT g.*, c.case_id, c.suite, c."group" AS case_group, c.input_chars, r.meta '
         "FROM generations g JOIN cases c ON c.uid = g.case_uid "
         "LEFT JOIN case_runs r ON r.experiment_id = g.experiment_id "
         "AND r.config_hash = g.config_hash AND r.case_uid = g.case_uid "
         "AND r.sample_index = g.sample_index "
+        "WHERE g.experiment_id = :e"
+        + (" AND g.config_hash = :c" if config is not None else "")
+        + " ORDER BY g.id"
+    )
+    return read_frame(session, query, {"e": experiment_id, "c": config})
+
+
+def generation_facts_frame(
+    session: Session, experiment_id: int, *, outputs: bool = False
+) -> pd.DataFrame:
+    """The columns of ``generations_frame`` that aggregates and the report's latency plot
+    are computed from (``compare.aggregate_rows`` reads the outputs only for corpus
+    metrics), in its row order: a fraction of its memory at 100,000 generations."""
+    query = text(
+        "SELECT g.config_hash, g.status, g.sample_index, g.truncated, g.latency_s, g.ttft_s, "
+        f"g.tokens_per_s, {'g.output, ' if outputs else ''}c.case_id "
+        "FROM generations g JOIN cases c ON c.uid = g.case_uid "
         "WHERE g.experiment_id = :e ORDER BY g.id"
     )
     return read_frame(session, query, {"e": experiment_id})
+
+
+def generated_configs(session: Session, experiment_id: int) -> list[str]:
+    """The config hashes with generations in an experiment, in the order of their first."""
+    rows = session.exec(
+        select(Generation.config_hash)
+        .where(Generation.experiment_id == experiment_id)
+        .group_by(Generation.config_hash)
+        .order_by(func.min(Generation.id))
+    )
+    return list(rows.scalars())
 
 
 def replace_scores(
