@@ -14,6 +14,11 @@ from evaluation.backends.base import Backend, ModelInfo
 from evaluation.errors import BackendError
 from evaluation.series._series import ModelRan
 
+QUESTION_TIMEOUT_S = 10.0
+"""How long a host gets to answer each question. A host that accepts connections and
+never answers (one that hung while the run's other hosts did its work) would otherwise
+hold a finished run for the backend's whole read timeout per question."""
+
 
 async def what_ran(
     backends: Mapping[str, Backend], found: Mapping[str, Mapping[str, ModelInfo]]
@@ -28,13 +33,13 @@ async def what_ran(
 
 
 async def _host(backend: Backend, models: Mapping[str, ModelInfo]) -> list[ModelRan]:
-    version = await _ask(getattr(backend, "version", None))
+    version, loaded, window = await asyncio.gather(
+        *(_ask(getattr(backend, q, None)) for q in ("version", "loaded_models", "context_window"))
+    )
     contexts: dict[str, int] = {}
-    loaded = await _ask(getattr(backend, "loaded_models", None))
     for entry in loaded or ():
         if isinstance(getattr(entry, "context_length", None), int):
             contexts[entry.name] = entry.context_length
-    window = await _ask(getattr(backend, "context_window", None))
     return [
         ModelRan(
             host=backend.host.name,
@@ -57,6 +62,6 @@ async def _ask(method: object) -> object:
     if method is None:
         return None
     try:
-        return await method()  # type: ignore[operator]
-    except (BackendError, OSError, ValueError):
+        return await asyncio.wait_for(method(), QUESTION_TIMEOUT_S)  # type: ignore[operator]
+    except (BackendError, OSError, ValueError, TimeoutError):
         return None

@@ -26,6 +26,7 @@ from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import suite_fingerprint
 from tests.support.results_db import add_experiment, make_config, make_suite
+from tests.support.silent_socket import failing_server
 from tests.support.standin_ollama import StandInConfig, running_standin
 
 SUITE = make_suite(6)
@@ -151,6 +152,26 @@ def test_what_ran_asks_ollama_for_digest_version_and_context():
     assert before[0].digest and before[0].quantization
     assert after[0].context_length == 4096
     assert (after[0].host, after[0].model, after[0].kind) == ("gpu1", "llama3", "ollama")
+
+
+def test_a_host_that_never_answers_leaves_what_ran_empty_without_holding_the_run(monkeypatch):
+    """A host that hung while the others did its work is asked once, briefly: its silence
+    must not hold a finished run for the backend's read timeout per question."""
+    monkeypatch.setattr("evaluation.series._what_ran.QUESTION_TIMEOUT_S", 0.3)
+    with failing_server("silent", models=("m:1b",)) as server:
+
+        async def ask():
+            backend = OllamaBackend(HostSpec("hung", server.url))
+            try:
+                found = {"hung": {"m:1b": (await backend.list_models())[0]}}
+                # far beyond the bound, far below the backend's own read timeout
+                return await asyncio.wait_for(what_ran({"hung": backend}, found), 30)
+            finally:
+                await backend.aclose()
+
+        (entry,) = asyncio.run(ask())
+    assert (entry.host, entry.model, entry.server_version) == ("hung", "m:1b", "")
+    assert entry.context_length is None
 
 
 def test_what_ran_on_the_simulated_backend_says_what_its_docs_say():
