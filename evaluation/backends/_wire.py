@@ -10,8 +10,10 @@ with the collector's change, evaluation/run/_heap.py). A model server's answers 
 little of HTTP: a request with a body of known length, an answer framed by
 ``Content-Length``, chunked encoding or the connection's end, and keep-alive. This transport
 speaks that much and nothing more (no HTTP/2, no ``Expect: 100-continue``, no upgrades):
-requests and answers stay httpx's, so the client's API, timeouts, proxies (httpx mounts
-its own transport for a proxy) and decoding are unchanged.
+requests and answers stay httpx's, so the client's API, timeouts and decoding are
+unchanged. Proxies are not spoken: httpx reads no proxy variables (``HTTP_PROXY``,
+``HTTPS_PROXY``, ``ALL_PROXY``) for a client given its own transport, so a model server is
+reached directly, as it was under the transports before this one (docs/running-for-real.md).
 
 Its failures are httpx's exceptions as httpx's transport raises them (a reset read is a
 ``ReadError``, an answer cut short a ``RemoteProtocolError``, a silent host a

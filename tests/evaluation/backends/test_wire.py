@@ -16,7 +16,7 @@ from evaluation.backends import GenerationRequest, OllamaBackend
 from evaluation.backends._http import pool_limits, shared_tls_context
 from evaluation.backends._machine_slots import LOCK_DIR_ENV
 from evaluation.backends._wire import WireTransport
-from evaluation.spec import GenerationParams
+from evaluation.spec import GenerationParams, HostSpec
 from evaluation.suites import Message
 from tests.support.standin_ollama import StandIn
 
@@ -197,3 +197,21 @@ async def test_a_many_slot_host_answers_every_concurrent_generation(
         assert transport._open <= pool_limits(32).max_connections
     assert [r.text for r in results] == ["hello there"] * 64
     assert standin.stats.max_in_flight <= 32
+
+
+async def test_a_backend_reaches_its_host_directly_whatever_proxy_the_environment_names(
+    monkeypatch,
+):
+    """docs/running-for-real.md: model servers are reached directly. A proxy variable in
+    the environment (here one that refuses every connection) stays out of the requests."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with serving(Scripted(SIZED)) as host:
+        backend = OllamaBackend(HostSpec("h", host.url))
+        try:
+            assert (await backend._client.get(host.url + "/api/version")).text == "hello"
+        finally:
+            await backend.aclose()
+    assert host.requests[0].startswith(b"GET /api/version HTTP/1.1\r\n")
