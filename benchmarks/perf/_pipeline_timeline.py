@@ -1,14 +1,14 @@
 """Where a host's slot-seconds go in a pipeline scenario (``pipeline_throughput.py
 --timeline``): a diagnostic, not a figure of the benchmark.
 
-``Timeline.record()`` wraps a few points of the product for the scenario's duration
-(no product code knows of it): each model call's ask for a slot, the slot it got (the
-lane's or a spare, and the lease), its HTTP request, its end; each chunk task's call,
-body and return; each case; and the lease moves of ``HostSlots`` (taken from the
-limit, parked, released). The stand-in host gives each request's start and end
-(``GET /_stats?spans=1``). ``report`` splits the phase's idle slot-seconds (slots × phase
-− the requests' seconds at the host) by what the client was doing meanwhile, and lists
-each lease's idle gaps.
+``Timeline.record()`` wraps a few points of the product for the scenario's duration (no
+product code knows of it): each model call's ask for a slot, the slot it got (the lane's
+or a spare, and the lease), its HTTP request, its end; each chunk's call, body and
+return (chunks are plain coroutines in the host's one task run); each case; and the
+lease moves of ``HostSlots`` (taken from the limit, parked, released). The stand-in host
+gives each request's start and end (``GET /_stats?spans=1``). ``report`` splits the
+phase's idle slot-seconds (slots × phase − the requests' seconds at the host) by what
+the client was doing meanwhile, and lists each lease's idle gaps.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class Timeline:
                     chunk.body_end = time.time()
 
         async def generate_chunk_(host, items, context):
-            key = tuple(i.case.id for i in items.unquote())
+            key = tuple(i.case.id for i in items)
             chunk = chunk_of[key] = Chunk(key, time.time())
             self.chunks.append(chunk)
             try:
@@ -159,9 +159,9 @@ class Timeline:
             self.phase_start = time.time()
             return await reserve(slots, hosts)
 
-        def park_(slots, host, lease):
+        def park_(slots, host, lease, hold_s=None):
             self.lease_events.append((time.time(), lease.id, "parked"))
-            return park(slots, host, lease)
+            return park(slots, host, lease, hold_s)
 
         def take_parked_(slots, host):
             lease = take_parked(slots, host)
@@ -459,8 +459,8 @@ class Timeline:
 def _start_reason(timeline: Timeline, t: float) -> str:
     if not any(k.body_start and k.body_start <= t for k in timeline.chunks):
         if not timeline.chunks or t < min(k.called for k in timeline.chunks):
-            return "start: reserving slots, before the first chunk task"
-        return "start: first chunk tasks starting"
+            return "start: reserving slots, before the host's task run and its chunks"
+        return "start: the first chunks starting"
     return "start: chunk body running, before its first request"
 
 
@@ -490,7 +490,7 @@ def _states(timeline: Timeline, t: float, open_: int) -> list[tuple[str, int]]:
     return [
         ("call holds a slot, its request not at the host (client side)", max(0, holding - open_)),
         ("a call waits for a slot while one is free", waiting),
-        ("chunk task starting (called -> body)", starting),
-        ("chunk task ending (body end -> returned)", ending),
+        ("chunk starting (called -> body)", starting),
+        ("chunk ending (body end -> returned: its writes flushed)", ending),
         ("a chunk body runs, none of its calls asking (stage boundary, writes)", lanes_busy),
     ]
