@@ -24,6 +24,7 @@ the same name as the other kind is refused, not overwritten.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,21 @@ def serve_all(warn: Callable[[str], None], limit: int | None = None, **options: 
     deployments = build_deployments(**options)
     for warning in asyncio.run(check_server(deployments)):
         warn(warning)
-    serve(*deployments, limit=limit)
+    with warnings.catch_warnings():
+        # Prefect's SIGTERM handler calls the runner's async stop without awaiting it
+        # (prefect/runner/runner.py, handle_sigterm); the exit it then raises stops it.
+        warnings.filterwarnings("ignore", "coroutine 'Runner.astop' was never awaited")
+        serve(*deployments, limit=limit, pause_on_shutdown=_pause_on_shutdown())
+
+
+def _pause_on_shutdown() -> bool:
+    """Pause the schedules when serving stops, on a Prefect server that outlives this
+    process (so runs do not pile up unserved). Without PREFECT_API_URL the API is Prefect's
+    temporary server, ended with this process before the runner's pause could reach it: the
+    pause then hung on SIGTERM, retrying a server that was gone."""
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
 
 
 def deploy_all(work_pool_name: str, warn: Callable[[str], None], **options: Any) -> list[str]:

@@ -94,9 +94,29 @@ def test_serve_passes_its_limit_to_the_runner(monkeypatch):
 
     served = {}
     monkeypatch.setattr(module, "check_server", lambda deployments: _no_warnings())
-    monkeypatch.setattr(module, "serve", lambda *d, limit: served.update(n=len(d), limit=limit))
+    monkeypatch.setattr(
+        module, "serve", lambda *d, limit, pause_on_shutdown: served.update(n=len(d), limit=limit)
+    )
     module.serve_all(print, limit=1, nightly_spec=DEMO)
     assert served == {"n": 3, "limit": 1}  # Prefect's serve() ignores its process limit
+
+
+@pytest.mark.parametrize("api_url", ["", "http://127.0.0.1:4200/api"])
+def test_serve_pauses_schedules_on_shutdown_only_on_a_server_that_outlives_it(monkeypatch, api_url):
+    """Without PREFECT_API_URL the schedules live on Prefect's temporary server, gone with
+    the serving process: pausing them on SIGTERM hung, retrying that server."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    import deployments.serve as module
+
+    served = {}
+    monkeypatch.setattr(module, "check_server", lambda deployments: _no_warnings())
+    monkeypatch.setattr(
+        module, "serve", lambda *d, limit, pause_on_shutdown: served.update(pause=pause_on_shutdown)
+    )
+    with temporary_settings({PREFECT_API_URL: api_url or None}):
+        module.serve_all(print, nightly_spec=DEMO)
+    assert served == {"pause": bool(api_url)}
 
 
 async def _no_warnings() -> list[str]:
