@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -62,18 +66,21 @@ class Scripted:
 
 
 @contextlib.asynccontextmanager
-async def serving(script: Scripted) -> AsyncIterator[Scripted]:
-    server = await asyncio.start_server(script.handle, "127.0.0.1", 0)
-    script.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+async def serving(script: Scripted, tls: ssl.SSLContext | None = None) -> AsyncIterator[Scripted]:
+    server = await asyncio.start_server(script.handle, "127.0.0.1", 0, ssl=tls)
+    scheme = "https" if tls is not None else "http"
+    script.url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     try:
         yield script
     finally:
         server.close()
 
 
-def client(limits: httpx.Limits | None = None, timeout: float = 5.0) -> httpx.AsyncClient:
+def client(
+    limits: httpx.Limits | None = None, timeout: float = 5.0, verify: ssl.SSLContext | None = None
+) -> httpx.AsyncClient:
     limits = limits or pool_limits(4)
-    transport = WireTransport(limits, shared_tls_context())
+    transport = WireTransport(limits, verify or shared_tls_context())
     return httpx.AsyncClient(transport=transport, timeout=timeout)
 
 
@@ -215,3 +222,58 @@ async def test_a_backend_reaches_its_host_directly_whatever_proxy_the_environmen
         finally:
             await backend.aclose()
     assert host.requests[0].startswith(b"GET /api/version HTTP/1.1\r\n")
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1, signed by its own key: (certificate, key) files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "host.pem", folder / "host.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_an_https_host_is_verified_and_answers_over_tls(tmp_path):
+    """A host behind TLS: answered when its certificate is trusted, a ConnectError that
+    says why when it is not (as httpx's own transport raised)."""
+    cert_file, key_file = _self_signed(tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert_file, key_file)
+    trusting = ssl.create_default_context(cafile=str(cert_file))
+    async with serving(Scripted(SIZED, CHUNKED), tls=served) as host:
+        async with client(verify=trusting) as http:
+            assert (await http.get(host.url)).text == "hello"
+            async with http.stream("GET", host.url) as response:
+                assert [line async for line in response.aiter_lines()] == ["line 1", "line 2"]
+        assert host.connections == 1
+        async with client() as http:  # the system's authorities: not this certificate
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await http.get(host.url)
