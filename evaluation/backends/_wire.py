@@ -13,7 +13,8 @@ speaks that much and nothing more (no HTTP/2, no ``Expect: 100-continue``, no up
 requests and answers stay httpx's, so the client's API, timeouts and decoding are
 unchanged. Proxies are not spoken: httpx reads no proxy variables (``HTTP_PROXY``,
 ``HTTPS_PROXY``, ``ALL_PROXY``) for a client given its own transport, so a model server is
-reached directly, as it was under the transports before this one (docs/running-for-real.md).
+reached directly (docs/running-for-real.md). Before this transport, hosts of up to 4 slots
+went through httpx's own, which does read them.
 
 Its failures are httpx's exceptions as httpx's transport raises them (a reset read is a
 ``ReadError``, an answer cut short a ``RemoteProtocolError``, a silent host a

@@ -124,7 +124,7 @@ def test_reserve_takes_only_free_slots_keeps_them_past_the_handoff_and_close_giv
         async with get_client() as client, slot_client() as writer:
             names = await size_limits(client, (host,))
             name = names["reserve-host"]
-            other_run = HostSlots(client, names, timeout_s=1)
+            other_run = HostSlots(client, names, timeout_s=30)
             held = other_run.lane("reserve-host")
             async with held.attempt():  # another run holds one of the three slots
                 pass
@@ -152,7 +152,7 @@ def test_a_lane_kept_waiting_by_a_full_limit_says_so_once_then_gives_up_naming_i
     async def main() -> None:
         async with get_client() as client:
             names = await size_limits(client, (host,))
-            other_run = HostSlots(client, names, timeout_s=1)
+            other_run = HostSlots(client, names, timeout_s=30)
             held = other_run.lane(host.name)
             async with held.attempt():  # another run holds the only slot
                 pass
@@ -177,7 +177,7 @@ def test_held_leases_are_renewed_and_a_lane_whose_lease_expired_takes_a_new_one(
     async def main() -> tuple[int, int, int]:
         async with get_client() as client, slot_client() as writer:
             names = await size_limits(client, (host,))
-            slots = HostSlots(writer, names, timeout_s=1)
+            slots = HostSlots(writer, names, timeout_s=30)
             lane = slots.lane("renew-host")
             async with lane.attempt():
                 pass
@@ -561,7 +561,7 @@ def test_leases_are_long_only_on_a_server_that_dies_with_its_run(tmp_path, monke
         async with get_client() as client, slot_client() as writer:
             names = await size_limits(client, (host,))
             recording = _RecordingLeases(writer)
-            slots = await HostSlots.open(recording, names, timeout_s=1)
+            slots = await HostSlots.open(recording, names, timeout_s=30)
             lane = slots.lane(host.name)
             async with lane.attempt():
                 pass
