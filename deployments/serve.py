@@ -189,11 +189,18 @@ def serve_all(warn: Callable[[str], None], limit: int | None = None, **options: 
     deployments = build_deployments(**options)
     for warning in asyncio.run(check_server(deployments)):
         warn(warning)
+    pause_on_shutdown = _pause_on_shutdown()
+    if not pause_on_shutdown:
+        warn(
+            "PREFECT_API_URL is not set: the deployments are served on Prefect's temporary "
+            "API, which runs no schedules (the nightly and weekly runs will not start); "
+            "start a server (prefect server start) and set PREFECT_API_URL"
+        )
     with warnings.catch_warnings():
         # Prefect's SIGTERM handler calls the runner's async stop without awaiting it
         # (prefect/runner/runner.py, handle_sigterm); the exit it then raises stops it.
         warnings.filterwarnings("ignore", "coroutine 'Runner.astop' was never awaited")
-        serve(*deployments, limit=limit, pause_on_shutdown=_pause_on_shutdown())
+        serve(*deployments, limit=limit, pause_on_shutdown=pause_on_shutdown)
 
 
 def _pause_on_shutdown() -> bool:

@@ -114,9 +114,13 @@ def test_serve_pauses_schedules_on_shutdown_only_on_a_server_that_outlives_it(mo
     monkeypatch.setattr(
         module, "serve", lambda *d, limit, pause_on_shutdown: served.update(pause=pause_on_shutdown)
     )
+    warned = []
     with temporary_settings({PREFECT_API_URL: api_url or None}):
-        module.serve_all(print, nightly_spec=DEMO)
+        module.serve_all(warned.append, nightly_spec=DEMO)
     assert served == {"pause": bool(api_url)}
+    # without a server the schedules never fire: said once, before serving
+    assert [w for w in warned if "runs no schedules" in w] == ([] if api_url else warned)
+    assert len(warned) == (0 if api_url else 1)
 
 
 async def _no_warnings() -> list[str]:
