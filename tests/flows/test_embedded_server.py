@@ -400,3 +400,53 @@ def test_prefect_clients_of_the_plain_http_api_skip_parsing_certifis_bundle(tmp_
     mine = env | {"PREFECT_API_SSL_CERT_FILE": certifi.where()}
     assert _ca_file_of_a_prefect_client("http://127.0.0.1:9/api", mine) == certifi.where()
     assert _ca_file_of_a_prefect_client("https://prefect.example/api", env) == certifi.where()
+
+
+def test_a_proxy_in_the_environment_is_not_used_for_the_loopback_server(tmp_path, monkeypatch):
+    """A dead proxy for the web (HTTP_PROXY ...) made every run's calls to its embedded
+    server on 127.0.0.1 go through it: each failed, and the run gave up after a minute.
+    Launching the server keeps loopback off the proxies, for this process (Prefect's
+    httpx client, the readiness probe) and its children, keeping the user's NO_PROXY."""
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import httpx
+
+    class Healthy(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_):
+            pass
+
+    monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "home"))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens on port 9
+    monkeypatch.setenv("NO_PROXY", "corp.example")
+    monkeypatch.delenv("no_proxy", raising=False)
+    children: list[dict[str, str]] = []
+
+    def popen(command, env, **_):
+        children.append(env)
+        return SimpleNamespace(stdin=io.BytesIO())
+
+    monkeypatch.setattr(embedded_server.subprocess, "Popen", popen)
+    EmbeddedServer().launch()
+
+    (child,) = children
+    for env in (os.environ, child):
+        for name in ("NO_PROXY", "no_proxy"):
+            assert env[name].split(",") == ["corp.example", "127.0.0.1", "localhost", "::1"]
+    server = HTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/api/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status == 200
+        assert httpx.get(url, timeout=5).status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
