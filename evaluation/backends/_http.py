@@ -10,7 +10,8 @@ status, body already read) or the stream errors below, and wrap every exchange i
     httpx.DecodingError, MalformedStream          -> BackendServerError   (retryable)
     StreamErrorLine ({"error": ...} mid-stream)   -> BackendServerError   (retryable)
     httpx.UnsupportedProtocol, LocalProtocolError,
-    httpx.TooManyRedirects                        -> BackendRejected      (not retryable)
+    httpx.TooManyRedirects,
+    a TLS handshake answered in plain HTTP        -> BackendRejected      (not retryable)
     status 503                                    -> BackendOverloaded    (retryable)
     other 5xx                                     -> BackendServerError   (retryable)
     404 naming a model                            -> ModelNotFound        (not retryable)
@@ -95,6 +96,15 @@ _TRANSPORT_OUTCOMES: tuple[tuple[type[Exception], str, str], ...] = (
 )
 
 
+PLAIN_HTTP_HINT = "the server answers plain HTTP, not TLS: use http:// in the host's url"
+
+
+def answered_plain_http(exc: Exception) -> bool:
+    """An https:// URL's TLS handshake that got a plain-HTTP answer (OpenSSL's
+    WRONG_VERSION_NUMBER): the server is there, the URL's scheme is wrong."""
+    return isinstance(exc, httpx.ConnectError) and "WRONG_VERSION_NUMBER" in str(exc)
+
+
 def _what_happened(exc: Exception) -> tuple[str, str]:
     """(outcome, words) for a transport error: the library's own text when it says
     something (``[Errno 111] Connection refused``), else ours; a timeout always says how
@@ -159,11 +169,15 @@ def to_backend_error(
         response = exc.response
         message = redact(error_message(response.text), known)
         return error_for_status(response.status_code, message, host=host, model=model)
+    where = f" (model '{model}')" if model else ""
+    if answered_plain_http(exc):
+        detail = redact(str(exc).strip(), known)
+        text = f"{host}{where}: {type(exc).__name__}: {detail}; {PLAIN_HTTP_HINT}"
+        return BackendRejected(text, host=host, model=model)
     for cls, mapped in TRANSPORT_ERRORS:
         if isinstance(exc, cls):
             outcome, detail = _what_happened(exc)
             detail = redact(detail, known)
-            where = f" (model '{model}')" if model else ""
             error = mapped(f"{host}{where}: {type(exc).__name__}: {detail}", host=host, model=model)
             if isinstance(error, BackendUnavailable):
                 error.outcome = outcome

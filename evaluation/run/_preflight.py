@@ -157,10 +157,13 @@ async def _ask(
 def _field_of(exc: BackendError, spec: SweepSpec, host: HostSpec) -> str | None:
     """Where in the spec a host's refusal points: the ``models`` entry naming a model the
     host lacks (the message names the host), else the host's entry (its ``kind`` for the
-    wrong API)."""
+    wrong API, its ``url`` for a refusal before any HTTP answer: a plain-HTTP server at
+    an https:// URL)."""
     if isinstance(exc, ModelNotFound) and exc.model in spec.models:
         return f"models[{spec.models.index(exc.model)}]"
-    return _host_field(spec, host, "" if isinstance(exc, ModelNotFound) else "kind")
+    if isinstance(exc, ModelNotFound):
+        return _host_field(spec, host, "")
+    return _host_field(spec, host, "kind" if exc.status_code is not None else "url")
 
 
 def _host_field(spec: SweepSpec, host: HostSpec, field: str) -> str | None:
