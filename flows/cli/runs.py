@@ -331,6 +331,11 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     )
     if summary["failed"]:
         print("\n".join(_failures(args, summary["experiment"])))
+        # A failed generation is not done: the same command redoes only those.
+        print(
+            f"once that is fixed (a host that went down restarted), resume with: {resume} "
+            f"(it does only the {summary['failed']} failed)"
+        )
     print(next_steps(summary["experiment"], summary["report"]))
     return 0 if summary["failed"] == 0 else 1
 

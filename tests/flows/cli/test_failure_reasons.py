@@ -47,6 +47,9 @@ def test_a_host_failing_every_generation_is_reported_with_its_reason(
     assert len(reasons) == 1, out
     assert "HTTP 500" in reasons[0] and "CUDA out of memory" in reasons[0], out
     assert "every one: evalflow view host-fails" in out
+    # As after Ctrl-C: the same command redoes only what failed.
+    (resume,) = [line for line in out.splitlines() if "resume with: evalflow " in line]
+    assert f"run {spec} --limit 3 -q (it does only the 3 failed)" in resume, resume
 
     assert main(["--database", database_url, "show", "host-fails"]) == 0  # it exists
     shown = capsys.readouterr().out
