@@ -29,7 +29,9 @@ def request(model: str = "llama3", prompt: str = PROMPT, **params) -> Generation
 
 
 async def test_streamed_generation_records_text_counters_and_timings(standin: StandIn) -> None:
-    standin.reconfigure(latency_ms=40.0, chunks=4)
+    # 200 ms: the first token 50 ms in, the rest 150 ms later; at 40 ms the 30 ms between
+    # them was once read as 19.5 ms under load (the client read the first chunk late)
+    standin.reconfigure(latency_ms=200.0, chunks=4)
     async with OllamaBackend(standin.host()) as backend:
         result = await backend.generate(request())
 
