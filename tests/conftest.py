@@ -12,6 +12,10 @@ _TEST_HOME = Path(tempfile.mkdtemp(prefix="evalflow-tests-"))
 # Before Prefect is imported anywhere: never touch the user's profile or the network.
 os.environ["PREFECT_HOME"] = str(_TEST_HOME / "prefect")
 os.environ["EVALFLOW_HOME"] = str(_TEST_HOME / "evalflow")
+# Host slots are locked machine-wide (evaluation/backends/_machine_slots.py): each test
+# session (each xdist worker) gets its own lock folder, so tests on another worker, or
+# another test run on the machine, never hold a slot of a host URL a test here uses.
+os.environ["EVALFLOW_SLOT_LOCK_DIR"] = str(_TEST_HOME / "host-slots")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("EVALFLOW_DATABASE_URL", None)
@@ -26,6 +30,15 @@ settings.register_profile("evalflow", deadline=None)
 settings.load_profile("evalflow")
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real-model tests share one session-scoped llama.cpp server (~1 GB, slow to
+    start): under xdist they all run on one worker, so only one is started."""
+    real_models = REPO / "tests" / "real_models"
+    for item in items:
+        if real_models in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("real_models"))
 
 
 @pytest.fixture(scope="session")

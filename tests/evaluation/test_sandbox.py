@@ -17,6 +17,7 @@ from evaluation.sandbox import Limits, Sandbox, SandboxUnavailable
 from evaluation.sandbox._bubblewrap import RunResult
 from evaluation.sandbox._programs import CodeExecution
 from evaluation.suites import Case
+from tests.support.processes import not_another_test_runs
 
 needs_bwrap = pytest.mark.skipif(
     shutil.which("bwrap") is None,
@@ -38,8 +39,8 @@ def execution() -> CodeExecution:
 
 
 def _harness_processes() -> list[int]:
-    """Processes still running the sandbox harness (none after a run; assumes no other
-    evalflow sandbox runs on the machine meanwhile, as in a serial test run)."""
+    """Processes still running the sandbox harness (none after a run; those of another
+    test run's sandboxes, on another xdist worker say, are not this test's)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -48,7 +49,7 @@ def _harness_processes() -> list[int]:
             continue
         if b"def run_test(runner, source):" in cmdline:
             found.append(int(pid))
-    return found
+    return not_another_test_runs(found)
 
 
 @needs_bwrap

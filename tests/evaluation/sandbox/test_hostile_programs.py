@@ -39,6 +39,7 @@ from evaluation.sandbox._cgroups import PREFIX
 from evaluation.sandbox._programs import MAX_SANDBOXES, CodeExecution
 from evaluation.suites import Case, Suite
 from tests.evaluation.conftest import listening
+from tests.support.processes import not_another_test_runs
 
 pytestmark = pytest.mark.skipif(
     shutil.which("bwrap") is None,
@@ -186,7 +187,7 @@ def _sandbox_processes() -> list[int]:
             continue
         if b"@@evalflow-hostile@@" in cmdline:
             found.append(int(pid))
-    return found
+    return not_another_test_runs(found)
 
 
 def _cgroups_left(sandbox: Sandbox) -> list[Path]:
