@@ -239,7 +239,9 @@ def unavailable_cases() -> list[tuple[str, FakeNVML | None]]:
     ]
 
 
-@pytest.mark.parametrize(("why", "nvml"), unavailable_cases(), ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("why", "nvml"), unavailable_cases(), ids=[c[0] for c in unavailable_cases()]
+)
 def test_unavailable_is_quiet_and_returns_none_values(
     why: str,
     nvml: FakeNVML | None,
