@@ -33,12 +33,36 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The real-model tests share one session-scoped llama.cpp server (~1 GB, slow to
-    start): under xdist they all run on one worker, so only one is started."""
+    """Under pytest-xdist (``--dist loadgroup``) a test runs on whichever worker is free,
+    and each worker sets up the fixtures it needs itself. So tests that share a costly
+    fixture are grouped onto one worker: the real-model tests (one session-scoped
+    llama.cpp server, ~1 GB and slow to start), and the tests of a module that share a
+    module- or class-scoped fixture (a Prefect server, a database, a browser page)."""
     real_models = REPO / "tests" / "real_models"
     for item in items:
         if real_models in item.path.parents:
-            item.add_marker(pytest.mark.xdist_group("real_models"))
+            group = "real_models"
+        elif _shares_a_fixture(item):
+            group = item.path.relative_to(REPO).as_posix()
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))
+    # Workers take the groups in this order as they come free: the longest first (the
+    # real-model group runs ~10 minutes, the integration tests minutes each), so that
+    # none of them is left to run alone at the end.
+    first = (real_models, REPO / "tests" / "integration")
+    items.sort(key=lambda item: next((i for i, f in enumerate(first) if f in item.path.parents), 2))
+
+
+def _shares_a_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definitions[-1].scope in ("class", "module", "package")
+        for definitions in info.name2fixturedefs.values()
+        if definitions
+    )
 
 
 @pytest.fixture(scope="session")
