@@ -32,6 +32,22 @@ settings.load_profile("evalflow")
 REPO = Path(__file__).resolve().parent.parent
 
 
+WORKERS = 2  # CI's machine has 2 cores; half the tests wait on servers and subprocesses
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """pytest-xdist with WORKERS workers (``--dist loadgroup``) unless the command line
+    says how many (``-n 0``: all in this process), asks for ``--pdb``, or leaves xdist
+    out (``-p no:xdist``)."""
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return
+    if config.option.numprocesses is None and not config.option.usepdb:
+        config.option.numprocesses = WORKERS
+        if config.option.dist == "no":
+            config.option.dist = "loadgroup"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``) a test runs on whichever worker is free,
     and each worker sets up the fixtures it needs itself. So tests that share a costly
