@@ -22,6 +22,7 @@ os.environ.pop("EVALFLOW_DATABASE_URL", None)
 os.environ.pop("OLLAMA_HOST", None)  # specs without hosts: the default Ollama URL
 
 import pytest  # noqa: E402
+from _pytest.nodeid import NodeId  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 # Property tests check what is true, not how fast: on a shared 2-core machine an example can
@@ -40,7 +41,12 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     """pytest-xdist with WORKERS workers (``--dist loadgroup``) unless the command line
     says how many (``-n 0``: all in this process), asks for ``--pdb``, or leaves xdist
     out (``-p no:xdist``)."""
-    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    if hasattr(config, "workerinput"):
+        # A worker parses the command line again, without the default set here: it must
+        # still name each test by its xdist_group (only --dist loadgroup reads the names).
+        config.option.loadgroup = True
         return
     if config.option.numprocesses is None and not config.option.usepdb:
         config.option.numprocesses = WORKERS
@@ -48,7 +54,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
             config.option.dist = "loadgroup"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)  # before xdist names each test by its group
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``) a test runs on whichever worker is free,
     and each worker sets up the fixtures it needs itself. So tests that share a costly
     fixture are grouped onto one worker: the real-model tests (one session-scoped
@@ -63,11 +70,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         else:
             continue
         item.add_marker(pytest.mark.xdist_group(group))
+    if getattr(config.option, "loadgroup", False):
+        for item in items:
+            _name_by_group(item)
     # Workers take the groups in this order as they come free: the longest first (the
     # real-model group runs ~10 minutes, the integration tests minutes each), so that
     # none of them is left to run alone at the end.
     first = (real_models, REPO / "tests" / "integration")
     items.sort(key=lambda item: next((i for i, f in enumerate(first) if f in item.path.parents), 2))
+
+
+def _name_by_group(item: pytest.Item) -> None:
+    """What pytest-xdist's worker does for ``--dist loadgroup``: ``<node id>@<group>``, the
+    controller's unit of work. xdist 3.8 writes it to ``item._nodeid``, which pytest 9.2
+    no longer reads (the id is ``item._id``): the groups were silently ignored."""
+    groups = {str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+              for m in item.iter_markers("xdist_group")}  # fmt: skip
+    if groups and isinstance(getattr(item, "_id", None), NodeId):
+        item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(groups))}")
 
 
 def _shares_a_fixture(item: pytest.Item) -> bool:
