@@ -19,6 +19,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -343,12 +344,18 @@ def test_a_schedule_of_nights_alarms_once_on_the_night_a_host_degraded(server):
     asyncio.run(_add_night_schedules(deployment.id, nights, specs))
     # The scheduler service makes these runs within its 1 s loop; asking the server to
     # schedule from the first night makes sure none is missed on a loaded machine (the
-    # runs' idempotency keys keep each night once).
-    scheduled = httpx.post(
-        f"{server['api']}/deployments/{deployment.id}/schedule",
-        json={"start_time": nights[0].isoformat(), "end_time": nights[-1].isoformat()},
-        timeout=60,
-    )
+    # runs' idempotency keys keep each night once). Its SQLite busy with the scheduler's
+    # own writes, the server answers 503 (it did under a parallel test run): asked again.
+    deadline = time.monotonic() + 120
+    while True:
+        scheduled = httpx.post(
+            f"{server['api']}/deployments/{deployment.id}/schedule",
+            json={"start_time": nights[0].isoformat(), "end_time": nights[-1].isoformat()},
+            timeout=60,
+        )
+        if scheduled.status_code != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert scheduled.status_code in (200, 201), scheduled.text
     runs: dict = {}
 
