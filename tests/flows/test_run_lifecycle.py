@@ -31,6 +31,7 @@ import yaml
 from flows.cli import main
 from flows.evaluate import evaluate
 from tests.conftest import REPO
+from tests.support.processes import parent_pids
 from tests.support.standin_ollama import StandInConfig, running_standin
 
 SUITE = REPO / "benchmarks/suites/classify-intent.jsonl"
@@ -116,14 +117,7 @@ def status(db: Path, experiment: str) -> str:
 
 def children(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    parents = parent_pids()
     found, frontier = [], [pid]
     while frontier:
         parent = frontier.pop()

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 
-def _parents() -> dict[int, int]:
+def parent_pids() -> dict[int, int]:
+    """Each live process of the machine and its parent (read from /proc)."""
     parents = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -30,7 +31,7 @@ def not_another_test_runs(pids: list[int]) -> list[int]:
     """``pids`` less those that descend from a pytest process other than this one (or
     than this worker's controller): this run's processes and orphans (a process that
     escaped its parent, whoever started it) are kept."""
-    parents, me = _parents(), os.getpid()
+    parents, me = parent_pids(), os.getpid()
     kept = []
     for pid in pids:
         ancestor, others = parents.get(pid, 0), False
