@@ -48,12 +48,24 @@ def shared_settings(labels: Iterable[str]) -> str:
     return " ".join(_shown(x) for x in labels[0].split() if x in common)
 
 
-def unshown_num_predict(labels: Iterable[str], default: int) -> str:
-    """What a label without "n=" means, where some of ``labels`` show num_predict and
-    some do not ("n=256 where no n= is shown"; ``default`` the parameter's default):
-    a newcomer could not tell from any output. "" where all or none show it."""
-    shown = [any(_NUM_PREDICT_WORD.fullmatch(w) for w in label.split()) for label in labels]
-    return f"n={default} where no n= is shown" if any(shown) and not all(shown) else ""
+def settings_footer(labels: Sequence[str], default: int) -> str:
+    """The line under a table of configs (``labels`` their full labels): the settings
+    every config shares (:func:`shared_settings`) with num_predict spelled out, and,
+    where the table's labels show "n=", that it is num_predict and what a label without
+    it generates (``default``). Under a leaderboard "n=24" read as a sample size of 24."""
+    shared = " ".join(
+        f"num_predict={word[2:]}" if _NUM_PREDICT_WORD.fullmatch(word) else word
+        for word in shared_settings(labels).split()
+    )
+    shown = [_shows_num_predict(label) for label in distinguishing_labels(labels).values()]
+    note = "n= is num_predict, the most tokens an output may have" if any(shown) else ""
+    if any(shown) and not all(shown):
+        note += f" ({default} where no n= is shown)"
+    return "; ".join(part for part in (shared, note) if part)
+
+
+def _shows_num_predict(label: str) -> bool:
+    return any(_NUM_PREDICT_WORD.fullmatch(word) for word in label.split())
 
 
 def _shown(word: str) -> str:

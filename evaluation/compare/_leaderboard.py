@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from evaluation.compare._stage_table import stage_lines, stage_text
 from evaluation.errors import ScorerFailed
-from evaluation.labels import distinguishing_labels, shared_settings, unshown_num_predict
+from evaluation.labels import distinguishing_labels, settings_footer
 from evaluation.pipelines.summary import PipelineSummary
 from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics.precision import column_decimals, fixed, rounded
@@ -86,11 +86,9 @@ class Leaderboard:
 
     @property
     def shared(self) -> str:
-        """The settings every config shares (left out of ``labels``), and what a label
-        without num_predict means where others show it."""
-        labels = list(self.table["label"])
-        said = (shared_settings(labels), unshown_num_predict(labels, DEFAULT_NUM_PREDICT))
-        return "; ".join(part for part in said if part)
+        """The settings every config shares (left out of ``labels``), num_predict by its
+        name, and what "n=" in a label means (``settings_footer``)."""
+        return settings_footer(list(self.table["label"]), DEFAULT_NUM_PREDICT)
 
     @property
     def shows_pipelines(self) -> bool:

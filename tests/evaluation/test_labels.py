@@ -129,9 +129,30 @@ def test_a_label_without_n_says_what_it_generates_where_others_show_it():
         for n in (16, DEFAULT_NUM_PREDICT)
     ]
     text, markdown = render_text(_board(configs)), render_markdown(_board(configs))
-    said = f"Every config: m:1b t=0 seed=42; n={DEFAULT_NUM_PREDICT} where no n= is shown"
+    said = (
+        "Every config: m:1b t=0 seed=42; n= is num_predict, the most tokens an output may "
+        f"have ({DEFAULT_NUM_PREDICT} where no n= is shown)"
+    )
     assert said in text and said in markdown
     assert "where no n= is shown" not in render_text(_board(configs[:1]))
+
+
+def test_the_line_under_the_leaderboard_never_says_n_for_num_predict_alone():
+    """A newcomer read "Every config: t=0 n=24" under the leaderboard as 24 cases (it
+    was num_predict): shared, it is spelled out; shown in the labels, it is explained."""
+    from evaluation.spec import Config, GenerationParams, PromptTemplate
+
+    def config(t: float, n: int) -> Config:
+        return Config("m:1b", GenerationParams(temperature=t, num_predict=n), PromptTemplate("x"))
+
+    shared = render_text(_board([config(0.0, 24), config(0.7, 24)])).splitlines()[-1]
+    assert shared == "Every config: m:1b num_predict=24 x"
+    varying = render_text(_board([config(0.0, 24), config(0.0, 64)])).splitlines()[-1]
+    assert varying == (
+        "Every config: m:1b t=0 x; n= is num_predict, the most tokens an output may have"
+    )
+    alone = render_text(_board([config(0.0, 24)]))
+    assert "n= is num_predict" in alone  # one config's label is shown whole
 
 
 def test_a_name_of_words_all_in_one_label_names_that_config():

@@ -34,7 +34,7 @@ def test_the_terminal_table_fits_100_columns_and_names_what_it_leaves_out():
     assert "seed=42" not in table and "0000000000000000" not in text  # short labels, no hash
     assert "0.78 [0.60, 0.89]" in text and "0.7778" not in text
     assert lines[-2].startswith("(not shown: ") and "--wide" in lines[-2]
-    assert lines[-1] == "Every config: seed=42 n=128"  # what the labels leave out
+    assert lines[-1] == "Every config: seed=42 num_predict=128"  # what the labels leave out
     assert lines[3].split()[:3] == ["#", "config", "exact_match"]
 
 
