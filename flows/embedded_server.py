@@ -35,6 +35,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from flows.loopback import bypass_proxies_for_loopback
+
 # Runs in the server process before uvicorn:
 # argv = [-c, parent pid, health URL, log path, uvicorn args...]. It imports Prefect's
 # server at once, then waits for "go" on stdin (EOF: the command ended without needing
@@ -100,7 +102,6 @@ MIN_STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
 RETRY_AFTER_S = 0.05  # what a busy embedded server first asks Prefect's client to wait
 MAX_RETRY_AFTER_S = 1.0
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 CLIENT_MAX_RETRIES = "30"
 """Prefect's client gives up after PREFECT_CLIENT_MAX_RETRIES (5) busy answers; at 50 ms
 apart that was a quarter of a second of patience, and four sweeps sharing one embedded
@@ -337,24 +338,6 @@ def use_api(url: str) -> None:
         from prefect.context import refresh_global_settings_context
 
         refresh_global_settings_context()
-
-
-def bypass_proxies_for_loopback() -> None:
-    """Add 127.0.0.1, localhost and ::1 to NO_PROXY and no_proxy (keeping what the user
-    set there) in this process's environment, which its children inherit.
-
-    Prefect's client (httpx) and urllib send through HTTP_PROXY/HTTPS_PROXY/ALL_PROXY
-    every request to a host that NO_PROXY does not name, loopback included: with a
-    proxy for the web in the environment, and a dead one for certain, a run's every
-    call to its embedded server on 127.0.0.1 failed, and the run gave up after a minute
-    ("did not answer within 60 s"). Nothing on this machine's loopback is behind a proxy.
-    """
-    for name, other in (("no_proxy", "NO_PROXY"), ("NO_PROXY", "no_proxy")):
-        value = os.environ.get(name, os.environ.get(other, ""))
-        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
-        missing = [host for host in LOOPBACK_HOSTS if host not in entries]
-        if missing or name not in os.environ:
-            os.environ[name] = ",".join([*entries, *missing])
 
 
 def plain_http_ca_file() -> Path:

@@ -30,6 +30,7 @@ from flows.cli import (
     trends,
     view,
 )
+from flows.loopback import bypass_proxies_for_loopback
 
 VERB_GROUPS = (
     runs,
@@ -347,6 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The embedded Prefect server otherwise logs an ERROR when it cannot reach Prefect's
     # telemetry endpoint (machines without internet); a user's own setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's API on this machine (Prefect's temporary server, a loopback
+    # PREFECT_API_URL) is not reached through a proxy for the web.
+    bypass_proxies_for_loopback()
     argv = list(sys.argv[1:] if argv is None else argv)
     known = urls_given(argv, os.environ)
     args = build_parser(known).parse_args(argv)  # a bad option: one line, exit 2 (options.py)
