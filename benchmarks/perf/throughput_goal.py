@@ -1,13 +1,18 @@
 """Issue 46's figures side by side: a bare async httpx client, evalflow and Inspect AI on
 one stand-in host with many slots and short requests.
 
-Starts a stand-in Ollama (its own process, ``tests.support.standin_process``: it also
-speaks OpenAI's /v1 for Inspect) with ``--slots`` slots and ``--latency-ms`` per
-request, then runs each client as its own process tree on the same N generations
-(N / 8 cases x 8 temperatures, 16 tokens), one after the other:
+Starts a stand-in Ollama (its own process; it also speaks OpenAI's /v1 for Inspect) with
+``--slots`` slots and ``--latency-ms`` per request: ``--standin fast`` (the default,
+``tests.support.standin_fast``: an ``asyncio.Protocol`` host costing ~0.2 ms of CPU an
+answer) or ``asgi`` (``tests.support.standin_process``, uvicorn: ~1 ms an answer, itself
+the bottleneck at 64 x 20 ms on this machine); then runs each client as its own process
+tree on the same N generations (N / 8 cases x 8 temperatures, 16 tokens), one after the
+other:
 
     bare      an async httpx loop: ``slots`` workers streaming /api/chat as evalflow's
-              Ollama client does, nothing stored
+              Ollama client does, nothing stored (httpx's own transport: httpcore)
+    bare-wire the same loop on the transport evalflow's clients use
+              (``evaluation/backends/_wire.py``): the bar for evalflow's rate
     evalflow  ``python -m flows.cli run`` as a user runs it: embedded Prefect server,
               record writer, scoring, statistics, report, fresh homes
     inspect   ``inspect eval`` through its OpenAI-compatible provider, at most ``slots``
@@ -20,7 +25,8 @@ RUSAGE_CHILDREN; psutil's sampled sum is the floor); peak RSS of the tree (psuti
 0.2 s); and from the host's own counters: requests, the most open at once vs slots, the
 mean open over its busy span (first request's start to last one's end) and the share
 of that span with every slot busy, and the rate over the busy span, beside the bare
-client's from the same run (the machine is shared: compare within a run).
+client's from the same run (the machine is shared: compare within a run; the bar is
+bare-wire where it ran, else bare); the stand-in's own CPU per request.
 
 ``--kill-at K``: an evalflow run of N that is killed with SIGKILL (its whole process
 group) once K generations are stored, then rerun: rows stored, distinct keys, and the
@@ -102,9 +108,16 @@ def free_port() -> int:
 # --- the bare client (this file run with --bare URL N SLOTS) --------------------------
 
 
-async def bare_client(url: str, n: int, slots: int) -> None:
-    """``slots`` workers streaming /api/chat, each answer read to its last line."""
+async def bare_client(url: str, n: int, slots: int, transport: str = "httpx") -> None:
+    """``slots`` workers streaming /api/chat, each answer read to its last line;
+    ``transport`` ``wire``: on evalflow's own transport under the httpx client."""
     limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
+    light = None
+    if transport == "wire":
+        from evaluation.backends._http import shared_tls_context
+        from evaluation.backends._wire import WireTransport
+
+        light = WireTransport(limits, shared_tls_context())
     cases = -(-n // len(TEMPERATURES))
     work = iter(
         (f"Question {i}: what is {i} plus one?", t) for t in TEMPERATURES for i in range(cases)
@@ -129,7 +142,7 @@ async def bare_client(url: str, n: int, slots: int) -> None:
                     if line.strip():
                         parts.append((json.loads(line).get("message") or {}).get("content", ""))
 
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=60, transport=light) as client:
         await asyncio.gather(*(worker(client) for _ in range(slots)))
 
 
@@ -283,8 +296,9 @@ def reset_host(url: str) -> None:
     httpx.post(f"{url}/_stats", timeout=10)
 
 
-def start_standin(port: int, slots: int, latency_ms: float) -> subprocess.Popen:
-    command = [sys.executable, "-m", "tests.support.standin_process", "--port", str(port)]
+def start_standin(port: int, slots: int, latency_ms: float, kind: str) -> subprocess.Popen:
+    module = "tests.support.standin_fast" if kind == "fast" else "tests.support.standin_process"
+    command = [sys.executable, "-m", module, "--port", str(port)]
     command += ["--slots", str(slots), "--latency-ms", str(latency_ms), "--models", MODEL]
     command += ["--max-queue", str(max(512, 4 * slots))]
     proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
@@ -350,9 +364,11 @@ def stored(db: Path) -> int:
 def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int, standin):
     reset_host(url)
     log = folder / f"{name}-{n}.log"
-    if name == "bare":
-        command = [sys.executable, __file__, "--bare", url, str(n), str(slots)]
-        figures = run_tree(name, n, command, dict(os.environ), REPO, log, standin)
+    if name in ("bare", "bare-wire"):
+        transport = "wire" if name == "bare-wire" else "httpx"
+        command = [sys.executable, __file__, "--bare", url, str(n), str(slots), transport]
+        env = os.environ | {"PYTHONPATH": str(REPO)}
+        figures = run_tree(name, n, command, env, REPO, log, standin)
     elif name == "evalflow":
         home = folder / "home"
         command = evalflow_command(folder / f"results-{n}.db", spec, f"goal-{n}-{time.time():.0f}")
@@ -430,11 +446,13 @@ def _roles(figures: Figures) -> str:
 
 
 def report(results: list[Figures], slots: int, latency_ms: float) -> None:
-    bare = next((r for r in results if r.client == "bare"), None)
+    by_name = {r.client: r for r in results}
+    bare = by_name.get("bare-wire") or by_name.get("bare")
     capacity = slots / (latency_ms / 1000)
-    print(f"\n{slots} slots x {latency_ms:g} ms (capacity {capacity:,.0f}/s)")
+    print(f"\n{slots} slots x {latency_ms:g} ms (capacity {capacity:,.0f}/s)", end="")
+    print(f"; x bare, vs bare: against {bare.client}" if bare else "")
     head = ("client", "gens", "wall s", "CPU s", "CPU ms/gen", "x bare", "rate/s", "vs bare")
-    head += ("max open", "mean open", "full", "peak MiB", "load 1m")
+    head += ("max open", "mean open", "full", "peak MiB", "host ms/req", "load 1m")
     print(" | ".join(head))
     for r in results:
         h = r.host
@@ -454,6 +472,7 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
             f"{h.get('mean_open', 0):.1f}",
             f"{h.get('full_share', 0):.2f}",
             f"{r.peak_rss_mib:.0f}",
+            f"{1000 * h.get('cpu_s', 0) / max(h.get('requests', 0), 1):.3f}",
             f"{r.load[0]:.1f}",
         ]
         print(" | ".join(row) + (f"   ({r.note})" if r.note else ""))
@@ -469,13 +488,14 @@ def main() -> None:
     parser.add_argument("--generations", type=int, nargs="+", default=[4000])
     parser.add_argument("--slots", type=int, default=64)
     parser.add_argument("--latency-ms", type=float, default=20.0)
-    parser.add_argument("--clients", default="bare,evalflow,inspect")
+    parser.add_argument("--clients", default="bare,bare-wire,evalflow,inspect")
+    parser.add_argument("--standin", choices=("fast", "asgi"), default="fast")
     parser.add_argument("--kill-at", type=int, help="kill -9 an evalflow run at this count")
-    parser.add_argument("--bare", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--bare", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
-        url, n, slots = args.bare
-        asyncio.run(bare_client(url, int(n), int(slots)))
+        url, n, slots, transport = args.bare
+        asyncio.run(bare_client(url, int(n), int(slots), transport))
         return
 
     if sys.platform.startswith("linux"):  # orphans (the embedded server) come back here
@@ -487,7 +507,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="evalflow-goal-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    standin = start_standin(port, args.slots, args.latency_ms)
+    standin = start_standin(port, args.slots, args.latency_ms, args.standin)
     print(f"work folder (logs): {folder}; uptime: {os.getloadavg()}")
     try:
         for n in args.generations:

@@ -173,6 +173,7 @@ class StandInStats:
     started_at: list[float] = field(default_factory=list)  # time.time() of each request
     ended_at: list[float] = field(default_factory=list)
     spans: list[tuple[float, float]] = field(default_factory=list)  # each request's both
+    cpu_started: float = field(default_factory=time.process_time)  # this process's CPU then
 
     @property
     def model_loads(self) -> int:
@@ -521,23 +522,7 @@ class StandIn:
         send: Callable,
     ) -> None:
         config, name = self.config, body["model"]
-        messages = body.get("messages") or []
-        reply = (config.reply(name, messages) or "") if messages else ""
-        cuts = [i for i in (reply.find(s) for s in dialect.stop(body)) if i >= 0]
-        words = reply[: min(cuts, default=len(reply))].split()  # the stop sequence left out
-        tokens = [w if i == 0 else " " + w for i, w in enumerate(words)]
-        limit = dialect.num_predict(body)
-        reason = "stop" if messages or dialect is OpenAIDialect else "load"  # warm-up call
-        words_in = sum(len(str(m.get("content", "")).split()) for m in messages)
-        prompt_count = math.ceil(words_in * config.tokens_per_word)
-        num_ctx = (body.get("options") or {}).get("num_ctx")
-        if isinstance(num_ctx, int) and num_ctx > 0:
-            prompt_count = min(prompt_count, num_ctx)  # Ollama truncates silently
-        if dialect is OpenAIDialect and config.n_ctx is not None:
-            room = max(0, config.n_ctx - prompt_count)  # llama.cpp trims max_tokens
-            limit = room if limit < 0 else min(limit, room)
-        if 0 <= limit < len(tokens):
-            tokens, reason = tokens[:limit], "length"
+        tokens, reason, prompt_count = planned_reply(config, dialect, body)
         stream = body.get("stream", dialect.stream_default)
         if fault is not None and not stream:  # no stream to break: fail the whole answer
             if fault.kind == "error_line":
@@ -576,6 +561,31 @@ class StandIn:
         else:
             text = "".join(tokens)
             await respond_json(send, 200, dialect.final(name, text, reason, counters))
+
+
+def planned_reply(
+    config: StandInConfig, dialect: Dialect, body: Mapping[str, Any]
+) -> tuple[list[str], str, int]:
+    """A generation request's answer: its tokens (cut at the first stop sequence and at
+    ``num_predict``), its done reason and the prompt's token count."""
+    messages = body.get("messages") or []
+    reply = (config.reply(body["model"], messages) or "") if messages else ""
+    cuts = [i for i in (reply.find(s) for s in dialect.stop(body)) if i >= 0]
+    words = reply[: min(cuts, default=len(reply))].split()  # the stop sequence left out
+    tokens = [w if i == 0 else " " + w for i, w in enumerate(words)]
+    limit = dialect.num_predict(body)
+    reason = "stop" if messages or dialect is OpenAIDialect else "load"  # warm-up call
+    words_in = sum(len(str(m.get("content", "")).split()) for m in messages)
+    prompt_count = math.ceil(words_in * config.tokens_per_word)
+    num_ctx = (body.get("options") or {}).get("num_ctx")
+    if isinstance(num_ctx, int) and num_ctx > 0:
+        prompt_count = min(prompt_count, num_ctx)  # Ollama truncates silently
+    if dialect is OpenAIDialect and config.n_ctx is not None:
+        room = max(0, config.n_ctx - prompt_count)  # llama.cpp trims max_tokens
+        limit = room if limit < 0 else min(limit, room)
+    if 0 <= limit < len(tokens):
+        tokens, reason = tokens[:limit], "length"
+    return tokens, reason, prompt_count
 
 
 def _refused_response_format(

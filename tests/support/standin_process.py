@@ -5,7 +5,8 @@ serves the stand-in (``tests.support.standin_ollama``) and answers ``GET /_stats
 its ``StandInStats`` as JSON (requests, max_in_flight, requests_by_model, loads, the busy
 span, ...; ``?spans=1``: each request's start and end; ``POST /_stats`` zeroes them), so
 a test or benchmark in another process can check what the host saw.
-``StandInProcess`` starts one, waits until it answers, reads its stats and stops it.
+``StandInProcess`` starts one, waits until it answers, reads its stats and stops it
+(``fast=True``: ``tests.support.standin_fast``'s light host instead, same counters).
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ class StatsStandIn(StandIn):
             if scope["method"] == "POST":
                 self.stats = StandInStats()
             spans = b"spans=1" in scope.get("query_string", b"")
-            await respond_json(send, 200, stats_json(self, spans=spans))
+            await respond_json(send, 200, stats_json(self.stats, self.config.slots, spans=spans))
             return
         await super().__call__(scope, receive, send)
 
 
-def stats_json(standin: StandIn, *, spans: bool = False) -> dict[str, Any]:
-    """The stand-in's counters; ``spans``: each request's start and end too."""
-    s = standin.stats
+def stats_json(s: StandInStats, slots: int, *, spans: bool = False) -> dict[str, Any]:
+    """A stand-in's counters; ``spans``: each request's start and end too. ``cpu_s``: the
+    serving process's CPU since the counters were zeroed."""
     return ({"spans": s.spans} if spans else {}) | {
         "requests": s.requests,
         "in_flight": s.in_flight,
@@ -51,13 +52,14 @@ def stats_json(standin: StandIn, *, spans: bool = False) -> dict[str, Any]:
         "requests_by_model": dict(s.requests_by_model),
         "loads": dict(s.loads),
         "model_loads": s.model_loads,
-        "slots": standin.config.slots,
+        "slots": slots,
         "embed_requests": s.embed_requests,
         "texts_embedded": sum(s.embedded.values()),
         "most_embeddings_of_one_text": max(s.embedded.values(), default=0),
         # the host's busy span: its first request's start and its last one's end
         "first_started": min(s.started_at, default=None),
         "last_ended": max(s.ended_at, default=None),
+        "cpu_s": time.process_time() - s.cpu_started,
     }
 
 
@@ -65,9 +67,18 @@ class StandInProcess:
     """One stand-in host in a subprocess (``start``, ``stats``, ``stop``)."""
 
     def __init__(
-        self, port: int, *, slots: int, latency_ms: float, models: Sequence[str], load_ms=0.0
+        self,
+        port: int,
+        *,
+        slots: int,
+        latency_ms: float,
+        models: Sequence[str],
+        load_ms=0.0,
+        fast: bool = False,
     ) -> None:
         self.port = port
+        # ``fast``: the light host of ``standin_fast`` (no faults, no load times)
+        self.module = "tests.support.standin_fast" if fast else "tests.support.standin_process"
         self.args = [
             "--port", str(port), "--slots", str(slots), "--latency-ms", str(latency_ms),
             "--load-ms", str(load_ms), "--models", ",".join(models),
@@ -80,7 +91,7 @@ class StandInProcess:
 
     def start(self, timeout_s: float = 30.0) -> StandInProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.standin_process", *self.args],
+            [sys.executable, "-m", self.module, *self.args],
             cwd=REPO,
             env={**os.environ, "PYTHONPATH": str(REPO)},
             stdout=subprocess.DEVNULL,
