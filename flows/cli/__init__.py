@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["console_main", "main", "quiet_expected_errors"]
 
@@ -16,15 +17,18 @@ def console_main() -> int:
     """The `evalflow` executable (``app.console_main``). For `run`, the embedded Prefect
     server's imports start first, before this process's own (~0.2 s): they are what a
     run waits for before its flow can begin."""
-    import os
-
     # The embedded Prefect server otherwise announces (and tries to send) usage data;
     # set before the early launch below, which it reaches first. A user's setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Likewise Prefect's client, on its first import in a terminal: three lines of notice
     # in a newcomer's first run, and an event sent to Prefect.
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    launched = verb(sys.argv[1:]) == "run"
+    command = verb(sys.argv[1:])
+    if command == "serve":
+        import signal
+
+        signal.signal(signal.SIGTERM, _stop_before_serving)  # Prefect's runner's, once serving
+    launched = command == "run"
     if launched:  # only `run`: the other verbs do not pay for the launcher's imports
         from flows import embedded_server
 
@@ -36,6 +40,14 @@ def console_main() -> int:
     finally:
         if launched:
             embedded_server.discard_early_launch()  # unless the command took it
+
+
+def _stop_before_serving(_signum: int, _frame: object) -> NoReturn:
+    """SIGTERM while `serve` starts (its imports, Prefect's temporary server, the
+    deployments): the default action killed it with 143, unlike the 0 of Prefect's
+    runner once serving. Leaving by SystemExit stops what started (atexit)."""
+    os.write(2, b"serve: stopped by SIGTERM before it was serving\n")
+    raise SystemExit(0)
 
 
 def verb(argv: Sequence[str]) -> str | None:

@@ -187,3 +187,37 @@ def test_deploy_and_serve_coexist_and_refuse_to_rewrite_the_other_kind(capsys):
     stray.apply()
     with pytest.raises(EvalError, match="on-demand-served is already registered on work pool"):
         asyncio.run(check_server(served))
+
+
+def test_sigterm_before_serving_stops_serve_with_exit_0_and_a_line(monkeypatch, capfd):
+    """SIGTERM while `serve` started (Prefect's imports, its temporary server) killed it
+    with exit 143 and no word; once serving, Prefect's runner stops on it with 0."""
+    import os
+    import signal
+    import sys
+    import time
+
+    import deployments.serve as module
+    import tasks.adapters.deployment_runs
+    from flows.cli import console_main
+
+    def terminated(*_, **__) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # the handler leaves at once
+        raise AssertionError("SIGTERM did not stop serve")
+
+    monkeypatch.setattr(tasks.adapters.deployment_runs, "run_control_from_settings", lambda: None)
+    monkeypatch.setattr(module, "serve_all", terminated)
+    monkeypatch.setattr(sys, "argv", ["evalflow", "serve", "--no-metrics"])
+
+    def left_to_its_default(*_) -> None:  # what the default action would do: exit 143
+        raise AssertionError("serve left SIGTERM to its default action (exit 143)")
+
+    previous = signal.signal(signal.SIGTERM, left_to_its_default)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            console_main()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 0
+    assert "serve: stopped by SIGTERM before it was serving\n" in capfd.readouterr().err
