@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -99,6 +100,14 @@ LOG_NAME = "prefect-server.log"
 PLAIN_HTTP_CA_NAME = "evalflow-plain-http-ca.pem"
 LOG_KEEP_BYTES = 10 * 1024 * 1024  # past this, the log starts afresh (the old one kept as .1)
 MIN_STARTUP_TIMEOUT_S = 60.0
+STARTUP_TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+# What a server that did not start says of why: a traceback's last line
+# ("sqlalchemy.exc.OperationalError: ... unable to open database file"), else a log record
+# at ERROR ("| ERROR   | uvicorn.error - Application startup failed. Exiting.").
+_WHY_IT_FAILED = (
+    re.compile(r"^[\w.]+(Error|Exception)\b.*$"),
+    re.compile(r"^.*\| (ERROR|CRITICAL) +\| .*$"),
+)
 STOP_TIMEOUT_S = 2.0
 RETRY_AFTER_S = 0.05  # what a busy embedded server first asks Prefect's client to wait
 MAX_RETRY_AFTER_S = 1.0
@@ -166,6 +175,11 @@ class EmbeddedServer:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
+    @property
+    def _log_header(self) -> str:
+        """The line that opens this server's part of the shared log."""
+        return f"--- evalflow process {os.getpid()}: server on port {self.port}"
+
     def launch(self) -> None:
         """Start the server process up to its imports; nothing is created until ``start``.
         Does not import Prefect here: that is what the launch overlaps."""
@@ -208,7 +222,7 @@ class EmbeddedServer:
             self.launch()
         assert self.process is not None and self.process.stdin is not None
         with _open_log(self.log_path) as log:
-            log.write(f"--- evalflow process {os.getpid()}: server on port {self.port}\n")
+            log.write(f"{self._log_header}\n")
         self.started = True
         with contextlib.suppress(BrokenPipeError):  # it died: wait_ready names its log
             self.process.stdin.write(b"go\n")
@@ -244,7 +258,8 @@ class EmbeddedServer:
             if self.process.poll() is not None:
                 raise EmbeddedServerError(
                     f"the embedded Prefect server exited with code {self.process.returncode} "
-                    f"on port {self.port}; its log: {self.log_path}"
+                    f"on port {self.port} before it answered{self._error_in_log()} (its "
+                    f"log: {self.log_path})"
                 )
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=1) as response:
@@ -255,9 +270,22 @@ class EmbeddedServer:
             time.sleep(0.05)
         self.stop()
         raise EmbeddedServerError(
-            f"the embedded Prefect server did not answer within {timeout_s:g} s (its log: "
-            f"{self.log_path}); start one with `prefect server start` and set PREFECT_API_URL"
+            f"the embedded Prefect server did not answer within {timeout_s:g} s"
+            f"{self._error_in_log()} (its log: {self.log_path}); on a slow or busy machine "
+            f"give it longer: {STARTUP_TIMEOUT_ENV}={2 * timeout_s:g}"
         )
+
+    def _error_in_log(self) -> str:
+        """ ": <the last error line>" of this server's part of its log, "" if it has none.
+        (Advice to run `prefect server start` instead was wrong: that server opens the
+        same database in the same Prefect home, and fails as this one did.)"""
+        with contextlib.suppress(OSError):
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            own = text.rpartition(self._log_header)[2].splitlines()
+            for pattern in _WHY_IT_FAILED:
+                if found := [line.strip() for line in own if pattern.match(line.strip())]:
+                    return f": {found[-1]}"
+        return ""
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM, then SIGKILL after ``timeout_s``; idempotent."""

@@ -259,6 +259,18 @@ def completed_count(session: Session, experiment_id: int) -> int:
     ).one()[0]
 
 
+def has_generations(session: Session, experiment: str) -> bool:
+    """Whether the experiment named ``experiment`` has any generation stored (finished or
+    failed): what a rerun of its command would resume."""
+    found = session.exec(
+        select(Generation.id)
+        .join(Experiment, Experiment.id == Generation.experiment_id)
+        .where(Experiment.name == experiment)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def failure_reasons(session: Session, experiment_id: int) -> list[tuple[str, int]]:
     """The distinct reasons the experiment's failed generations give, with how many
     give each, most frequent first (a generation that failed and then succeeded on a

@@ -306,17 +306,15 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
                 )
         except Exception as exc:
             reason = run_control.record_failure(database, name, process, exc, args.known)
+            then = _what_then(database, name, resume)
             if run_control.was_cancelled(exc):
-                print(
-                    f"cancelled: {name!r} stopped ({reason}); resume with: {resume}",
-                    file=sys.stderr,
-                )
+                print(f"cancelled: {name!r} stopped ({reason}); {then}", file=sys.stderr)
                 return run_control.INTERRUPTED_EXIT_CODE
             if isinstance(exc, EvalError):
                 raise
             if args.verbose:
                 traceback.print_exc()
-            print(f"error: the run failed: {reason}; resume with: {resume}", file=sys.stderr)
+            print(f"error: the run failed: {reason}; {then}", file=sys.stderr)
             return 1
         finally:
             left_to_the_display(False)
@@ -338,6 +336,27 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
         )
     print(next_steps(summary["experiment"], summary["report"]))
     return 0 if summary["failed"] == 0 else 1
+
+
+def _what_then(database: str, name: str, resume: str) -> str:
+    """After a failed or cancelled run: "resume with: <command>" where the experiment has
+    generations stored, "nothing was stored" where it has none (its Prefect server did
+    not start: a resume hint there promised what was not there)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from evaluation.errors import StorageError
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.repository import has_generations
+
+    engine = make_engine(database, create=False)
+    try:
+        with session_scope(engine) as session:
+            stored = has_generations(session, name)
+    except (SQLAlchemyError, StorageError):  # cannot tell: the command is still the way
+        stored = True
+    finally:
+        engine.dispose()
+    return f"resume with: {resume}" if stored else "nothing was stored"
 
 
 def _spec_words(sweep) -> str:

@@ -35,11 +35,67 @@ def test_a_server_that_fails_logs_to_its_file_and_the_error_names_it(tmp_path, m
     log = tmp_path / "home" / "logs" / "prefect-server.log"
     assert server.log_path == log
     assert str(log) in str(failed.value)
+    # Why, from its log; not `prefect server start`, which opens the same database.
+    said = str(failed.value)
+    assert "before it answered: sqlalchemy.exc.OperationalError: " in said, said
+    assert said.count("unable to open database file") == 1 and "prefect server" not in said
     text = log.read_text()
     assert text.startswith(f"--- evalflow process {os.getpid()}: ")
     assert "Traceback" in text and "unable to open database file" in text
     terminal = capfd.readouterr()
     assert terminal.out == "" and terminal.err == "", terminal
+
+
+def test_a_server_that_does_not_answer_in_time_says_how_to_give_it_longer(tmp_path, monkeypatch):
+    """The advice was `prefect server start`: on the same Prefect home, that server meets
+    what held this one up. A slow machine needs the start-up timeout raised."""
+    monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "home"))
+    server = EmbeddedServer()
+    server.log_path.parent.mkdir(parents=True)
+    server.log_path.write_text(
+        "--- evalflow process 1: server on port 2\nValueError: another server's\n"
+        f"{server._log_header}\nstill migrating\n"
+    )
+    server.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    with pytest.raises(EmbeddedServerError) as failed:
+        server.wait_ready(timeout_s=0.2)
+    assert server.process is None  # stopped
+    assert str(failed.value) == (
+        f"the embedded Prefect server did not answer within 0.2 s (its log: "
+        f"{server.log_path}); on a slow or busy machine give it longer: "
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=0.4"
+    )
+
+
+def test_a_run_whose_server_does_not_start_says_why_and_that_nothing_was_stored(
+    tmp_path, monkeypatch, capsys
+):
+    """It said `resume with: evalflow run ...` although nothing was stored."""
+    from flows import run_control
+    from flows.cli import main
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "home"))
+    for name in ("PREFECT_CLIENT_MAX_RETRIES", "PREFECT_API_SSL_CERT_FILE"):
+        monkeypatch.setenv(name, "")  # what the command sets is put back after the test
+        monkeypatch.delenv(name)
+    why = "the embedded Prefect server exited with code 3 on port 1 before it answered: X"
+
+    def fails(self, timeout_s=None):
+        raise EmbeddedServerError(why)
+
+    monkeypatch.setattr(run_control, "embedded_server_needed", lambda: True)
+    monkeypatch.setattr(EmbeddedServer, "launch", lambda self: None)
+    monkeypatch.setattr(EmbeddedServer, "start", lambda self: setattr(self, "started", True))
+    monkeypatch.setattr(EmbeddedServer, "wait_ready", fails)
+    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+    database = f"sqlite:///{tmp_path / 'results.db'}"
+    assert main(["--database", database, "run", str(spec), "--limit", "1", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f"error: the run failed: EmbeddedServerError: {why}; nothing was stored"
+    )
+    assert "resume" not in err
 
 
 def test_a_log_past_its_size_starts_afresh_keeping_the_last_one(tmp_path, monkeypatch):
