@@ -5,13 +5,14 @@ many ratings)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from evaluation.calibration._combined import CalibratedMetric, load_calibration
-from evaluation.calibration._ppi import PPIEstimate
-from evaluation.statistics import Adjustment
-from evaluation.statistics._adjust import ADJUSTMENT_NAMES
+if TYPE_CHECKING:  # numpy and pandas: imported where an experiment has a calibrated judge
+    from evaluation.calibration._combined import CalibratedMetric
+    from evaluation.calibration._ppi import PPIEstimate
+    from evaluation.statistics import Adjustment
 
 JUDGE_ONLY_NOTE = (
     "judge_* columns above: judge only (the judge's own scores, not calibrated to people)"
@@ -32,6 +33,8 @@ def calibration_lines(
 ) -> list[str]:
     """One block per judge and criterion: each config judge only / people only /
     combined, then the differences with their adjusted p-values."""
+    from evaluation.statistics._adjust import ADJUSTMENT_NAMES
+
     labels = labels or {}
     name = {c: labels.get(c, c) for m in metrics for e in m.configs for c in [e.config]}
     width = max([len(v) for v in name.values()] + [6])
@@ -72,6 +75,8 @@ def calibration_markdown(
 ) -> list[str]:
     """The blocks of :func:`calibration_lines` as markdown tables (compare --markdown,
     for a pull request's comment): the same numbers, headed by what they are."""
+    from evaluation.statistics._adjust import ADJUSTMENT_NAMES
+
     labels = labels or {}
     lines: list[str] = []
     for m in metrics:
@@ -125,14 +130,16 @@ def calibration_text(
     """The combined estimates of ``experiment`` as text (or ``markdown`` tables),
     configs in the leaderboard's order; "" when it has no judge calibrated to people
     (no judge, or no rating of a judged output)."""
-    from evaluation.compare._leaderboard import load_leaderboard, ranked_table
+    from evaluation.compare._leaderboard import load_leaderboard, ranked_rows
     from evaluation.storage.repository import get_experiment
 
     row = get_experiment(session, experiment)
     if not _has_both(session, int(row.id)):
         return ""
+    from evaluation.calibration._combined import load_calibration
+
     board = load_leaderboard(session, row.name)
-    order = [str(c) for c in ranked_table(board)["config"]] if board.metrics else []
+    order = [str(r["config"]) for r in ranked_rows(board)] if board.metrics else []
     metrics = load_calibration(session, int(row.id), adjust=adjust, alpha=alpha, order=order)
     if not metrics:
         return ""

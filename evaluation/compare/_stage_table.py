@@ -4,19 +4,23 @@ leaderboard off the screen): the terminal's form and the report's markdown."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
+from evaluation.compare._text_table import text_table
 from evaluation.pipelines.summary import SHARED
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Stages = Sequence[Mapping[str, Any]]  # a PipelineSummary's rows
 
 _MISSING = "–"
 
 
 def _number(value: Any, digits: int = 2) -> str | None:
-    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return f"{value:.{digits}f}"
 
@@ -25,7 +29,7 @@ def _seconds(row: Mapping[str, Any]) -> str:
     """Seconds in service per case, "+wait" for a host slot where there was any."""
     service = _number(row["seconds_per_case"]) or _MISSING
     wait = row["wait_s_per_case"]
-    waited = _number(wait) if wait is not None and not pd.isna(wait) and wait >= 0.005 else None
+    waited = _number(wait) if _number(wait) is not None and wait >= 0.005 else None
     return f"{service} +{waited}" if waited else service
 
 
@@ -37,40 +41,49 @@ def report_cell(row: Mapping[str, Any]) -> str:
     return f"{_seconds(row)} s, {calls} calls, {shown} tok"
 
 
+def stage_cells(
+    stages: Stages,
+    order: Sequence[str],
+    labels: Mapping[str, str],
+    cell: Callable[[Mapping[str, Any]], str] = _seconds,
+) -> dict[str, list[str]]:
+    """Rows: the configs of ``order`` that have stages, then the stages run once for the
+    whole sweep (``SHARED``); columns: "config" and each stage as the pipeline runs them
+    ("" where a config has no such stage)."""
+    names = list(dict.fromkeys(r["stage"] for r in stages))
+    by_config: dict[str, dict[str, str]] = {}
+    for r in stages:
+        by_config.setdefault(r["config"], {})[r["stage"]] = cell(r)
+    shown = [c for c in [*order, SHARED] if c in by_config]
+    columns = {"config": [labels.get(c, c) for c in shown]}
+    columns |= {name: [by_config[c].get(name, "") for c in shown] for name in names}
+    return columns
+
+
 def stage_pivot(
-    stages: pd.DataFrame,
+    stages: Stages,
     order: Sequence[str],
     labels: Mapping[str, str],
     cell: Callable[[Mapping[str, Any]], str] = _seconds,
 ) -> pd.DataFrame:
-    """Rows: the configs of ``order`` that have stages, then the stages run once for the
-    whole sweep (``SHARED``); columns: "config" and each stage as the pipeline runs them."""
-    names = list(dict.fromkeys(stages["stage"]))
-    by_config = {c: rows for c, rows in stages.groupby("config", sort=False)}
-    rows = []
-    for config in [*order, SHARED]:
-        if config not in by_config:
-            continue
-        row = {"config": labels.get(config, config)}
-        row |= {r["stage"]: cell(r) for r in by_config[config].to_dict("records")}
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["config", *names]).fillna("")
+    """``stage_cells`` as a DataFrame (the report's)."""
+    import pandas as pd
+
+    return pd.DataFrame(stage_cells(stages, order, labels, cell))
 
 
-def stage_text(stages: pd.DataFrame, order: Sequence[str], labels: Mapping[str, str]) -> str:
+def stage_text(stages: Stages, order: Sequence[str], labels: Mapping[str, str]) -> str:
     """The terminal's table."""
-    table = stage_pivot(stages, order, labels)
-    return (
-        "Time per stage (s per case in service, +s waiting for a host slot):\n"
-        + table.to_string(index=False)
+    return "Time per stage (s per case in service, +s waiting for a host slot):\n" + text_table(
+        stage_cells(stages, order, labels)
     )
 
 
-def stage_lines(stages: pd.DataFrame, order: Sequence[str], labels: Mapping[str, str]) -> list[str]:
+def stage_lines(stages: Stages, order: Sequence[str], labels: Mapping[str, str]) -> list[str]:
     """The report's markdown table, and what its figures count."""
     named = {c: f"`{c}` {labels.get(c, '')}" for c in order}
-    table = stage_pivot(stages, order, named, report_cell)
-    header = list(table.columns)
+    table = stage_cells(stages, order, named, report_cell)
+    header = list(table)
     lines = [
         "Time per stage (mean per case: seconds in service, +seconds waiting for a host "
         "slot; calls; prompt/output tokens), configs in the leaderboard's order:",
@@ -78,8 +91,8 @@ def stage_lines(stages: pd.DataFrame, order: Sequence[str], labels: Mapping[str,
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
-    for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v) for v in row) + " |")
+    for row in zip(*table.values(), strict=True):
+        lines.append("| " + " | ".join(row) + " |")
     lines += [
         "",
         "calls/case: model calls per case; prompt cut: generations cut by the context "

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from evaluation.errors import EvalError
 from evaluation.itembank.schema import BankAbility, BankCase, ItemBank
 from evaluation.series.schema import SeriesRun
+from evaluation.storage.coverage import short_configs
 from evaluation.storage.models import (
     CaseRow,
     ConfigPipeline,
@@ -483,12 +484,8 @@ def experiment_estimates(
     total = session.exec(
         select(func.count()).select_from(CaseRow).where(CaseRow.suite == suite.name)
     ).scalar()
-    ran = session.exec(  # one aggregate first: most experiments ran every case
-        select(Generation.config_hash, func.count(func.distinct(Generation.case_uid)))
-        .where(Generation.experiment_id == experiment_id, Generation.status == "ok")
-        .group_by(Generation.config_hash)
-    ).all()
-    if not ran or all(n >= total for _, n in ran):
+    ran = short_configs(session, experiment_id, total)  # most experiments ran every case
+    if not ran:
         return "", []
     scored = set(
         session.exec(
@@ -509,9 +506,7 @@ def experiment_estimates(
     digest = ran_digest.split("+")[0] if ran_digest else suite.fingerprint
     piped = set(
         session.exec(
-            select(ConfigPipeline.config_hash).where(
-                ConfigPipeline.config_hash.in_([c for c, _ in ran])
-            )
+            select(ConfigPipeline.config_hash).where(ConfigPipeline.config_hash.in_(list(ran)))
         )
         .scalars()
         .all()

@@ -9,14 +9,21 @@ Built from the ``case_runs`` and ``stages`` tables at read time, so a rescore (w
 recomputes aggregates) never loses them: from their rows (``summarize_pipelines``), or
 from the sums the database makes of them (``evaluation.storage.stages.pipeline_summary``,
 the leaderboard's way: a few rows per config, whatever the run's size), both finished by
-``summary_of``.
+``summary_of``. The run's end stores the latter with the view's pages; `show` reads it back
+while the case runs and stages are unchanged (``storage.stages.stored_pipeline_summary``).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from numbers import Integral
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # the leaderboard (`evalflow show`) reads the summary without pandas
+    import pandas as pd
 
 CONFIG_COLUMNS = ("pipeline", "calls_per_case", "wall_p50_s", "context_truncated")
 STAGE_COLUMNS = (
@@ -28,6 +35,8 @@ STAGE_COLUMNS = (
     "prompt_tokens",
     "output_tokens",
 )
+# What ``summary_of`` reads of each stage sum (``_per_stage``'s columns).
+SUMS = ("seconds", "wait", "calls", "prompt", "output")
 
 
 #: The ``config`` of the stage rows of calls made once for the whole run; their figures
@@ -37,23 +46,40 @@ SHARED = "shared (run total)"
 
 @dataclass(frozen=True)
 class PipelineSummary:
-    """``configs``: one row per config with a case run (index: config hash, columns
-    CONFIG_COLUMNS); ``stages``: one row per (config, stage), STAGE_COLUMNS."""
+    """``by_config``: config hash -> its CONFIG_COLUMNS; ``rows``: one per (config, stage),
+    STAGE_COLUMNS, in order. Plain values (None where not known), so the leaderboard reads
+    and stores it without pandas; ``configs`` and ``stages`` are the same as DataFrames."""
 
-    configs: pd.DataFrame
-    stages: pd.DataFrame
+    by_config: dict[str, dict[str, Any]]
+    rows: tuple[dict[str, Any], ...]
+
+    @cached_property
+    def configs(self) -> pd.DataFrame:
+        """One row per config with a case run (index: config hash, CONFIG_COLUMNS)."""
+        import pandas as pd
+
+        frame = pd.DataFrame.from_dict(self.by_config, orient="index", columns=CONFIG_COLUMNS)
+        return frame.astype(dict.fromkeys(CONFIG_COLUMNS[1:], float))
+
+    @cached_property
+    def stages(self) -> pd.DataFrame:
+        """One row per (config, stage), STAGE_COLUMNS (NaN where not known)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(list(self.rows), columns=STAGE_COLUMNS)
+        return frame.astype(dict.fromkeys(STAGE_COLUMNS[2:], float))
 
     @property
     def multi_call(self) -> bool:
         """Whether any config ran a pipeline other than one call per case."""
-        return bool(len(self.configs)) and (
-            (self.configs["pipeline"] != "single").any()
-            or (self.configs["calls_per_case"] > 1).any()
+        return any(
+            c["pipeline"] != "single" or (c["calls_per_case"] or 0) > 1
+            for c in self.by_config.values()
         )
 
     @property
     def any_truncated(self) -> bool:
-        return bool(len(self.configs)) and bool((self.configs["context_truncated"] > 0).any())
+        return any((c["context_truncated"] or 0) > 0 for c in self.by_config.values())
 
 
 def _sum_if_all_reported(counts: pd.Series) -> float:
@@ -63,12 +89,12 @@ def _sum_if_all_reported(counts: pd.Series) -> float:
 
 def no_pipelines() -> PipelineSummary:
     """The summary of an experiment without case runs."""
-    return PipelineSummary(
-        pd.DataFrame(columns=list(CONFIG_COLUMNS)), pd.DataFrame(columns=list(STAGE_COLUMNS))
-    )
+    return PipelineSummary({}, ())
 
 
 def summarize_pipelines(case_runs: pd.DataFrame, stages: pd.DataFrame) -> PipelineSummary:
+    import pandas as pd
+
     if case_runs.empty:
         return no_pipelines()
     grouped = case_runs.groupby("config_hash", sort=False)
@@ -87,41 +113,64 @@ def summarize_pipelines(case_runs: pd.DataFrame, stages: pd.DataFrame) -> Pipeli
         else pd.Series(False, index=stages.index)
     )
     own = _per_stage(stages[~shared], ["config_hash", "stage"])
-    return summary_of(configs, cases, own, _per_stage(stages[shared], ["stage"]))
+    once = _per_stage(stages[shared], ["stage"])
+    return summary_of(
+        configs.to_dict("index"),
+        cases.to_dict(),
+        own.to_dict("records"),
+        once.to_dict("records"),
+    )
 
 
 def summary_of(
-    configs: pd.DataFrame, cases: pd.Series, own: pd.DataFrame, once: pd.DataFrame
+    configs: Mapping[str, Mapping[str, Any]],
+    cases: Mapping[str, int],
+    own: Sequence[Mapping[str, Any]],
+    once: Sequence[Mapping[str, Any]],
 ) -> PipelineSummary:
-    """The summary from ``configs`` (CONFIG_COLUMNS by config hash), the case runs per
-    config (``cases``) and the stages' sums (``_per_stage``'s columns, in its order):
-    ``own`` per config and stage, ``once`` per stage of the calls made for the run."""
-    n = own["config_hash"].map(cases)
-    table = pd.DataFrame(
-        {
-            "config": own["config_hash"],
-            "stage": own["stage"],
-            "seconds_per_case": own["seconds"] / n,
-            "wait_s_per_case": own["wait"] / n,
-            "calls_per_case": own["calls"] / n,
-            "prompt_tokens": own["prompt"] / n,
-            "output_tokens": own["output"] / n,
+    """The summary from ``configs`` (config hash -> CONFIG_COLUMNS), the case runs per
+    config (``cases``) and the stages' sums (``SUMS``, in the pipeline's order): ``own``
+    per config and stage, ``once`` per stage of the calls made for the run."""
+
+    def per_case(row: Mapping[str, Any], config: str, n: float) -> dict[str, Any]:
+        seconds, wait, calls, prompt, output = (_number(row[k]) for k in SUMS)
+        return {
+            "config": config,
+            "stage": row["stage"],
+            "seconds_per_case": _divided(seconds, n),
+            "wait_s_per_case": _divided(wait, n),
+            "calls_per_case": _divided(calls, n),
+            "prompt_tokens": _divided(prompt, n),
+            "output_tokens": _divided(output, n),
         }
-    )
-    run_totals = pd.DataFrame(
-        {
-            "config": SHARED,
-            "stage": once["stage"],
-            "seconds_per_case": once["seconds"],
-            "wait_s_per_case": once["wait"],
-            "calls_per_case": once["calls"].astype(float),
-            "prompt_tokens": once["prompt"].astype(float),
-            "output_tokens": once["output"].astype(float),
-        }
-    )
-    parts = [t for t in (table, run_totals) if len(t)]
-    table = pd.concat(parts, ignore_index=True) if parts else table
-    return PipelineSummary(configs, table)
+
+    rows = [per_case(r, r["config_hash"], cases[r["config_hash"]]) for r in own]
+    rows += [per_case(r, SHARED, 1) for r in once]  # the run's totals
+    by_config = {
+        str(config): {k: _plain(facts[k]) for k in CONFIG_COLUMNS}
+        for config, facts in configs.items()
+    }
+    return PipelineSummary(by_config, tuple(rows))
+
+
+def _number(value: Any) -> float | None:
+    """A sum as a float; None for SQL's NULL and pandas' NaN (not recorded)."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _divided(value: float | None, n: float) -> float | None:
+    return None if value is None else value / n
+
+
+def _plain(value: Any) -> Any:
+    """A config fact as JSON stores it: a count as int, other numbers (PostgreSQL's
+    averages are Decimal) as float, NaN as None."""
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, Integral):
+        return int(value)
+    number = float(value)
+    return None if math.isnan(number) else number
 
 
 def _per_stage(stages: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

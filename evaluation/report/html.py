@@ -183,7 +183,7 @@ def _stages(data: ReportData) -> list[_Block]:
     facts = board.table.set_index("config")
     # one row per config in the leaderboard's order, one column per stage
     order = list(ranked_table(board)["config"])
-    table = stage_pivot(board.pipelines.stages, order, data.names, report_cell)
+    table = stage_pivot(board.pipelines.rows, order, data.names, report_cell)
     head = list(table.columns)
     rows = [list(row) for row in table.itertuples(index=False)]
     cut = {

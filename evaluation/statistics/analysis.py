@@ -59,7 +59,7 @@ def analyze(
     if untyped:
         raise ValueError(f"no score type for metric(s) {untyped}")
     directions = dict(higher_is_better or {})
-    ties = tie_keys(facts) if facts is not None and "config" in facts else None
+    ties = tie_keys(facts.to_dict("records")) if facts is not None and "config" in facts else None
     summaries: list[MeanEstimate] = []
     comparisons: list[MultiComparison] = []
     effects: list[ParameterEffect] = []

@@ -9,9 +9,8 @@ unscored configs last."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-
-import pandas as pd
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 # A config is flagged for echoing when at least this share of its outputs echo the
 # prompt (the ``echoes_prompt`` metric; evaluation/metrics/_echo.py).
@@ -19,17 +18,26 @@ ECHO_FLAG_SHARE = 0.25
 TieKey = tuple[bool, float]
 
 
-def tie_keys(frame: pd.DataFrame, name: str = "config") -> dict[str, TieKey]:
-    """Per config (``frame[name]``): (flagged for echoing, median latency) from the
-    ``echoes_prompt`` and ``latency_p50_s`` columns where ``frame`` has them (one row per
-    config: the leaderboard's table, the comparison's facts); unknown is (False, inf)."""
-    n = len(frame)
-    echo = pd.to_numeric(frame.get("echoes_prompt", pd.Series([None] * n)), errors="coerce")
-    latency = pd.to_numeric(frame.get("latency_p50_s", pd.Series([None] * n)), errors="coerce")
-    return {
-        str(config): (bool(e >= ECHO_FLAG_SHARE), float(t))
-        for config, e, t in zip(frame[name], echo, latency.fillna(math.inf), strict=True)
-    }
+def tie_keys(rows: Iterable[Mapping[str, Any]], name: str = "config") -> dict[str, TieKey]:
+    """Per config (``row[name]``): (flagged for echoing, median latency) from the
+    ``echoes_prompt`` and ``latency_p50_s`` values where the rows have them (one row per
+    config: the leaderboard's, the comparison's facts); unknown is (False, inf)."""
+    keys = {}
+    for row in rows:
+        echo, latency = (_number(row.get(k)) for k in ("echoes_prompt", "latency_p50_s"))
+        keys[str(row[name])] = (
+            echo >= ECHO_FLAG_SHARE,
+            math.inf if math.isnan(latency) else latency,
+        )
+    return keys
+
+
+def _number(value: Any) -> float:
+    """``value`` as a number; NaN when it is none (as ``pandas.to_numeric`` coerces)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def rank_order(

@@ -41,3 +41,18 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
         select(func.count()).select_from(CaseRow).where(CaseRow.suite == experiment.suite)
     ).scalar()
     return Coverage(int(ran or 0), int(total or 0))
+
+
+def short_configs(session: Session, experiment_id: int, total: int) -> dict[str, int]:
+    """Per config, the distinct cases it has a successful generation for, where one of
+    them has fewer than ``total`` (its suite's): their full-suite figures are estimates
+    (``evaluation.itembank.experiment_estimates``). Empty when every config ran every
+    case, as most did (one grouped count: `show` imports the item banks only otherwise)."""
+    done = dict(
+        session.exec(
+            select(Generation.config_hash, func.count(func.distinct(Generation.case_uid)))
+            .where(Generation.experiment_id == experiment_id, Generation.status == "ok")
+            .group_by(Generation.config_hash)
+        ).all()
+    )
+    return done if any(n < total for n in done.values()) else {}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session, delete
 
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import RaceRoundRow
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def replace_race_rounds(session: Session, experiment_id: int, rows: Sequence[dict]) -> None:
@@ -21,5 +24,14 @@ def replace_race_rounds(session: Session, experiment_id: int, rows: Sequence[dic
 
 
 def race_rounds_frame(session: Session, experiment_id: int) -> pd.DataFrame:
+    import pandas as pd
+
     query = text("SELECT * FROM race_rounds WHERE experiment_id = :e ORDER BY round_index")
     return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+
+
+def raced(session: Session, experiment_id: int) -> bool:
+    """Whether the experiment has race rounds stored (one indexed look: `show` imports
+    the race's standing, numpy and pandas, only then)."""
+    query = text("SELECT 1 FROM race_rounds WHERE experiment_id = :e LIMIT 1")
+    return session.connection().execute(query, {"e": experiment_id}).first() is not None

@@ -4,6 +4,7 @@ case runs and their stages."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,16 +12,17 @@ from sqlalchemy import delete, insert, inspect, text, tuple_
 from sqlmodel import Session, select
 
 from evaluation.pipelines._setting import SINGLE
+from evaluation.pipelines.summary import PipelineSummary, no_pipelines, summary_of
 from evaluation.run._work import GenerationRecord
 from evaluation.spec import Config
 from evaluation.storage.db import insert_ignoring_conflicts, read_frame
 from evaluation.storage.models import CaseRun, ConfigPipeline, StageRow
+from evaluation.storage.pages import keep_page, stored_page
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from evaluation.pipelines._trace import StageRecord
-    from evaluation.pipelines.summary import PipelineSummary
 
 
 def save_config_pipelines(session: Session, configs: Sequence[Config]) -> None:
@@ -195,28 +197,66 @@ _OWN_STAGES = text(
 _SHARED_STAGES = text(
     _STAGE_SUMS.format(keys="stage", which="COALESCE(shared, FALSE)", order="place, first")
 )
-_SUMS = ("seconds", "wait", "calls", "prompt", "output", "place")
 
 
 def pipeline_summary(session: Session, experiment_id: int) -> PipelineSummary:
     """``summarize_pipelines`` of the experiment's case runs and stages, from the sums the
     database makes of them: a few rows per config and stage are read, where the rows
-    themselves are one or more per generation (two seconds of a 100,000-generation
-    leaderboard)."""
-    from evaluation.pipelines.summary import CONFIG_COLUMNS, no_pipelines, summary_of
-
+    themselves are one or more per generation (half a second of a 100,000-generation
+    leaderboard: the run's end stores it, ``stored_pipeline_summary``)."""
     key = {"e": experiment_id}
-    facts = read_frame(session, _CONFIG_FACTS, key).set_index("config_hash")
-    if facts.empty:
+    connection = session.connection()
+    facts = {
+        row["config_hash"]: dict(row) for row in connection.execute(_CONFIG_FACTS, key).mappings()
+    }
+    if not facts:
         return no_pipelines()
-    facts["wall_p50_s"] = read_frame(session, _MEDIAN_WALL, key).set_index("config_hash")[
-        "wall_p50_s"
-    ]
+    for config, median in connection.execute(_MEDIAN_WALL, key).all():
+        facts[config]["wall_p50_s"] = median
     own, once = (
-        read_frame(session, query, key).astype(dict.fromkeys(_SUMS, float))
+        [dict(row) for row in connection.execute(query, key).mappings()]
         for query in (_OWN_STAGES, _SHARED_STAGES)
     )
-    return summary_of(facts[list(CONFIG_COLUMNS)], facts["cases"], own, once)
+    cases = {config: row["cases"] for config, row in facts.items()}
+    return summary_of(facts, cases, own, once)
+
+
+#: The stored summary's page in ``view_pages`` (``evaluation.storage.pages``).
+PIPELINES_PAGE = "pipelines"
+_PIPELINES_FORMAT = 1  # raise when the stored payload's shape changes
+
+
+def _pipelines_fingerprint(session: Session, experiment_id: int) -> str:
+    """What the summary is made from, counted cheaply (two index scans): case runs are
+    only ever added, and a case's stages replaced on a retry get new ids."""
+    counts = session.connection().execute(
+        text(
+            "SELECT (SELECT COUNT(*) FROM case_runs WHERE experiment_id = :e), "
+            "(SELECT COUNT(*) FROM stages WHERE experiment_id = :e), "
+            "(SELECT MAX(id) FROM stages WHERE experiment_id = :e)"
+        ),
+        {"e": experiment_id},
+    )
+    return json.dumps([_PIPELINES_FORMAT, *counts.one()])
+
+
+def stored_pipeline_summary(session: Session, experiment_id: int) -> PipelineSummary:
+    """The summary the run's end stored while its case runs and stages are unchanged;
+    otherwise (an older database, a run going on) summed again, and not stored: `show`
+    only reads."""
+    fingerprint = _pipelines_fingerprint(session, experiment_id)
+    payload = stored_page(session, experiment_id, PIPELINES_PAGE, fingerprint)
+    if payload is None:
+        return pipeline_summary(session, experiment_id)
+    return PipelineSummary(payload["by_config"], tuple(payload["rows"]))
+
+
+def store_pipeline_summary(session: Session, experiment_id: int) -> None:
+    """Sum the summary and store it for ``stored_pipeline_summary`` (as a run ends)."""
+    fingerprint = _pipelines_fingerprint(session, experiment_id)
+    summary = pipeline_summary(session, experiment_id)
+    payload = {"by_config": summary.by_config, "rows": list(summary.rows)}
+    keep_page(session, experiment_id, PIPELINES_PAGE, fingerprint, payload)
 
 
 def config_pipelines(session: Session, hashes: Iterable[str]) -> dict[str, ConfigPipeline]:

@@ -19,9 +19,9 @@ from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddic
 from sqlmodel import Session
 
 from evaluation.compare._leaderboard import load_leaderboard, metric_direction, ranked_table
-from evaluation.storage.db import insert_ignoring_conflicts
-from evaluation.storage.models import ViewPage, utcnow
+from evaluation.storage.pages import keep_page, stored_page
 from evaluation.storage.repository import get_experiment
+from evaluation.storage.stages import store_pipeline_summary
 from evaluation.view.matrix import FlipMatrix, flip_matrix
 from evaluation.view.pairs import PairSummary, pair_summary
 from evaluation.view.summary import Summary, experiment_summary, summary_fingerprint
@@ -106,7 +106,9 @@ def pair_summary_page(
 
 
 def store_pages(session: Session, experiment: str) -> None:
-    """Compute and store the pages, as a run ends (after its comparison is stored)."""
+    """Compute and store the pages, as a run ends (after its comparison is stored), and
+    the leaderboard's pipeline summary (what `evalflow show` would sum again)."""
+    store_pipeline_summary(session, int(get_experiment(session, experiment).id))
     summary_page(session, experiment)
     flips_page(session, experiment)
 
@@ -116,26 +118,12 @@ def _fingerprint(session: Session, experiment: str) -> str:
 
 
 def _read(session: Session, experiment: str, page: str, fingerprint: str) -> Any:
-    row = session.get(ViewPage, (int(get_experiment(session, experiment).id), page))
-    if row is None or row.fingerprint != fingerprint:
-        return None
-    return row.payload
+    return stored_page(session, int(get_experiment(session, experiment).id), page, fingerprint)
 
 
 def _keep(session: Session, experiment: str, page: str, fingerprint: str, payload: Any) -> None:
-    """Store ``payload`` (replacing what was stored; concurrent requests computing the
-    same page both write it, the last one stays)."""
-    row = {
-        "experiment_id": int(get_experiment(session, experiment).id),
-        "page": page,
-        "fingerprint": fingerprint,
-        "payload": payload,
-        "created_at": utcnow(),
-    }
-    insert_ignoring_conflicts(
-        session, ViewPage, [row], update_columns=("fingerprint", "payload", "created_at")
-    )
-    session.flush()
+    experiment_id = int(get_experiment(session, experiment).id)
+    keep_page(session, experiment_id, page, fingerprint, payload)
 
 
 def _from_json(kind: Any, value: Any) -> Any:

@@ -168,7 +168,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
         coverage=board.coverage.words() if board.coverage else "",
         verdict=verdict,
         other_verdicts=_other_verdicts(session, row.name, primary),
-        flags=echo_flags(board.table) if "echoes_prompt" in board.metrics else (),
+        flags=echo_flags(board.rows) if "echoes_prompt" in board.metrics else (),
         effects=tuple(
             {
                 "parameter": e.parameter,

@@ -78,16 +78,22 @@ def board_text(
     """A leaderboard as a terminal table, as wide as the terminal, and, where the
     experiment raced, the race's standing under it (what `show`, `run` and `rescore`
     print)."""
-    from evaluation.adaptive import stored_standing
     from evaluation.compare._leaderboard import render_text
+    from evaluation.storage.coverage import short_configs
+    from evaluation.storage.race import raced
 
     shown = render_text(board, wide=wide, columns=terminal_columns())
     if not board.metrics:
         return shown
-    from evaluation.itembank import estimates_text, experiment_estimates
+    race, estimated = None, ""
+    if raced(session, experiment_id):  # the race's standing and the item banks: numpy
+        from evaluation.adaptive import stored_standing
 
-    race = stored_standing(session, experiment_id, board.labels)
-    estimated = estimates_text(*experiment_estimates(session, experiment_id))
+        race = stored_standing(session, experiment_id, board.labels)
+    if board.coverage and short_configs(session, experiment_id, board.coverage.total):
+        from evaluation.itembank import estimates_text, experiment_estimates
+
+        estimated = estimates_text(*experiment_estimates(session, experiment_id))
     return (
         shown + (f"\n\n{race.text()}" if race else "") + (f"\n\n{estimated}" if estimated else "")
     )

@@ -43,7 +43,7 @@ def _board(configs) -> Leaderboard:
     table["exact_match_ci_high"] = mean + 0.1
     for fact in (*RUN_FACTS, *PIPELINE_FACTS):
         table[fact] = 1.0
-    return Leaderboard("x", ("exact_match",), table, simulated=True)
+    return Leaderboard("x", ("exact_match",), tuple(table.to_dict("records")), simulated=True)
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)

@@ -21,7 +21,7 @@ def _board(n: int = 12) -> Leaderboard:
             row |= {m: 7 / 9 - i / 100, f"{m}_ci_low": 0.6 - i / 100, f"{m}_ci_high": 0.89}
         row |= dict.fromkeys(RUN_FACTS, 1 / 3) | {"generations_ok": 36.0}
         rows.append(row)
-    return Leaderboard("wide-sweep", METRICS, pd.DataFrame(rows), simulated=True)
+    return Leaderboard("wide-sweep", METRICS, tuple(rows), simulated=True)
 
 
 def test_the_terminal_table_fits_100_columns_and_names_what_it_leaves_out():
@@ -53,18 +53,14 @@ def test_table_artifact_rows_are_rounded_to_their_intervals():
 
 
 def test_configs_that_echo_the_prompt_are_flagged():
-    import pandas as pd
-
     from evaluation.compare._leaderboard import echo_flags
 
-    table = pd.DataFrame(
-        {
-            "config": ["a1", "b2"],
-            "label": ["gemma3-270m t=0", "smollm2 t=0"],
-            "echoes_prompt": [34 / 36, 0.0],
-        }
-    )
-    assert echo_flags(table) == (
+    rows = [
+        {"config": "a1", "label": "gemma3-270m t=0", "echoes_prompt": 34 / 36},
+        {"config": "b2", "label": "smollm2 t=0", "echoes_prompt": 0.0},
+        {"config": "c3", "label": "unscored t=0", "echoes_prompt": None},
+    ]
+    assert echo_flags(rows) == (
         "ECHOES THE PROMPT: a1 gemma3-270m t=0 repeats its prompt in 94% of outputs; "
         "scores count only the rest of each output",
     )
@@ -89,7 +85,7 @@ def test_configs_tied_on_the_mean_stand_in_one_meaningful_order_everywhere():
         | {"echoes_prompt": echo, "latency_p50_s": latency}
         for c, (label, echo, latency) in configs.items()
     ]
-    board = Leaderboard("tie", ("contains", "echoes_prompt"), pd.DataFrame(rows), False)
+    board = Leaderboard("tie", ("contains", "echoes_prompt"), tuple(rows), False)
     assert list(ranked_table(board)["config"]) == ["c3", "b2", "a1", "d4"]
     scores = pd.DataFrame(
         [

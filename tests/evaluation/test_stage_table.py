@@ -10,7 +10,7 @@ from evaluation.compare._stage_table import stage_lines, stage_pivot, stage_text
 from evaluation.pipelines.summary import SHARED
 
 
-def _stages() -> pd.DataFrame:
+def _stages() -> list[dict]:
     rows = [
         ("aaa", "embed", 0.10, 0.0, 1.0, 40.0, 0.0),
         ("aaa", "answer", 1.20, 0.30, 1.0, 900.0, 50.0),
@@ -27,7 +27,7 @@ def _stages() -> pd.DataFrame:
         "prompt_tokens",
         "output_tokens",
     ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=columns).to_dict("records")
 
 
 def test_one_row_per_config_in_the_leaderboards_order_and_one_column_per_stage():

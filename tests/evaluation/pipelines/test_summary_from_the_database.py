@@ -9,9 +9,16 @@ import pytest
 from sqlalchemy import text
 
 from evaluation.pipelines.summary import summarize_pipelines
+from evaluation.storage import stages as stored_stages
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment, SuiteRow, utcnow
-from evaluation.storage.stages import case_runs_frame, pipeline_summary, stages_frame
+from evaluation.storage.stages import (
+    case_runs_frame,
+    pipeline_summary,
+    stages_frame,
+    store_pipeline_summary,
+    stored_pipeline_summary,
+)
 from tests.support.databases import sqlite_or_postgres
 
 
@@ -103,6 +110,9 @@ def test_the_databases_sums_are_the_summary_of_every_row(url):
     with session_scope(engine) as session:
         summed = pipeline_summary(session, 1)
         expected = summarize_pipelines(case_runs_frame(session, 1), stages_frame(session, 1))
+        store_pipeline_summary(session, 1)  # as the run's end does
+    with session_scope(engine) as session:
+        assert stored_pipeline_summary(session, 1) == summed  # read back through JSON
     pd.testing.assert_frame_equal(
         summed.configs.sort_index(), expected.configs.sort_index(), check_dtype=False
     )
@@ -128,3 +138,34 @@ def test_an_experiment_without_case_runs_has_no_pipelines(url):
     with session_scope(engine) as session:
         summary = pipeline_summary(session, 1)
     assert summary.configs.empty and summary.stages.empty and not summary.multi_call
+
+
+def test_the_stored_summary_is_read_back_until_a_case_run_is_added(tmp_path, monkeypatch):
+    """`show` reads the summary the run's end stored (no sums over every case run) while
+    the case runs and stages are the ones it was made from; then it sums them again."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
+    with session_scope(engine) as session:
+        session.add(SuiteRow(name="s", version="1", task_type="qa"))
+        session.add(Experiment(id=1, name="e", suite="s", task_type="qa"))
+    add = text(
+        "INSERT INTO case_runs (experiment_id, config_hash, case_uid, sample_index, pipeline, "
+        "wall_s, calls, context_truncated_calls, created_at) "
+        "VALUES (1, 'a', :case, 0, 'rag', :wall, 2, 0, :now)"
+    )
+    with engine.begin() as connection:
+        connection.execute(add, {"case": "c1", "wall": 1.0, "now": utcnow()})
+    with session_scope(engine) as session:
+        store_pipeline_summary(session, 1)
+    summed: list[int] = []
+    summing = stored_stages.pipeline_summary
+    monkeypatch.setattr(
+        stored_stages, "pipeline_summary", lambda s, e: summed.append(e) or summing(s, e)
+    )
+    with session_scope(engine) as session:
+        assert stored_pipeline_summary(session, 1).by_config["a"]["wall_p50_s"] == 1.0
+    assert summed == []
+    with engine.begin() as connection:  # a resumed run adds a case
+        connection.execute(add, {"case": "c2", "wall": 3.0, "now": utcnow()})
+    with session_scope(engine) as session:
+        assert stored_pipeline_summary(session, 1).by_config["a"]["wall_p50_s"] == 2.0
+    assert summed == [1]

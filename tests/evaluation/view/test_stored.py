@@ -23,7 +23,7 @@ def test_pages_are_stored_once_and_computed_again_when_their_inputs_change(tmp_p
         pair = stored.pair_summary_page(session, db.experiment, a, b, "exact_match")
         session.commit()
         pages = set(session.exec(select(ViewPage.page)).scalars())
-    assert pages == {"summary", "matrix", f"pair exact_match {a} {b}"}
+    assert pages == {"summary", "matrix", "pipelines", f"pair exact_match {a} {b}"}
     assert first == experiment_summary(Session(db.engine), db.experiment)
 
     computed: list[str] = []

@@ -1,0 +1,39 @@
+"""Pages computed once and kept in ``view_pages`` with the fingerprint of what they were
+computed from: the view's summary and flip matrix (``evaluation.view.stored``), the
+leaderboard's pipeline summary (``evaluation.storage.stages``). A page is read back only
+while its fingerprint matches; a reader computes it otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from evaluation.storage.db import insert_ignoring_conflicts
+from evaluation.storage.models import ViewPage, utcnow
+
+
+def stored_page(session: Session, experiment_id: int, page: str, fingerprint: str) -> Any:
+    """The payload stored for ``page`` with ``fingerprint``; None when there is none."""
+    row = session.get(ViewPage, (experiment_id, page))
+    if row is None or row.fingerprint != fingerprint:
+        return None
+    return row.payload
+
+
+def keep_page(
+    session: Session, experiment_id: int, page: str, fingerprint: str, payload: Any
+) -> None:
+    """Store ``payload`` (replacing what was stored; concurrent writers of the same page
+    both write it, the last one stays)."""
+    row = {
+        "experiment_id": experiment_id,
+        "page": page,
+        "fingerprint": fingerprint,
+        "payload": payload,
+        "created_at": utcnow(),
+    }
+    insert_ignoring_conflicts(
+        session, ViewPage, [row], update_columns=("fingerprint", "payload", "created_at")
+    )
+    session.flush()
