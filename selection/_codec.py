@@ -27,7 +27,9 @@ from selection.model import SelectorModel, TargetModel
 
 FORMAT = "evalflow-selector-npz-1"
 """The value of ``selector_blobs.format`` for blobs in this format."""
-_FRAMES = ("configs", "evidence", "case_scores")
+_FRAMES = ("configs", "evidence", "case_scores", "prompt_lengths")
+"""The frames stored; ``prompt_lengths`` is absent from selectors stored before it was
+kept (read as empty: nothing said about prompts fitting)."""
 
 
 def encode(model: SelectorModel) -> bytes:
@@ -80,7 +82,11 @@ def decode(data: bytes) -> SelectorModel:
             str(name): _get_target(arrays, str(name), spec, len(encoder.columns))
             for name, spec in meta["targets"].items()
         }
-        frames = {name: _get_frame(arrays, name, meta["frames"][name]) for name in _FRAMES}
+        frames = {
+            name: _get_frame(arrays, name, meta["frames"][name])
+            for name in _FRAMES
+            if name in meta["frames"]
+        }
         return SelectorModel(
             encoder=encoder,
             targets=targets,
@@ -91,6 +97,7 @@ def decode(data: bytes) -> SelectorModel:
             trained_keys=frozenset(str(k) for k in meta["trained_keys"]),
             coverage=float(meta["coverage"]),
             importances=meta["importances"],
+            **({"prompt_lengths": frames["prompt_lengths"]} if "prompt_lengths" in frames else {}),
         )
     except SelectorFormatError:
         raise

@@ -11,7 +11,10 @@ not recorded), simulated, status ("ok" or "failed"). An optional ``weight`` colu
 ``case_group`` column (default None: the case is in no group) names the case's group
 within its suite, which the measured quality's interval clusters by; an optional
 ``quality_metric`` (default "": not said) names the metric quality was read from, which
-an answer names (and warns of where a task type's configs were scored on several)."""
+an answer names (and warns of where a task type's configs were scored on several); an
+optional ``prompt_tokens`` (default NaN: not stored) the prompt tokens the server
+evaluated (Ollama's ``prompt_eval_count``: at most ``num_ctx``, where it cut the prompt),
+which :mod:`selection.prompt_fit` reads."""
 
 from __future__ import annotations
 
@@ -81,7 +84,10 @@ def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
             f"expected {', '.join(REQUIRED_COLUMNS)}"
         )
     out = frame.copy()
-    for name in (*NUMERIC_COLUMNS, *(("weight",) if "weight" in out.columns else ())):
+    if "prompt_tokens" not in out.columns:
+        out["prompt_tokens"] = np.nan
+    optional = tuple(c for c in ("weight",) if c in out.columns)
+    for name in (*NUMERIC_COLUMNS, *optional, "prompt_tokens"):
         try:
             out[name] = pd.to_numeric(out[name]).astype(float)
         except (TypeError, ValueError) as exc:
@@ -92,6 +98,8 @@ def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
         out["case_group"] = None
     if "quality_metric" not in out.columns:
         out["quality_metric"] = ""
+    if (out["prompt_tokens"] < 0).any():
+        raise TrainingDataError("column 'prompt_tokens' must be a count ≥ 0 (or empty)")
     if (out["weight"] < 0).any() or out["weight"].isna().any():
         raise TrainingDataError("column 'weight' must be a non-negative number on every row")
     bad_status = sorted(set(out["status"].astype(str)) - set(STATUSES))

@@ -21,6 +21,7 @@ import pandas as pd
 
 from selection._forest import Trees
 from selection.features import FeatureEncoder
+from selection.prompt_fit import prompt_lengths
 
 QUALITY = "quality"
 LOG_TARGETS = frozenset({"latency_p50", "latency_p95", "tokens_per_s", "energy_j"})
@@ -72,7 +73,8 @@ class SelectorModel:
     ``configs`` has one row per known config (identity + features); ``evidence`` has what
     was measured per (config, task type) (:func:`selection.aggregate.evidence`);
     ``case_scores`` the per-case quality behind it, for paired comparisons;
-    ``trained_keys`` names the (config, suite) pairs
+    ``prompt_lengths`` the prompt token counts of the stored cases; ``trained_keys``
+    names the (config, suite) pairs
     the model saw, so a later candidate can be compared with it on data it never saw.
     """
 
@@ -85,6 +87,9 @@ class SelectorModel:
     trained_keys: frozenset[str]
     coverage: float
     importances: dict[str, dict[str, float]] = field(default_factory=dict)
+    prompt_lengths: pd.DataFrame = field(default_factory=lambda: prompt_lengths(pd.DataFrame()))
+    """The most prompt tokens stored per model, template and input length
+    (:func:`selection.prompt_fit.prompt_lengths`; empty in selectors trained before)."""
     _predicted: dict[tuple, pd.DataFrame] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )

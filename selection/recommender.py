@@ -68,6 +68,7 @@ from selection._evidence_rule import (
 )
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import MAX_CACHED, SelectorModel
+from selection.prompt_fit import overflow
 from selection.recommendation import Option, Recommendation
 from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import (
@@ -254,6 +255,8 @@ def recommend_from_model(
     )
     target = "latency_p50" if prefer == "speed" else "quality"
     reasons = drivers(model, table, chosen, task_type, chars, target)
+    if (cut := _prompt_note(row, chars)) is not None:
+        notes.append(cut)
     if (elsewhere := _only_elsewhere(model, choice, task_type)) is not None:
         notes.append(elsewhere)
     notes.append(_selection_note(row, len(table)))
@@ -287,6 +290,27 @@ def recommend_from_model(
         suggestions=to_measure(feasible, chosen),
         notes=tuple(notes),
         **base,
+    )
+
+
+def _prompt_note(row: pd.Series, chars: float) -> str | None:
+    """For a pick whose prompt does not fit its ``num_ctx`` for inputs of ``chars``
+    characters (:mod:`selection.prompt_fit`): that the server will cut it, and whether
+    its quality estimate knows what the cut costs."""
+    tokens = row.get("prompt_overflow", math.nan)
+    if not pd.notna(tokens):
+        return None
+    basis = (
+        "its measured quality includes the cases the server cut"
+        if bool(row.get("measured", False))
+        else "its quality was never measured with that cut, only predicted: measure it, "
+        "or choose a config with a larger num_ctx"
+    )
+    return (
+        f"its prompt does not fit num_ctx {float(row['num_ctx']):g} for inputs of {chars:g} "
+        f"characters: a stored case no longer than that took {float(tokens):g} prompt tokens "
+        f"with {row['model']} and template {row['template']}, and the server cuts such a "
+        f"prompt without a word; {basis}"
     )
 
 
@@ -364,6 +388,7 @@ def _scored(
     model: SelectorModel, table: pd.DataFrame, task_type: str, input_chars: float
 ) -> pd.DataFrame:
     table = combine(model, table.join(model.predict(table, task_type, input_chars)), task_type)
+    table["prompt_overflow"] = overflow(model.prompt_lengths, table, task_type, input_chars)
     for target in ("latency_p95", "energy_j"):
         if target in model.targets:
             table[f"{target}_safe"] = _with_margin(table, target)

@@ -35,6 +35,7 @@ from selection.features import FeatureEncoder
 from selection.frame import NotEnoughTrainingData, config_table
 from selection.frame import fingerprint as frame_fingerprint
 from selection.model import LOG_TARGETS, QUALITY, SelectorModel, TargetModel, single_threaded
+from selection.prompt_fit import prompt_lengths
 
 N0 = 10.0
 MIN_ROWS = 3
@@ -133,6 +134,7 @@ def train_selector(
         trained_keys=frozenset(rows["config_hash"] + "|" + rows["suite"]),
         coverage=COVERAGE,
         importances=importances,
+        prompt_lengths=prompt_lengths(frame),
     )
     return TrainingResult(
         model=model,

@@ -14,6 +14,9 @@ behaviour without reading the selector, never run with ``--tune``. Seeds:
 ``--seeds`` defaults to the family's report-only seeds (``REPORT_SEEDS``); ``--tune``
 runs the seeds settings may be tuned on (``TUNE_SEEDS``). Generated data are cached on
 disk (``--cache``), keyed by world, size and seed.
+Each row's ``prompt_tokens`` is what Ollama's ``prompt_eval_count`` reports: the world's
+prompt tokens for the case (``TrueProfile.prompt_tokens``), at most ``num_ctx`` (the
+server cuts a longer prompt).
 A suite's cases are the same for every config run on it, as in a sweep: each case has
 one input length (log-normal around the suite's typical length) and, for 0/1 metrics,
 one difficulty (Gaussian copula, as the simulated backend does), so configs run on the
@@ -77,6 +80,7 @@ from selector_world_local import LOCAL
 from selector_worlds import REPORT_SEEDS, TUNE_SEEDS, World
 from selector_worlds import WORLDS as BUILT_WORLDS
 
+from evaluation.backends._simulated_truth import DEFAULT_NUM_CTX
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
 from flows.cli.options import count
@@ -158,7 +162,7 @@ def simulate(
     path = None if cache is None else cache / f"{world.name}-{n_generations}-{seed}.pkl"
     if path is not None and path.exists():
         cached = pd.read_pickle(path)
-        if set(REQUIRED_COLUMNS) <= set(cached.columns):
+        if {*REQUIRED_COLUMNS, "prompt_tokens"} <= set(cached.columns):
             return cached  # else drawn before a column was added (stop): draw again
     frame = _simulate(world, all_configs, n_generations, seed)
     if path is not None:  # written whole, then renamed: a stopped run leaves no torn file
@@ -228,6 +232,7 @@ def _draw(
     latency = mean * world.latency_shape(config.model).draw(rng, n)
     watts = truths[0].energy_j_per_generation / truths[0].latency_mean_s
     params, model = config.params, world.models[config.model]
+    num_ctx = DEFAULT_NUM_CTX if params.num_ctx is None else params.num_ctx
     return pd.DataFrame(
         {
             "experiment": f"bench-{suite}",
@@ -247,6 +252,7 @@ def _draw(
             "latency_s": latency,
             "ttft_s": latency * 0.2,
             "tokens_per_s": truths[0].tokens_per_s * rng.lognormal(0, 0.05, n),
+            "prompt_tokens": [min(t.prompt_tokens, num_ctx) for t in truths],
             "energy_j": latency * watts,
             "simulated": True,
             "status": "ok",

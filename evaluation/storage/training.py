@@ -2,7 +2,8 @@
 config, model facts, case size, quality, timings and energy (the columns of
 ``selection.frame.REQUIRED_COLUMNS``), and ``case_group``: the case's group in its suite
 (None where it has none), which the measured quality's interval clusters by, as
-``evalflow show``'s do; ``quality_metric``: the metric quality is read from.
+``evalflow show``'s do; ``quality_metric``: the metric quality is read from;
+``prompt_tokens``: the server's ``prompt_eval_count`` (NULL where it did not report one).
 
 Quality is the generation's score on the metric ``quality_metric(task_type, metrics)``
 picks for its experiment (``selection.quality.quality_metric`` is the one to pass; it is
@@ -32,7 +33,7 @@ _GENERATIONS = text(
            g.config_hash, c.model, {", ".join(f"c.{name}" for name in NAMES)},
            c.template_name AS template, c.template_text,
            e.task_type, e.suite, cs.case_id, cs."group" AS case_group, cs.input_chars,
-           g.latency_s, g.ttft_s, g.tokens_per_s,
+           g.latency_s, g.ttft_s, g.tokens_per_s, g.prompt_eval_count AS prompt_tokens,
            COALESCE(g.energy_j, t.energy_j_per_generation) AS energy_j,
            (g.simulated OR e.simulated) AS simulated, g.status
     FROM generations g

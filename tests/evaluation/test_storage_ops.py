@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session
 
 from evaluation.backends.base import ModelInfo
@@ -118,6 +119,18 @@ def test_training_frame_carries_each_cases_group(engine):
     rows = validate_training_frame(frame).sort_values("case_id")
     assert rows["case_group"].iloc[:3].tolist() == ["p", "p", "q"]
     assert pd.isna(rows["case_group"].iloc[3])  # in no group
+
+
+def test_training_frame_carries_the_prompt_tokens_the_server_reported(engine):
+    with session_scope(engine) as session:
+        add_experiment(session, "real", SUITE, {A: {"exact_match": [1, 0, 1, 1, 0, 1]}})
+        first = session.connection().execute(text("SELECT MIN(id) FROM generations")).scalar()
+        session.connection().execute(
+            text("UPDATE generations SET prompt_eval_count = 512 WHERE id = :id"), {"id": first}
+        )
+        frame = training_frame(session, quality_metric)
+    counts = validate_training_frame(frame)["prompt_tokens"]
+    assert counts.tolist().count(512.0) == 1 and counts.isna().sum() == len(counts) - 1
 
 
 def test_training_frame_says_which_metric_each_experiments_quality_is(engine):

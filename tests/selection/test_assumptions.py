@@ -109,3 +109,23 @@ def test_what_to_measure_next_names_the_few_candidates_that_could_beat_the_pick(
 @pytest.mark.parametrize("checks", [[]])
 def test_no_checks_no_note(checks):
     assert assumptions_note(checks, "qa") is None
+
+
+def test_templates_added_alike_for_every_model_is_dropped_where_size_turns_them():
+    # Chain-of-thought helps the largest model (m4: +0.12) and hurts the smallest
+    # (m1: −0.12), a fixed +0.03 for the two between: "templates add the same for every
+    # model" fails for m1 and m4, and their template effects become their own.
+    factors = _grid()
+    turn = factors["model"].map({"m1": -0.15, "m2": 0.0, "m3": 0.0, "m4": 0.09})
+    truth = _quality(factors, m1_hot_cost=0.0) + turn * (factors["template"] == "cot")
+    rng = np.random.default_rng(5)
+    v = pd.Series(2.5e-4, index=factors.index)
+    result = fit_checked(truth + rng.normal(0, 0.016, len(truth)), v, factors)
+    failed = {c.level for c in result.checks if not c.holds and c.b == "template"}
+    assert failed == {"m1", "m4"}
+    assert {("model", "template", m) for m in ("m1", "m4")} <= set(result.unpooled)
+    cot_m1 = result.mean[(factors["model"] == "m1") & (factors["template"] == "cot")]
+    plain_m1 = result.mean[(factors["model"] == "m1") & (factors["template"] == "plain")]
+    assert (cot_m1.to_numpy() - plain_m1.to_numpy()).mean() == pytest.approx(-0.12, abs=0.03)
+    note = assumptions_note(list(result.checks), "code")
+    assert "template effects of m1 as other models'" in note and "templates pooled ×2" in note
