@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # the metrics import their backends; reading a leaderboard ne
 
     from evaluation.metrics import Metric
 
+EMPTY_FLAG = "EMPTY OUTPUTS"
+FLAGS = ("ECHOES THE PROMPT", EMPTY_FLAG)  # notes that `show` prints under the table
 SIMULATED_BANNER = (
     "SIMULATED: these results come from evalflow's simulated backend, not from a real "
     "model. They show the pipeline working, nothing about any real model."
@@ -45,6 +47,7 @@ RUN_FACTS = (
     "generations_ok",
     "generations_failed",
     "truncated",
+    "empty_outputs",
     "latency_p50_s",
     "latency_p95_s",
     "ttft_p50_s",
@@ -189,6 +192,7 @@ def _fact_rows(config: str, part: pd.DataFrame) -> list[dict]:
         "generations_ok": (len(ok), float(len(ok))),
         "generations_failed": (len(part) - len(ok), float(len(part) - len(ok))),
         "truncated": (len(ok), float(ok["truncated"].astype(bool).sum())),
+        "empty_outputs": (len(ok), float(_empty(ok).sum())),
         "latency_p50_s": (len(latency), _quantile(latency, 0.5)),
         "latency_p95_s": (len(latency), _quantile(latency, 0.95)),
         "ttft_p50_s": (len(ttft), _quantile(ttft, 0.5)),
@@ -208,6 +212,15 @@ def _fact_rows(config: str, part: pd.DataFrame) -> list[dict]:
         }
         for name, (n, value) in facts.items()
     ]
+
+
+def _empty(ok: pd.DataFrame) -> pd.Series:
+    """Which outputs are empty or white space only: answers of nothing, which every metric
+    scores as it scores "" (a model that returned "" for every case sat at the top of a
+    leaderboard, fastest of all, unremarked). ``short_output`` where the frame has it
+    (``generation_facts_frame``: no output read whole), else ``output``."""
+    texts = (ok["short_output"] if "short_output" in ok else ok["output"]).astype(object)
+    return texts.map(lambda text: isinstance(text, str) and not text.strip()).astype(bool)
 
 
 def _quantile(values: pd.Series, q: float) -> float | None:
@@ -253,6 +266,7 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
         if isinstance(a["note"], str) and a["note"]
     )
     notes += echo_flags(rows) if "echoes_prompt" in metrics else ()
+    notes += empty_flags(rows)
     coverage = experiment_coverage(session, row)
     return Leaderboard(row.name, metrics, tuple(rows), row.simulated, notes, pipelines, coverage)
 
@@ -356,6 +370,22 @@ def echo_flags(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     )
 
 
+def empty_flags(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """A note for each config (a leaderboard row) with empty outputs (``empty_outputs``;
+    none for an experiment aggregated before it was stored: `evalflow rescore` adds it)."""
+    return tuple(
+        f"{EMPTY_FLAG}: {r['config']} {r['label']} returned nothing in "
+        f"{_int(r['empty_outputs'])} of {_int(r['generations_ok'])} outputs; each is scored "
+        "as an empty answer"
+        for r in rows
+        if _has_empty(r)
+    )
+
+
+def _has_empty(row: Mapping[str, Any]) -> bool:
+    return not _missing(row.get("empty_outputs")) and row["empty_outputs"] > 0
+
+
 def render_markdown(board: Leaderboard) -> str:
     lines = [f"# {board.title}", ""]
     if board.simulated:
@@ -371,6 +401,9 @@ def render_markdown(board: Leaderboard) -> str:
         "ok",
         "failed",
     ]
+    shows_empty = any(_has_empty(r) for r in board.rows)
+    if shows_empty:
+        head += ["empty"]
     if board.shows_pipelines:
         head += ["calls/case", "prompt cut"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -389,6 +422,8 @@ def render_markdown(board: Leaderboard) -> str:
             _fmt(_int(r["generations_ok"])),
             _fmt(_int(r["generations_failed"])),
         ]
+        if shows_empty:
+            cells.append(_fmt(_int(r["empty_outputs"])))
         if board.shows_pipelines:
             cells += [_fmt(r["calls_per_case"], 1), _fmt(_int(r["context_truncated"]))]
         lines.append("| " + " | ".join(cells) + " |")
@@ -445,6 +480,8 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
     if wide:
         out["ok"] = [_fmt(_int(r["generations_ok"])) for r in ranked]
     out["failed"] = [_fmt(_int(r["generations_failed"])) for r in ranked]
+    if any(_has_empty(r) for r in ranked):
+        out["empty"] = [_fmt(_int(r["empty_outputs"])) for r in ranked]
     if board.shows_pipelines:
         out["calls"] = [_fmt(r["calls_per_case"], 1) for r in ranked]
         out["cut"] = [_fmt(_int(r["context_truncated"])) for r in ranked]
@@ -461,7 +498,7 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
         shown += f"\n(not shown: {', '.join(left_out)}; --wide shows every column)"
     if not wide and board.shared:
         shown += f"\nEvery config: {board.shared}"
-    flags = [n for n in board.notes if n.startswith("ECHOES THE PROMPT")]
+    flags = [n for n in board.notes if n.startswith(FLAGS)]
     if flags:
         shown += "\n" + "\n".join(flags)
     if board.shows_pipelines and board.pipelines is not None and board.pipelines.rows:

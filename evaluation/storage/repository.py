@@ -397,15 +397,21 @@ def generations_frame(
     return read_frame(session, query, {"e": experiment_id, "c": config})
 
 
+SHORT_OUTPUT_CHARS = 32
+
+
 def generation_facts_frame(
     session: Session, experiment_id: int, *, outputs: bool = False
 ) -> pd.DataFrame:
     """The columns of ``generations_frame`` that aggregates and the report's latency plot
     are computed from (``compare.aggregate_rows`` reads the outputs only for corpus
-    metrics), in its row order: a fraction of its memory at 100,000 generations."""
+    metrics), in its row order: a fraction of its memory at 100,000 generations.
+    ``short_output`` is the output where it has at most ``SHORT_OUTPUT_CHARS``
+    characters (else null): enough to count the empty ones."""
     query = text(
         "SELECT g.config_hash, g.status, g.sample_index, g.truncated, g.latency_s, g.ttft_s, "
-        f"g.tokens_per_s, {'g.output, ' if outputs else ''}c.case_id "
+        f"g.tokens_per_s, {'g.output, ' if outputs else ''}c.case_id, "
+        f"CASE WHEN LENGTH(g.output) <= {SHORT_OUTPUT_CHARS} THEN g.output END AS short_output "
         "FROM generations g JOIN cases c ON c.uid = g.case_uid "
         "WHERE g.experiment_id = :e ORDER BY g.id"
     )

@@ -22,6 +22,7 @@ from evaluation.compare._inputs import LATENCY
 from evaluation.compare._leaderboard import (
     Leaderboard,
     echo_flags,
+    empty_flags,
     load_leaderboard,
     metric_direction,
     ranked_table,
@@ -53,6 +54,7 @@ class LeaderRow:
     failed: str
     within_noise: bool
     fronts: tuple[str, ...]  # the quality metrics on whose latency-p95 front it stands
+    empty: str = ""  # "empty outputs: 5 of 5" where the model returned nothing
 
 
 class ShownFront(TypedDict):
@@ -74,12 +76,20 @@ class Summary:
     shared: str
     verdict: str | None
     other_verdicts: tuple[str, ...]  # the other metrics' and latency's, stored ones only
-    flags: tuple[str, ...]  # "ECHOES THE PROMPT: ...", as `show` and the report print them
+    flags: tuple[str, ...]  # "ECHOES THE PROMPT: ...", "EMPTY OUTPUTS: ...", as `show` prints them
     effects: tuple[dict[str, Any], ...]
     fronts: tuple[ShownFront, ...]
     notes: tuple[str, ...]
     calibrated: tuple[str, ...] = ()  # a judge's numbers combined with people's, as show
     coverage: str = ""  # "subset: 8 of 36 cases" where the run covered part of the suite
+
+
+def _empty_words(row: pd.Series) -> str:
+    """The tag of a config with empty outputs (``empty_flags`` says it in full)."""
+    empty = row["empty_outputs"]
+    if pd.isna(empty) or not empty:
+        return ""
+    return f"empty outputs: {int(empty)} of {int(row['generations_ok'])}"
 
 
 def summary_fingerprint(session: Session, experiment: str) -> tuple:
@@ -155,6 +165,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
             failed=_number(r["generations_failed"], 0),
             within_noise=config in tied,
             fronts=on_fronts[config],
+            empty=_empty_words(r),
         )
         for config, r in ((c, indexed.loc[c]) for c in order)
     )
@@ -168,7 +179,8 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
         coverage=board.coverage.words() if board.coverage else "",
         verdict=verdict,
         other_verdicts=_other_verdicts(session, row.name, primary),
-        flags=echo_flags(board.rows) if "echoes_prompt" in board.metrics else (),
+        flags=(echo_flags(board.rows) if "echoes_prompt" in board.metrics else ())
+        + empty_flags(board.rows),
         effects=tuple(
             {
                 "parameter": e.parameter,

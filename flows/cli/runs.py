@@ -18,6 +18,7 @@ from flows.cli._database import open_engine
 from flows.cli.logs import console_for, left_to_the_display
 
 if TYPE_CHECKING:
+    from evaluation.compare import Leaderboard
     from flows.embedded_server import EmbeddedServer
 
 
@@ -320,13 +321,16 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
             left_to_the_display(False)
     if display is not None:  # the display kept the comparison's log lines off the terminal
         print("\n" + "\n".join(_verdict_lines(summary["comparison"])) + "\n")
-    print(leaderboard_text(args, summary["experiment"]))
+    board, text = _leaderboard(args, summary["experiment"])
+    print(text)
     left_out = summary["left_out_by_level"]
     print(
         f"\n{summary['generated']} generated, {summary['failed']} failed, "
         f"{summary['skipped_already_done']} already done (resumed)"
         + (f", {left_out} left out by --level/--limit." if left_out else ".")
     )
+    if empty := _empty_outputs(board):
+        print(f"warning: {empty} (EMPTY OUTPUTS above)")
     if summary["failed"]:
         print("\n".join(_failures(args, summary["experiment"])))
         # A failed generation is not done: the same command redoes only those.
@@ -452,6 +456,10 @@ def starting_line(
 def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
     """The stored leaderboard of ``experiment``, as a terminal table (a race's standing
     under it)."""
+    return _leaderboard(args, experiment)[1]
+
+
+def _leaderboard(args: argparse.Namespace, experiment: str) -> tuple[Leaderboard, str]:
     from evaluation.compare._leaderboard import load_leaderboard
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import get_experiment
@@ -459,7 +467,21 @@ def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
 
     with session_scope(open_engine(args)) as session:
         board = load_leaderboard(session, experiment)
-        return board_text(session, get_experiment(session, experiment).id, board)
+        return board, board_text(session, get_experiment(session, experiment).id, board)
+
+
+def _empty_outputs(board: Leaderboard) -> str:
+    """ "5 outputs are empty, in 1 of 2 configs: ..." where the model returned nothing
+    ("" from Gemma-3-270M on every case, counted a success); "" where none is."""
+    from evaluation.wording import counted
+
+    counts = [int(r["empty_outputs"] or 0) for r in board.rows]
+    if not any(counts):
+        return ""
+    return (
+        f"{counted(sum(counts), 'output')} empty, in {sum(c > 0 for c in counts)} of "
+        f"{counted(len(counts), 'config')}: scored as empty answers, not as failures"
+    )
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from evaluation.compare._leaderboard import RUN_FACTS, Leaderboard, render_text, table_rows
 
@@ -63,6 +64,42 @@ def test_configs_that_echo_the_prompt_are_flagged():
     assert echo_flags(rows) == (
         "ECHOES THE PROMPT: a1 gemma3-270m t=0 repeats its prompt in 94% of outputs; "
         "scores count only the rest of each output",
+    )
+
+
+@pytest.mark.parametrize("column", ["output", "short_output"])
+def test_empty_and_blank_outputs_are_counted_per_config(column):
+    """Outputs of nothing or of white space only, counted among the successful ones
+    (``short_output``: the output where short, null where long, as the aggregate task
+    reads it without loading every output)."""
+    from evaluation.compare._leaderboard import _fact_rows
+
+    long = None if column == "short_output" else "a long answer " * 10
+    part = pd.DataFrame(
+        {
+            "status": ["ok", "ok", "ok", "ok", "failed"],
+            column: ["", " \n\t", "Paris", long, None],
+            "truncated": False,
+            "latency_s": 0.1,
+            "ttft_s": None,
+            "tokens_per_s": None,
+        }
+    )
+    (empty,) = [r for r in _fact_rows("h", part) if r["metric"] == "empty_outputs"]
+    assert (empty["n"], empty["mean"]) == (4, 2.0)
+
+
+def test_configs_with_empty_outputs_are_flagged():
+    from evaluation.compare._leaderboard import empty_flags
+
+    rows = [
+        {"config": "a1", "label": "gemma3-270m t=0", "empty_outputs": 5.0},
+        {"config": "b2", "label": "smollm2 t=0", "empty_outputs": 0.0},
+        {"config": "c3", "label": "old t=0", "empty_outputs": None},  # aggregated before
+    ]
+    assert empty_flags([r | {"generations_ok": 5.0} for r in rows]) == (
+        "EMPTY OUTPUTS: a1 gemma3-270m t=0 returned nothing in 5 of 5 outputs; each is "
+        "scored as an empty answer",
     )
 
 

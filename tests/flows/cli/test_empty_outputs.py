@@ -1,0 +1,91 @@
+"""A model that returns nothing: Gemma-3-270M answered "" to 5 of 5 cases on a newcomer's
+llama.cpp server; the run counted 5 successes, said nothing, and the config could top the
+leaderboard (fastest of all). Each empty output is still scored as its metrics score ""
+(not a failure), and run, show, the view's summary and the report say how many per config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import text
+
+from evaluation.storage.db import make_engine, session_scope
+from flows.cli import main
+from tests.conftest import REPO
+from tests.support.standin_ollama import StandInConfig, echo_reply, running_standin
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+CASES = 3
+
+
+def reply(model: str, messages) -> str:
+    """Nothing from the "quiet" model, the prompt from the other."""
+    return "" if model.startswith("quiet") else echo_reply(model, messages)
+
+
+def test_empty_outputs_are_scored_and_said_per_config(tmp_path: Path, capsys, database_url):
+    config = StandInConfig(models=("quiet:1b", "echo:1b"), reply=reply)
+    with running_standin(config) as standin:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "quiet",
+                    "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+                    "models": ["quiet:1b", "echo:1b"],
+                    "grid": {"temperature": [0.0], "num_predict": [24]},
+                    "metrics": ["contains"],
+                    "hosts": [{"name": "local", "url": standin.url, "slots": 2}],
+                }
+            )
+        )
+        code = main(["--database", database_url, "run", str(spec), "--limit", str(CASES), "-q"])
+    out = capsys.readouterr().out
+    assert code == 0, out  # a success, scored: contains of "" is 0
+    flag = (
+        f"EMPTY OUTPUTS: {{}} quiet:1b t=0 n=24 returned nothing in {CASES} of {CASES} "
+        "outputs; each is scored as an empty answer"
+    )
+    (line,) = [x for x in out.splitlines() if x.startswith("EMPTY OUTPUTS")]
+    config_hash = line.split()[2]
+    assert line == flag.format(config_hash), out
+    assert (
+        f"warning: {CASES} outputs empty, in 1 of 2 configs: scored as empty answers, not as "
+        "failures (EMPTY OUTPUTS above)"
+    ) in out
+    header = next(x for x in out.splitlines() if x.lstrip().startswith("#"))
+    assert header.split()[-1] == "empty"
+    quiet = next(x for x in out.splitlines() if "quiet:1b" in x and x.startswith("#"))
+    assert quiet.split()[-1] == str(CASES)
+
+    assert main(["--database", database_url, "show", "quiet"]) == 0
+    assert line in capsys.readouterr().out
+
+    from evaluation.compare._leaderboard import load_leaderboard
+    from evaluation.view.summary import experiment_summary
+
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        summary = experiment_summary(session, "quiet")
+        tags = {row.label: row.empty for row in summary.rows}
+        assert line in summary.flags
+        assert line in load_leaderboard(session, "quiet").notes  # the report's notes
+        scores = session.exec(
+            text(
+                "SELECT s.value FROM scores s JOIN generations g ON g.id = s.generation_id "
+                "WHERE g.config_hash = :c AND s.metric = 'contains'"
+            ),
+            params={"c": config_hash},
+        ).all()
+    assert tags == {"quiet:1b": f"empty outputs: {CASES} of {CASES}", "echo:1b": ""}
+    assert [value for (value,) in scores] == [0.0] * CASES
+
+    # Stored before empty outputs were counted: read as before, nothing said.
+    with session_scope(engine) as session:
+        session.exec(text("DELETE FROM aggregates WHERE metric = 'empty_outputs'"))
+    assert main(["--database", database_url, "show", "quiet"]) == 0
+    shown = capsys.readouterr().out
+    assert "EMPTY OUTPUTS" not in shown and "empty" not in shown.splitlines()[1]
