@@ -83,6 +83,22 @@ def test_empty_outputs_are_scored_and_said_per_config(tmp_path: Path, capsys, da
     assert tags == {"quiet:1b": f"empty outputs: {CASES} of {CASES}", "echo:1b": ""}
     assert [value for (value,) in scores] == [0.0] * CASES
 
+    # Each empty generation's page says so above its (empty) output.
+    import httpx
+
+    from evaluation.view.app import create_app
+    from tests.support.asgi_server import serving
+
+    with session_scope(engine) as session:
+        ids = dict(
+            session.exec(text("SELECT config_hash, MIN(id) FROM generations GROUP BY 1")).all()
+        )
+    empty_page = "Empty output: the model returned nothing."
+    with serving(create_app(engine)) as url, httpx.Client(base_url=url) as client:
+        pages = {c: client.get(f"/e/quiet/g/{i}").text for c, i in ids.items()}
+    assert [empty_page in page for c, page in pages.items() if c == config_hash] == [True]
+    assert [empty_page in page for c, page in pages.items() if c != config_hash] == [False]
+
     # Stored before empty outputs were counted: read as before, nothing said.
     with session_scope(engine) as session:
         session.exec(text("DELETE FROM aggregates WHERE metric = 'empty_outputs'"))
