@@ -97,6 +97,7 @@ async def evaluate(
         if level == "calibrated":  # the series watches on these cases (docs/trends.md)
             record_calibrated(engine, name, cases, len(sweep.suite.cases))
         in_level = len(level_work(sweep.work_items(), cases))
+        skipped = in_level - len(pending)
         record_host_models(engine, pool.checks)
         preload(*POST_GENERATION_MODULES)  # while the hosts generate
         announce_step(name, "generating", len(pending))
@@ -110,6 +111,7 @@ async def evaluate(
             chunk_size=chunk_size,
             batches=race_batches(engine, experiment_id, name, sweep, cases, pending),
         )
+        del pending  # its work items: memory for the stages that read the whole run
         await record_what_ran(engine, name, sweep, pool, series)  # models still loaded
     if generated.cancelled:  # from the Prefect UI or API: stop here, resumable
         return cancel_run(engine, experiment_id)
@@ -149,7 +151,7 @@ async def evaluate(
         "experiment_id": experiment_id,
         "generated": report.generated,
         "failed": report.failed + len(report.unservable),
-        "skipped_already_done": in_level - len(pending),
+        "skipped_already_done": skipped,
         "left_out_by_level": len(sweep.work_items()) - in_level,
         "simulated": sweep.simulated,
         "model_switches": report.model_switches,

@@ -226,11 +226,12 @@ IN_FLIGHT_WAIT_S = 5.0  # `run --interrupt-wait`: a few generations' time on a r
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from evaluation.run._heap import fewer_collections
+    from evaluation.run._heap import arrow_from_malloc, fewer_collections
     from flows import run_control
 
     _refuse_unused_options(args)
     fewer_collections()  # a run's process: millions of objects that live as long as it
+    arrow_from_malloc()  # what its stages free goes back to the system (_heap)
     # Prefect's server imports for seconds: they start now, beside the checks below.
     with run_control.launched_server() as launched:
         return _run(args, launched)
