@@ -23,9 +23,14 @@ it was 6, the ``--cases``: 36 calls, 1.8 s of work, whose fixed ends, the phase'
 and the last case's assembly running alone behind its sections, held the share near
 0.8-0.85 however the calls were placed; 24 measure the steady state);
 ``single_cases``: 200 one-call cases through the flow; ``single_control``: a plain
-``slots``-way httpx client sending 200 requests, what the machine's load leaves of the
-host's capacity (each scenario's ``vs_control`` is its phase share over the control's
-from the same repeat: the machine is shared). ``rag_corpus`` (in-process, no Prefect)
+``slots``-way httpx client sending ``--control-calls`` requests (200), what the machine's
+load leaves of the host's capacity (each scenario's ``vs_control`` is its phase share over
+the control's from the same repeat: the machine is shared); ``wire_control``: the same
+calls streamed as evalflow's Ollama client streams them, on its transport
+(``evaluation/backends/_wire.py``): the bar for a 64-slot host, where plain httpx is
+itself short of CPU (``vs_wire``). The host: ``--standin fast`` (the default,
+``tests.support.standin_fast``, ~0.2 ms of CPU an answer) or ``asgi`` (the uvicorn
+stand-in the figures before 2026-11-26 used). ``rag_corpus`` (in-process, no Prefect)
 checks that a corpus is embedded once per chunking. ``--repeat N`` runs the scenarios N
 times, interleaved, and prints each figure's runs. ``--timeline`` prints, per flow
 scenario, where the host's idle slot-seconds went (``_pipeline_timeline.py``: the
@@ -66,6 +71,8 @@ import httpx  # noqa: E402
 import yaml  # noqa: E402
 
 from evaluation.backends import OllamaBackend  # noqa: E402
+from evaluation.backends._http import shared_tls_context  # noqa: E402
+from evaluation.backends._wire import WireTransport  # noqa: E402
 from evaluation.backends.retry import RetryPolicy  # noqa: E402
 from evaluation.pipelines import PipelineSetting  # noqa: E402
 from evaluation.pipelines._parameters import PARAMETERS  # noqa: E402
@@ -287,23 +294,35 @@ def host_figures(
     }
 
 
-def plain_control(process: StandInProcess, host: HostSpec, latency_s: float) -> dict[str, Any]:
-    """200 one-call requests from ``slots`` httpx workers, nothing else: the share of the
-    host's capacity that the machine's load leaves to any client."""
+def plain_control(
+    process: StandInProcess, host: HostSpec, latency_s: float, calls: int, *, wire: bool = False
+) -> dict[str, Any]:
+    """``calls`` one-call requests from ``slots`` httpx workers, nothing else: the share of
+    the host's capacity that the machine's load leaves to any client. ``wire``: streamed,
+    on evalflow's own transport (``WireTransport``) under the httpx client."""
     body = {
         "model": MODEL,
         "messages": [{"role": "user", "content": "Summarise."}],
-        "stream": False,
+        "stream": wire,
         "options": {"num_predict": 16},
     }
-    todo = iter(range(200))
+    todo = iter(range(calls))
 
     async def worker(client: httpx.AsyncClient) -> None:
         for _ in todo:
-            (await client.post(host.url + "/api/chat", json=body)).raise_for_status()
+            if not wire:
+                (await client.post(host.url + "/api/chat", json=body)).raise_for_status()
+                continue
+            async with client.stream("POST", host.url + "/api/chat", json=body) as response:
+                response.raise_for_status()
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        json.loads(line)
 
     async def run() -> None:
-        async with httpx.AsyncClient(timeout=60) as client:
+        limits = httpx.Limits(max_connections=host.slots, max_keepalive_connections=host.slots)
+        transport = WireTransport(limits, shared_tls_context()) if wire else None
+        async with httpx.AsyncClient(timeout=60, limits=limits, transport=transport) as client:
             await asyncio.gather(*(worker(client) for _ in range(host.slots)))
 
     process.reset_stats()
@@ -363,7 +382,9 @@ def main() -> None:
         "--section-cases", type=int, default=24, help="documents for the sections scenarios"
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every scenario")
-    choices = ["single_control", *flow_scenarios(1, 1), "rag_corpus"]
+    parser.add_argument("--control-calls", type=int, default=200, help="calls of a control")
+    parser.add_argument("--standin", choices=("fast", "asgi"), default="fast")
+    choices = ["single_control", "wire_control", *flow_scenarios(1, 1), "rag_corpus"]
     parser.add_argument("--scenario", action="append", choices=choices)
     parser.add_argument(
         "--timeline",
@@ -373,7 +394,11 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     process = StandInProcess(
-        port, slots=args.slots, latency_ms=args.latency_ms, models=[MODEL, EMBED]
+        port,
+        slots=args.slots,
+        latency_ms=args.latency_ms,
+        models=[MODEL, EMBED],
+        fast=args.standin == "fast",
     ).start()
     host = HostSpec("bench", process.url, args.slots)
     latency_s = args.latency_ms / 1000
@@ -382,18 +407,22 @@ def main() -> None:
     try:
         with prefect_api():  # the API server `evalflow run` uses
             for repeat in range(args.repeat):
-                control = None
+                controls: dict[str, dict[str, Any]] = {}
                 for name in args.scenario or choices:
                     if name == "rag_corpus":
                         figures = rag_corpus(host, process)
-                    elif name == "single_control":
-                        figures = control = plain_control(process, host, latency_s)
+                    elif name in ("single_control", "wire_control"):
+                        wire = name == "wire_control"
+                        figures = plain_control(
+                            process, host, latency_s, args.control_calls, wire=wire
+                        )
+                        controls["vs_wire" if wire else "vs_control"] = figures
                     else:
                         figures = run_flow(process, host, scenarios[name], latency_s, args.timeline)
-                    if control is not None and "phase_share" in figures:
-                        figures["vs_control"] = round(
-                            figures["phase_share"] / control["phase_share"], 3
-                        )
+                    for key, control in controls.items():
+                        if "phase_share" in figures:
+                            share = figures["phase_share"] / control["phase_share"]
+                            figures[key] = round(share, 3)
                     figures["load_1min"] = round(os.getloadavg()[0], 1)
                     runs.setdefault(name, []).append(figures)
                     print(f"run {repeat + 1}", name, json.dumps(figures), flush=True)
@@ -408,6 +437,7 @@ def main() -> None:
                 "busy_share",
                 "outside_busy_s",
                 "vs_control",
+                "vs_wire",
                 "max_open",
                 "cpu_ms_per_call",
                 "case_wall_s",

@@ -26,7 +26,9 @@ RUSAGE_CHILDREN; psutil's sampled sum is the floor); peak RSS of the tree (psuti
 mean open over its busy span (first request's start to last one's end) and the share
 of that span with every slot busy, and the rate over the busy span, beside the bare
 client's from the same run (the machine is shared: compare within a run; the bar is
-bare-wire where it ran, else bare); the stand-in's own CPU per request.
+bare-wire where it ran, else bare); the tree's CPU over that span per generation
+(``phase ms/gen``: the generation phase, the embedded server included; from the 0.2 s
+samples); the stand-in's own CPU per request.
 
 ``--kill-at K``: an evalflow run of N that is killed with SIGKILL (its whole process
 group) once K generations are stored, then rerun: rows stored, distinct keys, and the
@@ -64,6 +66,7 @@ import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+CODE = [REPO]  # the checkout whose evalflow runs (--evalflow-code: before/after figures)
 TEMPERATURES = [round(0.1 * i, 1) for i in range(8)]
 MODEL = "bench:1b"
 PR_SET_CHILD_SUBREAPER = 36
@@ -93,6 +96,7 @@ class Figures:
     cpu_s: float = 0.0
     peak_rss_mib: float = 0.0
     peaks_mib: dict = field(default_factory=dict)  # per process role: main, server, other
+    watch: TreeWatch | None = None
     exit_code: int = 0
     host: dict = field(default_factory=dict)
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -160,6 +164,7 @@ class TreeWatch:
         self.peak_rss = 0
         self.peaks: dict[str, int] = {}
         self.cpu: dict[int, float] = {}
+        self.series: list[tuple[float, float]] = []  # (time.time(), the tree's CPU s)
         self._trace = trace.open("w") if trace else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -192,6 +197,7 @@ class TreeWatch:
                     t = p.cpu_times()
                     self.cpu[p.pid] = t.user + t.system
             self.peak_rss = max(self.peak_rss, rss)
+            self.series.append((time.time(), sum(self.cpu.values())))
             for role, mine in by_role.items():
                 self.peaks[role] = max(self.peaks.get(role, 0), mine)
             second = int(time.monotonic() - started)
@@ -201,6 +207,15 @@ class TreeWatch:
                 self._trace.write(f"{second}\t{mib}\n")
                 self._trace.flush()
             self._stop.wait(0.2)
+
+    def cpu_between(self, start: float, end: float) -> float:
+        """The tree's CPU seconds from ``start`` to ``end`` (``time.time()``), read
+        from the samples nearest each (every 0.2 s)."""
+
+        def at(moment: float) -> float:
+            return min(self.series, key=lambda s: abs(s[0] - moment))[1]
+
+        return at(end) - at(start) if self.series else 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -265,6 +280,7 @@ def run_tree(
     figures.peaks_mib = {role: rss / 2**20 for role, rss in watch.peaks.items() if rss}
     figures.exit_code = proc.returncode
     figures.load = os.getloadavg()
+    figures.watch = watch
     return figures
 
 
@@ -342,7 +358,7 @@ def evalflow_env(home: Path) -> dict[str, str]:
         "EVALFLOW_HOME": str(home / "evalflow"),
         "EVALFLOW_SLOT_LOCK_DIR": str(home / "slot-locks"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(CODE[0]),
     }
     env.pop("PREFECT_API_URL", None)
     return env
@@ -372,7 +388,7 @@ def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int
     elif name == "evalflow":
         home = folder / "home"
         command = evalflow_command(folder / f"results-{n}.db", spec, f"goal-{n}-{time.time():.0f}")
-        figures = run_tree(name, n, command, evalflow_env(home), REPO, log, standin)
+        figures = run_tree(name, n, command, evalflow_env(home), CODE[0], log, standin)
     else:
         tasks = "".join(
             f"\n@task\ndef bench_t{int(t * 10)}():\n    return _bench({t})\n" for t in TEMPERATURES
@@ -390,6 +406,9 @@ def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int
         command += ["--max-tasks", str(len(TEMPERATURES)), "--display", "plain"]
         figures = run_tree(name, n, command, env, folder, log, standin)
     figures.host = host_figures(url)
+    if "busy_s" in figures.host and figures.watch is not None:
+        span = (figures.host["first_started"], figures.host["last_ended"])
+        figures.host["phase_cpu_s"] = figures.watch.cpu_between(*span)
     if figures.exit_code:
         figures.note = f"exit {figures.exit_code}, see {log}"
     return figures
@@ -404,7 +423,7 @@ def kill_and_resume(n: int, kill_at: int, folder: Path, spec: Path, url: str, st
         n,
         evalflow_command(db, spec, name),
         evalflow_env(home),
-        REPO,
+        CODE[0],
         folder / "killed.log",
         standin,
         stop_when=lambda: stored(db) >= kill_at,
@@ -417,7 +436,7 @@ def kill_and_resume(n: int, kill_at: int, folder: Path, spec: Path, url: str, st
         n,
         evalflow_command(db, spec, name),
         evalflow_env(home),
-        REPO,
+        CODE[0],
         folder / "resumed.log",
         standin,
     )
@@ -451,7 +470,8 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
     capacity = slots / (latency_ms / 1000)
     print(f"\n{slots} slots x {latency_ms:g} ms (capacity {capacity:,.0f}/s)", end="")
     print(f"; x bare, vs bare: against {bare.client}" if bare else "")
-    head = ("client", "gens", "wall s", "CPU s", "CPU ms/gen", "x bare", "rate/s", "vs bare")
+    head = ("client", "gens", "wall s", "CPU s", "CPU ms/gen", "x bare", "phase ms/gen")
+    head += ("rate/s", "vs bare")
     head += ("max open", "mean open", "full", "peak MiB", "host ms/req", "load 1m")
     print(" | ".join(head))
     for r in results:
@@ -466,6 +486,7 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
             f"{r.cpu_s:.1f}",
             f"{cpu_ms:.2f}",
             f"{cpu_ms / bare_ms:.2f}" if bare_ms else "-",
+            f"{1000 * h.get('phase_cpu_s', 0) / max(h.get('requests', 0), 1):.2f}",
             f"{h.get('rate', 0):.0f}",
             f"{h.get('rate', 0) / bare_rate:.2f}" if bare_rate else "-",
             f"{h.get('max_in_flight', 0)}/{slots}",
@@ -490,6 +511,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--clients", default="bare,bare-wire,evalflow,inspect")
     parser.add_argument("--standin", choices=("fast", "asgi"), default="fast")
+    parser.add_argument("--evalflow-code", type=Path, help="run evalflow from this checkout")
     parser.add_argument("--kill-at", type=int, help="kill -9 an evalflow run at this count")
     parser.add_argument("--bare", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -500,6 +522,7 @@ def main() -> None:
 
     if sys.platform.startswith("linux"):  # orphans (the embedded server) come back here
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+    CODE[0] = (args.evalflow_code or REPO).resolve()
     clients = args.clients.split(",")
     if "inspect" in clients and importlib.util.find_spec("inspect_ai") is None:
         print("inspect: skipped, inspect_ai is not installed (pip install inspect-ai)")

@@ -106,6 +106,7 @@ class HttpBackend(OwnedClient):
             transport=WireTransport(limits, shared_tls_context()),  # lighter than httpcore
         )
         self._base = host.url.rstrip("/")
+        self._urls: dict[str, httpx.URL] = {}
         self._warm: set[str] = set()
         self._machine_slots: MachineSlots | None = None  # opened on the first call
 
@@ -149,5 +150,10 @@ class HttpBackend(OwnedClient):
             await raise_for_status(response)
             return parse_json_object(response.text)
 
-    def _url(self, path: str) -> str:
-        return self._base + path
+    def _url(self, path: str) -> httpx.URL:
+        """``path`` on the host, parsed once: httpx parses a URL given as a string on
+        every request (~20 us, 1-2% of a generation's CPU against a fast host)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(self._base + path)
+        return url

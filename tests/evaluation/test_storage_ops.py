@@ -4,11 +4,12 @@ on a results database built through the repository functions."""
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from evaluation.backends.base import ModelInfo
 from evaluation.compare._regression import check_regression, load_run
@@ -16,8 +17,8 @@ from evaluation.errors import StorageError
 from evaluation.run._gpu import GpuTelemetry
 from evaluation.run._telemetry import ConfigGpu
 from evaluation.storage.baselines import accept_baseline, accepted_baseline
-from evaluation.storage.db import make_engine, session_scope
-from evaluation.storage.models import Experiment
+from evaluation.storage.db import insert_ignoring_conflicts, make_engine, session_scope
+from evaluation.storage.models import CaseRun, Experiment
 from evaluation.storage.repository import record_models, set_experiment_status
 from evaluation.storage.telemetry import save_config_telemetry
 from evaluation.storage.training import training_frame
@@ -145,3 +146,30 @@ def test_training_frame_says_which_metric_each_experiments_quality_is(engine):
     by_experiment = frame.groupby("experiment")["quality_metric"].unique()
     assert by_experiment["exact"].tolist() == ["exact_match"]
     assert by_experiment["lenient"].tolist() == ["contains"]
+
+
+def test_inserting_rows_of_several_shapes_keeps_their_order_and_conflicts(engine) -> None:
+    """``insert_ignoring_conflicts`` runs each run of same-column rows as one statement:
+    rows of other columns between them, the first stored row of a key kept (DO NOTHING),
+    an update's columns replaced (DO UPDATE), defaults where a row leaves a column out."""
+    with session_scope(engine) as session:
+        experiment_id = add(session, "shapes", "s").id
+    key = {"experiment_id": experiment_id, "config_hash": "c", "sample_index": 0}
+    now = {"created_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    rows = [
+        key | now | {"case_uid": "a", "calls": 1},
+        key | now | {"case_uid": "b", "calls": 2, "wall_s": 0.5},
+        key | now | {"case_uid": "c", "calls": 3},
+        key | now | {"case_uid": "a", "calls": 9, "wall_s": 9.0},  # a conflict: ignored
+    ]
+    with session_scope(engine) as session:
+        insert_ignoring_conflicts(session, CaseRun, rows)
+    with session_scope(engine) as session:
+        again = [key | now | {"case_uid": "b", "calls": 7}, key | now | {"case_uid": "d"}]
+        insert_ignoring_conflicts(session, CaseRun, again, update_columns=["calls"])
+    with session_scope(engine) as session:
+        stored = {
+            r.case_uid: (r.calls, r.wall_s)
+            for r in session.exec(select(CaseRun).where(CaseRun.experiment_id == experiment_id))
+        }
+    assert stored == {"a": (1, 0.0), "b": (7, 0.5), "c": (3, 0.0), "d": (0, 0.0)}

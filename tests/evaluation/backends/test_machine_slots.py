@@ -4,6 +4,7 @@ flock'd files per slot, free again when their process dies."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import subprocess
@@ -86,3 +87,29 @@ def test_a_slot_held_by_a_killed_process_is_free_at_once():
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_take_goes_round_to_the_one_free_slot_and_starts_anywhere():
+    """The search starts at a random slot (runs do not all queue on slot 0) and goes
+    round: with every slot but one held by another process, that one is taken."""
+    mine, other = MachineSlots(URL, 8), MachineSlots(URL, 8)
+    found, firsts = [], set()
+
+    async def main() -> None:
+        for free in range(8):
+            held = [fd for i, fd in enumerate(other._fds) if i != free]
+            for fd in held:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            async with mine.hold():
+                found.extend(mine._held)
+            for fd in held:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        for _ in range(40):  # all free: where a take starts
+            async with mine.hold():
+                firsts.update(mine._held)
+
+    asyncio.run(main())
+    mine.close()
+    other.close()
+    assert found == list(range(8))
+    assert len(firsts) > 1

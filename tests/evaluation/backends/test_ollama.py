@@ -274,3 +274,19 @@ async def test_an_injected_client_is_the_callers_to_close() -> None:
     await OllamaBackend(HostSpec(name="mock", url="http://mock"), client=client).aclose()
     assert not client.is_closed
     await client.aclose()
+
+
+async def test_each_route_is_reached_at_the_hosts_url_every_time() -> None:
+    """The backend parses a route's URL once (httpx parsed a string on every request)
+    and every request still goes to the host's base URL and path."""
+    seen: list[str] = []
+
+    def answer(req: httpx.Request) -> httpx.Response:
+        seen.append(str(req.url))
+        return httpx.Response(200, json={"version": "0.6.8"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    async with OllamaBackend(HostSpec("h", "http://h:1/base/"), client=client) as backend:
+        assert [await backend.version() for _ in range(3)] == ["0.6.8"] * 3
+    await client.aclose()
+    assert seen == ["http://h:1/base/api/version"] * 3
