@@ -4,12 +4,15 @@ what a row's ``attempts`` count was made of."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
-from evaluation.run._work import GenerationRecord, WorkKey
 from evaluation.storage.models import GenerationAttempt, utcnow
+
+if TYPE_CHECKING:  # the run's types (the backends): a reader of results needs neither
+    from evaluation.run._work import GenerationRecord, WorkKey
 
 
 def save_failed_attempts(

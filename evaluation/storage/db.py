@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, TextClause, event, inspect
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -316,6 +315,21 @@ def read_frame(session: Session, query: TextClause, params: Mapping[str, Any]) -
     return pd.read_sql(query, session.connection(), params=dict(params))
 
 
+def dialect_insert(dialect: str) -> Callable[..., Any]:
+    """The INSERT of ``dialect`` that takes ON CONFLICT: SQLite's or PostgreSQL's, their
+    modules imported here on first use (PostgreSQL's brings its drivers' dialects: a
+    read-only command does without)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert
+    raise StorageError(f"unsupported database dialect {dialect!r} (use SQLite or PostgreSQL)")
+
+
 def insert_ignoring_conflicts(
     session: Session,
     model: type[SQLModel],
@@ -334,13 +348,7 @@ def insert_ignoring_conflicts(
     if not rows:
         return
     table = model.__table__
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        insert = postgresql.insert
-    elif dialect == "sqlite":
-        insert = sqlite.insert
-    else:
-        raise StorageError(f"unsupported database dialect {dialect!r} (use SQLite or PostgreSQL)")
+    insert = dialect_insert(session.get_bind().dialect.name)
     updates = list(update_columns)
     keys = list(conflict_columns or [c.name for c in table.primary_key.columns])
     stmt = insert(table)

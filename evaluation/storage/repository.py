@@ -8,15 +8,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
 from evaluation.redact import redact_values
-from evaluation.run._work import GenerationRecord, WorkKey, case_uid
-from evaluation.spec import Config
 from evaluation.storage.attempts import save_failed_attempts
-from evaluation.storage.db import insert_ignoring_conflicts, read_frame
+from evaluation.storage.db import dialect_insert, insert_ignoring_conflicts, read_frame
 from evaluation.storage.models import (
     Aggregate,
     CaseInput,
@@ -34,10 +31,12 @@ from evaluation.storage.models import (
 from evaluation.storage.stages import save_case_traces, save_config_pipelines
 from evaluation.suites import Case, Suite
 
-if TYPE_CHECKING:  # httpx (the backends) and pandas are imported where used
+if TYPE_CHECKING:  # httpx (the backends), the run's types and pandas: where used
     import pandas as pd
 
     from evaluation.backends.base import ModelInfo
+    from evaluation.run._work import GenerationRecord, WorkKey
+    from evaluation.spec import Config
 
 
 def suite_fingerprint(suite: Suite) -> str:
@@ -47,6 +46,8 @@ def suite_fingerprint(suite: Suite) -> str:
 
 def record_suite(session: Session, suite: Suite) -> None:
     """Store the suite and its cases (idempotent; cases are refreshed from the file)."""
+    from evaluation.run._work import case_uid
+
     insert_ignoring_conflicts(
         session,
         SuiteRow,
@@ -332,7 +333,7 @@ def save_generations(
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     table = Generation.__table__
     connection = session.connection()
     # One statement per shape of row (ok and failed rows carry different columns), run

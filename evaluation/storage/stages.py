@@ -13,8 +13,6 @@ from sqlmodel import Session, select
 
 from evaluation.pipelines._setting import SINGLE
 from evaluation.pipelines.summary import PipelineSummary, no_pipelines, summary_of
-from evaluation.run._work import GenerationRecord
-from evaluation.spec import Config
 from evaluation.storage.db import insert_ignoring_conflicts, read_frame
 from evaluation.storage.models import CaseRun, ConfigPipeline, StageRow
 from evaluation.storage.pages import keep_page, stored_page
@@ -23,6 +21,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from evaluation.pipelines._trace import StageRecord
+    from evaluation.run._work import GenerationRecord
+    from evaluation.spec import Config
 
 
 def save_config_pipelines(session: Session, configs: Sequence[Config]) -> None:
