@@ -1,6 +1,7 @@
 """The terminal leaderboard is made without pandas (`evalflow show` does not import it):
 byte for byte what the DataFrame renderer it replaced printed, on boards with missing
-numbers, failed generations, pipelines with stage tables, long names and echo flags."""
+numbers, failed generations, empty outputs, pipelines with stage tables, long names and
+echo flags."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from evaluation.compare._leaderboard import (
     _fmt,
     _int,
     _latency,
+    empty_flags,
     metric_direction,
     render_text,
 )
@@ -67,6 +69,8 @@ def _reference(board: Leaderboard, *, wide: bool = False, columns: int = 100) ->
     if wide:
         out["ok"] = frame["generations_ok"].map(lambda v: _fmt(_int(v)))
     out["failed"] = frame["generations_failed"].map(lambda v: _fmt(_int(v)))
+    if (frame["empty_outputs"].fillna(0) > 0).any():  # since d09b0f4
+        out["empty"] = frame["empty_outputs"].map(lambda v: _fmt(_int(v)))
     if board.shows_pipelines:
         out["calls"] = frame["calls_per_case"].map(lambda v: _fmt(v, 1))
         out["cut"] = frame["context_truncated"].map(lambda v: _fmt(_int(v)))
@@ -84,7 +88,7 @@ def _reference(board: Leaderboard, *, wide: bool = False, columns: int = 100) ->
         text += f"\n(not shown: {', '.join(left_out)}; --wide shows every column)"
     if not wide and board.shared:
         text += f"\nEvery config: {board.shared}"
-    flags = [n for n in board.notes if n.startswith("ECHOES THE PROMPT")]
+    flags = [n for n in board.notes if n.startswith(("ECHOES THE PROMPT", "EMPTY OUTPUTS"))]
     if flags:
         text += "\n" + "\n".join(flags)
     if board.shows_pipelines and board.pipelines is not None and len(board.pipelines.stages):
@@ -134,6 +138,7 @@ def _board(seed: int) -> Leaderboard:
             "generations_ok": 36.0 - failed,
             "generations_failed": failed,
             "truncated": 0.0,
+            "empty_outputs": rng.choice([None, 0.0, 0.0, 0.0, 5.0]),
             "latency_p50_s": _maybe(rng, rng.random()),
             "latency_p95_s": _maybe(rng, 1 + rng.random()),
             "ttft_p50_s": _maybe(rng, rng.random() / 10),
@@ -169,7 +174,7 @@ def _board(seed: int) -> Leaderboard:
         f"ECHOES THE PROMPT: {r['config']} {r['label']} repeats its prompt"
         for r in rows
         if (r.get("echoes_prompt") or 0) >= 0.25
-    )
+    ) + empty_flags(rows)
     pipelines = PipelineSummary(by_config, tuple(stages))
     return Leaderboard("sweep", tuple(metrics), tuple(rows), rng.random() < 0.5, echoes, pipelines)
 
