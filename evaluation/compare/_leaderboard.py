@@ -306,8 +306,13 @@ def ranked_table(board: Leaderboard, higher_is_better: bool | None = None) -> pd
 
 def metric_direction(metric: str) -> bool:
     """Whether higher is better on ``metric`` (the registry's word; descriptive metrics
-    and unknown ones: higher)."""
+    and unknown ones: higher). A built-in metric's is read from its table, without loading
+    the metrics (numpy, the backends: `show` ranks by it)."""
     from evaluation.errors import EvalError
+    from evaluation.metrics._directions import HIGHER_IS_BETTER
+
+    if metric in HIGHER_IS_BETTER:
+        return HIGHER_IS_BETTER[metric]
     from evaluation.metrics import get_metric
 
     try:

@@ -5,29 +5,7 @@ per_case = metric.score(outputs, cases)        # one float per output, NaN if un
 headline = metric.corpus_score(outputs, cases)  # corpus value (BLEU, chrF, macro-F1)
 """
 
-from evaluation.metrics._base import Metric, Scored, ScoreType
-from evaluation.metrics._code import extract_code
-from evaluation.metrics._constraints import check_constraints
-from evaluation.metrics._labels import extract_label
-from evaluation.metrics._pass_at_k import pass_at_k
-from evaluation.metrics._registry import (
-    NOT_QUALITY,
-    get_metric,
-    get_metrics,
-    is_descriptive,
-    metric_names,
-    metric_problem,
-    unsuited_metric,
-)
-from evaluation.metrics._semantic import (
-    DEFAULT_EMBED_MODEL,
-    Embeds,
-    embed_model_of,
-    name_with_options,
-    with_embedder,
-)
-from evaluation.metrics._text import match_explanation, normalize_text
-from evaluation.metrics._user import ENTRY_POINT_GROUP, scorer
+from evaluation._lazy import lazy_exports
 
 __all__ = [
     "DEFAULT_EMBED_MODEL",
@@ -54,3 +32,35 @@ __all__ = [
     "unsuited_metric",
     "with_embedder",
 ]
+
+# The metrics' modules import numpy and their scorers' libraries: a name is imported on
+# first use, and `evaluation.metrics._directions` (what `show` ranks by) without them.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Metric": "evaluation.metrics._base",
+        "Scored": "evaluation.metrics._base",
+        "ScoreType": "evaluation.metrics._base",
+        "extract_code": "evaluation.metrics._code",
+        "check_constraints": "evaluation.metrics._constraints",
+        "extract_label": "evaluation.metrics._labels",
+        "pass_at_k": "evaluation.metrics._pass_at_k",
+        "NOT_QUALITY": "evaluation.metrics._registry",
+        "get_metric": "evaluation.metrics._registry",
+        "get_metrics": "evaluation.metrics._registry",
+        "is_descriptive": "evaluation.metrics._registry",
+        "metric_names": "evaluation.metrics._registry",
+        "metric_problem": "evaluation.metrics._registry",
+        "unsuited_metric": "evaluation.metrics._registry",
+        "DEFAULT_EMBED_MODEL": "evaluation.metrics._semantic",
+        "Embeds": "evaluation.metrics._semantic",
+        "embed_model_of": "evaluation.metrics._semantic",
+        "name_with_options": "evaluation.metrics._semantic",
+        "with_embedder": "evaluation.metrics._semantic",
+        "match_explanation": "evaluation.metrics._text",
+        "normalize_text": "evaluation.metrics._text",
+        "ENTRY_POINT_GROUP": "evaluation.metrics._user",
+        "scorer": "evaluation.metrics._user",
+    },
+    globals(),
+)

@@ -20,6 +20,7 @@ from evaluation.metrics import (
     _timing,
 )
 from evaluation.metrics._base import CorpusFn, Metric, PerCaseFn, ScoreType
+from evaluation.metrics._directions import HIGHER_IS_BETTER
 from evaluation.metrics._pass_at_k import parse_k
 from evaluation.metrics._user import entry_point_names, user_metric
 from evaluation.sandbox import SandboxUnavailable
@@ -40,7 +41,6 @@ def _metric(
     per_case: PerCaseFn,
     *,
     task_types: tuple[str, ...],
-    higher_is_better: bool = True,
     corpus: CorpusFn | None = None,
     descriptive: bool = False,
     bounds: tuple[float, float] | None = None,
@@ -49,7 +49,7 @@ def _metric(
         name=name,
         description=description,
         score_type=score_type,
-        higher_is_better=higher_is_better,
+        higher_is_better=HIGHER_IS_BETTER[name],  # a new metric's direction goes there
         corpus_level=corpus is not None,
         per_case=per_case,
         corpus=corpus,
@@ -144,7 +144,6 @@ _METRICS = (
         "credit; the leaderboard flags it).",
         "binary",
         _echo.echoes_prompt,
-        higher_is_better=False,
         task_types=ANY_TASK,
     ),
     _metric(
@@ -152,7 +151,6 @@ _METRICS = (
         "Words in the output (descriptive; shorter is cheaper).",
         "continuous",
         _text.output_length,
-        higher_is_better=False,
         descriptive=True,
         bounds=NON_NEGATIVE,
         task_types=ANY_TASK,
@@ -162,7 +160,6 @@ _METRICS = (
         "Seconds from sending the request to its last byte, as the backend measured.",
         "continuous",
         _timing.timing(_timing.latency_s),
-        higher_is_better=False,
         bounds=NON_NEGATIVE,
         task_types=ANY_TASK,
     ),
@@ -171,7 +168,6 @@ _METRICS = (
         "Seconds from sending the request to the first content token.",
         "continuous",
         _timing.timing(_timing.ttft_s),
-        higher_is_better=False,
         bounds=NON_NEGATIVE,
         task_types=ANY_TASK,
     ),

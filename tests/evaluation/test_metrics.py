@@ -600,3 +600,14 @@ def test_echoing_the_prompt_has_a_direction_and_gets_a_verdict():
         rows, "echoes_prompt", score_type="binary", higher_is_better=direction("echoes_prompt")
     )
     assert multi.winner == "answer", multi.verdict
+
+
+def test_the_direction_table_names_every_built_in_metric_and_no_other():
+    """`show` ranks by a built-in metric's direction read from a table, without loading the
+    metrics: the registry declares each one's from that table, and it names no other."""
+    from evaluation.metrics._directions import HIGHER_IS_BETTER
+    from evaluation.metrics._registry import _BY_NAME
+
+    assert set(HIGHER_IS_BETTER) == set(_BY_NAME)
+    assert {n: m.higher_is_better for n, m in _BY_NAME.items()} == HIGHER_IS_BETTER
+    assert not HIGHER_IS_BETTER["latency_s"] and HIGHER_IS_BETTER["exact_match"]
