@@ -104,6 +104,7 @@ class ProgressArtifact:
             eta = (
                 self._eta() if self._mix is not None else self._rate.eta_s(self._total - self._done)
             )
+            self._live.answered({r.host for r in records})
             self._live.stored([None if r.ok else r.error for r in records], self._rate.per_s(), eta)
 
     async def advance(self, finished: int, failed: int = 0) -> None:

@@ -8,6 +8,11 @@ generation is stored): one small upsert, so a page that polls it never touches t
 run's generations. A change the interval held back is pending, never dropped: it is
 written by the next event once the interval has passed, by ``tick`` (``keep_written``
 calls it every interval while generation stalls) and by ``flush`` at the stage's end.
+
+A host with requests in flight and no answer stored for ``quiet_after_s`` (a hung
+server accepts the connection and never answers) is said through ``say``, naming the
+host, how long, and ``timeouts`` (what will end the wait); again each time the silence
+doubles. The CLI's bar says it too, but only on a terminal; this line is in the log.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from evaluation.run._rate import format_duration
 from evaluation.storage.db import insert_ignoring_conflicts, session_scope
 from evaluation.storage.models import RunLive, utcnow
 
 STAGES = ("load", "generate", "score", "compare", "report")
 WRITE_INTERVAL_S = 2.0
+QUIET_AFTER_S = 30.0  # no answer from a host with requests in flight: said after this
 REASON_CHARS = 100
 _EMPTY: dict[str, Any] = {
     "done": 0, "total": 0, "failed": 0, "per_s": None, "eta_s": None,
@@ -79,8 +86,13 @@ class LiveRun:
     failures: Counter[str] = field(default_factory=Counter)
     per_s: float | None = None
     eta_s: float | None = None
+    say: Callable[[str], None] | None = None
+    timeouts: str = ""  # how a request's wait ends, e.g. "each try gives up after 120 s"
+    quiet_after_s: float = QUIET_AFTER_S
     _written: float = float("-inf")
     _pending: bool = False
+    _heard: dict[str, float] = field(default_factory=dict)  # host -> last answer or send
+    _said: dict[str, float] = field(default_factory=dict)  # host -> silence last said
 
     def start(self) -> None:
         """The generate stage begins: written at once."""
@@ -89,6 +101,9 @@ class LiveRun:
 
     def sent(self, host: str, n: int) -> None:
         """``n`` cases went to ``host``."""
+        if not self.in_flight[host]:  # its silence counts from now
+            self._heard[host] = self.clock()
+            self._said.pop(host, None)
         self.in_flight[host] += n
         self._changed()
 
@@ -111,12 +126,36 @@ class LiveRun:
         else:
             self._changed()
 
+    def answered(self, hosts: set[str]) -> None:
+        """Generations from ``hosts`` were stored: they are not silent."""
+        now = self.clock()
+        for host in hosts:
+            self._heard[host] = now
+            self._said.pop(host, None)
+
+    def _quiet(self) -> None:
+        """Say each host in flight that answered nothing for ``quiet_after_s``."""
+        if self.say is None:
+            return
+        now = self.clock()
+        for host, n in self.in_flight.items():
+            silent = now - self._heard.get(host, now)
+            if not n or silent < max(self.quiet_after_s, 2 * self._said.get(host, 0.0)):
+                continue
+            self._said[host] = silent
+            waiting = "1 request waits" if n == 1 else f"{n} requests wait"
+            self.say(
+                f"no answer from host '{host}' for {format_duration(silent)} ({waiting}; "
+                f"a hung or overloaded server?); {self.timeouts or 'the request timeout ends it'}"
+            )
+
     def _changed(self) -> None:
         self._pending = True
         self.tick()
 
     def tick(self) -> None:
         """Write what is pending once the interval since the last write has passed."""
+        self._quiet()
         if self._pending and self.clock() - self._written >= self.interval_s:
             self.write()
 

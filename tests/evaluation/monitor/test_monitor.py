@@ -88,6 +88,42 @@ def test_the_live_row_is_written_at_most_every_interval_and_at_the_end(db):
         assert session.get(RunLive, "throttled").done == 3
 
 
+def test_a_host_silent_with_requests_in_flight_is_said_with_what_ends_the_wait(db):
+    # A hung server takes the request and never answers: the run says so (the log),
+    # naming the host, the silence and the timeouts, again as the silence doubles.
+    now, said = [0.0], []
+    live = LiveRun(
+        db.engine, "hung", total=4, clock=lambda: now[0], say=said.append,
+        timeouts="a try gives up after 2 min", quiet_after_s=30.0,
+    )  # fmt: skip
+    live.sent("fast", 1)
+    live.sent("hung", 1)
+    now[0] = 29.0
+    live.tick()
+    assert said == []  # not yet
+    live.answered({"fast"})
+    live.returned("fast", 1)  # its lane is done
+    now[0] = 31.0
+    live.tick()
+    assert said == [
+        "no answer from host 'hung' for 31 s (1 request waits; a hung or overloaded "
+        "server?); a try gives up after 2 min"
+    ]
+    now[0] = 50.0
+    live.tick()
+    assert len(said) == 1  # once per doubling, not every tick
+    now[0] = 62.0
+    live.tick()
+    assert len(said) == 2 and "for 1 min 2 s" in said[1]
+    live.answered({"hung"})  # it answers: its silence starts over
+    now[0] = 80.0
+    live.tick()
+    live.returned("hung", 1)
+    now[0] = 500.0
+    live.tick()  # nothing in flight: nothing to say
+    assert len(said) == 2
+
+
 def test_a_write_the_interval_held_back_is_written_later_not_dropped(db):
     now = [0.0]
     live = LiveRun(db.engine, "stalled", total=16, clock=lambda: now[0], interval_s=2.0)
