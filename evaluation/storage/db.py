@@ -307,12 +307,41 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+READ_ROWS = 10_000  # rows a read makes Python objects of at once (read_frame)
+
+
 def read_frame(session: Session, query: TextClause, params: Mapping[str, Any]) -> pd.DataFrame:
-    """The rows of ``query`` as a DataFrame. pandas is imported here, on first use, not
-    with the storage modules: listing experiments needs none of it."""
+    """The rows of ``query`` as a DataFrame, read ``READ_ROWS`` at a time: each row's
+    values are Python objects until pandas packs them, and 100,000 scores (a 10 MiB
+    frame) read at once peaked 61 MiB above where they started, 24 so. The parts' column
+    types are those of one read (else the query is read again whole). pandas is imported
+    here, on first use, not with the storage modules: listing experiments needs none."""
     import pandas as pd
 
-    return pd.read_sql(query, session.connection(), params=dict(params))
+    parts = list(pd.read_sql(query, session.connection(), params=dict(params), chunksize=READ_ROWS))
+    if len(parts) == 1:
+        return parts[0]
+    if not _same_types(parts):
+        del parts
+        return pd.read_sql(query, session.connection(), params=dict(params))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _same_types(parts: list[pd.DataFrame]) -> bool:
+    """Whether each column has one type in every part, as one read gives it; a part's
+    column of nulls only takes the others' type where that is float or string (what one
+    read makes of those nulls)."""
+    for column in parts[0].columns:
+        filled = {part[column].dtype for part in parts if part[column].notna().any()}
+        if len(filled) > 1:
+            return False
+        kind = filled.pop() if filled else parts[0][column].dtype
+        for part in parts:
+            if part[column].dtype != kind:  # nulls only
+                if kind.kind != "f" and str(kind) != "str":
+                    return False
+                part[column] = part[column].astype(kind)
+    return True
 
 
 def dialect_insert(dialect: str) -> Callable[..., Any]:
