@@ -304,6 +304,20 @@ def ranked_table(board: Leaderboard, higher_is_better: bool | None = None) -> pd
     return board.table.set_index("config", drop=False).loc[order].reset_index(drop=True)
 
 
+def ranking_words(board: Leaderboard) -> str:
+    """How ``ranked_rows`` orders the board, in a line: "Ranked by exact_match (higher is
+    better); ties by lower median latency (a config flagged for echoing the prompt
+    last), then label." ("" without metrics)."""
+    if not board.metrics:
+        return ""
+    metric = board.metrics[0]
+    better = "higher" if metric_direction(metric) else "lower"
+    return (
+        f"Ranked by {metric} ({better} is better); ties by lower median latency "
+        "(a config flagged for echoing the prompt last), then label."
+    )
+
+
 def metric_direction(metric: str) -> bool:
     """Whether higher is better on ``metric`` (the registry's word; descriptive metrics
     and unknown ones: higher). A built-in metric's is read from its table, without loading
@@ -434,8 +448,9 @@ def render_markdown(board: Leaderboard) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Sorted by the first metric. Intervals: 95%, clustered by case group where "
-        "the suite has groups; corpus metrics by a seeded case bootstrap.",
+        f"{ranking_words(board) or 'Sorted by the first metric.'} Intervals: 95%, "
+        "clustered by case group where the suite has groups; corpus metrics by a seeded "
+        "case bootstrap.",
     ]
     if board.shared:
         lines += ["", f"Every config: {board.shared}."]
@@ -501,6 +516,9 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
         shown = text_table({k: v for k, v in out.items() if k not in left_out})
     if left_out:
         shown += f"\n(not shown: {', '.join(left_out)}; --wide shows every column)"
+    if board.metrics:
+        words = ranking_words(board)
+        shown += "\n" + (words if wide else textwrap.fill(words, columns))
     if not wide and board.shared:
         shown += f"\nEvery config: {board.shared}"
     flags = [n for n in board.notes if n.startswith(FLAGS)]

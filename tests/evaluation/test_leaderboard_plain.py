@@ -22,6 +22,7 @@ from evaluation.compare._leaderboard import (
     _latency,
     empty_flags,
     metric_direction,
+    ranking_words,
     render_text,
 )
 from evaluation.compare._stage_table import _seconds
@@ -86,6 +87,9 @@ def _reference(board: Leaderboard, *, wide: bool = False, columns: int = 100) ->
         text = out.drop(columns=left_out).to_string(index=False)
     if left_out:
         text += f"\n(not shown: {', '.join(left_out)}; --wide shows every column)"
+    if board.metrics:
+        words = ranking_words(board)
+        text += "\n" + (words if wide else textwrap.fill(words, columns))
     if not wide and board.shared:
         text += f"\nEvery config: {board.shared}"
     flags = [n for n in board.notes if n.startswith(("ECHOES THE PROMPT", "EMPTY OUTPUTS"))]

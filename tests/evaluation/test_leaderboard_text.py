@@ -6,7 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from evaluation.compare._leaderboard import RUN_FACTS, Leaderboard, render_text, table_rows
+from evaluation.compare._leaderboard import (
+    RUN_FACTS,
+    Leaderboard,
+    render_markdown,
+    render_text,
+    table_rows,
+)
 
 METRICS = ("exact_match", "contains", "rougeL", "bleu", "output_length")
 
@@ -30,13 +36,36 @@ def test_the_terminal_table_fits_100_columns_and_names_what_it_leaves_out():
     lines = text.splitlines()
     assert max(map(len, lines)) <= 100
     assert "SIMULATED" in text
-    assert lines[4].split()[0] == "#1" and lines[-3].split()[0] == "#12"
-    table = "\n".join(lines[3:-2])
+    assert lines[4].split()[0] == "#1" and lines[-5].split()[0] == "#12"
+    table = "\n".join(lines[3:-4])
     assert "seed=42" not in table and "0000000000000000" not in text  # short labels, no hash
     assert "0.78 [0.60, 0.89]" in text and "0.7778" not in text
-    assert lines[-2].startswith("(not shown: ") and "--wide" in lines[-2]
+    assert lines[-4].startswith("(not shown: ") and "--wide" in lines[-4]
+    assert lines[-3].startswith("Ranked by exact_match (higher is better); ties by ")
     assert lines[-1] == "Every config: seed=42 num_predict=128"  # what the labels leave out
     assert lines[3].split()[:3] == ["#", "config", "exact_match"]
+
+
+def test_the_board_says_which_metric_ranks_it_and_how_ties_break():
+    # A newcomer saw a config with empty outputs #1 on a tie and no word of why.
+    board = _board(2)
+    text = render_text(board, wide=True)
+    assert (
+        "Ranked by exact_match (higher is better); ties by lower median latency "
+        "(a config flagged for echoing the prompt last), then label." in text
+    )
+    lower = Leaderboard(
+        "l",
+        ("latency_s",),
+        tuple(
+            {**r, "latency_s": 1.0, "latency_s_ci_low": 1.0, "latency_s_ci_high": 1.0}
+            for r in board.rows
+        ),
+        True,
+    )
+    assert "Ranked by latency_s (lower is better); " in render_text(lower)
+    assert "Ranked by exact_match (higher is better); " in render_markdown(board)
+    assert "Ranked" not in render_text(Leaderboard("none", (), board.rows, True))
 
 
 def test_wide_shows_every_column_full_labels_and_hashes():
