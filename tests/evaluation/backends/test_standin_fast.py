@@ -99,7 +99,9 @@ async def _concurrent(url: str, n: int) -> list[httpx.Response]:
 
 
 def test_requests_beyond_the_slots_wait_for_one() -> None:
-    host = FastStandIn(dataclasses.replace(FAST, slots=2)).start()
+    # A second per answer: all six are open at the host before the first two are answered,
+    # however loaded the machine (at 4 ms the first answers could beat the sixth connection).
+    host = FastStandIn(dataclasses.replace(FAST, slots=2, latency_ms=1000.0)).start()
     try:
         responses = asyncio.run(_concurrent(host.url, 6))
         stats = httpx.get(host.url + "/_stats?spans=1").json()
@@ -114,7 +116,7 @@ def test_requests_beyond_the_slots_wait_for_one() -> None:
 
 
 def test_beyond_slots_plus_queue_the_host_is_busy() -> None:
-    config = dataclasses.replace(FAST, slots=1, max_queue=1, latency_ms=300.0)
+    config = dataclasses.replace(FAST, slots=1, max_queue=1, latency_ms=1000.0)
     host = FastStandIn(config).start()
     try:
         responses = asyncio.run(_concurrent(host.url, 5))
