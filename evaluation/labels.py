@@ -53,15 +53,21 @@ def settings_footer(labels: Sequence[str], default: int) -> str:
     every config shares (:func:`shared_settings`) with num_predict spelled out, and,
     where the table's labels show "n=", that it is num_predict and what a label without
     it generates (``default``). Under a leaderboard "n=24" read as a sample size of 24."""
-    shared = " ".join(
-        f"num_predict={word[2:]}" if _NUM_PREDICT_WORD.fullmatch(word) else word
-        for word in shared_settings(labels).split()
-    )
+    shared = num_predict_spelled(shared_settings(labels))
     shown = [_shows_num_predict(label) for label in distinguishing_labels(labels).values()]
     note = "n= is num_predict, the most tokens an output may have" if any(shown) else ""
     if any(shown) and not all(shown):
         note += f" ({default} where no n= is shown)"
     return "; ".join(part for part in (shared, note) if part)
+
+
+def num_predict_spelled(label: str) -> str:
+    """``label`` with its "n=24" as "num_predict=24": where no footer says what n= is
+    (a label alone on a line, ``show --wide``'s column), it read as a sample size."""
+    return " ".join(
+        f"num_predict={word[2:]}" if _NUM_PREDICT_WORD.fullmatch(word) else word
+        for word in label.split()
+    )
 
 
 def _shows_num_predict(label: str) -> bool:

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from evaluation.compare._stage_table import stage_lines, stage_text
 from evaluation.compare._text_table import text_table
 from evaluation.errors import ScorerFailed
-from evaluation.labels import distinguishing_labels, settings_footer
+from evaluation.labels import distinguishing_labels, num_predict_spelled, settings_footer
 from evaluation.pipelines.summary import PipelineSummary
 from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics.precision import column_decimals, fixed, rounded
@@ -481,7 +481,7 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
     out: dict[str, list[str]] = {"#": [f"#{i}" for i in range(1, len(ranked) + 1)]}
     if wide:
         out["config"] = [r["config"] for r in ranked]
-        out["label"] = [r["label"] for r in ranked]
+        out["label"] = [num_predict_spelled(r["label"]) for r in ranked]
     else:
         labels = board.labels
         out["config"] = [labels[r["config"]] for r in ranked]

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from evaluation.errors import EvalError
 from evaluation.itembank.schema import BankAbility, BankCase, ItemBank
+from evaluation.labels import num_predict_spelled
 from evaluation.series.schema import SeriesRun
 from evaluation.storage.coverage import short_configs
 from evaluation.storage.models import (
@@ -564,11 +565,12 @@ def estimates_text(metric: str, estimates: list[ConfigEstimate]) -> str:
     """The estimates as `show` and `compare` print them."""
     if not estimates:
         return ""
-    width = max(len(e.label) for e in estimates)
+    labels = [num_predict_spelled(e.label) for e in estimates]
+    width = max(map(len, labels))
     lines = [f"Full-suite {metric} (95% intervals):"]
     notes = sorted({e.estimate.note for e in estimates if e.estimate.note})
-    for e in estimates:
-        lines.append(f"  {e.label:<{width}}  {e.estimate.text()}")
+    for label, e in zip(labels, estimates, strict=True):
+        lines.append(f"  {label:<{width}}  {e.estimate.text()}")
         if e.placed:
             lines.append(f"  {'':<{width}}  {e.placed}")
     lines += [f"  not calibrated: {note}; the subset's plain mean instead" for note in notes]

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from evaluation.itembank import (
     Bank,
+    ConfigEstimate,
     calibrated_estimate,
     cases_for_width,
     current_bank,
@@ -68,6 +69,13 @@ def test_a_subset_mean_has_a_finite_population_interval() -> None:
     assert got.method == "subset mean" and got.low < 0.5 < got.high
     assert subset_mean([1.0, 0.0] * 20, 40).method == "full"
     assert "subset mean from 20 of 40 cases" in got.text()
+
+
+def test_the_estimates_spell_num_predict_out() -> None:
+    # Under "Full-suite ... (95% intervals)" "n=12" read as 12 observations.
+    est = ConfigEstimate("smollm2 t=0 n=12", subset_mean([1.0, 0.0] * 3, 36))
+    line = estimates_text("exact_match", [est]).splitlines()[1]
+    assert line.startswith("  smollm2 t=0 num_predict=12  ") and " n=12" not in line
 
 
 def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp_path, capsys):

@@ -26,6 +26,7 @@ from evaluation.compare._leaderboard import (
     render_text,
 )
 from evaluation.compare._stage_table import _seconds
+from evaluation.labels import num_predict_spelled
 from evaluation.pipelines.summary import SHARED, PipelineSummary
 from evaluation.statistics.precision import column_decimals
 from evaluation.statistics.ranking import rank_order
@@ -51,7 +52,13 @@ def _reference(board: Leaderboard, *, wide: bool = False, columns: int = 100) ->
         frame = indexed.loc[order].reset_index(drop=True)
     ranks = [f"#{i}" for i in range(1, len(frame) + 1)]
     if wide:
-        out = pd.DataFrame({"#": ranks, "config": frame["config"], "label": frame["label"]})
+        out = pd.DataFrame(
+            {
+                "#": ranks,
+                "config": frame["config"],
+                "label": frame["label"].map(num_predict_spelled),
+            }
+        )
     else:
         short = board.labels
         out = pd.DataFrame(

@@ -72,7 +72,8 @@ def test_wide_shows_every_column_full_labels_and_hashes():
     text = render_text(_board(), wide=True)
     for m in METRICS:
         assert m in text
-    assert "0000000000000000" in text and "seed=42 n=128" in text and "not shown" not in text
+    assert "0000000000000000" in text and "not shown" not in text
+    assert "seed=42 num_predict=128" in text and " n=128" not in text  # no footer says n=
 
 
 def test_table_artifact_rows_are_rounded_to_their_intervals():
