@@ -8,7 +8,6 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -28,8 +27,10 @@ from evaluation.storage.models import (
     SuiteRow,
 )
 
-if TYPE_CHECKING:  # the fit and the estimates load scipy: imported where they are used,
-    # so that `show` and the view, which ask whether an experiment needs them, do not
+if TYPE_CHECKING:  # numpy, and the fit and the estimates (scipy): imported where they are
+    # used, so that `show` and the view, which ask whether an experiment needs them, do not
+    import numpy as np
+
     from evaluation.itembank._estimate import Estimate
     from evaluation.itembank._fit import ItemFit
 
@@ -167,6 +168,8 @@ def model_family(model: str) -> str:
 def stored_scores(session: Session, suite: str, metric: str | None = None) -> Scores:
     """Every stored score of ``suite`` on ``metric`` (default: the suite's first
     metric), from the experiments that ran the suite as it is now."""
+    import numpy as np
+
     row = session.get(SuiteRow, suite)
     if row is None:
         raise BankRefused(
@@ -280,6 +283,8 @@ def calibrate_bank(session: Session, suite: str, metric: str | None = None) -> B
     """Calibrate a new version of ``suite``'s bank from every stored score and store it;
     refused (nothing written) below ``MIN_CONFIGS`` configs that ran half the suite.
     Cases no config scored are left out (nothing is known of them)."""
+    import numpy as np
+
     from evaluation.itembank._calibrate import CHECK_SHARE, calibrate
 
     scores = stored_scores(session, suite, metric)
@@ -363,6 +368,8 @@ def calibrate_bank(session: Session, suite: str, metric: str | None = None) -> B
 
 def current_bank(session: Session, suite: str, metric: str | None = None) -> Bank | None:
     """The newest bank of ``suite`` (on ``metric``, else on any), or None."""
+    import numpy as np
+
     query = select(ItemBank).where(ItemBank.suite == suite)
     if metric:
         query = query.where(ItemBank.metric == metric)
@@ -533,6 +540,8 @@ def experiment_estimates(
         .where(ExperimentConfig.experiment_id == experiment_id)
         .order_by(ExperimentConfig.position)
     ).all()
+    import numpy as np
+
     out = []
     board: list[tuple[float, str, str]] | None = None
     for config, label, model in order:
@@ -583,6 +592,8 @@ def cases_for_width(bank: Bank, width: float, seed: int = 0) -> tuple[int, float
     the chosen cases as the model says, and are estimated back. A grid of sizes first,
     then halving between the last size too few and the first enough (so `plan`'s
     ``--cases`` is not a grid step too many)."""
+    import numpy as np
+
     n = len(bank.cases)
     rng = np.random.default_rng(seed)
     sizes = sorted({max(2, min(n, int(np.ceil(s * n)))) for s in np.geomspace(0.02, 1, 12)})
@@ -607,6 +618,8 @@ def cases_for_width(bank: Bank, width: float, seed: int = 0) -> tuple[int, float
 def _typical_width(bank: Bank, k: int, rng: np.random.Generator, seed: int) -> float:
     """The median 95% interval width from ``k`` random cases (as the level's) for
     configs at the bank's abilities' quartiles."""
+    import numpy as np
+
     from evaluation.itembank._estimate import calibrated_estimate
     from evaluation.itembank._fit import probabilities
 

@@ -5,10 +5,12 @@ here; this module only turns one stream into an inline SVG chart (no JavaScript)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
-from evaluation.series import SeriesEvent, StreamVerdict
+if TYPE_CHECKING:  # the series' modules import numpy and pandas; the other pages need neither
+    from evaluation.series import SeriesEvent, StreamVerdict
 
 WIDTH, HEIGHT, PAD = 520, 120, 14
 

@@ -9,13 +9,15 @@ markdown), so the tables always hold the latest comparison of each run.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import delete, text
 from sqlmodel import Session
 
 from evaluation.storage.models import ComparisonRow, ComparisonRun, utcnow
+
+if TYPE_CHECKING:  # pandas: imported where a frame is read, not for the stored run
+    import pandas as pd
 
 
 def replace_comparisons(
@@ -43,6 +45,8 @@ def comparison_run(session: Session, run_label: str) -> ComparisonRun | None:
 
 def comparisons_frame(session: Session, run_label: str) -> pd.DataFrame:
     """The stored rows of ``run_label``, one per (metric, pair), in insertion order."""
+    import pandas as pd
+
     query = text("SELECT * FROM comparisons WHERE run_label = :r ORDER BY id")
     return pd.read_sql(query, session.connection(), params={"r": run_label})
 
@@ -50,6 +54,8 @@ def comparisons_frame(session: Session, run_label: str) -> pd.DataFrame:
 def latency_scores(session: Session, experiment_id: int) -> pd.DataFrame:
     """Per-generation ``latency_s`` of the successful generations as long score rows
     (config = config hash), so latency is compared like any metric (lower is better)."""
+    import pandas as pd
+
     query = text(
         "SELECT g.config_hash AS config, c.case_id, g.sample_index, "
         'c."group" AS "group", \'latency_s\' AS metric, g.latency_s AS value '

@@ -29,15 +29,12 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
 from evaluation.errors import EvalError, StorageError
-from evaluation.itembank import experiment_estimates
 from evaluation.labels import configs_fitting, configs_named
-from evaluation.metrics import get_metric
 from evaluation.monitor import RunControl, add_monitor
 from evaluation.statistics.precision import fixed
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment
-from evaluation.view.detail import generation_detail, neighbours
 from evaluation.view.links import experiment_path
 from evaluation.view.matrix import flip_shade, flip_window, quality_grid, varied_parameters
 from evaluation.view.queries import (
@@ -51,7 +48,7 @@ from evaluation.view.queries import (
     generation_page,
     pair_page,
 )
-from evaluation.view.stored import flips_page, pair_summary_page, summary_page
+from evaluation.view.stored import estimates_page, flips_page, pair_summary_page, summary_page
 from evaluation.view.summary import REFRESH_S
 from evaluation.view.worddiff import word_diff
 
@@ -190,16 +187,16 @@ def create_app(
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
             shown = summary_page(session, row.name)
-            metric, estimates = experiment_estimates(session, row.id)  # evaluation/itembank
+            estimates = estimates_page(session, row.name)
         return render(
             "summary.html",
             experiment=row.model_dump(),
             facts=facts,
             summary=shown,
             refresh_s=REFRESH_S,
-            estimates=[(e.label, e.estimate.text(), e.placed) for e in estimates],
-            estimate_notes=sorted({e.estimate.note for e in estimates if e.estimate.note}),
-            estimates_metric=metric,
+            estimates=estimates.rows,
+            estimate_notes=estimates.notes,
+            estimates_metric=estimates.metric,
         )
 
     @app.get("/e/{experiment}/matrix", response_class=HTMLResponse)
@@ -310,6 +307,9 @@ def create_app(
 
     @app.get("/e/{experiment}/g/{generation_id}", response_class=HTMLResponse)
     def generation(experiment: str, generation_id: int) -> HTMLResponse:
+        # its prompts module loads the backends' and the spec's models: not for other pages
+        from evaluation.view.detail import generation_detail, neighbours
+
         with session_scope(engine) as session:
             row, facts = _experiment(session, experiment)
             detail = generation_detail(session, int(row.id), generation_id)
@@ -487,6 +487,8 @@ def score_class(metric: str, value: object) -> str:
         return ""
     if math.isnan(value) or not 0 <= value <= 1:
         return ""
+    from evaluation.metrics import get_metric  # the scorers and numpy: not for every page
+
     try:
         definition = get_metric(metric)
     except EvalError:
@@ -502,6 +504,8 @@ def score_class(metric: str, value: object) -> str:
 def _better_direction(metric: str) -> bool | None:
     """True where higher is better on ``metric`` (and for an unknown one), False where
     lower is, None for a descriptive metric (neither)."""
+    from evaluation.metrics import get_metric
+
     try:
         definition = get_metric(metric)
     except EvalError:

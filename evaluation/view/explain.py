@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlmodel import Session
 
-from evaluation.metrics import match_explanation
 from evaluation.review._names import JUDGE_PREFIX
 from evaluation.review.schema import Judgement
 from evaluation.suites import Case
@@ -44,6 +43,8 @@ def explain_scores(
     out: dict[str, Explanation] = {}
     for metric in scores:
         if metric in _MATCHES:
+            from evaluation.metrics import match_explanation  # numpy: for a generation's page
+
             text = match_explanation(output or "", case, contains=_MATCHES[metric], prompt=prompt)
             if text:
                 out[metric] = Explanation(text)

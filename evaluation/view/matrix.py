@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
 from evaluation.compare._leaderboard import metric_direction
 from evaluation.spec._params import PARAMETERS
-from evaluation.statistics._cases import case_table
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
 
 #: Parameters a grid can be drawn over, besides the generation parameters.
@@ -45,6 +43,10 @@ def flip_matrix(
 ) -> FlipMatrix | None:
     """Case means (samples averaged first) of every config on ``metric``; None when
     nothing is scored. ``order``: the configs as the leaderboard ranks them."""
+    import pandas as pd
+
+    from evaluation.statistics._cases import case_table
+
     query = text(
         "SELECT s.value, g.config_hash AS config, c.case_id, g.sample_index, "
         'c."group" AS "group", s.metric FROM scores s '
@@ -196,6 +198,8 @@ def quality_grid(session: Session, experiment: str, x: str, y: str) -> Grid | No
 
 
 def _shown(value: object) -> str:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "–"
     if isinstance(value, float):
@@ -204,4 +208,6 @@ def _shown(value: object) -> str:
 
 
 def _float(value: object) -> float | None:
+    import pandas as pd
+
     return None if value is None or pd.isna(value) else float(value)

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
 from evaluation.errors import EvalError
-from evaluation.metrics import get_metric
-from evaluation.statistics._cases import case_table
 
 
 @dataclass(frozen=True)
@@ -34,6 +31,10 @@ def pair_summary(
     session: Session, experiment_id: int, a: str, b: str, metric: str
 ) -> PairSummary | None:
     """None when the two configs share no scored case on ``metric``."""
+    import pandas as pd
+
+    from evaluation.metrics import get_metric
+    from evaluation.statistics._cases import case_table
     from evaluation.statistics.multiple import compare_many  # scipy, statsmodels: on use
 
     # The status is kept in Python: named in SQL it led SQLite to the (experiment, status)

@@ -2,7 +2,8 @@
 parameter effects; the flip matrix) or of two configs (the side-by-side summary),
 computed once and stored in ``view_pages`` with the
 fingerprint of their inputs (``summary_fingerprint``: the aggregates, the stored
-comparison, the run's status). A sweep stores them when its run ends
+comparison, the run's status), and the summary's full-suite estimates (``estimates_page``:
+also the suite's item banks). A sweep stores them when its run ends
 (:func:`store_pages`); a page whose fingerprint no longer matches (a rescore, a new run, a
 new comparison) is computed on the next request and stored again, so a million
 generations cost their seconds once rather than on every request."""
@@ -12,13 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from types import NoneType, UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from evaluation.compare._leaderboard import load_leaderboard, metric_direction, ranked_table
+from evaluation.itembank import experiment_estimates
+from evaluation.itembank.schema import ItemBank
+from evaluation.storage.models import SuiteRow
 from evaluation.storage.pages import keep_page, stored_page
 from evaluation.storage.repository import get_experiment
 from evaluation.storage.stages import store_pipeline_summary
@@ -26,7 +31,18 @@ from evaluation.view.matrix import FlipMatrix, flip_matrix
 from evaluation.view.pairs import PairSummary, pair_summary
 from evaluation.view.summary import Summary, experiment_summary, summary_fingerprint
 
-SUMMARY, MATRIX = "summary", "matrix"
+SUMMARY, MATRIX, ESTIMATES = "summary", "matrix", "estimates"
+
+
+@dataclass(frozen=True)
+class ShownEstimates:
+    """The summary's full-suite estimates as the page shows them
+    (``evaluation.itembank.experiment_estimates``; no rows when every config ran every
+    case)."""
+
+    metric: str
+    rows: tuple[tuple[str, str, str], ...]  # label, estimate with its interval, placement
+    notes: tuple[str, ...]  # sorted: why an estimate is the subset's plain mean
 
 
 def _shapes(kind: Any) -> Iterator[str]:
@@ -43,17 +59,18 @@ def _shapes(kind: Any) -> Iterator[str]:
         yield from _shapes(arg)
 
 
+def _format(*pages: Any) -> str:
+    return hashlib.sha256(
+        " ".join(dict.fromkeys(shape for page in pages for shape in _shapes(page))).encode()
+    ).hexdigest()[:12]
+
+
 #: The stored pages' shape: the field names of their classes, nested ones included
 #: (read back by ``_from_json`` from the same types). A version of evalflow whose pages
 #: have other fields finds no stored page matching (it computes them again) rather than
 #: failing to read what an older version stored.
-PAGE_FORMAT = hashlib.sha256(
-    " ".join(
-        dict.fromkeys(
-            shape for page in (Summary, FlipMatrix, PairSummary) for shape in _shapes(page)
-        )
-    ).encode()
-).hexdigest()[:12]
+PAGE_FORMAT = _format(Summary, FlipMatrix, PairSummary)
+ESTIMATES_FORMAT = _format(ShownEstimates)
 
 
 def summary_page(session: Session, experiment: str) -> Summary:
@@ -105,12 +122,45 @@ def pair_summary_page(
     return found
 
 
+def estimates_page(session: Session, experiment: str) -> ShownEstimates:
+    """The full-suite estimates of the configs that ran part of the suite: the stored
+    ones while the summary's inputs, the suite and its item banks are unchanged;
+    computed afresh on every request while a run is going."""
+    row = get_experiment(session, experiment)
+    key = summary_fingerprint(session, experiment)
+    if key[1] == "running":
+        return _estimates(session, int(row.id))
+    banks = session.exec(
+        select(func.count(), func.max(ItemBank.id)).where(ItemBank.suite == row.suite)
+    ).one()
+    suite = session.get(SuiteRow, row.suite)
+    fingerprint = json.dumps(
+        [ESTIMATES_FORMAT, *key, suite and suite.fingerprint, *banks], default=str
+    )
+    payload = _read(session, experiment, ESTIMATES, fingerprint)
+    if payload is not None:
+        return _from_json(ShownEstimates, payload)
+    shown = _estimates(session, int(row.id))
+    _keep(session, experiment, ESTIMATES, fingerprint, asdict(shown))
+    return shown
+
+
+def _estimates(session: Session, experiment_id: int) -> ShownEstimates:
+    metric, estimates = experiment_estimates(session, experiment_id)
+    return ShownEstimates(
+        metric=metric,
+        rows=tuple((e.label, e.estimate.text(), e.placed) for e in estimates),
+        notes=tuple(sorted({e.estimate.note for e in estimates if e.estimate.note})),
+    )
+
+
 def store_pages(session: Session, experiment: str) -> None:
     """Compute and store the pages, as a run ends (after its comparison is stored), and
     the leaderboard's pipeline summary (what `evalflow show` would sum again)."""
     store_pipeline_summary(session, int(get_experiment(session, experiment).id))
     summary_page(session, experiment)
     flips_page(session, experiment)
+    estimates_page(session, experiment)
 
 
 def _fingerprint(session: Session, experiment: str) -> str:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
 from evaluation.calibration._render import calibration_text
-from evaluation.compare._inputs import LATENCY
 from evaluation.compare._leaderboard import (
     Leaderboard,
     echo_flags,
@@ -28,16 +26,16 @@ from evaluation.compare._leaderboard import (
     ranked_table,
 )
 from evaluation.errors import EvalError
-from evaluation.metrics import get_metric, is_descriptive
 from evaluation.spec._params import NAMES as PARAMETER_NAMES
 from evaluation.spec._params import STUDIED_PARAMETERS as DEFAULT_PARAMETERS
-from evaluation.statistics._cases import case_table
-from evaluation.statistics.pareto import pareto_fronts
 from evaluation.statistics.precision import column_decimals, fixed
 from evaluation.storage.comparisons import comparison_run, latency_scores
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, get_experiment
 from evaluation.storage.runs import experiment_status
+
+if TYPE_CHECKING:  # pandas, numpy and the metrics: imported where a summary is computed
+    import pandas as pd
 
 #: While a run is going the page reloads itself this often (seconds).
 REFRESH_S = 5
@@ -86,6 +84,8 @@ class Summary:
 
 def _empty_words(row: pd.Series) -> str:
     """The tag of a config with empty outputs (``empty_flags`` says it in full)."""
+    import pandas as pd
+
     empty = row["empty_outputs"]
     if pd.isna(empty) or not empty:
         return ""
@@ -119,6 +119,8 @@ def summary_fingerprint(session: Session, experiment: str) -> tuple:
 
 def experiment_summary(session: Session, experiment: str) -> Summary:
     """What the experiment page shows (see the module docstring)."""
+    from evaluation.statistics.pareto import pareto_fronts
+
     row = get_experiment(session, experiment)
     state = experiment_status(session, row)
     running = state.status == "running"
@@ -216,6 +218,10 @@ def _front_metrics(
     """The quality metrics the report draws fronts for (``evaluation.report.data``): the
     primary, then every other metric with a direction (not descriptive), each where some
     config has a mean on it."""
+    import pandas as pd
+
+    from evaluation.metrics import is_descriptive
+
     chosen = []
     for metric in metrics:
         scored = (
@@ -258,6 +264,10 @@ def _verdict(
 def _mean_latency(session: Session, experiment_id: int) -> pd.Series:
     """Each config's mean latency as the latency verdict computes it: the mean over
     cases of the successful generations' latency (samples averaged first)."""
+    import pandas as pd
+
+    from evaluation.compare._inputs import LATENCY
+    from evaluation.statistics._cases import case_table
     from evaluation.statistics.multiple import config_means  # scipy: only when computed
 
     scores = latency_scores(session, experiment_id)
@@ -290,6 +300,9 @@ def _effects(
     session: Session, experiment_id: int, facts: pd.DataFrame, metric: str, higher: bool
 ) -> list:
     """The parameter effects on ``metric``, as the report computes them."""
+    import pandas as pd
+
+    from evaluation.metrics import get_metric
     from evaluation.statistics.effects import parameter_effects  # scipy, statsmodels
 
     varied = [

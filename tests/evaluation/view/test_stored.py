@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import Session
 
-from evaluation.storage.models import Aggregate, ViewPage
+from evaluation.itembank.schema import ItemBank
+from evaluation.storage.models import Aggregate, Experiment, ViewPage
 from evaluation.view import stored
 from evaluation.view.summary import experiment_summary
 from tests.support.review_db import build_review_db
@@ -23,7 +24,7 @@ def test_pages_are_stored_once_and_computed_again_when_their_inputs_change(tmp_p
         pair = stored.pair_summary_page(session, db.experiment, a, b, "exact_match")
         session.commit()
         pages = set(session.exec(select(ViewPage.page)).scalars())
-    assert pages == {"summary", "matrix", "pipelines", f"pair exact_match {a} {b}"}
+    assert pages == {"summary", "matrix", "estimates", "pipelines", f"pair exact_match {a} {b}"}
     assert first == experiment_summary(Session(db.engine), db.experiment)
 
     computed: list[str] = []
@@ -83,3 +84,37 @@ def test_stored_flip_matrix_and_pair_summary_read_back_equal_to_computed(tmp_pat
     with Session(db.engine) as session:
         assert stored.flips_page(session, db.experiment) == flips
         assert stored.pair_summary_page(session, db.experiment, a, b, "exact_match") == pair
+
+
+def test_full_suite_estimates_are_stored_and_computed_again_when_a_bank_is_added(
+    tmp_path, monkeypatch
+):
+    """A config that ran part of the suite: its estimate is stored as the run ends and read
+    back equal, with no estimate computed; a new item bank of the suite makes it stale."""
+    db = build_review_db(f"sqlite:///{tmp_path / 'results.db'}", n_cases=6)
+    with db.engine.begin() as connection:  # one generation of one config failed
+        connection.exec_driver_sql(
+            "UPDATE generations SET status = 'failed' WHERE id = (SELECT min(id) FROM generations)"
+        )
+    with Session(db.engine) as session:
+        stored.store_pages(session, db.experiment)
+        session.commit()
+    fresh = stored._estimates(Session(db.engine), db.experiment_id)
+    assert fresh.rows and "subset mean from 5 of 6 cases" in fresh.rows[0][1]
+
+    computed: list[int] = []
+    estimates = stored.experiment_estimates
+    monkeypatch.setattr(
+        stored, "experiment_estimates", lambda s, e: computed.append(e) or estimates(s, e)
+    )
+    with Session(db.engine) as session:
+        assert stored.estimates_page(session, db.experiment) == fresh
+    assert computed == []
+
+    with Session(db.engine) as session:
+        suite = session.get(Experiment, db.experiment_id).suite
+        session.add(ItemBank(suite=suite, metric="another", version=1, suite_digest="x"))
+        session.commit()
+        assert stored.estimates_page(session, db.experiment) == fresh
+        assert stored.estimates_page(session, db.experiment) == fresh
+    assert computed == [db.experiment_id]

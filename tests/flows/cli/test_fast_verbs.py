@@ -23,7 +23,8 @@ import json, sys
 from flows.cli import main
 code = main(sys.argv[1:])
 heavy = [m for m in {HEAVY!r} if m in sys.modules]
-print(json.dumps({{"code": code, "heavy": heavy, "pandas": "pandas" in sys.modules}}))
+print(json.dumps({{"code": code, "heavy": heavy, "pandas": "pandas" in sys.modules,
+                  "numpy": "numpy" in sys.modules}}))
 """
 
 
@@ -99,7 +100,7 @@ def first_page(app, sock):
 
     sock.close()
     page = TestClient(app, base_url="http://127.0.0.1:8766").get("/e/toy-review/summary")
-    print(page.status_code, "toy-review" in page.text)
+    print(page.status_code, "toy-review" in page.text, "Full-suite estimates" in page.text)
 
 view.bind = lambda host, port: socket.socket()
 view.serve = first_page
@@ -109,15 +110,22 @@ view.serve = first_page
 
 
 def test_view_serves_a_finished_runs_first_page_without_heavy_library(database_url, tmp_path):
+    """Its full-suite estimates too (a config ran part of the suite): read back as the
+    run's end stored them, with neither pandas nor numpy."""
     from evaluation.storage.db import make_engine, session_scope
     from evaluation.view.stored import store_pages
 
-    build_review_db(database_url)
+    db = build_review_db(database_url)
+    with db.engine.begin() as connection:  # one generation of one config failed
+        connection.exec_driver_sql(
+            "UPDATE generations SET status = 'failed' WHERE id = (SELECT min(id) FROM generations)"
+        )
     with session_scope(make_engine(database_url)) as session:
         store_pages(session, "toy-review")  # as a run's end stores them
     answer, printed = probe(database_url, tmp_path, ["view", "toy-review"], VIEW_PROBE)
     assert (answer["code"], answer["heavy"]) == (0, [])
-    assert printed.splitlines()[-1] == "200 True"
+    assert printed.splitlines()[-1] == "200 True True"
+    assert (answer["pandas"], answer["numpy"]) == (False, False)
 
 
 def test_help_imports_neither_the_database_nor_the_data_libraries(tmp_path):
