@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from evaluation.errors import EvalError
 from flows.cli import options
@@ -48,7 +49,9 @@ def cmd_view(args: argparse.Namespace) -> int:
     app = create_app(engine, allowed_hosts=LOOPBACK_HOSTS if local else None, control=_run_control)
     from flows.cli.metrics import OPS_PATH, build_app
 
-    app.mount(OPS_PATH, build_app(engine, None))  # metrics and health: docs/operations.md
+    # metrics and health (docs/operations.md), built on their first request: their
+    # collectors and checks (prometheus_client, the backends) are not the pages' start-up
+    app.mount(OPS_PATH, _on_first_request(lambda: build_app(engine, None)))
     if not local:
         print(
             f"warning: serving on {args.host}: anyone who can reach it can read every output",
@@ -146,3 +149,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
             print(leaderboard_text(args, facts["name"]))
     return 0
+
+
+def _on_first_request(build: Callable[[], Any]) -> Callable[..., Any]:
+    """An ASGI app that is ``build()``'s, made when it is first asked."""
+    built: list[Any] = []
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if not built:
+            built.append(build())
+        await built[0](scope, receive, send)
+
+    return asgi
