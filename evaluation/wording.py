@@ -11,3 +11,13 @@ these words, never as a number or a dash that could pass for one."""
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` and the noun, singular for exactly one ("1 sample", "0 samples", "3 configs")."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def failed_words(failed: int, never_answered: int) -> str:
+    """ "5 failed", with how many of them no host answered ("5 failed (5 never answered:
+    no host serving their model was up)"): the log said "could not run" of
+    what the summary and the leaderboard count as failed, and a reader took it for the
+    model's failure."""
+    if not never_answered:
+        return f"{failed} failed"
+    return f"{failed} failed ({never_answered} never answered: no host serving their model was up)"

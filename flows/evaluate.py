@@ -12,6 +12,7 @@ from prefect.utilities.annotations import quote
 from evaluation.adaptive import Level, level_cases, level_work
 from evaluation.settings import database_url, evalflow_home
 from evaluation.storage.db import make_engine
+from evaluation.wording import failed_words
 from flows.adaptive import check_smoke, race_batches
 from flows.masked_errors import masked_errors
 from flows.preload import preload
@@ -122,10 +123,9 @@ async def evaluate(
     if level == "smoke":
         check_smoke(engine, experiment_id, sweep, cases)
     get_run_logger().info(
-        "generated %d, failed %d, could not run %d; model switches per host: %s",
+        "generated %d, %s; model switches per host: %s",
         report.generated,
-        report.failed,
-        len(report.unservable),
+        failed_words(report.failed + len(report.unservable), len(report.unservable)),
         report.model_switches or "none",
     )
     announce_step(name, "scoring", engine=engine, stage="score")
@@ -151,6 +151,7 @@ async def evaluate(
         "experiment_id": experiment_id,
         "generated": report.generated,
         "failed": report.failed + len(report.unservable),
+        "never_answered": len(report.unservable),
         "skipped_already_done": skipped,
         "left_out_by_level": len(sweep.work_items()) - in_level,
         "simulated": sweep.simulated,

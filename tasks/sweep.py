@@ -128,7 +128,11 @@ def record_unservable(
     with session_scope(engine) as session:
         save_generations(session, experiment_id, records)
     if records:
-        get_run_logger().warning("%d generations could not run: %s", len(records), unservable[0][1])
+        get_run_logger().warning(
+            "%s, never answered: %s",
+            counted(len(records), "generation") + " failed",
+            unservable[0][1],
+        )
 
 
 @task(name="finish-experiment", cache_policy=NO_CACHE)

@@ -56,6 +56,14 @@ async def _answers(backend: Backend) -> bool:
     return True
 
 
+def host_down_reason(exc: BackendError, host: str) -> str:
+    """Why ``host`` is down, for every model it serves: the error less the host and the
+    model of the request that found it down (a gemma3 item's reason named smollm2's)."""
+    name = exc.host or host
+    text = str(exc).removeprefix(f"{name} (model '{exc.model}'): ").removeprefix(f"{name}: ")
+    return f"{host} unreachable: {text}"
+
+
 def _failed(item: WorkItem, host: str, exc: Exception) -> GenerationRecord:
     attempts = getattr(exc, "attempts", 1)
     return GenerationRecord(item, host, attempts, error=f"{type(exc).__name__}: {exc}")
@@ -97,7 +105,7 @@ async def run_chunk(
                 if not await _answers(backend):
                     outcome.unfinished = [item, *chunk.rest()]
                     outcome.earlier = {item.key: (*chunk.earlier.get(item.key, ()), *failed)}
-                    outcome.host_down_reason = f"{host} unreachable: {exc}"
+                    outcome.host_down_reason = host_down_reason(exc, host)
                     return outcome
                 record = _failed(item, host, exc)
             except (BackendError, PipelineFailed) as exc:

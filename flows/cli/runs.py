@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from evaluation.errors import EvalError
 from evaluation.redact import redact, redact_argv
 from evaluation.spec import NAME_PATTERN
+from evaluation.wording import failed_words
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli.logs import console_for, left_to_the_display
@@ -326,7 +327,8 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
     print(text)
     left_out = summary["left_out_by_level"]
     print(
-        f"\n{summary['generated']} generated, {summary['failed']} failed, "
+        f"\n{summary['generated']} generated, "
+        f"{failed_words(summary['failed'], summary.get('never_answered', 0))}, "
         f"{summary['skipped_already_done']} already done (resumed)"
         + (f", {left_out} left out by --level/--limit." if left_out else ".")
     )

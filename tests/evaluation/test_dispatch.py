@@ -9,9 +9,10 @@ from collections import Counter
 from dataclasses import replace
 
 from evaluation.backends.base import GenerationResult
+from evaluation.errors import BackendUnavailable
 from evaluation.run._chunk import Chunk
 from evaluation.run._dispatch import default_chunk_size, dispatch
-from evaluation.run._generate import ChunkOutcome
+from evaluation.run._generate import ChunkOutcome, host_down_reason
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
 from evaluation.suites import Case
@@ -184,3 +185,14 @@ def test_a_cancelled_or_failed_dispatch_stops_every_lane_and_lets_each_clean_up(
         return "no error", sorted(cleaned)
 
     assert asyncio.run(failed()) == ("lane broke", ["c0", "c1", "c2"])
+
+
+def test_a_down_hosts_reason_names_no_model_as_it_stands_for_all_it_serves():
+    # A newcomer's gemma3 items failed "every host serving 'gemma3' is down (llama-cpp
+    # unreachable: llama-cpp (model 'smollm2'): ConnectError ...)".
+    exc = BackendUnavailable(
+        "llama-cpp (model 'smollm2'): ConnectError: refused", host="llama-cpp", model="smollm2"
+    )
+    assert host_down_reason(exc, "llama-cpp") == "llama-cpp unreachable: ConnectError: refused"
+    bare = BackendUnavailable("llama-cpp: ConnectError: refused", host="llama-cpp")
+    assert host_down_reason(bare, "llama-cpp") == "llama-cpp unreachable: ConnectError: refused"

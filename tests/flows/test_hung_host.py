@@ -161,3 +161,55 @@ def test_a_run_says_which_host_has_not_answered_for_a_while_and_what_ends_the_wa
     assert rows(database_url, "SELECT status, count(*) FROM generations GROUP BY 1") == [
         ("ok", TOTAL)
     ]
+
+
+def test_items_a_dead_host_never_answered_are_failed_everywhere_and_blame_no_other_model(
+    tmp_path: Path, database_url: str, caplog
+) -> None:
+    # A newcomer killed the server mid-run: the log said "could not run 5" where the
+    # summary said "5 failed", and gemma3's reason named smollm2's request.
+    other = "qwen2.5:0.5b"
+    with failing_server("silent", models=(MODEL, other)) as hung:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "dead",
+                    "suite": str(SUITE),
+                    "models": [MODEL, other],
+                    "grid": {"temperature": [0.0], "num_predict": [16]},
+                    "hosts": [{"name": "dead", "url": hung.url, "slots": 1}],
+                    "limits": {"max_attempts": 1},
+                }
+            )
+        )
+        outcome: dict[str, object] = {}
+
+        def run() -> None:
+            try:
+                outcome["summary"] = asyncio.run(evaluate(str(spec), database=database_url))
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        with caplog.at_level("INFO"):
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            assert hung.one_failed.wait(DEADLINE_S), outcome
+            hung.close()  # the host goes away mid-request
+            thread.join(DEADLINE_S)
+        assert not thread.is_alive()
+    summary = outcome["summary"]
+    assert isinstance(summary, dict), outcome
+    assert summary["failed"] == summary["never_answered"] == 2 * TOTAL
+    words = f"{2 * TOTAL} failed ({2 * TOTAL} never answered: no host serving their model was up)"
+    assert f"generated 0, {words}" in caplog.text
+    assert "could not run" not in caplog.text
+    reasons = rows(
+        database_url,
+        "SELECT DISTINCT c.model, g.error FROM generations g JOIN configs c "
+        "ON c.hash = g.config_hash",
+    )
+    assert {model for model, _ in reasons} == {MODEL, other}
+    for model, error in reasons:
+        assert error.startswith(f"every host serving {model!r} is down (dead unreachable: ")
+        assert "(model '" not in error, error  # not the model of the request that found it
