@@ -24,8 +24,9 @@ def load_rubric(path: str | Path) -> Rubric:
         message = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
         raise SpecError(message, field="<document>", path=where) from exc
     except yaml.YAMLError as exc:
-        message = f"not valid YAML: {safe_yaml.one_line(exc)}"
-        raise SpecError(message, field="<document>", path=where) from exc
+        line, column = safe_yaml.position(exc)
+        message = f"not valid YAML: {safe_yaml.problem(exc)}"
+        raise SpecError(message, field="<document>", path=where, line=line, column=column) from exc
     if not isinstance(raw, dict) or not raw:
         raise SpecError(
             "expected a mapping of criterion name to what its grades 1-5 mean",

@@ -19,7 +19,16 @@ from evaluation.safe_yaml._loader import (
     SafeLoader,
     compose,
     load,
-    one_line,
+    position,
+    problem,
 )
 
-__all__ = ["MAX_DEPTH", "MAX_VALUES", "SafeLoader", "compose", "load", "one_line"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_VALUES",
+    "SafeLoader",
+    "compose",
+    "load",
+    "position",
+    "problem",
+]

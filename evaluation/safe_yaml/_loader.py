@@ -89,7 +89,7 @@ SafeLoader.add_constructor(
 
 def load(text: str) -> Any:
     """The one document in ``text``; ``yaml.YAMLError`` if it is not YAML or passes a
-    bound (``one_line`` says which, and where)."""
+    bound (``problem`` says which, ``position`` where)."""
     return yaml.load(text, Loader=SafeLoader)
 
 
@@ -99,9 +99,35 @@ def compose(text: str) -> yaml.Node | None:
     return yaml.compose(text, Loader=SafeLoader)
 
 
-def one_line(exc: yaml.YAMLError) -> str:
-    """PyYAML's multi-line message as one line: where, then the problem."""
+#: PyYAML's words for the slips people make, and what they mean (a newcomer's bad
+#: indentation read "expected <block end>, but found '<block mapping start>'").
+_PLAIN_WORDS = (
+    (
+        "found character '\\t' that cannot start any token",
+        "a tab character: YAML indents with spaces only",
+    ),
+    (
+        "expected <block end>, but found",
+        "this line is indented more or less than the lines beside it "
+        "(YAML nests by indentation: line it up with the key it belongs beside)",
+    ),
+    ("expected ',' or ']'", "a list in [ ] that is not closed (a ']' or a ',' missing?)"),
+    ("expected ',' or '}'", "a mapping in { } that is not closed (a '}' or a ',' missing?)"),
+    (
+        "mapping values are not allowed here",
+        "a ':' where none can be (a slip in indentation, or a value with ': ' in it that "
+        "needs quotes)",
+    ),
+)
+
+
+def position(exc: yaml.YAMLError) -> tuple[int | None, int | None]:
+    """Where PyYAML found the problem: (line, column), 1-based; None where not known."""
     mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}{problem}"
+    return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+
+
+def problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's problem in one line, in plain words where it is a common slip."""
+    text = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    return next((plain for raw, plain in _PLAIN_WORDS if text.startswith(raw)), text)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from evaluation import safe_yaml
+from evaluation.errors import SpecError
 from evaluation.redact import redact_url
 from evaluation.settings import host_url_problem
 from evaluation.spec._fields import (
@@ -86,7 +87,9 @@ def load_spec(path: str | Path) -> SweepSpec:
     try:
         data = safe_yaml.load(text)
     except yaml.YAMLError as exc:
-        raise reader.error(DOCUMENT, f"not valid YAML: {safe_yaml.one_line(exc)}") from exc
+        line, column = safe_yaml.position(exc)  # file:line:col, as every refusal
+        message = f"not valid YAML: {safe_yaml.problem(exc)}"
+        raise SpecError(message, field=DOCUMENT, path=str(path), line=line, column=column) from exc
     return parse_spec(data, path=path)
 
 

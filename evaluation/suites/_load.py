@@ -176,10 +176,9 @@ def _load_sidecar(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise SuiteError(f"not UTF-8 text: {exc.reason}", path=str(path)) from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        line = mark.line + 1 if mark is not None else None
-        raise SuiteError(f"invalid YAML: {problem}", path=str(path), line=line) from exc
+        line, _ = safe_yaml.position(exc)
+        message = f"invalid YAML: {safe_yaml.problem(exc)}"
+        raise SuiteError(message, path=str(path), line=line) from exc
     if not isinstance(raw, dict):
         raise SuiteError(
             f"expected a mapping with keys {', '.join(SIDECAR_KEYS[:4])}; got {_describe(raw)}",

@@ -486,7 +486,28 @@ SPEC_CASES = [
         "spec-invalid-yaml",
         "spec",
         spec_text("name: t\nmodels: [a\n"),
-        ("{spec}", "not valid YAML", "line 3"),
+        ("{spec}:3:1: not valid YAML: a list in [ ] that is not closed",),
+    ),
+    Bad(
+        "spec-yaml-indentation",
+        "spec",
+        spec_text(
+            "name: t\nsuite: SUITE\nmodels: [a]\ngrid:\n  temperature: [0]\n    top_k: [8]\n"
+        ),
+        ("{spec}:6:5: not valid YAML: this line is indented more or less than the lines",),
+        absent=("<block end>", "<block mapping start>"),
+    ),
+    Bad(
+        "spec-yaml-tab",
+        "spec",
+        spec_text("name: t\n\tsuite: SUITE\nmodels: [a]\n"),
+        ("{spec}:2:1: not valid YAML: a tab character: YAML indents with spaces only",),
+    ),
+    Bad(
+        "spec-yaml-colon",
+        "spec",
+        spec_text("name: t\nsuite: SUITE\nmodels: [a]\ngrid: temperature: [0]\n"),
+        ("{spec}:4:18: not valid YAML: a ':' where none can be",),
     ),
     Bad(
         "spec-duplicate-key",
