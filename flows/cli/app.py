@@ -263,6 +263,15 @@ def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 #: Commands that read stored results: a SQLite file that is not there is a wrong path,
 #: not an empty database (opening it would create an empty file and answer "none yet").
+#: Commands that read, serve or print and store no work of their own: Ctrl-C stops
+#: them, and a rerun has nothing to resume ("interrupted: rerun the same command to
+#: resume" on `view` sent a newcomer looking for what).
+NOTHING_TO_RESUME = frozenset(
+    {"view", "monitor", "serve", "show", "experiments", "compare", "status", "export"}
+    | {"plan", "power", "trends", "gate", "doctor", "health", "metrics", "report"}
+    | {"review", "rate-next", "judge-card", "recommend"}
+)
+
 READS_STORED_RESULTS = frozenset(
     {"rescore", "experiments", "show", "export", "compare", "baseline", "review", "report"}
     | {
@@ -363,7 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _database_in_environment(args), _input_warnings_once(known):
             return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        if args.command in NOTHING_TO_RESUME:
+            print(f"{args.command} stopped", file=sys.stderr)
+        else:
+            print("interrupted: rerun the same command to resume", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (`evalflow plan … | head`): stop quietly
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit's flush writes nowhere

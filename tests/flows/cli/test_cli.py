@@ -130,3 +130,29 @@ def test_show_of_an_experiment_with_nothing_scored_yet_gives_runs_resume_hint(
         f"No results for {experiment!r} yet: 0 generations stored, none scored "
         f"(status interrupted); resume with: {resume}",
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["view", "x"], "view stopped"),  # a viewer has nothing to resume
+        (["show", "x"], "show stopped"),
+        (["run", "spec.yaml"], "interrupted: rerun the same command to resume"),
+    ],
+)
+def test_ctrl_c_says_resume_only_where_a_rerun_resumes(monkeypatch, capsys, argv, said):
+    import flows.cli.results
+    import flows.cli.runs
+    import flows.cli.view
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    for module, name in (
+        (flows.cli.view, "cmd_view"),
+        (flows.cli.results, "cmd_show"),
+        (flows.cli.runs, "cmd_run"),
+    ):
+        monkeypatch.setattr(module, name, interrupted)
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == said
