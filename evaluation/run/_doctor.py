@@ -26,6 +26,7 @@ from evaluation.run._preflight import (
     listening_hint,
     start_hint,
 )
+from evaluation.wording import counted
 
 Status = Literal["ok", "warn", "busy", "fail"]
 #: The room a host's model names get on its line; the rest are counted ("+3 more").
@@ -161,12 +162,10 @@ async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: floa
         return Check(component, "fail", detail)
     except BackendUnavailable as exc:
         hint = listening_hint(host.kind) if exc.connected else start_hint(host.kind)
-        detail = f"{host.shown_url}: {type(exc).__name__}: {_first_line(exc)}; {hint}"
+        detail = f"{host.shown_url}: {_first_line(exc)}; {hint}"  # no class names
         return Check(component, "fail", detail)
     except BackendError as exc:
-        return Check(
-            component, "fail", f"{host.shown_url}: {type(exc).__name__}: {_first_line(exc)}"
-        )
+        return Check(component, "fail", f"{host.shown_url}: {_first_line(exc)}")
 
 
 def model_names(names: Sequence[str], room: int = MODEL_NAMES_ROOM) -> str:
@@ -256,8 +255,9 @@ async def check_spec(
         Check(
             "spec",
             "ok",
-            f"{spec}: {len(sweep.configs)} configs × {len(sweep.suite.cases)} cases on "
-            f"{len(sweep.spec.hosts)} host(s)",
+            f"{spec}: {counted(len(sweep.configs), 'config')} × "
+            f"{counted(len(sweep.suite.cases), 'case')} on "
+            f"{counted(len(sweep.spec.hosts), 'host')}",
         )
     ]
     backends = open_backends(sweep)
