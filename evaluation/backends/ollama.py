@@ -24,7 +24,8 @@ from evaluation.backends._http import (
 )
 from evaluation.backends._preflight import match_models, ollama_name_key
 from evaluation.backends.base import GenerationRequest, GenerationResult, ModelInfo
-from evaluation.errors import BackendRejected, ModelNotFound, NotOllamaAPI
+from evaluation.errors import BackendRejected, EvalError, ModelNotFound, NotOllamaAPI
+from evaluation.spec import HostSpec, default_hosts
 
 T = TypeVar("T")
 
@@ -38,6 +39,23 @@ class LoadedModel:
     size: int
     context_length: int | None
     expires_at: str
+
+
+def _kind_hint(host: HostSpec) -> str:
+    """How to make ``host`` an OpenAI-compatible one in the spec. A spec that names no
+    hosts has the implicit 'local' (``default_hosts``: $OLLAMA_HOST's server): "set
+    `kind: openai` on host 'local'" sent a newcomer looking for a host not in the file."""
+    try:
+        implicit = host == default_hosts()[0]
+    except EvalError:  # $OLLAMA_HOST unreadable: this host is not from it
+        implicit = False
+    if implicit:
+        return (
+            "the spec names no hosts (host 'local' is $OLLAMA_HOST's server): add "
+            f'`hosts: [{{name: local, url: "{host.shown_url}", kind: openai, slots: 1}}]` '
+            "to the spec"
+        )
+    return f"set `kind: openai` on host '{host.name}' in the spec"
 
 
 class OllamaBackend(HttpBackend):
@@ -65,7 +83,7 @@ class OllamaBackend(HttpBackend):
             )
             detail = f"{exc}; not Ollama's API: {hint}"
             raise NotOllamaAPI(
-                f"{detail}; set `kind: openai` on host '{self.host.name}' in the spec",
+                f"{detail}; {_kind_hint(self.host)}",
                 detail=detail,
                 openai_compatible=openai,
                 host=exc.host,

@@ -141,6 +141,24 @@ async def test_an_openai_only_server_gets_a_hint_to_set_kind_openai(standin: Sta
             assert "set `kind: openai` on host" in text
 
 
+async def test_the_hint_for_a_spec_without_hosts_says_what_to_add(
+    standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # README's 5-line spec with OLLAMA_HOST at llama.cpp's server: its host 'local' is
+    # implicit, so "set `kind: openai` on host 'local'" named a host not in the file.
+    from evaluation.spec import default_hosts
+
+    standin.reconfigure(openai_only=True)
+    monkeypatch.setenv("OLLAMA_HOST", standin.url)
+    async with OllamaBackend(default_hosts()[0]) as backend:
+        with pytest.raises(BackendRejected) as caught:
+            await backend.list_models()
+    text = str(caught.value)
+    assert "the spec names no hosts (host 'local' is $OLLAMA_HOST's server)" in text
+    assert f'`hosts: [{{name: local, url: "{standin.url}", kind: openai, slots: 1}}]`' in text
+    assert "set `kind: openai` on host" not in text
+
+
 async def test_a_404_without_v1_models_still_hints_it_may_be_openai_compatible() -> None:
     def answer(req: httpx.Request) -> httpx.Response:
         return httpx.Response(404, json={"detail": "Not Found"})
