@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from evaluation.run import format_duration
 
+#: An ETA is shown as given until the row has not changed for this long past it.
+ETA_GRACE_S = 30.0
 
-def status_text(facts: Mapping[str, Any]) -> str:
+
+def status_text(facts: Mapping[str, Any], now: datetime | None = None) -> str:
     """The lines of one run (``_pages.run_facts``): while it runs, its stage, progress
     with rate and ETA, cases in flight per host, failures by reason and GPU readings;
-    after, how it ended and its summary (the caller adds the leaderboard)."""
+    after, how it ended and its summary (the caller adds the leaderboard). An ETA the
+    run has long passed with nothing changed (a hung host) is said as such, not as if
+    fine; ``now``: the time to judge it by (default: the clock)."""
     name, status = facts["name"], facts["status"]
     simulated = " [SIMULATED]" if facts.get("simulated") else ""
     live = facts.get("live")
@@ -42,7 +48,14 @@ def status_text(facts: Mapping[str, Any]) -> str:
         parts.append(f"{live['per_s']:.1f}/s")
     if total and done < total:
         eta = live.get("eta_s")
-        parts.append(f"ETA {format_duration(eta)}" if eta is not None else "ETA unknown yet")
+        still = _unchanged_s(live.get("updated_at"), now or datetime.now(UTC))
+        if eta is not None and still is not None and still > eta + ETA_GRACE_S:
+            parts.append(
+                f"nothing stored or sent for {format_duration(still)}, past the ETA of "
+                f"{format_duration(eta)} given then (a host not answering? run's log names it)"
+            )
+        else:
+            parts.append(f"ETA {format_duration(eta)}" if eta is not None else "ETA unknown yet")
     if live["failed"]:
         parts.append(f"{live['failed']} failed")
     lines = [
@@ -69,6 +82,16 @@ def _utc(stamp: str) -> str:
     """ "2026-11-25 19:19:01 UTC": the stored time (UTC, with or without its offset) with
     one zone."""
     return stamp.removesuffix("+00:00").replace("T", " ") + " UTC"
+
+
+def _unchanged_s(stamp: str | None, now: datetime) -> float | None:
+    """Seconds since the live row was last written (it is written on every change)."""
+    if not stamp:
+        return None
+    written = datetime.fromisoformat(stamp)
+    if written.tzinfo is None:  # stored in UTC
+        written = written.replace(tzinfo=UTC)
+    return (now - written).total_seconds()
 
 
 def _failures(failures: Mapping[str, int]) -> list[str]:

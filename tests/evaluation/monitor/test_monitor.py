@@ -365,3 +365,22 @@ def test_evalflow_status_lists_the_running_ones_and_a_named_one(db, capsys):
     assert main(["--database", db.url, "status", NIGHTS[0]]) == 0
     out = capsys.readouterr().out
     assert f"{NIGHTS[0]}: completed" in out and "Leaderboard" in out
+
+
+def test_status_says_an_eta_long_passed_with_nothing_changed_as_such():
+    # A hung host: `status` said "ETA 17 s" 2 min 20 s after that ETA was given.
+    from datetime import UTC, datetime, timedelta
+
+    given = datetime(2026, 11, 26, 7, 56, 14, tzinfo=UTC)
+    live = {
+        "stage": "generate", "done": 2, "total": 4, "percent": 50.0, "per_s": 0.2,
+        "eta_s": 17.0, "failed": 0, "updated_at": given.isoformat(),
+        "in_flight": {"llama-cpp": 1}, "slots": {"llama-cpp": 1}, "failures": {}, "gpu": [],
+    }  # fmt: skip
+    facts = {"name": "my-first", "status": "running", "live": live}
+    soon = status_text(facts, now=given + timedelta(seconds=40))
+    assert "ETA 17 s" in soon  # within the ETA and its grace: as given
+    late = status_text(facts, now=given + timedelta(seconds=140))
+    assert "ETA 17 s" not in late
+    assert "nothing stored or sent for 2 min 20 s, past the ETA of 17 s given then" in late
+    assert "in flight: llama-cpp 1/1 slots" in late
