@@ -505,12 +505,31 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generations", type=int, nargs="+", default=[4000])
-    parser.add_argument("--slots", type=int, default=64)
-    parser.add_argument("--latency-ms", type=float, default=20.0)
-    parser.add_argument("--clients", default="bare,bare-wire,evalflow,inspect")
-    parser.add_argument("--standin", choices=("fast", "asgi"), default="fast")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0].replace("\n", " "),
+        epilog="Columns: CPU ms/gen = the client's whole process tree per generation, all "
+        "in; x bare = that against the bare client's; phase ms/gen = the same over the "
+        "generation phase only; rate/s = the host's answers per second over its busy span, "
+        "vs bare = against the bare client's rate; max open / mean open = requests open at "
+        "the host at most / on average, against its slots; full = share of the busy span "
+        "with every slot busy; host ms/req = the stand-in's own CPU per answer. "
+        "Guide: docs/throughput.md.",
+    )
+    parser.add_argument(
+        "--generations", type=int, nargs="+", default=[4000], help="sizes to run (4000)"
+    )
+    parser.add_argument("--slots", type=int, default=64, help="the host's slots (64)")
+    parser.add_argument(
+        "--latency-ms", type=float, default=20.0, help="each request's time at the host (20)"
+    )
+    parser.add_argument(
+        "--clients",
+        default="bare,bare-wire,evalflow,inspect",
+        help="comma-separated, run one after the other (bare,bare-wire,evalflow,inspect)",
+    )
+    parser.add_argument(
+        "--standin", choices=("fast", "asgi"), default="fast", help="the stand-in host (fast)"
+    )
     parser.add_argument("--evalflow-code", type=Path, help="run evalflow from this checkout")
     parser.add_argument("--kill-at", type=int, help="kill -9 an evalflow run at this count")
     parser.add_argument("--bare", nargs=4, help=argparse.SUPPRESS)
