@@ -60,6 +60,7 @@ from evaluation.redact import redact_url
 from evaluation.spec._fields import FieldReader, child
 from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams
 from evaluation.spec._strategy import Strategy
+from evaluation.wording import counted
 
 BackendKind = Literal["ollama", "openai", "simulated"]
 
@@ -325,12 +326,19 @@ def make_plan(spec: SweepSpec, n_cases: int) -> Plan:
     _reader(spec).check(
         limit is None or generations <= limit,
         "limits.max_generations",
-        f"the sweep makes {generations} generations ({len(configs)} configs × {n_cases} "
-        f"cases × {samples} sample{'s' * (samples != 1)}), more than "
+        f"the sweep makes {generations} generations ({_product(len(configs), n_cases, samples)}), "
+        f"more than "
         f"limits.max_generations = {limit}; shrink the sweep, or raise the limit in the "
         f"spec (limits: {{max_generations: {generations}}})",
     )
     return Plan(spec, configs, n_cases, samples, generations)
+
+
+def _product(configs: int, cases: int, samples: int) -> str:
+    """ "2 configs × 1 case × 3 samples": how the generations multiply out."""
+    return " × ".join(
+        (counted(configs, "config"), counted(cases, "case"), counted(samples, "sample"))
+    )
 
 
 def format_plan(plan: Plan) -> str:
@@ -366,8 +374,7 @@ def format_plan(plan: Plan) -> str:
         ("samples per case", str(samples)),
         (
             "generations",
-            f"{plan.generations}  ({len(plan.configs)} configs × {plan.n_cases} "
-            f"cases × {samples} sample{'s' * (samples != 1)})",
+            f"{plan.generations}  ({_product(len(plan.configs), plan.n_cases, samples)})",
         ),
         ("metrics", ", ".join(spec.metrics) or "the suite's defaults"),
     ]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from evaluation.errors import EvalError
 from evaluation.redact import redact, redact_argv
 from evaluation.spec import NAME_PATTERN
-from evaluation.wording import failed_words
+from evaluation.wording import counted, failed_words
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli.logs import console_for, left_to_the_display
@@ -43,7 +43,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     if args.level != "full" or args.limit is not None:
         limit = f", first {args.limit}" if args.limit is not None else ""
-        print(f"level     {args.level}{limit}: {len(cases)} cases, {len(items)} generations")
+        counts = f"{counted(len(cases), 'case')}, {counted(len(items), 'generation')}"
+        print(f"level     {args.level}{limit}: {counts}")
     if args.level == "calibrated":
         _calibrated_plan(args, sweep, len(cases))
     measured, stored = _history(args.database, name, [h.name for h in sweep.spec.hosts])

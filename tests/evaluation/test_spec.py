@@ -601,7 +601,16 @@ def test_format_plan_marks_simulated_sweeps(data: dict[str, Any]) -> None:
     hosts = [{"name": "sim", "url": "simulated://local", "kind": "simulated", "slots": 4}]
     text = format_plan(make_plan(parse_spec(with_(data, hosts=hosts)), n_cases=1))
     assert "SIMULATED" in text
-    assert "generations       2  (2 configs × 1 cases × 1 sample)" in text
+    assert "generations       2  (2 configs × 1 case × 1 sample)" in text  # not "1 cases"
+
+
+def test_format_plan_counts_one_config_and_one_case_in_the_singular(
+    data: dict[str, Any],
+) -> None:
+    one = with_(data, models=["m1"])
+    plan = make_plan(parse_spec(one), n_cases=1)
+    assert len(plan.configs) == 1
+    assert "generations       1  (1 config × 1 case × 1 sample)" in format_plan(plan)
 
 
 def test_format_plan_says_a_race_runs_at_most_the_grid_or_its_budget(data: dict[str, Any]) -> None:
