@@ -101,7 +101,7 @@ def _figure(
         return Figure(0.0, SIMULATED)
     if (m := by_config.get((config_hash, host.name))) is not None:
         return Figure(
-            m.mean_latency_s,
+            m.latency_s,
             f"this config on {host.name}: {m.generations} generations "
             f"({m.experiment}, {m.last:%Y-%m-%d}), {m.mean_tokens:.0f} tokens"
             + _slots_note(m.slots, host),
@@ -114,7 +114,7 @@ def _figure(
         )
     if others := by_model.get((model, host.name)):
         n = sum(m.generations for m in others)
-        latency = sum(m.generations * m.mean_latency_s for m in others) / n
+        latency = sum(m.generations * m.latency_s for m in others) / n
         tokens = sum(m.generations * m.mean_tokens for m in others) / n
         latest = max(others, key=lambda m: m.last)
         return Figure(

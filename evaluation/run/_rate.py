@@ -146,9 +146,7 @@ def work_mix(items: Sequence[WorkItem], measured: Sequence[Measured] = ()) -> Wo
     counts: Counter[str] = Counter()
     for m in measured:
         if m.model in models and m.generations > 0:
-            seconds[m.config_hash] = (
-                seconds.get(m.config_hash, 0.0) + m.mean_latency_s * m.generations
-            )
+            seconds[m.config_hash] = seconds.get(m.config_hash, 0.0) + m.latency_s * m.generations
             counts[m.config_hash] += m.generations
             model_of.setdefault(m.config_hash, m.model)
     prior = {c: seconds[c] / counts[c] for c in counts}

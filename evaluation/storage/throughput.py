@@ -1,5 +1,6 @@
 """What earlier runs measured of each host: per host and config, how many real
-generations it made, their mean latency and output tokens, and the host's slots then
+generations it made, their median latency (one hung request among quick ones does not
+move it, where it doubled a mean) and mean output tokens, and the host's slots then
 (read from the spec each experiment stored). `evalflow plan` estimates durations from
 it. Simulated generations say nothing about a real host and are left out. (No pandas
 here: plan stays quick.)"""
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from statistics import median
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -24,7 +26,7 @@ class Measured:
     model: str
     config_hash: str
     generations: int
-    mean_latency_s: float
+    latency_s: float  # the median: robust to a few hung requests
     mean_tokens: float
     slots: int | None  # the host's slots in the latest experiment measured (None: unknown)
     experiment: str  # the latest experiment measured
@@ -34,6 +36,12 @@ class Measured:
 def measured_throughput(session: Session, hosts: Collection[str]) -> list[Measured]:
     """Every (host, config) among ``hosts`` with stored real generations that have a
     latency, newest experiment's slots first."""
+    where = (
+        Generation.host.in_(list(hosts)),
+        Generation.status == "ok",
+        Generation.simulated.is_(False),
+        Generation.latency_s.is_not(None),
+    )
     rows = session.exec(
         select(
             Generation.host,
@@ -41,17 +49,11 @@ def measured_throughput(session: Session, hosts: Collection[str]) -> list[Measur
             Generation.config_hash,
             Generation.experiment_id,
             func.count(),
-            func.avg(Generation.latency_s),
             func.avg(Generation.eval_count),
             func.max(Generation.created_at),
         )
         .join(ConfigRow, ConfigRow.hash == Generation.config_hash)
-        .where(
-            Generation.host.in_(list(hosts)),
-            Generation.status == "ok",
-            Generation.simulated.is_(False),
-            Generation.latency_s.is_not(None),
-        )
+        .where(*where)
         .group_by(
             Generation.host, ConfigRow.model, Generation.config_hash, Generation.experiment_id
         )
@@ -62,23 +64,28 @@ def measured_throughput(session: Session, hosts: Collection[str]) -> list[Measur
             select(Experiment).where(Experiment.id.in_({r[3] for r in rows}))
         ).scalars()
     }
+    latencies: dict[tuple[str, str], list[float]] = {}
+    for host, config_hash, latency in session.exec(
+        select(Generation.host, Generation.config_hash, Generation.latency_s).where(*where)
+    ).all():
+        latencies.setdefault((host, config_hash), []).append(latency)
     merged: dict[tuple[str, str], list] = {}
-    for host, model, config_hash, experiment_id, n, latency, tokens, last in rows:
+    for host, model, config_hash, experiment_id, n, tokens, last in rows:
         merged.setdefault((host, config_hash), []).append(
-            (model, experiments[experiment_id], n, float(latency), float(tokens or 0), last)
+            (model, experiments[experiment_id], n, float(tokens or 0), last)
         )
     found = []
     for (host, config_hash), parts in merged.items():
         n = sum(p[2] for p in parts)
-        model, latest, _, _, _, last = max(parts, key=lambda p: p[5])
+        model, latest, _, _, last = max(parts, key=lambda p: p[4])
         found.append(
             Measured(
                 host=host,
                 model=model,
                 config_hash=config_hash,
                 generations=n,
-                mean_latency_s=sum(p[2] * p[3] for p in parts) / n,
-                mean_tokens=sum(p[2] * p[4] for p in parts) / n,
+                latency_s=median(latencies[(host, config_hash)]),
+                mean_tokens=sum(p[2] * p[3] for p in parts) / n,
                 slots=_slots(latest, host),
                 experiment=latest.name,
                 last=last,

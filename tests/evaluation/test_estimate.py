@@ -93,3 +93,20 @@ def test_a_race_is_given_as_an_upper_bound_and_its_budget():
         "          at most ≈ 5 min within its budget of 10 generations",
         "          a: 40 generations on 1 slot, ≈ 20 min",
     ]
+
+
+def test_stored_latency_is_the_median_so_one_hung_request_does_not_double_it(database_url):
+    """19 generations at 1 s and one hung for 77 s: the figure is 1 s (a mean read 4.8 s,
+    and plan's estimate was 4.8 times too long)."""
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.throughput import measured_throughput
+    from tests.support.results_db import add_experiment, make_config, make_suite
+
+    config = make_config()
+    suite = make_suite(20)
+    latency = [1.0] * 19 + [77.0]
+    with session_scope(make_engine(database_url)) as session:
+        add_experiment(session, "earlier", suite, {config: {"exact_match": [1.0] * 20}},
+                       latency={config: latency})  # fmt: skip
+        (found,) = measured_throughput(session, ["h"])
+    assert (found.generations, found.latency_s) == (20, 1.0)

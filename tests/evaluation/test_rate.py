@@ -109,9 +109,9 @@ def test_earlier_runs_measures_become_the_prior_of_the_configs_they_measured():
     slow = Config("big:8b", GenerationParams(temperature=0.0), PromptTemplate("default"))
     items = [SimpleNamespace(config=c) for c in (fast, fast, slow)]
     measured = [
-        SimpleNamespace(model="big:8b", config_hash=slow.hash, generations=30, mean_latency_s=2.0),
-        SimpleNamespace(model="big:8b", config_hash=slow.hash, generations=10, mean_latency_s=4.0),
-        SimpleNamespace(model="gone:1b", config_hash="x", generations=5, mean_latency_s=9.0),
+        SimpleNamespace(model="big:8b", config_hash=slow.hash, generations=30, latency_s=2.0),
+        SimpleNamespace(model="big:8b", config_hash=slow.hash, generations=10, latency_s=4.0),
+        SimpleNamespace(model="gone:1b", config_hash="x", generations=5, latency_s=9.0),
     ]
     mix = work_mix(items, measured)
     assert mix.remaining == {fast.hash: 2, slow.hash: 1}
