@@ -24,12 +24,13 @@ async def prefect_check(timeout_s: float) -> Check:
 
     url = PREFECT_API_URL.value()
     shown = redact_url(url or "")
-    if not url:
+    if not url:  # all one machine needs (docs/running-for-real.md): not a warning
         return Check(
             "prefect api",
-            "warn",
-            "PREFECT_API_URL is not set: flows start a temporary local API; schedules, "
-            "workers and the UI need a server (`prefect server start`)",
+            "ok",
+            "PREFECT_API_URL not set: each run starts a temporary local API, all that one "
+            "machine needs; schedules, workers and the UI need a server "
+            "(`prefect server start`, docs/running-for-real.md)",
         )
     try:
         async with get_client() as client:
