@@ -369,8 +369,6 @@ def _what_then(database: str, name: str, resume: str) -> str:
 
 def _spec_words(sweep) -> str:
     """The preparing line's detail: what the spec and suite came to."""
-    from evaluation.wording import counted
-
     return f"{counted(len(sweep.configs), 'config')}, suite {sweep.suite.name}"
 
 
@@ -440,7 +438,6 @@ def starting_line(
     in one line of a 120-column terminal for names of up to 18 characters (the display's
     next line says which Prefect)."""
     from evaluation.adaptive import level_cases
-    from evaluation.wording import counted
 
     spec = sweep.spec
     every = sweep.suite.cases
@@ -477,8 +474,6 @@ def _leaderboard(args: argparse.Namespace, experiment: str) -> tuple[Leaderboard
 def _empty_outputs(board: Leaderboard) -> str:
     """ "5 outputs are empty, in 1 of 2 configs: ..." where the model returned nothing
     ("" from Gemma-3-270M on every case, counted a success); "" where none is."""
-    from evaluation.wording import counted
-
     counts = [int(r["empty_outputs"] or 0) for r in board.rows]
     if not any(counts):
         return ""
