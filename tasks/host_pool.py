@@ -24,11 +24,11 @@ from evaluation.run._gpu import GpuSampler
 from evaluation.run._heap import release_garbage, settled_heap
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._preflight import HostCheck
-from evaluation.run._rate import WorkMix, format_duration, work_mix
+from evaluation.run._rate import WorkMix, request_timeouts, work_mix
 from evaluation.run._sweep import Sweep, open_backends
 from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
 from evaluation.run._work import WorkItem
-from evaluation.spec import HostSpec, Limits
+from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.throughput import measured_throughput
 from tasks.adapters.cancellation import unless_cancelled
@@ -202,16 +202,6 @@ def _gpu_now(
         return gpu_readings(readings, telemetry.vram())
 
     return now
-
-
-def request_timeouts(limits: Limits) -> str:
-    """What ends a silent request, in the words of the spec's ``limits``."""
-    return (
-        f"a try gives up after {format_duration(limits.request_timeout_s)} "
-        f"({format_duration(limits.first_request_timeout_s)} for a model's first request, "
-        f"which may load it), up to {limits.max_attempts} tries "
-        "(limits: request_timeout_s, first_request_timeout_s, max_attempts)"
-    )
 
 
 def measured_mix(engine: Engine, pending: Sequence[WorkItem], hosts: Sequence[HostSpec]) -> WorkMix:

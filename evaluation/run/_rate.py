@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # types only: the rate stays light to import
     from evaluation.run._work import WorkItem
+    from evaluation.spec import Limits
     from evaluation.storage.throughput import Measured
 
 WINDOW_S = 60.0
@@ -196,3 +197,13 @@ def progress_line(
     if failed:
         parts.append(f"{failed} {failed_word}")
     return ", ".join(parts)
+
+
+def request_timeouts(limits: Limits) -> str:
+    """What ends a silent request, in the words of the spec's ``limits``."""
+    return (
+        f"a try gives up after {format_duration(limits.request_timeout_s)} "
+        f"({format_duration(limits.first_request_timeout_s)} for a model's first request, "
+        f"which may load it), up to {limits.max_attempts} tries "
+        "(limits: request_timeout_s, first_request_timeout_s, max_attempts)"
+    )

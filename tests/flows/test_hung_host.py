@@ -43,6 +43,32 @@ def rows(database_url: str, sql: str) -> list[tuple]:
         engine.dispose()
 
 
+def write_spec(
+    tmp_path: Path, name: str, models: list[str], hosts: list[dict], limits: dict
+) -> Path:
+    """A one-temperature sweep of the intent suite over ``hosts``."""
+    spec = tmp_path / "spec.yaml"
+    body = {"name": name, "suite": str(SUITE), "models": models}
+    body |= {"grid": {"temperature": [0.0], "num_predict": [16]}}
+    spec.write_text(yaml.safe_dump(body | {"hosts": hosts, "limits": limits}))
+    return spec
+
+
+def evaluate_in_thread(spec: Path, database_url: str) -> tuple[threading.Thread, dict]:
+    """The sweep run in a started thread; ``outcome`` gets its summary or its error."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["summary"] = asyncio.run(evaluate(str(spec), database=database_url))
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
 def test_the_free_host_takes_a_hung_hosts_work_and_the_stuck_items_attempts_are_kept(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -56,32 +82,12 @@ def test_the_free_host_takes_a_hung_hosts_work_and_the_stuck_items_attempts_are_
         # write answered 503 and retried by Prefect; the free host had done everything,
         # the hung one was never asked and the run ended without this test's case.)
         free.hold_answers(until=hung.one_failed)
-        spec = tmp_path / "spec.yaml"
-        spec.write_text(
-            yaml.safe_dump(
-                {
-                    "name": "hung",
-                    "suite": str(SUITE),
-                    "models": [MODEL],
-                    "grid": {"temperature": [0.0], "num_predict": [16]},
-                    "hosts": [
-                        {"name": "hung", "url": hung.url, "slots": 1},
-                        {"name": "free", "url": free.url, "slots": 2},
-                    ],
-                    "limits": {"max_attempts": 2},
-                }
-            )
-        )
-        outcome: dict[str, object] = {}
-
-        def run() -> None:
-            try:
-                outcome["summary"] = asyncio.run(evaluate(str(spec), database=database_url))
-            except BaseException as exc:
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
+        hosts = [
+            {"name": "hung", "url": hung.url, "slots": 1},
+            {"name": "free", "url": free.url, "slots": 2},
+        ]
+        spec = write_spec(tmp_path, "hung", [MODEL], hosts, {"max_attempts": 2})
+        thread, outcome = evaluate_in_thread(spec, database_url)
         # Everything but what the hung host is stuck on gets stored while it hangs:
         # before, its whole chunk waited behind that one request.
         deadline = time.monotonic() + DEADLINE_S
@@ -121,30 +127,11 @@ def test_a_run_says_which_host_has_not_answered_for_a_while_and_what_ends_the_wa
     release = threading.Event()
     with running_standin(StandInConfig(models=(MODEL,), slots=1)) as host:
         host.hold_answers(until=release)
-        spec = tmp_path / "spec.yaml"
-        spec.write_text(
-            yaml.safe_dump(
-                {
-                    "name": "held",
-                    "suite": str(SUITE),
-                    "models": [MODEL],
-                    "grid": {"temperature": [0.0], "num_predict": [16]},
-                    "hosts": [{"name": "held", "url": host.url, "slots": 1}],
-                    "limits": {"request_timeout_s": 90, "max_attempts": 3},
-                }
-            )
-        )
-        outcome: dict[str, object] = {}
-
-        def run() -> None:
-            try:
-                outcome["summary"] = asyncio.run(evaluate(str(spec), database=database_url))
-            except BaseException as exc:
-                outcome["error"] = exc
-
+        hosts = [{"name": "held", "url": host.url, "slots": 1}]
+        limits = {"request_timeout_s": 90, "max_attempts": 3}
+        spec = write_spec(tmp_path, "held", [MODEL], hosts, limits)
         with caplog.at_level("WARNING"):
-            thread = threading.Thread(target=run, daemon=True)
-            thread.start()
+            thread, outcome = evaluate_in_thread(spec, database_url)
             deadline = time.monotonic() + DEADLINE_S
             while "no answer from host 'held'" not in caplog.text:
                 assert thread.is_alive(), outcome
@@ -170,30 +157,10 @@ def test_items_a_dead_host_never_answered_are_failed_everywhere_and_blame_no_oth
     # summary said "5 failed", and gemma3's reason named smollm2's request.
     other = "qwen2.5:0.5b"
     with failing_server("silent", models=(MODEL, other)) as hung:
-        spec = tmp_path / "spec.yaml"
-        spec.write_text(
-            yaml.safe_dump(
-                {
-                    "name": "dead",
-                    "suite": str(SUITE),
-                    "models": [MODEL, other],
-                    "grid": {"temperature": [0.0], "num_predict": [16]},
-                    "hosts": [{"name": "dead", "url": hung.url, "slots": 1}],
-                    "limits": {"max_attempts": 1},
-                }
-            )
-        )
-        outcome: dict[str, object] = {}
-
-        def run() -> None:
-            try:
-                outcome["summary"] = asyncio.run(evaluate(str(spec), database=database_url))
-            except BaseException as exc:
-                outcome["error"] = exc
-
+        hosts = [{"name": "dead", "url": hung.url, "slots": 1}]
+        spec = write_spec(tmp_path, "dead", [MODEL, other], hosts, {"max_attempts": 1})
         with caplog.at_level("INFO"):
-            thread = threading.Thread(target=run, daemon=True)
-            thread.start()
+            thread, outcome = evaluate_in_thread(spec, database_url)
             assert hung.one_failed.wait(DEADLINE_S), outcome
             hung.close()  # the host goes away mid-request
             thread.join(DEADLINE_S)
