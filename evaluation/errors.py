@@ -153,10 +153,15 @@ class BackendRejected(BackendError):
 
 
 class ModelNotFound(BackendRejected):
-    """The host does not serve the model; ``available`` lists what it has."""
+    """The host does not serve the model; ``available`` lists what it has; ``detail`` is
+    what is missing and the fix without the host's name, URL or models (for a line that
+    already names them: doctor's; default: the message)."""
 
-    def __init__(self, message: str, *, available: list[str] | None = None, **kw) -> None:
+    def __init__(
+        self, message: str, *, available: list[str] | None = None, detail: str = "", **kw
+    ) -> None:
         self.available = list(available or [])
+        self.detail = detail or message
         super().__init__(message, **kw)
 
 

@@ -55,6 +55,7 @@ def match_models(
         raise ModelNotFound(
             f"host '{host.name}' ({host.shown_url}) does not have {names}; it has: {listing}{fix}",
             available=available,
+            detail=f"does not have {names}{fix}",
             host=host.name,
             model=missing[0],
         )

@@ -19,7 +19,13 @@ from typing import Any, Literal
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend
 from evaluation.backends.retry import list_models_with_retries
-from evaluation.errors import BackendError, BackendUnavailable, EvalError, StorageError
+from evaluation.errors import (
+    BackendError,
+    BackendUnavailable,
+    EvalError,
+    ModelNotFound,
+    StorageError,
+)
 from evaluation.run._preflight import (
     accepts_connections,
     busy_reason,
@@ -203,8 +209,8 @@ async def _host(backend: Backend, wanted: list[str]) -> Check:
     serves = [m for m in wanted if host.serves(m)]
     try:
         match_models(host, serves, have, key=key)
-    except BackendError as exc:
-        return Check(component, "fail", f"{'; '.join(parts)}; {_first_line(exc)}", facts)
+    except ModelNotFound as exc:  # the line names the host's URL and models already
+        return Check(component, "fail", f"{'; '.join(parts)}; {exc.detail}", facts)
     return Check(component, "ok", "; ".join(parts), facts)
 
 

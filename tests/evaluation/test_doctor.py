@@ -76,6 +76,11 @@ def test_missing_model_fails_and_names_what_the_host_has():
         check = asyncio.run(host_check(server.url))
     assert check.status == "fail"
     assert "llama3.2:3b" in check.detail and "qwen2.5:0.5b" in check.detail
+    # the line names the host's URL and models once (the error's own words named both again)
+    assert check.detail.count(server.url) == 1 and check.detail.count("qwen2.5:0.5b") == 1
+    assert check.detail.endswith(
+        "does not have 'llama3.2:3b'; pull it (`ollama pull llama3.2:3b`) or fix the spec's models"
+    )
 
 
 def test_a_host_restricted_to_other_models_is_not_asked_for_them():
