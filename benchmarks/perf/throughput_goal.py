@@ -352,13 +352,19 @@ def write_inputs(folder: Path, n: int, port: int, slots: int) -> Path:
     return folder / "spec.yaml"
 
 
+def with_python_path(code: Path) -> str:
+    """``code`` first, then whatever PYTHONPATH already holds (packages installed with
+    ``pip --target``, as on a machine where they are carried in)."""
+    return os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def evalflow_env(home: Path) -> dict[str, str]:
     env = os.environ | {
         "PREFECT_HOME": str(home / "prefect"),
         "EVALFLOW_HOME": str(home / "evalflow"),
         "EVALFLOW_SLOT_LOCK_DIR": str(home / "slot-locks"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PYTHONPATH": str(CODE[0]),
+        "PYTHONPATH": with_python_path(CODE[0]),
     }
     env.pop("PREFECT_API_URL", None)
     return env
@@ -383,7 +389,7 @@ def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int
     if name in ("bare", "bare-wire"):
         transport = "wire" if name == "bare-wire" else "httpx"
         command = [sys.executable, __file__, "--bare", url, str(n), str(slots), transport]
-        env = os.environ | {"PYTHONPATH": str(REPO)}
+        env = os.environ | {"PYTHONPATH": with_python_path(REPO)}
         figures = run_tree(name, n, command, env, REPO, log, standin)
     elif name == "evalflow":
         home = folder / "home"
