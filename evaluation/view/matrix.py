@@ -6,13 +6,18 @@ quality metric over two chosen parameters."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlmodel import Session
 
 from evaluation.compare._leaderboard import metric_direction
 from evaluation.spec._params import PARAMETERS
+from evaluation.statistics.ranking import rank_order, tie_keys
 from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Parameters a grid can be drawn over, besides the generation parameters.
 _CATEGORICAL = ("model", "template_name")
@@ -163,20 +168,16 @@ def quality_grid(session: Session, experiment: str, x: str, y: str) -> Grid | No
     if x == y or x not in configs.columns or y not in configs.columns:
         return None
     part = aggregates[aggregates["metric"] == metric].set_index("config_hash")
-    table = configs[["config", x, y]].copy()
+    table = configs[["config", "label", x, y]].copy()
     table[metric] = table["config"].map(part["mean"])
     table[f"{metric}_ci_low"] = table["config"].map(part["ci_low"])
     table[f"{metric}_ci_high"] = table["config"].map(part["ci_high"])
     table[x], table[y] = table[x].map(_shown), table[y].map(_shown)
     cells: dict[tuple[str, str], GridCell] = {}
     higher = metric_direction(metric)
+    rank = _leaderboard_ranks(aggregates, table, metric, higher)
     for (vx, vy), part in table.groupby([x, y], sort=False):
-        scored = part.dropna(subset=[metric])
-        if len(scored):
-            best = scored[metric].idxmax() if higher else scored[metric].idxmin()
-            r = scored.loc[best]
-        else:
-            r = part.iloc[0]
+        r = part.loc[min(part.index, key=lambda i: rank[part.at[i, "config"]])]
         note = "95% CI" if len(part) == 1 else f"best of {len(part)} configs, its 95% CI"
         cell = GridCell(
             tuple(part["config"]),
@@ -195,6 +196,18 @@ def quality_grid(session: Session, experiment: str, x: str, y: str) -> Grid | No
         cells,
         higher,
     )
+
+
+def _leaderboard_ranks(
+    aggregates: pd.DataFrame, table: pd.DataFrame, metric: str, higher: bool
+) -> dict[str, int]:
+    """Config -> its place on the leaderboard (``rank_order``, ties as there: a cell's
+    best of several tied configs is the one the leaderboard ranks first)."""
+    facts = aggregates.pivot(index="config_hash", columns="metric", values="mean")
+    ties = tie_keys(facts.reset_index().to_dict("records"), name="config_hash")
+    means = {c: _float(m) for c, m in zip(table["config"], table[metric], strict=True)}
+    labels = dict(zip(table["config"], table["label"], strict=True))
+    return {c: i for i, c in enumerate(rank_order(means, higher, labels, ties))}
 
 
 def _shown(value: object) -> str:

@@ -147,7 +147,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
         for config in order
     }
     effects = _effects(session, int(row.id), facts, primary, higher) if primary else []
-    by_value = _by_value(facts, primary, higher) if primary else []
+    by_value = _by_value(facts, primary, order) if primary else []
     latency = _mean_latency(session, int(row.id))
     indexed = board.table.set_index("config")
     digits = {
@@ -328,29 +328,31 @@ def _effects(
     )
 
 
-def _by_value(facts: pd.DataFrame, metric: str, higher: bool) -> list[dict[str, Any]]:
+def _by_value(facts: pd.DataFrame, metric: str, order: list[str]) -> list[dict[str, Any]]:
     """The varied parameters that rank correlation does not study (the model, the
-    template, switches and text): per value, the best config's mean on ``metric``."""
+    template, switches and text): per value, its best config's mean on ``metric``, the
+    values in the order of their best configs on the leaderboard (``order``: its rule
+    breaks ties, so the best value is the #1 config's)."""
     studied = set(DEFAULT_PARAMETERS)
+    ranked = facts.set_index("config").loc[[c for c in order if c in set(facts["config"])]]
     rows = []
     for name in ("model", "template_name", *(p for p in PARAMETER_NAMES if p not in studied)):
-        if name not in facts.columns or metric not in facts.columns:
+        if name not in ranked.columns or metric not in ranked.columns:
             continue
-        values = facts[[name, metric]].dropna(subset=[name])
+        values = ranked[[name, metric]].dropna(subset=[name])
         if values[name].nunique() < 2:
             continue
-        best = values.groupby(name, sort=False)[metric].agg("max" if higher else "min")
-        best = best.sort_values(ascending=not higher, kind="stable")
+        best = values.drop_duplicates(subset=name)  # each value's first config: its best
         rows.append(
             {
                 "parameter": name,
                 "configs": len(values),
                 "rho": "– (not numeric)",
                 "p": "–",
-                "best": _shown(best.index[0]) if best.notna().any() else "–",
+                "best": _shown(best[name].iloc[0]) if best[metric].notna().any() else "–",
                 "recommended": "–",
                 "note": "best config per value: "
-                + ", ".join(f"{_shown(v)} {_number(m, 3)}" for v, m in best.items()),
+                + ", ".join(f"{_shown(v)} {_number(m, 3)}" for v, m in best.values),
             }
         )
     return rows

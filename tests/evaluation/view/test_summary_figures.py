@@ -88,3 +88,42 @@ def test_the_summary_page_flags_a_config_that_echoes_the_prompt(tmp_path):
     assert f"ECHOES THE PROMPT: {db.configs[1].hash}" not in page
     again = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/summary").text
     assert flag in again  # the stored page keeps it
+
+
+def test_ties_break_in_the_grid_and_by_value_as_on_the_leaderboard(tmp_path):
+    """Two configs of one grid cell tied on the mean: the cell shows the one `show` ranks
+    first (the lower median latency), not the first in the spec; so does the model's
+    "best config per value", and the best value is the #1 config's."""
+    from sqlalchemy import update
+
+    from evaluation.compare._leaderboard import ranked_rows
+    from evaluation.storage.models import Aggregate
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db = build_review_db(url, n_cases=9, temperatures=(0.0, 0.7, 1.0, 0.2))
+    first, later = db.configs[0].hash, db.configs[3].hash  # alpha t=0 and t=0.2
+    with Session(db.engine) as session:
+        board = load_leaderboard(session, db.experiment).table.set_index("config")
+        mean = float(board.loc[first, "exact_match"])
+        session.exec(  # a tie on the mean, with an interval of its own to tell it by
+            update(Aggregate)
+            .where(Aggregate.config_hash == later, Aggregate.metric == "exact_match")
+            .values(mean=mean, ci_low=mean - 0.25, ci_high=mean + 0.01)
+        )
+        for config, p50 in ((first, 0.9), (later, 0.1)):
+            session.exec(
+                update(Aggregate)
+                .where(Aggregate.config_hash == config, Aggregate.metric == "latency_p50_s")
+                .values(mean=p50)
+            )
+        session.commit()
+        top = ranked_rows(load_leaderboard(session, db.experiment))[0]["config"]
+        grid = quality_grid(session, db.experiment, "model", "template_name")
+        summary = experiment_summary(session, db.experiment)
+    assert top == later  # the leaderboard: the tie goes to the lower median latency
+    shared = grid.cells[("alpha:1b", "plain")]
+    assert set(shared.configs) == {first, later}
+    assert (shared.mean, shared.low) == pytest.approx((mean, mean - 0.25))  # later's
+    assert summary.rows[0].config == later
+    model = {e["parameter"]: e for e in summary.effects}["model"]
+    assert model["best"] == "alpha:1b"
