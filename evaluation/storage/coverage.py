@@ -15,32 +15,41 @@ from evaluation.storage.models import CaseRow, Experiment, Generation
 
 @dataclass(frozen=True)
 class Coverage:
-    """``cases``: the distinct cases the experiment generated for; ``total``: its suite's."""
+    """``fewest`` and ``most``: the distinct cases a config of the experiment generated
+    for, over its configs (an interrupted run leaves them apart); ``total``: its suite's."""
 
-    cases: int
+    fewest: int
+    most: int
     total: int
 
     @property
     def partial(self) -> bool:
-        return 0 < self.cases < self.total
+        return self.most > 0 and self.fewest < self.total
 
     def words(self) -> str:
-        """ "subset: 8 of 36 cases", or "" for a run of the whole suite."""
-        return f"subset: {self.cases} of {self.total} cases" if self.partial else ""
+        """ "subset: 8 of 36 cases", "subset: 6 to 9 of 36 cases per config" where the
+        configs ran different numbers of cases, or "" for a run of the whole suite."""
+        if not self.partial:
+            return ""
+        if self.fewest == self.most:
+            return f"subset: {self.most} of {self.total} cases"
+        return f"subset: {self.fewest} to {self.most} of {self.total} cases per config"
 
 
 def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
-    """One experiment's coverage: its distinct cases (one indexed scan of its own
-    generations) and its suite's."""
-    ran = session.exec(
-        select(func.count(func.distinct(Generation.case_uid))).where(
-            Generation.experiment_id == experiment.id
-        )
-    ).scalar()
+    """One experiment's coverage: its configs' distinct cases (one scan of its own
+    generations in the order of their unique key) and its suite's."""
+    per_config = (
+        select(func.count(func.distinct(Generation.case_uid)).label("n"))
+        .where(Generation.experiment_id == experiment.id)
+        .group_by(Generation.config_hash)
+        .subquery()
+    )
+    fewest, most = session.exec(select(func.min(per_config.c.n), func.max(per_config.c.n))).one()
     total = session.exec(
         select(func.count()).select_from(CaseRow).where(CaseRow.suite == experiment.suite)
     ).scalar()
-    return Coverage(int(ran or 0), int(total or 0))
+    return Coverage(int(fewest or 0), int(most or 0), int(total or 0))
 
 
 def short_configs(session: Session, experiment_id: int, total: int) -> dict[str, int]:

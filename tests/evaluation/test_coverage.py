@@ -1,0 +1,43 @@
+"""How much of its suite an experiment ran, said per config: an interrupted run leaves
+its configs on different numbers of cases, and a heading counting the cases of all of
+them together ("10 of 36") names a number no config's means rest on."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from evaluation.compare._leaderboard import load_leaderboard
+from evaluation.storage.coverage import Coverage, experiment_coverage
+from evaluation.storage.models import CaseRow, Experiment, Generation, Score
+from tests.support.review_db import build_review_db
+
+
+def _drop(session: Session, config: str, case_ids: list[str]) -> None:
+    uids = select(CaseRow.uid).where(CaseRow.case_id.in_(case_ids))
+    ids = select(Generation.id).where(
+        Generation.config_hash == config, Generation.case_uid.in_(uids)
+    )
+    session.exec(delete(Score).where(Score.generation_id.in_(ids)))
+    session.exec(
+        delete(Generation).where(Generation.config_hash == config, Generation.case_uid.in_(uids))
+    )
+
+
+def test_configs_on_different_cases_are_counted_per_config(tmp_path):
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    a, b = (c.hash for c in db.configs)
+    with Session(db.engine) as session:
+        _drop(session, a, ["c06", "c07", "c08", "c09"])  # a ran 6 cases, b 9: 10 together
+        _drop(session, b, ["c00"])
+        session.commit()
+        coverage = experiment_coverage(session, session.get(Experiment, db.experiment_id))
+        title = load_leaderboard(session, db.experiment).title
+    assert coverage == Coverage(fewest=6, most=9, total=10)
+    assert title == f"Leaderboard: {db.experiment} (subset: 6 to 9 of 10 cases per config)"
+
+
+def test_one_count_where_every_config_ran_the_same_cases():
+    assert Coverage(8, 8, 36).words() == "subset: 8 of 36 cases"
+    assert Coverage(36, 36, 36).words() == ""  # the whole suite: nothing to say
+    assert Coverage(6, 36, 36).words() == "subset: 6 to 36 of 36 cases per config"
