@@ -91,7 +91,7 @@ async def evaluate(
             if level == "calibrated"
             else level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
         )
-        experiment_id, pending = register(engine, sweep, name, cases)  # the level's cases only
+        experiment_id, pending = register(engine, sweep, name, cases, level, limit)  # its cases
         if configs is not None:
             pending = [item for item in pending if item.config.hash in configs]
         join_series(engine, name, sweep, series)

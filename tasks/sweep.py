@@ -35,6 +35,7 @@ from evaluation.storage.runs import (
     claim_experiment,
     end_flow_run,
     end_run,
+    record_level,
 )
 from evaluation.suites import Case
 from evaluation.wording import counted
@@ -59,15 +60,22 @@ def load_sweep(spec_path: str) -> Sweep:
 
 @task(name="register-experiment", cache_policy=NO_CACHE)
 def register(
-    engine: Engine, sweep: Sweep, experiment: str, cases: Sequence[Case]
+    engine: Engine,
+    sweep: Sweep,
+    experiment: str,
+    cases: Sequence[Case],
+    level: str = "full",
+    limit: int | None = None,
 ) -> tuple[int, list[WorkItem]]:
     """Claim the experiment for this run (refused while another live process runs it),
-    store the suite, experiment and configs; return the work on ``cases`` (the level's,
-    within any limit) not yet done (resume), and say how much of it is stored."""
+    record its level, store the suite, experiment and configs; return the work on
+    ``cases`` (the level's, within any limit) not yet done (resume), and say how much of
+    it is stored."""
     with session_scope(engine) as session:
         dead = claim_experiment(
             session, experiment, RunProcess.current(), flow_run_id=current_flow_run.get_id()
         )
+        record_level(session, experiment, level, limit)
     set_stage(engine, experiment, "load", started=True)  # the monitor's live row
     with session_scope(engine) as session:
         record_suite(session, sweep.suite)

@@ -121,6 +121,7 @@ class ExperimentRun(SQLModel, table=True):
     flow_run_id: str | None = Field(default=None, index=True)
     status: str = "running"  # running | completed | failed | interrupted | cancelled
     reason: str | None = Field(default=None, sa_column=Column(Text))
+    level: str | None = None  # what it ran: "smoke", "full", "subset, limit 5" (`experiments`)
     started_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
 

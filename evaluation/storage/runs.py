@@ -95,6 +95,7 @@ def claim_experiment(
         "hostname": process.hostname,
         "status": "running",
         "reason": None,
+        "level": None,
         "started_at": utcnow(),
         "ended_at": None,
     }
@@ -123,6 +124,13 @@ def claim_experiment(
     if taken.rowcount != 1:
         raise ExperimentBusy(name, _run(session, name))
     return dead
+
+
+def record_level(session: Session, name: str, level: str, limit: int | None = None) -> None:
+    """The level the run of ``name`` runs at, as `experiments` shows it: "smoke", "full",
+    "subset, limit 5" (``--limit``)."""
+    words = level if limit is None else f"{level}, limit {limit}"
+    session.exec(update(ExperimentRun).where(ExperimentRun.experiment == name).values(level=words))
 
 
 def end_run(

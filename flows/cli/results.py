@@ -166,13 +166,22 @@ def cmd_experiments(args: argparse.Namespace) -> int:
         backend = "SIMULATED" if e.simulated else "real"
         created = e.created_at.strftime("%Y-%m-%d %H:%M:%S")
         reason = state.reason or ""
-        cases = calibrated.get(e.name, "")
+        level = _level(state.run.level if state.run else None, calibrated.get(e.name, ""))
         line = (
-            f"{e.name:<32} {e.suite:<20} {state.status:<11} {cases:<17} {created:<20} "
+            f"{e.name:<32} {e.suite:<20} {state.status:<11} {level:<17} {created:<20} "
             f"{backend:<9} {reason}"
         )
         print(line.rstrip())
     return 0
+
+
+def _level(recorded: str | None, calibrated: str) -> str:
+    """The level column: what the last run recorded, the calibrated level with its share
+    ("calibrated 8/36"); a database from before levels were recorded: the calibrated
+    share where there is one, else blank."""
+    if recorded is None or recorded.startswith("calibrated"):
+        return calibrated
+    return recorded
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from evaluation.storage.runs import (
     end_flow_run,
     end_run,
     experiment_status,
+    record_level,
 )
 from tests.support.results_db import make_config, make_suite
 
@@ -312,3 +313,27 @@ def test_a_config_stored_with_its_old_label_reads_as_now_once_registered_again(e
     with session_scope(engine) as session:
         stored = session.get(ConfigRow, config.hash)
         assert stored is not None and stored.label == "m:1b t=0 n=16" == config.label
+
+
+def test_experiments_says_the_level_each_last_ran_at(tmp_path, capsys):
+    """The level column was blank after a smoke run (only a calibrated run filled it)."""
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        for name, level, limit in (
+            ("sm", "smoke", None),
+            ("fu", "full", None),
+            ("li", "subset", 5),
+        ):
+            register(session, name, RunProcess.current())
+            record_level(session, name, level, limit)
+            end_run(session, name, "completed", RunProcess.current())
+        register(session, "old", RunProcess.current())  # claimed before levels were recorded
+    assert main(["--database", url, "experiments"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    level_at = rows["sm"].index("smoke")
+    assert rows["fu"][level_at:].startswith("full ")
+    assert rows["li"][level_at:].startswith("subset, limit 5 ")
+    assert rows["old"][level_at:].startswith(" " * 17)

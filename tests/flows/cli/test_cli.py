@@ -73,6 +73,7 @@ def test_run_then_list_show_and_rescore(tmp_path, capsys, database_url):
     assert main(["--database", database_url, "experiments"]) == 0
     listing = capsys.readouterr().out
     assert "cli-test" in listing and "SIMULATED" in listing
+    assert " completed   full " in listing  # the level the run recorded
 
     assert main(["--database", database_url, "show", "cli-test"]) == 0
     board = capsys.readouterr().out
