@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import median
 from typing import TYPE_CHECKING
 
 from evaluation.run._dispatch import Pace, _Queue, default_chunk_size
@@ -23,6 +24,7 @@ from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
 
 if TYPE_CHECKING:  # only its type: plan reads the database only when there is one
+    from evaluation.backends.base import GenerationResult
     from evaluation.storage.throughput import Measured
 
 
@@ -36,9 +38,23 @@ class Probed:
     host: str
     model: str
     generations: int
-    mean_latency_s: float
+    latency_s: float  # the median, as stored runs' figures (``Measured``)
     mean_tokens: float
     slots: int
+
+    @classmethod
+    def of(cls, host: HostSpec, model: str, results: Sequence[GenerationResult]) -> Probed:
+        """The median latency of ``results`` (one slow request among the few of a probe
+        does not move it, where it would a mean) and their mean output tokens."""
+        timed = [r.latency_s for r in results if r.latency_s is not None]
+        return cls(
+            host=host.name,
+            model=model,
+            generations=len(results),
+            latency_s=median(timed) if timed else 0.0,
+            mean_tokens=sum(r.eval_count for r in results) / len(results),
+            slots=host.slots,
+        )
 
 
 @dataclass(frozen=True)
@@ -108,7 +124,7 @@ def _figure(
         )
     if (p := by_probe.get((model, host.name))) is not None:
         return Figure(
-            p.mean_latency_s,
+            p.latency_s,
             f"probe: {p.generations} generations of {model} on {host.name} just now, "
             f"{p.mean_tokens:.0f} tokens, at {p.slots} slot{'s' * (p.slots != 1)}",
         )

@@ -130,14 +130,5 @@ async def _probe_host(
             errors = {r.error for r in records if r.error}
             problems.append(f"probe: {model} on {host.name} failed: {'; '.join(sorted(errors))}")
             continue
-        found.append(
-            Probed(
-                host=host.name,
-                model=model,
-                generations=len(ok),
-                mean_latency_s=sum(r.latency_s for r in ok) / len(ok),
-                mean_tokens=sum(r.eval_count for r in ok) / len(ok),
-                slots=host.slots,
-            )
-        )
+        found.append(Probed.of(host, model, ok))
     return found, problems

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pytest
 
+from evaluation.backends.base import GenerationResult
 from evaluation.run._estimate import Probed, estimate, format_estimate
 from evaluation.run._work import WorkItem
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
@@ -110,3 +111,15 @@ def test_stored_latency_is_the_median_so_one_hung_request_does_not_double_it(dat
                        latency={config: latency})  # fmt: skip
         (found,) = measured_throughput(session, ["h"])
     assert (found.generations, found.latency_s) == (20, 1.0)
+
+
+def test_a_probe_reads_the_median_latency_as_stored_runs_do():
+    """One slow request among a probe's three made its mean 3.7 s where the other two
+    took 1 s; stored runs' figures are medians (``Measured``), so is the probe's."""
+    results = [
+        GenerationResult("x", "stop", latency_s=s, ttft_s=None, eval_count=t)
+        for s, t in ((1.0, 10), (9.0, 30), (1.0, 20))
+    ]
+    probed = Probed.of(HostSpec("gpu-a", "http://a", slots=2), "m", results)
+    assert (probed.latency_s, probed.mean_tokens, probed.generations) == (1.0, 20.0, 3)
+    assert probed.slots == 2
