@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from statistics import median
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -64,11 +63,7 @@ def measured_throughput(session: Session, hosts: Collection[str]) -> list[Measur
             select(Experiment).where(Experiment.id.in_({r[3] for r in rows}))
         ).scalars()
     }
-    latencies: dict[tuple[str, str], list[float]] = {}
-    for host, config_hash, latency in session.exec(
-        select(Generation.host, Generation.config_hash, Generation.latency_s).where(*where)
-    ).all():
-        latencies.setdefault((host, config_hash), []).append(latency)
+    latencies = _median_latencies(session, where)
     merged: dict[tuple[str, str], list] = {}
     for host, model, config_hash, experiment_id, n, tokens, last in rows:
         merged.setdefault((host, config_hash), []).append(
@@ -84,7 +79,7 @@ def measured_throughput(session: Session, hosts: Collection[str]) -> list[Measur
                 model=model,
                 config_hash=config_hash,
                 generations=n,
-                latency_s=median(latencies[(host, config_hash)]),
+                latency_s=latencies[(host, config_hash)],
                 mean_tokens=sum(p[2] * p[3] for p in parts) / n,
                 slots=_slots(latest, host),
                 experiment=latest.name,
@@ -92,6 +87,32 @@ def measured_throughput(session: Session, hosts: Collection[str]) -> list[Measur
             )
         )
     return found
+
+
+def _median_latencies(session: Session, where: tuple) -> dict[tuple[str, str], float]:
+    """(host, config) -> the median latency of its generations matching ``where``, in
+    SQL on SQLite and PostgreSQL alike (window functions; no MEDIAN in SQLite): the
+    middle one, or the mean of the two middle ones, as ``statistics.median``. Reading
+    every latency into Python for it cost 0.2-0.7 s more of plan's CPU at 100,000
+    generations (benchmarks/perf/plan_history.py)."""
+    group = (Generation.host, Generation.config_hash)
+    ranked = (
+        select(
+            *group,
+            Generation.latency_s,
+            func.row_number().over(partition_by=group, order_by=Generation.latency_s).label("i"),
+            func.count().over(partition_by=group).label("n"),
+        )
+        .where(*where)
+        .subquery()
+    )
+    middle = ranked.c.i.in_(((ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2))
+    rows = session.exec(
+        select(ranked.c.host, ranked.c.config_hash, func.avg(ranked.c.latency_s))
+        .where(middle)
+        .group_by(ranked.c.host, ranked.c.config_hash)
+    ).all()
+    return {(host, config): float(latency) for host, config, latency in rows}
 
 
 def _slots(experiment: Experiment, host: str) -> int | None:

@@ -5,6 +5,8 @@ measurement is named instead of guessed."""
 
 from __future__ import annotations
 
+import random
+import statistics
 from datetime import datetime
 
 import pytest
@@ -15,6 +17,8 @@ from evaluation.run._work import WorkItem
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
 from evaluation.storage.throughput import Measured
 from evaluation.suites import Case
+from tests.support.databases import sqlite_or_postgres
+from tests.support.results_db import MISSING
 
 WHEN = datetime(2026, 11, 20, 12, 0)
 
@@ -111,6 +115,40 @@ def test_stored_latency_is_the_median_so_one_hung_request_does_not_double_it(dat
                        latency={config: latency})  # fmt: skip
         (found,) = measured_throughput(session, ["h"])
     assert (found.generations, found.latency_s) == (20, 1.0)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    """The median is SQL (window functions): both databases evalflow supports."""
+    yield from sqlite_or_postgres(request.param, tmp_path / "results.db", "plan_medians")
+
+
+def test_the_stored_median_is_pythons_on_odd_and_even_counts_across_experiments(url):
+    """Per (host, config) over every experiment: the middle latency, or the mean of the
+    two middle ones, exactly as ``statistics.median`` gives them."""
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.throughput import measured_throughput
+    from tests.support.results_db import add_experiment, make_config, make_suite
+
+    rng = random.Random(7)
+    odd, even = make_config(temperature=0.0), make_config(temperature=0.7)
+    runs = {  # experiment -> config -> latencies (one per case)
+        "first": {odd: [rng.uniform(0.1, 9) for _ in range(6)], even: [1.3, 0.7]},
+        "second": {odd: [rng.uniform(0.1, 9) for _ in range(5)], even: [0.1, 2.9]},
+    }
+    with session_scope(make_engine(url)) as session:
+        for name, latency in runs.items():
+            n = len(latency[odd])
+            scores = {
+                c: {"exact_match": [1.0] * len(x) + [MISSING] * (n - len(x))}
+                for c, x in latency.items()
+            }
+            add_experiment(session, name, make_suite(n), scores, latency=latency)
+        found = {m.config_hash: m for m in measured_throughput(session, ["h"])}
+    for config in (odd, even):
+        every = [x for latency in runs.values() for x in latency[config]]
+        assert found[config.hash].generations == len(every)
+        assert found[config.hash].latency_s == statistics.median(every)
 
 
 def test_a_probe_reads_the_median_latency_as_stored_runs_do():
