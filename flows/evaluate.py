@@ -56,6 +56,7 @@ async def evaluate(
     series: str | None = None,
     cases: int | None = None,
     configs: list[str] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any] | State:
     """Run the sweep in ``spec_path`` and publish its leaderboard.
 
@@ -75,6 +76,8 @@ async def evaluate(
             of the suite).
         configs: only these configs (hashes) generate what the level still lacks (a
             calibrated nightly's escalation: the configs that moved run the full suite).
+        workers: generation lanes in this many processes (1: in this one); for hosts
+            whose slots answer faster than one process can send (docs/throughput.md).
     """
     sweep = load_sweep(spec_path)  # load: the spec, its suite and its configs
     name = experiment or sweep.spec.name
@@ -111,6 +114,7 @@ async def evaluate(
             pending,
             chunk_size=chunk_size,
             batches=race_batches(engine, experiment_id, name, sweep, cases, pending),
+            workers=workers,
         )
         del pending  # its work items: memory for the stages that read the whole run
         await record_what_ran(engine, name, sweep, pool, series)  # models still loaded

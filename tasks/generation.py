@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -18,6 +19,7 @@ from evaluation.run._generate import ChunkOutcome, run_chunk
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._record_writer import OnStored, RecordWriter
 from evaluation.run._work import GenerationRecord, WorkItem
+from evaluation.run._workers import LaneWorkers
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import completed_keys, save_generations
@@ -26,18 +28,30 @@ from tasks.adapters.prefect_concurrency import HostSlots
 from tasks.adapters.spare_slots import PoolSpareSlots
 
 
+class Records(Protocol):
+    """Where a chunk's records go: the run's ``RecordWriter``, or in a lane worker the
+    pipe back to it (``tasks.lane_workers``)."""
+
+    async def put(self, records: Sequence[GenerationRecord]) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class GenerationContext:
-    """What every chunk of one run shares (passed quoted: Prefect does not walk it)."""
+    """What every chunk of one run shares (passed quoted: Prefect does not walk it).
+    ``workers``: the lane worker processes that run the chunks (``slots``, ``backends``
+    and ``shared`` are then theirs, not this process's)."""
 
-    engine: Engine
+    engine: Engine | None  # None in a lane worker (its chunks are retried by the run)
     experiment_id: int
     suite: Suite
     backends: Mapping[str, Backend]
-    slots: HostSlots
+    slots: HostSlots | None
     policy: RetryPolicy
-    writer: RecordWriter  # stores outcomes in batches behind the requests
+    writer: Records  # stores outcomes in batches behind the requests
     shared: SharedCalls | None = None  # spare slots and embeddings for pipelines
+    workers: LaneWorkers | None = None
 
 
 def record_writer(engine: Engine, experiment_id: int, on_stored: OnStored) -> RecordWriter:
@@ -93,6 +107,14 @@ async def generate_chunk(
 async def _generate(
     host: HostSpec, items: list[WorkItem], context: GenerationContext
 ) -> ChunkOutcome:
+    if context.workers is not None:
+        writer = context.writer
+        assert isinstance(writer, RecordWriter)
+        try:
+            return await context.workers.run(host, as_chunk(items), writer.put_now)
+        finally:
+            await writer.flush()  # stored before a retry reads what is stored
+    assert context.slots is not None
     lane = context.slots.lane(host.name)
     spare = context.shared.spare if context.shared is not None else None
     try:

@@ -25,6 +25,7 @@ from evaluation.run._heap import release_garbage, settled_heap
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._preflight import HostCheck
 from evaluation.run._rate import WorkMix, request_timeouts, work_mix
+from evaluation.run._record_writer import RecordWriter
 from evaluation.run._sweep import Sweep, open_backends
 from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
 from evaluation.run._work import WorkItem
@@ -42,6 +43,7 @@ from tasks.generation import (
     record_writer,
 )
 from tasks.hosts import check_hosts
+from tasks.lane_workers import start_lane_workers
 from tasks.progress import ProgressArtifact
 from tasks.results import artifact_key
 
@@ -52,6 +54,7 @@ class HostPool:
 
     backends: Mapping[str, Backend]
     checks: Mapping[str, HostCheck]
+    simulated_time_scale: float = 0.0  # for the lane workers' own backends
 
     def up(self, hosts: Sequence[HostSpec]) -> tuple[HostSpec, ...]:
         return tuple(h for h in hosts if self.checks[h.name].up)
@@ -82,7 +85,8 @@ async def open_host_pool(
     before anything is written; closed on the way out."""
     backends = open_backends(sweep, simulated_time_scale=simulated_time_scale)
     try:
-        yield HostPool(backends, await check_hosts(backends, sweep.required_models))
+        checks = await check_hosts(backends, sweep.required_models)
+        yield HostPool(backends, checks, simulated_time_scale)
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
 
@@ -97,10 +101,12 @@ async def generate_all(
     *,
     chunk_size: int | None = None,
     batches: Batches | None = None,
+    workers: int = 1,
 ) -> Generated:
     """Every pending item, spread over the live hosts' slots (each host's Prefect
     concurrency limit sized first), with a progress artifact and GPU telemetry;
-    ``batches``, when given, decides what to send and when (a race, round by round).
+    ``batches``, when given, decides what to send and when (a race, round by round);
+    ``workers`` > 1: the lanes run in that many processes (``tasks.lane_workers``).
     Stops within a couple of seconds when the flow run is cancelled
     (tasks/adapters/cancellation.py), its slots given back."""
     limits = sweep.spec.limits
@@ -126,13 +132,24 @@ async def generate_all(
             mix=measured_mix(engine, pending, hosts),
             live=live,
         )
-        slots = await HostSlots.open(
-            await stack.enter_async_context(slot_client()),
-            limit_names,
-            timeout_s=limits.first_request_timeout_s,
-            capacity={host.name: host.slots for host in hosts},
-        )
-        stack.push_async_callback(slots.close)
+        writer = record_writer(engine, experiment_id, progress.stored)
+        slots, shared, lanes = None, None, None
+        if workers > 1:  # their slots are their own; what they send back is stored here
+            lanes = start_lane_workers(
+                workers, sweep, hosts, limit_names, pool.simulated_time_scale
+            )
+            stack.push_async_callback(_flushed_quietly, writer)
+            stack.push_async_callback(lanes.close)
+            stack.enter_context(lanes.counted())  # a stop waits for their cases too
+        else:
+            slots = await HostSlots.open(
+                await stack.enter_async_context(slot_client()),
+                limit_names,
+                timeout_s=limits.first_request_timeout_s,
+                capacity={host.name: host.slots for host in hosts},
+            )
+            stack.push_async_callback(slots.close)
+            shared = SharedCalls(pool.backends, PoolSpareSlots(slots, hosts))
         context = GenerationContext(
             engine=engine,
             experiment_id=experiment_id,
@@ -140,8 +157,9 @@ async def generate_all(
             backends=pool.backends,
             slots=slots,
             policy=RetryPolicy(max_attempts=limits.max_attempts),
-            writer=record_writer(engine, experiment_id, progress.stored),
-            shared=SharedCalls(pool.backends, PoolSpareSlots(slots, hosts)),
+            writer=writer,
+            shared=shared,
+            workers=lanes,
         )
 
         async def run(host, items):
@@ -157,7 +175,10 @@ async def generate_all(
 
         stack.enter_context(settled_heap())  # out of the collector's walks (_heap)
         started, started_cpu = time.perf_counter(), time.process_time()
-        await slots.reserve(hosts)
+        if lanes is not None:
+            await lanes.ready()
+        else:
+            await slots.reserve(hosts)
         stack.enter_context(telemetry)
         live.start()
         stack.push_async_callback(_stopped, asyncio.create_task(live.keep_written()))
@@ -174,7 +195,9 @@ async def generate_all(
         flow_run_id = flow_run.flow_run.id if flow_run and flow_run.flow_run else None
         report = await unless_cancelled(work, client, flow_run_id)
         if report is None:  # cancelled: what was generated is stored, not redone later
-            await context.writer.flush()
+            if lanes is not None:
+                await lanes.close()  # what they finish meanwhile comes back first
+            await writer.flush()
         await progress.flush()
         live.flush()  # what the write interval held back, before the stage moves on
         seconds = time.perf_counter() - started
@@ -183,6 +206,13 @@ async def generate_all(
     if report is None:
         return Generated(DispatchReport(total=len(pending)), {}, seconds, cpu_seconds, True)
     return Generated(report, telemetry.summary(), seconds, cpu_seconds)
+
+
+async def _flushed_quietly(writer: RecordWriter) -> None:
+    """What lane workers sent back while the stage ended, stored (its errors are the
+    stage's own flush's to say)."""
+    with suppress(Exception):
+        await writer.flush()
 
 
 async def _stopped(task: asyncio.Task) -> None:

@@ -15,6 +15,8 @@ other:
               (``evaluation/backends/_wire.py``): the bar for evalflow's rate
     evalflow  ``python -m flows.cli run`` as a user runs it: embedded Prefect server,
               record writer, scoring, statistics, report, fresh homes
+    evalflow:N the same with ``--workers N``: the lanes in N worker processes
+              (evaluation/run/_workers.py), records stored by the command
     inspect   ``inspect eval`` through its OpenAI-compatible provider, at most ``slots``
               connections, exact-match scoring (skipped with a line when inspect_ai is
               not installed)
@@ -38,6 +40,9 @@ requests the resume sent against the work left (equal: nothing stored was redone
         --latency-ms 20
     .venv/bin/python benchmarks/perf/throughput_goal.py --generations 100000 \
         --clients evalflow --kill-at 50000
+    .venv/bin/python benchmarks/perf/throughput_goal.py --generations 20000 --slots 64 \
+        --latency-ms 20 --clients bare-wire,evalflow,evalflow:2,evalflow:4,evalflow:8
+    (``--kill-at`` runs ``--workers N`` given as ``--kill-workers N``)
 """
 
 from __future__ import annotations
@@ -164,7 +169,9 @@ class TreeWatch:
         self.peak_rss = 0
         self.peaks: dict[str, int] = {}
         self.cpu: dict[int, float] = {}
+        self.roles: dict[int, str] = {}
         self.series: list[tuple[float, float]] = []  # (time.time(), the tree's CPU s)
+        self.role_series: list[dict[str, float]] = []  # beside it: CPU s per role
         self._trace = trace.open("w") if trace else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -174,8 +181,13 @@ class TreeWatch:
         if p.pid == self.pid:
             return "main"
         with contextlib.suppress(psutil.Error):
-            if "uvicorn" in " ".join(p.cmdline()):
-                return "server"
+            command = ""
+        with contextlib.suppress(psutil.Error):
+            command = " ".join(p.cmdline())
+        if "uvicorn" in command:
+            return "server"
+        if "multiprocessing" in command:  # evalflow's lane workers (spawned)
+            return "workers"
         return "other"
 
     def _run(self) -> None:
@@ -188,16 +200,22 @@ class TreeWatch:
                 procs = []
             # orphans re-parented to this subreaper (the embedded server after a kill)
             procs += [p for p in psutil.Process().children() if p.pid not in self.exclude]
-            rss, by_role = 0, dict.fromkeys(("main", "server", "other"), 0)
+            rss, by_role = 0, dict.fromkeys(("main", "server", "workers", "other"), 0)
             for p in {p.pid: p for p in procs}.values():
                 with contextlib.suppress(psutil.Error):
                     mine = p.memory_info().rss
                     rss += mine
-                    by_role[self._role(p)] += mine
+                    role = self.roles.setdefault(p.pid, self._role(p))
+                    by_role[role] += mine
                     t = p.cpu_times()
                     self.cpu[p.pid] = t.user + t.system
             self.peak_rss = max(self.peak_rss, rss)
             self.series.append((time.time(), sum(self.cpu.values())))
+            cpu_by_role: dict[str, float] = {}
+            for pid, cpu in self.cpu.items():
+                role = self.roles.get(pid, "other")
+                cpu_by_role[role] = cpu_by_role.get(role, 0.0) + cpu
+            self.role_series.append(cpu_by_role)
             for role, mine in by_role.items():
                 self.peaks[role] = max(self.peaks.get(role, 0), mine)
             second = int(time.monotonic() - started)
@@ -216,6 +234,18 @@ class TreeWatch:
             return min(self.series, key=lambda s: abs(s[0] - moment))[1]
 
         return at(end) - at(start) if self.series else 0.0
+
+    def roles_between(self, start: float, end: float) -> dict[str, float]:
+        """``cpu_between`` per process role (main, server, workers, other)."""
+        if not self.series:
+            return {}
+
+        def at(moment: float) -> dict[str, float]:
+            times = [s[0] for s in self.series]
+            return self.role_series[min(range(len(times)), key=lambda i: abs(times[i] - moment))]
+
+        first, last = at(start), at(end)
+        return {role: cpu - first.get(role, 0.0) for role, cpu in last.items()}
 
     def stop(self) -> None:
         self._stop.set()
@@ -370,9 +400,10 @@ def evalflow_env(home: Path) -> dict[str, str]:
     return env
 
 
-def evalflow_command(db: Path, spec: Path, experiment: str) -> list[str]:
+def evalflow_command(db: Path, spec: Path, experiment: str, workers: int = 1) -> list[str]:
     command = [sys.executable, "-m", "flows.cli", "--database", f"sqlite:///{db}"]
-    return [*command, "run", str(spec), "--experiment", experiment]
+    command += ["run", str(spec), "--experiment", experiment]
+    return command + (["--workers", str(workers)] if workers > 1 else [])
 
 
 def stored(db: Path) -> int:
@@ -391,9 +422,12 @@ def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int
         command = [sys.executable, __file__, "--bare", url, str(n), str(slots), transport]
         env = os.environ | {"PYTHONPATH": with_python_path(REPO)}
         figures = run_tree(name, n, command, env, REPO, log, standin)
-    elif name == "evalflow":
+    elif name.startswith("evalflow"):
         home = folder / "home"
-        command = evalflow_command(folder / f"results-{n}.db", spec, f"goal-{n}-{time.time():.0f}")
+        workers = int(name.partition(":")[2] or 1)
+        experiment = f"goal-{n}-{time.time():.0f}"
+        log = folder / f"evalflow-w{workers}-{n}.log"
+        command = evalflow_command(folder / f"results-{n}-w{workers}.db", spec, experiment, workers)
         figures = run_tree(name, n, command, evalflow_env(home), CODE[0], log, standin)
     else:
         tasks = "".join(
@@ -415,19 +449,23 @@ def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int
     if "busy_s" in figures.host and figures.watch is not None:
         span = (figures.host["first_started"], figures.host["last_ended"])
         figures.host["phase_cpu_s"] = figures.watch.cpu_between(*span)
+        figures.host["phase_cpu_by_role"] = figures.watch.roles_between(*span)
     if figures.exit_code:
         figures.note = f"exit {figures.exit_code}, see {log}"
     return figures
 
 
-def kill_and_resume(n: int, kill_at: int, folder: Path, spec: Path, url: str, standin) -> None:
-    """Kill -9 an evalflow run once ``kill_at`` generations are stored, then resume it."""
+def kill_and_resume(
+    n: int, kill_at: int, folder: Path, spec: Path, url: str, standin, workers: int = 1
+) -> None:
+    """Kill -9 an evalflow run (its process group: the workers too) once ``kill_at``
+    generations are stored, then resume it."""
     db, home, name = folder / "killed.db", folder / "home-kill", "goal-killed"
     reset_host(url)
     first = run_tree(
         "evalflow killed",
         n,
-        evalflow_command(db, spec, name),
+        evalflow_command(db, spec, name, workers),
         evalflow_env(home),
         CODE[0],
         folder / "killed.log",
@@ -440,7 +478,7 @@ def kill_and_resume(n: int, kill_at: int, folder: Path, spec: Path, url: str, st
     resumed = run_tree(
         "evalflow resumed",
         n,
-        evalflow_command(db, spec, name),
+        evalflow_command(db, spec, name, workers),
         evalflow_env(home),
         CODE[0],
         folder / "resumed.log",
@@ -503,6 +541,10 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
             f"{r.load[0]:.1f}",
         ]
         print(" | ".join(row) + (f"   ({r.note})" if r.note else ""))
+        if len(by_role := h.get("phase_cpu_by_role", {})) > 1:
+            served = max(h.get("requests", 0), 1)
+            split = ", ".join(f"{role} {1000 * s / served:.2f}" for role, s in by_role.items())
+            print(f"  {r.client}: phase ms/gen per process role ({split})")
         if len(r.peaks_mib) > 1:
             peaks = ", ".join(f"{role} {mib:.0f}" for role, mib in r.peaks_mib.items())
             print(f"  {r.client}: peak MiB per process ({peaks}), RSS trace beside its log")
@@ -531,13 +573,17 @@ def main() -> None:
     parser.add_argument(
         "--clients",
         default="bare,bare-wire,evalflow,inspect",
-        help="comma-separated, run one after the other (bare,bare-wire,evalflow,inspect)",
+        help="comma-separated, run one after the other (bare,bare-wire,evalflow,inspect); "
+        "evalflow:N runs evalflow with --workers N",
     )
     parser.add_argument(
         "--standin", choices=("fast", "asgi"), default="fast", help="the stand-in host (fast)"
     )
     parser.add_argument("--evalflow-code", type=Path, help="run evalflow from this checkout")
     parser.add_argument("--kill-at", type=int, help="kill -9 an evalflow run at this count")
+    parser.add_argument(
+        "--kill-workers", type=int, default=1, help="--kill-at's run with --workers N (1)"
+    )
     parser.add_argument("--bare", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
@@ -561,7 +607,7 @@ def main() -> None:
         for n in args.generations:
             spec = write_inputs(folder, n, port, args.slots)
             if args.kill_at:
-                kill_and_resume(n, args.kill_at, folder, spec, url, standin)
+                kill_and_resume(n, args.kill_at, folder, spec, url, standin, args.kill_workers)
                 continue
             results = []
             for client in clients:

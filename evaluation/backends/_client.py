@@ -32,11 +32,31 @@ ON_PARK: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Context
 )
 
 
+_STOP_LISTENERS: list[Callable[[], None]] = []  # told by stop_sending (lane workers)
+
+
 def stop_sending() -> None:
     """From any thread, when the process is about to exit (Ctrl-C, SIGTERM): no backend
     sends another model call; the calls already sent finish. One sent after the signal
-    would be answered and then lost with the process: host time for nothing."""
+    would be answered and then lost with the process: host time for nothing. The
+    listeners (``on_stop_sending``) are told: lane worker processes stop sending too."""
     _SENDING_STOPPED.set()
+    for listener in list(_STOP_LISTENERS):
+        listener()
+
+
+def on_stop_sending(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` (from the stopping thread) when :func:`stop_sending` is; at once
+    if it was already. Returns what removes it."""
+    _STOP_LISTENERS.append(listener)
+    if _SENDING_STOPPED.is_set():
+        listener()
+
+    def remove() -> None:
+        if listener in _STOP_LISTENERS:
+            _STOP_LISTENERS.remove(listener)
+
+    return remove
 
 
 def sending_stopped() -> bool:

@@ -5,7 +5,9 @@ After ``stop_sending`` a lane starts no new case and a case sends no new model c
 (it parks at that call for good: a pipeline case part-way through is redone whole by the
 rerun). The cases whose requests were already on the wire finish and hand their records
 to the writer; :func:`wait_for_cases_in_flight` returns once every case still counted
-is parked, when its time is up, or when ``hurry`` is set (a second Ctrl-C).
+is parked, when its time is up, or when ``hurry`` is set (a second Ctrl-C). Cases that
+run in lane worker processes are counted by their pool (``counted_elsewhere``) until
+what they return is handed to this process's writer.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from evaluation.backends._client import ON_PARK
 
 _changed = threading.Condition()
 _cases: dict[int, bool] = {}  # cases started, not yet handed to the writer: parked?
 _keys = itertools.count()
+_ELSEWHERE: list[Callable[[], int]] = []  # cases in flight in lane worker processes
 
 
 @asynccontextmanager
@@ -46,10 +49,28 @@ async def case_in_flight() -> AsyncIterator[None]:
             _changed.notify_all()
 
 
+@contextmanager
+def counted_elsewhere(count: Callable[[], int]) -> Iterator[None]:
+    """While the block runs, ``count()`` (from any thread) is added to the cases in
+    flight: those of lane worker processes whose records this process has not taken in
+    yet (``evaluation.run._workers``)."""
+    _ELSEWHERE.append(count)
+    try:
+        yield
+    finally:
+        _ELSEWHERE.remove(count)
+
+
+def _in_flight() -> int:
+    """The caller holds ``_changed``."""
+    here = sum(not parked for parked in _cases.values())
+    return here + sum(count() for count in list(_ELSEWHERE))
+
+
 def cases_in_flight() -> int:
     """Cases whose requests are on the wire or whose record is not handed over yet."""
     with _changed:
-        return sum(not parked for parked in _cases.values())
+        return _in_flight()
 
 
 def wait_for_cases_in_flight(timeout_s: float, hurry: threading.Event) -> int:
@@ -57,7 +78,7 @@ def wait_for_cases_in_flight(timeout_s: float, hurry: threading.Event) -> int:
     ``timeout_s`` or until ``hurry`` is set. Returns how many were still in flight."""
     deadline = time.monotonic() + timeout_s
     with _changed:
-        while left := sum(not parked for parked in _cases.values()):
+        while left := _in_flight():
             remaining = deadline - time.monotonic()
             if remaining <= 0 or hurry.is_set():
                 return left

@@ -50,6 +50,11 @@ class RecordWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def put(self, records: Sequence[GenerationRecord]) -> None:
+        self.put_now(records)
+
+    def put_now(self, records: Sequence[GenerationRecord]) -> None:
+        """``put`` from a callback of the writer's event loop (records a lane worker
+        process sent back: ``evaluation.run._workers``)."""
         self._raise_failure()
         if self._loop is None:
             self._loop = asyncio.get_running_loop()

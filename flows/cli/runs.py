@@ -225,6 +225,7 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
 
 
 IN_FLIGHT_WAIT_S = 5.0  # `run --interrupt-wait`: a few generations' time on a real host
+MAX_WORKERS = 64  # `run --workers`: lane worker processes (docs/throughput.md)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -306,6 +307,7 @@ def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
                         limit=args.limit,
                         series=args.series,
                         cases=args.cases,
+                        workers=args.workers,
                     )
                 )
         except Exception as exc:
@@ -590,6 +592,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="join this run to series NAME (default: the series of the spec's name); "
         "see `evalflow trends`",
+    )
+    p.add_argument(
+        "--workers",
+        type=options.whole_number(1, MAX_WORKERS),
+        default=1,
+        metavar="N",
+        help="generate from N processes (default 1: this one); only for hosts whose slots "
+        "answer faster than one process sends, ~1,000 generations/s: see docs/throughput.md",
     )
     _level_options(p)
     p.set_defaults(func=cmd_run)

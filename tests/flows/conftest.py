@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,14 @@ def prefect_home(tmp_path_factory) -> Path:
     env = environment(home.parent)
     subprocess.run([sys.executable, "-c", MIGRATE], cwd=REPO, env=env, check=True, timeout=START_S)
     return home
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen]]:
+    """Processes a test starts; they and their children are killed if still running."""
+    from tests.flows.test_run_lifecycle import children, kill_all
+
+    processes: list[subprocess.Popen] = []
+    yield processes
+    for process in processes:
+        kill_all([process.pid, *children(process.pid)])

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -148,15 +147,6 @@ def kill_all(pids: list[int]) -> None:
     for pid in pids:
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen]]:
-    """Processes a test starts; they and their children are killed if still running."""
-    processes: list[subprocess.Popen] = []
-    yield processes
-    for process in processes:
-        kill_all([process.pid, *children(process.pid)])
 
 
 def test_kill_9_leaves_no_prefect_server_running_and_a_rerun_resumes(

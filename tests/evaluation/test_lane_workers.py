@@ -1,0 +1,102 @@
+"""Lane worker processes (evaluation/run/_workers.py) with a light runner
+(tests/support/lane_runner.py): records come back to the run's process, a chunk's
+thefts stay exact across the two processes, and a worker that dies fails only its own
+chunks and takes its seats with it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from evaluation.run._chunk import Chunk
+from evaluation.run._work import WorkItem
+from evaluation.run._workers import LaneWorkers, WorkerDied, shares
+from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
+from evaluation.suites import Case
+from tests.support.lane_runner import Plan, open_runner
+
+ITEMS = [
+    WorkItem(
+        Config("m", GenerationParams(), PromptTemplate("default")), Case(f"c{i}", "q", ("a",)), "s"
+    )
+    for i in range(10)
+]
+
+
+async def until(condition, timeout_s: float = 60.0) -> None:
+    """Poll ``condition`` (the workers start in seconds on a loaded machine)."""
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+def test_shares_spread_a_hosts_slots_evenly_and_small_hosts_apart():
+    assert shares(64, 4) == [16, 16, 16, 16]
+    assert shares(6, 4) == [2, 2, 1, 1]
+    assert shares(1, 3) == [1, 0, 0] and shares(1, 3, offset=1) == [0, 1, 0]
+
+
+def test_a_chunk_in_a_worker_stores_its_records_here_and_its_unstarted_tail_can_be_taken(
+    tmp_path,
+):
+    host = HostSpec("a", "http://a", slots=1)
+    go = tmp_path / "go"
+
+    async def main():
+        workers = LaneWorkers(1, [host], open_runner, Plan(go, hold="c0"))
+        stored = []
+        try:
+            await workers.ready()
+            chunk = Chunk(ITEMS)
+            running = asyncio.ensure_future(workers.run(host, chunk, stored.extend))
+            await until(lambda: chunk.unstarted() == 9)  # the worker is on c0
+            assert workers.in_flight() == 1
+            taken = chunk.steal(4)  # as an idle lane of another host would
+            go.touch()
+            outcome = await running
+        finally:
+            await workers.close()
+        return taken, outcome, stored, chunk
+
+    taken, outcome, stored, chunk = asyncio.run(main())
+    assert taken == ITEMS[6:]
+    assert [r.item for r in stored] == ITEMS[:6]  # each record as it was made
+    assert [r.item for r in outcome.records] == ITEMS[:6]
+    assert stored[0].result.text == "c0@a"
+    assert list(chunk) == ITEMS[:6] and chunk.unstarted() == 0  # its state is back here
+
+
+def test_a_worker_that_dies_fails_its_chunks_and_its_seats_go_with_it(tmp_path):
+    host = HostSpec("a", "http://a", slots=2)
+    go = tmp_path / "go"
+
+    async def main():
+        workers = LaneWorkers(2, [host], open_runner, Plan(go, hold="c0"))
+        try:
+            await workers.ready()
+            stuck = Chunk(ITEMS[:3])
+            running = asyncio.ensure_future(workers.run(host, stuck, lambda records: None))
+            await until(lambda: stuck.unstarted() == 2)
+            victim = workers.workers[0] if workers.workers[0].busy else workers.workers[1]
+            os.kill(victim.process.pid, signal.SIGKILL)
+            with pytest.raises(WorkerDied, match="ended"):
+                await running
+            go.touch()
+            others = [await workers.run(host, Chunk(ITEMS[3:]), lambda r: None) for _ in "ab"]
+            left = [w for w in workers.workers if w.alive]
+            assert [w.busy for w in left] == [0]
+            os.kill(left[0].process.pid, signal.SIGKILL)
+            await until(lambda: not left[0].alive)
+            with pytest.raises(WorkerDied, match="no lane worker left"):
+                await workers.run(host, Chunk(ITEMS), lambda records: None)
+        finally:
+            await workers.close()
+        return others
+
+    others = asyncio.run(main())
+    assert [[r.item for r in o.records] for o in others] == [ITEMS[3:], ITEMS[3:]]

@@ -1,0 +1,154 @@
+"""The generate stage's lanes in worker processes (``evaluate(workers=N)``,
+evaluation/run/_workers.py): the same rows as in one process, a host's slots never
+over-committed, and a worker that dies mid-run leaves exactly the work left."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlmodel import Session, select
+
+from evaluation.storage.db import make_engine
+from evaluation.storage.models import Generation
+from flows.evaluate import evaluate
+from tests.conftest import REPO
+from tests.flows.test_run_lifecycle import (
+    START_S,
+    alive,
+    children,
+    environment,
+    evalflow,
+    interrupt,
+    stored,
+    wait_for,
+)
+from tests.flows.test_run_lifecycle import write_spec as lifecycle_spec
+from tests.support.standin_fast import FastStandIn
+from tests.support.standin_ollama import StandInConfig, running_standin
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+QA_SUITE = REPO / "benchmarks/suites/qa-short.jsonl"
+SLOTS = 6
+
+
+def write_spec(tmp_path: Path, url: str) -> Path:
+    spec = {
+        "name": "lanes",
+        "suite": str(QA_SUITE),
+        "models": ["llama3.2:3b"],
+        "grid": {"temperature": [0.0, 0.5, 1.0], "num_predict": [16]},
+        "hosts": [{"name": "a", "url": url, "slots": SLOTS, "kind": "ollama"}],
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def rows(database: str) -> list[tuple]:
+    with Session(make_engine(database)) as session:
+        found = session.exec(select(Generation)).all()
+        return sorted(
+            (g.config_hash, g.case_uid, g.sample_index, g.status, g.output) for g in found
+        )
+
+
+@pytest.fixture
+def host():
+    config = StandInConfig(models=("llama3.2:3b",), slots=SLOTS, latency_ms=5.0)
+    standin = FastStandIn(config).start()
+    yield standin
+    standin.stop()
+
+
+def test_workers_store_the_rows_one_process_stores_and_never_overcommit(tmp_path, host):
+    spec = write_spec(tmp_path, host.url)
+    alone, split = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
+    one = asyncio.run(evaluate(spec_path=str(spec), database=alone))
+    host.reset()
+    two = asyncio.run(evaluate(spec_path=str(spec), database=split, workers=2))
+
+    assert two["generated"] == one["generated"] > 0 and two["failed"] == 0
+    assert rows(split) == rows(alone)
+    assert host.stats.requests == two["generated"]  # nothing sent twice
+    assert 0 < host.max_busy <= SLOTS
+
+
+def test_a_worker_killed_mid_run_leaves_exactly_the_work_left(tmp_path, host):
+    """kill -9 of one worker with its lanes' requests on the wire: its chunks are tried
+    once more on the other worker's seats; nothing is stored twice, and a rerun sends
+    exactly what is not stored."""
+    host.config = replace(host.config, latency_ms=40.0)
+    spec = write_spec(tmp_path, host.url)
+    database = f"sqlite:///{tmp_path / 'results.db'}"
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(evaluate(spec_path=str(spec), database=database, workers=2)))
+        except Exception as exc:  # the run may fail with it: the rerun then finishes
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    total = 3 * len(QA_SUITE.read_text().splitlines())
+    while len(rows(database)) < total // 4 and thread.is_alive():
+        time.sleep(0.01)
+    victims = [p for p in multiprocessing.active_children() if p.name == "evalflow-lanes-0"]
+    os.kill(victims[0].pid, signal.SIGKILL)
+    thread.join()
+    stored = len(rows(database))
+    assert stored < total or isinstance(outcome[0], dict), outcome
+    before = host.stats.requests
+    again = asyncio.run(evaluate(spec_path=str(spec), database=database, workers=2))
+
+    assert again["generated"] == host.stats.requests - before == total - stored
+    keys = [row[:3] for row in rows(database)]
+    assert len(keys) == len(set(keys)) == total
+
+
+def test_ctrl_c_stores_what_the_workers_requests_in_flight_return(tmp_path, prefect_home, started):
+    """`evalflow run --workers 2` with every slot's request on the wire (3 s each):
+    Ctrl-C waits for the workers' requests, says so, stores them and leaves no worker
+    behind; the rerun asks only for what was never sent."""
+    env = environment(tmp_path, prefect_home)
+    db = tmp_path / "results.db"
+    config = StandInConfig(models=("llama3.2:3b",), slots=4, latency_ms=3000.0)
+    with running_standin(config) as s:
+        spec = lifecycle_spec(tmp_path / "spec.yaml", "lanes-stop", s.url)
+        spec.write_text(spec.read_text().replace("slots: 2", "slots: 4"))
+        command = ("run", str(spec), "--limit", "3", "--workers", "2")  # 9 generations
+        run = evalflow(env, *command)
+        started.append(run)
+        workers = []
+        wait_for(lambda: stored(db) >= 4 and s.stats.in_flight == 4, START_S, run)
+        workers = children(run.pid)
+        exit_code_and_output = interrupt(run, signal.SIGINT)
+        requests, at_exit = s.stats.requests, stored(db)
+        deadline = time.monotonic() + 10
+        while [p for p in workers if alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [p for p in workers if alive(p)]
+
+        s.reconfigure(latency_ms=1.0)
+        rerun = evalflow(env, *command)
+        started.append(rerun)
+        rerun_output, _ = rerun.communicate(timeout=1200)
+        redone = s.stats.requests - requests
+
+    _, output, _ = exit_code_and_output
+    assert run.returncode == 130, output
+    assert "waiting up to 5 s for the 4 request(s) in flight" in output
+    assert at_exit == requests == 8, output  # every request sent is stored
+    assert left == []
+    assert rerun.returncode == 0, rerun_output
+    assert redone == 9 - at_exit
