@@ -269,8 +269,27 @@ def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
 NOTHING_TO_RESUME = frozenset(
     {"view", "monitor", "serve", "show", "experiments", "compare", "status", "export"}
     | {"plan", "power", "trends", "gate", "doctor", "health", "metrics", "report"}
-    | {"review", "rate-next", "judge-card", "recommend"}
+    | {"review", "rate-next", "judge-card", "recommend", "series"}
 )
+
+#: What Ctrl-C on a command that stores work says: what became of it, and what a rerun
+#: does; "resume" only where a rerun keeps what was done (tests/flows/cli/test_interrupts.py).
+ON_INTERRUPT = {
+    "run": "interrupted: rerun the same command to resume",
+    "judge": "interrupted: rerun the same command to resume (verdicts stored are skipped)",
+    "rescore": "rescore stopped: scores are stored together once all are computed; rerun the "
+    "same command to score again from the start",
+    "bank": "bank stopped: a bank version is stored whole when its calibration ends; rerun "
+    "the same command to calibrate from the start",
+    "retrain": "retrain stopped: a selector version is stored whole when its training ends; "
+    "rerun the same command to train from the start",
+    "import-ratings": "import-ratings stopped: a file's ratings are stored together or not "
+    "at all; rerun the same command to import it (ratings already there are not doubled)",
+    "baseline": "baseline stopped: an acceptance is stored whole or not at all; rerun the "
+    "same command",
+    "deploy": "deploy stopped: rerun the same command (deployments are registered by name: "
+    "a rerun updates those already there)",
+}
 
 READS_STORED_RESULTS = frozenset(
     {"rescore", "experiments", "show", "export", "compare", "baseline", "review", "report"}
@@ -372,10 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _database_in_environment(args), _input_warnings_once(known):
             return args.func(args)
     except KeyboardInterrupt:
-        if args.command in NOTHING_TO_RESUME:
-            print(f"{args.command} stopped", file=sys.stderr)
-        else:
-            print("interrupted: rerun the same command to resume", file=sys.stderr)
+        print(ON_INTERRUPT.get(args.command, f"{args.command} stopped"), file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (`evalflow plan … | head`): stop quietly
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit's flush writes nowhere

@@ -1,0 +1,112 @@
+"""Ctrl-C on a command says what became of its work and what a rerun does, and says
+"resume" only where a rerun keeps what was done: each line is checked against what the
+command really leaves behind when interrupted part way."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from evaluation.itembank.schema import ItemBank
+from evaluation.storage.models import Generation, Score
+from flows.cli import main
+from flows.cli.app import NOTHING_TO_RESUME, ON_INTERRUPT, build_parser
+from tests.support.itembank_db import build
+from tests.support.review_db import build_review_db
+
+
+def _verbs() -> set[str]:
+    parser = build_parser([])
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return set(sub.choices)
+
+
+def test_every_command_that_stores_work_says_what_ctrl_c_left():
+    """A new verb must choose: nothing to resume ("<verb> stopped") or its own line."""
+    verbs = _verbs()
+    assert verbs == NOTHING_TO_RESUME | set(ON_INTERRUPT)
+    assert not NOTHING_TO_RESUME & set(ON_INTERRUPT)
+    resumes = {verb for verb, line in ON_INTERRUPT.items() if "resume" in line}
+    assert resumes == {"run", "judge"}  # the two whose rerun keeps what was done
+
+
+@pytest.mark.parametrize(
+    ("argv", "module", "name", "said"),
+    [
+        (["series"], "flows.cli.trends", "cmd_series", "series stopped"),  # it only lists
+        (["rescore", "x"], "flows.cli.runs", "cmd_rescore", ON_INTERRUPT["rescore"]),
+        (["retrain"], "flows.cli.selection", "cmd_retrain", ON_INTERRUPT["retrain"]),
+    ],
+)
+def test_each_command_says_its_own_line(monkeypatch, capsys, argv, module, name, said):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(f"{module}.{name}", interrupted)
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == said
+
+
+def test_rescore_interrupted_part_way_changes_no_score(tmp_path, monkeypatch):
+    """Its line says the scores are stored together: interrupted after the first config's
+    were computed and written, none of them is kept."""
+    import tasks.results
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=4)
+    with Session(db.engine) as session:
+        session.exec(update(Score).values(value=-1.0))  # what a kept rescore would change
+        session.commit()
+    writes = []
+    replace = tasks.results.replace_scores
+
+    def replace_then_interrupt(*args, **kwargs):
+        replace(*args, **kwargs)
+        writes.append(1)
+        if len(writes) == 2:  # the second config's scores
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tasks.results, "replace_scores", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        tasks.results.score.fn(db.engine, db.experiment_id, db.suite, ("exact_match",))
+    with Session(db.engine) as session:
+        values = (
+            session.exec(
+                select(Score.value)
+                .join(Generation, Generation.id == Score.generation_id)
+                .where(Generation.experiment_id == db.experiment_id, Score.metric == "exact_match")
+            )
+            .scalars()
+            .all()
+        )
+    assert values and set(values) == {-1.0}
+
+
+def test_bank_interrupted_part_way_stores_no_version_and_a_rerun_calibrates(
+    tmp_path, monkeypatch, capsys
+):
+    import evaluation.itembank._bank as bank_module
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url)
+    real = bank_module.BankAbility
+
+    def interrupted(**kwargs):  # after the bank's row and its cases were added
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bank_module, "BankAbility", interrupted)
+    assert main(["--database", url, "bank", "toy"]) == 130
+    assert capsys.readouterr().err.strip() == ON_INTERRUPT["bank"]
+    monkeypatch.setattr(bank_module, "BankAbility", real)
+
+    def versions() -> int:
+        from evaluation.storage.db import make_engine
+
+        with Session(make_engine(url)) as session:
+            return session.exec(select(func.count()).select_from(ItemBank)).scalar()
+
+    assert versions() == 0
+    assert main(["--database", url, "bank", "toy"]) == 0
+    assert versions() == 1
