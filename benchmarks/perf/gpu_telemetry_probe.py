@@ -5,7 +5,9 @@
 (``PYTHONPATH=.`` from the repository root where evalflow is not pip-installed.)
 ``--busy`` loads GPU 0 with matrix products through torch, if torch with CUDA is there.
 For each GPU with an energy counter it also prints the trapezoid of the probe's own power
-readings, so counter and power integral can be compared on real hardware.
+readings, so counter and power integral can be compared on real hardware. The probe's
+own readings follow ``--interval`` even below the sampler's floor (0.1 s, NVML's refresh:
+``evaluation.run._gpu.MIN_INTERVAL_S``), to show that readings then repeat.
 Prints "NVML unavailable" and exits 0 on a machine without NVML.
 """
 
@@ -17,7 +19,7 @@ import time
 from collections.abc import Callable
 from itertools import pairwise
 
-from evaluation.run._gpu import GpuSampler, Sample
+from evaluation.run._gpu import MIN_INTERVAL_S, GpuSampler, Sample
 
 
 def busy_loop(stop: threading.Event) -> Callable[[], None] | None:
@@ -53,6 +55,12 @@ def main() -> None:
     args = parser.parse_args()
 
     sampler = GpuSampler(interval_s=args.interval)
+    if args.interval < MIN_INTERVAL_S:
+        print(
+            f"note: NVML refreshes power and energy about every {MIN_INTERVAL_S:g} s: "
+            f"readings every {args.interval:g} s repeat (the sampler's own: every "
+            f"{sampler.interval_s:g} s)"
+        )
     if not sampler.available:
         print("NVML unavailable")
         return

@@ -13,6 +13,7 @@ import pynvml
 import pytest
 
 from evaluation.run._gpu import (
+    MIN_INTERVAL_S,
     GpuSampler,
     GpuTelemetry,
     Measurement,
@@ -211,9 +212,21 @@ def test_failed_read_is_skipped_quietly(caplog: pytest.LogCaptureFixture) -> Non
     assert any("GPU is lost" in r.getMessage() for r in caplog.records)
 
 
+def test_an_interval_shorter_than_nvmls_refresh_is_raised_to_it() -> None:
+    """On an H200 NVML refreshed power and energy about every 0.1 s: read every 0.05 s,
+    they came in identical pairs (2026-11-26), so a shorter interval adds no information."""
+    nvml = FakeNVML([FakeGpu(util=40, used=GiB, power_mw=80_000, energy_mj=0)])
+    assert MIN_INTERVAL_S == 0.1
+    assert GpuSampler(nvml=nvml, interval_s=0.05).interval_s == MIN_INTERVAL_S
+    assert GpuSampler(nvml=nvml, interval_s=0.2).interval_s == 0.2
+    assert GpuSampler(nvml=nvml).interval_s == 0.5  # the default
+    with pytest.raises(ValueError, match="must be positive"):
+        GpuSampler(nvml=nvml, interval_s=0)
+
+
 def test_background_thread_samples_and_shuts_nvml_down() -> None:
     nvml = FakeNVML([FakeGpu(util=40, used=GiB, power_mw=80_000, energy_mj=0)])
-    with GpuSampler(nvml=nvml, interval_s=0.001) as sampler:
+    with GpuSampler(nvml=nvml, interval_s=MIN_INTERVAL_S) as sampler:
         with sampler.measure() as m:
             # Wait for background reads inside this span (some may precede it).
             start = nvml.util_reads
