@@ -20,6 +20,7 @@ from evaluation.run._pipelines import SharedCalls
 from evaluation.run._record_writer import OnStored, RecordWriter
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.run._workers import LaneWorkers
+from evaluation.run._writer_process import WriterProcess
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import completed_keys, save_generations
@@ -54,8 +55,13 @@ class GenerationContext:
     workers: LaneWorkers | None = None
 
 
-def record_writer(engine: Engine, experiment_id: int, on_stored: OnStored) -> RecordWriter:
-    """The run's one writer of generation outcomes (``on_stored``: each batch stored)."""
+def record_writer(
+    engine: Engine, experiment_id: int, on_stored: OnStored, *, process: WriterProcess | None = None
+) -> RecordWriter:
+    """The run's one writer of generation outcomes (``on_stored``: each batch stored);
+    ``process``: the batches are stored there (lanes in worker processes)."""
+    if process is not None:
+        return RecordWriter(process.write, on_stored)
 
     def write(records: list[GenerationRecord]) -> None:
         with session_scope(engine) as session:

@@ -29,6 +29,7 @@ from evaluation.run._record_writer import RecordWriter
 from evaluation.run._sweep import Sweep, open_backends
 from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
 from evaluation.run._work import WorkItem
+from evaluation.run._writer_process import WriterProcess, shareable
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.throughput import measured_throughput
@@ -132,7 +133,11 @@ async def generate_all(
             mix=measured_mix(engine, pending, hosts),
             live=live,
         )
-        writer = record_writer(engine, experiment_id, progress.stored)
+        storing = None  # with lanes in workers, the records are stored by a process too
+        url = engine.url.render_as_string(hide_password=False)
+        if workers > 1 and shareable(url):
+            storing = stack.enter_context(WriterProcess.running(url, experiment_id))
+        writer = record_writer(engine, experiment_id, progress.stored, process=storing)
         slots, shared, lanes = None, None, None
         if workers > 1:  # their slots are their own; what they send back is stored here
             lanes = start_lane_workers(

@@ -1,9 +1,10 @@
 """One sweep's run, below Prefect: the sweep prepared from its spec (``_sweep``), work
 items and their prompts (``_work``), host checks before a run (``_preflight``) and for a
 user (``_doctor``), the work spread over host slots (``_dispatch``), the lanes in worker
-processes (``_workers``), one chunk generated (``_generate``), its rate and ETA (``_rate``), scoring (``_scoring``), and GPU
-telemetry: NVML sampling (``_gpu``) attributed to configs (``_telemetry``). Names are
-imported on first use."""
+processes (``_workers``) with their records stored by a process too (``_writer_process``),
+one chunk generated (``_generate``), its rate and ETA (``_rate``), scoring (``_scoring``),
+and GPU telemetry: NVML sampling (``_gpu``) attributed to configs (``_telemetry``). Names
+are imported on first use."""
 
 from __future__ import annotations
 

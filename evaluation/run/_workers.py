@@ -53,6 +53,7 @@ from evaluation.run._generate import ChunkOutcome
 from evaluation.run._heap import fewer_collections
 from evaluation.run._in_flight import counted_elsewhere, wait_for_cases_in_flight
 from evaluation.run._work import GenerationRecord, WorkItem
+from evaluation.run._writer_process import picklable
 from evaluation.spec import HostSpec
 
 Sink = Callable[[Sequence[GenerationRecord]], None]
@@ -63,6 +64,7 @@ seats per host; a module-level function (sent to the worker by name)."""
 
 EXIT_WAIT_S = 60.0  # a worker gives its slots back as it exits; then it is killed
 DRAIN_WAIT_S = 3600.0  # after a stop: the run's own wait decides how long it is waited for
+SEND_EVERY_S = 0.005  # a worker's records go back together at most this late
 
 
 class WorkerDied(RuntimeError):
@@ -339,8 +341,9 @@ def _main(
 
 class _Outbox:
     """What a worker sends back. Records go without their work item (its place in the
-    chunk's items: the run's process has them) and those made in one turn of the loop in
-    one message; anything else is sent after what is queued, in order."""
+    chunk's items: the run's process has them), those made within ``SEND_EVERY_S`` in
+    one message (a message each cost the run's process a wake-up of its reader thread and
+    of its loop per generation); anything else is sent after what is queued, in order."""
 
     def __init__(self, conn: Any, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
@@ -351,7 +354,7 @@ class _Outbox:
     def records(self, job_id: int, places: dict[int, int], made: Sequence) -> None:
         """From the loop: ``made``'s records, sent at the end of this turn of the loop."""
         if not self._records:
-            self._loop.call_soon(self.flush)
+            self._loop.call_later(SEND_EVERY_S, self.flush)
         self._records.append((job_id, [(places[id(r.item)], _itemless(r)) for r in made]))
 
     def flush(self) -> None:
@@ -422,7 +425,7 @@ async def _serve(
             outbox.send(("failed", job_id, WorkerDied("cancelled")))
             raise
         except Exception as exc:
-            outbox.send(("failed", job_id, _picklable(exc)))
+            outbox.send(("failed", job_id, picklable(exc)))
         else:
             outbox.send(("done", job_id, _itemless_outcome(outcome, places)))
         finally:
@@ -455,12 +458,3 @@ def _with_items(
     items: Sequence[WorkItem], made: Sequence[tuple[int, GenerationRecord]]
 ) -> list[GenerationRecord]:
     return [replace(record, item=items[place]) for place, record in made]
-
-
-def _picklable(exc: Exception) -> Exception:
-    """``exc`` if it crosses the pipe, else a RuntimeError saying what it was."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-    return exc

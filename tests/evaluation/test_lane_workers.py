@@ -100,3 +100,21 @@ def test_a_worker_that_dies_fails_its_chunks_and_its_seats_go_with_it(tmp_path):
 
     others = asyncio.run(main())
     assert [[r.item for r in o.records] for o in others] == [ITEMS[3:], ITEMS[3:]]
+
+
+def test_the_writer_process_sends_back_what_failed_and_ends_when_closed(tmp_path):
+    """A database without the results tables: the write fails in the writer process and
+    the run's writer gets the error (a failed write fails the run's writer, as in one
+    process)."""
+    from evaluation.backends.base import GenerationResult
+    from evaluation.run._work import GenerationRecord
+    from evaluation.errors import StorageError
+    from evaluation.run._writer_process import WriterProcess, shareable
+
+    assert not shareable("sqlite://") and shareable(f"sqlite:///{tmp_path / 'r.db'}")
+    result = GenerationResult("x", "stop", 0.001, 0.001)
+    with WriterProcess.running(f"sqlite:///{tmp_path / 'r.db'}", 1) as writer:
+        with pytest.raises(StorageError, match="no such table: generations"):
+            writer.write([GenerationRecord(ITEMS[0], "a", 1, result=result)])
+        process = writer._process
+    assert not process.is_alive() and process.exitcode == 0

@@ -1,0 +1,115 @@
+"""The run's record writes in a process of their own, for a run whose lanes are in worker
+processes (``evaluation.run._workers``).
+
+There the run's process does little but store what the workers send back, and storing
+was most of it: ~0.3 ms of CPU a generation (SQLAlchemy's statements for the generation,
+its case run and stage rows, and SQLite's inserts), in a thread that holds the run's
+GIL for its Python part. On 16 cores the run's process then capped 2, 4 and 8 workers
+alike at ~1,600 generations a second (benchmarks/perf/throughput_goal.py). Here the
+``RecordWriter``'s batches go, one at a time, to a process that stores them and says
+when each is committed (or sends back the error), so the writer still stores one batch
+at a time in one transaction, and what a kill loses is unchanged: the batch not yet
+committed, which the rerun redoes.
+
+The process ignores SIGINT (a terminal sends Ctrl-C to the whole group: the run flushes
+its writer before it exits) and ends when its pipe closes (the run is gone) or when
+``close`` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import pickle
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from evaluation.run._work import GenerationRecord
+
+CLOSE_WAIT_S = 30.0
+
+
+def shareable(url: str) -> bool:
+    """Whether another process opening ``url`` reaches the same database (not SQLite's
+    in-memory one)."""
+    return url not in ("sqlite://", "sqlite:///:memory:") and ":memory:" not in url
+
+
+class WriterProcess:
+    """Stores batches of records of ``experiment_id`` in the database at ``url`` from a
+    process of its own; ``write`` (from one thread at a time: the writer's) returns once
+    the batch is committed."""
+
+    def __init__(self, url: str, experiment_id: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        mine, theirs = context.Pipe()
+        self._process = context.Process(
+            target=_main, args=(theirs, url, experiment_id), name="evalflow-writer", daemon=True
+        )
+        self._process.start()
+        theirs.close()
+        self._conn = mine
+        self._lock = threading.Lock()
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, url: str, experiment_id: int) -> Iterator[WriterProcess]:
+        writer = cls(url, experiment_id)
+        try:
+            yield writer
+        finally:
+            writer.close()
+
+    def write(self, records: list[GenerationRecord]) -> None:
+        with self._lock:
+            try:
+                self._conn.send(records)
+                failure = self._conn.recv()
+            except (EOFError, OSError) as exc:
+                code = self._process.exitcode
+                raise RuntimeError(f"the record writer process ended (exit code {code})") from exc
+        if failure is not None:
+            raise failure
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send(None)
+        self._process.join(CLOSE_WAIT_S)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5.0)
+        self._conn.close()
+
+
+def _main(conn: Any, url: str, experiment_id: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from evaluation.run._heap import fewer_collections
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.repository import save_generations
+
+    fewer_collections()
+    engine = make_engine(url, create=False)
+    try:
+        while (records := conn.recv()) is not None:
+            try:
+                with session_scope(engine) as session:
+                    save_generations(session, experiment_id, records)
+            except Exception as exc:
+                conn.send(picklable(exc))
+            else:
+                conn.send(None)
+    except (EOFError, OSError):
+        pass  # the run is gone: what it had not sent is the rerun's
+    finally:
+        engine.dispose()
+
+
+def picklable(exc: Exception) -> Exception:
+    """``exc`` if it crosses the pipe, else a RuntimeError saying what it was."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
