@@ -1,9 +1,12 @@
 """Modules a flow needs only after its generations, loaded while the hosts generate.
 
-Importing the comparison and report stages (scipy.stats, matplotlib: ~1.5 s of CPU)
+Importing the comparison and report stages (scipy.stats, statsmodels: ~1 s of CPU)
 when `evalflow run` starts put them on the critical path beside Prefect's server
 start-up; during generation the process mostly waits on the hosts. A module still
 loading when the flow reaches it is simply waited for (Python's import lock).
+matplotlib is not among them: it loads when the report draws its figures
+(``evaluation/report/html.py``), so a run does not hold its ~27 MiB through the
+comparison stage, a run's highest point of memory (issue 46).
 """
 
 from __future__ import annotations

@@ -197,7 +197,10 @@ def _analyze(scores, metrics, facts, quality, baseline, adjust, alpha, delta, no
     reports = []
     for subset, base in ((anchored, baseline), ([m for m in metrics if m not in anchored], None)):
         if subset:
-            part = scores[scores["metric"].isin(subset)]
+            # not copied where every row is in the subset: a copy of 200,000 score rows
+            # was ~10 MiB at the comparison stage's peak, a run's highest (issue 46)
+            wanted = scores["metric"].isin(subset)
+            part = scores if wanted.all() else scores[wanted]
             reports.append(analyze(part, baseline=base, **kw))
     if not reports:
         notes.append("no scored generations: nothing to compare")

@@ -20,7 +20,6 @@ from evaluation.adaptive import RaceStanding
 from evaluation.calibration._combined import CalibratedMetric
 from evaluation.compare._leaderboard import SIMULATED_BANNER, ranked_table
 from evaluation.compare._stage_table import report_cell, stage_pivot
-from evaluation.report import plots
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
@@ -160,7 +159,7 @@ def _leaderboard(data: ReportData) -> _Section:
     if board.shows_pipelines:
         parts += _stages(data)
     if data.primary is not None:
-        fig = plots.interval_plot(
+        fig = _plots().interval_plot(
             table, data.primary, _label_names(data), title=f"{data.primary} by config"
         )
         parts.append(_img(fig, f"{data.primary} with 95% intervals", data))
@@ -217,7 +216,7 @@ def _significance(data: ReportData) -> _Section:
     for multi in comparisons:  # every metric with a direction, the primary first
         if len(comparisons) > 1:
             parts.append(_H3(multi.metric))
-        fig = plots.significance_matrix(multi, data.order, data.names)
+        fig = _plots().significance_matrix(multi, data.order, data.names)
         parts += [
             _P(multi.verdict),
             _img(fig, f"pairwise significance matrix, {multi.metric}", data),
@@ -268,7 +267,7 @@ def _parameters(data: ReportData) -> _Section:
         return _Section("parameters", "Parameter effects", [_P("No parameter was varied.")])
     images = [
         _img(
-            plots.parameter_plot(data.facts, p, data.primary),
+            _plots().parameter_plot(data.facts, p, data.primary),
             f"{p} against {data.primary}",
             data,
         )
@@ -306,7 +305,7 @@ def _pareto(data: ReportData) -> _Section:
         return _Section("pareto", "Quality vs latency", [_P("No quality and latency facts.")])
     parts: list[_Block] = []
     for front in data.fronts:
-        fig = plots.quality_latency(data.facts, front.quality, front.cost, front, data.names)
+        fig = _plots().quality_latency(data.facts, front.quality, front.cost, front, data.names)
         parts.append(_H3(f"{front.quality} against {front.cost}"))
         parts.append(_img(fig, f"{front.quality} against {front.cost}", data))
         listing = ", ".join(f"{data.names.get(c, c)}" for c in front.configs)
@@ -317,7 +316,7 @@ def _pareto(data: ReportData) -> _Section:
 
 
 def _latency(data: ReportData) -> _Section:
-    fig = plots.latency_distributions(data.generations, data.order, data.names)
+    fig = _plots().latency_distributions(data.generations, data.order, data.names)
     return _Section("latency", "Latency distributions", [_img(fig, "latency per config", data)])
 
 
@@ -340,7 +339,7 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
         rank = {c: i for i, c in enumerate(names)}
         ranked = summary.stars.assign(rank=summary.stars["config"].map(rank))
         ranked = ranked.sort_values("rank", kind="stable").drop(columns="rank")
-        parts.append(_img(plots.star_plot(ranked, names), "mean stars", data))
+        parts.append(_img(_plots().star_plot(ranked, names), "mean stars", data))
         rows = [
             [
                 names.get(r["config"], r["config"]),
@@ -511,7 +510,7 @@ def _trends(data: ReportData) -> _Section:
         if len(histories) > 1:
             parts.append(_H3(metric))
         parts.append(
-            _img(plots.trends(history, metric, data.order, data.names), f"{metric} trends", data)
+            _img(_plots().trends(history, metric, data.order, data.names), f"{metric} trends", data)
         )
         parts.append(
             _P(
@@ -531,13 +530,22 @@ def _label_names(data: ReportData) -> dict[str, str]:
     return {c: f"{data.names[c]} {labels.get(c, c)}" for c in data.order}
 
 
+def _plots():
+    """The figures' module: matplotlib (~27 MiB) is loaded when a report is drawn, not
+    while a run's hosts generate (``flows/preload.py``), so it is not held through the
+    comparison stage of a run, the highest point of the run's memory."""
+    from evaluation.report import plots
+
+    return plots
+
+
 def _img(fig, alt: str, data: ReportData) -> _Img:
     """A figure as an embedded PNG; a simulated experiment's carries the SIMULATED mark
     in the picture and its alt text, so no plot copied out of the report passes as real."""
     if data.experiment.simulated:
-        plots.mark_simulated(fig)
+        _plots().mark_simulated(fig)
         alt = f"SIMULATED: {alt}"
-    return _Img(plots.png_data_uri(fig), alt)
+    return _Img(_plots().png_data_uri(fig), alt)
 
 
 def _missing(value: object) -> bool:
