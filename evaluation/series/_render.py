@@ -223,10 +223,12 @@ def gate_junit(result: GateResult) -> str:
         errors="0",
         skipped=str(sum(1 for c in result.cases if c.p_adjusted is None) + len(result.unmatched)),
     )
-    if result.changes:
+    if result.changes or result.skipped:
         properties = ET.SubElement(suite, "properties")
         for change in result.changes:
             ET.SubElement(properties, "property", name="not run alike", value=change)
+        for check in result.skipped:
+            ET.SubElement(properties, "property", name="left out (--skip)", value=check)
     for c in result.cases:
         case = ET.SubElement(suite, "testcase", classname=c.label, name=c.metric)
         if c.regressed:
@@ -246,10 +248,13 @@ def gate_junit(result: GateResult) -> str:
 def _untested(result: GateResult) -> str:
     """How many checks had no p, and which metrics: they did not pass, they were not
     tested."""
+    left_out = f" (left out: {', '.join(result.skipped)})" if result.skipped else ""
     if not result.untested:
-        return ""
+        return left_out
     metrics = ", ".join(dict.fromkeys(c.metric for c in result.untested))
-    return f" ({len(result.untested)} not tested: {metrics}; reasons in JUnit and summary)"
+    return (
+        f" ({len(result.untested)} not tested: {metrics}; reasons in JUnit and summary)" + left_out
+    )
 
 
 def _unmatched(which: str) -> str:
@@ -271,7 +276,8 @@ def _gate_sentence(c: GateCase) -> str:
 def gate_markdown(result: GateResult) -> str:
     """The summary for a CI job (e.g. ``$GITHUB_STEP_SUMMARY``)."""
     verdict = (
-        f"**FAILED**: {len(result.regressed)} of {len(result.cases)} checks regressed beyond noise"
+        f"**FAILED**: {len(result.regressed)} of {len(result.cases)} checks"
+        f"{_untested(result)} regressed beyond noise"
         if result.regressed
         else f"**PASSED**: none of {len(result.cases)} checks{_untested(result)} regressed "
         "beyond noise"
@@ -345,8 +351,8 @@ def gate_text(result: GateResult) -> str:
     return "\n".join(
         [
             f"gate FAILED: {result.candidate} vs {result.baseline}, "
-            f"{len(result.regressed)} of {len(result.cases)} checks regressed "
-            f"(Holm, α = {result.alpha:g}):",
+            f"{len(result.regressed)} of {len(result.cases)} checks{_untested(result)} "
+            f"regressed (Holm, α = {result.alpha:g}):",
             *[f"  {_gate_sentence(c)}" for c in result.regressed],
             *changes,
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
+import pandas as pd
 import pytest
 
 from evaluation.series import (
@@ -16,6 +17,12 @@ from evaluation.series import (
     watch_markdown,
     watch_payload,
     watch_series,
+)
+from evaluation.series._gate import (
+    OPERATIONAL,
+    GateInputError,
+    _latency_case,
+    _throughput_case,
 )
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import get_experiment
@@ -337,3 +344,42 @@ def test_a_partial_night_does_not_lengthen_learning_and_a_drop_while_learning_sh
     assert not any(n.moved for n in stream(watch, STEADY, "exact_match").nights[:4])
     (line,) = [x for x in trends_text(early).splitlines() if x.startswith("  exact_match")][1:2]
     assert "learning: moved -0." in line and line.endswith("from the nights before; not judged yet")
+
+
+def test_the_gate_leaves_out_the_checks_named_in_skip_and_says_so(engine):
+    with session_scope(engine) as session:
+        names = add_nights(session, 2, series="gate-skip", drop_from=1, slow_from=1, seed=4)
+        result = gate(session, names[1], names[0], skip=["latency_p95", "tokens_per_s"])
+        with pytest.raises(GateInputError, match="--skip: no check named 'latency'; the checks"):
+            gate(session, names[1], names[0], skip=["latency"])
+        with pytest.raises(GateInputError, match="leaves out every check"):
+            gate(session, names[1], names[0], skip=["exact_match", *OPERATIONAL])
+    assert {c.metric for c in result.cases} == {"exact_match", "failure_rate"}
+    assert {(c.config, c.metric) for c in result.regressed} == {(CHANGING.hash, "exact_match")}
+    assert result.skipped == ("tokens_per_s", "latency_p95")
+    assert "(left out: tokens_per_s, latency_p95)" in gate_text(result)
+    assert "(left out: tokens_per_s, latency_p95)" in gate_markdown(result)
+    left_out = [p.get("value") for p in ET.fromstring(gate_junit(result)).iter("property")]
+    assert left_out == ["tokens_per_s", "latency_p95"]
+
+
+def test_tokens_per_s_gets_the_same_day_to_day_allowance_as_latency():
+    """A uniform 10% slower host (each run's day may differ by 5%) is not a regression of
+    either speed check; a 30% one is, for both."""
+    cases = [f"c{i}" for i in range(40)]
+
+    def run(factor: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "config_hash": "h",
+                "status": "ok",
+                "case_id": cases,
+                "tokens_per_s": [100.0 * (1 + 0.01 * (i % 5)) / factor for i in range(40)],
+                "latency_s": [1.0 * (1 + 0.01 * (i % 5)) * factor for i in range(40)],
+            }
+        )
+
+    for factor, regressed in ((1.10, False), (1.3, True)):
+        speed = _throughput_case(run(factor), run(1.0), "h")
+        latency = _latency_case(run(factor), run(1.0), "h")
+        assert (speed[7] < 0.05, latency[7] < 0.05) == (regressed, regressed)
