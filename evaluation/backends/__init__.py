@@ -22,6 +22,7 @@ _EXPORTS = {
     "LIMIT_PREFIX": "evaluation.backends._machine_slots",
     "host_key": "evaluation.backends._machine_slots",
     "host_limit_name": "evaluation.backends._machine_slots",
+    "machine_slot_readings": "evaluation.backends._machine_slots",
     "make_backend": "evaluation.backends._make",
     "stop_sending": "evaluation.backends._client",
 }
@@ -41,6 +42,7 @@ __all__ = [
     "generate_with_retries",
     "host_key",
     "host_limit_name",
+    "machine_slot_readings",
     "make_backend",
     "stop_sending",
 ]

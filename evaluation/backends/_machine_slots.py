@@ -15,6 +15,10 @@ lower-cased): ``localhost`` and ``127.0.0.1`` are two hosts to this lock.
 The directory is ``$EVALFLOW_SLOT_LOCK_DIR``, else ``evalflow-host-slots`` in the system's
 temporary directory (shared by every user; the files are created readable by all, and a
 read-only descriptor is enough for ``flock``).
+
+``machine_slot_readings`` reads them back for the metrics endpoint without a Prefect
+server: each host's slot files and how many are locked now, from ``/proc/locks`` (no
+lock is taken to look, so no run ever waits on the reader).
 """
 
 from __future__ import annotations
@@ -121,3 +125,32 @@ def _open(path: Path) -> int:
         return os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     except PermissionError:  # another user's file: reading is enough to lock it
         return os.open(path, os.O_RDONLY)
+
+
+def machine_slot_readings(locks: Path = Path("/proc/locks")) -> list[tuple[str, int, int]] | None:
+    """Each host this machine's runs called, as ``(host_limit_name, slots, in flight)``:
+    its slot files (the largest ``slots`` a run here declared for it) and those a
+    process holds now, whichever process. None where the kernel does not list its locks
+    (not Linux): not measured, rather than 0 in flight."""
+    try:
+        held = {
+            fields[5]
+            for fields in (line.split() for line in locks.read_text().splitlines())
+            if len(fields) > 5 and fields[1] == "FLOCK"
+        }
+    except OSError:
+        return None
+    readings = []
+    for folder in sorted(lock_dir().glob("*/")):
+        try:
+            key = (folder / "host").read_text().strip()
+            files = [f.stat() for f in folder.glob("slot-*")]
+        except OSError:
+            continue
+        if not files:
+            continue
+        taken = sum(
+            f"{os.major(s.st_dev):02x}:{os.minor(s.st_dev):02x}:{s.st_ino}" in held for s in files
+        )
+        readings.append((host_limit_name(key), len(files), taken))
+    return readings

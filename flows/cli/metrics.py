@@ -70,13 +70,19 @@ def build_app(engine: Engine, health_spec: Path | None) -> Any:
 
 
 def _host_slots() -> list[HostSlots] | None:
-    """The hosts' slots as Prefect's API holds them; None (not measured) where no API is
-    set. Called at each scrape, so that `evalflow view`, which mounts these endpoints,
-    does not import Prefect (~1.5 s) to start."""
+    """The hosts' slots as Prefect's API holds them (every machine sharing that server);
+    where no API is set (each run's own temporary server), as this machine's slot locks
+    hold them (every run on this machine), None where neither can be read. Called at
+    each scrape, so that `evalflow view`, which mounts these endpoints, does not import
+    Prefect (~1.5 s) to start."""
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
-        return None
+        from evaluation.backends import machine_slot_readings
+        from evaluation.observability import HostSlots
+
+        readings = machine_slot_readings()
+        return None if readings is None else [HostSlots(*r) for r in readings]
     from tasks.adapters.slot_readings import host_slot_readings
 
     return host_slot_readings()

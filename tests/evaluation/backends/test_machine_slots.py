@@ -113,3 +113,20 @@ def test_a_take_goes_round_to_the_one_free_slot_and_starts_anywhere():
     other.close()
     assert found == list(range(8))
     assert len(firsts) > 1
+
+
+def test_the_slots_held_are_read_back_without_taking_one(tmp_path):
+    """From the kernel's lock list: a reader never makes a run wait; no such list (not
+    Linux) is 'not measured', not 0 in flight."""
+    from evaluation.backends._machine_slots import machine_slot_readings
+
+    slots = MachineSlots(URL, 3)
+
+    async def read_while_two_are_held() -> list:
+        async with slots.hold(), slots.hold():
+            return machine_slot_readings()
+
+    assert asyncio.run(read_while_two_are_held()) == [("ollama-host-127.0.0.1-9", 3, 2)]
+    assert machine_slot_readings() == [("ollama-host-127.0.0.1-9", 3, 0)]
+    assert machine_slot_readings(tmp_path / "no-such-file") is None
+    slots.close()

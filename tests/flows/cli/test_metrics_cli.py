@@ -47,3 +47,32 @@ def test_the_monitor_mounts_them_under_ops(served, database_url):
     assert "evalflow_runs" in client.get("/ops/metrics").text
     assert client.get("/ops/health/live").json()["status"] == "ok"
     assert client.get("/ops/health/deep").status_code == 400  # no spec: says so
+
+
+def test_without_a_prefect_server_the_slot_gauges_come_from_this_machines_locks(
+    served, database_url, monkeypatch, tmp_path
+):
+    """The default one-machine setup (a temporary Prefect API per run): the gauges
+    docs/throughput.md recommends are read from the machine-wide slot locks."""
+    import asyncio
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from evaluation.backends._machine_slots import LOCK_DIR_ENV, MachineSlots
+
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "locks"))
+    slots = MachineSlots("http://127.0.0.1:18431", 2)
+
+    async def scrape_while_one_is_held() -> str:
+        async with slots.hold():
+            return client.get("/metrics").text
+
+    with temporary_settings({PREFECT_API_URL: None}):
+        assert main(["--database", database_url, "metrics"]) == 0
+        client = TestClient(served[0])
+        text = asyncio.run(scrape_while_one_is_held())
+        after = client.get("/metrics").text
+    slots.close()
+    assert 'evalflow_host_slots{host="127.0.0.1-18431"} 2.0' in text
+    assert 'evalflow_requests_in_flight{host="127.0.0.1-18431"} 1.0' in text
+    assert 'evalflow_requests_in_flight{host="127.0.0.1-18431"} 0.0' in after
