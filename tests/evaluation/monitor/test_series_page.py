@@ -47,3 +47,23 @@ def test_the_homes_sparkline_leaves_a_smoke_night_out_instead_of_a_dip(page):
     row = client.get("/").text.split('data-series="night"')[1].split("</tr>")[0]
     # 12 nights, one of them smoke (3 cases): 11 points drawn, the smoke one a gap
     assert 'data-points="11"' in row and 'data-points="12"' in row  # latency keeps all
+
+
+def test_a_simulated_series_page_carries_the_simulated_banner(page):
+    """As every page of a simulated run does: a screenshot must not pass for real data."""
+    from evaluation.storage.repository import get_experiment
+
+    *_, answer = page
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        names = add_nights(session, 3, series="sim", seed=2)
+        for name in names[1:]:
+            get_experiment(session, name).simulated = True
+    mixed = TestClient(create_app(engine)).get("/series/sim").text
+    with session_scope(engine) as session:
+        get_experiment(session, names[0]).simulated = True
+    simulated = TestClient(create_app(engine)).get("/series/sim").text
+    assert 'id="simulated">SIMULATED: these results come from' in simulated
+    assert "(in this series:" not in simulated
+    assert f"(in this series: {names[1]}, {names[2]})" in mixed
+    assert "SIMULATED" not in answer.text
