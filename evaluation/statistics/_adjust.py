@@ -5,6 +5,7 @@ Benjamini–Hochberg is asked for, so stored p-values can be adjusted again chea
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -17,8 +18,10 @@ def adjust_p_values(
     p_values: list[float | None], alpha: float, method: Adjustment
 ) -> tuple[list[float | None], list[bool]]:
     """Adjusted p-values and rejections (Holm, or ``multipletests(..., method=method)``);
-    None (undefined) p-values are left out of the family and stay None / not rejected."""
-    defined = [i for i, p in enumerate(p_values) if p is not None]
+    None or NaN (undefined) p-values are left out of the family and stay None / not
+    rejected (a NaN in the family would make its own adjusted p NaN, read as 0 by a
+    caller that clips it)."""
+    defined = [i for i, p in enumerate(p_values) if p is not None and math.isfinite(p)]
     p_adj: list[float | None] = [None] * len(p_values)
     reject = [False] * len(p_values)
     if defined:

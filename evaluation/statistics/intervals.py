@@ -71,7 +71,12 @@ def mean_interval(
 
     NaN values are left out. n = 0: mean undefined; n = 1: SE undefined (note says so).
     One cluster: the clustered SE is undefined; the note says so and the unclustered SE is
-    shown instead. Zero variance gives SE = 0 and a note that the interval is degenerate.
+    shown instead. Groups whose residual sums cancel exactly (each group's mean equal to
+    the overall one: two groups, the same mean) give SE_cl = 0 though the values vary: a
+    point interval, and a paired t of 0/0 or x/0. The unclustered SE is used there and the
+    note says so, as the Wilson interval never goes below the unclustered one (a design
+    effect below 1 from few groups is noise, not a precise mean). Zero variance gives
+    SE = 0 and a note that the interval is degenerate.
     """
     x = np.asarray(values, dtype=float)
     g = None if groups is None else _own_cluster_when_none(np.asarray(groups, dtype=object))
@@ -118,6 +123,13 @@ def mean_interval(
         c = sums.size
         se = float(np.sqrt(np.sum(sums**2)) / n * np.sqrt(c / (c - 1)))
         df, method = c - 1, f"clustered ({c} groups)"
+        plain = float(np.std(x, ddof=1) / np.sqrt(n))
+        if not binary and se <= 1e-9 * plain:  # a Wilson interval is never narrowed either
+            notes.append(
+                f"the {c} groups' residuals cancel (their means are equal): clustered "
+                "standard error 0 though the values vary; the unclustered one is used"
+            )
+            se = plain
     q = float(special.stdtrit(df, 0.5 + confidence / 2))
     ci = (mean - q * se, mean + q * se)
     if binary:

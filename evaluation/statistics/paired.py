@@ -8,6 +8,7 @@ group), which removes the variance of case difficulty that A and B share. The te
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -238,6 +239,7 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
             seed=opts.seed,
         )
         ci = boot_ci or ci
+        stat, p = _defined(stat, p, base.diff, notes)
     ci = _within_scale(ci, xa, xb, opts, est.n_clusters, notes)
     if effect is None:
         notes.append(f"effect size {effect_name} undefined: the differences have no spread")
@@ -247,7 +249,7 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
         diff_ci=ci,
         test=TEST_NAMES[test],
         statistic=stat,
-        p_value=float(min(1.0, max(0.0, p))),
+        p_value=None if p is None else min(1.0, max(0.0, p)),
         effect_size=effect,
         effect_size_name=effect_name,
         correlation=corr,
@@ -257,6 +259,23 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
         se_diff=est.se,
         n_discordant=int(np.count_nonzero(d)),
     )
+
+
+def _defined(
+    stat: float, p: float, diff: float, notes: list[str]
+) -> tuple[float | None, float | None]:
+    """The test's statistic and p where both are numbers. A statistic that is not (0/0,
+    x/0: no spread left to test against) has no p: max(0, NaN) read 0 and marked a
+    difference of exactly 0 significant. With d̄ = 0 there is no evidence of a
+    difference whatever the spread (t = 0, p = 1); otherwise p is undefined (None),
+    which the adjustment leaves out and no output counts as significant."""
+    if math.isfinite(stat) and math.isfinite(p):
+        return stat, p
+    if abs(diff) <= 1e-12:
+        notes.append("test statistic 0/0 with a mean difference of 0: p = 1")
+        return 0.0, 1.0
+    notes.append("test statistic undefined (no spread to test against): p undefined")
+    return None, None
 
 
 def _within_scale(

@@ -347,3 +347,16 @@ def test_zeros_and_ones_of_a_metric_on_another_scale_are_not_a_proportion():
     assert some.method == "log CLT" and some.ci[1] > 1.0  # words: the interval may pass 1
     assert mean_interval([1.0, 0.0, 1.0]).method == "Wilson"  # no scale declared: a share
     assert mean_interval([1.0, 0.0, 1.0], bounds=(0.0, 1.0)).method == "Wilson"
+
+
+def test_groups_whose_residuals_cancel_get_the_unclustered_se_not_a_point():
+    """Two groups with the same mean: the cluster sums cancel, SE_cl = 0 and the interval
+    was a point (a paired t of 0/0 read p = 0). The unclustered SE is used there, and the
+    note says so; a clustered SE that is merely small is kept (t on C − 1 df)."""
+    x = [0.2, 0.8, 0.2, 0.8]
+    est = mean_interval(x, ["a", "a", "b", "b"])
+    assert est.se == pytest.approx(np.std(x, ddof=1) / 2) and est.method == "clustered (2 groups)"
+    assert est.ci[0] < 0.5 < est.ci[1]
+    assert "residuals cancel" in est.note
+    near = mean_interval([0.2, 0.8, 0.25, 0.8], ["a", "a", "b", "b"])
+    assert 0 < near.se < np.std([0.2, 0.8, 0.25, 0.8], ddof=1) / 2 and near.note == ""

@@ -237,3 +237,21 @@ def test_stated_power_is_that_of_the_test_run():
     share = np.mean(x != y)
     assert ac.comparison.test == "exact McNemar"
     assert ac.power.min_detectable_difference == pytest.approx(mcnemar_min_detectable(share, 80))
+
+
+def test_nan_p_values_stay_out_of_the_family_too():
+    """A NaN p-value made its own adjusted p NaN (read as 0 by a clipping caller)."""
+    p_adj, reject = adjust_p_values([0.01, float("nan"), 0.04], 0.05, "holm")
+    assert p_adj == pytest.approx([0.02, None, 0.04])
+    assert reject == [True, False, True]
+
+
+def test_a_zero_difference_gets_no_star_and_no_place_among_the_worse():
+    """Newcomer's compare: a pair with difference 0 over two groups was starred in the
+    table while the verdict named nobody significantly worse; both now agree."""
+    groups = ["apollo-11"] * 4 + ["marie-curie"]
+    rows = long_rows({"t0": [1, 1, 0, 0, 0], "t07": [0, 1, 1, 0, 0]}, groups=groups)
+    multi = compare_many(rows, "acc", score_type="binary")
+    (pair,) = multi.comparisons
+    assert pair.comparison.p_value == 1 and pair.p_adjusted == 1
+    assert not pair.significant and multi.significantly_worse == ()

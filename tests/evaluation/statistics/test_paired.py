@@ -199,3 +199,45 @@ def test_with_two_groups_a_bounded_difference_keeps_its_interval_on_the_scale():
     assert stars.diff_ci[0] >= -4.0 and stars.diff_ci[1] <= 4.0
     unbounded = compare_scores(a * 100, b * 100, groups=groups, score_type="continuous")
     assert unbounded.diff_ci[1] > 100  # no scale declared: nothing to cut to
+
+
+def test_a_difference_of_exactly_0_is_never_significant_whatever_the_groups():
+    """Newcomer's finding: differences -1, 0, +1, 0, 0 in groups apollo-11 ×4 and
+    marie-curie ×1 have both groups' mean difference 0, so the clustered SE was 0, t = 0/0
+    and max(0, NaN) reported p = 0: compare starred a difference of 0. A clustered SE of 0
+    for varying differences is replaced by the unclustered one, and t = 0 gives p = 1."""
+    groups = ["apollo-11"] * 4 + ["marie-curie"]
+    res = compare_scores([1, 1, 0, 0, 0], [0, 1, 1, 0, 0], groups=groups, score_type="binary")
+    assert res.test == "clustered paired t" and res.diff == 0
+    assert res.statistic == 0 and res.p_value == 1
+    assert res.diff_ci == (-1.0, 1.0)  # not [0, 0]: 2 groups cannot bound it
+    assert "residuals cancel" in res.note
+    assert "invalid value" not in res.note
+
+
+def test_groups_with_equal_mean_differences_do_not_make_a_difference_certain():
+    """Both groups' mean difference +0.5 gave SE_cl = 0, t = inf, p = 0 and the interval
+    [0.5, 0.5]; with the unclustered SE as the floor: t = 0.5/0.289 on 1 df."""
+    res = compare_scores([1, 0, 1, 0], [0, 0, 0, 0], groups=["a", "a", "m", "m"])
+    assert res.diff == 0.5 and res.se_diff == pytest.approx(np.std([1, 0, 1, 0], ddof=1) / 2)
+    assert res.statistic == pytest.approx(math.sqrt(3))
+    assert res.p_value == pytest.approx(2 * stats.t.sf(math.sqrt(3), 1))
+
+
+@pytest.mark.parametrize("diff_a", [0.0, 1.0])
+def test_a_test_statistic_that_is_not_a_number_never_reads_as_p_0(monkeypatch, diff_a):
+    """Whatever test returns NaN or an infinite statistic: p = 1 at a mean difference of
+    0, else undefined (None) with a note, never max(0, NaN) = 0."""
+    from evaluation.statistics import paired
+
+    def broken(*args, **kwargs):
+        return math.nan, math.nan, None, "d_z", None
+
+    monkeypatch.setattr(paired, "run_test", broken)
+    a = np.array([1.0, 0.0, 1.0, 0.0]) + diff_a / 4
+    res = compare_scores(a, [0.0, 1.0, 0.0, 1.0], score_type="continuous")
+    if diff_a == 0:
+        assert (res.statistic, res.p_value) == (0.0, 1.0) and "p = 1" in res.note
+    else:
+        assert res.statistic is None and res.p_value is None
+        assert "p undefined" in res.note
