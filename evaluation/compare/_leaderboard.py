@@ -7,6 +7,7 @@ DataFrame for the report, the view and the artifacts."""
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ class Leaderboard:
     notes: tuple[str, ...] = ()
     pipelines: PipelineSummary | None = None  # calls, stage times, cut prompts
     coverage: Coverage | None = None  # how much of the suite the means rest on
+    groups_note: str = ""  # where the intervals rest on few case groups (groups_note())
 
     @cached_property
     def table(self) -> pd.DataFrame:
@@ -232,7 +234,7 @@ _CONFIGS = text(
     "ON ec.config_hash = c.hash WHERE ec.experiment_id = :e ORDER BY ec.position"
 )
 _AGGREGATES = text(
-    "SELECT config_hash, metric, mean, ci_low, ci_high, note FROM aggregates "
+    "SELECT config_hash, metric, mean, ci_low, ci_high, method, note FROM aggregates "
     "WHERE experiment_id = :e"
 )
 
@@ -268,7 +270,51 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
     notes += echo_flags(rows) if "echoes_prompt" in metrics else ()
     notes += empty_flags(rows)
     coverage = experiment_coverage(session, row)
-    return Leaderboard(row.name, metrics, tuple(rows), row.simulated, notes, pipelines, coverage)
+    shown = [a for a in aggregates if a["metric"] in metrics]
+    return Leaderboard(
+        row.name,
+        metrics,
+        tuple(rows),
+        row.simulated,
+        notes,
+        pipelines,
+        coverage,
+        groups_note(shown),
+    )
+
+
+#: Fewer case groups than this leave a clustered interval wide whatever the cases: its t
+#: has C − 1 df (12.7 at 2 groups, 4.3 at 3, 3.2 at 4, against 1.96 with many).
+FEW_GROUPS = 5
+_CLUSTERED = re.compile(r"clustered \((\d+) groups\)")
+ONE_GROUP = "all cases share one group"
+
+
+def groups_note(aggregates: Iterable[Mapping[str, Any]]) -> str:
+    """One line for the board where its intervals rest on few case groups (a newcomer's
+    `--limit 5` took 4 cases of one passage and 1 of another: `0.80 [0.02, 1.00]`, and
+    only the export's notes said why), or on one group, whose cases the intervals treat
+    as independent; "" otherwise. Read from the stored aggregates' methods and notes
+    (``mean_interval``'s)."""
+    counts = sorted(
+        int(found.group(1))
+        for a in aggregates
+        if (found := _CLUSTERED.search(str(a.get("method") or "")))
+    )
+    if counts and counts[0] < FEW_GROUPS:
+        few = [c for c in counts if c < FEW_GROUPS]
+        groups = f"{few[0]}" if few[0] == few[-1] else f"{few[0]} to {few[-1]}"
+        df = f"{few[0] - 1}" if few[0] == few[-1] else f"{few[0] - 1} to {few[-1] - 1}"
+        return (
+            f"Intervals rest on only {groups} case groups (clustered by group: t on {df} df), "
+            "so they are wide however many cases ran; cases from more groups narrow them."
+        )
+    if any(ONE_GROUP in str(a.get("note") or "") for a in aggregates):
+        return (
+            "Every case run is from one case group: the intervals treat its cases as "
+            "independent, so they are narrower than cases of one group warrant."
+        )
+    return ""
 
 
 def _number(value: object) -> float | None:
@@ -452,6 +498,8 @@ def render_markdown(board: Leaderboard) -> str:
         "clustered by case group where the suite has groups; corpus metrics by a seeded "
         "case bootstrap.",
     ]
+    if board.groups_note:
+        lines += ["", board.groups_note]
     if board.shared:
         lines += ["", f"Every config: {board.shared}."]
     if board.shows_pipelines and board.pipelines is not None:
@@ -519,6 +567,8 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
     if board.metrics:
         words = ranking_words(board)
         shown += "\n" + (words if wide else textwrap.fill(words, columns))
+    if board.groups_note:
+        shown += "\n" + (board.groups_note if wide else textwrap.fill(board.groups_note, columns))
     if not wide and board.shared:
         shown += f"\nEvery config: {board.shared}"
     flags = [n for n in board.notes if n.startswith(FLAGS)]

@@ -8,6 +8,7 @@ from evaluation._lazy import lazy_exports
 
 __all__ = [
     "MIN_CONFIGS",
+    "SUBSET_INTERVAL",
     "Bank",
     "BankEstimates",
     "BankRefused",
@@ -44,6 +45,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "MIN_CONFIGS": _BANK,
+        "SUBSET_INTERVAL": _BANK,
         "Calibration": _CAL,
         "calibrate": _CAL,
         "most_informative": _CAL,

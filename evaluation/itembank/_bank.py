@@ -4,6 +4,7 @@ read back, and used to estimate the full-suite score of configs that ran a subse
 from __future__ import annotations
 
 import re
+import textwrap
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -88,6 +89,12 @@ class Scores:
 
 MIN_CONFIGS = 8  # configs that ran half the suite or more: fewer and no bank is made
 PIPELINE_REASON = "a pipeline's cases are not exchangeable (their calls share documents and steps)"
+# Why a subset mean's interval is not the leaderboard's, under the estimates.
+SUBSET_INTERVAL = (
+    "a subset mean's interval is for the suite's own cases: clustered by case group as the "
+    "leaderboard's, but never past what the cases run fix (the others all 0 or all 1), "
+    "so it can be narrower than the leaderboard's"
+)
 
 
 @dataclass(frozen=True)
@@ -542,6 +549,11 @@ def experiment_estimates(
     ).all()
     import numpy as np
 
+    case_groups = dict(
+        session.exec(
+            select(CaseRow.case_id, CaseRow.group).where(CaseRow.suite == suite.name)
+        ).all()
+    )
     out = []
     board: list[tuple[float, str, str]] | None = None
     for config, label, model in order:
@@ -558,7 +570,9 @@ def experiment_estimates(
         if reason or any(not 0 <= v <= 1 for v in means.values()):
             from evaluation.itembank._estimate import subset_mean
 
-            est = subset_mean(list(means.values()), total, reason or "scores outside [0, 1]")
+            groups = [case_groups.get(case) for case in means]
+            why = reason or "scores outside [0, 1]"
+            est = subset_mean(list(means.values()), total, why, groups)
             out.append(ConfigEstimate(label or model, est))
             continue
         est = bank.estimate(means, seed=seed)
@@ -583,6 +597,8 @@ def estimates_text(metric: str, estimates: list[ConfigEstimate]) -> str:
         if e.placed:
             lines.append(f"  {'':<{width}}  {e.placed}")
     lines += [f"  not calibrated: {note}; the subset's plain mean instead" for note in notes]
+    if notes:
+        lines += textwrap.wrap(SUBSET_INTERVAL, 98, initial_indent="  ", subsequent_indent="  ")
     return "\n".join(lines)
 
 

@@ -108,11 +108,19 @@ def calibrated_estimate(
     return Estimate(mean, low, min(high, 1.0), len(run), n, "calibrated")
 
 
-def subset_mean(observed: list[float], cases_total: int, note: str = "") -> Estimate:
+def subset_mean(
+    observed: list[float],
+    cases_total: int,
+    note: str = "",
+    groups: list[str | None] | None = None,
+) -> Estimate:
     """The plain mean of the cases run, with a finite-population t interval: the
     estimate a random subset gives, and the fallback when the bank cannot serve. The
     interval never leaves what the known scores allow: the cases not run scoring all 0
-    or all 1."""
+    or all 1. ``groups`` (each case's group, None: its own): where the cases run span
+    two groups or more, the standard error is clustered by group on C − 1 df, never
+    below the unclustered one, as the leaderboard's (``mean_interval``): 4 cases of one
+    passage and 1 of another are not 5 independent cases."""
     values = np.asarray(observed, dtype=float)
     k = len(values)
     mean = float(values.mean())
@@ -126,7 +134,16 @@ def subset_mean(observed: list[float], cases_total: int, note: str = "") -> Esti
         low, high = (floor, ceiling) if math.isfinite(floor) else (mean, mean)
         return Estimate(mean, low, high, k, cases_total, "subset mean", note)
     fpc = 1 - k / cases_total
-    half = t_quantile((1 + LEVEL) / 2, k - 1) * math.sqrt(values.var(ddof=1) / k * fpc)
+    se, df = math.sqrt(values.var(ddof=1) / k), k - 1
+    labels = [f"\x00case:{i}" if g is None else g for i, g in enumerate(groups or [])]
+    if 1 < len(set(labels)) < k:
+        sums: dict[str, float] = {}
+        for label, value in zip(labels, values - mean, strict=True):
+            sums[label] = sums.get(label, 0.0) + float(value)
+        c = len(sums)
+        clustered = math.sqrt(sum(v * v for v in sums.values()) * c / (c - 1)) / k
+        se, df = max(se, clustered), c - 1
+    half = t_quantile((1 + LEVEL) / 2, df) * se * math.sqrt(fpc)
     if values.var(ddof=1) == 0:  # all the same: the interval of a proportion at 0 or 1
         half = 3 / k * math.sqrt(fpc)  # the rule of three, shrunk as the rest
     low, high = max(floor, mean - half), min(ceiling, mean + half)

@@ -20,6 +20,7 @@ from evaluation.adaptive import RaceStanding
 from evaluation.calibration._combined import CalibratedMetric
 from evaluation.compare._leaderboard import SIMULATED_BANNER, ranked_table
 from evaluation.compare._stage_table import report_cell, stage_pivot
+from evaluation.itembank import SUBSET_INTERVAL
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
@@ -259,6 +260,7 @@ def _estimated(data: ReportData) -> _Section:
         blocks.append(
             _List([f"not calibrated: {n}; the subset's plain mean instead" for n in notes])
         )
+        blocks.append(_P(f"{SUBSET_INTERVAL[0].upper()}{SUBSET_INTERVAL[1:]}.", muted=True))
     return _Section("estimates", "Full-suite estimates", blocks)
 
 

@@ -29,6 +29,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
 from evaluation.errors import EvalError, StorageError
+from evaluation.itembank import SUBSET_INTERVAL
 from evaluation.labels import configs_fitting, configs_named
 from evaluation.monitor import RunControl, add_monitor
 from evaluation.statistics.precision import fixed
@@ -196,6 +197,7 @@ def create_app(
             refresh_s=REFRESH_S,
             estimates=estimates.rows,
             estimate_notes=estimates.notes,
+            subset_interval=SUBSET_INTERVAL,
             estimates_metric=estimates.metric,
         )
 

@@ -4,6 +4,7 @@ the bank's versions in the database, and the estimates `show` prints."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -258,3 +259,20 @@ def test_show_says_when_the_suite_was_last_run_with_other_content(tmp_path, caps
     out = capsys.readouterr().out
     assert "new results since: the suite was last run with other content (feedc0de" in out
     assert "`evalflow bank toy` makes a new version" in out
+
+
+def test_a_subset_mean_of_few_groups_is_clustered_as_the_leaderboard() -> None:
+    """Newcomer's `--limit 5`: the leaderboard gave `0.80 [0.02, 1.00]` (clustered, 2
+    groups) and the full-suite block under it `0.800 [0.285, 0.972]`, as if 4 cases of
+    one passage and 1 of another were 5 independent cases. Clustered alike (t on 1 df),
+    it is cut only at what the known scores fix: 4/36 and 35/36."""
+    values, groups = [1.0, 1.0, 1.0, 0.0, 1.0], ["apollo-11"] * 4 + ["marie-curie"]
+    plain = subset_mean(values, 36)
+    clustered = subset_mean(values, 36, "no item bank", groups)
+    assert (plain.low, plain.high) == pytest.approx((0.285, 0.972), abs=1e-3)
+    assert (clustered.low, clustered.high) == pytest.approx((4 / 36, 35 / 36))
+    own = subset_mean(values, 36, groups=[None] * 5)  # every case its own group: plain
+    assert (own.low, own.high) == (plain.low, plain.high)
+    text = estimates_text("contains", [ConfigEstimate("smollm2 t=0", clustered)])
+    assert "clustered by case group as the leaderboard's" in text.replace("\n  ", " ")
+    assert max(map(len, text.splitlines())) <= 100

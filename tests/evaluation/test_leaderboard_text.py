@@ -195,3 +195,30 @@ def test_the_cli_takes_the_terminals_width_only_on_a_terminal(monkeypatch):
     monkeypatch.setattr(os, "get_terminal_size", lambda *a: os.terminal_size((200, 50)))
     monkeypatch.delenv("COLUMNS", raising=False)
     assert terminal_columns() == 200
+
+
+def _aggregate(values: list[float], groups: list[str]) -> dict:
+    from evaluation.statistics.intervals import mean_interval
+
+    est = mean_interval(values, groups)
+    return {"metric": "contains", "method": est.method, "note": est.note}
+
+
+def test_intervals_on_few_case_groups_say_so_under_the_board():
+    """Newcomer's `--limit 5`: 4 cases of apollo-11 and 1 of marie-curie gave
+    `0.80 [0.02, 1.00]` and only the export's notes said why (t on 1 df)."""
+    from evaluation.compare._leaderboard import groups_note
+
+    limited = _aggregate([1, 1, 1, 0, 1], ["apollo-11"] * 4 + ["marie-curie"])
+    note = groups_note([limited, _aggregate([1, 0, 1, 0, 1, 1], list("aabbcc"))])
+    assert note.startswith("Intervals rest on only 2 to 3 case groups (clustered by group: t on")
+    assert "1 to 2 df" in note
+    board = Leaderboard("nc-real", METRICS, _board(2).rows, simulated=False, groups_note=note)
+    text = render_text(board)
+    assert "Intervals rest on only 2 to 3 case groups" in text.replace("\n", " ")
+    assert max(map(len, text.splitlines())) <= 100
+    assert note in render_markdown(board)
+    smoke = _aggregate([1, 0, 1], ["apollo-11"] * 3)
+    assert groups_note([smoke]).startswith("Every case run is from one case group")
+    many = _aggregate([1, 0] * 10, [str(i // 2) for i in range(20)])
+    assert groups_note([many]) == "" and groups_note([]) == ""
