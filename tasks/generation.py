@@ -113,13 +113,14 @@ async def generate_chunk(
 async def _generate(
     host: HostSpec, items: list[WorkItem], context: GenerationContext
 ) -> ChunkOutcome:
-    if context.workers is not None:
+    if context.workers is not None:  # stored by the dispatch's end (tasks/host_pool)
         writer = context.writer
         assert isinstance(writer, RecordWriter)
         try:
             return await context.workers.run(host, as_chunk(items), writer.put_now)
-        finally:
-            await writer.flush()  # stored before a retry reads what is stored
+        except Exception:
+            await writer.flush()  # stored before the retry reads what is stored
+            raise
     assert context.slots is not None
     lane = context.slots.lane(host.name)
     spare = context.shared.spare if context.shared is not None else None

@@ -190,10 +190,13 @@ async def generate_all(
 
         pace = Pace()  # a race's later rounds start from the hosts' pace so far
 
-        def send(items: list[WorkItem]) -> Awaitable[DispatchReport]:
-            return dispatch(
+        async def send(items: list[WorkItem]) -> DispatchReport:
+            report = await dispatch(
                 items, hosts, telemetry.wrap(run), chunk_size=chunk_size, pace=pace, on_host=on_host
             )
+            if lanes is not None:  # there a lane does not wait at each chunk's end for a
+                await writer.flush()  # write of the batch in progress: stored here instead
+            return report
 
         work = send(list(pending)) if batches is None else batches(send)
         flow_run = FlowRunContext.get()

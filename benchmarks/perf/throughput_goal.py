@@ -186,7 +186,7 @@ class TreeWatch:
             command = " ".join(p.cmdline())
         if "uvicorn" in command:
             return "server"
-        if "multiprocessing" in command:  # evalflow's lane workers (spawned)
+        if "multiprocessing" in command:  # evalflow's lane workers and writer (spawned)
             return "workers"
         return "other"
 

@@ -50,7 +50,7 @@ from typing import Any
 from evaluation.backends._client import on_stop_sending, stop_sending
 from evaluation.run._chunk import Chunk, Cursor
 from evaluation.run._generate import ChunkOutcome
-from evaluation.run._heap import fewer_collections
+from evaluation.run._heap import fewer_collections, settled_heap
 from evaluation.run._in_flight import counted_elsewhere, wait_for_cases_in_flight
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.run._writer_process import picklable
@@ -114,7 +114,7 @@ class _Seats:
 
 class LaneWorkers:
     """``count`` worker processes holding the lanes of ``hosts`` (see the module's
-    text): ``start`` them, ``await ready()``, ``run`` chunks, ``close``."""
+    text): made (they start at once), ``await ready()``, ``run`` chunks, ``close``."""
 
     def __init__(
         self,
@@ -432,15 +432,16 @@ async def _serve(
             jobs.pop(job_id, None)
 
     try:
-        outbox.send(("ready",))
-        while (message := await inbox.get())[0] != "exit":
-            if message[0] == "chunk":
-                jobs[message[1]] = asyncio.create_task(job(*message[1:]))
-            elif message[0] == "cancel" and (task := jobs.get(message[1])) is not None:
+        with settled_heap():  # what it opened, out of the collector's walks (_heap)
+            outbox.send(("ready",))
+            while (message := await inbox.get())[0] != "exit":
+                if message[0] == "chunk":
+                    jobs[message[1]] = asyncio.create_task(job(*message[1:]))
+                elif message[0] == "cancel" and (task := jobs.get(message[1])) is not None:
+                    task.cancel()
+            for task in list(jobs.values()):
                 task.cancel()
-        for task in list(jobs.values()):
-            task.cancel()
-        await asyncio.gather(*jobs.values(), return_exceptions=True)
+            await asyncio.gather(*jobs.values(), return_exceptions=True)
     finally:
         await opened.__aexit__(None, None, None)  # its slots given back
 

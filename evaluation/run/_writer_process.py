@@ -26,7 +26,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
+from evaluation.run._heap import fewer_collections, settled_heap
 from evaluation.run._work import GenerationRecord
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.repository import save_generations
 
 CLOSE_WAIT_S = 30.0
 
@@ -85,25 +90,27 @@ class WriterProcess:
 
 def _main(conn: Any, url: str, experiment_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from evaluation.run._heap import fewer_collections
-    from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.repository import save_generations
-
     fewer_collections()
     engine = make_engine(url, create=False)
     try:
-        while (records := conn.recv()) is not None:
-            try:
-                with session_scope(engine) as session:
-                    save_generations(session, experiment_id, records)
-            except Exception as exc:
-                conn.send(picklable(exc))
-            else:
-                conn.send(None)
+        with settled_heap():
+            _store(conn, engine, experiment_id)
     except (EOFError, OSError):
         pass  # the run is gone: what it had not sent is the rerun's
     finally:
         engine.dispose()
+
+
+def _store(conn: Any, engine: Engine, experiment_id: int) -> None:
+    """Batch after batch until ``close`` (None) or the pipe closes (EOFError)."""
+    while (records := conn.recv()) is not None:
+        try:
+            with session_scope(engine) as session:
+                save_generations(session, experiment_id, records)
+        except Exception as exc:
+            conn.send(picklable(exc))
+        else:
+            conn.send(None)
 
 
 def picklable(exc: Exception) -> Exception:
