@@ -7,14 +7,18 @@ hosts' lanes (one per slot) by the dispatcher's own queue (``_dispatch._Queue``:
 kept together, hosts in parallel, each chunk a lane's fair share of what is left by the
 pace its host has shown so far), so the figure is the time until the last lane is done.
 It assumes a host's per-request latency stays what was measured at its slots then, and
-leaves model loads and Prefect's start-up out.
+leaves model loads and Prefect's start-up out. Where a figure was measured at fewer slots
+than the host has now, whether more slots help depends on the server (Ollama with
+OLLAMA_NUM_PARALLEL, llama-server with --parallel and vLLM serve them at once;
+llama-cpp-python's server one at a time, each request waiting for the one before): the
+estimate is then also given at the slots of the measurement.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import median
 from typing import TYPE_CHECKING
 
@@ -63,6 +67,7 @@ class Figure:
 
     seconds: float
     source: str
+    measured_slots: int | None = None  # the host's slots when it was measured
 
 
 @dataclass
@@ -74,6 +79,10 @@ class Estimate:
     per_host: dict[str, tuple[int, float]] = field(default_factory=dict)  # items, seconds
     figures: dict[tuple[str, str], Figure] = field(default_factory=dict)
     missing: list[tuple[str, str]] = field(default_factory=list)  # (model, host)
+    # hosts whose figures were measured at fewer slots than they have now: those slots,
+    # and the duration if each serves only that many at once
+    measured_slots: dict[str, int] = field(default_factory=dict)
+    at_measured_slots: float | None = None
 
 
 def figures_for(
@@ -121,12 +130,14 @@ def _figure(
             f"this config on {host.name}: {m.generations} generations "
             f"({m.experiment}, {m.last:%Y-%m-%d}), {m.mean_tokens:.0f} tokens"
             + _slots_note(m.slots, host),
+            m.slots,
         )
     if (p := by_probe.get((model, host.name))) is not None:
         return Figure(
             p.latency_s,
             f"probe: {p.generations} generations of {model} on {host.name} just now, "
-            f"{p.mean_tokens:.0f} tokens, at {p.slots} slot{'s' * (p.slots != 1)}",
+            f"{p.mean_tokens:.0f} tokens, at {_slots(p.slots)}",
+            p.slots,
         )
     if others := by_model.get((model, host.name)):
         n = sum(m.generations for m in others)
@@ -138,14 +149,19 @@ def _figure(
             f"{model} on {host.name}, other configs: {n} generations "
             f"({latest.experiment}, {latest.last:%Y-%m-%d}), {tokens:.0f} tokens"
             + _slots_note(latest.slots, host),
+            latest.slots,
         )
     return None
 
 
+def _slots(n: int) -> str:
+    return f"{n} slot{'s' * (n != 1)}"
+
+
 def _slots_note(measured_slots: int | None, host: HostSpec) -> str:
     if measured_slots is None or measured_slots == host.slots:
-        return f", at {host.slots} slot{'s' * (host.slots != 1)}"
-    return f", at {measured_slots} slots then ({host.slots} now)"
+        return f", at {_slots(host.slots)}"
+    return f", at {_slots(measured_slots)} then ({host.slots} now)"
 
 
 def estimate(
@@ -157,11 +173,35 @@ def estimate(
     chunk_size: int | None = None,
 ) -> Estimate:
     """Lay ``items`` over the hosts' lanes as the dispatcher would, each generation
-    taking its figure's seconds; the time until the last lane is done."""
+    taking its figure's seconds; the time until the last lane is done. Where a host's
+    figures were measured at fewer slots than it has now, the same at those slots too
+    (``at_measured_slots``): a server that serves one request at a time gains nothing
+    from more (a newcomer's `slots: 4` on llama-cpp-python's server planned 11 min for
+    42)."""
     figures, missing = figures_for(items, hosts, measured, probed)
     result = Estimate(None, figures=figures, missing=missing)
     if missing:
         return result
+    result.seconds, result.per_host = _lay_out(items, hosts, figures, chunk_size)
+    by_name = {h.name: h for h in hosts}
+    for (_, name), figure in figures.items():
+        then = figure.measured_slots
+        if then is not None and then < by_name[name].slots:
+            result.measured_slots[name] = min(then, result.measured_slots.get(name, then))
+    if result.measured_slots:
+        capped = [replace(h, slots=result.measured_slots.get(h.name, h.slots)) for h in hosts]
+        result.at_measured_slots = _lay_out(items, capped, figures, chunk_size)[0]
+    return result
+
+
+def _lay_out(
+    items: Sequence[WorkItem],
+    hosts: Sequence[HostSpec],
+    figures: Mapping[tuple[str, str], Figure],
+    chunk_size: int | None,
+) -> tuple[float, dict[str, tuple[int, float]]]:
+    """The dispatcher's queue over the hosts' lanes: when the last lane is done, and
+    each host's generations and seconds."""
 
     def seconds_of(host: HostSpec, item: WorkItem) -> float:
         return figures[(item.config.hash, host.name)].seconds
@@ -193,9 +233,22 @@ def estimate(
         per_host[host.name][1] = max(per_host[host.name][1], done_at)
         end = max(end, done_at)
         heapq.heappush(lanes, (done_at, index, host, chunk))
-    result.seconds = end
-    result.per_host = {name: (n, s) for name, (n, s) in per_host.items()}
-    return result
+    return end, {name: (n, s) for name, (n, s) in per_host.items()}
+
+
+def _slots_caveat(result: Estimate, hosts: Sequence[HostSpec]) -> list[str]:
+    """The duration at the slots the figures were measured at, and why it may be the
+    one that holds."""
+    now = {h.name: h.slots for h in hosts}
+    which = ", ".join(
+        f"{name} {then} (spec: {now[name]})" for name, then in result.measured_slots.items()
+    )
+    return [
+        f"          ≈ {format_duration(result.at_measured_slots or 0.0)} instead if the "
+        f"hosts serve only as many requests at once as when measured: {which}",
+        "          (more slots help only a server that runs requests in parallel; "
+        "llama-cpp-python's runs one at a time: give it slots: 1)",
+    ]
 
 
 def format_estimate(
@@ -234,9 +287,11 @@ def format_estimate(
         for host in hosts:
             n, seconds = result.per_host.get(host.name, (0, 0.0))
             lines.append(
-                f"          {host.name}: {n} generations on {host.slots} "
-                f"slot{'s' * (host.slots != 1)}, ≈ {format_duration(seconds)}"
+                f"          {host.name}: {n} generations on {_slots(host.slots)}, "
+                f"≈ {format_duration(seconds)}"
             )
+        if result.at_measured_slots is not None:
+            lines += _slots_caveat(result, hosts)
     if result.figures:
         lines.append("per config (seconds per generation, and where the figure comes from):")
         labels = {item.config.hash: item.config for item in items}

@@ -161,3 +161,26 @@ def test_a_probe_reads_the_median_latency_as_stored_runs_do():
     probed = Probed.of(HostSpec("gpu-a", "http://a", slots=2), "m", results)
     assert (probed.latency_s, probed.mean_tokens, probed.generations) == (1.0, 20.0, 3)
     assert probed.slots == 2
+
+
+def test_more_slots_than_measured_gives_the_duration_at_the_measured_slots_too():
+    """Newcomer: `slots: 4` on llama-cpp-python's server (one request at a time), measured
+    at 1 slot: plan said ≈ 11 min where the run takes ≈ 42 min, and nothing warned."""
+    items = work("gemma3", 80)
+    host = HostSpec("local", "http://127.0.0.1:18431", slots=4, kind="openai")
+    result = estimate(items, [host], [measured(items[0], "local", 31.0, slots=1)], chunk_size=1)
+    assert result.seconds == pytest.approx(20 * 31.0)
+    assert result.measured_slots == {"local": 1}
+    assert result.at_measured_slots == pytest.approx(80 * 31.0)
+    lines = format_estimate(result, items, [host]).splitlines()
+    assert lines[1] == "          local: 80 generations on 4 slots, ≈ 10 min"
+    assert lines[2] == (
+        "          ≈ 41 min instead if the hosts serve only as many requests at once as when "
+        "measured: local 1 (spec: 4)"
+    )
+    assert "llama-cpp-python's runs one at a time: give it slots: 1" in lines[3]
+    assert "at 1 slot then (4 now)" in lines[-1]
+    same = estimate(items, [host], [measured(items[0], "local", 31.0, slots=4)])
+    assert same.at_measured_slots is None and "instead if" not in format_estimate(
+        same, items, [host]
+    )
