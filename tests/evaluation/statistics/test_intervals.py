@@ -360,3 +360,18 @@ def test_groups_whose_residuals_cancel_get_the_unclustered_se_not_a_point():
     assert "residuals cancel" in est.note
     near = mean_interval([0.2, 0.8, 0.25, 0.8], ["a", "a", "b", "b"])
     assert 0 < near.se < np.std([0.2, 0.8, 0.25, 0.8], ddof=1) / 2 and near.note == ""
+
+
+@pytest.mark.parametrize(
+    "labels", [["b", "a", "c", None, "a", "b"] * 5, [1, "a", 2.5, None, "a", 1] * 5]
+)
+def test_clustered_se_is_the_formula_whatever_the_labels(labels):
+    """Clusters are numbered before the sums (labels of one type sorted, mixed ones as
+    they come); the SE is Miller's whichever way they are numbered."""
+    x = np.arange(len(labels), dtype=float) % 7
+    est = mean_interval(x, labels)
+    own = [f"own{i}" if g is None else repr(g) for i, g in enumerate(labels)]
+    sums = pd.Series(x - x.mean()).groupby(own).sum().to_numpy()
+    c, n = sums.size, x.size
+    assert est.n_clusters == c and est.method == f"clustered ({c} groups)"
+    assert est.se == pytest.approx(np.sqrt(np.sum(sums**2)) / n * np.sqrt(c / (c - 1)))
