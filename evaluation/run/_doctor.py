@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend
@@ -32,7 +32,11 @@ from evaluation.run._preflight import (
     listening_hint,
     start_hint,
 )
+from evaluation.spec import HostSpec
 from evaluation.wording import counted
+
+if TYPE_CHECKING:
+    from evaluation.storage.throughput import Measured
 
 Status = Literal["ok", "warn", "busy", "fail"]
 #: The room a host's model names get on its line; the rest are counted ("+3 more").
@@ -246,11 +250,16 @@ async def check_hosts(
 
 
 async def check_spec(
-    spec: Path, *, timeout_s: float = 10.0, busy: Mapping[str, str] | None = None
+    spec: Path,
+    *,
+    timeout_s: float = 10.0,
+    busy: Mapping[str, str] | None = None,
+    database: str | None = None,
 ) -> list[Check]:
     """The spec itself, then every host it names (reached and serving its models): what
     `doctor SPEC` reports beside the API and database checks. ``busy``: hosts a run is
-    using now (see ``check_hosts``)."""
+    using now (see ``check_hosts``); ``database``: where earlier runs' slots are read
+    (``slots_checks``)."""
     from evaluation.run._sweep import open_backends, prepare_sweep  # the backends, on demand
 
     try:
@@ -272,7 +281,53 @@ async def check_spec(
         checks += await check_hosts(backends, sweep.required_models, timeout_s=timeout_s, busy=busy)
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
+    if database is not None:
+        checks += slots_checks(sweep.spec.hosts, stored_measurements(database, sweep.spec.hosts))
     return checks
+
+
+def slots_checks(hosts: Sequence[HostSpec], measured: Sequence[Measured]) -> list[Check]:
+    """A warning for each host the spec gives more slots than its earlier runs had: only
+    a server that runs requests in parallel gains from them (a newcomer's `slots: 4` on
+    llama-cpp-python's one-at-a-time server: doctor said healthy, plan 11 min for 42)."""
+    out = []
+    for host in hosts:
+        then = [
+            m.slots
+            for m in measured
+            if m.host == host.name and m.slots is not None and m.slots < host.slots
+        ]
+        if then:
+            out.append(
+                Check(
+                    f"host {host.name}",
+                    "warn",
+                    f"slots: {host.slots} in the spec; its earlier runs had {max(then)}: more "
+                    "slots help only a server that runs requests in parallel (Ollama's "
+                    "OLLAMA_NUM_PARALLEL, llama-server's --parallel, vLLM); llama-cpp-python's "
+                    "runs one at a time: give it slots: 1 (plan gives the duration both ways)",
+                    {"slots": host.slots, "slots_measured": max(then)},
+                )
+            )
+    return out
+
+
+def stored_measurements(url: str, hosts: Sequence[HostSpec]) -> list[Measured]:
+    """Earlier runs' real generations on ``hosts`` (``measured_throughput``); none where
+    the database cannot say (the database check reports why)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.throughput import measured_throughput
+
+    real = [h.name for h in hosts if h.kind != "simulated" and h.slots > 1]
+    if not real:
+        return []
+    try:
+        with session_scope(make_engine(url)) as session:
+            return measured_throughput(session, real)
+    except (SQLAlchemyError, StorageError):
+        return []
 
 
 def hosts_in_use(url: str) -> dict[str, str]:

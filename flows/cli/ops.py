@@ -155,7 +155,8 @@ async def diagnose(spec: Path | None, database: str, timeout_s: float) -> Doctor
         checks.append(Check("hosts", "warn", "no spec given: hosts not checked"))
     else:
         busy = hosts_in_use(database) if checks[-1].status == "ok" else {}
-        checks += await check_spec(spec, timeout_s=timeout_s, busy=busy)
+        stored = database if checks[-1].status == "ok" else None
+        checks += await check_spec(spec, timeout_s=timeout_s, busy=busy, database=stored)
     return DoctorReport(tuple(checks))
 
 

@@ -293,3 +293,27 @@ def test_the_spec_line_counts_in_words_people_read(tmp_path):
     first = asyncio.run(check_spec(spec))[0]
     assert first.status == "ok" and " 1 config × " in first.detail, first.detail
     assert first.detail.endswith(" on 1 host") and "configs" not in first.detail
+
+
+def test_more_slots_than_the_earlier_runs_had_is_a_warning():
+    """Newcomer: `slots: 4` on llama-cpp-python's server (one request at a time), whose
+    earlier runs had 1: doctor said healthy, plan said 11 min for 42."""
+    from datetime import datetime
+
+    from evaluation.run._doctor import slots_checks
+    from evaluation.storage.throughput import Measured
+
+    when = datetime(2026, 11, 26, 10, 0)
+    earlier = [
+        Measured("local", "gemma3", "c1", 10, 31.0, 13.0, 1, "nc-real", when),
+        Measured("gpu", "gemma3", "c1", 10, 1.0, 13.0, 4, "nc-real", when),
+    ]
+    hosts = [
+        HostSpec("local", "http://127.0.0.1:18431", slots=4, kind="openai"),
+        HostSpec("gpu", "http://gpu:11434", slots=4),
+    ]
+    (check,) = slots_checks(hosts, earlier)
+    assert check.component == "host local" and check.status == "warn" and check.ok
+    assert check.detail.startswith("slots: 4 in the spec; its earlier runs had 1: more slots")
+    assert "llama-cpp-python's runs one at a time: give it slots: 1" in check.detail
+    assert slots_checks([HostSpec("local", "http://x", slots=1)], earlier) == []
