@@ -117,36 +117,10 @@ apart that was a quarter of a second of patience, and four sweeps sharing one em
 database under load failed a task's slot acquisition ("503 Service Unavailable"). With
 the wait growing with the server's recent busy answers, 30 tries last seconds."""
 _SERVER_PROCESS_CONTEXT: list[object] = []  # contexts the server process keeps entered
-_EARLY: list[EmbeddedServer] = []  # see launch_early
 
 
 class EmbeddedServerError(RuntimeError):
     """The embedded Prefect server did not start."""
-
-
-def launch_early() -> None:
-    """Launch a server for a command that will probably start one (no API URL in the
-    environment), before the command's own imports; ``take_early_launch`` hands it over."""
-    if not os.environ.get("PREFECT_API_URL") and not _EARLY:
-        from evaluation.errors import EvalError
-
-        try:
-            server = EmbeddedServer()
-        except EvalError:  # a bad setting (EVALFLOW_HOME a file): this runs before the
-            return  # command's error handling; the command reads it and says so in one line
-        server.launch()
-        _EARLY.append(server)
-
-
-def take_early_launch() -> EmbeddedServer | None:
-    """The server ``launch_early`` launched, now the caller's (None if there is none)."""
-    return _EARLY.pop() if _EARLY else None
-
-
-def discard_early_launch() -> None:
-    """Drop an early launch nobody took (bad input, --help): nothing is left behind."""
-    if (server := take_early_launch()) is not None:
-        server.discard()
 
 
 def embedded_server_needed() -> bool:

@@ -14,11 +14,9 @@ _VALUED_OPTIONS = {"--database"}  # the global options that take a value (see ap
 
 
 def console_main() -> int:
-    """The `evalflow` executable (``app.console_main``). For `run`, the embedded Prefect
-    server's imports start first, before this process's own (~0.2 s): they are what a
-    run waits for before its flow can begin."""
+    """The `evalflow` executable (``app.console_main``)."""
     # The embedded Prefect server otherwise announces (and tries to send) usage data;
-    # set before the early launch below, which it reaches first. A user's setting wins.
+    # set before `run` launches it, which it inherits. A user's setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Likewise Prefect's client, on its first import in a terminal: three lines of notice
     # in a newcomer's first run, and an event sent to Prefect.
@@ -28,18 +26,9 @@ def console_main() -> int:
         import signal
 
         signal.signal(signal.SIGTERM, _stop_before_serving)  # Prefect's runner's, once serving
-    launched = command == "run"
-    if launched:  # only `run`: the other verbs do not pay for the launcher's imports
-        from flows import embedded_server
+    from flows.cli.app import console_main as run_command
 
-        embedded_server.launch_early()
-    try:
-        from flows.cli.app import console_main as run_command
-
-        return run_command()
-    finally:
-        if launched:
-            embedded_server.discard_early_launch()  # unless the command took it
+    return run_command()
 
 
 def _stop_before_serving(_signum: int, _frame: object) -> NoReturn:

@@ -20,6 +20,7 @@ from flows.cli.logs import console_for, left_to_the_display
 
 if TYPE_CHECKING:
     from evaluation.compare import Leaderboard
+    from evaluation.run._sweep import Sweep
     from flows.embedded_server import EmbeddedServer
 
 
@@ -230,30 +231,40 @@ MAX_WORKERS = 64  # `run --workers`: lane worker processes (docs/throughput.md)
 
 def cmd_run(args: argparse.Namespace) -> int:
     from evaluation.run._heap import arrow_from_malloc, fewer_collections
-    from flows import run_control
+    from evaluation.run._sweep import prepare_sweep
 
     _refuse_unused_options(args)
     fewer_collections()  # a run's process: millions of objects that live as long as it
     arrow_from_malloc()  # what its stages free goes back to the system (_heap)
+    # A bad spec is refused before Prefect's server launches and the run's machinery is
+    # imported: neither takes the CPU from the refusal.
+    began = time.monotonic()
+    sweep = prepare_sweep(args.spec)
+    prepared = time.monotonic()
+    from flows import run_control
+
     # Prefect's server imports for seconds: they start now, beside the checks below.
     with run_control.launched_server() as launched:
-        return _run(args, launched)
+        return _run(args, launched, sweep, (began, prepared))
 
 
-def _run(args: argparse.Namespace, launched: EmbeddedServer | None) -> int:
+def _run(
+    args: argparse.Namespace,
+    launched: EmbeddedServer | None,
+    sweep: Sweep,
+    times: tuple[float, float],
+) -> int:
+    """``times``: when reading the spec began and ended (the display's first phase)."""
     import asyncio
 
     from evaluation.run._preflight import check_before_run
-    from evaluation.run._sweep import prepare_sweep
     from evaluation.settings import database_url
     from evaluation.storage.db import make_engine
     from flows import run_control
     from flows.cli._prefect_check import refuse_an_api_that_does_not_answer
 
-    # Refuse bad input, unreachable hosts and missing models before Prefect starts.
-    began = time.monotonic()
-    sweep = prepare_sweep(args.spec)
-    prepared = time.monotonic()
+    # Refuse unreachable hosts and missing models before Prefect starts.
+    began, prepared = times
     check_before_run(sweep)
     chosen = None
     if args.level == "calibrated":  # no bank, too many cases: refused before any claim
