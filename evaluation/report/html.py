@@ -168,6 +168,7 @@ def _leaderboard(data: ReportData) -> _Section:
         _P(
             "Sorted by the first metric. Intervals: 95%, clustered by case group where the "
             "suite has groups; corpus metrics by a seeded case bootstrap."
+            + (f" {board.groups_note}" if board.groups_note else "")
             + (f" Every config: {board.shared}." if board.shared else ""),
             muted=True,
         )

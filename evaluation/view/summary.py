@@ -80,6 +80,7 @@ class Summary:
     notes: tuple[str, ...]
     calibrated: tuple[str, ...] = ()  # a judge's numbers combined with people's, as show
     coverage: str = ""  # "subset: 8 of 36 cases" where the run covered part of the suite
+    groups_note: str = ""  # where the intervals rest on few case groups (``groups_note``)
 
 
 def _empty_words(row: pd.Series) -> str:
@@ -179,6 +180,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
         rows=rows,
         shared=board.shared,
         coverage=board.coverage.words() if board.coverage else "",
+        groups_note=board.groups_note,
         verdict=verdict,
         other_verdicts=_other_verdicts(session, row.name, primary),
         flags=(echo_flags(board.rows) if "echoes_prompt" in board.metrics else ())

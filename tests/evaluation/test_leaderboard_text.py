@@ -222,3 +222,28 @@ def test_intervals_on_few_case_groups_say_so_under_the_board():
     assert groups_note([smoke]).startswith("Every case run is from one case group")
     many = _aggregate([1, 0] * 10, [str(i // 2) for i in range(20)])
     assert groups_note([many]) == "" and groups_note([]) == ""
+
+
+def test_the_few_groups_line_reaches_show_the_report_and_the_view(database_url):
+    """From a stored run of 5 cases in 2 groups (the newcomer's `--limit 5`): the stored
+    aggregates' methods give the line, and every leaderboard shows it."""
+    from evaluation.compare._leaderboard import load_leaderboard
+    from evaluation.report import build_report
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.view.summary import experiment_summary
+    from tests.support.results_db import add_experiment, make_config, make_suite
+
+    suite = make_suite(5, groups=["apollo-11"] * 4 + ["marie-curie"])
+    scores = {
+        make_config(temperature=0.0): {"exact_match": [1.0, 1.0, 1.0, 0.0, 1.0]},
+        make_config(temperature=0.7): {"exact_match": [0.0, 1.0, 1.0, 0.0, 0.0]},
+    }
+    with session_scope(make_engine(database_url)) as session:
+        add_experiment(session, "limited", suite, scores)
+        board = load_leaderboard(session, "limited")
+        summary = experiment_summary(session, "limited")
+        html = build_report(session, "limited")
+    assert board.groups_note.startswith("Intervals rest on only 2 case groups")
+    assert board.groups_note in render_text(board, wide=True)
+    assert summary.groups_note == board.groups_note
+    assert "Intervals rest on only 2 case groups" in html
