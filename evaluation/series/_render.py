@@ -19,13 +19,15 @@ BARS = "▁▂▃▄▅▆▇█"
 
 
 PARTIAL = "·"
+MIN_RANGE = 0.05  # a sparkline's range spans at least ± this share of its mean
 
 
 def sparkline(values: list[float | None], partial: list[bool] | None = None) -> str:
     """One character per night, scaled between the smallest and largest value of the
-    full nights; a space where there is none, ``·`` on a partial night (fewer cases: a
-    smoke or subset level, whose mean would read as a dip). Values equal up to rounding
-    are flat."""
+    full nights, that range widened to at least ±5% of their mean (as the monitor's
+    charts: a 1% wobble, or float noise on identical nights, is not drawn as a cliff);
+    a space where there is none, ``·`` on a partial night (fewer cases: a smoke or
+    subset level, whose mean would read as a dip)."""
     partial = partial or [False] * len(values)
     finite = [
         v
@@ -35,9 +37,10 @@ def sparkline(values: list[float | None], partial: list[bool] | None = None) -> 
     if not finite:
         return "".join(PARTIAL if cut else " " for cut in partial)
     low, high = min(finite), max(finite)
-    span = high - low
-    if span <= 1e-9 * max(abs(low), abs(high)):
-        span = 0.0
+    floor = abs(sum(finite) / len(finite)) * 2 * MIN_RANGE
+    if high - low < floor:  # centred in the widened range
+        low = (low + high - floor) / 2
+    span = max(high - low, floor)
     out = []
     for v, cut in zip(values, partial, strict=True):
         if cut:
@@ -45,7 +48,10 @@ def sparkline(values: list[float | None], partial: list[bool] | None = None) -> 
         elif v is None or not math.isfinite(v):
             out.append(" ")
         else:
-            out.append(BARS[0 if span == 0 else round((v - low) / span * (len(BARS) - 1))])
+            # to 6 decimals first: a centred flat line sits on a bar boundary (3.5 of 7),
+            # where float noise would split equal nights over two bars
+            at = 0.0 if span == 0 else round((v - low) / span * (len(BARS) - 1), 6)
+            out.append(BARS[round(at)])
     return "".join(out)
 
 

@@ -13,6 +13,7 @@ from evaluation.series import (
     gate_junit,
     gate_markdown,
     gate_text,
+    sparkline,
     trends_text,
     watch_markdown,
     watch_payload,
@@ -383,3 +384,14 @@ def test_tokens_per_s_gets_the_same_day_to_day_allowance_as_latency():
         speed = _throughput_case(run(factor), run(1.0), "h")
         latency = _latency_case(run(factor), run(1.0), "h")
         assert (speed[7] < 0.05, latency[7] < 0.05) == (regressed, regressed)
+
+
+def test_a_sparkline_draws_no_cliff_for_equal_nights_or_a_wobble():
+    """Newcomer: tokens/s identical on 4 nights (float noise on the last) drew ▁▁▁█; the
+    range spans at least ±5% of the mean, as the monitor's charts."""
+    (bar,) = set(sparkline([118.742, 118.742, 118.742, 118.742 * (1 + 1e-9)]))
+    assert bar not in "▁█"
+    wobble = sparkline([100.0, 101.0, 100.0, 100.5])
+    assert "▁" not in wobble and "█" not in wobble
+    assert sparkline([100.0, 100.0, 150.0]) == "▁▁█"
+    assert sparkline([0.0, 0.0]) == "▁▁"
