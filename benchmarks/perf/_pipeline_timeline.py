@@ -85,8 +85,8 @@ class Timeline:
         generate_chunk = host_pool.generate_chunk
         reserve = HostSlots.reserve
         park = HostSlots.park
-        release = HostSlots.release
-        request_slot = HostSlots._request_slot
+        give_back = HostSlots._write_give_back
+        request_slots = HostSlots._request_slots
         take_parked = HostSlots.take_parked
 
         async def with_slot_(handles, model, call):
@@ -169,14 +169,16 @@ class Timeline:
                 self.lease_events.append((time.time(), lease.id, "unparked"))
             return lease
 
-        async def release_(slots, lease):
-            self.lease_events.append((time.time(), lease.id, "released"))
-            return await release(slots, lease)
+        async def give_back_(slots, key, leases):
+            now = time.time()
+            self.lease_events.extend((now, lease.id, "released") for lease in leases)
+            return await give_back(slots, key, leases)
 
-        async def request_slot_(slots, host):
-            lease = await request_slot(slots, host)
-            self.lease_events.append((time.time(), lease.id, "taken"))
-            return lease
+        async def request_slots_(slots, host, count):
+            leases = await request_slots(slots, host, count)
+            now = time.time()
+            self.lease_events.extend((now, lease.id, "taken") for lease in leases)
+            return leases
 
         patch(_pipelines._Handles, "_with_slot", with_slot_)
         patch(_pipelines._Handles, "_slot_for", slot_for_)
@@ -188,8 +190,8 @@ class Timeline:
         patch(HostSlots, "reserve", reserve_)
         patch(HostSlots, "park", park_)
         patch(HostSlots, "take_parked", take_parked_)
-        patch(HostSlots, "release", release_)
-        patch(HostSlots, "_request_slot", request_slot_)
+        patch(HostSlots, "_write_give_back", give_back_)
+        patch(HostSlots, "_request_slots", request_slots_)
         assert prefect_concurrency.LaneSlot is LaneSlot
         try:
             yield

@@ -20,7 +20,16 @@ a run that dies on another machine frees its slots within ~75 s (lease expiry an
 server's expiry loop). A run that dies on this machine is found at once through its
 holder file (tasks/adapters/slot_holders.py), and its slots are given back by the next run that
 starts or finds the limit full. On a command's embedded server, which dies with its
-run, leases are an hour long (``EMBEDDED_LEASE_S``), renewed every 15 minutes.
+run, slots are counted without a lease (``Registry.by_count``): taken and given back by
+count, nothing to renew.
+
+The lanes' first slots are taken in one write (``reserve``: N slots of a limit at once,
+one lease of N on a shared server, a count of N on the embedded one; it was one write
+per slot, 64 in a row before a 64-slot host's first request, ~3 s under load). Such a
+grant's slots are handed to lanes one by one like any other. On the embedded server each
+goes back by count as it stops being used; a lease of several goes back whole, once the
+run uses none of its slots: until then those it stopped using stay parked for its lanes
+and spare calls (on a shared server another run waits for them until then).
 """
 
 from __future__ import annotations
@@ -31,10 +40,11 @@ import hashlib
 import os
 import random
 import socket
+import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
@@ -55,7 +65,7 @@ from evaluation.errors import EvalError
 from evaluation.settings import evalflow_home
 from evaluation.spec import HostSpec
 from tasks.adapters.embedded_api import is_embedded_api
-from tasks.adapters.slot_holders import FolderLock, HolderFile, scan
+from tasks.adapters.slot_holders import FolderLock, Held, HolderFile, scan
 
 MAX_POLL_S = 1.0
 # A slot write the server answered 503 (its database busy) is tried again at once, then
@@ -66,14 +76,6 @@ BUSY_BUDGET_S = 120.0
 BUSY_WAIT_CAP_S = 1.0
 LEASE_S = 60.0  # the shortest lease Prefect grants
 RENEW_EVERY_S = 15.0  # for a LEASE_S lease; a longer one at the same quarter of its length
-# On a command's embedded server a lease lives in that server's memory, and the server
-# dies with its run: a dead run's slots are given back by count (its holder file), never
-# by expiry. A short lease there bought nothing and cost a renewal write per slot every
-# 15 s: 17 writes a second at 256 slots, on the SQLite database every slot write shares
-# (benchmarks/perf/throughput_goal.py: slot writes then failed generations after 120 s of
-# 503s). Renewed at a quarter of its length like the short one, it never expires in a
-# live run.
-EMBEDDED_LEASE_S = 3600.0
 RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
 SLOW_WAIT_S = 30.0  # a lane waiting this long for a slot says so, once
 RESERVE_HOLD_S = 30.0  # slots taken before the lanes start are kept for them this long
@@ -194,11 +196,50 @@ def _warn_of_namesakes(mine: Mapping[str, str], others: list[dict[str, str]]) ->
 
 @dataclass(frozen=True)
 class _Lease:
+    """One slot of a limit that this run holds: ``id`` names it in the run's holder
+    file; ``grant``, when set, is the write that took it with others (``_Grant``)."""
+
     id: str
     limit: str
+    grant: str = ""
+
+    @property
+    def grant_id(self) -> str:
+        return self.grant or self.id
 
 
-_OPEN_RECORDS: set[HolderFile] = set()  # this process's runs' records, until closed
+@dataclass
+class _Grant:
+    """The slots one write took: ``slots`` of ``limit`` under ``id``, a Prefect lease
+    (``leased``: given back whole) or, on the embedded server, a name in the holder file
+    (given back by count, slot by slot; ``slots`` is then how many are left)."""
+
+    id: str
+    limit: str
+    slots: int
+    leased: bool
+    idle: set[str] = field(default_factory=set)  # a lease's slots the run stopped using
+
+
+def _groups(held: Iterable[Held], *, by_count: bool) -> dict[str, list[Held]]:
+    """Slots to give back, one write per group: per limit by count, else per lease."""
+    groups: dict[str, list[Held]] = defaultdict(list)
+    for slot in held:
+        groups[slot.limit if by_count else slot.grant].append(slot)
+    return groups
+
+
+def _give_back_call(client, key: str, group: list[Held], *, by_count: bool):
+    """The write that gives back ``group`` (``_groups``), on a sync or async client."""
+    if by_count:
+        return client.release_concurrency_slots(
+            names=[key], slots=len(group), occupancy_seconds=1.0
+        )
+    return client.release_concurrency_slots_with_lease(key)
+
+
+# this process's runs' records, until closed: each with its registry's ``by_count``
+_OPEN_RECORDS: dict[HolderFile, bool] = {}
 
 
 def give_back_on_exit() -> int:
@@ -210,20 +251,19 @@ def give_back_on_exit() -> int:
     back."""
     freed = 0
     with get_client(sync_client=True) as client:
-        for record in list(_OPEN_RECORDS):
+        for record, by_count in list(_OPEN_RECORDS.items()):
             try:
-                listed = record.held()
+                listed = record.hand_over()  # the run's loop gives none of them back now
             except OSError:  # closed meanwhile: everything it listed was given back
                 continue
-            for held in listed:
+            for key, group in _groups(listed, by_count=by_count).items():
                 try:
-                    record.giving_back(held.lease_id)
-                    client.release_concurrency_slots_with_lease(UUID(held.lease_id))
+                    _give_back_call(client, key, group, by_count=by_count)
                 except Exception:
                     with contextlib.suppress(OSError):
-                        record.took(held.lease_id, held.limit)  # still to give back
+                        record.took_all(group)  # still to give back
                     continue
-                freed += 1
+                freed += len(group)
     return freed
 
 
@@ -262,9 +302,12 @@ class HostSlots:
         self._registry = registry
         self._holder = ConcurrencyLeaseHolder(type="flow_run", id=holder) if holder else None
         self._record: HolderFile | None = None
+        self._by_count = registry is not None and registry.by_count
         self._last_reclaim = float("-inf")
         self._writes = asyncio.Lock()
-        self._held: dict[str, _Lease] = {}  # every lease this run holds, lanes' and parked
+        self._held: dict[str, _Lease] = {}  # every slot this run holds, lanes' and parked
+        self._grants: dict[str, _Grant] = {}  # the writes that took them
+        self._host_of = {limit: host for host, limit in self._names.items()}
         self._lost: set[str] = set()  # held leases the server no longer knows
         self._renewer: asyncio.Task | None = None
         self._parked: dict[str, list[_Lease]] = defaultdict(list)
@@ -295,7 +338,6 @@ class HostSlots:
             client,
             limit_names,
             timeout_s=timeout_s,
-            lease_s=EMBEDDED_LEASE_S if registry.by_count else LEASE_S,
             registry=registry,
             holder=flow_run.flow_run.id if flow_run and flow_run.flow_run else None,
             capacity=capacity,
@@ -312,7 +354,7 @@ class HostSlots:
         try:
             note = f"pid={os.getpid()} host={socket.gethostname()} flow_run={self._flow_run()}"
             self._record = HolderFile.create(registry.folder, note)
-            _OPEN_RECORDS.add(self._record)
+            _OPEN_RECORDS[self._record] = registry.by_count
             self._record.uses(self._names)
             found = scan(registry.folder, self._record)
             _warn_of_namesakes(self._names, found.alive_hosts)
@@ -341,7 +383,11 @@ class HostSlots:
         """A parked lease of ``host`` if one is waiting (no API call), else None."""
         while self._parked[host]:
             lease = self._parked[host].pop()
-            self._expiries.pop(lease.id).cancel()
+            expiry = self._expiries.pop(lease.id, None)
+            if expiry is not None:
+                expiry.cancel()
+            elif (grant := self._grants.get(lease.grant_id)) is not None:
+                grant.idle.discard(lease.id)  # a lease's idle slot, in use again
             if self.still_held(lease):
                 return lease
         return None
@@ -391,47 +437,102 @@ class HostSlots:
         ``hold_s`` (default: the handoff's). A lane waiting for a slot takes it at once,
         else a call waiting for a spare slot (``on_parked``)."""
         self._parked[host].append(lease)
-        self._parked_signal[host].set()  # a lane waiting in ``_acquire`` takes it at once
         hold_s = self._handoff_s if hold_s is None else hold_s
         expiry = asyncio.create_task(self._release_unclaimed(host, lease, hold_s))
         self._expiries[lease.id] = expiry
         self._background.add(expiry)
         expiry.add_done_callback(self._background.discard)
+        self._parked_now(host)
+
+    def _parked_now(self, host: str) -> None:
+        self._parked_signal[host].set()  # a lane waiting in ``_acquire`` takes it at once
         if self._on_parked is not None:
             self._on_parked(host)
 
     async def reserve(self, hosts: tuple[HostSpec, ...]) -> None:
-        """Take the lanes' first slots before the lanes start, and park them.
+        """Take the lanes' first slots before the lanes start, in one write per host,
+        and park them.
 
         Task runs starting together (one per chunk, before one per host) made the server
         persist their events while the lanes asked for slots; that collision cost the
         first request of every lane ~2 s. Only slots free right now are taken: a host
         shared with other runs is not waited for here (its lanes wait for their own
-        slots). They are kept for the lanes for ``RESERVE_HOLD_S``, not the handoff's
+        slots); when the limit cannot give them all, as many as it has free are asked.
+        They are kept for the lanes for ``RESERVE_HOLD_S``, not the handoff's
         second: under load the lanes' task run took longer than that to start, and each
         slot went back and was taken again, two more writes per slot (at 256 slots most
         of the embedded server's CPU while the lanes started,
         benchmarks/perf/throughput_goal.py)."""
         for host in hosts:
-            for _ in range(host.slots):
+            count = host.slots
+            while count > 0:
                 try:
-                    self.park(host.name, await self._increment(host.name), RESERVE_HOLD_S)
+                    taken = await self._take_now(host.name, count)
                 except _SlotsFull:
-                    break
+                    count = min(count - 1, await self._free(host.name))
+                    continue
+                for lease in taken:
+                    self.park(host.name, lease, RESERVE_HOLD_S)
+                break
+
+    async def _free(self, host: str) -> int:
+        """How many slots of ``host``'s limit are free now (a read, no write)."""
+        limit = await self._client.read_global_concurrency_limit_by_name(self._names[host])
+        return limit.limit - limit.active_slots
 
     async def release(self, lease: _Lease) -> None:
-        """Give ``lease`` back; the write goes on if the caller is cancelled meanwhile."""
-        self._held.pop(lease.id, None)
-        self._lost.discard(lease.id)
-        if self._record is not None:
-            self._record.giving_back(lease.id)
-        await asyncio.shield(
-            self._finish_even_if_cancelled(
-                self._write(lambda: self._client.release_concurrency_slots_with_lease(lease.id))
-            )
-        )
+        """Give ``lease`` back; the write goes on if the caller is cancelled meanwhile.
+        A slot of a lease of several stays parked for the run until the lease's last
+        one is given back (``_give_back_idle``)."""
+        await self._give_back_idle([lease])
+
+    async def _give_back_idle(self, leases: Iterable[_Lease]) -> None:
+        """Give back slots the run stopped using (none of them parked): by count on the
+        embedded server, one write per limit; a lease of one slot at once; a lease of
+        several once none of its slots is used, in one write (until then a slot of it
+        is parked for the run with no expiry)."""
+        writes: dict[str, list[_Lease]] = defaultdict(list)
+        for lease in leases:
+            grant = self._grants.get(lease.grant_id)
+            if grant is not None and grant.leased and grant.slots > 1:
+                grant.idle.add(lease.id)
+                if len(grant.idle) < grant.slots:
+                    host = self._host_of[lease.limit]
+                    self._parked[host].append(lease)
+                    self._parked_now(host)
+                    continue
+                self._unpark(grant)
+                writes[grant.id] = [s for s in self._held.values() if s.grant_id == grant.id]
+            else:
+                writes[lease.limit if self._by_count else lease.grant_id].append(lease)
+        for key, group in writes.items():
+            await self._write_give_back(key, group)
         if self._closing and not self._held:
             self._close_record()
+
+    def _unpark(self, grant: _Grant) -> None:
+        host = self._host_of[grant.limit]
+        self._parked[host] = [s for s in self._parked[host] if s.grant_id != grant.id]
+
+    async def _write_give_back(self, key: str, group: list[_Lease]) -> None:
+        for lease in group:
+            self._held.pop(lease.id, None)
+            self._lost.discard(lease.id)
+            grant = self._grants.get(lease.grant_id)
+            if grant is not None and (grant.leased or grant.slots <= 1):
+                del self._grants[grant.id]
+            elif grant is not None:
+                grant.slots -= 1
+        if self._record is not None and not self._record.giving_back(*(s.id for s in group)):
+            return  # an interrupt's thread gave them back (``give_back_on_exit``)
+        held = [Held(lease.id, lease.limit) for lease in group]
+        await asyncio.shield(
+            self._finish_even_if_cancelled(
+                self._write(
+                    lambda: _give_back_call(self._client, key, held, by_count=self._by_count)
+                )
+            )
+        )
 
     async def close(self) -> None:
         """Release every parked lease now (the run's generation is over), once the slot
@@ -445,9 +546,9 @@ class HostSlots:
             expiry.cancel()
         self._expiries.clear()
         await asyncio.gather(*self._background, return_exceptions=True)
-        for leases in self._parked.values():
-            while leases:
-                await self.release(leases.pop())
+        parked = [lease for leases in self._parked.values() for lease in leases]
+        self._parked.clear()
+        await self._give_back_idle(parked)
         self._closing = True
         if not self._held:
             self._close_record()
@@ -458,7 +559,7 @@ class HostSlots:
 
     def _close_record(self) -> None:
         if self._record is not None:
-            _OPEN_RECORDS.discard(self._record)
+            _OPEN_RECORDS.pop(self._record, None)
             self._record.close()
             self._record = None
 
@@ -466,7 +567,7 @@ class HostSlots:
         await asyncio.sleep(hold_s)
         self._parked[host].remove(lease)
         del self._expiries[lease.id]
-        await self.release(lease)  # not cancelled by close(), which waits for it
+        await self._give_back_idle([lease])  # not cancelled by close(), which waits for it
 
     async def _acquire(self, host: str) -> _Lease:
         """Wait for a slot of ``host`` (polling while the limit is full, and giving
@@ -515,14 +616,20 @@ class HostSlots:
                 await asyncio.wait_for(parked.wait(), wait)
 
     async def _increment(self, host: str) -> _Lease:
-        """Take one slot now; ``_SlotsFull`` when the limit has none free.
+        """Take one slot now; ``_SlotsFull`` when the limit has none free."""
+        (lease,) = await self._take_now(host, 1)
+        return lease
+
+    async def _take_now(self, host: str, count: int) -> list[_Lease]:
+        """Take ``count`` slots now, in one write; ``_SlotsFull`` when the limit has
+        not that many free.
 
         A lane cancelled while the request is under way (a cancelled run) stops waiting,
-        but the server may grant the slot all the same: the request goes on, and a slot
-        it brings is parked, so its handoff timer or ``close`` gives it back. Without
-        that the slot stays taken until its lease expires, and for good on a server that
+        but the server may grant the slots all the same: the request goes on, and slots
+        it brings are parked, so their handoff timer or ``close`` gives them back. Without
+        that they stay taken until their lease expires, and for good on a server that
         runs no expiry service (Prefect's test harness)."""
-        request = self._finish_even_if_cancelled(self._request_slot(host))
+        request = self._finish_even_if_cancelled(self._request_slots(host, count))
         try:
             return await asyncio.shield(request)
         except asyncio.CancelledError:
@@ -531,7 +638,8 @@ class HostSlots:
 
     def _park_if_granted(self, host: str, request: asyncio.Task) -> None:
         if not request.cancelled() and request.exception() is None:
-            self.park(host, request.result())
+            for lease in request.result():
+                self.park(host, lease)
 
     def _finish_even_if_cancelled(self, write: Awaitable[T]) -> asyncio.Task[T]:
         """``write`` as a task ``close`` waits for, whoever stops waiting for it."""
@@ -540,32 +648,45 @@ class HostSlots:
         task.add_done_callback(self._in_flight.discard)
         return task
 
-    async def _request_slot(self, host: str) -> _Lease:
+    async def _request_slots(self, host: str, count: int) -> list[_Lease]:
+        """One write for ``count`` slots: a lease of them, or on the embedded server
+        (``by_count``) a count, listed in the holder file under a name of our own."""
         name = self._names[host]
-        try:
-            response = await self._write(
-                lambda: self._client.increment_concurrency_slots_with_lease(
-                    names=[name],
-                    slots=1,
-                    mode="concurrency",
-                    lease_duration=self._lease_s,
-                    holder=self._holder,
-                )
+        if self._by_count:
+            call = lambda: self._client.increment_concurrency_slots(  # noqa: E731
+                names=[name], slots=count, mode="concurrency"
             )
+        else:
+            call = lambda: self._client.increment_concurrency_slots_with_lease(  # noqa: E731
+                names=[name],
+                slots=count,
+                mode="concurrency",
+                lease_duration=self._lease_s,
+                holder=self._holder,
+            )
+        try:
+            response = await self._write(call)
         except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 422 and count > 1:  # more than the limit has
+                raise _SlotsFull(MAX_POLL_S) from exc
             if exc.response.status_code != 423:
                 raise
             raise _SlotsFull(float(exc.response.headers.get("Retry-After", MAX_POLL_S))) from exc
         body = response.json()
-        if not body.get("limits"):
+        if not (body if self._by_count else body.get("limits")):
             raise SlotUnavailable(f"concurrency limit {name} does not exist")
-        lease = _Lease(body["lease_id"], name)
+        grant = uuid.uuid4().hex if self._by_count else body["lease_id"]
+        if count == 1:
+            leases = [_Lease(grant, name)]
+        else:
+            leases = [_Lease(f"{grant}/{i}", name, grant) for i in range(count)]
         if self._record is not None:
-            self._record.took(lease.id, name)
-        self._held[lease.id] = lease
-        if self._renewer is None:
+            self._record.took_all(Held(lease.id, name) for lease in leases)
+        self._grants[grant] = _Grant(grant, name, count, leased=not self._by_count)
+        self._held.update((lease.id, lease) for lease in leases)
+        if self._renewer is None and not self._by_count:
             self._renewer = asyncio.create_task(self._renew_forever())
-        return lease
+        return leases
 
     async def _renew_forever(self) -> None:
         """Renew every held lease while the run lives: a dead run's leases then expire
@@ -573,21 +694,27 @@ class HostSlots:
         request takes."""
         while True:
             await asyncio.sleep(RENEW_EVERY_S * self._lease_s / LEASE_S)
-            for lease in list(self._held.values()):
+            for grant in [g for g in self._grants.values() if g.leased]:
                 try:
                     await self._write(
-                        lambda lease=lease: self._client.renew_concurrency_lease(
-                            lease.id, self._lease_s
+                        lambda grant=grant: self._client.renew_concurrency_lease(
+                            grant.id, self._lease_s
                         )
                     )
                 except httpx.HTTPStatusError as exc:
-                    if exc.response.status_code in (404, 410):  # expired: the slot is free
-                        self._held.pop(lease.id, None)
-                        self._lost.add(lease.id)
+                    if exc.response.status_code in (404, 410):  # expired: the slots are free
+                        self._lose(grant)
                     else:
                         logger.warning("could not renew a slot lease: %s", exc)
                 except (httpx.HTTPError, SlotUnavailable) as exc:
                     logger.warning("could not renew a slot lease: %s", exc)
+
+    def _lose(self, grant: _Grant) -> None:
+        """The server no longer knows ``grant``'s lease: its slots are free, not ours."""
+        self._grants.pop(grant.id, None)
+        for lease in [s for s in self._held.values() if s.grant_id == grant.id]:
+            self._held.pop(lease.id)
+            self._lost.add(lease.id)
 
     async def _reclaim(self) -> bool:
         """Give back the slots of dead runs, at most every ``RECLAIM_EVERY_S``."""
@@ -598,19 +725,25 @@ class HostSlots:
         return await self._give_back_dead(scan(self._registry.folder, self._record).dead) > 0
 
     async def _give_back_dead(self, dead: list[HolderFile]) -> int:
-        """Give back what dead runs' files still list; a file is removed once empty.
-        Each slot is marked given back before the call, as its run would have done."""
+        """Give back what dead runs' files still list, one write per limit (by count)
+        or per lease; a file is removed once empty. Each slot is marked given back
+        before the call, as its run would have done."""
+        by_count = self._registry is not None and self._registry.by_count
         freed = 0
         for record in dead:
             try:
-                for held in record.held():
-                    record.giving_back(held.lease_id)
+                for key, group in _groups(record.held(), by_count=by_count).items():
+                    record.giving_back(*(held.lease_id for held in group))
                     try:
-                        await self._give_back(held.lease_id, held.limit)
+                        await self._write(
+                            lambda key=key, group=group: _give_back_call(
+                                self._client, key, group, by_count=by_count
+                            )
+                        )
                     except BaseException:
-                        record.took(held.lease_id, held.limit)  # still to give back
+                        record.took_all(group)  # still to give back
                         raise
-                    freed += 1
+                    freed += len(group)
             except (httpx.HTTPError, SlotUnavailable) as exc:
                 logger.warning("could not give back a dead run's slots: %s", exc)
                 record.leave()
@@ -619,18 +752,6 @@ class HostSlots:
         if freed:
             logger.info("gave back %d host slot(s) held by %d dead run(s)", freed, len(dead))
         return freed
-
-    async def _give_back(self, lease_id: str, limit: str) -> None:
-        if self._registry is not None and self._registry.by_count:
-            # The lease lives in the dead process's own API server: decrement the
-            # shared counter instead. No expiry service runs there to do it twice.
-            await self._write(
-                lambda: self._client.release_concurrency_slots(
-                    names=[limit], slots=1, occupancy_seconds=1.0
-                )
-            )
-        else:
-            await self._write(lambda: self._client.release_concurrency_slots_with_lease(lease_id))
 
     async def _write(self, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
         """One slot write at a time from this run (they would collide with each other),

@@ -15,7 +15,10 @@ run uses (what its spec calls the host whose limit that is: another run calling 
 server by the same name is told), ``+ LEASE LIMIT`` after a slot was taken,
 ``- LEASE`` before it is given back, so a file never lists a slot its run had
 already given back (a slot taken by a request the kill cut short may go unlisted: a real
-server frees it at lease expiry; see ``HostSlots.open`` for the embedded server).
+server frees it at lease expiry; see ``HostSlots.open`` for the embedded server). Slots
+taken in one write (``HostSlots.reserve``) are listed one line each, ``GRANT/i`` (one
+lease of N slots on a shared server, a count on the embedded one), in one append: a
+file is never left listing part of a grant. ``Held.grant`` groups them back.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +40,12 @@ class Held:
     lease_id: str
     limit: str
 
+    @property
+    def grant(self) -> str:
+        """The write that took the slot: its lease on a shared server (``GRANT/i`` is
+        slot ``i`` of a lease of several)."""
+        return self.lease_id.partition("/")[0]
+
 
 class HolderFile:
     """One run's record of the slots it holds, locked until ``close``."""
@@ -42,6 +53,8 @@ class HolderFile:
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self._fd = fd
+        self._lock = threading.Lock()  # the run's loop and an interrupt's thread
+        self._handed_over = False
 
     @classmethod
     def create(cls, folder: Path, note: str) -> HolderFile:
@@ -62,23 +75,50 @@ class HolderFile:
         os.write(self._fd, "".join(f"= {limit} {name}\n" for name, limit in hosts.items()).encode())
 
     def took(self, lease_id: str, limit: str) -> None:
-        os.write(self._fd, f"+ {lease_id} {limit}\n".encode())
+        self.took_all([Held(lease_id, limit)])
 
-    def giving_back(self, lease_id: str) -> None:
-        os.write(self._fd, f"- {lease_id}\n".encode())
+    def took_all(self, slots: Iterable[Held]) -> None:
+        """Slots taken in one write, listed in one append (all or none of them)."""
+        os.write(self._fd, "".join(f"+ {s.lease_id} {s.limit}\n" for s in slots).encode())
+
+    def giving_back(self, *lease_ids: str) -> bool:
+        """Mark slots given back, before the write that gives them back; False once
+        ``hand_over`` ran: the interrupt gave them back, and the caller must not again
+        (a count given back twice frees a slot another run holds)."""
+        with self._lock:
+            if self._handed_over:
+                return False
+            os.write(self._fd, "".join(f"- {lease_id}\n" for lease_id in lease_ids).encode())
+            return True
+
+    def hand_over(self) -> list[Held]:
+        """For an interrupt's thread: every slot listed now, marked given back, for it
+        to give back; from here on the run gives back nothing itself (``giving_back``).
+        Slots the run takes later stay listed for the next run."""
+        with self._lock:
+            self._handed_over = True
+            held = self.held()
+            os.write(self._fd, "".join(f"- {h.lease_id}\n" for h in held).encode())
+            return held
 
     def held(self) -> list[Held]:
         return _parse(self.path.read_text())
 
     def close(self) -> None:
         """Remove the record (everything in it was given back)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        os.close(self._fd)
+        with self._lock:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            self._close_fd()
 
     def leave(self) -> None:
         """Unlock the record but keep it: what it lists is for another run to give back."""
-        os.close(self._fd)
+        with self._lock:
+            self._close_fd()
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, -1  # a write after this fails, never lands in another file
+        os.close(fd)
 
 
 def _hosts(text: str) -> dict[str, str]:
