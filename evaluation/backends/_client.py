@@ -1,12 +1,15 @@
 """What the HTTP backends share: one pooled httpx client per host, the first-request
-timeout for cold models, error translation, and closing."""
+timeout for cold models, error translation, streamed answers line by line
+(``_stream_post``), and closing."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -119,13 +122,16 @@ class HttpBackend(OwnedClient):
         )
         self._owns_client = client is None
         limits = pool_limits(host.slots)
+        # lighter than httpcore; streamed calls go to it straight (``_stream_post``)
+        self._wire = WireTransport(limits, shared_tls_context()) if client is None else None
         self._client = client or httpx.AsyncClient(
             timeout=self._timeout,
             limits=limits,
             verify=shared_tls_context(),
-            transport=WireTransport(limits, shared_tls_context()),  # lighter than httpcore
+            transport=self._wire,
         )
         self._base = host.url.rstrip("/")
+        self._stream_headers: httpx.Headers | None = None
         self._urls: dict[str, httpx.URL] = {}
         self._warm: set[str] = set()
         self._machine_slots: MachineSlots | None = None  # opened on the first call
@@ -164,6 +170,40 @@ class HttpBackend(OwnedClient):
         await raise_for_status(response)
         return parse_json_object(response.text)
 
+    @asynccontextmanager
+    async def _stream_post(
+        self, path: str, payload: dict[str, Any], timeout: httpx.Timeout
+    ) -> AsyncIterator[tuple[httpx.Response, AsyncIterator[str]]]:
+        """POST ``payload`` as JSON: the answer (its status and headers read) and its
+        lines as they arrive. On the backend's own transport the request goes to it
+        straight and the lines are split from its bytes: httpx's client layers (request
+        building, auth and redirect flows, cookies) and its three decoding layers under
+        ``aiter_lines`` cost about as much CPU per streamed generation as the transport
+        itself (py-spy, benchmarks/perf/pipeline_throughput.py at 64 slots). The request
+        is what httpx would send but for ``Accept-Encoding`` (the answer is not decoded, so
+        none is asked for). A client passed in goes through httpx as before."""
+        url = self._url(path)
+        if self._wire is None:
+            async with self._client.stream("POST", url, json=payload, timeout=timeout) as answer:
+                yield answer, answer.aiter_lines()
+            return
+        if self._stream_headers is None:
+            self._stream_headers = _stream_headers(self._client, url)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        request = httpx.Request(
+            "POST",
+            url,
+            headers=self._stream_headers,
+            content=body.encode(),
+            extensions={"timeout": timeout.as_dict()},
+        )
+        answer = await self._wire.handle_async_request(request)
+        answer.request = request
+        try:
+            yield answer, _lines(answer.stream)
+        finally:
+            await answer.aclose()
+
     async def _get_json(self, path: str) -> dict[str, Any]:
         with translate_errors(self.host.name, url=self.host.url):
             response = await self._client.get(self._url(path), timeout=self._timeout)
@@ -177,3 +217,26 @@ class HttpBackend(OwnedClient):
         if url is None:
             url = self._urls[path] = httpx.URL(self._base + path)
         return url
+
+
+def _stream_headers(client: httpx.AsyncClient, url: httpx.URL) -> httpx.Headers:
+    """The headers httpx's client sends with a JSON body to ``url``, but
+    ``Accept-Encoding`` (``HttpBackend._stream_post``)."""
+    headers = httpx.Headers({"Host": url.netloc.decode("ascii")})
+    headers.update(client.headers)
+    headers["Content-Type"] = "application/json"
+    del headers["Accept-Encoding"]
+    return headers
+
+
+async def _lines(body: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    """A body's lines as they arrive (ended by ``\\n`` or ``\\r\\n``), UTF-8 decoded."""
+    rest = b""
+    async for part in body:
+        if rest:
+            part = rest + part
+        *lines, rest = part.split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode("utf-8", "replace")
+    if rest:
+        yield rest.rstrip(b"\r").decode("utf-8", "replace")

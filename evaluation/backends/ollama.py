@@ -111,13 +111,11 @@ class OllamaBackend(HttpBackend):
         final: dict[str, Any] | None = None
         latency = 0.0
         start = time.perf_counter()
-        async with self._client.stream(
-            "POST", self._url("/api/chat"), json=payload, timeout=timeout
-        ) as response:
+        async with self._stream_post("/api/chat", payload, timeout) as (response, lines):
             await raise_for_status(response)
             # Read to the end of the body even after the final chunk, so the connection
             # goes back to the pool instead of being closed.
-            async for line in response.aiter_lines():
+            async for line in lines:
                 if not line.strip() or final is not None:
                     continue
                 chunk = parse_json_object(line)

@@ -114,14 +114,15 @@ class OpenAICompatBackend(HttpBackend):
         timings: dict[str, Any] = {}
         latency: float | None = None
         start = time.perf_counter()
-        async with self._client.stream(
-            "POST", self._url("/v1/chat/completions"), json=payload, timeout=timeout
-        ) as response:
+        async with self._stream_post("/v1/chat/completions", payload, timeout) as (
+            response,
+            lines,
+        ):
             if response.status_code == 400:
                 await response.aread()
                 _raise_if_prompt_too_long(response.text, self.host.name, payload["model"])
             await raise_for_status(response)
-            async for line in response.aiter_lines():
+            async for line in lines:
                 if not line.startswith("data:") or latency is not None:
                     continue  # blank separators, SSE comments, event names
                 data = line[len("data:") :].strip()

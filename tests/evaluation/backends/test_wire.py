@@ -277,3 +277,45 @@ async def test_an_https_host_is_verified_and_answers_over_tls(tmp_path):
         async with client() as http:  # the system's authorities: not this certificate
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await http.get(host.url)
+
+
+def _chat_chunks(*chunks: bytes) -> bytes:
+    """A streamed /api/chat answer whose body arrives in ``chunks`` (chunked framing)."""
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks)
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+    return head + b"Transfer-Encoding: chunked\r\n\r\n" + framed + b"0\r\n\r\n"
+
+
+async def test_a_streamed_generation_goes_to_the_transport_as_httpx_would_send_it():
+    """The backend's own transport gets streamed calls straight (``_stream_post``): the
+    same request httpx's client sends but for Accept-Encoding (the answer is not
+    decoded), and the answer's lines split from its bytes, a line cut across reads and
+    ``\\r\\n`` endings included; the connection is used again."""
+    answer = _chat_chunks(
+        '{"message":{"content":"Ré"}}\r\n{"message":{"con'.encode(),
+        b'tent":"sum\xc3',
+        b'\xa9"}}\n\n',
+        b'{"message":{"content":""},"done":true,"done_reason":"stop","eval_count":3}',
+    )
+    async with serving(Scripted(answer, answer)) as script:
+        host = HostSpec("h", script.url, slots=2)
+        request = GenerationRequest(
+            model="m", messages=[Message("user", "hé")], params=GenerationParams()
+        )
+        async with OllamaBackend(host) as backend:
+            first = await backend.generate(request)
+            second = await backend.generate(request)
+        async with httpx.AsyncClient() as plain:
+            sent_by_httpx = plain.build_request("POST", script.url + "/api/chat", json={"a": 1})
+    assert first.text == second.text == "Résumé"
+    assert (first.done_reason, first.eval_count) == ("stop", 3)
+    assert script.connections == 1
+    head, _, body = script.requests[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /api/chat HTTP/1.1"
+    sent = dict(line.split(b": ", 1) for line in lines[1:])
+    expected = {k.encode(): v.encode() for k, v in sent_by_httpx.headers.items()}
+    del expected[b"accept-encoding"]
+    expected[b"content-length"] = str(len(body)).encode()
+    assert {k.lower(): v for k, v in sent.items()} == expected
+    assert body.decode().startswith('{"model":"m","messages":[{"role":"user","content":"hé"}]')
