@@ -15,7 +15,7 @@ from evaluation.storage.db import make_engine
 from evaluation.wording import failed_words
 from flows.adaptive import check_smoke, race_batches
 from flows.masked_errors import masked_errors
-from flows.preload import preload
+from flows.preload import preload_when_idle
 from flows.run_names import evaluate_run_name
 from tasks.adapters.run_labels import label_flow_run
 from tasks.host_pool import generate_all, open_host_pool
@@ -103,19 +103,22 @@ async def evaluate(
         in_level = len(level_work(sweep.work_items(), cases))
         skipped = in_level - len(pending)
         record_host_models(engine, pool.checks)
-        preload(*POST_GENERATION_MODULES)  # while the hosts generate
+        preloading = preload_when_idle(*POST_GENERATION_MODULES)  # while the hosts generate
         announce_step(name, "generating", len(pending))
-        generated = await generate_all(  # generate: on the hosts' slots, resumable
-            engine,
-            experiment_id,
-            name,
-            sweep,
-            pool,
-            pending,
-            chunk_size=chunk_size,
-            batches=race_batches(engine, experiment_id, name, sweep, cases, pending),
-            workers=workers,
-        )
+        try:
+            generated = await generate_all(  # generate: on the hosts' slots, resumable
+                engine,
+                experiment_id,
+                name,
+                sweep,
+                pool,
+                pending,
+                chunk_size=chunk_size,
+                batches=race_batches(engine, experiment_id, name, sweep, cases, pending),
+                workers=workers,
+            )
+        finally:
+            preloading.cancel()  # not started: the stages import what they need
         del pending  # its work items: memory for the stages that read the whole run
         await record_what_ran(engine, name, sweep, pool, series)  # models still loaded
     if generated.cancelled:  # from the Prefect UI or API: stop here, resumable

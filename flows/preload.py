@@ -7,13 +7,22 @@ loading when the flow reaches it is simply waited for (Python's import lock).
 matplotlib is not among them: it loads when the report draws its figures
 (``evaluation/report/html.py``), so a run does not hold its ~27 MiB through the
 comparison stage, a run's highest point of memory (issue 46).
+
+Not while the event loop is busy, though (``preload_when_idle``): against a fast many-slot
+host the client's loop is what limits the rate, and the import thread took the GIL from
+it, ~1.8 s of CPU in a 64-slot parallel map's generation phase
+(benchmarks/perf/pipeline_throughput.py, py-spy), most of it as the lanes started.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import threading
+from collections.abc import Callable
+
+from evaluation.run._in_flight import cases_in_flight
 
 
 def preload(*modules: str) -> threading.Thread:
@@ -28,3 +37,38 @@ def preload(*modules: str) -> threading.Thread:
     thread = threading.Thread(target=load, name="evalflow-preload", daemon=True)
     thread.start()
     return thread
+
+
+CALM_S = 0.5  # the loop idle this long before the preload starts
+TICK_S = 0.05
+LATE_S = 0.005  # a tick woken this much late: the loop was busy
+
+
+def preload_when_idle(*modules: str) -> asyncio.Task:
+    """``preload(*modules)`` once this event loop has been idle for ``CALM_S`` while
+    cases are in flight: soon where the hosts are slow, never while a fast host keeps
+    the loop busy (the flow then imports them where it needs them). Not before the
+    first case is sent: the phase's start waits on the Prefect API, idle, and a preload
+    begun there ran on as the lanes started. Cancel the task when generation ends."""
+    return asyncio.create_task(
+        when_idle(lambda: preload(*modules), working=lambda: cases_in_flight() > 0)
+    )
+
+
+async def when_idle(
+    then: Callable[[], object],
+    *,
+    working: Callable[[], bool] = lambda: True,
+    calm_s: float = CALM_S,
+    late_s: float = LATE_S,
+) -> None:
+    """Call ``then()`` once every tick of the last ``calm_s`` woke at most ``late_s``
+    late (nothing else held the loop) while ``working()`` said True."""
+    loop = asyncio.get_running_loop()
+    calm = 0.0
+    while calm < calm_s:
+        asked = loop.time()
+        await asyncio.sleep(TICK_S)
+        calm_tick = working() and loop.time() - asked - TICK_S <= late_s
+        calm = calm + TICK_S if calm_tick else 0.0
+    then()

@@ -3,9 +3,12 @@ in the background while the hosts generate (flows/preload.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 
+from flows.preload import when_idle
 from tests.conftest import REPO
 
 
@@ -53,3 +56,33 @@ def test_the_preloaded_stages_leave_matplotlib_to_the_report_drawing():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "False"], done.stdout
+
+
+def test_the_preload_waits_while_the_event_loop_is_busy_and_starts_once_it_is_idle():
+    """Against a fast many-slot host the client's loop limits the rate: the import
+    thread must not take the GIL from it then (flows/preload.py)."""
+    started: list[float] = []
+    generating = False
+
+    async def main() -> tuple[list[float], float]:
+        nonlocal generating
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.create_task(
+            when_idle(
+                lambda: started.append(loop.time()),
+                working=lambda: generating,
+                calm_s=0.2,
+                late_s=0.03,
+            )
+        )
+        await asyncio.sleep(0.5)  # idle, but nothing sent yet: waits
+        generating = True
+        for _ in range(8):  # busy: every tick of the waiter wakes >= 0.1 s late
+            time.sleep(0.1)
+            await asyncio.sleep(0)
+        idle_since = loop.time()
+        await asyncio.wait_for(waiting, 60)
+        return started, idle_since
+
+    started_at, idle_since = asyncio.run(main())
+    assert len(started_at) == 1 and started_at[0] >= idle_since + 0.2
