@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from evaluation.run import format_duration
+from evaluation.run import format_duration, format_rate
 
 #: An ETA is shown as given until the row has not changed for this long past it.
 ETA_GRACE_S = 30.0
@@ -45,7 +45,7 @@ def status_text(facts: Mapping[str, Any], now: datetime | None = None) -> str:
     progress = f"{done}/{total} generations ({live['percent']:.0f}%)" if total else "not started"
     parts = [progress]
     if live.get("per_s") is not None:
-        parts.append(f"{live['per_s']:.1f}/s")
+        parts.append(format_rate(live["per_s"]))
     if total and done < total:
         eta = live.get("eta_s")
         still = _unchanged_s(live.get("updated_at"), now or datetime.now(UTC))

@@ -32,6 +32,7 @@ from evaluation.errors import EvalError, StorageError
 from evaluation.itembank import SUBSET_INTERVAL
 from evaluation.labels import configs_fitting, configs_named
 from evaluation.monitor import RunControl, add_monitor
+from evaluation.run._rate import format_rate
 from evaluation.statistics.precision import fixed
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
@@ -78,6 +79,7 @@ def _environment() -> Environment:
     env.filters["marked"] = marked
     env.filters["p_value"] = p_value_text
     env.filters["to_second"] = to_second
+    env.filters["rate"] = format_rate
     env.filters["humane"] = lambda name: str(name).replace("_", " ")
     env.globals["score_class"] = score_class
     env.globals["diff_class"] = diff_class

@@ -35,7 +35,11 @@ function duration(s) {
   return `${Math.floor(s / 3600)} h ${String(Math.round((s % 3600) / 60)).padStart(2, "0")} min`;
 }
 
-function rate(r) { return r.per_s === null ? "–" : `${r.per_s.toFixed(1)}/s`; }
+// as evaluation/run/_rate.format_rate: per minute below one a second ("0.0/s" said nothing)
+function rate(r) {
+  if (r.per_s === null) return "–";
+  return r.per_s >= 1 ? `${r.per_s.toFixed(1)}/s` : `${(r.per_s * 60).toFixed(1)}/min`;
+}
 
 const running = document.querySelector("#running[data-live-url]");
 if (running) {

@@ -380,6 +380,7 @@ def test_status_says_an_eta_long_passed_with_nothing_changed_as_such():
     facts = {"name": "my-first", "status": "running", "live": live}
     soon = status_text(facts, now=given + timedelta(seconds=40))
     assert "ETA 17 s" in soon  # within the ETA and its grace: as given
+    assert "12.0/min" in soon and "0.2/s" not in soon  # as `run` says it, not "0.2/s"
     late = status_text(facts, now=given + timedelta(seconds=140))
     assert "ETA 17 s" not in late
     assert "nothing stored or sent for 2 min 20 s, past the ETA of 17 s given then" in late
