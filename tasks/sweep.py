@@ -97,9 +97,9 @@ def register(
     stored = len(level_work(sweep.work_items(), cases)) - len(pending)
     if stored:
         get_run_logger().info(
-            "resuming %s: %d generations already stored, %d to go",
+            "resuming %s: %s already stored, %d to go",
             experiment,
-            stored,
+            counted(stored, "generation"),
             len(pending),
         )
     return row.id, pending

@@ -90,3 +90,17 @@ def test_a_descriptive_metric_shows_differences_without_a_better_side(tmp_path):
     assert '<span class="neg">output_length' not in shown
     assert diff_class("output_length", 3.0) == ""
     assert (diff_class("exact_match", 1.0), diff_class("exact_match", -1.0)) == ("pos", "neg")
+
+
+def test_one_case_is_a_case_not_cases(tmp_path):
+    """A newcomer's side-by-side page read "A better on 1 cases"."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.view.app import create_app
+
+    two = build_review_db(f"sqlite:///{tmp_path / 'two.db'}", n_cases=2)  # c00 missed by B
+    a, b = two.configs[0].hash, two.configs[1].hash
+    page = TestClient(create_app(two.engine)).get(
+        f"/e/{two.experiment}/compare", params={"a": a, "b": b, "metric": "exact_match"}
+    )
+    assert "A better on <b>1</b> case, B on <b>0</b>" in page.text
