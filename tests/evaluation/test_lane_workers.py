@@ -107,8 +107,8 @@ def test_the_writer_process_sends_back_what_failed_and_ends_when_closed(tmp_path
     the run's writer gets the error (a failed write fails the run's writer, as in one
     process)."""
     from evaluation.backends.base import GenerationResult
-    from evaluation.run._work import GenerationRecord
     from evaluation.errors import StorageError
+    from evaluation.run._work import GenerationRecord
     from evaluation.run._writer_process import WriterProcess, shareable
 
     assert not shareable("sqlite://") and shareable(f"sqlite:///{tmp_path / 'r.db'}")
