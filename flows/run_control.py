@@ -66,6 +66,10 @@ FLUSH_DEADLINE_S = 2.3
 FLUSH_MIN_S = 0.3
 WAIT_POLL_S = 1.0
 INTERRUPTED_EXIT_CODE = 130
+AGAIN = {
+    signal.SIGINT: "Ctrl-C again to exit now",
+    signal.SIGTERM: "a second SIGTERM or Ctrl-C exits now",
+}
 
 
 def claim(engine: Engine, name: str, *, wait: bool) -> tuple[RunProcess, DeadRun | None]:
@@ -163,13 +167,14 @@ def interruptible(
     wait_s: float,
 ) -> Iterator[None]:
     """On SIGINT or SIGTERM: wait up to ``wait_s`` for the requests in flight to be
-    stored (saying so), then exit with 130 within EXIT_DEADLINE_S, leaving ``name``
+    stored (saying so), then exit with 128 + the signal (130 for Ctrl-C, 143 for
+    SIGTERM, as a shell reports a process they end) within EXIT_DEADLINE_S, leaving ``name``
     interrupted and printing ``interrupted: ... resume with: <resume>`` last. A second
     signal cuts the wait short."""
     fired = threading.Event()
     hurry = threading.Event()
 
-    def on_signal() -> None:
+    def on_signal(signum: int) -> None:
         if fired.is_set():
             hurry.set()
             return
@@ -177,7 +182,7 @@ def interruptible(
         message_fd = _silence_output()
         threading.Thread(
             target=_stop,
-            args=(database, name, process, resume, server, message_fd, wait_s, hurry),
+            args=(database, name, process, resume, server, message_fd, wait_s, hurry, signum),
             name="evalflow-interrupt",
             daemon=True,
         ).start()
@@ -197,7 +202,7 @@ def interruptible(
         while signals := os.read(wake_read, 16):  # b"" once the context closes the pipe
             for signum in signals:
                 if signum in (signal.SIGINT, signal.SIGTERM):
-                    on_signal()
+                    on_signal(signum)
         os.close(wake_read)
 
     threading.Thread(target=watch, name="evalflow-signal-watch", daemon=True).start()
@@ -283,6 +288,7 @@ def _stop(
     message_fd: int,
     wait_s: float,
     hurry: threading.Event,
+    signum: int,
 ) -> None:
     stop_sending()  # nothing new is asked of a host; what is in flight is stored below
     if ending := _end_display_line():  # the messages below start on a line of their own
@@ -294,7 +300,7 @@ def _stop(
         os.write(
             message_fd,
             f"interrupted: waiting up to {wait_s:g} s for the {in_flight} request(s) in "
-            "flight to finish and be stored (Ctrl-C again to exit now)\n".encode(),
+            f"flight to finish and be stored ({AGAIN[signum]})\n".encode(),
         )
         wait_for_cases_in_flight(wait_s, hurry)
     waited = time.monotonic()
@@ -313,7 +319,7 @@ def _stop(
         server.stop(timeout_s=1.0)
     flush_all(timeout_s=max(FLUSH_MIN_S, waited + FLUSH_DEADLINE_S - time.monotonic()))
     os.write(message_fd, f"interrupted: {name!r} stopped; resume with: {resume}\n".encode())
-    os._exit(INTERRUPTED_EXIT_CODE)
+    os._exit(128 + signum)
 
 
 def _bounded(work, deadline: float):

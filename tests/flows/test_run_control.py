@@ -66,10 +66,42 @@ def test_an_interrupt_gives_the_slots_back_before_it_cancels_the_flow_run(monkey
     try:
         with pytest.raises(SystemExit):
             run_control._stop(
-                "db", "demo", None, "evalflow run x", None, write_end, 0, threading.Event()
+                "db", "demo", None, "evalflow run x", None, write_end, 0, threading.Event(), 2
             )
         assert os.read(read_end, 4096).decode().endswith("resume with: evalflow run x\n")
     finally:
         os.close(read_end)
         os.close(write_end)
     assert events == ["give-back starts", "give-back ends", "cancel flow-run-1", "exit 130"]
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "again"),
+    [(2, 130, "(Ctrl-C again to exit now)"), (15, 143, "(a second SIGTERM or Ctrl-C exits now)")],
+)
+def test_sigterm_exits_143_and_does_not_speak_of_ctrl_c(monkeypatch, signum, code, again):
+    """A supervisor tells SIGTERM from SIGINT by the exit code (128 + the signal, as a
+    shell reports it); a newcomer's SIGTERM exited 130 saying "Ctrl-C again"."""
+    exits: list[int] = []
+
+    def exit_(code: int) -> None:
+        exits.append(code)
+        raise SystemExit(code)
+
+    for name in ("stop_sending", "wait_for_cases_in_flight", "flush_all", "_give_back_slots"):
+        monkeypatch.setattr(run_control, name, lambda *a, **k: None)
+    monkeypatch.setattr(run_control, "cases_in_flight", lambda: 1)
+    monkeypatch.setattr(run_control, "_mark_interrupted", lambda *a: None)
+    monkeypatch.setattr(run_control.os, "_exit", exit_)
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(SystemExit):
+            run_control._stop(
+                "db", "demo", None, "evalflow run x", None, write_end, 5, threading.Event(), signum
+            )
+        said = os.read(read_end, 4096).decode()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert exits == [code]
+    assert f"1 request(s) in flight to finish and be stored {again}\n" in said

@@ -254,7 +254,7 @@ def test_sigint_then_sigterm_stop_runs_quickly_and_reruns_resume(tmp_path, prefe
     already = 0
     for signum, run, exit_s, output, left, at_exit, requests, after_signal in stops:
         assert exit_s <= EXIT_LIMIT_S, f"{signum.name}: took {exit_s:.1f} s to exit:\n{output}"
-        assert run.returncode == 130, signum.name
+        assert run.returncode == 128 + signum, signum.name
         assert output.strip().splitlines()[-1] == resume_line.format(spec), signum.name
         assert "Traceback" not in output and "ERROR" not in output, output
         assert left == [], signum.name
@@ -379,8 +379,9 @@ def test_sigterm_stores_what_the_requests_in_flight_return(tmp_path, prefect_hom
         exit_s, output, left = interrupt(run, signal.SIGTERM)
         requests, at_exit = s.stats.requests, stored(db)
 
-    assert run.returncode == 130 and left == [], output
+    assert run.returncode == 143 and left == [], output
     assert f"waiting up to 5 s for the {TERM_SLOTS} request(s) in flight" in output
+    assert "(a second SIGTERM or Ctrl-C exits now)" in output
     assert "Traceback" not in output, output
     assert at_exit == requests == TERM_SLOTS, output  # every request sent is stored: none redone
     assert at_exit < len(TEMPERATURES) * 2
