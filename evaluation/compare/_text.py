@@ -13,7 +13,7 @@ import pandas as pd
 
 from evaluation.labels import distinguishing_labels
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
-from evaluation.statistics.precision import decimals, fixed, rounded
+from evaluation.statistics.precision import column_decimals, decimals, fixed, rounded
 
 TERMINAL_COLUMNS = 100
 PAIRS_PER_METRIC = 8
@@ -51,11 +51,14 @@ def render_comparison_text(
             continue
         pairs = pairs.sort_values("p_adjusted", na_position="last", kind="stable")
         shown = pairs if all_pairs else pairs.head(PAIRS_PER_METRIC)
+        # one number of decimals per metric's column: rows rounded each to its own
+        # interval read "+0.80 [-0.22, +1.00]" above "+0.6 [-1.0, +1.0]"
+        digits = column_decimals(shown["diff_ci_low"], shown["diff_ci_high"])
         table = pd.DataFrame(
             {
                 "A": [short[a] for a in shown["a"]],
                 "B": [short[b] for b in shown["b"]],
-                "diff A-B [95% CI]": [_diff(r) for r in shown.to_dict("records")],
+                "diff A-B [95% CI]": [_diff(r, digits) for r in shown.to_dict("records")],
                 "p adj": [_p(p) for p in shown["p_adjusted"]],
                 "": ["*" if s is True else "" for s in shown["significant"]],
             }
@@ -105,14 +108,13 @@ def verdicts_by_metric(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str,
     }
 
 
-def _diff(row: Mapping[str, Any]) -> str:
+def _diff(row: Mapping[str, Any], digits: int) -> str:
     low, high, diff = row.get("diff_ci_low"), row.get("diff_ci_high"), row.get("diff")
     if not _finite(diff):
         return "–"
     if not (_finite(low) and _finite(high)):
-        return fixed(diff, 3, signed=True)
-    d = decimals((high - low) / 2)
-    signed = [fixed(float(v), d, signed=True) for v in (diff, low, high)]
+        return fixed(diff, digits, signed=True)
+    signed = [fixed(float(v), digits, signed=True) for v in (diff, low, high)]
     return f"{signed[0]} [{signed[1]}, {signed[2]}]"
 
 

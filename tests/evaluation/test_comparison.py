@@ -344,6 +344,21 @@ def test_the_terminal_comparison_says_the_interval_is_unadjusted_and_p_is_adjust
     assert "p adj: Benjamini–Hochberg-adjusted" in " ".join(bh.split())
 
 
+def test_one_metrics_differences_share_one_number_of_decimals():
+    """A newcomer's compare printed "+0.80 [-0.22, +1.00]" above "+0.6 [-1.0, +1.0]"."""
+    from evaluation.compare import render_comparison_text
+
+    figures = ((0.8, -0.22, 1.0), (0.6, -1.0, 1.0), (0.1, -0.9, 1.0))
+    rows = [
+        {"metric": "contains", "a": f"m{i}", "b": f"n{i}", "diff": diff, "diff_ci_low": low,
+         "diff_ci_high": high, "p_adjusted": 0.5, "significant": False}
+        for i, (diff, low, high) in enumerate(figures)
+    ]  # fmt: skip
+    text = render_comparison_text("my-qa", rows, {}, simulated=False, all_pairs=True)
+    assert "+0.80 [-0.22, +1.00]" in text and "+0.60 [-1.00, +1.00]" in text
+    assert "+0.10 [-0.90, +1.00]" in text
+
+
 def test_a_verdict_line_never_breaks_inside_a_config_name():
     """A newcomer could not copy a config's name from the verdict: the line wrapped in
     the middle of it ("sim-medium:3b" / "t=0.7 plain"), whether the verdict names configs
