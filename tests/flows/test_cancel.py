@@ -162,7 +162,6 @@ from tests.flows.test_run_lifecycle import (  # noqa: E402
     evalflow,
     kill_all,
     query,
-    started,  # noqa: F401 - a fixture
     wait_for,
 )
 from tests.flows.test_run_lifecycle import status as experiment_status  # noqa: E402
@@ -192,7 +191,7 @@ async def cancel_at(api_url: str, flow_run_id: str) -> bool:
 def test_evalflow_run_cancelled_from_the_ui_says_so_and_a_rerun_resumes(
     tmp_path,
     prefect_home,
-    started,  # noqa: F811
+    started,
 ):
     """The command ends within seconds of the cancel with one line saying how to resume
     (exit 130, no traceback); the host's slot counter in Prefect's database is back to
