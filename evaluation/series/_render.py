@@ -129,7 +129,7 @@ def trends_text(watch: SeriesWatch) -> str:
     simulated = " [SIMULATED]" if any(p.simulated for p in watch.points) else ""
     lines = [
         f"series {watch.series}{simulated}: {runs(len(watch.points))}, last {last.experiment} "
-        f"({last.status}, {last.time:%Y-%m-%d %H:%M} UTC)",
+        f"({last.status}, started {last.time:%Y-%m-%d %H:%M} UTC)",
         f"watch: {len(watch.streams)} streams, at most {s.false_alarms_per_100_nights:g} false "
         f"alarms per 100 nights in all (CUSUM k = {s.k:g}, h = {watch.threshold:.2f}; "
         "docs/trends.md)",

@@ -43,7 +43,7 @@ def cmd_series(args: argparse.Namespace) -> int:
         simulated = " [SIMULATED]" if s.simulated else ""
         print(
             f"{s.name:<{width}}  {runs(s.points):>9}, last {s.last_experiment} "
-            f"({s.last_status}, {s.last:%Y-%m-%d %H:%M}){baseline}{simulated}"
+            f"({s.last_status}, started {s.last:%Y-%m-%d %H:%M} UTC){baseline}{simulated}"
         )
     return 0
 

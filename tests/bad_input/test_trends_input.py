@@ -217,3 +217,10 @@ def test_an_unknown_experiment_says_the_list_is_the_newest_ten(tmp_path, capsys)
     rc, _out, err = run_cli(["--database", db, "gate", "nope", "--baseline", "e00"], capsys)
     assert rc == 2 and "known experiments (the 10 newest of 12; `evalflow experiments`" in err
     assert "e00" not in err.split("lists all):")[1] and "e11" in err
+
+
+def test_series_says_its_time_is_when_the_last_run_started(db, capsys) -> None:
+    """A newcomer read "(completed, 10:49)" as the completion time: it is the start."""
+    rc, out, _ = run_cli(["--database", db, "series"], capsys)
+    (kept,) = [line for line in out.splitlines() if line.startswith("kept ")]
+    assert rc == 0 and "(completed, started " in kept and " UTC), baseline " in kept

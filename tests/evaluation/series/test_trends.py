@@ -216,7 +216,7 @@ def test_one_run_is_one_run(engine):
         (only,) = add_nights(session, 1, series="single")
     with session_scope(engine) as session:
         text = trends_text(watch_series(session, "single"))
-    assert text.startswith(f"series single: 1 run, last {only} ")
+    assert text.startswith(f"series single: 1 run, last {only} (completed, started ")
     assert f"(since {only}, 1 run)" in text and "1 runs" not in text
 
 
