@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 
 from evaluation.series._trends import Night, SeriesWatch, StreamVerdict
 from evaluation.view.links import view_url
+from evaluation.wording import counted
 
 if TYPE_CHECKING:  # the gate's module loads scipy.stats: the nightly flow renders without it
     from evaluation.series._gate import GateCase, GateResult
@@ -91,7 +92,16 @@ def _state(night: Night, metric: str) -> str:
     return "watch" if night.evidence > 0 else "ok"
 
 
-def _stream_line(s: StreamVerdict, width: int = 30) -> str:
+def _learning(s: StreamVerdict, learning: int) -> str:
+    """How many more full runs the stream's segment needs before its runs are judged:
+    its first full run is the reference, the next ``learning`` teach the watch."""
+    start = next((i for i, n in enumerate(s.nights) if n.experiment == s.segment_start), 0)
+    full = sum(not n.partial for n in s.nights[start:])
+    left = max(learning + 2 - full, 1)
+    return f"learning ({counted(left, 'more full run')} before judging)"
+
+
+def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
     last = s.last
     shown = [n.value for n in s.nights][-width:]
     cut = [n.partial for n in s.nights][-width:]
@@ -106,7 +116,13 @@ def _stream_line(s: StreamVerdict, width: int = 30) -> str:
     judged = (
         f"one-sided p {last.p:.2g}"
         if last.p is not None
-        else ("partial run: not judged" if last.partial else "learning")
+        else (
+            "partial run: not judged"
+            if last.partial
+            else "learning"
+            if last.judged
+            else _learning(s, learning)
+        )
     )
     line = sparkline(shown, cut)
     state = _state(last, s.metric)
@@ -140,7 +156,7 @@ def trends_text(watch: SeriesWatch) -> str:
     for streams in by_config.values():
         first = max(streams, key=lambda st: len(st.nights))  # the longest segment
         lines += ["", f"{first.label}  (since {first.segment_start}, {runs(len(first.nights))})"]
-        lines += [_stream_line(st) for st in streams]
+        lines += [_stream_line(st, s.learning) for st in streams]
         # an accepted baseline restarts only the streams that alarmed before it
         lines += [
             f"  ({st.metric} since {st.segment_start}, {runs(len(st.nights))}: its level "

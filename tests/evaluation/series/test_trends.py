@@ -7,6 +7,7 @@ from xml.etree import ElementTree as ET
 
 import pandas as pd
 import pytest
+from sqlmodel import Session
 
 from evaluation.series import (
     gate,
@@ -345,6 +346,13 @@ def test_a_partial_night_does_not_lengthen_learning_and_a_drop_while_learning_sh
     assert not any(n.moved for n in stream(watch, STEADY, "exact_match").nights[:4])
     (line,) = [x for x in trends_text(early).splitlines() if x.startswith("  exact_match")][1:2]
     assert "learning: moved -0." in line and line.endswith("from the nights before; not judged yet")
+    # a newcomer could not tell when the watch starts to judge: 3 full nights of 5 so far
+    assert "learning (2 more full runs before judging)" in line
+    with session_scope(engine) as session:
+        add_nights(session, 1, series="learn1", seed=3)
+    (one,) = [x for x in trends_text(watch_series(Session(engine), "learn1")).splitlines()
+              if x.startswith("  exact_match")][:1]  # fmt: skip
+    assert "learning (4 more full runs before judging)" in one
 
 
 def test_the_gate_leaves_out_the_checks_named_in_skip_and_says_so(engine):
