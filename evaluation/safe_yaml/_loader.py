@@ -128,6 +128,12 @@ def position(exc: yaml.YAMLError) -> tuple[int | None, int | None]:
 
 
 def problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's problem in one line, in plain words where it is a common slip."""
+    """PyYAML's problem in one line, in plain words where it is a common slip. An
+    unclosed [ ] or { } is found on a later line than it was opened on: that line is
+    named too (from PyYAML's context mark)."""
     text = getattr(exc, "problem", None) or " ".join(str(exc).split())
-    return next((plain for raw, plain in _PLAIN_WORDS if text.startswith(raw)), text)
+    plain = next((plain for raw, plain in _PLAIN_WORDS if text.startswith(raw)), text)
+    opened = getattr(exc, "context_mark", None)
+    if text.startswith(("expected ',' or ']'", "expected ',' or '}'")) and opened is not None:
+        plain += f"; it opened on line {opened.line + 1}"
+    return plain

@@ -486,7 +486,11 @@ SPEC_CASES = [
         "spec-invalid-yaml",
         "spec",
         spec_text("name: t\nmodels: [a\n"),
-        ("{spec}:3:1: not valid YAML: a list in [ ] that is not closed",),
+        # a newcomer looked for the slip on the line named: the '[' opened a line earlier
+        (
+            "{spec}:3:1: not valid YAML: a list in [ ] that is not closed (a ']' or a ',' "
+            "missing?); it opened on line 2",
+        ),
     ),
     Bad(
         "spec-yaml-indentation",
