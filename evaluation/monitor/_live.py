@@ -12,7 +12,9 @@ calls it every interval while generation stalls) and by ``flush`` at the stage's
 A host with requests in flight and no answer stored for ``quiet_after_s`` (a hung
 server accepts the connection and never answers) is said through ``say``, naming the
 host, how long, and ``timeouts`` (what will end the wait); again each time the silence
-doubles. The CLI's bar says it too, but only on a terminal; this line is in the log.
+doubles. A host whose answers take longer (a CPU server at ~35 s a request) is said only
+past twice the longest silence it has ended with an answer: a slow but healthy server
+is not warned of once a generation. The CLI's bar says it too, but only on a terminal; this line is in the log.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class LiveRun:
     _pending: bool = False
     _heard: dict[str, float] = field(default_factory=dict)  # host -> last answer or send
     _said: dict[str, float] = field(default_factory=dict)  # host -> silence last said
+    _slowest: dict[str, float] = field(default_factory=dict)  # host -> longest answered
 
     def start(self) -> None:
         """The generate stage begins: written at once."""
@@ -130,6 +133,9 @@ class LiveRun:
         """Generations from ``hosts`` were stored: they are not silent."""
         now = self.clock()
         for host in hosts:
+            if host in self._heard:
+                waited = now - self._heard[host]
+                self._slowest[host] = max(self._slowest.get(host, 0.0), waited)
             self._heard[host] = now
             self._said.pop(host, None)
 
@@ -140,7 +146,8 @@ class LiveRun:
         now = self.clock()
         for host, n in self.in_flight.items():
             silent = now - self._heard.get(host, now)
-            if not n or silent < max(self.quiet_after_s, 2 * self._said.get(host, 0.0)):
+            said, slowest = self._said.get(host, 0.0), self._slowest.get(host, 0.0)
+            if not n or silent < max(self.quiet_after_s, 2 * said, 2 * slowest):
                 continue
             self._said[host] = silent
             waiting = "1 request waits" if n == 1 else f"{n} requests wait"

@@ -124,6 +124,26 @@ def test_a_host_silent_with_requests_in_flight_is_said_with_what_ends_the_wait(d
     assert len(said) == 2
 
 
+def test_a_slow_but_healthy_host_is_not_warned_of_once_a_generation(db):
+    """A newcomer's CPU server answered every ~35 s: each generation logged "no answer
+    from host 'local' for 31 s". Past twice its slowest answer it is still said."""
+    now, said = [0.0], []
+    live = LiveRun(db.engine, "slow", total=9, clock=lambda: now[0], say=said.append,
+                   quiet_after_s=30.0)  # fmt: skip
+    live.sent("local", 1)
+    for answer_at in (29.0, 58.0, 87.0):
+        now[0] = answer_at
+        live.tick()
+        live.answered({"local"})
+    assert said == []
+    now[0] = 87.0 + 35.0  # 35 s: slower than before, within twice its slowest (29 s)
+    live.tick()
+    assert said == []
+    now[0] = 87.0 + 59.0
+    live.tick()
+    assert len(said) == 1 and "no answer from host 'local' for 59 s" in said[0]
+
+
 def test_a_write_the_interval_held_back_is_written_later_not_dropped(db):
     now = [0.0]
     live = LiveRun(db.engine, "stalled", total=16, clock=lambda: now[0], interval_s=2.0)
