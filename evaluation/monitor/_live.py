@@ -14,7 +14,8 @@ server accepts the connection and never answers) is said through ``say``, naming
 host, how long, and ``timeouts`` (what will end the wait); again each time the silence
 doubles. A host whose answers take longer (a CPU server at ~35 s a request) is said only
 past twice the longest silence it has ended with an answer: a slow but healthy server
-is not warned of once a generation. The CLI's bar says it too, but only on a terminal; this line is in the log.
+is not warned of once a generation. The CLI's bar says it too, but only on a terminal;
+this line is in the log.
 """
 
 from __future__ import annotations
