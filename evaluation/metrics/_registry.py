@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable
 from functools import cache
@@ -267,9 +268,11 @@ def get_metric(name: str) -> Metric:
     found = user_metric(name)
     if found is not None:
         return found
-    known = ", ".join([*_BY_NAME, _semantic.NAME, *entry_point_names()])
+    names = [*_BY_NAME, _semantic.NAME, *entry_point_names()]
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
     raise MetricError(
-        f"unknown metric '{name}'; known metrics: {known}, pass@k, "
+        f"unknown metric '{name}'; {hint}known metrics: {', '.join(names)}, pass@k, "
         f"{_semantic.NAME}@EMBED_MODEL, or a scorer of your own as module:function"
     )
 

@@ -279,6 +279,9 @@ def test_unknown_metric_names_the_known_ones():
         get_metric("bleurt")
     with pytest.raises(MetricError, match="nope"):
         get_metrics(["bleu", "nope"])
+    # a newcomer's typo got the list but no "did you mean", unlike a field's typo
+    with pytest.raises(MetricError, match=r"'exact_mach'; did you mean 'exact_match'\? known"):
+        get_metric("exact_mach")
 
 
 def test_registry_is_complete_and_ordered():
