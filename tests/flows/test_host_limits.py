@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 import uuid
 
@@ -34,6 +33,7 @@ from tasks.adapters.prefect_concurrency import (
 )
 from tasks.adapters.slot_holders import HolderFile
 from tests.conftest import REPO
+from tests.support.processes import python_against_api
 from tests.support.standin_ollama import StandInConfig, running_standin
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -210,13 +210,7 @@ def _take_slots_then_wait(api_url: str, limit: str, count: int) -> subprocess.Po
         "        await asyncio.sleep(600)\n"
         "asyncio.run(main())\n"
     )
-    return subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=os.environ | {"PREFECT_API_URL": api_url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    return python_against_api(code, api_url)
 
 
 def test_an_interrupted_run_gives_its_slots_back_before_it_exits(tmp_path):

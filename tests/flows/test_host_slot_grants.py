@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -18,7 +17,7 @@ from evaluation.spec import HostSpec
 from tasks.adapters import prefect_concurrency as host_slots
 from tasks.adapters.prefect_concurrency import HostSlots, Registry, size_limits, slot_client
 from tasks.adapters.slot_holders import HolderFile
-from tests.conftest import REPO
+from tests.support.processes import python_against_api
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -191,13 +190,7 @@ def _reserve_then_wait(api_url: str, limit: str, slots: int, folder) -> subproce
         "        await asyncio.sleep(600)\n"
         "asyncio.run(main())\n"
     )
-    return subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=os.environ | {"PREFECT_API_URL": api_url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    return python_against_api(code, api_url)
 
 
 def test_a_killed_runs_reserved_slots_are_given_back_by_count_by_the_next_run(tmp_path):

@@ -4,7 +4,11 @@ pytest-xdist worker, another checkout's pytest) run the same kind of program mea
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
+
+from tests.conftest import REPO
 
 
 def parent_pids() -> dict[int, int]:
@@ -41,3 +45,15 @@ def not_another_test_runs(pids: list[int]) -> list[int]:
         if ancestor == me or not others:
             kept.append(pid)
     return kept
+
+
+def python_against_api(code: str, api_url: str) -> subprocess.Popen:
+    """Another Python process of this checkout running ``code`` against the Prefect API at
+    ``api_url`` (stdout and stderr piped together): a second run, as a test sees one."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=os.environ | {"PREFECT_API_URL": api_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
