@@ -1335,6 +1335,9 @@ OPTION_CASES = [
         expect="no experiment named 'nope'"),
     opt("opt-gate-unknown-series", "gate", "demo", "--series", "nope",
         expect="no series 'nope' in this database"),
+    opt("opt-gate-skip-empty-name", "gate", "demo", "--skip", "tokens_per_s,,latency_p95",
+        expect="argument --skip: expected comma-separated names, none empty (e.g. rougeL,chrf), "
+        "got 'tokens_per_s,,latency_p95'"),
     # calibrated subsets and item banks (docs/calibrated-subsets.md)
     opt("opt-plan-cases-text", "plan", "SPEC", "--level", "calibrated", "--cases", "abc",
         expect="argument --cases: expected a whole number >= 1, got 'abc'"),

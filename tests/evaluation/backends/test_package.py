@@ -30,6 +30,7 @@ def test_exported_names() -> None:
         "generate_with_retries",
         "host_key",
         "host_limit_name",
+        "machine_slot_readings",
         "make_backend",
         "stop_sending",
     ]

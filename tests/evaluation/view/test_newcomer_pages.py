@@ -91,7 +91,7 @@ def test_zero_is_written_0_000_never_minus_zero():
     assert fixed(0.0004, signed=True) == "0.000"
     assert fixed(-0.0006, signed=True) == "-0.001" and fixed(0.25, 2, signed=True) == "+0.25"
     assert str(rounded(-0.0001, 3)) == "0.0"
-    shown = _diff({"diff": -0.0001, "diff_ci_low": -0.02, "diff_ci_high": 0.02})
+    shown = _diff({"diff": -0.0001, "diff_ci_low": -0.02, "diff_ci_high": 0.02}, 3)
     assert "-0.000" not in shown and shown.startswith("0.000 [")
 
 

@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import re
+import signal
 import threading
 
 import pytest
@@ -294,7 +295,15 @@ def test_an_interrupt_starts_its_message_on_a_line_of_its_own(monkeypatch):
         bar.update(_reading(3, 0))
         with pytest.raises(SystemExit):
             run_control._stop(
-                "db", "demo", None, "evalflow run x", None, write_end, 5.0, threading.Event()
+                "db",
+                "demo",
+                None,
+                "evalflow run x",
+                None,
+                write_end,
+                5.0,
+                threading.Event(),
+                signal.SIGINT,
             )
     assert run_control.LINE_ENDERS == []
     os.close(write_end)
