@@ -5,6 +5,7 @@ timeout for cold models, error translation, streamed answers line by line
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import json
 import threading
@@ -221,11 +222,15 @@ class HttpBackend(OwnedClient):
 
 def _stream_headers(client: httpx.AsyncClient, url: httpx.URL) -> httpx.Headers:
     """The headers httpx's client sends with a JSON body to ``url``, but
-    ``Accept-Encoding`` (``HttpBackend._stream_post``)."""
+    ``Accept-Encoding`` (``HttpBackend._stream_post``): credentials in the URL
+    (``http://user:password@host``) become Basic auth, as httpx's auth flow makes them."""
     headers = httpx.Headers({"Host": url.netloc.decode("ascii")})
     headers.update(client.headers)
     headers["Content-Type"] = "application/json"
     del headers["Accept-Encoding"]
+    if url.username or url.password:
+        userinfo = f"{url.username}:{url.password}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(userinfo).decode("ascii")
     return headers
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from evaluation.backends import GenerationRequest, OllamaBackend
+from evaluation.backends._client import _stream_headers
 from evaluation.backends._http import pool_limits, shared_tls_context
 from evaluation.backends._machine_slots import LOCK_DIR_ENV
 from evaluation.backends._wire import WireTransport
@@ -319,3 +320,16 @@ async def test_a_streamed_generation_goes_to_the_transport_as_httpx_would_send_i
     expected[b"content-length"] = str(len(body)).encode()
     assert {k.lower(): v for k, v in sent.items()} == expected
     assert body.decode().startswith('{"model":"m","messages":[{"role":"user","content":"hé"}]')
+
+
+def test_credentials_in_a_host_url_are_sent_as_httpx_sends_them():
+    """``http://user:password@host``: streamed calls skip httpx's auth flow, so the headers
+    carry the Basic auth that flow would add (without it a host behind a password
+    answered 401/400 to every generation)."""
+    url = httpx.URL("http://u%40x:p%C3%A9%3Aw@127.0.0.1:9/api/chat")
+    flow = httpx.BasicAuth(url.username, url.password).auth_flow(httpx.Request("POST", url))
+    expected = next(flow).headers["Authorization"]
+    with_credentials = _stream_headers(httpx.AsyncClient(), url)
+    assert with_credentials["Authorization"] == expected
+    assert with_credentials["Host"] == "127.0.0.1:9"
+    assert "Authorization" not in _stream_headers(httpx.AsyncClient(), httpx.URL("http://h/x"))
