@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.settings import get_current_settings
 
 from evaluation.backends.retry import RetryPolicy
@@ -49,8 +50,18 @@ def start_lane_workers(
 ) -> LaneWorkers:
     """``count`` workers for ``hosts``' lanes, starting (``await workers.ready()``)."""
     plan = LanePlan(sweep, dict(limit_names), simulated_time_scale)
+    return LaneWorkers(count, hosts, open_lanes, plan, environment=_run_environment())
+
+
+def _run_environment() -> dict[str, str]:
+    """The run's Prefect settings as environment variables, with the API this run talks
+    to: also where that is a temporary server this process started (no PREFECT_API_URL),
+    which a worker must not start again for itself (its slots would be another
+    database's, and under load its start timed out)."""
     settings = get_current_settings().to_environment_variables(exclude_unset=True)
-    return LaneWorkers(count, hosts, open_lanes, plan, environment=settings)
+    if (context := TaskRunContext.get() or FlowRunContext.get()) is not None:
+        settings["PREFECT_API_URL"] = str(context.client.api_url)
+    return settings
 
 
 class _SentBack:
