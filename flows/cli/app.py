@@ -30,6 +30,7 @@ from flows.cli import (
     trends,
     view,
 )
+from flows.cli._signals import exit_code
 from flows.loopback import bypass_proxies_for_loopback
 
 VERB_GROUPS = (
@@ -390,9 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             refuse_a_named_database_not_there(args.database, "--database")
         with _database_in_environment(args), _input_warnings_once(known):
             return args.func(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM where a verb takes it so
         print(ON_INTERRUPT.get(args.command, f"{args.command} stopped"), file=sys.stderr)
-        return 130
+        return exit_code(interrupt)
     except BrokenPipeError:  # the reader went away (`evalflow plan … | head`): stop quietly
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit's flush writes nowhere
         return 128 + signal.SIGPIPE

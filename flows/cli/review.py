@@ -5,17 +5,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import ipaddress
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from evaluation.errors import EvalError, ModelNotFound, NotOllamaAPI
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli._serving import bind, serve
+from flows.cli._signals import sigterm_as_interrupt
 
 
 def is_loopback(host: str) -> bool:
@@ -165,7 +162,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         )
         return await judge_with("openai")
 
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             result = asyncio.run(run())
         except ModelNotFound as exc:
@@ -194,26 +191,6 @@ def cmd_judge(args: argparse.Namespace) -> int:
     if result.failures:  # some went unscored or unjudged: say why
         print("why unscored or unjudged: " + " | ".join(result.failures))
     return 0
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the block as Ctrl-C does (asyncio cancels the judge, which stores
-    what it completed), instead of killing the process where it stands."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set signal handlers
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
-    # A shell that starts a command in the background sets SIGINT to be ignored: the
-    # SIGTERM turned into it would be ignored too (CI, run in the background, found it).
-    interrupt = signal.getsignal(signal.SIGINT)
-    if interrupt is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, interrupt)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -136,7 +136,7 @@ def test_sigterm_stops_the_judge_as_ctrl_c_does(sigint):
     with it asyncio cancels the run, whose cleanup (storing) runs, then Ctrl-C's exit.
     Also when a shell started the judge in the background, which ignores SIGINT (CI:
     "DID NOT RAISE KeyboardInterrupt")."""
-    from flows.cli.review import _sigterm_as_interrupt
+    from flows.cli._signals import StoppedBySignal, sigterm_as_interrupt
 
     before = signal.getsignal(signal.SIGINT)
     handler = signal.SIG_IGN if sigint == "ignored" else signal.default_int_handler
@@ -152,10 +152,56 @@ def test_sigterm_stops_the_judge_as_ctrl_c_does(sigint):
             cleaned.append(True)
 
     try:
-        with _sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
+        with pytest.raises(StoppedBySignal) as stopped, sigterm_as_interrupt():
             asyncio.run(judge())
+        assert stopped.value.signum == signal.SIGTERM  # so the command exits 143
         assert signal.getsignal(signal.SIGINT) is handler  # as it was
     finally:
         signal.signal(signal.SIGINT, before)
     assert cleaned == [True]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_ctrl_c_in_the_block_stays_ctrl_c():
+    """Only SIGTERM turns the interrupt into 143: Ctrl-C keeps 130."""
+    from flows.cli._signals import exit_code, sigterm_as_interrupt
+
+    with pytest.raises(KeyboardInterrupt) as stopped, sigterm_as_interrupt():
+        raise KeyboardInterrupt
+    assert exit_code(stopped.value) == 130
+
+
+def test_sigterm_on_the_judge_command_exits_143_and_a_rerun_asks_only_the_rest(
+    database_url, capsys
+):
+    """`evalflow judge` exited 130 on SIGTERM, as on Ctrl-C: `run` exits 128 + the
+    signal (143), which a supervisor tells apart. What was completed is kept, the rerun
+    asks only for the rest, no verdict twice."""
+    from flows.cli import main
+
+    db = build_review_db(database_url, n_cases=3, temperatures=(0.0, 0.7))
+    calls = []
+
+    def terminated_at_the_fourth(model, messages):
+        calls.append(model)
+        if len(calls) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return grades_by_correctness(model, messages)
+
+    command = ["--database", database_url, "judge", db.experiment, "--model", MODEL]
+    command += ["--kind", "ollama", "--concurrency", "1"]
+    with running_standin(StandInConfig(models=(MODEL,), reply=terminated_at_the_fourth)) as server:
+        assert main([*command, "--url", server.url]) == 143
+        assert (
+            capsys.readouterr()
+            .err.strip()
+            .endswith("interrupted: rerun the same command to resume (verdicts stored are skipped)")
+        )
+        kept = len(_rows(db.engine))
+        assert 3 * 3 <= kept < 6 * 3 + 3 * 2  # the three grades before it, at least
+        assert main([*command, "--url", server.url]) == 0
+    err = capsys.readouterr().err
+    assert "of 9 verdicts already stored (skipped)" in err
+    rows = _rows(db.engine)
+    assert len(rows) == 6 * 3 + 3 * 2  # every verdict once
+    assert len(calls) <= 12 + 1  # at most the request the signal cut off asked again

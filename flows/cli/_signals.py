@@ -1,0 +1,56 @@
+"""SIGTERM for the commands that stop as Ctrl-C does (``judge``): the block is stopped
+by the same KeyboardInterrupt, so the same cleanup stores what was completed, and the
+command then exits as a shell reports a process SIGTERM ends (143, not Ctrl-C's 130), as
+`evalflow run` does (``flows/run_control.py``; docs/hosts-that-fail.md)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class StoppedBySignal(KeyboardInterrupt):
+    """A KeyboardInterrupt caused by ``signum`` (SIGTERM): the command's cleanup is
+    Ctrl-C's, its exit status ``128 + signum`` (``flows/cli/app.py``)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+def exit_code(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal that stopped the command: 130 for Ctrl-C, 143 for SIGTERM."""
+    return 128 + getattr(interrupt, "signum", signal.SIGINT)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the block as Ctrl-C does (asyncio cancels the judge, which stores
+    what it completed), instead of killing the process where it stands; the
+    KeyboardInterrupt leaves the block as :class:`StoppedBySignal` (exit 143)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+    terminated = threading.Event()
+
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        terminated.set()
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    # A shell that starts a command in the background sets SIGINT to be ignored: the
+    # SIGTERM turned into it would be ignored too (CI, run in the background, found it).
+    interrupt = signal.getsignal(signal.SIGINT)
+    if interrupt is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if terminated.is_set() and not isinstance(exc, StoppedBySignal):
+            raise StoppedBySignal(signal.SIGTERM) from exc
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, interrupt)
