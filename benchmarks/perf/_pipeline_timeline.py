@@ -13,25 +13,22 @@ the client was doing meanwhile, and lists each lease's idle gaps.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import contextvars
+import heapq
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-from evaluation.backends.ollama import OllamaBackend
-from evaluation.run import _generate, _pipelines
-from tasks import generation, host_pool
-from tasks.adapters import prefect_concurrency
-from tasks.adapters.prefect_concurrency import HostSlots, LaneSlot
 
 MIN_GAP_S = 0.02  # a lease's idle gaps shorter than this are not listed
 WAITS_SHOWN = 12
 GANTT_S = 0.02
 GANTT_MAX = 160
+INF = float("inf")
 
 
 @dataclass
@@ -66,6 +63,13 @@ class Timeline:
 
     @contextlib.contextmanager
     def record(self) -> Iterator[None]:
+        # Here, not at the top: the report alone (its test) needs none of Prefect.
+        from evaluation.backends.ollama import OllamaBackend
+        from evaluation.run import _generate, _pipelines
+        from tasks import generation, host_pool
+        from tasks.adapters import prefect_concurrency
+        from tasks.adapters.prefect_concurrency import HostSlots, LaneSlot
+
         current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
             "timeline_call", default=None
         )
@@ -201,12 +205,16 @@ class Timeline:
 
     def report(self, spans: list[list[float]], slots: int, phase_s: float) -> str:
         """The phase's idle slot-seconds by what the client was doing, then each
-        lease's idle gaps."""
+        lease's idle gaps. One sweep over the sorted times: every "how many at t" and
+        "what is this lease doing at t" is a binary search in lists sorted once
+        (``_Index``), so the report grows as n log n in calls, spans and lease events
+        (it was quadratic: > 15 min at 64 slots)."""
         assert self.phase_start is not None
         t0 = self.phase_start
         t1 = t0 + phase_s
         first = min(s for s, _ in spans)
         last = max(e for _, e in spans)
+        index = _Index(self, spans)
         cuts = {t0, t1, first, last}
         for s, e in spans:
             cuts |= {s, e}
@@ -223,23 +231,24 @@ class Timeline:
             if b <= a:
                 continue
             mid = (a + b) / 2
-            open_ = sum(1 for s, e in spans if s <= mid < e)
+            open_ = index.open(mid)
             served += open_ * (b - a)
             free = max(0, slots - open_)
             if not free:
                 continue
             if mid < first:
-                idle[_start_reason(self, mid)] += free * (b - a)
+                idle[index.start_reason(mid)] += free * (b - a)
                 continue
             if mid >= last:
                 idle["end: after the last request"] += free * (b - a)
                 continue
-            for reason, count in _states(self, mid, open_):
+            for reason, count in index.states(mid, open_):
                 take = min(free, count)
                 idle[reason] += take * (b - a)
                 if take and reason.startswith("a call waits"):
-                    waits.append((a, b, self._who_waits(mid)))
-                    for state, n in self._idle_leases(mid).items():
+                    states = index.lease_states(mid)
+                    waits.append((a, b, index.who_waits(mid, states)))
+                    for state, n in _idle_leases(states).items():
                         by_lease[state] += min(take, n) * (b - a)
                 free -= take
                 if not free:
@@ -288,7 +297,8 @@ class Timeline:
             mid = (c.got + c.http_start) / 2
             lines.append(
                 f"    lane call {c.case} waited for its lane's slot {c.got - t0:.3f}"
-                f"+{1000 * (c.http_start - c.got):.0f} ms; at its middle: {self._who_waits(mid)}"
+                f"+{1000 * (c.http_start - c.got):.0f} ms; at its middle: "
+                f"{index.who_waits(mid, index.lease_states(mid))}"
             )
         if held:
             n = len(held)
@@ -307,8 +317,12 @@ class Timeline:
         for a, b, who in merged[:WAITS_SHOWN]:
             lines.append(f"  {a - t0:.3f} {1000 * (b - a):5.1f}  {who}")
         lines.append("chunks (called, body, first call, last call, body end, returned; s):")
+        sent_by_case: dict[str, list[Call]] = defaultdict(list)
+        for c in self.calls:
+            if c.http_start:
+                sent_by_case[c.case].append(c)
         for k in self.chunks:
-            mine = [c for c in self.calls if c.case in k.cases and c.http_start]
+            mine = [c for case in dict.fromkeys(k.cases) for c in sent_by_case.get(case, ())]
             lines.append(
                 f"  {','.join(k.cases)[:30]:30} "
                 + " ".join(
@@ -330,13 +344,13 @@ class Timeline:
                 f"  {kind:40} n {len(gaps):4} total {sum(gaps):6.3f} s  median "
                 f"{1000 * gaps[len(gaps) // 2]:6.1f} ms  max {1000 * gaps[-1]:6.1f} ms"
             )
-        lines.extend(self._gantt(t0, t1, spans))
+        lines.extend(self._gantt(t0, t1, index))
         lines.append(f"lease gaps >= {MIN_GAP_S * 1000:.0f} ms (start, length, before/after):")
-        for lease, gaps in self._lease_gaps(t0).items():
+        for lease, gaps in self._lease_gaps(t0, index).items():
             lines.append(f"  lease {lease[:8]}: " + "; ".join(gaps))
         return "\n".join(lines)
 
-    def _gantt(self, t0: float, t1: float, spans: list[list[float]]) -> list[str]:
+    def _gantt(self, t0: float, t1: float, index: _Index) -> list[str]:
         """One row per lease, one character per ``GANTT_S`` (or more, at most
         ``GANTT_MAX`` characters): the case's last digit while
         its request is out (``A`` an assembly, ``R`` a reduce), ``.`` held by a lane
@@ -349,13 +363,9 @@ class Timeline:
             row = []
             for i in range(steps):
                 t = t0 + (i + 0.5) * step
-                state = self._lease_state(lid, t)
-                if state.endswith("-http"):
-                    call = next(
-                        c
-                        for c in self.calls
-                        if c.lease == lid and c.got is not None and c.got <= t < (c.done or t1)
-                    )
+                call = index.call_of(lid, t)
+                state = index.lease_state(lid, t)
+                if state.endswith("-http") and call is not None:
                     mark = {"Join": "A", "Combi": "R"}.get(call.stage.split(" ")[0], "")
                     row.append(mark or call.case[-1])
                 elif state.endswith("-call"):
@@ -363,9 +373,7 @@ class Timeline:
                 else:
                     row.append({"lane-idle": ".", "parked": "p"}.get(state, " "))
             rows.append(f"  {lid[:4]} |{''.join(row)}|")
-        opened = "".join(
-            str(sum(1 for s, e in spans if s <= t0 + (i + 0.5) * step < e)) for i in range(steps)
-        )
+        opened = "".join(str(index.open(t0 + (i + 0.5) * step)) for i in range(steps))
         rows.append(f"  host |{opened}|")
         return rows
 
@@ -393,39 +401,7 @@ class Timeline:
                 kinds[kind].append((after.http_start or 0.0) - (before.http_end or 0.0))
         return kinds
 
-    def _who_waits(self, t: float) -> str:
-        """The calls waiting at ``t`` and what each lease of the run is doing."""
-        waiting = [
-            f"{c.case}>{c.kind}"
-            for c in self.calls
-            if c.asked <= t and (c.got is None or t < c.got) and (c.done is None or t < c.done)
-        ]
-        leases = sorted({lid for _, lid, _ in self.lease_events} | {c.lease for c in self.calls})
-        return f"{' '.join(waiting)} / " + " ".join(
-            f"{lid[:4]}:{self._lease_state(lid, t)}" for lid in leases if lid != "?"
-        )
-
-    def _idle_leases(self, t: float) -> dict[str, int]:
-        """The run's leases not in a call at ``t``, by state (parked, lane-idle, ...)."""
-        leases = {lid for _, lid, _ in self.lease_events} | {c.lease for c in self.calls}
-        states: dict[str, int] = defaultdict(int)
-        for lid in leases - {"?"}:
-            state = self._lease_state(lid, t)
-            if not state.startswith("d") and state not in ("released", "-"):
-                states[state] += 1
-        return states
-
-    def _lease_state(self, lease: str, t: float) -> str:
-        for c in self.calls:
-            if c.lease == lease and c.got is not None and c.got <= t < (c.done or float("inf")):
-                http = c.http_start and c.http_start <= t < (c.http_end or float("inf"))
-                return f"{c.case}{'-http' if http else '-call'}"
-        last = [w for when, lid, w in self.lease_events if lid == lease and when <= t]
-        if not last:
-            return "-"
-        return {"unparked": "lane-idle", "taken": "lane-idle"}.get(last[-1], last[-1])
-
-    def _lease_gaps(self, t0: float) -> dict[str, list[str]]:
+    def _lease_gaps(self, t0: float, index: _Index) -> dict[str, list[str]]:
         uses: dict[str, list[Call]] = defaultdict(list)
         for c in self.calls:
             if c.http_start and c.http_end:
@@ -437,11 +413,7 @@ class Timeline:
             for before, after in itertools.pairwise(calls):
                 gap = (after.http_start or 0.0) - (before.http_end or 0.0)
                 if gap >= MIN_GAP_S:
-                    moves = [
-                        w
-                        for t, lid, w in self.lease_events
-                        if lid == lease and before.http_end <= t <= after.http_start
-                    ]
+                    moves = index.moves(lease, before.http_end or 0.0, after.http_start or 0.0)
                     gaps.append(
                         f"{(before.http_end or 0.0) - t0:.2f}+{gap * 1000:.0f}ms "
                         f"{before.case}/{before.kind}->{after.case}/{after.kind}"
@@ -458,41 +430,174 @@ class Timeline:
         return out
 
 
-def _start_reason(timeline: Timeline, t: float) -> str:
-    if not any(k.body_start and k.body_start <= t for k in timeline.chunks):
-        if not timeline.chunks or t < min(k.called for k in timeline.chunks):
-            return "start: reserving slots, before the host's task run and its chunks"
-        return "start: the first chunks starting"
-    return "start: chunk body running, before its first request"
+def _or_inf(t: float | None) -> float:
+    return INF if t is None else t
 
 
-def _states(timeline: Timeline, t: float, open_: int) -> list[tuple[str, int]]:
-    """What might explain free slots at ``t`` (``open_`` requests at the host), most
-    direct first, with how many."""
-    holding = 0  # calls holding a slot (lane or spare) at t
-    waiting = 0  # a call asked for a slot and has none yet
-    for c in timeline.calls:
-        if c.asked <= t and (c.got is None or t < c.got) and (c.done is None or t < c.done):
-            waiting += 1
-        elif c.got is not None and c.got <= t and (c.done is None or t < c.done):
-            holding += 1
-    starting = sum(
-        1 for k in timeline.chunks if k.called <= t and (k.body_start is None or t < k.body_start)
-    )
-    ending = sum(
-        1
-        for k in timeline.chunks
-        if k.body_end is not None and k.body_end <= t and (k.returned is None or t < k.returned)
-    )
-    lanes_busy = sum(
-        1
-        for k in timeline.chunks
-        if k.body_start is not None and k.body_start <= t and (k.body_end is None or t < k.body_end)
-    )
-    return [
-        ("call holds a slot, its request not at the host (client side)", max(0, holding - open_)),
-        ("a call waits for a slot while one is free", waiting),
-        ("chunk starting (called -> body)", starting),
-        ("chunk ending (body end -> returned: its writes flushed)", ending),
-        ("a chunk body runs, none of its calls asking (stage boundary, writes)", lanes_busy),
-    ]
+class _Stabs:
+    """How many half-open intervals [start, end) hold a time ``t``: starts at or before
+    ``t`` less ends at or before it, two binary searches in lists sorted once (an
+    interval that ends where it starts, or before, holds no time and is left out)."""
+
+    def __init__(self, intervals: Iterable[tuple[float, float]]) -> None:
+        kept = [(s, e) for s, e in intervals if e > s]
+        self.starts = sorted(s for s, _ in kept)
+        self.ends = sorted(e for _, e in kept)
+
+    def __call__(self, t: float) -> int:
+        return bisect.bisect_right(self.starts, t) - bisect.bisect_right(self.ends, t)
+
+
+class _Owners:
+    """Which of some intervals [start, end) holds a time, the first in list order where
+    several do: the intervals swept once into disjoint pieces, each with its owner."""
+
+    def __init__(self, intervals: list[tuple[float, float, int]]) -> None:
+        intervals = sorted((s, e, i) for s, e, i in intervals if e > s)
+        points = sorted({s for s, _, _ in intervals} | {e for _, e, _ in intervals if e < INF})
+        self.starts: list[float] = []
+        self.owners: list[int | None] = []
+        active: list[tuple[int, float]] = []  # (list index, end): the lowest index on top
+        j = 0
+        for p in points:
+            while j < len(intervals) and intervals[j][0] <= p:
+                heapq.heappush(active, (intervals[j][2], intervals[j][1]))
+                j += 1
+            while active and active[0][1] <= p:
+                heapq.heappop(active)  # ended; one below the top is dropped when it surfaces
+            self.starts.append(p)
+            self.owners.append(active[0][0] if active else None)
+
+    def __call__(self, t: float) -> int | None:
+        i = bisect.bisect_right(self.starts, t) - 1
+        return self.owners[i] if i >= 0 else None
+
+
+class _Index:
+    """A timeline's calls, chunks, lease events and the host's spans, sorted once for
+    the questions ``report`` asks at each time of its sweep."""
+
+    def __init__(self, timeline: Timeline, spans: list[list[float]]) -> None:
+        calls, chunks = timeline.calls, timeline.chunks
+        self.calls = calls
+        self.open = _Stabs((s, e) for s, e in spans)
+        # a call waits from its ask until it has a slot or is done
+        wait_ends = [min(_or_inf(c.got), _or_inf(c.done)) for c in calls]
+        self.waiting = _Stabs((c.asked, end) for c, end in zip(calls, wait_ends, strict=True))
+        self.holding = _Stabs((c.got, _or_inf(c.done)) for c in calls if c.got is not None)
+        self.starting = _Stabs((k.called, _or_inf(k.body_start)) for k in chunks)
+        self.ending = _Stabs(
+            (k.body_end, _or_inf(k.returned)) for k in chunks if k.body_end is not None
+        )
+        self.lanes_busy = _Stabs(
+            (k.body_start, _or_inf(k.body_end)) for k in chunks if k.body_start is not None
+        )
+        self.first_body = min((k.body_start for k in chunks if k.body_start), default=INF)
+        self.first_called = min((k.called for k in chunks), default=None)
+        # the calls waiting at a time, swept forwards (restarted for an earlier time)
+        waits = [(c.asked, end, i) for i, (c, end) in enumerate(zip(calls, wait_ends, strict=True))]
+        waits = [w for w in waits if w[1] > w[0]]
+        self._asks = sorted((s, i) for s, _, i in waits)
+        self._gets = sorted((e, i) for _, e, i in waits)
+        self._wait_t = -INF
+        self._waiting: set[int] = set()
+        self._asked = self._got = 0
+        # per lease: the call holding it, its moves (time, list index, what) in time order
+        held: dict[str, list[tuple[float, float, int]]] = defaultdict(list)
+        for i, c in enumerate(calls):
+            if c.got is not None:
+                held[c.lease].append((c.got, c.done or INF, i))
+        self._holder = {lid: _Owners(intervals) for lid, intervals in held.items()}
+        moves: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
+        for i, (when, lid, what) in enumerate(timeline.lease_events):
+            moves[lid].append((when, i, what))
+        self._moves = {lid: sorted(m) for lid, m in moves.items()}
+        self._move_times = {lid: [when for when, _, _ in m] for lid, m in self._moves.items()}
+        self._last_move: dict[str, list[int]] = {}  # index into _moves: the latest in list order
+        for lid, m in self._moves.items():
+            best, latest = 0, []
+            for j, (_, i, _) in enumerate(m):
+                if i > m[best][1]:
+                    best = j
+                latest.append(best)
+            self._last_move[lid] = latest
+        self.leases = sorted(set(moves) | {c.lease for c in calls})
+
+    def start_reason(self, t: float) -> str:
+        if not self.first_body <= t:
+            if self.first_called is None or t < self.first_called:
+                return "start: reserving slots, before the host's task run and its chunks"
+            return "start: the first chunks starting"
+        return "start: chunk body running, before its first request"
+
+    def states(self, t: float, open_: int) -> list[tuple[str, int]]:
+        """What might explain free slots at ``t`` (``open_`` requests at the host), most
+        direct first, with how many."""
+        holding = self.holding(t)  # calls holding a slot (lane or spare) at t
+        return [
+            (
+                "call holds a slot, its request not at the host (client side)",
+                max(0, holding - open_),
+            ),
+            ("a call waits for a slot while one is free", self.waiting(t)),
+            ("chunk starting (called -> body)", self.starting(t)),
+            ("chunk ending (body end -> returned: its writes flushed)", self.ending(t)),
+            (
+                "a chunk body runs, none of its calls asking (stage boundary, writes)",
+                self.lanes_busy(t),
+            ),
+        ]
+
+    def call_of(self, lease: str, t: float) -> Call | None:
+        """The call holding ``lease`` at ``t`` (the first in list order)."""
+        owners = self._holder.get(lease)
+        i = owners(t) if owners is not None else None
+        return None if i is None else self.calls[i]
+
+    def lease_state(self, lease: str, t: float) -> str:
+        c = self.call_of(lease, t)
+        if c is not None:
+            http = c.http_start and c.http_start <= t < (c.http_end or INF)
+            return f"{c.case}{'-http' if http else '-call'}"
+        times = self._move_times.get(lease, [])
+        j = bisect.bisect_right(times, t)
+        if not j:
+            return "-"
+        last = self._moves[lease][self._last_move[lease][j - 1]][2]
+        return {"unparked": "lane-idle", "taken": "lane-idle"}.get(last, last)
+
+    def lease_states(self, t: float) -> dict[str, str]:
+        return {lid: self.lease_state(lid, t) for lid in self.leases if lid != "?"}
+
+    def moves(self, lease: str, start: float, end: float) -> list[str]:
+        """The lease's moves from ``start`` to ``end`` (both included), in list order."""
+        times = self._move_times.get(lease, [])
+        inside = self._moves.get(lease, [])[
+            bisect.bisect_left(times, start) : bisect.bisect_right(times, end)
+        ]
+        return [what for _, _, what in sorted(inside, key=lambda m: m[1])]
+
+    def who_waits(self, t: float, states: dict[str, str]) -> str:
+        """The calls waiting at ``t`` and what each lease of the run is doing."""
+        if t < self._wait_t:  # an earlier time: sweep again from the start
+            self._waiting, self._asked, self._got = set(), 0, 0
+        self._wait_t = t
+        while self._asked < len(self._asks) and self._asks[self._asked][0] <= t:
+            self._waiting.add(self._asks[self._asked][1])
+            self._asked += 1
+        while self._got < len(self._gets) and self._gets[self._got][0] <= t:
+            self._waiting.discard(self._gets[self._got][1])
+            self._got += 1
+        waiting = [f"{self.calls[i].case}>{self.calls[i].kind}" for i in sorted(self._waiting)]
+        return f"{' '.join(waiting)} / " + " ".join(
+            f"{lid[:4]}:{state}" for lid, state in states.items()
+        )
+
+
+def _idle_leases(states: dict[str, str]) -> dict[str, int]:
+    """The run's leases not in a call at a time, by state (parked, lane-idle, ...)."""
+    counts: dict[str, int] = defaultdict(int)
+    for state in states.values():
+        if not state.startswith("d") and state not in ("released", "-"):
+            counts[state] += 1
+    return counts
