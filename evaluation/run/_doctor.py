@@ -10,6 +10,7 @@ checks never raise: an unreachable host, a missing model or a timeout is a faile
 from __future__ import annotations
 
 import asyncio
+import os
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -115,7 +116,9 @@ class DoctorReport:
 
 def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
     """Connect (giving up after ``timeout_s`` where the driver allows), run ``SELECT 1``
-    and look for evalflow's tables (without creating them)."""
+    and look for evalflow's tables (without creating them). A SQLite file not there yet
+    is not opened: SQLite would create it, empty (a fresh home is no problem: the first
+    run creates it)."""
     # Imported here: SQLAlchemy takes a second to import, and the CLI imports this module.
     from sqlalchemy import create_engine, inspect, text
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -123,6 +126,8 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
     from evaluation.redact import one_line, redact_url
 
     where = redact_url(url)
+    if (path := _sqlite_file(url)) is not None and not path.exists():
+        return _no_file_yet(where, path)
     try:
         engine = create_engine(url, connect_args=_connect_timeout(url, timeout_s))
         try:
@@ -134,16 +139,65 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
     except (SQLAlchemyError, ArgumentError, StorageError, ImportError, ValueError) as exc:
         # ImportError: the URL's driver is not installed; ValueError: e.g. a port not a number
         return Check("database", "fail", f"{where}: {one_line(_first_line(exc), known=[url])}")
-    missing = [t for t in EXPECTED_TABLES if t not in tables]
-    facts = {"url": where, "dialect": engine.dialect.name}
-    if missing:
-        return Check(
-            "database",
-            "warn",
-            f"{where}: reachable, no evalflow tables yet (the first run creates them)",
-            facts,
+    return _tables_check(where, engine.dialect.name, tables)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database, in memory, or not a URL)."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return None
+    return None if name.startswith("file:") else Path(name)
+
+
+def _no_file_yet(where: str, path: Path) -> Check:
+    """A SQLite file not created yet: fine where the first run can create it."""
+    folder = next((p for p in path.absolute().parents if p.exists()), None)
+    facts = {"url": where, "dialect": "sqlite"}
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        detail = (
+            f"{where}: no database yet, and {folder or path.parent} is not a writable "
+            "folder: a run cannot create it"
         )
-    return Check("database", "ok", f"{where}: reachable ({engine.dialect.name})", facts)
+        return Check("database", "fail", detail, facts)
+    return Check(
+        "database",
+        "ok",
+        f"{where}: no database yet: no runs so far (the first run creates it)",
+        facts,
+    )
+
+
+def _tables_check(where: str, dialect: str, tables: set[str]) -> Check:
+    """A reachable database by its tables: an empty one is a new home, not a problem
+    (the first run creates evalflow's tables); one whose tables are none or only some of
+    evalflow's is worth a WARN (another application's database, or a part missing)."""
+    missing = [t for t in EXPECTED_TABLES if t not in tables]
+    facts = {"url": where, "dialect": dialect}
+    if not tables:
+        detail = f"{where}: reachable ({dialect}), empty: no runs yet (the first run adds tables)"
+        return Check("database", "ok", detail, facts)
+    if len(missing) == len(EXPECTED_TABLES):
+        detail = (
+            f"{where}: reachable ({dialect}), {counted(len(tables), 'table')}, none of them "
+            "evalflow's: is this the results database? (the first run adds evalflow's)"
+        )
+        return Check("database", "warn", detail, facts)
+    if missing:
+        detail = (
+            f"{where}: reachable ({dialect}), evalflow's tables {', '.join(missing)} missing "
+            "(the next run creates them)"
+        )
+        return Check("database", "warn", detail, facts)
+    facts["evalflow_tables"] = True  # what the runs recorded can be read (hosts_in_use)
+    return Check("database", "ok", f"{where}: reachable ({dialect})", facts)
 
 
 def _connect_timeout(url: str, timeout_s: float) -> dict[str, Any]:

@@ -154,8 +154,10 @@ async def diagnose(spec: Path | None, database: str, timeout_s: float) -> Doctor
     if spec is None:
         checks.append(Check("hosts", "warn", "no spec given: hosts not checked"))
     else:
-        busy = hosts_in_use(database) if checks[-1].status == "ok" else {}
-        stored = database if checks[-1].status == "ok" else None
+        # only a database with evalflow's tables is read (opening one would create them)
+        readable = checks[-1].facts.get("evalflow_tables", False)
+        busy = hosts_in_use(database) if readable else {}
+        stored = database if readable else None
         checks += await check_spec(spec, timeout_s=timeout_s, busy=busy, database=stored)
     return DoctorReport(tuple(checks))
 

@@ -120,12 +120,41 @@ def test_an_unreachable_host_says_what_to_start_for_its_kind(kind):
 
 def test_database_checks(tmp_path):
     url = f"sqlite:///{tmp_path / 'results.db'}"
-    assert check_database(url).status == "warn"  # reachable, no tables yet
+    fresh = check_database(url)  # a new home: no file yet, which is no problem
+    assert fresh.status == "ok" and "no database yet: no runs so far" in fresh.detail
+    assert not (tmp_path / "results.db").exists()  # doctor left an empty file behind
     make_engine(url).dispose()
     assert check_database(url).status == "ok"
     bad = check_database(f"postgresql+psycopg2://nobody:secret@127.0.0.1:{closed_port()}/x")
     assert bad.status == "fail"
     assert "secret" not in bad.detail and "***" in bad.detail
+
+
+def test_an_empty_database_is_a_new_home_and_a_stranger_is_a_warning(tmp_path):
+    """A new empty database was a WARN: it is what every first run starts from. Tables of
+    another application, or only some of evalflow's, are worth one."""
+    import sqlite3
+
+    path = tmp_path / "results.db"
+    url = f"sqlite:///{path}"
+    sqlite3.connect(path).close()  # created, nothing in it
+    empty = check_database(url)
+    assert empty.status == "ok" and "empty: no runs yet" in empty.detail
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE invoices (id INTEGER)")
+    stranger = check_database(url)
+    assert stranger.status == "warn" and "1 table, none of them evalflow's" in stranger.detail
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE experiments (id INTEGER)")
+    part = check_database(url)
+    assert part.status == "warn" and "generations, scores, configs, cases missing" in part.detail
+
+
+def test_a_database_folder_a_run_cannot_write_fails(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the database's folder should be
+    check = check_database(f"sqlite:///{blocked / 'results.db'}")
+    assert check.status == "fail" and "a run cannot create it" in check.detail
 
 
 def write_spec(tmp_path: Path, hosts: list[dict]) -> Path:
@@ -151,6 +180,9 @@ def test_doctor_and_health_commands(tmp_path, database_url, capsys):
         # no PREFECT_API_URL: all one machine needs (docs), so no warning, but said
         assert "OK    prefect api  PREFECT_API_URL not set: each run starts a temporary" in out
         assert "WARN  prefect api" not in out
+        # a new home: said, not warned of, and not created (a spec's check opened it)
+        assert "OK    database     " in out and "no database yet: no runs so far" in out
+        assert not (tmp_path / "results.db").exists()
 
         dead = {"name": "gpu-b", "url": f"http://127.0.0.1:{closed_port()}", "slots": 1}
         bad = write_spec(tmp_path, [{"name": "gpu-a", "url": server.url, "slots": 2}, dead])
