@@ -275,14 +275,21 @@ def _comparison_frame(session: Session, experiment: Experiment) -> pd.DataFrame:
 
 def _comparisons(session: Session, experiment: Experiment) -> pd.DataFrame:
     """The stored comparison rows of the experiment, or all-pairs comparisons computed
-    now (Holm-adjusted, per metric) when none are stored; ``source`` says which."""
-    rows = session.exec(
-        select(ComparisonRow).where(ComparisonRow.run_label == experiment.name)
-    ).scalars()
+    now (Holm-adjusted, per metric) when none are stored; ``source`` says which. Stored
+    rows are checked as `evalflow compare` checks them (``current_comparison``: the
+    digest of their inputs and of the statistics code): stale ones, from other scores
+    or older code (a p of 0 from a zero standard error), are computed again and stored
+    first, as `compare` would."""
     columns = [c.name for c in ComparisonRow.__table__.columns if c.name != "id"]
-    stored = [r.model_dump() for r in rows]
+    stored = _stored_comparisons(session, experiment)
     if stored:
-        return pd.DataFrame(stored, columns=columns).assign(source="stored")
+        from evaluation.compare._stored import current_comparison
+
+        current = current_comparison(session, [(experiment.name, None)])
+        if not current.computed:
+            return pd.DataFrame(stored, columns=columns).assign(source="stored")
+        again = pd.DataFrame(_stored_comparisons(session, experiment), columns=columns)
+        return again.assign(source=RECOMPUTED)
     from evaluation.statistics import compare_many  # scipy.stats: only when none are stored
 
     scores = scores_frame(session, int(experiment.id))
@@ -325,6 +332,17 @@ def _comparisons(session: Session, experiment: Experiment) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(out, columns=[*columns, "source"])
+
+
+#: ``source`` of stored comparisons that were stale and computed again by the export.
+RECOMPUTED = "recomputed at export (the stored one was from other scores or older code)"
+
+
+def _stored_comparisons(session: Session, experiment: Experiment) -> list[dict]:
+    rows = session.exec(
+        select(ComparisonRow).where(ComparisonRow.run_label == experiment.name)
+    ).scalars()
+    return [r.model_dump() for r in rows]
 
 
 def _slug(name: str) -> str:

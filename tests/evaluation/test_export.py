@@ -98,3 +98,39 @@ def test_exported_comparisons_carry_labels_and_models_stored_or_computed(tmp_pat
             assert frame[f"config_label_{side}"].notna().all()
             assert set(frame[f"config_label_{side}"]) <= labels
             assert set(frame[f"model_{side}"]) <= models
+
+
+def test_a_stale_stored_comparison_is_computed_again_not_exported_as_stored(tmp_path, capsys):
+    """Comparisons stored by older code kept their p = 0 (a zero standard error) in the
+    export until `compare` recomputed them: export checks the stored digest as `compare`
+    does, computes a stale one again, stores it, and says so in ``source``."""
+    from sqlmodel import select
+
+    from evaluation.compare._comparison import compare_experiment
+    from evaluation.compare._stored import save_comparison
+    from evaluation.export import RECOMPUTED
+    from evaluation.storage.models import ComparisonRow, ComparisonRun
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    db = build_review_db(url, n_cases=5)
+    with Session(db.engine) as session:
+        save_comparison(session, outcome := compare_experiment(session, db.experiment))
+        for row in session.exec(select(ComparisonRow)).all():
+            row.p_value = row.p_adjusted = 0.0  # as the older code stored them
+        session.get(ComparisonRun, db.experiment).inputs_digest = "older code"
+        session.commit()
+    right = [r["p_value"] for r in outcome.rows]
+    assert any(p > 0 for p in right)
+
+    def export() -> pd.DataFrame:
+        command = ["--database", url, "export", db.experiment, "--level", "comparisons"]
+        assert main([*command, "--out", str(tmp_path)]) == 0
+        return pd.read_csv(capsys.readouterr().out.strip())
+
+    first = export()
+    assert (first["source"] == RECOMPUTED).all()
+    assert first["p_value"].tolist() == pytest.approx(right)
+    second = export()  # stored again by the first: read back as it is
+    assert (second["source"] == "stored").all()
+    assert second["p_value"].tolist() == pytest.approx(right)
