@@ -83,6 +83,11 @@ def option(
         "measured_quality_pooled": pooled if np.isfinite(pooled) else None,
         "measured_latency_p95_pooled_s": pooled_p95 if np.isfinite(pooled_p95) else None,
         "latency_p95_measurement_weight": float(row.get("latency_p95_weight", 0.0) or 0.0),
+        "latency_pooled_with": tuple(
+            params_label(model.configs.loc[h])
+            for h in row.get("latency_pooled_with", ())
+            if h in model.configs.index
+        ),
     }
     return Option(
         config_hash=str(row["config_hash"]),

@@ -83,6 +83,9 @@ class Option:
     latency_p95_measurement_weight: float = 0.0
     """The measurement's share of the log p95 estimate: estimate = measurement^w ·
     prediction^(1 − w)."""
+    latency_pooled_with: tuple[str, ...] = ()
+    """The configs (labels) its measured latency was pooled with: they differ from it
+    only in sampling settings (none: its own calls alone; never when ranking by speed)."""
 
     def config(self) -> Config:
         """The configuration, ready for a sweep or a backend request."""
@@ -245,7 +248,7 @@ def _describe_choice(choice: Option) -> list[str]:
         numbers.append(
             f"latency p50 {_seconds(choice.latency_p50_s.value)}, p95 "
             f"{_seconds(choice.latency_p95_s.value)} [{_seconds(choice.latency_p95_s.low)}–"
-            f"{_seconds(choice.latency_p95_s.high)}]"
+            f"{_seconds(choice.latency_p95_s.high)}]" + _pooled_with(choice)
         )
     if choice.energy_j is not None:
         numbers.append(f"energy {choice.energy_j.value:.0f} J/generation")
@@ -277,11 +280,13 @@ def _describe_choice(choice: Option) -> list[str]:
         )
     if choice.measured_latency_p95_pooled_s is not None:
         weight = choice.latency_p95_measurement_weight
+        how = "its own calls"
+        if choice.latency_pooled_with:
+            how = f"pooled with {', '.join(choice.latency_pooled_with)}"
         lines.append(
             f"  measured p95 as the estimate combines it: "
-            f"{_seconds(choice.measured_latency_p95_pooled_s)} (pooled with configs "
-            "differing only in sampling settings, and freed of a few calls' low bias), "
-            f"{100 * weight:.0f}% of the p95 estimate on the log scale "
+            f"{_seconds(choice.measured_latency_p95_pooled_s)} ({how}; freed of a few "
+            f"calls' low bias), {100 * weight:.0f}% of the p95 estimate on the log scale "
             "(measurement^w × prediction^(1 − w))"
         )
     if choice.predicted_quality is not None:
@@ -290,6 +295,17 @@ def _describe_choice(choice: Option) -> list[str]:
             p95 = f", p95 {_seconds(choice.predicted_latency_p95_s.value)}"
         lines.append(f"  predicted by the model: quality {_points(choice.predicted_quality)}{p95}")
     return lines
+
+
+def _pooled_with(option: Option) -> str:
+    """ " (measured latency pooled with …)" where it was, else ""."""
+    if not option.latency_pooled_with:
+        return ""
+    return (
+        " (measured latency pooled with "
+        + ", ".join(option.latency_pooled_with)
+        + ": they differ only in sampling settings)"
+    )
 
 
 def _driver(driver: Driver) -> str:

@@ -188,7 +188,9 @@ def recommend_from_model(
             "no_data", message="none of the given candidates is known", notes=tuple(notes), **base
         )
     chars = input_chars if input_chars is not None else model.typical_input_chars[task_type]
-    table = scored_candidates(model, table, task_type, chars)
+    table = scored_candidates(
+        model, table, task_type, chars, pool_sampling=not ranks_latency(prefer)
+    )
     base["input_chars"] = chars
     problems, found = violations(table, model, max_latency_s, max_energy_j, min_quality)
     notes += problems
@@ -364,8 +366,24 @@ def assumptions_note(checks: list[Any], task_type: str) -> str | None:
     return text + "; latency tails: each model's measured p95 / median (not assumed log-normal)"
 
 
+def ranks_latency(prefer: Prefer) -> bool:
+    """Whether ``prefer`` ranks candidates by latency ("speed", or a latency weight).
+    Such a ranking reads each measured config's latency on its own, not pooled over
+    configs differing only in sampling settings: pooling evens those siblings out (a
+    newcomer's t = 0.7, measured 34 s, was shown 54 s with its t = 0 twin) and the
+    ranking between them would follow the prediction, not what was measured."""
+    if isinstance(prefer, str):
+        return prefer == "speed"
+    return float(prefer.get("latency", 0.0)) > 0
+
+
 def scored_candidates(
-    model: SelectorModel, table: pd.DataFrame, task_type: str, input_chars: float
+    model: SelectorModel,
+    table: pd.DataFrame,
+    task_type: str,
+    input_chars: float,
+    *,
+    pool_sampling: bool = True,
 ) -> pd.DataFrame:
     """The candidates of ``table`` as the choice sees them: predictions combined with the
     measurements (:func:`selection.shrinkage.combine`), ``<target>_safe`` for the latency
@@ -374,20 +392,26 @@ def scored_candidates(
     ``selection_corrected`` says whether there were enough candidates to). Kept on the
     model for the last few (task type, input length, candidates): they do not depend on
     the limits, so every answer for a task scores the same table (a config hash names
-    its row of ``table``)."""
-    key = (task_type, input_chars, tuple(table.index))
+    its row of ``table``). ``pool_sampling``: measured latencies pooled over configs
+    differing only in sampling settings (:func:`selection.shrinkage.combine`)."""
+    key = (task_type, input_chars, tuple(table.index), pool_sampling)
     cache = model._scored
     if key not in cache:
         if len(cache) >= MAX_CACHED:
             cache.pop(next(iter(cache)))
-        cache[key] = _scored(model, table, task_type, input_chars)
+        cache[key] = _scored(model, table, task_type, input_chars, pool_sampling)
     return cache[key].copy()
 
 
 def _scored(
-    model: SelectorModel, table: pd.DataFrame, task_type: str, input_chars: float
+    model: SelectorModel,
+    table: pd.DataFrame,
+    task_type: str,
+    input_chars: float,
+    pool_sampling: bool,
 ) -> pd.DataFrame:
-    table = combine(model, table.join(model.predict(table, task_type, input_chars)), task_type)
+    predicted = table.join(model.predict(table, task_type, input_chars))
+    table = combine(model, predicted, task_type, pool_sampling=pool_sampling)
     table["prompt_overflow"] = overflow(model.prompt_lengths, table, task_type, input_chars)
     for target in ("latency_p95", "energy_j"):
         if target in model.targets:

@@ -103,14 +103,17 @@ MEASURED_COLUMNS = (
 )
 
 
-def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.DataFrame:
+def combine(
+    model: SelectorModel, table: pd.DataFrame, task_type: str, *, pool_sampling: bool = True
+) -> pd.DataFrame:
     """``table`` (candidates with the model's predictions) with measured configs'
     quality and latency quantiles replaced by the posterior (value, 90% interval, and
     ``<t>_sd`` on the fitting scale), the priors (predictions without the config's own
     rows) kept as ``<t>_predicted``, the measurements as ``measured_<column>`` and the
-    measurement as combined (quality: the multilevel estimate; latency: pooled) as
-    ``<t>_measurement``.
-    ``measured`` says which rows had evidence."""
+    measurement as combined (quality: the multilevel estimate; latency: pooled over
+    sampling settings unless ``pool_sampling`` is False) as ``<t>_measurement``, and
+    ``latency_pooled_with`` the config hashes each latency measurement was pooled with
+    (empty where it stands alone). ``measured`` says which rows had evidence."""
     out = table.copy()
     evidence = model.evidence[model.evidence["task_type"] == task_type]
     measured = evidence.set_index("config_hash")[list(MEASURED_COLUMNS)]
@@ -130,10 +133,13 @@ def combine(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.Dat
             task_type,
             log=False,
         )
+    out["latency_pooled_with"] = [()] * len(out)
     for name in QUANTILE_NOISE:
         if name not in model.targets:
             continue
-        y, se = pooled_latency(model, evidence, name)
+        y, se, siblings = _pooled_latency(model, evidence, name, pool_sampling)
+        if name == "latency_p95":  # the quantile the limits hold and the answer shows
+            out["latency_pooled_with"] = [siblings.get(h, ()) for h in out.index]
         _combine(
             out,
             model,
@@ -287,12 +293,23 @@ def pooled_latency(
     its standard error, pooled over configs that differ only in sampling settings
     (``SAMPLING``: they change which tokens are drawn, not the work per token; where they
     change output length, the data's τ² keeps them apart); by config hash."""
+    y, se, _ = _pooled_latency(model, evidence, name, True)
+    return y, se
+
+
+def _pooled_latency(
+    model: SelectorModel, evidence: pd.DataFrame, name: str, over_sampling: bool
+) -> tuple[pd.Series, pd.Series, dict[str, tuple[str, ...]]]:
+    """:func:`pooled_latency`, or the configs' own figures where ``over_sampling`` is
+    False, and per config hash the others it was pooled with (none: not in the dict)."""
     table = evidence.set_index("config_hash")
     n = table["n_latency"].astype(float)
     value = unbiased_quantile(table[name].astype(float), table["log_latency_var"], n, name)
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.log(value.where(value > 0))
         se = np.sqrt(QUANTILE_NOISE[name] * table["log_latency_var"].astype(float) / n)
+    if not over_sampling:
+        return y, se.where(n >= 2), {}
     keys = (*IDENTITY, *(p for p in NAMES if p not in SAMPLING))
     task = str(evidence["task_type"].iloc[0]) if len(evidence) else ""
     return _pooled(model, y, se.where(n >= 2), keys, task)
@@ -351,13 +368,14 @@ def _member_lists(groups: list[tuple[str, ...]], model_name: str) -> list[np.nda
 
 def _pooled(
     model: SelectorModel, y: pd.Series, se: pd.Series, keys: tuple[str, ...], task_type: str
-) -> tuple[pd.Series, pd.Series]:
+) -> tuple[pd.Series, pd.Series, dict[str, tuple[str, ...]]]:
     """``y`` and ``se`` (by config hash) pooled within groups of equal ``keys``, except
     for the models whose latency the data show moved by sampling settings
-    (:func:`latency_checks`, on the median): their configs keep their own."""
+    (:func:`latency_checks`, on the median): their configs keep their own. Also, per
+    config hash pooled with others, those others' hashes."""
     use = y.notna() & np.isfinite(se) & (se > 0)
     if not use.any():
-        return y, se
+        return y, se, {}
     identity = model.configs.reindex(y.index[use])
     groups = list(zip(*(identity[k].astype(str) for k in keys), strict=True))
     unpooled = {c.level for c in _latency_checks_cached(model, task_type) if not c.holds}
@@ -366,9 +384,19 @@ def _pooled(
             (*g, h) if g[0] in unpooled else g for g, h in zip(groups, y.index[use], strict=True)
         ]
     mean, pooled_se, _ = pool(y[use].to_numpy(), se[use].to_numpy() ** 2, groups)
+    members: dict[tuple[str, ...], list[str]] = {}
+    for group, config in zip(groups, y.index[use], strict=True):
+        members.setdefault(group, []).append(str(config))
+    siblings = {
+        config: tuple(other for other in found if other != config)
+        for found in members.values()
+        if len(found) > 1
+        for config in found
+    }
     return (
         y.where(~use, pd.Series(mean, index=y[use].index)),
         se.where(~use, pd.Series(pooled_se, index=se[use].index)),
+        siblings,
     )
 
 

@@ -13,6 +13,7 @@ from selection._candidates import candidate_table
 from selection._choice import distinct_figures, violations
 from selection._codec import decode, encode
 from selection._evidence_rule import MIN_GENERATIONS
+from selection.aggregate import evidence
 from selection.frame import validate_training_frame
 from selection.recommendation import Estimate, _cut
 from selection.recommender import recommend_from_model, scored_candidates
@@ -252,6 +253,32 @@ def _three_real_configs(seed: int = 0) -> pd.DataFrame:
                     | {"parameter_size": model.split(":")[1].upper()}
                 )
     return pd.DataFrame(rows)
+
+
+def test_speed_ranks_by_each_configs_own_latency_and_a_pooled_figure_says_so(trained):
+    """A newcomer's `recommend --prefer speed`: t = 0.7 measured 34 s was shown 54 s,
+    pooled with its t = 0 twin, and the twins were ranked by that pooled figure. Here
+    tiny:1b's plain t = 0.8 config is measured 0.6x as slow as its t = 0 twin, within
+    the noise the pooling check allows (latency is pooled over sampling for both
+    models): ranked for speed it is the pick, read from its own calls; ranked for
+    quality the pick's pooled latency names the config it was pooled with."""
+    frame = synthetic_frame(seed=0)
+    rng = np.random.default_rng(0)
+    frame["latency_s"] *= rng.lognormal(0, 0.35, len(frame))
+    twin = config_named("tiny:1b", "plain", 0.8, 64).hash
+    frame.loc[frame["config_hash"] == twin, "latency_s"] *= 0.6
+    model = dataclasses.replace(trained.model, evidence=evidence(validate_training_frame(frame)))
+    fastest = recommend_from_model(model, "qa", prefer="speed")
+    assert fastest.choice.config_hash == twin
+    assert fastest.choice.latency_pooled_with == ()
+    assert "pooled with" not in fastest.explain()
+    best = recommend_from_model(model, "qa")
+    assert (best.choice.model, best.choice.params["temperature"]) == ("big:8b", 0.0)
+    assert best.choice.latency_pooled_with == ("big:8b t=0.8 n=64 tpl=careful",)
+    text = best.explain()
+    assert "(measured latency pooled with big:8b t=0.8 n=64 tpl=careful: they" in text
+    assert "measured p95 as the estimate combines it:" in text and "(pooled with big" in text
+    assert any("latency over sampling ×2" in note for note in best.notes)
 
 
 def test_with_three_configs_the_measurements_decide_and_the_answer_says_why():
