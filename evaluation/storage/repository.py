@@ -260,6 +260,15 @@ def completed_count(session: Session, experiment_id: int) -> int:
     ).one()[0]
 
 
+def scored_count(session: Session, experiment_id: int) -> int:
+    """How many of the experiment's generations have a score stored (any metric)."""
+    return session.exec(
+        select(func.count(func.distinct(Score.generation_id)))
+        .join(Generation, Generation.id == Score.generation_id)
+        .where(Generation.experiment_id == experiment_id)
+    ).one()[0]
+
+
 def has_generations(session: Session, experiment: str) -> bool:
     """Whether the experiment named ``experiment`` has any generation stored (finished or
     failed): what a rerun of its command would resume."""

@@ -42,7 +42,7 @@ def failure_lines(session, experiment) -> list[str]:
 def cmd_show(args: argparse.Namespace) -> int:
     from evaluation.compare._leaderboard import load_leaderboard
     from evaluation.storage.db import session_scope
-    from evaluation.storage.repository import completed_count, get_experiment
+    from evaluation.storage.repository import completed_count, get_experiment, scored_count
     from evaluation.storage.runs import experiment_status
 
     with session_scope(open_engine(args)) as session:
@@ -50,6 +50,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         state = experiment_status(session, experiment)
         board = load_leaderboard(session, args.experiment)
         stored = 0 if board.metrics else completed_count(session, experiment.id)
+        scored = 0 if board.metrics or not stored else scored_count(session, experiment.id)
         failures = failure_lines(session, experiment)
         shown = board_text(session, experiment.id, board, wide=args.wide)
         calibrated = calibrated_text(session, experiment.name, board)
@@ -63,8 +64,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         if failures:
             print("\n" + "\n".join(failures))
         return 0
+    # scored but not aggregated: the run stopped between its scoring and its leaderboard
+    how_far = f"{scored} of them scored, no leaderboard yet" if scored else "none scored"
     print(
-        f"No results for {experiment.name!r} yet: {stored} generations stored, none scored "
+        f"No results for {experiment.name!r} yet: {stored} generations stored, {how_far} "
         f"(status {state.status}); resume with: {resume_command(experiment)}"
     )
     for line in failures:

@@ -157,3 +157,20 @@ def test_ctrl_c_says_resume_only_where_a_rerun_resumes(monkeypatch, capsys, argv
         monkeypatch.setattr(module, name, interrupted)
     assert main(argv) == 130
     assert capsys.readouterr().err.strip() == said
+
+
+def test_show_of_a_run_stopped_after_scoring_says_what_is_scored(database_url, capsys):
+    """A run killed between its scoring and its aggregates: `show` said 'none scored' of
+    an experiment whose every generation was scored; it says how many are, and how to
+    resume (the rerun generates nothing and builds the leaderboard)."""
+    from sqlalchemy import text
+
+    from tests.support.review_db import build_review_db
+
+    db = build_review_db(database_url, n_cases=3, temperatures=(0.0, 0.7))
+    with db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM aggregates"))
+    assert main(["--database", database_url, "show", db.experiment]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("No results")]
+    assert "6 generations stored, 6 of them scored, no leaderboard yet" in line
+    assert "resume with: evalflow run" in line
