@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
-from scipy import stats
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
@@ -112,6 +111,8 @@ def compare_stars(scores: pd.DataFrame, a: str, b: str, criterion: str) -> StarC
     if wins_a + wins_b == 0:
         note = "no case rated differently: sign test undefined"
         return StarComparison(a, b, criterion, wilcoxon, wins_a, wins_b, equal, None, note)
+    from scipy import stats  # here: a run's report imports this module without ratings
+
     p = float(stats.binomtest(wins_a, wins_a + wins_b, 0.5).pvalue)
     return StarComparison(a, b, criterion, wilcoxon, wins_a, wins_b, equal, p)
 
@@ -176,6 +177,8 @@ def preference_test(
     if wins_a + wins_b == 0:
         note = "no pair decided" if len(part) else "no rated pair of these configs"
         return PreferenceTest(a, b, wins_a, wins_b, ties, None, None, None, note)
+    from scipy import stats  # here: a run's report imports this module without ratings
+
     res = stats.binomtest(wins_a, wins_a + wins_b, 0.5)
     ci = res.proportion_ci(confidence_level=confidence, method="exact")
     return PreferenceTest(

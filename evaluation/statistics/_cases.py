@@ -60,44 +60,64 @@ def check_columns(scores: pd.DataFrame) -> None:
 
 
 def case_table(scores: pd.DataFrame, metric: str) -> CaseTable:
-    """Average each (config, case) over its scored samples for one metric."""
+    """Average each (config, case) over its scored samples for one metric.
+
+    Grouped by integer codes of the case and config labels (numbered in the labels'
+    sorted order), not by the labels: the same means, counts and variances as grouping
+    the strings, without copying the metric's rows or hashing their strings (100,000
+    rows grouped by strings were ~20 MiB at a 100,000-generation run's comparison stage,
+    issue 46)."""
     check_columns(scores)
-    rows = scores[scores["metric"] == metric]
-    if rows.empty:
+    mask = (scores["metric"] == metric).to_numpy(dtype=bool, na_value=False)
+    if not mask.any():
         known = sorted(scores["metric"].dropna().unique().tolist())
         raise ValueError(f"no score rows for metric {metric!r}; metrics present: {known}")
-    values = pd.to_numeric(rows["value"], errors="coerce").astype(float)
+    case_ids = scores["case_id"][mask]
+    case_codes, cases = _sorted_codes(case_ids)
+    config_codes, configs = _sorted_codes(scores["config"][mask])
+    values = pd.to_numeric(scores["value"][mask], errors="coerce").astype(float).to_numpy()
+    keep = (case_codes >= 0) & (config_codes >= 0)  # a missing label: no group, as before
     frame = pd.DataFrame(
-        {
-            "config": rows["config"].astype(str),
-            "case_id": rows["case_id"].astype(str),
-            "value": values,
-        }
+        {"case_id": case_codes[keep], "config": config_codes[keep], "value": values[keep]}
     )
     by = frame.groupby(["case_id", "config"], sort=True)["value"]
     stats = pd.DataFrame(
         {"mean": by.mean(), "rows": by.size(), "scored": by.count(), "var": by.var(ddof=1)}
     )
-    wide = stats.unstack("config")
+    del frame, by
+    wide = stats.unstack("config")  # relabelled in place: the blocks' layout, and so
+    # the sums over them (config means), stay those of the strings' table, bit for bit
+    wide.index = pd.Index(cases.take(wide.index.to_numpy()), name="case_id")
+    level = wide.columns.levels[1]
+    wide.columns = wide.columns.set_levels(
+        pd.Index(configs.take(level.to_numpy()), name="config"), level=1
+    )
     means = wide["mean"]
-    counts = wide["rows"].fillna(0).astype(int)
-    scored = wide["scored"].fillna(0).astype(int)
-    within = wide["var"]
+    group = scores["group"][mask]
     return CaseTable(
         metric=metric,
         means=means,
-        rows=counts,
-        scored=scored,
-        within_var=within,
-        groups=_groups(rows, means.index),
+        rows=wide["rows"].fillna(0).astype(int),
+        scored=wide["scored"].fillna(0).astype(int),
+        within_var=wide["var"],
+        groups=_groups(case_ids, group, means.index) if group.notna().any() else None,
     )
 
 
-def _groups(rows: pd.DataFrame, cases: pd.Index) -> pd.Series | None:
+def _sorted_codes(labels: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's number among ``labels.astype(str)``'s distinct values in sorted order
+    (−1 where missing), and those values: the order grouping the strings with
+    ``sort=True`` gives."""
+    codes, uniques = pd.factorize(labels)
+    text = pd.Index(uniques).astype(str)
+    order, distinct = pd.factorize(text, sort=True)
+    numbered = np.where(codes >= 0, order[codes] if len(order) else codes, -1)
+    return numbered.astype(np.intp), distinct
+
+
+def _groups(case_ids: pd.Series, group: pd.Series, cases: pd.Index) -> pd.Series:
     """One cluster label per case; a case without a group is its own cluster."""
-    labelled = rows.loc[rows["group"].notna(), ["case_id", "group"]]
-    if labelled.empty:
-        return None
+    labelled = pd.DataFrame({"case_id": case_ids, "group": group})[group.notna()]
     first = labelled.astype(str).groupby("case_id")["group"].first()
     groups = pd.Series(cases.map(first), index=cases, dtype=object)
     alone = groups.isna()

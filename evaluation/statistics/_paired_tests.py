@@ -1,5 +1,8 @@
-"""The paired tests themselves: which one ``auto`` picks, and running it with scipy or
-statsmodels. Library warnings become notes on the result instead of stray warnings."""
+"""The paired tests themselves: which one ``auto`` picks, and running it. The tests a
+sweep's comparison runs (t, clustered t, McNemar, Wilcoxon on more than 50 cases) come
+from ``_plain`` (scipy.special and numpy, the numbers of scipy.stats and statsmodels bit
+for bit); the bootstrap and the permutation test, asked for by name, import scipy.stats.
+Library warnings become notes on the result instead of stray warnings."""
 
 from __future__ import annotations
 
@@ -9,9 +12,8 @@ from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
-from scipy import stats
-from statsmodels.stats.contingency_tables import mcnemar
 
+from evaluation.statistics import _plain
 from evaluation.statistics._cases import is_constant
 from evaluation.statistics.intervals import MeanEstimate
 
@@ -58,7 +60,7 @@ def choose_test(
     if score_type == "ordinal":
         return "wilcoxon", ""
     if d.size >= SKEW_MIN_N and not is_constant(d):
-        skew = float(stats.skew(d, bias=False))
+        skew = _plain.skew_unbiased(d)
         if abs(skew) > SKEW_THRESHOLD:
             return "wilcoxon", f"differences clearly skewed (skewness {skew:.2f}): Wilcoxon"
     return "t", ""
@@ -83,7 +85,7 @@ def rank_biserial(d: np.ndarray, zero_method: ZeroMethod = "pratt") -> float | N
     d = np.asarray(d, dtype=float)
     if zero_method == "wilcox":
         d = d[d != 0]
-    ranks = stats.rankdata(np.abs(d))
+    ranks = _plain.rankdata(np.abs(d))
     r_plus = ranks[d > 0].sum()
     r_minus = ranks[d < 0].sum()
     if zero_method == "zsplit":
@@ -121,20 +123,21 @@ def run_test(
     with warnings_to_notes(notes):
         if test == "mcnemar":
             b10, b01 = int(np.sum((a == 1) & (b == 0))), int(np.sum((a == 0) & (b == 1)))
-            b11, b00 = int(np.sum((a == 1) & (b == 1))), int(np.sum((a == 0) & (b == 0)))
-            res = mcnemar([[b11, b10], [b01, b00]], exact=True)
+            statistic, p = _plain.mcnemar_exact(b10, b01)  # statsmodels' exact mcnemar
             notes.append(f"discordant pairs: {b10} favour A, {b01} favour B")
-            return float(res.statistic), float(res.pvalue), d_z, "d_z", None
+            return statistic, p, d_z, "d_z", None
         if test == "t":
-            res = stats.ttest_rel(a, b)
-            return float(res.statistic), float(res.pvalue), d_z, "d_z", None
+            statistic, p = _plain.ttest_rel(a, b)
+            return statistic, p, d_z, "d_z", None
         if test == "clustered_t":
             t = float(d.mean() / diff.se)
-            return t, float(2 * stats.t.sf(abs(t), diff.n_clusters - 1)), d_z, "d_z", None
+            return t, float(2 * _plain.t_sf(abs(t), diff.n_clusters - 1)), d_z, "d_z", None
         if test == "wilcoxon":
-            res = stats.wilcoxon(d, zero_method=zero_method)
+            statistic, p = _plain.wilcoxon(d, zero_method)
             r = rank_biserial(d, zero_method)
-            return float(res.statistic), float(res.pvalue), r, "rank-biserial r", None
+            return statistic, p, r, "rank-biserial r", None
+        from scipy import stats  # the resampling tests: asked for by name
+
         if test == "permutation":
             res = stats.permutation_test(
                 (a, b),
@@ -157,6 +160,8 @@ def _bootstrap(a, b, notes, confidence, n_resamples, seed):
     """Paired bootstrap of d̄ (``scipy.stats.bootstrap``, ``paired=True``): BCa, percentile
     when BCa warns or fails; p by inverting the percentile interval,
     p = 2·(min(#{d̄* ≤ 0}, #{d̄* ≥ 0}) + 1)/(B + 1)."""
+    from scipy import stats
+
     kw = dict(paired=True, vectorized=True, n_resamples=n_resamples, confidence_level=confidence)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -183,4 +188,4 @@ def correlation(a: np.ndarray, b: np.ndarray, names: tuple[str, str], notes: lis
             f"correlation undefined: {' and '.join(constant)} scored the same on every case"
         )
         return None
-    return float(stats.pearsonr(a, b).statistic)
+    return float(_plain.pearson_r(a, b))

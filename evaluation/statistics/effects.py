@@ -1,12 +1,13 @@
 """Parameter effects in a sweep: rank correlation with a metric, best value, safe range.
 
 For each numeric generation parameter: Spearman's rho between the parameter and the
-configs' mean scores (``scipy.stats.spearmanr``), with a Fisher-z interval using the
-Spearman variance 1.06/(n − 3) (Fieller, Hartley & Pearson 1957); the value of the best
-config; and the recommended values — those whose best config is not significantly worse
-than the overall best config in a paired test on the cases (see :mod:`.paired`), with
-Holm (default) or Benjamini–Hochberg adjustment over the values compared. The correlation
-is marginal over the other parameters of the sweep; it says nothing causal.
+configs' mean scores (``scipy.stats.spearmanr``'s numbers, from ``_plain``), with a
+Fisher-z interval using the Spearman variance 1.06/(n − 3) (Fieller, Hartley & Pearson
+1957); the value of the best config; and the recommended values — those whose best
+config is not significantly worse than the overall best config in a paired test on the
+cases (see :mod:`.paired`), with Holm (default) or Benjamini–Hochberg adjustment over the
+values compared. The correlation is marginal over the other parameters of the sweep; it
+says nothing causal.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from evaluation.spec._params import STUDIED_PARAMETERS as DEFAULT_PARAMETERS
+from evaluation.statistics import _plain
 from evaluation.statistics._adjust import Adjustment, adjust_p_values
 from evaluation.statistics._cases import CaseTable, case_table, is_constant
 from evaluation.statistics.multiple import config_means
@@ -109,27 +110,17 @@ def spearman_interval(
     if is_constant(xv) or is_constant(yv):
         which = "parameter" if is_constant(xv) else "metric"
         return None, None, None, f"the {which} is constant across configs: rho undefined"
-    rho = float(stats.spearmanr(xv, yv).statistic)
+    rho, p = _plain.spearman(xv, yv)
     if n < EXACT_BELOW:
         # spearmanr's t-approximation is poor for few configs: permutation p on the ranks
-        # (Pearson r of ranks = rho), exact up to 7 configs, seeded Monte Carlo above.
-        p = float(
-            stats.permutation_test(
-                (stats.rankdata(xv), stats.rankdata(yv)),
-                lambda a, b, axis: stats.pearsonr(a, b, axis=axis).statistic,
-                permutation_type="pairings",
-                vectorized=True,
-                n_resamples=9999,
-                rng=np.random.default_rng(seed),
-            ).pvalue
-        )
-    else:
-        p = float(stats.spearmanr(xv, yv).pvalue)
+        # (Pearson r of ranks = rho; scipy.stats.permutation_test's "pairings", every
+        # pairing up to 4 configs, 9,999 seeded draws above)
+        p = _plain.rank_pairings_p(_plain.rankdata(xv), _plain.rankdata(yv), 9999, seed)
     if n < 4:
         return rho, None, p, "3 configs: Fisher-z interval undefined (need ≥ 4)"
     if abs(rho) >= 1 - 1e-12:
         return rho, None, p, "perfect rank correlation: Fisher-z interval undefined"
-    half = stats.norm.ppf(0.5 + confidence / 2) * math.sqrt(1.06 / (n - 3))
+    half = float(_plain.norm_ppf(0.5 + confidence / 2)) * math.sqrt(1.06 / (n - 3))
     z = math.atanh(rho)
     return rho, (math.tanh(z - half), math.tanh(z + half)), p, ""
 

@@ -14,6 +14,9 @@ Those z formulas plan a sweep. The power stored beside a comparison is that of t
 the comparison ran (:func:`power_for_test`): the paired t on n − 1 df (noncentral t), the
 clustered paired t on C − 1 df with the clustered standard error (a one-sample t on the
 cluster means), and the exact McNemar test by enumerating its binomial rejection region.
+The distributions and the root finder are ``_plain``'s (scipy.stats' and scipy.optimize's
+numbers, bit for bit, from scipy.special): a sweep's comparison computes this power for
+every pair, and those libraries held ~70 MiB of its process (issue 46).
 """
 
 from __future__ import annotations
@@ -24,9 +27,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special
 
 from evaluation.statistics._cases import is_constant
+from evaluation.statistics._plain import (
+    binom_cdf,
+    binom_pmf,
+    binom_ppf,
+    brentq,
+    nct_cdf,
+    nct_sf,
+    norm_cdf,
+    norm_ppf,
+    t_ppf,
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,7 @@ class PowerAnalysis:
 def z_sum(alpha: float = 0.05, power: float = 0.80, n_comparisons: int = 1) -> float:
     """z_{1−α/(2m)} + z_{power}: 1.96 + 0.84 = 2.80 for α = 0.05, 80% power, m = 1."""
     _check_levels(alpha, power, n_comparisons)
-    return float(stats.norm.ppf(1 - alpha / (2 * n_comparisons)) + stats.norm.ppf(power))
+    return float(norm_ppf(1 - alpha / (2 * n_comparisons)) + norm_ppf(power))
 
 
 def paired_diff_variance(
@@ -110,9 +124,9 @@ def predicted_power(
     """Power of the two-sided z-test: Φ(|δ|/SE − z) + Φ(−|δ|/SE − z), SE = sqrt(Var(d)/n)."""
     _check_levels(alpha, 0.5, n_comparisons)
     se = math.sqrt(var_diff / n)
-    z = stats.norm.ppf(1 - alpha / (2 * n_comparisons))
+    z = norm_ppf(1 - alpha / (2 * n_comparisons))
     shift = abs(delta) / se
-    return float(stats.norm.cdf(shift - z) + stats.norm.cdf(-shift - z))
+    return float(norm_cdf(shift - z) + norm_cdf(-shift - z))
 
 
 def power_analysis(
@@ -286,8 +300,8 @@ def t_power(
 
 
 def _nct_power(nc: float, df: int, level: float) -> float:
-    crit = float(stats.t.ppf(1 - level / 2, df))
-    upper, lower = float(stats.nct.sf(crit, df, nc)), float(stats.nct.cdf(-crit, df, nc))
+    crit = float(t_ppf(1 - level / 2, df))
+    upper, lower = float(nct_sf(crit, df, nc)), float(nct_cdf(-crit, df, nc))
     # scipy gives NaN for a far-off tail (large nc): that tail is 0 (or 1 above crit)
     upper = (1.0 if nc > crit else 0.0) if math.isnan(upper) else upper
     return upper + (0.0 if math.isnan(lower) else lower)
@@ -300,9 +314,7 @@ def _nc_for_power(df: int, level: float, power: float) -> float:
     high = 4.0
     while _nct_power(high, df, level) < power:
         high *= 2
-    return float(
-        optimize.brentq(lambda nc: _nct_power(nc, df, level) - power, 0.0, high, xtol=1e-10)
-    )
+    return float(brentq(lambda nc: _nct_power(nc, df, level) - power, 0.0, high, xtol=1e-10))
 
 
 def t_min_detectable(
@@ -365,7 +377,7 @@ def _mcnemar_curve(discordant: float, n: int, level: float) -> Callable[[float],
     d = np.arange(max(0, low), min(n, high) + 1)
     k = _mcnemar_cutoffs(level, 1 << int(d[-1]).bit_length())[d]
     d, k = d[k >= 0], k[k >= 0]
-    weight = stats.binom.pmf(d, n, discordant)
+    weight = binom_pmf(d, n, discordant)
 
     def power(delta: float) -> float:
         pi = (discordant + abs(delta)) / (2 * discordant)
@@ -379,8 +391,8 @@ def _mcnemar_curve(discordant: float, n: int, level: float) -> Callable[[float],
 def _mcnemar_cutoffs(level: float, size: int) -> np.ndarray:
     """k_D for D = 0 … size − 1: the largest k with 2·Binom(k; D, ½) ≤ level (−1: none)."""
     d = np.arange(size)
-    k = stats.binom.ppf(level / 2, d, 0.5)
-    k = np.where(stats.binom.cdf(k, d, 0.5) <= level / 2, k, k - 1)
+    k = binom_ppf(level / 2, d, 0.5)
+    k = np.where(binom_cdf(k, d, 0.5) <= level / 2, k, k - 1)
     k.flags.writeable = False
     return k
 
@@ -400,7 +412,7 @@ def mcnemar_min_detectable(
     curve = _mcnemar_curve(discordant, n, alpha / n_comparisons)
     if curve(discordant) < power:
         return None
-    return float(optimize.brentq(lambda d: curve(d) - power, 0.0, discordant, xtol=1e-9))
+    return float(brentq(lambda d: curve(d) - power, 0.0, discordant, xtol=1e-9))
 
 
 def mcnemar_cases_needed(

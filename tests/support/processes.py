@@ -57,3 +57,13 @@ def python_against_api(code: str, api_url: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+
+def python_output(code: str, timeout_s: float = 120) -> str:
+    """What a fresh Python process of this checkout prints running ``code`` (it must exit
+    0): what a module loads is seen only in a process that had not loaded it."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout_s
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
