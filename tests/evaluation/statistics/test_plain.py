@@ -110,7 +110,7 @@ def test_brentq_equals_scipy_optimize():
 
 
 def test_descriptives_equal_scipy_stats():
-    for x in _samples(4, 300):
+    for x in _samples(4, 150):
         _same(_plain.rankdata(x), stats.rankdata(x))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -144,8 +144,8 @@ def test_tests_equal_scipy_stats():
 
 def test_rank_correlation_equals_scipy_stats():
     rng = np.random.default_rng(7)
-    for n in (3, 4, 5, 6, 8, 9, 10, 14, 40):
-        for _ in range(6):
+    for n in (3, 4, 5, 8, 9, 10, 40):
+        for _ in range(3):
             x = rng.choice([0.0, 0.1, 0.2, 0.4, 0.7, 1.0], n) if n > 6 else rng.normal(size=n)
             y = rng.normal(size=n) + x * rng.choice([0, 1, 5])
             if np.ptp(x) == 0:
