@@ -98,10 +98,15 @@ class Option:
         )
 
     def summary(self) -> str:
-        """ "label: quality 81.2% [78.0–84.1%] (measured), p95 0.52 s" in one line."""
+        """ "label: quality 81.2% [78.0–84.1%] (measured), p50 0.31 s, p95 0.52 s" in one
+        line; a latency pooled over configs differing only in sampling settings says so."""
         parts = [f"{self.label}: quality {_points(self.quality)} ({self.basis})"]
+        if self.latency_p50_s is not None:  # what a ranking for speed compares
+            parts.append(f"p50 {_seconds(self.latency_p50_s.value)}")
         if self.latency_p95_s is not None:
-            parts.append(f"p95 {_seconds(self.latency_p95_s.value)}")
+            twins = len(self.latency_pooled_with)
+            pooled = f" (latency pooled with {twins} sampling twin{'s' * (twins > 1)})"
+            parts.append(f"p95 {_seconds(self.latency_p95_s.value)}" + pooled * bool(twins))
         if self.energy_j is not None:
             parts.append(f"{self.energy_j.value:.0f} J")
         return ", ".join(parts)
@@ -167,13 +172,7 @@ class Recommendation:
         lines = [f"{self.task_type}: {self.message}{version}"]
         if self.choice is not None:
             lines += _describe_choice(self.choice)
-            if self.drivers:
-                lines.append(
-                    "  why: "
-                    + "; ".join(_driver(d) for d in self.drivers)
-                    + f" — the model's predictions on {self.task_type}, each against the "
-                    f"setting most used by the configs measured on {self.task_type}"
-                )
+            lines += _describe_drivers(self.drivers, self.task_type)
             if self.overruled is not None:
                 lines.append(f"  the model preferred: {self.overruled.summary()}")
             if self.excluded_best is not None:
@@ -306,6 +305,28 @@ def _pooled_with(option: Option) -> str:
         + ", ".join(option.latency_pooled_with)
         + ": they differ only in sampling settings)"
     )
+
+
+def _describe_drivers(drivers: tuple[Driver, ...], task_type: str) -> list[str]:
+    """ "why:" for the settings the model predicts help the pick (higher quality, or a
+    lower median latency when ranking for speed) and "against it:" for those it predicts
+    cost something: a pick decided by its measurement can have either."""
+    where = (
+        f" — the model's predictions on {task_type}, each against the setting most used "
+        f"by the configs measured on {task_type}"
+    )
+    helps = [d for d in drivers if (d.effect > 0) == (d.target == "quality")]
+    costs = [d for d in drivers if d not in helps]
+    lines = []
+    if helps:
+        lines.append("  why: " + "; ".join(_driver(d) for d in helps) + where)
+    if costs:
+        lines.append(
+            "  against it: "
+            + "; ".join(_driver(d) for d in costs)
+            + (" (same predictions)" if helps else where)
+        )
+    return lines
 
 
 def _driver(driver: Driver) -> str:

@@ -48,7 +48,12 @@ def test_best_config_under_a_latency_limit(stored):
     assert answer.excluded_best is not None and answer.excluded_best.model == "big:8b"
     assert answer.drivers and answer.drivers[0].feature in {"model", "temperature"}
     text = answer.explain()
-    assert "tiny:1b" in text and "why:" in text and "measured: 12 cases (12 generations" in text
+    assert "tiny:1b" in text and "measured: 12 cases (12 generations" in text
+    # the drivers are split by what the model predicts they do to the pick
+    for driver in answer.drivers:
+        heading = "  why: " if driver.effect > 0 else "  against it: "
+        line = next(x for x in text.splitlines() if x.startswith(heading))
+        assert f"{driver.feature} {driver.value} " in line
     assert answer.choice.evidence.n_cases == 12 and answer.choice.basis != "predicted"
     assert "predicted by the model: quality" in text and "%" in text
     # one sentence says what estimate, measured and predicted mean
@@ -69,6 +74,13 @@ def test_prefer_speed_and_weights(stored):
     fastest = recommend("qa", prefer="speed", engine=engine)
     assert fastest.choice.model == "tiny:1b" and fastest.choice.params["num_predict"] == 64
     assert fastest.drivers[0].target == "latency_p50"
+    text = fastest.explain()
+    for driver in fastest.drivers:  # for speed, a setting predicted slower is not a "why"
+        heading = "  why: " if driver.effect < 0 else "  against it: "
+        line = next(x for x in text.splitlines() if x.startswith(heading))
+        assert f"{driver.feature} {driver.value} " in line
+    for option in fastest.alternatives:  # the figure a ranking for speed compares
+        assert f"p50 {option.latency_p50_s.value:.2f} s, p95" in option.summary()
     by_weight = recommend("qa", prefer={"quality": 1.0}, engine=engine)
     by_quality = recommend("qa", engine=engine)
     assert by_weight.choice.config_hash == by_quality.choice.config_hash
@@ -279,6 +291,10 @@ def test_speed_ranks_by_each_configs_own_latency_and_a_pooled_figure_says_so(tra
     assert "(measured latency pooled with big:8b t=0.8 n=64 tpl=careful: they" in text
     assert "measured p95 as the estimate combines it:" in text and "(pooled with big" in text
     assert any("latency over sampling ×2" in note for note in best.notes)
+    pooled = dataclasses.replace(best.choice, latency_pooled_with=("a", "b"))
+    p95 = f"p95 {pooled.latency_p95_s.value:.2f} s (latency pooled with 2 sampling twins)"
+    assert p95 in pooled.summary()
+    assert "pooled" not in fastest.choice.summary()
 
 
 def test_with_three_configs_the_measurements_decide_and_the_answer_says_why():
