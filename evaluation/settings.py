@@ -227,29 +227,40 @@ def sandbox_parallel() -> int:
     return value
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database, one in memory, a URI
+    filename (``file:...?mode=ro``: SQLite opens it as its query says) or not a URL)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or name in (None, "", ":memory:"):
+        return None
+    return None if name.startswith("file:") else Path(name).expanduser()
+
+
+def no_database_yet(url: str) -> bool:
+    """Whether ``url`` is a SQLite file not created yet: a reader finds nothing stored
+    there, and opening it would create it (SQLite creates the file it opens)."""
+    path = sqlite_file(url)
+    return path is not None and not path.exists()
+
+
 def refuse_a_named_database_not_there(explicit: str | None, explicit_name: str) -> None:
     """For a reader of stored results: a SQLite file the user named (``explicit``, called
     ``explicit_name``, else the environment) that does not exist is a wrong path, not an
     empty database, and opening it would create an empty file; an existing empty (0-byte)
     file likewise, which opening would turn into a database: StorageError. The default
     file is left to the caller (on a fresh install there is none yet)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     source = explicit_name if explicit else DATABASE_URL_ENV
     url = explicit or os.environ.get(DATABASE_URL_ENV)
-    if not url:
-        return
-    try:
-        parsed = make_url(check_database_url(url, source))
-    except (ArgumentError, ValueError):
-        return  # said when it is opened
-    name = parsed.database
-    if parsed.get_backend_name() != "sqlite" or name in (None, "", ":memory:"):
-        return
-    if name.startswith("file:"):
-        return  # a URI filename (mode=ro, …): SQLite opens it as its query says
-    if not (path := Path(name).expanduser()).exists():
+    if not url or (path := sqlite_file(check_database_url(url, source))) is None:
+        return  # not SQLite, or not a URL (said when it is opened)
+    if not path.exists():
         raise StorageError(
             f"{source}: no results database at {path} (nothing is there yet; a sweep "
             "creates one: evalflow run SPEC)"

@@ -97,7 +97,7 @@ def find_experiments(
         known = [e.name for e in list_experiments(session)][-10:]
         listing = ", ".join(known) or "none yet: run `evalflow run SPEC` first"
         what = "experiment" if len(missing) == 1 else "experiments"
-        raise StorageError(f"no {what} {', '.join(missing)}; known experiments: {listing}")
+        raise StorageError(f"no {what} named {', '.join(missing)}; known experiments: {listing}")
     return found
 
 

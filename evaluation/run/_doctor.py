@@ -124,9 +124,10 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     from evaluation.redact import one_line, redact_url
+    from evaluation.settings import sqlite_file
 
     where = redact_url(url)
-    if (path := _sqlite_file(url)) is not None and not path.exists():
+    if (path := sqlite_file(url)) is not None and not path.exists():
         return _no_file_yet(where, path)
     try:
         engine = create_engine(url, connect_args=_connect_timeout(url, timeout_s))
@@ -140,21 +141,6 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
         # ImportError: the URL's driver is not installed; ValueError: e.g. a port not a number
         return Check("database", "fail", f"{where}: {one_line(_first_line(exc), known=[url])}")
     return _tables_check(where, engine.dialect.name, tables)
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL (None for another database, in memory, or not a URL)."""
-    from sqlalchemy import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return None
-    name = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
-        return None
-    return None if name.startswith("file:") else Path(name)
 
 
 def _no_file_yet(where: str, path: Path) -> Check:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -22,16 +21,31 @@ def open_engine(args: argparse.Namespace) -> Engine:
     return open_database(args.database)
 
 
+def open_reader(args: argparse.Namespace) -> Engine:
+    """The database as ``open_engine`` opens it, for a verb that only reads: where it is
+    a SQLite file not created yet (a fresh home), an empty database in memory stands in,
+    so the verb finds no experiments and answers as it would on an empty database,
+    without creating the file (a read verb writes nothing; `doctor` says "no database
+    yet" the same way)."""
+    from evaluation.settings import database_url, no_database_yet
+
+    if no_database_yet(database_url(args.database)):
+        from evaluation.storage.db import make_engine
+
+        return make_engine("sqlite://")
+    return open_engine(args)
+
+
 def read_for_bank(database: str | None, needs: str, read: Callable[[Session], T]) -> T:
     """``read`` on the results database for a level that needs an item bank, never
     creating one: refused (``BankRefused``, exit 2, ``needs`` saying who needs what) when
     a SQLite file is not there yet."""
     from evaluation.itembank import BankRefused
-    from evaluation.settings import database_url
+    from evaluation.settings import database_url, no_database_yet
     from evaluation.storage.db import make_engine, session_scope
 
     url = database_url(database)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    if no_database_yet(url):
         raise BankRefused(f"{needs} and there is no results database yet")
     engine = make_engine(url, create=False)
     try:

@@ -8,7 +8,7 @@ import shlex
 from typing import TYPE_CHECKING
 
 from flows.cli import options
-from flows.cli._database import open_engine
+from flows.cli._database import open_reader
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -45,7 +45,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from evaluation.storage.repository import completed_count, get_experiment, scored_count
     from evaluation.storage.runs import experiment_status
 
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_reader(args)) as session:
         experiment = get_experiment(session, args.experiment)
         state = experiment_status(session, experiment)
         board = load_leaderboard(session, args.experiment)
@@ -146,7 +146,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     from evaluation.storage.repository import list_experiments
     from evaluation.storage.runs import experiment_status
 
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_reader(args)) as session:
         rows = [(e, experiment_status(session, e)) for e in list_experiments(session)]
         calibrated = {  # the calibrated level's share: stored, no generation read
             name: f"calibrated {len(ids)}/{total}"
@@ -191,7 +191,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from evaluation.export import export_experiment
     from evaluation.storage.db import session_scope
 
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_reader(args)) as session:
         try:
             paths = export_experiment(
                 session, args.experiment, out_dir=args.out, fmt=args.format, levels=args.level

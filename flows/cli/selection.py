@@ -11,8 +11,12 @@ from flows.cli import options
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    from evaluation.settings import database_url, no_database_yet
     from selection import recommend
 
+    # a fresh home's database is not created to find no selector in it: an empty one in
+    # memory stands in (as for show and experiments: flows/cli/_database.open_reader)
+    database = "sqlite://" if no_database_yet(database_url(args.database)) else args.database
     try:
         answer = recommend(
             args.task_type,
@@ -21,7 +25,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             min_quality=args.min_quality,
             prefer=args.prefer,
             version=args.version,
-            database_url=args.database,
+            database_url=database,
         )
     except ValueError as exc:  # recommend() refuses bad arguments this way
         raise EvalError(str(exc)) from exc

@@ -53,9 +53,9 @@ def _calibrated(args: argparse.Namespace, *, markdown: bool = False) -> str:
     them (docs/calibrated-judges.md), adjusted as --adjust says; text or markdown."""
     from evaluation.calibration._render import calibration_text
     from evaluation.storage.db import session_scope
-    from flows.cli._database import open_engine
+    from flows.cli._database import open_reader
 
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_reader(args)) as session:
         texts = [
             calibration_text(session, name, adjust=args.adjust, markdown=markdown)
             for name in dict.fromkeys(args.experiments)
@@ -70,10 +70,10 @@ def _estimates(args: argparse.Namespace) -> list[str]:
     from evaluation.itembank import estimates_text, experiment_estimates
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import get_experiment
-    from flows.cli._database import open_engine
+    from flows.cli._database import open_reader
 
     sections = []
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_reader(args)) as session:
         for name in dict.fromkeys(args.experiments):
             experiment = get_experiment(session, name)
             text = estimates_text(*experiment_estimates(session, experiment.id))
@@ -90,10 +90,10 @@ def _one_baseline(args: argparse.Namespace) -> str | None:
         return refs[0] if refs else None
     from evaluation.compare import one_baseline, parse_selections
     from evaluation.storage.db import session_scope
-    from flows.cli._database import open_engine
+    from flows.cli._database import open_reader
 
     selections = parse_selections(args.experiments, args.config)
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_reader(args)) as session:
         return one_baseline(session, selections, refs)
 
 
@@ -102,10 +102,10 @@ def _current_comparison(args: argparse.Namespace) -> dict[str, Any]:
     unchanged, else computed and stored (no artifacts)."""
     from evaluation.compare import current_comparison, parse_selections
     from evaluation.storage.db import session_scope
-    from flows.cli._database import open_engine
+    from flows.cli._database import open_reader
 
     selections = parse_selections(args.experiments, args.config)
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_reader(args)) as session:
         found = current_comparison(session, selections, baseline=args.baseline, adjust=args.adjust)
     return {
         "run_label": found.run_label,

@@ -1519,7 +1519,7 @@ SURFACE_CASES = [
         "verb-power-pilot-unknown",
         "cli",
         cli("power", "SPEC", "--delta", "0.1", "--pilot", "nope"),
-        ("no experiment 'nope'",),
+        ("no experiment named 'nope'",),
     ),
     Bad(
         "verb-review-configs-unknown",

@@ -259,7 +259,7 @@ def test_bad_arguments_are_refused(database_url, capsys):
     code, _, err = run(capsys, "--database", database_url, "power", str(DEMO),
                        "--delta", "0.05", "--pilot", "nope")  # fmt: skip
     assert code == 2
-    assert "error: no experiment 'nope'" in err
+    assert "error: no experiment named 'nope'" in err
     for bad in (["--delta", "-0.1"], ["--delta", "0.1", "--alpha", "1.5"]):
         with pytest.raises(SystemExit) as info:
             main(["--database", database_url, "power", str(DEMO), *bad])
