@@ -8,7 +8,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from evaluation.errors import EvalError, ModelNotFound, NotOllamaAPI
+from evaluation.errors import BackendUnavailable, EvalError, ModelNotFound, NotOllamaAPI
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli._serving import bind, serve
@@ -174,6 +174,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
                 host=exc.host,
                 model=exc.model,
             ) from None
+        except BackendUnavailable as exc:
+            raise _unreachable(exc, redact_url(url), args.url is not None) from None
     rate = "–" if result.contradiction_rate is None else f"{result.contradiction_rate:.0%}"
     asked = result.generations + result.pairs
     if asked and result.scored == 0 and result.pairs_judged == 0:
@@ -191,6 +193,36 @@ def cmd_judge(args: argparse.Namespace) -> int:
     if result.failures:  # some went unscored or unjudged: say why
         print("why unscored or unjudged: " + " | ".join(result.failures))
     return 0
+
+
+def _unreachable(exc: BackendUnavailable, where: str, given: bool) -> BackendUnavailable:
+    """The judge's host not reached, in one line: the URL tried and where it came from,
+    what the transport said, and the fix (start the server, or --url / OLLAMA_HOST), as
+    `run`'s host check says it. A refused connection is not retried: it fails at once."""
+    import os
+
+    from evaluation.settings import OLLAMA_HOST_ENV
+
+    said = str(exc)
+    head, _, rest = said.partition(": ")
+    reason = rest if rest and "://" in head else said  # "URL: ConnectError: ..." -> the cause
+    source = (
+        "--url"
+        if given
+        else f"${OLLAMA_HOST_ENV}"
+        if os.environ.get(OLLAMA_HOST_ENV)
+        else f"the default: ${OLLAMA_HOST_ENV} is not set"
+    )
+    if exc.connected:  # something listens there but drops the requests
+        fix = "check that the URL is the model server's (its port) and that it is healthy"
+    else:
+        fix = "start the model server there (Ollama: `ollama serve`)"
+    return BackendUnavailable(
+        f"cannot reach the judge host {where} ({source}): {reason}; {fix}, or name the "
+        f"judge's host with --url or {OLLAMA_HOST_ENV}",
+        host=exc.host,
+        model=exc.model,
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -988,7 +988,12 @@ HOST_CASES = [
             "--model",
             "judge:1b",
         ],
-        ("ConnectError",),
+        (
+            "cannot reach the judge host http://127.0.0.1:",
+            "(--url): ConnectError",
+            "ollama serve",
+            "--url or OLLAMA_HOST",
+        ),
     ),
 ]
 
