@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,15 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("EVALFLOW_DATABASE_URL", None)
 os.environ.pop("OLLAMA_HOST", None)  # specs without hosts: the default Ollama URL
+# Every Prefect client (one or more per task run) builds a verified SSL context from this
+# file, else from certifi's whole bundle: ~15 ms of CPU each, ~7% of an in-process sweep's
+# CPU here. The APIs the tests talk to are plain http:// on loopback (the harness, embedded
+# servers), as for `evalflow run`'s embedded server, which sets the same one-certificate
+# file (flows.embedded_server.use_api).
+if "PREFECT_API_SSL_CERT_FILE" not in os.environ:
+    from flows.embedded_server import plain_http_ca_file
+
+    os.environ["PREFECT_API_SSL_CERT_FILE"] = str(plain_http_ca_file())
 
 import pytest  # noqa: E402
 from _pytest.nodeid import NodeId  # noqa: E402
@@ -52,6 +62,11 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.numprocesses = WORKERS
         if config.option.dist == "no":
             config.option.dist = "loadgroup"
+    # xdist hands out the work units (a group, or one test) in the order of
+    # pytest_collection_modifyitems below, the longest first, not re-sorted by how many
+    # tests each holds (its default): that put the many quick bad-input cases first and a
+    # minutes-long integration module last, run alone on one worker at the end.
+    config.option.loadscopereorder = False
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist names each test by its group
@@ -110,7 +125,7 @@ def prefect_harness() -> Iterator[None]:
     import prefect
     from prefect.testing import utilities
 
-    from flows.prefect_schema import seed_fresh_database
+    from flows.prefect_schema import seed_fresh_database, snapshot_version
 
     def seeded_folder() -> str:
         folder = tempfile.mkdtemp(prefix="prefect-harness-")
@@ -119,10 +134,15 @@ def prefect_harness() -> Iterator[None]:
         seed_fresh_database(prefect.__version__, f"sqlite+aiosqlite:///{database}")
         return folder
 
-    with (
-        mock.patch.object(utilities, "mkdtemp", seeded_folder),
-        utilities.prefect_test_harness(server_startup_timeout=180),
-    ):
+    # The harness's server, as the embedded server starts (flows/embedded_server.py):
+    # without registering Prefect's block types (~1-3 s; no flow uses a block) and, the
+    # database being at the snapshot's revision, without alembic's check of it.
+    server = {"PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "0"}
+    if snapshot_version() == prefect.__version__:
+        server["PREFECT_API_DATABASE_MIGRATE_ON_START"] = "0"
+    with contextlib.ExitStack() as harness, mock.patch.object(utilities, "mkdtemp", seeded_folder):
+        with mock.patch.dict(os.environ, server):  # the server's start only, not the tests'
+            harness.enter_context(utilities.prefect_test_harness(server_startup_timeout=180))
         yield
 
 
