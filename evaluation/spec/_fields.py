@@ -177,6 +177,8 @@ class FieldReader:
         required: Iterable[str] = (),
     ) -> dict[str, Any]:
         """A mapping with string keys; unknown keys are refused with the allowed ones."""
+        if value is None and not field:  # YAML reads an empty (or comments-only) file so
+            raise self.error(DOCUMENT, "the file is empty (or only comments): expected a mapping")
         if not isinstance(value, dict):
             raise self.error(field or DOCUMENT, f"expected a mapping, got {_type_name(value)}")
         for key in value:

@@ -525,7 +525,7 @@ SPEC_CASES = [
         spec_text("- name\n"),
         ("{spec}", "expected a mapping, got list"),
     ),
-    Bad("spec-empty-file", "spec", spec_text(""), ("{spec}", "expected a mapping, got null")),
+    Bad("spec-empty-file", "spec", spec_text(""), ("{spec}: the file is empty", "a mapping")),
     Bad(
         "spec-not-utf8",
         "spec",

@@ -344,6 +344,8 @@ def test_load_spec_errors_carry_the_path(tmp_path: Path, suite: Path) -> None:
         ("name: t\nmodels: [m\n", "not valid YAML"),
         ("name: t\nname: u\n", "duplicate key 'name'"),
         ("- name\n", "expected a mapping"),
+        ("", "the file is empty (or only comments): expected a mapping"),  # was "got null"
+        ("# a comment\n", "the file is empty (or only comments)"),
     ],
 )
 def test_load_spec_refuses_bad_documents(tmp_path: Path, text: str, fragment: str) -> None:
