@@ -182,15 +182,18 @@ def measured_floor(
 ) -> Override | None:
     """``hand_floor`` where the task type's data are thin (``thin`` says how): an
     Override to the by-hand choice (the best measured mean among ``candidates``) unless
-    ``table.loc[chosen]`` is estimated significantly better than that measurement
-    (one-sided z test of the pick's estimate against the measured mean, their errors
-    independent, α = ``ALPHA``), with no exemption. With barely more measured configs
-    than effects, the multilevel fit has next to nothing left to estimate its error
-    from: it shrinks every measurement onto its main effects, and a config it never
-    measured looks as sure as a measurement, so neither the combined estimates nor their
-    weights say what was measured (the selector benchmark's additive world at 1k
-    generations: a by-hand choice measured at 80.9, true 74.0, estimated at 73.6, below
-    an unmeasured pick at 74.0 ± 1.0, true 71.1)."""
+    ``table.loc[chosen]`` is estimated at least as high as that measurement, with no
+    exemption. With barely more measured configs than effects, the multilevel fit has
+    next to nothing left to estimate its error from: it shrinks every measurement onto
+    its main effects, and a config it never measured looks as sure as a measurement, so
+    neither the combined estimates nor their weights say what was measured (the selector
+    benchmark's additive world at 1k generations: a by-hand choice measured at 80.9, true
+    74.0, estimated at 73.6, below an unmeasured pick at 74.0 ± 1.0, true 71.1).
+
+    The pick need not be estimated *significantly* better: the by-hand choice is the
+    highest of many means over about ten cases, mostly the luckiest, and demanding
+    significance over it answered with it on 60% of the sampling world's 1k queries,
+    where the model's own picks hit 14 of 78 and the by-hand choices 3 (tune seed 1)."""
     means = candidates["measured_quality_mean"].dropna()
     if means.empty:
         return None
@@ -199,14 +202,12 @@ def measured_floor(
         return None
     row, hand = table.loc[chosen], table.loc[floor]
     mean, se = hand["measured_quality_mean"], _finite(hand.get("measured_quality_se"))
-    spread = math.hypot(_finite(row.get("quality_sd")), se)
-    gain = row["quality"] - mean
-    if spread > 0 and gain / spread > NormalDist().inv_cdf(1 - ALPHA):
+    if row["quality"] >= mean:
         return None
     return Override(
         floor,
         f"answered with the by-hand choice, the best measured config that meets the limits "
         f"by its measurements ({100 * mean:.1f} ± {100 * se:.1f} on "
-        f"{int(hand['measured_n_cases'])} cases): {thin}, and the model's pick is not "
-        f"estimated significantly better than that measurement ({100 * row['quality']:.1f})",
+        f"{int(hand['measured_n_cases'])} cases): {thin}, and the model's pick is "
+        f"estimated below that measurement ({100 * row['quality']:.1f})",
     )

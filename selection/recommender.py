@@ -26,8 +26,8 @@ a paired test on the cases both ran), and the pick must be estimated significant
 better than the best-estimated measured-feasible config, or that config is kept (unless
 the pick's own estimate rests mostly on measurements: the multilevel estimate from the
 task type's measured configs). Where those configs are too few for that model
-(``_thin_data``), the pick must instead be estimated significantly better than the
-by-hand choice's measurement, with no exemption.
+(``_thin_data``), the pick must instead be estimated at least as high as the by-hand
+choice's measurement, with no exemption.
 """
 
 from __future__ import annotations

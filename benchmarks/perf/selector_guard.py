@@ -26,9 +26,10 @@ beyond noise, paired per query):
 - ``best-estimated floor, no exemption``: the same against the best combined estimate
   among them (``hand_floor``'s floor) instead of the best measured mean;
 - ``thin-data floor``: where the task type's data are thin, the by-hand choice unless
-  the pick is estimated significantly better than that choice's measurement (its mean
-  and standard error), as :func:`selection._evidence_rule.measured_floor` does; where
-  they are ample, the pick;
+  the pick is estimated at least as high as that choice's measurement, as
+  :func:`selection._evidence_rule.measured_floor` does (``…, significantly better``:
+  significantly higher, by its mean and standard error, the rule before); where they
+  are ample, the pick;
 - ``weaker evidence``: the by-hand choice wherever the pick's sd exceeds that choice's
   measured standard error and the pick is not significantly better (the issue's words:
   "when the model's evidence for a predicted config is weaker than the measured
@@ -158,16 +159,21 @@ def floor_on_hand(exempt: bool, floor: Rule = by_hand) -> Rule:
     return rule
 
 
-def thin_measured_floor(row: dict, table: pd.DataFrame) -> str | None:
+def thin_measured_floor(significant: bool) -> Rule:
     """Where the task type's data are thin, the by-hand choice unless the pick is
-    estimated significantly better than that choice's measurement (its mean and standard
-    error); where they are ample, the pick (as landed)."""
-    pick, hand = row["pick"], by_hand(row, table)
-    if row["ample"] or pick is None or hand is None or hand == pick:
-        return pick
-    p, h = table.loc[pick], table.loc[hand]
-    spread = math.hypot(p["quality_sd"], h["measured_se"])
-    return pick if p["quality"] - h["measured_quality_mean"] > Z * spread else hand
+    estimated at least as high as that choice's measurement (as landed), or with
+    ``significant`` significantly higher (its mean and standard error: the rule before);
+    where they are ample, the pick."""
+
+    def rule(row: dict, table: pd.DataFrame) -> str | None:
+        pick, hand = row["pick"], by_hand(row, table)
+        if row["ample"] or pick is None or hand is None or hand == pick:
+            return pick
+        p, h = table.loc[pick], table.loc[hand]
+        spread = math.hypot(p["quality_sd"], h["measured_se"]) if significant else 0.0
+        return pick if p["quality"] - h["measured_quality_mean"] >= Z * spread else hand
+
+    return rule
 
 
 def weaker_evidence(row: dict, table: pd.DataFrame) -> str | None:
@@ -186,7 +192,8 @@ RULES: dict[str, Rule] = {
     "floor on by hand": floor_on_hand(exempt=True),
     "floor, no exemption": floor_on_hand(exempt=False),
     "best-estimated floor, no exemption": floor_on_hand(False, best_estimated),
-    "thin-data floor (landed)": thin_measured_floor,
+    "thin-data floor (landed)": thin_measured_floor(significant=False),
+    "thin-data floor, significantly better (before)": thin_measured_floor(significant=True),
     "weaker evidence": weaker_evidence,
 }
 
