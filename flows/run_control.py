@@ -8,7 +8,8 @@ workers and the task threads took over a minute and printed tracebacks. So the h
 silences output, records the interruption, stops sending (no new case, no new call),
 waits a bounded time (``--interrupt-wait``, saying so; a second Ctrl-C cuts it short) for
 the requests already on the wire, whose answers are then stored rather than asked again
-by the rerun, gives its host slots back, then marks the Prefect flow run cancelled, stops
+by the rerun, closes its lane worker processes (``--workers``: each gives its host slots
+back) and gives its own host slots back, then marks the Prefect flow run cancelled, stops
 the server and leaves with ``os._exit`` — within ``EXIT_DEADLINE_S`` of that wait whatever
 the threads are doing.
 """
@@ -61,6 +62,7 @@ EXIT_DEADLINE_S = 4.0  # after the wait for the requests in flight
 # killed), what the lanes finished stored (until FLUSH_DEADLINE_S after the wait, or
 # FLUSH_MIN_S at least).
 GIVE_BACK_S = 1.5
+WORKERS_EXIT_S = 2.5  # lane workers (``--workers``) give their slots back and end, first
 CANCEL_MIN_S = 0.3
 FLUSH_DEADLINE_S = 2.3
 FLUSH_MIN_S = 0.3
@@ -308,8 +310,10 @@ def _stop(
     # dead run), then the flow run is marked cancelled, both before the embedded server
     # stops. One after the other: side by side their writes met in the server's SQLite,
     # one was answered 503 and tried again later, and the give-back ran past the second
-    # they shared (the rerun then gave back slots "held by dead run(s)").
-    _bounded(_give_back_slots, waited + GIVE_BACK_S)
+    # they shared (the rerun then gave back slots "held by dead run(s)"). The lane
+    # workers' slots first: the exit would cut them off with theirs listed.
+    _bounded(_close_lane_workers, waited + WORKERS_EXIT_S + 0.5)
+    _bounded(_give_back_slots, time.monotonic() + GIVE_BACK_S)
     if flow_run_id:
         _bounded(
             lambda: _cancel_flow_run(flow_run_id),
@@ -334,6 +338,14 @@ def _bounded(work, deadline: float):
     thread.start()
     thread.join(max(0.0, deadline - time.monotonic()))
     return result[0] if result else None
+
+
+def _close_lane_workers() -> None:
+    """This run's lane worker processes told to exit, each giving its host slots back
+    (``evaluation.run._workers.close_on_exit``); none without ``--workers``."""
+    from evaluation.run._workers import close_on_exit
+
+    close_on_exit(WORKERS_EXIT_S)
 
 
 def _give_back_slots() -> None:

@@ -22,6 +22,11 @@ record writer, and a lane's chunk runs in a worker process instead:
   so (``drained``); until then their running chunks count as cases in flight here
   (``counted_elsewhere``), so the run's wait for what is in flight covers them. The
   workers ignore SIGINT (a terminal sends it to the whole group): the run says when.
+  The run's exit on a signal (``os._exit``, flows/run_control.py) would cut the workers
+  off with their host slots listed for the next run ("held by dead run(s)"), so before
+  it the interrupt's thread closes them (``close_on_exit``): each gives its slots back
+  and ends, then the semaphores shared with them are unlinked (else multiprocessing's
+  resource tracker warned of "leaked semaphore objects").
 - ``kill -9`` of the run: the workers find their pipe closed and exit at once; what
   they had not sent back is not stored, and the rerun asks for exactly that (as for
   the run's own requests in flight). A worker that dies fails its running chunks
@@ -36,10 +41,12 @@ import contextlib
 import contextvars
 import itertools
 import multiprocessing
+import multiprocessing.util
 import os
 import pickle
 import signal
 import threading
+import time
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -63,6 +70,7 @@ OpenRunner = Callable[[Any, Mapping[str, int]], AbstractAsyncContextManager[Work
 seats per host; a module-level function (sent to the worker by name)."""
 
 EXIT_WAIT_S = 60.0  # a worker gives its slots back as it exits; then it is killed
+EXIT_NOW_KILL_WAIT_S = 0.5  # ``close_on_exit``: a worker killed is waited for this long
 DRAIN_WAIT_S = 3600.0  # after a stop: the run's own wait decides how long it is waited for
 SEND_EVERY_S = 0.005  # a worker's records go back together at most this late
 
@@ -84,6 +92,7 @@ class _Worker:
     process: Any  # multiprocessing's process
     conn: Any  # its end of the pipe
     ready: asyncio.Future[None]
+    sending: threading.Lock = field(default_factory=threading.Lock)  # loop and interrupt
     busy: int = 0  # chunks it runs
     alive: bool = True
     drained: bool = False
@@ -110,6 +119,21 @@ class _Seats:
     of_host: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     free: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     host_of: list[str] = field(default_factory=list)
+
+
+_OPEN: set[LaneWorkers] = set()  # this process's, until closed
+
+
+def close_on_exit(timeout_s: float) -> None:
+    """From an interrupt's thread, just before the process exits without unwinding
+    (``os._exit``): every open ``LaneWorkers`` told to exit (each worker gives back its
+    host slots and ends; one still there after ``timeout_s`` is killed, its slots left
+    listed for the next run), then the semaphores shared with them unlinked, as
+    multiprocessing's exit hook would (``os._exit`` skips it)."""
+    deadline = time.monotonic() + timeout_s
+    for workers in list(_OPEN):
+        workers.exit_now(deadline)
+    multiprocessing.util._run_finalizers(0)  # SemLocks' unlink (exitpriority 0)
 
 
 class LaneWorkers:
@@ -168,6 +192,7 @@ class LaneWorkers:
                     self._seats.of_host[host.name].append(seat)
                     self._seats.free[host.name].append(seat)
         self._unlisten = on_stop_sending(self._stop.set)
+        _OPEN.add(self)
 
     async def ready(self) -> None:
         """Once every worker has opened its backends and slots (raises what failed)."""
@@ -197,7 +222,7 @@ class LaneWorkers:
         chunk.move_to(Cursor(self._cells, seat, self._lock))
         worker.busy += 1
         try:
-            worker.conn.send(("chunk", job_id, seat, host, chunk.items, chunk.earlier))
+            _send(worker, ("chunk", job_id, seat, host, chunk.items, chunk.earlier))
             return await job.done
         except OSError as exc:
             raise WorkerDied(f"lane worker {worker.index} is gone ({exc})") from exc
@@ -208,22 +233,38 @@ class LaneWorkers:
             else:  # cancelled: the worker may still claim items on the seat, so it is
                 job.abandoned = True  # kept until the worker says the chunk ended
                 with contextlib.suppress(OSError):
-                    worker.conn.send(("cancel", job_id))
+                    _send(worker, ("cancel", job_id))
 
     async def close(self) -> None:
         """Tell the workers to exit (each gives back its slots) and wait for them, at
         most ``EXIT_WAIT_S``; a worker still there then is killed."""
         if self._closed:
             return
-        self._closed = True
-        self._unlisten()
-        for worker in self.workers:
-            with contextlib.suppress(OSError):
-                worker.conn.send(("exit",))
+        self._tell_exit()
         await asyncio.to_thread(self._join)
         for job in self._jobs.values():  # none when the run ended well
             if not job.done.done():
                 job.done.set_exception(WorkerDied("the lane workers were closed"))
+
+    def exit_now(self, deadline: float) -> None:
+        """From any thread (``close_on_exit``): tell the workers to exit and wait for
+        them until ``deadline`` (``time.monotonic``); those still there are killed."""
+        if not self._closed:
+            self._tell_exit()
+        for worker in self.workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+        for worker in self.workers:
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(EXIT_NOW_KILL_WAIT_S)
+
+    def _tell_exit(self) -> None:
+        self._closed = True
+        _OPEN.discard(self)
+        self._unlisten()
+        for worker in self.workers:
+            with contextlib.suppress(OSError):
+                _send(worker, ("exit",))
 
     def _join(self) -> None:
         for worker in self.workers:
@@ -322,6 +363,12 @@ class LaneWorkers:
                 if job.abandoned:
                     self._end(job_id)
         self._loop.create_task(self._notify())
+
+
+def _send(worker: _Worker, message: tuple) -> None:
+    """To ``worker``, whole (the loop and an interrupt's thread both send)."""
+    with worker.sending:
+        worker.conn.send(message)
 
 
 # --- in the worker process ---------------------------------------------------------------

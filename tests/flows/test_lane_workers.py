@@ -152,3 +152,31 @@ def test_ctrl_c_stores_what_the_workers_requests_in_flight_return(tmp_path, pref
     assert left == []
     assert rerun.returncode == 0, rerun_output
     assert redone == 9 - at_exit
+
+
+def test_sigterm_leaves_no_slot_holder_and_no_leaked_semaphore(tmp_path, prefect_home, started):
+    """`evalflow run --workers 2` sent SIGTERM with every slot's request on the wire:
+    exit 143 with the requests stored, and the workers' host slots given back before the
+    exit, so no holder file is left for the next run to find "held by dead run(s)" (the
+    workers were cut off by the run's exit with theirs listed); and no resource_tracker
+    warning of leaked semaphores (the workers' shared lock and stop event)."""
+    env = environment(tmp_path, prefect_home)
+    db = tmp_path / "results.db"
+    config = StandInConfig(models=("llama3.2:3b",), slots=4, latency_ms=3000.0)
+    with running_standin(config) as s:
+        spec = lifecycle_spec(tmp_path / "spec.yaml", "lanes-term", s.url)
+        spec.write_text(spec.read_text().replace("slots: 2", "slots: 4"))
+        run = evalflow(env, "run", str(spec), "--limit", "3", "--workers", "2")
+        started.append(run)
+        wait_for(lambda: stored(db) >= 4 and s.stats.in_flight == 4, START_S, run)
+        workers = children(run.pid)
+        _, output, _ = interrupt(run, signal.SIGTERM)  # its output ends when all are gone
+        requests, at_exit = s.stats.requests, stored(db)
+        left = [p for p in workers if alive(p)]
+
+    assert run.returncode == 143, output
+    assert "waiting up to 5 s for the 4 request(s) in flight" in output
+    assert at_exit == requests == 8, output
+    assert left == []
+    assert sorted(tmp_path.glob("**/*.holder")) == [], output
+    assert "leaked semaphore" not in output, output
