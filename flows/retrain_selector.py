@@ -30,11 +30,13 @@ def retrain_selector(
     engine = open_database(database)
     frame = load_training_frame(engine, include_simulated)
     outcome = train(engine, frame, include_outcomes, tolerance)
-    publish_report(outcome)
+    if outcome.result is not None:  # None: nothing new since the current version
+        publish_report(outcome)
     get_run_logger().info(outcome.decision.reason)
     return {
         "version_id": outcome.version_id,
         "promoted": outcome.decision.promoted,
         "reason": outcome.decision.reason,
         "generations": len(frame),
+        "stored": outcome.result is not None,
     }

@@ -73,6 +73,18 @@ class NotEnoughTrainingData(TrainingDataError):
         "settings in its grid"
     )
 
+    @classmethod
+    def nothing_stored(cls, include_simulated: bool) -> NotEnoughTrainingData:
+        """No stored generation to train on (simulated ones left out unless
+        ``include_simulated``): what `evalflow retrain` says, before or in its flow."""
+        hint = (
+            ""
+            if include_simulated
+            else " (simulated results are left out: add --include-simulated to `evalflow "
+            "retrain`, or set the flow's include_simulated parameter)"
+        )
+        return cls(f"no stored generations to train the selector on{hint}; {cls.HINT}")
+
 
 def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Check the columns and values; return a copy with numeric columns as floats, a

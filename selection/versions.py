@@ -62,7 +62,7 @@ class RetrainOutcome:
 
     version_id: int
     decision: PromotionDecision
-    result: TrainingResult
+    result: TrainingResult | None  # None: nothing new to learn, no version trained
     sklearn_version: str
     n_outcomes: int = 0
 
@@ -162,9 +162,16 @@ def decide_promotion(
 ) -> PromotionDecision:
     """Whether ``result`` may replace ``incumbent`` (see the module docstring)."""
     if incumbent is None:
-        return PromotionDecision(
-            True, "first selector version: nothing to compare with", basis="first version"
+        measured = ", ".join(
+            _describe(name, result.metrics[name][metric])
+            for name, metric in COMPARED.items()
+            if metric in result.metrics.get(name, {})
         )
+        held_out = {"suite": "suites", "config": "configs"}.get(result.grouping, result.grouping)
+        reason = "first selector version: nothing to compare with" + (
+            f"; its cross-validated errors (held-out {held_out}): {measured}" if measured else ""
+        )
+        return PromotionDecision(True, reason, basis="first version")
     rows = result.rows
     unseen = pd.Series(False, index=rows.index)
     if incumbent_model is not None:
@@ -210,12 +217,12 @@ def decide_promotion(
         reason = f"not promoted: worse {where}: " + "; ".join(worse)
     else:
         summary = ", ".join(
-            f"{_describe(n, e['candidate'])} vs {_describe(n, e['incumbent'])}"
-            for n, e in comparison.items()
+            _change(n, e["incumbent"], e["candidate"]) for n, e in comparison.items()
         )
         reason = (
             f"promoted: not worse than version {incumbent.id} beyond the margin "
-            f"{'with 95% confidence ' if basis == 'unseen rows' else ''}{where} ({summary})"
+            f"{'with 95% confidence ' if basis == 'unseen rows' else ''}{where} "
+            f"(version {incumbent.id} → this one: {summary})"
         )
     return PromotionDecision(
         promoted=not worse,
@@ -244,6 +251,10 @@ def train_and_maybe_promote(
         outcomes = outcomes_frame(session) if include_outcomes else pd.DataFrame()
     parts = [frame, outcomes] if len(outcomes) else [frame]
     data = validate_training_frame(pd.concat(parts, ignore_index=True))
+    with Session(engine, expire_on_commit=False) as session:
+        kept = _nothing_new(session, data, hyperparameters, len(outcomes))
+    if kept is not None:
+        return kept
     result = train_selector(data, hyperparameters)
     with Session(engine, expire_on_commit=False) as session:
         incumbent = current_version(session)
@@ -263,6 +274,42 @@ def train_and_maybe_promote(
             sklearn_version=row.sklearn_version,
             n_outcomes=len(outcomes),
         )
+
+
+def _nothing_new(
+    session: Session,
+    data: pd.DataFrame,
+    hyperparameters: Hyperparameters | None,
+    n_outcomes: int,
+) -> RetrainOutcome | None:
+    """The current version kept, nothing trained or stored, where it learned from exactly
+    this data with these settings and this scikit-learn: a new version would be the same
+    model (a second `retrain` with nothing stored since made and promoted a copy). One
+    whose stored model cannot be loaded is trained again."""
+    from selection.frame import fingerprint
+
+    incumbent = current_version(session)
+    if incumbent is None or incumbent.data_fingerprint != fingerprint(data):
+        return None
+    settings = _json_safe(asdict(hyperparameters or Hyperparameters()))
+    if incumbent.hyperparameters != settings or incumbent.sklearn_version != sklearn_version():
+        return None
+    try:
+        load_model(session, incumbent)
+    except LOAD_ERRORS:
+        return None
+    reason = (
+        f"nothing new since version {incumbent.id}: it learned from these same "
+        f"{len(data)} generations; no version stored, version {incumbent.id} stays current"
+    )
+    decision = PromotionDecision(False, reason, incumbent_id=incumbent.id, basis="same data")
+    return RetrainOutcome(
+        version_id=int(incumbent.id or 0),
+        decision=decision,
+        result=None,
+        sklearn_version=incumbent.sklearn_version,
+        n_outcomes=n_outcomes,
+    )
 
 
 def _compare_on_rows(
@@ -333,6 +380,14 @@ def _not_comparable(
     return PromotionDecision(
         True, reason, incumbent_id=incumbent.id, basis="not comparable", n_comparison_rows=0
     )
+
+
+def _change(name: str, old: float, new: float) -> str:
+    """Two versions' errors on one target, the metric named once: ``quality MAE 12.6 →
+    12.4 points``, ``latency_p95 mean relative error 48.5% → 47.9%``."""
+    if name == "quality":
+        return f"quality MAE {100 * old:.1f} → {100 * new:.1f} points"
+    return f"{name} mean relative error {100 * old:.1f}% → {100 * new:.1f}%"
 
 
 def _describe(name: str, error: float) -> str:

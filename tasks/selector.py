@@ -22,15 +22,7 @@ def load_training_frame(engine: Engine, include_simulated: bool) -> pd.DataFrame
     with session_scope(engine) as session:
         frame = training_frame(session, quality_metric, include_simulated=include_simulated)
     if frame.empty:
-        hint = (
-            ""
-            if include_simulated
-            else " (simulated results are left out: add --include-simulated to `evalflow "
-            "retrain`, or set the flow's include_simulated parameter)"
-        )
-        raise NotEnoughTrainingData(
-            f"no stored generations to train the selector on{hint}; {NotEnoughTrainingData.HINT}"
-        )
+        raise NotEnoughTrainingData.nothing_stored(include_simulated)
     get_run_logger().info(
         "training frame: %d generations from %d experiment(s), %d config(s)",
         len(frame),

@@ -45,6 +45,16 @@ _GENERATIONS = text(
     ORDER BY g.id
     """
 )
+_ANY_GENERATION = text(
+    """
+    SELECT 1 FROM generations g
+    JOIN experiments e ON e.id = g.experiment_id
+    JOIN configs c ON c.hash = g.config_hash
+    JOIN cases cs ON cs.uid = g.case_uid
+    WHERE :simulated OR NOT (g.simulated OR e.simulated)
+    LIMIT 1
+    """
+)
 _SCORES = text(
     "SELECT s.generation_id, s.metric, s.value FROM scores s "
     "JOIN generations g ON g.id = s.generation_id WHERE g.status = 'ok'"
@@ -69,6 +79,13 @@ def training_frame(
     frame["quality_metric"] = _quality_metric(frame, _metrics(session), quality_metric)
     frame["quality"] = _quality(frame, pd.read_sql(_SCORES, connection))
     return frame.drop(columns=["generation_id", "experiment_id"])
+
+
+def has_training_rows(session: Session, *, include_simulated: bool = False) -> bool:
+    """Whether ``training_frame`` would have a row: one indexed query, so that `retrain`
+    refuses an empty or simulated-only database before it starts Prefect and a flow."""
+    found = session.connection().execute(_ANY_GENERATION, {"simulated": include_simulated})
+    return found.first() is not None
 
 
 def _model_facts(models: pd.DataFrame) -> pd.DataFrame:

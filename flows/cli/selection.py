@@ -36,10 +36,17 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
+    from selection.frame import NotEnoughTrainingData
+
+    if not _anything_to_train_on(args):  # said before Prefect starts (a minute under load)
+        print(
+            f"error: {NotEnoughTrainingData.nothing_stored(args.include_simulated)}",
+            file=sys.stderr,
+        )
+        return 1
     from flows.cli.logs import console_for
     from flows.retrain_selector import retrain_selector
     from flows.run_control import prefect_api
-    from selection.frame import NotEnoughTrainingData
 
     console_for(args)
     try:
@@ -50,12 +57,40 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     except NotEnoughTrainingData as exc:  # not bad input: exit 1 (README), with what to run
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    state = "promoted" if summary["promoted"] else "kept, not promoted"
+    reason = summary["reason"]
+    if not summary.get("stored", True):  # nothing new: the current version kept
+        print(f"selector v{summary['version_id']} kept: {reason}")
+        return 0
+    if not reason.startswith(("promoted", "not promoted")):  # else it says so itself
+        reason = f"{'promoted' if summary['promoted'] else 'kept, not promoted'}. {reason}"
     print(
         f"selector v{summary['version_id']} trained on {summary['generations']} generations: "
-        f"{state}. {summary['reason']}"
+        f"{reason}"
     )
     return 0
+
+
+def _anything_to_train_on(args: argparse.Namespace) -> bool:
+    """Whether the results database holds a generation `retrain` may learn from: one
+    query (no database yet: none), so an empty or simulated-only database is refused at
+    once instead of after Prefect's start and a flow."""
+    from evaluation.settings import database_url, no_database_yet
+
+    url = database_url(args.database)
+    if no_database_yet(url):
+        return False
+    from evaluation.errors import StorageError
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.training import has_training_rows
+
+    engine = make_engine(url, create=False)
+    try:
+        with session_scope(engine) as session:
+            return has_training_rows(session, include_simulated=args.include_simulated)
+    except StorageError:  # not evalflow's tables (yet): the flow says what is wrong
+        return True
+    finally:
+        engine.dispose()
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -228,9 +228,14 @@ def test_commands_that_run_a_flow_use_the_embedded_server_not_prefects_own(tmp_p
     env.pop("EVALFLOW_EMBEDDED_PREFECT_API_URL", None)
     evalflow = Path(sys.executable).with_name("evalflow")
     database = f"sqlite:///{tmp_path / 'results.db'}"
-    from evaluation.storage.db import make_engine
+    from evaluation.storage.db import make_engine, session_scope
+    from tests.support.results_db import add_experiment, make_config, make_suite
 
-    make_engine(database).dispose()  # an empty results database (none there is refused)
+    # one config's results: enough for the flow to start (nothing at all is refused before
+    # Prefect), too few (config, suite) pairs for it to train
+    with session_scope(make_engine(database)) as session:
+        scores = {make_config("sim:1b", 0.0): {"exact_match": [1.0, 0.0]}}
+        add_experiment(session, "demo", make_suite(2), scores, simulated=True)
     done = subprocess.run(
         [str(evalflow), "--database", database, "retrain", "--include-simulated"],
         env=env,
@@ -240,8 +245,8 @@ def test_commands_that_run_a_flow_use_the_embedded_server_not_prefects_own(tmp_p
     )
     # too little data is not bad input (exit 2) but a state to fix by running more: exit 1
     assert done.returncode == 1, done.stderr
-    (line,) = done.stderr.splitlines()
-    assert line.startswith("error: no stored generations to train the selector on; run more")
+    *_, line = done.stderr.splitlines()  # after the flow's own log lines
+    assert line.startswith("error: need successful generations for at least 3 (config, suite)")
     log = (tmp_path / "home" / "logs" / "prefect-server.log").read_text()
     assert log.startswith("--- evalflow process "), log
 

@@ -39,13 +39,46 @@ def test_first_version_is_promoted_and_described(engine, frame):
         assert session.get(SelectorBlob, row.id) is not None
 
 
-def test_retraining_on_the_same_data_is_promoted(engine, frame):
-    train_and_maybe_promote(engine, frame, hyperparameters=FAST)
+def test_a_first_version_says_its_own_cross_validated_errors(engine, frame):
+    """It had nothing to compare with and said nothing more: how far to trust it?"""
+    first = train_and_maybe_promote(engine, frame, hyperparameters=FAST).decision
+    assert first.reason.startswith("first selector version: nothing to compare with; its ")
+    assert "cross-validated errors (held-out suites): quality MAE " in first.reason
+    assert "latency_p95 mean relative error " in first.reason
+
+
+def test_retraining_on_the_same_data_stores_nothing(engine, frame):
+    """A second `retrain` with nothing stored since made and promoted a copy of the
+    current version after minutes of training: now nothing is trained, the current kept."""
+    first = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
     second = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
     decision = second.decision
+    assert second.result is None and second.version_id == first.version_id
+    assert not decision.promoted and decision.basis == "same data"
+    assert decision.reason == (
+        f"nothing new since version {first.version_id}: it learned from these same "
+        f"{len(frame)} generations; no version stored, version {first.version_id} stays current"
+    )
+    with Session(engine) as session:
+        assert [v.id for v in list_versions(session)] == [first.version_id]
+    other = train_and_maybe_promote(engine, frame, hyperparameters=USELESS)
+    assert other.result is not None  # other settings: a version of its own
+
+
+def test_more_samples_of_the_same_pairs_compare_cross_validated_errors(engine):
+    train_and_maybe_promote(
+        engine, validate_training_frame(synthetic_frame(cases=4)), hyperparameters=FAST
+    )
+    more = validate_training_frame(synthetic_frame(cases=6))
+    decision = train_and_maybe_promote(engine, more, hyperparameters=FAST).decision
     assert decision.promoted and decision.basis == "cross-validation"
+    # each error named once, old → new (was "quality MAE 12.61 points vs quality MAE ...")
     quality = decision.comparison["quality"]
-    assert quality["candidate"] == pytest.approx(quality["incumbent"])
+    shown = (
+        f"quality MAE {100 * quality['incumbent']:.1f} → {100 * quality['candidate']:.1f} points"
+    )
+    assert f"(version 1 → this one: {shown}, latency_p95 mean relative error " in decision.reason
+    assert decision.reason.count("MAE") == 1
 
 
 def test_worse_version_is_kept_but_not_promoted(engine):
