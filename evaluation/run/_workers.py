@@ -21,7 +21,8 @@ record writer, and a lane's chunk runs in a worker process instead:
   they start nothing new, wait for their cases in flight, send their records, then say
   so (``drained``); until then their running chunks count as cases in flight here
   (``counted_elsewhere``), so the run's wait for what is in flight covers them. The
-  workers ignore SIGINT (a terminal sends it to the whole group): the run says when.
+  workers ignore SIGINT and SIGTERM (a terminal, or a service manager, sends them to
+  the whole group): the run says when.
   The run's exit on a signal (``os._exit``, flows/run_control.py) would cut the workers
   off with their host slots listed for the next run ("held by dead run(s)"), so before
   it the interrupt's thread closes them (``close_on_exit``): each gives its slots back
@@ -379,7 +380,8 @@ def _main(
 ) -> None:
     """A worker process: runs chunks until told to exit, or until the run's process is
     gone (its pipe closed: exit at once, as if killed with it)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the run says
+    for signum in (signal.SIGINT, signal.SIGTERM):  # sent to the group: the run says
+        signal.signal(signum, signal.SIG_IGN)
     os.environ.update(environment)
     open_runner, plan, seats = pickle.loads(work)  # imports the runner's modules
     fewer_collections()

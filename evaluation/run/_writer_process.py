@@ -11,7 +11,8 @@ when each is committed (or sends back the error), so the writer still stores one
 at a time in one transaction, and what a kill loses is unchanged: the batch not yet
 committed, which the rerun redoes.
 
-The process ignores SIGINT (a terminal sends Ctrl-C to the whole group: the run flushes
+The process ignores SIGINT and SIGTERM (a terminal sends Ctrl-C to the whole group, a
+service manager SIGTERM: the run flushes
 its writer before it exits) and ends when its pipe closes (the run is gone) or when
 ``close`` says so.
 """
@@ -89,7 +90,8 @@ class WriterProcess:
 
 
 def _main(conn: Any, url: str, experiment_id: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # sent to the group: the run flushes
+        signal.signal(signum, signal.SIG_IGN)
     fewer_collections()
     engine = make_engine(url, create=False)
     try:

@@ -154,12 +154,17 @@ def test_ctrl_c_stores_what_the_workers_requests_in_flight_return(tmp_path, pref
     assert redone == 9 - at_exit
 
 
-def test_sigterm_leaves_no_slot_holder_and_no_leaked_semaphore(tmp_path, prefect_home, started):
+@pytest.mark.parametrize("group", [False, True], ids=["command", "group"])
+def test_sigterm_leaves_no_slot_holder_and_no_leaked_semaphore(
+    tmp_path, prefect_home, started, group
+):
     """`evalflow run --workers 2` sent SIGTERM with every slot's request on the wire:
     exit 143 with the requests stored, and the workers' host slots given back before the
     exit, so no holder file is left for the next run to find "held by dead run(s)" (the
     workers were cut off by the run's exit with theirs listed); and no resource_tracker
-    warning of leaked semaphores (the workers' shared lock and stop event)."""
+    warning of leaked semaphores (the workers' shared lock and stop event). Also when the
+    whole process group gets it (a service manager's stop): the workers and the writer
+    process leave the stop to the run (they died at once, their slots listed)."""
     env = environment(tmp_path, prefect_home)
     db = tmp_path / "results.db"
     config = StandInConfig(models=("llama3.2:3b",), slots=4, latency_ms=3000.0)
@@ -170,7 +175,11 @@ def test_sigterm_leaves_no_slot_holder_and_no_leaked_semaphore(tmp_path, prefect
         started.append(run)
         wait_for(lambda: stored(db) >= 4 and s.stats.in_flight == 4, START_S, run)
         workers = children(run.pid)
-        _, output, _ = interrupt(run, signal.SIGTERM)  # its output ends when all are gone
+        if group:  # one signal to each: the run's wait for its requests is not cut short
+            os.killpg(run.pid, signal.SIGTERM)
+            output, _ = run.communicate(timeout=60)  # it ends when all are gone
+        else:
+            _, output, _ = interrupt(run, signal.SIGTERM)
         requests, at_exit = s.stats.requests, stored(db)
         left = [p for p in workers if alive(p)]
 
