@@ -140,6 +140,11 @@ async def generate_all(
         writer = record_writer(engine, experiment_id, progress.stored, process=storing)
         slots, shared, lanes = None, None, None
         if workers > 1:  # their slots are their own; what they send back is stored here
+            get_run_logger().info(
+                "starting %d lane workers: each a Python process that imports evalflow's "
+                "modules and takes its share of the host slots before the first request",
+                workers,
+            )
             lanes = start_lane_workers(
                 workers, sweep, hosts, limit_names, pool.simulated_time_scale
             )
@@ -184,6 +189,7 @@ async def generate_all(
             await lanes.ready()
         else:
             await slots.reserve(hosts)
+        progress.work_starts()
         stack.enter_context(telemetry)
         live.start()
         stack.push_async_callback(_stopped, asyncio.create_task(live.keep_written()))

@@ -69,6 +69,17 @@ class ProgressArtifact:
         if mix is not None:
             mix.start(_clock())
 
+    def work_starts(self) -> None:
+        """The hosts get their first requests now: the rate and the time left are
+        measured from here. Before, they counted the lane workers' start-up (each a
+        new interpreter: 42–82 s under load), so the first stored generation read as a
+        rate of one per start-up and an ETA of hours."""
+        now = _clock()
+        self._rate = Rate()
+        self._rate.add(now, self._done)
+        if self._mix is not None:
+            self._mix.start(now)
+
     @classmethod
     async def create(
         cls,

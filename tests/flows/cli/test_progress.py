@@ -61,6 +61,34 @@ def test_the_bar_and_the_log_print_the_same_rate(monkeypatch):
     assert "166.7 gen/s" in _drawn(bar)
 
 
+def test_the_rate_counts_from_when_the_hosts_get_work_not_from_the_workers_start_up(
+    monkeypatch,
+):
+    """A newcomer's `run --workers 2`: the tracker was made before the lane workers
+    started (80 s under load), and the first stored generations read as ~0.1/s and an
+    ETA of hours."""
+    from types import SimpleNamespace
+
+    from evaluation.run import WorkMix
+
+    clock = [0.0]
+    monkeypatch.setattr(progress, "_clock", lambda: clock[0])
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    seen = []
+    monkeypatch.setattr(progress, "LISTENERS", [seen.append])
+    item = SimpleNamespace(config=SimpleNamespace(hash="a"))
+    record = SimpleNamespace(item=item, result=SimpleNamespace(latency_s=0.5), ok=True)
+    mix = WorkMix(remaining={"a": 100}, model_of={"a": "m"})
+    tracker = progress.ProgressArtifact(None, "demo", total=100, mix=mix)
+    clock[0] = 80.0  # the workers' start-up
+    tracker.work_starts()
+    for _ in range(4):
+        clock[0] += 0.5
+        asyncio.run(tracker.stored([record] * 4))  # 4 slots, 0.5 s each
+    assert seen[-1].done == 16 and seen[-1].per_s == pytest.approx(8.0)
+    assert seen[-1].eta_s == pytest.approx(84 / 8.0)  # 84 left at 4 slots' pace
+
+
 def test_after_generation_the_bar_says_which_step_is_under_way(monkeypatch):
     monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
     bar = RunProgress(_terminal())
