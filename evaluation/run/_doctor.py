@@ -144,13 +144,14 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
 
 
 def _no_file_yet(where: str, path: Path) -> Check:
-    """A SQLite file not created yet: fine where the first run can create it."""
-    folder = next((p for p in path.absolute().parents if p.exists()), None)
+    """A SQLite file not created yet: fine where the first run can create it (SQLite
+    creates the file, not a missing folder: only the home folder is made for it)."""
+    folder = path.absolute().parent
     facts = {"url": where, "dialect": "sqlite"}
-    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         detail = (
-            f"{where}: no database yet, and {folder or path.parent} is not a writable "
-            "folder: a run cannot create it"
+            f"{where}: no database yet, and {folder} is not a writable folder: a run "
+            "cannot create it"
         )
         return Check("database", "fail", detail, facts)
     return Check(

@@ -1456,7 +1456,7 @@ SURFACE_CASES = [
         "verb-compare-two-unknown",
         "cli",
         cli("compare", "nope", "demo", "nada"),
-        ("no experiments 'nope', 'nada'; known experiments: demo",),
+        ("no experiments named 'nope', 'nada'; known experiments: demo",),
     ),
     Bad(
         "verb-compare-config-unknown", "cli", cli("compare", "demo", "--config", "nope"), ("nope",)

@@ -181,6 +181,11 @@ def test_sigterm_leaves_no_slot_holder_and_no_leaked_semaphore(
         else:
             _, output, _ = interrupt(run, signal.SIGTERM)
         requests, at_exit = s.stats.requests, stored(db)
+        # the writer process and multiprocessing's resource tracker end when the run's
+        # pipes close, just after its exit (a worker's slots are given back before it)
+        deadline = time.monotonic() + 10
+        while [p for p in workers if alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.05)
         left = [p for p in workers if alive(p)]
 
     assert run.returncode == 143, output
