@@ -116,6 +116,23 @@ def test_a_worker_killed_mid_run_leaves_exactly_the_work_left(tmp_path, host):
     assert len(keys) == len(set(keys)) == total
 
 
+def _two_workers_on_four_slots(tmp_path, experiment: str, url: str) -> tuple[str, ...]:
+    """`run` of 3 cases per config with `--workers 2` on a host of 4 slots."""
+    spec = lifecycle_spec(tmp_path / "spec.yaml", experiment, url)
+    spec.write_text(spec.read_text().replace("slots: 2", "slots: 4"))
+    return ("run", str(spec), "--limit", "3", "--workers", "2")
+
+
+def _alive_after(pids: list[int], within_s: float = 10.0) -> list[int]:
+    """The processes still alive once they had ``within_s`` to end: the writer process
+    and multiprocessing's resource tracker end when the run's pipes close, just after
+    its exit (a worker gives its slots back before that)."""
+    deadline = time.monotonic() + within_s
+    while [p for p in pids if alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in pids if alive(p)]
+
+
 def test_ctrl_c_stores_what_the_workers_requests_in_flight_return(tmp_path, prefect_home, started):
     """`evalflow run --workers 2` with every slot's request on the wire (3 s each):
     Ctrl-C waits for the workers' requests, says so, stores them and leaves no worker
@@ -124,9 +141,7 @@ def test_ctrl_c_stores_what_the_workers_requests_in_flight_return(tmp_path, pref
     db = tmp_path / "results.db"
     config = StandInConfig(models=("llama3.2:3b",), slots=4, latency_ms=3000.0)
     with running_standin(config) as s:
-        spec = lifecycle_spec(tmp_path / "spec.yaml", "lanes-stop", s.url)
-        spec.write_text(spec.read_text().replace("slots: 2", "slots: 4"))
-        command = ("run", str(spec), "--limit", "3", "--workers", "2")  # 9 generations
+        command = _two_workers_on_four_slots(tmp_path, "lanes-stop", s.url)  # 9 generations
         run = evalflow(env, *command)
         started.append(run)
         workers = []
@@ -134,10 +149,7 @@ def test_ctrl_c_stores_what_the_workers_requests_in_flight_return(tmp_path, pref
         workers = children(run.pid)
         exit_code_and_output = interrupt(run, signal.SIGINT)
         requests, at_exit = s.stats.requests, stored(db)
-        deadline = time.monotonic() + 10
-        while [p for p in workers if alive(p)] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = [p for p in workers if alive(p)]
+        left = _alive_after(workers)
 
         s.reconfigure(latency_ms=1.0)
         rerun = evalflow(env, *command)
@@ -169,9 +181,7 @@ def test_sigterm_leaves_no_slot_holder_and_no_leaked_semaphore(
     db = tmp_path / "results.db"
     config = StandInConfig(models=("llama3.2:3b",), slots=4, latency_ms=3000.0)
     with running_standin(config) as s:
-        spec = lifecycle_spec(tmp_path / "spec.yaml", "lanes-term", s.url)
-        spec.write_text(spec.read_text().replace("slots: 2", "slots: 4"))
-        run = evalflow(env, "run", str(spec), "--limit", "3", "--workers", "2")
+        run = evalflow(env, *_two_workers_on_four_slots(tmp_path, "lanes-term", s.url))
         started.append(run)
         wait_for(lambda: stored(db) >= 4 and s.stats.in_flight == 4, START_S, run)
         workers = children(run.pid)
@@ -181,12 +191,7 @@ def test_sigterm_leaves_no_slot_holder_and_no_leaked_semaphore(
         else:
             _, output, _ = interrupt(run, signal.SIGTERM)
         requests, at_exit = s.stats.requests, stored(db)
-        # the writer process and multiprocessing's resource tracker end when the run's
-        # pipes close, just after its exit (a worker's slots are given back before it)
-        deadline = time.monotonic() + 10
-        while [p for p in workers if alive(p)] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = [p for p in workers if alive(p)]
+        left = _alive_after(workers)
 
     assert run.returncode == 143, output
     assert "waiting up to 5 s for the 4 request(s) in flight" in output
