@@ -12,7 +12,7 @@ import json
 import math
 import re
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,8 +175,11 @@ class FieldReader:
         *,
         allowed: Sequence[str] | None = None,
         required: Iterable[str] = (),
+        nested: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """A mapping with string keys; unknown keys are refused with the allowed ones."""
+        """A mapping with string keys; unknown keys are refused with the allowed ones.
+        ``nested`` names keys that belong one level down (key → the field holding them),
+        so a misspelled one is pointed there rather than to the nearest key here."""
         if value is None and not field:  # YAML reads an empty (or comments-only) file so
             raise self.error(DOCUMENT, "the file is empty (or only comments): expected a mapping")
         if not isinstance(value, dict):
@@ -185,8 +188,7 @@ class FieldReader:
             if not isinstance(key, str):
                 raise self.error(child(field, key), "keys must be text", at_key=True)
             if allowed is not None and key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint = _did_you_mean(key, allowed, nested or {})
                 raise self.error(
                     child(field, key),
                     f"unknown key{hint} (allowed: {', '.join(allowed)})",
@@ -310,3 +312,12 @@ def template_fields(text: str) -> list[str]:
             )
         names.append(name)
     return names
+
+
+def _did_you_mean(key: str, allowed: Sequence[str], nested: Mapping[str, str]) -> str:
+    close = difflib.get_close_matches(key, [*allowed, *nested], n=1)
+    if not close:
+        return ""
+    if close[0] in nested:
+        return f"; did you mean '{close[0]}' under '{nested[close[0]]}'?"
+    return f"; did you mean '{close[0]}'?"

@@ -99,7 +99,13 @@ def parse_spec(
     """Validate a spec already read from YAML. A relative ``suite`` is resolved against
     ``base_dir``, else the spec file's folder, else the working directory."""
     reader = FieldReader(str(path) if path is not None else None)
-    reader.mapping(data, "", allowed=SPEC_KEYS, required=("name", "suite", "models"))
+    reader.mapping(
+        data,
+        "",
+        allowed=SPEC_KEYS,
+        required=("name", "suite", "models"),
+        nested=dict.fromkeys(GRID_ORDER, "grid"),
+    )
     reader.storable(data)
     if base_dir is None and path is not None:
         base_dir = Path(path).parent

@@ -235,6 +235,9 @@ def test_hosts_parse(data: dict[str, Any]) -> None:
 
 TOP_LEVEL_CASES = [
     ({"grids": {}}, "grids", "did you mean 'grid'"),
+    # a grid parameter at the top level is pointed under grid:, not to 'templates'
+    ({"temprature": [0.5]}, "temprature", "did you mean 'temperature' under 'grid'?"),
+    ({"top_p": [0.9]}, "top_p", "did you mean 'top_p' under 'grid'?"),
     ({"name": "Demo_QA"}, "name", "[a-z0-9-]+"),
     ({"name": None}, "name", "required"),
     ({"name": 7}, "name", "expected text"),
