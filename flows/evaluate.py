@@ -31,6 +31,7 @@ from tasks.sweep import (
     record_outcome,
     record_unservable,
     register,
+    store_view_pages,
 )
 from tasks.telemetry import record_telemetry
 
@@ -144,6 +145,7 @@ async def evaluate(
     publish(engine, experiment_id)
     announce_step(name, "comparing configs", engine=engine, stage="compare")
     comparison = compare_configs(engine, experiment_id)
+    store_view_pages(engine, experiment_id, "completed")
     announce_step(name, "writing report", engine=engine, stage="report")
     report_file = publish_report(
         engine,

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from evaluation.adaptive import level_work
 from evaluation.monitor import set_stage, store_summary
 from evaluation.redact import one_line, urls_given
+from evaluation.run._heap import release_freed
 from evaluation.run._preflight import HostCheck
 from evaluation.run._sweep import Sweep, prepare_sweep
 from evaluation.run._work import GenerationRecord, WorkItem
@@ -143,19 +144,28 @@ def record_unservable(
         )
 
 
-@task(name="finish-experiment", cache_policy=NO_CACHE)
-def finish(engine: Engine, experiment_id: int, status: str) -> None:
-    """End the run, bring the database's planner facts up to date, then store the view's
-    summary and flip matrix (computed once here rather than on the view's first request:
-    seconds at a million generations)."""
-    with session_scope(engine) as session:
-        name = session.get(Experiment, experiment_id).name
-        end_run(session, name, status, RunProcess.current())
+@task(name="store-view-pages", cache_policy=NO_CACHE)
+def store_view_pages(engine: Engine, experiment_id: int, ending_status: str) -> None:
+    """Bring the database's planner facts up to date, then store the view's summary and
+    flip matrix as the run will end (``ending_status``; computed once here rather than
+    on the view's first request: seconds at a million generations). Before the report:
+    its matplotlib stays loaded once drawn, and these pages' frames stacked on it."""
     refresh_planner_facts(engine)
     from evaluation.view.stored import store_pages  # pandas and the statistics: not at start
 
     with session_scope(engine) as session:
-        store_pages(session, name)
+        name = session.get(Experiment, experiment_id).name
+        store_pages(session, name, ending=ending_status)
+    release_freed()  # the pages' frames back to the system (evaluation/run/_heap.py)
+
+
+@task(name="finish-experiment", cache_policy=NO_CACHE)
+def finish(engine: Engine, experiment_id: int, status: str) -> None:
+    """End the run and store its summary for the monitor (its view pages are stored:
+    ``store_view_pages``)."""
+    with session_scope(engine) as session:
+        name = session.get(Experiment, experiment_id).name
+        end_run(session, name, status, RunProcess.current())
         store_summary(session, experiment_id)  # the monitor's recent runs and series
 
 

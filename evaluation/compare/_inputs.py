@@ -247,8 +247,7 @@ def _note_unmeasured_latency(
 ) -> None:
     """Latency is compared only where it was measured (a stored latency, real or
     simulated): say which configs have none, so no verdict is read into its absence."""
-    latency = scores[(scores["metric"] == LATENCY) & scores["value"].notna()]
-    measured = set(latency["config"])
+    measured = set(scores["config"][(scores["metric"] == LATENCY) & scores["value"].notna()])
     if unmeasured := [c.name for c in configs if c.name not in measured]:
         every = len(unmeasured) == len(configs)
         notes.append(
@@ -263,16 +262,28 @@ def _score_frame(
     configs: list[SelectedConfig],
     metrics: list[str],
 ) -> pd.DataFrame:
+    """The rows of ``metrics`` and ``configs`` (named), each table cut as it is read (the
+    scores and latencies joined whole, then cut, held more copies at once)."""
     parts = []
     for e in experiments:
         names = {c.config_hash: c.name for c in configs if c.experiment_id == e.id}
         scores = scores_frame(session, e.id)
-        if LATENCY in metrics and not (scores["metric"] == LATENCY).any():
-            scores = pd.concat([scores, latency_scores(session, e.id)], ignore_index=True)
-        scores = scores[scores["metric"].isin(metrics) & scores["config"].isin(names)]
-        parts.append(scores.assign(config=scores["config"].map(names))[SCORE_COLUMNS])
+        latency = LATENCY in metrics and not (scores["metric"] == LATENCY).any()
+        parts.append(_named_rows(scores, metrics, names))
+        del scores
+        if latency:
+            parts.append(_named_rows(latency_scores(session, e.id), metrics, names))
     frame = pd.concat(parts, ignore_index=True)
-    return frame.assign(value=pd.to_numeric(frame["value"], errors="coerce").astype(float))
+    del parts
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
+    return frame
+
+
+def _named_rows(scores: pd.DataFrame, metrics: list[str], names: dict[str, str]) -> pd.DataFrame:
+    """``SCORE_COLUMNS`` of the rows of ``metrics`` and of the configs in ``names``
+    (hash to name), named."""
+    rows = scores.loc[scores["metric"].isin(metrics) & scores["config"].isin(names), SCORE_COLUMNS]
+    return rows.assign(config=rows["config"].map(names))
 
 
 def _facts(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
@@ -27,8 +28,8 @@ from evaluation.statistics.effects import DEFAULT_PARAMETERS
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
     experiment_configs,
-    generation_facts_frame,
     get_experiment,
+    ok_latencies,
     scores_frame,
 )
 from evaluation.storage.runs import experiment_status
@@ -45,7 +46,7 @@ class ReportData:
     primary: str | None
     higher_is_better: bool
     facts: pd.DataFrame  # one row per config: parameters, primary metric, latency facts
-    generations: pd.DataFrame  # each generation's facts, no outputs: the latency plot
+    latencies: dict[str, np.ndarray]  # config hash -> its successful generations' latencies
     comparison: MultiComparison | None
     effects: tuple[ParameterEffect, ...]
     varied: tuple[str, ...]  # parameters with two or more values in the sweep
@@ -130,6 +131,7 @@ def gather(
         history = metric_history(session, row, metric)
         if not history.empty:
             histories.append((metric, history))
+    del scores  # every score row: not held while the rest is read and drawn
     names = {c: f"#{i}" for i, c in enumerate(order, start=1)}
     status = experiment_status(session, row).status
     if status != row.status:  # a run whose process is gone: shown crashed, not stored
@@ -143,7 +145,7 @@ def gather(
         primary=primary,
         higher_is_better=higher,
         facts=facts,
-        generations=generation_facts_frame(session, experiment_id),
+        latencies=ok_latencies(session, experiment_id),
         comparison=multi,
         effects=tuple(effects),
         varied=varied,

@@ -319,7 +319,7 @@ def _pareto(data: ReportData) -> _Section:
 
 
 def _latency(data: ReportData) -> _Section:
-    fig = _plots().latency_distributions(data.generations, data.order, data.names)
+    fig = _plots().latency_distributions(data.latencies, data.order, data.names)
     return _Section("latency", "Latency distributions", [_img(fig, "latency per config", data)])
 
 

@@ -192,13 +192,13 @@ def quality_latency(
 
 
 def latency_distributions(
-    generations: pd.DataFrame, order: Sequence[str], names: Mapping[str, str]
+    latencies: Mapping[str, np.ndarray], order: Sequence[str], names: Mapping[str, str]
 ) -> Figure:
-    """Box plots of each config's per-generation latency (successful generations)."""
-    ok = generations[(generations["status"] == "ok") & generations["latency_s"].notna()]
-    present = [c for c in order if (ok["config_hash"] == c).any()]
+    """Box plots of each config's per-generation latency (``latencies``: config -> its
+    successful generations' latencies, ``repository.ok_latencies``)."""
+    present = [c for c in order if len(latencies.get(c, ())) > 0]
     fig, ax = _figure(7.5, 0.32 * len(present) + 1.2)
-    values = [ok.loc[ok["config_hash"] == c, "latency_s"].to_numpy(float) for c in present[::-1]]
+    values = [latencies[c] for c in present[::-1]]
     if values:
         boxes = ax.boxplot(
             values, vert=False, widths=0.6, flierprops={"markersize": 3}, patch_artist=True

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, text
 from sqlmodel import Session
 
+from evaluation.storage.db import read_frame
 from evaluation.storage.models import ComparisonRow, ComparisonRun, utcnow
 
 if TYPE_CHECKING:  # pandas: imported where a frame is read, not for the stored run
@@ -54,15 +55,13 @@ def comparisons_frame(session: Session, run_label: str) -> pd.DataFrame:
 def latency_scores(session: Session, experiment_id: int) -> pd.DataFrame:
     """Per-generation ``latency_s`` of the successful generations as long score rows
     (config = config hash), so latency is compared like any metric (lower is better)."""
-    import pandas as pd
-
     query = text(
         "SELECT g.config_hash AS config, c.case_id, g.sample_index, "
         'c."group" AS "group", \'latency_s\' AS metric, g.latency_s AS value '
         "FROM generations g JOIN cases c ON c.uid = g.case_uid "
         "WHERE g.experiment_id = :e AND g.status = 'ok'"
     )
-    return pd.read_sql(query, session.connection(), params={"e": experiment_id})
+    return read_frame(session, query, {"e": experiment_id})
 
 
 def energy_per_generation(session: Session, experiment_id: int) -> dict[str, float]:

@@ -8,13 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
 from sqlmodel import Session
 
 from evaluation.compare._leaderboard import metric_direction
 from evaluation.spec._params import PARAMETERS
 from evaluation.statistics.ranking import rank_order, tie_keys
-from evaluation.storage.repository import aggregates_frame, experiment_configs, get_experiment
+from evaluation.storage.repository import (
+    aggregates_frame,
+    experiment_configs,
+    get_experiment,
+    metric_scores_frame,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,18 +52,9 @@ def flip_matrix(
 ) -> FlipMatrix | None:
     """Case means (samples averaged first) of every config on ``metric``; None when
     nothing is scored. ``order``: the configs as the leaderboard ranks them."""
-    import pandas as pd
-
     from evaluation.statistics._cases import case_table
 
-    query = text(
-        "SELECT s.value, g.config_hash AS config, c.case_id, g.sample_index, "
-        'c."group" AS "group", s.metric FROM scores s '
-        "JOIN generations g ON g.id = s.generation_id JOIN cases c ON c.uid = g.case_uid "
-        "WHERE g.experiment_id = :e AND g.status = 'ok' AND s.metric = :m"
-    )
-    scores = pd.read_sql(query, session.connection(), params={"e": experiment_id, "m": metric})
-    scores = scores.dropna(subset=["value"])
+    scores = metric_scores_frame(session, experiment_id, metric).dropna(subset=["value"])
     if scores.empty:
         return None
     means = case_table(scores, metric).means

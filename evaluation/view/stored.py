@@ -73,21 +73,24 @@ PAGE_FORMAT = _format(Summary, FlipMatrix, PairSummary)
 ESTIMATES_FORMAT = _format(ShownEstimates)
 
 
-def summary_page(session: Session, experiment: str) -> Summary:
-    """The experiment's summary: the stored one while its inputs are unchanged."""
-    fingerprint = _fingerprint(session, experiment)
+def summary_page(session: Session, experiment: str, *, ending: str | None = None) -> Summary:
+    """The experiment's summary: the stored one while its inputs are unchanged
+    (``ending``: as ``summary_fingerprint``)."""
+    fingerprint = _fingerprint(session, experiment, ending)
     payload = _read(session, experiment, SUMMARY, fingerprint)
     if payload is not None:
         return _from_json(Summary, payload)
-    shown = experiment_summary(session, experiment)
+    shown = experiment_summary(session, experiment, ending=ending)
     _keep(session, experiment, SUMMARY, fingerprint, asdict(shown))
     return shown
 
 
-def flips_page(session: Session, experiment: str) -> FlipMatrix | None:
+def flips_page(
+    session: Session, experiment: str, *, ending: str | None = None
+) -> FlipMatrix | None:
     """The flip matrix on the leaderboard's first metric, configs in leaderboard order
     (None when nothing is scored): the stored one while its inputs are unchanged."""
-    fingerprint = _fingerprint(session, experiment)
+    fingerprint = _fingerprint(session, experiment, ending)
     payload = _read(session, experiment, MATRIX, fingerprint)
     if payload is not None:
         return _from_json(FlipMatrix | None, payload["flips"])
@@ -122,12 +125,14 @@ def pair_summary_page(
     return found
 
 
-def estimates_page(session: Session, experiment: str) -> ShownEstimates:
+def estimates_page(
+    session: Session, experiment: str, *, ending: str | None = None
+) -> ShownEstimates:
     """The full-suite estimates of the configs that ran part of the suite: the stored
     ones while the summary's inputs, the suite and its item banks are unchanged;
     computed afresh on every request while a run is going."""
     row = get_experiment(session, experiment)
-    key = summary_fingerprint(session, experiment)
+    key = summary_fingerprint(session, experiment, ending=ending)
     if key[1] == "running":
         return _estimates(session, int(row.id))
     banks = session.exec(
@@ -154,17 +159,21 @@ def _estimates(session: Session, experiment_id: int) -> ShownEstimates:
     )
 
 
-def store_pages(session: Session, experiment: str) -> None:
+def store_pages(session: Session, experiment: str, *, ending: str | None = None) -> None:
     """Compute and store the pages, as a run ends (after its comparison is stored), and
-    the leaderboard's pipeline summary (what `evalflow show` would sum again)."""
+    the leaderboard's pipeline summary (what `evalflow show` would sum again).
+    ``ending``: the status the run ends with, where it has not ended yet (a sweep stores
+    its pages before drawing its report: the report's matplotlib was otherwise held
+    under the pages' frames, a 100,000-generation run's highest point of memory)."""
     store_pipeline_summary(session, int(get_experiment(session, experiment).id))
-    summary_page(session, experiment)
-    flips_page(session, experiment)
-    estimates_page(session, experiment)
+    summary_page(session, experiment, ending=ending)
+    flips_page(session, experiment, ending=ending)
+    estimates_page(session, experiment, ending=ending)
 
 
-def _fingerprint(session: Session, experiment: str) -> str:
-    return json.dumps([PAGE_FORMAT, *summary_fingerprint(session, experiment)], default=str)
+def _fingerprint(session: Session, experiment: str, ending: str | None = None) -> str:
+    key = summary_fingerprint(session, experiment, ending=ending)
+    return json.dumps([PAGE_FORMAT, *key], default=str)
 
 
 def _read(session: Session, experiment: str, page: str, fingerprint: str) -> Any:

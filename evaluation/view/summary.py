@@ -31,7 +31,7 @@ from evaluation.spec._params import STUDIED_PARAMETERS as DEFAULT_PARAMETERS
 from evaluation.statistics.precision import column_decimals, fixed
 from evaluation.storage.comparisons import comparison_run, latency_scores
 from evaluation.storage.models import Experiment
-from evaluation.storage.repository import experiment_configs, get_experiment
+from evaluation.storage.repository import experiment_configs, get_experiment, metric_scores_frame
 from evaluation.storage.runs import experiment_status
 
 if TYPE_CHECKING:  # pandas, numpy and the metrics: imported where a summary is computed
@@ -93,16 +93,18 @@ def _empty_words(row: pd.Series) -> str:
     return f"empty outputs: {int(empty)} of {int(row['generations_ok'])}"
 
 
-def summary_fingerprint(session: Session, experiment: str) -> tuple:
+def summary_fingerprint(session: Session, experiment: str, *, ending: str | None = None) -> tuple:
     """What the summary depends on, read cheaply (the small tables): when it is
-    unchanged, a summary computed before still holds."""
+    unchanged, a summary computed before still holds. ``ending``: the status its run
+    ends with, taken for the stored one (a run stores its pages before its report, its
+    last step)."""
     row = get_experiment(session, experiment)
     aggregates = session.exec(
         text("SELECT COUNT(*), SUM(mean), SUM(n) FROM aggregates WHERE experiment_id = :e"),
         params={"e": row.id},
     ).one()
     stored = comparison_run(session, row.name)
-    status = experiment_status(session, row).status
+    status = ending or experiment_status(session, row).status
     people = session.exec(  # ratings and verdicts: the judges calibrated to people
         text(
             "SELECT (SELECT COUNT(*) FROM ratings r JOIN generations g "
@@ -118,13 +120,14 @@ def summary_fingerprint(session: Session, experiment: str) -> tuple:
     return (row.name, status, tuple(aggregates), created, tuple(people))
 
 
-def experiment_summary(session: Session, experiment: str) -> Summary:
-    """What the experiment page shows (see the module docstring)."""
+def experiment_summary(session: Session, experiment: str, *, ending: str | None = None) -> Summary:
+    """What the experiment page shows (see the module docstring); ``ending``: the status
+    its run ends with, shown in place of the stored one (``summary_fingerprint``)."""
     from evaluation.statistics.pareto import pareto_fronts
 
     row = get_experiment(session, experiment)
-    state = experiment_status(session, row)
-    running = state.status == "running"
+    status = ending or experiment_status(session, row).status
+    running = status == "running"
     board = load_leaderboard(session, row.name)
     table = ranked_table(board)
     order = list(table["config"])
@@ -173,7 +176,7 @@ def experiment_summary(session: Session, experiment: str) -> Summary:
         for config, r in ((c, indexed.loc[c]) for c in order)
     )
     return Summary(
-        status=state.status,
+        status=status,
         running=running,
         metrics=board.metrics,
         primary=primary,
@@ -302,8 +305,6 @@ def _effects(
     session: Session, experiment_id: int, facts: pd.DataFrame, metric: str, higher: bool
 ) -> list:
     """The parameter effects on ``metric``, as the report computes them."""
-    import pandas as pd
-
     from evaluation.metrics import get_metric
     from evaluation.statistics.effects import parameter_effects  # scipy, statsmodels
 
@@ -312,13 +313,7 @@ def _effects(
     ]
     if not varied:
         return []
-    query = text(
-        "SELECT s.value, g.config_hash AS config, c.case_id, g.sample_index, "
-        'c."group" AS "group", s.metric FROM scores s '
-        "JOIN generations g ON g.id = s.generation_id JOIN cases c ON c.uid = g.case_uid "
-        "WHERE g.experiment_id = :e AND g.status = 'ok' AND s.metric = :m"
-    )
-    scores = pd.read_sql(query, session.connection(), params={"e": experiment_id, "m": metric})
+    scores = metric_scores_frame(session, experiment_id, metric)
     if scores.empty:
         return []
     try:

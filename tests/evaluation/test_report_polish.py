@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
+from sqlalchemy import update
 from sqlmodel import Session
 
 from evaluation.report import gather, plots, render_report
+from evaluation.storage.models import Generation
+from evaluation.storage.repository import generations_frame
 from tests.evaluation.test_report import _rate
 from tests.support.review_db import build_review_db
 
@@ -62,3 +65,31 @@ def test_tables_fit_their_card_and_preferences_name_configs_not_sides(tmp_path):
     assert "A is the left output and B the right" in html
     assert re.search(r'<td class="num">#\d: \d+</td>', html)
     assert "A better" not in html
+
+
+def test_the_latency_plot_shows_each_configs_successful_latencies_as_stored(tmp_path):
+    """The box plots are drawn from ``ok_latencies`` (each config's latencies, not the
+    generations' frame): the same values the frame gave, failed generations and those
+    without a latency left out, one box per config at its median."""
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", name="toy")
+    with Session(db.engine) as session:
+        ids = generations_frame(session, db.experiment_id)["id"].tolist()
+        session.exec(update(Generation).where(Generation.id == ids[0]).values(status="failed"))
+        session.exec(update(Generation).where(Generation.id == ids[1]).values(latency_s=None))
+        session.commit()
+        frame = generations_frame(session, db.experiment_id)
+        data = gather(session, db.experiment)
+    ok = frame[(frame["status"] == "ok") & frame["latency_s"].notna()]
+    expected = {c: part["latency_s"].to_numpy(float) for c, part in ok.groupby("config_hash")}
+    assert data.latencies.keys() == expected.keys() and len(ok) == len(frame) - 2
+    for config, values in expected.items():
+        np.testing.assert_array_equal(data.latencies[config], values)
+    fig = plots.latency_distributions(data.latencies, data.order, data.names)
+    medians = {
+        float(line.get_xdata()[0])
+        for line in fig.axes[0].lines
+        if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]
+    }
+    assert {float(np.median(v)) for v in expected.values()} <= medians
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert ticks == [data.names[c] for c in data.order if c in expected][::-1]

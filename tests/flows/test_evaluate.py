@@ -23,7 +23,8 @@ from sqlmodel import Session, select
 
 from evaluation.errors import ModelNotFound
 from evaluation.storage.db import make_engine
-from evaluation.storage.models import Aggregate, Generation, Score
+from evaluation.storage.models import Aggregate, Generation, Score, ViewPage
+from evaluation.view import stored as view_stored
 from flows.evaluate import evaluate
 from tests.conftest import REPO
 from tests.support.standin_ollama import StandInConfig, running_standin
@@ -197,6 +198,12 @@ def test_simulated_sweep_is_labelled_simulated_and_its_report_says_completed(
     html = Path(summary["report"]).read_text(encoding="utf-8")
     assert "status completed" in report and "status running" not in report
     assert "status completed" in html and "status running" not in html
+    # the view's pages, stored before the report as the run would end, read back as is
+    with Session(engine) as session:
+        stored_key = session.get(ViewPage, (summary["experiment_id"], "summary")).fingerprint
+        assert stored_key == view_stored._fingerprint(session, "sim-label-test")
+        page = view_stored.summary_page(session, "sim-label-test")
+    assert (page.status, page.running) == ("completed", False)
 
 
 async def flow_runs_tagged(tag: str) -> list:

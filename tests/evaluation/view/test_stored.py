@@ -13,6 +13,17 @@ from evaluation.view.summary import experiment_summary
 from tests.support.review_db import build_review_db
 
 
+def _summaries_computed(monkeypatch) -> list[str]:
+    """The experiments whose summary is computed from here on (not read back)."""
+    computed: list[str] = []
+    monkeypatch.setattr(
+        stored,
+        "experiment_summary",
+        lambda s, e, **kw: computed.append(e) or experiment_summary(s, e, **kw),
+    )
+    return computed
+
+
 def test_pages_are_stored_once_and_computed_again_when_their_inputs_change(tmp_path, monkeypatch):
     db = build_review_db(f"sqlite:///{tmp_path / 'results.db'}", n_cases=6)
     a, b = (c.hash for c in db.configs[:2])
@@ -27,10 +38,7 @@ def test_pages_are_stored_once_and_computed_again_when_their_inputs_change(tmp_p
     assert pages == {"summary", "matrix", "estimates", "pipelines", f"pair exact_match {a} {b}"}
     assert first == experiment_summary(Session(db.engine), db.experiment)
 
-    computed: list[str] = []
-    monkeypatch.setattr(
-        stored, "experiment_summary", lambda s, e: computed.append(e) or experiment_summary(s, e)
-    )
+    computed = _summaries_computed(monkeypatch)
     monkeypatch.setattr(stored, "pair_summary", lambda *args: computed.append("pair"))
     with Session(db.engine) as session:  # read back, equal, nothing computed
         assert stored.summary_page(session, db.experiment) == first
@@ -46,6 +54,39 @@ def test_pages_are_stored_once_and_computed_again_when_their_inputs_change(tmp_p
         stored.pair_summary_page(session, db.experiment, a, b, "exact_match")
     assert computed == [db.experiment, "pair"]
     assert again != first
+
+
+def _set_status(engine, experiment: str, status: str) -> None:
+    with Session(engine) as session:
+        row = session.exec(select(Experiment).where(Experiment.name == experiment)).scalar_one()
+        row.status = status
+        session.commit()
+
+
+def test_pages_stored_before_the_run_ends_are_read_back_once_it_ended_so(tmp_path, monkeypatch):
+    """A sweep stores its pages before its report (``ending``: the status it ends with):
+    once it has ended so they are read back, showing that status; had it ended another
+    way (its report failed), they are computed again."""
+    db = build_review_db(f"sqlite:///{tmp_path / 'results.db'}", n_cases=6)
+    _set_status(db.engine, db.experiment, "running")
+    with Session(db.engine) as session:
+        stored.store_pages(session, db.experiment, ending="completed")
+        session.commit()
+    _set_status(db.engine, db.experiment, "completed")
+    computed = _summaries_computed(monkeypatch)
+    monkeypatch.setattr(stored, "flip_matrix", lambda *args: computed.append("flips"))
+    with Session(db.engine) as session:
+        shown = stored.summary_page(session, db.experiment)
+        flips = stored.flips_page(session, db.experiment)
+    assert computed == []
+    assert (shown.status, shown.running) == ("completed", False)
+    assert shown == experiment_summary(Session(db.engine), db.experiment)
+    assert flips is not None
+
+    _set_status(db.engine, db.experiment, "failed")
+    with Session(db.engine) as session:
+        assert stored.summary_page(session, db.experiment).status == "failed"
+    assert computed == [db.experiment]
 
 
 def test_pages_stored_by_a_version_with_other_fields_are_computed_again(tmp_path, monkeypatch):
