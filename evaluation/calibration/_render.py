@@ -153,13 +153,14 @@ def _has_both(session: Session, experiment_id: int) -> bool:
     leaderboard is loaded only then)."""
     from sqlalchemy import text
 
+    from evaluation.review.schema import RATED_IN_EXPERIMENT
+
     found = (
         session.connection()
         .execute(
             text(
-                "SELECT EXISTS (SELECT 1 FROM judgements WHERE experiment_id = :e), EXISTS "
-                "(SELECT 1 FROM ratings r JOIN generations g ON g.id = r.generation_id "
-                "WHERE g.experiment_id = :e)"
+                "SELECT EXISTS (SELECT 1 FROM judgements WHERE experiment_id = :e), "
+                f"EXISTS (SELECT 1 FROM ratings r WHERE {RATED_IN_EXPERIMENT})"
             ),
             {"e": experiment_id},
         )

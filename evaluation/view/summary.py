@@ -26,6 +26,7 @@ from evaluation.compare._leaderboard import (
     ranked_table,
 )
 from evaluation.errors import EvalError
+from evaluation.review.schema import RATED_IN_EXPERIMENT
 from evaluation.spec._params import NAMES as PARAMETER_NAMES
 from evaluation.spec._params import STUDIED_PARAMETERS as DEFAULT_PARAMETERS
 from evaluation.statistics.precision import column_decimals, fixed
@@ -107,10 +108,8 @@ def summary_fingerprint(session: Session, experiment: str, *, ending: str | None
     status = ending or experiment_status(session, row).status
     people = session.exec(  # ratings and verdicts: the judges calibrated to people
         text(
-            "SELECT (SELECT COUNT(*) FROM ratings r JOIN generations g "
-            "ON g.id = r.generation_id WHERE g.experiment_id = :e), "
-            "(SELECT MAX(r.id) FROM ratings r JOIN generations g "
-            "ON g.id = r.generation_id WHERE g.experiment_id = :e), "
+            f"SELECT (SELECT COUNT(*) FROM ratings r WHERE {RATED_IN_EXPERIMENT}), "
+            f"(SELECT MAX(r.id) FROM ratings r WHERE {RATED_IN_EXPERIMENT}), "
             "(SELECT COUNT(*) FROM judgements WHERE experiment_id = :e), "
             "(SELECT MAX(id) FROM judgements WHERE experiment_id = :e)"
         ),
