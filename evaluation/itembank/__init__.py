@@ -30,6 +30,7 @@ __all__ = [
     "how_to_bank",
     "model_family",
     "most_informative",
+    "shown_estimates_text",
     "stored_scores",
     "subset_mean",
     "sweep_cases",
@@ -74,6 +75,7 @@ __getattr__, __dir__ = lazy_exports(
                 "estimates_text",
                 "experiment_estimates",
                 "model_family",
+                "shown_estimates_text",
                 "stored_scores",
                 "why_not",
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -586,16 +587,26 @@ def experiment_estimates(
 
 def estimates_text(metric: str, estimates: list[ConfigEstimate]) -> str:
     """The estimates as `show` and `compare` print them."""
-    if not estimates:
+    rows = [(e.label, e.estimate.text(), e.placed) for e in estimates]
+    return shown_estimates_text(
+        metric, rows, sorted({e.estimate.note for e in estimates if e.estimate.note})
+    )
+
+
+def shown_estimates_text(
+    metric: str, rows: Sequence[tuple[str, str, str]], notes: Sequence[str]
+) -> str:
+    """``estimates_text`` from what it shows of each estimate (label, estimate with its
+    interval, placement) and the sorted notes: the view's stored page holds them."""
+    if not rows:
         return ""
-    labels = [num_predict_spelled(e.label) for e in estimates]
+    labels = [num_predict_spelled(label) for label, _, _ in rows]
     width = max(map(len, labels))
     lines = [f"Full-suite {metric} (95% intervals):"]
-    notes = sorted({e.estimate.note for e in estimates if e.estimate.note})
-    for label, e in zip(labels, estimates, strict=True):
-        lines.append(f"  {label:<{width}}  {e.estimate.text()}")
-        if e.placed:
-            lines.append(f"  {'':<{width}}  {e.placed}")
+    for label, (_, shown, placed) in zip(labels, rows, strict=True):
+        lines.append(f"  {label:<{width}}  {shown}")
+        if placed:
+            lines.append(f"  {'':<{width}}  {placed}")
     lines += [f"  not calibrated: {note}; the subset's plain mean instead" for note in notes]
     if notes:
         lines += textwrap.wrap(SUBSET_INTERVAL, 98, initial_indent="  ", subsequent_indent="  ")

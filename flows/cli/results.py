@@ -94,12 +94,25 @@ def board_text(
 
         race = stored_standing(session, experiment_id, board.labels)
     if board.coverage and short_configs(session, experiment_id, board.coverage.total):
-        from evaluation.itembank import estimates_text, experiment_estimates
-
-        estimated = estimates_text(*experiment_estimates(session, experiment_id))
+        estimated = _estimates_text(session, experiment_id)
     return (
         shown + (f"\n\n{race.text()}" if race else "") + (f"\n\n{estimated}" if estimated else "")
     )
+
+
+def _estimates_text(session: Session, experiment_id: int) -> str:
+    """The full-suite estimates under the leaderboard: as the view's page stored them
+    where they still hold (without numpy), else computed."""
+    from evaluation.itembank import estimates_text, shown_estimates_text
+    from evaluation.storage.models import Experiment
+    from evaluation.view.stored import stored_estimates
+
+    page = stored_estimates(session, session.get(Experiment, experiment_id).name)
+    if page is not None:
+        return shown_estimates_text(page.metric, page.rows, page.notes)
+    from evaluation.itembank import experiment_estimates
+
+    return estimates_text(*experiment_estimates(session, experiment_id))
 
 
 def calibrated_text(session: Session, experiment: str, board: Leaderboard) -> str:

@@ -59,6 +59,26 @@ def test_show_of_part_of_the_suite_imports_no_scipy(database_url, tmp_path):
     assert answer["scipy"] is False
 
 
+def test_show_prints_the_stored_estimates_without_numpy(database_url, tmp_path):
+    """Where a run's end stored the view's pages, `show` prints the full-suite estimates
+    from them: the same text as computed, without numpy (~0.1 s of its start-up)."""
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.view.stored import store_pages
+
+    db = build_review_db(database_url)
+    with db.engine.begin() as connection:  # one generation of one config failed
+        connection.exec_driver_sql(
+            "UPDATE generations SET status = 'failed' WHERE id = (SELECT min(id) FROM generations)"
+        )
+    computed, computed_text = probe(database_url, tmp_path, ["show", "toy-review"])
+    with session_scope(make_engine(database_url)) as session:
+        store_pages(session, "toy-review")  # as a run's end stores them
+    stored, stored_text = probe(database_url, tmp_path, ["show", "toy-review"])
+    assert "Full-suite exact_match" in computed_text and stored_text == computed_text
+    assert (computed["numpy"], stored["numpy"]) == (True, False)
+    assert stored["heavy"] == []
+
+
 SCIPY_PROBE = PROBE.replace('"pandas": "pandas" in sys.modules', '"scipy": "scipy" in sys.modules')
 
 
