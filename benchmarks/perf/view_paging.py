@@ -36,7 +36,7 @@ from sqlalchemy.engine import Engine, make_url
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import CaseRow, ConfigRow, Experiment, ExperimentConfig, SuiteRow
 from evaluation.storage.repository import replace_aggregates
-from evaluation.view.app import create_app
+from evaluation.view.app import PER_PAGE, create_app
 
 METRICS = ("exact_match", "rougeL")
 BENCH_DATABASE = f"evalflow_view_bench_{os.getpid()}"
@@ -368,6 +368,13 @@ def main() -> None:
         "--sqlite-file", help="keep the SQLite database here; a filled one is reused, not refilled"
     )
     args = parser.parse_args()
+    per_config = args.cases * args.samples  # the pages asked for: 2,000 of all, 100 of one config
+    if args.configs * per_config < 2000 * PER_PAGE or per_config < 100 * PER_PAGE:
+        parser.error(
+            f"--configs × --cases × --samples must be at least {2000 * PER_PAGE:,} and "
+            f"--cases × --samples at least {100 * PER_PAGE:,} (the pages timed include the "
+            f"2,000th of all generations and the 100th of one config's, {PER_PAGE} a page)"
+        )
     results: dict[str, dict] = {}
     if not args.no_sqlite:
         if args.sqlite_file:
