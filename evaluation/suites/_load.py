@@ -282,9 +282,12 @@ def _load_cases(path: Path, header: dict[str, Any]) -> tuple[Case, ...]:
         if not raw_line.strip():
             continue
         try:
-            record = json.loads(raw_line)
+            record = json.loads(raw_line, object_pairs_hook=_without_repeated_keys)
         except json.JSONDecodeError as exc:
             problems.add(f"invalid JSON: {exc.msg} (column {exc.colno})", line)
+            continue
+        except _RepeatedKey as repeated:
+            problems.add(f"duplicate key '{repeated.key}' (JSON would keep the last)", line)
             continue
         case = _parse_case(record, line, header, problems)
         if case is None:
@@ -302,6 +305,22 @@ def _load_cases(path: Path, header: dict[str, Any]) -> tuple[Case, ...]:
         )
     problems.raise_if_any()
     return tuple(cases)
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused where a key repeats: ``json`` would silently keep the
+    last value (a case whose id is not the one its author sees first)."""
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _RepeatedKey(key)
+        record[key] = value
+    return record
 
 
 def _unstorable_field(value: Any, field: str = "") -> tuple[str, str] | None:

@@ -644,6 +644,12 @@ SUITE_CASES = [
         ("{suite}:2", F.format("id"), "duplicate id 'c1'"),
     ),
     Bad(
+        "suite-duplicate-key",
+        "suite",
+        suite(cases=['{"id": "z1", "id": "z2", "input": "What is 2 + 2?", "references": ["4"]}']),
+        ("{suite}:1", "duplicate key 'id'"),
+    ),
+    Bad(
         "suite-near-miss-key",
         "suite",
         suite(cases=[case(metdata={"source": "x"})]),
