@@ -167,32 +167,6 @@ def _prefect_api_unchanged_between_tests() -> Iterator[None]:
     refresh_global_settings_context()
 
 
-# The tests that look at the report's pictures, or whose runs once broke one in the
-# drawing (a real pipeline config's 90-character label collapsed a plot's axes).
-_FIGURES_LOOKED_AT = tuple(REPO / "tests" / n for n in ("evaluation", "browser", "real_models"))
-_ONE_PIXEL_PNG = (
-    "data:image/png;base64,"
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
-)
-
-
-@pytest.fixture(autouse=True)
-def _report_figures_built_not_drawn(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A run's report builds its ~10 figures from the run's data, then draws each into a
-    PNG: the drawing (layout, rasterising, compressing: ~0.12 s of CPU a figure, ~1/5 of a
-    small flow's CPU) is for the eye, and the flow tests run ~150 flows in this process
-    without looking at a picture. Outside the tests that do (``_FIGURES_LOOKED_AT``), each
-    figure is still built by the same code from the same data, and its PNG is one pixel.
-    A command a test runs in a process of its own draws its figures as a user's does."""
-    if any(folder in request.path.parents for folder in _FIGURES_LOOKED_AT):
-        yield
-        return
-    from evaluation.report import plots
-
-    with mock.patch.object(plots, "png_data_uri", lambda fig, **_: _ONE_PIXEL_PNG):
-        yield
-
-
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'results.db'}"
