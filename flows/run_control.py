@@ -74,15 +74,18 @@ AGAIN = {
 }
 
 
-def claim(engine: Engine, name: str, *, wait: bool) -> tuple[RunProcess, DeadRun | None]:
+def claim(
+    engine: Engine, name: str, *, wait: bool, command: str | None = None
+) -> tuple[RunProcess, DeadRun | None]:
     """Claim ``name`` for this process; with ``wait``, until the run holding it ends.
-    Also the run taken over if its process had died (see :func:`mark_crashed`)."""
+    ``command``: the redacted command that resumes the run (stored for `show`). Also
+    the run taken over if its process had died (see :func:`mark_crashed`)."""
     process = RunProcess.current()
     announced = False
     while True:
         try:
             with session_scope(engine) as session:
-                dead = claim_experiment(session, name, process)
+                dead = claim_experiment(session, name, process, command=command)
             run_notes.reserve(engine.url, name)  # where its end goes if the disk fills
             return process, dead
         except ExperimentBusy as busy:

@@ -122,6 +122,9 @@ class ExperimentRun(SQLModel, table=True):
     status: str = "running"  # running | completed | failed | interrupted | cancelled
     reason: str | None = Field(default=None, sa_column=Column(Text))
     level: str | None = None  # what it ran: "smoke", "full", "subset, limit 5" (`experiments`)
+    # the command line that started it, credentials masked (`show`'s "resume with:");
+    # None for a flow started otherwise (a deployment) and on rows from before it was kept
+    command: str | None = Field(default=None, sa_column=Column(Text))
     started_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
 

@@ -81,11 +81,18 @@ class ExperimentStatus:
 
 
 def claim_experiment(
-    session: Session, name: str, process: RunProcess, *, flow_run_id: str | None = None
+    session: Session,
+    name: str,
+    process: RunProcess,
+    *,
+    flow_run_id: str | None = None,
+    command: str | None = None,
 ) -> DeadRun | None:
     """Make ``process`` the one running ``name``; raises ExperimentBusy when another live
     process holds it. Re-claiming by the same process while its run goes on only records
     ``flow_run_id``; once that run ended, a new one starts (a rerun in one process).
+    ``command``: the command line that resumes the run, its credentials already masked
+    (``redact_argv``), for `show` to print as the run would.
     Returns the run taken over when its process had died without ending (``kill -9``):
     its Prefect flow run still says Running, for the caller to mark Crashed."""
     token = uuid.uuid4().hex
@@ -96,6 +103,7 @@ def claim_experiment(
         "status": "running",
         "reason": None,
         "level": None,
+        "command": command,
         "started_at": utcnow(),
         "ended_at": None,
     }

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from evaluation.compare._leaderboard import Leaderboard
+    from evaluation.storage.models import Experiment, ExperimentRun
 
 SHOWN_REASONS = 5
 
@@ -68,7 +69,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     how_far = f"{scored} of them scored, no leaderboard yet" if scored else "none scored"
     print(
         f"No results for {experiment.name!r} yet: {stored} generations stored, {how_far} "
-        f"(status {state.status}); resume with: {resume_command(experiment)}"
+        f"(status {state.status}); resume with: {resume_command(experiment, state.run)}"
     )
     for line in failures:
         print(line)
@@ -142,9 +143,14 @@ def terminal_columns() -> int:
     return max(60, shutil.get_terminal_size((TERMINAL_COLUMNS, 24)).columns)
 
 
-def resume_command(experiment) -> str:
-    """The command that resumes ``experiment``, as `run` prints it on an interrupt:
-    ``--experiment`` only for an experiment named apart from its spec."""
+def resume_command(experiment: Experiment, run: ExperimentRun | None = None) -> str:
+    """The command that resumes ``experiment``, as `run` prints it on an interrupt: the
+    command line its last run (``run``, its ``experiment_runs`` row) stored, masked as
+    printed; else (a flow started otherwise, a run from before it was stored) one built
+    from the stored facts, ``--experiment`` only for an experiment named apart from its
+    spec."""
+    if run is not None and run.command:
+        return run.command
     command = ["evalflow", "run", experiment.spec_path or "SPEC"]
     if (experiment.spec or {}).get("name") != experiment.name:
         command += ["--experiment", experiment.name]

@@ -276,13 +276,13 @@ def _run(
     checked = time.monotonic()
     name = args.experiment or sweep.spec.name
     database = database_url(args.database)
-    process, dead = run_control.claim(make_engine(database), name, wait=args.wait)
+    resume = shlex.join(["evalflow", *redact_argv(args.argv)])  # no password shown or stored
+    process, dead = run_control.claim(make_engine(database), name, wait=args.wait, command=resume)
     if not args.quiet:  # the first line, before Prefect's seconds of start-up
         line = starting_line(
             sweep, name, launched is not None, level=args.level, limit=args.limit, count=chosen
         )
         print(line, file=sys.stderr, flush=True)
-    resume = shlex.join(["evalflow", *redact_argv(args.argv)])  # no password shown
     with (
         run_control.embedded_prefect(launched) as server,
         run_control.interruptible(

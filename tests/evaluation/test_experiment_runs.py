@@ -33,7 +33,7 @@ from evaluation.storage.runs import (
     experiment_status,
     record_level,
 )
-from tests.support.results_db import make_config, make_suite
+from tests.support.results_db import make_config, make_suite, register_unrun
 
 SUITE = make_suite(30)
 MODELS = [ModelInfo(f"m{i}:1b", digest=f"d{i}", family="llama") for i in range(30)]
@@ -50,18 +50,7 @@ def dead_process() -> RunProcess:
 
 def register(session, name: str, process: RunProcess) -> Experiment:
     claim_experiment(session, name, process)
-    record_suite(session, SUITE)
-    return register_experiment(
-        session,
-        name=name,
-        suite=SUITE,
-        configs=[make_config()],
-        spec={},
-        spec_path="spec.yaml",
-        samples_per_case=1,
-        metrics=["exact_match"],
-        simulated=False,
-    )
+    return register_unrun(session, name, spec_path="spec.yaml", suite=SUITE)
 
 
 def race(workers: list[Callable[[], object]]) -> list[BaseException]:

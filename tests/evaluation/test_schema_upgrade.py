@@ -35,6 +35,7 @@ def _as_older_version_left_it(url: str) -> None:
         for column in NEW_PARAMETERS:
             connection.execute(text(f"ALTER TABLE configs DROP COLUMN {column}"))
         connection.execute(text("ALTER TABLE stages DROP COLUMN wait_s"))  # issue 28.4
+        connection.execute(text("ALTER TABLE experiment_runs DROP COLUMN command"))
     engine.dispose()
 
 
@@ -98,3 +99,40 @@ def test_a_count_an_older_version_kept_not_null_may_be_null_and_old_values_stay(
         connection.execute(text("UPDATE generations SET prompt_eval_count = NULL"))
     engine.dispose()
     make_engine(url).dispose()  # a second open finds nothing to change
+
+
+def test_an_older_run_row_gets_no_command_and_show_builds_the_resume_one(url, capsys) -> None:
+    """``experiment_runs.command`` (what `show` prints after "resume with:") is added to an
+    older database; the runs stored before it have none and `show` builds the command
+    from the stored spec as that version did; the next run stores its own."""
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.runs import RunProcess, claim_experiment, end_run
+    from flows.cli import main
+    from tests.support.results_db import register_unrun
+
+    process = RunProcess.current()
+    with session_scope(make_engine(url)) as session:
+        claim_experiment(session, "old", process, command="evalflow run lost.yaml")
+        register_unrun(session, "old", spec_name="old", spec_path="specs/old.yaml")
+        end_run(session, "old", "interrupted", process, "interrupted by a signal")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE experiment_runs DROP COLUMN command"))
+    engine.dispose()
+
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT command FROM experiment_runs")).all() == [(None,)]
+    assert main(["--database", url, "show", "old"]) == 0
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[-1]
+        .endswith("resume with: evalflow run specs/old.yaml")
+    )
+    with session_scope(engine) as session:  # the next run, with options run takes
+        command = "evalflow run specs/old.yaml --time-scale 1 --interrupt-wait 2"
+        claim_experiment(session, "old", process, command=command)
+        end_run(session, "old", "interrupted", process, "interrupted by a signal")
+    engine.dispose()
+    assert main(["--database", url, "show", "old"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(f"resume with: {command}")

@@ -457,13 +457,16 @@ def test_a_failed_run_is_failed_with_its_reason(tmp_path, monkeypatch, capsys):
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 
+    # Options that change what the run does: `show`'s resume command keeps them as the
+    # run's own does (it dropped them, printing a command built from the spec's path).
+    options = ("--time-scale", "0.001", "--interrupt-wait", "2")
     with monkeypatch.context() as broken:  # the first scoring call raises
         broken.setattr("flows.evaluate.score", _disk_full)
-        code, _, err = evalflow_here("run", str(spec))
+        code, _, err = evalflow_here("run", str(spec), *options)
     assert code == 1, err
     assert err.strip().splitlines()[-1] == (
         "error: the run failed: RuntimeError: disk full while scoring; "
-        f"resume with: evalflow run {spec}"
+        f"resume with: evalflow run {spec} {' '.join(options)}"
     )
 
     _, listing, _ = evalflow_here("experiments")
@@ -475,10 +478,10 @@ def test_a_failed_run_is_failed_with_its_reason(tmp_path, monkeypatch, capsys):
     assert shown.splitlines() == [
         "Status: failed: RuntimeError: disk full while scoring",
         "No results for 'breaks' yet: 36 generations stored, none scored (status failed); "
-        f"resume with: evalflow run {spec}",  # as the run said
+        f"resume with: evalflow run {spec} {' '.join(options)}",  # as the run said
     ]
 
-    code, rerun, err = evalflow_here("run", str(spec))
+    code, rerun, err = evalflow_here("run", str(spec), *options)
     assert code == 0, err
     assert "0 generated, 0 failed, 36 already done" in rerun
     code, shown, _ = evalflow_here("show", "breaks")

@@ -45,6 +45,31 @@ def make_config(model: str = "m:1b", temperature: float = 0.0) -> Config:
     return Config(model, GenerationParams(temperature=temperature), PromptTemplate("default"))
 
 
+def register_unrun(
+    session: Session,
+    name: str,
+    *,
+    spec_path: str,
+    spec_name: str | None = None,
+    suite: Suite | None = None,
+) -> Experiment:
+    """An experiment of one config registered as a run begins it (``suite``, else one of
+    2 cases; its spec named ``spec_name``, read from ``spec_path``), nothing generated."""
+    suite = suite or make_suite(2)
+    record_suite(session, suite)
+    return register_experiment(
+        session,
+        name=name,
+        suite=suite,
+        configs=[make_config()],
+        spec={} if spec_name is None else {"name": spec_name},
+        spec_path=spec_path,
+        samples_per_case=1,
+        metrics=["exact_match"],
+        simulated=False,
+    )
+
+
 def add_experiment(
     session: Session,
     name: str,

@@ -102,24 +102,13 @@ def test_show_of_an_experiment_with_nothing_scored_yet_gives_runs_resume_hint(
     """`show` of an interrupted experiment printed "No results", exit 1, and a resume
     hint with `--experiment my-classify` that `run`'s own hint did not have."""
     from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.repository import record_suite, register_experiment
     from evaluation.storage.runs import RunProcess, claim_experiment, end_run
-    from tests.support.results_db import make_config, make_suite
+    from tests.support.results_db import register_unrun
 
-    suite = make_suite(2)
     with session_scope(make_engine(database_url)) as session:
         claim_experiment(session, experiment, RunProcess.current())
-        record_suite(session, suite)
-        register_experiment(
-            session,
-            name=experiment,
-            suite=suite,
-            configs=[make_config()],
-            spec={"name": "my-classify"},
-            spec_path="specs/my-classify.yaml",
-            samples_per_case=1,
-            metrics=["exact_match"],
-            simulated=False,
+        register_unrun(
+            session, experiment, spec_name="my-classify", spec_path="specs/my-classify.yaml"
         )
         end_run(session, experiment, "interrupted", RunProcess.current(), "interrupted by a signal")
     assert main(["--database", database_url, "show", experiment]) == 0
