@@ -48,9 +48,9 @@ WORKERS = 2  # CI's machine has 2 cores; half the tests wait on servers and subp
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
-    """pytest-xdist with WORKERS workers (``--dist loadgroup``) unless the command line
-    says how many (``-n 0``: all in this process), asks for ``--pdb``, or leaves xdist
-    out (``-p no:xdist``)."""
+    """pytest-xdist with WORKERS workers unless the command line says how many (``-n 0``:
+    all in this process), asks for ``--pdb``, or leaves xdist out (``-p no:xdist``);
+    ``--dist loadgroup`` whatever the number, unless ``--dist`` is given."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     if hasattr(config, "workerinput"):
@@ -60,8 +60,10 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         return
     if config.option.numprocesses is None and not config.option.usepdb:
         config.option.numprocesses = WORKERS
-        if config.option.dist == "no":
-            config.option.dist = "loadgroup"
+    if config.option.numprocesses and config.option.dist == "no":
+        # ``-n 4`` alone means xdist's plain ``--dist load``, which ignores the groups:
+        # tests sharing a server or a machine-wide resource would run on several workers.
+        config.option.dist = "loadgroup"
     # xdist hands out the work units (a group, or one test) in the order of
     # pytest_collection_modifyitems below, the longest first, not re-sorted by how many
     # tests each holds (its default): that put the many quick bad-input cases first and a
