@@ -38,6 +38,7 @@ from evaluation.run._record_writer import flush_all
 from evaluation.storage import run_notes
 from evaluation.storage.db import make_engine, session_scope, storage_problem
 from evaluation.storage.models import ExperimentRun
+from evaluation.storage.repository import has_generations
 from evaluation.storage.runs import (
     CANCELLED_REASON,
     DeadRun,
@@ -66,6 +67,7 @@ WORKERS_EXIT_S = 2.5  # lane workers (``--workers``) give their slots back and e
 CANCEL_MIN_S = 0.3
 FLUSH_DEADLINE_S = 2.3
 FLUSH_MIN_S = 0.3
+RECHECK_S = 0.5  # where nothing was stored when the signal came: whether the flush stored any
 WAIT_POLL_S = 1.0
 INTERRUPTED_EXIT_CODE = 130
 AGAIN = {
@@ -174,8 +176,8 @@ def interruptible(
     """On SIGINT or SIGTERM: wait up to ``wait_s`` for the requests in flight to be
     stored (saying so), then exit with 128 + the signal (130 for Ctrl-C, 143 for
     SIGTERM, as a shell reports a process they end) within EXIT_DEADLINE_S, leaving ``name``
-    interrupted and printing ``interrupted: ... resume with: <resume>`` last. A second
-    signal cuts the wait short."""
+    interrupted and printing ``interrupted: ... resume with: <resume>`` last (or that
+    nothing was stored: :func:`_last_line`). A second signal cuts the wait short."""
     fired = threading.Event()
     hurry = threading.Event()
 
@@ -299,7 +301,8 @@ def _stop(
     if ending := _end_display_line():  # the messages below start on a line of their own
         os.write(message_fd, ending)
     started = time.monotonic()
-    flow_run_id = _bounded(lambda: _mark_interrupted(database, name, process), started + 1.5)
+    marked = _bounded(lambda: _mark_interrupted(database, name, process), started + 1.5)
+    flow_run_id, stored = marked or (None, True)  # not known: the command resumes, if anything
     # The cases whose requests are on the wire: their answers are stored, not redone.
     if (in_flight := cases_in_flight()) and wait_s > 0 and not hurry.is_set():
         os.write(
@@ -325,8 +328,22 @@ def _stop(
     if server is not None:
         server.stop(timeout_s=1.0)
     flush_all(timeout_s=max(FLUSH_MIN_S, waited + FLUSH_DEADLINE_S - time.monotonic()))
-    os.write(message_fd, f"interrupted: {name!r} stopped; resume with: {resume}\n".encode())
+    if not stored:  # read again: the wait and the flush may have stored the first ones
+        found = _bounded(lambda: has_stored(database, name), time.monotonic() + RECHECK_S)
+        stored = found is not False  # not known: the command resumes, if anything
+    os.write(message_fd, _last_line(name, resume, stored=stored).encode())
     os._exit(128 + signum)
+
+
+def _last_line(name: str, resume: str, *, stored: bool) -> str:
+    """The interrupt's last line: how to resume, or, where the experiment has nothing
+    stored (stopped while Prefect started: `show` knows no such experiment yet), that
+    nothing was, and that the same command starts it over."""
+    if stored:
+        return f"interrupted: {name!r} stopped; resume with: {resume}\n"
+    return (
+        f"interrupted: {name!r} stopped before anything was stored; start it over with: {resume}\n"
+    )
 
 
 def _bounded(work, deadline: float):
@@ -358,15 +375,28 @@ def _give_back_slots() -> None:
     give_back_on_exit()
 
 
-def _mark_interrupted(database: str, name: str, process: RunProcess) -> str | None:
-    """Record the interruption; the flow run id this process recorded, if any."""
+def _mark_interrupted(database: str, name: str, process: RunProcess) -> tuple[str | None, bool]:
+    """Record the interruption; the flow run id this process recorded, if any, and
+    whether the experiment has generations stored (what a rerun resumes)."""
     engine = make_engine(database, create=False)
     try:
         with session_scope(engine) as session:
             run = session.get(ExperimentRun, name)
             flow_run_id = run.flow_run_id if run is not None else None
             end_run(session, name, "interrupted", process, reason="interrupted by a signal")
-        return flow_run_id
+            stored = has_generations(session, name)
+        return flow_run_id, stored
+    finally:
+        engine.dispose()
+
+
+def has_stored(database: str, name: str) -> bool:
+    """Whether the experiment ``name`` has generations stored: what its command would
+    resume (raises what the database raises)."""
+    engine = make_engine(database, create=False)
+    try:
+        with session_scope(engine) as session:
+            return has_generations(session, name)
     finally:
         engine.dispose()
 

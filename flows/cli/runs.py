@@ -366,17 +366,12 @@ def _what_then(database: str, name: str, resume: str) -> str:
     from sqlalchemy.exc import SQLAlchemyError
 
     from evaluation.errors import StorageError
-    from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.repository import has_generations
+    from flows.run_control import has_stored
 
-    engine = make_engine(database, create=False)
     try:
-        with session_scope(engine) as session:
-            stored = has_generations(session, name)
+        stored = has_stored(database, name)
     except (SQLAlchemyError, StorageError):  # cannot tell: the command is still the way
         stored = True
-    finally:
-        engine.dispose()
     return f"resume with: {resume}" if stored else "nothing was stored"
 
 

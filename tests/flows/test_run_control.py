@@ -10,6 +10,7 @@ import time
 import pytest
 
 from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import ExperimentBusy, RunProcess, claim_experiment, end_run
 from flows import run_control
 from flows.run_control import claim
@@ -58,7 +59,7 @@ def test_an_interrupt_gives_the_slots_back_before_it_cancels_the_flow_run(monkey
     for name in ("stop_sending", "wait_for_cases_in_flight", "flush_all"):
         monkeypatch.setattr(run_control, name, lambda *a, **k: None)
     monkeypatch.setattr(run_control, "cases_in_flight", lambda: 0)
-    monkeypatch.setattr(run_control, "_mark_interrupted", lambda *a: "flow-run-1")
+    monkeypatch.setattr(run_control, "_mark_interrupted", lambda *a: ("flow-run-1", True))
     monkeypatch.setattr(run_control, "_give_back_slots", give_back)
     monkeypatch.setattr(run_control, "_cancel_flow_run", lambda i: events.append(f"cancel {i}"))
     monkeypatch.setattr(run_control.os, "_exit", exit_)
@@ -105,3 +106,103 @@ def test_sigterm_exits_143_and_does_not_speak_of_ctrl_c(monkeypatch, signum, cod
         os.close(write_end)
     assert exits == [code]
     assert f"1 request(s) in flight to finish and be stored {again}\n" in said
+
+
+# `evalflow run` whose Prefect server is "starting" when SIGTERM comes: the server is not
+# launched (no Prefect start-up to wait for), and the signal is sent from the wait for it,
+# so it comes before the flow has created the experiment, every time.
+_TERMINATED_WHILE_PREFECT_STARTS = """
+import os, signal, sys, time
+from flows.embedded_server import EmbeddedServer
+from flows import run_control
+from flows.cli import main
+
+def wait_ready(self, timeout_s=None):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(60)  # the interrupt's thread exits the process
+
+run_control.embedded_server_needed = lambda: True
+EmbeddedServer.launch = lambda self: None
+EmbeddedServer.start = lambda self: setattr(self, "started", True)
+EmbeddedServer.wait_ready = wait_ready
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys):
+    """A newcomer's SIGTERM during "starting Prefect" printed `resume with: ...`, and
+    `evalflow show` then knew no such experiment: now the line says nothing was stored
+    and that the same command starts it over; the exit code is SIGTERM's still."""
+    import subprocess
+    import sys
+
+    from flows.cli import main
+    from tests.conftest import REPO
+
+    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+    database = f"sqlite:///{tmp_path / 'results.db'}"
+    argv = ["--database", database, "run", str(spec), "--limit", "1"]
+    env = os.environ | {"EVALFLOW_HOME": str(tmp_path / "home")}
+    run = subprocess.run(
+        [sys.executable, "-c", _TERMINATED_WHILE_PREFECT_STARTS, *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 143, run.stderr
+    assert run.stderr.splitlines()[-1] == (
+        "interrupted: 'demo-simulated' stopped before anything was stored; start it over "
+        f"with: evalflow --database {database} run {spec} --limit 1"
+    )
+    assert "resume with" not in run.stderr and "Traceback" not in run.stderr
+    assert main(["--database", database, "show", "demo-simulated"]) == 2
+    assert "no experiment named 'demo-simulated'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flush_stores", "last"),
+    [
+        (False, "stopped before anything was stored; start it over with: evalflow run x\n"),
+        (True, "stopped; resume with: evalflow run x\n"),
+    ],
+)
+def test_nothing_stored_is_said_after_the_flush(database_url, monkeypatch, flush_stores, last):
+    """Nothing was stored when the signal came; what the last flush stores (answers that
+    arrived just before it) is there for the same command to resume."""
+    from tests.support.results_db import add_experiment, make_config, make_suite
+
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        claim_experiment(session, "demo", RunProcess.current())
+
+    def flush_all(timeout_s: float) -> None:
+        if flush_stores:
+            with session_scope(engine) as session:
+                add_experiment(
+                    session, "demo", make_suite(1), {make_config(): {"exact_match": [1.0]}}
+                )
+
+    def exit_(code: int) -> None:
+        raise SystemExit(code)
+
+    for name in ("stop_sending", "wait_for_cases_in_flight", "_give_back_slots"):
+        monkeypatch.setattr(run_control, name, lambda *a, **k: None)
+    monkeypatch.setattr(run_control, "cases_in_flight", lambda: 0)
+    monkeypatch.setattr(run_control, "flush_all", flush_all)
+    monkeypatch.setattr(run_control.os, "_exit", exit_)
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(SystemExit):
+            run_control._stop(
+                database_url, "demo", RunProcess.current(), "evalflow run x", None, write_end,
+                0, threading.Event(), 15,
+            )  # fmt: skip
+        said = os.read(read_end, 4096).decode()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert said == f"interrupted: 'demo' {last}"
+    with session_scope(engine) as session:
+        assert session.get(ExperimentRun, "demo").status == "interrupted"
