@@ -127,3 +127,33 @@ def test_ties_break_in_the_grid_and_by_value_as_on_the_leaderboard(tmp_path):
     assert summary.rows[0].config == later
     model = {e["parameter"]: e for e in summary.effects}["model"]
     assert model["best"] == "alpha:1b"
+
+
+def test_the_other_metrics_verdicts_have_their_own_heading(tmp_path):
+    """A newcomer read latency's verdict under "Verdict on exact_match": the page stored
+    as a run ends (its compare stage's verdicts, then ``store_pages``) lists the other
+    metrics' verdicts under a heading of their own, after the primary's."""
+    import html
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from evaluation.compare._comparison import compare_experiment
+    from evaluation.compare._stored import save_comparison
+    from evaluation.storage.db import session_scope
+    from evaluation.view.app import create_app
+    from evaluation.view.stored import store_pages
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=4, temperatures=(0.0, 0.7))
+    with session_scope(db.engine) as session:  # as the sweep's compare stage, then its end
+        outcome = compare_experiment(session, db.experiment)
+        save_comparison(session, outcome)
+        store_pages(session, db.experiment, ending="completed")
+    verdicts = {metric: v["verdict"] for metric, v in outcome.verdicts().items()}
+    page = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/summary").text
+    section = html.unescape(page.split('<section id="verdict">')[1].split("</section>")[0])
+    headings = re.findall(r"<h([23])[^>]*>([^<]*)</h\1>", section)
+    assert headings == [("2", "Verdict on exact_match"), ("3", "On the other metrics")]
+    primary, others = section.split("On the other metrics</h3>")
+    assert verdicts["exact_match"] in primary and verdicts["exact_match"] not in others
+    assert verdicts["latency_s"] in others and verdicts["latency_s"] not in primary
