@@ -145,6 +145,7 @@ async def generate_all(
                 "modules and takes its share of the host slots before the first request",
                 workers,
             )
+            progress.waiting(f"starting {workers} lane workers…")  # seconds at a terminal
             lanes = start_lane_workers(
                 workers, sweep, hosts, limit_names, pool.simulated_time_scale
             )

@@ -23,7 +23,9 @@ from evaluation.run._work import GenerationRecord
 class Reading:
     """Where a run stands: generations done of ``total`` (``failed`` of them failed), the
     rate and ETA the log and the artifact also print (one definition: ``Rate``), and,
-    once generation is over, the step under way (``step``, e.g. "scoring")."""
+    once generation is over, the step under way (``step``, e.g. "scoring"). Before the
+    hosts get their first requests, ``note`` says what generation waits on ("starting 2
+    lane workers…"; "" once they get them)."""
 
     label: str
     done: int
@@ -32,6 +34,7 @@ class Reading:
     per_s: float | None
     eta_s: float | None
     step: str | None = None
+    note: str | None = None
 
 
 #: Called in this process as generations are stored and as each later step starts.
@@ -69,6 +72,12 @@ class ProgressArtifact:
         if mix is not None:
             mix.start(_clock())
 
+    def waiting(self, note: str) -> None:
+        """Generation waits on ``note`` ("starting 2 lane workers…") before the hosts get
+        their first requests: the listeners show it (the terminal's generating line, whose
+        count stood still without a word for seconds) until ``work_starts``."""
+        self._tell(note)
+
     def work_starts(self) -> None:
         """The hosts get their first requests now: the rate and the time left are
         measured from here. Before, they counted the lane workers' start-up (each a
@@ -79,6 +88,12 @@ class ProgressArtifact:
         self._rate.add(now, self._done)
         if self._mix is not None:
             self._mix.start(now)
+        self._tell("")  # what it waited on is over
+
+    def _tell(self, note: str) -> None:
+        reading = Reading(self._label, self._done, self._total, self._failed, None, None, note=note)
+        for listener in LISTENERS:
+            listener(reading)
 
     @classmethod
     async def create(

@@ -1,10 +1,11 @@
 """The terminal display of `evalflow run`: one line per phase as it happens (preparing,
 checking hosts, starting Prefect, generating, scoring, comparing, writing the report),
 each with its time. The generating line has the bar, done/total, the rate (per minute
-below one a second), the requests in flight, the ETA and the failures so far, its time
-counted from the start of generation. Drawn on stderr beside (not inside) the log, only
-on a terminal and not with -q; the leaderboard is printed after it. The rate and ETA are
-the ones the log lines print (``tasks.progress.Reading``)."""
+below one a second), the requests in flight, the ETA and the failures so far (before
+the first request, what it waits on: lane workers starting), its time counted from the
+start of generation to its last generation. Drawn on stderr beside (not inside) the
+log, only on a terminal and not with -q; the leaderboard is printed after it. The rate
+and ETA are the ones the log lines print (``tasks.progress.Reading``)."""
 
 from __future__ import annotations
 
@@ -93,11 +94,15 @@ class _Detail(ProgressColumn):
 
 class _Time(ProgressColumn):
     """The phase's time so far (its own clock: the generating line's starts with
-    generation, not with the display)."""
+    generation, not with the display), until it is done: the generating line's stops at
+    its last generation (with lane workers it counted on for the seconds they took to
+    close, until the next phase began)."""
 
     def render(self, task: Task) -> Text:
         seconds = task.fields.get("seconds")
-        return Text(seconds_text(task.elapsed if seconds is None else seconds or 0.0))
+        if seconds is None:
+            seconds = task.elapsed if task.finished_time is None else task.finished_time
+        return Text(seconds_text(seconds or 0.0))
 
 
 class RunProgress:
@@ -173,6 +178,11 @@ class RunProgress:
             return
         if label not in self.generating:  # a run that did not announce its generation
             self.generating[label] = self.phase(GENERATING, total=reading.total)
+        if reading.note is not None:  # before the first request: what it waits on
+            count = f"{reading.done}/{reading.total}"
+            detail = f"{count}, {reading.note}" if reading.note else count
+            self.progress.update(self.generating[label], detail=detail)
+            return
         parts = [f"{reading.done}/{reading.total}"]
         if reading.per_s is not None:
             parts.append(f"{format_rate(reading.per_s).replace('/', ' gen/')}")

@@ -70,12 +70,22 @@ def host():
     standin.stop()
 
 
-def test_workers_store_the_rows_one_process_stores_and_never_overcommit(tmp_path, host):
+def test_workers_store_the_rows_one_process_stores_and_never_overcommit(
+    tmp_path, host, monkeypatch
+):
+    from tasks import progress
+
     spec = write_spec(tmp_path, host.url)
     alone, split = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
     one = asyncio.run(evaluate(spec_path=str(spec), database=alone))
     host.reset()
+    seen: list[progress.Reading] = []  # what the terminal's display is told
+    monkeypatch.setattr(progress, "LISTENERS", [seen.append])
     two = asyncio.run(evaluate(spec_path=str(spec), database=split, workers=2))
+
+    # the generating line says why its count stands still until the workers are up
+    notes = [(r.note, r.done) for r in seen if r.note is not None]
+    assert notes == [("starting 2 lane workers…", 0), ("", 0)]
 
     assert two["generated"] == one["generated"] > 0 and two["failed"] == 0
     assert rows(split) == rows(alone)

@@ -360,3 +360,43 @@ def test_the_rate_and_eta_age_while_nothing_finishes():
     assert "30.0 gen/min" in line() and "ETA 1 min 10 s" in line()
     now[0] += 0.2
     assert "waiting on 2 in flight" in line()
+
+
+def test_the_generating_line_says_the_lane_workers_start_until_the_hosts_get_work(monkeypatch):
+    """A newcomer's `run --workers 2` at a terminal: `0/864` stood still for 4.5 s without
+    a word (the "starting 2 lane workers" log line is kept off a terminal's display)."""
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    display = RunProgress(_terminal(), in_flight=lambda: 0)
+    monkeypatch.setattr(progress, "LISTENERS", [display.update])
+
+    def line() -> str:
+        return display.progress.columns[2].render(display.progress.tasks[-1]).plain
+
+    progress.announce_step("demo", "generating", 864)
+    tracker = progress.ProgressArtifact(None, "demo", total=864)
+    tracker.waiting("starting 2 lane workers…")
+    assert line() == "0/864, starting 2 lane workers…"
+    tracker.work_starts()  # they are up: the hosts get their first requests
+    assert line() == "0/864"
+    asyncio.run(tracker.advance(3))
+    assert line().startswith("3/864, ")
+
+
+def test_the_generating_lines_time_stops_at_its_last_generation(monkeypatch):
+    """With lane workers the line counted on for ~2 s after 864/864 (their close), until
+    scoring began."""
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    display, _, now = _phases_text()
+    monkeypatch.setattr(progress, "LISTENERS", [display.update])
+    progress.announce_step("demo", "generating", 10)
+    now[0] += 5.0
+    display.update(_reading(10, 0, per_s=2.0, eta_s=0))
+    now[0] += 2.0  # the workers close; nothing more to generate
+
+    def generating() -> str:
+        line = [x for x in _drawn(display).splitlines() if x.startswith("generating")][-1]
+        return " ".join(line.split())
+
+    assert generating().endswith("0 failed 5.0 s")
+    progress.announce_step("demo", "scoring")
+    assert generating().endswith("0 failed 5.0 s")
