@@ -177,7 +177,12 @@ def interruptible(
     stored (saying so), then exit with 128 + the signal (130 for Ctrl-C, 143 for
     SIGTERM, as a shell reports a process they end) within EXIT_DEADLINE_S, leaving ``name``
     interrupted and printing ``interrupted: ... resume with: <resume>`` last (or that
-    nothing was stored: :func:`_last_line`). A second signal cuts the wait short."""
+    nothing was stored: :func:`_last_line`). A second signal cuts the wait short.
+    ``server``: the run's launched server (stopped on the way out). Entered as soon as
+    the run is claimed, before Prefect's settings are imported (seconds under load, in
+    which a SIGTERM killed the command without a word and left its claim "running");
+    :func:`sigterm_kept_from_prefect` comes after the server's start, which its import
+    of Prefect's flow engine would otherwise delay."""
     fired = threading.Event()
     hurry = threading.Event()
 
@@ -203,7 +208,6 @@ def interruptible(
     os.set_blocking(wake_write, False)
     previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     previous = {s: signal.signal(s, _ignore) for s in (signal.SIGINT, signal.SIGTERM)}
-    restore_prefect_sigterm = _keep_sigterm_from_prefect()
 
     def watch() -> None:
         while signals := os.read(wake_read, 16):  # b"" once the context closes the pipe
@@ -218,7 +222,6 @@ def interruptible(
     finally:
         if fired.is_set():  # the flow ended first: the interrupt's thread exits the process
             time.sleep(wait_s + EXIT_DEADLINE_S + 1)
-        restore_prefect_sigterm()
         for signum, old in previous.items():
             signal.signal(signum, old)
         signal.set_wakeup_fd(previous_wakeup)
@@ -229,9 +232,9 @@ def _ignore(_signum: int, _frame: FrameType | None) -> None:
     """The Python-level handler: the wakeup fd's watcher does the work (see above)."""
 
 
-def _keep_sigterm_from_prefect() -> Callable[[], None]:
-    """Until the returned function is called, SIGTERM stays with :func:`interruptible`,
-    as SIGINT does.
+@contextmanager
+def sigterm_kept_from_prefect() -> Iterator[None]:
+    """While the block runs, SIGTERM stays with :func:`interruptible`, as SIGINT does.
 
     Prefect's flow engine (3.8, ``prefect.utilities.engine.capture_sigterm``) installs
     its own SIGTERM handler for the flow's duration; it raises ``TerminationSignal`` in
@@ -253,11 +256,10 @@ def _keep_sigterm_from_prefect() -> Callable[[], None]:
             yield
 
     flow_engine.capture_sigterm = capture_sigterm
-
-    def restore() -> None:
+    try:
+        yield
+    finally:
         flow_engine.capture_sigterm = original
-
-    return restore
 
 
 #: While a terminal display is drawn: what ends its line (the interrupt's first message

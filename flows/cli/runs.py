@@ -284,10 +284,11 @@ def _run(
         )
         print(line, file=sys.stderr, flush=True)
     with (
-        run_control.embedded_prefect(launched) as server,
-        run_control.interruptible(
-            database, name, process, resume, server, wait_s=args.interrupt_wait
+        run_control.interruptible(  # from the claim on: a signal marks it interrupted
+            database, name, process, resume, launched, wait_s=args.interrupt_wait
         ),
+        run_control.embedded_prefect(launched) as server,
+        run_control.sigterm_kept_from_prefect(),
     ):
         from flows.evaluate import evaluate
 

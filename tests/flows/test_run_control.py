@@ -108,31 +108,36 @@ def test_sigterm_exits_143_and_does_not_speak_of_ctrl_c(monkeypatch, signum, cod
     assert f"1 request(s) in flight to finish and be stored {again}\n" in said
 
 
-# `evalflow run` whose Prefect server is "starting" when SIGTERM comes: the server is not
-# launched (no Prefect start-up to wait for), and the signal is sent from the wait for it,
-# so it comes before the flow has created the experiment, every time.
+# `evalflow run` signalled while Prefect starts, before the flow has created the
+# experiment, every time: the server is not launched (no Prefect start-up to wait for),
+# and the signal is sent from the step named by argv[1]: the check whether a server is
+# needed (it imports Prefect's settings, seconds under load), or the wait for the server.
 _TERMINATED_WHILE_PREFECT_STARTS = """
 import os, signal, sys, time
 from flows.embedded_server import EmbeddedServer
 from flows import run_control
 from flows.cli import main
 
-def wait_ready(self, timeout_s=None):
+def terminated(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(60)  # the interrupt's thread exits the process
 
-run_control.embedded_server_needed = lambda: True
+where = sys.argv[1]
+run_control.embedded_server_needed = terminated if where == "settings" else (lambda: True)
 EmbeddedServer.launch = lambda self: None
 EmbeddedServer.start = lambda self: setattr(self, "started", True)
-EmbeddedServer.wait_ready = wait_ready
-sys.exit(main(sys.argv[1:]))
+EmbeddedServer.wait_ready = terminated
+sys.exit(main(sys.argv[2:]))
 """
 
 
-def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys):
+@pytest.mark.parametrize("where", ["settings", "wait"])
+def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys, where):
     """A newcomer's SIGTERM during "starting Prefect" printed `resume with: ...`, and
-    `evalflow show` then knew no such experiment: now the line says nothing was stored
-    and that the same command starts it over; the exit code is SIGTERM's still."""
+    `evalflow show` then knew no such experiment; one in the seconds Prefect's settings
+    import ended the command without a word (and left its claim "running"). Now the
+    line says nothing was stored and that the same command starts it over; the exit
+    code is SIGTERM's still."""
     import subprocess
     import sys
 
@@ -144,7 +149,7 @@ def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys):
     argv = ["--database", database, "run", str(spec), "--limit", "1"]
     env = os.environ | {"EVALFLOW_HOME": str(tmp_path / "home")}
     run = subprocess.run(
-        [sys.executable, "-c", _TERMINATED_WHILE_PREFECT_STARTS, *argv],
+        [sys.executable, "-c", _TERMINATED_WHILE_PREFECT_STARTS, where, *argv],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -159,6 +164,8 @@ def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys):
     assert "resume with" not in run.stderr and "Traceback" not in run.stderr
     assert main(["--database", database, "show", "demo-simulated"]) == 2
     assert "no experiment named 'demo-simulated'" in capsys.readouterr().err
+    with session_scope(make_engine(database)) as session:
+        assert session.get(ExperimentRun, "demo-simulated").status == "interrupted"
 
 
 @pytest.mark.parametrize(
