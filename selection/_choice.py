@@ -107,15 +107,39 @@ def miss(row: pd.Series, request: dict[str, Any]) -> float:
     return total
 
 
+TIE_Z = 1.96
+"""With ``prefer="speed"`` a candidate ties with the fastest when their log median
+latencies differ by less than this many standard deviations of the difference (each
+estimate's ``latency_p50_sd``, taken as independent): not significantly slower at 5%."""
+
+
+def speed_ties(feasible: pd.DataFrame) -> pd.Index:
+    """The candidates whose median latency is within the noise of the fastest's (the
+    fastest first among them); every one where no median latency is known."""
+    if "latency_p50" not in feasible or feasible["latency_p50"].isna().all():
+        return feasible.index
+    latency = feasible["latency_p50"].astype(float)
+    sd = feasible.get("latency_p50_sd", pd.Series(0.0, index=feasible.index)).astype(float)
+    sd = sd.fillna(0.0)
+    fastest = latency.idxmin()
+    gap = np.log(latency) - np.log(latency[fastest])
+    tied = gap <= TIE_Z * np.sqrt(sd**2 + sd[fastest] ** 2)
+    return pd.Index([fastest]).append(feasible.index[tied & (feasible.index != fastest)])
+
+
 def choose(feasible: pd.DataFrame, prefer: Prefer) -> Any:
-    """The index of the preferred feasible candidate."""
+    """The index of the preferred feasible candidate. For speed, the candidates tied
+    with the fastest (:func:`speed_ties`) are ranked by estimated quality, then median
+    latency: a 0.01 s difference within the estimates' noise does not buy a worse
+    config."""
     latency = feasible.get("latency_p50", pd.Series(0.0, index=feasible.index))
     if prefer == "quality":
         order = pd.DataFrame({"q": -feasible["quality"], "l": latency})
         return order.sort_values(["q", "l"], kind="stable").index[0]
     if prefer == "speed":
-        order = pd.DataFrame({"l": latency, "q": -feasible["quality"]})
-        return order.sort_values(["l", "q"], kind="stable").index[0]
+        tied = speed_ties(feasible)
+        order = pd.DataFrame({"q": -feasible["quality"], "l": latency}).loc[tied]
+        return order.sort_values(["q", "l"], kind="stable").index[0]
     score = pd.Series(0.0, index=feasible.index)
     for key, column, sign in (
         ("quality", "quality", 1),

@@ -148,6 +148,7 @@ class Recommendation:
     overruled: Option | None = None  # the model's pick, when the evidence overruled it
     suggestions: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    speed_tie: str | None = None  # why a pick for speed is not the fastest: a tie on quality
     request: dict[str, Any] = field(default_factory=dict)
     input_chars: float | None = None
     version_id: int | None = None
@@ -172,7 +173,7 @@ class Recommendation:
         lines = [f"{self.task_type}: {self.message}{version}"]
         if self.choice is not None:
             lines += _describe_choice(self.choice)
-            lines += _describe_drivers(self.drivers, self.task_type)
+            lines += _describe_drivers(self.drivers, self.task_type, self.speed_tie)
             if self.overruled is not None:
                 lines.append(f"  the model preferred: {self.overruled.summary()}")
             if self.excluded_best is not None:
@@ -307,10 +308,13 @@ def _pooled_with(option: Option) -> str:
     )
 
 
-def _describe_drivers(drivers: tuple[Driver, ...], task_type: str) -> list[str]:
+def _describe_drivers(
+    drivers: tuple[Driver, ...], task_type: str, speed_tie: str | None = None
+) -> list[str]:
     """ "why:" for the settings the model predicts help the pick (higher quality, or a
-    lower median latency when ranking for speed) and "against it:" for those it predicts
-    cost something: a pick decided by its measurement can have either."""
+    lower median latency when ranking for speed), after ``speed_tie`` where a tie on
+    speed was broken by quality, and "against it:" for those it predicts cost
+    something: a pick decided by its measurement can have either."""
     where = (
         f" — the model's predictions on {task_type}, each against the setting most used "
         f"by the configs measured on {task_type}"
@@ -318,8 +322,12 @@ def _describe_drivers(drivers: tuple[Driver, ...], task_type: str) -> list[str]:
     helps = [d for d in drivers if (d.effect > 0) == (d.target == "quality")]
     costs = [d for d in drivers if d not in helps]
     lines = []
+    if speed_tie is not None:
+        lines.append(f"  why: {speed_tie}")
     if helps:
-        lines.append("  why: " + "; ".join(_driver(d) for d in helps) + where)
+        lines.append(
+            ("  and: " if speed_tie else "  why: ") + "; ".join(_driver(d) for d in helps) + where
+        )
     if costs:
         lines.append(
             "  against it: "

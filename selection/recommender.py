@@ -18,7 +18,9 @@ true p95 violations rare). When the margin keeps every candidate out but measure
 configs meet the limits by their own measurements, the choice is made among those and
 the answer says so: "nothing meets the limits" would contradict what the user can read
 in the leaderboard. Among feasible candidates ``prefer`` decides: "quality" (highest
-estimated quality, then fastest), "speed" (lowest median latency, then best quality) or
+estimated quality, then fastest), "speed" (the best estimated quality among the
+candidates whose median latency ties with the fastest's within their noise:
+:func:`selection._choice.speed_ties`; then the lowest median latency) or
 weights ``{"quality": wq, "latency": wl, "energy": we}`` on min–max-normalised estimates
 (score = wq·quality − wl·latency − we·energy). With "quality", a measured-feasible
 config significantly better than the pick replaces it (:mod:`selection._evidence_rule`:
@@ -51,12 +53,15 @@ from selection._candidates import candidate_table, option, params_label
 from selection._choice import (
     LATENCY_REASON,
     SAFETY_Z,
+    TIE_Z,
     Prefer,
     choose,
+    distinct_figures,
     drivers,
     miss,
     one_per_feature_vector,
     pareto,
+    speed_ties,
     violations,
 )
 from selection._db import engine_for
@@ -213,6 +218,7 @@ def recommend_from_model(
             "infeasible", message=message, closest=closest, notes=tuple(notes), **base
         )
     chosen = choose(feasible, prefer)
+    tie = _speed_tie(feasible, chosen) if prefer == "speed" else None
     overruled = None
     if prefer == "quality":
         override = check_choice(model, feasible, chosen, by_hand, task_type)
@@ -291,7 +297,27 @@ def recommend_from_model(
         overruled=overruled,
         suggestions=to_measure(feasible, chosen),
         notes=tuple(notes),
+        speed_tie=tie,
         **base,
+    )
+
+
+def _speed_tie(feasible: pd.DataFrame, chosen: Any) -> str | None:
+    """For a pick for speed that is not the fastest candidate: that it ties with the
+    fastest within their estimates' noise (:func:`selection._choice.speed_ties`) and wins
+    the tie on quality, with the figures; None for the fastest."""
+    tied = speed_ties(feasible)
+    if chosen == tied[0]:
+        return None
+    pick, fastest = feasible.loc[chosen], feasible.loc[tied[0]]
+    mine, theirs = distinct_figures(float(pick["latency_p50"]), float(fastest["latency_p50"]))
+    others = len(tied) - 1
+    return (
+        f"its median latency ties with the fastest's, {params_label(fastest)} (p50 {mine} s "
+        f"vs {theirs} s: within {TIE_Z:g} standard deviations of their difference, the "
+        f"estimates' noise); of the {others + 1} candidates so tied it has the best estimated "
+        f"quality ({100 * pick['quality']:.1f}% vs the fastest's "
+        f"{100 * fastest['quality']:.1f}%)"
     )
 
 

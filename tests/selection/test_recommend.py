@@ -10,7 +10,7 @@ from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
 from selection import recommend, versions
 from selection._candidates import candidate_table
-from selection._choice import distinct_figures, violations
+from selection._choice import choose, distinct_figures, speed_ties, violations
 from selection._codec import decode, encode
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.aggregate import evidence
@@ -272,8 +272,9 @@ def test_speed_ranks_by_each_configs_own_latency_and_a_pooled_figure_says_so(tra
     pooled with its t = 0 twin, and the twins were ranked by that pooled figure. Here
     tiny:1b's plain t = 0.8 config is measured 0.6x as slow as its t = 0 twin, within
     the noise the pooling check allows (latency is pooled over sampling for both
-    models): ranked for speed it is the pick, read from its own calls; ranked for
-    quality the pick's pooled latency names the config it was pooled with."""
+    models): ranked for speed it is the fastest, read from its own calls (within the
+    noise of others, which win the tie on quality); ranked for quality the pick's
+    pooled latency names the config it was pooled with."""
     frame = synthetic_frame(seed=0)
     rng = np.random.default_rng(0)
     frame["latency_s"] *= rng.lognormal(0, 0.35, len(frame))
@@ -281,7 +282,8 @@ def test_speed_ranks_by_each_configs_own_latency_and_a_pooled_figure_says_so(tra
     frame.loc[frame["config_hash"] == twin, "latency_s"] *= 0.6
     model = dataclasses.replace(trained.model, evidence=evidence(validate_training_frame(frame)))
     fastest = recommend_from_model(model, "qa", prefer="speed")
-    assert fastest.choice.config_hash == twin
+    tie = "why: its median latency ties with the fastest's, tiny:1b t=0.8 n=64 tpl=plain (p50"
+    assert tie in fastest.explain()
     assert fastest.choice.latency_pooled_with == ()
     assert "pooled with" not in fastest.explain()
     best = recommend_from_model(model, "qa")
@@ -295,6 +297,24 @@ def test_speed_ranks_by_each_configs_own_latency_and_a_pooled_figure_says_so(tra
     p95 = f"p95 {pooled.latency_p95_s.value:.2f} s (latency pooled with 2 sampling twins)"
     assert p95 in pooled.summary()
     assert "pooled" not in fastest.choice.summary()
+
+
+def test_speed_counts_latencies_within_their_noise_as_ties_broken_by_quality():
+    """A newcomer's `recommend qa --prefer speed` picked t = 0.7 (quality 53.3%) over its
+    t = 0 twin (58.7%) for 0.004 s of median latency, well within the estimates' noise."""
+    table = pd.DataFrame(
+        {
+            "latency_p50": [0.102, 0.106, 0.184],
+            "latency_p50_sd": [0.028, 0.027, 0.027],
+            "quality": [0.533, 0.587, 0.675],
+        },
+        index=["t0.7", "t0", "medium"],
+    )
+    assert list(speed_ties(table)) == ["t0.7", "t0"]  # the fastest first
+    assert choose(table, "speed") == "t0"
+    precise = table.assign(latency_p50_sd=0.001)  # 4% apart, known to 0.1%: no tie
+    assert list(speed_ties(precise)) == ["t0.7"] and choose(precise, "speed") == "t0.7"
+    assert choose(table.drop(columns="latency_p50"), "speed") == "medium"  # quality alone
 
 
 def test_with_three_configs_the_measurements_decide_and_the_answer_says_why():
