@@ -827,11 +827,7 @@ def _answer(
             task_type,
             "no selector has been trained yet",
             request=request,
-            suggestions=(
-                f"run a sweep over a {task_type} suite with a few models and settings",
-                "then train the selector: `evalflow retrain` (add --include-simulated to "
-                "learn from simulated sweeps such as the demo)",
-            ),
+            suggestions=_before_training(session, task_type),
         )
     try:
         model = load_model(session, row)
@@ -858,6 +854,32 @@ def _answer(
     if not row.promoted:
         answer = replace(answer, notes=(*answer.notes, f"version {row.id} was not promoted"))
     return answer
+
+
+def _before_training(session: Session, task_type: str) -> tuple[str, ...]:
+    """What to do with no selector trained, from what is stored: a newcomer after the
+    simulated demo was told to run a qa sweep, one being stored (simulated ones are
+    left out of training without --include-simulated)."""
+    from evaluation.storage.training import task_generations
+
+    real, simulated = task_generations(session, task_type)
+    if real:
+        return (
+            f"train the selector on the {real} real {task_type} generations stored: "
+            "`evalflow retrain`",
+        )
+    if simulated:
+        return (
+            f"the {simulated} {task_type} generations stored are all SIMULATED (such as the "
+            "demo's), which `evalflow retrain` leaves out: `evalflow retrain "
+            "--include-simulated` learns from them too",
+            f"or run a sweep over a {task_type} suite on a real backend, then `evalflow retrain`",
+        )
+    return (
+        f"run a sweep over a {task_type} suite with a few models and settings",
+        "then train the selector: `evalflow retrain` (add --include-simulated to "
+        "learn from simulated sweeps such as the demo)",
+    )
 
 
 def _no_data_for_task(model: SelectorModel, base: dict[str, Any]) -> Recommendation:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlmodel import Session
 
 from evaluation.spec._params import NAMES
@@ -55,6 +55,14 @@ _ANY_GENERATION = text(
     LIMIT 1
     """
 )
+_TASK_GENERATIONS = text(
+    """
+    SELECT (g.simulated OR e.simulated) AS simulated, COUNT(*) AS n
+    FROM generations g JOIN experiments e ON e.id = g.experiment_id
+    WHERE e.task_type = :task_type
+    GROUP BY (g.simulated OR e.simulated)
+    """
+)
 _SCORES = text(
     "SELECT s.generation_id, s.metric, s.value FROM scores s "
     "JOIN generations g ON g.id = s.generation_id WHERE g.status = 'ok'"
@@ -86,6 +94,16 @@ def has_training_rows(session: Session, *, include_simulated: bool = False) -> b
     refuses an empty or simulated-only database before it starts Prefect and a flow."""
     found = session.connection().execute(_ANY_GENERATION, {"simulated": include_simulated})
     return found.first() is not None
+
+
+def task_generations(session: Session, task_type: str) -> tuple[int, int]:
+    """How many generations of ``task_type`` are stored: (real, simulated); (0, 0) on a
+    database without the evaluation tables."""
+    connection = session.connection()
+    if not inspect(connection).has_table("generations"):
+        return 0, 0
+    counts = dict(connection.execute(_TASK_GENERATIONS, {"task_type": task_type}).all())
+    return int(counts.get(False, 0)), int(counts.get(True, 0))
 
 
 def _model_facts(models: pd.DataFrame) -> pd.DataFrame:

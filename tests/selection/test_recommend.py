@@ -20,6 +20,7 @@ from selection.recommender import recommend_from_model, scored_candidates
 from selection.schema import RecommendationLog, SelectorBlob
 from selection.training import train_selector
 from selection.versions import PromotionDecision, save_version
+from tests.support.results_db import add_experiment, make_config, make_suite
 
 from .conftest import FAST, config_named, synthetic_frame
 
@@ -30,6 +31,34 @@ def stored(engine, trained):
         row = save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
         session.commit()
         return engine, row.id
+
+
+def test_before_training_the_answer_says_what_is_stored(engine):
+    """After the simulated demo a newcomer's `recommend qa` said to run a qa sweep, one
+    being stored: simulated sweeps are left out of training without
+    --include-simulated, and the answer must say that."""
+    empty = recommend("qa", engine=engine)
+    assert empty.status == "no_data" and "run a sweep over a qa suite" in empty.suggestions[0]
+    suite, config = make_suite(3), make_config()
+    with Session(engine) as session:
+        add_experiment(session, "demo", suite, {config: {"exact_match": [1, 0, 1]}}, simulated=True)
+        session.commit()
+    simulated = recommend("qa", engine=engine)
+    assert simulated.status == "no_data" and simulated.message == "no selector has been trained yet"
+    assert simulated.suggestions[0] == (
+        "the 3 qa generations stored are all SIMULATED (such as the demo's), which "
+        "`evalflow retrain` leaves out: `evalflow retrain --include-simulated` learns "
+        "from them too"
+    )
+    assert "on a real backend" in simulated.suggestions[1]
+    with Session(engine) as session:
+        add_experiment(session, "real", suite, {config: {"exact_match": [1, 1, 0]}})
+        session.commit()
+    real = recommend("qa", engine=engine)
+    assert real.suggestions == (
+        "train the selector on the 3 real qa generations stored: `evalflow retrain`",
+    )
+    assert "run a sweep" in recommend("summarization", engine=engine).suggestions[0]
 
 
 def test_best_config_under_a_latency_limit(stored):
