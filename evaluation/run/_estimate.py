@@ -2,7 +2,9 @@
 
 Each (host, config) gets seconds per generation from, in order: this config measured
 on this host earlier (stored generations), a probe just made (``--probe``), the same
-model measured on this host with other configs. The work is then laid out over the
+model measured on this host with other configs. A simulated host's are what a run at
+``--time-scale`` sleeps (``simulated``: :func:`evaluation.run._probe.simulated_figures`),
+0 at time scale 0. The work is then laid out over the
 hosts' lanes (one per slot) by the dispatcher's own queue (``_dispatch._Queue``: model
 kept together, hosts in parallel, each chunk a lane's fair share of what is left by the
 pace its host has shown so far), so the figure is the time until the last lane is done.
@@ -90,9 +92,10 @@ def figures_for(
     hosts: Sequence[HostSpec],
     measured: Sequence[Measured],
     probed: Sequence[Probed] = (),
+    simulated: Mapping[str, Figure] | None = None,
 ) -> tuple[dict[tuple[str, str], Figure], list[tuple[str, str]]]:
-    """The figure for every (config hash, host) the work may use; the (model, host)
-    pairs with none."""
+    """The figure for every (config hash, host) the work may use (``simulated``: a
+    simulated host's, by config hash); the (model, host) pairs with none."""
     by_config = {(m.config_hash, m.host): m for m in measured}
     by_model: dict[tuple[str, str], list[Measured]] = {}
     for m in measured:
@@ -105,7 +108,10 @@ def figures_for(
         for host in hosts:
             if not host.serves(config.model):
                 continue
-            figure = _figure(config.hash, config.model, host, by_config, by_probe, by_model)
+            if host.kind == "simulated":
+                figure = (simulated or {}).get(config.hash, Figure(0.0, SIMULATED))
+            else:
+                figure = _figure(config.hash, config.model, host, by_config, by_probe, by_model)
             if figure is None:
                 if (config.model, host.name) not in missing:
                     missing.append((config.model, host.name))
@@ -122,8 +128,6 @@ def _figure(
     by_probe: Mapping[tuple[str, str], Probed],
     by_model: Mapping[tuple[str, str], list[Measured]],
 ) -> Figure | None:
-    if host.kind == "simulated":
-        return Figure(0.0, SIMULATED)
     if (m := by_config.get((config_hash, host.name))) is not None:
         return Figure(
             m.latency_s,
@@ -170,6 +174,7 @@ def estimate(
     measured: Sequence[Measured],
     probed: Sequence[Probed] = (),
     *,
+    simulated: Mapping[str, Figure] | None = None,
     chunk_size: int | None = None,
 ) -> Estimate:
     """Lay ``items`` over the hosts' lanes as the dispatcher would, each generation
@@ -178,7 +183,7 @@ def estimate(
     (``at_measured_slots``): a server that serves one request at a time gains nothing
     from more (a newcomer's `slots: 4` on llama-cpp-python's server planned 11 min for
     42)."""
-    figures, missing = figures_for(items, hosts, measured, probed)
+    figures, missing = figures_for(items, hosts, measured, probed, simulated)
     result = Estimate(None, figures=figures, missing=missing)
     if missing:
         return result
@@ -261,8 +266,14 @@ def format_estimate(
 ) -> str:
     """The estimate as text: in all, per host, and per config with each figure's source."""
     lines = []
-    if all(host.kind == "simulated" for host in hosts):
-        return "duration  simulated hosts only: no real generation time to estimate"
+    if all(host.kind == "simulated" for host in hosts) and all(
+        figure.source == SIMULATED for figure in result.figures.values()
+    ):
+        return (
+            "duration  simulated hosts only: no real generation time to estimate at time "
+            "scale 0 (`--time-scale N` estimates a run given it, which sleeps N × each "
+            "simulated latency)"
+        )
     if result.seconds is None:
         pairs = ", ".join(f"{model} on {host}" for model, host in result.missing)
         lines.append(f"duration  unknown: no measurements for {pairs}: use --probe")

@@ -58,7 +58,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.probe and unmeasured:
         probed = _probe(sweep, pending, unmeasured)
     strategy = sweep.spec.strategy
-    result = estimate(pending, sweep.spec.hosts, measured, probed)
+    simulated = _simulated(sweep, pending, args.time_scale) if args.time_scale > 0 else None
+    result = estimate(pending, sweep.spec.hosts, measured, probed, simulated=simulated)
     print(
         format_estimate(
             result, pending, sweep.spec.hosts, race=strategy.race, race_budget=strategy.budget
@@ -175,6 +176,25 @@ def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[l
         print(f"note: no measurements read from the results database: {redact(first, [url])}")
         return [], set()
     return measured, stored
+
+
+def _simulated(sweep, items, time_scale: float) -> dict:
+    """The simulated hosts' seconds per generation at ``time_scale``, by config hash
+    (:func:`evaluation.run._probe.simulated_figures`)."""
+    import asyncio
+
+    from evaluation.run._probe import simulated_figures
+    from evaluation.run._sweep import open_backends
+
+    async def run() -> dict:
+        backends = open_backends(sweep)  # time scale 0: nothing slept
+        try:
+            hosts = sweep.spec.hosts
+            return await simulated_figures(items, hosts, backends, sweep.suite, time_scale)
+        finally:
+            await asyncio.gather(*(b.aclose() for b in backends.values()))
+
+    return asyncio.run(run())
 
 
 def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
@@ -544,6 +564,15 @@ def _experiment_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _time_scale_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--time-scale",
+        type=options.number(at_least=0, at_most=100),
+        default=0.0,
+        help=f"simulated backend only: {what} (0: no sleep; 1: real time; up to 100)",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
     p = sub.add_parser(
@@ -567,18 +596,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="measure now, with a few real generations, each host and model no earlier run "
         "measured (each request holds a host slot, as a run's do; nothing stored)",
     )
+    _time_scale_option(
+        p, "estimate a run given this --time-scale, which sleeps each call's simulated latency × it"
+    )
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run", help="run a sweep end to end (resumes if interrupted)")
     p.add_argument("spec", type=Path)
     _experiment_option(p)
-    p.add_argument(
-        "--time-scale",
-        type=options.number(at_least=0, at_most=100),
-        default=0.0,
-        help="simulated backend only: each call sleeps its simulated latency × this factor "
-        "(0: no sleep; 1: real time; up to 100)",
-    )
+    _time_scale_option(p, "each call sleeps its simulated latency × this factor")
     p.add_argument(
         "--wait",
         action="store_true",

@@ -1159,6 +1159,8 @@ OPTION_CASES = [
         expect="argument --experiment: expected an experiment name of at most 100 characters"),
     opt("opt-run-time-scale-negative", "run", "SPEC", "--time-scale", "-1",
         expect="argument --time-scale: expected a number >= 0 and <= 100, got '-1'"),
+    opt("opt-plan-time-scale-negative", "plan", "SPEC", "--time-scale", "-1",
+        expect="argument --time-scale: expected a number >= 0 and <= 100, got '-1'"),
     opt("opt-run-time-scale-huge", "run", "SPEC", "--time-scale", "1e20",
         expect="argument --time-scale: expected a number >= 0 and <= 100, got '1e20'"),
     opt("opt-run-time-scale-nan", "run", "SPEC", "--time-scale", "nan",

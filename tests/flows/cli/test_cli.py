@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,34 @@ def test_plan_prints_configs_and_generation_count(tmp_path, capsys):
     assert "sim-small:1b" in out and "sim-large:8b" in out
     assert "72" in out  # 2 configs x 36 cases
     assert "SIMULATED" in out
+
+
+def test_plan_estimates_a_simulated_sweep_at_the_time_scale_run_is_given(
+    tmp_path, capsys, database_url
+):
+    """A newcomer's `plan --time-scale 1` was refused, and plain `plan` said a simulated
+    sweep has no duration, though `run --time-scale 1` sleeps each simulated latency. A
+    config's figure is the mean latency its generations store, × the time scale."""
+    spec = small_spec(tmp_path)
+    assert main(["plan", str(spec)]) == 0
+    assert "no real generation time to estimate at time scale 0 (`--time-scale N`" in (
+        capsys.readouterr().out
+    )
+    assert main(["--database", database_url, "run", str(spec)]) == 0
+    path = database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        stored = conn.execute(
+            "SELECT config_hash, avg(latency_s), count(*) FROM generations GROUP BY config_hash"
+        ).fetchall()
+    capsys.readouterr()
+    argv = ["--database", database_url, "plan", str(spec), "--experiment", "again"]
+    assert main([*argv, "--time-scale", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "duration  ≈" in out and "sim: 72 generations on 2 slots" in out
+    for config_hash, mean, n in stored:
+        figure = f"{config_hash}  sim-"
+        line = next(x for x in out.splitlines() if x.strip().startswith(figure))
+        assert f"sim  {n} × {2 * mean:.2f} s  (simulated: the mean latency of {n} " in line
 
 
 def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path, capsys, monkeypatch):
