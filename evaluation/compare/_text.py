@@ -18,6 +18,9 @@ from evaluation.statistics.precision import column_decimals, decimals, fixed, ro
 TERMINAL_COLUMNS = 100
 PAIRS_PER_METRIC = 8
 _SIMULATED = "*** SIMULATED: these configs ran on evalflow's simulated backend, not real models ***"
+_SHORT = {"holm": "Holm", "fdr_bh": "BH"}
+"""The adjustment as a column header names it ("p Holm-adj")."""
+_DIFF_HEADER = "diff A-B [unadj. 95% CI]"
 
 
 def render_comparison_text(
@@ -34,8 +37,10 @@ def render_comparison_text(
     ``verdicts``: per metric, its ``verdict`` line. Pairs are listed most significant
     first, ``PAIRS_PER_METRIC`` per metric unless ``all_pairs``. ``adjustment`` names
     how the p-values were adjusted (the intervals are each pair's own, unadjusted: the
-    footnote says so, since one can exclude 0 beside a p adj that is not significant).
+    column headers and the footnote say so, since one can exclude 0 beside an adjusted
+    p that is not significant; a footnote alone, after every metric's table, went unread).
     The prose is wrapped to ``columns`` (the terminal's, as the leaderboard is)."""
+    p_header = f"p {_SHORT[adjustment]}-adj"
     lines = [_SIMULATED] if simulated else []
     lines.append(f"Comparison: {run_label}")
     frame = pd.DataFrame(list(rows))
@@ -58,8 +63,8 @@ def render_comparison_text(
             {
                 "A": [short[a] for a in shown["a"]],
                 "B": [short[b] for b in shown["b"]],
-                "diff A-B [95% CI]": [_diff(r, digits) for r in shown.to_dict("records")],
-                "p adj": [_p(p) for p in shown["p_adjusted"]],
+                _DIFF_HEADER: [_diff(r, digits) for r in shown.to_dict("records")],
+                p_header: [_p(p) for p in shown["p_adjusted"]],
                 "": ["*" if s is True else "" for s in shown["significant"]],
             }
         )
@@ -67,9 +72,9 @@ def render_comparison_text(
         if len(pairs) > len(shown):
             lines.append(f"  ... {len(pairs) - len(shown)} more pairs (--all lists every pair)")
     footnote = (
-        f"[95% CI]: each pair's own interval, not adjusted for multiple comparisons; p adj: "
-        f"{ADJUSTMENT_NAMES[adjustment]}-adjusted over the metric's pairs (an interval can "
-        "exclude 0 where p adj is not significant)"
+        f"[unadj. 95% CI]: each pair's own interval, not adjusted for multiple comparisons; "
+        f"{p_header}: p {ADJUSTMENT_NAMES[adjustment]}-adjusted over the metric's pairs (an "
+        "interval can exclude 0 where the adjusted p is not significant)"
     )
     lines += ["", *textwrap.wrap(footnote, columns)]
     lines.append("* significant after adjustment; --markdown prints the full report")

@@ -338,11 +338,15 @@ def test_the_terminal_comparison_says_the_interval_is_unadjusted_and_p_is_adjust
     }
     text = render_comparison_text("my-qa", [row], {}, simulated=False)
     assert "+0.110 [+0.027, +0.193]" in text
+    # The table's own header says so: a footnote alone, after every metric's table,
+    # went unread (a newcomer's compare of 4 metrics).
+    header = next(line for line in text.splitlines() if "diff A-B" in line)
+    assert "diff A-B [unadj. 95% CI] p Holm-adj" in header
     flat = " ".join(text.split())
-    assert "[95% CI]: each pair's own interval, not adjusted for multiple comparisons" in flat
-    assert "p adj: Holm-adjusted" in flat and max(map(len, text.splitlines())) <= 100
+    assert "[unadj. 95% CI]: each pair's own interval, not adjusted for multiple" in flat
+    assert "p Holm-adj: p Holm-adjusted" in flat and max(map(len, text.splitlines())) <= 100
     bh = render_comparison_text("my-qa", [row], {}, simulated=False, adjustment="fdr_bh")
-    assert "p adj: Benjamini–Hochberg-adjusted" in " ".join(bh.split())
+    assert "p BH-adj" in bh and "p BH-adj: p Benjamini–Hochberg-adjusted" in " ".join(bh.split())
 
 
 def test_one_metrics_differences_share_one_number_of_decimals():
