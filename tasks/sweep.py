@@ -22,6 +22,7 @@ from evaluation.run._sweep import Sweep, prepare_sweep
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.settings import database_url
 from evaluation.storage.db import make_engine, refresh_planner_facts, session_scope
+from evaluation.storage.dropped import dropped_configs
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
     completed_keys,
@@ -93,6 +94,15 @@ def register(
             baseline=sweep.spec.baseline,
         )
         done = completed_keys(session, row.id)
+        dropped = dropped_configs(session, row.id)
+    if dropped:  # a spec edited under the same name: said before anything is generated
+        get_run_logger().warning(
+            "%s: %s that this spec no longer has: left out of this run's leaderboard, "
+            "comparison and report (and of show, compare, view and export); kept stored, "
+            "and back, without generating them again, when a spec has them",
+            experiment,
+            dropped.words(),
+        )
     mark_crashed(dead)  # a dead run's flow run, taken over here (a deployment's run)
     pending = level_work(sweep.work_items(done), cases)
     stored = len(level_work(sweep.work_items(), cases)) - len(pending)

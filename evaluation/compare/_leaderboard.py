@@ -26,6 +26,7 @@ from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics.precision import column_decimals, fixed, rounded
 from evaluation.statistics.ranking import ECHO_FLAG_SHARE, rank_order, tie_keys
 from evaluation.storage.coverage import Coverage, experiment_coverage
+from evaluation.storage.dropped import NONE_DROPPED, Dropped, dropped_configs
 from evaluation.storage.repository import get_experiment
 from evaluation.storage.stages import stored_pipeline_summary
 from evaluation.suites import Suite
@@ -85,6 +86,18 @@ class Leaderboard:
     pipelines: PipelineSummary | None = None  # calls, stage times, cut prompts
     coverage: Coverage | None = None  # how much of the suite the means rest on
     groups_note: str = ""  # where the intervals rest on few case groups (groups_note())
+    dropped: Dropped = NONE_DROPPED  # stored configs its last spec no longer has
+
+    @property
+    def dropped_note(self) -> str:
+        """The line under the board where the experiment's last spec dropped configs it
+        ran (storage.dropped): they are not in it, nor anything computed from it."""
+        if not self.dropped:
+            return ""
+        return (
+            f"Not above: {self.dropped.words()}, which the spec last run no longer has; "
+            "kept stored, and back, without generating them again, when a spec has them."
+        )
 
     @cached_property
     def table(self) -> pd.DataFrame:
@@ -244,13 +257,17 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
     row = get_experiment(session, experiment)
     key = {"e": row.id}
     connection = session.connection()
-    aggregates = connection.execute(_AGGREGATES, key).mappings().all()
+    configs = connection.execute(_CONFIGS, key).all()
+    own = {config for config, _, _ in configs}  # not those its spec dropped
+    aggregates = [
+        a for a in connection.execute(_AGGREGATES, key).mappings() if a["config_hash"] in own
+    ]
     stored = {(a["metric"], a["config_hash"]): a for a in aggregates}
     present = {a["metric"] for a in aggregates}
     metrics = tuple(m for m in row.metrics if m in present)
     pipelines = stored_pipeline_summary(session, row.id)
     rows = []
-    for config, label, model in connection.execute(_CONFIGS, key).all():
+    for config, label, model in configs:
         board_row: dict[str, Any] = {"config": config, "label": label, "model": model}
         for metric in metrics:
             found = stored.get((metric, config), {})
@@ -280,6 +297,7 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
         pipelines,
         coverage,
         groups_note(shown),
+        dropped_configs(session, row.id),
     )
 
 
@@ -505,6 +523,8 @@ def render_markdown(board: Leaderboard) -> str:
     if board.shows_pipelines and board.pipelines is not None:
         order = list(ranked_table(board)["config"])
         lines += ["", *stage_lines(board.pipelines.rows, order, board.labels)]
+    if board.dropped:
+        lines += ["", f"**{board.dropped_note}**"]
     if board.notes:
         lines += ["", "Notes:", *[f"- {n}" for n in board.notes]]
     return "\n".join(lines)
@@ -574,6 +594,8 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
     flags = [n for n in board.notes if n.startswith(FLAGS)]
     if flags:
         shown += "\n" + "\n".join(flags)
+    if board.dropped:
+        shown += "\n" + (board.dropped_note if wide else textwrap.fill(board.dropped_note, columns))
     if board.shows_pipelines and board.pipelines is not None and board.pipelines.rows:
         full = {r["config"]: r["label"] for r in board.rows}
         names = full if wide else board.labels

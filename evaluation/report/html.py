@@ -173,6 +173,8 @@ def _leaderboard(data: ReportData) -> _Section:
             muted=True,
         )
     )
+    if board.dropped:  # configs of an earlier spec of this name: not in any of it
+        parts.append(_P(board.dropped_note))
     words = board.coverage.words() if board.coverage else ""
     return _Section("leaderboard", f"Leaderboard ({words})" if words else "Leaderboard", parts)
 

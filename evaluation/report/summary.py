@@ -68,6 +68,8 @@ def _leaderboard(data: ReportData) -> list[str]:
             f"{_latency(r['latency_p95_s'])} | {_num(r['generations_ok'], 0)} | "
             f"{_num(r['generations_failed'], 0)} |"
         )
+    if data.board.dropped:
+        lines += ["", f"**{data.board.dropped_note}**"]
     return [*lines, ""]
 
 

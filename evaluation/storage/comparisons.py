@@ -15,6 +15,7 @@ from sqlalchemy import delete, text
 from sqlmodel import Session
 
 from evaluation.storage.db import read_frame
+from evaluation.storage.dropped import OWN_CONFIGS
 from evaluation.storage.models import ComparisonRow, ComparisonRun, utcnow
 
 if TYPE_CHECKING:  # pandas: imported where a frame is read, not for the stored run
@@ -59,7 +60,7 @@ def latency_scores(session: Session, experiment_id: int) -> pd.DataFrame:
         "SELECT g.config_hash AS config, c.case_id, g.sample_index, "
         'c."group" AS "group", \'latency_s\' AS metric, g.latency_s AS value '
         "FROM generations g JOIN cases c ON c.uid = g.case_uid "
-        "WHERE g.experiment_id = :e AND g.status = 'ok'"
+        f"WHERE g.experiment_id = :e AND g.status = 'ok' AND {OWN_CONFIGS}"
     )
     return read_frame(session, query, {"e": experiment_id})
 

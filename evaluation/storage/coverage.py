@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from evaluation.storage.dropped import experiment_hashes
 from evaluation.storage.models import CaseRow, Experiment, Generation
 
 
@@ -38,18 +39,19 @@ class Coverage:
 
 def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
     """One experiment's coverage: its configs' distinct cases (one scan of its own
-    generations in the order of their unique key) and its suite's."""
-    per_config = (
-        select(func.count(func.distinct(Generation.case_uid)).label("n"))
+    generations in the order of their unique key; not of configs its spec dropped) and
+    its suite's."""
+    per_config = session.exec(
+        select(Generation.config_hash, func.count(func.distinct(Generation.case_uid)))
         .where(Generation.experiment_id == experiment.id)
         .group_by(Generation.config_hash)
-        .subquery()
-    )
-    fewest, most = session.exec(select(func.min(per_config.c.n), func.max(per_config.c.n))).one()
+    ).all()
+    own = experiment_hashes(session, experiment.id)
+    counts = [n for config, n in per_config if config in own]
     total = session.exec(
         select(func.count()).select_from(CaseRow).where(CaseRow.suite == experiment.suite)
     ).scalar()
-    return Coverage(int(fewest or 0), int(most or 0), int(total or 0))
+    return Coverage(min(counts, default=0), max(counts, default=0), int(total or 0))
 
 
 def short_configs(session: Session, experiment_id: int, total: int) -> dict[str, int]:
@@ -57,11 +59,14 @@ def short_configs(session: Session, experiment_id: int, total: int) -> dict[str,
     them has fewer than ``total`` (its suite's): their full-suite figures are estimates
     (``evaluation.itembank.experiment_estimates``). Empty when every config ran every
     case, as most did (one grouped count: `show` imports the item banks only otherwise)."""
-    done = dict(
-        session.exec(
+    own = experiment_hashes(session, experiment_id)
+    done = {
+        config: n
+        for config, n in session.exec(
             select(Generation.config_hash, func.count(func.distinct(Generation.case_uid)))
             .where(Generation.experiment_id == experiment_id, Generation.status == "ok")
             .group_by(Generation.config_hash)
         ).all()
-    )
+        if config in own
+    }
     return done if any(n < total for n in done.values()) else {}

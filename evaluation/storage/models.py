@@ -158,6 +158,21 @@ class ExperimentConfig(SQLModel, table=True):
     position: int = 0
 
 
+class DroppedConfig(SQLModel, table=True):
+    """A config of an experiment that the spec it last ran no longer has (its grid edited
+    under the same name), moved here from ``experiment_configs``: what reads an
+    experiment's configs (its leaderboard, comparisons, report, view, export) reads the
+    spec's. Its generations and scores stay stored; a spec that has it again moves it
+    back, resumed, not generated again. A table of its own (CREATE TABLE, no migration)."""
+
+    __tablename__ = "dropped_configs"
+
+    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
+    config_hash: str = Field(foreign_key="configs.hash", primary_key=True)
+    position: int = 0  # where it was in the experiment's configs
+    dropped_at: datetime = Field(default_factory=utcnow)
+
+
 class Generation(SQLModel, table=True):
     """One attempt-series at one work item; ``status`` "ok" rows are never redone."""
 
@@ -524,6 +539,7 @@ TABLES: tuple[type[SQLModel], ...] = (
     ExperimentRun,
     ConfigRow,
     ExperimentConfig,
+    DroppedConfig,
     Generation,
     Score,
     ScoreDetail,

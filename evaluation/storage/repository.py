@@ -14,6 +14,7 @@ from evaluation.errors import StorageError
 from evaluation.redact import redact_values
 from evaluation.storage.attempts import save_failed_attempts
 from evaluation.storage.db import dialect_insert, insert_ignoring_conflicts, read_frame
+from evaluation.storage.dropped import OWN_CONFIGS, experiment_hashes, set_experiment_configs
 from evaluation.storage.models import (
     Aggregate,
     CaseInput,
@@ -177,7 +178,9 @@ def register_experiment(
     baseline: str | None = None,
 ) -> Experiment:
     """Create the experiment, or reopen it to resume; refuses a name already used for
-    another suite, since resuming would then mix cases."""
+    another suite, since resuming would then mix cases. ``configs`` become the
+    experiment's: those it had that they do not include are dropped, kept stored
+    (``storage.dropped``)."""
     experiment = session.exec(
         select(Experiment).where(Experiment.name == name)
     ).scalar_one_or_none()
@@ -204,14 +207,7 @@ def register_experiment(
         session, ConfigRow, [config_row(c) for c in configs], update_columns=["label"]
     )
     save_config_pipelines(session, configs)
-    insert_ignoring_conflicts(
-        session,
-        ExperimentConfig,
-        [
-            {"experiment_id": experiment.id, "config_hash": c.hash, "position": i}
-            for i, c in enumerate(configs)
-        ],
-    )
+    set_experiment_configs(session, experiment.id, configs)  # the others: dropped, kept
     return experiment
 
 
@@ -287,9 +283,16 @@ def failure_reasons(session: Session, experiment_id: int) -> list[tuple[str, int
     give each, most frequent first (a generation that failed and then succeeded on a
     rerun is no longer failed)."""
     count = func.count().label("n")
+    own = select(ExperimentConfig.config_hash).where(
+        ExperimentConfig.experiment_id == experiment_id
+    )  # not of configs its spec dropped
     rows = session.exec(
         select(Generation.error, count)
-        .where(Generation.experiment_id == experiment_id, Generation.status == "failed")
+        .where(
+            Generation.experiment_id == experiment_id,
+            Generation.status == "failed",
+            Generation.config_hash.in_(own),
+        )
         .group_by(Generation.error)
         .order_by(count.desc(), Generation.error)
     ).all()
@@ -401,7 +404,7 @@ def generations_frame(
         "LEFT JOIN case_runs r ON r.experiment_id = g.experiment_id "
         "AND r.config_hash = g.config_hash AND r.case_uid = g.case_uid "
         "AND r.sample_index = g.sample_index "
-        "WHERE g.experiment_id = :e"
+        f"WHERE g.experiment_id = :e AND {OWN_CONFIGS}"
         + (" AND g.config_hash = :c" if config is not None else "")
         + " ORDER BY g.id"
     )
@@ -424,7 +427,7 @@ def generation_facts_frame(
         f"g.tokens_per_s, {'g.output, ' if outputs else ''}c.case_id, "
         f"CASE WHEN LENGTH(g.output) <= {SHORT_OUTPUT_CHARS} THEN g.output END AS short_output "
         "FROM generations g JOIN cases c ON c.uid = g.case_uid "
-        "WHERE g.experiment_id = :e ORDER BY g.id"
+        f"WHERE g.experiment_id = :e AND {OWN_CONFIGS} ORDER BY g.id"
     )
     return read_frame(session, query, {"e": experiment_id})
 
@@ -436,8 +439,8 @@ def ok_latencies(session: Session, experiment_id: int) -> dict[str, np.ndarray]:
     import numpy as np
 
     query = text(
-        "SELECT config_hash, latency_s FROM generations WHERE experiment_id = :e "
-        "AND status = 'ok' AND latency_s IS NOT NULL ORDER BY id"
+        "SELECT g.config_hash, g.latency_s FROM generations g WHERE g.experiment_id = :e "
+        f"AND g.status = 'ok' AND g.latency_s IS NOT NULL AND {OWN_CONFIGS} ORDER BY g.id"
     )
     found: dict[str, list[float]] = {}
     for config, latency in session.connection().execute(query, {"e": experiment_id}):
@@ -446,14 +449,16 @@ def ok_latencies(session: Session, experiment_id: int) -> dict[str, np.ndarray]:
 
 
 def generated_configs(session: Session, experiment_id: int) -> list[str]:
-    """The config hashes with generations in an experiment, in the order of their first."""
+    """The hashes of the experiment's configs (not those its spec dropped) with
+    generations, in the order of their first."""
     rows = session.exec(
         select(Generation.config_hash)
         .where(Generation.experiment_id == experiment_id)
         .group_by(Generation.config_hash)
         .order_by(func.min(Generation.id))
     )
-    return list(rows.scalars())
+    own = experiment_hashes(session, experiment_id)
+    return [config for config in rows.scalars() if config in own]
 
 
 def replace_scores(
@@ -508,7 +513,8 @@ def score_details_frame(session: Session, experiment_id: int) -> pd.DataFrame:
     query = text(
         "SELECT d.generation_id, d.metric, d.detail, g.config_hash AS config, c.case_id, "
         "g.sample_index FROM score_details d JOIN generations g ON g.id = d.generation_id "
-        "JOIN cases c ON c.uid = g.case_uid WHERE g.experiment_id = :e ORDER BY d.generation_id"
+        "JOIN cases c ON c.uid = g.case_uid "
+        f"WHERE g.experiment_id = :e AND {OWN_CONFIGS} ORDER BY d.generation_id"
     )
     return read_frame(session, query, {"e": experiment_id})
 
@@ -520,7 +526,7 @@ def scores_frame(session: Session, experiment_id: int) -> pd.DataFrame:
         'c.case_id, g.sample_index, c."group" AS "group" '
         "FROM scores s JOIN generations g ON g.id = s.generation_id "
         "JOIN cases c ON c.uid = g.case_uid "
-        "WHERE g.experiment_id = :e AND g.status = 'ok'"
+        f"WHERE g.experiment_id = :e AND g.status = 'ok' AND {OWN_CONFIGS}"
     )
     return read_frame(session, query, {"e": experiment_id})
 
@@ -541,7 +547,7 @@ def metric_scores_frame(session: Session, experiment_id: int, metric: str) -> pd
         "SELECT s.value, g.config_hash AS config, c.case_id, g.sample_index, "
         'c."group" AS "group", s.metric FROM scores s '
         "JOIN generations g ON g.id = s.generation_id JOIN cases c ON c.uid = g.case_uid "
-        "WHERE g.experiment_id = :e AND g.status = 'ok' AND s.metric = :m"
+        f"WHERE g.experiment_id = :e AND g.status = 'ok' AND s.metric = :m AND {OWN_CONFIGS}"
     )
     return read_frame(session, query, {"e": experiment_id, "m": metric})
 

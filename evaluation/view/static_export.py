@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from evaluation.storage.dropped import OWN_CONFIGS
 from evaluation.storage.repository import get_experiment
 from evaluation.view.app import EXPORT_PER_PAGE, MAX_PER_PAGE, ahead_first, create_app
 from evaluation.view.links import experiment_path
@@ -46,7 +47,8 @@ def export_view(engine: Engine, experiment: str, folder: Path) -> Exported:
         row = get_experiment(session, experiment)
         name = row.name
         ids = [int(r[0]) for r in session.exec(
-            text("SELECT id FROM generations WHERE experiment_id = :e ORDER BY id"),
+            text(f"SELECT g.id FROM generations g WHERE g.experiment_id = :e AND {OWN_CONFIGS} "
+                 "ORDER BY g.id"),
             params={"e": row.id},
         )]  # fmt: skip
         configs = [str(r[0]) for r in session.exec(
@@ -57,7 +59,7 @@ def export_view(engine: Engine, experiment: str, folder: Path) -> Exported:
         metric = (list(row.metrics or []) or [""])[0]
         cases = [str(r[0]) for r in session.exec(
             text("SELECT DISTINCT c.case_id FROM generations g JOIN cases c ON c.uid = g.case_uid "
-                 "WHERE g.experiment_id = :e ORDER BY c.case_id"),
+                 f"WHERE g.experiment_id = :e AND {OWN_CONFIGS} ORDER BY c.case_id"),
             params={"e": row.id},
         )]  # fmt: skip
     base = experiment_path(name)

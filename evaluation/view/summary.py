@@ -134,7 +134,7 @@ def experiment_summary(session: Session, experiment: str, *, ending: str | None 
     labels = board.labels
     primary = board.metrics[0] if board.metrics else None
     higher = metric_direction(primary) if primary else True
-    notes: list[str] = []
+    notes: list[str] = [board.dropped_note] if board.dropped else []
     verdict, tied = _verdict(session, row, board, primary, running, notes)
     configs = experiment_configs(session, int(row.id)).rename(columns={"hash": "config"})
     facts = configs.merge(board.table.drop(columns=["label", "model"]), on="config", how="left")

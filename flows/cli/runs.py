@@ -53,6 +53,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if len(pending) < len(items):
         done = len(items) - len(pending)
         print(f"resume    {done} already stored in {name!r}, {len(pending)} to go")
+    if note := _not_in_spec(sweep, name, stored):
+        print(f"note: {note}")
     probed = []
     unmeasured = figures_for(pending, sweep.spec.hosts, measured)[1]
     if args.probe and unmeasured:
@@ -66,6 +68,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _not_in_spec(sweep, name: str, stored: set) -> str:
+    """Where ``name`` has generations of configs this spec does not have (a spec edited
+    under the same name), what a run does with them; "" otherwise."""
+    spec = {config.hash for config in sweep.configs}
+    others = [key for key in stored if key[0] not in spec]
+    if not others:
+        return ""
+    configs = counted(len({key[0] for key in others}), "stored config")
+    return (
+        f"{configs} of {name!r} ({counted(len(others), 'generation')}) not in this spec: "
+        "`run` leaves them out of its leaderboard, comparison and report, kept stored "
+        "(docs/specs-and-sweeps.md, Editing a spec)"
+    )
 
 
 def _refuse_unused_options(args: argparse.Namespace) -> None:

@@ -36,6 +36,7 @@ def _as_older_version_left_it(url: str) -> None:
             connection.execute(text(f"ALTER TABLE configs DROP COLUMN {column}"))
         connection.execute(text("ALTER TABLE stages DROP COLUMN wait_s"))  # issue 28.4
         connection.execute(text("ALTER TABLE experiment_runs DROP COLUMN command"))
+        connection.execute(text("DROP TABLE dropped_configs"))  # configs a spec edit dropped
     engine.dispose()
 
 
@@ -53,6 +54,7 @@ def test_new_optional_columns_are_added_and_old_rows_kept(url: str) -> None:
     assert row[0] == "old config"
     assert all(value is None for value in row[1:])
     assert "wait_s" in {c["name"] for c in inspect(engine).get_columns("stages")}
+    assert "dropped_configs" in inspect(engine).get_table_names()
     engine.dispose()
     make_engine(url).dispose()  # a second open finds nothing to add
 
@@ -118,6 +120,7 @@ def test_an_older_run_row_gets_no_command_and_show_builds_the_resume_one(url, ca
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE experiment_runs DROP COLUMN command"))
+        connection.execute(text("DROP TABLE dropped_configs"))  # configs a spec edit dropped
     engine.dispose()
 
     engine = make_engine(url)

@@ -1,0 +1,143 @@
+"""Configs an experiment's spec dropped. An experiment's configs are those of the spec it
+last ran: a spec edited under the same name (a grid value removed or changed) leaves
+configs stored that it no longer has. They move to ``dropped_configs``, out of every
+reading of the experiment's configs; their generations and scores stay stored, and a
+spec that has one again moves it back, resumed rather than generated again (the unit of
+work is still config hash, case, sample). docs/specs-and-sweeps.md, "Editing a spec"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, func, select
+from sqlmodel import Session
+
+from evaluation.labels import distinguishing_labels
+from evaluation.storage.db import insert_ignoring_conflicts
+from evaluation.storage.models import ConfigRow, DroppedConfig, ExperimentConfig, Generation
+
+if TYPE_CHECKING:
+    from evaluation.spec import Config
+
+SHOWN = 5  # dropped configs named in a line; the rest counted
+#: The SQL condition on a generation ``g`` of experiment ``:e`` that keeps those of its
+#: configs, not of those its spec dropped: every frame of an experiment's generations
+#: reads it as its last spec has it.
+OWN_CONFIGS = (
+    "g.config_hash IN (SELECT config_hash FROM experiment_configs WHERE experiment_id = :e)"
+)
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """The configs an experiment's last spec dropped: their labels as the experiment's
+    other outputs show them (what varies between all its configs) and how many
+    generations they have stored."""
+
+    labels: tuple[str, ...]
+    generations: int
+
+    def __bool__(self) -> bool:
+        return bool(self.labels)
+
+    def named(self) -> str:
+        """ "t=0.5, t=1" (the first ``SHOWN``, then "and N more")."""
+        shown = ", ".join(self.labels[:SHOWN])
+        more = len(self.labels) - SHOWN
+        return shown + (f" and {more} more" if more > 0 else "")
+
+    def words(self) -> str:
+        """ "2 stored configs (t=0.5, t=1; 72 generations)"."""
+        n = len(self.labels)
+        stored = f"{self.generations} generation{'s' * (self.generations != 1)}"
+        return f"{n} stored config{'s' * (n != 1)} ({self.named()}; {stored})"
+
+
+NONE_DROPPED = Dropped((), 0)
+
+
+def set_experiment_configs(session: Session, experiment_id: int, configs: Sequence[Config]) -> None:
+    """Make ``configs`` the experiment's, in this order: those it had that are not among
+    them move to ``dropped_configs``, dropped ones among them move back."""
+    current = [c.hash for c in configs]
+    rows = session.exec(
+        select(ExperimentConfig).where(ExperimentConfig.experiment_id == experiment_id)
+    ).scalars()
+    gone = [row for row in rows if row.config_hash not in set(current)]
+    insert_ignoring_conflicts(
+        session,
+        DroppedConfig,
+        [
+            {"experiment_id": experiment_id, "config_hash": r.config_hash, "position": r.position}
+            for r in gone
+        ],
+    )
+    if gone:
+        session.exec(
+            delete(ExperimentConfig).where(
+                ExperimentConfig.experiment_id == experiment_id,
+                ExperimentConfig.config_hash.in_([r.config_hash for r in gone]),
+            )
+        )
+    session.exec(
+        delete(DroppedConfig).where(
+            DroppedConfig.experiment_id == experiment_id, DroppedConfig.config_hash.in_(current)
+        )
+    )
+    insert_ignoring_conflicts(  # the spec's order: "sweep order" is the last spec's
+        session,
+        ExperimentConfig,
+        [
+            {"experiment_id": experiment_id, "config_hash": h, "position": i}
+            for i, h in enumerate(current)
+        ],
+        update_columns=["position"],
+    )
+
+
+def dropped_configs(session: Session, experiment_id: int) -> Dropped:
+    """The experiment's dropped configs, labelled against all its configs."""
+    labels = dict(
+        session.exec(
+            select(ConfigRow.hash, ConfigRow.label)
+            .join(ExperimentConfig, ExperimentConfig.config_hash == ConfigRow.hash)
+            .where(ExperimentConfig.experiment_id == experiment_id)
+        ).all()
+    )
+    dropped = session.exec(
+        select(ConfigRow.hash, ConfigRow.label)
+        .join(DroppedConfig, DroppedConfig.config_hash == ConfigRow.hash)
+        .where(DroppedConfig.experiment_id == experiment_id)
+        .order_by(DroppedConfig.position, ConfigRow.label)
+    ).all()
+    if not dropped:
+        return NONE_DROPPED
+    short = distinguishing_labels([*labels.values(), *(label for _, label in dropped)])
+    generations = session.exec(
+        select(func.count()).where(
+            Generation.experiment_id == experiment_id,
+            Generation.config_hash.in_([h for h, _ in dropped]),
+        )
+    ).one()[0]
+    return Dropped(tuple(short[label] for _, label in dropped), int(generations))
+
+
+def has_dropped(session: Session, experiment_id: int) -> bool:
+    """Whether the experiment's spec dropped any config (one key lookup)."""
+    found = session.exec(
+        select(DroppedConfig.config_hash).where(DroppedConfig.experiment_id == experiment_id)
+    ).first()
+    return found is not None
+
+
+def experiment_hashes(session: Session, experiment_id: int) -> set[str]:
+    """The hashes of the experiment's configs (its last spec's)."""
+    return set(
+        session.exec(
+            select(ExperimentConfig.config_hash).where(
+                ExperimentConfig.experiment_id == experiment_id
+            )
+        ).scalars()
+    )

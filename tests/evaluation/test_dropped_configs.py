@@ -1,0 +1,63 @@
+"""An experiment's configs are those of the spec it last ran: registering it again with
+fewer configs moves the others to ``dropped_configs`` (generations and scores kept, left
+out of every frame of the experiment); registering one again moves it back."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.dropped import dropped_configs
+from evaluation.storage.models import DroppedConfig, Generation
+from evaluation.storage.repository import (
+    experiment_configs,
+    generations_frame,
+    register_experiment,
+    scores_frame,
+)
+from tests.support.results_db import add_experiment, make_config, make_suite
+
+SUITE = make_suite(4)
+CONFIGS = [make_config("m:1b", t) for t in (0.0, 0.5, 1.0)]
+
+
+def _register(session, configs) -> int:
+    return register_experiment(
+        session,
+        name="sweep",
+        suite=SUITE,
+        configs=configs,
+        spec={"name": "sweep"},
+        spec_path="",
+        samples_per_case=1,
+        metrics=["exact_match"],
+        simulated=False,
+    ).id
+
+
+def test_configs_a_spec_no_longer_has_are_dropped_kept_and_back_when_it_has_them():
+    engine = make_engine("sqlite://")
+    scores = {c: {"exact_match": [1.0, 0.0, 1.0, 1.0]} for c in CONFIGS}
+    with session_scope(engine) as session:
+        experiment = add_experiment(session, "sweep", SUITE, scores).id
+        _register(session, [CONFIGS[2], CONFIGS[0]])  # 0.5 taken out, the order changed
+
+        assert list(experiment_configs(session, experiment)["hash"]) == [
+            CONFIGS[2].hash,
+            CONFIGS[0].hash,
+        ]
+        dropped = dropped_configs(session, experiment)
+        assert (dropped.labels, dropped.generations) == (("t=0.5",), 4)
+        assert set(generations_frame(session, experiment)["config_hash"]) == {
+            CONFIGS[0].hash,
+            CONFIGS[2].hash,
+        }
+        assert CONFIGS[1].hash not in set(scores_frame(session, experiment)["config"])
+        stored = session.exec(select(func.count()).select_from(Generation)).one()[0]
+        assert stored == 12  # nothing deleted
+
+        _register(session, CONFIGS)  # the spec has it again
+        assert list(experiment_configs(session, experiment)["hash"]) == [c.hash for c in CONFIGS]
+        assert not dropped_configs(session, experiment)
+        assert session.exec(select(DroppedConfig)).all() == []
+        assert len(generations_frame(session, experiment)) == 12
