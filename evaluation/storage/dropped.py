@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlmodel import Session
 
 from evaluation.labels import distinguishing_labels
@@ -132,12 +132,14 @@ def has_dropped(session: Session, experiment_id: int) -> bool:
     return found is not None
 
 
+def own_configs(experiment_id: int) -> Select:
+    """The hashes of the experiment's configs (its last spec's), as a subquery for
+    ``config_hash.in_(...)``."""
+    return select(ExperimentConfig.config_hash).where(
+        ExperimentConfig.experiment_id == experiment_id
+    )
+
+
 def experiment_hashes(session: Session, experiment_id: int) -> set[str]:
     """The hashes of the experiment's configs (its last spec's)."""
-    return set(
-        session.exec(
-            select(ExperimentConfig.config_hash).where(
-                ExperimentConfig.experiment_id == experiment_id
-            )
-        ).scalars()
-    )
+    return set(session.exec(own_configs(experiment_id)).scalars())

@@ -14,14 +14,18 @@ from evaluation.errors import StorageError
 from evaluation.redact import redact_values
 from evaluation.storage.attempts import save_failed_attempts
 from evaluation.storage.db import dialect_insert, insert_ignoring_conflicts, read_frame
-from evaluation.storage.dropped import OWN_CONFIGS, experiment_hashes, set_experiment_configs
+from evaluation.storage.dropped import (
+    OWN_CONFIGS,
+    experiment_hashes,
+    own_configs,
+    set_experiment_configs,
+)
 from evaluation.storage.models import (
     Aggregate,
     CaseInput,
     CaseRow,
     ConfigRow,
     Experiment,
-    ExperimentConfig,
     Generation,
     ModelRow,
     Score,
@@ -248,21 +252,27 @@ def completed_keys(session: Session, experiment_id: int) -> set[WorkKey]:
 
 
 def completed_count(session: Session, experiment_id: int) -> int:
-    """How many generations finished successfully (``completed_keys``, counted by the
-    database: a key is one row)."""
+    """How many generations of the experiment's configs (not of those its spec dropped)
+    finished successfully (counted by the database: a key is one row)."""
     return session.exec(
         select(func.count()).where(
-            Generation.experiment_id == experiment_id, Generation.status == "ok"
+            Generation.experiment_id == experiment_id,
+            Generation.status == "ok",
+            Generation.config_hash.in_(own_configs(experiment_id)),
         )
     ).one()[0]
 
 
 def scored_count(session: Session, experiment_id: int) -> int:
-    """How many of the experiment's generations have a score stored (any metric)."""
+    """How many generations of the experiment's configs have a score stored (any
+    metric)."""
     return session.exec(
         select(func.count(func.distinct(Score.generation_id)))
         .join(Generation, Generation.id == Score.generation_id)
-        .where(Generation.experiment_id == experiment_id)
+        .where(
+            Generation.experiment_id == experiment_id,
+            Generation.config_hash.in_(own_configs(experiment_id)),
+        )
     ).one()[0]
 
 
@@ -283,15 +293,12 @@ def failure_reasons(session: Session, experiment_id: int) -> list[tuple[str, int
     give each, most frequent first (a generation that failed and then succeeded on a
     rerun is no longer failed)."""
     count = func.count().label("n")
-    own = select(ExperimentConfig.config_hash).where(
-        ExperimentConfig.experiment_id == experiment_id
-    )  # not of configs its spec dropped
     rows = session.exec(
         select(Generation.error, count)
         .where(
             Generation.experiment_id == experiment_id,
             Generation.status == "failed",
-            Generation.config_hash.in_(own),
+            Generation.config_hash.in_(own_configs(experiment_id)),  # not of configs it dropped
         )
         .group_by(Generation.error)
         .order_by(count.desc(), Generation.error)

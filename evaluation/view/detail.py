@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import MetaData, Table, func, inspect, select
 from sqlmodel import Session
 
+from evaluation.storage.dropped import has_dropped, own_configs
 from evaluation.storage.models import CaseRow, Generation, ScoreDetail
 from evaluation.storage.prompts import sent_messages
 from evaluation.storage.repository import case_input
@@ -61,11 +62,15 @@ def neighbours(
 ) -> tuple[int | None, int | None]:
     """The generations before and after ``generation_id`` in the experiment's list order
     (by id, as the unsorted list shows them); None at either end. Two index lookups."""
-    same = Generation.experiment_id == experiment_id
+    same = [Generation.experiment_id == experiment_id]
+    if has_dropped(session, experiment_id):  # as the list: the last spec's configs
+        same.append(Generation.config_hash.in_(own_configs(experiment_id)))
     before = session.exec(
-        select(func.max(Generation.id)).where(same, Generation.id < generation_id)
+        select(func.max(Generation.id)).where(*same, Generation.id < generation_id)
     )
-    after = session.exec(select(func.min(Generation.id)).where(same, Generation.id > generation_id))
+    after = session.exec(
+        select(func.min(Generation.id)).where(*same, Generation.id > generation_id)
+    )
     return before.scalar(), after.scalar()
 
 

@@ -18,7 +18,7 @@ from evaluation.labels import distinguishing_labels
 from evaluation.review._names import JUDGE_PREFIX, human_metric
 from evaluation.review.schema import Judgement, Rating
 from evaluation.review.store import PREFERENCE
-from evaluation.storage.dropped import has_dropped
+from evaluation.storage.dropped import has_dropped, own_configs
 from evaluation.storage.models import CaseRow, ConfigRow, ExperimentConfig, Generation, Score
 from evaluation.storage.text_search import like_pattern, narrow_output_match, output_matches
 
@@ -235,7 +235,7 @@ def generation_page(
     if filters.configs:
         base = base.where(g.c.config_hash.in_(filters.configs))
     elif has_dropped(session, experiment_id):  # as the summary: the last spec's configs
-        base = base.where(g.c.config_hash.in_(_own_configs(experiment_id)))
+        base = base.where(g.c.config_hash.in_(own_configs(experiment_id)))
     total, exact = _count(session, base)
     columns = {
         "case": g.c.case_uid,  # an experiment's cases are of one suite: the case id's order
@@ -496,13 +496,6 @@ def pair_page(
     return Page(rows, total, page, per_page, exact, more)
 
 
-def _own_configs(experiment_id: int) -> Select:
-    """The experiment's configs: not those its spec dropped (``storage.dropped``)."""
-    return select(ExperimentConfig.config_hash).where(
-        ExperimentConfig.experiment_id == experiment_id
-    )
-
-
 def full_rows(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
@@ -535,7 +528,7 @@ def case_generations(session: Session, experiment_id: int, case_id: str) -> list
         .where(
             g.c.experiment_id == experiment_id,
             g.c.case_uid.in_(uids),
-            g.c.config_hash.in_(_own_configs(experiment_id)),
+            g.c.config_hash.in_(own_configs(experiment_id)),
         )
         .order_by(order, g.c.sample_index)
     ).all()

@@ -10,11 +10,14 @@ from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.dropped import dropped_configs
 from evaluation.storage.models import DroppedConfig, Generation
 from evaluation.storage.repository import (
+    completed_count,
     experiment_configs,
     generations_frame,
     register_experiment,
+    scored_count,
     scores_frame,
 )
+from evaluation.view.detail import neighbours
 from tests.support.results_db import add_experiment, make_config, make_suite
 
 SUITE = make_suite(4)
@@ -55,6 +58,11 @@ def test_configs_a_spec_no_longer_has_are_dropped_kept_and_back_when_it_has_them
         assert CONFIGS[1].hash not in set(scores_frame(session, experiment)["config"])
         stored = session.exec(select(func.count()).select_from(Generation)).one()[0]
         assert stored == 12  # nothing deleted
+        assert (completed_count(session, experiment), scored_count(session, experiment)) == (8, 8)
+        ids = dict(session.exec(select(Generation.id, Generation.config_hash)).all())
+        kept = sorted(i for i, h in ids.items() if h != CONFIGS[1].hash)
+        gap = next(k for k, i in enumerate(kept) if ids[i] != ids[kept[0]])  # 0.5's were here
+        assert neighbours(session, experiment, kept[gap - 1]) == (kept[gap - 2], kept[gap])
 
         _register(session, CONFIGS)  # the spec has it again
         assert list(experiment_configs(session, experiment)["hash"]) == [c.hash for c in CONFIGS]
