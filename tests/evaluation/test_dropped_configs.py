@@ -4,6 +4,9 @@ out of every frame of the experiment); registering one again moves it back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from sqlalchemy import func, select
 
 from evaluation.storage.db import make_engine, session_scope
@@ -18,6 +21,7 @@ from evaluation.storage.repository import (
     scores_frame,
 )
 from evaluation.view.detail import neighbours
+from tests.support.databases import sqlite_or_postgres
 from tests.support.results_db import add_experiment, make_config, make_suite
 
 SUITE = make_suite(4)
@@ -38,8 +42,13 @@ def _register(session, configs) -> int:
     ).id
 
 
-def test_configs_a_spec_no_longer_has_are_dropped_kept_and_back_when_it_has_them():
-    engine = make_engine("sqlite://")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    yield from sqlite_or_postgres(request.param, tmp_path / "r.db", "evalflow_dropped")
+
+
+def test_configs_a_spec_no_longer_has_are_dropped_kept_and_back_when_it_has_them(url):
+    engine = make_engine(url)
     scores = {c: {"exact_match": [1.0, 0.0, 1.0, 1.0]} for c in CONFIGS}
     with session_scope(engine) as session:
         experiment = add_experiment(session, "sweep", SUITE, scores).id
@@ -69,3 +78,4 @@ def test_configs_a_spec_no_longer_has_are_dropped_kept_and_back_when_it_has_them
         assert not dropped_configs(session, experiment)
         assert session.exec(select(DroppedConfig)).all() == []
         assert len(generations_frame(session, experiment)) == 12
+    engine.dispose()
