@@ -350,13 +350,21 @@ def ranked_rows(board: Leaderboard, higher_is_better: bool | None = None) -> lis
     (default: the registry's, else higher)."""
     if not board.metrics:
         return list(board.rows)
-    metric = board.metrics[0]
+    return rows_best_first(board.rows, board.metrics[0], higher_is_better)
+
+
+def rows_best_first(
+    rows: Sequence[dict[str, Any]], metric: str, higher_is_better: bool | None = None
+) -> list[dict[str, Any]]:
+    """Board-shaped rows (config, label, ``metric``, latency_p50_s, echoes_prompt where
+    known) best first on ``metric``: the leaderboard's order, for whatever else names a
+    best config (the monitor's recent runs)."""
     if higher_is_better is None:
         higher_is_better = metric_direction(metric)
-    by_config = {r["config"]: r for r in board.rows}
-    means = {c: _number(r[metric]) for c, r in by_config.items()}
+    by_config = {r["config"]: r for r in rows}
+    means = {c: _number(r.get(metric)) for c, r in by_config.items()}
     labels = {c: r["label"] for c, r in by_config.items()}
-    order = rank_order(means, higher_is_better, labels, tie_keys(board.rows))
+    order = rank_order(means, higher_is_better, labels, tie_keys(rows))
     return [by_config[c] for c in order]
 
 

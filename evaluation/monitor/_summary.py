@@ -7,6 +7,7 @@ counts the missing or stale ones of an older database a batch per page
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,7 +16,6 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
-from evaluation.errors import EvalError
 from evaluation.monitor._live import failure_reason
 from evaluation.series import series_of_experiment
 from evaluation.storage.db import insert_ignoring_conflicts
@@ -187,37 +187,37 @@ def _seconds(started: datetime | None, ended: datetime | None) -> float | None:
     return max(0.0, (ended - started).total_seconds())
 
 
-def higher_is_better(metric: str) -> bool:
-    from evaluation.metrics import get_metric
-
-    try:
-        return get_metric(metric).higher_is_better is not False
-    except EvalError:
-        return True
-
-
 def _best(session: Session, experiments: Sequence[Experiment]) -> dict[int, tuple]:
-    """Per experiment: its headline metric (its first), the best config's label and mean."""
-    headline = {e.id: (e.metrics or [""])[0] for e in experiments if e.metrics}
-    if not headline:
+    """Per experiment: its headline metric and the config its leaderboard ranks first
+    (label, mean): the leaderboard's rows and order (``rows_best_first``: ties by median
+    latency, then label), of the configs its last spec has (not those it dropped)."""
+    from evaluation.compare._leaderboard import rows_best_first
+
+    listed = {e.id: list(e.metrics) for e in experiments if e.metrics}
+    if not listed:
         return {}
-    a = Aggregate
-    rows = session.exec(
-        select(a.experiment_id, a.metric, a.mean, ConfigRow.label, ConfigRow.hash)
+    a, ec = Aggregate, ExperimentConfig
+    wanted = {m for ms in listed.values() for m in ms} | {"latency_p50_s"}
+    boards: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for r in session.exec(
+        select(a.experiment_id, a.config_hash, a.metric, a.mean, ConfigRow.label)
         .join(ConfigRow, ConfigRow.hash == a.config_hash)
-        .where(a.experiment_id.in_(list(headline)), a.metric.in_(set(headline.values())))
-        .where(a.mean.is_not(None))
-    ).all()
+        .join(ec, (ec.experiment_id == a.experiment_id) & (ec.config_hash == a.config_hash))
+        .where(a.experiment_id.in_(list(listed)), a.metric.in_(wanted))
+    ).all():
+        row = boards[r.experiment_id].setdefault(
+            r.config_hash, {"config": r.config_hash, "label": r.label or r.config_hash[:8]}
+        )
+        row[r.metric] = r.mean
     best: dict[int, tuple] = {}
-    for r in rows:
-        if headline[r.experiment_id] != r.metric:
-            continue
-        up = higher_is_better(r.metric)
-        held = best.get(r.experiment_id)
-        if held is None or (r.mean > held[2] if up else r.mean < held[2]):
-            best[r.experiment_id] = (r.metric, r.label or r.hash[:8], float(r.mean))
-    for i, m in headline.items():
-        best.setdefault(i, (m, "", None))
+    for i, metrics in listed.items():
+        rows = list(boards.get(i, {}).values())
+        present = [m for m in metrics if any(m in row for row in rows)]
+        metric = present[0] if present else metrics[0]
+        top = rows_best_first(rows, metric)[:1] if present else []
+        mean = top[0].get(metric) if top else None
+        scored = mean is not None and not math.isnan(mean)
+        best[i] = (metric, top[0]["label"], float(mean)) if scored else (metric, "", None)
     return best
 
 

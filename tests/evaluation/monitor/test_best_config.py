@@ -1,0 +1,48 @@
+"""The monitor's best config of a run is the one its leaderboard ranks first: ties on the
+headline mean go to the lower median latency, and configs the spec dropped are not in it
+(a newcomer saw the monitor name t=0.7 where the leaderboard ranked t=0 first)."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from evaluation.compare._leaderboard import load_leaderboard, ranked_rows
+from evaluation.monitor._summary import summarize
+from evaluation.storage.db import session_scope
+from evaluation.storage.dropped import set_experiment_configs
+from evaluation.storage.models import Aggregate
+from tests.support.review_db import build_review_db
+
+
+def _set(session, experiment_id: int, config: str, metric: str, mean: float) -> None:
+    session.exec(
+        update(Aggregate)
+        .where(
+            Aggregate.experiment_id == experiment_id,
+            Aggregate.config_hash == config,
+            Aggregate.metric == metric,
+        )
+        .values(mean=mean)
+    )
+
+
+def test_the_monitor_names_the_leaderboards_first_config(tmp_path):
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=4)
+    first, second, third = (c.hash for c in db.configs)
+    with session_scope(db.engine) as session:
+        # A tie on the headline metric (to 12 digits, as the leaderboard ties), the second
+        # config faster; the third best of all but dropped by the spec's last edit.
+        tied = ((first, 0.75 + 1e-13, 0.32), (second, 0.75, 0.31))
+        for config, mean, p50 in (*tied, (third, 1.0, 0.1)):
+            _set(session, db.experiment_id, config, "exact_match", mean)
+            _set(session, db.experiment_id, config, "latency_p50_s", p50)
+        set_experiment_configs(session, db.experiment_id, db.configs[:2])
+    with session_scope(db.engine) as session:
+        leader = ranked_rows(load_leaderboard(session, db.experiment))[0]
+        (summary,) = summarize(session, [db.experiment_id])
+    assert leader["config"] == second
+    assert (summary["metric"], summary["best_config"], summary["best_mean"]) == (
+        "exact_match",
+        leader["label"],
+        0.75,
+    )
