@@ -266,6 +266,8 @@ def format_estimate(
 ) -> str:
     """The estimate as text: in all, per host, and per config with each figure's source."""
     lines = []
+    if not items:  # all of it stored: whatever the hosts, there is no time to estimate
+        return "duration  none: nothing left to generate (0 generations to go)"
     if all(host.kind == "simulated" for host in hosts) and all(
         figure.source == SIMULATED for figure in result.figures.values()
     ):

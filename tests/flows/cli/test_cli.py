@@ -61,6 +61,12 @@ def test_plan_estimates_a_simulated_sweep_at_the_time_scale_run_is_given(
         figure = f"{config_hash}  sim-"
         line = next(x for x in out.splitlines() if x.strip().startswith(figure))
         assert f"sim  {n} × {2 * mean:.2f} s  (simulated: the mean latency of {n} " in line
+    # With all of it stored there is nothing to estimate, at any time scale (a newcomer's
+    # `plan --time-scale 1` after the demo said "at time scale 0").
+    assert main(["--database", database_url, "plan", str(spec), "--time-scale", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "0 to go" in out and "duration  none: nothing left to generate" in out
+    assert "time scale" not in out
 
 
 def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path, capsys, monkeypatch):
