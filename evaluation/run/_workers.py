@@ -21,8 +21,8 @@ record writer, and a lane's chunk runs in a worker process instead:
   they start nothing new, wait for their cases in flight, send their records, then say
   so (``drained``); until then their running chunks count as cases in flight here
   (``counted_elsewhere``), so the run's wait for what is in flight covers them. The
-  workers ignore SIGINT and SIGTERM (a terminal, or a service manager, sends them to
-  the whole group): the run says when.
+  workers ignore SIGINT and SIGTERM from their start on (a terminal, or a service
+  manager, sends them to the whole group; ``_group_signals``): the run says when.
   The run's exit on a signal (``os._exit``, flows/run_control.py) would cut the workers
   off with their host slots listed for the next run ("held by dead run(s)"), so before
   it the interrupt's thread closes them (``close_on_exit``): each gives its slots back
@@ -45,7 +45,6 @@ import multiprocessing
 import multiprocessing.util
 import os
 import pickle
-import signal
 import threading
 import time
 import traceback
@@ -58,6 +57,7 @@ from typing import Any
 from evaluation.backends._client import on_stop_sending, stop_sending
 from evaluation.run._chunk import Chunk, Cursor
 from evaluation.run._generate import ChunkOutcome
+from evaluation.run._group_signals import deaf_children, ignore_group_signals
 from evaluation.run._heap import fewer_collections, settled_heap
 from evaluation.run._in_flight import counted_elsewhere, wait_for_cases_in_flight
 from evaluation.run._work import GenerationRecord, WorkItem
@@ -179,7 +179,8 @@ class LaneWorkers:
                 name=f"evalflow-lanes-{w}",
                 daemon=True,
             )
-            process.start()
+            with deaf_children():
+                process.start()
             mine.close()
             worker = _Worker(w, process, theirs, self._loop.create_future())
             self.workers.append(worker)
@@ -380,8 +381,7 @@ def _main(
 ) -> None:
     """A worker process: runs chunks until told to exit, or until the run's process is
     gone (its pipe closed: exit at once, as if killed with it)."""
-    for signum in (signal.SIGINT, signal.SIGTERM):  # sent to the group: the run says
-        signal.signal(signum, signal.SIG_IGN)
+    ignore_group_signals()  # sent to the group: the run says (blocked until now)
     os.environ.update(environment)
     open_runner, plan, seats = pickle.loads(work)  # imports the runner's modules
     fewer_collections()

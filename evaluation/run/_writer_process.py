@@ -11,9 +11,9 @@ when each is committed (or sends back the error), so the writer still stores one
 at a time in one transaction, and what a kill loses is unchanged: the batch not yet
 committed, which the rerun redoes.
 
-The process ignores SIGINT and SIGTERM (a terminal sends Ctrl-C to the whole group, a
-service manager SIGTERM: the run flushes
-its writer before it exits) and ends when its pipe closes (the run is gone) or when
+The process ignores SIGINT and SIGTERM from its start on (``_group_signals``; a
+terminal sends Ctrl-C to the whole group, a service manager SIGTERM: the run flushes its
+writer before it exits) and ends when its pipe closes (the run is gone) or when
 ``close`` says so.
 """
 
@@ -22,13 +22,13 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import pickle
-import signal
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from evaluation.run._group_signals import deaf_children, ignore_group_signals
 from evaluation.run._heap import fewer_collections, settled_heap
 from evaluation.run._work import GenerationRecord
 from evaluation.storage.db import make_engine, session_scope
@@ -54,7 +54,8 @@ class WriterProcess:
         self._process = context.Process(
             target=_main, args=(theirs, url, experiment_id), name="evalflow-writer", daemon=True
         )
-        self._process.start()
+        with deaf_children():
+            self._process.start()
         theirs.close()
         self._conn = mine
         self._lock = threading.Lock()
@@ -90,8 +91,7 @@ class WriterProcess:
 
 
 def _main(conn: Any, url: str, experiment_id: int) -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM):  # sent to the group: the run flushes
-        signal.signal(signum, signal.SIG_IGN)
+    ignore_group_signals()  # sent to the group: the run flushes (blocked until now)
     fewer_collections()
     engine = make_engine(url, create=False)
     try:

@@ -118,3 +118,66 @@ def test_the_writer_process_sends_back_what_failed_and_ends_when_closed(tmp_path
             writer.write([GenerationRecord(ITEMS[0], "a", 1, result=result)])
         process = writer._process
     assert not process.is_alive() and process.exitcode == 0
+
+
+STARTING_HELPER = """
+import os, pathlib, sys, time
+
+if __name__ == "__mp_main__":  # a helper process, importing the run's main module
+    print(f"helper {os.getpid()} starting", flush=True)
+    while not pathlib.Path(sys.argv[2]).exists():
+        time.sleep(0.01)
+elif __name__ == "__main__":
+    import asyncio
+    from evaluation.run._workers import LaneWorkers
+    from evaluation.run._writer_process import WriterProcess
+    from evaluation.spec import HostSpec
+    from tests.support.lane_runner import Plan, open_runner
+
+    async def lanes():
+        workers = LaneWorkers(1, [HostSpec("a", "http://a", slots=1)], open_runner,
+                              Plan(pathlib.Path(sys.argv[2])))
+        await workers.ready()
+        await workers.close()
+        return workers.workers[0].process
+
+    if sys.argv[1] == "lanes":
+        process = asyncio.run(lanes())
+    else:
+        with WriterProcess.running(f"sqlite:///{sys.argv[2]}.db", 1) as writer:
+            process = writer._process
+    print(f"exit code {process.exitcode}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("helper", ["lanes", "writer"])
+def test_a_helper_process_ignores_a_ctrl_c_that_comes_while_it_starts(tmp_path, helper):
+    """A terminal's Ctrl-C reaches the whole group, the run's helper processes too, and
+    with ``--workers`` they import for seconds: one that comes then (here: while the
+    helper imports the run's main module, the first thing a spawned process does) is
+    ignored, not a KeyboardInterrupt traceback and a dead worker."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script, go = tmp_path / "run_helper.py", tmp_path / "go"
+    script.write_text(STARTING_HELPER)
+    root = str(Path(__file__).resolve().parents[2])
+    run = subprocess.Popen(
+        [sys.executable, str(script), helper, str(go)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": root},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        starting = run.stdout.readline()
+        assert starting.startswith("helper "), starting + run.stderr.read()
+        os.kill(int(starting.split()[1]), signal.SIGINT)
+        go.touch()
+        out, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert out.strip() == "exit code 0" and run.returncode == 0, out + err
