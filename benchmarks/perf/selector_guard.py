@@ -41,17 +41,22 @@ tightness beside the selector, aa5f504 and by hand, with ``selector_benchmark``'
 - ``weaker evidence``: the by-hand choice wherever the pick's sd exceeds that choice's
   measured standard error and the pick is not significantly better (the issue's words:
   "when the model's evidence for a predicted config is weaker than the measured
-  alternative's").
+  alternative's");
+- ``margin z=Z`` (``--margins Z ...``): every query answered again by the same model
+  with the latency and energy margin at Z standard deviations instead of
+  :data:`selection._choice.SAFETY_Z` (the scored candidates rebuilt), with the landed
+  floor (``margin z=Z``) and without the thin-data floor (``…, no thin-data floor``).
 
 Then per world, over ``--seeds`` (each a unit; mean ± SE over seeds): each rule's hit on
 all queries and on the held-out ones, its paired difference with the landed floor, and
-the share of picks whose true p95 is over the latency limit, beside aa5f504 (skipped
-with ``--no-baseline``: its picks take a process and a training of their own) and by
-hand; a line says so if the landed floor replayed on the recorded picks differs from
-the selector's answers.
+the share of picks whose true p95 is over the latency limit with its paired difference,
+beside aa5f504 (skipped with ``--no-baseline``: its picks take a process and a training
+of their own) and by hand; then the same over every unit of every world together; a
+line says so if the landed floor replayed on the recorded picks differs from the
+selector's answers.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/perf/selector_guard.py --worlds sampling \\
-        --size 1000 --seeds 0 1 2 [--no-baseline] [--tables DIR] [--cache DIR]
+        --size 1000 --seeds 0 1 2 [--no-baseline] [--margins 1 2] [--tables DIR] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ import numpy as np
 import pandas as pd
 import selector_benchmark as bench
 
-from selection import _evidence_rule
+from selection import _choice, _evidence_rule, recommender
 from selection._candidates import candidate_table
 from selection._choice import violations
 from selection._evidence_rule import EVIDENCE_WEIGHT, MIN_GENERATIONS, measured_feasible
@@ -84,7 +89,13 @@ COLUMNS = ("quality", "quality_sd", "quality_weight", "measured_quality_mean")
 
 
 def unit_tables(
-    world_name: str, size: int, seed: int, cache: Path, data: Path, baseline: bool = True
+    world_name: str,
+    size: int,
+    seed: int,
+    cache: Path,
+    data: Path,
+    baseline: bool = True,
+    margins: tuple[float, ...] = (),
 ) -> dict:
     """The unit's tables and per-query answers (module docstring), read from ``cache``
     when kept before; the drawn data (and aa5f504's picks) from ``data``, the
@@ -92,6 +103,7 @@ def unit_tables(
     path = cache / f"{world_name}-{size}-{seed}.pkl"
     kept = pickle.loads(path.read_bytes()) if path.exists() else None
     answered = kept is not None and "model_pick" in kept["rows"][0]
+    answered = answered and all(_margin_key(z) in kept["rows"][0] for z in margins)
     if answered and (not baseline or any(row["old"] is not None for row in kept["rows"])):
         return kept
     world, all_configs, truth = bench._world(world_name)
@@ -139,6 +151,9 @@ def unit_tables(
                 "old": old[i],
             }
         )
+    for z in margins:
+        for row, answered in zip(rows, _answers_at(model, world, asked, z, floored), strict=True):
+            row.update(answered)
     kept = {
         "tables": {
             task: t[list(COLUMNS)].assign(
@@ -159,8 +174,6 @@ def _record_floor(floored: dict) -> None:
     """Make the recommender's thin-data floor note into ``floored`` the pick it was
     handed (the model's own, before the floor) and the by-hand candidates it held it to,
     so that other floors can be replayed on the same answers."""
-    from selection import recommender
-
     real = _evidence_rule.measured_floor
 
     def recording(
@@ -170,6 +183,41 @@ def _record_floor(floored: dict) -> None:
         return real(table, chosen, candidates, thin)
 
     recommender.measured_floor = recording
+
+
+def _margin_key(z: float) -> str:
+    return f"margin z={z:g}"
+
+
+def _answers_at(
+    model: SelectorModel, world: bench.World, asked: pd.DataFrame, z: float, floored: dict
+) -> list[dict]:
+    """Per query, the pick and the model's own pick (before the thin-data floor) with
+    the latency and energy margin at ``z`` standard deviations: the scored candidates
+    are rebuilt with it, then the landed margin is put back."""
+    landed = recommender.SAFETY_Z
+    recommender.SAFETY_Z = _choice.SAFETY_Z = z
+    model._scored.clear()
+    found = []
+    try:
+        for query in asked.itertuples():
+            energy = None if pd.isna(query.max_energy_j) else float(query.max_energy_j)
+            floored.clear()
+            answer = recommend_from_model(
+                model,
+                query.task_type,
+                max_latency_s=float(query.max_latency_s),
+                max_energy_j=energy,
+                input_chars=world.prompt_words[query.task_type] * bench.CHARS_PER_WORD,
+            )
+            pick = answer.choice.config_hash if answer.choice is not None else None
+            found.append(
+                {_margin_key(z): pick, f"{_margin_key(z)}, own": floored.get("pick", pick)}
+            )
+    finally:
+        recommender.SAFETY_Z = _choice.SAFETY_Z = landed
+        model._scored.clear()
+    return found
 
 
 def _ample(model: SelectorModel, task: str) -> bool:
@@ -337,14 +385,16 @@ def _base(kept: dict) -> pd.DataFrame:
     )
 
 
-def report(name: str, size: int, kept: list[dict], baseline: bool) -> None:
+def report(
+    name: str, size: int, kept: list[dict], baseline: bool, margins: tuple[float, ...] = ()
+) -> None:
     """The cells of ``kept`` (a unit per seed, their queries together) per task type and
     third of limit tightness, for the selector, each rule, aa5f504 and by hand."""
     base = pd.concat([_base(k) for k in kept], ignore_index=True)
     if not baseline:
         base = base.drop(columns="old_fair_hit")
     columns = [*bench.TASK_TYPES, *bench.TIGHTNESS, "all"]
-    whos = {"selector": "pick", **RULES}
+    whos = {"selector": "pick", **RULES, **_margin_rules(margins)}
     for who, rule in whos.items():
         hits = pd.concat([outcomes(k, rule)["fair_hit"] for k in kept], ignore_index=True)
         table = base.assign(fair_hit=hits)
@@ -361,12 +411,18 @@ def report(name: str, size: int, kept: list[dict], baseline: bool) -> None:
         print(f"| {name} | {size:,} | {who} | {' | '.join(shown)} |")
 
 
-def summary(name: str, size: int, kept: list[dict], baseline: bool) -> None:
+def summary(
+    name: str, size: int, kept: list[dict], baseline: bool, margins: tuple[float, ...] = ()
+) -> pd.DataFrame:
     """Per rule, over the seeds (mean ± SE): limit-respecting hit on all queries and on
     the held-out ones, its paired difference with the landed floor, and the share of
-    picks whose true p95 is over the limit; then aa5f504 and by hand."""
+    picks whose true p95 is over the limit with its paired difference; then aa5f504 and
+    by hand. Returns the per-seed figures (for :func:`overall`)."""
     landed = "thin-data floor (landed)"
     per_seed = []
+    whos = {"selector": "pick", **RULES, **_margin_rules(margins), "by hand": "hand"}
+    if baseline:
+        whos["aa5f504"] = "old"
     for unit in kept:
         held = _base(unit)["held_out"].to_numpy()
         differ = sum(
@@ -376,13 +432,12 @@ def summary(name: str, size: int, kept: list[dict], baseline: bool) -> None:
         )
         if differ:
             print(f"note: {name} seed {unit['seed']}: the landed floor replayed differs ({differ})")
-        for who, rule in {"selector": "pick", **RULES, "aa5f504": "old", "by hand": "hand"}.items():
-            if who == "aa5f504" and not baseline:
-                continue
+        for who, rule in whos.items():
             found = outcomes(unit, rule)
             per_seed.append(
                 {
                     "who": who,
+                    "world": name,
                     "seed": unit["seed"],
                     "all": found["fair_hit"].mean(),
                     "held": found["fair_hit"][held].mean(),
@@ -390,8 +445,19 @@ def summary(name: str, size: int, kept: list[dict], baseline: bool) -> None:
                     "over_held": found["over"][held].mean(),
                 }
             )
-    table = pd.DataFrame(per_seed).set_index(["who", "seed"])
-    reference = table.loc[landed]
+    table = pd.DataFrame(per_seed)
+    _print_paired(name, size, table)
+    return table
+
+
+def overall(size: int, tables: list[pd.DataFrame]) -> None:
+    """The rules over every unit of every world: mean ± SE over the units, paired."""
+    _print_paired("all worlds", size, pd.concat(tables, ignore_index=True))
+
+
+def _print_paired(name: str, size: int, per_seed: pd.DataFrame) -> None:
+    table = per_seed.set_index(["who", "world", "seed"])[["all", "held", "over", "over_held"]]
+    reference = table.loc["thin-data floor (landed)"]
     for who in table.index.get_level_values("who").unique():
         own = table.loc[who]
         diff = own - reference
@@ -399,8 +465,17 @@ def summary(name: str, size: int, kept: list[dict], baseline: bool) -> None:
             f"| {name} | {size:,} | {who} | {len(own)} | {_mean_se(own['all'])} | "
             f"{_mean_se(diff['all'], '+')} | {_mean_se(own['held'])} | "
             f"{_mean_se(diff['held'], '+')} | {_mean_se(own['over'])} | "
-            f"{_mean_se(own['over_held'])} |"
+            f"{_mean_se(diff['over'], '+')} | {_mean_se(own['over_held'])} |"
         )
+
+
+def _margin_rules(margins: tuple[float, ...]) -> dict[str, str]:
+    """The picks recorded per latency margin (``--margins``), by the names of their rows."""
+    found = {}
+    for z in margins:
+        found[_margin_key(z)] = _margin_key(z)
+        found[f"{_margin_key(z)}, no thin-data floor"] = f"{_margin_key(z)}, own"
+    return found
 
 
 def _mean_se(values: pd.Series, sign: str = "") -> str:
@@ -414,13 +489,20 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[bench.REPORT_SEEDS[0]])
     parser.add_argument("--no-baseline", action="store_true", help="skip aa5f504's picks")
+    parser.add_argument(
+        "--margins", type=float, nargs="*", default=[], help="latency margins z to answer at too"
+    )
     parser.add_argument("--tables", type=Path, default=Path("/tmp/evalflow-selector-guard"))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/evalflow-selector-worlds"))
     args = parser.parse_args()
     baseline = not args.no_baseline
+    margins = tuple(args.margins)
     units = {
         name: [
-            {**unit_tables(name, args.size, seed, args.tables, args.cache, baseline), "seed": seed}
+            {
+                **unit_tables(name, args.size, seed, args.tables, args.cache, baseline, margins),
+                "seed": seed,
+            }
             for seed in args.seeds
         ]
         for name in args.worlds
@@ -429,15 +511,16 @@ def main() -> None:
     print(f"| world | generations | who | {' | '.join(columns)} |")
     print("|---|---|---|" + "---|" * len(columns))
     for name, kept in units.items():
-        report(name, args.size, kept, baseline)
+        report(name, args.size, kept, baseline, margins)
     print()
     print(
-        "| world | generations | who | seeds | hit, all | − landed | hit, held out | − landed "
-        "| p95 over, all | p95 over, held out |"
+        "| world | generations | who | units | hit, all | − landed | hit, held out | − landed "
+        "| p95 over, all | − landed | p95 over, held out |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, kept in units.items():
-        summary(name, args.size, kept, baseline)
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    tables = [summary(name, args.size, kept, baseline, margins) for name, kept in units.items()]
+    if len(tables) > 1:
+        overall(args.size, tables)
 
 
 if __name__ == "__main__":
