@@ -121,7 +121,8 @@ class Fit:
         as many left to estimate the fit's error (its interactions and the configs' own
         residuals) as were spent on the effects. With fewer, the fit shrinks every
         measurement onto its main effects and the estimates of configs never measured
-        look as sure as a measurement (``selection._evidence_rule.measured_floor``)."""
+        look as sure as a measurement (so no floor holds the pick there:
+        ``selection._evidence_rule.measured_above``)."""
         return self.measured >= 2 * self.fixed
 
     def covariance(self, a: str, b: str) -> float:

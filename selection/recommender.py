@@ -28,8 +28,8 @@ a paired test on the cases both ran), and the pick must be estimated significant
 better than the best-estimated measured-feasible config, or that config is kept (unless
 the pick's own estimate rests mostly on measurements: the multilevel estimate from the
 task type's measured configs). Where those configs are too few for that model
-(``_thin_data``), the pick must instead be estimated at least as high as the by-hand
-choice's measurement, with no exemption.
+(``_thin_data``), the pick is not held to a floor; where the by-hand choice is measured
+above its estimate the answer says so.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ from selection._db import engine_for
 from selection._evidence_rule import (
     check_choice,
     hand_floor,
+    measured_above,
     measured_feasible,
-    measured_floor,
 )
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import MAX_CACHED, SelectorModel
@@ -227,10 +227,11 @@ def recommend_from_model(
             chosen = override.index
             notes.append(override.reason)
         thin = _thin_data(model, task_type)
+        kept = None
         if thin is None:
             kept = hand_floor(feasible, chosen, by_hand, _shared_error(model, feasible, task_type))
-        else:
-            kept = measured_floor(feasible, chosen, by_hand, thin)
+        elif (above := measured_above(feasible, chosen, by_hand)) is not None:
+            notes.append(_thin_data_note(feasible.loc[above], feasible.loc[chosen], thin))
         if kept is not None:
             overruled = overruled or option(model, feasible.loc[chosen], task_type)
             chosen = kept.index
@@ -617,6 +618,18 @@ def _weight_note(row: pd.Series) -> str | None:
         f"estimate: the model's weight follows its cross-validated error ({model_sd:.1f} "
         f"points), which its check against the {k} measured candidates does not exceed "
         f"({check})"
+    )
+
+
+def _thin_data_note(hand: pd.Series, row: pd.Series, thin: str) -> str:
+    """Why the pick stands although the by-hand choice ``hand`` was measured above it."""
+    se = hand.get("measured_quality_se")
+    shown = f" ± {100 * se:.1f}" if se is not None and np.isfinite(se) else ""
+    return (
+        f"{params_label(hand)} was measured higher ({100 * hand['measured_quality_mean']:.1f}"
+        f"{shown} on {int(hand['measured_n_cases'])} cases) than this pick is estimated "
+        f"({100 * row['quality']:.1f}); {thin}, so the pick is the model's: the best of many "
+        "means over so few cases is mostly the luckiest"
     )
 
 

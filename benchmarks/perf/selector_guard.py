@@ -26,12 +26,12 @@ tightness beside the selector, aa5f504 and by hand, with ``selector_benchmark``'
 - ``floor, no exemption``: the same without the exemption;
 - ``best-estimated floor, no exemption``: the same against the best combined estimate
   among them (``hand_floor``'s floor) instead of the best measured mean;
-- ``thin-data floor``: where the task type's data are thin, the by-hand choice unless
-  the model's own pick (the one the recommender handed its floor, recorded per query) is
-  estimated at least as high as that choice's measurement, as
-  :func:`selection._evidence_rule.measured_floor` does (``…, significantly better``:
-  significantly higher, by its mean and standard error, the rule before); where they
-  are ample, the pick; ``no thin-data floor``: the model's own pick;
+- ``thin-data floor (af21966)``: where the task type's data are thin, the by-hand
+  choice unless the model's own pick (recorded per query; units kept by a version of
+  this script before the floor was taken out record the pick the recommender handed
+  it) is estimated at least as high as that choice's measurement (``…, significantly
+  better``: significantly higher, by its mean and standard error, the rule before);
+  where they are ample, the pick; ``no thin-data floor (landed)``: the model's own pick;
 - ``thin floor, shrunk …`` / ``…, Tweedie …``: the same floor against a reading of the
   by-hand measurement corrected for being the best of many (winner's curse): its mean
   shrunk toward the task type's measured configs or the measured-feasible candidates
@@ -45,7 +45,8 @@ tightness beside the selector, aa5f504 and by hand, with ``selector_benchmark``'
 - ``margin z=Z`` (``--margins Z ...``): every query answered again by the same model
   with the latency and energy margin at Z standard deviations instead of
   :data:`selection._choice.SAFETY_Z` (the scored candidates rebuilt), with the landed
-  floor (``margin z=Z``) and without the thin-data floor (``…, no thin-data floor``).
+  rules (``margin z=Z``) and the model's own pick (``…, no thin-data floor``: the same
+  since the thin-data floor was taken out).
 
 Then per world, over ``--seeds`` (each a unit; mean ± SE over seeds): each rule's hit on
 all queries and on the held-out ones, its paired difference with the landed floor, and
@@ -171,18 +172,16 @@ def unit_tables(
 
 
 def _record_floor(floored: dict) -> None:
-    """Make the recommender's thin-data floor note into ``floored`` the pick it was
-    handed (the model's own, before the floor) and the by-hand candidates it held it to,
-    so that other floors can be replayed on the same answers."""
-    real = _evidence_rule.measured_floor
+    """Make the recommender's thin-data check record into ``floored`` the pick (the
+    model's own: no floor holds it where the data are thin) and the by-hand candidates,
+    so that floors can be replayed on the same answers."""
+    real = _evidence_rule.measured_above
 
-    def recording(
-        table: pd.DataFrame, chosen: object, candidates: pd.DataFrame, thin: str
-    ) -> _evidence_rule.Override | None:
+    def recording(table: pd.DataFrame, chosen: object, candidates: pd.DataFrame) -> object:
         floored.update(pick=chosen, candidates=list(candidates.index))
-        return real(table, chosen, candidates, thin)
+        return real(table, chosen, candidates)
 
-    recommender.measured_floor = recording
+    recommender.measured_above = recording
 
 
 def _margin_key(z: float) -> str:
@@ -258,7 +257,7 @@ Reference = Callable[[pd.DataFrame, list, str], float]
 
 
 def raw_mean(table: pd.DataFrame, candidates: list, hand: str) -> float:
-    """The by-hand choice's measured mean (the floor as landed)."""
+    """The by-hand choice's measured mean (af21966's floor)."""
     return float(table.loc[hand, "measured_quality_mean"])
 
 
@@ -299,7 +298,7 @@ def tweedie(table: pd.DataFrame, candidates: list, hand: str) -> float:
 def thin_measured_floor(reference: Reference = raw_mean, significant: bool = False) -> Rule:
     """Where the task type's data are thin, the by-hand choice unless the model's own
     pick (before the recommender's floor) is estimated at least as high as
-    ``reference`` (the by-hand choice's measurement, as landed, or a selection-corrected
+    ``reference`` (the by-hand choice's measurement, as af21966 did, or a selection-corrected
     reading of it), or with ``significant`` significantly higher (its mean and standard
     error: the rule before af21966); where they are ample, the pick."""
 
@@ -337,9 +336,9 @@ RULES: dict[str, Rule] = {
     "floor on by hand": floor_on_hand(exempt=True),
     "floor, no exemption": floor_on_hand(exempt=False),
     "best-estimated floor, no exemption": floor_on_hand(False, best_estimated),
-    "thin-data floor (landed)": thin_measured_floor(),
+    "thin-data floor (af21966)": thin_measured_floor(),
     "thin-data floor, significantly better (before)": thin_measured_floor(significant=True),
-    "no thin-data floor": no_thin_floor,
+    "no thin-data floor (landed)": no_thin_floor,
     "thin floor, shrunk toward the task's measured": thin_measured_floor(shrunk(False)),
     "thin floor, shrunk toward the candidates": thin_measured_floor(shrunk(True)),
     "thin floor, Tweedie over the task's measured": thin_measured_floor(tweedie),
@@ -418,7 +417,7 @@ def summary(
     the held-out ones, its paired difference with the landed floor, and the share of
     picks whose true p95 is over the limit with its paired difference; then aa5f504 and
     by hand. Returns the per-seed figures (for :func:`overall`)."""
-    landed = "thin-data floor (landed)"
+    landed = "no thin-data floor (landed)"
     per_seed = []
     whos = {"selector": "pick", **RULES, **_margin_rules(margins), "by hand": "hand"}
     if baseline:
@@ -457,7 +456,7 @@ def overall(size: int, tables: list[pd.DataFrame]) -> None:
 
 def _print_paired(name: str, size: int, per_seed: pd.DataFrame) -> None:
     table = per_seed.set_index(["who", "world", "seed"])[["all", "held", "over", "over_held"]]
-    reference = table.loc["thin-data floor (landed)"]
+    reference = table.loc["no thin-data floor (landed)"]
     for who in table.index.get_level_values("who").unique():
         own = table.loc[who]
         diff = own - reference
