@@ -339,8 +339,9 @@ def _stop(
 
 def _last_line(name: str, resume: str, *, stored: bool) -> str:
     """The interrupt's last line: how to resume, or, where the experiment has nothing
-    stored (stopped while Prefect started: `show` knows no such experiment yet), that
-    nothing was, and that the same command starts it over."""
+    stored (stopped while Prefect or the lane workers started), that nothing was, and
+    that the same command starts it over (as `show` then says, if it knows the
+    experiment yet)."""
     if stored:
         return f"interrupted: {name!r} stopped; resume with: {resume}\n"
     return (

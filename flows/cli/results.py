@@ -43,7 +43,12 @@ def failure_lines(session, experiment) -> list[str]:
 def cmd_show(args: argparse.Namespace) -> int:
     from evaluation.compare._leaderboard import load_leaderboard
     from evaluation.storage.db import session_scope
-    from evaluation.storage.repository import completed_count, get_experiment, scored_count
+    from evaluation.storage.repository import (
+        completed_count,
+        get_experiment,
+        has_generations,
+        scored_count,
+    )
     from evaluation.storage.runs import experiment_status
 
     with session_scope(open_reader(args)) as session:
@@ -52,6 +57,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         board = load_leaderboard(session, args.experiment)
         stored = 0 if board.metrics else completed_count(session, experiment.id)
         scored = 0 if board.metrics or not stored else scored_count(session, experiment.id)
+        # as `run` says where it stopped before anything (a failed one too) was stored
+        begun = bool(stored) or has_generations(session, experiment.name)
         failures = failure_lines(session, experiment)
         shown = board_text(session, experiment.id, board, wide=args.wide)
         calibrated = calibrated_text(session, experiment.name, board)
@@ -69,7 +76,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     how_far = f"{scored} of them scored, no leaderboard yet" if scored else "none scored"
     print(
         f"No results for {experiment.name!r} yet: {stored} generations stored, {how_far} "
-        f"(status {state.status}); resume with: {resume_command(experiment, state.run)}"
+        f"(status {state.status}); {'resume' if begun else 'start it over'} with: "
+        f"{resume_command(experiment, state.run)}"
     )
     for line in failures:
         print(line)

@@ -131,11 +131,13 @@ def test_unknown_experiment_lists_the_known_ones(tmp_path, capsys, database_url)
 
 
 @pytest.mark.parametrize("experiment", ["my-classify", "named-apart"])
-def test_show_of_an_experiment_with_nothing_scored_yet_gives_runs_resume_hint(
+def test_show_of_an_experiment_with_nothing_stored_yet_gives_runs_start_over_hint(
     database_url, capsys, experiment
 ):
     """`show` of an interrupted experiment printed "No results", exit 1, and a resume
-    hint with `--experiment my-classify` that `run`'s own hint did not have."""
+    hint with `--experiment my-classify` that `run`'s own hint did not have. With nothing
+    stored (stopped while the lane workers started, say) it says what `run`'s last line
+    said, "start it over with", where it said "resume with"."""
     from evaluation.storage.db import make_engine, session_scope
     from evaluation.storage.runs import RunProcess, claim_experiment, end_run
     from tests.support.results_db import register_unrun
@@ -153,7 +155,7 @@ def test_show_of_an_experiment_with_nothing_scored_yet_gives_runs_resume_hint(
     assert capsys.readouterr().out.splitlines() == [
         "Status: interrupted: interrupted by a signal",
         f"No results for {experiment!r} yet: 0 generations stored, none scored "
-        f"(status interrupted); resume with: {resume}",
+        f"(status interrupted); start it over with: {resume}",
     ]
 
 
