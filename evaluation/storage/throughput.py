@@ -2,8 +2,9 @@
 generations it made, their median latency (one hung request among quick ones does not
 move it, where it doubled a mean) and mean output tokens, and the host's slots then
 (read from the spec each experiment stored). `evalflow plan` estimates durations from
-it. Simulated generations say nothing about a real host and are left out. (No pandas
-here: plan stays quick.)"""
+it. Simulated generations say nothing about a real host and are left out, unless asked
+for: a run's ETA on a simulated host weighs its work by them. (No pandas here: plan
+stays quick.)"""
 
 from __future__ import annotations
 
@@ -32,13 +33,15 @@ class Measured:
     last: datetime
 
 
-def measured_throughput(session: Session, hosts: Collection[str]) -> list[Measured]:
-    """Every (host, config) among ``hosts`` with stored real generations that have a
-    latency, newest experiment's slots first."""
+def measured_throughput(
+    session: Session, hosts: Collection[str], *, simulated: bool = False
+) -> list[Measured]:
+    """Every (host, config) among ``hosts`` with stored real generations (``simulated``:
+    simulated ones instead) that have a latency, newest experiment's slots first."""
     where = (
         Generation.host.in_(list(hosts)),
         Generation.status == "ok",
-        Generation.simulated.is_(False),
+        Generation.simulated.is_(simulated),
         Generation.latency_s.is_not(None),
     )
     rows = session.exec(
