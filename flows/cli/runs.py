@@ -309,15 +309,26 @@ def _run(
         if note:
             print(f"note: {note}")
         chosen = len(cases[: args.limit])
+        ids = {case.id for case in cases[: args.limit]}
+        items = [item for item in sweep.work_items() if item.case.id in ids]
+    else:
+        items = _level_work(sweep, args.level, args.limit)[1]
     refuse_an_api_that_does_not_answer()  # the user's PREFECT_API_URL, before any claim
     checked = time.monotonic()
     name = args.experiment or sweep.spec.name
     database = database_url(args.database)
     resume = shlex.join(["evalflow", *redact_argv(args.argv)])  # no password shown or stored
-    process, dead = run_control.claim(make_engine(database), name, wait=args.wait, command=resume)
+    engine = make_engine(database)
+    process, dead = run_control.claim(engine, name, wait=args.wait, command=resume)
     if not args.quiet:  # the first line, before Prefect's seconds of start-up
         line = starting_line(
-            sweep, name, launched is not None, level=args.level, limit=args.limit, count=chosen
+            sweep,
+            name,
+            launched is not None,
+            level=args.level,
+            limit=args.limit,
+            count=chosen,
+            stored=_stored_of(engine, name, items),
         )
         print(line, file=sys.stderr, flush=True)
     with (
@@ -469,6 +480,17 @@ def next_steps(experiment: str, report: str) -> str:
     )
 
 
+def _stored_of(engine, name: str, items) -> int:
+    """How many of ``items`` (this run's work) experiment ``name`` has already generated:
+    those a resume does not run again (of configs its spec dropped and got back too)."""
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.throughput import stored_keys
+
+    with session_scope(engine) as session:
+        stored = stored_keys(session, name)
+    return sum(item.key in stored for item in items)
+
+
 def starting_line(
     sweep,
     name: str,
@@ -477,9 +499,11 @@ def starting_line(
     level: str = "full",
     limit: int | None = None,
     count: int | None = None,
+    stored: int = 0,
 ) -> str:
     """What `run` says as soon as the spec and hosts are checked: the work that will run
-    (the cases of ``level``, the first ``limit`` of them) and what starts now (a local
+    (the cases of ``level``, the first ``limit`` of them; ``stored`` of its generations
+    already are, from an earlier run of the experiment) and what starts now (a local
     Prefect server takes 2–3 s before the first generation, 10 s or more on a busy machine),
     in one line of a 120-column terminal for names of up to 18 characters (the display's
     next line says which Prefect)."""
@@ -493,8 +517,9 @@ def starting_line(
     shown = counted(cases, "case") + (f" of {len(every)}" if cases < len(every) else "")
     total = len(sweep.configs) * cases * spec.samples_per_case
     server = "; starting Prefect" if local_server else ""
+    done = f", {stored} already stored" if stored else ""
     return (
-        f"{name}: {counted(total, 'generation')} to run or resume "
+        f"{name}: {counted(total - stored, 'generation')} to run{done} "
         f"({counted(len(sweep.configs), 'config')} × {shown}"
         f" × {counted(spec.samples_per_case, 'sample')}){server}…"
     )

@@ -53,6 +53,7 @@ def test_configs_an_edited_spec_dropped_are_named_left_out_and_kept(
     code, out, err = evalflow("run", str(spec))
     assert code == 0, err
     assert "no longer has" not in out + err + caplog.text
+    assert f"edited: {4 * CASES} generations to run (4 configs × " in err
 
     write_spec(spec, [0.0, 0.3])  # 0.7 removed, 0.3 added: 2 configs stay, 2 new
     code, planned, _ = evalflow("plan", str(spec))  # said before anything runs
@@ -70,6 +71,8 @@ def test_configs_an_edited_spec_dropped_are_named_left_out_and_kept(
     assert "edited: 2 stored configs (" in said and f"{2 * CASES} generations)" in said
     assert "t=0.7" in said and "kept stored" in said
     assert f"{2 * CASES} generated, 0 failed, {2 * CASES} already done" in out
+    # the first line counts what is left, not the spec's every generation (it said 4 × CASES)
+    assert f"edited: {2 * CASES} generations to run, {2 * CASES} already stored (4 configs" in err
     board, under = out.split("Leaderboard: edited")[1].split("Not above: 2 stored configs")
     assert board.count("\n#") == 4 and "t=0.7" not in board and "t=0.7" in under
     report = (tmp_path / "evalflow/reports/evalflow-edited-report.html").read_text()
@@ -106,6 +109,7 @@ def test_configs_an_edited_spec_dropped_are_named_left_out_and_kept(
     assert code == 0, err
     assert "no longer has" not in out + err + caplog.text
     assert f"0 generated, 0 failed, {6 * CASES} already done" in out
+    assert f"edited: 0 generations to run, {6 * CASES} already stored (6 configs" in err
     assert out.split("Leaderboard: edited")[1].count("\n#") == 6
     with Session(engine) as session:
         assert session.exec(select(DroppedConfig)).all() == []

@@ -53,7 +53,7 @@ def test_run_says_what_is_starting_once_the_spec_is_checked():
     sweep = prepare_sweep(REPO / "benchmarks" / "sweeps" / "demo-simulated.yaml")
     line = starting_line(sweep, "demo-simulated", local_server=True)
     assert line == (
-        "demo-simulated: 432 generations to run or resume (12 configs × 36 cases × 1 sample)"
+        "demo-simulated: 432 generations to run (12 configs × 36 cases × 1 sample)"
         "; starting Prefect…"
     )
     assert len(line) <= 120  # it was cut in two in a 120-column terminal
@@ -67,10 +67,10 @@ def test_the_first_line_counts_only_the_cases_the_level_and_limit_run():
     sweep = prepare_sweep(REPO / "benchmarks" / "sweeps" / "demo-simulated.yaml")
     limited = starting_line(sweep, "demo-simulated", local_server=False, limit=4)
     assert limited == (
-        "demo-simulated: 48 generations to run or resume (12 configs × 4 cases of 36 × 1 sample)…"
+        "demo-simulated: 48 generations to run (12 configs × 4 cases of 36 × 1 sample)…"
     )
     smoke = starting_line(sweep, "demo-simulated", local_server=True, level="smoke")
-    assert smoke.startswith("demo-simulated: 36 generations to run or resume")
+    assert smoke.startswith("demo-simulated: 36 generations to run (")
     assert len(smoke) <= 120  # "3 cases of 36" made it 121
 
 
