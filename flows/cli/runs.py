@@ -48,12 +48,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"level     {args.level}{limit}: {counts}")
     if args.level == "calibrated":
         _calibrated_plan(args, sweep, len(cases))
-    measured, stored = _history(args.database, name, [h.name for h in sweep.spec.hosts])
+    measured, stored, labels = _history(args.database, name, [h.name for h in sweep.spec.hosts])
     pending = [item for item in items if item.key not in stored]
     if len(pending) < len(items):
         done = len(items) - len(pending)
         print(f"resume    {done} already stored in {name!r}, {len(pending)} to go")
-    if note := _not_in_spec(sweep, name, stored):
+    if note := _not_in_spec(sweep, name, stored, labels):
         print(f"note: {note}")
     probed = []
     unmeasured = figures_for(pending, sweep.spec.hosts, measured)[1]
@@ -70,18 +70,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_in_spec(sweep, name: str, stored: set) -> str:
+def _not_in_spec(sweep, name: str, stored: set, labels: dict[str, str]) -> str:
     """Where ``name`` has generations of configs this spec does not have (a spec edited
-    under the same name), what a run does with them; "" otherwise."""
-    spec = {config.hash for config in sweep.configs}
+    under the same name), those configs, named as `run`'s warning names them (``labels``:
+    config hash to its stored label), and what a run does with them; "" otherwise."""
+    from evaluation.labels import distinguishing_labels
+    from evaluation.storage.dropped import Dropped
+
+    spec = {config.hash: config.label for config in sweep.configs}
     others = [key for key in stored if key[0] not in spec]
     if not others:
         return ""
-    configs = counted(len({key[0] for key in others}), "stored config")
+    gone = sorted({labels.get(key[0], key[0][:8]) for key in others})
+    short = distinguishing_labels([*spec.values(), *gone])
+    dropped = Dropped(tuple(short[label] for label in gone), len(others))
     return (
-        f"{configs} of {name!r} ({counted(len(others), 'generation')}) not in this spec: "
-        "`run` leaves them out of its leaderboard, comparison and report, kept stored "
-        "(docs/specs-and-sweeps.md, Editing a spec)"
+        f"{dropped.words()} of {name!r} not in this spec: `run` leaves them out of its "
+        "leaderboard, comparison and report, kept stored (docs/specs-and-sweeps.md, "
+        "Editing a spec)"
     )
 
 
@@ -166,18 +172,23 @@ def _calibrated_plan(args: argparse.Namespace, sweep, planned: int) -> None:
     )
 
 
-def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[list, set]:
-    """What earlier runs measured on ``hosts`` and what ``experiment`` already stored;
-    nothing when there is no results database yet (plan creates none)."""
+def _history(
+    database: str | None, experiment: str, hosts: list[str]
+) -> tuple[list, set, dict[str, str]]:
+    """What earlier runs measured on ``hosts``, what ``experiment`` already stored and
+    the labels of its configs; nothing when there is no results database yet (plan
+    creates none)."""
     from evaluation.settings import database_url
 
     url = database_url(database)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return [], set()
+        return [], set(), {}
+    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     from evaluation.errors import StorageError
     from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.models import ConfigRow
     from evaluation.storage.throughput import measured_throughput, stored_keys
 
     try:
@@ -186,13 +197,19 @@ def _history(database: str | None, experiment: str, hosts: list[str]) -> tuple[l
             with session_scope(engine) as session:
                 measured = measured_throughput(session, hosts)
                 stored = stored_keys(session, experiment)
+                hashes = list({key[0] for key in stored})
+                labels = dict(
+                    session.exec(
+                        select(ConfigRow.hash, ConfigRow.label).where(ConfigRow.hash.in_(hashes))
+                    ).all()
+                )
         finally:
             engine.dispose()
     except (SQLAlchemyError, StorageError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(f"note: no measurements read from the results database: {redact(first, [url])}")
-        return [], set()
-    return measured, stored
+        return [], set(), {}
+    return measured, stored, labels
 
 
 def _simulated(sweep, items, time_scale: float) -> dict:
