@@ -61,10 +61,11 @@ EXIT_DEADLINE_S = 4.0  # after the wait for the requests in flight
 # under load one slot's write was seen taking 1.1 s), the flow run marked cancelled
 # (until 1 s after the wait, or CANCEL_MIN_S at least), the server stopped (1 s, then
 # killed), what the lanes finished stored (until FLUSH_DEADLINE_S after the wait, or
-# FLUSH_MIN_S at least).
+# FLUSH_MIN_S at least), then the record writer process ended (``--workers``).
 GIVE_BACK_S = 1.5
 WORKERS_EXIT_S = 2.5  # lane workers (``--workers``) give their slots back and end, first
 CANCEL_MIN_S = 0.3
+WRITER_EXIT_S = 0.5  # after the last flush, the record writer process (``--workers``) ends
 FLUSH_DEADLINE_S = 2.3
 FLUSH_MIN_S = 0.3
 RECHECK_S = 0.5  # where nothing was stored when the signal came: whether the flush stored any
@@ -330,6 +331,7 @@ def _stop(
     if server is not None:
         server.stop(timeout_s=1.0)
     flush_all(timeout_s=max(FLUSH_MIN_S, waited + FLUSH_DEADLINE_S - time.monotonic()))
+    _bounded(_close_writer_processes, time.monotonic() + WRITER_EXIT_S + 0.5)
     if not stored:  # read again: the wait and the flush may have stored the first ones
         found = _bounded(lambda: has_stored(database, name), time.monotonic() + RECHECK_S)
         stored = found is not False  # not known: the command resumes, if anything
@@ -369,6 +371,14 @@ def _close_lane_workers() -> None:
     from evaluation.run._workers import close_on_exit
 
     close_on_exit(WORKERS_EXIT_S)
+
+
+def _close_writer_processes() -> None:
+    """The record writer process (``--workers``) ended after the last flush, not left
+    to outlive the run (``evaluation.run._writer_process.close_on_exit``)."""
+    from evaluation.run._writer_process import close_on_exit
+
+    close_on_exit(WRITER_EXIT_S)
 
 
 def _give_back_slots() -> None:

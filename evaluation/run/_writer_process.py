@@ -36,6 +36,17 @@ from evaluation.storage.repository import save_generations
 
 CLOSE_WAIT_S = 30.0
 
+_OPEN: set[WriterProcess] = set()  # this process's, until closed
+
+
+def close_on_exit(timeout_s: float) -> None:
+    """From an interrupt's thread, after its last flush and just before the process
+    exits without unwinding (``os._exit``): every open writer process told to end, and
+    killed if it is still there after ``timeout_s`` (one still importing), so none
+    outlives the run (left to see its pipe close, one ran a second after the exit)."""
+    for writer in list(_OPEN):
+        writer.close(timeout_s)
+
 
 def shareable(url: str) -> bool:
     """Whether another process opening ``url`` reaches the same database (not SQLite's
@@ -59,6 +70,7 @@ class WriterProcess:
         theirs.close()
         self._conn = mine
         self._lock = threading.Lock()
+        _OPEN.add(self)
 
     @classmethod
     @contextlib.contextmanager
@@ -80,10 +92,13 @@ class WriterProcess:
         if failure is not None:
             raise failure
 
-    def close(self) -> None:
+    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Tell the process to end (after the batch it stores), wait for it at most
+        ``wait_s``, then kill it."""
+        _OPEN.discard(self)
         with contextlib.suppress(OSError):
             self._conn.send(None)
-        self._process.join(CLOSE_WAIT_S)
+        self._process.join(wait_s)
         if self._process.is_alive():
             self._process.kill()
             self._process.join(5.0)

@@ -76,6 +76,37 @@ def test_an_interrupt_gives_the_slots_back_before_it_cancels_the_flow_run(monkey
     assert events == ["give-back starts", "give-back ends", "cancel flow-run-1", "exit 130"]
 
 
+def test_an_interrupt_ends_the_record_writer_process_before_the_exit(tmp_path, monkeypatch):
+    """With ``--workers`` the records are stored by a process of the run's; it was left to
+    see its pipe close after the exit, and one still importing ran a second after the
+    run had printed its last line. Now it is ended (after the last flush) before."""
+    from evaluation.run._writer_process import WriterProcess
+
+    at_exit: list[bool] = []
+
+    def exit_(code: int) -> None:
+        at_exit.append(writer._process.is_alive())
+        raise SystemExit(code)
+
+    for name in ("stop_sending", "wait_for_cases_in_flight", "flush_all", "_give_back_slots"):
+        monkeypatch.setattr(run_control, name, lambda *a, **k: None)
+    monkeypatch.setattr(run_control, "cases_in_flight", lambda: 0)
+    monkeypatch.setattr(run_control, "_mark_interrupted", lambda *a: (None, True))
+    monkeypatch.setattr(run_control.os, "_exit", exit_)
+    writer = WriterProcess(f"sqlite:///{tmp_path / 'r.db'}", 1)
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(SystemExit):
+            run_control._stop(
+                "db", "demo", None, "evalflow run x", None, write_end, 0, threading.Event(), 15
+            )
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+        writer.close()
+    assert at_exit == [False]
+
+
 @pytest.mark.parametrize(
     ("signum", "code", "again"),
     [(2, 130, "(Ctrl-C again to exit now)"), (15, 143, "(a second SIGTERM or Ctrl-C exits now)")],
