@@ -92,12 +92,7 @@ class Leaderboard:
     def dropped_note(self) -> str:
         """The line under the board where the experiment's last spec dropped configs it
         ran (storage.dropped): they are not in it, nor anything computed from it."""
-        if not self.dropped:
-            return ""
-        return (
-            f"Not above: {self.dropped.words()}, which the spec last run no longer has; "
-            "kept stored, and back, without generating them again, when a spec has them."
-        )
+        return self.dropped.note() if self.dropped else ""
 
     @cached_property
     def table(self) -> pd.DataFrame:

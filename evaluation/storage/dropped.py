@@ -54,6 +54,15 @@ class Dropped:
         stored = f"{self.generations} generation{'s' * (self.generations != 1)}"
         return f"{n} stored config{'s' * (n != 1)} ({self.named()}; {stored})"
 
+    def note(self, experiment: str = "") -> str:
+        """The line under what leaves them out (a leaderboard; a comparison, naming the
+        ``experiment``): "Not above: 2 stored configs (...), which the spec ..."."""
+        of = f" of {experiment!r}" if experiment else ""
+        return (
+            f"Not above: {self.words()}{of}, which the spec last run no longer has; "
+            "kept stored, and back, without generating them again, when a spec has them."
+        )
+
 
 NONE_DROPPED = Dropped((), 0)
 

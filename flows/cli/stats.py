@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 from flows.cli import options
@@ -19,6 +20,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     summary = _compare_and_publish(args) if args.publish else _current_comparison(args)
     if args.markdown:
         print(summary["markdown"])
+        for note in _dropped(args):
+            print(f"**{note}**\n")
         calibrated = _calibrated(args, markdown=True)
         if calibrated:
             print(f"## Judges calibrated to people\n\n{calibrated}\n")
@@ -39,6 +42,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         columns=terminal_columns(),
     )
     print(text)
+    for note in _dropped(args):
+        print(f"\n{textwrap.fill(note, terminal_columns())}")
     calibrated = _calibrated(args)
     if calibrated:
         print("\n" + calibrated)
@@ -80,6 +85,23 @@ def _estimates(args: argparse.Namespace) -> list[str]:
             if text:
                 sections.append(f"{name}: {text}")
     return sections
+
+
+def _dropped(args: argparse.Namespace) -> list[str]:
+    """Per experiment compared whose spec dropped configs it ran (an edited spec): the
+    leaderboard's "Not above: ..." line, naming the experiment; they are not compared."""
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.dropped import dropped_configs
+    from evaluation.storage.repository import get_experiment
+    from flows.cli._database import open_reader
+
+    notes = []
+    with session_scope(open_reader(args)) as session:
+        for name in dict.fromkeys(args.experiments):
+            dropped = dropped_configs(session, get_experiment(session, name).id)
+            if dropped:
+                notes.append(dropped.note(name))
+    return notes
 
 
 def _one_baseline(args: argparse.Namespace) -> str | None:
