@@ -35,6 +35,7 @@ from evaluation.backends import stop_sending
 from evaluation.errors import StorageError
 from evaluation.run._in_flight import cases_in_flight, wait_for_cases_in_flight
 from evaluation.run._record_writer import flush_all
+from evaluation.settings import sqlite_file
 from evaluation.storage import run_notes
 from evaluation.storage.db import make_engine, session_scope, storage_problem
 from evaluation.storage.models import ExperimentRun
@@ -335,11 +336,11 @@ def _stop(
     if not stored:  # read again: the wait and the flush may have stored the first ones
         found = _bounded(lambda: has_stored(database, name), time.monotonic() + RECHECK_S)
         stored = found is not False  # not known: the command resumes, if anything
-    os.write(message_fd, _last_line(name, resume, stored=stored).encode())
+    os.write(message_fd, interrupted_line(name, resume, stored=stored).encode())
     os._exit(128 + signum)
 
 
-def _last_line(name: str, resume: str, *, stored: bool) -> str:
+def interrupted_line(name: str, resume: str, *, stored: bool) -> str:
     """The interrupt's last line: how to resume, or, where the experiment has nothing
     stored (stopped while Prefect or the lane workers started), that nothing was, and
     that the same command starts it over (as `show` then says, if it knows the
@@ -349,6 +350,25 @@ def _last_line(name: str, resume: str, *, stored: bool) -> str:
     return (
         f"interrupted: {name!r} stopped before anything was stored; start it over with: {resume}\n"
     )
+
+
+def before_the_claim(database: str, name: str | None, resume: str) -> str:
+    """The last line of a run interrupted before it claimed its experiment (reading the
+    spec, checking the hosts): nothing of this run was stored; where earlier runs stored
+    some (or that cannot be read at once), the command resumes them."""
+    if name is None:  # the spec not read yet
+        return f"interrupted: stopped before anything was stored; start it over with: {resume}\n"
+
+    def stored_before() -> bool:
+        if (path := sqlite_file(database)) is not None and not path.exists():
+            return False  # no database yet (and none made by asking)
+        try:
+            return has_stored(database, name)
+        except StorageError:  # none of evalflow's tables yet
+            return False
+
+    found = _bounded(stored_before, time.monotonic() + RECHECK_S)
+    return interrupted_line(name, resume, stored=found is not False)
 
 
 def _bounded(work, deadline: float):

@@ -16,6 +16,7 @@ from evaluation.spec import NAME_PATTERN
 from evaluation.wording import counted, failed_words
 from flows.cli import options
 from flows.cli._database import open_engine
+from flows.cli._signals import exit_code, sigterm_as_interrupt
 from flows.cli.logs import console_for, left_to_the_display
 
 if TYPE_CHECKING:
@@ -293,13 +294,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     # A bad spec is refused before Prefect's server launches and the run's machinery is
     # imported: neither takes the CPU from the refusal.
     began = time.monotonic()
-    sweep = prepare_sweep(args.spec)
-    prepared = time.monotonic()
-    from flows import run_control
+    sweep = None
+    try:  # a signal before the claim: nothing of this run is stored (after it: run_control)
+        with sigterm_as_interrupt():
+            sweep = prepare_sweep(args.spec)
+            prepared = time.monotonic()
+            from flows import run_control
 
-    # Prefect's server imports for seconds: they start now, beside the checks below.
-    with run_control.launched_server() as launched:
-        return _run(args, launched, sweep, (began, prepared))
+            # Prefect's server imports for seconds: they start now, beside the checks below.
+            with run_control.launched_server() as launched:
+                return _run(args, launched, sweep, (began, prepared))
+    except KeyboardInterrupt as interrupt:
+        if getattr(args, "claimed", False):
+            raise
+        from evaluation.settings import database_url
+        from flows import run_control
+
+        name = args.experiment or (sweep.spec.name if sweep is not None else None)
+        line = run_control.before_the_claim(database_url(args.database), name, _resume(args))
+        print(line, end="", file=sys.stderr, flush=True)
+        return exit_code(interrupt)
+
+
+def _resume(args: argparse.Namespace) -> str:
+    """The command that runs it again (resuming what is stored), no password shown."""
+    return shlex.join(["evalflow", *redact_argv(args.argv)])
 
 
 def _run(
@@ -334,9 +353,10 @@ def _run(
     checked = time.monotonic()
     name = args.experiment or sweep.spec.name
     database = database_url(args.database)
-    resume = shlex.join(["evalflow", *redact_argv(args.argv)])  # no password shown or stored
+    resume = _resume(args)  # stored with the claim: `show` prints it
     engine = make_engine(database)
     process, dead = run_control.claim(engine, name, wait=args.wait, command=resume)
+    args.claimed = True  # from here on a signal is run_control.interruptible's
     if not args.quiet:  # the first line, before Prefect's seconds of start-up
         line = starting_line(
             sweep,

@@ -155,6 +155,10 @@ def terminated(*args, **kwargs):
 
 where = sys.argv[1]
 run_control.embedded_server_needed = terminated if where == "settings" else (lambda: True)
+if where == "hosts":  # before the claim
+    import evaluation.run._preflight
+
+    evaluation.run._preflight.check_before_run = terminated
 EmbeddedServer.launch = lambda self: None
 EmbeddedServer.start = lambda self: setattr(self, "started", True)
 EmbeddedServer.wait_ready = terminated
@@ -162,13 +166,13 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-@pytest.mark.parametrize("where", ["settings", "wait"])
+@pytest.mark.parametrize("where", ["hosts", "settings", "wait"])
 def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys, where):
     """A newcomer's SIGTERM during "starting Prefect" printed `resume with: ...`, and
     `evalflow show` then knew no such experiment; one in the seconds Prefect's settings
-    import ended the command without a word (and left its claim "running"). Now the
-    line says nothing was stored and that the same command starts it over; the exit
-    code is SIGTERM's still."""
+    import ended the command without a word (and left its claim "running"), and one
+    before the claim (checking the hosts) still did. Now the line says nothing was
+    stored and that the same command starts it over; the exit code is SIGTERM's still."""
     import subprocess
     import sys
 
@@ -194,6 +198,9 @@ def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys, 
     )
     assert "resume with" not in run.stderr and "Traceback" not in run.stderr
     assert main(["--database", database, "show", "demo-simulated"]) == 2
+    if where == "hosts":  # nothing written, not even the database
+        assert not (tmp_path / "results.db").exists()
+        return
     assert "no experiment named 'demo-simulated'" in capsys.readouterr().err
     with session_scope(make_engine(database)) as session:
         assert session.get(ExperimentRun, "demo-simulated").status == "interrupted"
@@ -244,3 +251,36 @@ def test_nothing_stored_is_said_after_the_flush(database_url, monkeypatch, flush
     assert said == f"interrupted: 'demo' {last}"
     with session_scope(engine) as session:
         assert session.get(ExperimentRun, "demo").status == "interrupted"
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_ctrl_c_before_the_claim_says_what_the_same_command_does(
+    database_url, monkeypatch, capsys, earlier
+):
+    """Ctrl-C while the hosts were checked printed "interrupted: rerun the same command to
+    resume", with no command, where nothing was stored. Now: the line a later interrupt
+    prints, "start it over" or, where earlier runs of the experiment stored some, "resume"."""
+    import evaluation.run._preflight
+    from flows.cli import main
+    from tests.conftest import REPO
+    from tests.support.results_db import add_experiment, make_config, make_suite
+
+    if earlier:
+        with session_scope(make_engine(database_url)) as session:
+            add_experiment(session, "demo", make_suite(1), {make_config(): {"exact_match": [1.0]}})
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_control, "_embedded_server_likely", lambda: False)
+    monkeypatch.setattr(evaluation.run._preflight, "check_before_run", interrupted)
+    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+    argv = ["--database", database_url, "run", str(spec), "--experiment", "demo"]
+    assert main(argv) == 130
+    command = f"evalflow --database {database_url} run {spec} --experiment demo"
+    said = (
+        "stopped; resume with"
+        if earlier
+        else "stopped before anything was stored; start it over with"
+    )
+    assert capsys.readouterr().err.splitlines()[-1] == f"interrupted: 'demo' {said}: {command}"
