@@ -74,7 +74,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _not_in_spec(sweep, name: str, stored: set, labels: dict[str, str]) -> str:
     """Where ``name`` has generations of configs this spec does not have (a spec edited
     under the same name), those configs, named as `run`'s warning names them (``labels``:
-    config hash to its stored label), and what a run does with them; "" otherwise."""
+    ``_labels``), and what a run does with them; "" otherwise."""
     from evaluation.labels import distinguishing_labels
     from evaluation.storage.dropped import Dropped
 
@@ -82,7 +82,9 @@ def _not_in_spec(sweep, name: str, stored: set, labels: dict[str, str]) -> str:
     others = [key for key in stored if key[0] not in spec]
     if not others:
         return ""
-    gone = sorted({labels.get(key[0], key[0][:8]) for key in others})
+    hashes = {key[0] for key in others}
+    gone = [label for config, label in labels.items() if config in hashes]
+    gone += sorted(config[:8] for config in hashes - labels.keys())  # none known: its hash
     short = distinguishing_labels([*spec.values(), *gone])
     dropped = Dropped(tuple(short[label] for label in gone), len(others))
     return (
@@ -184,12 +186,10 @@ def _history(
     url = database_url(database)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return [], set(), {}
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     from evaluation.errors import StorageError
     from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.models import ConfigRow
     from evaluation.storage.throughput import measured_throughput, stored_keys
 
     try:
@@ -198,12 +198,7 @@ def _history(
             with session_scope(engine) as session:
                 measured = measured_throughput(session, hosts)
                 stored = stored_keys(session, experiment)
-                hashes = list({key[0] for key in stored})
-                labels = dict(
-                    session.exec(
-                        select(ConfigRow.hash, ConfigRow.label).where(ConfigRow.hash.in_(hashes))
-                    ).all()
-                )
+                labels = _labels(session, experiment)
         finally:
             engine.dispose()
     except (SQLAlchemyError, StorageError) as exc:
@@ -211,6 +206,29 @@ def _history(
         print(f"note: no measurements read from the results database: {redact(first, [url])}")
         return [], set(), {}
     return measured, stored, labels
+
+
+def _labels(session, experiment: str) -> dict[str, str]:
+    """Config hash -> label of every config ``experiment`` has or had (its spec's and
+    those an edit dropped), in the order of their spec (as `run`'s warning lists them)."""
+    from sqlalchemy import select, union_all
+
+    from evaluation.storage.models import ConfigRow, DroppedConfig, Experiment, ExperimentConfig
+
+    held = union_all(
+        *(
+            select(t.config_hash, t.position)
+            .join(Experiment, Experiment.id == t.experiment_id)
+            .where(Experiment.name == experiment)
+            for t in (ExperimentConfig, DroppedConfig)
+        )
+    ).subquery()
+    rows = session.exec(
+        select(ConfigRow.hash, ConfigRow.label)
+        .join(held, held.c.config_hash == ConfigRow.hash)
+        .order_by(held.c.position, ConfigRow.label)
+    ).all()
+    return dict(rows)
 
 
 def _simulated(sweep, items, time_scale: float) -> dict:

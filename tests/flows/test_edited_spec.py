@@ -61,7 +61,7 @@ def test_configs_an_edited_spec_dropped_are_named_left_out_and_kept(
     # named, as the run's warning names them (it only counted them)
     note = next(line for line in planned.splitlines() if line.startswith("note: 2 stored"))
     assert note.startswith(
-        f"note: 2 stored configs (sim-large:8b t=0.7, sim-small:1b t=0.7; {2 * CASES} "
+        f"note: 2 stored configs (sim-small:1b t=0.7, sim-large:8b t=0.7; {2 * CASES} "
         "generations) of 'edited' not in this spec"
     )
     caplog.clear()
