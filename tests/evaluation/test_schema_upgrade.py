@@ -127,15 +127,13 @@ def test_an_older_run_row_gets_no_command_and_show_builds_the_resume_one(url, ca
     with engine.connect() as connection:
         assert connection.execute(text("SELECT command FROM experiment_runs")).all() == [(None,)]
     assert main(["--database", url, "show", "old"]) == 0
-    assert (
-        capsys.readouterr()
-        .out.splitlines()[-1]
-        .endswith("resume with: evalflow run specs/old.yaml")
-    )
+    # nothing of 'old' is stored, so the command starts it over (show says so since 515faa3)
+    last_line = capsys.readouterr().out.splitlines()[-1]
+    assert last_line.endswith("start it over with: evalflow run specs/old.yaml")
     with session_scope(engine) as session:  # the next run, with options run takes
         command = "evalflow run specs/old.yaml --time-scale 1 --interrupt-wait 2"
         claim_experiment(session, "old", process, command=command)
         end_run(session, "old", "interrupted", process, "interrupted by a signal")
     engine.dispose()
     assert main(["--database", url, "show", "old"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].endswith(f"resume with: {command}")
+    assert capsys.readouterr().out.splitlines()[-1].endswith(f"start it over with: {command}")
