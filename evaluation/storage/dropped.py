@@ -11,12 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, union_all
 from sqlmodel import Session
 
 from evaluation.labels import distinguishing_labels
 from evaluation.storage.db import insert_ignoring_conflicts
-from evaluation.storage.models import ConfigRow, DroppedConfig, ExperimentConfig, Generation
+from evaluation.storage.models import (
+    ConfigRow,
+    DroppedConfig,
+    Experiment,
+    ExperimentConfig,
+    Generation,
+)
 
 if TYPE_CHECKING:
     from evaluation.spec import Config
@@ -131,6 +137,25 @@ def dropped_configs(session: Session, experiment_id: int) -> Dropped:
         )
     ).one()[0]
     return Dropped(tuple(short[label] for _, label in dropped), int(generations))
+
+
+def held_config_labels(session: Session, experiment: str) -> dict[str, str]:
+    """Config hash -> label of every config ``experiment`` has or had (its spec's and
+    those an edit dropped), in the order of their spec (as `run`'s warning lists them)."""
+    held = union_all(
+        *(
+            select(t.config_hash, t.position)
+            .join(Experiment, Experiment.id == t.experiment_id)
+            .where(Experiment.name == experiment)
+            for t in (ExperimentConfig, DroppedConfig)
+        )
+    ).subquery()
+    rows = session.exec(
+        select(ConfigRow.hash, ConfigRow.label)
+        .join(held, held.c.config_hash == ConfigRow.hash)
+        .order_by(held.c.position, ConfigRow.label)
+    ).all()
+    return dict(rows)
 
 
 def has_dropped(session: Session, experiment_id: int) -> bool:

@@ -74,7 +74,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _not_in_spec(sweep, name: str, stored: set, labels: dict[str, str]) -> str:
     """Where ``name`` has generations of configs this spec does not have (a spec edited
     under the same name), those configs, named as `run`'s warning names them (``labels``:
-    ``_labels``), and what a run does with them; "" otherwise."""
+    ``held_config_labels``), and what a run does with them; "" otherwise."""
     from evaluation.labels import distinguishing_labels
     from evaluation.storage.dropped import Dropped
 
@@ -190,6 +190,7 @@ def _history(
 
     from evaluation.errors import StorageError
     from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.dropped import held_config_labels
     from evaluation.storage.throughput import measured_throughput, stored_keys
 
     try:
@@ -198,7 +199,7 @@ def _history(
             with session_scope(engine) as session:
                 measured = measured_throughput(session, hosts)
                 stored = stored_keys(session, experiment)
-                labels = _labels(session, experiment)
+                labels = held_config_labels(session, experiment)
         finally:
             engine.dispose()
     except (SQLAlchemyError, StorageError) as exc:
@@ -206,29 +207,6 @@ def _history(
         print(f"note: no measurements read from the results database: {redact(first, [url])}")
         return [], set(), {}
     return measured, stored, labels
-
-
-def _labels(session, experiment: str) -> dict[str, str]:
-    """Config hash -> label of every config ``experiment`` has or had (its spec's and
-    those an edit dropped), in the order of their spec (as `run`'s warning lists them)."""
-    from sqlalchemy import select, union_all
-
-    from evaluation.storage.models import ConfigRow, DroppedConfig, Experiment, ExperimentConfig
-
-    held = union_all(
-        *(
-            select(t.config_hash, t.position)
-            .join(Experiment, Experiment.id == t.experiment_id)
-            .where(Experiment.name == experiment)
-            for t in (ExperimentConfig, DroppedConfig)
-        )
-    ).subquery()
-    rows = session.exec(
-        select(ConfigRow.hash, ConfigRow.label)
-        .join(held, held.c.config_hash == ConfigRow.hash)
-        .order_by(held.c.position, ConfigRow.label)
-    ).all()
-    return dict(rows)
 
 
 def _simulated(sweep, items, time_scale: float) -> dict:
