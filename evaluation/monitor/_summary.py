@@ -1,9 +1,10 @@
 """Each run in a few figures (``run_summaries``), for the monitor's recent runs, stats,
 series and charts: counted from the run's generations once, with grouped queries over a
 batch of experiments, and kept while the experiment's status and ``updated_at`` are the
-ones it was counted at. A run that ends stores its own (``store_summary``); the monitor
-counts the missing or stale ones of an older database a batch per page
-(``refresh_summaries``), so no page ever reads every generation."""
+ones it was counted at, by this way of counting (``SUMMARY_VERSION``). A run that ends
+stores its own (``store_summary``); the monitor counts the missing or stale ones of an
+older database a batch per page (``refresh_summaries``), so no page ever reads every
+generation."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ from evaluation.storage.models import (
     RunSummary,
 )
 
+#: Raised when a summary's figures are counted otherwise: a summary stored by another
+#: way of counting is stale and counted again (2: the best config is the leaderboard's
+#: first, 0f6ddb3; older summaries named the first strictly higher mean of all configs).
+SUMMARY_VERSION = 2
 BATCH = 500  # experiments counted per page view at most (an old database catches up)
 _COLUMNS = tuple(c.name for c in RunSummary.__table__.columns if c.name != "experiment_id")
 
@@ -38,8 +43,9 @@ _COLUMNS = tuple(c.name for c in RunSummary.__table__.columns if c.name != "expe
 def stale_ids(
     session: Session, limit: int = BATCH, *, only: Sequence[int] | None = None
 ) -> list[int]:
-    """Experiments not running (of ``only``, where given) whose summary is missing or
-    older than the experiment, newest first."""
+    """Experiments not running (of ``only``, where given) whose summary is missing,
+    older than the experiment or counted another way (``SUMMARY_VERSION``), newest
+    first."""
     s = RunSummary
     statement = (
         select(Experiment.id)
@@ -50,6 +56,7 @@ def stale_ids(
                 s.experiment_id.is_(None),
                 s.status != Experiment.status,
                 s.updated_at != Experiment.updated_at,
+                s.counted_by != SUMMARY_VERSION,
             )
         )
         .order_by(Experiment.id.desc())
@@ -157,6 +164,7 @@ def summarize(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
                 "experiment_id": e.id,
                 "status": e.status,
                 "updated_at": e.updated_at,
+                "counted_by": SUMMARY_VERSION,
                 "series": series_of_experiment(session, e),
                 "task_type": e.task_type,
                 "pipeline": "+".join(kinds),

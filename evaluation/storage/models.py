@@ -485,9 +485,9 @@ class RunLive(SQLModel, table=True):
 class RunSummary(SQLModel, table=True):
     """One finished (or stopped) run in a few figures, computed once from its
     generations, aggregates and comparison (``evaluation.monitor``) and kept while the
-    experiment's ``status`` and ``updated_at`` are those copied here: the monitor's
-    recent runs, series and charts read 10,000 of these rather than 2 million
-    generations."""
+    experiment's ``status`` and ``updated_at`` are those copied here, and it was counted
+    the way this version counts (``counted_by``): the monitor's recent runs, series and
+    charts read 10,000 of these rather than 2 million generations."""
 
     __tablename__ = "run_summaries"
     __table_args__ = (Index("ix_run_summary_series", "series", "experiment_id"),)
@@ -495,6 +495,7 @@ class RunSummary(SQLModel, table=True):
     experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
     status: str = ""
     updated_at: datetime | None = None  # the experiment's, when this was computed
+    counted_by: int = 0  # monitor._summary.SUMMARY_VERSION then (0: before it was stored)
     series: str = ""
     task_type: str = ""
     pipeline: str = "single"  # the pipeline kinds of its configs, joined by "+"

@@ -46,3 +46,29 @@ def test_the_monitor_names_the_leaderboards_first_config(tmp_path):
         leader["label"],
         0.75,
     )
+
+
+def test_a_summary_counted_by_an_older_ranking_is_counted_again(tmp_path):
+    """A summary stored before the best config was the leaderboard's first (0f6ddb3) kept
+    its old best config while the experiment did not change: its columns say it was
+    counted the old way, so the monitor counts it again on its next page."""
+    from sqlalchemy import text
+
+    from evaluation.monitor._summary import refresh_summaries, store_summary
+    from evaluation.storage.db import make_engine
+    from evaluation.storage.models import RunSummary
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db = build_review_db(url, n_cases=4)
+    with session_scope(db.engine) as session:
+        store_summary(session, db.experiment_id)
+    with db.engine.begin() as connection:  # as an evalflow before the version stamp left it
+        connection.execute(text("ALTER TABLE run_summaries DROP COLUMN counted_by"))
+        connection.execute(text("UPDATE run_summaries SET best_config = 'old pick'"))
+    engine = make_engine(url)  # the column comes back: 0, counted before it was stored
+    with session_scope(engine) as session:
+        assert refresh_summaries(session) == 1
+    with session_scope(engine) as session:
+        leader = ranked_rows(load_leaderboard(session, db.experiment))[0]
+        assert session.get(RunSummary, db.experiment_id).best_config == leader["label"]
+        assert refresh_summaries(session) == 0  # counted this way now: kept
