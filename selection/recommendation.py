@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import PARAMETERS
+from evaluation.statistics.precision import significant
 
 Status = Literal["ok", "infeasible", "no_data", "unavailable"]
 
@@ -342,7 +343,7 @@ def _driver(driver: Driver) -> str:
     if driver.target == "quality":
         amount = f"{sign}{abs(100 * driver.effect):.1f} percentage points"
     else:
-        amount = f"{sign}{abs(driver.effect):.2f} s median latency"
+        amount = f"{sign}{significant(abs(driver.effect))} s median latency"
     text = f"{driver.feature} {driver.value} {amount} vs {driver.baseline}"
     if not driver.seen:
         text += f", never run on {driver.task_type}: learnt from other task types"
@@ -354,9 +355,10 @@ def _points(estimate: Estimate) -> str:
 
 
 def _seconds(value: float | None) -> str:
+    """A latency to 3 significant figures (0.0500 s, 0.0550 s, 1.23 s, 12.3 s)."""
     if value is None or not math.isfinite(value):
         return "?"
-    return f"{value:.2f} s" if value < 10 else f"{value:.0f} s"
+    return f"{significant(value)} s"
 
 
 def _clean(value: Any) -> Any:

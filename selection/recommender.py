@@ -692,12 +692,15 @@ def _meeting_by_measurements(table: pd.DataFrame, max_latency_s: float) -> pd.Da
 def _met_by_measurements_note(row: pd.Series, meeting: int, max_latency_s: float) -> str:
     """Says how close the pick's own measurements came to the limit: with no margin
     left, a pick between configs that meet it so can rest on milliseconds."""
-    figures = [f"p95 {float(row['measured_latency_p95']):.4g} s"]
+    p95 = distinct_figures(float(row["measured_latency_p95"]), max_latency_s)[0]
+    figures = [f"p95 {p95} s"]
     tail = float(row.get("measured_latency_p50", np.nan)) * float(
         row.get("latency_tail_ratio", np.nan)
     )
     if np.isfinite(tail):
-        figures.append(f"median × its model's tail ratio {tail:.4g} s")
+        figures.append(
+            f"median × its model's tail ratio {distinct_figures(tail, max_latency_s)[0]} s"
+        )
     others = meeting - 1
     among = f"; {others} other configuration{'s' * (others != 1)} met it so too" if others else ""
     return (

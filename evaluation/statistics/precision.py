@@ -38,6 +38,19 @@ def fixed(value: float, digits: int = DEFAULT_DECIMALS, *, signed: bool = False)
     return f"{value:+.{digits}f}" if signed else text
 
 
+def significant(value: float, figures: int = 3) -> str:
+    """``value`` to ``figures`` significant figures, trailing zeros kept and never in
+    exponent form (0.050, 0.055, 1.23, 12.3, 123, 1234): 0.05 against 0.055 written to
+    two decimals read as a tenth apart; a latency is shown so whatever its size."""
+    if not math.isfinite(value) or value == 0:
+        return fixed(value, figures - 1)
+    places = max(0, figures - 1 - math.floor(math.log10(abs(value))))
+    text = fixed(value, places)
+    if places and len(text.lstrip("-").replace(".", "").lstrip("0")) > figures:
+        text = fixed(value, places - 1)  # rounding went up a place: 0.09996 -> 0.100
+    return text
+
+
 def rounded(value: object, digits: int) -> object:
     """``value`` rounded to ``digits`` when it is a finite float; anything else unchanged
     (None and NaN stay what they are)."""

@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
+from evaluation.statistics.precision import significant
 from selection import recommend, recommender, versions
 from selection._candidates import candidate_table
 from selection._choice import choose, distinct_figures, speed_ties, violations
@@ -15,7 +16,7 @@ from selection._codec import decode, encode
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.aggregate import evidence
 from selection.frame import validate_training_frame
-from selection.recommendation import Estimate, _cut
+from selection.recommendation import Estimate, Option, _cut
 from selection.recommender import recommend_from_model, scored_candidates
 from selection.schema import RecommendationLog, SelectorBlob
 from selection.training import train_selector
@@ -109,7 +110,7 @@ def test_prefer_speed_and_weights(stored):
         line = next(x for x in text.splitlines() if x.startswith(heading))
         assert f"{driver.feature} {driver.value} " in line
     for option in fastest.alternatives:  # the figure a ranking for speed compares
-        assert f"p50 {option.latency_p50_s.value:.2f} s, p95" in option.summary()
+        assert f"p50 {significant(option.latency_p50_s.value)} s, p95" in option.summary()
     by_weight = recommend("qa", prefer={"quality": 1.0}, engine=engine)
     by_quality = recommend("qa", engine=engine)
     assert by_weight.choice.config_hash == by_quality.choice.config_hash
@@ -177,6 +178,24 @@ def test_a_refused_figure_never_reads_equal_to_its_limit(value, limit, expected)
     assert distinct_figures(value, limit) == expected
 
 
+def test_latencies_are_written_to_three_significant_figures():
+    """0.0545 s against 0.0555 s read "0.05 s" and "0.06 s" (two decimals): a 20% gap for
+    one of 2%; and 0.0012 s read "0.00 s"."""
+
+    def line(p50: float, p95: float) -> str:
+        option = Option(
+            "h", "m", "m t=0", {}, "t", "", Estimate(0.5, 0.4, 0.6),
+            latency_p50_s=Estimate(p50, p50, p50), latency_p95_s=Estimate(p95, p95, p95),
+        )  # fmt: skip
+        return option.summary().split("), ")[1]
+
+    assert line(0.0545, 0.0555) == "p50 0.0545 s, p95 0.0555 s"
+    assert line(0.05, 0.055) == "p50 0.0500 s, p95 0.0550 s"
+    assert line(0.0012, 1.234) == "p50 0.00120 s, p95 1.23 s"
+    assert line(12.34, 123.4) == "p50 12.3 s, p95 123 s"
+    assert [significant(v) for v in (0.09996, 999.6, 1234.5)] == ["0.100", "1000", "1234"]
+
+
 def test_a_limit_met_only_by_measurements_is_not_answered_infeasible(trained):
     # The margin (estimate raised by its noise) keeps every candidate out, but configs
     # measured on 12 generations meet the limit by their measured p95: the answer picks
@@ -198,7 +217,8 @@ def test_a_limit_met_only_by_measurements_is_not_answered_infeasible(trained):
     # the note gives the figures the pick passed with: a pick at the limit rests on them
     (note,) = [n for n in answer.notes if "meets it by its own measurements" in n]
     picked = table.loc[answer.choice.config_hash]
-    assert f"p95 {picked['measured_latency_p95']:.4g} s" in note
+    p95 = distinct_figures(float(picked["measured_latency_p95"]), float(limit))[0]
+    assert f"p95 {p95} s" in note
     assert f"over {int(picked['measured_n'])} calls, against {float(limit):g} s" in note
     others = int((measured <= limit).sum()) - 1
     assert (f"{others} other configuration" in note) == (others > 0)
