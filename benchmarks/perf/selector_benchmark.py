@@ -83,6 +83,8 @@ from selector_worlds import WORLDS as BUILT_WORLDS
 from evaluation.backends._simulated_truth import DEFAULT_NUM_CTX
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
+from evaluation.statistics.intervals import mean_interval
+from evaluation.statistics.student_t import t_quantile
 from flows.cli.options import count
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.aggregate import evidence
@@ -707,20 +709,23 @@ def print_table(records: list[dict], worlds: list[str], sizes: list[int]) -> Non
 def print_cells(records: list[dict], worlds: list[str], sizes: list[int]) -> None:
     """Per world and size, the limit-respecting hit (%, all queries of all seeds) of
     the selector, the selector at ``BASELINE_COMMIT`` and the hand baseline, per task
-    type and per third of limit tightness. A selector cell marked ▼ is below the hand
-    baseline beyond noise (paired per query: mean difference < −2 standard errors);
-    ▽ below the baseline commit so."""
+    type and per third of limit tightness, the selector's cells marked by
+    :func:`_marks`; the legend under the table says what a mark means."""
     columns = [*TASK_TYPES, *TIGHTNESS, "all"]
     print(
         f"\n| world | generations | who | {' | '.join(columns)} |\n|---|---|---|"
         + "---|" * len(columns)
     )
     for world, size in itertools.product(worlds, sizes):
-        rows = [r["per_query"] for r in records if (r["world"], r["size"]) == (world, size)]
-        rows = [q for part in rows for q in part]
+        rows = [
+            [r["seed"], *q]
+            for r in records
+            if (r["world"], r["size"]) == (world, size)
+            for q in r["per_query"]
+        ]
         if not rows:
             continue
-        table = pd.DataFrame(rows, columns=list(PER_QUERY)[: len(rows[0])])
+        table = pd.DataFrame(rows, columns=["seed", *list(PER_QUERY)[: len(rows[0]) - 1]])
         cells = {c: _cell(table, c) for c in columns}
         for who, column in (
             ("selector", "fair_hit"),
@@ -734,6 +739,18 @@ def print_cells(records: list[dict], worlds: list[str], sizes: list[int]) -> Non
                 for part in cells.values()
             ]
             print(f"| {world} | {size:,} | {who} | {' | '.join(shown)} |")
+    print(f"\n{MARKS_LEGEND}")
+
+
+MARKS_LEGEND = (
+    f"▼: the selector below by hand beyond noise, ▽: below {BASELINE_COMMIT} so: the "
+    "paired difference of limit-respecting hits over the cell's queries is below "
+    "−t(0.975, seeds − 1) standard errors, the standard error clustered by seed (a seed "
+    "draws the data and queries of every task type, and the selector is trained once on "
+    "them: its queries are not independent, its seeds are); a one-sided 2.5% test per "
+    "cell, so a chooser exactly level is marked in about 1 cell in 40 by chance alone; "
+    "a cell with queries from one seed is never marked."
+)
 
 
 def _cell(table: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -745,16 +762,30 @@ def _cell(table: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def _marks(part: pd.DataFrame) -> str:
-    """▼ below the hand baseline beyond noise, ▽ below the baseline commit so."""
+    """▼ below the hand baseline beyond noise, ▽ below the baseline commit so
+    (:func:`below_beyond_noise`, the queries clustered by ``part``'s seed)."""
     marks = ""
     for other, mark in (("hand_fair_hit", "▼"), ("old_fair_hit", "▽")):
-        if other not in part or len(part) < 2:
+        if other not in part:
             continue
         diff = part["fair_hit"].astype(float) - part[other].astype(float)
-        se = diff.std(ddof=1) / math.sqrt(len(diff))
-        if diff.mean() < -2 * se or (se == 0 and diff.mean() < 0):
+        if below_beyond_noise(diff.to_numpy(), part["seed"].to_numpy()):
             marks += mark
     return marks
+
+
+def below_beyond_noise(diff: np.ndarray, seeds: np.ndarray) -> bool:
+    """Whether paired differences ``diff`` (one per query) are below 0 beyond noise:
+    their mean < −t(0.975, C − 1) × its standard error clustered by ``seeds`` (C seeds,
+    at least 2; every seed's queries below by the same amount, a zero standard error,
+    counts as below). The seed, not the query, is the independent unit: its queries share
+    one data draw and one trained selector."""
+    estimate = mean_interval(diff, seeds)
+    if estimate.mean is None or estimate.mean >= 0 or (estimate.n_clusters or 0) < 2:
+        return False
+    if estimate.se == 0:
+        return True
+    return estimate.mean / estimate.se < t_quantile(0.025, estimate.n_clusters - 1)
 
 
 def _over_seeds(per_seed: pd.DataFrame, column: str, minus: str | None = None) -> str:

@@ -13,7 +13,7 @@ again). A 10k unit takes ~35 minutes on two loaded cores, a 1k unit 30–60 s (a
 much again for aa5f504's picks); a rule then takes seconds. Each variant is applied to
 the selector's pick (after its own rules) and printed per task type and third of limit
 tightness beside the selector, aa5f504 and by hand, with ``selector_benchmark``'s marks
-(▼ below by hand, ▽ below aa5f504 beyond noise, paired per query):
+(▼ below by hand, ▽ below aa5f504 beyond noise, clustered by seed):
 
 - ``by hand``: always the by-hand choice (best measured mean) among the selector's
   measured-feasible candidates (the benchmark's ``by hand`` row uses every
@@ -375,6 +375,7 @@ def _base(kept: dict) -> pd.DataFrame:
     rows = kept["rows"]
     return pd.DataFrame(
         {
+            "seed": kept["seed"],
             "task_type": [r["task_type"] for r in rows],
             "tightness": [r["tightness"] for r in rows],
             "held_out": [r["held_out"] for r in rows],
@@ -511,7 +512,7 @@ def main() -> None:
     print("|---|---|---|" + "---|" * len(columns))
     for name, kept in units.items():
         report(name, args.size, kept, baseline, margins)
-    print()
+    print(f"\n{bench.MARKS_LEGEND}\n")
     print(
         "| world | generations | who | units | hit, all | − landed | hit, held out | − landed "
         "| p95 over, all | − landed | p95 over, held out |"
