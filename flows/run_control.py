@@ -209,7 +209,11 @@ def interruptible(
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
-    previous = {s: signal.signal(s, _ignore) for s in (signal.SIGINT, signal.SIGTERM)}
+    # A Ctrl-C ignored from the start (a script's background job) stays ignored.
+    taken = [
+        s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN
+    ]
+    previous = {s: signal.signal(s, _ignore) for s in taken}
 
     def watch() -> None:
         while signals := os.read(wake_read, 16):  # b"" once the context closes the pipe
@@ -312,7 +316,7 @@ def _stop(
         os.write(
             message_fd,
             f"interrupted: waiting up to {wait_s:g} s for the {in_flight} request(s) in "
-            f"flight to finish and be stored ({AGAIN[signum]})\n".encode(),
+            f"flight to finish and be stored ({_again(signum)})\n".encode(),
         )
         wait_for_cases_in_flight(wait_s, hurry)
     waited = time.monotonic()
@@ -338,6 +342,13 @@ def _stop(
         stored = found is not False  # not known: the command resumes, if anything
     os.write(message_fd, interrupted_line(name, resume, stored=stored).encode())
     os._exit(128 + signum)
+
+
+def _again(signum: int) -> str:
+    """What ends the wait early: a second signal (not Ctrl-C where it is ignored)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return "a second SIGTERM exits now"
+    return AGAIN[signum]
 
 
 def interrupted_line(name: str, resume: str, *, stored: bool) -> str:

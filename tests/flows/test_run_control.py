@@ -4,6 +4,7 @@ interrupted run gives its host slots back, then marks its flow run cancelled."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -14,6 +15,7 @@ from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import ExperimentBusy, RunProcess, claim_experiment, end_run
 from flows import run_control
 from flows.run_control import claim
+from tests.support.processes import sigint_at_start
 
 
 def test_wait_takes_the_experiment_once_its_holder_ends(database_url, capsys):
@@ -108,12 +110,19 @@ def test_an_interrupt_ends_the_record_writer_process_before_the_exit(tmp_path, m
 
 
 @pytest.mark.parametrize(
-    ("signum", "code", "again"),
-    [(2, 130, "(Ctrl-C again to exit now)"), (15, 143, "(a second SIGTERM or Ctrl-C exits now)")],
+    ("signum", "code", "again", "sigint"),
+    [
+        (2, 130, "(Ctrl-C again to exit now)", "default"),
+        (15, 143, "(a second SIGTERM or Ctrl-C exits now)", "default"),
+        (15, 143, "(a second SIGTERM exits now)", "ignored"),  # a script's background job
+    ],
 )
-def test_sigterm_exits_143_and_does_not_speak_of_ctrl_c(monkeypatch, signum, code, again):
+def test_sigterm_exits_143_and_does_not_speak_of_ctrl_c(monkeypatch, signum, code, again, sigint):
     """A supervisor tells SIGTERM from SIGINT by the exit code (128 + the signal, as a
-    shell reports it); a newcomer's SIGTERM exited 130 saying "Ctrl-C again"."""
+    shell reports it); a newcomer's SIGTERM exited 130 saying "Ctrl-C again". Where
+    Ctrl-C is ignored, the line does not offer it."""
+    if sigint == "ignored":
+        monkeypatch.setattr(signal, "getsignal", lambda s: signal.SIG_IGN)
     exits: list[int] = []
 
     def exit_(code: int) -> None:
@@ -143,6 +152,7 @@ def test_sigterm_exits_143_and_does_not_speak_of_ctrl_c(monkeypatch, signum, cod
 # experiment, every time: the server is not launched (no Prefect start-up to wait for),
 # and the signal is sent from the step named by argv[1]: the check whether a server is
 # needed (it imports Prefect's settings, seconds under load), or the wait for the server.
+# $SIGNALS: the signals sent there, one after the other (SIGTERM where not given).
 _TERMINATED_WHILE_PREFECT_STARTS = """
 import os, signal, sys, time
 from flows.embedded_server import EmbeddedServer
@@ -150,7 +160,8 @@ from flows import run_control
 from flows.cli import main
 
 def terminated(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGTERM)
+    for signum in os.environ.get("SIGNALS", "15").split(","):
+        os.kill(os.getpid(), int(signum))  # one after the other, as a user sends them
     time.sleep(60)  # the interrupt's thread exits the process
 
 where = sys.argv[1]
@@ -166,6 +177,33 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
+def demo_run(
+    tmp_path, script: str, *args: str, sigint=signal.default_int_handler, signals: str = "15"
+):
+    """``script`` run with ``args``, then `--database DB run <the demo> --limit 1`, started
+    with SIGINT's action ``sigint`` (as at a terminal, or as a script's background job);
+    ``signals``: $SIGNALS. The finished process, and the line that says to start it over."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+    database = f"sqlite:///{tmp_path / 'results.db'}"
+    env = os.environ | {"EVALFLOW_HOME": str(tmp_path / "home"), "SIGNALS": signals}
+    argv = ["--database", database, "run", str(spec), "--limit", "1"]
+    with sigint_at_start(sigint):
+        run = subprocess.run(
+            [sys.executable, "-c", script, *args, *argv],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    return run, f"start it over with: evalflow --database {database} run {spec} --limit 1"
+
+
 @pytest.mark.parametrize("where", ["hosts", "settings", "wait"])
 def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys, where):
     """A newcomer's SIGTERM during "starting Prefect" printed `resume with: ...`, and
@@ -173,30 +211,15 @@ def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys, 
     import ended the command without a word (and left its claim "running"), and one
     before the claim (checking the hosts) still did. Now the line says nothing was
     stored and that the same command starts it over; the exit code is SIGTERM's still."""
-    import subprocess
-    import sys
-
     from flows.cli import main
-    from tests.conftest import REPO
 
-    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
-    database = f"sqlite:///{tmp_path / 'results.db'}"
-    argv = ["--database", database, "run", str(spec), "--limit", "1"]
-    env = os.environ | {"EVALFLOW_HOME": str(tmp_path / "home")}
-    run = subprocess.run(
-        [sys.executable, "-c", _TERMINATED_WHILE_PREFECT_STARTS, where, *argv],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run, start_over = demo_run(tmp_path, _TERMINATED_WHILE_PREFECT_STARTS, where)
     assert run.returncode == 143, run.stderr
     assert run.stderr.splitlines()[-1] == (
-        "interrupted: 'demo-simulated' stopped before anything was stored; start it over "
-        f"with: evalflow --database {database} run {spec} --limit 1"
+        f"interrupted: 'demo-simulated' stopped before anything was stored; {start_over}"
     )
     assert "resume with" not in run.stderr and "Traceback" not in run.stderr
+    database = f"sqlite:///{tmp_path / 'results.db'}"
     assert main(["--database", database, "show", "demo-simulated"]) == 2
     if where == "hosts":  # nothing written, not even the database
         assert not (tmp_path / "results.db").exists()
@@ -204,6 +227,59 @@ def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys, 
     assert "no experiment named 'demo-simulated'" in capsys.readouterr().err
     with session_scope(make_engine(database)) as session:
         assert session.get(ExperimentRun, "demo-simulated").status == "interrupted"
+
+
+@pytest.mark.parametrize("where", ["hosts", "wait"])
+def test_a_ctrl_c_ignored_from_the_start_stays_ignored(tmp_path, where):
+    """A background `run` of a script starts with Ctrl-C ignored (POSIX): it ignored one
+    in its first moments, then honoured one once its own handler was installed (before
+    the claim, while it checked the hosts, or after it). Now it is ignored throughout, as
+    most Unix tools do, and SIGTERM still stops the run: a SIGINT then a SIGTERM exit 143
+    with the SIGTERM's line (the SIGINT stopped it with 130 before)."""
+    run, start_over = demo_run(
+        tmp_path, _TERMINATED_WHILE_PREFECT_STARTS, where, sigint=signal.SIG_IGN, signals="2,15"
+    )
+    assert run.returncode == 143, run.stderr
+    assert run.stderr.splitlines()[-1] == (
+        f"interrupted: 'demo-simulated' stopped before anything was stored; {start_over}"
+    )
+    assert "Traceback" not in run.stderr
+
+
+# `evalflow` started as its console script is, and sent ``argv[1]`` (a signal's number)
+# as it begins to import the CLI's modules (~0.4 s, seconds under load).
+_SIGNALLED_WHILE_IMPORTING = """
+import builtins, os, signal, sys
+from flows.cli import console_main
+
+signum = int(sys.argv[1])
+real_import = builtins.__import__
+
+def importing(name, *args, **kwargs):
+    if name == "flows.cli.app":
+        builtins.__import__ = real_import
+        os.kill(os.getpid(), signum)
+    return real_import(name, *args, **kwargs)
+
+builtins.__import__ = importing
+sys.argv = ["evalflow", *sys.argv[2:]]
+sys.exit(console_main())
+"""
+
+
+@pytest.mark.parametrize("signum", [2, 15])
+def test_a_signal_while_run_imports_says_to_start_it_over(tmp_path, signum):
+    """A SIGTERM in `run`'s first moments (Python importing the CLI) ended it with 143
+    and not a word, a Ctrl-C with a KeyboardInterrupt traceback. Now either is held
+    until `run` takes it, then says the line an interrupt before the claim says:
+    nothing stored, the command that starts it over; nothing written."""
+    run, start_over = demo_run(tmp_path, _SIGNALLED_WHILE_IMPORTING, str(signum))
+    assert run.returncode == 128 + signum, run.stderr
+    assert run.stderr.splitlines()[-1] == (
+        f"interrupted: stopped before anything was stored; {start_over}"
+    )
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "results.db").exists()
 
 
 @pytest.mark.parametrize(

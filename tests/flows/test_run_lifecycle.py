@@ -30,7 +30,7 @@ import yaml
 from flows.cli import main
 from flows.evaluate import evaluate
 from tests.conftest import REPO
-from tests.support.processes import parent_pids
+from tests.support.processes import parent_pids, sigint_at_start
 from tests.support.standin_ollama import StandInConfig, running_standin
 
 SUITE = REPO / "benchmarks/suites/classify-intent.jsonl"
@@ -82,15 +82,18 @@ def environment(tmp_path: Path, prefect_home: Path | None = None) -> dict[str, s
 
 
 def evalflow(env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # a process group of its own, as a shell gives a command
-    )
+    """`evalflow` as a terminal's shell starts it: Ctrl-C not ignored, a process group of
+    its own."""
+    with sigint_at_start(signal.default_int_handler):
+        return subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", *args],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
 
 def query(db: Path, sql: str, *params) -> list[tuple]:

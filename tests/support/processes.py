@@ -4,8 +4,11 @@ pytest-xdist worker, another checkout's pytest) run the same kind of program mea
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -67,3 +70,18 @@ def python_output(code: str, timeout_s: float = 120) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+@contextmanager
+def sigint_at_start(handler: Callable | int) -> Iterator[None]:
+    """The processes started in the block start with SIGINT ``handler``'s action:
+    ``signal.default_int_handler`` gives them the default, as a shell with job control
+    starts a command; ``signal.SIG_IGN`` ignores it, as a script starts a background job
+    (and as pytest itself may have been started: `evalflow run` keeps an ignored Ctrl-C
+    ignored, docs/hosts-that-fail.md). An action is inherited through fork and exec (a
+    Python handler as the default), so it is set here around the start (main thread)."""
+    before = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
