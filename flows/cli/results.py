@@ -71,6 +71,12 @@ def cmd_show(args: argparse.Namespace) -> int:
             print("\n" + calibrated)
         if failures:
             print("\n" + "\n".join(failures))
+        if state.status not in ("completed", "running"):  # stopped while it scored, say
+            print(
+                f"\nThe run stopped before it ended (status {state.status}); resume with: "
+                f"{resume_command(experiment, state.run)} (it generates only what is "
+                "missing, then scores and writes the report)"
+            )
         return 0
     # scored but not aggregated: the run stopped between its scoring and its leaderboard
     how_far = f"{scored} of them scored, no leaderboard yet" if scored else "none scored"

@@ -81,12 +81,14 @@ def environment(tmp_path: Path, prefect_home: Path | None = None) -> dict[str, s
     return env
 
 
-def evalflow(env: dict[str, str], *args: str) -> subprocess.Popen:
+def evalflow(
+    env: dict[str, str], *args: str, entry: tuple[str, str] = ("-m", "flows.cli")
+) -> subprocess.Popen:
     """`evalflow` as a terminal's shell starts it: Ctrl-C not ignored, a process group of
-    its own."""
+    its own. ``entry``: how Python runs it (``("-c", script)``: a script calling it)."""
     with sigint_at_start(signal.default_int_handler):
         return subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", *args],
+            [sys.executable, *entry, *args],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
@@ -390,6 +392,71 @@ def test_sigterm_stores_what_the_requests_in_flight_return(tmp_path, prefect_hom
     assert at_exit < len(TEMPERATURES) * 2
     assert status(db, "terminated") == "interrupted"
     assert exit_s <= TERM_MS / 1000 + EXIT_LIMIT_S, output
+
+
+# `evalflow run` SIGTERMed once it has aggregated what it scored: `show` has a
+# leaderboard, the run has no comparison and no report.
+_TERMINATED_WHILE_SCORING = """
+import os, signal, sys, time
+import flows.evaluate
+from flows.cli import main
+
+aggregated = flows.evaluate.aggregate
+
+def aggregate(*args, **kwargs):
+    aggregated(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(60)  # the interrupt's thread exits the process
+
+flows.evaluate.aggregate = aggregate
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_while_scoring_shows_how_to_resume_and_the_rerun_only_scores(
+    tmp_path, prefect_home, started
+):
+    """SIGTERM while the run scored: `show` printed the leaderboard, "Status:
+    interrupted", and no word of how to finish it (no comparison, no report until a
+    rerun). Now it says the command that resumes it, as it does for a run stopped while
+    it generated; the rerun generates nothing, scores and writes the report."""
+    env = environment(tmp_path, prefect_home)
+    db = tmp_path / "results.db"
+    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+    command = ("run", str(spec), "--limit", "2", "--time-scale", "0.001")
+    resume = f"evalflow run {spec} --limit 2 --time-scale 0.001"
+    total = 12 * 2  # the demo's 12 configs, 2 cases
+    run = evalflow(env, *command, entry=("-c", _TERMINATED_WHILE_SCORING))
+    started.append(run)
+    output, _ = run.communicate(timeout=START_S)
+    assert run.returncode == 143, output
+    assert output.strip().splitlines()[-1] == (
+        f"interrupted: 'demo-simulated' stopped; resume with: {resume}"
+    )
+    assert stored(db) == total
+    reports = tmp_path / "evalflow" / "reports"
+    assert not any(reports.glob("*.html"))
+
+    shown = cli(env, "show", "demo-simulated")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("Status: interrupted")
+    assert "sim-large:8b" in shown.stdout  # the leaderboard of what was scored
+    assert shown.stdout.strip().splitlines()[-1] == (
+        f"The run stopped before it ended (status interrupted); resume with: {resume} "
+        "(it generates only what is missing, then scores and writes the report)"
+    )
+
+    rerun = evalflow(env, *command)
+    started.append(rerun)
+    rerun_output, _ = rerun.communicate(timeout=1200)
+    assert rerun.returncode == 0, rerun_output
+    assert f"0 generated, 0 failed, {total} already done (resumed)" in rerun_output
+    assert status(db, "demo-simulated") == "completed"
+    rows = query(db, "SELECT count(*), count(DISTINCT config_hash || case_uid) FROM generations")
+    assert rows == [(total, total)]
+    assert len(list(reports.glob("*.html"))) == 1
+    shown = cli(env, "show", "demo-simulated")
+    assert "Status:" not in shown.stdout and "resume with" not in shown.stdout
 
 
 def test_same_experiment_twice_at_once_runs_once_beside_another(tmp_path, started):
