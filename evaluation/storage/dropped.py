@@ -39,11 +39,12 @@ OWN_CONFIGS = (
 @dataclass(frozen=True)
 class Dropped:
     """The configs an experiment's last spec dropped: their labels as the experiment's
-    other outputs show them (what varies between all its configs) and how many
-    generations they have stored."""
+    other outputs show them (what varies between all its configs) and their generations
+    stored: done (what a spec that has them again does not generate again) and failed."""
 
     labels: tuple[str, ...]
     generations: int
+    failed: int = 0
 
     def __bool__(self) -> bool:
         return bool(self.labels)
@@ -55,10 +56,11 @@ class Dropped:
         return shown + (f" and {more} more" if more > 0 else "")
 
     def words(self) -> str:
-        """ "2 stored configs (t=0.5, t=1; 72 generations)"."""
+        """ "2 stored configs (t=0.5, t=1; 72 generations done, 3 failed)"."""
         n = len(self.labels)
-        stored = f"{self.generations} generation{'s' * (self.generations != 1)}"
-        return f"{n} stored config{'s' * (n != 1)} ({self.named()}; {stored})"
+        stored = f"{self.generations} generation{'s' * (self.generations != 1)} done"
+        failed = f", {self.failed} failed" if self.failed else ""
+        return f"{n} stored config{'s' * (n != 1)} ({self.named()}; {stored}{failed})"
 
     def note(self, experiment: str = "") -> str:
         """The line under what leaves them out (a leaderboard; a comparison, naming the
@@ -114,29 +116,56 @@ def set_experiment_configs(session: Session, experiment_id: int, configs: Sequen
 
 def dropped_configs(session: Session, experiment_id: int) -> Dropped:
     """The experiment's dropped configs, labelled against all its configs."""
-    labels = dict(
-        session.exec(
-            select(ConfigRow.hash, ConfigRow.label)
-            .join(ExperimentConfig, ExperimentConfig.config_hash == ConfigRow.hash)
-            .where(ExperimentConfig.experiment_id == experiment_id)
-        ).all()
-    )
+    kept = session.exec(
+        select(ConfigRow.label)
+        .join(ExperimentConfig, ExperimentConfig.config_hash == ConfigRow.hash)
+        .where(ExperimentConfig.experiment_id == experiment_id)
+    ).scalars()
     dropped = session.exec(
         select(ConfigRow.hash, ConfigRow.label)
         .join(DroppedConfig, DroppedConfig.config_hash == ConfigRow.hash)
         .where(DroppedConfig.experiment_id == experiment_id)
         .order_by(DroppedConfig.position, ConfigRow.label)
     ).all()
-    if not dropped:
+    return _dropped(session, experiment_id, list(kept), [(h, label) for h, label in dropped])
+
+
+def not_in_spec(session: Session, experiment: str, spec: dict[str, str]) -> Dropped:
+    """What a run of a spec with configs ``spec`` (hash -> label) under the name
+    ``experiment`` will drop (``dropped_configs`` once it has): the configs the
+    experiment has or had that the spec does not, in the same words and figures (`plan`
+    says it before the run)."""
+    found = session.exec(select(Experiment.id).where(Experiment.name == experiment)).first()
+    if found is None:
         return NONE_DROPPED
-    short = distinguishing_labels([*labels.values(), *(label for _, label in dropped)])
-    generations = session.exec(
-        select(func.count()).where(
-            Generation.experiment_id == experiment_id,
-            Generation.config_hash.in_([h for h, _ in dropped]),
-        )
-    ).one()[0]
-    return Dropped(tuple(short[label] for _, label in dropped), int(generations))
+    held = held_config_labels(session, experiment)
+    gone = [(h, label) for h, label in held.items() if h not in spec]
+    return _dropped(session, int(found[0]), list(spec.values()), gone)
+
+
+def _dropped(
+    session: Session, experiment_id: int, kept: list[str], gone: list[tuple[str, str]]
+) -> Dropped:
+    """``gone`` (hash, label, in order) labelled against them and the ``kept`` labels,
+    with their generations counted by status."""
+    if not gone:
+        return NONE_DROPPED
+    short = distinguishing_labels([*kept, *(label for _, label in gone)])
+    counts = dict(
+        session.exec(
+            select(Generation.status, func.count())
+            .where(
+                Generation.experiment_id == experiment_id,
+                Generation.config_hash.in_([h for h, _ in gone]),
+            )
+            .group_by(Generation.status)
+        ).all()
+    )
+    return Dropped(
+        tuple(short[label] for _, label in gone),
+        int(counts.get("ok", 0)),
+        int(counts.get("failed", 0)),
+    )
 
 
 def held_config_labels(session: Session, experiment: str) -> dict[str, str]:

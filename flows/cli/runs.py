@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -22,6 +23,7 @@ from flows.cli.logs import console_for, left_to_the_display
 if TYPE_CHECKING:
     from evaluation.compare import Leaderboard
     from evaluation.run._sweep import Sweep
+    from evaluation.storage.dropped import Dropped
     from flows.embedded_server import EmbeddedServer
 
 
@@ -49,13 +51,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"level     {args.level}{limit}: {counts}")
     if args.level == "calibrated":
         _calibrated_plan(args, sweep, len(cases))
-    measured, stored, labels = _history(args.database, name, [h.name for h in sweep.spec.hosts])
+    measured, stored, dropped = _history(args.database, name, sweep)
     pending = [item for item in items if item.key not in stored]
     if len(pending) < len(items):
         done = len(items) - len(pending)
         print(f"resume    {done} already stored in {name!r}, {len(pending)} to go")
-    if note := _not_in_spec(sweep, name, stored, labels):
-        print(f"note: {note}")
+    if dropped:  # what the run's warning will say
+        print(
+            f"note: {dropped.words()} of {name!r} not in this spec: `run` leaves them out of "
+            "its leaderboard, comparison and report, kept stored (docs/specs-and-sweeps.md, "
+            "Editing a spec)"
+        )
     probed = []
     unmeasured = figures_for(pending, sweep.spec.hosts, measured)[1]
     if args.probe and unmeasured:
@@ -69,29 +75,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
         )
     )
     return 0
-
-
-def _not_in_spec(sweep, name: str, stored: set, labels: dict[str, str]) -> str:
-    """Where ``name`` has generations of configs this spec does not have (a spec edited
-    under the same name), those configs, named as `run`'s warning names them (``labels``:
-    ``held_config_labels``), and what a run does with them; "" otherwise."""
-    from evaluation.labels import distinguishing_labels
-    from evaluation.storage.dropped import Dropped
-
-    spec = {config.hash: config.label for config in sweep.configs}
-    others = [key for key in stored if key[0] not in spec]
-    if not others:
-        return ""
-    hashes = {key[0] for key in others}
-    gone = [label for config, label in labels.items() if config in hashes]
-    gone += sorted(config[:8] for config in hashes - labels.keys())  # none known: its hash
-    short = distinguishing_labels([*spec.values(), *gone])
-    dropped = Dropped(tuple(short[label] for label in gone), len(others))
-    return (
-        f"{dropped.words()} of {name!r} not in this spec: `run` leaves them out of its "
-        "leaderboard, comparison and report, kept stored (docs/specs-and-sweeps.md, "
-        "Editing a spec)"
-    )
 
 
 def _refuse_unused_options(args: argparse.Namespace) -> None:
@@ -175,38 +158,39 @@ def _calibrated_plan(args: argparse.Namespace, sweep, planned: int) -> None:
     )
 
 
-def _history(
-    database: str | None, experiment: str, hosts: list[str]
-) -> tuple[list, set, dict[str, str]]:
-    """What earlier runs measured on ``hosts``, what ``experiment`` already stored and
-    the labels of its configs; nothing when there is no results database yet (plan
-    creates none)."""
+def _history(database: str | None, experiment: str, sweep) -> tuple[list, set, Dropped]:
+    """What earlier runs measured on the spec's hosts, what ``experiment`` already stored
+    and its stored configs the spec does not have (as `run`'s warning will count them);
+    nothing when there is no results database yet (plan creates none)."""
     from evaluation.settings import database_url
+    from evaluation.storage.dropped import NONE_DROPPED
 
     url = database_url(database)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return [], set(), {}
+        return [], set(), NONE_DROPPED
     from sqlalchemy.exc import SQLAlchemyError
 
     from evaluation.errors import StorageError
     from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.dropped import held_config_labels
+    from evaluation.storage.dropped import not_in_spec
     from evaluation.storage.throughput import measured_throughput, stored_keys
 
+    hosts = [h.name for h in sweep.spec.hosts]
     try:
         engine = make_engine(url, create=False)
         try:
             with session_scope(engine) as session:
                 measured = measured_throughput(session, hosts)
                 stored = stored_keys(session, experiment)
-                labels = held_config_labels(session, experiment)
+                spec = {config.hash: config.label for config in sweep.configs}
+                dropped = not_in_spec(session, experiment, spec)
         finally:
             engine.dispose()
     except (SQLAlchemyError, StorageError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(f"note: no measurements read from the results database: {redact(first, [url])}")
-        return [], set(), {}
-    return measured, stored, labels
+        return [], set(), NONE_DROPPED
+    return measured, stored, dropped
 
 
 def _simulated(sweep, items, time_scale: float) -> dict:
@@ -312,9 +296,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exit_code(interrupt)
 
 
+PASSWORD_NOTE = " (password masked: put it back)"
+
+
 def _resume(args: argparse.Namespace) -> str:
-    """The command that runs it again (resuming what is stored), no password shown."""
-    return shlex.join(["evalflow", *redact_argv(args.argv)])
+    """The command that runs it again (resuming what is stored) from any folder: the
+    command line as typed, the spec's path and a SQLite ``--database`` file's made
+    absolute (a relative one ran only from where the run was started), shell-quoted; no
+    password shown, and where one was masked, a note that says so."""
+    words = redact_argv(args.argv)
+    masked = words != list(args.argv)
+    spec = _spec_word(words, args.spec)
+    for i, word in enumerate(words):
+        if i == spec:
+            words[i] = os.path.abspath(os.path.expanduser(word))
+        elif word.startswith("--database="):
+            words[i] = "--database=" + _absolute_sqlite(word.removeprefix("--database="))
+        elif i and words[i - 1] == "--database":
+            words[i] = _absolute_sqlite(word)
+    return shlex.join(["evalflow", *words]) + PASSWORD_NOTE * masked
+
+
+def _spec_word(words: list[str], spec: Path) -> int | None:
+    """Where in ``words`` (after the verb) the spec's path was given: the word that names
+    it, the first not after an option where several do (``--experiment demo demo``)."""
+    verb = words.index("run") if "run" in words else 0
+    found = [i for i in range(verb + 1, len(words)) if Path(words[i]) == spec]
+    alone = [i for i in found if not words[i - 1].startswith("-")]
+    return (alone or found or [None])[0]
+
+
+def _absolute_sqlite(url: str) -> str:
+    """A SQLite URL whose file path is relative (``sqlite:///results.db``), with it made
+    absolute; any other URL as it is."""
+    from evaluation.settings import sqlite_file
+
+    path = sqlite_file(url) if url.startswith("sqlite:///") else None
+    if path is None or path.is_absolute():
+        return url
+    return "sqlite:///" + os.path.abspath(url.removeprefix("sqlite:///"))
 
 
 def _run(

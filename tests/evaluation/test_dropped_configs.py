@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from evaluation.storage.db import make_engine, session_scope
-from evaluation.storage.dropped import dropped_configs
+from evaluation.storage.dropped import dropped_configs, not_in_spec
 from evaluation.storage.models import DroppedConfig, Generation
 from evaluation.storage.repository import (
     completed_count,
@@ -79,3 +79,29 @@ def test_configs_a_spec_no_longer_has_are_dropped_kept_and_back_when_it_has_them
         assert session.exec(select(DroppedConfig)).all() == []
         assert len(generations_frame(session, experiment)) == 12
     engine.dispose()
+
+
+def test_plan_and_run_count_a_dropped_configs_generations_alike(url):
+    """`plan` counted a dropped config's generations stored ok, `run`'s warning every one
+    stored, failed ones too: with one failed, 3 and 4 for the same state. Both count
+    them the one way now, and say what they count: done (not generated again when a spec
+    has the config back) and failed."""
+    engine = make_engine(url)
+    scores = {c: {"exact_match": [1.0, 0.0, 1.0, 1.0]} for c in CONFIGS}
+    with session_scope(engine) as session:
+        experiment = add_experiment(session, "sweep", SUITE, scores).id
+        first = select(func.min(Generation.id)).where(Generation.config_hash == CONFIGS[1].hash)
+        session.exec(
+            update(Generation)
+            .where(Generation.id == first.scalar_subquery())
+            .values(status="failed")
+        )
+        kept = [CONFIGS[2], CONFIGS[0]]
+        planned = not_in_spec(session, "sweep", {c.hash: c.label for c in kept})
+        _register(session, kept)  # what `run` does as it starts
+        dropped = dropped_configs(session, experiment)
+    assert planned == dropped
+    assert dropped.words() == "1 stored config (t=0.5; 3 generations done, 1 failed)"
+    with session_scope(engine) as session:
+        assert not not_in_spec(session, "sweep", {c.hash: c.label for c in CONFIGS})
+        assert not not_in_spec(session, "never-run", {})

@@ -62,7 +62,7 @@ def test_configs_an_edited_spec_dropped_are_named_left_out_and_kept(
     note = next(line for line in planned.splitlines() if line.startswith("note: 2 stored"))
     assert note.startswith(
         f"note: 2 stored configs (sim-small:1b t=0.7, sim-large:8b t=0.7; {2 * CASES} "
-        "generations) of 'edited' not in this spec"
+        "generations done) of 'edited' not in this spec"
     )
     caplog.clear()
     code, out, err = evalflow("run", str(spec))
@@ -73,7 +73,7 @@ def test_configs_an_edited_spec_dropped_are_named_left_out_and_kept(
     logged = err + "\n" + caplog.text
     said = next(line for line in logged.splitlines() if "edited: 2 stored configs (" in line)
     assert "no longer has" in said
-    assert "edited: 2 stored configs (" in said and f"{2 * CASES} generations)" in said
+    assert "edited: 2 stored configs (" in said and f"{2 * CASES} generations done)" in said
     assert "t=0.7" in said and "kept stored" in said
     assert f"{2 * CASES} generated, 0 failed, {2 * CASES} already done" in out
     # the first line counts what is left, not the spec's every generation (it said 4 × CASES)

@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from flows.cli import main
+from flows.cli.runs import PASSWORD_NOTE
 from tests.conftest import REPO
 from tests.flows.test_run_lifecycle import environment, evalflow, interrupt, kill_all, wait_for
 from tests.support.databases import fresh_postgres_url
@@ -164,7 +165,7 @@ def test_no_password_is_shown_or_stored_by_any_command(
         )
     flush_prefect_logs()
 
-    resume = f"resume with: evalflow --database '{shown_database}' run {spec}"
+    resume = f"resume with: evalflow --database '{shown_database}' run {spec}{PASSWORD_NOTE}"
     assert outputs[0].strip().splitlines()[-1] == f"interrupted: 'secrets' stopped; {resume}"
     assert failed == 1 and outputs[1].strip().endswith(resume), outputs[1]
     assert "error: the run failed: RuntimeError: could not use" in outputs[1]
