@@ -38,13 +38,25 @@ def evalflow_home() -> Path:
 def database_url(explicit: str | None = None, *, source: str = "--database") -> str:
     """The results database: ``explicit`` (given as ``source``: an option, or an
     argument of the Python API), else ``$EVALFLOW_DATABASE_URL``, else a SQLite file under
-    ``evalflow_home()``. Any SQLAlchemy URL works (e.g. postgresql+psycopg2://)."""
+    ``evalflow_home()``. Any SQLAlchemy URL works (e.g. postgresql+psycopg2://). Nothing
+    is created: the home folder is made by the first writer (``make_home_for``), so a
+    command that only reads leaves a fresh home as it found it."""
     if explicit:
         return check_database_url(explicit, source)
     from_env = os.environ.get(DATABASE_URL_ENV)
     if from_env:
         return check_database_url(from_env, DATABASE_URL_ENV)
+    return f"sqlite:///{evalflow_home() / 'evalflow.db'}"
+
+
+def make_home_for(url: str) -> None:
+    """Where ``url`` is the default database file (in ``evalflow_home()``), make its
+    folder, or refuse a home that cannot be made or written (SettingError); for a writer
+    about to create the database."""
+    path = sqlite_file(url)
     home = evalflow_home()
+    if path is None or path != home / "evalflow.db":
+        return
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -53,7 +65,6 @@ def database_url(explicit: str | None = None, *, source: str = "--database") -> 
         ) from None
     if not os.access(home, os.W_OK):
         raise SettingError(HOME_ENV, str(home), "the folder is not writable")
-    return f"sqlite:///{home / 'evalflow.db'}"
 
 
 def check_database_url(url: str, source: str) -> str:

@@ -146,8 +146,18 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
 def _no_file_yet(where: str, path: Path) -> Check:
     """A SQLite file not created yet: fine where the first run can create it (SQLite
     creates the file, not a missing folder: only the home folder is made for it)."""
+    from evaluation.settings import evalflow_home
+
     folder = path.absolute().parent
     facts = {"url": where, "dialect": "sqlite"}
+    if folder == evalflow_home().absolute() and not folder.exists():  # a fresh home:
+        # the first run makes it, where the nearest folder that exists is writable
+        parent = next(p for p in folder.parents if p.exists())
+        if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+            detail = (
+                f"{where}: no database yet: no runs so far (the first run creates it, in {folder})"
+            )
+            return Check("database", "ok", detail, facts)
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         detail = (
             f"{where}: no database yet, and {folder} is not a writable folder: a run "

@@ -21,7 +21,7 @@ from evaluation.itembank import schema as itembank_schema
 from evaluation.redact import one_line, redact_url
 from evaluation.review import schema as review_schema
 from evaluation.series import schema as series_schema
-from evaluation.settings import database_url
+from evaluation.settings import database_url, make_home_for
 from evaluation.storage import models as results_schema
 from evaluation.storage.text_search import ensure_text_index
 from evaluation.storage.unmeasured import forget_overhead_latencies
@@ -47,6 +47,8 @@ def make_engine(url: str, *, create: bool = True, tables: Tables = EVALUATION_TA
     """An engine for ``url``, with ``tables`` created where missing (unless not
     ``create``); SQLite gets WAL and a busy timeout so concurrent sweeps writing to one
     file wait for each other instead of failing."""
+    if create:
+        make_home_for(url)  # a fresh home's folder, made by its first writer
     try:
         if url.startswith("sqlite"):
             in_memory = url in ("sqlite://", "sqlite:///:memory:")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -34,6 +36,33 @@ def open_reader(args: argparse.Namespace) -> Engine:
 
         return make_engine("sqlite://")
     return open_engine(args)
+
+
+def missing_default_database(args: argparse.Namespace) -> Path | None:
+    """The default database file when it does not exist yet (a fresh home), else None:
+    a read-only command must not create it, nor the home folder. A database the user
+    named is checked by the app (``refuse_a_named_database_not_there``)."""
+    from evaluation.settings import DATABASE_URL_ENV, evalflow_home
+
+    if args.database or os.environ.get(DATABASE_URL_ENV):
+        return None
+    path = evalflow_home() / "evalflow.db"
+    return None if path.exists() else path
+
+
+def refuse_an_experiment_of_a_fresh_home(args: argparse.Namespace) -> None:
+    """For a verb that names an experiment (or several): on a fresh home, where nothing
+    is stored, refused before anything is opened (a refusal writes nothing, the home
+    folder included), saying where evalflow looked and how one gets stored: exit 2, as
+    an unknown experiment is."""
+    from evaluation.errors import StorageError
+
+    named = getattr(args, "experiment", None) or (getattr(args, "experiments", None) or [None])[0]
+    if isinstance(named, str) and (path := missing_default_database(args)) is not None:
+        raise StorageError(
+            f"no experiment named {named!r}: no results database at {path} yet (nothing "
+            "stored in this EVALFLOW_HOME); run one with: evalflow run SPEC"
+        )
 
 
 def read_for_bank(database: str | None, needs: str, read: Callable[[Session], T]) -> T:

@@ -387,8 +387,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in READS_STORED_RESULTS:  # the default file is each command's
             from evaluation.settings import refuse_a_named_database_not_there
+            from flows.cli._database import refuse_an_experiment_of_a_fresh_home
 
             refuse_a_named_database_not_there(args.database, "--database")
+            refuse_an_experiment_of_a_fresh_home(args)
         with _database_in_environment(args), _input_warnings_once(known):
             return args.func(args)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM where a verb takes it so

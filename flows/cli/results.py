@@ -8,7 +8,7 @@ import shlex
 from typing import TYPE_CHECKING
 
 from flows.cli import options
-from flows.cli._database import open_reader
+from flows.cli._database import missing_default_database, open_reader
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -192,7 +192,9 @@ def cmd_experiments(args: argparse.Namespace) -> int:
             ).all()
         }
     if not rows:
-        print("No experiments yet. Try: evalflow run benchmarks/sweeps/demo-simulated.yaml")
+        fresh = missing_default_database(args)
+        where = f" (no results database at {fresh} yet)" if fresh else ""
+        print(f"No experiments yet{where}. Try: evalflow run benchmarks/sweeps/demo-simulated.yaml")
         return 0
     print(
         f"{'name':<32} {'suite':<20} {'status':<11} {'level':<17} {'created (UTC)':<20} "

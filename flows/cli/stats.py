@@ -157,12 +157,14 @@ def _compare_and_publish(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_power(args: argparse.Namespace) -> int:
     from evaluation.compare._power_plan import plan_for_spec, render_power
-    from evaluation.settings import database_url
+    from evaluation.settings import database_url, no_database_yet
     from flows.cli.results import terminal_columns
 
+    url = database_url(args.database)
     plan = plan_for_spec(
         args.spec,
-        database_url=database_url(args.database),
+        # no database yet: no pilot stored, and none is made to find that out
+        database_url="sqlite://" if no_database_yet(url) else url,
         delta=args.delta,
         pilot_name=args.pilot or "",
         alpha=args.alpha,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from flows.cli import options
 
@@ -28,10 +27,10 @@ def cmd_series(args: argparse.Namespace) -> int:
     from evaluation.series import list_series
     from evaluation.series._render import runs
     from evaluation.storage.db import session_scope
-    from flows.cli._database import open_engine
+    from flows.cli._database import missing_default_database, open_engine
 
     found = []
-    if _missing_database(args) is None:
+    if missing_default_database(args) is None:
         with session_scope(open_engine(args)) as session:
             found = list_series(session)
     if not found:
@@ -100,22 +99,11 @@ def _write_both(junit, summary, error) -> None:
             staged.unlink(missing_ok=True)
 
 
-def _missing_database(args: argparse.Namespace) -> Path | None:
-    """The default database file when it does not exist yet (a fresh home), else None:
-    these read-only commands must not create it, nor the home folder. A database the
-    user named is checked by the app (``refuse_a_named_database_not_there``)."""
-    from evaluation.settings import DATABASE_URL_ENV, evalflow_home
-
-    if args.database or os.environ.get(DATABASE_URL_ENV):
-        return None
-    path = evalflow_home() / "evalflow.db"
-    return None if path.exists() else path
-
-
 def _refuse_missing(args: argparse.Namespace, hint: str) -> None:
     from evaluation.errors import StorageError
+    from flows.cli._database import missing_default_database
 
-    if (path := _missing_database(args)) is not None:
+    if (path := missing_default_database(args)) is not None:
         raise StorageError(f"no results database at {path} yet: {hint}")
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from evaluation.errors import EvalError
 from flows.cli import options
-from flows.cli._database import open_engine
+from flows.cli._database import missing_default_database, open_engine, open_reader
 from flows.cli._serving import bind, serve
 from flows.cli.review import is_loopback
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    from evaluation.storage.db import open_database, session_scope
+    from evaluation.storage.db import session_scope
     from evaluation.storage.repository import get_experiment
     from evaluation.view.app import create_app
     from evaluation.view.links import LOOPBACK_HOSTS, home_url, summary_url
@@ -27,7 +27,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     name = None
     if args.experiment is not None:
         # Refuse an unknown name before anything is created in the database.
-        with session_scope(open_database(args.database, create=False)) as session:
+        with session_scope(open_reader(args)) as session:
             name = get_experiment(session, args.experiment).name
     elif args.export is not None:
         raise EvalError(
@@ -130,6 +130,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
 
+    if missing_default_database(args) is not None:  # a fresh home: nothing runs, none made
+        print("Nothing runs now (evalflow experiments lists every experiment).")
+        return 0
     engine = open_database(args.database, create=False)
     if inspect(engine).has_table("experiments"):  # an evalflow database, maybe older:
         engine = open_database(args.database)  # the monitor's tables are made on first open

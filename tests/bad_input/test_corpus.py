@@ -923,10 +923,10 @@ ENV_CASES = [
         ("EVALFLOW_HOME=", "expected a folder, but it is a file"),
         {"EVALFLOW_HOME": "{spec}", "EVALFLOW_DATABASE_URL": ""},
     ),
-    Bad(
+    Bad(  # by a run, its first writer: a command that only reads makes no home
         "env-home-cannot-be-created",
         "env",
-        lambda w: ["experiments"],
+        spec({}, "run"),
         ("EVALFLOW_HOME='/proc/evalflow/home'", "cannot create the results folder"),
         {"EVALFLOW_HOME": "/proc/evalflow/home", "EVALFLOW_DATABASE_URL": ""},
     ),

@@ -167,10 +167,16 @@ def test_show_of_an_experiment_with_nothing_stored_yet_gives_runs_start_over_hin
         (["run", "spec.yaml"], "interrupted: rerun the same command to resume"),
     ],
 )
-def test_ctrl_c_says_resume_only_where_a_rerun_resumes(monkeypatch, capsys, argv, said):
+def test_ctrl_c_says_resume_only_where_a_rerun_resumes(
+    monkeypatch, capsys, database_url, argv, said
+):
     import flows.cli.results
     import flows.cli.runs
     import flows.cli.view
+    from evaluation.storage.db import make_engine
+
+    make_engine(database_url).dispose()  # a database: `show x` is not refused before the verb
+    monkeypatch.setenv("EVALFLOW_DATABASE_URL", database_url)
 
     def interrupted(args):
         raise KeyboardInterrupt

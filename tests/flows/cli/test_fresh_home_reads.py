@@ -1,7 +1,8 @@
-"""On a fresh home the read-only verbs find no experiments and say so as they would on
-an empty database, with their usual exit codes, and create no results database: SQLite
-creates the file it opens (a ~1 MB write-ahead log beside it), and a refusal writes
-nothing (docs/bad-input.md)."""
+"""On a fresh home the read-only verbs find no experiments and say so, with where they
+looked and how one gets stored, with their usual exit codes, and create nothing: no
+home folder (a newcomer's `show`, `experiments`, `plan` and `recommend` made an empty
+one), no results database (SQLite creates the file it opens, a ~1 MB write-ahead log
+beside it); a refusal writes nothing (docs/bad-input.md)."""
 
 from __future__ import annotations
 
@@ -11,30 +12,68 @@ import sys
 import pytest
 
 from flows.cli import main
+from tests.conftest import REPO
 
+DEMO = str(REPO / "benchmarks/sweeps/demo-simulated.yaml")
+NONE_THERE = "error: no experiment named 'nope': no results database at {db} yet"
 VERBS = [
-    (["experiments"], 0, "No experiments yet"),
-    (["show", "nope"], 2, "error: no experiment named 'nope'; known experiments: none yet"),
-    (["compare", "nope"], 2, "error: no experiment named 'nope'; known experiments: none yet"),
-    (["export", "nope", "--out", "OUT"], 2, "error: no experiment named 'nope'"),
+    (["experiments"], 0, "No experiments yet (no results database at {db} yet). Try:"),
+    (["show", "nope"], 2, NONE_THERE),
+    (["compare", "nope"], 2, NONE_THERE),
+    (["export", "nope", "--out", "OUT"], 2, NONE_THERE),
+    (["report", "nope"], 2, NONE_THERE),
+    (["view", "nope", "--export", "OUT"], 2, NONE_THERE),
+    (["status", "nope"], 2, NONE_THERE),
+    (["judge-card", "nope"], 2, NONE_THERE),
+    (["rate-next", "nope"], 2, NONE_THERE),
+    (["rescore", "nope"], 2, NONE_THERE),
+    (["baseline", "accept", "nope"], 2, NONE_THERE),
+    (["status"], 0, "Nothing runs now"),
+    (["series"], 0, "no series yet"),
+    (["trends", "nope"], 2, "error: no results database at {db} yet: nothing to watch"),
+    (["gate", "nope", "--baseline", "b"], 2, "error: no results database at {db} yet"),
     (["recommend", "qa"], 1, "qa: no selector has been trained yet"),
+    (["plan", DEMO], 0, "generations 432 (12 configs"),
+    (["plan", DEMO, "--level", "calibrated"], 2, "there is no results database yet"),
+    (["power", DEMO, "--delta", "0.1"], 0, "Power for sweep demo-simulated"),
+    (["bank", "qa-short", "--show"], 2, "there is no results database at {db} yet"),
+    (["doctor"], None, "{db}: no database yet: no runs so far (the first run creates it"),
 ]
 
 
-@pytest.mark.parametrize(("argv", "code", "said"), VERBS, ids=[v[0][0] for v in VERBS])
-def test_read_verbs_on_a_fresh_home_create_no_database(
-    tmp_path, monkeypatch, capsys, argv, code, said
+@pytest.mark.parametrize("made", [False, True], ids=["no-home-folder", "empty-home-folder"])
+@pytest.mark.parametrize(("argv", "code", "said"), VERBS, ids=[" ".join(v[0]) for v in VERBS])
+def test_read_verbs_on_a_fresh_home_create_nothing(
+    tmp_path, monkeypatch, capsys, argv, code, said, made
 ):
     home = tmp_path / "home"
-    home.mkdir()
+    if made:
+        home.mkdir()
     monkeypatch.setenv("EVALFLOW_HOME", str(home))
+    monkeypatch.delenv("EVALFLOW_DATABASE_URL", raising=False)
     out_dir = tmp_path / "out"
-    argv = [str(out_dir) if a == "OUT" else a for a in argv]
-    assert main(argv) == code
+    argv = [a.replace("OUT", str(out_dir)) for a in argv]
+    returned = main(argv)
     captured = capsys.readouterr()
-    assert said in captured.out + captured.err
-    assert list(home.iterdir()) == []  # no evalflow.db, -wal or -shm
+    assert code is None or returned == code, captured
+    text = " ".join((captured.out + captured.err).split())  # doctor wraps its lines
+    assert said.format(db=home / "evalflow.db") in text
+    assert list(home.iterdir()) == [] if made else not home.exists()  # no evalflow.db, -wal
     assert not out_dir.exists()
+
+
+def test_a_run_on_a_fresh_home_makes_it(tmp_path, monkeypatch, capsys):
+    """The first writer makes the home folder (a read never does)."""
+    from evaluation.settings import database_url
+    from evaluation.storage.db import make_engine
+
+    home = tmp_path / "a" / "home"
+    monkeypatch.setenv("EVALFLOW_HOME", str(home))
+    monkeypatch.delenv("EVALFLOW_DATABASE_URL", raising=False)
+    url = database_url()
+    assert not home.exists()
+    make_engine(url).dispose()
+    assert (home / "evalflow.db").exists()
 
 
 RETRAIN_PROBE = """
