@@ -54,10 +54,12 @@ the share of picks whose true p95 is over the latency limit with its paired diff
 beside aa5f504 (skipped with ``--no-baseline``: its picks take a process and a training
 of their own) and by hand; then the same over every unit of every world together; a
 line says so if the landed floor replayed on the recorded picks differs from the
-selector's answers.
+selector's answers. ``--rules NAME ...`` shows only those rules (and the landed one, which
+the differences are paired with): replaying every rule per query takes minutes a world.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/perf/selector_guard.py --worlds sampling \\
-        --size 1000 --seeds 0 1 2 [--no-baseline] [--margins 1 2] [--tables DIR] [--cache DIR]
+        --size 1000 --seeds 0 1 2 [--no-baseline] [--margins 1 2] [--rules NAME ...] \\
+        [--tables DIR] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -344,6 +346,8 @@ RULES: dict[str, Rule] = {
     "thin floor, Tweedie over the task's measured": thin_measured_floor(tweedie),
     "weaker evidence": weaker_evidence,
 }
+LANDED = "no thin-data floor (landed)"
+"""The rule the summary's differences are paired with (always shown)."""
 
 
 def outcomes(kept: dict, rule: Rule | str) -> pd.DataFrame:
@@ -386,7 +390,12 @@ def _base(kept: dict) -> pd.DataFrame:
 
 
 def report(
-    name: str, size: int, kept: list[dict], baseline: bool, margins: tuple[float, ...] = ()
+    name: str,
+    size: int,
+    kept: list[dict],
+    baseline: bool,
+    margins: tuple[float, ...] = (),
+    rules: dict[str, Rule] = RULES,
 ) -> None:
     """The cells of ``kept`` (a unit per seed, their queries together) per task type and
     third of limit tightness, for the selector, each rule, aa5f504 and by hand."""
@@ -394,7 +403,7 @@ def report(
     if not baseline:
         base = base.drop(columns="old_fair_hit")
     columns = [*bench.TASK_TYPES, *bench.TIGHTNESS, "all"]
-    whos = {"selector": "pick", **RULES, **_margin_rules(margins)}
+    whos = {"selector": "pick", **rules, **_margin_rules(margins)}
     for who, rule in whos.items():
         hits = pd.concat([outcomes(k, rule)["fair_hit"] for k in kept], ignore_index=True)
         table = base.assign(fair_hit=hits)
@@ -412,21 +421,25 @@ def report(
 
 
 def summary(
-    name: str, size: int, kept: list[dict], baseline: bool, margins: tuple[float, ...] = ()
+    name: str,
+    size: int,
+    kept: list[dict],
+    baseline: bool,
+    margins: tuple[float, ...] = (),
+    rules: dict[str, Rule] = RULES,
 ) -> pd.DataFrame:
     """Per rule, over the seeds (mean ± SE): limit-respecting hit on all queries and on
     the held-out ones, its paired difference with the landed floor, and the share of
     picks whose true p95 is over the limit with its paired difference; then aa5f504 and
     by hand. Returns the per-seed figures (for :func:`overall`)."""
-    landed = "no thin-data floor (landed)"
     per_seed = []
-    whos = {"selector": "pick", **RULES, **_margin_rules(margins), "by hand": "hand"}
+    whos = {"selector": "pick", **rules, **_margin_rules(margins), "by hand": "hand"}
     if baseline:
         whos["aa5f504"] = "old"
     for unit in kept:
         held = _base(unit)["held_out"].to_numpy()
         differ = sum(
-            RULES[landed]({**row, "ample": unit["ample"][row["task_type"]]}, table) != row["pick"]
+            RULES[LANDED]({**row, "ample": unit["ample"][row["task_type"]]}, table) != row["pick"]
             for row in unit["rows"]
             for table in [unit["tables"][row["task_type"]]]
         )
@@ -457,7 +470,7 @@ def overall(size: int, tables: list[pd.DataFrame]) -> None:
 
 def _print_paired(name: str, size: int, per_seed: pd.DataFrame) -> None:
     table = per_seed.set_index(["who", "world", "seed"])[["all", "held", "over", "over_held"]]
-    reference = table.loc["no thin-data floor (landed)"]
+    reference = table.loc[LANDED]
     for who in table.index.get_level_values("who").unique():
         own = table.loc[who]
         diff = own - reference
@@ -492,9 +505,17 @@ def main() -> None:
     parser.add_argument(
         "--margins", type=float, nargs="*", default=[], help="latency margins z to answer at too"
     )
+    parser.add_argument(
+        "--rules",
+        nargs="+",
+        choices=list(RULES),
+        metavar="RULE",
+        help=f"only these rules (and {LANDED!r}, the reference); default: every rule",
+    )
     parser.add_argument("--tables", type=Path, default=Path("/tmp/evalflow-selector-guard"))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/evalflow-selector-worlds"))
     args = parser.parse_args()
+    rules = {name: RULES[name] for name in RULES if name in {*(args.rules or RULES), LANDED}}
     baseline = not args.no_baseline
     margins = tuple(args.margins)
     units = {
@@ -511,14 +532,16 @@ def main() -> None:
     print(f"| world | generations | who | {' | '.join(columns)} |")
     print("|---|---|---|" + "---|" * len(columns))
     for name, kept in units.items():
-        report(name, args.size, kept, baseline, margins)
+        report(name, args.size, kept, baseline, margins, rules)
     print(f"\n{bench.MARKS_LEGEND}\n")
     print(
         "| world | generations | who | units | hit, all | − landed | hit, held out | − landed "
         "| p95 over, all | − landed | p95 over, held out |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    tables = [summary(name, args.size, kept, baseline, margins) for name, kept in units.items()]
+    tables = [
+        summary(name, args.size, kept, baseline, margins, rules) for name, kept in units.items()
+    ]
     if len(tables) > 1:
         overall(args.size, tables)
 
