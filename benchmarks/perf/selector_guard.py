@@ -348,6 +348,8 @@ RULES: dict[str, Rule] = {
 }
 LANDED = "no thin-data floor (landed)"
 """The rule the summary's differences are paired with (always shown)."""
+Whos = dict[str, "Rule | str"]
+"""The rows shown, by name: a rule, or the name of a pick kept per query."""
 
 
 def outcomes(kept: dict, rule: Rule | str) -> pd.DataFrame:
@@ -389,21 +391,13 @@ def _base(kept: dict) -> pd.DataFrame:
     )
 
 
-def report(
-    name: str,
-    size: int,
-    kept: list[dict],
-    baseline: bool,
-    margins: tuple[float, ...] = (),
-    rules: dict[str, Rule] = RULES,
-) -> None:
+def report(name: str, size: int, kept: list[dict], baseline: bool, whos: Whos) -> None:
     """The cells of ``kept`` (a unit per seed, their queries together) per task type and
     third of limit tightness, for the selector, each rule, aa5f504 and by hand."""
     base = pd.concat([_base(k) for k in kept], ignore_index=True)
     if not baseline:
         base = base.drop(columns="old_fair_hit")
     columns = [*bench.TASK_TYPES, *bench.TIGHTNESS, "all"]
-    whos = {"selector": "pick", **rules, **_margin_rules(margins)}
     for who, rule in whos.items():
         hits = pd.concat([outcomes(k, rule)["fair_hit"] for k in kept], ignore_index=True)
         table = base.assign(fair_hit=hits)
@@ -420,20 +414,13 @@ def report(
         print(f"| {name} | {size:,} | {who} | {' | '.join(shown)} |")
 
 
-def summary(
-    name: str,
-    size: int,
-    kept: list[dict],
-    baseline: bool,
-    margins: tuple[float, ...] = (),
-    rules: dict[str, Rule] = RULES,
-) -> pd.DataFrame:
+def summary(name: str, size: int, kept: list[dict], baseline: bool, whos: Whos) -> pd.DataFrame:
     """Per rule, over the seeds (mean ± SE): limit-respecting hit on all queries and on
     the held-out ones, its paired difference with the landed floor, and the share of
     picks whose true p95 is over the limit with its paired difference; then aa5f504 and
     by hand. Returns the per-seed figures (for :func:`overall`)."""
     per_seed = []
-    whos = {"selector": "pick", **rules, **_margin_rules(margins), "by hand": "hand"}
+    whos = {**whos, "by hand": "hand"}
     if baseline:
         whos["aa5f504"] = "old"
     for unit in kept:
@@ -518,6 +505,7 @@ def main() -> None:
     rules = {name: RULES[name] for name in RULES if name in {*(args.rules or RULES), LANDED}}
     baseline = not args.no_baseline
     margins = tuple(args.margins)
+    whos: Whos = {"selector": "pick", **rules, **_margin_rules(margins)}
     units = {
         name: [
             {
@@ -532,16 +520,14 @@ def main() -> None:
     print(f"| world | generations | who | {' | '.join(columns)} |")
     print("|---|---|---|" + "---|" * len(columns))
     for name, kept in units.items():
-        report(name, args.size, kept, baseline, margins, rules)
+        report(name, args.size, kept, baseline, whos)
     print(f"\n{bench.MARKS_LEGEND}\n")
     print(
         "| world | generations | who | units | hit, all | − landed | hit, held out | − landed "
         "| p95 over, all | − landed | p95 over, held out |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    tables = [
-        summary(name, args.size, kept, baseline, margins, rules) for name, kept in units.items()
-    ]
+    tables = [summary(name, args.size, kept, baseline, whos) for name, kept in units.items()]
     if len(tables) > 1:
         overall(args.size, tables)
 
