@@ -87,7 +87,8 @@ def register(
             suite=sweep.suite,
             configs=sweep.configs,
             spec=_spec_summary(sweep),
-            spec_path=str(sweep.spec.path or ""),
+            # absolute: `show`'s resume command where no command line was stored
+            spec_path=str(sweep.spec.path.absolute()) if sweep.spec.path else "",
             samples_per_case=sweep.spec.samples_per_case,
             metrics=sweep.metrics,
             simulated=sweep.simulated,
