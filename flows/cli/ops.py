@@ -84,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("baseline", help="manage the accepted baselines of nightly checks")
-    actions = p.add_subparsers(dest="baseline_command", required=True)
+    actions = p.add_subparsers(title="subcommands")
+    p.set_defaults(func=cmd_baseline_without_action)
     accept = actions.add_parser(
         "accept",
         help="make an experiment the accepted baseline of its series (the one it joined "
@@ -92,6 +93,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     accept.add_argument("experiment")
     accept.set_defaults(func=cmd_baseline_accept)
+
+
+def cmd_baseline_without_action(args: argparse.Namespace) -> int:
+    raise EvalError(
+        "evalflow baseline needs a subcommand: accept EXPERIMENT (see evalflow baseline --help)"
+    )
 
 
 def _schedule_options(parser: argparse.ArgumentParser) -> None:

@@ -167,6 +167,14 @@ def experiment_name(text: str) -> str:
     return text
 
 
+def series_name(text: str) -> str:
+    """A series' name: the experiment-name rule, named as a series'."""
+    problem = experiment_name_problem(text, "series")
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def text(value: str) -> str:
     """Any non-blank text (a rater's name, a model name)."""
     if not value.strip():

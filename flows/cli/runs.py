@@ -716,7 +716,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--series",
-        type=options.experiment_name,
+        type=options.series_name,
         metavar="NAME",
         help="join this run to series NAME (default: the series of the spec's name); "
         "see `evalflow trends`",

@@ -1302,7 +1302,7 @@ OPTION_CASES = [
     opt("opt-baseline-accept-unknown-option", "baseline", "accept", "demo", "--nope",
         expect="evalflow baseline accept: unrecognized arguments: --nope"),
     opt("opt-baseline-no-action", "baseline",
-        expect="the following arguments are required: baseline_command"),
+        expect="evalflow baseline needs a subcommand: accept EXPERIMENT"),
     opt("opt-view-port-too-high", "view", "demo", "--port", "70000",
         expect="argument --port: expected a port number 1-65535, got '70000'"),
     opt("opt-view-host-blank", "view", "demo", "--host", "my host",
@@ -1329,7 +1329,7 @@ OPTION_CASES = [
         expect="argument -q/--quiet: not allowed with argument -v/--verbose"),
     # the watch over time (more in tests/bad_input/test_trends_input.py)
     opt("opt-run-series-name", "run", "SPEC", "--series", "My Series!",
-        expect="argument --series: expected an experiment name of [a-z0-9-]+"),
+        expect="argument --series: expected a series name of [a-z0-9-]+"),
     opt("opt-series-extra", "series", "extra",
         expect="evalflow series: unrecognized arguments: extra"),
     opt("opt-trends-unknown-series", "trends", "nope",
