@@ -83,6 +83,9 @@ class GateResult:
     and said so."""
     skipped: tuple[str, ...] = ()
     """The checks left out on request (``--skip``): not run, and said so."""
+    by_label: tuple[tuple[str, str], ...] = ()
+    """The configs compared by their label because their hashes differ, as (label, what
+    differs: e.g. "template text"): a pull request's prompt edit, compared and said so."""
 
     @property
     def regressed(self) -> tuple[GateCase, ...]:
@@ -151,13 +154,19 @@ def gate(
     base_configs = experiment_configs(session, runs[baseline].id)
     base_labels = dict(zip(base_configs["hash"], base_configs["label"], strict=True))
     cand_ran, base_ran = set(cand_gens["config_hash"]), set(base_gens["config_hash"])
+    pairs = _pair_by_label(configs, base_configs, cand_ran, base_ran)
+    to_candidate = {b: c for c, (b, _) in pairs.items()}
+    if pairs:  # the baseline's config is read under the candidate's hash it pairs with
+        base_scores = base_scores.assign(config=base_scores["config"].replace(to_candidate))
+        base_gens = base_gens.assign(config_hash=base_gens["config_hash"].replace(to_candidate))
+        base_ran = set(base_gens["config_hash"])
     shared = [c for c in labels if c in base_ran]
     unmatched = [
         (labels[c], f"only in the candidate {candidate!r}") for c in labels if c not in base_ran
     ] + [
         (base_labels[c], f"only in the baseline {baseline!r}")
         for c in base_labels
-        if c not in cand_ran and c not in labels
+        if c not in cand_ran and c not in labels and c not in to_candidate
     ]
     if not shared:
         raise GateInputError(
@@ -222,7 +231,34 @@ def gate(
         tuple(e.change for e in changes),
         tuple(unmatched),
         tuple(name for name in checks if name in skip),
+        tuple((labels[c], differs) for c, (_, differs) in pairs.items()),
     )
+
+
+def _pair_by_label(
+    configs: pd.DataFrame, base_configs: pd.DataFrame, cand_ran: set[str], base_ran: set[str]
+) -> dict[str, tuple[str, str]]:
+    """The candidate's configs that no baseline config shares a hash with, paired with the
+    baseline's config of the same label (one on each side, itself unmatched): candidate
+    hash → (baseline hash, what differs). A prompt edit changes every hash it touches and
+    no label: what the pull request tests, so compared, and said so."""
+    cand = configs[configs["hash"].isin(cand_ran - base_ran)]
+    base = base_configs[base_configs["hash"].isin(base_ran - cand_ran)]
+    once = set(cand["label"].drop_duplicates(keep=False)) & set(
+        base["label"].drop_duplicates(keep=False)
+    )
+    by_label = {row["label"]: row for _, row in base.iterrows() if row["label"] in once}
+    pairs = {}
+    for _, row in cand[cand["label"].isin(once)].iterrows():
+        other = by_label[row["label"]]
+        columns = [k for k in row.index if k not in ("hash", "label") and _differ(row[k], other[k])]
+        differs = ", ".join(k.replace("_", " ") for k in columns) or "a setting not stored"
+        pairs[row["hash"]] = (other["hash"], differs)
+    return pairs
+
+
+def _differ(a: object, b: object) -> bool:
+    return not (pd.isna(a) and pd.isna(b)) and a != b
 
 
 def _check_skip(skip: Collection[str], known: list[str]) -> None:

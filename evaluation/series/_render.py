@@ -245,10 +245,12 @@ def gate_junit(result: GateResult) -> str:
         errors="0",
         skipped=str(sum(1 for c in result.cases if c.p_adjusted is None) + len(result.unmatched)),
     )
-    if result.changes or result.skipped:
+    if result.changes or result.skipped or result.by_label:
         properties = ET.SubElement(suite, "properties")
         for change in result.changes:
             ET.SubElement(properties, "property", name="not run alike", value=change)
+        for paired in _by_label(result):
+            ET.SubElement(properties, "property", name="compared by label", value=paired)
         for check in result.skipped:
             ET.SubElement(properties, "property", name="left out (--skip)", value=check)
     for c in result.cases:
@@ -277,6 +279,20 @@ def _untested(result: GateResult) -> str:
     return (
         f" ({len(result.untested)} not tested: {metrics}; reasons in JUnit and summary)" + left_out
     )
+
+
+def _by_label(result: GateResult) -> list[str]:
+    """The configs compared by label, grouped by what differs between the two runs' configs
+    of that label (one sentence per group)."""
+    groups: dict[str, list[str]] = {}
+    for label, differs in result.by_label:
+        groups.setdefault(differs, []).append(label)
+    return [
+        f"{', '.join(labels)}: no config of {result.baseline!r} has "
+        f"{'its hash' if len(labels) == 1 else 'their hashes'}; compared with its config of "
+        f"the same label, whose {differs} differs"
+        for differs, labels in groups.items()
+    ]
 
 
 def _unmatched(which: str) -> str:
@@ -310,8 +326,9 @@ def gate_markdown(result: GateResult) -> str:
         f"{verdict} (Holm over all checks, α = {result.alpha:g}).",
         "",
         *[f"> **Not run alike:** {change}" for change in result.changes],
+        *[f"> **Compared by label:** {paired}" for paired in _by_label(result)],
         *_unmatched_lines(result, "> **Not compared:** "),
-        *([""] if result.changes or result.unmatched else []),
+        *([""] if result.changes or result.unmatched or result.by_label else []),
         "| config | metric | baseline | candidate | change | test | p (Holm) | |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -355,6 +372,7 @@ def gate_text(result: GateResult) -> str:
     changes = [
         f"note: not run alike (compared all the same): {change}" for change in result.changes
     ]
+    changes += [f"note: compared by label: {paired}" for paired in _by_label(result)]
     changes += _unmatched_lines(result, "note: not compared: ")
     from evaluation.series._gate import STATED_DROP  # loaded: ``result`` is the gate's
 

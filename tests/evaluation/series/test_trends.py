@@ -26,6 +26,7 @@ from evaluation.series._gate import (
     _latency_case,
     _throughput_case,
 )
+from evaluation.spec import Config, PromptTemplate
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import get_experiment
 from evaluation.view.app import create_app
@@ -175,6 +176,46 @@ def test_the_gate_names_the_configs_only_one_run_has(engine):
         only_new.label: "not compared: this config ran only in the candidate 'pr-cand'",
         only_old.label: "not compared: this config ran only in the baseline 'pr-base'",
     }
+
+
+def test_the_gate_compares_a_prompt_edit_by_label_and_says_what_differs(engine):
+    # newcomer F14: a pull request that edits the template text changes every config's
+    # hash, and the documented CI gate exited 2 ("no config in common"), writing nothing
+    edited = PromptTemplate("default", "Answer briefly.\n\n{input}")
+    new_steady, new_changing = (
+        Config(c.model, c.params, edited) for c in (STEADY, make_config("m:1b", 0.3))
+    )
+    right, wrong = [1.0] * len(SUITE.cases), [float(i % 2) for i in range(len(SUITE.cases))]
+    with session_scope(engine) as session:
+        base = {STEADY: {"exact_match": right}, make_config("m:1b", 0.3): {"exact_match": right}}
+        add_experiment(session, "edit-base", SUITE, base).status = "completed"
+        cand = {new_steady: {"exact_match": right}, new_changing: {"exact_match": wrong}}
+        add_experiment(session, "edit-cand", SUITE, cand).status = "completed"
+        result = gate(session, "edit-cand", "edit-base")
+        mixed = {STEADY: {"exact_match": right}, new_changing: {"exact_match": wrong}}
+        add_experiment(session, "edit-one", SUITE, mixed).status = "completed"
+        one = gate(session, "edit-one", "edit-base")
+    assert {c.config for c in result.cases} == {new_steady.hash, new_changing.hash}
+    assert result.by_label == (
+        (new_steady.label, "template text"),
+        (new_changing.label, "template text"),
+    )
+    assert {(c.label, c.metric) for c in result.regressed} == {(new_changing.label, "exact_match")}
+    assert result.exit_code == 1 and not result.unmatched
+    said = (
+        f"{new_steady.label}, {new_changing.label}: no config of 'edit-base' has their "
+        "hashes; compared with its config of the same label, whose template text differs"
+    )
+    assert f"note: compared by label: {said}" in gate_text(result)
+    assert f"> **Compared by label:** {said}" in gate_markdown(result)
+    suite = ET.fromstring(gate_junit(result))
+    assert [(p.get("name"), p.get("value")) for p in suite.iter("property")] == [
+        ("compared by label", said)
+    ]
+    assert suite.get("failures") == "1"
+    # a config that kept its hash is matched by it; only the edited one goes by label
+    assert {c.config for c in one.cases} == {STEADY.hash, new_changing.hash}
+    assert one.by_label == ((new_changing.label, "template text"),) and not one.unmatched
 
 
 def test_a_nights_interval_and_its_p_come_from_the_same_test(tonight):
