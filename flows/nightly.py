@@ -129,7 +129,7 @@ async def nightly(
         }
         trends = watch_trends(engine, series, false_alarms_per_100_nights, escalate_at)
     against = baseline or find_baseline(engine, series, name)
-    report = compare_with_baseline(engine, name, against, thresholds)
+    report = compare_with_baseline(engine, name, against, thresholds, series)
     key = publish_report(report, series, trends["markdown"])
     store_verdict(engine, report, series)
     alarms = trends["payload"]["alarms"]

@@ -32,7 +32,12 @@ from evaluation.compare._regression import (
     load_run,
     render_markdown,
 )
-from evaluation.storage.baselines import Acceptance, accept_baseline, accepted_baseline
+from evaluation.storage.baselines import (
+    Acceptance,
+    accept_baseline,
+    accepted_baseline,
+    no_baseline_reason,
+)
 from evaluation.storage.db import session_scope
 from evaluation.storage.verdicts import record_verdict
 from tasks.results import artifact_key
@@ -44,13 +49,15 @@ ACCEPTED = "evalflow.baseline.accepted"
 
 @task(name="compare-with-baseline", cache_policy=NO_CACHE)
 def compare_with_baseline(
-    engine: Engine, experiment: str, baseline: str | None, thresholds: Thresholds
+    engine: Engine, experiment: str, baseline: str | None, thresholds: Thresholds, series: str
 ) -> RegressionReport:
-    """The four regression rules, run against ``baseline`` (None: no baseline yet)."""
+    """The four regression rules, run against ``baseline`` (None: none to compare, and
+    the report says why: ``series`` has none, or ``experiment`` is it)."""
     with session_scope(engine) as session:
         run = load_run(session, experiment)
         before = load_run(session, baseline) if baseline else None
-    report = check_regression(run, before, thresholds)
+        why = "" if baseline else no_baseline_reason(session, series, experiment)
+    report = check_regression(run, before, thresholds, no_baseline=why)
     logger = get_run_logger()
     for alert in report.alerts:
         logger.warning("%s: %s", alert.rule, alert.message)
@@ -75,7 +82,16 @@ def publish_report(report: RegressionReport, series: str, trends: str = "") -> s
 
 @task(name="record-regression-verdict", cache_policy=NO_CACHE)
 def store_verdict(engine: Engine, report: RegressionReport, series: str) -> None:
-    """Keep the verdict in the results database (the metrics endpoint reads it back)."""
+    """Keep the verdict in the results database (the metrics endpoint reads it back). A
+    check that compared nothing (no baseline, or nothing in common with it) and found
+    nothing is not a verdict: the series' last one stands, so
+    ``evalflow_regression_detected`` is not cleared by a run that resumed the accepted
+    baseline itself."""
+    if not report.compared and not report.regressed:
+        get_run_logger().info(
+            "verdict not stored (nothing compared): the last verdict of %s stands", series
+        )
+        return
     with session_scope(engine) as session:
         record_verdict(
             session,
@@ -148,10 +164,12 @@ def emit_accepted_event(acceptance: Acceptance) -> Any:
 def find_baseline(engine: Engine, series: str, experiment: str) -> str | None:
     with session_scope(engine) as session:
         found = accepted_baseline(session, series, exclude=experiment)
+        why = "" if found else no_baseline_reason(session, series, experiment)
     if found is None:
         get_run_logger().warning(
-            "no accepted baseline for %s: accept one with `evalflow baseline accept "
-            "EXPERIMENT` or run this flow with accept_baseline=true",
-            series,
+            "no baseline to compare %s with: %s; accept another with `evalflow baseline "
+            "accept EXPERIMENT` or run this flow with accept_baseline=true",
+            experiment,
+            why,
         )
     return found

@@ -123,10 +123,17 @@ class RegressionReport:
     checked: dict[str, int]  # rule -> checks made
     comparisons: tuple[QualityComparison, ...] = ()
     notes: tuple[str, ...] = ()
+    no_baseline: str = ""
+    """Without a baseline: why (the series has none; the run is itself its baseline)."""
 
     @property
     def regressed(self) -> bool:
         return bool(self.alerts)
+
+    @property
+    def compared(self) -> bool:
+        """Whether a quality or latency rule compared anything with the baseline."""
+        return bool(self.checked.get("quality_drop") or self.checked.get("latency_p95"))
 
     @property
     def rules_fired(self) -> tuple[str, ...]:
@@ -135,6 +142,16 @@ class RegressionReport:
     def summary(self) -> str:
         """One line: what regressed, or that nothing did."""
         against = f"baseline {self.baseline}" if self.baseline else "no baseline"
+        if not self.alerts and not self.compared:
+            why = (
+                f"nothing in common with baseline {self.baseline}"
+                if self.baseline
+                else self.no_baseline or "no baseline"
+            )
+            return (
+                f"Nothing compared for {self.experiment} ({why}): the quality and latency "
+                "rules did not run, the success-rate and GPU rules found nothing."
+            )
         if not self.alerts:
             return f"No regression in {self.experiment} ({against})."
         parts = []
@@ -160,16 +177,22 @@ class RegressionReport:
 
 
 def check_regression(
-    run: RunData, baseline: RunData | None, thresholds: Thresholds | None = None
+    run: RunData,
+    baseline: RunData | None,
+    thresholds: Thresholds | None = None,
+    *,
+    no_baseline: str = "",
 ) -> RegressionReport:
-    """Apply the four rules (see the module docstring)."""
+    """Apply the four rules (see the module docstring); ``no_baseline``: why there is no
+    baseline, when there is none."""
     limits = thresholds or Thresholds()
     alerts: list[Alert] = []
     notes: list[str] = []
     checked = dict.fromkeys(RULES, 0)
     comparisons: list[QualityComparison] = []
     if baseline is None:
-        notes.append("no baseline: quality and latency rules not checked")
+        why = f" ({no_baseline})" if no_baseline else ""
+        notes.append(f"no baseline{why}: quality and latency rules not checked")
     elif baseline.suite != run.suite:
         notes.append(
             f"baseline {baseline.experiment} ran suite {baseline.suite!r}, this run "
@@ -202,6 +225,7 @@ def check_regression(
         checked=checked,
         comparisons=tuple(comparisons),
         notes=tuple(notes),
+        no_baseline=no_baseline,
     )
 
 
@@ -392,11 +416,13 @@ def render_markdown(report: RegressionReport) -> str:
         f"**REGRESSION**: {len(report.alerts)} alert(s), rules {', '.join(report.rules_fired)}"
         if report.regressed
         else "**No regression.**"
+        if report.compared
+        else f"**Nothing compared.** {report.summary()}"
     )
     lines = [
         f"# Regression check: {report.experiment}",
         "",
-        f"Baseline: {report.baseline or '(none accepted yet)'}",
+        f"Baseline: {report.baseline or report.no_baseline or '(none accepted yet)'}",
         "",
         verdict,
         "",

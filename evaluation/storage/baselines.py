@@ -57,6 +57,14 @@ def accepted_baseline(session: Session, series: str, *, exclude: str | None = No
     return names[-1] if names else None
 
 
+def no_baseline_reason(session: Session, series: str, experiment: str) -> str:
+    """Why ``experiment`` has no baseline to compare with in ``series``: it is the accepted
+    baseline itself (a rerun that resumed it), or the series has none."""
+    if accepted_baseline(session, series) == experiment:
+        return f"{experiment} is itself the accepted baseline of {series}"
+    return f"{series} has no accepted baseline"
+
+
 def _accepted(session: Session) -> list[Experiment]:
     statement = (
         select(Experiment)

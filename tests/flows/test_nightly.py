@@ -172,3 +172,44 @@ def test_accepting_an_unknown_experiment_is_a_user_error(database_url, capsys):
     make_engine(database_url).dispose()  # an empty results database (none there is refused)
     assert main(["--database", database_url, "baseline", "accept", "nope"]) == 2
     assert "no experiment named 'nope'" in capsys.readouterr().err
+
+
+def test_a_nightly_that_resumes_the_accepted_baseline_compares_nothing_and_keeps_the_verdict(
+    tmp_path, database_url
+):
+    """A sub-daily schedule resumes the day's experiment, which may be the accepted
+    baseline itself: that check compares nothing, says so, and leaves the series' last
+    verdict (an earlier regression) standing rather than clearing its alert."""
+    from evaluation.storage.verdicts import record_verdict
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "resumed",
+                "suite": str(SUITE),
+                "models": ["sim-small:1b"],
+                "grid": {"temperature": [0.0]},
+                "hosts": [{"name": "sim", "url": "simulated://local", "kind": "simulated"}],
+            }
+        )
+    )
+    asyncio.run(
+        nightly(spec_path=str(spec), experiment="base", accept_baseline=True, database=database_url)
+    )
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        record_verdict(
+            session, "bad-night", "resumed", baseline="base", regressed=True, rules=["quality_drop"]
+        )
+        session.commit()
+
+    again = asyncio.run(nightly(spec_path=str(spec), experiment="base", database=database_url))
+
+    assert again["baseline"] is None and not again["regressed"]
+    assert again["summary"].startswith(
+        "Nothing compared for base (base is itself the accepted baseline of resumed)"
+    )
+    with Session(engine) as session:
+        (latest,) = latest_verdicts(session)
+    assert (latest.experiment, latest.regressed) == ("bad-night", True)
