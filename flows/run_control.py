@@ -10,8 +10,8 @@ waits a bounded time (``--interrupt-wait``, saying so; a second Ctrl-C cuts it s
 the requests already on the wire, whose answers are then stored rather than asked again
 by the rerun, closes its lane worker processes (``--workers``: each gives its host slots
 back) and gives its own host slots back, then marks the Prefect flow run cancelled, stops
-the server and leaves with ``os._exit`` — within ``EXIT_DEADLINE_S`` of that wait whatever
-the threads are doing.
+the server and leaves with ``os._exit`` — within ``EXIT_DEADLINE_S`` of the signal (that
+wait aside) whatever the threads are doing.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -57,19 +58,24 @@ from flows.embedded_server import (
 )
 from tasks.adapters.embedded_api import EMBEDDED_API_ENV
 
-EXIT_DEADLINE_S = 4.0  # after the wait for the requests in flight
-# After that wait, one after the other: the host slots given back (at most GIVE_BACK_S:
-# under load one slot's write was seen taking 1.1 s), the flow run marked cancelled
-# (until 1 s after the wait, or CANCEL_MIN_S at least), the server stopped (1 s, then
-# killed), what the lanes finished stored (until FLUSH_DEADLINE_S after the wait, or
-# FLUSH_MIN_S at least), then the record writer process ended (``--workers``).
+EXIT_DEADLINE_S = 4.0  # from the signal to the exit, the wait for the requests in flight aside
+# The steps, one after the other, each bounded, and each leaving what the steps after it
+# need before that deadline: the interruption recorded (at most MARK_S), then, after the
+# wait, the lane workers ended (``--workers``: each gives its host slots back first), this
+# process's host slots given back (at most GIVE_BACK_S: under load one slot's write was
+# seen taking 1.1 s), the flow run marked cancelled (until 1 s after the wait, or
+# CANCEL_MIN_S at least), the server stopped (1 s, then killed), what the lanes finished
+# stored (all the time left but what the last two keep, FLUSH_MIN_S at least), the record
+# writer process ended (``--workers``), and, where nothing was stored when the signal
+# came, whether the flush stored some (RECHECK_S).
+MARK_S = 1.5
 GIVE_BACK_S = 1.5
 WORKERS_EXIT_S = 2.5  # lane workers (``--workers``) give their slots back and end, first
 CANCEL_MIN_S = 0.3
 WRITER_EXIT_S = 0.5  # after the last flush, the record writer process (``--workers``) ends
-FLUSH_DEADLINE_S = 2.3
+WRITER_STEP_S = WRITER_EXIT_S + 0.2  # then it is killed
 FLUSH_MIN_S = 0.3
-RECHECK_S = 0.5  # where nothing was stored when the signal came: whether the flush stored any
+RECHECK_S = 0.5
 WAIT_POLL_S = 1.0
 INTERRUPTED_EXIT_CODE = 130
 AGAIN = {
@@ -177,7 +183,8 @@ def interruptible(
 ) -> Iterator[None]:
     """On SIGINT or SIGTERM: wait up to ``wait_s`` for the requests in flight to be
     stored (saying so), then exit with 128 + the signal (130 for Ctrl-C, 143 for
-    SIGTERM, as a shell reports a process they end) within EXIT_DEADLINE_S, leaving ``name``
+    SIGTERM, as a shell reports a process they end) within EXIT_DEADLINE_S of the signal
+    (the wait aside), leaving ``name``
     interrupted and printing ``interrupted: ... resume with: <resume>`` last (or that
     nothing was stored: :func:`_last_line`). A second signal cuts the wait short.
     ``server``: the run's launched server (stopped on the way out). Entered as soon as
@@ -309,9 +316,10 @@ def _stop(
     if ending := _end_display_line():  # the messages below start on a line of their own
         os.write(message_fd, ending)
     started = time.monotonic()
-    marked = _bounded(lambda: _mark_interrupted(database, name, process), started + 1.5)
+    marked = _bounded(lambda: _mark_interrupted(database, name, process), started + MARK_S)
     flow_run_id, stored = marked or (None, True)  # not known: the command resumes, if anything
     # The cases whose requests are on the wire: their answers are stored, not redone.
+    wait_began = time.monotonic()
     if (in_flight := cases_in_flight()) and wait_s > 0 and not hurry.is_set():
         os.write(
             message_fd,
@@ -320,25 +328,32 @@ def _stop(
         )
         wait_for_cases_in_flight(wait_s, hurry)
     waited = time.monotonic()
+    deadline = started + EXIT_DEADLINE_S + (waited - wait_began)  # the wait not counted
+    last = RECHECK_S if not stored else 0.0  # what the steps after each one keep
+    last_but_flush = WRITER_STEP_S + last
+
+    def until(cap: float, keep: float = FLUSH_MIN_S + last_but_flush) -> float:
+        return min(cap, deadline - keep)
+
     # This process's host slots are given back (else the next run finds them held by a
     # dead run), then the flow run is marked cancelled, both before the embedded server
     # stops. One after the other: side by side their writes met in the server's SQLite,
     # one was answered 503 and tried again later, and the give-back ran past the second
     # they shared (the rerun then gave back slots "held by dead run(s)"). The lane
     # workers' slots first: the exit would cut them off with theirs listed.
-    _bounded(_close_lane_workers, waited + WORKERS_EXIT_S + 0.5)
-    _bounded(_give_back_slots, time.monotonic() + GIVE_BACK_S)
+    _bounded(_close_lane_workers, until(waited + WORKERS_EXIT_S + 0.5))
+    _bounded(_give_back_slots, until(time.monotonic() + GIVE_BACK_S))
     if flow_run_id:
-        _bounded(
-            lambda: _cancel_flow_run(flow_run_id),
-            max(waited + 1.0, time.monotonic() + CANCEL_MIN_S),
-        )
-    if server is not None:
-        server.stop(timeout_s=1.0)
-    flush_all(timeout_s=max(FLUSH_MIN_S, waited + FLUSH_DEADLINE_S - time.monotonic()))
-    _bounded(_close_writer_processes, time.monotonic() + WRITER_EXIT_S + 0.5)
+        cancel_by = max(waited + 1.0, time.monotonic() + CANCEL_MIN_S)
+        _bounded(lambda: _cancel_flow_run(flow_run_id), until(cancel_by))
+    if server is not None:  # then killed
+        server.stop(timeout_s=max(0.0, min(1.0, until(math.inf) - time.monotonic())))
+    # What the lanes finished is stored: all the time left but the last steps' (at least
+    # FLUSH_MIN_S, which every step above leaves).
+    flush_all(timeout_s=max(FLUSH_MIN_S, deadline - last_but_flush - time.monotonic()))
+    _bounded(_close_writer_processes, until(time.monotonic() + WRITER_STEP_S, keep=last))
     if not stored:  # read again: the wait and the flush may have stored the first ones
-        found = _bounded(lambda: has_stored(database, name), time.monotonic() + RECHECK_S)
+        found = _bounded(lambda: has_stored(database, name), until(math.inf, keep=0.0))
         stored = found is not False  # not known: the command resumes, if anything
     os.write(message_fd, interrupted_line(name, resume, stored=stored).encode())
     os._exit(128 + signum)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import pickle
 import threading
 from collections.abc import Iterator
@@ -116,6 +117,10 @@ def _main(conn: Any, url: str, experiment_id: int) -> None:
         pass  # the run is gone: what it had not sent is the rerun's
     finally:
         engine.dispose()
+    # Every batch it was sent is committed and answered. Python's own exit here (tearing
+    # down every module imported) outlasted an interrupted run's 0.5 s wait for it, and
+    # it was killed (0.33-0.53 s, load ~10 on 2 cores): nothing is left for it to do.
+    os._exit(0)
 
 
 def _store(conn: Any, engine: Engine, experiment_id: int) -> None:

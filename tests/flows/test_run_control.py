@@ -109,6 +109,57 @@ def test_an_interrupt_ends_the_record_writer_process_before_the_exit(tmp_path, m
     assert at_exit == [False]
 
 
+@pytest.mark.parametrize("in_flight_s", [0.0, 5.0])
+def test_steps_that_take_all_they_are_given_still_exit_by_the_deadline(monkeypatch, in_flight_s):
+    """Each step of the exit was bounded on its own: together, after the wait for the
+    requests in flight, up to 7.6 s (and 1.5 s before it), past EXIT_DEADLINE_S. Now
+    each leaves the steps after it theirs: on a clock of the test's, with every step
+    taking all it is given, the exit comes EXIT_DEADLINE_S after the signal (the wait
+    aside), and the flush of what the lanes finished still gets FLUSH_MIN_S."""
+    from types import SimpleNamespace
+
+    clock = [100.0]
+    bounds: list[float] = []
+    flushed: list[float] = []
+    exits: list[float] = []
+
+    def bounded(work, deadline: float):
+        bounds.append(deadline)
+        clock[0] = max(clock[0], deadline)  # it ran until it was given up on
+        return ("flow-run-1", False) if len(bounds) == 1 else None  # marked: none stored
+
+    def advance(seconds: float) -> None:
+        clock[0] += seconds
+
+    def exit_(code: int) -> None:
+        exits.append(clock[0])
+        raise SystemExit(code)
+
+    monkeypatch.setattr(run_control, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(run_control, "stop_sending", lambda: None)
+    monkeypatch.setattr(run_control, "cases_in_flight", lambda: 1)
+    monkeypatch.setattr(run_control, "wait_for_cases_in_flight", lambda s, h: advance(in_flight_s))
+    monkeypatch.setattr(run_control, "_bounded", bounded)
+    monkeypatch.setattr(
+        run_control, "flush_all", lambda timeout_s: (flushed.append(timeout_s), advance(timeout_s))
+    )
+    monkeypatch.setattr(run_control.os, "_exit", exit_)
+    server = SimpleNamespace(stop=lambda timeout_s: advance(timeout_s))
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(SystemExit):
+            run_control._stop(
+                "db", "demo", None, "evalflow run x", server, write_end, in_flight_s,
+                threading.Event(), 15,
+            )  # fmt: skip
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert len(bounds) == 6  # marked, workers, slots, flow run, writer, the recheck
+    assert exits[0] <= 100.0 + run_control.EXIT_DEADLINE_S + in_flight_s + 1e-9
+    assert flushed and flushed[0] >= run_control.FLUSH_MIN_S
+
+
 @pytest.mark.parametrize(
     ("signum", "code", "again", "sigint"),
     [
