@@ -175,9 +175,8 @@ def trends_text(watch: SeriesWatch) -> str:
 
 def alarm_lines(watch: SeriesWatch) -> list[str]:
     """One line per alarm of the last judged run, with the flipped cases and the view's
-    link; a later run not completed is named as not judged."""
-    last, judged = watch.last, watch.judged
-    after = "" if last.status == "completed" else f"{last.experiment} {last.status}: not judged"
+    link; a later run not completed, or partial, is named as not judged."""
+    last, judged, after = watch.last, watch.judged, watch.unjudged_after
     if not watch.alarms:
         if not after:
             return [f"no alarm on {last.experiment}."]
@@ -193,8 +192,8 @@ def alarm_lines(watch: SeriesWatch) -> list[str]:
             lines.append(f"    flipped: {shown}")
         # where `evalflow view RUN` serves the run's outputs (its default host and port)
         lines.append(
-            f"    outputs: {view_url(s.last.experiment)} "
-            f"(evalflow view {shlex.quote(s.last.experiment)})"
+            f"    outputs: {view_url(s.judged_night.experiment)} "
+            f"(evalflow view {shlex.quote(s.judged_night.experiment)})"
         )
     return lines
 
@@ -432,15 +431,15 @@ def watch_payload(watch: SeriesWatch) -> dict:
                 "config": s.config,
                 "label": s.label,
                 "metric": s.metric,
-                "change": s.last.change,
+                "change": s.judged_night.change,
                 "by": s.by,
                 "since": s.since,
-                "z": s.last.z,
-                "p": s.last.p,
-                "evidence": s.last.evidence,
+                "z": s.judged_night.z,
+                "p": s.judged_night.p,
+                "evidence": s.judged_night.evidence,
                 "threshold": s.threshold,
                 "flipped": list(s.flipped),
-                "view": view_url(s.last.experiment),
+                "view": view_url(s.judged_night.experiment),
                 "message": s.describe(),
             }
             for s in watch.alarms

@@ -114,6 +114,12 @@ class StreamVerdict:
         return self.last.alarm
 
     @property
+    def judged_night(self) -> Night:
+        """The last night that is not partial: a smoke run after it is not judged and
+        hides none of its verdict."""
+        return next((n for n in reversed(self.nights) if not n.partial), self.last)
+
+    @property
     def last_alarm(self) -> str | None:
         nights = self.alarm_nights
         return nights[-1] if nights else None
@@ -124,7 +130,7 @@ class StreamVerdict:
 
     def describe(self) -> str:
         """What changed, by how much, since when: the alarm's sentence."""
-        last = self.last
+        last = self.judged_night
         change = "" if self.by is None else f" by {_signed(self.by, self.metric)}"
         when = ""
         if self.since:
@@ -152,13 +158,17 @@ class SeriesWatch:
 
     @property
     def alarms(self) -> tuple[StreamVerdict, ...]:
-        """The alarms the series' last judged (completed) run raised itself: a run still
-        running or cut short after it is not judged and hides none of them; an earlier
-        run's alarm is not one of them."""
+        """The alarms the series' last judged run (completed, not partial) raised itself:
+        a run still running, cut short or partial after it is not judged and hides none
+        of them; an earlier run's alarm is not one of them."""
         judged = self.judged
         if judged is None:
             return ()
-        return tuple(s for s in self.streams if s.alarm and s.last.experiment == judged.experiment)
+        return tuple(
+            s
+            for s in self.streams
+            if s.judged_night.alarm and s.judged_night.experiment == judged.experiment
+        )
 
     @property
     def subset(self) -> tuple[str, ...]:
@@ -186,9 +196,22 @@ class SeriesWatch:
 
     @property
     def judged(self) -> SeriesPoint | None:
-        """The series' last completed run: the last one the watch judged."""
-        done = [p for p in self.points if p.status == "completed"]
+        """The series' last completed run that is not partial on every stream (a smoke
+        level's few cases): the last one the watch judged."""
+        nights = [n for s in self.streams for n in s.nights]
+        partial = {n.experiment for n in nights} - {n.experiment for n in nights if not n.partial}
+        done = [p for p in self.points if p.status == "completed" and p.experiment not in partial]
         return done[-1] if done else None
+
+    @property
+    def unjudged_after(self) -> str:
+        """The run after the last judged one, when there is one, as not judged: its name
+        and why (``b7 partial``, ``b8 interrupted``); empty when the last run is judged."""
+        last, judged = self.last, self.judged
+        if judged is not None and judged.experiment == last.experiment:
+            return ""
+        why = "partial" if last.status == "completed" else last.status
+        return f"{last.experiment} {why}: not judged"
 
     @property
     def last(self) -> SeriesPoint:
@@ -537,6 +560,7 @@ def _stream(
         judged_on = grid * np.where(np.isfinite(scale), scale, np.nan)
     counts = np.sum(np.isfinite(grid[0]), axis=-1)
     partial = counts < PARTIAL_SHARE * counts.max()  # a smoke-level night among full ones
+    measured = grid[0].copy()  # a partial night's own figure is still shown
     grid[0, partial] = np.nan  # not compared with full nights, nor a reference for them
     judged_on[0, partial] = np.nan
     if metric == "latency_p95":
@@ -555,7 +579,7 @@ def _stream(
     sign = -1.0 if higher else 1.0  # theta is in the worse direction
     nights = []
     for t, point in enumerate(points):
-        value, low, high = _shown(point, config, metric, grid[0, t])
+        value, low, high = _shown(point, config, metric, measured[t])
         judged = bool(np.isfinite(z[t]))
         change = _change(metric, sign * theta[t]) if np.isfinite(theta[t]) else None
         bounds = (None, None)
@@ -588,13 +612,17 @@ def _stream(
                 and (bounds[0] > 0 or bounds[1] < 0),
             )
         )
-    since, by = _run(points, path, alarms, theta, sign, metric)
+    # the evidence and the flipped cases of the last night judged, not of a partial one
+    j = max((t for t in range(len(points)) if not partial[t]), default=len(points) - 1)
+    since, by = _run(points[: j + 1], path[: j + 1], alarms[: j + 1], theta[: j + 1], sign, metric)
     reference: tuple[str, ...] = ()
     if since is not None:
         start = next(i for i, p in enumerate(points) if p.experiment == since)
         full = [p.experiment for p, n in zip(points[:start], nights, strict=False) if not n.partial]
         reference = tuple(full[-settings.window :])
-    flipped = _flipped(grid[0], higher) if metric not in OPERATIONAL and nights[-1].alarm else ()
+    flipped = (
+        _flipped(grid[0, : j + 1], higher) if metric not in OPERATIONAL and nights[j].alarm else ()
+    )
     return StreamVerdict(
         config=config,
         label=points[-1].configs.get(config, config),

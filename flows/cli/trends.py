@@ -176,8 +176,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--fail-on-alarm",
         action="store_true",
-        help="exit 1 when the last completed run raised an alarm (a run still going after "
-        "it is not judged and hides none)",
+        help="exit 1 when the last judged run (completed, not partial) raised an alarm (a "
+        "run still going, cut short or at a smoke level after it is not judged and hides none)",
     )
     p.set_defaults(func=cmd_trends)
 

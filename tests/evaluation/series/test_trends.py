@@ -253,6 +253,30 @@ def test_an_unjudged_last_run_hides_no_alarm_of_the_night_before(engine):
     assert f"no alarm on cut2-night-10; {running} running: not judged." in trends_text(calm)
 
 
+def test_a_smoke_run_after_an_alarm_hides_no_alarm_and_shows_its_own_figures(engine):
+    # newcomer F12: a `--level smoke` run after the alarmed night made --fail-on-alarm
+    # pass and said "no alarm on" the smoke run, which was "partial run: not judged"
+    with session_scope(engine) as session:
+        names = add_nights(session, 11, series="smoked", drop_from=10, slow_from=10, seed=1)
+        (smoke,) = add_nights(session, 1, series="smoked", seed=2, first=11, partial=(11,))
+    with session_scope(engine) as session:
+        watch = watch_series(session, "smoked")
+    assert watch.judged.experiment == names[10]
+    assert {(s.config, s.metric) for s in watch.alarms} == {
+        (CHANGING.hash, "exact_match"),
+        (CHANGING.hash, "latency_p95"),
+    }
+    text = trends_text(watch)
+    assert f"ALARM on {names[10]}; {smoke} partial: not judged:" in text
+    dropped = stream(watch, CHANGING, "exact_match")
+    assert dropped.last.partial and dropped.judged_night.experiment == names[10]
+    assert dropped.since == names[10] and len(dropped.flipped) >= 10  # of the alarmed night
+    assert f"outputs: {view_url(names[10])}" in text
+    assert {a["view"] for a in watch_payload(watch)["alarms"]} == {view_url(names[10])}
+    # the smoke night's own failure share is shown (0 failed), not "–"
+    assert stream(watch, STEADY, "failure_rate").last.value == 0.0
+
+
 def test_one_run_is_one_run(engine):
     with session_scope(engine) as session:
         (only,) = add_nights(session, 1, series="single")
