@@ -7,7 +7,8 @@
     │   └── ScorerFailed      a user's scorer raised or returned no usable value
     ├── StorageError          the results database refused an operation
     └── BackendError          a model server failed a request (host, model)
-        ├── BackendUnavailable    connect error, timeout, dropped connection   (retryable)
+        ├── BackendUnavailable    connect error, dropped connection            (retryable)
+        │   └── BackendTimeout    connected, no answer in time                 (retryable)
         ├── BackendOverloaded     503 "server busy"                            (retryable)
         ├── BackendServerError    other 5xx, or an error line mid-stream       (retryable)
         └── BackendRejected       4xx: the request itself is wrong             (not retryable)
@@ -130,6 +131,14 @@ class BackendUnavailable(BackendError):
     def connected(self) -> bool:
         """Whether something at the host's address accepted the connection."""
         return self.outcome != "unreachable"
+
+
+class BackendTimeout(BackendUnavailable):
+    """The host took the request and did not answer (or send it) in time: slow or hung,
+    where ``BackendUnavailable`` is gone; its own class, so a stored failure says so
+    (``evalflow_generations_failed{reason="BackendTimeout"}``)."""
+
+    outcome = "timeout"
 
 
 class BackendOverloaded(BackendError):

@@ -14,8 +14,10 @@ from prefect.states import Cancelled, State
 from sqlalchemy.engine import Engine
 
 from evaluation.adaptive import level_work
+from evaluation.errors import BackendUnavailable
 from evaluation.monitor import set_stage, store_summary
 from evaluation.redact import one_line, urls_given
+from evaluation.run._dispatch import Unservable
 from evaluation.run._heap import release_freed
 from evaluation.run._preflight import HostCheck
 from evaluation.run._sweep import Sweep, prepare_sweep
@@ -139,19 +141,21 @@ def record_host_models(engine: Engine, checks: Mapping[str, HostCheck]) -> None:
 
 
 @task(name="record-unservable", cache_policy=NO_CACHE)
-def record_unservable(
-    engine: Engine, experiment_id: int, unservable: list[tuple[WorkItem, str]]
-) -> None:
-    """Items no live host could take are stored as failed with the reason; a rerun
+def record_unservable(engine: Engine, experiment_id: int, unservable: list[Unservable]) -> None:
+    """Items no live host could take are stored as failed with the reason, under the
+    host that went down and as ``BackendUnavailable`` (the metrics' labels); a rerun
     picks them up."""
-    records = [GenerationRecord(item, "", 0, error=reason) for item, reason in unservable]
+    records = [
+        GenerationRecord(u.item, u.host, 0, error=f"{BackendUnavailable.__name__}: {u.reason}")
+        for u in unservable
+    ]
     with session_scope(engine) as session:
         save_generations(session, experiment_id, records)
     if records:
         get_run_logger().warning(
             "%s, never answered: %s",
             counted(len(records), "generation") + " failed",
-            unservable[0][1],
+            unservable[0].reason,
         )
 
 

@@ -4,8 +4,9 @@ Both HTTP backends raise httpx exceptions (transport), ``httpx.HTTPStatusError``
 status, body already read) or the stream errors below, and wrap every exchange in
 ``translate_errors``, which maps them with ``to_backend_error``:
 
-    httpx.TimeoutException, httpx.NetworkError,
+    httpx.ConnectTimeout, httpx.NetworkError,
     httpx.ProxyError, httpx.RemoteProtocolError   -> BackendUnavailable   (retryable)
+    httpx.ReadTimeout, WriteTimeout, PoolTimeout  -> BackendTimeout       (retryable)
     IncompleteStream (no done / no [DONE])        -> BackendUnavailable   (retryable)
     httpx.DecodingError, MalformedStream          -> BackendServerError   (retryable)
     StreamErrorLine ({"error": ...} mid-stream)   -> BackendServerError   (retryable)
@@ -44,6 +45,7 @@ from evaluation.errors import (
     BackendOverloaded,
     BackendRejected,
     BackendServerError,
+    BackendTimeout,
     BackendUnavailable,
     ModelNotFound,
 )
@@ -67,7 +69,8 @@ TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[BackendError]], ...] = (
     (httpx.UnsupportedProtocol, BackendRejected),
     (httpx.LocalProtocolError, BackendRejected),
     (httpx.TooManyRedirects, BackendRejected),
-    (httpx.TimeoutException, BackendUnavailable),
+    (httpx.ConnectTimeout, BackendUnavailable),
+    (httpx.TimeoutException, BackendTimeout),
     (httpx.NetworkError, BackendUnavailable),
     (httpx.ProxyError, BackendUnavailable),
     (httpx.RemoteProtocolError, BackendUnavailable),

@@ -14,8 +14,8 @@ its share by the two hosts' pace (half from a host not measured yet): a host tha
 answering keeps only the item it is stuck on, instead of its whole chunk while the other
 hosts idle, and a fast host finishing early shares a slow host's tail. When a host goes
 down its unfinished items go back to the queue for hosts serving the same model; items
-no live host serves end as ``unservable`` with the reason, for the caller to record as
-failed (a rerun picks them up).
+no live host serves end as ``unservable`` with the reason and the host that went down,
+for the caller to record as failed (a rerun picks them up).
 
 A host's lanes run together under one ``on_host`` call (the generate stage's Prefect task
 run of that host: one per host rather than one per chunk, see ``HostRunner``).
@@ -31,6 +31,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from evaluation.backends.retry import FailedAttempt
 from evaluation.run._chunk import Chunk
@@ -52,13 +53,22 @@ STEAL_LOOK_S = 0.5  # an idle lane looks this often for items to take from other
 FIRST_CHUNK_PART = 4  # beside hosts not measured yet, a chunk is this part of the largest
 
 
+class Unservable(NamedTuple):
+    """An item no live host could take: why, and the (first) host serving its model,
+    "" where none does: what its failed row and ``evalflow_generations_failed`` name."""
+
+    item: WorkItem
+    reason: str
+    host: str
+
+
 @dataclass
 class DispatchReport:
     total: int
     generated: int = 0
     failed: int = 0
     chunks: int = 0
-    unservable: list[tuple[WorkItem, str]] = field(default_factory=list)
+    unservable: list[Unservable] = field(default_factory=list)
     hosts_down: dict[str, str] = field(default_factory=dict)
     model_switches: dict[str, int] = field(default_factory=dict)
     items_per_host: dict[str, int] = field(default_factory=dict)
@@ -315,7 +325,7 @@ async def dispatch(
         else:
             downs = "; ".join(report.hosts_down.get(h, "") for h in serving)
             reason = f"every host serving {item.model!r} is down ({downs})"
-        report.unservable.append((item, reason))
+        report.unservable.append(Unservable(item, reason, serving[0] if serving else ""))
     return report
 
 

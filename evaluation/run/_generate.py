@@ -4,20 +4,25 @@ Each item's case runs through its config's pipeline (``evaluation.run._pipelines
 every model call retried on its own with a host slot held only around each HTTP
 attempt. A generation that runs out of retries fails on its own;
 if the host then does not answer at all, the chunk ends early and hands the rest back,
-so the dispatcher can move it to another host.
+so the dispatcher can move it to another host. A request that timed out on a host that
+answered one of this run's requests within ``ANSWERED_RECENTLY_S`` fails on its own
+even when the host's model list does not answer either: the host is slow (busy with the
+request given up on: llama.cpp finishes it), not down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from evaluation.backends._client import sending_stopped
 from evaluation.backends.base import Backend
 from evaluation.backends.retry import ON_ATTEMPT_FAILED, FailedAttempt, RetryPolicy
-from evaluation.errors import BackendError, BackendUnavailable
+from evaluation.errors import BackendError, BackendTimeout, BackendUnavailable
 from evaluation.run._chunk import as_chunk
 from evaluation.run._in_flight import case_in_flight
 from evaluation.run._pipelines import CaseRoute, PipelineFailed, SharedCalls, run_case
@@ -26,6 +31,12 @@ from evaluation.suites import Suite
 
 SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
 RecordSink = Callable[[Sequence[GenerationRecord]], Awaitable[None]]
+
+ANSWERED_RECENTLY_S = 120.0
+"""A host that answered within this long is slow when a request times out, not down."""
+
+clock: Callable[[], float] = time.monotonic
+_answered_at: weakref.WeakKeyDictionary[Backend, float] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -56,12 +67,27 @@ async def _answers(backend: Backend) -> bool:
     return True
 
 
+def _answered_recently(backend: Backend) -> bool:
+    answered = _answered_at.get(backend)
+    return answered is not None and clock() - answered <= ANSWERED_RECENTLY_S
+
+
+async def _is_down(exc: BackendUnavailable, backend: Backend) -> bool:
+    """Whether ``backend``'s host is gone, after a request to it ran out of tries."""
+    if isinstance(exc, BackendTimeout) and _answered_recently(backend):
+        return False  # slow: its model list may wait behind the request given up on
+    return not await _answers(backend)
+
+
 def host_down_reason(exc: BackendError, host: str) -> str:
     """Why ``host`` is down, for every model it serves: the error less the host and the
-    model of the request that found it down (a gemma3 item's reason named smollm2's)."""
+    model of the request that found it down (a gemma3 item's reason named smollm2's).
+    A host that took the request and never answered is "not answering", not
+    unreachable."""
     name = exc.host or host
     text = str(exc).removeprefix(f"{name} (model '{exc.model}'): ").removeprefix(f"{name}: ")
-    return f"{host} unreachable: {text}"
+    state = "not answering" if isinstance(exc, BackendTimeout) else "unreachable"
+    return f"{host} {state}: {text}"
 
 
 def _failed(item: WorkItem, host: str, exc: Exception) -> GenerationRecord:
@@ -101,8 +127,9 @@ async def run_chunk(
             try:
                 result, attempts, trace = await run_case(item, suite, route)
                 record = GenerationRecord(item, host, attempts, result=result, trace=trace)
+                _answered_at[backend] = clock()
             except BackendUnavailable as exc:
-                if not await _answers(backend):
+                if await _is_down(exc, backend):
                     outcome.unfinished = [item, *chunk.rest()]
                     outcome.earlier = {item.key: (*chunk.earlier.get(item.key, ()), *failed)}
                     outcome.host_down_reason = host_down_reason(exc, host)

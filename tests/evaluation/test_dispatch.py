@@ -111,9 +111,9 @@ def test_work_nobody_else_serves_ends_unservable_with_the_reason():
     ]
     report = asyncio.run(dispatch(work, hosts, pool.run, chunk_size=4))
     assert len(report.unservable) == 10 - 3
-    assert all("only-on-a" in reason and "down" in reason for _, reason in report.unservable)
+    assert all("only-on-a" in u.reason and "down" in u.reason for u in report.unservable)
     done = {i.key for _, i in pool.done}
-    assert all(i.key not in done for i, _ in report.unservable)
+    assert all(u.item.key not in done for u in report.unservable)
     assert sum(1 for _, i in pool.done if i.model == "m2") == 10
 
 

@@ -173,10 +173,14 @@ def test_items_a_dead_host_never_answered_are_failed_everywhere_and_blame_no_oth
     assert "could not run" not in caplog.text
     reasons = rows(
         database_url,
-        "SELECT DISTINCT c.model, g.error FROM generations g JOIN configs c "
+        "SELECT DISTINCT c.model, g.host, g.error FROM generations g JOIN configs c "
         "ON c.hash = g.config_hash",
     )
-    assert {model for model, _ in reasons} == {MODEL, other}
-    for model, error in reasons:
-        assert error.startswith(f"every host serving {model!r} is down (dead unreachable: ")
+    assert {model for model, _, _ in reasons} == {MODEL, other}
+    for model, host, error in reasons:
+        # labelled with the host that went down (evalflow_generations_failed{host="dead",
+        # reason="BackendUnavailable"}), not host="unknown", reason="other"
+        assert host == "dead"
+        words = f"every host serving {model!r} is down (dead unreachable: "
+        assert error.startswith(f"BackendUnavailable: {words}")
         assert "(model '" not in error, error  # not the model of the request that found it

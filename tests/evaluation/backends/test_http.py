@@ -19,6 +19,7 @@ from evaluation.errors import (
     BackendOverloaded,
     BackendRejected,
     BackendServerError,
+    BackendTimeout,
     BackendUnavailable,
     ModelNotFound,
 )
@@ -27,9 +28,9 @@ from evaluation.errors import (
 EXPECTED = {
     httpx.ConnectError: BackendUnavailable,
     httpx.ConnectTimeout: BackendUnavailable,
-    httpx.ReadTimeout: BackendUnavailable,
-    httpx.WriteTimeout: BackendUnavailable,
-    httpx.PoolTimeout: BackendUnavailable,
+    httpx.ReadTimeout: BackendTimeout,
+    httpx.WriteTimeout: BackendTimeout,
+    httpx.PoolTimeout: BackendTimeout,
     httpx.ReadError: BackendUnavailable,
     httpx.WriteError: BackendUnavailable,
     httpx.CloseError: BackendUnavailable,
