@@ -244,7 +244,7 @@ def gate_junit(result: GateResult) -> str:
         errors="0",
         skipped=str(sum(1 for c in result.cases if c.p_adjusted is None) + len(result.unmatched)),
     )
-    if result.changes or result.skipped or result.by_label:
+    if result.changes or result.skipped or result.by_label or _unseen(result):
         properties = ET.SubElement(suite, "properties")
         for change in result.changes:
             ET.SubElement(properties, "property", name="not run alike", value=change)
@@ -252,6 +252,9 @@ def gate_junit(result: GateResult) -> str:
             ET.SubElement(properties, "property", name="compared by label", value=paired)
         for check in result.skipped:
             ET.SubElement(properties, "property", name="left out (--skip)", value=check)
+        if _unseen(result):
+            value = _unseen(result).removeprefix("; but ")
+            ET.SubElement(properties, "property", name="passed, but", value=value)
     for c in result.cases:
         case = ET.SubElement(suite, "testcase", classname=c.label, name=c.metric)
         if c.regressed:
@@ -294,6 +297,22 @@ def _by_label(result: GateResult) -> list[str]:
     ]
 
 
+def _unseen(result: GateResult) -> str:
+    """What a pass could not see, said in its verdict: the drop its quality checks catch
+    4 times in 5, where that is larger than the power note's (a small suite, or a tiny
+    ``--alpha``). Empty on a failure or where the checks see such a drop."""
+    drops = [c.detectable for c in result.cases if c.detectable is not None]
+    if result.regressed or result.underpowered is None:
+        return ""
+    low, high = f"{min(drops):.2f}", f"{max(drops):.2f}"
+    span = low if low == high else f"{low} to {high}"
+    blind = " (beyond the metric's range: all but a collapse passes)" if min(drops) > 1 else ""
+    return (
+        f"; but at α = {result.alpha:g} a drop must reach {span}{blind} for its quality "
+        "checks to catch it 4 times in 5: a smaller one passes unseen"
+    )
+
+
 def _unmatched(which: str) -> str:
     return f"this config ran {which}"
 
@@ -312,17 +331,18 @@ def _gate_sentence(c: GateCase) -> str:
 
 def gate_markdown(result: GateResult) -> str:
     """The summary for a CI job (e.g. ``$GITHUB_STEP_SUMMARY``)."""
+    holm = f"(Holm over all checks, α = {result.alpha:g})"
     verdict = (
         f"**FAILED**: {len(result.regressed)} of {len(result.cases)} checks"
-        f"{_untested(result)} regressed beyond noise"
+        f"{_untested(result)} regressed beyond noise {holm}"
         if result.regressed
         else f"**PASSED**: none of {len(result.cases)} checks{_untested(result)} regressed "
-        "beyond noise"
+        f"beyond noise {holm}{_unseen(result)}"
     )
     lines = [
         f"## evalflow gate: {result.candidate} vs {result.baseline}",
         "",
-        f"{verdict} (Holm over all checks, α = {result.alpha:g}).",
+        f"{verdict}.",
         "",
         *[f"> **Not run alike:** {change}" for change in result.changes],
         *[f"> **Compared by label:** {paired}" for paired in _by_label(result)],
@@ -383,7 +403,7 @@ def gate_text(result: GateResult) -> str:
             [
                 f"gate passed: {result.candidate} vs {result.baseline}, {len(result.cases)} "
                 f"checks{_untested(result)}, nothing regressed beyond noise "
-                f"(Holm, α = {result.alpha:g})",
+                f"(Holm, α = {result.alpha:g}){_unseen(result)}",
                 *changes,
             ]
         )

@@ -145,7 +145,9 @@ def test_the_gate_says_what_the_two_runs_did_not_run_alike(engine):
     assert f"note: not run alike (compared all the same): {change}" in gate_text(result)
     assert f"> **Not run alike:** {change}" in gate_markdown(result)
     suite = ET.fromstring(gate_junit(result))
-    assert [p.get("value") for p in suite.iter("property")] == [change]
+    assert [p.get("value") for p in suite.iter("property") if p.get("name") != "passed, but"] == [
+        change
+    ]
 
 
 def test_the_gate_names_the_configs_only_one_run_has(engine):
@@ -365,6 +367,31 @@ def test_the_gate_says_when_its_cases_are_too_few_to_catch_a_drop(engine):
         assert full.underpowered is not None and len(drops) == 2 and min(drops) > 0.1
         note = next(x for x in gate_text(full).splitlines() if "too small" in x)
         assert all(f": {d:.2f}" in note for d in drops) and "collapse" not in note
+
+
+def test_a_pass_at_a_tiny_alpha_says_in_its_verdict_which_drops_it_could_not_see(engine):
+    # newcomer F2: `gate --alpha 1e-7` passed a collapse with a clean "gate passed" line
+    with session_scope(engine) as session:
+        names = add_nights(session, 2, series="tiny-alpha", drop_from=1, seed=4)
+        strict = gate(session, names[1], names[0], alpha=1e-7)
+        usual = gate(session, names[1], names[0])
+    (dropped,) = [c for c in strict.cases if c.metric == "exact_match" and c.change < -0.3]
+    assert usual.exit_code == 1 and strict.exit_code == 0  # the same collapse
+    drops = sorted(c.detectable for c in strict.cases if c.detectable is not None)
+    but = (
+        f"but at α = 1e-07 a drop must reach {drops[0]:.2f} to {drops[-1]:.2f} for its "
+        "quality checks to catch it 4 times in 5: a smaller one passes unseen"
+    )
+    assert dropped.detectable > -dropped.change > 0.4  # a collapse below what it could see
+    verdict = gate_text(strict).splitlines()[0]
+    assert verdict.startswith(f"gate passed: {names[1]} vs {names[0]}, 8 checks")
+    assert verdict.endswith(f"(Holm, α = 1e-07); {but}")
+    assert f"(Holm over all checks, α = 1e-07); {but}." in gate_markdown(strict)
+    suite = ET.fromstring(gate_junit(strict))
+    assert [(p.get("name"), p.get("value")) for p in suite.iter("property")] == [
+        ("passed, but", but.removeprefix("but "))
+    ]
+    assert "but at α" not in gate_text(usual) + gate_markdown(usual) + gate_junit(usual)
 
 
 def test_accepting_a_baseline_before_an_alarm_keeps_the_alarm_and_the_nights_before(engine):

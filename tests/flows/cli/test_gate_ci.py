@@ -44,4 +44,4 @@ def test_a_pull_request_that_edits_the_prompt_text_is_gated(tmp_path, capsys, da
     assert said in out and said in summary.read_text()
     suite = ET.fromstring(junit.read_text())
     assert suite.get("tests") == "10" and suite.get("failures") == "0"
-    assert [p.get("name") for p in suite.iter("property")] == ["compared by label"]
+    assert [p.get("name") for p in suite.iter("property")] == ["compared by label", "passed, but"]
