@@ -22,7 +22,7 @@ def console_main() -> int:
     # in a newcomer's first run, and an event sent to Prefect.
     os.environ.setdefault("DO_NOT_TRACK", "1")
     command = verb(sys.argv[1:])
-    if command == "run":
+    if command is not None:
         _hold_interrupts()
     if command == "serve":
         import signal
@@ -34,11 +34,13 @@ def console_main() -> int:
 
 
 def _hold_interrupts() -> None:
-    """`run`: a Ctrl-C or SIGTERM while its modules import (~0.3 s, seconds under load)
-    is held until `run` takes both (``_signals.sigterm_as_interrupt``, which unblocks
-    them) and then says the run stopped before anything was stored and how to start it
-    over. Unheld, SIGTERM ended it without a word (143), and Ctrl-C printed a traceback.
-    A Ctrl-C ignored from the start (a script's background job) stays ignored."""
+    """A Ctrl-C or SIGTERM while the CLI's modules import (~0.3 s, seconds under load) is
+    held until the command takes it: `run` and `judge` in ``_signals.sigterm_as_interrupt``
+    (`run` then says it stopped before anything was stored and how to start it over,
+    `judge` that a rerun resumes), every other verb once its command line is parsed
+    (``_signals.release_held``: Ctrl-C says the verb's line of ``app.ON_INTERRUPT``).
+    Unheld, SIGTERM ended `run` and `judge` without a word (143), and Ctrl-C printed a
+    traceback. A Ctrl-C ignored from the start (a script's background job) stays ignored."""
     import signal
 
     signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))

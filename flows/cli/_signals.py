@@ -20,6 +20,19 @@ class StoppedBySignal(KeyboardInterrupt):
         self.signum = int(signum)
 
 
+#: The verbs that take SIGTERM as Ctrl-C (:func:`sigterm_as_interrupt`), where the
+#: signals held while the CLI imports (``flows.cli.console_main``) are released.
+TAKE_SIGTERM = frozenset({"run", "judge"})
+
+
+def release_held(command: str) -> None:
+    """The signals held while the CLI imported, let in for ``command`` (a verb not in
+    :data:`TAKE_SIGTERM`): a Ctrl-C held raises KeyboardInterrupt here (the verb's
+    interrupt line), a SIGTERM takes the verb's action (the default's 143, `serve`'s 0)."""
+    if command not in TAKE_SIGTERM:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
+
+
 def exit_code(interrupt: KeyboardInterrupt) -> int:
     """128 + the signal that stopped the command: 130 for Ctrl-C, 143 for SIGTERM."""
     return 128 + getattr(interrupt, "signum", signal.SIGINT)
@@ -46,7 +59,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        # A signal `run` held while it imported (flows.cli.console_main) lands here.
+        # A signal held while the CLI imported (flows.cli.console_main) lands here.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
         yield
     except KeyboardInterrupt as exc:

@@ -30,7 +30,7 @@ from flows.cli import (
     trends,
     view,
 )
-from flows.cli._signals import exit_code
+from flows.cli._signals import exit_code, release_held
 from flows.loopback import bypass_proxies_for_loopback
 
 VERB_GROUPS = (
@@ -385,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(known).parse_args(argv)  # a bad option: one line, exit 2 (options.py)
     args.argv, args.known = argv, known
     try:
+        release_held(args.command)  # a Ctrl-C while the CLI imported: the verb's line
         if args.command in READS_STORED_RESULTS:  # the default file is each command's
             from evaluation.settings import refuse_a_named_database_not_there
             from flows.cli._database import refuse_an_experiment_of_a_fresh_home

@@ -15,7 +15,7 @@ from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import ExperimentBusy, RunProcess, claim_experiment, end_run
 from flows import run_control
 from flows.run_control import claim
-from tests.support.processes import sigint_at_start
+from tests.support.processes import SIGNALLED_WHILE_IMPORTING, sigint_at_start
 
 
 def test_wait_takes_the_experiment_once_its_holder_ends(database_url, capsys):
@@ -297,34 +297,13 @@ def test_a_ctrl_c_ignored_from_the_start_stays_ignored(tmp_path, where):
     assert "Traceback" not in run.stderr
 
 
-# `evalflow` started as its console script is, and sent ``argv[1]`` (a signal's number)
-# as it begins to import the CLI's modules (~0.4 s, seconds under load).
-_SIGNALLED_WHILE_IMPORTING = """
-import builtins, os, signal, sys
-from flows.cli import console_main
-
-signum = int(sys.argv[1])
-real_import = builtins.__import__
-
-def importing(name, *args, **kwargs):
-    if name == "flows.cli.app":
-        builtins.__import__ = real_import
-        os.kill(os.getpid(), signum)
-    return real_import(name, *args, **kwargs)
-
-builtins.__import__ = importing
-sys.argv = ["evalflow", *sys.argv[2:]]
-sys.exit(console_main())
-"""
-
-
 @pytest.mark.parametrize("signum", [2, 15])
 def test_a_signal_while_run_imports_says_to_start_it_over(tmp_path, signum):
     """A SIGTERM in `run`'s first moments (Python importing the CLI) ended it with 143
     and not a word, a Ctrl-C with a KeyboardInterrupt traceback. Now either is held
     until `run` takes it, then says the line an interrupt before the claim says:
     nothing stored, the command that starts it over; nothing written."""
-    run, start_over = demo_run(tmp_path, _SIGNALLED_WHILE_IMPORTING, str(signum))
+    run, start_over = demo_run(tmp_path, SIGNALLED_WHILE_IMPORTING, str(signum))
     assert run.returncode == 128 + signum, run.stderr
     assert run.stderr.splitlines()[-1] == (
         f"interrupted: stopped before anything was stored; {start_over}"

@@ -5,6 +5,7 @@ command really leaves behind when interrupted part way."""
 from __future__ import annotations
 
 import argparse
+import signal
 
 import pytest
 from sqlalchemy import func, select, update
@@ -110,3 +111,52 @@ def test_bank_interrupted_part_way_stores_no_version_and_a_rerun_calibrates(
     assert versions() == 0
     assert main(["--database", url, "bank", "toy"]) == 0
     assert versions() == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "signum", "code", "said"),
+    [
+        (
+            ["judge", "toy-review", "--url", "http://127.0.0.1:9", "--model", "j"],
+            2,
+            130,
+            ON_INTERRUPT["judge"],
+        ),
+        (
+            ["judge", "toy-review", "--url", "http://127.0.0.1:9", "--model", "j"],
+            15,
+            143,
+            ON_INTERRUPT["judge"],
+        ),
+        (["bank", "toy-review"], 2, 130, ON_INTERRUPT["bank"]),
+        (["monitor", "--port", "9"], 2, 130, "monitor stopped"),
+    ],
+)
+def test_a_signal_while_the_cli_imports_is_taken_by_the_command(tmp_path, argv, signum, code, said):
+    """`judge` in its first moments (Python importing the CLI) ended with 143 and not a
+    word on SIGTERM, with a KeyboardInterrupt traceback on Ctrl-C, as `run` did; so did
+    Ctrl-C on any other verb. Now the signal is held until the command takes it: its
+    interrupt line, 128 + the signal, no traceback, nothing asked of the judge's host."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.support.processes import SIGNALLED_WHILE_IMPORTING, sigint_at_start
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build_review_db(url, n_cases=2, temperatures=(0.0, 0.7))
+    env = os.environ | {"EVALFLOW_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-c", SIGNALLED_WHILE_IMPORTING, str(signum), "--database", url]
+    with sigint_at_start(signal.default_int_handler):  # as a terminal's shell starts it
+        done = subprocess.run(
+            [*command, *argv],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert done.returncode == code, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == said
+    assert "Traceback" not in done.stderr
