@@ -108,7 +108,7 @@ def add_monitor(
     @app.get("/series/{name}", response_class=HTMLResponse)
     def series_page(name: str) -> HTMLResponse:
         from evaluation.itembank import BankEstimates
-        from evaluation.series import SeriesNotFound, list_series, watch_series
+        from evaluation.series import SeriesNotFound, figure, list_series, watch_series
 
         with session_scope(engine) as session:
             try:
@@ -124,6 +124,7 @@ def add_monitor(
             chart=stream_chart,
             status_of=stream_status,
             reference_of=reference_level,
+            figure=figure,
             **page_context,
         )
 

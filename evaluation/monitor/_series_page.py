@@ -15,10 +15,16 @@ if TYPE_CHECKING:  # the series' modules import numpy and pandas; the other page
 WIDTH, HEIGHT, PAD = 520, 120, 14
 
 
+RATIOS = ("latency_p95", "tokens_per_s")  # whose change is a ratio − 1, not a difference
+
+
 def reference_level(stream: StreamVerdict) -> float | None:
-    """The level the last judged night was compared with (its value − its change)."""
+    """The level the last judged night was compared with: its value − its change, or
+    its value / (1 + its change) where the change is a ratio (p95 latency, tokens/s)."""
     for night in reversed(stream.nights):
         if night.judged and night.value is not None and night.change is not None:
+            if stream.metric in RATIOS:
+                return night.value / (1 + night.change)
             return night.value - night.change
     return None
 

@@ -37,6 +37,7 @@ _EXPORTS = {
     "GateResult": "evaluation.series._gate",
     "gate": "evaluation.series._gate",
     "alarm_lines": "evaluation.series._render",
+    "figure": "evaluation.series._render",
     "gate_junit": "evaluation.series._render",
     "gate_markdown": "evaluation.series._render",
     "gate_text": "evaluation.series._render",

@@ -79,6 +79,13 @@ def _change(v: float | None, metric: str) -> str:
     return f"{v:+.3f}"
 
 
+def figure(v: float | None, metric: str, *, change: bool = False) -> str:
+    """A value (``change``: a change) as ``evalflow trends`` prints it, with its unit:
+    ``19.9 s``, ``7.49/s``, ``0.639``; a ratio's change as a percentage (``+216%``).
+    The monitor's series page prints its figures with it."""
+    return _change(v, metric) if change else _value(v, metric)
+
+
 def _state(night: Night, metric: str) -> str:
     """A night's state word; a learning night that moved says how far, not "ok"."""
     if night.alarm:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from evaluation.series import figure, watch_series
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.view.app import create_app
-from tests.support.series_db import add_nights
+from tests.support.series_db import CHANGING, add_nights
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +68,23 @@ def test_a_simulated_series_page_carries_the_simulated_banner(page):
     assert "(in this series:" not in simulated
     assert f"(in this series: {names[1]}, {names[2]})" in mixed
     assert "SIMULATED" not in answer.text
+
+
+def test_the_page_prints_the_reference_and_change_of_a_ratio_as_trends_does():
+    # newcomer F13: latency's reference was value − ratio (17.7 s for nights of 5-7 s)
+    # and its change a bare ratio (+2.16 where trends printed +216%)
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        add_nights(session, 8, series="slow", slow_from=7, seed=3)
+    with session_scope(engine) as session:
+        watch = watch_series(session, "slow")
+    html = TestClient(create_app(engine)).get("/series/slow").text
+    (s,) = [s for s in watch.streams if s.config == CHANGING.hash and s.metric == "latency_p95"]
+    shown = html.split(f'data-config="{CHANGING.hash}" data-metric="latency_p95"')[1]
+    shown = shown.split("</p>")[0]
+    change = figure(s.last.change, "latency_p95", change=True)  # as trends prints it
+    assert s.last.change > 1.5 and change.endswith("%") and f"· change {change} [" in shown
+    assert f"last {s.last.experiment}: {figure(s.last.value, 'latency_p95')}" in shown
+    reference = shown.split("· reference ")[1].split(" s")[0]
+    before = [n.value for n in s.nights[:-1]]  # the p95s of the nights it is compared with
+    assert min(before) < float(reference) < max(before)
