@@ -2,9 +2,11 @@
 (checked by the caller, which may import Prefect) the Prefect API.
 
 Each check gives a ``Check`` with a status: ``ok``, ``warn`` (works, but worth knowing),
-``busy`` (a host that took the connection but did not answer in time: up, serving
-another request) or ``fail``. ``DoctorReport.healthy`` is true when nothing failed. Host
-checks never raise: an unreachable host, a missing model or a timeout is a failed check.
+``busy`` (a host that took the connection but did not answer in time while a run of
+ours is using it: up, serving that run) or ``fail`` (a host that does so with no run of
+ours on it is not answering: hung, or serving someone else for longer than the
+deadline). ``DoctorReport.healthy`` is true when nothing failed. Host checks never raise:
+an unreachable host, a missing model or a timeout is a failed check.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from evaluation.errors import (
 )
 from evaluation.run._preflight import (
     accepts_connections,
-    busy_reason,
     listening_hint,
     start_hint,
 )
@@ -208,17 +209,32 @@ def _connect_timeout(url: str, timeout_s: float) -> dict[str, Any]:
     return {}
 
 
-async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: float = 10.0) -> Check:
+async def check_host(
+    backend: Backend,
+    models: Iterable[str],
+    *,
+    timeout_s: float = 10.0,
+    in_use_by: str | None = None,
+) -> Check:
     """Reachable, server version, the models it should serve present, and what is loaded
-    now with its VRAM (Ollama's ``/api/ps``)."""
+    now with its VRAM (Ollama's ``/api/ps``). ``in_use_by``: the experiment of ours
+    running on the host now, if any: only then is a host that takes the connection and
+    stays silent busy; with none it is not answering (a guess of "busy" told a probe
+    that a hung server was healthy)."""
     host = backend.host
     component = f"host {host.name}"
     try:
         return await asyncio.wait_for(_host(backend, list(models)), timeout_s)
     except TimeoutError:
-        if await accepts_connections(host.url, timeout_s):  # up, serving someone else
-            facts = {"url": host.shown_url, "kind": host.kind, "busy": True}
-            return Check(component, "busy", f"{host.shown_url}: {busy_reason(timeout_s)}", facts)
+        if await accepts_connections(host.url, timeout_s):
+            if in_use_by is not None:  # up, serving our run
+                facts = {"url": host.shown_url, "kind": host.kind, "busy_with": in_use_by}
+                detail = (
+                    f"connected but no answer within {timeout_s:g} s: busy with experiment "
+                    f"{in_use_by!r}, which runs on it"
+                )
+                return Check(component, "busy", f"{host.shown_url}: {detail}", facts)
+            return Check(component, "fail", f"{host.shown_url}: {not_answering(timeout_s)}")
         detail = f"{host.shown_url}: no answer within {timeout_s:g} s; {start_hint(host.kind)}"
         return Check(component, "fail", detail)
     except BackendUnavailable as exc:
@@ -227,6 +243,14 @@ async def check_host(backend: Backend, models: Iterable[str], *, timeout_s: floa
         return Check(component, "fail", detail)
     except BackendError as exc:
         return Check(component, "fail", f"{host.shown_url}: {_first_line(exc)}")
+
+
+def not_answering(timeout_s: float) -> str:
+    """Why a host that took the connection, kept silent and runs nothing of ours fails."""
+    return (
+        f"not answering: connected but no answer within {timeout_s:g} s, and no evalflow "
+        "run is using it (a hung server? restart it)"
+    )
 
 
 def model_names(names: Sequence[str], room: int = MODEL_NAMES_ROOM) -> str:
@@ -295,7 +319,7 @@ async def check_hosts(
                 "interrupt_requests)",
                 {"url": host.shown_url, "kind": host.kind, "busy_with": experiment},
             )
-        return await check_host(backend, models, timeout_s=timeout_s)
+        return await check_host(backend, models, timeout_s=timeout_s, in_use_by=experiment)
 
     return list(await asyncio.gather(*(one(b) for b in backends.values())))
 

@@ -24,6 +24,7 @@ from evaluation.storage.db import make_engine
 from evaluation.suites import Message
 from flows.cli import main
 from tests.conftest import REPO
+from tests.support.silent_socket import failing_server
 from tests.support.standin_ollama import StandInConfig, running_standin
 
 MODELS = ("llama3.2:3b", "qwen2.5:0.5b")
@@ -349,3 +350,48 @@ def test_more_slots_than_the_earlier_runs_had_is_a_warning():
     assert check.detail.startswith("slots: 4 in the spec; its earlier runs had 1: more slots")
     assert "llama-cpp-python's runs one at a time: give it slots: 1" in check.detail
     assert slots_checks([HostSpec("local", "http://x", slots=1)], earlier) == []
+
+
+def _claim_running(database_url: str, name: str, hosts: list[dict]) -> None:
+    """A run of this process recorded as using ``hosts`` (as `evalflow run` does)."""
+    from sqlmodel import Session
+
+    from evaluation.storage.models import Experiment
+    from evaluation.storage.runs import RunProcess, claim_experiment
+
+    with Session(make_engine(database_url)) as session:
+        claim_experiment(session, name, RunProcess.current())
+        spec = {"hosts": hosts}
+        session.add(
+            Experiment(name=name, suite="qa-short", task_type="qa", spec=spec, status="running")
+        )
+        session.commit()
+
+
+def test_a_silent_host_no_run_of_ours_uses_is_not_answering_and_unhealthy(
+    tmp_path, database_url, capsys
+):
+    # A newcomer's llama server frozen with SIGSTOP (accepts, never answers) and no run
+    # going on: health, doctor and /health/deep called it "busy" and healthy (exit 0).
+    with failing_server("silent") as hung:
+        host = {"name": "llama", "url": hung.url, "slots": 1}
+        spec = str(write_spec(tmp_path, [host]))
+        with temporary_settings(restore_defaults={PREFECT_API_URL}):
+            assert main(["--database", database_url, "health", spec, "--timeout", "1"]) == 1
+            health = capsys.readouterr().out
+            assert main(["--database", database_url, "doctor", spec, "--timeout", "1"]) == 1
+            doctor = capsys.readouterr().out
+            _claim_running(database_url, "nightly", [host])  # now a run of ours holds it
+            assert main(["--database", database_url, "health", spec, "--timeout", "1"]) == 0
+            held = capsys.readouterr().out
+            assert main(["--database", database_url, "doctor", spec, "--timeout", "1"]) == 0
+            held_doctor = capsys.readouterr().out
+    reason = (
+        "not answering: connected but no answer within 1 s, and no evalflow run is using it "
+        "(a hung server? restart it)"
+    )
+    assert health == f"unhealthy: host llama: {hung.url}: {reason}\n"
+    assert "FAIL  host llama" in doctor and "UNHEALTHY: 1 check(s) failed" in doctor
+    assert held.startswith("healthy: ") and held.endswith(", except 1 host not checked (busy)\n")
+    busy = "connected but no answer within 1 s: busy with experiment 'nightly', which runs on it"
+    assert f"BUSY host llama {hung.url}: {busy}" in " ".join(held_doctor.split())  # unwrapped

@@ -32,6 +32,7 @@ from evaluation.storage.repository import save_generations
 from evaluation.storage.verdicts import record_verdict
 from tests.conftest import REPO
 from tests.support.results_db import MISSING, add_experiment, make_config, make_suite
+from tests.support.silent_socket import failing_server
 from tests.support.standin_ollama import StandInConfig, running_standin
 
 SMALL, LARGE = make_config("small:1b"), make_config("large:8b")
@@ -272,6 +273,26 @@ def test_deep_health_checks_every_host_of_the_spec(engine, tmp_path):
     }
     assert [f.split(":")[0] for f in body["failed"]] == ["host dead"]
     assert TestClient(healthy).get("/health/deep").status_code == 400  # no spec at all
+
+
+def test_deep_health_fails_on_a_silent_host_no_run_of_ours_uses(engine, tmp_path):
+    # a hung server (SIGSTOP: accepts, never answers) was "busy" and HTTP 200
+    with failing_server("silent") as hung:
+        spec = {
+            "name": "deep",
+            "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
+            "models": ["llama3.2:3b"],
+            "hosts": [{"name": "hung", "url": hung.url, "slots": 1}],
+        }
+        path = tmp_path / "spec.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        app = observability_app(engine, prefect_check=_prefect("ok"), timeout_s=1.0)
+        answer = TestClient(app).get("/health/deep", params={"spec": str(path)})
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["failed"] == [
+        f"host hung: {hung.url}: not answering: connected but no answer within 1 s, and no "
+        "evalflow run is using it (a hung server? restart it)"
+    ]
 
 
 def test_the_endpoints_mount_in_another_app(engine):

@@ -87,24 +87,31 @@ def test_a_refused_connection_is_unreachable_at_once(tmp_path: Path) -> None:
     assert said == [] and "busy" not in str(caught.value)
 
 
-def test_doctor_reports_a_busy_host_as_busy_not_failed(server: StandIn) -> None:
+def test_doctor_reports_a_silent_host_busy_only_while_a_run_of_ours_uses_it(
+    server: StandIn,
+) -> None:
     from evaluation.backends import make_backend
     from evaluation.spec import Limits
 
     server.hang_listings(10**6)
 
-    async def check():
+    async def check(in_use_by):
         backend = make_backend(server.host("llama-cpp", kind="openai"), Limits())
         try:
-            return await check_host(backend, ["gemma3-270m"], timeout_s=0.5)
+            return await check_host(backend, ["gemma3-270m"], timeout_s=0.5, in_use_by=in_use_by)
         finally:
             await backend.aclose()
 
-    result = asyncio.run(check())
-    assert (result.status, result.detail) == ("busy", f"{server.url}: {BUSY}")
+    result = asyncio.run(check("nightly"))
+    busy = "connected but no answer within 0.5 s: busy with experiment 'nightly', which runs on it"
+    assert (result.status, result.detail) == ("busy", f"{server.url}: {busy}")
     report = DoctorReport((result,))
     assert report.healthy  # not counted as down
     assert report.render_text().splitlines()[0].startswith("BUSY  host llama-cpp")
+    # no run of ours on it: "busy" was a guess that called a hung server healthy
+    alone = asyncio.run(check(None))
+    assert alone.status == "fail" and not DoctorReport((alone,)).healthy
+    assert alone.detail.startswith(f"{server.url}: not answering: connected but no answer")
 
 
 @pytest.mark.parametrize(
