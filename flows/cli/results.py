@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from evaluation.compare._leaderboard import Leaderboard
     from evaluation.storage.models import Experiment, ExperimentRun
+    from evaluation.storage.runs import ExperimentStatus
 
 SHOWN_REASONS = 5
 
@@ -41,53 +42,67 @@ def failure_lines(session, experiment) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from evaluation.compare._leaderboard import load_leaderboard
     from evaluation.storage.db import session_scope
-    from evaluation.storage.repository import (
-        completed_count,
-        get_experiment,
-        has_generations,
-        scored_count,
-    )
+    from evaluation.storage.repository import get_experiment
     from evaluation.storage.runs import experiment_status
 
     with session_scope(open_reader(args)) as session:
         experiment = get_experiment(session, args.experiment)
         state = experiment_status(session, experiment)
-        board = load_leaderboard(session, args.experiment)
-        stored = 0 if board.metrics else completed_count(session, experiment.id)
-        scored = 0 if board.metrics or not stored else scored_count(session, experiment.id)
-        # as `run` says where it stopped before anything (a failed one too) was stored
-        begun = bool(stored) or has_generations(session, experiment.name)
-        failures = failure_lines(session, experiment)
-        shown = board_text(session, experiment.id, board, wide=args.wide)
-        calibrated = calibrated_text(session, experiment.name, board)
+        shown = results_text(session, experiment, state, wide=args.wide)
     reason = f": {state.reason}" if state.reason else ""
     if state.status != "completed":
         print(f"Status: {state.status}{reason}")
+    print(shown)
+    return 0  # the experiment exists: nothing scored yet is no error
+
+
+def results_text(
+    session: Session,
+    experiment: Experiment,
+    state: ExperimentStatus,
+    *,
+    wide: bool = False,
+    failures: bool = True,
+) -> str:
+    """What a run has to show (`show`, and `status` once it ended): its leaderboard, or
+    how many generations are stored and scored when it has none; the resume command
+    when it stopped before it ended. ``failures``: the failed generations' reasons too
+    (`status` prints its own)."""
+    from evaluation.compare._leaderboard import load_leaderboard
+    from evaluation.storage.repository import completed_count, has_generations, scored_count
+
+    board = load_leaderboard(session, experiment.name)
+    status, run = state.status, state.run
+    failed = failure_lines(session, experiment) if failures else []
     if board.metrics:
-        print(shown)
+        lines = [board_text(session, experiment.id, board, wide=wide)]
+        calibrated = calibrated_text(session, experiment.name, board)
         if calibrated:
-            print("\n" + calibrated)
-        if failures:
-            print("\n" + "\n".join(failures))
-        if state.status not in ("completed", "running"):  # stopped while it scored, say
-            print(
-                f"\nThe run stopped before it ended (status {state.status}); resume with: "
-                f"{resume_command(experiment, state.run)} (it generates only what is "
+            lines.append("\n" + calibrated)
+        if failed:
+            lines.append("\n" + "\n".join(failed))
+        if status not in ("completed", "running"):  # stopped while it scored, say
+            lines.append(
+                f"\nThe run stopped before it ended (status {status}); resume with: "
+                f"{resume_command(experiment, run)} (it generates only what is "
                 "missing, then scores and writes the report)"
             )
-        return 0
+        return "\n".join(lines)
+    stored = completed_count(session, experiment.id)
+    scored = scored_count(session, experiment.id) if stored else 0
+    # as `run` says where it stopped before anything (a failed one too) was stored
+    begun = bool(stored) or has_generations(session, experiment.name)
     # scored but not aggregated: the run stopped between its scoring and its leaderboard
     how_far = f"{scored} of them scored, no leaderboard yet" if scored else "none scored"
-    print(
-        f"No results for {experiment.name!r} yet: {stored} generations stored, {how_far} "
-        f"(status {state.status}); {'resume' if begun else 'start it over'} with: "
-        f"{resume_command(experiment, state.run)}"
+    return "\n".join(
+        [
+            f"No results for {experiment.name!r} yet: {stored} generations stored, {how_far} "
+            f"(status {status}); {'resume' if begun else 'start it over'} with: "
+            f"{resume_command(experiment, run)}",
+            *failed,
+        ]
     )
-    for line in failures:
-        print(line)
-    return 0  # the experiment exists: nothing scored yet is no error
 
 
 def board_text(

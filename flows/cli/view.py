@@ -129,6 +129,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from evaluation.monitor import run_facts, running_runs, status_text
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
+    from evaluation.storage.runs import experiment_status
+    from flows.cli.results import results_text
 
     if missing_default_database(args) is not None:  # a fresh home: nothing runs, none made
         print("Nothing runs now (evalflow experiments lists every experiment).")
@@ -144,13 +146,13 @@ def cmd_status(args: argparse.Namespace) -> int:
                 return 0
         else:
             names = [get_experiment(session, args.experiment).name]
-        shown = [run_facts(session, name) for name in names]
-    for facts in shown:
-        print(status_text(facts))
-        if facts["live"] is None:
-            from flows.cli.runs import leaderboard_text
-
-            print(leaderboard_text(args, facts["name"]))
+        for name in names:
+            facts = run_facts(session, name)
+            print(status_text(facts))
+            if facts["live"] is None:  # how it ended: what `show` says, resume command too
+                experiment = get_experiment(session, name)
+                state = experiment_status(session, experiment)
+                print(results_text(session, experiment, state, failures=False))
     return 0
 
 

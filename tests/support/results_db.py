@@ -52,16 +52,18 @@ def register_unrun(
     spec_path: str,
     spec_name: str | None = None,
     suite: Suite | None = None,
+    configs: Sequence[Config] | None = None,
 ) -> Experiment:
-    """An experiment of one config registered as a run begins it (``suite``, else one of
-    2 cases; its spec named ``spec_name``, read from ``spec_path``), nothing generated."""
+    """An experiment of ``configs`` (default one) registered as a run begins it
+    (``suite``, else one of 2 cases; its spec named ``spec_name``, read from
+    ``spec_path``), nothing generated."""
     suite = suite or make_suite(2)
     record_suite(session, suite)
     return register_experiment(
         session,
         name=name,
         suite=suite,
-        configs=[make_config()],
+        configs=list(configs or [make_config()]),
         spec={} if spec_name is None else {"name": spec_name},
         spec_path=spec_path,
         samples_per_case=1,

@@ -159,6 +159,52 @@ def test_show_of_an_experiment_with_nothing_stored_yet_gives_runs_start_over_hin
     ]
 
 
+def test_status_of_an_interrupted_run_with_nothing_scored_says_what_show_says(database_url, capsys):
+    """`status` of a run stopped before anything was scored printed an empty leaderboard
+    ("subset: 1 to 2 of 3 cases per config", every config ranked "not measured") and no
+    resume command; it says what `show` says."""
+    from evaluation.backends.base import GenerationResult
+    from evaluation.run._work import GenerationRecord, WorkItem
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.repository import save_generations
+    from evaluation.storage.runs import RunProcess, claim_experiment, end_run
+    from tests.support.results_db import make_config, make_suite, register_unrun
+
+    suite = make_suite(3)
+    configs = [make_config(t) for t in ("a:1b", "b:1b", "c:1b")]
+    with session_scope(make_engine(database_url)) as session:
+        claim_experiment(session, "cut", RunProcess.current())
+        experiment = register_unrun(
+            session,
+            "cut",
+            spec_name="cut",
+            spec_path="specs/cut.yaml",
+            suite=suite,
+            configs=configs,
+        )
+        stored = [(configs[0], suite.cases[:2]), (configs[1], suite.cases[:1])]
+        records = [
+            GenerationRecord(
+                WorkItem(config, case, suite.name, 0),
+                "h",
+                1,
+                GenerationResult("out", "stop", 0.5, None),
+            )
+            for config, cases in stored
+            for case in cases
+        ]
+        save_generations(session, experiment.id, records)
+        end_run(session, "cut", "interrupted", RunProcess.current(), "interrupted by a signal")
+    assert main(["--database", database_url, "show", "cut"]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said.startswith("No results for 'cut' yet: 3 generations stored, none scored")
+    assert main(["--database", database_url, "status", "cut"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == said
+    assert "resume with: evalflow run specs/cut.yaml" in said
+    assert "not measured" not in out and "Leaderboard" not in out
+
+
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
