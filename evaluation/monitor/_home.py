@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -157,7 +157,19 @@ def live_facts(
     }
     total = facts["total"]
     facts["percent"] = round(100.0 * facts["done"] / total, 1) if total else 0.0
+    facts["eta_clock"] = eta_clock(live.updated_at if live else None, facts["eta_s"])
     return facts
+
+
+def eta_clock(updated_at: datetime | None, eta_s: float | None) -> str | None:
+    """When the run should end: the ETA given at ``updated_at`` as a time of day
+    (``23:43:20 UTC``; with its date a day or more ahead), which stays true while the
+    row does not change, where a duration would freeze."""
+    if updated_at is None or eta_s is None:
+        return None
+    written = updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=UTC)
+    end = written.astimezone(UTC) + timedelta(seconds=eta_s)
+    return f"{end:%Y-%m-%d %H:%M} UTC" if eta_s >= 86400 else f"{end:%H:%M:%S} UTC"
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -54,8 +54,12 @@ def status_text(facts: Mapping[str, Any], now: datetime | None = None) -> str:
                 f"nothing stored or sent for {format_duration(still)}, past the ETA of "
                 f"{format_duration(eta)} given then (a host not answering? run's log names it)"
             )
-        else:
-            parts.append(f"ETA {format_duration(eta)}" if eta is not None else "ETA unknown yet")
+        elif eta is None:
+            parts.append("ETA unknown yet")
+        else:  # counted down from when it was given, and the time of day it points at
+            left = eta - still if still is not None else eta
+            clock = f" ({live['eta_clock']})" if live.get("eta_clock") else ""
+            parts.append(f"ETA {format_duration(left)}{clock}" if left > 0 else f"due now{clock}")
     if live["failed"]:
         parts.append(f"{live['failed']} failed")
     lines = [

@@ -27,14 +27,6 @@ function cell(text) {
   return td;
 }
 
-function duration(s) {
-  if (s === null || s === undefined) return "–";
-  s = Math.ceil(s);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${String(Math.round((s % 3600) / 60)).padStart(2, "0")} min`;
-}
-
 // as evaluation/run/_rate.format_rate: per minute below one a second ("0.0/s" said nothing)
 function rate(r) {
   if (r.per_s === null) return "–";
@@ -64,7 +56,7 @@ if (running) {
       progress.className = "progress";
       const stage = cell(r.stage);
       stage.className = "stage";
-      tr.append(first, cell(r.task_type), stage, progress, cell(rate(r)), cell(duration(r.eta_s)), cell(flight), cell(String(r.failed)));
+      tr.append(first, cell(r.task_type), stage, progress, cell(rate(r)), cell(r.eta_clock || "–"), cell(flight), cell(String(r.failed)));
       return tr;
     }));
     names.forEach((name) => shown.add(name));
@@ -82,7 +74,7 @@ if (run && run.dataset.status === "running") {
     const set = (field, text) => { run.querySelector(`[data-field="${field}"]`).textContent = text; };
     set("progress", `${live.done}/${live.total} (${Math.round(live.percent)}%)`);
     set("rate", rate(live));
-    set("eta", duration(live.eta_s));
+    set("eta", live.eta_clock || "–");
     set("failed", String(live.failed));
     set("updated", live.updated_at);
     const bar = run.querySelector("#bar");

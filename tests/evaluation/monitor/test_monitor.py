@@ -398,10 +398,32 @@ def test_status_says_an_eta_long_passed_with_nothing_changed_as_such():
         "in_flight": {"llama-cpp": 1}, "slots": {"llama-cpp": 1}, "failures": {}, "gpu": [],
     }  # fmt: skip
     facts = {"name": "my-first", "status": "running", "live": live}
+    assert "ETA 7 s" in status_text(facts, now=given + timedelta(seconds=10))  # counted down
     soon = status_text(facts, now=given + timedelta(seconds=40))
-    assert "ETA 17 s" in soon  # within the ETA and its grace: as given
+    assert "due now" in soon  # past the ETA, within its grace
     assert "12.0/min" in soon and "0.2/s" not in soon  # as `run` says it, not "0.2/s"
     late = status_text(facts, now=given + timedelta(seconds=140))
     assert "ETA 17 s" not in late
     assert "nothing stored or sent for 2 min 20 s, past the ETA of 17 s given then" in late
     assert "in flight: llama-cpp 1/1 slots" in late
+
+
+def test_status_counts_the_eta_down_from_when_it_was_given_and_says_its_time_of_day():
+    """During a hang `status` printed "ETA 3 min 30 s" 70 s after that ETA was given, as
+    if it were 3 min 30 s from now; it counts down and names the time it points at."""
+    from datetime import UTC, datetime, timedelta
+
+    from evaluation.monitor._home import eta_clock
+
+    given = datetime(2026, 11, 26, 23, 39, 50, tzinfo=UTC)
+    live = {
+        "stage": "generate", "done": 8, "total": 36, "percent": 22.0, "per_s": 0.128,
+        "eta_s": 210.0, "failed": 0, "updated_at": given.isoformat(),
+        "eta_clock": eta_clock(given, 210.0),
+        "in_flight": {}, "slots": {}, "failures": {}, "gpu": [],
+    }  # fmt: skip
+    facts = {"name": "real-n6", "status": "running", "live": live}
+    later = status_text(facts, now=given + timedelta(seconds=70))
+    assert "ETA 2 min 20 s (23:43:20 UTC)" in later
+    assert "due now (23:43:20 UTC)" in status_text(facts, now=given + timedelta(seconds=225))
+    assert eta_clock(given.replace(tzinfo=None), 2 * 86400.0) == "2026-11-28 23:39 UTC"
