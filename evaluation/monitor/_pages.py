@@ -37,7 +37,7 @@ from evaluation.run import format_duration
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import RunLive, RunSummary
 from evaluation.storage.repository import get_experiment
-from evaluation.storage.runs import experiment_status
+from evaluation.storage.runs import experiment_status, request_cancel
 
 POLL_S = 5.0  # how often an open page asks whether anything changed
 MAX_FORM_BYTES = 16_384
@@ -222,6 +222,9 @@ def add_monitor(
             runner.cancel(flow_run_id)
         except ControlRefused as exc:
             raise HTTPException(exc.status, str(exc)) from exc
+        # its process ends (Prefect's runner polls) before the flow's hook says cancelled
+        with session_scope(engine) as session:
+            request_cancel(session, facts["name"], flow_run_id)
         return RedirectResponse(f"/e/{quote(facts['name'], safe='')}/live", status_code=303)
 
 

@@ -127,6 +127,9 @@ class ExperimentRun(SQLModel, table=True):
     command: str | None = Field(default=None, sa_column=Column(Text))
     started_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
+    # when a cancel of this run was asked for (the monitor's Cancel): its process then
+    # ends before its flow's hook records "cancelled", and that gap reads "cancelling"
+    cancel_requested_at: datetime | None = None
 
 
 def _config_columns(namespace: dict[str, Any]) -> None:

@@ -6,7 +6,10 @@ A run ends with ``end_run``: completed, failed (with the reason), interrupted (a
 or cancelled (from Prefect's UI or API). A run
 whose process died without ending (``kill -9``, a power cut) still says "running" in the
 database; ``experiment_status`` checks the recorded process and reports it as crashed,
-and the next run takes the claim over. Liveness can only be checked on the host that
+and the next run takes the claim over; a run whose cancel was requested
+(``request_cancel``) reads ``cancelling`` in that state instead, for up to
+``CANCEL_GRACE_S``: Prefect's runner ends the process before the flow's hook records
+``cancelled``. Liveness can only be checked on the host that
 ran it: elsewhere a "running" claim is believed.
 """
 
@@ -18,6 +21,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlmodel import Session
@@ -27,8 +31,14 @@ from evaluation.storage import run_notes
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import Experiment, ExperimentRun, utcnow
 
+if TYPE_CHECKING:
+    from datetime import datetime
+
 ENDINGS = ("completed", "failed", "interrupted", "cancelled")
 CANCELLED_REASON = "cancelled from Prefect (the UI or the API)"
+CANCEL_GRACE_S = 120.0
+"""How long after its cancel was requested a run whose process is gone reads
+``cancelling`` (its flow's hook still to record ``cancelled``) before ``crashed``."""
 
 
 class ExperimentBusy(StorageError):
@@ -72,7 +82,8 @@ class DeadRun:
 @dataclass(frozen=True)
 class ExperimentStatus:
     """What `experiments` and `show` say: ``status`` is running, completed, failed,
-    interrupted, cancelled, crashed (its process is gone) or created; ``reason`` says why
+    interrupted, cancelled, cancelling (its cancel requested, its process gone, the end
+    not recorded yet), crashed (its process is gone) or created; ``reason`` says why
     it failed or stopped."""
 
     status: str
@@ -106,6 +117,7 @@ def claim_experiment(
         "command": command,
         "started_at": utcnow(),
         "ended_at": None,
+        "cancel_requested_at": None,
     }
     insert_ignoring_conflicts(
         session,
@@ -139,6 +151,21 @@ def record_level(session: Session, name: str, level: str, limit: int | None = No
     "subset, limit 5" (``--limit``)."""
     words = level if limit is None else f"{level}, limit {limit}"
     session.exec(update(ExperimentRun).where(ExperimentRun.experiment == name).values(level=words))
+
+
+def request_cancel(session: Session, name: str, flow_run_id: str) -> bool:
+    """Record that a cancel of ``name``'s running run (flow run ``flow_run_id``) was asked
+    for; whether that run was still going."""
+    asked = session.exec(
+        update(ExperimentRun)
+        .where(
+            ExperimentRun.experiment == name,
+            ExperimentRun.flow_run_id == flow_run_id,
+            ExperimentRun.status == "running",
+        )
+        .values(cancel_requested_at=utcnow())
+    )
+    return asked.rowcount == 1
 
 
 def end_run(
@@ -175,12 +202,23 @@ def experiment_status(session: Session, experiment: Experiment) -> ExperimentSta
         # It may have ended without room to say so in the database (its disk full).
         if (note := run_notes.read(session.get_bind().url, run.experiment, run.token)) is not None:
             return ExperimentStatus(note[0], note[1], run)
+        if _cancel_pending(run.cancel_requested_at):
+            return ExperimentStatus("cancelling", "cancel requested; its end not recorded yet", run)
         return ExperimentStatus("crashed", _gone(run), run)
     if status == "running" and run.status in ENDINGS:  # a crashed run's, ended by the next
         return ExperimentStatus(run.status, run.reason, run)  # before its flow began
     # A run that ended before its flow began leaves the experiment as it was: its reason
     # is not the experiment's.
     return ExperimentStatus(status, run.reason if run.status == status else None, run)
+
+
+def _cancel_pending(requested: datetime | None) -> bool:
+    if requested is None:
+        return False
+    from datetime import UTC
+
+    when = requested if requested.tzinfo else requested.replace(tzinfo=UTC)
+    return (utcnow() - when).total_seconds() <= CANCEL_GRACE_S
 
 
 def _gone(run: ExperimentRun) -> str:

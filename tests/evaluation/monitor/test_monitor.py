@@ -17,7 +17,7 @@ from evaluation.monitor import ControlRefused, LiveRun, StartedRun, set_stage, s
 from evaluation.monitor._svg import sparkline
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment, ExperimentRun, RunLive, RunSummary
-from evaluation.storage.runs import RunProcess, end_run
+from evaluation.storage.runs import CANCEL_GRACE_S, RunProcess, end_run
 from evaluation.view.app import create_app
 from tests.support.monitor_db import (
     FAILURE,
@@ -315,6 +315,44 @@ def test_cancel_asks_for_the_runs_flow_run(client, db):
     ended = c.post("/actions/cancel", data={**form, "experiment": NIGHTS[0]},
                    headers={"Origin": ORIGIN})  # fmt: skip
     assert ended.status_code == 409 and "not running" in ended.text
+
+
+def test_a_run_cancelled_from_the_page_reads_cancelling_not_crashed_while_it_ends(client, db):
+    # A newcomer polled `evalflow status` after the page's Cancel: "crashed (process ...
+    # is gone)" for seconds (Prefect's runner ends the process before the flow's hook
+    # records "cancelled"), and evalflow_runs{status="crashed"} could scrape it.
+    from datetime import timedelta
+
+    from evaluation.observability._collector import _experiment_metric
+    from evaluation.storage.models import utcnow
+
+    c, control = client
+    start_running(db.engine, flow_run_id="fr-1")
+    form = {"experiment": RUNNING, "csrf": _csrf(c.get("/").text)}
+    assert c.post("/actions/cancel", data=form, headers={"Origin": ORIGIN}).status_code == 200
+
+    def gone(**values) -> tuple[str, dict[str, float]]:
+        with session_scope(db.engine) as session:  # the runner killed its process
+            session.exec(
+                update(ExperimentRun)
+                .where(ExperimentRun.experiment == RUNNING)
+                .values(pid_started="gone", **values)
+            )
+        with session_scope(db.engine) as session:
+            gauge = {s.labels["status"]: s.value for s in _experiment_metric(session).samples}
+        return status_text(c.get(f"/api/runs/{RUNNING}").json()), gauge
+
+    try:
+        cancelling, gauge = gone()
+        # a cancel that never ends (its runner gone too) is a crash after the grace
+        long_ago = utcnow() - timedelta(seconds=CANCEL_GRACE_S + 60)
+        text, later = gone(cancel_requested_at=long_ago)
+    finally:
+        start_running(db.engine, flow_run_id="fr-1")  # alive again, for the next tests
+    assert control.cancelled == ["fr-1"]
+    assert cancelling.startswith(f"{RUNNING}: cancelling") and "crashed" not in cancelling
+    assert "crashed" not in gauge and gauge["cancelling"] == 1
+    assert text.startswith(f"{RUNNING}: crashed") and later["crashed"] == 1
 
 
 def test_status_text_while_running_and_after(client, db):
