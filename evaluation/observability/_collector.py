@@ -7,7 +7,8 @@ so ``evalflow_generations_total`` and the latency histogram (both over successfu
 generations) and the stored energy only ever rise. Failed generations are a gauge
 (``evalflow_generations_failed``): a rerun that succeeds replaces the failed row, so
 their number can fall. Labels are bounded sets (host, model, reason class, status,
-series, GPU index), never an experiment name, a config hash or free text.
+series, GPU index), never an experiment name, a config hash or free text. The series
+watch's alarms come from ``_trend_alarms``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sqlmodel import Session
 
 from evaluation.backends import LIMIT_PREFIX
 from evaluation.errors import StorageError
+from evaluation.observability._trend_alarms import TrendAlarms
 from evaluation.storage.models import ConfigRow, Experiment, Generation
 from evaluation.storage.runs import experiment_status
 from evaluation.storage.verdicts import latest_verdicts
@@ -88,6 +90,7 @@ class EvalflowCollector(Collector):
         self._engine = engine
         self._host_slots = host_slots
         self._gpus = gpus
+        self._trends = TrendAlarms()
 
     def describe(self) -> list[Metric]:
         return []  # read at scrape time only: registering must not query the database
@@ -101,6 +104,7 @@ class EvalflowCollector(Collector):
         try:
             with Session(self._engine) as session:
                 families = list(_database_metrics(session))
+                families += self._trends.metrics(session)
                 if slots is not None:
                     names = host_names_by_limit(session)
         except (SQLAlchemyError, StorageError):

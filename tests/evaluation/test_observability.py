@@ -317,6 +317,32 @@ def test_a_scrape_reads_only_at_scrape_time(engine):
     assert scrape(registry)[("evalflow_regression_detected", (("series", "other-series"),))] == 1
 
 
+def test_a_trend_alarm_of_the_series_watch_is_a_gauge_per_series(tmp_path):
+    """A series run from cron or CI (`run --series` + `trends`) alarmed and no metric
+    said so: evalflow_regression_detected is only the nightly deployment's rule check.
+    The watch's own verdict (the function `trends` uses) is exported per series, and
+    recomputed once a run of the series is stored."""
+    from evaluation.series import watch_series
+    from tests.support.series_db import add_nights
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'series.db'}")
+    with Session(engine) as session:
+        add_nights(session, 10, series="watched", seed=1)
+        session.commit()
+    registry = metrics_registry(engine)
+    key = ("series", "watched")
+    assert scrape(registry)[("evalflow_trend_alarm", (key,))] == 0
+    with Session(engine) as session:
+        add_nights(session, 1, series="watched", drop_from=10, slow_from=10, seed=1, first=10)
+        session.commit()
+        alarms = watch_series(session, "watched").alarms
+    assert len(alarms) == 2  # the drop and the slowdown of one config, tonight
+    values = scrape(registry)
+    assert values[("evalflow_trend_alarm", (key,))] == 1
+    assert values[("evalflow_trend_alarm_streams", (key,))] == 2
+    assert values == scrape(registry)  # nothing changed: the kept verdict
+
+
 def test_the_grafana_dashboard_charts_only_series_evalflow_exports(engine):
     dashboard = json.loads((REPO / "docs/grafana-dashboard.json").read_text())
     registry = metrics_registry(
