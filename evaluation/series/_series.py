@@ -16,6 +16,7 @@ from sqlmodel import Session
 from evaluation.errors import StorageError
 from evaluation.series.schema import CalibratedNight, RunModel, SeriesRun
 from evaluation.storage.models import Aggregate, ConfigRow, Experiment, ExperimentConfig
+from evaluation.storage.runs import experiment_status
 
 
 class SeriesNotFound(StorageError):
@@ -198,7 +199,7 @@ def point_of(session: Session, experiment: Experiment) -> SeriesPoint:
     return SeriesPoint(
         experiment=experiment.name,
         time=experiment.created_at,
-        status=experiment.status,
+        status=experiment_status(session, experiment).status,  # crashed: as `status` says
         simulated=experiment.simulated,
         accepted_baseline=experiment.accepted_baseline,
         suite=experiment.suite,

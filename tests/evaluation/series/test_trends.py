@@ -255,6 +255,22 @@ def test_an_unjudged_last_run_hides_no_alarm_of_the_night_before(engine):
     assert f"no alarm on cut2-night-10; {running} running: not judged." in trends_text(calm)
 
 
+def test_a_killed_run_is_crashed_not_running_as_status_says(engine):
+    # newcomer F18: after kill -9 `status` said "crashed", the trends footer "running"
+    from evaluation.storage.runs import RunProcess, claim_experiment, experiment_status
+
+    with session_scope(engine) as session:
+        add_nights(session, 11, series="killed", seed=1)
+        (killed,) = add_nights(session, 1, series="killed", seed=2, first=11)
+        get_experiment(session, killed).status = "running"
+        dead = RunProcess.current()
+        claim_experiment(session, killed, RunProcess(dead.pid, "gone", dead.hostname))
+    with session_scope(engine) as session:
+        assert experiment_status(session, get_experiment(session, killed)).status == "crashed"
+        watch = watch_series(session, "killed")
+    assert f"no alarm on killed-night-10; {killed} crashed: not judged." in trends_text(watch)
+
+
 def test_a_smoke_run_after_an_alarm_hides_no_alarm_and_shows_its_own_figures(engine):
     # newcomer F12: a `--level smoke` run after the alarmed night made --fail-on-alarm
     # pass and said "no alarm on" the smoke run, which was "partial run: not judged"
