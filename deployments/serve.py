@@ -58,6 +58,7 @@ def build_deployments(
     nightly_level: str = "full",
     nightly_cases: int | None = None,
     nightly_cron: str = NIGHTLY_CRON,
+    nightly_experiment: str | None = None,
     retrain_cron: str = RETRAIN_CRON,
     timezone: str = "UTC",
     database: str | None = None,
@@ -67,7 +68,7 @@ def build_deployments(
     """The three deployments. ``nightly_spec`` becomes the nightly run's default
     ``spec_path`` (absolute, so runs do not depend on the working directory), and
     ``nightly_level``/``nightly_cases`` its ``level``/``cases`` (a calibrated nightly,
-    docs/trends.md);
+    docs/trends.md), ``nightly_experiment`` its ``experiment`` (a name template);
     ``database`` (optional) is the default ``database`` parameter of all three. With
     ``work_pool_name`` the flows are loaded from the checkout at ``source`` and the
     deployments belong to that pool (for workers); without, they are for ``serve`` and
@@ -100,6 +101,7 @@ def build_deployments(
             parameters={
                 "spec_path": str(Path(nightly_spec).resolve()),
                 **_nightly_level(nightly_level, nightly_cases),
+                **({"experiment": nightly_experiment} if nightly_experiment else {}),
                 **shared,
             },
             tags=TAGS,

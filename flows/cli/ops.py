@@ -130,6 +130,15 @@ def _schedule_options(parser: argparse.ArgumentParser) -> None:
         help="when the nightly sweep runs",
     )
     parser.add_argument(
+        "--nightly-experiment",
+        type=options.experiment_template,
+        default=None,
+        metavar="TEMPLATE",
+        help="the nightly run's experiment name; {date} and {time} in it are the scheduled "
+        "start's (UTC), e.g. qa-{date}-{time} for a --nightly-cron more often than daily "
+        "(default: <spec name>-nightly-<date>: the runs of one day resume one experiment)",
+    )
+    parser.add_argument(
         "--retrain-cron",
         type=options.cron,
         default="0 4 * * 0",
@@ -146,6 +155,7 @@ def _schedule_kwargs(args: argparse.Namespace) -> dict:
         "nightly_level": args.nightly_level,
         "nightly_cases": args.nightly_cases,
         "nightly_cron": args.nightly_cron,
+        "nightly_experiment": args.nightly_experiment,
         "retrain_cron": args.retrain_cron,
         "timezone": args.timezone,
         "database": args.database,
@@ -201,6 +211,7 @@ def _check_nightly_spec(args: argparse.Namespace) -> None:
     from evaluation.run._sweep import prepare_sweep
 
     sweep = prepare_sweep(args.nightly_spec)
+    _check_nightly_names(args, sweep.spec.name)
     if args.nightly_level != "calibrated":
         if args.nightly_cases is not None:
             raise EvalError(
@@ -213,6 +224,47 @@ def _check_nightly_spec(args: argparse.Namespace) -> None:
         _warn(
             f"{reason}: the nightly runs the full suite (and says so) until its item bank can serve"
         )
+
+
+def _check_nightly_names(args: argparse.Namespace, series: str) -> None:
+    """Warn where the nightly's runs would resume one experiment: a schedule more often
+    than daily whose experiment name has no {time}, or a name with neither placeholder."""
+    template = args.nightly_experiment
+    fixed = template is not None and "{date}" not in template and "{time}" not in template
+    if fixed:
+        _warn(
+            f"--nightly-experiment {template!r} holds neither {{date}} nor {{time}}: every "
+            "nightly run resumes that one experiment, and the series does not grow"
+        )
+    elif fires_per_day(args.nightly_cron) > 1 and "{time}" not in (template or ""):
+        name = template or f"{series}-nightly-{{date}}"
+        _warn(
+            f"--nightly-cron {args.nightly_cron!r} fires more than once a day and each run "
+            f"of a day is experiment {name!r}: the later ones resume it and the series gains "
+            f"one run a day; give --nightly-experiment '{series}-{{date}}-{{time}}'"
+        )
+
+
+def fires_per_day(cron: str) -> int:
+    """How many times a five-field cron fires on a day it fires at all: its minutes times
+    its hours (1 where a field is not read here)."""
+    minute, hour = cron.split()[:2]
+    return _field_size(minute, 60) * _field_size(hour, 24)
+
+
+def _field_size(field: str, span: int) -> int:
+    """How many values a cron field (``*``, ``*/15``, ``1-5``, ``0,30``, ``8-18/2``) takes."""
+    values: set[int] = set()
+    for part in field.split(","):
+        body, _, step = part.partition("/")
+        ends = [0, span - 1] if body == "*" else body.split("-", 1)
+        if not all(str(end).isdigit() for end in ends):
+            return 1  # a name or anything else: not read here
+        low, high = int(ends[0]), int(ends[-1])
+        if step and len(ends) == 1:
+            high = span - 1  # "5/15": from 5 on
+        values.update(range(low, high + 1, int(step) if step.isdigit() and int(step) else 1))
+    return max(len(values), 1)
 
 
 def _calibrated_nightly(sweep, database: str | None, cases: int | None) -> str:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from evaluation.errors import EvalError
 from evaluation.spec import experiment_name_problem
 
 
@@ -164,6 +165,28 @@ def experiment_name(text: str) -> str:
     problem = experiment_name_problem(text)
     if problem:
         raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def experiment_template(text: str) -> str:
+    """An experiment name that may hold ``{date}`` and ``{time}`` (the scheduled start's,
+    UTC): the nightly deployment's ``experiment`` parameter."""
+    from datetime import UTC, datetime
+
+    from flows.run_names import experiment_name
+
+    try:
+        experiment_name(text, datetime(2025, 3, 9, 2, 0, tzinfo=UTC))
+    except EvalError as exc:
+        raise argparse.ArgumentTypeError(
+            "expected an experiment name that may hold {date} and {time} (e.g. "
+            f"qa-{{date}}-{{time}}): {str(exc).removeprefix('experiment: ')}"
+        ) from None
+    if experiment_name_problem(text.replace("{date}", "d").replace("{time}", "t")):
+        raise argparse.ArgumentTypeError(
+            "expected an experiment name that may hold {date} and {time} (e.g. "
+            f"qa-{{date}}-{{time}}), got {text!r}"
+        )
     return text
 
 

@@ -1215,6 +1215,12 @@ OPTION_CASES = [
         expect="argument --timeout: expected a number > 0, got 'nan'"),
     opt("opt-serve-nightly-cron", "serve", "--nightly-cron", "every night",
         expect="argument --nightly-cron: expected a cron expression of five fields"),
+    opt("opt-serve-nightly-experiment", "serve", "--nightly-experiment", "qa-{day}",
+        expect="argument --nightly-experiment: expected an experiment name that may hold "
+        "{date} and {time} (e.g. qa-{date}-{time}): 'qa-{day}' may hold only {date} and {time}"),
+    opt("opt-deploy-nightly-experiment-name", "deploy", "--nightly-experiment", "Nightly QA",
+        expect="argument --nightly-experiment: expected an experiment name that may hold "
+        "{date} and {time} (e.g. qa-{date}-{time}), got 'Nightly QA'"),
     opt("opt-serve-retrain-cron", "serve", "--retrain-cron", "0 4 * *",
         expect="argument --retrain-cron: expected a cron expression of five fields"),
     opt("opt-serve-timezone", "serve", "--timezone", "Mars/Olympus",

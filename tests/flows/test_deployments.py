@@ -221,3 +221,30 @@ def test_sigterm_before_serving_stops_serve_with_exit_0_and_a_line(monkeypatch, 
         signal.signal(signal.SIGTERM, previous)
     assert stopped.value.code == 0
     assert "serve: stopped by SIGTERM before it was serving\n" in capfd.readouterr().err
+
+
+def test_a_sub_daily_nightly_gets_an_experiment_template_and_a_warning_without_one(
+    monkeypatch, capsys
+):
+    """With `--nightly-cron '* * * * *'` every run of a day resumed `<series>-nightly-<date>`
+    and the series never grew; `serve` had no option for the `experiment` template the
+    docs named. `--nightly-experiment` sets it, and a schedule more often than daily
+    without {time} is warned about."""
+    import deployments.serve as module
+    import tasks.adapters.deployment_runs
+
+    served: list[dict] = []
+    monkeypatch.setattr(tasks.adapters.deployment_runs, "run_control_from_settings", lambda: None)
+    monkeypatch.setattr(module, "serve_all", lambda warn, limit=None, **kw: served.append(kw))
+    argv = ["serve", "--no-metrics", "--nightly-spec", str(DEMO), "--nightly-cron", "*/15 * * * *"]
+    assert main(argv) == 0
+    assert served[-1]["nightly_experiment"] is None
+    warned = capsys.readouterr().err
+    assert "--nightly-cron '*/15 * * * *' fires more than once a day" in warned
+    assert "give --nightly-experiment 'demo-simulated-{date}-{time}'" in warned
+
+    assert main([*argv, "--nightly-experiment", "demo-{date}-{time}"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    nightly = by_name(build_deployments(**served[-1]))
+    parameters = nightly["nightly-regression/nightly-served"].parameters
+    assert parameters["experiment"] == "demo-{date}-{time}"
