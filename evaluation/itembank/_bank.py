@@ -7,13 +7,14 @@ import re
 import textwrap
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from evaluation.errors import EvalError
+from evaluation.itembank._left_out import LeftOut, left_out
 from evaluation.itembank.schema import BankAbility, BankCase, ItemBank
 from evaluation.labels import num_predict_spelled
 from evaluation.series.schema import SeriesRun
@@ -46,7 +47,8 @@ class Scores:
     """A suite's stored scores on one metric: configs × cases, the mean over samples
     (``y``) and how many samples (``w``, 0 where the config did not run the case);
     ``older``: experiments left out because they ran other content of the suite;
-    ``pipelines``: pipeline configs left out (their cases are not exchangeable)."""
+    ``pipelines``: pipeline configs left out (their cases are not exchangeable);
+    ``left``: runs left out as alarmed or not completed (``_left_out``)."""
 
     suite: str
     metric: str
@@ -59,6 +61,7 @@ class Scores:
     older: int = 0
     pipelines: int = 0
     path: str = ""
+    left: LeftOut = field(default_factory=LeftOut)
 
     def content(self) -> str:
         """The content these scores are of, as a user can tell it apart: its digest and
@@ -74,6 +77,8 @@ class Scores:
                 f"({self.content()}): {self.older} experiment(s) that ran other content of "
                 "it were left out (a run of the content to calibrate on makes it the last)"
             )
+        if self.left:
+            out.append(self.left.note())
         if self.pipelines:
             out.append(
                 f"{self.pipelines} pipeline config(s) left out: a pipeline's cases are not "
@@ -173,9 +178,12 @@ def model_family(model: str) -> str:
     return found.group(0).lower() if found else base
 
 
-def stored_scores(session: Session, suite: str, metric: str | None = None) -> Scores:
+def stored_scores(
+    session: Session, suite: str, metric: str | None = None, *, all_runs: bool = False
+) -> Scores:
     """Every stored score of ``suite`` on ``metric`` (default: the suite's first
-    metric), from the experiments that ran the suite as it is now."""
+    metric), from the experiments that ran the suite as it is now, but those left out
+    as alarmed or not completed (``_left_out``; ``all_runs`` keeps them)."""
     import numpy as np
 
     row = session.get(SuiteRow, suite)
@@ -195,6 +203,9 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
         if not digests.get(name) or digests[name].split("+")[0] == row.fingerprint
     ]
     older = len(ran) - len(experiments)
+    left = LeftOut() if all_runs else left_out(session, [name for _, name in experiments])
+    dropped = {*left.alarmed, *left.not_completed}
+    experiments = [(e, name) for e, name in experiments if name not in dropped]
     piped = set(session.exec(select(ConfigPipeline.config_hash)).scalars().all())
     cases = sorted(
         session.exec(select(CaseRow.case_id).where(CaseRow.suite == suite)).scalars().all()
@@ -268,6 +279,7 @@ def stored_scores(session: Session, suite: str, metric: str | None = None) -> Sc
         older,
         len(pipelines),
         row.path,
+        left,
     )
 
 
@@ -287,15 +299,18 @@ def _did_you_mean(session: Session, asked: str) -> str:
     return f"; a suite is named, not its file: did you mean {found!r}?" if found else ""
 
 
-def calibrate_bank(session: Session, suite: str, metric: str | None = None) -> Bank:
-    """Calibrate a new version of ``suite``'s bank from every stored score and store it;
-    refused (nothing written) below ``MIN_CONFIGS`` configs that ran half the suite.
-    Cases no config scored are left out (nothing is known of them)."""
+def calibrate_bank(
+    session: Session, suite: str, metric: str | None = None, *, all_runs: bool = False
+) -> Bank:
+    """Calibrate a new version of ``suite``'s bank from every stored score (but the runs
+    ``stored_scores`` leaves out) and store it; refused (nothing written) below
+    ``MIN_CONFIGS`` configs that ran half the suite. Cases no config scored are left out
+    (nothing is known of them)."""
     import numpy as np
 
     from evaluation.itembank._calibrate import CHECK_SHARE, calibrate
 
-    scores = stored_scores(session, suite, metric)
+    scores = stored_scores(session, suite, metric, all_runs=all_runs)
     enough = (scores.w > 0).mean(1) >= 0.5
     if enough.sum() < MIN_CONFIGS:
         older = (

@@ -23,7 +23,8 @@ def cmd_bank(args: argparse.Namespace) -> int:
             f"{url.removeprefix('sqlite:///')} yet"
         )
     with session_scope(open_engine(args)) as session:
-        scores = stored_scores(session, args.suite, args.metric)  # refuses a suite never run
+        # refuses a suite never run
+        scores = stored_scores(session, args.suite, args.metric, all_runs=args.all_runs)
         bank = current_bank(session, args.suite, scores.metric)
         fresh = (
             bank is not None
@@ -39,7 +40,8 @@ def cmd_bank(args: argparse.Namespace) -> int:
             print(bank.summary())
             print(f"  {'up to date' if fresh else _stale(bank, scores)}")
             return 0
-        bank = calibrate_bank(session, args.suite, scores.metric)  # refusals print nothing
+        # refusals print nothing
+        bank = calibrate_bank(session, args.suite, scores.metric, all_runs=args.all_runs)
     _notes(scores)
     print(bank.summary())
     return 0
@@ -100,7 +102,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "per config) to every stored score of SUITE and store it as a new version, when "
         "results arrived since the last; `run --level calibrated` then runs 10% of the "
         "cases in the seeded stratified order and every score shown is a full-suite "
-        "estimate. Pipeline configs and cases no config scored are left out.",
+        "estimate. Pipeline configs, cases no config scored, runs that did not complete "
+        "and runs the series watch raised an ALARM on are left out.",
     )
     p.add_argument("suite")
     p.add_argument(
@@ -110,4 +113,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--show", action="store_true", help="show the newest bank, change nothing")
     p.add_argument("--force", action="store_true", help="recalibrate even when up to date")
+    p.add_argument(
+        "--all-runs",
+        action="store_true",
+        help="keep the runs left out by default: those the series watch raised an ALARM on "
+        "(not accepted as a baseline) and those that did not complete",
+    )
     p.set_defaults(func=cmd_bank)

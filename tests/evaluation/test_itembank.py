@@ -276,3 +276,40 @@ def test_a_subset_mean_of_few_groups_is_clustered_as_the_leaderboard() -> None:
     text = estimates_text("contains", [ConfigEstimate("smollm2 t=0", clustered)])
     assert "clustered by case group as the leaderboard's" in text.replace("\n  ", " ")
     assert max(map(len, text.splitlines())) <= 100
+
+
+def test_the_bank_leaves_out_the_nights_the_watch_alarmed_on_and_runs_not_completed():
+    """A newcomer's bank pooled every stored score of a config, the two nights its host
+    was degraded (the series watch alarmed on both) included: "measured 0.337" where
+    every normal night scored 0.417. Now the runs the watch raised an ALARM on (unless
+    accepted as a baseline since) and those that did not complete are left out, the note
+    says which and why, and ``all_runs`` (`bank --all-runs`) keeps them."""
+    from evaluation.itembank import stored_scores
+    from evaluation.itembank._left_out import LeftOut
+    from evaluation.storage.models import SuiteRow
+    from evaluation.storage.repository import get_experiment
+    from tests.support.series_db import CHANGING, SUITE, add_nights
+
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        names = add_nights(session, 11, series="wt", drop_from=10, seed=1)
+        content = session.get(SuiteRow, SUITE.name).fingerprint
+        for run in session.exec(select(SeriesRun)).scalars():
+            run.suite_digest = content  # the suite's content as last run
+        get_experiment(session, names[3]).status = "failed"
+    with session_scope(engine) as session:
+        kept = stored_scores(session, SUITE.name, "exact_match")
+        every = stored_scores(session, SUITE.name, "exact_match", all_runs=True)
+    assert kept.left == LeftOut(alarmed=(names[10],), not_completed=(names[3],))
+    assert kept.notes()[0] == (
+        f"left out 1 run its series watch raised an ALARM on ({names[10]}; not accepted as "
+        f"a baseline) and 1 run not completed ({names[3]}): --all-runs keeps them"
+    )
+    assert every.left == LeftOut() and every.notes() == []
+    assert every.w.sum() == kept.w.sum() + 2 * 2 * len(SUITE.cases)  # two nights, 2 configs
+    dropped = kept.configs.index(CHANGING.hash)
+    assert kept.y[dropped].mean() > every.y[dropped].mean()  # the degraded night pulled it
+    with session_scope(engine) as session:
+        get_experiment(session, names[10]).accepted_baseline = True  # its level, accepted
+    with session_scope(engine) as session:
+        assert stored_scores(session, SUITE.name, "exact_match").left.alarmed == ()
