@@ -101,24 +101,46 @@ class WatchSettings:
     def refuse_no_threshold(self, streams: int) -> None:
         """WatchError when an allowance leaves a series of ``streams`` streams no
         threshold: where the CUSUM's run length at h = 0 already exceeds the promised
-        one, h ≤ 0 and the watch no longer means what it promises."""
+        one, h ≤ 0 and the watch no longer means what it promises. The advice is what
+        works: the false-alarm rate below which both allowances have a threshold, and
+        a smaller ``--k`` only where the quality allowance alone is too large (the
+        latency's is fixed)."""
         arl0 = 100.0 * max(streams, 1) / self.false_alarms_per_100_nights
-        for k, name in ((self.k, "k"), (self.k_latency, "the p95 latency's k")):
-            if siegmund_arl(0.0, k) >= arl0:
-                low, high = 0.0, k
-                for _ in range(40):
-                    mid = (low + high) / 2
-                    low, high = (mid, high) if siegmund_arl(0.0, mid) < arl0 else (low, mid)
-                raise WatchError(
-                    f"CUSUM {name} = {k:g} with {self.false_alarms_per_100_nights:g} false "
-                    f"alarms per 100 nights over {streams} stream(s) leaves the watch no "
-                    f"threshold (h ≤ 0): use a k below {math.floor(low * 100) / 100:g} "
-                    "(--k), or fewer false alarms (--false-alarms)"
-                )
+        quality, latency = (siegmund_arl(0.0, k) >= arl0 for k in (self.k, self.k_latency))
+        if not (quality or latency):
+            return
+        # h > 0 needs siegmund_arl(0, k) < 100 · streams / F for both k
+        most = min(100.0 * max(streams, 1) / siegmund_arl(0.0, k) for k in (self.k, self.k_latency))
+        fewer = f"--false-alarms below {_below(most)}"
+        promise = (
+            f"{self.false_alarms_per_100_nights:g} false alarms per 100 nights over "
+            f"{streams} stream(s)"
+        )
+        if latency:
+            raise WatchError(
+                f"{promise} leaves the p95 latency's CUSUM (its allowance k = "
+                f"{self.k_latency:g}, fixed) no threshold (h ≤ 0): use {fewer}"
+            )
+        low, high = 0.0, self.k
+        for _ in range(40):
+            mid = (low + high) / 2
+            low, high = (mid, high) if siegmund_arl(0.0, mid) < arl0 else (low, mid)
+        raise WatchError(
+            f"CUSUM k = {self.k:g} with {promise} leaves the watch no threshold (h ≤ 0): "
+            f"use a k below {math.floor(low * 100) / 100:g} (--k), or {fewer}"
+        )
 
     def allowance(self, metric: str) -> float:
         """The CUSUM allowance of a stream of ``metric``."""
         return self.k_latency if metric == "latency_p95" else self.k
+
+
+def _below(bound: float) -> str:
+    """``bound`` rounded down to 3 significant figures, strictly below it: a value
+    the advice "below N" gives that works itself."""
+    step = 10.0 ** (math.floor(math.log10(bound)) - 2)
+    below = (math.ceil(bound / step) - 1) * step
+    return f"{below:.3g}"
 
 
 def beyond_noise(

@@ -4,6 +4,7 @@ cases, a gate against itself, an empty baseline, no baseline at all. Each is one
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -101,7 +102,12 @@ CASES = {
     "trends-k-leaves-no-threshold": (  # newcomer-45: --k 5 gave h = 0.00
         ["trends", "nightly", "--k", "5"],
         "CUSUM k = 5 with 2 false alarms per 100 nights over 6 stream(s) leaves the watch no "
-        "threshold (h ≤ 0): use a k below 3.91 (--k)",
+        "threshold (h ≤ 0): use a k below 3.91 (--k), or --false-alarms below 0.258",
+    ),
+    "trends-false-alarms-leave-no-threshold": (  # newcomer F21: advised a --k, which no k fixes
+        ["trends", "nightly", "--false-alarms", "99"],
+        "99 false alarms per 100 nights over 6 stream(s) leaves the p95 latency's CUSUM (its "
+        "allowance k = 1.5, fixed) no threshold (h ≤ 0): use --false-alarms below 94.5",
     ),
     "gate-no-baseline-accepted": (
         ["gate", "nightly-night-01"],
@@ -133,6 +139,25 @@ def test_refused_in_one_line_with_nothing_written(case, db, tmp_path, capsys) ->
     assert "Traceback" not in out + err
     assert not junit.exists() and not summary.exists()
     assert row_counts(db) == before
+
+
+@pytest.mark.parametrize(
+    "case", ["trends-k-leaves-no-threshold", "trends-false-alarms-leave-no-threshold"]
+)
+def test_following_the_no_threshold_advice_works(case, db, capsys) -> None:
+    # newcomer F21: "use a k below 1.31 (--k)", followed, gave the very same error
+    argv = CASES[case][0]
+    rc, _, err = run_cli(["--database", db, *argv], capsys)
+    assert rc == 2
+    advised = re.findall(r"(?:use a k below|--false-alarms below) ([0-9.e+-]+)", err)
+    fixes = [["--false-alarms", advised[-1]]]
+    if "--k" in argv:
+        fixes.append(["--k", advised[0]])
+    for fix in fixes:
+        given = dict(zip(argv[2::2], argv[3::2], strict=True)) | {fix[0]: fix[1]}
+        followed = [*argv[:2], *(x for pair in given.items() for x in pair)]
+        rc, out, err = run_cli(["--database", db, *followed], capsys)
+        assert rc == 0 and "series nightly" in out, (followed, err)
 
 
 def test_a_good_gate_writes_its_files_and_exits_by_its_verdict(db, tmp_path, capsys) -> None:
