@@ -74,3 +74,17 @@ def test_no_product_module_imports_a_dev_only_package(package):
         for name in names & set(dev_only)
     }
     assert not found, "; ".join(sorted(found))
+
+
+def test_every_documented_install_of_evalflow_uses_the_constraints():
+    # newcomer: docs/trends.md's CI job and running-for-real.md's step 3 installed without
+    # them, where running-for-real.md warns that Prefect then fails (SQLAlchemy 2.1,
+    # FastAPI > 0.150)
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    unconstrained = [
+        f"{page.name}: {line.strip()}"
+        for page in pages
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if re.search(r"pip install\b.*\s-e\s+['\"]?\.", line) and "-c constraints.txt" not in line
+    ]
+    assert unconstrained == []

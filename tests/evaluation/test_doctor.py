@@ -395,3 +395,16 @@ def test_a_silent_host_no_run_of_ours_uses_is_not_answering_and_unhealthy(
     assert held.startswith("healthy: ") and held.endswith(", except 1 host not checked (busy)\n")
     busy = "connected but no answer within 1 s: busy with experiment 'nightly', which runs on it"
     assert f"BUSY host llama {hung.url}: {busy}" in " ".join(held_doctor.split())  # unwrapped
+
+
+def test_the_docs_give_the_codes_deadlines_for_a_silent_host():
+    # newcomer: docs/bad-input.md said a silent host is busy after 3 s, doctor said 5 s
+    from evaluation.run._preflight import PREFLIGHT_TIMEOUT_S
+    from flows.cli.ops import DEFAULT_TIMEOUT_S
+
+    text = " ".join((REPO / "docs/bad-input.md").read_text(encoding="utf-8").split())
+    assert f"does not answer within {PREFLIGHT_TIMEOUT_S:g} s, the run's own check's" in text
+    waits = f"`doctor`, `health` and `/health/deep` wait {DEFAULT_TIMEOUT_S:g} s, `--timeout`"
+    assert waits in text
+    ops = " ".join((REPO / "docs/operations.md").read_text(encoding="utf-8").split())
+    assert f"does not answer within {DEFAULT_TIMEOUT_S:g} s (`--timeout`" in ops
