@@ -29,7 +29,7 @@ from evaluation.monitor._control import (
 )
 from evaluation.monitor._home import HomeCache, home, live_facts, running_runs
 from evaluation.monitor._live import STAGES
-from evaluation.monitor._series_page import reference_level, stream_chart, stream_status
+from evaluation.monitor._series_page import reference_level, stream_chart
 from evaluation.monitor._status import gpu_text
 from evaluation.monitor._summary import stale_ids, store_summary
 from evaluation.monitor._svg import line_chart, sparkline
@@ -122,7 +122,6 @@ def add_monitor(
             "series.html",
             watch=watch,
             chart=stream_chart,
-            status_of=stream_status,
             reference_of=reference_level,
             figure=figure,
             **page_context,

@@ -29,17 +29,6 @@ def reference_level(stream: StreamVerdict) -> float | None:
     return None
 
 
-def stream_status(stream: StreamVerdict) -> str:
-    """``ALARM`` on an alarmed last night, ``watch`` when evidence has built up to half
-    the threshold or the last night moved while learning, else ``ok``."""
-    last = stream.last
-    if last.alarm:
-        return "ALARM"
-    if last.moved or (stream.threshold and last.evidence >= stream.threshold / 2):
-        return "watch"
-    return "ok"
-
-
 def stream_chart(
     stream: StreamVerdict, events: Sequence[SeriesEvent], *, title: str = ""
 ) -> Markup:

@@ -1,6 +1,7 @@
 """Series: one spec run again and again, and the watch over it. Which runs form a series
 and what each really ran with (``_series``, tables in ``schema``), a suite's digest
-(``_digest``), where two points stop being comparable (``_events``), asking the servers
+(``_digest``), where two points stop being comparable (``_events``), greedy outputs that
+changed between two runs (``_greedy``), asking the servers
 what ran (``_what_ran``), change detection with false alarms controlled over configs ×
 metrics × nights (``_watch``), the watch over a stored series (``_trends``), the CI gate
 (``_gate``) and their renderings (``_render``). Names are imported on first use."""

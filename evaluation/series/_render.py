@@ -72,11 +72,12 @@ def _value(v: float | None, metric: str) -> str:
 
 
 def _change(v: float | None, metric: str) -> str:
+    """Ratios in whole percent, others to three decimals; a rounded zero as ``+0%``,
+    never ``-0%`` (its sign is float noise)."""
     if v is None:
         return "–"
-    if metric in ("latency_p95", "tokens_per_s"):
-        return f"{v:+.0%}"
-    return f"{v:+.3f}"
+    text = f"{v:+.0%}" if metric in ("latency_p95", "tokens_per_s") else f"{v:+.3f}"
+    return text.replace("-", "+") if not text.strip("+-0.%") else text  # no "-0%"
 
 
 def figure(v: float | None, metric: str, *, change: bool = False) -> str:
@@ -86,17 +87,23 @@ def figure(v: float | None, metric: str, *, change: bool = False) -> str:
     return _change(v, metric) if change else _value(v, metric)
 
 
-def _state(night: Night, metric: str) -> str:
-    """A night's state word; a learning night that moved says how far, not "ok"."""
-    if night.alarm:
-        return "ALARM"
-    if night.moved:
+def _change_interval(night: Night, metric: str) -> str:
+    """``+0.042 [-0.052, +0.137]``: the change with its 95% interval where known."""
+    change = _change(night.change, metric)
+    if night.change_low is not None and night.change_high is not None:
         low, high = _change(night.change_low, metric), _change(night.change_high, metric)
-        return (
-            f"learning: moved {_change(night.change, metric)} [{low}, {high}] from the nights "
-            "before; not judged yet"
-        )
-    return "watch" if night.evidence > 0 else "ok"
+        change += f" [{low}, {high}]"
+    return change
+
+
+def _state(stream: StreamVerdict) -> str:
+    """The last night's status (``StreamVerdict.status``); a learning night that moved
+    says how far."""
+    night, metric = stream.last, stream.metric
+    if not night.alarm and night.moved:
+        moved = _change_interval(night, metric)
+        return f"learning: moved {moved} from the nights before; not judged yet"
+    return stream.status
 
 
 def _learning(s: StreamVerdict, learning: int) -> str:
@@ -117,9 +124,7 @@ def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
         if last.low is not None and last.high is not None
         else ""
     )
-    change = _change(last.change, s.metric)
-    if last.change_low is not None and last.change_high is not None:
-        change += f" [{_change(last.change_low, s.metric)}, {_change(last.change_high, s.metric)}]"
+    change = _change_interval(last, s.metric)
     judged = (
         f"one-sided p {last.p:.2g}"
         if last.p is not None
@@ -132,7 +137,7 @@ def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
         )
     )
     line = sparkline(shown, cut)
-    state = _state(last, s.metric)
+    state = _state(s)
     if not last.alarm and s.last_alarm:
         state += f" (alarm on {s.last_alarm})"
     value = s.estimated or f"{_value(last.value, s.metric)}{interval}"
@@ -218,16 +223,11 @@ def watch_markdown(watch: SeriesWatch) -> str:
     ]
     for s in watch.streams:
         n = s.last
-        interval = (
-            f" [{_change(n.change_low, s.metric)}, {_change(n.change_high, s.metric)}]"
-            if n.change_low is not None
-            else ""
-        )
         p = f"{n.p:.2g}" if n.p is not None else "learning"
-        state = "**ALARM**" if n.alarm else _state(n, s.metric)
+        state = "**ALARM**" if n.alarm else _state(s)
         lines.append(
             f"| {s.label} | {s.metric} | {s.estimated or _value(n.value, s.metric)} | "
-            f"{_change(n.change, s.metric)}{interval} | {p} | {n.evidence:.2f} | {state} |"
+            f"{_change_interval(n, s.metric)} | {p} | {n.evidence:.2f} | {state} |"
         )
     if watch.events:
         lines += ["", "Events:", *[f"- {e.message}" for e in watch.events]]
@@ -431,9 +431,7 @@ def moved_lines(streams: Sequence[StreamVerdict]) -> list[str]:
     out = []
     for s in streams:
         n = s.last
-        change = _change(n.change, s.metric)
-        if n.change_low is not None and n.change_high is not None:
-            change += f" [{_change(n.change_low, s.metric)}, {_change(n.change_high, s.metric)}]"
+        change = _change_interval(n, s.metric)
         why = (
             "alarm"
             if n.alarm

@@ -22,15 +22,16 @@ from sqlmodel import Session
 from evaluation.errors import MetricError
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import SeriesEvent, series_events
+from evaluation.series._greedy import greedy_changes
 from evaluation.series._series import SeriesPoint, point_of, series_experiments
 from evaluation.series._watch import (
     ESCALATE_SHARE,
     LATENCY_FLOOR,
     WatchSettings,
     beyond_noise,
-    cusum,
     mean_stream_z,
     p95_stream_z,
+    watch_stream,
 )
 from evaluation.storage.repository import generations_frame, scores_frame
 
@@ -127,6 +128,17 @@ class StreamVerdict:
     @property
     def alarm_nights(self) -> tuple[str, ...]:
         return tuple(n.experiment for n in self.nights if n.alarm)
+
+    @property
+    def status(self) -> str:
+        """``ALARM`` on an alarmed last night; ``watch`` when its evidence reached half the
+        threshold or it is a learning night that moved (``beyond_noise``: what sends a
+        calibrated night to the full suite); else ``ok``. The one rule that ``evalflow
+        trends``, the monitor's series page and the nightly's artifact show."""
+        last = self.last
+        if last.alarm:
+            return "ALARM"
+        return "watch" if beyond_noise(last.evidence, self.threshold, moved=last.moved) else "ok"
 
     def describe(self) -> str:
         """What changed, by how much, since when: the alarm's sentence."""
@@ -245,6 +257,7 @@ def watch_series(
             + ", ".join(stale)
         )
     frames = _Frames(session, experiments)
+    notes += greedy_changes(session, points, done, configs, frames.generations)
     subset = _subset(points, done)
     if done and points[done[-1]].watched == "fallback":
         last = points[done[-1]]
@@ -276,6 +289,7 @@ def watch_series(
     h = settings.threshold(len(inputs))
     verdicts = []
     plain: dict[tuple[str, str], list[str]] = {}  # (metric, why) -> the configs' labels
+    after_accepted: dict[tuple[str, str, str], list[str]] = {}  # alarms after the accepted
     for segment, config, metric, higher, per_night, accepted, ran in inputs:
         weights = None
         if subset and metric not in OPERATIONAL:
@@ -299,7 +313,7 @@ def watch_series(
                 weights,
             )
             if note:
-                notes.append(note)
+                after_accepted.setdefault(note, []).append(f"{metric} of {verdict.label}")
         if weights is not None and banks is not None:  # the nights the verdict kept
             n = len(verdict.nights)
             verdict = _estimated(
@@ -314,6 +328,7 @@ def watch_series(
             verdict = replace(verdict, cases=f"{len(subset)} of {segment[-1].suite_cases} cases")
         verdicts.append(verdict)
     notes += [f"{metric} of {', '.join(labels)}: {why}" for (metric, why), labels in plain.items()]
+    notes += [_alarm_stands(*key, streams) for key, streams in after_accepted.items()]
     return SeriesWatch(
         series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes)
     )
@@ -461,13 +476,13 @@ def _from_accepted(
     settings: WatchSettings,
     streams: int,
     weights: pd.Series | None = None,
-) -> tuple[StreamVerdict, str | None]:
+) -> tuple[StreamVerdict, tuple[str, str, str] | None]:
     """Accepting run ``segment[at]`` as the baseline accepts the level of a stream that
     alarmed at or before it: that stream's comparison starts afresh from it. A stream
     with no alarm up to it keeps every earlier night of the segment as its reference
     (they were in control; dropping them would only re-learn, and a later drop would be
-    taken for a learning night), and an alarm after the accepted run stands: the note
-    says so."""
+    taken for a learning night), and an alarm after the accepted run stands: for the
+    note, the accepted run, the first and the last alarm after it."""
     if any(n.alarm for n in verdict.nights[: at + 1]):
         return _stream(
             segment[at:], config, metric, higher, per_night[at:], settings, streams, weights
@@ -475,10 +490,20 @@ def _from_accepted(
     later = [n.experiment for n in verdict.nights[at + 1 :] if n.alarm]
     if not later:
         return verdict, None
-    return verdict, (
-        f"accepted baseline {segment[at].experiment} lies before the alarm on {later[0]} "
-        f"({metric} of {verdict.label}): the alarm stands; accept {later[-1]} or a later "
-        "run to take its level as the reference"
+    return verdict, (segment[at].experiment, later[0], later[-1])
+
+
+def _alarm_stands(accepted: str, first: str, last: str, streams: Sequence[str]) -> str:
+    """The note of alarms after the accepted baseline: they stand, and the later runs are
+    still compared with the level before them (a run back at it is ok, a repeat alarms
+    again); accepting an alarmed run is for a level meant to stay."""
+    which = (
+        " and ".join(streams) if len(streams) <= 2 else f"{len(streams)} streams: {streams[0]}, …"
+    )
+    return (
+        f"accepted baseline {accepted} lies before the alarm on {first} ({which}): the alarm "
+        "stands, and the later runs are compared with the level before it; only if that "
+        f"level is meant to stay, accept {last} or a later run at it"
     )
 
 
@@ -563,18 +588,25 @@ def _stream(
     measured = grid[0].copy()  # a partial night's own figure is still shown
     grid[0, partial] = np.nan  # not compared with full nights, nor a reference for them
     judged_on[0, partial] = np.nan
-    if metric == "latency_p95":
-        theta, var, z = p95_stream_z(
-            grid, window=settings.window, learning=settings.learning, floor=LATENCY_FLOOR
-        )
-    else:
-        theta, var, z = mean_stream_z(
+
+    def z_of(excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if metric == "latency_p95":
+            return p95_stream_z(
+                grid,
+                window=settings.window,
+                learning=settings.learning,
+                floor=LATENCY_FLOOR,
+                excluded=excluded,
+            )
+        return mean_stream_z(
             judged_on,
             higher_is_better=higher,
             window=settings.window,
             learning=settings.learning,
+            excluded=excluded,
         )
-    path, alarms = cusum(z, k, h)
+
+    theta, var, z, path, alarms = watch_stream(z_of, grid.shape[:-1], k, h)
     theta, var, z, path, alarms = theta[0], var[0], z[0], path[0], alarms[0]
     sign = -1.0 if higher else 1.0  # theta is in the worse direction
     nights = []
@@ -618,7 +650,11 @@ def _stream(
     reference: tuple[str, ...] = ()
     if since is not None:
         start = next(i for i, p in enumerate(points) if p.experiment == since)
-        full = [p.experiment for p, n in zip(points[:start], nights, strict=False) if not n.partial]
+        full = [  # the nights it was compared with: no partial one, no alarmed one
+            p.experiment
+            for p, n in zip(points[:start], nights, strict=False)
+            if not n.partial and not n.alarm
+        ]
         reference = tuple(full[-settings.window :])
     flipped = (
         _flipped(grid[0, : j + 1], higher) if metric not in OPERATIONAL and nights[j].alarm else ()

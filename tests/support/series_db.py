@@ -3,11 +3,21 @@ cases night after night, with a drop or a slowdown injected from a chosen night.
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import numpy as np
 from sqlmodel import Session
 
-from evaluation.series import ModelRan, record_run
+from evaluation.backends.base import GenerationRequest
+from evaluation.compare._leaderboard import aggregate_rows
+from evaluation.metrics import get_metrics
+from evaluation.run._scoring import score_generations
+from evaluation.run._sweep import open_backends, prepare_sweep
+from evaluation.run._work import GenerationRecord, build_messages
+from evaluation.series import ModelRan, record_run, suite_digest, what_ran
 from evaluation.spec import Config
+from evaluation.storage import repository as stored
 from tests.support.results_db import add_experiment, make_config, make_suite
 
 SUITE = make_suite(60)
@@ -72,3 +82,71 @@ def add_nights(
         session.flush()
         names.append(name)
     return names
+
+
+def add_simulated_night(session: Session, spec: Path, name: str, *, series: str) -> None:
+    """One completed night of ``spec`` run on its simulated host as ``evalflow run SPEC
+    --experiment NAME --series SERIES`` stores it (generations with the backend's
+    timings, scores, aggregates, what ran), without Prefect: the simulated backend is
+    deterministic, so a night of an unchanged spec repeats every output."""
+    sweep = prepare_sweep(spec)
+    backends = open_backends(sweep)
+    ((host, backend),) = backends.items()
+
+    async def generate() -> tuple[list, list[ModelRan]]:
+        results = await asyncio.gather(
+            *(
+                backend.generate(
+                    GenerationRequest(
+                        item.model,
+                        build_messages(item.config, item.case, sweep.suite),
+                        item.params,
+                        item.case.id,
+                        item.sample_index,
+                    )
+                )
+                for item in items
+            )
+        )
+        found = {host: {m.name: m for m in await backend.list_models()}}
+        return list(results), await what_ran(backends, found)
+
+    items = sweep.work_items()
+    results, models = asyncio.run(generate())
+    stored.record_suite(session, sweep.suite)
+    experiment = stored.register_experiment(
+        session,
+        name=name,
+        suite=sweep.suite,
+        configs=sweep.configs,
+        spec={"name": sweep.spec.name},
+        spec_path=str(spec),
+        samples_per_case=1,
+        metrics=sweep.metrics,
+        simulated=True,
+    )
+    stored.save_generations(
+        session,
+        experiment.id,
+        [GenerationRecord(item, host, 1, r) for item, r in zip(items, results, strict=True)],
+    )
+    generations = stored.generations_frame(session, experiment.id)
+    metrics = get_metrics(list(sweep.metrics))
+    for metric, values in score_generations(generations, sweep.suite, metrics).items():
+        stored.replace_scores(session, generations["id"].tolist(), metric, list(values))
+    rows = aggregate_rows(
+        generations, stored.scores_frame(session, experiment.id), metrics, sweep.suite
+    )
+    stored.replace_aggregates(session, experiment.id, rows)
+    experiment.status = "completed"
+    session.add(experiment)
+    record_run(
+        session,
+        name,
+        series=series,
+        explicit=True,
+        suite=sweep.suite.name,
+        suite_digest=suite_digest(sweep.suite),
+        models=models,
+    )
+    session.flush()

@@ -1,0 +1,189 @@
+"""A newcomer's series on the simulated backend (benchmarks/suites/qa-short, 2 models ×
+2 temperatures): six identical nights, a degraded host's night (``?degrade=0.5``) that
+alarms, the last good night accepted, a normal night, a slightly degraded one, then the
+same collapse again. The second collapse alarms as the first did: an alarmed night is a
+known change, kept out of the later nights' reference and spread. Its tokens/s repeat
+every night up to float rounding: no change, "ok", in `trends` and on the monitor."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from evaluation.series import Night, StreamVerdict, figure, trends_text, watch_series
+from evaluation.series._render import _stream_line
+from evaluation.storage.baselines import accept_baseline
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import Generation
+from evaluation.storage.repository import get_experiment
+from evaluation.view.app import create_app
+from tests.support.series_db import add_simulated_night
+
+SUITE = Path(__file__).resolve().parents[3] / "benchmarks" / "suites" / "qa-short.jsonl"
+QUALITY = ("exact_match", "contains")
+
+
+def _spec(folder: Path, name: str, url: str) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "wt",
+                "suite": str(SUITE),
+                "models": ["sim-small:1b", "sim-large:8b"],
+                "grid": {"temperature": [0.0, 0.7], "num_predict": [128], "seed": [42]},
+                "metrics": list(QUALITY),
+                "hosts": [{"name": "sim", "url": url, "slots": 4, "kind": "simulated"}],
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def watched(tmp_path_factory):
+    """The watch after wt-n6, wt-n7, wt-n8 and wt-n10, as the newcomer ran them, and the
+    monitor's series page after wt-n10."""
+    folder = tmp_path_factory.mktemp("wt")
+    normal = _spec(folder, "wt", "simulated://local")
+    collapse = _spec(folder, "wt-degraded", "simulated://local?degrade=0.5")
+    slight = _spec(folder, "wt-d01", "simulated://local?degrade=0.1")
+    engine = make_engine("sqlite://")
+    seen = {}
+    nights = [normal] * 6 + [collapse, normal, slight, collapse]
+    for night, spec in enumerate(nights, start=1):
+        name = f"wt-n{night}"
+        with session_scope(engine) as session:
+            add_simulated_night(session, spec, name, series="wt")
+        if night == 7:
+            with session_scope(engine) as session:
+                accept_baseline(session, "wt-n6")  # the last good run
+        if night in (6, 7, 8, 10):
+            with session_scope(engine) as session:
+                seen[name] = watch_series(session, "wt")
+    seen["page"] = TestClient(create_app(engine)).get("/series/wt").text
+    return seen
+
+
+def _quality(watch):
+    return [s for s in watch.streams if s.metric in QUALITY]
+
+
+def _mine(watch, stream):
+    (found,) = [s for s in watch.streams if (s.config, s.metric) == (stream.config, stream.metric)]
+    return found
+
+
+def test_the_same_collapse_a_second_time_alarms_again(watched):
+    first, second = watched["wt-n7"], watched["wt-n10"]
+    assert {(s.label, s.metric) for s in first.alarms} == {
+        (s.label, s.metric) for s in _quality(first)
+    }
+    # newcomer F7: wt-n7 stayed in the reference, its outlier widened wt-n10's interval
+    # fourfold ([-1.052, +0.095]) and nothing alarmed: `trends --fail-on-alarm` exited 0
+    assert {(s.label, s.metric) for s in second.alarms} == {
+        (s.label, s.metric) for s in _quality(second)
+    }
+    for stream in _quality(second):
+        before = _mine(first, stream)
+        width = stream.last.change_high - stream.last.change_low
+        assert width < 2 * (before.last.change_high - before.last.change_low)
+        assert stream.last.change_high < 0
+    assert "ALARM on wt-n10" in trends_text(second)
+
+
+def test_a_night_back_at_the_old_level_is_ok_and_the_note_does_not_push_the_bad_level(watched):
+    back = watched["wt-n8"]
+    assert not back.alarms
+    for stream in _quality(back):
+        assert stream.last.evidence == 0 and stream.last.change == pytest.approx(0, abs=0.02)
+    note = next(n for n in back.notes if "accepted baseline wt-n6" in n)
+    assert "accept wt-n7 or a later run to take its level" not in note
+    assert "compared with the level before it" in note
+
+
+def test_tokens_per_s_that_repeat_up_to_float_rounding_are_no_change(watched):
+    # newcomer F4: sim-large:8b t=0's tokens/s moved by -1.23e-09 on wt-n7 and got
+    # p = 0.024, evidence 1.89/3.52, "watch"
+    for name in ("wt-n7", "wt-n10"):
+        for stream in watched[name].streams:
+            if stream.metric != "tokens_per_s":
+                continue
+            last = stream.last
+            assert (last.change, last.evidence, last.p) == (0.0, 0.0, 0.5)
+            assert stream.status == "ok"
+            assert "change +0% [+0%, +0%]  one-sided p 0.5  evidence 0.00/3.52  ok" in (
+                _stream_line(stream, 3)
+            )
+
+
+def test_trends_and_the_monitor_page_show_one_status_and_one_change_per_stream(watched):
+    # newcomer F3: `trends` said "watch" at evidence 0.01/3.52 where the page said "ok",
+    # and the page printed the change as "-1.72e-09 [-6.19e-09, +2.74e-09]"
+    watch, page = watched["wt-n10"], watched["page"]
+    text = trends_text(watch)
+    for stream in watch.streams:
+        tag = f'data-config="{stream.config}" data-metric="{stream.metric}" data-status="'
+        assert f"{tag}{stream.status}" in page
+        article = page.split(tag)[1].split("</article>")[0]
+        last = stream.last
+        assert f"change {figure(last.change, stream.metric, change=True)}" in article
+        lines = text.splitlines()
+        block = lines[lines.index(f"{stream.label}  (since wt-n1, 10 runs)") :]
+        line = next(line for line in block if line.startswith(f"  {stream.metric} "))
+        assert line.split("  ")[-1].startswith(stream.status)
+        figures = article.split("<p>last ")[1].split("· p =")[0]  # the value, the change
+        assert "e-0" not in figures and "e-1" not in figures
+
+
+def test_evidence_below_half_the_threshold_is_ok_on_every_view():
+    # newcomer F1: "evidence 0.01/3.52 ... watch"
+    night = Night(
+        "n7",
+        121.0,
+        change=-1e-3,
+        change_low=-2e-3,
+        change_high=0.0,
+        z=0.76,
+        p=0.22,
+        evidence=0.01,
+        judged=True,
+    )
+    stream = StreamVerdict("c", "m t=0", "tokens_per_s", True, (night,), 3.52, "n1")
+    assert stream.status == "ok" and _stream_line(stream, 3).endswith("evidence 0.01/3.52  ok")
+    half = StreamVerdict(
+        "c", "m t=0", "tokens_per_s", True, (replace(night, evidence=1.76),), 3.52, "n1"
+    )
+    assert half.status == "watch"
+
+
+def test_identical_greedy_nights_say_nothing_of_their_outputs(watched):
+    assert not [n for n in watched["wt-n6"].notes if "greedy outputs" in n]
+
+
+def test_greedy_outputs_that_all_changed_are_named_though_no_digest_says_so(tmp_path):
+    # newcomer F8: another model served under the same name by an OpenAI-compatible
+    # server changed 36 of 36 greedy outputs; only its speed alarmed, nothing said why
+    spec = _spec(tmp_path, "wt", "simulated://local")
+    engine = make_engine("sqlite://")
+    for name in ("swap-n1", "swap-n2"):
+        with session_scope(engine) as session:
+            add_simulated_night(session, spec, name, series="swap")
+    with session_scope(engine) as session:
+        second = get_experiment(session, "swap-n2")
+        for row in session.exec(select(Generation).where(Generation.experiment_id == second.id)):
+            row[0].output = f"Answer: {row[0].output}"  # what another model would say
+    with session_scope(engine) as session:
+        watch = watch_series(session, "swap")
+    notes = [n for n in watch.notes if "greedy outputs" in n]
+    assert len(notes) == 2  # the two configs at temperature 0, not those at 0.7
+    assert notes[0].startswith(
+        "36 of 36 greedy outputs (temperature 0) of sim-small:1b t=0 n=128 seed=42 changed "
+        "since swap-n1"
+    )
+    assert f"note: {notes[0]}" in trends_text(watch)
