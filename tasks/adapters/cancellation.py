@@ -7,18 +7,14 @@ started (``prefect._internal.observers.FlowRunCancellingObserver``, Prefect 3.8)
 flow called in-process, as `evalflow run` does, has nobody watching: it would run on to
 the end while the UI said Cancelling. So the generate stage watches its own flow run:
 every ``POLL_S`` it reads the state, and on Cancelling (or Cancelled) it cancels the
-generation, which aborts the requests in flight and gives their host slots back. A
-runner's cancel, which also sends the process SIGTERM, ends the same way.
+generation, which aborts the requests in flight and gives their host slots back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-import threading
-from collections.abc import Awaitable, Iterator
-from types import FrameType
+from collections.abc import Awaitable
 from typing import TypeVar
 from uuid import UUID
 
@@ -60,55 +56,14 @@ async def unless_cancelled(
     if flow_run_id is None:  # not in a flow run: nothing to watch
         return await work
     running = asyncio.ensure_future(work)
-    stop = asyncio.Event()  # set by the runner's SIGTERM of a cancel
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        with _runner_cancel_sets(stop):
-            while True:
-                done, _ = await asyncio.wait(
-                    {running, stopping}, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED
-                )
-                if running in done:
-                    if stop.is_set() or await cancel_requested(client, flow_run_id):
-                        return None
-                    return running.result()
-                if stop.is_set() or await cancel_requested(client, flow_run_id):
-                    running.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await running
-                    return None
-    finally:
-        stopping.cancel()
-
-
-@contextlib.contextmanager
-def _runner_cancel_sets(stop: asyncio.Event) -> Iterator[None]:
-    """A runner's cancel (``evalflow serve``, a worker) tells the flow's process through
-    Prefect's control channel, then sends it SIGTERM; Prefect's handler raised
-    TerminationSignal wherever the generation stood, and ``serve``'s terminal showed
-    ERROR lines and three chained tracebacks for an ordinary cancel. Here that SIGTERM
-    sets ``stop`` instead, so the cancel ends as one seen on the flow run's state does
-    (one line, the flow run Cancelled). Any other SIGTERM is the previous handler's (a
-    crash, as before)."""
-    from prefect._internal import control_listener  # Prefect 3.8: the runner's intent
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set signal handlers
-        return
-    loop = asyncio.get_running_loop()
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        if control_listener.get_intent() == "cancel":
-            loop.call_soon_threadsafe(stop.set)
-        elif callable(previous):
-            previous(signum, frame)
-        elif previous == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.raise_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    while True:
+        done, _ = await asyncio.wait({running}, timeout=poll_s)
+        if done:
+            if await cancel_requested(client, flow_run_id):
+                return None
+            return running.result()
+        if await cancel_requested(client, flow_run_id):
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await running
+            return None
