@@ -5,7 +5,7 @@ every model call retried on its own with a host slot held only around each HTTP
 attempt. A generation that runs out of retries fails on its own;
 if the host then does not answer at all, the chunk ends early and hands the rest back,
 so the dispatcher can move it to another host. A request that timed out on a host that
-answered one of this run's requests within ``ANSWERED_RECENTLY_S`` fails on its own
+answered a request within ``ANSWERED_RECENTLY_S`` fails on its own
 even when the host's model list does not answer either: the host is slow (busy with the
 request given up on: llama.cpp finishes it), not down.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -27,6 +26,7 @@ from evaluation.run._chunk import as_chunk
 from evaluation.run._in_flight import case_in_flight
 from evaluation.run._pipelines import CaseRoute, PipelineFailed, SharedCalls, run_case
 from evaluation.run._work import GenerationRecord, WorkItem, WorkKey
+from evaluation.spec import HostSpec
 from evaluation.suites import Suite
 
 SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
@@ -36,7 +36,7 @@ ANSWERED_RECENTLY_S = 120.0
 """A host that answered within this long is slow when a request times out, not down."""
 
 clock: Callable[[], float] = time.monotonic
-_answered_at: weakref.WeakKeyDictionary[Backend, float] = weakref.WeakKeyDictionary()
+_answered_at: dict[HostSpec, float] = {}  # by host: an answer to any run of this process
 
 
 @dataclass
@@ -68,7 +68,7 @@ async def _answers(backend: Backend) -> bool:
 
 
 def _answered_recently(backend: Backend) -> bool:
-    answered = _answered_at.get(backend)
+    answered = _answered_at.get(backend.host)
     return answered is not None and clock() - answered <= ANSWERED_RECENTLY_S
 
 
@@ -127,7 +127,7 @@ async def run_chunk(
             try:
                 result, attempts, trace = await run_case(item, suite, route)
                 record = GenerationRecord(item, host, attempts, result=result, trace=trace)
-                _answered_at[backend] = clock()
+                _answered_at[backend.host] = clock()
             except BackendUnavailable as exc:
                 if await _is_down(exc, backend):
                     outcome.unfinished = [item, *chunk.rest()]

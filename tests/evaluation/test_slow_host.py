@@ -39,6 +39,8 @@ def chunks_on_a_hanging_host(answered_first: bool, seconds_later: float = 0.0):
     timeout, with the host's model list (busy with the request given up on, as a
     one-request-at-a-time server is). Returns the two chunks' outcomes."""
 
+    _generate._answered_at.clear()  # no answer of an earlier test's host on this port
+
     async def scenario():
         with running_standin(StandInConfig(models=(MODEL,))) as server:
             backend = OllamaBackend(
