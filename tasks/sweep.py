@@ -27,6 +27,7 @@ from evaluation.storage.db import make_engine, refresh_planner_facts, session_sc
 from evaluation.storage.dropped import dropped_configs
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
+    completed_count,
     completed_keys,
     record_models,
     record_suite,
@@ -191,7 +192,10 @@ def cancel_run(engine: Engine, experiment_id: int) -> State:
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         end_run(session, name, "cancelled", RunProcess.current(), reason=CANCELLED_REASON)
-    get_run_logger().warning("%s cancelled; rerun to resume", name)
+        kept = completed_count(session, experiment_id)
+    get_run_logger().warning(
+        "%s cancelled: %s kept; rerun to resume", name, counted(kept, "generation")
+    )
     return Cancelled(message=f"{name}: {CANCELLED_REASON}; rerun to resume")
 
 

@@ -7,20 +7,24 @@ started (``prefect._internal.observers.FlowRunCancellingObserver``, Prefect 3.8)
 flow called in-process, as `evalflow run` does, has nobody watching: it would run on to
 the end while the UI said Cancelling. So the generate stage watches its own flow run:
 every ``POLL_S`` it reads the state, and on Cancelling (or Cancelled) it cancels the
-generation, which aborts the requests in flight and gives their host slots back.
+generation, which aborts the requests in flight and gives their host slots back. A
+runner's cancel, which also sends the process SIGTERM, ends the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+import signal
+import threading
+from collections.abc import Awaitable, Iterator
+from types import FrameType
 from typing import TypeVar
 from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import PrefectClient
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectNotFound, TerminationSignal
 from prefect.logging import get_logger
 
 POLL_S = 1.0
@@ -56,14 +60,74 @@ async def unless_cancelled(
     if flow_run_id is None:  # not in a flow run: nothing to watch
         return await work
     running = asyncio.ensure_future(work)
-    while True:
-        done, _ = await asyncio.wait({running}, timeout=poll_s)
-        if done:
-            if await cancel_requested(client, flow_run_id):
-                return None
-            return running.result()
-        if await cancel_requested(client, flow_run_id):
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await running
-            return None
+    stop = asyncio.Event()  # set by a runner's SIGTERM (``_runner_cancel_sets``)
+    terminated = asyncio.Event()  # ... and this too where it was not a cancel
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        with _runner_cancel_sets(stop, terminated, client, flow_run_id):
+            while True:
+                done, _ = await asyncio.wait(
+                    {running, stopping}, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                cancelled = (stop.is_set() and not terminated.is_set()) or await cancel_requested(
+                    client, flow_run_id
+                )
+                if running in done and not terminated.is_set():
+                    return None if cancelled else running.result()
+                if cancelled or terminated.is_set():
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await running
+                    if terminated.is_set() and not cancelled:  # Prefect's way: a crash
+                        raise TerminationSignal(signal=signal.SIGTERM)
+                    return None
+    finally:
+        stopping.cancel()
+
+
+@contextlib.contextmanager
+def _runner_cancel_sets(
+    stop: asyncio.Event, terminated: asyncio.Event, client: PrefectClient, flow_run_id: UUID
+) -> Iterator[None]:
+    """A runner's cancel (``evalflow serve``, a worker) sends the flow's process SIGTERM
+    once the flow run is Cancelling; Prefect's handler raised TerminationSignal wherever
+    the generation stood, and ``serve``'s terminal showed ERROR lines (with a model
+    server's requests in flight, three chained tracebacks) for an ordinary cancel. Here
+    a SIGTERM while the flow run is Cancelling (Prefect's control channel says so, or
+    the API) sets ``stop`` instead, so the cancel ends as one seen by the watch does:
+    one line, the flow run Cancelled. Any other SIGTERM sets ``terminated`` too, and the
+    watch raises Prefect's TerminationSignal in the flow (a crash, as before)."""
+    from prefect._internal import control_listener  # Prefect 3.8: the runner's intent
+    from prefect.utilities.engine import _prefect_sigterm_handler
+
+    # Only the main thread may set signal handlers, and only Prefect's handler is taken
+    # over: `evalflow run` keeps SIGTERM for its own interrupt (flows/run_control.py).
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    if previous is not _prefect_sigterm_handler:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    deciding: set[asyncio.Task] = set()
+
+    async def decide() -> None:
+        if not await cancel_requested(client, flow_run_id):
+            terminated.set()
+        stop.set()
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        if control_listener.get_intent() == "cancel":
+            loop.call_soon_threadsafe(stop.set)
+            return
+        # The runner's control channel is not always connected: ask the API (the
+        # runner waits 30 s for the process to end before SIGKILL).
+        loop.call_soon_threadsafe(lambda: deciding.add(loop.create_task(decide())))
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        for task in deciding:
+            task.cancel()
+        if signal.getsignal(signal.SIGTERM) is on_sigterm:
+            signal.signal(signal.SIGTERM, previous)

@@ -296,3 +296,71 @@ def test_a_flow_run_ended_by_prefect_ends_its_experiment_with_the_matching_statu
     record_outcome(None, flow_run, getattr(states, state)(message="stopped"))
     with session_scope(engine) as session:
         assert session.get(ExperimentRun, "worker-run").status == status
+
+
+@pytest.mark.parametrize("told", ["channel", "api"])
+def test_a_runners_cancel_ends_the_run_in_one_line_without_a_traceback(
+    tmp_path, database_url, caplog, told
+):
+    """`evalflow serve`'s runner cancels a flow run (the monitor's Cancel) by telling the
+    flow's process so through Prefect's control channel, then sending it SIGTERM:
+    Prefect's handler raised TerminationSignal wherever the generation stood, and the
+    terminal showed ERROR lines and three chained tracebacks ending in
+    `TerminationSignal: 15` for an ordinary cancel. Now the run ends as a cancel seen on
+    the flow run's state does: experiment and flow run cancelled, one line of what was
+    kept, no traceback. ``told``: the runner's control channel says it is a cancel, or
+    (its channel not connected, as under a real `evalflow serve`) only the flow run's
+    state, Cancelling, does."""
+    import logging
+    import os
+    import signal
+
+    from prefect._internal import control_listener
+
+    from flows.cli.logs import _STOPPED
+    from tests.support.standin_ollama import echo_reply
+
+    asked = []
+
+    def cancelled_by_the_runner(model, messages):  # the runner's two steps, mid-sweep
+        asked.append(model)
+        if len(asked) == TOTAL // 4:
+            if told == "channel":
+                control_listener._set_intent("cancel")
+            else:
+                engine = make_engine(database_url, create=False)
+                with session_scope(engine) as session:
+                    flow_run_id = session.get(ExperimentRun, "cancel-me").flow_run_id
+                engine.dispose()
+                with get_client(sync_client=True) as client:  # as the UI's Cancel does
+                    client.set_flow_run_state(flow_run_id, Cancelling(), force=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return echo_reply(model, messages)
+
+    config = StandInConfig(
+        models=("llama3.2:3b",), slots=SLOTS, latency_ms=LATENCY_MS, reply=cancelled_by_the_runner
+    )
+    with running_standin(config) as server:
+        spec = write_spec(tmp_path / "spec.yaml", server.url)
+        try:
+            with caplog.at_level(logging.INFO), pytest.raises(CancelledRun):
+                asyncio.run(evaluate(str(spec), database=database_url))
+        finally:
+            control_listener._clear_intent()
+    kept = stored(database_url)
+    engine = make_engine(database_url, create=False)
+    with session_scope(engine) as session:
+        run_row = session.get(ExperimentRun, "cancel-me")
+        flow_run_id = run_row.flow_run_id
+        assert run_row.status == "cancelled"
+    engine.dispose()
+    assert asyncio.run(flow_run_state(flow_run_id)) == "CANCELLED"
+    assert 0 < kept < TOTAL
+    assert f"cancel-me cancelled: {kept} generations kept; rerun to resume" in caplog.text
+    assert "TerminationSignal" not in caplog.text and "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    # Prefect's own lines of the generation task cut short and of the flow run ending
+    # Cancelled stay (at ERROR, no traceback): the ones `evalflow run` keeps off its
+    # console (flows/cli/logs.py), not "Finished in state Running()" nor asyncio's.
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert all(any(m in e for m in _STOPPED) for e in errors), errors
