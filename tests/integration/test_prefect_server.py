@@ -268,7 +268,8 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     # `evalflow serve` serves the metrics and health endpoints beside the deployments
     scraped = httpx.get(f"{server['metrics']}/metrics", timeout=30).text
     assert 'evalflow_generations_total{host="sim",model="sim-small:1b"} 36.0' in scraped
-    assert 'evalflow_regression_detected{series="it-nightly"}' in scraped
+    # the series' first nightly compared nothing (no baseline yet): no verdict, no gauge
+    assert 'evalflow_regression_detected{series="it-nightly"}' not in scraped
     assert 'evalflow_runs{status="completed"}' in scraped
     ready = httpx.get(f"{server['metrics']}/health/ready", timeout=30)
     assert ready.status_code == 200, ready.text

@@ -12,6 +12,8 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from evaluation.itembank.schema import ItemBank
+from evaluation.settings import database_url
+from evaluation.storage.db import make_engine
 from evaluation.storage.models import Generation, Score
 from flows.cli import main
 from flows.cli.app import NOTHING_TO_RESUME, ON_INTERRUPT, build_parser
@@ -47,6 +49,7 @@ def test_each_command_says_its_own_line(monkeypatch, capsys, argv, module, name,
         raise KeyboardInterrupt
 
     monkeypatch.setattr(f"{module}.{name}", interrupted)
+    make_engine(database_url(None))  # a home with a database: a fresh one is refused first
     assert main(argv) == 130
     assert capsys.readouterr().err.strip() == said
 
