@@ -313,3 +313,52 @@ def test_the_bank_leaves_out_the_nights_the_watch_alarmed_on_and_runs_not_comple
         get_experiment(session, names[10]).accepted_baseline = True  # its level, accepted
     with session_scope(engine) as session:
         assert stored_scores(session, SUITE.name, "exact_match").left.alarmed == ()
+
+
+def test_the_runs_a_series_alarmed_on_are_kept_and_computed_again_when_a_run_changes(
+    monkeypatch,
+):
+    """The whole watch cost 2.5-3 s per read of a 12-night series (`show` of a calibrated
+    run, `bank`); its answer is kept with the fingerprint of its inputs: read back, it is
+    the watch's own answer, and a night added or a baseline accepted computes it again."""
+    import evaluation.series
+    from evaluation.itembank._left_out import series_alarmed
+    from evaluation.storage.baselines import accept_baseline
+    from evaluation.storage.models import ViewPage
+    from tests.support.series_db import add_nights
+
+    watch = evaluation.series.watch_series
+
+    def uncached(session):
+        shown = watch(session, "wt")
+        accepted = {p.experiment for p in shown.points if p.accepted_baseline}
+        return {
+            n.experiment
+            for s in shown.streams
+            for n in s.nights
+            if n.alarm and n.experiment not in accepted
+        }
+
+    def refused(*_args, **_kwargs):
+        raise AssertionError("the watch ran again")
+
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        names = add_nights(session, 11, series="wt", drop_from=10, seed=1)
+    with session_scope(engine) as session:
+        assert series_alarmed(session, "wt") == uncached(session) == {names[10]}
+        assert session.exec(select(func.count()).select_from(ViewPage)).scalar_one() == 1
+    monkeypatch.setattr(evaluation.series, "watch_series", refused)
+    with session_scope(engine) as session:
+        assert series_alarmed(session, "wt") == {names[10]}  # read back, not watched
+    monkeypatch.setattr(evaluation.series, "watch_series", watch)
+    with session_scope(engine) as session:
+        names += add_nights(session, 1, series="wt", drop_from=0, seed=2, first=11)
+    with session_scope(engine) as session:
+        assert series_alarmed(session, "wt") == uncached(session)
+        assert names[11] in series_alarmed(session, "wt")
+    with session_scope(engine) as session:
+        accept_baseline(session, names[10])
+    with session_scope(engine) as session:
+        assert series_alarmed(session, "wt") == uncached(session)
+        assert names[10] not in series_alarmed(session, "wt")
