@@ -43,6 +43,7 @@ from evaluation.storage.models import ExperimentRun
 from evaluation.storage.repository import has_generations
 from evaluation.storage.runs import (
     CANCELLED_REASON,
+    SIGNAL_REASON,
     DeadRun,
     ExperimentBusy,
     RunProcess,
@@ -442,7 +443,7 @@ def _mark_interrupted(database: str, name: str, process: RunProcess) -> tuple[st
         with session_scope(engine) as session:
             run = session.get(ExperimentRun, name)
             flow_run_id = run.flow_run_id if run is not None else None
-            end_run(session, name, "interrupted", process, reason="interrupted by a signal")
+            end_run(session, name, "interrupted", process, reason=SIGNAL_REASON)
             stored = has_generations(session, name)
         return flow_run_id, stored
     finally:

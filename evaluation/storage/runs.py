@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 ENDINGS = ("completed", "failed", "interrupted", "cancelled")
 CANCELLED_REASON = "cancelled from Prefect (the UI or the API)"
+SIGNAL_REASON = "interrupted by a signal"
+"""The reason of a run its own process ended on SIGINT or SIGTERM, and exits after."""
 CANCEL_GRACE_S = 120.0
 """How long after its cancel was requested a run whose process is gone reads
 ``cancelling`` (its flow's hook still to record ``cancelled``) before ``crashed``."""
@@ -127,6 +129,10 @@ def claim_experiment(
     run = _run(session, name)
     if run.token == token:
         return None
+    if process.owns(run) and run.status == "interrupted" and run.reason == SIGNAL_REASON:
+        # Signalled while its flow started: the process is exiting; its flow's claim
+        # must not start the run again (left 'running', a crash, without its command).
+        raise StorageError(f"{name!r} was interrupted by a signal; this process is exiting")
     if process.owns(run) and run.status == "running":
         if flow_run_id is not None:
             run.flow_run_id = flow_run_id

@@ -459,6 +459,54 @@ def test_sigterm_while_scoring_shows_how_to_resume_and_the_rerun_only_scores(
     assert "Status:" not in shown.stdout and "resume with" not in shown.stdout
 
 
+# `evalflow run` SIGTERMed while its flow starts: the signal's thread records the run
+# interrupted before the flow's register task claims the experiment again.
+_TERMINATED_AS_THE_FLOW_CLAIMS = """
+import os, signal, sqlite3, sys, time
+import tasks.sweep
+from flows.cli import main
+
+claim = tasks.sweep.claim_experiment
+db = os.environ["EVALFLOW_DATABASE_URL"].removeprefix("sqlite:///")
+
+def claim_experiment(session, name, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    sql = "SELECT status FROM experiment_runs WHERE experiment = ?"
+    while sqlite3.connect(db).execute(sql, (name,)).fetchone() != ("interrupted",):
+        time.sleep(0.05)
+    return claim(session, name, *args, **kwargs)
+
+tasks.sweep.claim_experiment = claim_experiment
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_as_the_flow_claims_leaves_the_run_interrupted_with_its_command(
+    tmp_path, prefect_home, started
+):
+    """SIGTERM after `run` claimed the experiment, before its flow registered it (while
+    Prefect started): `run` said it stopped before anything was stored, but the flow's
+    register task, still going, claimed the ended run again: left 'running' without
+    its command, `status` called it crashed and its start-over command lost the run's
+    options. The claim now stays interrupted, with the command the run printed."""
+    env = environment(tmp_path, prefect_home)
+    db = tmp_path / "results.db"
+    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+    command = ("run", str(spec), "--limit", "1", "--time-scale", "0.001")
+    resume = f"evalflow run {spec} --limit 1 --time-scale 0.001"
+    run = evalflow(env, *command, entry=("-c", _TERMINATED_AS_THE_FLOW_CLAIMS))
+    started.append(run)
+    output, _ = run.communicate(timeout=START_S)
+    assert run.returncode == 143, output
+    assert output.strip().splitlines()[-1] == (
+        f"interrupted: 'demo-simulated' stopped before anything was stored; "
+        f"start it over with: {resume}"
+    )
+    sql = "SELECT status, reason, command FROM experiment_runs WHERE experiment = ?"
+    assert query(db, sql, "demo-simulated") == [("interrupted", "interrupted by a signal", resume)]
+    assert stored(db) == 0
+
+
 def test_same_experiment_twice_at_once_runs_once_beside_another(tmp_path, started):
     """Three runs start together on a fresh database: two of one experiment, one of
     another. One of the pair refuses at once, naming the other; both experiments run."""
