@@ -2,11 +2,14 @@
 repeats its answers, so most of them changing at once says the model, its server or
 the prompt changed, even where the server names no digest (an OpenAI-compatible one:
 a different model served under the same name). A note, not an event: the watch still
-compares across it, so the alarms it may cause still show."""
+compares across it, so the alarms it may cause still show. It compares with a night the
+watch took as normal: not one it alarmed on (the night back to normal after a degraded
+host's would say its answers changed), not a partial one (a smoke run's few cases), and
+a partial last run gets no note."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import pandas as pd
 from sqlmodel import Session, select
@@ -25,10 +28,14 @@ def greedy_changes(
     done: Sequence[int],
     configs: Sequence[str],
     generations: Callable[[str], pd.DataFrame],
+    alarmed: Collection[str],
+    partial: Collection[tuple[str, str]],
 ) -> list[str]:
     """A note per config of ``configs`` run at temperature 0 whose outputs on the last
-    completed run (``points[done[-1]]``) differ from the previous completed run of it
-    on at least ``CHANGED_SHARE`` of their shared cases (first sample, successful)."""
+    completed run (``points[done[-1]]``) differ from its previous completed run that is
+    neither ``alarmed`` (runs the watch alarmed on) nor ``partial`` (``(config, run)``
+    pairs) on at least ``CHANGED_SHARE`` of their shared cases (first sample,
+    successful); none where the last run is partial for the config."""
     if len(done) < 2:
         return []
     greedy = set(
@@ -41,7 +48,18 @@ def greedy_changes(
     last = points[done[-1]]
     notes = []
     for config in [c for c in configs if c in greedy]:
-        before = next((points[i] for i in reversed(done[:-1]) if config in points[i].configs), None)
+        if (config, last.experiment) in partial:
+            continue
+        before = next(
+            (
+                points[i]
+                for i in reversed(done[:-1])
+                if config in points[i].configs
+                and points[i].experiment not in alarmed
+                and (config, points[i].experiment) not in partial
+            ),
+            None,
+        )
         if before is None:
             continue
         now, then = (

@@ -257,7 +257,7 @@ def watch_series(
             + ", ".join(stale)
         )
     frames = _Frames(session, experiments)
-    notes += greedy_changes(session, points, done, configs, frames.generations)
+    greedy_at = len(notes)  # its notes go here once the verdicts say which nights alarmed
     subset = _subset(points, done)
     if done and points[done[-1]].watched == "fallback":
         last = points[done[-1]]
@@ -327,6 +327,11 @@ def watch_series(
         if subset:
             verdict = replace(verdict, cases=f"{len(subset)} of {segment[-1].suite_cases} cases")
         verdicts.append(verdict)
+    alarmed = {n.experiment for s in verdicts for n in s.nights if n.alarm}
+    partial = {(s.config, n.experiment) for s in verdicts for n in s.nights if n.partial}
+    notes[greedy_at:greedy_at] = greedy_changes(
+        session, points, done, configs, frames.generations, alarmed, partial
+    )
     notes += [f"{metric} of {', '.join(labels)}: {why}" for (metric, why), labels in plain.items()]
     notes += [_alarm_stands(*key, streams) for key, streams in after_accepted.items()]
     return SeriesWatch(

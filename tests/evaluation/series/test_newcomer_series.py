@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from evaluation.series import Night, StreamVerdict, figure, trends_text, watch_series
 from evaluation.series._render import _stream_line
 from evaluation.storage.baselines import accept_baseline
 from evaluation.storage.db import make_engine, session_scope
-from evaluation.storage.models import Generation
+from evaluation.storage.models import Generation, Score, ScoreDetail
 from evaluation.storage.repository import get_experiment
 from evaluation.view.app import create_app
 from tests.support.series_db import add_simulated_night
@@ -67,7 +67,25 @@ def watched(tmp_path_factory):
             with session_scope(engine) as session:
                 seen[name] = watch_series(session, "wt")
     seen["page"] = TestClient(create_app(engine)).get("/series/wt").text
+    with session_scope(engine) as session:  # a smoke run after the collapse: 3 cases
+        add_simulated_night(session, normal, "wt-s11", series="wt")
+        _keep_cases(session, "wt-s11", 3)
+    with session_scope(engine) as session:
+        seen["wt-s11"] = watch_series(session, "wt")
     return seen
+
+
+def _keep_cases(session, name: str, n: int) -> None:
+    """Run ``name`` as a smoke run of its first ``n`` cases (``--limit n``) stores it."""
+    run = get_experiment(session, name)
+    rows = [
+        r[0] for r in session.exec(select(Generation).where(Generation.experiment_id == run.id))
+    ]
+    keep = sorted({r.case_uid for r in rows})[:n]
+    dropped = [r.id for r in rows if r.case_uid not in keep]
+    for table in (ScoreDetail, Score):
+        session.exec(delete(table).where(table.generation_id.in_(dropped)))
+    session.exec(delete(Generation).where(Generation.id.in_(dropped)))
 
 
 def _quality(watch):
@@ -164,6 +182,22 @@ def test_evidence_below_half_the_threshold_is_ok_on_every_view():
 
 def test_identical_greedy_nights_say_nothing_of_their_outputs(watched):
     assert not [n for n in watched["wt-n6"].notes if "greedy outputs" in n]
+
+
+def _greedy_notes(watch):
+    return [n for n in watch.notes if "greedy outputs" in n]
+
+
+def test_greedy_outputs_are_compared_with_a_normal_full_night_not_an_alarmed_or_smoke_one(watched):
+    # the degraded host's night changed its answers and alarmed: named, against wt-n6
+    assert _greedy_notes(watched["wt-n7"])
+    assert all("changed since wt-n6" in n for n in _greedy_notes(watched["wt-n7"]))
+    # RECHECK F8: the night back to normal said its outputs "changed since wt-n7" (the
+    # alarmed night), and a smoke run "2 of 3 greedy outputs ... changed since" one
+    assert not _greedy_notes(watched["wt-n8"])
+    assert not _greedy_notes(watched["wt-s11"])
+    # the repeat collapse is compared with wt-n9, the last night that did not alarm
+    assert all("changed since wt-n9" in n for n in _greedy_notes(watched["wt-n10"]))
 
 
 def test_greedy_outputs_that_all_changed_are_named_though_no_digest_says_so(tmp_path):
