@@ -32,7 +32,7 @@ from evaluation.storage.repository import (
     ok_latencies,
     scores_frame,
 )
-from evaluation.storage.runs import experiment_status
+from evaluation.storage.runs import with_status
 
 CATEGORICAL_PARAMETERS = ("model", "template_name")
 
@@ -133,10 +133,7 @@ def gather(
             histories.append((metric, history))
     del scores  # every score row: not held while the rest is read and drawn
     names = {c: f"#{i}" for i, c in enumerate(order, start=1)}
-    status = experiment_status(session, row).status
-    if status != row.status:  # a run whose process is gone: shown crashed, not stored
-        session.expunge(row)
-        row.status = status
+    row = with_status(session, row)  # a run whose process is gone: shown crashed
     return ReportData(
         experiment=row,
         board=board,

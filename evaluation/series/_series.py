@@ -140,7 +140,7 @@ def list_series(session: Session) -> list[SeriesSummary]:
                 first=experiments[0].created_at,
                 last=last.created_at,
                 last_experiment=last.name,
-                last_status=last.status,
+                last_status=experiment_status(session, last).status,  # as `status` says
                 baseline=accepted[-1] if accepted else None,
                 simulated=any(e.simulated for e in experiments),
                 experiments=tuple(e.name for e in experiments),

@@ -15,6 +15,7 @@ from evaluation.errors import StorageError
 from evaluation.series._series import series_of_experiment
 from evaluation.storage.models import Experiment, utcnow
 from evaluation.storage.repository import get_experiment
+from evaluation.storage.runs import experiment_status
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,10 @@ def accept_baseline(session: Session, name: str) -> Acceptance:
     """Make experiment ``name`` its series' accepted baseline (the previous one, if any,
     is no longer accepted). Only a completed experiment can be a baseline."""
     experiment = get_experiment(session, name)
-    if experiment.status != "completed":
+    status = experiment_status(session, experiment).status  # crashed, as `status` says
+    if status != "completed":
         raise StorageError(
-            f"experiment {name!r} is {experiment.status}, not completed: finish it "
+            f"experiment {name!r} is {status}, not completed: finish it "
             f"(rerun the sweep to resume) before accepting it as a baseline"
         )
     series = series_of_experiment(session, experiment)

@@ -218,6 +218,17 @@ def experiment_status(session: Session, experiment: Experiment) -> ExperimentSta
     return ExperimentStatus(status, run.reason if run.status == status else None, run)
 
 
+def with_status(session: Session, experiment: Experiment) -> Experiment:
+    """``experiment`` as shown: its ``status`` the one ``experiment_status`` judges (a
+    run whose process is gone: crashed, not the stored "running"); detached from the
+    session where that differs, so nothing of it is written back."""
+    status = experiment_status(session, experiment).status
+    if status != experiment.status:
+        session.expunge(experiment)
+        experiment.status = status
+    return experiment
+
+
 def _cancel_pending(requested: datetime | None) -> bool:
     if requested is None:
         return False

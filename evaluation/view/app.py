@@ -37,6 +37,7 @@ from evaluation.statistics.precision import fixed
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.repository import case_input, get_experiment
+from evaluation.storage.runs import with_status
 from evaluation.view.links import experiment_path
 from evaluation.view.matrix import flip_shade, flip_window, quality_grid, varied_parameters
 from evaluation.view.queries import (
@@ -336,7 +337,7 @@ def create_app(
 
 def _experiment(session, name: str) -> tuple[Experiment, ExperimentFacts]:
     try:
-        row = get_experiment(session, name)
+        row = with_status(session, get_experiment(session, name))  # crashed, as status says
     except StorageError as exc:
         raise HTTPException(404, str(exc)) from exc
     return row, experiment_facts(session, int(row.id), row.suite, list(row.metrics or []))

@@ -205,6 +205,44 @@ def test_status_of_an_interrupted_run_with_nothing_scored_says_what_show_says(da
     assert "not measured" not in out and "Leaderboard" not in out
 
 
+def _killed_run(database_url: str, name: str) -> None:
+    """``name`` registered as a run begins it and left "running" by a process that is
+    gone (its pid now another process's: kill -9), three cases, nothing stored."""
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.runs import RunProcess, claim_experiment
+    from tests.support.results_db import make_config, make_suite, register_unrun
+
+    here = RunProcess.current()
+    with session_scope(make_engine(database_url)) as session:
+        claim_experiment(session, name, RunProcess(here.pid, "gone", here.hostname))
+        register_unrun(
+            session,
+            name,
+            spec_name=name,
+            spec_path=f"specs/{name}.yaml",
+            suite=make_suite(3),
+            configs=[make_config(m) for m in ("a:1b", "b:1b")],
+        )
+
+
+def test_every_reader_calls_a_killed_run_crashed_as_status_does(database_url, capsys):
+    """After kill -9, `status`, `trends` and `gate` said crashed, but `series` said
+    "last killed (running, ...)", `baseline accept` "is running, not completed" and the
+    run's web page "status running": each read the stored status. One judgement now."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.storage.db import make_engine
+    from evaluation.view.app import create_app
+
+    _killed_run(database_url, "killed")
+    assert main(["--database", database_url, "series"]) == 0
+    assert "last killed (crashed, started " in capsys.readouterr().out
+    assert main(["--database", database_url, "baseline", "accept", "killed"]) == 2
+    assert "experiment 'killed' is crashed, not completed" in capsys.readouterr().err
+    page = TestClient(create_app(make_engine(database_url))).get("/e/killed/summary").text
+    assert "configs · status crashed" in page and "status running" not in page
+
+
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
