@@ -36,8 +36,9 @@ from evaluation.run._rate import format_rate
 from evaluation.statistics.precision import fixed
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import CaseRow, Experiment
+from evaluation.storage.no_results import no_results_line
 from evaluation.storage.repository import case_input, get_experiment
-from evaluation.storage.runs import with_status
+from evaluation.storage.runs import experiment_status, with_status
 from evaluation.view.links import experiment_path
 from evaluation.view.matrix import flip_shade, flip_window, quality_grid, varied_parameters
 from evaluation.view.queries import (
@@ -192,11 +193,16 @@ def create_app(
             row, facts = _experiment(session, experiment)
             shown = summary_page(session, row.name)
             estimates = estimates_page(session, row.name)
+            # nothing scored: what `show` says, and no ranking (counted afresh, not kept)
+            unscored = None
+            if shown.primary is None:
+                unscored = no_results_line(session, row, experiment_status(session, row))
         return render(
             "summary.html",
             experiment=row.model_dump(),
             facts=facts,
             summary=shown,
+            no_results=unscored,
             refresh_s=REFRESH_S,
             estimates=estimates.rows,
             estimate_notes=estimates.notes,

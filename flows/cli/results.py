@@ -4,7 +4,6 @@ they import no Prefect and answer at once."""
 from __future__ import annotations
 
 import argparse
-import shlex
 from typing import TYPE_CHECKING
 
 from flows.cli import options
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from evaluation.compare._leaderboard import Leaderboard
-    from evaluation.storage.models import Experiment, ExperimentRun
+    from evaluation.storage.models import Experiment
     from evaluation.storage.runs import ExperimentStatus
 
 SHOWN_REASONS = 5
@@ -70,7 +69,7 @@ def results_text(
     when it stopped before it ended. ``failures``: the failed generations' reasons too
     (`status` prints its own)."""
     from evaluation.compare._leaderboard import load_leaderboard
-    from evaluation.storage.repository import completed_count, has_generations, scored_count
+    from evaluation.storage.no_results import no_results_line, resume_command
 
     board = load_leaderboard(session, experiment.name)
     status, run = state.status, state.run
@@ -89,20 +88,7 @@ def results_text(
                 "missing, then scores and writes the report)"
             )
         return "\n".join(lines)
-    stored = completed_count(session, experiment.id)
-    scored = scored_count(session, experiment.id) if stored else 0
-    # as `run` says where it stopped before anything (a failed one too) was stored
-    begun = bool(stored) or has_generations(session, experiment.name)
-    # scored but not aggregated: the run stopped between its scoring and its leaderboard
-    how_far = f"{scored} of them scored, no leaderboard yet" if scored else "none scored"
-    return "\n".join(
-        [
-            f"No results for {experiment.name!r} yet: {stored} generations stored, {how_far} "
-            f"(status {status}); {'resume' if begun else 'start it over'} with: "
-            f"{resume_command(experiment, run)}",
-            *failed,
-        ]
-    )
+    return "\n".join([no_results_line(session, experiment, state), *failed])
 
 
 def board_text(
@@ -170,20 +156,6 @@ def terminal_columns() -> int:
     if not sys.stdout.isatty():
         return TERMINAL_COLUMNS
     return max(60, shutil.get_terminal_size((TERMINAL_COLUMNS, 24)).columns)
-
-
-def resume_command(experiment: Experiment, run: ExperimentRun | None = None) -> str:
-    """The command that resumes ``experiment``, as `run` prints it on an interrupt: the
-    command line its last run (``run``, its ``experiment_runs`` row) stored, masked as
-    printed; else (a flow started otherwise, a run from before it was stored) one built
-    from the stored facts, ``--experiment`` only for an experiment named apart from its
-    spec."""
-    if run is not None and run.command:
-        return run.command
-    command = ["evalflow", "run", experiment.spec_path or "SPEC"]
-    if (experiment.spec or {}).get("name") != experiment.name:
-        command += ["--experiment", experiment.name]
-    return shlex.join(command)
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:

@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import Experiment
+from evaluation.storage.no_results import resume_command
 from flows.cli import main
-from flows.cli.results import resume_command
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

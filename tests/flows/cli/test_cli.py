@@ -243,6 +243,56 @@ def test_every_reader_calls_a_killed_run_crashed_as_status_does(database_url, ca
     assert "configs · status crashed" in page and "status running" not in page
 
 
+def test_the_run_page_of_a_run_with_nothing_scored_says_what_show_says(database_url, capsys):
+    """The run's web page (what `evalflow view` serves) of an interrupted run with
+    nothing scored said 'subset: 1 to 2 of 3 cases per config' (one config had none),
+    ranked #1..#3 on nothing and 'Sorted by None'; it says what `show` says, unranked."""
+    import html
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from evaluation.backends.base import GenerationResult
+    from evaluation.run._work import GenerationRecord, WorkItem
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.repository import save_generations
+    from evaluation.storage.runs import RunProcess, claim_experiment, end_run
+    from evaluation.view.app import create_app
+    from tests.support.results_db import make_config, make_suite, register_unrun
+
+    suite = make_suite(3)
+    configs = [make_config(m) for m in ("a:1b", "b:1b", "c:1b")]
+    command = "evalflow run /abs/cut.yaml --time-scale 3"
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        claim_experiment(session, "cut", RunProcess.current(), command=command)
+        experiment = register_unrun(
+            session, "cut", spec_name="cut", spec_path="/abs/cut.yaml", suite=suite, configs=configs
+        )
+        records = [
+            GenerationRecord(
+                WorkItem(config, case, suite.name, 0),
+                "h",
+                1,
+                GenerationResult("out", "stop", 0.5, None),
+            )
+            for config, cases in ((configs[0], suite.cases[:2]), (configs[1], suite.cases[:1]))
+            for case in cases
+        ]
+        save_generations(session, experiment.id, records)
+        end_run(session, "cut", "interrupted", RunProcess.current(), "interrupted by a signal")
+    assert main(["--database", database_url, "show", "cut"]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said == (
+        "No results for 'cut' yet: 3 generations stored, none scored (status interrupted); "
+        f"resume with: {command}"
+    )
+    page = TestClient(create_app(engine)).get("/e/cut/summary").text
+    shown = re.search(r'<p id="no-results">(.*?)</p>', page)
+    assert shown is not None and html.unescape(shown.group(1)) == said
+    assert "subset:" not in page and "#1" not in page and "None" not in page
+
+
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
