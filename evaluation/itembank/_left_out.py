@@ -16,11 +16,12 @@ from sqlmodel import Session
 from evaluation.series.schema import SeriesRun
 from evaluation.storage.models import Experiment
 from evaluation.storage.pages import keep_page, stored_page
+from evaluation.storage.runs import experiment_status
 from evaluation.wording import counted
 
 #: An experiment's statuses that say its run ended without completing (one still running
 #: stores its scores as it completes).
-NOT_COMPLETED = ("failed", "interrupted", "cancelled")
+NOT_COMPLETED = ("failed", "interrupted", "cancelled", "cancelling", "crashed")
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,12 @@ class LeftOut:
 
 def left_out(session: Session, experiments: list[str]) -> LeftOut:
     """Which of ``experiments`` (names) the bank leaves out, and why."""
-    status = dict(
-        session.exec(
-            select(Experiment.name, Experiment.status).where(Experiment.name.in_(experiments))
-        ).all()
-    )
+    rows = session.exec(select(Experiment).where(Experiment.name.in_(experiments))).scalars()
+    # a stored 'running' judged as `status` does: crashed where its process is gone
+    status = {
+        e.name: experiment_status(session, e).status if e.status == "running" else e.status
+        for e in rows
+    }
     not_completed = [e for e in experiments if status.get(e) in NOT_COMPLETED]
     series = sorted(
         set(

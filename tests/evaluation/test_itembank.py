@@ -288,6 +288,7 @@ def test_the_bank_leaves_out_the_nights_the_watch_alarmed_on_and_runs_not_comple
     from evaluation.itembank._left_out import LeftOut
     from evaluation.storage.models import SuiteRow
     from evaluation.storage.repository import get_experiment
+    from evaluation.storage.runs import RunProcess, claim_experiment
     from tests.support.series_db import CHANGING, SUITE, add_nights
 
     engine = make_engine("sqlite://")
@@ -297,16 +298,20 @@ def test_the_bank_leaves_out_the_nights_the_watch_alarmed_on_and_runs_not_comple
         for run in session.exec(select(SeriesRun)).scalars():
             run.suite_digest = content  # the suite's content as last run
         get_experiment(session, names[3]).status = "failed"
+        # killed (kill -9): stored 'running', its process gone, crashed as `status` says
+        get_experiment(session, names[5]).status = "running"
+        here = RunProcess.current()
+        claim_experiment(session, names[5], RunProcess(here.pid, "gone", here.hostname))
     with session_scope(engine) as session:
         kept = stored_scores(session, SUITE.name, "exact_match")
         every = stored_scores(session, SUITE.name, "exact_match", all_runs=True)
-    assert kept.left == LeftOut(alarmed=(names[10],), not_completed=(names[3],))
+    assert kept.left == LeftOut(alarmed=(names[10],), not_completed=(names[3], names[5]))
     assert kept.notes()[0] == (
         f"left out 1 run its series watch raised an ALARM on ({names[10]}; not accepted as "
-        f"a baseline) and 1 run not completed ({names[3]}): --all-runs keeps them"
+        f"a baseline) and 2 runs not completed ({names[3]}, {names[5]}): --all-runs keeps them"
     )
     assert every.left == LeftOut() and every.notes() == []
-    assert every.w.sum() == kept.w.sum() + 2 * 2 * len(SUITE.cases)  # two nights, 2 configs
+    assert every.w.sum() == kept.w.sum() + 3 * 2 * len(SUITE.cases)  # three nights, 2 configs
     dropped = kept.configs.index(CHANGING.hash)
     assert kept.y[dropped].mean() > every.y[dropped].mean()  # the degraded night pulled it
     with session_scope(engine) as session:
