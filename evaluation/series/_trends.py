@@ -482,13 +482,18 @@ def _from_accepted(
     streams: int,
     weights: pd.Series | None = None,
 ) -> tuple[StreamVerdict, tuple[str, str, str] | None]:
-    """Accepting run ``segment[at]`` as the baseline accepts the level of a stream that
-    alarmed at or before it: that stream's comparison starts afresh from it. A stream
-    with no alarm up to it keeps every earlier night of the segment as its reference
-    (they were in control; dropping them would only re-learn, and a later drop would be
-    taken for a learning night), and an alarm after the accepted run stands: for the
-    note, the accepted run, the first and the last alarm after it."""
-    if any(n.alarm for n in verdict.nights[: at + 1]):
+    """Accepting run ``segment[at]`` as the baseline accepts its level. Only a level the
+    watch did not hold in line with the reference (the run alarmed, or moved beyond
+    noise: ``beyond_noise``) is a new one: the stream's comparison starts afresh from
+    it. A run in line with the reference confirms that level: the stream keeps its
+    reference and its learning state, its earlier alarms count as acknowledged, and a
+    later drop is judged, never taken for a learning night (restarting from the good
+    run after a fix bought nights in which a full repeat of the outage was "learning";
+    accepting the good night between two outages put the later one in the reference).
+    An alarm after the accepted run stands: for the note, the accepted run, the first
+    and the last alarm after it."""
+    night = verdict.nights[at]
+    if beyond_noise(night.evidence, verdict.threshold, night.alarm, night.moved):
         return _stream(
             segment[at:], config, metric, higher, per_night[at:], settings, streams, weights
         ), None

@@ -4,7 +4,7 @@ false-alarm rate of the whole series set, not of each test.
 The method, per stream and per comparable segment (``_events``):
 
 1. **Reference.** Every earlier night of the segment (at most ``window``; from the
-   accepted baseline when the stream alarmed at or before it), per case: a self-starting scheme
+   accepted baseline when that run alarmed or moved beyond noise), per case: a self-starting scheme
    (Hawkins 1987), so successive nights' changes are independent when nothing changes,
    where a fixed baseline's own noise would be shared by every night compared with it.
 2. **Nightly statistic, paired.** ``θ_t`` is the night's change against the reference,
@@ -419,7 +419,7 @@ def watch_stream(
     is a known change: it leaves the later nights' reference and their spread (τ²), so
     the nights after it are compared with the level before it. Kept in, one collapse
     would widen every later night's error and hide the same collapse a second time; a
-    drop that persists alarms again (accepting a run takes its level:
+    drop that persists alarms again (accepting a run at that level takes it:
     ``_trends._from_accepted``). Only the alarmed night leaves, not the nights its
     evidence built over: on a null series those are ordinary nights a little on the
     worse side, and taking them out too narrows τ² until false alarms feed more

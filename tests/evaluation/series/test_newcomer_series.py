@@ -221,3 +221,53 @@ def test_greedy_outputs_that_all_changed_are_named_though_no_digest_says_so(tmp_
         "since swap-n1"
     )
     assert f"note: {notes[0]}" in trends_text(watch)
+
+
+@pytest.fixture(scope="module")
+def accepted(tmp_path_factory):
+    """Five normal nights, a collapse (ALARM), a normal night, the same collapse twice:
+    the watch as it reads with nothing accepted, with the good night between the
+    outages (ac-n7) accepted, and, accepted so, after the first repeat (ac-n8) alone."""
+    folder = tmp_path_factory.mktemp("ac")
+    normal = _spec(folder, "wt", "simulated://local")
+    collapse = _spec(folder, "wt-degraded", "simulated://local?degrade=0.5")
+    engine = make_engine("sqlite://")
+    seen = {}
+    for night, spec in enumerate([normal] * 5 + [collapse, normal, collapse, collapse], start=1):
+        with session_scope(engine) as session:
+            add_simulated_night(session, spec, f"ac-n{night}", series="ac")
+        if night == 8:
+            with session_scope(engine) as session:
+                accept_baseline(session, "ac-n7")
+            with session_scope(engine) as session:
+                seen["ac-n8"] = watch_series(session, "ac")
+    with session_scope(engine) as session:
+        seen["accepted"] = watch_series(session, "ac")
+        get_experiment(session, "ac-n7").accepted_baseline = False
+    with session_scope(engine) as session:
+        seen["none"] = watch_series(session, "ac")
+    return seen
+
+
+def test_accepting_the_good_run_after_a_fix_keeps_a_repeat_of_the_outage_alarmed(accepted):
+    # recheck F7: accepting ac-n7 (a normal run after the fix) restarted every alarmed
+    # stream there; the same collapse on ac-n8 read "learning ... not judged yet", rc 0
+    watch = accepted["ac-n8"]
+    assert {(s.label, s.metric) for s in watch.alarms} == {
+        (s.label, s.metric) for s in _quality(watch)
+    }
+    assert all(s.segment_start == "ac-n1" for s in watch.streams)
+    assert not any("learning" in line for line in trends_text(watch).splitlines())
+    assert "ALARM on ac-n8" in trends_text(watch)
+
+
+def test_accepting_the_good_night_between_outages_leaves_the_later_alarms_standing(accepted):
+    # recheck item 1: accepting ac-n7 turned ac-n8 and ac-n9 into learning nights, ac-n8's
+    # collapse entered the reference (change -0.194 for -0.389) and the alarm was gone
+    watch, plain = accepted["accepted"], accepted["none"]
+    for stream in _quality(watch):
+        before = _mine(plain, stream)
+        assert stream.alarm_nights == before.alarm_nights == ("ac-n6", "ac-n8", "ac-n9")
+        assert stream.nights == before.nights
+    assert "ALARM on ac-n9" in trends_text(watch)
+    assert any("accepted baseline ac-n7 lies before the alarm on ac-n8" in n for n in watch.notes)
