@@ -4,6 +4,7 @@ new optional columns are added; columns nobody can fill are refused with nothing
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -113,10 +114,11 @@ def test_an_older_run_row_gets_no_command_and_show_builds_the_resume_one(url, ca
     from tests.support.results_db import register_unrun
 
     process = RunProcess.current()
+    earlier = replace(process, pid=process.pid + 1)  # the older version's run: another process
     with session_scope(make_engine(url)) as session:
-        claim_experiment(session, "old", process, command="evalflow run lost.yaml")
+        claim_experiment(session, "old", earlier, command="evalflow run lost.yaml")
         register_unrun(session, "old", spec_name="old", spec_path="specs/old.yaml")
-        end_run(session, "old", "interrupted", process, "interrupted by a signal")
+        end_run(session, "old", "interrupted", earlier, "interrupted by a signal")
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE experiment_runs DROP COLUMN command"))
