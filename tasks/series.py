@@ -15,9 +15,9 @@ from evaluation.series import (
     record_calibrated_night,
     record_run,
     suite_digest,
+    watch_and_keep,
     watch_markdown,
     watch_payload,
-    watch_series,
     what_ran,
 )
 from evaluation.storage.db import session_scope
@@ -93,7 +93,7 @@ def watch_trends(
     the configs to run on the full suite, and why)."""
     settings = WatchSettings(false_alarms_per_100_nights=false_alarms_per_100_nights)
     with session_scope(engine) as session:
-        watch = watch_series(session, series, settings, BankEstimates(session))
+        watch = watch_and_keep(session, series, settings, BankEstimates(session))
     logger = get_run_logger()
     for stream in watch.alarms:
         logger.warning("trend alarm: %s", stream.describe())

@@ -1,8 +1,11 @@
 """What the series watch adds to a Prometheus scrape of ``evalflow metrics``
-(``evalflow_trend_alarm``, ``evalflow_trend_alarm_streams``): a scrape after a run of
-some series was stored (the watch recomputed on every series) and one in between (one
-small query), on SQLite, with ``--series`` series of ``--nights`` completed nights each
-(4 configs × 60 cases, exact_match and the operational streams: ~28 streams a series).
+(``evalflow_trend_alarm``, ``evalflow_trend_alarm_streams``): the first scrape (the
+watch computed on every series), one in between (the kept verdicts read back), one after
+a night of one series was stored (the watch computed on that series), and one after a
+night whose watch another reader computed first (the nightly run, ``evalflow trends``:
+``watch_and_keep``), on SQLite, with ``--series`` series of ``--nights`` completed nights
+each (4 configs × 60 cases, exact_match and the operational streams: ~28 streams a
+series). Prints the load average beside the figures.
 
 Run: ``python benchmarks/perf/trend_scrape.py [--series 3] [--nights 30]``.
 Figures: docs/operations.md.
@@ -11,6 +14,7 @@ Figures: docs/operations.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -21,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from prometheus_client import generate_latest
 from sqlmodel import Session
 
+from evaluation.itembank import BankEstimates
 from evaluation.observability import metrics_registry
+from evaluation.series import watch_and_keep
 from evaluation.storage.db import make_engine
 from tests.support.results_db import make_config
 from tests.support.series_db import add_nights
@@ -54,10 +60,19 @@ def main() -> None:
             add_nights(session, 1, series="s0", configs=CONFIGS, first=args.nights)
             session.commit()
         again = _ms(registry)
+        with Session(engine) as session:
+            add_nights(session, 1, series="s0", configs=CONFIGS, first=args.nights + 1)
+            session.commit()
+            start = time.process_time()
+            watch_and_keep(session, "s0", banks=BankEstimates(session))
+            session.commit()
+            reader = 1000 * (time.process_time() - start)
+        after_reader = _ms(registry)
     print(
         f"{args.series} series x {args.nights} nights x {len(CONFIGS)} configs x 60 cases: "
-        f"scrape after a stored run {changed:.0f} ms ({again:.0f} ms after one more night), "
-        f"in between {kept:.1f} ms (CPU time)"
+        f"first scrape {changed:.0f} ms, in between {kept:.1f} ms, after one more night "
+        f"{again:.0f} ms; after one more night whose watch another reader computed "
+        f"({reader:.0f} ms) {after_reader:.1f} ms (CPU time; load {os.getloadavg()[0]:.1f})"
     )
 
 

@@ -108,11 +108,11 @@ def add_monitor(
     @app.get("/series/{name}", response_class=HTMLResponse)
     def series_page(name: str) -> HTMLResponse:
         from evaluation.itembank import BankEstimates
-        from evaluation.series import SeriesNotFound, figure, list_series, watch_series
+        from evaluation.series import SeriesNotFound, figure, list_series, watch_and_keep
 
         with session_scope(engine) as session:
             try:
-                watch = watch_series(session, name, banks=BankEstimates(session))
+                watch = watch_and_keep(session, name, banks=BankEstimates(session))
             except SeriesNotFound:
                 known = ", ".join(s.name for s in list_series(session)) or "none yet"
                 raise HTTPException(

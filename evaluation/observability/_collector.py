@@ -32,7 +32,7 @@ from sqlmodel import Session
 
 from evaluation.backends import LIMIT_PREFIX
 from evaluation.errors import StorageError
-from evaluation.observability._trend_alarms import TrendAlarms
+from evaluation.observability._trend_alarms import trend_alarms
 from evaluation.storage.models import ConfigRow, Experiment, Generation
 from evaluation.storage.runs import experiment_status
 from evaluation.storage.verdicts import latest_verdicts
@@ -90,7 +90,6 @@ class EvalflowCollector(Collector):
         self._engine = engine
         self._host_slots = host_slots
         self._gpus = gpus
-        self._trends = TrendAlarms()
 
     def describe(self) -> list[Metric]:
         return []  # read at scrape time only: registering must not query the database
@@ -104,7 +103,8 @@ class EvalflowCollector(Collector):
         try:
             with Session(self._engine) as session:
                 families = list(_database_metrics(session))
-                families += self._trends.metrics(session)
+                families += trend_alarms(session)
+                session.commit()  # the verdicts it computed, kept for every reader
                 if slots is not None:
                     names = host_names_by_limit(session)
         except (SQLAlchemyError, StorageError):

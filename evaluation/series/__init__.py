@@ -3,7 +3,8 @@ and what each really ran with (``_series``, tables in ``schema``), a suite's dig
 (``_digest``), where two points stop being comparable (``_events``), greedy outputs that
 changed between two runs (``_greedy``), asking the servers
 what ran (``_what_ran``), change detection with false alarms controlled over configs ×
-metrics × nights (``_watch``), the watch over a stored series (``_trends``), the CI gate
+metrics × nights (``_watch``), the watch over a stored series (``_trends``), its
+verdict kept for the readers that need only it (``_verdict``), the CI gate
 (``_gate``) and their renderings (``_render``). Names are imported on first use."""
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ _EXPORTS = {
     "SeriesWatch": "evaluation.series._trends",
     "StreamVerdict": "evaluation.series._trends",
     "watch_series": "evaluation.series._trends",
+    "series_verdict": "evaluation.series._verdict",
+    "series_verdicts": "evaluation.series._verdict",
+    "watch_and_keep": "evaluation.series._verdict",
     "GateCase": "evaluation.series._gate",
     "GateInputError": "evaluation.series._gate",
     "GateResult": "evaluation.series._gate",

@@ -118,7 +118,8 @@ def _rows(session: Session, names: list[str]) -> list[SeriesRun]:
     return list(session.exec(statement).scalars())
 
 
-def _grouped(session: Session) -> dict[str, list[Experiment]]:
+def grouped_experiments(session: Session) -> dict[str, list[Experiment]]:
+    """Every series' experiments, oldest first."""
     joined = _memberships(session)
     statement = select(Experiment).order_by(Experiment.created_at, Experiment.id)
     groups: dict[str, list[Experiment]] = {}
@@ -130,7 +131,7 @@ def _grouped(session: Session) -> dict[str, list[Experiment]]:
 def list_series(session: Session) -> list[SeriesSummary]:
     """Every series in the database, most recently run first."""
     out = []
-    for name, experiments in _grouped(session).items():
+    for name, experiments in grouped_experiments(session).items():
         last = experiments[-1]
         accepted = [e.name for e in experiments if e.accepted_baseline]
         out.append(
@@ -151,7 +152,7 @@ def list_series(session: Session) -> list[SeriesSummary]:
 
 def series_experiments(session: Session, name: str) -> list[Experiment]:
     """The experiments of series ``name``, oldest first; SeriesNotFound when none."""
-    groups = _grouped(session)
+    groups = grouped_experiments(session)
     if name not in groups:
         known = ", ".join(sorted(groups)[:10]) or "none yet"
         raise SeriesNotFound(

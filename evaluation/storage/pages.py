@@ -1,7 +1,7 @@
 """Pages computed once and kept in ``view_pages`` with the fingerprint of what they were
 computed from: the view's summary and flip matrix (``evaluation.view.stored``), the
-leaderboard's pipeline summary (``evaluation.storage.stages``), the runs a series' watch
-alarmed on (``evaluation.itembank._left_out``, kept on the series' first run). A page
+leaderboard's pipeline summary (``evaluation.storage.stages``), a series watch's verdict
+(``evaluation.series._verdict``, kept on the series' first run). A page
 is read back only while its fingerprint matches; a reader computes it otherwise."""
 
 from __future__ import annotations

@@ -12,13 +12,13 @@ from flows.cli import options
 def cmd_trends(args: argparse.Namespace) -> int:
     from evaluation.itembank import BankEstimates
     from evaluation.series._render import trends_text
-    from evaluation.series._trends import watch_series
+    from evaluation.series._verdict import watch_and_keep
     from evaluation.storage.db import session_scope
     from flows.cli._database import open_engine
 
     _refuse_missing(args, "nothing to watch: every `evalflow run` starts a series")
     with session_scope(open_engine(args)) as session:
-        watch = watch_series(session, args.series, _settings(args), BankEstimates(session))
+        watch = watch_and_keep(session, args.series, _settings(args), BankEstimates(session))
     print(trends_text(watch))
     return 1 if args.fail_on_alarm and watch.alarms else 0
 

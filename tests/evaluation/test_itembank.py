@@ -324,15 +324,18 @@ def test_the_runs_a_series_alarmed_on_are_kept_and_computed_again_when_a_run_cha
     monkeypatch,
 ):
     """The whole watch cost 2.5-3 s per read of a 12-night series (`show` of a calibrated
-    run, `bank`); its answer is kept with the fingerprint of its inputs: read back, it is
+    run, `bank`); its verdict is kept with the fingerprint of its inputs: read back, it is
     the watch's own answer, and a night added or a baseline accepted computes it again."""
-    import evaluation.series
-    from evaluation.itembank._left_out import series_alarmed
+    import evaluation.series._verdict as kept
+    from evaluation.series import series_verdict
     from evaluation.storage.baselines import accept_baseline
     from evaluation.storage.models import ViewPage
     from tests.support.series_db import add_nights
 
-    watch = evaluation.series.watch_series
+    watch = kept.watch_series
+
+    def alarmed(session):
+        return set(series_verdict(session, "wt", None).alarmed)
 
     def uncached(session):
         shown = watch(session, "wt")
@@ -351,19 +354,19 @@ def test_the_runs_a_series_alarmed_on_are_kept_and_computed_again_when_a_run_cha
     with session_scope(engine) as session:
         names = add_nights(session, 11, series="wt", drop_from=10, seed=1)
     with session_scope(engine) as session:
-        assert series_alarmed(session, "wt") == uncached(session) == {names[10]}
+        assert alarmed(session) == uncached(session) == {names[10]}
         assert session.exec(select(func.count()).select_from(ViewPage)).scalar_one() == 1
-    monkeypatch.setattr(evaluation.series, "watch_series", refused)
+    monkeypatch.setattr(kept, "watch_series", refused)
     with session_scope(engine) as session:
-        assert series_alarmed(session, "wt") == {names[10]}  # read back, not watched
-    monkeypatch.setattr(evaluation.series, "watch_series", watch)
+        assert alarmed(session) == {names[10]}  # read back, not watched
+    monkeypatch.setattr(kept, "watch_series", watch)
     with session_scope(engine) as session:
         names += add_nights(session, 1, series="wt", drop_from=0, seed=2, first=11)
     with session_scope(engine) as session:
-        assert series_alarmed(session, "wt") == uncached(session)
-        assert names[11] in series_alarmed(session, "wt")
+        assert alarmed(session) == uncached(session)
+        assert names[11] in alarmed(session)
     with session_scope(engine) as session:
         accept_baseline(session, names[10])
     with session_scope(engine) as session:
-        assert series_alarmed(session, "wt") == uncached(session)
-        assert names[10] not in series_alarmed(session, "wt")
+        assert alarmed(session) == uncached(session)
+        assert names[10] not in alarmed(session)
