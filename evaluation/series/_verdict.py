@@ -11,14 +11,14 @@ calibrated."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from evaluation.series._series import grouped_experiments, series_experiments
 from evaluation.series._trends import SeriesWatch, SubsetEstimates, watch_series
-from evaluation.series._watch import WatchError, WatchSettings
+from evaluation.series._watch import RULES, WatchError, WatchSettings
 from evaluation.storage.models import Experiment
 from evaluation.storage.pages import keep_page, stored_page
 from evaluation.storage.runs import experiment_status
@@ -81,9 +81,10 @@ def watch_and_keep(
 
 
 #: The kept verdict's page in ``view_pages`` (``evaluation.storage.pages``), on the
-#: series' first run; raise the format when the payload or the watch's rules change.
+#: series' first run, and its payload's fields: a verdict kept under other rules of the
+#: watch (``RULES``) or with other fields is computed again.
 _PAGE = "series_verdict:"
-_FORMAT = 1
+_FORMAT = ",".join(f.name for f in fields(WatchVerdict))
 
 #: Per run of the series: what the watch reads of it, counted cheaply. ``updated_at``
 #: moves when a run is registered, changes status or is accepted as a baseline; the
@@ -112,7 +113,9 @@ def _fingerprint(session: Session, experiments: list[Experiment]) -> str:
         for e in experiments
     }
     banks = session.connection().execute(_BANKS).scalar()
-    return json.dumps([_FORMAT, banks, *[[*row, status.get(row[0])] for row in rows]], default=str)
+    return json.dumps(
+        [RULES, _FORMAT, banks, *[[*row, status.get(row[0])] for row in rows]], default=str
+    )
 
 
 def _verdict(

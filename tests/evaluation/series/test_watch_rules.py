@@ -1,0 +1,81 @@
+"""The watch's rules have a version (``RULES``, beside them in evaluation/series/_watch.py)
+that the kept verdicts carry: a change of the rules is a new version, so no reader goes on
+reading what the old rules said. The verdicts on fixed series are pinned to the version,
+so a change that moves any of them fails here until the version is raised."""
+
+from __future__ import annotations
+
+import hashlib
+
+import evaluation.series._trends as trends
+import evaluation.series._verdict as kept
+from evaluation.series import series_verdict
+from evaluation.series._watch import RULES
+from evaluation.storage.baselines import accept_baseline
+from evaluation.storage.db import make_engine, session_scope
+from tests.support.series_db import add_nights
+
+#: RULES -> the digest of the verdicts on the pinned series (``_verdicts``).
+PINNED = {1: "b6bf83649476669f"}
+
+
+def _verdicts() -> str:
+    """Every stream's nights as the watch judges them (alarm, judged, moved, partial,
+    evidence and z to 2 decimals), its threshold and segment, on four fixed series: a
+    drop and a slowdown; a drop whose alarmed night was accepted (its stream restarts);
+    a partial (smoke) night; a good night accepted before a drop (its level confirmed)."""
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        add_nights(session, 14, series="drop", drop_from=8, slow_from=11, seed=4)
+        accepted = add_nights(session, 12, series="accepted", drop_from=7, seed=5)
+        add_nights(session, 9, series="partial", partial=(6,), drop_from=8, seed=6)
+        confirmed = add_nights(session, 12, series="confirmed", drop_from=8, seed=7)
+    with session_scope(engine) as session:
+        accept_baseline(session, accepted[10])
+        accept_baseline(session, confirmed[6])
+    lines = []
+    with session_scope(engine) as session:
+        for series in ("drop", "accepted", "partial", "confirmed"):
+            watch = trends.watch_series(session, series)
+            for s in watch.streams:
+                lines.append(f"{series} {s.label} {s.metric} {s.threshold:.3f} {s.segment_start}")
+                lines += [
+                    f"  {n.experiment} {n.alarm:d}{n.judged:d}{n.moved:d}{n.partial:d} "
+                    f"{n.evidence:.2f} {'-' if n.z is None else f'{n.z:.2f}'}"
+                    for n in s.nights
+                ]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def test_the_verdicts_on_the_pinned_series_are_those_of_this_version_of_the_rules():
+    digest = _verdicts()
+    assert PINNED.get(RULES) == digest, (
+        f"the watch's verdicts on the pinned series are not those pinned for RULES = {RULES}: "
+        "if the rules changed, raise RULES in evaluation/series/_watch.py (the verdicts "
+        f"kept under the old rules are then computed again) and pin {{{RULES + 1}: "
+        f"{digest!r}}} here"
+    )
+
+
+def test_a_verdict_kept_under_other_rules_is_computed_again(monkeypatch):
+    """`_FORMAT` in the bank's page had to be raised by hand when the rules changed;
+    the kept verdict carries ``RULES`` instead, so another version computes it again."""
+    computed = []
+    watch = kept.watch_series
+
+    def counted(*args, **kwargs):
+        computed.append(args[1])
+        return watch(*args, **kwargs)
+
+    monkeypatch.setattr(kept, "watch_series", counted)
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        add_nights(session, 6, series="a", seed=1)
+    with session_scope(engine) as session:
+        first = series_verdict(session, "a", None)
+        assert series_verdict(session, "a", None) == first
+    assert computed == ["a"]  # kept, then read back
+    monkeypatch.setattr(kept, "RULES", RULES + 1)
+    with session_scope(engine) as session:
+        assert series_verdict(session, "a", None) == first
+    assert computed == ["a", "a"]  # other rules: computed again
