@@ -210,6 +210,34 @@ def alarm_lines(watch: SeriesWatch) -> list[str]:
     return lines
 
 
+def accepted_lines(watch: SeriesWatch, accepted: str) -> list[str]:
+    """What accepting run ``accepted`` did to each stream, a line per kind: the streams
+    whose level it confirmed (in line with their reference: they keep it, and their
+    alarms up to it count as acknowledged), those whose comparison starts afresh there,
+    by why (it alarmed, moved while learning, or its evidence was past half the
+    threshold), and those it is not a night of (another config, or an event after it)."""
+    confirmed = [s for s in watch.streams if s.accepted == accepted and not s.restarted]
+    restarted: dict[str, list[str]] = {}
+    for s in watch.streams:
+        if s.accepted == accepted and s.restarted:
+            restarted.setdefault(s.restarted, []).append(f"{s.metric} of {s.label}")
+    lines = []
+    if confirmed:
+        lines.append(
+            f"confirmed level: {counted(len(confirmed), 'stream')} (each keeps its reference; "
+            f"its alarms up to {accepted} acknowledged)"
+        )
+    lines += [
+        f"restarted at {accepted}: {counted(len(streams), 'stream')} ({why}): {', '.join(streams)}"
+        for why, streams in restarted.items()
+    ]
+    if other := sum(s.accepted != accepted for s in watch.streams):
+        lines.append(
+            f"not a night of {counted(other, 'stream')} (another config, or after an event)"
+        )
+    return lines
+
+
 def watch_markdown(watch: SeriesWatch) -> str:
     """The nightly artifact's section: each stream's last night and the alarms."""
     lines = [

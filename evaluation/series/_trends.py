@@ -105,6 +105,8 @@ class StreamVerdict:
     reference: tuple[str, ...] = ()  # the full nights before ``since`` it is compared with
     estimated: str = ""  # a calibrated night's last value: how it was estimated
     cases: str = ""  # "4 of 36 cases": what each night is watched on, on the calibrated level
+    accepted: str | None = None  # the accepted baseline among its nights
+    restarted: str = ""  # why its comparison starts afresh at ``accepted`` ("": confirmed)
 
     @property
     def last(self) -> Night:
@@ -493,14 +495,24 @@ def _from_accepted(
     An alarm after the accepted run stands: for the note, the accepted run, the first
     and the last alarm after it."""
     night = verdict.nights[at]
+    accepted = segment[at].experiment
     if beyond_noise(night.evidence, verdict.threshold, night.alarm, night.moved):
-        return _stream(
+        why = (
+            "alarmed"
+            if night.alarm
+            else "moved while learning"
+            if night.moved
+            else "evidence past half its threshold"
+        )
+        again = _stream(
             segment[at:], config, metric, higher, per_night[at:], settings, streams, weights
-        ), None
+        )
+        return replace(again, accepted=accepted, restarted=why), None
+    verdict = replace(verdict, accepted=accepted)
     later = [n.experiment for n in verdict.nights[at + 1 :] if n.alarm]
     if not later:
         return verdict, None
-    return verdict, (segment[at].experiment, later[0], later[-1])
+    return verdict, (accepted, later[0], later[-1])
 
 
 def _alarm_stands(accepted: str, first: str, last: str, streams: Sequence[str]) -> str:
