@@ -97,13 +97,15 @@ def _change_interval(night: Night, metric: str) -> str:
 
 
 def _state(stream: StreamVerdict) -> str:
-    """The last night's status (``StreamVerdict.status``); a learning night that moved
-    says how far."""
+    """The stream's state (``StreamVerdict.state``, as the monitor's page shows it); a
+    learning night that moved says how far."""
     night, metric = stream.last, stream.metric
     if not night.alarm and night.moved:
         moved = _change_interval(night, metric)
-        return f"learning: moved {moved} from the nights before; not judged yet"
-    return stream.status
+        return stream.state.replace(
+            "learning: moved", f"learning: moved {moved} from the nights before; not judged yet"
+        )
+    return stream.state
 
 
 def _learning(s: StreamVerdict, learning: int) -> str:
@@ -138,8 +140,6 @@ def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
     )
     line = sparkline(shown, cut)
     state = _state(s)
-    if not last.alarm and s.last_alarm:
-        state += f" (alarm on {s.last_alarm})"
     value = s.estimated or f"{_value(last.value, s.metric)}{interval}"
     return (
         f"  {s.metric:<14} {line:<{width}} {value}"

@@ -124,8 +124,12 @@ class StreamVerdict:
 
     @property
     def last_alarm(self) -> str | None:
-        nights = self.alarm_nights
-        return nights[-1] if nights else None
+        """The last alarm not acknowledged: none up to the accepted baseline (accepting a
+        run confirms the stream's level there, or restarts it)."""
+        names = [n.experiment for n in self.nights]
+        start = names.index(self.accepted) + 1 if self.accepted in names else 0
+        alarms = [n.experiment for n in self.nights[start:] if n.alarm]
+        return alarms[-1] if alarms else None
 
     @property
     def alarm_nights(self) -> tuple[str, ...]:
@@ -133,14 +137,24 @@ class StreamVerdict:
 
     @property
     def status(self) -> str:
-        """``ALARM`` on an alarmed last night; ``watch`` when its evidence reached half the
-        threshold or it is a learning night that moved (``beyond_noise``: what sends a
-        calibrated night to the full suite); else ``ok``. The one rule that ``evalflow
-        trends``, the monitor's series page and the nightly's artifact show."""
+        """``ALARM`` on an alarmed last night; ``learning: moved`` on a learning night that
+        moved; ``watch`` when its evidence reached half the threshold (with a moved
+        learning night: ``beyond_noise``, what sends a calibrated night to the full
+        suite); else ``ok``. The one label that ``evalflow trends``, the monitor's series
+        page and the nightly's artifact show."""
         last = self.last
         if last.alarm:
             return "ALARM"
-        return "watch" if beyond_noise(last.evidence, self.threshold, moved=last.moved) else "ok"
+        if last.moved:
+            return "learning: moved"
+        return "watch" if beyond_noise(last.evidence, self.threshold) else "ok"
+
+    @property
+    def state(self) -> str:
+        """``status``, and the last alarm not acknowledged when it is an earlier night's:
+        ``ok (alarm on b7)``."""
+        earlier = self.last_alarm if not self.last.alarm else None
+        return f"{self.status} (alarm on {earlier})" if earlier else self.status
 
     def describe(self) -> str:
         """What changed, by how much, since when: the alarm's sentence."""
