@@ -158,8 +158,8 @@ def trends_text(watch: SeriesWatch) -> str:
     lines = [
         f"series {watch.series}{simulated}: {runs(len(watch.points))}, last {last.experiment} "
         f"({last.status}, started {last.time:%Y-%m-%d %H:%M} UTC)",
-        f"watch: {len(watch.streams)} streams, at most {s.false_alarms_per_100_nights:g} false "
-        f"alarms per 100 nights in all (CUSUM k = {s.k:g}, h = {watch.threshold:.2f}; "
+        f"watch: {len(watch.streams)} streams, {s.false_alarms_per_100_nights:g} false alarms "
+        f"per 100 nights in all (long-run; CUSUM k = {s.k:g}, h = {watch.threshold:.2f}; "
         "docs/trends.md)",
     ]
     by_config: dict[str, list[StreamVerdict]] = {}
@@ -243,8 +243,8 @@ def watch_markdown(watch: SeriesWatch) -> str:
     lines = [
         f"## Trend watch: series {watch.series}",
         "",
-        f"At most {watch.settings.false_alarms_per_100_nights:g} false alarms per 100 nights "
-        f"over {len(watch.streams)} streams (CUSUM h = {watch.threshold:.2f}).",
+        f"{watch.settings.false_alarms_per_100_nights:g} false alarms per 100 nights over "
+        f"{len(watch.streams)} streams in the long run (CUSUM h = {watch.threshold:.2f}).",
         "",
         "| config | metric | value | change [95%] | one-sided p (worse) | evidence | state |",
         "|---|---|---|---|---|---|---|",
