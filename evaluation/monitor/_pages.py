@@ -108,7 +108,13 @@ def add_monitor(
     @app.get("/series/{name}", response_class=HTMLResponse)
     def series_page(name: str) -> HTMLResponse:
         from evaluation.itembank import BankEstimates
-        from evaluation.series import SeriesNotFound, figure, list_series, watch_and_keep
+        from evaluation.series import (
+            SeriesNotFound,
+            evidence_figures,
+            figure,
+            list_series,
+            watch_and_keep,
+        )
 
         with session_scope(engine) as session:
             try:
@@ -124,6 +130,7 @@ def add_monitor(
             chart=stream_chart,
             reference_of=reference_level,
             figure=figure,
+            evidence=evidence_figures,
             **page_context,
         )
 

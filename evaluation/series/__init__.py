@@ -34,6 +34,7 @@ _EXPORTS = {
     "SeriesWatch": "evaluation.series._trends",
     "StreamVerdict": "evaluation.series._trends",
     "watch_series": "evaluation.series._trends",
+    "evidence_figures": "evaluation.series._trends",
     "series_verdict": "evaluation.series._verdict",
     "series_verdicts": "evaluation.series._verdict",
     "watch_and_keep": "evaluation.series._verdict",

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
-from evaluation.series._trends import Night, SeriesWatch, StreamVerdict
+from evaluation.series._trends import Night, SeriesWatch, StreamVerdict, evidence_figures
 from evaluation.view.links import view_url
 from evaluation.wording import counted
 
@@ -141,9 +141,10 @@ def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
     line = sparkline(shown, cut)
     state = _state(s)
     value = s.estimated or f"{_value(last.value, s.metric)}{interval}"
+    evidence = "/".join(evidence_figures(last.evidence, s.threshold))
     return (
         f"  {s.metric:<14} {line:<{width}} {value}"
-        f"  change {change}  {judged}  evidence {last.evidence:.2f}/{s.threshold:.2f}  {state}"
+        f"  change {change}  {judged}  evidence {evidence}  {state}"
     )
 
 
@@ -155,11 +156,12 @@ def trends_text(watch: SeriesWatch) -> str:
     s = watch.settings
     last = watch.last
     simulated = " [SIMULATED]" if any(p.simulated for p in watch.points) else ""
+    h = evidence_figures(0, watch.threshold)[1]
     lines = [
         f"series {watch.series}{simulated}: {runs(len(watch.points))}, last {last.experiment} "
         f"({last.status}, started {last.time:%Y-%m-%d %H:%M} UTC)",
         f"watch: {len(watch.streams)} streams, {s.false_alarms_per_100_nights:g} false alarms "
-        f"per 100 nights in all (long-run; CUSUM k = {s.k:g}, h = {watch.threshold:.2f}; "
+        f"per 100 nights in all (long-run; CUSUM k = {s.k:g}, h = {h}; "
         "docs/trends.md)",
     ]
     by_config: dict[str, list[StreamVerdict]] = {}
@@ -244,7 +246,8 @@ def watch_markdown(watch: SeriesWatch) -> str:
         f"## Trend watch: series {watch.series}",
         "",
         f"{watch.settings.false_alarms_per_100_nights:g} false alarms per 100 nights over "
-        f"{len(watch.streams)} streams in the long run (CUSUM h = {watch.threshold:.2f}).",
+        f"{len(watch.streams)} streams in the long run "
+        f"(CUSUM h = {evidence_figures(0, watch.threshold)[1]}).",
         "",
         "| config | metric | value | change [95%] | one-sided p (worse) | evidence | state |",
         "|---|---|---|---|---|---|---|",
@@ -255,7 +258,8 @@ def watch_markdown(watch: SeriesWatch) -> str:
         state = "**ALARM**" if n.alarm else _state(s)
         lines.append(
             f"| {s.label} | {s.metric} | {s.estimated or _value(n.value, s.metric)} | "
-            f"{_change_interval(n, s.metric)} | {p} | {n.evidence:.2f} | {state} |"
+            f"{_change_interval(n, s.metric)} | {p} | "
+            f"{evidence_figures(n.evidence, s.threshold)[0]} | {state} |"
         )
     if watch.events:
         lines += ["", "Events:", *[f"- {e.message}" for e in watch.events]]
@@ -465,7 +469,7 @@ def moved_lines(streams: Sequence[StreamVerdict]) -> list[str]:
             if n.alarm
             else "moved while learning"
             if n.moved
-            else f"evidence {n.evidence:.2f} of {s.threshold:.2f}"
+            else f"evidence {' of '.join(evidence_figures(n.evidence, s.threshold))}"
         )
         out.append(f"{s.metric} of {s.label} changed {change} ({why})")
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from math import erfc, exp, sqrt
+from math import erfc, exp, floor, log10, sqrt
 from typing import Protocol
 
 import numpy as np
@@ -170,7 +170,7 @@ class StreamVerdict:
         flips = f"; {len(self.flipped)} case(s) flipped" if self.flipped else ""
         return (
             f"{self.metric} of {self.label} changed{change}{when}{against}{p}: evidence "
-            f"{last.evidence:.2f} ≥ {self.threshold:.2f}{flips}"
+            f"{' ≥ '.join(evidence_figures(last.evidence, self.threshold))}{flips}"
         )
 
 
@@ -731,6 +731,14 @@ def _shown(
 def _change(metric: str, theta: float) -> float:
     """A change in the metric's own units: log ratios as ratios − 1."""
     return exp(theta) - 1 if metric in ("latency_p95", "tokens_per_s") else float(theta)
+
+
+def evidence_figures(evidence: float, threshold: float) -> tuple[str, str]:
+    """The CUSUM's evidence and its threshold printed alike, with the decimals that show
+    the threshold's first two significant digits, at least 2: a p95 latency's threshold
+    at a high false-alarm rate is 0.00021, which 2 decimals printed as 0.00."""
+    decimals = 2 if not 0 < threshold < 0.1 else 1 - floor(log10(threshold))
+    return f"{evidence:.{decimals}f}", f"{threshold:.{decimals}f}"
 
 
 def _span(names: Sequence[str]) -> str:

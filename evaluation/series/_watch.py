@@ -119,7 +119,7 @@ class WatchSettings:
             return
         # h > 0 needs siegmund_arl(0, k) < 100 · streams / F for both k
         most = min(100.0 * max(streams, 1) / siegmund_arl(0.0, k) for k in (self.k, self.k_latency))
-        fewer = f"--false-alarms below {_below(most)}"
+        fewer = f"--false-alarms of at most {_at_most(most)}"
         promise = (
             f"{self.false_alarms_per_100_nights:g} false alarms per 100 nights over "
             f"{streams} stream(s)"
@@ -135,7 +135,7 @@ class WatchSettings:
             low, high = (mid, high) if siegmund_arl(0.0, mid) < arl0 else (low, mid)
         raise WatchError(
             f"CUSUM k = {self.k:g} with {promise} leaves the watch no threshold (h ≤ 0): "
-            f"use a k below {math.floor(low * 100) / 100:g} (--k), or {fewer}"
+            f"use a k of at most {math.floor(low * 100) / 100:g} (--k), or {fewer}"
         )
 
     def allowance(self, metric: str) -> float:
@@ -143,9 +143,9 @@ class WatchSettings:
         return self.k_latency if metric == "latency_p95" else self.k
 
 
-def _below(bound: float) -> str:
-    """``bound`` rounded down to 3 significant figures, strictly below it: a value
-    the advice "below N" gives that works itself."""
+def _at_most(bound: float) -> str:
+    """``bound`` rounded down to 3 significant figures, strictly below it: the advice
+    "at most N" holds, N itself works (the advice said "below N" and N worked)."""
     step = 10.0 ** (math.floor(math.log10(bound)) - 2)
     below = (math.ceil(bound / step) - 1) * step
     return f"{below:.3g}"

@@ -1346,7 +1346,7 @@ OPTION_CASES = [
         expect="argument --k: expected a number > 0 and <= 5, got '-1'"),
     opt("opt-trends-false-alarms-no-threshold", "trends", "demo", "--false-alarms", "99",
         expect="leaves the p95 latency's CUSUM (its allowance k = 1.5, fixed) no threshold "
-        "(h ≤ 0): use --false-alarms below "),
+        "(h ≤ 0): use --false-alarms of at most "),
     opt("opt-gate-alpha-one", "gate", "demo", "--alpha", "1",
         expect="argument --alpha: expected a number > 0 and < 1, got '1'"),
     opt("opt-gate-junit-folder", "gate", "demo", "--junit", "ROOT",

@@ -102,12 +102,12 @@ CASES = {
     "trends-k-leaves-no-threshold": (  # newcomer-45: --k 5 gave h = 0.00
         ["trends", "nightly", "--k", "5"],
         "CUSUM k = 5 with 2 false alarms per 100 nights over 6 stream(s) leaves the watch no "
-        "threshold (h ≤ 0): use a k below 3.91 (--k), or --false-alarms below 0.258",
+        "threshold (h ≤ 0): use a k of at most 3.91 (--k), or --false-alarms of at most 0.258",
     ),
     "trends-false-alarms-leave-no-threshold": (  # newcomer F21: advised a --k, which no k fixes
         ["trends", "nightly", "--false-alarms", "99"],
         "99 false alarms per 100 nights over 6 stream(s) leaves the p95 latency's CUSUM (its "
-        "allowance k = 1.5, fixed) no threshold (h ≤ 0): use --false-alarms below 94.5",
+        "allowance k = 1.5, fixed) no threshold (h ≤ 0): use --false-alarms of at most 94.5",
     ),
     "gate-no-baseline-accepted": (
         ["gate", "nightly-night-01"],
@@ -149,15 +149,21 @@ def test_following_the_no_threshold_advice_works(case, db, capsys) -> None:
     argv = CASES[case][0]
     rc, _, err = run_cli(["--database", db, *argv], capsys)
     assert rc == 2
-    advised = re.findall(r"(?:use a k below|--false-alarms below) ([0-9.e+-]+)", err)
+    advised = re.findall(r"(?:use a k|--false-alarms) of at most ([0-9.e+-]+)", err)
     fixes = [["--false-alarms", advised[-1]]]
     if "--k" in argv:
         fixes.append(["--k", advised[0]])
-    for fix in fixes:
-        given = dict(zip(argv[2::2], argv[3::2], strict=True)) | {fix[0]: fix[1]}
-        followed = [*argv[:2], *(x for pair in given.items() for x in pair)]
-        rc, out, err = run_cli(["--database", db, *followed], capsys)
-        assert rc == 0 and "series nightly" in out, (followed, err)
+    for option, value in fixes:
+        given = dict(zip(argv[2::2], argv[3::2], strict=True))
+        digits = len(value.split(".")[1])
+        above = f"{float(value) + 10**-digits:.{digits}f}"  # the next value up at its digits
+        for shown, works in ((value, True), (above, False)):
+            followed = [*argv[:2], *(x for pair in (given | {option: shown}).items() for x in pair)]
+            rc, out, err = run_cli(["--database", db, *followed], capsys)
+            # "of at most N": N works, the next value up does not (it said "below N")
+            assert (rc, "series nightly" in out) == ((0, True) if works else (2, False)), err
+            # near the limit a threshold is small: printed with its digits, not 0.00/0.00
+            assert "/0.00 " not in out and "h = 0.00;" not in out
 
 
 def test_a_good_gate_writes_its_files_and_exits_by_its_verdict(db, tmp_path, capsys) -> None:
