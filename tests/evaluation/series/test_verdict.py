@@ -151,3 +151,21 @@ def test_a_scrape_keeps_what_it_computed_for_the_next_reader(tmp_path, watches):
     watches.clear()
     assert scrape(metrics_registry(engine)) == first  # a fresh collector: what is stored
     assert watches == []
+
+
+def test_a_scrape_after_the_monitors_series_page_reads_its_verdict(tmp_path, watches):
+    """The series page runs the whole watch (it draws every stream); it keeps the
+    verdict, so the scrape after it computes nothing."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.view.app import create_app
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'series.db'}")
+    with session_scope(engine) as session:
+        add_nights(session, 10, series="paged", seed=1)
+        add_nights(session, 1, series="paged", drop_from=10, seed=1, first=10)
+    assert TestClient(create_app(engine)).get("/series/paged").status_code == 200
+    assert watches
+    watches.clear()
+    assert scrape(metrics_registry(engine))[("evalflow_trend_alarm", "paged")] == 1.0
+    assert watches == []
