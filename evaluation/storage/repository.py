@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, text
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
-from evaluation.redact import redact_values
+from evaluation.redact import redact_url, redact_values
 from evaluation.storage.attempts import save_failed_attempts
 from evaluation.storage.db import dialect_insert, insert_ignoring_conflicts, read_frame
 from evaluation.storage.dropped import (
@@ -381,9 +381,18 @@ def get_experiment(session: Session, name: str) -> Experiment:
         which = f" (the 10 newest of {len(known)}; `evalflow experiments` lists all)"
         raise StorageError(
             f"no experiment named {name!r}; known experiments"
-            f"{which if len(known) > 10 else ''}: {listing}"
+            f"{which if len(known) > 10 else ''}: {listing}{_searched(session)}"
         )
     return experiment
+
+
+def _searched(session: Session) -> str:
+    """'; the database searched: URL' (its password masked): the experiment may be in
+    another one (a `--database` left off); nothing for a database in memory."""
+    url = session.get_bind().url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return ""
+    return f"; the database searched: {redact_url(url.render_as_string(hide_password=False))}"
 
 
 def list_experiments(session: Session) -> list[Experiment]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -13,6 +14,9 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
 T = TypeVar("T")
+
+#: After a command line shown with its password masked: the user must put it back.
+PASSWORD_NOTE = " (password masked: put it back)"
 
 
 def open_engine(args: argparse.Namespace) -> Engine:
@@ -82,3 +86,44 @@ def read_for_bank(database: str | None, needs: str, read: Callable[[Session], T]
             return read(session)
     finally:
         engine.dispose()
+
+
+def shown_database(words: list[str], i: int) -> str:
+    """Word ``i`` of a masked command line (``redact_argv``), a SQLite ``--database``
+    file made absolute when it is that option's value (a relative one names the file only
+    from where the command ran); any other word as it is."""
+    word = words[i]
+    if word.startswith("--database="):
+        return "--database=" + _absolute_sqlite(word.removeprefix("--database="))
+    if i and words[i - 1] == "--database":
+        return _absolute_sqlite(word)
+    return word
+
+
+def follow_up(command: Sequence[str], argv: Sequence[str]) -> str:
+    """``evalflow COMMAND``, the command to run next, shell-quoted, with the ``--database``
+    of the command line ``argv`` that suggests it (the next one reads the same database),
+    masked and made absolute as `run`'s "resume with:" line has it, the same note after
+    it where a password was masked."""
+    from evaluation.redact import redact_argv
+
+    words = redact_argv(argv)
+    database: list[str] = []
+    masked = False
+    for i, word in enumerate(words):
+        if word.startswith("--database="):
+            database, masked = [shown_database(words, i)], word != argv[i]
+        elif i and words[i - 1] == "--database":
+            database, masked = ["--database", shown_database(words, i)], word != argv[i]
+    return shlex.join(["evalflow", *command, *database]) + PASSWORD_NOTE * masked
+
+
+def _absolute_sqlite(url: str) -> str:
+    """A SQLite URL whose file path is relative (``sqlite:///results.db``), with it made
+    absolute; any other URL as it is."""
+    from evaluation.settings import sqlite_file
+
+    path = sqlite_file(url) if url.startswith("sqlite:///") else None
+    if path is None or path.is_absolute():
+        return url
+    return "sqlite:///" + os.path.abspath(url.removeprefix("sqlite:///"))

@@ -4,10 +4,11 @@ they import no Prefect and answer at once."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from flows.cli import options
-from flows.cli._database import missing_default_database, open_reader
+from flows.cli._database import follow_up, missing_default_database, open_reader
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -19,9 +20,10 @@ if TYPE_CHECKING:
 SHOWN_REASONS = 5
 
 
-def failure_lines(session, experiment) -> list[str]:
+def failure_lines(session, experiment, argv: Sequence[str] = ()) -> list[str]:
     """The failed generations of ``experiment``: how many, their distinct reasons with
-    counts (the first few), and where to read every one."""
+    counts (the first few), and where to read every one (with the ``--database`` of the
+    command line ``argv``)."""
     from evaluation.redact import one_line
     from evaluation.storage.repository import failure_reasons
 
@@ -33,10 +35,9 @@ def failure_lines(session, experiment) -> list[str]:
     lines += [f"  {n} x {one_line(reason, limit=300)}" for reason, n in reasons[:SHOWN_REASONS]]
     if len(reasons) > SHOWN_REASONS:
         lines.append(f"  ... and {len(reasons) - SHOWN_REASONS} other reasons")
-    lines.append(
-        f"every one: evalflow view {experiment.name} (or evalflow export {experiment.name} "
-        "--level generations)"
-    )
+    view = follow_up(["view", experiment.name], argv)
+    export = follow_up(["export", experiment.name, "--level", "generations"], argv)
+    lines.append(f"every one: {view} (or {export})")
     return lines
 
 
@@ -48,7 +49,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     with session_scope(open_reader(args)) as session:
         experiment = get_experiment(session, args.experiment)
         state = experiment_status(session, experiment)
-        shown = results_text(session, experiment, state, wide=args.wide)
+        shown = results_text(session, experiment, state, wide=args.wide, argv=args.argv)
     reason = f": {state.reason}" if state.reason else ""
     if state.status != "completed":
         print(f"Status: {state.status}{reason}")
@@ -63,17 +64,18 @@ def results_text(
     *,
     wide: bool = False,
     failures: bool = True,
+    argv: Sequence[str] = (),
 ) -> str:
     """What a run has to show (`show`, and `status` once it ended): its leaderboard, or
     how many generations are stored and scored when it has none; the resume command
     when it stopped before it ended. ``failures``: the failed generations' reasons too
-    (`status` prints its own)."""
+    (`status` prints its own), where to read them with the ``--database`` of ``argv``."""
     from evaluation.compare._leaderboard import load_leaderboard
     from evaluation.storage.no_results import no_results_line, resume_command
 
     board = load_leaderboard(session, experiment.name)
     status, run = state.status, state.run
-    failed = failure_lines(session, experiment) if failures else []
+    failed = failure_lines(session, experiment, argv) if failures else []
     if board.metrics:
         lines = [board_text(session, experiment.id, board, wide=wide)]
         calibrated = calibrated_text(session, experiment.name, board)

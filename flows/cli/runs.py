@@ -8,6 +8,7 @@ import shlex
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from evaluation.redact import redact, redact_argv
 from evaluation.spec import NAME_PATTERN
 from evaluation.wording import counted, failed_words
 from flows.cli import options
-from flows.cli._database import open_engine
+from flows.cli._database import PASSWORD_NOTE, follow_up, open_engine, shown_database
 from flows.cli._signals import exit_code, sigterm_as_interrupt
 from flows.cli.logs import console_for, left_to_the_display
 
@@ -296,9 +297,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exit_code(interrupt)
 
 
-PASSWORD_NOTE = " (password masked: put it back)"
-
-
 def _resume(args: argparse.Namespace) -> str:
     """The command that runs it again (resuming what is stored) from any folder: the
     command line as typed, the spec's path and a SQLite ``--database`` file's made
@@ -308,12 +306,8 @@ def _resume(args: argparse.Namespace) -> str:
     masked = words != list(args.argv)
     spec = _spec_word(words, args.spec)
     for i, word in enumerate(words):
-        if i == spec:
-            words[i] = os.path.abspath(os.path.expanduser(word))
-        elif word.startswith("--database="):
-            words[i] = "--database=" + _absolute_sqlite(word.removeprefix("--database="))
-        elif i and words[i - 1] == "--database":
-            words[i] = _absolute_sqlite(word)
+        shown = os.path.abspath(os.path.expanduser(word)) if i == spec else None
+        words[i] = shown or shown_database(words, i)
     return shlex.join(["evalflow", *words]) + PASSWORD_NOTE * masked
 
 
@@ -324,17 +318,6 @@ def _spec_word(words: list[str], spec: Path) -> int | None:
     found = [i for i in range(verb + 1, len(words)) if Path(words[i]) == spec]
     alone = [i for i in found if not words[i - 1].startswith("-")]
     return (alone or found or [None])[0]
-
-
-def _absolute_sqlite(url: str) -> str:
-    """A SQLite URL whose file path is relative (``sqlite:///results.db``), with it made
-    absolute; any other URL as it is."""
-    from evaluation.settings import sqlite_file
-
-    path = sqlite_file(url) if url.startswith("sqlite:///") else None
-    if path is None or path.is_absolute():
-        return url
-    return "sqlite:///" + os.path.abspath(url.removeprefix("sqlite:///"))
 
 
 def _run(
@@ -457,7 +440,7 @@ def _run(
             f"once that is fixed (a host that went down restarted), resume with: {resume} "
             f"(it does only the {summary['failed']} failed)"
         )
-    print(next_steps(summary["experiment"], summary["report"]))
+    print(next_steps(summary["experiment"], summary["report"], args.argv))
     return 0 if summary["failed"] == 0 else 1
 
 
@@ -513,22 +496,22 @@ def _failures(args: argparse.Namespace, experiment: str) -> list[str]:
     from flows.cli.results import failure_lines
 
     with session_scope(open_engine(args)) as session:
-        return failure_lines(session, get_experiment(session, experiment))
+        return failure_lines(session, get_experiment(session, experiment), args.argv)
 
 
-def next_steps(experiment: str, report: str) -> str:
-    """Where to look after a run: the viewer, the report file, the paired comparisons."""
-    from evaluation.view.links import summary_url, view_command
+def next_steps(experiment: str, report: str, argv: Sequence[str] = ()) -> str:
+    """Where to look after a run: the viewer, the report file, the paired comparisons;
+    the commands with the ``--database`` of the run's command line ``argv``."""
+    from evaluation.view.links import summary_url
 
-    compare = shlex.join(["evalflow", "compare", experiment])
     return "\n".join(
         [
             "",
             "Next:",
-            f"  every output, in the browser:  {view_command(experiment)}",
+            f"  every output, in the browser:  {follow_up(['view', experiment], argv)}",
             f"                                 then open {summary_url(experiment)}",
             f"  the report:                    {report}",
-            f"  every pair compared:           {compare}",
+            f"  every pair compared:           {follow_up(['compare', experiment], argv)}",
         ]
     )
 

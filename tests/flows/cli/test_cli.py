@@ -104,6 +104,9 @@ def test_run_then_list_show_and_rescore(tmp_path, capsys, database_url):
     assert main(["--database", database_url, "run", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "SIMULATED" in out and "72 generated, 0 failed" in out
+    # The next commands read the database the run wrote (they read the default one).
+    assert f"evalflow view cli-test --database {database_url}\n" in out
+    assert f"evalflow compare cli-test --database {database_url}\n" in out
 
     assert main(["--database", database_url, "experiments"]) == 0
     listing = capsys.readouterr().out
@@ -128,6 +131,8 @@ def test_unknown_experiment_lists_the_known_ones(tmp_path, capsys, database_url)
     assert main(["--database", database_url, "show", "nope"]) == 2
     err = capsys.readouterr().err
     assert "no experiment named 'nope'" in err and "cli-test" in err
+    # where it looked: the experiment may be in a database the command was not given
+    assert err.endswith(f"; the database searched: {database_url}\n"), err
 
 
 @pytest.mark.parametrize("experiment", ["my-classify", "named-apart"])

@@ -46,7 +46,9 @@ def test_a_host_failing_every_generation_is_reported_with_its_reason(
     reasons = [line for line in out.splitlines() if line.startswith("  3 x ")]
     assert len(reasons) == 1, out
     assert "HTTP 500" in reasons[0] and "CUDA out of memory" in reasons[0], out
-    assert "every one: evalflow view host-fails" in out
+    # where to read them, in the database the run wrote (not the default one)
+    db = f"--database {database_url}"
+    assert f"every one: evalflow view host-fails {db} (or evalflow export host-fails " in out
     # As after Ctrl-C: the same command redoes only what failed.
     (resume,) = [line for line in out.splitlines() if "resume with: evalflow " in line]
     assert f"run {spec} --limit 3 -q (it does only the 3 failed)" in resume, resume
@@ -56,3 +58,4 @@ def test_a_host_failing_every_generation_is_reported_with_its_reason(
     assert "0 generations stored" in shown
     assert "3 failed generations, by reason:" in shown
     assert reasons[0] in shown
+    assert f"every one: evalflow view host-fails {db} (or " in shown

@@ -9,7 +9,7 @@ import shlex
 
 from evaluation.redact import urls_given
 from flows.cli.app import build_parser
-from flows.cli.runs import PASSWORD_NOTE, _resume
+from flows.cli.runs import PASSWORD_NOTE, _resume, next_steps
 
 
 def resume(argv: list[str]) -> str:
@@ -56,3 +56,20 @@ def test_a_masked_password_is_said_to_be(tmp_path, monkeypatch):
         + PASSWORD_NOTE
     )
     assert "s3cret" not in command
+
+
+def test_the_next_commands_read_the_database_the_run_was_given(tmp_path, monkeypatch):
+    """`run --database URL` printed `evalflow compare NAME` as the next command, which
+    read the default database and found no NAME: the hints carry the run's --database,
+    masked and made absolute as its resume line has it."""
+    monkeypatch.chdir(tmp_path)
+    url = "postgresql+psycopg2://ana:s3cret@db/x"
+    text = next_steps("nc-pg", "r.html", ["run", "x.yaml", "--database", url])
+    shown = "--database 'postgresql+psycopg2://ana:***@db/x'"
+    assert f"evalflow view nc-pg {shown}{PASSWORD_NOTE}\n" in text
+    assert text.endswith(f"evalflow compare nc-pg {shown}{PASSWORD_NOTE}")
+    assert "s3cret" not in text
+    text = next_steps("x", "r.html", ["--database=sqlite:///r.db", "run", "x.yaml"])
+    assert text.endswith(f"evalflow compare x --database=sqlite:///{tmp_path}/r.db")
+    assert PASSWORD_NOTE not in text
+    assert next_steps("x", "r.html", ["run", "x.yaml"]).endswith("evalflow compare x")
