@@ -2,7 +2,10 @@
 
 Each (host, config) gets seconds per generation from, in order: this config measured
 on this host earlier (stored generations), a probe just made (``--probe``), the same
-model measured on this host with other configs. A simulated host's are what a run at
+model measured on this host with other configs; the last two are a single call's, so a
+pipeline config's figure from them is that times its calls per case
+(:mod:`evaluation.run._calls`: a map_reduce's chunks and reduce, say), or none (unknown,
+as an unmeasured model) for a pipeline of one's own. A simulated host's are what a run at
 ``--time-scale`` sleeps (``simulated``: :func:`evaluation.run._probe.simulated_figures`),
 0 at time scale 0. The work is then laid out over the
 hosts' lanes (one per slot) by the dispatcher's own queue (``_dispatch._Queue``: model
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from statistics import median
 from typing import TYPE_CHECKING
 
+from evaluation.run._calls import mean_calls
 from evaluation.run._dispatch import Pace, _Queue, default_chunk_size
 from evaluation.run._rate import format_duration
 from evaluation.run._work import WorkItem
@@ -103,15 +107,20 @@ def figures_for(
     by_probe = {(p.model, p.host): p for p in probed}
     figures: dict[tuple[str, str], Figure] = {}
     missing: list[tuple[str, str]] = []
-    configs = {item.config.hash: item.config for item in items}
-    for config in configs.values():
+    of_config: dict[str, list[WorkItem]] = {}
+    for item in items:
+        of_config.setdefault(item.config.hash, []).append(item)
+    for config_items in of_config.values():
+        config = config_items[0].config
         for host in hosts:
             if not host.serves(config.model):
                 continue
             if host.kind == "simulated":
                 figure = (simulated or {}).get(config.hash, Figure(0.0, SIMULATED))
+            elif (m := by_config.get((config.hash, host.name))) is not None:
+                figure = _own_figure(m, host)
             else:
-                figure = _figure(config.hash, config.model, host, by_config, by_probe, by_model)
+                figure = _per_case(_figure(config.model, host, by_probe, by_model), config_items)
             if figure is None:
                 if (config.model, host.name) not in missing:
                     missing.append((config.model, host.name))
@@ -120,22 +129,48 @@ def figures_for(
     return figures, missing
 
 
+def _own_figure(m: Measured, host: HostSpec) -> Figure:
+    """The config's own stored generations: a pipeline's are its whole cases."""
+    return Figure(
+        m.latency_s,
+        f"this config on {host.name}: {m.generations} generations "
+        f"({m.experiment}, {m.last:%Y-%m-%d}), {m.mean_tokens:.0f} tokens"
+        + _slots_note(m.slots, host),
+        m.slots,
+    )
+
+
+def _per_case(call: Figure | None, items: Sequence[WorkItem]) -> Figure | None:
+    """A single call's ``call`` as a case of ``items``' config takes it: times the calls
+    its pipeline makes per case, said in the source (a pipeline of one's own, whose calls
+    are not known before it runs: the single call's, said to be)."""
+    if call is None:
+        return None
+    calls = mean_calls(items)
+    if calls is None:
+        pipeline = getattr(items[0].config.pipeline, "name", None)
+        return replace(
+            call,
+            source=f"{call.source}; a single call's figure: the calls per "
+            f"case of pipeline {pipeline} are not known before it runs",
+        )
+    n, what = calls
+    if not what:  # single: one call
+        return call
+    return replace(
+        call,
+        seconds=call.seconds * n,
+        source=f"{call.source}; × {n:.1f} calls per case ({what}), a single call's figure",
+    )
+
+
 def _figure(
-    config_hash: str,
     model: str,
     host: HostSpec,
-    by_config: Mapping[tuple[str, str], Measured],
     by_probe: Mapping[tuple[str, str], Probed],
     by_model: Mapping[tuple[str, str], list[Measured]],
 ) -> Figure | None:
-    if (m := by_config.get((config_hash, host.name))) is not None:
-        return Figure(
-            m.latency_s,
-            f"this config on {host.name}: {m.generations} generations "
-            f"({m.experiment}, {m.last:%Y-%m-%d}), {m.mean_tokens:.0f} tokens"
-            + _slots_note(m.slots, host),
-            m.slots,
-        )
+    """A single call of ``model`` on ``host``: probed just now, else its other configs."""
     if (p := by_probe.get((model, host.name))) is not None:
         return Figure(
             p.latency_s,

@@ -12,6 +12,8 @@ from datetime import datetime
 import pytest
 
 from evaluation.backends.base import GenerationResult
+from evaluation.pipelines import PipelineSetting
+from evaluation.pipelines._parameters import PARAMETERS
 from evaluation.run._estimate import Probed, estimate, format_estimate
 from evaluation.run._work import WorkItem
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
@@ -183,4 +185,63 @@ def test_more_slots_than_measured_gives_the_duration_at_the_measured_slots_too()
     same = estimate(items, [host], [measured(items[0], "local", 31.0, slots=4)])
     assert same.at_measured_slots is None and "instead if" not in format_estimate(
         same, items, [host]
+    )
+
+
+def map_reduce_work(model: str, words: list[int], chunk_size: int) -> list[WorkItem]:
+    """A map_reduce config over cases whose documents have ``words`` words each."""
+    own = {
+        k: p.default
+        for k, p in PARAMETERS.items()
+        if k in ("unit", "mode", "map_prompt", "reduce_prompt", "refine_prompt")
+    }
+    config = Config(
+        model,
+        GenerationParams(chunk_size=chunk_size, chunk_overlap=0),
+        PromptTemplate("default"),
+        PipelineSetting.of("map_reduce", own),
+    )
+    return [
+        WorkItem(config, Case(f"d{i}", "q", ("a",), metadata={"document": "w " * n}), "s")
+        for i, n in enumerate(words)
+    ]
+
+
+def test_a_pipeline_config_unmeasured_is_a_single_calls_figure_times_its_calls_per_case():
+    """A newcomer's map_reduce sweep was planned at 12 s from the model's single calls
+    (0.93 s each) and took 88 s: 4.3 calls per case. Its figure from the model's other
+    configs or a probe is now that times the calls its cases make (a call per chunk and
+    the reduce), and says so; its own measurement (whole cases) is taken as it is."""
+    single = work("m", 2)
+    pipeline = map_reduce_work("m", [30, 90], chunk_size=30)  # 1 + 1 and 3 + 1 calls
+    host = HostSpec("local", "http://a", slots=1)
+    result = estimate(pipeline, [host], [measured(single[0], "local", 1.0, slots=1)])
+    figure = result.figures[(pipeline[0].config.hash, "local")]
+    assert figure.seconds == pytest.approx(3.0)
+    assert figure.source.endswith(
+        "; × 3.0 calls per case (a call per chunk and the reduce), a single call's figure"
+    )
+    assert result.seconds == pytest.approx(6.0)
+    probed = estimate(pipeline, [host], [], [Probed("local", "m", 3, 0.5, 12.0, 1)])
+    assert probed.seconds == pytest.approx(3.0)
+    own = estimate(pipeline, [host], [measured(pipeline[0], "local", 4.0, slots=1)])
+    assert own.seconds == pytest.approx(8.0)
+    assert own.figures[(pipeline[0].config.hash, "local")].source.startswith("this config")
+
+
+def test_a_pipeline_of_ones_own_gets_a_single_calls_figure_said_to_be_one():
+    config = Config(
+        "m",
+        GenerationParams(),
+        PromptTemplate("default"),
+        PipelineSetting.of("tests.support.user_pipelines:thorough", {"passes": 2}),
+    )
+    items = [WorkItem(config, Case("c", "q", ("a",)), "s")]
+    host = HostSpec("local", "http://a", slots=1)
+    result = estimate(items, [host], [measured(work("m", 1)[0], "local", 1.0, slots=1)])
+    figure = result.figures[(config.hash, "local")]
+    assert figure.seconds == 1.0
+    assert figure.source.endswith(
+        "; a single call's figure: the calls per case of pipeline "
+        "tests.support.user_pipelines:thorough are not known before it runs"
     )
