@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import shlex
 
+import pytest
 import yaml
 from sqlalchemy import create_engine
 
@@ -105,3 +106,17 @@ def test_a_simulated_run_says_nothing_about_gpu_telemetry(monkeypatch):
     assert _telemetry_lines(monkeypatch, simulated_only=False) == [
         "GPU telemetry: 0 of 0 config(s) measured by NVML, 0 with VRAM from /api/ps"
     ]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "benchmarks" / "sweeps").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_every_bundled_sweep_plans_without_a_context_warning(path):
+    """thorough-analysis.yaml warned on each of its 9 configs (prompts of ~4338 tokens
+    beyond num_ctx 4096) at every `plan` and `run`: a flagship example that trains its
+    readers to skip warnings."""
+    from evaluation.run._context_check import context_warnings
+    from evaluation.run._sweep import prepare_sweep
+
+    sweep = prepare_sweep(path)
+    assert context_warnings(sweep.work_items(), sweep.spec.hosts) == []
