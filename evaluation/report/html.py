@@ -19,7 +19,7 @@ from sqlmodel import Session
 from evaluation.adaptive import RaceStanding
 from evaluation.calibration._combined import CalibratedMetric
 from evaluation.compare._leaderboard import SIMULATED_BANNER, ranked_table
-from evaluation.compare._stage_table import report_cell, stage_pivot
+from evaluation.compare._stage_table import SUMMED, report_cell, stage_pivot
 from evaluation.itembank import SUBSET_INTERVAL
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
@@ -205,8 +205,8 @@ def _stages(data: ReportData) -> list[_Block]:
         _H3("Pipeline stages"),
         _Table(head, rows, numeric_from=1),
         _P(
-            "Per case, mean over cases: seconds in service, +seconds waiting for a host "
-            f"slot; model calls; prompt/output tokens. {note}",
+            f"Per case, mean over cases: seconds in service, {SUMMED}; +seconds waiting "
+            f"for a host slot; model calls; prompt/output tokens. {note}",
             muted=True,
         ),
     ]

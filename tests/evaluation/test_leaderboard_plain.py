@@ -116,7 +116,8 @@ def _reference(board: Leaderboard, *, wide: bool = False, columns: int = 100) ->
                 rows.append(row)
         pivot = pd.DataFrame(rows, columns=["config", *stage_names]).fillna("")
         text += (
-            "\n\nTime per stage (s per case in service, +s waiting for a host slot):\n"
+            "\n\nTime per stage (s per case in service, summed over the stage's calls, which "
+            "may run at once: not the case's wall time; +s waiting for a host slot):\n"
             + pivot.to_string(index=False)
         )
     return f"{header}\n{text}"
