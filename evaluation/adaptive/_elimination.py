@@ -178,16 +178,23 @@ def _plain_lead(
 
 
 def _within_delta(versus: Sequence[PairedComparison], delta: float, level: float) -> bool:
-    """Every lower bound on (leader − rival) above −delta. Differences that were zero on
-    every case give a degenerate interval; for them the bound is the exact
-    (Clopper–Pearson) upper limit on the share of cases that differ, 1 − level^(1/n),
-    which bounds |mean difference| for scores in [0, 1]."""
+    """Every lower bound on (leader − rival) above −delta. Differences that were equal on
+    every case have no interval (0/1 scores: Tango's, which does not shrink to a point);
+    for them the bound is the exact (Clopper–Pearson) upper limit on the share of cases
+    that differ, 1 − level^(1/n), which bounds |mean difference| for scores in [0, 1],
+    beside the difference itself."""
     return all(
-        c.diff_ci is not None
-        and -delta < c.diff_ci[0]
+        (low := _lower_bound(c)) is not None
+        and -delta < low
         and (c.sd_diff != 0 or 1 - level ** (1 / c.n_used) < delta)
         for c in versus
     )
+
+
+def _lower_bound(c: PairedComparison) -> float | None:
+    if c.diff_ci is not None:
+        return c.diff_ci[0]
+    return c.diff if c.sd_diff == 0 else None
 
 
 def over_limit(

@@ -6,18 +6,16 @@ is read back instead of computed again (``_stored``)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlmodel import Session
 
+from evaluation.compare._code import statistics_code
 from evaluation.compare._config_refs import (
     SelectedConfig,
     check_shared_cases,
@@ -62,7 +60,7 @@ class ComparisonInputs:
         """A hash of everything the comparison's result depends on, the code that
         computes it included: equal digests give the same comparison."""
         head = {
-            "code": _code(),
+            "code": statistics_code(),
             "experiments": [(e.id, e.name, e.suite, e.simulated) for e in self.experiments],
             "configs": [asdict(c) for c in self.configs],
             "run_label": self.run_label,
@@ -325,16 +323,3 @@ def _metric_facts(metric: str) -> tuple[str, str, bool, bool, bool]:
     """What the registry says of a metric that the comparison uses."""
     m = get_metric(metric)
     return (metric, m.score_type, m.higher_is_better, m.descriptive, m.corpus_level)
-
-
-@functools.cache
-def _code() -> str:
-    """The source of the statistics and of this comparison, and the versions of the
-    numeric libraries under them: a stored comparison made by other code is stale."""
-    here = Path(__file__).parent
-    h = hashlib.sha256()
-    for path in sorted([*(here.parent / "statistics").glob("*.py"), *here.glob("_*.py")]):
-        h.update(path.read_bytes())
-    for package in ("numpy", "pandas", "scipy", "statsmodels"):
-        h.update(version(package).encode())
-    return h.hexdigest()

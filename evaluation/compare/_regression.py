@@ -446,7 +446,7 @@ def render_markdown(report: RegressionReport) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for c in report.comparisons:
-            ci = f" [{_fmt(c.ci[0])}, {_fmt(c.ci[1])}]" if c.ci else ""
+            ci = f" [{_fmt(c.ci[0])}, {_fmt(c.ci[1])}]" if c.ci else _no_interval(c)
             mark = " **worse**" if c.worse else ""
             lines.append(
                 f"| {c.label} | {c.metric} | {c.n_cases} | {_fmt(c.baseline_mean)} | "
@@ -465,6 +465,16 @@ def render_markdown(report: RegressionReport) -> str:
     if report.notes:
         lines += ["", "Notes:", *[f"- {n}" for n in report.notes]]
     return "\n".join(lines)
+
+
+def _no_interval(c: QualityComparison) -> str:
+    """Where the difference has no interval, why (``compare_pair`` gives none where every
+    shared case differs by the same amount on a scale other than 0/1, or one case is shared)."""
+    if c.diff is None:
+        return ""
+    if c.n_cases < 2:
+        return " (no interval: 1 case)"
+    return f" (no interval: all {c.n_cases} cases differ by it)"
 
 
 def _fmt(value: float | None) -> str:

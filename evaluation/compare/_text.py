@@ -5,6 +5,7 @@ report stays what the artifact shows (`compare --markdown`)."""
 from __future__ import annotations
 
 import math
+import numbers
 import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -76,6 +77,11 @@ def render_comparison_text(
         f"{p_header}: p {ADJUSTMENT_NAMES[adjustment]}-adjusted over the metric's pairs (an "
         "interval can exclude 0 where the adjusted p is not significant)"
     )
+    if any("[no CI: all" in line for line in lines):
+        footnote += (
+            "; [no CI: all n equal]: every shared case differs by the same amount, and a "
+            "spread of 0 cannot bound the difference on cases not run"
+        )
     lines += ["", *textwrap.wrap(footnote, columns)]
     lines.append("* significant after adjustment; --markdown prints the full report")
     return "\n".join(lines)
@@ -118,9 +124,18 @@ def _diff(row: Mapping[str, Any], digits: int) -> str:
     if not _finite(diff):
         return "–"
     if not (_finite(low) and _finite(high)):
-        return fixed(diff, digits, signed=True)
+        return f"{fixed(diff, digits, signed=True)} {_no_interval(row.get('n_used'))}"
     signed = [fixed(float(v), digits, signed=True) for v in (diff, low, high)]
     return f"{signed[0]} [{signed[1]}, {signed[2]}]"
+
+
+def _no_interval(n_used: object) -> str:
+    """Why a pair's difference has no interval: one shared case, or every shared case
+    differing by the same amount (not 0/1 scores: their interval is Tango's), whose
+    spread of 0 would give a point, as if a few cases made the difference certain."""
+    if not isinstance(n_used, numbers.Real) or n_used < 2:
+        return "[no CI: 1 case]"
+    return f"[no CI: all {int(n_used)} equal]"
 
 
 def _p(value: object) -> str:

@@ -23,10 +23,14 @@ from evaluation.statistics._paired_tests import (
     check_requested,
     choose_test,
     correlation,
+    is_binary,
     rank_biserial,
     run_test,
 )
 from evaluation.statistics.intervals import mean_interval
+from evaluation.statistics.tango import tango_interval
+
+NO_INTERVAL = "no interval (a spread of 0 cannot bound the difference on cases not run)"
 
 __all__ = [
     "PairedComparison",
@@ -166,7 +170,11 @@ def compare_scores(
     """Paired comparison of two aligned per-case score vectors (NaN = unscorable).
 
     Difference: d̄ ± t·SE with SE = sd(d)/√n, or clustered by ``groups`` (Miller 2024,
-    paired differences; formulas in :func:`mean_interval`). Tests: exact McNemar on the
+    paired differences; formulas in :func:`mean_interval`); for one 0/1 score per case
+    (``score_type="binary"``) Tango's score interval for paired proportions
+    (:func:`tango_interval`; also where grouped cases all differ by the same amount).
+    Differences that are all equal on any other scale get no interval (None, and the
+    note says so): a spread of 0 would give a point. Tests: exact McNemar on the
     discordant counts (statsmodels ``mcnemar(exact=True)``); paired t
     (``scipy.stats.ttest_rel``); Wilcoxon signed-rank with an explicit ``zero_method``
     (``scipy.stats.wilcoxon``; "pratt" by default, since "wilcox" drops the zero
@@ -209,7 +217,8 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
         return replace(base, note="n = 1 shared case: interval and test undefined (need n ≥ 2)")
     notes: list[str] = []
     est = mean_interval(d, g, confidence=opts.confidence, proportion=False)
-    notes += [est.note] if est.note else []
+    constant = is_constant(d)
+    notes += [x for x in est.note.split("; ") if x and not (constant and _of_zero_spread(x))]
     clustered = est.method.startswith("clustered")
     if opts.test == "auto":
         test, why = choose_test(opts.score_type, xa, xb, clustered)
@@ -218,7 +227,6 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
     notes += [why] if why else []
     if clustered and test != "clustered_t":
         notes.append(f"{TEST_NAMES[test]} treats cases as independent though they share groups")
-    constant = is_constant(d)
     ci = est.ci
     if constant and abs(base.diff) <= 1e-12:
         notes.append(f"{base.a} and {base.b} scored identically on every shared case")
@@ -241,6 +249,12 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
         )
         ci = boot_ci or ci
         stat, p = _defined(stat, p, base.diff, notes)
+    if opts.score_type == "binary" and is_binary(xa, xb) and (constant or not clustered):
+        if not (opts.test == "bootstrap" and not constant):
+            ci = _tango(xa, xb, clustered, notes, opts.confidence)
+    elif constant:
+        ci = None
+        notes.append(f"all {n} differences equal {base.diff:+.4g}: {NO_INTERVAL}")
     ci = _within_scale(ci, xa, xb, opts, est.n_clusters, notes)
     if effect is None:
         notes.append(f"effect size {effect_name} undefined: the differences have no spread")
@@ -260,6 +274,27 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
         se_diff=est.se,
         n_discordant=int(np.count_nonzero(d)),
     )
+
+
+def _of_zero_spread(note: str) -> bool:
+    """The mean's note on a point interval (``mean_interval``), not the one shown here."""
+    return note.startswith("zero variance") or note in (
+        "the interval is degenerate",
+        "Wilson interval at n",
+    )
+
+
+def _tango(xa, xb, clustered: bool, notes: list[str], confidence: float) -> tuple[float, float]:
+    """Tango's score interval for the paired difference of 0/1 scores: the t interval on
+    the case differences is a point where they are all equal (8 cases A alone got right
+    read [+1, +1]), and it leaves [-1, 1] on few cases."""
+    b10, b01 = int(np.sum((xa == 1) & (xb == 0))), int(np.sum((xa == 0) & (xb == 1)))
+    if clustered:
+        notes.append(
+            "every case differs by the same amount, so the groups' effect cannot be "
+            "estimated: Tango's interval, which treats cases as independent"
+        )
+    return tango_interval(b10, b01, int(xa.size), confidence)
 
 
 def _defined(

@@ -25,6 +25,7 @@ class PairSummary:
     diff_ci: tuple[float, float] | None  # its 95% interval, unadjusted (one pair)
     higher_is_better: bool
     descriptive: bool  # no better direction (output_length): differences, never "better"
+    no_interval: str = ""  # why ``diff_ci`` is None where ``diff`` is not
 
 
 def pair_summary(
@@ -82,4 +83,13 @@ def pair_summary(
         diff_ci=None if diff_ci is None else (float(diff_ci[0]), float(diff_ci[1])),
         higher_is_better=higher,
         descriptive=descriptive,
+        no_interval=_no_interval(comparison.n_used) if diff is not None and ci is None else "",
     )
+
+
+def _no_interval(n: int) -> str:
+    """Why the difference has no interval: one shared case, or every shared case differing
+    by the same amount (scores not 0/1), whose spread of 0 would read as a certainty."""
+    if n < 2:
+        return "no interval: 1 shared case"
+    return f"no interval: all {n} cases differ by this much, a spread of 0 that bounds nothing"

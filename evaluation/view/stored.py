@@ -2,8 +2,9 @@
 parameter effects; the flip matrix) or of two configs (the side-by-side summary),
 computed once and stored in ``view_pages`` with the
 fingerprint of their inputs (``summary_fingerprint``: the aggregates, the stored
-comparison, the run's status), and the summary's full-suite estimates (``estimates_page``:
-also the suite's item banks). A sweep stores them when its run ends
+comparison, the run's status; and the statistics code that computed them, so a page an
+older evalflow computed is computed again), and the summary's full-suite estimates
+(``estimates_page``: also the suite's item banks). A sweep stores them when its run ends
 (:func:`store_pages`); a page whose fingerprint no longer matches (a rescore, a new run, a
 new comparison) is computed on the next request and stored again, so a million
 generations cost their seconds once rather than on every request."""
@@ -20,6 +21,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddic
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from evaluation.compare._code import statistics_code
 from evaluation.compare._leaderboard import load_leaderboard, metric_direction, ranked_table
 from evaluation.itembank import experiment_estimates
 from evaluation.itembank.schema import ItemBank
@@ -115,7 +117,7 @@ def pair_summary_page(
     row_id = int(get_experiment(session, experiment).id)
     if key[1] == "running":
         return pair_summary(session, row_id, a, b, metric)
-    fingerprint = json.dumps([PAGE_FORMAT, *key], default=str)
+    fingerprint = json.dumps([PAGE_FORMAT, statistics_code(), *key], default=str)
     page = f"pair {metric} {a} {b}"
     payload = _read(session, experiment, page, fingerprint)
     if payload is not None:
@@ -189,7 +191,7 @@ def store_pages(session: Session, experiment: str, *, ending: str | None = None)
 
 def _fingerprint(session: Session, experiment: str, ending: str | None = None) -> str:
     key = summary_fingerprint(session, experiment, ending=ending)
-    return json.dumps([PAGE_FORMAT, *key], default=str)
+    return json.dumps([PAGE_FORMAT, statistics_code(), *key], default=str)
 
 
 def _read(session: Session, experiment: str, page: str, fingerprint: str) -> Any:

@@ -681,3 +681,21 @@ def test_compare_wraps_its_prose_to_the_terminal_width():
         )
         widths = [len(line) for line in text.splitlines()]
         assert max(widths) <= columns and max(widths) > columns - 15
+
+
+def test_a_difference_without_an_interval_says_why_in_the_terminal():
+    """Every shared case differing alike (not 0/1 scores) or one shared case: no interval,
+    and the cell says which rather than printing a bare number or a point."""
+    from evaluation.compare import render_comparison_text
+
+    rows = [
+        {"metric": "rougeL", "a": "m1", "b": "n1", "diff": 0.5, "diff_ci_low": None,
+         "diff_ci_high": None, "n_used": 8, "p_adjusted": 0.03, "significant": True},
+        {"metric": "rougeL", "a": "m2", "b": "n2", "diff": 1.0, "diff_ci_low": None,
+         "diff_ci_high": None, "n_used": 1, "p_adjusted": None, "significant": False},
+    ]  # fmt: skip
+    text = render_comparison_text("my-qa", rows, {}, simulated=False)
+    assert "+0.500 [no CI: all 8 equal]" in text and "+1.000 [no CI: 1 case]" in text
+    flat = " ".join(text.split())
+    assert "[no CI: all n equal]: every shared case differs by the same amount" in flat
+    assert max(map(len, text.splitlines())) <= 100

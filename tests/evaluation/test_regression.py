@@ -195,3 +195,30 @@ def test_payload_is_json_and_markdown_names_every_alert():
 def test_thresholds_are_validated(bad):
     with pytest.raises(ValueError):
         Thresholds(**bad)
+
+
+def test_the_report_gives_every_drop_an_interval_or_says_why_it_has_none():
+    """A run losing the right answer on every one of 6 cases read "-1 [-1, -1]"; 0/1
+    scores now get Tango's interval, and equal differences on another scale none."""
+    latencies = {"a": [0.5] * 6}
+    report = check_regression(
+        run("now", {"a": [0.0] * 6}, latencies), run("base", {"a": [1.0] * 6}, latencies)
+    )
+    (comparison,) = report.comparisons
+    low, high = comparison.ci
+    z2 = 1.959963984540054**2
+    assert (low, high) == pytest.approx((-1.0, -(6 - z2) / (6 + z2)))  # Tango's, closed form
+    assert "[-1, -0.219" in render_markdown(report)
+    rated = RunData(
+        experiment="now",
+        suite="qa",
+        metrics=("rougeL",),
+        labels={"a": "label-a"},
+        scores=scores({"a": [0.5] * 6}, "rougeL"),
+        generations=generations(latencies),
+        gpu_util={},
+    )
+    base = RunData(**{**rated.__dict__, "experiment": "base",
+                      "scores": scores({"a": [0.75] * 6}, "rougeL")})  # fmt: skip
+    shown = render_markdown(check_regression(rated, base))
+    assert "-0.25 (no interval: all 6 cases differ by it)" in shown

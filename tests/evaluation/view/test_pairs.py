@@ -58,20 +58,17 @@ def test_a_descriptive_metric_shows_differences_without_a_better_side(tmp_path):
     from fastapi.testclient import TestClient
 
     from evaluation.metrics import get_metric
-    from evaluation.storage.models import Experiment
-    from evaluation.storage.repository import generations_frame, replace_scores
     from evaluation.view.app import create_app, diff_class
 
     db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=6)
-    with Session(db.engine) as session:
-        generations = generations_frame(session, db.experiment_id)
-        lengths = get_metric("output_length").score(
-            generations["output"].tolist(), [db.suite.cases[0]] * len(generations)
-        )
-        replace_scores(session, generations["id"].tolist(), "output_length", lengths.tolist())
-        experiment = session.get(Experiment, db.experiment_id)
-        experiment.metrics = [*experiment.metrics, "output_length"]
-        session.commit()
+    _score_output_length(
+        db,
+        lambda generations: (
+            get_metric("output_length")
+            .score(generations["output"].tolist(), [db.suite.cases[0]] * len(generations))
+            .tolist()
+        ),
+    )
     a, b = db.configs[0].hash, db.configs[1].hash
     with Session(db.engine) as session:
         summary = pair_summary(session, db.experiment_id, a, b, "output_length")
@@ -104,3 +101,40 @@ def test_one_case_is_a_case_not_cases(tmp_path):
         f"/e/{two.experiment}/compare", params={"a": a, "b": b, "metric": "exact_match"}
     )
     assert "A better on <b>1</b> case, B on <b>0</b>" in page.text
+
+
+def test_equal_differences_on_a_scale_read_no_interval_not_a_point(tmp_path):
+    """output_length 2 words longer for A on every case: was "+2.000 [95% CI +2.000,
+    +2.000]", a certainty from 4 cases."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.view.app import create_app
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=4)
+    index = {c.hash: k for k, c in enumerate(db.configs)}
+    _score_output_length(db, lambda g: [10.0 - 2 * index[h] for h in g["config_hash"]])
+    a, b = db.configs[0].hash, db.configs[1].hash
+    with Session(db.engine) as session:
+        summary = pair_summary(session, db.experiment_id, a, b, "output_length")
+    assert summary.diff == pytest.approx(2.0) and summary.diff_ci is None
+    assert summary.no_interval.startswith("no interval: all 4 cases differ by this much")
+    page = TestClient(create_app(db.engine)).get(
+        f"/e/{db.experiment}/compare", params={"a": a, "b": b, "metric": "output_length"}
+    )
+    section = page.text[page.text.index('id="pair-summary"') :].split("</section>")[0]
+    assert "(no interval: all 4 cases differ by this much" in section
+    assert "95% CI" not in section
+
+
+def _score_output_length(db, lengths) -> None:
+    """Store output_length scores for every generation (``lengths``: of the generations
+    frame) and add the metric to the experiment's."""
+    from evaluation.storage.models import Experiment
+    from evaluation.storage.repository import generations_frame, replace_scores
+
+    with Session(db.engine) as session:
+        generations = generations_frame(session, db.experiment_id)
+        replace_scores(session, generations["id"].tolist(), "output_length", lengths(generations))
+        experiment = session.get(Experiment, db.experiment_id)
+        experiment.metrics = [*experiment.metrics, "output_length"]
+        session.commit()

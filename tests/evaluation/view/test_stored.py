@@ -180,3 +180,24 @@ def test_the_summary_fingerprint_does_not_go_through_every_generation(tmp_path):
     looking the ratings up through the experiment's generations cost 13 ms at 100,000
     generations with no rating at all; now the same few steps at any size."""
     assert _fingerprint_steps(tmp_path, 200) == _fingerprint_steps(tmp_path, 6)
+
+
+def test_pages_computed_by_other_statistics_code_are_computed_again(tmp_path, monkeypatch):
+    """A pair page stored before the paired interval changed (0/1 scores: a point where
+    every case differed alike, now Tango's interval) must not be read back as it was."""
+    db = build_review_db(f"sqlite:///{tmp_path / 'results.db'}", n_cases=6)
+    a, b = (c.hash for c in db.configs[:2])
+    with Session(db.engine) as session:
+        stored.store_pages(session, db.experiment)
+        stored.pair_summary_page(session, db.experiment, a, b, "exact_match")
+        session.commit()
+    computed = _summaries_computed(monkeypatch)
+    monkeypatch.setattr(stored, "pair_summary", lambda *args: computed.append("pair"))
+    with Session(db.engine) as session:
+        stored.summary_page(session, db.experiment)
+        stored.pair_summary_page(session, db.experiment, a, b, "exact_match")
+        assert computed == []
+        monkeypatch.setattr(stored, "statistics_code", lambda: "older statistics code")
+        stored.summary_page(session, db.experiment)
+        stored.pair_summary_page(session, db.experiment, a, b, "exact_match")
+    assert computed == [db.experiment, "pair"]
