@@ -185,6 +185,12 @@ class NotOllamaAPI(BackendRejected):
         super().__init__(message, **kw)
 
 
+class NoAPIAtURL(BackendRejected):
+    """The host's URL answers HTTP, but 404 for the API's own routes, Ollama's and the
+    OpenAI one's alike: another web server on that port (a web UI, ``evalflow view``), or
+    a URL pasted with an endpoint's path. The URL is what is wrong, not the kind."""
+
+
 class PromptTooLong(BackendRejected):
     """The prompt does not fit the server's context window (OpenAI error code
     ``context_length_exceeded``); the same request can never succeed."""

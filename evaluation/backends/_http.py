@@ -32,7 +32,9 @@ holds them.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import ssl
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -49,7 +51,7 @@ from evaluation.errors import (
     BackendUnavailable,
     ModelNotFound,
 )
-from evaluation.redact import redact, redact_exception
+from evaluation.redact import one_line, redact, redact_exception
 
 
 class StreamErrorLine(Exception):
@@ -148,6 +150,24 @@ def error_message(body: str) -> str:
     return body.strip()
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+REPLY_LIMIT = 200  # characters of a server's error reply an error message quotes
+
+
+def reply_excerpt(body: str, known: Iterable[str] = ()) -> str:
+    """A server's error reply on one line, redacted: its message (``error_message``); an
+    HTML page (another web server's 404 page) named by its title, not quoted whole; other
+    text on several lines or longer than ``REPLY_LIMIT`` characters joined and cut."""
+    message = error_message(body)
+    if re.match(r"\s*<(!doctype html|html)\b", message, re.IGNORECASE):
+        title = _TITLE.search(message)
+        name = one_line(html.unescape(title[1]), limit=80, known=known) if title else ""
+        return f"an HTML page titled {name!r}" if name else "an HTML page"
+    if len(message) <= REPLY_LIMIT and "\n" not in message and "\r" not in message:
+        return redact(message, known)  # as the server wrote it (Ollama's double spaces)
+    return one_line(message, limit=REPLY_LIMIT, known=known)
+
+
 def error_for_status(status: int, message: str, *, host: str, model: str) -> BackendError:
     """The evalflow error for an HTTP error status with the server's message."""
     text = f"{host}: HTTP {status}" + (f" for model '{model}'" if model else "")
@@ -170,7 +190,7 @@ def to_backend_error(
     host's) masked in every form."""
     if isinstance(exc, httpx.HTTPStatusError):
         response = exc.response
-        message = redact(error_message(response.text), known)
+        message = reply_excerpt(response.text, known)
         return error_for_status(response.status_code, message, host=host, model=model)
     where = f" (model '{model}')" if model else ""
     if answered_plain_http(exc):

@@ -22,9 +22,10 @@ from evaluation.backends._http import (
     parse_json_object,
     raise_for_status,
 )
+from evaluation.backends._no_api import no_api_at_url, route_missing, what_answered
 from evaluation.backends._preflight import match_models, ollama_name_key
 from evaluation.backends.base import GenerationRequest, GenerationResult, ModelInfo
-from evaluation.errors import BackendRejected, EvalError, ModelNotFound, NotOllamaAPI
+from evaluation.errors import BackendRejected, EvalError, NotOllamaAPI
 from evaluation.spec import HostSpec, default_hosts
 
 T = TypeVar("T")
@@ -63,29 +64,35 @@ class OllamaBackend(HttpBackend):
     first_request_timeout_s=600.0, client=None)``; timeouts as in ``HttpBackend``."""
 
     async def _hint_if_not_ollama(self, call: Awaitable[T]) -> T:
-        """Await ``call``; a 404 that names no model (the route itself is missing, as on
-        llama.cpp's or vLLM's server) is re-raised with a hint to set ``kind: openai``,
-        saying so for sure when the server answers ``/v1/models``."""
+        """Await ``call``; a 404 that names no model (the route itself is missing) is
+        re-raised as what the server is: OpenAI-compatible when it answers
+        ``/v1/models`` (set ``kind: openai``), maybe so when it does not answer in time,
+        and no model API at all when that 404s too (``NoAPIAtURL``: fix the URL)."""
         try:
             return await call
         except BackendRejected as exc:
-            if exc.status_code != 404 or isinstance(exc, ModelNotFound):
+            if not route_missing(exc):
                 raise
             try:
                 answer = await self._client.get(self._url("/v1/models"), timeout=self._timeout)
-                openai = answer.status_code == 200
+                openai: bool | None = answer.status_code == 200
+            except httpx.TimeoutException:
+                openai = None  # busy (llama-cpp-python lists only between generations)
             except httpx.HTTPError:
                 openai = False
+            if openai is False:
+                raise no_api_at_url(exc, self.host, also="/v1/models") from exc
             hint = (
                 "the server answers /v1/models: it is OpenAI-compatible"
                 if openai
-                else "the server may be OpenAI-compatible (llama.cpp, vLLM)"
+                else "the server may be OpenAI-compatible (llama.cpp, vLLM): it did not "
+                "list /v1/models in time"
             )
-            detail = f"{exc}; not Ollama's API: {hint}"
+            detail = f"{exc.host}: {what_answered(exc, self.host.url)}; not Ollama's API: {hint}"
             raise NotOllamaAPI(
                 f"{detail}; {_kind_hint(self.host)}",
                 detail=detail,
-                openai_compatible=openai,
+                openai_compatible=bool(openai),
                 host=exc.host,
                 model=exc.model,
                 status_code=exc.status_code,

@@ -40,6 +40,7 @@ from evaluation.backends._http import (
     parse_json_object,
     raise_for_status,
 )
+from evaluation.backends._no_api import no_api_at_url, route_missing
 from evaluation.backends._preflight import match_models
 from evaluation.backends.base import (
     DoneReason,
@@ -47,7 +48,7 @@ from evaluation.backends.base import (
     GenerationResult,
     ModelInfo,
 )
-from evaluation.errors import PromptTooLong
+from evaluation.errors import BackendRejected, PromptTooLong
 from evaluation.spec import GenerationParams
 
 _DONE = "[DONE]"
@@ -203,8 +204,14 @@ class OpenAICompatBackend(HttpBackend):
         return await self._attempt(model, call)
 
     async def list_models(self) -> list[ModelInfo]:
-        """The server's models (``/v1/models``); only names are known."""
-        payload = await self._get_json("/v1/models")
+        """The server's models (``/v1/models``); only names are known. A 404 there is no
+        OpenAI-compatible API at the host's URL (``NoAPIAtURL``)."""
+        try:
+            payload = await self._get_json("/v1/models")
+        except BackendRejected as exc:
+            if route_missing(exc):
+                raise no_api_at_url(exc, self.host) from exc
+            raise
         return [ModelInfo(name=str(entry.get("id", ""))) for entry in payload.get("data") or []]
 
     async def preflight(self, models: Iterable[str]) -> dict[str, ModelInfo]:

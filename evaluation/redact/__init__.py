@@ -17,10 +17,11 @@ suggests a credential (``password``, ``secret_key``, ``auth_token``, ``X-Amz-Sig
 from evaluation.redact._argv import URL_OPTIONS, URL_VARIABLES, redact_argv, urls_given
 from evaluation.redact._names import MASK, is_secret_name
 from evaluation.redact._text import one_line, redact, redact_exception, redact_values
-from evaluation.redact._url import redact_url
+from evaluation.redact._url import PASSWORD_NOTE, redact_url
 
 __all__ = [
     "MASK",
+    "PASSWORD_NOTE",
     "URL_OPTIONS",
     "URL_VARIABLES",
     "is_secret_name",

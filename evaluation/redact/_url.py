@@ -25,6 +25,9 @@ from urllib.parse import unquote_plus
 
 from evaluation.redact._names import MASK, is_secret_name
 
+# After a command or spec line to paste whose password is masked: pasted as it is, it
+# would send "***".
+PASSWORD_NOTE = " (password masked: put it back)"
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 
 

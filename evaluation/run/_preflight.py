@@ -18,7 +18,13 @@ from urllib.parse import urlsplit
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend, ModelInfo
 from evaluation.backends.retry import list_models_with_retries
-from evaluation.errors import BackendError, BackendUnavailable, ModelNotFound, SpecError
+from evaluation.errors import (
+    BackendError,
+    BackendUnavailable,
+    ModelNotFound,
+    NoAPIAtURL,
+    SpecError,
+)
 from evaluation.spec import HostSpec, SweepSpec
 from evaluation.spec._fields import FieldReader
 
@@ -157,12 +163,14 @@ async def _ask(
 def _field_of(exc: BackendError, spec: SweepSpec, host: HostSpec) -> str | None:
     """Where in the spec a host's refusal points: the ``models`` entry naming a model the
     host lacks (the message names the host), else the host's entry (its ``kind`` for the
-    wrong API, its ``url`` for a refusal before any HTTP answer: a plain-HTTP server at
-    an https:// URL)."""
+    wrong API, its ``url`` for a refusal before any HTTP answer, a plain-HTTP server at
+    an https:// URL, and for a URL that leads to no model API)."""
     if isinstance(exc, ModelNotFound) and exc.model in spec.models:
         return f"models[{spec.models.index(exc.model)}]"
     if isinstance(exc, ModelNotFound):
         return _host_field(spec, host, "")
+    if isinstance(exc, NoAPIAtURL):  # another web server there, or a path in the URL
+        return _host_field(spec, host, "url")
     return _host_field(spec, host, "kind" if exc.status_code is not None else "url")
 
 

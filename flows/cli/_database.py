@@ -15,9 +15,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: After a command line shown with its password masked: the user must put it back.
-PASSWORD_NOTE = " (password masked: put it back)"
-
 
 def open_engine(args: argparse.Namespace) -> Engine:
     """The database named by ``--database`` (else the environment, else the default),
@@ -105,7 +102,7 @@ def follow_up(command: Sequence[str], argv: Sequence[str]) -> str:
     of the command line ``argv`` that suggests it (the next one reads the same database),
     masked and made absolute as `run`'s "resume with:" line has it, the same note after
     it where a password was masked."""
-    from evaluation.redact import redact_argv
+    from evaluation.redact import PASSWORD_NOTE, redact_argv
 
     words = redact_argv(argv)
     database: list[str] = []

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
-from evaluation.redact import redact, redact_argv
+from evaluation.redact import PASSWORD_NOTE, redact, redact_argv
 from evaluation.spec import NAME_PATTERN
 from evaluation.wording import counted, failed_words
 from flows.cli import options
-from flows.cli._database import PASSWORD_NOTE, follow_up, open_engine, shown_database
+from flows.cli._database import follow_up, open_engine, shown_database
 from flows.cli._signals import exit_code, sigterm_as_interrupt
 from flows.cli.logs import console_for, left_to_the_display
 

@@ -66,6 +66,7 @@ class World:
         }
         self.write_spec()
         self.judge_url = ""
+        self.web_url = ""  # another web server: a 404 page for every path
 
     def write_suite(
         self,
@@ -932,6 +933,18 @@ ENV_CASES = [
     ),
 ]
 
+
+def on_web_server(kind: str = "", path: str = "") -> Callable[[World], list[str]]:
+    """`run` on a spec whose host's URL is another web server's (``path`` after it)."""
+
+    def argv(w: World) -> list[str]:
+        host = {"name": "local", "url": w.web_url + path} | ({"kind": kind} if kind else {})
+        return ["run", str(w.write_spec({"models": ["m"], "hosts": [host]}))]
+
+    what = f"kind: {kind}" if kind else "no kind"
+    return _shown(argv, f"run: a host URL{path} on another web server's port, {what}")
+
+
 HOST_CASES = [
     Bad(
         "host-simulated-lacks-model",
@@ -976,6 +989,50 @@ HOST_CASES = [
         spec({"models": ["llama3.2:1b"], "hosts": ...}),
         ("{spec}", "cannot reach any host", "GET http://127.0.0.1:9/api/tags"),
         {"OLLAMA_HOST": "127.0.0.1:9"},
+    ),
+    Bad(
+        "host-other-web-server",
+        "spec",
+        on_web_server(kind="openai"),
+        (
+            "{spec}",
+            F.format("hosts[0].url"),
+            "/v1/models answered HTTP 404 (an HTML page titled 'Not Found: evalflow view')",
+            "no OpenAI-compatible API at this url; check the port",
+        ),
+    ),
+    Bad(
+        "host-other-web-server-no-kind",
+        "spec",
+        on_web_server(),
+        (
+            "{spec}",
+            F.format("hosts[0].url"),
+            "/api/tags answered HTTP 404 (an HTML page titled 'Not Found: evalflow view'), "
+            "/v1/models too: no Ollama or OpenAI-compatible API at this url; check the port",
+        ),
+        absent=("kind: openai", "<html", "<!doctype"),
+    ),
+    Bad(
+        "host-url-endpoint-path",
+        "spec",
+        on_web_server(kind="openai", path="/v1/chat/completions"),
+        (
+            "{spec}",
+            F.format("hosts[0].url"),
+            "/v1/chat/completions/v1/models answered HTTP 404",
+            "the url has a path (/v1/chat/completions): give the server's root, "
+            "e.g. http://127.0.0.1:",
+        ),
+    ),
+    Bad(
+        "judge-url-other-web-server",
+        "judge",
+        lambda w: ["judge", "demo", "--url", w.web_url, "--model", "judge:1b"],
+        (
+            "/api/tags answered HTTP 404 (an HTML page titled 'Not Found: evalflow view')",
+            "no Ollama or OpenAI-compatible API at this url; check the port",
+        ),
     ),
     Bad(
         "judge-reply-not-json",
@@ -1753,16 +1810,18 @@ def row_counts(url: str) -> dict[str, int]:
     return {name: n for name, n in counts.items() if n}
 
 
-class _NotJson(BaseHTTPRequestHandler):
-    """A "judge host" whose every reply is an HTML page, not Ollama's JSON."""
+class _Page(BaseHTTPRequestHandler):
+    """A web server answering every path with one HTML page (``status``, ``body``)."""
+
+    status = 200
+    body = b""
 
     def do_GET(self) -> None:
-        body = b"<html><body>It works!</body></html>"
-        self.send_response(200)
+        self.send_response(self.status)
         self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(self.body)
 
     do_POST = do_GET
 
@@ -1770,14 +1829,39 @@ class _NotJson(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def not_json_host() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotJson)
+class _NotJson(_Page):
+    """A "judge host" whose every reply is an HTML page, not Ollama's JSON."""
+
+    body = b"<html><body>It works!</body></html>"
+
+
+class _NotFoundPage(_Page):
+    """Another web server (a web UI, ``evalflow view``): a 404 HTML page for every path."""
+
+    status = 404
+    body = (
+        b'<!doctype html>\n<html lang="en">\n<head><title>Not Found: evalflow view'
+        b"</title></head>\n<body>\n<h1>Not Found</h1>\n</body>\n</html>\n"
+    )
+
+
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="module")
+def not_json_host() -> Iterator[str]:
+    yield from _serving(_NotJson)
+
+
+@pytest.fixture(scope="module")
+def web_server() -> Iterator[str]:
+    yield from _serving(_NotFoundPage)
 
 
 @pytest.fixture(scope="module")
@@ -1795,10 +1879,14 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def world(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, not_json_host: str, demo_database: Path
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    not_json_host: str,
+    web_server: str,
+    demo_database: Path,
 ) -> Iterator[World]:
     w = World(tmp_path)
-    w.judge_url = not_json_host
+    w.judge_url, w.web_url = not_json_host, web_server
     shutil.copyfile(demo_database, w.db_path)
     monkeypatch.setenv("EVALFLOW_DATABASE_URL", w.db)
     monkeypatch.delenv("OLLAMA_HOST", raising=False)

@@ -49,6 +49,7 @@ F = "field '{}'"
 # the corpus' fixtures: a folder with a valid spec and suite, a database holding `demo`
 demo_database = corpus.demo_database
 not_json_host = corpus.not_json_host
+web_server = corpus.web_server
 world = corpus.world
 
 

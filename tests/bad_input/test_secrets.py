@@ -17,6 +17,7 @@ from tests.bad_input.test_corpus import (  # noqa: F401 - fixtures the world nee
     row_counts,
     run_cli,
     spec,
+    web_server,
     world,
 )
 

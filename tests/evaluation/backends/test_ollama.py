@@ -12,6 +12,8 @@ from evaluation.errors import (
     BackendServerError,
     BackendUnavailable,
     ModelNotFound,
+    NoAPIAtURL,
+    NotOllamaAPI,
 )
 from evaluation.spec import DEFAULT_NUM_PREDICT, GenerationParams, HostSpec
 from evaluation.suites import Message
@@ -159,13 +161,39 @@ async def test_the_hint_for_a_spec_without_hosts_says_what_to_add(
     assert "set `kind: openai` on host" not in text
 
 
-async def test_a_404_without_v1_models_still_hints_it_may_be_openai_compatible() -> None:
+async def test_a_404_for_v1_models_too_is_no_model_api_at_the_url() -> None:
+    """The newcomer's F14: a URL where another web server answers (a 404 HTML page for
+    every path) was told it "may be OpenAI-compatible; set `kind: openai`", which failed
+    the same way; the page was quoted whole, over many lines. Now: the URL is wrong,
+    one line, the page named by its title, the fix being the port."""
+    page = "<!doctype html>\n<html>\n<head><title>Not Found</title></head>\n<body>x</body>\n</html>"
+
     def answer(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, text=page)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    async with OllamaBackend(HostSpec("h", "http://h:1"), client=client) as backend:
+        with pytest.raises(NoAPIAtURL) as caught:
+            await backend.list_models()
+    await client.aclose()
+    text = str(caught.value)
+    assert text == (
+        "h: GET http://h:1/api/tags answered HTTP 404 (an HTML page titled 'Not Found'), "
+        "/v1/models too: no Ollama or OpenAI-compatible API at this url; check the port "
+        "(another web server answers there)"
+    )
+    assert not isinstance(caught.value, NotOllamaAPI)
+
+
+async def test_a_404_whose_v1_models_is_not_answered_in_time_may_be_openai_compatible() -> None:
+    def answer(req: httpx.Request) -> httpx.Response:
+        if req.url.path == "/v1/models":  # busy: llama-cpp-python lists between generations
+            raise httpx.ReadTimeout("no answer", request=req)
         return httpx.Response(404, json={"detail": "Not Found"})
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
     async with OllamaBackend(HostSpec("h", "http://h:1"), client=client) as backend:
-        with pytest.raises(BackendRejected, match=r"may be OpenAI-compatible \(llama.cpp, vLLM\)"):
+        with pytest.raises(NotOllamaAPI, match=r"may be OpenAI-compatible \(llama.cpp, vLLM\)"):
             await backend.list_models()
     await client.aclose()
 
