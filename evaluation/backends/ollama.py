@@ -26,6 +26,7 @@ from evaluation.backends._no_api import no_api_at_url, route_missing, what_answe
 from evaluation.backends._preflight import match_models, ollama_name_key
 from evaluation.backends.base import GenerationRequest, GenerationResult, ModelInfo
 from evaluation.errors import BackendRejected, EvalError, NotOllamaAPI
+from evaluation.redact import PASSWORD_NOTE
 from evaluation.spec import HostSpec, default_hosts
 
 T = TypeVar("T")
@@ -54,7 +55,7 @@ def _kind_hint(host: HostSpec) -> str:
         return (
             "the spec names no hosts (host 'local' is $OLLAMA_HOST's server): add "
             f'`hosts: [{{name: local, url: "{host.shown_url}", kind: openai, slots: 1}}]` '
-            "to the spec"
+            f"to the spec{PASSWORD_NOTE * (host.shown_url != host.url)}"
         )
     return f"set `kind: openai` on host '{host.name}' in the spec"
 

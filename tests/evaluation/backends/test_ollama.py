@@ -159,6 +159,28 @@ async def test_the_hint_for_a_spec_without_hosts_says_what_to_add(
     assert "the spec names no hosts (host 'local' is $OLLAMA_HOST's server)" in text
     assert f'`hosts: [{{name: local, url: "{standin.url}", kind: openai, slots: 1}}]`' in text
     assert "set `kind: openai` on host" not in text
+    assert "password masked" not in text
+
+
+async def test_the_hint_to_paste_a_url_whose_password_is_masked_says_so(
+    standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newcomer's F10: pasted as printed, the suggested host sent the password
+    "***"; `resume with:` lines say "(password masked: put it back)", and so does this."""
+    from evaluation.spec import default_hosts
+
+    standin.reconfigure(openai_only=True)
+    monkeypatch.setenv("OLLAMA_HOST", standin.url.replace("://", "://u:Pw0rdLEAK@"))
+    async with OllamaBackend(default_hosts()[0]) as backend:
+        with pytest.raises(BackendRejected) as caught:
+            await backend.list_models()
+    text = str(caught.value)
+    shown = standin.url.replace("://", "://u:***@")
+    assert text.endswith(
+        f'`hosts: [{{name: local, url: "{shown}", kind: openai, slots: 1}}]` to the spec '
+        "(password masked: put it back)"
+    )
+    assert "Pw0rdLEAK" not in text
 
 
 async def test_a_404_for_v1_models_too_is_no_model_api_at_the_url() -> None:
