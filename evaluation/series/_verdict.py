@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
+from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, select, text
 from sqlmodel import Session
 
 from evaluation.series._series import grouped_experiments, series_experiments
 from evaluation.series._trends import SeriesWatch, SubsetEstimates, watch_series
 from evaluation.series._watch import RULES, WatchError, WatchSettings
-from evaluation.storage.models import Experiment
+from evaluation.storage.models import Experiment, ViewPage
 from evaluation.storage.pages import keep_page, stored_page
 from evaluation.storage.runs import experiment_status
 
@@ -51,15 +52,25 @@ def series_verdict(session: Session, series: str, banks: SubsetEstimates | None)
     """Series ``series``' verdict: the kept one while what the watch reads is unchanged,
     else computed (``banks``: as ``watch_series``) and kept. SeriesNotFound when the
     series has no run."""
-    return _verdict(session, series, series_experiments(session, series), banks)
+    experiments = series_experiments(session, series)
+    fingerprint = _fingerprints(session, {series: experiments})[series]
+    page = stored_page(session, _first(experiments), _PAGE + series, fingerprint)
+    return _verdict(session, series, experiments, fingerprint, page, banks)
 
 
 def series_verdicts(session: Session, banks: SubsetEstimates | None) -> dict[str, WatchVerdict]:
-    """Every series' verdict, as :func:`series_verdict`."""
-    return {
-        series: _verdict(session, series, experiments, banks)
-        for series, experiments in sorted(grouped_experiments(session).items())
-    }
+    """Every series' verdict, as :func:`series_verdict`, their inputs and kept verdicts
+    read in one query each (a scrape of 40 series read them per series: 120 ms)."""
+    groups = grouped_experiments(session)
+    fingerprints = _fingerprints(session, groups, every=True)
+    pages = session.exec(select(ViewPage).where(ViewPage.page.startswith(_PAGE))).scalars()
+    kept = {(row.experiment_id, row.page): row for row in pages}
+    out = {}
+    for series, experiments in sorted(groups.items()):
+        row = kept.get((_first(experiments), _PAGE + series))
+        page = row.payload if row is not None and row.fingerprint == fingerprints[series] else None
+        out[series] = _verdict(session, series, experiments, fingerprints[series], page, banks)
+    return out
 
 
 def watch_and_keep(
@@ -74,7 +85,7 @@ def watch_and_keep(
     if settings != WatchSettings():
         return watch_series(session, series, settings, banks)
     experiments = series_experiments(session, series)
-    fingerprint = _fingerprint(session, experiments)  # before the watch reads
+    fingerprint = _fingerprints(session, {series: experiments})[series]  # before it reads
     watch = watch_series(session, series, settings, banks)
     _keep(session, series, experiments, fingerprint, verdict_of(watch))
     return watch
@@ -86,46 +97,76 @@ def watch_and_keep(
 _PAGE = "series_verdict:"
 _FORMAT = ",".join(f.name for f in fields(WatchVerdict))
 
-#: Per run of the series: what the watch reads of it, counted cheaply. ``updated_at``
-#: moves when a run is registered, changes status or is accepted as a baseline; the
-#: aggregates when its scores change (rescored, judged).
-_INPUTS = text(
+#: Per run: what the watch reads of it, counted cheaply. ``updated_at`` moves when a run
+#: is registered, changes status or is accepted as a baseline; the aggregates when its
+#: scores change (rescored, judged).
+_INPUTS = (
     "SELECT e.name, e.id, e.updated_at, e.accepted_baseline, r.series, r.suite_digest, "
     "(SELECT COUNT(*) FROM aggregates a WHERE a.experiment_id = e.id), "
     "(SELECT SUM(a.mean) FROM aggregates a WHERE a.experiment_id = e.id), "
     "(SELECT SUM(a.n) FROM aggregates a WHERE a.experiment_id = e.id), "
     "(SELECT COUNT(*) FROM series_calibrated_nights c WHERE c.experiment = e.name), "
     "(SELECT COUNT(*) FROM series_run_models m WHERE m.experiment = e.name) "
-    "FROM experiments e LEFT JOIN series_runs r ON r.experiment = e.name "
-    "WHERE e.id IN :ids ORDER BY e.id"
-).bindparams(bindparam("ids", expanding=True))
+    "FROM experiments e LEFT JOIN series_runs r ON r.experiment = e.name"
+)
+_SOME = text(_INPUTS + " WHERE e.id IN :ids").bindparams(bindparam("ids", expanding=True))
 _BANKS = text("SELECT MAX(id) FROM item_banks")
 
 
-def _fingerprint(session: Session, experiments: list[Experiment]) -> str:
-    """What the watch reads of ``experiments``: per run its counted inputs and its
-    status as ``experiment_status`` judges it (a stored 'running' whose process died is
-    crashed, as the watch's points say), and the newest item bank."""
-    ids = [e.id for e in experiments]
-    rows = [list(row) for row in session.connection().execute(_INPUTS, {"ids": ids})]
-    status = {  # only a stored 'running' can be judged another
-        e.name: experiment_status(session, e).status if e.status == "running" else e.status
-        for e in experiments
+def _fingerprints(
+    session: Session, groups: dict[str, list[Experiment]], *, every: bool = False
+) -> dict[str, str]:
+    """Per series of ``groups`` (``every``: all the database's), what the watch reads of
+    its runs: each one's counted inputs and its status as ``experiment_status`` judges it
+    (a stored 'running' whose process died is crashed, as the watch's points say), and
+    the newest item bank."""
+    ids = [e.id for experiments in groups.values() for e in experiments]
+    connection = session.connection()
+    found = connection.execute(text(_INPUTS)) if every else connection.execute(_SOME, {"ids": ids})
+    rows = {row[1]: list(row) for row in found}
+    banks = connection.execute(_BANKS).scalar()
+    return {
+        series: json.dumps(
+            [
+                RULES,
+                _FORMAT,
+                banks,
+                *[
+                    [*rows[e.id], _status(session, e)]
+                    for e in sorted(experiments, key=lambda e: e.id)
+                    if e.id in rows
+                ],
+            ],
+            default=str,
+        )
+        for series, experiments in groups.items()
     }
-    banks = session.connection().execute(_BANKS).scalar()
-    return json.dumps(
-        [RULES, _FORMAT, banks, *[[*row, status.get(row[0])] for row in rows]], default=str
-    )
+
+
+def _status(session: Session, experiment: Experiment) -> str:
+    """Its status as ``experiment_status`` judges it: only a stored 'running' can differ."""
+    if experiment.status != "running":
+        return experiment.status
+    return experiment_status(session, experiment).status
+
+
+def _first(experiments: list[Experiment]) -> int:
+    """The run the series' verdict is kept on: its first."""
+    return min(e.id for e in experiments)
 
 
 def _verdict(
-    session: Session, series: str, experiments: list[Experiment], banks: SubsetEstimates | None
+    session: Session,
+    series: str,
+    experiments: list[Experiment],
+    fingerprint: str,
+    page: Any,
+    banks: SubsetEstimates | None,
 ) -> WatchVerdict:
-    fingerprint = _fingerprint(session, experiments)
-    payload = stored_page(session, min(e.id for e in experiments), _PAGE + series, fingerprint)
-    if payload is not None:
-        last = payload["last_alarms"]
-        return WatchVerdict(tuple(payload["alarmed"]), last)
+    """The kept verdict ``page`` (None: none kept with ``fingerprint``), else computed
+    and kept."""
+    if page is not None:
+        return WatchVerdict(tuple(page["alarmed"]), page["last_alarms"])
     try:
         verdict = verdict_of(watch_series(session, series, banks=banks))
     except WatchError:  # a series the watch refuses: no verdict, nothing alarmed
@@ -142,4 +183,4 @@ def _keep(
     verdict: WatchVerdict,
 ) -> None:
     payload = {"alarmed": list(verdict.alarmed), "last_alarms": verdict.last_alarms}
-    keep_page(session, min(e.id for e in experiments), _PAGE + series, fingerprint, payload)
+    keep_page(session, _first(experiments), _PAGE + series, fingerprint, payload)
