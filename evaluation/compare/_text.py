@@ -75,7 +75,8 @@ def render_comparison_text(
     footnote = (
         f"[unadj. 95% CI]: each pair's own interval, not adjusted for multiple comparisons; "
         f"{p_header}: p {ADJUSTMENT_NAMES[adjustment]}-adjusted over the metric's pairs (an "
-        "interval can exclude 0 where the adjusted p is not significant)"
+        "interval can exclude 0 where the adjusted p is not significant; on 0/1 scores, where "
+        "the exact p is not, on few discordant cases: the note in --markdown says so)"
     )
     if any("[no CI: all" in line for line in lines):
         footnote += (

@@ -252,6 +252,12 @@ def _compare(xa, xb, g, base: PairedComparison, opts: _Options) -> PairedCompari
     if opts.score_type == "binary" and is_binary(xa, xb) and (constant or not clustered):
         if not (opts.test == "bootstrap" and not constant):
             ci = _tango(xa, xb, clustered, notes, opts.confidence)
+            if not ci[0] <= 0 <= ci[1] and p is not None and p > 1 - opts.confidence:
+                notes.append(
+                    f"the interval leaves out 0 though p = {p:.2g} does not: it inverts "
+                    f"McNemar's asymptotic test, which {int(np.count_nonzero(d))} "
+                    "discordant cases are too few for; the exact test's p is the one to read"
+                )
     elif constant:
         ci = None
         notes.append(f"all {n} differences equal {base.diff:+.4g}: {NO_INTERVAL}")

@@ -136,3 +136,14 @@ def test_the_interval_holds_the_estimate_within_minus_1_and_1(counts, confidence
 def test_bad_counts_are_refused():
     with pytest.raises(ValueError, match="b \\+ c ≤ n"):
         tango_interval(3, 2, 4)
+
+
+def test_an_interval_leaving_out_0_beside_an_exact_p_that_does_not_says_why():
+    """4 cases only A got right: Tango's [+0.02, +1] (McNemar's asymptotic z = 2 > 1.96),
+    exact McNemar p = 0.125; the note says which to read rather than leave it a riddle."""
+    res = compare_scores([1.0] * 4 + [0.0] * 4, [0.0] * 8, score_type="binary")
+    assert res.diff_ci[0] > 0 and res.p_value == 0.125
+    assert "leaves out 0 though p = 0.12 does not" in res.note
+    assert "4 discordant cases" in res.note
+    plain = compare_scores([1.0] * 8, [0.0] * 8, score_type="binary")
+    assert "leaves out 0" not in plain.note  # p = 0.0078 rejects too
