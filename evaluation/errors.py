@@ -13,7 +13,8 @@
         ├── BackendServerError    other 5xx, or an error line mid-stream       (retryable)
         └── BackendRejected       4xx: the request itself is wrong             (not retryable)
             ├── ModelNotFound     the host does not have the model
-            └── PromptTooLong     the prompt does not fit the server's context window
+            ├── PromptTooLong     the prompt does not fit the server's context window
+            └── KeyRefused        401/403: the host wants a key, or refused the one sent
 
 Defined beside the code that raises them, also under EvalError:
 selection.TrainingDataError, selection.UnknownRecommendation (the selector) and
@@ -189,6 +190,12 @@ class NoAPIAtURL(BackendRejected):
     """The host's URL answers HTTP, but 404 for the API's own routes, Ollama's and the
     OpenAI one's alike: another web server on that port (a web UI, ``evalflow view``), or
     a URL pasted with an endpoint's path. The URL is what is wrong, not the kind."""
+
+
+class KeyRefused(BackendRejected):
+    """The host answered 401 or 403: it wants a key and none was sent, or it refused the
+    one sent (its ``api_key_env``, or the password of its URL). The message names the
+    host and where the key came from, never the key."""
 
 
 class PromptTooLong(BackendRejected):

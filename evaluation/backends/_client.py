@@ -10,12 +10,13 @@ import contextvars
 import json
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
 
+from evaluation.backends._auth import auth_headers, credentials_sent
 from evaluation.backends._http import (
     parse_json_object,
     pool_limits,
@@ -105,7 +106,8 @@ class HttpBackend(OwnedClient):
     ``first_request_timeout_s`` to read its response, because a cold load delays the
     first byte; later requests get ``timeout_s``. A timeout makes the model "cold" again
     (it may have been evicted), so the retry allows for a reload. A client passed in is
-    the caller's to close."""
+    the caller's to close, and carries the host's key itself (``auth.auth_headers``);
+    one made here carries it (SpecError when its variable is unset)."""
 
     def __init__(
         self,
@@ -122,11 +124,15 @@ class HttpBackend(OwnedClient):
             timeout_s, connect=connect, read=max(timeout_s, first_request_timeout_s)
         )
         self._owns_client = client is None
+        headers = auth_headers(host) if client is None else {}
+        self._key = headers.get("Authorization", "").removeprefix("Bearer ")  # masked in errors
+        self._sent = credentials_sent(host)  # what a 401/403 says was sent
         limits = pool_limits(host.slots)
         # lighter than httpcore; streamed calls go to it straight (``_stream_post``)
         self._wire = WireTransport(limits, shared_tls_context()) if client is None else None
         self._client = client or httpx.AsyncClient(
             timeout=self._timeout,
+            headers=headers,
             limits=limits,
             verify=shared_tls_context(),
             transport=self._wire,
@@ -146,7 +152,7 @@ class HttpBackend(OwnedClient):
         timeout = self._timeout if model in self._warm else self._first_timeout
         if self._machine_slots is None:
             self._machine_slots = MachineSlots(self.host.url, self.host.slots)
-        with translate_errors(self.host.name, model, url=self.host.url):
+        with self._translate_errors(model):
             try:
                 async with self._machine_slots.hold():  # across processes on this machine
                     result = await call(timeout)
@@ -205,8 +211,15 @@ class HttpBackend(OwnedClient):
         finally:
             await answer.aclose()
 
+    def _translate_errors(self, model: str = "") -> AbstractContextManager[None]:
+        """``translate_errors`` for this host: its URL's password and its key masked, a
+        401/403 saying what was sent."""
+        return translate_errors(
+            self.host.name, model, url=self.host.url, key=self._key, sent=self._sent
+        )
+
     async def _get_json(self, path: str) -> dict[str, Any]:
-        with translate_errors(self.host.name, url=self.host.url):
+        with self._translate_errors():
             response = await self._client.get(self._url(path), timeout=self._timeout)
             await raise_for_status(response)
             return parse_json_object(response.text)

@@ -16,6 +16,7 @@ status, body already read) or the stream errors below, and wrap every exchange i
     status 503                                    -> BackendOverloaded    (retryable)
     other 5xx                                     -> BackendServerError   (retryable)
     404 naming a model                            -> ModelNotFound        (not retryable)
+    401, 403                                      -> KeyRefused           (not retryable)
     other 4xx                                     -> BackendRejected      (not retryable)
 
 A transport error's message says what happened in words (``ReadError: the connection
@@ -25,9 +26,9 @@ and what tells a host that is not listening from one that listens and fails.
 
 A server's words (an error body, a stream's error line, a library's message about the
 exchange) may repeat the request's credentials: the password of the host's URL, its
-Basic header. ``translate_errors`` masks them (``evaluation.redact``, the host's URL
-known) in every error that leaves an exchange, so no stored or printed failure reason
-holds them.
+Basic header, its Bearer key. ``translate_errors`` masks them (``evaluation.redact``,
+the host's URL and key known) in every error that leaves an exchange, so no stored or
+printed failure reason holds them.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ from evaluation.errors import (
     BackendServerError,
     BackendTimeout,
     BackendUnavailable,
+    KeyRefused,
     ModelNotFound,
 )
-from evaluation.redact import one_line, redact, redact_exception
+from evaluation.redact import MASK, one_line, redact, redact_exception
 
 
 class StreamErrorLine(Exception):
@@ -168,11 +170,16 @@ def reply_excerpt(body: str, known: Iterable[str] = ()) -> str:
     return one_line(message, limit=REPLY_LIMIT, known=known)
 
 
-def error_for_status(status: int, message: str, *, host: str, model: str) -> BackendError:
-    """The evalflow error for an HTTP error status with the server's message."""
+def error_for_status(
+    status: int, message: str, *, host: str, model: str, sent: str = ""
+) -> BackendError:
+    """The evalflow error for an HTTP error status with the server's message; ``sent``:
+    the credentials the request carried, in words (``auth.credentials_sent``)."""
     text = f"{host}: HTTP {status}" + (f" for model '{model}'" if model else "")
     text += f": {message}" if message else ""
     kw = {"host": host, "model": model, "status_code": status}
+    if status in (401, 403):
+        return KeyRefused(_refusal(status, message, host, sent), **kw)
     if status == 503:
         return BackendOverloaded(text, **kw)
     if status >= 500:
@@ -182,16 +189,32 @@ def error_for_status(status: int, message: str, *, host: str, model: str) -> Bac
     return BackendRejected(text, **kw)
 
 
+def _refusal(status: int, message: str, host: str, sent: str) -> str:
+    """A 401/403 in one line: the host, what it said (short), and what to do."""
+    said = f" ({message})" if message else ""  # already short: reply_excerpt
+    if sent:
+        return (
+            f"{host}: HTTP {status}{said}: the host refused {sent}; check that it is the "
+            "key the server was started with"
+        )
+    return (
+        f"{host}: HTTP {status}{said}: the host wants a key and none was sent; put the key "
+        "in an environment variable and name it with api_key_env in the host's spec "
+        "(evalflow judge: --api-key-env)"
+    )
+
+
 def to_backend_error(
-    exc: Exception, *, host: str, model: str, known: Iterable[str] = ()
+    exc: Exception, *, host: str, model: str, known: Iterable[str] = (), sent: str = ""
 ) -> BackendError | None:
     """Map a lower-level exception to the evalflow error tree; None when unmapped. What
     the server or library said is redacted, the credentials of the ``known`` URLs (the
-    host's) masked in every form."""
+    host's) masked in every form; ``sent`` as in ``error_for_status``."""
     if isinstance(exc, httpx.HTTPStatusError):
         response = exc.response
         message = reply_excerpt(response.text, known)
-        return error_for_status(response.status_code, message, host=host, model=model)
+        status = response.status_code
+        return error_for_status(status, message, host=host, model=model, sent=sent)
     where = f" (model '{model}')" if model else ""
     if answered_plain_http(exc):
         detail = redact(str(exc).strip(), known)
@@ -209,21 +232,32 @@ def to_backend_error(
 
 
 @contextmanager
-def translate_errors(host: str, model: str = "", *, url: str = "") -> Iterator[None]:
+def translate_errors(
+    host: str, model: str = "", *, url: str = "", key: str = "", sent: str = ""
+) -> Iterator[None]:
     """Re-raise mapped lower-level errors as evalflow errors, ``from`` the original; an
     evalflow error raised inside (made from a server's reply) leaves with the
-    credentials of ``url`` (the host's) masked too."""
+    credentials of ``url`` (the host's) and its ``key`` masked too. ``sent``: what a
+    401/403 says was sent (``error_for_status``)."""
     known = (url,) if url else ()
     try:
         yield
     except (httpx.HTTPError, StreamErrorLine, IncompleteStream, MalformedStream) as exc:
-        mapped = to_backend_error(exc, host=host, model=model, known=known)
+        mapped = to_backend_error(exc, host=host, model=model, known=known, sent=sent)
         if mapped is None:
             raise
-        raise mapped from exc
+        raise _masked(mapped, key) from exc
     except BackendError as exc:
-        redact_exception(exc, known)
+        _masked(redact_exception(exc, known), key)  # type: ignore[arg-type]  (in place)
         raise
+
+
+def _masked(exc: BackendError, key: str) -> BackendError:
+    """``exc`` with ``key`` (a server may echo the key it refused) masked in its text,
+    in place."""
+    if key and any(isinstance(a, str) and key in a for a in exc.args):
+        exc.args = tuple(a.replace(key, MASK) if isinstance(a, str) else a for a in exc.args)
+    return exc
 
 
 async def raise_for_status(response: httpx.Response) -> None:

@@ -29,12 +29,14 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
 import httpx
 
+from evaluation.backends._auth import auth_headers, credentials_sent
 from evaluation.backends._client import OwnedClient
 from evaluation.backends._http import parse_json_object, raise_for_status, translate_errors
 from evaluation.backends.ollama import OllamaBackend
@@ -160,9 +162,10 @@ def contradiction_rate(verdicts: Sequence[PairVerdict]) -> tuple[float | None, i
 
 class Judge(OwnedClient):
     """A judge model on one host: ``Judge(url, model, *, kind="ollama", rubric, seed=0,
-    max_attempts=3, num_predict=512, timeout_s=300.0, retry_delay_s=1.0, client=None)``;
-    ``kind`` is the host's API, as in a sweep spec's ``hosts:`` (``ollama`` or
-    ``openai``). A client passed in is the caller's to close."""
+    max_attempts=3, num_predict=512, timeout_s=300.0, retry_delay_s=1.0, client=None,
+    api_key_env=None)``; ``kind`` is the host's API and ``api_key_env`` the variable
+    holding its key, as in a sweep spec's ``hosts:`` (``ollama`` or ``openai``). A
+    client passed in is the caller's to close, and carries any key itself."""
 
     def __init__(
         self,
@@ -178,6 +181,7 @@ class Judge(OwnedClient):
         client: httpx.AsyncClient | None = None,
         host_name: str | None = None,
         kind: JudgeKind = "ollama",
+        api_key_env: str | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -192,9 +196,14 @@ class Judge(OwnedClient):
         self.retry_delay_s = retry_delay_s
         self._base = url.rstrip("/")
         self._host = host_name or redact_url(url)  # it names the host in stored reasons
+        self._spec = HostSpec(self._host, self._base, kind=kind, api_key_env=api_key_env)
         self._response_format = _json_schema_format  # json_object once a server refuses it
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10))
+        headers = auth_headers(self._spec) if client is None else {}
+        self._key = headers.get("Authorization", "").removeprefix("Bearer ")
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=10), headers=headers
+        )
 
     @property
     def name(self) -> str:
@@ -204,9 +213,8 @@ class Judge(OwnedClient):
         """Check that the host answers and has the judge model, before judging anything
         (BackendUnavailable, or ModelNotFound listing the host's models), with the
         backend a sweep would use for this host."""
-        host = HostSpec(name=self._host, url=self._base, kind=self.kind)
         backend = OllamaBackend if self.kind == "ollama" else OpenAICompatBackend
-        await backend(host, client=self._client).preflight([self.model])
+        await backend(self._spec, client=self._client).preflight([self.model])
 
     async def score(
         self, input_text: str, output: str, references: Sequence[str] = ()
@@ -292,6 +300,12 @@ class Judge(OwnedClient):
             return value, str(payload.get("rationale", "")), attempt + 1, seed
         return None, "unscored: " + "; ".join(problems), self.max_attempts, seed
 
+    def _translate_errors(self) -> AbstractContextManager[None]:
+        """``translate_errors`` for the judge's host: its URL's password and its key
+        masked, a 401/403 saying what was sent."""
+        sent = credentials_sent(self._spec)
+        return translate_errors(self._host, self.model, url=self._base, key=self._key, sent=sent)
+
     async def _chat(self, system: str, user: str, schema: dict[str, Any], seed: int) -> str:
         if self.kind == "openai":
             return await self._openai_chat(system, user, schema, seed)
@@ -305,7 +319,7 @@ class Judge(OwnedClient):
             "format": schema,
             "options": {"temperature": 0, "seed": seed, "num_predict": self.num_predict},
         }
-        with translate_errors(self._host, self.model, url=self._base):
+        with self._translate_errors():
             response = await self._client.post(self._base + "/api/chat", json=body)
             await raise_for_status(response)
             payload = parse_json_object(response.text)
@@ -323,7 +337,7 @@ class Judge(OwnedClient):
             "seed": seed,
             "max_tokens": self.num_predict,
         }
-        with translate_errors(self._host, self.model, url=self._base):
+        with self._translate_errors():
             while True:
                 sent = self._response_format
                 body["response_format"] = sent(schema)
@@ -338,17 +352,20 @@ class Judge(OwnedClient):
         return str((choices[0].get("message") or {}).get("content") or "")
 
 
-async def detect_kind(url: str, *, timeout_s: float = 10.0) -> JudgeKind:
+async def detect_kind(
+    url: str, *, timeout_s: float = 10.0, headers: Mapping[str, str] | None = None
+) -> JudgeKind:
     """The API a host speaks, for a judge given only its URL: ``openai`` for a URL that
     ends in ``/v1``, or a server that answers Ollama's ``/api/version`` with anything but
     200 (Ollama always answers it) and then answers ``/v1/models``, or is still listing
     them after ``timeout_s`` (llama-cpp-python's server answers ``/v1/models`` only between
     two generations: a busy one took a minute); ``ollama`` otherwise (its preflight then
-    says what is wrong)."""
+    says what is wrong). ``headers``: the host's key (a keyed server refuses both
+    without it)."""
     if url.rstrip("/").endswith("/v1"):
         return "openai"
     base = url.rstrip("/")
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
+    async with httpx.AsyncClient(timeout=timeout_s, headers=headers) as client:
         try:
             if (await client.get(base + "/api/version")).status_code == 200:
                 return "ollama"

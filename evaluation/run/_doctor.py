@@ -278,6 +278,9 @@ async def _host(backend: Backend, wanted: list[str]) -> Check:
     if loaded_models is not None:
         facts["loaded"] = {m.name: m.size_vram for m in await loaded_models()}
     parts = [host.shown_url]
+    if host.api_key_env is not None:  # the variable's name: the key is never shown
+        facts["api_key_env"] = host.api_key_env
+        parts.append(f"key from ${host.api_key_env}: sent")
     if "version" in facts:
         parts.append(f"version {facts['version']}")
     parts.append(f"{len(have)} model(s){model_names(facts['models'])}")
@@ -335,10 +338,12 @@ async def check_spec(
     `doctor SPEC` reports beside the API and database checks. ``busy``: hosts a run is
     using now (see ``check_hosts``); ``database``: where earlier runs' slots are read
     (``slots_checks``)."""
+    from evaluation.backends._auth import check_api_keys
     from evaluation.run._sweep import open_backends, prepare_sweep  # the backends, on demand
 
     try:
         sweep = prepare_sweep(spec)
+        check_api_keys(sweep.spec)  # a key's variable unset: no backend can be built
     except EvalError as exc:
         return [Check("spec", "fail", f"{spec}: {exc}")]
     checks = [

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from evaluation.backends._auth import check_api_keys
 from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
 from evaluation.backends.base import Backend, ModelInfo
 from evaluation.backends.retry import list_models_with_retries
 from evaluation.errors import (
     BackendError,
     BackendUnavailable,
+    KeyRefused,
     ModelNotFound,
     NoAPIAtURL,
     SpecError,
@@ -101,6 +103,8 @@ def check_before_run(
     ``evalflow plan``). Raises ModelNotFound or BackendUnavailable with one line saying
     which URL was tried and what to do."""
     hosts = tuple(h for h in sweep.spec.hosts if h.kind == "simulated" or not simulated_only)
+    if not simulated_only:
+        check_api_keys(sweep.spec)  # a key's variable unset: refused before any host is asked
     if hosts:
         asyncio.run(_check_before_run(sweep, hosts, timeout_s, busy_wait_s, say))
 
@@ -162,15 +166,18 @@ async def _ask(
 
 def _field_of(exc: BackendError, spec: SweepSpec, host: HostSpec) -> str | None:
     """Where in the spec a host's refusal points: the ``models`` entry naming a model the
-    host lacks (the message names the host), else the host's entry (its ``kind`` for the
-    wrong API, its ``url`` for a refusal before any HTTP answer, a plain-HTTP server at
-    an https:// URL, and for a URL that leads to no model API)."""
+    host lacks (the message names the host), its ``api_key_env`` for a refused key,
+    else the host's entry (its ``kind`` for the wrong API, its ``url`` for a refusal
+    before any HTTP answer, a plain-HTTP server at an https:// URL, and for a URL that
+    leads to no model API)."""
     if isinstance(exc, ModelNotFound) and exc.model in spec.models:
         return f"models[{spec.models.index(exc.model)}]"
     if isinstance(exc, ModelNotFound):
         return _host_field(spec, host, "")
     if isinstance(exc, NoAPIAtURL):  # another web server there, or a path in the URL
         return _host_field(spec, host, "url")
+    if isinstance(exc, KeyRefused):  # the key's variable, or the host for none
+        return _host_field(spec, host, "api_key_env" if host.api_key_env else "")
     return _host_field(spec, host, "kind" if exc.status_code is not None else "url")
 
 

@@ -7,6 +7,7 @@ or with a baseline that names no config is refused here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,13 @@ SPEC_KEYS = (
     "pipeline",
     *STRATEGY_KEYS,
 )
-HOST_KEYS = ("name", "url", "slots", "kind", "models")
+HOST_KEYS = ("name", "url", "slots", "kind", "models", "api_key_env")
+# A key written into a host's entry: refused, pointing to api_key_env (specs are
+# committed, and stored with every experiment)
+LITERAL_KEY_NAMES = ("api_key", "apikey", "api-key", "key", "token", "bearer", "authorization")
+# Upper case, as environment variables are by convention (POSIX): a key pasted in place
+# of the name (most have lower-case letters) is refused without being echoed
+ENV_NAME_PATTERN = r"[A-Z_][A-Z0-9_]*"
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 TEMPLATE_NAME_PATTERN = r"[A-Za-z0-9_-]+"
 HOST_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -254,6 +261,15 @@ def _hosts(reader: FieldReader, raw: Any, models: tuple[str, ...]) -> tuple[Host
 
 
 def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
+    for key in raw if isinstance(raw, dict) else ():
+        if isinstance(key, str) and key.lower() in LITERAL_KEY_NAMES:
+            raise reader.error(
+                child(field, key),
+                "a key is never written in a spec (specs are committed, and stored with "
+                "every run): put it in an environment variable and name that variable "
+                "with api_key_env, e.g. api_key_env: VLLM_KEY",
+                at_key=True,
+            )
     reader.mapping(raw, field, allowed=HOST_KEYS, required=("name", "url"))
     name = reader.text(raw["name"], child(field, "name"), pattern=HOST_NAME_PATTERN)
     kind = raw.get("kind", "ollama")
@@ -302,10 +318,37 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
         listed = reader.sequence(raw["models"], models_field)
         host_models = tuple(reader.text(m, item(models_field, i)) for i, m in enumerate(listed))
         reader.unique(host_models, models_field)
+    api_key_env = _api_key_env(reader, raw, field, kind, url)
     url = url.rstrip("/")
     if kind == "openai":  # the server's root: the backend adds /v1/... itself
         url = url.removesuffix("/v1")
-    return HostSpec(name, url, slots, kind, host_models)
+    return HostSpec(name, url, slots, kind, host_models, api_key_env)
+
+
+def _api_key_env(
+    reader: FieldReader, raw: dict[str, Any], field: str, kind: str, url: str
+) -> str | None:
+    """The name of the variable holding the host's key (evaluation.backends._auth); its
+    value is never shown: a key pasted in its place must not reach a terminal."""
+    value = raw.get("api_key_env")
+    if value is None:
+        return None
+    where = child(field, "api_key_env")
+    reader.check(
+        isinstance(value, str) and re.fullmatch(ENV_NAME_PATTERN, value) is not None,
+        where,
+        "expected the name of an environment variable (upper-case letters, digits and _, "
+        "not starting with a digit), e.g. VLLM_KEY; the value is not shown, in case it is "
+        "the key itself",
+    )
+    reader.check(kind != "simulated", where, "a simulated host takes no key")
+    parts = urlsplit(url)
+    reader.check(
+        not (parts.username or parts.password),
+        where,
+        "a host sends either the user:password of its url or the key of api_key_env, not both",
+    )
+    return value
 
 
 def _metrics(reader: FieldReader, raw: Any, samples_per_case: int) -> tuple[str, ...]:

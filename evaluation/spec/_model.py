@@ -23,6 +23,7 @@ required)::
     hosts:                             # default: one ollama host at $OLLAMA_HOST, 1 slot
       - {name: gpu-a, url: http://gpu-a:11434, slots: 4, kind: ollama}
       - {name: gpu-b, url: http://gpu-b:11434, slots: 2, models: [qwen2.5:7b]}
+      - {name: vllm, url: http://gpu-c:8000, kind: openai, api_key_env: VLLM_KEY}
     limits: {max_configs: 500, max_generations: null, request_timeout_s: 120,
              first_request_timeout_s: 600, max_attempts: 4}
     baseline: null                     # a config hash (`evalflow plan` lists them) or label
@@ -129,6 +130,9 @@ class HostSpec:
     slots: int = 1
     kind: BackendKind = "ollama"
     models: tuple[str, ...] | None = None  # None: serves every model of the sweep
+    # The environment variable holding the key sent as ``Authorization: Bearer``: the key
+    # itself is never in a spec, a HostSpec or anything stored (evaluation.backends._auth)
+    api_key_env: str | None = None
 
     def serves(self, model: str) -> bool:
         return self.models is None or model in self.models

@@ -122,6 +122,22 @@ def host_url(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--url ")) from None
 
 
+def key_variable(value: str) -> str:
+    """The name of a set environment variable holding a host's key (``--api-key-env``);
+    its value, the key, is never shown."""
+    from evaluation.backends._auth import api_key, unset
+    from evaluation.spec._load import ENV_NAME_PATTERN
+
+    if not re.fullmatch(ENV_NAME_PATTERN, value):  # a key pasted here is not echoed
+        raise argparse.ArgumentTypeError(
+            "expected the name of an environment variable (upper-case letters, digits and "
+            "_), e.g. VLLM_KEY; the value is not shown, in case it is the key itself"
+        )
+    if api_key(value) is None:
+        raise argparse.ArgumentTypeError(unset(value))
+    return value
+
+
 def address(value: str) -> str:
     """An address to serve on: a host name or an IP address, without a port."""
     import ipaddress

@@ -127,6 +127,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
             seed=args.seed,
             max_attempts=args.attempts,
             num_predict=args.num_predict,
+            api_key_env=args.api_key_env,
         ) as judge:
             return await judge_experiment(
                 open_engine(args),
@@ -141,7 +142,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
             )
 
     async def run():
-        kind = args.kind or await detect_kind(url)
+        kind = args.kind or await detect_kind(url, headers=_key_headers(url, args.api_key_env))
         try:
             return await judge_with(kind)
         except NotOllamaAPI as exc:
@@ -193,6 +194,14 @@ def cmd_judge(args: argparse.Namespace) -> int:
     if result.failures:  # some went unscored or unjudged: say why
         print("why unscored or unjudged: " + " | ".join(result.failures))
     return 0
+
+
+def _key_headers(url: str, variable: str | None) -> dict[str, str]:
+    """The judge host's key as the judge sends it (none without ``--api-key-env``)."""
+    from evaluation.backends._auth import auth_headers
+    from evaluation.spec import HostSpec
+
+    return auth_headers(HostSpec("judge", url, api_key_env=variable))
 
 
 def _unreachable(exc: BackendUnavailable, where: str, given: bool) -> BackendUnavailable:
@@ -281,6 +290,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["ollama", "openai"],
         help="the host's API, as a spec's hosts: kind (default: detected from the URL and "
         "the server; see docs/running-for-real.md)",
+    )
+    p.add_argument(
+        "--api-key-env",
+        type=options.key_variable,
+        metavar="VAR",
+        help="the environment variable holding the host's key, sent as "
+        "'Authorization: Bearer' (vLLM's --api-key, a gateway); the key is never shown",
     )
     p.add_argument(
         "--model", type=options.text, required=True, help="the judge model, e.g. qwen2.5:7b"

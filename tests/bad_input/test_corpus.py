@@ -67,6 +67,7 @@ class World:
         self.write_spec()
         self.judge_url = ""
         self.web_url = ""  # another web server: a 404 page for every path
+        self.keyed_url = ""  # a host that wants KEY (``_Keyed``)
 
     def write_suite(
         self,
@@ -1751,6 +1752,110 @@ PIPELINE_CASES = [
 ]  # fmt: skip
 
 
+KEY = "sk-corpus-Rw5n"  # the key the keyed host wants: in no output
+WRONG_KEY = "sk-wrong-Pq4z"
+
+
+def keyed_spec(host: dict[str, Any]) -> Callable[[World], list[str]]:
+    """`run` of a spec whose one host is the keyed one, with ``host``'s fields."""
+
+    def argv(w: World) -> list[str]:
+        entry = {"name": "vllm", "url": w.keyed_url, "kind": "openai"} | host
+        return ["run", str(w.write_spec({"models": ["llama3.2:1b"], "hosts": [entry]}))]
+
+    shown = json.dumps({"name": "vllm", "url": "KEYED", "kind": "openai"} | host)
+    return _shown(argv, f"run: hosts: [{shown}] (KEYED: a host that wants a key)")
+
+
+def keyed_judge(w: World) -> list[str]:
+    """`judge` of the keyed host with its key from EVALFLOW_CORPUS_KEY."""
+    url = w.keyed_url
+    return [
+        "judge",
+        "demo",
+        "--url",
+        url,
+        "--model",
+        "judge:1b",
+        "--api-key-env",
+        "EVALFLOW_CORPUS_KEY",
+    ]
+
+
+KEY_CASES = [
+    Bad(
+        "spec-host-api-key-literal",
+        "spec",
+        spec({"hosts": [{"name": "a", "url": "http://a:1", "kind": "openai", "api_key": KEY}]}),
+        ("{spec}", F.format("hosts[0].api_key"), "a key is never written in a spec", "api_key_env"),
+        absent=(KEY,),
+    ),
+    Bad(
+        "spec-host-api-key-env-not-a-name",
+        "spec",
+        spec({"hosts": [{"name": "a", "url": "http://a:1", "kind": "openai", "api_key_env": KEY}]}),
+        ("{spec}", F.format("hosts[0].api_key_env"), "the name of an environment variable"),
+        absent=(KEY,),
+    ),
+    Bad(
+        "spec-host-api-key-env-and-password",
+        "spec",
+        spec(
+            {
+                "hosts": [
+                    {"name": "a", "url": "http://u:pw@a:1", "kind": "openai", "api_key_env": "K"}
+                ]
+            }
+        ),
+        ("{spec}", F.format("hosts[0].api_key_env"), "either the user:password", "not both"),
+    ),
+    Bad(
+        "spec-host-api-key-env-unset",
+        "env",
+        keyed_spec({"api_key_env": "EVALFLOW_CORPUS_KEY"}),
+        (
+            "{spec}",
+            F.format("hosts[0].api_key_env"),
+            "environment variable EVALFLOW_CORPUS_KEY is not set (or is empty)",
+        ),
+        {"EVALFLOW_CORPUS_KEY": ""},
+    ),
+    Bad(
+        "host-key-refused",
+        "spec",
+        keyed_spec({"api_key_env": "EVALFLOW_CORPUS_KEY"}),
+        (
+            "{spec}",
+            F.format("hosts[0].api_key_env"),
+            "vllm: HTTP 401",
+            "the host refused the key from $EVALFLOW_CORPUS_KEY",
+        ),
+        {"EVALFLOW_CORPUS_KEY": WRONG_KEY},
+        absent=(WRONG_KEY, KEY),
+    ),
+    Bad(
+        "host-key-missing",
+        "spec",
+        keyed_spec({}),
+        ("{spec}", F.format("hosts[0]"), "vllm: HTTP 401", "the host wants a key", "api_key_env"),
+    ),
+    Bad(
+        "judge-api-key-env-unset",
+        "judge",
+        keyed_judge,
+        ("argument --api-key-env", "environment variable EVALFLOW_CORPUS_KEY is not set"),
+        {"EVALFLOW_CORPUS_KEY": ""},
+    ),
+    Bad(
+        "judge-key-refused",
+        "judge",
+        keyed_judge,
+        ("HTTP 401", "the host refused the key from $EVALFLOW_CORPUS_KEY"),
+        {"EVALFLOW_CORPUS_KEY": WRONG_KEY},
+        absent=(WRONG_KEY, KEY),
+    ),
+]
+
 CASES = (
     SPEC_CASES
     + SUITE_CASES
@@ -1763,6 +1868,7 @@ CASES = (
     + SECRET_CASES
     + LINE_CASES
     + PIPELINE_CASES
+    + KEY_CASES
 )
 
 
@@ -1845,6 +1951,20 @@ class _NotFoundPage(_Page):
     )
 
 
+class _Keyed(_Page):
+    """An OpenAI-compatible host started with a key (vLLM's ``--api-key KEY``): a
+    request without ``Authorization: Bearer KEY`` gets its 401; with it, the models."""
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") == f"Bearer {KEY}":
+            self.status, self.body = 200, b'{"object": "list", "data": [{"id": "llama3.2:1b"}]}'
+        else:
+            self.status, self.body = 401, b'{"error": "Unauthorized"}'
+        super().do_GET()
+
+    do_POST = do_GET
+
+
 def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -1852,6 +1972,11 @@ def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="module")
+def keyed_host() -> Iterator[str]:
+    yield from _serving(_Keyed)
 
 
 @pytest.fixture(scope="module")
@@ -1883,10 +2008,11 @@ def world(
     monkeypatch: pytest.MonkeyPatch,
     not_json_host: str,
     web_server: str,
+    keyed_host: str,
     demo_database: Path,
 ) -> Iterator[World]:
     w = World(tmp_path)
-    w.judge_url, w.web_url = not_json_host, web_server
+    w.judge_url, w.web_url, w.keyed_url = not_json_host, web_server, keyed_host
     shutil.copyfile(demo_database, w.db_path)
     monkeypatch.setenv("EVALFLOW_DATABASE_URL", w.db)
     monkeypatch.delenv("OLLAMA_HOST", raising=False)

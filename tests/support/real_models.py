@@ -145,9 +145,16 @@ def _minilm_wheel(folder: Path) -> Path:
     return found[0]
 
 
-def server_config(port: int, *, threads: int = 1, n_ctx: int = 2048) -> dict:
-    """llama_cpp.server's config file: the two chat models and the embedding model."""
+def server_config(
+    port: int, *, threads: int = 1, n_ctx: int = 2048, api_key: str | None = None
+) -> dict:
+    """llama_cpp.server's config file: the two chat models and the embedding model; with
+    ``api_key``, a server that asks for that key (``Authorization: Bearer``) serving
+    SmolLM2 alone (what a test of the key needs)."""
     chat = {"n_ctx": n_ctx, "n_threads": threads, "n_threads_batch": threads, "verbose": True}
+    if api_key is not None:
+        models = [{"model": str(smollm2_gguf()), "model_alias": SMOLLM2, **chat}]
+        return {"host": "127.0.0.1", "port": port, "api_key": api_key, "models": models}
     return {
         "host": "127.0.0.1",
         "port": port,
@@ -190,14 +197,20 @@ class RealServer:
 
 @contextlib.contextmanager
 def serving(
-    folder: Path, *, port: int | None = None, threads: int = 1, ready_timeout_s: float = 120.0
+    folder: Path,
+    *,
+    port: int | None = None,
+    threads: int = 1,
+    ready_timeout_s: float = 120.0,
+    api_key: str | None = None,
 ) -> Iterator[RealServer]:
     """Start the server in its own process group, wait until ``/v1/models`` answers, and
-    stop it (SIGTERM, then SIGKILL) however the block ends."""
+    stop it (SIGTERM, then SIGKILL) however the block ends; ``api_key`` as in
+    ``server_config``."""
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "llama-server.json"
-    config.write_text(json.dumps(server_config(port, threads=threads), indent=2))
+    config.write_text(json.dumps(server_config(port, threads=threads, api_key=api_key), indent=2))
     log_path = folder / "llama-server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config)]
     with log_path.open("w") as log:
@@ -274,8 +287,8 @@ def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout_s: float) -
                 + log_tail(log)
             )
         with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                return
+            if httpx.get(f"{url}/v1/models", timeout=2).status_code in (200, 401):
+                return  # 401: a keyed server, up
         if time.monotonic() > deadline:
             raise RuntimeError(
                 f"llama_cpp.server did not answer within {timeout_s:g} s; the end of its log "

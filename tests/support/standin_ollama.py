@@ -30,7 +30,9 @@ lanes then have work for certain, whatever the machine's load). A fault set with
 "bad_request", "drop" and "hang" apply; "error_line" is a 500 there). A status fault's
 message may hold ``{authorization}`` and ``{credentials}``: the request's Authorization
 header and the ``user:password`` its Basic value carries, as a server that echoes its
-request's credentials in an error says them.
+request's credentials in an error says them. With ``api_key`` set, every request but
+``GET /`` without ``Authorization: Bearer <api_key>`` gets 401 as vLLM started with
+``--api-key`` answers it (``{"error": "Unauthorized"}``); ``stats.refused`` counts them.
 
 The reply defaults to the last user message echoed back, one "token" per
 whitespace-separated word, cut before the first stop sequence (``options.stop``, ``stop``)
@@ -137,6 +139,8 @@ class StandInConfig:
     # streamed chat request gets 200 and a stream that ends at once (no final chunk, no
     # ``[DONE]``), an unstreamed one a 500 carrying the message.
     chat_fails: Mapping[str, str] = field(default_factory=dict)
+    # The key a request must carry (``Authorization: Bearer <key>``); None: no key asked.
+    api_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,7 @@ class StandInStats:
     in_flight: int = 0
     max_in_flight: int = 0
     overloaded: int = 0  # 503s because in-flight exceeded slots + max_queue
+    refused: int = 0  # 401s: no key, or not ``StandInConfig.api_key``
     requests_by_model: Counter[str] = field(default_factory=Counter)
     loads: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
@@ -316,6 +321,12 @@ class StandIn:
             return
         _AUTHORIZATION.set(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"))
         route = (scope["method"], scope["path"])
+        key = self.config.api_key
+        if key is not None and scope["path"] != "/" and _AUTHORIZATION.get() != f"Bearer {key}":
+            with self._lock:
+                self.stats.refused += 1
+            await respond_json(send, 401, {"error": "Unauthorized"})
+            return
         models = self.config.models
         if route in {("GET", "/api/tags"), ("GET", "/v1/models")} and self._take_listing_hang():
             await sleep_unless_gone(3600.0, receive)
