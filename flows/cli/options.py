@@ -123,18 +123,16 @@ def host_url(value: str) -> str:
 
 
 def key_variable(value: str) -> str:
-    """The name of a set environment variable holding a host's key (``--api-key-env``);
-    its value, the key, is never shown."""
-    from evaluation.backends._auth import api_key, unset
+    """The name of the environment variable holding a host's key (``--api-key-env``;
+    whether it is set is checked when the command runs); a value that is no such name
+    is not shown, in case it is the key itself."""
     from evaluation.spec._load import ENV_NAME_PATTERN
 
-    if not re.fullmatch(ENV_NAME_PATTERN, value):  # a key pasted here is not echoed
+    if not re.fullmatch(ENV_NAME_PATTERN, value):
         raise argparse.ArgumentTypeError(
             "expected the name of an environment variable (upper-case letters, digits and "
             "_), e.g. VLLM_KEY; the value is not shown, in case it is the key itself"
         )
-    if api_key(value) is None:
-        raise argparse.ArgumentTypeError(unset(value))
     return value
 
 

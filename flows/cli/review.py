@@ -115,6 +115,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     from evaluation.settings import ollama_url
 
     url = args.url or ollama_url()
+    headers = _key_headers(url, args.api_key_env)  # an unset variable: refused now
     rubric = load_rubric(args.rubric) if args.rubric else None
     progress = JudgeProgress(lambda line: print(line, file=sys.stderr, flush=True))
 
@@ -142,7 +143,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
             )
 
     async def run():
-        kind = args.kind or await detect_kind(url, headers=_key_headers(url, args.api_key_env))
+        kind = args.kind or await detect_kind(url, headers=headers)
         try:
             return await judge_with(kind)
         except NotOllamaAPI as exc:
@@ -197,10 +198,13 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 
 def _key_headers(url: str, variable: str | None) -> dict[str, str]:
-    """The judge host's key as the judge sends it (none without ``--api-key-env``)."""
-    from evaluation.backends._auth import auth_headers
+    """The judge host's key as the judge sends it (none without ``--api-key-env``);
+    EvalError when the variable holds none."""
+    from evaluation.backends._auth import api_key, auth_headers, unset
     from evaluation.spec import HostSpec
 
+    if variable is not None and api_key(variable) is None:
+        raise EvalError(f"--api-key-env: {unset(variable)}")
     return auth_headers(HostSpec("judge", url, api_key_env=variable))
 
 

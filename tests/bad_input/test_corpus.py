@@ -1843,7 +1843,7 @@ KEY_CASES = [
         "judge-api-key-env-unset",
         "judge",
         keyed_judge,
-        ("argument --api-key-env", "environment variable EVALFLOW_CORPUS_KEY is not set"),
+        ("--api-key-env: environment variable EVALFLOW_CORPUS_KEY is not set",),
         {"EVALFLOW_CORPUS_KEY": ""},
     ),
     Bad(

@@ -126,7 +126,7 @@ def test_a_server_detection_missed_is_judged_as_the_openai_compatible_one_it_is(
     and when --kind ollama was asked for, the message names the flag to fix it."""
     import evaluation.review.judge as judge_module
 
-    async def missed(url):  # what detection returns when no probe is answered in time
+    async def missed(url, **_):  # what detection returns when no probe is answered in time
         return "ollama"
 
     monkeypatch.setattr(judge_module, "detect_kind", missed)
