@@ -13,10 +13,13 @@ other:
               Ollama client does, nothing stored (httpx's own transport: httpcore)
     bare-wire the same loop on the transport evalflow's clients use
               (``evaluation/backends/_wire.py``): the bar for evalflow's rate
+    bare-wire:K  the same in K processes at once, each its share of the slots and
+              generations: the host's capacity where one process is short of CPU
     evalflow  ``python -m flows.cli run`` as a user runs it: embedded Prefect server,
               record writer, scoring, statistics, report, fresh homes
     evalflow:N the same with ``--workers N``: the lanes in N worker processes
               (evaluation/run/_workers.py), records stored by the command
+    before:N  ``evalflow:N`` from the checkout ``--before DIR`` (before/after, interleaved)
     inspect   ``inspect eval`` through its OpenAI-compatible provider, at most ``slots``
               connections, exact-match scoring (skipped with a line when inspect_ai is
               not installed)
@@ -35,6 +38,12 @@ samples); the stand-in's own CPU per request.
 ``--kill-at K``: an evalflow run of N that is killed with SIGKILL (its whole process
 group) once K generations are stored, then rerun: rows stored, distinct keys, and the
 requests the resume sent against the work left (equal: nothing stored was redone).
+
+``--profile DIR``: each client's request spans at the host (``spans-CLIENT-N.json``: start
+and end of every request, to see where requests open fell), and, with py-spy on the PATH
+(or ``$PY_SPY``), a few seconds of every evalflow process's samples while it holds the
+interpreter (``CLIENT-N-PID-ROLE.txt``, collapsed stacks), taken once a quarter of the
+generations is served; py-spy's own CPU is left out of the tree's.
 
     .venv/bin/python benchmarks/perf/throughput_goal.py --generations 4000 --slots 64 \
         --latency-ms 20
@@ -55,6 +64,7 @@ import importlib.util
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import sqlite3
@@ -72,6 +82,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CODE = [REPO]  # the checkout whose evalflow runs (--evalflow-code: before/after figures)
+BEFORE: list[Path | None] = [None]  # --before: the checkout the ``before:N`` clients run
 TEMPERATURES = [round(0.1 * i, 1) for i in range(8)]
 MODEL = "bench:1b"
 PR_SET_CHILD_SUBREAPER = 36
@@ -153,6 +164,30 @@ async def bare_client(url: str, n: int, slots: int, transport: str = "httpx") ->
 
     async with httpx.AsyncClient(limits=limits, timeout=60, transport=light) as client:
         await asyncio.gather(*(worker(client) for _ in range(slots)))
+
+
+def bare_processes(url: str, n: int, slots: int, transport: str, procs: int) -> None:
+    """``procs`` bare clients at once, each its share of the slots and generations (the
+    host's capacity where one process is short of CPU)."""
+    base, odd = divmod(slots, procs)
+    parts = [base + (p < odd) for p in range(procs)]
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--bare",
+                url,
+                str(n * part // slots),
+                str(part),
+                transport,
+                "1",
+            ]
+        )
+        for part in parts
+    ]
+    if any(child.wait() for child in children):
+        sys.exit(1)
 
 
 # --- measuring a process tree ---------------------------------------------------------
@@ -284,9 +319,11 @@ def run_tree(
     standin: subprocess.Popen,
     *,
     stop_when: callable | None = None,
+    during: Profiler | None = None,
 ) -> Figures:
     """Run ``command`` as a new process group; its tree's wall, CPU and peak RSS.
-    ``stop_when()`` true: the group is killed with SIGKILL (polled every 0.2 s)."""
+    ``stop_when()`` true: the group is killed with SIGKILL (polled every 0.2 s);
+    ``during``: polled as often with the tree's root (``--profile``)."""
     exclude = {standin.pid}
     cpu0, start = _children_cpu(), time.perf_counter()
     with log.open("w") as out:
@@ -301,17 +338,76 @@ def run_tree(
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 killed = True
+            if during is not None:
+                during.poll(proc.pid, watch.exclude)
             time.sleep(0.2)
+    if during is not None:
+        during.finish()
     wall = time.perf_counter() - start
     _reap_orphans({standin.pid})
     watch.stop()
-    cpu = _children_cpu() - cpu0
+    cpu = _children_cpu() - cpu0 - (during.cpu_s if during is not None else 0.0)
     figures = Figures(client, n, wall, max(cpu, sum(watch.cpu.values())), watch.peak_rss / 2**20)
     figures.peaks_mib = {role: rss / 2**20 for role, rss in watch.peaks.items() if rss}
     figures.exit_code = proc.returncode
     figures.load = os.getloadavg()
     figures.watch = watch
     return figures
+
+
+PROFILE: list[Path | None] = [None]  # --profile DIR
+PROFILE_S = [4.0]
+
+
+class Profiler:
+    """``--profile``: once the host has served a quarter of a run's generations, py-spy
+    records each process of the run's tree (on-CPU samples, not pausing it) into
+    PROFILE/CLIENT-PID-ROLE.txt (collapsed stacks)."""
+
+    def __init__(self, client: str, n: int, url: str) -> None:
+        self.client, self.n, self.url = client.replace(":", "_"), n, url
+        self.spies: list[subprocess.Popen] = []
+        self.cpu_s = 0.0  # py-spy's own, taken out of the tree's
+        self.started = False
+        self.binary = os.environ.get("PY_SPY") or shutil.which("py-spy")
+
+    def poll(self, root: int, exclude: set[int]) -> None:
+        """``exclude``: the tree watch's, py-spy's own processes added."""
+        if self.started or not self.binary:
+            return
+        served = httpx.get(f"{self.url}/_stats", timeout=5).json().get("requests", 0)
+        if served < self.n // 4:
+            return
+        self.started = True
+        try:
+            procs = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+        except psutil.Error:
+            return
+        PROFILE[0].mkdir(parents=True, exist_ok=True)
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                command = " ".join(p.cmdline())
+                role = "main" if p.pid == root else "server" if "uvicorn" in command else "child"
+                out = PROFILE[0] / f"{self.client}-{self.n}-{p.pid}-{role}.txt"
+                spy = [self.binary, "record", "--pid", str(p.pid), "--rate", "200"]
+                spy += ["--duration", f"{PROFILE_S[0]:g}", "--nonblocking", "--gil"]
+                spy += ["--format", "raw"]
+                spy += ["--output", str(out)]
+                log = out.with_suffix(".log").open("w")
+                self.spies.append(subprocess.Popen(spy, stdout=log, stderr=subprocess.STDOUT))
+                exclude.add(self.spies[-1].pid)
+
+    def finish(self) -> None:
+        """Wait for each py-spy, counting its CPU (reaped here, so not in the tree's)."""
+        deadline = time.monotonic() + PROFILE_S[0] + 10
+        for spy in self.spies:
+            while spy.returncode is None and time.monotonic() < deadline:
+                pid, status, usage = os.wait4(spy.pid, os.WNOHANG)
+                if pid:
+                    spy.returncode = os.waitstatus_to_exitcode(status)
+                    self.cpu_s += usage.ru_utime + usage.ru_stime
+                else:
+                    time.sleep(0.05)
 
 
 # --- the stand-in's view ------------------------------------------------------------------
@@ -388,13 +484,13 @@ def with_python_path(code: Path) -> str:
     return os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH", "")) if p)
 
 
-def evalflow_env(home: Path) -> dict[str, str]:
+def evalflow_env(home: Path, code: Path | None = None) -> dict[str, str]:
     env = os.environ | {
         "PREFECT_HOME": str(home / "prefect"),
         "EVALFLOW_HOME": str(home / "evalflow"),
         "EVALFLOW_SLOT_LOCK_DIR": str(home / "slot-locks"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PYTHONPATH": with_python_path(CODE[0]),
+        "PYTHONPATH": with_python_path(code or CODE[0]),
     }
     env.pop("PREFECT_API_URL", None)
     return env
@@ -417,18 +513,24 @@ def stored(db: Path) -> int:
 def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int, standin):
     reset_host(url)
     log = folder / f"{name}-{n}.log"
-    if name in ("bare", "bare-wire"):
-        transport = "wire" if name == "bare-wire" else "httpx"
+    if name.startswith("bare"):
+        kind, _, procs = name.partition(":")
+        transport = "wire" if kind == "bare-wire" else "httpx"
         command = [sys.executable, __file__, "--bare", url, str(n), str(slots), transport]
         env = os.environ | {"PYTHONPATH": with_python_path(REPO)}
-        figures = run_tree(name, n, command, env, REPO, log, standin)
-    elif name.startswith("evalflow"):
+        figures = run_tree(name, n, [*command, procs or "1"], env, REPO, log, standin)
+    elif name.startswith(("evalflow", "before")):
+        code = BEFORE[0] if name.startswith("before") else CODE[0]
         home = folder / "home"
         workers = int(name.partition(":")[2] or 1)
         experiment = f"goal-{n}-{time.time():.0f}"
-        log = folder / f"evalflow-w{workers}-{n}.log"
-        command = evalflow_command(folder / f"results-{n}-w{workers}.db", spec, experiment, workers)
-        figures = run_tree(name, n, command, evalflow_env(home), CODE[0], log, standin)
+        tag = f"{name.partition(':')[0]}-w{workers}-{n}"
+        log = folder / f"{tag}.log"
+        command = evalflow_command(folder / f"results-{tag}.db", spec, experiment, workers)
+        during = Profiler(name, n, url) if PROFILE[0] else None
+        figures = run_tree(
+            name, n, command, evalflow_env(home, code), code, log, standin, during=during
+        )
     else:
         tasks = "".join(
             f"\n@task\ndef bench_t{int(t * 10)}():\n    return _bench({t})\n" for t in TEMPERATURES
@@ -446,6 +548,10 @@ def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int
         command += ["--max-tasks", str(len(TEMPERATURES)), "--display", "plain"]
         figures = run_tree(name, n, command, env, folder, log, standin)
     figures.host = host_figures(url)
+    if PROFILE[0]:
+        spans = httpx.get(f"{url}/_stats?spans=1", timeout=60).json()["spans"]
+        PROFILE[0].mkdir(parents=True, exist_ok=True)
+        (PROFILE[0] / f"spans-{name.replace(':', '_')}-{n}.json").write_text(json.dumps(spans))
     if "busy_s" in figures.host and figures.watch is not None:
         span = (figures.host["first_started"], figures.host["last_ended"])
         figures.host["phase_cpu_s"] = figures.watch.cpu_between(*span)
@@ -550,6 +656,13 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
             print(f"  {r.client}: peak MiB per process ({peaks}), RSS trace beside its log")
         if h.get("requests", r.generations) != r.generations:
             print(f"  {r.client}: the host served {h.get('requests')} requests")
+    bars = [r for r in results if r.client.startswith("bare") and r.host.get("rate")]
+    if len(bars) > 1:
+        for r in results:
+            if not r.client.startswith("bare") and r.host.get("rate"):
+                rate = r.host["rate"]
+                ratios = ", ".join(f"{rate / b.host['rate']:.2f} of {b.client}" for b in bars)
+                print(f"  {r.client}: rate {ratios}")
 
 
 def main() -> None:
@@ -574,26 +687,47 @@ def main() -> None:
         "--clients",
         default="bare,bare-wire,evalflow,inspect",
         help="comma-separated, run one after the other (bare,bare-wire,evalflow,inspect); "
-        "evalflow:N runs evalflow with --workers N",
+        "evalflow:N runs evalflow with --workers N, before:N the same from --before, "
+        "bare-wire:K the bare loop in K processes",
     )
     parser.add_argument(
         "--standin", choices=("fast", "asgi"), default="fast", help="the stand-in host (fast)"
     )
     parser.add_argument("--evalflow-code", type=Path, help="run evalflow from this checkout")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="clients before:N run evalflow --workers N from this checkout (before/after "
+        "interleaved in one run)",
+    )
     parser.add_argument("--kill-at", type=int, help="kill -9 an evalflow run at this count")
     parser.add_argument(
         "--kill-workers", type=int, default=1, help="--kill-at's run with --workers N (1)"
     )
-    parser.add_argument("--bare", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy (on PATH or $PY_SPY) records every process of each evalflow run's "
+        "tree for --profile-s seconds once the host has served a quarter of the "
+        "generations, and each client's host spans are written there (spans-CLIENT.json)",
+    )
+    parser.add_argument("--profile-s", type=float, default=4.0, help="py-spy's seconds (4)")
+    parser.add_argument("--bare", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
-        url, n, slots, transport = args.bare
-        asyncio.run(bare_client(url, int(n), int(slots), transport))
+        url, n, slots, transport, procs = args.bare
+        if int(procs) > 1:
+            bare_processes(url, int(n), int(slots), transport, int(procs))
+        else:
+            asyncio.run(bare_client(url, int(n), int(slots), transport))
         return
+    PROFILE[0] = args.profile
+    PROFILE_S[0] = args.profile_s
 
     if sys.platform.startswith("linux"):  # orphans (the embedded server) come back here
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
     CODE[0] = (args.evalflow_code or REPO).resolve()
+    BEFORE[0] = args.before.resolve() if args.before else None
     clients = args.clients.split(",")
     if "inspect" in clients and importlib.util.find_spec("inspect_ai") is None:
         print("inspect: skipped, inspect_ai is not installed (pip install inspect-ai)")

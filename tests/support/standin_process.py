@@ -93,7 +93,14 @@ class StandInProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],
             cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            # the repository first, then what PYTHONPATH holds (packages installed with
+            # ``pip --target``, as on a machine where they are carried in)
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, (str(REPO), os.environ.get("PYTHONPATH")))
+                ),
+            },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
