@@ -11,7 +11,12 @@ comparison stage, a run's highest point of memory (issue 46).
 Not while the event loop is busy, though (``preload_when_idle``): against a fast many-slot
 host the client's loop is what limits the rate, and the import thread took the GIL from
 it, ~1.8 s of CPU in a 64-slot parallel map's generation phase
-(benchmarks/perf/pipeline_throughput.py, py-spy), most of it as the lanes started.
+(benchmarks/perf/pipeline_throughput.py, py-spy), most of it as the lanes started. Nor
+while the process is busy off the loop: with ``run --workers N`` the loop idles while
+threads read the workers' records, and the import (scipy's, ~40% of the process's
+GIL-held samples over 4 s) slowed the dispatch so much that when the first chunks of a
+64-slot host ended together their next ones took ~0.6 s to start, the host nearly idle
+(16 cores, benchmarks/perf/throughput_goal.py --profile).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import asyncio
 import contextlib
 import importlib
 import threading
+import time
 from collections.abc import Callable
 
 from evaluation.run._in_flight import cases_in_flight
@@ -42,12 +48,14 @@ def preload(*modules: str) -> threading.Thread:
 CALM_S = 0.5  # the loop idle this long before the preload starts
 TICK_S = 0.05
 LATE_S = 0.005  # a tick woken this much late: the loop was busy
+BUSY_SHARE = 0.25  # the process used more than this share of a core over a tick: busy
 
 
 def preload_when_idle(*modules: str) -> asyncio.Task:
-    """``preload(*modules)`` once this event loop has been idle for ``CALM_S`` while
-    cases are in flight: soon where the hosts are slow, never while a fast host keeps
-    the loop busy (the flow then imports them where it needs them). Not before the
+    """``preload(*modules)`` once this event loop and process have been idle for
+    ``CALM_S`` while cases are in flight: soon where the hosts are slow, never while a
+    fast host keeps the loop or the process busy (the flow then imports them where it
+    needs them). Not before the
     first case is sent: the phase's start waits on the Prefect API, idle, and a preload
     begun there ran on as the lanes started. Cancel the task when generation ends."""
     return asyncio.create_task(
@@ -61,14 +69,18 @@ async def when_idle(
     working: Callable[[], bool] = lambda: True,
     calm_s: float = CALM_S,
     late_s: float = LATE_S,
+    busy_share: float = BUSY_SHARE,
+    cpu_time: Callable[[], float] = time.process_time,
 ) -> None:
     """Call ``then()`` once every tick of the last ``calm_s`` woke at most ``late_s``
-    late (nothing else held the loop) while ``working()`` said True."""
+    late (nothing else held the loop) and the process's threads together used at most
+    ``busy_share`` of a core over it, while ``working()`` said True."""
     loop = asyncio.get_running_loop()
     calm = 0.0
     while calm < calm_s:
-        asked = loop.time()
+        asked, cpu = loop.time(), cpu_time()
         await asyncio.sleep(TICK_S)
-        calm_tick = working() and loop.time() - asked - TICK_S <= late_s
+        took = loop.time() - asked
+        calm_tick = working() and took - TICK_S <= late_s and cpu_time() - cpu <= busy_share * took
         calm = calm + TICK_S if calm_tick else 0.0
     then()

@@ -87,3 +87,37 @@ def test_the_preload_waits_while_the_event_loop_is_busy_and_starts_once_it_is_id
 
     started_at, idle_since = asyncio.run(main())
     assert len(started_at) == 1 and started_at[0] >= idle_since + 0.2
+
+
+def test_the_preload_waits_while_the_process_is_busy_off_the_loop():
+    """With ``run --workers N`` the loop idles while the process's threads read the
+    workers' records: an import then slowed the dispatch (flows/preload.py). The
+    process's CPU clock here runs a core and a half while ``busy``, the loop idle."""
+    started: list[float] = []
+    busy = True
+    cpu = [0.0]
+    last = [time.monotonic()]
+
+    def cpu_time() -> float:
+        now = time.monotonic()
+        cpu[0] += (now - last[0]) * (1.5 if busy else 0.0)
+        last[0] = now
+        return cpu[0]
+
+    async def main() -> float:
+        nonlocal busy
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.create_task(
+            when_idle(
+                lambda: started.append(loop.time()), calm_s=0.2, late_s=1.0, cpu_time=cpu_time
+            )
+        )
+        await asyncio.sleep(0.6)
+        assert not started  # the loop was idle, the process was not
+        busy = False
+        idle_since = loop.time()
+        await asyncio.wait_for(waiting, 60)
+        return idle_since
+
+    idle_since = asyncio.run(main())
+    assert len(started) == 1 and started[0] >= idle_since + 0.1  # calm ticks after it
