@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,7 @@ from evaluation.calibration._combined import (
     WHY_MINIMUM,
     unit_scores,
 )
+from evaluation.redact import one_line
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class JudgeCard:
     self_preference: tuple[Line, ...]
     drift: tuple[Line, ...]
     min_ratings: int
+    experiment: str = ""
+    unscored: tuple[str, ...] = ()  # the reason of each verdict it gave no stars
+    in_sweep: bool = False  # the judge's model is a model of the sweep
 
     def calibrated(self, criterion: str) -> bool:
         return self.rated.get(criterion, 0) >= self.min_ratings
@@ -120,6 +125,11 @@ def judge_card(
             note = "no ratings: rho of length with the judge's stars, length and quality mixed"
             length.append(Line(c, rho, ci, len(jc), note))
     position, contradictions = _position(mine)
+    own = _own_configs(session, experiment_id, judge)
+    unscored = mine[(mine["criterion"] != PREFERENCE) & mine["stars"].isna()]
+    name = session.connection().execute(
+        text("SELECT name FROM experiments WHERE id = :e"), {"e": experiment_id}
+    )
     return JudgeCard(
         judge=judge,
         criteria=criteria,
@@ -129,9 +139,12 @@ def judge_card(
         position=position,
         contradictions=contradictions,
         length=tuple(length),
-        self_preference=tuple(_self_preference(session, experiment_id, judge, both)),
+        self_preference=tuple(_self_preference(judge, own, both)),
         drift=tuple(_drift(session, experiment_id, judge)),
         min_ratings=min_ratings,
+        experiment=str(name.scalar_one()),
+        unscored=tuple(str(r or "no reason stored") for r in unscored["reason"]),
+        in_sweep=bool(own),
     )
 
 
@@ -176,11 +189,13 @@ def _position(judgements: pd.DataFrame) -> tuple[Line | None, Line | None]:
     return position, contradictions
 
 
-def _self_preference(
-    session: Session, experiment_id: int, judge: str, both: pd.DataFrame
-) -> list[Line]:
-    """The judge's offset on its own model's outputs minus on the others'."""
-    model = judge.split(":", 1)[1] if ":" in judge else judge
+def _judge_model(judge: str) -> str:
+    """The model of a judge's stored name (kind:model)."""
+    return judge.split(":", 1)[1] if ":" in judge else judge
+
+
+def _own_configs(session: Session, experiment_id: int, judge: str) -> set[str]:
+    """The experiment's configs whose model is the judge's."""
     configs = session.connection().execute(
         text(
             "SELECT c.hash, c.model FROM configs c JOIN experiment_configs ec "
@@ -188,9 +203,15 @@ def _self_preference(
         ),
         {"e": experiment_id},
     )
-    own = {h for h, m in configs if m == model}
+    return {h for h, m in configs if m == _judge_model(judge)}
+
+
+def _self_preference(judge: str, own: set[str], both: pd.DataFrame) -> list[Line]:
+    """The judge's offset on its own model's outputs (``own``: their configs) minus on
+    the others'."""
     if not own:
         return []
+    model = _judge_model(judge)
     out = []
     for c in sorted(set(both["criterion"])):
         part = both[both["criterion"] == c]
@@ -269,6 +290,8 @@ def card_text(card: JudgeCard) -> str:
         ci = "" if line.ci is None else f" [{line.ci[0]:{fmt}}, {line.ci[1]:{fmt}}]"
         return f"{line.value:{fmt}}{ci}"
 
+    if not card.criteria and card.position is None:
+        return _nothing_scored(card)
     out = [f"Judge {card.judge}: report card (95% intervals; scores on the unit scale)"]
     for c in card.criteria:
         n = card.rated[c]
@@ -280,6 +303,8 @@ def card_text(card: JudgeCard) -> str:
                 f"{card.min_ratings} needed; {WHY_MINIMUM}"
             )
     out.append("\nAgreement with people (outputs both scored):")
+    if not card.criteria:
+        out.append(f"  none: the judge graded no output ({_unscored(card)})")
     for a, o in zip(card.agreement, card.offset, strict=True):
         note = f"  ({a.note})" if a.note else ""
         out.append(
@@ -298,12 +323,20 @@ def card_text(card: JudgeCard) -> str:
             c = card.contradictions
             out.append(f"  {c.what}: {fig(c)} of {c.n}")
     out.append("Length bias (rho of output words with judge − people):")
+    if not card.criteria:
+        out.append("  none: the judge graded no output")
     out += [
         f"  {x.what}: {fig(x, signed=True)}; n {x.n}" + (f"  ({x.note})" if x.note else "")
         for x in card.length
     ]
     out.append("Self-preference (offset on its own model's outputs minus the others'):")
-    if not card.self_preference:
+    if not card.self_preference and card.in_sweep:
+        out.append(
+            f"  {_judge_model(card.judge)} is a model of this sweep, but no output of the sweep "
+            "has both the judge's grade and people's rating (`evalflow review`, "
+            "`evalflow import-ratings`)"
+        )
+    elif not card.self_preference:
         out.append("  the judge's model is not a model of this sweep")
     out += [f"  {x.what}: {fig(x, signed=True)}; n {x.n}  ({x.note})" for x in card.self_preference]
     out.append("Drift (the same judge, the same outputs, in other runs; change in stars/4):")
@@ -311,3 +344,23 @@ def card_text(card: JudgeCard) -> str:
         out.append("  no other run has this judge's grades of the same outputs")
     out += [f"  {x.what}: {fig(x, signed=True)}; n {x.n}  ({x.note})" for x in card.drift]
     return "\n".join(out)
+
+
+def _unscored(card: JudgeCard) -> str:
+    """ "12 verdicts unscored, 8 of them: <reason>" (the most frequent reason)."""
+    if not card.unscored:
+        return "no verdicts stored"
+    reason, times = Counter(card.unscored).most_common(1)[0]
+    which = "all" if times == len(card.unscored) else f"{times} of them"
+    return f"{len(card.unscored)} verdict(s) unscored, {which}: {one_line(reason, limit=160)}"
+
+
+def _nothing_scored(card: JudgeCard) -> str:
+    """The card of a judge that graded no output and decided no pair: one paragraph, no
+    empty sections."""
+    return (
+        f"Judge {card.judge}: nothing to report on {card.experiment}: the judge scored nothing "
+        f"yet ({_unscored(card)}). A rerun with the same judge skips those verdicts (it asks "
+        f"with fixed seeds): judge with a larger model, `evalflow judge {card.experiment} "
+        "--model M` (docs/calibrated-judges.md)"
+    )

@@ -40,15 +40,7 @@ def add_stars(session: Session, db: ReviewDB, *, rated_cases: int, judge: str = 
     for g in gens.itertuples():
         k = order.index(g.config_hash)
         i = int(str(g.case_id)[1:])
-        session.add(
-            Judgement(
-                experiment_id=db.experiment_id,
-                judge=judge,
-                generation_id=int(g.id),
-                criterion="accuracy",
-                stars=judge_stars(k, i),
-            )
-        )
+        session.add(_accuracy(db, judge, int(g.id), judge_stars(k, i)))
         if i < rated_cases:
             record_rating(
                 session,
@@ -57,6 +49,28 @@ def add_stars(session: Session, db: ReviewDB, *, rated_cases: int, judge: str = 
                 criterion="accuracy",
                 stars=people_stars(k, i),
             )
+
+
+def judge_every_output(
+    session: Session, db: ReviewDB, stars: int | None, *, judge: str = JUDGE, reason: str = ""
+) -> None:
+    """``judge`` gives every output of ``db`` the same ``stars`` on accuracy (None:
+    unscored, for ``reason``)."""
+    for g in generations_frame(session, db.experiment_id).itertuples():
+        session.add(_accuracy(db, judge, int(g.id), stars, reason or None))
+
+
+def _accuracy(
+    db: ReviewDB, judge: str, generation_id: int, stars: int | None, reason: str | None = None
+) -> Judgement:
+    return Judgement(
+        experiment_id=db.experiment_id,
+        judge=judge,
+        generation_id=generation_id,
+        criterion="accuracy",
+        stars=stars,
+        reason=reason,
+    )
 
 
 def add_pairwise(session: Session, db: ReviewDB, *, judge: str = JUDGE) -> None:

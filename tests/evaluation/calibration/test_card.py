@@ -6,10 +6,8 @@ from __future__ import annotations
 import pytest
 
 from evaluation.calibration import card_text, judge_card
-from evaluation.review.schema import Judgement
 from evaluation.storage.db import session_scope
-from evaluation.storage.repository import generations_frame
-from tests.support.calibration_db import add_pairwise, build_calibration_db
+from tests.support.calibration_db import add_pairwise, build_calibration_db, judge_every_output
 from tests.support.review_db import build_review_db
 
 JUDGE = "ollama:alpha:1b"  # alpha:1b is also a model of the sweep
@@ -50,16 +48,7 @@ def test_enough_ratings_make_it_calibrated(calib) -> None:
 def test_drift_compares_the_same_outputs_in_another_run(calib, database_url: str) -> None:
     other = build_review_db(database_url, name="calib-night-2", n_cases=12)
     with session_scope(other.engine) as session:
-        for g in generations_frame(session, other.experiment_id).itertuples():
-            session.add(
-                Judgement(
-                    experiment_id=other.experiment_id,
-                    judge=JUDGE,
-                    generation_id=int(g.id),
-                    criterion="accuracy",
-                    stars=1,
-                )
-            )
+        judge_every_output(session, other, 1, judge=JUDGE)
     with session_scope(calib.engine) as session:
         (drift,) = judge_card(session, calib.experiment_id, JUDGE).drift
     assert drift.n == 36 and drift.value > 0 and "1 other run(s)" in drift.note
@@ -74,3 +63,42 @@ def test_no_judge_is_refused_in_one_line(database_url: str, capsys) -> None:
     assert err == [
         "error: no judge has scored toy-review: run `evalflow judge toy-review --model M` first"
     ]
+
+
+def _judged(database_url: str, stars: int | None, reason: str = ""):
+    """toy-review judged by JUDGE (whose model is a model of the sweep): every output
+    given ``stars`` (None: unscored, for ``reason``); nobody rated any."""
+    db = build_review_db(database_url)
+    with session_scope(db.engine) as session:
+        judge_every_output(session, db, stars, judge=JUDGE, reason=reason)
+    return db
+
+
+def test_a_judge_that_scored_nothing_says_so_without_empty_sections(
+    database_url: str, capsys
+) -> None:
+    """The newcomer's F15: a judge whose every verdict was junk got a card of empty
+    headings and "the judge's model is not a model of this sweep", false (it was)."""
+    from flows.cli.app import main
+
+    junk = 'malformed judge output (the rationale has no words): \'{ "rationale": "]["\''
+    _judged(database_url, None, junk)
+    assert main(["--database", database_url, "judge-card", "toy-review"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(
+        f"Judge {JUDGE}: nothing to report on toy-review: the judge scored nothing yet ("
+    )
+    assert f"verdict(s) unscored, all: {junk})" in out
+    assert "judge with a larger model, `evalflow judge toy-review --model M`" in out
+    assert "not a model of this sweep" not in out and "Agreement" not in out
+    assert len(out.splitlines()) == 1
+
+
+def test_a_judge_of_the_sweeps_model_without_ratings_is_not_called_outside_it(
+    database_url: str,
+) -> None:
+    db = _judged(database_url, 4)
+    with session_scope(db.engine) as session:
+        text = card_text(judge_card(session, db.experiment_id, JUDGE))
+    assert "not a model of this sweep" not in text
+    assert "alpha:1b is a model of this sweep, but no output of the sweep has both" in text
