@@ -118,6 +118,7 @@ def stored_hosts(summary: Mapping[str, Any]) -> tuple[HostSpec, ...]:
                 slots=int(raw.get("slots", 1)),
                 kind=raw.get("kind", "ollama"),
                 models=tuple(models) if models is not None else None,
+                api_key_env=raw.get("api_key_env"),  # the variable's name: rescore sends the key
             )
         )
     return tuple(hosts)

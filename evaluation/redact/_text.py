@@ -127,7 +127,8 @@ def _secrets_in(url: str, shown: str) -> list[str]:
 def redact_values(value: Any) -> Any:
     """``value`` (nested dicts, lists and strings, as a stored spec summary) with every
     string redacted, a URL under a ``url`` key parsed as one, and the value under a
-    credential-named key masked: what is stored never holds a password."""
+    credential-named key masked (a variable's name under ``..._env`` kept): what is
+    stored never holds a password."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
@@ -137,9 +138,16 @@ def redact_values(value: Any) -> Any:
     return value
 
 
+#: The name of an environment variable, under a key ending ``_env`` (a host's
+#: ``api_key_env``): it names where a credential is, it is not one, and is kept.
+_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
 def _redact_item(key: str, item: Any) -> Any:
     if isinstance(item, str) and key.lower().endswith("url"):
         return redact(redact_url(item))
+    if isinstance(item, str) and key.endswith("_env") and _VARIABLE_NAME.fullmatch(item):
+        return item
     if isinstance(item, str | int | float) and item != "" and is_secret_name(key):
         return MASK
     return redact_values(item)
