@@ -1756,15 +1756,20 @@ KEY = "sk-corpus-Rw5n"  # the key the keyed host wants: in no output
 WRONG_KEY = "sk-wrong-Pq4z"
 
 
-def keyed_spec(host: dict[str, Any]) -> Callable[[World], list[str]]:
-    """`run` of a spec whose one host is the keyed one, with ``host``'s fields."""
+def keyed_spec(host: dict[str, Any], *command: str) -> Callable[[World], list[str]]:
+    """``command`` (default `run`) on a spec whose one host is the keyed one, with
+    ``host``'s fields."""
+    verb, *options = command or ("run",)
 
     def argv(w: World) -> list[str]:
         entry = {"name": "vllm", "url": w.keyed_url, "kind": "openai"} | host
-        return ["run", str(w.write_spec({"models": ["llama3.2:1b"], "hosts": [entry]}))]
+        spec = w.write_spec({"models": ["llama3.2:1b"], "hosts": [entry]})
+        return [verb, str(spec), *options]
 
     shown = json.dumps({"name": "vllm", "url": "KEYED", "kind": "openai"} | host)
-    return _shown(argv, f"run: hosts: [{shown}] (KEYED: a host that wants a key)")
+    return _shown(
+        argv, f"{' '.join(command or ('run',))}: hosts: [{shown}] (KEYED: a host that wants a key)"
+    )
 
 
 def keyed_judge(w: World) -> list[str]:
@@ -1824,6 +1829,19 @@ KEY_CASES = [
         "host-key-refused",
         "spec",
         keyed_spec({"api_key_env": "EVALFLOW_CORPUS_KEY"}),
+        (
+            "{spec}",
+            F.format("hosts[0].api_key_env"),
+            "vllm: HTTP 401",
+            "the host refused the key from $EVALFLOW_CORPUS_KEY",
+        ),
+        {"EVALFLOW_CORPUS_KEY": WRONG_KEY},
+        absent=(WRONG_KEY, KEY),
+    ),
+    Bad(
+        "host-key-refused-probe",
+        "spec",
+        keyed_spec({"api_key_env": "EVALFLOW_CORPUS_KEY"}, "plan", "--probe"),
         (
             "{spec}",
             F.format("hosts[0].api_key_env"),

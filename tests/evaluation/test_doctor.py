@@ -408,3 +408,26 @@ def test_the_docs_give_the_codes_deadlines_for_a_silent_host():
     assert waits in text
     ops = " ".join((REPO / "docs/operations.md").read_text(encoding="utf-8").split())
     assert f"does not answer within {DEFAULT_TIMEOUT_S:g} s (`--timeout`" in ops
+
+
+def test_a_keyed_host_says_the_key_is_sent_and_a_refused_or_unset_one_fails(tmp_path, monkeypatch):
+    from evaluation.run._doctor import check_spec
+
+    key = "sk-doctor-Fe3u"
+    with running_standin(StandInConfig(models=("m:1b",), api_key=key)) as server:
+        spec = tmp_path / "keyed.yaml"
+        host = {"name": "vllm", "url": server.url, "kind": "openai", "api_key_env": "DOC_KEY"}
+        suite = str(REPO / "benchmarks/suites/classify-intent.jsonl")
+        spec.write_text(
+            yaml.safe_dump({"name": "k", "suite": suite, "models": ["m:1b"], "hosts": [host]})
+        )
+        checks = {}
+        for value in (key, "sk-wrong-Ut7d", ""):
+            monkeypatch.setenv("DOC_KEY", value)
+            checks[value] = asyncio.run(check_spec(spec))
+    right, wrong, unset = checks[key][-1], checks["sk-wrong-Ut7d"][-1], checks[""][-1]
+    assert right.status == "ok" and "key from $DOC_KEY: sent" in right.detail, right.detail
+    assert wrong.status == "fail" and "the host refused the key from $DOC_KEY" in wrong.detail
+    assert (unset.component, unset.status) == ("spec", "fail")
+    assert "environment variable DOC_KEY is not set" in unset.detail
+    assert not [c for found in checks.values() for c in found if key in c.detail]
