@@ -41,11 +41,12 @@ __all__ = [
 
 _BANK = "evaluation.itembank._bank"
 _CAL = "evaluation.itembank._calibrate"
+_STORED = "evaluation.itembank._stored_bank"
 _EST = "evaluation.itembank._estimate"
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "MIN_CONFIGS": _BANK,
+        "MIN_CONFIGS": _STORED,
         "SUBSET_INTERVAL": _BANK,
         "Calibration": _CAL,
         "calibrate": _CAL,
@@ -63,21 +64,18 @@ __getattr__, __dir__ = lazy_exports(
         "sweep_cases": "evaluation.itembank._level",
         "sweep_metric": "evaluation.itembank._level",
         "sweep_reason": "evaluation.itembank._level",
+        **{name: _STORED for name in ("Bank", "current_bank", "model_family", "why_not")},
         **{
             name: _BANK
             for name in (
-                "Bank",
                 "BankRefused",
                 "ConfigEstimate",
                 "calibrate_bank",
                 "cases_for_width",
-                "current_bank",
                 "estimates_text",
                 "experiment_estimates",
-                "model_family",
                 "shown_estimates_text",
                 "stored_scores",
-                "why_not",
             )
         },
     },

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlmodel import Session
 
-from evaluation.itembank._bank import (
+from evaluation.itembank._stored_bank import (
     PIPELINE_REASON,
     Bank,
     current_bank,
