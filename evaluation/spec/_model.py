@@ -286,13 +286,14 @@ def _match_config(configs: list[Config], ref: str, reader: FieldReader) -> Confi
     a unique hash prefix: ``evaluation.labels.configs_named``)."""
     hashes = [c.hash for c in configs]
     hits = configs_named(ref, hashes, [c.label for c in configs])
-    reader.check(
-        bool(hits),
-        "baseline",
-        f"'{ref}' is neither the hash nor the label of a config of this sweep (`evalflow "
-        f"plan` lists their hashes; a label is the model and the settings that are set, "
-        f"e.g. '{configs[0].label}')",
-    )
+    if not hits:  # the configs themselves: `plan`, which would list them, refuses too
+        shown = "; ".join(f"{quoted(c.label)} ({c.hash})" for c in configs[:3])
+        more = f"; +{len(configs) - 3} more" if len(configs) > 3 else ""
+        raise reader.error(
+            "baseline",
+            f"'{ref}' is neither the hash nor the label of a config of this sweep (a label "
+            f"is the model and the settings that are set); its configs: {shown}{more}",
+        )
     by_hash = dict(zip(hashes, configs, strict=True))
     listing = "; ".join(f"{quoted(by_hash[h].label)} ({h})" for h in hits[:10])
     reader.check(

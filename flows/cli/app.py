@@ -382,7 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     bypass_proxies_for_loopback()
     argv = list(sys.argv[1:] if argv is None else argv)
     known = urls_given(argv, os.environ)
-    args = build_parser(known).parse_args(argv)  # a bad option: one line, exit 2 (options.py)
+    parser = build_parser(known)
+    if not set(argv) - {"-v", "--verbose", "-q", "--quiet"}:  # `evalflow` alone: no command
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    args = parser.parse_args(argv)  # a bad option: one line, exit 2 (options.py)
     args.argv, args.known = argv, known
     try:
         release_held(args.command)  # a Ctrl-C while the CLI imported: the verb's line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,22 @@ if TYPE_CHECKING:  # the checks import the backends: only `doctor` and `health` 
 DEFAULT_TIMEOUT_S = 5.0
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SPEC = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+
+
+def demo_command() -> str:
+    """`evalflow run` of the demo's spec by a path that resolves from the current folder
+    (relative inside the checkout, else absolute); an install without the checkout (a
+    wheel) is told where the spec is."""
+    if not DEMO_SPEC.is_file():
+        return (
+            "evalflow run SPEC (the demo's spec is benchmarks/sweeps/demo-simulated.yaml "
+            "in evalflow's repository)"
+        )
+    try:
+        path = DEMO_SPEC.relative_to(Path.cwd())
+    except ValueError:
+        path = DEMO_SPEC
+    return shlex.join(["evalflow", "run", str(path)])
 
 
 def register(sub: argparse._SubParsersAction) -> None:

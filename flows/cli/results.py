@@ -183,7 +183,9 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     if not rows:
         fresh = missing_default_database(args)
         where = f" (no results database at {fresh} yet)" if fresh else ""
-        print(f"No experiments yet{where}. Try: evalflow run benchmarks/sweeps/demo-simulated.yaml")
+        from flows.cli.ops import demo_command
+
+        print(f"No experiments yet{where}. Try: {demo_command()}")
         return 0
     print(
         f"{'name':<32} {'suite':<20} {'status':<11} {'level':<17} {'created (UTC)':<20} "

@@ -485,6 +485,18 @@ SPEC_CASES = [
         ("{spec}", F.format("baseline"), "neither the hash nor the label"),
     ),
     Bad(
+        "spec-baseline-unknown-plan",
+        "spec",
+        spec({"baseline": "nope"}, "plan"),
+        (
+            "{spec}",
+            F.format("baseline"),
+            "neither the hash nor the label of a config of this sweep",
+            "its configs: 'sim-small:1b t=0' (",
+        ),
+        absent=("`evalflow plan` lists",),  # plan is the command refusing
+    ),
+    Bad(
         "spec-invalid-yaml",
         "spec",
         spec_text("name: t\nmodels: [a\n"),

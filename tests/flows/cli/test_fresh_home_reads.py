@@ -105,3 +105,22 @@ def test_retrain_with_only_simulated_results_refuses_before_prefect(database_url
         "error: no stored generations to train the selector on (simulated results are left "
         "out: add --include-simulated"
     )
+
+
+@pytest.mark.parametrize("where", ["checkout", "docs", "elsewhere"])
+def test_the_demo_suggested_on_a_fresh_home_runs_from_where_it_is_given(
+    tmp_path, monkeypatch, capsys, where
+):
+    """The newcomer's F13: `Try: evalflow run benchmarks/sweeps/demo-simulated.yaml`
+    named a path that resolves only in the checkout's root."""
+    import shlex
+    from pathlib import Path
+
+    monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("EVALFLOW_DATABASE_URL", raising=False)
+    monkeypatch.chdir({"checkout": REPO, "docs": REPO / "docs", "elsewhere": tmp_path}[where])
+    assert main(["experiments"]) == 0
+    words = shlex.split(capsys.readouterr().out.split("Try: ", 1)[1])
+    assert words[:2] == ["evalflow", "run"] and len(words) == 3
+    assert Path(words[2]).resolve() == Path(DEMO).resolve()  # from the current folder
+    assert Path(words[2]).is_absolute() == (where != "checkout")

@@ -79,3 +79,14 @@ def test_help_names_evalflow_home_and_what_recommend_needs_first():
     assert "$EVALFLOW_DATABASE_URL, else a SQLite file in $EVALFLOW_HOME" in help_text
     recommend = " ".join(verbs["recommend"].format_help().split())
     assert "`evalflow retrain --include-simulated`" in recommend
+
+
+def test_evalflow_alone_prints_the_help(capsys):
+    """The newcomer's F13: `evalflow` with no arguments said only "the following
+    arguments are required: command"; it prints the help (exit 2: no command was run)."""
+    from flows.cli.app import main
+
+    for argv in ([], ["-q"]):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == build_parser().format_help() and err == ""
