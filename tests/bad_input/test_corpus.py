@@ -1837,31 +1837,24 @@ KEY_CASES = [
         ),
         {"EVALFLOW_CORPUS_KEY": ""},
     ),
-    Bad(
-        "host-key-refused",
-        "spec",
-        keyed_spec({"api_key_env": "EVALFLOW_CORPUS_KEY"}),
-        (
-            "{spec}",
-            F.format("hosts[0].api_key_env"),
-            "vllm: HTTP 401",
-            "the host refused the key from $EVALFLOW_CORPUS_KEY",
-        ),
-        {"EVALFLOW_CORPUS_KEY": WRONG_KEY},
-        absent=(WRONG_KEY, KEY),
-    ),
-    Bad(
-        "host-key-refused-probe",
-        "spec",
-        keyed_spec({"api_key_env": "EVALFLOW_CORPUS_KEY"}, "plan", "--probe"),
-        (
-            "{spec}",
-            F.format("hosts[0].api_key_env"),
-            "vllm: HTTP 401",
-            "the host refused the key from $EVALFLOW_CORPUS_KEY",
-        ),
-        {"EVALFLOW_CORPUS_KEY": WRONG_KEY},
-        absent=(WRONG_KEY, KEY),
+    *(
+        Bad(
+            name,
+            "spec",
+            keyed_spec({"api_key_env": "EVALFLOW_CORPUS_KEY"}, *command),
+            (
+                "{spec}",
+                F.format("hosts[0].api_key_env"),
+                "vllm: HTTP 401",
+                "the host refused the key from $EVALFLOW_CORPUS_KEY",
+            ),
+            {"EVALFLOW_CORPUS_KEY": WRONG_KEY},
+            absent=(WRONG_KEY, KEY),
+        )
+        for name, command in [
+            ("host-key-refused", ()),
+            ("host-key-refused-probe", ("plan", "--probe")),
+        ]
     ),
     Bad(
         "host-key-missing",
