@@ -11,11 +11,12 @@ treated alike, so the verdict does not depend on how equal means happen to be or
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from evaluation.labels import distinguishing_labels
+from evaluation.statistics.precision import DEFAULT_DECIMALS, fixed, significant
 
 DESCRIPTIVE = "descriptive: neither higher nor lower is better"
 
@@ -76,16 +77,24 @@ def decide(
         return Verdict(None, (), (), f"no verdict on {metric}: no config has a scored case")
     first = ranked[0]
 
+    written = _writer(means.values())
+
     def figure(config: str) -> str:
         n = (cases or {}).get(config, suite_cases)
         part = f", subset: {n} of {suite_cases} cases" if 0 < n < suite_cases else ""
-        return f"{means[config]:.3g}{part}"
+        return f"{written(means[config])}{part}"
 
     head = f"{short[first]} ({figure(first)})"
     if len(ranked) == 1:
         return Verdict(None, (first,), (), f"no verdict on {metric}: only {head} has scores")
     best = means[first]
     top = [c for c in ranked if math.isclose(means[c], best, rel_tol=1e-12, abs_tol=1e-12)]
+    if len(top) == len(ranked):  # no best to name: every config scores the same
+        text = (
+            f"all {len(ranked)} configs score {written(best)} on {metric}: nothing to choose "
+            "between"
+        )
+        return Verdict(None, tuple(ranked), (), text + _different_cases(ranked, cases))
     pairs = {frozenset((ac.comparison.a, ac.comparison.b)): ac for ac in adjusted}
     unpaired = [o for t in top for o in ranked if o != t and frozenset((t, o)) not in pairs]
     if unpaired:
@@ -120,6 +129,15 @@ def decide(
         f"{head}; significantly worse: {worse_text} ({how})"
     )
     return Verdict(None, tied, worse, text + _different_cases(ranked, cases))
+
+
+def _writer(means: Iterable[float]) -> Callable[[float], str]:
+    """How a metric's means are written: three decimals for scores (every mean in [0, 1]:
+    0.778, 1.000, 0.000, as the tables write them), else three significant figures
+    (a latency's 30.8, a length's 112)."""
+    if all(0.0 <= m <= 1.0 for m in means):
+        return lambda value: fixed(value, DEFAULT_DECIMALS)
+    return significant
 
 
 def _different_cases(ranked: Sequence[str], cases: Mapping[str, int] | None) -> str:

@@ -492,7 +492,15 @@ def test_two_configs_of_one_experiment_are_named_alike(session):
     outcome = compare_stored(session, [("one", stop.hash), ("one", bare.hash)])
     assert [c.name for c in outcome.configs] == [stop.label, bare.label]
     verdict = outcome.verdicts()["exact_match"]
-    assert f"{stop.label} (0.5, as has {bare.label})" in verdict["verdict"]
+    # tied on the mean, the two leave nothing to choose between: no best to name
+    assert verdict["verdict"] == (
+        "all 2 configs score 0.500 on exact_match: nothing to choose between"
+    )
+    scores[bare]["exact_match"] = [1.0, 0.0, 0.0, 0.0]
+    add_experiment(session, "two", make_suite(4), scores)
+    outcome = compare_stored(session, [("two", stop.hash), ("two", bare.hash)])
+    verdict = outcome.verdicts()["exact_match"]["verdict"]
+    assert f"within noise of the best, {stop.label} (0.500); significantly worse: " in verdict
 
 
 def test_a_baseline_is_named_by_every_name_config_takes():

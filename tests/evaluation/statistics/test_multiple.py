@@ -169,13 +169,13 @@ def test_the_verdict_does_not_depend_on_how_configs_tied_on_the_mean_are_ordered
     assert all(m.significantly_worse == ("c",) for m in results.values())
     verdicts = [m.verdict for m in results.values()]
     assert "2 of 3 within noise of the best" in verdicts[0]
-    assert "within noise of the best, a1 (0.8, as has a2); significantly worse: c" in verdicts[0]
+    assert "within noise of the best, a1 (0.800, as has a2); significantly worse: c" in verdicts[0]
 
 
 def test_a_verdict_on_part_of_the_suite_says_so_and_on_which_cases():
     rows = _tied_means(("a1", "a2", "c"))  # 100 cases of a suite of 300
     multi = compare_many(rows, "acc", score_type="binary", suite_cases=300)
-    assert "a1 (0.8, subset: 100 of 300 cases, as has a2)" in multi.verdict
+    assert "a1 (0.800, subset: 100 of 300 cases, as has a2)" in multi.verdict
     assert "different cases" not in multi.verdict
     # c ran 60 of them: its mean is of those, and each pair is tested on shared cases
     fewer = rows[~((rows["config"] == "c") & (rows["case_id"] < "c040"))]
@@ -255,3 +255,19 @@ def test_a_zero_difference_gets_no_star_and_no_place_among_the_worse():
     (pair,) = multi.comparisons
     assert pair.comparison.p_value == 1 and pair.p_adjusted == 1
     assert not pair.significant and multi.significantly_worse == ()
+
+
+def test_scores_are_written_as_the_tables_write_them_and_a_draw_names_no_best():
+    """A newcomer read "the best, smollm2 t=0 (1)" and "(0, as has ...)" beside 0.778
+    elsewhere, and a "best" among 4 configs that all scored 0."""
+    from evaluation.statistics.verdict import decide
+
+    ranking = [("m t=0", 1.0), ("m t=0.8", 1.0), ("g t=0", 0.5)]
+    tied = decide("contains", ranking, [], True, "Holm", baseline=None)
+    assert "m t=0 (1.000) was compared" in tied.text
+    zeros = [(f"c{i}", 0.0) for i in range(4)]
+    draw = decide("exact_match", zeros, [], True, "Holm-adjusted, α = 0.05")
+    assert draw.text == "all 4 configs score 0.000 on exact_match: nothing to choose between"
+    assert draw.winner is None and set(draw.tied_at_top) == {"c0", "c1", "c2", "c3"}
+    fast = decide("latency_s", [("a", 30.8264), ("b", 71.2)], [], False, "Holm")
+    assert "a (30.8)" in fast.text
