@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +11,7 @@ from evaluation.errors import EvalError
 from evaluation.redact import redact
 from flows.cli import options
 from flows.cli._database import open_engine
+from flows.cli._demo import DEMO_SPEC, REPO
 from flows.cli._prefect_check import prefect_check
 from flows.cli.metrics import announce, endpoint_options, open_endpoints, serve_in_background
 
@@ -19,24 +19,6 @@ if TYPE_CHECKING:  # the checks import the backends: only `doctor` and `health` 
     from evaluation.run import DoctorReport
 
 DEFAULT_TIMEOUT_S = 5.0
-REPO = Path(__file__).resolve().parents[2]
-DEMO_SPEC = REPO / "benchmarks/sweeps/demo-simulated.yaml"
-
-
-def demo_command() -> str:
-    """`evalflow run` of the demo's spec by a path that resolves from the current folder
-    (relative inside the checkout, else absolute); an install without the checkout (a
-    wheel) is told where the spec is."""
-    if not DEMO_SPEC.is_file():
-        return (
-            "evalflow run SPEC (the demo's spec is benchmarks/sweeps/demo-simulated.yaml "
-            "in evalflow's repository)"
-        )
-    try:
-        path = DEMO_SPEC.relative_to(Path.cwd())
-    except ValueError:
-        path = DEMO_SPEC
-    return shlex.join(["evalflow", "run", str(path)])
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -183,7 +183,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     if not rows:
         fresh = missing_default_database(args)
         where = f" (no results database at {fresh} yet)" if fresh else ""
-        from flows.cli.ops import demo_command
+        from flows.cli._demo import demo_command
 
         print(f"No experiments yet{where}. Try: {demo_command()}")
         return 0
