@@ -1,11 +1,16 @@
 """Words shared by every output: counts as people read them ("1 sample", "2 samples"),
-and what a latency that was not measured reads as."""
+what a latency that was not measured reads as, and a mean of first cases."""
 
 from __future__ import annotations
 
 NOT_MEASURED = "not measured"
 """A latency no clock covered (stored as None; ``evaluation.run._pipelines``): shown as
 these words, never as a number or a dash that could pass for one."""
+
+
+NOT_A_SAMPLE = "not a sample: the interval is a random subset's, no full-suite interval"
+"""Said of a mean of a suite's first cases (a smoke or ``--limit`` run;
+``evaluation.itembank``): its interval, a random subset's, does not cover the suite."""
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:

@@ -27,6 +27,11 @@ def exact_name_key(name: str) -> str:
     return name
 
 
+# How a missing model is fixed where it is one of the spec's models (a check that knows
+# it is an embedding model a metric or the pipeline needs says how to fix that instead).
+FIX_MODELS = "fix the spec's models"
+
+
 def match_models(
     host: HostSpec,
     wanted: Iterable[str],
@@ -48,9 +53,9 @@ def match_models(
         names = ", ".join(f"'{m}'" for m in missing)
         listing = ", ".join(available) if available else "no models"
         fix = (
-            f"; pull it (`ollama pull {missing[0]}`) or fix the spec's models"
+            f"; pull it (`ollama pull {missing[0]}`) or {FIX_MODELS}"
             if host.kind == "ollama"
-            else "; fix the spec's models"
+            else f"; {FIX_MODELS}"
         )
         raise ModelNotFound(
             f"host '{host.name}' ({host.shown_url}) does not have {names}; it has: {listing}{fix}",

@@ -32,10 +32,12 @@ from evaluation.storage.models import (
     ConfigRow,
     Experiment,
     ExperimentConfig,
+    ExperimentRun,
     Generation,
     Score,
     SuiteRow,
 )
+from evaluation.wording import NOT_A_SAMPLE
 
 if TYPE_CHECKING:  # numpy, and the fit and the estimates (scipy): imported where they are
     # used, so that `show` and the view, which ask whether an experiment needs them, do not
@@ -412,6 +414,7 @@ def experiment_estimates(
         select(SeriesRun.suite_digest).where(SeriesRun.experiment == experiment.name)
     ).scalar()
     digest = ran_digest.split("+")[0] if ran_digest else suite.fingerprint
+    first_cases = _ran_first_cases(session, experiment.name)
     piped = set(
         session.exec(
             select(ConfigPipeline.config_hash).where(ConfigPipeline.config_hash.in_(list(ran)))
@@ -466,6 +469,7 @@ def experiment_estimates(
             groups = [case_groups.get(case) for case in means]
             why = reason or "scores outside [0, 1]"
             est = subset_mean(list(means.values()), total, why, groups)
+            est = replace(est, first_cases=first_cases and est.method == "subset mean")
             out.append(ConfigEstimate(label or model, est))
             continue
         est = bank.estimate(means, seed=seed)
@@ -475,6 +479,16 @@ def experiment_estimates(
         placed = placement(est, others, bank.row.version, itself)
         out.append(ConfigEstimate(label or model, est, placed))
     return metric, out
+
+
+def _ran_first_cases(session: Session, name: str) -> bool:
+    """Whether the last run of experiment ``name`` took the suite's first cases: a smoke
+    run, or one cut by ``--limit`` (but the calibrated level's, whose order is seeded)."""
+    level = session.exec(
+        select(ExperimentRun.level).where(ExperimentRun.experiment == name)
+    ).scalar()
+    level = level or ""
+    return level.startswith("smoke") or ("limit" in level and not level.startswith("calib"))
 
 
 def estimates_text(metric: str, estimates: list[ConfigEstimate]) -> str:
@@ -494,7 +508,10 @@ def shown_estimates_text(
         return ""
     labels = [num_predict_spelled(label) for label, _, _ in rows]
     width = max(map(len, labels))
-    lines = [f"Full-suite {metric} (95% intervals):"]
+    heading = f"Full-suite {metric} (95% intervals):"
+    if all(NOT_A_SAMPLE in shown for _, shown, _ in rows):  # no estimate of the full suite
+        heading = f"{metric} on the cases run (95% intervals as for a random subset):"
+    lines = [heading]
     for label, (_, shown, placed) in zip(labels, rows, strict=True):
         lines.append(f"  {label:<{width}}  {shown}")
         if placed:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evaluation.statistics.student_t import t_quantile
+from evaluation.wording import NOT_A_SAMPLE
 
 if TYPE_CHECKING:  # the fit loads scipy; a subset's plain mean (`show`) needs none of it
     from evaluation.itembank._fit import ItemFit
@@ -40,7 +41,9 @@ class Estimate:
     calibrated when it is not; ``bank`` the item bank version a calibrated one used (so
     that a past experiment's estimate that changed with a new version says why);
     ``untrusted``: that bank predicts held-out scores worse than each case's plain mean
-    (`evalflow bank` warns), so every line showing its estimate says so too."""
+    (`evalflow bank` warns), so every line showing its estimate says so too;
+    ``first_cases``: a subset mean of the suite's first cases (a smoke or ``--limit``
+    run), which are no sample of it, and its line says so."""
 
     mean: float
     low: float
@@ -51,6 +54,7 @@ class Estimate:
     note: str = ""
     bank: int = 0
     untrusted: bool = False
+    first_cases: bool = False  # a subset mean of the suite's first cases (smoke, --limit)
 
     def text(self, digits: int = 3) -> str:
         """``0.712 [0.668, 0.751] estimated from 30 of 300 cases (item bank v2)``: the one
@@ -64,6 +68,11 @@ class Estimate:
                 version = f"{version or 'item bank'}; {UNTRUSTED}"
             version = f" ({version})" if version else ""
             return f"{shown} estimated from {self.cases_run} of {self.cases_total} cases{version}"
+        if self.first_cases:
+            return (
+                f"{shown} mean of the suite's first {self.cases_run} of {self.cases_total} "
+                f"cases, {NOT_A_SAMPLE}"
+            )
         return f"{shown} subset mean from {self.cases_run} of {self.cases_total} cases"
 
 

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from evaluation.backends._auth import check_api_keys
-from evaluation.backends._preflight import exact_name_key, match_models, ollama_name_key
+from evaluation.backends._preflight import (
+    FIX_MODELS,
+    exact_name_key,
+    match_models,
+    ollama_name_key,
+)
 from evaluation.backends.base import Backend, ModelInfo
 from evaluation.backends.retry import list_models_with_retries
 from evaluation.errors import (
@@ -150,7 +155,13 @@ async def _ask(
                 _check(backends[host.name], _served(host, sweep.required_models)), timeout_s + 1
             )
         except BackendError as exc:  # it answered: a model it lacks, or not its kind's API
-            _place(exc, sweep.spec, _field_of(exc, sweep.spec, host))
+            embedder = _embedder_fix(exc, sweep) if isinstance(exc, ModelNotFound) else None
+            if embedder is not None:
+                field, fix = embedder
+                exc.args = (str(exc).replace(FIX_MODELS, fix),)
+            else:
+                field = _field_of(exc, sweep.spec, host)
+            _place(exc, sweep.spec, field)
             raise
         except TimeoutError:
             if await accepts_connections(host.url, timeout_s):
@@ -179,6 +190,31 @@ def _field_of(exc: BackendError, spec: SweepSpec, host: HostSpec) -> str | None:
     if isinstance(exc, KeyRefused):  # the key's variable, or the host for none
         return _host_field(spec, host, "api_key_env" if host.api_key_env else "")
     return _host_field(spec, host, "kind" if exc.status_code is not None else "url")
+
+
+def _embedder_fix(exc: ModelNotFound, sweep: Sweep) -> tuple[str, str] | None:
+    """(field, fix) for a missing model that is an embedding model a metric needs
+    (``semantic_similarity``'s) or the pipeline calls: the fix is that embed_model, not
+    the spec's models. None for any other model."""
+    from evaluation.metrics import embed_model_of  # the scoring libraries
+    from evaluation.run._sweep import pipeline_embedders
+
+    for i, name in enumerate(sweep.metrics):
+        if exc.model and embed_model_of(name) == exc.model:
+            metric = name.partition("@")[0]
+            return (
+                f"metrics[{i}]" if sweep.spec.metrics else "metrics",
+                f"give {metric} an embedding model the host has: "
+                f"`metrics: [{{{metric}: {{embed_model: NAME}}}}]`",
+            )
+    if exc.model in pipeline_embedders(sweep.configs):
+        reader = FieldReader(str(sweep.spec.path) if sweep.spec.path is not None else None)
+        grid = reader.written("grid.embed_model")
+        return (
+            "grid.embed_model" if grid else "pipeline.embed_model",
+            "set the pipeline's embed_model to an embedding model the host has",
+        )
+    return None
 
 
 def _host_field(spec: SweepSpec, host: HostSpec, field: str) -> str | None:

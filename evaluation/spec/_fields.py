@@ -164,6 +164,15 @@ class FieldReader:
             return None
         return locate(self._read_marks(), field, at_key=at_key)
 
+    @staticmethod
+    def file_near_spec(value: str, base_dir: str | Path | None) -> Path:
+        """A file a spec names (its suite, a rag corpus): ``~`` expanded, a relative path
+        taken from the spec's folder (``base_dir``), resolved."""
+        path = Path(value).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        return path.resolve()
+
     def check(self, ok: bool, field: str, message: str) -> None:
         if not ok:
             raise self.error(field, message)

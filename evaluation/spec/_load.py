@@ -158,10 +158,7 @@ def _models(reader: FieldReader, raw: Any) -> tuple[str, ...]:
 
 
 def _suite(reader: FieldReader, raw: Any, base_dir: str | Path | None) -> Path:
-    suite = Path(reader.text(raw, "suite"))
-    if not suite.is_absolute() and base_dir is not None:
-        suite = Path(base_dir) / suite
-    suite = suite.resolve()
+    suite = reader.file_near_spec(reader.text(raw, "suite"), base_dir)
     reader.check(
         not suite.is_dir(), "suite", f"{suite} is a folder; expected the suite's .jsonl file"
     )

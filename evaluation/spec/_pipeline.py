@@ -153,10 +153,7 @@ def _check_prompt(reader: FieldReader, name: str, text: str, field: str) -> None
 
 def _corpus(reader: FieldReader, value: str, field: str, base_dir: Any) -> str:
     """The corpus file, resolved against the spec's folder and read once to check it."""
-    path = Path(value)
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
-    path = path.resolve()
+    path = reader.file_near_spec(value, base_dir)
     reader.check(path.is_file(), field, f"corpus file not found: {path}")
     try:
         load_corpus(str(path))  # refuses a malformed corpus now, not mid-sweep

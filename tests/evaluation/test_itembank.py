@@ -370,3 +370,21 @@ def test_the_runs_a_series_alarmed_on_are_kept_and_computed_again_when_a_run_cha
     with session_scope(engine) as session:
         assert alarmed(session) == uncached(session)
         assert names[10] not in alarmed(session)
+
+
+def test_a_limit_runs_means_are_not_called_full_suite_estimates(tmp_path, capsys):
+    """The newcomer's F13: a `--limit 3` run printed "Full-suite contains (95% intervals)"
+    over "1.000 [0.375, 1.000] subset mean from 3 of 8 cases", though the cases were the
+    suite's first three, not a sample of it."""
+    from evaluation.storage.runs import RunProcess, claim_experiment, record_level
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build(url, sub_models=("qwen2.5:7b",))  # no bank: the plain subset mean
+    with session_scope(make_engine(url)) as session:
+        claim_experiment(session, "sub", RunProcess.current())
+        record_level(session, "sub", "full", limit=10)
+    assert main(["--database", url, "show", "sub"]) == 0
+    out = capsys.readouterr().out
+    assert "Full-suite" not in out
+    assert "exact_match on the cases run (95% intervals as for a random subset):" in out
+    assert "mean of the suite's first 10 of 60 cases, not a sample: the interval is a" in out

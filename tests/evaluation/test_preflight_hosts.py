@@ -130,3 +130,27 @@ def test_a_refused_host_is_placed_in_the_spec(tmp_path: Path, server: StandIn, c
     with pytest.raises(BackendError) as caught:
         check_before_run(sweep, timeout_s=30)
     assert str(caught.value).startswith(f"{tmp_path / 'spec.yaml'}:{where}: {says}")
+
+
+def test_a_metrics_embedding_model_the_host_lacks_is_placed_on_the_metric(
+    tmp_path: Path, server: StandIn
+):
+    """The newcomer's F13: semantic_similarity's default embedding model missing blamed
+    hosts[0] and said "fix the spec's models"; the fix is the metric's embed_model."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: t\nsuite: {REPO / 'benchmarks/suites/qa-short.jsonl'}\n"
+        "models: [gemma3-270m]\n"
+        "metrics: [semantic_similarity]\n"
+        "hosts: [{name: llama-cpp, url: '" + server.url + "', kind: openai, slots: 1}]\n"
+    )
+    with pytest.raises(ModelNotFound) as caught:
+        check_before_run(prepare_sweep(spec), timeout_s=30)
+    message = str(caught.value)
+    assert message.startswith(f"{spec}:4:11: field 'metrics[0]': host 'llama-cpp'")
+    assert "does not have 'nomic-embed-text'; it has: gemma3-270m" in message
+    assert message.endswith(
+        "give semantic_similarity an embedding model the host has: "
+        "`metrics: [{semantic_similarity: {embed_model: NAME}}]`"
+    )
+    assert "fix the spec's models" not in message

@@ -115,6 +115,18 @@ def test_suite_is_relative_to_the_spec_file(tmp_path: Path, suite: Path) -> None
     assert spec.path == spec_file
 
 
+def test_a_suite_under_home_may_be_written_with_a_tilde(
+    tmp_path: Path, suite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newcomer's F13: `suite: ~/x/capitals.jsonl` was looked for under the spec's
+    folder (`.../bad/~/x/capitals.jsonl`, not found)."""
+    monkeypatch.setenv("HOME", str(suite.parent.parent))
+    spec_file = tmp_path / "elsewhere" / "s.yaml"
+    spec_file.parent.mkdir()
+    spec_file.write_text(f"name: s\nsuite: ~/{suite.parent.name}/tiny.jsonl\nmodels: [m]\n")
+    assert load_spec(spec_file).suite == suite.resolve()
+
+
 def test_base_dir_resolves_a_relative_suite(data: dict[str, Any], suite: Path) -> None:
     spec = parse_spec(with_(data, suite="tiny.jsonl"), base_dir=suite.parent)
     assert spec.suite == suite.resolve()
