@@ -1,8 +1,8 @@
 """A host's slots held across every evalflow process on this machine.
 
 Prefect's concurrency limits hold a host's slots among the runs that share a Prefect
-server (and an evalflow home, where the embedded server keeps its database). Two runs
-with different homes on one machine each had their own limit: 8 requests open at a
+server (and a Prefect home, ``PREFECT_HOME``, where the embedded server keeps its
+database). Two runs with different Prefect homes on one machine each had their own limit: 8 requests open at a
 4-slot host. So each model call also holds one of the host's slots here: a lock file per
 slot, ``<lock dir>/<hash of the host URL>/slot-<i>``, taken with ``flock`` for the
 HTTP call only. The kernel drops a lock when its process ends, however it ends

@@ -249,6 +249,13 @@ def test_commands_that_run_a_flow_use_the_embedded_server_not_prefects_own(tmp_p
     assert line.startswith("error: need successful generations for at least 3 (config, suite)")
     log = (tmp_path / "home" / "logs" / "prefect-server.log").read_text()
     assert log.startswith("--- evalflow process "), log
+    # as docs/specs-and-sweeps.md says next to EVALFLOW_HOME: Prefect's database and the
+    # start lock are in PREFECT_HOME, only the server's log in EVALFLOW_HOME
+    assert {p.name for p in (tmp_path / "prefect").iterdir()} >= {
+        "prefect.db",
+        ".evalflow-server-start.lock",
+    }
+    assert [p.name for p in (tmp_path / "home").iterdir()] == ["logs"]
 
 
 def test_a_launched_server_that_is_never_started_writes_nothing_and_leaves(tmp_path):
