@@ -2,12 +2,13 @@
 
 Prefect's concurrency limits hold a host's slots among the runs that share a Prefect
 server (and a Prefect home, ``PREFECT_HOME``, where the embedded server keeps its
-database). Two runs with different Prefect homes on one machine each had their own limit: 8 requests open at a
-4-slot host. So each model call also holds one of the host's slots here: a lock file per
-slot, ``<lock dir>/<hash of the host URL>/slot-<i>``, taken with ``flock`` for the
-HTTP call only. The kernel drops a lock when its process ends, however it ends
-(``kill -9`` included), so a dead run never keeps a slot. Runs on different machines
-share nothing here: for them the slots hold only through one shared Prefect server.
+database). Two runs with different Prefect homes on one machine each had their own
+limit: 8 requests open at a 4-slot host. So each model call also holds one of the host's
+slots here: a lock file per slot, ``<lock dir>/<hash of the host URL>/slot-<i>``, taken
+with ``flock`` for the HTTP call only. The kernel drops a lock when its process ends,
+however it ends (``kill -9`` included), so a dead run never keeps a slot. Runs on
+different machines share nothing here: for them the slots hold only through one shared
+Prefect server.
 
 Runs declaring different slot counts for one URL share the first slots: at most the
 largest count is open at once. The URL is compared as written (scheme, host and port,
