@@ -3,13 +3,15 @@
 Levels: generations (outputs and Ollama's counters), scores (one row per generation and
 metric), aggregates (means with intervals and run facts), comparisons (the stored paired
 comparisons of the experiment; computed afresh, and marked so, when none are stored),
-ratings (every human rating, superseded ones included and marked) and judgements (judge
-verdicts). Every row carries the experiment's id and name; a row of one config carries
-its hash, label, model, one column per generation parameter and its template; a
-comparison names both sides by hash, label and model. One concept has one column name
-at every level (``config_hash``, ``case_group``); docs/export-schema.md documents every
-column. CSV, JSON (Table Schema layout) and Parquet write one file per level; Excel
-writes one workbook with a sheet per level. An empty level keeps its columns.
+ratings (every human rating, superseded ones included and marked), judgements (judge
+verdicts) and stages (a pipeline's model calls with their transcripts; by default only
+where an experiment stored some). Every row carries the experiment's id and name; a row
+of one config carries its hash, label, model, one column per generation parameter and
+its template; a comparison names both sides by hash, label and model. One concept has
+one column name at every level (``config_hash``, ``case_group``); docs/export-schema.md
+documents every column. CSV, JSON (Table Schema layout) and Parquet write one file per
+level; Excel writes one workbook with a sheet per level. An empty level keeps its
+columns.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlmodel import Session
 
 from evaluation.compare._config_refs import select_configs
 from evaluation.errors import EvalError
+from evaluation.export_levels import FORMATS, LEVELS
 from evaluation.metrics import get_metric
 from evaluation.review.frames import judgements_frame, ratings_frame
 from evaluation.spec import PARAMETERS
@@ -38,17 +41,9 @@ from evaluation.storage.repository import (
     get_experiment,
     scores_frame,
 )
+from evaluation.storage.stages import exported_stages, has_stages
 
 Format = Literal["csv", "json", "parquet", "excel"]
-FORMATS: tuple[str, ...] = ("csv", "json", "parquet", "excel")
-LEVELS: tuple[str, ...] = (
-    "generations",
-    "scores",
-    "aggregates",
-    "comparisons",
-    "ratings",
-    "judgements",
-)
 EXCEL_CELL_LIMIT = 32_767
 _EXCEL_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -61,15 +56,18 @@ def export_experiment(
     fmt: str = "csv",
     levels: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Write the chosen ``levels`` (default: all) of ``experiment`` under ``out_dir`` as
+    """Write the chosen ``levels`` (default: all, ``stages`` only where the experiment
+    stored pipeline stages) of ``experiment`` under ``out_dir`` as
     ``<experiment>-<level>.<ext>`` (Excel: ``<experiment>.xlsx``); returns the paths."""
     if fmt not in FORMATS:
         raise EvalError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-    chosen = list(dict.fromkeys(levels or LEVELS))
-    unknown = [level for level in chosen if level not in LEVELS]
+    unknown = [level for level in levels or () if level not in LEVELS]
     if unknown:
         raise EvalError(f"unknown export level(s) {unknown}; choose from {', '.join(LEVELS)}")
     row = get_experiment(session, experiment)
+    if not levels and not has_stages(session, int(row.id)):
+        levels = [level for level in LEVELS if level != "stages"]  # a sweep of single calls
+    chosen = list(dict.fromkeys(levels or LEVELS))
     frames = {level: level_frame(session, row, level) for level in chosen}
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = _slug(row.name)
@@ -107,6 +105,7 @@ _RENAMES = {
         "group": "case_group",
         "other_config": "other_config_hash",
     },
+    "stages": {},
 }
 
 
@@ -140,6 +139,8 @@ def level_frame(session: Session, experiment: Experiment, level: str) -> pd.Data
             frame = ratings_frame(session, experiment_id, current_only=False)
         elif level == "judgements":
             frame = judgements_frame(session, experiment_id)
+        elif level == "stages":
+            frame = exported_stages(session, experiment_id)
         else:
             raise EvalError(f"unknown export level {level!r}")
         frame = frame.rename(columns=_RENAMES[level])
@@ -178,6 +179,11 @@ COLUMN_TYPES: dict[str, str] = {
             "judgement_id",
             "other_generation_id",
             "judge_seed",
+            "stage_id",
+            "position",
+            "prompt_tokens",
+            "estimated_prompt_tokens",
+            "output_tokens",
         ],
         "integer",
     ),
@@ -197,12 +203,17 @@ COLUMN_TYPES: dict[str, str] = {
             "p_adjusted",
             "effect_size",
             "min_detectable_diff",
+            "start_s",
+            "wait_s",
+            "duration_s",
         ],
         "number",
     ),
-    **dict.fromkeys(("truncated", "simulated", "current"), "boolean"),
-    "created_at": "time",
-    "meta": "JSON",
+    **dict.fromkeys(
+        ("truncated", "simulated", "current", "shared", "context_truncated"), "boolean"
+    ),
+    **dict.fromkeys(("created_at", "started_at"), "time"),
+    **dict.fromkeys(("meta", "prompt", "retrieved"), "JSON"),
 }
 _PARAMETER_TYPES = {
     p.name: {int: "integer", float: "number", bool: "boolean"}.get(p.kind, "text")
@@ -252,7 +263,7 @@ def _with_config(session: Session, experiment_id: int, frame: pd.DataFrame) -> p
     return merged[[*ids, "config_hash", *config_columns(), *rest]]
 
 
-_ROW_IDS = ("generation_id", "rating_id", "judgement_id")
+_ROW_IDS = ("stage_id", "generation_id", "rating_id", "judgement_id")
 
 
 def _comparison_frame(session: Session, experiment: Experiment) -> pd.DataFrame:

@@ -152,6 +152,40 @@ def stages_frame(session: Session, experiment_id: int) -> pd.DataFrame:
     return read_frame(session, query, {"e": experiment_id})
 
 
+# Every stage of an experiment with its transcript, as `evalflow export --level stages`
+# writes it: the case by its id and group, the generation the case run made (by its key).
+_EXPORTED_STAGES = text(
+    """
+    SELECT s.id AS stage_id, g.id AS generation_id, s.config_hash, c.case_id,
+           s.sample_index, c."group" AS case_group, s.position, s.stage, s.kind,
+           s.model AS stage_model, s.host, s.shared, s.started_at, s.start_s, s.wait_s,
+           s.duration_s, s.attempts, s.prompt_tokens, s.estimated_prompt_tokens,
+           s.output_tokens, s.context_truncated, s.prompt, s.output, s.retrieved
+    FROM stages s JOIN cases c ON c.uid = s.case_uid
+    LEFT JOIN generations g ON g.experiment_id = s.experiment_id
+         AND g.config_hash = s.config_hash AND g.case_uid = s.case_uid
+         AND g.sample_index = s.sample_index
+    WHERE s.experiment_id = :e
+    ORDER BY s.config_hash, s.case_uid, s.sample_index, s.position
+    """
+)
+
+
+def exported_stages(session: Session, experiment_id: int) -> pd.DataFrame:
+    """Every model call of the experiment's pipeline cases, transcript included (the
+    messages sent, the text returned, the chunks retrieved: JSON text), in call order."""
+    frame = read_frame(session, _EXPORTED_STAGES, {"e": experiment_id})
+    for column in ("prompt", "retrieved"):  # SQLite hands JSON back as its text
+        frame[column] = frame[column].map(lambda v: json.loads(v) if isinstance(v, str) else v)
+    return frame
+
+
+def has_stages(session: Session, experiment_id: int) -> bool:
+    """Whether the experiment stored any pipeline stage."""
+    found = session.exec(select(StageRow.id).where(StageRow.experiment_id == experiment_id))
+    return found.first() is not None
+
+
 # Per config: what ``summarize_pipelines`` reads of its case runs (the pipeline is one
 # per config: it is part of the config's hash), and the median case wall time from the
 # one or two middle rows of each config's runs ordered by it.

@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from evaluation.export_levels import FORMATS, LEVELS
 from flows.cli import options
 from flows.cli._database import follow_up, missing_default_database, open_reader
 
@@ -248,15 +249,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("experiment")
     p.add_argument(
         "--format",
-        choices=["csv", "json", "parquet", "excel"],
+        choices=FORMATS,
         default="csv",
         help="file format",
     )
     p.add_argument(
         "--level",
         action="append",
-        choices=["generations", "scores", "aggregates", "comparisons", "ratings", "judgements"],
-        help="what to export (repeatable; default: all)",
+        choices=LEVELS,
+        help="what to export (repeatable; default: all, stages where a pipeline stored them)",
     )
     p.add_argument(
         "--out",

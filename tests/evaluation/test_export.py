@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from sqlmodel import Session
@@ -11,7 +13,7 @@ from evaluation.export import LEVELS, export_experiment
 from evaluation.review.store import CRITERIA, record_pair_rating, save_pairs
 from evaluation.storage.models import Generation
 from evaluation.storage.repository import generations_frame
-from tests.support.review_db import build_review_db
+from tests.support.review_db import add_stages, build_review_db
 
 READERS = {
     "csv": pd.read_csv,
@@ -33,6 +35,7 @@ def db(tmp_path_factory):
         record_pair_rating(session, pair.id, rater="ann", stars=stars, preference="A")
         stars["B"]["speed"] = 5
         record_pair_rating(session, pair.id, rater="ann", stars=stars, preference="A")
+        add_stages(session, db)
         session.commit()
     return db
 
@@ -58,6 +61,30 @@ def test_every_level_is_written_and_reads_back(db, tmp_path, fmt):
     assert comparisons["source"].str.startswith("computed").all()
     assert {"config_label_a", "config_label_b", "p_adjusted"} <= set(comparisons.columns)
     assert frames["judgements"].empty
+    stages = frames["stages"]  # a pipeline's calls, with their transcript
+    assert stages["stage"].tolist() == ["map", "reduce", "embed"]
+    assert stages["wait_s"].tolist()[:2] == [0.25, 0.0]
+    assert stages["output"].tolist()[:2] == ["a summary", "Paris"]
+    assert stages["case_id"].tolist() == ["c00"] * 3
+    assert stages["generation_id"].notna().all()
+    prompt = stages["prompt"][1]
+    assert (json.loads(prompt) if isinstance(prompt, str) else prompt) == [
+        ["system", "Answer."],
+        ["user", "a summary"],
+    ]
+
+
+def test_stages_are_exported_by_default_only_where_a_pipeline_stored_them(tmp_path):
+    """The newcomer's F12: the per-call stages were only in the view and the database."""
+    plain = build_review_db(f"sqlite:///{tmp_path / 'p.db'}", n_cases=2)
+    with Session(plain.engine) as session:
+        paths = export_experiment(session, plain.experiment, out_dir=tmp_path, fmt="csv")
+        assert not [p for p in paths if "stages" in p.name]  # a sweep of single calls
+        (asked,) = export_experiment(
+            session, plain.experiment, out_dir=tmp_path, fmt="csv", levels=["stages"]
+        )
+    frame = pd.read_csv(asked)
+    assert frame.empty and {"stage", "prompt", "output", "retrieved"} <= set(frame.columns)
 
 
 def test_excel_writes_one_workbook_with_a_sheet_per_level(db, tmp_path):

@@ -19,7 +19,7 @@ from evaluation.review.schema import Judgement
 from evaluation.review.store import CRITERIA, record_pair_rating, save_pairs
 from evaluation.spec import PARAMETERS
 from evaluation.storage.repository import generations_frame
-from tests.support.review_db import build_review_db
+from tests.support.review_db import add_stages, build_review_db
 
 DICTIONARY = Path(__file__).resolve().parents[2] / "docs" / "export-schema.md"
 
@@ -72,6 +72,7 @@ def filled(tmp_path_factory):
                 stars=4,
             )
         )
+        add_stages(session, db)
         session.commit()
     return db
 
@@ -166,8 +167,9 @@ def test_exported_types_are_the_documented_ones(filled, tmp_path, empty):
         engine, name = db.engine, db.experiment
     types = documented_types()
     with Session(engine) as session:
-        parquet = export_experiment(session, name, out_dir=tmp_path / "p", fmt="parquet")
-        tables = export_experiment(session, name, out_dir=tmp_path / "j", fmt="json")
+        kw = {"levels": LEVELS}  # stages too where none are stored: empty, typed
+        parquet = export_experiment(session, name, out_dir=tmp_path / "p", fmt="parquet", **kw)
+        tables = export_experiment(session, name, out_dir=tmp_path / "j", fmt="json", **kw)
     wrong = []
     for level, path, table in zip(LEVELS, parquet, tables, strict=True):
         fields = json.loads(table.read_text(encoding="utf-8"))["schema"]["fields"]

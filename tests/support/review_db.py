@@ -142,3 +142,27 @@ def build_review_db(
         session.add(experiment)
         experiment_id = int(experiment.id)
     return ReviewDB(engine, name, experiment_id, suite, configs)
+
+
+def add_stages(session, db: ReviewDB) -> None:
+    """Two model calls (map, then reduce) for the first config's first case, as a
+    map_reduce pipeline stores them, transcript included; and the corpus's embedding, a
+    call shared by the whole run."""
+    from evaluation.storage.models import StageRow
+
+    config, case = db.configs[0].hash, f"{db.suite.name}/{db.suite.cases[0].id}"
+    key = {"experiment_id": db.experiment_id, "config_hash": config, "case_uid": case}
+    map_call = {"stage": "map", "start_s": 0.0, "duration_s": 1.5, "wait_s": 0.25}
+    map_call |= {"prompt_tokens": 120, "output_tokens": 12, "estimated_prompt_tokens": 118}
+    map_call |= {"prompt": [["user", "Summarise: the first chunk"]], "output": "a summary"}
+    map_call |= {"retrieved": [{"id": "doc-1#0", "score": 0.91}]}
+    reduce_call = {"stage": "reduce", "start_s": 1.75, "duration_s": 0.5, "wait_s": 0.0}
+    reduce_call |= {"output_tokens": 8, "output": "Paris"}
+    reduce_call |= {"prompt": [["system", "Answer."], ["user", "a summary"]]}
+    calls = [
+        StageRow(**key, position=i, model="m:1b", host="sim", **call)
+        for i, call in enumerate((map_call, reduce_call))
+    ]
+    embed = {"stage": "embed", "kind": "embed", "model": "e:1b", "shared": True}
+    calls.append(StageRow(**key, position=2, **embed))
+    session.add_all(calls)
