@@ -59,6 +59,33 @@ def candidate_table(
     return table, notes
 
 
+def real_only(
+    model: SelectorModel, table: pd.DataFrame, task_type: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """``table`` without the simulated configs where ``task_type`` has configs measured
+    on real runs: those measured on the task type (partly) by the SIMULATED backend, and
+    those never measured on it whose model never ran for real. A recommendation is for
+    real use, and the simulated backend's configs are served by no host (`evalflow
+    retrain --include-simulated`, which running-for-real.md gives a real demo too small
+    to train alone, learns from them; they are not picks). Where the task type has no
+    real measurement (the simulated demo), ``table`` is returned whole. Also the labels of
+    the configs left out."""
+    evidence = model.evidence
+    simulated = evidence["n_simulated"].fillna(0) > 0
+    on_task = evidence["task_type"] == task_type
+    if not (on_task & ~simulated).any():
+        return table, []
+    fake = set(evidence.loc[on_task & simulated, "config_hash"])
+    measured = set(evidence.loc[on_task, "config_hash"])
+    real_models = set(model.configs.reindex(evidence.loc[~simulated, "config_hash"])["model"])
+    out = [
+        h in fake or (h not in measured and table.loc[h, "model"] not in real_models)
+        for h in table.index
+    ]
+    left = table[out]
+    return table[[not o for o in out]], [params_label(row) for _, row in left.iterrows()]
+
+
 def option(
     model: SelectorModel, row: pd.Series, task_type: str, violations: tuple[str, ...] = ()
 ) -> Option:
@@ -81,6 +108,10 @@ def option(
         "predicted_quality": _estimate(row, "quality", "_predicted"),
         "predicted_latency_p95_s": _estimate(row, "latency_p95", "_predicted"),
         "measured_quality_pooled": pooled if np.isfinite(pooled) else None,
+        "measured_quality_se": float(row["quality_measurement_sd"])
+        if np.isfinite(pooled) and np.isfinite(row.get("quality_measurement_sd", np.nan))
+        else None,
+        "measured_quality_own": bool(row.get("quality_measurement_own", False)),
         "measured_latency_p95_pooled_s": pooled_p95 if np.isfinite(pooled_p95) else None,
         "latency_p95_measurement_weight": float(row.get("latency_p95_weight", 0.0) or 0.0),
         "latency_pooled_with": tuple(

@@ -77,6 +77,13 @@ class Option:
     measured_quality_pooled: float | None = None
     """The measured quality as the estimate combines it: read by the multilevel model of
     all the task type's measured configs (:mod:`selection.multilevel`), not the raw mean."""
+    measured_quality_se: float | None = None
+    """The standard error of ``measured_quality_pooled``, which set the measurement's
+    weight against the prediction (never 0: :func:`selection.shrinkage.moderated_se`)."""
+    measured_quality_own: bool = False
+    """Whether ``measured_quality_pooled`` is the config's own cases' mean: the multilevel
+    model read it far less surely than they do
+    (:func:`selection.shrinkage.quality_measurement`)."""
     measured_latency_p95_pooled_s: float | None = None
     """The measured p95 as the estimate combines it: corrected for the small-sample bias
     of a Harrell–Davis p95 and pooled over configs that differ only in sampling settings
@@ -274,10 +281,19 @@ def _describe_choice(choice: Option) -> list[str]:
             f"quality {100 * evidence.quality_mean:.1f}%{ci}{p95}"
         )
     if choice.measured_quality_pooled is not None:
+        se = choice.measured_quality_se
+        what = f"quality {100 * choice.measured_quality_pooled:.1f}%" + (
+            f" ± {100 * se:.1f} (standard error)" if se is not None else ""
+        )
+        how = (
+            "its own cases (the multilevel model of the task type's measured configs reads "
+            "it far less surely: too few configs for its effects, or suites it cannot tell "
+            "from settings)"
+            if choice.measured_quality_own
+            else "read with the task type's other measured configs (multilevel model)"
+        )
         lines.append(
-            f"  measured, read with the task type's other measured configs (multilevel "
-            f"model): quality {100 * choice.measured_quality_pooled:.1f}%, the measurement "
-            "the estimate combines with the prediction"
+            f"  measured, {how}: {what}, the measurement the estimate combines with the prediction"
         )
     if choice.measured_latency_p95_pooled_s is not None:
         weight = choice.latency_p95_measurement_weight

@@ -49,7 +49,7 @@ from sqlmodel import Session
 from evaluation.errors import EvalError, StorageError
 from evaluation.spec import Config
 from evaluation.suites import TASK_TYPES
-from selection._candidates import candidate_table, option, params_label
+from selection._candidates import candidate_table, option, params_label, real_only
 from selection._choice import (
     LATENCY_REASON,
     SAFETY_Z,
@@ -94,6 +94,7 @@ MEASURED_LATENCY_NOTE = (
 MAX_ALTERNATIVES = 5
 MAX_CLOSEST = 3
 MAX_REFUSED = 3
+MAX_LISTED = 3  # simulated configs named in the note that leaves them out
 """Candidates estimated better than the pick that the limits refused, shown with why
 (a newcomer found configs meeting a limit by their measurements not mentioned at all)."""
 SHARED_NOTE_SD = 0.01
@@ -188,6 +189,10 @@ def recommend_from_model(
     if task_type not in model.task_types:
         return _no_data_for_task(model, base)
     table, notes = candidate_table(model, candidates, task_type)
+    if candidates is None:
+        table, simulated = real_only(model, table, task_type)
+        if simulated:
+            notes.append(_simulated_left_out_note(simulated, task_type))
     if table.empty:
         return Recommendation(
             "no_data", message="none of the given candidates is known", notes=tuple(notes), **base
@@ -286,7 +291,8 @@ def recommend_from_model(
         notes.append("the evidence comes (partly) from the SIMULATED backend")
     elif (learnt := _simulated_training_note(model, row)) is not None:
         notes.append(learnt)
-    message = f"use {choice.label}" + (f" ({_limits(request)})" if _limits(request) else "")
+    message = f"use {choice.label}" + (" (SIMULATED)" if _simulated(model, choice) else "")
+    message += f" ({_limits(request)})" if _limits(request) else ""
     return Recommendation(
         "ok",
         message=message,
@@ -536,6 +542,30 @@ def _simulated_training_note(model: SelectorModel, row: pd.Series) -> str | None
     )
 
 
+def _simulated(model: SelectorModel, choice: Option) -> bool:
+    """Whether the pick is the simulated backend's: measured on the task type (partly) by
+    it, or never measured there and its model never run for real."""
+    if choice.evidence.measured:
+        return choice.evidence.simulated
+    evidence = model.evidence
+    runs = evidence[
+        model.configs.reindex(evidence["config_hash"])["model"].to_numpy() == choice.model
+    ]
+    return not runs.empty and bool((runs["n_simulated"].fillna(0) > 0).all())
+
+
+def _simulated_left_out_note(labels: list[str], task_type: str) -> str:
+    """Which simulated configs :func:`selection._candidates.real_only` left out."""
+    shown = ", ".join(labels[:MAX_LISTED]) + (
+        f" and {len(labels) - MAX_LISTED} more" if len(labels) > MAX_LISTED else ""
+    )
+    return (
+        f"{len(labels)} SIMULATED configuration(s) left out ({shown}): {task_type} has "
+        "configurations measured on real runs, and the simulated backend's run on no host; "
+        "the selector still learnt from them. Name them in candidates to rank them too"
+    )
+
+
 def _quality_metric_note(model: SelectorModel, task_type: str) -> str | None:
     """Which metric "quality" is on ``task_type``: each experiment's first metric that
     can stand for quality (:mod:`selection.quality`), so two experiments may put
@@ -598,7 +628,7 @@ def _weight_note(row: pd.Series) -> str | None:
         return None
     model_sd, check_sd = 100 * row["quality_model_sd"], 100 * row["quality_check_sd"]
     k, share = int(row["quality_check_n"]), 100 * row["quality_weight"]
-    se = 100 * row["measured_quality_se"] if pd.notna(row["measured_quality_se"]) else math.nan
+    se = 100 * float(row.get("quality_measurement_sd", math.nan))
     if check_sd > model_sd:
         return (
             f"the measurement (standard error {se:.1f} points) has {share:.0f}% of the quality "

@@ -125,7 +125,9 @@ def test_all_cases_right_is_not_the_most_trusted_measurement():
     """For 0/1 scores a config's case variance is p̂(1 − p̂): 10 of 10 right would get the
     smallest standard error of all, the luckiest the most trusted; the pooled variance
     floors it."""
-    found = pd.DataFrame({"n_cases": [10, 10], "quality_se": [0.0, np.sqrt(0.24 / 10)]})
+    found = pd.DataFrame(
+        {"n_cases": [10, 10], "quality_mean": [1.0, 0.6], "quality_se": [0.0, np.sqrt(0.24 / 10)]}
+    )
     se = moderated_se(found, pooled=0.24)
     assert se[0] >= np.sqrt(0.24 / 10) - 1e-12
     assert se[1] >= np.sqrt(0.24 / 10) - 1e-12
