@@ -21,7 +21,11 @@ from evaluation.labels import (
 )
 from evaluation.storage.comparisons import latency_scores
 from evaluation.storage.models import Experiment
-from evaluation.storage.repository import experiment_configs, list_experiments
+from evaluation.storage.repository import (
+    database_searched,
+    experiment_configs,
+    list_experiments,
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,10 @@ def find_experiments(
         known = [e.name for e in list_experiments(session)][-10:]
         listing = ", ".join(known) or "none yet: run `evalflow run SPEC` first"
         what = "experiment" if len(missing) == 1 else "experiments"
-        raise StorageError(f"no {what} named {', '.join(missing)}; known experiments: {listing}")
+        raise StorageError(
+            f"no {what} named {', '.join(missing)}; known experiments: {listing}"
+            f"{database_searched(session)}"
+        )
     return found
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from evaluation.errors import StorageError
 from evaluation.series.schema import CalibratedNight, RunModel, SeriesRun
 from evaluation.storage.models import Aggregate, ConfigRow, Experiment, ExperimentConfig
+from evaluation.storage.repository import database_searched
 from evaluation.storage.runs import experiment_status
 
 
@@ -157,7 +158,7 @@ def series_experiments(session: Session, name: str) -> list[Experiment]:
         known = ", ".join(sorted(groups)[:10]) or "none yet"
         raise SeriesNotFound(
             f"no series {name!r} in this database (series: {known}); a series is a spec's "
-            f"name, or the name given to `evalflow run --series`"
+            f"name, or the name given to `evalflow run --series`{database_searched(session)}"
         )
     return groups[name]
 

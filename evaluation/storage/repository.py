@@ -381,14 +381,14 @@ def get_experiment(session: Session, name: str) -> Experiment:
         which = f" (the 10 newest of {len(known)}; `evalflow experiments` lists all)"
         raise StorageError(
             f"no experiment named {name!r}; known experiments"
-            f"{which if len(known) > 10 else ''}: {listing}{_searched(session)}"
+            f"{which if len(known) > 10 else ''}: {listing}{database_searched(session)}"
         )
     return experiment
 
 
-def _searched(session: Session) -> str:
-    """'; the database searched: URL' (its password masked): the experiment may be in
-    another one (a `--database` left off); nothing for a database in memory."""
+def database_searched(session: Session) -> str:
+    """'; the database searched: URL' (its password masked), for a name not found: it
+    may be in another database (a `--database` left off); nothing for one in memory."""
     url = session.get_bind().url
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return ""

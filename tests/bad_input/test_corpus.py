@@ -1408,8 +1408,9 @@ OPTION_CASES = [
         expect="argument --series: expected a series name of [a-z0-9-]+"),
     opt("opt-series-extra", "series", "extra",
         expect="evalflow series: unrecognized arguments: extra"),
-    opt("opt-trends-unknown-series", "trends", "nope",
-        expect="no series 'nope' in this database (series: demo)"),
+    Bad("opt-trends-unknown-series", "cli", cli("trends", "nope"),
+        ("no series 'nope' in this database (series: demo)",
+         "; the database searched: sqlite:///{root}/results.db")),
     opt("opt-trends-false-alarms-zero", "trends", "demo", "--false-alarms", "0",
         expect="argument --false-alarms: expected a number > 0 and < 100, got '0'"),
     opt("opt-trends-k-negative", "trends", "demo", "--k", "-1",
@@ -1538,12 +1539,20 @@ SURFACE_CASES = [
         cli("report", "nope", "--out", "ROOT/r.html"),
         ("no experiment", "nope"),
     ),
-    Bad("verb-compare-unknown", "cli", cli("compare", "nope"), ("nope",)),
+    Bad(
+        "verb-compare-unknown",
+        "cli",
+        cli("compare", "nope"),
+        ("no experiment named 'nope'", "; the database searched: sqlite:///{root}/results.db"),
+    ),
     Bad(
         "verb-compare-two-unknown",
         "cli",
         cli("compare", "nope", "demo", "nada"),
-        ("no experiments named 'nope', 'nada'; known experiments: demo",),
+        (
+            "no experiments named 'nope', 'nada'; known experiments: demo; the database "
+            "searched: sqlite:///{root}/results.db",
+        ),
     ),
     Bad(
         "verb-compare-config-unknown", "cli", cli("compare", "demo", "--config", "nope"), ("nope",)

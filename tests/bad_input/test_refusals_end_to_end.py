@@ -209,7 +209,10 @@ def test_an_expected_error_inside_a_task_is_one_line_end_to_end(
     rc, out, err, _ = evalflow(["--database", demo_database, "compare", "nope"], tmp_path, **slow)
     assert rc == 2 and "Traceback" not in out + err, err
     errors = [line for line in err.splitlines() if "no experiment named 'nope'" in line]
-    assert errors == ["error: no experiment named 'nope'; known experiments: demo"], err
+    assert errors == [
+        "error: no experiment named 'nope'; known experiments: demo; the database searched: "
+        f"{demo_database}"
+    ], err
     rc, _, err, _ = evalflow(
         ["-v", "--database", demo_database, "compare", "nope"], tmp_path, **slow
     )

@@ -133,6 +133,12 @@ def test_unknown_experiment_lists_the_known_ones(tmp_path, capsys, database_url)
     assert "no experiment named 'nope'" in err and "cli-test" in err
     # where it looked: the experiment may be in a database the command was not given
     assert err.endswith(f"; the database searched: {database_url}\n"), err
+    # compare finds its experiments its own way, trends its series: they say it too
+    for verb in ("compare", "trends"):
+        assert main(["--database", database_url, verb, "nope"]) == 2
+        err = capsys.readouterr().err
+        assert "'nope'" in err and "cli-test" in err, err
+        assert err.endswith(f"; the database searched: {database_url}\n"), (verb, err)
 
 
 @pytest.mark.parametrize("experiment", ["my-classify", "named-apart"])
