@@ -68,7 +68,9 @@ class OllamaBackend(HttpBackend):
         """Await ``call``; a 404 that names no model (the route itself is missing) is
         re-raised as what the server is: OpenAI-compatible when it answers
         ``/v1/models`` (set ``kind: openai``), maybe so when it does not answer in time,
-        and no model API at all when that 404s too (``NoAPIAtURL``: fix the URL)."""
+        and no model API at all when that 404s too (``NoAPIAtURL``: fix the URL). A 401/403
+        there is its ``KeyRefused``: a keyed server (vLLM, llama.cpp) guards ``/v1`` only, so
+        its ``/api/...`` 404 says nothing of the key, which is what to fix first."""
         try:
             return await call
         except BackendRejected as exc:
@@ -76,6 +78,9 @@ class OllamaBackend(HttpBackend):
                 raise
             try:
                 answer = await self._client.get(self._url("/v1/models"), timeout=self._timeout)
+                if answer.status_code in (401, 403):  # an OpenAI-compatible server's key
+                    with self._translate_errors():
+                        await raise_for_status(answer)
                 openai: bool | None = answer.status_code == 200
             except httpx.TimeoutException:
                 openai = None  # busy (llama-cpp-python lists only between generations)

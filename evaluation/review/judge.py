@@ -361,7 +361,7 @@ async def detect_kind(
     them after ``timeout_s`` (llama-cpp-python's server answers ``/v1/models`` only between
     two generations: a busy one took a minute); ``ollama`` otherwise (its preflight then
     says what is wrong). ``headers``: the host's key (a keyed server refuses both
-    without it)."""
+    without it; one that refuses ``/v1/models`` the key is OpenAI-compatible)."""
     if url.rstrip("/").endswith("/v1"):
         return "openai"
     base = url.rstrip("/")
@@ -372,7 +372,9 @@ async def detect_kind(
         except httpx.HTTPError:
             return "ollama"
         try:
-            listed = (await client.get(base + "/v1/models")).status_code == 200
+            # 401/403: a keyed OpenAI-compatible server refusing the key (or its absence):
+            # its judge then says so, where Ollama's would say no API answers there
+            listed = (await client.get(base + "/v1/models")).status_code in (200, 401, 403)
         except httpx.TimeoutException:
             return "openai"  # up, not Ollama, and slow to list: a busy OpenAI-compatible one
         except httpx.HTTPError:

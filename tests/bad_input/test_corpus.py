@@ -1779,22 +1779,26 @@ WRONG_KEY = "sk-wrong-Pq4z"
 
 def keyed_spec(host: dict[str, Any], *command: str) -> Callable[[World], list[str]]:
     """``command`` (default `run`) on a spec whose one host is the keyed one, with
-    ``host``'s fields."""
+    ``host``'s fields (a field None: left out)."""
     verb, *options = command or ("run",)
 
+    def fields(url: str) -> dict[str, Any]:
+        entry = {"name": "vllm", "url": url, "kind": "openai"} | host
+        return {key: value for key, value in entry.items() if value is not None}
+
     def argv(w: World) -> list[str]:
-        entry = {"name": "vllm", "url": w.keyed_url, "kind": "openai"} | host
-        spec = w.write_spec({"models": ["llama3.2:1b"], "hosts": [entry]})
+        spec = w.write_spec({"models": ["llama3.2:1b"], "hosts": [fields(w.keyed_url)]})
         return [verb, str(spec), *options]
 
-    shown = json.dumps({"name": "vllm", "url": "KEYED", "kind": "openai"} | host)
+    shown = json.dumps(fields("KEYED"))
     return _shown(
         argv, f"{' '.join(command or ('run',))}: hosts: [{shown}] (KEYED: a host that wants a key)"
     )
 
 
 def keyed_judge(w: World) -> list[str]:
-    """`judge` of the keyed host with its key from EVALFLOW_CORPUS_KEY."""
+    """`judge` of the keyed host with its key from EVALFLOW_CORPUS_KEY, its kind
+    detected (no --kind)."""
     url = w.keyed_url
     return [
         "judge",
@@ -1850,7 +1854,7 @@ KEY_CASES = [
         Bad(
             name,
             "spec",
-            keyed_spec({"api_key_env": "EVALFLOW_CORPUS_KEY"}, *command),
+            keyed_spec({"api_key_env": "EVALFLOW_CORPUS_KEY"} | host, *command),
             (
                 "{spec}",
                 F.format("hosts[0].api_key_env"),
@@ -1858,18 +1862,29 @@ KEY_CASES = [
                 "the host refused the key from $EVALFLOW_CORPUS_KEY",
             ),
             {"EVALFLOW_CORPUS_KEY": WRONG_KEY},
-            absent=(WRONG_KEY, KEY),
+            absent=(WRONG_KEY, KEY, "check the port"),
         )
-        for name, command in [
-            ("host-key-refused", ()),
-            ("host-key-refused-probe", ("plan", "--probe")),
+        for name, command, host in [
+            ("host-key-refused", (), {}),
+            ("host-key-refused-probe", ("plan", "--probe"), {}),
+            ("host-key-refused-no-kind", (), {"kind": None}),
         ]
     ),
-    Bad(
-        "host-key-missing",
-        "spec",
-        keyed_spec({}),
-        ("{spec}", F.format("hosts[0]"), "vllm: HTTP 401", "the host wants a key", "api_key_env"),
+    *(
+        Bad(
+            name,
+            "spec",
+            keyed_spec(host),
+            (
+                "{spec}",
+                F.format("hosts[0]"),
+                "vllm: HTTP 401",
+                "the host wants a key",
+                "api_key_env",
+            ),
+            absent=("check the port",),
+        )
+        for name, host in [("host-key-missing", {}), ("host-key-missing-no-kind", {"kind": None})]
     ),
     Bad(
         "judge-api-key-env-unset",
@@ -1884,7 +1899,14 @@ KEY_CASES = [
         keyed_judge,
         ("HTTP 401", "the host refused the key from $EVALFLOW_CORPUS_KEY"),
         {"EVALFLOW_CORPUS_KEY": WRONG_KEY},
-        absent=(WRONG_KEY, KEY),
+        absent=(WRONG_KEY, KEY, "check the port"),
+    ),
+    Bad(
+        "judge-key-missing",
+        "judge",
+        lambda w: keyed_judge(w)[:-2],
+        ("HTTP 401", "the host wants a key and none was sent", "--api-key-env"),
+        absent=("check the port",),
     ),
 ]
 
@@ -1985,10 +2007,13 @@ class _NotFoundPage(_Page):
 
 class _Keyed(_Page):
     """An OpenAI-compatible host started with a key (vLLM's ``--api-key KEY``): a
-    request without ``Authorization: Bearer KEY`` gets its 401; with it, the models."""
+    request without ``Authorization: Bearer KEY`` gets its 401; with it, the models.
+    Ollama's routes (``/api/...``) answer 404 whatever the key: the key guards ``/v1``."""
 
     def do_GET(self) -> None:
-        if self.headers.get("Authorization") == f"Bearer {KEY}":
+        if not self.path.startswith("/v1/"):
+            self.status, self.body = 404, b'{"detail": "Not Found"}'
+        elif self.headers.get("Authorization") == f"Bearer {KEY}":
             self.status, self.body = 200, b'{"object": "list", "data": [{"id": "llama3.2:1b"}]}'
         else:
             self.status, self.body = 401, b'{"error": "Unauthorized"}'

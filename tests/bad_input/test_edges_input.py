@@ -50,6 +50,7 @@ F = "field '{}'"
 demo_database = corpus.demo_database
 not_json_host = corpus.not_json_host
 web_server = corpus.web_server
+keyed_host = corpus.keyed_host
 world = corpus.world
 
 

@@ -13,6 +13,7 @@ from tests.bad_input.test_corpus import (  # noqa: F401 - fixtures the world nee
     cli,
     demo_database,
     files_under,
+    keyed_host,
     not_json_host,
     row_counts,
     run_cli,

@@ -410,13 +410,22 @@ def test_the_docs_give_the_codes_deadlines_for_a_silent_host():
     assert f"does not answer within {DEFAULT_TIMEOUT_S:g} s (`--timeout`" in ops
 
 
-def test_a_keyed_host_says_the_key_is_sent_and_a_refused_or_unset_one_fails(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["openai", None])
+def test_a_keyed_host_says_the_key_is_sent_and_a_refused_or_unset_one_fails(
+    tmp_path, monkeypatch, kind
+):
+    """Without `kind:` (Ollama's) on a keyed OpenAI-compatible server, whose /api/tags is
+    404 whatever the key, a refused key fails as with `kind: openai` (the re-check's F3:
+    it said 'no Ollama or OpenAI-compatible API at this url; check the port'), and the
+    right one is told to set `kind: openai`."""
     from evaluation.run._doctor import check_spec
 
     key = "sk-doctor-Fe3u"
-    with running_standin(StandInConfig(models=("m:1b",), api_key=key)) as server:
+    config = StandInConfig(models=("m:1b",), api_key=key, openai_only=kind is None)
+    with running_standin(config) as server:
         spec = tmp_path / "keyed.yaml"
-        host = {"name": "vllm", "url": server.url, "kind": "openai", "api_key_env": "DOC_KEY"}
+        host = {"name": "vllm", "url": server.url, "kind": kind, "api_key_env": "DOC_KEY"}
+        host = {field: value for field, value in host.items() if value is not None}
         suite = str(REPO / "benchmarks/suites/classify-intent.jsonl")
         spec.write_text(
             yaml.safe_dump({"name": "k", "suite": suite, "models": ["m:1b"], "hosts": [host]})
@@ -426,8 +435,12 @@ def test_a_keyed_host_says_the_key_is_sent_and_a_refused_or_unset_one_fails(tmp_
             monkeypatch.setenv("DOC_KEY", value)
             checks[value] = asyncio.run(check_spec(spec))
     right, wrong, unset = checks[key][-1], checks["sk-wrong-Ut7d"][-1], checks[""][-1]
-    assert right.status == "ok" and "key from $DOC_KEY: sent" in right.detail, right.detail
+    if kind is None:
+        assert right.status == "fail" and "set `kind: openai`" in right.detail, right.detail
+    else:
+        assert right.status == "ok" and "key from $DOC_KEY: sent" in right.detail, right.detail
     assert wrong.status == "fail" and "the host refused the key from $DOC_KEY" in wrong.detail
+    assert "check the port" not in wrong.detail
     assert (unset.component, unset.status) == ("spec", "fail")
     assert "environment variable DOC_KEY is not set" in unset.detail
     assert not [c for found in checks.values() for c in found if key in c.detail]

@@ -33,6 +33,8 @@ header and the ``user:password`` its Basic value carries, as a server that echoe
 request's credentials in an error says them. With ``api_key`` set, every request but
 ``GET /`` without ``Authorization: Bearer <api_key>`` gets 401 as vLLM started with
 ``--api-key`` answers it (``{"error": "Unauthorized"}``); ``stats.refused`` counts them.
+With ``openai_only`` too, Ollama's routes answer their 404 before any key is asked, as
+vLLM's and llama.cpp's servers (their key guards ``/v1`` only) do.
 
 The reply defaults to the last user message echoed back, one "token" per
 whitespace-separated word, cut before the first stop sequence (``options.stop``, ``stop``)
@@ -322,7 +324,10 @@ class StandIn:
         _AUTHORIZATION.set(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"))
         route = (scope["method"], scope["path"])
         key = self.config.api_key
-        if key is not None and scope["path"] != "/" and _AUTHORIZATION.get() != f"Bearer {key}":
+        unguarded = scope["path"] == "/" or (
+            self.config.openai_only and scope["path"].startswith("/api/")
+        )
+        if key is not None and not unguarded and _AUTHORIZATION.get() != f"Bearer {key}":
             with self._lock:
                 self.stats.refused += 1
             await respond_json(send, 401, {"error": "Unauthorized"})

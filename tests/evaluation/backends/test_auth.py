@@ -86,3 +86,29 @@ def test_a_server_that_echoes_the_key_has_it_masked(monkeypatch) -> None:
         with pytest.raises(BackendRejected) as rejected:
             asyncio.run(generate())
     assert "the key was ***" in str(rejected.value) and KEY not in str(rejected.value)
+
+
+def test_a_keyed_openai_server_on_a_host_without_kind_is_told_about_the_key(monkeypatch) -> None:
+    """The re-check's F3: vLLM's or llama.cpp's server started with a key answers
+    Ollama's /api/tags 404 whatever the key (its key guards /v1 only) and /v1/models 401;
+    a host without `kind:` (Ollama's) was told 'no Ollama or OpenAI-compatible API at
+    this url; check the port'. It is the key's refusal, as with `kind: openai`."""
+    config = StandInConfig(models=("m:1b",), api_key=KEY, openai_only=True)
+    with running_standin(config) as standin:
+
+        async def listing(spec: HostSpec) -> None:
+            backend = make_backend(spec, Limits())
+            try:
+                await backend.list_models()
+            finally:
+                await backend.aclose()
+
+        with pytest.raises(KeyRefused) as missing:
+            asyncio.run(listing(host(standin.url, "ollama", variable=None)))
+        assert "the host wants a key and none was sent" in str(missing.value)
+        monkeypatch.setenv("UNIT_KEY", "sk-wrong-Lm2c")
+        with pytest.raises(KeyRefused) as wrong:
+            asyncio.run(listing(host(standin.url, "ollama")))
+        assert str(wrong.value).startswith("vllm: HTTP 401")
+        assert "the host refused the key from $UNIT_KEY" in str(wrong.value)
+        assert "sk-wrong-Lm2c" not in str(wrong.value)
