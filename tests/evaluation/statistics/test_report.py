@@ -83,7 +83,7 @@ def test_a_baseline_tied_on_the_mean_is_not_said_to_be_compared_with_itself():
     report = analyze(rows, score_types={"acc": "binary"}, baseline="b t=0")
     text = render_markdown(report, banner="b")
     assert (
-        "no verdict on acc: the baseline b t=0 (0.75) ties on the mean with c t=1, compared "
+        "no verdict on acc: the baseline b t=0 (0.750) ties on the mean with c t=1, compared "
         "with the baseline only; compare all pairs to name a winner"
     ) in text
 
