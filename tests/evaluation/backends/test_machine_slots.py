@@ -104,15 +104,47 @@ def test_a_take_goes_round_to_the_one_free_slot_and_starts_anywhere():
                 found.extend(mine._held)
             for fd in held:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-        for _ in range(40):  # all free: where a take starts
-            async with mine.hold():
-                firsts.update(mine._held)
+        for _ in range(40):  # all free: where a process's first take starts
+            fresh = MachineSlots(URL, 8)
+            async with fresh.hold():
+                firsts.update(fresh._held)
+            fresh.close()
 
     asyncio.run(main())
     mine.close()
     other.close()
     assert found == list(range(8))
     assert len(firsts) > 1
+
+
+def test_a_take_tries_the_slot_given_back_last_first(monkeypatch):
+    """Before the random search: most often that slot is still free, where the search
+    met the other lane workers' slots first (7-8 tries a take at 4 workers x 16 of 64
+    slots). Taken meanwhile by another process, the search goes on as before."""
+    import evaluation.backends._machine_slots as machine_slots
+
+    mine, other = MachineSlots(URL, 8), MachineSlots(URL, 8)
+    taken = []
+
+    async def take() -> None:
+        before = set(mine._held)
+        async with mine.hold():
+            taken.append(*(mine._held - before))
+            await asyncio.sleep(0.01)
+
+    async def main() -> None:
+        monkeypatch.setattr(machine_slots.random, "randrange", lambda n: 3)
+        await take()  # the search: slot 3
+        monkeypatch.setattr(machine_slots.random, "randrange", lambda n: 6)
+        await take()  # slot 3 again, not the search's 6
+        fcntl.flock(other._fds[3], fcntl.LOCK_EX | fcntl.LOCK_NB)  # another process's now
+        await take()  # the search's 6
+        await asyncio.gather(take(), take())  # 6 given back: one gets it, one searches (7)
+
+    asyncio.run(main())
+    mine.close()
+    other.close()
+    assert taken == [3, 3, 6, 6, 7]
 
 
 def test_the_slots_held_are_read_back_without_taking_one(tmp_path):
