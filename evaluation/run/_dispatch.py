@@ -17,6 +17,11 @@ down its unfinished items go back to the queue for hosts serving the same model;
 no live host serves end as ``unservable`` with the reason and the host that went down,
 for the caller to record as failed (a rerun picks them up).
 
+A host's lanes start on chunks of different sizes (``first_part``): lanes that start
+together on chunks of one size end them together, and a 64-slot host whose 64 lanes
+all turned to their next chunk at once (each sent to a lane worker process, with
+``run --workers``) fell to 1 request open for ~0.5 s (benchmarks/perf/README.md).
+
 A host's lanes run together under one ``on_host`` call (the generate stage's Prefect task
 run of that host: one per host rather than one per chunk, see ``HostRunner``).
 """
@@ -51,6 +56,13 @@ MAX_CHUNK = 100
 CHUNKS_PER_LANE = 1
 STEAL_LOOK_S = 0.5  # an idle lane looks this often for items to take from other hosts
 FIRST_CHUNK_PART = 4  # beside hosts not measured yet, a chunk is this part of the largest
+
+
+def first_part(lane: int, lanes: int) -> float:
+    """The first chunk of a host's lane ``lane`` (of ``lanes``), as a part of the chunk it
+    would take: from the whole for lane 0 to about half for the last, so the host's lanes
+    end their first chunks spread over half a chunk's time, and keep apart after."""
+    return 1.0 - lane / (2 * lanes)
 
 
 class Unservable(NamedTuple):
@@ -137,7 +149,10 @@ class _Queue:
         self.running: dict[int, tuple[str, str, Chunk, float]] = {}  # host, model, chunk, start
         self.earlier: dict[WorkKey, tuple[FailedAttempt, ...]] = {}  # of items given back
 
-    def take(self, host: HostSpec, loaded: str | None, now: float) -> Chunk | None:
+    def take(
+        self, host: HostSpec, loaded: str | None, now: float, part: float = 1.0
+    ) -> Chunk | None:
+        """The next chunk for ``host``'s lane: ``part`` of its share (``first_part``)."""
         if loaded is not None and self.runs.get(loaded):
             model = loaded
         else:
@@ -146,7 +161,8 @@ class _Queue:
                 return None
             model = min(candidates, key=lambda m: (self.hosts_on[m], -self.left[m]))
         run = self.runs[model][0]
-        taken = [run.popleft() for _ in range(min(self.share(host, model, now), len(run)))]
+        size = max(1, math.ceil(self.share(host, model, now) * part))
+        taken = [run.popleft() for _ in range(min(size, len(run)))]
         earlier = {i.key: self.earlier.pop(i.key) for i in taken if i.key in self.earlier}
         chunk = Chunk(taken, earlier)
         if not run:
@@ -246,17 +262,19 @@ async def dispatch(
     in_flight = 0
     loaded: dict[str, str | None] = {h.name: None for h in hosts}
 
-    async def lane(host: HostSpec) -> None:
+    async def lane(host: HostSpec, place: int) -> None:
         nonlocal in_flight
+        part = first_part(place, host.slots)
         while host.name not in report.hosts_down:
             async with changed:
-                chunk = next_chunk(host)
+                chunk = next_chunk(host, part)
                 while chunk is None and in_flight > 0 and host.name not in report.hosts_down:
                     # Woken when a chunk ends, and every STEAL_LOOK_S: a chunk's items
                     # can be taken once its lane has started (``Chunk.unstarted``).
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(changed.wait(), STEAL_LOOK_S)
-                    chunk = next_chunk(host)
+                    chunk = next_chunk(host, part)
+                part = 1.0
                 if chunk is None or host.name in report.hosts_down:
                     if chunk is not None:
                         queue.finish(chunk, 0, 0.0)
@@ -302,16 +320,17 @@ async def dispatch(
                     queue.finish(chunk, len(timed), sum(timed))
                 changed.notify_all()
 
-    def next_chunk(host: HostSpec) -> Chunk | None:
-        """Work queued for ``host``, else what it can take from another host's chunk."""
+    def next_chunk(host: HostSpec, part: float) -> Chunk | None:
+        """Work queued for ``host`` (``part`` of a lane's share), else what it can take
+        from another host's chunk."""
         now = time.perf_counter()
-        chunk = queue.take(host, loaded[host.name], now)
+        chunk = queue.take(host, loaded[host.name], now, part)
         if chunk is None and (chunk := queue.steal(host, loaded[host.name], now)) is not None:
             report.stolen[host.name] = report.stolen.get(host.name, 0) + len(chunk)
         return chunk
 
     async def host_lanes(host: HostSpec) -> None:
-        await _together([lane(host) for _ in range(host.slots)])
+        await _together([lane(host, place) for place in range(host.slots)])
 
     async def directly(host: HostSpec, lanes: Callable[[], Awaitable[None]]) -> None:
         await lanes()

@@ -196,3 +196,16 @@ def test_a_down_hosts_reason_names_no_model_as_it_stands_for_all_it_serves():
     assert host_down_reason(exc, "llama-cpp") == "llama-cpp unreachable: ConnectError: refused"
     bare = BackendUnavailable("llama-cpp: ConnectError: refused", host="llama-cpp")
     assert host_down_reason(bare, "llama-cpp") == "llama-cpp unreachable: ConnectError: refused"
+
+
+def test_a_hosts_lanes_start_on_chunks_of_different_sizes():
+    """Lanes that start together on chunks of one size end them together: all of a
+    host's lanes then wait for their next chunk at once (with lane workers a 64-slot
+    host fell to 1 request open for ~0.5 s). Their first chunks run from the whole
+    share (100) down to about half; the later ones are whole shares again."""
+    pool = FakePool()
+    work = items(models=("m1",), cases=800)
+    asyncio.run(dispatch(work, [HostSpec("a", "http://a", slots=4)], pool.run))
+    assert [len(chunk) for chunk in pool.chunks[:4]] == [100, 88, 75, 63]
+    assert len(pool.chunks[4]) == 100
+    assert sorted(i.key for _, i in pool.done) == sorted(i.key for i in work)
