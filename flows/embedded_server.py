@@ -175,7 +175,7 @@ class EmbeddedServer:
             *("--host", "127.0.0.1", "--port", str(self.port)),
             *("--log-level", "error", "--lifespan", "on"),
         ]
-        self._prefect_home_existed = _prefect_home().exists()
+        self._prefect_home_existed = prefect_home().exists()
         health = f"{self.api_url}/health"
         launcher = [_LAUNCHER, str(os.getpid()), health, str(self.log_path)]
         self.process = subprocess.Popen(
@@ -216,7 +216,7 @@ class EmbeddedServer:
         # no empty folder behind (unless Prefect runs in this process and may use it).
         if not self._prefect_home_existed and "prefect" not in sys.modules:
             with contextlib.suppress(OSError):
-                _prefect_home().rmdir()
+                prefect_home().rmdir()
 
     def wait_ready(self, timeout_s: float | None = None) -> None:
         """Poll ``/api/health`` until it answers 200 (the database is migrated by then),
@@ -349,7 +349,7 @@ def plain_http_ca_file() -> Path:
     more per task run (~0.5 s of a sweep's start and end). An http:// URL never uses it."""
     import certifi
 
-    path = _prefect_home() / PLAIN_HTTP_CA_NAME
+    path = prefect_home() / PLAIN_HTTP_CA_NAME
     if not path.exists():
         bundle = Path(certifi.where()).read_text()
         end = "-----END CERTIFICATE-----\n"
@@ -415,7 +415,7 @@ def _open_log(path: Path):
     return path.open("a", encoding="utf-8")
 
 
-def _prefect_home() -> Path:
+def prefect_home() -> Path:
     """Prefect's home folder as Prefect reads it (a profile cannot move it: the profiles
     live there), without importing Prefect."""
     return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()

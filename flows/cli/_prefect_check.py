@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import warnings
 from typing import TYPE_CHECKING
 
 from evaluation.redact import one_line, redact_url
@@ -13,16 +15,31 @@ if TYPE_CHECKING:
     from evaluation.run import Check
 
 
+def configured_api_url() -> str | None:
+    """PREFECT_API_URL as Prefect resolves it (environment, profile, ...), for commands
+    that only read. Importing Prefect's settings creates its home folder (~/.prefect)
+    where there is none, and warns on stderr where it cannot (a PREFECT_HOME whose parent
+    is missing): neither is left behind, no folder and no warning."""
+    from flows.embedded_server import prefect_home
+
+    home = prefect_home()
+    existed = home.exists()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Failed to create the Prefect home directory")
+        from prefect.settings import PREFECT_API_URL
+    if not existed:  # Prefect made it, empty, on this import: a run recreates it
+        with contextlib.suppress(OSError):
+            home.rmdir()
+    return PREFECT_API_URL.value() or None
+
+
 async def prefect_check(timeout_s: float) -> Check:
     """The Prefect API named by PREFECT_API_URL answers its health check."""
     import asyncio
 
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL
-
     from evaluation.run import Check
 
-    url = PREFECT_API_URL.value()
+    url = configured_api_url()
     shown = redact_url(url or "")
     if not url:  # all one machine needs (docs/running-for-real.md): not a warning
         return Check(
@@ -32,6 +49,8 @@ async def prefect_check(timeout_s: float) -> Check:
             "machine needs; schedules, workers and the UI need a server "
             "(`prefect server start`, docs/running-for-real.md)",
         )
+    from prefect.client.orchestration import get_client
+
     try:
         async with get_client() as client:
             error = await asyncio.wait_for(client.api_healthcheck(), timeout_s)

@@ -75,9 +75,9 @@ def _host_slots() -> list[HostSlots] | None:
     hold them (every run on this machine), None where neither can be read. Called at
     each scrape, so that `evalflow view`, which mounts these endpoints, does not import
     Prefect (~1.5 s) to start."""
-    from prefect.settings import PREFECT_API_URL
+    from flows.cli._prefect_check import configured_api_url
 
-    if not PREFECT_API_URL.value():
+    if not configured_api_url():
         from evaluation.backends import machine_slot_readings
         from evaluation.observability import HostSlots
 

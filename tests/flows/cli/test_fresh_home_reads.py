@@ -124,3 +124,34 @@ def test_the_demo_suggested_on_a_fresh_home_runs_from_where_it_is_given(
     assert words[:2] == ["evalflow", "run"] and len(words) == 3
     assert Path(words[2]).resolve() == Path(DEMO).resolve()  # from the current folder
     assert Path(words[2]).is_absolute() == (where != "checkout")
+
+
+@pytest.mark.parametrize(
+    ("verb", "prefect_home"),
+    [("health", None), ("doctor", "missing-parent/prefect")],
+    ids=["health-default-prefect-home", "doctor-prefect-home-parent-missing"],
+)
+def test_health_and_doctor_leave_no_prefect_home_and_no_warning(tmp_path, verb, prefect_home):
+    """The newcomer's F6: importing Prefect's settings (for PREFECT_API_URL) made an empty
+    ~/.prefect, and where PREFECT_HOME's parent was missing printed Prefect's 2-line
+    UserWarning under `healthy`. A process of its own: Prefect makes it on first import."""
+    import os
+
+    home = tmp_path / "fresh"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EVALFLOW_"))}
+    env.update(HOME=str(home), PYTHONPATH=str(REPO))
+    if prefect_home:
+        env["PREFECT_HOME"] = str(home / prefect_home)
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", verb],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""
+    assert list(home.iterdir()) == []  # no .prefect, no .evalflow
