@@ -899,7 +899,50 @@ def _answer(
         answer = replace(answer, notes=(*answer.notes, note))
     if not row.promoted:
         answer = replace(answer, notes=(*answer.notes, f"version {row.id} was not promoted"))
+    if (unseen := _unseen_note(session, model, row.id, task_type)) is not None:
+        answer = replace(answer, notes=(unseen, *answer.notes))
     return answer
+
+
+def _unseen_note(
+    session: Session, model: SelectorModel, version_id: int | None, task_type: str
+) -> str | None:
+    """The real configs measured on ``task_type`` that the version answering never saw
+    (on some suite), and how to include them; None if it saw every one. A newcomer's
+    retrain after measuring two configs was not promoted, and `recommend` answered from
+    the version before without a word of them (one had scored 90%)."""
+    from evaluation.storage.training import task_measured
+    from selection.versions import list_versions
+
+    stored = task_measured(session, task_type)
+    if stored.empty:
+        return None
+    keys = stored["config_hash"].astype(str) + "|" + stored["suite"].astype(str)
+    new = stored[~keys.isin(model.trained_keys)]
+    if new.empty:
+        return None
+    labels = []
+    for config_hash, rows in new.groupby("config_hash", sort=False):
+        suites = ", ".join(f"{r.suite} ({r.n} generations)" for r in rows.itertuples())
+        labels.append(f"{params_label(rows.iloc[0])} (hash {config_hash}) on {suites}")
+    shown = "; ".join(labels[:MAX_LISTED]) + (
+        f"; and {len(labels) - MAX_LISTED} more" if len(labels) > MAX_LISTED else ""
+    )
+    later = [v for v in list_versions(session) if v.id is not None and v.id > (version_id or 0)]
+    count = new["config_hash"].nunique()
+    them = "them" if count != 1 else "it"
+    how = (
+        f"version {later[-1].id}, trained since{'' if later[-1].promoted else ' and not promoted'}"
+        f", may have {them}: `evalflow recommend {task_type} --version {later[-1].id}`; or "
+        "`evalflow retrain` to train on everything"
+        if later
+        else f"`evalflow retrain` trains a version that has {them}"
+    )
+    return (
+        f"{count} measured {task_type} configuration{'s' * (count != 1)} stored that version "
+        f"{version_id} never saw, so this answer does not weigh {them}"
+        f": {shown}; {how}"
+    )
 
 
 def _before_training(session: Session, task_type: str) -> tuple[str, ...]:

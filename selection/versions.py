@@ -209,7 +209,7 @@ def decide_promotion(
         f"both fit on the {int((~unseen).sum())} it saw, so that only the training "
         "differs (unchanged training gives the same errors)"
         if basis == "unseen rows"
-        else f"in cross-validation (no data version {incumbent.id} had not seen)"
+        else f"in cross-validation ({_unseen_count(unseen, incumbent.id)})"
     )
     if not comparison:
         worse.append("no comparable error: the new version lacks quality or latency models")
@@ -231,6 +231,24 @@ def decide_promotion(
         basis=basis,
         comparison=comparison,
         n_comparison_rows=int(unseen.sum()) if basis == "unseen rows" else 0,
+    )
+
+
+def _unseen_count(unseen: pd.Series, incumbent_id: int | None) -> str:
+    """Why cross-validation decided: how many (config, suite) aggregates the current
+    version never saw, too few to compare on (a newcomer's 2 new ones were reported as
+    "no data version 1 had not seen")."""
+    new, seen = int(unseen.sum()), int((~unseen).sum())
+    if new == 0:
+        return f"no data version {incumbent_id} had not seen"
+    if new < MIN_COMPARISON_ROWS:
+        return (
+            f"only {new} (config, suite) aggregate{'s' * (new != 1)} version {incumbent_id} "
+            f"had not seen: {MIN_COMPARISON_ROWS} needed to compare on them"
+        )
+    return (
+        f"{new} (config, suite) aggregates version {incumbent_id} had not seen, but only "
+        f"{seen} it had: {MIN_COMPARISON_ROWS} needed to refit on"
     )
 
 

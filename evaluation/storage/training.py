@@ -63,6 +63,18 @@ _TASK_GENERATIONS = text(
     GROUP BY (g.simulated OR e.simulated)
     """
 )
+_TASK_MEASURED = text(
+    f"""
+    SELECT c.hash AS config_hash, e.suite, COUNT(*) AS n, c.model,
+           {", ".join(f"c.{name}" for name in NAMES)},
+           c.template_name AS template, c.template_text
+    FROM generations g
+    JOIN experiments e ON e.id = g.experiment_id
+    JOIN configs c ON c.hash = g.config_hash
+    WHERE e.task_type = :task_type AND g.status = 'ok' AND NOT (g.simulated OR e.simulated)
+    GROUP BY c.hash, e.suite
+    """
+)
 _SCORES = text(
     "SELECT s.generation_id, s.metric, s.value FROM scores s "
     "JOIN generations g ON g.id = s.generation_id WHERE g.status = 'ok'"
@@ -104,6 +116,17 @@ def task_generations(session: Session, task_type: str) -> tuple[int, int]:
         return 0, 0
     counts = dict(connection.execute(_TASK_GENERATIONS, {"task_type": task_type}).all())
     return int(counts.get(False, 0)), int(counts.get(True, 0))
+
+
+def task_measured(session: Session, task_type: str) -> pd.DataFrame:
+    """The real (config, suite) pairs of ``task_type`` with successful generations
+    stored: ``config_hash``, ``suite``, ``n`` (generations) and the config's columns
+    (model, parameters, ``template``, ``template_text``); empty on a database without
+    the evaluation tables."""
+    connection = session.connection()
+    if not inspect(connection).has_table("generations"):
+        return pd.DataFrame(columns=["config_hash", "suite", "n"])
+    return pd.read_sql(_TASK_MEASURED, connection, params={"task_type": task_type})
 
 
 def _model_facts(models: pd.DataFrame) -> pd.DataFrame:

@@ -694,3 +694,33 @@ def test_on_thin_data_the_pick_stands_and_says_which_measurement_was_higher(trai
     note = next(n for n in answer.notes if "was measured higher" in n)
     assert note.startswith(f"{other.label} was measured higher") and thin in note
     assert f"on {other.evidence.n_cases} cases) than this pick is estimated" in note
+
+
+def test_configs_measured_since_the_version_answering_are_named_with_how_to_include_them(
+    stored, trained
+):
+    """A newcomer's retrain after measuring two configs was not promoted, and `recommend`
+    answered from the version before without a word of them (one had scored 90%)."""
+    engine, version_id = stored
+    assert not any("never saw" in n for n in recommend("qa", engine=engine).notes)
+    suite, config = make_suite(3, name="capitals"), make_config("new:1b", 0.4)
+    with Session(engine) as session:
+        add_experiment(session, "few", suite, {config: {"exact_match": [1, 1, 0]}})
+        simulated = {make_config("sim:1b"): {"exact_match": [1, 0, 1]}}
+        add_experiment(session, "sim", suite, simulated, simulated=True)
+        session.commit()
+    said = (
+        f"1 measured qa configuration stored that version {version_id} never saw, so this "
+        f"answer does not weigh it: {config.label} (hash {config.hash}) on capitals (3 "
+        "generations); "
+    )
+    assert recommend("qa", engine=engine).notes[0] == (
+        said + "`evalflow retrain` trains a version that has it"
+    )
+    with Session(engine) as session:
+        later = save_version(session, trained, PromotionDecision(False, "test", basis="x")).id
+        session.commit()
+    assert recommend("qa", engine=engine).notes[0] == (
+        said + f"version {later}, trained since and not promoted, may have it: `evalflow "
+        f"recommend qa --version {later}`; or `evalflow retrain` to train on everything"
+    )

@@ -193,3 +193,21 @@ def test_a_second_suite_is_promoted_though_holding_out_suites_errs_more(engine):
 def test_the_reason_names_the_error_it_gives():
     assert versions._describe("latency_p95", 9.0) == "latency_p95 mean relative error 900.0%"
     assert versions._describe("quality", 0.016) == "quality MAE 1.60 points"
+
+
+def test_a_retrain_with_too_few_new_aggregates_says_how_many_it_had(trained):
+    """A newcomer's retrain after measuring 2 new (config, suite) aggregates said "no data
+    version 1 had not seen": it had 2, too few (3) to compare the versions on them."""
+    from dataclasses import replace as replaced
+
+    keys = sorted(trained.model.trained_keys)
+    incumbent = SelectorVersion(id=1, grouping=trained.grouping, metrics=trained.metrics)
+    older = replaced(trained.model, trained_keys=frozenset(keys[2:]))
+    decision = versions.decide_promotion(trained, incumbent, older)
+    assert decision.basis == "cross-validation"
+    assert "(only 2 (config, suite) aggregates version 1 had not seen: 3 needed" in (
+        decision.reason
+    )
+    assert "no data version 1 had not seen" not in decision.reason
+    same = versions.decide_promotion(trained, incumbent, trained.model)
+    assert "(no data version 1 had not seen)" in same.reason
