@@ -269,6 +269,10 @@ def host_names_by_limit(session: Session) -> dict[str, str]:
 
 
 def _slot_metrics(hosts: list[HostSlots], names: Mapping[str, str]) -> Iterator[Metric]:
+    """The hosts this home's recent experiments name, and any other only while a request
+    holds one of its slots: the machine's slot locks (and a shared Prefect server's
+    limits) keep every host any run ever called, so an idle stranger (another user's
+    stand-in on an ephemeral port) would add a label to every scrape, for good."""
     slots = GaugeMetricFamily(
         "evalflow_host_slots", "Request slots of the host (its concurrency limit)", labels=["host"]
     )
@@ -276,6 +280,8 @@ def _slot_metrics(hosts: list[HostSlots], names: Mapping[str, str]) -> Iterator[
         "evalflow_requests_in_flight", "Requests holding a slot of the host now", labels=["host"]
     )
     for host in sorted(hosts, key=lambda h: h.host):
+        if not host.in_flight and host.host not in names:
+            continue
         label = names.get(host.host) or host.host.removeprefix(LIMIT_PREFIX)
         slots.add_metric([label], host.slots)
         in_flight.add_metric([label], host.in_flight)

@@ -169,17 +169,44 @@ def test_slots_and_gpus_are_read_at_each_scrape():
     assert scrape(registry)[("evalflow_requests_in_flight", (("host", "gpu-a"),))] == 1
 
 
+def _name_host(engine, name: str, url: str) -> None:
+    """exp-a's spec names the host at ``url`` ``name``."""
+    with Session(engine) as session:
+        experiment = session.query(Experiment).filter_by(name="exp-a").one()
+        experiment.spec = {"hosts": [{"name": name, "url": url}]}
+        session.add(experiment)
+        session.commit()
+
+
+def test_slot_gauges_list_this_homes_hosts_and_only_busy_strangers(engine):
+    """The newcomer's F7: the machine's slot locks keep every host any run on the machine
+    called (other users' stand-ins on ephemeral ports), and every scrape listed them all.
+    A host this home's experiments name is listed idle or busy; another only while a
+    request holds one of its slots."""
+    _name_host(engine, "mine", "http://127.0.0.1:18080")
+    slots = [
+        HostSlots("ollama-host-127.0.0.1-18080", 1, 0),
+        HostSlots("ollama-host-127.0.0.1-33101", 1, 0),
+        HostSlots("ollama-host-127.0.0.1-36149", 2, 1),
+    ]
+    registry = metrics_registry(engine, host_slots=lambda: slots)
+    values = scrape(registry)
+    assert values[("evalflow_requests_in_flight", (("host", "mine"),))] == 0
+    listed = {dict(labels)["host"] for name, labels in values if name == "evalflow_host_slots"}
+    assert listed == {"mine", "127.0.0.1-36149"}
+    slots[2] = HostSlots("ollama-host-127.0.0.1-36149", 2, 0)  # its run ended
+    assert {dict(labels)["host"] for name, labels in scrape(registry) if "slots" in name} == {
+        "mine"
+    }
+
+
 def test_slot_gauges_carry_the_host_label_the_generations_carry(engine):
     """The limit is keyed by address; its gauges are labelled with the spec's host name,
     as evalflow_generations_total is, so one Grafana host variable picks both."""
-    with Session(engine) as session:
-        experiment = session.query(Experiment).filter_by(name="exp-a").one()
-        experiment.spec = {"hosts": [{"name": "h", "url": "http://127.0.0.1:80"}]}
-        session.add(experiment)
-        session.commit()
+    _name_host(engine, "h", "http://127.0.0.1:80")
     slots = [
         HostSlots("ollama-host-127.0.0.1-80", 2, 1),
-        HostSlots("ollama-host-10.0.0.9-80", 1, 0),
+        HostSlots("ollama-host-10.0.0.9-80", 1, 1),
     ]
     values = scrape(metrics_registry(engine, host_slots=lambda: slots))
     generation_hosts = {
@@ -347,7 +374,7 @@ def test_the_grafana_dashboard_charts_only_series_evalflow_exports(engine):
     dashboard = json.loads((REPO / "docs/grafana-dashboard.json").read_text())
     registry = metrics_registry(
         engine,
-        host_slots=lambda: [HostSlots("a", 1, 0)],
+        host_slots=lambda: [HostSlots("a", 1, 1)],
         gpus=lambda: [GpuReading(0, 1.0, 1, 1.0, 1.0)],
     )
     exported = {s.name for family in registry.collect() for s in family.samples}
