@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.default_styles import DEFAULT_STYLES
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
+from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
@@ -50,11 +51,41 @@ def seconds_text(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 10 else format_duration(seconds)
 
 
+NAME_WIDTH = 18
+BAR_WIDTH = 24
+#: Narrower than this, the bar is left out: its numbers are on the line anyway.
+MIN_BAR_WIDTH = 10
+
+
 class _PhaseBar(BarColumn):
-    """The bar, on the generating line only."""
+    """The bar, on the generating line only (none where the terminal has no room)."""
 
     def render(self, task: Task) -> Text:
-        return super().render(task) if task.fields.get("bar") else Text("")
+        shown = task.fields.get("bar") and self.bar_width
+        return super().render(task) if shown else Text("")
+
+
+#: How soon a part of the generating line goes where the terminal is too narrow for the
+#: whole of it (the highest first): no failure so far, then the ETA, the rate, and last
+#: the failures. The count and the requests in flight (what docs/throughput.md reads)
+#: always stay.
+_KEEP, _FAILURES, _RATE, _ETA, _NO_FAILURE = range(5)
+Part = tuple[str, int]  # its text, and how soon it goes (above)
+
+
+def _joined(parts: list[Part], room: int | None) -> str:
+    """The parts, dropping the first to go until they fit ``room`` characters; what is
+    still too long ends in an ellipsis rather than wrapping onto a second line."""
+    parts = list(parts)
+    while room is not None and len(", ".join(p for p, _ in parts)) > room:
+        soonest = max(rank for _, rank in parts)
+        if soonest == _KEEP:
+            break
+        parts = [part for part in parts if part[1] != soonest]
+    text = ", ".join(p for p, _ in parts)
+    if room is not None and len(text) > room:
+        text = text[: max(room - 1, 0)] + "…"
+    return text
 
 
 #: The rate and ETA stand for the run while the last generation stored is younger than
@@ -68,22 +99,26 @@ class _Detail(ProgressColumn):
     """What the phase is doing; while generating, the requests in flight read now (a
     host answering nothing for a minute shows them, where the count stands still), and
     once nothing has finished for a while (``STALE_INTERVALS``) no rate or ETA but what
-    it waits on."""
+    it waits on. At most ``room`` characters where set (``_FittedProgress``)."""
 
     def __init__(self, in_flight: Callable[[], int], clock: Callable[[], float]) -> None:
         super().__init__()
         self.in_flight = in_flight
         self.clock = clock
+        self.room: int | None = None
 
-    def render(self, task: Task) -> Text:
-        text = task.fields.get("detail", "")
+    def parts(self, task: Task) -> list[Part]:
+        parts: list[Part] = task.fields.get("parts") or [(task.fields.get("detail", ""), _KEEP)]
         if task.fields.get("bar") and not task.finished and task.stop_time is None:
             flying = self.in_flight()
             if flying and self._stale(task):
-                text = f"{task.fields['waiting']}, waiting on {flying} in flight"
+                parts = [*task.fields["waiting"], (f"waiting on {flying} in flight", _KEEP)]
             elif flying:
-                text = f"{text}, {flying} in flight"
-        return Text(text)
+                parts = [*parts, (f"{flying} in flight", _KEEP)]
+        return [part for part in parts if part[0]]
+
+    def render(self, task: Task) -> Text:
+        return Text(_joined(self.parts(task), self.room))
 
     def _stale(self, task: Task) -> bool:
         per_s, since = task.fields.get("per_s"), task.fields.get("stored_at")
@@ -115,9 +150,9 @@ class RunProgress:
         in_flight: Callable[[], int] = _in_flight_now,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description:<18}"),
-            _PhaseBar(bar_width=24),
+        self.progress = _FittedProgress(
+            TextColumn(f"{{task.description:<{NAME_WIDTH}}}"),
+            _PhaseBar(bar_width=BAR_WIDTH),
             _Detail(in_flight, clock),
             _Time(),
             console=console,
@@ -181,25 +216,54 @@ class RunProgress:
         if reading.note is not None:  # before the first request: what it waits on
             count = f"{reading.done}/{reading.total}"
             detail = f"{count}, {reading.note}" if reading.note else count
-            self.progress.update(self.generating[label], detail=detail)
+            self.progress.update(self.generating[label], detail=detail, parts=None)
             return
-        parts = [f"{reading.done}/{reading.total}"]
+        count: Part = (f"{reading.done}/{reading.total}", _KEEP)
+        failed: Part = (f"{reading.failed} failed", _FAILURES if reading.failed else _NO_FAILURE)
+        parts = [count]
         if reading.per_s is not None:
-            parts.append(f"{format_rate(reading.per_s).replace('/', ' gen/')}")
+            parts.append((f"{format_rate(reading.per_s).replace('/', ' gen/')}", _RATE))
         if reading.done < reading.total:
             eta = reading.eta_s
-            parts.append("ETA -" if eta is None else f"ETA {format_duration(eta)}")
-        parts.append(f"{reading.failed} failed")
-        waiting = f"{reading.done}/{reading.total}, ETA —, {reading.failed} failed"
+            parts.append(("ETA -" if eta is None else f"ETA {format_duration(eta)}", _ETA))
+        parts.append(failed)
         self.progress.update(
             self.generating[label],
             completed=reading.done,
             total=reading.total or 1,
-            detail=", ".join(parts),
-            waiting=waiting,
+            parts=parts,
+            waiting=[count, ("ETA —", _ETA), failed],
             per_s=reading.per_s,
             stored_at=self.clock(),
         )
+
+
+class _FittedProgress(Progress):
+    """Progress whose lines fit the terminal's width: at 80 columns the generating line
+    wrapped, and "N in flight" went to a second line. The bar narrows (down to
+    ``MIN_BAR_WIDTH``), a "0 failed" goes, then the bar, then the ETA and the rate
+    (``_joined``)."""
+
+    def make_tasks_table(self, tasks: Iterable[Task]) -> Table:
+        tasks = [task for task in tasks if task.visible]
+        if not hasattr(self, "live"):  # rich's Live asks for a first table while it is made
+            return super().make_tasks_table(tasks)
+        _, bar, detail, time_column = self.columns
+        assert isinstance(bar, _PhaseBar) and isinstance(detail, _Detail)
+        assert isinstance(time_column, _Time)
+        names = max((len(str(task.description)) for task in tasks), default=0)
+        times = max((time_column.render(task).cell_len for task in tasks), default=0)
+        room = self.console.width - max(names, NAME_WIDTH) - times - 3  # 3: the gaps
+        every = [detail.parts(task) for task in tasks]
+        fewer = [[p for p in parts if p[1] != _NO_FAILURE] for parts in every]
+        bar.bar_width = 0
+        for shown in (every, fewer):
+            widest = max((len(", ".join(p for p, _ in parts)) for parts in shown), default=0)
+            if room - widest >= MIN_BAR_WIDTH:
+                bar.bar_width = min(BAR_WIDTH, room - widest)
+                break
+        detail.room = room - bar.bar_width
+        return super().make_tasks_table(tasks)
 
 
 @contextmanager

@@ -400,3 +400,41 @@ def test_the_generating_lines_time_stops_at_its_last_generation(monkeypatch):
     assert generating().endswith("0 failed 5.0 s")
     progress.announce_step("demo", "scoring")
     assert generating().endswith("0 failed 5.0 s")
+
+
+@pytest.mark.parametrize(
+    ("width", "failed", "shown", "gone"),
+    [
+        (80, 0, "38/40, 26.8 gen/min, ETA 1 min 33 s, 1 in flight", ("0 failed", "━")),
+        (80, 2, "38/40, 26.8 gen/min, 2 failed, 1 in flight", ("ETA", "━")),
+        (100, 0, "38/40, 26.8 gen/min, ETA 1 min 33 s, 0 failed, 1 in flight", ()),
+        (60, 0, "38/40, 1 in flight", ("gen/min", "ETA", "failed")),
+    ],
+)
+def test_the_generating_line_fits_the_terminal_keeping_what_is_in_flight(
+    monkeypatch, width, failed, shown, gone
+):
+    """The newcomer's F10: at 80 columns the line wrapped and "1 in flight" went to a
+    second line. The bar narrows and then goes, "0 failed" goes before it, then the ETA
+    and the rate; the count and the requests in flight stay."""
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    display, _, now = _phases_text(width)
+    monkeypatch.setattr(progress, "LISTENERS", [display.update])
+    display.done("preparing", 0.42, "4 configs, suite capitals")
+    display.done("checking hosts", 1.8, "local: reachable, models there")
+    display.phase("starting Prefect", "a local server")
+    now[0] += 11
+    monkeypatch.setattr(display.progress.columns[2], "in_flight", lambda: 1)
+    progress.announce_step("demo", "generating", 40)
+    now[0] += 67
+    display.update(progress.Reading("demo", 38, 40, failed, 26.8 / 60, 93.0))
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", _drawn(display)).splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "preparing",
+        "checking",
+        "starting",
+        "generating",
+    ]
+    assert max(len(line) for line in lines) <= width
+    assert shown in lines[-1] and lines[-1].endswith("1 min 7 s")
+    assert not any(part in lines[-1] for part in gone)
