@@ -10,6 +10,7 @@ import pandas as pd
 
 from evaluation.spec import Config
 from evaluation.spec._params import NAMES, PARAMETERS
+from selection._choice import checked_basis
 from selection._evidence_rule import EVIDENCE_WEIGHT
 from selection.features import add_parameter_b
 from selection.frame import CONFIG_COLUMNS
@@ -120,6 +121,16 @@ def option(
             if h in model.configs.index
         ),
     }
+    checked = float(row.get("latency_p95_safe", np.nan))
+    held: dict[str, Any] = {}
+    if np.isfinite(checked):  # the p95 a latency limit holds it to
+        held["latency_p95_checked_s"] = checked
+        held["latency_p95_checked_by"] = checked_basis(
+            bool(row.get("latency_p95_by_median", False)),
+            bool(row.get("latency_p95_by_tail", False)),
+            float(row.get("latency_tail_ratio", np.nan)),
+            bool(row.get("latency_tail_own", False)),
+        )
     return Option(
         config_hash=str(row["config_hash"]),
         model=str(row["model"]),
@@ -137,6 +148,7 @@ def option(
         measurement_weight=weight if measured else 0.0,
         **(predicted if measured else {}),
         **estimates,
+        **held,
     )
 
 

@@ -70,19 +70,7 @@ def violations(
             strict=True,
         ):
             if not value <= limit:
-                how = f"with margin: {SAFETY_Z:g} sd of its error above its estimate"
-                if bool(median):
-                    how = (
-                        f"its median with margin × {ratio:.2f}, the model's measured "
-                        "p95 / median on the task type"
-                    )
-                elif bool(tail) and bool(whose):
-                    how = f"its median × {ratio:.2f}, its own measured p95 / median bound"
-                elif bool(tail):
-                    how = (
-                        f"its median × {ratio:.2f}, the model's measured p95 / median on "
-                        "the task type (a slow call its own generations may not have shown)"
-                    )
+                how = checked_basis(bool(median), bool(tail), float(ratio), bool(whose))
                 shown, bound = distinct_figures(value, limit)
                 item.append(f"{what} {shown} {unit} ({how}) > {bound} {unit}")
     if min_quality is not None:
@@ -90,6 +78,25 @@ def violations(
             if value < min_quality:
                 item.append(f"estimated quality {100 * value:.1f}% < {100 * min_quality:.1f}%")
     return problems, [tuple(item) for item in found]
+
+
+def checked_basis(by_median: bool, by_tail: bool, ratio: float, own: bool) -> str:
+    """Which figure a candidate's p95 is held to a limit by (``<target>_safe``): its
+    estimate raised by its margin, or its median times a tail ratio where that is larger
+    (:func:`selection.recommender._with_tail_bounds`)."""
+    if by_median:
+        return (
+            f"its median with margin × {ratio:.2f}, the model's measured p95 / median on "
+            "the task type"
+        )
+    if by_tail and own:
+        return f"its median × {ratio:.2f}, its own measured p95 / median bound"
+    if by_tail:
+        return (
+            f"its median × {ratio:.2f}, the model's measured p95 / median on the task type "
+            "(a slow call its own generations may not have shown)"
+        )
+    return f"with margin: {SAFETY_Z:g} sd of its error above its estimate"
 
 
 def miss(row: pd.Series, request: dict[str, Any]) -> float:

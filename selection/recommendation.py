@@ -94,6 +94,11 @@ class Option:
     latency_pooled_with: tuple[str, ...] = ()
     """The configs (labels) its measured latency was pooled with: they differ from it
     only in sampling settings (none: its own calls alone; never when ranking by speed)."""
+    latency_p95_checked_s: float | None = None
+    """The p95 a latency limit holds it to: ``latency_p95_s`` raised by its margin, or its
+    median times its model's measured p95 / median where that is larger
+    (``latency_p95_checked_by`` says which); above the p95 estimate shown."""
+    latency_p95_checked_by: str = ""
 
     def config(self) -> Config:
         """The configuration, ready for a sweep or a backend request."""
@@ -258,6 +263,11 @@ def _describe_choice(choice: Option) -> list[str]:
             f"{_seconds(choice.latency_p95_s.value)} [{_seconds(choice.latency_p95_s.low)}–"
             f"{_seconds(choice.latency_p95_s.high)}]" + _pooled_with(choice)
         )
+        if choice.latency_p95_checked_s is not None:
+            numbers.append(
+                f"a latency limit holds it to p95 {_seconds(choice.latency_p95_checked_s)} "
+                f"({choice.latency_p95_checked_by})"
+            )
     if choice.energy_j is not None:
         numbers.append(f"energy {choice.energy_j.value:.0f} J/generation")
     evidence = choice.evidence

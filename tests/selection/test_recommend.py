@@ -724,3 +724,19 @@ def test_configs_measured_since_the_version_answering_are_named_with_how_to_incl
         said + f"version {later}, trained since and not promoted, may have it: `evalflow "
         f"recommend qa --version {later}`; or `evalflow retrain` to train on everything"
     )
+
+
+def test_the_answer_shows_the_p95_a_latency_limit_holds_the_pick_to(trained):
+    """A newcomer read "p95 1.43 s" in the answer, then `--max-latency 3` refused that
+    config as 3.12 s (its median × its model's p95 / median): the answer now shows the
+    figure a limit checks, and a limit just above it keeps the pick, just below refuses it."""
+    answer = recommend_from_model(trained.model, "qa")
+    pick = answer.choice
+    held = pick.latency_p95_checked_s
+    assert held is not None and held >= pick.latency_p95_s.value
+    assert pick.latency_p95_checked_by
+    assert f"a latency limit holds it to p95 {significant(held)} s (" in answer.explain()
+    kept = recommend_from_model(trained.model, "qa", max_latency_s=held * 1.001)
+    assert kept.choice.config_hash == pick.config_hash
+    refused = recommend_from_model(trained.model, "qa", max_latency_s=held * 0.999)
+    assert refused.choice is None or refused.choice.config_hash != pick.config_hash
