@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import JSON, Column, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
-from evaluation.storage.models import utcnow
+from evaluation.storage.models import Table, utcnow
 
 
-class SelectorVersion(SQLModel, table=True):
+class SelectorVersion(Table, table=True):
     __tablename__ = "selector_versions"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -45,7 +45,7 @@ class SelectorVersion(SQLModel, table=True):
     notes: list[str] = Field(default_factory=list, sa_column=Column(JSON))
 
 
-class SelectorBlob(SQLModel, table=True):
+class SelectorBlob(Table, table=True):
     __tablename__ = "selector_blobs"
 
     version_id: int = Field(foreign_key="selector_versions.id", primary_key=True)
@@ -53,7 +53,7 @@ class SelectorBlob(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
-class RecommendationLog(SQLModel, table=True):
+class RecommendationLog(Table, table=True):
     __tablename__ = "recommendation_log"
 
     id: int | None = Field(default=None, primary_key=True)

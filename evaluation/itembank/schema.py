@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from evaluation.storage.models import utcnow
+from evaluation.storage.models import Table, utcnow
 
 
-class ItemBank(SQLModel, table=True):
+class ItemBank(Table, table=True):
     """One calibration of a suite's cases on one metric: the suite's content digest
     (``suites.fingerprint``) it was calibrated on, the configs (hashes) and model
     families it rests on, how many scores, and how well it fits what it did not see
@@ -41,7 +41,7 @@ class ItemBank(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class BankCase(SQLModel, table=True):
+class BankCase(Table, table=True):
     """A case's parameters in one bank: difficulty b, discrimination a, and the Laplace
     covariance of (log a, b)."""
 
@@ -57,7 +57,7 @@ class BankCase(SQLModel, table=True):
     cov_log_a_b: float
 
 
-class BankAbility(SQLModel, table=True):
+class BankAbility(Table, table=True):
     """A config's ability in one bank, with its standard error."""
 
     __tablename__ = "item_bank_abilities"

@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from evaluation.storage.models import utcnow
+from evaluation.storage.models import Table, utcnow
 
 
-class ReviewPair(SQLModel, table=True):
+class ReviewPair(Table, table=True):
     """Two generations of one case shown side by side; ``generation_a`` is shown on the
     left as "A". The sides are drawn at random once, when the pair is made."""
 
@@ -38,7 +38,7 @@ RATED_IN_EXPERIMENT = (
 )
 
 
-class Rating(SQLModel, table=True):
+class Rating(Table, table=True):
     """One rater's stars for one criterion of one generation, or (criterion
     "preference") their preference in a pair: "A", "B" or "tie" as the pair shows it."""
 
@@ -57,7 +57,7 @@ class Rating(SQLModel, table=True):
     superseded_by: int | None = Field(default=None, foreign_key="ratings.id")
 
 
-class Judgement(SQLModel, table=True):
+class Judgement(Table, table=True):
     """A judge model's verdict. Pointwise: ``stars`` for ``criterion`` of
     ``generation_id`` (None when unscored; ``reason`` says why). Pairwise (criterion
     "preference"): ``generation_id`` was shown first and ``other_generation_id`` second,

@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
-from evaluation.storage.models import utcnow
+from evaluation.storage.models import Table, utcnow
 
 
-class SeriesRun(SQLModel, table=True):
+class SeriesRun(Table, table=True):
     """One run's place in a series: the series it belongs to (``explicit`` when the user
     named it, ``evalflow run --series``; else the spec's name) and the content digest of
     the suite it ran, as it was then (the suites table keeps only the latest)."""
@@ -27,7 +27,7 @@ class SeriesRun(SQLModel, table=True):
     recorded_at: datetime = Field(default_factory=utcnow)
 
 
-class RunModel(SQLModel, table=True):
+class RunModel(Table, table=True):
     """What one model of a run really was on one host, as the server said: its digest
     and quantisation (Ollama ``/api/tags``), the server's version (``/api/version``) and
     the context length the loaded model got (Ollama ``/api/ps``, llama.cpp ``/props``).
@@ -45,7 +45,7 @@ class RunModel(SQLModel, table=True):
     context_length: int | None = None
 
 
-class CalibratedNight(SQLModel, table=True):
+class CalibratedNight(Table, table=True):
     """A run of a series made at the calibrated level (some of the suite's
     ``suite_cases``): the watch judges the series on those cases, in the item bank's
     full-suite estimate (docs/trends.md); ``case_ids`` are those cases. ``escalated``:
