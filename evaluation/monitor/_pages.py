@@ -105,8 +105,10 @@ def add_monitor(
             **page_context,
         )
 
+    # path parameters read from the request, as the view's pages read theirs (a typed
+    # argument is a pydantic field made as the route is added: evaluation.view.app)
     @app.get("/series/{name}", response_class=HTMLResponse)
-    def series_page(name: str) -> HTMLResponse:
+    def series_page(request: Request) -> HTMLResponse:
         from evaluation.itembank import BankEstimates
         from evaluation.series import (
             SeriesNotFound,
@@ -116,6 +118,7 @@ def add_monitor(
             watch_and_keep,
         )
 
+        name = request.path_params["name"]
         with session_scope(engine) as session:
             try:
                 watch = watch_and_keep(session, name, banks=BankEstimates(session))
@@ -141,9 +144,9 @@ def add_monitor(
         return _json(request, payload)
 
     @app.get("/e/{experiment}/live", response_class=HTMLResponse)
-    def run_page(experiment: str) -> HTMLResponse:
+    def run_page(request: Request) -> HTMLResponse:
         with session_scope(engine) as session:
-            facts = run_facts(session, experiment)
+            facts = run_facts(session, request.path_params["experiment"])
             board = None
             if facts["status"] != "running":
                 from evaluation.view.stored import summary_page
@@ -164,9 +167,9 @@ def add_monitor(
         )
 
     @app.get("/api/runs/{experiment}")
-    def run_json(experiment: str, request: Request) -> Response:
+    def run_json(request: Request) -> Response:
         with session_scope(engine) as session:
-            facts = run_facts(session, experiment)
+            facts = run_facts(session, request.path_params["experiment"])
         return _json(request, facts)
 
     async def _form(request: Request) -> dict[str, str]:
