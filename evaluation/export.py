@@ -5,7 +5,8 @@ metric), aggregates (means with intervals and run facts), comparisons (the store
 comparisons of the experiment; computed afresh, and marked so, when none are stored),
 ratings (every human rating, superseded ones included and marked), judgements (judge
 verdicts) and stages (a pipeline's model calls with their transcripts; by default only
-where an experiment stored some). Every row carries the experiment's id and name; a row
+where a case ran a pipeline: a sweep of single calls stores a stage row per generation,
+its own call, written only when asked for). Every row carries the experiment's id and name; a row
 of one config carries its hash, label, model, one column per generation parameter and
 its template; a comparison names both sides by hash, label and model. One concept has
 one column name at every level (``config_hash``, ``case_group``); docs/export-schema.md
@@ -41,7 +42,7 @@ from evaluation.storage.repository import (
     get_experiment,
     scores_frame,
 )
-from evaluation.storage.stages import exported_stages, has_stages
+from evaluation.storage.stages import exported_stages, has_pipeline_stages
 
 Format = Literal["csv", "json", "parquet", "excel"]
 EXCEL_CELL_LIMIT = 32_767
@@ -56,8 +57,8 @@ def export_experiment(
     fmt: str = "csv",
     levels: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Write the chosen ``levels`` (default: all, ``stages`` only where the experiment
-    stored pipeline stages) of ``experiment`` under ``out_dir`` as
+    """Write the chosen ``levels`` (default: all, ``stages`` only where a case ran a
+    pipeline) of ``experiment`` under ``out_dir`` as
     ``<experiment>-<level>.<ext>`` (Excel: ``<experiment>.xlsx``); returns the paths."""
     if fmt not in FORMATS:
         raise EvalError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -65,7 +66,7 @@ def export_experiment(
     if unknown:
         raise EvalError(f"unknown export level(s) {unknown}; choose from {', '.join(LEVELS)}")
     row = get_experiment(session, experiment)
-    if not levels and not has_stages(session, int(row.id)):
+    if not levels and not has_pipeline_stages(session, int(row.id)):
         levels = [level for level in LEVELS if level != "stages"]  # a sweep of single calls
     chosen = list(dict.fromkeys(levels or LEVELS))
     frames = {level: level_frame(session, row, level) for level in chosen}

@@ -180,9 +180,14 @@ def exported_stages(session: Session, experiment_id: int) -> pd.DataFrame:
     return frame
 
 
-def has_stages(session: Session, experiment_id: int) -> bool:
-    """Whether the experiment stored any pipeline stage."""
-    found = session.exec(select(StageRow.id).where(StageRow.experiment_id == experiment_id))
+def has_pipeline_stages(session: Session, experiment_id: int) -> bool:
+    """Whether a case of the experiment ran a pipeline other than ``single`` (whose one
+    call a case stores too: a stage row per generation, the generation's own call)."""
+    found = session.exec(
+        select(CaseRun.case_uid).where(
+            CaseRun.experiment_id == experiment_id, CaseRun.pipeline != SINGLE
+        )
+    )
     return found.first() is not None
 
 

@@ -257,7 +257,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--level",
         action="append",
         choices=LEVELS,
-        help="what to export (repeatable; default: all, stages where a pipeline stored them)",
+        help="what to export (repeatable; default: all, stages where a case ran a pipeline)",
     )
     p.add_argument(
         "--out",

@@ -75,16 +75,27 @@ def test_every_level_is_written_and_reads_back(db, tmp_path, fmt):
 
 
 def test_stages_are_exported_by_default_only_where_a_pipeline_stored_them(tmp_path):
-    """The newcomer's F12: the per-call stages were only in the view and the database."""
+    """The newcomer's F12: the per-call stages were only in the view and the database.
+    And their F11: a sweep of single calls stores a `generate` stage per generation (its
+    own call), and the default export wrote them, one row per generation, though
+    export-schema.md said the level is for pipelines: now only `--level stages` does."""
+    from evaluation.storage.models import CaseRun, StageRow
+
     plain = build_review_db(f"sqlite:///{tmp_path / 'p.db'}", n_cases=2)
     with Session(plain.engine) as session:
+        key = {"experiment_id": plain.experiment_id, "config_hash": plain.configs[0].hash}
+        key |= {"case_uid": f"{plain.suite.name}/{plain.suite.cases[0].id}"}
+        session.add(CaseRun(**key, pipeline="single", wall_s=0.5, calls=1))
+        session.add(StageRow(**key, position=0, stage="generate", model="m:1b", wait_s=0.1))
+        session.commit()
         paths = export_experiment(session, plain.experiment, out_dir=tmp_path, fmt="csv")
         assert not [p for p in paths if "stages" in p.name]  # a sweep of single calls
         (asked,) = export_experiment(
             session, plain.experiment, out_dir=tmp_path, fmt="csv", levels=["stages"]
         )
     frame = pd.read_csv(asked)
-    assert frame.empty and {"stage", "prompt", "output", "retrieved"} <= set(frame.columns)
+    assert frame["stage"].tolist() == ["generate"] and frame["wait_s"].tolist() == [0.1]
+    assert {"stage", "prompt", "output", "retrieved"} <= set(frame.columns)
 
 
 def test_excel_writes_one_workbook_with_a_sheet_per_level(db, tmp_path):

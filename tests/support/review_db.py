@@ -148,10 +148,11 @@ def add_stages(session, db: ReviewDB) -> None:
     """Two model calls (map, then reduce) for the first config's first case, as a
     map_reduce pipeline stores them, transcript included; and the corpus's embedding, a
     call shared by the whole run."""
-    from evaluation.storage.models import StageRow
+    from evaluation.storage.models import CaseRun, StageRow
 
     config, case = db.configs[0].hash, f"{db.suite.name}/{db.suite.cases[0].id}"
     key = {"experiment_id": db.experiment_id, "config_hash": config, "case_uid": case}
+    session.add(CaseRun(**key, pipeline="map_reduce", wall_s=2.25, calls=2))
     map_call = {"stage": "map", "start_s": 0.0, "duration_s": 1.5, "wait_s": 0.25}
     map_call |= {"prompt_tokens": 120, "output_tokens": 12, "estimated_prompt_tokens": 118}
     map_call |= {"prompt": [["user", "Summarise: the first chunk"]], "output": "a summary"}
