@@ -108,13 +108,16 @@ def _state(stream: StreamVerdict) -> str:
     return stream.state
 
 
-def _learning(s: StreamVerdict, learning: int) -> str:
+def _runs_to_learn(s: StreamVerdict, learning: int) -> int:
     """How many more full runs the stream's segment needs before its runs are judged:
     its first full run is the reference, the next ``learning`` teach the watch."""
     start = next((i for i, n in enumerate(s.nights) if n.experiment == s.segment_start), 0)
     full = sum(not n.partial for n in s.nights[start:])
-    left = max(learning + 2 - full, 1)
-    return f"learning ({counted(left, 'more full run')} before judging)"
+    return max(learning + 2 - full, 1)
+
+
+def _learning(s: StreamVerdict, learning: int) -> str:
+    return f"learning ({counted(_runs_to_learn(s, learning), 'more full run')} before judging)"
 
 
 def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
@@ -139,12 +142,13 @@ def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
         )
     )
     line = sparkline(shown, cut)
-    state = _state(s)
+    # an unjudged night is not "ok": its judged column says why (a moved one still says so)
+    state = "" if last.p is None and s.state == "ok" else f"  {_state(s)}"
     value = s.estimated or f"{_value(last.value, s.metric)}{interval}"
     evidence = "/".join(evidence_figures(last.evidence, s.threshold))
     return (
         f"  {s.metric:<14} {line:<{width}} {value}"
-        f"  change {change}  {judged}  evidence {evidence}  {state}"
+        f"  change {change}  {judged}  evidence {evidence}{state}"
     )
 
 
@@ -192,11 +196,10 @@ def alarm_lines(watch: SeriesWatch) -> list[str]:
     link; a later run not completed, or partial, is named as not judged."""
     last, judged, after = watch.last, watch.judged, watch.unjudged_after
     if not watch.alarms:
-        if not after:
-            return [f"no alarm on {last.experiment}."]
         if judged is None:
-            return [f"no alarm: {after}."]
-        return [f"no alarm on {judged.experiment}; {after}."]
+            return [f"no alarm: {after}." if after else f"no alarm on {last.experiment}."]
+        quiet = _learning_still(watch, judged.experiment) or f"no alarm on {judged.experiment}"
+        return [f"{quiet}; {after}." if after else f"{quiet}."]
     run = judged.experiment if judged else last.experiment  # alarms come from a judged run
     lines = [f"ALARM on {run}{'; ' + after if after else ''}:"]
     for s in watch.alarms:
@@ -210,6 +213,19 @@ def alarm_lines(watch: SeriesWatch) -> list[str]:
             f"(evalflow view {shlex.quote(s.judged_night.experiment)})"
         )
     return lines
+
+
+def _learning_still(watch: SeriesWatch, run: str) -> str:
+    """Where no stream judged ``run`` (each still learning), what is left to learn: "no
+    alarm" would claim a verdict the watch did not give."""
+    nights = [(s, n) for s in watch.streams for n in s.nights if n.experiment == run]
+    if not nights or any(n.p is not None for _, n in nights):
+        return ""
+    left = max(_runs_to_learn(s, watch.settings.learning) for s, _ in nights)
+    return (
+        f"nothing judged on {run} yet: the watch learns the series' noise for "
+        f"{counted(left, 'more full run')}"
+    )
 
 
 def accepted_lines(watch: SeriesWatch, accepted: str) -> list[str]:
@@ -408,19 +424,21 @@ def _too_small(result: GateResult, stated: float) -> str:
     checks = [c for c in result.cases if c.detectable is not None]
     worst = max(checks, key=lambda c: c.detectable or 0.0)
     need = math.ceil(worst.n * ((worst.detectable or 0.0) / stated) ** 2)
+    collapse = " (beyond the metric's range: only a collapse)" if worst.detectable > 1 else ""
     if len(checks) <= 3:
-        each = "; ".join(
-            f"{c.metric} of {c.label} ({c.n} cases): {c.detectable:.2f}" for c in checks
+        each = "the drop each quality check catches 4 times in 5: " + "; ".join(
+            f"{c.metric} of {c.label} ({c.n} cases) {c.detectable:.2f}" for c in checks
         )
     else:
         low = min(c.detectable or 0.0 for c in checks)
-        each = f"{len(checks)} checks: {low:.2f} to {worst.detectable:.2f}"
-    collapse = " (beyond the metric's range: only a collapse)" if worst.detectable > 1 else ""
+        each = (
+            f"the drop its {len(checks)} quality checks catch 4 times in 5 goes from "
+            f"{low:.2f} to {worst.detectable:.2f}"
+        )
     return (
-        f"note: the suite is too small for this gate to catch a {stated:g} drop: the drop "
-        f"each quality check catches 4 times in 5 is {each}{collapse}; {worst.metric} of "
-        f"{worst.label} would need about {need} cases (`evalflow trends` pools a series' "
-        "nights and catches smaller drops: docs/trends.md)"
+        f"note: the suite is too small for this gate to catch a {stated:g} drop: {each}"
+        f"{collapse}; {worst.metric} of {worst.label} would need about {need} cases "
+        "(`evalflow trends` pools a series' nights and catches smaller drops: docs/trends.md)"
     )
 
 

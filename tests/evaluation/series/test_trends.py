@@ -385,7 +385,7 @@ def test_the_gate_says_when_its_cases_are_too_few_to_catch_a_drop(engine):
         text = gate_text(small)
         assert (
             "note: the suite is too small for this gate to catch a 0.1 drop: the drop each "
-            "quality check catches 4 times in 5 is exact_match of m:1b t=0 (3 cases): "
+            "quality check catches 4 times in 5: exact_match of m:1b t=0 (3 cases) "
             f"{quality.detectable:.2f} (beyond the metric's range: only a collapse); "
             "exact_match of m:1b t=0 would need about "
         ) in text
@@ -396,7 +396,26 @@ def test_the_gate_says_when_its_cases_are_too_few_to_catch_a_drop(engine):
         drops = [c.detectable for c in full.cases if c.detectable is not None]
         assert full.underpowered is not None and len(drops) == 2 and min(drops) > 0.1
         note = next(x for x in gate_text(full).splitlines() if "too small" in x)
-        assert all(f": {d:.2f}" in note for d in drops) and "collapse" not in note
+        assert all(f"(60 cases) {d:.2f}" in note for d in drops) and "collapse" not in note
+
+
+def test_the_gates_power_note_over_many_checks_gives_their_range():
+    """The newcomer's F9: over more than 3 checks the note read "the drop each quality
+    check catches 4 times in 5 is 8 checks: 0.36 to 0.82"."""
+    from types import SimpleNamespace
+
+    from evaluation.series._render import _too_small
+
+    checks = [
+        SimpleNamespace(metric="contains", label=f"m t={t}", n=10, detectable=d)
+        for t, d in enumerate((0.36, 0.5, 0.61, 0.7, 0.82))
+    ]
+    note = _too_small(SimpleNamespace(cases=checks), 0.1)
+    assert note.startswith(
+        "note: the suite is too small for this gate to catch a 0.1 drop: the drop its 5 "
+        "quality checks catch 4 times in 5 goes from 0.36 to 0.82; contains of m t=4 would "
+        "need about 673 cases"
+    )
 
 
 def test_a_pass_at_a_tiny_alpha_says_in_its_verdict_which_drops_it_could_not_see(engine):
@@ -475,6 +494,26 @@ def test_a_partial_night_does_not_lengthen_learning_and_a_drop_while_learning_sh
     (one,) = [x for x in trends_text(watch_series(Session(engine), "learn1")).splitlines()
               if x.startswith("  exact_match")][:1]  # fmt: skip
     assert "learning (4 more full runs before judging)" in one
+
+
+def test_a_series_still_learning_says_nothing_was_judged(engine):
+    """The newcomer's F9: 3 runs in, each row read "learning (1 more full run before
+    judging) … ok" and the last line "no alarm on mine-n3." though nothing was judged."""
+    with session_scope(engine) as session:
+        names = add_nights(session, 4, series="young", seed=3)
+    text = trends_text(watch_series(Session(engine), "young"))
+    rows = [x for x in text.splitlines() if x.startswith("  ")]
+    assert rows and all("learning (1 more full run before judging)" in x for x in rows)
+    assert not any(x.endswith(" ok") for x in rows)
+    assert text.endswith(
+        f"nothing judged on {names[-1]} yet: the watch learns the series' noise for "
+        "1 more full run."
+    )
+    with session_scope(engine) as session:
+        add_nights(session, 1, series="young", seed=3, first=4)
+    judged = trends_text(watch_series(Session(engine), "young"))
+    assert judged.splitlines()[-1].startswith("no alarm on young")
+    assert any(x.endswith(" ok") for x in judged.splitlines())
 
 
 def test_the_gate_leaves_out_the_checks_named_in_skip_and_says_so(engine):
