@@ -296,9 +296,9 @@ def _describe_choice(choice: Option) -> list[str]:
             f" ± {100 * se:.1f} (standard error)" if se is not None else ""
         )
         how = (
-            "its own cases (the multilevel model of the task type's measured configs reads "
-            "it far less surely: too few configs for its effects, or suites it cannot tell "
-            "from settings)"
+            "its own cases at the task type's suite mix (the multilevel model of the task "
+            "type's measured configs reads it far less surely: too few configs for its "
+            "effects, or suites it cannot tell from settings)"
             if choice.measured_quality_own
             else "read with the task type's other measured configs (multilevel model)"
         )

@@ -83,6 +83,7 @@ from selection.shrinkage import (
     quality_fit,
     shared_case_variance,
 )
+from selection.suite_mix import NO_RELATIVE, shared_case_mean, suite_mix, suites_label
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
 MAX_VERSION = 2**53  # as the CLI's --version: past it a database's integer overflows
@@ -236,7 +237,8 @@ def recommend_from_model(
         if thin is None:
             kept = hand_floor(feasible, chosen, by_hand, _shared_error(model, feasible, task_type))
         elif (above := measured_above(feasible, chosen, by_hand)) is not None:
-            notes.append(_thin_data_note(feasible.loc[above], feasible.loc[chosen], thin))
+            shared = _on_its_cases(model, task_type, above, chosen)
+            notes.append(_thin_data_note(feasible.loc[above], feasible.loc[chosen], thin, shared))
         if kept is not None:
             overruled = overruled or option(model, feasible.loc[chosen], task_type)
             chosen = kept.index
@@ -277,12 +279,10 @@ def recommend_from_model(
     if (metric := _quality_metric_note(model, task_type)) is not None:
         notes.append(metric)
     if (shared := float(row.get("quality_shared_sd", 0.0))) >= SHARED_NOTE_SD:
-        notes.append(
-            f"the quality interval includes ±{100 * model.targets['quality'].z * shared:.1f} "
-            "points every candidate shares: they were measured on the same cases, and "
-            "other cases could score them all higher or lower; comparing them, this "
-            "error cancels"
-        )
+        points = 100 * model.targets["quality"].z * shared
+        notes.append(_shared_note(points, model, table, task_type))
+    if (mixed := _mix_note(model, row, task_type)) is not None:
+        notes.append(mixed)
     if (weighing := _weight_note(row)) is not None:
         notes.append(weighing)
     if (assumed := assumptions_note(assumption_checks(model, task_type), task_type)) is not None:
@@ -302,7 +302,7 @@ def recommend_from_model(
         excluded_best=excluded_best,
         refused_better=refused_better,
         overruled=overruled,
-        suggestions=to_measure(feasible, chosen),
+        suggestions=to_measure(feasible, chosen, _missing_suites(model, task_type)),
         notes=tuple(notes),
         speed_tie=tie,
         **base,
@@ -355,27 +355,118 @@ MEASURE_CASES = 30
 (more)."""
 
 
-def to_measure(feasible: pd.DataFrame, chosen: Any) -> tuple[str, ...]:
+def to_measure(
+    feasible: pd.DataFrame, chosen: Any, missing: Mapping[str, tuple[str, ...]] | None = None
+) -> tuple[str, ...]:
     """What to measure next when the answer is uncertain: up to ``MAX_TO_MEASURE``
     feasible candidates, not the pick, measured on fewer than ``MEASURE_CASES`` cases,
     whose 90% interval reaches above the pick's estimate (they may be better), the most
     promising (highest upper end) first. Measuring them settles whether the pick
-    stands; none: the answer is settled as far as the candidates go."""
+    stands; none: the answer is settled as far as the candidates go. ``missing``: per
+    config hash the task type's suites it was not run on (:mod:`selection.suite_mix`);
+    such a candidate is to be measured there, and so is the pick when it was not run on
+    a suite its rivals were (a newcomer's pick measured on an easy suite alone had no
+    `next:` line although its twin, level with it there, had run on a harder one too)."""
+    missing = missing or {}
     pick = float(feasible.loc[chosen, "quality"])
     cases = feasible.get("measured_n_cases", pd.Series(0.0, index=feasible.index)).fillna(0)
     open_ = feasible[
         (feasible.index != chosen) & (feasible["quality_high"] > pick) & (cases < MEASURE_CASES)
     ].sort_values("quality_high", ascending=False)
     found = []
-    for index, row in open_.head(MAX_TO_MEASURE).iterrows():
+    rivals = not open_.empty or len(feasible) > 1
+    if missing.get(str(chosen)) and rivals:
+        row = feasible.loc[chosen]
+        found.append(
+            f"measure the pick, {params_label(row)} (hash {chosen}), on "
+            f"{suites_label(missing[str(chosen)])}: it was not run there, so its estimate "
+            "there is read from other configs; that settles whether it stands"
+        )
+    for index, row in open_.head(MAX_TO_MEASURE - len(found)).iterrows():
         done = int(cases[index])
         so_far = f"{done} cases so far" if done else "never run on this task type"
+        where = ""
+        if done and missing.get(str(index)):
+            where = f" on {suites_label(missing[str(index)])}"
+            so_far += f", none on {suites_label(missing[str(index)])}"
         found.append(
-            f"measure {params_label(row)} (hash {index}): estimated "
+            f"measure {params_label(row)} (hash {index}){where}: estimated "
             f"{100 * row['quality']:.1f}% [{100 * row['quality_low']:.1f}–"
             f"{100 * row['quality_high']:.1f}%], {so_far}; it may beat the pick"
         )
     return tuple(found)
+
+
+def _missing_suites(model: SelectorModel, task_type: str) -> dict[str, tuple[str, ...]]:
+    """Per measured config of ``task_type``, the task type's suites it was not run on
+    (only those that miss some)."""
+    missing = suite_mix(model, task_type)["missing"]
+    return {str(h): tuple(m) for h, m in missing.items() if m}
+
+
+def _shared_note(points: float, model: SelectorModel, table: pd.DataFrame, task_type: str) -> str:
+    """The error the candidates share from the cases they were measured on: it cancels
+    between configs measured on the same cases, which a newcomer's note claimed of
+    configs run on different suites."""
+    measured = list(table.index[table["measured"].astype(bool)])
+    missing = _missing_suites(model, task_type)
+    apart = [h for h in measured if missing.get(str(h))]
+    if not apart:
+        return (
+            f"the quality interval includes ±{points:.1f} points every candidate shares: "
+            "they were measured on the same cases, and other cases could score them all "
+            "higher or lower; comparing them, this error cancels"
+        )
+    named = "; ".join(
+        f"{params_label(table.loc[h])} not on {suites_label(missing[str(h)])}"
+        for h in apart[:MAX_LISTED]
+    ) + (f"; and {len(apart) - MAX_LISTED} more" if len(apart) > MAX_LISTED else "")
+    return (
+        f"the quality interval includes ±{points:.1f} points for the cases measured: other "
+        "cases could score every config higher or lower; that cancels between candidates "
+        f"measured on the same cases, and these were not all: {named} (compared at the task "
+        "type's suite mix, each suite it was not run on read from other configs)"
+    )
+
+
+def _mix_note(model: SelectorModel, row: pd.Series, task_type: str) -> str | None:
+    """For a pick whose own cases were the measurement and that was not run on every
+    suite of the task type: how its measurement was read at the task type's suite mix."""
+    if not bool(row.get("quality_measurement_own", False)):
+        return None
+    found = suite_mix(model, task_type)
+    if row.name not in found.index or not found.loc[row.name, "missing"]:
+        return None
+    at = found.loc[row.name]
+    mix = ", ".join(f"{suite} {100 * share:.0f}%" for suite, share in at["mix"].items())
+    missing = suites_label(at["missing"])
+    if at["read_from"] == NO_RELATIVE:
+        return (
+            f"its measurement is its own cases alone: it was not run on {missing}, and no "
+            "config run on its suites was run there either, so it is not compared with the "
+            "others on the same cases"
+        )
+    return (
+        f"its measurement is read at the task type's suite mix ({mix}): it was not run on "
+        f"{missing}, so its mean there is its mean on its own suites plus how much lower or "
+        f"higher {at['read_from']}'s configs scored there than on those suites "
+        f"({100 * float(row['measured_quality_mean']):.1f}% on its own cases → "
+        f"{100 * float(at['mean']):.1f}%)"
+    )
+
+
+def _on_its_cases(model: SelectorModel, task_type: str, hand: Any, chosen: Any) -> str:
+    """What the pick scored on the by-hand choice's cases, where the two were run on
+    different suites (their means are over different cases); else ""."""
+    missing = _missing_suites(model, task_type)
+    if missing.get(str(hand), ()) == missing.get(str(chosen), ()):
+        return ""
+    mean, n = shared_case_mean(model, task_type, str(chosen), str(hand))
+    if not n:
+        return ""
+    return (
+        f", over other suites than the pick's: on those {n} cases the pick scored {100 * mean:.1f}%"
+    )
 
 
 def assumptions_note(checks: list[Any], task_type: str) -> str | None:
@@ -651,15 +742,16 @@ def _weight_note(row: pd.Series) -> str | None:
     )
 
 
-def _thin_data_note(hand: pd.Series, row: pd.Series, thin: str) -> str:
-    """Why the pick stands although the by-hand choice ``hand`` was measured above it."""
+def _thin_data_note(hand: pd.Series, row: pd.Series, thin: str, shared: str = "") -> str:
+    """Why the pick stands although the by-hand choice ``hand`` was measured above it;
+    ``shared``: what the pick scored on its cases where they were run on other suites."""
     se = hand.get("measured_quality_se")
     shown = f" ± {100 * se:.1f}" if se is not None and np.isfinite(se) else ""
     return (
         f"{params_label(hand)} was measured higher ({100 * hand['measured_quality_mean']:.1f}"
         f"{shown} on {int(hand['measured_n_cases'])} cases) than this pick is estimated "
-        f"({100 * row['quality']:.1f}); {thin}, so the pick is the model's: the best of many "
-        "means over so few cases is mostly the luckiest"
+        f"({100 * row['quality']:.1f}){shared}; {thin}, so the pick is the model's: the best "
+        "of many means over so few cases is mostly the luckiest"
     )
 
 

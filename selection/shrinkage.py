@@ -88,6 +88,7 @@ from selection import multilevel
 from selection.aggregate import QUANTILE_NOISE, unbiased_quantile
 from selection.model import SelectorModel
 from selection.pooling import pool
+from selection.suite_mix import suite_mix
 
 CONFLICT_Z = 3.0
 PRIOR_DF = 4.0
@@ -240,13 +241,15 @@ def quality_measurement(
     than those cases, and they are taken instead: read at a standard error of 2.4
     against its cases' 0.09, a config measured 0 of 8 got 4% of its estimate from the
     measurement and was estimated 62% (a newcomer's real qa runs). Cut to [0, 1], where
-    a quality lies (the fit's suite adjustment read that config at −1.6%)."""
+    a quality lies (the fit's suite adjustment read that config at −1.6%). The own cases
+    are read at the task type's suite mix (:mod:`selection.suite_mix`), so configs run on
+    different suites are not compared on different cases."""
     fit_y, fit_se = multilevel_quality(model, task_type)
     fit_y = fit_y.reindex(index).to_numpy(dtype=float)
     fit_se = fit_se.reindex(index).to_numpy(dtype=float)
-    own_y, own_se = own_quality(model, task_type)
-    own_y = own_y.reindex(index).to_numpy(dtype=float)
-    own_se = own_se.reindex(index).to_numpy(dtype=float)
+    at_mix = suite_mix(model, task_type)
+    own_y = at_mix["mean"].reindex(index).to_numpy(dtype=float)
+    own_se = at_mix["se"].reindex(index).to_numpy(dtype=float)
     own = measured.to_numpy(dtype=bool) & np.isfinite(own_y) & np.isfinite(own_se)
     own &= ~(fit_se <= DEGENERATE_FIT * own_se)  # NaN (no fit) counts as less sure
     y = np.clip(np.where(own, own_y, fit_y), 0.0, 1.0)
