@@ -152,6 +152,7 @@ def live_facts(
         "failures": dict(live.failures or {}) if live else {},
         "gpu": list(live.gpu or []) if live else [],
         "updated_at": _iso(live.updated_at if live else experiment.updated_at),
+        "updated_clock": _utc_clock(live.updated_at if live else experiment.updated_at),
         "started_at": _iso(run.started_at if run else experiment.created_at),
         "flow_run_id": run.flow_run_id if run else None,
     }
@@ -167,9 +168,19 @@ def eta_clock(updated_at: datetime | None, eta_s: float | None) -> str | None:
     row does not change, where a duration would freeze."""
     if updated_at is None or eta_s is None:
         return None
-    written = updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=UTC)
-    end = written.astimezone(UTC) + timedelta(seconds=eta_s)
+    end = _in_utc(updated_at) + timedelta(seconds=eta_s)
     return f"{end:%Y-%m-%d %H:%M} UTC" if eta_s >= 86400 else f"{end:%H:%M:%S} UTC"
+
+
+def _in_utc(value: datetime) -> datetime:
+    """A stored time in UTC (SQLite hands them back without their zone)."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _utc_clock(value: datetime | None) -> str | None:
+    """When the live row was written, for people: ``2026-11-27 06:15:51 UTC`` (the page
+    wrote ``updated_at``'s ISO form and then "UTC": ``06:15:51+00:00 UTC``)."""
+    return f"{_in_utc(value):%Y-%m-%d %H:%M:%S} UTC" if value is not None else None
 
 
 def _iso(value: datetime | None) -> str | None:

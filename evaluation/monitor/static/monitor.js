@@ -76,7 +76,7 @@ if (run && run.dataset.status === "running") {
     set("rate", rate(live));
     set("eta", live.eta_clock || "–");
     set("failed", String(live.failed));
-    set("updated", live.updated_at);
+    set("updated", live.updated_clock);
     const bar = run.querySelector("#bar");
     bar.max = live.total || 1;
     bar.value = live.done;

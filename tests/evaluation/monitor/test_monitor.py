@@ -245,6 +245,8 @@ def test_the_run_page_shows_the_live_figures_then_the_leaderboard(client):
     c, _ = client
     live = _text(c.get(f"/e/{RUNNING}/live").text)
     assert "TimeoutError: no answer in 60 s" in live
+    # the newcomer's F9: "updated 2026-11-27T06:15:51+00:00 UTC", the zone twice
+    assert re.search(r"updated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", live), live
     assert "host-a 2 2" in live.replace("  ", " ")
     done = c.get(f"/e/{NIGHTS[0]}/live").text
     assert 'id="leaderboard"' in done and "#1" in done
