@@ -39,6 +39,7 @@ from evaluation.storage.models import CaseRow, Experiment
 from evaluation.storage.no_results import no_results_line
 from evaluation.storage.repository import case_input, get_experiment
 from evaluation.storage.runs import experiment_status, with_status
+from evaluation.view.compiled_templates import compiled_templates
 from evaluation.view.links import experiment_path
 from evaluation.view.matrix import flip_shade, flip_window, quality_grid, varied_parameters
 from evaluation.view.queries import (
@@ -64,6 +65,12 @@ MAX_PER_PAGE = 500
 EXPORT_PER_PAGE = 200  # the list's page size in a static export
 
 
+# The environment's options that shape its compiled templates (kept between starts under
+# their digest: ``compiled_templates``).
+_AUTOESCAPED = ("html",)
+_WHITESPACE = {"trim_blocks": True, "lstrip_blocks": True}
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=ChoiceLoader(
@@ -72,9 +79,9 @@ def _environment() -> Environment:
                 PackageLoader("evaluation.monitor", "templates"),
             ]
         ),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
+        autoescape=select_autoescape(_AUTOESCAPED),
+        bytecode_cache=compiled_templates("view", {"autoescape": _AUTOESCAPED, **_WHITESPACE}),
+        **_WHITESPACE,
     )
     env.filters["num"] = _num
     env.filters["signed"] = _signed
