@@ -4,26 +4,37 @@ in the background while the hosts generate (flows/preload.py)."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 
+import pytest
+
 from flows.preload import when_idle
-from tests.conftest import REPO
-from tests.support.processes import python_output
+from tests.support.processes import python_output, python_run
+
+# A fresh process (what a module loads is seen only in one that had not loaded it) imports
+# the evaluate flow, says which heavy libraries that loaded, preloads the post-generation
+# stages, and says again: one Prefect import (~3.5 s of CPU) for the two tests below, each
+# of which imported it in a process of its own.
+_EVALUATE_THEN_PRELOAD = (
+    "import sys\n"
+    "from flows.evaluate import POST_GENERATION_MODULES\n"
+    "from flows.preload import preload\n"
+    "print(sorted(m for m in ('scipy.stats', 'matplotlib', 'sklearn') if m in sys.modules))\n"
+    "preload(*POST_GENERATION_MODULES).join()\n"
+    "heavy = ('scipy.stats', 'statsmodels', 'scipy.optimize', 'matplotlib')\n"
+    "print(all(m in sys.modules for m in POST_GENERATION_MODULES))\n"
+    "print(sorted(m for m in heavy if m in sys.modules))\n"
+)
 
 
-def test_the_evaluate_flow_starts_without_scipy_stats_or_matplotlib():
-    script = (
-        "import sys\n"
-        "import flows.evaluate\n"
-        "print(sorted(m for m in ('scipy.stats', 'matplotlib', 'sklearn') if m in sys.modules))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+@pytest.fixture(scope="module")
+def evaluate_then_preload() -> list[str]:
+    """The lines :data:`_EVALUATE_THEN_PRELOAD` prints."""
+    return python_output(_EVALUATE_THEN_PRELOAD).splitlines()
+
+
+def test_the_evaluate_flow_starts_without_scipy_stats_or_matplotlib(evaluate_then_preload):
+    assert evaluate_then_preload[0] == "[]"
 
 
 def test_preload_imports_in_the_background_and_leaves_errors_to_the_importer():
@@ -34,29 +45,17 @@ def test_preload_imports_in_the_background_and_leaves_errors_to_the_importer():
         "preload('no_such_module_x', 'tasks.compare').join()\n"
         "print('tasks.compare' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
+    done = python_run(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"], done.stdout
     assert done.stderr == ""  # the failed import did not escape the thread
 
 
-def test_the_preloaded_stages_leave_matplotlib_to_the_report_drawing():
+def test_the_preloaded_stages_leave_matplotlib_to_the_report_drawing(evaluate_then_preload):
     """matplotlib (~27 MiB) loads when the report draws, so a run does not hold it through
     its comparison stage; scipy.stats, statsmodels and scipy.optimize (~70 MiB) load
     nowhere in a run (evaluation/statistics/_plain.py; issue 46)."""
-    script = (
-        "import sys\n"
-        "from flows.evaluate import POST_GENERATION_MODULES\n"
-        "from flows.preload import preload\n"
-        "preload(*POST_GENERATION_MODULES).join()\n"
-        "heavy = ('scipy.stats', 'statsmodels', 'scipy.optimize', 'matplotlib')\n"
-        "print(all(m in sys.modules for m in POST_GENERATION_MODULES))\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
-    )
-    printed = python_output(script)
-    assert printed.split("\n")[:2] == ["True", "[]"], printed
+    assert evaluate_then_preload[1:] == ["True", "[]"], evaluate_then_preload
 
 
 def test_the_preload_waits_while_the_event_loop_is_busy_and_starts_once_it_is_idle():
