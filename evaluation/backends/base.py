@@ -22,6 +22,7 @@ class ModelInfo:
     parameter_size: str = ""  # Ollama's string, e.g. "8.0B"
     quantization: str = ""  # e.g. "Q4_K_M"
     size_bytes: int | None = None
+    owned_by: str = ""  # an OpenAI-compatible ``/v1/models`` entry's: which server says it
 
 
 @dataclass(frozen=True)

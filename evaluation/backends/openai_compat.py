@@ -212,7 +212,10 @@ class OpenAICompatBackend(HttpBackend):
             if route_missing(exc):
                 raise no_api_at_url(exc, self.host) from exc
             raise
-        return [ModelInfo(name=str(entry.get("id", ""))) for entry in payload.get("data") or []]
+        return [
+            ModelInfo(name=str(entry.get("id", "")), owned_by=str(entry.get("owned_by") or ""))
+            for entry in payload.get("data") or []
+        ]
 
     async def preflight(self, models: Iterable[str]) -> dict[str, ModelInfo]:
         """Each requested model → the server's entry (exact ids); ModelNotFound otherwise."""

@@ -444,3 +444,31 @@ def test_a_keyed_host_says_the_key_is_sent_and_a_refused_or_unset_one_fails(
     assert (unset.component, unset.status) == ("spec", "fail")
     assert "environment variable DOC_KEY is not set" in unset.detail
     assert not [c for found in checks.values() for c in found if key in c.detail]
+
+
+@pytest.mark.parametrize(
+    ("owned_by", "seed", "warned"), [("me", None, True), ("me", 7, False), ("vllm", None, False)]
+)
+def test_seedless_sampling_on_llama_cpp_pythons_server_is_a_warning(
+    tmp_path, owned_by, seed, warned
+):
+    """The newcomer's F5: its server draws no fresh randomness for a request without a
+    seed (a fixed chain from each model load), so their temperature 0.8 configs gave the
+    same outputs in 4 runs. It lists every model as owned by "me"."""
+    from evaluation.run._doctor import check_spec
+
+    grid: dict = {"temperature": [0.0, 0.8]} | ({"seed": [seed]} if seed else {})
+    config = StandInConfig(models=("m:1b",), openai_only=True, owned_by=owned_by)
+    with running_standin(config) as server:
+        spec = tmp_path / "s.yaml"
+        host = {"name": "local", "url": server.url, "kind": "openai", "slots": 1}
+        suite = str(REPO / "benchmarks/suites/classify-intent.jsonl")
+        body = {"name": "s", "suite": suite, "models": ["m:1b"], "grid": grid, "hosts": [host]}
+        spec.write_text(yaml.safe_dump(body))
+        checks = asyncio.run(check_spec(spec, timeout_s=5.0))
+    seeds = [c for c in checks if c.component == "seeds local"]
+    assert all(c.status != "fail" for c in checks), checks
+    assert bool(seeds) == warned
+    if warned:
+        assert seeds[0].status == "warn"
+        assert seeds[0].detail.startswith("1 config at temperature > 0 without `seed`: ")

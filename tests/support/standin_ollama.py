@@ -143,6 +143,9 @@ class StandInConfig:
     chat_fails: Mapping[str, str] = field(default_factory=dict)
     # The key a request must carry (``Authorization: Bearer <key>``); None: no key asked.
     api_key: str | None = None
+    # What ``/v1/models`` says owns each model (Ollama: "library"; llama-cpp-python's
+    # server: "me").
+    owned_by: str = "library"
 
 
 @dataclass(frozen=True)
@@ -361,9 +364,8 @@ class StandIn:
             settings = {"n_ctx": self.config.n_ctx}
             await respond_json(send, 200, {"default_generation_settings": settings})
         elif route == ("GET", "/v1/models"):
-            data = [
-                {"id": m, "object": "model", "created": 0, "owned_by": "library"} for m in models
-            ]
+            owner = self.config.owned_by
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": owner} for m in models]
             await respond_json(send, 200, {"object": "list", "data": data})
         else:
             await respond(send, 404, b"404 page not found", b"text/plain")
