@@ -141,6 +141,16 @@ class Driver:
 
 
 @dataclass(frozen=True)
+class ToMeasure:
+    """A candidate a `next:` line names: measuring it settles whether the pick stands.
+    ``suites``: the task type's suites to measure it on (those it was not run on; empty:
+    any of them)."""
+
+    option: Option
+    suites: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Recommendation:
     """The answer to "which config for this task, under these limits?".
 
@@ -160,6 +170,7 @@ class Recommendation:
     refused_better: tuple[Option, ...] = ()  # the next candidates estimated better, refused
     overruled: Option | None = None  # the model's pick, when the evidence overruled it
     suggestions: tuple[str, ...] = ()
+    measure_next: tuple[ToMeasure, ...] = ()  # the candidates the `next:` lines name
     notes: tuple[str, ...] = ()
     speed_tie: str | None = None  # why a pick for speed is not the fastest: a tie on quality
     request: dict[str, Any] = field(default_factory=dict)

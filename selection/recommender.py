@@ -74,7 +74,7 @@ from selection._evidence_rule import (
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import MAX_CACHED, SelectorModel
 from selection.prompt_fit import overflow
-from selection.recommendation import Option, Recommendation
+from selection.recommendation import Option, Recommendation, ToMeasure
 from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import (
     CHECK_CONFIDENCE,
@@ -291,6 +291,7 @@ def recommend_from_model(
         notes.append("the evidence comes (partly) from the SIMULATED backend")
     elif (learnt := _simulated_training_note(model, row)) is not None:
         notes.append(learnt)
+    next_up = measure_next(feasible, chosen, _missing_suites(model, task_type))
     message = f"use {choice.label}" + (" (SIMULATED)" if _simulated(model, choice) else "")
     message += f" ({_limits(request)})" if _limits(request) else ""
     return Recommendation(
@@ -302,7 +303,10 @@ def recommend_from_model(
         excluded_best=excluded_best,
         refused_better=refused_better,
         overruled=overruled,
-        suggestions=to_measure(feasible, chosen, _missing_suites(model, task_type)),
+        suggestions=tuple(text for _, _, text in next_up),
+        measure_next=tuple(
+            ToMeasure(option(model, feasible.loc[i], task_type), suites) for i, suites, _ in next_up
+        ),
         notes=tuple(notes),
         speed_tie=tie,
         **base,
@@ -358,6 +362,14 @@ MEASURE_CASES = 30
 def to_measure(
     feasible: pd.DataFrame, chosen: Any, missing: Mapping[str, tuple[str, ...]] | None = None
 ) -> tuple[str, ...]:
+    """What to measure next when the answer is uncertain, as the `next:` lines say it
+    (:func:`measure_next`)."""
+    return tuple(text for _, _, text in measure_next(feasible, chosen, missing))
+
+
+def measure_next(
+    feasible: pd.DataFrame, chosen: Any, missing: Mapping[str, tuple[str, ...]] | None = None
+) -> list[tuple[Any, tuple[str, ...], str]]:
     """What to measure next when the answer is uncertain: up to ``MAX_TO_MEASURE``
     feasible candidates, not the pick, measured on fewer than ``MEASURE_CASES`` cases,
     whose 90% interval reaches above the pick's estimate (they may be better), the most
@@ -366,7 +378,9 @@ def to_measure(
     config hash the task type's suites it was not run on (:mod:`selection.suite_mix`);
     such a candidate is to be measured there, and so is the pick when it was not run on
     a suite its rivals were (a newcomer's pick measured on an easy suite alone had no
-    `next:` line although its twin, level with it there, had run on a harder one too)."""
+    `next:` line although its twin, level with it there, had run on a harder one too).
+    Each: the row's index, the suites to measure it on (empty: any of the task type's),
+    and the `next:` line."""
     missing = missing or {}
     pick = float(feasible.loc[chosen, "quality"])
     cases = feasible.get("measured_n_cases", pd.Series(0.0, index=feasible.index)).fillna(0)
@@ -374,27 +388,34 @@ def to_measure(
         (feasible.index != chosen) & (feasible["quality_high"] > pick) & (cases < MEASURE_CASES)
     ].sort_values("quality_high", ascending=False)
     found = []
-    rivals = not open_.empty or len(feasible) > 1
-    if missing.get(str(chosen)) and rivals:
-        row = feasible.loc[chosen]
+    if missing.get(str(chosen)) and len(feasible) > 1:
+        row, suites = feasible.loc[chosen], missing[str(chosen)]
         found.append(
-            f"measure the pick, {params_label(row)} (hash {chosen}), on "
-            f"{suites_label(missing[str(chosen)])}: it was not run there, so its estimate "
-            "there is read from other configs; that settles whether it stands"
+            (
+                chosen,
+                suites,
+                f"measure the pick, {params_label(row)} (hash {chosen}), on "
+                f"{suites_label(suites)}: it was not run there, so its estimate there is "
+                "read from other configs; that settles whether it stands",
+            )
         )
     for index, row in open_.head(MAX_TO_MEASURE - len(found)).iterrows():
         done = int(cases[index])
         so_far = f"{done} cases so far" if done else "never run on this task type"
-        where = ""
-        if done and missing.get(str(index)):
-            where = f" on {suites_label(missing[str(index)])}"
-            so_far += f", none on {suites_label(missing[str(index)])}"
+        suites: tuple[str, ...] = missing.get(str(index), ()) if done else ()
+        where = f" on {suites_label(suites)}" if suites else ""
+        if suites:
+            so_far += f", none on {suites_label(suites)}"
         found.append(
-            f"measure {params_label(row)} (hash {index}){where}: estimated "
-            f"{100 * row['quality']:.1f}% [{100 * row['quality_low']:.1f}–"
-            f"{100 * row['quality_high']:.1f}%], {so_far}; it may beat the pick"
+            (
+                index,
+                suites,
+                f"measure {params_label(row)} (hash {index}){where}: estimated "
+                f"{100 * row['quality']:.1f}% [{100 * row['quality_low']:.1f}–"
+                f"{100 * row['quality_high']:.1f}%], {so_far}; it may beat the pick",
+            )
         )
-    return tuple(found)
+    return found
 
 
 def _missing_suites(model: SelectorModel, task_type: str) -> dict[str, tuple[str, ...]]:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
 from evaluation.suites import TASK_TYPES
 from flows.cli import options
+
+if TYPE_CHECKING:
+    from selection.recommendation import Recommendation
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -32,7 +37,45 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if answer.status == "unavailable":  # no usable database or selector: an error, exit 2
         raise EvalError(" ".join(answer.message.split()))
     print(answer.explain())
+    if args.write_spec is not None:
+        return _write_spec(args.write_spec, answer, database)
     return 0 if answer.choice is not None else 1
+
+
+def _write_spec(path: Path, answer: Recommendation, database: str | None) -> int:
+    """`--write-spec FILE`: a spec of the `next:` configs (:mod:`selection.next_spec`);
+    exit 1 with nothing written where there is none to write."""
+    from sqlmodel import Session
+
+    from selection._db import engine_for
+    from selection.next_spec import next_spec, to_yaml
+
+    with engine_for(None, database) as bound, Session(bound) as session:
+        found = next_spec(session, answer)
+    if found is None:
+        why = (
+            "the answer names nothing to measure next"
+            if not answer.measure_next
+            else f"no stored {answer.task_type} experiment to take a suite and hosts from"
+        )
+        print(f"error: --write-spec: {why}; nothing written", file=sys.stderr)
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("x", encoding="utf-8") as out:
+        out.write(to_yaml(found.spec))
+    count = len(found.configs)
+    print(
+        f"wrote {path}: {count} config{'s' * (count != 1)} to measure next on "
+        f"{Path(str(found.spec['suite'])).name} (suite, hosts and metrics of experiment "
+        f"{found.based_on}); `evalflow plan {path}`, `evalflow run {path}`, then "
+        "`evalflow retrain`"
+    )
+    if found.left_out:
+        print(
+            f"  not in it: {'; '.join(found.left_out)} (another suite, or no grid with the "
+            "first): write again once it has run"
+        )
+    return 0
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -118,6 +161,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--version", type=options.count, help="selector version (default: the promoted one)"
+    )
+    p.add_argument(
+        "--write-spec",
+        type=options.new_file,
+        metavar="FILE",
+        help="also write a spec of the configs the next: lines name (plan/run take it)",
     )
     p.set_defaults(func=cmd_recommend)
 

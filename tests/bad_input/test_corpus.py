@@ -1365,6 +1365,9 @@ OPTION_CASES = [
         expect="argument --version: expected a whole number from 1 to 2**53"),
     opt("opt-recommend-version-zero", "recommend", "qa", "--version", "0",
         expect="argument --version: expected a whole number >= 1, got '0'"),
+    opt("opt-recommend-write-spec-exists", "recommend", "qa", "--write-spec", "SPEC",
+        expect="argument --write-spec: expected a file that does not exist yet (nothing is "
+        "overwritten)"),
     opt("opt-retrain-flag-value", "retrain", "--include-simulated=yes",
         expect="argument --include-simulated: ignored explicit argument 'yes'"),
     opt("opt-experiments-extra-word", "experiments", "demo",

@@ -1,0 +1,121 @@
+"""A sweep spec of what a recommendation says to measure next (`evalflow recommend
+--write-spec FILE`): `plan` and `run` take it as any spec.
+
+The `next:` lines name configs (:class:`selection.recommendation.ToMeasure`), each with
+the suites to measure it on, or none (any of the task type's). The spec is the stored
+spec of the newest experiment of the task type on the first one's suite (its suite
+file, hosts, metrics and samples), with its models, grid and templates replaced by the
+named configs that are to be measured on that suite. A spec is a grid (models ×
+settings × templates); where those configs do not make one exactly, the spec holds the
+first alone rather than configs nobody asked for, and says which were left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import prod
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from evaluation.spec import Config
+from evaluation.spec._params import PARAMETERS
+from evaluation.storage.models import Experiment
+from selection.recommendation import Recommendation
+
+DROPPED = ("baseline", "strategy")
+"""Keys of the stored spec that do not carry over: its baseline config and its race."""
+
+
+@dataclass(frozen=True)
+class NextSpec:
+    """The spec (a YAML-ready mapping), the configs it runs, the experiment it was based
+    on, and the labels of the `next:` configs it leaves out."""
+
+    spec: dict[str, Any]
+    configs: tuple[Config, ...]
+    based_on: str
+    left_out: tuple[str, ...] = ()
+
+
+def next_spec(session: Session, answer: Recommendation) -> NextSpec | None:
+    """The spec measuring ``answer``'s `next:` configs (module docstring); None where
+    it names none, or no experiment of the task type is stored to take a suite and
+    hosts from."""
+    if not answer.measure_next:
+        return None
+    first = answer.measure_next[0]
+    base = _base(session, answer.task_type, first.suites[:1])
+    if base is None:
+        return None
+    here = [m for m in answer.measure_next if not m.suites or base.suite in m.suites]
+    configs = list(dict.fromkeys(m.option.config() for m in here))
+    spec = _grid(configs)
+    if spec is None:
+        configs, spec = configs[:1], _grid(configs[:1])
+    assert spec is not None  # one config is always a grid
+    kept = {c.hash for c in configs}
+    left_out = tuple(
+        m.option.label for m in answer.measure_next if m.option.config_hash not in kept
+    )
+    stored = {k: v for k, v in base.spec.items() if k not in DROPPED}
+    stored["hosts"] = [_host(h) for h in stored.get("hosts", [])]
+    name = f"{answer.task_type}-next-{configs[0].hash[:8]}"
+    return NextSpec({**stored, "name": name, **spec}, tuple(configs), base.name, left_out)
+
+
+def _base(session: Session, task_type: str, suites: Sequence[str]) -> Experiment | None:
+    """The newest experiment of ``task_type`` (on one of ``suites``, where given) with a
+    stored spec, real ones before simulated."""
+    query = select(Experiment).where(Experiment.task_type == task_type)
+    if suites:
+        query = query.where(col(Experiment.suite).in_(list(suites)))
+    found = [e for e in session.exec(query.order_by(col(Experiment.id).desc())) if e.spec]
+    found.sort(key=lambda e: e.simulated)
+    return found[0] if found else None
+
+
+def _grid(configs: list[Config]) -> dict[str, Any] | None:
+    """``models``, ``grid`` and ``templates`` whose expansion is exactly ``configs``;
+    None where their union is a larger grid."""
+    models = list(dict.fromkeys(c.model for c in configs))
+    templates = dict.fromkeys((c.template.name, c.template.text) for c in configs)
+    if len({name for name, _ in templates}) < len(templates):
+        return None  # two texts under one template name
+    grid: dict[str, list[Any]] = {}
+    for parameter in PARAMETERS:
+        values = list(dict.fromkeys(getattr(c.params, parameter.name) for c in configs))
+        if values == [parameter.default] or values == [None]:
+            continue
+        if None in values:
+            return None
+        grid[parameter.name] = [list(v) if isinstance(v, tuple) else v for v in values]
+    if len(models) * len(templates) * prod(len(v) for v in grid.values()) != len(configs):
+        return None
+    return {
+        "models": models,
+        "grid": grid,
+        "templates": {name: text for name, text in templates},
+    }
+
+
+def _host(host: dict[str, Any]) -> dict[str, Any]:
+    """A stored host as a spec writes it: the keys it set (no nulls)."""
+    return {k: v for k, v in host.items() if v is not None}
+
+
+def to_yaml(spec: dict[str, Any]) -> str:
+    """``spec`` as YAML, in the spec's key order, a text with a line break written
+    double-quoted on one line (``"\\nQuestion:"``, not folded over three)."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = '"' if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump(spec, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=1000)

@@ -1,0 +1,93 @@
+"""`evalflow recommend --write-spec FILE`: a spec of just the configs the `next:` lines
+name (selection/next_spec.py). A newcomer could read what to measure next but had to
+hand-write a spec to measure it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session
+
+from evaluation.spec import expand, load_spec
+from evaluation.storage.models import Experiment
+from selection.next_spec import next_spec, to_yaml
+from selection.recommender import recommend_from_model
+from selection.training import train_selector
+
+from .conftest import FAST
+from .test_measurement_weight import few_real_runs
+from .test_suite_mix import RUNS, _config
+
+
+@pytest.fixture(scope="module")
+def world():
+    """The newcomer's runs (tests/selection/test_suite_mix.py)."""
+    return train_selector(few_real_runs(RUNS), FAST).model
+
+
+def _stored(session: Session, tmp_path, name: str, suite: str) -> None:
+    path = tmp_path / f"{suite}.jsonl"
+    path.write_text('{"id": "c0", "input": "question", "references": ["answer"]}\n')
+    spec = {
+        "name": name,
+        "suite": str(path),
+        "models": ["other:1b"],
+        "grid": {"temperature": [0.0, 0.8]},
+        "templates": {"plain": "{input}"},
+        "hosts": [{"name": "local", "url": "http://127.0.0.1:11434", "slots": 1, "kind": None}],
+        "metrics": ["contains"],
+        "baseline": "other:1b t=0",
+    }
+    session.add(Experiment(name=name, suite=suite, task_type="qa", spec=spec))
+
+
+def test_the_spec_written_runs_just_the_configs_to_measure_next(world, engine, tmp_path):
+    answer = recommend_from_model(world, "qa")
+    thin = _config("smol", 0.4)
+    first = answer.measure_next[0]
+    assert first.option.config_hash == thin.hash and first.suites == ("hard",)
+    with Session(engine) as session:
+        _stored(session, tmp_path, "easy-run", "easy")
+        _stored(session, tmp_path, "hard-run", "hard")
+        session.commit()
+        found = next_spec(session, answer)
+    assert found is not None and found.based_on == "hard-run"
+    path = tmp_path / "next.yaml"
+    path.write_text(to_yaml(found.spec))
+    spec = load_spec(path)
+    on_hard = {m.option.config_hash for m in answer.measure_next if "hard" in m.suites}
+    assert {c.hash for c in expand(spec)} == on_hard == {c.hash for c in found.configs}
+    assert thin.hash in on_hard and spec.suite.name == "hard.jsonl"
+    assert spec.baseline is None and spec.hosts[0].url == "http://127.0.0.1:11434"
+    with Session(engine) as session:
+        nothing = next_spec(session, recommend_from_model(world, "qa", candidates=[thin.hash]))
+    assert nothing is None  # one candidate: nothing to settle
+
+
+def test_recommend_write_spec_writes_it_once_and_says_how_to_run_it(
+    world, database_url, tmp_path, capsys, monkeypatch
+):
+    import selection
+    from evaluation.storage.db import make_engine, session_scope
+    from flows.cli import main
+
+    answer = recommend_from_model(world, "qa")
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: answer)
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        _stored(session, tmp_path, "hard-run", "hard")
+    engine.dispose()
+    path = tmp_path / "next.yaml"
+    argv = ["--database", database_url, "recommend", "qa", "--write-spec", str(path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"  next: {answer.suggestions[0]}" in out
+    assert f"wrote {path}: " in out and f"`evalflow run {path}`" in out
+    assert {c.hash for c in expand(load_spec(path))} == {
+        m.option.config_hash for m in answer.measure_next if "hard" in m.suites
+    }
+    settled = recommend_from_model(world, "qa", candidates=[_config("smol", 0.4).hash])
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: settled)
+    assert main([*argv[:-1], str(tmp_path / "none.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: --write-spec: the answer names nothing to measure next; nothing written\n"
+    assert not (tmp_path / "none.yaml").exists()
