@@ -79,7 +79,7 @@ class Option:
     all the task type's measured configs (:mod:`selection.multilevel`), not the raw mean."""
     measured_quality_se: float | None = None
     """The standard error of ``measured_quality_pooled``, which set the measurement's
-    weight against the prediction (never 0: :func:`selection.shrinkage.moderated_se`)."""
+    weight against the prediction (never 0: :func:`selection.own_means.moderated_se`)."""
     measured_quality_own: bool = False
     """Whether ``measured_quality_pooled`` is the config's own cases' mean: the multilevel
     model read it far less surely than they do

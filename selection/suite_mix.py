@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from selection.model import SelectorModel
+from selection.own_means import own_quality
 
 NO_RELATIVE = ""
 """``read_from`` where no relative was run on a suite the config was not."""
@@ -52,8 +53,6 @@ def suite_mix(model: SelectorModel, task_type: str) -> pd.DataFrame:
 
 
 def _suite_mix(model: SelectorModel, task_type: str) -> pd.DataFrame:
-    from selection.shrinkage import own_quality
-
     own_y, own_se = own_quality(model, task_type)
     evidence = model.evidence[model.evidence["task_type"] == task_type].set_index("config_hash")
     found = pd.DataFrame(

@@ -10,13 +10,8 @@ import pytest
 from selection._evidence_rule import check_choice, hand_floor, measured_above, measured_feasible
 from selection.aggregate import QUANTILE_NOISE, aggregate, evidence
 from selection.frame import validate_training_frame
-from selection.shrinkage import (
-    _pooled_case_variance,
-    combine,
-    moderated_se,
-    multilevel_quality,
-    pooled_latency,
-)
+from selection.own_means import moderated_se, pooled_case_variance
+from selection.shrinkage import combine, multilevel_quality, pooled_latency
 
 from .conftest import synthetic_frame
 
@@ -196,7 +191,7 @@ def test_all_cases_right_is_not_a_certain_measurement(trained):
     row = combine(dataclasses.replace(model, evidence=fake), table, "qa").loc[measured]
     assert 0 < row["quality_weight"] < 0.99 and row["quality_sd"] > 0
     assert row["quality"] < 0.99 and row["quality_low"] < row["quality"]
-    pooled = _pooled_case_variance(fake)
+    pooled = pooled_case_variance(fake)
     # no smaller than any config's on 10 cases: the luckiest is not the most trusted
     assert moderated_se(fake.loc[at], pooled)[0] == pytest.approx(np.sqrt(pooled / 10))
 
@@ -321,7 +316,7 @@ def test_measured_means_share_settings_effects_across_groups(trained):
     spread = [np.ptp(pooled[m]) for m in by_group.values()]
     raw_spread = [np.ptp(flat_raw[m]) for m in by_group.values()]
     assert np.mean(spread) < 0.5 * np.mean(raw_spread)
-    moderated = moderated_se(qa.set_index("config_hash"), _pooled_case_variance(qa))
+    moderated = moderated_se(qa.set_index("config_hash"), pooled_case_variance(qa))
     assert (se[raw.index].to_numpy() < moderated).all()
 
 
