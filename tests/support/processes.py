@@ -80,7 +80,8 @@ def python_output(code: str) -> str:
 
 @contextmanager
 def sigint_at_start(handler: Callable | int) -> Iterator[None]:
-    """The processes started in the block start with SIGINT ``handler``'s action:
+    """The processes started in the block start with SIGINT ``handler``'s action (and
+    this process has it while the block runs):
     ``signal.default_int_handler`` gives them the default, as a shell with job control
     starts a command; ``signal.SIG_IGN`` ignores it, as a script starts a background job
     (and as pytest itself may have been started: `evalflow run` keeps an ignored Ctrl-C
