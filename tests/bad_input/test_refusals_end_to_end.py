@@ -203,10 +203,13 @@ def test_prefect_console_drops_expected_errors_but_the_api_log_keeps_them() -> N
 def test_an_expected_error_inside_a_task_is_one_line_end_to_end(
     tmp_path: Path, demo_database: str
 ) -> None:
-    """A failed compare (EvalError in a Prefect task) in a real process, with the embedded
-    Prefect server: one error line, no traceback; -v shows it."""
+    """A failed compare (EvalError in a Prefect task: `--publish` runs the compare flow,
+    plain `compare` runs no Prefect) in a real process, with the embedded Prefect server:
+    one error line, no traceback; -v shows it."""
     slow = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600"}
-    rc, out, err, _ = evalflow(["--database", demo_database, "compare", "nope"], tmp_path, **slow)
+    rc, out, err, _ = evalflow(
+        ["--database", demo_database, "compare", "--publish", "nope"], tmp_path, **slow
+    )
     assert rc == 2 and "Traceback" not in out + err, err
     errors = [line for line in err.splitlines() if "no experiment named 'nope'" in line]
     assert errors == [
