@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,10 @@ from evaluation.storage.unmeasured import forget_overhead_latencies
 
 if TYPE_CHECKING:
     import pandas as pd
+    from sqlalchemy.engine import Connection, CursorResult, Dialect
     from sqlalchemy.engine.interfaces import ReflectedColumn
+    from sqlalchemy.sql.compiler import Compiled
+    from sqlalchemy.sql.expression import Executable
 
 Tables = Sequence[type[SQLModel]]
 
@@ -372,26 +376,59 @@ def insert_ignoring_conflicts(
     """INSERT ... ON CONFLICT DO NOTHING (or DO UPDATE of ``update_columns``), for
     SQLite and PostgreSQL: concurrent writers never duplicate a row. The rows go in
     order, each run of rows with the same columns as one statement executed over all of
-    them: compiled once and cached. (One multi-row VALUES statement per 500 rows was
-    compiled anew each time: 140 us of CPU a row at 64 rows, 25 us this way; the record
-    writer's largest cost while a fast host generates.)"""
+    them, compiled once per database (``execute_compiled_once``). (One multi-row VALUES
+    statement per 500 rows was compiled anew each time: 140 us of CPU a row at 64 rows,
+    25 us as one statement over the rows; the record writer's largest cost while a fast
+    host generates.)"""
     rows = list(rows)
     if not rows:
         return
     table = model.__table__
-    insert = dialect_insert(session.get_bind().dialect.name)
-    updates = list(update_columns)
+    updates = tuple(update_columns)
     keys = list(conflict_columns or [c.name for c in table.primary_key.columns])
-    stmt = insert(table)
-    if updates:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in updates}
-        )
-    else:
-        stmt = stmt.on_conflict_do_nothing()
+
     connection = session.connection()
+
+    def statement() -> Executable:
+        stmt = dialect_insert(connection.dialect.name)(table)
+        if updates:
+            return stmt.on_conflict_do_update(
+                index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in updates}
+            )
+        return stmt.on_conflict_do_nothing()
+
     for _, same in itertools.groupby(rows, key=tuple):
-        connection.execute(stmt, list(same))
+        execute_compiled_once(
+            connection, ("ignoring", table, tuple(keys), updates), statement, list(same)
+        )
+
+
+_COMPILED: weakref.WeakKeyDictionary[Dialect, dict[Hashable, Compiled]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def execute_compiled_once(
+    connection: Connection,
+    key: Hashable,
+    statement: Callable[[], Executable],
+    rows: Sequence[Mapping[str, Any]],
+) -> CursorResult[Any]:
+    """Execute ``statement()`` over ``rows`` (all with the same columns), compiled once per
+    connection's dialect, ``key`` and columns. SQLAlchemy caches no INSERT ... ON CONFLICT
+    (its dialects' Insert sets no cache key): executed as such it was compiled on every
+    call, with its ``excluded`` columns built anew: ~45 us of CPU a record stored at
+    200-record batches, a quarter of the record writer's
+    (benchmarks/perf/writer_store.py)."""
+    columns, many = tuple(rows[0]), len(rows) > 1
+    per_dialect = _COMPILED.setdefault(connection.dialect, {})
+    compiled = per_dialect.get((key, columns, many))
+    if compiled is None:
+        compiled = statement().compile(
+            dialect=connection.dialect, column_keys=list(columns), for_executemany=many
+        )
+        per_dialect[(key, columns, many)] = compiled
+    return connection.execute(compiled, list(rows))  # type: ignore[call-overload]
 
 
 def open_database(explicit: str | None = None, *, create: bool = True) -> Engine:

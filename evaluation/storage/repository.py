@@ -13,7 +13,12 @@ from sqlmodel import Session
 from evaluation.errors import StorageError
 from evaluation.redact import redact_url, redact_values
 from evaluation.storage.attempts import save_failed_attempts
-from evaluation.storage.db import dialect_insert, insert_ignoring_conflicts, read_frame
+from evaluation.storage.db import (
+    dialect_insert,
+    execute_compiled_once,
+    insert_ignoring_conflicts,
+    read_frame,
+)
 from evaluation.storage.dropped import (
     OWN_CONFIGS,
     experiment_hashes,
@@ -39,6 +44,7 @@ from evaluation.suites import Case, Suite
 if TYPE_CHECKING:  # httpx (the backends), the run's types, numpy and pandas: where used
     import numpy as np
     import pandas as pd
+    from sqlalchemy.sql.expression import Executable
 
     from evaluation.backends.base import ModelInfo
     from evaluation.run._work import GenerationRecord, WorkKey
@@ -343,6 +349,16 @@ def generation_row(experiment_id: int, record: GenerationRecord) -> dict[str, An
 _GENERATION_KEY = ["experiment_id", "config_hash", "case_uid", "sample_index"]
 
 
+def _generation_upsert(dialect: str, columns: tuple[str, ...]) -> Executable:
+    """Insert a generation row, or replace one that is not "ok"."""
+    table = Generation.__table__
+    stmt = dialect_insert(dialect)(table)
+    update = {k: stmt.excluded[k] for k in columns if k not in _GENERATION_KEY}
+    return stmt.on_conflict_do_update(
+        index_elements=_GENERATION_KEY, set_=update, where=table.c.status != "ok"
+    )
+
+
 def save_generations(
     session: Session, experiment_id: int, records: Iterable[GenerationRecord]
 ) -> None:
@@ -352,19 +368,16 @@ def save_generations(
     rows = [generation_row(experiment_id, r) for r in records]
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = dialect_insert(dialect)
-    table = Generation.__table__
     connection = session.connection()
     # One statement per shape of row (ok and failed rows carry different columns), run
-    # over all its rows at once: compiled once, not once per generation.
+    # over all its rows at once: compiled once, not once per batch.
     for columns in dict.fromkeys(tuple(row) for row in rows):
-        stmt = insert(table)
-        update = {k: stmt.excluded[k] for k in columns if k not in _GENERATION_KEY}
-        stmt = stmt.on_conflict_do_update(
-            index_elements=_GENERATION_KEY, set_=update, where=table.c.status != "ok"
+        execute_compiled_once(
+            connection,
+            "generations",
+            lambda columns=columns: _generation_upsert(connection.dialect.name, columns),
+            [row for row in rows if tuple(row) == columns],
         )
-        connection.execute(stmt, [row for row in rows if tuple(row) == columns])
     save_case_traces(session, experiment_id, records)
     save_failed_attempts(session, experiment_id, records)
 

@@ -8,17 +8,23 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, inspect, text, tuple_
+from sqlalchemy import bindparam, delete, insert, inspect, text
 from sqlmodel import Session, select
 
 from evaluation.pipelines._setting import SINGLE
 from evaluation.pipelines.summary import PipelineSummary, no_pipelines, summary_of
-from evaluation.storage.db import insert_ignoring_conflicts, read_frame
+from evaluation.storage.db import (
+    dialect_insert,
+    execute_compiled_once,
+    insert_ignoring_conflicts,
+    read_frame,
+)
 from evaluation.storage.models import CaseRun, ConfigPipeline, StageRow
 from evaluation.storage.pages import keep_page, stored_page
 
 if TYPE_CHECKING:
     import pandas as pd
+    from sqlalchemy.sql.expression import Executable
 
     from evaluation.pipelines._trace import StageRecord
     from evaluation.run._work import GenerationRecord
@@ -46,41 +52,27 @@ def save_case_traces(
         if record.trace is not None and record.result is not None:
             item = record.item
             traced.setdefault((item.config.hash, item.case_uid, item.sample_index), record)
-    for start in range(0, len(traced), _KEYS_PER_STATEMENT):
-        keys = list(traced)[start : start + _KEYS_PER_STATEMENT]
-        _save_traces(session, experiment_id, {key: traced[key] for key in keys})
-
-
-_KEYS_PER_STATEMENT = 300  # 3 bound values a key: well under SQLite's variable limit
+    if traced:
+        _save_traces(session, experiment_id, traced)
 
 
 def _save_traces(
     session: Session, experiment_id: int, traced: dict[tuple[str, str, int], GenerationRecord]
 ) -> None:
-    def where_key(table: type[CaseRun] | type[StageRow], keys: Iterable[tuple[str, str, int]]):
-        columns = tuple_(table.config_hash, table.case_uid, table.sample_index)
-        return (table.experiment_id == experiment_id) & columns.in_(list(keys))
-
-    stored = {
-        tuple(row)
-        for row in session.exec(
-            select(CaseRun.config_hash, CaseRun.case_uid, CaseRun.sample_index).where(
-                where_key(CaseRun, traced)
-            )
-        )
-    }
-    fresh = {key: record for key, record in traced.items() if key not in stored}
-    if not fresh:
-        return
-    session.exec(delete(StageRow).where(where_key(StageRow, fresh)))
-    runs, stages = [], []
-    for (config_hash, uid, sample_index), record in fresh.items():
+    """The case runs of ``traced`` inserted where none is stored (a rerun's, or another
+    run's, is kept), the keys inserted read back from the insert itself; then, for those
+    keys only, any stage left without its case run deleted and the stages inserted. No
+    select and no IN list of keys: SQLAlchemy expands such a list's ~900 values on every
+    statement (a third of the traces' CPU, benchmarks/perf/writer_store.py)."""
+    runs, by_key = [], {}
+    for (config_hash, uid, sample_index), record in traced.items():
         key = {
             "experiment_id": experiment_id,
             "config_hash": config_hash,
             "case_uid": uid,
             "sample_index": sample_index,
         }
+        by_key[(config_hash, uid, sample_index)] = key
         trace = record.trace
         runs.append(
             key
@@ -92,14 +84,42 @@ def _save_traces(
                 "meta": trace.metadata,
             }
         )
+    connection = session.connection()
+    dialect = connection.dialect.name
+    inserted = execute_compiled_once(
+        connection, "new case runs", lambda: _new_case_runs(dialect), runs
+    )
+    new = {tuple(row) for row in inserted}
+    fresh = [key for key in traced if key in new]  # in the batch's order
+    if not fresh:
+        return
+    connection.execute(_STAGES_OF_KEY, [by_key[key] for key in fresh])
+    stages = []
+    for key in fresh:
+        trace = traced[key].trace
         ordered = sorted(trace.stages, key=lambda s: s.start_s)
         transcript = trace.pipeline != SINGLE
         stages += [
-            key | {"position": i} | _stage_fields(st, transcript) for i, st in enumerate(ordered)
+            by_key[key] | {"position": i} | _stage_fields(st, transcript)
+            for i, st in enumerate(ordered)
         ]
-    insert_ignoring_conflicts(session, CaseRun, runs)
     if stages:
-        session.connection().execute(insert(StageRow), stages)
+        connection.execute(insert(StageRow), stages)
+
+
+_RUN_KEY = ("config_hash", "case_uid", "sample_index")
+
+_STAGES_OF_KEY = delete(StageRow).where(
+    StageRow.experiment_id == bindparam("experiment_id"),
+    *(getattr(StageRow, column) == bindparam(column) for column in _RUN_KEY),
+)
+
+
+def _new_case_runs(dialect: str) -> Executable:
+    """Insert a case run where its key is not stored, returning the keys inserted."""
+    table = CaseRun.__table__
+    stmt = dialect_insert(dialect)(table).on_conflict_do_nothing()
+    return stmt.returning(*(table.c[column] for column in _RUN_KEY))
 
 
 def _stage_fields(stage: StageRecord, transcript: bool) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from evaluation.run._gpu import GpuTelemetry
 from evaluation.run._telemetry import ConfigGpu
 from evaluation.storage.baselines import accept_baseline, accepted_baseline
 from evaluation.storage.db import insert_ignoring_conflicts, make_engine, session_scope
-from evaluation.storage.models import CaseRun, Experiment
+from evaluation.storage.models import CaseRun, Experiment, StageRow
 from evaluation.storage.repository import record_models, set_experiment_status
 from evaluation.storage.telemetry import save_config_telemetry
 from evaluation.storage.training import training_frame
@@ -173,3 +173,80 @@ def test_inserting_rows_of_several_shapes_keeps_their_order_and_conflicts(engine
             for r in session.exec(select(CaseRun).where(CaseRun.experiment_id == experiment_id))
         }
     assert stored == {"a": (1, 0.0), "b": (7, 0.5), "c": (3, 0.0), "d": (0, 0.0)}
+
+
+def test_a_batch_of_generations_compiles_no_insert_once_the_first_batch_has(
+    engine, monkeypatch
+) -> None:
+    """SQLAlchemy caches no INSERT ... ON CONFLICT: the generation upserts and the case
+    runs' insert are compiled once per database, not per batch; a batch stored again
+    (a rerun after a kill) changes nothing: one generation, case run and stage per key,
+    and a stage stored without its case run is replaced."""
+    from sqlalchemy.sql import compiler
+
+    from evaluation.backends.base import GenerationResult
+    from evaluation.pipelines._trace import CaseTrace, StageRecord
+    from evaluation.run._work import GenerationRecord, WorkItem
+    from evaluation.storage.repository import save_generations
+
+    with session_scope(engine) as session:
+        scores = {c: {"exact_match": [1, 0, 1, 1, 0, 1]} for c in (A, B)}
+        experiment_id = add(session, "batches", "s", scores=scores).id
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def batch(config, error: bool) -> list[GenerationRecord]:
+        records = []
+        for case in SUITE.cases:
+            item = WorkItem(config, case, SUITE.name, 1)
+            if error:
+                records.append(GenerationRecord(item, "h", 2, error="down"))
+                continue
+            stage = StageRecord("generate", "generate", config.model, "h", started, 0.0, 0.1)
+            trace = CaseTrace("single", 0.1, (stage,))
+            result = GenerationResult("out", "stop", 0.1, None)
+            records.append(GenerationRecord(item, "h", 1, result, trace=trace))
+        return records
+
+    inserts_compiled = []
+    init = compiler.SQLCompiler.__init__
+
+    def counting(self, dialect, statement, *args, **kwargs) -> None:
+        if statement is not None and statement.is_insert:
+            inserts_compiled.append(statement.table.name)
+        init(self, dialect, statement, *args, **kwargs)
+
+    stale = {"config_hash": A.hash, "case_uid": f"{SUITE.name}/{SUITE.cases[0].id}"}
+    with session_scope(engine) as session:  # a stage without its case run: replaced
+        session.add(StageRow(experiment_id=experiment_id, sample_index=1, stage="x", **stale))
+    monkeypatch.setattr(compiler.SQLCompiler, "__init__", counting)
+    with session_scope(engine) as session:
+        save_generations(session, experiment_id, batch(A, False) + batch(B, True))
+    first = list(inserts_compiled)
+    with session_scope(engine) as session:
+        save_generations(session, experiment_id, batch(B, False) + batch(A, True))
+    with session_scope(engine) as session:
+        save_generations(session, experiment_id, batch(A, False) + batch(B, False))
+    assert "generations" in first and "case_runs" in first
+    assert inserts_compiled == first
+    with engine.connect() as conn:
+        counts = [
+            conn.execute(
+                text(
+                    f"SELECT COUNT(*), COUNT(DISTINCT config_hash || case_uid) FROM {table} "
+                    "WHERE experiment_id = :e AND sample_index = 1"
+                ),
+                {"e": experiment_id},
+            ).one()
+            for table in ("generations", "case_runs", "stages")
+        ]
+        statuses = conn.execute(
+            text(
+                "SELECT status, COUNT(*) FROM generations WHERE experiment_id = :e "
+                "AND sample_index = 1 GROUP BY status"
+            ),
+            {"e": experiment_id},
+        ).all()
+        stale_left = conn.execute(text("SELECT COUNT(*) FROM stages WHERE stage = 'x'")).scalar()
+    assert counts == [(12, 12), (12, 12), (12, 12)]
+    assert statuses == [("ok", 12)]
+    assert stale_left == 0
