@@ -6,8 +6,8 @@ Counters are derived from rows that only grow: a successful generation is never 
 so ``evalflow_generations_total`` and the latency histogram (both over successful
 generations) and the stored energy only ever rise. Failed generations are a gauge
 (``evalflow_generations_failed``): a rerun that succeeds replaces the failed row, so
-their number can fall. Labels are bounded sets (host, model, reason class, status,
-series, GPU index), never an experiment name, a config hash or free text. The series
+their number can fall. Labels are bounded sets (host, address, model, reason class,
+status, series, GPU index), never an experiment name, a config hash or free text. The series
 watch's alarms come from ``_trend_alarms``.
 """
 
@@ -54,7 +54,8 @@ def reason_class(error: str | None) -> str:
 class HostSlots:
     """A host's request slots (its Prefect concurrency limit) and how many are taken.
     ``host`` is the limit's name (``ollama-host-<address>-<port>``) or a host name; the
-    metrics label it with the host name the specs give that address."""
+    metrics label it ``address`` (the name after the prefix) and ``host`` (the host name
+    the specs give that address)."""
 
     host: str
     slots: int
@@ -269,22 +270,36 @@ def host_names_by_limit(session: Session) -> dict[str, str]:
 
 
 def _slot_metrics(hosts: list[HostSlots], names: Mapping[str, str]) -> Iterator[Metric]:
-    """The hosts this home's recent experiments name, and any other only while a request
-    holds one of its slots: the machine's slot locks (and a shared Prefect server's
-    limits) keep every host any run ever called, so an idle stranger (another user's
-    stand-in on an ephemeral port) would add a label to every scrape, for good."""
+    """One sample per address, as the slot accounting keys a host: labelled ``host`` (the
+    spec's name, as on the generation metrics) and ``address`` (the limit's, which holds
+    no credentials: ``host_limit_name`` reads only a URL's host and port), since two
+    specs may give different addresses one name. Two readings of one limit (a Prefect
+    page read while limits were added, two lock folders whose host names read alike)
+    are summed. Listed: the hosts this home's recent experiments name, and any other
+    only while a request holds one of its slots: the machine's slot locks (and a shared
+    Prefect server's limits) keep every host any run ever called, so an idle stranger
+    (another user's stand-in on an ephemeral port) would add a label to every scrape."""
     slots = GaugeMetricFamily(
-        "evalflow_host_slots", "Request slots of the host (its concurrency limit)", labels=["host"]
+        "evalflow_host_slots",
+        "Request slots of the host (its concurrency limit)",
+        labels=["host", "address"],
     )
     in_flight = GaugeMetricFamily(
-        "evalflow_requests_in_flight", "Requests holding a slot of the host now", labels=["host"]
+        "evalflow_requests_in_flight",
+        "Requests holding a slot of the host now",
+        labels=["host", "address"],
     )
-    for host in sorted(hosts, key=lambda h: h.host):
+    totals: dict[tuple[str, str], tuple[int, int]] = {}
+    for host in hosts:
         if not host.in_flight and host.host not in names:
             continue
-        label = names.get(host.host) or host.host.removeprefix(LIMIT_PREFIX)
-        slots.add_metric([label], host.slots)
-        in_flight.add_metric([label], host.in_flight)
+        address = host.host.removeprefix(LIMIT_PREFIX)
+        key = (names.get(host.host) or address, address)
+        held, taken = totals.get(key, (0, 0))
+        totals[key] = (held + host.slots, taken + host.in_flight)
+    for key in sorted(totals):
+        slots.add_metric(list(key), totals[key][0])
+        in_flight.add_metric(list(key), totals[key][1])
     yield slots
     yield in_flight
 

@@ -2,7 +2,8 @@
 concurrency limit (``ollama-host-<address>-<port>``, ``evaluation.backends.host_limit_name``)
 gives its slots (the limit) and its requests in flight (the slots taken now), whichever
 process holds them. Each reading carries the limit's name; the collector labels it with
-the host name the specs give that address, as the generation metrics are labelled."""
+the address and the host name the specs give that address, as the generation metrics are
+labelled."""
 
 from __future__ import annotations
 

@@ -159,14 +159,15 @@ def test_slots_and_gpus_are_read_at_each_scrape():
         make_engine("sqlite://"), host_slots=lambda: slots, gpus=lambda: readings
     )
     values = scrape(registry)
-    assert values[("evalflow_host_slots", (("host", "gpu-a"),))] == 4
-    assert values[("evalflow_requests_in_flight", (("host", "gpu-a"),))] == 3
+    gpu_a = (("address", "gpu-a"), ("host", "gpu-a"))
+    assert values[("evalflow_host_slots", gpu_a)] == 4
+    assert values[("evalflow_requests_in_flight", gpu_a)] == 3
     assert values[("evalflow_gpu_utilization_ratio", (("gpu", "0"),))] == pytest.approx(0.87)
     assert values[("evalflow_gpu_power_watts", (("gpu", "0"),))] == 212.5
     assert values[("evalflow_gpu_energy_joules_total", (("gpu", "0"),))] == 5000.0
     assert not any(labels == (("gpu", "1"),) for _, labels in values)  # nothing measured
     slots[0] = HostSlots("gpu-a", 4, 1)
-    assert scrape(registry)[("evalflow_requests_in_flight", (("host", "gpu-a"),))] == 1
+    assert scrape(registry)[("evalflow_requests_in_flight", gpu_a)] == 1
 
 
 def _name_host(engine, name: str, url: str) -> None:
@@ -191,7 +192,8 @@ def test_slot_gauges_list_this_homes_hosts_and_only_busy_strangers(engine):
     ]
     registry = metrics_registry(engine, host_slots=lambda: slots)
     values = scrape(registry)
-    assert values[("evalflow_requests_in_flight", (("host", "mine"),))] == 0
+    mine = (("address", "127.0.0.1-18080"), ("host", "mine"))
+    assert values[("evalflow_requests_in_flight", mine)] == 0
     listed = {dict(labels)["host"] for name, labels in values if name == "evalflow_host_slots"}
     assert listed == {"mine", "127.0.0.1-36149"}
     slots[2] = HostSlots("ollama-host-127.0.0.1-36149", 2, 0)  # its run ended
@@ -213,9 +215,11 @@ def test_slot_gauges_carry_the_host_label_the_generations_carry(engine):
         dict(labels)["host"] for name, labels in values if name == "evalflow_generations_total"
     }
     assert generation_hosts == {"h"}
-    assert values[("evalflow_host_slots", (("host", "h"),))] == 2
-    assert values[("evalflow_requests_in_flight", (("host", "h"),))] == 1
-    assert values[("evalflow_host_slots", (("host", "10.0.0.9-80"),))] == 1  # no spec names it
+    h = (("address", "127.0.0.1-80"), ("host", "h"))
+    assert values[("evalflow_host_slots", h)] == 2
+    assert values[("evalflow_requests_in_flight", h)] == 1
+    unnamed = (("address", "10.0.0.9-80"), ("host", "10.0.0.9-80"))  # no spec names it
+    assert values[("evalflow_host_slots", unnamed)] == 1
     dashboard = json.loads((REPO / "docs/grafana-dashboard.json").read_text())
     host_labelled = ("generations", "request_duration", "host_slots", "requests_in_flight")
     for panel in dashboard["panels"]:
@@ -223,6 +227,76 @@ def test_slot_gauges_carry_the_host_label_the_generations_carry(engine):
             for metric, selector in re.findall(r"(evalflow_[a-z_]+)(\{[^}]*\})?", target["expr"]):
                 if any(part in metric for part in host_labelled):
                     assert 'host=~"$host"' in selector, (panel["title"], metric)
+
+
+def test_two_addresses_one_host_name_are_two_series_without_credentials(engine):
+    """Recheck R4: two specs named different addresses ``llama-cpp``, and the scrape
+    repeated ``evalflow_host_slots{host="llama-cpp"}`` (an invalid scrape). Each address
+    is its own series, as the slot accounting keys it; a URL's user and password are in
+    no label."""
+    with Session(engine) as session:
+        add_experiment(session, "exp-b", make_suite(1), {SMALL: {"exact_match": [1]}})
+        session.commit()
+    with Session(engine) as session:
+        for name, url in (
+            ("exp-a", "http://127.0.0.1:18080"),
+            ("exp-b", "http://ana:s3cret@127.0.0.1:18081"),
+        ):
+            experiment = session.query(Experiment).filter_by(name=name).one()
+            experiment.spec = {"hosts": [{"name": "llama-cpp", "url": url}]}
+            session.add(experiment)
+        session.commit()
+    slots = [
+        HostSlots("ollama-host-127.0.0.1-18080", 1, 0),
+        HostSlots("ollama-host-127.0.0.1-18081", 2, 1),
+    ]
+    registry = metrics_registry(engine, host_slots=lambda: slots)
+    text = generate_latest(registry).decode()
+    listed = [
+        tuple(sorted(s.labels.items()))
+        for family in text_string_to_metric_families(text)
+        if family.name == "evalflow_host_slots"
+        for s in family.samples
+    ]
+    assert listed == [
+        (("address", "127.0.0.1-18080"), ("host", "llama-cpp")),
+        (("address", "127.0.0.1-18081"), ("host", "llama-cpp")),
+    ]
+    assert "s3cret" not in text and "ana" not in text
+    values = scrape(registry)
+    for address, held, taken in (("127.0.0.1-18080", 1, 0), ("127.0.0.1-18081", 2, 1)):
+        labels = (("address", address), ("host", "llama-cpp"))
+        assert values[("evalflow_host_slots", labels)] == held
+        assert values[("evalflow_requests_in_flight", labels)] == taken
+
+
+def test_no_scrape_repeats_a_series(engine):
+    """A series (name and label set) twice in one scrape is invalid to Prometheus. Every
+    family populated at once: generations, failures, runs, verdicts, GPUs, and slot
+    readings that name one host twice, list one limit twice (a Prefect page read while
+    limits were added) and two lock folders whose host names read alike."""
+    _name_host(engine, "h", "http://127.0.0.1:80")
+    slots = [
+        HostSlots("ollama-host-127.0.0.1-80", 2, 1),
+        HostSlots("ollama-host-127.0.0.1-80", 2, 0),
+        HostSlots("ollama-host-a-b-80", 1, 1),  # http://a_b:80
+        HostSlots("ollama-host-a-b-80", 1, 1),  # http://a-b:80
+    ]
+    gpus = [GpuReading(0, 50.0, 2**30, 100.0, 10.0), GpuReading(1, 10.0, 2**30, 90.0, 5.0)]
+    text = generate_latest(
+        metrics_registry(engine, host_slots=lambda: slots, gpus=lambda: gpus)
+    ).decode()
+    series = [
+        (s.name, tuple(sorted(s.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    ]
+    assert len(series) > 20
+    assert sorted(k for k in set(series) if series.count(k) > 1) == []
+    values = scrape(metrics_registry(engine, host_slots=lambda: slots))
+    assert values[("evalflow_host_slots", (("address", "127.0.0.1-80"), ("host", "h")))] == 4
+    in_flight = (("address", "a-b-80"), ("host", "a-b-80"))
+    assert values[("evalflow_requests_in_flight", in_flight)] == 2
 
 
 def test_a_database_that_does_not_answer_is_a_zero_not_a_failed_scrape(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from sqlmodel import Session
 
-from evaluation.observability import observability_app
+from evaluation.observability import HostSlots, observability_app
 from evaluation.storage.db import make_engine
 from tests.integration.test_postgres_workers import free_port
 from tests.support.asgi_server import serving
@@ -33,9 +33,21 @@ def test_prometheus_scrapes_evalflow_and_answers_a_query(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
     with Session(engine) as session:
         config = make_config("llama3.2:3b")
-        add_experiment(session, "scraped", make_suite(3), {config: {"exact_match": [1, 0, 1]}})
+        experiment = add_experiment(
+            session, "scraped", make_suite(3), {config: {"exact_match": [1, 0, 1]}}
+        )
+        experiment.spec = {  # two addresses, one name (recheck R4): two series
+            "hosts": [
+                {"name": "llama-cpp", "url": "http://127.0.0.1:18080"},
+                {"name": "llama-cpp", "url": "http://127.0.0.1:18081"},
+            ]
+        }
         session.commit()
-    with serving(observability_app(engine)) as base:
+    slots = [
+        HostSlots("ollama-host-127.0.0.1-18080", 1, 0),
+        HostSlots("ollama-host-127.0.0.1-18081", 2, 1),
+    ]
+    with serving(observability_app(engine, host_slots=lambda: slots)) as base:
         target = base.removeprefix("http://")
         config_file = tmp_path / "prometheus.yml"
         config_file.write_text(
@@ -58,6 +70,11 @@ def test_prometheus_scrapes_evalflow_and_answers_a_query(tmp_path):
             up = _query_until_answered(
                 f"http://127.0.0.1:{port}/api/v1/query", 'up{job="evalflow"}', process
             )
+            stored = _query_until_answered(
+                f"http://127.0.0.1:{port}/api/v1/query",
+                'count(evalflow_host_slots{host="llama-cpp"})',
+                process,
+            )
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -65,6 +82,7 @@ def test_prometheus_scrapes_evalflow_and_answers_a_query(tmp_path):
     assert sample["metric"]["host"] == "h" and sample["metric"]["model"] == "llama3.2:3b"
     assert float(sample["value"][1]) == 3
     assert float(up[0]["value"][1]) == 1  # Prometheus's own verdict on the scrape
+    assert float(stored[0]["value"][1]) == 2  # a repeated series would be dropped: 1
 
 
 def _start_prometheus(config_file, tmp_path) -> tuple[subprocess.Popen, int]:

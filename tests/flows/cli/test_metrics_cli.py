@@ -73,6 +73,7 @@ def test_without_a_prefect_server_the_slot_gauges_come_from_this_machines_locks(
         text = asyncio.run(scrape_while_one_is_held())
         after = client.get("/metrics").text
     slots.close()
-    assert 'evalflow_host_slots{host="127.0.0.1-18431"} 2.0' in text
-    assert 'evalflow_requests_in_flight{host="127.0.0.1-18431"} 1.0' in text
+    labels = 'address="127.0.0.1-18431",host="127.0.0.1-18431"'
+    assert f"evalflow_host_slots{{{labels}}} 2.0" in text
+    assert f"evalflow_requests_in_flight{{{labels}}} 1.0" in text
     assert 'host="127.0.0.1-18431"' not in after  # idle, and no experiment here names it
