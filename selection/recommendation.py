@@ -212,7 +212,9 @@ class Recommendation:
                 ]
         if self.alternatives:
             lines.append("  other options on the quality–latency front:")
-            lines += [f"    {option.summary()}" for option in self.alternatives]
+            lines += [
+                f"    {option.summary()}{_held_by_tail(option)}" for option in self.alternatives
+            ]
         if self.closest:
             lines.append("  closest options:")
             lines += [f"    {o.summary()} ({'; '.join(o.violations)})" for o in self.closest]
@@ -333,6 +335,16 @@ def _describe_choice(choice: Option) -> list[str]:
             p95 = f", p95 {_seconds(choice.predicted_latency_p95_s.value)}"
         lines.append(f"  predicted by the model: quality {_points(choice.predicted_quality)}{p95}")
     return lines
+
+
+def _held_by_tail(option: Option) -> str:
+    """For another option whose p95 a latency limit holds to its median times a tail
+    ratio (above its p95 estimate and interval): that figure, so a limit that refuses it
+    does not contradict the p95 its line shows; else ""."""
+    by = option.latency_p95_checked_by
+    if option.latency_p95_checked_s is None or not by or by.startswith("with margin"):
+        return ""
+    return f" (a latency limit holds it to p95 {_seconds(option.latency_p95_checked_s)}: {by})"
 
 
 def _pooled_with(option: Option) -> str:

@@ -740,3 +740,40 @@ def test_the_answer_shows_the_p95_a_latency_limit_holds_the_pick_to(trained):
     assert kept.choice.config_hash == pick.config_hash
     refused = recommend_from_model(trained.model, "qa", max_latency_s=held * 0.999)
     assert refused.choice is None or refused.choice.config_hash != pick.config_hash
+
+
+def test_another_options_line_shows_the_p95_its_models_tail_holds_it_to():
+    """After F1 the newcomer's t=0.4 config was an alternative shown "p95 1.43 s" that
+    `--max-latency 3` refused as 3.12 s (its median × 3.35): its line says so too."""
+
+    def shown(checked_by: str) -> Option:
+        return Option(
+            "h1",
+            "m",
+            "m t=0.4",
+            {},
+            "default",
+            "{input}",
+            Estimate(0.66, 0.43, 0.9),
+            latency_p50_s=Estimate(0.932, 0.8, 1.1),
+            latency_p95_s=Estimate(1.43, 1.01, 2.01),
+            latency_p95_checked_s=3.12,
+            latency_p95_checked_by=checked_by,
+        )
+
+    tail = "its median × 3.35, the model's measured p95 / median on the task type"
+    pick = dataclasses.replace(shown(""), config_hash="h0", label="m t=0")
+    answer = recommender.Recommendation(
+        "ok",
+        "qa",
+        "use m t=0",
+        choice=pick,
+        alternatives=(
+            shown(tail),
+            dataclasses.replace(shown("with margin: 1.5 sd"), label="m t=0.8"),
+        ),
+    )
+    text = answer.explain()
+    assert "m t=0.4: quality 66.0% [43.0–90.0%] (predicted), p50 0.932 s, p95 1.43 s (a " in text
+    assert f"(a latency limit holds it to p95 3.12 s: {tail})" in text
+    assert text.endswith("m t=0.8: quality 66.0% [43.0–90.0%] (predicted), p50 0.932 s, p95 1.43 s")
