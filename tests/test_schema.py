@@ -29,6 +29,21 @@ def test_every_table_belongs_to_exactly_one_owner() -> None:
     assert set(listed) == set(SQLModel.metadata.tables)
 
 
+def test_the_tables_annotations_are_evaluated_as_their_classes_are_made() -> None:
+    """No owner's schema module postpones its annotations (``from __future__ import
+    annotations``): pydantic would evaluate every field's from its string as each table
+    class is made, ~2.5% of `show`'s start-up (callgrind: 2,133 -> 2,069 M instructions
+    for importing the tables)."""
+    postponed = [
+        f"{model.__name__}.{name}"
+        for owner in OWNERS
+        for model in owner.TABLES
+        for name, annotation in model.__annotations__.items()
+        if isinstance(annotation, str)
+    ]
+    assert postponed == []
+
+
 def _tables_made_by(code: str) -> list[str]:
     """The tables a fresh process finds after running ``code`` (which makes ``engine``)."""
     probe = (
