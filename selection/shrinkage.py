@@ -88,9 +88,9 @@ from evaluation.spec._params import NAMES
 from selection import multilevel
 from selection.aggregate import QUANTILE_NOISE, unbiased_quantile
 from selection.model import SelectorModel
-from selection.own_means import PRIOR_DF, own_quality
+from selection.own_means import PRIOR_DF
 from selection.pooling import pool
-from selection.suite_mix import suite_mix
+from selection.suite_mix import NO_RELATIVE, suite_mix
 
 CONFLICT_Z = 3.0
 CHECK_CONFIDENCE = 0.9
@@ -269,13 +269,15 @@ def multilevel_quality(model: SelectorModel, task_type: str) -> tuple[pd.Series,
 
 def quality_fit(model: SelectorModel, task_type: str) -> multilevel.Fit | None:
     """The multilevel fit (:mod:`selection.multilevel`) of the task type's measured
-    quality means (the model's evidence, moderated standard errors:
-    :func:`selection.own_means.moderated_se`);
+    configs' quality read at the task type's suite mix (:mod:`selection.suite_mix`: own
+    cases, moderated standard errors, a suite not run filled from relatives with the
+    fill's uncertainty; the fit's suite effects read only configs it could not fill);
     None without measurements. Cached per task type on the model: every recommendation
     for a task type reads the same fit."""
     cache = model._multilevel
     if task_type not in cache:
-        y, se = own_quality(model, task_type)
+        at_mix = suite_mix(model, task_type)
+        y, se = at_mix["mean"], at_mix["se"]
         configs = model.configs
         use = y.notna() & np.isfinite(se) & (se > 0) & y.index.isin(configs.index)
         factors = pd.DataFrame(
@@ -288,10 +290,27 @@ def quality_fit(model: SelectorModel, task_type: str) -> multilevel.Fit | None:
             },
             index=configs.index,
         )
-        shares = _suite_shares(model, task_type)
+        shares = _fit_shares(model, task_type, at_mix)
         found = multilevel.fit_checked(y[use], se[use] ** 2, factors, shares) if use.any() else None
         cache[task_type] = found
     return cache[task_type]
+
+
+def _fit_shares(model: SelectorModel, task_type: str, at_mix: pd.DataFrame) -> pd.DataFrame | None:
+    """The suite shares the fit reads each config's measurement at: the task type's mix
+    where :func:`selection.suite_mix.suite_mix` read it there (every suite run, or the
+    missing ones filled from relatives' paired differences), its own shares where it
+    could not (no relative run on a suite it lacks); None where every row is the mix."""
+    shares = _suite_shares(model, task_type)
+    if shares.shape[1] < 2:
+        return None
+    own = at_mix.loc[at_mix.index.intersection(shares.index)]
+    unfilled = own.index[own["missing"].map(len).gt(0) & own["read_from"].eq(NO_RELATIVE)]
+    if unfilled.empty:
+        return None
+    mix = pd.Series(at_mix["mix"].iloc[0]).reindex(shares.columns).fillna(0.0)
+    shares.loc[~shares.index.isin(unfilled)] = mix.to_numpy()
+    return shares
 
 
 def shared_case_variance(model: SelectorModel, task_type: str) -> float:
