@@ -1012,49 +1012,92 @@ def _answer(
         answer = replace(answer, notes=(*answer.notes, note))
     if not row.promoted:
         answer = replace(answer, notes=(*answer.notes, f"version {row.id} was not promoted"))
-    if (unseen := _unseen_note(session, model, row.id, task_type)) is not None:
-        answer = replace(answer, notes=(unseen, *answer.notes))
+    unseen = _unseen(session, model, task_type)
+    if (note := _unseen_note(session, unseen, row.id, task_type)) is not None:
+        answer = _stored_since(session, answer, unseen, row.id)
+        answer = replace(answer, notes=(note, *answer.notes))
     return answer
 
 
-def _unseen_note(
-    session: Session, model: SelectorModel, version_id: int | None, task_type: str
-) -> str | None:
-    """The real configs measured on ``task_type`` that the version answering never saw
-    (on some suite), and how to include them; None if it saw every one. A newcomer's
-    retrain after measuring two configs was not promoted, and `recommend` answered from
-    the version before without a word of them (one had scored 90%)."""
+def _unseen(session: Session, model: SelectorModel, task_type: str) -> pd.DataFrame:
+    """The real (config, suite) measurements of ``task_type`` stored that ``model`` was
+    not trained on (:func:`evaluation.storage.training.task_measured`'s rows)."""
     from evaluation.storage.training import task_measured
-    from selection.versions import list_versions
 
     stored = task_measured(session, task_type)
     if stored.empty:
-        return None
+        return stored
     keys = stored["config_hash"].astype(str) + "|" + stored["suite"].astype(str)
-    new = stored[~keys.isin(model.trained_keys)]
-    if new.empty:
+    return stored[~keys.isin(model.trained_keys)]
+
+
+def _later(session: Session, version_id: int | None, task_type: str, them: str) -> str:
+    """How to weigh what version ``version_id`` never saw: a later version, or retrain."""
+    from selection.versions import list_versions
+
+    later = [v for v in list_versions(session) if v.id is not None and v.id > (version_id or 0)]
+    if not later:
+        return f"`evalflow retrain` trains a version that has {them}"
+    return (
+        f"version {later[-1].id}, trained since{'' if later[-1].promoted else ' and not promoted'}"
+        f", may have {them}: `evalflow recommend {task_type} --version {later[-1].id}`; or "
+        "`evalflow retrain` to train on everything"
+    )
+
+
+def _stored_since(
+    session: Session, answer: Recommendation, unseen: pd.DataFrame, version_id: int | None
+) -> Recommendation:
+    """``answer`` without the `next:` measurements that are stored but that version
+    ``version_id`` never saw (a config on every suite its line names; on any, where it
+    names none): each such line says so and how to weigh it, and ``measure_next`` (what
+    --write-spec writes) leaves it out. A second user ran the pick on the suite its
+    `next:` line named, the retrain was not promoted, and the answer still asked for that
+    measurement, and --write-spec wrote the same spec again."""
+    if len(answer.suggestions) != len(answer.measure_next) or unseen.empty:
+        return answer
+    suites_of = unseen.groupby(unseen["config_hash"].astype(str))["suite"].agg(set)
+    generations = unseen.groupby(unseen["config_hash"].astype(str))["n"].sum()
+    lines, kept = [], []
+    for text, item in zip(answer.suggestions, answer.measure_next, strict=True):
+        key = item.option.config_hash
+        stored = suites_of.get(key, set())
+        if not stored or not set(item.suites) <= stored:
+            lines.append(text)
+            kept.append(item)
+            continue
+        where = suites_label(tuple(sorted(stored & set(item.suites or stored))))
+        lines.append(
+            f"{item.option.label} (hash {key}) has been run on {where} since version "
+            f"{version_id} was trained ({int(generations[key])} generations stored), so "
+            f"it is not to be measured again: "
+            f"{_later(session, version_id, answer.task_type, 'it')}"
+        )
+    return replace(answer, suggestions=tuple(lines), measure_next=tuple(kept))
+
+
+def _unseen_note(
+    session: Session, unseen: pd.DataFrame, version_id: int | None, task_type: str
+) -> str | None:
+    """The real configs measured on ``task_type`` that the version answering never saw
+    (``unseen``: on some suite), and how to include them; None if it saw every one. A
+    newcomer's retrain after measuring two configs was not promoted, and `recommend`
+    answered from the version before without a word of them (one had scored 90%)."""
+    if unseen.empty:
         return None
     labels = []
-    for config_hash, rows in new.groupby("config_hash", sort=False):
+    for config_hash, rows in unseen.groupby("config_hash", sort=False):
         suites = ", ".join(f"{r.suite} ({r.n} generations)" for r in rows.itertuples())
         labels.append(f"{params_label(rows.iloc[0])} (hash {config_hash}) on {suites}")
     shown = "; ".join(labels[:MAX_LISTED]) + (
         f"; and {len(labels) - MAX_LISTED} more" if len(labels) > MAX_LISTED else ""
     )
-    later = [v for v in list_versions(session) if v.id is not None and v.id > (version_id or 0)]
-    count = new["config_hash"].nunique()
+    count = unseen["config_hash"].nunique()
     them = "them" if count != 1 else "it"
-    how = (
-        f"version {later[-1].id}, trained since{'' if later[-1].promoted else ' and not promoted'}"
-        f", may have {them}: `evalflow recommend {task_type} --version {later[-1].id}`; or "
-        "`evalflow retrain` to train on everything"
-        if later
-        else f"`evalflow retrain` trains a version that has {them}"
-    )
     return (
         f"{count} measured {task_type} configuration{'s' * (count != 1)} stored that version "
         f"{version_id} never saw, so this answer does not weigh {them}"
-        f": {shown}; {how}"
+        f": {shown}; {_later(session, version_id, task_type, them)}"
     )
 
 

@@ -12,6 +12,7 @@ from evaluation.storage.models import Experiment
 from selection.next_spec import next_spec, to_yaml
 from selection.recommender import recommend_from_model
 from selection.training import train_selector
+from tests.support.results_db import add_experiment, make_suite
 
 from .conftest import FAST
 from .test_measurement_weight import few_real_runs
@@ -91,3 +92,30 @@ def test_recommend_write_spec_writes_it_once_and_says_how_to_run_it(
     err = capsys.readouterr().err
     assert err == "error: --write-spec: the answer names nothing to measure next; nothing written\n"
     assert not (tmp_path / "none.yaml").exists()
+
+
+def test_a_measurement_stored_since_the_version_answering_is_not_asked_for_again(world, engine):
+    """A second user ran the pick on the suite its `next:` line named; the retrain was
+    not promoted, and the answer from the version before still asked for that run
+    ("it was not run there") and --write-spec wrote the same spec again."""
+    from selection import recommender
+
+    answer = recommend_from_model(world, "qa")
+    thin = _config("smol", 0.4)
+    assert thin.hash in {m.option.config_hash for m in answer.measure_next}
+    with Session(engine) as session:
+        suite = make_suite(3, name="hard")
+        add_experiment(session, "thin-hard", suite, {thin: {"exact_match": [0, 1, 0]}})
+        session.commit()
+        unseen = recommender._unseen(session, world, "qa")
+        found = recommender._stored_since(session, answer, unseen, 1)
+    assert thin.hash not in {m.option.config_hash for m in found.measure_next}
+    assert len(found.measure_next) == len(answer.measure_next) - 1
+    said = [s for s in found.suggestions if thin.hash in s]
+    assert said == [
+        f"{thin.label} (hash {thin.hash}) has been run on hard since version 1 was trained "
+        "(3 generations stored), so it is not to be measured again: `evalflow retrain` "
+        "trains a version that has it"
+    ]
+    others = [s for s in answer.suggestions if thin.hash not in s]
+    assert [s for s in found.suggestions if thin.hash not in s] == others
