@@ -31,7 +31,7 @@ DROPPED = ("baseline", "strategy")
 @dataclass(frozen=True)
 class NextSpec:
     """The spec (a YAML-ready mapping), the configs it runs, the experiment it was based
-    on, and the labels of the `next:` configs it leaves out."""
+    on, and the `next:` configs it leaves out (each label with why)."""
 
     spec: dict[str, Any]
     configs: tuple[Config, ...]
@@ -57,12 +57,23 @@ def next_spec(session: Session, answer: Recommendation) -> NextSpec | None:
     assert spec is not None  # one config is always a grid
     kept = {c.hash for c in configs}
     left_out = tuple(
-        m.option.label for m in answer.measure_next if m.option.config_hash not in kept
+        f"{m.option.label} ({_why_left_out(m.suites, m in here, base.suite)})"
+        for m in answer.measure_next
+        if m.option.config_hash not in kept
     )
     stored = {k: v for k, v in base.spec.items() if k not in DROPPED}
     stored["hosts"] = [_host(h) for h in stored.get("hosts", [])]
     name = f"{answer.task_type}-next-{configs[0].hash[:8]}"
     return NextSpec({**stored, "name": name, **spec}, tuple(configs), base.name, left_out)
+
+
+def _why_left_out(suites: Sequence[str], here: bool, suite: str) -> str:
+    """Why a `next:` config is not in the spec: its suites are others than the spec's
+    ``suite``, or it makes no exact grid with the first (a re-check read "another
+    suite, or no grid with the first" of a config that made one)."""
+    if here:
+        return "no exact grid with the first"
+    return f"to be measured on {', '.join(suites)}, not {suite}"
 
 
 def _base(session: Session, task_type: str, suites: Sequence[str]) -> Experiment | None:

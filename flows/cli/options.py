@@ -252,14 +252,31 @@ def existing_folder(value: str) -> Path:
 
 def new_file(value: str) -> Path:
     """A file to create: refused if it exists (nothing is overwritten), or if its
-    folder does not exist or cannot be written."""
+    folder does not exist (none is made: a mistyped folder is not created silently) or
+    cannot be written."""
     path = Path(value).expanduser()
     if path.is_dir():
         raise _refuse("a file name, not a folder", value)
     if path.exists() or path.is_symlink():
         raise _refuse("a file that does not exist yet (nothing is overwritten)", value)
+    if not path.parent.is_dir():
+        raise _refuse(f"a file in an existing folder ({path.parent} does not exist)", value)
     _writable_folder(path.parent, value)
     return path
+
+
+def can_create(path: Path, option: str) -> None:
+    """Refuse ``path`` (EvalError, naming ``option``) where a file cannot be created
+    there, before the work: a folder such as /proc passes the permission check and then
+    refuses the file. Checked by creating it and removing it at once."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except OSError as exc:
+        raise EvalError(
+            f"argument {option}: expected a file that can be created, got {str(path)!r} "
+            f"({exc.strerror})"
+        ) from exc
+    path.unlink()
 
 
 def output_file(value: str) -> Path:

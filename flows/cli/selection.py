@@ -22,6 +22,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     # a fresh home's database is not created to find no selector in it: an empty one in
     # memory stands in (as for show and experiments: flows/cli/_database.open_reader)
     database = "sqlite://" if no_database_yet(database_url(args.database)) else args.database
+    if args.write_spec is not None:
+        options.can_create(args.write_spec, "--write-spec")
     try:
         answer = recommend(
             args.task_type,
@@ -53,14 +55,19 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> int
     with engine_for(None, database) as bound, Session(bound) as session:
         found = next_spec(session, answer)
     if found is None:
-        why = (
-            "the answer names nothing to measure next"
-            if not answer.measure_next
-            else f"no stored {answer.task_type} experiment to take a suite and hosts from"
-        )
+        if answer.measure_next:
+            why = f"no stored {answer.task_type} experiment to take a suite and hosts from"
+        elif answer.choice is None and answer.suggestions:
+            why = (
+                f"the answer names no stored {answer.task_type} configuration to measure (its "
+                "next: lines ask for a new sweep, whose spec is yours to write)"
+            )
+        elif answer.suggestions:
+            why = "what the next: lines name is stored already (they say how to weigh it)"
+        else:
+            why = "the answer names nothing to measure next"
         print(f"error: --write-spec: {why}; nothing written", file=sys.stderr)
         return 1
-    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("x", encoding="utf-8") as out:
         out.write(to_yaml(found.spec))
     count = len(found.configs)
@@ -71,10 +78,7 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> int
         "`evalflow retrain`"
     )
     if found.left_out:
-        print(
-            f"  not in it: {'; '.join(found.left_out)} (another suite, or no grid with the "
-            "first): write again once it has run"
-        )
+        print(f"  not in it: {'; '.join(found.left_out)}: write again once it has run")
     return 0
 
 

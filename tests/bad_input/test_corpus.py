@@ -1368,6 +1368,14 @@ OPTION_CASES = [
     opt("opt-recommend-write-spec-exists", "recommend", "qa", "--write-spec", "SPEC",
         expect="argument --write-spec: expected a file that does not exist yet (nothing is "
         "overwritten)"),
+    opt("opt-recommend-write-spec-no-folder", "recommend", "qa", "--write-spec",
+        "ROOT/missing/next.yaml",
+        expect="argument --write-spec: expected a file in an existing folder ("),
+    # /proc takes no new file: root passes its permission check and is refused when the
+    # file is tried, before the answer; another user is refused it as not writable
+    Bad("opt-recommend-write-spec-cannot-create", "cli",
+        cli("recommend", "qa", "--write-spec", "/proc/next.yaml"),
+        ("argument --write-spec: expected a ", "got '/proc/next.yaml'")),
     opt("opt-retrain-flag-value", "retrain", "--include-simulated=yes",
         expect="argument --include-simulated: ignored explicit argument 'yes'"),
     opt("opt-experiments-extra-word", "experiments", "demo",

@@ -4,12 +4,15 @@ hand-write a spec to measure it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlmodel import Session
 
 from evaluation.spec import expand, load_spec
 from evaluation.storage.models import Experiment
 from selection.next_spec import next_spec, to_yaml
+from selection.recommendation import Recommendation, ToMeasure
 from selection.recommender import recommend_from_model
 from selection.training import train_selector
 from tests.support.results_db import add_experiment, make_suite
@@ -92,6 +95,33 @@ def test_recommend_write_spec_writes_it_once_and_says_how_to_run_it(
     err = capsys.readouterr().err
     assert err == "error: --write-spec: the answer names nothing to measure next; nothing written\n"
     assert not (tmp_path / "none.yaml").exists()
+    # a task type with nothing stored: the next: lines ask for a new sweep (a re-check
+    # read "names nothing to measure next" right under them)
+    first_sweep = Recommendation(
+        "no_data", "summarization", "no results", suggestions=("run a sweep over …",)
+    )
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: first_sweep)
+    assert main([*argv[:-1], str(tmp_path / "none.yaml")]) == 1
+    assert capsys.readouterr().err == (
+        "error: --write-spec: the answer names no stored summarization configuration to "
+        "measure (its next: lines ask for a new sweep, whose spec is yours to write); "
+        "nothing written\n"
+    )
+    assert not (tmp_path / "none.yaml").exists()
+
+
+def test_a_config_left_out_of_the_spec_says_why(world, engine, tmp_path):
+    """A re-check read "(another suite, or no grid with the first)" of a config that
+    made a grid with the first: each one left out now says which."""
+    answer = recommend_from_model(world, "qa")
+    elsewhere = ToMeasure(answer.choice, ("easy",))
+    with Session(engine) as session:
+        _stored(session, tmp_path, "hard-run", "hard")
+        session.commit()
+        both = replace(answer, measure_next=(answer.measure_next[0], elsewhere))
+        found = next_spec(session, both)
+    assert found is not None
+    assert found.left_out == (f"{answer.choice.label} (to be measured on easy, not hard)",)
 
 
 def test_a_measurement_stored_since_the_version_answering_is_not_asked_for_again(world, engine):
