@@ -55,6 +55,13 @@ NAME_WIDTH = 18
 BAR_WIDTH = 24
 #: Narrower than this, the bar is left out: its numbers are on the line anyway.
 MIN_BAR_WIDTH = 10
+#: The widest the generating line's rate, ETA, requests in flight and time get (under ten
+#: hours): the bar's width is set from these, not from the frame's own numbers, so it
+#: keeps one width for the run instead of jumping as they change length.
+WIDEST_RATE = len("59.9 gen/min")
+WIDEST_ETA = len("ETA 9 min 59 s")
+WIDEST_IN_FLIGHT = len("99 in flight")
+WIDEST_TIME = len("9 min 59 s")
 
 
 class _PhaseBar(BarColumn):
@@ -240,9 +247,11 @@ class RunProgress:
 
 class _FittedProgress(Progress):
     """Progress whose lines fit the terminal's width: at 80 columns the generating line
-    wrapped, and "N in flight" went to a second line. The bar narrows (down to
-    ``MIN_BAR_WIDTH``), a "0 failed" goes, then the bar, then the ETA and the rate
-    (``_joined``)."""
+    wrapped, and "N in flight" went to a second line. The bar's width is set for the run
+    (it jumped between frames as the counts, rate and ETA changed length): as wide as
+    fits beside the generating line at its widest (``_widest_detail``), else none; the
+    line's parts go where this frame's do not fit beside it (``_joined``: "0 failed",
+    then the ETA and the rate)."""
 
     def make_tasks_table(self, tasks: Iterable[Task]) -> Table:
         tasks = [task for task in tasks if task.visible]
@@ -251,19 +260,28 @@ class _FittedProgress(Progress):
         _, bar, detail, time_column = self.columns
         assert isinstance(bar, _PhaseBar) and isinstance(detail, _Detail)
         assert isinstance(time_column, _Time)
-        names = max((len(str(task.description)) for task in tasks), default=0)
+        names = max([NAME_WIDTH, *(len(str(task.description)) for task in tasks)])
         times = max((time_column.render(task).cell_len for task in tasks), default=0)
-        room = self.console.width - max(names, NAME_WIDTH) - times - 3  # 3: the gaps
-        every = [detail.parts(task) for task in tasks]
-        fewer = [[p for p in parts if p[1] != _NO_FAILURE] for parts in every]
-        bar.bar_width = 0
-        for shown in (every, fewer):
-            widest = max((len(", ".join(p for p, _ in parts)) for parts in shown), default=0)
-            if room - widest >= MIN_BAR_WIDTH:
-                bar.bar_width = min(BAR_WIDTH, room - widest)
-                break
+        room = self.console.width - names - times - 3  # 3: the gaps
+        totals = [int(task.total or 0) for task in tasks if task.fields.get("bar")]
+        bar.bar_width = _bar_width(
+            self.console.width - names - max(times, WIDEST_TIME) - 3, max(totals, default=0)
+        )
         detail.room = room - bar.bar_width
         return super().make_tasks_table(tasks)
+
+
+def _bar_width(room: int, total: int) -> int:
+    """The bar's width beside the generating line of ``total`` generations at its widest
+    but for "0 failed", in ``room`` columns: none narrower than ``MIN_BAR_WIDTH``."""
+    left = room - _widest_detail(total)
+    return min(BAR_WIDTH, left) if left >= MIN_BAR_WIDTH else 0
+
+
+def _widest_detail(total: int) -> int:
+    """The widest the generating line's count, rate, ETA and requests in flight get."""
+    count = len(f"{total}/{total}")
+    return count + len(", ") * 3 + WIDEST_RATE + WIDEST_ETA + WIDEST_IN_FLIGHT
 
 
 @contextmanager

@@ -407,7 +407,8 @@ def test_the_generating_lines_time_stops_at_its_last_generation(monkeypatch):
     [
         (80, 0, "38/40, 26.8 gen/min, ETA 1 min 33 s, 1 in flight", ("0 failed", "━")),
         (80, 2, "38/40, 26.8 gen/min, 2 failed, 1 in flight", ("ETA", "━")),
-        (100, 0, "38/40, 26.8 gen/min, ETA 1 min 33 s, 0 failed, 1 in flight", ()),
+        (100, 0, "38/40, 26.8 gen/min, ETA 1 min 33 s, 1 in flight", ("0 failed",)),
+        (120, 0, "38/40, 26.8 gen/min, ETA 1 min 33 s, 0 failed, 1 in flight", ()),
         (60, 0, "38/40, 1 in flight", ("gen/min", "ETA", "failed")),
     ],
 )
@@ -415,8 +416,9 @@ def test_the_generating_line_fits_the_terminal_keeping_what_is_in_flight(
     monkeypatch, width, failed, shown, gone
 ):
     """The newcomer's F10: at 80 columns the line wrapped and "1 in flight" went to a
-    second line. The bar narrows and then goes, "0 failed" goes before it, then the ETA
-    and the rate; the count and the requests in flight stay."""
+    second line. The bar is narrower or none (one width for the run: the next test),
+    "0 failed" goes, then the ETA and the rate; the count and the requests in flight
+    stay."""
     monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
     display, _, now = _phases_text(width)
     monkeypatch.setattr(progress, "LISTENERS", [display.update])
@@ -438,3 +440,30 @@ def test_the_generating_line_fits_the_terminal_keeping_what_is_in_flight(
     assert max(len(line) for line in lines) <= width
     assert shown in lines[-1] and lines[-1].endswith("1 min 7 s")
     assert not any(part in lines[-1] for part in gone)
+
+
+@pytest.mark.parametrize(("width", "bar_width"), [(80, 0), (100, 18), (120, 24)])
+def test_the_bar_keeps_one_width_for_the_run(monkeypatch, width, bar_width):
+    """The bar jumped between frames as the count, rate and ETA changed length (its
+    width was what the frame's numbers left): it is set from their widest instead."""
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    display, console, now = _phases_text(width)
+    monkeypatch.setattr(progress, "LISTENERS", [display.update])
+    progress.announce_step("demo", "generating", 432)
+    widths = []
+    for done, failed, per_s, eta_s in [
+        (0, 0, None, None),
+        (9, 0, 9.9, 43.0),
+        (10, 0, 10.0, 42.0),
+        (150, 3, 26.8 / 60, 93.0),
+        (431, 12, 0.5, 2.0),
+        (432, 12, 0.5, 0.0),
+    ]:
+        now[0] += 61
+        display.update(progress.Reading("demo", done, 432, failed, per_s, eta_s))
+        console.file.truncate(0)
+        console.file.seek(0)
+        line = re.sub(r"\x1b\[[0-9;]*m", "", _drawn(display)).splitlines()[-1]
+        assert len(line) <= width and f"{done}/432" in line
+        widths.append(sum(line.count(c) for c in "━╸╺"))
+    assert widths == [bar_width] * len(widths)
