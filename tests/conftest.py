@@ -21,6 +21,7 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("EVALFLOW_DATABASE_URL", None)
 os.environ.pop("OLLAMA_HOST", None)  # specs without hosts: the default Ollama URL
+os.environ.pop("COLUMNS", None)  # the tables as wide as in a file, not as a terminal says
 # Every Prefect client (one or more per task run) builds a verified SSL context from this
 # file, else from certifi's whole bundle: ~15 ms of CPU each, ~7% of an in-process sweep's
 # CPU here. The APIs the tests talk to are plain http:// on loopback (the harness, embedded

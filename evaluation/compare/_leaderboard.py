@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from evaluation.compare._stage_table import stage_lines, stage_text
 from evaluation.compare._text_table import text_table
+from evaluation.compare._wrapped_table import wrapped_table
 from evaluation.errors import ScorerFailed
 from evaluation.labels import distinguishing_labels, num_predict_spelled, settings_footer
 from evaluation.pipelines.summary import PipelineSummary
@@ -545,7 +546,8 @@ TERMINAL_COLUMNS = 100
 def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> str:
     """A terminal version of the leaderboard: rank, short label, each metric rounded to
     what its interval supports, p95 latency and failures, within ``columns`` (default
-    ``TERMINAL_COLUMNS``; metrics that do not fit are left out and named). ``wide``:
+    ``TERMINAL_COLUMNS``; metrics that do not fit are left out and named, then a label
+    still too long wraps under itself, and the lines under the table wrap). ``wide``:
     every column, full labels and the config hashes."""
     columns = columns or TERMINAL_COLUMNS
     ranked = ranked_rows(board)
@@ -585,26 +587,38 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
     while not wide and _width(shown) > columns and len(left_out) < len(board.metrics) - 1:
         left_out.insert(0, board.metrics[len(board.metrics) - 1 - len(left_out)])
         shown = text_table({k: v for k, v in out.items() if k not in left_out})
+    if not wide:
+        shown = wrapped_table(
+            {k: v for k, v in out.items() if k not in left_out}, "config", columns
+        )
     if left_out:
-        shown += f"\n(not shown: {', '.join(left_out)}; --wide shows every column)"
+        missing = f"(not shown: {', '.join(left_out)}; --wide shows every column)"
+        shown += "\n" + _fill(missing, columns)
     if board.metrics:
         words = ranking_words(board)
         shown += "\n" + (words if wide else textwrap.fill(words, columns))
     if board.groups_note:
         shown += "\n" + (board.groups_note if wide else textwrap.fill(board.groups_note, columns))
     if not wide and board.shared:
-        shown += f"\nEvery config: {board.shared}"
+        shown += "\n" + _fill(f"Every config: {board.shared}", columns)
     flags = [n for n in board.notes if n.startswith(FLAGS)]
     if flags:
-        shown += "\n" + "\n".join(flags)
+        shown += "\n" + "\n".join(flag if wide else _fill(flag, columns) for flag in flags)
     if board.dropped:
         shown += "\n" + (board.dropped_note if wide else textwrap.fill(board.dropped_note, columns))
     if board.shows_pipelines and board.pipelines is not None and board.pipelines.rows:
         full = {r["config"]: r["label"] for r in board.rows}
         names = full if wide else board.labels
         order = [r["config"] for r in ranked]
-        shown += "\n\n" + stage_text(board.pipelines.rows, order, names)
+        heading, table = stage_text(board.pipelines.rows, order, names).split("\n", 1)
+        shown += f"\n\n{heading if wide else _fill(heading, columns)}\n{table}"
     return f"{header}\n{shown}"
+
+
+def _fill(text: str, columns: int) -> str:
+    """``text`` in lines of at most ``columns``, broken at spaces only (a label's
+    template name is one word)."""
+    return textwrap.fill(text, columns, break_on_hyphens=False)
 
 
 def _width(text: str) -> int:

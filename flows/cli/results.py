@@ -149,16 +149,38 @@ def calibrated_text(session: Session, experiment: str, board: Leaderboard) -> st
 
 
 def terminal_columns() -> int:
-    """The width of the terminal standard output goes to (a RAG sweep's retrieval metric
-    was left out at 200 columns); 100 where it is not a terminal. Never below 60."""
+    """The width output is read at (a RAG sweep's retrieval metric was left out at 200
+    columns): $COLUMNS where set; else the terminal standard output goes to, or, where
+    it goes to a pipe (`| less`: 100 columns in an 80-column terminal wrapped every row),
+    the terminal of standard error; else 100 (a file). Never below 60."""
+    import os
     import shutil
     import sys
 
     from evaluation.compare._leaderboard import TERMINAL_COLUMNS
 
-    if not sys.stdout.isatty():
-        return TERMINAL_COLUMNS
-    return max(60, shutil.get_terminal_size((TERMINAL_COLUMNS, 24)).columns)
+    given = os.environ.get("COLUMNS", "")
+    if given.isdigit() and int(given) > 0:
+        width = int(given)
+    elif sys.stdout.isatty():
+        width = shutil.get_terminal_size((TERMINAL_COLUMNS, 24)).columns
+    else:
+        width = _piped_terminal_columns() or TERMINAL_COLUMNS
+    return max(60, width)
+
+
+def _piped_terminal_columns() -> int:
+    """The width of the terminal standard error goes to, where standard output goes to a
+    pipe (a pager's or another command's, shown in that terminal); else 0."""
+    import os
+    import stat
+    import sys
+
+    try:
+        piped = stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
+        return os.get_terminal_size(sys.stderr.fileno()).columns if piped else 0
+    except (OSError, ValueError):  # no descriptor (a capture), or no terminal on it
+        return 0
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:
@@ -241,7 +263,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--wide",
         action="store_true",
         help="every column, full labels and config hashes (default: as wide as the "
-        "terminal; 100 columns where it is not one)",
+        "terminal or $COLUMNS, long labels wrapped; 100 columns in a file)",
     )
     p.set_defaults(func=cmd_show)
 

@@ -196,6 +196,19 @@ def test_the_plain_table_is_the_dataframes_byte_for_byte(seed):
     board = _board(seed)
     assert set(RUN_FACTS) <= set(board.rows[0])
     for wide, columns in ((False, 100), (False, 60), (False, 200), (True, 100)):
-        assert render_text(board, wide=wide, columns=columns) == _reference(
-            board, wide=wide, columns=columns
-        ), (seed, wide, columns)
+        shown, before = (
+            render_text(board, wide=wide, columns=columns),
+            _reference(board, wide=wide, columns=columns),
+        )
+        if wide or _widest(before) <= columns:
+            assert shown == before, (seed, wide, columns)
+        else:  # since labels and the lines under the table wrap: narrower, same characters
+            assert _widest(shown) < _widest(before), (seed, columns)
+            assert sorted("".join(shown.split())) == sorted("".join(before.split()))
+
+
+def _widest(text: str) -> int:
+    """The widest line but for the time per stage's table (its heading counts)."""
+    above, _, stages = text.partition("\n\nTime per stage")
+    heading = f"Time per stage{stages.split('slot):')[0]}slot):" if stages else ""
+    return max(len(line) for line in [*above.splitlines(), *heading.splitlines()])

@@ -9,6 +9,7 @@ import pytest
 from evaluation.compare._leaderboard import (
     RUN_FACTS,
     Leaderboard,
+    echo_flags,
     render_markdown,
     render_text,
     table_rows,
@@ -184,8 +185,9 @@ def test_the_cli_takes_the_terminals_width_only_on_a_terminal(monkeypatch):
 
     from flows.cli.results import terminal_columns
 
+    monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setattr(sys, "stdout", io.StringIO())
-    assert terminal_columns() == 100  # a file or a pipe: the width it always had
+    assert terminal_columns() == 100  # a file: the width it always had
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -193,8 +195,55 @@ def test_the_cli_takes_the_terminals_width_only_on_a_terminal(monkeypatch):
 
     monkeypatch.setattr(sys, "stdout", Terminal())
     monkeypatch.setattr(os, "get_terminal_size", lambda *a: os.terminal_size((200, 50)))
-    monkeypatch.delenv("COLUMNS", raising=False)
     assert terminal_columns() == 200
+
+
+def test_the_cli_takes_columns_and_the_terminal_a_pipe_shows_in(monkeypatch, tmp_path):
+    """`evalflow show NAME | less` in an 80-column terminal drew 100 columns, and the
+    terminal broke every row: a pipe's output is read in the terminal of standard error
+    (a file's keeps 100); $COLUMNS, where set, says the width outright."""
+    import os
+    import sys
+
+    from flows.cli.results import terminal_columns
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd: os.terminal_size((80, 24)))
+    read_end, write_end = os.pipe()
+    with open(write_end, "w") as pipe, open(read_end), open(tmp_path / "out", "w") as file:
+        monkeypatch.setattr(sys, "stdout", pipe)
+        assert terminal_columns() == 80
+        monkeypatch.setattr(sys, "stdout", file)
+        assert terminal_columns() == 100
+        monkeypatch.setenv("COLUMNS", "72")
+        assert terminal_columns() == 72
+
+
+def test_a_label_too_long_for_the_terminal_wraps_under_itself():
+    """At 80 columns a table left with one metric was 87 wide (a long config label), and
+    the terminal broke every row; the flags under it were one line of 140. The label
+    wraps at its spaces, the rest of its row on its first line; where the table fits it
+    is drawn as before."""
+    board = _board(4)
+    long_label = "sim-model-0:8b t=0.3 tpl=a-rather-long-template-3 system=be-brief"
+    labels = {r["config"]: r["label"] for r in board.rows} | {board.rows[3]["config"]: long_label}
+    rows = tuple(
+        r | {"label": labels[r["config"]], "echoes_prompt": 0.5 if i == 3 else 0.0}
+        for i, r in enumerate(board.rows)
+    )
+    board = Leaderboard("long-labels", ("contains",), rows, False, notes=echo_flags(rows))
+    text = render_text(board, columns=80)
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 80
+    (row,) = [i for i, line in enumerate(lines) if line.startswith("#4 ")]
+    assert lines[row].split()[1:3] == ["sim-model-0:8b", "t=0.3"]
+    assert lines[row].endswith(" 0.75 [0.57, 0.89] 0.333      0     0")
+    assert lines[row + 1].split() == ["a-rather-long-template-3", "system=be-brief"]
+    flag = lines.index(next(line for line in lines if line.startswith("ECHOES THE PROMPT: ")))
+    assert lines[flag + 1].startswith("tpl=a-rather-long-template-3 system=be-brief repeats")
+    wide = render_text(board, columns=200).splitlines()  # fits: one line a row, as it was
+    assert max(map(len, wide)) > 80 and wide[5].startswith("#4 sim-model-0:8b t=0.3 a-rather")
+    assert wide[5].endswith("system=be-brief 0.75 [0.57, 0.89] 0.333      0     0")
 
 
 def _aggregate(values: list[float], groups: list[str]) -> dict:
