@@ -8,6 +8,11 @@ file, hosts, metrics and samples), with its models, grid and templates replaced 
 named configs that are to be measured on that suite. A spec is a grid (models ×
 settings × templates); where those configs do not make one exactly, the spec holds the
 first alone rather than configs nobody asked for, and says which were left out.
+
+The new experiment's quality is its first metric that can stand for quality
+(:mod:`selection.quality`): where the base's metrics would put another one first than
+the selector read quality from on the task type (experiments of it listed them in
+other orders), the spec lists that metric first, then the base's others.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sqlmodel import Session, col, select
 from evaluation.spec import Config
 from evaluation.spec._params import PARAMETERS
 from evaluation.storage.models import Experiment
+from selection.quality import quality_metric
 from selection.recommendation import Recommendation
 
 DROPPED = ("baseline", "strategy")
@@ -37,6 +43,7 @@ class NextSpec:
     configs: tuple[Config, ...]
     based_on: str
     left_out: tuple[str, ...] = ()
+    metrics_changed: str = ""  # why its metrics are not the base's, where they are not
 
 
 def next_spec(session: Session, answer: Recommendation) -> NextSpec | None:
@@ -63,8 +70,49 @@ def next_spec(session: Session, answer: Recommendation) -> NextSpec | None:
     )
     stored = {k: v for k, v in base.spec.items() if k not in DROPPED}
     stored["hosts"] = [_host(h) for h in stored.get("hosts", [])]
+    metrics, changed = _quality_first(answer, base)
+    if metrics is not None:
+        stored["metrics"] = metrics
     name = f"{answer.task_type}-next-{configs[0].hash[:8]}"
-    return NextSpec({**stored, "name": name, **spec}, tuple(configs), base.name, left_out)
+    return NextSpec({**stored, "name": name, **spec}, tuple(configs), base.name, left_out, changed)
+
+
+def _quality_first(answer: Recommendation, base: Experiment) -> tuple[list[Any] | None, str]:
+    """The spec's ``metrics:`` where the base's would read quality from another metric
+    than the answering version did on the task type (the one most of its configs were
+    read on; of those tied, the one the base lists first): that one first, then the
+    base's others in their order; and what changed. None where the base's read it
+    already, or the version does not say (trained before the metric was kept)."""
+    used = answer.quality_metrics
+    if not used:
+        return None, ""
+    listed = list(base.spec.get("metrics") or base.metrics)
+    names = [_metric_name(m) for m in listed]
+    most = max(used.values())
+    tied = [name for name, n in used.items() if n == most]
+    wanted = min(tied, key=lambda name: names.index(name) if name in names else len(names))
+    now = quality_metric(answer.task_type, names)
+    if now == wanted:
+        return None, ""
+    others = "; ".join(f"{name} for {n}" for name, n in used.items() if name != wanted)
+    why = (
+        f"{wanted} first: the selector read quality from it on {answer.task_type}"
+        + (f" (for {used[wanted]} configs; {others})" if others else "")
+        + f", and {base.name} "
+        + (f"puts {now} first" if wanted in names else "does not measure it")
+    )
+    first = listed[names.index(wanted)] if wanted in names else wanted
+    return [first, *(m for m, name in zip(listed, names, strict=True) if name != wanted)], why
+
+
+def _metric_name(item: Any) -> str:
+    """A spec's metric as stored: a name, or ``{name: {option: value}}``'s stored name."""
+    if isinstance(item, dict):
+        from evaluation.metrics import name_with_options
+
+        ((name, options),) = item.items()
+        return name_with_options(name, options)
+    return str(item)
 
 
 def _why_left_out(suites: Sequence[str], here: bool, suite: str) -> str:

@@ -17,9 +17,13 @@ quality outside [0, 1].
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
 from evaluation.metrics import get_metric
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def can_be_quality(name: str) -> bool:
@@ -37,3 +41,18 @@ def quality_metric(task_type: str, available: Sequence[str]) -> str | None:
     user's or the suite's order); None when none of them can stand for quality.
     ``task_type`` is kept for callers: the choice no longer depends on it."""
     return next((name for name in available if can_be_quality(name)), None)
+
+
+def quality_metrics_used(evidence: pd.DataFrame, task_type: str) -> dict[str, int]:
+    """The metrics a selector read quality from on ``task_type`` (its evidence's
+    ``quality_metric``, several joined by "+" for a config measured in experiments that
+    put different metrics first), each with how many configs, the most used first;
+    empty where the evidence does not say (selectors trained before it was kept)."""
+    if "quality_metric" not in evidence:
+        return {}
+    rows = evidence.loc[evidence["task_type"] == task_type, "quality_metric"].astype(str)
+    configs: dict[str, int] = {}
+    for names in rows:
+        for name in filter(None, names.split("+")):
+            configs[name] = configs.get(name, 0) + 1
+    return dict(sorted(configs.items(), key=lambda item: -item[1]))

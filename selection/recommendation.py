@@ -177,6 +177,8 @@ class Recommendation:
     input_chars: float | None = None
     version_id: int | None = None
     id: int | None = None
+    # metric -> configs the answering version read quality from it on (most used first)
+    quality_metrics: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -74,6 +74,7 @@ from selection._evidence_rule import (
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import MAX_CACHED, SelectorModel
 from selection.prompt_fit import overflow
+from selection.quality import quality_metrics_used
 from selection.recommendation import Option, Recommendation, ToMeasure
 from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import (
@@ -187,6 +188,7 @@ def recommend_from_model(
         input_chars,
     )
     base = {"task_type": task_type, "request": request, "version_id": version_id}
+    base["quality_metrics"] = quality_metrics_used(model.evidence, task_type)
     if task_type not in model.task_types:
         return _no_data_for_task(model, base)
     table, notes = candidate_table(model, candidates, task_type)
@@ -683,22 +685,12 @@ def _quality_metric_note(model: SelectorModel, task_type: str) -> str | None:
     can stand for quality (:mod:`selection.quality`), so two experiments may put
     different metrics on one scale; said, and warned of where they did. None where the
     training data did not say (selectors trained before the metric was kept)."""
-    evidence = model.evidence
-    if "quality_metric" not in evidence:
-        return None
-    rows = evidence.loc[evidence["task_type"] == task_type, "quality_metric"].astype(str)
-    configs: dict[str, int] = {}
-    for names in rows:
-        for name in filter(None, names.split("+")):
-            configs[name] = configs.get(name, 0) + 1
+    configs = quality_metrics_used(model.evidence, task_type)
     if not configs:
         return None
     if len(configs) == 1:
         return f"quality is {next(iter(configs))}, the first metric of the {task_type} runs"
-    counted = ", ".join(
-        f"{name} ({n} config{'s' * (n != 1)})"
-        for name, n in sorted(configs.items(), key=lambda item: -item[1])
-    )
+    counted = ", ".join(f"{name} ({n} config{'s' * (n != 1)})" for name, n in configs.items())
     return (
         f"quality on {task_type} mixes metrics, each run's first: {counted}; their figures "
         "are ranked as if on one scale, which they are not: put one metric first in every "

@@ -77,6 +77,8 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> int
         f"{found.based_on}); `evalflow plan {path}`, `evalflow run {path}`, then "
         "`evalflow retrain`"
     )
+    if found.metrics_changed:
+        print(f"  metrics: {found.metrics_changed}")
     if found.left_out:
         print(f"  not in it: {'; '.join(found.left_out)}: write again once it has run")
     return 0

@@ -28,7 +28,9 @@ def world():
     return train_selector(few_real_runs(RUNS), FAST).model
 
 
-def _stored(session: Session, tmp_path, name: str, suite: str) -> None:
+def _stored(
+    session: Session, tmp_path, name: str, suite: str, metrics: tuple[str, ...] = ("contains",)
+) -> None:
     path = tmp_path / f"{suite}.jsonl"
     path.write_text('{"id": "c0", "input": "question", "references": ["answer"]}\n')
     spec = {
@@ -38,7 +40,7 @@ def _stored(session: Session, tmp_path, name: str, suite: str) -> None:
         "grid": {"temperature": [0.0, 0.8]},
         "templates": {"plain": "{input}"},
         "hosts": [{"name": "local", "url": "http://127.0.0.1:11434", "slots": 1, "kind": None}],
-        "metrics": ["contains"],
+        "metrics": list(metrics),
         "baseline": "other:1b t=0",
     }
     session.add(Experiment(name=name, suite=suite, task_type="qa", spec=spec))
@@ -149,3 +151,46 @@ def test_a_measurement_stored_since_the_version_answering_is_not_asked_for_again
     ]
     others = [s for s in answer.suggestions if thin.hash not in s]
     assert [s for s in found.suggestions if thin.hash not in s] == others
+
+
+def test_the_spec_puts_first_the_metric_the_selector_read_quality_from(
+    world, engine, database_url, tmp_path, capsys, monkeypatch
+):
+    """The spec took the newest experiment's metrics as they were: where it listed
+    exact_match first and the selector had read quality from contains (other experiments
+    of the task type listed that first), the new run's quality, its first metric, was
+    another than the one the selector was trained on."""
+    import selection
+    from evaluation.storage.db import make_engine, session_scope
+    from flows.cli import main
+
+    answer = replace(
+        recommend_from_model(world, "qa"), quality_metrics={"contains": 5, "exact_match": 2}
+    )
+    with Session(engine) as session:
+        _stored(session, tmp_path, "hard-run", "hard", ("exact_match", "rougeL", "contains"))
+        session.commit()
+        found = next_spec(session, answer)
+    assert found is not None and found.spec["metrics"] == ["contains", "exact_match", "rougeL"]
+    assert found.metrics_changed == (
+        "contains first: the selector read quality from it on qa (for 5 configs; "
+        "exact_match for 2), and hard-run puts exact_match first"
+    )
+    with Session(engine) as session:  # a base that reads it first already is kept
+        _stored(session, tmp_path, "hard-run-2", "hard", ("output_length", "contains"))
+        session.commit()
+        found = next_spec(session, answer)
+    assert found.spec["metrics"] == ["output_length", "contains"] and not found.metrics_changed
+    # one that does not measure it gets it first, and the CLI says so
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: answer)
+    bound = make_engine(database_url)
+    with session_scope(bound) as session:
+        _stored(session, tmp_path, "hard-run", "hard", ("exact_match",))
+    bound.dispose()
+    path = tmp_path / "next.yaml"
+    assert main(["--database", database_url, "recommend", "qa", "--write-spec", str(path)]) == 0
+    assert load_spec(path).metrics == ("contains", "exact_match")
+    assert (
+        "  metrics: contains first: the selector read quality from it on qa (for 5 configs; "
+        "exact_match for 2), and hard-run does not measure it\n"
+    ) in capsys.readouterr().out

@@ -638,6 +638,7 @@ def test_the_answer_names_the_quality_metric_and_warns_where_runs_differ():
     (note,) = [n for n in answer.notes if "mixes metrics" in n]
     configs = frame.loc[frame["task_type"] == "qa", "config_hash"].nunique()
     assert f"exact_match ({configs - 1} configs), contains (1 config)" in note
+    assert answer.quality_metrics == {"exact_match": configs - 1, "contains": 1}  # --write-spec
     # a selector stored and read back keeps what it was trained on
     assert decode(encode(one)).evidence["quality_metric"].eq("exact_match").all()
     # and one whose data did not say names no metric
