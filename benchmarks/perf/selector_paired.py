@@ -16,8 +16,11 @@ run it with ``PYTHONPATH`` at the checkout whose code is measured.
 
 ``--out`` gets one JSON line per unit (limit-respecting hits and picks over the true p95
 limit for before, after and by hand, per query, the unit's CPU seconds and the load
-average); ``--resume`` skips the units it holds. The closing table, over every unit of
-``--out`` the arguments name: per world and over all units, after − before (points of
+average); ``--resume`` skips the units it holds (and trains and answers every other unit
+the arguments name). ``--summarize FILE ...`` runs nothing: it prints the closing table
+over the units those files hold that the arguments name (several candidates' or
+processes' files read together). The closing table, over every unit of ``--out`` the
+arguments name: per world and over all units, after − before (points of
 limit-respecting hit, mean ± SE over units, and per seed), the same for picks over the
 p95 limit, beside before and by hand; then per task type and third of limit tightness,
 before, after and by hand with ``selector_benchmark``'s ▼ (below by hand beyond noise,
@@ -28,6 +31,8 @@ clustered by seed).
         --before selection.shrinkage.DEGENERATE_FIT=inf \\
         --after selection.shrinkage.DEGENERATE_FIT=2 --out FILE [--resume] [--cache DIR] \\
         [--models DIR]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/perf/selector_paired.py \\
+        --worlds additive cliff --seeds 0 1 2 --summarize FILE [FILE ...]
 """
 
 from __future__ import annotations
@@ -203,11 +208,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", required=True)
     parser.add_argument("--before", type=parse_setting, nargs="*", default=[])
     parser.add_argument("--after", type=parse_setting, nargs="*", default=[])
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--summarize", type=Path, nargs="+", help="print these files' table")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--models", type=Path)
     args = parser.parse_args()
+    wanted = set(args.worlds), set(args.seeds)
+    if args.summarize:
+        print_summary(_named([_records(path) for path in args.summarize], wanted, args.size))
+        return
+    if args.out is None:
+        parser.error("--out is required unless --summarize is given")
     kept = (
         [json.loads(line) for line in args.out.read_text().splitlines()]
         if (args.resume and args.out.exists())
@@ -231,14 +243,23 @@ def main() -> None:
                 flush=True,
             )
             kept.append(record)
-    wanted = set(args.worlds), set(args.seeds)
-    print_summary(
-        [
-            r
-            for r in kept
-            if r["world"] in wanted[0] and r["seed"] in wanted[1] and r["size"] == args.size
-        ]
-    )
+    print_summary(_named([kept], wanted, args.size))
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _named(files: list[list[dict]], wanted: tuple[set, set], size: int) -> list[dict]:
+    """The records of the units the arguments name (worlds, seeds, size), each once: a
+    unit held by several files is taken from the last."""
+    found = {
+        (r["world"], r["seed"]): r
+        for records in files
+        for r in records
+        if r["world"] in wanted[0] and r["seed"] in wanted[1] and r["size"] == size
+    }
+    return list(found.values())
 
 
 if __name__ == "__main__":
