@@ -5,14 +5,16 @@ For each unit of ``selector_benchmark.py`` (world, size, seed: its data and quer
 selector is trained once with the checkout's code and every query (tuning and held-out
 task types, 130 a unit) is answered twice by the same model: "before" with the module
 constants ``--before`` sets, "after" with those ``--after`` sets (``MODULE.NAME=VALUE``,
-the value a Python literal or ``inf``; the model's scored candidates are dropped between
-the two; ``--models DIR`` keeps each trained model, so a second change is answered on
-the same models without training again). A change is written so that one value of its
-constant gives the code before it; the two answers then differ only by the change, not
-by the data, the queries or the training's randomness, so a difference of a few queries
-a unit can be seen (issue 50: `results/issue50.md`, from the 2026-11-27 sections). The
-by-hand choice is answered once. The module constants are set in this process only:
-run it with ``PYTHONPATH`` at the checkout whose code is measured.
+the value a Python literal or ``inf``; what the model caches, its scored candidates,
+multilevel fits and suite-mix readings, is dropped between the two: a constant read
+while fitting would otherwise answer both sides alike; ``--models DIR`` keeps each
+trained model, so a second change is answered on the same models without training
+again). A change is written so that one value of its constant gives the code before it;
+the two answers then differ only by the change, not by the data, the queries or the
+training's randomness, so a difference of a few queries a unit can be seen (issue 50:
+`results/issue50.md`, from the 2026-11-27 sections). The by-hand choice is answered
+once. The module constants are set in this process only: run it with ``PYTHONPATH`` at
+the checkout whose code is measured.
 
 ``--out`` gets one JSON line per unit (limit-respecting hits and picks over the true p95
 limit for before, after and by hand, per query, the unit's CPU seconds and the load
@@ -93,7 +95,8 @@ def _answers(
     hand: pd.DataFrame,
     chosen: list[tuple[str, str, object]],
 ) -> pd.DataFrame:
-    model._scored.clear()  # scored candidates depend on the answering code
+    model._scored.clear()  # scored candidates depend on the answering code,
+    model._multilevel.clear()  # and so may the fits and suite-mix readings cached here
     with settings(chosen):
         return bench.evaluate(world, model, truth, asked, hand)
 

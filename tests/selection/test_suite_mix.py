@@ -8,12 +8,16 @@ cases", and named nothing to measure next."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from selection._candidates import candidate_table
+from selection.aggregate import case_scores, evidence
+from selection.frame import config_table
 from selection.own_means import PRIOR_DF, own_quality
 from selection.recommender import recommend_from_model, scored_candidates, to_measure
 from selection.suite_mix import suite_mix
@@ -151,3 +155,39 @@ def test_a_config_run_on_the_easy_suite_alone_is_not_read_above_its_own_cases():
     answer = recommend_from_model(model, "qa")
     assert answer.choice is not None and answer.choice.config_hash != thin
     assert not suite_mix(model, "qa").loc[answer.choice.config_hash, "missing"]
+
+
+ONE_ON_BOTH = [  # smol t=0, the only config run on both suites, scored 7 of 10 on each
+    ("smol:135m", 0.0, None, "easy", 7, 10),
+    ("smol:135m", 0.0, None, "hard", 7, 10),
+    ("smol:135m", 0.4, None, "easy", 6, 10),
+    ("gem:270m", 0.0, None, "hard", 4, 10),
+    ("gem:270m", 0.4, None, "easy", 5, 10),
+]
+
+
+def test_a_fill_from_the_only_config_run_on_both_suites_carries_that_differences_noise():
+    """One config alone run on both suites: its difference (0 here) was the fill's, and
+    its spread across configs was taken as 0 (every config's is that one), so the fill was
+    as sure as the config's own cases and the multilevel fit read the suites' difference
+    from one config as known (the selector benchmark's uneven world, tune seed 2, code:
+    8 of 30 queries lost to never-measured configs). The difference of two 10-case means
+    is noisy: the fill carries its sampling variance, times (1 + 1/1)."""
+    frame = few_real_runs(ONE_ON_BOTH)
+    model = SimpleNamespace(  # what suite_mix reads; no training needed
+        evidence=evidence(frame),
+        case_scores=case_scores(frame),
+        configs=config_table(frame),
+        _multilevel={},
+    )
+    found = suite_mix(model, "qa")
+    thin, relative = _config("smol", 0.4).hash, _config("smol", 0.0).hash
+    assert found.loc[thin, "read_from"] == "smol:135m"
+    own_y, own_se = own_quality(model, "qa")
+    assert found.loc[thin, "mean"] == pytest.approx(own_y[thin])  # the difference is 0
+    table = model.evidence.set_index("config_hash")
+    per_case = own_se[relative] ** 2 * table.loc[relative, "n_cases"]
+    noise = per_case * (1 / 10 + 1 / 10)  # its hard mean less its easy one
+    hard = found.loc[thin, "mix"]["hard"]
+    # the old code: se = own_se (a certain fill)
+    assert found.loc[thin, "se"] ** 2 == pytest.approx(own_se[thin] ** 2 + hard**2 * noise * 2)
