@@ -37,7 +37,8 @@ samples); the stand-in's own CPU per request.
 
 ``--kill-at K``: an evalflow run of N that is killed with SIGKILL (its whole process
 group) once K generations are stored, then rerun: rows stored, distinct keys, and the
-requests the resume sent against the work left (equal: nothing stored was redone).
+requests the resume sent against the work left (equal: nothing stored was redone);
+``--kill-database URL``: that run stores into a fresh database on a PostgreSQL server.
 
 ``--profile DIR``: each client's request spans at the host (``spans-CLIENT-N.json``: start
 and end of every request, to see where requests open fell), and, with py-spy on the PATH
@@ -496,18 +497,58 @@ def evalflow_env(home: Path, code: Path | None = None) -> dict[str, str]:
     return env
 
 
-def evalflow_command(db: Path, spec: Path, experiment: str, workers: int = 1) -> list[str]:
-    command = [sys.executable, "-m", "flows.cli", "--database", f"sqlite:///{db}"]
+def evalflow_command(db: Path | str, spec: Path, experiment: str, workers: int = 1) -> list[str]:
+    """``run`` of ``spec`` into ``db``: a SQLite file, or a database URL."""
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
+    command = [sys.executable, "-m", "flows.cli", "--database", url]
     command += ["run", str(spec), "--experiment", experiment]
     return command + (["--workers", str(workers)] if workers > 1 else [])
 
 
-def stored(db: Path) -> int:
+def stored(db: Path | str) -> int:
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as c:
-            return c.execute("select count(*) from generations where status = 'ok'").fetchone()[0]
-    except sqlite3.Error:
+        return query_one(db, "select count(*) from generations where status = 'ok'")[0]
+    except Exception:  # not created yet: sqlite3's and psycopg2's errors alike
         return 0
+
+
+def query_one(db: Path | str, sql: str) -> tuple:
+    """The first row of ``sql`` on ``db``: a SQLite file (read only), or a PostgreSQL URL."""
+    if isinstance(db, str):
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(db, poolclass=NullPool)
+        try:
+            with engine.connect() as c:
+                return tuple(c.exec_driver_sql(sql).one())
+        finally:
+            engine.dispose()
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as c:
+        return c.execute(sql).fetchone()
+
+
+@contextlib.contextmanager
+def killed_database(folder: Path, server: str | None):
+    """Where ``--kill-at``'s run stores: a SQLite file in ``folder``, or a database of
+    its own on the PostgreSQL ``server`` (a URL; created here, dropped afterwards)."""
+    if server is None:
+        yield folder / "killed.db"
+        return
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server)
+    name = f"goal_killed_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int, standin):
@@ -562,11 +603,26 @@ def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int
 
 
 def kill_and_resume(
-    n: int, kill_at: int, folder: Path, spec: Path, url: str, standin, workers: int = 1
+    n: int,
+    kill_at: int,
+    folder: Path,
+    spec: Path,
+    url: str,
+    standin,
+    workers: int = 1,
+    server: str | None = None,
 ) -> None:
     """Kill -9 an evalflow run (its process group: the workers too) once ``kill_at``
-    generations are stored, then resume it."""
-    db, home, name = folder / "killed.db", folder / "home-kill", "goal-killed"
+    generations are stored, then resume it; into SQLite, or a fresh database on the
+    PostgreSQL ``server``."""
+    with killed_database(folder, server) as db:
+        _kill_and_resume(n, kill_at, folder, spec, url, standin, workers, db)
+
+
+def _kill_and_resume(
+    n: int, kill_at: int, folder: Path, spec: Path, url: str, standin, workers: int, db
+) -> None:
+    home, name = folder / "home-kill", "goal-killed"
     reset_host(url)
     first = run_tree(
         "evalflow killed",
@@ -591,11 +647,10 @@ def kill_and_resume(
         standin,
     )
     host = host_figures(url)
-    with contextlib.closing(sqlite3.connect(db)) as c:
-        rows, distinct = c.execute(
-            "select count(*), count(distinct config_hash || '/' || case_uid || '/' || sample_index)"
-            " from generations"
-        ).fetchone()
+    key = "count(distinct config_hash || '/' || case_uid || '/' || sample_index)"
+    rows, distinct = query_one(db, f"select count(*), {key} from generations")
+    runs = query_one(db, f"select count(*), {key} from case_runs")
+    stages = query_one(db, f"select count(*), {key} from stages")
     load = ", ".join(f"{x:.1f}" for x in resumed.load)
     print(f"\nkill -9 at {kill_at:,} of {n:,} (load {load}):")
     print(f"  killed run: exit {first.exit_code}, {first.wall_s:.0f} s, {at_kill:,} stored,")
@@ -606,7 +661,9 @@ def kill_and_resume(
     print(_roles(resumed))
     print(f"    requests sent {host.get('requests', 0):,}, work left {n - at_kill:,}")
     print(f"    redone (sent - left): {host.get('requests', 0) - (n - at_kill)}")
-    print(f"  rows {rows:,}, distinct keys {distinct:,} (of {n:,})")
+    print(f"  rows {rows:,}, distinct keys {distinct:,} (of {n:,})", end="; ")
+    print(f"case runs {runs[0]:,} ({runs[1]:,} keys), stages {stages[0]:,} ({stages[1]:,} keys)")
+    print(f"  database: {'PostgreSQL' if isinstance(db, str) else 'SQLite'}")
 
 
 def _roles(figures: Figures) -> str:
@@ -705,6 +762,13 @@ def main() -> None:
         "--kill-workers", type=int, default=1, help="--kill-at's run with --workers N (1)"
     )
     parser.add_argument(
+        "--kill-database",
+        metavar="URL",
+        help="--kill-at's run stores into a database of its own on this PostgreSQL server "
+        "(e.g. postgresql+psycopg2://postgres@127.0.0.1:5432/test; created, then dropped), "
+        "not SQLite",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="py-spy (on PATH or $PY_SPY) records every process of each evalflow run's "
@@ -741,7 +805,16 @@ def main() -> None:
         for n in args.generations:
             spec = write_inputs(folder, n, port, args.slots)
             if args.kill_at:
-                kill_and_resume(n, args.kill_at, folder, spec, url, standin, args.kill_workers)
+                kill_and_resume(
+                    n,
+                    args.kill_at,
+                    folder,
+                    spec,
+                    url,
+                    standin,
+                    args.kill_workers,
+                    args.kill_database,
+                )
                 continue
             results = []
             for client in clients:

@@ -39,6 +39,7 @@ from evaluation.storage.models import (
     utcnow,
 )
 from evaluation.storage.stages import save_case_traces, save_config_pipelines
+from evaluation.storage.unnest import insert_unnested
 from evaluation.suites import Case, Suite
 
 if TYPE_CHECKING:  # httpx (the backends), the run's types, numpy and pandas: where used
@@ -370,16 +371,47 @@ def save_generations(
         return
     connection = session.connection()
     # One statement per shape of row (ok and failed rows carry different columns), run
-    # over all its rows at once: compiled once, not once per batch.
+    # over all its rows at once: compiled once, not once per batch. On PostgreSQL each
+    # is one statement of unnested arrays (``storage.unnest``), its rows merged by key
+    # first as the upsert would leave them, row after row.
     for columns in dict.fromkeys(tuple(row) for row in rows):
+        same = [row for row in rows if tuple(row) == columns]
+        if connection.dialect.name == "postgresql":
+            insert_unnested(
+                connection,
+                Generation.__table__,
+                _as_upserted(same),
+                on_conflict=_generation_conflict(columns),
+            )
+            continue
         execute_compiled_once(
             connection,
             "generations",
             lambda columns=columns: _generation_upsert(connection.dialect.name, columns),
-            [row for row in rows if tuple(row) == columns],
+            same,
         )
     save_case_traces(session, experiment_id, records)
     save_failed_attempts(session, experiment_id, records)
+
+
+def _generation_conflict(columns: tuple[str, ...]) -> str:
+    """``_generation_upsert``'s ON CONFLICT clause, in PostgreSQL's SQL."""
+    updated = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in _GENERATION_KEY)
+    key = ", ".join(_GENERATION_KEY)
+    return f"ON CONFLICT ({key}) DO UPDATE SET {updated} WHERE generations.status != 'ok'"
+
+
+def _as_upserted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per generation key, as ``_generation_upsert`` run over ``rows`` one after
+    another would leave it: a later row replaces an earlier one that is not "ok"; the
+    key keeps its first place. (One statement may not update a row twice.)"""
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row[k] for k in _GENERATION_KEY)
+        earlier = kept.get(key)
+        if earlier is None or earlier["status"] != "ok":
+            kept[key] = row
+    return list(kept.values())
 
 
 def get_experiment(session: Session, name: str) -> Experiment:

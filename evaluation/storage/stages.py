@@ -21,6 +21,7 @@ from evaluation.storage.db import (
 )
 from evaluation.storage.models import CaseRun, ConfigPipeline, StageRow
 from evaluation.storage.pages import keep_page, stored_page
+from evaluation.storage.unnest import delete_unnested, insert_unnested
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,14 +87,23 @@ def _save_traces(
         )
     connection = session.connection()
     dialect = connection.dialect.name
-    inserted = execute_compiled_once(
-        connection, "new case runs", lambda: _new_case_runs(dialect), runs
-    )
-    new = {tuple(row) for row in inserted}
+    unnest = dialect == "postgresql"  # one statement of arrays for all rows (storage.unnest)
+    if unnest:
+        inserted = insert_unnested(
+            connection,
+            CaseRun.__table__,
+            runs,
+            on_conflict="ON CONFLICT DO NOTHING",
+            returning=_RUN_KEY,
+        )
+    else:
+        inserted = execute_compiled_once(
+            connection, "new case runs", lambda: _new_case_runs(dialect), runs
+        )
+    new = {tuple(row) for row in inserted}  # keys, not positions: RETURNING has no order
     fresh = [key for key in traced if key in new]  # in the batch's order
     if not fresh:
         return
-    connection.execute(_STAGES_OF_KEY, [by_key[key] for key in fresh])
     stages = []
     for key in fresh:
         trace = traced[key].trace
@@ -103,6 +113,17 @@ def _save_traces(
             by_key[key] | {"position": i} | _stage_fields(st, transcript)
             for i, st in enumerate(ordered)
         ]
+    if unnest:
+        delete_unnested(
+            connection,
+            StageRow.__table__,
+            {"experiment_id": experiment_id},
+            [dict(zip(_RUN_KEY, key, strict=True)) for key in fresh],
+        )
+        if stages:
+            insert_unnested(connection, StageRow.__table__, stages)
+        return
+    connection.execute(_STAGES_OF_KEY, [by_key[key] for key in fresh])
     if stages:
         connection.execute(insert(StageRow), stages)
 
