@@ -7,25 +7,10 @@ one cell in eight (`benchmarks/perf/results/issue50.md`)."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import numpy as np
 import pandas as pd
-import pytest
-
-from tests.conftest import REPO
 
 SEEDS, TASKS, PER_TASK = 3, 5, 26  # as at 1k: 3 report seeds, 130 queries a seed
-
-
-@pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(REPO / "benchmarks/perf"))
-    try:
-        yield importlib.import_module("selector_benchmark")
-    finally:
-        sys.path.remove(str(REPO / "benchmarks/perf"))
 
 
 def unit_hits(rng: np.random.Generator, seeds: int, shift: float) -> pd.DataFrame:
