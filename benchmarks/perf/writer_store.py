@@ -9,7 +9,9 @@ CPU (user + sys of this process) per record of each round, their median, and the
 
 A PostgreSQL ``--url`` gets a schema of its own (dropped after each round).
 ``--resume``: each round stores its batches twice (a rerun re-storing what a kill left
-committed), and times the second pass.
+committed), and times the second pass. ``--scores``: times, instead, writing one
+metric's score for every stored generation (``replace_scores``, as scoring does), per
+score.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from evaluation.storage.db import make_engine, session_scope  # noqa: E402
 from evaluation.storage.repository import (  # noqa: E402
     record_suite,
     register_experiment,
+    replace_scores,
     save_generations,
 )
 from evaluation.suites import Case, Suite  # noqa: E402
@@ -72,7 +75,14 @@ def simulated_run(n_records: int) -> tuple[Suite, list[Config], list[GenerationR
     return suite, configs, records
 
 
-def one_round(url: str, batches: list[list[GenerationRecord]], suite, configs, resume: bool):
+def one_round(
+    url: str,
+    batches: list[list[GenerationRecord]],
+    suite,
+    configs,
+    resume: bool,
+    scores: bool = False,
+):
     schema = None
     if url.startswith("postgresql"):
         schema = f"writer_store_{os.getpid()}"
@@ -106,6 +116,13 @@ def one_round(url: str, batches: list[list[GenerationRecord]], suite, configs, r
                 with session_scope(engine) as session:
                     save_generations(session, experiment_id, batch)
             spent = time.process_time() - start
+        if scores:
+            with engine.connect() as conn:
+                ids = [i for (i,) in conn.execute(text("SELECT id FROM generations"))]
+            start = time.process_time()
+            with session_scope(engine) as session:
+                replace_scores(session, ids, "exact_match", [1.0] * len(ids))
+            spent = time.process_time() - start
         with engine.connect() as conn:
             counts = [
                 conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
@@ -128,6 +145,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--url", default=None, help="default: a fresh SQLite file per round")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--scores", action="store_true", help="time writing a score each")
     args = parser.parse_args()
     suite, configs, records = simulated_run(args.batches * args.batch)
     batches = [records[i : i + args.batch] for i in range(0, len(records), args.batch)]
@@ -135,13 +153,15 @@ def main() -> None:
     for k in range(args.rounds):
         with tempfile.TemporaryDirectory() as home:
             url = args.url or f"sqlite:///{home}/bench.db"
-            spent, counts = one_round(url, batches, suite, configs, args.resume)
-        us = spent / len(records) * 1e6
+            spent, counts = one_round(url, batches, suite, configs, args.resume, args.scores)
+        us = spent / (counts[0] if args.scores else len(records)) * 1e6
         per_record.append(us)
-        print(f"round {k + 1}: {us:.1f} us/record  rows (gen, case runs, stages) {counts}")
+        unit = "score" if args.scores else "record"
+        print(f"round {k + 1}: {us:.1f} us/{unit}  rows (gen, case runs, stages) {counts}")
     load = os.getloadavg()
     print(
-        f"median {statistics.median(per_record):.1f} us/record (min {min(per_record):.1f}) "
+        f"median {statistics.median(per_record):.1f} us/{'score' if args.scores else 'record'} "
+        f"(min {min(per_record):.1f}) "
         f"over {args.rounds} rounds of {len(records)} records; load {load[0]:.1f} {load[1]:.1f}"
     )
 

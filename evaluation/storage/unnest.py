@@ -15,7 +15,8 @@ PostgreSQL; SQLite's ``executemany`` is in-process and cheap.
 
 One statement is one command: ``ON CONFLICT DO UPDATE`` refuses to touch a row twice
 in it, so rows with the same conflict key must be merged first (see
-``repository.save_generations``); ``DO NOTHING`` keeps the first.
+``repository.save_generations`` and ``db.insert_ignoring_conflicts``); ``DO NOTHING``
+keeps the first.
 """
 
 from __future__ import annotations

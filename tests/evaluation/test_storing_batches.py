@@ -16,7 +16,7 @@ from sqlalchemy import Engine, event, select, text
 from evaluation.backends.base import GenerationResult
 from evaluation.pipelines._trace import CaseTrace, RetrievedChunk, StageRecord
 from evaluation.run._work import GenerationRecord, WorkItem
-from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.db import insert_ignoring_conflicts, make_engine, session_scope
 from evaluation.storage.models import TABLES as RESULTS
 from evaluation.storage.models import CaseRun, Generation, StageRow
 from evaluation.storage.repository import record_suite, register_experiment, save_generations
@@ -203,6 +203,32 @@ def test_postgresql_stores_the_same_values_as_sqlite(tmp_path, postgres) -> None
     assert any(s["retrieved"] for s in stages) and any(r["meta"] for r in case_runs)
 
 
+def test_rows_inserted_ignoring_conflicts_as_one_after_the_other(engine) -> None:
+    """``insert_ignoring_conflicts`` (scores, cases, telemetry...), on PostgreSQL one
+    statement of unnested arrays: a key twice in one call keeps the first row (DO
+    NOTHING), or the first row with the last row's updated columns (DO UPDATE: merged,
+    as one statement may not update a row twice)."""
+    experiment_id = new_experiment(engine)
+    key = {"experiment_id": experiment_id, "sample_index": 0, "created_at": STARTED}
+    given = [
+        key | {"config_hash": "c", "case_uid": "a", "calls": 1, "wall_s": 0.5},
+        key | {"config_hash": "c", "case_uid": "b", "calls": 2, "wall_s": 1.5},
+        key | {"config_hash": "c", "case_uid": "a", "calls": 3, "wall_s": 2.5},
+        key | {"config_hash": "c", "case_uid": "a", "calls": 4, "wall_s": 3.5},
+    ]
+    with session_scope(engine) as session:
+        insert_ignoring_conflicts(session, CaseRun, given)
+        insert_ignoring_conflicts(
+            session, CaseRun, [r | {"config_hash": "u"} for r in given], update_columns=["calls"]
+        )
+    assert rows(engine, experiment_id, "case_runs", "config_hash, case_uid, calls, wall_s") == [
+        ("c", "a", 1, 0.5),
+        ("c", "b", 2, 1.5),
+        ("u", "a", 4, 0.5),
+        ("u", "b", 2, 1.5),
+    ]
+
+
 def test_on_postgresql_a_batch_is_a_few_statements_whatever_its_size(postgres) -> None:
     """psycopg2 runs an executemany row by row (a round trip each): a batch's rows go as
     one statement per table instead, as many for 80 records as for 8."""
@@ -223,6 +249,16 @@ def test_on_postgresql_a_batch_is_a_few_statements_whatever_its_size(postgres) -
             ]
             sent.clear()
             store(postgres, experiment_id, batch, batch)
+            with session_scope(postgres) as session:  # e.g. the scores of a batch
+                runs = [
+                    {
+                        "experiment_id": experiment_id,
+                        "config_hash": "z",
+                        "case_uid": r.item.case_uid,
+                    }
+                    for r in batch
+                ]
+                insert_ignoring_conflicts(session, CaseRun, runs)
             counts.append(len(sent))
             assert not any(sent), "an executemany"
     finally:
