@@ -230,6 +230,41 @@ def name_list(value: str) -> list[str]:
     return names
 
 
+def _path_checked(parse: Callable[[str], Path]) -> Callable[[str], Path]:
+    """``parse``, with a path the system refuses to look at (a name too long, a loop of
+    links) refused like any other bad value: argparse takes no OSError, which printed a
+    traceback and exit 1 (``--write-spec`` of a 300-character name)."""
+
+    def checked(value: str) -> Path:
+        try:
+            return parse(value)
+        except OSError as exc:
+            shown = value if len(value) <= 60 else f"{value[:28]}…{value[-28:]}"
+            raise _refuse(
+                f"a path this system accepts ({exc.strerror}; {len(value)} characters)"
+                if exc.errno == errno.ENAMETOOLONG
+                else f"a path this system accepts ({exc.strerror})",
+                shown,
+            ) from None
+
+    checked.__doc__ = parse.__doc__
+    return checked
+
+
+def _file_name(value: str) -> Path:
+    """``value`` as the name of a file to write: not blank, not ``-`` (no option here
+    reads it as standard output; a file named ``-`` was written), not ending in a
+    slash (``sub/`` names a folder: the slash was dropped and a file ``sub`` written)."""
+    if not value.strip():
+        raise _refuse("a file name", value)
+    if value == "-":
+        raise _refuse("a file name (- is not standard output here)", value)
+    if value.endswith(("/", os.sep)):
+        raise _refuse("a file name, not a folder", value)
+    return Path(value).expanduser()
+
+
+@_path_checked
 def existing_file(value: str) -> Path:
     """A file that must exist and be readable (a spec, a rubric)."""
     path = Path(value).expanduser()
@@ -242,6 +277,7 @@ def existing_file(value: str) -> Path:
     return path
 
 
+@_path_checked
 def existing_folder(value: str) -> Path:
     """A folder that must exist (a checkout to deploy from)."""
     path = Path(value).expanduser()
@@ -250,11 +286,14 @@ def existing_folder(value: str) -> Path:
     return path
 
 
+@_path_checked
 def new_file(value: str) -> Path:
-    """A file to create: refused if it exists (nothing is overwritten), or if its
-    folder does not exist (none is made: a mistyped folder is not created silently) or
-    cannot be written."""
-    path = Path(value).expanduser()
+    """A file to create: refused if it exists (nothing is overwritten), if its folder
+    does not exist (none is made: a mistyped folder is not created silently) or cannot
+    be written, or if the file cannot be created there: a folder such as /proc passes
+    the permission check and then refuses the file, so it is tried, created and removed
+    at once, by the parser (before any work, in the parser's own frame)."""
+    path = _file_name(value)
     if path.is_dir():
         raise _refuse("a file name, not a folder", value)
     if path.exists() or path.is_symlink():
@@ -262,27 +301,21 @@ def new_file(value: str) -> Path:
     if not path.parent.is_dir():
         raise _refuse(f"a file in an existing folder ({path.parent} does not exist)", value)
     _writable_folder(path.parent, value)
-    return path
-
-
-def can_create(path: Path, option: str) -> None:
-    """Refuse ``path`` (EvalError, naming ``option``) where a file cannot be created
-    there, before the work: a folder such as /proc passes the permission check and then
-    refuses the file. Checked by creating it and removing it at once."""
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
     except OSError as exc:
-        raise EvalError(
-            f"argument {option}: expected a file that can be created, got {str(path)!r} "
-            f"({exc.strerror})"
-        ) from exc
+        raise argparse.ArgumentTypeError(
+            f"expected a file that can be created, got {value!r} ({exc.strerror})"
+        ) from None
     path.unlink()
+    return path
 
 
+@_path_checked
 def output_file(value: str) -> Path:
     """A file to write, replacing any file of that name (the verb's help says so): not
     a folder, in a folder that exists and can be written."""
-    path = Path(value).expanduser()
+    path = _file_name(value)
     if path.is_dir():
         raise _refuse("a file name, not a folder", value)
     if not path.parent.is_dir():
@@ -293,6 +326,7 @@ def output_file(value: str) -> Path:
     return path
 
 
+@_path_checked
 def output_folder(value: str) -> Path:
     """A folder to write files into: an existing, writable folder, or one whose nearest
     existing parent is writable (it is created)."""

@@ -22,8 +22,6 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     # a fresh home's database is not created to find no selector in it: an empty one in
     # memory stands in (as for show and experiments: flows/cli/_database.open_reader)
     database = "sqlite://" if no_database_yet(database_url(args.database)) else args.database
-    if args.write_spec is not None:
-        options.can_create(args.write_spec, "--write-spec")
     try:
         answer = recommend(
             args.task_type,

@@ -1375,7 +1375,21 @@ OPTION_CASES = [
     # file is tried, before the answer; another user is refused it as not writable
     Bad("opt-recommend-write-spec-cannot-create", "cli",
         cli("recommend", "qa", "--write-spec", "/proc/next.yaml"),
-        ("argument --write-spec: expected a ", "got '/proc/next.yaml'")),
+        ("evalflow recommend: argument --write-spec: expected a ", "got '/proc/next.yaml'")),
+    # the system refuses to look at a name this long: a traceback and exit 1 before
+    opt("opt-recommend-write-spec-name-too-long", "recommend", "qa", "--write-spec",
+        f"ROOT/{'a' * 300}.yaml",
+        expect="argument --write-spec: expected a path this system accepts (File name too "
+        "long; "),
+    # a trailing slash names a folder: a file `sub` was written before
+    opt("opt-recommend-write-spec-trailing-slash", "recommend", "qa", "--write-spec",
+        "ROOT/sub/",
+        expect="argument --write-spec: expected a file name, not a folder, got '"),
+    # no option reads - as standard output: a file named - was written before
+    opt("opt-recommend-write-spec-dash", "recommend", "qa", "--write-spec", "-",
+        expect="argument --write-spec: expected a file name (- is not standard output here)"),
+    opt("opt-gate-junit-trailing-slash", "gate", "demo", "--junit", "ROOT/sub/",
+        expect="argument --junit: expected a file name, not a folder, got '"),
     opt("opt-retrain-flag-value", "retrain", "--include-simulated=yes",
         expect="argument --include-simulated: ignored explicit argument 'yes'"),
     opt("opt-experiments-extra-word", "experiments", "demo",

@@ -84,3 +84,19 @@ def test_run_help_says_time_scale_multiplies_each_calls_latency():
     text = " ".join(dict(_verbs(build_parser()))["run"].format_help().split())
     assert "share of simulated latency" not in text
     assert "each call sleeps its simulated latency × this factor (0: no sleep; 1: real time" in text
+
+
+@pytest.mark.parametrize("name", ["sub/", "-", f"{'a' * 300}.yaml"])
+def test_write_spec_refuses_a_folder_a_dash_and_a_name_too_long_writing_nothing(
+    name, tmp_path, monkeypatch, capsys
+):
+    """`sub/` wrote a file `sub`, `-` a file `-`; a name too long for the system was a
+    traceback and exit 1. Each is one line, exit 2, and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(["recommend", "qa", "--write-spec", name])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert err.startswith("error: evalflow recommend: argument --write-spec: expected ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
