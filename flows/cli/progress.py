@@ -3,7 +3,8 @@ checking hosts, starting Prefect, generating, scoring, comparing, writing the re
 each with its time. The generating line has the bar, done/total, the rate (per minute
 below one a second), the requests in flight, the ETA and the failures so far (before
 the first request, what it waits on: lane workers starting), its time counted from the
-start of generation to its last generation. Drawn on stderr beside (not inside) the
+start of generation to its last generation, after a "·" (it read as the age of the
+requests in flight beside it: "1 in flight 1 min 45 s"). Drawn on stderr beside (not inside) the
 log, only on a terminal and not with -q; the leaderboard is printed after it. The rate
 and ETA are the ones the log lines print (``tasks.progress.Reading``)."""
 
@@ -52,6 +53,9 @@ def seconds_text(seconds: float) -> str:
 
 
 NAME_WIDTH = 18
+#: Before each line's time: without it the generating line's "1 in flight 1 min 45 s"
+#: read as one request's age, not the stage's.
+TIME_MARK = "· "
 BAR_WIDTH = 24
 #: Narrower than this, the bar is left out: its numbers are on the line anyway.
 MIN_BAR_WIDTH = 10
@@ -61,7 +65,7 @@ MIN_BAR_WIDTH = 10
 WIDEST_RATE = len("59.9 gen/min")
 WIDEST_ETA = len("ETA 9 min 59 s")
 WIDEST_IN_FLIGHT = len("99 in flight")
-WIDEST_TIME = len("9 min 59 s")
+WIDEST_TIME = len(f"{TIME_MARK}9 min 59 s")
 
 
 class _PhaseBar(BarColumn):
@@ -144,7 +148,7 @@ class _Time(ProgressColumn):
         seconds = task.fields.get("seconds")
         if seconds is None:
             seconds = task.elapsed if task.finished_time is None else task.finished_time
-        return Text(seconds_text(seconds or 0.0))
+        return Text(TIME_MARK + seconds_text(seconds or 0.0))
 
 
 class RunProgress:

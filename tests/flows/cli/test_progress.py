@@ -248,10 +248,10 @@ def test_each_phase_has_its_line_and_its_time_and_generation_counts_from_its_own
         "starting",
         "generating",
     ]
-    assert lines[0].endswith("12 configs, suite qa-short 0.4 s")
-    assert lines[2].endswith("a local server 9.0 s")  # from 97 s to 106 s
+    assert lines[0].endswith("12 configs, suite qa-short · 0.4 s")
+    assert lines[2].endswith("a local server · 9.0 s")  # from 97 s to 106 s
     assert "5/10, 30.0 gen/min, ETA 1 min 15 s, 0 failed, 4 in flight" in lines[3]
-    assert lines[3].endswith("4 in flight 1 min 15 s")  # elapsed since generation began
+    assert lines[3].endswith("4 in flight · 1 min 15 s")  # elapsed since generation began
     now[0] = 190.0
     progress.announce_step("demo", "writing report")
     text = _drawn(display)
@@ -267,7 +267,7 @@ def test_requests_in_flight_show_while_nothing_is_stored_yet():
     display.update(progress.Reading("demo", 0, 36, 0, None, None, "generating"))
     now[0] += 53
     line = _drawn(display).splitlines()[-1]
-    assert "0/36, 4 in flight" in line and line.rstrip().endswith("53 s")
+    assert "0/36, 4 in flight" in line and line.rstrip().endswith("· 53 s")
 
 
 def test_while_the_display_shows_the_run_its_info_lines_stay_off_the_terminal():
@@ -397,9 +397,9 @@ def test_the_generating_lines_time_stops_at_its_last_generation(monkeypatch):
         line = [x for x in _drawn(display).splitlines() if x.startswith("generating")][-1]
         return " ".join(line.split())
 
-    assert generating().endswith("0 failed 5.0 s")
+    assert generating().endswith("0 failed · 5.0 s")
     progress.announce_step("demo", "scoring")
-    assert generating().endswith("0 failed 5.0 s")
+    assert generating().endswith("0 failed · 5.0 s")
 
 
 @pytest.mark.parametrize(
@@ -438,11 +438,11 @@ def test_the_generating_line_fits_the_terminal_keeping_what_is_in_flight(
         "generating",
     ]
     assert max(len(line) for line in lines) <= width
-    assert shown in lines[-1] and lines[-1].endswith("1 min 7 s")
+    assert shown in lines[-1] and lines[-1].endswith(" · 1 min 7 s")
     assert not any(part in lines[-1] for part in gone)
 
 
-@pytest.mark.parametrize(("width", "bar_width"), [(80, 0), (100, 18), (120, 24)])
+@pytest.mark.parametrize(("width", "bar_width"), [(80, 0), (100, 16), (120, 24)])
 def test_the_bar_keeps_one_width_for_the_run(monkeypatch, width, bar_width):
     """The bar jumped between frames as the count, rate and ETA changed length (its
     width was what the frame's numbers left): it is set from their widest instead."""
@@ -467,3 +467,20 @@ def test_the_bar_keeps_one_width_for_the_run(monkeypatch, width, bar_width):
         assert len(line) <= width and f"{done}/432" in line
         widths.append(sum(line.count(c) for c in "━╸╺"))
     assert widths == [bar_width] * len(widths)
+
+
+def test_the_stages_time_is_set_apart_from_the_requests_in_flight(monkeypatch):
+    """The newcomer's F5: at 80 columns `29/40, 10.4 gen/min, ETA 1 min 7 s, 1 in flight
+    1 min 45 s` read as one request in flight for 1 min 45 s; it is the stage's time."""
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    display, _, now = _phases_text(80)
+    monkeypatch.setattr(progress, "LISTENERS", [display.update])
+    monkeypatch.setattr(display.progress.columns[2], "in_flight", lambda: 1)
+    display.done("preparing", 0.42, "4 configs, suite qa-short")
+    progress.announce_step("demo", "generating", 40)
+    now[0] += 105
+    display.update(progress.Reading("demo", 29, 40, 0, 10.4 / 60, 67.0))
+    lines = [line.rstrip() for line in re.sub(r"\x1b\[[0-9;]*m", "", _drawn(display)).splitlines()]
+    assert lines[0].startswith("preparing") and lines[0].endswith("· 0.4 s")
+    assert lines[-1].startswith("generating") and lines[-1].endswith("1 in flight · 1 min 45 s")
+    assert max(len(line) for line in lines) <= 80
