@@ -130,6 +130,7 @@ def option(
             bool(row.get("latency_p95_by_tail", False)),
             float(row.get("latency_tail_ratio", np.nan)),
             bool(row.get("latency_tail_own", False)),
+            bool(len(row.get("latency_pooled_with", ()))),
         )
     return Option(
         config_hash=str(row["config_hash"]),

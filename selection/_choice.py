@@ -60,17 +60,21 @@ def violations(
         by_median = table.get(f"{target}_by_median", pd.Series(False, index=table.index))
         ratios = table.get("latency_tail_ratio", pd.Series(np.nan, index=table.index))
         own = table.get("latency_tail_own", pd.Series(False, index=table.index))
-        for item, value, tail, median, ratio, whose in zip(
+        twins = table.get("latency_pooled_with", pd.Series([()] * len(table), index=table.index))
+        for item, value, tail, median, ratio, whose, pooled in zip(
             found,
             table[f"{target}_safe"].to_numpy(),
             by_tail,
             by_median,
             ratios,
             own,
+            twins,
             strict=True,
         ):
             if not value <= limit:
-                how = checked_basis(bool(median), bool(tail), float(ratio), bool(whose))
+                how = checked_basis(
+                    bool(median), bool(tail), float(ratio), bool(whose), bool(len(pooled))
+                )
                 shown, bound = distinct_figures(value, limit)
                 item.append(f"{what} {shown} {unit} ({how}) > {bound} {unit}")
     if min_quality is not None:
@@ -80,10 +84,13 @@ def violations(
     return problems, [tuple(item) for item in found]
 
 
-def checked_basis(by_median: bool, by_tail: bool, ratio: float, own: bool) -> str:
+def checked_basis(
+    by_median: bool, by_tail: bool, ratio: float, own: bool, pooled: bool = False
+) -> str:
     """Which figure a candidate's p95 is held to a limit by (``<target>_safe``): its
     estimate raised by its margin, or its median times a tail ratio where that is larger
-    (:func:`selection.recommender._with_tail_bounds`)."""
+    (:func:`selection.recommender._with_tail_bounds`); ``pooled``: the estimate shown
+    was pooled with sampling twins, the limit holds its own calls'."""
     if by_median:
         return (
             f"its median with margin × {ratio:.2f}, the model's measured p95 / median on "
@@ -95,6 +102,11 @@ def checked_basis(by_median: bool, by_tail: bool, ratio: float, own: bool) -> st
         return (
             f"its median × {ratio:.2f}, the model's measured p95 / median on the task type "
             "(a slow call its own generations may not have shown)"
+        )
+    if pooled:
+        return (
+            f"with margin: {SAFETY_Z:g} sd of its error above its own calls' estimate, "
+            "not pooled with its sampling twins"
         )
     return f"with margin: {SAFETY_Z:g} sd of its error above its estimate"
 

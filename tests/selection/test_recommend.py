@@ -11,7 +11,7 @@ from evaluation.spec._params import NAMES
 from evaluation.statistics.precision import significant
 from selection import recommend, recommender, versions
 from selection._candidates import candidate_table
-from selection._choice import choose, distinct_figures, speed_ties, violations
+from selection._choice import checked_basis, choose, distinct_figures, speed_ties, violations
 from selection._codec import decode, encode
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.aggregate import evidence
@@ -316,6 +316,17 @@ def _three_real_configs(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _with_a_fast_sampling_twin(trained):
+    """``trained``'s model with evidence where tiny:1b's plain t = 0.8 config is measured
+    0.6x as slow as its t = 0 twin, within the noise the pooling check allows."""
+    frame = synthetic_frame(seed=0)
+    rng = np.random.default_rng(0)
+    frame["latency_s"] *= rng.lognormal(0, 0.35, len(frame))
+    twin = config_named("tiny:1b", "plain", 0.8, 64).hash
+    frame.loc[frame["config_hash"] == twin, "latency_s"] *= 0.6
+    return dataclasses.replace(trained.model, evidence=evidence(validate_training_frame(frame)))
+
+
 def test_speed_ranks_by_each_configs_own_latency_and_a_pooled_figure_says_so(trained):
     """A newcomer's `recommend --prefer speed`: t = 0.7 measured 34 s was shown 54 s,
     pooled with its t = 0 twin, and the twins were ranked by that pooled figure. Here
@@ -324,12 +335,7 @@ def test_speed_ranks_by_each_configs_own_latency_and_a_pooled_figure_says_so(tra
     models): ranked for speed it is the fastest, read from its own calls (within the
     noise of others, which win the tie on quality); ranked for quality the pick's
     pooled latency names the config it was pooled with."""
-    frame = synthetic_frame(seed=0)
-    rng = np.random.default_rng(0)
-    frame["latency_s"] *= rng.lognormal(0, 0.35, len(frame))
-    twin = config_named("tiny:1b", "plain", 0.8, 64).hash
-    frame.loc[frame["config_hash"] == twin, "latency_s"] *= 0.6
-    model = dataclasses.replace(trained.model, evidence=evidence(validate_training_frame(frame)))
+    model = _with_a_fast_sampling_twin(trained)
     fastest = recommend_from_model(model, "qa", prefer="speed")
     tie = "why: its median latency ties with the fastest's, tiny:1b t=0.8 n=64 tpl=plain (p50"
     assert tie in fastest.explain()
@@ -346,6 +352,27 @@ def test_speed_ranks_by_each_configs_own_latency_and_a_pooled_figure_says_so(tra
     p95 = f"p95 {pooled.latency_p95_s.value:.2f} s (latency pooled with 2 sampling twins)"
     assert p95 in pooled.summary()
     assert "pooled" not in fastest.choice.summary()
+
+
+def test_a_limit_holds_a_config_to_its_own_calls_whatever_the_ranking(trained):
+    """A newcomer's `recommend qa --max-latency 8` refused gemma t=0 n=16 (measured
+    60.9%): its p95 pooled with its sampling twin read 8.06 s with margin, and picked a
+    never-measured config, while `--prefer speed` found the same config at 7.68 s (its
+    own calls) and picked it. One verdict per config and limit: its own calls'."""
+    model = _with_a_fast_sampling_twin(trained)
+    table, _ = candidate_table(model, None, "qa")
+    chars = model.typical_input_chars["qa"]
+    pooled = scored_candidates(model, table, "qa", chars, pool_sampling=True)
+    own = scored_candidates(model, table, "qa", chars, pool_sampling=False)
+    assert pooled["latency_pooled_with"].map(len).sum() > 0
+    assert np.allclose(pooled["latency_p95_safe"], own["latency_p95_safe"].reindex(pooled.index))
+    best = recommend_from_model(model, "qa")
+    limit = 1.001 * best.choice.latency_p95_checked_s
+    for prefer in ("quality", "speed"):
+        answer = recommend_from_model(model, "qa", prefer=prefer, max_latency_s=limit)
+        refused = {o.config_hash for o in (answer.excluded_best, *answer.refused_better) if o}
+        assert best.choice.config_hash not in refused
+    assert "own calls' estimate, not pooled" in checked_basis(False, False, 2.0, False, True)
 
 
 def test_speed_counts_latencies_within_their_noise_as_ties_broken_by_quality():
