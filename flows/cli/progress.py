@@ -59,12 +59,13 @@ TIME_MARK = "· "
 BAR_WIDTH = 24
 #: Narrower than this, the bar is left out: its numbers are on the line anyway.
 MIN_BAR_WIDTH = 10
-#: The widest the generating line's rate, ETA, requests in flight and time get (under ten
-#: hours): the bar's width is set from these, not from the frame's own numbers, so it
-#: keeps one width for the run instead of jumping as they change length.
+#: The widest the generating line's rate, ETA and time get (under ten hours); its count,
+#: failures and requests in flight get as wide as the run's total and slots (99 where
+#: they are not known). The bar's width and the parts of the line shown are set from
+#: these, not from the frame's own numbers, so they keep for the run instead of changing
+#: as the numbers change length ("0 failed" came and went between frames at 80 columns).
 WIDEST_RATE = len("59.9 gen/min")
 WIDEST_ETA = len("ETA 9 min 59 s")
-WIDEST_IN_FLIGHT = len("99 in flight")
 WIDEST_TIME = len(f"{TIME_MARK}9 min 59 s")
 
 
@@ -77,16 +78,17 @@ class _PhaseBar(BarColumn):
 
 
 #: How soon a part of the generating line goes where the terminal is too narrow for the
-#: whole of it (the highest first): no failure so far, then the ETA, the rate, and last
-#: the failures. The count and the requests in flight (what docs/throughput.md reads)
-#: always stay.
-_KEEP, _FAILURES, _RATE, _ETA, _NO_FAILURE = range(5)
+#: whole of it at its widest (the highest first): the rate, then the ETA, and last the
+#: failures ("0 failed" too: the line keeps its parts for the run). The count and the
+#: requests in flight (what docs/throughput.md reads) always stay.
+_KEEP, _FAILURES, _ETA, _RATE = range(4)
 Part = tuple[str, int]  # its text, and how soon it goes (above)
 
 
 def _joined(parts: list[Part], room: int | None) -> str:
-    """The parts, dropping the first to go until they fit ``room`` characters; what is
-    still too long ends in an ellipsis rather than wrapping onto a second line."""
+    """The parts, dropping the first to go until they fit ``room`` characters (only
+    where a number outgrew its widest, ``_layout``); what is still too long ends in an
+    ellipsis rather than wrapping onto a second line."""
     parts = list(parts)
     while room is not None and len(", ".join(p for p, _ in parts)) > room:
         soonest = max(rank for _, rank in parts)
@@ -110,13 +112,15 @@ class _Detail(ProgressColumn):
     """What the phase is doing; while generating, the requests in flight read now (a
     host answering nothing for a minute shows them, where the count stands still), and
     once nothing has finished for a while (``STALE_INTERVALS``) no rate or ETA but what
-    it waits on. At most ``room`` characters where set (``_FittedProgress``)."""
+    it waits on. Only the parts that go no sooner than ``kept`` (set for the run,
+    ``_layout``), in at most ``room`` characters where set (``_FittedProgress``)."""
 
     def __init__(self, in_flight: Callable[[], int], clock: Callable[[], float]) -> None:
         super().__init__()
         self.in_flight = in_flight
         self.clock = clock
         self.room: int | None = None
+        self.kept = _RATE
 
     def parts(self, task: Task) -> list[Part]:
         parts: list[Part] = task.fields.get("parts") or [(task.fields.get("detail", ""), _KEEP)]
@@ -126,7 +130,7 @@ class _Detail(ProgressColumn):
                 parts = [*task.fields["waiting"], (f"waiting on {flying} in flight", _KEEP)]
             elif flying:
                 parts = [*parts, (f"{flying} in flight", _KEEP)]
-        return [part for part in parts if part[0]]
+        return [part for part in parts if part[0] and part[1] <= self.kept]
 
     def render(self, task: Task) -> Text:
         return Text(_joined(self.parts(task), self.room))
@@ -160,7 +164,9 @@ class RunProgress:
         console: Console,
         in_flight: Callable[[], int] = _in_flight_now,
         clock: Callable[[], float] = time.monotonic,
+        slots: int = 99,
     ) -> None:
+        """``slots``: the most requests in flight at once (the hosts' slots)."""
         self.progress = _FittedProgress(
             TextColumn(f"{{task.description:<{NAME_WIDTH}}}"),
             _PhaseBar(bar_width=BAR_WIDTH),
@@ -171,6 +177,7 @@ class RunProgress:
             refresh_per_second=4,
             get_time=clock,
         )
+        self.progress.slots = slots
         self.clock = clock
         self.current: TaskID | None = None
         self.generating: dict[str, TaskID] = {}
@@ -230,7 +237,7 @@ class RunProgress:
             self.progress.update(self.generating[label], detail=detail, parts=None)
             return
         count: Part = (f"{reading.done}/{reading.total}", _KEEP)
-        failed: Part = (f"{reading.failed} failed", _FAILURES if reading.failed else _NO_FAILURE)
+        failed: Part = (f"{reading.failed} failed", _FAILURES)
         parts = [count]
         if reading.per_s is not None:
             parts.append((f"{format_rate(reading.per_s).replace('/', ' gen/')}", _RATE))
@@ -251,11 +258,12 @@ class RunProgress:
 
 class _FittedProgress(Progress):
     """Progress whose lines fit the terminal's width: at 80 columns the generating line
-    wrapped, and "N in flight" went to a second line. The bar's width is set for the run
-    (it jumped between frames as the counts, rate and ETA changed length): as wide as
-    fits beside the generating line at its widest (``_widest_detail``), else none; the
-    line's parts go where this frame's do not fit beside it (``_joined``: "0 failed",
-    then the ETA and the rate)."""
+    wrapped, and "N in flight" went to a second line. What the generating line shows is
+    set for the run from its widest (``_layout``): the bar's width (it jumped between
+    frames as the counts, rate and ETA changed length) and its parts ("0 failed" came and
+    went); without a bar, no column is kept for it."""
+
+    slots = 99  # the most requests in flight at once
 
     def make_tasks_table(self, tasks: Iterable[Task]) -> Table:
         tasks = [task for task in tasks if task.visible]
@@ -266,32 +274,45 @@ class _FittedProgress(Progress):
         assert isinstance(time_column, _Time)
         names = max([NAME_WIDTH, *(len(str(task.description)) for task in tasks)])
         times = max((time_column.render(task).cell_len for task in tasks), default=0)
-        room = self.console.width - names - times - 3  # 3: the gaps
+        room = self.console.width - names - 2  # 2: the gaps beside the line's parts
         totals = [int(task.total or 0) for task in tasks if task.fields.get("bar")]
-        bar.bar_width = _bar_width(
-            self.console.width - names - max(times, WIDEST_TIME) - 3, max(totals, default=0)
+        bar.bar_width, detail.kept = _layout(
+            room - max(times, WIDEST_TIME), max(totals, default=0), self.slots
         )
-        detail.room = room - bar.bar_width
-        return super().make_tasks_table(tasks)
+        detail.room = room - times - (bar.bar_width + 1 if bar.bar_width else 0)
+        columns = [column for column in self.columns if column is not bar or bar.bar_width]
+        table = Table.grid(*(c.get_table_column().copy() for c in columns), padding=(0, 1))
+        for task in tasks:
+            table.add_row(*(column(task) for column in columns))
+        return table
 
 
-def _bar_width(room: int, total: int) -> int:
-    """The bar's width beside the generating line of ``total`` generations at its widest
-    but for "0 failed", in ``room`` columns: none narrower than ``MIN_BAR_WIDTH``."""
-    left = room - _widest_detail(total)
-    return min(BAR_WIDTH, left) if left >= MIN_BAR_WIDTH else 0
-
-
-def _widest_detail(total: int) -> int:
-    """The widest the generating line's count, rate, ETA and requests in flight get."""
-    count = len(f"{total}/{total}")
-    return count + len(", ") * 3 + WIDEST_RATE + WIDEST_ETA + WIDEST_IN_FLIGHT
+def _layout(room: int, total: int, slots: int) -> tuple[int, int]:
+    """The bar's width and the last of the generating line's parts to keep (``_RATE``:
+    all), for ``total`` generations on ``slots`` slots in ``room`` columns: the bar only
+    where the whole line at its widest leaves it ``MIN_BAR_WIDTH`` columns, else the
+    parts that go soonest go until the line at its widest fits."""
+    widest = {
+        _KEEP: len(f"{total}/{total}, {slots} in flight"),
+        _FAILURES: len(f", {total} failed"),
+        _ETA: len(", ") + WIDEST_ETA,
+        _RATE: len(", ") + WIDEST_RATE,
+    }
+    left = room - sum(widest.values()) - 1  # 1: the gap after the bar
+    if left >= MIN_BAR_WIDTH:
+        return min(BAR_WIDTH, left), _RATE
+    kept = _RATE
+    while kept > _KEEP and sum(w for rank, w in widest.items() if rank <= kept) > room:
+        kept -= 1
+    return 0, kept
 
 
 @contextmanager
-def run_progress(enabled: bool, console: Console | None = None) -> Iterator[RunProgress | None]:
+def run_progress(
+    enabled: bool, console: Console | None = None, slots: int = 99
+) -> Iterator[RunProgress | None]:
     """Show the display while the block runs (``enabled`` and a terminal), else nothing;
-    it listens to the run's progress in this process."""
+    it listens to the run's progress in this process (on hosts of ``slots`` in all)."""
     console = console or _log_console() or Console(stderr=True)
     if not (enabled and console.is_terminal):
         yield None
@@ -299,7 +320,7 @@ def run_progress(enabled: bool, console: Console | None = None) -> Iterator[RunP
     from flows.run_control import LINE_ENDERS
     from tasks.progress import LISTENERS
 
-    display = RunProgress(console)
+    display = RunProgress(console, slots=slots)
     console.push_theme(_BAR_THEME)  # Prefect's console has only its own log styles
     LISTENERS.append(display.update)
     LINE_ENDERS.append(display.end_line)

@@ -381,7 +381,8 @@ def _run(
         try:
             from flows.cli.progress import run_progress  # rich: only `run` draws a display
 
-            with run_progress(enabled=not args.quiet) as display:
+            slots = sum(host.slots for host in sweep.spec.hosts)
+            with run_progress(enabled=not args.quiet, slots=slots) as display:
                 if display is not None:
                     left_to_the_display(True)
                     display.done("preparing", prepared - began, _spec_words(sweep))

@@ -405,9 +405,9 @@ def test_the_generating_lines_time_stops_at_its_last_generation(monkeypatch):
 @pytest.mark.parametrize(
     ("width", "failed", "shown", "gone"),
     [
-        (80, 0, "38/40, 26.8 gen/min, ETA 1 min 33 s, 1 in flight", ("0 failed", "━")),
-        (80, 2, "38/40, 26.8 gen/min, 2 failed, 1 in flight", ("ETA", "━")),
-        (100, 0, "38/40, 26.8 gen/min, ETA 1 min 33 s, 1 in flight", ("0 failed",)),
+        (80, 0, "38/40, ETA 1 min 33 s, 0 failed, 1 in flight", ("gen/min", "━")),
+        (80, 2, "38/40, ETA 1 min 33 s, 2 failed, 1 in flight", ("gen/min", "━")),
+        (100, 0, "38/40, 26.8 gen/min, ETA 1 min 33 s, 0 failed, 1 in flight", ("━",)),
         (120, 0, "38/40, 26.8 gen/min, ETA 1 min 33 s, 0 failed, 1 in flight", ()),
         (60, 0, "38/40, 1 in flight", ("gen/min", "ETA", "failed")),
     ],
@@ -417,7 +417,7 @@ def test_the_generating_line_fits_the_terminal_keeping_what_is_in_flight(
 ):
     """The newcomer's F10: at 80 columns the line wrapped and "1 in flight" went to a
     second line. The bar is narrower or none (one width for the run: the next test),
-    "0 failed" goes, then the ETA and the rate; the count and the requests in flight
+    the rate goes, then the ETA and the failures; the count and the requests in flight
     stay."""
     monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
     display, _, now = _phases_text(width)
@@ -442,7 +442,7 @@ def test_the_generating_line_fits_the_terminal_keeping_what_is_in_flight(
     assert not any(part in lines[-1] for part in gone)
 
 
-@pytest.mark.parametrize(("width", "bar_width"), [(80, 0), (100, 16), (120, 24)])
+@pytest.mark.parametrize(("width", "bar_width"), [(80, 0), (100, 0), (110, 14), (120, 24)])
 def test_the_bar_keeps_one_width_for_the_run(monkeypatch, width, bar_width):
     """The bar jumped between frames as the count, rate and ETA changed length (its
     width was what the frame's numbers left): it is set from their widest instead."""
@@ -484,3 +484,51 @@ def test_the_stages_time_is_set_apart_from_the_requests_in_flight(monkeypatch):
     assert lines[0].startswith("preparing") and lines[0].endswith("· 0.4 s")
     assert lines[-1].startswith("generating") and lines[-1].endswith("1 in flight · 1 min 45 s")
     assert max(len(line) for line in lines) <= 80
+
+
+def test_the_generating_line_keeps_its_parts_for_the_run(monkeypatch):
+    """The newcomer's F6: at 80 columns `0 failed` came and went as the rate and ETA
+    changed length (`10/40, 31.6 gen/min, ETA 57 s, 0 failed, 1 in flight`, then `11/40,
+    29.4 gen/min, ETA 1 min 13 s, 1 in flight`). The parts are set from the line at its
+    widest: at 80 columns the rate goes for the run, the failures stay."""
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    now = [100.0]
+    console = Console(file=io.StringIO(), force_terminal=True, width=80)
+    display = RunProgress(console, in_flight=lambda: 1, clock=lambda: now[0])
+    monkeypatch.setattr(progress, "LISTENERS", [display.update])
+    progress.announce_step("demo", "generating", 40)
+    details = []
+    for done, failed, per_min, eta_s, elapsed in [
+        (10, 0, 31.6, 57.0, 20),
+        (11, 0, 29.4, 73.0, 25),
+        (29, 0, 10.4, 67.0, 105),
+        (30, 3, 9.9, 599.0, 599),
+    ]:
+        now[0] = 100.0 + elapsed
+        display.update(progress.Reading("demo", done, 40, failed, per_min / 60, eta_s))
+        console.file.truncate(0)
+        console.file.seek(0)
+        line = re.sub(r"\x1b\[[0-9;]*m", "", _drawn(display)).splitlines()[-1]
+        assert len(line.rstrip()) <= 80
+        details.append(line[len("generating") :].split(" · ")[0].strip())
+    assert details == [
+        "10/40, ETA 57 s, 0 failed, 1 in flight",
+        "11/40, ETA 1 min 13 s, 0 failed, 1 in flight",
+        "29/40, ETA 1 min 7 s, 0 failed, 1 in flight",
+        "30/40, ETA 9 min 59 s, 3 failed, 1 in flight",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("slots", "shown"),
+    [(4, "190/432, ETA 16 s, 0 failed, 4 in flight"), (99, "190/432, 0 failed, 4 in flight")],
+)
+def test_the_hosts_slots_bound_the_requests_in_flight_the_line_makes_room_for(slots, shown):
+    """With the run's slots known (4), 80 columns keep the ETA of a 432-generation run;
+    with room kept for 99 in flight, it goes."""
+    now = [100.0]
+    console = Console(file=io.StringIO(), force_terminal=True, width=80)
+    display = RunProgress(console, in_flight=lambda: 4, clock=lambda: now[0], slots=slots)
+    display.update(progress.Reading("demo", 190, 432, 0, 18.5, 16.0))
+    line = re.sub(r"\x1b\[[0-9;]*m", "", _drawn(display)).splitlines()[-1]
+    assert line[len("generating") :].split(" · ")[0].strip() == shown
