@@ -491,35 +491,72 @@ def _ran_first_cases(session: Session, name: str) -> bool:
     return level.startswith("smoke") or ("limit" in level and not level.startswith("calib"))
 
 
-def estimates_text(metric: str, estimates: list[ConfigEstimate]) -> str:
-    """The estimates as `show` and `compare` print them."""
+def estimates_text(metric: str, estimates: list[ConfigEstimate], width: int = 100) -> str:
+    """The estimates as `show` and `compare` print them, ``width`` columns wide."""
     rows = [(e.label, e.estimate.text(), e.placed) for e in estimates]
     return shown_estimates_text(
-        metric, rows, sorted({e.estimate.note for e in estimates if e.estimate.note})
+        metric, rows, sorted({e.estimate.note for e in estimates if e.estimate.note}), width
     )
 
 
+#: Said once under a block of first-cases means: why their intervals are not the
+#: leaderboard's, and which of the two the cases run support.
+FIRST_CASES_INTERVALS = (
+    "why not the leaderboard's intervals: these are the suite's own mean's, as if the cases "
+    "run were a random subset of it (finite-population, never past what they fix), so "
+    "narrower; the leaderboard's are for cases like those run, the ones these cases support"
+)
+
+
 def shown_estimates_text(
-    metric: str, rows: Sequence[tuple[str, str, str]], notes: Sequence[str]
+    metric: str, rows: Sequence[tuple[str, str, str]], notes: Sequence[str], width: int = 100
 ) -> str:
     """``estimates_text`` from what it shows of each estimate (label, estimate with its
-    interval, placement) and the sorted notes: the view's stored page holds them."""
+    interval, placement) and the sorted notes: the view's stored page holds them. Each
+    line fits ``width`` (wrapped at spaces, further lines indented); what every row
+    says after its interval alike (``mean of the suite's first 10 of 36 cases, not a
+    sample: …``) is said once under them, not on each row."""
     if not rows:
         return ""
     labels = [num_predict_spelled(label) for label, _, _ in rows]
-    width = max(map(len, labels))
+    room = max(map(len, labels))
     heading = f"Full-suite {metric} (95% intervals):"
-    if all(NOT_A_SAMPLE in shown for _, shown, _ in rows):  # no estimate of the full suite
+    first_cases = all(NOT_A_SAMPLE in shown for _, shown, _ in rows)
+    if first_cases:  # no estimate of the full suite
         heading = f"{metric} on the cases run (95% intervals as for a random subset):"
-    lines = [heading]
-    for label, (_, shown, placed) in zip(labels, rows, strict=True):
-        lines.append(f"  {label:<{width}}  {shown}")
+    numbers, said = zip(*(_interval_and_rest(shown) for _, shown, _ in rows), strict=True)
+    once = len(rows) > 1 and len(set(said)) == 1 and said[0]
+    lines = textwrap.wrap(heading, width, subsequent_indent="  ")
+    for label, number, rest, (_, _, placed) in zip(labels, numbers, said, rows, strict=True):
+        shown = number if once else f"{number} {rest}".rstrip()
+        lines += _wrapped(f"{label:<{room}}  {shown}", width)
         if placed:
-            lines.append(f"  {'':<{width}}  {placed}")
-    lines += [f"  not calibrated: {note}; the subset's plain mean instead" for note in notes]
-    if notes:
-        lines += textwrap.wrap(SUBSET_INTERVAL, 98, initial_indent="  ", subsequent_indent="  ")
+            lines += _wrapped(f"{'':<{room}}  {placed}", width)
+    if once:
+        lines += _wrapped(f"each: {said[0]}", width)
+    lines += [
+        line
+        for note in notes
+        for line in _wrapped(f"not calibrated: {note}; the subset's plain mean instead", width)
+    ]
+    if first_cases:
+        lines += _wrapped(FIRST_CASES_INTERVALS, width)
+    elif notes:
+        lines += _wrapped(SUBSET_INTERVAL, width)
     return "\n".join(lines)
+
+
+def _interval_and_rest(shown: str) -> tuple[str, str]:
+    """``0.700 [0.385, 0.950] mean of …`` as its number with interval and the rest."""
+    number, bracket, rest = shown.partition("] ")
+    return (number + "]", rest) if bracket else (shown, "")
+
+
+def _wrapped(line: str, width: int) -> list[str]:
+    """``line``, indented by two, wrapped at spaces to ``width``, further lines by four."""
+    return textwrap.wrap(
+        line, max(40, width), initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
+    ) or [""]
 
 
 def cases_for_width(bank: Bank, width: float, seed: int = 0) -> tuple[int, float]:

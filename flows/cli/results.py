@@ -128,10 +128,10 @@ def _estimates_text(session: Session, experiment_id: int) -> str:
 
     page = stored_estimates(session, session.get(Experiment, experiment_id).name)
     if page is not None:
-        return shown_estimates_text(page.metric, page.rows, page.notes)
+        return shown_estimates_text(page.metric, page.rows, page.notes, terminal_columns())
     from evaluation.itembank import experiment_estimates
 
-    return estimates_text(*experiment_estimates(session, experiment_id))
+    return estimates_text(*experiment_estimates(session, experiment_id), terminal_columns())
 
 
 def calibrated_text(session: Session, experiment: str, board: Leaderboard) -> str:

@@ -76,12 +76,13 @@ def _estimates(args: argparse.Namespace) -> list[str]:
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import get_experiment
     from flows.cli._database import open_reader
+    from flows.cli.results import terminal_columns
 
     sections = []
     with session_scope(open_reader(args)) as session:
         for name in dict.fromkeys(args.experiments):
             experiment = get_experiment(session, name)
-            text = estimates_text(*experiment_estimates(session, experiment.id))
+            text = estimates_text(*experiment_estimates(session, experiment.id), terminal_columns())
             if text:
                 sections.append(f"{name}: {text}")
     return sections
