@@ -605,7 +605,7 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
     if flags:
         shown += "\n" + "\n".join(flag if wide else _fill(flag, columns) for flag in flags)
     if board.dropped:
-        shown += "\n" + (board.dropped_note if wide else textwrap.fill(board.dropped_note, columns))
+        shown += "\n" + (board.dropped_note if wide else _fill(board.dropped_note, columns))
     if board.shows_pipelines and board.pipelines is not None and board.pipelines.rows:
         full = {r["config"]: r["label"] for r in board.rows}
         names = full if wide else board.labels

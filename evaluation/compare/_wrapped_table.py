@@ -24,10 +24,11 @@ def wrapped_table(columns: Mapping[str, Sequence[str]], name: str, width: int) -
         return shown
     widest = max(len(name), *map(len, columns[name]))
     target = max(MIN_WRAPPED, widest - over)
-    # at hyphens too (smollm2-135m-/instruct) only where a word is wider than the column
-    hyphens = any(len(word) > target for cell in columns[name] for word in cell.split())
+    # at spaces only: a word wider than the column stays whole (the table is then wider
+    # than asked); broken at its hyphen, `smollm2-135m-` / `instruct` copied as two names
     lines = [
-        textwrap.wrap(cell, target, break_on_hyphens=hyphens) or [""] for cell in columns[name]
+        textwrap.wrap(cell, target, break_on_hyphens=False, break_long_words=False) or [""]
+        for cell in columns[name]
     ]
     room = max(len(name), *(len(line) for cell in lines for line in cell))
     rows: dict[str, list[str]] = {k: [] for k in columns}

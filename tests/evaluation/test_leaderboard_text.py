@@ -296,3 +296,15 @@ def test_the_few_groups_line_reaches_show_the_report_and_the_view(database_url):
     assert board.groups_note in render_text(board, wide=True)
     assert summary.groups_note == board.groups_note
     assert "Intervals rest on only 2 case groups" in html
+
+
+def test_a_label_wraps_at_spaces_only_never_at_a_hyphen():
+    """Newcomer F13: at 60 columns `smollm2-135m-instruct t=0` wrapped as `smollm2-135m-`
+    / `instruct t=0`, and a copied name was two. A word stays whole."""
+    board = _board(4)
+    models = ("smollm2-135m-instruct", "gemma3-270m-it")
+    labels = [f"{models[i % 2]} t=0.{i} tpl=a-template-{i}" for i in range(len(board.rows))]
+    rows = tuple(r | {"label": label} for r, label in zip(board.rows, labels, strict=True))
+    text = render_text(Leaderboard("hyphens", ("contains",), rows, False), columns=60)
+    assert "smollm2-135m-instruct" in text
+    assert not [line for line in text.splitlines() if line.rstrip().endswith("-")]
