@@ -11,6 +11,7 @@ import pandas as pd
 from evaluation.spec import Config
 from evaluation.spec._params import NAMES, PARAMETERS
 from selection._choice import checked_basis
+from selection._considered import simulated
 from selection._evidence_rule import EVIDENCE_WEIGHT
 from selection.features import add_parameter_b
 from selection.frame import CONFIG_COLUMNS
@@ -72,13 +73,13 @@ def real_only(
     real measurement (the simulated demo), ``table`` is returned whole. Also the labels of
     the configs left out."""
     evidence = model.evidence
-    simulated = evidence["n_simulated"].fillna(0) > 0
+    fake_rows = simulated(evidence)
     on_task = evidence["task_type"] == task_type
-    if not (on_task & ~simulated).any():
+    if not (on_task & ~fake_rows).any():
         return table, []
-    fake = set(evidence.loc[on_task & simulated, "config_hash"])
+    fake = set(evidence.loc[on_task & fake_rows, "config_hash"])
     measured = set(evidence.loc[on_task, "config_hash"])
-    real_models = set(model.configs.reindex(evidence.loc[~simulated, "config_hash"])["model"])
+    real_models = set(model.configs.reindex(evidence.loc[~fake_rows, "config_hash"])["model"])
     out = [
         h in fake or (h not in measured and table.loc[h, "model"] not in real_models)
         for h in table.index

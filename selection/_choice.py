@@ -189,6 +189,7 @@ def pareto(feasible: pd.DataFrame) -> list[Any]:
 
 def drivers(
     model: SelectorModel,
+    evidence: pd.DataFrame,
     table: pd.DataFrame,
     chosen: Any,
     task_type: str,
@@ -199,13 +200,15 @@ def drivers(
     measured on ``task_type`` and see how the prediction for ``task_type`` moves (the
     model's identity is swapped as a whole). The reference is the task type's own
     configs, not every candidate: another task type's settings (a classification
-    sweep's short outputs) are no baseline for this one's. A setting of the pick that no
-    config measured on ``task_type`` has is marked: its effect there is learnt from
-    other task types."""
+    sweep's short outputs) are no baseline for this one's; of them, those of
+    ``evidence``, the ones the answer considers (:mod:`selection._considered`: a real
+    pick was weighed against the simulated demo's num_predict 128). A setting of the
+    pick that no such config has is marked: its effect there is learnt from other task
+    types."""
     if target not in model.targets:
         return ()
     row = table.loc[[chosen]]
-    measured = model.evidence.loc[model.evidence["task_type"] == task_type, "config_hash"]
+    measured = evidence.loc[evidence["task_type"] == task_type, "config_hash"]
     reference = model.configs[model.configs.index.isin(measured)]
     if reference.empty:
         return ()

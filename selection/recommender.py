@@ -64,6 +64,7 @@ from selection._choice import (
     speed_ties,
     violations,
 )
+from selection._considered import considered
 from selection._db import engine_for
 from selection._evidence_rule import (
     check_choice,
@@ -188,9 +189,10 @@ def recommend_from_model(
         input_chars,
     )
     base = {"task_type": task_type, "request": request, "version_id": version_id}
-    base["quality_metrics"] = quality_metrics_used(model.evidence, task_type)
     if task_type not in model.task_types:
         return _no_data_for_task(model, base)
+    seen = model.evidence if candidates is not None else considered(model.evidence, task_type)
+    base["quality_metrics"] = quality_metrics_used(seen, task_type)
     table, notes = candidate_table(model, candidates, task_type)
     if candidates is None:
         table, simulated = real_only(model, table, task_type)
@@ -272,13 +274,13 @@ def recommend_from_model(
         for i in islice((i for i in better.index if i != best), MAX_REFUSED)
     )
     target = "latency_p50" if prefer == "speed" else "quality"
-    reasons = drivers(model, table, chosen, task_type, chars, target)
+    reasons = drivers(model, seen, table, chosen, task_type, chars, target)
     if (cut := _prompt_note(row, chars)) is not None:
         notes.append(cut)
     if (elsewhere := _only_elsewhere(model, choice, task_type)) is not None:
         notes.append(elsewhere)
     notes.append(_selection_note(row, len(table)))
-    if (metric := _quality_metric_note(model, task_type)) is not None:
+    if (metric := _quality_metric_note(base["quality_metrics"], task_type)) is not None:
         notes.append(metric)
     if (shared := float(row.get("quality_shared_sd", 0.0))) >= SHARED_NOTE_SD:
         points = 100 * model.targets["quality"].z * shared
@@ -700,12 +702,12 @@ def _simulated_left_out_note(labels: list[str], task_type: str) -> str:
     )
 
 
-def _quality_metric_note(model: SelectorModel, task_type: str) -> str | None:
+def _quality_metric_note(configs: dict[str, int], task_type: str) -> str | None:
     """Which metric "quality" is on ``task_type``: each experiment's first metric that
     can stand for quality (:mod:`selection.quality`), so two experiments may put
-    different metrics on one scale; said, and warned of where they did. None where the
-    training data did not say (selectors trained before the metric was kept)."""
-    configs = quality_metrics_used(model.evidence, task_type)
+    different metrics on one scale; said, and warned of where they did, for the configs
+    the answer considers (``configs``: :attr:`Recommendation.quality_metrics`). None
+    where the training data did not say (selectors trained before the metric was kept)."""
     if not configs:
         return None
     if len(configs) == 1:
@@ -1141,7 +1143,9 @@ def _before_training(session: Session, task_type: str) -> tuple[str, ...]:
 
 def _no_data_for_task(model: SelectorModel, base: dict[str, Any]) -> Recommendation:
     task_type = base["task_type"]
-    evidence = model.evidence.sort_values("quality_mean", ascending=False)
+    # Real configs lead where there are any, as they are recommend's candidates: a real
+    # sweep was told to start with the simulated demo's sim-large:8b.
+    evidence = considered(model.evidence).sort_values("quality_mean", ascending=False)
     known = ", ".join(model.task_types)
     starters = []
     for _, group in evidence.groupby("task_type"):

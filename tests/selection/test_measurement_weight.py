@@ -136,3 +136,35 @@ def test_simulated_configs_are_not_picked_where_real_ones_were_measured():
     answer = recommend_from_model(demo, "qa")
     assert answer.choice.model == "big:8b" and answer.message.endswith(" (SIMULATED)")
     assert not any("left out" in n for n in answer.notes)
+
+
+def test_simulated_configs_do_not_speak_for_an_answer_on_real_ones():
+    """After `retrain --include-simulated` a newcomer's real qa spec put the demo's
+    exact_match first (12 simulated configs outvoted 6 real ones on contains), its note
+    counted them as mixing metrics though they were left out, its "against it" line
+    weighed the real pick against the simulated configs' num_predict, and a task type
+    with no data was told to start with a simulated model."""
+    frame = validate_training_frame(synthetic_frame(cases=2))
+    # simulated: every big:8b config at num_predict 256; real: tiny:1b plain at 64
+    tiny = (frame["model"] == "tiny:1b") & (frame["template"] == "plain")
+    keep = ((frame["model"] == "big:8b") & (frame["num_predict"] == 256)) | (
+        tiny & (frame["num_predict"] == 64)
+    )
+    fake = frame["model"] == "big:8b"
+    mixed = frame[keep].assign(
+        simulated=fake[keep], quality_metric=np.where(fake[keep], "exact_match", "contains")
+    )
+    model = train_selector(mixed, FAST).model
+    answer = recommend_from_model(model, "qa")
+    assert answer.choice.model == "tiny:1b"
+    assert answer.quality_metrics == {"contains": 2}  # what --write-spec puts first
+    assert "quality is contains, the first metric of the qa runs" in answer.notes
+    assert not any("mixes metrics" in n for n in answer.notes)
+    assert not {d.baseline for d in answer.drivers} & {"big:8b", "256"}  # simulated settings
+    # named, the simulated configs are counted too
+    named = recommend_from_model(model, "qa", candidates=list(model.configs.index))
+    assert named.quality_metrics == {"exact_match": 4, "contains": 2}
+    # no data on the task type: start with the real configs that lead elsewhere
+    no_data = recommend_from_model(model, "code")
+    assert no_data.status == "no_data" and "tiny:1b" in no_data.suggestions[1]
+    assert "big:8b" not in no_data.suggestions[1]
