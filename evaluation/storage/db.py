@@ -30,7 +30,7 @@ from evaluation.storage.unnest import insert_unnested
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy.engine import Connection, CursorResult, Dialect
+    from sqlalchemy.engine import Connection, CursorResult, Dialect, Row
     from sqlalchemy.engine.interfaces import ReflectedColumn
     from sqlalchemy.sql.compiler import Compiled
     from sqlalchemy.sql.expression import Executable
@@ -462,6 +462,36 @@ def execute_compiled_once(
         )
         per_dialect[(key, columns, many)] = compiled
     return connection.execute(compiled, list(rows))  # type: ignore[call-overload]
+
+
+RETURNING_PAGE_ROWS = 256
+"""The most rows one INSERT ... RETURNING of ``insert_returning`` carries."""
+
+
+def insert_returning(
+    connection: Connection,
+    key: Hashable,
+    statement: Callable[[], Executable],
+    rows: Sequence[Mapping[str, Any]],
+) -> list[Row[Any]]:
+    """The rows an INSERT ... RETURNING (``statement()``, compiled once as in
+    ``execute_compiled_once``) returns over ``rows``, sent in pages of a power of two
+    rows, at most ``RETURNING_PAGE_ROWS``: 200 rows as 128, 64 and 8. SQLAlchemy sends
+    such an insert over many rows as one multi-row VALUES list ("insertmanyvalues"),
+    and SQLite prepares each number of rows as a statement of its own and keeps the last
+    128 prepared on each connection (~1 KB a row): one page a batch, whose size follows
+    the run's pace, grew a 100,000-generation run's process by ~100 MiB
+    (benchmarks/perf/throughput_goal.py: 538 -> 634 MiB at its peak). These pages are
+    at most 9 statements, whatever the batches."""
+    returned: list[Row[Any]] = []
+    start = 0
+    while start < len(rows):
+        left = len(rows) - start
+        size = min(RETURNING_PAGE_ROWS, 1 << (left.bit_length() - 1))
+        page = rows[start : start + size]
+        returned += execute_compiled_once(connection, key, statement, page).all()
+        start += size
+    return returned
 
 
 def open_database(explicit: str | None = None, *, create: bool = True) -> Engine:

@@ -15,8 +15,8 @@ from evaluation.pipelines._setting import SINGLE
 from evaluation.pipelines.summary import PipelineSummary, no_pipelines, summary_of
 from evaluation.storage.db import (
     dialect_insert,
-    execute_compiled_once,
     insert_ignoring_conflicts,
+    insert_returning,
     read_frame,
 )
 from evaluation.storage.models import CaseRun, ConfigPipeline, StageRow
@@ -96,8 +96,8 @@ def _save_traces(
             on_conflict="ON CONFLICT DO NOTHING",
             returning=_RUN_KEY,
         )
-    else:
-        inserted = execute_compiled_once(
+    else:  # in a few shapes of statement, whatever the batch's size
+        inserted = insert_returning(
             connection, "new case runs", lambda: _new_case_runs(dialect), runs
         )
     new = {tuple(row) for row in inserted}  # keys, not positions: RETURNING has no order

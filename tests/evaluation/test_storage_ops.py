@@ -250,3 +250,56 @@ def test_a_batch_of_generations_compiles_no_insert_once_the_first_batch_has(
     assert counts == [(12, 12), (12, 12), (12, 12)]
     assert statuses == [("ok", 12)]
     assert stale_left == 0
+
+
+def test_batches_of_any_size_store_their_case_runs_in_a_few_statement_shapes(engine) -> None:
+    """The case runs' INSERT ... RETURNING goes in pages of a power of two rows: batches
+    of 1 to 20 records make 5 shapes of statement (16, 8, 4, 2, 1 rows), not one a
+    size; SQLite keeps each shape prepared on each connection, so with one shape a
+    batch a 100,000-generation run's process grew by ~100 MiB. Every key is stored
+    once, with its stage."""
+    from sqlalchemy import event
+
+    from evaluation.backends.base import GenerationResult
+    from evaluation.pipelines._trace import CaseTrace, StageRecord
+    from evaluation.run._work import GenerationRecord, WorkItem
+    from evaluation.storage.repository import save_generations
+
+    with session_scope(engine) as session:
+        experiment_id = add(session, "shapes", "s").id
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+    records = []
+    for sample in range(2, 37):
+        for case in SUITE.cases:
+            stage = StageRecord("generate", "generate", A.model, "h", started, 0.0, 0.1)
+            result = GenerationResult("out", "stop", 0.1, None)
+            item = WorkItem(A, case, SUITE.name, sample)
+            records.append(
+                GenerationRecord(item, "h", 1, result, trace=CaseTrace("single", 0.1, (stage,)))
+            )
+    shapes: set[str] = set()
+
+    def seen(conn, cursor, statement: str, *args) -> None:
+        if statement.startswith("INSERT INTO case_runs"):
+            shapes.add(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    start = 0
+    for size in range(1, 21):  # 210 records
+        with session_scope(engine) as session:
+            save_generations(session, experiment_id, records[start : start + size])
+        start += size
+    event.remove(engine, "before_cursor_execute", seen)
+    assert len(shapes) == 5
+    with engine.connect() as conn:
+        counts = [
+            conn.execute(
+                text(
+                    f"SELECT COUNT(*), COUNT(DISTINCT case_uid || '/' || sample_index) "
+                    f"FROM {table} WHERE experiment_id = :e AND sample_index > 1"
+                ),
+                {"e": experiment_id},
+            ).one()
+            for table in ("generations", "case_runs", "stages")
+        ]
+    assert counts == [(210, 210)] * 3
