@@ -293,7 +293,7 @@ def recommend_from_model(
         notes.append(assumed)
     if choice.evidence.simulated:
         notes.append("the evidence comes (partly) from the SIMULATED backend")
-    elif (learnt := _simulated_training_note(model, row)) is not None:
+    elif (learnt := _simulated_training_note(model, row, task_type)) is not None:
         notes.append(learnt)
     next_up = measure_next(feasible, chosen, _missing_suites(model, task_type))
     message = f"use {choice.label}" + (" (SIMULATED)" if _simulated(model, choice) else "")
@@ -655,24 +655,30 @@ def _only_elsewhere(model: SelectorModel, choice: Option, task_type: str) -> str
     )
 
 
-def _simulated_training_note(model: SelectorModel, row: pd.Series) -> str | None:
-    """For a pick measured on real runs only: how much of the selector's training was
-    SIMULATED, when any was. Its own measurements are real, but the prediction part of
-    its estimate was learnt in part from simulated results (a newcomer's real model got
-    83% of its estimate from a selector trained mostly on the simulated demo, unsaid)."""
+def _simulated_training_note(model: SelectorModel, row: pd.Series, task_type: str) -> str | None:
+    """For a real pick: how much of the selector's training was SIMULATED, when any
+    was. Its own measurements are real, but the prediction part of its estimate was
+    learnt in part from simulated results (a newcomer's real model got 83% of its
+    estimate from a selector trained mostly on the simulated demo, unsaid). A pick never
+    measured on ``task_type`` is all prediction: its measurement weight is that of the
+    multilevel fit's reading of it, itself a prediction (a newcomer read "the 0% of its
+    quality estimate that is prediction" of such a pick)."""
     evidence = model.evidence
     total = float(evidence["n"].sum()) if "n" in evidence else 0.0
     simulated = float(evidence["n_simulated"].sum()) if "n_simulated" in evidence else 0.0
     if total <= 0 or simulated <= 0:
         return None
-    weight = row.get("quality_weight")
-    part = (
-        f"the {100 * (1 - float(weight)):.0f}% of its quality estimate that is prediction"
-        if weight is not None and np.isfinite(float(weight))
-        else "its predicted figures"
-    )
+    weight = float(row.get("quality_weight", np.nan))
+    if not bool(row.get("measured", False)):
+        part = f"its figures, all prediction (never run on {task_type}), come"
+    elif not np.isfinite(weight):
+        part = "its predicted figures come"
+    elif (share := 100 * (1 - weight)) < 0.5:
+        part = "its quality estimate is its measurement, but its predicted figures come"
+    else:
+        part = f"the {share:.0f}% of its quality estimate that is prediction comes"
     return (
-        f"{part} comes from a selector trained on {100 * simulated / total:.0f}% SIMULATED "
+        f"{part} from a selector trained on {100 * simulated / total:.0f}% SIMULATED "
         "generations (`evalflow retrain` without --include-simulated learns from real runs "
         "only)"
     )

@@ -168,3 +168,18 @@ def test_simulated_configs_do_not_speak_for_an_answer_on_real_ones():
     no_data = recommend_from_model(model, "code")
     assert no_data.status == "no_data" and "tiny:1b" in no_data.suggestions[1]
     assert "big:8b" not in no_data.suggestions[1]
+
+
+def test_a_pick_never_run_on_the_task_type_is_all_prediction():
+    """A newcomer's pick never run on qa was said to have "the 0% of its quality estimate
+    that is prediction" from a selector trained on SIMULATED generations: it is all
+    prediction (its measurement weight is the multilevel fit's reading, a prediction)."""
+    frame = validate_training_frame(synthetic_frame(cases=2))
+    config = frame.loc[frame["model"] == "tiny:1b", "config_hash"].iloc[0]
+    absent = (frame["config_hash"] == config) & (frame["task_type"] == "qa")
+    mixed = frame[~absent].assign(simulated=frame["model"] == "big:8b")
+    model = train_selector(mixed, FAST).model
+    answer = recommend_from_model(model, "qa", candidates=[config])
+    assert answer.choice.basis == "predicted"
+    (note,) = [n for n in answer.notes if "SIMULATED generations" in n]
+    assert note.startswith("its figures, all prediction (never run on qa), come from a selector")
