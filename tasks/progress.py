@@ -25,7 +25,8 @@ class Reading:
     rate and ETA the log and the artifact also print (one definition: ``Rate``), and,
     once generation is over, the step under way (``step``, e.g. "scoring"). Before the
     hosts get their first requests, ``note`` says what generation waits on ("starting 2
-    lane workers…"; "" once they get them)."""
+    lane workers…"; "" once they get them). ``first_answers_awaited``: the models whose
+    first answer all the work left waits on (``WorkMix.first_answers_awaited``)."""
 
     label: str
     done: int
@@ -35,6 +36,7 @@ class Reading:
     eta_s: float | None
     step: str | None = None
     note: str | None = None
+    first_answers_awaited: tuple[str, ...] = ()
 
 
 #: Called in this process as generations are stored and as each later step starts.
@@ -124,7 +126,7 @@ class ProgressArtifact:
             now = _clock()
             for record in records:
                 service = record.result.latency_s if record.result is not None else None
-                self._mix.stored(now, record.item.config.hash, service)
+                self._mix.stored(now, record.item.config.hash, service, record.host)
         await self.advance(len(records), sum(not r.ok for r in records))
         if self._live is not None:
             eta = (
@@ -148,6 +150,7 @@ class ProgressArtifact:
             self._failed,
             self._rate.per_s(),
             self._eta() if self._mix is not None else self._rate.eta_s(total - done),
+            first_answers_awaited=self._mix.first_answers_awaited() if self._mix else (),
         )
         for listener in LISTENERS:
             listener(reading)

@@ -2,7 +2,9 @@
 checking hosts, starting Prefect, generating, scoring, comparing, writing the report),
 each with its time. The generating line has the bar, done/total, the rate (per minute
 below one a second), the requests in flight, the ETA and the failures so far (before
-the first request, what it waits on: lane workers starting), its time counted from the
+the first request, what it waits on: lane workers starting; once nothing finishes for a
+while, what is in flight, and that a model may be loading where all the work left waits on
+the first answer of models that have not answered yet), its time counted from the
 start of generation to its last generation, after a "·" (it read as the age of the
 requests in flight beside it: "1 in flight 1 min 45 s"). Drawn on stderr beside (not inside) the
 log, only on a terminal and not with -q; the leaderboard is printed after it. The rate
@@ -127,13 +129,34 @@ class _Detail(ProgressColumn):
         if task.fields.get("bar") and not task.finished and task.stop_time is None:
             flying = self.in_flight()
             if flying and self._stale(task):
-                parts = [*task.fields["waiting"], (f"waiting on {flying} in flight", _KEEP)]
+                parts = self._waiting(task, flying)
             elif flying:
                 parts = [*parts, (f"{flying} in flight", _KEEP)]
         return [part for part in parts if part[0] and part[1] <= self.kept]
 
     def render(self, task: Task) -> Text:
         return Text(_joined(self.parts(task), self.room))
+
+    def _waiting(self, task: Task, flying: int) -> list[Part]:
+        """What a line whose rate and ETA aged waits on: where all the work left waits on
+        models' first answers (``Reading.first_answers_awaited``), that they may be
+        loading, named where the room allows ("ETA —" goes first)."""
+        waiting = [part for part in task.fields["waiting"] if part[1] <= self.kept]
+        plain = f"waiting on {flying} in flight"
+        models = task.fields.get("awaited") or ()
+        if not models:
+            return [*waiting, (plain, _KEEP)]
+        generic = "model loading?" if len(models) == 1 else "models loading?"
+        named = f"{models[0]} loading?" if len(models) == 1 else generic
+        hints = (f"{plain} ({named})", f"{flying} in flight ({named})")
+        hints += (f"{plain} ({generic})", f"{flying} in flight ({generic})")
+        without_eta = [part for part in waiting if part[1] != _ETA]
+        for hint in dict.fromkeys(hints):
+            for parts in (waiting, without_eta):
+                tried = [*parts, (hint, _KEEP)]
+                if self.room is None or len(", ".join(p for p, _ in tried)) <= self.room:
+                    return tried
+        return [*waiting, (plain, _KEEP)]
 
     def _stale(self, task: Task) -> bool:
         per_s, since = task.fields.get("per_s"), task.fields.get("stored_at")
@@ -253,6 +276,7 @@ class RunProgress:
             waiting=[count, ("ETA —", _ETA), failed],
             per_s=reading.per_s,
             stored_at=self.clock(),
+            awaited=reading.first_answers_awaited,
         )
 
 

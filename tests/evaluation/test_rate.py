@@ -134,3 +134,33 @@ def test_a_models_earlier_figure_is_scaled_by_how_this_run_compares_with_earlier
     assert mix.seconds_per_generation("b8") == pytest.approx(0.9 * 0.18 / 0.5)
     mix.stored(11.0, "b8", 0.45)
     assert mix.seconds_per_generation("b8") == pytest.approx(0.45)  # its own measure now
+
+
+def test_a_request_sent_before_its_models_first_answer_does_not_set_its_configs_time():
+    """The newcomer's F7: 20 smollm2 generations (2.5 s each, 1 slot), then gemma, whose
+    first answer took 14 s (10 s of loading it); at 21/40 the ETA said 4 min 28 s and the
+    run ended 1 min 25 s later. That first request is cold: it counts in the hosts' pace,
+    not in gemma's seconds per generation."""
+    from evaluation.run import WorkMix
+
+    mix = WorkMix({"s": 20, "g": 20}, {"s": "smollm2", "g": "gemma"})
+    mix.start(0.0)
+    for k in range(1, 21):
+        mix.stored(2.5 * k, "s", 2.5, "local")
+    assert mix.first_answers_awaited() == ("gemma",)  # all that is left waits on its first
+    mix.stored(64.0, "g", 14.0, "local")  # sent at 50 s, before gemma's first answer
+    assert mix.first_answers_awaited() == ()
+    mix.stored(68.3, "g", 4.3, "local")  # sent at 64 s: after it
+    assert mix.seconds_per_generation("g") == pytest.approx(4.3)  # not (14 + 4.3) / 2
+    assert mix.eta_s(68.3) == pytest.approx(18 * 4.3, rel=0.05)  # 1 slot busy: ~77 s
+
+
+def test_a_models_first_answer_on_another_host_does_not_make_this_hosts_warm():
+    from evaluation.run import WorkMix
+
+    mix = WorkMix({"g": 10}, {"g": "gemma"}, prior_s={"g": 4.0})
+    mix.start(0.0)
+    mix.stored(14.0, "g", 14.0, "a")  # host a loaded it
+    mix.stored(16.0, "g", 2.0, "a")
+    mix.stored(20.0, "g", 11.0, "b")  # sent at 9 s, before b's first answer (a's came at 14 s)
+    assert mix.seconds_per_generation("g") == pytest.approx(2.0)

@@ -77,7 +77,7 @@ def test_the_rate_counts_from_when_the_hosts_get_work_not_from_the_workers_start
     seen = []
     monkeypatch.setattr(progress, "LISTENERS", [seen.append])
     item = SimpleNamespace(config=SimpleNamespace(hash="a"))
-    record = SimpleNamespace(item=item, result=SimpleNamespace(latency_s=0.5), ok=True)
+    record = SimpleNamespace(item=item, result=SimpleNamespace(latency_s=0.5), ok=True, host="h")
     mix = WorkMix(remaining={"a": 100}, model_of={"a": "m"})
     tracker = progress.ProgressArtifact(None, "demo", total=100, mix=mix)
     clock[0] = 80.0  # the workers' start-up
@@ -182,7 +182,9 @@ def test_the_progress_eta_comes_from_the_work_mix_of_what_was_stored(monkeypatch
 
     def record(config: str, latency: float):
         item = SimpleNamespace(config=SimpleNamespace(hash=config))
-        return SimpleNamespace(item=item, result=SimpleNamespace(latency_s=latency), ok=True)
+        return SimpleNamespace(
+            item=item, result=SimpleNamespace(latency_s=latency), ok=True, host="h"
+        )
 
     now[0] = 10.0
     asyncio.run(tracker.stored([record("a", 10.0) for _ in range(4)]))  # 4 slots, 10 s each
@@ -532,3 +534,49 @@ def test_the_hosts_slots_bound_the_requests_in_flight_the_line_makes_room_for(sl
     display.update(progress.Reading("demo", 190, 432, 0, 18.5, 16.0))
     line = re.sub(r"\x1b\[[0-9;]*m", "", _drawn(display)).splitlines()[-1]
     assert line[len("generating") :].split(" · ")[0].strip() == shown
+
+
+@pytest.mark.parametrize(
+    ("width", "waiting"),
+    [
+        (80, "2/4, 0 failed, 1 in flight (gemma3-270m loading?)"),
+        (120, "2/4, ETA —, 0 failed, waiting on 1 in flight (gemma3-270m loading?)"),
+    ],
+)
+def test_a_line_waiting_on_a_models_first_answer_says_it_may_be_loading(
+    monkeypatch, width, waiting
+):
+    """The newcomer's F7: after the switch to gemma the line said `ETA —, 0 failed,
+    waiting on 1 in flight` for ~10 s, not that a model was loading. Said only where all
+    the work left waits on the first answer of models that have not answered yet."""
+    from types import SimpleNamespace
+
+    from evaluation.run import WorkMix
+
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    now = [0.0]
+    monkeypatch.setattr(progress, "_clock", lambda: now[0])
+    console = Console(file=io.StringIO(), force_terminal=True, width=width)
+    display = RunProgress(console, in_flight=lambda: 1, clock=lambda: now[0])
+    monkeypatch.setattr(progress, "LISTENERS", [display.update])
+    mix = WorkMix({"s": 2, "g": 2}, {"s": "smollm2-135m-instruct", "g": "gemma3-270m"})
+    tracker = progress.ProgressArtifact(None, "demo", total=4, mix=mix)
+
+    def store(at: float, config: str, latency: float, quiet: float = 8.0) -> str:
+        now[0] = at
+        item = SimpleNamespace(config=SimpleNamespace(hash=config))
+        result = SimpleNamespace(latency_s=latency)
+        asyncio.run(tracker.stored([SimpleNamespace(item=item, result=result, ok=True, host="h")]))
+        return line(at + quiet)  # nothing stored since: over 3 intervals (7.5 s at 0.4/s)
+
+    def line(at: float) -> str:
+        now[0] = at
+        console.file.truncate(0)
+        console.file.seek(0)
+        drawn = re.sub(r"\x1b\[[0-9;]*m", "", _drawn(display)).splitlines()[-1]
+        assert len(drawn.rstrip()) <= width
+        return drawn[len("generating") :].split(" · ")[0].strip(" ━╸╺")
+
+    assert store(2.5, "s", 2.5) == "1/4, ETA —, 0 failed, waiting on 1 in flight"  # s left
+    assert store(5.0, "s", 2.5) == waiting  # what is left is gemma's: its first answer
+    assert store(19.0, "g", 14.0, quiet=20.0) == "3/4, ETA —, 0 failed, waiting on 1 in flight"
