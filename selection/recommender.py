@@ -753,9 +753,9 @@ def _selection_note(row: pd.Series, candidates: int) -> str:
 
 def _weight_note(row: pd.Series) -> str | None:
     """Which error of the model set the measurement's share of the quality estimate:
-    its cross-validated one, or its check against the measured candidates
-    (:func:`selection.shrinkage.checked_error`) where that is larger; None for a pick
-    without measurements."""
+    its error for this config (:func:`_model_error`), or its check against the measured
+    candidates (:func:`selection.shrinkage.checked_error`) where that is larger; None for
+    a pick without measurements."""
     if not bool(row.get("measured", False)) or "quality_check_sd" not in row:
         return None
     model_sd, check_sd = 100 * row["quality_model_sd"], 100 * row["quality_check_sd"]
@@ -766,8 +766,8 @@ def _weight_note(row: pd.Series) -> str | None:
             f"the measurement (standard error {se:.1f} points) has {share:.0f}% of the quality "
             f"estimate: the model's weight follows its check against the {k} measured "
             f"candidates, whose predictions without their own rows miss them by up to "
-            f"{check_sd:.1f} points ({100 * CHECK_CONFIDENCE:.0f}% bound), not its "
-            f"cross-validated error ({model_sd:.1f} points)"
+            f"{check_sd:.1f} points ({100 * CHECK_CONFIDENCE:.0f}% bound), not "
+            f"{_model_error(model_sd)}"
         )
     check = (
         f"up to {check_sd:.1f} points"
@@ -777,10 +777,26 @@ def _weight_note(row: pd.Series) -> str | None:
     )
     return (
         f"the measurement (standard error {se:.1f} points) has {share:.0f}% of the quality "
-        f"estimate: the model's weight follows its cross-validated error ({model_sd:.1f} "
-        f"points), which its check against the {k} measured candidates does not exceed "
-        f"({check})"
+        f"estimate: the model's weight follows {_model_error(model_sd)}, which its check "
+        f"against the {k} measured candidates does not exceed ({check})"
     )
+
+
+def _model_error(points: float) -> str:
+    """The model's error for one config as the weight note names it: the spread of its
+    trees' predictions for the config times the factor cross-validation calibrated that
+    spread by, a standard deviation, not `evalflow retrain`'s quality MAE (the mean
+    miss over held-out configs). Where the full ensemble disagrees on a config far more
+    than the cross-validation folds' did, it passes 100 points: a newcomer read "its
+    cross-validated error (151.0 points)" beside retrain's "quality MAE 48.36 points"."""
+    said = (
+        f"its error for this config (standard deviation {points:.1f} points: the spread of "
+        "its trees' predictions for it, scaled as cross-validation calibrated them; not "
+        "`evalflow retrain`'s quality MAE, the mean miss over held-out configs"
+    )
+    if points > 100:
+        said += "; over 100 points, the model says nothing of this config's quality"
+    return said + ")"
 
 
 def _thin_data_note(hand: pd.Series, row: pd.Series, thin: str, shared: str = "") -> str:

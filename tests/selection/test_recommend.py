@@ -405,7 +405,28 @@ def test_with_three_configs_the_measurements_decide_and_the_answer_says_why():
     assert answer.choice.measurement_weight >= 0.8
     assert abs(answer.choice.quality.value - answer.choice.evidence.quality_mean) < 0.03
     note = next(n for n in answer.notes if "of the quality estimate" in n)
-    assert "check against the 3 measured candidates" in note and "not its cross" in note
+    assert "check against the 3 measured candidates" in note and "not its error for" in note
+
+
+def test_the_weight_note_names_the_models_error_so_it_reads_beside_retrains():
+    """A newcomer read "its cross-validated error (151.0 points)" beside retrain's
+    "quality MAE 48.36 points" for the same version: an error over the 0-100 scale, unsaid
+    what it was (a calibrated standard deviation for the config, not the MAE)."""
+    row = pd.Series(
+        {
+            "measured": True,
+            "quality_model_sd": 1.51,
+            "quality_check_sd": 0.065,
+            "quality_check_n": 6,
+            "quality_weight": 0.998,
+            "quality_measurement_sd": 0.062,
+        }
+    )
+    note = recommender._weight_note(row)
+    assert "follows its error for this config (standard deviation 151.0 points: " in note
+    assert "not `evalflow retrain`'s quality MAE" in note
+    assert "over 100 points, the model says nothing of this config's quality" in note
+    assert "says nothing" not in recommender._weight_note(row.replace(1.51, 0.3))
 
 
 @pytest.mark.parametrize("big_scores", [0.5, 0.9])
