@@ -173,6 +173,32 @@ def hand_floor(
     )
 
 
+def uninformed(row: pd.Series) -> bool:
+    """Whether a candidate's estimate is the model's guess and says nothing: mostly
+    predicted (its weight below ``EVIDENCE_WEIGHT``) with a 90% interval that covers the
+    whole quality scale (a newcomer's model, cross-validated error 126–151 points,
+    predicted 29.6% [0.0–100.0%] for every config)."""
+    return (
+        _finite(row.get("quality_weight")) < EVIDENCE_WEIGHT
+        and float(row.get("quality_low", 0.0)) <= 0.0
+        and float(row.get("quality_high", 1.0)) >= 1.0
+    )
+
+
+def measured_over_guess(table: pd.DataFrame, chosen: Any) -> Any | None:
+    """The best-estimated row of ``table`` (feasible candidates) whose estimate rests
+    mostly on its measurement, where the pick ``table.loc[chosen]`` is :func:`uninformed`:
+    a model that cannot place a config anywhere on the scale does not outrank what was
+    measured, however few the cases (the floors above need ten generations and ample
+    data; the newcomer's 8-case configs had neither). None where the pick is informed or
+    nothing feasible was measured."""
+    if not uninformed(table.loc[chosen]):
+        return None
+    weight = table.get("quality_weight", pd.Series(0.0, index=table.index)).fillna(0.0)
+    measured = table[table["measured"].astype(bool) & (weight >= EVIDENCE_WEIGHT)]
+    return None if measured.empty else measured["quality"].idxmax()
+
+
 def _finite(value: Any) -> float:
     return float(value) if value is not None and np.isfinite(value) else 0.0
 

@@ -71,6 +71,8 @@ from selection._evidence_rule import (
     hand_floor,
     measured_above,
     measured_feasible,
+    measured_over_guess,
+    uninformed,
 )
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import MAX_CACHED, SelectorModel
@@ -247,6 +249,12 @@ def recommend_from_model(
             overruled = overruled or option(model, feasible.loc[chosen], task_type)
             chosen = kept.index
             notes.append(kept.reason)
+        if uninformed(guess := feasible.loc[chosen]):
+            measured = measured_over_guess(feasible, chosen)
+            if measured is not None:
+                overruled = overruled or option(model, guess, task_type)
+                chosen = measured
+            notes.append(_guess_note(table, guess, feasible.loc[chosen], task_type))
     if prefer == "quality" and (flat := no_quality_spread(table)) is not None:
         notes.append(
             f"quality does not vary: every measured configuration scored {flat:.3g} on it, "
@@ -809,6 +817,36 @@ def _thin_data_note(hand: pd.Series, row: pd.Series, thin: str, shared: str = ""
         f"{shown} on {int(hand['measured_n_cases'])} cases) than this pick is estimated "
         f"({100 * row['quality']:.1f}){shared}; {thin}, so the pick is the model's: the best "
         "of many means over so few cases is mostly the luckiest"
+    )
+
+
+def _guess_note(table: pd.DataFrame, guess: pd.Series, pick: pd.Series, task_type: str) -> str:
+    """That the model's pick ``guess`` is a guess (:func:`uninformed`), its siblings
+    measured on ``task_type`` (same model and template: they differ in settings only) with
+    what they scored, and whether the measured ``pick`` replaced it."""
+    same = (table["model"] == guess["model"]) & (table["template"] == guess["template"])
+    siblings = table[same & table["measured"].astype(bool) & (table.index != guess.name)]
+    scored = [
+        f"{params_label(row)} scored {100 * row['measured_quality_mean']:.1f}% on "
+        f"{int(row['measured_n_cases'])} cases"
+        for _, row in siblings.iterrows()
+    ]
+    named = f"; its measured siblings (same model and template): {', '.join(scored)}"
+    cases = f"never measured on {task_type}"
+    if guess["measured"]:
+        cases = f"measured on {int(guess['measured_n_cases'])} cases only"
+    text = (
+        f"{params_label(guess)} is the model's guess: predicted "
+        f"{100 * guess['quality']:.1f}% [0.0–100.0%], {cases}, an "
+        f"interval that covers the whole scale{named if scored else ''}"
+    )
+    if pick.name == guess.name:
+        return text + "; no measured configuration meets the limits, so the pick is that guess"
+    return (
+        text + f"; a model that cannot place it does not outrank a measurement, so the pick "
+        f"is the best-estimated measured config, {params_label(pick)} "
+        f"({100 * pick['quality']:.1f}%, measured on {int(pick['measured_n_cases'])} cases); "
+        "measure the guess to learn more"
     )
 
 

@@ -375,6 +375,34 @@ def test_a_limit_holds_a_config_to_its_own_calls_whatever_the_ranking(trained):
     assert "own calls' estimate, not pooled" in checked_basis(False, False, 2.0, False, True)
 
 
+def test_a_guess_over_the_whole_scale_does_not_outrank_a_measurement(trained, monkeypatch):
+    """A newcomer's `recommend classification` said "use" gemma t=0 n=32, never measured,
+    predicted 29.6% [0.0–100.0%] (the model's cross-validated error 126–151 points), over
+    the measured best (9.5%), unsaid that its siblings t=0 and t=0.7 at n=16 scored 0 of 8.
+    Here a never-measured big:8b config is predicted best with such an interval."""
+    guess = config_named("big:8b", "careful", 0.0, 128)
+    sibling = config_named("big:8b", "careful", 0.0, 64)
+    weak = config_named("tiny:1b", "plain", 0.0, 64)
+    scored = recommender.scored_candidates
+
+    def knowing_nothing(*args, **kwargs):
+        table = scored(*args, **kwargs)
+        table.loc[guess.hash, ["quality", "quality_low", "quality_high"]] = (0.99, 0.0, 1.0)
+        table.loc[guess.hash, "quality_weight"] = 0.0
+        return table
+
+    monkeypatch.setattr(recommender, "scored_candidates", knowing_nothing)
+    answer = recommend_from_model(trained.model, "qa", candidates=[guess, sibling, weak])
+    assert answer.choice.config_hash == sibling.hash
+    assert answer.overruled.config_hash == guess.hash
+    note = next(n for n in answer.notes if "is the model's guess" in n)
+    assert "its measured siblings (same model and template): big:8b t=0 n=64" in note
+    assert "does not outrank a measurement" in note
+    alone = recommend_from_model(trained.model, "qa", candidates=[guess], max_latency_s=1e6)
+    assert alone.choice.config_hash == guess.hash
+    assert any("so the pick is that guess" in n for n in alone.notes)
+
+
 def test_speed_counts_latencies_within_their_noise_as_ties_broken_by_quality():
     """A newcomer's `recommend qa --prefer speed` picked t = 0.7 (quality 53.3%) over its
     t = 0 twin (58.7%) for 0.004 s of median latency, well within the estimates' noise."""
