@@ -14,6 +14,8 @@ _DROPPED_PREFIXES = ("tpl=",)  # "tpl=concise" reads as "concise"
 _NUM_PREDICT_WORD = re.compile(r"n=\d+")
 MAX_LISTED = 20
 """A refusal lists this many of an experiment's configs, then says how many more."""
+NUM_PREDICT_KEY = "n= is num_predict, the most tokens an output may have"
+"""What "n=" in a label is, said once where labels show it: "n=24" read as a sample size."""
 
 
 def legacy_label(label: str) -> str:
@@ -54,8 +56,8 @@ def settings_footer(labels: Sequence[str], default: int) -> str:
     where the table's labels show "n=", that it is num_predict and what a label without
     it generates (``default``). Under a leaderboard "n=24" read as a sample size of 24."""
     shared = num_predict_spelled(shared_settings(labels))
-    shown = [_shows_num_predict(label) for label in distinguishing_labels(labels).values()]
-    note = "n= is num_predict, the most tokens an output may have" if any(shown) else ""
+    shown = [shows_num_predict(label) for label in distinguishing_labels(labels).values()]
+    note = NUM_PREDICT_KEY if any(shown) else ""
     if any(shown) and not all(shown):
         note += f" ({default} where no n= is shown)"
     return "; ".join(part for part in (shared, note) if part)
@@ -70,8 +72,9 @@ def num_predict_spelled(label: str) -> str:
     )
 
 
-def _shows_num_predict(label: str) -> bool:
-    return any(_NUM_PREDICT_WORD.fullmatch(word) for word in label.split())
+def shows_num_predict(text: str) -> bool:
+    """Whether ``text`` (a label, or a line of them) has an "n=24" word."""
+    return any(_NUM_PREDICT_WORD.fullmatch(word.strip("(),;:")) for word in text.split())
 
 
 def _shown(word: str) -> str:

@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from evaluation.labels import NUM_PREDICT_KEY, shows_num_predict
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import PARAMETERS
 from evaluation.statistics.precision import significant
@@ -224,6 +225,8 @@ class Recommendation:
         lines += [f"  note: {n}" for n in self.notes]
         if any(_cut(e) for e in self._quality_estimates()):
             lines.append(f"  note: {CUT_NOTE}")
+        if any(shows_num_predict(line) for line in lines):  # "n=32" read as 32 cases
+            lines.append(f"  note: in the labels, {NUM_PREDICT_KEY}")
         return "\n".join(lines)
 
     def _quality_estimates(self) -> list[Estimate]:

@@ -16,7 +16,7 @@ from selection._codec import decode, encode
 from selection._evidence_rule import MIN_GENERATIONS
 from selection.aggregate import evidence
 from selection.frame import validate_training_frame
-from selection.recommendation import Estimate, Option, _cut
+from selection.recommendation import Estimate, Option, Recommendation, _cut
 from selection.recommender import recommend_from_model, scored_candidates
 from selection.schema import RecommendationLog, SelectorBlob
 from selection.training import train_selector
@@ -854,3 +854,14 @@ def test_another_options_line_shows_the_p95_its_models_tail_holds_it_to():
     assert "m t=0.4: quality 66.0% [43.0–90.0%] (predicted), p50 0.932 s, p95 1.43 s (a " in text
     assert f"(a latency limit holds it to p95 3.12 s: {tail})" in text
     assert text.endswith("m t=0.8: quality 66.0% [43.0–90.0%] (predicted), p50 0.932 s, p95 1.43 s")
+
+
+def test_the_answer_says_once_that_n_is_num_predict(trained):
+    """A newcomer read `use smollm2-135m-instruct t=0 n=32 seed=7` beside `measured: 10
+    cases` as 32 cases: show's footer says what n= is, recommend said nothing."""
+    from evaluation.labels import NUM_PREDICT_KEY
+
+    text = recommend_from_model(trained.model, "qa").explain()
+    assert " n=" in text and text.count(NUM_PREDICT_KEY) == 1
+    assert text.endswith(f"\n  note: in the labels, {NUM_PREDICT_KEY}")
+    assert NUM_PREDICT_KEY not in Recommendation("no_data", "qa", "no selector").explain()
