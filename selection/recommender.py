@@ -1105,18 +1105,29 @@ def _unseen(session: Session, model: SelectorModel, task_type: str) -> pd.DataFr
     return stored[~keys.isin(model.trained_keys)]
 
 
-def _later(session: Session, version_id: int | None, task_type: str, them: str) -> str:
-    """How to weigh what version ``version_id`` never saw: a later version, or retrain."""
-    from selection.versions import list_versions
+def _later(
+    session: Session, version_id: int | None, task_type: str, them: str, keys: set[str]
+) -> str:
+    """How to weigh what version ``version_id`` never saw (``keys``: config|suite): a later
+    version, retrain, or, where the newest version has them all and was not promoted,
+    how to get it promoted (a retrain on the same data stores nothing)."""
+    from selection.versions import LOAD_ERRORS, list_versions, load_model, promotion_advice
 
     later = [v for v in list_versions(session) if v.id is not None and v.id > (version_id or 0)]
     if not later:
         return f"`evalflow retrain` trains a version that has {them}"
-    return (
-        f"version {later[-1].id}, trained since{'' if later[-1].promoted else ' and not promoted'}"
-        f", may have {them}: `evalflow recommend {task_type} --version {later[-1].id}`; or "
-        "`evalflow retrain` to train on everything"
+    newest = later[-1]
+    text = (
+        f"version {newest.id}, trained since{'' if newest.promoted else ' and not promoted'}"
+        f", may have {them}: `evalflow recommend {task_type} --version {newest.id}`"
     )
+    try:
+        has_all = keys <= load_model(session, newest).trained_keys
+    except LOAD_ERRORS:
+        has_all = False
+    if not has_all:
+        return text + "; or `evalflow retrain` to train on everything"
+    return text if newest.promoted else f"{text}; {promotion_advice(session, newest)}"
 
 
 def _stored_since(
@@ -1145,9 +1156,14 @@ def _stored_since(
             f"{item.option.label} (hash {key}) has been run on {where} since version "
             f"{version_id} was trained ({int(generations[key])} generations stored), so "
             f"it is not to be measured again: "
-            f"{_later(session, version_id, answer.task_type, 'it')}"
+            f"{_later(session, version_id, answer.task_type, 'it', _keys(unseen))}"
         )
     return replace(answer, suggestions=tuple(lines), measure_next=tuple(kept))
+
+
+def _keys(measured: pd.DataFrame) -> set[str]:
+    """The config|suite keys of ``measured`` (rows with config_hash and suite)."""
+    return set(measured["config_hash"].astype(str) + "|" + measured["suite"].astype(str))
 
 
 def _unseen_note(
@@ -1171,7 +1187,7 @@ def _unseen_note(
     return (
         f"{count} measured {task_type} configuration{'s' * (count != 1)} stored that version "
         f"{version_id} never saw, so this answer does not weigh {them}"
-        f": {shown}; {_later(session, version_id, task_type, them)}"
+        f": {shown}; {_later(session, version_id, task_type, them, _keys(unseen))}"
     )
 
 

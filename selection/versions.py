@@ -300,26 +300,31 @@ def _nothing_new(
     hyperparameters: Hyperparameters | None,
     n_outcomes: int,
 ) -> RetrainOutcome | None:
-    """The current version kept, nothing trained or stored, where it learned from exactly
-    this data with these settings and this scikit-learn: a new version would be the same
-    model (a second `retrain` with nothing stored since made and promoted a copy). One
-    whose stored model cannot be loaded is trained again."""
-    from selection.frame import fingerprint
-
+    """The current version kept, nothing trained or stored, where it or the newest version
+    (not promoted) learned from exactly this data with these settings and this
+    scikit-learn: a new version would be the same model (a second `retrain` with nothing
+    stored since made and promoted a copy; after a version was not promoted, each
+    `retrain` stored another copy of it). One whose stored model cannot be loaded is
+    trained again."""
     incumbent = current_version(session)
-    if incumbent is None or incumbent.data_fingerprint != fingerprint(data):
+    if incumbent is None:
         return None
-    settings = _json_safe(asdict(hyperparameters or Hyperparameters()))
-    if incumbent.hyperparameters != settings or incumbent.sklearn_version != sklearn_version():
+    versions = list_versions(session)
+    newest = versions[-1] if versions else incumbent
+    if _learned_from(session, incumbent, data, hyperparameters):
+        reason = (
+            f"nothing new since version {incumbent.id}: it learned from these same "
+            f"{len(data)} generations; no version stored, version {incumbent.id} stays current"
+        )
+    elif newest.id != incumbent.id and _learned_from(session, newest, data, hyperparameters):
+        reason = (
+            f"nothing new since version {newest.id}: it learned from these same "
+            f"{len(data)} generations and was not promoted; no version stored, version "
+            f"{incumbent.id} stays current; version {newest.id} answers with "
+            f"`evalflow recommend TASK --version {newest.id}`; {promotion_advice(session, newest)}"
+        )
+    else:
         return None
-    try:
-        load_model(session, incumbent)
-    except LOAD_ERRORS:
-        return None
-    reason = (
-        f"nothing new since version {incumbent.id}: it learned from these same "
-        f"{len(data)} generations; no version stored, version {incumbent.id} stays current"
-    )
     decision = PromotionDecision(False, reason, incumbent_id=incumbent.id, basis="same data")
     return RetrainOutcome(
         version_id=int(incumbent.id or 0),
@@ -327,6 +332,58 @@ def _nothing_new(
         result=None,
         sklearn_version=incumbent.sklearn_version,
         n_outcomes=n_outcomes,
+    )
+
+
+def _learned_from(
+    session: Session,
+    version: SelectorVersion,
+    data: pd.DataFrame,
+    hyperparameters: Hyperparameters | None,
+) -> bool:
+    """Whether ``version`` learned from exactly ``data`` with these settings and this
+    scikit-learn, and its stored model loads."""
+    from selection.frame import fingerprint
+
+    settings = _json_safe(asdict(hyperparameters or Hyperparameters()))
+    if (
+        version.data_fingerprint != fingerprint(data)
+        or version.hyperparameters != settings
+        or version.sklearn_version != sklearn_version()
+    ):
+        return False
+    try:
+        load_model(session, version)
+    except LOAD_ERRORS:
+        return False
+    return True
+
+
+def promotion_advice(session: Session, version: SelectorVersion) -> str:
+    """How what ``version`` (not promoted) learned reaches the promoted answer: a retrain
+    on the same data stores nothing (:func:`_nothing_new`), and the promotion rule
+    compares on (config, suite) pairs the current version never saw only from
+    ``MIN_COMPARISON_ROWS`` of them, so how many more to measure (a newcomer's version 3
+    had 2: each `retrain` after it stored a copy, not promoted on the same figures)."""
+    current = current_version(session)
+    if current is None:
+        return "`evalflow retrain` trains a version to promote"
+    try:
+        known = load_model(session, current).trained_keys
+        new = len(load_model(session, version).trained_keys - known)
+    except LOAD_ERRORS:
+        new = 0
+    if new >= MIN_COMPARISON_ROWS:
+        return (
+            f"it was compared with version {current.id} on the {new} (config, suite) pairs "
+            f"that version never saw; measure more and run `evalflow retrain` to compare again"
+        )
+    more = MIN_COMPARISON_ROWS - new
+    return (
+        f"to have it promoted, measure {more} more (config, suite) pair{'s' * (more != 1)} "
+        f"version {current.id} never saw (a config on a suite it was not run on) and run "
+        f"`evalflow retrain`: from {MIN_COMPARISON_ROWS} such pairs the new version is "
+        f"compared with version {current.id} on them"
     )
 
 

@@ -801,6 +801,20 @@ def test_configs_measured_since_the_version_answering_are_named_with_how_to_incl
         said + f"version {later}, trained since and not promoted, may have it: `evalflow "
         f"recommend qa --version {later}`; or `evalflow retrain` to train on everything"
     )
+    keys = trained.model.trained_keys | {f"{config.hash}|capitals"}
+    has_it = dataclasses.replace(
+        trained, model=dataclasses.replace(trained.model, trained_keys=keys)
+    )
+    with Session(engine) as session:  # a retrain would store nothing: how it gets promoted
+        newest = save_version(session, has_it, PromotionDecision(False, "test", basis="x")).id
+        session.commit()
+    assert recommend("qa", engine=engine).notes[0] == (
+        said + f"version {newest}, trained since and not promoted, may have it: `evalflow "
+        f"recommend qa --version {newest}`; to have it promoted, measure 2 more (config, "
+        f"suite) pairs version {version_id} never saw (a config on a suite it was not run "
+        f"on) and run `evalflow retrain`: from 3 such pairs the new version is compared "
+        f"with version {version_id} on them"
+    )
 
 
 def test_the_answer_shows_the_p95_a_latency_limit_holds_the_pick_to(trained):

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,6 +67,24 @@ def test_retraining_on_the_same_data_stores_nothing(engine, frame):
     assert other.result is not None  # other settings: a version of its own
 
 
+def test_a_version_not_promoted_for_too_few_new_pairs_says_how_many_to_measure(engine, trained):
+    """A newcomer's version 3 had 2 (config, suite) pairs version 2 never saw, 3 needed
+    to compare on them; the answer's advice `evalflow retrain` stored a copy of it."""
+    with Session(engine) as session:
+        first = versions.save_version(session, trained, versions.PromotionDecision(True, "t"))
+        keys = trained.model.trained_keys | {"new|qa-a", "new|qa-b"}
+        wider = dataclasses.replace(
+            trained, model=dataclasses.replace(trained.model, trained_keys=keys)
+        )
+        second = versions.save_version(session, wider, versions.PromotionDecision(False, "t"))
+        advice = versions.promotion_advice(session, second)
+    assert advice == (
+        f"to have it promoted, measure 1 more (config, suite) pair version {first.id} never "
+        f"saw (a config on a suite it was not run on) and run `evalflow retrain`: from 3 such "
+        f"pairs the new version is compared with version {first.id} on them"
+    )
+
+
 def test_more_samples_of_the_same_pairs_compare_cross_validated_errors(engine):
     train_and_maybe_promote(
         engine, validate_training_frame(synthetic_frame(cases=4)), hyperparameters=FAST
@@ -95,8 +115,18 @@ def test_worse_version_is_kept_but_not_promoted(engine):
     assert decision.basis == "unseen rows" and decision.n_comparison_rows == 32
     assert decision.reason.startswith("not promoted")
     assert "quality MAE" in decision.reason and f"version {first.version_id}" in decision.reason
+    again = train_and_maybe_promote(engine, more, hyperparameters=USELESS)
+    assert again.result is None and again.version_id == first.version_id  # no copy stored
+    assert again.decision.reason.startswith(
+        f"nothing new since version {second.version_id}: it learned from these same "
+        f"{len(more)} generations and was not promoted; no version stored, version "
+        f"{first.version_id} stays current; version {second.version_id} answers with "
+        f"`evalflow recommend TASK --version {second.version_id}`; it was compared with "
+        f"version {first.version_id} on the 32 (config, suite) pairs"
+    )
     with Session(engine) as session:
         assert current_version(session).id == first.version_id
+        assert [v.id for v in list_versions(session)] == [first.version_id, second.version_id]
         stored = session.get(SelectorVersion, second.version_id)
         assert not stored.promoted and stored.promotion_reason == decision.reason
         assert [v.id for v in list_versions(session)] == [first.version_id, second.version_id]
