@@ -1,14 +1,15 @@
 """The terminal display of `evalflow run`: one line per phase as it happens (preparing,
 checking hosts, starting Prefect, generating, scoring, comparing, writing the report),
 each with its time. The generating line has the bar, done/total, the rate (per minute
-below one a second), the requests in flight, the ETA and the failures so far (before
-the first request, what it waits on: lane workers starting; once nothing finishes for a
-while, what is in flight, and that a model may be loading where all the work left waits on
-the first answer of models that have not answered yet), its time counted from the
-start of generation to its last generation, after a "·" (it read as the age of the
-requests in flight beside it: "1 in flight 1 min 45 s"). Drawn on stderr beside (not inside) the
-log, only on a terminal and not with -q; the leaderboard is printed after it. The rate
-and ETA are the ones the log lines print (``tasks.progress.Reading``)."""
+below one a second), the requests in flight, the ETA and the failures so far (where
+"0 failed" has no room, once there are some; before the first request, what it waits on:
+lane workers starting; once nothing finishes for a while, what is in flight, and that a
+model may be loading where all the work left waits on the first answer of models that
+have not answered yet), its time counted from the start of generation to its last
+generation, after a "·" (it read as the age of the requests in flight beside it: "1 in
+flight 1 min 45 s"). Drawn on stderr beside (not inside) the log, only on a terminal and
+not with -q; the leaderboard is printed after it. The rate and ETA are the ones the log
+lines print (``tasks.progress.Reading``)."""
 
 from __future__ import annotations
 
@@ -80,10 +81,12 @@ class _PhaseBar(BarColumn):
 
 
 #: How soon a part of the generating line goes where the terminal is too narrow for the
-#: whole of it at its widest (the highest first): the rate, then the ETA, and last the
-#: failures ("0 failed" too: the line keeps its parts for the run). The count and the
+#: whole of it at its widest (the highest first): once a generation has failed, the rate,
+#: then the ETA, and last the failures; before, the failures ("0 failed") go first, so
+#: a long run keeps its ETA until something fails (``_layout``). The count and the
 #: requests in flight (what docs/throughput.md reads) always stay.
 _KEEP, _FAILURES, _ETA, _RATE = range(4)
+_ALL = frozenset(range(4))
 Part = tuple[str, int]  # its text, and how soon it goes (above)
 
 
@@ -114,15 +117,19 @@ class _Detail(ProgressColumn):
     """What the phase is doing; while generating, the requests in flight read now (a
     host answering nothing for a minute shows them, where the count stands still), and
     once nothing has finished for a while (``STALE_INTERVALS``) no rate or ETA but what
-    it waits on. Only the parts that go no sooner than ``kept`` (set for the run,
-    ``_layout``), in at most ``room`` characters where set (``_FittedProgress``)."""
+    it waits on. Only the parts ``shown`` (``shown_failing`` once a generation has failed;
+    both set for the run, ``_layout``), in at most ``room`` characters where set
+    (``_FittedProgress``)."""
 
     def __init__(self, in_flight: Callable[[], int], clock: Callable[[], float]) -> None:
         super().__init__()
         self.in_flight = in_flight
         self.clock = clock
         self.room: int | None = None
-        self.kept = _RATE
+        self.shown = self.shown_failing = _ALL
+
+    def _shown(self, task: Task) -> frozenset[int]:
+        return self.shown_failing if task.fields.get("failing") else self.shown
 
     def parts(self, task: Task) -> list[Part]:
         parts: list[Part] = task.fields.get("parts") or [(task.fields.get("detail", ""), _KEEP)]
@@ -132,7 +139,7 @@ class _Detail(ProgressColumn):
                 parts = self._waiting(task, flying)
             elif flying:
                 parts = [*parts, (f"{flying} in flight", _KEEP)]
-        return [part for part in parts if part[0] and part[1] <= self.kept]
+        return [part for part in parts if part[0] and part[1] in self._shown(task)]
 
     def render(self, task: Task) -> Text:
         return Text(_joined(self.parts(task), self.room))
@@ -141,7 +148,7 @@ class _Detail(ProgressColumn):
         """What a line whose rate and ETA aged waits on: where all the work left waits on
         models' first answers (``Reading.first_answers_awaited``), that they may be
         loading, named where the room allows ("ETA —" goes first)."""
-        waiting = [part for part in task.fields["waiting"] if part[1] <= self.kept]
+        waiting = [part for part in task.fields["waiting"] if part[1] in self._shown(task)]
         plain = f"waiting on {flying} in flight"
         models = task.fields.get("awaited") or ()
         if not models:
@@ -277,6 +284,7 @@ class RunProgress:
             per_s=reading.per_s,
             stored_at=self.clock(),
             awaited=reading.first_answers_awaited,
+            failing=reading.failed > 0,
         )
 
 
@@ -300,7 +308,7 @@ class _FittedProgress(Progress):
         times = max((time_column.render(task).cell_len for task in tasks), default=0)
         room = self.console.width - names - 2  # 2: the gaps beside the line's parts
         totals = [int(task.total or 0) for task in tasks if task.fields.get("bar")]
-        bar.bar_width, detail.kept = _layout(
+        bar.bar_width, detail.shown, detail.shown_failing = _layout(
             room - max(times, WIDEST_TIME), max(totals, default=0), self.slots
         )
         detail.room = room - times - (bar.bar_width + 1 if bar.bar_width else 0)
@@ -311,11 +319,15 @@ class _FittedProgress(Progress):
         return table
 
 
-def _layout(room: int, total: int, slots: int) -> tuple[int, int]:
-    """The bar's width and the last of the generating line's parts to keep (``_RATE``:
-    all), for ``total`` generations on ``slots`` slots in ``room`` columns: the bar only
-    where the whole line at its widest leaves it ``MIN_BAR_WIDTH`` columns, else the
-    parts that go soonest go until the line at its widest fits."""
+def _layout(room: int, total: int, slots: int) -> tuple[int, frozenset[int], frozenset[int]]:
+    """The bar's width and the generating line's parts shown before the run's first failure
+    and from it on, for ``total`` generations on ``slots`` slots in ``room`` columns: the
+    bar only where the whole line at its widest leaves it ``MIN_BAR_WIDTH`` columns, else
+    the parts that go soonest go until the line at its widest fits. Once a generation has
+    failed, the failures outlast the rate and the ETA; before, "0 failed" is shown only
+    where it costs nothing else (the parts then change once, at the first failure: at 80
+    columns 100,000 generations on 99 slots keep their ETA until then, where reserving
+    "100000 failed" cost it for the whole run)."""
     widest = {
         _KEEP: len(f"{total}/{total}, {slots} in flight"),
         _FAILURES: len(f", {total} failed"),
@@ -324,11 +336,21 @@ def _layout(room: int, total: int, slots: int) -> tuple[int, int]:
     }
     left = room - sum(widest.values()) - 1  # 1: the gap after the bar
     if left >= MIN_BAR_WIDTH:
-        return min(BAR_WIDTH, left), _RATE
-    kept = _RATE
-    while kept > _KEEP and sum(w for rank, w in widest.items() if rank <= kept) > room:
-        kept -= 1
-    return 0, kept
+        return min(BAR_WIDTH, left), _ALL, _ALL
+    failing = _fitting(widest, room, (_RATE, _ETA, _FAILURES))
+    clean = _fitting(widest, room, (_FAILURES, _RATE, _ETA))
+    return 0, failing if clean - {_FAILURES} <= failing else clean, failing
+
+
+def _fitting(widest: dict[int, int], room: int, order: tuple[int, ...]) -> frozenset[int]:
+    """The parts left of ``widest`` once those in ``order`` go, one by one, until the
+    rest fit ``room`` columns."""
+    shown = set(widest)
+    for rank in order:
+        if sum(widest[r] for r in shown) <= room:
+            break
+        shown.discard(rank)
+    return frozenset(shown)
 
 
 @contextmanager

@@ -523,11 +523,11 @@ def test_the_generating_line_keeps_its_parts_for_the_run(monkeypatch):
 
 @pytest.mark.parametrize(
     ("slots", "shown"),
-    [(4, "190/432, ETA 16 s, 0 failed, 4 in flight"), (99, "190/432, 0 failed, 4 in flight")],
+    [(4, "190/432, ETA 16 s, 0 failed, 4 in flight"), (99, "190/432, ETA 16 s, 4 in flight")],
 )
 def test_the_hosts_slots_bound_the_requests_in_flight_the_line_makes_room_for(slots, shown):
-    """With the run's slots known (4), 80 columns keep the ETA of a 432-generation run;
-    with room kept for 99 in flight, it goes."""
+    """With the run's slots known (4), 80 columns keep the ETA of a 432-generation run and
+    "0 failed"; with room kept for 99 in flight, "0 failed" goes until a failure."""
     now = [100.0]
     console = Console(file=io.StringIO(), force_terminal=True, width=80)
     display = RunProgress(console, in_flight=lambda: 4, clock=lambda: now[0], slots=slots)
@@ -539,7 +539,7 @@ def test_the_hosts_slots_bound_the_requests_in_flight_the_line_makes_room_for(sl
 @pytest.mark.parametrize(
     ("width", "waiting"),
     [
-        (80, "2/4, 0 failed, 1 in flight (gemma3-270m loading?)"),
+        (80, "2/4, waiting on 1 in flight (gemma3-270m loading?)"),
         (120, "2/4, ETA —, 0 failed, waiting on 1 in flight (gemma3-270m loading?)"),
     ],
 )
@@ -577,6 +577,73 @@ def test_a_line_waiting_on_a_models_first_answer_says_it_may_be_loading(
         assert len(drawn.rstrip()) <= width
         return drawn[len("generating") :].split(" · ")[0].strip(" ━╸╺")
 
-    assert store(2.5, "s", 2.5) == "1/4, ETA —, 0 failed, waiting on 1 in flight"  # s left
+    quiet = "ETA —, waiting" if width == 80 else "ETA —, 0 failed, waiting"
+    assert store(2.5, "s", 2.5) == f"1/4, {quiet} on 1 in flight"  # s left
     assert store(5.0, "s", 2.5) == waiting  # what is left is gemma's: its first answer
-    assert store(19.0, "g", 14.0, quiet=20.0) == "3/4, ETA —, 0 failed, waiting on 1 in flight"
+    assert store(19.0, "g", 14.0, quiet=20.0) == f"3/4, {quiet} on 1 in flight"
+
+
+def _frames(width: int, total: int, slots: int, readings) -> list[str]:
+    """The generating line's detail (after the bar, before the time) in each frame, each
+    drawn after its reading ``(done, failed, per_s, eta_s, seconds since the start)``,
+    with 64 in flight."""
+    now = [100.0]
+    console = Console(file=io.StringIO(), force_terminal=True, width=width)
+    display = RunProgress(console, in_flight=lambda: 64, clock=lambda: now[0], slots=slots)
+    details = []
+    for done, failed, per_s, eta_s, elapsed in readings:
+        now[0] = 100.0 + elapsed
+        display.update(progress.Reading("demo", done, total, failed, per_s, eta_s))
+        console.file.truncate(0)
+        console.file.seek(0)
+        line = re.sub(r"\x1b\[[0-9;]*m", "", _drawn(display)).splitlines()[-1]
+        assert len(line.rstrip()) <= width
+        details.append(line[len("generating") :].split(" · ")[0].strip(" ━╸╺"))
+    return details
+
+
+#: A 100,000-generation run on 64 slots: its readings from the first minute to the last
+#: generation (rates from 2.5 to 1000 a second, ETAs from hours to seconds).
+_LONG_RUN = [
+    (1234, 0, 20.5, 4816.0, 60),
+    (5000, 0, 2.5, 38000.0, 300),
+    (20000, 0, 1000.0, 80.0, 1500),
+    (50000, 0, 33.3, 1501.0, 2000),
+    (99990, 0, 41.7, 0.3, 3599),
+    (100000, 0, 41.7, 0.0, 3600),
+]
+
+
+def test_a_long_run_keeps_its_eta_at_80_columns_until_a_generation_fails():
+    """At 80 columns the failures were kept at the width of `100000 failed`, before the
+    ETA: a run of 1,000 generations or more lost its ETA for the whole run
+    (`1234/100000, 0 failed, 64 in flight · 1 min 45 s`). Until something fails, the
+    failures are not shown and the ETA stays, in every frame."""
+    details = _frames(80, 100_000, 99, _LONG_RUN)
+    assert details[0] == "1234/100000, ETA 1 h 20 min, 64 in flight"
+    assert all("ETA" in detail for detail in details[:-1]), details
+    assert not any("failed" in detail for detail in details)
+    assert details[-1] == "100000/100000"  # done: no ETA, nothing in flight
+
+
+def test_after_a_first_failure_the_line_keeps_its_parts_for_the_rest_of_the_run():
+    """The parts change once, at the first failure (the failures outlast the ETA from then
+    on, as the line at its widest does not fit), then keep from frame to frame."""
+    failures = [0, 1, 12, 12, 250, 250]
+    readings = [
+        (done, failed, per_s, eta_s, elapsed)
+        for (done, _, per_s, eta_s, elapsed), failed in zip(_LONG_RUN, failures, strict=True)
+    ]
+    details = _frames(80, 100_000, 99, readings)
+    assert details == [
+        "1234/100000, ETA 1 h 20 min, 64 in flight",
+        "5000/100000, 1 failed, 64 in flight",
+        "20000/100000, 12 failed, 64 in flight",
+        "50000/100000, 12 failed, 64 in flight",
+        "99990/100000, 250 failed, 64 in flight",
+        "100000/100000, 250 failed",
+    ]
+    # where there is room for it all, "0 failed" is there from the start: nothing changes
+    wide = _frames(120, 100_000, 99, readings)
+    assert wide[0] == "1234/100000, 20.5 gen/s, ETA 1 h 20 min, 0 failed, 64 in flight"
+    assert wide[1] == "5000/100000, 2.5 gen/s, ETA 10 h 33 min, 1 failed, 64 in flight"
