@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from evaluation.export_levels import FORMATS, LEVELS
 from flows.cli import options
 from flows.cli._database import follow_up, missing_default_database, open_reader
+from flows.cli._width import fitted
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -162,7 +163,7 @@ def terminal_columns() -> int:
     given = os.environ.get("COLUMNS", "")
     if given.isdigit() and int(given) > 0:
         width = int(given)
-    elif sys.stdout.isatty():
+    elif getattr(sys.stdout, "isatty", lambda: False)():  # a stand-in may have none
         width = shutil.get_terminal_size((TERMINAL_COLUMNS, 24)).columns
     else:
         width = _piped_terminal_columns() or TERMINAL_COLUMNS
@@ -179,7 +180,7 @@ def _piped_terminal_columns() -> int:
     try:
         piped = stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
         return os.get_terminal_size(sys.stderr.fileno()).columns if piped else 0
-    except (OSError, ValueError):  # no descriptor (a capture), or no terminal on it
+    except (OSError, ValueError, AttributeError):  # no descriptor (a capture, a stand-in)
         return 0
 
 
@@ -210,21 +211,41 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 
         print(f"No experiments yet{where}. Try: {demo_command()}")
         return 0
-    print(
+    listed = [
+        (
+            e.name,
+            e.suite,
+            state.status,
+            _level(state.run.level if state.run else None, calibrated.get(e.name, "")),
+            e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "SIMULATED" if e.simulated else "real",
+            state.reason or "",
+        )
+        for e, state in rows
+    ]
+    print("\n".join(_listing(listed, terminal_columns())))
+    return 0
+
+
+def _listing(rows: list[tuple[str, ...]], width: int) -> list[str]:
+    """`experiments`' lines: one a row where its columns fit ``width`` (a long reason
+    wrapped under it); else (121 wide at 80 columns) name, status, level and backend on
+    a row's first line, its suite, creation and reason on the next, indented."""
+    lines = [
         f"{'name':<32} {'suite':<20} {'status':<11} {'level':<17} {'created (UTC)':<20} "
         f"{'backend':<9} reason"
-    )
-    for e, state in rows:
-        backend = "SIMULATED" if e.simulated else "real"
-        created = e.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        reason = state.reason or ""
-        level = _level(state.run.level if state.run else None, calibrated.get(e.name, ""))
-        line = (
-            f"{e.name:<32} {e.suite:<20} {state.status:<11} {level:<17} {created:<20} "
-            f"{backend:<9} {reason}"
-        )
-        print(line.rstrip())
-    return 0
+    ]
+    if len(lines[0]) <= width and all(len(row[0]) <= 32 and len(row[1]) <= 20 for row in rows):
+        for name, suite, status, level, created, backend, reason in rows:
+            line = f"{name:<32} {suite:<20} {status:<11} {level:<17} {created:<20} {backend:<9} "
+            lines.append(fitted((line + reason).rstrip(), width))
+        return lines
+    room = max(len("name"), *(len(row[0]) for row in rows))
+    lines = [f"{'name':<{room}} {'status':<11} {'level':<17} backend", "  suite, created (UTC)"]
+    for name, suite, status, level, created, backend, reason in rows:
+        lines.append(f"{name:<{room}} {status:<11} {level:<17} {backend}")
+        lines.append(fitted(f"  {suite}, {created}" + (f": {reason}" if reason else ""), width))
+    return lines
 
 
 def _level(recorded: str | None, calibrated: str) -> str:

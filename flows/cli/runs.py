@@ -19,6 +19,7 @@ from evaluation.wording import counted, failed_words
 from flows.cli import options
 from flows.cli._database import follow_up, open_engine, shown_database
 from flows.cli._signals import exit_code, sigterm_as_interrupt
+from flows.cli._width import fitted, fitted_stdout
 from flows.cli.logs import console_for, left_to_the_display
 
 if TYPE_CHECKING:
@@ -29,17 +30,30 @@ if TYPE_CHECKING:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from evaluation.run._context_check import context_warnings
-    from evaluation.run._estimate import estimate, figures_for, format_estimate
     from evaluation.run._preflight import check_before_run
     from evaluation.run._sweep import prepare_sweep
-    from evaluation.spec import format_plan, make_plan
 
     _refuse_unused_options(args)
     sweep = prepare_sweep(args.spec)
     check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
     # the level's refusals (no bank, --cases over the suite) come before any output
     cases, items, note = _level_work(sweep, args.level, args.limit, args.database, args.cases)
+    with fitted_stdout():  # its lines fit the width, as show's
+        return _plan(args, sweep, cases, items, note)
+
+
+def _plan(
+    args: argparse.Namespace,
+    sweep: Sweep,
+    cases: list,
+    items: list,
+    note: str,
+) -> int:
+    """`plan`'s lines, once its refusals are past."""
+    from evaluation.run._context_check import context_warnings
+    from evaluation.run._estimate import estimate, figures_for, format_estimate
+    from evaluation.spec import format_plan, make_plan
+
     print(redact(format_plan(make_plan(sweep.spec, len(sweep.suite.cases)))))
     for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
         print(f"warning: {line}")
@@ -366,7 +380,7 @@ def _run(
             count=chosen,
             stored=_stored_of(engine, name, items),
         )
-        print(line, file=sys.stderr, flush=True)
+        print(fitted(line), file=sys.stderr, flush=True)
     with (
         run_control.interruptible(  # from the claim on: a signal marks it interrupted
             database, name, process, resume, launched, wait_s=args.interrupt_wait

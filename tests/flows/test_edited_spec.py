@@ -41,6 +41,7 @@ def write_spec(path, temperatures):
 def test_configs_an_edited_spec_dropped_are_named_left_out_and_kept(
     tmp_path, monkeypatch, capsys, caplog
 ):
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
     database = f"sqlite:///{tmp_path / 'results.db'}"
     monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "evalflow"))
 

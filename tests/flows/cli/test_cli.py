@@ -36,11 +36,12 @@ def test_plan_prints_configs_and_generation_count(tmp_path, capsys):
 
 
 def test_plan_estimates_a_simulated_sweep_at_the_time_scale_run_is_given(
-    tmp_path, capsys, database_url
+    tmp_path, capsys, database_url, monkeypatch
 ):
     """A newcomer's `plan --time-scale 1` was refused, and plain `plan` said a simulated
     sweep has no duration, though `run --time-scale 1` sleeps each simulated latency. A
     config's figure is the mean latency its generations store, × the time scale."""
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
     spec = small_spec(tmp_path)
     assert main(["plan", str(spec)]) == 0
     assert "no real generation time to estimate at time scale 0 (`--time-scale N`" in (
@@ -351,3 +352,20 @@ def test_show_of_a_run_stopped_after_scoring_says_what_is_scored(database_url, c
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("No results")]
     assert "6 generations stored, 6 of them scored, no leaderboard yet" in line
     assert "resume with: evalflow run" in line
+
+
+def test_plan_and_experiments_fit_the_width(tmp_path, capsys, monkeypatch):
+    """Newcomer F8: `plan`'s lines were 84-112 wide at 80 columns, `experiments` 121.
+    Each wraps at spaces (further lines indented); where it fits, as before."""
+    from flows.cli.results import _listing
+
+    monkeypatch.setenv("COLUMNS", "60")
+    assert main(["plan", str(small_spec(tmp_path))]) == 0
+    assert max(map(len, capsys.readouterr().out.splitlines())) <= 60
+    row = ("a-sweep", "qa-short", "crashed", "full, limit 10", "2026-11-27 10:23:06", "real")
+    rows = [(*row, "process 9255 on vm (started 2026-11-27 10:23:06 UTC) is gone")]
+    narrow = "\n".join(_listing(rows, 80)).splitlines()
+    assert max(map(len, narrow)) <= 80
+    assert narrow[2].split() == ["a-sweep", "crashed", "full,", "limit", "10", "real"]
+    wide = _listing(rows, 200)
+    assert wide[1].startswith(f"{'a-sweep':<32} {'qa-short':<20} crashed ") and len(wide) == 2

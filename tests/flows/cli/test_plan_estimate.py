@@ -45,7 +45,10 @@ def rows(database_url: str) -> int:
         return conn.execute("SELECT count(*) FROM generations").fetchone()[0]
 
 
-def test_plan_estimates_from_an_earlier_run_and_probes_what_is_new(tmp_path, database_url, capsys):
+def test_plan_estimates_from_an_earlier_run_and_probes_what_is_new(
+    tmp_path, database_url, capsys, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
     config = StandInConfig(models=("llama3.2:3b", "qwen2.5:7b"), slots=SLOTS, latency_ms=LATENCY_MS)
     with running_standin(config) as server:
         earlier = write_spec(tmp_path / "earlier.yaml", server.url, ["llama3.2:3b"], [0.0])
@@ -93,9 +96,12 @@ def test_plan_estimates_from_an_earlier_run_and_probes_what_is_new(tmp_path, dat
     assert "llama3.2:3b  gpu-a  36 × " not in smoke
 
 
-def test_the_probe_waits_for_the_host_slots_a_running_sweep_holds(tmp_path, database_url, capsys):
+def test_the_probe_waits_for_the_host_slots_a_running_sweep_holds(
+    tmp_path, database_url, capsys, monkeypatch
+):
     """Every slot of the host is held (as by a sweep running there): the probe sends
     nothing until they are given back, then measures."""
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
     from prefect.client.orchestration import get_client
 
     from evaluation.spec import HostSpec
