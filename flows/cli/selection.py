@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from evaluation.errors import EvalError
 from evaluation.suites import TASK_TYPES
 from flows.cli import options
+from flows.cli._width import fitted
 
 if TYPE_CHECKING:
     from selection.recommendation import Recommendation
@@ -36,7 +37,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise EvalError(str(exc)) from exc
     if answer.status == "unavailable":  # no usable database or selector: an error, exit 2
         raise EvalError(" ".join(answer.message.split()))
-    print(answer.explain())
+    print(fitted(answer.explain()))
     if args.write_spec is not None:
         return _write_spec(args.write_spec, answer, database)
     return 0 if answer.choice is not None else 1
@@ -69,16 +70,17 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> int
     with path.open("x", encoding="utf-8") as out:
         out.write(to_yaml(found.spec))
     count = len(found.configs)
-    print(
+    lines = [
         f"wrote {path}: {count} config{'s' * (count != 1)} to measure next on "
         f"{Path(str(found.spec['suite'])).name} (suite, hosts and metrics of experiment "
         f"{found.based_on}); `evalflow plan {path}`, `evalflow run {path}`, then "
         "`evalflow retrain`"
-    )
+    ]
     if found.metrics_changed:
-        print(f"  metrics: {found.metrics_changed}")
+        lines.append(f"  metrics: {found.metrics_changed}")
     if found.left_out:
-        print(f"  not in it: {'; '.join(found.left_out)}: write again once it has run")
+        lines.append(f"  not in it: {'; '.join(found.left_out)}: write again once it has run")
+    print(fitted("\n".join(lines)))
     return 0
 
 
@@ -111,8 +113,10 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     if not reason.startswith(("promoted", "not promoted")):  # else it says so itself
         reason = f"{'promoted' if summary['promoted'] else 'kept, not promoted'}. {reason}"
     print(
-        f"selector v{summary['version_id']} trained on {summary['generations']} generations: "
-        f"{reason}"
+        fitted(
+            f"selector v{summary['version_id']} trained on {summary['generations']} "
+            f"generations: {reason}"
+        )
     )
     return 0
 

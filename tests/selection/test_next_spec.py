@@ -72,6 +72,7 @@ def test_the_spec_written_runs_just_the_configs_to_measure_next(world, engine, t
 def test_recommend_write_spec_writes_it_once_and_says_how_to_run_it(
     world, database_url, tmp_path, capsys, monkeypatch
 ):
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
     import selection
     from evaluation.storage.db import make_engine, session_scope
     from flows.cli import main
@@ -160,6 +161,7 @@ def test_the_spec_puts_first_the_metric_the_selector_read_quality_from(
     exact_match first and the selector had read quality from contains (other experiments
     of the task type listed that first), the new run's quality, its first metric, was
     another than the one the selector was trained on."""
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
     import selection
     from evaluation.storage.db import make_engine, session_scope
     from flows.cli import main
@@ -194,3 +196,23 @@ def test_the_spec_puts_first_the_metric_the_selector_read_quality_from(
         "  metrics: contains first: the selector read quality from it on qa (for 5 configs; "
         "exact_match for 2), and hard-run does not measure it\n"
     ) in capsys.readouterr().out
+
+
+def test_recommend_fits_the_width(world, database_url, tmp_path, capsys, monkeypatch):
+    """Newcomer F3: the answer's lines were 240-352 characters at 80 columns. Each wraps
+    at spaces, further lines indented under it."""
+    import selection
+    from evaluation.storage.db import make_engine
+    from flows.cli import main
+
+    make_engine(database_url).dispose()  # a results database (the answer is stubbed)
+    answer = recommend_from_model(world, "qa")
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: answer)
+    monkeypatch.setenv("COLUMNS", "80")
+    main(["--database", database_url, "recommend", "qa"])
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines, err
+    assert max(map(len, answer.explain().splitlines())) > 80  # what it printed before
+    assert max(map(len, lines)) <= 80
+    assert " ".join(" ".join(lines).split()) == " ".join(answer.explain().split())
