@@ -61,7 +61,8 @@ def violations(
         ratios = table.get("latency_tail_ratio", pd.Series(np.nan, index=table.index))
         own = table.get("latency_tail_own", pd.Series(False, index=table.index))
         twins = table.get("latency_pooled_with", pd.Series([()] * len(table), index=table.index))
-        for item, value, tail, median, ratio, whose, pooled in zip(
+        other = table.get("latency_p95_held_other", pd.Series(False, index=table.index))
+        for item, value, tail, median, ratio, whose, pooled, lower in zip(
             found,
             table[f"{target}_safe"].to_numpy(),
             by_tail,
@@ -69,12 +70,12 @@ def violations(
             ratios,
             own,
             twins,
+            other,
             strict=True,
         ):
             if not value <= limit:
-                how = checked_basis(
-                    bool(median), bool(tail), float(ratio), bool(whose), bool(len(pooled))
-                )
+                held = held_by(bool(len(pooled)), bool(lower))
+                how = checked_basis(bool(median), bool(tail), float(ratio), bool(whose), held)
                 shown, bound = distinct_figures(value, limit)
                 item.append(f"{what} {shown} {unit} ({how}) > {bound} {unit}")
     if min_quality is not None:
@@ -84,13 +85,27 @@ def violations(
     return problems, [tuple(item) for item in found]
 
 
-def checked_basis(
-    by_median: bool, by_tail: bool, ratio: float, own: bool, pooled: bool = False
-) -> str:
+HELD = {
+    "own": "own calls' estimate, not pooled with its sampling twins (lower)",
+    "pooled": "estimate pooled with its sampling twins (lower than its own calls')",
+}
+"""What a limit held a p95 to where it is not the estimate the answer shows."""
+
+
+def held_by(pooled_shown: bool, other: bool) -> str:
+    """:func:`checked_basis`'s ``held``: the other figure of the two the limit takes the
+    lower of (own calls' or pooled), where that one was lower."""
+    if not other:
+        return ""
+    return "own" if pooled_shown else "pooled"
+
+
+def checked_basis(by_median: bool, by_tail: bool, ratio: float, own: bool, held: str = "") -> str:
     """Which figure a candidate's p95 is held to a limit by (``<target>_safe``): its
     estimate raised by its margin, or its median times a tail ratio where that is larger
-    (:func:`selection.recommender._with_tail_bounds`); ``pooled``: the estimate shown
-    was pooled with sampling twins, the limit holds its own calls'."""
+    (:func:`selection.recommender._with_tail_bounds`); ``held``: "own" where the estimate
+    shown was pooled with sampling twins and the limit holds its own calls' (lower),
+    "pooled" the other way round, "" the estimate shown."""
     if by_median:
         return (
             f"its median with margin × {ratio:.2f}, the model's measured p95 / median on "
@@ -103,11 +118,8 @@ def checked_basis(
             f"its median × {ratio:.2f}, the model's measured p95 / median on the task type "
             "(a slow call its own generations may not have shown)"
         )
-    if pooled:
-        return (
-            f"with margin: {SAFETY_Z:g} sd of its error above its own calls' estimate, "
-            "not pooled with its sampling twins"
-        )
+    if held:
+        return f"with margin: {SAFETY_Z:g} sd of its error above its {HELD[held]}"
     return f"with margin: {SAFETY_Z:g} sd of its error above its estimate"
 
 

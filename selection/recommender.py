@@ -570,10 +570,12 @@ def _scored(
     predicted = table.join(model.predict(table, task_type, input_chars))
     table = combine(model, predicted, task_type, pool_sampling=pool_sampling)
     table["prompt_overflow"] = overflow(model.prompt_lengths, table, task_type, input_chars)
-    own = table
-    if pool_sampling:  # the limits hold each config to its own calls, whatever the ranking
-        own = combine(model, predicted, task_type, pool_sampling=False)
-    held = _held_to_limits(model, own, task_type)
+    other = combine(model, predicted, task_type, pool_sampling=not pool_sampling)
+    held = _held_to_limits(model, table, task_type)
+    if "latency_p95_safe" in held:  # the lower of its own calls' and its pooled figure
+        by_other = _held_to_limits(model, other, task_type)
+        lower = by_other["latency_p95_safe"] < held["latency_p95_safe"]
+        held = held.where(~lower, by_other).assign(latency_p95_held_other=lower)
     table = table.assign(**{column: held[column] for column in held.columns})
     table = one_per_feature_vector(table)
     corrected = False
@@ -586,12 +588,15 @@ def _scored(
 def _held_to_limits(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.DataFrame:
     """The figures the limits hold each candidate of ``table`` to: ``<target>_safe`` (the
     estimate raised by its margin, latency also bounded by the tail ratio:
-    :func:`_with_tail_bounds`) and how the latency one was set. ``table`` is combined
-    with each config's own latency calls, never pooled over sampling twins: one verdict
-    per config and limit whether the answer ranks for quality or for speed (a newcomer's
-    gemma config measured at p95 7.68 s with margin on its 36 own calls was refused at
-    8 s ranked for quality, pooled with its twin to 8.06 s, and picked ranked for speed;
-    what a config's own calls measured is not overruled by its twins')."""
+    :func:`_with_tail_bounds`) and how the latency one was set. :func:`_scored` takes,
+    per config, the lower p95 figure of its own calls' and its pooled one (over sampling
+    twins), both computed whatever the ranking: one verdict per config and limit for
+    quality and for speed (a newcomer's gemma config, measured at p95 7.68 s with margin
+    on its 36 own calls, was refused at 8 s ranked for quality, pooled with its twin to
+    8.06 s, and picked ranked for speed). A limit refuses a config only where neither
+    its own calls nor the pooled reading meet it: what its own calls measured is not
+    overruled by its twins', and holding it to its own calls alone lost 4 of 130 queries'
+    hits in the selector benchmark's cliff world (seed 1, 1k), this 1."""
     out = pd.DataFrame(index=table.index)
     for target in ("latency_p95", "energy_j"):
         if target in model.targets:

@@ -372,7 +372,7 @@ def test_a_limit_holds_a_config_to_its_own_calls_whatever_the_ranking(trained):
         answer = recommend_from_model(model, "qa", prefer=prefer, max_latency_s=limit)
         refused = {o.config_hash for o in (answer.excluded_best, *answer.refused_better) if o}
         assert best.choice.config_hash not in refused
-    assert "own calls' estimate, not pooled" in checked_basis(False, False, 2.0, False, True)
+    assert "own calls' estimate, not pooled" in checked_basis(False, False, 2.0, False, "own")
 
 
 def test_a_guess_over_the_whole_scale_does_not_outrank_a_measurement(trained, monkeypatch):
