@@ -1,11 +1,14 @@
-"""Text fitted to the width output is read at (``results.terminal_columns``): each line
-wider than it wrapped at its spaces, never inside a word, its further lines indented two
-past its own indent. `recommend`'s answer was lines of 240-352 characters at 80 columns."""
+"""The width output is read at, and text fitted to it: each line wider than it wrapped
+at its spaces, never inside a word, its further lines indented two past its own indent.
+`recommend`'s answer was lines of 240-352 characters at 80 columns. Text that only wraps
+to fit (`plan`, `experiments`, `recommend`) wraps where the width is known (a terminal,
+or $COLUMNS): into a file or a pipe its lines stay whole, one row a line for grep."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -13,12 +16,11 @@ from typing import TextIO
 
 
 def fitted(text: str, width: int | None = None) -> str:
-    """``text`` with every line over ``width`` (default: the terminal's, as `show`'s)
-    wrapped; a line that fits is left as it is, byte for byte."""
+    """``text`` with every line over ``width`` (default: ``known_columns``; none known:
+    ``text`` as it is) wrapped; a line that fits is left as it is, byte for byte."""
+    width = width or known_columns()
     if width is None:
-        from flows.cli.results import terminal_columns
-
-        width = terminal_columns()
+        return text
     lines = []
     for line in text.split("\n"):
         if len(line) <= width:
@@ -54,11 +56,58 @@ class FittedLines(io.TextIOBase):
 
 @contextlib.contextmanager
 def fitted_stdout() -> Iterator[None]:
-    """Standard output fitted to the terminal's width line by line while inside."""
-    from flows.cli.results import terminal_columns
-
-    stream = FittedLines(sys.stdout, terminal_columns())
+    """Standard output fitted to the terminal's width line by line while inside (none
+    known: as it is)."""
+    width = known_columns()
+    if width is None:
+        yield
+        return
+    stream = FittedLines(sys.stdout, width)
     with contextlib.redirect_stdout(stream):
         yield
     if stream.partial:
         stream.out.write(fitted(stream.partial, stream.width))
+
+
+def terminal_columns() -> int:
+    """The width output is read at (a RAG sweep's retrieval metric was left out at 200
+    columns): $COLUMNS where set; else the terminal standard output goes to, or, where
+    it goes to a pipe (`| less`: 100 columns in an 80-column terminal wrapped every row),
+    the terminal of standard error; else 100 (a file). Never below 60."""
+    import shutil
+
+    from evaluation.compare._leaderboard import TERMINAL_COLUMNS
+
+    given = os.environ.get("COLUMNS", "")
+    if given.isdigit() and int(given) > 0:
+        width = int(given)
+    elif getattr(sys.stdout, "isatty", lambda: False)():  # a stand-in may have none
+        width = shutil.get_terminal_size((TERMINAL_COLUMNS, 24)).columns
+    else:
+        width = _piped_terminal_columns() or TERMINAL_COLUMNS
+    return max(60, width)
+
+
+def _piped_terminal_columns() -> int:
+    """The width of the terminal standard error goes to, where standard output goes to a
+    pipe (a pager's or another command's, shown in that terminal); else 0."""
+    import stat
+
+    try:
+        piped = stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
+        return os.get_terminal_size(sys.stderr.fileno()).columns if piped else 0
+    except (OSError, ValueError, AttributeError):  # no descriptor (a capture, a stand-in)
+        return 0
+
+
+def known_columns() -> int | None:
+    """The width where it is known: $COLUMNS where set, else standard output's terminal;
+    None for a file, a pipe or a capture. Never below 60."""
+    import shutil
+
+    given = os.environ.get("COLUMNS", "")
+    if given.isdigit() and int(given) > 0:
+        return max(60, int(given))
+    if getattr(sys.stdout, "isatty", lambda: False)():  # a stand-in may have none
+        return max(60, shutil.get_terminal_size().columns)
+    return None

@@ -182,7 +182,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     import asyncio
 
     from evaluation.settings import database_url
-    from flows.cli.results import terminal_columns
+    from flows.cli._width import terminal_columns
 
     report = asyncio.run(diagnose(args.spec, database_url(args.database), args.timeout))
     print(redact(report.render_text(terminal_columns())))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from evaluation.export_levels import FORMATS, LEVELS
 from flows.cli import options
 from flows.cli._database import follow_up, missing_default_database, open_reader
-from flows.cli._width import fitted
+from flows.cli._width import fitted, known_columns, terminal_columns
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -149,41 +149,6 @@ def calibrated_text(session: Session, experiment: str, board: Leaderboard) -> st
     return text
 
 
-def terminal_columns() -> int:
-    """The width output is read at (a RAG sweep's retrieval metric was left out at 200
-    columns): $COLUMNS where set; else the terminal standard output goes to, or, where
-    it goes to a pipe (`| less`: 100 columns in an 80-column terminal wrapped every row),
-    the terminal of standard error; else 100 (a file). Never below 60."""
-    import os
-    import shutil
-    import sys
-
-    from evaluation.compare._leaderboard import TERMINAL_COLUMNS
-
-    given = os.environ.get("COLUMNS", "")
-    if given.isdigit() and int(given) > 0:
-        width = int(given)
-    elif getattr(sys.stdout, "isatty", lambda: False)():  # a stand-in may have none
-        width = shutil.get_terminal_size((TERMINAL_COLUMNS, 24)).columns
-    else:
-        width = _piped_terminal_columns() or TERMINAL_COLUMNS
-    return max(60, width)
-
-
-def _piped_terminal_columns() -> int:
-    """The width of the terminal standard error goes to, where standard output goes to a
-    pipe (a pager's or another command's, shown in that terminal); else 0."""
-    import os
-    import stat
-    import sys
-
-    try:
-        piped = stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
-        return os.get_terminal_size(sys.stderr.fileno()).columns if piped else 0
-    except (OSError, ValueError, AttributeError):  # no descriptor (a capture, a stand-in)
-        return 0
-
-
 def cmd_experiments(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
@@ -223,19 +188,22 @@ def cmd_experiments(args: argparse.Namespace) -> int:
         )
         for e, state in rows
     ]
-    print("\n".join(_listing(listed, terminal_columns())))
+    print("\n".join(_listing(listed, known_columns())))
     return 0
 
 
-def _listing(rows: list[tuple[str, ...]], width: int) -> list[str]:
-    """`experiments`' lines: one a row where its columns fit ``width`` (a long reason
-    wrapped under it); else (121 wide at 80 columns) name, status, level and backend on
-    a row's first line, its suite, creation and reason on the next, indented."""
+def _listing(rows: list[tuple[str, ...]], width: int | None) -> list[str]:
+    """`experiments`' lines: one a row where its columns fit ``width`` or none is known
+    (a file, a pipe: whole lines for grep; a long reason wrapped under it only where
+    known); else (121 wide at 80 columns) name, status, level and backend on a row's
+    first line, its suite, creation and reason on the next, indented."""
     lines = [
         f"{'name':<32} {'suite':<20} {'status':<11} {'level':<17} {'created (UTC)':<20} "
         f"{'backend':<9} reason"
     ]
-    if len(lines[0]) <= width and all(len(row[0]) <= 32 and len(row[1]) <= 20 for row in rows):
+    if width is None or (
+        len(lines[0]) <= width and all(len(row[0]) <= 32 and len(row[1]) <= 20 for row in rows)
+    ):
         for name, suite, status, level, created, backend, reason in rows:
             line = f"{name:<32} {suite:<20} {status:<11} {level:<17} {created:<20} {backend:<9} "
             lines.append(fitted((line + reason).rstrip(), width))

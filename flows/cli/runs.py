@@ -494,7 +494,7 @@ def _verdict_lines(comparison: dict) -> list[str]:
     width between words."""
     import textwrap
 
-    from flows.cli.results import terminal_columns
+    from flows.cli._width import terminal_columns
 
     width = terminal_columns()
     return [

@@ -30,7 +30,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"## Full-suite estimates\n\n{ESTIMATES_NOTE}\n\n{estimated}\n")
         return 0
     from evaluation.compare import render_comparison_text
-    from flows.cli.results import terminal_columns
+    from flows.cli._width import terminal_columns
 
     text = render_comparison_text(
         summary["run_label"],
@@ -76,7 +76,7 @@ def _estimates(args: argparse.Namespace) -> list[str]:
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import get_experiment
     from flows.cli._database import open_reader
-    from flows.cli.results import terminal_columns
+    from flows.cli._width import terminal_columns
 
     sections = []
     with session_scope(open_reader(args)) as session:
@@ -159,7 +159,7 @@ def _compare_and_publish(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_power(args: argparse.Namespace) -> int:
     from evaluation.compare._power_plan import plan_for_spec, render_power
     from evaluation.settings import database_url, no_database_yet
-    from flows.cli.results import terminal_columns
+    from flows.cli._width import terminal_columns
 
     url = database_url(args.database)
     plan = plan_for_spec(

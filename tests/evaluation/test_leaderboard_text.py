@@ -183,7 +183,7 @@ def test_the_cli_takes_the_terminals_width_only_on_a_terminal(monkeypatch):
     import os
     import sys
 
-    from flows.cli.results import terminal_columns
+    from flows.cli._width import terminal_columns
 
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setattr(sys, "stdout", io.StringIO())
@@ -205,7 +205,7 @@ def test_the_cli_takes_columns_and_the_terminal_a_pipe_shows_in(monkeypatch, tmp
     import os
     import sys
 
-    from flows.cli.results import terminal_columns
+    from flows.cli._width import terminal_columns
 
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setattr(os, "get_terminal_size", lambda fd: os.terminal_size((80, 24)))

@@ -369,3 +369,8 @@ def test_plan_and_experiments_fit_the_width(tmp_path, capsys, monkeypatch):
     assert narrow[2].split() == ["a-sweep", "crashed", "full,", "limit", "10", "real"]
     wide = _listing(rows, 200)
     assert wide[1].startswith(f"{'a-sweep':<32} {'qa-short':<20} crashed ") and len(wide) == 2
+    # no width known (a file, a pipe, a capture): whole lines, one row a line for grep
+    monkeypatch.delenv("COLUMNS")
+    assert _listing(rows, None) == [wide[0], wide[1]] and wide[1].endswith("is gone")
+    assert main(["plan", str(small_spec(tmp_path))]) == 0
+    assert max(map(len, capsys.readouterr().out.splitlines())) > 60
