@@ -74,18 +74,9 @@ def terminal_columns() -> int:
     columns): $COLUMNS where set; else the terminal standard output goes to, or, where
     it goes to a pipe (`| less`: 100 columns in an 80-column terminal wrapped every row),
     the terminal of standard error; else 100 (a file). Never below 60."""
-    import shutil
-
     from evaluation.compare._leaderboard import TERMINAL_COLUMNS
 
-    given = os.environ.get("COLUMNS", "")
-    if given.isdigit() and int(given) > 0:
-        width = int(given)
-    elif getattr(sys.stdout, "isatty", lambda: False)():  # a stand-in may have none
-        width = shutil.get_terminal_size((TERMINAL_COLUMNS, 24)).columns
-    else:
-        width = _piped_terminal_columns() or TERMINAL_COLUMNS
-    return max(60, width)
+    return known_columns() or max(60, _piped_terminal_columns() or TERMINAL_COLUMNS)
 
 
 def _piped_terminal_columns() -> int:
@@ -105,9 +96,11 @@ def known_columns() -> int | None:
     None for a file, a pipe or a capture. Never below 60."""
     import shutil
 
+    from evaluation.compare._leaderboard import TERMINAL_COLUMNS
+
     given = os.environ.get("COLUMNS", "")
     if given.isdigit() and int(given) > 0:
         return max(60, int(given))
     if getattr(sys.stdout, "isatty", lambda: False)():  # a stand-in may have none
-        return max(60, shutil.get_terminal_size().columns)
+        return max(60, shutil.get_terminal_size((TERMINAL_COLUMNS, 24)).columns)
     return None
