@@ -251,17 +251,24 @@ def _path_checked(parse: Callable[[str], Path]) -> Callable[[str], Path]:
     return checked
 
 
-def _file_name(value: str) -> Path:
-    """``value`` as the name of a file to write: not blank, not ``-`` (no option here
-    reads it as standard output; a file named ``-`` was written), not ending in a
-    slash (``sub/`` names a folder: the slash was dropped and a file ``sub`` written)."""
+def _named(value: str, kind: str) -> Path:
+    """``value`` as the name of a ``kind`` ("file", "folder") to write: not blank (``''``
+    was the current folder), not ``-`` (no option here reads it as standard output; a
+    file or a folder named ``-`` was written)."""
     if not value.strip():
-        raise _refuse("a file name", value)
+        raise _refuse(f"a {kind} name", value)
     if value == "-":
-        raise _refuse("a file name (- is not standard output here)", value)
+        raise _refuse(f"a {kind} name (- is not standard output here)", value)
+    return Path(value).expanduser()
+
+
+def _file_name(value: str) -> Path:
+    """``value`` as the name of a file to write (``_named``), not ending in a slash
+    (``sub/`` names a folder: the slash was dropped and a file ``sub`` written)."""
+    path = _named(value, "file")
     if value.endswith(("/", os.sep)):
         raise _refuse("a file name, not a folder", value)
-    return Path(value).expanduser()
+    return path
 
 
 @_path_checked
@@ -328,9 +335,10 @@ def output_file(value: str) -> Path:
 
 @_path_checked
 def output_folder(value: str) -> Path:
-    """A folder to write files into: an existing, writable folder, or one whose nearest
-    existing parent is writable (it is created)."""
-    path = Path(value).expanduser()
+    """A folder to write files into (``_named``: export writes one file per level, so
+    ``-`` is refused rather than read as standard output): an existing, writable
+    folder, or one whose nearest existing parent is writable (it is created)."""
+    path = _named(value, "folder")
     if path.exists() and not path.is_dir():
         raise _refuse("a folder, but it is a file", value)
     _writable_folder(path, value)

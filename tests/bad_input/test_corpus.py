@@ -1259,6 +1259,16 @@ OPTION_CASES = [
         expect="argument --out: expected a folder, but it is a file"),
     opt("opt-export-out-under-a-file", "export", "demo", "--out", "FILE/results",
         expect="argument --out: expected a path under a folder"),
+    # a folder named - was made and written into: export writes a file per level, so
+    # - is refused rather than read as standard output
+    opt("opt-export-out-dash", "export", "demo", "--out", "-",
+        expect="argument --out: expected a folder name (- is not standard output here), "
+        "got '-'"),
+    # '' wrote into the current folder
+    opt("opt-export-out-empty", "export", "demo", "--out", "",
+        expect="argument --out: expected a folder name, got ''"),
+    opt("opt-view-export-dash", "view", "demo", "--export", "-",
+        expect="argument --export: expected a folder name (- is not standard output here)"),
     opt("opt-export-level-unknown", "export", "demo", "--level", "everything",
         expect="argument --level: invalid choice: 'everything'"),
     opt("opt-report-out-folder", "report", "demo", "--out", "ROOT",
