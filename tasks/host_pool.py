@@ -199,7 +199,13 @@ async def generate_all(
 
         async def send(items: list[WorkItem]) -> DispatchReport:
             report = await dispatch(
-                items, hosts, telemetry.wrap(run), chunk_size=chunk_size, pace=pace, on_host=on_host
+                items,
+                hosts,
+                telemetry.wrap(run),
+                chunk_size=chunk_size,
+                pace=pace,
+                on_host=on_host,
+                on_unservable=progress.never_answered,
             )
             if lanes is not None:  # there a lane does not wait at each chunk's end for a
                 await writer.flush()  # write of the batch in progress: stored here instead

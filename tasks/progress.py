@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -17,6 +18,9 @@ from sqlalchemy.engine import Engine
 from evaluation.monitor import LiveRun, set_stage
 from evaluation.run._rate import Rate, WorkMix, progress_line
 from evaluation.run._work import GenerationRecord
+
+if TYPE_CHECKING:
+    from evaluation.run._dispatch import Unservable
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class ProgressArtifact:
         self._live = live  # the monitor's row (evaluation.monitor), written as it goes
         self._total = total
         self._done = 0
+        self._lost = 0  # of done: never sent (``never_answered``), not in the rate
         self._failed = 0
         self._label = label
         self._min_interval_s = min_interval_s
@@ -87,7 +92,7 @@ class ProgressArtifact:
         rate of one per start-up and an ETA of hours."""
         now = _clock()
         self._rate = Rate()
-        self._rate.add(now, self._done)
+        self._rate.add(now, self._done - self._lost)
         if self._mix is not None:
             self._mix.start(now)
         self._tell("")  # what it waited on is over
@@ -118,7 +123,10 @@ class ProgressArtifact:
         return f"Generation progress: {self._label}: {line}"
 
     def _eta(self) -> float | None:
-        return self._mix.eta_s(_clock()) if self._mix is not None else None
+        """The time left by the work's mix, else by the rate."""
+        if self._mix is not None:
+            return self._mix.eta_s(_clock())
+        return self._rate.eta_s(self._total - self._done)
 
     async def stored(self, records: Sequence[GenerationRecord]) -> None:
         """The record writer's callback: ``records`` were just stored."""
@@ -129,11 +137,24 @@ class ProgressArtifact:
                 self._mix.stored(now, record.item.config.hash, service, record.host)
         await self.advance(len(records), sum(not r.ok for r in records))
         if self._live is not None:
-            eta = (
-                self._eta() if self._mix is not None else self._rate.eta_s(self._total - self._done)
-            )
             self._live.answered({r.host for r in records})
-            self._live.stored([None if r.ok else r.error for r in records], self._rate.per_s(), eta)
+            errors = [None if r.ok else r.error for r in records]
+            self._live.stored(errors, self._rate.per_s(), self._eta())
+
+    async def never_answered(self, unservable: Sequence[Unservable]) -> None:
+        """The dispatch's callback: ``unservable`` failed now (no live host serves their
+        model; stored as failed once generation ends). Counted as they happen, so the
+        terminal's line and the monitor show the failures the run ends with (a server
+        killed mid-run left the line at 0 failed where 21 had); done, but not in the rate
+        or the work mix's host time (no host spent any on them)."""
+        if self._mix is not None:
+            now = _clock()
+            for lost in unservable:
+                self._mix.stored(now, lost.item.config.hash, None, lost.host)
+        self._lost += len(unservable)
+        await self.advance(len(unservable), len(unservable))
+        if self._live is not None:
+            self._live.stored([u.error for u in unservable], self._rate.per_s(), self._eta())
 
     async def advance(self, finished: int, failed: int = 0) -> None:
         """Count ``finished`` more generations (stored, ok or failed), ``failed`` of them
@@ -142,14 +163,14 @@ class ProgressArtifact:
         self._failed += failed
         done, total = self._done, self._total
         now = _clock()
-        self._rate.add(now, done)
+        self._rate.add(now, done - self._lost)
         reading = Reading(
             self._label,
             done,
             total,
             self._failed,
             self._rate.per_s(),
-            self._eta() if self._mix is not None else self._rate.eta_s(total - done),
+            self._eta(),
             first_answers_awaited=self._mix.first_answers_awaited() if self._mix else (),
         )
         for listener in LISTENERS:

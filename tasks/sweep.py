@@ -14,7 +14,6 @@ from prefect.states import Cancelled, State
 from sqlalchemy.engine import Engine
 
 from evaluation.adaptive import level_work
-from evaluation.errors import BackendUnavailable
 from evaluation.monitor import set_stage, store_summary
 from evaluation.redact import one_line, urls_given
 from evaluation.run._dispatch import Unservable
@@ -146,10 +145,7 @@ def record_unservable(engine: Engine, experiment_id: int, unservable: list[Unser
     """Items no live host could take are stored as failed with the reason, under the
     host that went down and as ``BackendUnavailable`` (the metrics' labels); a rerun
     picks them up."""
-    records = [
-        GenerationRecord(u.item, u.host, 0, error=f"{BackendUnavailable.__name__}: {u.reason}")
-        for u in unservable
-    ]
+    records = [GenerationRecord(u.item, u.host, 0, error=u.error) for u in unservable]
     with session_scope(engine) as session:
         save_generations(session, experiment_id, records)
     if records:

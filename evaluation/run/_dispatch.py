@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from evaluation.backends.retry import FailedAttempt
+from evaluation.errors import BackendUnavailable
 from evaluation.run._chunk import Chunk
 from evaluation.run._generate import ChunkOutcome
 from evaluation.run._work import WorkItem, WorkKey
@@ -72,6 +73,16 @@ class Unservable(NamedTuple):
     item: WorkItem
     reason: str
     host: str
+
+    @property
+    def error(self) -> str:
+        """Its failed row's error (the metrics' reason label: ``BackendUnavailable``)."""
+        return f"{BackendUnavailable.__name__}: {self.reason}"
+
+
+UnservableListener = Callable[[list[Unservable]], Awaitable[None]]
+"""Told of items as they become unservable (the run's progress counts them failed then:
+a server killed mid-run left the terminal's line at 0 failed where 21 had)."""
 
 
 @dataclass
@@ -236,6 +247,17 @@ class _Queue:
     def remaining(self) -> list[WorkItem]:
         return [item for runs in self.runs.values() for run in runs for item in run]
 
+    def unservable(self) -> list[WorkItem]:
+        """The queued items of models no live host serves: none will take them."""
+        live = [h for h in self.hosts if h.name not in self.down]
+        return [
+            item
+            for model, runs in self.runs.items()
+            if not any(h.serves(model) for h in live)
+            for run in runs
+            for item in run
+        ]
+
 
 def _run_group(item: WorkItem) -> tuple[str, int | None]:
     """Items that can share a loaded model: runner options such as num_ctx reload it."""
@@ -250,17 +272,28 @@ async def dispatch(
     chunk_size: int | None = None,
     pace: Pace | None = None,
     on_host: HostRunner | None = None,
+    on_unservable: UnservableListener | None = None,
 ) -> DispatchReport:
     """Run ``items`` on ``hosts`` through ``run`` (one call per chunk, of at most
     ``chunk_size`` items) until all are done or no live host can take what is left;
     ``pace``: the hosts' pace so far, kept across the dispatches of one run (a race's
-    rounds), else measured afresh; ``on_host``: what each host's lanes run in."""
+    rounds), else measured afresh; ``on_host``: what each host's lanes run in;
+    ``on_unservable``: told of the items no live host serves as each host goes down (the
+    rest at the end), each item once: together, ``report.unservable``."""
     report = DispatchReport(total=len(items))
     size = chunk_size or default_chunk_size(len(items), sum(h.slots for h in hosts))
     queue = _Queue(items, hosts, pace or Pace(), size)
     changed = asyncio.Condition()
     in_flight = 0
     loaded: dict[str, str | None] = {h.name: None for h in hosts}
+    told: set[WorkKey] = set()
+
+    async def tell(unservable: list[Unservable]) -> None:
+        """Tell ``on_unservable`` of those not told yet."""
+        new = [u for u in unservable if u.item.key not in told]
+        told.update(u.item.key for u in new)
+        if new and on_unservable is not None:
+            await on_unservable(new)
 
     async def lane(host: HostSpec, place: int) -> None:
         nonlocal in_flight
@@ -280,6 +313,7 @@ async def dispatch(
                         queue.finish(chunk, 0, 0.0)
                         queue.give_back(list(chunk))
                         queue.earlier.update(chunk.earlier)
+                        await tell([unservable(item) for item in queue.unservable()])
                     return
                 model = chunk[0].model
                 if loaded[host.name] != model:
@@ -314,6 +348,7 @@ async def dispatch(
                     queue.down.add(host.name)
                     queue.give_back(outcome.unfinished)
                     queue.earlier.update(outcome.earlier)
+                    await tell([unservable(item) for item in queue.unservable()])
                 else:
                     done = [r.result.latency_s for r in outcome.records if r.result is not None]
                     timed = [s for s in done if s is not None]  # None: not measured
@@ -335,16 +370,19 @@ async def dispatch(
     async def directly(host: HostSpec, lanes: Callable[[], Awaitable[None]]) -> None:
         await lanes()
 
-    run_host = on_host or directly
-    await _together([run_host(h, functools.partial(host_lanes, h)) for h in hosts])
-    for item in queue.remaining():
+    def unservable(item: WorkItem) -> Unservable:
         serving = [h.name for h in hosts if h.serves(item.model)]
         if not serving:
             reason = f"no host serves model {item.model!r}"
         else:
             downs = "; ".join(report.hosts_down.get(h, "") for h in serving)
             reason = f"every host serving {item.model!r} is down ({downs})"
-        report.unservable.append(Unservable(item, reason, serving[0] if serving else ""))
+        return Unservable(item, reason, serving[0] if serving else "")
+
+    run_host = on_host or directly
+    await _together([run_host(h, functools.partial(host_lanes, h)) for h in hosts])
+    report.unservable = [unservable(item) for item in queue.remaining()]
+    await tell(report.unservable)
     return report
 
 

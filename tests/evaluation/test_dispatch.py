@@ -117,6 +117,44 @@ def test_work_nobody_else_serves_ends_unservable_with_the_reason():
     assert sum(1 for _, i in pool.done if i.model == "m2") == 10
 
 
+def test_items_no_live_host_serves_are_told_as_their_host_goes_down_each_once():
+    """A server killed mid-run: its items were known lost only once every other host had
+    finished, so the terminal's line showed 0 failed where the run ended with 21. Host b
+    generates nothing until the listener is told of a's lost items: told at the end
+    only, b would wait for ever (here: 10 s, then fail)."""
+    pool = FakePool(down_after={"a": 3})
+    work = items(models=("only-on-a", "m2"), cases=10)
+    hosts = [
+        HostSpec("a", "http://a", slots=1, models=("only-on-a",)),
+        HostSpec("b", "http://b", slots=1, models=("m2",)),
+    ]
+    told: list[list] = []
+
+    async def main():
+        lost = asyncio.Event()
+
+        async def on_unservable(unservable):
+            told.append([(u.item.key, u.error) for u in unservable])
+            lost.set()
+
+        async def run(host, chunk):
+            if host.name == "b":
+                await asyncio.wait_for(lost.wait(), 10)
+            return await pool.run(host, chunk)
+
+        return await dispatch(work, hosts, run, chunk_size=4, on_unservable=on_unservable)
+
+    report = asyncio.run(main())
+    assert [u.item.key for u in report.unservable] != [] and len(report.unservable) == 7
+    assert sorted(key for batch in told for key, _ in batch) == sorted(
+        u.item.key for u in report.unservable
+    )  # each once, all of them
+    assert {error for batch in told for _, error in batch} == {u.error for u in report.unservable}
+    words = "BackendUnavailable: every host serving 'only-on-a' is down (a unreachable)"
+    assert {u.error for u in report.unservable} == {words}
+    assert sum(1 for _, i in pool.done if i.model == "m2") == 10
+
+
 def test_hosts_of_different_speed_get_work_in_proportion_and_end_together():
     """a: 2 lanes at 5 ms a generation, b: 2 lanes at 40 ms (8x slower): balanced work
     gives b 1/9 of the 180 items (20), both ending at 0.4 s. Fixed 23-item chunks gave

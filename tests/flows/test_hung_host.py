@@ -19,7 +19,7 @@ from sqlalchemy import text
 from evaluation.monitor import LiveRun
 from evaluation.storage.db import make_engine, session_scope
 from flows.evaluate import evaluate
-from tasks import host_pool
+from tasks import host_pool, progress
 from tests.conftest import REPO
 from tests.support.silent_socket import failing_server
 from tests.support.standin_ollama import StandInConfig, running_standin
@@ -151,11 +151,14 @@ def test_a_run_says_which_host_has_not_answered_for_a_while_and_what_ends_the_wa
 
 
 def test_items_a_dead_host_never_answered_are_failed_everywhere_and_blame_no_other_model(
-    tmp_path: Path, database_url: str, caplog
+    tmp_path: Path, database_url: str, caplog, monkeypatch
 ) -> None:
     # A newcomer killed the server mid-run: the log said "could not run 5" where the
-    # summary said "5 failed", and gemma3's reason named smollm2's request.
+    # summary said "5 failed", and gemma3's reason named smollm2's request; the
+    # terminal's line said nothing failed.
     other = "qwen2.5:0.5b"
+    seen: list[progress.Reading] = []  # what the terminal's line is told
+    monkeypatch.setattr(progress, "LISTENERS", [seen.append])
     with failing_server("silent", models=(MODEL, other)) as hung:
         hosts = [{"name": "dead", "url": hung.url, "slots": 1}]
         spec = write_spec(tmp_path, "dead", [MODEL, other], hosts, {"max_attempts": 1})
@@ -168,6 +171,8 @@ def test_items_a_dead_host_never_answered_are_failed_everywhere_and_blame_no_oth
     summary = outcome["summary"]
     assert isinstance(summary, dict), outcome
     assert summary["failed"] == summary["never_answered"] == 2 * TOTAL
+    generating = [r for r in seen if r.step is None and r.note is None]
+    assert (generating[-1].done, generating[-1].failed) == (2 * TOTAL, 2 * TOTAL)
     words = f"{2 * TOTAL} failed ({2 * TOTAL} never answered: no host serving their model was up)"
     assert f"generated 0, {words}" in caplog.text
     assert "could not run" not in caplog.text

@@ -112,6 +112,41 @@ def test_the_generation_progress_feeds_every_listener_with_failures(monkeypatch)
     ]
 
 
+def test_items_no_live_host_serves_count_as_failed_when_their_host_goes_down(monkeypatch):
+    """A newcomer's server died mid-run: the line left on screen said 79/100 and nothing
+    failed, the run ended with 21 failed (stored as failed after generation, past the
+    line). The dispatch's lost items count now, on the line and in the monitor's row."""
+    from evaluation.run._dispatch import Unservable
+
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    bar = RunProgress(_terminal())
+    monkeypatch.setattr(progress, "LISTENERS", [bar.update])
+
+    class Live:  # the monitor's row (evaluation.monitor.LiveRun)
+        def __init__(self) -> None:
+            self.errors: list[str | None] = []
+
+        def answered(self, hosts):
+            pass
+
+        def stored(self, errors, per_s=None, eta_s=None):
+            self.errors += errors
+
+    clock = [0.0]
+    monkeypatch.setattr(progress, "_clock", lambda: clock[0])
+    live = Live()
+    tracker = progress.ProgressArtifact(None, "demo", total=100, live=live)  # type: ignore[arg-type]
+    clock[0] = 7.9
+    asyncio.run(tracker.advance(79))  # 10 a second
+    clock[0] = 8.0
+    reason = "every host serving 'm' is down (sim unreachable: ConnectError)"
+    asyncio.run(tracker.never_answered([Unservable(None, reason, "sim")] * 21))  # type: ignore[arg-type]
+    line = next(line for line in _drawn(bar).splitlines() if line.startswith("generating"))
+    assert "100/100" in line and "21 failed" in line, line
+    assert "9.9 gen/s" in line  # 79 in 8 s: what no host ran is not in the rate
+    assert live.errors == [f"BackendUnavailable: {reason}"] * 21
+
+
 def test_the_bar_listens_only_while_a_run_is_drawn_on_a_terminal():
     with run_progress(enabled=True, console=_terminal()) as bar:
         assert bar is not None and [bar.update] == progress.LISTENERS
