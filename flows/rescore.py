@@ -15,17 +15,25 @@ from tasks.results import aggregate, publish, score
 
 
 @flow(name="rescore", flow_run_name=rescore_run_name)
-def rescore(experiment: str, metrics: list[str] | None = None, database: str | None = None) -> int:
+def rescore(
+    experiment: str,
+    metrics: list[str] | None = None,
+    database: str | None = None,
+    first: str | None = None,
+) -> int:
     """Score ``experiment``'s stored generations on ``metrics`` (default: every metric it
     has) and republish its leaderboard. ``metrics`` are added to the experiment's own,
-    which keep their stored scores (a metric named again is scored again). Returns the
-    generations scored."""
+    which keep their stored scores (a metric named again is scored again). ``first`` is
+    scored too and put first among them: the metric the leaderboard ranks by and the
+    selector reads quality from (:mod:`selection.quality`), so that experiments that put
+    different metrics first can be made to agree. Returns the generations scored."""
     engine = open_database(database)
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
-        chosen = tuple(metrics or row.metrics)
+        named = (*([first] if first else []), *(metrics or []))
+        chosen = tuple(dict.fromkeys(named or row.metrics))
         get_metrics(chosen)  # unknown names fail here, before anything is rewritten
-        every = tuple(dict.fromkeys((*row.metrics, *chosen)))
+        every = tuple(dict.fromkeys((*([first] if first else []), *row.metrics, *chosen)))
         set_experiment_metrics(session, row.id, every)
         suite = load_suite(suite_path(session, row.suite))
         experiment_id = row.id

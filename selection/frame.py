@@ -144,8 +144,12 @@ def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
-    """SHA-256 of the rows, independent of their order."""
-    columns = [c for c in (*REQUIRED_COLUMNS, "weight", "case_group") if c in frame.columns]
+    """SHA-256 of the rows, independent of their order. The metric quality was read from
+    counts: after `rescore --first` put another metric first, equal scores are still
+    other data, which the evidence names (else the retrain stored nothing and kept
+    warning of mixed metrics)."""
+    extra = ("weight", "case_group", "quality_metric")
+    columns = [c for c in (*REQUIRED_COLUMNS, *extra) if c in frame.columns]
     rows = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
     digest = hashlib.sha256(np.sort(rows).tobytes())
     digest.update(",".join(columns).encode())

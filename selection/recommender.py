@@ -734,9 +734,9 @@ def _quality_metric_note(configs: dict[str, int], task_type: str) -> str | None:
     counted = ", ".join(f"{name} ({n} config{'s' * (n != 1)})" for name, n in configs.items())
     return (
         f"quality on {task_type} mixes metrics, each run's first: {counted}; their figures "
-        "are ranked as if on one scale, which they are not: put one metric first in every "
-        f"{task_type} experiment (`evalflow rescore EXPERIMENT --metrics M,...`), then "
-        "`evalflow retrain`"
+        "are ranked as if on one scale, which they are not: put one first in every "
+        f"{task_type} experiment, `evalflow rescore EXPERIMENT --first {next(iter(configs))}` "
+        "for each (`evalflow experiments` lists them), then `evalflow retrain`"
     )
 
 

@@ -610,10 +610,12 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     from flows.run_control import prefect_api
 
     metrics = args.metrics
-    _check_rescore(args, metrics)
+    _check_rescore(args, [*([args.first] if args.first else []), *(metrics or [])])
     console_for(args)
     with prefect_api():
-        rescore(experiment=args.experiment, metrics=metrics, database=args.database)
+        rescore(
+            experiment=args.experiment, metrics=metrics, database=args.database, first=args.first
+        )
     print(leaderboard_text(args, args.experiment))
     return 0
 
@@ -737,5 +739,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=options.name_list,
         help="comma-separated metric names to score, added to the experiment's own "
         "(default: score the experiment's own again)",
+    )
+    p.add_argument(
+        "--first",
+        type=options.text,
+        metavar="METRIC",
+        help="also score METRIC and put it first among the experiment's metrics: the "
+        "leaderboard ranks by it and the selector reads quality from it (`recommend`'s note "
+        "on mixed metrics names it)",
     )
     p.set_defaults(func=cmd_rescore)

@@ -1253,6 +1253,8 @@ OPTION_CASES = [
         expect="argument --metrics: expected comma-separated names, none empty"),
     opt("opt-rescore-metrics-twice", "rescore", "demo", "--metrics", "chrf,chrf",
         expect="argument --metrics: expected each name once (chrf given twice)"),
+    opt("opt-rescore-first-empty", "rescore", "demo", "--first", " ",
+        expect="argument --first: expected non-empty text"),
     opt("opt-view-export-existing-file", "view", "demo", "--export", "FILE",
         expect="argument --export: expected a folder, but it is a file"),
     opt("opt-export-out-existing-file", "export", "demo", "--out", "FILE",
@@ -1566,6 +1568,12 @@ SURFACE_CASES = [
         "verb-rescore-metric-unknown",
         "cli",
         cli("rescore", "demo", "--metrics", "exact_match,rougel"),
+        ("unknown metric 'rougel'",),
+    ),
+    Bad(
+        "verb-rescore-first-unknown",
+        "cli",
+        cli("rescore", "demo", "--first", "rougel"),
         ("unknown metric 'rougel'",),
     ),
     Bad(

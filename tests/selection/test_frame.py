@@ -51,6 +51,9 @@ def test_fingerprint_ignores_row_order_but_not_values():
     changed = frame.copy()
     changed.loc[0, "latency_s"] += 0.001
     assert fingerprint(frame) != fingerprint(changed)
+    # the same scores read from another metric (`rescore --first`) are other data: the
+    # retrain stored nothing and the answer kept warning of mixed metrics
+    assert fingerprint(frame) != fingerprint(frame.assign(quality_metric="contains"))
 
 
 def test_config_table_has_one_row_per_config():

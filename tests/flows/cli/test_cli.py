@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -124,6 +125,39 @@ def test_run_then_list_show_and_rescore(tmp_path, capsys, database_url):
     assert main(["--database", database_url, "show", "cli-test"]) == 0
     board = capsys.readouterr().out
     assert "rougeL" in board and "exact_match" in board
+
+
+def test_the_mixed_metrics_advice_followed_puts_one_metric_first(tmp_path, database_url):
+    """`recommend`'s note on experiments that put different metrics first advised
+    `rescore EXPERIMENT --metrics M,...`, which adds M after the experiment's own: each
+    kept its first metric, the one the selector reads quality from, and the retrain
+    learned the same mix. The command the note prints, run on each experiment, now puts
+    one metric first in all."""
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.training import training_frame
+    from selection.quality import quality_metric
+    from selection.recommender import _quality_metric_note
+
+    def firsts() -> dict[str, str]:
+        with session_scope(make_engine(database_url)) as session:
+            frame = training_frame(session, quality_metric, include_simulated=True)
+        return frame.groupby("experiment")["quality_metric"].agg(lambda m: "+".join(set(m)))
+
+    strict = small_spec(tmp_path)  # the suite's metrics: exact_match first
+    assert main(["--database", database_url, "run", str(strict), "--limit", "3"]) == 0
+    lenient = small_spec(tmp_path, name="cli-contains", metrics=["contains"])
+    assert main(["--database", database_url, "run", str(lenient), "--limit", "3"]) == 0
+    assert firsts().to_dict() == {"cli-contains": "contains", "cli-test": "exact_match"}
+    note = _quality_metric_note({"exact_match": 2, "contains": 2}, "qa")
+    command = re.search(r"`evalflow (rescore EXPERIMENT [^`]*)`", note).group(1).split()
+    for experiment in ("cli-test", "cli-contains"):
+        argv = [experiment if word == "EXPERIMENT" else word for word in command]
+        assert main(["--database", database_url, *argv]) == 0, argv
+    assert firsts().to_dict() == {"cli-contains": "exact_match", "cli-test": "exact_match"}
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+        stored = dict(conn.execute("SELECT name, metrics FROM experiments").fetchall())
+    assert stored["cli-test"].startswith('["exact_match", "contains"')  # order kept
+    assert stored["cli-contains"] == '["exact_match", "contains"]'
 
 
 def test_unknown_experiment_lists_the_known_ones(tmp_path, capsys, database_url):
