@@ -30,7 +30,7 @@ def retrain_selector(
     engine = open_database(database)
     frame = load_training_frame(engine, include_simulated)
     outcome = train(engine, frame, include_outcomes, tolerance)
-    if outcome.result is not None:  # None: nothing new since the current or newest version
+    if outcome.result is not None:  # None: a stored version learned from this data
         publish_report(outcome)
     get_run_logger().info(outcome.decision.reason)
     return {

@@ -87,9 +87,7 @@ def train_selector(
     (:func:`selection.frame.validate_training_frame`)."""
     started = time.perf_counter()
     hp = hyperparameters or Hyperparameters()
-    rows = aggregate(frame)
-    if not rows.empty:
-        rows = rows[(rows["n"] > 0) | (rows["n_latency"] > 0)].reset_index(drop=True)
+    rows = training_rows(frame)
     if len(rows) < MIN_ROWS:
         raise NotEnoughTrainingData(
             f"need successful generations for at least {MIN_ROWS} (config, suite) pairs; "
@@ -149,6 +147,15 @@ def train_selector(
         hyperparameters=hp,
         notes=notes,
     )
+
+
+def training_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The (config, suite) aggregates a selector learns from: those with a successful
+    generation or a measured latency."""
+    rows = aggregate(frame)
+    if rows.empty:
+        return rows
+    return rows[(rows["n"] > 0) | (rows["n_latency"] > 0)].reset_index(drop=True)
 
 
 def target_arrays(rows: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ suites gives errors far above holding out configs: a second suite never got prom
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,13 @@ from selection._forest import SelectorFormatError
 from selection.frame import validate_training_frame
 from selection.model import LOG_TARGETS, SelectorModel
 from selection.schema import SelectorBlob, SelectorVersion
-from selection.training import Hyperparameters, TrainingResult, fit_ensemble, train_selector
+from selection.training import (
+    Hyperparameters,
+    TrainingResult,
+    fit_ensemble,
+    train_selector,
+    training_rows,
+)
 
 COMPARED = {"quality": "mae", "latency_p95": "relative_error"}
 """Targets a new version must not be worse on, and the error used for each."""
@@ -62,7 +68,7 @@ class RetrainOutcome:
 
     version_id: int
     decision: PromotionDecision
-    result: TrainingResult | None  # None: nothing new to learn, no version trained
+    result: TrainingResult | None  # None: a stored version learned from this data; none trained
     sklearn_version: str
     n_outcomes: int = 0
 
@@ -270,7 +276,7 @@ def train_and_maybe_promote(
     parts = [frame, outcomes] if len(outcomes) else [frame]
     data = validate_training_frame(pd.concat(parts, ignore_index=True))
     with Session(engine, expire_on_commit=False) as session:
-        kept = _nothing_new(session, data, hyperparameters, len(outcomes))
+        kept = _nothing_new(session, data, hyperparameters, len(outcomes), tolerance)
     if kept is not None:
         return kept
     result = train_selector(data, hyperparameters)
@@ -299,32 +305,50 @@ def _nothing_new(
     data: pd.DataFrame,
     hyperparameters: Hyperparameters | None,
     n_outcomes: int,
+    tolerance: float,
 ) -> RetrainOutcome | None:
-    """The current version kept, nothing trained or stored, where it or the newest version
-    (not promoted) learned from exactly this data with these settings and this
-    scikit-learn: a new version would be the same model (a second `retrain` with nothing
-    stored since made and promoted a copy; after a version was not promoted, each
-    `retrain` stored another copy of it). One whose stored model cannot be loaded is
-    trained again."""
+    """Nothing trained or stored where a stored version learned from exactly this data
+    with these settings and this scikit-learn: a new version would be the same model (a
+    second `retrain` with nothing stored since made and promoted a copy; after a version
+    was not promoted, each `retrain` stored another copy of it; toggling `retrain
+    --include-simulated` off, on and off stored a third version, a copy of the first).
+    The current version is kept; another such version is compared with it as a new one
+    would be (:func:`_compared_again`) unless it already was. One whose stored model
+    cannot be loaded is trained again."""
     incumbent = current_version(session)
     if incumbent is None:
         return None
-    versions = list_versions(session)
-    newest = versions[-1] if versions else incumbent
     if _learned_from(session, incumbent, data, hyperparameters):
         reason = (
             f"nothing new since version {incumbent.id}: it learned from these same "
             f"{len(data)} generations; no version stored, version {incumbent.id} stays current"
         )
-    elif newest.id != incumbent.id and _learned_from(session, newest, data, hyperparameters):
-        reason = (
-            f"nothing new since version {newest.id}: it learned from these same "
-            f"{len(data)} generations and was not promoted; no version stored, version "
-            f"{incumbent.id} stays current; version {newest.id} answers with "
-            f"`evalflow recommend TASK --version {newest.id}`; {promotion_advice(session, newest)}"
-        )
-    else:
+        return _kept(incumbent, reason, n_outcomes)
+    same = next(
+        (
+            version
+            for version in reversed(list_versions(session))
+            if version.id != incumbent.id and _learned_from(session, version, data, hyperparameters)
+        ),
+        None,
+    )
+    if same is None:
         return None
+    if not _compared_with(same, incumbent):
+        return _compared_again(
+            session, same, incumbent, data, hyperparameters, n_outcomes, tolerance
+        )
+    reason = (
+        f"version {same.id} learned from these same {len(data)} generations and was not "
+        f"promoted; no version stored, version {incumbent.id} stays current; version "
+        f"{same.id} answers with `evalflow recommend TASK --version {same.id}`; "
+        f"{promotion_advice(session, same)}"
+    )
+    return _kept(incumbent, reason, n_outcomes)
+
+
+def _kept(incumbent: SelectorVersion, reason: str, n_outcomes: int) -> RetrainOutcome:
+    """The current version kept: nothing trained or stored."""
     decision = PromotionDecision(False, reason, incumbent_id=incumbent.id, basis="same data")
     return RetrainOutcome(
         version_id=int(incumbent.id or 0),
@@ -332,6 +356,79 @@ def _nothing_new(
         result=None,
         sklearn_version=incumbent.sklearn_version,
         n_outcomes=n_outcomes,
+    )
+
+
+def _compared_with(version: SelectorVersion, incumbent: SelectorVersion) -> bool:
+    """Whether ``version`` was compared with ``incumbent`` when it was stored and not
+    promoted: ``incumbent`` was current then, and nothing has been promoted since."""
+    return (
+        not version.promoted
+        and incumbent.promoted_at is not None
+        and version.created_at >= incumbent.promoted_at
+    )
+
+
+def _compared_again(
+    session: Session,
+    version: SelectorVersion,
+    incumbent: SelectorVersion,
+    data: pd.DataFrame,
+    hyperparameters: Hyperparameters | None,
+    n_outcomes: int,
+    tolerance: float,
+) -> RetrainOutcome:
+    """``version``, which learned from ``data`` but was never compared with the current
+    version (it was current before it, or compared with an earlier one), compared with
+    it as a newly trained copy would be (the same model, rows and cross-validated
+    errors), and made current again where that copy would have been promoted."""
+    result = _stored_result(version, load_model(session, version), data, hyperparameters)
+    try:
+        incumbent_model = load_model(session, incumbent)
+    except LOAD_ERRORS:
+        incumbent_model = None
+    decision = decide_promotion(result, incumbent, incumbent_model, tolerance=tolerance)
+    reason = (
+        f"version {version.id} learned from these same {len(data)} generations with these "
+        f"settings, so nothing was trained or stored; compared with version {incumbent.id} "
+        f"as a new version is, {decision.reason}"
+    )
+    if decision.promoted:
+        promote(session, int(version.id or 0), reason)
+        session.commit()
+    else:
+        reason += (
+            f"; version {incumbent.id} stays current; version {version.id} answers with "
+            f"`evalflow recommend TASK --version {version.id}`"
+        )
+    return RetrainOutcome(
+        version_id=int((version if decision.promoted else incumbent).id or 0),
+        decision=replace(decision, reason=reason, basis=f"same data, {decision.basis}"),
+        result=None,
+        sklearn_version=version.sklearn_version,
+        n_outcomes=n_outcomes,
+    )
+
+
+def _stored_result(
+    version: SelectorVersion,
+    model: SelectorModel,
+    data: pd.DataFrame,
+    hyperparameters: Hyperparameters | None,
+) -> TrainingResult:
+    """What training ``version`` again on ``data`` would give, read from what it stored."""
+    return TrainingResult(
+        model=model,
+        metrics=version.metrics,
+        importances=model.importances,
+        rows=training_rows(data),
+        fingerprint=version.data_fingerprint,
+        n_generations=version.n_generations,
+        n_rows=version.n_rows,
+        grouping=version.grouping,
+        seconds=0.0,
+        hyperparameters=hyperparameters or Hyperparameters(),
+        notes=list(version.notes),
     )
 
 

@@ -107,8 +107,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     reason = summary["reason"]
-    if not summary.get("stored", True):  # nothing new: the current version kept
-        print(f"selector v{summary['version_id']} kept: {reason}")
+    if not summary.get("stored", True):  # a stored version learned from this data
+        verdict = "current again" if summary["promoted"] else "kept"
+        print(fitted(f"selector v{summary['version_id']} {verdict}: {reason}"))
         return 0
     if not reason.startswith(("promoted", "not promoted")):  # else it says so itself
         reason = f"{'promoted' if summary['promoted'] else 'kept, not promoted'}. {reason}"

@@ -4,11 +4,13 @@ stored generations and promoted; an empty database fails with a clear message.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from sqlmodel import Session
 
 from evaluation.storage.db import make_engine, session_scope
+from flows.cli import main
 from flows.retrain_selector import retrain_selector
 from selection.schema import SelectorVersion
 from tasks.selector import ARTIFACT_KEY
@@ -45,3 +47,23 @@ def test_nothing_to_learn_from_is_a_clear_failure(database_url):
     assert state.is_failed()
     assert "no stored generations to train the selector on" in state.message
     assert "--include-simulated" in state.message  # the CLI's flag, as a user types it
+
+
+def test_the_cli_says_a_stored_version_is_current_again(monkeypatch, capsys):
+    """A retrain on data an older version learned from makes that version current again,
+    storing no copy; the line said "kept" of every retrain that stored nothing."""
+    summary = {
+        "version_id": 1,
+        "promoted": True,
+        "reason": "version 1 learned from these same 40 generations with these settings",
+        "generations": 40,
+        "stored": False,
+    }
+    monkeypatch.setattr("flows.retrain_selector.retrain_selector", lambda **kwargs: summary)
+    monkeypatch.setattr("flows.cli.selection._anything_to_train_on", lambda args: True)
+    monkeypatch.setattr("flows.run_control.prefect_api", contextlib.nullcontext)
+    assert main(["retrain"]) == 0
+    assert capsys.readouterr().out == f"selector v1 current again: {summary['reason']}\n"
+    summary.update(promoted=False, version_id=2)
+    assert main(["retrain"]) == 0
+    assert capsys.readouterr().out.startswith("selector v2 kept: version 1 learned")

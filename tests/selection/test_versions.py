@@ -9,7 +9,7 @@ from sqlmodel import Session
 from selection import versions
 from selection.frame import validate_training_frame
 from selection.schema import SelectorBlob, SelectorVersion
-from selection.training import Hyperparameters
+from selection.training import Hyperparameters, train_selector
 from selection.versions import (
     current_version,
     deserialize,
@@ -118,7 +118,7 @@ def test_worse_version_is_kept_but_not_promoted(engine):
     again = train_and_maybe_promote(engine, more, hyperparameters=USELESS)
     assert again.result is None and again.version_id == first.version_id  # no copy stored
     assert again.decision.reason.startswith(
-        f"nothing new since version {second.version_id}: it learned from these same "
+        f"version {second.version_id} learned from these same "
         f"{len(more)} generations and was not promoted; no version stored, version "
         f"{first.version_id} stays current; version {second.version_id} answers with "
         f"`evalflow recommend TASK --version {second.version_id}`; it was compared with "
@@ -133,6 +133,64 @@ def test_worse_version_is_kept_but_not_promoted(engine):
         promote(session, second.version_id, "manual: testing a rollback")
         session.commit()
         assert current_version(session).id == second.version_id
+
+
+def test_toggling_back_to_data_an_older_version_learned_stores_no_copy(engine):
+    """`retrain`, `retrain --include-simulated`, `retrain` stored a third version, a copy
+    of the first: only the current and the newest version were looked at. Now the first
+    is compared with the current one as that copy was, and made current again."""
+    real = validate_training_frame(
+        synthetic_frame(cases=2, suites={"qa-a": "qa", "sum-a": "summarization"})
+    )
+    everything = validate_training_frame(synthetic_frame(cases=2))
+    first = train_and_maybe_promote(engine, real, hyperparameters=USELESS)
+    second = train_and_maybe_promote(engine, everything, hyperparameters=USELESS)
+    assert second.decision.promoted
+    with Session(engine) as session:
+        current = session.get(SelectorVersion, second.version_id)
+        copy = versions.decide_promotion(
+            train_selector(real, USELESS), current, second.result.model, tolerance=1.0
+        )
+    assert copy.promoted  # what the third version's retrain decided
+    again = train_and_maybe_promote(engine, real, hyperparameters=USELESS, tolerance=1.0)
+    assert again.result is None and again.version_id == first.version_id
+    assert again.decision.promoted and again.decision.reason == (
+        f"version {first.version_id} learned from these same {len(real)} generations with "
+        f"these settings, so nothing was trained or stored; compared with version "
+        f"{second.version_id} as a new version is, {copy.reason}"
+    )
+    with Session(engine) as session:
+        assert [v.id for v in list_versions(session)] == [first.version_id, second.version_id]
+        assert current_version(session).id == first.version_id
+    back = train_and_maybe_promote(engine, everything, hyperparameters=USELESS, tolerance=1.0)
+    assert back.result is None and back.version_id == second.version_id
+    same = train_and_maybe_promote(engine, everything, hyperparameters=USELESS)
+    assert same.decision.reason.startswith(f"nothing new since version {second.version_id}:")
+    with Session(engine) as session:
+        assert len(list_versions(session)) == 2
+
+
+def test_an_older_version_not_promoted_again_says_how_to_answer_from_it(engine, monkeypatch):
+    real = validate_training_frame(
+        synthetic_frame(cases=2, suites={"qa-a": "qa", "sum-a": "summarization"})
+    )
+    first = train_and_maybe_promote(engine, real, hyperparameters=USELESS)
+    second = train_and_maybe_promote(
+        engine, validate_training_frame(synthetic_frame(cases=2)), hyperparameters=USELESS
+    )
+    worse = versions.PromotionDecision(False, "not promoted: worse (stub)", basis="stub")
+    monkeypatch.setattr(versions, "decide_promotion", lambda *args, **kwargs: worse)
+    again = train_and_maybe_promote(engine, real, hyperparameters=USELESS)
+    assert again.result is None and again.version_id == second.version_id
+    assert not again.decision.promoted
+    assert again.decision.reason.endswith(
+        f"as a new version is, not promoted: worse (stub); version {second.version_id} stays "
+        f"current; version {first.version_id} answers with `evalflow recommend TASK --version "
+        f"{first.version_id}`"
+    )
+    with Session(engine) as session:
+        assert current_version(session).id == second.version_id
+        assert len(list_versions(session)) == 2
 
 
 def test_better_data_from_new_suites_is_promoted(engine):
