@@ -448,9 +448,10 @@ def table_rows(board: Leaderboard) -> list[dict]:
 def echo_flags(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     """A note for each config (a leaderboard row) at least ``ECHO_FLAG_SHARE`` of whose
     outputs echo the prompt (``echoes_prompt``): its reference-based scores count only
-    what it added."""
+    what it added. The label with num_predict spelled out, as under the table: no line
+    on screen said what its "n=24" was."""
     return tuple(
-        f"ECHOES THE PROMPT: {r['config']} {r['label']} repeats its prompt in "
+        f"ECHOES THE PROMPT: {r['config']} {num_predict_spelled(r['label'])} repeats its prompt in "
         f"{r['echoes_prompt']:.0%} of outputs; scores count only the rest of each output"
         for r in rows
         if not _missing(r["echoes_prompt"]) and r["echoes_prompt"] >= ECHO_FLAG_SHARE
@@ -459,9 +460,10 @@ def echo_flags(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
 
 def empty_flags(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     """A note for each config (a leaderboard row) with empty outputs (``empty_outputs``;
-    none for an experiment aggregated before it was stored: `evalflow rescore` adds it)."""
+    none for an experiment aggregated before it was stored: `evalflow rescore` adds it),
+    its label as ``echo_flags`` gives it."""
     return tuple(
-        f"{EMPTY_FLAG}: {r['config']} {r['label']} returned nothing in "
+        f"{EMPTY_FLAG}: {r['config']} {num_predict_spelled(r['label'])} returned nothing in "
         f"{_int(r['empty_outputs'])} of {_int(r['generations_ok'])} outputs; each is scored "
         "as an empty answer"
         for r in rows

@@ -134,6 +134,18 @@ def test_configs_with_empty_outputs_are_flagged():
     )
 
 
+def test_a_flag_spells_out_the_num_predict_of_its_label():
+    """`show`'s flags named `quiet:1b t=0 n=24` where the table's labels showed no n=, so
+    no line on screen said what n= was (read as a sample size)."""
+    from evaluation.compare._leaderboard import echo_flags, empty_flags
+
+    row = {"config": "a1", "label": "quiet:1b t=0 n=24", "generations_ok": 5.0}
+    (echo,) = echo_flags([row | {"echoes_prompt": 1.0}])
+    (empty,) = empty_flags([row | {"empty_outputs": 5.0}])
+    assert echo.startswith("ECHOES THE PROMPT: a1 quiet:1b t=0 num_predict=24 repeats")
+    assert empty.startswith("EMPTY OUTPUTS: a1 quiet:1b t=0 num_predict=24 returned nothing")
+
+
 def test_configs_tied_on_the_mean_stand_in_one_meaningful_order_everywhere():
     """Real data: Gemma (echoing, label first alphabetically) tied SmolLM2 on contains
     and ranked #1 by label. At equal means an echo-flagged config comes after one that
