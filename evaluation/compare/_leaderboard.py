@@ -591,7 +591,7 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
         shown = text_table({k: v for k, v in out.items() if k not in left_out})
     if not wide:
         shown = wrapped_table(
-            {k: v for k, v in out.items() if k not in left_out}, "config", columns
+            {k: v for k, v in out.items() if k not in left_out}, ("config",), columns
         )
     if left_out:
         missing = f"(not shown: {', '.join(left_out)}; --wide shows every column)"

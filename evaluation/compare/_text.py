@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from evaluation.compare._text_table import text_table
+from evaluation.compare._wrapped_table import wrapped_table
 from evaluation.labels import distinguishing_labels
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.precision import column_decimals, decimals, fixed, rounded
@@ -33,6 +35,7 @@ def render_comparison_text(
     all_pairs: bool = False,
     adjustment: str = "holm",
     columns: int = TERMINAL_COLUMNS,
+    table_columns: int | None = None,
 ) -> str:
     """``rows``: the comparison table (one dict per pair and metric, as published);
     ``verdicts``: per metric, its ``verdict`` line. Pairs are listed most significant
@@ -40,9 +43,11 @@ def render_comparison_text(
     how the p-values were adjusted (the intervals are each pair's own, unadjusted: the
     column headers and the footnote say so, since one can exclude 0 beside an adjusted
     p that is not significant; a footnote alone, after every metric's table, went unread).
-    The prose is wrapped to ``columns`` (the terminal's, as the leaderboard is)."""
+    The prose is wrapped to ``columns`` (the terminal's, as the leaderboard is); the
+    pair tables fit ``table_columns`` (the width where it is known: a terminal,
+    $COLUMNS; their labels wrapped, 94 wide at 80 before), else each pair is one row."""
     p_header = f"p {_SHORT[adjustment]}-adj"
-    lines = [_SIMULATED] if simulated else []
+    lines = textwrap.wrap(_SIMULATED, columns, break_on_hyphens=False) if simulated else []
     lines.append(f"Comparison: {run_label}")
     frame = pd.DataFrame(list(rows))
     names = sorted(set(frame["a"]) | set(frame["b"])) if len(frame) else []
@@ -60,16 +65,19 @@ def render_comparison_text(
         # one number of decimals per metric's column: rows rounded each to its own
         # interval read "+0.80 [-0.22, +1.00]" above "+0.6 [-1.0, +1.0]"
         digits = column_decimals(shown["diff_ci_low"], shown["diff_ci_high"])
-        table = pd.DataFrame(
-            {
-                "A": [short[a] for a in shown["a"]],
-                "B": [short[b] for b in shown["b"]],
-                _DIFF_HEADER: [_diff(r, digits) for r in shown.to_dict("records")],
-                p_header: [_p(p) for p in shown["p_adjusted"]],
-                "": ["*" if s is True else "" for s in shown["significant"]],
-            }
+        table = {
+            "A": [short[a] for a in shown["a"]],
+            "B": [short[b] for b in shown["b"]],
+            _DIFF_HEADER: [_diff(r, digits) for r in shown.to_dict("records")],
+            p_header: [_p(p) for p in shown["p_adjusted"]],
+            "": ["*" if s is True else "" for s in shown["significant"]],
+        }
+        drawn = (
+            text_table(table)
+            if table_columns is None
+            else wrapped_table(table, ("A", "B"), table_columns - 2)
         )
-        lines += ["  " + line for line in table.to_string(index=False).splitlines()]
+        lines += ["  " + line for line in drawn.splitlines()]
         if len(pairs) > len(shown):
             lines.append(f"  ... {len(pairs) - len(shown)} more pairs (--all lists every pair)")
     footnote = (

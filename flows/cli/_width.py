@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shlex
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -35,6 +36,41 @@ def fitted(text: str, width: int | None = None) -> str:
             break_long_words=False,
         )
     return "\n".join(lines)
+
+
+def fitted_command(text: str, command: str, width: int | None = None) -> str:
+    """``text``, a line that holds ``command``, as it is where it fits ``width`` (default:
+    ``known_columns``; none known: as it is); else the words before the command and
+    those after it wrapped (``fitted``), the command between them on lines of its own
+    (``command_lines``): wrapped at a space like prose, a resume command pasted back ran
+    its first half (`evalflow run spec.yaml` without its `--experiment`)."""
+    width = width or known_columns()
+    if width is None or len(text) <= width or command not in text:
+        return text
+    before, _, after = text.partition(command)
+    parts = [fitted(before.rstrip(), width), *command_lines(command, width)]
+    parts.append(fitted(after.strip(), width))
+    return "\n".join(part for part in parts if part)
+
+
+def command_lines(command: str, width: int) -> list[str]:
+    """``command`` indented two, in lines of at most ``width`` where its words allow,
+    each but the last ending in " \\" as a shell continues a line (pasted back, it runs
+    whole), further lines indented four; a quoted word is one word."""
+    lexer = shlex.shlex(command, posix=False)
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError:  # an unclosed quote: the command as it is
+        words = [command]
+    lines = [f"  {words[0]}"]
+    for word in words[1:]:
+        if len(lines[-1]) + len(f" {word} \\") > width:
+            lines[-1] += " \\"
+            lines.append(f"    {word}")
+        else:
+            lines[-1] += f" {word}"
+    return lines
 
 
 class FittedLines(io.TextIOBase):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from evaluation.export_levels import FORMATS, LEVELS
 from flows.cli import options
 from flows.cli._database import follow_up, missing_default_database, open_reader
-from flows.cli._width import fitted, known_columns, terminal_columns
+from flows.cli._width import fitted, fitted_command, known_columns, terminal_columns
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -54,7 +54,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         shown = results_text(session, experiment, state, wide=args.wide, argv=args.argv)
     reason = f": {state.reason}" if state.reason else ""
     if state.status != "completed":
-        print(f"Status: {state.status}{reason}")
+        print(fitted(f"Status: {state.status}{reason}"))
     print(shown)
     return 0  # the experiment exists: nothing scored yet is no error
 
@@ -71,7 +71,9 @@ def results_text(
     """What a run has to show (`show`, and `status` once it ended): its leaderboard, or
     how many generations are stored and scored when it has none; the resume command
     when it stopped before it ended. ``failures``: the failed generations' reasons too
-    (`status` prints its own), where to read them with the ``--database`` of ``argv``."""
+    (`status` prints its own), where to read them with the ``--database`` of ``argv``.
+    The lines that are not the table's wrap where the width is known (the resume line
+    was 151 characters at 80 columns)."""
     from evaluation.compare._leaderboard import load_leaderboard
     from evaluation.storage.no_results import no_results_line, resume_command
 
@@ -84,15 +86,19 @@ def results_text(
         if calibrated:
             lines.append("\n" + calibrated)
         if failed:
-            lines.append("\n" + "\n".join(failed))
+            lines.append("\n" + fitted("\n".join(failed)))
         if status not in ("completed", "running"):  # stopped while it scored, say
-            lines.append(
-                f"\nThe run stopped before it ended (status {status}); resume with: "
+            resume = (
+                f"The run stopped before it ended (status {status}); resume with: "
                 f"{resume_command(experiment, run)} (it generates only what is "
                 "missing, then scores and writes the report)"
             )
+            lines.append("\n" + fitted_command(resume, resume_command(experiment, run)))
         return "\n".join(lines)
-    return "\n".join([no_results_line(session, experiment, state), *failed])
+    said = fitted_command(
+        no_results_line(session, experiment, state), resume_command(experiment, run)
+    )
+    return "\n".join([said, *([fitted("\n".join(failed))] if failed else [])])
 
 
 def board_text(

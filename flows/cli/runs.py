@@ -19,7 +19,7 @@ from evaluation.wording import counted, failed_words
 from flows.cli import options
 from flows.cli._database import follow_up, open_engine, shown_database
 from flows.cli._signals import exit_code, sigterm_as_interrupt
-from flows.cli._width import fitted, fitted_stdout
+from flows.cli._width import fitted, fitted_command, fitted_stdout, known_columns
 from flows.cli.logs import console_for, left_to_the_display
 
 if TYPE_CHECKING:
@@ -439,23 +439,26 @@ def _run(
         print("\n" + "\n".join(_verdict_lines(summary["comparison"])) + "\n")
     board, text = _leaderboard(args, summary["experiment"])
     print(text)
+    # the lines under it fit the width where it is known, as show's (82-94 at 80 columns)
     left_out = summary["left_out_by_level"]
-    print(
+    done = (
         f"\n{summary['generated']} generated, "
         f"{failed_words(summary['failed'], summary.get('never_answered', 0))}, "
         f"{summary['skipped_already_done']} already done (resumed)"
         + (f", {left_out} left out by --level/--limit." if left_out else ".")
     )
+    print(fitted(done))
     if empty := _empty_outputs(board):
-        print(f"warning: {empty} (EMPTY OUTPUTS above)")
+        print(fitted(f"warning: {empty} (EMPTY OUTPUTS above)"))
     if summary["failed"]:
-        print("\n".join(_failures(args, summary["experiment"])))
+        print(fitted("\n".join(_failures(args, summary["experiment"]))))
         # A failed generation is not done: the same command redoes only those.
-        print(
+        again = (
             f"once that is fixed (a host that went down restarted), resume with: {resume} "
             f"(it does only the {summary['failed']} failed)"
         )
-    print(next_steps(summary["experiment"], summary["report"], args.argv))
+        print(fitted_command(again, resume))
+    print(next_steps(summary["experiment"], summary["report"], args.argv, known_columns()))
     return 0 if summary["failed"] == 0 else 1
 
 
@@ -514,21 +517,29 @@ def _failures(args: argparse.Namespace, experiment: str) -> list[str]:
         return failure_lines(session, get_experiment(session, experiment), args.argv)
 
 
-def next_steps(experiment: str, report: str, argv: Sequence[str] = ()) -> str:
+def next_steps(
+    experiment: str, report: str, argv: Sequence[str] = (), width: int | None = None
+) -> str:
     """Where to look after a run: the viewer, the report file, the paired comparisons;
-    the commands with the ``--database`` of the run's command line ``argv``."""
+    the commands with the ``--database`` of the run's command line ``argv``. Each where
+    its words line up, unless a line is wider than ``width`` (a URL or a path cannot
+    wrap: at 80 columns the URL's line was 89, the report's path's over 90): then each
+    under its words."""
     from evaluation.view.links import summary_url
 
-    return "\n".join(
-        [
-            "",
-            "Next:",
-            f"  every output, in the browser:  {follow_up(['view', experiment], argv)}",
-            f"                                 then open {summary_url(experiment)}",
-            f"  the report:                    {report}",
-            f"  every pair compared:           {follow_up(['compare', experiment], argv)}",
-        ]
-    )
+    steps = [
+        ("every output, in the browser:", follow_up(["view", experiment], argv)),
+        ("", f"then open {summary_url(experiment)}"),
+        ("the report:", report),
+        ("every pair compared:", follow_up(["compare", experiment], argv)),
+    ]
+    lined_up = [f"  {words:<31}{where}" for words, where in steps]
+    if width is None or max(map(len, lined_up)) <= width:
+        return "\n".join(["", "Next:", *lined_up])
+    stacked = [
+        line for words, where in steps for line in (f"  {words}", f"    {where}") if line.strip()
+    ]
+    return "\n".join(["", "Next:", *stacked])
 
 
 def _stored_of(engine, name: str, items) -> int:

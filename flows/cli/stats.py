@@ -30,7 +30,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"## Full-suite estimates\n\n{ESTIMATES_NOTE}\n\n{estimated}\n")
         return 0
     from evaluation.compare import render_comparison_text
-    from flows.cli._width import terminal_columns
+    from flows.cli._width import known_columns, terminal_columns
 
     text = render_comparison_text(
         summary["run_label"],
@@ -40,6 +40,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         all_pairs=args.all,
         adjustment=args.adjust,
         columns=terminal_columns(),
+        table_columns=known_columns(),
     )
     print(text)
     for note in _dropped(args):

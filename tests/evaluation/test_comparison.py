@@ -691,6 +691,33 @@ def test_compare_wraps_its_prose_to_the_terminal_width():
         assert max(widths) <= columns and max(widths) > columns - 15
 
 
+def test_compares_pair_tables_fit_a_known_width_and_keep_whole_rows_without_one():
+    """At 80 columns the demo's pair tables were 94 wide (two labels of up to 27 a row)
+    and the banner 86: the labels wrap under themselves, a pair's numbers on its first
+    line; with no width known (a file, a pipe) each pair is one row, as before."""
+    from evaluation.compare import render_comparison_text
+
+    labels = [f"sim-{size}:8b t={t} {tpl}" for size in ("large", "medium")
+              for t in ("0", "0.7") for tpl in ("plain", "concise")]  # fmt: skip
+    rows = [
+        {"metric": "exact_match", "a": a, "b": b, "diff": 0.33, "diff_ci_low": 0.2,
+         "diff_ci_high": 0.47, "p_adjusted": 0.032, "significant": True}
+        for a, b in zip(labels, reversed(labels), strict=True)
+    ]  # fmt: skip
+    whole = render_comparison_text("demo", rows, {}, simulated=True)
+    table = [line for line in whole.splitlines() if "+0.33 [+0.20, +0.47]" in line]
+    assert len(table) == len(rows) and max(map(len, table)) > 80
+    fitted = render_comparison_text("demo", rows, {}, simulated=True, columns=80, table_columns=80)
+    assert max(map(len, fitted.splitlines())) <= 80
+    lines = fitted.splitlines()
+    first = lines.index(next(line for line in lines if "+0.33 [+0.20, +0.47]" in line))
+    # the first pair: sim-large:8b t=0 plain - sim-medium:8b t=0.7 concise, its labels'
+    # further words on the next line, under their columns
+    assert lines[first].split()[:2] == ["sim-large:8b", "t=0"], lines[first]
+    assert lines[first + 1].split() == ["plain", "concise"], lines[first + 1]
+    assert lines[first - 1].split()[:2] == ["A", "B"]
+
+
 def test_a_difference_without_an_interval_says_why_in_the_terminal():
     """Every shared case differing alike (not 0/1 scores) or one shared case: no interval,
     and the cell says which rather than printing a bare number or a point."""

@@ -388,6 +388,58 @@ def test_show_of_a_run_stopped_after_scoring_says_what_is_scored(database_url, c
     assert "resume with: evalflow run" in line
 
 
+def test_show_of_a_stopped_run_fits_the_width_its_resume_command_whole(
+    database_url, capsys, monkeypatch
+):
+    """`show`'s resume line was 151 wide at 80 columns. Where the width is known the words
+    wrap and the command gets lines of its own, continued with ' \\' (broken at a space,
+    a pasted `evalflow run spec.yaml` ran without its --experiment); else one line."""
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+    from evaluation.storage.runs import RunProcess, claim_experiment, end_run
+    from tests.support.review_db import build_review_db
+
+    db = build_review_db(database_url, n_cases=3, temperatures=(0.0, 0.7))
+    command = (
+        "evalflow run /home/someone/projects/evaluations/specs/review-sweep.yaml "
+        f"--experiment {db.experiment} --time-scale 3"
+    )
+    with session_scope(db.engine) as session:
+        claim_experiment(session, db.experiment, RunProcess.current(), command=command)
+        end_run(session, db.experiment, "interrupted", RunProcess.current(), "a signal")
+        get_experiment(session, db.experiment).status = "interrupted"  # while it scored
+    said = (
+        f"The run stopped before it ended (status interrupted); resume with: {command} (it "
+        "generates only what is missing, then scores and writes the report)"
+    )
+    assert main(["--database", database_url, "show", db.experiment]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == said  # a capture: no width known
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["--database", database_url, "show", db.experiment]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 80
+    start = lines.index("The run stopped before it ended (status interrupted); resume with:")
+    pasted = [line.removesuffix(" \\").strip() for line in lines[start + 1 : start + 3]]
+    assert lines[start + 1].endswith(" \\") and " ".join(pasted) == command
+    assert lines[start + 3 :] == [
+        "(it generates only what is missing, then scores and writes the report)"
+    ]
+
+
+def test_a_command_in_a_line_too_wide_keeps_whole_on_lines_of_its_own():
+    from flows.cli._width import fitted_command
+
+    command = "evalflow run '/tmp/my specs/x.yaml' --experiment a-long-experiment-name"
+    line = f"once that is fixed (a host restarted), resume with: {command} (only the 2 failed)"
+    assert fitted_command(line, command, 200) == line
+    assert fitted_command(line, command, 60).splitlines() == [
+        "once that is fixed (a host restarted), resume with:",
+        "  evalflow run '/tmp/my specs/x.yaml' --experiment \\",
+        "    a-long-experiment-name",
+        "(only the 2 failed)",
+    ]
+
+
 def test_plan_and_experiments_fit_the_width(tmp_path, capsys, monkeypatch):
     """Newcomer F8: `plan`'s lines were 84-112 wide at 80 columns, `experiments` 121.
     Each wraps at spaces (further lines indented); where it fits, as before."""

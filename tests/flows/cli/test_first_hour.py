@@ -88,6 +88,15 @@ def test_the_closing_lines_say_where_to_look_next():
     assert "/home/u/.evalflow/reports/r.html" in text
     assert "evalflow compare demo-simulated" in text
     assert max(map(len, text.splitlines())) <= 120  # the browser's line was cut at 120
+    # at 80 columns the URL's line was 89 and the report's 96: each under its words
+    narrow = next_steps("demo-simulated", "/home/u/.evalflow/reports/r.html", width=80)
+    assert max(map(len, narrow.splitlines())) <= 80
+    assert narrow.splitlines()[2:5] == [
+        "  every output, in the browser:",
+        "    evalflow view demo-simulated",
+        "    then open http://127.0.0.1:8766/e/demo-simulated/summary",
+    ]
+    assert next_steps("x", "r.html", width=80) == next_steps("x", "r.html")  # it fits
 
 
 def _telemetry_lines(monkeypatch, *, simulated_only: bool) -> list[str]:
