@@ -18,10 +18,17 @@ went through httpx's own, which does read them.
 
 Its failures are httpx's exceptions as httpx's transport raises them (a reset read is a
 ``ReadError``, an answer cut short a ``RemoteProtocolError``, a silent host a
-``ReadTimeout``), so ``_http.translate_errors`` tells them apart as before. A request on
-a kept-alive connection that the server has closed meanwhile fails as it did there
-(the backends' retries send it again); connections found closed while idle are dropped
-before use.
+``ReadTimeout``), so ``_http.translate_errors`` tells them apart as before. Connections
+found closed while idle are dropped before use. A request on a kept-alive connection that
+the server closed as the request went out (the write failed, or the connection ended or
+was reset before the head of an answer had come back whole) is sent again on
+another connection, at most ``RESENDS`` times, as Go's HTTP client does for a server
+that closed an idle connection: llama.cpp's ``llama-server`` closes the connection after
+every streamed answer although its head says ``Keep-Alive``, and a lane that took the
+connection back at once (before the close reached this side) failed its next request;
+the backends then asked again after a retry wait, and the OpenAI-compatible backend
+first sent a one-token probe (a whole prompt evaluated): 8 of 64 generations at
+``--parallel 4`` (benchmarks/perf/real_engine_parallel.py).
 
 How many requests are open at once is not decided here: the host's slots are
 (``tasks/adapters/prefect_concurrency.py``, ``_machine_slots``); ``max_connections``
@@ -40,9 +47,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+RESENDS = 2  # a request sent again after a reused connection closed unanswered
 HEAD_LIMIT = 64 * 1024  # the most an answer's status line and headers may take
 READ_SIZE = 64 * 1024
 _NO_BODY = (204, 304)
+
+
+class _ClosedUnanswered(httpx.RemoteProtocolError):
+    """The connection ended before any byte of the answer."""
 
 
 class _Connection:
@@ -90,15 +102,23 @@ class WireTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        connection = await self._connection(request, timeouts)
-        try:
-            await _send(connection, request, timeouts.get("write"))
-            status, reason, version, headers = await _read_head(
-                connection, request, timeouts.get("read")
-            )
-        except BaseException:
-            self._drop(connection)
-            raise
+        resends = RESENDS
+        while True:
+            connection, reused = await self._connection(request, timeouts)
+            try:
+                await _send(connection, request, timeouts.get("write"))
+                status, reason, version, headers = await _read_head(
+                    connection, request, timeouts.get("read")
+                )
+                break
+            except (httpx.WriteError, httpx.ReadError, _ClosedUnanswered):
+                self._drop(connection)
+                if not reused or not resends:
+                    raise
+                resends -= 1  # the server closed it as the request went out
+            except BaseException:
+                self._drop(connection)
+                raise
         body = _Body(self, connection, request, status, version, headers)
         extensions = {"http_version": version, "reason_phrase": reason}
         return httpx.Response(status, headers=headers, stream=body, extensions=extensions)
@@ -110,7 +130,8 @@ class WireTransport(httpx.AsyncBaseTransport):
                 connection.close()
         self._idle.clear()
 
-    async def _connection(self, request: httpx.Request, timeouts: dict) -> _Connection:
+    async def _connection(self, request: httpx.Request, timeouts: dict) -> tuple[_Connection, bool]:
+        """A connection for ``request``, and whether it was kept from an earlier one."""
         url = request.url
         if url.scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}", request=request)
@@ -122,7 +143,7 @@ class WireTransport(httpx.AsyncBaseTransport):
             while idle:
                 connection = idle.pop()
                 if connection.loop is loop and connection.usable():
-                    return connection
+                    return connection, True
                 self._open -= 1
                 connection.close()
             if self._most is None or self._open < self._most:
@@ -130,7 +151,7 @@ class WireTransport(httpx.AsyncBaseTransport):
             await self._wait_for_a_connection(request, deadline)
         self._open += 1
         try:
-            return await _connect(key, self._tls, timeouts.get("connect"), request)
+            return await _connect(key, self._tls, timeouts.get("connect"), request), False
         except BaseException:
             self._open -= 1
             self._wake()
@@ -231,10 +252,11 @@ async def _read_head(
         except TimeoutError:
             raise httpx.ReadTimeout("", request=request) from None
         except asyncio.IncompleteReadError as exc:
-            said = "Server disconnected without sending a response."
             if exc.partial:
                 said = "Server disconnected part-way through the response's headers."
-            raise httpx.RemoteProtocolError(said, request=request) from None
+                raise httpx.RemoteProtocolError(said, request=request) from None
+            said = "Server disconnected without sending a response."
+            raise _ClosedUnanswered(said, request=request) from None
         except asyncio.LimitOverrunError:
             said = "the response's headers are too long"
             raise httpx.RemoteProtocolError(said, request=request) from None

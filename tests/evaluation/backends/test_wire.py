@@ -120,6 +120,16 @@ async def test_a_connection_the_server_closed_while_idle_is_not_used():
     assert host.connections == 2
 
 
+async def test_a_request_on_a_kept_alive_connection_closed_unanswered_is_sent_again_on_another():
+    """llama-server closes the connection after each streamed answer, though its head
+    says Keep-Alive: a request sent on it before the close arrived went unanswered."""
+    async with serving(Scripted(SIZED, None, SIZED)) as host, client() as http:
+        assert (await http.get(host.url)).text == "hello"
+        assert (await http.get(host.url)).text == "hello"
+    assert host.connections == 2
+    assert len(host.requests) == 3  # the second, sent again on a new connection
+
+
 @pytest.mark.parametrize(
     ("answer", "error", "said"),
     [
