@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,7 +143,7 @@ def start_server(binary: Path, port: int, slots: int, threads: int, log: Path) -
     command += ["--host", "127.0.0.1", "--port", str(port), "--parallel", str(slots)]
     command += ["-c", str(CTX_PER_SLOT * slots), "--threads", str(threads)]
     command += ["--threads-batch", str(threads), "--metrics", "--no-webui"]
-    command += ["--cache-ram", "0", "--no-cache-prompt"]
+    command += ["--cache-ram", "0", "--no-cache-prompt", "--log-timestamps", "--log-prefix"]
     with log.open("w") as out:
         proc = subprocess.Popen(
             command,
@@ -170,34 +171,44 @@ def metrics(url: str) -> dict[str, float]:
 
 @dataclass
 class Watch:
-    """Polls ``/metrics`` every ``POLL_S`` from a thread: (time, requests_processing)."""
+    """Polls ``/metrics`` every ``POLL_S`` from a thread: (time.time(), requests_processing,
+    the server's CPU seconds); ``log``: the server's log, read from its length now on
+    (``slot_timeline``)."""
 
     url: str
-    samples: list[tuple[float, float]] = field(default_factory=list)
+    server: subprocess.Popen
+    log: Path
+    samples: list[tuple[float, float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.before = metrics(self.url)
+        self._log_from = self.log.stat().st_size
+        self._server = psutil.Process(self.server.pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(httpx.HTTPError):
+            with contextlib.suppress(httpx.HTTPError, psutil.Error):
                 value = metrics(self.url)["requests_processing"]
-                self.samples.append((time.perf_counter(), value))
+                cpu = sum(self._server.cpu_times()[:2])
+                self.samples.append((time.time(), value, cpu))
             self._stop.wait(POLL_S)
 
     def stop(self) -> dict:
         self._stop.set()
         self._thread.join()
         after = metrics(self.url)
-        busy = [i for i, (_, v) in enumerate(self.samples) if v > 0]
+        busy = [i for i, (_, v, _) in enumerate(self.samples) if v > 0]
         if not busy:
             return {}
         phase = self.samples[busy[0] : busy[-1] + 1]
         span = max(phase[-1][0] - phase[0][0], 1e-9)
-        weighted = sum(v * (t1 - t0) for (t0, v), (t1, _) in itertools.pairwise(phase))
+        weighted = sum(v * (t1 - t0) for (t0, v, _), (t1, _, _) in itertools.pairwise(phase))
+        with self.log.open("rb") as log:
+            log.seek(self._log_from)
+            timeline = slot_timeline(log.read().decode(errors="replace"))
 
         def busy_slots(m: dict[str, float]) -> float:
             return m["n_busy_slots_per_decode"] * m["n_decode_total"]
@@ -205,11 +216,68 @@ class Watch:
         decodes = after["n_decode_total"] - self.before["n_decode_total"]
         return {
             "phase_s": span,
-            "max_open": max(v for _, v in phase),
+            "max_open": max(v for _, v, _ in phase),
             "mean_open": weighted / span,
             "per_decode": (busy_slots(after) - busy_slots(self.before)) / max(decodes, 1),
             "tokens": after["tokens_predicted_total"] - self.before["tokens_predicted_total"],
+            "decodes": decodes,
+            "start": phase[0][0],
+            "end": phase[-1][0],
+            "server_cpu": phase[-1][2] - phase[0][2],
+            "timeline": timeline,
         }
+
+
+_SLOT_EVENT = re.compile(
+    r"^(\d+)\.(\d+)\.(\d+)\.(\d+) I slot +\w+: id +(\d+) \| task (\d+) \| "
+    r"(processing task|stop processing)",
+    re.M,
+)
+
+
+def slot_timeline(log: str) -> list[tuple[float, int, bool]]:
+    """(seconds since the server started, slot, True: a request began on it / False: it
+    ended) from the server's own log lines (``--log-timestamps --log-prefix``)."""
+    return [
+        (int(m) * 60 + int(s) + int(ms) / 1e3 + int(us) / 1e6, int(slot), kind[0] == "p")
+        for m, s, ms, us, slot, _, kind in _SLOT_EVENT.findall(log)
+    ]
+
+
+def idle_slots(timeline: list[tuple[float, int, bool]], slots: int) -> dict:
+    """Where the slots stood idle between the first request's start and the last one's
+    end, in slot-seconds (the server's clock): ``ramp`` until all ``slots`` were open
+    the first time, ``tail`` after the last request began, ``gaps`` in between (a slot
+    ended and no request took it yet); ``gap_ms``: the mean of those gaps, each from a
+    request's end to the next request's start on the server."""
+    if not timeline:
+        return {}
+    t0, last_start = timeline[0][0], max(t for t, _, begins in timeline if begins)
+    open_, ramp_end, at = 0, None, t0
+    idle = {"ramp": 0.0, "gaps": 0.0, "tail": 0.0}
+    ended: list[float] = []
+    waits: list[float] = []
+    for t, _, begins in timeline:
+        part = "ramp" if ramp_end is None else "tail" if at >= last_start else "gaps"
+        idle[part] += (slots - open_) * (t - at)
+        at = t
+        if begins:
+            open_ += 1
+            if ramp_end is None and open_ == slots:
+                ramp_end = t
+            if ended:
+                waits.append(t - ended.pop(0))
+        else:
+            open_ -= 1
+            if t < last_start:
+                ended.append(t)
+    return {
+        **idle,
+        "span": at - t0,
+        "ramp_s": (ramp_end or at) - t0,
+        "gap_ms": 1000 * sum(waits) / len(waits) if waits else 0.0,
+        "gaps_n": len(waits),
+    }
 
 
 # --- one run of each client ---------------------------------------------------------------
@@ -220,6 +288,7 @@ class Run:
     figures: Figures
     server: dict
     answers: dict[str, str]
+    failed_attempts: int = 0  # evalflow's, as it stored them (generation_attempts)
 
     @property
     def rate(self) -> float:
@@ -247,13 +316,15 @@ def write_spec(folder: Path, n: int, url: str, slots: int, max_tokens: int) -> P
     return path
 
 
-def evalflow_answers(db: Path) -> dict[str, str]:
+def evalflow_answers(db: Path) -> tuple[dict[str, str], int]:
+    """Each case's answer, and how many attempts failed (stored by evalflow)."""
     with contextlib.closing(sqlite3.connect(db)) as c:
         rows = c.execute(
             "select c.case_id, g.output from generations g join cases c on c.uid = g.case_uid"
             " where g.status = 'ok'"
         ).fetchall()
-    return dict(rows)
+        failed = c.execute("select count(*) from generation_attempts").fetchone()[0]
+    return dict(rows), failed
 
 
 def niced(command: list[str], args) -> list[str]:
@@ -264,23 +335,25 @@ def niced(command: list[str], args) -> list[str]:
 
 def run_once(client: str, tag: str, args, folder: Path, url: str, slots: int, server) -> Run:
     n, log = args.generations, folder / f"{tag}.log"
-    watch = Watch(url)
+    watch = Watch(url, server, folder / f"server-{slots}.log")
     if client == "bare":
         out = folder / f"{tag}.json"
         command = [sys.executable, __file__, "--bare", url, str(slots), str(args.max_tokens)]
         command += [str(out), str(n)]
         figures = run_tree(client, n, niced(command, args), dict(os.environ), REPO, log, server)
         answers = json.loads(out.read_text()) if out.exists() else {}
-    else:
+        failed = 0  # it retries a dropped connection at once, uncounted
+    else:  # evalflow, or "before": the --before checkout's
+        code = args.before.resolve() if client == "before" else REPO
         spec = write_spec(folder, n, url, slots, args.max_tokens)
         db = folder / f"{tag}.db"
         command = evalflow_command(db, spec, tag)
-        env = evalflow_env(folder / f"home-{slots}")
-        figures = run_tree(client, n, niced(command, args), env, REPO, log, server)
-        answers = evalflow_answers(db) if db.exists() else {}
+        env = evalflow_env(folder / f"home-{slots}", code)
+        figures = run_tree(client, n, niced(command, args), env, code, log, server)
+        answers, failed = evalflow_answers(db) if db.exists() else ({}, 0)
     if figures.exit_code:
         figures.note = f"exit {figures.exit_code}, see {log}"
-    return Run(figures, watch.stop(), answers)
+    return Run(figures, watch.stop(), answers, failed)
 
 
 def report(slots: int, runs: list[Run]) -> None:
@@ -305,7 +378,9 @@ def report(slots: int, runs: list[Run]) -> None:
             f"{f.load[0]:.1f}",
         ]
         print(" | ".join(row) + (f"   ({f.note})" if f.note else ""))
-    by = {c: [r for r in runs if r.figures.client == c] for c in ("bare", "evalflow")}
+    where_the_phase_went(slots, runs)
+    clients = list(dict.fromkeys(r.figures.client for r in runs))
+    by = {c: [r for r in runs if r.figures.client == c and r.server] for c in clients}
 
     def total_rate(rs: list[Run]) -> float:
         return sum(r.figures.generations for r in rs) / sum(r.server["phase_s"] for r in rs)
@@ -313,15 +388,62 @@ def report(slots: int, runs: list[Run]) -> None:
     def cpu_ms(rs: list[Run]) -> float:
         return 1000 * sum(r.figures.cpu_s for r in rs) / sum(r.figures.generations for r in rs)
 
-    if all(by.values()) and all(r.server for r in runs):
-        bare, ours = by["bare"], by["evalflow"]
+    def cores(rs: list[Run]) -> float:
+        return sum(r.server["server_cpu"] for r in rs) / sum(r.server["phase_s"] for r in rs)
+
+    def server_cpu(rs: list[Run]) -> float:
+        return sum(r.server["server_cpu"] for r in rs) / sum(r.figures.generations for r in rs)
+
+    bare = by.get("bare")
+    for client in clients[1:]:
+        ours = by[client]
+        if not bare or not ours:
+            continue
         same = sum(ours[0].answers.get(k) == v for k, v in bare[0].answers.items())
         print(
-            f"evalflow / bare: rate {total_rate(ours) / total_rate(bare):.3f} "
-            f"({total_rate(ours):.2f} vs {total_rate(bare):.2f} gen/s over {len(bare)} rounds), "
+            f"{client} / bare: rate {total_rate(ours) / total_rate(bare):.3f} "
+            f"({total_rate(ours):.2f} vs {total_rate(bare):.2f} gen/s over {len(bare)} rounds) "
+            f"= the server's cores {cores(ours) / cores(bare):.3f} (the CPU it got in the "
+            f"phase) x its CPU per generation, bare / {client}, "
+            f"{server_cpu(bare) / server_cpu(ours):.3f} (the batching it was given); "
             f"CPU per generation {cpu_ms(ours):.1f} vs {cpu_ms(bare):.1f} ms; "
+            f"failed attempts {sum(r.failed_attempts for r in ours)}; "
             f"same answers {same}/{len(bare[0].answers)}"
         )
+
+
+def where_the_phase_went(slots: int, runs: list[Run]) -> None:
+    """Per run: the slots' idle time from the server's log (``idle_slots``, as a part
+    of slots x the span from the first request's start to the last one's end), the
+    server's CPU (cores) and its decode steps over the phase, and the client tree's CPU
+    inside the phase: a slot idle while work is left is scheduling; slower steps at the
+    same occupancy, with less CPU for the server, are the clients' CPU beside it."""
+    head = ("client", "ramp s", "idle: ramp %", "gaps %", "tail %", "gap ms (n)")
+    head += ("server cores", "server CPU ms/gen", "steps/s", "tokens/step")
+    head += ("client CPU in phase: s", "ms/gen", "of it main / Prefect server s")
+    print(" | ".join(head))
+    for r in runs:
+        s = r.server
+        if not s:
+            continue
+        idle = idle_slots(s["timeline"], slots)
+        whole = slots * idle.get("span", 0) or 1.0
+        client = r.figures.watch.cpu_between(s["start"], s["end"])
+        roles = r.figures.watch.roles_between(s["start"], s["end"])
+        row = [
+            r.figures.client,
+            f"{idle.get('ramp_s', 0):.2f}",
+            *(f"{100 * idle.get(k, 0) / whole:.1f}" for k in ("ramp", "gaps", "tail")),
+            f"{idle.get('gap_ms', 0):.0f} ({idle.get('gaps_n', 0)})",
+            f"{s['server_cpu'] / s['phase_s']:.2f}",
+            f"{1000 * s['server_cpu'] / max(r.figures.generations, 1):.0f}",
+            f"{s['decodes'] / s['phase_s']:.2f}",
+            f"{s['tokens'] / max(s['decodes'], 1):.2f}",
+            f"{client:.1f}",
+            f"{1000 * client / max(r.figures.generations, 1):.1f}",
+            f"{roles.get('main', 0):.1f} / {roles.get('server', 0):.1f}",
+        ]
+        print(" | ".join(row))
 
 
 def main() -> None:
@@ -334,6 +456,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="the server's CPU threads")
     parser.add_argument(
         "--client-nice", type=int, default=10, help="the clients' niceness over the server's"
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of evalflow run as client 'before' in each round (before/after)",
     )
     parser.add_argument("--bare", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -354,7 +481,7 @@ def main() -> None:
         try:
             runs = []
             for round_ in range(args.rounds):
-                for client in ("bare", "evalflow"):
+                for client in ("bare", *(["before"] if args.before else []), "evalflow"):
                     tag = f"{client}-{slots}-{round_}"
                     runs.append(run_once(client, tag, args, folder, url, slots, server))
                     print(f"  {tag}: {runs[-1].rate:.2f} gen/s", flush=True)
