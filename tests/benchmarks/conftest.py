@@ -31,3 +31,9 @@ def bench() -> Iterator[ModuleType]:
 def paired() -> Iterator[ModuleType]:
     """benchmarks/perf/selector_paired.py."""
     yield from _perf_module("selector_paired")
+
+
+@pytest.fixture(scope="module")
+def real_engine() -> Iterator[ModuleType]:
+    """benchmarks/perf/real_engine_parallel.py."""
+    yield from _perf_module("real_engine_parallel")
