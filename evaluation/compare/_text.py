@@ -16,7 +16,7 @@ from evaluation.compare._text_table import text_table
 from evaluation.compare._wrapped_table import wrapped_table
 from evaluation.labels import distinguishing_labels
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
-from evaluation.statistics.precision import column_decimals, decimals, fixed, rounded
+from evaluation.statistics.precision import decimals, finest_decimals, fixed, rounded
 
 TERMINAL_COLUMNS = 100
 PAIRS_PER_METRIC = 8
@@ -32,6 +32,7 @@ def render_comparison_text(
     verdicts: Mapping[str, Mapping[str, Any]],
     *,
     simulated: bool,
+    partly_simulated: Sequence[str] = (),
     all_pairs: bool = False,
     adjustment: str = "holm",
     columns: int = TERMINAL_COLUMNS,
@@ -45,9 +46,13 @@ def render_comparison_text(
     p that is not significant; a footnote alone, after every metric's table, went unread).
     The prose is wrapped to ``columns`` (the terminal's, as the leaderboard is); the
     pair tables fit ``table_columns`` (the width where it is known: a terminal,
-    $COLUMNS; their labels wrapped, 94 wide at 80 before), else each pair is one row."""
+    $COLUMNS; their labels wrapped, 94 wide at 80 before), else each pair is one row.
+    ``partly_simulated``: where experiments that ran on the simulated backend are
+    compared with real ones, their names: the banner says only their configs are
+    simulated (it said "these configs" over 2 real configs of 6)."""
     p_header = f"p {_SHORT[adjustment]}-adj"
-    lines = textwrap.wrap(_SIMULATED, columns, break_on_hyphens=False) if simulated else []
+    banner = _partly_simulated(partly_simulated) if partly_simulated else _SIMULATED
+    lines = textwrap.wrap(banner, columns, break_on_hyphens=False) if simulated else []
     lines.append(f"Comparison: {run_label}")
     frame = pd.DataFrame(list(rows))
     names = sorted(set(frame["a"]) | set(frame["b"])) if len(frame) else []
@@ -63,8 +68,9 @@ def render_comparison_text(
         pairs = pairs.sort_values("p_adjusted", na_position="last", kind="stable")
         shown = pairs if all_pairs else pairs.head(PAIRS_PER_METRIC)
         # one number of decimals per metric's column: rows rounded each to its own
-        # interval read "+0.80 [-0.22, +1.00]" above "+0.6 [-1.0, +1.0]"
-        digits = column_decimals(shown["diff_ci_low"], shown["diff_ci_high"])
+        # interval read "+0.80 [-0.22, +1.00]" above "+0.6 [-1.0, +1.0]"; the finest,
+        # so a pair reads the same alone and beside wider ones
+        digits = finest_decimals(shown["diff_ci_low"], shown["diff_ci_high"])
         table = {
             "A": [short[a] for a in shown["a"]],
             "B": [short[b] for b in shown["b"]],
@@ -94,6 +100,15 @@ def render_comparison_text(
     lines += ["", *textwrap.wrap(footnote, columns)]
     lines.append("* significant after adjustment; --markdown prints the full report")
     return "\n".join(lines)
+
+
+def _partly_simulated(experiments: Sequence[str]) -> str:
+    """The banner where only ``experiments``' configs ran simulated."""
+    names = " and ".join(", ".join(experiments).rsplit(", ", 1))
+    return (
+        f"*** SIMULATED: only some configs ran on evalflow's simulated backend, not real "
+        f"models: those of {names}; the others ran on real models ***"
+    )
 
 
 def _wrap_whole_names(text: str, names: Sequence[str], columns: int) -> list[str]:

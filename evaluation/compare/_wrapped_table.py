@@ -1,12 +1,13 @@
 """A text table narrowed to a width by wrapping some columns' cells onto further lines:
 `evalflow show` kept each config's label on one line, and at 80 columns a table left
 with one metric was still 87 wide and the terminal broke every row in two; `compare`'s
-pair tables (two labels a row) were 94 wide."""
+pair tables (two labels a row) were 94 wide, and across experiments 98-100 (labels as
+`second-contains:sim-large:8b`, one word wider than its column)."""
 
 from __future__ import annotations
 
 import math
-import textwrap
+import re
 from collections.abc import Mapping, Sequence
 
 from evaluation.compare._text_table import text_table
@@ -29,13 +30,7 @@ def wrapped_table(columns: Mapping[str, Sequence[str]], names: Sequence[str], wi
     for name in names:
         widest = max(len(name), *map(len, columns[name]))
         target = max(MIN_WRAPPED, widest - share)
-        # at spaces only: a word wider than the column stays whole (the table is then
-        # wider than asked); broken at its hyphen, `smollm2-135m-` / `instruct` copied
-        # as two names
-        wrapped[name] = [
-            textwrap.wrap(cell, target, break_on_hyphens=False, break_long_words=False) or [""]
-            for cell in columns[name]
-        ]
+        wrapped[name] = [_wrapped_cell(cell, target) for cell in columns[name]]
     room = {
         name: max(len(name), *(len(line) for cell in cells for line in cell))
         for name, cells in wrapped.items()
@@ -52,3 +47,22 @@ def wrapped_table(columns: Mapping[str, Sequence[str]], names: Sequence[str], wi
                     rows[key].append(column[i] if j == 0 else "")
     narrowed = {(k.ljust(room[k]) if k in room else k): v for k, v in rows.items()}
     return "\n".join(line.rstrip() for line in text_table(narrowed).splitlines())
+
+
+def _wrapped_cell(cell: str, target: int) -> list[str]:
+    """``cell`` in lines of ``target`` wrapped at spaces; a word wider than that also
+    after its colons (`second-contains:` / `sim-large:8b t=0`: an experiment's name
+    before its config's), never inside a name: broken at its hyphen, `smollm2-135m-` /
+    `instruct` was copied as two names. A part still wider stays whole (the table is then
+    wider than asked)."""
+    parts: list[tuple[str, str]] = []  # (the part, what joins it to the one before)
+    for word in cell.split():
+        pieces = re.findall(r"[^:]*:|[^:]+$", word) if len(word) > target else [word]
+        parts += [(pieces[0], " "), *((piece, "") for piece in pieces[1:])]
+    lines: list[str] = []
+    for part, joint in parts:
+        if lines and len(lines[-1]) + len(joint) + len(part) <= target:
+            lines[-1] += joint + part
+        else:
+            lines.append(part)
+    return lines or [""]

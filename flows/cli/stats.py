@@ -37,6 +37,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         summary["comparisons"],
         summary["verdicts"],
         simulated=summary["simulated"],
+        partly_simulated=_partly_simulated(args) if summary["simulated"] else (),
         all_pairs=args.all,
         adjustment=args.adjust,
         columns=terminal_columns(),
@@ -51,6 +52,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for section in _estimates(args):
         print(f"\n{section}")
     return 0
+
+
+def _partly_simulated(args: argparse.Namespace) -> list[str]:
+    """The experiments compared that ran on the simulated backend, where others ran on
+    real models; else none."""
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+    from flows.cli._database import open_reader
+
+    with session_scope(open_reader(args)) as session:
+        ran = {name: get_experiment(session, name).simulated for name in args.experiments}
+    simulated = [name for name, flag in ran.items() if flag]
+    return simulated if len(simulated) < len(ran) else []
 
 
 def _calibrated(args: argparse.Namespace, *, markdown: bool = False) -> str:

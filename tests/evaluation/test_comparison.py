@@ -734,3 +734,43 @@ def test_a_difference_without_an_interval_says_why_in_the_terminal():
     flat = " ".join(text.split())
     assert "[no CI: all n equal]: every shared case differs by the same amount" in flat
     assert max(map(len, text.splitlines())) <= 100
+
+
+def test_a_cross_experiment_compare_fits_80_says_which_configs_are_simulated_and_keeps_digits():
+    """The newcomer's `compare real-smol second-contains` at COLUMNS=80: rows 98-100 wide
+    (`second-contains:sim-large:8b`, one word wider than its column), a banner saying
+    "these configs ran on evalflow's simulated backend" over 2 real configs of 6, and
+    "-0.20 [-0.22, -0.18]" for a pair that alone read "-0.205 [-0.224, -0.185]"."""
+    from evaluation.compare import render_comparison_text
+
+    sim = [f"second-contains:sim-{size}:8b t={t}" for size in ("large", "small")
+           for t in ("0", "0.3")]  # fmt: skip
+    real = [f"real-smol:smollm2-135m-instruct t={t} n=32" for t in ("0", "0.7")]
+    rows = [
+        {"metric": "latency_s", "a": a, "b": b, "diff": -0.205, "diff_ci_low": -0.224,
+         "diff_ci_high": -0.185, "p_adjusted": 0.0001, "significant": True}
+        for a, b in itertools.pairwise(sim)
+    ] + [
+        {"metric": "latency_s", "a": a, "b": b, "diff": -1.426, "diff_ci_low": -1.826,
+         "diff_ci_high": -1.027, "p_adjusted": 0.0001, "significant": True}
+        for a, b in zip(sim, real, strict=False)
+    ]  # fmt: skip
+    alone = render_comparison_text("second-contains", rows[:3], {}, simulated=True)
+    both = render_comparison_text(
+        "real-smol-vs-second-contains",
+        rows,
+        {},
+        simulated=True,
+        partly_simulated=["second-contains"],
+        columns=80,
+        table_columns=80,
+    )
+    assert "-0.205 [-0.224, -0.185]" in alone and "-0.205 [-0.224, -0.185]" in both
+    assert max(map(len, both.splitlines())) <= 80
+    lines = both.splitlines()
+    first = next(i for i, line in enumerate(lines) if "-1.426" in line)
+    assert lines[first].split()[:2] == ["second-contains:", "real-smol:"], lines[first]
+    assert lines[first + 1].split() == ["sim-large:8b", "smollm2-135m-instruct"]
+    banner = " ".join(both.split("Comparison:")[0].split())
+    assert "these configs" not in banner and "those of second-contains;" in banner
+    assert "the others ran on real models" in banner
