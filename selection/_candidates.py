@@ -10,7 +10,7 @@ import pandas as pd
 
 from evaluation.spec import Config
 from evaluation.spec._params import NAMES, PARAMETERS
-from selection._choice import checked_basis, held_by
+from selection._choice import checked_basis
 from selection._considered import simulated
 from selection._evidence_rule import EVIDENCE_WEIGHT
 from selection.features import add_parameter_b
@@ -131,10 +131,8 @@ def option(
             bool(row.get("latency_p95_by_tail", False)),
             float(row.get("latency_tail_ratio", np.nan)),
             bool(row.get("latency_tail_own", False)),
-            held_by(
-                bool(len(row.get("latency_pooled_with", ()))),
-                bool(row.get("latency_p95_held_other", False)),
-            ),
+            str(row.get("latency_p95_held", "") or ""),
+            not measured,
         )
     return Option(
         config_hash=str(row["config_hash"]),

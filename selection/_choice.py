@@ -60,22 +60,23 @@ def violations(
         by_median = table.get(f"{target}_by_median", pd.Series(False, index=table.index))
         ratios = table.get("latency_tail_ratio", pd.Series(np.nan, index=table.index))
         own = table.get("latency_tail_own", pd.Series(False, index=table.index))
-        twins = table.get("latency_pooled_with", pd.Series([()] * len(table), index=table.index))
-        other = table.get("latency_p95_held_other", pd.Series(False, index=table.index))
-        for item, value, tail, median, ratio, whose, pooled, lower in zip(
+        held = table.get("latency_p95_held", pd.Series("", index=table.index))
+        measured = table.get("measured", pd.Series(True, index=table.index))
+        for item, value, tail, median, ratio, whose, which, seen in zip(
             found,
             table[f"{target}_safe"].to_numpy(),
             by_tail,
             by_median,
             ratios,
             own,
-            twins,
-            other,
+            held,
+            measured,
             strict=True,
         ):
             if not value <= limit:
-                held = held_by(bool(len(pooled)), bool(lower))
-                how = checked_basis(bool(median), bool(tail), float(ratio), bool(whose), held)
+                how = checked_basis(
+                    bool(median), bool(tail), float(ratio), bool(whose), which, not seen
+                )
                 shown, bound = distinct_figures(value, limit)
                 item.append(f"{what} {shown} {unit} ({how}) > {bound} {unit}")
     if min_quality is not None:
@@ -89,23 +90,20 @@ HELD = {
     "own": "own calls' estimate, not pooled with its sampling twins (lower)",
     "pooled": "estimate pooled with its sampling twins (lower than its own calls')",
 }
-"""What a limit held a p95 to where it is not the estimate the answer shows."""
+"""Which of a config's two p95 estimates a limit holds it to, where it has sampling
+twins (the lower; the answer shows that one)."""
 
 
-def held_by(pooled_shown: bool, other: bool) -> str:
-    """:func:`checked_basis`'s ``held``: the other figure of the two the limit takes the
-    lower of (own calls' or pooled), where that one was lower."""
-    if not other:
-        return ""
-    return "own" if pooled_shown else "pooled"
-
-
-def checked_basis(by_median: bool, by_tail: bool, ratio: float, own: bool, held: str = "") -> str:
+def checked_basis(
+    by_median: bool, by_tail: bool, ratio: float, own: bool, held: str = "", predicted: bool = False
+) -> str:
     """Which figure a candidate's p95 is held to a limit by (``<target>_safe``): its
     estimate raised by its margin, or its median times a tail ratio where that is larger
-    (:func:`selection.recommender._with_tail_bounds`); ``held``: "own" where the estimate
-    shown was pooled with sampling twins and the limit holds its own calls' (lower),
-    "pooled" the other way round, "" the estimate shown."""
+    (:func:`selection.recommender._with_tail_bounds`); ``held``: for a config with
+    sampling twins, "own" where its own calls' estimate is the lower and "pooled" where
+    the one pooled with them is (the estimate shown is that one), "" for one without;
+    ``predicted``: never measured on the task type, its margin is its trees' spread (not
+    the calibrated error its interval shows)."""
     if by_median:
         return (
             f"its median with margin × {ratio:.2f}, the model's measured p95 / median on "
@@ -120,6 +118,11 @@ def checked_basis(by_median: bool, by_tail: bool, ratio: float, own: bool, held:
         )
     if held:
         return f"with margin: {SAFETY_Z:g} sd of its error above its {HELD[held]}"
+    if predicted:
+        return (
+            f"with margin: {SAFETY_Z:g} × the spread of the model's trees above its estimate, "
+            "never run on the task type"
+        )
     return f"with margin: {SAFETY_Z:g} sd of its error above its estimate"
 
 

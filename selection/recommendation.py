@@ -278,8 +278,8 @@ def _describe_choice(choice: Option) -> list[str]:
     if choice.latency_p50_s is not None and choice.latency_p95_s is not None:
         numbers.append(
             f"latency p50 {_seconds(choice.latency_p50_s.value)}, p95 "
-            f"{_seconds(choice.latency_p95_s.value)} [{_seconds(choice.latency_p95_s.low)}–"
-            f"{_seconds(choice.latency_p95_s.high)}]" + _pooled_with(choice)
+            f"{_seconds(choice.latency_p95_s.value)} {latency_interval(choice.latency_p95_s)}"
+            + _pooled_with(choice)
         )
         if choice.latency_p95_checked_s is not None:
             numbers.append(
@@ -340,6 +340,31 @@ def _describe_choice(choice: Option) -> list[str]:
             p95 = f", p95 {_seconds(choice.predicted_latency_p95_s.value)}"
         lines.append(f"  predicted by the model: quality {_points(choice.predicted_quality)}{p95}")
     return lines
+
+
+WIDE = 10.0
+"""A latency interval is shown only within this factor of its estimate either way; past
+it, the answer says it is unknown beyond. A newcomer's never-run pick printed p95 5.5 s
+[0.167–182 s]: the model's calibrated error, scaled up on held-out suites where configs
+of other models stood in for a model run on that suite alone (:func:`wide_interval`)."""
+
+
+def wide_interval(estimate: Estimate) -> bool:
+    """Whether ``estimate``'s interval passes ``WIDE`` times its value either way."""
+    return estimate.low < estimate.value / WIDE or estimate.high > estimate.value * WIDE
+
+
+def latency_interval(estimate: Estimate) -> str:
+    """ "[1.01 s–2.01 s]", or where it passes ``WIDE`` times the estimate, that it is
+    unknown beyond: "[under 0.548 s to over 54.8 s: ...]" (an end within it is shown)."""
+    low, high = _seconds(estimate.low), _seconds(estimate.high)
+    if not wide_interval(estimate):
+        return f"[{low}–{high}]"
+    if estimate.low < estimate.value / WIDE:
+        low = f"under {_seconds(estimate.value / WIDE)}"
+    if estimate.high > estimate.value * WIDE:
+        high = f"over {_seconds(estimate.value * WIDE)}"
+    return f"[{low} to {high}: unknown beyond {WIDE:g}× its estimate, the model cannot place it]"
 
 
 def _held_by_tail(option: Option) -> str:

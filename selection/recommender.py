@@ -48,6 +48,7 @@ from sqlmodel import Session
 
 from evaluation.errors import EvalError, StorageError
 from evaluation.spec import Config
+from evaluation.statistics.precision import significant
 from evaluation.suites import TASK_TYPES
 from selection._candidates import candidate_table, option, params_label, real_only
 from selection._choice import (
@@ -74,11 +75,17 @@ from selection._evidence_rule import (
     measured_over_guess,
     uninformed,
 )
+from selection._measured_latency import (
+    MEASURED_LATENCY_NOTE,
+    feasible_candidates,
+    meeting_by_measurements,
+    met_by_measurements_note,
+)
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import MAX_CACHED, SelectorModel
 from selection.prompt_fit import overflow
 from selection.quality import quality_metrics_used
-from selection.recommendation import Option, Recommendation, ToMeasure
+from selection.recommendation import WIDE, Option, Recommendation, ToMeasure, wide_interval
 from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import (
     CHECK_CONFIDENCE,
@@ -91,11 +98,6 @@ from selection.suite_mix import NO_RELATIVE, shared_case_mean, suite_mix, suites
 
 WEIGHT_KEYS = ("quality", "latency", "energy")
 MAX_VERSION = 2**53  # as the CLI's --version: past it a database's integer overflows
-MEASURED_LATENCY_NOTE = (
-    "none meets the latency limit by its own measurements either: that takes the "
-    "Harrell–Davis p95 of a config's calls (above the leaderboard's interpolated p95 on a "
-    "long tail) and its median × its model's measured p95 / median both within the limit"
-)
 MAX_ALTERNATIVES = 5
 MAX_CLOSEST = 3
 MAX_REFUSED = 3
@@ -211,10 +213,7 @@ def recommend_from_model(
     base["input_chars"] = chars
     problems, found = violations(table, model, max_latency_s, max_energy_j, min_quality)
     notes += problems
-    feasible = table[[not v for v in found]]
-    by_measurements_only = feasible.empty
-    if by_measurements_only:
-        feasible = _met_by_measurements(table, found, max_latency_s, min_quality)
+    feasible, by_measurements = feasible_candidates(table, found, max_latency_s, min_quality)
     by_hand = measured_feasible(feasible, max_latency_s, min_quality)
     if feasible.empty:
         scores = sorted(range(len(table)), key=lambda i: miss(table.iloc[i], request))
@@ -224,7 +223,7 @@ def recommend_from_model(
         message = "no configuration is estimated or measured to meet " + _limits(
             request, _met_by_some(found, request)
         )
-        if max_latency_s is not None and _meeting_by_measurements(table, max_latency_s).empty:
+        if max_latency_s is not None and meeting_by_measurements(table, max_latency_s).empty:
             notes.append(MEASURED_LATENCY_NOTE)
         return Recommendation(
             "infeasible", message=message, closest=closest, notes=tuple(notes), **base
@@ -263,8 +262,9 @@ def recommend_from_model(
             "(the spec's first metric is the selector's quality)"
         )
     row = feasible.loc[chosen]
-    if by_measurements_only and max_latency_s is not None:
-        notes.append(_met_by_measurements_note(row, len(feasible), max_latency_s))
+    if chosen in by_measurements and max_latency_s is not None:
+        any_clear = len(feasible) > len(by_measurements)
+        notes.append(met_by_measurements_note(row, len(feasible), max_latency_s, any_clear))
     choice = option(model, row, task_type)
     alternatives = tuple(
         option(model, feasible.loc[i], task_type)
@@ -287,6 +287,8 @@ def recommend_from_model(
         notes.append(cut)
     if (elsewhere := _only_elsewhere(model, choice, task_type)) is not None:
         notes.append(elsewhere)
+    if (unplaced := _unplaced_latency_note(model, row, choice)) is not None:
+        notes.append(unplaced)
     notes.append(_selection_note(row, len(table)))
     if (metric := _quality_metric_note(base["quality_metrics"], task_type)) is not None:
         notes.append(metric)
@@ -574,8 +576,15 @@ def _scored(
     held = _held_to_limits(model, table, task_type)
     if "latency_p95_safe" in held:  # the lower of its own calls' and its pooled figure
         by_other = _held_to_limits(model, other, task_type)
-        lower = by_other["latency_p95_safe"] < held["latency_p95_safe"]
-        held = held.where(~lower, by_other).assign(latency_p95_held_other=lower)
+        own_safe, pooled_safe = (by_other, held) if pool_sampling else (held, by_other)
+        own_p95, pooled_p95 = own_safe["latency_p95_safe"], pooled_safe["latency_p95_safe"]
+        own = (own_p95 <= pooled_p95) | pooled_p95.isna()  # on a tie, its own calls
+        lower = own if pool_sampling else ~own  # the other side's figure is the lower
+        held = held.where(~lower, by_other)
+        pooled = table if pool_sampling else other
+        twins = pooled["latency_pooled_with"].map(len) > 0
+        held["latency_p95_held"] = np.where(twins, np.where(own, "own", "pooled"), "")
+        table = _p95_as_held(table, other, lower)
     table = table.assign(**{column: held[column] for column in held.columns})
     table = one_per_feature_vector(table)
     corrected = False
@@ -583,6 +592,24 @@ def _scored(
         table, corrected = correct_for_selection(table, model.targets["quality"].z)
         table = _with_shared_case_error(table, model, task_type)
     return table.assign(selection_corrected=corrected)
+
+
+def _p95_as_held(table: pd.DataFrame, other: pd.DataFrame, lower: pd.Series) -> pd.DataFrame:
+    """``table`` with each ``lower`` row's p95 figures (estimate, interval, measurement,
+    weight, the twins it was pooled with) taken from ``other``: the p95 shown is the one
+    the limit holds, whatever the ranking. A newcomer's answer ranked for quality showed
+    a pooled interval reaching 8.24 s under an 8 s limit it said the config met (by its
+    own calls' 7.68 s with margin). The median stays the ranking's
+    (:func:`ranks_latency`)."""
+    columns = [c for c in other.columns if c.startswith("latency_p95")]
+    columns.append("latency_pooled_with")
+    out = table.copy()
+    rows = lower.to_numpy(dtype=bool)
+    for column in columns:
+        values = out[column].to_numpy(copy=True)
+        values[rows] = other[column].to_numpy()[rows]
+        out[column] = values
+    return out
 
 
 def _held_to_limits(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.DataFrame:
@@ -665,6 +692,37 @@ def _only_elsewhere(model: SelectorModel, choice: Option, task_type: str) -> str
         f"{choice.label} was never run on {task_type}, only on {', '.join(others)}: its "
         f"{task_type} figures are the model's prediction, learnt in part from those runs "
         "on other task types"
+    )
+
+
+def _unplaced_latency_note(model: SelectorModel, row: pd.Series, choice: Option) -> str | None:
+    """For a pick whose p95 interval passes ``WIDE`` times its estimate
+    (:func:`selection.recommendation.latency_interval` shows it as unknown beyond): the
+    interval's figures and why it is so wide. Such an interval is the model's calibrated
+    error: its trees' spread plus a floor, times the factor that fitted the errors of
+    cross-validation by suite, which a model run on one suite alone (its configs
+    predicted from other models' when that suite is held out) can make tens of times
+    the spread. A limit's margin for a config never run on the task type is its trees'
+    spread alone (the calibrated error as a margin cost 5–8 points of hits in the
+    selector benchmark: docs/selector.md), so the limit's figure says how much the trees
+    disagree on it, not how far they may all be off."""
+    estimate = choice.latency_p95_s
+    if estimate is None or not wide_interval(estimate) or "latency_p95" not in model.targets:
+        return None
+    scale = model.targets["latency_p95"].scale
+    text = (
+        f"its p95 latency is unknown beyond {WIDE:g}× its estimate: the model's 90% interval "
+        f"for it is {significant(estimate.low)}–{significant(estimate.high)} s, its trees' "
+        f"spread (plus a floor) times {scale:.3g}, the factor that fitted their errors on "
+        "suites held out in training (a model run on one suite alone is then predicted "
+        "from other models)"
+    )
+    if bool(row.get("measured", False)) or choice.latency_p95_checked_s is None:
+        return text
+    return (
+        f"{text}; the latency limit's figure, p95 {significant(choice.latency_p95_checked_s)} s, "
+        "rests on how much its trees agree, not on that interval: measure it to know its "
+        "latency"
     )
 
 
@@ -880,57 +938,6 @@ def _shared_error(
         return None
     weight = table["quality_weight"]
     return lambda a, b: float(weight[a] * weight[b]) * fit.covariance(str(a), str(b))
-
-
-def _met_by_measurements(
-    table: pd.DataFrame,
-    found: list[tuple[str, ...]],
-    max_latency_s: float | None,
-    min_quality: float | None,
-) -> pd.DataFrame:
-    """Candidates kept out only by the latency margin whose own measurements meet the
-    limits (``measured_feasible``), their measured median times the model's measured
-    tail ratio included: what a user reading the leaderboard would pick from.
-    Answering "nothing meets the limits" while measured configs do would contradict the
-    evidence; the margin still decides whenever any candidate clears it."""
-    only_latency = [
-        all(reason.startswith(LATENCY_REASON) for reason in reasons) and bool(reasons)
-        for reasons in found
-    ]
-    kept = measured_feasible(table[only_latency], None, min_quality)
-    return kept if max_latency_s is None else _meeting_by_measurements(kept, max_latency_s)
-
-
-def _meeting_by_measurements(table: pd.DataFrame, max_latency_s: float) -> pd.DataFrame:
-    """Rows whose own measurements meet the latency limit: measured p95 and measured
-    median × the model's measured tail ratio both within it."""
-    kept = measured_feasible(table, max_latency_s, None)
-    if "latency_tail_ratio" not in kept:
-        return kept
-    tail = kept["measured_latency_p50"] * kept["latency_tail_ratio"]
-    return kept[~(tail > max_latency_s)]
-
-
-def _met_by_measurements_note(row: pd.Series, meeting: int, max_latency_s: float) -> str:
-    """Says how close the pick's own measurements came to the limit: with no margin
-    left, a pick between configs that meet it so can rest on milliseconds."""
-    p95 = distinct_figures(float(row["measured_latency_p95"]), max_latency_s)[0]
-    figures = [f"p95 {p95} s"]
-    tail = float(row.get("measured_latency_p50", np.nan)) * float(
-        row.get("latency_tail_ratio", np.nan)
-    )
-    if np.isfinite(tail):
-        figures.append(
-            f"median × its model's tail ratio {distinct_figures(tail, max_latency_s)[0]} s"
-        )
-    others = meeting - 1
-    among = f"; {others} other configuration{'s' * (others != 1)} met it so too" if others else ""
-    return (
-        "no configuration is estimated to meet the latency limit with its margin; "
-        "this one meets it by its own measurements, within their noise: "
-        f"{' and '.join(figures)} over {int(row['measured_n'])} calls, against "
-        f"{max_latency_s:g} s{among}"
-    )
 
 
 def _tail_ratio(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd.DataFrame:
