@@ -49,6 +49,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -346,8 +347,25 @@ def _product(configs: int, cases: int, samples: int) -> str:
     )
 
 
-def format_plan(plan: Plan) -> str:
-    """The plan as text: one row per config, then the totals."""
+@dataclass(frozen=True)
+class PlanSubset:
+    """The part of the plan a run of a level or ``--limit`` runs: ``what`` names it
+    ("level full, first 10"), ``whole`` what the full count is ("at level full without
+    --limit")."""
+
+    what: str
+    whole: str
+    cases: int
+    generations: int
+
+
+def format_plan(
+    plan: Plan, *, default_metrics: Sequence[str] = (), subset: PlanSubset | None = None
+) -> str:
+    """The plan as text: one row per config, then the totals: of ``subset`` where the run
+    does part of the plan, the full count beside (`plan --limit 10` said "generations 72"
+    over "first 10: 10 cases, 20 generations"); the metrics named, the suite's
+    ``default_metrics`` where the spec names none."""
     spec = plan.spec
     columns = [name for name in GRID_ORDER if name in spec.grid]
     varied = [name for name, _ in spec.pipeline.grid] if spec.pipeline is not None else []
@@ -357,7 +375,7 @@ def format_plan(plan: Plan) -> str:
             str(i),
             c.hash,
             c.model,
-            *(_cell(BY_NAME[n].stored(getattr(c.params, n))) for n in columns),
+            *(_cell(getattr(c.params, n), BY_NAME[n].text) for n in columns),
             c.template.name,
             *(_cell(c.pipeline.params.get(n)) for n in varied if c.pipeline is not None),
         ]
@@ -373,18 +391,27 @@ def format_plan(plan: Plan) -> str:
         for row in [header, *rows]
     ]
     samples = plan.samples_per_case
+    cases, generations = str(plan.n_cases), str(plan.generations)
+    product = _product(len(plan.configs), plan.n_cases, samples)
+    if subset is not None:
+        cases = f"{subset.cases} of {plan.n_cases}  ({subset.what})"
+        product = _product(len(plan.configs), subset.cases, samples)
+        generations = f"{subset.generations}  ({product}; {subset.whole}: {plan.generations})"
+    else:
+        generations = f"{generations}  ({product})"
+    metrics = ", ".join(spec.metrics)
+    if not metrics:
+        metrics = f"{', '.join(default_metrics)} (the suite's defaults)"
     totals = [
         ("configs", f"{len(plan.configs)}  ({sweep_shape(spec)})"),
-        ("cases", str(plan.n_cases)),
+        ("cases", cases),
         ("samples per case", str(samples)),
-        (
-            "generations",
-            f"{plan.generations}  ({_product(len(plan.configs), plan.n_cases, samples)})",
-        ),
-        ("metrics", ", ".join(spec.metrics) or "the suite's defaults"),
+        ("generations", generations),
+        ("metrics", metrics),
     ]
     if spec.strategy.race:
-        totals.insert(4, ("strategy", _race_line(spec.strategy, plan.generations)))
+        runs = subset.generations if subset is not None else plan.generations
+        totals.insert(4, ("strategy", _race_line(spec.strategy, runs)))
     if spec.pipeline is not None:
         totals.append(("pipeline", spec.pipeline.name))
     if (base := baseline_config(spec, list(plan.configs))) is not None:
@@ -418,8 +445,10 @@ def _race_line(strategy: Strategy, generations: int) -> str:
     )
 
 
-def _cell(value: Any) -> str:
-    return "-" if value is None else str(value)
+def _cell(value: Any, text: Callable[[Any], str] = str) -> str:
+    """A plan table's cell: a setting as the config's label writes it (``text``: "0",
+    where labels say t=0), "-" where unset."""
+    return "-" if value is None else text(value)
 
 
 def _reader(spec: SweepSpec) -> FieldReader:

@@ -52,18 +52,23 @@ def _plan(
     """`plan`'s lines, once its refusals are past."""
     from evaluation.run._context_check import context_warnings
     from evaluation.run._estimate import estimate, figures_for, format_estimate
-    from evaluation.spec import format_plan, make_plan
+    from evaluation.spec import PlanSubset, format_plan, make_plan
 
-    print(redact(format_plan(make_plan(sweep.spec, len(sweep.suite.cases)))))
+    subset = None
+    if args.level != "full" or args.limit is not None:
+        whole = " ".join(
+            [*(["at level full"] if args.level != "full" else []),
+             *(["without --limit"] if args.limit is not None else [])]
+        )  # fmt: skip
+        limit = f", first {args.limit}" if args.limit is not None else ""
+        subset = PlanSubset(f"level {args.level}{limit}", whole, len(cases), len(items))
+    plan = make_plan(sweep.spec, len(sweep.suite.cases))
+    print(redact(format_plan(plan, default_metrics=sweep.suite.default_metrics, subset=subset)))
     for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
         print(f"warning: {line}")
     name = args.experiment or sweep.spec.name
     if note:
         print(f"note: {note}")
-    if args.level != "full" or args.limit is not None:
-        limit = f", first {args.limit}" if args.limit is not None else ""
-        counts = f"{counted(len(cases), 'case')}, {counted(len(items), 'generation')}"
-        print(f"level     {args.level}{limit}: {counts}")
     if args.level == "calibrated":
         _calibrated_plan(args, sweep, len(cases))
     measured, stored, dropped = _history(args.database, name, sweep)

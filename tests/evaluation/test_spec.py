@@ -605,7 +605,7 @@ def test_format_plan_lists_configs_and_totals(data: dict[str, Any]) -> None:
     for i, config in enumerate(plan.configs, start=1):
         row = next(line for line in lines if config.hash in line).split()
         assert row == [str(i), config.hash, config.model, "4096",
-                       str(config.params.temperature), "256", "default"]  # fmt: skip
+                       f"{config.params.temperature:g}", "256", "default"]  # fmt: skip
     assert "generations       56  (4 configs × 7 cases × 2 samples)" in text
     assert "configs           4  (2 models × 2 temperature)" in text
     assert "gpu-a  http://gpu-a:11434  ollama  4 slots  serves every model" in text
@@ -619,6 +619,27 @@ def test_format_plan_marks_simulated_sweeps(data: dict[str, Any]) -> None:
     text = format_plan(make_plan(parse_spec(with_(data, hosts=hosts)), n_cases=1))
     assert "SIMULATED" in text
     assert "generations       2  (2 configs × 1 case × 1 sample)" in text  # not "1 cases"
+
+
+def test_format_plan_counts_what_a_limited_run_runs_and_names_the_default_metrics(
+    data: dict[str, Any],
+) -> None:
+    """The newcomer's `plan real.yaml --limit 10` said "generations 72 (2 configs × 36
+    cases × 1 sample)" above "level full, first 10: 10 cases, 20 generations", "metrics
+    the suite's defaults" without naming them, and "temperature 0.0" where every
+    leaderboard says t=0."""
+    from evaluation.spec import PlanSubset
+
+    spec = parse_spec(with_(data, grid={"temperature": [0.0, 0.7]}))
+    subset = PlanSubset("level full, first 10", "without --limit", 10, 40)
+    text = format_plan(
+        make_plan(spec, n_cases=36), default_metrics=("exact_match", "contains"), subset=subset
+    )
+    assert "cases             10 of 36  (level full, first 10)" in text
+    assert "generations       40  (4 configs × 10 cases × 1 sample; without --limit: 144)" in text
+    assert "metrics           exact_match, contains (the suite's defaults)" in text
+    temperatures = {line.split()[3] for line in text.splitlines() if line[:1].isdigit()}
+    assert temperatures == {"0", "0.7"}
 
 
 def test_format_plan_counts_one_config_and_one_case_in_the_singular(

@@ -91,7 +91,8 @@ def test_plan_estimates_from_an_earlier_run_and_probes_what_is_new(
     # ~50 ms a generation, 144 on 2 slots: a few seconds, whatever the machine's load.
     assert "≈ " in duration and " s for " in duration
 
-    assert "level     smoke: 3 cases, 12 generations" in smoke
+    assert "cases             3 of 36  (level smoke)" in smoke
+    assert "generations       12  (4 configs × 3 cases × 1 sample; at level full: 144)" in smoke
     assert "llama3.2:3b  gpu-a  3 × " in smoke  # each config's share of the level
     assert "llama3.2:3b  gpu-a  36 × " not in smoke
 
