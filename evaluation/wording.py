@@ -13,6 +13,11 @@ NOT_A_SAMPLE = "not a sample: the interval is a random subset's, no full-suite i
 ``evaluation.itembank``): its interval, a random subset's, does not cover the suite."""
 
 
+ESTIMATED_FROM = "estimated from"
+"""How a full-suite score an item bank estimated reads (``evaluation.itembank``): a
+heading says "Full-suite" only over such rows, not over subset means alone."""
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` and the noun, singular for exactly one ("1 sample", "0 samples", "3 configs")."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"

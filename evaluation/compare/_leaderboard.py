@@ -121,8 +121,7 @@ class Leaderboard:
     def labels(self) -> dict[str, str]:
         """Config hash -> its label as every output shows it: what varies between this
         experiment's configs (``evaluation.labels``)."""
-        short = distinguishing_labels([r["label"] for r in self.rows])
-        return {r["config"]: short[r["label"]] for r in self.rows}
+        return _shown_labels(self.rows)
 
     @property
     def shared(self) -> str:
@@ -292,7 +291,7 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
         notes,
         pipelines,
         coverage,
-        groups_note(shown),
+        groups_note(shown, _shown_labels(rows)),
         dropped_configs(session, row.id),
     )
 
@@ -304,24 +303,32 @@ _CLUSTERED = re.compile(r"clustered \((\d+) groups\)")
 ONE_GROUP = "all cases share one group"
 
 
-def groups_note(aggregates: Iterable[Mapping[str, Any]]) -> str:
+def groups_note(
+    aggregates: Iterable[Mapping[str, Any]], labels: Mapping[str, str] | None = None
+) -> str:
     """One line for the board where its intervals rest on few case groups (a newcomer's
     `--limit 5` took 4 cases of one passage and 1 of another: `0.80 [0.02, 1.00]`, and
     only the export's notes said why), or on one group, whose cases the intervals treat
     as independent; "" otherwise. Read from the stored aggregates' methods and notes
-    (``mean_interval``'s)."""
-    counts = sorted(
-        int(found.group(1))
+    (``mean_interval``'s). Where only some configs' rest on few groups (an interrupted
+    run: one config's 16 cases from 4 groups, another's 33 from 9), it names them by
+    ``labels`` (config hash -> shown label)."""
+    aggregates = list(aggregates)
+    clustered = [
+        (int(found.group(1)), a.get("config_hash"))
         for a in aggregates
         if (found := _CLUSTERED.search(str(a.get("method") or "")))
-    )
+    ]
+    counts = sorted(count for count, _ in clustered)
     if counts and counts[0] < FEW_GROUPS:
         few = [c for c in counts if c < FEW_GROUPS]
         groups = f"{few[0]}" if few[0] == few[-1] else f"{few[0]} to {few[-1]}"
         df = f"{few[0] - 1}" if few[0] == few[-1] else f"{few[0] - 1} to {few[-1] - 1}"
+        whose = _few_groups_configs(aggregates, clustered, labels or {})
         return (
-            f"Intervals rest on only {groups} case groups (clustered by group: t on {df} df), "
-            "so they are wide however many cases ran; cases from more groups narrow them."
+            f"Intervals{whose} rest on only {groups} case groups (clustered by group: t on "
+            f"{df} df), so they are wide however many cases ran; cases from more groups "
+            "narrow them."
         )
     if any(ONE_GROUP in str(a.get("note") or "") for a in aggregates):
         return (
@@ -329,6 +336,26 @@ def groups_note(aggregates: Iterable[Mapping[str, Any]]) -> str:
             "independent, so they are narrower than cases of one group warrant."
         )
     return ""
+
+
+def _shown_labels(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Config hash -> its label as every output shows it (``Leaderboard.labels``)."""
+    short = distinguishing_labels([r["label"] for r in rows])
+    return {r["config"]: short[r["label"]] for r in rows}
+
+
+def _few_groups_configs(
+    aggregates: Sequence[Mapping[str, Any]],
+    clustered: Sequence[tuple[int, Any]],
+    labels: Mapping[str, str],
+) -> str:
+    """The words " of t=0.7 n=32" where some configs' intervals rest on few groups and others'
+    not, named by ``labels``; "" where every config's do (or none is named)."""
+    few = {config for count, config in clustered if count < FEW_GROUPS}
+    every = {a.get("config_hash") for a in aggregates}
+    if not few <= labels.keys() or few == every:
+        return ""
+    return " of " + ", ".join(labels[config] for config in labels if config in few)
 
 
 def _number(value: object) -> float | None:

@@ -37,7 +37,7 @@ from evaluation.storage.models import (
     Score,
     SuiteRow,
 )
-from evaluation.wording import NOT_A_SAMPLE
+from evaluation.wording import ESTIMATED_FROM, NOT_A_SAMPLE
 
 if TYPE_CHECKING:  # numpy, and the fit and the estimates (scipy): imported where they are
     # used, so that `show` and the view, which ask whether an experiment needs them, do not
@@ -524,6 +524,8 @@ def shown_estimates_text(
     first_cases = all(NOT_A_SAMPLE in shown for _, shown, _ in rows)
     if first_cases:  # no estimate of the full suite
         heading = f"{metric} on the cases run (95% intervals as for a random subset):"
+    elif not any(ESTIMATED_FROM in shown for _, shown, _ in rows):  # subset means
+        heading = f"{metric} on each config's cases run (95% intervals; no item bank estimate):"
     numbers, said = zip(*(_interval_and_rest(shown) for _, shown, _ in rows), strict=True)
     once = len(rows) > 1 and len(set(said)) == 1 and said[0]
     lines = textwrap.wrap(heading, width, subsequent_indent="  ")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evaluation.statistics.student_t import t_quantile
-from evaluation.wording import NOT_A_SAMPLE
+from evaluation.wording import ESTIMATED_FROM, NOT_A_SAMPLE
 
 if TYPE_CHECKING:  # the fit loads scipy; a subset's plain mean (`show`) needs none of it
     from evaluation.itembank._fit import ItemFit
@@ -67,7 +67,7 @@ class Estimate:
             if self.untrusted:
                 version = f"{version or 'item bank'}; {UNTRUSTED}"
             version = f" ({version})" if version else ""
-            return f"{shown} estimated from {self.cases_run} of {self.cases_total} cases{version}"
+            return f"{shown} {ESTIMATED_FROM} {self.cases_run} of {self.cases_total} cases{version}"
         if self.first_cases:
             return (
                 f"{shown} mean of the suite's first {self.cases_run} of {self.cases_total} "

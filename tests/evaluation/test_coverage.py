@@ -41,3 +41,25 @@ def test_one_count_where_every_config_ran_the_same_cases():
     assert Coverage(8, 8, 36).words() == "subset: 8 of 36 cases"
     assert Coverage(36, 36, 36).words() == ""  # the whole suite: nothing to say
     assert Coverage(6, 36, 36).words() == "subset: 6 to 36 of 36 cases per config"
+
+
+def test_failed_generations_are_no_case_the_means_rest_on(tmp_path):
+    """A run whose server died mid-run stored the cases it never answered as failed
+    generations: counted, the title read "Leaderboard: real-smol" (36 of 36) over
+    entries that said "subset mean from 33 of 36 cases"."""
+    from sqlalchemy import update
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    a, _ = (c.hash for c in db.configs)
+    with Session(db.engine) as session:
+        uids = select(CaseRow.uid).where(CaseRow.case_id.in_(["c07", "c08", "c09"]))
+        session.exec(
+            update(Generation)
+            .where(Generation.config_hash == a, Generation.case_uid.in_(uids))
+            .values(status="failed", output=None, error="never answered")
+        )
+        session.commit()
+        coverage = experiment_coverage(session, session.get(Experiment, db.experiment_id))
+        title = load_leaderboard(session, db.experiment).title
+    assert coverage == Coverage(fewest=7, most=10, total=10)
+    assert title == f"Leaderboard: {db.experiment} (subset: 7 to 10 of 10 cases per config)"

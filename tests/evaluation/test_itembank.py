@@ -278,6 +278,20 @@ def test_a_subset_mean_of_few_groups_is_clustered_as_the_leaderboard() -> None:
     assert max(map(len, text.splitlines())) <= 100
 
 
+def test_subset_means_alone_are_not_headed_full_suite() -> None:
+    """The newcomer's interrupted run (no item bank): "Full-suite contains (95%
+    intervals):" over "subset mean from 33 of 36 cases" and "from 16 of 36 cases"; a
+    heading says "Full-suite" only over rows an item bank estimated."""
+    values = [1.0, 0.0, 1.0] * 11
+    rows = [ConfigEstimate("t=0", subset_mean(values, 36)),
+            ConfigEstimate("t=0.7", subset_mean(values[:16], 36))]  # fmt: skip
+    text = estimates_text("contains", rows)
+    assert text.splitlines()[0] == (
+        "contains on each config's cases run (95% intervals; no item bank estimate):"
+    )
+    assert "subset mean from 33 of 36 cases" in text and "Full-suite" not in text
+
+
 def test_the_bank_leaves_out_the_nights_the_watch_alarmed_on_and_runs_not_completed():
     """A newcomer's bank pooled every stored score of a config, the two nights its host
     was degraded (the series watch alarmed on both) included: "measured 0.337" where

@@ -285,6 +285,19 @@ def test_intervals_on_few_case_groups_say_so_under_the_board():
     assert groups_note([many]) == "" and groups_note([]) == ""
 
 
+def test_the_few_groups_line_names_the_configs_it_is_about_where_others_have_more_groups():
+    """An interrupted run: t=0.7's 16 cases came from 4 groups, t=0's 33 from 9, and the
+    board said "Intervals rest on only 4 case groups" as if of every config."""
+    from evaluation.compare._leaderboard import groups_note
+
+    short = _aggregate([1, 0] * 8, [f"g{i % 4}" for i in range(16)]) | {"config_hash": "b"}
+    long = _aggregate([1, 0, 1] * 11, [f"g{i % 9}" for i in range(33)]) | {"config_hash": "a"}
+    note = groups_note([long, short], {"a": "t=0 n=32", "b": "t=0.7 n=32"})
+    assert note.startswith("Intervals of t=0.7 n=32 rest on only 4 case groups"), note
+    both = groups_note([short, short | {"config_hash": "a"}], {"a": "t=0", "b": "t=0.7"})
+    assert both.startswith("Intervals rest on only 4 case groups")  # every config's
+
+
 def test_the_few_groups_line_reaches_show_the_report_and_the_view(database_url):
     """From a stored run of 5 cases in 2 groups (the newcomer's `--limit 5`): the stored
     aggregates' methods give the line, and every leaderboard shows it."""
