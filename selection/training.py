@@ -184,13 +184,12 @@ def _fit_target(
 ) -> tuple[TargetModel, dict[str, Any], np.ndarray]:
     """Cross-validated predictions, the calibrated final ensemble, and its errors."""
     members = fit_members(x, y, weight, encoder, hp, name)
-    mean, spread = np.full(len(y), np.nan), np.full(len(y), np.nan)
     fold_of = np.zeros(len(y), dtype=int)
     n_groups = len(np.unique(groups))
     if n_groups >= 2:
-        for k, (train, test) in enumerate(grouped_folds(groups, strata, hp.n_splits)):
-            fold = fit_members(x[train], y[train], weight[train], encoder, hp, name)
-            mean[test], spread[test] = TargetModel(name, fold, 1, 0).predict_raw(x[test])
+        folds = grouped_folds(groups, strata, hp.n_splits)
+        mean, spread = out_of_fold(x, y, weight, encoder, hp, name, folds)
+        for k, (_, test) in enumerate(folds):
             fold_of[test] = k
     else:  # in-sample: optimistic, and said so in the notes
         mean, spread = TargetModel(name, members, 1, 0).predict_raw(x)
@@ -267,6 +266,30 @@ def grouped_folds(
     if np.bincount(codes).min() >= n_splits:
         return list(StratifiedGroupKFold(n_splits=n_splits).split(groups, codes, groups))
     return list(GroupKFold(n_splits=n_splits).split(groups, codes, groups))
+
+
+def out_of_fold(
+    x: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray,
+    encoder: FeatureEncoder,
+    hp: Hyperparameters,
+    name: str,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    learned: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's prediction (ensemble mean and spread, fitting scale) by an ensemble fit
+    on the other folds' rows, of those only the ``learned`` ones where given (a stored
+    version's (config, suite) pairs, refit to be compared with a new version on the same
+    folds); NaN where that leaves a fold nothing to fit on."""
+    mean, spread = np.full(len(y), np.nan), np.full(len(y), np.nan)
+    for train, test in folds:
+        fit_on = train if learned is None else train[learned[train]]
+        if len(fit_on) == 0:
+            continue
+        fold = fit_members(x[fit_on], y[fit_on], weight[fit_on], encoder, hp, name)
+        mean[test], spread[test] = TargetModel(name, fold, 1, 0).predict_raw(x[test])
+    return mean, spread
 
 
 def fit_ensemble(

@@ -7,17 +7,20 @@ them (so both predict data they never saw). The new version counts as worse on a
 when its per-row errors exceed the current version's by more than the margin
 (``tolerance`` of the current error plus a small absolute slack) with evidence: the
 one-sided 95% lower bound of the paired mean difference (``scipy.stats.ttest_rel``) lies
-above the margin. When there are no such rows (same data, or only more samples of the
-same pairs), or when the current version's model cannot be loaded any more, the
-cross-validated errors recorded for both versions are compared against the margin, if
-both were cross-validated alike (both holding out suites, or both configs); if not, the
-errors are not comparable and the new version is promoted, saying so (holding out whole
-suites gives errors far above holding out configs: a second suite never got promoted).
+above the margin. With fewer such rows (same data, or only more samples of the
+same pairs), both versions are measured on the same data, the new version's: its
+cross-validation folds, the current version's settings refit on each fold's other rows
+among the (config, suite) aggregates it learned from (:func:`_compare_on_folds`), the
+difference of the two errors against the margin. Each version's own recorded errors are
+never compared: measured on different data they could hold a version learned from three
+configs that all scored 0.500 (MAE 0.00) against every later one. Where the current
+version's model cannot be loaded, or it learned from none of the rows outside each fold,
+the new version is promoted, saying it was not comparable.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +39,8 @@ from selection.training import (
     Hyperparameters,
     TrainingResult,
     fit_ensemble,
+    grouped_folds,
+    out_of_fold,
     train_selector,
     training_rows,
 )
@@ -184,21 +189,22 @@ def decide_promotion(
         keys = rows["config_hash"] + "|" + rows["suite"]
         unseen = ~keys.isin(incumbent_model.trained_keys)
     enough = unseen.sum() >= MIN_COMPARISON_ROWS and (~unseen).sum() >= MIN_COMPARISON_ROWS
-    if incumbent_model is not None and enough:
+    how = ""
+    if incumbent_model is None:
+        why = "its stored model cannot be loaded, so what it learned from is not known"
+        return _not_comparable(result, incumbent, why)
+    if enough:
         basis = "unseen rows"
         comparison = _compare_on_rows(result, incumbent_model, rows[~unseen], rows[unseen])
-    elif incumbent.grouping != result.grouping:
-        return _not_comparable(result, incumbent, int(unseen.sum()))
     else:
         basis = "cross-validation"
-        comparison = {
-            name: {
-                "candidate": result.metrics[name][metric],
-                "incumbent": incumbent.metrics[name][metric],
-            }
-            for name, metric in COMPARED.items()
-            if metric in result.metrics.get(name, {}) and metric in incumbent.metrics.get(name, {})
-        }
+        comparison, how = _compare_on_folds(result, incumbent, incumbent_model)
+        if not comparison and set(COMPARED) & set(result.model.targets):
+            why = (
+                f"in each fold of this version's cross-validation, version {incumbent.id} "
+                "learned from none of the other folds' (config, suite) aggregates"
+            )
+            return _not_comparable(result, incumbent, why)
     worse = []
     for name, errors in comparison.items():
         margin = errors["incumbent"] * tolerance + SLACK[name]
@@ -215,7 +221,8 @@ def decide_promotion(
         f"both fit on the {int((~unseen).sum())} it saw, so that only the training "
         "differs (unchanged training gives the same errors)"
         if basis == "unseen rows"
-        else f"in cross-validation ({_unseen_count(unseen, incumbent.id)})"
+        else f"in cross-validation on this version's data ({_unseen_count(unseen, incumbent.id)}), "
+        f"{how}"
     )
     if not comparison:
         worse.append("no comparable error: the new version lacks quality or latency models")
@@ -238,6 +245,103 @@ def decide_promotion(
         comparison=comparison,
         n_comparison_rows=int(unseen.sum()) if basis == "unseen rows" else 0,
     )
+
+
+def _compare_on_folds(
+    result: TrainingResult, incumbent: SelectorVersion, incumbent_model: SelectorModel
+) -> tuple[dict[str, dict[str, float]], str]:
+    """Both versions' cross-validated errors on the new version's aggregates, with the
+    same folds: the new one's out-of-fold predictions, and the current one's way of
+    training (its settings, fit only on the (config, suite) aggregates it learned from)
+    refit on each fold's other rows. Each version's own recorded errors were measured
+    on its own data: a version that learned from 3 configs all scoring 0.500 had a
+    quality MAE of 0.00, which no version with more data could ever meet (a newcomer's
+    v5, with 26 more cases of each config, was "worse in cross-validation: 2.92 > 0.00"
+    forever), and toggling --include-simulated compared one pair of versions with other
+    figures in each direction. Also the text saying how they were compared."""
+    from selection.training import target_arrays
+
+    rows = result.rows
+    keys = rows["config_hash"] + "|" + rows["suite"]
+    learned = keys.isin(incumbent_model.trained_keys).to_numpy()
+    settings = _settings(incumbent)
+    alike = bool(learned.all()) and settings == result.hyperparameters
+    groups = rows["suite" if result.grouping == "suite" else "config_hash"].to_numpy()
+    strata = rows["task_type"].to_numpy()
+    encoder = result.model.encoder
+    x = encoder.transform(rows)
+    comparison: dict[str, dict[str, float]] = {}
+    left_out = 0
+    for name in COMPARED:
+        if name not in result.model.targets:
+            continue
+        y, weight, _ = target_arrays(rows, name)
+        use = np.isfinite(y)
+        folds = _folds(groups[use], strata[use], result.hyperparameters.n_splits)
+        data = (x[use], y[use], weight[use], encoder)
+        if f"oof_{name}" in rows:  # freshly trained: its own cross-validation, these folds
+            new = rows[f"oof_{name}"].to_numpy(dtype=float)[use]
+        else:
+            new = out_of_fold(*data, result.hyperparameters, name, folds)[0]
+        old = new if alike else out_of_fold(*data, settings, name, folds, learned[use])[0]
+        both = np.isfinite(new) & np.isfinite(old)
+        left_out = max(left_out, int((~both).sum()))
+        if both.any():
+            truth, w = y[use][both], weight[use][both]
+            comparison[name] = {
+                "candidate": _weighted_error(name, new[both], truth, w),
+                "incumbent": _weighted_error(name, old[both], truth, w),
+            }
+    held_out = {"suite": "suites", "config": "configs"}.get(result.grouping, result.grouping)
+    how = (
+        f"version {incumbent.id} cross-validated on the same folds (held-out {held_out}), "
+        "fit only on the aggregates it learned from"
+    )
+    if alike:
+        how += (
+            ": it learned from every one, with the same settings, so the two err alike and "
+            "only this version's newer generations set them apart"
+        )
+    if left_out:
+        how += (
+            f"; {left_out} aggregate{'s' * (left_out != 1)} left out: in "
+            f"{'its' if left_out == 1 else 'their'} fold version {incumbent.id} learned "
+            "from none of the others"
+        )
+    elsewhere = len(incumbent_model.trained_keys - set(keys))
+    if elsewhere:
+        how += f"; the {elsewhere} it learned from that this data lacks do not count"
+    return comparison, how
+
+
+def _folds(
+    groups: np.ndarray, strata: np.ndarray, n_splits: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds training cross-validated with (:func:`selection.training._fit_target`):
+    grouped, or with a single group every row on both sides (in-sample)."""
+    if len(np.unique(groups)) >= 2:
+        return grouped_folds(groups, strata, n_splits)
+    everything = np.arange(len(groups))
+    return [(everything, everything)]
+
+
+def _weighted_error(
+    name: str, predicted: np.ndarray, truth: np.ndarray, weight: np.ndarray
+) -> float:
+    """A target's error as training records it: quality's MAE (predictions clipped to
+    [0, 1]), a positive target's mean relative error, weighted as the rows are."""
+    if name in LOG_TARGETS:
+        truth, predicted = np.exp(truth), np.exp(predicted)
+    else:
+        predicted = np.clip(predicted, 0, 1)
+    return float(np.average(_errors(COMPARED[name], predicted, truth), weights=weight))
+
+
+def _settings(version: SelectorVersion) -> Hyperparameters:
+    """The training settings ``version`` stored (settings added since: the defaults)."""
+    known = {f.name for f in fields(Hyperparameters)}
+    stored = version.hyperparameters or {}
+    return Hyperparameters(**{k: v for k, v in stored.items() if k in known})
 
 
 def _unseen_count(unseen: pd.Series, incumbent_id: int | None) -> str:
@@ -359,13 +463,22 @@ def _kept(incumbent: SelectorVersion, reason: str, n_outcomes: int) -> RetrainOu
     )
 
 
+OWN_ERRORS_RULE = "worse in cross-validation ("
+"""How a version's reason began when it was not promoted on the two versions' own
+cross-validated errors, each measured on its own data (until 2026-11-27): such a version
+is compared again, on the same data (:func:`_compare_on_folds`)."""
+
+
 def _compared_with(version: SelectorVersion, incumbent: SelectorVersion) -> bool:
     """Whether ``version`` was compared with ``incumbent`` when it was stored and not
-    promoted: ``incumbent`` was current then, and nothing has been promoted since."""
+    promoted: ``incumbent`` was current then, nothing has been promoted since, and the
+    comparison was not on each version's own errors (:data:`OWN_ERRORS_RULE`: a
+    newcomer's version 5 stayed unpromoted against version 3's 0.00 of 3 flat configs)."""
     return (
         not version.promoted
         and incumbent.promoted_at is not None
         and version.created_at >= incumbent.promoted_at
+        and OWN_ERRORS_RULE not in (version.promotion_reason or "")
     )
 
 
@@ -532,21 +645,13 @@ def _difference_low(new: np.ndarray, old: np.ndarray) -> float:
 
 
 def _not_comparable(
-    result: TrainingResult, incumbent: SelectorVersion, n_unseen: int
+    result: TrainingResult, incumbent: SelectorVersion, why: str
 ) -> PromotionDecision:
-    """Promoted without a comparison: too few rows the current version never saw, and
-    cross-validation errors measured another way. Holding out whole suites (two suites or
-    more) predicts each suite from the others, its errors far above those of holding out
-    configs of one suite (the demo's qa-short predicted from a pipeline suite alone:
-    p95 latency 350 times too long): compared, a second suite never got promoted."""
-    held_out = {"suite": "suites", "config": "configs"}
+    """Promoted without a comparison: the current version cannot be measured on this
+    version's data (``why``)."""
     reason = (
-        f"promoted: not comparable with version {incumbent.id}: it never saw only "
-        f"{n_unseen} of these (config, suite) aggregates ({MIN_COMPARISON_ROWS} needed to "
-        "compare on them), and the two versions' cross-validation errors were measured "
-        f"differently (this one held out {held_out.get(result.grouping, result.grouping)}, "
-        f"version {incumbent.id} {held_out.get(incumbent.grouping, incumbent.grouping)}); "
-        f"this one learned from {result.n_rows} aggregates, version {incumbent.id} from "
+        f"promoted: not comparable with version {incumbent.id}: {why}; this one learned "
+        f"from {result.n_rows} (config, suite) aggregates, version {incumbent.id} from "
         f"{incumbent.n_rows}"
     )
     return PromotionDecision(

@@ -223,14 +223,89 @@ def test_persistence_round_trip_predicts_the_same(engine, frame, trained):
     )
 
 
-def test_an_unloadable_current_version_is_compared_on_its_recorded_errors(engine, frame):
+def test_an_unloadable_current_version_is_not_comparable_and_replaced(engine, frame):
+    """Its recorded errors were measured on its own data, not comparable; unloadable, it
+    cannot answer either."""
     first = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
     with Session(engine) as session:
         session.get(SelectorBlob, first.version_id).data = b"not a joblib file"
         session.commit()
     versions._CACHE.clear()
     second = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
-    assert second.decision.promoted and second.decision.basis == "cross-validation"
+    assert second.decision.promoted and second.decision.basis == "not comparable"
+    assert "its stored model cannot be loaded" in second.decision.reason
+
+
+def _flat(frame: pd.DataFrame) -> pd.DataFrame:
+    """Three configs on one suite, every generation scoring 0.500."""
+    three = frame["config_hash"].isin(frame["config_hash"].unique()[:3])
+    return validate_training_frame(frame[three].assign(quality=0.5))
+
+
+def test_a_version_that_learned_flat_scores_is_no_bar_for_more_data(engine):
+    """A newcomer's version 3 learned from 3 configs all scoring 0.500: its quality MAE
+    in cross-validation was exactly 0.00, and every later version (26 more cases of each
+    config) was "not promoted: worse in cross-validation: quality MAE 2.92 points > 0.00
+    of version 3", forever. Both are now measured on the new data with the same folds."""
+    one = {"qa-a": "qa"}
+    first = train_and_maybe_promote(
+        engine, _flat(synthetic_frame(cases=2, suites=one)), hyperparameters=USELESS
+    )
+    assert first.result.metrics["quality"]["mae"] == 0.0
+    more = synthetic_frame(cases=6, suites=one)
+    more = validate_training_frame(more[more["config_hash"].isin(first.result.rows["config_hash"])])
+    second = train_and_maybe_promote(engine, more, hyperparameters=USELESS)
+    decision = second.decision
+    assert second.result.metrics["quality"]["mae"] > 0.01
+    assert decision.promoted and decision.basis == "cross-validation"
+    quality = decision.comparison["quality"]
+    assert (
+        quality["candidate"]
+        == quality["incumbent"]
+        == pytest.approx(second.result.metrics["quality"]["mae"])
+    )
+    assert "in cross-validation on this version's data (no data version 1 had not seen), " in (
+        decision.reason
+    )
+    assert "it learned from every one, with the same settings, so the two err alike" in (
+        decision.reason
+    )
+    # a database where the old rule left it unpromoted: the next retrain compares again
+    with Session(engine) as session:
+        stored = session.get(SelectorVersion, second.version_id)
+        stored.promoted, stored.promoted_at = False, None
+        stored.promotion_reason = (
+            "not promoted: worse in cross-validation (no data version 1 had not seen): "
+            "quality MAE 2.92 points > quality MAE 0.00 points of version 1"
+        )
+        session.commit()
+        assert current_version(session).id == first.version_id
+    again = train_and_maybe_promote(engine, more, hyperparameters=USELESS)
+    assert again.result is None and again.decision.promoted
+    assert again.version_id == second.version_id
+    with Session(engine) as session:
+        assert current_version(session).id == second.version_id
+        assert len(list_versions(session)) == 2
+
+
+def test_the_same_two_versions_compare_alike_whichever_is_current(engine):
+    """Toggling --include-simulated compared one pair of versions as 'quality MAE 15.1 ->
+    15.1' one way and '8.6 -> 0.0' the other (each version's own errors, on its own data),
+    each 'not worse' than the other. Now on the same data both err the same."""
+    real = validate_training_frame(
+        synthetic_frame(cases=2, suites={"qa-a": "qa", "sum-a": "summarization"})
+    )
+    everything = validate_training_frame(synthetic_frame(cases=2))
+    first = train_and_maybe_promote(engine, everything, hyperparameters=USELESS)
+    with Session(engine) as session:
+        current = session.get(SelectorVersion, first.version_id)
+        decision = versions.decide_promotion(
+            train_selector(real, USELESS), current, first.result.model
+        )
+    assert decision.promoted and decision.basis == "cross-validation"
+    for errors in decision.comparison.values():
+        assert errors["candidate"] == errors["incumbent"]
+    assert "the 32 it learned from that this data lacks do not count" in decision.reason
 
 
 def test_a_feature_the_old_versions_rows_never_had_does_not_break_the_comparison(engine):
@@ -273,9 +348,15 @@ def test_a_second_suite_is_promoted_though_holding_out_suites_errs_more(engine):
         > 10 * first.result.metrics["latency_p95"]["relative_error"]
     )  # as the newcomer saw
     decision = second.decision
-    assert decision.promoted and decision.basis == "not comparable"
-    assert "measured differently (this one held out suites, version 1 configs)" in decision.reason
-    assert "never saw only 2 of these (config, suite) aggregates" in decision.reason
+    assert decision.promoted and decision.basis == "cross-validation"
+    assert "(only 2 (config, suite) aggregates version 1 had not seen: 3 needed" in (
+        decision.reason
+    )
+    # holding out qa-a leaves version 1 nothing it learned from: those rows do not count
+    assert "version 1 cross-validated on the same folds (held-out suites)" in decision.reason
+    assert "; 16 aggregates left out: in their fold version 1 learned from none" in (
+        decision.reason
+    )
 
 
 def test_the_reason_names_the_error_it_gives():
