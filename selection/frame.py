@@ -73,6 +73,11 @@ class NotEnoughTrainingData(TrainingDataError):
         "settings in its grid"
     )
 
+    SIMULATED_LEFT_OUT = (
+        "simulated results are stored and left out: `evalflow retrain --include-simulated` "
+        "learns from them too"
+    )
+
     @classmethod
     def nothing_stored(cls, include_simulated: bool) -> NotEnoughTrainingData:
         """No stored generation to train on (simulated ones left out unless

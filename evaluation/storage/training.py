@@ -45,16 +45,16 @@ _GENERATIONS = text(
     ORDER BY g.id
     """
 )
-_ANY_GENERATION = text(
-    """
-    SELECT 1 FROM generations g
+_TRAINING_ROWS = """
+    FROM generations g
     JOIN experiments e ON e.id = g.experiment_id
     JOIN configs c ON c.hash = g.config_hash
     JOIN cases cs ON cs.uid = g.case_uid
-    WHERE :simulated OR NOT (g.simulated OR e.simulated)
-    LIMIT 1
-    """
+"""
+_ANY_GENERATION = text(
+    f"SELECT 1 {_TRAINING_ROWS} WHERE :simulated OR NOT (g.simulated OR e.simulated) LIMIT 1"
 )
+_ANY_SIMULATED = text(f"SELECT 1 {_TRAINING_ROWS} WHERE g.simulated OR e.simulated LIMIT 1")
 _TASK_GENERATIONS = text(
     """
     SELECT (g.simulated OR e.simulated) AS simulated, COUNT(*) AS n
@@ -106,6 +106,13 @@ def has_training_rows(session: Session, *, include_simulated: bool = False) -> b
     refuses an empty or simulated-only database before it starts Prefect and a flow."""
     found = session.connection().execute(_ANY_GENERATION, {"simulated": include_simulated})
     return found.first() is not None
+
+
+def has_simulated_rows(session: Session) -> bool:
+    """Whether a SIMULATED generation is stored that ``training_frame`` would have with
+    ``include_simulated``: `retrain` without it says so when it has too little to learn
+    from."""
+    return session.connection().execute(_ANY_SIMULATED).first() is not None
 
 
 def task_generations(session: Session, task_type: str) -> tuple[int, int]:

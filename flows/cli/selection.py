@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,8 @@ from flows.cli import options
 from flows.cli._width import fitted
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from selection.recommendation import Recommendation
 
 
@@ -85,6 +88,7 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> int
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
+    from evaluation.storage.training import has_simulated_rows
     from selection.frame import NotEnoughTrainingData
 
     if not _anything_to_train_on(args):  # said before Prefect starts (a minute under load)
@@ -104,7 +108,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                 database=args.database, include_simulated=args.include_simulated
             )
     except NotEnoughTrainingData as exc:  # not bad input: exit 1 (README), with what to run
-        print(f"error: {exc}", file=sys.stderr)
+        left_out = not args.include_simulated and _stored(args, has_simulated_rows)
+        hint = f"; {NotEnoughTrainingData.SIMULATED_LEFT_OUT}" if left_out else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return 1
     reason = summary["reason"]
     if not summary.get("stored", True):  # a stored version learned from this data
@@ -126,6 +132,19 @@ def _anything_to_train_on(args: argparse.Namespace) -> bool:
     """Whether the results database holds a generation `retrain` may learn from: one
     query (no database yet: none), so an empty or simulated-only database is refused at
     once instead of after Prefect's start and a flow."""
+    from evaluation.storage.training import has_training_rows
+
+    def found(session: Session) -> bool:
+        return has_training_rows(session, include_simulated=args.include_simulated)
+
+    return _stored(args, found, unknown=True)
+
+
+def _stored(
+    args: argparse.Namespace, query: Callable[[Session], bool], *, unknown: bool = False
+) -> bool:
+    """``query`` on the results database (one query; no database yet: False);
+    ``unknown`` where its tables are not evalflow's (yet)."""
     from evaluation.settings import database_url, no_database_yet
 
     url = database_url(args.database)
@@ -133,14 +152,13 @@ def _anything_to_train_on(args: argparse.Namespace) -> bool:
         return False
     from evaluation.errors import StorageError
     from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.training import has_training_rows
 
     engine = make_engine(url, create=False)
     try:
         with session_scope(engine) as session:
-            return has_training_rows(session, include_simulated=args.include_simulated)
+            return query(session)
     except StorageError:  # not evalflow's tables (yet): the flow says what is wrong
-        return True
+        return unknown
     finally:
         engine.dispose()
 

@@ -67,3 +67,35 @@ def test_the_cli_says_a_stored_version_is_current_again(monkeypatch, capsys):
     summary.update(promoted=False, version_id=2)
     assert main(["retrain"]) == 0
     assert capsys.readouterr().out.startswith("selector v2 kept: version 1 learned")
+
+
+def test_too_little_real_data_names_the_simulated_results_left_out(
+    database_url, monkeypatch, capsys
+):
+    """A newcomer with 2 real (config, suite) pairs and the simulated demo stored read
+    "need ... at least 3 (config, suite) pairs; have 2; run more configs ...", no word of
+    --include-simulated."""
+    from selection.frame import NotEnoughTrainingData
+
+    with session_scope(make_engine(database_url)) as session:
+        real = {c: {"exact_match": [1.0, 0.0]} for c in CONFIGS[:2]}
+        add_experiment(session, "real", make_suite(2, name="toy-a"), real)
+    too_few = NotEnoughTrainingData("need successful generations for at least 3; have 2")
+
+    def refuse(**kwargs):
+        raise too_few
+
+    monkeypatch.setattr("flows.retrain_selector.retrain_selector", refuse)
+    monkeypatch.setattr("flows.run_control.prefect_api", contextlib.nullcontext)
+    assert main(["--database", database_url, "retrain"]) == 1
+    assert capsys.readouterr().err == f"error: {too_few}\n"  # nothing simulated stored
+    with session_scope(make_engine(database_url)) as session:
+        demo = {c: {"exact_match": [1.0, 0.0]} for c in CONFIGS}
+        add_experiment(session, "demo", make_suite(2, name="toy-b"), demo, simulated=True)
+    assert main(["--database", database_url, "retrain"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {too_few}; simulated results are stored and left out: "
+        "`evalflow retrain --include-simulated` learns from them too\n"
+    )
+    assert main(["--database", database_url, "retrain", "--include-simulated"]) == 1
+    assert capsys.readouterr().err == f"error: {too_few}\n"
