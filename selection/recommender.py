@@ -290,7 +290,8 @@ def recommend_from_model(
     if (unplaced := _unplaced_latency_note(model, row, choice)) is not None:
         notes.append(unplaced)
     notes.append(_selection_note(row, len(table)))
-    if (metric := _quality_metric_note(base["quality_metrics"], task_type)) is not None:
+    metric = _quality_metric_note(base["quality_metrics"], task_type, retrain_command(model))
+    if metric is not None:
         notes.append(metric)
     if (shared := float(row.get("quality_shared_sd", 0.0))) >= SHARED_NOTE_SD:
         points = 100 * model.targets["quality"].z * shared
@@ -779,12 +780,25 @@ def _simulated_left_out_note(labels: list[str], task_type: str) -> str:
     )
 
 
-def _quality_metric_note(configs: dict[str, int], task_type: str) -> str | None:
+def retrain_command(model: SelectorModel) -> str:
+    """The `retrain` that trains on the data ``model`` learned from: with
+    --include-simulated where it learned from SIMULATED generations (a plain `evalflow
+    retrain`, as the mixed-metrics note advised after the demo, exits 1 on a database
+    with only simulated results, or leaves them out)."""
+    evidence = model.evidence
+    simulated = "n_simulated" in evidence and float(evidence["n_simulated"].sum()) > 0
+    return "evalflow retrain --include-simulated" if simulated else "evalflow retrain"
+
+
+def _quality_metric_note(
+    configs: dict[str, int], task_type: str, retrain: str = "evalflow retrain"
+) -> str | None:
     """Which metric "quality" is on ``task_type``: each experiment's first metric that
     can stand for quality (:mod:`selection.quality`), so two experiments may put
     different metrics on one scale; said, and warned of where they did, for the configs
-    the answer considers (``configs``: :attr:`Recommendation.quality_metrics`). None
-    where the training data did not say (selectors trained before the metric was kept)."""
+    the answer considers (``configs``: :attr:`Recommendation.quality_metrics`), with the
+    ``retrain`` command that learns from the data again. None where the training data
+    did not say (selectors trained before the metric was kept)."""
     if not configs:
         return None
     if len(configs) == 1:
@@ -794,7 +808,7 @@ def _quality_metric_note(configs: dict[str, int], task_type: str) -> str | None:
         f"quality on {task_type} mixes metrics, each run's first: {counted}; their figures "
         "are ranked as if on one scale, which they are not: put one first in every "
         f"{task_type} experiment, `evalflow rescore EXPERIMENT --first {next(iter(configs))}` "
-        "for each (`evalflow experiments` lists them), then `evalflow retrain`"
+        f"for each (`evalflow experiments` lists them), then `{retrain}`"
     )
 
 

@@ -782,6 +782,11 @@ def test_the_answer_names_the_quality_metric_and_warns_where_runs_differ():
     configs = frame.loc[frame["task_type"] == "qa", "config_hash"].nunique()
     assert f"exact_match ({configs - 1} configs), contains (1 config)" in note
     assert answer.quality_metrics == {"exact_match": configs - 1, "contains": 1}  # --write-spec
+    # learned from simulated runs: the advice's retrain carries the flag (plain: exit 1)
+    assert note.endswith("then `evalflow retrain --include-simulated`")
+    real = train_selector(mixed.assign(simulated=False), FAST).model
+    (note,) = [n for n in recommend_from_model(real, "qa").notes if "mixes metrics" in n]
+    assert note.endswith("then `evalflow retrain`")
     # a selector stored and read back keeps what it was trained on
     assert decode(encode(one)).evidence["quality_metric"].eq("exact_match").all()
     # and one whose data did not say names no metric
