@@ -60,6 +60,14 @@ def export_experiment(
     """Write the chosen ``levels`` (default: all, ``stages`` only where a case ran a
     pipeline) of ``experiment`` under ``out_dir`` as
     ``<experiment>-<level>.<ext>`` (Excel: ``<experiment>.xlsx``); returns the paths."""
+    return write_levels(export_frames(session, experiment, fmt=fmt, levels=levels), out_dir, fmt)
+
+
+def export_frames(
+    session: Session, experiment: str, *, fmt: str = "csv", levels: Sequence[str] | None = None
+) -> tuple[str, dict[str, pd.DataFrame]]:
+    """What ``export_experiment`` writes: the file names' stem and each chosen level's
+    frame (`evalflow export` says which came out empty, and why)."""
     if fmt not in FORMATS:
         raise EvalError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     unknown = [level for level in levels or () if level not in LEVELS]
@@ -69,9 +77,16 @@ def export_experiment(
     if not levels and not has_pipeline_stages(session, int(row.id)):
         levels = [level for level in LEVELS if level != "stages"]  # a sweep of single calls
     chosen = list(dict.fromkeys(levels or LEVELS))
-    frames = {level: level_frame(session, row, level) for level in chosen}
+    return _slug(row.name), {level: level_frame(session, row, level) for level in chosen}
+
+
+def write_levels(
+    exported: tuple[str, dict[str, pd.DataFrame]], out_dir: Path, fmt: str
+) -> list[Path]:
+    """``export_frames``' frames written under ``out_dir``, an empty one with its columns
+    (a script reading the files finds them all); returns the paths."""
+    stem, frames = exported
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = _slug(row.name)
     if fmt == "excel":
         path = out_dir / f"{stem}.xlsx"
         with pd.ExcelWriter(path, engine="openpyxl") as writer:
@@ -84,6 +99,19 @@ def export_experiment(
         _WRITERS[fmt](frame, path)
         paths.append(path)
     return paths
+
+
+#: Why a level can come out empty, said beside its file (it printed the path alone, and a
+#: header-only file read as a failed export).
+EMPTY_BECAUSE = {
+    "generations": "nothing generated yet",
+    "scores": "nothing scored yet",
+    "aggregates": "nothing aggregated yet",
+    "comparisons": "no pairs to compare",
+    "ratings": "no ratings in this experiment",
+    "judgements": "no judge verdicts in this experiment",
+    "stages": "no stages in this experiment",
+}
 
 
 # One name per concept at every level: the renames that get there from the frames the

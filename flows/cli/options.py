@@ -370,15 +370,19 @@ PATH_ERRNOS = frozenset(
 )
 
 
-def cannot_write(exc: OSError, option: str, value: object) -> Exception:
-    """The error for writing under ``option``'s ``value`` failing with ``exc``: one naming
-    the option when the place cannot be used (the parser checks what it can, but not, as
-    root, a folder the kernel refuses), else ``exc`` itself (a full disk is no bad input)."""
+def cannot_write(exc: OSError, command: str, option: str, value: object) -> Exception:
+    """The error for `evalflow COMMAND`'s writing under ``option``'s ``value`` failing with
+    ``exc``: where the place cannot be used (the parser checks what it can, but not, as
+    root, a folder the kernel refuses) in the words of the parser's own refusals
+    ("evalflow export: argument --out: expected ..., got '...'"; it read "argument --out
+    /proc/nope: cannot write ..." beside them), else ``exc`` itself (a full disk is no
+    bad input)."""
     if exc.errno not in PATH_ERRNOS or exc.filename is None:
         return exc
     from evaluation.errors import EvalError
 
     return EvalError(
-        f"argument {option} {value}: cannot write {exc.filename}: {exc.strerror}; "
-        "pick a place you may write"
+        f"evalflow {command}: argument {option}: expected a place you may write, got "
+        f"'{value}' (cannot write {exc.filename}: {exc.strerror}) "
+        f"(see evalflow {command} --help)"
     )

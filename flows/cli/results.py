@@ -232,18 +232,25 @@ def _level(recorded: str | None, calibrated: str) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from evaluation.export import export_experiment
+    """Each file written on a line; an empty level's (written with its columns) says "0
+    rows" and why (a header-only file beside its path alone read as a failed export)."""
+    from evaluation.export import EMPTY_BECAUSE, export_frames, write_levels
     from evaluation.storage.db import session_scope
 
     with session_scope(open_reader(args)) as session:
+        exported = export_frames(session, args.experiment, fmt=args.format, levels=args.level)
         try:
-            paths = export_experiment(
-                session, args.experiment, out_dir=args.out, fmt=args.format, levels=args.level
-            )
+            paths = write_levels(exported, args.out, args.format)
         except OSError as exc:  # a place the parser could not tell is unwritable
-            raise options.cannot_write(exc, "--out", args.out) from exc
-    for path in paths:
-        print(path)
+            raise options.cannot_write(exc, "export", "--out", args.out) from exc
+    frames = exported[1]
+    if args.format == "excel":  # one workbook, a sheet per level
+        print(paths[0])
+        for level in (level for level, frame in frames.items() if frame.empty):
+            print(f"  sheet {level}: 0 rows ({EMPTY_BECAUSE[level]})")
+        return 0
+    for (level, frame), path in zip(frames.items(), paths, strict=True):
+        print(f"{path}: 0 rows ({EMPTY_BECAUSE[level]})" if frame.empty else path)
     return 0
 
 

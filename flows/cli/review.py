@@ -99,7 +99,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         try:
             path = write_report(session, args.experiment, out)
         except OSError as exc:  # a place the parser could not tell is unwritable
-            raise options.cannot_write(exc, "--out", out) from exc
+            raise options.cannot_write(exc, "report", "--out", out) from exc
     print(path)
     return 0
 

@@ -1271,6 +1271,11 @@ OPTION_CASES = [
         expect="argument --out: expected a folder name, got ''"),
     opt("opt-view-export-dash", "view", "demo", "--export", "-",
         expect="argument --export: expected a folder name (- is not standard output here)"),
+    # /proc takes no new folder: root passes the parser's check and was refused when
+    # written, in other words ("argument --out /proc/nope: cannot write ...") than the
+    # parser's; another user is refused it by the parser as not writable
+    Bad("opt-export-out-cannot-create", "cli", cli("export", "demo", "--out", "/proc/nope"),
+        ("evalflow export: argument --out: expected a place you may write", "got '/proc/nope'")),
     opt("opt-export-level-unknown", "export", "demo", "--level", "everything",
         expect="argument --level: invalid choice: 'everything'"),
     opt("opt-report-out-folder", "report", "demo", "--out", "ROOT",

@@ -172,3 +172,25 @@ def test_a_stale_stored_comparison_is_computed_again_not_exported_as_stored(tmp_
     second = export()  # stored again by the first: read back as it is
     assert (second["source"] == "stored").all()
     assert second["p_value"].tolist() == pytest.approx(right)
+
+
+def test_export_says_which_files_came_out_empty_and_why(tmp_path, capsys):
+    """The newcomer's `export demo-simulated --level ratings --out o2` wrote a header-only
+    file and printed its path alone: it is still written (a script finds every file it
+    asked for, with its columns), and the line says "0 rows" and why."""
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    db = build_review_db(url, n_cases=3)
+    out = tmp_path / "out"
+    command = ["--database", url, "export", db.experiment, "--out", str(out)]
+    assert main([*command, "--level", "ratings", "--level", "scores"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    ratings = out / f"{db.experiment}-ratings.csv"
+    assert lines == [f"{ratings}: 0 rows (no ratings in this experiment)",
+                     str(out / f"{db.experiment}-scores.csv")]  # fmt: skip
+    assert pd.read_csv(ratings).empty and "rating_id" in pd.read_csv(ratings).columns
+    assert main([*command, "--level", "ratings", "--format", "excel"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  sheet ratings: 0 rows (no ratings in this experiment)"
+    ]
