@@ -134,6 +134,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
     from evaluation.storage.runs import experiment_status
+    from flows.cli._width import fitted
     from flows.cli.results import results_text
 
     if missing_default_database(args) is not None:  # a fresh home: nothing runs, none made
@@ -152,7 +153,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             names = [get_experiment(session, args.experiment).name]
         for name in names:
             facts = run_facts(session, name)
-            print(status_text(facts))
+            print(fitted(status_text(facts)))  # a failure's reason ran to 111 at 80
             if facts["live"] is None:  # how it ended: what `show` says, resume command too
                 experiment = get_experiment(session, name)
                 state = experiment_status(session, experiment)

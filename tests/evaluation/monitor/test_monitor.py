@@ -427,6 +427,31 @@ def test_evalflow_status_lists_the_running_ones_and_a_named_one(db, capsys):
     assert f"{NIGHTS[0]}: completed" in out and "Leaderboard" in out
 
 
+def test_evalflow_status_fits_a_known_width(db, capsys, monkeypatch):
+    """During the newcomer's host failure `status` at COLUMNS=80 printed its failure
+    reasons 111 wide (a reason is kept to 100 characters): they wrap at the width where
+    it is known, their words whole; into a file or a capture each stays one line."""
+    from evaluation.monitor import status_text
+    from flows.cli import main
+
+    reason = ("BackendUnavailable: no host serving smollm2-135m-instruct was up (llama-cpp: "
+              "connection refused at 127…")  # fmt: skip
+    live = {
+        "stage": "generate", "done": 9, "total": 20, "percent": 45.0, "per_s": 0.5,
+        "eta_s": None, "failed": 11, "updated_at": "2026-11-27T13:40:00",
+        "in_flight": {}, "slots": {}, "failures": {reason: 11}, "gpu": [],
+    }  # fmt: skip
+    text = status_text({"name": RUNNING, "status": "running", "live": live})
+    monkeypatch.setattr("evaluation.monitor.status_text", lambda facts: text, raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["--database", db.url, "status", RUNNING]) == 0
+    out = capsys.readouterr().out
+    assert max(map(len, out.splitlines())) <= 80 and " ".join(out.split()) == " ".join(text.split())
+    monkeypatch.delenv("COLUMNS")
+    assert main(["--database", db.url, "status", RUNNING]) == 0
+    assert capsys.readouterr().out == text + "\n"
+
+
 def test_status_says_an_eta_long_passed_with_nothing_changed_as_such():
     # A hung host: `status` said "ETA 17 s" 2 min 20 s after that ETA was given.
     from datetime import UTC, datetime, timedelta
