@@ -18,6 +18,13 @@ ESTIMATED_FROM = "estimated from"
 heading says "Full-suite" only over such rows, not over subset means alone."""
 
 
+ON_THE_DISPLAY = "on_the_display"
+"""A log record's attribute (``extra={ON_THE_DISPLAY: True}``): what it says `run`'s
+terminal display counts and its summary repeats (generations never answered), so the
+terminal does not get it while the display is drawn (``flows.cli.logs``): a 241-column
+warning wrapped over four rows above the live line."""
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` and the noun, singular for exactly one ("1 sample", "0 samples", "3 configs")."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"

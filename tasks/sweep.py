@@ -42,7 +42,7 @@ from evaluation.storage.runs import (
     record_level,
 )
 from evaluation.suites import Case
-from evaluation.wording import counted
+from evaluation.wording import ON_THE_DISPLAY, counted
 from tasks.adapters.crashed_runs import mark_crashed
 
 
@@ -153,6 +153,7 @@ def record_unservable(engine: Engine, experiment_id: int, unservable: list[Unser
             "%s, never answered: %s",
             counted(len(records), "generation") + " failed",
             unservable[0].reason,
+            extra={ON_THE_DISPLAY: True},
         )
 
 

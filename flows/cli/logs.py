@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from evaluation.errors import EvalError
+from evaluation.wording import ON_THE_DISPLAY
 
 _RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
@@ -44,10 +45,12 @@ class _ExpectedErrors(logging.Filter):
 
 class _Verbosity(logging.Filter):
     """For Prefect's console handler: which INFO records reach the terminal. Warnings and
-    errors always do. ``-q`` (-1): no INFO at all, only the result and errors. Default (0):
-    evalflow's own progress, not Prefect's lifecycle lines (created, running, finished in
-    state ...), told apart by the file that logged them; none at all while the terminal
-    display of `run` says it (``displayed``). ``-v`` (1): everything."""
+    errors always do, but for those the display counts (``ON_THE_DISPLAY``: its failed
+    count, repeated in the run's summary) while it is drawn (not with ``-v``). ``-q`` (-1): no INFO at all,
+    only the result and errors. Default (0): evalflow's own progress, not Prefect's
+    lifecycle lines (created, running, finished in state ...), told apart by the file
+    that logged them; none at all while the terminal display of `run` says it
+    (``displayed``). ``-v`` (1): everything."""
 
     def __init__(self, level: int) -> None:
         super().__init__()
@@ -57,6 +60,8 @@ class _Verbosity(logging.Filter):
         self.prefect_dir = os.path.dirname(prefect.__file__) + os.sep if prefect else None
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if self.displayed and self.level <= 0 and getattr(record, ON_THE_DISPLAY, False):
+            return False
         if record.levelno >= logging.WARNING or self.level > 0:
             return True
         if self.level < 0 or self.displayed:

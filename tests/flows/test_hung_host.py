@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from evaluation.monitor import LiveRun
 from evaluation.storage.db import make_engine, session_scope
+from evaluation.wording import ON_THE_DISPLAY
 from flows.evaluate import evaluate
 from tasks import host_pool, progress
 from tests.conftest import REPO
@@ -176,6 +177,9 @@ def test_items_a_dead_host_never_answered_are_failed_everywhere_and_blame_no_oth
     words = f"{2 * TOTAL} failed ({2 * TOTAL} never answered: no host serving their model was up)"
     assert f"generated 0, {words}" in caplog.text
     assert "could not run" not in caplog.text
+    warned = [r for r in caplog.records if "failed, never answered: " in r.getMessage()]
+    assert warned and all(getattr(r, ON_THE_DISPLAY, False) for r in warned)  # kept off
+    # the terminal while the display, which counts them, is drawn
     reasons = rows(
         database_url,
         "SELECT DISTINCT c.model, g.host, g.error FROM generations g JOIN configs c "

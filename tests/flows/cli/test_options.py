@@ -78,6 +78,24 @@ def test_verbosity_keeps_evalflows_progress_and_drops_prefects_own_info(
         assert keep.filter(_record(who, logging.ERROR))
 
 
+def test_a_warning_the_display_counts_stays_off_the_terminal_while_it_is_drawn():
+    """At 80 columns "11 generations failed, never answered: ..." (241 columns) wrapped
+    over four rows above the live line, which counts them ("20/20, 11 failed") as the
+    run's summary says them: off the terminal while the display is drawn, shown without
+    it (-q, a pipe); other warnings always shown."""
+    from evaluation.wording import ON_THE_DISPLAY
+
+    keep = _Verbosity(0)
+    counted = _record("sweep.py", logging.WARNING)
+    setattr(counted, ON_THE_DISPLAY, True)
+    assert keep.filter(counted) and keep.filter(_record("sweep.py", logging.WARNING))
+    keep.displayed = True
+    assert not keep.filter(counted) and keep.filter(_record("sweep.py", logging.WARNING))
+    verbose = _Verbosity(1)
+    verbose.displayed = True
+    assert verbose.filter(counted)  # -v: every line
+
+
 def test_run_help_says_time_scale_multiplies_each_calls_latency():
     """It said "share of simulated latency really slept (0 to 100)": a share is at most 1,
     while each call sleeps latency × time_scale (docs/simulated-backend.md)."""
