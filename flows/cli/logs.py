@@ -46,11 +46,11 @@ class _ExpectedErrors(logging.Filter):
 class _Verbosity(logging.Filter):
     """For Prefect's console handler: which INFO records reach the terminal. Warnings and
     errors always do, but for those the display counts (``ON_THE_DISPLAY``: its failed
-    count, repeated in the run's summary) while it is drawn (not with ``-v``). ``-q`` (-1): no INFO at all,
-    only the result and errors. Default (0): evalflow's own progress, not Prefect's
-    lifecycle lines (created, running, finished in state ...), told apart by the file
-    that logged them; none at all while the terminal display of `run` says it
-    (``displayed``). ``-v`` (1): everything."""
+    count, repeated in the run's summary) while it is drawn (not with ``-v``). ``-q``
+    (-1): no INFO at all, only the result and errors. Default (0): evalflow's own
+    progress, not Prefect's lifecycle lines (created, running, finished in state ...),
+    told apart by the file that logged them; none at all while the terminal display of
+    `run` says it (``displayed``). ``-v`` (1): everything."""
 
     def __init__(self, level: int) -> None:
         super().__init__()
