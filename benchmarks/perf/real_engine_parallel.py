@@ -21,11 +21,17 @@ time-weighted mean of ``requests_processing``), the mean busy slots per decode s
 (llama.cpp's own ``n_busy_slots_per_decode`` over the run), tokens predicted, and the
 rate (generations / phase). The clients run ``--client-nice`` below the server: here they
 share its cores, which a GPU engine would not. Per client: the CPU of its whole process
-tree and wall (``throughput_goal.run_tree``), and the machine's load. The closing lines
-give evalflow / bare per N: rates summed over the rounds, and CPU per generation.
+tree and wall (``throughput_goal.run_tree``), and the machine's load. A second table says
+where each phase went: the slots' idle time from the server's own log (``idle_slots``),
+the server's CPU (cores it got, CPU per generation) and decode steps, the client tree's
+CPU inside the phase. The closing lines give evalflow / bare per N: rates summed over the
+rounds, split into the server's cores ratio x its CPU per generation ratio (on these
+shared cores the first follows the machine's load; the second is what the client made a
+generation cost the server), CPU per generation, evalflow's failed attempts.
+``--before DIR`` runs that checkout's evalflow too in each round, as client "before".
 
     .venv/bin/python benchmarks/perf/real_engine_parallel.py --parallel 4 8 --client-nice 10 \
-        [--generations 240] [--rounds 2] [--max-tokens 16] [--threads 1]
+        [--generations 240] [--rounds 2] [--max-tokens 16] [--threads 1] [--before DIR]
 """
 
 from __future__ import annotations
@@ -405,7 +411,7 @@ def report(slots: int, runs: list[Run]) -> None:
             f"({total_rate(ours):.2f} vs {total_rate(bare):.2f} gen/s over {len(bare)} rounds) "
             f"= the server's cores {cores(ours) / cores(bare):.3f} (the CPU it got in the "
             f"phase) x its CPU per generation, bare / {client}, "
-            f"{server_cpu(bare) / server_cpu(ours):.3f} (the batching it was given); "
+            f"{server_cpu(bare) / server_cpu(ours):.3f} (what a generation cost it); "
             f"CPU per generation {cpu_ms(ours):.1f} vs {cpu_ms(bare):.1f} ms; "
             f"failed attempts {sum(r.failed_attempts for r in ours)}; "
             f"same answers {same}/{len(bare[0].answers)}"
