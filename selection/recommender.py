@@ -1116,7 +1116,45 @@ def _answer(
     if (note := _unseen_note(session, unseen, row.id, task_type)) is not None:
         answer = _stored_since(session, answer, unseen, row.id)
         answer = replace(answer, notes=(note, *answer.notes))
+    elif (note := _newer_data_note(session, row, model, task_type)) is not None:
+        answer = replace(answer, notes=(note, *answer.notes))
     return answer
+
+
+def _newer_data_note(
+    session: Session, version: SelectorVersion, model: SelectorModel, task_type: str
+) -> str | None:
+    """That more generations are stored than ``version`` learned from (of its kind: with
+    the simulated ones where it learned from them), and the later version that learned
+    from more of them; None where there is neither. A newcomer's answer from version 3
+    said "measured: 10 cases" of a config with 36 stored, with no word that version 5
+    had learned from them (not promoted against version 3's 0.00 of 3 flat configs).
+    Where configs are stored that it never saw, :func:`_unseen_note` says this."""
+    from evaluation.storage.training import training_generations
+    from selection.versions import list_versions
+
+    retrain = retrain_command(model)
+    stored = training_generations(session, include_simulated="--include-simulated" in retrain)
+    learned = version.n_generations
+    later = [
+        v
+        for v in list_versions(session)
+        if (v.id or 0) > (version.id or 0) and learned < v.n_generations <= max(stored, learned)
+    ]
+    if later:
+        newest = max(later, key=lambda v: (v.n_generations, v.id or 0))
+        return (
+            f"version {newest.id}{'' if newest.promoted else ', not promoted,'} learned from "
+            f"{newest.n_generations - learned} more generations than version {version.id}, "
+            f"which answers: `evalflow recommend {task_type} --version {newest.id}`, or "
+            f"`{retrain}` to compare them again"
+        )
+    if stored > learned:
+        return (
+            f"{stored - learned} more generations are stored than version {version.id}, "
+            f"which answers, learned from: `{retrain}` trains on them and compares"
+        )
+    return None
 
 
 def _unseen(session: Session, model: SelectorModel, task_type: str) -> pd.DataFrame:

@@ -300,7 +300,7 @@ def _compare_on_folds(
     if alike:
         how += (
             ": it learned from every one, with the same settings, so the two err alike and "
-            "only this version's newer generations set them apart"
+            "only the generations each learned from set them apart"
         )
     if left_out:
         how += (

@@ -55,6 +55,9 @@ _ANY_GENERATION = text(
     f"SELECT 1 {_TRAINING_ROWS} WHERE :simulated OR NOT (g.simulated OR e.simulated) LIMIT 1"
 )
 _ANY_SIMULATED = text(f"SELECT 1 {_TRAINING_ROWS} WHERE g.simulated OR e.simulated LIMIT 1")
+_COUNT_GENERATIONS = text(
+    f"SELECT COUNT(*) {_TRAINING_ROWS} WHERE :simulated OR NOT (g.simulated OR e.simulated)"
+)
 _TASK_GENERATIONS = text(
     """
     SELECT (g.simulated OR e.simulated) AS simulated, COUNT(*) AS n
@@ -106,6 +109,16 @@ def has_training_rows(session: Session, *, include_simulated: bool = False) -> b
     refuses an empty or simulated-only database before it starts Prefect and a flow."""
     found = session.connection().execute(_ANY_GENERATION, {"simulated": include_simulated})
     return found.first() is not None
+
+
+def training_generations(session: Session, *, include_simulated: bool = False) -> int:
+    """How many rows ``training_frame`` would have (one query; 0 on a database without
+    the evaluation tables): what a selector version's ``n_generations`` is compared
+    with, to say that more are stored than it learned from."""
+    if not inspect(session.connection()).has_table("generations"):
+        return 0
+    found = session.connection().execute(_COUNT_GENERATIONS, {"simulated": include_simulated})
+    return int(found.scalar_one())
 
 
 def has_simulated_rows(session: Session) -> bool:

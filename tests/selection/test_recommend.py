@@ -950,3 +950,34 @@ def test_the_answer_says_once_that_n_is_num_predict(trained):
     assert " n=" in text and text.count(NUM_PREDICT_KEY) == 1
     assert text.endswith(f"\n  note: in the labels, {NUM_PREDICT_KEY}")
     assert NUM_PREDICT_KEY not in Recommendation("no_data", "qa", "no selector").explain()
+
+
+def test_an_answer_from_a_version_that_learned_less_than_is_stored_says_so(engine, trained):
+    """A newcomer's answer from version 3 said "measured: 10 cases" of a config with 36
+    stored, with no word that version 5 had learned from them (it was not promoted)."""
+    suite, configs = make_suite(3, name="capitals"), [make_config("a:1b"), make_config("b:1b")]
+    with Session(engine) as session:
+        scores = {c: {"exact_match": [1, 1, 0]} for c in configs}
+        add_experiment(session, "real", suite, scores)
+        keys = trained.model.trained_keys | {f"{c.hash}|capitals" for c in configs}
+        saw = dataclasses.replace(trained.model, trained_keys=keys)
+        older = dataclasses.replace(trained, model=saw, n_generations=2, fingerprint="older")
+        first = save_version(session, older, PromotionDecision(True, "t", basis="first")).id
+        session.commit()
+    retrain = "`evalflow retrain --include-simulated`"  # it learned from simulated ones
+    assert recommend("qa", engine=engine).notes[0] == (
+        f"4 more generations are stored than version {first}, which answers, learned "
+        f"from: {retrain} trains on them and compares"
+    )
+    with Session(engine) as session:
+        newer = dataclasses.replace(older, n_generations=6, fingerprint="newer")
+        later = save_version(session, newer, PromotionDecision(False, "t", basis="x")).id
+        session.commit()
+    assert recommend("qa", engine=engine).notes[0] == (
+        f"version {later}, not promoted, learned from 4 more generations than version "
+        f"{first}, which answers: `evalflow recommend qa --version {later}`, or {retrain} "
+        "to compare them again"
+    )
+    assert not any(
+        "more generations" in n for n in recommend("qa", engine=engine, version=later).notes
+    )
