@@ -53,8 +53,16 @@ READ_SIZE = 64 * 1024
 _NO_BODY = (204, 304)
 
 
-class _ClosedUnanswered(httpx.RemoteProtocolError):
-    """The connection ended before any byte of the answer."""
+# The connection ended before any byte of the answer: an httpx.RemoteProtocolError with
+# this text (no subclass: the backends map httpx's own classes, tests/evaluation/backends).
+CLOSED_UNANSWERED = "Server disconnected without sending a response."
+
+
+def _closed_unanswered(failure: httpx.TransportError) -> bool:
+    """Whether ``failure`` says the server closed the connection as the request went out."""
+    if isinstance(failure, (httpx.WriteError, httpx.ReadError)):
+        return True
+    return isinstance(failure, httpx.RemoteProtocolError) and str(failure) == CLOSED_UNANSWERED
 
 
 class _Connection:
@@ -103,18 +111,29 @@ class WireTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
         resends = RESENDS
+        # What a request that is sent again fails with is what happened to it first: a
+        # host that held the request and then went away was reset, not unreachable.
+        first_failure: httpx.TransportError | None = None
         while True:
-            connection, reused = await self._connection(request, timeouts)
+            try:
+                connection, reused = await self._connection(request, timeouts)
+            except httpx.TransportError:
+                if first_failure is None:
+                    raise
+                raise first_failure from None
             try:
                 await _send(connection, request, timeouts.get("write"))
                 status, reason, version, headers = await _read_head(
                     connection, request, timeouts.get("read")
                 )
                 break
-            except (httpx.WriteError, httpx.ReadError, _ClosedUnanswered):
+            except httpx.TransportError as failure:
                 self._drop(connection)
-                if not reused or not resends:
+                if not _closed_unanswered(failure):
                     raise
+                first_failure = first_failure or failure
+                if not reused or not resends:
+                    raise first_failure from None
                 resends -= 1  # the server closed it as the request went out
             except BaseException:
                 self._drop(connection)
@@ -255,8 +274,7 @@ async def _read_head(
             if exc.partial:
                 said = "Server disconnected part-way through the response's headers."
                 raise httpx.RemoteProtocolError(said, request=request) from None
-            said = "Server disconnected without sending a response."
-            raise _ClosedUnanswered(said, request=request) from None
+            raise httpx.RemoteProtocolError(CLOSED_UNANSWERED, request=request) from None
         except asyncio.LimitOverrunError:
             said = "the response's headers are too long"
             raise httpx.RemoteProtocolError(said, request=request) from None

@@ -38,6 +38,7 @@ class Scripted:
         self.connections = 0
         self.requests: list[bytes] = []
         self.url = ""
+        self.server: asyncio.Server | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -69,6 +70,7 @@ class Scripted:
 @contextlib.asynccontextmanager
 async def serving(script: Scripted, tls: ssl.SSLContext | None = None) -> AsyncIterator[Scripted]:
     server = await asyncio.start_server(script.handle, "127.0.0.1", 0, ssl=tls)
+    script.server = server
     scheme = "https" if tls is not None else "http"
     script.url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     try:
@@ -128,6 +130,20 @@ async def test_a_request_on_a_kept_alive_connection_closed_unanswered_is_sent_ag
         assert (await http.get(host.url)).text == "hello"
     assert host.connections == 2
     assert len(host.requests) == 3  # the second, sent again on a new connection
+
+
+async def test_a_request_sent_again_fails_with_what_happened_to_it_first():
+    """A host that took the request and went away before answering was reset: the port
+    refusing the request sent again is not what happened to it (tests/flows/test_hung_host.py)."""
+
+    def close_and_stop_listening(request: bytes) -> None:
+        host.server.close()  # new connections are refused from here on
+
+    async with serving(Scripted(SIZED, close_and_stop_listening)) as host, client() as http:
+        assert (await http.get(host.url)).text == "hello"
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await http.get(host.url)
+    assert host.connections == 1
 
 
 @pytest.mark.parametrize(
