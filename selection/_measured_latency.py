@@ -23,7 +23,7 @@ import pandas as pd
 from selection._choice import LATENCY_REASON, distinct_figures
 from selection._evidence_rule import measured_feasible
 
-PER_CONFIG = False
+PER_CONFIG = True
 """Judge the own-measurements admission per config (above); False: per answer, only
 where no candidate clears the margin (the rule before 2026-11-27, kept for
 ``benchmarks/perf/selector_paired.py``)."""

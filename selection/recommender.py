@@ -14,10 +14,12 @@ must be within ``max_energy_j``
 and its estimated quality reaches ``min_quality``. For a config measured on many
 generations that estimate is its measurement, so a config that meets the limits by its
 measurements is feasible unless it does so only within their noise (the margin keeps
-true p95 violations rare). When the margin keeps every candidate out but measured
-configs meet the limits by their own measurements, the choice is made among those and
-the answer says so: "nothing meets the limits" would contradict what the user can read
-in the leaderboard. Among feasible candidates ``prefer`` decides: "quality" (highest
+true p95 violations rare). A measured config the margin alone keeps out whose own
+measurements meet the limits is a candidate too where no candidate meets, with its
+margin, the figure its measurements meet (:mod:`selection._measured_latency`: judged
+per config, so a looser limit never refuses what a tighter one admits), and the answer
+says so: "nothing meets the limits" would contradict what the user can read in the
+leaderboard. Among feasible candidates ``prefer`` decides: "quality" (highest
 estimated quality, then fastest), "speed" (the best estimated quality among the
 candidates whose median latency ties with the fastest's within their noise:
 :func:`selection._choice.speed_ties`; then the lowest median latency) or

@@ -1,4 +1,5 @@
 import dataclasses
+import itertools
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ from sqlmodel import Session, select
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
 from evaluation.statistics.precision import significant
+from selection import _measured_latency as measured_latency
 from selection import recommend, recommender, versions
 from selection._candidates import candidate_table
 from selection._candidates import option as candidate_option
@@ -22,6 +24,7 @@ from selection._choice import (
 )
 from selection._codec import decode, encode
 from selection._evidence_rule import MIN_GENERATIONS
+from selection._measured_latency import feasible_candidates, own_figure
 from selection.aggregate import evidence
 from selection.frame import validate_training_frame
 from selection.recommendation import Estimate, Option, Recommendation, _cut, latency_interval
@@ -232,6 +235,49 @@ def test_a_limit_met_only_by_measurements_is_not_answered_infeasible(trained):
     assert (f"{others} other configuration" in note) == (others > 0)
     below_all = recommend_from_model(model, "qa", max_latency_s=float(measured.min()) * 0.99)
     assert below_all.status == "infeasible"
+
+
+def test_a_looser_latency_limit_never_gives_a_worse_pick(trained, monkeypatch):
+    """A newcomer's gemma config (60%), measured at p95 5.82 s over 36 calls, was picked
+    at `--max-latency 6` by its own measurements (nothing met 6 with margin) and refused
+    at 7 and 7.5 (7.67 s with margin) because another config (41.8%) met 7 with margin.
+    Here tiny:1b plain t = 0.8 n = 64 is the first to clear the margin, and a better
+    config meets a tighter limit by its own measurements alone. Over every limit between
+    the candidates' figures, the candidates only grow as the limit loosens, and so does
+    the pick's estimated quality; the rule before (``PER_CONFIG`` False) dropped it."""
+    model = _with_a_fast_sampling_twin(trained)
+    table, _ = candidate_table(model, None, "qa")
+    table = scored_candidates(model, table, "qa", model.typical_input_chars["qa"])
+    own, safe = own_figure(table), table["latency_p95_safe"]
+    floor = float(safe.min())
+    better = table.loc[safe.idxmin(), "quality"]
+    admitted = table[(own < floor) & (table["quality"] > better)]  # the newcomer's case
+    assert not admitted.empty
+    edges = np.unique(np.concatenate([own, safe]))
+    top = 1.1 * float(safe[admitted.index].max())  # where the two rules can differ
+    limits = [float(v) for v in (edges[1:] + edges[:-1]) / 2 if v < top]
+
+    def answers() -> list[tuple[set, float]]:
+        found = []
+        for limit in limits:
+            _, refused = violations(table, model, limit, None, None)
+            feasible, _ = feasible_candidates(table, refused, limit, None)
+            if not found or set(feasible.index) != found[-1][0]:
+                pick = recommend_from_model(model, "qa", max_latency_s=limit).choice
+                found.append((set(feasible.index), pick.quality.value if pick else -1.0))
+        return found
+
+    found = answers()
+    assert all(a <= b for (a, _), (b, _) in itertools.pairwise(found))
+    assert all(p <= q for (_, p), (_, q) in itertools.pairwise(found))
+    limit = (floor + float(safe[admitted.index].min())) / 2  # clears one, not the better
+    answer = recommend_from_model(model, "qa", max_latency_s=limit)
+    assert answer.choice.config_hash in admitted.index
+    (note,) = [n for n in answer.notes if "meets it by its own measurements" in n]
+    assert note.startswith("its p95 with margin (") and "at every looser one" in note
+    monkeypatch.setattr(measured_latency, "PER_CONFIG", False)
+    before = [quality for _, quality in answers()]
+    assert any(q < p for p, q in itertools.pairwise(before))
 
 
 def test_energy_limit_without_energy_data_is_infeasible_and_explained():
