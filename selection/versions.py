@@ -21,6 +21,7 @@ the new version is promoted, saying it was not comparable.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,7 @@ MIN_COMPARISON_ROWS = 3
 LOAD_ERRORS = (LookupError, SelectorFormatError)
 """What loading a stored selector raises: no blob, or a blob that is not a selector in
 the current format (one line each, never a traceback)."""
-_CACHE: dict[tuple[str, int, str], SelectorModel] = {}
+_CACHE: dict[tuple[str, int, str, datetime], SelectorModel] = {}
 _CACHE_SIZE = 4
 
 
@@ -115,9 +116,10 @@ def list_versions(session: Session) -> list[SelectorVersion]:
 
 
 def load_model(session: Session, version: SelectorVersion) -> SelectorModel:
-    """The fitted selector of ``version`` (cached per database, version and data)."""
+    """The fitted selector of ``version`` (cached per database, version, data and time
+    stored: an in-memory database's URL and ids repeat from one database to the next)."""
     bind = session.get_bind()
-    key = (str(bind.url), int(version.id or 0), version.data_fingerprint)
+    key = (str(bind.url), int(version.id or 0), version.data_fingerprint, version.created_at)
     if key not in _CACHE:
         blob = session.get(SelectorBlob, version.id)
         if blob is None:

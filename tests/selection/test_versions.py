@@ -4,11 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
-from sqlmodel import Session
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, create_engine
 
+from evaluation.storage.db import EVALUATION_TABLES, create_tables
 from selection import versions
 from selection.frame import validate_training_frame
-from selection.schema import SelectorBlob, SelectorVersion
+from selection.schema import TABLES, SelectorBlob, SelectorVersion
 from selection.training import Hyperparameters, train_selector
 from selection.versions import (
     current_version,
@@ -83,6 +85,27 @@ def test_a_version_not_promoted_for_too_few_new_pairs_says_how_many_to_measure(e
         f"saw (a config on a suite it was not run on) and run `evalflow retrain`: from 3 such "
         f"pairs the new version is compared with version {first.id} on them"
     )
+
+
+def test_each_database_gets_its_own_model_though_in_memory_urls_and_ids_repeat(trained):
+    """The cached model was keyed by URL, id and data: a second in-memory database's
+    version 1 got the first's model (test order decided the test above's advice)."""
+    models = []
+    for keys in (trained.model.trained_keys, trained.model.trained_keys | {"new|qa-a"}):
+        engine = create_engine(
+            "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+        create_tables(engine, (*EVALUATION_TABLES, *TABLES))
+        with_keys = dataclasses.replace(
+            trained, model=dataclasses.replace(trained.model, trained_keys=keys)
+        )
+        with Session(engine) as session:
+            version = versions.save_version(
+                session, with_keys, versions.PromotionDecision(True, "t")
+            )
+            models.append(versions.load_model(session, version).trained_keys)
+        engine.dispose()
+    assert models == [trained.model.trained_keys, trained.model.trained_keys | {"new|qa-a"}]
 
 
 def test_more_samples_of_the_same_pairs_compare_cross_validated_errors(engine):
