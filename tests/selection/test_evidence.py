@@ -432,3 +432,23 @@ def test_on_thin_data_a_pick_estimated_above_the_by_hand_measurement_stands():
     by_hand = measured_feasible(table, 1.8, None)
     assert measured_above(table, "m", by_hand) is None
     assert measured_above(table.assign(quality=[0.39, 0.348]), "m", by_hand) == "h"
+
+
+def test_the_priors_error_is_at_most_the_task_types_held_out_error(trained):
+    """The prior's error sd is the trees' spread times a scale fitted on the
+    cross-validation folds' spread; the full ensemble's spread is another quantity (a
+    newcomer's real configs: folds 0.011–0.013, full ensemble 0.023–0.138, so 77–299
+    points against a cross-validated error of 46–56). Where it overstates the task
+    type's held-out error it is lowered to it: with the scale ten times over and each
+    measured config's misfit 0.05², the root mean square of the model's error over them
+    is 0.05, and the configs the trees disagree on more keep the larger error."""
+    model = trained.model
+    quality = model.targets["quality"]
+    targets = {**model.targets, "quality": dataclasses.replace(quality, scale=10 * quality.scale)}
+    fake = model.evidence.assign(quality_misfit_var=0.05**2, n_suites=1)
+    scaled = dataclasses.replace(model, evidence=fake, targets=targets)
+    table = combine(scaled, _scored(scaled), "qa")
+    measured = table[table["measured"]]
+    assert np.sqrt(np.mean(measured["quality_model_sd"] ** 2)) == pytest.approx(0.05)
+    ranks = measured["quality_model_sd"].rank()
+    assert ranks.corr(measured["quality_spread"].rank()) == pytest.approx(1.0)
