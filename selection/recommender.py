@@ -308,7 +308,12 @@ def recommend_from_model(
         notes.append("the evidence comes (partly) from the SIMULATED backend")
     elif (learnt := _simulated_training_note(model, row, task_type)) is not None:
         notes.append(learnt)
-    next_up = measure_next(feasible, chosen, _missing_suites(model, task_type))
+    next_up = measure_next(
+        feasible,
+        chosen,
+        _missing_suites(model, task_type),
+        quality_decides=no_quality_spread(table) is None,
+    )
     message = f"use {choice.label}" + (" (SIMULATED)" if _simulated(model, choice) else "")
     message += f" ({_limits(request)})" if _limits(request) else ""
     return Recommendation(
@@ -377,15 +382,24 @@ MEASURE_CASES = 30
 
 
 def to_measure(
-    feasible: pd.DataFrame, chosen: Any, missing: Mapping[str, tuple[str, ...]] | None = None
+    feasible: pd.DataFrame,
+    chosen: Any,
+    missing: Mapping[str, tuple[str, ...]] | None = None,
+    *,
+    quality_decides: bool = True,
 ) -> tuple[str, ...]:
     """What to measure next when the answer is uncertain, as the `next:` lines say it
     (:func:`measure_next`)."""
-    return tuple(text for _, _, text in measure_next(feasible, chosen, missing))
+    found = measure_next(feasible, chosen, missing, quality_decides=quality_decides)
+    return tuple(text for _, _, text in found)
 
 
 def measure_next(
-    feasible: pd.DataFrame, chosen: Any, missing: Mapping[str, tuple[str, ...]] | None = None
+    feasible: pd.DataFrame,
+    chosen: Any,
+    missing: Mapping[str, tuple[str, ...]] | None = None,
+    *,
+    quality_decides: bool = True,
 ) -> list[tuple[Any, tuple[str, ...], str]]:
     """What to measure next when the answer is uncertain: up to ``MAX_TO_MEASURE``
     feasible candidates, not the pick, measured on fewer than ``MEASURE_CASES`` cases,
@@ -396,16 +410,23 @@ def measure_next(
     such a candidate is to be measured there, and so is the pick when it was not run on
     a suite its rivals were (a newcomer's pick measured on an easy suite alone had no
     `next:` line although its twin, level with it there, had run on a harder one too).
+    A measured candidate is named only where more of its cases could change the answer:
+    not where quality cannot decide (``quality_decides`` False: every measured config
+    scored the same, so more cases of the same metric tell none apart; a newcomer's
+    answer said so and then named a measured config to measure), and its line says
+    "measure more of" it with its cases so far.
     Each: the row's index, the suites to measure it on (empty: any of the task type's),
     and the `next:` line."""
     missing = missing or {}
     pick = float(feasible.loc[chosen, "quality"])
     cases = feasible.get("measured_n_cases", pd.Series(0.0, index=feasible.index)).fillna(0)
     open_ = feasible[
-        (feasible.index != chosen) & (feasible["quality_high"] > pick) & (cases < MEASURE_CASES)
+        (feasible.index != chosen)
+        & (feasible["quality_high"] > pick)
+        & (cases < (MEASURE_CASES if quality_decides else 1))
     ].sort_values("quality_high", ascending=False)
     found = []
-    if missing.get(str(chosen)) and len(feasible) > 1:
+    if quality_decides and missing.get(str(chosen)) and len(feasible) > 1:
         row, suites = feasible.loc[chosen], missing[str(chosen)]
         found.append(
             (
@@ -418,20 +439,24 @@ def measure_next(
         )
     for index, row in open_.head(MAX_TO_MEASURE - len(found)).iterrows():
         done = int(cases[index])
-        so_far = f"{done} cases so far" if done else "never run on this task type"
         suites: tuple[str, ...] = missing.get(str(index), ()) if done else ()
-        where = f" on {suites_label(suites)}" if suites else ""
-        if suites:
-            so_far += f", none on {suites_label(suites)}"
-        found.append(
-            (
-                index,
-                suites,
-                f"measure {params_label(row)} (hash {index}){where}: estimated "
-                f"{100 * row['quality']:.1f}% [{100 * row['quality_low']:.1f}–"
-                f"{100 * row['quality_high']:.1f}%], {so_far}; it may beat the pick",
-            )
+        estimate = (
+            f"estimated {100 * row['quality']:.1f}% [{100 * row['quality_low']:.1f}–"
+            f"{100 * row['quality_high']:.1f}%]"
         )
+        if done:
+            none_on = f", none on {suites_label(suites)}" if suites else ""
+            where = f" on {suites_label(suites)}" if suites else ""
+            text = (
+                f"measure more of {params_label(row)} ({done} cases so far{none_on}) (hash "
+                f"{index}){where}: {estimate}; it may beat the pick"
+            )
+        else:
+            text = (
+                f"measure {params_label(row)} (hash {index}): {estimate}, never run on this "
+                "task type; it may beat the pick"
+            )
+        found.append((index, suites, text))
     return found
 
 

@@ -102,8 +102,14 @@ def test_what_to_measure_next_names_the_few_candidates_that_could_beat_the_pick(
     )
     named = to_measure(table, "pick")
     assert [line.split("(hash ")[1].split(")")[0] for line in named] == ["wide", "weak"]
-    assert "never run on this task type" in named[0] and "10 cases so far" in named[1]
+    assert named[0].startswith("measure m tpl=plain (hash wide): ")
+    assert "never run on this task type" in named[0]
+    assert named[1].startswith("measure more of m tpl=plain (10 cases so far) (hash weak): ")
     assert to_measure(table.loc[["pick", "settled"]], "pick") == ()
+    # Where quality cannot decide (every measured config scored the same), more cases of
+    # a measured config cannot change the answer: only never-run configs are named.
+    flat = to_measure(table, "pick", quality_decides=False)
+    assert [line.split("(hash ")[1].split(")")[0] for line in flat] == ["wide"]
 
 
 @pytest.mark.parametrize("checks", [[]])

@@ -584,6 +584,22 @@ def test_quality_is_said_not_to_vary_only_when_no_measured_config_differs(big_sc
     assert said is (big_scores == 0.5), answer.notes
 
 
+def test_where_quality_cannot_decide_no_measured_config_is_named_to_measure():
+    # A newcomer's answer said "quality cannot decide here" (every measured config scored
+    # the same) and then "next: measure" a config already measured: more cases of a
+    # metric that told none of them apart cannot change the answer.
+    frame = synthetic_frame(seed=1)
+    qa = (frame["task_type"] == "qa").to_numpy()
+    frame.loc[qa, "quality"] = 0.5
+    model = train_selector(validate_training_frame(frame), FAST).model
+    answer = recommend_from_model(model, "qa", max_latency_s=1.0)
+    assert any(note.startswith("quality does not vary") for note in answer.notes)
+    named = [m.option for m in answer.measure_next]
+    assert not [o.label for o in named if o.evidence.measured]
+    assert len(answer.suggestions) == len(named)
+    assert all("never run on this task type" in line for line in answer.suggestions)
+
+
 def test_a_latency_tail_the_configs_rarely_show_keeps_them_out_of_a_p95_limit():
     # tiny:1b's calls are 6x slower 6% of the time (a reload): its true p95 is in the
     # slow mode, ~5x its median. Twelve generations of one config often hold no slow

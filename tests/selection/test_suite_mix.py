@@ -82,7 +82,8 @@ def test_the_answer_compares_them_on_the_same_footing_and_says_what_to_measure(m
     shared = [n for n in answer.notes if "cancels between candidates measured on" in n]
     assert shared and f"{thin.label} not on hard" in shared[0]
     measure = [s for s in answer.suggestions if thin.hash in s]
-    assert measure and f"{thin.label} (hash {thin.hash}) on hard: " in measure[0]
+    assert measure and measure[0].startswith(f"measure more of {thin.label} (10 cases so far")
+    assert f", none on hard) (hash {thin.hash}) on hard: " in measure[0]
     higher = [n for n in answer.notes if n.startswith(f"{thin.label} was measured higher")]
     if higher:  # the by-hand choice's mean is over the easy suite alone: the pick's there
         assert (
