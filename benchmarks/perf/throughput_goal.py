@@ -61,6 +61,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import functools
 import importlib.util
 import json
 import os
@@ -74,6 +75,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -334,14 +336,19 @@ def run_tree(
         exclude.add(proc.pid)
         watch = TreeWatch(proc.pid, {standin.pid}, log.with_suffix(".rss.tsv"))
         killed = False
-        while proc.poll() is None:
-            if stop_when is not None and not killed and stop_when():
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                killed = True
-            if during is not None:
-                during.poll(proc.pid, watch.exclude)
-            time.sleep(0.2)
+        try:
+            while proc.poll() is None:
+                if stop_when is not None and not killed and stop_when():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    killed = True
+                if during is not None:
+                    during.poll(proc.pid, watch.exclude)
+                time.sleep(0.2)
+        except BaseException:  # stopped (SIGTERM, Ctrl-C): its tree, a session apart, too
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise
     if during is not None:
         during.finish()
     wall = time.perf_counter() - start
@@ -722,6 +729,30 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
                 print(f"  {r.client}: rate {ratios}")
 
 
+def run_clients(
+    clients: list[str],
+    run_one: Callable[[str], Figures],
+    show: Callable[[list[Figures]], None],
+) -> None:
+    """Each client in turn, a line as each ends; ``show`` gets the figures of those
+    measured, also when the run is stopped part way (``timeout``'s SIGTERM: SystemExit)."""
+    results: list[Figures] = []
+    try:
+        for client in clients:
+            results.append(run_one(client))
+            print(f"  {client} {results[-1].generations}: {results[-1].wall_s:.1f} s", flush=True)
+    finally:
+        if len(results) < len(clients):
+            print(f"  stopped: {len(results)} of {len(clients)} clients measured", flush=True)
+        if results:
+            show(results)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # `timeout` sends it twice: to us, to our group
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0].replace("\n", " "),
@@ -787,6 +818,7 @@ def main() -> None:
         return
     PROFILE[0] = args.profile
     PROFILE_S[0] = args.profile_s
+    signal.signal(signal.SIGTERM, _terminated)  # the figures so far are printed
 
     if sys.platform.startswith("linux"):  # orphans (the embedded server) come back here
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -816,11 +848,19 @@ def main() -> None:
                     args.kill_database,
                 )
                 continue
-            results = []
-            for client in clients:
-                results.append(run_client(client, n, folder, spec, url, args.slots, standin))
-                print(f"  {client} {n}: {results[-1].wall_s:.1f} s", flush=True)
-            report(results, args.slots, args.latency_ms)
+            run_clients(
+                clients,
+                functools.partial(
+                    run_client,
+                    n=n,
+                    folder=folder,
+                    spec=spec,
+                    url=url,
+                    slots=args.slots,
+                    standin=standin,
+                ),
+                lambda results: report(results, args.slots, args.latency_ms),
+            )
     finally:
         standin.terminate()
         standin.wait()
