@@ -13,11 +13,11 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sqlmodel import Session, SQLModel, create_engine
 
-from selection import recommend, versions
+from selection import recommend
 from selection._codec import FORMAT, decode, encode
 from selection._forest import SelectorFormatError, Trees
 from selection.schema import SelectorBlob
-from selection.versions import PromotionDecision, save_version
+from selection.versions import PromotionDecision, _model_cache, save_version
 
 
 class _Payload:
@@ -42,7 +42,7 @@ def stored_file(tmp_path, trained):
         version_id = row.id
     yield engine, url, version_id
     engine.dispose()
-    versions._CACHE.clear()
+    _model_cache._CACHE.clear()
 
 
 def _tamper(engine, version_id, data, blob_format):
@@ -50,7 +50,7 @@ def _tamper(engine, version_id, data, blob_format):
         blob = session.get(SelectorBlob, version_id)
         blob.data, blob.format = data, blob_format
         session.commit()
-    versions._CACHE.clear()
+    _model_cache._CACHE.clear()
 
 
 @pytest.mark.parametrize("blob_format", ["joblib", FORMAT])

@@ -11,7 +11,7 @@ from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
 from evaluation.statistics.precision import significant
 from selection import _measured_latency as measured_latency
-from selection import recommend, recommender, versions
+from selection import recommend, recommender
 from selection._candidates import candidate_table
 from selection._candidates import option as candidate_option
 from selection._choice import (
@@ -31,7 +31,7 @@ from selection.recommendation import Estimate, Option, Recommendation, _cut, lat
 from selection.recommender import recommend_from_model, scored_candidates
 from selection.schema import RecommendationLog, SelectorBlob
 from selection.training import train_selector
-from selection.versions import PromotionDecision, save_version
+from selection.versions import PromotionDecision, _model_cache, save_version
 from tests.support.results_db import add_experiment, make_config, make_suite
 
 from .conftest import FAST, config_named, synthetic_frame
@@ -342,7 +342,7 @@ def test_an_unloadable_selector_is_an_answer(stored):
     with Session(engine) as session:
         session.get(SelectorBlob, version_id).data = b"garbage"
         session.commit()
-    versions._CACHE.clear()
+    _model_cache._CACHE.clear()
     answer = recommend("qa", engine=engine)
     assert answer.status == "unavailable" and "cannot be loaded" in answer.message
 

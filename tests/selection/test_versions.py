@@ -13,6 +13,9 @@ from selection.frame import validate_training_frame
 from selection.schema import TABLES, SelectorBlob, SelectorVersion
 from selection.training import Hyperparameters, train_selector
 from selection.versions import (
+    _model_cache,
+    _promotion,
+    _same_data,
     current_version,
     deserialize,
     list_versions,
@@ -202,7 +205,7 @@ def test_an_older_version_not_promoted_again_says_how_to_answer_from_it(engine, 
         engine, validate_training_frame(synthetic_frame(cases=2)), hyperparameters=USELESS
     )
     worse = versions.PromotionDecision(False, "not promoted: worse (stub)", basis="stub")
-    monkeypatch.setattr(versions, "decide_promotion", lambda *args, **kwargs: worse)
+    monkeypatch.setattr(_same_data, "decide_promotion", lambda *args, **kwargs: worse)
     again = train_and_maybe_promote(engine, real, hyperparameters=USELESS)
     assert again.result is None and again.version_id == second.version_id
     assert not again.decision.promoted
@@ -236,7 +239,7 @@ def test_persistence_round_trip_predicts_the_same(engine, frame, trained):
         model.predict(model.configs, "qa"), again.predict(again.configs, "qa")
     )
     outcome = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
-    versions._CACHE.clear()
+    _model_cache._CACHE.clear()
     with Session(engine) as session:
         loaded = load_model(session, session.get(SelectorVersion, outcome.version_id))
     fitted = outcome.result.model
@@ -253,7 +256,7 @@ def test_an_unloadable_current_version_is_not_comparable_and_replaced(engine, fr
     with Session(engine) as session:
         session.get(SelectorBlob, first.version_id).data = b"not a joblib file"
         session.commit()
-    versions._CACHE.clear()
+    _model_cache._CACHE.clear()
     second = train_and_maybe_promote(engine, frame, hyperparameters=FAST)
     assert second.decision.promoted and second.decision.basis == "not comparable"
     assert "its stored model cannot be loaded" in second.decision.reason
@@ -383,8 +386,8 @@ def test_a_second_suite_is_promoted_though_holding_out_suites_errs_more(engine):
 
 
 def test_the_reason_names_the_error_it_gives():
-    assert versions._describe("latency_p95", 9.0) == "latency_p95 mean relative error 900.0%"
-    assert versions._describe("quality", 0.016) == "quality MAE 1.60 points"
+    assert _promotion._describe("latency_p95", 9.0) == "latency_p95 mean relative error 900.0%"
+    assert _promotion._describe("quality", 0.016) == "quality MAE 1.60 points"
 
 
 def test_a_retrain_with_too_few_new_aggregates_says_how_many_it_had(trained):

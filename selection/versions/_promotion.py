@@ -1,0 +1,196 @@
+"""Whether a new selector version replaces the current one, and the reason it says.
+
+The rule: a new version is promoted unless it is worse than the current one on
+data the current one never saw. The comparison rows are the (config, suite) aggregates
+missing from the current version's training data; the new version is refitted without
+them (so both predict data they never saw). The new version counts as worse on a target
+when its per-row errors exceed the current version's by more than the margin
+(``tolerance`` of the current error plus a small absolute slack) with evidence: the
+one-sided 95% lower bound of the paired mean difference (``scipy.stats.ttest_rel``) lies
+above the margin. With fewer such rows (same data, or only more samples of the
+same pairs), both versions are measured on the same data, the new version's: its
+cross-validation folds, the current version's settings refit on each fold's other rows
+among the (config, suite) aggregates it learned from (:func:`compare_on_folds`), the
+difference of the two errors against the margin. Each version's own recorded errors are
+never compared: measured on different data they could hold a version learned from three
+configs that all scored 0.500 (MAE 0.00) against every later one. Where the current
+version's model cannot be loaded, or it learned from none of the rows outside each fold,
+the new version is promoted, saying it was not comparable.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlmodel import Session
+
+from selection.model import SelectorModel
+from selection.schema import SelectorVersion
+from selection.training import TrainingResult
+from selection.versions._decisions import PromotionDecision
+from selection.versions._model_cache import LOAD_ERRORS, load_model
+from selection.versions._paired_errors import COMPARED, compare_on_folds, compare_on_rows
+from selection.versions._store import current_version
+
+SLACK = {"quality": 0.002, "latency_p95": 0.005}
+"""Absolute slack per target (0.2 quality points; half a percent of latency)."""
+MIN_COMPARISON_ROWS = 3
+
+
+def decide_promotion(
+    result: TrainingResult,
+    incumbent: SelectorVersion | None,
+    incumbent_model: SelectorModel | None,
+    *,
+    tolerance: float = 0.05,
+) -> PromotionDecision:
+    """Whether ``result`` may replace ``incumbent`` (see the module docstring)."""
+    if incumbent is None:
+        measured = ", ".join(
+            _describe(name, result.metrics[name][metric])
+            for name, metric in COMPARED.items()
+            if metric in result.metrics.get(name, {})
+        )
+        held_out = {"suite": "suites", "config": "configs"}.get(result.grouping, result.grouping)
+        reason = "first selector version: nothing to compare with" + (
+            f"; its cross-validated errors (held-out {held_out}): {measured}" if measured else ""
+        )
+        return PromotionDecision(True, reason, basis="first version")
+    rows = result.rows
+    unseen = pd.Series(False, index=rows.index)
+    if incumbent_model is not None:
+        keys = rows["config_hash"] + "|" + rows["suite"]
+        unseen = ~keys.isin(incumbent_model.trained_keys)
+    enough = unseen.sum() >= MIN_COMPARISON_ROWS and (~unseen).sum() >= MIN_COMPARISON_ROWS
+    how = ""
+    if incumbent_model is None:
+        why = "its stored model cannot be loaded, so what it learned from is not known"
+        return _not_comparable(result, incumbent, why)
+    if enough:
+        basis = "unseen rows"
+        comparison = compare_on_rows(result, incumbent_model, rows[~unseen], rows[unseen])
+    else:
+        basis = "cross-validation"
+        comparison, how = compare_on_folds(result, incumbent, incumbent_model)
+        if not comparison and set(COMPARED) & set(result.model.targets):
+            why = (
+                f"in each fold of this version's cross-validation, version {incumbent.id} "
+                "learned from none of the other folds' (config, suite) aggregates"
+            )
+            return _not_comparable(result, incumbent, why)
+    worse = []
+    for name, errors in comparison.items():
+        margin = errors["incumbent"] * tolerance + SLACK[name]
+        errors["margin"] = margin
+        # paired rows: the lower bound of the difference; recorded CV errors: the difference
+        excess = errors.get("difference_low", errors["candidate"] - errors["incumbent"])
+        if excess > margin:
+            worse.append(
+                f"{_describe(name, errors['candidate'])} > "
+                f"{_describe(name, errors['incumbent'])} of version {incumbent.id}"
+            )
+    where = (
+        f"on {int(unseen.sum())} (config, suite) aggregates version {incumbent.id} never saw, "
+        f"both fit on the {int((~unseen).sum())} it saw, so that only the training "
+        "differs (unchanged training gives the same errors)"
+        if basis == "unseen rows"
+        else f"in cross-validation on this version's data ({_unseen_count(unseen, incumbent.id)}), "
+        f"{how}"
+    )
+    if not comparison:
+        worse.append("no comparable error: the new version lacks quality or latency models")
+    if worse:
+        reason = f"not promoted: worse {where}: " + "; ".join(worse)
+    else:
+        summary = ", ".join(
+            _change(n, e["incumbent"], e["candidate"]) for n, e in comparison.items()
+        )
+        reason = (
+            f"promoted: not worse than version {incumbent.id} beyond the margin "
+            f"{'with 95% confidence ' if basis == 'unseen rows' else ''}{where} "
+            f"(version {incumbent.id} → this one: {summary})"
+        )
+    return PromotionDecision(
+        promoted=not worse,
+        reason=reason,
+        incumbent_id=incumbent.id,
+        basis=basis,
+        comparison=comparison,
+        n_comparison_rows=int(unseen.sum()) if basis == "unseen rows" else 0,
+    )
+
+
+def promotion_advice(session: Session, version: SelectorVersion) -> str:
+    """How what ``version`` (not promoted) learned reaches the promoted answer: a retrain
+    on the same data stores nothing (:func:`nothing_new`), and the promotion rule
+    compares on (config, suite) pairs the current version never saw only from
+    ``MIN_COMPARISON_ROWS`` of them, so how many more to measure (a newcomer's version 3
+    had 2: each `retrain` after it stored a copy, not promoted on the same figures)."""
+    current = current_version(session)
+    if current is None:
+        return "`evalflow retrain` trains a version to promote"
+    try:
+        known = load_model(session, current).trained_keys
+        new = len(load_model(session, version).trained_keys - known)
+    except LOAD_ERRORS:
+        new = 0
+    if new >= MIN_COMPARISON_ROWS:
+        return (
+            f"it was compared with version {current.id} on the {new} (config, suite) pairs "
+            f"that version never saw; measure more and run `evalflow retrain` to compare again"
+        )
+    more = MIN_COMPARISON_ROWS - new
+    return (
+        f"to have it promoted, measure {more} more (config, suite) pair{'s' * (more != 1)} "
+        f"version {current.id} never saw (a config on a suite it was not run on) and run "
+        f"`evalflow retrain`: from {MIN_COMPARISON_ROWS} such pairs the new version is "
+        f"compared with version {current.id} on them"
+    )
+
+
+def _unseen_count(unseen: pd.Series, incumbent_id: int | None) -> str:
+    """Why cross-validation decided: how many (config, suite) aggregates the current
+    version never saw, too few to compare on (a newcomer's 2 new ones were reported as
+    "no data version 1 had not seen")."""
+    new, seen = int(unseen.sum()), int((~unseen).sum())
+    if new == 0:
+        return f"no data version {incumbent_id} had not seen"
+    if new < MIN_COMPARISON_ROWS:
+        return (
+            f"only {new} (config, suite) aggregate{'s' * (new != 1)} version {incumbent_id} "
+            f"had not seen: {MIN_COMPARISON_ROWS} needed to compare on them"
+        )
+    return (
+        f"{new} (config, suite) aggregates version {incumbent_id} had not seen, but only "
+        f"{seen} it had: {MIN_COMPARISON_ROWS} needed to refit on"
+    )
+
+
+def _not_comparable(
+    result: TrainingResult, incumbent: SelectorVersion, why: str
+) -> PromotionDecision:
+    """Promoted without a comparison: the current version cannot be measured on this
+    version's data (``why``)."""
+    reason = (
+        f"promoted: not comparable with version {incumbent.id}: {why}; this one learned "
+        f"from {result.n_rows} (config, suite) aggregates, version {incumbent.id} from "
+        f"{incumbent.n_rows}"
+    )
+    return PromotionDecision(
+        True, reason, incumbent_id=incumbent.id, basis="not comparable", n_comparison_rows=0
+    )
+
+
+def _change(name: str, old: float, new: float) -> str:
+    """Two versions' errors on one target, the metric named once: ``quality MAE 12.6 →
+    12.4 points``, ``latency_p95 mean relative error 48.5% → 47.9%``."""
+    if name == "quality":
+        return f"quality MAE {100 * old:.1f} → {100 * new:.1f} points"
+    return f"{name} mean relative error {100 * old:.1f}% → {100 * new:.1f}%"
+
+
+def _describe(name: str, error: float) -> str:
+    """An error as the reason says it: quality's mean absolute error in points, a
+    positive target's mean relative error (|predicted − measured| / measured)."""
+    if name == "quality":
+        return f"quality MAE {100 * error:.2f} points"
+    return f"{name} mean relative error {100 * error:.1f}%"

@@ -1,0 +1,58 @@
+"""A retraining: train on the stored data, store the version, promote it or not."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from selection._db import with_selector_tables
+from selection.frame import validate_training_frame
+from selection.training import Hyperparameters, train_selector
+from selection.versions._decisions import RetrainOutcome
+from selection.versions._model_cache import LOAD_ERRORS, load_model
+from selection.versions._promotion import decide_promotion
+from selection.versions._same_data import nothing_new
+from selection.versions._store import current_version, save_version
+
+
+def train_and_maybe_promote(
+    engine: Engine,
+    frame: pd.DataFrame,
+    *,
+    include_outcomes: bool = True,
+    hyperparameters: Hyperparameters | None = None,
+    tolerance: float = 0.05,
+) -> RetrainOutcome:
+    """Train a selector on ``frame`` (plus recorded outcomes), store it as a new version
+    and promote it if it is not worse than the current one. Raises TrainingDataError when
+    the data cannot train a selector."""
+    from selection.outcomes import outcomes_frame
+
+    with Session(with_selector_tables(engine)) as session:
+        outcomes = outcomes_frame(session) if include_outcomes else pd.DataFrame()
+    parts = [frame, outcomes] if len(outcomes) else [frame]
+    data = validate_training_frame(pd.concat(parts, ignore_index=True))
+    with Session(engine, expire_on_commit=False) as session:
+        kept = nothing_new(session, data, hyperparameters, len(outcomes), tolerance)
+    if kept is not None:
+        return kept
+    result = train_selector(data, hyperparameters)
+    with Session(engine, expire_on_commit=False) as session:
+        incumbent = current_version(session)
+        incumbent_model = None
+        if incumbent is not None:
+            try:
+                incumbent_model = load_model(session, incumbent)
+            except LOAD_ERRORS:
+                incumbent_model = None  # compared on its recorded cross-validation errors
+        decision = decide_promotion(result, incumbent, incumbent_model, tolerance=tolerance)
+        row = save_version(session, result, decision)
+        session.commit()
+        return RetrainOutcome(
+            version_id=int(row.id or 0),
+            decision=decision,
+            result=result,
+            sklearn_version=row.sklearn_version,
+            n_outcomes=len(outcomes),
+        )
