@@ -680,7 +680,8 @@ def _roles(figures: Figures) -> str:
 
 def report(results: list[Figures], slots: int, latency_ms: float) -> None:
     by_name = {r.client: r for r in results}
-    bare = by_name.get("bare-wire") or by_name.get("bare")
+    bars = [r for r in results if r.client.startswith("bare")]  # bare-wire:K the last
+    bare = by_name.get("bare-wire") or by_name.get("bare") or (bars[0] if bars else None)
     capacity = slots / (latency_ms / 1000)
     print(f"\n{slots} slots x {latency_ms:g} ms (capacity {capacity:,.0f}/s)", end="")
     print(f"; x bare, vs bare: against {bare.client}" if bare else "")
@@ -720,7 +721,7 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
             print(f"  {r.client}: peak MiB per process ({peaks}), RSS trace beside its log")
         if h.get("requests", r.generations) != r.generations:
             print(f"  {r.client}: the host served {h.get('requests')} requests")
-    bars = [r for r in results if r.client.startswith("bare") and r.host.get("rate")]
+    bars = [r for r in bars if r.host.get("rate")]
     if len(bars) > 1:
         for r in results:
             if not r.client.startswith("bare") and r.host.get("rate"):

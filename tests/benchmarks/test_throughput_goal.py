@@ -45,3 +45,16 @@ def test_sigterm_is_taken_once(goal):
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_run_of_bare_wire_k_alone_is_the_bar(goal, capsys):
+    """At 256 slots the bare client runs as bare-wire:4 only: evalflow's rate against it."""
+    bare = goal.Figures("bare-wire:4", 800, wall_s=2.0, cpu_s=0.8)
+    bare.host = {"rate": 4000.0, "requests": 800}
+    ours = goal.Figures("evalflow:4", 800, wall_s=9.0, cpu_s=8.0)
+    ours.host = {"rate": 3000.0, "requests": 800}
+    goal.report([bare, ours], 256, 50.0)
+    out = capsys.readouterr().out
+    assert "against bare-wire:4" in out
+    row = next(line for line in out.splitlines() if line.startswith("evalflow:4"))
+    assert row.split(" | ")[5:9] == ["10.00", "0.00", "3000", "0.75"]  # x bare, ..., vs bare
