@@ -1,7 +1,12 @@
 """Words shared by every output: counts as people read them ("1 sample", "2 samples"),
-what a latency that was not measured reads as, and a mean of first cases."""
+what a latency that was not measured reads as, a mean of first cases, and the width text
+is laid out to where the terminal's is not known."""
 
 from __future__ import annotations
+
+TERMINAL_COLUMNS = 100
+"""The width terminal text (a leaderboard, a comparison, the doctor's report) fits where
+the terminal's own width is not known (output to a file or a pipe), unless asked wider."""
 
 NOT_MEASURED = "not measured"
 """A latency no clock covered (stored as None; ``evaluation.run._pipelines``): shown as

@@ -31,7 +31,7 @@ from evaluation.storage.dropped import NONE_DROPPED, Dropped, dropped_configs
 from evaluation.storage.repository import get_experiment
 from evaluation.storage.stages import stored_pipeline_summary
 from evaluation.suites import Suite
-from evaluation.wording import NOT_MEASURED
+from evaluation.wording import NOT_MEASURED, TERMINAL_COLUMNS
 
 if TYPE_CHECKING:  # the metrics import their backends; reading a leaderboard needs neither
     import pandas as pd
@@ -565,11 +565,6 @@ def render_markdown(board: Leaderboard) -> str:
 
 def _int(value: object) -> object:
     return int(value) if isinstance(value, float) and not math.isnan(value) else value
-
-
-#: The width the terminal leaderboard fits unless ``wide`` is asked for, where the
-#: terminal's own width is not known (output to a file or a pipe).
-TERMINAL_COLUMNS = 100
 
 
 def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> str:

@@ -17,8 +17,8 @@ from evaluation.compare._wrapped_table import wrapped_table
 from evaluation.labels import distinguishing_labels
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.precision import decimals, finest_decimals, fixed, rounded
+from evaluation.wording import TERMINAL_COLUMNS
 
-TERMINAL_COLUMNS = 100
 PAIRS_PER_METRIC = 8
 _SIMULATED = "*** SIMULATED: these configs ran on evalflow's simulated backend, not real models ***"
 _SHORT = {"holm": "Holm", "fdr_bh": "BH"}

@@ -35,7 +35,7 @@ from evaluation.run._preflight import (
     start_hint,
 )
 from evaluation.spec import Config, HostSpec
-from evaluation.wording import counted
+from evaluation.wording import TERMINAL_COLUMNS, counted
 
 if TYPE_CHECKING:
     from evaluation.storage.throughput import Measured
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 Status = Literal["ok", "warn", "busy", "fail"]
 #: The room a host's model names get on its line; the rest are counted ("+3 more").
 MODEL_NAMES_ROOM = 60
-#: The width the report is wrapped to where the caller gives none (not a terminal).
-TEXT_COLUMNS = 100
 EXPECTED_TABLES = ("experiments", "generations", "scores", "configs", "cases")
 GiB = 1024**3
 
@@ -85,7 +83,7 @@ class DoctorReport:
         n = len(self.unchecked)
         return f", except {n} host{'s' * (n > 1)} not checked (busy)" if n else ""
 
-    def render_text(self, columns: int = TEXT_COLUMNS) -> str:
+    def render_text(self, columns: int = TERMINAL_COLUMNS) -> str:
         """A line per check, its detail wrapped between words to ``columns`` under itself
         (a terminal wrapped it mid-word)."""
         width = max((len(c.component) for c in self.checks), default=0)

@@ -15,6 +15,8 @@ import textwrap
 from collections.abc import Iterator
 from typing import TextIO
 
+from evaluation.wording import TERMINAL_COLUMNS
+
 
 def fitted(text: str, width: int | None = None) -> str:
     """``text`` with every line over ``width`` (default: ``known_columns``; none known:
@@ -110,8 +112,6 @@ def terminal_columns() -> int:
     columns): $COLUMNS where set; else the terminal standard output goes to, or, where
     it goes to a pipe (`| less`: 100 columns in an 80-column terminal wrapped every row),
     the terminal of standard error; else 100 (a file). Never below 60."""
-    from evaluation.compare._leaderboard import TERMINAL_COLUMNS
-
     return known_columns() or max(60, _piped_terminal_columns() or TERMINAL_COLUMNS)
 
 
@@ -131,8 +131,6 @@ def known_columns() -> int | None:
     """The width where it is known: $COLUMNS where set, else standard output's terminal;
     None for a file, a pipe or a capture. Never below 60."""
     import shutil
-
-    from evaluation.compare._leaderboard import TERMINAL_COLUMNS
 
     given = os.environ.get("COLUMNS", "")
     if given.isdigit() and int(given) > 0:
