@@ -32,7 +32,7 @@ export PYTHONUNBUFFERED=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
 if [ -n "${SMALL:-}" ]; then # the dry run's sizes
     A_S=1 B_N=400 C_N=800 D_CASES=4 D_CALLS=200 D_REPEAT=1
 else
-    A_S=5 B_N=12000 C_N=40960 D_CASES=128 D_CALLS=6400 D_REPEAT=2
+    A_S=5 B_N=12000 C_N=40960 D_CASES=64 D_CALLS=3200 D_REPEAT=2
 fi
 TSCALE=${TSCALE:-1}       # the dry run's slower machine: every timeout times this
 DEADLINE=${DEADLINE:-420} # s: no step runs past it (each timeout cut to fit, or skipped)
