@@ -16,7 +16,8 @@
 #       --platform manylinux_2_5_x86_64 -d .whl -r CARRY.txt py-spy
 #   python3 -m pip wheel --no-deps -w .whl rouge-score==0.1.2
 #   mkdir -p .dev46/before && git archive b4feda6 evaluation flows tasks selection \
-#       deployments benchmarks tests/__init__.py tests/support | tar -x -C .dev46/before
+#       deployments benchmarks tests/__init__.py tests/support ':(exclude)benchmarks/perf/results' \
+#       ':(exclude)benchmarks/perf/README.md' | tar -x -C .dev46/before
 #   cp benchmarks/perf/device_issue46.sh .dev46/run.sh   (no __pycache__ left in .dev46)
 # Device call: carry [".whl", ".dev46"], command `bash .dev46/run.sh`, timeout_s 480.
 # Dry run here (tiny sizes, longer timeouts): PY=.venv/bin/python SKIP_INSTALL=1 OUT=/tmp/o \
