@@ -31,3 +31,11 @@ def load_model(session: Session, version: SelectorVersion) -> SelectorModel:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = deserialize(blob.data, blob.format)
     return _CACHE[key]
+
+
+def loaded_model(session: Session, version: SelectorVersion) -> SelectorModel | None:
+    """:func:`load_model`, or None where the stored model cannot be loaded."""
+    try:
+        return load_model(session, version)
+    except LOAD_ERRORS:
+        return None

@@ -97,9 +97,9 @@ def compare_on_folds(
                 "candidate": _weighted_error(name, new[both], truth, w),
                 "incumbent": _weighted_error(name, old[both], truth, w),
             }
-    held_out = {"suite": "suites", "config": "configs"}.get(result.grouping, result.grouping)
     how = (
-        f"version {incumbent.id} cross-validated on the same folds (held-out {held_out}), "
+        f"version {incumbent.id} cross-validated on the same folds "
+        f"(held-out {held_out(result.grouping)}), "
         "fit only on the aggregates it learned from"
     )
     if alike:
@@ -117,6 +117,11 @@ def compare_on_folds(
     if elsewhere:
         how += f"; the {elsewhere} it learned from that this data lacks do not count"
     return comparison, how
+
+
+def held_out(grouping: str) -> str:
+    """What cross-validation held out, as a reason says it ("suites", "configs")."""
+    return {"suite": "suites", "config": "configs"}.get(grouping, grouping)
 
 
 def _folds(

@@ -28,7 +28,12 @@ from selection.schema import SelectorVersion
 from selection.training import TrainingResult
 from selection.versions._decisions import PromotionDecision
 from selection.versions._model_cache import LOAD_ERRORS, load_model
-from selection.versions._paired_errors import COMPARED, compare_on_folds, compare_on_rows
+from selection.versions._paired_errors import (
+    COMPARED,
+    compare_on_folds,
+    compare_on_rows,
+    held_out,
+)
 from selection.versions._store import current_version
 
 SLACK = {"quality": 0.002, "latency_p95": 0.005}
@@ -50,9 +55,10 @@ def decide_promotion(
             for name, metric in COMPARED.items()
             if metric in result.metrics.get(name, {})
         )
-        held_out = {"suite": "suites", "config": "configs"}.get(result.grouping, result.grouping)
         reason = "first selector version: nothing to compare with" + (
-            f"; its cross-validated errors (held-out {held_out}): {measured}" if measured else ""
+            f"; its cross-validated errors (held-out {held_out(result.grouping)}): {measured}"
+            if measured
+            else ""
         )
         return PromotionDecision(True, reason, basis="first version")
     rows = result.rows

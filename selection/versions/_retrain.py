@@ -10,7 +10,7 @@ from selection._db import with_selector_tables
 from selection.frame import validate_training_frame
 from selection.training import Hyperparameters, train_selector
 from selection.versions._decisions import RetrainOutcome
-from selection.versions._model_cache import LOAD_ERRORS, load_model
+from selection.versions._model_cache import loaded_model
 from selection.versions._promotion import decide_promotion
 from selection.versions._same_data import nothing_new
 from selection.versions._store import current_version, save_version
@@ -40,12 +40,8 @@ def train_and_maybe_promote(
     result = train_selector(data, hyperparameters)
     with Session(engine, expire_on_commit=False) as session:
         incumbent = current_version(session)
-        incumbent_model = None
-        if incumbent is not None:
-            try:
-                incumbent_model = load_model(session, incumbent)
-            except LOAD_ERRORS:
-                incumbent_model = None  # compared on its recorded cross-validation errors
+        # an unloadable current version is "not comparable" (decide_promotion)
+        incumbent_model = None if incumbent is None else loaded_model(session, incumbent)
         decision = decide_promotion(result, incumbent, incumbent_model, tolerance=tolerance)
         row = save_version(session, result, decision)
         session.commit()

@@ -11,7 +11,7 @@ from selection.model import SelectorModel
 from selection.schema import SelectorVersion
 from selection.training import Hyperparameters, TrainingResult, training_rows
 from selection.versions._decisions import PromotionDecision, RetrainOutcome
-from selection.versions._model_cache import LOAD_ERRORS, load_model
+from selection.versions._model_cache import load_model, loaded_model
 from selection.versions._promotion import decide_promotion, promotion_advice
 from selection.versions._store import (
     current_version,
@@ -114,10 +114,7 @@ def _compared_again(
     it as a newly trained copy would be (the same model, rows and cross-validated
     errors), and made current again where that copy would have been promoted."""
     result = _stored_result(version, load_model(session, version), data, hyperparameters)
-    try:
-        incumbent_model = load_model(session, incumbent)
-    except LOAD_ERRORS:
-        incumbent_model = None
+    incumbent_model = loaded_model(session, incumbent)
     decision = decide_promotion(result, incumbent, incumbent_model, tolerance=tolerance)
     reason = (
         f"version {version.id} learned from these same {len(data)} generations with these "
@@ -180,8 +177,4 @@ def _learned_from(
         or version.sklearn_version != sklearn_version()
     ):
         return False
-    try:
-        load_model(session, version)
-    except LOAD_ERRORS:
-        return False
-    return True
+    return loaded_model(session, version) is not None
