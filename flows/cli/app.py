@@ -8,6 +8,7 @@ import gc
 import os
 import signal
 import sys
+import textwrap
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
@@ -50,13 +51,16 @@ VERB_GROUPS = (
 EXIT_FAILED = 1  # the command failed (a run with failed generations, an unhealthy host ...)
 EXIT_BAD_INPUT = 2  # refused: an option, a file, a setting the user gave
 
-#: What `evalflow --help` says it is, in a user's words.
+#: What `evalflow --help` says it is, in a user's words (wrapped to ``HELP_WIDTH``).
 DESCRIPTION = (
-    "Find the best local model and settings for a task: run a sweep of models and\n"
-    "parameters over a benchmark suite, score every output, compare the configurations\n"
-    "with paired statistics, browse the outputs, and get a recommendation under your\n"
+    "Find the best local model and settings for a task: run a sweep of models and "
+    "parameters over a benchmark suite, score every output, compare the configurations "
+    "with paired statistics, browse the outputs, and get a recommendation under your "
     "latency and energy limits. Start with the bundled demo (no GPU, no model server)."
 )
+
+#: The width `evalflow --help`'s own text is wrapped to: it fits 80 columns.
+HELP_WIDTH = 79
 
 
 #: One example per verb, shown at the end of its --help.
@@ -76,7 +80,7 @@ EXAMPLES = {
     "doctor": "evalflow doctor benchmarks/sweeps/ollama-example.yaml",
     "health": "evalflow health benchmarks/sweeps/ollama-example.yaml --timeout 2",
     "serve": "evalflow serve --nightly-cron '0 3 * * *'",
-    "metrics": "evalflow metrics --port 9464 --health-spec benchmarks/sweeps/demo-simulated.yaml",
+    "metrics": "evalflow metrics --health-spec benchmarks/sweeps/demo-simulated.yaml",
     "deploy": "evalflow deploy --pool evalflow --source /srv/evalflow",
     "baseline": "evalflow baseline accept nightly-2026-01-31",
     "review": "evalflow review demo-simulated --rater ana --pairs 20",
@@ -114,10 +118,8 @@ HELP_GROUPS = {
 }
 
 
-def command_list(sub: argparse._SubParsersAction, width: int = 79) -> str:
+def command_list(sub: argparse._SubParsersAction, width: int = HELP_WIDTH) -> str:
     """The verbs of ``sub`` with their one-line help, grouped as ``HELP_GROUPS`` says."""
-    import textwrap
-
     helps = {action.dest: action.help or "" for action in sub._choices_actions}
     grouped = {title: [v for v in verbs if v in helps] for title, verbs in HELP_GROUPS.items()}
     placed = {v for verbs in grouped.values() for v in verbs}
@@ -158,7 +160,16 @@ class _Parser(argparse.ArgumentParser):
 
 class _Help(argparse.RawDescriptionHelpFormatter):
     """Help that states each option's default (unless its text already does) and keeps
-    the example's line breaks."""
+    the example's line breaks, a line wider than the help's width wrapped at its spaces
+    (`gate --help`'s description was one line of 370 characters)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        from flows.cli._width import fitted
+
+        # argparse's ``width`` is the terminal's less a margin of 2: a line within the
+        # terminal (an example command) is left whole
+        lines = fitted(text, width + 2).split("\n")
+        return "\n".join(f"{indent}{line}" for line in lines)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -238,7 +249,7 @@ def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="evalflow",
         usage="evalflow [--database URL] [-v | -q] command ...",
-        description=DESCRIPTION,
+        description=textwrap.fill(DESCRIPTION, HELP_WIDTH),
         formatter_class=_Help,
         epilog="example: evalflow run benchmarks/sweeps/demo-simulated.yaml\n"
         "         evalflow show demo-simulated",
@@ -251,7 +262,7 @@ def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     for group in VERB_GROUPS:
         group.register(sub)
-    parser.description = f"{DESCRIPTION}\n\n{command_list(sub)}"
+    parser.description = f"{parser.description}\n\n{command_list(sub)}"
     parser.known = known
     for name, verb in _verbs(parser):
         verb.known = known

@@ -281,7 +281,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--level",
         action="append",
         choices=LEVELS,
-        help="what to export (repeatable; default: all, stages where a case ran a pipeline)",
+        metavar="LEVEL",
+        help=f"what to export: {', '.join(LEVELS)} (repeatable; default: all, stages where "
+        "a case ran a pipeline)",
     )
     p.add_argument(
         "--out",

@@ -90,3 +90,20 @@ def test_evalflow_alone_prints_the_help(capsys):
         assert main(argv) == 2
         out, err = capsys.readouterr()
         assert out == build_parser().format_help() and err == ""
+
+
+def test_every_help_fits_80_columns(capsys, monkeypatch):
+    """The newcomer's F1: `evalflow` alone printed description lines 81 wide at 80
+    columns; `gate --help`'s description was one line of 370 characters, `export`'s
+    usage 102 (its --level choices): all fit, and a line that fits is as it was."""
+    from flows.cli.app import main
+
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main([]) == 2
+    texts = [capsys.readouterr().out]
+    texts += [verb.format_help() for _, verb in _verbs(build_parser())]
+    wide = [line for text in texts for line in text.splitlines() if len(line) > 80]
+    assert wide == []
+    assert "\n  evalflow gate pr-candidate --baseline pr-baseline --junit gate.xml\n" in (
+        dict(_verbs(build_parser()))["gate"].format_help()
+    )
