@@ -25,6 +25,8 @@ from selection.prompt_fit import prompt_lengths
 
 QUALITY = "quality"
 LOG_TARGETS = frozenset({"latency_p50", "latency_p95", "tokens_per_s", "energy_j"})
+MAX_LOG = float(np.log(np.finfo(float).max))
+"""The largest log value whose exp is a finite float."""
 MAX_CACHED = 8
 
 
@@ -151,7 +153,15 @@ def _to_scale(name: str, *values: np.ndarray) -> tuple[np.ndarray, ...]:
     """From the fitting scale to the target's own (exp for positive targets; quality
     clipped to [0, 1])."""
     if name in LOG_TARGETS:
-        return tuple(np.exp(v) for v in values)
+        return tuple(from_log(v) for v in values)
     if name == QUALITY:
         return tuple(np.clip(v, 0, 1) for v in values)
     return values
+
+
+def from_log(values: np.ndarray) -> np.ndarray:
+    """exp of log-scale ``values``, clipped in log space to the largest finite float: an
+    interval end of a target whose calibration scale was inflated (tokens_per_s at 5e7
+    where a model ran on one suite alone, suite-grouped cross-validation predicting it
+    from other models) overflowed with a RuntimeWarning a user saw."""
+    return np.exp(np.minimum(values, MAX_LOG))
