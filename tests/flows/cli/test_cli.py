@@ -127,7 +127,7 @@ def test_run_then_list_show_and_rescore(tmp_path, capsys, database_url):
     assert "rougeL" in board and "exact_match" in board
 
 
-def test_the_mixed_metrics_advice_followed_puts_one_metric_first(tmp_path, database_url):
+def test_the_mixed_metrics_advice_followed_puts_one_metric_first(database_url):
     """`recommend`'s note on experiments that put different metrics first advised
     `rescore EXPERIMENT --metrics M,...`, which adds M after the experiment's own: each
     kept its first metric, the one the selector reads quality from, and the retrain
@@ -135,18 +135,28 @@ def test_the_mixed_metrics_advice_followed_puts_one_metric_first(tmp_path, datab
     one metric first in all."""
     from evaluation.storage.db import make_engine, session_scope
     from evaluation.storage.training import training_frame
+    from evaluation.suites import load_suite
     from selection.quality import quality_metric
     from selection.recommender import _quality_metric_note
+    from tests.support.results_db import MISSING, add_experiment, make_config
 
     def firsts() -> dict[str, str]:
         with session_scope(make_engine(database_url)) as session:
             frame = training_frame(session, quality_metric, include_simulated=True)
         return frame.groupby("experiment")["quality_metric"].agg(lambda m: "+".join(set(m)))
 
-    strict = small_spec(tmp_path)  # the suite's metrics: exact_match first
-    assert main(["--database", database_url, "run", str(strict), "--limit", "3"]) == 0
-    lenient = small_spec(tmp_path, name="cli-contains", metrics=["contains"])
-    assert main(["--database", database_url, "run", str(lenient), "--limit", "3"]) == 0
+    # two simulated runs with --limit 3, stored as a run stores them (not run: the
+    # rescores the note advises are what is tested)
+    suite = load_suite(REPO / "benchmarks/suites/qa-short.jsonl")
+    configs = [make_config("sim-small:1b"), make_config("sim-large:8b")]
+    first_three = [1.0] * 3 + [MISSING] * (len(suite.cases) - 3)
+    with session_scope(make_engine(database_url)) as session:
+        for name, metrics in (
+            ("cli-test", suite.default_metrics),  # the suite's metrics: exact_match first
+            ("cli-contains", ("contains",)),
+        ):
+            scores = {config: dict.fromkeys(metrics, first_three) for config in configs}
+            add_experiment(session, name, suite, scores, simulated=True).status = "completed"
     assert firsts().to_dict() == {"cli-contains": "contains", "cli-test": "exact_match"}
     note = _quality_metric_note({"exact_match": 2, "contains": 2}, "qa")
     command = re.search(r"`evalflow (rescore EXPERIMENT [^`]*)`", note).group(1).split()
