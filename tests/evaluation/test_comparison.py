@@ -718,6 +718,35 @@ def test_compares_pair_tables_fit_a_known_width_and_keep_whole_rows_without_one(
     assert lines[first - 1].split()[:2] == ["A", "B"]
 
 
+def test_pair_tables_fit_80_columns_with_a_21_character_model_name():
+    """The newcomer's F3: `smollm2-135m-instruct` (21 characters, one word) in A and B
+    made every row and header of `compare nc-real` 81 wide at COLUMNS=80. The numbers'
+    headers fold onto two lines, as wide as their numbers, and the labels get the room;
+    a table that fits with one-line headers keeps them (the test above)."""
+    from evaluation.compare import render_comparison_text
+
+    labels = [f"{model} t={t}" for model in ("smollm2-135m-instruct", "gemma3-270m")
+              for t in ("0", "0.7")]  # fmt: skip
+    rows = [
+        {"metric": "contains", "a": a, "b": b, "diff": 0.0, "diff_ci_low": -0.24,
+         "diff_ci_high": 0.24, "p_adjusted": 1.0, "significant": a == labels[0]}
+        for a, b in itertools.combinations(labels, 2)
+    ]  # fmt: skip
+    text = render_comparison_text(
+        "nc-real", rows, {}, simulated=False, columns=80, table_columns=80
+    )
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 80, text
+    header = lines.index(next(line for line in lines if line.split()[:2] == ["A", "B"]))
+    assert lines[header].split()[2:] == ["diff", "A-B", "p"]
+    assert lines[header + 1].split() == ["[unadj.", "95%", "CI]", "Holm-adj"]
+    numbers = [line for line in lines if "[-0.24, +0.24]" in line]
+    assert len(numbers) == len(rows) and numbers[0].endswith(" 1.000 *")
+    assert numbers[0].split()[:2] == ["smollm2-135m-instruct", "smollm2-135m-instruct"]
+    whole = render_comparison_text("nc-real", rows, {}, simulated=False)
+    assert "  A  " in whole and " diff A-B [unadj. 95% CI] p Holm-adj" in whole  # no width
+
+
 def test_a_difference_without_an_interval_says_why_in_the_terminal():
     """Every shared case differing alike (not 0/1 scores) or one shared case: no interval,
     and the cell says which rather than printing a bare number or a point."""
