@@ -181,13 +181,15 @@ def interruptible(
     server: EmbeddedServer | None,
     *,
     wait_s: float,
+    fit: Callable[[str], str] = lambda line: line,
 ) -> Iterator[None]:
     """On SIGINT or SIGTERM: wait up to ``wait_s`` for the requests in flight to be
-    stored (saying so), then exit with 128 + the signal (130 for Ctrl-C, 143 for
-    SIGTERM, as a shell reports a process they end) within EXIT_DEADLINE_S of the signal
-    (the wait aside), leaving ``name``
-    interrupted and printing ``interrupted: ... resume with: <resume>`` last (or that
-    nothing was stored: :func:`_last_line`). A second signal cuts the wait short.
+    stored (saying so, each line through ``fit``: the CLI's, to the width known before
+    the signal, when standard output still went to the terminal), then exit with 128 +
+    the signal (130 for Ctrl-C, 143 for SIGTERM, as a shell reports a process they end)
+    within EXIT_DEADLINE_S of the signal (the wait aside), leaving ``name`` interrupted
+    and printing ``interrupted: ... resume with: <resume>`` last (or that nothing was
+    stored: :func:`_last_line`). A second signal cuts the wait short.
     ``server``: the run's launched server (stopped on the way out). Entered as soon as
     the run is claimed, before Prefect's settings are imported (seconds under load, in
     which a SIGTERM killed the command without a word and left its claim "running");
@@ -205,6 +207,7 @@ def interruptible(
         threading.Thread(
             target=_stop,
             args=(database, name, process, resume, server, message_fd, wait_s, hurry, signum),
+            kwargs={"fit": fit},
             name="evalflow-interrupt",
             daemon=True,
         ).start()
@@ -312,7 +315,11 @@ def _stop(
     wait_s: float,
     hurry: threading.Event,
     signum: int,
+    fit: Callable[[str], str] = lambda line: line,
 ) -> None:
+    def say(line: str) -> None:
+        os.write(message_fd, f"{fit(line.rstrip())}\n".encode())
+
     stop_sending()  # nothing new is asked of a host; what is in flight is stored below
     if ending := _end_display_line():  # the messages below start on a line of their own
         os.write(message_fd, ending)
@@ -322,10 +329,9 @@ def _stop(
     # The cases whose requests are on the wire: their answers are stored, not redone.
     wait_began = time.monotonic()
     if (in_flight := cases_in_flight()) and wait_s > 0 and not hurry.is_set():
-        os.write(
-            message_fd,
+        say(
             f"interrupted: waiting up to {wait_s:g} s for the {in_flight} request(s) in "
-            f"flight to finish and be stored ({_again(signum)})\n".encode(),
+            f"flight to finish and be stored ({_again(signum)})"
         )
         wait_for_cases_in_flight(wait_s, hurry)
     waited = time.monotonic()
@@ -356,7 +362,7 @@ def _stop(
     if not stored:  # read again: the wait and the flush may have stored the first ones
         found = _bounded(lambda: has_stored(database, name), until(math.inf, keep=0.0))
         stored = found is not False  # not known: the command resumes, if anything
-    os.write(message_fd, interrupted_line(name, resume, stored=stored).encode())
+    say(interrupted_line(name, resume, stored=stored))
     os._exit(128 + signum)
 
 

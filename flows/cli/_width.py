@@ -45,10 +45,13 @@ def fitted_command(text: str, command: str, width: int | None = None) -> str:
     ``known_columns``; none known: as it is); else the words before the command and
     those after it wrapped (``fitted``), the command between them on lines of its own
     (``command_lines``): wrapped at a space like prose, a resume command pasted back ran
-    its first half (`evalflow run spec.yaml` without its `--experiment`)."""
+    its first half (`evalflow run spec.yaml` without its `--experiment`). A ``text``
+    without the command is ``fitted``."""
     width = width or known_columns()
-    if width is None or len(text) <= width or command not in text:
+    if width is None or len(text) <= width:
         return text
+    if command not in text:
+        return fitted(text, width)
     before, _, after = text.partition(command)
     parts = [fitted(before.rstrip(), width), *command_lines(command, width)]
     parts.append(fitted(after.strip(), width))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shlex
 import sys
@@ -311,8 +312,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from flows import run_control
 
         name = args.experiment or (sweep.spec.name if sweep is not None else None)
-        line = run_control.before_the_claim(database_url(args.database), name, _resume(args))
-        print(line, end="", file=sys.stderr, flush=True)
+        resume = _resume(args)
+        line = run_control.before_the_claim(database_url(args.database), name, resume)
+        print(fitted_command(line.rstrip(), resume), file=sys.stderr, flush=True)
         return exit_code(interrupt)
 
 
@@ -388,7 +390,13 @@ def _run(
         print(fitted(line), file=sys.stderr, flush=True)
     with (
         run_control.interruptible(  # from the claim on: a signal marks it interrupted
-            database, name, process, resume, launched, wait_s=args.interrupt_wait
+            database,
+            name,
+            process,
+            resume,
+            launched,
+            wait_s=args.interrupt_wait,
+            fit=functools.partial(fitted_command, command=resume, width=known_columns()),
         ),
         run_control.embedded_prefect(launched) as server,
         run_control.sigterm_kept_from_prefect(),

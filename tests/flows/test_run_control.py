@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -198,6 +199,39 @@ def test_sigterm_exits_143_and_does_not_speak_of_ctrl_c(monkeypatch, signum, cod
         os.close(write_end)
     assert exits == [code]
     assert f"1 request(s) in flight to finish and be stored {again}\n" in said
+
+
+def test_the_interrupt_lines_fit_the_width_known_before_the_signal(monkeypatch):
+    """The newcomer's F2: at 80 columns `interrupted: waiting up to 5 s for the 1
+    request(s) in flight ... (a second SIGTERM exits now)` was 114 wide. The lines go
+    through the CLI's fit (the width read before stdout went to /dev/null): the waiting
+    line wraps at spaces, the resume command keeps whole on lines of its own."""
+    from functools import partial
+
+    from flows.cli._width import fitted_command
+
+    for name in ("stop_sending", "wait_for_cases_in_flight", "flush_all", "_give_back_slots"):
+        monkeypatch.setattr(run_control, name, lambda *a, **k: None)
+    monkeypatch.setattr(run_control, "cases_in_flight", lambda: 1)
+    monkeypatch.setattr(run_control, "_mark_interrupted", lambda *a: None)
+    monkeypatch.setattr(run_control.os, "_exit", lambda code: sys.exit(code))
+    resume = "evalflow run /home/someone/specs/a-long-sweep-name.yaml --experiment nc-real-2"
+    fit = partial(fitted_command, command=resume, width=80)
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(SystemExit), sigint_at_start(signal.SIG_IGN):
+            run_control._stop(
+                "db", "nc", None, resume, None, write_end, 5, threading.Event(), 15, fit=fit
+            )
+        said = os.read(read_end, 4096).decode()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    lines = said.splitlines()
+    assert max(map(len, lines)) <= 80 and len(lines) == 5, said
+    assert " ".join(lines[:2]).replace("  ", " ").endswith("(a second SIGTERM exits now)")
+    pasted = [line.removesuffix(" \\").strip() for line in lines[3:]]
+    assert " ".join(pasted) == resume
 
 
 # `evalflow run` signalled while Prefect starts, before the flow has created the
