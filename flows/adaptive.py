@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from prefect import get_run_logger
 from sqlalchemy.engine import Engine
 
-from evaluation.adaptive import SmokeFailed, smoke_summary
+from evaluation.adaptive import smoke_failure
 from evaluation.run import DispatchReport, Sweep, WorkItem
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import generations_frame
@@ -85,12 +85,14 @@ def merge_reports(reports: Sequence[DispatchReport]) -> DispatchReport:
     return merged
 
 
-def check_smoke(engine: Engine, experiment_id: int, sweep: Sweep, cases: Sequence[Case]) -> None:
-    """Fail the smoke level, with a one-line summary, when any generation failed."""
+def check_smoke(
+    engine: Engine, experiment_id: int, sweep: Sweep, cases: Sequence[Case], report: DispatchReport
+) -> None:
+    """Raise ``SmokeFailed`` (its causes grouped by host) when any generation failed."""
     ids = {c.id for c in cases}
     with session_scope(engine) as session:
         generations = generations_frame(session, experiment_id)
     generations = generations[generations["case_id"].isin(ids)]
-    summary = smoke_summary(generations, {c.hash: c.label for c in sweep.configs})
-    if summary is not None:
-        raise SmokeFailed(summary)
+    models = {c.hash: c.model for c in sweep.configs}
+    if (failure := smoke_failure(generations, models, report.hosts_down)) is not None:
+        raise failure

@@ -129,7 +129,7 @@ async def evaluate(
     simulated_only = all(h.kind == "simulated" for h in sweep.spec.hosts)
     record_telemetry(engine, experiment_id, generated.gpu, simulated_only=simulated_only)
     if level == "smoke":
-        check_smoke(engine, experiment_id, sweep, cases)
+        check_smoke(engine, experiment_id, sweep, cases, report)
     get_run_logger().info(
         "generated %d, %s; model switches per host: %s",
         report.generated,

@@ -14,6 +14,7 @@ from prefect.states import Cancelled, State
 from sqlalchemy.engine import Engine
 
 from evaluation.adaptive import level_work
+from evaluation.errors import EvalError
 from evaluation.monitor import set_stage, store_summary
 from evaluation.redact import one_line, urls_given
 from evaluation.run._dispatch import Unservable
@@ -39,6 +40,7 @@ from evaluation.storage.runs import (
     claim_experiment,
     end_flow_run,
     end_run,
+    failure_reason,
     record_level,
 )
 from evaluation.suites import Case
@@ -209,9 +211,13 @@ def record_outcome(flow: Flow, flow_run: FlowRun, state: State) -> None:
         status = "cancelled"
     else:
         status = "interrupted"
-    reason = (state.message or state.name or "").removeprefix(_EXCEPTION_PREFIX) or None
-    if reason:  # the URLs this process was given, found verbatim too
-        reason = one_line(reason, known=urls_given([], os.environ))
+    known = urls_given([], os.environ)  # the URLs this process was given, found verbatim too
+    raised = getattr(state.data, "result", state.data)  # in a ResultRecord, or itself
+    if isinstance(raised, EvalError):  # its message, not its class name (`SmokeFailed: `)
+        reason: str | None = failure_reason(raised, known)
+    else:
+        reason = (state.message or state.name or "").removeprefix(_EXCEPTION_PREFIX) or None
+        reason = one_line(reason, known=known) if reason else None
     engine = make_engine(database_url(flow_run.parameters.get("database")), create=False)
     try:
         with session_scope(engine) as session:

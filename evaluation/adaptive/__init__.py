@@ -34,6 +34,7 @@ __all__ = [
     "RaceStanding",
     "RoundPlan",
     "SmokeFailed",
+    "SmokeGroup",
     "StopReason",
     "case_clustering",
     "judge",
@@ -46,7 +47,7 @@ __all__ = [
     "round_ends",
     "round_markdown",
     "round_rows",
-    "smoke_summary",
+    "smoke_failure",
     "stored_measures",
     "stored_standing",
     "stored_table",
@@ -59,7 +60,8 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "SmokeFailed": "evaluation.adaptive._smoke",
-        "smoke_summary": "evaluation.adaptive._smoke",
+        "SmokeGroup": "evaluation.adaptive._smoke",
+        "smoke_failure": "evaluation.adaptive._smoke",
         **{
             name: _STORED
             for name in (

@@ -258,16 +258,21 @@ def running_hosts(session: Session) -> dict[str, str]:
 
 
 def failure_reason(exc: BaseException, known: Sequence[str] = ()) -> str:
-    """The reason stored for a run that ``exc`` ended: one line, no credentials (those of
-    the ``known`` URLs found verbatim too), short (a driver's error may carry a statement
-    and its parameters; see db.storage_problem)."""
+    """The reason stored for a run that ``exc`` ended (`show`'s Status): one line, no
+    credentials (those of the ``known`` URLs found verbatim too), short (a driver's error
+    may carry a statement and its parameters; see db.storage_problem). An ``EvalError``'s
+    message is written for the user: without its class name (`SmokeFailed: ...`); an
+    unexpected error keeps its (``RuntimeError: disk full``)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from evaluation.errors import EvalError
     from evaluation.redact import one_line
     from evaluation.storage.db import storage_problem
 
     if isinstance(exc, SQLAlchemyError):  # never the statement and its parameters
         return f"the results database: {storage_problem(exc, known)}"
+    if isinstance(exc, EvalError) and str(exc):
+        return one_line(str(exc), known=known)
     return one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, known=known)
 
 

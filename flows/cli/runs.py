@@ -24,6 +24,7 @@ from flows.cli._width import fitted, fitted_command, fitted_stdout, known_column
 from flows.cli.logs import console_for, left_to_the_display
 
 if TYPE_CHECKING:
+    from evaluation.adaptive import SmokeFailed
     from evaluation.compare import Leaderboard
     from evaluation.run._sweep import Sweep
     from evaluation.storage.dropped import Dropped
@@ -440,6 +441,11 @@ def _run(
             if run_control.was_cancelled(exc):
                 print(f"cancelled: {name!r} stopped ({reason}); {then}", file=sys.stderr)
                 return run_control.INTERRUPTED_EXIT_CODE
+            from evaluation.adaptive import SmokeFailed
+
+            if isinstance(exc, SmokeFailed):  # the hosts', not the input's: exit 1, resume
+                print(_smoke_lines(exc, resume), file=sys.stderr)
+                return 1
             if isinstance(exc, EvalError):
                 raise
             if args.verbose:
@@ -473,6 +479,18 @@ def _run(
         print(fitted_command(again, resume))
     print(next_steps(summary["experiment"], summary["report"], args.argv, known_columns()))
     return 0 if summary["failed"] == 0 else 1
+
+
+def _smoke_lines(failure: SmokeFailed, resume: str) -> str:
+    """A failed smoke level as `run` ends it: how many failed, a line per host and cause
+    (not per config: one host killed was 1,250 characters on one line), the resume
+    command; fitted to the width where it is known."""
+    again = (
+        f"once that is fixed (a host that went down restarted), resume with: {resume} "
+        f"(it does only the {failure.failed} failed)"
+    )
+    lines = ["error: " + failure.lines()[0], *failure.lines()[1:]]
+    return fitted("\n".join(lines)) + "\n" + fitted_command(again, resume)
 
 
 def _what_then(database: str, name: str, resume: str) -> str:

@@ -183,8 +183,9 @@ def test_smoke_level_fails_fast_naming_what_broke(tmp_path, database_url):
             asyncio.run(evaluate(spec_path=str(spec), database=database_url, level="smoke"))
     message = str(info.value)
     assert message.startswith("smoke level failed: 6 of 12 generations did not succeed")
-    assert "qwen2.5:7b t=0 n=64 on gpu-a" in message and "broken model" in message
+    assert "6 on gpu-a (qwen2.5:7b: 2 configs): " in message and "broken model" in message
     assert "llama3.2:3b" not in message and "\n" not in message
+    assert "BackendRejected" not in message  # the stored error's class name
     with Session(make_engine(database_url)) as session:
         assert len(session.exec(select(Generation)).all()) == 12  # 3 cases x 4 configs
 

@@ -59,3 +59,31 @@ def test_a_host_failing_every_generation_is_reported_with_its_reason(
     assert "3 failed generations, by reason:" in shown
     assert reasons[0] in shown
     assert f"every one: evalflow view host-fails {db} (or " in shown
+
+
+def test_a_failed_smoke_level_is_the_hosts_failure_said_in_lines_that_fit(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+) -> None:
+    # A newcomer's server killed mid-run: one 1,250-character line, class names
+    # (SmokeFailed, BackendUnavailable), exit 2 (bad input's), and no resume command.
+    monkeypatch.setenv("COLUMNS", "80")
+    with running_standin(StandInConfig(slots=2)) as standin:
+        standin.set_fault("bad_request", times=1000, message="the model file is corrupt")
+        spec = spec_for(tmp_path, standin.url)
+        argv = ["--database", database_url, "run", str(spec), "--level", "smoke", "-q"]
+        code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 1, err  # not the user's input
+    assert "error: smoke level failed: 3 of 3 generations did not succeed:" in err
+    assert "  3 on gpu (llama3:latest: 1 config): HTTP 400 " in err and "corrupt" in err
+    assert "resume with:" in err and "(it does only the 3 failed)" in err
+    assert "SmokeFailed" not in err and "BackendRejected" not in err
+    words = [line for line in err.splitlines() if "Prefect flow run: " not in line]
+    assert max(len(line) for line in words if str(tmp_path) not in line) <= 80, err
+
+    assert main(["--database", database_url, "show", "host-fails"]) == 0
+    (status,) = [line for line in capsys.readouterr().out.splitlines() if "Status:" in line]
+    assert status.startswith("Status: failed: smoke level failed: 3 of 3"), status
