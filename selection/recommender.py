@@ -308,12 +308,16 @@ def recommend_from_model(
         notes.append("the evidence comes (partly) from the SIMULATED backend")
     elif (learnt := _simulated_training_note(model, row, task_type)) is not None:
         notes.append(learnt)
+    decides, unrun = no_quality_spread(table) is None, unrun_cases(model, task_type)
     next_up = measure_next(
         feasible,
         chosen,
         _missing_suites(model, task_type),
-        quality_decides=no_quality_spread(table) is None,
+        unrun=unrun,
+        quality_decides=decides,
     )
+    if cases := needs_cases_note(feasible, chosen, task_type, unrun, quality_decides=decides):
+        notes.append(cases)
     message = f"use {choice.label}" + (" (SIMULATED)" if _simulated(model, choice) else "")
     message += f" ({_limits(request)})" if _limits(request) else ""
     return Recommendation(
@@ -386,12 +390,30 @@ def to_measure(
     chosen: Any,
     missing: Mapping[str, tuple[str, ...]] | None = None,
     *,
+    unrun: Mapping[str, Mapping[str, int]] | None = None,
     quality_decides: bool = True,
 ) -> tuple[str, ...]:
     """What to measure next when the answer is uncertain, as the `next:` lines say it
     (:func:`measure_next`)."""
-    found = measure_next(feasible, chosen, missing, quality_decides=quality_decides)
+    found = measure_next(feasible, chosen, missing, unrun=unrun, quality_decides=quality_decides)
     return tuple(text for _, _, text in found)
+
+
+def _may_beat(feasible: pd.DataFrame, chosen: Any, *, quality_decides: bool) -> pd.DataFrame:
+    """The feasible candidates, not the pick, measured on fewer than ``MEASURE_CASES``
+    cases (none where quality cannot decide) whose 90% interval reaches above the pick's
+    estimate, the highest upper end first."""
+    pick = float(feasible.loc[chosen, "quality"])
+    cases = _cases_so_far(feasible)
+    return feasible[
+        (feasible.index != chosen)
+        & (feasible["quality_high"] > pick)
+        & (cases < (MEASURE_CASES if quality_decides else 1))
+    ].sort_values("quality_high", ascending=False)
+
+
+def _cases_so_far(feasible: pd.DataFrame) -> pd.Series:
+    return feasible.get("measured_n_cases", pd.Series(0.0, index=feasible.index)).fillna(0)
 
 
 def measure_next(
@@ -399,32 +421,30 @@ def measure_next(
     chosen: Any,
     missing: Mapping[str, tuple[str, ...]] | None = None,
     *,
+    unrun: Mapping[str, Mapping[str, int]] | None = None,
     quality_decides: bool = True,
 ) -> list[tuple[Any, tuple[str, ...], str]]:
     """What to measure next when the answer is uncertain: up to ``MAX_TO_MEASURE``
-    feasible candidates, not the pick, measured on fewer than ``MEASURE_CASES`` cases,
-    whose 90% interval reaches above the pick's estimate (they may be better), the most
-    promising (highest upper end) first. Measuring them settles whether the pick
-    stands; none: the answer is settled as far as the candidates go. ``missing``: per
-    config hash the task type's suites it was not run on (:mod:`selection.suite_mix`);
-    such a candidate is to be measured there, and so is the pick when it was not run on
-    a suite its rivals were (a newcomer's pick measured on an easy suite alone had no
-    `next:` line although its twin, level with it there, had run on a harder one too).
-    A measured candidate is named only where more of its cases could change the answer:
-    not where quality cannot decide (``quality_decides`` False: every measured config
-    scored the same, so more cases of the same metric tell none apart; a newcomer's
-    answer said so and then named a measured config to measure), and its line says
-    "measure more of" it with its cases so far.
+    candidates that may beat the pick (:func:`_may_beat`), the most promising first.
+    Measuring them settles whether the pick stands; none: the answer is settled as far
+    as the candidates go. ``missing``: per config hash the task type's suites it was not
+    run on (:mod:`selection.suite_mix`); the pick is to be measured there when it was not
+    run on a suite its rivals were (a newcomer's pick measured on an easy suite alone had
+    no `next:` line although its twin, level with it there, had run on a harder one too).
+    ``unrun``: per measured config hash, the task type's cases it has not run, by suite
+    (:func:`unrun_cases`). A measured candidate is named only where it has such cases, to
+    be measured on their suites: a rerun of its cases counts once, so more of a config run
+    on every case of the task type changes nothing (a newcomer was told to measure more of
+    one run on all 12 cases there were, `--write-spec` wrote that rerun, and after it and
+    a retrain the same line came back: :func:`needs_cases_note` says so instead). Nor
+    where quality cannot decide (``quality_decides`` False: every measured config scored
+    the same, so more cases of the same metric tell none apart).
     Each: the row's index, the suites to measure it on (empty: any of the task type's),
     and the `next:` line."""
-    missing = missing or {}
-    pick = float(feasible.loc[chosen, "quality"])
-    cases = feasible.get("measured_n_cases", pd.Series(0.0, index=feasible.index)).fillna(0)
-    open_ = feasible[
-        (feasible.index != chosen)
-        & (feasible["quality_high"] > pick)
-        & (cases < (MEASURE_CASES if quality_decides else 1))
-    ].sort_values("quality_high", ascending=False)
+    missing, unrun = missing or {}, unrun or {}
+    cases = _cases_so_far(feasible)
+    open_ = _may_beat(feasible, chosen, quality_decides=quality_decides)
+    open_ = open_[(cases[open_.index] == 0) | open_.index.map(lambda i: bool(unrun.get(str(i))))]
     found = []
     if quality_decides and missing.get(str(chosen)) and len(feasible) > 1:
         row, suites = feasible.loc[chosen], missing[str(chosen)]
@@ -439,25 +459,76 @@ def measure_next(
         )
     for index, row in open_.head(MAX_TO_MEASURE - len(found)).iterrows():
         done = int(cases[index])
-        suites: tuple[str, ...] = missing.get(str(index), ()) if done else ()
         estimate = (
             f"estimated {100 * row['quality']:.1f}% [{100 * row['quality_low']:.1f}–"
             f"{100 * row['quality_high']:.1f}%]"
         )
         if done:
-            none_on = f", none on {suites_label(suites)}" if suites else ""
-            where = f" on {suites_label(suites)}" if suites else ""
+            left = unrun[str(index)]
+            suites = tuple(left)
+            none_on = tuple(s for s in suites if s in missing.get(str(index), ()))
+            partly = [f"{left[s]} more on {s}" for s in suites if s not in none_on]
+            said = [f"{done} cases so far"] + (
+                [f"none on {suites_label(none_on)}"] if none_on else []
+            )
             text = (
-                f"measure more of {params_label(row)} ({done} cases so far{none_on}) (hash "
-                f"{index}){where}: {estimate}; it may beat the pick"
+                f"measure more of {params_label(row)} ({', '.join(said + partly)}) "
+                f"(hash {index}) on {suites_label(suites)}: {estimate}; it may beat the pick"
             )
         else:
+            suites = ()
             text = (
                 f"measure {params_label(row)} (hash {index}): {estimate}, never run on this "
                 "task type; it may beat the pick"
             )
         found.append((index, suites, text))
     return found
+
+
+def needs_cases_note(
+    feasible: pd.DataFrame,
+    chosen: Any,
+    task_type: str,
+    unrun: Mapping[str, Mapping[str, int]],
+    *,
+    quality_decides: bool = True,
+) -> str | None:
+    """For measured candidates that may beat the pick but were run on every case of the
+    task type the selector knows (:func:`measure_next` names none of them): that only
+    more cases can separate them from the pick, once; None where there are none."""
+    cases = _cases_so_far(feasible)
+    open_ = _may_beat(feasible, chosen, quality_decides=quality_decides)
+    done = [i for i in open_.index if cases[i] > 0 and not unrun.get(str(i))]
+    if not done:
+        return None
+    first = params_label(feasible.loc[done[0]])
+    more = len(done) - 1
+    them, each, it = (
+        (f"{first} and {more} more", "each was", "them") if more else (first, "it was", "it")
+    )
+    return (
+        f"{them} may beat the pick, but {each} run on all {int(cases[done[0]])} {task_type} "
+        f"cases the selector learned from (a rerun of a case counts once), so measuring {it} "
+        f"again changes nothing: to separate {it} from the pick, the task type needs more "
+        f"cases: add cases to a {task_type} suite, or a new {task_type} suite, run {it} on "
+        "those, then `evalflow retrain` (docs/selector.md, What to measure next)"
+    )
+
+
+def unrun_cases(model: SelectorModel, task_type: str) -> dict[str, dict[str, int]]:
+    """Per measured config of ``task_type``, how many of the task type's cases (those any
+    config the model learned from was run on) it was not run on, by suite (only configs
+    and suites with some)."""
+    scores = model.case_scores[model.case_scores["task_type"] == task_type]
+    suite = scores["case"].str.split("/", n=1).str[0]
+    known = scores.groupby(suite)["case"].nunique()
+    ran = scores.groupby([scores["config_hash"], suite])["case"].nunique().unstack()
+    left = (known - ran.reindex(columns=known.index).fillna(0)).astype(int)
+    return {
+        str(config): {str(s): int(n) for s, n in row.items() if n > 0}
+        for config, row in left.iterrows()
+        if (row > 0).any()
+    }
 
 
 def _missing_suites(model: SelectorModel, task_type: str) -> dict[str, tuple[str, ...]]:

@@ -12,7 +12,12 @@ import pytest
 
 from evaluation.spec._params import NAMES
 from selection.multilevel import fit, fit_checked
-from selection.recommender import assumptions_note, to_measure
+from selection.recommender import (
+    assumptions_note,
+    needs_cases_note,
+    to_measure,
+    unrun_cases,
+)
 from selection.shrinkage import latency_checks
 
 
@@ -100,16 +105,39 @@ def test_what_to_measure_next_names_the_few_candidates_that_could_beat_the_pick(
         },
         index=["pick", "wide", "weak", "settled"],
     )
-    named = to_measure(table, "pick")
+    unrun = {"weak": {"s": 4}}  # 4 of suite s's cases it was not run on
+    named = to_measure(table, "pick", unrun=unrun)
     assert [line.split("(hash ")[1].split(")")[0] for line in named] == ["wide", "weak"]
     assert named[0].startswith("measure m tpl=plain (hash wide): ")
     assert "never run on this task type" in named[0]
-    assert named[1].startswith("measure more of m tpl=plain (10 cases so far) (hash weak): ")
+    assert named[1].startswith(
+        "measure more of m tpl=plain (10 cases so far, 4 more on s) (hash weak) on s: "
+    )
     assert to_measure(table.loc[["pick", "settled"]], "pick") == ()
     # Where quality cannot decide (every measured config scored the same), more cases of
     # a measured config cannot change the answer: only never-run configs are named.
-    flat = to_measure(table, "pick", quality_decides=False)
+    flat = to_measure(table, "pick", unrun=unrun, quality_decides=False)
     assert [line.split("(hash ")[1].split(")")[0] for line in flat] == ["wide"]
+    # Run on every case of the task type: a rerun counts once, so more of it is nothing new.
+    assert [line.split("(hash ")[1].split(")")[0] for line in to_measure(table, "pick")] == ["wide"]
+    note = needs_cases_note(table, "pick", "qa", {})
+    assert note is not None and note.startswith("m tpl=plain may beat the pick, but it was run on")
+    assert "all 10 qa cases" in note and "the task type needs more cases" in note
+    assert needs_cases_note(table, "pick", "qa", unrun) is None
+
+
+def test_the_cases_a_config_was_not_run_on_are_the_task_types_others_by_suite():
+    scores = pd.DataFrame(
+        {
+            "config_hash": ["a"] * 5 + ["b"] * 2 + ["c"],
+            "task_type": ["qa"] * 7 + ["code"],
+            "case": ["s/c0", "s/c1", "s/c2", "t/c0", "t/c1", "s/c0", "s/c1", "u/c0"],
+            "quality": 1.0,
+        }
+    )
+    model = SimpleNamespace(case_scores=scores)
+    assert unrun_cases(model, "qa") == {"b": {"s": 1, "t": 2}}
+    assert unrun_cases(model, "code") == {}
 
 
 @pytest.mark.parametrize("checks", [[]])

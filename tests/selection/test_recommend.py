@@ -600,6 +600,18 @@ def test_where_quality_cannot_decide_no_measured_config_is_named_to_measure():
     assert all("never run on this task type" in line for line in answer.suggestions)
 
 
+def test_a_config_run_on_every_case_of_the_task_type_is_not_named_to_measure_more_of(trained):
+    # A newcomer was told `next: measure more of gemma3-270m ... (12 cases so far)` of a
+    # config run on all 12 cases of the task type: a rerun counts once, so --write-spec
+    # wrote a spec that measured nothing new, and after running it and a retrain the
+    # same line came back. Here every config was run on every case (12 qa cases).
+    answer = recommend_from_model(trained.model, "qa")
+    assert not [m.option.label for m in answer.measure_next if m.option.evidence.measured]
+    assert not [s for s in answer.suggestions if s.startswith("measure more of")]
+    said = [n for n in answer.notes if "the task type needs more cases" in n]
+    assert len(said) == 1 and "run on all 12 qa cases the selector learned from" in said[0]
+
+
 def test_a_latency_tail_the_configs_rarely_show_keeps_them_out_of_a_p95_limit():
     # tiny:1b's calls are 6x slower 6% of the time (a reload): its true p95 is in the
     # slow mode, ~5x its median. Twelve generations of one config often hold no slow
