@@ -31,6 +31,7 @@ from evaluation.storage.models import (
     Generation,
     RunSummary,
 )
+from evaluation.storage.runs import run_seconds
 
 #: Raised when a summary's figures are counted otherwise: a summary stored by another
 #: way of counting is stale and counted again (2: the best config is the leaderboard's
@@ -177,7 +178,7 @@ def summarize(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
                 "mean_latency_s": float(c.latency) if c and c.latency is not None else None,
                 "started_at": started,
                 "ended_at": ended,
-                "duration_s": _seconds(started, ended),
+                "duration_s": _duration(run, started, ended),
                 "metric": metric,
                 "best_config": label,
                 "best_mean": mean,
@@ -187,12 +188,13 @@ def summarize(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
     return rows
 
 
-def _seconds(started: datetime | None, ended: datetime | None) -> float | None:
-    if started is None or ended is None:
-        return None
-    if (started.tzinfo is None) != (ended.tzinfo is None):  # SQLite reads naive UTC
-        started, ended = started.replace(tzinfo=None), ended.replace(tzinfo=None)
-    return max(0.0, (ended - started).total_seconds())
+def _duration(
+    run: ExperimentRun | None, started: datetime | None, ended: datetime | None
+) -> float | None:
+    """The seconds the experiment ran: its last run's and the earlier runs' it resumed
+    (a run resumed twice said 4 min 51 s, its last session's, of 11 min)."""
+    last = run_seconds(started, ended)
+    return None if last is None else last + (run.earlier_s if run else 0.0)
 
 
 def _best(session: Session, experiments: Sequence[Experiment]) -> dict[int, tuple]:

@@ -139,6 +139,9 @@ class ExperimentRun(Table, table=True):
     command: str | None = Field(default=None, sa_column=Column(Text))
     started_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
+    # the seconds the experiment's earlier runs took (each run that resumes an ended one
+    # adds it): its duration is theirs and this one's, not its last session's alone
+    earlier_s: float = 0.0
     # when a cancel of this run was asked for (the monitor's Cancel): its process then
     # ends before its flow's hook records "cancelled", and that gap reads "cancelling"
     cancel_requested_at: datetime | None = None

@@ -142,14 +142,25 @@ def claim_experiment(
         raise ExperimentBusy(name, run)
     dead = DeadRun.of(run) if run.status == "running" else None
     # Take over a finished or dead run: compare-and-set on the token we read.
+    earlier = run.earlier_s + (run_seconds(run.started_at, run.ended_at) or 0.0)
     taken = session.exec(
         update(ExperimentRun)
         .where(ExperimentRun.experiment == name, ExperimentRun.token == run.token)
-        .values(token=token, flow_run_id=flow_run_id, **fields)
+        .values(token=token, flow_run_id=flow_run_id, earlier_s=earlier, **fields)
     )
     if taken.rowcount != 1:
         raise ExperimentBusy(name, _run(session, name))
     return dead
+
+
+def run_seconds(started: datetime | None, ended: datetime | None) -> float | None:
+    """The seconds from ``started`` to ``ended``; None where either is unknown (a run
+    going on, one whose process died)."""
+    if started is None or ended is None:
+        return None
+    if (started.tzinfo is None) != (ended.tzinfo is None):  # SQLite reads naive UTC
+        started, ended = started.replace(tzinfo=None), ended.replace(tzinfo=None)
+    return max(0.0, (ended - started).total_seconds())
 
 
 def record_level(session: Session, name: str, level: str, limit: int | None = None) -> None:

@@ -326,3 +326,32 @@ def test_experiments_says_the_level_each_last_ran_at(tmp_path, capsys):
     assert rows["fu"][level_at:].startswith("full ")
     assert rows["li"][level_at:].startswith("subset, limit 5 ")
     assert rows["old"][level_at:].startswith(" " * 17)
+
+
+def test_a_resumed_experiment_took_the_time_of_every_run_not_its_last_alone(engine):
+    # A newcomer's 96 generations took three sessions (16:30-16:41); `status` and the
+    # monitor said "took 4 min 51 s", the last one's, and a throughput over it.
+    from datetime import UTC, datetime, timedelta
+
+    from evaluation.monitor._summary import summarize
+
+    here = RunProcess.current()
+    start = datetime(2026, 11, 27, 16, 30, tzinfo=UTC)
+
+    def ran(minutes: float, *, at: datetime, status: str) -> None:
+        with session_scope(engine) as session:
+            run = session.get(ExperimentRun, "sweep")
+            run.started_at, run.ended_at = at, at + timedelta(minutes=minutes)
+            run.status = status
+            session.add(run)
+
+    with session_scope(engine) as session:
+        experiment_id = register(session, "sweep", here).id
+    ran(2, at=start, status="interrupted")
+    for minutes, at in ((3, start + timedelta(minutes=4)), (5, start + timedelta(minutes=8))):
+        with session_scope(engine) as session:
+            claim_experiment(session, "sweep", here)  # a resume
+        ran(minutes, at=at, status="completed" if minutes == 5 else "interrupted")
+    with session_scope(engine) as session:
+        (summary,) = summarize(session, [experiment_id])
+    assert summary["duration_s"] == (2 + 3 + 5) * 60  # not the last run's 300 s
