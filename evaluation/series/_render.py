@@ -122,8 +122,8 @@ def _learning(s: StreamVerdict, learning: int) -> str:
 
 def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
     last = s.last
-    shown = [n.value for n in s.nights][-width:]
-    cut = [n.partial for n in s.nights][-width:]
+    shown = [n.drawn for n in s.nights][-width:]
+    cut = [n.partial and n.scored for n in s.nights][-width:]  # unscored: no value, a gap
     interval = (
         f" [{_value(last.low, s.metric)}, {_value(last.high, s.metric)}]"
         if last.low is not None and last.high is not None
@@ -134,7 +134,9 @@ def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
         f"one-sided p {last.p:.2g}"
         if last.p is not None
         else (
-            "partial run: not judged"
+            "not scored in that run"
+            if not last.scored
+            else "partial run: not judged"
             if last.partial
             else "learning"
             if last.judged

@@ -564,3 +564,30 @@ def test_a_sparkline_draws_no_cliff_for_equal_nights_or_a_wobble():
     assert "▁" not in wobble and "█" not in wobble
     assert sparkline([100.0, 100.0, 150.0]) == "▁▁█"
     assert sparkline([0.0, 0.0]) == "▁▁"
+
+
+def test_a_run_on_half_the_cases_is_drawn_as_compared_and_an_unscored_metric_says_so(engine):
+    # newcomer F15: a greedy config scored 0.417 on 12 cases, then the same outputs on
+    # the first 6 (0.667 there): the sparkline jumped ▁ to █ beside `change +0.000`, and
+    # rougeL, rescored into the first run only, read "partial run: not judged"
+    suite, half = make_suite(12), make_suite(6)
+    right = [1.0, 1.0, 1.0, 1.0, 0.0, 1.0] + [0.0] * 6
+    with session_scope(engine) as session:
+        for name, cases, scores in (
+            ("halves-1", suite, {"exact_match": right, "rougeL": [0.5] * 12}),
+            ("halves-2", suite, {"exact_match": right}),
+            ("halves-3", half, {"exact_match": right[:6]}),
+        ):
+            experiment = add_experiment(session, name, cases, {STEADY: scores})
+            experiment.spec, experiment.status = {"name": "halves"}, "completed"
+    with session_scope(engine) as session:
+        watch = watch_series(session, "halves")
+    last = stream(watch, STEADY, "exact_match").nights[-1]
+    assert not last.partial and last.value == pytest.approx(5 / 6) and last.change == 0
+    lines = trends_text(watch).splitlines()
+    (quality,) = [x for x in lines if x.startswith("  exact_match")]
+    assert len(set(quality.split()[1])) == 1  # one bar: nothing changed
+    (unscored,) = [x for x in lines if x.startswith("  rougeL")]
+    assert "not scored in that run" in unscored and "partial" not in unscored
+    assert "·" not in unscored.split()[1]
+    assert last.drawn == pytest.approx(5 / 12)  # its level on the 12 cases, read paired
