@@ -4,7 +4,9 @@ worker opens and how it runs a chunk, and the plan the run's process sends it.
 A worker opens its own backends and its own ``HostSlots`` on the run's Prefect server
 (the same per-host limits, so a host's slots are never over-committed across the
 workers and the other runs; each worker's share is its ``capacity``), takes its seats'
-slots first (``reserve``), and runs each chunk as the run's process does
+slots first (``reserve``) and keeps them until it closes (``HostSlots(handoff_s=None)``:
+its next chunk comes from another process, often more than a second later under load),
+and runs each chunk as the run's process does
 (``tasks.generation._generate``), its records sent back to the run's writer.
 """
 
@@ -90,6 +92,7 @@ async def open_lanes(plan: LanePlan, seats: Mapping[str, int]) -> AsyncIterator[
             plan.limit_names,
             timeout_s=limits.first_request_timeout_s,
             capacity={name: n for name, n in seats.items() if n},
+            handoff_s=None,  # its seats' slots kept until the run's generation ends
         )
         stack.push_async_callback(slots.close)
         await slots.reserve(tuple(replace(h, slots=seats[h.name]) for h in hosts if seats[h.name]))

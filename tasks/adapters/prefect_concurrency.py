@@ -78,6 +78,7 @@ LEASE_S = 60.0  # the shortest lease Prefect grants
 RENEW_EVERY_S = 15.0  # for a LEASE_S lease; a longer one at the same quarter of its length
 RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
 SLOW_WAIT_S = 30.0  # a lane waiting this long for a slot says so, once
+HANDOFF_S = 1.0  # a parked slot nobody takes within this goes back to the limit
 RESERVE_HOLD_S = 30.0  # slots taken before the lanes start are kept for them this long
 
 logger = get_logger("evalflow.host_slots")
@@ -279,6 +280,18 @@ class HostSlots:
     it: the lane's next chunk, which starts within milliseconds, takes it over with no
     API call. A parked lease nobody takes is released, so an idle lane does not keep
     a slot from other runs.
+
+    ``handoff_s=None`` (a lane worker process, ``tasks.lane_workers``): parked slots, up
+    to the process's ``capacity``, are kept until ``close``. A worker's chunks come from
+    the run's process, which under load sent the next one to a worker's free seat
+    0.4 s after a chunk there ended (median; a fifth over a second: 256 slots x 500 ms,
+    10-item chunks, ~50 chunk ends a second as at 256 x 50 ms on 16 cores, 2 loaded
+    cores, benchmarks/perf/throughput_goal.py): with a second's handoff those slots went
+    back to the limit and were taken again, two writes each, one at a time per process
+    at ~0.1-0.2 s a write on the busy server; a lane queued behind those writes waited
+    13 s on average and the host fell to 67 of 256 open (1,518 slot writes in a run;
+    kept: 10). Its seats are its share of the slots, so what it keeps is what the
+    run's lanes use; the run gives them back as its generation ends (``close``).
     """
 
     def __init__(
@@ -288,7 +301,7 @@ class HostSlots:
         *,
         timeout_s: float,
         lease_s: float = LEASE_S,
-        handoff_s: float = 1.0,
+        handoff_s: float | None = HANDOFF_S,
         registry: Registry | None = None,
         holder: UUID | None = None,
         capacity: Mapping[str, int] | None = None,
@@ -327,6 +340,7 @@ class HostSlots:
         *,
         timeout_s: float,
         capacity: Mapping[str, int] | None = None,
+        handoff_s: float | None = HANDOFF_S,
     ) -> HostSlots:
         """Record this run as a slot holder and give back the slots of runs that died.
         On the embedded server, where nothing else would free them, a run that finds no
@@ -341,6 +355,7 @@ class HostSlots:
             registry=registry,
             holder=flow_run.flow_run.id if flow_run and flow_run.flow_run else None,
             capacity=capacity,
+            handoff_s=handoff_s,
         )
         await slots.join()
         return slots
@@ -434,14 +449,19 @@ class HostSlots:
 
     def park(self, host: str, lease: _Lease, hold_s: float | None = None) -> None:
         """Keep ``lease`` for the host's next chunk; release it if none comes within
-        ``hold_s`` (default: the handoff's). A lane waiting for a slot takes it at once,
-        else a call waiting for a spare slot (``on_parked``)."""
+        ``hold_s`` (default: the handoff's; with no handoff, kept until ``close`` while
+        the process holds no more than its ``capacity``). A lane waiting for a slot takes
+        it at once, else a call waiting for a spare slot (``on_parked``)."""
         self._parked[host].append(lease)
-        hold_s = self._handoff_s if hold_s is None else hold_s
-        expiry = asyncio.create_task(self._release_unclaimed(host, lease, hold_s))
-        self._expiries[lease.id] = expiry
-        self._background.add(expiry)
-        expiry.add_done_callback(self._background.discard)
+        if hold_s is None:
+            hold_s = self._handoff_s
+        if hold_s is None and self.held(host) > self._capacity.get(host, 0):
+            hold_s = HANDOFF_S  # beyond its share (lanes asked together): back soon
+        if hold_s is not None:
+            expiry = asyncio.create_task(self._release_unclaimed(host, lease, hold_s))
+            self._expiries[lease.id] = expiry
+            self._background.add(expiry)
+            expiry.add_done_callback(self._background.discard)
         self._parked_now(host)
 
     def _parked_now(self, host: str) -> None:
@@ -471,8 +491,9 @@ class HostSlots:
                 except _SlotsFull:
                     count = min(count - 1, await self._free(host.name))
                     continue
+                hold_s = RESERVE_HOLD_S if self._handoff_s is not None else None
                 for lease in taken:
-                    self.park(host.name, lease, RESERVE_HOLD_S)
+                    self.park(host.name, lease, hold_s)
                 break
 
     async def _free(self, host: str) -> int:
