@@ -7,10 +7,12 @@ from prefect import flow, get_run_logger
 
 from evaluation.embeddings import stored_hosts
 from evaluation.metrics import get_metrics
+from evaluation.monitor import store_summary
 from evaluation.storage.db import open_database, session_scope
 from evaluation.storage.repository import get_experiment, set_experiment_metrics, suite_path
 from evaluation.suites import load_suite
 from flows.run_names import rescore_run_name
+from tasks.compare import compare_configs
 from tasks.results import aggregate, publish, score
 
 
@@ -22,11 +24,12 @@ def rescore(
     first: str | None = None,
 ) -> int:
     """Score ``experiment``'s stored generations on ``metrics`` (default: every metric it
-    has) and republish its leaderboard. ``metrics`` are added to the experiment's own,
-    which keep their stored scores (a metric named again is scored again). ``first`` is
-    scored too and put first among them: the metric the leaderboard ranks by and the
-    selector reads quality from (:mod:`selection.quality`), so that experiments that put
-    different metrics first can be made to agree. Returns the generations scored."""
+    has) and republish its leaderboard and comparison. ``metrics`` are added to the
+    experiment's own, which keep their stored scores (a metric named again is scored
+    again). ``first`` is scored too and put first among them: the metric the leaderboard
+    ranks by and the selector reads quality from (:mod:`selection.quality`), so that
+    experiments that put different metrics first can be made to agree. Returns the
+    generations scored."""
     engine = open_database(database)
     with session_scope(engine) as session:
         row = get_experiment(session, experiment)
@@ -41,5 +44,10 @@ def rescore(
     scored = score(engine, experiment_id, suite, chosen, hosts)
     aggregate(engine, experiment_id, suite, every)
     publish(engine, experiment_id)
+    # The comparison again, as a run ends: its verdict (status, the monitor's recent runs)
+    # named the old first config after a rescore had flagged it for echoing the prompt.
+    compare_configs(engine, experiment_id)
+    with session_scope(engine) as session:
+        store_summary(session, experiment_id)  # one counted while it rescored is stale
     get_run_logger().info("rescored %d generations of %s on %s", scored, experiment, chosen)
     return scored

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlmodel import Session, select
 
+from evaluation.storage.db import make_engine
+from evaluation.storage.models import ComparisonRun
 from flows.cli import main
 from tests.conftest import REPO
 
@@ -125,6 +128,17 @@ def test_run_then_list_show_and_rescore(tmp_path, capsys, database_url):
     assert main(["--database", database_url, "show", "cli-test"]) == 0
     board = capsys.readouterr().out
     assert "rougeL" in board and "exact_match" in board
+    # Rescored, the comparison is too: the verdict `status` gives is the new first
+    # metric's (it named the old #1 on the old comparison; F10 of a newcomer's report).
+    assert main(["--database", database_url, "rescore", "cli-test", "--first", "rougeL"]) == 0
+    capsys.readouterr()
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        (compared,) = session.exec(select(ComparisonRun.verdicts)).all()
+    engine.dispose()
+    (rouge,) = [v["verdict"] for v in compared if v["metric"] == "rougeL"]
+    assert main(["--database", database_url, "status", "cli-test"]) == 0
+    assert f"  verdict: {rouge}" in capsys.readouterr().out
 
 
 def test_the_mixed_metrics_advice_followed_puts_one_metric_first(database_url):
