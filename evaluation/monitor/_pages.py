@@ -115,6 +115,7 @@ def add_monitor(
             evidence_figures,
             figure,
             list_series,
+            stream_state,
             watch_and_keep,
         )
 
@@ -132,6 +133,7 @@ def add_monitor(
             watch=watch,
             chart=stream_chart,
             reference_of=reference_level,
+            state_of=lambda s: stream_state(s, watch.settings.learning),  # as trends says it
             figure=figure,
             evidence=evidence_figures,
             **page_context,

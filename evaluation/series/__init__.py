@@ -48,6 +48,7 @@ _EXPORTS = {
     "gate_markdown": "evaluation.series._render",
     "gate_text": "evaluation.series._render",
     "sparkline": "evaluation.series._render",
+    "stream_state": "evaluation.series._render",
     "moved_lines": "evaluation.series._render",
     "SubsetEstimates": "evaluation.series._trends",
     "ESCALATE_SHARE": "evaluation.series._watch",

@@ -108,6 +108,24 @@ def _state(stream: StreamVerdict) -> str:
     return stream.state
 
 
+def stream_state(s: StreamVerdict, learning: int) -> str:
+    """The stream's state as `evalflow trends`, the monitor's series page and the nightly's
+    artifact say it: ``_state``, but where that is "ok" of a last night not judged, why
+    not (a partial run; learning, with how many more full runs): the page's heading said
+    "ok" over trends' "learning (4 more full runs before judging)"."""
+    return _unjudged(s, learning) if s.last.p is None and s.state == "ok" else _state(s)
+
+
+def _unjudged(s: StreamVerdict, learning: int) -> str:
+    """Why the stream's last night has no p: not scored, a partial run, or the watch
+    still learns."""
+    if not s.last.scored:
+        return "not scored in that run"
+    if s.last.partial:
+        return "partial run: not judged"
+    return "learning" if s.last.judged else _learning(s, learning)
+
+
 def _runs_to_learn(s: StreamVerdict, learning: int) -> int:
     """How many more full runs the stream's segment needs before its runs are judged:
     its first full run is the reference, the next ``learning`` teach the watch."""
@@ -130,19 +148,7 @@ def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
         else ""
     )
     change = _change_interval(last, s.metric)
-    judged = (
-        f"one-sided p {last.p:.2g}"
-        if last.p is not None
-        else (
-            "not scored in that run"
-            if not last.scored
-            else "partial run: not judged"
-            if last.partial
-            else "learning"
-            if last.judged
-            else _learning(s, learning)
-        )
-    )
+    judged = f"one-sided p {last.p:.2g}" if last.p is not None else _unjudged(s, learning)
     line = sparkline(shown, cut)
     # an unjudged night is not "ok": its judged column says why (a moved one still says so)
     state = "" if last.p is None and s.state == "ok" else f"  {_state(s)}"
@@ -273,7 +279,7 @@ def watch_markdown(watch: SeriesWatch) -> str:
     for s in watch.streams:
         n = s.last
         p = f"{n.p:.2g}" if n.p is not None else "learning"
-        state = "**ALARM**" if n.alarm else _state(s)
+        state = "**ALARM**" if n.alarm else stream_state(s, watch.settings.learning)
         lines.append(
             f"| {s.label} | {s.metric} | {s.estimated or _value(n.value, s.metric)} | "
             f"{_change_interval(n, s.metric)} | {p} | "

@@ -88,3 +88,22 @@ def test_the_page_prints_the_reference_and_change_of_a_ratio_as_trends_does():
     reference = shown.split("· reference ")[1].split(" s")[0]
     before = [n.value for n in s.nights[:-1]]  # the p95s of the nights it is compared with
     assert min(before) < float(reference) < max(before)
+
+
+def test_a_stream_still_learning_is_not_ok_on_the_page_as_in_trends():
+    # newcomer F11: the page's headings said "· contains ok" where trends said
+    # "learning (4 more full runs before judging)"
+    from evaluation.series import trends_text
+
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        add_nights(session, 2, series="young", seed=5)
+    with session_scope(engine) as session:
+        watch = watch_series(session, "young")
+    html = TestClient(create_app(engine)).get("/series/young").text
+    said = trends_text(watch)
+    for s in watch.streams:
+        heading = html.split(f'data-config="{s.config}" data-metric="{s.metric}"')[1]
+        tag = heading.split('<span class="tag">')[1].split("</span>")[0]
+        assert tag.startswith("learning (") and tag.endswith(" before judging)"), tag
+        assert tag in said
