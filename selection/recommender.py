@@ -1229,7 +1229,7 @@ def _newer_data_note(
     had learned from them (not promoted against version 3's 0.00 of 3 flat configs).
     Where configs are stored that it never saw, :func:`_unseen_note` says this."""
     from evaluation.storage.training import training_generations
-    from selection.versions import list_versions
+    from selection.versions import current_version, list_versions, promotion_advice
 
     retrain = retrain_command(model)
     stored = training_generations(session, include_simulated="--include-simulated" in retrain)
@@ -1239,14 +1239,22 @@ def _newer_data_note(
         for v in list_versions(session)
         if (v.id or 0) > (version.id or 0) and learned < v.n_generations <= max(stored, learned)
     ]
-    if later:
+    if later:  # the advice as things stand: v2 current, "or retrain to compare them
+        # again" (a retrain on the same data stores nothing) was a newcomer's loop
         newest = max(later, key=lambda v: (v.n_generations, v.id or 0))
-        return (
-            f"version {newest.id}{'' if newest.promoted else ', not promoted,'} learned from "
+        current = current_version(session)
+        is_current = current is not None and current.id == newest.id
+        head = (
+            f"version {newest.id}{', the current one,' if is_current else ''}"
+            f"{'' if newest.promoted else ', not promoted,'} learned from "
             f"{newest.n_generations - learned} more generations than version {version.id}, "
-            f"which answers: `evalflow recommend {task_type} --version {newest.id}`, or "
-            f"`{retrain}` to compare them again"
+            f"which answers; `evalflow recommend {task_type}"
+            f"{'' if is_current else f' --version {newest.id}'}` answers from version {newest.id}"
         )
+        if stored > newest.n_generations:
+            more = stored - newest.n_generations
+            return f"{head}; `{retrain}` trains on the {more} stored since and compares"
+        return head if newest.promoted else f"{head}; {promotion_advice(session, newest)}"
     if stored > learned:
         return (
             f"{stored - learned} more generations are stored than version {version.id}, "

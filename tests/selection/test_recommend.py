@@ -31,7 +31,7 @@ from selection.recommendation import Estimate, Option, Recommendation, _cut, lat
 from selection.recommender import recommend_from_model, scored_candidates
 from selection.schema import RecommendationLog, SelectorBlob
 from selection.training import train_selector
-from selection.versions import PromotionDecision, _model_cache, save_version
+from selection.versions import PromotionDecision, _model_cache, promote, save_version
 from tests.support.results_db import add_experiment, make_config, make_suite
 
 from .conftest import FAST, config_named, synthetic_frame
@@ -1047,11 +1047,26 @@ def test_an_answer_from_a_version_that_learned_less_than_is_stored_says_so(engin
         newer = dataclasses.replace(older, n_generations=6, fingerprint="newer")
         later = save_version(session, newer, PromotionDecision(False, "t", basis="x")).id
         session.commit()
-    assert recommend("qa", engine=engine).notes[0] == (
+    # it learned from every one stored: a retrain would store nothing (a newcomer was told
+    # "or retrain to compare them again"), so how to have it promoted
+    (said,) = [n for n in recommend("qa", engine=engine).notes if "more generations" in n]
+    assert said.startswith(
         f"version {later}, not promoted, learned from 4 more generations than version "
-        f"{first}, which answers: `evalflow recommend qa --version {later}`, or {retrain} "
-        "to compare them again"
+        f"{first}, which answers; `evalflow recommend qa --version {later}` answers from "
+        f"version {later}; "
+        "to have it promoted, measure "
     )
+    assert "compare them again" not in said
     assert not any(
         "more generations" in n for n in recommend("qa", engine=engine, version=later).notes
+    )
+    with Session(engine) as session:  # promoted since: it is what `recommend qa` answers from
+        promote(session, later, "test")
+        session.commit()
+    (said,) = [
+        n for n in recommend("qa", engine=engine, version=first).notes if "more generations" in n
+    ]
+    assert said == (
+        f"version {later}, the current one, learned from 4 more generations than version "
+        f"{first}, which answers; `evalflow recommend qa` answers from version {later}"
     )
