@@ -9,8 +9,13 @@ over the local generations by their share of generation time
 (``evaluation.run._gpu.attribute_energy`` with latency weights): lanes overlap, so per
 chunk energies would count the same joules several times.
 
-For every Ollama host, local or remote, ``/api/ps`` is read after each chunk and the
+For every Ollama host, local or remote, ``/api/ps`` is read after a chunk and the
 largest ``size_vram`` of the chunk's model is kept: the VRAM a config needed on its host.
+Once it has answered for a host, model and context size, it is read again for them at
+most every ``VRAM_READ_EVERY_S`` (a loaded model's VRAM stays as it loaded): read after
+every chunk, 256 lanes asked ~100 times a second: 3% (16 cores) to 16% (2 loaded cores)
+of the command's interpreter time, and a round trip before each lane's next chunk
+(benchmarks/perf/throughput_goal.py --profile).
 
 Without NVML (no driver, no GPU, ``pynvml`` missing) or without a local host, every
 config's source is ``"unavailable"`` with ``None`` values: normal, silent, never an error.
@@ -19,7 +24,9 @@ config's source is ``"unavailable"`` with ``None`` values: normal, silent, never
 from __future__ import annotations
 
 import logging
+import math
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +44,7 @@ from evaluation.spec import HostSpec
 
 logger = logging.getLogger(__name__)
 
+VRAM_READ_EVERY_S = 10.0
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 
 
@@ -103,6 +111,7 @@ class RunTelemetry:
         self._vram: dict[tuple[str, str], int] = {}  # (host, model key) -> max size_vram
         self._hosts_of: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self._configs: dict[str, None] = {}
+        self._vram_read: dict[tuple[str, str, int | None], float] = {}  # -> when it answered
 
     def __enter__(self) -> RunTelemetry:
         self._measuring = (
@@ -153,6 +162,9 @@ class RunTelemetry:
         model = ollama_name_key(items[0].model)
         for config in {item.config.hash for item in items}:
             self._hosts_of[config].add((host.name, model))
+        read = (host.name, model, items[0].config.params.num_ctx)
+        if time.monotonic() - self._vram_read.get(read, -math.inf) < VRAM_READ_EVERY_S:
+            return
         try:
             loaded = await loaded_models()
         except BackendError as exc:
@@ -162,6 +174,7 @@ class RunTelemetry:
             if ollama_name_key(entry.name) == model and entry.size_vram:
                 key = (host.name, model)
                 self._vram[key] = max(self._vram.get(key, 0), entry.size_vram)
+                self._vram_read[read] = time.monotonic()
 
     def vram(self) -> dict[tuple[str, str], int]:
         """The most VRAM each (host, model) used so far, as ``/api/ps`` reported it."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 
 import pytest
 
 from evaluation.backends import OllamaBackend
 from evaluation.backends.retry import RetryPolicy
-from evaluation.run._generate import run_chunk
+from evaluation.run._generate import ChunkOutcome, run_chunk
 from evaluation.run._gpu import GpuSampler, GpuTelemetry
 from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
 from evaluation.run._work import WorkItem
@@ -146,3 +147,36 @@ def test_rows_are_stored_and_replaced(database_url):
     assert len(frame) == 1
     stored = frame.iloc[0]
     assert stored["source"] == "unavailable" and int(stored["vram_bytes"]) == 7 * GiB
+
+
+class _Loaded:
+    """A backend whose ``/api/ps`` reads are counted."""
+
+    def __init__(self, model: str) -> None:
+        self.reads = 0
+        self._model = model
+
+    async def loaded_models(self) -> list[SimpleNamespace]:
+        self.reads += 1
+        return [SimpleNamespace(name=self._model, size_vram=ps_entry(self._model)["size_vram"])]
+
+
+def test_vram_is_read_once_for_many_chunks_of_a_model():
+    """At 256 lanes a host's chunks end ~100 times a second; ``/api/ps`` after each one
+    was 16% of the command's interpreter time and a round trip before every next chunk."""
+    backend = _Loaded("qwen2.5:0.5b")
+    host = HostSpec("gpu-b", "http://gpu-b", slots=4)
+    cfg = config("qwen2.5:0.5b", 0.0)
+
+    async def chunk(h, c) -> ChunkOutcome:
+        return ChunkOutcome()
+
+    async def scenario():
+        with RunTelemetry(None, {"gpu-b": backend}, local=()) as telemetry:
+            for _ in range(20):
+                await telemetry.wrap(chunk)(host, items(cfg))
+        return telemetry.summary()
+
+    usage = asyncio.run(scenario())
+    assert backend.reads == 1
+    assert usage[cfg.hash].vram_bytes == ps_entry("qwen2.5:0.5b")["size_vram"]
