@@ -12,9 +12,10 @@ Holm or Benjamini–Hochberg).
 
 from __future__ import annotations
 
+import math
 import statistics as pystats
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,9 @@ MCNEMAR, PAIRED_T, CLUSTERED_T = "exact McNemar", "paired t", "clustered paired 
 
 @dataclass(frozen=True)
 class MetricPower:
-    """One metric: the typical (median spread) and worst (largest spread) pair."""
+    """One metric: the typical (median spread) and worst (largest spread) pair.
+    ``span``: the largest difference its scale allows (hi − lo of its bounds; None:
+    unbounded), beyond which a minimum detectable difference means none is found."""
 
     metric: str
     test: str
@@ -63,6 +66,7 @@ class MetricPower:
     typical: PowerAnalysis
     worst: PowerAnalysis
     note: str = ""
+    span: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,10 +180,12 @@ def plan_power(
         else:
             test, spread = PAIRED_T, var_d
         assumed = plan.analysis(test, spread)
-        rows = (MetricPower("binary metric (assumed)", test, 0, assumed, assumed),)
+        rows = (MetricPower("binary metric (assumed)", test, 0, assumed, assumed, span=1.0),)
         source = DEFAULT_ASSUMPTION
     else:
-        rows = tuple(_from_pilot(pilot, metric, plan) for metric in usable)
+        rows = tuple(
+            replace(_from_pilot(pilot, metric, plan), span=_span(metric)) for metric in usable
+        )
         source = (
             f"pilot experiment {pilot_name} ({pilot['config'].nunique()} configs, "
             f"{pilot['case_id'].nunique()} cases): each config versus the pilot's best "
@@ -340,6 +346,12 @@ def _pair_spread(
     return result.var_diff, ""
 
 
+def _span(metric: str) -> float | None:
+    """The largest difference two configs' means of ``metric`` can have (None: unbounded)."""
+    bounds = get_metric(metric).bounds
+    return None if bounds is None or math.isinf(bounds[1] - bounds[0]) else bounds[1] - bounds[0]
+
+
 def _pad(x: np.ndarray, width: int) -> np.ndarray:
     if x.shape[1] == width:
         return x
@@ -376,8 +388,8 @@ def render_power(plan: PowerPlan, columns: int = 100) -> str:
             str(r.pairs) if r.pairs else "-",
             _num(r.typical.var_diff),
             _num(r.worst.var_diff),
-            _num(r.typical.min_detectable_difference),
-            _num(r.worst.min_detectable_difference),
+            _mdd(r.typical.min_detectable_difference, r.span),
+            _mdd(r.worst.min_detectable_difference, r.span),
             _num(r.typical.cases_needed),
             _num(r.worst.cases_needed),
         ]
@@ -387,6 +399,7 @@ def render_power(plan: PowerPlan, columns: int = 100) -> str:
     lines += _fit_table(header, rows, columns)
     notes = [*plan.notes]
     notes += [f"{r.metric}: {n}" for r in plan.metrics for n in (r.note, r.typical.note) if n]
+    notes += [note for r in plan.metrics if (note := _beyond(r, plan))]
     notes += [f"{r.metric} (worst): {r.worst.note}" for r in plan.metrics
               if r.worst.note and r.worst.note != r.typical.note]  # fmt: skip
     if notes:
@@ -435,12 +448,39 @@ def _fit_table(header: list[str], rows: list[list[str]], columns: int) -> list[s
     flat = lay_out(header, rows, "")
     if max(map(len, flat)) <= columns:
         return flat
-    stacked = lay_out(header[1:], [r[1:] for r in rows], "  ")
+    # each metric's name on a line of its own above its row; still too wide (a clustered
+    # plan's 11 columns were 92 at 80), its test beside it
+    for lead in (1, 2):
+        stacked = lay_out(header[lead:], [r[lead:] for r in rows], "  ")
+        if max(map(len, stacked)) <= columns:
+            break
     depth = len(stacked) - len(rows)
     return [
         *stacked[:depth],
-        *(x for r, line in zip(rows, stacked[depth:], strict=True) for x in (f"{r[0]}:", line)),
+        *(
+            x
+            for r, line in zip(rows, stacked[depth:], strict=True)
+            for x in (f"{', '.join(r[:lead])}:", line)
+        ),
     ]
+
+
+def _mdd(x: float | None, span: float | None) -> str:
+    """A minimum detectable difference; beyond the metric's ``span``, only that it is
+    (a 0/1 metric's read "5.867" at 12 cases in 3 groups)."""
+    return f"> {span:g}" if x is not None and span is not None and x > span else _num(x)
+
+
+def _beyond(r: MetricPower, plan: PowerPlan) -> str:
+    """The note of a metric whose MDD is beyond its range; else ""."""
+    mdd = r.worst.min_detectable_difference
+    if mdd is None or r.span is None or mdd <= r.span:
+        return ""
+    return (
+        f"{r.metric}: the MDD at n = {plan.n_cases} ({mdd:.3g}) is beyond the metric's range "
+        f"(differences of at most {r.span:g}): no difference it can have is found with "
+        f"{plan.power:.0%} power at this size; the cases for δ say how many are needed"
+    )
 
 
 def _num(x: float | int | None) -> str:

@@ -138,7 +138,11 @@ def _learning(s: StreamVerdict, learning: int) -> str:
     return f"learning ({counted(_runs_to_learn(s, learning), 'more full run')} before judging)"
 
 
-def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
+def _stream_line(
+    s: StreamVerdict, learning: int, width: int = 30, columns: int | None = None
+) -> str:
+    """The stream's line; wider than ``columns`` (None: never), its change, p, evidence
+    and state on a second line (at 80 columns a line was 130 wide, broken anywhere)."""
     last = s.last
     shown = [n.drawn for n in s.nights][-width:]
     cut = [n.partial and n.scored for n in s.nights][-width:]  # unscored: no value, a gap
@@ -154,17 +158,19 @@ def _stream_line(s: StreamVerdict, learning: int, width: int = 30) -> str:
     state = "" if last.p is None and s.state == "ok" else f"  {_state(s)}"
     value = s.estimated or f"{_value(last.value, s.metric)}{interval}"
     evidence = "/".join(evidence_figures(last.evidence, s.threshold))
-    return (
-        f"  {s.metric:<14} {line:<{width}} {value}"
-        f"  change {change}  {judged}  evidence {evidence}{state}"
-    )
+    tail = f"change {change}  {judged}  evidence {evidence}{state}"
+    whole = f"  {s.metric:<14} {line:<{width}} {value}  {tail}"
+    if columns is None or len(whole) <= columns:
+        return whole
+    return f"  {s.metric:<14} {line} {value}\n    {tail}"
 
 
-def trends_text(watch: SeriesWatch) -> str:
+def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
     """``evalflow trends``: per config, a sparkline per metric, the last value with its
     interval, the change against the earlier nights with its p and the CUSUM's
     evidence; then the events and the alarms (what, by how much, since when, which
-    cases, where to look)."""
+    cases, where to look). A stream's line wider than ``columns`` goes on two lines
+    (the CLI wraps the rest at spaces)."""
     s = watch.settings
     last = watch.last
     simulated = " [SIMULATED]" if any(p.simulated for p in watch.points) else ""
@@ -182,7 +188,7 @@ def trends_text(watch: SeriesWatch) -> str:
     for streams in by_config.values():
         first = max(streams, key=lambda st: len(st.nights))  # the longest segment
         lines += ["", f"{first.label}  (since {first.segment_start}, {runs(len(first.nights))})"]
-        lines += [_stream_line(st, s.learning) for st in streams]
+        lines += [_stream_line(st, s.learning, columns=columns) for st in streams]
         # an accepted baseline restarts only the streams that alarmed before it
         lines += [
             f"  ({st.metric} since {st.segment_start}, {runs(len(st.nights))}: its level "

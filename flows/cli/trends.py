@@ -7,6 +7,7 @@ import os
 import sys
 
 from flows.cli import options
+from flows.cli._width import fitted, known_columns
 
 
 def cmd_trends(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
     _refuse_missing(args, "nothing to watch: every `evalflow run` starts a series")
     with session_scope(open_engine(args)) as session:
         watch = watch_and_keep(session, args.series, _settings(args), BankEstimates(session))
-    print(trends_text(watch))
+    print(fitted(trends_text(watch, known_columns())))
     return 1 if args.fail_on_alarm and watch.alarms else 0
 
 
@@ -40,10 +41,11 @@ def cmd_series(args: argparse.Namespace) -> int:
     for s in found:
         baseline = f", baseline {s.baseline}" if s.baseline else ""
         simulated = " [SIMULATED]" if s.simulated else ""
-        print(
+        line = (
             f"{s.name:<{width}}  {runs(s.points):>9}, last {s.last_experiment} "
             f"({s.last_status}, started {s.last:%Y-%m-%d %H:%M} UTC){baseline}{simulated}"
         )
+        print(fitted(line))
     return 0
 
 
@@ -66,7 +68,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         args.summary and (args.summary, gate_markdown(result)),
         GateInputError,
     )
-    print(gate_text(result), file=sys.stdout)
+    print(fitted(gate_text(result)), file=sys.stdout)
     return result.exit_code
 
 

@@ -591,3 +591,27 @@ def test_a_run_on_half_the_cases_is_drawn_as_compared_and_an_unscored_metric_say
     assert "not scored in that run" in unscored and "partial" not in unscored
     assert "·" not in unscored.split()[1]
     assert last.drawn == pytest.approx(5 / 12)  # its level on the 12 cases, read paired
+
+
+def test_gate_series_and_trends_fit_80_columns(tonight, engine, capsys, monkeypatch):
+    """The newcomer's F7: at 80 columns `gate`'s verdict line was 262 wide, its notes
+    115-117, `series` and `trends` 46 lines over 80 (up to 179). Each line wraps at
+    spaces, a trends stream's change, p and evidence on a line under its sparkline; with
+    no width known (a file, a pipe) the lines stay whole."""
+    from flows.cli import _database, main
+
+    names, _ = tonight
+    monkeypatch.setattr(_database, "open_engine", lambda args: engine)  # this module's
+    verbs = (["gate", names[-1], "--baseline", names[-2]], ["series"], ["trends", "tonight"])
+    monkeypatch.setenv("COLUMNS", "80")
+    for verb in verbs:
+        main(["--database", "sqlite://", *verb])
+        lines = capsys.readouterr().out.splitlines()
+        assert max(map(len, lines)) <= 80, (verb, lines)
+    at = next(i for i, line in enumerate(lines) if line.startswith("  exact_match "))
+    assert lines[at + 1].startswith("    change ")
+    monkeypatch.delenv("COLUMNS")
+    main(["--database", "sqlite://", "trends", "tonight"])
+    whole = capsys.readouterr().out.splitlines()
+    assert max(map(len, whole)) > 100
+    assert any(line.startswith("  exact_match  ") and " change " in line for line in whole)

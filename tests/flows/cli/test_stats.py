@@ -310,3 +310,25 @@ def test_an_ungrouped_pilot_for_a_grouped_suite_states_the_assumed_icc():
     row = plan(pilot_frame(d, [None] * 30))
     assert row.typical.var_diff == pytest.approx(np.var(d, ddof=1) * (ICC + (1 - ICC) / 4))
     assert "the pilot's cases share no groups" in row.note
+
+
+def test_a_clustered_plan_fits_80_columns_and_an_mdd_beyond_the_range_says_so():
+    """The newcomer's F7: `power` on 8 configs × 12 cases in 3 groups drew a table 92 wide
+    at 80 columns (stacked, still 11 columns) and `MDD at n = 12: 5.867` on a 0-1
+    metric. The test goes beside the metric's name; an MDD beyond the range says so."""
+    from evaluation.compare._power_plan import render_power
+
+    plan = plan_power(
+        sweep="nc-real", n_cases=12, n_clusters=3, samples_per_case=1, n_configs=8,
+        has_baseline=False, delta=0.1, metrics=("contains",),
+    )  # fmt: skip
+    text = render_power(plan, 80)
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 80, text
+    at = lines.index("binary metric (assumed), clustered paired t:")
+    assert re.split(r"\s{2,}", lines[at + 1].strip())[3:5] == ["> 1", "> 1"]
+    flat = " ".join(text.split())
+    assert "binary metric (assumed): the MDD at n = 12 (" in flat
+    assert "is beyond the metric's range (differences of at most 1)" in flat
+    wide = render_power(plan, 200).splitlines()  # room for every column: one line a row
+    assert any(line.startswith("binary metric (assumed)  clustered paired t") for line in wide)
