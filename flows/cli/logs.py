@@ -136,10 +136,13 @@ def verbosity(args: argparse.Namespace) -> int:
     return 1 if getattr(args, "verbose", False) else -1 if getattr(args, "quiet", False) else 0
 
 
-def console_for(args: argparse.Namespace) -> None:
+def console_for(args: argparse.Namespace, *, result_says_it: bool = False) -> None:
     """Set Prefect's console output for a command that runs a flow: expected errors in one
-    line (see :func:`quiet_expected_errors`) and INFO as ``-q``/``-v`` ask. Call after
-    Prefect is imported."""
+    line (see :func:`quiet_expected_errors`) and INFO as ``-q``/``-v`` ask.
+    ``result_says_it``: the command prints a result that says what its INFO lines would,
+    so they stay off the terminal as they do under `run`'s display (not with -v;
+    warnings and errors always show): `retrain` printed a 330-character INFO line
+    repeating its result before the result. Call after Prefect is imported."""
     quiet_expected_errors(args.verbose)
     redact_logs(getattr(args, "known", ()))
     level = verbosity(args)
@@ -147,3 +150,4 @@ def console_for(args: argparse.Namespace) -> None:
         for old in [f for f in handler.filters if isinstance(f, _Verbosity)]:
             handler.removeFilter(old)
         handler.addFilter(_Verbosity(level))
+    left_to_the_display(result_says_it)

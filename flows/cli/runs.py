@@ -653,7 +653,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
     metrics = args.metrics
     _check_rescore(args, [*([args.first] if args.first else []), *(metrics or [])])
-    console_for(args)
+    console_for(args, result_says_it=True)
     with prefect_api():
         rescore(
             experiment=args.experiment, metrics=metrics, database=args.database, first=args.first

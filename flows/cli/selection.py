@@ -101,7 +101,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from flows.retrain_selector import retrain_selector
     from flows.run_control import prefect_api
 
-    console_for(args)
+    console_for(args, result_says_it=True)
     try:
         with prefect_api():
             summary = retrain_selector(

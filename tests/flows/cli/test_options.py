@@ -118,3 +118,54 @@ def test_write_spec_refuses_a_folder_a_dash_and_a_name_too_long_writing_nothing(
     assert err.startswith("error: evalflow recommend: argument --write-spec: expected ")
     assert err.count("\n") == 1 and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+class PrefectConsoleHandler(logging.Handler):
+    """Stands in for Prefect's console handler (found by its class name): what it shows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.shown.append(record.getMessage())
+
+
+@pytest.mark.parametrize("argv", [["retrain"], ["rescore", "nc-real"]])
+def test_retrain_and_rescore_keep_their_info_lines_off_the_terminal(argv, monkeypatch, capsys):
+    """The newcomer's F8: on a terminal `retrain` and `rescore` printed Prefect INFO lines
+    (`... | INFO | Task run 'load-training-frame-b75' - training frame: ...`, ~330 wide,
+    repeating the result) before their own result; `run` keeps them off the terminal.
+    Warnings still show, and -v shows every line."""
+    import contextlib
+    import sys
+    import types
+
+    from flows import run_control
+    from flows.cli import _database, runs, selection
+
+    console = PrefectConsoleHandler()
+    monkeypatch.setattr(logging.getLogger(), "handlers", [console])
+    log = logging.getLogger("tests.flow_info")
+    monkeypatch.setattr(log, "level", logging.INFO)
+
+    def flow(**_: object) -> dict:
+        log.info("training frame: 108 generations of 8 configs")
+        log.warning("a warning")
+        return {"reason": "promoted", "promoted": True, "version_id": 2, "generations": 108}
+
+    for module, name in (
+        ("flows.retrain_selector", "retrain_selector"),
+        ("flows.rescore", "rescore"),
+    ):
+        monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**{name: flow}))
+    monkeypatch.setattr(run_control, "prefect_api", contextlib.nullcontext)
+    monkeypatch.setattr(selection, "_anything_to_train_on", lambda args: True)
+    monkeypatch.setattr(runs, "_check_rescore", lambda *a: None)
+    monkeypatch.setattr(_database, "refuse_an_experiment_of_a_fresh_home", lambda args: None)
+    monkeypatch.setattr(runs, "leaderboard_text", lambda args, name: "Leaderboard: nc-real")
+    assert main(argv) == 0
+    assert console.shown == ["a warning"]
+    assert capsys.readouterr().out.startswith(("selector v2 trained on 108", "Leaderboard"))
+    assert main([*argv, "-v"]) == 0
+    assert console.shown[1:] == ["training frame: 108 generations of 8 configs", "a warning"]
