@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -25,14 +25,13 @@ from evaluation.itembank._stored_bank import (
 from evaluation.itembank.schema import BankAbility, BankCase, ItemBank
 from evaluation.labels import num_predict_spelled
 from evaluation.series.schema import SeriesRun
-from evaluation.storage.coverage import short_configs
+from evaluation.storage.coverage import ran_first_cases, short_configs
 from evaluation.storage.models import (
     CaseRow,
     ConfigPipeline,
     ConfigRow,
     Experiment,
     ExperimentConfig,
-    ExperimentRun,
     Generation,
     Score,
     SuiteRow,
@@ -414,7 +413,7 @@ def experiment_estimates(
         select(SeriesRun.suite_digest).where(SeriesRun.experiment == experiment.name)
     ).scalar()
     digest = ran_digest.split("+")[0] if ran_digest else suite.fingerprint
-    first_cases = _ran_first_cases(session, experiment.name)
+    first_cases = ran_first_cases(session, experiment.name)
     piped = set(
         session.exec(
             select(ConfigPipeline.config_hash).where(ConfigPipeline.config_hash.in_(list(ran)))
@@ -481,22 +480,17 @@ def experiment_estimates(
     return metric, out
 
 
-def _ran_first_cases(session: Session, name: str) -> bool:
-    """Whether the last run of experiment ``name`` took the suite's first cases: a smoke
-    run, or one cut by ``--limit`` (but the calibrated level's, whose order is seeded)."""
-    level = session.exec(
-        select(ExperimentRun.level).where(ExperimentRun.experiment == name)
-    ).scalar()
-    level = level or ""
-    return level.startswith("smoke") or ("limit" in level and not level.startswith("calib"))
-
-
-def estimates_text(metric: str, estimates: list[ConfigEstimate], width: int = 100) -> str:
-    """The estimates as `show` and `compare` print them, ``width`` columns wide."""
+def estimates_text(
+    metric: str,
+    estimates: list[ConfigEstimate],
+    width: int = 100,
+    names: Mapping[str, str] | None = None,
+) -> str:
+    """The estimates as `show` and `compare` print them, ``width`` columns wide (``names``:
+    as ``shown_estimates_text`` takes them)."""
     rows = [(e.label, e.estimate.text(), e.placed) for e in estimates]
-    return shown_estimates_text(
-        metric, rows, sorted({e.estimate.note for e in estimates if e.estimate.note}), width
-    )
+    notes = sorted({e.estimate.note for e in estimates if e.estimate.note})
+    return shown_estimates_text(metric, rows, notes, width, names)
 
 
 #: Said once under a block of first-cases means: why their intervals are not the
@@ -509,15 +503,26 @@ FIRST_CASES_INTERVALS = (
 
 
 def shown_estimates_text(
-    metric: str, rows: Sequence[tuple[str, str, str]], notes: Sequence[str], width: int = 100
+    metric: str,
+    rows: Sequence[tuple[str, str, str]],
+    notes: Sequence[str],
+    width: int = 100,
+    names: Mapping[str, str] | None = None,
 ) -> str:
     """``estimates_text`` from what it shows of each estimate (label, estimate with its
     interval, placement) and the sorted notes: the view's stored page holds them. Each
     line fits ``width`` (wrapped at spaces, further lines indented); what every row
     says after its interval alike (``mean of the suite's first 10 of 36 cases, not a
-    sample: …``) is said once under them, not on each row."""
+    sample: …``) is said once under them, not on each row. ``names``: a config's label
+    -> the label shown, in the order shown (under a leaderboard: its rank and its short
+    labels, the settings all share said once above; full labels made every row wrap
+    at 80 columns, in spec order); a row it does not name keeps its label, after them."""
     if not rows:
         return ""
+    if names:
+        order = {label: i for i, label in enumerate(names)}
+        rows = sorted(rows, key=lambda row: order.get(row[0], len(order)))
+        rows = [(names.get(label, label), shown, placed) for label, shown, placed in rows]
     labels = [num_predict_spelled(label) for label, _, _ in rows]
     room = max(map(len, labels))
     heading = f"Full-suite {metric} (95% intervals):"

@@ -5,13 +5,13 @@ is a mean over those cases only: each output says so beside the figure
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from evaluation.storage.dropped import experiment_hashes
-from evaluation.storage.models import CaseRow, Experiment, Generation
+from evaluation.storage.models import CaseRow, Experiment, ExperimentRun, Generation
 
 
 @dataclass(frozen=True)
@@ -20,23 +20,26 @@ class Coverage:
     for successfully, over its configs (an interrupted run leaves them apart; its failed
     generations are no case its means rest on: counted, a run whose server died read
     "Leaderboard: real-smol" over "subset mean from 33 of 36 cases"); ``total``: its
-    suite's."""
+    suite's; ``first``: the last run took the suite's first cases (``ran_first_cases``)."""
 
     fewest: int
     most: int
     total: int
+    first: bool = False
 
     @property
     def partial(self) -> bool:
         return self.most > 0 and self.fewest < self.total
 
     def words(self) -> str:
-        """ "subset: 8 of 36 cases", "subset: 6 to 9 of 36 cases per config" where the
-        configs ran different numbers of cases, or "" for a run of the whole suite."""
+        """ "subset: 8 of 36 cases", "first 10 of 36 cases" where the last run took the
+        suite's first cases (`--limit 10`: "subset" read as `--level subset`, a stratified
+        20%), "subset: 6 to 9 of 36 cases per config" where the configs ran different
+        numbers of cases, or "" for a run of the whole suite."""
         if not self.partial:
             return ""
         if self.fewest == self.most:
-            return f"subset: {self.most} of {self.total} cases"
+            return f"{'first' if self.first else 'subset:'} {self.most} of {self.total} cases"
         return f"subset: {self.fewest} to {self.most} of {self.total} cases per config"
 
 
@@ -53,7 +56,20 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
     total = session.exec(
         select(func.count()).select_from(CaseRow).where(CaseRow.suite == experiment.suite)
     ).scalar()
-    return Coverage(min(counts, default=0), max(counts, default=0), int(total or 0))
+    found = Coverage(min(counts, default=0), max(counts, default=0), int(total or 0))
+    if found.partial and ran_first_cases(session, experiment.name):
+        return replace(found, first=True)
+    return found
+
+
+def ran_first_cases(session: Session, name: str) -> bool:
+    """Whether the last run of experiment ``name`` took the suite's first cases: a smoke
+    run, or one cut by ``--limit`` (but the calibrated level's, whose order is seeded)."""
+    level = session.exec(
+        select(ExperimentRun.level).where(ExperimentRun.experiment == name)
+    ).scalar()
+    level = level or ""
+    return level.startswith("smoke") or ("limit" in level and not level.startswith("calib"))
 
 
 def short_configs(session: Session, experiment_id: int, total: int) -> dict[str, int]:

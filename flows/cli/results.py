@@ -120,25 +120,38 @@ def board_text(
 
         race = stored_standing(session, experiment_id, board.labels)
     if board.coverage and short_configs(session, experiment_id, board.coverage.total):
-        estimated = _estimates_text(session, experiment_id)
+        estimated = _estimates_text(session, experiment_id, _board_names(board, wide=wide))
     return (
         shown + (f"\n\n{race.text()}" if race else "") + (f"\n\n{estimated}" if estimated else "")
     )
 
 
-def _estimates_text(session: Session, experiment_id: int) -> str:
+def _board_names(board: Leaderboard, *, wide: bool) -> dict[str, str]:
+    """Each config's label -> as the leaderboard shows it (its short label, or with
+    ``wide`` its full one), in the leaderboard's order."""
+    from evaluation.compare._leaderboard import ranked_rows
+
+    return {
+        row["label"]: row["label"] if wide else board.labels[row["config"]]
+        for row in ranked_rows(board)
+    }
+
+
+def _estimates_text(session: Session, experiment_id: int, names: dict[str, str]) -> str:
     """The full-suite estimates under the leaderboard: as the view's page stored them
-    where they still hold (without numpy), else computed."""
+    where they still hold (without numpy), else computed; rows named and ordered as
+    ``names`` says (``_board_names``)."""
     from evaluation.itembank import estimates_text, shown_estimates_text
     from evaluation.storage.models import Experiment
     from evaluation.view.stored import stored_estimates
 
     page = stored_estimates(session, session.get(Experiment, experiment_id).name)
+    width = terminal_columns()
     if page is not None:
-        return shown_estimates_text(page.metric, page.rows, page.notes, terminal_columns())
+        return shown_estimates_text(page.metric, page.rows, page.notes, width, names)
     from evaluation.itembank import experiment_estimates
 
-    return estimates_text(*experiment_estimates(session, experiment_id), terminal_columns())
+    return estimates_text(*experiment_estimates(session, experiment_id), width, names)
 
 
 def calibrated_text(session: Session, experiment: str, board: Leaderboard) -> str:

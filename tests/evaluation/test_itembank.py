@@ -103,7 +103,8 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     truth = int((y[:10].mean(1) > y[-2].mean()).sum()) + 1  # its rank on every case
     assert int(best) <= truth <= int(worst or best)
     # a model family the bank never saw: the plain subset mean, and why
-    assert "qwen2.5:7b t=0  " in out and "subset mean from 10 of 60 cases" in out
+    assert "subset mean from 10 of 60 cases" in out  # under the board's short label
+    assert any(x.startswith("  qwen2.5:7b  ") for x in out.splitlines())
     assert "not calibrated: model family qwen never calibrated in item bank v1" in out
     assert main(["--database", url, "show", "history"]) == 0  # every case run: no estimates
     out = capsys.readouterr().out
@@ -408,3 +409,12 @@ def test_a_limit_runs_means_are_not_called_full_suite_estimates(tmp_path, capsys
     words = " ".join(out.split())
     assert words.count("mean of the suite's first 10 of 60 cases, not a sample: the interval") == 1
     assert "why not the leaderboard's intervals: these are the suite's own mean's" in words
+    # newcomer F12: titled "(subset: 10 of 60 cases)" ("subset" is also `--level subset`,
+    # a stratified 20%), the block in spec order with full labels (each row wrapped in its
+    # interval at 80 columns): the first cases, the leaderboard's order and labels
+    lines = out.splitlines()
+    assert "Leaderboard: sub (first 10 of 60 cases)" in lines
+    ranked = [line.split()[1] for line in lines if line.startswith("#")]
+    at = lines.index("exact_match on the cases run (95% intervals as for a random subset):")
+    assert [line.split()[0] for line in lines[at + 1 : at + 3]] == ranked
+    assert ranked == ["gemma3-270m", "qwen2.5:7b"] and lines[at + 3].startswith("  each: ")
