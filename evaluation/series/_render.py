@@ -373,7 +373,7 @@ def _unseen(result: GateResult) -> str:
     drops = [c.detectable for c in result.cases if c.detectable is not None]
     if result.regressed or result.underpowered is None:
         return ""
-    low, high = f"{min(drops):.2f}", f"{max(drops):.2f}"
+    low, high = _drop(min(drops)), _drop(max(drops))
     span = low if low == high else f"{low} to {high}"
     blind = " (beyond the metric's range: all but a collapse passes)" if min(drops) > 1 else ""
     return (
@@ -431,6 +431,12 @@ def gate_markdown(result: GateResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _drop(x: float) -> str:
+    """A drop a check catches 4 times in 5 on its [0, 1] metric; beyond that range only
+    that it is, as power's table says it ('1.10' read as a drop the metric can have)."""
+    return f"{x:.2f}" if x <= 1 else "more than 1"
+
+
 def _too_small(result: GateResult, stated: float) -> str:
     """The note of a gate whose suite is too small to catch a ``stated`` drop: the drop
     each quality check catches 4 times in 5 (or their range), and the cases the weakest
@@ -441,13 +447,13 @@ def _too_small(result: GateResult, stated: float) -> str:
     collapse = " (beyond the metric's range: only a collapse)" if worst.detectable > 1 else ""
     if len(checks) <= 3:
         each = "the drop each quality check catches 4 times in 5: " + "; ".join(
-            f"{c.metric} of {c.label} ({c.n} cases) {c.detectable:.2f}" for c in checks
+            f"{c.metric} of {c.label} ({c.n} cases) {_drop(c.detectable or 0.0)}" for c in checks
         )
     else:
         low = min(c.detectable or 0.0 for c in checks)
         each = (
             f"the drop its {len(checks)} quality checks catch 4 times in 5 goes from "
-            f"{low:.2f} to {worst.detectable:.2f}"
+            f"{_drop(low)} to {_drop(worst.detectable or 0.0)}"
         )
     return (
         f"note: the suite is too small for this gate to catch a {stated:g} drop: {each}"

@@ -386,7 +386,7 @@ def test_the_gate_says_when_its_cases_are_too_few_to_catch_a_drop(engine):
         assert (
             "note: the suite is too small for this gate to catch a 0.1 drop: the drop each "
             "quality check catches 4 times in 5: exact_match of m:1b t=0 (3 cases) "
-            f"{quality.detectable:.2f} (beyond the metric's range: only a collapse); "
+            f"{_shown(quality.detectable)} (beyond the metric's range: only a collapse); "
             "exact_match of m:1b t=0 would need about "
         ) in text
         # newcomer-45: a full run was told to "run a fuller level, e.g. --level full"
@@ -418,6 +418,28 @@ def test_the_gates_power_note_over_many_checks_gives_their_range():
     )
 
 
+def _shown(drop: float) -> str:
+    return f"{drop:.2f}" if drop <= 1 else "more than 1"
+
+
+def test_a_drop_beyond_the_metrics_range_reads_more_than_1_as_power_says():
+    """Recheck G3: gate said a drop "must reach 0.48 to 1.10" on a 0-1 metric, where
+    power says "> 1"."""
+    from types import SimpleNamespace
+
+    from evaluation.series._render import _too_small, _unseen
+
+    checks = [
+        SimpleNamespace(metric="contains", label=f"m t={t}", n=12, detectable=d)
+        for t, d in enumerate((0.48, 0.7, 0.9, 1.0, 1.10))
+    ]
+    note = _too_small(SimpleNamespace(cases=checks), 0.1)
+    assert "goes from 0.48 to more than 1 (beyond the metric's range: only a collapse)" in note
+    passed = SimpleNamespace(cases=checks, regressed=False, underpowered=checks[-1], alpha=0.05)
+    assert "a drop must reach 0.48 to more than 1 for its quality checks" in _unseen(passed)
+    assert "1.10" not in note + _unseen(passed)
+
+
 def test_a_pass_at_a_tiny_alpha_says_in_its_verdict_which_drops_it_could_not_see(engine):
     # newcomer F2: `gate --alpha 1e-7` passed a collapse with a clean "gate passed" line
     with session_scope(engine) as session:
@@ -428,7 +450,7 @@ def test_a_pass_at_a_tiny_alpha_says_in_its_verdict_which_drops_it_could_not_see
     assert usual.exit_code == 1 and strict.exit_code == 0  # the same collapse
     drops = sorted(c.detectable for c in strict.cases if c.detectable is not None)
     but = (
-        f"but at α = 1e-07 a drop must reach {drops[0]:.2f} to {drops[-1]:.2f} for its "
+        f"but at α = 1e-07 a drop must reach {_shown(drops[0])} to {_shown(drops[-1])} for its "
         "quality checks to catch it 4 times in 5: a smaller one passes unseen"
     )
     assert dropped.detectable > -dropped.change > 0.4  # a collapse below what it could see
