@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from evaluation.series import figure, watch_series
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.view.app import create_app
-from tests.support.series_db import CHANGING, add_nights
+from tests.support.results_db import add_experiment, make_suite
+from tests.support.series_db import CHANGING, STEADY, add_nights
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +108,20 @@ def test_a_stream_still_learning_is_not_ok_on_the_page_as_in_trends():
         tag = heading.split('<span class="tag">')[1].split("</span>")[0]
         assert tag.startswith("learning (") and tag.endswith(" before judging)"), tag
         assert tag in said
+
+
+def test_a_metric_the_last_run_did_not_score_says_so_in_its_heading_and_last_line():
+    # recheck G4: the heading said "not scored in that run", its last line "partial: not
+    # judged" (the wording 33edf2a removed from trends)
+    engine = make_engine("sqlite://")
+    suite = make_suite(6)
+    with session_scope(engine) as session:
+        for name, scores in (
+            ("rescored-1", {"exact_match": [1.0, 0.0] * 3, "rougeL": [0.5] * 6}),
+            ("rescored-2", {"exact_match": [1.0, 0.0] * 3}),
+        ):
+            experiment = add_experiment(session, name, suite, {STEADY: scores})
+            experiment.spec, experiment.status = {"name": "rescored"}, "completed"
+    html = TestClient(create_app(engine)).get("/series/rescored").text
+    shown = html.split(f'data-config="{STEADY.hash}" data-metric="rougeL"')[1].split("</p>")[0]
+    assert shown.count("not scored in that run") == 2 and "partial" not in shown
