@@ -460,10 +460,11 @@ def _run(
     print(text)
     # the lines under it fit the width where it is known, as show's (82-94 at 80 columns)
     left_out = summary["left_out_by_level"]
+    resumed = summary["skipped_already_done"]  # a first run resumed nothing: not said
     done = (
         f"\n{summary['generated']} generated, "
-        f"{failed_words(summary['failed'], summary.get('never_answered', 0))}, "
-        f"{summary['skipped_already_done']} already done (resumed)"
+        f"{failed_words(summary['failed'], summary.get('never_answered', 0))}"
+        + (f", {resumed} already done (resumed)" if resumed else "")
         + (f", {left_out} left out by --level/--limit." if left_out else ".")
     )
     print(fitted(done))

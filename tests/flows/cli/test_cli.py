@@ -109,6 +109,7 @@ def test_run_then_list_show_and_rescore(tmp_path, capsys, database_url):
     assert main(["--database", database_url, "run", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "SIMULATED" in out and "72 generated, 0 failed" in out
+    assert "already done" not in out  # a first run resumed nothing
     # The next commands read the database the run wrote (they read the default one).
     assert f"evalflow view cli-test --database {database_url}\n" in out
     assert f"evalflow compare cli-test --database {database_url}\n" in out
