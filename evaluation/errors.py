@@ -32,6 +32,8 @@ attempt, one of ``OUTCOMES`` (what each attempt's record stores).
 
 from __future__ import annotations
 
+import re
+
 
 class EvalError(Exception):
     """Base of every error evalflow raises on purpose."""
@@ -201,3 +203,12 @@ class KeyRefused(BackendRejected):
 class PromptTooLong(BackendRejected):
     """The prompt does not fit the server's context window (OpenAI error code
     ``context_length_exceeded``); the same request can never succeed."""
+
+
+_CLASS_PREFIX = re.compile(r"^[A-Z][A-Za-z]+: ")  # "BackendUnavailable: " of a stored error
+
+
+def without_class_name(error: str) -> str:
+    """A stored error's words for the user, less the class name it starts with
+    ("BackendUnavailable: every host serving 'b' is down" -> "every host serving ...")."""
+    return _CLASS_PREFIX.sub("", error)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pandas as pd
 
-from evaluation.errors import EvalError
+from evaluation.errors import EvalError, without_class_name
 
 CAUSE_CHARS = 160  # a cause is cut at a word past this (a stored error may run to 1,000)
-_CLASS_PREFIX = re.compile(r"^[A-Z][A-Za-z]+: ")  # "BackendUnavailable: " of a stored error
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ def _said(error: str | None, host: str) -> str:
     """A stored error's first line, less the class name it starts with and the host its
     group names (``BackendRejected: gpu: HTTP 400 ...``), cut at a word."""
     line = (error or "no reason recorded").strip().split("\n")[0]
-    return _cut(_CLASS_PREFIX.sub("", line).removeprefix(f"{host}: "))
+    return _cut(without_class_name(line).removeprefix(f"{host}: "))
 
 
 def _cut(text: str) -> str:

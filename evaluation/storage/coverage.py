@@ -20,12 +20,15 @@ class Coverage:
     for successfully, over its configs (an interrupted run leaves them apart; its failed
     generations are no case its means rest on: counted, a run whose server died read
     "Leaderboard: real-smol" over "subset mean from 33 of 36 cases"); ``total``: its
-    suite's; ``first``: the last run took the suite's first cases (``ran_first_cases``)."""
+    suite's; ``first``: the last run took the suite's first cases (``ran_first_cases``);
+    ``cut_short``: the last run was at the full level, so what it lacks it did not finish
+    (a host down, an interrupt), not a subset it chose."""
 
     fewest: int
     most: int
     total: int
     first: bool = False
+    cut_short: bool = False
 
     @property
     def partial(self) -> bool:
@@ -35,9 +38,14 @@ class Coverage:
         """ "subset: 8 of 36 cases", "first 10 of 36 cases" where the last run took the
         suite's first cases (`--limit 10`: "subset" read as `--level subset`, a stratified
         20%), "subset: 6 to 9 of 36 cases per config" where the configs ran different
-        numbers of cases, or "" for a run of the whole suite."""
+        numbers of cases, "4 of 12 cases: cut short" for a full-level run that did not
+        finish, or "" for a run of the whole suite."""
         if not self.partial:
             return ""
+        if self.cut_short:
+            per_config = " per config" if self.fewest != self.most else ""
+            ran = f"{self.fewest} to {self.most}" if per_config else str(self.most)
+            return f"{ran} of {self.total} cases{per_config}: cut short"
         if self.fewest == self.most:
             return f"{'first' if self.first else 'subset:'} {self.most} of {self.total} cases"
         return f"subset: {self.fewest} to {self.most} of {self.total} cases per config"
@@ -59,17 +67,25 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
     found = Coverage(min(counts, default=0), max(counts, default=0), int(total or 0))
     if found.partial and ran_first_cases(session, experiment.name):
         return replace(found, first=True)
+    if found.partial and _last_level(session, experiment.name) == "full":
+        return replace(found, cut_short=True)
     return found
 
 
 def ran_first_cases(session: Session, name: str) -> bool:
     """Whether the last run of experiment ``name`` took the suite's first cases: a smoke
     run, or one cut by ``--limit`` (but the calibrated level's, whose order is seeded)."""
+    level = _last_level(session, name)
+    return level.startswith("smoke") or ("limit" in level and not level.startswith("calib"))
+
+
+def _last_level(session: Session, name: str) -> str:
+    """The level the last run of ``name`` ran at, as ``record_level`` stored it ("" if
+    none was)."""
     level = session.exec(
         select(ExperimentRun.level).where(ExperimentRun.experiment == name)
     ).scalar()
-    level = level or ""
-    return level.startswith("smoke") or ("limit" in level and not level.startswith("calib"))
+    return level or ""
 
 
 def short_configs(session: Session, experiment_id: int, total: int) -> dict[str, int]:

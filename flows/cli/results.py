@@ -26,10 +26,15 @@ def failure_lines(session, experiment, argv: Sequence[str] = ()) -> list[str]:
     """The failed generations of ``experiment``: how many, their distinct reasons with
     counts (the first few), and where to read every one (with the ``--database`` of the
     command line ``argv``)."""
+    from evaluation.errors import without_class_name
     from evaluation.redact import one_line
     from evaluation.storage.repository import failure_reasons
 
-    reasons = failure_reasons(session, experiment.id)
+    said: dict[str, int] = {}  # the reasons as the user reads them: no class names (F13)
+    for reason, n in failure_reasons(session, experiment.id):
+        words = without_class_name(reason)
+        said[words] = said.get(words, 0) + n
+    reasons = sorted(said.items(), key=lambda x: (-x[1], x[0]))
     if not reasons:
         return []
     total = sum(n for _, n in reasons)

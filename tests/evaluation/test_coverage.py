@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from evaluation.compare._leaderboard import load_leaderboard
 from evaluation.storage.coverage import Coverage, experiment_coverage
-from evaluation.storage.models import CaseRow, Experiment, Generation, Score
+from evaluation.storage.models import CaseRow, Experiment, ExperimentRun, Generation, Score
 from tests.support.review_db import build_review_db
 
 
@@ -35,6 +35,24 @@ def test_configs_on_different_cases_are_counted_per_config(tmp_path):
         title = load_leaderboard(session, db.experiment).title
     assert coverage == Coverage(fewest=6, most=9, total=10)
     assert title == f"Leaderboard: {db.experiment} (subset: 6 to 9 of 10 cases per config)"
+
+
+def test_a_full_level_run_that_did_not_finish_says_cut_short_not_subset(tmp_path):
+    # recheck G6: a full run whose host died at 4 of 12 cases was titled "(subset: 4 of 12
+    # cases)", the words of `--level subset` (a stratified 20%) it did not run
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    a, b = (c.hash for c in db.configs)
+    with Session(db.engine) as session:
+        session.add(ExperimentRun(experiment=db.experiment, token="t", pid=1, level="full"))
+        for config in (a, b):
+            _drop(session, config, ["c06", "c07", "c08", "c09"])
+        session.commit()
+        title = load_leaderboard(session, db.experiment).title
+        _drop(session, b, ["c05"])
+        session.commit()
+        apart = experiment_coverage(session, session.get(Experiment, db.experiment_id))
+    assert title == f"Leaderboard: {db.experiment} (6 of 10 cases: cut short)"
+    assert apart.words() == "5 to 6 of 10 cases per config: cut short"
 
 
 def test_one_count_where_every_config_ran_the_same_cases():

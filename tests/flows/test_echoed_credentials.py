@@ -43,7 +43,7 @@ def test_credentials_a_server_echoes_are_never_printed_or_stored(
         code = main(["--database", database, "run", str(spec), "--limit", "2", "-q"])
         assert standin.stats.requests >= 2  # the server did answer, with the echo
     run = capsys.readouterr()
-    assert code == 1 and "2 x BackendRejected" in run.out, run.out
+    assert code == 1 and "\n  2 x " in run.out and "BackendRejected" not in run.out, run.out
     assert "denied: Basic *** as u:***" in run.out  # what the server said, credentials masked
     assert main(["--database", database, "show", "host-fails"]) == 0
     show = capsys.readouterr().out

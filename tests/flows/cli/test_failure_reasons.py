@@ -46,6 +46,7 @@ def test_a_host_failing_every_generation_is_reported_with_its_reason(
     reasons = [line for line in out.splitlines() if line.startswith("  3 x ")]
     assert len(reasons) == 1, out
     assert "HTTP 500" in reasons[0] and "CUDA out of memory" in reasons[0], out
+    assert "Backend" not in reasons[0]  # recheck G6: no class name, as the smoke level's
     # where to read them, in the database the run wrote (not the default one)
     db = f"--database {database_url}"
     assert f"every one: evalflow view host-fails {db} (or evalflow export host-fails " in out
