@@ -23,6 +23,16 @@ ESTIMATED_FROM = "estimated from"
 heading says "Full-suite" only over such rows, not over subset means alone."""
 
 
+NOT_SCORED = "not scored in that run"
+"""Said of a series' night whose run scored no case on the metric (one rescored into
+earlier runs only): a gap, not judged (`trends`, the monitor's series page)."""
+
+
+PARTIAL_RUN = "partial run: not judged"
+"""Said of a series' night with fewer than half the fullest night's cases (a smoke or
+subset level): its mean is shown, never compared (`trends`, the monitor's pages)."""
+
+
 ON_THE_DISPLAY = "on_the_display"
 """A log record's attribute (``extra={ON_THE_DISPLAY: True}``): what it says `run`'s
 terminal display counts and its summary repeats (generations never answered), so the
@@ -33,6 +43,12 @@ warning wrapped over four rows above the live line."""
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` and the noun, singular for exactly one ("1 sample", "0 samples", "3 configs")."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def not_judged_why(scored: bool, partial: bool) -> str:
+    """Why a series' night is not judged, as every output says it: ``NOT_SCORED`` before
+    ``PARTIAL_RUN`` (an unscored night is partial too); empty for neither."""
+    return NOT_SCORED if not scored else PARTIAL_RUN if partial else ""
 
 
 def failed_words(failed: int, never_answered: int) -> str:
