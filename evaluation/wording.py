@@ -40,6 +40,18 @@ terminal does not get it while the display is drawn (``flows.cli.logs``): a 241-
 warning wrapped over four rows above the live line."""
 
 
+def part_of_suite(ran: str, total: int, how: str = "subset", *, per_config: bool = False) -> str:
+    """A figure of part of a suite says which part, by ``how`` its cases were taken:
+    "first 10 of 36 cases" (the suite's first: `--limit`, smoke), "4 of 12 cases: cut
+    short" (a full-level run that did not finish), else "subset: 8 of 36 cases" (a
+    subset level); ``ran``: "8", or "6 to 9" with ``per_config`` where configs differ.
+    `subset` read as `--level subset` (a stratified 20%) where a `--limit` run said it."""
+    cases = f"{ran} of {total} cases{' per config' if per_config else ''}"
+    if how == "cut short":
+        return f"{cases}: cut short"
+    return f"first {cases}" if how == "first" else f"subset: {cases}"
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` and the noun, singular for exactly one ("1 sample", "0 samples", "3 configs")."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"

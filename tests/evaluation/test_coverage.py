@@ -53,6 +53,7 @@ def test_a_full_level_run_that_did_not_finish_says_cut_short_not_subset(tmp_path
         apart = experiment_coverage(session, session.get(Experiment, db.experiment_id))
     assert title == f"Leaderboard: {db.experiment} (6 of 10 cases: cut short)"
     assert apart.words() == "5 to 6 of 10 cases per config: cut short"
+    assert apart.how == "cut short"  # a verdict's figure: "(0.833, 6 of 10 cases: cut short)"
 
 
 def test_one_count_where_every_config_ran_the_same_cases():

@@ -418,3 +418,7 @@ def test_a_limit_runs_means_are_not_called_full_suite_estimates(tmp_path, capsys
     at = lines.index("exact_match on the cases run (95% intervals as for a random subset):")
     assert [line.split()[0] for line in lines[at + 1 : at + 3]] == ranked
     assert ranked == ["gemma3-270m", "qwen2.5:7b"] and lines[at + 3].startswith("  each: ")
+    # recheck: the verdict said "(1.000, subset: 10 of 60 cases)" under that heading
+    assert main(["--database", url, "compare", "sub"]) == 0
+    verdict = " ".join(capsys.readouterr().out.split("\n\n")[1].split())
+    assert "gemma3-270m (1.000, first 10 of 60 cases)" in verdict and "subset" not in verdict
