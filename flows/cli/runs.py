@@ -656,10 +656,12 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     _check_rescore(args, [*([args.first] if args.first else []), *(metrics or [])])
     console_for(args, result_says_it=True)
     with prefect_api():
-        rescore(
+        done = rescore(
             experiment=args.experiment, metrics=metrics, database=args.database, first=args.first
         )
     print(leaderboard_text(args, args.experiment))
+    if done["report"]:
+        print(f"\nThe report, written again: {done['report']}")
     return 0
 
 

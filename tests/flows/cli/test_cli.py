@@ -11,7 +11,8 @@ import yaml
 from sqlmodel import Session, select
 
 from evaluation.storage.db import make_engine
-from evaluation.storage.models import ComparisonRun
+from evaluation.storage.models import ComparisonRun, ViewPage
+from evaluation.view import stored
 from flows.cli import main
 from tests.conftest import REPO
 
@@ -123,8 +124,23 @@ def test_run_then_list_show_and_rescore(tmp_path, capsys, database_url):
     board = capsys.readouterr().out
     assert "exact_match" in board and "sim-large:8b" in board
 
+    report = next(
+        line.split()[-1] for line in out.splitlines() if line.strip().startswith("the report:")
+    )
+    assert "rougeL" not in Path(report).read_text()
     assert main(["--database", database_url, "rescore", "cli-test", "--metrics", "rougeL"]) == 0
-    assert "rougeL" in capsys.readouterr().out
+    rescored = capsys.readouterr().out
+    assert "rougeL" in rescored
+    # the run's report and stored view pages read the new scores (recheck: rescore left
+    # them stale, the report without rougeL)
+    assert rescored.rstrip().endswith(f"The report, written again: {report}")
+    assert "rougeL" in Path(report).read_text()
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        fresh = stored._fingerprint(session, "cli-test")
+        kept = session.exec(select(ViewPage.fingerprint).where(ViewPage.page == "summary")).one()
+    engine.dispose()
+    assert kept == fresh
     # The metric is added: the experiment's own stay on its leaderboard (issue 43 §5).
     assert main(["--database", database_url, "show", "cli-test"]) == 0
     board = capsys.readouterr().out
