@@ -34,7 +34,9 @@ from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.throughput import measured_throughput
 from tasks.adapters.cancellation import unless_cancelled
-from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
+from tasks.adapters.host_limits import size_limits
+from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_client import slot_client
 from tasks.adapters.spare_slots import PoolSpareSlots
 from tasks.generation import (
     GenerationContext,

@@ -28,7 +28,8 @@ from evaluation.run._sweep import Sweep, open_backends
 from evaluation.run._work import GenerationRecord
 from evaluation.run._workers import LaneWorkers, Sink, WorkerRunner
 from evaluation.spec import HostSpec
-from tasks.adapters.prefect_concurrency import HostSlots, slot_client
+from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_client import slot_client
 from tasks.adapters.spare_slots import PoolSpareSlots
 from tasks.generation import GenerationContext, _generate
 

@@ -36,7 +36,7 @@ MIN_MEASURED = 2
 
 
 class Lane(Protocol):
-    """A lane's hold on a host slot (``tasks.adapters.prefect_concurrency.LaneSlot``)."""
+    """A lane's hold on a host slot (``tasks.adapters.lane_slot.LaneSlot``)."""
 
     def attempt(self) -> AbstractAsyncContextManager: ...
 

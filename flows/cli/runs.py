@@ -255,7 +255,9 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
     )
 
     async def measure():
-        from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
+        from tasks.adapters.host_limits import size_limits
+        from tasks.adapters.host_slots import HostSlots
+        from tasks.adapters.slot_client import slot_client
 
         hosts = tuple(h for h in sweep.spec.hosts if h.kind != "simulated")
         backends = open_backends(sweep)
