@@ -39,15 +39,15 @@ class Coverage:
         """ "subset: 8 of 36 cases", "first 10 of 36 cases" where the last run took the
         suite's first cases (`--limit 10`: "subset" read as `--level subset`, a stratified
         20%), "subset: 6 to 9 of 36 cases per config" where the configs ran different
-        numbers of cases, "4 of 12 cases: cut short" for a full-level run that did not
-        finish, or "" for a run of the whole suite."""
+        numbers of cases ("first 6 to 9 ...", "... per config: cut short" as the last run
+        took them: a verdict's figure says ``how`` too), "4 of 12 cases: cut short" for a
+        full-level run that did not finish, or "" for a run of the whole suite."""
         if not self.partial:
             return ""
         if self.fewest == self.most:
             return part_of_suite(str(self.most), self.total, self.how)
         ran = f"{self.fewest} to {self.most}"
-        how = "cut short" if self.cut_short else "subset"
-        return part_of_suite(ran, self.total, how, per_config=True)
+        return part_of_suite(ran, self.total, self.how, per_config=True)
 
     @property
     def how(self) -> str:
