@@ -66,7 +66,8 @@ async def evaluate(
         experiment: the experiment name; defaults to the spec's ``name``. Reusing a name
             resumes that experiment.
         database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
-        simulated_time_scale: each simulated call sleeps its latency × this.
+        simulated_time_scale: each simulated call sleeps its latency × this; 0: × its
+            host's own ``?time_scale=`` (0 without).
         chunk_size: generations per task; default sized from the work and the slots.
         level: "smoke" (3 cases per config, fails on any error), "subset" (a stratified
             20%) or "full"; each reuses what earlier levels generated.

@@ -41,7 +41,7 @@ class LanePlan:
 
     sweep: Sweep
     limit_names: Mapping[str, str]
-    simulated_time_scale: float
+    simulated_time_scale: float | None  # None: each simulated host's own ?time_scale=
 
 
 def start_lane_workers(
@@ -49,7 +49,7 @@ def start_lane_workers(
     sweep: Sweep,
     hosts: Sequence[HostSpec],
     limit_names: Mapping[str, str],
-    simulated_time_scale: float,
+    simulated_time_scale: float | None,
 ) -> LaneWorkers:
     """``count`` workers for ``hosts``' lanes, starting (``await workers.ready()``)."""
     plan = LanePlan(sweep, dict(limit_names), simulated_time_scale)

@@ -89,7 +89,8 @@ def _plan(
     if args.probe and unmeasured:
         probed = _probe(sweep, pending, unmeasured)
     strategy = sweep.spec.strategy
-    simulated = _simulated(sweep, pending, args.time_scale) if args.time_scale > 0 else None
+    scaled = args.time_scale > 0 or any(h.time_scale > 0 for h in sweep.spec.hosts)
+    simulated = _simulated(sweep, pending, args.time_scale) if scaled else None
     result = estimate(pending, sweep.spec.hosts, measured, probed, simulated=simulated)
     print(
         format_estimate(
@@ -216,8 +217,8 @@ def _history(database: str | None, experiment: str, sweep) -> tuple[list, set, D
 
 
 def _simulated(sweep, items, time_scale: float) -> dict:
-    """The simulated hosts' seconds per generation at ``time_scale``, by config hash
-    (:func:`evaluation.run._probe.simulated_figures`)."""
+    """The simulated hosts' seconds per generation at ``time_scale`` (0: each host's
+    ``?time_scale=``), by config hash (:func:`evaluation.run._probe.simulated_figures`)."""
     import asyncio
 
     from evaluation.run._probe import simulated_figures

@@ -67,6 +67,12 @@ def test_plan_estimates_a_simulated_sweep_at_the_time_scale_run_is_given(
         figure = f"{config_hash}  sim-"
         line = next(x for x in out.splitlines() if x.strip().startswith(figure))
         assert f"sim  {n} × {2 * mean:.2f} s  (simulated: the mean latency of {n} " in line
+    # recheck G7: a host's ?time_scale=2, which a run given no --time-scale sleeps
+    (tmp_path / "scaled").mkdir()
+    sim = {"name": "sim", "url": "simulated://local?time_scale=2", "slots": 2}
+    scaled = small_spec(tmp_path / "scaled", hosts=[sim | {"kind": "simulated"}])
+    assert main(["--database", database_url, "plan", str(scaled), "--experiment", "again"]) == 0
+    assert capsys.readouterr().out.split("duration")[1] == out.split("duration")[1]
     # With all of it stored there is nothing to estimate, at any time scale (a newcomer's
     # `plan --time-scale 1` after the demo said "at time scale 0").
     assert main(["--database", database_url, "plan", str(spec), "--time-scale", "1"]) == 0
