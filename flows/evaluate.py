@@ -10,7 +10,7 @@ from prefect.states import State
 from prefect.utilities.annotations import quote
 
 from evaluation.adaptive import Level, level_cases, level_work
-from evaluation.settings import database_url, evalflow_home
+from evaluation.settings import database_url
 from evaluation.storage.db import make_engine
 from evaluation.wording import failed_words
 from flows.adaptive import check_smoke, race_batches
@@ -141,7 +141,7 @@ async def evaluate(
     score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
     from tasks.compare import compare_configs
-    from tasks.report import publish_report
+    from tasks.report import publish_report, reports_folder
 
     publish(engine, experiment_id)
     announce_step(name, "comparing configs", engine=engine, stage="compare")
@@ -151,7 +151,7 @@ async def evaluate(
     report_file = publish_report(
         engine,
         experiment_id,
-        evalflow_home() / "reports",
+        reports_folder(),
         quote(comparison),
         ending_status="completed",
     )

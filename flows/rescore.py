@@ -9,13 +9,12 @@ from prefect.utilities.annotations import quote
 from evaluation.embeddings import stored_hosts
 from evaluation.metrics import get_metrics
 from evaluation.monitor import store_summary
-from evaluation.settings import evalflow_home
 from evaluation.storage.db import open_database, session_scope
 from evaluation.storage.repository import get_experiment, set_experiment_metrics, suite_path
 from evaluation.suites import load_suite
 from flows.run_names import rescore_run_name
 from tasks.compare import compare_configs
-from tasks.report import publish_report, report_path
+from tasks.report import publish_report, report_path, reports_folder
 from tasks.results import aggregate, publish, score
 from tasks.sweep import store_view_pages
 
@@ -56,7 +55,7 @@ def rescore(
     with session_scope(engine) as session:
         store_summary(session, experiment_id)  # one counted while it rescored is stale
     store_view_pages(engine, experiment_id)
-    report, rewritten = report_path(evalflow_home() / "reports", experiment), ""
+    report, rewritten = report_path(reports_folder(), experiment), ""
     if report.exists():  # the run's own; `evalflow report --out` files are the user's
         rewritten = str(publish_report(engine, experiment_id, report.parent, quote(comparison)))
     get_run_logger().info("rescored %d generations of %s on %s", scored, experiment, chosen)

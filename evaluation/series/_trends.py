@@ -748,13 +748,7 @@ def _shown(
     if stored is not None and stored.mean is not None:
         return stored.mean, stored.low, stored.high
     finite = per_case[np.isfinite(per_case)]
-    if not finite.size:
-        return None, None, None
-    if metric == "latency_p95":
-        return float(np.quantile(finite, 0.95)), None, None
-    if metric == "tokens_per_s":
-        return float(exp(finite.mean())), None, None
-    return float(finite.mean()), None, None
+    return (_figure(metric, finite), None, None) if finite.size else (None, None, None)
 
 
 def _drawn(
@@ -785,7 +779,7 @@ def _drawn(
 
 
 def _figure(metric: str, per_case: np.ndarray) -> float:
-    """The night's figure on ``per_case`` values (as :func:`_shown` computes it)."""
+    """The night's figure on ``per_case`` values (its operational figure: ``_shown``)."""
     if metric == "latency_p95":
         return float(np.quantile(per_case, 0.95))
     if metric == "tokens_per_s":
