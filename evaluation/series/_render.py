@@ -282,7 +282,8 @@ def watch_markdown(watch: SeriesWatch) -> str:
     ]
     for s in watch.streams:
         n = s.last
-        p = f"{n.p:.2g}" if n.p is not None else "learning"
+        # no p: the state says why (a smoke night's row read "learning" beside "partial")
+        p = f"{n.p:.2g}" if n.p is not None else "not judged"
         state = "**ALARM**" if n.alarm else stream_state(s, watch.settings.learning)
         lines.append(
             f"| {s.label} | {s.metric} | {s.estimated or _value(n.value, s.metric)} | "
