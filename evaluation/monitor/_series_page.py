@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
-from evaluation.wording import PARTIAL_RUN
-
 if TYPE_CHECKING:  # the series' modules import numpy and pandas; the other pages need neither
     from evaluation.series import SeriesEvent, StreamVerdict
 
@@ -35,7 +33,7 @@ def stream_chart(
     stream: StreamVerdict, events: Sequence[SeriesEvent], *, title: str = ""
 ) -> Markup:
     """Values over the stream's nights with their 95% interval whiskers, the reference
-    level dashed, partial (smoke/subset) nights hollow and ``PARTIAL_RUN``, learning nights
+    level dashed, partial (smoke/subset) nights hollow and "not judged", learning nights
     grey, alarmed nights red and named, and the events as vertical lines with their text.
     The y-range spans at least ±5% of the mean level so noise is not drawn as a cliff."""
     nights = stream.nights
@@ -91,7 +89,7 @@ def stream_chart(
                 f'stroke="currentColor"/>'
             )
         if n.partial:
-            kind, fill, note = "partial", 'fill="none" stroke="currentColor"', PARTIAL_RUN
+            kind, fill, note = "partial", 'fill="none" stroke="currentColor"', "partial: not judged"
         elif n.alarm:
             kind, fill, note = "alarm", 'fill="#c00"', "ALARM"
         elif not n.judged:

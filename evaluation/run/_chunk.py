@@ -4,9 +4,12 @@ yet an idle lane of another host can take (work stealing).
 A chunk is cut for its host's pace, but a host can stop keeping it: one that accepts
 connections and never answers held its whole chunk behind one request (up to the
 request timeout, times the attempts) while the other hosts, done with their own work,
-sat idle. So the lane starting an item claims it here, and a lane with nothing left to
-take takes the unstarted tail of a running chunk of a model its host serves instead
-(``evaluation.run._dispatch``).
+sat idle; and under load a lane can wait seconds to start its chunk while the lanes of
+its own host, their work done, idle beside it (256 slots x 50 ms: the last ~1,151 items
+ran in waves after gaps with no request open). So the lane starting an item claims it
+here, and a lane with nothing left to take takes the unstarted tail of a running chunk
+of a model its host serves instead, or the unstarted part of an overdue chunk of any
+host's, its own included (``evaluation.run._dispatch``).
 
 Where the chunk stands (``Cursor``: items before ``next`` started, items before ``stop``
 its own) is two numbers behind a lock: in this process by default, or a cell of memory
@@ -103,7 +106,8 @@ class Chunk(Sequence[WorkItem]):
 
     def unstarted(self) -> int:
         """Items not started yet, once the lane has started one: before that, its lane
-        is only starting up (a Prefect task run's seconds, under load), not stuck."""
+        may be only starting up (a seat in a lane worker, its host slot), not stuck; such
+        a chunk is taken from only once overdue (``steal_overdue``)."""
         with self._cursor.lock:
             next_, stop = self._cursor.get()
         return stop - next_ if next_ else 0
@@ -114,6 +118,23 @@ class Chunk(Sequence[WorkItem]):
         with self._cursor.lock:
             next_, stop = self._cursor.get()
             cut = stop - max(0, min(count, stop - next_))
+            self._cursor.set(next_, cut)
+        return self._items[cut:stop]
+
+    def steal_overdue(self, *, started: bool) -> list[WorkItem]:
+        """Items of a chunk its lane is behind on (``_dispatch.OVERDUE_MARGIN_S``), no
+        longer this chunk's: all but the first when the lane has started none (it keeps
+        the one it will start), else, where ``started``, the last half (rounded down) of
+        those not started yet; decided under the lock, so the lane's claims and this
+        take never meet on an item."""
+        with self._cursor.lock:
+            next_, stop = self._cursor.get()
+            if next_ == 0:
+                cut = min(1, stop)
+            elif started:
+                cut = stop - (stop - next_) // 2
+            else:
+                cut = stop
             self._cursor.set(next_, cut)
         return self._items[cut:stop]
 

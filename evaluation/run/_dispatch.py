@@ -12,7 +12,13 @@ left to take for its host takes items not started yet of the running chunk of an
 host (of a model its host serves) that has the most of them (``evaluation.run._chunk``),
 its share by the two hosts' pace (half from a host not measured yet): a host that stops
 answering keeps only the item it is stuck on, instead of its whole chunk while the other
-hosts idle, and a fast host finishing early shares a slow host's tail. When a host goes
+hosts idle, and a fast host finishing early shares a slow host's tail. Failing that, it
+takes from an overdue chunk of any host, its own included (taken longer ago than its
+items take at its host's pace, plus ``OVERDUE_MARGIN_S``): all but the first item of
+a chunk not started yet; half those not started yet of its own host's others. Under
+load a lane can wait seconds to start its chunk (256 slots x 50 ms, lane workers: the
+last ~1,151 items sat in 10-18 chunks not started while the other lanes of their host
+idled, and ran in 3 waves after gaps with no request open). When a host goes
 down its unfinished items go back to the queue for hosts serving the same model; items
 no live host serves end as ``unservable`` with the reason and the host that went down,
 for the caller to record as failed (a rerun picks them up).
@@ -55,7 +61,14 @@ the lanes waited for their task runs to start, 16 of 256 requests open
 
 MAX_CHUNK = 100
 CHUNKS_PER_LANE = 1
-STEAL_LOOK_S = 0.5  # an idle lane looks this often for items to take from other hosts
+STEAL_LOOK_S = 0.5  # an idle lane looks this often for items to take from other lanes
+OVERDUE_MARGIN_S = 1.0
+"""A chunk is overdue (its items not started yet free to any idle lane) this long after
+its items should have ended at its host's pace: a lane on time can start late by what a
+start costs under load (a lane worker's seat, the host slot, the chunk sent to the
+worker: ~0.5 s when 64 lanes turned at once) and its requests vary about the mean pace;
+cutting such a chunk gains nothing and costs a chunk (its slot, its records' batch).
+With ``STEAL_LOOK_S``, an overdue chunk waits at most 1.5 s for an idle lane."""
 FIRST_CHUNK_PART = 4  # beside hosts not measured yet, a chunk is this part of the largest
 
 
@@ -162,6 +175,7 @@ class _Queue:
         # its lock (a lock shared with a lane worker process, once per running chunk at
         # every take: 13% of the command's interpreter time at 256 lanes, py-spy)
         self.sizes: dict[int, int] = {}
+        self.spent: set[int] = set()  # running chunks found overdue with nothing to spare
         self.earlier: dict[WorkKey, tuple[FailedAttempt, ...]] = {}  # of items given back
 
     def take(
@@ -192,8 +206,8 @@ class _Queue:
         serves, the loaded one first, then the most items), as a chunk of ``host``'s: its
         share by pace (``host``'s over both hosts'), so that both end about together and
         a slow host never takes a fast one's tail; half, rounded up, from a host whose
-        pace is not known yet (it may be stuck on its first request). None when no chunk
-        has an item to spare."""
+        pace is not known yet (it may be stuck on its first request). Else those of an
+        overdue chunk (``overdue``). None when no chunk has an item to spare."""
         offers = []
         for name, model, chunk, _ in self.running.values():
             if name == host.name or not host.serves(model):
@@ -206,10 +220,43 @@ class _Queue:
                 count = math.floor(left * (mine or theirs) / ((mine or theirs) + theirs))
             if count > 0:
                 offers.append((model == loaded, left, count, chunk))
-        if not offers:
-            return None
-        _, _, count, victim = max(offers, key=lambda o: o[:2])
-        taken = victim.steal(count)
+        if offers:
+            _, _, count, victim = max(offers, key=lambda o: o[:2])
+            if taken := victim.steal(count):  # none when a lane worker started them since
+                return self._stolen(host, victim, taken, now)
+        return self.overdue(host, loaded, now)
+
+    def overdue(self, host: HostSpec, loaded: str | None, now: float) -> Chunk | None:
+        """Items not started yet of a running chunk, of any host's serving a model
+        ``host`` serves (its own too), that is overdue: taken longer ago than its items
+        take a lane of its host (its pace) plus ``OVERDUE_MARGIN_S``; the loaded model
+        first, then the largest. All but the first of a chunk not started yet, half of
+        the rest of one of ``host``'s own (another host's started chunks are ``steal``'s,
+        by pace). Chosen from the sizes and times kept here, without the chunks' locks
+        (shared with the lane workers); only the one taken from is locked. None when no
+        overdue chunk has an item to spare, or no lane's pace on the model is known."""
+        late = []
+        for key, (name, model, chunk, start) in self.running.items():
+            size = self.sizes[key]
+            if size < 2 or key in self.spent or not host.serves(model):
+                continue
+            pace = self.pace.rate(name, model) or self._usual_pace(model)
+            if pace is not None and now - start > size / pace + OVERDUE_MARGIN_S:
+                late.append((model == loaded, size, name == host.name, chunk))
+        for _, _, own, victim in sorted(late, key=lambda o: o[:2], reverse=True):
+            if taken := victim.steal_overdue(started=own):
+                return self._stolen(host, victim, taken, now)
+            if own:  # its lane has started and has at most one left: not locked again
+                self.spent.add(id(victim))
+        return None
+
+    def _usual_pace(self, model: str) -> float | None:
+        """The mean pace of the hosts measured on ``model``, None before any is."""
+        known = [r for h in self.hosts if (r := self.pace.rate(h.name, model)) is not None]
+        return sum(known) / len(known) if known else None
+
+    def _stolen(self, host: HostSpec, victim: Chunk, taken: list[WorkItem], now: float) -> Chunk:
+        """``taken`` from ``victim``, running as a chunk of ``host``'s from ``now``."""
         stolen = Chunk(taken, victim.earlier)
         self.running[id(stolen)] = (host.name, stolen[0].model, stolen, now)
         self.sizes[id(stolen)] = len(taken)
@@ -221,6 +268,7 @@ class _Queue:
         requests: its host's pace takes them in."""
         host, model, _, _ = self.running.pop(id(chunk))
         del self.sizes[id(chunk)]
+        self.spent.discard(id(chunk))
         self.pace.observe(host, model, done, seconds)
 
     def share(self, host: HostSpec, model: str, now: float) -> int:
@@ -312,7 +360,8 @@ async def dispatch(
                 chunk = next_chunk(host, part)
                 while chunk is None and in_flight > 0 and host.name not in report.hosts_down:
                     # Woken when a chunk ends, and every STEAL_LOOK_S: a chunk's items
-                    # can be taken once its lane has started (``Chunk.unstarted``).
+                    # can be taken once its lane has started (``Chunk.unstarted``) or
+                    # it is overdue (``_Queue.overdue``), neither of which wakes it.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(changed.wait(), STEAL_LOOK_S)
                     chunk = next_chunk(host, part)

@@ -276,3 +276,48 @@ def test_cutting_a_chunk_reads_no_running_chunks_lock():
     assert [lock.taken for lock in locks] == [0, 0, 0]
     # the running chunks still count whole (not reached yet): 400 items over 4 lanes
     assert [len(c.items) for c in [*running, fourth]] == [100, 100, 100, 100]
+
+
+def _two_lanes_one_slow() -> tuple[HostSpec, _Queue, Chunk]:
+    """Host ``h`` (2 lanes, 20 generations a second a lane) with 80 items: lane A takes
+    40 at 0 s, lane B the other 40 and ends them by 2 s; A's chunk is returned."""
+    host = HostSpec("h", "http://h", slots=2)
+    queue = _Queue(items(models=("m1",), cases=80), [host], Pace(), 100)
+    slow, done = queue.take(host, None, 0.0), queue.take(host, None, 0.0)
+    assert (len(slow), len(done)) == (40, 40) and queue.take(host, "m1", 2.0) is None
+    list(iter(done.start_next, None))
+    queue.finish(done, 40, 2.0)
+    return host, queue, slow
+
+
+def test_an_idle_lane_takes_half_of_an_overdue_chunk_of_its_own_host():
+    """256 slots x 50 ms: the last ~1,151 items sat for seconds in chunks whose lanes
+    had not reached them while the other lanes of their host idled (another host's
+    chunks only were taken from). At 40 items / 20 a second + 1 s a chunk is overdue:
+    lane B takes half of what lane A has not started; not before."""
+    host, queue, slow = _two_lanes_one_slow()
+    first = slow.start_next()
+    assert queue.steal(host, "m1", 1.0) is None  # on time: A's 40 take it 2 s
+    assert queue.steal(host, "m1", 2.9) is None
+    stolen = queue.steal(host, "m1", 5.0)
+    assert stolen is not None and len(stolen) == 19  # of 39 not started
+    assert list(stolen) == slow.items[21:] and list(slow) == slow.items[:21]
+    assert [first, *iter(slow.start_next, None)] == slow.items[:21]  # each item once
+    assert queue.sizes[id(slow)] == 21 and queue.running[id(stolen)][0] == "h"
+
+
+def test_an_overdue_chunk_whose_lane_never_started_keeps_only_its_first_item():
+    host, queue, slow = _two_lanes_one_slow()
+    assert queue.steal(host, "m1", 1.0) is None
+    stolen = queue.steal(host, "m1", 5.0)
+    assert stolen is not None and list(stolen) == slow.items[1:]
+    assert list(iter(slow.start_next, None)) == slow.items[:1]
+    assert list(iter(stolen.start_next, None)) == slow.items[1:]
+    assert queue.steal(host, "m1", 60.0) is None  # each has started its last item
+    # another host's chunk that its lane never started: the same once overdue
+    other = HostSpec("g", "http://g", slots=1)
+    queue = _Queue(items(models=("m1",), cases=40), [host, other], Pace(), 100)
+    queue.pace.observe("g", "m1", 20, 1.0)
+    theirs = queue.take(other, None, 0.0)
+    assert queue.steal(host, "m1", 1.0) is None
+    assert list(queue.steal(host, "m1", 5.0)) == theirs.items[1:]

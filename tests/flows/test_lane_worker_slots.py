@@ -12,8 +12,7 @@ from types import SimpleNamespace
 
 from evaluation.spec import HostSpec
 from tasks import lane_workers
-from tasks.adapters.host_slots import HostSlots
-from tasks.adapters.slot_registry import Registry
+from tasks.adapters.prefect_concurrency import HostSlots, Registry
 
 HOST = HostSpec("h", "http://h", slots=4)
 
