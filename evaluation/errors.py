@@ -18,7 +18,7 @@
 
 Defined beside the code that raises them, also under EvalError:
 selection.TrainingDataError, selection.UnknownRecommendation (the selector) and
-tasks.adapters.prefect_concurrency.SlotUnavailable (a host's Prefect concurrency limit).
+tasks.adapters.slot_errors.SlotUnavailable (a host's Prefect concurrency limit).
 
 Warnings: ``InputWarning`` (a UserWarning) is something in the user's input that does not
 stop the command (``evaluation.suites.ForgeableTestWarning``); the command line shows each

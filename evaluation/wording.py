@@ -23,6 +23,16 @@ ESTIMATED_FROM = "estimated from"
 heading says "Full-suite" only over such rows, not over subset means alone."""
 
 
+NOT_SCORED = "not scored in that run"
+"""Said of a series' night whose run scored no case on the metric (one rescored into
+earlier runs only): a gap, not judged (`trends`, the monitor's series page)."""
+
+
+PARTIAL_RUN = "partial run: not judged"
+"""Said of a series' night with fewer than half the fullest night's cases (a smoke or
+subset level): its mean is shown, never compared (`trends`, the monitor's pages)."""
+
+
 ON_THE_DISPLAY = "on_the_display"
 """A log record's attribute (``extra={ON_THE_DISPLAY: True}``): what it says `run`'s
 terminal display counts and its summary repeats (generations never answered), so the
@@ -30,9 +40,27 @@ terminal does not get it while the display is drawn (``flows.cli.logs``): a 241-
 warning wrapped over four rows above the live line."""
 
 
+def part_of_suite(ran: str, total: int, how: str = "subset", *, per_config: bool = False) -> str:
+    """A figure of part of a suite says which part, by ``how`` its cases were taken:
+    "first 10 of 36 cases" (the suite's first: `--limit`, smoke), "4 of 12 cases: cut
+    short" (a full-level run that did not finish), else "subset: 8 of 36 cases" (a
+    subset level); ``ran``: "8", or "6 to 9" with ``per_config`` where configs differ.
+    `subset` read as `--level subset` (a stratified 20%) where a `--limit` run said it."""
+    cases = f"{ran} of {total} cases{' per config' if per_config else ''}"
+    if how == "cut short":
+        return f"{cases}: cut short"
+    return f"first {cases}" if how == "first" else f"subset: {cases}"
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` and the noun, singular for exactly one ("1 sample", "0 samples", "3 configs")."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def not_judged_why(scored: bool, partial: bool) -> str:
+    """Why a series' night is not judged, as every output says it: ``NOT_SCORED`` before
+    ``PARTIAL_RUN`` (an unscored night is partial too); empty for neither."""
+    return NOT_SCORED if not scored else PARTIAL_RUN if partial else ""
 
 
 def failed_words(failed: int, never_answered: int) -> str:

@@ -10,7 +10,7 @@ from prefect.states import State
 from prefect.utilities.annotations import quote
 
 from evaluation.adaptive import Level, level_cases, level_work
-from evaluation.settings import database_url, evalflow_home
+from evaluation.settings import database_url
 from evaluation.storage.db import make_engine
 from evaluation.wording import failed_words
 from flows.adaptive import check_smoke, race_batches
@@ -66,7 +66,8 @@ async def evaluate(
         experiment: the experiment name; defaults to the spec's ``name``. Reusing a name
             resumes that experiment.
         database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
-        simulated_time_scale: each simulated call sleeps its latency × this.
+        simulated_time_scale: each simulated call sleeps its latency × this; 0: × its
+            host's own ``?time_scale=`` (0 without).
         chunk_size: generations per task; default sized from the work and the slots.
         level: "smoke" (3 cases per config, fails on any error), "subset" (a stratified
             20%) or "full"; each reuses what earlier levels generated.
@@ -140,7 +141,7 @@ async def evaluate(
     score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
     from tasks.compare import compare_configs
-    from tasks.report import publish_report
+    from tasks.report import publish_report, reports_folder
 
     publish(engine, experiment_id)
     announce_step(name, "comparing configs", engine=engine, stage="compare")
@@ -150,7 +151,7 @@ async def evaluate(
     report_file = publish_report(
         engine,
         experiment_id,
-        evalflow_home() / "reports",
+        reports_folder(),
         quote(comparison),
         ending_status="completed",
     )

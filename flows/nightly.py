@@ -77,7 +77,8 @@ async def nightly(
         max_p95_ratio: alert when a config's p95 latency exceeds this times the baseline's.
         min_gpu_util_pct: alert when a config's mean GPU utilisation is lower (measured
             only where the flow runs on the GPU's machine).
-        simulated_time_scale: simulated backend only: each call sleeps its latency × this.
+        simulated_time_scale: simulated backend only: each call sleeps its latency × this
+            (0: × its host's own ``?time_scale=``, 0 without).
         false_alarms_per_100_nights: the trend watch's promise for the whole series
             (docs/trends.md); a trend alarm fails the run as a rule does.
         level: "calibrated" watches the series on the calibrated level (the suite's

@@ -436,7 +436,7 @@ def _close_writer_processes() -> None:
 
 def _give_back_slots() -> None:
     """The host slots this process holds, given back (best effort: the exit comes first)."""
-    from tasks.adapters.prefect_concurrency import give_back_on_exit
+    from tasks.adapters.slots_at_exit import give_back_on_exit
 
     give_back_on_exit()
 

@@ -25,7 +25,7 @@ from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import completed_keys, save_generations
 from evaluation.suites import Suite
-from tasks.adapters.prefect_concurrency import HostSlots
+from tasks.adapters.host_slots import HostSlots
 from tasks.adapters.spare_slots import PoolSpareSlots
 
 
@@ -73,7 +73,7 @@ def record_writer(
 def host_tag(host: HostSpec) -> str:
     """The tag of a host's generation task run, e.g. "gpu:gpu-a". No concurrency limit
     goes with it: a ``tag:`` limit would hold a slot for the host's whole generation.
-    The host's slots are its ``ollama-host-*`` limit (tasks/adapters/prefect_concurrency.py)."""
+    The host's slots are its ``ollama-host-*`` limit (tasks/adapters/host_slots.py)."""
     return f"gpu:{host.name}"
 
 
@@ -96,7 +96,7 @@ async def generate_chunk(
 ) -> ChunkOutcome:
     """Generate ``items`` on ``host``. Each generation is retried on its own with backoff;
     the host's concurrency slot is given back whenever an attempt fails and handed to
-    the lane's next chunk when this one ends (tasks/adapters/prefect_concurrency.py). A
+    the lane's next chunk when this one ends (tasks/adapters/host_slots.py). A
     chunk that fails otherwise (a write that failed, no slot in time) is tried once more,
     skipping what the first attempt stored."""
     try:

@@ -34,7 +34,9 @@ from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.throughput import measured_throughput
 from tasks.adapters.cancellation import unless_cancelled
-from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
+from tasks.adapters.host_limits import size_limits
+from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_client import slot_client
 from tasks.adapters.spare_slots import PoolSpareSlots
 from tasks.generation import (
     GenerationContext,
@@ -55,7 +57,7 @@ class HostPool:
 
     backends: Mapping[str, Backend]
     checks: Mapping[str, HostCheck]
-    simulated_time_scale: float = 0.0  # for the lane workers' own backends
+    simulated_time_scale: float | None = 0.0  # the lane workers' own backends' (None: hosts')
 
     def up(self, hosts: Sequence[HostSpec]) -> tuple[HostSpec, ...]:
         return tuple(h for h in hosts if self.checks[h.name].up)
@@ -83,11 +85,13 @@ async def open_host_pool(
     sweep: Sweep, *, simulated_time_scale: float = 0.0
 ) -> AsyncIterator[HostPool]:
     """The sweep's backends, every model (embedding models too) checked on every host
-    before anything is written; closed on the way out."""
-    backends = open_backends(sweep, simulated_time_scale=simulated_time_scale)
+    before anything is written; closed on the way out. ``simulated_time_scale`` 0: each
+    simulated host sleeps as its url's ``?time_scale=`` says (0 without)."""
+    scale = simulated_time_scale or None
+    backends = open_backends(sweep, simulated_time_scale=scale)
     try:
         checks = await check_hosts(backends, sweep.required_models)
-        yield HostPool(backends, checks, simulated_time_scale)
+        yield HostPool(backends, checks, scale)
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
 

@@ -28,7 +28,8 @@ from evaluation.run._sweep import Sweep, open_backends
 from evaluation.run._work import GenerationRecord
 from evaluation.run._workers import LaneWorkers, Sink, WorkerRunner
 from evaluation.spec import HostSpec
-from tasks.adapters.prefect_concurrency import HostSlots, slot_client
+from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_client import slot_client
 from tasks.adapters.spare_slots import PoolSpareSlots
 from tasks.generation import GenerationContext, _generate
 
@@ -40,7 +41,7 @@ class LanePlan:
 
     sweep: Sweep
     limit_names: Mapping[str, str]
-    simulated_time_scale: float
+    simulated_time_scale: float | None  # None: each simulated host's own ?time_scale=
 
 
 def start_lane_workers(
@@ -48,7 +49,7 @@ def start_lane_workers(
     sweep: Sweep,
     hosts: Sequence[HostSpec],
     limit_names: Mapping[str, str],
-    simulated_time_scale: float,
+    simulated_time_scale: float | None,
 ) -> LaneWorkers:
     """``count`` workers for ``hosts``' lanes, starting (``await workers.ready()``)."""
     plan = LanePlan(sweep, dict(limit_names), simulated_time_scale)

@@ -160,9 +160,10 @@ def record_unservable(engine: Engine, experiment_id: int, unservable: list[Unser
 
 
 @task(name="store-view-pages", cache_policy=NO_CACHE)
-def store_view_pages(engine: Engine, experiment_id: int, ending_status: str) -> None:
+def store_view_pages(engine: Engine, experiment_id: int, ending_status: str | None = None) -> None:
     """Bring the database's planner facts up to date, then store the view's summary and
-    flip matrix as the run will end (``ending_status``; computed once here rather than
+    flip matrix as the run will end (``ending_status``; None: as it is, after a rescore;
+    computed once here rather than
     on the view's first request: seconds at a million generations). Before the report:
     its matplotlib stays loaded once drawn, and these pages' frames stacked on it."""
     refresh_planner_facts(engine)

@@ -67,8 +67,9 @@ class Timeline:
         from evaluation.backends.ollama import OllamaBackend
         from evaluation.run import _generate, _pipelines
         from tasks import generation, host_pool
-        from tasks.adapters import prefect_concurrency
-        from tasks.adapters.prefect_concurrency import HostSlots, LaneSlot
+        from tasks.adapters import host_slots
+        from tasks.adapters.host_slots import HostSlots
+        from tasks.adapters.lane_slot import LaneSlot
 
         current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
             "timeline_call", default=None
@@ -196,7 +197,7 @@ class Timeline:
         patch(HostSlots, "take_parked", take_parked_)
         patch(HostSlots, "_write_give_back", give_back_)
         patch(HostSlots, "_request_slots", request_slots_)
-        assert prefect_concurrency.LaneSlot is LaneSlot
+        assert host_slots.LaneSlot is LaneSlot
         try:
             yield
         finally:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from evaluation.errors import EvalError, without_class_name
 
-CAUSE_CHARS = 160  # a cause is cut at a word past this (a stored error may run to 1,000)
+CAUSE_CHARS = 160  # a longer cause is cut at its last space within this (an error: ~1,000)
 
 
 @dataclass(frozen=True)

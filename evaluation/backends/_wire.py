@@ -31,7 +31,7 @@ first sent a one-token probe (a whole prompt evaluated): 8 of 64 generations at
 ``--parallel 4`` (benchmarks/perf/real_engine_parallel.py).
 
 How many requests are open at once is not decided here: the host's slots are
-(``tasks/adapters/prefect_concurrency.py``, ``_machine_slots``); ``max_connections``
+(``tasks/adapters/host_slots.py``, ``_machine_slots``); ``max_connections``
 only caps the sockets.
 """
 

@@ -138,6 +138,7 @@ def compare_inputs(
         delta,
         notes,
         inputs.suite_cases,
+        inputs.suite_part,
     )
     simulated = [e.name for e in experiments if e.simulated]
     if simulated and len(simulated) < len(experiments):
@@ -169,7 +170,9 @@ def compare_inputs(
     )
 
 
-def _analyze(scores, metrics, facts, quality, baseline, adjust, alpha, delta, notes, suite_cases):
+def _analyze(
+    scores, metrics, facts, quality, baseline, adjust, alpha, delta, notes, suite_cases, suite_part
+):
     """``analyze`` versus the baseline on the metrics the baseline has scores for, all
     pairs on the others (a baseline without scores cannot anchor a comparison)."""
     types = {m: get_metric(m).score_type for m in metrics}
@@ -193,6 +196,7 @@ def _analyze(scores, metrics, facts, quality, baseline, adjust, alpha, delta, no
         quality=quality or "quality",
         quality_higher_is_better=directions.get(quality) is not False,
         suite_cases=suite_cases,
+        suite_part=suite_part,
     )
     reports = []
     for subset, base in ((anchored, baseline), ([m for m in metrics if m not in anchored], None)):

@@ -55,6 +55,7 @@ class ComparisonInputs:
     facts: pd.DataFrame
     notes: tuple[str, ...]
     suite_cases: int = 0  # the suite's size: verdicts on means of part of it say so
+    suite_part: str = "subset"  # and which part (Coverage.how): "first 10 of 36 cases"
 
     def digest(self, *, adjust: str, alpha: float, delta: float | None) -> str:
         """A hash of everything the comparison's result depends on, the code that
@@ -69,6 +70,7 @@ class ComparisonInputs:
             "metrics": [_metric_facts(m) for m in self.metrics],
             "notes": self.notes,
             "suite_cases": self.suite_cases,
+            "suite_part": self.suite_part,
             "test": {"adjust": adjust, "alpha": alpha, "delta": delta},
         }
         h = hashlib.sha256(json.dumps(head, default=str).encode())
@@ -209,6 +211,7 @@ def _inputs(
                 "the leaderboard its corpus value"
             )
     quality = next((m for m in present if m not in TIMING_METRICS), None)
+    coverage = experiment_coverage(session, experiments[0])
     return ComparisonInputs(
         experiments=tuple(experiments),
         configs=tuple(configs),
@@ -220,7 +223,8 @@ def _inputs(
         scores=scores,
         facts=_facts(session, experiments, configs, quality),
         notes=tuple(notes),
-        suite_cases=experiment_coverage(session, experiments[0]).total,
+        suite_cases=coverage.total,
+        suite_part=coverage.how,
     )
 
 

@@ -502,6 +502,18 @@ FIRST_CASES_INTERVALS = (
 )
 
 
+def estimates_heading(metric: str, rows: Sequence[tuple[str, str, str]]) -> str:
+    """What a block of estimates (label, estimate, placement) is, as `show` and the view
+    title it: "Full-suite" only over item-bank estimates; the suite's first cases (a
+    `--limit` or smoke run) and subset means are the means of the cases run (the view
+    said "Full-suite estimates" over rows reading "no full-suite interval")."""
+    if all(NOT_A_SAMPLE in shown for _, shown, _ in rows):  # no estimate of the full suite
+        return f"{metric} on the cases run (95% intervals as for a random subset)"
+    if not any(ESTIMATED_FROM in shown for _, shown, _ in rows):  # subset means
+        return f"{metric} on each config's cases run (95% intervals; no item bank estimate)"
+    return f"Full-suite {metric} (95% intervals)"
+
+
 def shown_estimates_text(
     metric: str,
     rows: Sequence[tuple[str, str, str]],
@@ -525,12 +537,8 @@ def shown_estimates_text(
         rows = [(names.get(label, label), shown, placed) for label, shown, placed in rows]
     labels = [num_predict_spelled(label) for label, _, _ in rows]
     room = max(map(len, labels))
-    heading = f"Full-suite {metric} (95% intervals):"
+    heading = estimates_heading(metric, rows) + ":"
     first_cases = all(NOT_A_SAMPLE in shown for _, shown, _ in rows)
-    if first_cases:  # no estimate of the full suite
-        heading = f"{metric} on the cases run (95% intervals as for a random subset):"
-    elif not any(ESTIMATED_FROM in shown for _, shown, _ in rows):  # subset means
-        heading = f"{metric} on each config's cases run (95% intervals; no item bank estimate):"
     numbers, said = zip(*(_interval_and_rest(shown) for _, shown, _ in rows), strict=True)
     once = len(rows) > 1 and len(set(said)) == 1 and said[0]
     lines = textwrap.wrap(heading, width, subsequent_indent="  ")

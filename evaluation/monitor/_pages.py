@@ -38,6 +38,7 @@ from evaluation.storage.db import session_scope
 from evaluation.storage.models import RunLive, RunSummary
 from evaluation.storage.repository import get_experiment
 from evaluation.storage.runs import experiment_status, request_cancel
+from evaluation.wording import PARTIAL_RUN, not_judged_why
 
 POLL_S = 5.0  # how often an open page asks whether anything changed
 MAX_FORM_BYTES = 16_384
@@ -74,6 +75,8 @@ def add_monitor(
         "line_chart": line_chart,
         "duration": format_duration,
         "gpu": gpu_text,
+        "not_judged_why": not_judged_why,  # as trends says it (`evaluation.wording`)
+        "partial_run": PARTIAL_RUN,
     }
     page_context = {
         "poll_ms": int((POLL_S if poll_s is None else poll_s) * 1000),

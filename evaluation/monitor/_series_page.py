@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
+from evaluation.wording import PARTIAL_RUN
+
 if TYPE_CHECKING:  # the series' modules import numpy and pandas; the other pages need neither
     from evaluation.series import SeriesEvent, StreamVerdict
 
@@ -33,7 +35,7 @@ def stream_chart(
     stream: StreamVerdict, events: Sequence[SeriesEvent], *, title: str = ""
 ) -> Markup:
     """Values over the stream's nights with their 95% interval whiskers, the reference
-    level dashed, partial (smoke/subset) nights hollow and "not judged", learning nights
+    level dashed, partial (smoke/subset) nights hollow and ``PARTIAL_RUN``, learning nights
     grey, alarmed nights red and named, and the events as vertical lines with their text.
     The y-range spans at least ±5% of the mean level so noise is not drawn as a cliff."""
     nights = stream.nights
@@ -89,7 +91,7 @@ def stream_chart(
                 f'stroke="currentColor"/>'
             )
         if n.partial:
-            kind, fill, note = "partial", 'fill="none" stroke="currentColor"', "partial: not judged"
+            kind, fill, note = "partial", 'fill="none" stroke="currentColor"', PARTIAL_RUN
         elif n.alarm:
             kind, fill, note = "alarm", 'fill="#c00"', "ALARM"
         elif not n.judged:

@@ -20,7 +20,7 @@ from evaluation.adaptive import RaceStanding
 from evaluation.calibration._combined import CalibratedMetric
 from evaluation.compare._leaderboard import SIMULATED_BANNER, ranked_table
 from evaluation.compare._stage_table import SUMMED, report_cell, stage_pivot
-from evaluation.itembank import SUBSET_INTERVAL
+from evaluation.itembank import SUBSET_INTERVAL, estimates_heading
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
@@ -257,14 +257,14 @@ def _estimated(data: ReportData) -> _Section:
             "interval, estimated from the suite's item bank where it serves, else the plain "
             "mean of the cases run; each line says which (docs/calibrated-subsets.md)."
         ),
-        _Table(("config", f"full-suite {metric}", "among the bank's configs"), rows),
+        _Table(("config", metric, "among the bank's configs"), rows),
     ]
     if notes:
         blocks.append(
             _List([f"not calibrated: {n}; the subset's plain mean instead" for n in notes])
         )
         blocks.append(_P(f"{SUBSET_INTERVAL[0].upper()}{SUBSET_INTERVAL[1:]}.", muted=True))
-    return _Section("estimates", "Full-suite estimates", blocks)
+    return _Section("estimates", estimates_heading(metric, rows), blocks)
 
 
 def _parameters(data: ReportData) -> _Section:

@@ -36,7 +36,7 @@ MIN_MEASURED = 2
 
 
 class Lane(Protocol):
-    """A lane's hold on a host slot (``tasks.adapters.prefect_concurrency.LaneSlot``)."""
+    """A lane's hold on a host slot (``tasks.adapters.lane_slot.LaneSlot``)."""
 
     def attempt(self) -> AbstractAsyncContextManager: ...
 
@@ -153,31 +153,33 @@ async def simulated_figures(
     """Per config hash, the seconds per generation a run at ``time_scale`` sleeps on a
     simulated host: its items (up to ``SIMULATED_SAMPLE``) run now on the first
     simulated host serving its model, whose backend must not sleep (time scale 0;
-    nothing stored), their mean simulated latency × ``time_scale``. Simulated latency
-    does not depend on the host."""
+    nothing stored), their mean simulated latency × ``time_scale`` (0: × that host's
+    own ``?time_scale=``, as a run given none sleeps). Simulated latency does not
+    depend on the host."""
     simulated = [h for h in hosts if h.kind == "simulated"]
-    chunks: dict[tuple[str, str], list[WorkItem]] = {}
+    chunks: dict[tuple[str, HostSpec], list[WorkItem]] = {}
     for item in items:
         host = next((h for h in simulated if h.serves(item.model)), None)
         if host is None:
             continue
-        work = chunks.setdefault((item.config.hash, host.name), [])
+        work = chunks.setdefault((item.config.hash, host), [])
         if len(work) < SIMULATED_SAMPLE:
             work.append(item)
     figures: dict[str, Figure] = {}
-    for (config_hash, host_name), work in chunks.items():
+    for (config_hash, host), work in chunks.items():
+        scale = time_scale or host.time_scale
         records: list[GenerationRecord] = []
 
         async def keep(found: Sequence[GenerationRecord], into: list = records) -> None:
             into.extend(found)
 
         policy = RetryPolicy(max_attempts=1)
-        await run_chunk(backends[host_name], work, suite=suite, policy=policy, sink=keep)
+        await run_chunk(backends[host.name], work, suite=suite, policy=policy, sink=keep)
         timed = [r.result.latency_s for r in records if r.result and r.result.latency_s]
         if timed:
             figures[config_hash] = Figure(
-                time_scale * sum(timed) / len(timed),
+                scale * sum(timed) / len(timed),
                 f"simulated: the mean latency of {len(timed)} of its generations run just "
-                f"now, × time scale {time_scale:g}",
+                f"now, × time scale {scale:g}",
             )
     return figures

@@ -147,16 +147,19 @@ def _check_metrics(spec: SweepSpec, suite: Suite) -> None:
             )
 
 
-def open_backends(sweep: Sweep, *, simulated_time_scale: float = 0.0) -> dict[str, Backend]:
+def open_backends(sweep: Sweep, *, simulated_time_scale: float | None = 0.0) -> dict[str, Backend]:
     """One backend per host. The simulated backend is given the suite (its "knowledge")
-    and how much of its simulated latency to really sleep."""
+    and how much of its simulated latency to really sleep: ``simulated_time_scale`` ×
+    it, or, None, the host's own ``?time_scale=`` × it (a run's, given no --time-scale)."""
     backends: dict[str, Backend] = {}
     for host in sweep.spec.hosts:
         extra = (
             {
                 "suites": {sweep.suite.name: sweep.suite},
                 "templates": sweep.spec.templates,
-                "time_scale": simulated_time_scale,
+                "time_scale": host.time_scale
+                if simulated_time_scale is None
+                else simulated_time_scale,
             }
             if host.kind == "simulated"
             else {}

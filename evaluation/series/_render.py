@@ -11,7 +11,7 @@ from xml.etree import ElementTree as ET
 
 from evaluation.series._trends import Night, SeriesWatch, StreamVerdict, evidence_figures
 from evaluation.view.links import view_url
-from evaluation.wording import counted
+from evaluation.wording import counted, not_judged_why
 
 if TYPE_CHECKING:  # the gate's module loads scipy.stats: the nightly flow renders without it
     from evaluation.series._gate import GateCase, GateResult
@@ -119,10 +119,8 @@ def stream_state(s: StreamVerdict, learning: int) -> str:
 def _unjudged(s: StreamVerdict, learning: int) -> str:
     """Why the stream's last night has no p: not scored, a partial run, or the watch
     still learns."""
-    if not s.last.scored:
-        return "not scored in that run"
-    if s.last.partial:
-        return "partial run: not judged"
+    if why := not_judged_why(s.last.scored, s.last.partial):
+        return why
     return "learning" if s.last.judged else _learning(s, learning)
 
 
@@ -284,7 +282,8 @@ def watch_markdown(watch: SeriesWatch) -> str:
     ]
     for s in watch.streams:
         n = s.last
-        p = f"{n.p:.2g}" if n.p is not None else "learning"
+        # no p: the state says why (a smoke night's row read "learning" beside "partial")
+        p = f"{n.p:.2g}" if n.p is not None else "not judged"
         state = "**ALARM**" if n.alarm else stream_state(s, watch.settings.learning)
         lines.append(
             f"| {s.label} | {s.metric} | {s.estimated or _value(n.value, s.metric)} | "

@@ -34,6 +34,7 @@ from evaluation.series._watch import (
     watch_stream,
 )
 from evaluation.storage.repository import generations_frame, scores_frame
+from evaluation.wording import PARTIAL_RUN
 
 OPERATIONAL = ("failure_rate", "latency_p95", "tokens_per_s")
 PARTIAL_SHARE = 0.5  # a run with fewer cases than this share of the fullest is partial
@@ -240,12 +241,14 @@ class SeriesWatch:
     @property
     def unjudged_after(self) -> str:
         """The run after the last judged one, when there is one, as not judged: its name
-        and why (``b7 partial``, ``b8 interrupted``); empty when the last run is judged."""
+        and why (``b7 partial run: not judged``, ``b8 interrupted: not judged``); empty
+        when the last run is judged."""
         last, judged = self.last, self.judged
         if judged is not None and judged.experiment == last.experiment:
             return ""
-        why = "partial" if last.status == "completed" else last.status
-        return f"{last.experiment} {why}: not judged"
+        if last.status == "completed":
+            return f"{last.experiment} {PARTIAL_RUN}"
+        return f"{last.experiment} {last.status}: not judged"
 
     @property
     def last(self) -> SeriesPoint:
@@ -748,13 +751,7 @@ def _shown(
     if stored is not None and stored.mean is not None:
         return stored.mean, stored.low, stored.high
     finite = per_case[np.isfinite(per_case)]
-    if not finite.size:
-        return None, None, None
-    if metric == "latency_p95":
-        return float(np.quantile(finite, 0.95)), None, None
-    if metric == "tokens_per_s":
-        return float(exp(finite.mean())), None, None
-    return float(finite.mean()), None, None
+    return (_figure(metric, finite), None, None) if finite.size else (None, None, None)
 
 
 def _drawn(
@@ -785,7 +782,7 @@ def _drawn(
 
 
 def _figure(metric: str, per_case: np.ndarray) -> float:
-    """The night's figure on ``per_case`` values (as :func:`_shown` computes it)."""
+    """The night's figure on ``per_case`` values (its operational figure: ``_shown``)."""
     if metric == "latency_p95":
         return float(np.quantile(per_case, 0.95))
     if metric == "tokens_per_s":

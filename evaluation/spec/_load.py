@@ -39,7 +39,7 @@ from evaluation.spec._model import (
     baseline_config,
     default_hosts,
     expand,
-    simulated_degrade,
+    simulated_options,
 )
 from evaluation.spec._names import MAX_NAME_LENGTH, NAME_PATTERN
 from evaluation.spec._params import PARAMETERS
@@ -288,7 +288,7 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
     )
     if kind == "simulated":
         try:
-            simulated_degrade(url)
+            simulated_options(url)
         except ValueError as exc:
             raise reader.error(child(field, "url"), str(exc)) from None
     else:

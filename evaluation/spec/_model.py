@@ -148,29 +148,42 @@ class HostSpec:
         """A simulated host's ``?degrade=D`` (0 without): every answer it gives is right
         with probability ``quality − D``, a host that serves the same model worse (a
         driver, a kernel bug), for trying the watch and the gate (docs/simulated-backend.md)."""
-        return simulated_degrade(self.url) if self.kind == "simulated" else 0.0
+        return simulated_options(self.url)["degrade"] if self.kind == "simulated" else 0.0
+
+    @property
+    def time_scale(self) -> float:
+        """A simulated host's ``?time_scale=S`` (0 without): its calls sleep S × their
+        simulated latency wherever the run starts (`run`, a deployment, the monitor's
+        start button), to watch a run go; `run --time-scale N` (N > 0) overrides it."""
+        return simulated_options(self.url)["time_scale"] if self.kind == "simulated" else 0.0
 
 
-SIMULATED_OPTIONS = ("degrade",)
+TIME_SCALE_MAX = 100.0  # `run --time-scale`'s too: 1 is real time
+SIMULATED_OPTIONS = {"degrade": 1.0, "time_scale": TIME_SCALE_MAX}  # each one's highest
 
 
-def simulated_degrade(url: str) -> float:
-    """The ``degrade`` of a ``simulated://`` url's query (0 when absent); ValueError,
-    saying what was expected, for another option or a value outside [0, 1]."""
+def simulated_options(url: str) -> dict[str, float]:
+    """A ``simulated://`` url's options, each 0 where absent (``SIMULATED_OPTIONS``);
+    ValueError, saying what was expected, for another option or a value outside
+    [0, its highest]."""
     options = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
     unknown = sorted(set(options) - set(SIMULATED_OPTIONS))
     if unknown:
         raise ValueError(
-            f"a simulated host's url takes only ?degrade=D (0 to 1), got ?{unknown[0]}="
+            "a simulated host's url takes only ?degrade=D (0 to 1) and ?time_scale=S "
+            f"(0 to {TIME_SCALE_MAX:g}), got ?{unknown[0]}="
         )
-    text = options.get("degrade", "0")
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"?degrade= must be a number from 0 to 1, got {text!r}")
-    return value
+    found = {}
+    for name, highest in SIMULATED_OPTIONS.items():
+        text = options.get(name, "0")
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0.0 <= value <= highest:
+            raise ValueError(f"?{name}= must be a number from 0 to {highest:g}, got {text!r}")
+        found[name] = value
+    return found
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ def analyze(
     quality_higher_is_better: bool = True,
     seed: int = 0,
     suite_cases: int = 0,
+    suite_part: str = "subset",
 ) -> StatisticsReport:
     """Per metric in ``scores``: means with intervals, paired comparisons (all pairs, or
     versus ``baseline``) with ``adjust`` adjustment and power, and — when per-config
@@ -51,8 +52,9 @@ def analyze(
     latency p95 and energy. ``delta`` (one value, or one per metric) asks for the cases
     needed to detect that difference. ``bounds``: each bounded metric's scale, so its
     intervals stay on it. ``suite_cases``: the suite's size, so a verdict on means of part
-    of it says so. Every metric needs a score type; a metric whose
-    direction is None is descriptive: compared, but no verdict and no parameter effects."""
+    of it says so (which part: ``suite_part``, as ``compare_many``). Every metric needs a
+    score type; a metric whose direction is None is descriptive: compared, but no
+    verdict and no parameter effects."""
     check_columns(scores)
     metrics = sorted(scores["metric"].dropna().astype(str).unique())
     untyped = [m for m in metrics if m not in score_types]
@@ -88,6 +90,7 @@ def analyze(
                 ties=ties,
                 bounds=scale,
                 suite_cases=suite_cases,
+                suite_part=suite_part,
             )
         )
         if facts is not None and up is not None:  # a descriptive metric has no best value

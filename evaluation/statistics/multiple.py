@@ -86,12 +86,14 @@ def compare_many(
     ties: Mapping[str, TieKey] | None = None,
     bounds: tuple[float, float] | None = None,
     suite_cases: int = 0,
+    suite_part: str = "subset",
 ) -> MultiComparison:
     """Compare configs on ``metric``: all pairs, or each versus ``baseline``.
     ``higher_is_better=None``: a descriptive metric, compared but given no verdict.
     ``ties``: how configs with equal means are ordered (``ranking.tie_keys``).
     ``bounds``: the metric's scale, which bounds each difference's interval.
-    ``suite_cases``: the suite's size; the verdict says when a mean rests on fewer cases.
+    ``suite_cases``: the suite's size; the verdict says when a mean rests on fewer cases,
+    and which (``suite_part``: "subset", "first", "cut short"; ``wording.part_of_suite``).
 
     Each pair is a :func:`compare_in_table` comparison; the family of defined p-values is
     adjusted together (undefined ones stay undefined and count as "not significant").
@@ -168,6 +170,7 @@ def compare_many(
         baseline,
         cases={c: int(n) for c, n in table.means[names].notna().sum(axis=0).items()},
         suite_cases=suite_cases,
+        suite_part=suite_part,
     )
     return MultiComparison(
         metric=metric,

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from evaluation.labels import distinguishing_labels
 from evaluation.statistics.precision import DEFAULT_DECIMALS, fixed, significant
+from evaluation.wording import part_of_suite
 
 DESCRIPTIVE = "descriptive: neither higher nor lower is better"
 
@@ -62,12 +63,15 @@ def decide(
     *,
     cases: Mapping[str, int] | None = None,
     suite_cases: int = 0,
+    suite_part: str = "subset",
 ) -> Verdict:
     """The verdict from the ranking (best first, unscored configs last with None) and the
     adjusted pairwise comparisons. ``higher_is_better=None``: a descriptive metric, no
     verdict. ``cases``: how many cases each config's mean rests on, of ``suite_cases``:
-    a mean of part of the suite says so ("0.875, subset: 8 of 36 cases"), and means over
-    different cases say that each pair was tested on the cases both ran."""
+    a mean of part of the suite says so, as ``suite_part`` says the cases were taken
+    ("0.875, subset: 8 of 36 cases", "first 8 of 36 cases" of a `--limit` run: the
+    run's heading's words), and means over different cases say that each pair was
+    tested on the cases both ran."""
     if higher_is_better is None:
         return Verdict(None, (), (), f"no verdict on {metric}: {DESCRIPTIVE}")
     short = distinguishing_labels([c for c, _ in ranking]) if ranking else {}
@@ -81,7 +85,7 @@ def decide(
 
     def figure(config: str) -> str:
         n = (cases or {}).get(config, suite_cases)
-        part = f", subset: {n} of {suite_cases} cases" if 0 < n < suite_cases else ""
+        part = f", {part_of_suite(str(n), suite_cases, suite_part)}" if 0 < n < suite_cases else ""
         return f"{written(means[config])}{part}"
 
     head = f"{short[first]} ({figure(first)})"

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from evaluation.storage.dropped import experiment_hashes
 from evaluation.storage.models import CaseRow, Experiment, ExperimentRun, Generation
+from evaluation.wording import part_of_suite
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,20 @@ class Coverage:
         """ "subset: 8 of 36 cases", "first 10 of 36 cases" where the last run took the
         suite's first cases (`--limit 10`: "subset" read as `--level subset`, a stratified
         20%), "subset: 6 to 9 of 36 cases per config" where the configs ran different
-        numbers of cases, "4 of 12 cases: cut short" for a full-level run that did not
-        finish, or "" for a run of the whole suite."""
+        numbers of cases ("first 6 to 9 ...", "... per config: cut short" as the last run
+        took them: a verdict's figure says ``how`` too), "4 of 12 cases: cut short" for a
+        full-level run that did not finish, or "" for a run of the whole suite."""
         if not self.partial:
             return ""
-        if self.cut_short:
-            per_config = " per config" if self.fewest != self.most else ""
-            ran = f"{self.fewest} to {self.most}" if per_config else str(self.most)
-            return f"{ran} of {self.total} cases{per_config}: cut short"
         if self.fewest == self.most:
-            return f"{'first' if self.first else 'subset:'} {self.most} of {self.total} cases"
-        return f"subset: {self.fewest} to {self.most} of {self.total} cases per config"
+            return part_of_suite(str(self.most), self.total, self.how)
+        ran = f"{self.fewest} to {self.most}"
+        return part_of_suite(ran, self.total, self.how, per_config=True)
+
+    @property
+    def how(self) -> str:
+        """How the last run took its cases, as ``part_of_suite`` says them."""
+        return "cut short" if self.cut_short else "first" if self.first else "subset"
 
 
 def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:

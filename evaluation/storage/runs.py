@@ -106,8 +106,9 @@ def claim_experiment(
     ``flow_run_id``; once that run ended, a new one starts (a rerun in one process).
     ``command``: the command line that resumes the run, its credentials already masked
     (``redact_argv``), for `show` to print as the run would.
-    Returns the run taken over when its process had died without ending (``kill -9``):
-    its Prefect flow run still says Running, for the caller to mark Crashed."""
+    Taking over an ended run adds its seconds to ``earlier_s`` (a dead run's are not
+    known). Returns the run taken over when its process had died without ending
+    (``kill -9``): its Prefect flow run still says Running, for the caller to mark Crashed."""
     token = uuid.uuid4().hex
     fields = {
         "pid": process.pid,

@@ -29,7 +29,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
 from evaluation.errors import EvalError, StorageError
-from evaluation.itembank import SUBSET_INTERVAL
+from evaluation.itembank import SUBSET_INTERVAL, estimates_heading
 from evaluation.labels import configs_fitting, configs_named
 from evaluation.monitor import RunControl, add_monitor
 from evaluation.run._rate import format_rate
@@ -219,6 +219,7 @@ def create_app(
             estimate_notes=estimates.notes,
             subset_interval=SUBSET_INTERVAL,
             estimates_metric=estimates.metric,
+            estimates_heading=estimates_heading(estimates.metric, estimates.rows),
         )
 
     @app.get("/e/{experiment}/matrix", response_class=HTMLResponse)

@@ -89,7 +89,8 @@ def _plan(
     if args.probe and unmeasured:
         probed = _probe(sweep, pending, unmeasured)
     strategy = sweep.spec.strategy
-    simulated = _simulated(sweep, pending, args.time_scale) if args.time_scale > 0 else None
+    scaled = args.time_scale > 0 or any(h.time_scale > 0 for h in sweep.spec.hosts)
+    simulated = _simulated(sweep, pending, args.time_scale) if scaled else None
     result = estimate(pending, sweep.spec.hosts, measured, probed, simulated=simulated)
     print(
         format_estimate(
@@ -216,8 +217,8 @@ def _history(database: str | None, experiment: str, sweep) -> tuple[list, set, D
 
 
 def _simulated(sweep, items, time_scale: float) -> dict:
-    """The simulated hosts' seconds per generation at ``time_scale``, by config hash
-    (:func:`evaluation.run._probe.simulated_figures`)."""
+    """The simulated hosts' seconds per generation at ``time_scale`` (0: each host's
+    ``?time_scale=``), by config hash (:func:`evaluation.run._probe.simulated_figures`)."""
     import asyncio
 
     from evaluation.run._probe import simulated_figures
@@ -255,7 +256,9 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
     )
 
     async def measure():
-        from tasks.adapters.prefect_concurrency import HostSlots, size_limits, slot_client
+        from tasks.adapters.host_limits import size_limits
+        from tasks.adapters.host_slots import HostSlots
+        from tasks.adapters.slot_client import slot_client
 
         hosts = tuple(h for h in sweep.spec.hosts if h.kind != "simulated")
         backends = open_backends(sweep)
@@ -656,10 +659,12 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     _check_rescore(args, [*([args.first] if args.first else []), *(metrics or [])])
     console_for(args, result_says_it=True)
     with prefect_api():
-        rescore(
+        done = rescore(
             experiment=args.experiment, metrics=metrics, database=args.database, first=args.first
         )
     print(leaderboard_text(args, args.experiment))
+    if done["report"]:
+        print(f"\nThe report, written again: {done['report']}")
     return 0
 
 

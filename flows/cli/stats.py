@@ -160,7 +160,7 @@ def _compare_and_publish(args: argparse.Namespace) -> dict[str, Any]:
     from flows.compare import compare
     from flows.run_control import prefect_api
 
-    console_for(args)
+    console_for(args, result_says_it=True)  # its verdicts: the table below says them
     with prefect_api():
         return compare(
             experiments=args.experiments,

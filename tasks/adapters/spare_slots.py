@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from evaluation.spec import HostSpec
-from tasks.adapters.prefect_concurrency import HostSlots, _Lease
+from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_leases import _Lease
 
 FULL_BACKOFF_S = 0.2  # a host found full is not asked again sooner (each ask is an API write)
 POLL_S = 0.05  # while calls wait: how often to look for slots that came free elsewhere

@@ -419,6 +419,12 @@ SPEC_CASES = [
         ("{spec}", F.format("hosts[0].slots"), "slots must be >= 1"),
     ),
     Bad(
+        "spec-host-time-scale-high",
+        "spec",
+        spec({"hosts": [SIM[0] | {"url": "simulated://local?time_scale=500"}]}),
+        ("{spec}", F.format("hosts[0].url"), "?time_scale= must be a number from 0 to 100"),
+    ),
+    Bad(
         "spec-host-kind-unknown",
         "spec",
         spec({"hosts": [{"name": "a", "url": "http://a:1", "kind": "vllm"}]}),

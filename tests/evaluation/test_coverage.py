@@ -53,12 +53,16 @@ def test_a_full_level_run_that_did_not_finish_says_cut_short_not_subset(tmp_path
         apart = experiment_coverage(session, session.get(Experiment, db.experiment_id))
     assert title == f"Leaderboard: {db.experiment} (6 of 10 cases: cut short)"
     assert apart.words() == "5 to 6 of 10 cases per config: cut short"
+    assert apart.how == "cut short"  # a verdict's figure: "(0.833, 6 of 10 cases: cut short)"
 
 
 def test_one_count_where_every_config_ran_the_same_cases():
     assert Coverage(8, 8, 36).words() == "subset: 8 of 36 cases"
     assert Coverage(36, 36, 36).words() == ""  # the whole suite: nothing to say
     assert Coverage(6, 36, 36).words() == "subset: 6 to 36 of 36 cases per config"
+    # a `--limit 10` run interrupted part way: its verdicts said "first 8 of 36 cases"
+    # (``how``) under a heading of "subset: 6 to 9 ..."; both say "first" now
+    assert Coverage(6, 9, 36, first=True).words() == "first 6 to 9 of 36 cases per config"
 
 
 def test_failed_generations_are_no_case_the_means_rest_on(tmp_path):

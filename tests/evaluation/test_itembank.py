@@ -133,7 +133,8 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     k, width = cases_for_width(bank, 0.5)  # what `plan --level calibrated --width` says
     assert 2 <= k < 60 and width <= 0.5
     page = TestClient(create_app(make_engine(url))).get("/e/sub/summary").text
-    assert "Full-suite estimates" in page and "estimated from 10 of 60 cases (item bank" in page
+    assert "<h2>Full-suite exact_match (95% intervals)</h2>" in page
+    assert "estimated from 10 of 60 cases (item bank" in page
     assert "among the 10 configs item bank v1 was calibrated on" in page  # its placement
     assert "<h2>Leaderboard (subset: 10 of 60 cases)</h2>" in page
     assert "Verdict on exact_match (subset: 10 of 60 cases)" in page
@@ -150,6 +151,7 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
         report = build_report(session, "sub")
     assert "Leaderboard (subset: 10 of 60 cases)" in report
     assert "subset: 10 of 60 cases); significantly worse" in report
+    assert "Full-suite exact_match (95% intervals)" in report  # the section's heading
     assert "among the 10 configs item bank v1 was calibrated on" in report
     assert "not calibrated: model family qwen never calibrated" in page
 
@@ -418,3 +420,15 @@ def test_a_limit_runs_means_are_not_called_full_suite_estimates(tmp_path, capsys
     at = lines.index("exact_match on the cases run (95% intervals as for a random subset):")
     assert [line.split()[0] for line in lines[at + 1 : at + 3]] == ranked
     assert ranked == ["gemma3-270m", "qwen2.5:7b"] and lines[at + 3].startswith("  each: ")
+    # recheck: the verdict said "(1.000, subset: 10 of 60 cases)" under that heading
+    assert main(["--database", url, "compare", "sub"]) == 0
+    verdict = " ".join(capsys.readouterr().out.split("\n\n")[1].split())
+    assert "gemma3-270m (1.000, first 10 of 60 cases)" in verdict and "subset" not in verdict
+    # the view and the report titled that block "Full-suite estimates" over rows saying
+    # "no full-suite interval": as `show`, the means of the cases run
+    page = TestClient(create_app(make_engine(url))).get("/e/sub/summary").text
+    with session_scope(make_engine(url)) as session:
+        report = build_report(session, "sub")
+    for shown in (page, report):
+        assert "exact_match on the cases run (95% intervals as for a random subset)" in shown
+        assert "Full-suite" not in shown

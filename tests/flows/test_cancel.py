@@ -22,7 +22,7 @@ from evaluation.spec import HostSpec
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment, ExperimentRun, Generation
 from flows.evaluate import evaluate
-from tasks.adapters.prefect_concurrency import host_limit_name
+from tasks.adapters.host_limits import host_limit_name
 from tests.conftest import REPO
 from tests.support.standin_ollama import StandInConfig, running_standin
 

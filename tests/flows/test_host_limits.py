@@ -21,17 +21,13 @@ from prefect.exceptions import ObjectNotFound
 
 from evaluation.spec import HostSpec
 from flows.evaluate import evaluate
-from tasks.adapters import prefect_concurrency as host_slots
-from tasks.adapters.prefect_concurrency import (
-    HostSlots,
-    Registry,
-    SlotUnavailable,
-    _fail_fast_when_busy,
-    host_limit_name,
-    size_limits,
-    slot_client,
-)
+from tasks.adapters import host_slots, slots_at_exit
+from tasks.adapters.host_limits import host_limit_name, size_limits
+from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_client import _fail_fast_when_busy, slot_client
+from tasks.adapters.slot_errors import SlotUnavailable
 from tasks.adapters.slot_holders import HolderFile
+from tasks.adapters.slot_registry import Registry
 from tests.conftest import REPO
 from tests.support.processes import python_against_api
 from tests.support.standin_ollama import StandInConfig, running_standin
@@ -200,7 +196,8 @@ def _take_slots_then_wait(api_url: str, limit: str, count: int) -> subprocess.Po
     """Another evalflow process holding ``count`` slots of ``limit`` until it is killed."""
     code = (
         "import asyncio, sys\n"
-        "from tasks.adapters.prefect_concurrency import HostSlots, slot_client\n"
+        "from tasks.adapters.host_slots import HostSlots\n"
+        "from tasks.adapters.slot_client import slot_client\n"
         "async def main():\n"
         "    async with slot_client() as client:\n"
         f"        slots = await HostSlots.open(client, {{'h': {limit!r}}}, timeout_s=10)\n"
@@ -226,7 +223,7 @@ def test_an_interrupted_run_gives_its_slots_back_before_it_exits(tmp_path):
             await slots.join()
             await slots.take(host.name)  # a lane's request in flight at the Ctrl-C
             before = await _active(client, names[host.name])
-            freed = await asyncio.to_thread(host_slots.give_back_on_exit)  # the interrupt
+            freed = await asyncio.to_thread(slots_at_exit.give_back_on_exit)  # the interrupt
             after = await _active(client, names[host.name])
             (record,) = registry.folder.glob("*.holder")
             assert freed == 1
@@ -257,10 +254,10 @@ def test_a_slot_still_held_when_the_generation_phase_closes_is_given_back_on_int
             record = slots._record
             first = await slots.take(host.name)  # a lane's, still held at close
             await slots.close()
-            freed = await asyncio.to_thread(host_slots.give_back_on_exit)  # the interrupt
+            freed = await asyncio.to_thread(slots_at_exit.give_back_on_exit)  # the interrupt
             after = await _active(client, names[host.name])
             await slots.release(first)  # the lane ends: the record goes
-            listed = record in host_slots._OPEN_RECORDS
+            listed = record in slots_at_exit._OPEN_RECORDS
             return freed, after, listed, list(registry.folder.glob("*.holder"))
 
     freed, after, still_listed, records = asyncio.run(main())

@@ -14,9 +14,12 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from evaluation.spec import HostSpec
-from tasks.adapters import prefect_concurrency as host_slots
-from tasks.adapters.prefect_concurrency import HostSlots, Registry, size_limits, slot_client
+from tasks.adapters.host_limits import size_limits
+from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_client import slot_client
 from tasks.adapters.slot_holders import HolderFile
+from tasks.adapters.slot_registry import Registry
+from tasks.adapters.slots_at_exit import give_back_on_exit
 from tests.support.processes import python_against_api
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -160,7 +163,7 @@ def test_an_interrupt_gives_back_a_reserved_grant_once(tmp_path, mode):
             lane = slots.lane(host.name)
             async with lane.attempt():  # a lane's request in flight at the Ctrl-C
                 before = await _active(client, names[host.name])
-                freed = await asyncio.to_thread(host_slots.give_back_on_exit)
+                freed = await asyncio.to_thread(give_back_on_exit)
             await lane.release()  # the loop goes on: its lane ends, the phase closes
             await slots.close()
             after = await _active(client, names[host.name])
@@ -178,7 +181,9 @@ def _reserve_then_wait(api_url: str, limit: str, slots: int, folder) -> subproce
         "import asyncio\n"
         "from pathlib import Path\n"
         "from evaluation.spec import HostSpec\n"
-        "from tasks.adapters.prefect_concurrency import HostSlots, Registry, slot_client\n"
+        "from tasks.adapters.host_slots import HostSlots\n"
+        "from tasks.adapters.slot_client import slot_client\n"
+        "from tasks.adapters.slot_registry import Registry\n"
         "async def main():\n"
         "    async with slot_client() as client:\n"
         f"        registry = Registry(Path({str(folder)!r}), by_count=True)\n"

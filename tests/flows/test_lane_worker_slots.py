@@ -12,7 +12,8 @@ from types import SimpleNamespace
 
 from evaluation.spec import HostSpec
 from tasks import lane_workers
-from tasks.adapters.prefect_concurrency import HostSlots, Registry
+from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_registry import Registry
 
 HOST = HostSpec("h", "http://h", slots=4)
 

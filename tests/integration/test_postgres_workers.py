@@ -35,7 +35,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import create_engine, text
 
 from evaluation.spec import HostSpec
-from tasks.adapters.prefect_concurrency import host_limit_name
+from tasks.adapters.host_limits import host_limit_name
 from tests.conftest import REPO
 from tests.support.standin_process import StandInProcess
 

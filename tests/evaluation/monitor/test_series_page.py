@@ -33,7 +33,8 @@ def test_the_series_page_draws_alarm_event_whiskers_and_partial_nights(page):
     assert "model digest of m:1b on gpu1 changed" in html and '<line class="event"' in html
     assert '<line class="whisker"' in html
     assert '<circle class="partial"' in html and f"{names[3]}: " in html
-    assert "partial: not judged" in html
+    # the pop-up says a partial night as trends does (recheck: "partial: not judged")
+    assert f"{names[3]}: " in html.split("partial run: not judged)</title>")[0][-200:]
 
 
 def test_the_home_links_to_the_series_page_and_an_unknown_series_is_a_clear_404(page):
@@ -49,6 +50,16 @@ def test_the_homes_sparkline_leaves_a_smoke_night_out_instead_of_a_dip(page):
     row = client.get("/").text.split('data-series="night"')[1].split("</tr>")[0]
     # 12 nights, one of them smoke (3 cases): 11 points drawn, the smoke one a gap
     assert 'data-points="11"' in row and 'data-points="12"' in row  # latency keeps all
+
+
+def test_the_homes_last_partial_night_says_so_as_trends_does():
+    # recheck: the home said "partial: not judged" where trends says "partial run: not judged"
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        add_nights(session, 3, series="smoked", partial=(2,), configs=(STEADY,))
+    home = TestClient(create_app(engine)).get("/").text
+    row = home.split('data-series="smoked"')[1].split("</tr>")[0]
+    assert '<small class="muted">partial run: not judged</small>' in row
 
 
 def test_a_simulated_series_page_carries_the_simulated_banner(page):

@@ -15,7 +15,8 @@ from evaluation.backends.base import GenerationRequest, GenerationResult
 from evaluation.backends.retry import RetryPolicy
 from evaluation.run._pipelines import CaseRoute, SharedCalls, run_case
 from evaluation.spec import HostSpec
-from tasks.adapters.prefect_concurrency import HostSlots, _Lease
+from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_leases import _Lease
 from tasks.adapters.spare_slots import PoolSpareSlots
 from tests.evaluation.pipelines.test_runtime import MAP_REDUCE, SUITE, item
 

@@ -299,7 +299,9 @@ def test_a_smoke_run_after_an_alarm_hides_no_alarm_and_shows_its_own_figures(eng
         (CHANGING.hash, "latency_p95"),
     }
     text = trends_text(watch)
-    assert f"ALARM on {names[10]}; {smoke} partial: not judged:" in text
+    assert f"ALARM on {names[10]}; {smoke} partial run: not judged:" in text  # as a stream
+    rows = [x.split(" | ") for x in watch_markdown(watch).splitlines() if x.startswith("| m:")]
+    assert {r[4] for r in rows} == {"not judged"}  # the smoke night's p read "learning"
     dropped = stream(watch, CHANGING, "exact_match")
     assert dropped.last.partial and dropped.judged_night.experiment == names[10]
     assert dropped.since == names[10] and len(dropped.flipped) >= 10  # of the alarmed night

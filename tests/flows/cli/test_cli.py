@@ -11,7 +11,8 @@ import yaml
 from sqlmodel import Session, select
 
 from evaluation.storage.db import make_engine
-from evaluation.storage.models import ComparisonRun
+from evaluation.storage.models import ComparisonRun, ViewPage
+from evaluation.view import stored
 from flows.cli import main
 from tests.conftest import REPO
 
@@ -66,6 +67,12 @@ def test_plan_estimates_a_simulated_sweep_at_the_time_scale_run_is_given(
         figure = f"{config_hash}  sim-"
         line = next(x for x in out.splitlines() if x.strip().startswith(figure))
         assert f"sim  {n} × {2 * mean:.2f} s  (simulated: the mean latency of {n} " in line
+    # recheck G7: a host's ?time_scale=2, which a run given no --time-scale sleeps
+    (tmp_path / "scaled").mkdir()
+    sim = {"name": "sim", "url": "simulated://local?time_scale=2", "slots": 2}
+    scaled = small_spec(tmp_path / "scaled", hosts=[sim | {"kind": "simulated"}])
+    assert main(["--database", database_url, "plan", str(scaled), "--experiment", "again"]) == 0
+    assert capsys.readouterr().out.split("duration")[1] == out.split("duration")[1]
     # With all of it stored there is nothing to estimate, at any time scale (a newcomer's
     # `plan --time-scale 1` after the demo said "at time scale 0").
     assert main(["--database", database_url, "plan", str(spec), "--time-scale", "1"]) == 0
@@ -123,8 +130,23 @@ def test_run_then_list_show_and_rescore(tmp_path, capsys, database_url):
     board = capsys.readouterr().out
     assert "exact_match" in board and "sim-large:8b" in board
 
+    report = next(
+        line.split()[-1] for line in out.splitlines() if line.strip().startswith("the report:")
+    )
+    assert "rougeL" not in Path(report).read_text()
     assert main(["--database", database_url, "rescore", "cli-test", "--metrics", "rougeL"]) == 0
-    assert "rougeL" in capsys.readouterr().out
+    rescored = capsys.readouterr().out
+    assert "rougeL" in rescored
+    # the run's report and stored view pages read the new scores (recheck: rescore left
+    # them stale, the report without rougeL)
+    assert rescored.rstrip().endswith(f"The report, written again: {report}")
+    assert "rougeL" in Path(report).read_text()
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        fresh = stored._fingerprint(session, "cli-test")
+        kept = session.exec(select(ViewPage.fingerprint).where(ViewPage.page == "summary")).one()
+    engine.dispose()
+    assert kept == fresh
     # The metric is added: the experiment's own stay on its leaderboard (issue 43 §5).
     assert main(["--database", database_url, "show", "cli-test"]) == 0
     board = capsys.readouterr().out

@@ -131,18 +131,24 @@ class PrefectConsoleHandler(logging.Handler):
         self.shown.append(record.getMessage())
 
 
-@pytest.mark.parametrize("argv", [["retrain"], ["rescore", "nc-real"]])
-def test_retrain_and_rescore_keep_their_info_lines_off_the_terminal(argv, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "argv", [["retrain"], ["rescore", "nc-real"], ["compare", "nc-real", "--publish"]]
+)
+def test_flows_whose_result_says_it_keep_their_info_lines_off_the_terminal(
+    argv, monkeypatch, capsys
+):
     """The newcomer's F8: on a terminal `retrain` and `rescore` printed Prefect INFO lines
     (`... | INFO | Task run 'load-training-frame-b75' - training frame: ...`, ~330 wide,
-    repeating the result) before their own result; `run` keeps them off the terminal.
+    repeating the result) before their own result; `run` keeps them off the terminal
+    (`compare --publish` too, each verdict an INFO line above its table: the recheck).
     Warnings still show, and -v shows every line."""
     import contextlib
     import sys
     import types
 
+    from evaluation import compare
     from flows import run_control
-    from flows.cli import _database, runs, selection
+    from flows.cli import _database, runs, selection, stats
 
     console = PrefectConsoleHandler()
     monkeypatch.setattr(logging.getLogger(), "handlers", [console])
@@ -152,11 +158,14 @@ def test_retrain_and_rescore_keep_their_info_lines_off_the_terminal(argv, monkey
     def flow(**_: object) -> dict:
         log.info("training frame: 108 generations of 8 configs")
         log.warning("a warning")
-        return {"reason": "promoted", "promoted": True, "version_id": 2, "generations": 108}
+        retrained = {"reason": "promoted", "promoted": True, "version_id": 2, "generations": 108}
+        compared = {"run_label": "nc-real", "simulated": False, "comparisons": [], "verdicts": {}}
+        return retrained | compared | {"report": ""}
 
     for module, name in (
         ("flows.retrain_selector", "retrain_selector"),
         ("flows.rescore", "rescore"),
+        ("flows.compare", "compare"),
     ):
         monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**{name: flow}))
     monkeypatch.setattr(run_control, "prefect_api", contextlib.nullcontext)
@@ -164,8 +173,13 @@ def test_retrain_and_rescore_keep_their_info_lines_off_the_terminal(argv, monkey
     monkeypatch.setattr(runs, "_check_rescore", lambda *a: None)
     monkeypatch.setattr(_database, "refuse_an_experiment_of_a_fresh_home", lambda args: None)
     monkeypatch.setattr(runs, "leaderboard_text", lambda args, name: "Leaderboard: nc-real")
+    monkeypatch.setattr(compare, "render_comparison_text", lambda *a, **k: "Paired: nc-real")
+    for reader in ("_dropped", "_estimates"):
+        monkeypatch.setattr(stats, reader, lambda args: [])
+    monkeypatch.setattr(stats, "_calibrated", lambda args: "")
     assert main(argv) == 0
     assert console.shown == ["a warning"]
-    assert capsys.readouterr().out.startswith(("selector v2 trained on 108", "Leaderboard"))
+    out = capsys.readouterr().out
+    assert out.startswith(("selector v2 trained on 108", "Leaderboard", "Paired: nc-real"))
     assert main([*argv, "-v"]) == 0
     assert console.shown[1:] == ["training frame: 108 generations of 8 configs", "a warning"]

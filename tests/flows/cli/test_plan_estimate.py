@@ -106,7 +106,8 @@ def test_the_probe_waits_for_the_host_slots_a_running_sweep_holds(
     from prefect.client.orchestration import get_client
 
     from evaluation.spec import HostSpec
-    from tasks.adapters.prefect_concurrency import HostSlots, size_limits
+    from tasks.adapters.host_limits import size_limits
+    from tasks.adapters.host_slots import HostSlots
 
     config = StandInConfig(models=("qwen2.5:7b",), slots=SLOTS, latency_ms=LATENCY_MS)
     with running_standin(config) as server:

@@ -36,36 +36,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import random
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TypeVar
 from uuid import UUID
 
 import httpx
-from prefect.client.base import ServerType
-from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.context import FlowRunContext
-from prefect.exceptions import ObjectAlreadyExists
 from prefect.logging import get_logger
-from prefect.settings import get_current_settings
-from sqlalchemy.engine import make_url
 
-from evaluation.backends import host_limit_name as limit_name_of_url
-from evaluation.errors import EvalError
-from evaluation.settings import evalflow_home
 from evaluation.spec import HostSpec
-from tasks.adapters.embedded_api import is_embedded_api
+from tasks.adapters.host_limits import _warn_of_namesakes
+from tasks.adapters.lane_slot import LaneSlot
+from tasks.adapters.slot_errors import SlotUnavailable, _ServerBusy, _SlotsFull
 from tasks.adapters.slot_holders import FolderLock, Held, HolderFile, scan
+from tasks.adapters.slot_leases import _give_back_call, _Grant, _groups, _Lease
+from tasks.adapters.slot_registry import Registry, registry_for
+from tasks.adapters.slots_at_exit import _OPEN_RECORDS
 
 MAX_POLL_S = 1.0
 # A slot write the server answered 503 (its database busy) is tried again at once, then
@@ -83,189 +77,6 @@ RESERVE_HOLD_S = 30.0  # slots taken before the lanes start are kept for them th
 
 logger = get_logger("evalflow.host_slots")
 T = TypeVar("T")
-
-
-class SlotUnavailable(EvalError):
-    """A host's concurrency limit is missing, or no slot came free in time."""
-
-
-class _SlotsFull(Exception):
-    """The limit has no free slot now (the server's 423)."""
-
-    def __init__(self, retry_after_s: float) -> None:
-        super().__init__(f"no free slot; retry after {retry_after_s:g} s")
-        self.retry_after_s = retry_after_s
-
-
-class _ServerBusy(Exception):
-    """The Prefect server answered 503: its database was busy; nothing was written."""
-
-
-async def _fail_fast_when_busy(response: httpx.Response) -> None:
-    if response.status_code == 503:
-        raise _ServerBusy(f"{response.request.method} {response.request.url.path}: 503")
-
-
-def slot_client() -> PrefectClient:
-    """A Prefect client for slot writes that hands a 503 back at once.
-
-    On SQLite the server answers 503 when a write collides with another one, and
-    Prefect's client then waits 2 s before trying again: measured at 800 generations,
-    that wait hit the first request of a lane in half the runs (~5% of the sweep's wall
-    time). This client raises instead (an httpx response hook, so nothing private is
-    touched) and ``HostSlots`` tries again within a tenth of a second."""
-    return get_client(httpx_settings={"event_hooks": {"response": [_fail_fast_when_busy]}})
-
-
-def host_limit_name(host: HostSpec) -> str:
-    """The global concurrency limit that caps requests in flight to ``host``
-    (``evaluation.backends.host_limit_name``: its address, not its spec name)."""
-    return limit_name_of_url(host.url)
-
-
-async def size_limits(client: PrefectClient, hosts: tuple[HostSpec, ...]) -> dict[str, str]:
-    """Create or resize each host's limit to its slots."""
-    names = {}
-    for host in hosts:
-        name = host_limit_name(host)
-        await _upsert_limit(client, name, host.slots)
-        names[host.name] = name
-    return names
-
-
-async def _upsert_limit(client: PrefectClient, name: str, slots: int) -> None:
-    """Prefect's upsert reads then creates: two runs starting together can both try to
-    create the limit. The loser finds it existing on its second try and resizes it."""
-    try:
-        await client.upsert_global_concurrency_limit_by_name(name, slots)
-    except ObjectAlreadyExists:
-        await client.upsert_global_concurrency_limit_by_name(name, slots)
-
-
-@dataclass(frozen=True)
-class Registry:
-    """Where the runs sharing this Prefect server record their slots (``folder``).
-
-    ``by_count``: leases live in each process's own embedded API server, so a dead
-    run's slots are given back by count, not by lease. ``zero_when_alone``: the
-    counter lives in one SQLite file on this machine, so a run that finds no other
-    live run there may zero it (slots a killed request took without recording them)."""
-
-    folder: Path
-    by_count: bool = False
-    zero_when_alone: bool = False
-
-
-def registry_for(client: PrefectClient) -> Registry:
-    """The registry of the server ``client`` talks to: per API URL for a server, next
-    to the database for the embedded server (its port changes with every process):
-    Prefect's own ephemeral server, or the one `evalflow run` starts (flows/embedded_server)."""
-    embedded = client.server_type == ServerType.EPHEMERAL or is_embedded_api(str(client.api_url))
-    if not embedded:
-        return Registry(_home_folder(str(client.api_url)))
-    secret = get_current_settings().server.database.connection_url
-    url = make_url(secret.get_secret_value()) if secret is not None else None
-    database = url.database if url is not None else None
-    if url is None or not url.drivername.startswith("sqlite") or not database:
-        return Registry(_home_folder(str(url)), by_count=True)
-    if database.startswith("file:") or ":memory:" in database:
-        return Registry(_home_folder(database), by_count=True)
-    db = Path(database)
-    return Registry(db.with_name(db.name + ".slot-holders"), by_count=True, zero_when_alone=True)
-
-
-def _home_folder(key: str) -> Path:
-    return evalflow_home() / "slot-holders" / hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def _warn_of_namesakes(mine: Mapping[str, str], others: list[dict[str, str]]) -> None:
-    """One line for each host name that a running run gives to another server: the two
-    are separate hosts, each with its own slots (``host_limit_name``), whatever their
-    names; said because a name that means two servers misleads whoever reads a log."""
-    for name, limit in mine.items():
-        elsewhere = sorted({o[name] for o in others if o.get(name, limit) != limit})
-        if elsewhere:
-            logger.warning(
-                "host %r here (limit %s) is another server than the %r of a running run "
-                "(limit %s): each has its own slots; give them different names",
-                name,
-                limit,
-                name,
-                ", ".join(elsewhere),
-            )
-
-
-@dataclass(frozen=True)
-class _Lease:
-    """One slot of a limit that this run holds: ``id`` names it in the run's holder
-    file; ``grant``, when set, is the write that took it with others (``_Grant``)."""
-
-    id: str
-    limit: str
-    grant: str = ""
-
-    @property
-    def grant_id(self) -> str:
-        return self.grant or self.id
-
-
-@dataclass
-class _Grant:
-    """The slots one write took: ``slots`` of ``limit`` under ``id``, a Prefect lease
-    (``leased``: given back whole) or, on the embedded server, a name in the holder file
-    (given back by count, slot by slot; ``slots`` is then how many are left)."""
-
-    id: str
-    limit: str
-    slots: int
-    leased: bool
-    idle: set[str] = field(default_factory=set)  # a lease's slots the run stopped using
-
-
-def _groups(held: Iterable[Held], *, by_count: bool) -> dict[str, list[Held]]:
-    """Slots to give back, one write per group: per limit by count, else per lease."""
-    groups: dict[str, list[Held]] = defaultdict(list)
-    for slot in held:
-        groups[slot.limit if by_count else slot.grant].append(slot)
-    return groups
-
-
-def _give_back_call(client, key: str, group: list[Held], *, by_count: bool):
-    """The write that gives back ``group`` (``_groups``), on a sync or async client."""
-    if by_count:
-        return client.release_concurrency_slots(
-            names=[key], slots=len(group), occupancy_seconds=1.0
-        )
-    return client.release_concurrency_slots_with_lease(key)
-
-
-# this process's runs' records, until closed: each with its registry's ``by_count``
-_OPEN_RECORDS: dict[HolderFile, bool] = {}
-
-
-def give_back_on_exit() -> int:
-    """Give back every slot this process's runs still hold, from the thread of an
-    interrupt (Ctrl-C, SIGTERM), just before the process exits without closing its
-    ``HostSlots``: else the next run finds them held by a dead run. Blocking and best
-    effort: a slot that cannot be given back stays listed for the next run, and the
-    others are still tried (the caller bounds the time). Returns how many were given
-    back."""
-    freed = 0
-    with get_client(sync_client=True) as client:
-        for record, by_count in list(_OPEN_RECORDS.items()):
-            try:
-                listed = record.hand_over()  # the run's loop gives none of them back now
-            except OSError:  # closed meanwhile: everything it listed was given back
-                continue
-            for key, group in _groups(listed, by_count=by_count).items():
-                try:
-                    _give_back_call(client, key, group, by_count=by_count)
-                except Exception:
-                    with contextlib.suppress(OSError):
-                        record.took_all(group)  # still to give back
-                    continue
-                freed += len(group)
-    return freed
 
 
 class HostSlots:
@@ -792,49 +603,3 @@ class HostSlots:
                     ) from exc
                 await asyncio.sleep(wait * random.uniform(0.4, 1.0))
                 wait = min(wait * 1.5, BUSY_WAIT_CAP_S)
-
-
-class LaneSlot:
-    """One lane's hold on a host slot for one chunk.
-
-    The slot is taken before an HTTP attempt and kept while the lane goes straight on to
-    its next request; it is given back as soon as an attempt fails (so it is never held
-    through a retry wait). When the chunk ends it is parked for the lane's next chunk.
-    Taking and giving back a slot around every request costs two API writes per
-    generation, which on the embedded SQLite server dominated a sweep
-    (benchmarks/perf/sweep_throughput.py).
-    """
-
-    def __init__(self, slots: HostSlots, host: str) -> None:
-        self._slots = slots
-        self._host = host
-        self._lease: _Lease | None = None
-
-    @asynccontextmanager
-    async def attempt(self) -> AsyncIterator[None]:
-        if self._lease is None or not self._slots.still_held(self._lease):
-            self._lease = await self._slots.take(self._host)
-        try:
-            yield
-        except BaseException:
-            await self.release()
-            raise
-
-    async def release(self) -> None:
-        """Give the slot back now (an attempt failed)."""
-        if self._lease is not None:
-            lease, self._lease = self._lease, None
-            await self._slots.release(lease)
-
-    def lend(self, to: Callable[[str, _Lease], bool]) -> None:
-        """The lane's case has no call for the slot now: hand it ``to`` the run's spare
-        slots for a call waiting for one (False: nobody waits, the lane keeps it). The
-        lane's next call then waits for a slot as a lane does, ahead of spare calls."""
-        if self._lease is not None and to(self._host, self._lease):
-            self._lease = None
-
-    def finish(self) -> None:
-        """The chunk is over: park the slot for the lane's next chunk."""
-        if self._lease is not None:
-            lease, self._lease = self._lease, None
-            self._slots.park(self._host, lease)

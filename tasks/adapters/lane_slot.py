@@ -1,0 +1,58 @@
+"""One lane's hold on a host slot for one chunk (``HostSlots.lane``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from tasks.adapters.slot_leases import _Lease
+
+if TYPE_CHECKING:
+    from tasks.adapters.host_slots import HostSlots
+
+
+class LaneSlot:
+    """One lane's hold on a host slot for one chunk.
+
+    The slot is taken before an HTTP attempt and kept while the lane goes straight on to
+    its next request; it is given back as soon as an attempt fails (so it is never held
+    through a retry wait). When the chunk ends it is parked for the lane's next chunk.
+    Taking and giving back a slot around every request costs two API writes per
+    generation, which on the embedded SQLite server dominated a sweep
+    (benchmarks/perf/sweep_throughput.py).
+    """
+
+    def __init__(self, slots: HostSlots, host: str) -> None:
+        self._slots = slots
+        self._host = host
+        self._lease: _Lease | None = None
+
+    @asynccontextmanager
+    async def attempt(self) -> AsyncIterator[None]:
+        if self._lease is None or not self._slots.still_held(self._lease):
+            self._lease = await self._slots.take(self._host)
+        try:
+            yield
+        except BaseException:
+            await self.release()
+            raise
+
+    async def release(self) -> None:
+        """Give the slot back now (an attempt failed)."""
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            await self._slots.release(lease)
+
+    def lend(self, to: Callable[[str, _Lease], bool]) -> None:
+        """The lane's case has no call for the slot now: hand it ``to`` the run's spare
+        slots for a call waiting for one (False: nobody waits, the lane keeps it). The
+        lane's next call then waits for a slot as a lane does, ahead of spare calls."""
+        if self._lease is not None and to(self._host, self._lease):
+            self._lease = None
+
+    def finish(self) -> None:
+        """The chunk is over: park the slot for the lane's next chunk."""
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            self._slots.park(self._host, lease)

@@ -1,0 +1,24 @@
+"""Why a slot write gave no slot: ``SlotUnavailable`` for the run (a host's limit is
+missing, no slot came free in time, the Prefect API stayed busy), and the two answers
+``HostSlots`` acts on itself: the limit full now (``_SlotsFull``, the server's 423) and
+the server busy (``_ServerBusy``, its 503: see ``slot_client``)."""
+
+from __future__ import annotations
+
+from evaluation.errors import EvalError
+
+
+class SlotUnavailable(EvalError):
+    """A host's concurrency limit is missing, or no slot came free in time."""
+
+
+class _SlotsFull(Exception):
+    """The limit has no free slot now (the server's 423)."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"no free slot; retry after {retry_after_s:g} s")
+        self.retry_after_s = retry_after_s
+
+
+class _ServerBusy(Exception):
+    """The Prefect server answered 503: its database was busy; nothing was written."""
