@@ -40,6 +40,16 @@ terminal does not get it while the display is drawn (``flows.cli.logs``): a 241-
 warning wrapped over four rows above the live line."""
 
 
+COST_WORDS = {"latency_p95_s": "p95 latency (s)", "energy_j": "energy per generation (J)"}
+"""A Pareto front's cost (``statistics.pareto``'s columns) as every output names it: the
+view said "exact_match against latency_p95_s" beside a leaderboard's "p95 latency s"."""
+
+
+def cost_words(cost: str) -> str:
+    """``COST_WORDS``' name of ``cost``; another cost column as it is."""
+    return COST_WORDS.get(cost, cost)
+
+
 def part_of_suite(ran: str, total: int, how: str = "subset", *, per_config: bool = False) -> str:
     """A figure of part of a suite says which part, by ``how`` its cases were taken:
     "first 10 of 36 cases" (the suite's first: `--limit`, smoke), "4 of 12 cases: cut

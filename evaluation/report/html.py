@@ -26,7 +26,7 @@ from evaluation.report.ratings import RatingsSummary
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.precision import fixed
 from evaluation.view import view_command, view_url
-from evaluation.wording import NOT_MEASURED
+from evaluation.wording import NOT_MEASURED, cost_words
 
 _ENV = Environment(
     loader=PackageLoader("evaluation.report", "templates"),
@@ -311,8 +311,9 @@ def _pareto(data: ReportData) -> _Section:
     parts: list[_Block] = []
     for front in data.fronts:
         fig = _plots().quality_latency(data.facts, front.quality, front.cost, front, data.names)
-        parts.append(_H3(f"{front.quality} against {front.cost}"))
-        parts.append(_img(fig, f"{front.quality} against {front.cost}", data))
+        against = f"{front.quality} against {cost_words(front.cost)}"
+        parts.append(_H3(against))
+        parts.append(_img(fig, against, data))
         listing = ", ".join(f"{data.names.get(c, c)}" for c in front.configs)
         parts.append(_P(f"Pareto front (no config is both better and cheaper): {listing}."))
         if front.note:

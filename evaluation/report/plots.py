@@ -15,6 +15,7 @@ from matplotlib.colors import ListedColormap, to_hex
 from matplotlib.figure import Figure
 
 from evaluation.statistics import MultiComparison, ParetoFront
+from evaluation.wording import cost_words
 
 _ACCENT = "#2b5fab"
 _MUTED = "#9aa3b5"
@@ -185,7 +186,7 @@ def quality_latency(
         ax.annotate(
             names.get(config, config), (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7
         )
-    ax.set_xlabel(f"{cost} (lower is better)")
+    ax.set_xlabel(f"{cost_words(cost)}, lower is better")
     ax.set_ylabel(quality)
     ax.legend(fontsize=8)
     return fig

@@ -11,7 +11,7 @@ from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.report.data import ReportData
 from evaluation.statistics.precision import fixed
 from evaluation.view import view_hint
-from evaluation.wording import NOT_MEASURED
+from evaluation.wording import NOT_MEASURED, cost_words
 
 TOP = 5  # leaderboard rows in the summary
 
@@ -35,7 +35,8 @@ def render_summary(
     lines += _effects(data)
     for front in data.fronts:
         listing = ", ".join(f"{data.names.get(c, c)} `{c}`" for c in front.configs)
-        lines += [f"**Pareto front, {front.quality} against {front.cost}:** {listing}", ""]
+        cost = cost_words(front.cost)
+        lines += [f"**Pareto front, {front.quality} against {cost}:** {listing}", ""]
     if links:
         lines += ["## More", "", *[f"- [{text}]({url})" for text, url in links.items()], ""]
     if report_file:

@@ -12,6 +12,7 @@ from typing import Any
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.analysis import StatisticsReport
 from evaluation.statistics.multiple import MultiComparison
+from evaluation.wording import cost_words
 
 UNDEFINED = "undefined"
 
@@ -26,9 +27,10 @@ def render_markdown(report: StatisticsReport, *, banner: str, title: str = "Stat
     for multi in report.comparisons:
         out += _metric_section(report, multi)
     for front in report.pareto:
-        out += [f"## Pareto front: {front.quality} vs {front.cost}", ""]
+        cost = cost_words(front.cost)
+        out += [f"## Pareto front: {front.quality} vs {cost}", ""]
         out += _table(
-            ["config", front.quality, front.cost],
+            ["config", front.quality, cost],
             [[cfg, _num(q), _num(c)] for cfg, q, c in front.points],
         )
         if front.note:

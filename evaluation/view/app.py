@@ -56,6 +56,7 @@ from evaluation.view.queries import (
 from evaluation.view.stored import estimates_page, flips_page, pair_summary_page, summary_page
 from evaluation.view.summary import REFRESH_S
 from evaluation.view.worddiff import word_diff
+from evaluation.wording import cost_words
 
 _ERROR_TITLES = {400: "bad request", 404: "not found", 405: "method not allowed"}
 PER_PAGE = 50
@@ -90,6 +91,7 @@ def _environment() -> Environment:
     env.filters["to_second"] = to_second
     env.filters["rate"] = format_rate
     env.filters["humane"] = lambda name: str(name).replace("_", " ")
+    env.filters["cost_words"] = cost_words
     env.globals["score_class"] = score_class
     env.globals["diff_class"] = diff_class
     env.globals["flip_shade"] = flip_shade

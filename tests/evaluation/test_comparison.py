@@ -139,7 +139,7 @@ def test_pareto_front_uses_stored_latency_and_energy(three):
     assert {("energy_j", A.label), ("energy_j", C.label)} == {
         f for f in fronts if f[0] == "energy_j"
     }
-    assert "Pareto front: exact_match vs energy_j" in outcome.markdown
+    assert "Pareto front: exact_match vs energy per generation (J)" in outcome.markdown
 
 
 def test_bad_input_is_explained_in_the_report(session):

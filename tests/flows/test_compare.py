@@ -90,7 +90,7 @@ def test_compare_flow_stores_rows_and_publishes_a_simulated_report(database):
     markdown = asyncio.run(artifact_data(summary["artifacts"]["markdown"]))
     assert summary["artifacts"]["markdown"] == "evalflow-demo-simulated-comparison"
     assert markdown.startswith("**SIMULATED")
-    assert "Pareto front: exact_match vs latency_p95_s" in markdown
+    assert "Pareto front: exact_match vs p95 latency (s)" in markdown
     assert "### Parameter effects" in markdown
     table = asyncio.run(artifact_data("evalflow-demo-simulated-comparison-table"))
     assert "p_adjusted" in table

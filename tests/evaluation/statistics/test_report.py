@@ -44,7 +44,7 @@ def test_markdown_carries_the_banner_verdicts_tables_and_fronts():
     assert "| m1 t=0 | m1 t=1 |" in text and "exact McNemar" in text
     assert "cases for δ = 0.05" in text
     assert "### Parameter effects" in text and "| temperature |" in text
-    assert "## Pareto front: quality vs latency_p95_s" in text
+    assert "## Pareto front: quality vs p95 latency (s)" in text
     assert "energy_j" not in text  # not recorded → no energy front
 
 
