@@ -38,6 +38,8 @@ def stream_chart(
     level dashed, partial (smoke/subset) nights hollow and ``PARTIAL_RUN``, learning nights
     grey, alarmed nights red and named, and the events as vertical lines with their text.
     The y-range spans at least ±5% of the mean level so noise is not drawn as a cliff."""
+    from evaluation.series import figure  # this page's watch loaded it already
+
     nights = stream.nights
     ref = reference_level(stream)
     ys = [v for n in nights for v in (n.value, n.low, n.high) if v is not None]
@@ -98,12 +100,14 @@ def stream_chart(
             kind, fill, note = "learning", 'fill="#999"', "learning"
         else:
             kind, fill, note = "judged", 'fill="currentColor"', "ok"
-        interval = "" if n.low is None else f" [{n.low:.3g}, {n.high:.3g}]"
+        shown = figure(n.value, stream.metric)  # as the line under the chart and trends
+        if n.low is not None and n.high is not None:
+            shown += f" [{figure(n.low, stream.metric)}, {figure(n.high, stream.metric)}]"
         if stream.cases:  # watched on the calibrated cases: every night on the same share
             note += f"; watched on {stream.cases}"
         parts.append(
             f'<circle class="{kind}" cx="{cx}" cy="{cy}" r="3" {fill}>'
-            f"<title>{escape(n.experiment)}: {n.value:.3g}{interval} ({note})</title></circle>"
+            f"<title>{escape(n.experiment)}: {shown} ({note})</title></circle>"
         )
         if n.alarm:
             parts.append(

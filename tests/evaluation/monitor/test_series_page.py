@@ -3,6 +3,8 @@ the interval whiskers and the partial (smoke) nights as hollow, not-judged marke
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -35,6 +37,10 @@ def test_the_series_page_draws_alarm_event_whiskers_and_partial_nights(page):
     assert '<circle class="partial"' in html and f"{names[3]}: " in html
     # the pop-up says a partial night as trends does (recheck: "partial: not judged")
     assert f"{names[3]}: " in html.split("partial run: not judged)</title>")[0][-200:]
+    # and its figures as the line under the chart and trends print them ("0.1 [0.00491, …")
+    number = r"\d+\.\d{3}"
+    assert re.search(rf"<title>{names[3]}: {number} \[{number}, {number}\] \(partial", html)
+    assert re.search(rf"<title>{names[1]}: [\d.]+ s \(learning", html)  # a p95 latency
 
 
 def test_the_home_links_to_the_series_page_and_an_unknown_series_is_a_clear_404(page):
