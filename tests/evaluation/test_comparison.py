@@ -12,7 +12,6 @@ import pytest
 from scipy import stats
 from sqlmodel import Session
 from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.multitest import multipletests
 
 from evaluation.compare._comparison import compare_experiment, compare_stored, parse_selections
 from evaluation.compare._leaderboard import SIMULATED_BANNER
@@ -21,6 +20,7 @@ from evaluation.storage.comparisons import comparisons_frame, replace_comparison
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import ConfigTelemetry
 from evaluation.storage.repository import record_suite, register_experiment
+from tests.support.reference_stats import multipletests
 from tests.support.results_db import MISSING, add_experiment, make_config, make_suite
 
 N = 30

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.multitest import multipletests
 
 from evaluation.compare._regression import (
     RunData,
@@ -17,6 +16,7 @@ from evaluation.compare._regression import (
     p95_latency,
     render_markdown,
 )
+from tests.support.reference_stats import multipletests
 
 N = 40
 

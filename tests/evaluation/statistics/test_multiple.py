@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from statsmodels.stats.multitest import multipletests
 
 from evaluation.statistics import adjust_p_values, compare_many
 from tests.evaluation.statistics._rows import long_rows
+from tests.support.reference_stats import multipletests
 
 
 def _sweep(shifts: dict[str, float], n: int = 150, seed: int = 0):
