@@ -32,6 +32,7 @@ from evaluation.run._work import WorkItem
 from evaluation.run._writer_process import WriterProcess, shareable
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
+from evaluation.storage.repository import generated_configs
 from evaluation.storage.throughput import measured_throughput
 from tasks.adapters.cancellation import unless_cancelled
 from tasks.adapters.host_limits import size_limits
@@ -200,6 +201,7 @@ async def generate_all(
         stack.push_async_callback(_stopped, asyncio.create_task(live.keep_written()))
 
         pace = Pace()  # a race's later rounds start from the hosts' pace so far
+        first = partly_done(engine, experiment_id, pending)
 
         async def send(items: list[WorkItem]) -> DispatchReport:
             report = await dispatch(
@@ -210,6 +212,7 @@ async def generate_all(
                 pace=pace,
                 on_host=on_host,
                 on_unservable=progress.never_answered,
+                first_models=first,
             )
             if lanes is not None:  # there a lane does not wait at each chunk's end for a
                 await writer.flush()  # write of the batch in progress: stored here instead
@@ -257,6 +260,14 @@ def _gpu_now(
         return gpu_readings(readings, telemetry.vram())
 
     return now
+
+
+def partly_done(engine: Engine, experiment_id: int, pending: Sequence[WorkItem]) -> set[str]:
+    """The models of ``pending`` whose configs a run of this experiment has generated
+    before (resumed, a lane starts on these: ``dispatch``'s ``first_models``)."""
+    with session_scope(engine) as session:
+        generated = set(generated_configs(session, experiment_id))
+    return {item.model for item in pending if item.config.hash in generated}
 
 
 def measured_mix(engine: Engine, pending: Sequence[WorkItem], hosts: Sequence[HostSpec]) -> WorkMix:

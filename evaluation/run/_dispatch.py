@@ -2,7 +2,8 @@
 
 Every host runs as many lanes as it has slots; a lane takes the next chunk of work for a
 model its host serves, preferring the model the host already has loaded (fewer model
-swaps) and otherwise the model fewest hosts are working on (spread). A chunk is cut when
+swaps) and otherwise the model fewest hosts are working on (spread), a model a resumed
+run had partly done first (the host may still have it loaded). A chunk is cut when
 a lane takes it, at the lane's fair share of what is left of that model (queued, and not
 yet reached in the chunks running): its pace (generations per second, measured on its
 host's earlier chunks) over the pace of every lane serving the model. So a slow host's
@@ -40,7 +41,7 @@ import functools
 import math
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -155,9 +156,15 @@ class _Queue:
     running until ``finish``, which measures their host's pace."""
 
     def __init__(
-        self, items: Sequence[WorkItem], hosts: Sequence[HostSpec], pace: Pace, max_chunk: int
+        self,
+        items: Sequence[WorkItem],
+        hosts: Sequence[HostSpec],
+        pace: Pace,
+        max_chunk: int,
+        first_models: Collection[str] = (),
     ) -> None:
         self.hosts = hosts
+        self.first_models = first_models
         self.pace = pace
         self.max_chunk = max_chunk
         self.runs: dict[str, deque[deque[WorkItem]]] = defaultdict(deque)
@@ -181,14 +188,21 @@ class _Queue:
     def take(
         self, host: HostSpec, loaded: str | None, now: float, part: float = 1.0
     ) -> Chunk | None:
-        """The next chunk for ``host``'s lane: ``part`` of its share (``first_part``)."""
+        """The next chunk for ``host``'s lane: ``part`` of its share (``first_part``), of
+        the model it has loaded, else of the one fewest hosts work on, a model of
+        ``first_models`` first (a resumed run's partly done ones: an interrupted model's
+        leftovers ran last, one more model swap on a host that had it loaded), then the
+        one with the most items left."""
         if loaded is not None and self.runs.get(loaded):
             model = loaded
         else:
             candidates = [m for m, runs in self.runs.items() if runs and host.serves(m)]
             if not candidates:
                 return None
-            model = min(candidates, key=lambda m: (self.hosts_on[m], -self.left[m]))
+            model = min(
+                candidates,
+                key=lambda m: (self.hosts_on[m], m not in self.first_models, -self.left[m]),
+            )
         run = self.runs[model][0]
         size = max(1, math.ceil(self.share(host, model, now) * part))
         taken = [run.popleft() for _ in range(min(size, len(run)))]
@@ -330,16 +344,18 @@ async def dispatch(
     pace: Pace | None = None,
     on_host: HostRunner | None = None,
     on_unservable: UnservableListener | None = None,
+    first_models: Collection[str] = (),
 ) -> DispatchReport:
     """Run ``items`` on ``hosts`` through ``run`` (one call per chunk, of at most
     ``chunk_size`` items) until all are done or no live host can take what is left;
     ``pace``: the hosts' pace so far, kept across the dispatches of one run (a race's
     rounds), else measured afresh; ``on_host``: what each host's lanes run in;
     ``on_unservable``: told of the items no live host serves as each host goes down (the
-    rest at the end), each item once: together, ``report.unservable``."""
+    rest at the end), each item once: together, ``report.unservable``; ``first_models``:
+    models a lane with none of its host's loaded starts with (``_Queue.take``)."""
     report = DispatchReport(total=len(items))
     size = chunk_size or default_chunk_size(len(items), sum(h.slots for h in hosts))
-    queue = _Queue(items, hosts, pace or Pace(), size)
+    queue = _Queue(items, hosts, pace or Pace(), size, first_models)
     changed = asyncio.Condition()
     in_flight = 0
     loaded: dict[str, str | None] = {h.name: None for h in hosts}

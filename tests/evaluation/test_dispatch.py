@@ -321,3 +321,18 @@ def test_an_overdue_chunk_whose_lane_never_started_keeps_only_its_first_item():
     theirs = queue.take(other, None, 0.0)
     assert queue.steal(host, "m1", 1.0) is None
     assert list(queue.steal(host, "m1", 5.0)) == theirs.items[1:]
+
+
+def test_a_lane_with_nothing_loaded_starts_on_a_model_a_resumed_run_had_partly_done():
+    """5 items of model A left (the run that was interrupted was on it, its host may
+    still have it loaded) and 37 of B untouched: A first, not the most items left."""
+    work = [*items(models=("A",), cases=5), *items(models=("B",), cases=37)]
+    host = HostSpec("h", "http://h", slots=1)
+    assert queue_model(_Queue(work, [host], Pace(), 100)) == "B"
+    assert queue_model(_Queue(work, [host], Pace(), 100, first_models={"A"})) == "A"
+
+
+def queue_model(queue: _Queue) -> str:
+    chunk = queue.take(queue.hosts[0], None, 0.0)
+    assert chunk is not None
+    return chunk[0].model

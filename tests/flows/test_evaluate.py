@@ -21,11 +21,14 @@ from prefect.client.schemas.sorting import ArtifactSort
 from sqlmodel import Session, select
 
 from evaluation.errors import ModelNotFound
-from evaluation.storage.db import make_engine
+from evaluation.run._work import WorkItem
+from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Aggregate, Generation, Score, ViewPage
 from evaluation.view import stored as view_stored
 from flows.evaluate import evaluate
+from tasks import host_pool
 from tests.conftest import REPO
+from tests.support.results_db import MISSING, add_experiment, make_config, make_suite
 from tests.support.standin_ollama import StandInConfig, running_standin
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -153,6 +156,20 @@ def test_rerun_resumes_without_redoing_work(tmp_path, database_url):
         assert server.stats.requests == requests_after_first
     assert second["generated"] == 0
     assert second["skipped_already_done"] == first["generated"]
+
+
+def test_a_resumed_run_starts_on_the_models_it_had_partly_done(tmp_path):
+    """A resumed run ran the interrupted model's leftovers last (most items left first):
+    one more model swap on a host that still had it loaded. The generate stage tells the
+    dispatch which models of the work left were generated before."""
+    suite = make_suite(3)
+    partly, untouched = make_config("a:1b"), make_config("b:1b")
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    with session_scope(engine) as session:
+        scores = {partly: {"exact_match": [1.0, MISSING, MISSING]}}
+        experiment = add_experiment(session, "sweep", suite, scores).id
+    pending = [WorkItem(c, case, suite.name) for c in (partly, untouched) for case in suite.cases]
+    assert host_pool.partly_done(engine, experiment, pending[1:]) == {"a:1b"}
 
 
 async def artifact_data(key: str):
