@@ -10,7 +10,7 @@ import math
 import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -155,7 +155,7 @@ def aggregate_rows(
     per_case = [m.name for m in metrics if not m.corpus_level and m.name in scored]
     bounds = {m.name: m.bounds for m in metrics}
     for est in summarize(scores, metrics=per_case, bounds=bounds):
-        rows.append(_estimate_row(est.config, est.metric, est))
+        rows.append(_estimate_row(est.config, est.metric, est, bounds.get(est.metric)))
     ok = generations[generations["status"] == "ok"]
     by_case = {case.id: case for case in suite.cases}
     for metric in (m for m in metrics if m.corpus_level):
@@ -179,7 +179,11 @@ def aggregate_rows(
     return rows
 
 
-def _estimate_row(config: str, metric: str, est) -> dict:
+def _estimate_row(config: str, metric: str, est, bounds: tuple[float, float] | None = None) -> dict:
+    """An aggregate row; its interval cut to the metric's scale ``bounds`` where the mean
+    is on it (the t interval kept for values off the declared scale could pass it)."""
+    if est.ci and bounds and est.mean is not None and bounds[0] <= est.mean <= bounds[1]:
+        est = replace(est, ci=(max(est.ci[0], bounds[0]), min(est.ci[1], bounds[1])))
     return {
         "config_hash": config,
         "metric": metric,
@@ -238,7 +242,7 @@ def _quantile(values: pd.Series, q: float) -> float | None:
 
 
 _CONFIGS = text(
-    "SELECT c.hash, c.label, c.model FROM configs c JOIN experiment_configs ec "
+    "SELECT c.hash, c.label, c.model, c.num_predict FROM configs c JOIN experiment_configs ec "
     "ON ec.config_hash = c.hash WHERE ec.experiment_id = :e ORDER BY ec.position"
 )
 _AGGREGATES = text(
@@ -253,7 +257,7 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
     key = {"e": row.id}
     connection = session.connection()
     configs = connection.execute(_CONFIGS, key).all()
-    own = {config for config, _, _ in configs}  # not those its spec dropped
+    own = {config for config, *_ in configs}  # not those its spec dropped
     aggregates = [
         a for a in connection.execute(_AGGREGATES, key).mappings() if a["config_hash"] in own
     ]
@@ -262,13 +266,13 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
     metrics = tuple(m for m in row.metrics if m in present)
     pipelines = stored_pipeline_summary(session, row.id)
     rows = []
-    for config, label, model in configs:
+    for config, label, model, num_predict in configs:
         board_row: dict[str, Any] = {"config": config, "label": label, "model": model}
         for metric in metrics:
             found = stored.get((metric, config), {})
             board_row[metric] = _number(found.get("mean"))
-            board_row[f"{metric}_ci_low"] = _number(found.get("ci_low"))
-            board_row[f"{metric}_ci_high"] = _number(found.get("ci_high"))
+            low, high = shown_interval(found, num_predict if metric == "output_length" else None)
+            board_row[f"{metric}_ci_low"], board_row[f"{metric}_ci_high"] = low, high
         for fact in RUN_FACTS:
             board_row[fact] = _number(stored.get((fact, config), {}).get("mean"))
         facts = pipelines.by_config.get(config, {})
@@ -299,6 +303,10 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
 #: Fewer case groups than this leave a clustered interval wide whatever the cases: its t
 #: has C − 1 df (12.7 at 2 groups, 4.3 at 3, 3.2 at 4, against 1.96 with many).
 FEW_GROUPS = 5
+#: Fewer case groups than this leave no interval worth printing: on 1 df (t = 12.7) a
+#: newcomer's `show` read output_length "16 [0, 889]" with num_predict=32 and contains
+#: "0.75 [0.01, 1.00]" (8 cases, 2 groups): noise, so the board shows none.
+MIN_GROUPS = 3
 _CLUSTERED = re.compile(r"clustered \((\d+) groups\)")
 ONE_GROUP = "all cases share one group"
 
@@ -325,6 +333,12 @@ def groups_note(
         groups = f"{few[0]}" if few[0] == few[-1] else f"{few[0]} to {few[-1]}"
         df = f"{few[0] - 1}" if few[0] == few[-1] else f"{few[0] - 1} to {few[-1] - 1}"
         whose = _few_groups_configs(aggregates, clustered, labels or {})
+        if few[-1] < MIN_GROUPS:
+            return (
+                f"Intervals{whose} are not shown: the cases run are from only {groups} case "
+                f"groups (clustered by group: t on {df} df), too few for an interval to say "
+                "anything; cases from more groups give one."
+            )
         return (
             f"Intervals{whose} rest on only {groups} case groups (clustered by group: t on "
             f"{df} df), so they are wide however many cases ran; cases from more groups "
@@ -336,6 +350,23 @@ def groups_note(
             "independent, so they are narrower than cases of one group warrant."
         )
     return ""
+
+
+def shown_interval(
+    aggregate: Mapping[str, Any], most: int | None = None
+) -> tuple[float | None, float | None]:
+    """A stored aggregate's interval as the board shows it: none where it is clustered on
+    fewer than ``MIN_GROUPS`` case groups (``groups_note`` says why); ``most``, the
+    largest possible value where the config bounds it (output_length's words by its
+    num_predict tokens), caps the upper end unless the mean itself is above it."""
+    low, high = _number(aggregate.get("ci_low")), _number(aggregate.get("ci_high"))
+    found = _CLUSTERED.search(str(aggregate.get("method") or ""))
+    if found and int(found.group(1)) < MIN_GROUPS:
+        return None, None
+    mean = _number(aggregate.get("mean"))
+    if most is not None and high is not None and mean is not None and mean <= most:
+        high = min(high, float(most))
+    return low, high
 
 
 def _shown_labels(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:

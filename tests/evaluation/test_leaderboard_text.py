@@ -317,10 +317,36 @@ def test_the_few_groups_line_reaches_show_the_report_and_the_view(database_url):
         board = load_leaderboard(session, "limited")
         summary = experiment_summary(session, "limited")
         html = build_report(session, "limited")
-    assert board.groups_note.startswith("Intervals rest on only 2 case groups")
-    assert board.groups_note in render_text(board, wide=True)
+    # Newcomer N12: on 2 groups (t on 1 df) the interval is noise ("0.75 [0.01, 1.00]"):
+    # the board shows none and says why.
+    assert board.groups_note.startswith("Intervals are not shown: the cases run are from only 2")
+    assert "t on 1 df" in board.groups_note
+    assert all(r["exact_match_ci_low"] is None is r["exact_match_ci_high"] for r in board.rows)
+    text = render_text(board, wide=True)
+    assert board.groups_note in text and "[–, –]" in text
     assert summary.groups_note == board.groups_note
-    assert "Intervals rest on only 2 case groups" in html
+    assert "Intervals are not shown" in html
+
+
+def test_output_length_interval_stops_at_num_predict(database_url):
+    """Newcomer N12: output_length "16 [0, 889]" with num_predict=32: no mean of a config's
+    words passes the tokens it may generate; a config without that bound keeps its
+    interval, and a share's stays on [0, 1]."""
+    from evaluation.compare._leaderboard import load_leaderboard
+    from evaluation.spec import Config, GenerationParams, PromptTemplate
+    from evaluation.storage.db import make_engine, session_scope
+    from tests.support.results_db import add_experiment, make_suite
+
+    suite = make_suite(6, groups=["a", "a", "b", "b", "c", "c"])
+    short = Config("m:1b", GenerationParams(num_predict=32), PromptTemplate("default"))
+    lengths = [1.0, 2.0, 30.0, 31.0, 1.0, 3.0]
+    scores = {short: {"exact_match": [1.0, 0.0, 1.0, 1.0, 0.0, 1.0], "output_length": lengths}}
+    with session_scope(make_engine(database_url)) as session:
+        add_experiment(session, "short", suite, scores)
+        board = load_leaderboard(session, "short")
+    (row,) = board.rows
+    assert row["output_length_ci_high"] == 32.0 and 0 <= row["output_length_ci_low"] < 11.4
+    assert 0 <= row["exact_match_ci_low"] <= row["exact_match_ci_high"] <= 1
 
 
 def test_a_label_wraps_at_spaces_only_never_at_a_hyphen():
