@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from evaluation.redact._names import MASK, is_secret_name
-from evaluation.redact._url import redact_url, userinfo_readings
+from evaluation.redact._url import closing_punctuation, redact_url, userinfo_readings
 
 #: A URL with a scheme, up to white space (``redact_url`` finds its parts); else
 #: ``user:password@host`` without one (``OLLAMA_HOST=ana:pw@gpu:11434``) at the start of a
@@ -84,9 +84,13 @@ def _mask_auth_value(match: re.Match[str]) -> str:
 
 
 def _mask_setting(match: re.Match[str]) -> str:
-    if not is_secret_name(unquote(match["name"])) or match["value"].strip("'\"") == MASK:
+    value = match["value"]
+    closing = "" if value[0] in "'\"" else closing_punctuation(value)
+    if not is_secret_name(unquote(match["name"])) or value.strip("'\"") == MASK:
         return match.group()
-    return f"{match['name']}{match['eq']}{MASK}"
+    if value[: len(value) - len(closing)] == MASK:
+        return match.group()
+    return f"{match['name']}{match['eq']}{MASK}{closing}"
 
 
 def _known_forms(known: Iterable[str]) -> list[tuple[str, str]]:

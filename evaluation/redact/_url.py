@@ -82,5 +82,14 @@ def _redact_query(text: str) -> str:
     for parameter in query.split("&"):
         name, equals, value = parameter.partition("=")
         secret = equals and value and is_secret_name(unquote_plus(name).strip())
-        parts.append(f"{name}={MASK}" if secret else parameter)
+        parts.append(f"{name}={MASK}{closing_punctuation(value)}" if secret else parameter)
     return head + question + "&".join(parts)
+
+
+def closing_punctuation(value: str) -> str:
+    """The quotes, brackets and punctuation that end a masked value in free text, closing
+    what opened before its URL ("got 'http://h:1/?api_key=***', expected",
+    "(GET http://h/?key=***)"): kept, as they are the sentence's, not the key's (a
+    newcomer's error line lost its closing quote)."""
+    kept = value[len(value.rstrip("'\")]}>,.;:")) :]
+    return kept if len(kept) < len(value) else ""

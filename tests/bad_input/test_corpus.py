@@ -1751,6 +1751,18 @@ SECRET_CASES = [
         absent=("s3cret",),
     ),
     Bad(
+        "secret-spec-host-query-key",
+        "spec",
+        spec({"hosts": [{"name": "a", "url": "http://127.0.0.1:1/?api_key=s3cret"}]}),
+        (
+            "{spec}",
+            F.format("hosts[0].url"),
+            "takes no ?query",
+            "got 'http://127.0.0.1:1/?api_key=***'",
+        ),
+        absent=("s3cret",),
+    ),
+    Bad(
         "secret-judge-url-credentials",
         "cli",
         cli("judge", "demo", "--model", "j:1b", "--url", "http://ana:s3cret@gpu:0"),

@@ -195,3 +195,13 @@ def test_a_url_in_brackets_keeps_its_scheme_and_user(opening: str) -> None:
     closing = {"(": ")", "[": "]", "{": "}", "<": ">"}[opening]
     text = f"cannot reach {opening}postgresql://ana:pa/ss@127.0.0.1:1/x{closing}"
     assert redact(text) == f"cannot reach {opening}postgresql://ana:***@127.0.0.1:1/x{closing}"
+
+
+@pytest.mark.parametrize("opening", ["'", '"', "(", "["])
+def test_a_masked_query_value_keeps_what_closes_around_its_url(opening: str) -> None:
+    """Newcomer N10: "got 'http://127.0.0.1:18181/?api_key=***" lost its closing quote,
+    the mask taking it for part of the key."""
+    closing = {"(": ")", "[": "]"}.get(opening, opening)
+    for value in ("s3cret", "***"):
+        text = f"got {opening}http://127.0.0.1:1/?api_key={value}{closing}, expected x"
+        assert redact(text) == f"got {opening}http://127.0.0.1:1/?api_key=***{closing}, expected x"
