@@ -21,6 +21,7 @@ from evaluation.safe_yaml._loader import (
     load,
     position,
     problem,
+    use_key,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "load",
     "position",
     "problem",
+    "use_key",
 ]

@@ -25,6 +25,10 @@ class SafeLoader(yaml.SafeLoader):
         self._expanded = 0  # values composed so far, aliases at their expanded size
         self._sizes: dict[str, int] = {}  # anchor -> how many values its node expands to
         self._open: list[str | None] = []  # anchors of the nodes being composed
+        #: each alias used, (its anchor, its mark), by (id of the node holding it, its
+        #: index there: a list position, or the id of its key): a node composed from an
+        #: alias is the anchor's own node, and its marks are the anchor's line
+        self.alias_uses: dict[tuple[int, int], tuple[str, Any]] = {}
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(AliasEvent):
@@ -38,6 +42,7 @@ class SafeLoader(yaml.SafeLoader):
                     event.start_mark,
                 )
             self._count(self._sizes.get(event.anchor, 0), event.start_mark)
+            self.alias_uses[use_key(parent, index)] = event.anchor, event.start_mark
             return super().compose_node(parent, index)
         event = self.peek_event()
         if len(self._open) >= MAX_DEPTH:
@@ -87,16 +92,27 @@ SafeLoader.add_constructor(
 )
 
 
+def use_key(parent: Any, index: Any) -> tuple[int, int]:
+    """The key of ``SafeLoader.alias_uses`` for the value at ``index`` (a list position,
+    or a mapping's key node) of ``parent``."""
+    return id(parent), index if isinstance(index, int) else id(index)
+
+
 def load(text: str) -> Any:
     """The one document in ``text``; ``yaml.YAMLError`` if it is not YAML or passes a
     bound (``problem`` says which, ``position`` where)."""
     return yaml.load(text, Loader=SafeLoader)
 
 
-def compose(text: str) -> yaml.Node | None:
+def compose(text: str) -> tuple[yaml.Node | None, dict[tuple[int, int], tuple[str, Any]]]:
     """The node tree of the one document in ``text`` (positions of every value), with
-    the same bounds as ``load``."""
-    return yaml.compose(text, Loader=SafeLoader)
+    the same bounds as ``load``, and where each alias is used (``SafeLoader.alias_uses``:
+    the tree shares the anchor's node, whose marks are the anchor's)."""
+    loader = SafeLoader(text)
+    try:
+        return loader.get_single_node(), loader.alias_uses
+    finally:
+        loader.dispose()
 
 
 #: PyYAML's words for the slips people make, and what they mean (a newcomer's bad

@@ -81,33 +81,53 @@ def _type_name(value: Any) -> str:
 Mark = tuple[int, int]  # (line, column), 1-based
 
 
-def field_marks(text: str) -> dict[str, tuple[Mark, Mark]]:
+def marks_and_aliases(
+    text: str,
+) -> tuple[dict[str, tuple[Mark, Mark]], dict[str, tuple[str, int]]]:
     """Where each field of a YAML document is: dotted field (as ``child``/``item`` name
-    it) -> (its key's position, its value's position). Empty if the text is not YAML."""
+    it) -> (its key's position, its value's position), and each field reached through an
+    alias (``grid: {temperature: *m}``) -> (the anchor's name, the anchor's line): it is
+    placed at the alias, not at the anchor's line, whose field is another. Empty if the
+    text is not YAML."""
     try:
-        root = safe_yaml.compose(text)
+        root, uses = safe_yaml.compose(text)
     except yaml.YAMLError:
-        return {}
+        return {}, {}
     marks: dict[str, tuple[Mark, Mark]] = {}
+    aliased: dict[str, tuple[str, int]] = {}
 
     def at(node: yaml.Node) -> Mark:
         return node.start_mark.line + 1, node.start_mark.column + 1
 
-    def walk(node: yaml.Node, field: str) -> None:
+    def enter(parent: yaml.Node, index: Any, value: yaml.Node, name: str, via: Any) -> Any:
+        """The alias mark ``value`` is reached through (``via`` inherited), noting it."""
+        use = uses.get(safe_yaml.use_key(parent, index))
+        if via is None and use is not None:
+            via = use[1], (use[0], value.start_mark.line + 1)
+        if via is not None:
+            aliased.setdefault(name, via[1])
+        return via
+
+    def place(node: yaml.Node, via: Any) -> Mark:
+        return at(node) if via is None else (via[0].line + 1, via[0].column + 1)
+
+    def walk(node: yaml.Node, field: str, via: Any) -> None:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 name = child(field, key.value) if isinstance(key, yaml.ScalarNode) else field
-                marks.setdefault(name, (at(key), at(value)))
-                walk(value, name)
+                inner = enter(node, key, value, name, via)
+                marks.setdefault(name, (place(key, via), place(value, inner)))
+                walk(value, name, inner)
         elif isinstance(node, yaml.SequenceNode):
             for index, value in enumerate(node.value):
-                marks.setdefault(item(field, index), (at(value), at(value)))
-                walk(value, item(field, index))
+                inner = enter(node, index, value, item(field, index), via)
+                marks.setdefault(item(field, index), (place(value, inner), place(value, inner)))
+                walk(value, item(field, index), inner)
 
     if root is not None:
         marks[""] = (at(root), at(root))
-        walk(root, "")
-    return marks
+        walk(root, "", None)
+    return marks, aliased
 
 
 def locate(marks: dict[str, tuple[Mark, Mark]], field: str, *, at_key: bool = False) -> Mark | None:
@@ -138,10 +158,17 @@ class FieldReader:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self._marks: dict[str, tuple[Mark, Mark]] | None = None
+        self._aliases: dict[str, tuple[str, int]] = {}
 
     def error(self, field: str, message: str, *, at_key: bool = False) -> SpecError:
-        """The error for ``field``, placed at its value (or, ``at_key``, at its key)."""
+        """The error for ``field``, placed at its value (or, ``at_key``, at its key); a
+        field reached through an alias is placed at the alias, and the message names the
+        anchor's line (a newcomer's `grid: {temperature: *m}` was placed on line 4,
+        `models: &m [...]`)."""
         line, column = self.position(field, at_key=at_key) or (None, None)
+        if field in self._aliases:
+            anchor, anchor_line = self._aliases[field]
+            message += f" (*{anchor} repeats &{anchor} of line {anchor_line})"
         return SpecError(message, field=field, path=self.path, line=line, column=column)
 
     def written(self, field: str) -> bool:
@@ -152,7 +179,7 @@ class FieldReader:
         if self._marks is None:
             try:
                 text = Path(self.path).read_text(encoding="utf-8-sig") if self.path else ""
-                self._marks = field_marks(text)
+                self._marks, self._aliases = marks_and_aliases(text)
             except (OSError, UnicodeDecodeError):
                 self._marks = {}
         return self._marks

@@ -1763,6 +1763,15 @@ SECRET_CASES = [
         absent=("s3cret",),
     ),
     Bad(
+        "spec-alias-of-the-wrong-type",
+        "spec",
+        spec_text(
+            "name: t\nsuite: SUITE\nhosts: [{name: sim, url: 'simulated://local', kind: simulated}]"
+            "\nmodels: &m [sim-small:1b]\ngrid: {temperature: *m}\n"
+        ),
+        ("{spec}:5:21:", F.format("grid.temperature[0]"), "(*m repeats &m of line 4)"),
+    ),
+    Bad(
         "secret-judge-url-credentials",
         "cli",
         cli("judge", "demo", "--model", "j:1b", "--url", "http://ana:s3cret@gpu:0"),

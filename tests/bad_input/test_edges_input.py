@@ -311,10 +311,10 @@ def test_every_yaml_evalflow_reads_goes_through_the_safe_loader() -> None:
 
 
 def test_field_marks_of_a_refused_spec_compose_with_the_same_bound(tmp_path: Path) -> None:
-    from evaluation.spec._fields import field_marks
+    from evaluation.spec._fields import marks_and_aliases
 
-    assert field_marks("name: t\n" + BOMB) == {}
-    assert field_marks("a: &m [*m]\n") == {}
+    assert marks_and_aliases("name: t\n" + BOMB) == ({}, {})
+    assert marks_and_aliases("a: &m [*m]\n") == ({}, {})
 
 
 # --- the judge checks its host and model before it writes ------------------------------
