@@ -132,10 +132,10 @@ async def evaluate(
     if level == "smoke":
         check_smoke(engine, experiment_id, sweep, cases, report)
     get_run_logger().info(
-        "generated %d, %s; model switches per host: %s",
+        "generated %d, %s; model switches: %s",
         report.generated,
         failed_words(report.failed + len(report.unservable), len(report.unservable)),
-        report.model_switches or "none",
+        ", ".join(f"{n} on host {host}" for host, n in report.model_switches.items()) or "none",
     )
     announce_step(name, "scoring", engine=engine, stage="score")
     score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)

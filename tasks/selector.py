@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from evaluation.storage.db import session_scope
 from evaluation.storage.training import training_frame
+from evaluation.wording import counted
 from selection import quality_metric, render_report, train_and_maybe_promote
 from selection.frame import NotEnoughTrainingData
 
@@ -24,10 +25,10 @@ def load_training_frame(engine: Engine, include_simulated: bool) -> pd.DataFrame
     if frame.empty:
         raise NotEnoughTrainingData.nothing_stored(include_simulated)
     get_run_logger().info(
-        "training frame: %d generations from %d experiment(s), %d config(s)",
-        len(frame),
-        frame["experiment"].nunique(),
-        frame["config_hash"].nunique(),
+        "training frame: %s from %s, %s",
+        counted(len(frame), "generation"),
+        counted(frame["experiment"].nunique(), "experiment"),
+        counted(frame["config_hash"].nunique(), "config"),
     )
     return frame
 

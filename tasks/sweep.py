@@ -51,17 +51,7 @@ from tasks.adapters.crashed_runs import mark_crashed
 @task(name="load-sweep", cache_policy=NO_CACHE)
 def load_sweep(spec_path: str) -> Sweep:
     """Read the spec and its suite and expand the configs; refuses bad input up front."""
-    sweep = prepare_sweep(spec_path)
-    get_run_logger().info(
-        "sweep %s: %s x %s x %s on %s%s",
-        sweep.spec.name,
-        counted(len(sweep.configs), "config"),
-        counted(len(sweep.suite.cases), "case"),
-        counted(sweep.spec.samples_per_case, "sample"),
-        counted(len(sweep.spec.hosts), "host"),
-        " [SIMULATED backend]" if sweep.simulated else "",
-    )
-    return sweep
+    return prepare_sweep(spec_path)
 
 
 @task(name="register-experiment", cache_policy=NO_CACHE)
@@ -77,6 +67,17 @@ def register(
     record its level, store the suite, experiment and configs; return the work on
     ``cases`` (the level's, within any limit) not yet done (resume), and say how much of
     it is stored."""
+    every = len(sweep.suite.cases)  # as `run`'s first line says it: "12 cases of 36"
+    get_run_logger().info(
+        "sweep %s: %s × %s%s × %s on %s%s",
+        sweep.spec.name,
+        counted(len(sweep.configs), "config"),
+        counted(len(cases), "case"),
+        f" of {every}" if len(cases) < every else "",
+        counted(sweep.spec.samples_per_case, "sample"),
+        counted(len(sweep.spec.hosts), "host"),
+        " [SIMULATED backend]" if sweep.simulated else "",
+    )
     with session_scope(engine) as session:
         dead = claim_experiment(
             session, experiment, RunProcess.current(), flow_run_id=current_flow_run.get_id()

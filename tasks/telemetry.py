@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from evaluation.run._telemetry import ConfigGpu
 from evaluation.storage.db import session_scope
 from evaluation.storage.telemetry import save_config_telemetry
+from evaluation.wording import counted
 
 
 @task(name="record-gpu-telemetry", cache_policy=NO_CACHE)
@@ -26,8 +27,8 @@ def record_telemetry(
     measured = sum(1 for gpu in usage.values() if gpu.telemetry.source != "unavailable")
     with_vram = sum(1 for gpu in usage.values() if gpu.vram_bytes)
     get_run_logger().info(
-        "GPU telemetry: %d of %d config(s) measured by NVML, %d with VRAM from /api/ps",
+        "GPU telemetry: %d of %s measured by NVML, %d with VRAM from /api/ps",
         measured,
-        len(usage),
+        counted(len(usage), "config"),
         with_vram,
     )

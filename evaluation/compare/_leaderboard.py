@@ -506,10 +506,12 @@ def table_rows(board: Leaderboard) -> list[dict]:
 def echo_flags(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     """A note for each config (a leaderboard row) at least ``ECHO_FLAG_SHARE`` of whose
     outputs echo the prompt (``echoes_prompt``): its reference-based scores count only
-    what it added. The label with num_predict spelled out, as under the table: no line
-    on screen said what its "n=24" was."""
+    what it added. Its label as the table shows it (``_shown_labels``; the footer says
+    what "n=" is): a spelling of its own here was one more to match by eye."""
+    rows = list(rows)
+    shown = _shown_labels(rows)
     return tuple(
-        f"ECHOES THE PROMPT: {r['config']} {num_predict_spelled(r['label'])} repeats its prompt in "
+        f"ECHOES THE PROMPT: {r['config']} {shown[r['config']]} repeats its prompt in "
         f"{r['echoes_prompt']:.0%} of outputs; scores count only the rest of each output"
         for r in rows
         if not _missing(r["echoes_prompt"]) and r["echoes_prompt"] >= ECHO_FLAG_SHARE
@@ -520,8 +522,10 @@ def empty_flags(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     """A note for each config (a leaderboard row) with empty outputs (``empty_outputs``;
     none for an experiment aggregated before it was stored: `evalflow rescore` adds it),
     its label as ``echo_flags`` gives it."""
+    rows = list(rows)
+    shown = _shown_labels(rows)
     return tuple(
-        f"{EMPTY_FLAG}: {r['config']} {num_predict_spelled(r['label'])} returned nothing in "
+        f"{EMPTY_FLAG}: {r['config']} {shown[r['config']]} returned nothing in "
         f"{_int(r['empty_outputs'])} of {_int(r['generations_ok'])} outputs; each is scored "
         "as an empty answer"
         for r in rows

@@ -23,7 +23,7 @@ from evaluation.itembank._stored_bank import (
     why_not,
 )
 from evaluation.itembank.schema import BankAbility, BankCase, ItemBank
-from evaluation.labels import num_predict_spelled
+from evaluation.labels import NUM_PREDICT_KEY, distinguishing_labels, shows_num_predict
 from evaluation.series.schema import SeriesRun
 from evaluation.storage.coverage import ran_first_cases, short_configs
 from evaluation.storage.models import (
@@ -528,14 +528,18 @@ def shown_estimates_text(
     sample: …``) is said once under them, not on each row. ``names``: a config's label
     -> the label shown, in the order shown (under a leaderboard: its rank and its short
     labels, the settings all share said once above; full labels made every row wrap
-    at 80 columns, in spec order); a row it does not name keeps its label, after them."""
+    at 80 columns, in spec order); a row it does not name keeps its label, after them.
+    Without ``names`` (`compare`), the short labels every other output shows
+    (``distinguishing_labels``), and what their "n=" is said under them."""
     if not rows:
         return ""
-    if names:
-        order = {label: i for i, label in enumerate(names)}
-        rows = sorted(rows, key=lambda row: order.get(row[0], len(order)))
-        rows = [(names.get(label, label), shown, placed) for label, shown, placed in rows]
-    labels = [num_predict_spelled(label) for label, _, _ in rows]
+    short = distinguishing_labels([label for label, _, _ in rows])
+    keyed = not names and any(shows_num_predict(x) for x in short.values())
+    names = names or short
+    order = {label: i for i, label in enumerate(names)}
+    rows = sorted(rows, key=lambda row: order.get(row[0], len(order)))
+    rows = [(names.get(label, label), shown, placed) for label, shown, placed in rows]
+    labels = [label for label, _, _ in rows]
     room = max(map(len, labels))
     heading = estimates_heading(metric, rows) + ":"
     first_cases = all(NOT_A_SAMPLE in shown for _, shown, _ in rows)
@@ -554,6 +558,8 @@ def shown_estimates_text(
         for note in notes
         for line in _wrapped(f"not calibrated: {note}; the subset's plain mean instead", width)
     ]
+    if keyed:
+        lines += _wrapped(f"in the labels, {NUM_PREDICT_KEY}", width)
     if first_cases:
         lines += _wrapped(FIRST_CASES_INTERVALS, width)
     elif notes:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
+from evaluation.labels import distinguishing_labels
 from evaluation.monitor._live import failure_reason
 from evaluation.series import series_of_experiment
 from evaluation.storage.db import insert_ignoring_conflicts
@@ -35,8 +36,9 @@ from evaluation.storage.runs import run_seconds
 
 #: Raised when a summary's figures are counted otherwise: a summary stored by another
 #: way of counting is stale and counted again (2: the best config is the leaderboard's
-#: first, 0f6ddb3; older summaries named the first strictly higher mean of all configs).
-SUMMARY_VERSION = 2
+#: first, 0f6ddb3; older summaries named the first strictly higher mean of all configs;
+#: 3: it is named by its short label, as `show` names it, not by its full one).
+SUMMARY_VERSION = 3
 BATCH = 500  # experiments counted per page view at most (an old database catches up)
 _COLUMNS = tuple(c.name for c in RunSummary.__table__.columns if c.name != "experiment_id")
 
@@ -199,8 +201,9 @@ def _duration(
 
 def _best(session: Session, experiments: Sequence[Experiment]) -> dict[int, tuple]:
     """Per experiment: its headline metric and the config its leaderboard ranks first
-    (label, mean): the leaderboard's rows and order (``rows_best_first``: ties by median
-    latency, then label), of the configs its last spec has (not those it dropped)."""
+    (its label as `show` gives it, mean): the leaderboard's rows and order
+    (``rows_best_first``: ties by median latency, then label), of the configs its last
+    spec has (not those it dropped)."""
     from evaluation.compare._leaderboard import rows_best_first
 
     listed = {e.id: list(e.metrics) for e in experiments if e.metrics}
@@ -227,7 +230,8 @@ def _best(session: Session, experiments: Sequence[Experiment]) -> dict[int, tupl
         top = rows_best_first(rows, metric)[:1] if present else []
         mean = top[0].get(metric) if top else None
         scored = mean is not None and not math.isnan(mean)
-        best[i] = (metric, top[0]["label"], float(mean)) if scored else (metric, "", None)
+        shown = distinguishing_labels([row["label"] for row in rows]) if top else {}
+        best[i] = (metric, shown[top[0]["label"]], float(mean)) if scored else (metric, "", None)
     return best
 
 

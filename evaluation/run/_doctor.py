@@ -283,7 +283,7 @@ async def _host(backend: Backend, wanted: list[str]) -> Check:
         parts.append(f"key from ${host.api_key_env}: sent")
     if "version" in facts:
         parts.append(f"version {facts['version']}")
-    parts.append(f"{len(have)} model(s){model_names(facts['models'])}")
+    parts.append(f"{counted(len(have), 'model')}{model_names(facts['models'])}")
     if "loaded" in facts:
         loaded = ", ".join(f"{n} ({v / GiB:.1f} GiB VRAM)" for n, v in facts["loaded"].items())
         parts.append(f"loaded: {loaded or 'none'}")

@@ -53,6 +53,7 @@ from prefect.context import FlowRunContext
 from prefect.logging import get_logger
 
 from evaluation.spec import HostSpec
+from evaluation.wording import counted
 from tasks.adapters.host_limits import _warn_of_namesakes
 from tasks.adapters.lane_slot import LaneSlot
 from tasks.adapters.slot_errors import SlotUnavailable, _ServerBusy, _SlotsFull
@@ -582,7 +583,11 @@ class HostSlots:
                 continue
             record.close()
         if freed:
-            logger.info("gave back %d host slot(s) held by %d dead run(s)", freed, len(dead))
+            logger.info(
+                "gave back %s held by %s",
+                counted(freed, "host slot"),
+                counted(len(dead), "dead run"),
+            )
         return freed
 
     async def _write(self, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:

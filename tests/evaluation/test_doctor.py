@@ -52,7 +52,7 @@ def test_host_reports_version_models_and_loaded_vram():
     assert check.facts["models"] == sorted(MODELS)
     assert check.facts["loaded"] == {}
     assert "version 0.6.8" in check.detail and "loaded: none" in check.detail
-    assert "2 model(s): llama3.2:3b, qwen2.5:0.5b" in check.detail
+    assert "2 models: llama3.2:3b, qwen2.5:0.5b" in check.detail
 
 
 def test_host_lists_a_loaded_model_with_its_vram():
@@ -275,7 +275,7 @@ def test_doctor_does_not_disturb_an_openai_host_a_run_is_using(tmp_path, databas
             session.commit()
         assert main(["--database", database_url, "doctor", str(spec)]) == 0
         assert server.requests >= 1
-        assert "2 model(s)" in capsys.readouterr().out
+        assert "2 models" in capsys.readouterr().out
     finally:
         server.close()
 

@@ -21,6 +21,7 @@ from evaluation.itembank import (
     subset_mean,
 )
 from evaluation.itembank.schema import ItemBank
+from evaluation.labels import NUM_PREDICT_KEY
 from evaluation.monitor._home import recent_runs, series_points
 from evaluation.report import build_report
 from evaluation.series.schema import CalibratedNight, SeriesRun
@@ -72,11 +73,14 @@ def test_a_subset_mean_has_a_finite_population_interval() -> None:
     assert "subset mean from 20 of 40 cases" in got.text()
 
 
-def test_the_estimates_spell_num_predict_out() -> None:
-    # Under "Full-suite ... (95% intervals)" "n=12" read as 12 observations.
+def test_the_estimates_say_what_n_is() -> None:
+    # Under "Full-suite ... (95% intervals)" "n=12" read as 12 observations; spelled
+    # "num_predict=12" there, the block named the config unlike every other output
+    # (newcomer N5): its label as `show` gives it, and a line says what n= is.
     est = ConfigEstimate("smollm2 t=0 n=12", subset_mean([1.0, 0.0] * 3, 36))
-    line = estimates_text("exact_match", [est]).splitlines()[1]
-    assert line.startswith("  smollm2 t=0 num_predict=12  ") and " n=12" not in line
+    lines = estimates_text("exact_match", [est]).splitlines()
+    assert lines[1].startswith("  smollm2 t=0 n=12  ")
+    assert f"  in the labels, {NUM_PREDICT_KEY}" in lines
 
 
 def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp_path, capsys):
@@ -422,8 +426,12 @@ def test_a_limit_runs_means_are_not_called_full_suite_estimates(tmp_path, capsys
     assert ranked == ["gemma3-270m", "qwen2.5:7b"] and lines[at + 3].startswith("  each: ")
     # recheck: the verdict said "(1.000, subset: 10 of 60 cases)" under that heading
     assert main(["--database", url, "compare", "sub"]) == 0
-    verdict = " ".join(capsys.readouterr().out.split("\n\n")[1].split())
+    compared = capsys.readouterr().out
+    verdict = " ".join(compared.split("\n\n")[1].split())
     assert "gemma3-270m (1.000, first 10 of 60 cases)" in verdict and "subset" not in verdict
+    # newcomer N5: compare's block named them by their full labels, `show`'s short ones
+    block = compared.split("sub: exact_match on the cases run")[1].splitlines()[1:3]
+    assert {line.strip().split("  ")[0] for line in block} == set(ranked)
     # the view and the report titled that block "Full-suite estimates" over rows saying
     # "no full-suite interval": as `show`, the means of the cases run
     page = TestClient(create_app(make_engine(url))).get("/e/sub/summary").text

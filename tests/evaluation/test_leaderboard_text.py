@@ -93,7 +93,7 @@ def test_configs_that_echo_the_prompt_are_flagged():
         {"config": "c3", "label": "unscored t=0", "echoes_prompt": None},
     ]
     assert echo_flags(rows) == (
-        "ECHOES THE PROMPT: a1 gemma3-270m t=0 repeats its prompt in 94% of outputs; "
+        "ECHOES THE PROMPT: a1 gemma3-270m repeats its prompt in 94% of outputs; "
         "scores count only the rest of each output",
     )
 
@@ -129,21 +129,26 @@ def test_configs_with_empty_outputs_are_flagged():
         {"config": "c3", "label": "old t=0", "empty_outputs": None},  # aggregated before
     ]
     assert empty_flags([r | {"generations_ok": 5.0} for r in rows]) == (
-        "EMPTY OUTPUTS: a1 gemma3-270m t=0 returned nothing in 5 of 5 outputs; each is "
+        "EMPTY OUTPUTS: a1 gemma3-270m returned nothing in 5 of 5 outputs; each is "
         "scored as an empty answer",
     )
 
 
-def test_a_flag_spells_out_the_num_predict_of_its_label():
-    """`show`'s flags named `quiet:1b t=0 n=24` where the table's labels showed no n=, so
-    no line on screen said what n= was (read as a sample size)."""
-    from evaluation.compare._leaderboard import echo_flags, empty_flags
+def test_a_flag_names_its_config_as_the_table_does():
+    """`show`'s flags named `quiet:1b t=0 num_predict=24 seed=42 tpl=plain` under a table
+    whose row read `quiet:1b`: one more spelling of the config to match by eye (newcomer
+    N5). The flag's label is the table's (``Leaderboard.labels``), the settings all
+    share said once under the table."""
+    from evaluation.compare._leaderboard import Leaderboard, echo_flags, empty_flags
 
-    row = {"config": "a1", "label": "quiet:1b t=0 n=24", "generations_ok": 5.0}
-    (echo,) = echo_flags([row | {"echoes_prompt": 1.0}])
-    (empty,) = empty_flags([row | {"empty_outputs": 5.0}])
-    assert echo.startswith("ECHOES THE PROMPT: a1 quiet:1b t=0 num_predict=24 repeats")
-    assert empty.startswith("EMPTY OUTPUTS: a1 quiet:1b t=0 num_predict=24 returned nothing")
+    full = {"a1": "quiet:1b t=0 n=24 seed=42 tpl=plain", "b2": "echo:1b t=0 n=24 seed=42 tpl=plain"}
+    rows = [{"config": c, "label": x, "generations_ok": 5.0} for c, x in full.items()]
+    board = Leaderboard("e", ("contains",), tuple(rows), False)
+    (echo,) = echo_flags([rows[0] | {"echoes_prompt": 1.0}, rows[1] | {"echoes_prompt": 0.0}])
+    (empty,) = empty_flags([rows[0] | {"empty_outputs": 5.0}, rows[1] | {"empty_outputs": 0.0}])
+    assert board.labels["a1"] == "quiet:1b"
+    assert echo.startswith(f"ECHOES THE PROMPT: a1 {board.labels['a1']} repeats")
+    assert empty.startswith(f"EMPTY OUTPUTS: a1 {board.labels['a1']} returned nothing")
 
 
 def test_configs_tied_on_the_mean_stand_in_one_meaningful_order_everywhere():
@@ -252,7 +257,10 @@ def test_a_label_too_long_for_the_terminal_wraps_under_itself():
     assert lines[row].endswith(" 0.75 [0.57, 0.89] 0.333      0     0")
     assert lines[row + 1].split() == ["a-rather-long-template-3", "system=be-brief"]
     flag = lines.index(next(line for line in lines if line.startswith("ECHOES THE PROMPT: ")))
-    assert lines[flag + 1].startswith("tpl=a-rather-long-template-3 system=be-brief repeats")
+    said = " ".join(" ".join(lines[flag:]).split())  # the flag wraps, its label as the row's
+    label = board.labels[rows[3]["config"]]
+    assert label == "sim-model-0:8b t=0.3 a-rather-long-template-3 system=be-brief"
+    assert said.startswith(f"ECHOES THE PROMPT: {rows[3]['config']} {label} repeats")
     wide = render_text(board, columns=200).splitlines()  # fits: one line a row, as it was
     assert max(map(len, wide)) > 80 and wide[5].startswith("#4 sim-model-0:8b t=0.3 a-rather")
     assert wide[5].endswith("system=be-brief 0.75 [0.57, 0.89] 0.333      0     0")

@@ -236,6 +236,11 @@ def test_a_limit_on_a_fresh_database_resumes_nothing(tmp_path, database_url, cap
     # the resume line counted the whole sweep's work left ("1871 to go" under --limit 10)
     assert "6 generations already stored, 4 to go" in caplog.text
     n_cases = sum(1 for line in QA_SUITE.read_text().splitlines() if line.strip())
+    # newcomer N7: "2 configs x 36 cases" where `run` said "5 cases of 36"; "model
+    # switches per host: {'local': 1}" (a dict as Python prints it)
+    assert f": 2 configs × 5 cases of {n_cases} × 1 sample on 1 host" in caplog.text
+    (switches,) = [x for x in caplog.messages if "model switches: " in x]
+    assert "{" not in switches and "(s)" not in caplog.text
     assert (first["generated"], first["skipped_already_done"]) == (2 * 3, 0)
     assert first["left_out_by_level"] == 2 * (n_cases - 3)
     assert (again["generated"], again["skipped_already_done"]) == (2 * 2, 2 * 3)

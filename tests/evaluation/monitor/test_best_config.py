@@ -38,12 +38,15 @@ def test_the_monitor_names_the_leaderboards_first_config(tmp_path):
             _set(session, db.experiment_id, config, "latency_p50_s", p50)
         set_experiment_configs(session, db.experiment_id, db.configs[:2])
     with session_scope(db.engine) as session:
-        leader = ranked_rows(load_leaderboard(session, db.experiment))[0]
+        board = load_leaderboard(session, db.experiment)
+        leader = ranked_rows(board)[0]
         (summary,) = summarize(session, [db.experiment_id])
     assert leader["config"] == second
+    # named as `show` names it (its short label), not by its full label (newcomer N5)
+    assert board.labels[second] != leader["label"]
     assert (summary["metric"], summary["best_config"], summary["best_mean"]) == (
         "exact_match",
-        leader["label"],
+        board.labels[second],
         0.75,
     )
 
@@ -69,6 +72,8 @@ def test_a_summary_counted_by_an_older_ranking_is_counted_again(tmp_path):
     with session_scope(engine) as session:
         assert refresh_summaries(session) == 1
     with session_scope(engine) as session:
-        leader = ranked_rows(load_leaderboard(session, db.experiment))[0]
-        assert session.get(RunSummary, db.experiment_id).best_config == leader["label"]
+        board = load_leaderboard(session, db.experiment)
+        leader = ranked_rows(board)[0]
+        shown = board.labels[leader["config"]]
+        assert session.get(RunSummary, db.experiment_id).best_config == shown
         assert refresh_summaries(session) == 0  # counted this way now: kept

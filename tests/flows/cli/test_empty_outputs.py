@@ -46,7 +46,7 @@ def test_empty_outputs_are_scored_and_said_per_config(tmp_path: Path, capsys, da
     out = capsys.readouterr().out
     assert code == 0, out  # a success, scored: contains of "" is 0
     flag = (
-        f"EMPTY OUTPUTS: {{}} quiet:1b t=0 num_predict=24 returned nothing in {CASES} of {CASES} "
+        f"EMPTY OUTPUTS: {{}} quiet:1b returned nothing in {CASES} of {CASES} "
         "outputs; each is scored as an empty answer"
     )
     assert len([x for x in out.splitlines() if x.startswith("EMPTY OUTPUTS")]) == 1

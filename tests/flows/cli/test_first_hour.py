@@ -113,7 +113,7 @@ def _telemetry_lines(monkeypatch, *, simulated_only: bool) -> list[str]:
 def test_a_simulated_run_says_nothing_about_gpu_telemetry(monkeypatch):
     assert _telemetry_lines(monkeypatch, simulated_only=True) == []
     assert _telemetry_lines(monkeypatch, simulated_only=False) == [
-        "GPU telemetry: 0 of 0 config(s) measured by NVML, 0 with VRAM from /api/ps"
+        "GPU telemetry: 0 of 0 configs measured by NVML, 0 with VRAM from /api/ps"
     ]
 
 
