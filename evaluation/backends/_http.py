@@ -121,8 +121,36 @@ def _what_happened(exc: Exception) -> tuple[str, str]:
         if isinstance(exc, cls):
             if outcome == "timeout" or not detail or detail == type(exc).__name__:
                 detail = _with_timeout(words, exc) or detail or "timed out"
+            elif isinstance(exc, httpx.ConnectError):
+                detail = _connect_words(detail, _address(exc)) or detail
             return outcome, detail
     return "server error", detail or type(exc).__name__
+
+
+#: How the OS and asyncio say a connection was refused ("[Errno 111] Connection refused",
+#: "[Errno 111] Connect call failed ('127.0.0.1', 18181)"), and how httpx says no address
+#: of the host answered: told in plain words, not errno's (newcomer N8).
+_REFUSED = re.compile(r"Errno 111\b|Connection refused|Connect call failed")
+_NO_ADDRESS = "All connection attempts failed"
+
+
+def _connect_words(detail: str, address: str) -> str | None:
+    """A refused or failed connection in words ("connection refused at 127.0.0.1:18181");
+    None for another library text (a TLS failure, a name that does not resolve)."""
+    if _REFUSED.search(detail):
+        return f"connection refused at {address}" if address else "connection refused"
+    if detail == _NO_ADDRESS:
+        return f"could not connect to {address or 'the host'} (refused, or no route to it)"
+    return None
+
+
+def _address(exc: Exception) -> str:
+    """host:port of the request ``exc`` was raised for; "" where it is not known."""
+    try:
+        url = exc.request.url  # type: ignore[attr-defined]
+    except (RuntimeError, AttributeError):
+        return ""
+    return f"{url.host}:{url.port}" if url.port else url.host
 
 
 def _with_timeout(words: str, exc: Exception) -> str | None:
@@ -224,7 +252,7 @@ def to_backend_error(
         if isinstance(exc, cls):
             outcome, detail = _what_happened(exc)
             detail = redact(detail, known)
-            error = mapped(f"{host}{where}: {type(exc).__name__}: {detail}", host=host, model=model)
+            error = mapped(f"{host}{where}: {detail}", host=host, model=model)
             if isinstance(error, BackendUnavailable):
                 error.outcome = outcome
             return error

@@ -119,6 +119,9 @@ tried again, as a generation's would be, before the host is called down (~0.4 s 
 for a host that really is down)."""
 
 
+MODEL_LIST = "(its model list)"  # what a host is asked for before a run, not a model
+
+
 async def list_models_with_retries(
     backend: Backend,
     *,
@@ -126,9 +129,7 @@ async def list_models_with_retries(
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> list[ModelInfo]:
     """``backend.list_models`` retried on retryable errors (connection reset, 5xx)."""
-    models, _ = await _with_retries(
-        backend.list_models, "(its model list)", policy, None, sleep, None
-    )
+    models, _ = await _with_retries(backend.list_models, MODEL_LIST, policy, None, sleep, None)
     return models
 
 
@@ -159,10 +160,10 @@ async def _with_retries(
             if exc.outcome == "timeout" or not last:
                 log.log(
                     logging.WARNING if exc.outcome == "timeout" else logging.INFO,
-                    "attempt %d/%d for model %s failed (%s); %s",
+                    "attempt %d/%d for %s failed (%s); %s",
                     attempt,
                     policy.max_attempts,
-                    model,
+                    "the host's model list" if model == MODEL_LIST else f"model {model}",
                     exc,
                     then,
                 )

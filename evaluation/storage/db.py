@@ -281,7 +281,7 @@ def storage_problem(exc: BaseException, known: Iterable[str] = ()) -> str:
     password as a host name)."""
     cause = getattr(exc, "orig", None) or exc
     first = (str(cause).strip().splitlines() or [""])[0].split(" [SQL: ")[0]
-    said = f"{type(cause).__name__}: {first}" if first else type(cause).__name__
+    said = first or type(cause).__name__  # the driver's words, not its class (newcomer N8)
     said = one_line(said, known=known)
     if (getattr(cause, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_READONLY:
         return f"it is read-only ({said}); check the permissions of the file and its folder"

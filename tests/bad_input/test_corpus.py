@@ -1072,7 +1072,7 @@ HOST_CASES = [
         ],
         (
             "cannot reach the judge host http://127.0.0.1:",
-            "(--url): ConnectError",
+            "(--url): could not connect to 127.0.0.1:",
             "ollama serve",
             "--url or OLLAMA_HOST",
         ),

@@ -83,7 +83,7 @@ def test_a_storage_error_is_one_line_naming_the_database_without_the_statement(
         for _ in range(2):
             session.execute(text("INSERT INTO t VALUES (1, :o)"), {"o": output})
     message = str(info.value)
-    assert message.startswith(f"the results database {path}: IntegrityError: UNIQUE")
+    assert message.startswith(f"the results database {path}: UNIQUE constraint failed")
     assert "\n" not in message and "[SQL" not in message and "model output" not in message
     assert len(message) < 300
     engine.dispose()
@@ -91,7 +91,7 @@ def test_a_storage_error_is_one_line_naming_the_database_without_the_statement(
 
 def test_the_stored_reason_of_a_failed_run_is_one_short_line() -> None:
     exc = IntegrityError("INSERT INTO generation ...", {"output": "x" * 4000}, Exception("boom"))
-    assert failure_reason(exc) == "the results database: Exception: boom"
+    assert failure_reason(exc) == "the results database: boom"
     long = RuntimeError("first\n" + "y" * 4000)
     assert "\n" not in failure_reason(long) and len(failure_reason(long)) <= 500
 

@@ -86,7 +86,7 @@ def test_a_run_that_fills_its_disk_is_failed_with_its_reason_while_the_disk_is_f
         still_full = os.statvfs(disk).f_bavail == 0
 
     assert run.returncode == 0, output
-    assert "not stored in the database: OperationalError: database or disk is full" in output
+    assert "not stored in the database: database or disk is full" in output
     assert "nowhere else" not in output, output
     assert still_full
     assert listing.returncode == 0, listing.stderr

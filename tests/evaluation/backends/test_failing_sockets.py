@@ -35,11 +35,11 @@ def test_each_failure_says_what_happened_in_words_and_records_its_outcome() -> N
         reset = asyncio.run(_list_models(reset_host.url))
         silent = asyncio.run(_list_models(silent_host.url))
     refused = asyncio.run(_list_models(closed_url()))
-    assert str(reset) == "gpu: ReadError: the connection was reset or closed before the answer came"
+    assert str(reset) == "gpu: the connection was reset or closed before the answer came"
     assert (reset.outcome, reset.connected) == ("reset", True)
-    assert str(silent) == "gpu: ReadTimeout: no answer within 0.3 s"
+    assert str(silent) == "gpu: no answer within 0.3 s"
     assert (silent.outcome, silent.connected) == ("timeout", True)
-    assert str(refused).startswith("gpu: ConnectError: ")
+    assert str(refused).startswith("gpu: connection refused at 127.0.0.1:")
     assert (refused.outcome, refused.connected) == ("unreachable", False)
 
 
@@ -57,7 +57,8 @@ def test_a_host_that_accepts_and_resets_is_not_told_to_start_ollama(tmp_path: Pa
             asyncio.run(backend.aclose())
     for said in (str(caught.value), doctor.detail):
         assert "start Ollama there" not in said and "ReadError: ReadError" not in said
-        assert "ReadError: the connection was reset or closed before the answer came" in said
+        assert "the connection was reset or closed before the answer came" in said
+        assert "ReadError" not in said  # newcomer N8: no class names in a user's line
         assert "something accepts connections there but drops the requests" in said
     with pytest.raises(BackendUnavailable, match="start Ollama there"):  # nothing there
         check_before_run(sweep_on(tmp_path, closed_url(), kind="ollama"), timeout_s=2)
@@ -82,13 +83,12 @@ def test_each_timeout_is_logged_as_it_happens_and_told_with_its_outcome(caplog) 
         asyncio.run(ask(host.url))
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert said == [
-        "attempt 1/2 for model (its model list) failed (gpu: ReadTimeout: no answer within "
+        "attempt 1/2 for the host's model list failed (gpu: no answer within "
         "0.3 s); retrying in 0.00 s",
-        "attempt 2/2 for model (its model list) failed (gpu: ReadTimeout: no answer within "
-        "0.3 s); giving up",
+        "attempt 2/2 for the host's model list failed (gpu: no answer within 0.3 s); giving up",
     ]
     assert [(t.host, t.attempt, t.outcome) for t in told] == [
         ("gpu", 1, "timeout"),
         ("gpu", 2, "timeout"),
     ]
-    assert all(t.reason == "gpu: ReadTimeout: no answer within 0.3 s" for t in told)
+    assert all(t.reason == "gpu: no answer within 0.3 s" for t in told)

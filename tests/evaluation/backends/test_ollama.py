@@ -227,7 +227,7 @@ async def test_a_404_whose_v1_models_is_not_answered_in_time_may_be_openai_compa
         ("server_error", BackendServerError, True, 500, "injected fault"),
         ("bad_request", BackendRejected, False, 400, "injected fault"),
         ("error_line", BackendServerError, True, None, "injected fault"),
-        ("drop", BackendUnavailable, True, None, "RemoteProtocolError"),
+        ("drop", BackendUnavailable, True, None, "h1 (model 'llama3'): peer closed connection"),
     ],
 )
 async def test_each_fault_maps_to_its_error(

@@ -115,7 +115,7 @@ async def test_models_and_preflight_use_exact_ids(standin: StandIn) -> None:
         ("server_error", BackendServerError, "injected fault"),
         ("bad_request", BackendRejected, "injected fault"),
         ("error_line", BackendServerError, "injected fault"),
-        ("drop", BackendUnavailable, "RemoteProtocolError"),
+        ("drop", BackendUnavailable, "): peer closed connection"),
     ],
 )
 async def test_faults_map_through_the_same_taxonomy(
