@@ -96,7 +96,7 @@ async def evaluate(
             if level == "calibrated"
             else level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
         )
-        experiment_id, pending = register(engine, sweep, name, cases, level, limit)  # its cases
+        experiment_id, metrics, pending = register(engine, sweep, name, cases, level, limit)
         if configs is not None:
             pending = [item for item in pending if item.config.hash in configs]
         join_series(engine, name, sweep, series)
@@ -138,8 +138,8 @@ async def evaluate(
         ", ".join(f"{n} on host {host}" for host, n in report.model_switches.items()) or "none",
     )
     announce_step(name, "scoring", engine=engine, stage="score")
-    score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
-    aggregate(engine, experiment_id, sweep.suite, sweep.metrics)
+    score(engine, experiment_id, sweep.suite, metrics, sweep.spec.hosts)
+    aggregate(engine, experiment_id, sweep.suite, metrics)
     from tasks.compare import compare_configs
     from tasks.report import publish_report, reports_folder
 

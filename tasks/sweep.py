@@ -62,11 +62,11 @@ def register(
     cases: Sequence[Case],
     level: str = "full",
     limit: int | None = None,
-) -> tuple[int, list[WorkItem]]:
+) -> tuple[int, tuple[str, ...], list[WorkItem]]:
     """Claim the experiment for this run (refused while another live process runs it),
-    record its level, store the suite, experiment and configs; return the work on
-    ``cases`` (the level's, within any limit) not yet done (resume), and say how much of
-    it is stored."""
+    record its level, store the suite, experiment and configs; return its id, the metrics
+    to score (the spec's and any a rescore added) and the work on ``cases`` (the level's,
+    within any limit) not yet done (resume), and say how much of it is stored."""
     every = len(sweep.suite.cases)  # as `run`'s first line says it: "12 cases of 36"
     get_run_logger().info(
         "sweep %s: %s × %s%s × %s on %s%s",
@@ -101,6 +101,14 @@ def register(
         )
         done = completed_keys(session, row.id)
         dropped = dropped_configs(session, row.id)
+        metrics = tuple(row.metrics)
+    added = [m for m in metrics if m not in sweep.metrics]
+    if added:  # a rescore's: kept, and scored on what this run generates
+        get_run_logger().info(
+            "%s: also scored on %s (added by `evalflow rescore`, not in this spec)",
+            experiment,
+            ", ".join(added),
+        )
     if dropped:  # a spec edited under the same name: said before anything is generated
         get_run_logger().warning(
             "%s: %s that this spec no longer has: left out of this run's leaderboard, "
@@ -119,7 +127,7 @@ def register(
             counted(stored, "generation"),
             len(pending),
         )
-    return row.id, pending
+    return row.id, metrics, pending
 
 
 def _spec_summary(sweep: Sweep) -> dict:

@@ -191,7 +191,8 @@ def register_experiment(
     """Create the experiment, or reopen it to resume; refuses a name already used for
     another suite, since resuming would then mix cases. ``configs`` become the
     experiment's: those it had that they do not include are dropped, kept stored
-    (``storage.dropped``)."""
+    (``storage.dropped``). ``metrics`` are the spec's; those a rescore added stay (see
+    :func:`run_metrics`)."""
     experiment = session.exec(
         select(Experiment).where(Experiment.name == name)
     ).scalar_one_or_none()
@@ -202,10 +203,13 @@ def register_experiment(
         )
     if experiment is None:
         experiment = Experiment(name=name, suite=suite.name, task_type=suite.task_type)
+    stored_spec = experiment.spec or {}
+    experiment.metrics = list(
+        run_metrics(metrics, experiment.metrics or (), stored_spec.get("metrics"))
+    )
     experiment.spec = redact_values(spec)  # a host URL's password is never stored
     experiment.spec_path = spec_path
     experiment.samples_per_case = samples_per_case
-    experiment.metrics = list(metrics)
     experiment.simulated = simulated
     experiment.baseline = baseline
     experiment.status = "running"
@@ -220,6 +224,18 @@ def register_experiment(
     save_config_pipelines(session, configs)
     set_experiment_configs(session, experiment.id, configs)  # the others: dropped, kept
     return experiment
+
+
+def run_metrics(
+    spec: Sequence[str], stored: Sequence[str], stored_spec: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The metrics a run of an existing experiment scores: the spec's and those a
+    ``rescore`` added (a rerun of the spec dropped them, scores and columns, unsaid).
+    While the spec's list is the one the experiment last ran, the stored order stands
+    (a ``rescore --first``'s); a spec whose list changed puts its own first."""
+    if list(spec) == list(stored_spec or ()):
+        return tuple(dict.fromkeys((*stored, *spec)))
+    return tuple(dict.fromkeys((*spec, *stored)))
 
 
 def set_experiment_status(session: Session, experiment_id: int, status: str) -> None:

@@ -12,8 +12,9 @@ import yaml
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from evaluation.storage.db import make_engine
-from evaluation.storage.models import DroppedConfig, Generation
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import DroppedConfig, Generation, Score
+from evaluation.storage.repository import get_experiment, set_experiment_metrics
 from flows.cli import main
 from tests.conftest import REPO
 
@@ -65,9 +66,21 @@ def test_configs_an_edited_spec_dropped_are_named_left_out_and_kept(
         f"note: 2 stored configs (sim-small:1b t=0.7, sim-large:8b t=0.7; {2 * CASES} "
         "generations done) of 'edited' not in this spec"
     )
+    engine = make_engine(database)
+    with session_scope(engine) as session:  # as `rescore edited --metrics rougeL` leaves it
+        row = get_experiment(session, "edited")
+        set_experiment_metrics(session, row.id, [*row.metrics, "rougeL"])
     caplog.clear()
     code, out, err = evalflow("run", str(spec))
     assert code == 0, err
+    # the rescore's metric is kept, and scored on what the run generated (newcomer N3: a
+    # rerun set the spec's metrics, and rougeL left show and trends without a word)
+    assert "edited: also scored on rougeL (added by `evalflow rescore`, not in this spec)" in (
+        err + caplog.text
+    )
+    with Session(engine) as session:
+        rouge = select(func.count()).select_from(Score).where(Score.metric == "rougeL")
+        assert session.exec(rouge).one()[0] == 4 * CASES  # the spec's 4 configs, 2 new
     # as it starts, a warning (on the terminal even under the display); Prefect's console
     # handler writes to the stderr it found when it was made: capsys's, pytest's own or an
     # earlier test's, closed (logging then prints the unformatted message), so the record
@@ -85,6 +98,7 @@ def test_configs_an_edited_spec_dropped_are_named_left_out_and_kept(
     assert "t=0.7" in report.split("Not above")[1] and "t=0.7" not in report.split("Not above")[0]
 
     code, shown, _ = evalflow("show", "edited", "--wide")
+    assert "rougeL" in shown
     rows = [line for line in shown.splitlines() if line.startswith("#") and "t=" in line]
     assert len(rows) == 4 and not any("t=0.7" in row for row in rows), shown
     assert "Not above: 2 stored configs" in shown and "t=0.7" in shown.split("Not above")[1]
@@ -107,7 +121,6 @@ def test_configs_an_edited_spec_dropped_are_named_left_out_and_kept(
     summary = (tmp_path / "pages" / "summary.html").read_text()
     assert "t=0.7" in summary.split("Not above: 2 stored configs")[1]
 
-    engine = make_engine(database)
     with Session(engine) as session:  # nothing deleted
         assert session.exec(select(func.count()).select_from(Generation)).one()[0] == 6 * CASES
         assert len(session.exec(select(DroppedConfig)).all()) == 2
