@@ -177,8 +177,9 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
         f"series {watch.series}{simulated}: {runs(len(watch.points))}, last {last.experiment} "
         f"({last.status}, started {last.time:%Y-%m-%d %H:%M} UTC)",
         f"watch: {len(watch.streams)} streams, {s.false_alarms_per_100_nights:g} false alarms "
-        f"per 100 nights in all (long-run; CUSUM k = {s.k:g}, h = {h}; "
-        "docs/trends.md)",
+        f"per 100 nights in all (long-run; CUSUM k = {s.k:g}, h = {h}, set for "
+        # a rescore's metrics moved every h without a word (newcomer N16)
+        f"{len(watch.streams)} streams: more streams, a higher h; docs/trends.md)",
     ]
     by_config: dict[str, list[StreamVerdict]] = {}
     for stream in watch.streams:
