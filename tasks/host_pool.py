@@ -91,7 +91,7 @@ async def open_host_pool(
     scale = simulated_time_scale or None
     backends = open_backends(sweep, simulated_time_scale=scale)
     try:
-        checks = await check_hosts(backends, sweep.required_models)
+        checks = await check_hosts(backends, sweep.required_models, sweep.configs)
         yield HostPool(backends, checks, scale)
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))

@@ -34,6 +34,7 @@ from evaluation.run._preflight import (
     listening_hint,
     start_hint,
 )
+from evaluation.run._seeds import LLAMA_CPP_PYTHON, is_llama_cpp_python, seedless_warning
 from evaluation.spec import Config, HostSpec
 from evaluation.wording import TERMINAL_COLUMNS, counted
 
@@ -275,7 +276,7 @@ async def _host(backend: Backend, wanted: list[str]) -> Check:
     loaded_models = getattr(backend, "loaded_models", None)
     if loaded_models is not None:
         facts["loaded"] = {m.name: m.size_vram for m in await loaded_models()}
-    if have and all(m.owned_by == LLAMA_CPP_PYTHON_OWNER for m in have):
+    if is_llama_cpp_python(have):
         facts["engine"] = LLAMA_CPP_PYTHON
     parts = [host.shown_url]
     if host.api_key_env is not None:  # the variable's name: the key is never shown
@@ -296,39 +297,19 @@ async def _host(backend: Backend, wanted: list[str]) -> Check:
     return Check(component, "ok", "; ".join(parts), facts)
 
 
-#: What llama-cpp-python's server says owns every model it lists (its ``/v1/models``).
-LLAMA_CPP_PYTHON_OWNER = "me"
-LLAMA_CPP_PYTHON = "llama-cpp-python"
-
-
 def seed_checks(
     configs: Sequence[Config], hosts: Sequence[HostSpec], checked: Sequence[Check]
 ) -> list[Check]:
     """A warning per llama-cpp-python host that serves configs at temperature > 0 without
-    a seed: its server draws no fresh randomness for them (a fixed chain of seeds from
-    each model load), so a rerun can repeat their outputs exactly, and trends and the
-    gate then see no sampling noise (docs/running-for-real.md, Seeds)."""
+    a seed (:mod:`evaluation.run._seeds`; `run` logs the same)."""
     engines = {c.component: c.facts.get("engine") for c in checked}
     out = []
     for host in hosts:
         if engines.get(f"host {host.name}") != LLAMA_CPP_PYTHON:
             continue
-        seedless = [
-            c
-            for c in configs
-            if host.serves(c.model) and (c.params.temperature or 0) > 0 and c.params.seed is None
-        ]
-        if seedless:
-            out.append(
-                Check(
-                    f"seeds {host.name}",
-                    "warn",
-                    f"{counted(len(seedless), 'config')} at temperature > 0 without `seed`: "
-                    "llama-cpp-python's server restarts one fixed chain of seeds at each "
-                    "model load, so a rerun can repeat their outputs exactly and trends and "
-                    "gate see no sampling noise (docs/running-for-real.md, Seeds)",
-                )
-            )
+        warning = seedless_warning(configs, host)
+        if warning:
+            out.append(Check(f"seeds {host.name}", "warn", warning))
     return out
 
 

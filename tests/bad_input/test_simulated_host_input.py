@@ -52,7 +52,7 @@ def test_a_hosts_time_scale_is_what_a_run_given_none_sleeps(tmp_path, monkeypatc
     ``?time_scale=`` is what its calls sleep × their latency (the lane workers' backends
     too: None, each host's own); `run --time-scale N` (N > 0) overrides it."""
 
-    async def checked(backends, models):
+    async def checked(backends, models, configs):
         return {}
 
     monkeypatch.setattr(host_pool, "check_hosts", checked)

@@ -450,15 +450,36 @@ def test_a_keyed_host_says_the_key_is_sent_and_a_refused_or_unset_one_fails(
     ("owned_by", "seed", "warned"), [("me", None, True), ("me", 7, False), ("vllm", None, False)]
 )
 def test_seedless_sampling_on_llama_cpp_pythons_server_is_a_warning(
-    tmp_path, owned_by, seed, warned
+    tmp_path, monkeypatch, owned_by, seed, warned
 ):
     """The newcomer's F5: its server draws no fresh randomness for a request without a
     seed (a fixed chain from each model load), so their temperature 0.8 configs gave the
-    same outputs in 4 runs. It lists every model as owned by "me"."""
+    same outputs in 4 runs. It lists every model as owned by "me". `run`'s host check
+    logs the same warning (newcomer N17: `doctor` warned, `run` said nothing)."""
     from evaluation.run._doctor import check_spec
+    from evaluation.run._sweep import open_backends, prepare_sweep
+    from tasks import hosts
 
     grid: dict = {"temperature": [0.0, 0.8]} | ({"seed": [seed]} if seed else {})
     config = StandInConfig(models=("m:1b",), openai_only=True, owned_by=owned_by)
+    run_warnings: list[str] = []
+
+    class RunLogger:  # the run's logger, without Prefect
+        def info(self, *args: object) -> None:
+            pass
+
+        def warning(self, message: str, *args: object) -> None:
+            run_warnings.append(message % args)
+
+    monkeypatch.setattr(hosts, "get_run_logger", RunLogger)
+
+    async def run_checks() -> None:
+        backends = open_backends(sweep)
+        try:
+            await hosts.check_hosts.fn(backends, sweep.required_models, sweep.configs)
+        finally:
+            await asyncio.gather(*(b.aclose() for b in backends.values()))
+
     with running_standin(config) as server:
         spec = tmp_path / "s.yaml"
         host = {"name": "local", "url": server.url, "kind": "openai", "slots": 1}
@@ -466,9 +487,14 @@ def test_seedless_sampling_on_llama_cpp_pythons_server_is_a_warning(
         body = {"name": "s", "suite": suite, "models": ["m:1b"], "grid": grid, "hosts": [host]}
         spec.write_text(yaml.safe_dump(body))
         checks = asyncio.run(check_spec(spec, timeout_s=5.0))
+        sweep = prepare_sweep(spec)
+        asyncio.run(run_checks())
     seeds = [c for c in checks if c.component == "seeds local"]
     assert all(c.status != "fail" for c in checks), checks
     assert bool(seeds) == warned
     if warned:
         assert seeds[0].status == "warn"
         assert seeds[0].detail.startswith("1 config at temperature > 0 without `seed`: ")
+        assert run_warnings == [f"host local: {seeds[0].detail}"]
+    else:
+        assert run_warnings == []
