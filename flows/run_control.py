@@ -162,14 +162,14 @@ def embedded_prefect(
 
 
 @contextmanager
-def prefect_api() -> Iterator[None]:
-    """A Prefect API for a command that runs a flow: the configured one, else the embedded
-    server, ready. Without it Prefect would start its own ephemeral server, which logs to
-    the terminal and outlives a killed command."""
+def prefect_api() -> Iterator[EmbeddedServer | None]:
+    """A Prefect API for a command that runs a flow: the configured one (yields None),
+    else the embedded server, ready. Without it Prefect would start its own ephemeral
+    server, which logs to the terminal and outlives a killed command."""
     with embedded_prefect() as server:
         if server is not None:
             server.wait_ready()
-        yield
+        yield server
 
 
 @contextmanager

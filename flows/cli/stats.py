@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 from typing import Any
 
@@ -161,14 +162,39 @@ def _compare_and_publish(args: argparse.Namespace) -> dict[str, Any]:
     from flows.run_control import prefect_api
 
     console_for(args, result_says_it=True)  # its verdicts: the table below says them
-    with prefect_api():
-        return compare(
+    with prefect_api() as server:
+        summary = compare(
             experiments=args.experiments,
             configs=args.config,
             baseline=args.baseline,
             adjust=args.adjust,
             database=args.database,
         )
+        # stderr: the table (or --markdown) on stdout reads as without --publish
+        keys = list(summary["artifacts"].values())
+        print(published_words(keys, temporary=server is not None), file=sys.stderr)
+    return summary
+
+
+def published_words(keys: list[str], *, temporary: bool) -> str:
+    """Where ``keys`` went: the configured API's URL, or the temporary server's database
+    and how to see them (a newcomer found no word of either, and took them for lost)."""
+    from prefect.settings import get_current_settings
+
+    from evaluation.redact import redact_url
+
+    settings = get_current_settings()
+    published = f"published Prefect artifacts {', '.join(keys)}"
+    if not temporary:
+        return f"{published} to the Prefect API at {redact_url(settings.api.url or '')}"
+    url = settings.server.database.connection_url.get_secret_value()
+    where = url.split(":///", 1)[-1] if url.startswith("sqlite") else redact_url(url)
+    return (
+        f"{published} through this command's temporary Prefect API (PREFECT_API_URL not "
+        f"set), which stops with it: they are kept in {where}, where `prefect server "
+        "start` shows them; with PREFECT_API_URL set they go to that server instead "
+        "(docs/running-for-real.md)"
+    )
 
 
 def cmd_power(args: argparse.Namespace) -> int:

@@ -72,9 +72,32 @@ def test_cli_compare_reads_the_sweeps_comparison_and_prints_what_the_flow_prints
         printed = []
         for extra in ([], ["--publish"], []):  # computed here (or read), the flow, read
             assert main(["--database", database, "-q", "compare", *args, *extra]) == 0
-            printed.append(capsys.readouterr().out)
+            out, err = capsys.readouterr()
+            printed.append(out)
+            # --publish says where the artifacts went (newcomer N4: not a word), on stderr
+            assert ("published Prefect artifacts evalflow-" in err) == bool(extra), err
+            if extra:
+                assert "-comparison-table to the Prefect API at http://127.0.0.1:" in err
         assert printed[0] == printed[1] == printed[2], args
         assert printed[0].count("Comparison: ") == 1
+
+
+def test_published_words_say_where_a_temporary_apis_artifacts_are_kept():
+    """Without PREFECT_API_URL the artifacts go through the command's own server, which
+    stops with it; its SQLite database keeps them (docs/running-for-real.md)."""
+    from prefect.settings import get_current_settings
+
+    from flows.cli.stats import published_words
+
+    keys = ["evalflow-x-comparison", "evalflow-x-comparison-table"]
+    words = published_words(keys, temporary=True)
+    assert words.startswith(
+        "published Prefect artifacts evalflow-x-comparison, evalflow-x-comparison-table "
+        "through this command's temporary Prefect API (PREFECT_API_URL not set), which "
+        "stops with it: they are kept in /"
+    )
+    url = get_current_settings().server.database.connection_url.get_secret_value()
+    assert f"{url.split(':///')[1]}, where `prefect server start` shows them" in words
 
 
 def test_compare_flow_stores_rows_and_publishes_a_simulated_report(database):
