@@ -114,7 +114,7 @@ class Option:
     def summary(self) -> str:
         """ "label: quality 81.2% [78.0–84.1%] (measured), p50 0.31 s, p95 0.52 s" in one
         line; a latency pooled over configs differing only in sampling settings says so."""
-        parts = [f"{self.label}: quality {_points(self.quality)} ({self.basis})"]
+        parts = [f"{self.label}: quality {_points(self.quality)} ({BASIS_WORDS[self.basis]})"]
         if self.latency_p50_s is not None:  # what a ranking for speed compares
             parts.append(f"p50 {_seconds(self.latency_p50_s.value)}")
         if self.latency_p95_s is not None:
@@ -427,6 +427,16 @@ def _driver(driver: Driver) -> str:
     if not driver.seen:
         text += f", never run on {driver.task_type}: learnt from other task types"
     return text
+
+
+#: What an option's quality figure is, in the summary line: the shown figure is the
+#: estimate (the measurement shrunk toward the prediction), never the measurement itself
+#: (a newcomer read "54.9% ... (measured)" for a config `show` measured at 0.50).
+BASIS_WORDS = {
+    "measured": "estimate, mostly from its measurement",
+    "measured and predicted": "estimate from its measurement and the prediction",
+    "predicted": "predicted",
+}
 
 
 def _points(estimate: Estimate) -> str:

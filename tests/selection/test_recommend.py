@@ -978,6 +978,18 @@ def test_the_answer_shows_the_p95_a_latency_limit_holds_the_pick_to(trained):
     assert refused.choice is None or refused.choice.config_hash != pick.config_hash
 
 
+def test_an_options_line_calls_its_quality_an_estimate_not_the_measurement():
+    """Newcomer N6: "quality 54.9% [29.7–80.1%] (measured)" for a config whose measured
+    mean was 0.50: the figure is the estimate (the measurement shrunk toward the
+    prediction), and the line says so."""
+    option = Option("h1", "m", "m t=0", {}, "default", "{input}", Estimate(0.549, 0.297, 0.801))
+    mostly = dataclasses.replace(option, basis="measured").summary()
+    assert mostly == "m t=0: quality 54.9% [29.7–80.1%] (estimate, mostly from its measurement)"
+    both = dataclasses.replace(option, basis="measured and predicted").summary()
+    assert both.endswith("(estimate from its measurement and the prediction)")
+    assert option.summary().endswith("(predicted)")
+
+
 def test_another_options_line_shows_the_p95_its_models_tail_holds_it_to():
     """After F1 the newcomer's t=0.4 config was an alternative shown "p95 1.43 s" that
     `--max-latency 3` refused as 3.12 s (its median × 3.35): its line says so too."""
