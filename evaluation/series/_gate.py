@@ -24,6 +24,7 @@ import pandas as pd
 from sqlmodel import Session
 
 from evaluation.errors import EvalError, MetricError
+from evaluation.labels import distinguishing_labels
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import events_between
 from evaluation.series._series import point_of
@@ -156,15 +157,16 @@ def gate(
     cand_ran, base_ran = set(cand_gens["config_hash"]), set(base_gens["config_hash"])
     pairs = _pair_by_label(configs, base_configs, cand_ran, base_ran)
     to_candidate = {b: c for c, (b, _) in pairs.items()}
+    shown, base_shown = _short_labels(labels, base_labels)  # a refusal keeps the full labels
     if pairs:  # the baseline's config is read under the candidate's hash it pairs with
         base_scores = base_scores.assign(config=base_scores["config"].replace(to_candidate))
         base_gens = base_gens.assign(config_hash=base_gens["config_hash"].replace(to_candidate))
         base_ran = set(base_gens["config_hash"])
     shared = [c for c in labels if c in base_ran]
     unmatched = [
-        (labels[c], f"only in the candidate {candidate!r}") for c in labels if c not in base_ran
+        (shown[c], f"only in the candidate {candidate!r}") for c in labels if c not in base_ran
     ] + [
-        (base_labels[c], f"only in the baseline {baseline!r}")
+        (base_shown[c], f"only in the baseline {baseline!r}")
         for c in base_labels
         if c not in cand_ran and c not in labels and c not in to_candidate
     ]
@@ -208,7 +210,7 @@ def gate(
         cases.append(
             GateCase(
                 config=config,
-                label=labels.get(config, config),
+                label=shown.get(config, config),
                 metric=metric,
                 n=n,
                 baseline=base,
@@ -231,7 +233,18 @@ def gate(
         tuple(e.change for e in changes),
         tuple(unmatched),
         tuple(name for name in checks if name in skip),
-        tuple((labels[c], differs) for c, (_, differs) in pairs.items()),
+        tuple((shown[c], differs) for c, (_, differs) in pairs.items()),
+    )
+
+
+def _short_labels(labels: dict[str, str], base_labels: dict[str, str]) -> tuple[dict, dict]:
+    """Both runs' hash -> label as `show` names the configs (``distinguishing_labels``
+    over both runs' labels): the gate's lines and JUnit classnames read as `show`'s; a
+    refusal, a line alone, names them in full."""
+    short = distinguishing_labels(list(dict.fromkeys([*labels.values(), *base_labels.values()])))
+    return (
+        {h: short[x] for h, x in labels.items()},
+        {h: short[x] for h, x in base_labels.items()},
     )
 
 

@@ -181,6 +181,7 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
         # a rescore's metrics moved every h without a word (newcomer N16)
         f"{len(watch.streams)} streams: more streams, a higher h; docs/trends.md)",
     ]
+    lines += [f"every config: {watch.shared}"] if watch.shared else []
     by_config: dict[str, list[StreamVerdict]] = {}
     for stream in watch.streams:
         by_config.setdefault(stream.config, []).append(stream)

@@ -6,14 +6,15 @@ series' points are its experiments in the order they were made, each with what i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
+from evaluation.labels import distinguishing_labels, num_predict_spelled, shared_settings
 from evaluation.series.schema import CalibratedNight, RunModel, SeriesRun
 from evaluation.storage.models import Aggregate, ConfigRow, Experiment, ExperimentConfig
 from evaluation.storage.repository import database_searched
@@ -166,6 +167,17 @@ def series_experiments(session: Session, name: str) -> list[Experiment]:
 def series_points(session: Session, name: str) -> list[SeriesPoint]:
     """Series ``name``'s points, oldest first (SeriesNotFound when it has none)."""
     return [point_of(session, e) for e in series_experiments(session, name)]
+
+
+def shown_labels(points: Sequence[SeriesPoint]) -> tuple[list[SeriesPoint], str]:
+    """``points`` with each config named as `show` names it: the words that tell the
+    series' configs apart (``distinguishing_labels`` over every label it had), and the
+    settings they all share, left out of them, as `show` says them under its table.
+    Distinct labels stay distinct, so configs told apart or matched by label still are."""
+    labels = list(dict.fromkeys(label for p in points for label in p.configs.values()))
+    short = distinguishing_labels(labels) if labels else {}
+    shown = [replace(p, configs={h: short[x] for h, x in p.configs.items()}) for p in points]
+    return shown, num_predict_spelled(shared_settings(labels))
 
 
 def point_of(session: Session, experiment: Experiment) -> SeriesPoint:

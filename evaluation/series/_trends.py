@@ -23,7 +23,7 @@ from evaluation.errors import MetricError
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import SeriesEvent, series_events
 from evaluation.series._greedy import greedy_changes
-from evaluation.series._series import SeriesPoint, point_of, series_experiments
+from evaluation.series._series import SeriesPoint, point_of, series_experiments, shown_labels
 from evaluation.series._watch import (
     ESCALATE_SHARE,
     LATENCY_FLOOR,
@@ -190,6 +190,8 @@ class SeriesWatch:
     settings: WatchSettings
     threshold: float
     notes: tuple[str, ...] = field(default=())
+    shared: str = ""
+    """The settings every config shares, left out of their labels (``shown_labels``)."""
 
     @property
     def alarms(self) -> tuple[StreamVerdict, ...]:
@@ -269,7 +271,7 @@ def watch_series(
     estimates; without a usable bank, on the cases' plain mean, with a note."""
     settings = settings or WatchSettings()
     experiments = series_experiments(session, series)
-    points = [point_of(session, e) for e in experiments]
+    points, shared = shown_labels([point_of(session, e) for e in experiments])
     events = series_events(points)
     notes: list[str] = []
     done = [i for i, p in enumerate(points) if p.status == "completed"]
@@ -360,7 +362,7 @@ def watch_series(
     notes += [f"{metric} of {', '.join(labels)}: {why}" for (metric, why), labels in plain.items()]
     notes += [_alarm_stands(*key, streams) for key, streams in after_accepted.items()]
     return SeriesWatch(
-        series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes)
+        series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes), shared
     )
 
 

@@ -26,15 +26,15 @@ def test_an_alarm_acknowledged_by_an_accepted_run_is_no_longer_tagged():
         names += add_nights(session, 3, series="wt", seed=2, first=8)  # fixed
     with session_scope(engine) as session:
         before = trends_text(watch_series(session, "wt"))
-    assert _line(before, "m:1b t=0.7", "exact_match").endswith(f"ok (alarm on {names[7]})")
+    assert _line(before, "t=0.7", "exact_match").endswith(f"ok (alarm on {names[7]})")
     with session_scope(engine) as session:
         accept_baseline(session, names[9])  # the good night after the fix: level confirmed
     with session_scope(engine) as session:
         watch = watch_series(session, "wt")
-    stream = next(s for s in watch.streams if s.label == "m:1b t=0.7" and s.metric == "exact_match")
+    stream = next(s for s in watch.streams if s.label == "t=0.7" and s.metric == "exact_match")
     assert stream.accepted == names[9] and not stream.restarted
     assert stream.alarm_nights == (names[7],) and stream.last_alarm is None
-    assert _line(trends_text(watch), "m:1b t=0.7", "exact_match").endswith("  ok")
+    assert _line(trends_text(watch), "t=0.7", "exact_match").endswith("  ok")
 
 
 def test_a_learning_night_that_moved_has_one_label_on_the_page_and_in_trends():

@@ -35,6 +35,12 @@ from tests.support.results_db import add_experiment, make_config, make_suite
 from tests.support.series_db import CHANGING, STEADY, SUITE, add_nights
 
 
+def _named(config: Config) -> str:
+    """``config`` as `show`, `trends` and `gate` name it among these series' configs,
+    every one of them m:1b's: the words that tell them apart (newcomer N5)."""
+    return config.label.removeprefix("m:1b ")
+
+
 @pytest.fixture(scope="module")
 def engine():
     return make_engine("sqlite://")
@@ -80,10 +86,10 @@ def test_tonights_alarm_says_what_by_how_much_since_when_and_which_cases(tonight
     assert f"ALARM on {names[10]}" in text and "flipped: c" in text
     # newcomer-45: "changed by -0.389 since fr-n6" did not say against what
     assert (
-        f"exact_match of m:1b t=0.7 changed by {alarm.by:+.3g} at {names[10]}, against "
+        f"exact_match of t=0.7 changed by {alarm.by:+.3g} at {names[10]}, against "
         f"{names[0]}…{names[9]} (10 nights) (z = "
     ) in text
-    assert "latency_p95 of m:1b t=0.7 changed by +" in text
+    assert "latency_p95 of t=0.7 changed by +" in text
     # the link is where `evalflow view` serves the run (its default host and port)
     assert f"outputs: {view_url(names[10])} (evalflow view {names[10]})" in text
     assert view_url(names[10]).endswith(f":{DEFAULT_PORT}/e/{names[10]}")
@@ -147,10 +153,13 @@ def test_the_gate_fails_on_the_regressed_checks_only(engine):
     assert suite.get("tests") == str(len(result.cases)) and suite.get("failures") == "2"
     failing = [c for c in suite.iter("testcase") if c.find("failure") is not None]
     assert {(c.get("classname"), c.get("name")) for c in failing} == {
-        (CHANGING.label, "exact_match"),
-        (CHANGING.label, "latency_p95"),
+        (_named(CHANGING), "exact_match"),
+        (_named(CHANGING), "latency_p95"),
     }
-    assert {c.get("classname") for c in suite.iter("testcase")} == {STEADY.label, CHANGING.label}
+    assert {c.get("classname") for c in suite.iter("testcase")} == {
+        _named(STEADY),
+        _named(CHANGING),
+    }
     assert "**FAILED**: 2 of" in gate_markdown(result)
 
 
@@ -179,12 +188,12 @@ def test_the_gate_names_the_configs_only_one_run_has(engine):
         result = gate(session, "pr-cand", "pr-base")
     assert {c.config for c in result.cases} == {STEADY.hash}
     assert result.unmatched == (
-        (only_new.label, "only in the candidate 'pr-cand'"),
-        (only_old.label, "only in the baseline 'pr-base'"),
+        (_named(only_new), "only in the candidate 'pr-cand'"),
+        (_named(only_old), "only in the baseline 'pr-base'"),
     )
     text = gate_text(result)
-    assert f"note: not compared: {only_new.label}: this config ran only in the candidate" in text
-    assert f"> **Not compared:** {only_old.label}: this config ran only in the baseline" in (
+    assert f"note: not compared: {_named(only_new)}: this config ran only in the candidate" in text
+    assert f"> **Not compared:** {_named(only_old)}: this config ran only in the baseline" in (
         gate_markdown(result)
     )
     suite = ET.fromstring(gate_junit(result))
@@ -194,8 +203,8 @@ def test_the_gate_names_the_configs_only_one_run_has(engine):
         if c.get("name") == "config"
     }
     assert skipped == {
-        only_new.label: "not compared: this config ran only in the candidate 'pr-cand'",
-        only_old.label: "not compared: this config ran only in the baseline 'pr-base'",
+        _named(only_new): "not compared: this config ran only in the candidate 'pr-cand'",
+        _named(only_old): "not compared: this config ran only in the baseline 'pr-base'",
     }
 
 
@@ -218,13 +227,15 @@ def test_the_gate_compares_a_prompt_edit_by_label_and_says_what_differs(engine):
         one = gate(session, "edit-one", "edit-base")
     assert {c.config for c in result.cases} == {new_steady.hash, new_changing.hash}
     assert result.by_label == (
-        (new_steady.label, "template text"),
-        (new_changing.label, "template text"),
+        (_named(new_steady), "template text"),
+        (_named(new_changing), "template text"),
     )
-    assert {(c.label, c.metric) for c in result.regressed} == {(new_changing.label, "exact_match")}
+    assert {(c.label, c.metric) for c in result.regressed} == {
+        (_named(new_changing), "exact_match")
+    }
     assert result.exit_code == 1 and not result.unmatched
     said = (
-        f"{new_steady.label}, {new_changing.label}: no config of 'edit-base' has their "
+        f"{_named(new_steady)}, {_named(new_changing)}: no config of 'edit-base' has their "
         "hashes; compared with its config of the same label, whose template text differs"
     )
     assert f"note: compared by label: {said}" in gate_text(result)
@@ -236,7 +247,7 @@ def test_the_gate_compares_a_prompt_edit_by_label_and_says_what_differs(engine):
     assert suite.get("failures") == "1"
     # a config that kept its hash is matched by it; only the edited one goes by label
     assert {c.config for c in one.cases} == {STEADY.hash, new_changing.hash}
-    assert one.by_label == ((new_changing.label, "template text"),) and not one.unmatched
+    assert one.by_label == ((_named(new_changing), "template text"),) and not one.unmatched
 
 
 def test_a_nights_interval_and_its_p_come_from_the_same_test(tonight):
@@ -305,7 +316,7 @@ def test_a_smoke_run_after_an_alarm_hides_no_alarm_and_shows_its_own_figures(eng
     }
     text = trends_text(watch)
     assert f"ALARM on {names[10]}; {smoke} partial run: not judged:" in text  # as a stream
-    rows = [x.split(" | ") for x in watch_markdown(watch).splitlines() if x.startswith("| m:")]
+    rows = [x.split(" | ") for x in watch_markdown(watch).splitlines() if x.startswith("| t=")]
     assert {r[4] for r in rows} == {"not judged"}  # the smoke night's p read "learning"
     dropped = stream(watch, CHANGING, "exact_match")
     assert dropped.last.partial and dropped.judged_night.experiment == names[10]
@@ -350,10 +361,10 @@ def test_a_config_the_last_run_dropped_is_not_watched_nor_counted(engine):
         watch = watch_series(session, "stale")
     assert {s.config for s in watch.streams} == {STEADY.hash}
     assert watch.threshold == watch.settings.threshold(len(watch.streams))  # 3, not 6
-    assert f"not watched, not in the last completed run ({names[-1]}): {CHANGING.label}" in (
+    assert f"not watched, not in the last completed run ({names[-1]}): {_named(CHANGING)}" in (
         watch.notes
     )
-    assert CHANGING.label not in trends_text(watch).split("not watched")[0]
+    assert _named(CHANGING) not in trends_text(watch).split("not watched")[0]
 
 
 def test_a_smoke_level_night_is_shown_apart_and_neither_judged_nor_a_reference(engine):

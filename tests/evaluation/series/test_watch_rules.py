@@ -16,7 +16,7 @@ from evaluation.storage.db import make_engine, session_scope
 from tests.support.series_db import add_nights
 
 #: RULES -> the digest of the verdicts on the pinned series (``_verdicts``).
-PINNED = {1: "b6bf83649476669f"}
+PINNED = {1: "b6bf83649476669f", 2: "1f5e2dd8272a6f97"}  # 2: labels as `show` gives them
 
 
 def _verdicts() -> str:

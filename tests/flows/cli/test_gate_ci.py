@@ -40,8 +40,18 @@ def test_a_pull_request_that_edits_the_prompt_text_is_gated(tmp_path, capsys, da
     out = capsys.readouterr().out
     assert out.startswith("gate passed: pr-candidate vs pr-baseline, 10 checks")
     said = "compared with its config of the same label, whose template text differs"
-    assert "note: compared by label: sim-small:1b t=0 n=128 seed=42, sim-large:8b" in out
+    # one config, one name: the gate, its JUnit classnames, `show`, `status` and `trends`
+    # name it as `show` does (newcomer N5: five spellings, "sim-small:1b t=0 n=128 seed=42")
+    assert "note: compared by label: sim-small:1b, sim-large:8b:" in out
     assert said in out and said in summary.read_text()
     suite = ET.fromstring(junit.read_text())
     assert suite.get("tests") == "10" and suite.get("failures") == "0"
+    assert {c.get("classname") for c in suite.iter("testcase")} == {"sim-small:1b", "sim-large:8b"}
+    for argv in (["show", "pr-candidate"], ["status", "pr-candidate"], ["trends", "ci"]):
+        assert main(["--database", database_url, *argv]) == 0
+    shown = capsys.readouterr().out
+    assert " sim-large:8b " in shown and "best on exact_match: sim-large:8b = " in shown
+    assert "\nsim-large:8b  (since " in shown
+    assert "every config: t=0 num_predict=128 seed=42" in shown
+    assert "n=128" not in shown
     assert [p.get("name") for p in suite.iter("property")] == ["compared by label", "passed, but"]
