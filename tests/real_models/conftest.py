@@ -1,7 +1,8 @@
 """The real-model rig: one llama.cpp server (llama-cpp-python's) for the whole session,
 serving SmolLM2-135M-Instruct, Gemma-3-270M and all-MiniLM-L6-v2 from the dev extra's
-packages (tests/support/real_models.py). Skipped, saying so, only where llama-cpp-python
-is not installed; a missing model package is an error, not a skip."""
+packages (tests/support/real_models.py), each kept loaded once asked for. Skipped, saying
+so, only where llama-cpp-python is not installed; a missing model package is an error,
+not a skip."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ SUITES = REPO / "benchmarks" / "suites"
 @pytest.fixture(scope="session")
 def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
-    with serving(tmp_path_factory.mktemp("llama-real")) as server:
+    with serving(tmp_path_factory.mktemp("llama-real"), keep_loaded=True) as server:
         yield server
 
 

