@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from evaluation.compare._leaderboard import metric_direction
+from evaluation.compare._leaderboard import metric_direction, shown_interval
 from evaluation.spec._params import PARAMETERS
 from evaluation.statistics.ranking import rank_order, tie_keys
 from evaluation.storage.repository import (
@@ -165,8 +165,12 @@ def quality_grid(session: Session, experiment: str, x: str, y: str) -> Grid | No
     part = aggregates[aggregates["metric"] == metric].set_index("config_hash")
     table = configs[["config", "label", x, y]].copy()
     table[metric] = table["config"].map(part["mean"])
-    table[f"{metric}_ci_low"] = table["config"].map(part["ci_low"])
-    table[f"{metric}_ci_high"] = table["config"].map(part["ci_high"])
+    # as the leaderboard shows them: none on fewer than 3 case groups, output_length's
+    # capped at num_predict (shown_interval)
+    most = configs.set_index("config")["num_predict"] if metric == "output_length" else {}
+    shown = {h: shown_interval(a, most.get(h)) for h, a in part.to_dict("index").items()}
+    table[f"{metric}_ci_low"] = table["config"].map(lambda h: shown.get(h, (None, None))[0])
+    table[f"{metric}_ci_high"] = table["config"].map(lambda h: shown.get(h, (None, None))[1])
     table[x], table[y] = table[x].map(_shown), table[y].map(_shown)
     cells: dict[tuple[str, str], GridCell] = {}
     higher = metric_direction(metric)

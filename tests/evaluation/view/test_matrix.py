@@ -132,3 +132,21 @@ def test_the_grid_colours_span_the_values_present_best_greenest(db):
     ):
         page = client.get(f"/e/{db.experiment}/grid").text
     assert "Colour: from the worst cell" in page and "--q: 1.000" in page
+
+
+def test_the_grid_shows_no_interval_on_two_case_groups(tmp_path):
+    """As the leaderboard (newcomer N12): on 2 case groups (t on 1 df) a cell's interval
+    is noise, "0.75 [0.01, 1.00]"; the grid shows the mean alone."""
+    from evaluation.storage.db import make_engine, session_scope
+    from tests.support.results_db import add_experiment, make_config, make_suite
+
+    suite = make_suite(5, groups=["a"] * 4 + ["b"])
+    scores = {
+        make_config("m:1b", 0.0): {"exact_match": [1.0, 1.0, 1.0, 0.0, 1.0]},
+        make_config("m:1b", 0.7): {"exact_match": [0.0, 1.0, 1.0, 0.0, 0.0]},
+    }
+    with session_scope(make_engine(f"sqlite:///{tmp_path / 'r.db'}")) as session:
+        add_experiment(session, "few", suite, scores)
+        grid = quality_grid(session, "few", "temperature", "model")
+    cell = grid.cells[("0", "m:1b")]
+    assert cell.mean == pytest.approx(0.8) and cell.low is None and cell.high is None
