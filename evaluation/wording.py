@@ -13,9 +13,11 @@ NOT_MEASURED = "not measured"
 these words, never as a number or a dash that could pass for one."""
 
 
-NOT_A_SAMPLE = "not a sample: the interval is a random subset's, no full-suite interval"
+NOT_A_SAMPLE = "not a random sample of it"
 """Said of a mean of a suite's first cases (a smoke or ``--limit`` run;
-``evaluation.itembank``): its interval, a random subset's, does not cover the suite."""
+``evaluation.itembank``): what its interval is is said once under the block
+(``FIRST_CASES_INTERVALS``); "not a sample: the interval is a random subset's" under
+a heading "as for a random subset" read as a contradiction."""
 
 
 ESTIMATED_FROM = "estimated from"

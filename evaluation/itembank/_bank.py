@@ -496,9 +496,9 @@ def estimates_text(
 #: Said once under a block of first-cases means: why their intervals are not the
 #: leaderboard's, and which of the two the cases run support.
 FIRST_CASES_INTERVALS = (
-    "why not the leaderboard's intervals: these are the suite's own mean's, as if the cases "
-    "run were a random subset of it (finite-population, never past what they fix), so "
-    "narrower; the leaderboard's are for cases like those run, the ones these cases support"
+    "each interval: where the mean over all the suite's cases would lie were the cases run "
+    "a random sample of it (finite-population, never past what they fix), a guide only; "
+    "the leaderboard's, wider, is for new cases like those run, the one they support"
 )
 
 
@@ -508,7 +508,7 @@ def estimates_heading(metric: str, rows: Sequence[tuple[str, str, str]]) -> str:
     `--limit` or smoke run) and subset means are the means of the cases run (the view
     said "Full-suite estimates" over rows reading "no full-suite interval")."""
     if all(NOT_A_SAMPLE in shown for _, shown, _ in rows):  # no estimate of the full suite
-        return f"{metric} on the cases run (95% intervals as for a random subset)"
+        return f"{metric} on the cases run (95% intervals for the mean of the whole suite)"
     if not any(ESTIMATED_FROM in shown for _, shown, _ in rows):  # subset means
         return f"{metric} on each config's cases run (95% intervals; no item bank estimate)"
     return f"Full-suite {metric} (95% intervals)"

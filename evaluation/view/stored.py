@@ -32,6 +32,7 @@ from evaluation.storage.stages import store_pipeline_summary
 from evaluation.view.matrix import FlipMatrix, flip_matrix
 from evaluation.view.pairs import PairSummary, pair_summary
 from evaluation.view.summary import Summary, experiment_summary, summary_fingerprint
+from evaluation.wording import NOT_A_SAMPLE
 
 SUMMARY, MATRIX, ESTIMATES = "summary", "matrix", "estimates"
 
@@ -72,7 +73,9 @@ def _format(*pages: Any) -> str:
 #: have other fields finds no stored page matching (it computes them again) rather than
 #: failing to read what an older version stored.
 PAGE_FORMAT = _format(Summary, FlipMatrix, PairSummary)
-ESTIMATES_FORMAT = _format(ShownEstimates)
+# with the words that mark a first-cases mean (a page stored with others reads as
+# another kind of mean: computed again)
+ESTIMATES_FORMAT = f"{_format(ShownEstimates)} {NOT_A_SAMPLE}"
 
 
 def summary_page(session: Session, experiment: str, *, ending: str | None = None) -> Summary:

@@ -393,6 +393,9 @@ def test_the_runs_a_series_alarmed_on_are_kept_and_computed_again_when_a_run_cha
         assert names[10] not in alarmed(session)
 
 
+HEADING = "exact_match on the cases run (95% intervals for the mean of the whole suite)"
+
+
 def test_a_limit_runs_means_are_not_called_full_suite_estimates(tmp_path, capsys, monkeypatch):
     """The newcomer's F13: a `--limit 3` run printed "Full-suite contains (95% intervals)"
     over "1.000 [0.375, 1.000] subset mean from 3 of 8 cases", though the cases were the
@@ -410,18 +413,21 @@ def test_a_limit_runs_means_are_not_called_full_suite_estimates(tmp_path, capsys
     assert main(["--database", url, "show", "sub"]) == 0
     out = capsys.readouterr().out
     assert "Full-suite" not in out
-    assert "exact_match on the cases run (95% intervals as for a random subset):" in out
+    assert f"{HEADING}:" in out
     assert max(map(len, out.splitlines())) <= 80
     words = " ".join(out.split())
-    assert words.count("mean of the suite's first 10 of 60 cases, not a sample: the interval") == 1
-    assert "why not the leaderboard's intervals: these are the suite's own mean's" in words
+    assert words.count("mean of the suite's first 10 of 60 cases, not a random sample of it") == 1
+    # newcomer N13: "as for a random subset" over "not a sample: the interval is a random
+    # subset's" read as a contradiction; what the intervals are is said once
+    assert "random subset" not in words and "not a sample" not in words
+    assert "each interval: where the mean over all the suite's cases would lie" in words
     # newcomer F12: titled "(subset: 10 of 60 cases)" ("subset" is also `--level subset`,
     # a stratified 20%), the block in spec order with full labels (each row wrapped in its
     # interval at 80 columns): the first cases, the leaderboard's order and labels
     lines = out.splitlines()
     assert "Leaderboard: sub (first 10 of 60 cases)" in lines
     ranked = [line.split()[1] for line in lines if line.startswith("#")]
-    at = lines.index("exact_match on the cases run (95% intervals as for a random subset):")
+    at = lines.index(f"{HEADING}:")
     assert [line.split()[0] for line in lines[at + 1 : at + 3]] == ranked
     assert ranked == ["gemma3-270m", "qwen2.5:7b"] and lines[at + 3].startswith("  each: ")
     # recheck: the verdict said "(1.000, subset: 10 of 60 cases)" under that heading
@@ -438,7 +444,7 @@ def test_a_limit_runs_means_are_not_called_full_suite_estimates(tmp_path, capsys
     with session_scope(make_engine(url)) as session:
         report = build_report(session, "sub")
     for shown in (page, report):
-        assert "exact_match on the cases run (95% intervals as for a random subset)" in shown
+        assert HEADING in shown
         assert "Full-suite" not in shown
         # the Pareto front's cost as the leaderboard names it (was "against latency_p95_s")
         assert "against p95 latency (s)" in shown and "latency_p95_s" not in shown
