@@ -89,9 +89,12 @@ def violations(
 HELD = {
     "own": "own calls' estimate, not pooled with its sampling twins (lower)",
     "pooled": "estimate pooled with its sampling twins (lower than its own calls')",
+    "calls": "own calls' p95 alone: its estimate (combined with the model's prediction, or "
+    "pooled with its sampling twins) read higher than its own calls allow",
 }
 """Which of a config's two p95 estimates a limit holds it to, where it has sampling
-twins (the lower; the answer shows that one)."""
+twins (the lower; the answer shows that one), or "calls": its own calls' p95 alone with
+margin, lower than either (:func:`selection._measured_latency.own_calls_p95`)."""
 
 
 def checked_basis(

@@ -20,13 +20,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from selection._choice import LATENCY_REASON, distinct_figures
-from selection._evidence_rule import measured_feasible
+from selection._choice import LATENCY_REASON, SAFETY_Z, distinct_figures
+from selection._evidence_rule import MIN_GENERATIONS, measured_feasible
+from selection.aggregate import QUANTILE_NOISE, unbiased_quantile
 
 PER_CONFIG = True
 """Judge the own-measurements admission per config (above); False: per answer, only
 where no candidate clears the margin (the rule before 2026-11-27, kept for
 ``benchmarks/perf/selector_paired.py``)."""
+
+OWN_CALLS_CAP = True
+"""A measured config's p95 with margin is at most its own calls' alone with the same
+margin (:func:`own_calls_p95`); False: the estimate combined with the model's prediction,
+or pooled with its sampling twins, holds it however far above its own calls it reads
+(the code before; issue 50's results, "a pooled p95 its own calls reject")."""
 
 MEASURED_LATENCY_NOTE = (
     "none meets the latency limit by its own measurements either: that takes the "
@@ -52,6 +59,34 @@ def feasible_candidates(
     elif clear.any():
         own = own.iloc[:0]
     return table[clear | table.index.isin(own.index)], own.index
+
+
+def own_calls_p95(table: pd.DataFrame) -> pd.Series:
+    """Per row, the p95 its own calls alone meet with the margin the limits use: their
+    Harrell–Davis p95 freed of its small-sample bias, raised by ``SAFETY_Z`` standard
+    errors of that log quantile; NaN below ``MIN_GENERATIONS`` calls. A pooled figure
+    above it (the prediction combined with it, or its sampling twins') is one its own
+    calls reject at the margin: a newcomer's config measured at p95 6.4 s read about
+    12 s, pooled with its sampling twin (11.0 s), and was refused at
+    ``--max-latency 10``."""
+    n = table["measured_n_latency"].astype(float)
+    log_var = table["measured_log_latency_var"].astype(float)
+    p95 = table["measured_latency_p95"].astype(float)
+    value = unbiased_quantile(p95, log_var, n, "latency_p95")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(QUANTILE_NOISE["latency_p95"] * log_var / n)
+    return (value * np.exp(SAFETY_Z * se)).where(n >= MIN_GENERATIONS)
+
+
+def held_to_own_calls(table: pd.DataFrame, safe: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``safe`` (each row's p95 with margin) lowered to :func:`own_calls_p95` where that
+    is lower, and where it was (both all of ``safe`` and False without
+    ``OWN_CALLS_CAP``)."""
+    if not OWN_CALLS_CAP or "measured_n_latency" not in table:
+        return safe, pd.Series(False, index=safe.index)
+    own = own_calls_p95(table)
+    lower = (own < safe).fillna(False).astype(bool)
+    return safe.where(~lower, own), lower
 
 
 def own_figure(table: pd.DataFrame) -> pd.Series:

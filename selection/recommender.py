@@ -80,6 +80,7 @@ from selection._evidence_rule import (
 from selection._measured_latency import (
     MEASURED_LATENCY_NOTE,
     feasible_candidates,
+    held_to_own_calls,
     meeting_by_measurements,
     met_by_measurements_note,
 )
@@ -683,6 +684,8 @@ def _scored(
         pooled = table if pool_sampling else other
         twins = pooled["latency_pooled_with"].map(len) > 0
         held["latency_p95_held"] = np.where(twins, np.where(own, "own", "pooled"), "")
+        calls = held["latency_p95_own_calls"].astype(bool) & ~held["latency_p95_by_tail"]
+        held["latency_p95_held"] = held["latency_p95_held"].where(~calls, "calls")
         table = _p95_as_held(table, other, lower)
     table = table.assign(**{column: held[column] for column in held.columns})
     table = one_per_feature_vector(table)
@@ -727,6 +730,10 @@ def _held_to_limits(model: SelectorModel, table: pd.DataFrame, task_type: str) -
     for target in ("latency_p95", "energy_j"):
         if target in model.targets:
             out[f"{target}_safe"] = _with_margin(table, target)
+    if "latency_p95_safe" in out:  # never above what its own calls meet with margin
+        out["latency_p95_safe"], out["latency_p95_own_calls"] = held_to_own_calls(
+            table, out["latency_p95_safe"]
+        )
     if {"latency_p50", "latency_p95"} <= set(model.targets):
         tail_ratio = _tail_ratio(model, table, task_type)
         out["latency_tail_ratio"] = tail_ratio["ratio"]
