@@ -684,7 +684,8 @@ def _scored(
         pooled = table if pool_sampling else other
         twins = pooled["latency_pooled_with"].map(len) > 0
         held["latency_p95_held"] = np.where(twins, np.where(own, "own", "pooled"), "")
-        calls = held["latency_p95_own_calls"].astype(bool) & ~held["latency_p95_by_tail"]
+        by_tail = held.get("latency_p95_by_tail", pd.Series(False, index=held.index))
+        calls = held["latency_p95_own_calls"].astype(bool) & ~by_tail.astype(bool)
         held["latency_p95_held"] = held["latency_p95_held"].where(~calls, "calls")
         table = _p95_as_held(table, other, lower)
     table = table.assign(**{column: held[column] for column in held.columns})
