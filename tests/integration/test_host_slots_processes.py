@@ -230,10 +230,10 @@ def mode(request) -> str:
     return request.param
 
 
-@pytest.mark.parametrize("runs", [2, 4])
 def test_concurrent_sweeps_never_open_more_requests_at_a_host_than_its_slots(
-    mode, runs, tmp_path, request
+    mode, tmp_path, request
 ):
+    runs = 4  # a case of 2 runs asserted the same under less contention (dropped: CI time)
     if mode == "server":
         api = request.getfixturevalue("prefect_server")
         env = client_env(tmp_path, prefect_home=tmp_path / "client-home", api=api)
