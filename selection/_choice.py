@@ -12,6 +12,7 @@ import pandas as pd
 
 from selection.features import CONFIG_FEATURES, CONFIG_NUMERIC
 from selection.model import SelectorModel
+from selection.quality_text import quality as quality_text
 from selection.recommendation import Driver
 
 Prefer = Literal["quality", "speed"] | Mapping[str, float]
@@ -82,7 +83,9 @@ def violations(
     if min_quality is not None:
         for item, value in zip(found, table["quality"].to_numpy(), strict=True):
             if value < min_quality:
-                item.append(f"estimated quality {100 * value:.1f}% < {100 * min_quality:.1f}%")
+                item.append(
+                    f"estimated quality {quality_text(value)} < {quality_text(min_quality)}"
+                )
     return problems, [tuple(item) for item in found]
 
 

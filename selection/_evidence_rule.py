@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from selection.model import SelectorModel
+from selection.quality_text import quality, quality_change
 
 MIN_GENERATIONS = 10
 ALPHA = 0.05
@@ -117,7 +118,7 @@ def check_choice(
     return Override(
         index,
         f"measured significantly better than the model's pick on the "
-        f"{result.n_used} cases both ran ({100 * result.diff:+.1f} points, "
+        f"{result.n_used} cases both ran ({quality_change(result.diff)} quality, "
         f"{result.test}, Holm-adjusted p = {p:.2g}): the evidence wins",
     )
 
@@ -166,10 +167,10 @@ def hand_floor(
     return Override(
         floor,
         f"the best-estimated measured config that meets the limits by its measurements "
-        f"(measured {100 * best['measured_quality_mean']:.1f} on "
+        f"(measured {quality(best['measured_quality_mean'])} on "
         f"{int(best['measured_n_cases'])} cases) is kept: the model's pick is not "
         f"estimated significantly better "
-        f"({100 * row['quality']:.1f} vs {100 * best['quality']:.1f})",
+        f"({quality(row['quality'])} vs {quality(best['quality'])})",
     )
 
 

@@ -1,6 +1,6 @@
 """What ``recommend`` answers: a config with its estimates, evidence, alternatives and an
-explanation. Quality is on the metric's 0–1 scale in every field and argument, and shown
-as a percentage (labelled "%") in text. An option's ``quality`` and latencies are the
+explanation. Quality is on the metric's 0–1 scale in every field and argument, and in
+text too (:mod:`selection.quality_text`). An option's ``quality`` and latencies are the
 estimates the choice was made on: for a measured config, its measurements combined with
 the model's prediction (:mod:`selection.shrinkage`); ``predicted_quality`` /
 ``predicted_latency_p95_s`` keep the model's own prediction (for a measured config, the
@@ -17,6 +17,7 @@ from evaluation.labels import NUM_PREDICT_KEY, shows_num_predict
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import PARAMETERS
 from evaluation.statistics.precision import significant
+from selection.quality_text import quality, quality_interval
 
 Status = Literal["ok", "infeasible", "no_data", "unavailable"]
 
@@ -112,9 +113,11 @@ class Option:
         )
 
     def summary(self) -> str:
-        """ "label: quality 81.2% [78.0–84.1%] (measured), p50 0.31 s, p95 0.52 s" in one
+        """ "label: quality 0.812 [0.780, 0.841] (estimate, …), p50 0.31 s, p95 0.52 s" in one
         line; a latency pooled over configs differing only in sampling settings says so."""
-        parts = [f"{self.label}: quality {_points(self.quality)} ({BASIS_WORDS[self.basis]})"]
+        parts = [
+            f"{self.label}: quality {_shown_quality(self.quality)} ({BASIS_WORDS[self.basis]})"
+        ]
         if self.latency_p50_s is not None:  # what a ranking for speed compares
             parts.append(f"p50 {_seconds(self.latency_p50_s.value)}")
         if self.latency_p95_s is not None:
@@ -253,9 +256,9 @@ ESTIMATE_EXPLAINED = (
 )
 
 
-#: Said once when a quality interval shown ends at 0% or 100%.
+#: Said once when a quality interval shown ends at 0 or 1.
 CUT_NOTE = (
-    "a quality interval ending at 0.0% or 100.0% was cut there: the selector's 90% interval "
+    "a quality interval ending at 0.000 or 1.000 was cut there: the selector's 90% interval "
     "(estimate ± its error) reaches past the scale, which quality cannot leave; cut, it "
     "still holds the true quality as often"
 )
@@ -274,7 +277,7 @@ def format_recommendation(recommendation: Recommendation) -> str:
 
 def _describe_choice(choice: Option) -> list[str]:
     lines = [f"  config: {choice.label} (hash {choice.config_hash}, template {choice.template!r})"]
-    numbers = [f"quality {_points(choice.quality)}"]
+    numbers = [f"quality {_shown_quality(choice.quality)}"]
     if choice.latency_p50_s is not None and choice.latency_p95_s is not None:
         numbers.append(
             f"latency p50 {_seconds(choice.latency_p50_s.value)}, p95 "
@@ -299,19 +302,19 @@ def _describe_choice(choice: Option) -> list[str]:
         ci = ""
         low, high = evidence.quality_ci_low, evidence.quality_ci_high
         if low is not None and high is not None:
-            ci = f" (95% CI {100 * low:.1f}–{100 * high:.1f}%)"
+            ci = f" (95% CI [{quality(low)}, {quality(high)}])"
         p95 = ""
         if evidence.latency_p95_s:  # the leaderboard's p95 interpolates: lower on a long tail
             p95 = f", p95 {_seconds(evidence.latency_p95_s)} (Harrell–Davis)"
         lines.append(
             f"  measured: {evidence.n_cases} cases ({evidence.n_generations} generations; "
             f"reruns of a case count once) on {evidence.n_suites} suite(s), "
-            f"quality {100 * evidence.quality_mean:.1f}%{ci}{p95}"
+            f"quality {quality(evidence.quality_mean)}{ci}{p95}"
         )
     if choice.measured_quality_pooled is not None:
         se = choice.measured_quality_se
-        what = f"quality {100 * choice.measured_quality_pooled:.1f}%" + (
-            f" ± {100 * se:.1f} (standard error)" if se is not None else ""
+        what = f"quality {quality(choice.measured_quality_pooled)}" + (
+            f" ± {quality(se)} (standard error)" if se is not None else ""
         )
         how = (
             "its own cases at the task type's suite mix (the multilevel model of the task "
@@ -338,7 +341,9 @@ def _describe_choice(choice: Option) -> list[str]:
         p95 = ""
         if choice.predicted_latency_p95_s is not None:
             p95 = f", p95 {_seconds(choice.predicted_latency_p95_s.value)}"
-        lines.append(f"  predicted by the model: quality {_points(choice.predicted_quality)}{p95}")
+        lines.append(
+            f"  predicted by the model: quality {_shown_quality(choice.predicted_quality)}{p95}"
+        )
     return lines
 
 
@@ -420,7 +425,7 @@ def _describe_drivers(
 def _driver(driver: Driver) -> str:
     sign = "+" if driver.effect >= 0 else "−"
     if driver.target == "quality":
-        amount = f"{sign}{abs(100 * driver.effect):.1f} percentage points"
+        amount = f"{sign}{quality(abs(driver.effect))} quality"
     else:
         amount = f"{sign}{significant(abs(driver.effect))} s median latency"
     text = f"{driver.feature} {driver.value} {amount} vs {driver.baseline}"
@@ -439,8 +444,8 @@ BASIS_WORDS = {
 }
 
 
-def _points(estimate: Estimate) -> str:
-    return f"{100 * estimate.value:.1f}% [{100 * estimate.low:.1f}–{100 * estimate.high:.1f}%]"
+def _shown_quality(estimate: Estimate) -> str:
+    return quality_interval(estimate.value, estimate.low, estimate.high)
 
 
 def _seconds(value: float | None) -> str:

@@ -88,6 +88,7 @@ from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection.model import MAX_CACHED, SelectorModel
 from selection.prompt_fit import overflow
 from selection.quality import quality_metrics_used
+from selection.quality_text import quality, quality_interval
 from selection.recommendation import WIDE, Option, Recommendation, ToMeasure, wide_interval
 from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import (
@@ -297,8 +298,8 @@ def recommend_from_model(
     if metric is not None:
         notes.append(metric)
     if (shared := float(row.get("quality_shared_sd", 0.0))) >= SHARED_NOTE_SD:
-        points = 100 * model.targets["quality"].z * shared
-        notes.append(_shared_note(points, model, table, task_type))
+        half_width = model.targets["quality"].z * shared
+        notes.append(_shared_note(half_width, model, table, task_type))
     if (mixed := _mix_note(model, row, task_type)) is not None:
         notes.append(mixed)
     if (weighing := _weight_note(row)) is not None:
@@ -354,8 +355,8 @@ def _speed_tie(feasible: pd.DataFrame, chosen: Any) -> str | None:
         f"its median latency ties with the fastest's, {params_label(fastest)} (p50 {mine} s "
         f"vs {theirs} s: within {TIE_Z:g} standard deviations of their difference, the "
         f"estimates' noise); of the {others + 1} candidates so tied it has the best estimated "
-        f"quality ({100 * pick['quality']:.1f}% vs the fastest's "
-        f"{100 * fastest['quality']:.1f}%)"
+        f"quality ({quality(pick['quality'])} vs the fastest's "
+        f"{quality(fastest['quality'])})"
     )
 
 
@@ -460,9 +461,8 @@ def measure_next(
         )
     for index, row in open_.head(MAX_TO_MEASURE - len(found)).iterrows():
         done = int(cases[index])
-        estimate = (
-            f"estimated {100 * row['quality']:.1f}% [{100 * row['quality_low']:.1f}–"
-            f"{100 * row['quality_high']:.1f}%]"
+        estimate = "estimated " + quality_interval(
+            row["quality"], row["quality_low"], row["quality_high"]
         )
         if done:
             left = unrun[str(index)]
@@ -539,8 +539,11 @@ def _missing_suites(model: SelectorModel, task_type: str) -> dict[str, tuple[str
     return {str(h): tuple(m) for h, m in missing.items() if m}
 
 
-def _shared_note(points: float, model: SelectorModel, table: pd.DataFrame, task_type: str) -> str:
-    """The error the candidates share from the cases they were measured on: it cancels
+def _shared_note(
+    half_width: float, model: SelectorModel, table: pd.DataFrame, task_type: str
+) -> str:
+    """The error the candidates share from the cases they were measured on (``half_width``
+    of the quality interval, on the 0–1 scale): it cancels
     between configs measured on the same cases, which a newcomer's note claimed of
     configs run on different suites."""
     measured = list(table.index[table["measured"].astype(bool)])
@@ -548,7 +551,7 @@ def _shared_note(points: float, model: SelectorModel, table: pd.DataFrame, task_
     apart = [h for h in measured if missing.get(str(h))]
     if not apart:
         return (
-            f"the quality interval includes ±{points:.1f} points every candidate shares: "
+            f"the quality interval includes ±{quality(half_width)} every candidate shares: "
             "they were measured on the same cases, and other cases could score them all "
             "higher or lower; comparing them, this error cancels"
         )
@@ -557,7 +560,7 @@ def _shared_note(points: float, model: SelectorModel, table: pd.DataFrame, task_
         for h in apart[:MAX_LISTED]
     ) + (f"; and {len(apart) - MAX_LISTED} more" if len(apart) > MAX_LISTED else "")
     return (
-        f"the quality interval includes ±{points:.1f} points for the cases measured: other "
+        f"the quality interval includes ±{quality(half_width)} for the cases measured: other "
         "cases could score every config higher or lower; that cancels between candidates "
         f"measured on the same cases, and these were not all: {named} (compared at the task "
         "type's suite mix, each suite it was not run on read from other configs)"
@@ -585,8 +588,8 @@ def _mix_note(model: SelectorModel, row: pd.Series, task_type: str) -> str | Non
         f"its measurement is read at the task type's suite mix ({mix}): it was not run on "
         f"{missing}, so its mean there is its mean on its own suites plus how much lower or "
         f"higher {at['read_from']}'s configs scored there than on those suites "
-        f"({100 * float(row['measured_quality_mean']):.1f}% on its own cases → "
-        f"{100 * float(at['mean']):.1f}%)"
+        f"({quality(float(row['measured_quality_mean']))} on its own cases → "
+        f"{quality(float(at['mean']))})"
     )
 
 
@@ -600,7 +603,7 @@ def _on_its_cases(model: SelectorModel, task_type: str, hand: Any, chosen: Any) 
     if not n:
         return ""
     return (
-        f", over other suites than the pick's: on those {n} cases the pick scored {100 * mean:.1f}%"
+        f", over other suites than the pick's: on those {n} cases the pick scored {quality(mean)}"
     )
 
 
@@ -937,7 +940,7 @@ def _selection_note(row: pd.Series, candidates: int) -> str:
     )
     return (
         f"quality estimate corrected for selection among {candidates} candidates "
-        f"({100 * before:.1f} → {100 * after:.1f}): read against how the candidates' "
+        f"({quality(before)} → {quality(after)}): read against how the candidates' "
         f"estimates spread (empirical Bayes); {why}"
     )
 
@@ -949,44 +952,45 @@ def _weight_note(row: pd.Series) -> str | None:
     a pick without measurements."""
     if not bool(row.get("measured", False)) or "quality_check_sd" not in row:
         return None
-    model_sd, check_sd = 100 * row["quality_model_sd"], 100 * row["quality_check_sd"]
+    model_sd, check_sd = float(row["quality_model_sd"]), float(row["quality_check_sd"])
     k, share = int(row["quality_check_n"]), 100 * row["quality_weight"]
-    se = 100 * float(row.get("quality_measurement_sd", math.nan))
+    se = quality(float(row.get("quality_measurement_sd", math.nan)))
     if check_sd > model_sd:
         return (
-            f"the measurement (standard error {se:.1f} points) has {share:.0f}% of the quality "
+            f"the measurement (standard error {se}) has {share:.0f}% of the quality "
             f"estimate: the model's weight follows its check against the {k} measured "
             f"candidates, whose predictions without their own rows miss them by up to "
-            f"{check_sd:.1f} points ({100 * CHECK_CONFIDENCE:.0f}% bound), not "
+            f"{quality(check_sd)} ({100 * CHECK_CONFIDENCE:.0f}% bound), not "
             f"{_model_error(model_sd)}"
         )
     check = (
-        f"up to {check_sd:.1f} points"
+        f"up to {quality(check_sd)}"
         if check_sd > 0
         else "their predictions without their own rows miss them by no more than their "
         "measurements' noise"
     )
     return (
-        f"the measurement (standard error {se:.1f} points) has {share:.0f}% of the quality "
+        f"the measurement (standard error {se}) has {share:.0f}% of the quality "
         f"estimate: the model's weight follows {_model_error(model_sd)}, which its check "
         f"against the {k} measured candidates does not exceed ({check})"
     )
 
 
-def _model_error(points: float) -> str:
+def _model_error(sd: float) -> str:
     """The model's error for one config as the weight note names it: the spread of its
     trees' predictions for the config times the factor cross-validation calibrated that
-    spread by, a standard deviation, not `evalflow retrain`'s quality MAE (the mean
-    miss over held-out configs). Where the full ensemble disagrees on a config far more
-    than the cross-validation folds' did, it passes 100 points: a newcomer read "its
-    cross-validated error (151.0 points)" beside retrain's "quality MAE 48.36 points"."""
+    spread by, a standard deviation (0–1 scale), not `evalflow retrain`'s quality MAE
+    (the mean miss over held-out configs). Where the full ensemble disagrees on a config
+    far more than the cross-validation folds' did, it passes the whole scale: a newcomer
+    read "its cross-validated error (151.0 points)" beside retrain's "quality MAE 48.36
+    points"."""
     said = (
-        f"its error for this config (standard deviation {points:.1f} points: the spread of "
+        f"its error for this config (standard deviation {quality(sd)}: the spread of "
         "its trees' predictions for it, scaled as cross-validation calibrated them; not "
         "`evalflow retrain`'s quality MAE, the mean miss over held-out configs"
     )
-    if points > 100:
-        said += "; over 100 points, the model says nothing of this config's quality"
+    if sd > 1:
+        said += "; wider than the whole 0–1 scale, the model says nothing of this config's quality"
     return said + ")"
 
 
@@ -994,11 +998,11 @@ def _thin_data_note(hand: pd.Series, row: pd.Series, thin: str, shared: str = ""
     """Why the pick stands although the by-hand choice ``hand`` was measured above it;
     ``shared``: what the pick scored on its cases where they were run on other suites."""
     se = hand.get("measured_quality_se")
-    shown = f" ± {100 * se:.1f}" if se is not None and np.isfinite(se) else ""
+    shown = f" ± {quality(se)}" if se is not None and np.isfinite(se) else ""
     return (
-        f"{params_label(hand)} was measured higher ({100 * hand['measured_quality_mean']:.1f}"
+        f"{params_label(hand)} was measured higher ({quality(hand['measured_quality_mean'])}"
         f"{shown} on {int(hand['measured_n_cases'])} cases) than this pick is estimated "
-        f"({100 * row['quality']:.1f}){shared}; {thin}, so the pick is the model's: the best "
+        f"({quality(row['quality'])}){shared}; {thin}, so the pick is the model's: the best "
         "of many means over so few cases is mostly the luckiest"
     )
 
@@ -1010,7 +1014,7 @@ def _guess_note(table: pd.DataFrame, guess: pd.Series, pick: pd.Series, task_typ
     same = (table["model"] == guess["model"]) & (table["template"] == guess["template"])
     siblings = table[same & table["measured"].astype(bool) & (table.index != guess.name)]
     scored = [
-        f"{params_label(row)} scored {100 * row['measured_quality_mean']:.1f}% on "
+        f"{params_label(row)} scored {quality(row['measured_quality_mean'])} on "
         f"{int(row['measured_n_cases'])} cases"
         for _, row in siblings.iterrows()
     ]
@@ -1020,7 +1024,7 @@ def _guess_note(table: pd.DataFrame, guess: pd.Series, pick: pd.Series, task_typ
         cases = f"measured on {int(guess['measured_n_cases'])} cases only"
     text = (
         f"{params_label(guess)} is the model's guess: predicted "
-        f"{100 * guess['quality']:.1f}% [0.0–100.0%], {cases}, an "
+        f"{quality_interval(guess['quality'], 0.0, 1.0)}, {cases}, an "
         f"interval that covers the whole scale{named if scored else ''}"
     )
     if pick.name == guess.name:
@@ -1028,7 +1032,7 @@ def _guess_note(table: pd.DataFrame, guess: pd.Series, pick: pd.Series, task_typ
     return (
         text + f"; a model that cannot place it does not outrank a measurement, so the pick "
         f"is the best-estimated measured config, {params_label(pick)} "
-        f"({100 * pick['quality']:.1f}%, measured on {int(pick['measured_n_cases'])} cases); "
+        f"({quality(pick['quality'])}, measured on {int(pick['measured_n_cases'])} cases); "
         "measure the guess to learn more"
     )
 
@@ -1473,7 +1477,7 @@ def _limits(request: dict[str, Any], met_by_some: set[str] = frozenset()) -> str
     named = {
         "max_latency_s": lambda v: f"p95 latency ≤ {v:g} s",
         "max_energy_j": lambda v: f"energy ≤ {v:g} J",
-        "min_quality": lambda v: f"quality ≥ {100 * v:.1f}%",
+        "min_quality": lambda v: f"quality ≥ {quality(v)}",
     }
     binding = [limit for limit in given if limit not in met_by_some] or given
     together = " together" if len(binding) > 1 and set(binding) <= met_by_some else ""

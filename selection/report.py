@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from evaluation.statistics.precision import significant
+from selection.quality_text import quality, quality_change
 from selection.versions import RetrainOutcome
 
 _TOP_FEATURES = 8
@@ -41,11 +43,12 @@ def render_report(outcome: RetrainOutcome) -> str:
         lines.append(_metrics_row(target, metrics))
     lines += [
         "",
-        "Errors against each held-out suite's measured aggregate. Quality in points (0–100); "
-        "MAE of latency in seconds; RMSE, sampling noise and model error of positive targets "
-        "on the log scale (≈ relative). Model error = sqrt(RMSE² − noise²): what is left "
-        "once the measurements' own noise is taken out. The last error column checks the "
-        "interval model: the share of residuals within 1.645·sqrt(model² + noise).",
+        "Errors against each held-out suite's measured aggregate. Quality on its metric's "
+        "0–1 scale; MAE of latency in seconds; RMSE, sampling noise and model error of "
+        "positive targets on the log scale (≈ relative). Model error = sqrt(RMSE² − "
+        "noise²): what is left once the measurements' own noise is taken out. The last "
+        "error column checks the interval model: the share of residuals within "
+        "1.645·sqrt(model² + noise).",
         "",
     ]
     for target, importances in result.importances.items():
@@ -81,14 +84,14 @@ def _metrics_row(target: str, metrics: dict[str, Any]) -> str:
     if "mae" not in metrics:
         note = metrics.get("note", "not fitted")
         return f"| {target} | {note} | | | | | | {metrics['n_rows']} | |"
-    quality = target == "quality"
+    is_quality = target == "quality"
     relative = metrics.get("relative_error")
 
     def spread(value: float) -> str:
-        return f"{100 * value:.2f}" if quality else f"{100 * value:.1f}%"
+        return quality(value) if is_quality else f"{100 * value:.1f}%"
 
     cells = [
-        f"{100 * metrics['mae']:.2f}" if quality else f"{metrics['mae']:.3g}",
+        quality(metrics["mae"]) if is_quality else f"{metrics['mae']:.3g}",
         "" if relative is None else f"{100 * relative:.1f}%",
         spread(metrics["rmse"]),
         spread(metrics["noise_rmse"]),
@@ -102,7 +105,7 @@ def _metrics_row(target: str, metrics: dict[str, Any]) -> str:
 
 def _number(value: float, target: str) -> str:
     if target == "quality":
-        return f"{100 * value:.2f} points"
+        return significant(value)  # 3 significant figures: an importance can be 0.0004
     return f"{100 * value:.1f}% (log scale)"
 
 
@@ -110,11 +113,11 @@ def _error(target: str, value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return ""
     if target == "quality":
-        return f"MAE {100 * value:.2f} points"
+        return f"MAE {quality(value)}"
     return f"{100 * value:.1f}% relative"
 
 
 def _difference(target: str, value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "(no paired rows)"
-    return f"{100 * value:+.2f} points" if target == "quality" else f"{100 * value:+.1f}%"
+    return quality_change(value) if target == "quality" else f"{100 * value:+.1f}%"

@@ -24,6 +24,7 @@ import pandas as pd
 from sqlmodel import Session
 
 from selection.model import SelectorModel
+from selection.quality_text import quality
 from selection.schema import SelectorVersion
 from selection.training import TrainingResult
 from selection.versions._decisions import PromotionDecision
@@ -37,7 +38,7 @@ from selection.versions._paired_errors import (
 from selection.versions._store import current_version
 
 SLACK = {"quality": 0.002, "latency_p95": 0.005}
-"""Absolute slack per target (0.2 quality points; half a percent of latency)."""
+"""Absolute slack per target (0.002 on quality's 0–1 scale; half a percent of latency)."""
 MIN_COMPARISON_ROWS = 3
 
 
@@ -187,16 +188,16 @@ def _not_comparable(
 
 
 def _change(name: str, old: float, new: float) -> str:
-    """Two versions' errors on one target, the metric named once: ``quality MAE 12.6 →
-    12.4 points``, ``latency_p95 mean relative error 48.5% → 47.9%``."""
+    """Two versions' errors on one target, the metric named once: ``quality MAE 0.126 →
+    0.124`` (the metric's 0–1 scale), ``latency_p95 mean relative error 48.5% → 47.9%``."""
     if name == "quality":
-        return f"quality MAE {100 * old:.1f} → {100 * new:.1f} points"
+        return f"quality MAE {quality(old)} → {quality(new)}"
     return f"{name} mean relative error {100 * old:.1f}% → {100 * new:.1f}%"
 
 
 def _describe(name: str, error: float) -> str:
-    """An error as the reason says it: quality's mean absolute error in points, a
+    """An error as the reason says it: quality's mean absolute error on the 0–1 scale, a
     positive target's mean relative error (|predicted − measured| / measured)."""
     if name == "quality":
-        return f"quality MAE {100 * error:.2f} points"
+        return f"quality MAE {quality(error)}"
     return f"{name} mean relative error {100 * error:.1f}%"

@@ -97,9 +97,9 @@ def test_a_fit_that_cannot_tell_suites_from_settings_leaves_the_measurements_the
         assert 0 <= option.measured_quality_pooled <= 1
         assert option.measured_quality_se > 0
     (note,) = [n for n in answer.notes if n.startswith("the measurement (standard error")]
-    shown = 100 * answer.choice.measured_quality_se
-    assert note.startswith(f"the measurement (standard error {shown:.1f} points)")
-    assert "standard error 0.0" not in answer.explain()
+    shown = answer.choice.measured_quality_se
+    assert note.startswith(f"the measurement (standard error {shown:.3f})")
+    assert "standard error 0.000" not in answer.explain()
 
 
 def test_a_mean_at_the_end_of_the_scale_is_not_a_certain_one():

@@ -1,6 +1,7 @@
 import dataclasses
 import itertools
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,15 @@ from selection._evidence_rule import MIN_GENERATIONS
 from selection._measured_latency import feasible_candidates, own_figure
 from selection.aggregate import evidence
 from selection.frame import validate_training_frame
-from selection.recommendation import Estimate, Option, Recommendation, _cut, latency_interval
+from selection.recommendation import (
+    Driver,
+    Estimate,
+    Evidence,
+    Option,
+    Recommendation,
+    _cut,
+    latency_interval,
+)
 from selection.recommender import recommend_from_model, scored_candidates
 from selection.schema import RecommendationLog, SelectorBlob
 from selection.training import train_selector
@@ -161,7 +170,7 @@ def test_infeasible_limits_say_so_and_offer_the_closest(stored):
     assert fast_enough_but_poor.status == "infeasible"
     assert not any("none meets the latency limit" in n for n in fast_enough_but_poor.notes)
     # ... nor does the headline blame the latency limit every config meets
-    assert fast_enough_but_poor.message.endswith("to meet quality ≥ 99.0%")
+    assert fast_enough_but_poor.message.endswith("to meet quality ≥ 0.990")
 
 
 def test_limits_each_met_by_some_but_not_together_are_named_together(trained):
@@ -177,9 +186,7 @@ def test_limits_each_met_by_some_but_not_together_are_named_together(trained):
     assert (table.loc[table["latency_p95_safe"] <= limit, "quality"] < floor).all()
     answer = recommend_from_model(model, "qa", max_latency_s=limit, min_quality=floor)
     assert answer.status == "infeasible"
-    assert answer.message.endswith(
-        f"p95 latency ≤ {limit:g} s, quality ≥ {100 * floor:.1f}% together"
-    )
+    assert answer.message.endswith(f"p95 latency ≤ {limit:g} s, quality ≥ {floor:.3f} together")
 
 
 @pytest.mark.parametrize(
@@ -592,9 +599,9 @@ def test_the_weight_note_names_the_models_error_so_it_reads_beside_retrains():
         }
     )
     note = recommender._weight_note(row)
-    assert "follows its error for this config (standard deviation 151.0 points: " in note
+    assert "follows its error for this config (standard deviation 1.510: " in note
     assert "not `evalflow retrain`'s quality MAE" in note
-    assert "over 100 points, the model says nothing of this config's quality" in note
+    assert "wider than the whole 0–1 scale, the model says nothing of this config's" in note
     assert "says nothing" not in recommender._weight_note(row.replace(1.51, 0.3))
 
 
@@ -786,7 +793,7 @@ def test_a_quality_interval_cut_at_the_scale_says_so():
     model = train_selector(validate_training_frame(_qa_and_classification()), FAST).model
     answer = recommend_from_model(model, "qa", prefer="speed")
     assert answer.choice.quality.low == 0.0
-    assert "interval ending at 0.0% or 100.0% was cut there" in answer.explain()
+    assert "interval ending at 0.000 or 1.000 was cut there" in answer.explain()
     inside = Estimate(0.5, 0.4, 0.6)
     assert not _cut(inside) and _cut(Estimate(0.03, 0.0, 0.67)) and _cut(Estimate(0.9, 0.8, 1.0))
 
@@ -806,7 +813,7 @@ def test_the_figures_shown_add_up_to_the_estimate(stored):
     assert pooled is not None and pooled != choice.evidence.quality_mean
     assert choice.quality.value == pytest.approx(weight * pooled + (1 - weight) * predicted)
     text = answer.explain()
-    assert f"other measured configs (multilevel model): quality {100 * pooled:.1f}%" in text
+    assert f"other measured configs (multilevel model): quality {pooled:.3f}" in text
     # The p95 too (a newcomer on real models: "1.52 s" from "measured 2.01" and
     # "predicted 1.64"): the measurement it combines, and its share on the log scale.
     p95, w = choice.measured_latency_p95_pooled_s, choice.latency_p95_measurement_weight
@@ -1013,10 +1020,50 @@ def test_an_options_line_calls_its_quality_an_estimate_not_the_measurement():
     prediction), and the line says so."""
     option = Option("h1", "m", "m t=0", {}, "default", "{input}", Estimate(0.549, 0.297, 0.801))
     mostly = dataclasses.replace(option, basis="measured").summary()
-    assert mostly == "m t=0: quality 54.9% [29.7–80.1%] (estimate, mostly from its measurement)"
+    assert mostly == "m t=0: quality 0.549 [0.297, 0.801] (estimate, mostly from its measurement)"
     both = dataclasses.replace(option, basis="measured and predicted").summary()
     assert both.endswith("(estimate from its measurement and the prediction)")
     assert option.summary().endswith("(predicted)")
+
+
+def test_a_recommendation_speaks_quality_on_the_metrics_own_scale():
+    """Newcomer N6: recommend said "quality 54.9% [29.7–80.1%]", "+5.2 percentage
+    points" and "(95% CI 34.0–66.0%)" where `show` and --min-quality's own help speak
+    0.50 and "0.7, not 70": every quality figure is now on the 0–1 scale, 3 decimals,
+    and a percent is left only for shares."""
+    choice = Option(
+        "h1",
+        "m",
+        "m t=0",
+        {},
+        "default",
+        "{input}",
+        Estimate(0.549, 0.297, 0.801),
+        evidence=Evidence(36, 36, 0, 1, 0.5, 0.08, 0.34, 0.66),
+        basis="measured",
+        measurement_weight=0.8,
+        predicted_quality=Estimate(0.62, 0.3, 0.9),
+        measured_quality_pooled=0.52,
+        measured_quality_se=0.08,
+    )
+    answer = Recommendation(
+        "ok",
+        "qa",
+        "use m t=0",
+        choice=choice,
+        drivers=(Driver("temperature", "0", "0.7", 0.052, task_type="qa"),),
+        alternatives=(dataclasses.replace(choice, label="m t=0.7", config_hash="h2"),),
+    )
+    text = answer.explain()
+    assert "estimate (measured; 80% of the quality estimate from the measurement): " in text
+    assert "measurement): quality 0.549 [0.297, 0.801]" in text
+    assert "quality 0.500 (95% CI [0.340, 0.660])" in text
+    assert "quality 0.520 ± 0.080 (standard error)" in text
+    assert "predicted by the model: quality 0.620 [0.300, 0.900]" in text
+    assert "why: temperature 0 +0.052 quality vs 0.7" in text
+    assert "m t=0.7: quality 0.549 [0.297, 0.801] (estimate, mostly from" in text
+    # percent only for the share and the interval's level
+    assert re.findall(r"[\d.]+%", text) == ["80%", "95%"] and "points" not in text
 
 
 def test_another_options_line_shows_the_p95_its_models_tail_holds_it_to():
@@ -1051,9 +1098,11 @@ def test_another_options_line_shows_the_p95_its_models_tail_holds_it_to():
         ),
     )
     text = answer.explain()
-    assert "m t=0.4: quality 66.0% [43.0–90.0%] (predicted), p50 0.932 s, p95 1.43 s (a " in text
+    assert "m t=0.4: quality 0.660 [0.430, 0.900] (predicted), p50 0.932 s, p95 1.43 s (a " in text
     assert f"(a latency limit holds it to p95 3.12 s: {tail})" in text
-    assert text.endswith("m t=0.8: quality 66.0% [43.0–90.0%] (predicted), p50 0.932 s, p95 1.43 s")
+    assert text.endswith(
+        "m t=0.8: quality 0.660 [0.430, 0.900] (predicted), p50 0.932 s, p95 1.43 s"
+    )
 
 
 def test_the_answer_says_once_that_n_is_num_predict(trained):

@@ -87,7 +87,7 @@ def test_the_answer_compares_them_on_the_same_footing_and_says_what_to_measure(m
     higher = [n for n in answer.notes if n.startswith(f"{thin.label} was measured higher")]
     if higher:  # the by-hand choice's mean is over the easy suite alone: the pick's there
         assert (
-            "over other suites than the pick's: on those 10 cases the pick scored 90.0%"
+            "over other suites than the pick's: on those 10 cases the pick scored 0.900"
             in (higher[0])
         )
 

@@ -123,9 +123,7 @@ def test_more_samples_of_the_same_pairs_compare_cross_validated_errors(engine):
     assert decision.promoted and decision.basis == "cross-validation"
     # each error named once, old → new (was "quality MAE 12.61 points vs quality MAE ...")
     quality = decision.comparison["quality"]
-    shown = (
-        f"quality MAE {100 * quality['incumbent']:.1f} → {100 * quality['candidate']:.1f} points"
-    )
+    shown = f"quality MAE {quality['incumbent']:.3f} → {quality['candidate']:.3f}"
     assert f"(version 1 → this one: {shown}, latency_p95 mean relative error " in decision.reason
     assert decision.reason.count("MAE") == 1
 
@@ -389,7 +387,9 @@ def test_a_second_suite_is_promoted_though_holding_out_suites_errs_more(engine):
 
 def test_the_reason_names_the_error_it_gives():
     assert _promotion._describe("latency_p95", 9.0) == "latency_p95 mean relative error 900.0%"
-    assert _promotion._describe("quality", 0.016) == "quality MAE 1.60 points"
+    # on the metric's 0–1 scale, as `show` and --min-quality are (was "1.60 points": N6)
+    assert _promotion._describe("quality", 0.016) == "quality MAE 0.016"
+    assert _promotion._change("quality", 0.126, 0.124) == "quality MAE 0.126 → 0.124"
 
 
 def test_a_retrain_with_too_few_new_aggregates_says_how_many_it_had(trained):
