@@ -156,9 +156,9 @@ def test_the_note_says_which_way_the_correction_moved_the_estimate():
         )
         return _selection_note(row, 22)
 
-    assert "(80.0 → 70.0)" in note(0.8, 0.7) and "not credited its luck" in note(0.8, 0.7)
+    assert "(0.800 → 0.700)" in note(0.8, 0.7) and "not credited its luck" in note(0.8, 0.7)
     raised = note(0.635, 0.69)
-    assert "(63.5 → 69.0)" in raised and "luck" not in raised
+    assert "(0.635 → 0.690)" in raised and "luck" not in raised
     assert "better than it measured" in raised
 
 
