@@ -159,7 +159,13 @@ def test_flows_whose_result_says_it_keep_their_info_lines_off_the_terminal(
         log.info("training frame: 108 generations of 8 configs")
         log.warning("a warning")
         retrained = {"reason": "promoted", "promoted": True, "version_id": 2, "generations": 108}
-        compared = {"run_label": "nc-real", "simulated": False, "comparisons": [], "verdicts": {}}
+        compared = {
+            "run_label": "nc-real",
+            "simulated": False,
+            "comparisons": [],
+            "verdicts": {},
+            "artifacts": {"verdicts": "nc-real-verdicts"},  # what --publish says it wrote
+        }
         return retrained | compared | {"report": ""}
 
     for module, name in (
