@@ -385,7 +385,7 @@ def test_a_schedule_of_nights_alarms_once_on_the_night_a_host_degraded(server):
         watch = watch_series(session, "it-watch")
     assert [p.experiment for p in watch.points] == names
     alarms = {(s.label, s.metric): s.alarm_nights for s in watch.streams if s.alarm_nights}
-    assert alarms == {("sim-large:8b t=0 n=16", "exact_match"): (names[DROP],)}
+    assert alarms == {("sim-large:8b", "exact_match"): (names[DROP],)}  # as `show` names it
     configs = {c.hash for c in expand(load_spec(specs["degraded"]))}  # the healthy spec's too
     assert {s.config for s in watch.streams} == configs
     # the nights after the learning ones were judged (DROP and the recovered one after)

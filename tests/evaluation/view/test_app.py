@@ -13,6 +13,7 @@ from evaluation.review.app import LOOPBACK_HOSTS
 from evaluation.storage.models import Generation
 from evaluation.storage.repository import generations_frame
 from evaluation.view.app import create_app
+from evaluation.wording import cost_words
 from tests.support.asgi_server import serving
 from tests.support.review_db import build_review_db
 
@@ -264,7 +265,8 @@ def test_the_summary_shows_every_metrics_pareto_front_as_the_report_does(client)
     pareto = page[page.index('id="pareto"') :].split("</section>")[0]
     assert {f.quality for f in data.fronts} == {"exact_match", "contains"}
     for front in data.fronts:
-        head = f'<p data-metric="{front.quality}"><b>{front.quality}</b> against {front.cost}:'
+        head = f'<p data-metric="{front.quality}"><b>{front.quality}</b> against '
+        head += f"{cost_words(front.cost)}:"
         line = pareto[pareto.index(head) :].split("</p>")[0]
         assert line.count("</a>") == len(front.configs)
     on_both = [
