@@ -10,9 +10,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from evaluation.statistics.precision import told_apart
 from selection.features import CONFIG_FEATURES, CONFIG_NUMERIC
 from selection.model import SelectorModel
-from selection.quality_text import quality as quality_text
 from selection.recommendation import Driver
 
 Prefer = Literal["quality", "speed"] | Mapping[str, float]
@@ -78,14 +78,13 @@ def violations(
                 how = checked_basis(
                     bool(median), bool(tail), float(ratio), bool(whose), which, not seen
                 )
-                shown, bound = distinct_figures(value, limit)
+                shown, bound = told_apart(value, limit, figures=True)
                 item.append(f"{what} {shown} {unit} ({how}) > {bound} {unit}")
     if min_quality is not None:
         for item, value in zip(found, table["quality"].to_numpy(), strict=True):
             if value < min_quality:
-                item.append(
-                    f"estimated quality {quality_text(value)} < {quality_text(min_quality)}"
-                )
+                shown, bound = told_apart(value, min_quality)  # quality's 3 decimals, or more
+                item.append(f"estimated quality {shown} < {bound}")
     return problems, [tuple(item) for item in found]
 
 
@@ -278,13 +277,3 @@ def _show(value: Any) -> str:
     if pd.isna(value):
         return "server default"
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def distinct_figures(value: float, limit: float) -> tuple[str, str]:
-    """``value`` and ``limit`` to 3 significant figures, or as many more (up to 6) as it
-    takes for them not to read equal: "0.45 s > 0.45 s" explained nothing."""
-    for digits in range(3, 7):
-        shown, bound = f"{value:.{digits}g}", f"{limit:.{digits}g}"
-        if shown != bound:
-            return shown, bound
-    return shown, bound

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from selection._choice import LATENCY_REASON, SAFETY_Z, distinct_figures
+from evaluation.statistics.precision import told_apart
+from selection._choice import LATENCY_REASON, SAFETY_Z
 from selection._evidence_rule import MIN_GENERATIONS, measured_feasible
 from selection.aggregate import QUANTILE_NOISE, unbiased_quantile
 
@@ -125,20 +126,20 @@ def met_by_measurements_note(
     left, a pick between configs that meet it so can rest on milliseconds) and, where
     other candidates cleared the margin (``any_clear``), why it stands among them."""
     measured_p95 = float(row["measured_latency_p95"])
-    figures = [f"p95 {distinct_figures(measured_p95, max_latency_s)[0]} s"]
+    figures = [f"p95 {told_apart(measured_p95, max_latency_s, figures=True)[0]} s"]
     tail = float(row.get("measured_latency_p50", np.nan)) * float(
         row.get("latency_tail_ratio", np.nan)
     )
     if np.isfinite(tail):
         figures.append(
-            f"median × its model's tail ratio {distinct_figures(tail, max_latency_s)[0]} s"
+            f"median × its model's tail ratio {told_apart(tail, max_latency_s, figures=True)[0]} s"
         )
     measured = (
         "meets it by its own measurements, within their noise: "
         f"{' and '.join(figures)} over {int(row['measured_n'])} calls, against {max_latency_s:g} s"
     )
     if any_clear:
-        safe, bound = distinct_figures(float(row["latency_p95_safe"]), max_latency_s)
+        safe, bound = told_apart(float(row["latency_p95_safe"]), max_latency_s, figures=True)
         need = max(measured_p95, tail) if np.isfinite(tail) else measured_p95
         return (
             f"its p95 with margin ({safe} s) is over the {bound} s limit, but it {measured}; "

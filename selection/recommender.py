@@ -50,7 +50,7 @@ from sqlmodel import Session
 
 from evaluation.errors import EvalError, StorageError
 from evaluation.spec import Config
-from evaluation.statistics.precision import significant
+from evaluation.statistics.precision import significant, told_apart
 from evaluation.suites import TASK_TYPES
 from selection._candidates import candidate_table, option, params_label, real_only
 from selection._choice import (
@@ -59,7 +59,6 @@ from selection._choice import (
     TIE_Z,
     Prefer,
     choose,
-    distinct_figures,
     drivers,
     miss,
     one_per_feature_vector,
@@ -349,7 +348,9 @@ def _speed_tie(feasible: pd.DataFrame, chosen: Any) -> str | None:
     if chosen == tied[0]:
         return None
     pick, fastest = feasible.loc[chosen], feasible.loc[tied[0]]
-    mine, theirs = distinct_figures(float(pick["latency_p50"]), float(fastest["latency_p50"]))
+    mine, theirs = told_apart(
+        float(pick["latency_p50"]), float(fastest["latency_p50"]), figures=True
+    )
     others = len(tied) - 1
     return (
         f"its median latency ties with the fastest's, {params_label(fastest)} (p50 {mine} s "

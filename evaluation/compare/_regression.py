@@ -36,6 +36,7 @@ from sqlmodel import Session
 from evaluation.errors import EvalError, MetricError
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.statistics import adjust_p_values, compare_pair
+from evaluation.statistics.precision import told_apart
 from evaluation.storage.repository import (
     experiment_configs,
     generations_frame,
@@ -314,6 +315,7 @@ def _success(run: RunData, limits: Thresholds) -> tuple[list[Alert], int]:
         rate = float((status == "ok").mean())
         if rate < limits.min_success_rate:
             label = run.labels.get(config, config)
+            shown, bound = told_apart(100 * rate, 100 * limits.min_success_rate, 0)
             alerts.append(
                 Alert(
                     rule="success_rate",
@@ -322,7 +324,7 @@ def _success(run: RunData, limits: Thresholds) -> tuple[list[Alert], int]:
                     observed=rate,
                     limit=limits.min_success_rate,
                     message=(
-                        f"success rate {rate:.0%} < {limits.min_success_rate:.0%} on {label} "
+                        f"success rate {shown}% < {bound}% on {label} "
                         f"({int((status == 'ok').sum())}/{len(status)} generations)"
                     ),
                 )
@@ -352,6 +354,7 @@ def _latency(
         ratio = now[config] / before[config]
         if ratio > limits.max_p95_ratio:
             label = run.labels.get(config, config)
+            shown, bound = told_apart(ratio, limits.max_p95_ratio, 1)
             alerts.append(
                 Alert(
                     rule="latency_p95",
@@ -361,8 +364,8 @@ def _latency(
                     reference=before[config],
                     limit=limits.max_p95_ratio,
                     message=(
-                        f"p95 latency {now[config]:.3g} s is {ratio:.1f}x the baseline's "
-                        f"{before[config]:.3g} s on {label} (limit {limits.max_p95_ratio:g}x)"
+                        f"p95 latency {now[config]:.3g} s is {shown}x the baseline's "
+                        f"{before[config]:.3g} s on {label} (limit {bound}x)"
                     ),
                 )
             )
@@ -374,6 +377,7 @@ def _gpu(run: RunData, limits: Thresholds) -> tuple[list[Alert], int]:
     for config, util in run.gpu_util.items():
         if util < limits.min_gpu_util_pct:
             label = run.labels.get(config, config)
+            shown, bound = told_apart(util, limits.min_gpu_util_pct, 0)
             alerts.append(
                 Alert(
                     rule="gpu_utilisation",
@@ -381,10 +385,7 @@ def _gpu(run: RunData, limits: Thresholds) -> tuple[list[Alert], int]:
                     label=label,
                     observed=util,
                     limit=limits.min_gpu_util_pct,
-                    message=(
-                        f"mean GPU utilisation {util:.0f}% < {limits.min_gpu_util_pct:g}% "
-                        f"on {label}"
-                    ),
+                    message=(f"mean GPU utilisation {shown}% < {bound}% on {label}"),
                 )
             )
     return alerts, len(run.gpu_util)

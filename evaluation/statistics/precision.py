@@ -65,6 +65,28 @@ def significant(value: float, figures: int = 3) -> str:
     return text
 
 
+def told_apart(
+    value: float, other: float, digits: int = DEFAULT_DECIMALS, *, figures: bool = False
+) -> tuple[str, str]:
+    """``value`` and ``other`` (a limit, as a rule) written alike with ``digits`` decimals
+    (``figures``: that many significant figures, as ``:g`` writes them), or up to 3 more:
+    as many as ``other`` needs to be written as it is (a 37.5% limit is not "38%"), and
+    as it takes for two different numbers not to read equal (a refusal or an alarm that
+    said "0.700 < 0.700" or "0.45 s > 0.45 s" explained nothing); where 3 more do not
+    tell them apart, or they are equal, no more than ``other`` needs."""
+
+    def write(x: float, places: int) -> str:
+        return f"{x:.{places}g}" if figures else fixed(x, places)
+
+    most = digits + 3
+    least = next(
+        (p for p in range(digits, most) if math.isclose(float(write(other, p)), other)), most
+    )
+    apart = (p for p in range(least, most + 1) if write(value, p) != write(other, p))
+    places = next(apart, least)
+    return write(value, places), write(other, places)
+
+
 def rounded(value: object, digits: int) -> object:
     """``value`` rounded to ``digits`` when it is a finite float; anything else unchanged
     (None and NaN stay what they are)."""

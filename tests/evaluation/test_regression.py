@@ -222,3 +222,14 @@ def test_the_report_gives_every_drop_an_interval_or_says_why_it_has_none():
                       "scores": scores({"a": [0.75] * 6}, "rougeL")})  # fmt: skip
     shown = render_markdown(check_regression(rated, base))
     assert "-0.25 (no interval: all 6 cases differ by it)" in shown
+
+
+def test_an_alert_never_reads_as_if_its_figure_met_the_limit():
+    """Rounded to the usual precision each of these read "90% < 90%", "50% < 50%" and
+    "2.0x ... (limit 2x)": the figures get the digits that tell them from the limit."""
+    before = run("base", {}, {"a": [1.0] * 200})
+    current = run("now", {}, {"a": [2.04] * 200}, failed={"a": 21}, gpu={"a": 49.7})
+    messages = {a.rule: a.message for a in check_regression(current, before).alerts}
+    assert messages["success_rate"].startswith("success rate 89.5% < 90.0% on label-a")
+    assert messages["gpu_utilisation"].startswith("mean GPU utilisation 49.7% < 50.0%")
+    assert "is 2.04x the baseline's 1 s on label-a (limit 2.00x)" in messages["latency_p95"]

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
-from evaluation.statistics.precision import significant
+from evaluation.statistics.precision import significant, told_apart
 from selection import _measured_latency as measured_latency
 from selection import recommend, recommender
 from selection._candidates import candidate_table
@@ -20,7 +20,6 @@ from selection._choice import (
     SAFETY_Z,
     checked_basis,
     choose,
-    distinct_figures,
     speed_ties,
     violations,
 )
@@ -194,7 +193,13 @@ def test_limits_each_met_by_some_but_not_together_are_named_together(trained):
     [(0.4503, 0.45, ("0.4503", "0.45")), (1.23456, 1.0, ("1.23", "1")), (2.0, 2.0, ("2", "2"))],
 )
 def test_a_refused_figure_never_reads_equal_to_its_limit(value, limit, expected):
-    assert distinct_figures(value, limit) == expected
+    assert told_apart(value, limit, figures=True) == expected
+
+
+def test_a_refused_quality_never_reads_equal_to_its_floor():
+    """0.6996 against --min-quality 0.7 read "0.700 < 0.700"."""
+    _, found = violations(pd.DataFrame({"quality": [0.6996, 0.2]}), None, None, None, 0.7)
+    assert found == [("estimated quality 0.6996 < 0.7000",), ("estimated quality 0.200 < 0.700",)]
 
 
 def test_latencies_are_written_to_three_significant_figures():
@@ -236,7 +241,7 @@ def test_a_limit_met_only_by_measurements_is_not_answered_infeasible(trained):
     # the note gives the figures the pick passed with: a pick at the limit rests on them
     (note,) = [n for n in answer.notes if "meets it by its own measurements" in n]
     picked = table.loc[answer.choice.config_hash]
-    p95 = distinct_figures(float(picked["measured_latency_p95"]), float(limit))[0]
+    p95 = told_apart(float(picked["measured_latency_p95"]), float(limit), figures=True)[0]
     assert f"p95 {p95} s" in note
     assert f"over {int(picked['measured_n'])} calls, against {float(limit):g} s" in note
     others = int((measured <= limit).sum()) - 1

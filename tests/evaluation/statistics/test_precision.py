@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from evaluation.statistics.precision import column_decimals, decimals, rounded
+from evaluation.statistics.precision import column_decimals, decimals, rounded, told_apart
 
 
 @pytest.mark.parametrize(
@@ -26,3 +26,20 @@ def test_a_column_uses_its_median_half_width_and_skips_undefined_intervals():
 def test_rounded_leaves_what_is_not_a_finite_float():
     assert rounded(7 / 9, 2) == 0.78
     assert rounded(None, 2) is None and math.isnan(rounded(math.nan, 2)) and rounded(3, 1) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "digits", "expected"),
+    [
+        (0.6996, 0.7, 3, ("0.6996", "0.7000")),  # was "0.700 < 0.700"
+        (0.2, 0.7, 3, ("0.200", "0.700")),
+        (0.7, 0.7, 3, ("0.700", "0.700")),  # equal stays as short as the limit needs
+        (0.69999999, 0.7, 3, ("0.700", "0.700")),  # 3 more decimals cannot tell them apart
+        (89.5, 90.0, 0, ("89.5", "90.0")),  # was "90% < 90%"
+        (37.2, 37.5, 0, ("37.2", "37.5")),  # a 37.5 limit is never written "38"
+    ],
+)
+def test_told_apart_writes_a_figure_and_its_limit_so_they_differ_where_they_do(
+    value, limit, digits, expected
+):
+    assert told_apart(value, limit, digits) == expected
