@@ -24,11 +24,12 @@ import pandas as pd
 from sqlmodel import Session
 
 from evaluation.errors import EvalError, MetricError
-from evaluation.labels import distinguishing_labels
+from evaluation.labels import distinguishing_labels, settings_footer
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import events_between
 from evaluation.series._series import point_of
 from evaluation.series._watch import LATENCY_FLOOR, LATENCY_MIN_N, log_quantile, paired_change
+from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics import adjust_p_values, compare_pair
 from evaluation.storage.repository import (
     experiment_configs,
@@ -87,6 +88,9 @@ class GateResult:
     by_label: tuple[tuple[str, str], ...] = ()
     """The configs compared by their label because their hashes differ, as (label, what
     differs: e.g. "template text"): a pull request's prompt edit, compared and said so."""
+    shared: str = ""
+    """What every config of both runs shares, left out of their labels (as under `show`'s
+    leaderboard): "t=0" alone says nothing of the model."""
 
     @property
     def regressed(self) -> tuple[GateCase, ...]:
@@ -157,7 +161,7 @@ def gate(
     cand_ran, base_ran = set(cand_gens["config_hash"]), set(base_gens["config_hash"])
     pairs = _pair_by_label(configs, base_configs, cand_ran, base_ran)
     to_candidate = {b: c for c, (b, _) in pairs.items()}
-    shown, base_shown = _short_labels(labels, base_labels)  # a refusal keeps the full labels
+    shown, base_shown, every = _short_labels(labels, base_labels)  # refusals: full labels
     if pairs:  # the baseline's config is read under the candidate's hash it pairs with
         base_scores = base_scores.assign(config=base_scores["config"].replace(to_candidate))
         base_gens = base_gens.assign(config_hash=base_gens["config_hash"].replace(to_candidate))
@@ -234,17 +238,21 @@ def gate(
         tuple(unmatched),
         tuple(name for name in checks if name in skip),
         tuple((shown[c], differs) for c, (_, differs) in pairs.items()),
+        every,
     )
 
 
-def _short_labels(labels: dict[str, str], base_labels: dict[str, str]) -> tuple[dict, dict]:
+def _short_labels(labels: dict[str, str], base_labels: dict[str, str]) -> tuple[dict, dict, str]:
     """Both runs' hash -> label as `show` names the configs (``distinguishing_labels``
-    over both runs' labels): the gate's lines and JUnit classnames read as `show`'s; a
+    over both runs' labels), and what they leave out, as under `show`'s leaderboard
+    (``settings_footer``): the gate's lines and JUnit classnames read as `show`'s; a
     refusal, a line alone, names them in full."""
-    short = distinguishing_labels(list(dict.fromkeys([*labels.values(), *base_labels.values()])))
+    every = list(dict.fromkeys([*labels.values(), *base_labels.values()]))
+    short = distinguishing_labels(every)
     return (
         {h: short[x] for h, x in labels.items()},
         {h: short[x] for h, x in base_labels.items()},
+        settings_footer(every, DEFAULT_NUM_PREDICT),
     )
 
 

@@ -414,6 +414,7 @@ def gate_markdown(result: GateResult) -> str:
         "",
         f"{verdict}.",
         "",
+        *([f"Every config: {result.shared}.", ""] if result.shared else []),
         *[f"> **Not run alike:** {change}" for change in result.changes],
         *[f"> **Compared by label:** {paired}" for paired in _by_label(result)],
         *_unmatched_lines(result, "> **Not compared:** "),
@@ -471,6 +472,7 @@ def gate_text(result: GateResult) -> str:
     ]
     changes += [f"note: compared by label: {paired}" for paired in _by_label(result)]
     changes += _unmatched_lines(result, "note: not compared: ")
+    shared = [f"every config: {result.shared}"] if result.shared else []
     from evaluation.series._gate import STATED_DROP  # loaded: ``result`` is the gate's
 
     weak = result.underpowered
@@ -482,6 +484,7 @@ def gate_text(result: GateResult) -> str:
                 f"gate passed: {result.candidate} vs {result.baseline}, {len(result.cases)} "
                 f"checks{_untested(result)}, nothing regressed beyond noise "
                 f"(Holm, α = {result.alpha:g}){_unseen(result)}",
+                *shared,
                 *changes,
             ]
         )
@@ -491,6 +494,7 @@ def gate_text(result: GateResult) -> str:
             f"{len(result.regressed)} of {len(result.cases)} checks{_untested(result)} "
             f"regressed (Holm, α = {result.alpha:g}):",
             *[f"  {_gate_sentence(c)}" for c in result.regressed],
+            *shared,
             *changes,
         ]
     )

@@ -161,6 +161,11 @@ def test_the_gate_fails_on_the_regressed_checks_only(engine):
         _named(CHANGING),
     }
     assert "**FAILED**: 2 of" in gate_markdown(result)
+    # "t=0.7" alone says nothing of the model: what every config shares is said once,
+    # failed or passed, as under show's leaderboard and trends' heading
+    for verdict in (result, same):
+        assert "\nevery config: m:1b" in gate_text(verdict)
+        assert "\nEvery config: m:1b" in gate_markdown(verdict)
 
 
 def test_the_gate_says_what_the_two_runs_did_not_run_alike(engine):
