@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Issue 46 on the lent 16-core GPU machine (Python 3.12, no network, no Prefect): one call,
-# ~5 minutes, never past DEADLINE (420 s). Steps (each under its own timeout, its output to
-# $OUT as it goes): GPU telemetry probe; throughput_goal 64 x 20 ms, 12,000, before
-# (b4feda6) and after side by side; 256 x 50 ms, 40,960, twice; pipeline_throughput's
-# parallel map on 64 x 20 ms. Back (6 files): 00-setup.txt 01-gpu.txt 02-goal-64x20.txt
-# 03-goal-256x50.txt 04-pipeline-64x20.txt 05-logs.tgz (py-spy, host spans, client logs).
+# ~6 minutes, never past DEADLINE (420 s). The question: do 0987ce4 + c5eda84 (idle lanes
+# take the unstarted items of an overdue chunk) help at 256 x 50 ms without hurting at
+# 64 x 20 ms? Steps (each under its own timeout, its output to $OUT as it goes): GPU
+# telemetry probe; throughput_goal 64 x 20 ms, 12,000; 256 x 50 ms, 40,960, twice; each run
+# with bare-wire:4, before:4 (0987ce4^ = 373d87b) and evalflow:4 (the repository) in turn, so
+# that before and after see the same load. Back (5 files): 00-setup.txt 01-gpu.txt
+# 02-goal-64x20.txt 03-goal-256x50.txt 05-logs.tgz (py-spy and host spans of b and c2,
+# client logs).
 # The kit, made here from the repository root (benchmarks/perf/README.md, "Issue 46 on a
 # lent 16-core machine", says which wheels the image already has):
-#   printf '/.whl/\n/.dev46/\n' >> .git/info/exclude
+#   printf '/.whl/\n/.dev46/\n' >> "$(git rev-parse --git-common-dir)/info/exclude"
 #   python3.12 -m pip install --dry-run --ignore-installed --report r.json -c constraints.txt .
 #   (CARRY.txt: r.json's name==version less the image's and evalflow; rouge-score apart)
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
@@ -15,10 +18,11 @@
 #       --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
 #       --platform manylinux_2_5_x86_64 -d .whl -r CARRY.txt py-spy
 #   python3 -m pip wheel --no-deps -w .whl rouge-score==0.1.2
-#   mkdir -p .dev46/before && git archive b4feda6 evaluation flows tasks selection \
+#   mkdir -p .dev46/before && git archive 0987ce4^ evaluation flows tasks selection \
 #       deployments benchmarks tests/__init__.py tests/support ':(exclude)benchmarks/perf/results' \
 #       ':(exclude)benchmarks/perf/README.md' | tar -x -C .dev46/before
 #   cp benchmarks/perf/device_issue46.sh .dev46/run.sh   (no __pycache__ left in .dev46)
+# The device tool sends the checkout its session started in: the kit lies in that one's root.
 # Device call: carry [".whl", ".dev46"], command `bash .dev46/run.sh`, timeout_s 480.
 # Dry run here (tiny sizes, longer timeouts): PY=.venv/bin/python SKIP_INSTALL=1 OUT=/tmp/o \
 #   SMALL=1 TSCALE=5 DEADLINE=3000 bash .dev46/run.sh (a python3.12 venv can take .whl too)
@@ -31,9 +35,9 @@ WORK=${WORK:-/tmp/dev46run}
 BEFORE=${BEFORE:-.dev46/before}
 export PYTHONUNBUFFERED=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
 if [ -n "${SMALL:-}" ]; then # the dry run's sizes
-    A_S=1 B_N=400 C_N=800 D_CASES=4 D_CALLS=200 D_REPEAT=1
+    A_S=1 B_N=400 C_N=800
 else
-    A_S=5 B_N=12000 C_N=40960 D_CASES=64 D_CALLS=3200 D_REPEAT=2
+    A_S=5 B_N=12000 C_N=40960
 fi
 TSCALE=${TSCALE:-1}       # the dry run's slower machine: every timeout times this
 DEADLINE=${DEADLINE:-420} # s: no step runs past it (each timeout cut to fit, or skipped)
@@ -99,29 +103,23 @@ grep "^ok " "$SETUP"
 
 # a. GPU telemetry (~15 s)
 probe=(env "PYTHONPATH=$ROOT:${PYTHONPATH:-}" "$PY" benchmarks/perf/gpu_telemetry_probe.py)
-step a1 20 01-gpu.txt "${probe[@]}" --seconds "$A_S"
-step a2 30 01-gpu.txt "${probe[@]}" --busy --seconds "$A_S" --interval 0.2
+step a1 15 01-gpu.txt "${probe[@]}" --seconds "$A_S"
+step a2 20 01-gpu.txt "${probe[@]}" --busy --seconds "$A_S" --interval 0.2
 
-# b. 64 slots x 20 ms, before (b4feda6) and after side by side (~110 s at b4feda6)
+# b. 64 slots x 20 ms: before (0987ce4^) and after in one run (~5 s a phase, ~60 s in all)
 goal=("$PY" benchmarks/perf/throughput_goal.py)
-step b 150 02-goal-64x20.txt "${goal[@]}" --generations "$B_N" --slots 64 --latency-ms 20 \
-    --clients bare-wire,bare-wire:4,before:4,evalflow:4,evalflow:8 --before "$BEFORE" \
-    --profile "$WORK/profile"
+step b 100 02-goal-64x20.txt "${goal[@]}" --generations "$B_N" --slots 64 --latency-ms 20 \
+    --clients bare-wire:4,before:4,evalflow:4 --before "$BEFORE" --profile "$WORK/profile-b"
 
-# c. 256 slots x 50 ms (capacity 5,120/s: the bare phase >= C_N / 5,120 = 8 s);
-# two runs, each with its own bare client, so that a timeout keeps the first's figures
-step c1 80 03-goal-256x50.txt "${goal[@]}" --generations "$C_N" --slots 256 --latency-ms 50 \
-    --clients bare-wire:4,evalflow:4
-step c2 80 03-goal-256x50.txt "${goal[@]}" --generations "$C_N" --slots 256 --latency-ms 50 \
-    --clients bare-wire:4,evalflow:8
+# c. 256 slots x 50 ms (capacity 5,120/s: the bare phase >= C_N / 5,120 = 8 s; before and
+# after 8-25 s): two runs, each with its own bare client, so that a timeout keeps the
+# first's figures; c2 also keeps host spans (requests open per second: the tail) and py-spy
+step c1 120 03-goal-256x50.txt "${goal[@]}" --generations "$C_N" --slots 256 --latency-ms 50 \
+    --clients bare-wire:4,before:4,evalflow:4 --before "$BEFORE"
+step c2 120 03-goal-256x50.txt "${goal[@]}" --generations "$C_N" --slots 256 --latency-ms 50 \
+    --clients bare-wire:4,before:4,evalflow:4 --before "$BEFORE" --profile "$WORK/profile-c2"
 
-# d. pipelines: the parallel map (many_cases: D_CASES documents of 50 calls) on a 64-slot
-# host vs the bare client on evalflow's transport (wire_control), interleaved
-step d 40 04-pipeline-64x20.txt env "PYTHONPATH=$ROOT:${PYTHONPATH:-}" "$PY" \
-    benchmarks/perf/pipeline_throughput.py --slots 64 --latency-ms 20 --cases "$D_CASES" \
-    --control-calls "$D_CALLS" --repeat "$D_REPEAT" --scenario wire_control \
-    --scenario many_cases
-
+# d. pipeline_throughput (64 x 20 ms): not this call (measured in call 1)
 # e. inspect: not carried (inspect_ai 0.3.285's wheel alone is 35 MB)
 
 # Logs: py-spy profiles, host spans, every client's log and RSS samples (no databases)
