@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable, Iterator
 from statistics import NormalDist
 
 import numpy as np
@@ -163,6 +164,8 @@ LIGHTER_TAIL_SHARE = 0.2
 (the 95th percentile alone would take 90 calls to tell a config that never reaches
 it from chance)."""
 LIGHTER_TAIL_ALPHA = 0.01
+Counts = tuple[int, int, float]
+"""A config's calls above its line, its calls, and the line (:func:`_tail_counts`)."""
 
 
 def lighter_tail(frame: pd.DataFrame) -> pd.Series:
@@ -186,25 +189,102 @@ def lighter_tail(frame: pd.DataFrame) -> pd.Series:
     world it exempted configs of heavy-tailed models by chance: true p95 over the limit
     0.6 → 1.9%, hits −1.4 ± 1.1 points (tuning seeds, 10k); this test alone changed no
     pick there."""
-    from scipy import stats
-
-    ratios = latency_over_median(frame)
     found: dict[tuple[str, str], bool] = {}
-    for (_, task), part in ratios.groupby(["model", "task_type"]):
-        chances: dict[str, float] = {}
+    for _, task, counts in _tail_counts(latency_over_median(frame)):
+        for config, q in zip(counts, _adjusted(counts.values()), strict=True):
+            found[(config, task)] = bool(q < LIGHTER_TAIL_ALPHA)
+    index = pd.MultiIndex.from_tuples(list(found), names=["config_hash", "task_type"])
+    return pd.Series(list(found.values()), index=index, dtype=bool)
+
+
+LIGHTER_TAIL_MAX_CALLS = 2000
+"""Calls beyond which :func:`calls_until_lighter` says none."""
+
+
+def calls_until_lighter(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How many calls of a config would let :func:`lighter_tail` tell its tail from its
+    model's, if none of its further calls lies above its line (the other configs' upper
+    ``LIGHTER_TAIL_SHARE``) and the other configs' calls stay as they are: the same test,
+    the same adjustment. Per (config_hash, task_type) not found lighter: ``at``, the
+    calls in all, ``more``, those beyond its calls so far, and ``line``, its line as a
+    multiple of its median (NaN where it has no other config to compare with or
+    ``LIGHTER_TAIL_MAX_CALLS`` would not do). Per (model, task_type), the same for a
+    config never run there (``at``, ``line``: the line over all the model's calls).
+    A config whose 12 calls lie below its line has a chance of 0.8¹² = 6.9% > 1%: the
+    test cannot fire before 21 calls (0.8²¹ = 0.92%), later where the adjustment over
+    its model's configs asks more, or where some of its calls lie above the line."""
+    configs: dict[tuple[str, str], tuple[float, float, float]] = {}
+    fresh: dict[tuple[str, str], tuple[float, float]] = {}
+    ratios = latency_over_median(frame)
+    lines = ratios.groupby(["model", "task_type"])["ratio"].quantile(1 - LIGHTER_TAIL_SHARE)
+    for model, task, counts in _tail_counts(ratios):
+        chances = [float(c) for c in _chances(counts.values())]
+        adjusted = _adjusted(counts.values())
+        for i, (config, (above, n, line)) in enumerate(counts.items()):
+            if adjusted[i] < LIGHTER_TAIL_ALPHA:
+                continue
+            at = _fewest_calls(chances, i, above, n)
+            configs[(config, task)] = (at, at - n, line)
+        fresh[(model, task)] = (_fewest_calls(chances, None, 0, 0), float(lines[(model, task)]))
+    index = pd.MultiIndex.from_tuples(list(configs), names=["config_hash", "task_type"])
+    per_config = pd.DataFrame(list(configs.values()), index=index, columns=["at", "more", "line"])
+    index = pd.MultiIndex.from_tuples(list(fresh), names=["model", "task_type"])
+    return per_config, pd.DataFrame(list(fresh.values()), index=index, columns=["at", "line"])
+
+
+def _tail_counts(ratios: pd.DataFrame) -> Iterator[tuple[str, str, dict[str, Counts]]]:
+    """Per (model, task_type) of ``ratios`` (:func:`latency_over_median`): the model, the
+    task type, and per config with other configs beside it, (its calls above the others'
+    upper ``LIGHTER_TAIL_SHARE`` of latency / (config, suite) median, its calls, that
+    line)."""
+    for (model, task), part in ratios.groupby(["model", "task_type"]):
+        counts: dict[str, Counts] = {}
         for config, own in part.groupby("config_hash")["ratio"]:
             others = part.loc[part["config_hash"] != config, "ratio"].to_numpy()
             if len(others) == 0:
                 continue
-            line = np.quantile(others, 1 - LIGHTER_TAIL_SHARE)
-            above = int((own.to_numpy() > line).sum())
-            chances[str(config)] = stats.binom.cdf(above, len(own), LIGHTER_TAIL_SHARE)
-        if chances:
-            adjusted = stats.false_discovery_control(list(chances.values()), method="bh")
-            for config, q in zip(chances, adjusted, strict=True):
-                found[(config, str(task))] = bool(q < LIGHTER_TAIL_ALPHA)
-    index = pd.MultiIndex.from_tuples(list(found), names=["config_hash", "task_type"])
-    return pd.Series(list(found.values()), index=index, dtype=bool)
+            line = float(np.quantile(others, 1 - LIGHTER_TAIL_SHARE))
+            counts[str(config)] = (int((own.to_numpy() > line).sum()), len(own), line)
+        if counts:
+            yield str(model), str(task), counts
+
+
+def _chances(counts: Iterable[Counts]) -> np.ndarray:
+    """P(Binomial(n, share) ≤ above) per (above, n, line)."""
+    from scipy import stats
+
+    found = np.array([(above, n) for above, n, _ in counts], dtype=float).reshape(-1, 2)
+    return stats.binom.cdf(found[:, 0], found[:, 1], LIGHTER_TAIL_SHARE)
+
+
+def _adjusted(counts: Iterable[Counts]) -> np.ndarray:
+    """Benjamini–Hochberg's adjustment of :func:`_chances` over the model's configs."""
+    from scipy import stats
+
+    return stats.false_discovery_control(_chances(counts), method="bh")
+
+
+def _fewest_calls(chances: list[float], i: int | None, above: int, n: int) -> float:
+    """The fewest calls (more than ``n``) at which config ``i`` of ``chances`` (None: a
+    config added to them) with ``above`` calls over its line passes the lighter-tail
+    test; NaN past ``LIGHTER_TAIL_MAX_CALLS``. Its chance falls as calls grow, and an
+    adjusted chance rises with its own: a bisection."""
+    from scipy import stats
+
+    def passes(calls: int) -> bool:
+        values = list(chances) + ([] if i is not None else [1.0])
+        where = len(values) - 1 if i is None else i
+        values[where] = float(stats.binom.cdf(above, calls, LIGHTER_TAIL_SHARE))
+        adjusted = stats.false_discovery_control(values, method="bh")
+        return bool(adjusted[where] < LIGHTER_TAIL_ALPHA)
+
+    low, high = n, LIGHTER_TAIL_MAX_CALLS
+    if high <= low or not passes(high):
+        return math.nan
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if passes(middle) else (middle, high)
+    return float(high)
 
 
 def case_means(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -293,7 +373,11 @@ def evidence(frame: pd.DataFrame) -> pd.DataFrame:
     Harrell–Davis latency p50/p95 with ``log_latency_var`` and ``n_latency``, the number
     of suites, the ``quality_metric`` its quality was read from (several joined by "+",
     "" where not said), and the model's ``latency_tail_ratio`` on the task type and
-    ``latency_tail_ratio_all_tasks`` over all (:func:`tail_ratio`)."""
+    ``latency_tail_ratio_all_tasks`` over all (:func:`tail_ratio`); whether the config's
+    calls show a ``latency_tail_lighter`` tail (:func:`lighter_tail`) and its own bound
+    then; where not, how many calls would show it (``latency_tail_lighter_at``, ``_more``,
+    ``_line``), and for a config of the model never run on the task type
+    (``latency_tail_new_at``, ``_line``: :func:`calls_until_lighter`)."""
     keys = ["config_hash", "task_type"]
     failed = frame[frame["status"] != "ok"].groupby(keys).size().rename("n_failed")
     ok = frame[frame["status"] == "ok"]
@@ -343,6 +427,11 @@ def evidence(frame: pd.DataFrame) -> pd.DataFrame:
     table["latency_tail_ratio_config"] = np.where(
         lighter, config_bound.to_numpy(), table["latency_tail_ratio"]
     )
+    until, fresh = calls_until_lighter(frame)
+    for column in until.columns:
+        table[f"latency_tail_lighter_{column}"] = until[column].reindex(own_key).to_numpy()
+    for column in fresh.columns:
+        table[f"latency_tail_new_{column}"] = fresh[column].reindex(own_task).to_numpy()
     return table
 
 

@@ -84,6 +84,7 @@ from selection._measured_latency import (
     met_by_measurements_note,
 )
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
+from selection._tail_only import tail_only_next
 from selection.model import MAX_CACHED, SelectorModel
 from selection.prompt_fit import overflow
 from selection.quality import quality_metrics_used
@@ -228,8 +229,19 @@ def recommend_from_model(
         )
         if max_latency_s is not None and meeting_by_measurements(table, max_latency_s).empty:
             notes.append(MEASURED_LATENCY_NOTE)
+        tails = tail_only_next(
+            table, found, feasible, max_latency_s, prefer, task_type, MAX_TO_MEASURE
+        )
         return Recommendation(
-            "infeasible", message=message, closest=closest, notes=tuple(notes), **base
+            "infeasible",
+            message=message,
+            closest=closest,
+            notes=tuple(notes),
+            suggestions=tuple(text for _, _, text in tails),
+            measure_next=tuple(
+                ToMeasure(option(model, table.loc[i], task_type)) for i, _, _ in tails
+            ),
+            **base,
         )
     chosen = choose(feasible, prefer)
     tie = _speed_tie(feasible, chosen) if prefer == "speed" else None
@@ -317,6 +329,8 @@ def recommend_from_model(
         unrun=unrun,
         quality_decides=decides,
     )
+    room = max(1, MAX_TO_MEASURE - len(next_up))
+    next_up += tail_only_next(table, found, feasible, max_latency_s, prefer, task_type, room)
     if cases := needs_cases_note(feasible, chosen, task_type, unrun, quality_decides=decides):
         notes.append(cases)
     message = f"use {choice.label}" + (" (SIMULATED)" if _simulated(model, choice) else "")
@@ -332,7 +346,7 @@ def recommend_from_model(
         overruled=overruled,
         suggestions=tuple(text for _, _, text in next_up),
         measure_next=tuple(
-            ToMeasure(option(model, feasible.loc[i], task_type), suites) for i, suites, _ in next_up
+            ToMeasure(option(model, table.loc[i], task_type), suites) for i, suites, _ in next_up
         ),
         notes=tuple(notes),
         speed_tie=tie,
@@ -743,9 +757,11 @@ def _held_to_limits(model: SelectorModel, table: pd.DataFrame, task_type: str) -
         tail_ratio = _tail_ratio(model, table, task_type)
         out["latency_tail_ratio"] = tail_ratio["ratio"]
         out["latency_tail_own"] = tail_ratio["own"]
+        for column in ("at", "more", "line"):
+            out[f"latency_tail_{column}"] = tail_ratio[column]
         bounded = _with_tail_bounds(table.assign(**{c: out[c] for c in out.columns}))
-        for column in ("latency_p95_safe", "latency_p95_by_median", "latency_p95_by_tail"):
-            out[column] = bounded[column]
+        for column in ("safe", "by_median", "by_tail", "untailed"):
+            out[f"latency_p95_{column}"] = bounded[f"latency_p95_{column}"]
     return out
 
 
@@ -770,6 +786,7 @@ def _with_tail_bounds(table: pd.DataFrame) -> pd.DataFrame:
         latency_p95_by_median=capped,
         latency_p95_by_tail=tail > safe,
         latency_p95_safe=np.fmax(safe, tail),
+        latency_p95_untailed=safe,
     )
 
 
@@ -1072,10 +1089,14 @@ def _tail_ratio(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd
     model has too few generations for that bound. A config measured on the task type
     whose tail its calls show lighter than the rest of its model's
     (:func:`selection.aggregate.lighter_tail`) has its own bound instead (NaN below 45
-    calls, then its p95 estimate's margin alone holds it): ``own`` says which."""
+    calls, then its p95 estimate's margin alone holds it): ``own`` says which. ``at``,
+    ``more`` and ``line``: for the others, the calls in all and more at which that test
+    could find it lighter, none of them over ``line`` × its median
+    (:func:`selection.aggregate.calls_until_lighter`; NaN for a selector trained before)."""
     evidence = model.evidence
+    unknown = {"at": np.nan, "more": np.nan, "line": np.nan}
     if "latency_tail_ratio" not in evidence:
-        return pd.DataFrame({"ratio": np.nan, "own": False}, index=table.index)
+        return pd.DataFrame({"ratio": np.nan, "own": False, **unknown}, index=table.index)
     names = model.configs["model"].reindex(evidence["config_hash"]).to_numpy()
     here = (evidence["task_type"] == task_type).to_numpy()
     on_task = pd.Series(evidence["latency_tail_ratio"].to_numpy()[here], index=names[here])
@@ -1084,11 +1105,35 @@ def _tail_ratio(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd
     on_task, anywhere = (r.dropna()[~r.dropna().index.duplicated()] for r in (on_task, anywhere))
     ratio = table["model"].map(on_task).fillna(table["model"].map(anywhere)).astype(float)
     if "latency_tail_lighter" not in evidence:  # selectors trained before the test
-        return pd.DataFrame({"ratio": ratio, "own": False}, index=table.index)
+        return pd.DataFrame({"ratio": ratio, "own": False, **unknown}, index=table.index)
     measured = evidence[here].set_index("config_hash")
     own = measured["latency_tail_lighter"].reindex(table.index).fillna(False).astype(bool)
     config_bound = measured["latency_tail_ratio_config"].reindex(table.index).astype(float)
-    return pd.DataFrame({"ratio": ratio.where(~own, config_bound), "own": own})
+    found = pd.DataFrame({"ratio": ratio.where(~own, config_bound), "own": own})
+    return found.join(_calls_until_lighter(evidence[here], names[here], table, own))
+
+
+def _calls_until_lighter(
+    evidence: pd.DataFrame, models: np.ndarray, table: pd.DataFrame, own: pd.Series
+) -> pd.DataFrame:
+    """Per candidate of ``table`` not ``own`` (already held to its own tail), how many
+    calls would let the lighter-tail test hold it to its own tail (:func:`_tail_ratio`):
+    its row of ``evidence`` (the task type's) where it was measured, else its model's
+    figure for a config never run on the task type."""
+    columns = {"at": np.nan, "more": np.nan, "line": np.nan}
+    if "latency_tail_lighter_at" not in evidence:  # selectors trained before
+        return pd.DataFrame(columns, index=table.index)
+    rows = evidence.set_index("config_hash")
+    fresh = evidence.assign(model=models).drop_duplicates("model").set_index("model")
+    measured = table.index.isin(rows.index)
+    found = pd.DataFrame(index=table.index)
+    for column in columns:
+        mine = rows[f"latency_tail_lighter_{column}"].reindex(table.index)
+        new = "at" if column == "more" else column
+        theirs = table["model"].map(fresh[f"latency_tail_new_{new}"])
+        found[column] = np.where(measured, mine, theirs).astype(float)
+    found.loc[own.to_numpy(dtype=bool)] = np.nan
+    return found
 
 
 def _with_margin(table: pd.DataFrame, target: str) -> pd.Series:

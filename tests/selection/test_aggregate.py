@@ -9,6 +9,7 @@ from evaluation.statistics import case_table, summarize_config
 from selection.aggregate import (
     QUANTILE_NOISE,
     aggregate,
+    calls_until_lighter,
     evidence,
     harrell_davis,
     lighter_tail,
@@ -189,24 +190,48 @@ def test_configs_whose_real_tail_is_lighter_than_their_models_are_told_apart():
     assert own.isna().all()  # 36 calls each: too few for a config's own bound (45)
 
 
-@pytest.mark.parametrize(("fast_calls", "exempt"), [(10, False), (25, False), (35, True)])
-def test_a_config_that_missed_a_slow_mode_by_chance_keeps_its_models_bound(fast_calls, exempt):
-    # A bimodal model: a fifth of calls 3x slower (a reload). A config whose 10 calls all
-    # came fast (11% of configs by chance) still has the model's tail, and after 25 (0.4%,
-    # 1.5% once adjusted over the model's 4 configs); after 35 (0.04%) its own calls
-    # show it has none.
-    rng = np.random.default_rng(7)
+def _slow_mode_frame(fast_calls: int, slow_share: float = 0.4, seed: int = 11) -> pd.DataFrame:
+    """Three configs of model m whose calls are 3x slower ``slow_share`` of the time (60
+    each), and one whose ``fast_calls`` calls all come fast."""
+    rng = np.random.default_rng(seed)
     rows = [
         {"model": "m", "num_predict": 64, "temperature": t, "case_id": f"c{i}", "latency_s": v}
         for t in (0.0, 0.3, 0.7)
         for i, v in enumerate(
-            np.exp(rng.normal(0, 0.05, 60)) * np.where(rng.random(60) < 0.2, 3.0, 1.0)
+            np.exp(rng.normal(0, 0.05, 60)) * np.where(rng.random(60) < slow_share, 3.0, 1.0)
         )
     ]
     rows += [
         {"model": "m", "num_predict": 64, "temperature": 1.0, "case_id": f"c{i}", "latency_s": v}
         for i, v in enumerate(np.exp(rng.normal(0, 0.05, fast_calls)))
     ]
-    lighter = lighter_tail(_latency_frame(pd.DataFrame(rows))).droplevel("task_type")
+    return _latency_frame(pd.DataFrame(rows))
+
+
+def test_the_calls_that_would_show_a_lighter_tail_are_where_the_test_passes():
+    # A real store's configs had 12 calls each: the lighter-tail test cannot pass there
+    # (0.8^12 = 6.9% > 1%), and the answer refused them by their model's tail with no
+    # word of how many calls would let their own decide. The count is the test's own:
+    # one fewer call and it does not pass, that many and it does.
+    until, fresh = calls_until_lighter(_slow_mode_frame(12))
+    row = until.loc[("m/64/1.0", "qa")]
+    assert row["more"] == row["at"] - 12 and 1.0 < row["line"] < 3.0
+    at = int(row["at"])
+    assert at == 27  # 4 configs: adjusted 4 x 0.8^n < 1% from n = 27 (0.8^21 alone)
+    assert not lighter_tail(_slow_mode_frame(at - 1))[("m/64/1.0", "qa")]
+    assert lighter_tail(_slow_mode_frame(at))[("m/64/1.0", "qa")]
+    assert ("m/64/0.0", "qa") in until.index  # a heavy one: its calls lie above its line
+    assert fresh.loc[("m", "qa"), "at"] >= 21
+    lighter, _ = calls_until_lighter(_slow_mode_frame(40))
+    assert ("m/64/1.0", "qa") not in lighter.index  # already found lighter: nothing to say
+
+
+@pytest.mark.parametrize(("fast_calls", "exempt"), [(10, False), (25, False), (35, True)])
+def test_a_config_that_missed_a_slow_mode_by_chance_keeps_its_models_bound(fast_calls, exempt):
+    # A bimodal model: a fifth of calls 3x slower (a reload). A config whose 10 calls all
+    # came fast (11% of configs by chance) still has the model's tail, and after 25 (0.4%,
+    # 1.5% once adjusted over the model's 4 configs); after 35 (0.04%) its own calls
+    # show it has none.
+    lighter = lighter_tail(_slow_mode_frame(fast_calls, 0.2, 7)).droplevel("task_type")
     assert bool(lighter["m/64/1.0"]) is exempt
     assert not lighter[["m/64/0.0", "m/64/0.3", "m/64/0.7"]].any()
