@@ -28,9 +28,11 @@ def race_batches(
     sweep: Sweep,
     cases: Sequence[Case],
     pending: list[WorkItem],
+    metrics: Sequence[str],
 ) -> Batches | None:
     """For a race, what ``generate_all`` runs instead of one dispatch: round after
-    round, score what is stored, judge, send the next round's missing work. None for
+    round, score what is stored on the run's ``metrics`` (``register``'s: the first is
+    the one the race is judged on), judge, send the next round's missing work. None for
     the full grid."""
     if not sweep.spec.strategy.race:
         return None
@@ -42,8 +44,10 @@ def race_batches(
         reports: list[DispatchReport] = []
         published = 0
         while True:
-            score(engine, experiment_id, sweep.suite, sweep.metrics, sweep.spec.hosts)
-            race, plan = judge_race(engine, experiment_id, experiment, sweep, cases, published)
+            score(engine, experiment_id, sweep.suite, metrics, sweep.spec.hosts)
+            race, plan = judge_race(
+                engine, experiment_id, experiment, sweep, cases, metrics[0], published
+            )
             published = len(race.rounds)
             if plan is None:
                 break

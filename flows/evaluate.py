@@ -92,7 +92,7 @@ async def evaluate(
     engine = make_engine(database_url(database))
     async with open_host_pool(sweep, simulated_time_scale=simulated_time_scale) as pool:
         cases = (  # ``cases``, the calibrated level's count, becomes the level's cases
-            calibrated_level(engine, sweep, cases)[:limit]
+            calibrated_level(engine, sweep, cases, name)[:limit]
             if level == "calibrated"
             else level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
         )
@@ -116,7 +116,7 @@ async def evaluate(
                 pool,
                 pending,
                 chunk_size=chunk_size,
-                batches=race_batches(engine, experiment_id, name, sweep, cases, pending),
+                batches=race_batches(engine, experiment_id, name, sweep, cases, pending, metrics),
                 workers=workers,
             )
         finally:

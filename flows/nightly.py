@@ -99,7 +99,7 @@ async def nightly(
     fallback = ""
     if level == "calibrated":
         sweep = load_sweep(spec_path)
-        fallback = calibrated_tonight(engine, sweep, cases)
+        fallback = calibrated_tonight(engine, sweep, cases, name)
     tonight = "calibrated" if level == "calibrated" and not fallback else "full"
     summary = await evaluate(
         spec_path=spec_path,

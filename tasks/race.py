@@ -35,15 +35,17 @@ def judge_race(
     experiment: str,
     sweep: Sweep,
     cases: Sequence[Case],
+    metric: str,
     published: int = 0,
 ) -> tuple[Race, RoundPlan | None]:
-    """Replay the race over the stored generations and scores, store its rounds, publish
-    an artifact for each round after the first ``published``; return the race and the
-    next round to run (None when the race is over)."""
-    race = sweep_race(sweep, cases)
+    """Replay the race on ``metric`` (the run's primary) over the stored generations and
+    scores, store its rounds, publish an artifact for each round after the first
+    ``published``; return the race and the next round to run (None when the race is
+    over)."""
+    race = sweep_race(sweep, cases, metric)
     with session_scope(engine) as session:
         generations = generations_frame(session, experiment_id)
-        table = stored_table(generations, scores_frame(session, experiment_id), sweep.metrics[0])
+        table = stored_table(generations, scores_frame(session, experiment_id), metric)
         measures = stored_measures(generations, list(race.settings.limits))
         plan = replay(race, table, measures)
         replace_race_rounds(session, experiment_id, round_rows(race))

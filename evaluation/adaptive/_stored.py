@@ -25,9 +25,11 @@ from evaluation.suites import Case
 RACE_SEED = 0
 
 
-def sweep_race(sweep: Sweep, cases: Sequence[Case]) -> Race:
-    """The race of ``sweep`` over ``cases`` (the level's), judged on its first metric."""
-    metric = get_metric(sweep.metrics[0])
+def sweep_race(sweep: Sweep, cases: Sequence[Case], metric_name: str) -> Race:
+    """The race of ``sweep`` over ``cases`` (the level's), judged on ``metric_name``: the
+    run's primary metric (``storage.repository.metrics_of_run``), which a ``rescore
+    --first`` may have made another than the spec's first."""
+    metric = get_metric(metric_name)
     strategy = sweep.spec.strategy
     clustering = case_clustering(
         [c.id for c in cases],

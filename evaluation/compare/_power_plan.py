@@ -34,7 +34,7 @@ from evaluation.statistics import (
 )
 from evaluation.statistics.power import planned_power
 from evaluation.storage.db import make_engine, session_scope
-from evaluation.storage.repository import list_experiments, scores_frame
+from evaluation.storage.repository import list_experiments, metrics_of_run, scores_frame
 
 DEFAULT_P = 0.5
 DEFAULT_CORRELATION = 0.5
@@ -110,17 +110,20 @@ def plan_for_spec(
     alpha: float = 0.05,
     power: float = 0.80,
 ) -> PowerPlan:
-    """The plan for a sweep spec; the pilot is ``pilot_name``, else the stored experiment
-    named like the spec, else none (the stated assumption)."""
+    """The plan for a sweep spec, on the metrics its run scores, the run's primary first
+    (``metrics_of_run``: a ``rescore --first``'s choice stands); the pilot is
+    ``pilot_name``, else the stored experiment named like the spec, else none (the stated
+    assumption)."""
     sweep = prepare_sweep(spec_path)
-    binary = [m for m in sweep.metrics if get_metric(m).score_type == "binary"]
-    if binary and not delta < 1:
-        raise EvalError(
-            f"--delta {delta:g}: {binary[0]} scores each case 0 or 1, so a difference "
-            "between two configs is below 1 (e.g. 0.05 for five points)"
-        )
     pilot = None
     with session_scope(make_engine(database_url)) as session:
+        metrics = metrics_of_run(session, sweep.spec.name, sweep.metrics)
+        binary = [m for m in metrics if get_metric(m).score_type == "binary"]
+        if binary and not delta < 1:
+            raise EvalError(
+                f"--delta {delta:g}: {binary[0]} scores each case 0 or 1, so a difference "
+                "between two configs is below 1 (e.g. 0.05 for five points)"
+            )
         if not pilot_name and any(e.name == sweep.spec.name for e in list_experiments(session)):
             pilot_name = sweep.spec.name
         if pilot_name:
@@ -132,7 +135,7 @@ def plan_for_spec(
         n_configs=len(sweep.configs),
         has_baseline=baseline_config(sweep.spec, list(sweep.configs)) is not None,
         delta=delta,
-        metrics=tuple(sweep.metrics),
+        metrics=metrics,
         pilot=pilot,
         pilot_name=pilot_name,
         alpha=alpha,

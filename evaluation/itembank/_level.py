@@ -18,7 +18,7 @@ from evaluation.itembank._bank import (
     stored_scores,
     why_not,
 )
-from evaluation.storage.repository import suite_fingerprint
+from evaluation.storage.repository import metrics_of_run, suite_fingerprint
 from evaluation.suites import Case, Suite
 
 C = TypeVar("C", bound=Case)
@@ -119,34 +119,46 @@ def how_to_bank(session: Session, suite: str, metric: str | None) -> str:
 
 
 def sweep_reason(
-    session: Session, sweep, cases: int | None = None, *, nightly: bool = False
+    session: Session,
+    sweep,
+    cases: int | None = None,
+    *,
+    nightly: bool = False,
+    experiment: str | None = None,
 ) -> str:
-    """:func:`calibrated_reason` for a sweep, after refusing ``cases`` over its suite;
-    ``nightly``: refusals name serve's and deploy's ``--nightly-*`` options."""
+    """:func:`calibrated_reason` for a sweep run as ``experiment`` (default: the spec's
+    name), after refusing ``cases`` over its suite; ``nightly``: refusals name serve's
+    and deploy's ``--nightly-*`` options."""
     calibrated_size(len(sweep.suite.cases), cases, nightly=nightly)
     return calibrated_reason(
         session,
         sweep.suite,
         [c.model for c in sweep.configs],
         pipeline=sweep.spec.pipeline is not None,
-        metric=sweep_metric(sweep),
+        metric=sweep_metric(session, sweep, experiment),
         nightly=nightly,
     )
 
 
-def sweep_cases(session: Session, sweep, cases: int | None = None) -> tuple[list[Case], str]:
-    """:func:`calibrated_cases` for a sweep (``evaluation.run.Sweep``): its configs'
-    models, and whether it runs a pipeline."""
+def sweep_cases(
+    session: Session, sweep, cases: int | None = None, experiment: str | None = None
+) -> tuple[list[Case], str]:
+    """:func:`calibrated_cases` for a sweep (``evaluation.run.Sweep``) run as
+    ``experiment`` (default: the spec's name): its configs' models, and whether it runs a
+    pipeline."""
     return calibrated_cases(
         session,
         sweep.suite,
         [c.model for c in sweep.configs],
         cases=cases,
         pipeline=sweep.spec.pipeline is not None,
-        metric=sweep_metric(sweep),
+        metric=sweep_metric(session, sweep, experiment),
     )
 
 
-def sweep_metric(sweep) -> str | None:
-    """The metric a sweep's estimates are shown on: its first (the leaderboard's)."""
-    return next(iter(sweep.metrics), None)
+def sweep_metric(session: Session, sweep, experiment: str | None = None) -> str | None:
+    """The metric a sweep's estimates are shown on, run as ``experiment`` (default: the
+    spec's name): the run's primary, the leaderboard's (``metrics_of_run``: a ``rescore
+    --first``'s choice stands)."""
+    metrics = metrics_of_run(session, experiment or sweep.spec.name, sweep.metrics)
+    return next(iter(metrics), None)

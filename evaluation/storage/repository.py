@@ -203,10 +203,7 @@ def register_experiment(
         )
     if experiment is None:
         experiment = Experiment(name=name, suite=suite.name, task_type=suite.task_type)
-    stored_spec = experiment.spec or {}
-    experiment.metrics = list(
-        run_metrics(metrics, experiment.metrics or (), stored_spec.get("metrics"))
-    )
+    experiment.metrics = list(_run_metrics_of(experiment, metrics))
     experiment.spec = redact_values(spec)  # a host URL's password is never stored
     experiment.spec_path = spec_path
     experiment.samples_per_case = samples_per_case
@@ -236,6 +233,19 @@ def run_metrics(
     if list(spec) == list(stored_spec or ()):
         return tuple(dict.fromkeys((*stored, *spec)))
     return tuple(dict.fromkeys((*spec, *stored)))
+
+
+def metrics_of_run(session: Session, experiment: str, spec: Sequence[str]) -> tuple[str, ...]:
+    """The metrics a run of a spec whose metrics are ``spec`` scores as ``experiment``,
+    as :func:`register_experiment` stores them: the first is the run's primary metric,
+    the one `show`, `compare` and the report rank by (a ``rescore --first``'s choice), so
+    a race, the calibrated level and a power plan read it here before the run exists."""
+    row = session.exec(select(Experiment).where(Experiment.name == experiment)).scalar_one_or_none()
+    return tuple(spec) if row is None else _run_metrics_of(row, spec)
+
+
+def _run_metrics_of(experiment: Experiment, spec: Sequence[str]) -> tuple[str, ...]:
+    return run_metrics(spec, experiment.metrics or (), (experiment.spec or {}).get("metrics"))
 
 
 def set_experiment_status(session: Session, experiment_id: int, status: str) -> None:

@@ -39,7 +39,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     sweep = prepare_sweep(args.spec)
     check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
     # the level's refusals (no bank, --cases over the suite) come before any output
-    cases, items, note = _level_work(sweep, args.level, args.limit, args.database, args.cases)
+    cases, items, note = _level_work(
+        sweep, args.level, args.limit, args.database, args.cases, args.experiment
+    )
     with fitted_stdout():  # its lines fit the width, as show's
         return _plan(args, sweep, cases, items, note)
 
@@ -113,13 +115,19 @@ def _refuse_unused_options(args: argparse.Namespace) -> None:
 
 
 def _level_work(
-    sweep, level: str, limit: int | None, database: str | None = None, k: int | None = None
+    sweep,
+    level: str,
+    limit: int | None,
+    database: str | None = None,
+    k: int | None = None,
+    experiment: str | None = None,
 ) -> tuple[list, list, str]:
-    """The cases and work items of a level, and the calibrated level's fallback note
-    ("" when none). The full level is read without evaluation.adaptive, which loads
-    scipy (seconds that plan need not spend)."""
+    """The cases and work items of a level for ``sweep`` run as ``experiment`` (default:
+    the spec's name), and the calibrated level's fallback note ("" when none). The full
+    level is read without evaluation.adaptive, which loads scipy (seconds that plan need
+    not spend)."""
     if level == "calibrated":
-        chosen, note = _calibrated(sweep, database, k)
+        chosen, note = _calibrated(sweep, database, k, experiment)
         cases = chosen[:limit]
         ids = {case.id for case in cases}
         return cases, [item for item in sweep.work_items() if item.case.id in ids], note
@@ -133,10 +141,12 @@ def _level_work(
     return cases, level_work(sweep.work_items(), cases), ""
 
 
-def _calibrated(sweep, database: str | None, k: int | None) -> tuple[list, str]:
-    """The ``calibrated`` level's cases and its fallback in one line ("" when the bank
-    serves); refused (exit 2, nothing written) without a bank or with more cases than
-    the suite."""
+def _calibrated(
+    sweep, database: str | None, k: int | None, experiment: str | None = None
+) -> tuple[list, str]:
+    """The ``calibrated`` level's cases for ``sweep`` run as ``experiment`` and its
+    fallback in one line ("" when the bank serves); refused (exit 2, nothing written)
+    without a bank or with more cases than the suite."""
     from evaluation.itembank import calibrated_size, sweep_cases
     from flows.cli._database import read_for_bank
 
@@ -144,7 +154,7 @@ def _calibrated(sweep, database: str | None, k: int | None) -> tuple[list, str]:
     cases, note = read_for_bank(
         database,
         f"--level calibrated needs an item bank for suite {sweep.suite.name!r}",
-        lambda session: sweep_cases(session, sweep, k),
+        lambda session: sweep_cases(session, sweep, k, experiment),
     )
     return cases, note
 
@@ -158,7 +168,8 @@ def _calibrated_plan(args: argparse.Namespace, sweep, planned: int) -> None:
     from evaluation.storage.repository import suite_fingerprint
 
     with session_scope(open_database(args.database, create=False)) as session:
-        bank = current_bank(session, sweep.suite.name, sweep_metric(sweep))
+        metric = sweep_metric(session, sweep, args.experiment)
+        bank = current_bank(session, sweep.suite.name, metric)
     if bank is None or bank.row.suite_digest != suite_fingerprint(sweep.suite):
         return  # the level's note said why: the subset's plain means, no width planned
     total = len(sweep.suite.cases)
@@ -365,7 +376,7 @@ def _run(
     check_before_run(sweep)
     chosen = None
     if args.level == "calibrated":  # no bank, too many cases: refused before any claim
-        cases, note = _calibrated(sweep, args.database, args.cases)
+        cases, note = _calibrated(sweep, args.database, args.cases, args.experiment)
         if note:
             print(f"note: {note}")
         chosen = len(cases[: args.limit])
