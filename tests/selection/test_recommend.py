@@ -27,6 +27,7 @@ from selection._choice import (
 from selection._codec import decode, encode
 from selection._evidence_rule import MIN_GENERATIONS
 from selection._measured_latency import feasible_candidates, own_figure
+from selection._tail_only import tail_only_line
 from selection.aggregate import evidence
 from selection.frame import validate_training_frame
 from selection.next_spec import next_spec
@@ -1212,3 +1213,30 @@ def test_a_config_refused_only_by_its_models_tail_is_named_with_the_calls_it_nee
     named = picks()
     monkeypatch.setattr(recommender, "tail_only_next", lambda *args: [])
     assert picks() == named
+
+
+def test_a_config_never_run_refused_only_by_its_models_tail_is_named_with_the_calls():
+    # Never run on the task type: held to its median x its model's tail where its
+    # predicted p95 with margin meets the limit; the calls are a new config's of its model.
+    row = pd.Series(
+        {
+            "model": "tiny:1b",
+            "template": "plain",
+            "template_text": "{input}",
+            "temperature": 0.0,
+            "measured": False,
+            "latency_p95_safe": 0.787,
+            "latency_p95_untailed": 0.217,
+            "latency_tail_ratio": 4.32,
+            "latency_tail_at": 30.0,
+            "latency_tail_more": 30.0,
+            "latency_tail_line": 1.1,
+        }
+    )
+    line = tail_only_line(row.rename("h"), "h", 0.5, "qa")
+    assert line.startswith("measure tiny:1b t=0 tpl=plain (hash h): only its model's latency tail")
+    assert "never run on qa" in line
+    assert "predicted p95 with margin, 0.217 s, meets the 0.5 s limit" in line
+    assert (
+        "its median × 4.32 = 0.787 s" in line and "after 30 calls, none of them over 1.10×" in line
+    )
