@@ -15,6 +15,7 @@ from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from evaluation.monitor._summary import refresh_summaries
+from evaluation.series import series_names
 from evaluation.series.schema import CalibratedNight
 from evaluation.storage.models import (
     Aggregate,
@@ -225,10 +226,22 @@ def recent_runs(
     8 of 36 cases" for a run at the calibrated level, whose best mean is of those cases."""
     rows = _summary_rows(session, _with_summary().order_by(Experiment.id.desc()).limit(limit))
     shares = _calibrated_shares(session, [r["name"] for r in rows])
+    series = _unsummarised_series(session, [r["name"] for r in rows if r["series"] is None])
     for row in rows:
         row["status"] = (ended or {}).get(row["name"], row["status"])
         row["share"] = shares.get(row["name"], "")
+        row["series"] = row["series"] if row["series"] is not None else series[row["name"]]
     return rows
+
+
+def _unsummarised_series(session: Session, experiments: list[str]) -> dict[str, str]:
+    """The series of the experiments with no summary yet (stored as a run ends: a first
+    run still going): known from its start, as for a finished run (an empty cell said
+    nothing)."""
+    if not experiments:
+        return {}
+    statement = select(Experiment).where(Experiment.name.in_(experiments))
+    return series_names(session, list(session.exec(statement).scalars()))
 
 
 def _calibrated_shares(session: Session, experiments: list[str]) -> dict[str, str]:

@@ -23,6 +23,7 @@ _EXPORTS = {
     "record_calibrated_night": "evaluation.series._series",
     "series_experiments": "evaluation.series._series",
     "series_of_experiment": "evaluation.series._series",
+    "series_names": "evaluation.series._series",
     "series_points": "evaluation.series._series",
     "SeriesEvent": "evaluation.series._events",
     "events_between": "evaluation.series._events",

@@ -112,7 +112,13 @@ def _series_name(experiment: Experiment, joined: Mapping[str, SeriesRun]) -> str
 
 def series_of_experiment(session: Session, experiment: Experiment) -> str:
     """The series ``experiment`` belongs to: the one it joined, else its spec's name."""
-    return _series_name(experiment, {r.experiment: r for r in _rows(session, [experiment.name])})
+    return series_names(session, [experiment])[experiment.name]
+
+
+def series_names(session: Session, experiments: Sequence[Experiment]) -> dict[str, str]:
+    """Experiment name -> :func:`series_of_experiment`, in one query."""
+    joined = {r.experiment: r for r in _rows(session, [e.name for e in experiments])}
+    return {e.name: _series_name(e, joined) for e in experiments}
 
 
 def _rows(session: Session, names: list[str]) -> list[SeriesRun]:

@@ -194,6 +194,13 @@ def test_home_shows_running_recent_stats_series_and_hosts(client):
     last = _text(recent.split(f'data-name="{NIGHTS[-1]}"')[1].split("</tr>")[0])
     assert "completed" in last and " 13 " in last  # 12 generations + the failed one
     assert f"1 × {FAILURE}" in last
+    # the series column: a finished run's series, and a running one's (no summary yet:
+    # its cell was empty)
+    cells = {
+        name: re.findall(r"<td[^>]*>(.*?)</td>", recent.split(f'data-name="{name}"')[1], re.S)[1]
+        for name in (NIGHTS[-1], RUNNING)
+    }
+    assert cells == {NIGHTS[-1]: SERIES, RUNNING: RUNNING}  # its spec's name
     series = page.text.split('id="series"')[1].split("</section>")[0]
     assert f'data-series="{SERIES}"' in series
     assert series.count('data-points="3"') == 2  # the metric and the latency, 3 nights each
