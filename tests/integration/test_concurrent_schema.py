@@ -3,9 +3,9 @@ get their tables: the loser of the CREATE TABLE race must not fail."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -16,27 +16,39 @@ from tests.integration.test_postgres_workers import _connect
 pytestmark = pytest.mark.integration
 
 RACERS = 4
+# Each racer imports, says so, and waits on its stdin: one pipe shared by all, whose
+# write end the test closes once every racer is ready (not a start time: a racer still
+# importing when it came, on a loaded machine, raced no one; the others spun meanwhile).
 OPEN = """
-import sys, time
+import sys
 from evaluation.storage.db import make_engine
-while time.time() < float(sys.argv[2]):
-    pass
+print("ready", flush=True)
+sys.stdin.read()
 make_engine(sys.argv[1]).dispose()
 """
 
 
 def race(url: str) -> list[str]:
     """Open ``url`` from RACERS processes at the same instant; their error output."""
-    start = str(time.time() + 3.0)
-    racers = [
-        subprocess.Popen(
-            [sys.executable, "-c", OPEN, url, start],
-            cwd=REPO,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(RACERS)
-    ]
+    release, go = os.pipe()
+    racers = []
+    try:
+        for _ in range(RACERS):
+            racers.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", OPEN, url],
+                    cwd=REPO,
+                    stdin=release,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        for racer in racers:
+            racer.stdout.readline()  # "ready" (or "" where it failed before)
+    finally:
+        os.close(release)
+        os.close(go)  # end of file on every racer's stdin at once
     return [p.communicate(timeout=60)[1] for p in racers if p.wait(timeout=60) != 0]
 
 
