@@ -117,17 +117,21 @@ async def generate_all(
     (tasks/adapters/cancellation.py), its slots given back."""
     limits = sweep.spec.limits
     hosts = pool.up(sweep.spec.hosts)
+    sampler = GpuSampler()
+    local = local_hosts(hosts)
+    # NVML starts (pynvml's import, the driver) in a thread while the API is asked below,
+    # not on the event loop as the phase starts
+    opening = asyncio.ensure_future(asyncio.to_thread(sampler.open)) if local else None
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(get_client())
         limit_names = await size_limits(client, hosts)
-        sampler = GpuSampler()
-        telemetry = RunTelemetry(sampler, pool.backends, local=local_hosts(hosts))
+        telemetry = RunTelemetry(sampler, pool.backends, local=local)
         live = LiveRun(
             engine,
             experiment,
             total=len(pending),
             slots={host.name: host.slots for host in hosts},
-            gpu=_gpu_now(sampler, telemetry, measure=bool(local_hosts(hosts))),
+            gpu=_gpu_now(sampler, telemetry, measure=bool(local)),
             say=get_run_logger().warning,
             timeouts=request_timeouts(limits),
         )
@@ -189,6 +193,8 @@ async def generate_all(
             with tags(host_tag(host)):
                 await generate_on_host(host, quote(lanes))
 
+        if opening is not None:
+            await opening
         stack.enter_context(settled_heap())  # out of the collector's walks (_heap)
         started, started_cpu = time.perf_counter(), time.process_time()
         if lanes is not None:
@@ -256,7 +262,7 @@ def _gpu_now(
     and the VRAM the Ollama hosts reported so far."""
 
     def now() -> list[dict]:
-        readings = sampler.sample_once().readings if measure and sampler.available else ()
+        readings = sampler.sample_recent().readings if measure and sampler.available else ()
         return gpu_readings(readings, telemetry.vram())
 
     return now

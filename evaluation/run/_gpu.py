@@ -193,6 +193,18 @@ class GpuSampler:
                 del self._buffer[: len(self._buffer) - self._max_samples // 2]
             return sample
 
+    def sample_recent(self) -> Sample:
+        """The last sample while it is younger than ``MIN_INTERVAL_S`` (NVML's refresh:
+        a new reading would repeat it), else ``sample_once()``. For the edges of spans
+        that start and end together: a 64-slot host's lanes start their chunks at once,
+        and each edge read every GPU in the event loop, before the chunk's first request
+        (four NVML calls a GPU)."""
+        with self._lock:
+            last = self._buffer[-1] if self._buffer else None
+            if last is not None and self._clock() - last.time_s < MIN_INTERVAL_S:
+                return last
+        return self.sample_once()
+
     def window(self, start: Sample, end: Sample) -> Measurement:
         """GPU activity between two samples from ``sample_once`` (inclusive)."""
         if end.seq < start.seq:

@@ -55,7 +55,7 @@ class Sampler(Protocol):
     def available(self) -> bool: ...
     def start(self) -> Any: ...
     def stop(self) -> None: ...
-    def sample_once(self) -> Sample: ...
+    def sample_recent(self) -> Sample: ...
     def window(self, start: Sample, end: Sample) -> Measurement: ...
 
 
@@ -130,10 +130,10 @@ class RunTelemetry:
 
         async def measured(host: HostSpec, items: list[WorkItem]) -> ChunkOutcome:
             measure = self._measuring and host.name in self._local
-            start = self._sampler.sample_once() if measure else None
+            start = self._sampler.sample_recent() if measure else None
             outcome = await run(host, items)
             if start is not None:
-                end = self._sampler.sample_once()
+                end = self._sampler.sample_recent()
                 self._record_span(start, end, outcome)
             await self._read_vram(host, items)
             return outcome

@@ -98,6 +98,35 @@ def test_local_chunks_are_measured_and_energy_split_by_generation_time():
     assert usage[a.hash].vram_bytes == usage[b.hash].vram_bytes == size_vram
 
 
+def test_chunks_starting_and_ending_together_read_the_gpu_once_each_time():
+    """A 64-slot host's lanes start their chunks at once: each edge read every GPU in the
+    event loop before the chunk's first request. A reading younger than NVML's refresh
+    (``MIN_INTERVAL_S``) is the edge of every span that starts or ends then."""
+    clock, gpu = FakeClock(), FakeGpu(util=10, used=GiB, power_mw=100_000, energy_mj=1_000)
+    nvml = FakeNVML([gpu])
+    sampler = ForegroundSampler(nvml=nvml, clock=clock)
+    ended = asyncio.Event()
+
+    async def run(host, chunk):
+        await ended.wait()
+        return ChunkOutcome([])
+
+    async def scenario():
+        host = HostSpec("gpu-a", "http://127.0.0.1:1", slots=8)
+        with RunTelemetry(sampler, {}, local={"gpu-a"}) as telemetry:
+            wrapped = telemetry.wrap(run)
+            chunks = [asyncio.ensure_future(wrapped(host, [])) for _ in range(8)]
+            await asyncio.sleep(0)
+            started = nvml.util_reads
+            clock.now += 1.0  # the chunks run for a second, then end together
+            gpu.util = 90
+            ended.set()
+            await asyncio.gather(*chunks)
+            return started
+
+    assert (asyncio.run(scenario()), nvml.util_reads) == (1, 2)
+
+
 def test_remote_host_gets_vram_only_and_no_nvml_is_silent(caplog):
     caplog.set_level(logging.DEBUG, logger="evaluation")
     sampler = GpuSampler(nvml=FakeNVML([], init_error=None))  # NVML sees no GPU
