@@ -35,7 +35,8 @@ from tasks.sweep import (
 )
 from tasks.telemetry import record_telemetry
 
-POST_GENERATION_MODULES = ("tasks.compare", "tasks.report")  # see flows/preload.py
+# see flows/preload.py; scoring first (pandas: not loaded before the first generation)
+POST_GENERATION_MODULES = ("evaluation.run._scoring", "tasks.compare", "tasks.report")
 
 
 @flow(

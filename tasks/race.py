@@ -9,16 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from evaluation.adaptive import (
-    Race,
-    RoundPlan,
-    replay,
-    round_markdown,
-    round_rows,
-    stored_measures,
-    stored_table,
-    sweep_race,
-)
+from evaluation.adaptive import Race, RoundPlan, replay
 from evaluation.run import Sweep
 from evaluation.storage.db import session_scope
 from evaluation.storage.race import replace_race_rounds
@@ -42,6 +33,15 @@ def judge_race(
     scores, store its rounds, publish an artifact for each round after the first
     ``published``; return the race and the next round to run (None when the race is
     over)."""
+    # pandas: loaded by a race's first round, not before any run's first generation
+    from evaluation.adaptive import (
+        round_markdown,
+        round_rows,
+        stored_measures,
+        stored_table,
+        sweep_race,
+    )
+
     race = sweep_race(sweep, cases, metric)
     with session_scope(engine) as session:
         generations = generations_frame(session, experiment_id)

@@ -1,4 +1,6 @@
-"""Tasks after generation: score, aggregate, publish."""
+"""Tasks after generation: score, aggregate, publish. Imported as a run starts, so what
+only they need (the scorers' pandas, the race's standing) loads when they run, not
+before the first generation (tests/test_architecture.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from evaluation.adaptive import stored_standing
 from evaluation.compare._leaderboard import (
     Leaderboard,
     aggregate_rows,
@@ -20,7 +21,6 @@ from evaluation.compare._leaderboard import (
 from evaluation.embeddings import Embedder
 from evaluation.metrics import get_metrics
 from evaluation.run._heap import release_freed
-from evaluation.run._scoring import score_generations_detailed
 from evaluation.spec import HostSpec
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment
@@ -53,6 +53,8 @@ def score(
 ) -> int:
     """Score every successful generation on ``metrics`` (replacing earlier scores);
     metrics that need an embedding model get its vectors from ``hosts``."""
+    from evaluation.run._scoring import score_generations_detailed
+
     resolved = get_metrics(metrics)
     embedder = Embedder(hosts) if any(m.embed_model for m in resolved) else None
     known_cases = {c.id for c in suite.cases}
@@ -102,6 +104,8 @@ def aggregate(engine: Engine, experiment_id: int, suite: Suite, metrics: tuple[s
 def publish(engine: Engine, experiment_id: int) -> Leaderboard:
     """Markdown leaderboard and table artifacts, keyed per experiment (a race's standing
     under the leaderboard)."""
+    from evaluation.adaptive import stored_standing
+
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         board = load_leaderboard(session, name)

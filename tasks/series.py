@@ -6,18 +6,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
-from evaluation.itembank import BankEstimates
 from evaluation.run._sweep import Sweep
 from evaluation.series import (
     ESCALATE_SHARE,
     WatchSettings,
-    moved_lines,
     record_calibrated_night,
     record_run,
     suite_digest,
-    watch_and_keep,
-    watch_markdown,
-    watch_payload,
     what_ran,
 )
 from evaluation.storage.db import session_scope
@@ -91,6 +86,10 @@ def watch_trends(
     Markdown for the nightly artifact, and the quality streams that moved beyond noise
     tonight (``escalate``, and their configs ``escalate_configs``: on a calibrated night,
     the configs to run on the full suite, and why)."""
+    # pandas: loaded by the watch, not before a run's first generation
+    from evaluation.itembank import BankEstimates
+    from evaluation.series import moved_lines, watch_and_keep, watch_markdown, watch_payload
+
     settings = WatchSettings(false_alarms_per_100_nights=false_alarms_per_100_nights)
     with session_scope(engine) as session:
         watch = watch_and_keep(session, series, settings, BankEstimates(session))

@@ -48,9 +48,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
-if TYPE_CHECKING:  # scipy.stats and the statistics load on a race's first look, not at start
+if TYPE_CHECKING:  # these load on a race's first look, not before a run's first generation
+    import pandas as pd
+
     from evaluation.statistics import PairedComparison, ScoreType
 
 QUANTILE = 0.95

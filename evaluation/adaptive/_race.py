@@ -14,14 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
-
 from evaluation.adaptive._clusters import Clustering
 from evaluation.adaptive._elimination import Elimination, judge, over_limit
 from evaluation.adaptive._schedule import RaceSchedule
 from evaluation.wording import counted
 
-if TYPE_CHECKING:  # scipy.stats loads on a race's first look, not when a run starts
+if TYPE_CHECKING:  # scipy.stats and pandas load on a race's first look, not when a run starts
+    import pandas as pd
+
     from evaluation.statistics import CaseTable, ScoreType
 
 StopReason = Literal["one_left", "none_within_limits", "tie", "budget", "exhausted"]
@@ -121,6 +121,8 @@ class Race:
         self.clustering = clustering
         self._groups = None
         if clustering is not None and clustering.known:
+            import pandas as pd
+
             self._groups = pd.Series(clustering.groups, index=clustering.case_ids, dtype=object)
             alone = self._groups.isna()
             self._groups[alone] = ["\x00case:" + c for c in self._groups.index[alone]]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError, without_class_name
+
+if TYPE_CHECKING:  # not before a run's first generation: the frame comes from the caller
+    import pandas as pd
 
 CAUSE_CHARS = 160  # a longer cause is cut at its last space within this (an error: ~1,000)
 
