@@ -21,7 +21,7 @@ from evaluation.backends.retry import RetryPolicy
 from evaluation.monitor import LiveRun, gpu_readings
 from evaluation.run._dispatch import DispatchReport, Pace, dispatch
 from evaluation.run._gpu import GpuSampler
-from evaluation.run._heap import release_garbage, settled_heap
+from evaluation.run._heap import release_freed, settled_heap
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._preflight import HostCheck
 from evaluation.run._rate import WorkMix, request_timeouts, work_mix
@@ -195,7 +195,8 @@ async def generate_all(
 
         if opening is not None:
             await opening
-        stack.enter_context(settled_heap())  # out of the collector's walks (_heap)
+        # out of the collector's walks; what the lanes left in cycles collected (_heap)
+        stack.enter_context(settled_heap(collect=True))
         started, started_cpu = time.perf_counter(), time.process_time()
         if lanes is not None:
             await lanes.ready()
@@ -236,7 +237,7 @@ async def generate_all(
         live.flush()  # what the write interval held back, before the stage moves on
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - started_cpu
-    release_garbage()  # what the lanes left, before the stages that read the whole run
+    release_freed()  # what the lanes left, before the stages that read the whole run
     if report is None:
         return Generated(DispatchReport(total=len(pending)), {}, seconds, cpu_seconds, True)
     return Generated(report, telemetry.summary(), seconds, cpu_seconds)

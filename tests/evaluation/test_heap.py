@@ -1,17 +1,20 @@
 """A run's process gives Arrow (pandas' strings) the system allocator, so that what its
-stages free goes back to the system with the rest (evaluation/run/_heap.py)."""
+stages free goes back to the system with the rest; what its lanes leave in cycles is
+collected without walking what was alive before them (evaluation/run/_heap.py)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pyarrow
 import pytest
 
-from evaluation.run._heap import arrow_from_malloc
+from evaluation.run._heap import arrow_from_malloc, settled_heap
 
 REPO = Path(__file__).resolve().parents[2]
 BACKEND = (
@@ -56,3 +59,37 @@ def test_with_pyarrow_imported_the_default_pool_becomes_the_system_allocator(
         assert os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "system"  # the children's too
     finally:
         pyarrow.set_memory_pool(before)
+
+
+class _Node:
+    """An object that can be in a reference cycle."""
+
+    me: _Node | None = None
+
+
+def test_what_a_settled_block_left_in_cycles_is_collected_as_it_ends_with_the_rest_frozen():
+    """The collection that ends ``settled_heap(collect=True)`` runs before the unfreeze:
+    it walks only what the block made, not what was alive before it (_heap)."""
+    frozen_while_collecting: list[int] = []
+
+    def seen(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2:
+            frozen_while_collecting.append(gc.get_freeze_count())
+
+    was_enabled = gc.isenabled()
+    gc.disable()  # no automatic collection takes the cycle first
+    gc.callbacks.append(seen)
+    try:
+        with settled_heap(collect=True):
+            made = _Node()
+            made.me = made
+            left = weakref.ref(made)
+            del made
+            assert left() is not None  # a cycle: only a collection frees it
+        assert left() is None
+        assert frozen_while_collecting and min(frozen_while_collecting) > 0
+        assert gc.get_freeze_count() == 0  # given back to the collector afterwards
+    finally:
+        gc.callbacks.remove(seen)
+        if was_enabled:
+            gc.enable()
