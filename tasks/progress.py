@@ -73,6 +73,7 @@ class ProgressArtifact:
         self._last_update = 0.0
         self._last_logged_decile = -1
         self._pending: asyncio.Task | None = None
+        self._shown: tuple[float, str] | None = None  # what the last update sent said
         self._rate = Rate()
         self._rate.add(_clock(), 0)
         self._mix = mix  # the ETA by the work left of each config
@@ -186,20 +187,22 @@ class ProgressArtifact:
             self._last_update = now
             # In the background: a lane that stored a result must not wait on the API
             # (awaiting it here cost ~10% of a sweep's throughput on the embedded server).
+            self._shown = (percent, self.description())
             self._pending = asyncio.create_task(
-                aupdate_progress_artifact(
-                    self._id, progress=percent, description=self.description()
-                )
+                aupdate_progress_artifact(self._id, progress=percent, description=self._shown[1])
             )
 
     async def flush(self) -> None:
-        """Wait for the last update and show the final count."""
+        """Wait for the last update and show the final count, unless that update said it
+        already (the last batch stored sends it: a second write to the API, the last
+        step of the generation phase)."""
         if self._pending is not None:
             await self._pending
         if self._id is not None and self._total:
-            await aupdate_progress_artifact(
-                self._id, progress=100.0 * self._done / self._total, description=self.description()
-            )
+            final = (100.0 * self._done / self._total, self.description())
+            if final != self._shown:
+                self._shown = final
+                await aupdate_progress_artifact(self._id, progress=final[0], description=final[1])
 
 
 def announce_step(

@@ -4,8 +4,10 @@
 
 (``PYTHONPATH=.`` from the repository root where evalflow is not pip-installed.)
 ``--busy`` loads GPU 0 with matrix products through torch, if torch with CUDA is there.
-For each GPU with an energy counter it also prints the trapezoid of the probe's own power
-readings, so counter and power integral can be compared on real hardware. The probe's
+It prints how long NVML took to start and each sample's reads (a chunk's edges read
+every GPU: ``GpuSampler.sample_recent``). For each GPU with an energy counter it also
+prints the trapezoid of the probe's own power readings, so counter and power integral
+can be compared on real hardware. The probe's
 own readings follow ``--interval`` even below the sampler's floor (0.1 s, NVML's refresh:
 ``evaluation.run._gpu.MIN_INTERVAL_S``), to show that readings then repeat.
 Prints "NVML unavailable" and exits 0 on a machine without NVML.
@@ -61,9 +63,11 @@ def main() -> None:
             f"readings every {args.interval:g} s repeat (the sampler's own: every "
             f"{sampler.interval_s:g} s)"
         )
+    started = time.perf_counter()
     if not sampler.available:
         print("NVML unavailable")
         return
+    print(f"NVML started in {1000 * (time.perf_counter() - started):.1f} ms")
 
     stop = threading.Event()
     worker = None
@@ -76,10 +80,13 @@ def main() -> None:
             worker.start()
 
     own: list[Sample] = []
+    took_ms: list[float] = []  # each sample's reads: what a span's edge cost the event loop
     with sampler, sampler.measure() as m:
         deadline = time.monotonic() + args.seconds
         while time.monotonic() < deadline:
+            took = time.perf_counter()
             sample = sampler.sample_once()
+            took_ms.append(1000 * (time.perf_counter() - took))
             own.append(sample)
             cells = [
                 f"gpu{k}: util={r.util_pct}% mem={r.memory_used_bytes} B "
@@ -96,6 +103,11 @@ def main() -> None:
         f"measurement: source={m.source} duration={m.duration_s:.2f}s samples={m.samples} "
         f"devices={m.devices} mean_util={m.mean_util_pct}% peak_mem={m.peak_memory_bytes} B "
         f"energy={m.energy_j} J"
+    )
+    took_ms.sort()
+    print(
+        f"a sample (every GPU's four reads) took median {took_ms[len(took_ms) // 2]:.2f} ms, "
+        f"max {took_ms[-1]:.2f} ms over {len(took_ms)}"
     )
     for k, reading in enumerate(own[0].readings):
         if reading.energy_mj is not None and own[-1].readings[k].energy_mj is not None:

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import threading
+import uuid
 
 import pytest
 from rich.console import Console
@@ -376,6 +377,33 @@ def test_an_interrupt_starts_its_message_on_a_line_of_its_own(monkeypatch):
         written = pipe.read()
     assert written.startswith(b"\n\x1b[?25h" + b"interrupted: waiting up to 5 s")
     assert written.count(b"\n") == 3  # the display's line ended, then the two messages
+
+
+def test_the_last_count_is_written_to_the_artifact_once(monkeypatch):
+    """The last batch stored sends the final count; the phase's end waited for a second,
+    identical write to the API. One the last update did not carry is still written."""
+    sent = []
+
+    async def update(artifact_id, progress, description):
+        sent.append((progress, description))
+
+    monkeypatch.setattr(progress, "aupdate_progress_artifact", update)
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test-progress"))
+
+    async def run(*, settled: bool) -> None:
+        tracker = progress.ProgressArtifact(uuid.uuid4(), "demo", total=10)
+        await tracker.advance(9)
+        if settled:
+            await asyncio.sleep(0)  # that update written: the last batch sends its own
+        await tracker.advance(1)
+        await tracker.flush()
+
+    asyncio.run(run(settled=True))
+    assert [p for p, _ in sent] == [90.0, 100.0]
+    sent.clear()
+    asyncio.run(run(settled=False))  # the last batch found an update under way
+    assert [p for p, _ in sent] == [90.0, 100.0]
+    assert sent[-1][1].startswith("Generation progress: demo: 10/10 generations (100%)")
 
 
 def test_the_rate_and_eta_age_while_nothing_finishes():
