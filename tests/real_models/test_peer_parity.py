@@ -33,22 +33,25 @@ from inspect_ai.model import GenerateConfig
 from inspect_ai.scorer import exact, includes
 from inspect_ai.solver import generate
 
-cases, model, base_url, log_dir, max_tokens = json.loads(sys.argv[1])
+cases, models, base_url, log_dir, max_tokens = json.loads(sys.argv[1])
 task = Task(
     dataset=[Sample(input=c["input"], target=c["references"], id=c["id"]) for c in cases],
     solver=generate(),
     scorer=[includes(), exact()],
     config=GenerateConfig(temperature=0.0, max_tokens=max_tokens),
 )
-[log] = inspect_eval(
-    task, model=f"llama-cpp-python/{model}", model_base_url=base_url, log_dir=log_dir,
-    display="none", max_connections=1, max_retries=0,
-)
-assert log.status == "success", log.error
-print(json.dumps({
-    s.id: {"output": s.output.completion, "scores": {k: v.value for k, v in s.scores.items()}}
-    for s in log.samples
-}))
+outputs = {}
+for model in models:  # one model after the other, as evalflow's sweep asks them
+    [log] = inspect_eval(
+        task, model=f"llama-cpp-python/{model}", model_base_url=base_url,
+        log_dir=f"{log_dir}/{model}", display="none", max_connections=1, max_retries=0,
+    )
+    assert log.status == "success", log.error
+    outputs[model] = {
+        s.id: {"output": s.output.completion, "scores": {k: v.value for k, v in s.scores.items()}}
+        for s in log.samples
+    }
+print(json.dumps(outputs))
 """
 
 
@@ -57,9 +60,11 @@ def single_turn_cases() -> list[dict]:
     return [c for c in cases if isinstance(c["input"], str) and not c.get("system")][:CASES]
 
 
-def inspect_outputs(cases: list[dict], model: str, base_url: str, log_dir: str) -> dict:
+def inspect_outputs(cases: list[dict], models: list[str], base_url: str, log_dir: str) -> dict:
+    """Inspect's outputs and scores of each model, by model and case: one process for
+    all of them (its start and imports are most of its CPU)."""
     pytest.importorskip("inspect_ai", reason="inspect-ai (the dev extra) is not installed")
-    argument = json.dumps([cases, model, f"{base_url}/v1", log_dir, MAX_TOKENS])
+    argument = json.dumps([cases, models, f"{base_url}/v1", log_dir, MAX_TOKENS])
     done = subprocess.run(
         [sys.executable, "-c", INSPECT, argument],
         capture_output=True,
@@ -85,8 +90,9 @@ def test_evalflow_and_inspect_ai_agree_on_the_same_server(real_server, tmp_path,
     assert run_sweep(spec, database_url)["generated"] == len(cases) * len(CHAT_MODELS)
     generations, scores = stored(database_url, "parity")
     value = scores.pivot_table(index=["model", "case_id"], columns="metric", values="value")
+    peers = inspect_outputs(cases, list(CHAT_MODELS), real_server.url, str(tmp_path / "logs"))
     for model in CHAT_MODELS:
-        peer = inspect_outputs(cases, model, real_server.url, str(tmp_path / f"logs-{model}"))
+        peer = peers[model]
         ours = generations[generations["model"] == model].set_index("case_id")["output"]
         assert {c["id"]: ours[c["id"]] for c in cases} == {
             c["id"]: peer[c["id"]]["output"] for c in cases
