@@ -32,6 +32,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests.conftest import REPO
+from tests.integration.seeded_home import seeded_prefect_home
 from tests.support.standin_ollama import StandIn, StandInConfig, running_standin
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -93,7 +94,8 @@ def prefect_server(tmp_path_factory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = base_env(root) | {"PREFECT_HOME": str(root / "home"), "PREFECT_UI_ENABLED": "false"}
+    home = seeded_prefect_home(root / "home")
+    env = base_env(root) | {"PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false"}
     log = (root / "server.log").open("wb")
     server = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],

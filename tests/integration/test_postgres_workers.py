@@ -175,8 +175,7 @@ def cluster(databases, tmp_path_factory) -> Iterator[dict]:
             host.start()
         prefect = str(BIN / "prefect")
         run_cli([prefect, "work-pool", "create", "evalflow", "--type", "process"], client_env)
-        run_cli([str(BIN / "evalflow"), "deploy", "--pool", "evalflow"], client_env)
-        worker_logs = {
+        worker_logs = {  # they start while the deployments are registered
             name: processes.start(
                 name,
                 [prefect, "worker", "start", "--pool", "evalflow", "--name", name, "--limit", "1"],
@@ -184,6 +183,7 @@ def cluster(databases, tmp_path_factory) -> Iterator[dict]:
             )
             for name in ("worker-1", "worker-2")
         }
+        run_cli([str(BIN / "evalflow"), "deploy", "--pool", "evalflow"], client_env)
         with temporary_settings({PREFECT_API_URL: api}):
             wait_until(lambda: asyncio.run(_online_workers()) >= 2, 90, "two workers online")
             yield {

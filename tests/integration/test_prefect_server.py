@@ -1,5 +1,6 @@
 """Prefect's own server, scheduler, UI and CLI with this project's pinned versions: a real
-`prefect server start` (its own PREFECT_HOME, a free port, SQLite), the worker
+`prefect server start` (its own PREFECT_HOME, a free port, SQLite from evalflow's
+schema snapshot: tests/integration/seeded_home.py), the worker
 deployments registered with `evalflow deploy` and the served ones with `evalflow serve`
 on the same server, a short interval schedule on the served nightly deployment.
 
@@ -45,6 +46,7 @@ from evaluation.spec import expand, load_spec
 from evaluation.storage.db import make_engine
 from flows.run_names import run_name
 from tests.conftest import REPO
+from tests.integration.seeded_home import seeded_prefect_home
 from tests.integration.test_postgres_workers import Processes, free_port, run_cli, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
@@ -88,7 +90,7 @@ def server(tmp_path_factory) -> Iterator[dict]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EVALFLOW_"))}
     base |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONUNBUFFERED": "1"}
     server_env = base | {
-        "PREFECT_HOME": str(root / "server-home"),
+        "PREFECT_HOME": str(seeded_prefect_home(root / "server-home")),
         "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
         "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
     }
@@ -191,6 +193,15 @@ def _tail(server: dict) -> str:
     )
 
 
+def prefect_cli(server: dict, commands: list[list[str]]) -> dict[str, subprocess.Popen]:
+    """Prefect's CLI against ``server``, each command started, by its words."""
+    pipe = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    return {
+        " ".join(c): subprocess.Popen([PREFECT, *c], cwd=REPO, env=server["env"], **pipe)
+        for c in commands
+    }
+
+
 def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(server):
     deployments = asyncio.run(_deployments())
     # deploy and serve on one server: each kind keeps its pool and pull steps
@@ -220,6 +231,10 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     assert all(r.auto_scheduled for r in scheduled.values())
     first = scheduled[anchor]
 
+    # Prefect's own CLI against this server, each call a process start: what needs no
+    # run starts now, while the first run is still seconds away
+    started = prefect_cli(server, [["flow", "ls"], ["deployment", "ls"], ["work-pool", "ls"]])
+
     # `evalflow serve` picks the first one up when it is due and completes it
     def finished() -> bool:
         run = asyncio.run(_read_run(first.id))
@@ -230,22 +245,15 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     assert run.state.is_completed(), f"{run.state}\n{_tail(server)}"
     assert run.name == run_name("it-nightly nightly", anchor)
 
-    # Prefect's own CLI against this server (all at once: each call is a process start)
+    # the rest of the CLI (all at once), on the finished run
     experiment = f"it-nightly-nightly-{anchor.date().isoformat()}"
     report_key = f"evalflow-{experiment}-report"
     commands = [
-        ["flow", "ls"],
         ["flow-run", "ls", "--state-type", "COMPLETED"],  # else the next nights fill the list
-        ["deployment", "ls"],
-        ["work-pool", "ls"],
         ["artifact", "ls"],
         ["artifact", "inspect", report_key],
     ]
-    pipe = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
-    started = {
-        " ".join(c): subprocess.Popen([PREFECT, *c], cwd=REPO, env=server["env"], **pipe)
-        for c in commands
-    }
+    started |= prefect_cli(server, commands)
     outputs = {}
     for name, process in started.items():
         out, _ = process.communicate(timeout=480)  # generous: CI machines can be loaded
