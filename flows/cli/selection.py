@@ -42,13 +42,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise EvalError(" ".join(answer.message.split()))
     print(fitted(answer.explain()))
     if args.write_spec is not None:
-        return _write_spec(args.write_spec, answer, database)
+        _write_spec(args.write_spec, answer, database)
     return 0 if answer.choice is not None else 1
 
 
-def _write_spec(path: Path, answer: Recommendation, database: str | None) -> int:
+def _write_spec(path: Path, answer: Recommendation, database: str | None) -> None:
     """`--write-spec FILE`: a spec of the `next:` configs (:mod:`selection.next_spec`);
-    exit 1 with nothing written where there is none to write."""
+    where there is none to write, a note says why and nothing is written: the exit code
+    stays the answer's (a pick exited 1 for the spec it did not need)."""
     from sqlmodel import Session
 
     from selection._db import engine_for
@@ -68,8 +69,8 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> int
             why = "what the next: lines name is stored already (they say how to weigh it)"
         else:
             why = "the answer names nothing to measure next"
-        print(f"error: --write-spec: {why}; nothing written", file=sys.stderr)
-        return 1
+        print(fitted(f"note: --write-spec: nothing written: {why}"))
+        return
     with path.open("x", encoding="utf-8") as out:
         out.write(to_yaml(found.spec))
     count = len(found.configs)
@@ -84,7 +85,6 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> int
     if found.left_out:
         lines.append(f"  not in it: {'; '.join(found.left_out)}: write again once it has run")
     print(fitted("\n".join(lines)))
-    return 0
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -170,7 +170,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="recommend a config for a task type under limits",
         description="Recommend a config for a task type under limits, from the promoted\n"
         "selector: train one first with `evalflow retrain` (after the simulated demo:\n"
-        "`evalflow retrain --include-simulated`).",
+        "`evalflow retrain --include-simulated`). Exits 0 with a pick, 1 where nothing\n"
+        "meets the limits or there is nothing to answer from, 2 on bad input; --write-spec\n"
+        "with nothing to write says so in a note and leaves the exit code as it is.",
     )
     p.add_argument("task_type", choices=TASK_TYPES, help="the kind of task")
     p.add_argument("--max-latency", type=options.seconds, help="seconds per answer (p95)")
