@@ -30,7 +30,7 @@ from evaluation.review.schema import RATED_IN_EXPERIMENT
 from evaluation.spec._params import NAMES as PARAMETER_NAMES
 from evaluation.spec._params import STUDIED_PARAMETERS as DEFAULT_PARAMETERS
 from evaluation.statistics.precision import column_decimals, fixed
-from evaluation.storage.comparisons import comparison_run, latency_scores
+from evaluation.storage.comparisons import comparison_run
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, get_experiment, metric_scores_frame
 from evaluation.storage.runs import experiment_status
@@ -48,7 +48,7 @@ class LeaderRow:
     config: str
     label: str
     cells: tuple[str, ...]  # one "mean [low, high]" per metric
-    latency_mean_s: str  # the statistic the latency verdict compares
+    latency_p50_s: str  # the leaderboard's, as `show --wide` and the report show it
     latency_p95_s: str
     failed: str
     within_noise: bool
@@ -151,7 +151,6 @@ def experiment_summary(session: Session, experiment: str, *, ending: str | None 
     }
     effects = _effects(session, int(row.id), facts, primary, higher) if primary else []
     by_value = _by_value(facts, primary, order) if primary else []
-    latency = _mean_latency(session, int(row.id))
     indexed = board.table.set_index("config")
     digits = {
         m: column_decimals(indexed[f"{m}_ci_low"], indexed[f"{m}_ci_high"]) for m in board.metrics
@@ -165,7 +164,7 @@ def experiment_summary(session: Session, experiment: str, *, ending: str | None 
                 _interval(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"], digits[m])
                 for m in board.metrics
             ),
-            latency_mean_s=_number(latency.get(config), 3),
+            latency_p50_s=_number(r["latency_p50_s"], 3),
             latency_p95_s=_number(r["latency_p95_s"], 3),
             failed=_number(r["generations_failed"], 0),
             within_noise=config in tied,
@@ -263,21 +262,6 @@ def _verdict(
     by_label = dict(zip(board.table["label"], board.table["config"], strict=True))
     tied = {by_label.get(name, name) for name in found.get("tied_at_top") or []}
     return found["verdict"], tied
-
-
-def _mean_latency(session: Session, experiment_id: int) -> pd.Series:
-    """Each config's mean latency as the latency verdict computes it: the mean over
-    cases of the successful generations' latency (samples averaged first)."""
-    import pandas as pd
-
-    from evaluation.compare._inputs import LATENCY
-    from evaluation.statistics._cases import case_table
-    from evaluation.statistics.multiple import config_means  # scipy: only when computed
-
-    scores = latency_scores(session, experiment_id)
-    if scores.empty:
-        return pd.Series(dtype=float)
-    return config_means(case_table(scores, LATENCY))
 
 
 def _other_verdicts(session: Session, experiment: str, primary: str | None) -> tuple[str, ...]:

@@ -1,15 +1,14 @@
 """Figures the experiment page and the grid show: a grid cell shared by several configs
 shows an interval (its best config's), not the range of their means; parameter effects
-list every parameter that varies; the leaderboard has the mean latency the latency
-verdict quotes."""
+list every parameter that varies; the leaderboard's latency is the p50 `show` and the
+report print."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from evaluation.compare._leaderboard import load_leaderboard
+from evaluation.compare._leaderboard import aggregate_rows, load_leaderboard, render_text
 from evaluation.storage.repository import generations_frame
 from evaluation.view.matrix import quality_grid
 from evaluation.view.summary import experiment_summary
@@ -46,15 +45,39 @@ def test_parameter_effects_list_every_parameter_that_varies(db):
     assert rows["model"]["note"].startswith("best config per value: alpha:1b 1.000")
 
 
-def test_the_leaderboard_has_the_mean_latency_the_latency_verdict_compares(db):
+def test_the_leaderboard_latency_is_the_one_show_and_the_report_print(tmp_path):
+    """The page showed each config's mean latency (1.709 s) where `show --wide` and the
+    report print its p50 (1.136 s) under the same config: one figure everywhere."""
+    from evaluation.metrics import get_metrics
+    from evaluation.storage.models import Generation
+    from evaluation.storage.repository import replace_aggregates, scores_frame
+    from tests.support.review_db import METRICS
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=5, temperatures=(0.0, 0.7))
+    with Session(db.engine) as session:  # one slow answer a config: its mean is not its p50
+        for config in db.configs:
+            slow = session.exec(
+                select(Generation).where(Generation.config_hash == config.hash)
+            ).first()
+            slow.latency_s = 9.0
+            session.add(slow)
+        session.flush()
+        frame = generations_frame(session, db.experiment_id)
+        rows = aggregate_rows(
+            frame, scores_frame(session, db.experiment_id), get_metrics(METRICS), db.suite
+        )
+        replace_aggregates(session, db.experiment_id, rows)
+        session.commit()
     with Session(db.engine) as session:
         summary = experiment_summary(session, db.experiment)
-        frame = generations_frame(session, db.experiment_id)
-    ok = frame[frame["status"] == "ok"]
-    means = ok.groupby("config_hash")["latency_s"].mean()
-    shown = {r.config: r.latency_mean_s for r in summary.rows}
-    assert shown == {c: f"{m:.3f}" for c, m in means.items()}
-    assert not pd.isna(means).any()
+        board = load_leaderboard(session, db.experiment)
+    ok = frame[frame["status"] == "ok"].groupby("config_hash")["latency_s"]
+    wide = render_text(board, wide=True, columns=400).splitlines()
+    assert wide[1].split()[-6:] == ["p50", "s", "p95", "s", "ok", "failed"]
+    printed = {line.split()[1]: line.split()[-4] for line in wide[2 : 2 + len(summary.rows)]}
+    shown = {r.config: r.latency_p50_s for r in summary.rows}
+    assert shown == {c: f"{m:.3f}" for c, m in ok.median().items()} == printed
+    assert all(f"{m:.3f}" != shown[c] for c, m in ok.mean().items())
 
 
 def test_the_summary_page_flags_a_config_that_echoes_the_prompt(tmp_path):
