@@ -26,7 +26,7 @@ from evaluation.storage.models import (
     RunLive,
     RunSummary,
 )
-from evaluation.storage.runs import experiment_status
+from evaluation.storage.runs import experiment_status, holder_words, starting_runs
 
 RECENT = 30
 SERIES = 30  # series shown, most recently run first
@@ -110,7 +110,7 @@ def home(session: Session, series: str | None = None, cache: HomeCache | None = 
 
 def running_runs(session: Session) -> list[dict[str, Any]]:
     """Every experiment running now (its process alive where that can be checked) with
-    its live row."""
+    its live row, then those still starting (``starting_facts``)."""
     return _running_and_ended(session)[0]
 
 
@@ -130,8 +130,57 @@ def _running_and_ended(session: Session) -> tuple[list[dict[str, Any]], dict[str
         if state.status != "running":
             ended[experiment.name] = state.status
             continue
+        if earlier_live_row(live, state.run):  # a crashed run's: this one has none yet
+            out.append(starting_facts(state.run, experiment))
+            continue
         out.append(live_facts(experiment, live, state.run))
+    out += [
+        starting_facts(run, session.get(Experiment, run.experiment))
+        for run in starting_runs(session)
+    ]
     return out, ended
+
+
+def starting_facts(run: ExperimentRun, experiment: Experiment | None) -> dict[str, Any]:
+    """A run that holds its experiment's claim (a second run is refused) but has not
+    begun its flow (Prefect starting: ~20 s under load) or has no live row of its own
+    yet, as ``live_facts`` shapes a running one: stage "starting", nothing done, and in
+    ``starting`` which process holds the claim since when (``holder_words``)."""
+    return {
+        "name": run.experiment,
+        "task_type": experiment.task_type if experiment else "",
+        "simulated": bool(experiment and experiment.simulated),
+        "stage": "starting",
+        "done": 0,
+        "total": 0,
+        "failed": 0,
+        "per_s": None,
+        "eta_s": None,
+        "in_flight": {},
+        "slots": {},
+        "failures": {},
+        "gpu": [],
+        "updated_at": _iso(run.started_at),
+        "updated_clock": _utc_clock(run.started_at),
+        "started_at": _iso(run.started_at),
+        "flow_run_id": run.flow_run_id,
+        "percent": 0.0,
+        "eta_clock": None,
+        "starting": starting_words(run),
+    }
+
+
+def starting_words(run: ExperimentRun) -> str:
+    """What `status` and the monitor say of a starting run: its claim's holder."""
+    return f"{holder_words(run)}; no generation yet"
+
+
+def earlier_live_row(live: RunLive | None, run: ExperimentRun | None) -> bool:
+    """Whether ``live`` started before ``run`` claimed its experiment: an earlier run's
+    (one that crashed, its experiment left stored as running), not this one's."""
+    if live is None or run is None:
+        return False
+    return _in_utc(live.started_at) < _in_utc(run.started_at)
 
 
 def live_facts(

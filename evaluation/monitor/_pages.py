@@ -27,7 +27,14 @@ from evaluation.monitor._control import (
     WriteGuard,
     start_request,
 )
-from evaluation.monitor._home import HomeCache, home, live_facts, running_runs
+from evaluation.monitor._home import (
+    HomeCache,
+    earlier_live_row,
+    home,
+    live_facts,
+    running_runs,
+    starting_words,
+)
 from evaluation.monitor._live import STAGES
 from evaluation.monitor._series_page import reference_level, stream_chart
 from evaluation.monitor._status import gpu_text
@@ -35,9 +42,9 @@ from evaluation.monitor._summary import stale_ids, store_summary
 from evaluation.monitor._svg import line_chart, sparkline
 from evaluation.run import format_duration
 from evaluation.storage.db import session_scope
-from evaluation.storage.models import RunLive, RunSummary
+from evaluation.storage.models import Experiment, ExperimentRun, RunLive, RunSummary
 from evaluation.storage.repository import get_experiment
-from evaluation.storage.runs import experiment_status, request_cancel
+from evaluation.storage.runs import experiment_status, request_cancel, starting_runs
 from evaluation.wording import PARTIAL_RUN, not_judged_why
 
 POLL_S = 5.0  # how often an open page asks whether anything changed
@@ -153,7 +160,7 @@ def add_monitor(
         with session_scope(engine) as session:
             facts = run_facts(session, request.path_params["experiment"])
             board = None
-            if facts["status"] != "running":
+            if facts["status"] not in ("running", "starting"):
                 from evaluation.view.stored import summary_page
 
                 board = summary_page(session, facts["name"])
@@ -244,7 +251,13 @@ def add_monitor(
 
 def run_facts(session, experiment: str) -> dict[str, Any]:
     """One experiment's run as the live page, its JSON and `evalflow status` show it:
-    status (with why it stopped), the live figures while it runs, its summary after."""
+    status (with why it stopped), the live figures while it runs, its summary after;
+    a run still starting (``starting_runs``, its experiment maybe not stored yet; or no
+    live row of its own yet) as "starting", with which process holds its claim since
+    when."""
+    starting = starting_runs(session, experiment)
+    if starting:
+        return _starting(starting[0], session.get(Experiment, experiment))
     try:
         row = get_experiment(session, experiment)
     except StorageError as exc:
@@ -253,6 +266,8 @@ def run_facts(session, experiment: str) -> dict[str, Any]:
     if state.status != "running" and row.id in stale_ids(session, only=[row.id]):
         store_summary(session, int(row.id))
     live = session.get(RunLive, row.name)
+    if state.status == "running" and earlier_live_row(live, state.run):
+        return _starting(state.run, row)
     summary = session.exec(
         select(RunSummary).where(RunSummary.experiment_id == row.id)
     ).scalar_one_or_none()
@@ -264,6 +279,18 @@ def run_facts(session, experiment: str) -> dict[str, Any]:
         "simulated": row.simulated,
         "live": live_facts(row, live, state.run) if state.status == "running" else None,
         "summary": _summary_json(summary),
+    }
+
+
+def _starting(run: ExperimentRun, stored: Experiment | None) -> dict[str, Any]:
+    return {
+        "name": run.experiment,
+        "status": "starting",
+        "reason": starting_words(run),
+        "task_type": stored.task_type if stored else "",
+        "simulated": bool(stored and stored.simulated),
+        "live": None,
+        "summary": None,
     }
 
 

@@ -289,12 +289,32 @@ def failure_reason(exc: BaseException, known: Sequence[str] = ()) -> str:
 
 
 def busy_message(name: str, run: ExperimentRun) -> str:
+    return f"experiment {name!r} is already running: {holder_words(run)}"
+
+
+def holder_words(run: ExperimentRun) -> str:
+    """Which process holds ``run``'s claim and since when ("process 11213 on box, flow run
+    f825..., since 2026-11-27 23:43:23 UTC"): the refusal of a second run and `status`
+    name it alike."""
     flow_run = f", flow run {run.flow_run_id}" if run.flow_run_id else ""
     when = run.started_at.strftime("%Y-%m-%d %H:%M:%S")
-    return (
-        f"experiment {name!r} is already running: process {run.pid} on {run.hostname}"
-        f"{flow_run}, since {when} UTC"
+    return f"process {run.pid} on {run.hostname}{flow_run}, since {when} UTC"
+
+
+def starting_runs(session: Session, name: str | None = None) -> list[ExperimentRun]:
+    """The claims (of ``name`` only, where given) of runs still starting: their process
+    alive, as ``claim_experiment`` judges it before refusing a second run, while their
+    experiment is not stored as running yet. A run claims its experiment before Prefect
+    starts and its flow registers it (seconds, ~20 under load): a second run is refused
+    from the claim on, and `status` and the monitor show the run from then too."""
+    stored_running = select(Experiment.name).where(Experiment.status == "running")
+    statement = select(ExperimentRun).where(
+        ExperimentRun.status == "running", ExperimentRun.experiment.not_in(stored_running)
     )
+    if name is not None:
+        statement = statement.where(ExperimentRun.experiment == name)
+    statement = statement.order_by(ExperimentRun.started_at)
+    return [run for run in session.exec(statement).scalars() if _alive(run)]
 
 
 def _end(session: Session, run: ExperimentRun, status: str, reason: str | None) -> None:

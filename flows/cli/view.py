@@ -133,7 +133,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from evaluation.monitor import run_facts, running_runs, status_text
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
-    from evaluation.storage.runs import experiment_status
+    from evaluation.storage.runs import experiment_status, starting_runs
     from flows.cli._width import fitted
     from flows.cli.results import results_text
 
@@ -149,12 +149,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             if not names:
                 print("Nothing runs now (evalflow experiments lists every experiment).")
                 return 0
+        elif starting_runs(session, args.experiment):  # maybe not stored yet
+            names = [args.experiment]
         else:
             names = [get_experiment(session, args.experiment).name]
         for name in names:
             facts = run_facts(session, name)
             print(fitted(status_text(facts)))  # a failure's reason ran to 111 at 80
-            if facts["live"] is None:  # how it ended: what `show` says, resume command too
+            if facts["live"] is None and facts["status"] != "starting":
+                # how it ended: what `show` says, resume command too
                 experiment = get_experiment(session, name)
                 state = experiment_status(session, experiment)
                 print(results_text(session, experiment, state, failures=False))

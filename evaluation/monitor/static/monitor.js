@@ -52,7 +52,7 @@ if (running) {
       const first = document.createElement("td");
       first.append(link);
       const flight = Object.entries(r.in_flight).map(([h, n]) => `${h} ${n}`).join(", ");
-      const progress = cell(`${r.done}/${r.total} (${Math.round(r.percent)}%)`);
+      const progress = cell(r.starting || `${r.done}/${r.total} (${Math.round(r.percent)}%)`);
       progress.className = "progress";
       const stage = cell(r.stage);
       stage.className = "stage";
@@ -65,11 +65,13 @@ if (running) {
 }
 
 const run = document.querySelector("#run[data-run-url]");
-if (run && run.dataset.status === "running") {
+// a starting run (its claim held, its flow not begun) is reloaded once it runs
+if (run && ["running", "starting"].includes(run.dataset.status)) {
   every(Number(run.dataset.pollMs), async () => {
     const state = await changed(run.dataset.runUrl);
     if (state === null) return;
-    if (state.status !== "running" || state.live === null) { window.location.reload(); return; }
+    if (state.status !== run.dataset.status) { window.location.reload(); return; }
+    if (state.live === null) return;
     const live = state.live;
     const set = (field, text) => { run.querySelector(`[data-field="${field}"]`).textContent = text; };
     set("progress", `${live.done}/${live.total} (${Math.round(live.percent)}%)`);

@@ -1,0 +1,89 @@
+"""A run between its claim and its flow's start (Prefect starting: ~20 s under load) is
+shown by `status` and the monitor from its claim on, the record that refuses a second
+run (newcomer N10: "Nothing runs now" while a second `run` was refused), and is gone
+once its process dies without ending (``kill -9``), as the refusal judges it too."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+import pytest
+from fastapi.testclient import TestClient
+
+from evaluation.monitor import running_runs, set_stage
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.runs import (
+    ExperimentBusy,
+    RunProcess,
+    _process_started,
+    claim_experiment,
+)
+from evaluation.view.app import create_app
+from flows.cli import main
+from tests.support.results_db import register_unrun
+
+NAME = "nc-sweep-4"
+
+
+@pytest.fixture
+def holder():
+    """A process that holds a claim, then is killed (-9) by the test."""
+    child = subprocess.Popen(["sleep", "60"])
+    yield child, RunProcess(child.pid, _process_started(child.pid), socket.gethostname())
+    child.kill()
+    child.wait()
+
+
+def _refusal(engine) -> str:
+    """Which process the refusal of a second run names, and since when."""
+    with pytest.raises(ExperimentBusy) as busy, session_scope(engine) as session:
+        claim_experiment(session, NAME, RunProcess.current())
+    return busy.value.holder.removeprefix(f"experiment {NAME!r} is already running: ")
+
+
+def test_a_claimed_run_not_begun_is_starting_until_its_process_dies(tmp_path, holder, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = make_engine(url)
+    child, process = holder
+    with session_scope(engine) as session:
+        claim_experiment(session, NAME, process)  # no experiment stored yet
+    said = f"{NAME}: starting ({_refusal(engine)}; no generation yet)"
+    assert f"process {child.pid} on " in said
+    for argv in (["status"], ["status", NAME]):
+        assert main(["--database", url, *argv]) == 0
+        assert capsys.readouterr().out.strip() == said
+    client = TestClient(create_app(engine))
+    [row] = client.get("/api/live").json()["running"]
+    assert (row["name"], row["stage"], row["done"]) == (NAME, "starting", 0)
+    assert said.endswith(f"({row['starting']})")
+    running = client.get("/").text.split('id="running"')[1].split("</section>")[0]
+    assert NAME in running and "no generation yet" in running and "Nothing runs now" not in running
+    page = client.get(f"/e/{NAME}/live")
+    assert page.status_code == 200 and "starting" in page.text and "no generation yet" in page.text
+
+    child.kill()  # kill -9: nothing ended the claim
+    child.wait()
+    assert main(["--database", url, "status"]) == 0
+    assert "Nothing runs now" in capsys.readouterr().out
+    assert client.get("/api/live").json() == {"running": []}
+    with session_scope(engine) as session:  # the refusal judges it dead alike: taken over
+        claim_experiment(session, NAME, RunProcess.current())
+
+
+def test_a_new_claim_over_a_crashed_runs_live_row_is_starting(tmp_path, holder, capsys):
+    """A crash leaves its experiment stored as running with its live row (done 3 of 9):
+    the run that takes it over is starting, not at the crashed run's figures."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = make_engine(url)
+    here = RunProcess.current()
+    with session_scope(engine) as session:
+        claim_experiment(session, NAME, RunProcess(here.pid, "gone", here.hostname))
+        register_unrun(session, NAME, spec_path="spec.yaml")
+    set_stage(engine, NAME, "generate", started=True)
+    with session_scope(engine) as session:
+        claim_experiment(session, NAME, holder[1])
+        [row] = running_runs(session)
+    assert (row["stage"], row["starting"]) == ("starting", f"{_refusal(engine)}; no generation yet")
+    assert main(["--database", url, "status", NAME]) == 0
+    assert capsys.readouterr().out.startswith(f"{NAME}: starting (process {holder[0].pid} on ")
