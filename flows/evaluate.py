@@ -95,7 +95,7 @@ async def evaluate(
         cases = (  # ``cases``, the calibrated level's count, becomes the level's cases
             calibrated_level(engine, sweep, cases, name)[:limit]
             if level == "calibrated"
-            else level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
+            else level_cases(sweep.cases, level, suite=sweep.suite.name, limit=limit)
         )
         experiment_id, metrics, pending = register(engine, sweep, name, cases, level, limit)
         if configs is not None:

@@ -9,6 +9,13 @@ named configs that are to be measured on that suite. A spec is a grid (models ×
 settings × templates); where those configs do not make one exactly, the spec holds the
 first alone rather than configs nobody asked for, and says which were left out.
 
+A config already stored on some cases of that suite (in other experiments: a new
+experiment's run stores its own) is measured on the cases it lacks, as its `next:` line
+counts them: those of the suite other configs were stored on (else every one it lacks),
+named under ``cases:``; the configs the spec holds lack the same cases. Run over the
+whole suite, the spec redid the 12 stored cases of a newcomer's config and ran 30 where
+its line asked for 6.
+
 The new experiment's quality is its first metric that can stand for quality
 (:mod:`selection.quality`): where the base's metrics would put another one first than
 the selector read quality from on the task type (experiments of it listed them in
@@ -27,11 +34,13 @@ from sqlmodel import Session, col, select
 from evaluation.spec import Config
 from evaluation.spec._params import PARAMETERS
 from evaluation.storage.models import Experiment
+from evaluation.wording import counted
 from selection.quality import quality_metric
-from selection.recommendation import Recommendation
+from selection.recommendation import Recommendation, ToMeasure
 
-DROPPED = ("baseline", "strategy")
-"""Keys of the stored spec that do not carry over: its baseline config and its race."""
+DROPPED = ("baseline", "strategy", "cases")
+"""Keys of the stored spec that do not carry over: its baseline config, its race and its
+cases (the configs' own are named)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class NextSpec:
     based_on: str
     left_out: tuple[str, ...] = ()
     metrics_changed: str = ""  # why its metrics are not the base's, where they are not
+    stored: str = ""  # where its configs' other cases of the suite are stored, where they are
 
 
 def next_spec(session: Session, answer: Recommendation) -> NextSpec | None:
@@ -56,25 +66,39 @@ def next_spec(session: Session, answer: Recommendation) -> NextSpec | None:
     base = _base(session, answer.task_type, first.suites[:1])
     if base is None:
         return None
-    here = [m for m in answer.measure_next if not m.suites or base.suite in m.suites]
-    configs = list(dict.fromkeys(m.option.config() for m in here))
+    stored = _StoredCases.read(session, base)
+    here = [
+        m
+        for m in answer.measure_next
+        if (not m.suites or base.suite in m.suites) and stored.to_run(m.option.config_hash) != []
+    ]
+    if not here:
+        return None  # each is stored on every case of the suite
+    cases = stored.to_run(here[0].option.config_hash)
+    same = [m for m in here if stored.to_run(m.option.config_hash) == cases]
+    configs = list(dict.fromkeys(m.option.config() for m in same))
     spec = _grid(configs)
     if spec is None:
         configs, spec = configs[:1], _grid(configs[:1])
     assert spec is not None  # one config is always a grid
     kept = {c.hash for c in configs}
     left_out = tuple(
-        f"{m.option.label} ({_why_left_out(m.suites, m in here, base.suite)})"
+        f"{m.option.label} ({_why_left_out(m, here, same, base.suite, stored)})"
         for m in answer.measure_next
         if m.option.config_hash not in kept
     )
-    stored = {k: v for k, v in base.spec.items() if k not in DROPPED}
-    stored["hosts"] = [_host(h) for h in stored.get("hosts", [])]
+    if cases is not None:
+        spec["cases"] = cases
+    kept_keys = {k: v for k, v in base.spec.items() if k not in DROPPED}
+    kept_keys["hosts"] = [_host(h) for h in kept_keys.get("hosts", [])]
     metrics, changed = _quality_first(answer, base)
     if metrics is not None:
-        stored["metrics"] = metrics
+        kept_keys["metrics"] = metrics
     name = f"{answer.task_type}-next-{configs[0].hash[:8]}"
-    return NextSpec({**stored, "name": name, **spec}, tuple(configs), base.name, left_out, changed)
+    where = stored.where(configs[0].hash) if cases is not None else ""
+    return NextSpec(
+        {**kept_keys, "name": name, **spec}, tuple(configs), base.name, left_out, changed, where
+    )
 
 
 def _quality_first(answer: Recommendation, base: Experiment) -> tuple[list[Any] | None, str]:
@@ -115,13 +139,78 @@ def _metric_name(item: Any) -> str:
     return str(item)
 
 
-def _why_left_out(suites: Sequence[str], here: bool, suite: str) -> str:
+def _why_left_out(
+    measure: ToMeasure,
+    here: list[ToMeasure],
+    same: list[ToMeasure],
+    suite: str,
+    stored: _StoredCases,
+) -> str:
     """Why a `next:` config is not in the spec: its suites are others than the spec's
-    ``suite``, or it makes no exact grid with the first (a re-check read "another
-    suite, or no grid with the first" of a config that made one)."""
-    if here:
+    ``suite``, it is stored on every case of it, it lacks other cases than the first,
+    or it makes no exact grid with the first (a re-check read "another suite, or no
+    grid with the first" of a config that made one)."""
+    if measure in same:
         return "no exact grid with the first"
-    return f"to be measured on {', '.join(suites)}, not {suite}"
+    if measure in here:
+        return "it lacks other cases of the suite than the first"
+    if not measure.suites or suite in measure.suites:
+        return f"stored on every case of {suite}"
+    return f"to be measured on {', '.join(measure.suites)}, not {suite}"
+
+
+@dataclass(frozen=True)
+class _StoredCases:
+    """Which cases of a suite are stored, per config, in experiments of the base's kind
+    (real, or simulated), and where."""
+
+    suite: str
+    every: frozenset[str]  # the suite's case ids
+    measured: frozenset[str]  # those any config is stored on
+    own: dict[str, set[str]]  # config hash -> its stored case ids
+    experiments: dict[str, list[str]]  # config hash -> the experiments storing them
+
+    @classmethod
+    def read(cls, session: Session, base: Experiment) -> _StoredCases:
+        from evaluation.storage.models import CaseRow, Generation
+
+        prefix = f"{base.suite}/"
+        rows = session.exec(
+            select(Generation.config_hash, Generation.case_uid, Experiment.name)
+            .join(Experiment, col(Experiment.id) == Generation.experiment_id)
+            .where(
+                Experiment.suite == base.suite,
+                Experiment.simulated == base.simulated,
+                Generation.status == "ok",
+            )
+            .distinct()
+        ).all()
+        own: dict[str, set[str]] = {}
+        experiments: dict[str, list[str]] = {}
+        for config_hash, uid, name in rows:
+            own.setdefault(config_hash, set()).add(uid.removeprefix(prefix))
+            names = experiments.setdefault(config_hash, [])
+            if name not in names:
+                names.append(name)
+        ids = session.exec(select(CaseRow.case_id).where(CaseRow.suite == base.suite)).all()
+        measured = frozenset().union(*own.values()) if own else frozenset()
+        return cls(base.suite, frozenset(ids) | measured, measured, own, experiments)
+
+    def to_run(self, config_hash: str) -> list[str] | None:
+        """The case ids ``config_hash`` is to be measured on: those other configs were
+        stored on that it lacks, else every one it lacks; None where it has none stored
+        (the whole suite), [] where it has them all."""
+        own = self.own.get(config_hash)
+        if not own:
+            return None
+        missing = (self.measured - own) or (self.every - own)
+        return sorted(missing, key=lambda case_id: (len(case_id), case_id))
+
+    def where(self, config_hash: str) -> str:
+        """Its stored cases and where (`12 cases stored in nc-sweep, nc-sweep-2`)."""
+        names = self.experiments.get(config_hash, [])
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return f"{counted(len(self.own.get(config_hash, ())), 'case')} stored in {shown}"
 
 
 def _base(session: Session, task_type: str, suites: Sequence[str]) -> Experiment | None:

@@ -141,6 +141,7 @@ def _spec_summary(sweep: Sweep) -> dict:
         "hosts": [asdict(h) for h in spec.hosts],
         "samples_per_case": spec.samples_per_case,
         "metrics": list(sweep.metrics),
+        **({"cases": list(spec.cases)} if spec.cases else {}),
     }
 
 

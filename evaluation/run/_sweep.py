@@ -10,7 +10,7 @@ from evaluation.backends import Backend, make_backend
 from evaluation.run._work import WorkItem, WorkKey
 from evaluation.spec import Config, SweepSpec, load_spec, make_plan
 from evaluation.spec._fields import FieldReader
-from evaluation.suites import Suite, load_suite
+from evaluation.suites import Case, Suite, load_suite
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,17 @@ class Sweep:
         """Every model some host must have before the run: generation and embedding."""
         return tuple(dict.fromkeys((*self.models, *self.embed_models)))
 
+    @property
+    def cases(self) -> tuple[Case, ...]:
+        """The suite's cases the spec runs: those its ``cases:`` names, else all."""
+        return cases_named(self.suite, self.spec.cases)
+
     def work_items(self, done: Collection[WorkKey] = ()) -> list[WorkItem]:
         """Every (config, case, sample) not in ``done``, config-major in sweep order."""
         items = [
             WorkItem(config, case, self.suite.name, sample)
             for config in self.configs
-            for case in self.suite.cases
+            for case in self.cases
             for sample in range(self.spec.samples_per_case)
         ]
         return [item for item in items if item.key not in done] if done else items
@@ -76,11 +81,31 @@ def prepare_sweep(spec_path: str | Path) -> Sweep:
     spec = load_spec(spec_path)
     suite = load_suite(spec.suite)
     _check_metrics(spec, suite)
-    plan = make_plan(spec, len(suite.cases))  # refuses a sweep past its limits
+    _check_cases(spec, suite)
+    plan = make_plan(spec, len(cases_named(suite, spec.cases)))  # refuses past its limits
     _check_pipeline_embedders(spec, plan.configs)
     if spec.strategy.race:
         _check_race(spec, suite, len(plan.configs))
     return Sweep(spec=spec, suite=suite, configs=plan.configs)
+
+
+def cases_named(suite: Suite, ids: Collection[str]) -> tuple[Case, ...]:
+    """``suite``'s cases whose ids are in ``ids``, in the suite's order (all where none)."""
+    if not ids:
+        return suite.cases
+    return tuple(case for case in suite.cases if case.id in ids)
+
+
+def _check_cases(spec: SweepSpec, suite: Suite) -> None:
+    """Every id of the spec's ``cases:`` is one of the suite's."""
+    reader = FieldReader(str(spec.path) if spec.path is not None else None)
+    known = {case.id for case in suite.cases}
+    for i, case_id in enumerate(spec.cases):
+        reader.check(
+            case_id in known,
+            f"cases[{i}]",
+            f"no case '{case_id}' in suite {suite.name} ({len(known)} cases)",
+        )
 
 
 def _check_pipeline_embedders(spec: SweepSpec, configs: Iterable[Config]) -> None:

@@ -60,6 +60,7 @@ SPEC_KEYS = (
     "limits",
     "baseline",
     "pipeline",
+    "cases",
     *STRATEGY_KEYS,
 )
 HOST_KEYS = ("name", "url", "slots", "kind", "models", "api_key_env")
@@ -141,6 +142,7 @@ def parse_spec(
         strategy=read_strategy(reader, data),
         path=Path(path) if path is not None else None,
         pipeline=pipeline,
+        cases=_cases(reader, data.get("cases")),
     )
     baseline_config(spec, expand(spec))  # refuses a sweep past max_configs, a bad baseline
     return spec
@@ -155,6 +157,16 @@ def _models(reader: FieldReader, raw: Any) -> tuple[str, ...]:
     ]
     reader.unique(models, "models")
     return tuple(models)
+
+
+def _cases(reader: FieldReader, raw: Any) -> tuple[str, ...]:
+    """``cases:``, the ids of the suite's cases to run (none: all of them); the suite
+    checks each is one of its own (:func:`evaluation.run._sweep.prepare_sweep`)."""
+    if raw is None:
+        return ()
+    ids = [reader.text(c, item("cases", i)) for i, c in enumerate(reader.sequence(raw, "cases"))]
+    reader.unique(ids, "cases")
+    return tuple(ids)
 
 
 def _suite(reader: FieldReader, raw: Any, base_dir: str | Path | None) -> Path:

@@ -210,6 +210,7 @@ class SweepSpec:
     strategy: Strategy = field(default_factory=Strategy)  # full grid or race
     path: Path | None = None
     pipeline: PipelineSpec | None = None  # None: single (evaluation/pipelines/_spec.py)
+    cases: tuple[str, ...] = ()  # ids of the suite's cases to run; empty: every case
 
 
 DEFAULT_TEMPLATES = (PromptTemplate("default", "{input}"),)

@@ -133,3 +133,29 @@ def stored_keys(session: Session, experiment: str) -> set[tuple[str, str, int]]:
         .where(Experiment.name == experiment, Generation.status == "ok")
     ).all()
     return {(h, c, i) for h, c, i in rows}
+
+
+def stored_elsewhere(
+    session: Session, experiment: str, suite: str, hashes: Collection[str]
+) -> dict[str, tuple[set[str], list[str]]]:
+    """Per config of ``hashes``: the case ids of ``suite`` stored for it by experiments
+    other than ``experiment``, and those experiments' names (`plan` of a spec whose
+    ``cases:`` leaves them out says they are not run again)."""
+    rows = session.exec(
+        select(Generation.config_hash, Generation.case_uid, Experiment.name)
+        .join(Experiment, Experiment.id == Generation.experiment_id)
+        .where(
+            Experiment.suite == suite,
+            Experiment.name != experiment,
+            Generation.config_hash.in_(list(hashes)),  # type: ignore[attr-defined]
+            Generation.status == "ok",
+        )
+        .distinct()
+    ).all()
+    found: dict[str, tuple[set[str], list[str]]] = {}
+    for config_hash, uid, name in rows:
+        cases, names = found.setdefault(config_hash, (set(), []))
+        cases.add(uid.removeprefix(f"{suite}/"))
+        if name not in names:
+            names.append(name)
+    return found

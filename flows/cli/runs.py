@@ -66,7 +66,7 @@ def _plan(
         )  # fmt: skip
         limit = f", first {args.limit}" if args.limit is not None else ""
         subset = PlanSubset(f"level {args.level}{limit}", whole, len(cases), len(items))
-    plan = make_plan(sweep.spec, len(sweep.suite.cases))
+    plan = make_plan(sweep.spec, len(sweep.cases))
     print(redact(format_plan(plan, default_metrics=sweep.suite.default_metrics, subset=subset)))
     for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
         print(f"warning: {line}")
@@ -75,7 +75,9 @@ def _plan(
         print(f"note: {note}")
     if args.level == "calibrated":
         _calibrated_plan(args, sweep, len(cases))
-    measured, stored, dropped = _history(args.database, name, sweep)
+    measured, stored, dropped, elsewhere = _history(args.database, name, sweep)
+    if sweep.spec.cases:
+        print(_cases_note(sweep, elsewhere))
     pending = [item for item in items if item.key not in stored]
     if len(pending) < len(items):
         done = len(items) - len(pending)
@@ -132,12 +134,12 @@ def _level_work(
         ids = {case.id for case in cases}
         return cases, [item for item in sweep.work_items() if item.case.id in ids], note
     if level == "full":
-        cases = list(sweep.suite.cases)[:limit]
+        cases = list(sweep.cases)[:limit]
         ids = {case.id for case in cases}
         return cases, [item for item in sweep.work_items() if item.case.id in ids], ""
     from evaluation.adaptive import level_cases, level_work
 
-    cases = level_cases(sweep.suite.cases, level, suite=sweep.suite.name, limit=limit)
+    cases = level_cases(sweep.cases, level, suite=sweep.suite.name, limit=limit)
     return cases, level_work(sweep.work_items(), cases), ""
 
 
@@ -192,22 +194,44 @@ def _calibrated_plan(args: argparse.Namespace, sweep, planned: int) -> None:
     )
 
 
-def _history(database: str | None, experiment: str, sweep) -> tuple[list, set, Dropped]:
-    """What earlier runs measured on the spec's hosts, what ``experiment`` already stored
-    and its stored configs the spec does not have (as `run`'s warning will count them);
+def _cases_note(sweep, elsewhere: dict[str, tuple[set[str], list[str]]]) -> str:
+    """What a spec's ``cases:`` runs of the suite, and the configs' other cases stored by
+    other experiments, not run again (`recommend --write-spec`'s spec of a config's
+    missing cases: plan showed none of what was stored)."""
+    named = set(sweep.spec.cases)
+    line = (
+        f"note: the spec's cases: runs {len(named)} of {sweep.suite.name}'s "
+        f"{counted(len(sweep.suite.cases), 'case')}"
+    )
+    shown = []
+    for config in sweep.configs:
+        cases, names = elsewhere.get(config.hash, (set(), []))
+        if others := len(cases - named):
+            shown.append(f"{config.label} on {counted(others, 'other case')} ({', '.join(names)})")
+    if shown:
+        line += f"; stored by other experiments, not run again: {'; '.join(shown)}"
+    return line
+
+
+def _history(
+    database: str | None, experiment: str, sweep
+) -> tuple[list, set, Dropped, dict[str, tuple[set[str], list[str]]]]:
+    """What earlier runs measured on the spec's hosts, what ``experiment`` already stored,
+    its stored configs the spec does not have (as `run`'s warning will count them) and,
+    for a spec naming its ``cases:``, its configs' cases other experiments stored;
     nothing when there is no results database yet (plan creates none)."""
     from evaluation.settings import database_url
     from evaluation.storage.dropped import NONE_DROPPED
 
     url = database_url(database)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return [], set(), NONE_DROPPED
+        return [], set(), NONE_DROPPED, {}
     from sqlalchemy.exc import SQLAlchemyError
 
     from evaluation.errors import StorageError
     from evaluation.storage.db import make_engine, session_scope
     from evaluation.storage.dropped import not_in_spec
-    from evaluation.storage.throughput import measured_throughput, stored_keys
+    from evaluation.storage.throughput import measured_throughput, stored_elsewhere, stored_keys
 
     hosts = [h.name for h in sweep.spec.hosts]
     try:
@@ -218,13 +242,18 @@ def _history(database: str | None, experiment: str, sweep) -> tuple[list, set, D
                 stored = stored_keys(session, experiment)
                 spec = {config.hash: config.label for config in sweep.configs}
                 dropped = not_in_spec(session, experiment, spec)
+                elsewhere = (
+                    stored_elsewhere(session, experiment, sweep.suite.name, spec)
+                    if sweep.spec.cases
+                    else {}
+                )
         finally:
             engine.dispose()
     except (SQLAlchemyError, StorageError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(f"note: no measurements read from the results database: {redact(first, [url])}")
-        return [], set(), NONE_DROPPED
-    return measured, stored, dropped
+        return [], set(), NONE_DROPPED, {}
+    return measured, stored, dropped, elsewhere
 
 
 def _simulated(sweep, items, time_scale: float) -> dict:
@@ -620,7 +649,7 @@ def starting_line(
     spec = sweep.spec
     every = sweep.suite.cases
     if count is None:
-        count = len(level_cases(every, level, suite=sweep.suite.name, limit=limit))
+        count = len(level_cases(sweep.cases, level, suite=sweep.suite.name, limit=limit))
     cases = count  # the calibrated level's count comes from its bank
     shown = counted(cases, "case") + (f" of {len(every)}" if cases < len(every) else "")
     total = len(sweep.configs) * cases * spec.samples_per_case

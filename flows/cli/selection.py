@@ -52,6 +52,7 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> Non
     stays the answer's (a pick exited 1 for the spec it did not need)."""
     from sqlmodel import Session
 
+    from evaluation.wording import counted
     from selection._db import engine_for
     from selection.next_spec import next_spec, to_yaml
 
@@ -74,11 +75,17 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> Non
     with path.open("x", encoding="utf-8") as out:
         out.write(to_yaml(found.spec))
     count = len(found.configs)
+    suite = Path(str(found.spec["suite"])).name
+    cases = found.spec.get("cases")
+    on = (
+        f"{counted(len(cases), 'case')} of {suite} ({found.stored}: not run again)"
+        if cases
+        else suite
+    )
     lines = [
-        f"wrote {path}: {count} config{'s' * (count != 1)} to measure next on "
-        f"{Path(str(found.spec['suite'])).name} (suite, hosts and metrics of experiment "
-        f"{found.based_on}); `evalflow plan {path}`, `evalflow run {path}`, then "
-        "`evalflow retrain`"
+        f"wrote {path}: {count} config{'s' * (count != 1)} to measure next on {on} (suite, "
+        f"hosts and metrics of experiment {found.based_on}); `evalflow plan {path}`, "
+        f"`evalflow run {path}`, then `evalflow retrain`"
     ]
     if found.metrics_changed:
         lines.append(f"  metrics: {found.metrics_changed}")

@@ -216,6 +216,18 @@ SPEC_CASES = [
         ("{spec}", F.format("model"), "did you mean 'models'?"),
     ),
     Bad(
+        "spec-cases-unknown",
+        "spec",
+        spec({"cases": ["nope"]}),
+        ("{spec}", F.format("cases[0]"), "no case 'nope' in suite"),
+    ),
+    Bad(
+        "spec-cases-duplicate",
+        "spec",
+        spec({"cases": ["a", "a"]}),
+        ("{spec}", F.format("cases[1]"), "duplicate value"),
+    ),
+    Bad(
         "spec-grid-unknown",
         "spec",
         spec({"grid": {"temprature": [0.1]}}),

@@ -222,3 +222,57 @@ def test_recommend_fits_the_width(world, database_url, tmp_path, capsys, monkeyp
     assert max(map(len, answer.explain().splitlines())) > 80  # what it printed before
     assert max(map(len, lines)) <= 80
     assert " ".join(" ".join(lines).split()) == " ".join(answer.explain().split())
+
+
+def test_a_config_stored_on_some_cases_is_measured_on_those_it_lacks(
+    world, database_url, tmp_path, capsys, monkeypatch
+):
+    """Newcomer N5: `next: measure more of … (12 cases so far, 6 more on qa-short)`, and
+    the spec written ran the config over the whole suite as a new experiment: `plan`
+    said 36 generations and nothing stored, `run` redid the 12 stored cases (in other
+    experiments) and ran 30 where the line asked for 6. The spec now names the cases it
+    lacks (those other configs were stored on), and plan says what is stored."""
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
+    import selection
+    from evaluation.run._sweep import prepare_sweep
+    from evaluation.storage.db import make_engine, session_scope
+    from flows.cli import main
+    from tests.support.results_db import MISSING
+
+    answer = recommend_from_model(world, "qa")
+    thin, other = _config("smol", 0.4), _config("gem", 0.0)
+    assert answer.measure_next[0].option.config_hash == thin.hash
+    suite = make_suite(8, name="hard")
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        scores = {
+            thin: {"contains": [1, 0, 1, *[MISSING] * 5]},  # 3 cases stored
+            other: {"contains": [1, 1, 0, 1, 0, *[MISSING] * 3]},  # 5: 2 more
+        }
+        add_experiment(session, "first-runs", suite, scores)
+        _stored(session, tmp_path, "hard-run", "hard")  # the newest, whose spec is taken
+    engine.dispose()
+    (tmp_path / "hard.jsonl").write_text(  # the suite file, its 8 cases
+        "".join(f'{{"id": "{c.id}", "input": "q", "references": ["a"]}}\n' for c in suite.cases)
+    )
+    (tmp_path / "hard.suite.yaml").write_text(
+        "name: hard\nversion: '1'\ntask_type: qa\ndefault_metrics: [contains]\n"
+    )
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: answer)
+    path = tmp_path / "next.yaml"
+    assert main(["--database", database_url, "recommend", "qa", "--write-spec", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"wrote {path}: 1 config to measure next on 2 cases of hard.jsonl (3 cases stored in "
+        "first-runs: not run again)"
+    ) in out
+    sweep = prepare_sweep(path)
+    assert [c.hash for c in sweep.configs] == [thin.hash]
+    assert [item.case.id for item in sweep.work_items()] == ["c003", "c004"]
+    assert main(["--database", database_url, "plan", str(path)]) == 0
+    plan = capsys.readouterr().out
+    assert "generations       2  (1 config × 2 cases × 1 sample)" in plan
+    assert (
+        "note: the spec's cases: runs 2 of hard's 8 cases; stored by other experiments, not "
+        f"run again: {thin.label} on 3 other cases (first-runs)"
+    ) in plan
