@@ -422,6 +422,19 @@ def rows_best_first(
     return [by_config[c] for c in order]
 
 
+def label_names(
+    board: Leaderboard, order: Sequence[str] | None = None, *, wide: bool = False
+) -> dict[str, str]:
+    """Each config's full label -> as the leaderboard shows it (its short label; with
+    ``wide`` its full one, num_predict spelled out, as ``render_text``), in ``order``
+    (config hashes; default the leaderboard's ranking): what names the rows of a block
+    under it (the estimates of the cases run: ``evaluation.itembank.named_estimates``)."""
+    full = {r["config"]: r["label"] for r in board.rows}
+    order = [r["config"] for r in ranked_rows(board)] if order is None else order
+    shown = {c: num_predict_spelled(full[c]) for c in full} if wide else board.labels
+    return {full[c]: shown[c] for c in order if c in full}
+
+
 def ranked_table(board: Leaderboard, higher_is_better: bool | None = None) -> pd.DataFrame:
     """``ranked_rows`` as ``board.table``'s rows."""
     if not board.metrics:

@@ -31,6 +31,7 @@ __all__ = [
     "how_to_bank",
     "model_family",
     "most_informative",
+    "named_estimates",
     "shown_estimates_text",
     "stored_scores",
     "subset_mean",
@@ -76,6 +77,7 @@ __getattr__, __dir__ = lazy_exports(
                 "estimates_heading",
                 "estimates_text",
                 "experiment_estimates",
+                "named_estimates",
                 "shown_estimates_text",
                 "stored_scores",
             )

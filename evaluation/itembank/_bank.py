@@ -535,10 +535,7 @@ def shown_estimates_text(
         return ""
     short = distinguishing_labels([label for label, _, _ in rows])
     keyed = not names and any(shows_num_predict(x) for x in short.values())
-    names = names or short
-    order = {label: i for i, label in enumerate(names)}
-    rows = sorted(rows, key=lambda row: order.get(row[0], len(order)))
-    rows = [(names.get(label, label), shown, placed) for label, shown, placed in rows]
+    rows = named_estimates(rows, names or short)
     labels = [label for label, _, _ in rows]
     room = max(map(len, labels))
     heading = estimates_heading(metric, rows) + ":"
@@ -565,6 +562,19 @@ def shown_estimates_text(
     elif notes:
         lines += _wrapped(SUBSET_INTERVAL, width)
     return "\n".join(lines)
+
+
+def named_estimates(
+    rows: Sequence[tuple[str, str, str]], names: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """``rows`` (a config's full label, estimate, placement) named and ordered as
+    ``names`` says (full label -> the label shown, in the order shown: the leaderboard's
+    above the block, ``evaluation.compare._leaderboard.label_names``); a row it does not name keeps
+    its label, after them. `show`, the view and the report name a config alike (the
+    view and the report had the full label, 'n=24' under a table saying 'num_predict=24')."""
+    order = {label: i for i, label in enumerate(names)}
+    ranked = sorted(rows, key=lambda row: order.get(row[0], len(order)))
+    return [(names.get(label, label), shown, placed) for label, shown, placed in ranked]
 
 
 def _interval_and_rest(shown: str) -> tuple[str, str]:

@@ -18,9 +18,9 @@ from sqlmodel import Session
 
 from evaluation.adaptive import RaceStanding
 from evaluation.calibration._combined import CalibratedMetric
-from evaluation.compare._leaderboard import SIMULATED_BANNER, ranked_table
+from evaluation.compare._leaderboard import SIMULATED_BANNER, label_names, ranked_table
 from evaluation.compare._stage_table import SUMMED, report_cell, stage_pivot
-from evaluation.itembank import SUBSET_INTERVAL, estimates_heading
+from evaluation.itembank import SUBSET_INTERVAL, estimates_heading, named_estimates
 from evaluation.report.data import ReportData, gather
 from evaluation.report.ratings import RatingsSummary
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
@@ -249,7 +249,8 @@ def _race(race: RaceStanding) -> _Section:
 def _estimated(data: ReportData) -> _Section:
     """Full-suite estimates of configs that ran part of the suite (evaluation/itembank)."""
     metric, found = data.estimates
-    rows = [(e.label, e.estimate.text(), e.placed) for e in found]
+    shown = [(e.label, e.estimate.text(), e.placed) for e in found]
+    rows = named_estimates(shown, label_names(data.board, data.order))  # as the table above
     notes = sorted({e.estimate.note for e in found if e.estimate.note})
     blocks: list[_Block] = [
         _P(

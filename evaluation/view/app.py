@@ -29,7 +29,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
 from evaluation.errors import EvalError, StorageError
-from evaluation.itembank import SUBSET_INTERVAL, estimates_heading
+from evaluation.itembank import SUBSET_INTERVAL, estimates_heading, named_estimates
 from evaluation.labels import configs_fitting, configs_named
 from evaluation.monitor import RunControl, add_monitor
 from evaluation.run._rate import format_rate
@@ -210,6 +210,8 @@ def create_app(
             unscored = None
             if shown.primary is None:
                 unscored = no_results_line(session, row, experiment_status(session, row))
+        # named and ordered as the leaderboard above them, as `show` does
+        names = {facts.full_labels[r.config]: r.label for r in shown.rows}
         return render(
             "summary.html",
             experiment=row.model_dump(),
@@ -217,7 +219,7 @@ def create_app(
             summary=shown,
             no_results=unscored,
             refresh_s=REFRESH_S,
-            estimates=estimates.rows,
+            estimates=named_estimates(estimates.rows, names),
             estimate_notes=estimates.notes,
             subset_interval=SUBSET_INTERVAL,
             estimates_metric=estimates.metric,

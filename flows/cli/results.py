@@ -112,7 +112,7 @@ def board_text(
     """A leaderboard as a terminal table, as wide as the terminal, and, where the
     experiment raced, the race's standing under it (what `show`, `run` and `rescore`
     print)."""
-    from evaluation.compare._leaderboard import render_text
+    from evaluation.compare._leaderboard import label_names, render_text
     from evaluation.storage.coverage import short_configs
     from evaluation.storage.race import raced
 
@@ -125,27 +125,16 @@ def board_text(
 
         race = stored_standing(session, experiment_id, board.labels)
     if board.coverage and short_configs(session, experiment_id, board.coverage.total):
-        estimated = _estimates_text(session, experiment_id, _board_names(board, wide=wide))
+        estimated = _estimates_text(session, experiment_id, label_names(board, wide=wide))
     return (
         shown + (f"\n\n{race.text()}" if race else "") + (f"\n\n{estimated}" if estimated else "")
     )
 
 
-def _board_names(board: Leaderboard, *, wide: bool) -> dict[str, str]:
-    """Each config's label -> as the leaderboard shows it (its short label, or with
-    ``wide`` its full one), in the leaderboard's order."""
-    from evaluation.compare._leaderboard import ranked_rows
-
-    return {
-        row["label"]: row["label"] if wide else board.labels[row["config"]]
-        for row in ranked_rows(board)
-    }
-
-
 def _estimates_text(session: Session, experiment_id: int, names: dict[str, str]) -> str:
     """The full-suite estimates under the leaderboard: as the view's page stored them
     where they still hold (without numpy), else computed; rows named and ordered as
-    ``names`` says (``_board_names``)."""
+    ``names`` says (``label_names``)."""
     from evaluation.itembank import estimates_text, shown_estimates_text
     from evaluation.storage.models import Experiment
     from evaluation.view.stored import stored_estimates

@@ -367,3 +367,31 @@ def test_a_label_wraps_at_spaces_only_never_at_a_hyphen():
     text = render_text(Leaderboard("hyphens", ("contains",), rows, False), columns=60)
     assert "smollm2-135m-instruct" in text
     assert not [line for line in text.splitlines() if line.rstrip().endswith("-")]
+
+
+def test_a_block_under_the_board_names_its_configs_as_the_board_does():
+    """Newcomer N12: under a board saying 'num_predict=24' (`show --wide`'s labels, the
+    report's and the view's 'Every config:') the block of the cases run said 'n=24':
+    its rows take the board's names (``label_names``), in the board's order."""
+    from evaluation.compare._leaderboard import label_names
+    from evaluation.itembank import named_estimates
+
+    full = {"a1": "small:1b t=0 n=24 seed=7", "b2": "large:8b t=0 n=24 seed=7"}
+    rows = [
+        {"config": c, "label": x, "contains": mean, "contains_ci_low": 0.0}
+        | {"contains_ci_high": 1.0, **dict.fromkeys(RUN_FACTS, 1.0)}
+        for (c, x), mean in zip(full.items(), (0.25, 0.5), strict=True)
+    ]
+    board = Leaderboard("e", ("contains",), tuple(rows), False)
+    block = [(full["a1"], "0.250 [0.1, 0.5]", ""), (full["b2"], "0.500 [0.2, 0.8]", "")]
+    short = named_estimates(block, label_names(board))
+    assert [label for label, _, _ in short] == ["large:8b", "small:1b"]  # ranked, as #1, #2
+    wide = named_estimates(block, label_names(board, wide=True))
+    spelled = [label for label, _, _ in wide]
+    assert spelled == ["large:8b t=0 num_predict=24 seed=7", "small:1b t=0 num_predict=24 seed=7"]
+    table = render_text(board, wide=True, columns=300)
+    assert all(label in table for label in spelled) and "n=24" not in table
+    assert [x for x, _, _ in named_estimates(block, label_names(board, ["a1", "b2"]))] == [
+        "small:1b",
+        "large:8b",
+    ]
