@@ -184,8 +184,11 @@ def recommend_from_model(
     candidates: Sequence[Config | str] | None = None,
     input_chars: float | None = None,
     version_id: int | None = None,
+    suite_sizes: Mapping[str, int] | None = None,
 ) -> Recommendation:
-    """The recommendation from a loaded selector, without the database."""
+    """The recommendation from a loaded selector, without the database; ``suite_sizes``
+    (cases per suite, as stored) lets its advice name a suite's cases no config was run
+    on (:func:`needs_cases_note`)."""
     request = check_request(
         task_type,
         max_latency_s,
@@ -331,7 +334,10 @@ def recommend_from_model(
     )
     room = max(1, MAX_TO_MEASURE - len(next_up))
     next_up += tail_only_next(table, found, feasible, max_latency_s, prefer, task_type, room)
-    if cases := needs_cases_note(feasible, chosen, task_type, unrun, quality_decides=decides):
+    never = never_run(model, task_type, suite_sizes or {})
+    if cases := needs_cases_note(
+        feasible, chosen, task_type, unrun, quality_decides=decides, never_run=never
+    ):
         notes.append(cases)
     message = f"use {choice.label}" + (" (SIMULATED)" if _simulated(model, choice) else "")
     message += f" ({_limits(request)})" if _limits(request) else ""
@@ -508,10 +514,14 @@ def needs_cases_note(
     unrun: Mapping[str, Mapping[str, int]],
     *,
     quality_decides: bool = True,
+    never_run: Mapping[str, int] | None = None,
 ) -> str | None:
     """For measured candidates that may beat the pick but were run on every case of the
     task type the selector knows (:func:`measure_next` names none of them): that only
-    more cases can separate them from the pick, once; None where there are none."""
+    more cases can separate them from the pick, once; None where there are none.
+    ``never_run``: per suite of the task type, its cases no config was run on: those are
+    the more cases to run (a newcomer's 12 of qa-short's 36, run with ``--limit 12``,
+    were told to add cases to a qa suite)."""
     cases = _cases_so_far(feasible)
     open_ = _may_beat(feasible, chosen, quality_decides=quality_decides)
     done = [i for i in open_.index if cases[i] > 0 and not unrun.get(str(i))]
@@ -522,13 +532,38 @@ def needs_cases_note(
     them, each, it = (
         (f"{first} and {more} more", "each was", "them") if more else (first, "it was", "it")
     )
-    return (
+    head = (
         f"{them} may beat the pick, but {each} run on all {int(cases[done[0]])} {task_type} "
         f"cases the selector learned from (a rerun of a case counts once), so measuring {it} "
-        f"again changes nothing: to separate {it} from the pick, the task type needs more "
-        f"cases: add cases to a {task_type} suite, or a new {task_type} suite, run {it} on "
-        "those, then `evalflow retrain` (docs/selector.md, What to measure next)"
+        f"on them again changes nothing: to separate {it} from the pick, "
     )
+    if unrun_suites := {s: n for s, n in (never_run or {}).items() if n > 0}:
+        where = " and ".join(f"{n} of {s}" for s, n in unrun_suites.items())
+        return head + (
+            f"run {it} on the cases no config was run on ({where}): a run with `--limit` "
+            "runs the rest when rerun without it (the same command and `--experiment`, "
+            "what it stored is kept), then `evalflow retrain` (docs/selector.md, What to "
+            "measure next)"
+        )
+    return head + (
+        f"the task type needs more cases: add cases to a {task_type} suite, or a new "
+        f"{task_type} suite, run {it} on those, then `evalflow retrain` (docs/selector.md, "
+        "What to measure next)"
+    )
+
+
+def never_run(
+    model: SelectorModel, task_type: str, suite_sizes: Mapping[str, int]
+) -> dict[str, int]:
+    """Per suite of ``task_type`` the model learned from, how many of its cases
+    (``suite_sizes``) no config it learned from was run on (only suites with some)."""
+    scores = model.case_scores[model.case_scores["task_type"] == task_type]
+    known = scores.groupby(scores["case"].str.split("/", n=1).str[0])["case"].nunique()
+    return {
+        str(suite): int(suite_sizes[suite] - n)
+        for suite, n in known.items()
+        if suite in suite_sizes and suite_sizes[suite] > n
+    }
 
 
 def unrun_cases(model: SelectorModel, task_type: str) -> dict[str, dict[str, int]]:
@@ -1258,6 +1293,7 @@ def _answer(
         prefer=request["prefer"],
         candidates=candidates,
         version_id=row.id,
+        suite_sizes=_suite_sizes(session),
         **kwargs,
     )
     if row.sklearn_version != sklearn_version():
@@ -1275,6 +1311,16 @@ def _answer(
     elif (note := _newer_data_note(session, row, model, task_type)) is not None:
         answer = replace(answer, notes=(note, *answer.notes))
     return answer
+
+
+def _suite_sizes(session: Session) -> dict[str, int]:
+    """Cases per stored suite: a run stores its whole suite, whatever part it runs."""
+    from sqlalchemy import func, select
+
+    from evaluation.storage.models import CaseRow
+
+    rows = session.exec(select(CaseRow.suite, func.count()).group_by(CaseRow.suite)).all()  # type: ignore[call-overload]
+    return {str(suite): int(n) for suite, n in rows}
 
 
 def _newer_data_note(

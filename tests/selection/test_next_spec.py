@@ -251,6 +251,10 @@ def test_a_config_stored_on_some_cases_is_measured_on_those_it_lacks(
         }
         add_experiment(session, "first-runs", suite, scores)
         _stored(session, tmp_path, "hard-run", "hard")  # the newest, whose spec is taken
+    with session_scope(engine) as session:  # what N4's advice reads: the whole suite's size
+        from selection.recommender import _suite_sizes
+
+        assert _suite_sizes(session) == {"hard": 8}
     engine.dispose()
     (tmp_path / "hard.jsonl").write_text(  # the suite file, its 8 cases
         "".join(f'{{"id": "{c.id}", "input": "q", "references": ["a"]}}\n' for c in suite.cases)

@@ -654,6 +654,17 @@ def test_a_config_run_on_every_case_of_the_task_type_is_not_named_to_measure_mor
     assert not [s for s in answer.suggestions if s.startswith("measure more of")]
     said = [n for n in answer.notes if "the task type needs more cases" in n]
     assert len(said) == 1 and "run on all 12 qa cases the selector learned from" in said[0]
+    # newcomer N4: where the suite has cases no config was run on (a run with --limit
+    # 12 of qa-short's 36), those are the more cases to run, not cases to add
+    qa = trained.model.case_scores.query("task_type == 'qa'")["case"].drop_duplicates()
+    known = qa.str.split("/").str[0].value_counts().to_dict()  # cases per suite
+    first = sorted(known)[0]
+    sizes = {**known, first: known[first] + 24, "other": 5}
+    answer = recommend_from_model(trained.model, "qa", suite_sizes=sizes)
+    said = [n for n in answer.notes if "run on all 12 qa cases the selector learned from" in n]
+    assert len(said) == 1 and "needs more cases" not in said[0]
+    assert f"on the cases no config was run on (24 of {first}): a run with " in said[0]
+    assert "`--limit` runs the rest when rerun without it" in said[0], said
 
 
 def test_a_latency_tail_the_configs_rarely_show_keeps_them_out_of_a_p95_limit():
