@@ -170,9 +170,9 @@ def cluster(databases, tmp_path_factory) -> Iterator[dict]:
             [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             server_env,
         )
-        wait_until(lambda: _healthy(api), 120, "the Prefect server")
-        for host in hosts.values():
+        for host in hosts.values():  # while the server migrates its database
             host.start()
+        wait_until(lambda: _healthy(api), 120, "the Prefect server")
         prefect = str(BIN / "prefect")
         run_cli([prefect, "work-pool", "create", "evalflow", "--type", "process"], client_env)
         worker_logs = {  # they start while the deployments are registered

@@ -111,7 +111,6 @@ def server(tmp_path_factory) -> Iterator[dict]:
         )
         wait_until(lambda: _healthy(f"{api}/health"), 240, "the Prefect server")
         run_cli([PREFECT, "work-pool", "create", "evalflow", "--type", "process"], client_env)
-        run_cli([EVALFLOW, "deploy", "--pool", "evalflow"], client_env)
         spec = root / "it-nightly.yaml"
         spec.write_text(yaml.safe_dump(SPEC))
         metrics_port = free_port()
@@ -129,6 +128,7 @@ def server(tmp_path_factory) -> Iterator[dict]:
             ],  # one run at a time: a series' nights follow each other
             client_env,
         )
+        run_cli([EVALFLOW, "deploy", "--pool", "evalflow"], client_env)  # while serve starts
         with temporary_settings({PREFECT_API_URL: api}):
             wait_until(lambda: asyncio.run(_all_registered()), 180, "evalflow serve's deployments")
             yield {
