@@ -772,10 +772,17 @@ def _measured_row(
     }
 
 
-def test_why_compares_settings_within_the_asked_task_type():
+@pytest.fixture(scope="session")
+def qa_and_classification():
+    """One selector trained on ``_qa_and_classification()`` for the tests that read it (an
+    answer leaves the model as it was: see the test of a model that scored a task before)."""
+    return train_selector(validate_training_frame(_qa_and_classification()), FAST).model
+
+
+def test_why_compares_settings_within_the_asked_task_type(qa_and_classification):
     # The newcomer's `recommend qa` said "num_predict 32 +53.9 percentage points vs 8":
     # 8 was the classification sweep's setting, the most common over every config.
-    model = train_selector(validate_training_frame(_qa_and_classification()), FAST).model
+    model = qa_and_classification
     measured = model.evidence.loc[model.evidence["task_type"] == "qa", "config_hash"]
     qa_configs = model.configs.loc[model.configs.index.isin(measured)]
     for prefer in ("quality", "speed"):
@@ -795,21 +802,21 @@ def test_why_compares_settings_within_the_asked_task_type():
             assert "vs 8, never run on classification: learnt from other" in answer.explain()
 
 
-def test_a_pick_run_only_on_another_task_type_says_so():
+def test_a_pick_run_only_on_another_task_type_says_so(qa_and_classification):
     # `recommend qa --prefer speed` picked a classification config (num_predict 8),
     # "predicted (never run on this task type): quality 2.9%", and nothing said where
     # that prediction came from.
-    model = train_selector(validate_training_frame(_qa_and_classification()), FAST).model
+    model = qa_and_classification
     answer = recommend_from_model(model, "qa", prefer="speed")
     assert answer.choice.basis == "predicted" and answer.choice.params["num_predict"] == 8
     assert any("never run on qa, only on classification" in n for n in answer.notes)
     assert not any("never run on" in n for n in recommend_from_model(model, "qa").notes)
 
 
-def test_a_quality_interval_cut_at_the_scale_says_so():
+def test_a_quality_interval_cut_at_the_scale_says_so(qa_and_classification):
     # "quality 2.9% [0.0–67.2%]" and "56.7% [0.0–100.0%]": the model's interval, cut at
     # the scale's ends without a word.
-    model = train_selector(validate_training_frame(_qa_and_classification()), FAST).model
+    model = qa_and_classification
     answer = recommend_from_model(model, "qa", prefer="speed")
     assert answer.choice.quality.low == 0.0
     assert "interval ending at 0.000 or 1.000 was cut there" in answer.explain()
