@@ -139,6 +139,7 @@ def compare_inputs(
         notes,
         inputs.suite_cases,
         inputs.suite_part,
+        inputs.headline,
     )
     simulated = [e.name for e in experiments if e.simulated]
     if simulated and len(simulated) < len(experiments):
@@ -171,7 +172,18 @@ def compare_inputs(
 
 
 def _analyze(
-    scores, metrics, facts, quality, baseline, adjust, alpha, delta, notes, suite_cases, suite_part
+    scores,
+    metrics,
+    facts,
+    quality,
+    baseline,
+    adjust,
+    alpha,
+    delta,
+    notes,
+    suite_cases,
+    suite_part,
+    headline,
 ):
     """``analyze`` versus the baseline on the metrics the baseline has scores for, all
     pairs on the others (a baseline without scores cannot anchor a comparison)."""
@@ -197,6 +209,7 @@ def _analyze(
         quality_higher_is_better=directions.get(quality) is not False,
         suite_cases=suite_cases,
         suite_part=suite_part,
+        headline=headline,
     )
     reports = []
     for subset, base in ((anchored, baseline), ([m for m in metrics if m not in anchored], None)):

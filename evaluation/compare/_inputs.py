@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -56,6 +56,9 @@ class ComparisonInputs:
     notes: tuple[str, ...]
     suite_cases: int = 0  # the suite's size: verdicts on means of part of it say so
     suite_part: str = "subset"  # and which part (Coverage.how): "first 10 of 36 cases"
+    # per corpus metric, each config's corpus value: the figure the leaderboard ranks by,
+    # which the comparison ranks and names them by too (``stored_figures``)
+    headline: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def digest(self, *, adjust: str, alpha: float, delta: float | None) -> str:
         """A hash of everything the comparison's result depends on, the code that
@@ -71,6 +74,7 @@ class ComparisonInputs:
             "notes": self.notes,
             "suite_cases": self.suite_cases,
             "suite_part": self.suite_part,
+            "headline": self.headline,
             "test": {"adjust": adjust, "alpha": alpha, "delta": delta},
         }
         h = hashlib.sha256(json.dumps(head, default=str).encode())
@@ -207,8 +211,8 @@ def _inputs(
                 notes.append(f"{m}: no scored generation for {', '.join(missing)}; left out")
         if m in present and get_metric(m).corpus_level:
             notes.append(
-                f"{m} is a corpus metric: the paired tests use its per-case values, "
-                "the leaderboard its corpus value"
+                f"{m} is a corpus metric: configs are ranked by its corpus value, as on the "
+                "leaderboard; the paired tests use its per-case values"
             )
     quality = next((m for m in present if m not in TIMING_METRICS), None)
     coverage = experiment_coverage(session, experiments[0])
@@ -225,7 +229,34 @@ def _inputs(
         notes=tuple(notes),
         suite_cases=coverage.total,
         suite_part=coverage.how,
+        headline=stored_figures(
+            session, experiments, configs, [m for m in present if get_metric(m).corpus_level]
+        ),
     )
+
+
+def stored_figures(
+    session: Session,
+    experiments: Sequence[Experiment],
+    configs: Sequence[SelectedConfig],
+    metrics: Sequence[str],
+) -> dict[str, dict[str, float]]:
+    """Per metric, each config's stored aggregate (config name -> its mean: a corpus
+    metric's corpus value): the one figure of a config on a metric that the leaderboard
+    shows and ranks by, so that the comparison ranks by it too. Configs without one
+    (NaN, not aggregated) are left out."""
+    if not metrics:
+        return {}
+    found: dict[str, dict[str, float]] = {m: {} for m in metrics}
+    for e in experiments:
+        aggregates = aggregates_frame(session, e.id)
+        means = {(r.metric, r.config_hash): r.mean for r in aggregates.itertuples()}
+        for c in (c for c in configs if c.experiment_id == e.id):
+            for m in metrics:
+                value = means.get((m, c.config_hash))
+                if value is not None and not pd.isna(value):
+                    found[m][c.name] = float(value)
+    return found
 
 
 def _metrics(

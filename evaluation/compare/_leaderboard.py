@@ -443,6 +443,23 @@ def ranked_table(board: Leaderboard, higher_is_better: bool | None = None) -> pd
     return board.table.set_index("config", drop=False).loc[order].reset_index(drop=True)
 
 
+def is_corpus_metric(metric: str) -> bool:
+    """Whether ``metric``'s figure on the board is a corpus value (chrF, BLEU, macro-F1)
+    rather than the mean of its per-case scores. A built-in metric's is read from its
+    table, without loading the metrics."""
+    from evaluation.errors import EvalError
+    from evaluation.metrics._directions import CORPUS_LEVEL, HIGHER_IS_BETTER
+
+    if metric in HIGHER_IS_BETTER:
+        return metric in CORPUS_LEVEL
+    from evaluation.metrics import get_metric
+
+    try:
+        return get_metric(metric).corpus_level
+    except EvalError:
+        return False
+
+
 def ranking_words(board: Leaderboard) -> str:
     """How ``ranked_rows`` orders the board, in a line: "Ranked by exact_match (higher is
     better); ties by lower median latency (a config flagged for echoing the prompt
@@ -451,8 +468,14 @@ def ranking_words(board: Leaderboard) -> str:
         return ""
     metric = board.metrics[0]
     better = "higher" if metric_direction(metric) else "lower"
+    what = (
+        f"{metric}'s corpus value ({better} is better; the verdicts' paired tests use its "
+        "per-case values)"
+        if is_corpus_metric(metric)
+        else f"{metric} ({better} is better)"
+    )
     return (
-        f"Ranked by {metric} ({better} is better); ties by lower median latency "
+        f"Ranked by {what}; ties by lower median latency "
         "(a config flagged for echoing the prompt last), then label."
     )
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from evaluation.compare._leaderboard import is_corpus_metric
 from evaluation.errors import EvalError
 from evaluation.itembank._left_out import LeftOut, left_out
 from evaluation.itembank._stored_bank import (
@@ -27,6 +28,7 @@ from evaluation.labels import NUM_PREDICT_KEY, distinguishing_labels, shows_num_
 from evaluation.series.schema import SeriesRun
 from evaluation.storage.coverage import ran_first_cases, short_configs
 from evaluation.storage.models import (
+    Aggregate,
     CaseRow,
     ConfigPipeline,
     ConfigRow,
@@ -103,7 +105,8 @@ class Scores:
 # Why a subset mean's interval is not the leaderboard's, under the estimates.
 SUBSET_INTERVAL = (
     "a subset mean's interval is for the suite's own cases: clustered by case group as the "
-    "leaderboard's, but never past what the cases run fix (the others all 0 or all 1), "
+    "leaderboard's, but never past what the cases run fix (the others all at the metric's lowest "
+    "or all at its highest score), "
     "so it can be narrower than the leaderboard's"
 )
 
@@ -442,6 +445,7 @@ def experiment_estimates(
         .where(ExperimentConfig.experiment_id == experiment_id)
         .order_by(ExperimentConfig.position)
     ).all()
+    order = _leaderboard_order(session, experiment_id, metric, order)
     import numpy as np
 
     case_groups = dict(
@@ -464,10 +468,11 @@ def experiment_estimates(
             reason = why_not(bank, digest, [model_family(model)])
         if reason or any(not 0 <= v <= 1 for v in means.values()):
             from evaluation.itembank._estimate import subset_mean
+            from evaluation.metrics import metric_scale
 
             groups = [case_groups.get(case) for case in means]
             why = reason or "scores outside [0, 1]"
-            est = subset_mean(list(means.values()), total, why, groups)
+            est = subset_mean(list(means.values()), total, why, groups, metric_scale(metric))
             est = replace(est, first_cases=first_cases and est.method == "subset mean")
             out.append(ConfigEstimate(label or model, est))
             continue
@@ -478,6 +483,28 @@ def experiment_estimates(
         placed = placement(est, others, bank.row.version, itself)
         out.append(ConfigEstimate(label or model, est, placed))
     return metric, out
+
+
+def _leaderboard_order(
+    session: Session, experiment_id: int, metric: str, configs: Sequence[tuple[str, str, str]]
+) -> list[tuple[str, str, str]]:
+    """``configs`` (hash, label, model) in the leaderboard's order on ``metric``: its
+    stored figures, ties as it breaks them (``rows_best_first``), so the estimates' rows
+    come in the same order in every output."""
+    from evaluation.compare._leaderboard import rows_best_first
+
+    wanted = (metric, "latency_p50_s", "echoes_prompt")
+    stored = session.exec(
+        select(Aggregate.config_hash, Aggregate.metric, Aggregate.mean).where(
+            Aggregate.experiment_id == experiment_id, Aggregate.metric.in_(wanted)
+        )
+    ).all()
+    rows = {h: {"config": h, "label": label or model} for h, label, model in configs}
+    for config, name, mean in stored:
+        if config in rows:
+            rows[config][name] = mean
+    by_hash = {c[0]: c for c in configs}
+    return [by_hash[r["config"]] for r in rows_best_first(list(rows.values()), metric)]
 
 
 def estimates_text(
@@ -557,6 +584,12 @@ def shown_estimates_text(
     ]
     if keyed:
         lines += _wrapped(f"in the labels, {NUM_PREDICT_KEY}", width)
+    if is_corpus_metric(metric):
+        lines += _wrapped(
+            f"{metric} here: the mean of its per-case values, not the corpus {metric} the "
+            "leaderboard shows and ranks by",
+            width,
+        )
     if first_cases:
         lines += _wrapped(FIRST_CASES_INTERVALS, width)
     elif notes:

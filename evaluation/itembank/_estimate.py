@@ -122,25 +122,29 @@ def subset_mean(
     cases_total: int,
     note: str = "",
     groups: list[str | None] | None = None,
+    scale: tuple[float, float] | None = None,
 ) -> Estimate:
     """The plain mean of the cases run, with a finite-population t interval: the
     estimate a random subset gives, and the fallback when the bank cannot serve. The
-    interval never leaves what the known scores allow: the cases not run scoring all 0
-    or all 1. ``groups`` (each case's group, None: its own): where the cases run span
-    two groups or more, the standard error is clustered by group on C − 1 df, never
-    below the unclustered one, as the leaderboard's (``mean_interval``): 4 cases of one
-    passage and 1 of another are not 5 independent cases."""
+    interval never leaves what the known scores allow: the cases not run all at the
+    low or all at the high end of the metric's ``scale`` (chrF's 0 and 100; without
+    one, 0 and 1 where every score is in [0, 1]). ``groups`` (each case's group, None:
+    its own): where the cases run span two groups or more, the standard error is
+    clustered by group on C − 1 df, never below the unclustered one, as the
+    leaderboard's (``mean_interval``): 4 cases of one passage and 1 of another are not
+    5 independent cases."""
     values = np.asarray(observed, dtype=float)
     k = len(values)
     mean = float(values.mean())
     if k >= cases_total:
         return Estimate(mean, mean, mean, k, cases_total, "full", note)
-    floor, ceiling = -math.inf, math.inf  # a metric outside [0, 1]: no known bounds
-    if ((values >= 0) & (values <= 1)).all():
-        floor = float(values.sum()) / cases_total
-        ceiling = (float(values.sum()) + cases_total - k) / cases_total
+    if scale is None or not ((values >= scale[0]) & (values <= scale[1])).all():
+        scale = (0.0, 1.0) if ((values >= 0) & (values <= 1)).all() else None
+    low_end, high_end = scale or (-math.inf, math.inf)  # no known scale: no bounds
+    floor = (float(values.sum()) + (cases_total - k) * low_end) / cases_total
+    ceiling = (float(values.sum()) + (cases_total - k) * high_end) / cases_total
     if k < 2:
-        low, high = (floor, ceiling) if math.isfinite(floor) else (mean, mean)
+        low, high = (floor, ceiling) if math.isfinite(floor + ceiling) else (mean, mean)
         return Estimate(mean, low, high, k, cases_total, "subset mean", note)
     fpc = 1 - k / cases_total
     se, df = math.sqrt(values.var(ddof=1) / k), k - 1

@@ -26,3 +26,7 @@ HIGHER_IS_BETTER = {
     "retrieval_recall_at_k": True,
     "key_point_recall": True,
 }
+
+#: Built-in metrics whose headline is a corpus value (the leaderboard's figure), not the
+#: mean of their per-case scores: known without the metrics, as `show` words its ranking.
+CORPUS_LEVEL = frozenset({"bleu", "chrf", "macro_f1"})

@@ -250,6 +250,15 @@ def metric_names() -> tuple[str, ...]:
     return (*_BY_NAME, _semantic.NAME)
 
 
+def metric_scale(name: str) -> tuple[float, float] | None:
+    """The scale ``name``'s scores are declared on (chrF's (0, 100)); None where none is
+    declared or ``name`` is no metric evalflow knows."""
+    try:
+        return get_metric(name).bounds
+    except EvalError:
+        return None
+
+
 def get_metric(name: str) -> Metric:
     """The metric called ``name``: a built-in one, ``pass@k``, a user's scorer
     (``module:function`` or an ``evalflow.metrics`` entry point); MetricError listing the

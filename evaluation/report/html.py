@@ -18,7 +18,12 @@ from sqlmodel import Session
 
 from evaluation.adaptive import RaceStanding
 from evaluation.calibration._combined import CalibratedMetric
-from evaluation.compare._leaderboard import SIMULATED_BANNER, label_names, ranked_table
+from evaluation.compare._leaderboard import (
+    SIMULATED_BANNER,
+    label_names,
+    ranked_table,
+    ranking_words,
+)
 from evaluation.compare._stage_table import SUMMED, report_cell, stage_pivot
 from evaluation.itembank import SUBSET_INTERVAL, estimates_heading, named_estimates
 from evaluation.report.data import ReportData, gather
@@ -166,7 +171,8 @@ def _leaderboard(data: ReportData) -> _Section:
         parts.append(_img(fig, f"{data.primary} with 95% intervals", data))
     parts.append(
         _P(
-            "Sorted by the first metric. Intervals: 95%, clustered by case group where the "
+            f"{ranking_words(board) or 'Sorted by the first metric.'} Intervals: 95%, "
+            "clustered by case group where the "
             "suite has groups; corpus metrics by a seeded case bootstrap."
             + (f" {board.groups_note}" if board.groups_note else "")
             + (f" Every config: {board.shared}." if board.shared else ""),

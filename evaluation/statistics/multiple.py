@@ -10,6 +10,7 @@ adjustment; otherwise the configs not separable from it are reported as tied at 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations
@@ -87,8 +88,12 @@ def compare_many(
     bounds: tuple[float, float] | None = None,
     suite_cases: int = 0,
     suite_part: str = "subset",
+    headline: Mapping[str, float] | None = None,
 ) -> MultiComparison:
     """Compare configs on ``metric``: all pairs, or each versus ``baseline``.
+    ``headline``: config -> the figure configs are ranked and named by where it is not
+    the mean of their case scores (a corpus metric's corpus value, as the leaderboard
+    ranks them); the pairs are still tested on the case scores, and the verdict says so.
     ``higher_is_better=None``: a descriptive metric, compared but given no verdict.
     ``ties``: how configs with equal means are ordered (``ranking.tie_keys``).
     ``bounds``: the metric's scale, which bounds each difference's interval.
@@ -109,13 +114,15 @@ def compare_many(
         raise ValueError(f"no scores on {metric!r} for config(s) {unknown}")
     notes: list[str] = []
     means = config_means(table)[names]
+    if len(means.dropna()) < len(names):
+        notes.append("no scored case for: " + ", ".join(c for c in names if pd.isna(means[c])))
+    if headline is not None:  # NaN where a config has no headline figure
+        means = pd.Series({c: headline.get(c, math.nan) for c in names}).where(means.notna())
     scored = means.dropna()
     ranking = [
         (c, None if c not in scored.index else float(scored[c]))
         for c in rank_order({c: scored.get(c) for c in names}, higher_is_better, ties=ties)
     ]
-    if len(scored) < len(names):
-        notes.append("no scored case for: " + ", ".join(c for c in names if c not in scored))
 
     order = [c for c, _ in ranking]
     if baseline is None:
@@ -171,6 +178,7 @@ def compare_many(
         cases={c: int(n) for c, n in table.means[names].notna().sum(axis=0).items()},
         suite_cases=suite_cases,
         suite_part=suite_part,
+        headline=f"corpus {metric}" if headline is not None else "",
     )
     return MultiComparison(
         metric=metric,

@@ -64,6 +64,7 @@ def decide(
     cases: Mapping[str, int] | None = None,
     suite_cases: int = 0,
     suite_part: str = "subset",
+    headline: str = "",
 ) -> Verdict:
     """The verdict from the ranking (best first, unscored configs last with None) and the
     adjusted pairwise comparisons. ``higher_is_better=None``: a descriptive metric, no
@@ -71,7 +72,9 @@ def decide(
     a mean of part of the suite says so, as ``suite_part`` says the cases were taken
     ("0.875, subset: 8 of 36 cases", "first 8 of 36 cases" of a `--limit` run: the
     run's heading's words), and means over different cases say that each pair was
-    tested on the cases both ran."""
+    tested on the cases both ran. ``headline``: what the ranking's figures are where
+    they are not the means of the case scores the pairs are tested on ("corpus chrf":
+    the leaderboard's figure); the verdict names it and the case scores it tested."""
     if higher_is_better is None:
         return Verdict(None, (), (), f"no verdict on {metric}: {DESCRIPTIVE}")
     short = distinguishing_labels([c for c, _ in ranking]) if ranking else {}
@@ -86,7 +89,10 @@ def decide(
     def figure(config: str) -> str:
         n = (cases or {}).get(config, suite_cases)
         part = f", {part_of_suite(str(n), suite_cases, suite_part)}" if 0 < n < suite_cases else ""
-        return f"{written(means[config])}{part}"
+        return f"{headline} {written(means[config])}{part}".lstrip()
+
+    if headline:  # the pairs are tested on the case scores, not on the figures ranked
+        how = f"paired on per-case {metric}, {how}"
 
     head = f"{short[first]} ({figure(first)})"
     if len(ranked) == 1:
@@ -119,6 +125,13 @@ def decide(
     }
     tied = tuple(c for c in ranked if c not in beaten)
     worse = tuple(c for c in ranked if c in beaten)
+    # ranked by a figure the pairs are not tested on, a config ranked below the best can
+    # be significantly better than it on the case scores: said, not hidden in "within noise"
+    above = [
+        o for o in tied if o not in top and any(_beats(pairs, o, t, higher_is_better) for t in top)
+    ]
+    ahead = f"; significantly better than it on per-case {metric}: {named(above, short)}"
+    ahead = ahead if above else ""
     if len(tied) == 1:
         text = (
             f"{head} wins on {metric}: significantly better than the other "
@@ -130,7 +143,7 @@ def decide(
     worse_text = named(worse, short, others=True) or "none"
     text = (
         f"no clear winner on {metric}: {len(tied)} of {len(ranked)} within noise of the best, "
-        f"{head}; significantly worse: {worse_text} ({how})"
+        f"{head}{ahead}; significantly worse: {worse_text} ({how})"
     )
     return Verdict(None, tied, worse, text + _different_cases(ranked, cases))
 

@@ -24,6 +24,7 @@ from evaluation.compare._leaderboard import (
     load_leaderboard,
     metric_direction,
     ranked_table,
+    ranking_words,
 )
 from evaluation.errors import EvalError
 from evaluation.review.schema import RATED_IN_EXPERIMENT
@@ -82,6 +83,7 @@ class Summary:
     calibrated: tuple[str, ...] = ()  # a judge's numbers combined with people's, as show
     coverage: str = ""  # "subset: 8 of 36 cases" where the run covered part of the suite
     groups_note: str = ""  # where the intervals rest on few case groups (``groups_note``)
+    ranked_by: str = ""  # how the rows are ordered, as under the CLI's board (``ranking_words``)
 
 
 def _empty_words(row: pd.Series) -> str:
@@ -182,6 +184,7 @@ def experiment_summary(session: Session, experiment: str, *, ending: str | None 
         shared=board.shared,
         coverage=board.coverage.words() if board.coverage else "",
         groups_note=board.groups_note,
+        ranked_by=ranking_words(board),
         verdict=verdict,
         other_verdicts=_other_verdicts(session, row.name, primary),
         flags=(echo_flags(board.rows) if "echoes_prompt" in board.metrics else ())

@@ -217,6 +217,17 @@ def test_a_subset_mean_interval_stays_within_what_the_known_scores_allow() -> No
     assert (one.low, one.high) == (1 / 36, 1.0)
 
 
+def test_a_subset_mean_interval_stays_on_its_metrics_scale() -> None:
+    """chrF on 0..100 (newcomer N2: 31.596 [-5.165, 68.356] beside "never past what the
+    cases run fix"): the cases not run all at 0 or all at 100 bound the mean."""
+    values = [0.0, 2.0, 95.0, 1.0, 0.5, 3.0, 0.0, 99.0, 1.5, 0.0, 4.0, 2.0]
+    got = subset_mean(values, 36, scale=(0.0, 100.0))
+    assert got.low >= sum(values) / 36 and got.low > 0
+    assert got.high <= (sum(values) + 24 * 100) / 36
+    lengths = subset_mean([3.0, 0.0, 0.0, 40.0], 36, scale=(0.0, float("inf")))
+    assert lengths.low >= 43 / 36  # words: never below 0, no upper end
+
+
 def test_the_bank_summary_warns_when_it_predicts_worse_than_case_means() -> None:
     row = ItemBank(
         suite="toy",

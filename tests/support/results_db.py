@@ -81,10 +81,13 @@ def add_experiment(
     latency: Mapping[Config, Sequence[float]] | None = None,
     simulated: bool = False,
     baseline: str | None = None,
+    outputs: Mapping[Config, Sequence[str]] | None = None,
 ) -> Experiment:
     """An experiment whose configs scored ``scores[config][metric][case index]`` (a list
     for several samples; None = unscorable; MISSING = not generated). Latency defaults
-    to a value that differs by case and config. Aggregates are computed as a sweep does."""
+    to a value that differs by case and config; each output is "out", else
+    ``outputs[config][case index]`` (what a corpus metric's aggregate reads). Aggregates
+    are computed as a sweep does."""
     configs = list(scores)
     metrics = list(dict.fromkeys(m for per in scores.values() for m in per))
     record_suite(session, suite)
@@ -109,7 +112,8 @@ def add_experiment(
             samples = first[i] if isinstance(first[i], list) else [first[i]]
             for s in range(len(samples)):
                 lat = latency[config][i] if latency else 0.5 + 0.01 * i + 0.1 * k
-                result = GenerationResult("out", "stop", lat, None, simulated=simulated)
+                text = outputs[config][i] if outputs else "out"
+                result = GenerationResult(text, "stop", lat, None, simulated=simulated)
                 item = WorkItem(config, case, suite.name, s)
                 records.append(GenerationRecord(item, "h", 1, result))
                 for metric in metrics:
