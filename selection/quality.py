@@ -56,3 +56,17 @@ def quality_metrics_used(evidence: pd.DataFrame, task_type: str) -> dict[str, in
         for name in filter(None, names.split("+")):
             configs[name] = configs.get(name, 0) + 1
     return dict(sorted(configs.items(), key=lambda item: -item[1]))
+
+
+def configs_under_several(evidence: pd.DataFrame, task_type: str) -> tuple[int, int]:
+    """(How many configs :func:`quality_metrics_used` counts on ``task_type``, how many
+    of them it counts under more than one metric: measured in experiments that put
+    different metrics first), so that counts summing past the configs say why."""
+    if "quality_metric" not in evidence:
+        return 0, 0
+    rows = evidence.loc[evidence["task_type"] == task_type, ["config_hash", "quality_metric"]]
+    names: dict[str, set[str]] = {}
+    for config, joined in zip(rows["config_hash"], rows["quality_metric"].astype(str), strict=True):
+        names.setdefault(str(config), set()).update(filter(None, joined.split("+")))
+    named = [n for n in names.values() if n]
+    return len(named), sum(len(n) > 1 for n in named)

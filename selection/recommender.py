@@ -87,7 +87,7 @@ from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection._tail_only import tail_only_next
 from selection.model import MAX_CACHED, SelectorModel
 from selection.prompt_fit import overflow
-from selection.quality import quality_metrics_used
+from selection.quality import configs_under_several, quality_metrics_used
 from selection.quality_text import quality, quality_interval
 from selection.recommendation import WIDE, Option, Recommendation, ToMeasure, wide_interval
 from selection.schema import RecommendationLog, SelectorVersion
@@ -235,6 +235,8 @@ def recommend_from_model(
         tails = tail_only_next(
             table, found, feasible, max_latency_s, prefer, task_type, MAX_TO_MEASURE
         )
+        if (metric := _metric_note(model, seen, base, task_type)) is not None:
+            notes.append(metric)  # its --min-quality is compared on that scale too
         return Recommendation(
             "infeasible",
             message=message,
@@ -308,8 +310,7 @@ def recommend_from_model(
     if (unplaced := _unplaced_latency_note(model, row, choice)) is not None:
         notes.append(unplaced)
     notes.append(_selection_note(row, len(table)))
-    metric = _quality_metric_note(base["quality_metrics"], task_type, retrain_command(model))
-    if metric is not None:
+    if (metric := _metric_note(model, seen, base, task_type)) is not None:
         notes.append(metric)
     if (shared := float(row.get("quality_shared_sd", 0.0))) >= SHARED_NOTE_SD:
         half_width = model.targets["quality"].z * shared
@@ -952,20 +953,41 @@ def retrain_command(model: SelectorModel) -> str:
     return "evalflow retrain --include-simulated" if simulated else "evalflow retrain"
 
 
+def _metric_note(
+    model: SelectorModel, seen: pd.DataFrame, base: dict[str, Any], task_type: str
+) -> str | None:
+    """:func:`_quality_metric_note` of an answer, feasible or not."""
+    return _quality_metric_note(
+        base["quality_metrics"],
+        task_type,
+        retrain_command(model),
+        configs_under_several(seen, task_type),
+    )
+
+
 def _quality_metric_note(
-    configs: dict[str, int], task_type: str, retrain: str = "evalflow retrain"
+    configs: dict[str, int],
+    task_type: str,
+    retrain: str = "evalflow retrain",
+    counted_twice: tuple[int, int] = (0, 0),
 ) -> str | None:
     """Which metric "quality" is on ``task_type``: each experiment's first metric that
     can stand for quality (:mod:`selection.quality`), so two experiments may put
     different metrics on one scale; said, and warned of where they did, for the configs
     the answer considers (``configs``: :attr:`Recommendation.quality_metrics`), with the
-    ``retrain`` command that learns from the data again. None where the training data
-    did not say (selectors trained before the metric was kept)."""
+    ``retrain`` command that learns from the data again; ``counted_twice``: the configs
+    in all and those counted under several metrics (``configs_under_several``), said
+    where counts add up past the configs. None where the training data did not say
+    (selectors trained before the metric was kept)."""
     if not configs:
         return None
     if len(configs) == 1:
         return f"quality is {next(iter(configs))}, the first metric of the {task_type} runs"
     counted = ", ".join(f"{name} ({n} config{'s' * (n != 1)})" for name, n in configs.items())
+    total, several = counted_twice
+    if several:
+        under = "both" if len(configs) == 2 else "more than one"
+        counted += f", of {total} configs in all ({several} measured under {under})"
     return (
         f"quality on {task_type} mixes metrics, each run's first: {counted}; their figures "
         "are ranked as if on one scale, which they are not: put one first in every "

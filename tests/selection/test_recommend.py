@@ -930,6 +930,22 @@ def test_the_answer_names_the_quality_metric_and_warns_where_runs_differ():
     assert not any("quality is" in n for n in recommend_from_model(plain, "qa").notes)
 
 
+def test_the_mixed_metrics_note_counts_configs_measured_both_ways_and_stands_when_infeasible():
+    # A newcomer (N6): after `rescore --first chrf` on one of two experiments of the same
+    # 4 configs, the note read "chrf (4 configs), contains (4 configs)" of 4 configs in
+    # all, and an infeasible answer, whose --min-quality is read on that scale, had none.
+    frame = validate_training_frame(synthetic_frame(cases=2)).assign(simulated=False)
+    qa = frame["task_type"] == "qa"
+    configs = frame.loc[qa, "config_hash"].nunique()
+    both = frame.assign(quality_metric=np.where(qa, "chrf+contains", "exact_match"))
+    model = train_selector(both, FAST).model
+    (note,) = [n for n in recommend_from_model(model, "qa").notes if "mixes metrics" in n]
+    assert f"of {configs} configs in all ({configs} measured under both)" in note
+    infeasible = recommend_from_model(model, "qa", max_latency_s=1e-6)
+    assert infeasible.choice is None
+    assert [n for n in infeasible.notes if "mixes metrics" in n] == [note]
+
+
 def test_a_real_pick_says_how_much_of_the_selectors_training_was_simulated():
     frame = validate_training_frame(synthetic_frame(cases=2))
     real = frame["config_hash"].iloc[0]
