@@ -243,8 +243,9 @@ def stored_figures(
 ) -> dict[str, dict[str, float]]:
     """Per metric, each config's stored aggregate (config name -> its mean: a corpus
     metric's corpus value): the one figure of a config on a metric that the leaderboard
-    shows and ranks by, so that the comparison ranks by it too. Configs without one
-    (NaN, not aggregated) are left out."""
+    shows and ranks by, so that the comparison ranks by it too. A metric some config
+    has none for (NaN where a user's corpus function failed, or not aggregated) is left
+    out: ranked by its per-case means, and its verdict names no corpus figure."""
     if not metrics:
         return {}
     found: dict[str, dict[str, float]] = {m: {} for m in metrics}
@@ -256,7 +257,7 @@ def stored_figures(
                 value = means.get((m, c.config_hash))
                 if value is not None and not pd.isna(value):
                     found[m][c.name] = float(value)
-    return found
+    return {m: figures for m, figures in found.items() if len(figures) == len(configs)}
 
 
 def _metrics(

@@ -7,6 +7,8 @@ per-case values its tests use. In process: SQLite, 12 of 18 cases run, nothing g
 
 from __future__ import annotations
 
+from sqlalchemy import text as sql
+
 from evaluation.compare._comparison import compare_experiment
 from evaluation.compare._leaderboard import load_leaderboard, ranked_rows, render_text
 from evaluation.compare._stored import save_comparison
@@ -102,6 +104,13 @@ def test_every_surface_ranks_a_corpus_metric_by_its_corpus_value(database_url):
             assert 0 <= e.estimate.low <= e.estimate.high <= 100
         text = estimates_text(metric, estimates, width=200)
         assert "the mean of its per-case values, not the corpus chrf" in text
+
+        # a config without a stored figure (not aggregated): ranked by the per-case means
+        # rather than named unscored, and the verdict no longer speaks of a corpus figure
+        gone = "DELETE FROM aggregates WHERE metric = 'chrf' AND config_hash = :h"
+        session.execute(sql(gone), {"h": LONG_RIGHT.hash})
+        multi = compare_experiment(session, "nc", metrics=["chrf"]).report.comparisons[0]
+        assert multi.ranking[0][0] == "m:1b t=0" and "corpus" not in multi.verdict
 
 
 def test_the_light_table_of_corpus_metrics_agrees_with_the_registry():
