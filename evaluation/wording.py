@@ -55,10 +55,14 @@ def cost_words(cost: str) -> str:
 def part_of_suite(ran: str, total: int, how: str = "subset", *, per_config: bool = False) -> str:
     """A figure of part of a suite says which part, by ``how`` its cases were taken:
     "first 10 of 36 cases" (the suite's first: `--limit`, smoke), "4 of 12 cases: cut
-    short" (a full-level run that did not finish), else "subset: 8 of 36 cases" (a
-    subset level); ``ran``: "8", or "6 to 9" with ``per_config`` where configs differ.
-    `subset` read as `--level subset` (a stratified 20%) where a `--limit` run said it."""
-    cases = f"{ran} of {total} cases{' per config' if per_config else ''}"
+    short" (a full-level run that did not finish), "12 named cases of 36" (every case a
+    spec's ``cases:`` names), else "subset: 8 of 36 cases" (a subset level); ``ran``: "8",
+    or "6 to 9" with ``per_config`` where configs differ. `subset` read as `--level
+    subset` (a stratified 20%) where a `--limit` run said it."""
+    per = " per config" if per_config else ""
+    if how == "named":
+        return f"{ran} named cases of {total}{per}"
+    cases = f"{ran} of {total} cases{per}"
     if how == "cut short":
         return f"{cases}: cut short"
     return f"first {cases}" if how == "first" else f"subset: {cases}"

@@ -98,7 +98,8 @@ def compare_many(
     ``ties``: how configs with equal means are ordered (``ranking.tie_keys``).
     ``bounds``: the metric's scale, which bounds each difference's interval.
     ``suite_cases``: the suite's size; the verdict says when a mean rests on fewer cases,
-    and which (``suite_part``: "subset", "first", "cut short"; ``wording.part_of_suite``).
+    and which (``suite_part``: "subset", "first", "cut short", "named";
+    ``wording.part_of_suite``).
 
     Each pair is a :func:`compare_in_table` comparison; the family of defined p-values is
     adjusted together (undefined ones stay undefined and count as "not significant").

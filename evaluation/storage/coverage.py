@@ -23,13 +23,16 @@ class Coverage:
     "Leaderboard: real-smol" over "subset mean from 33 of 36 cases"); ``total``: its
     suite's; ``first``: the last run took the suite's first cases (``ran_first_cases``);
     ``cut_short``: the last run was at the full level, so what it lacks it did not finish
-    (a host down, an interrupt), not a subset it chose."""
+    (a host down, an interrupt), not a subset it chose; ``named``: the last run, at the
+    full level, ran every case its spec's ``cases:`` names (`recommend --write-spec`'s
+    spec of a config's missing cases), which is not cut short either."""
 
     fewest: int
     most: int
     total: int
     first: bool = False
     cut_short: bool = False
+    named: bool = False
 
     @property
     def partial(self) -> bool:
@@ -41,7 +44,8 @@ class Coverage:
         20%), "subset: 6 to 9 of 36 cases per config" where the configs ran different
         numbers of cases ("first 6 to 9 ...", "... per config: cut short" as the last run
         took them: a verdict's figure says ``how`` too), "4 of 12 cases: cut short" for a
-        full-level run that did not finish, or "" for a run of the whole suite."""
+        full-level run that did not finish, "12 named cases of 36" for one that ran every
+        case its spec's ``cases:`` names, or "" for a run of the whole suite."""
         if not self.partial:
             return ""
         if self.fewest == self.most:
@@ -52,6 +56,8 @@ class Coverage:
     @property
     def how(self) -> str:
         """How the last run took its cases, as ``part_of_suite`` says them."""
+        if self.named:
+            return "named"
         return "cut short" if self.cut_short else "first" if self.first else "subset"
 
 
@@ -72,6 +78,9 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
     if found.partial and ran_first_cases(session, experiment.name):
         return replace(found, first=True)
     if found.partial and _last_level(session, experiment.name) == "full":
+        named = len((experiment.spec or {}).get("cases") or ())
+        if found.fewest == found.most == named:
+            return replace(found, named=True)
         return replace(found, cut_short=True)
     return found
 

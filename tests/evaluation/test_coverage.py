@@ -4,7 +4,7 @@ them together ("10 of 36") names a number no config's means rest on."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from evaluation.compare._leaderboard import load_leaderboard
@@ -56,6 +56,30 @@ def test_a_full_level_run_that_did_not_finish_says_cut_short_not_subset(tmp_path
     assert apart.how == "cut short"  # a verdict's figure: "(0.833, 6 of 10 cases: cut short)"
 
 
+def test_a_run_of_every_case_its_spec_names_is_not_cut_short(tmp_path):
+    # recheck: `run next.yaml` (`cases:` naming 12 of 36, all run) was titled "(12 of 36
+    # cases: cut short)"; a `--limit` run of such a spec keeps its "first" words
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    with Session(db.engine) as session:
+        experiment = session.get(Experiment, db.experiment_id)
+        experiment.spec = {**experiment.spec, "cases": ["c00", "c01", "c02", "c03", "c04", "c05"]}
+        session.add(ExperimentRun(experiment=db.experiment, token="t", pid=1, level="full"))
+        for config in (c.hash for c in db.configs):
+            _drop(session, config, ["c06", "c07", "c08", "c09"])
+        session.commit()
+        board = load_leaderboard(session, db.experiment)
+        named = experiment_coverage(session, experiment)
+        _drop(session, db.configs[0].hash, ["c05"])  # one named case not run: cut short
+        session.commit()
+        short = experiment_coverage(session, experiment)
+        session.exec(update(ExperimentRun).values(level="full, limit 5"))
+        limited = experiment_coverage(session, experiment)
+    assert board.title == f"Leaderboard: {db.experiment} (6 named cases of 10)"
+    assert named.how == "named"  # a verdict's figure: "(0.833, 6 named cases of 10)"
+    assert short.words() == "5 to 6 of 10 cases per config: cut short"
+    assert limited.words() == "first 5 to 6 of 10 cases per config"
+
+
 def test_one_count_where_every_config_ran_the_same_cases():
     assert Coverage(8, 8, 36).words() == "subset: 8 of 36 cases"
     assert Coverage(36, 36, 36).words() == ""  # the whole suite: nothing to say
@@ -69,8 +93,6 @@ def test_failed_generations_are_no_case_the_means_rest_on(tmp_path):
     """A run whose server died mid-run stored the cases it never answered as failed
     generations: counted, the title read "Leaderboard: real-smol" (36 of 36) over
     entries that said "subset mean from 33 of 36 cases"."""
-    from sqlalchemy import update
-
     db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
     a, _ = (c.hash for c in db.configs)
     with Session(db.engine) as session:
