@@ -280,3 +280,9 @@ def test_a_config_stored_on_some_cases_is_measured_on_those_it_lacks(
         "note: the spec's cases: runs 2 of hard's 8 cases; stored by other experiments, not "
         f"run again: {thin.label} on 3 other cases (first-runs)"
     ) in plan
+    # recheck: `plan --limit 1` said "cases 1 of 2" over a note that it runs both
+    assert main(["--database", database_url, "plan", str(path), "--limit", "1"]) == 0
+    assert (
+        "note: the spec's cases: names 2 of hard's 8 cases, --limit 1 runs the first 1 of "
+        "them (in the suite's order); stored by other experiments"
+    ) in capsys.readouterr().out
