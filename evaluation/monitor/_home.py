@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlmodel import Session
 
+from evaluation.labels import distinguishing_labels, settings_footer
 from evaluation.monitor._summary import refresh_summaries
 from evaluation.series import series_names
 from evaluation.series.schema import CalibratedNight
+from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.storage.models import (
     Aggregate,
     ConfigRow,
@@ -444,7 +446,11 @@ def series_points(
 
 def configs_across(session: Session, series: str, runs: int = ACROSS) -> dict[str, Any] | None:
     """The configs of ``series``' last ``runs`` runs on their headline metric: one row
-    per config label, one column per run (oldest first)."""
+    per config label, one column per run (oldest first). Configs are named as the
+    leaderboards name them (``distinguishing_labels`` over the table's labels, the
+    settings they all share said once: ``settings_footer``): the table said
+    "gemma3-270m t=0 n=24 seed=7" where `show` said "gemma3-270m t=0" over "Every
+    config: num_predict=24 seed=7"."""
     s = RunSummary
     picked = session.exec(
         select(s.experiment_id, s.metric, Experiment.name)
@@ -464,14 +470,19 @@ def configs_across(session: Session, series: str, runs: int = ACROSS) -> dict[st
         .where(Aggregate.metric == metric)
     ).all():
         cells[r.label or r.hash[:8]][r.experiment_id] = r.mean
+    short = distinguishing_labels(list(cells)) if cells else {}
     return {
         "series": series,
         "metric": metric,
         "runs": [{"id": p.experiment_id, "name": p.name} for p in picked],
-        "configs": [
-            {"label": label, "cells": [values.get(p.experiment_id) for p in picked]}
-            for label, values in sorted(cells.items())
-        ],
+        "configs": sorted(
+            (
+                {"label": short[label], "cells": [values.get(p.experiment_id) for p in picked]}
+                for label, values in cells.items()
+            ),
+            key=lambda row: row["label"],
+        ),
+        "shared": settings_footer(list(cells), DEFAULT_NUM_PREDICT) if cells else "",
     }
 
 

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from evaluation.compare._leaderboard import load_leaderboard
 from evaluation.monitor import ControlRefused, LiveRun, StartedRun, set_stage, status_text
 from evaluation.monitor._svg import sparkline
 from evaluation.storage.db import session_scope
@@ -182,7 +183,7 @@ def test_a_write_the_interval_held_back_is_written_later_not_dropped(db):
     assert sleeps == [2.0, 2.0] and done() == 14
 
 
-def test_home_shows_running_recent_stats_series_and_hosts(client):
+def test_home_shows_running_recent_stats_series_and_hosts(client, db):
     c, _ = client
     page = c.get("/")
     assert page.status_code == 200
@@ -214,6 +215,13 @@ def test_home_shows_running_recent_stats_series_and_hosts(client):
     assert "ok" in a and "(1 models)" in a and "2/2" in a and RUNNING in a
     across = _text(page.text.split('id="across"')[1].split("</section>")[0])
     assert all(n in across for n in NIGHTS)
+    # its configs named as the leaderboard names them (recheck: "gemma3-270m t=0 n=24
+    # seed=7" here under a board of "gemma3-270m t=0", "Every config: num_predict=24 seed=7")
+    with session_scope(db.engine) as session:
+        board = load_leaderboard(session, NIGHTS[-1])
+    rows = re.findall(r"<tr><td>(.*?)</td>", page.text.split('id="across"')[1].split("</table>")[0])
+    assert rows == sorted(board.labels.values()) and "tpl=" not in across
+    assert f"Every config: {board.shared}." in across
 
 
 def test_summaries_are_kept_and_recounted_when_the_experiment_changes(db, client):
