@@ -5,6 +5,7 @@ that died given back by the runs still alive."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import time
@@ -192,6 +193,18 @@ def test_held_leases_are_renewed_and_a_lane_whose_lease_expired_takes_a_new_one(
     assert asyncio.run(main()) == (0, 1, True)
 
 
+def _count_calls(slots: HostSlots, method: str) -> list[object]:
+    """What each call of ``slots``'s ``method`` returned, as it returns."""
+    original, returned = getattr(slots, method), []
+
+    async def counted(*args, **kwargs):
+        returned.append(await original(*args, **kwargs))
+        return returned[-1]
+
+    setattr(slots, method, counted)
+    return returned
+
+
 def _take_slots_then_wait(api_url: str, limit: str, count: int) -> subprocess.Popen:
     """Another evalflow process holding ``count`` slots of ``limit`` until it is killed."""
     code = (
@@ -265,7 +278,10 @@ def test_a_slot_still_held_when_the_generation_phase_closes_is_given_back_on_int
     assert not still_listed and records == []
 
 
-def test_a_run_waiting_for_slots_gives_back_those_of_a_run_that_was_killed():
+def test_a_run_waiting_for_slots_gives_back_those_of_a_run_that_was_killed(monkeypatch):
+    # Polled and scanned for dead holders every 0.1 s rather than every 1 and 2 s.
+    monkeypatch.setattr(host_slots, "MAX_POLL_S", 0.1)
+    monkeypatch.setattr(host_slots, "RECLAIM_EVERY_S", 0.1)
     host = HostSpec("dead-holder-host", "http://dead-holder-host", slots=2)
 
     async def main(holder: subprocess.Popen) -> float:
@@ -277,9 +293,12 @@ def test_a_run_waiting_for_slots_gives_back_those_of_a_run_that_was_killed():
             assert line.strip() == b"held", line + other.stdout.read()
             assert await _active(client, names[host.name]) == 2
             slots = await HostSlots.open(writer, names, timeout_s=30)
+            scans = _count_calls(slots, "_give_back_dead")
             waiting = asyncio.create_task(slots.take(host.name))
-            await asyncio.sleep(1.0)
-            assert not waiting.done()  # the live holder's slots are not taken from it
+            while len(scans) < 3:  # it looked for dead holders three times
+                await asyncio.sleep(0.05)
+            # the live holder's slots are not taken from it
+            assert not waiting.done() and scans[:3] == [0, 0, 0]
             other.kill()
             other.wait()
             killed = time.perf_counter()
@@ -404,45 +423,61 @@ async def _attempt_that_fails_when_cancelled(lane) -> None:
 def test_a_busy_answer_is_tried_again_at_once_and_gives_a_clear_error_in_the_end(
     monkeypatch,
 ):
+    """On a virtual clock (the loop's time, which ``asyncio.sleep`` moves on at once): a
+    minute's busy spell and the whole busy budget cost no real time. What is measured is
+    the time slept, so that a loaded machine's pauses do not count."""
     slots = HostSlots(None, {}, timeout_s=1)
     calls = []
-    started = 0.0
+    sleep, skipped = asyncio.sleep, 0.0
 
-    async def busy_twice():
-        calls.append(time.perf_counter())
-        if len(calls) <= 2:
-            await _fail_fast_when_busy(
-                httpx.Response(503, request=httpx.Request("POST", "http://x/y"))
-            )
-        return "ok"
+    async def virtual_sleep(seconds: float) -> None:
+        nonlocal skipped
+        skipped += seconds
+        await sleep(0)
 
-    async def always_busy():
+    monkeypatch.setattr(asyncio, "sleep", virtual_sleep)
+
+    async def busy() -> None:
         await _fail_fast_when_busy(httpx.Response(503, request=httpx.Request("POST", "http://x/y")))
 
-    async def busy_for_5_s():
-        if time.perf_counter() < started + 5.0:
-            await _fail_fast_when_busy(
-                httpx.Response(503, request=httpx.Request("POST", "http://x/y"))
-            )
-        return "ok after a busy spell"
+    async def busy_twice():
+        calls.append(0)
+        if len(calls) <= 2:
+            await busy()
+        return "ok"
 
     async def main():
-        nonlocal started
-        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        real_time = loop.time
+        loop.time = now = lambda: real_time() + skipped
+        started = skipped
         result = await slots._write(busy_twice)
-        elapsed = time.perf_counter() - started
-        # A busy spell of seconds (Prefect's SQLite waits up to 60 s for a lock) is
-        # waited out, not turned into failed generations.
-        started = time.perf_counter()
-        assert await slots._write(busy_for_5_s) == "ok after a busy spell"
-        monkeypatch.setattr(host_slots, "BUSY_BUDGET_S", 0.5)
-        with pytest.raises(SlotUnavailable, match=r"stayed busy for 0\.5 s"):
-            await slots._write(always_busy)
-        return result, elapsed
+        elapsed = skipped - started
+        # A busy spell as long as Prefect's SQLite waits for a lock (60 s) is waited out,
+        # the server asked again at least once a second, not turned into failed generations.
+        tries, spell_ends = [], now() + 60.0
 
-    result, elapsed = asyncio.run(main())
+        async def busy_for_a_minute():
+            tries.append(skipped)
+            if now() < spell_ends:
+                await busy()
+            return "ok after a busy spell"
+
+        assert await slots._write(busy_for_a_minute) == "ok after a busy spell"
+        longest_gap = max(b - a for a, b in itertools.pairwise(tries))
+        started = skipped
+        budget = host_slots.BUSY_BUDGET_S
+        with pytest.raises(SlotUnavailable, match=rf"stayed busy for {budget:g} s"):
+            await slots._write(busy)
+        return result, elapsed, longest_gap, skipped - started
+
+    result, elapsed, longest_gap, gave_up_after = asyncio.run(main())
     assert result == "ok" and len(calls) == 3
     assert elapsed < 0.5  # Prefect's own client would have waited 2 s, then 4 s
+    assert longest_gap <= host_slots.BUSY_WAIT_CAP_S
+    # slept for the budget, less the last wait (and the little real time that passed)
+    cap = host_slots.BUSY_WAIT_CAP_S
+    assert host_slots.BUSY_BUDGET_S - 2 * cap <= gave_up_after <= host_slots.BUSY_BUDGET_S
 
 
 def test_generation_task_runs_carry_the_host_tag_and_no_tag_limit_is_made(tmp_path):
