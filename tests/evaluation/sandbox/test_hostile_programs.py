@@ -569,7 +569,11 @@ def killing_programs() -> Programs:
         "assert f(0) == 7",
         "assert g(1) == 1",
     ]
-    runaway = ["assert f(1) == 2", *[f"assert spin() == {i}" for i in range(4)]]
+    # Ends its sandbox at once, at the output limit (spin's CPU limit costs a second each).
+    flood = program + (
+        "import sys\ndef flood():\n    while True:\n        sys.stdout.write('x' * 65536)\n"
+    )
+    runaway = ["assert f(1) == 2", *[f"assert flood() == {i}" for i in range(4)]]
     # 0.35 s of CPU each: within the per-test 1 s, 1.4 s together > the sandbox's 1 s
     busy = program + (
         "import time\n"
@@ -580,7 +584,7 @@ def killing_programs() -> Programs:
         "    return 1\n"
     )
     budgets = [f"assert busy() == 1 + {i} - {i}" for i in range(4)]
-    return {"six": (program, six), "runaway": (program, runaway), "budgets add up": (busy, budgets)}
+    return {"six": (program, six), "runaway": (flood, runaway), "budgets add up": (busy, budgets)}
 
 
 def test_a_killed_sandbox_keeps_the_outcomes_of_finished_tests(battery: Battery) -> None:
@@ -600,9 +604,9 @@ def test_a_killed_sandbox_keeps_the_outcomes_of_finished_tests(battery: Battery)
     assert share == pytest.approx(1 / 5)
     reasons = _reasons(detail)
     for i in range(MAX_SANDBOXES - 1):
-        assert reasons[f"assert spin() == {i}"].startswith("killed: CPU time limit")
-    assert reasons[f"assert spin() == {MAX_SANDBOXES - 1}"].startswith(
-        f"not run: {MAX_SANDBOXES} sandboxes of this program ended early (last: killed: CPU"
+        assert reasons[f"assert flood() == {i}"].startswith("killed: output limit")
+    assert reasons[f"assert flood() == {MAX_SANDBOXES - 1}"].startswith(
+        f"not run: {MAX_SANDBOXES} sandboxes of this program ended early (last: killed: output"
     )
 
     # Tests within their own limit that together exceed the sandbox's all pass: the one
