@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -98,10 +98,40 @@ async def _concurrent(url: str, n: int) -> list[httpx.Response]:
         return await asyncio.gather(*(client.post("/api/chat", json=body) for _ in range(n)))
 
 
+def _answers_held_until(host: FastStandIn, arrivals: int) -> FastStandIn:
+    """``host`` beginning no answer (its latency's clock not started) until ``arrivals``
+    requests have come in, taken or turned away: which wait and which are refused then
+    follows from the slots and the queue alone, however loaded the machine."""
+    held: list[Callable[[], None]] = []
+    begin, overloaded, admit = host._begin, host._overloaded, host.admit
+
+    def arrived() -> None:
+        if host.stats.in_flight + host.stats.overloaded >= arrivals:
+            host._begin = begin
+            for answer in held:
+                answer()
+
+    def held_begin(job) -> None:
+        job.begin, answer = (lambda: held.append(answer)), job.begin
+        begin(job)
+
+    def counted_overloaded(conn, dialect) -> bool:
+        refused = overloaded(conn, dialect)
+        arrived()
+        return refused
+
+    def counted_admit(job) -> None:
+        admit(job)
+        arrived()
+
+    host._begin, host._overloaded, host.admit = held_begin, counted_overloaded, counted_admit
+    return host
+
+
 def test_requests_beyond_the_slots_wait_for_one() -> None:
-    # A second per answer: all six are open at the host before the first two are answered,
-    # however loaded the machine (at 4 ms the first answers could beat the sixth connection).
-    host = FastStandIn(dataclasses.replace(FAST, slots=2, latency_ms=1000.0)).start()
+    # No answer begins before all six are open at the host.
+    config = dataclasses.replace(FAST, slots=2, latency_ms=20.0)
+    host = _answers_held_until(FastStandIn(config), 6).start()
     try:
         responses = asyncio.run(_concurrent(host.url, 6))
         stats = httpx.get(host.url + "/_stats?spans=1").json()
@@ -116,8 +146,8 @@ def test_requests_beyond_the_slots_wait_for_one() -> None:
 
 
 def test_beyond_slots_plus_queue_the_host_is_busy() -> None:
-    config = dataclasses.replace(FAST, slots=1, max_queue=1, latency_ms=1000.0)
-    host = FastStandIn(config).start()
+    config = dataclasses.replace(FAST, slots=1, max_queue=1, latency_ms=20.0)
+    host = _answers_held_until(FastStandIn(config), 5).start()
     try:
         responses = asyncio.run(_concurrent(host.url, 5))
         overloaded = host.stats.overloaded
