@@ -374,27 +374,28 @@ def test_a_silent_host_no_run_of_ours_uses_is_not_answering_and_unhealthy(
 ):
     # A newcomer's llama server frozen with SIGSTOP (accepts, never answers) and no run
     # going on: health, doctor and /health/deep called it "busy" and healthy (exit 0).
+    # Half a second for each check: the host's connection is the kernel's, at once.
     with failing_server("silent") as hung:
         host = {"name": "llama", "url": hung.url, "slots": 1}
         spec = str(write_spec(tmp_path, [host]))
         with temporary_settings(restore_defaults={PREFECT_API_URL}):
-            assert main(["--database", database_url, "health", spec, "--timeout", "1"]) == 1
+            assert main(["--database", database_url, "health", spec, "--timeout", "0.5"]) == 1
             health = capsys.readouterr().out
-            assert main(["--database", database_url, "doctor", spec, "--timeout", "1"]) == 1
+            assert main(["--database", database_url, "doctor", spec, "--timeout", "0.5"]) == 1
             doctor = capsys.readouterr().out
             _claim_running(database_url, "nightly", [host])  # now a run of ours holds it
-            assert main(["--database", database_url, "health", spec, "--timeout", "1"]) == 0
+            assert main(["--database", database_url, "health", spec, "--timeout", "0.5"]) == 0
             held = capsys.readouterr().out
-            assert main(["--database", database_url, "doctor", spec, "--timeout", "1"]) == 0
+            assert main(["--database", database_url, "doctor", spec, "--timeout", "0.5"]) == 0
             held_doctor = capsys.readouterr().out
     reason = (
-        "not answering: connected but no answer within 1 s, and no evalflow run is using it "
+        "not answering: connected but no answer within 0.5 s, and no evalflow run is using it "
         "(a hung server? restart it)"
     )
     assert health == f"unhealthy: host llama: {hung.url}: {reason}\n"
     assert "FAIL  host llama" in doctor and "UNHEALTHY: 1 check(s) failed" in doctor
     assert held.startswith("healthy: ") and held.endswith(", except 1 host not checked (busy)\n")
-    busy = "connected but no answer within 1 s: busy with experiment 'nightly', which runs on it"
+    busy = "connected but no answer within 0.5 s: busy with experiment 'nightly', which runs on it"
     assert f"BUSY host llama {hung.url}: {busy}" in " ".join(held_doctor.split())  # unwrapped
 
 
