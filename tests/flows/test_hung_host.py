@@ -125,7 +125,9 @@ def test_a_run_says_which_host_has_not_answered_for_a_while_and_what_ends_the_wa
 ) -> None:
     # A server that takes requests and answers none (llama.cpp stopped with SIGSTOP)
     # kept `run` silent for minutes; now a warning line names it after ``quiet_after_s``.
-    monkeypatch.setattr(host_pool, "LiveRun", partial(LiveRun, quiet_after_s=1.0))
+    # said after 0.3 s, looked for every 0.1 s (the live row's interval: 2 s by default)
+    live = partial(LiveRun, quiet_after_s=0.3, interval_s=0.1)
+    monkeypatch.setattr(host_pool, "LiveRun", live)
     release = threading.Event()
     with running_standin(StandInConfig(models=(MODEL,), slots=1)) as host:
         host.hold_answers(until=release)
