@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from unittest import mock
 
@@ -117,6 +117,32 @@ def _shares_a_fixture(item: pytest.Item) -> bool:
         for definitions in info.name2fixturedefs.values()
         if definitions
     )
+
+
+# CI time: a report's figures are built from its data as in a run, but encoded as one fixed
+# 1x1 PNG each (same <img> elements and alt texts), except in the tests marked
+# report_figures (the report's own), which encode them. The encoding (matplotlib's text
+# layout and drawing: ~0.6 of a 10-figure report's ~0.8 s of CPU, more with more configs)
+# was paid in 100+ tests that run `evaluate` or `rescore` in-process and never look at a
+# figure. The figures are still built, so a bad value (a negative error bar) still fails.
+_ONE_PIXEL_PNG = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGP4DwABAQEAsTj2FAAAAABJRU5ErkJggg=="
+)
+
+
+def _one_pixel_png(fig: object, *, dpi: int = 110) -> str:
+    return _ONE_PIXEL_PNG
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Around the whole test, its setup included: a module-scoped fixture that writes a
+    report is set up in its module's first test (so mark such a module as a whole)."""
+    if item.get_closest_marker("report_figures"):
+        return (yield)
+    with mock.patch("evaluation.report.plots.png_data_uri", _one_pixel_png):
+        return (yield)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.storage.db import make_engine
 from tests.support.results_db import add_experiment, make_suite
 
-pytestmark = pytest.mark.integration
+# the figures' real sizes in the page's layout
+pytestmark = [pytest.mark.integration, pytest.mark.report_figures]
 
 
 def test_a_thirteen_column_leaderboard_fits_a_1400_px_window(browser, tmp_path):

@@ -18,6 +18,8 @@ from evaluation.review.store import CRITERIA, record_pair_rating, save_pairs
 from evaluation.storage.repository import generations_frame
 from tests.support.review_db import build_review_db
 
+pytestmark = pytest.mark.report_figures  # the report's own tests: real figures
+
 SECTIONS = ("leaderboard", "significance", "parameters", "pareto", "latency", "ratings", "trends")
 
 

@@ -18,6 +18,8 @@ from evaluation.storage.repository import generations_frame
 from tests.evaluation.test_report import _rate
 from tests.support.review_db import build_review_db
 
+pytestmark = pytest.mark.report_figures  # the report's own tests: real figures
+
 
 @pytest.mark.parametrize("simulated", [True, False])
 def test_every_plot_of_a_simulated_experiment_is_marked(tmp_path, simulated):
