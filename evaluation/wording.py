@@ -47,6 +47,23 @@ COST_WORDS = {"latency_p95_s": "p95 latency (s)", "energy_j": "energy per genera
 view said "exact_match against latency_p95_s" beside a leaderboard's "p95 latency s"."""
 
 
+EFFECTS_FIGURES = "in rho, p and best value"
+"""Where a parameter effects table has per-case figures (``per_case_words``' ``where``):
+its rank correlations are over each config's mean of its per-case values."""
+
+
+def per_case_words(metric: str, where: str = "here") -> str:
+    """Said under figures of a corpus metric (chrF, BLEU: ``is_corpus_metric``) that are
+    each config's mean of its per-case values (the estimates of the cases run, the
+    parameter effects' correlations), where the leaderboard's is the corpus value: the
+    CLI, the report and the view say it alike (the report and the view listed per-case
+    means in the leaderboard's order, out of order, unexplained)."""
+    return (
+        f"{metric} {where}: the mean of its per-case values, not the corpus {metric} the "
+        "leaderboard shows and ranks by"
+    )
+
+
 def cost_words(cost: str) -> str:
     """``COST_WORDS``' name of ``cost``; another cost column as it is."""
     return COST_WORDS.get(cost, cost)

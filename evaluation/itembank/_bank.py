@@ -38,7 +38,7 @@ from evaluation.storage.models import (
     Score,
     SuiteRow,
 )
-from evaluation.wording import ESTIMATED_FROM, NOT_A_SAMPLE
+from evaluation.wording import ESTIMATED_FROM, NOT_A_SAMPLE, per_case_words
 
 if TYPE_CHECKING:  # numpy, and the fit and the estimates (scipy): imported where they are
     # used, so that `show` and the view, which ask whether an experiment needs them, do not
@@ -585,11 +585,7 @@ def shown_estimates_text(
     if keyed:
         lines += _wrapped(f"in the labels, {NUM_PREDICT_KEY}", width)
     if is_corpus_metric(metric):
-        lines += _wrapped(
-            f"{metric} here: the mean of its per-case values, not the corpus {metric} the "
-            "leaderboard shows and ranks by",
-            width,
-        )
+        lines += _wrapped(per_case_words(metric), width)
     if first_cases:
         lines += _wrapped(FIRST_CASES_INTERVALS, width)
     elif notes:

@@ -20,6 +20,7 @@ from evaluation.adaptive import RaceStanding
 from evaluation.calibration._combined import CalibratedMetric
 from evaluation.compare._leaderboard import (
     SIMULATED_BANNER,
+    is_corpus_metric,
     label_names,
     ranked_table,
     ranking_words,
@@ -31,7 +32,7 @@ from evaluation.report.ratings import RatingsSummary
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.precision import fixed
 from evaluation.view import view_command, view_url
-from evaluation.wording import NOT_MEASURED, cost_words
+from evaluation.wording import EFFECTS_FIGURES, NOT_MEASURED, cost_words, per_case_words
 
 _ENV = Environment(
     loader=PackageLoader("evaluation.report", "templates"),
@@ -271,6 +272,8 @@ def _estimated(data: ReportData) -> _Section:
             _List([f"not calibrated: {n}; the subset's plain mean instead" for n in notes])
         )
         blocks.append(_P(f"{SUBSET_INTERVAL[0].upper()}{SUBSET_INTERVAL[1:]}.", muted=True))
+    if is_corpus_metric(metric):  # as `show` says it under the same block
+        blocks.append(_P(f"{per_case_words(metric)}.", muted=True))
     return _Section("estimates", estimates_heading(metric, rows), blocks)
 
 
@@ -309,6 +312,8 @@ def _parameters(data: ReportData) -> _Section:
     body: list[_Block] = [_Grid(images)]
     if rows:
         body.append(_Table(head, rows, numeric_from=1))
+        if is_corpus_metric(data.primary):
+            body.append(_P(f"{per_case_words(data.primary, EFFECTS_FIGURES)}.", muted=True))
     return _Section("parameters", "Parameter effects", body)
 
 

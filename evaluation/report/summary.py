@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from evaluation.compare._leaderboard import SIMULATED_BANNER
+from evaluation.compare._leaderboard import SIMULATED_BANNER, is_corpus_metric
 from evaluation.report.data import ReportData
 from evaluation.statistics.precision import fixed
 from evaluation.view import view_hint
-from evaluation.wording import NOT_MEASURED, cost_words
+from evaluation.wording import EFFECTS_FIGURES, NOT_MEASURED, cost_words, per_case_words
 
 TOP = 5  # leaderboard rows in the summary
 
@@ -84,6 +84,8 @@ def _effects(data: ReportData) -> list[str]:
         lines.append(f"- `{effect.parameter}`: Spearman rho {effect.rho:+.2f}{p}{best}")
     if not lines:
         return []
+    if is_corpus_metric(data.primary):
+        lines += ["", f"{per_case_words(data.primary, EFFECTS_FIGURES)}."]
     return [f"**Parameter effects on {data.primary}:**", "", *lines, ""]
 
 

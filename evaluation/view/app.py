@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evaluation.compare import SIMULATED_BANNER
+from evaluation.compare._leaderboard import is_corpus_metric
 from evaluation.errors import EvalError, StorageError
 from evaluation.itembank import SUBSET_INTERVAL, estimates_heading, named_estimates
 from evaluation.labels import configs_fitting, configs_named
@@ -54,9 +55,9 @@ from evaluation.view.queries import (
     pair_page,
 )
 from evaluation.view.stored import estimates_page, flips_page, pair_summary_page, summary_page
-from evaluation.view.summary import REFRESH_S
+from evaluation.view.summary import REFRESH_S, effects_words
 from evaluation.view.worddiff import word_diff
-from evaluation.wording import cost_words
+from evaluation.wording import cost_words, per_case_words
 
 _ERROR_TITLES = {400: "bad request", 404: "not found", 405: "method not allowed"}
 PER_PAGE = 50
@@ -224,6 +225,10 @@ def create_app(
             subset_interval=SUBSET_INTERVAL,
             estimates_metric=estimates.metric,
             estimates_heading=estimates_heading(estimates.metric, estimates.rows),
+            estimates_per_case=per_case_words(estimates.metric)
+            if is_corpus_metric(estimates.metric)
+            else "",
+            effects_words=effects_words(shown),
         )
 
     @app.get("/e/{experiment}/matrix", response_class=HTMLResponse)

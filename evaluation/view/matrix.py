@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from evaluation.compare._leaderboard import metric_direction, shown_interval
+from evaluation.compare._leaderboard import is_corpus_metric, metric_direction, shown_interval
 from evaluation.spec._params import PARAMETERS
 from evaluation.statistics.ranking import rank_order, tie_keys
 from evaluation.storage.repository import (
@@ -122,6 +122,14 @@ class Grid:
     y_values: tuple[str, ...]
     cells: dict[tuple[str, str], GridCell]
     higher_is_better: bool = True
+
+    @property
+    def figure(self) -> str:
+        """What a cell's number is, as its legend says: the leaderboard's figure (a
+        corpus metric's is its corpus value, not a mean)."""
+        if is_corpus_metric(self.metric):
+            return f"corpus {self.metric}, the leaderboard's figure,"
+        return f"mean on {self.metric}"
 
     @property
     def span(self) -> tuple[float, float] | None:

@@ -21,6 +21,7 @@ from evaluation.compare._leaderboard import (
     Leaderboard,
     echo_flags,
     empty_flags,
+    is_corpus_metric,
     load_leaderboard,
     metric_direction,
     ranked_table,
@@ -35,6 +36,7 @@ from evaluation.storage.comparisons import comparison_run
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, get_experiment, metric_scores_frame
 from evaluation.storage.runs import experiment_status
+from evaluation.wording import EFFECTS_FIGURES, per_case_words
 
 if TYPE_CHECKING:  # pandas, numpy and the metrics: imported where a summary is computed
     import pandas as pd
@@ -311,6 +313,24 @@ def _effects(
     )
 
 
+NOT_NUMERIC = "– (not numeric)"  # a by-value row's rho (``_by_value``)
+
+
+def effects_words(summary: Summary) -> str:
+    """Under the parameter effects on a corpus metric, which figure each row has: the
+    correlations' per-case means, the rows per value (``_by_value``) the leaderboard's
+    corpus figure ("" for any other metric: its one figure)."""
+    metric = summary.primary
+    if not metric or not summary.effects or not is_corpus_metric(metric):
+        return ""
+    words = []
+    if any(e["rho"] != NOT_NUMERIC for e in summary.effects):
+        words.append(per_case_words(metric, EFFECTS_FIGURES))
+    if any(e["rho"] == NOT_NUMERIC for e in summary.effects):
+        words.append(f"best config per value: by its corpus {metric}, the leaderboard's")
+    return "; ".join(words)
+
+
 def _by_value(facts: pd.DataFrame, metric: str, order: list[str]) -> list[dict[str, Any]]:
     """The varied parameters that rank correlation does not study (the model, the
     template, switches and text): per value, its best config's mean on ``metric``, the
@@ -330,7 +350,7 @@ def _by_value(facts: pd.DataFrame, metric: str, order: list[str]) -> list[dict[s
             {
                 "parameter": name,
                 "configs": len(values),
-                "rho": "– (not numeric)",
+                "rho": NOT_NUMERIC,
                 "p": "–",
                 "best": _shown(best[name].iloc[0]) if best[metric].notna().any() else "–",
                 "recommended": "–",

@@ -7,6 +7,7 @@ per-case values its tests use. In process: SQLite, 12 of 18 cases run, nothing g
 
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
 from sqlalchemy import text as sql
 
 from evaluation.compare._comparison import compare_experiment
@@ -17,9 +18,12 @@ from evaluation.metrics import get_metrics
 from evaluation.monitor import store_summary
 from evaluation.monitor._summary import summarize
 from evaluation.report.data import gather
+from evaluation.report.html import render_report
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import scores_frame, set_experiment_status
 from evaluation.suites import Case, Suite
+from evaluation.view.app import create_app
+from evaluation.view.matrix import quality_grid
 from evaluation.view.summary import experiment_summary
 from tests.support.results_db import MISSING, add_experiment, make_config
 
@@ -103,7 +107,16 @@ def test_every_surface_ranks_a_corpus_metric_by_its_corpus_value(database_url):
         for e in estimates:
             assert 0 <= e.estimate.low <= e.estimate.high <= 100
         text = estimates_text(metric, estimates, width=200)
-        assert "the mean of its per-case values, not the corpus chrf" in text
+        per_case = "chrf here: the mean of its per-case values, not the corpus chrf"
+        assert per_case in text
+        # the report and the view say it too (they listed the means, out of order,
+        # unexplained), and which figure their parameter effects and grid cells are
+        effects = "chrf in rho, p and best value: the mean of its per-case values"
+        html = render_report(report)
+        assert per_case in html and effects in html
+        page = TestClient(create_app(engine)).get("/e/nc/summary").text
+        assert per_case in page and effects in page
+        assert quality_grid(session, "nc", "temperature", "model").figure.startswith("corpus chrf")
 
         # a config without a stored figure (not aggregated): ranked by the per-case means
         # rather than named unscored, and the verdict no longer speaks of a corpus figure
