@@ -11,6 +11,7 @@ from evaluation.run._work import WorkItem, WorkKey
 from evaluation.spec import Config, SweepSpec, load_spec, make_plan
 from evaluation.spec._fields import FieldReader
 from evaluation.suites import Case, Suite, load_suite
+from evaluation.wording import counted
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,27 @@ class Sweep:
             for sample in range(self.spec.samples_per_case)
         ]
         return [item for item in items if item.key not in done] if done else items
+
+    def cases_note(self, elsewhere: dict[str, tuple[set[str], list[str]]], cut: str = "") -> str:
+        """Plan's note for a spec naming its ``cases:``: how many of the suite it runs
+        (``cut``: what a level or ``--limit`` runs of them), and per config the other cases
+        ``elsewhere`` (config hash -> (case ids, experiments)) stored, not run again."""
+        named = set(self.spec.cases)
+        line = (
+            f"note: the spec's cases: {'names' if cut else 'runs'} {len(named)} of "
+            f"{self.suite.name}'s {counted(len(self.suite.cases), 'case')}"
+            + (f", {cut}" if cut else "")
+        )
+        shown = []
+        for config in self.configs:
+            cases, names = elsewhere.get(config.hash, (set(), []))
+            if others := len(cases - named):
+                shown.append(
+                    f"{config.label} on {counted(others, 'other case')} ({', '.join(names)})"
+                )
+        if shown:
+            line += f"; stored by other experiments, not run again: {'; '.join(shown)}"
+        return line
 
 
 def pipeline_embedders(configs: Iterable[Config]) -> list[str]:

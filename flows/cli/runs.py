@@ -77,7 +77,7 @@ def _plan(
         _calibrated_plan(args, sweep, len(cases))
     measured, stored, dropped, elsewhere = _history(args.database, name, sweep)
     if sweep.spec.cases:
-        print(_cases_note(sweep, elsewhere, _cut_words(args, items)))
+        print(sweep.cases_note(elsewhere, _cut_words(args, items)))
     pending = [item for item in items if item.key not in stored]
     if len(pending) < len(items):
         done = len(items) - len(pending)
@@ -204,27 +204,6 @@ def _cut_words(args: argparse.Namespace, items: list) -> str:
         return f"--limit {args.limit} runs the first {runs} of them (in the suite's order)"
     limit = f" --limit {args.limit}" if args.limit is not None else ""
     return f"--level {args.level}{limit} runs {runs} of them"
-
-
-def _cases_note(sweep, elsewhere: dict[str, tuple[set[str], list[str]]], cut: str = "") -> str:
-    """What a spec's ``cases:`` runs of the suite (``cut``: what a level or ``--limit``
-    runs of them), and the configs' other cases stored by other experiments, not run
-    again (`recommend --write-spec`'s spec of a config's missing cases: plan showed none
-    of what was stored; `plan --limit 3` said it ran all 12 named)."""
-    named = set(sweep.spec.cases)
-    line = (
-        f"note: the spec's cases: {'names' if cut else 'runs'} {len(named)} of "
-        f"{sweep.suite.name}'s {counted(len(sweep.suite.cases), 'case')}"
-        + (f", {cut}" if cut else "")
-    )
-    shown = []
-    for config in sweep.configs:
-        cases, names = elsewhere.get(config.hash, (set(), []))
-        if others := len(cases - named):
-            shown.append(f"{config.label} on {counted(others, 'other case')} ({', '.join(names)})")
-    if shown:
-        line += f"; stored by other experiments, not run again: {'; '.join(shown)}"
-    return line
 
 
 def _history(
