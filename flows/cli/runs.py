@@ -702,7 +702,11 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
 
 def _check_rescore(args: argparse.Namespace, metrics: list[str] | None) -> None:
-    """Refuse an unknown experiment or metric before Prefect starts (seconds)."""
+    """Refuse an unknown experiment or metric before Prefect starts (seconds), and a
+    ``--first`` metric with no better direction: the leaderboard ranks by the first
+    metric, the selector reads quality from it and a race is judged on it (``output_length``
+    first ranked the shortest outputs best)."""
+    from evaluation.errors import EvalError
     from evaluation.metrics import get_metric
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
@@ -711,6 +715,12 @@ def _check_rescore(args: argparse.Namespace, metrics: list[str] | None) -> None:
         get_experiment(session, args.experiment)
     for name in metrics or ():
         get_metric(name)
+    if args.first and get_metric(args.first).descriptive:
+        raise EvalError(
+            f"--first {args.first}: {args.first} has no better direction (it is descriptive), "
+            "and the first metric ranks the leaderboard, gives the selector its quality and "
+            "judges a race: put a quality metric first (--metrics scores it without ranking by it)"
+        )
 
 
 def _level_options(p: argparse.ArgumentParser) -> None:

@@ -1599,6 +1599,12 @@ SURFACE_CASES = [
         cli("rescore", "demo", "--first", "rougel"),
         ("unknown metric 'rougel'",),
     ),
+    Bad(  # it was taken: the leaderboard ranked the shortest outputs best
+        "verb-rescore-first-descriptive",
+        "cli",
+        cli("rescore", "demo", "--first", "output_length"),
+        ("--first output_length: output_length has no better direction",),
+    ),
     Bad(
         "verb-report-unknown",
         "cli",
