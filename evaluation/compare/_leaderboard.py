@@ -21,7 +21,12 @@ from evaluation.compare._stage_table import stage_lines, stage_text
 from evaluation.compare._text_table import text_table
 from evaluation.compare._wrapped_table import wrapped_table
 from evaluation.errors import ScorerFailed
-from evaluation.labels import distinguishing_labels, num_predict_spelled, settings_footer
+from evaluation.labels import (
+    distinguishing_labels,
+    num_predict_spelled,
+    settings_footer,
+    settings_line,
+)
 from evaluation.pipelines.summary import PipelineSummary
 from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics.precision import column_decimals, fixed, rounded
@@ -128,6 +133,12 @@ class Leaderboard:
         """The settings every config shares (left out of ``labels``), num_predict by its
         name, and what "n=" in a label means (``settings_footer``)."""
         return settings_footer([r["label"] for r in self.rows], DEFAULT_NUM_PREDICT)
+
+    @property
+    def settings_line(self) -> str:
+        """The line under the board: "Every config: " and ``shared``, or only what "n="
+        is where the configs share no setting (``settings_line``)."""
+        return settings_line([r["label"] for r in self.rows], DEFAULT_NUM_PREDICT)
 
     @property
     def shows_pipelines(self) -> bool:
@@ -622,8 +633,8 @@ def render_markdown(board: Leaderboard) -> str:
     ]
     if board.groups_note:
         lines += ["", board.groups_note]
-    if board.shared:
-        lines += ["", f"Every config: {board.shared}."]
+    if board.settings_line:
+        lines += ["", f"{board.settings_line}."]
     if board.shows_pipelines and board.pipelines is not None:
         order = list(ranked_table(board)["config"])
         lines += ["", *stage_lines(board.pipelines.rows, order, board.labels)]
@@ -694,8 +705,8 @@ def render_text(board: Leaderboard, *, wide: bool = False, columns: int = 0) -> 
         shown += "\n" + (words if wide else textwrap.fill(words, columns))
     if board.groups_note:
         shown += "\n" + (board.groups_note if wide else textwrap.fill(board.groups_note, columns))
-    if not wide and board.shared:
-        shown += "\n" + _fill(f"Every config: {board.shared}", columns)
+    if not wide and board.settings_line:
+        shown += "\n" + _fill(board.settings_line, columns)
     flags = [n for n in board.notes if n.startswith(FLAGS)]
     if flags:
         shown += "\n" + "\n".join(flag if wide else _fill(flag, columns) for flag in flags)

@@ -176,7 +176,7 @@ def _leaderboard(data: ReportData) -> _Section:
             "clustered by case group where the "
             "suite has groups; corpus metrics by a seeded case bootstrap."
             + (f" {board.groups_note}" if board.groups_note else "")
-            + (f" Every config: {board.shared}." if board.shared else ""),
+            + (f" {board.settings_line}." if board.settings_line else ""),
             muted=True,
         )
     )

@@ -152,7 +152,9 @@ def test_the_line_under_the_leaderboard_never_says_n_for_num_predict_alone():
         "Every config: m:1b t=0 x; n= is num_predict, the most tokens an output may have"
     )
     alone = render_text(_board([config(0.0, 24)]))
-    assert "n= is num_predict" in alone  # one config's label is shown whole
+    # one config's label is shown whole: no setting is left to say of "every config"
+    assert alone.splitlines()[-1] == "n= is num_predict, the most tokens an output may have"
+    assert "Every config" not in alone + render_markdown(_board([config(0.0, 24)]))
 
 
 def test_a_name_of_words_all_in_one_label_names_that_config():
