@@ -64,6 +64,13 @@ def per_case_words(metric: str, where: str = "here") -> str:
     )
 
 
+def corpus_value_words(metric: str) -> str:
+    """A corpus metric's figure on the leaderboard (chrF, BLEU: ``is_corpus_metric``), as
+    every output that ranks by it names it: "Ranked by chrf's corpus value", status's
+    "best on chrf's corpus value" (it said "best on chrf" of the corpus figure)."""
+    return f"{metric}'s corpus value"
+
+
 def cost_words(cost: str) -> str:
     """``COST_WORDS``' name of ``cost``; another cost column as it is."""
     return COST_WORDS.get(cost, cost)

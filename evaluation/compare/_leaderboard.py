@@ -36,7 +36,7 @@ from evaluation.storage.dropped import NONE_DROPPED, Dropped, dropped_configs
 from evaluation.storage.repository import get_experiment
 from evaluation.storage.stages import stored_pipeline_summary
 from evaluation.suites import Suite
-from evaluation.wording import NOT_MEASURED, TERMINAL_COLUMNS
+from evaluation.wording import NOT_MEASURED, TERMINAL_COLUMNS, corpus_value_words
 
 if TYPE_CHECKING:  # the metrics import their backends; reading a leaderboard needs neither
     import pandas as pd
@@ -480,7 +480,7 @@ def ranking_words(board: Leaderboard) -> str:
     metric = board.metrics[0]
     better = "higher" if metric_direction(metric) else "lower"
     what = (
-        f"{metric}'s corpus value ({better} is better; the verdicts' paired tests use its "
+        f"{corpus_value_words(metric)} ({better} is better; the verdicts' paired tests use its "
         "per-case values)"
         if is_corpus_metric(metric)
         else f"{metric} ({better} is better)"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evaluation.run import format_duration, format_rate
+from evaluation.wording import corpus_value_words
 
 #: An ETA is shown as given until the row has not changed for this long past it.
 ETA_GRACE_S = 30.0
@@ -36,7 +37,8 @@ def status_text(facts: Mapping[str, Any], now: datetime | None = None) -> str:
             if summary.get("best_config"):
                 mean = summary.get("best_mean")
                 shown = f" = {mean:.3f}" if mean is not None else ""
-                lines.append(f"  best on {summary['metric']}: {summary['best_config']}{shown}")
+                metric = _ranked_figure(summary["metric"])
+                lines.append(f"  best on {metric}: {summary['best_config']}{shown}")
             if summary.get("verdict"):
                 lines.append(f"  verdict: {summary['verdict']}")
             lines += _failures(summary.get("failures") or {})
@@ -80,6 +82,14 @@ def status_text(facts: Mapping[str, Any], now: datetime | None = None) -> str:
     for reading in live["gpu"]:
         lines.append("  gpu " + gpu_text(reading))
     return "\n".join(lines)
+
+
+def _ranked_figure(metric: str) -> str:
+    """The figure the best config is best on: a corpus metric's corpus value, as the
+    leaderboard under it ranks by (``corpus_value_words``), else the metric."""
+    from evaluation.compare._leaderboard import is_corpus_metric
+
+    return corpus_value_words(metric) if is_corpus_metric(metric) else metric
 
 
 def _utc(stamp: str) -> str:

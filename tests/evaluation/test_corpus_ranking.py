@@ -15,7 +15,7 @@ from evaluation.compare._leaderboard import load_leaderboard, ranked_rows, rende
 from evaluation.compare._stored import save_comparison
 from evaluation.itembank import estimates_text, experiment_estimates
 from evaluation.metrics import get_metrics
-from evaluation.monitor import store_summary
+from evaluation.monitor import status_text, store_summary
 from evaluation.monitor._summary import summarize
 from evaluation.report.data import gather
 from evaluation.report.html import render_report
@@ -98,6 +98,9 @@ def test_every_surface_ranks_a_corpus_metric_by_its_corpus_value(database_url):
 
         (status,) = summarize(session, [experiment_id])
         assert "t=0.7 (corpus chrf" in status["verdict"]
+        # `evalflow status` names the figure its best line gives (it said "best on chrf")
+        facts = {"name": "nc", "status": "finished", "live": None, "summary": status}
+        assert "\n  best on chrf's corpus value: t=0.7 = 9" in status_text(facts)
 
         # the block of means over the cases run: the board's order, inside chrF's 0..100,
         # and it says its figure is not the board's
