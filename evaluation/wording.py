@@ -52,6 +52,15 @@ EFFECTS_FIGURES = "in rho, p and best value"
 its rank correlations are over each config's mean of its per-case values."""
 
 
+def corpus_figure(metric: str) -> str:
+    """A corpus metric's figure (chrF, BLEU, macro-F1: ``is_corpus_metric``) named beside
+    its value: "corpus chrf", the leaderboard's, not the mean of its per-case values. A
+    verdict, the view's grid and the monitor's best config name it alike (the monitor's
+    "chrf 96.412" beside the verdict's "corpus chrf 96.4"); a line saying what a board
+    ranks by says ``corpus_value_words``."""
+    return f"corpus {metric}"
+
+
 def per_case_words(metric: str, where: str = "here") -> str:
     """Said under figures of a corpus metric (chrF, BLEU: ``is_corpus_metric``) that are
     each config's mean of its per-case values (the estimates of the cases run, the
@@ -59,8 +68,8 @@ def per_case_words(metric: str, where: str = "here") -> str:
     CLI, the report and the view say it alike (the report and the view listed per-case
     means in the leaderboard's order, out of order, unexplained)."""
     return (
-        f"{metric} {where}: the mean of its per-case values, not the corpus {metric} the "
-        "leaderboard shows and ranks by"
+        f"{metric} {where}: the mean of its per-case values, not the {corpus_figure(metric)} "
+        "the leaderboard shows and ranks by"
     )
 
 

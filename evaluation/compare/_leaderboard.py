@@ -36,7 +36,12 @@ from evaluation.storage.dropped import NONE_DROPPED, Dropped, dropped_configs
 from evaluation.storage.repository import get_experiment
 from evaluation.storage.stages import stored_pipeline_summary
 from evaluation.suites import Suite
-from evaluation.wording import NOT_MEASURED, TERMINAL_COLUMNS, corpus_value_words
+from evaluation.wording import (
+    NOT_MEASURED,
+    TERMINAL_COLUMNS,
+    corpus_figure,
+    corpus_value_words,
+)
 
 if TYPE_CHECKING:  # the metrics import their backends; reading a leaderboard needs neither
     import pandas as pd
@@ -469,6 +474,12 @@ def is_corpus_metric(metric: str) -> bool:
         return get_metric(metric).corpus_level
     except EvalError:
         return False
+
+
+def figure_name(metric: str) -> str:
+    """``metric`` as named beside its figure on the board: "corpus chrf" for a corpus
+    metric (``corpus_figure``), else the metric's name."""
+    return corpus_figure(metric) if is_corpus_metric(metric) else metric
 
 
 def ranking_words(board: Leaderboard) -> str:

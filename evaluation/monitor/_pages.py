@@ -19,6 +19,7 @@ from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from evaluation.compare._leaderboard import figure_name
 from evaluation.errors import StorageError
 from evaluation.monitor._control import (
     LEVELS,
@@ -84,6 +85,7 @@ def add_monitor(
         "gpu": gpu_text,
         "not_judged_why": not_judged_why,  # as trends says it (`evaluation.wording`)
         "partial_run": PARTIAL_RUN,
+        "figure_name": figure_name,  # "corpus chrf", as show and the verdicts name it
     }
     page_context = {
         "poll_ms": int((POLL_S if poll_s is None else poll_s) * 1000),

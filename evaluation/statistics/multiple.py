@@ -30,6 +30,7 @@ from evaluation.statistics.paired import (
 from evaluation.statistics.power import PowerAnalysis, power_for_test
 from evaluation.statistics.ranking import TieKey, rank_order
 from evaluation.statistics.verdict import decide
+from evaluation.wording import corpus_figure
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def compare_many(
         cases={c: int(n) for c, n in table.means[names].notna().sum(axis=0).items()},
         suite_cases=suite_cases,
         suite_part=suite_part,
-        headline=f"corpus {metric}" if headline is not None else "",
+        headline=corpus_figure(metric) if headline is not None else "",
     )
     return MultiComparison(
         metric=metric,

@@ -19,6 +19,7 @@ from evaluation.storage.repository import (
     get_experiment,
     metric_scores_frame,
 )
+from evaluation.wording import corpus_figure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,7 +129,7 @@ class Grid:
         """What a cell's number is, as its legend says: the leaderboard's figure (a
         corpus metric's is its corpus value, not a mean)."""
         if is_corpus_metric(self.metric):
-            return f"corpus {self.metric}, the leaderboard's figure,"
+            return f"{corpus_figure(self.metric)}, the leaderboard's figure,"
         return f"mean on {self.metric}"
 
     @property

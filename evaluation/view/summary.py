@@ -36,7 +36,7 @@ from evaluation.storage.comparisons import comparison_run
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, get_experiment, metric_scores_frame
 from evaluation.storage.runs import experiment_status
-from evaluation.wording import EFFECTS_FIGURES, per_case_words
+from evaluation.wording import EFFECTS_FIGURES, corpus_figure, per_case_words
 
 if TYPE_CHECKING:  # pandas, numpy and the metrics: imported where a summary is computed
     import pandas as pd
@@ -327,7 +327,7 @@ def effects_words(summary: Summary) -> str:
     if any(e["rho"] != NOT_NUMERIC for e in summary.effects):
         words.append(per_case_words(metric, EFFECTS_FIGURES))
     if any(e["rho"] == NOT_NUMERIC for e in summary.effects):
-        words.append(f"best config per value: by its corpus {metric}, the leaderboard's")
+        words.append(f"best config per value: by its {corpus_figure(metric)}, the leaderboard's")
     return "; ".join(words)
 
 

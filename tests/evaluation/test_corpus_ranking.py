@@ -136,3 +136,16 @@ def test_the_light_table_of_corpus_metrics_agrees_with_the_registry():
 
     corpus = {m for m in HIGHER_IS_BETTER if get_metric(m).corpus_level}
     assert corpus == CORPUS_LEVEL
+
+
+def test_the_monitor_names_the_corpus_figure_as_show_and_the_verdict_do(database_url):
+    """The monitor's recent runs, series and configs across runs said "chrf 96.412" of
+    the figure show and the verdict call "corpus chrf 96.4"."""
+    _stored(database_url)
+    home = TestClient(create_app(make_engine(database_url))).get("/").text
+    recent = home.split('id="recent"')[1].split("</section>")[0]
+    assert 't=0.7 <span class="muted">corpus chrf 96.' in recent
+    series = home.split('id="series"')[1].split("</section>")[0]
+    assert "corpus chrf 96." in series
+    across = home.split('id="across"')[1].split("</h2>")[0]
+    assert "corpus chrf" in across
