@@ -149,3 +149,11 @@ def test_the_monitor_names_the_corpus_figure_as_show_and_the_verdict_do(database
     assert "corpus chrf 96." in series
     across = home.split('id="across"')[1].split("</h2>")[0]
     assert "corpus chrf" in across
+
+
+def test_the_monitor_run_page_says_what_its_leaderboard_is_ranked_by(database_url):
+    """The run page showed the leaderboard without the line `show`, the report and the
+    view print under it."""
+    _stored(database_url)
+    run = TestClient(create_app(make_engine(database_url))).get("/e/nc/live").text
+    assert "Ranked by chrf&#39;s corpus value (higher is better; the verdicts&#39;" in run
