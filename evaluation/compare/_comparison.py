@@ -154,7 +154,9 @@ def compare_inputs(
         f"(suite {experiments[0].suite})"
     )
     title = inputs.title
-    markdown = _markdown(render_markdown(report, banner=banner, title=title), title, notes, configs)
+    corpus = [m for m in inputs.metrics if get_metric(m).corpus_level]
+    body = render_markdown(report, banner=banner, title=title, corpus=corpus)
+    markdown = _markdown(body, title, notes, configs)
     tables = table_rows(report)
     return ComparisonOutcome(
         run_label=inputs.run_label,

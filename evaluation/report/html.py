@@ -530,9 +530,10 @@ def _trends(data: ReportData) -> _Section:
         parts.append(
             _img(_plots().trends(history, metric, data.order, data.names), f"{metric} trends", data)
         )
+        figure = f"corpus {metric}" if is_corpus_metric(metric) else f"mean {metric}"
         parts.append(
             _P(
-                f"Each config's mean {metric} in the {runs} run(s) of suite "
+                f"Each config's {figure} in the {runs} run(s) of suite "
                 f"{data.experiment.suite} that included it, by run start time.",
                 muted=True,
             )

@@ -6,26 +6,35 @@ note beside them says why.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.analysis import StatisticsReport
 from evaluation.statistics.multiple import MultiComparison
-from evaluation.wording import cost_words
+from evaluation.wording import EFFECTS_FIGURES, cost_words, per_case_words
 
 UNDEFINED = "undefined"
 
 
-def render_markdown(report: StatisticsReport, *, banner: str, title: str = "Statistics") -> str:
+def render_markdown(
+    report: StatisticsReport,
+    *,
+    banner: str,
+    title: str = "Statistics",
+    corpus: Collection[str] = (),
+) -> str:
     """Markdown: the banner line first (e.g. "SIMULATED — not real model output"), then per
     metric the verdict (winner or tie), means, pairwise table with adjusted p-values,
-    effect sizes, intervals and power, parameter effects; then the Pareto fronts."""
+    effect sizes, intervals and power, parameter effects; then the Pareto fronts.
+    ``corpus``: the corpus metrics (chrF, BLEU), whose means and parameter effects are of
+    per-case values where the leaderboard's figure is the corpus value: each table says so
+    (``per_case_words``), as the report and the view do."""
     if not banner.strip() or "\n" in banner:
         raise ValueError("banner must be one non-empty line")
     out = [f"**{banner.strip()}**", "", f"# {title}", ""]
     for multi in report.comparisons:
-        out += _metric_section(report, multi)
+        out += _metric_section(report, multi, multi.metric in corpus)
     for front in report.pareto:
         cost = cost_words(front.cost)
         out += [f"## Pareto front: {front.quality} vs {cost}", ""]
@@ -131,7 +140,7 @@ def table_rows(report: StatisticsReport) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def _metric_section(report: StatisticsReport, multi: MultiComparison) -> list[str]:
+def _metric_section(report: StatisticsReport, multi: MultiComparison, corpus: bool) -> list[str]:
     direction = {True: "higher is better", False: "lower is better"}.get(
         multi.higher_is_better, "descriptive"
     )
@@ -152,6 +161,8 @@ def _metric_section(report: StatisticsReport, multi: MultiComparison) -> list[st
             for s in summaries
         ],
     )
+    if corpus:
+        out += ["", f"_{per_case_words(multi.metric)}._"]
     adj = ADJUSTMENT_NAMES[multi.adjustment]
     m = len(multi.comparisons)
     power = multi.comparisons[0].power if multi.comparisons else None
@@ -237,6 +248,8 @@ def _metric_section(report: StatisticsReport, multi: MultiComparison) -> list[st
                 for e in effects
             ],
         )
+        if corpus:
+            out += ["", f"_{per_case_words(multi.metric, EFFECTS_FIGURES)}._"]
     out.append("")
     return out
 

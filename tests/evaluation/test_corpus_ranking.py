@@ -117,6 +117,12 @@ def test_every_surface_ranks_a_corpus_metric_by_its_corpus_value(database_url):
         effects = "chrf in rho, p and best value: the mean of its per-case values"
         html = render_report(report)
         assert per_case in html and effects in html
+        assert "s corpus chrf in the 1 run(s) of suite" in html  # its trend: stored figures
+        # and the comparison's markdown (`compare --markdown`, the artifact): its means and
+        # parameter effects tables are of per-case values too
+        markdown = compare_experiment(session, "nc").markdown
+        assert f"_{per_case}" in markdown and f"_{effects}" in markdown
+        assert "contains here" not in markdown
         page = TestClient(create_app(engine)).get("/e/nc/summary").text
         assert per_case in page and effects in page
         assert quality_grid(session, "nc", "temperature", "model").figure.startswith("corpus chrf")
