@@ -32,7 +32,13 @@ from evaluation.report.ratings import RatingsSummary
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.precision import fixed
 from evaluation.view import view_command, view_url
-from evaluation.wording import EFFECTS_FIGURES, NOT_MEASURED, cost_words, per_case_words
+from evaluation.wording import (
+    EFFECTS_FIGURES,
+    NOT_MEASURED,
+    corpus_figure,
+    cost_words,
+    per_case_words,
+)
 
 _ENV = Environment(
     loader=PackageLoader("evaluation.report", "templates"),
@@ -530,7 +536,7 @@ def _trends(data: ReportData) -> _Section:
         parts.append(
             _img(_plots().trends(history, metric, data.order, data.names), f"{metric} trends", data)
         )
-        figure = f"corpus {metric}" if is_corpus_metric(metric) else f"mean {metric}"
+        figure = corpus_figure(metric) if is_corpus_metric(metric) else f"mean {metric}"
         parts.append(
             _P(
                 f"Each config's {figure} in the {runs} run(s) of suite "
