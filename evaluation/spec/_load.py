@@ -45,6 +45,7 @@ from evaluation.spec._names import MAX_NAME_LENGTH, NAME_PATTERN
 from evaluation.spec._params import PARAMETERS
 from evaluation.spec._pipeline import parse_pipeline
 from evaluation.spec._strategy import STRATEGY_KEYS, read_strategy
+from evaluation.suites import suite_file_problem
 
 BACKEND_KINDS: tuple[BackendKind, ...] = ("ollama", "openai", "simulated")
 
@@ -175,6 +176,8 @@ def _suite(reader: FieldReader, raw: Any, base_dir: str | Path | None) -> Path:
         not suite.is_dir(), "suite", f"{suite} is a folder; expected the suite's .jsonl file"
     )
     reader.check(suite.is_file(), "suite", f"suite file not found: {suite}")
+    problem = suite_file_problem(suite)
+    reader.check(problem is None, "suite", str(problem))
     return suite
 
 

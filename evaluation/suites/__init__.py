@@ -5,7 +5,15 @@ on first use, because it checks metric names and the metrics name ``Case``)."""
 from __future__ import annotations
 
 from evaluation._lazy import lazy_exports
-from evaluation.suites._model import TASK_TYPES, Case, Message, Role, Suite, TaskType
+from evaluation.suites._model import (
+    TASK_TYPES,
+    Case,
+    Message,
+    Role,
+    Suite,
+    TaskType,
+    suite_file_problem,
+)
 
 __all__ = [
     "TASK_TYPES",
@@ -16,6 +24,7 @@ __all__ = [
     "Suite",
     "TaskType",
     "load_suite",
+    "suite_file_problem",
     "suite_paths",
 ]
 

@@ -19,9 +19,15 @@ from evaluation import safe_yaml
 from evaluation.errors import InputWarning, SuiteError
 from evaluation.storable_text import unstorable
 from evaluation.suites import _code_tests as code_tests
-from evaluation.suites._model import ROLES, TASK_TYPES, Case, Message, Suite
-
-SIDECAR_SUFFIX = ".suite.yaml"
+from evaluation.suites._model import (
+    ROLES,
+    SIDECAR_SUFFIX,
+    TASK_TYPES,
+    Case,
+    Message,
+    Suite,
+    suite_file_problem,
+)
 
 
 class ForgeableTestWarning(InputWarning):
@@ -80,10 +86,7 @@ def suite_paths(path: str | Path) -> tuple[Path, Path]:
     elif path.suffix == ".jsonl":
         jsonl, sidecar = path, path.with_name(path.stem + SIDECAR_SUFFIX)
     else:
-        raise SuiteError(
-            f"expected a suite's .jsonl file or its {SIDECAR_SUFFIX} sidecar, got '{path.name}'",
-            path=str(path),
-        )
+        raise SuiteError(str(suite_file_problem(path)), path=str(path))
     if not jsonl.is_file():
         raise SuiteError("the suite's case file does not exist", path=str(jsonl))
     if not sidecar.is_file():

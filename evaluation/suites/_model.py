@@ -78,4 +78,15 @@ class Suite:
 # --- loading ---------------------------------------------------------------------------
 
 TASK_TYPES: tuple[str, ...] = get_args(TaskType)
+SIDECAR_SUFFIX = ".suite.yaml"
+
+
+def suite_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot name a suite (its ``.jsonl`` or its sidecar), by its name alone;
+    ``None`` when it can. Said by the suite loader and by a spec's ``suite:`` field."""
+    if path.suffix == ".jsonl" or path.name.endswith(SIDECAR_SUFFIX):
+        return None
+    return f"expected a suite's .jsonl file or its {SIDECAR_SUFFIX} sidecar, got '{path.name}'"
+
+
 ROLES: tuple[str, ...] = get_args(Role)

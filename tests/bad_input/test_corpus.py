@@ -105,6 +105,12 @@ class World:
         self.suite = self.write_suite(self.root / "broken", **kw)
         return self.write_spec({"suite": str(self.suite)})
 
+    def note(self, name: str) -> Path:
+        """A file that is no suite's, beside the spec."""
+        path = self.root / name
+        path.write_text("# notes\n")
+        return path
+
     @property
     def sidecar(self) -> Path:
         return self.suite.with_name("tiny.suite.yaml")
@@ -190,6 +196,15 @@ SPEC_CASES = [
         "spec",
         lambda w: ["run", str(w.write_spec({"suite": str(w.root)}))],
         ("{spec}", F.format("suite"), "is a folder"),
+    ),
+    Bad(
+        "spec-suite-not-a-suite-file",
+        "spec",
+        _shown(
+            lambda w: ["plan", str(w.write_spec({"suite": str(w.note("README.md"))}))],
+            "plan: suite: README.md (a file, not a suite's)",
+        ),
+        ("{spec}:", F.format("suite"), "expected a suite's .jsonl file", "got 'README.md'"),
     ),
     Bad(
         "spec-models-empty",
