@@ -220,7 +220,7 @@ def interruptible(
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
-    # A Ctrl-C ignored from the start (a script's background job) stays ignored.
+    # An ignored SIGTERM stays ignored; `run` took an ignored SIGINT before (cmd_run).
     taken = [
         s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN
     ]
@@ -331,7 +331,7 @@ def _stop(
     if (in_flight := cases_in_flight()) and wait_s > 0 and not hurry.is_set():
         say(
             f"interrupted: waiting up to {wait_s:g} s for the {in_flight} request(s) in "
-            f"flight to finish and be stored ({_again(signum)})"
+            f"flight to finish and be stored ({AGAIN[signum]})"
         )
         wait_for_cases_in_flight(wait_s, hurry)
     waited = time.monotonic()
@@ -364,13 +364,6 @@ def _stop(
         stored = found is not False  # not known: the command resumes, if anything
     say(interrupted_line(name, resume, stored=stored))
     os._exit(128 + signum)
-
-
-def _again(signum: int) -> str:
-    """What ends the wait early: a second signal (not Ctrl-C where it is ignored)."""
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        return "a second SIGTERM exits now"
-    return AGAIN[signum]
 
 
 def interrupted_line(name: str, resume: str, *, stored: bool) -> str:

@@ -40,7 +40,8 @@ def _hold_interrupts() -> None:
     `judge` that a rerun resumes), every other verb once its command line is parsed
     (``_signals.release_held``: Ctrl-C says the verb's line of ``app.ON_INTERRUPT``).
     Unheld, SIGTERM ended `run` and `judge` without a word (143), and Ctrl-C printed a
-    traceback. A Ctrl-C ignored from the start (a script's background job) stays ignored."""
+    traceback. A Ctrl-C ignored from the start (a script's background job) stays ignored,
+    but for `run`, which takes it (``_signals.sigterm_as_interrupt(take_sigint=True)``)."""
     import signal
 
     signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))

@@ -39,14 +39,19 @@ def exit_code(interrupt: KeyboardInterrupt) -> int:
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt(take_sigint: bool = False) -> Iterator[None]:
     """SIGTERM stops the block as Ctrl-C does (asyncio cancels the judge, which stores
     what it completed), instead of killing the process where it stands; the
-    KeyboardInterrupt leaves the block as :class:`StoppedBySignal` (exit 143)."""
+    KeyboardInterrupt leaves the block as :class:`StoppedBySignal` (exit 143).
+    ``take_sigint`` (`run`): SIGINT stops the block too where it started ignored (a
+    script's background job: `kill -INT` was silently ignored, docs/hosts-that-fail.md)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set signal handlers
         return
     terminated = threading.Event()
+    sigint_taken = take_sigint and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if sigint_taken:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def on_sigterm(_signum: int, _frame: object) -> None:
         terminated.set()
@@ -68,3 +73,5 @@ def sigterm_as_interrupt() -> Iterator[None]:
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if sigint_taken:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
