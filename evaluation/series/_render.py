@@ -168,7 +168,8 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
     interval, the change against the earlier nights with its p and the CUSUM's
     evidence; then the events and the alarms (what, by how much, since when, which
     cases, where to look). A stream's line wider than ``columns`` goes on two lines
-    (the CLI wraps the rest at spaces)."""
+    (the CLI wraps the rest at spaces). With no stream to watch (no run completed yet),
+    only the series' line and why nothing was judged."""
     s = watch.settings
     last = watch.last
     simulated = " [SIMULATED]" if any(p.simulated for p in watch.points) else ""
@@ -176,11 +177,15 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
     lines = [
         f"series {watch.series}{simulated}: {runs(len(watch.points))}, last {last.experiment} "
         f"({last.status}, started {last.time:%Y-%m-%d %H:%M} UTC)",
+    ]
+    if not watch.streams:  # no completed run yet: nothing is watched (newcomer N12)
+        return "\n".join([*lines, *alarm_lines(watch)])
+    lines.append(
         f"watch: {len(watch.streams)} streams, {s.false_alarms_per_100_nights:g} false alarms "
         f"per 100 nights in all (long-run; CUSUM k = {s.k:g}, h = {h}, set for "
         # a rescore's metrics moved every h without a word (newcomer N16)
-        f"{len(watch.streams)} streams: more streams, a higher h; docs/trends.md)",
-    ]
+        f"{len(watch.streams)} streams: more streams, a higher h; docs/trends.md)"
+    )
     lines += [f"every config: {watch.shared}"] if watch.shared else []
     by_config: dict[str, list[StreamVerdict]] = {}
     for stream in watch.streams:

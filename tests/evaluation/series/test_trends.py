@@ -290,6 +290,18 @@ def test_an_unjudged_last_run_hides_no_alarm_of_the_night_before(engine):
     assert f"no alarm on cut2-night-10; {running} running: not judged." in trends_text(calm)
 
 
+def test_a_series_whose_only_run_is_going_says_only_that(engine):
+    # newcomer N12: a CUSUM line "watch: 0 streams, ... set for 0 streams" before it
+    with session_scope(engine) as session:
+        (only,) = add_nights(session, 1, series="live")
+        get_experiment(session, only).status = "running"
+    with session_scope(engine) as session:
+        text = trends_text(watch_series(session, "live"))
+    first, last = text.splitlines()
+    assert first.startswith(f"series live: 1 run, last {only} (running, started ")
+    assert last == f"no alarm: {only} running: not judged."
+
+
 def test_a_killed_run_is_crashed_not_running_as_status_says(engine):
     # newcomer F18: after kill -9 `status` said "crashed", the trends footer "running"
     from evaluation.storage.runs import RunProcess, claim_experiment, experiment_status
