@@ -28,7 +28,7 @@ from evaluation.storage.models import (
     RunLive,
     RunSummary,
 )
-from evaluation.storage.runs import experiment_status, holder_words, starting_runs
+from evaluation.storage.runs import experiment_status, starting_runs, starting_words
 
 RECENT = 30
 SERIES = 30  # series shown, most recently run first
@@ -85,8 +85,9 @@ def home(session: Session, series: str | None = None, cache: HomeCache | None = 
     caught = refresh_summaries(session)
     session.flush()
     running, ended = _running_and_ended(session)
+    starting = {r["name"]: r for r in running if r["stage"] == "starting"}
     key = (
-        (series, tuple(sorted(ended.items())), *fingerprint(session))
+        (series, tuple(sorted(ended.items())), tuple(sorted(starting)), *fingerprint(session))
         if cache is not None and not caught
         else None
     )
@@ -96,8 +97,8 @@ def home(session: Session, series: str | None = None, cache: HomeCache | None = 
         chosen = series or (listed[0]["series"] if listed else None)
         kept = Home(
             running=[],
-            recent=recent_runs(session, ended=ended),
-            stats=stats(session, ended=ended),
+            recent=recent_runs(session, ended=ended, starting=starting),
+            stats=stats(session, ended=ended, starting=list(starting)),
             series=listed,
             over_time=over_time(session),
             across=configs_across(session, chosen) if chosen else None,
@@ -170,11 +171,6 @@ def starting_facts(run: ExperimentRun, experiment: Experiment | None) -> dict[st
         "eta_clock": None,
         "starting": starting_words(run),
     }
-
-
-def starting_words(run: ExperimentRun) -> str:
-    """What `status` and the monitor say of a starting run: its claim's holder."""
-    return f"{holder_words(run)}; no generation yet"
 
 
 def earlier_live_row(live: RunLive | None, run: ExperimentRun | None) -> bool:
@@ -270,19 +266,58 @@ def _with_summary(*where, joined: bool = False):
 
 
 def recent_runs(
-    session: Session, limit: int = RECENT, ended: Mapping[str, str] | None = None
+    session: Session,
+    limit: int = RECENT,
+    ended: Mapping[str, str] | None = None,
+    starting: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The last ``limit`` experiments, newest first, with their summaries; ``ended``
-    (name -> status) corrects those stored as running that are not; ``share``: "calibrated:
-    8 of 36 cases" for a run at the calibrated level, whose best mean is of those cases."""
+    (name -> status) corrects those stored as running that are not; ``starting`` (name ->
+    ``starting_facts``) those whose run is starting, which shows them as "running now"
+    does, the ones not stored yet first; ``share``: "calibrated: 8 of 36 cases" for a run
+    at the calibrated level, whose best mean is of those cases."""
     rows = _summary_rows(session, _with_summary().order_by(Experiment.id.desc()).limit(limit))
     shares = _calibrated_shares(session, [r["name"] for r in rows])
     series = _unsummarised_series(session, [r["name"] for r in rows if r["series"] is None])
+    starting = starting or {}
     for row in rows:
-        row["status"] = (ended or {}).get(row["name"], row["status"])
+        name = row["name"]
+        row["status"] = "starting" if name in starting else (ended or {}).get(name, row["status"])
         row["share"] = shares.get(row["name"], "")
         row["series"] = row["series"] if row["series"] is not None else series[row["name"]]
-    return rows
+    stored = {row["name"] for row in rows} | _stored(session, list(starting))
+    new = [_unstored(facts) for name, facts in starting.items() if name not in stored]
+    return (new + rows)[:limit]
+
+
+def _stored(session: Session, names: list[str]) -> set[str]:
+    if not names:
+        return set()
+    statement = select(Experiment.name).where(Experiment.name.in_(names))
+    return set(session.exec(statement).scalars())
+
+
+def _unstored(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """A starting run's row in the recent runs before its flow stores its experiment:
+    its name and status, nothing counted yet."""
+    return {
+        "name": facts["name"],
+        "status": "starting",
+        "series": "",
+        "task_type": facts["task_type"],
+        "pipeline": None,
+        "simulated": facts["simulated"],
+        "configs": None,
+        "duration_s": None,
+        "generations": None,
+        "failed": None,
+        "failures": {},
+        "best_config": "",
+        "best_mean": None,
+        "metric": "",
+        "share": "",
+        "verdict": "",
+    }
 
 
 def _unsummarised_series(session: Session, experiments: list[str]) -> dict[str, str]:
@@ -327,13 +362,18 @@ FINISHED = ("completed", "failed", "interrupted", "cancelled")
 
 
 def stats(
-    session: Session, ended: Mapping[str, str] | None = None
+    session: Session,
+    ended: Mapping[str, str] | None = None,
+    starting: Sequence[str] = (),
 ) -> dict[str, list[dict[str, Any]]]:
     """Per task type and per pipeline kind: runs, active now (not those of ``ended``,
-    stored as running but not), average duration of finished runs and the share of
-    finished runs that completed (one grouped query)."""
-    finished = Experiment.status.in_(FINISHED)
-    active = (Experiment.status == "running") & Experiment.name.not_in(list(ended or {}))
+    stored as running but not; those ``starting`` stored as they last ended), average
+    duration of finished runs and the share of finished runs that completed (one
+    grouped query)."""
+    restarted = Experiment.name.in_(list(starting))
+    running = (Experiment.status == "running") & Experiment.name.not_in(list(ended or {}))
+    active = running | restarted
+    finished = Experiment.status.in_(FINISHED) & ~restarted
     statement = (
         select(
             Experiment.task_type,

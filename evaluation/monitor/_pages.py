@@ -34,7 +34,6 @@ from evaluation.monitor._home import (
     home,
     live_facts,
     running_runs,
-    starting_words,
 )
 from evaluation.monitor._live import STAGES
 from evaluation.monitor._series_page import reference_level, stream_chart
@@ -45,7 +44,12 @@ from evaluation.run import format_duration
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment, ExperimentRun, RunLive, RunSummary
 from evaluation.storage.repository import get_experiment
-from evaluation.storage.runs import experiment_status, request_cancel, starting_runs
+from evaluation.storage.runs import (
+    experiment_status,
+    request_cancel,
+    starting_runs,
+    starting_words,
+)
 from evaluation.wording import PARTIAL_RUN, not_judged_why
 
 POLL_S = 5.0  # how often an open page asks whether anything changed

@@ -34,7 +34,7 @@ from evaluation.backends import LIMIT_PREFIX
 from evaluation.errors import StorageError
 from evaluation.observability._trend_alarms import trend_alarms
 from evaluation.storage.models import ConfigRow, Experiment, Generation
-from evaluation.storage.runs import experiment_status
+from evaluation.storage.runs import experiment_status, starting_runs
 from evaluation.storage.verdicts import latest_verdicts
 
 LATENCY_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -202,9 +202,18 @@ def _failed_metric(session: Session) -> Metric:
 
 
 def _experiment_metric(session: Session) -> Metric:
-    """Experiments by status; a run whose process is gone counts as ``crashed``."""
+    """Experiments by status; a run whose process is gone counts as ``crashed``, one
+    claimed whose flow has not begun (``starting_runs``: its experiment stored as it last
+    ended, or not stored yet) as ``starting``, as `status` and the monitor show it."""
     rows = session.exec(select(Experiment.status, func.count()).group_by(Experiment.status)).all()
     counts = {status: n for status, n in rows}
+    claimed = [run.experiment for run in starting_runs(session)]
+    for (status,) in session.exec(
+        select(Experiment.status).where(Experiment.name.in_(claimed))
+    ).all():
+        counts[status] -= 1  # counted as starting below
+    if claimed:
+        counts["starting"] = len(claimed)
     running = counts.pop("running", 0)
     if running:
         for experiment in session.exec(
@@ -216,7 +225,8 @@ def _experiment_metric(session: Session) -> Metric:
         "evalflow_runs", "Experiments by the status of their last run", labels=["status"]
     )
     for status in sorted(counts):
-        family.add_metric([status], counts[status])
+        if counts[status]:
+            family.add_metric([status], counts[status])
     return family
 
 

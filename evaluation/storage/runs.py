@@ -301,6 +301,12 @@ def holder_words(run: ExperimentRun) -> str:
     return f"process {run.pid} on {run.hostname}{flow_run}, since {when} UTC"
 
 
+def starting_words(run: ExperimentRun) -> str:
+    """What `status`, `experiments`, the monitor and its pages say of a starting run:
+    its claim's holder."""
+    return f"{holder_words(run)}; no generation yet"
+
+
 def starting_runs(session: Session, name: str | None = None) -> list[ExperimentRun]:
     """The claims (of ``name`` only, where given) of runs still starting: their process
     alive, as ``claim_experiment`` judges it before refusing a second run, while their

@@ -13,6 +13,8 @@ from flows.cli._database import follow_up, missing_default_database, open_reader
 from flows.cli._width import fitted, fitted_command, known_columns, terminal_columns
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlmodel import Session
 
     from evaluation.compare._leaderboard import Leaderboard
@@ -168,10 +170,22 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     from evaluation.series.schema import CalibratedNight
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import list_experiments
-    from evaluation.storage.runs import experiment_status
+    from evaluation.storage.runs import (
+        ExperimentStatus,
+        experiment_status,
+        starting_runs,
+        starting_words,
+    )
 
     with session_scope(open_reader(args)) as session:
-        rows = [(e, experiment_status(session, e)) for e in list_experiments(session)]
+        starting = {
+            run.experiment: ExperimentStatus("starting", starting_words(run), run)
+            for run in starting_runs(session)
+        }
+        rows = [
+            (e, starting.pop(e.name, None) or experiment_status(session, e))
+            for e in list_experiments(session)
+        ]
         calibrated = {  # the calibrated level's share: stored, no generation read
             name: f"calibrated {len(ids)}/{total}"
             for name, ids, total in session.exec(
@@ -182,7 +196,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
                 )
             ).all()
         }
-    if not rows:
+    if not rows and not starting:
         fresh = missing_default_database(args)
         where = f" (no results database at {fresh} yet)" if fresh else ""
         from flows.cli._demo import demo_command
@@ -195,14 +209,23 @@ def cmd_experiments(args: argparse.Namespace) -> int:
             e.suite,
             state.status,
             _level(state.run.level if state.run else None, calibrated.get(e.name, "")),
-            e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            _created(e.created_at),
             "SIMULATED" if e.simulated else "real",
             state.reason or "",
         )
         for e, state in rows
     ]
+    listed += [  # claimed, not stored yet: its flow has not begun (Prefect starting)
+        (name, "", state.status, "", _created(state.run.started_at), "", state.reason or "")
+        for name, state in starting.items()
+        if state.run is not None
+    ]
     print("\n".join(_listing(listed, known_columns())))
     return 0
+
+
+def _created(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _listing(rows: list[tuple[str, ...]], width: int | None) -> list[str]:

@@ -36,13 +36,16 @@ function rate(r) {
 const running = document.querySelector("#running[data-live-url]");
 if (running) {
   const body = document.querySelector("#running-rows");
-  const shown = new Set(Array.from(body.querySelectorAll("tr[data-name]"), (tr) => tr.dataset.name));
+  // each run shown -> whether it is starting: the recent runs show that too
+  const shown = new Map(Array.from(body.querySelectorAll("tr[data-name]"),
+    (tr) => [tr.dataset.name, tr.querySelector(".stage").textContent === "starting"]));
   every(Number(running.dataset.pollMs), async () => {
     const state = await changed(running.dataset.liveUrl);
     if (state === null) return;
-    const names = new Set(state.running.map((r) => r.name));
-    const ended = [...shown].some((name) => !names.has(name));
-    if (ended) { window.location.reload(); return; }
+    // a run started, began (from starting) or ended: reload, the recent runs change
+    const moved = state.running.length !== shown.size
+      || state.running.some((r) => shown.get(r.name) !== (r.stage === "starting"));
+    if (moved) { window.location.reload(); return; }
     body.replaceChildren(...state.running.map((r) => {
       const tr = document.createElement("tr");
       tr.dataset.name = r.name;
@@ -59,7 +62,6 @@ if (running) {
       tr.append(first, cell(r.task_type), stage, progress, cell(rate(r)), cell(r.eta_clock || "–"), cell(flight), cell(String(r.failed)));
       return tr;
     }));
-    names.forEach((name) => shown.add(name));
     document.querySelector("#live-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   });
 }

@@ -10,9 +10,13 @@ import subprocess
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from evaluation.monitor import running_runs, set_stage
+from evaluation.observability import metrics_registry
 from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.repository import set_experiment_status
 from evaluation.storage.runs import (
     ExperimentBusy,
     RunProcess,
@@ -87,3 +91,48 @@ def test_a_new_claim_over_a_crashed_runs_live_row_is_starting(tmp_path, holder, 
     assert (row["stage"], row["starting"]) == ("starting", f"{_refusal(engine)}; no generation yet")
     assert main(["--database", url, "status", NAME]) == 0
     assert capsys.readouterr().out.startswith(f"{NAME}: starting (process {holder[0].pid} on ")
+
+
+def test_a_starting_run_is_starting_wherever_runs_are_listed(tmp_path, holder, capsys):
+    """`experiments`, the metrics and the monitor's recent runs left out a starting run
+    not stored yet, and showed one resuming a stored experiment as that last ended
+    (interrupted), while `status` and "Running now" said starting."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        resumed = register_unrun(session, "nc-resumed", spec_path="spec.yaml")
+        set_experiment_status(session, resumed.id, "interrupted")
+        claim_experiment(session, "nc-resumed", holder[1])
+        claim_experiment(session, NAME, holder[1])  # no experiment stored yet
+
+    assert main(["--database", url, "experiments"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    words = f"process {holder[0].pid} on "
+    for name in (NAME, "nc-resumed"):
+        assert " starting " in listed[name] and words in listed[name], listed[name]
+    assert "interrupted" not in listed["nc-resumed"]
+    assert _runs_by_status(engine) == {"starting": 2}
+
+    page = TestClient(create_app(engine)).get("/").text
+    recent = page.split('id="recent"')[1].split("</section>")[0]
+    for name in (NAME, "nc-resumed"):
+        row = recent.split(f'data-name="{name}"')[1].split("</tr>")[0]
+        assert 'class="status-starting">starting<' in row and f"/e/{name}/live" in row
+    stats = page.split('id="stats"')[1].split("</section>")[0]
+    assert "1 active · 1 runs" in stats  # the stored one; the other's task is not known yet
+
+    holder[0].kill()  # kill -9: the claims are gone, the stored experiment as it ended
+    holder[0].wait()
+    assert main(["--database", url, "experiments"]) == 0
+    out = capsys.readouterr().out
+    assert NAME not in out and "interrupted" in out
+    assert _runs_by_status(engine) == {"interrupted": 1}
+    recent = TestClient(create_app(engine)).get("/").text.split('id="recent"')[1]
+    assert NAME not in recent.split("</section>")[0]
+
+
+def _runs_by_status(engine) -> dict[str, float]:
+    """``evalflow_runs`` as a scrape reads it."""
+    text = generate_latest(metrics_registry(engine)).decode()
+    (runs,) = [f for f in text_string_to_metric_families(text) if f.name == "evalflow_runs"]
+    return {s.labels["status"]: s.value for s in runs.samples}
