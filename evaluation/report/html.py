@@ -264,6 +264,8 @@ def _estimated(data: ReportData) -> _Section:
     metric, found = data.estimates
     shown = [(e.label, e.estimate.text(), e.placed) for e in found]
     rows = named_estimates(shown, label_names(data.board, data.order))  # as the table above
+    placing = any(placed for _, _, placed in rows)  # none: no estimate is the bank's
+    head = ("config", metric, "among the bank's configs")[: 3 if placing else 2]
     notes = sorted({e.estimate.note for e in found if e.estimate.note})
     blocks: list[_Block] = [
         _P(
@@ -271,7 +273,7 @@ def _estimated(data: ReportData) -> _Section:
             "interval, estimated from the suite's item bank where it serves, else the plain "
             "mean of the cases run; each line says which (docs/calibrated-subsets.md)."
         ),
-        _Table(("config", metric, "among the bank's configs"), rows),
+        _Table(head, [row[: len(head)] for row in rows]),
     ]
     if notes:
         blocks.append(

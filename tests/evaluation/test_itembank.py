@@ -142,6 +142,7 @@ def test_bank_is_versioned_estimates_in_show_and_falls_back_for_a_new_family(tmp
     assert "<h2>Full-suite exact_match (95% intervals)</h2>" in page
     assert "estimated from 10 of 60 cases (item bank" in page
     assert "among the 10 configs item bank v1 was calibrated on" in page  # its placement
+    assert "<th>among the bank's configs</th>" in page
     assert "<h2>Leaderboard (subset: 10 of 60 cases)</h2>" in page
     assert "Verdict on exact_match (subset: 10 of 60 cases)" in page
     assert "Parameter effects on exact_match (subset: 10 of 60 cases)" in page
@@ -461,6 +462,8 @@ def test_a_limit_runs_means_are_not_called_full_suite_estimates(tmp_path, capsys
         # saying 'num_predict=24'), in spec order: as `show`, the board's names and order
         block = shown.split('id="estimates"')[1].split("</table>")[0]
         assert re.findall(r"<tr><td>([^<]*)</td>", block) == ranked
+        # with no item bank nothing is placed among its configs: no empty column for it
+        assert "among the bank" not in block and "<td></td>" not in block
         assert "Full-suite" not in shown
         # the Pareto front's cost as the leaderboard names it (was "against latency_p95_s")
         assert "against p95 latency (s)" in shown and "latency_p95_s" not in shown
