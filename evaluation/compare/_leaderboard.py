@@ -31,7 +31,7 @@ from evaluation.pipelines.summary import PipelineSummary
 from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics.precision import column_decimals, fixed, rounded
 from evaluation.statistics.ranking import ECHO_FLAG_SHARE, rank_order, tie_keys
-from evaluation.storage.coverage import Coverage, experiment_coverage
+from evaluation.storage.coverage import Coverage, experiment_coverage, scored_coverage
 from evaluation.storage.dropped import NONE_DROPPED, Dropped, dropped_configs
 from evaluation.storage.repository import get_experiment
 from evaluation.storage.stages import stored_pipeline_summary
@@ -302,6 +302,9 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
     notes += echo_flags(rows) if "echoes_prompt" in metrics else ()
     notes += empty_flags(rows)
     coverage = experiment_coverage(session, row)
+    aggregated = [board_row["generations_ok"] for board_row in rows]
+    if rows and None not in aggregated and coverage.generated > sum(aggregated):
+        coverage = scored_coverage(session, row, coverage)  # stored since the scores
     shown = [a for a in aggregates if a["metric"] in metrics]
     return Leaderboard(
         row.name,

@@ -5,14 +5,14 @@ is a mean over those cases only: each output says so beside the figure
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from sqlalchemy import func, select
+from sqlalchemy import case, exists, func, select
 from sqlmodel import Session
 
 from evaluation.storage.dropped import experiment_hashes
-from evaluation.storage.models import CaseRow, Experiment, ExperimentRun, Generation
-from evaluation.wording import part_of_suite
+from evaluation.storage.models import CaseRow, Experiment, ExperimentRun, Generation, Score
+from evaluation.wording import counted, part_of_suite
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,10 @@ class Coverage:
     ``cut_short``: the last run was at the full level, so what it lacks it did not finish
     (a host down, an interrupt), not a subset it chose; ``named``: the last run, at the
     full level, ran every case its spec's ``cases:`` names (`recommend --write-spec`'s
-    spec of a config's missing cases), which is not cut short either."""
+    spec of a config's missing cases), which is not cut short either. ``generated``: its
+    configs' successful generations; ``unscored``: those of them stored after the scores
+    (``scored_coverage``: an interrupted resume), where ``fewest`` and ``most`` count the
+    scored ones only."""
 
     fewest: int
     most: int
@@ -33,6 +36,9 @@ class Coverage:
     first: bool = False
     cut_short: bool = False
     named: bool = False
+    generated: int = field(default=0, compare=False)
+    unscored: int = 0
+    running: bool = False  # a run goes on: it scores them itself
 
     @property
     def partial(self) -> bool:
@@ -45,7 +51,18 @@ class Coverage:
         numbers of cases ("first 6 to 9 ...", "... per config: cut short" as the last run
         took them: a verdict's figure says ``how`` too), "4 of 12 cases: cut short" for a
         full-level run that did not finish, "12 named cases of 36" for one that ran every
-        case its spec's ``cases:`` names, or "" for a run of the whole suite."""
+        case its spec's ``cases:`` names, or "" for a run of the whole suite. Where
+        generations were stored after the scores, what the scores rest on and that those
+        are not scored yet (an interrupted resume: "12 to 36 of 36 cases" headed rows of
+        12 cases' scores)."""
+        if self.unscored:
+            ran = str(self.most) if self.fewest == self.most else f"{self.fewest} to {self.most}"
+            per = " per config" if self.fewest != self.most else ""
+            then = "" if self.running else ": resume to score them"
+            return (
+                f"scores of {ran} of {self.total} cases{per}; "
+                f"{counted(self.unscored, 'generation')} stored since not scored yet{then}"
+            )
         if not self.partial:
             return ""
         if self.fewest == self.most:
@@ -65,16 +82,19 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
     """One experiment's coverage: its configs' distinct cases generated successfully (one
     scan of its own generations; not of configs its spec dropped) and its suite's."""
     per_config = session.exec(
-        select(Generation.config_hash, func.count(func.distinct(Generation.case_uid)))
+        select(Generation.config_hash, func.count(func.distinct(Generation.case_uid)), func.count())
         .where(Generation.experiment_id == experiment.id, Generation.status == "ok")
         .group_by(Generation.config_hash)
     ).all()
     own = experiment_hashes(session, experiment.id)
-    counts = [n for config, n in per_config if config in own]
+    counts = [n for config, n, _ in per_config if config in own]
     total = session.exec(
         select(func.count()).select_from(CaseRow).where(CaseRow.suite == experiment.suite)
     ).scalar()
-    found = Coverage(min(counts, default=0), max(counts, default=0), int(total or 0))
+    generated = sum(n for config, _, n in per_config if config in own)
+    found = Coverage(
+        min(counts, default=0), max(counts, default=0), int(total or 0), generated=generated
+    )
     if found.partial and ran_first_cases(session, experiment.name):
         return replace(found, first=True)
     if found.partial and _last_level(session, experiment.name) == "full":
@@ -83,6 +103,32 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
             return replace(found, named=True)
         return replace(found, cut_short=True)
     return found
+
+
+def scored_coverage(session: Session, experiment: Experiment, coverage: Coverage) -> Coverage:
+    """``coverage`` of the scored generations alone, and how many are not scored yet:
+    for a board whose scores predate generations stored since (read only then: it joins
+    every generation to its scores)."""
+    scored = exists().where(Score.generation_id == Generation.id)
+    per_config = session.exec(
+        select(
+            Generation.config_hash,
+            func.count(func.distinct(case((scored, Generation.case_uid)))),
+            func.sum(case((scored, 0), else_=1)),
+        )
+        .where(Generation.experiment_id == experiment.id, Generation.status == "ok")
+        .group_by(Generation.config_hash)
+    ).all()
+    own = experiment_hashes(session, experiment.id)
+    counts = [n for config, n, _ in per_config if config in own]
+    unscored = sum(int(n or 0) for config, _, n in per_config if config in own)
+    return replace(
+        coverage,
+        fewest=min(counts, default=0),
+        most=max(counts, default=0),
+        unscored=unscored,
+        running=experiment.status == "running",
+    )
 
 
 def ran_first_cases(session: Session, name: str) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
-from evaluation.compare._leaderboard import load_leaderboard
+from evaluation.compare._leaderboard import aggregate_rows, load_leaderboard
 from evaluation.storage.coverage import Coverage, experiment_coverage
 from evaluation.storage.models import CaseRow, Experiment, ExperimentRun, Generation, Score
 from tests.support.review_db import build_review_db
@@ -107,3 +107,37 @@ def test_failed_generations_are_no_case_the_means_rest_on(tmp_path):
         title = load_leaderboard(session, db.experiment).title
     assert coverage == Coverage(fewest=7, most=10, total=10)
     assert title == f"Leaderboard: {db.experiment} (subset: 7 to 10 of 10 cases per config)"
+
+
+def test_generations_stored_after_the_scores_are_not_counted_in_the_heading(tmp_path):
+    # newcomer N9: after an interrupted resume `status` headed the board "12 to 36 of 36
+    # cases per config: cut short" over rows (and a verdict) of the 12 cases' scores: the
+    # heading counted generations the scores do not rest on
+    from evaluation.metrics import get_metrics
+    from evaluation.storage.repository import generations_frame, replace_aggregates, scores_frame
+    from tests.support.review_db import METRICS
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    later = ["c06", "c07", "c08", "c09"]
+    with Session(db.engine) as session:
+        session.add(ExperimentRun(experiment=db.experiment, token="t", pid=1, level="full"))
+        uids = select(CaseRow.uid).where(CaseRow.case_id.in_(later))
+        unscored = select(Generation.id).where(Generation.case_uid.in_(uids))
+        session.exec(delete(Score).where(Score.generation_id.in_(unscored)))
+        generations = generations_frame(session, db.experiment_id)
+        scored = generations[~generations["case_id"].isin(later)]  # what the scores saw
+        rows = aggregate_rows(
+            scored, scores_frame(session, db.experiment_id), get_metrics(METRICS), db.suite
+        )
+        replace_aggregates(session, db.experiment_id, rows)
+        session.commit()
+        title = load_leaderboard(session, db.experiment).title
+        experiment = session.get(Experiment, db.experiment_id)
+        experiment.status = "running"
+        session.commit()
+        live = load_leaderboard(session, db.experiment).title
+    assert title == (
+        f"Leaderboard: {db.experiment} (scores of 6 of 10 cases; 8 generations stored "
+        "since not scored yet: resume to score them)"
+    )
+    assert live.endswith("8 generations stored since not scored yet)")  # the run scores them
