@@ -63,7 +63,12 @@ class GateCase:
     regressed: bool
     detectable: float | None = None
     """For a quality metric on [0, 1]: the smallest drop this gate catches 4 times in 5
-    (answers drawn afresh, Holm's first step over the tested checks); None elsewhere."""
+    (answers drawn afresh, Holm's first step over the tested checks); None elsewhere,
+    and where the baseline is at the metric's worst end (``at_floor``)."""
+    at_floor: bool = False
+    """The baseline's value is the worst its metric's scale has (exact_match 0 on every
+    case): the candidate cannot be worse, so this check says nothing. It stays in Holm's
+    count (its p moves no other check's down)."""
 
 
 STATED_DROP = 0.10  # the gate says when its cases cannot catch a drop this large
@@ -204,12 +209,15 @@ def gate(
     )
     adjusted = dict(zip([id(r) for r in tested], adjusted_list, strict=True))
     cases = []
-    quality = {m.name for m in metrics}
+    quality = {m.name: m for m in metrics}
     for r in rows:
         config, metric, n, base, cand, change, test, p, worse = r
         p_adj = adjusted.get(id(r))
+        floor = metric in quality and _at_floor(base, quality[metric])
         detectable = (
-            _detectable(base, n, alpha / max(len(tested), 1)) if metric in quality else None
+            _detectable(base, n, alpha / max(len(tested), 1))
+            if metric in quality and not floor
+            else None
         )
         cases.append(
             GateCase(
@@ -226,6 +234,7 @@ def gate(
                 worse=worse,
                 regressed=bool(worse and p_adj is not None and p_adj < alpha),
                 detectable=detectable,
+                at_floor=floor,
             )
         )
     changes = events_between(point_of(session, runs[baseline]), point_of(session, runs[candidate]))
@@ -464,6 +473,14 @@ def _no_common(
         f"{candidate!r} ran {named(cand_ran, labels)}; {baseline!r} ran "
         f"{named(base_ran, base_labels)}{hint}"
     )
+
+
+def _at_floor(base: float | None, metric) -> bool:
+    """Whether ``base`` is the worst value ``metric``'s scale has (its lower bound where
+    higher is better, its upper bound where lower is): no change can be worse."""
+    if base is None or metric.bounds is None:
+        return False
+    return base == (metric.bounds[0] if metric.higher_is_better else metric.bounds[1])
 
 
 def _detectable(base: float | None, n: int, level: float, power: float = 0.8) -> float | None:

@@ -407,6 +407,7 @@ def _gate_sentence(c: GateCase) -> str:
 def gate_markdown(result: GateResult) -> str:
     """The summary for a CI job (e.g. ``$GITHUB_STEP_SUMMARY``)."""
     holm = f"(Holm over all checks, α = {result.alpha:g})"
+    floors = _floor_notes(result)
     verdict = (
         f"**FAILED**: {len(result.regressed)} of {len(result.cases)} checks"
         f"{_untested(result)} regressed beyond noise {holm}"
@@ -423,7 +424,8 @@ def gate_markdown(result: GateResult) -> str:
         *[f"> **Not run alike:** {change}" for change in result.changes],
         *[f"> **Compared by label:** {paired}" for paired in _by_label(result)],
         *_unmatched_lines(result, "> **Not compared:** "),
-        *([""] if result.changes or result.unmatched or result.by_label else []),
+        *[f"> **Cannot drop:** {line}" for line in floors],
+        *([""] if result.changes or result.unmatched or result.by_label or floors else []),
         "| config | metric | baseline | candidate | change | test | p (Holm) | |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -442,6 +444,25 @@ def _drop(x: float) -> str:
     """A drop a check catches 4 times in 5 on its [0, 1] metric; beyond that range only
     that it is, as power's table says it ('1.10' read as a drop the metric can have)."""
     return f"{x:.2f}" if x <= 1 else "more than 1"
+
+
+def _floor_notes(result: GateResult) -> list[str]:
+    """A line per metric whose baseline is at its worst value (exact_match 0): the
+    candidate cannot drop there, so those checks say nothing (newcomer N13)."""
+    by_metric: dict[str, list[GateCase]] = {}
+    for c in result.cases:
+        if c.at_floor:
+            by_metric.setdefault(c.metric, []).append(c)
+    lines = []
+    for metric, cases in by_metric.items():
+        every = len(cases) == sum(c.metric == metric for c in result.cases)
+        which = "every config" if every else ", ".join(c.label for c in cases)
+        lines.append(
+            f"{metric} is {_value(cases[0].baseline, metric)} for {which} of "
+            f"{result.baseline}: it cannot drop there; {counted(len(cases), 'check')} "
+            "uninformative"
+        )
+    return lines
 
 
 def _too_small(result: GateResult, stated: float) -> str:
@@ -483,6 +504,7 @@ def gate_text(result: GateResult) -> str:
     weak = result.underpowered
     if weak is not None:
         changes.append(_too_small(result, STATED_DROP))
+    changes += [f"note: {line}" for line in _floor_notes(result)]
     if not result.regressed:
         return "\n".join(
             [

@@ -434,6 +434,29 @@ def test_the_gate_says_when_its_cases_are_too_few_to_catch_a_drop(engine):
         assert all(f"(60 cases) {d:.2f}" in note for d in drops) and "collapse" not in note
 
 
+def test_the_gate_names_a_metric_at_its_floor_uninformative_not_a_drop_to_catch(engine):
+    # newcomer N13: exact_match 0 for every config, yet "a drop must reach ... 0.44"
+    suite = make_suite(5, name="floor")
+    configs = [make_config(temperature=t) for t in (0.0, 0.7)]
+    contains = {configs[0]: [1.0, 1.0, 0.0, 1.0, 0.0], configs[1]: [0.0, 1.0, 1.0, 0.0, 1.0]}
+    with session_scope(engine) as session:
+        for name in ("floor-base", "floor-cand"):
+            scores = {c: {"exact_match": [0.0] * 5, "contains": contains[c]} for c in configs}
+            add_experiment(session, name, suite, scores)
+            get_experiment(session, name).status = "completed"
+        result = gate(session, "floor-cand", "floor-base")
+    floor = [c for c in result.cases if c.metric == "exact_match"]
+    assert len(floor) == 2 and all(c.at_floor and c.detectable is None for c in floor)
+    assert all(c.detectable is not None for c in result.cases if c.metric == "contains")
+    text = gate_text(result)
+    assert (
+        "note: exact_match is 0.000 for every config of floor-base: it cannot drop there; "
+        "2 checks uninformative"
+    ) in text.splitlines()
+    assert "exact_match of" not in text  # nor in the drop the checks must reach
+    assert "> **Cannot drop:** exact_match is 0.000 for every config" in gate_markdown(result)
+
+
 def test_the_gates_power_note_over_many_checks_gives_their_range():
     """The newcomer's F9: over more than 3 checks the note read "the drop each quality
     check catches 4 times in 5 is 8 checks: 0.36 to 0.82"."""
