@@ -80,6 +80,14 @@ def corpus_value_words(metric: str) -> str:
     return f"{metric}'s corpus value"
 
 
+LATENCY_MEANS = (
+    "latency_s here: each config's mean seconds over its cases, which its paired tests "
+    "compare, not the median (p50) the leaderboard shows"
+)
+"""Under the latency verdict where a leaderboard beside it shows latency's median and p95
+(the view's summary): the verdict named a config's 0.108 s where its row said 0.102."""
+
+
 def cost_words(cost: str) -> str:
     """``COST_WORDS``' name of ``cost``; another cost column as it is."""
     return COST_WORDS.get(cost, cost)

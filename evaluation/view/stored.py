@@ -32,7 +32,7 @@ from evaluation.storage.stages import store_pipeline_summary
 from evaluation.view.matrix import FlipMatrix, flip_matrix
 from evaluation.view.pairs import PairSummary, pair_summary
 from evaluation.view.summary import Summary, experiment_summary, summary_fingerprint
-from evaluation.wording import NOT_A_SAMPLE
+from evaluation.wording import LATENCY_MEANS, NOT_A_SAMPLE
 
 SUMMARY, MATRIX, ESTIMATES = "summary", "matrix", "estimates"
 
@@ -71,8 +71,9 @@ def _format(*pages: Any) -> str:
 #: The stored pages' shape: the field names of their classes, nested ones included
 #: (read back by ``_from_json`` from the same types). A version of evalflow whose pages
 #: have other fields finds no stored page matching (it computes them again) rather than
-#: failing to read what an older version stored.
-PAGE_FORMAT = _format(Summary, FlipMatrix, PairSummary)
+#: failing to read what an older version stored; and the words the summary shows the
+#: latency verdict with (a page stored without them is computed again).
+PAGE_FORMAT = f"{_format(Summary, FlipMatrix, PairSummary)} {LATENCY_MEANS}"
 # with the words that mark a first-cases mean (a page stored with others reads as
 # another kind of mean: computed again)
 ESTIMATES_FORMAT = f"{_format(ShownEstimates)} {NOT_A_SAMPLE}"

@@ -78,6 +78,22 @@ def test_the_leaderboard_latency_is_the_one_show_and_the_report_print(tmp_path):
     shown = {r.config: r.latency_p50_s for r in summary.rows}
     assert shown == {c: f"{m:.3f}" for c, m in ok.median().items()} == printed
     assert all(f"{m:.3f}" != shown[c] for c, m in ok.mean().items())
+    # the latency verdict names each config's mean (what its paired tests compare) beside
+    # rows showing the p50, and did not say so (its 0.108 s where the row said 0.102)
+    from fastapi.testclient import TestClient
+
+    from evaluation.compare._comparison import compare_experiment
+    from evaluation.compare._stored import save_comparison
+    from evaluation.view.app import create_app
+
+    with Session(db.engine) as session:
+        save_comparison(session, compare_experiment(session, db.experiment_id))
+        session.commit()
+    page = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/summary").text
+    (latency,) = [v for v in page.split("<li>") if "on latency_s" in v]
+    assert f"({ok.mean().min():.2f})" in latency  # its best config's mean
+    assert "; latency_s here: each config&#39;s mean seconds over its cases, which its " in latency
+    assert "not the median (p50) the leaderboard shows</li>" in latency
 
 
 def test_the_summary_page_flags_a_config_that_echoes_the_prompt(tmp_path):
