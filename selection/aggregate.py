@@ -301,7 +301,8 @@ def case_means(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (config, suite): config and context features, the targets with their
-    ``_noise``, ``n`` (summed weight of the scored cases) and ``n_latency``."""
+    ``_noise``, ``n`` (summed weight of the scored cases), ``n_latency`` and
+    ``n_simulated`` (generations of the simulated backend)."""
     ok = frame[frame["status"] == "ok"]
     if ok.empty:
         return pd.DataFrame(columns=[*CONFIG_COLUMNS, "suite", "task_type", *TARGETS, "n"])
@@ -322,6 +323,7 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
             harrell_davis(latency, "latency_s", 0.5).rename("latency_p50"),
             harrell_davis(latency, "latency_s", 0.95).rename("latency_p95"),
             log_latency.count().rename("n_latency"),
+            grouped["simulated"].sum().rename("n_simulated"),  # said of the errors
             *(
                 _noise(log_latency.var(), log_latency.count(), factor, name)
                 for name, factor in QUANTILE_NOISE.items()
@@ -336,6 +338,7 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     table = table.reset_index()
     table["n"] = table["n"].fillna(0.0)
     table["n_latency"] = table["n_latency"].fillna(0).astype(int)
+    table["n_simulated"] = table["n_simulated"].fillna(0).astype(int)
     return add_parameter_b(table)
 
 

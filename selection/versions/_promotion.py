@@ -50,9 +50,10 @@ def decide_promotion(
     tolerance: float = 0.05,
 ) -> PromotionDecision:
     """Whether ``result`` may replace ``incumbent`` (see the module docstring)."""
+    simulated = simulated_words(result.rows)
     if incumbent is None:
         measured = ", ".join(
-            _describe(name, result.metrics[name][metric])
+            _describe(name, result.metrics[name][metric], simulated)
             for name, metric in COMPARED.items()
             if metric in result.metrics.get(name, {})
         )
@@ -92,7 +93,7 @@ def decide_promotion(
         excess = errors.get("difference_low", errors["candidate"] - errors["incumbent"])
         if excess > margin:
             worse.append(
-                f"{_describe(name, errors['candidate'])} > "
+                f"{_describe(name, errors['candidate'], simulated)} > "
                 f"{_describe(name, errors['incumbent'])} of version {incumbent.id}"
             )
     where = (
@@ -108,13 +109,10 @@ def decide_promotion(
     if worse:
         reason = f"not promoted: worse {where}: " + "; ".join(worse)
     else:
-        summary = ", ".join(
-            _change(n, e["incumbent"], e["candidate"]) for n, e in comparison.items()
-        )
         reason = (
             f"promoted: not worse than version {incumbent.id} beyond the margin "
             f"{'with 95% confidence ' if basis == 'unseen rows' else ''}{where} "
-            f"(version {incumbent.id} → this one: {summary})"
+            f"({_changes(comparison, incumbent.id, simulated)})"
         )
     return PromotionDecision(
         promoted=not worse,
@@ -187,17 +185,59 @@ def _not_comparable(
     )
 
 
-def _change(name: str, old: float, new: float) -> str:
-    """Two versions' errors on one target, the metric named once: ``quality MAE 0.126 →
-    0.124`` (the metric's 0–1 scale), ``latency_p95 mean relative error 48.5% → 47.9%``."""
-    if name == "quality":
-        return f"quality MAE {quality(old)} → {quality(new)}"
-    return f"{name} mean relative error {100 * old:.1f}% → {100 * new:.1f}%"
+def _changes(
+    comparison: dict[str, dict[str, float]], incumbent_id: int | None, simulated: str
+) -> str:
+    """The two versions' errors, each target's as shown old → new: "version 1 → this one:
+    quality MAE 0.126 → 0.124, latency_p95 mean relative error unchanged at 47.7%"; where
+    every one shows alike (the same training on
+    the same rows errs alike), once: "version 1 and this one alike: quality MAE 0.126,
+    ..." (was "latency_p95 mean relative error 2157.4% → 2157.4%")."""
+    pairs = {
+        n: (_figure(n, e["incumbent"]), _figure(n, e["candidate"])) for n, e in comparison.items()
+    }
+    if all(old == new for old, new in pairs.values()):
+        alike = ", ".join(_named(n, old, simulated) for n, (old, _) in pairs.items())
+        return f"version {incumbent_id} and this one alike: {alike}"
+    changed = ", ".join(
+        _named(n, f"unchanged at {old}" if old == new else f"{old} → {new}", simulated)
+        for n, (old, new) in pairs.items()
+    )
+    return f"version {incumbent_id} → this one: {changed}"
 
 
-def _describe(name: str, error: float) -> str:
+def _describe(name: str, error: float, simulated: str = "") -> str:
     """An error as the reason says it: quality's mean absolute error on the 0–1 scale, a
-    positive target's mean relative error (|predicted − measured| / measured)."""
+    positive target's mean relative error (|predicted − measured| / measured), of
+    ``simulated`` latencies where some were (:func:`simulated_words`)."""
+    return _named(name, _figure(name, error), simulated)
+
+
+def _figure(name: str, error: float) -> str:
+    """An error's figure: "0.126" (quality's MAE), "48.5%" (a relative error)."""
+    return quality(error) if name == "quality" else f"{100 * error:.1f}%"
+
+
+def _named(name: str, figures: str, simulated: str = "") -> str:
+    """``figures`` of the target ``name`` with what they measure: "quality MAE 0.126",
+    "latency_p95 mean relative error 48.5%" and, where ``simulated`` says some latencies
+    were the simulated backend's, that."""
     if name == "quality":
-        return f"quality MAE {quality(error)}"
-    return f"{name} mean relative error {100 * error:.1f}%"
+        return f"quality MAE {figures}"
+    return f"{name} mean relative error {figures}" + (f" ({simulated})" if simulated else "")
+
+
+def simulated_words(rows: pd.DataFrame) -> str:
+    """What a latency error is of where the (config, suite) aggregates learned from hold
+    simulated ones: "of simulated latencies, not real ones" (every one), "N of M
+    aggregates' latencies simulated, not real ones"; "" where none is. The simulated
+    backend's latencies are modelled, not a host's: `retrain --include-simulated` said
+    "latency_p95 mean relative error 2157.4%" and nothing of that."""
+    if "n_simulated" not in rows or rows.empty:
+        return ""
+    fake = int((rows["n_simulated"].fillna(0) > 0).sum())
+    if not fake:
+        return ""
+    if fake == len(rows):
+        return "of simulated latencies, not real ones"
+    return f"{fake} of {len(rows)} aggregates' latencies simulated, not real ones"

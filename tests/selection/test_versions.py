@@ -57,6 +57,18 @@ def test_a_first_version_says_its_own_cross_validated_errors(engine, frame):
     assert "latency_p95 mean relative error " in first.reason
 
 
+def test_a_latency_error_of_simulated_results_says_so(engine, frame):
+    """`retrain --include-simulated` after the demo said "latency_p95 mean relative error
+    2157.4% → 2157.4%": of the simulated backend's modelled latencies, which it did not say."""
+    first = train_and_maybe_promote(engine, frame, hyperparameters=USELESS)  # all simulated
+    assert "% (of simulated latencies, not real ones)" in first.decision.reason
+    real = train_selector(frame.assign(simulated=False), USELESS)
+    assert _promotion.simulated_words(real.rows) == ""
+    some = frame.assign(simulated=frame["suite"] == frame["suite"].iloc[0])
+    words = _promotion.simulated_words(train_selector(some, USELESS).rows)
+    assert words == "16 of 64 aggregates' latencies simulated, not real ones"
+
+
 def test_retraining_on_the_same_data_stores_nothing(engine, frame):
     """A second `retrain` with nothing stored since made and promoted a copy of the
     current version after minutes of training: now nothing is trained, the current kept."""
@@ -122,9 +134,11 @@ def test_more_samples_of_the_same_pairs_compare_cross_validated_errors(engine):
     decision = train_and_maybe_promote(engine, more, hyperparameters=USELESS).decision
     assert decision.promoted and decision.basis == "cross-validation"
     # each error named once, old → new (was "quality MAE 12.61 points vs quality MAE ...")
+    # the same settings learned from every aggregate: the two err alike, said once (was
+    # "quality MAE 0.173 → 0.173, latency_p95 mean relative error 109.2% → 109.2%")
     quality = decision.comparison["quality"]
-    shown = f"quality MAE {quality['incumbent']:.3f} → {quality['candidate']:.3f}"
-    assert f"(version 1 → this one: {shown}, latency_p95 mean relative error " in decision.reason
+    alike = f"(version 1 and this one alike: quality MAE {quality['incumbent']:.3f}, latency_p95"
+    assert alike in decision.reason and "→ this one" not in decision.reason
     assert decision.reason.count("MAE") == 1
 
 
@@ -389,7 +403,19 @@ def test_the_reason_names_the_error_it_gives():
     assert _promotion._describe("latency_p95", 9.0) == "latency_p95 mean relative error 900.0%"
     # on the metric's 0–1 scale, as `show` and --min-quality are (was "1.60 points": N6)
     assert _promotion._describe("quality", 0.016) == "quality MAE 0.016"
-    assert _promotion._change("quality", 0.126, 0.124) == "quality MAE 0.126 → 0.124"
+    changed = {"quality": {"incumbent": 0.126, "candidate": 0.124}}
+    assert _promotion._changes(changed, 1, "") == "version 1 → this one: quality MAE 0.126 → 0.124"
+    # the same figures are said once (was "latency_p95 mean relative error 2157.4% → 2157.4%")
+    same = changed | {"latency_p95": {"incumbent": 21.574, "candidate": 21.5741}}
+    assert _promotion._changes(same, 1, "") == (
+        "version 1 → this one: quality MAE 0.126 → 0.124, latency_p95 mean relative error "
+        "unchanged at 2157.4%"
+    )
+    same["quality"] = {"incumbent": 0.126, "candidate": 0.126}
+    assert _promotion._changes(same, 1, "of simulated latencies, not real ones") == (
+        "version 1 and this one alike: quality MAE 0.126, latency_p95 mean relative error "
+        "2157.4% (of simulated latencies, not real ones)"
+    )
 
 
 def test_a_retrain_with_too_few_new_aggregates_says_how_many_it_had(trained):
