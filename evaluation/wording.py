@@ -73,6 +73,13 @@ def per_case_words(metric: str, where: str = "here") -> str:
     )
 
 
+def per_case_mean(metric: str) -> str:
+    """A corpus metric's other figure named where it stands beside the corpus value: "the
+    mean of chrf's per-case values" (what the selector learns and predicts as quality, the
+    block under the leaderboard shows and the paired tests use)."""
+    return f"the mean of {metric}'s per-case values"
+
+
 def corpus_value_words(metric: str) -> str:
     """A corpus metric's figure on the leaderboard (chrF, BLEU: ``is_corpus_metric``), as
     every output that ranks by it names it: "Ranked by chrf's corpus value", status's

@@ -5,7 +5,11 @@ Measured-feasible: among the feasible candidates (whose estimates, with their ma
 meet the limits: for a well-measured config these are its measurements), those measured
 on the task type with at least ``MIN_GENERATIONS`` ok generations whose measured p95
 latency is within the limit (and measured quality above ``min_quality``) — what a user
-could check by hand in the leaderboard. The model's choice is tested against the measured-feasible
+could check by hand in the leaderboard. On a corpus metric (chrF, BLEU) that is the block
+of per-case means under it, not the corpus value the board ranks by: the tests below pair
+per-case values, which a corpus value has none of, so the guards stay on the selector's
+figure and the answer names the board's order where it differs
+(:mod:`selection._corpus_board`). The model's choice is tested against the measured-feasible
 configs whose measured mean beats its own, on the cases both were run on
 (``evaluation.statistics.compare_scores``: exact McNemar for 0/1 scores, else the paired
 test it picks), Holm-adjusted over the alternatives tested, α = ``ALPHA``. A

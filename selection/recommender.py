@@ -67,6 +67,7 @@ from selection._choice import (
     violations,
 )
 from selection._considered import considered
+from selection._corpus_board import Boards, corpus_boards, per_case_note, ranked_apart
 from selection._db import engine_for
 from selection._evidence_rule import (
     check_choice,
@@ -185,10 +186,13 @@ def recommend_from_model(
     input_chars: float | None = None,
     version_id: int | None = None,
     suite_sizes: Mapping[str, int] | None = None,
+    corpus_boards: Boards | None = None,
 ) -> Recommendation:
     """The recommendation from a loaded selector, without the database; ``suite_sizes``
     (cases per suite, as stored) lets its advice name a suite's cases no config was run
-    on (:func:`needs_cases_note`)."""
+    on (:func:`needs_cases_note`); ``corpus_boards`` (the stored leaderboards' corpus
+    values: :func:`selection._corpus_board.corpus_boards`) lets it say where `show` ranks
+    another config first (:func:`selection._corpus_board.ranked_apart`)."""
     request = check_request(
         task_type,
         max_latency_s,
@@ -312,6 +316,15 @@ def recommend_from_model(
     notes.append(_selection_note(row, len(table)))
     if (metric := _metric_note(model, seen, base, task_type)) is not None:
         notes.append(metric)
+    if len(base["quality_metrics"]) == 1 and corpus_boards:
+        shown = measured_feasible(table, max_latency_s, min_quality)
+        refused = {
+            i: why for i, why in zip(table.index, found, strict=True) if i not in feasible.index
+        }
+        metric = next(iter(base["quality_metrics"]))
+        limited = bool(_limits(request))
+        if apart := ranked_apart(metric, corpus_boards, table, shown, chosen, refused, limited):
+            notes.append(apart)
     if (shared := float(row.get("quality_shared_sd", 0.0))) >= SHARED_NOTE_SD:
         half_width = model.targets["quality"].z * shared
         notes.append(_shared_note(half_width, model, table, task_type))
@@ -982,7 +995,10 @@ def _quality_metric_note(
     if not configs:
         return None
     if len(configs) == 1:
-        return f"quality is {next(iter(configs))}, the first metric of the {task_type} runs"
+        metric = next(iter(configs))
+        return f"quality is {metric}, the first metric of the {task_type} runs" + per_case_note(
+            metric
+        )
     counted = ", ".join(f"{name} ({n} config{'s' * (n != 1)})" for name, n in configs.items())
     total, several = counted_twice
     if several:
@@ -1316,6 +1332,7 @@ def _answer(
         candidates=candidates,
         version_id=row.id,
         suite_sizes=_suite_sizes(session),
+        corpus_boards=corpus_boards(session, task_type),
         **kwargs,
     )
     if row.sklearn_version != sklearn_version():
