@@ -2,7 +2,9 @@
 
 A config is dominated when another is at least as good on both quality and cost and
 strictly better on one; the front is the configs nothing dominates. Configs with exactly
-equal quality and cost are both kept.
+equal quality and cost are both kept. Where every config ties on quality (exact_match 0
+for all), the front is only the cheapest config: it says nothing of quality, and
+``pareto_fronts`` leaves it out.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class ParetoFront:
     points: tuple[tuple[str, float, float], ...]
     excluded: tuple[str, ...] = ()
     note: str = ""
+    ties: bool = False  # two configs or more, every one of the same quality
 
     @property
     def configs(self) -> tuple[str, ...]:
@@ -77,7 +80,8 @@ def pareto_front(
             names[~dominated][order], q[~dominated][order], c[~dominated][order], strict=True
         )
     ]
-    return ParetoFront(quality, cost, higher_is_better, tuple(front), excluded, note)
+    ties = names.size > 1 and bool(np.isclose(q, q[0], rtol=1e-12, atol=1e-12).all())
+    return ParetoFront(quality, cost, higher_is_better, tuple(front), excluded, note, ties)
 
 
 def pareto_fronts(
@@ -88,9 +92,12 @@ def pareto_fronts(
     costs: Sequence[str] = DEFAULT_COSTS,
 ) -> list[ParetoFront]:
     """One front per cost column that is present and recorded for at least one config
-    (energy is often not recorded)."""
-    return [
+    (energy is often not recorded); none where every config ties on ``quality`` (its
+    front would be the cheapest config, named "on the front" of a metric that tells the
+    configs nothing apart; the verdict says they tie)."""
+    fronts = [
         pareto_front(facts, quality=quality, cost=cost, higher_is_better=higher_is_better)
         for cost in costs
         if cost in facts.columns and pd.to_numeric(facts[cost], errors="coerce").notna().any()
     ]
+    return [f for f in fronts if not f.ties]

@@ -45,6 +45,14 @@ def test_lower_is_better_quality_and_ties():
     assert set(front.configs) == {"x", "y", "z"}  # identical points are both kept
 
 
+def test_a_quality_every_config_ties_on_has_no_front():
+    # newcomer N14 (b): exact_match 0 for all, its "front" only the fastest config
+    tied = _facts().assign(quality=0.0)
+    assert pareto_front(tied).ties and pareto_front(tied).configs == ("e",)
+    assert pareto_fronts(tied) == []
+    assert not pareto_front(_facts()).ties and len(pareto_fronts(_facts())) == 2
+
+
 def test_no_usable_rows_and_missing_columns():
     empty = pareto_front(_facts().assign(quality=np.nan))
     assert empty.points == () and "undefined" in empty.note

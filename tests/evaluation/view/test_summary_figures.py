@@ -196,3 +196,32 @@ def test_the_other_metrics_verdicts_have_their_own_heading(tmp_path):
     primary, others = section.split("On the other metrics</h3>")
     assert verdicts["exact_match"] in primary and verdicts["exact_match"] not in others
     assert verdicts["latency_s"] in others and verdicts["latency_s"] not in primary
+
+
+def test_a_metric_every_config_ties_on_puts_no_config_on_its_pareto_front():
+    """Newcomer N14 (b): the page tagged a config "Pareto front: chrf, contains,
+    exact_match" where exact_match was 0 for every config: on that front only for being
+    the fastest. The page, its fronts and the report's leave such a front out."""
+    from evaluation.report import gather
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.repository import get_experiment
+    from tests.support.results_db import add_experiment, make_config, make_suite
+
+    engine = make_engine("sqlite://")
+    configs = [make_config(temperature=t) for t in (0.0, 0.7, 1.0)]
+    contains = ([1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0])
+    scores = {
+        c: {"exact_match": [0.0] * 4, "contains": list(v)}
+        for c, v in zip(configs, contains, strict=True)
+    }
+    with session_scope(engine) as session:
+        add_experiment(session, "ties", make_suite(4), scores)
+        get_experiment(session, "ties").status = "completed"
+    with session_scope(engine) as session:
+        summary = experiment_summary(session, "ties")
+        report = gather(session, "ties")
+    assert {f["quality"] for f in summary.fronts} == {"contains"}
+    assert {f.quality for f in report.fronts} == {"contains"}
+    tags = {row.label: row.fronts for row in summary.rows}
+    assert all(fronts in ((), ("contains",)) for fronts in tags.values()), tags
+    assert ("contains",) in tags.values()
