@@ -49,7 +49,9 @@ def render_comparison_text(
     $COLUMNS; their labels wrapped, 94 wide at 80 before), else each pair is one row.
     ``partly_simulated``: where experiments that ran on the simulated backend are
     compared with real ones, their names: the banner says only their configs are
-    simulated (it said "these configs" over 2 real configs of 6)."""
+    simulated (it said "these configs" over 2 real configs of 6). A pair significant after
+    adjustment is marked ``*``; one whose interval alone excludes 0, ``UNADJUSTED_ONLY``,
+    with a line saying so under the tables."""
     p_header = f"p {_SHORT[adjustment]}-adj"
     banner = _partly_simulated(partly_simulated) if partly_simulated else _SIMULATED
     lines = textwrap.wrap(banner, columns, break_on_hyphens=False) if simulated else []
@@ -57,6 +59,7 @@ def render_comparison_text(
     frame = pd.DataFrame(list(rows))
     names = sorted(set(frame["a"]) | set(frame["b"])) if len(frame) else []
     short = distinguishing_labels(names) if names else {}
+    marked = False  # a pair whose interval alone excludes 0 is shown
     for metric in dict.fromkeys([*verdicts, *(frame["metric"] if len(frame) else [])]):
         lines += ["", f"{metric}:"]
         verdict = verdicts.get(metric, {}).get("verdict")
@@ -76,8 +79,9 @@ def render_comparison_text(
             "B": [short[b] for b in shown["b"]],
             _DIFF_HEADER: [_diff(r, digits) for r in shown.to_dict("records")],
             p_header: [_p(p) for p in shown["p_adjusted"]],
-            "": ["*" if s is True else "" for s in shown["significant"]],
+            "": (marks := [_mark(r) for r in shown.to_dict("records")]),
         }
+        marked = marked or UNADJUSTED_ONLY in marks
         drawn = text_table(table) if table_columns is None else _fitted_pairs(table, table_columns)
         lines += ["  " + line for line in drawn.splitlines()]
         if len(pairs) > len(shown):
@@ -95,7 +99,27 @@ def render_comparison_text(
         )
     lines += ["", *textwrap.wrap(footnote, columns)]
     lines.append("* significant after adjustment; --markdown prints the full report")
+    if marked:
+        lines.append(
+            f"{UNADJUSTED_ONLY} interval unadjusted (it excludes 0); not significant after "
+            f"{ADJUSTMENT_NAMES[adjustment]}'s adjustment"
+        )
     return "\n".join(lines)
+
+
+UNADJUSTED_ONLY = "†"
+"""A pair's mark where its own interval excludes 0 but its adjusted p is not significant
+(newcomer N15: "+27 [+15, +39]  0.064" read as a contradiction; the footnote explained)."""
+
+
+def _mark(row: Mapping[str, Any]) -> str:
+    """``*`` for a pair significant after adjustment; ``UNADJUSTED_ONLY`` where only its
+    unadjusted interval leaves out 0."""
+    if row.get("significant") is True:
+        return "*"
+    low, high = row.get("diff_ci_low"), row.get("diff_ci_high")
+    excludes_zero = _finite(low) and _finite(high) and (low > 0 or high < 0)
+    return UNADJUSTED_ONLY if excludes_zero else ""
 
 
 def _fitted_pairs(table: Mapping[str, Sequence[str]], width: int) -> str:

@@ -349,6 +349,38 @@ def test_the_terminal_comparison_says_the_interval_is_unadjusted_and_p_is_adjust
     assert "p BH-adj" in bh and "p BH-adj: p Benjamini–Hochberg-adjusted" in " ".join(bh.split())
 
 
+def test_a_pair_whose_interval_alone_excludes_0_is_marked_in_its_row():
+    """Newcomer N15: "+27 [+15, +39]  0.064" (chrf, 12 cases) read as a contradiction;
+    only the footnote after every table explained it. The row carries a mark, and one
+    line under the table says what it means; a pair significant after adjustment keeps
+    its '*', one whose interval holds 0 gets neither."""
+    from evaluation.compare import render_comparison_text
+
+    pairs = [
+        ("gemma3-270m t=0", "gemma3-270m t=0.7", 27.0, 15.0, 39.0, 0.064, False),
+        ("gemma3-270m t=0", "smollm2 t=0", 30.0, 20.0, 40.0, 0.001, True),
+        ("gemma3-270m t=0.7", "smollm2 t=0", 3.0, -9.0, 15.0, 0.6, False),
+        ("gemma3-270m t=0.7", "smollm2 t=0.7", -12.0, -20.0, -4.0, 0.08, False),
+    ]
+    rows = [
+        {"metric": "chrf", "a": a, "b": b, "diff": d, "diff_ci_low": lo, "diff_ci_high": hi,
+         "p_adjusted": p, "significant": sig}
+        for a, b, d, lo, hi, p, sig in pairs
+    ]  # fmt: skip
+    lines = render_comparison_text("nc-real", rows, {}, simulated=False).splitlines()
+
+    def mark(low: str) -> str:
+        (row,) = [line for line in lines if f", {low}]" in line]
+        return row.split()[-1]
+
+    assert [mark(x) for x in ("+39.0", "+40.0", "-4.0")] == ["†", "*", "†"]
+    assert next(line for line in lines if ", +15.0]" in line).rstrip().endswith("0.600")
+    legend = "† interval unadjusted (it excludes 0); not significant after Holm's adjustment"
+    assert lines[-1] == legend
+    calm = render_comparison_text("nc-real", rows[1:3], {}, simulated=False)
+    assert "†" not in calm
+
+
 def test_one_metrics_differences_share_one_number_of_decimals():
     """A newcomer's compare printed "+0.80 [-0.22, +1.00]" above "+0.6 [-1.0, +1.0]"."""
     from evaluation.compare import render_comparison_text
