@@ -183,6 +183,9 @@ class Recommendation:
     id: int | None = None
     # metric -> configs the answering version read quality from it on (most used first)
     quality_metrics: dict[str, int] = field(default_factory=dict)
+    # the first note where results are stored that the answering version did not learn
+    # from (configs it never saw, or more generations): its next: lines may be stale
+    newer_results: str = ""
 
     @property
     def ok(self) -> bool:

@@ -1346,9 +1346,10 @@ def _answer(
     unseen = _unseen(session, model, task_type)
     if (note := _unseen_note(session, unseen, row.id, task_type)) is not None:
         answer = _stored_since(session, answer, unseen, row.id)
-        answer = replace(answer, notes=(note, *answer.notes))
-    elif (note := _newer_data_note(session, row, model, task_type)) is not None:
-        answer = replace(answer, notes=(note, *answer.notes))
+    else:
+        note = _newer_data_note(session, row, model, task_type)
+    if note is not None:
+        answer = replace(answer, notes=(note, *answer.notes), newer_results=note)
     return answer
 
 

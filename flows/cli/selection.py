@@ -91,6 +91,11 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> Non
         lines.append(f"  metrics: {found.metrics_changed}")
     if found.left_out:
         lines.append(f"  not in it: {'; '.join(found.left_out)}: write again once it has run")
+    if answer.newer_results:  # the next: lines came from a version older than the results
+        lines.append(
+            f"  note: selector v{answer.version_id} is older than the stored results, so "
+            f"what it asks to measure may have run since: {answer.newer_results}"
+        )
     print(fitted("\n".join(lines)))
 
 

@@ -204,6 +204,34 @@ def test_the_spec_puts_first_the_metric_the_selector_read_quality_from(
     ) in capsys.readouterr().out
 
 
+def test_a_spec_written_from_a_version_older_than_the_results_says_so(
+    world, database_url, tmp_path, capsys, monkeypatch
+):
+    """After the spec --write-spec wrote was run, the same stale next: line and spec came
+    again, the answer's staleness note at its foot: the spec's line says it."""
+    import selection
+    from evaluation.storage.db import make_engine, session_scope
+    from flows.cli import main
+
+    newer = (
+        "4 more generations are stored than version 1, which answers, learned from: "
+        "`evalflow retrain` trains on them and compares"
+    )
+    answer = replace(recommend_from_model(world, "qa"), version_id=1, newer_results=newer)
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: answer)
+    monkeypatch.setenv("COLUMNS", "1000")
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        _stored(session, tmp_path, "hard-run", "hard")
+    engine.dispose()
+    path = tmp_path / "next.yaml"
+    assert main(["--database", database_url, "recommend", "qa", "--write-spec", str(path)]) == 0
+    assert capsys.readouterr().out.endswith(
+        "\n  note: selector v1 is older than the stored results, so what it asks to measure "
+        f"may have run since: {newer}\n"
+    )
+
+
 def test_recommend_fits_the_width(world, database_url, tmp_path, capsys, monkeypatch):
     """Newcomer F3: the answer's lines were 240-352 characters at 80 columns. Each wraps
     at spaces, further lines indented under it."""

@@ -1171,10 +1171,12 @@ def test_an_answer_from_a_version_that_learned_less_than_is_stored_says_so(engin
         first = save_version(session, older, PromotionDecision(True, "t", basis="first")).id
         session.commit()
     retrain = "`evalflow retrain --include-simulated`"  # it learned from simulated ones
-    assert recommend("qa", engine=engine).notes[0] == (
+    stale = recommend("qa", engine=engine)
+    assert stale.notes[0] == (
         f"4 more generations are stored than version {first}, which answers, learned "
         f"from: {retrain} trains on them and compares"
     )
+    assert stale.newer_results == stale.notes[0]  # `--write-spec` repeats it
     with Session(engine) as session:
         newer = dataclasses.replace(older, n_generations=6, fingerprint="newer")
         later = save_version(session, newer, PromotionDecision(False, "t", basis="x")).id
