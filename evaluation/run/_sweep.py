@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evaluation.backends import Backend, make_backend
 from evaluation.run._work import WorkItem, WorkKey
@@ -12,6 +13,12 @@ from evaluation.spec import Config, SweepSpec, load_spec, make_plan
 from evaluation.spec._fields import FieldReader
 from evaluation.suites import Case, Suite, load_suite
 from evaluation.wording import counted
+
+if TYPE_CHECKING:
+    from evaluation.storage.running_work import RunningWork
+
+MAX_LABELS = 3
+"""Configs named in the note on runs in progress; past it, counted."""
 
 
 @dataclass(frozen=True)
@@ -67,23 +74,67 @@ class Sweep:
     def cases_note(self, elsewhere: dict[str, tuple[set[str], list[str]]], cut: str = "") -> str:
         """Plan's note for a spec naming its ``cases:``: how many of the suite it runs
         (``cut``: what a level or ``--limit`` runs of them), and per config the other cases
-        ``elsewhere`` (config hash -> (case ids, experiments)) stored, not run again."""
+        ``elsewhere`` (config hash -> (case ids, experiments)) stored, not run again, and
+        the named ones stored there too (since the spec was written), run again."""
         named = set(self.spec.cases)
         line = (
             f"note: the spec's cases: {'names' if cut else 'runs'} {len(named)} of "
             f"{self.suite.name}'s {counted(len(self.suite.cases), 'case')}"
             + (f", {cut}" if cut else "")
         )
-        shown = []
+        shown, again = [], []
         for config in self.configs:
             cases, names = elsewhere.get(config.hash, (set(), []))
             if others := len(cases - named):
                 shown.append(
                     f"{config.label} on {counted(others, 'other case')} ({', '.join(names)})"
                 )
+            if mine := len(cases & named):
+                again.append(f"{config.label} on {counted(mine, 'case')} ({', '.join(names)})")
         if shown:
             line += f"; stored by other experiments, not run again: {'; '.join(shown)}"
+        if again:  # stored since `recommend --write-spec` named them (a run then in progress)
+            line += (
+                "; named but stored by other experiments too, so generated again for this "
+                f"one: {'; '.join(again)}"
+            )
         return line
+
+    def running_note(self, items: Sequence[WorkItem], running: Sequence[RunningWork]) -> str:
+        """One line where runs in progress (``running``) will generate some of ``items``
+        (the work still to do): how many, by which run, of which configs on how many
+        cases; a run of the spec then generates them again for its own experiment. ""
+        where none will."""
+        order = [case.id for case in self.suite.cases]
+        labels = {config.hash: config.label for config in self.configs}
+        keys, parts, exact = set(), [], True
+        for run in running:
+            mine = [
+                i
+                for i in items
+                if run.will_generate(i.config.hash, i.case.id, i.case_uid, i.sample_index, order)
+            ]
+            if not mine:
+                continue
+            keys.update(i.key for i in mine)
+            exact = exact and run.exact
+            configs = list(dict.fromkeys(labels[i.config.hash] for i in mine))
+            named = (
+                ", ".join(configs)
+                if len(configs) <= MAX_LABELS
+                else counted(len(configs), "config")
+            )
+            cases = counted(len({i.case.id for i in mine}), "case")
+            parts.append(f"{run.experiment} ({run.status}: {named} on {cases})")
+        if not parts:
+            return ""
+        many = "up to " if not exact else ""
+        return (
+            f"note: {'a run' if len(parts) == 1 else 'runs'} in progress will generate "
+            f"{many}{len(keys)} of the {counted(len(items), 'generation')} this spec has to go: "
+            f"{'; '.join(parts)}; a run of this spec would generate them again for its own "
+            "experiment: plan it again once that run has ended (`evalflow status`)"
+        )
 
 
 def pipeline_embedders(configs: Iterable[Config]) -> list[str]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from evaluation.compare import Leaderboard
     from evaluation.run._sweep import Sweep
     from evaluation.storage.dropped import Dropped
+    from evaluation.storage.running_work import RunningWork
     from flows.embedded_server import EmbeddedServer
 
 
@@ -75,10 +76,12 @@ def _plan(
         print(f"note: {note}")
     if args.level == "calibrated":
         _calibrated_plan(args, sweep, len(cases))
-    measured, stored, dropped, elsewhere = _history(args.database, name, sweep)
+    measured, stored, dropped, elsewhere, running = _history(args.database, name, sweep)
     if sweep.spec.cases:
         print(sweep.cases_note(elsewhere, _cut_words(args, items)))
     pending = [item for item in items if item.key not in stored]
+    if line := sweep.running_note(pending, running):
+        print(line)
     if len(pending) < len(items):
         done = len(items) - len(pending)
         print(f"resume    {done} already stored in {name!r}, {len(pending)} to go")
@@ -208,22 +211,24 @@ def _cut_words(args: argparse.Namespace, items: list) -> str:
 
 def _history(
     database: str | None, experiment: str, sweep
-) -> tuple[list, set, Dropped, dict[str, tuple[set[str], list[str]]]]:
+) -> tuple[list, set, Dropped, dict[str, tuple[set[str], list[str]]], list[RunningWork]]:
     """What earlier runs measured on the spec's hosts, what ``experiment`` already stored,
-    its stored configs the spec does not have (as `run`'s warning will count them) and,
-    for a spec naming its ``cases:``, its configs' cases other experiments stored;
-    nothing when there is no results database yet (plan creates none)."""
+    its stored configs the spec does not have (as `run`'s warning will count them), for
+    a spec naming its ``cases:``, its configs' cases other experiments stored, and the
+    runs in progress of its configs on its suite; nothing when there is no results
+    database yet (plan creates none)."""
     from evaluation.settings import database_url
     from evaluation.storage.dropped import NONE_DROPPED
 
     url = database_url(database)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return [], set(), NONE_DROPPED, {}
+        return [], set(), NONE_DROPPED, {}, []
     from sqlalchemy.exc import SQLAlchemyError
 
     from evaluation.errors import StorageError
     from evaluation.storage.db import make_engine, session_scope
     from evaluation.storage.dropped import not_in_spec
+    from evaluation.storage.running_work import running_work
     from evaluation.storage.throughput import measured_throughput, stored_elsewhere, stored_keys
 
     hosts = [h.name for h in sweep.spec.hosts]
@@ -240,13 +245,14 @@ def _history(
                     if sweep.spec.cases
                     else {}
                 )
+                running = running_work(session, sweep.suite.name, spec, experiment)
         finally:
             engine.dispose()
     except (SQLAlchemyError, StorageError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(f"note: no measurements read from the results database: {redact(first, [url])}")
-        return [], set(), NONE_DROPPED, {}
-    return measured, stored, dropped, elsewhere
+        return [], set(), NONE_DROPPED, {}, []
+    return measured, stored, dropped, elsewhere, running
 
 
 def _simulated(sweep, items, time_scale: float) -> dict:

@@ -96,7 +96,30 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> Non
             f"  note: selector v{answer.version_id} is older than the stored results, so "
             f"what it asks to measure may have run since: {answer.newer_results}"
         )
+    if running := _running_note(path, database):
+        lines.append(f"  {running}")
     print(fitted("\n".join(lines)))
+
+
+def _running_note(path: Path, database: str | None) -> str:
+    """``Sweep.running_note`` of the spec just written at ``path``: runs in progress that
+    will generate some of its work (a newcomer's was written while its sweep ran on, and
+    then generated its 5 cases twice); "" where none will, or where the spec cannot be
+    prepared (`plan` says why)."""
+    from sqlmodel import Session
+
+    from evaluation.run._sweep import prepare_sweep
+    from evaluation.storage.running_work import running_work
+    from selection._db import engine_for
+
+    try:
+        sweep = prepare_sweep(path)
+    except EvalError:
+        return ""
+    hashes = [config.hash for config in sweep.configs]
+    with engine_for(None, database) as bound, Session(bound) as session:
+        running = running_work(session, sweep.suite.name, hashes, sweep.spec.name)
+    return sweep.running_note(sweep.work_items(), running)
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:

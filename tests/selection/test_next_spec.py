@@ -46,6 +46,23 @@ def _stored(
     session.add(Experiment(name=name, suite=suite, task_type="qa", spec=spec))
 
 
+def _write_spec(tmp_path, suite, answer, database_url, monkeypatch):
+    """The suite's files (its cases), then `recommend qa --write-spec` of ``answer``."""
+    import selection
+    from flows.cli import main
+
+    (tmp_path / f"{suite.name}.jsonl").write_text(
+        "".join(f'{{"id": "{c.id}", "input": "q", "references": ["a"]}}\n' for c in suite.cases)
+    )
+    (tmp_path / f"{suite.name}.suite.yaml").write_text(
+        f"name: {suite.name}\nversion: '1'\ntask_type: qa\ndefault_metrics: [contains]\n"
+    )
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: answer)
+    path = tmp_path / "next.yaml"
+    assert main(["--database", database_url, "recommend", "qa", "--write-spec", str(path)]) == 0
+    return path
+
+
 def test_the_spec_written_runs_just_the_configs_to_measure_next(world, engine, tmp_path):
     answer = recommend_from_model(world, "qa")
     thin = _config("smol", 0.4)
@@ -261,7 +278,6 @@ def test_a_config_stored_on_some_cases_is_measured_on_those_it_lacks(
     experiments) and ran 30 where the line asked for 6. The spec now names the cases it
     lacks (those other configs were stored on), and plan says what is stored."""
     monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
-    import selection
     from evaluation.run._sweep import prepare_sweep
     from evaluation.storage.db import make_engine, session_scope
     from flows.cli import main
@@ -284,15 +300,7 @@ def test_a_config_stored_on_some_cases_is_measured_on_those_it_lacks(
 
         assert _suite_sizes(session) == {"hard": 8}
     engine.dispose()
-    (tmp_path / "hard.jsonl").write_text(  # the suite file, its 8 cases
-        "".join(f'{{"id": "{c.id}", "input": "q", "references": ["a"]}}\n' for c in suite.cases)
-    )
-    (tmp_path / "hard.suite.yaml").write_text(
-        "name: hard\nversion: '1'\ntask_type: qa\ndefault_metrics: [contains]\n"
-    )
-    monkeypatch.setattr(selection, "recommend", lambda *a, **k: answer)
-    path = tmp_path / "next.yaml"
-    assert main(["--database", database_url, "recommend", "qa", "--write-spec", str(path)]) == 0
+    path = _write_spec(tmp_path, suite, answer, database_url, monkeypatch)
     out = capsys.readouterr().out
     assert (
         f"wrote {path}: 1 config to measure next on 2 cases of hard.jsonl (3 cases stored in "
@@ -314,3 +322,61 @@ def test_a_config_stored_on_some_cases_is_measured_on_those_it_lacks(
         "note: the spec's cases: names 2 of hard's 8 cases, --limit 1 runs the first 1 of "
         "them (in the suite's order); stored by other experiments"
     ) in capsys.readouterr().out
+
+
+def test_work_a_run_in_progress_will_generate_is_said_by_write_spec_and_plan(
+    world, database_url, tmp_path, capsys, monkeypatch
+):
+    """Newcomer N3: `recommend --write-spec` while a sweep of the same config ran wrote a
+    spec of 5 cases that sweep then generated too; `plan` of it said only that 31 other
+    cases were stored, and `run` generated the 5 again (61 s, greedy: identical). Both
+    now say what the run in progress will generate, and once it has, `plan` says the
+    named cases are stored elsewhere too."""
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.repository import set_experiment_status
+    from evaluation.storage.runs import RunProcess, claim_experiment, record_level
+    from flows.cli import main
+    from tests.support.results_db import MISSING
+
+    answer = recommend_from_model(world, "qa")
+    thin, other = _config("smol", 0.4), _config("gem", 0.0)
+    suite = make_suite(8, name="hard")
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        scores = {
+            thin: {"contains": [1, 0, 1, *[MISSING] * 5]},  # 3 cases stored so far
+            other: {"contains": [1, 1, 0, 1, 0, *[MISSING] * 3]},
+        }
+        live = add_experiment(session, "live", suite, scores).id  # running: the whole suite
+        claim_experiment(session, "live", RunProcess.current())
+        _stored(session, tmp_path, "hard-run", "hard")
+    engine.dispose()
+    path = _write_spec(tmp_path, suite, answer, database_url, monkeypatch)
+    said = (
+        "note: a run in progress will generate 2 of the 2 generations this spec has to go: "
+        f"live (running: {thin.label} on 2 cases); a run of this spec would generate them "
+        "again for its own experiment: plan it again once that run has ended (`evalflow "
+        "status`)"
+    )
+    assert f"  {said}\n" in capsys.readouterr().out
+    assert main(["--database", database_url, "plan", str(path)]) == 0
+    assert f"\n{said}\n" in capsys.readouterr().out
+    # a run cut by --limit 4 reaches one of them
+    with session_scope(make_engine(database_url)) as session:
+        record_level(session, "live", "full", 4)
+    assert main(["--database", database_url, "plan", str(path)]) == 0
+    assert "will generate 1 of the 2 generations this spec has to go" in capsys.readouterr().out
+    # once it has run them, plan says they are stored there too, and nothing in progress
+    with session_scope(make_engine(database_url)) as session:
+        add_experiment(
+            session, "live", suite, {thin: {"contains": [1, 0, 1, 1, 1, *[MISSING] * 3]}}
+        )
+        set_experiment_status(session, live, "completed")
+    assert main(["--database", database_url, "plan", str(path)]) == 0
+    plan = capsys.readouterr().out
+    assert "in progress" not in plan
+    assert (
+        f"; named but stored by other experiments too, so generated again for this one: "
+        f"{thin.label} on 2 cases (live)"
+    ) in plan
