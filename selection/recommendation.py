@@ -202,8 +202,7 @@ class Recommendation:
     def explain(self) -> str:
         """A few lines for people: the choice, its numbers and evidence, why, and the
         alternatives (or why nothing fits and what to do)."""
-        version = f" (selector v{self.version_id})" if self.version_id is not None else ""
-        lines = [f"{self.task_type}: {self.message}{version}"]
+        lines = [self._headline()]
         if self.choice is not None:
             lines += _describe_choice(self.choice)
             lines += _describe_drivers(self.drivers, self.task_type, self.speed_tie)
@@ -231,9 +230,29 @@ class Recommendation:
         lines += [f"  note: {n}" for n in self.notes]
         if any(_cut(e) for e in self._quality_estimates()):
             lines.append(f"  note: {CUT_NOTE}")
-        if any(shows_num_predict(line) for line in lines):  # "n=32" read as 32 cases
-            lines.append(f"  note: in the labels, {NUM_PREDICT_KEY}")
-        return "\n".join(lines)
+        return _with_num_predict_key(lines)
+
+    def brief(self) -> str:
+        """`recommend -q`: the answer's first line, the one line of its reason (what the
+        model credits the pick with, else its estimate), its `next:` lines and the note
+        that newer results are stored than the answering version learned from (the
+        whole answer was 17+ lines with or without -q)."""
+        lines = [self._headline()]
+        if self.choice is not None:
+            why = [
+                line
+                for line in _describe_drivers(self.drivers, self.task_type, self.speed_tie)
+                if line.startswith("  why: ")
+            ]
+            lines.append((why or _describe_choice(self.choice)[1:])[0])
+        lines += [f"  next: {s}" for s in self.suggestions]
+        if self.newer_results:
+            lines.append(f"  note: {self.newer_results}")
+        return _with_num_predict_key(lines)
+
+    def _headline(self) -> str:
+        version = f" (selector v{self.version_id})" if self.version_id is not None else ""
+        return f"{self.task_type}: {self.message}{version}"
 
     def _quality_estimates(self) -> list[Estimate]:
         """Every quality estimate the text shows."""
@@ -265,6 +284,14 @@ CUT_NOTE = (
     "(estimate ± its error) reaches past the scale, which quality cannot leave; cut, it "
     "still holds the true quality as often"
 )
+
+
+def _with_num_predict_key(lines: list[str]) -> str:
+    """``lines`` joined, with what "n=" is where a label in them shows it ("n=32" read as
+    32 cases)."""
+    if any(shows_num_predict(line) for line in lines):
+        lines = [*lines, f"  note: in the labels, {NUM_PREDICT_KEY}"]
+    return "\n".join(lines)
 
 
 def _cut(estimate: Estimate) -> bool:

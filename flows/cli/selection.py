@@ -40,7 +40,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise EvalError(str(exc)) from exc
     if answer.status == "unavailable":  # no usable database or selector: an error, exit 2
         raise EvalError(" ".join(answer.message.split()))
-    print(fitted(answer.explain()))
+    print(fitted(answer.brief() if args.quiet else answer.explain()))
     if args.write_spec is not None:
         _write_spec(args.write_spec, answer, database)
     return 0 if answer.choice is not None else 1

@@ -221,6 +221,28 @@ def test_the_spec_puts_first_the_metric_the_selector_read_quality_from(
     ) in capsys.readouterr().out
 
 
+def test_recommend_quiet_says_the_answer_its_reason_and_what_to_measure_next(
+    world, database_url, capsys, monkeypatch
+):
+    """`recommend -q` printed the whole answer (17+ lines); -q is "only the result":
+    the pick, the one line of its reason and the next: lines."""
+    import selection
+    from evaluation.storage.db import make_engine
+    from flows.cli import main
+
+    make_engine(database_url).dispose()  # a results database (the answer is stubbed)
+    answer = recommend_from_model(world, "qa")
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: answer)
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
+    assert main(["--database", database_url, "-q", "recommend", "qa"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    whole = answer.explain().splitlines()
+    assert lines[0] == whole[0] and lines[0].startswith("qa: use ")
+    assert lines[1] in whole and lines[1].startswith("  why: ")
+    assert lines[2:] == [f"  next: {s}" for s in answer.suggestions] and answer.suggestions
+    assert len(whole) > 2 * len(lines)
+
+
 def test_a_spec_written_from_a_version_older_than_the_results_says_so(
     world, database_url, tmp_path, capsys, monkeypatch
 ):

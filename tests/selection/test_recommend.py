@@ -1176,7 +1176,8 @@ def test_an_answer_from_a_version_that_learned_less_than_is_stored_says_so(engin
         f"4 more generations are stored than version {first}, which answers, learned "
         f"from: {retrain} trains on them and compares"
     )
-    assert stale.newer_results == stale.notes[0]  # `--write-spec` repeats it
+    assert stale.newer_results == stale.notes[0]  # `-q` and `--write-spec` repeat it
+    assert f"\n  note: {stale.notes[0]}\n" in stale.brief()
     with Session(engine) as session:
         newer = dataclasses.replace(older, n_generations=6, fingerprint="newer")
         later = save_version(session, newer, PromotionDecision(False, "t", basis="x")).id
