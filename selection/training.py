@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.wording import counted
 from selection._forest import Trees
 from selection.aggregate import TARGETS, aggregate, case_scores, evidence
 from selection.features import FeatureEncoder
@@ -36,6 +37,7 @@ from selection.frame import NotEnoughTrainingData, config_table
 from selection.frame import fingerprint as frame_fingerprint
 from selection.model import LOG_TARGETS, QUALITY, SelectorModel, TargetModel, single_threaded
 from selection.prompt_fit import prompt_lengths
+from selection.steps import announce
 
 N0 = 10.0
 MIN_ROWS = 3
@@ -104,17 +106,24 @@ def train_selector(
     strata = rows["task_type"].to_numpy()
     targets: dict[str, TargetModel] = {}
     metrics: dict[str, dict[str, Any]] = {}
+    arrays = {name: target_arrays(rows, name) for name in TARGETS}
+    fitted = [name for name, (y, _, _) in arrays.items() if np.isfinite(y).sum() >= MIN_ROWS]
     for name in TARGETS:
-        y, weight, noise = target_arrays(rows, name)
+        y, weight, noise = arrays[name]
         use = np.isfinite(y)
         if use.sum() < MIN_ROWS:
             metrics[name] = {"n_rows": int(use.sum()), "note": "not recorded"}
             continue
+        announce(
+            f"fitting {name} (target {fitted.index(name) + 1} of {len(fitted)}, "
+            f"{counted(int(use.sum()), '(config, suite) row')}, cross-validated)"
+        )
         data = (x[use], y[use], weight[use], noise[use], groups[use], strata[use])
         targets[name], metrics[name], oof = _fit_target(name, *data, encoder, hp)
         rows.loc[use, f"oof_{name}"] = oof
         if metrics[name]["n_groups"] < 2:
             notes.append(f"{name}: recorded for one group only, interval not cross-validated")
+    announce("measuring what each feature is worth (permutation importances)")
     importances = {
         name: permutation_importance(
             targets[name], encoder.columns, x, *target_arrays(rows, name)[:2], seed=hp.seed

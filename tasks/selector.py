@@ -14,12 +14,14 @@ from evaluation.storage.training import training_frame
 from evaluation.wording import counted
 from selection import quality_metric, render_report, train_and_maybe_promote
 from selection.frame import NotEnoughTrainingData
+from selection.steps import announce
 
 ARTIFACT_KEY = "evalflow-selector-retrain"
 
 
 @task(name="load-training-frame", cache_policy=NO_CACHE)
 def load_training_frame(engine: Engine, include_simulated: bool) -> pd.DataFrame:
+    announce("reading the stored results")
     with session_scope(engine) as session:
         frame = training_frame(session, quality_metric, include_simulated=include_simulated)
     if frame.empty:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -132,13 +133,21 @@ def cmd_retrain(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    from flows.cli._steps import Steps
     from flows.cli.logs import console_for
-    from flows.retrain_selector import retrain_selector
     from flows.run_control import prefect_api
+    from selection.steps import LISTENERS
 
-    console_for(args, result_says_it=True)
+    steps = Steps("retrain", enabled=not args.quiet)  # it said nothing for 38-77 s
     try:
-        with prefect_api():
+        with contextlib.ExitStack() as stack:
+            with steps.quiet_for_long("starting Prefect"):
+                from flows.retrain_selector import retrain_selector
+
+                console_for(args, result_says_it=True)
+                stack.enter_context(prefect_api())
+            LISTENERS.append(steps)
+            stack.callback(LISTENERS.remove, steps)
             summary = retrain_selector(
                 database=args.database, include_simulated=args.include_simulated
             )

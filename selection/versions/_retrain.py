@@ -6,8 +6,10 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from evaluation.wording import counted
 from selection._db import with_selector_tables
 from selection.frame import validate_training_frame
+from selection.steps import announce
 from selection.training import Hyperparameters, train_selector
 from selection.versions._decisions import RetrainOutcome
 from selection.versions._model_cache import loaded_model
@@ -33,11 +35,13 @@ def train_and_maybe_promote(
         outcomes = outcomes_frame(session) if include_outcomes else pd.DataFrame()
     parts = [frame, outcomes] if len(outcomes) else [frame]
     data = validate_training_frame(pd.concat(parts, ignore_index=True))
+    announce(f"checking {counted(len(data), 'generation')} against the stored versions")
     with Session(engine, expire_on_commit=False) as session:
         kept = nothing_new(session, data, hyperparameters, len(outcomes), tolerance)
     if kept is not None:
         return kept
     result = train_selector(data, hyperparameters)
+    announce("comparing it with the current version, storing it")
     with Session(engine, expire_on_commit=False) as session:
         incumbent = current_version(session)
         # an unloadable current version is "not comparable" (decide_promotion)

@@ -69,6 +69,36 @@ def test_the_cli_says_a_stored_version_is_current_again(monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("selector v2 kept: version 1 learned")
 
 
+def test_the_cli_says_what_it_does_while_it_trains(monkeypatch, capsys):
+    """A newcomer's `retrain` printed nothing for 38-77 s until its result: each step
+    goes to stderr as it begins (Prefect's start, then the flow's), none with -q."""
+    from selection.steps import announce
+
+    def retrain(**kwargs):
+        announce("fitting quality (target 1 of 4, 12 (config, suite) rows, cross-validated)")
+        return {"version_id": 1, "promoted": True, "reason": "promoted", "generations": 48}
+
+    monkeypatch.setattr("flows.retrain_selector.retrain_selector", retrain)
+    monkeypatch.setattr("flows.cli.selection._anything_to_train_on", lambda args: True)
+    monkeypatch.setattr("flows.run_control.prefect_api", contextlib.nullcontext)
+    assert main(["retrain"]) == 0
+    captured = capsys.readouterr()
+    said = [line.partition(" · ")[0] for line in captured.err.splitlines()]
+    assert said == [
+        "retrain: starting Prefect",
+        "retrain: fitting quality (target 1 of 4, 12 (config, suite) rows, cross-validated)",
+    ]
+    assert captured.out.startswith("selector v1 trained on 48 generations: promoted")
+    assert main(["-q", "retrain"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def errors(capsys) -> str:
+    """What the command printed on stderr but its steps (``retrain: ...``)."""
+    lines = capsys.readouterr().err.splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith("retrain: "))
+
+
 def test_too_little_real_data_names_the_simulated_results_left_out(
     database_url, monkeypatch, capsys
 ):
@@ -88,14 +118,14 @@ def test_too_little_real_data_names_the_simulated_results_left_out(
     monkeypatch.setattr("flows.retrain_selector.retrain_selector", refuse)
     monkeypatch.setattr("flows.run_control.prefect_api", contextlib.nullcontext)
     assert main(["--database", database_url, "retrain"]) == 1
-    assert capsys.readouterr().err == f"error: {too_few}\n"  # nothing simulated stored
+    assert errors(capsys) == f"error: {too_few}\n"  # nothing simulated stored
     with session_scope(make_engine(database_url)) as session:
         demo = {c: {"exact_match": [1.0, 0.0]} for c in CONFIGS}
         add_experiment(session, "demo", make_suite(2, name="toy-b"), demo, simulated=True)
     assert main(["--database", database_url, "retrain"]) == 1
-    assert capsys.readouterr().err == (
+    assert errors(capsys) == (
         f"error: {too_few}; simulated results are stored and left out: "
         "`evalflow retrain --include-simulated` learns from them too\n"
     )
     assert main(["--database", database_url, "retrain", "--include-simulated"]) == 1
-    assert capsys.readouterr().err == f"error: {too_few}\n"
+    assert errors(capsys) == f"error: {too_few}\n"

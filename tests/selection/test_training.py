@@ -83,6 +83,24 @@ def test_missing_energy_is_not_fitted():
     assert result.metrics["energy_j"]["note"] == "not recorded"
 
 
+def test_each_target_fitted_is_announced_with_how_far(monkeypatch):
+    """`evalflow retrain` printed nothing for 38-77 s: training says what it fits and
+    how far it is (a target not recorded is not counted)."""
+    from selection import steps
+
+    said: list[str] = []
+    monkeypatch.setattr(steps, "LISTENERS", [said.append])
+    frame = validate_training_frame(synthetic_frame(cases=2, energy=False))
+    result = train_selector(frame, FAST)
+    fitted = [step for step in said if step.startswith("fitting ")]
+    rows = f"{result.n_rows} (config, suite) rows"
+    assert fitted == [
+        f"fitting {name} (target {k} of 4, {rows}, cross-validated)"
+        for k, name in enumerate(("quality", "latency_p50", "latency_p95", "tokens_per_s"), 1)
+    ]
+    assert said[-1].startswith("measuring what each feature is worth")
+
+
 def test_too_little_data_is_a_clear_error():
     frame = validate_training_frame(synthetic_frame(cases=1).head(2))
     with pytest.raises(NotEnoughTrainingData, match="at least 3") as caught:
