@@ -141,8 +141,9 @@ async def evaluate(
     announce_step(name, "scoring", engine=engine, stage="score")
     score(engine, experiment_id, sweep.suite, metrics, sweep.spec.hosts)
     aggregate(engine, experiment_id, sweep.suite, metrics)
+    from evaluation.report.files import reports_folder
     from tasks.compare import compare_configs
-    from tasks.report import publish_report, reports_folder
+    from tasks.report import publish_report
 
     publish(engine, experiment_id)
     announce_step(name, "comparing configs", engine=engine, stage="compare")

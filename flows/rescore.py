@@ -9,12 +9,13 @@ from prefect.utilities.annotations import quote
 from evaluation.embeddings import stored_hosts
 from evaluation.metrics import get_metrics
 from evaluation.monitor import store_summary
+from evaluation.report.files import report_path, reports_folder
 from evaluation.storage.db import open_database, session_scope
 from evaluation.storage.repository import get_experiment, set_experiment_metrics, suite_path
 from evaluation.suites import load_suite
 from flows.run_names import rescore_run_name
 from tasks.compare import compare_configs
-from tasks.report import publish_report, report_path, reports_folder
+from tasks.report import publish_report
 from tasks.results import aggregate, publish, score
 from tasks.sweep import store_view_pages
 

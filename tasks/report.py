@@ -14,9 +14,9 @@ from sqlalchemy.engine import Engine
 
 from evaluation.compare import ComparisonOutcome
 from evaluation.report import gather, render_report
+from evaluation.report.files import report_path
 from evaluation.report.summary import render_summary
 from evaluation.run._heap import release_freed
-from evaluation.settings import evalflow_home
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment
 from tasks.results import artifact_key
@@ -26,16 +26,6 @@ LINKED_ARTIFACTS = {
     "table": "Per-config table",
     "comparison": "Paired comparisons",
 }
-
-
-def reports_folder() -> Path:
-    """Where a run writes its report (``evaluate``) and a rescore writes it again."""
-    return evalflow_home() / "reports"
-
-
-def report_path(out_dir: Path, experiment: str) -> Path:
-    """Where an experiment's report goes: ``<out_dir>/<artifact-key>.html``."""
-    return Path(out_dir) / f"{artifact_key(experiment, 'report')}.html"
 
 
 def ui_links(experiment: str) -> dict[str, str]:

@@ -4,13 +4,12 @@ before the first generation (tests/test_architecture.py)."""
 
 from __future__ import annotations
 
-import re
-
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
+from evaluation.artifact_keys import artifact_key
 from evaluation.compare._leaderboard import (
     Leaderboard,
     aggregate_rows,
@@ -35,12 +34,6 @@ from evaluation.storage.repository import (
 )
 from evaluation.suites import Suite
 from evaluation.view import view_hint
-
-
-def artifact_key(experiment: str, kind: str) -> str:
-    """Prefect artifact keys must match ^[a-z0-9-]*$."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", experiment.lower()).strip("-")
-    return f"evalflow-{slug}-{kind}"
 
 
 @task(name="score", cache_policy=NO_CACHE)

@@ -6,7 +6,6 @@ import argparse
 import getpass
 import ipaddress
 import sys
-from pathlib import Path
 
 from evaluation.errors import BackendUnavailable, EvalError, ModelNotFound, NotOllamaAPI
 from flows.cli import options
@@ -91,16 +90,28 @@ def _next_to_rate(args: argparse.Namespace) -> tuple[list[str], int]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Write the experiment's report: by default the one file its run wrote (brought up
+    to date), not a second copy of another name in the current folder; say what it
+    writes while it does (seconds of plots: a newcomer's sat silent for 19 s) and the
+    file's full path."""
     from evaluation.report import write_report
+    from evaluation.report.files import report_path, reports_folder
     from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+    from flows.cli._steps import Steps
 
-    out = args.out or Path(f"{args.experiment}-report.html")
     with session_scope(open_engine(args)) as session:
+        name = get_experiment(session, args.experiment).name
+        out = (args.out or report_path(reports_folder(), name)).resolve()
+        again = args.out is None and out.exists()
+        kept = " (the report its run wrote, brought up to date)" if again else ""
+        steps = Steps("report", enabled=not args.quiet)
         try:
-            path = write_report(session, args.experiment, out)
+            with steps.quiet_for_long(f"writing {out}{kept}"):
+                path = write_report(session, name, out)
         except OSError as exc:  # a place the parser could not tell is unwritable
             raise options.cannot_write(exc, "report", "--out", out) from exc
-    print(path)
+    print(f"wrote {path}: the HTML report of {name} (self-contained; open it in a browser)")
     return 0
 
 
@@ -274,7 +285,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out",
         type=options.output_file,
-        help="output file, replaced if it exists (default: EXPERIMENT-report.html)",
+        help="output file, replaced if it exists (default: the experiment's report its run "
+        "wrote, brought up to date: $EVALFLOW_HOME/reports/evalflow-EXPERIMENT-report.html)",
     )
     p.set_defaults(func=cmd_report)
 
