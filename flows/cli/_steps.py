@@ -33,23 +33,28 @@ class Steps:
         enabled: bool = True,
         write: Callable[[str], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        began: float | None = None,
     ) -> None:
+        """``began``: when the command began, on ``clock`` (default: now)."""
         self.command = command
         self.enabled = enabled
         self.write = write or (lambda line: print(line, file=sys.stderr, flush=True))
         self.clock = clock
-        self.began = clock()
+        self.began = clock() if began is None else began
 
     def __call__(self, step: str) -> None:
         if self.enabled:
             self.write(f"{self.command}: {step} · {seconds_text(self.clock() - self.began)}")
 
     @contextmanager
-    def quiet_for_long(self, step: str, every_s: float = EVERY_S) -> Iterator[None]:
-        """Say ``step``, then every ``every_s`` seconds while the block runs, that it
-        still goes on (a thread: the block may wait in a call that never returns to
-        Python, as a server's start does)."""
-        self(step)
+    def quiet_for_long(
+        self, step: str, every_s: float = EVERY_S, *, said: bool = False
+    ) -> Iterator[None]:
+        """Say ``step`` (unless ``said`` already), then every ``every_s`` seconds while
+        the block runs, that it still goes on (a thread: the block may wait in a call
+        that never returns to Python, as a server's start does)."""
+        if not said:
+            self(step)
         if not self.enabled:
             yield
             return

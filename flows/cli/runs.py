@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import shlex
@@ -10,6 +11,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -460,7 +462,8 @@ def _run(
                     where = "a local server" if server is not None else "the Prefect API"
                     display.phase("starting Prefect", where, since=checked)
                 if server is not None:
-                    server.wait_ready()
+                    with _prefect_start_said(args, name, checked, display is None):
+                        server.wait_ready()
                 from tasks.adapters.crashed_runs import mark_crashed
 
                 mark_crashed(dead)  # the flow run of a killed run of this experiment
@@ -522,6 +525,20 @@ def _run(
         print(fitted_command(again, resume))
     print(next_steps(summary["experiment"], summary["report"], args.argv, known_columns()))
     return 0 if summary["failed"] == 0 else 1
+
+
+def _prefect_start_said(
+    args: argparse.Namespace, name: str, began: float, off_a_terminal: bool
+) -> AbstractContextManager[None]:
+    """While the local Prefect server starts (44 s on a newcomer's first run, load 5):
+    off a terminal (a log), a line every 10 s that it still does, with the seconds since
+    it began, ``name: starting Prefect, still · 10 s`` (the first line said it starts);
+    a terminal's display counts them itself, and -q says nothing."""
+    from flows.cli._steps import Steps
+
+    if args.quiet or not off_a_terminal:
+        return contextlib.nullcontext()
+    return Steps(name, began=began).quiet_for_long("starting Prefect", said=True)
 
 
 def _smoke_lines(failure: SmokeFailed, resume: str) -> str:
@@ -640,7 +657,8 @@ def starting_line(
     """What `run` says as soon as the spec and hosts are checked: the work that will run
     (the cases of ``level``, the first ``limit`` of them; ``stored`` of its generations
     already are, from an earlier run of the experiment) and what starts now (a local
-    Prefect server takes 2–3 s before the first generation, 10 s or more on a busy machine),
+    Prefect server takes 2–3 s before the first generation, 20–45 s at load 5–7 with
+    the command's own start),
     in one line of a 120-column terminal for names of up to 18 characters (the display's
     next line says which Prefect)."""
     from evaluation.adaptive import level_cases

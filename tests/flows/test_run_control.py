@@ -329,6 +329,45 @@ def test_a_sigint_stops_a_run_that_started_with_it_ignored(tmp_path, where):
     assert "Traceback" not in run.stderr
 
 
+# `evalflow run` off a terminal while its Prefect server starts: the beat of
+# flows.cli._steps writes its line at once, then the wait for the server (that line
+# written) ends the run by SIGTERM; no timing involved.
+_A_SLOW_PREFECT_START = """
+import os, signal, sys, threading, time
+from flows.embedded_server import EmbeddedServer
+from flows import run_control
+from flows.cli import _steps, main
+
+beaten = threading.Event()
+
+def beat(self, step, stop, every_s):
+    self(f"{step}, still")
+    beaten.set()
+
+def wait_ready(self, *args, **kwargs):
+    assert beaten.wait(60)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(60)  # the interrupt's thread exits the process
+
+_steps.Steps.beat = beat
+run_control.embedded_server_needed = lambda: True
+EmbeddedServer.launch = lambda self: None
+EmbeddedServer.start = lambda self: setattr(self, "started", True)
+EmbeddedServer.wait_ready = wait_ready
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_log_shows_the_prefect_start_going_on(tmp_path):
+    """A newcomer's first run sat on `starting Prefect…` for 44 s in a log with no sign
+    of progress (a terminal's display counts the seconds; a log had nothing): off a
+    terminal a line every 10 s says it still starts, with the seconds since it began."""
+    run, _ = demo_run(tmp_path, _A_SLOW_PREFECT_START)
+    lines = run.stderr.splitlines()
+    assert lines[0].endswith("; starting Prefect…"), run.stderr
+    assert lines[1].startswith("demo-simulated: starting Prefect, still · "), run.stderr
+
+
 @pytest.mark.parametrize("signum", [2, 15])
 def test_a_signal_while_run_imports_says_to_start_it_over(tmp_path, signum):
     """A SIGTERM in `run`'s first moments (Python importing the CLI) ended it with 143
