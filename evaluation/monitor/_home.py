@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -28,7 +28,7 @@ from evaluation.storage.models import (
     RunLive,
     RunSummary,
 )
-from evaluation.storage.runs import experiment_status, starting_runs, starting_words
+from evaluation.storage.runs import experiment_status, in_utc, starting_runs, starting_words
 
 RECENT = 30
 SERIES = 30  # series shown, most recently run first
@@ -121,10 +121,12 @@ def _running_and_ended(session: Session) -> tuple[list[dict[str, Any]], dict[str
     """The running experiments (``running_runs``) and, of those stored as running, the
     ones ``experiment_status`` finds ended (crashed, or ended without saying so) -> the
     status it gives: the home page's sections show that status, as status/api/metrics do."""
+    starting = starting_runs(session)
+    claimed = [run.experiment for run in starting]
     rows = session.exec(
         select(Experiment, RunLive)
         .outerjoin(RunLive, RunLive.experiment == Experiment.name)
-        .where(Experiment.status == "running")
+        .where(Experiment.status == "running", Experiment.name.not_in(claimed))
         .order_by(Experiment.id)
     ).all()
     out, ended = [], {}
@@ -133,14 +135,8 @@ def _running_and_ended(session: Session) -> tuple[list[dict[str, Any]], dict[str
         if state.status != "running":
             ended[experiment.name] = state.status
             continue
-        if earlier_live_row(live, state.run):  # a crashed run's: this one has none yet
-            out.append(starting_facts(state.run, experiment))
-            continue
         out.append(live_facts(experiment, live, state.run))
-    out += [
-        starting_facts(run, session.get(Experiment, run.experiment))
-        for run in starting_runs(session)
-    ]
+    out += [starting_facts(run, session.get(Experiment, run.experiment)) for run in starting]
     return out, ended
 
 
@@ -171,14 +167,6 @@ def starting_facts(run: ExperimentRun, experiment: Experiment | None) -> dict[st
         "eta_clock": None,
         "starting": starting_words(run),
     }
-
-
-def earlier_live_row(live: RunLive | None, run: ExperimentRun | None) -> bool:
-    """Whether ``live`` started before ``run`` claimed its experiment: an earlier run's
-    (one that crashed, its experiment left stored as running), not this one's."""
-    if live is None or run is None:
-        return False
-    return _in_utc(live.started_at) < _in_utc(run.started_at)
 
 
 def live_facts(
@@ -216,19 +204,14 @@ def eta_clock(updated_at: datetime | None, eta_s: float | None) -> str | None:
     row does not change, where a duration would freeze."""
     if updated_at is None or eta_s is None:
         return None
-    end = _in_utc(updated_at) + timedelta(seconds=eta_s)
+    end = in_utc(updated_at) + timedelta(seconds=eta_s)
     return f"{end:%Y-%m-%d %H:%M} UTC" if eta_s >= 86400 else f"{end:%H:%M:%S} UTC"
-
-
-def _in_utc(value: datetime) -> datetime:
-    """A stored time in UTC (SQLite hands them back without their zone)."""
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _utc_clock(value: datetime | None) -> str | None:
     """When the live row was written, for people: ``2026-11-27 06:15:51 UTC`` (the page
     wrote ``updated_at``'s ISO form and then "UTC": ``06:15:51+00:00 UTC``)."""
-    return f"{_in_utc(value):%Y-%m-%d %H:%M:%S} UTC" if value is not None else None
+    return f"{in_utc(value):%Y-%m-%d %H:%M:%S} UTC" if value is not None else None
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -30,7 +30,6 @@ from evaluation.monitor._control import (
 )
 from evaluation.monitor._home import (
     HomeCache,
-    earlier_live_row,
     home,
     live_facts,
     running_runs,
@@ -258,8 +257,8 @@ def add_monitor(
 def run_facts(session, experiment: str) -> dict[str, Any]:
     """One experiment's run as the live page, its JSON and `evalflow status` show it:
     status (with why it stopped), the live figures while it runs, its summary after;
-    a run still starting (``starting_runs``, its experiment maybe not stored yet; or no
-    live row of its own yet) as "starting", with which process holds its claim since
+    a run still starting (``starting_runs``: its experiment maybe not stored yet, or a
+    crashed run's live row left) as "starting", with which process holds its claim since
     when."""
     starting = starting_runs(session, experiment)
     if starting:
@@ -272,8 +271,6 @@ def run_facts(session, experiment: str) -> dict[str, Any]:
     if state.status != "running" and row.id in stale_ids(session, only=[row.id]):
         store_summary(session, int(row.id))
     live = session.get(RunLive, row.name)
-    if state.status == "running" and earlier_live_row(live, state.run):
-        return _starting(state.run, row)
     summary = session.exec(
         select(RunSummary).where(RunSummary.experiment_id == row.id)
     ).scalar_one_or_none()

@@ -204,7 +204,8 @@ def _failed_metric(session: Session) -> Metric:
 def _experiment_metric(session: Session) -> Metric:
     """Experiments by status; a run whose process is gone counts as ``crashed``, one
     claimed whose flow has not begun (``starting_runs``: its experiment stored as it last
-    ended, or not stored yet) as ``starting``, as `status` and the monitor show it."""
+    ended or with a crashed run's live row, or not stored yet) as ``starting``, as
+    `status` and the monitor show it."""
     rows = session.exec(select(Experiment.status, func.count()).group_by(Experiment.status)).all()
     counts = {status: n for status, n in rows}
     claimed = [run.experiment for run in starting_runs(session)]
@@ -217,7 +218,9 @@ def _experiment_metric(session: Session) -> Metric:
     running = counts.pop("running", 0)
     if running:
         for experiment in session.exec(
-            select(Experiment).where(Experiment.status == "running")
+            select(Experiment).where(
+                Experiment.status == "running", Experiment.name.not_in(claimed)
+            )
         ).scalars():
             status = experiment_status(session, experiment).status
             counts[status] = counts.get(status, 0) + 1

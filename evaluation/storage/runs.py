@@ -20,6 +20,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from sqlmodel import Session
 from evaluation.errors import StorageError
 from evaluation.storage import run_notes
 from evaluation.storage.db import insert_ignoring_conflicts
-from evaluation.storage.models import Experiment, ExperimentRun, utcnow
+from evaluation.storage.models import Experiment, ExperimentRun, RunLive, utcnow
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -244,10 +245,7 @@ def with_status(session: Session, experiment: Experiment) -> Experiment:
 def _cancel_pending(requested: datetime | None) -> bool:
     if requested is None:
         return False
-    from datetime import UTC
-
-    when = requested if requested.tzinfo else requested.replace(tzinfo=UTC)
-    return (utcnow() - when).total_seconds() <= CANCEL_GRACE_S
+    return (utcnow() - in_utc(requested)).total_seconds() <= CANCEL_GRACE_S
 
 
 def _gone(run: ExperimentRun) -> str:
@@ -310,17 +308,36 @@ def starting_words(run: ExperimentRun) -> str:
 def starting_runs(session: Session, name: str | None = None) -> list[ExperimentRun]:
     """The claims (of ``name`` only, where given) of runs still starting: their process
     alive, as ``claim_experiment`` judges it before refusing a second run, while their
-    experiment is not stored as running yet. A run claims its experiment before Prefect
-    starts and its flow registers it (seconds, ~20 under load): a second run is refused
-    from the claim on, and `status` and the monitor show the run from then too."""
-    stored_running = select(Experiment.name).where(Experiment.status == "running")
-    statement = select(ExperimentRun).where(
-        ExperimentRun.status == "running", ExperimentRun.experiment.not_in(stored_running)
+    experiment is not stored as running yet, or is stored as running with an earlier
+    run's live row (a crashed run's: this one has none yet). A run claims its experiment
+    before Prefect starts and its flow registers it (seconds, ~20 under load): a second
+    run is refused from the claim on, and `status`, `experiments`, the metrics and the
+    monitor show the run as starting from then on."""
+    statement = (
+        select(ExperimentRun, Experiment.status, RunLive)
+        .outerjoin(Experiment, Experiment.name == ExperimentRun.experiment)
+        .outerjoin(RunLive, RunLive.experiment == ExperimentRun.experiment)
+        .where(ExperimentRun.status == "running")
     )
     if name is not None:
         statement = statement.where(ExperimentRun.experiment == name)
     statement = statement.order_by(ExperimentRun.started_at)
-    return [run for run in session.exec(statement).scalars() if _alive(run)]
+    return [
+        run
+        for run, stored, live in session.exec(statement).all()
+        if (stored != "running" or _earlier_live_row(live, run)) and _alive(run)
+    ]
+
+
+def _earlier_live_row(live: RunLive | None, run: ExperimentRun) -> bool:
+    """Whether ``live`` started before ``run`` claimed its experiment: an earlier run's
+    (one that crashed, its experiment left stored as running), not this one's."""
+    return live is not None and in_utc(live.started_at) < in_utc(run.started_at)
+
+
+def in_utc(value: datetime) -> datetime:
+    """A stored time in UTC (SQLite hands them back without their zone)."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _end(session: Session, run: ExperimentRun, status: str, reason: str | None) -> None:

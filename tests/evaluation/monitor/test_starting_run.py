@@ -78,6 +78,35 @@ def test_a_claimed_run_not_begun_is_starting_until_its_process_dies(tmp_path, ho
 def test_a_new_claim_over_a_crashed_runs_live_row_is_starting(tmp_path, holder, capsys):
     """A crash leaves its experiment stored as running with its live row (done 3 of 9):
     the run that takes it over is starting, not at the crashed run's figures."""
+    url, engine = _claimed_over_a_crash(tmp_path, holder[1])
+    with session_scope(engine) as session:
+        [row] = running_runs(session)
+    assert (row["stage"], row["starting"]) == ("starting", f"{_refusal(engine)}; no generation yet")
+    assert main(["--database", url, "status", NAME]) == 0
+    assert capsys.readouterr().out.startswith(f"{NAME}: starting (process {holder[0].pid} on ")
+
+
+def test_a_new_claim_over_a_crashed_run_is_starting_wherever_runs_are_listed(
+    tmp_path, holder, capsys
+):
+    """The monitor said starting (the live row was the crashed run's) while `experiments`
+    and ``evalflow_runs`` said running: one rule (``starting_runs``) for all three."""
+    url, engine = _claimed_over_a_crash(tmp_path, holder[1])
+
+    assert main(["--database", url, "experiments"]) == 0
+    [listed] = capsys.readouterr().out.splitlines()[1:]
+    assert " starting " in listed and f"process {holder[0].pid} on " in listed, listed
+    assert _runs_by_status(engine) == {"starting": 1}
+    client = TestClient(create_app(engine))
+    [row] = client.get("/api/live").json()["running"]
+    assert row["stage"] == "starting"
+    recent = client.get("/").text.split('id="recent"')[1].split("</section>")[0]
+    assert 'class="status-starting">starting<' in recent.split(f'data-name="{NAME}"')[1]
+
+
+def _claimed_over_a_crash(tmp_path, process: RunProcess):
+    """A database whose experiment's run crashed (stored as running, its live row at
+    "generate") and that ``process`` claims again; its URL and engine."""
     url = f"sqlite:///{tmp_path / 'r.db'}"
     engine = make_engine(url)
     here = RunProcess.current()
@@ -86,11 +115,8 @@ def test_a_new_claim_over_a_crashed_runs_live_row_is_starting(tmp_path, holder, 
         register_unrun(session, NAME, spec_path="spec.yaml")
     set_stage(engine, NAME, "generate", started=True)
     with session_scope(engine) as session:
-        claim_experiment(session, NAME, holder[1])
-        [row] = running_runs(session)
-    assert (row["stage"], row["starting"]) == ("starting", f"{_refusal(engine)}; no generation yet")
-    assert main(["--database", url, "status", NAME]) == 0
-    assert capsys.readouterr().out.startswith(f"{NAME}: starting (process {holder[0].pid} on ")
+        claim_experiment(session, NAME, process)
+    return url, engine
 
 
 def test_a_starting_run_is_starting_wherever_runs_are_listed(tmp_path, holder, capsys):
