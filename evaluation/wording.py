@@ -95,6 +95,13 @@ LATENCY_MEANS = (
 (the view's summary): the verdict named a config's 0.108 s where its row said 0.102."""
 
 
+def verdict_words(verdict: str, *, on_latency: bool) -> str:
+    """A comparison's verdict shown beside a leaderboard of latency's median (the view's
+    summary, the HTML report): on latency it says its figures are means (``LATENCY_MEANS``);
+    the report said it nowhere where the view did."""
+    return f"{verdict}; {LATENCY_MEANS}" if on_latency else verdict
+
+
 def cost_words(cost: str) -> str:
     """``COST_WORDS``' name of ``cost``; another cost column as it is."""
     return COST_WORDS.get(cost, cost)

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from evaluation.adaptive import RaceStanding
 from evaluation.calibration._combined import CalibratedMetric
+from evaluation.compare._inputs import LATENCY
 from evaluation.compare._leaderboard import (
     SIMULATED_BANNER,
     is_corpus_metric,
@@ -38,6 +39,7 @@ from evaluation.wording import (
     corpus_figure,
     cost_words,
     per_case_words,
+    verdict_words,
 )
 
 _ENV = Environment(
@@ -235,7 +237,7 @@ def _significance(data: ReportData) -> _Section:
             parts.append(_H3(multi.metric))
         fig = _plots().significance_matrix(multi, data.order, data.names)
         parts += [
-            _P(multi.verdict),
+            _P(verdict_words(multi.verdict, on_latency=multi.metric == LATENCY)),
             _img(fig, f"pairwise significance matrix, {multi.metric}", data),
             _P(
                 f"Every pair of configs on {multi.metric}, paired on cases; p-values "

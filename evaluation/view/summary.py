@@ -36,7 +36,7 @@ from evaluation.storage.comparisons import comparison_run
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import experiment_configs, get_experiment, metric_scores_frame
 from evaluation.storage.runs import experiment_status
-from evaluation.wording import EFFECTS_FIGURES, LATENCY_MEANS, corpus_figure, per_case_words
+from evaluation.wording import EFFECTS_FIGURES, corpus_figure, per_case_words, verdict_words
 
 if TYPE_CHECKING:  # pandas, numpy and the metrics: imported where a summary is computed
     import pandas as pd
@@ -272,14 +272,14 @@ def _verdict(
 def _other_verdicts(session: Session, experiment: str, primary: str | None) -> tuple[str, ...]:
     """The stored comparison's verdicts on every metric but the primary (latency's
     among them), as the CLI prints them at the end of a run; latency's says that its
-    figures are means, the leaderboard's latency a median (``LATENCY_MEANS``)."""
+    figures are means, the leaderboard's latency a median (``verdict_words``)."""
     from evaluation.compare._inputs import LATENCY  # pandas: `show` reads stored pages
 
     stored = comparison_run(session, experiment)
     if stored is None:
         return ()
     return tuple(
-        f"{v['verdict']}; {LATENCY_MEANS}" if v.get("metric") == LATENCY else str(v["verdict"])
+        verdict_words(str(v["verdict"]), on_latency=v.get("metric") == LATENCY)
         for v in stored.verdicts
         if v.get("metric") != primary and v.get("verdict")
     )

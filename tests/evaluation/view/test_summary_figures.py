@@ -94,6 +94,26 @@ def test_the_leaderboard_latency_is_the_one_show_and_the_report_print(tmp_path):
     assert f"({ok.mean().min():.2f})" in latency  # its best config's mean
     assert "; latency_s here: each config&#39;s mean seconds over its cases, which its " in latency
     assert "not the median (p50) the leaderboard shows</li>" in latency
+    # the HTML report's verdict on latency_s (a metric of the spec), beside its
+    # leaderboard's p50, says it alike; it did not
+    from evaluation.report import build_report
+    from evaluation.storage.models import Experiment
+    from evaluation.storage.repository import replace_scores
+
+    with Session(db.engine) as session:
+        experiment = session.get(Experiment, db.experiment_id)
+        experiment.metrics = [*experiment.metrics, "latency_s"]
+        replace_scores(session, frame["id"].tolist(), "latency_s", frame["latency_s"].tolist())
+        scores = scores_frame(session, db.experiment_id)
+        metrics = get_metrics(experiment.metrics)
+        replace_aggregates(
+            session, db.experiment_id, aggregate_rows(frame, scores, metrics, db.suite)
+        )
+        session.commit()
+        report = build_report(session, db.experiment)
+    latency = report.split("<h3>latency_s</h3>")[1].split("<img")[0]
+    assert "; latency_s here: each config&#39;s mean seconds over its cases, which its " in latency
+    assert "not the median (p50) the leaderboard shows</p>" in latency
 
 
 def test_the_summary_page_flags_a_config_that_echoes_the_prompt(tmp_path):
