@@ -4,6 +4,8 @@ is laid out to where the terminal's is not known."""
 
 from __future__ import annotations
 
+import math
+
 TERMINAL_COLUMNS = 100
 """The width terminal text (a leaderboard, a comparison, the doctor's report) fits where
 the terminal's own width is not known (output to a file or a pipe), unless asked wider."""
@@ -142,3 +144,28 @@ def failed_words(failed: int, never_answered: int) -> str:
     if not never_answered:
         return f"{failed} failed"
     return f"{failed} failed ({never_answered} never answered: no host serving their model was up)"
+
+
+UNADJUSTED_ONLY = "†"
+"""A pair's mark where its own interval excludes 0 but its adjusted p is not significant
+(newcomer N15: "+27 [+15, +39]  0.064" read as a contradiction; the footnote explained):
+the text table's rows and the markdown's "significant" column alike."""
+
+
+def pair_mark(significant: bool | None, low: float | None, high: float | None) -> str:
+    """``*`` for a pair significant after adjustment; ``UNADJUSTED_ONLY`` where only its
+    own (unadjusted) interval ``low``–``high`` leaves out 0; else nothing."""
+    if significant is True:
+        return "*"
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    return UNADJUSTED_ONLY if low > 0 or high < 0 else ""
+
+
+def unadjusted_only_words(adjustment: str) -> str:
+    """The line under a pair table with an ``UNADJUSTED_ONLY`` row; ``adjustment``: its
+    name ("Holm", "Benjamini–Hochberg")."""
+    return (
+        f"{UNADJUSTED_ONLY} interval unadjusted (it excludes 0); not significant after "
+        f"{adjustment}'s adjustment"
+    )

@@ -17,7 +17,12 @@ from evaluation.compare._wrapped_table import wrapped_table
 from evaluation.labels import distinguishing_labels
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.precision import decimals, finest_decimals, fixed, rounded
-from evaluation.wording import TERMINAL_COLUMNS
+from evaluation.wording import (
+    TERMINAL_COLUMNS,
+    UNADJUSTED_ONLY,
+    pair_mark,
+    unadjusted_only_words,
+)
 
 PAIRS_PER_METRIC = 8
 _SIMULATED = "*** SIMULATED: these configs ran on evalflow's simulated backend, not real models ***"
@@ -79,7 +84,12 @@ def render_comparison_text(
             "B": [short[b] for b in shown["b"]],
             _DIFF_HEADER: [_diff(r, digits) for r in shown.to_dict("records")],
             p_header: [_p(p) for p in shown["p_adjusted"]],
-            "": (marks := [_mark(r) for r in shown.to_dict("records")]),
+            "": (
+                marks := [
+                    pair_mark(r.get("significant"), r.get("diff_ci_low"), r.get("diff_ci_high"))
+                    for r in shown.to_dict("records")
+                ]
+            ),
         }
         marked = marked or UNADJUSTED_ONLY in marks
         drawn = text_table(table) if table_columns is None else _fitted_pairs(table, table_columns)
@@ -100,26 +110,8 @@ def render_comparison_text(
     lines += ["", *textwrap.wrap(footnote, columns)]
     lines.append("* significant after adjustment; --markdown prints the full report")
     if marked:
-        lines.append(
-            f"{UNADJUSTED_ONLY} interval unadjusted (it excludes 0); not significant after "
-            f"{ADJUSTMENT_NAMES[adjustment]}'s adjustment"
-        )
+        lines.append(unadjusted_only_words(ADJUSTMENT_NAMES[adjustment]))
     return "\n".join(lines)
-
-
-UNADJUSTED_ONLY = "†"
-"""A pair's mark where its own interval excludes 0 but its adjusted p is not significant
-(newcomer N15: "+27 [+15, +39]  0.064" read as a contradiction; the footnote explained)."""
-
-
-def _mark(row: Mapping[str, Any]) -> str:
-    """``*`` for a pair significant after adjustment; ``UNADJUSTED_ONLY`` where only its
-    unadjusted interval leaves out 0."""
-    if row.get("significant") is True:
-        return "*"
-    low, high = row.get("diff_ci_low"), row.get("diff_ci_high")
-    excludes_zero = _finite(low) and _finite(high) and (low > 0 or high < 0)
-    return UNADJUSTED_ONLY if excludes_zero else ""
 
 
 def _fitted_pairs(table: Mapping[str, Sequence[str]], width: int) -> str:

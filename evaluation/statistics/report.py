@@ -12,7 +12,14 @@ from typing import Any
 from evaluation.statistics._adjust import ADJUSTMENT_NAMES
 from evaluation.statistics.analysis import StatisticsReport
 from evaluation.statistics.multiple import MultiComparison
-from evaluation.wording import EFFECTS_FIGURES, cost_words, per_case_words
+from evaluation.wording import (
+    EFFECTS_FIGURES,
+    UNADJUSTED_ONLY,
+    cost_words,
+    pair_mark,
+    per_case_words,
+    unadjusted_only_words,
+)
 
 UNDEFINED = "undefined"
 
@@ -193,10 +200,12 @@ def _metric_section(report: StatisticsReport, multi: MultiComparison, corpus: bo
     if delta is not None:
         header.append(f"cases for δ = {delta:g}")
     header += ["excluded", "note"]
-    rows = []
+    rows, marked = [], False
     for ac in multi.comparisons:
         c = ac.comparison
         effect = UNDEFINED if c.effect_size is None else f"{c.effect_size_name} {c.effect_size:.3g}"
+        mark = pair_mark(ac.significant, _lo(c.diff_ci), _hi(c.diff_ci))  # as compare's rows
+        marked = marked or mark == UNADJUSTED_ONLY
         row = [
             c.a,
             c.b,
@@ -206,7 +215,7 @@ def _metric_section(report: StatisticsReport, multi: MultiComparison, corpus: bo
             c.test,
             _p(c.p_value),
             _p(ac.p_adjusted),
-            "yes" if ac.significant else "no",
+            "yes" if ac.significant else f"no {mark}".rstrip(),
             effect,
             _num(c.correlation),
             _num(ac.power.min_detectable_difference),
@@ -220,6 +229,8 @@ def _metric_section(report: StatisticsReport, multi: MultiComparison, corpus: bo
         ]
         rows.append(row)
     out += _table(header, rows) if rows else ["_No comparisons._"]
+    if marked:
+        out += ["", unadjusted_only_words(adj)]
     effects = [e for e in report.effects if e.metric == multi.metric]
     if effects:
         out += ["", "### Parameter effects", ""]

@@ -102,3 +102,27 @@ def test_the_pairs_interval_is_labelled_unadjusted_beside_the_adjusted_p():
     assert "not adjusted for multiple comparisons; p adj.: Holm-adjusted" in text
     fdr = render_markdown(_report(adjust="fdr_bh"), banner="b")
     assert "p adj.: Benjamini–Hochberg-adjusted" in fdr
+
+
+def test_markdown_marks_a_pair_whose_interval_alone_excludes_0_as_compare_does():
+    """`compare --markdown` and the comparison artifact said "significant: no" beside
+    [0.01469, 0.1468] with no mark, where compare's text table ends that row in "†"
+    and says what it means: the same mark and line, from one source."""
+    from evaluation.compare import render_comparison_text
+
+    report = _report()
+    text = render_markdown(report, banner="b")
+    acc = text.split("## acc")[1].split("\n## ")[0]
+    cells = {
+        tuple(row.split(" | ")[:2]): row.split(" | ")[8]
+        for row in acc.splitlines()
+        if "McNemar |" in row
+    }
+    assert cells == {("| m1 t=0", "m1 t=1"): "yes", ("| m1 t=0", "m2 t=0"): "yes",
+                     ("| m1 t=1", "m2 t=0"): "no †"}  # fmt: skip
+    legend = "† interval unadjusted (it excludes 0); not significant after Holm's adjustment"
+    assert legend in acc.splitlines()
+    rows = [r for r in table_rows(report)["comparisons"] if r["metric"] == "acc"]
+    terminal = render_comparison_text("e", rows, {}, simulated=False).splitlines()
+    assert terminal[-1] == legend
+    assert [line.split()[-1] for line in terminal if "[+0.015, +0.147]" in line] == ["†"]
