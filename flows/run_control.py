@@ -86,17 +86,25 @@ AGAIN = {
 
 
 def claim(
-    engine: Engine, name: str, *, wait: bool, command: str | None = None
+    engine: Engine,
+    name: str,
+    *,
+    wait: bool,
+    command: str | None = None,
+    task_type: str | None = None,
 ) -> tuple[RunProcess, DeadRun | None]:
     """Claim ``name`` for this process; with ``wait``, until the run holding it ends.
-    ``command``: the redacted command that resumes the run (stored for `show`). Also
+    ``command``: the redacted command that resumes the run (stored for `show`);
+    ``task_type``: its suite's (the monitor's task cards count it from then). Also
     the run taken over if its process had died (see :func:`mark_crashed`)."""
     process = RunProcess.current()
     announced = False
     while True:
         try:
             with session_scope(engine) as session:
-                dead = claim_experiment(session, name, process, command=command)
+                dead = claim_experiment(
+                    session, name, process, command=command, task_type=task_type
+                )
             run_notes.reserve(engine.url, name)  # where its end goes if the disk fills
             return process, dead
         except ExperimentBusy as busy:

@@ -80,7 +80,11 @@ def register(
     )
     with session_scope(engine) as session:
         dead = claim_experiment(
-            session, experiment, RunProcess.current(), flow_run_id=current_flow_run.get_id()
+            session,
+            experiment,
+            RunProcess.current(),
+            flow_run_id=current_flow_run.get_id(),
+            task_type=sweep.suite.task_type,
         )
         record_level(session, experiment, level, limit)
     set_stage(engine, experiment, "load", started=True)  # the monitor's live row

@@ -98,7 +98,9 @@ def home(session: Session, series: str | None = None, cache: HomeCache | None = 
         kept = Home(
             running=[],
             recent=recent_runs(session, ended=ended, starting=starting),
-            stats=stats(session, ended=ended, starting=list(starting)),
+            stats=stats(
+                session, ended=ended, starting={n: f["task_type"] for n, f in starting.items()}
+            ),
             series=listed,
             over_time=over_time(session),
             across=configs_across(session, chosen) if chosen else None,
@@ -147,7 +149,7 @@ def starting_facts(run: ExperimentRun, experiment: Experiment | None) -> dict[st
     ``starting`` which process holds the claim since when (``holder_words``)."""
     return {
         "name": run.experiment,
-        "task_type": experiment.task_type if experiment else "",
+        "task_type": experiment.task_type if experiment else run.task_type or "",
         "simulated": bool(experiment and experiment.simulated),
         "stage": "starting",
         "done": 0,
@@ -347,12 +349,14 @@ FINISHED = ("completed", "failed", "interrupted", "cancelled")
 def stats(
     session: Session,
     ended: Mapping[str, str] | None = None,
-    starting: Sequence[str] = (),
+    starting: Mapping[str, str] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Per task type and per pipeline kind: runs, active now (not those of ``ended``,
-    stored as running but not; those ``starting`` stored as they last ended), average
-    duration of finished runs and the share of finished runs that completed (one
-    grouped query)."""
+    stored as running but not; those ``starting``, name -> the task type its claim
+    names, stored as they last ended, and, by task type only, those not stored yet: their
+    pipeline kind is known once stored), average duration of finished runs and the share
+    of finished runs that completed (one grouped query)."""
+    starting = starting or {}
     restarted = Experiment.name.in_(list(starting))
     running = (Experiment.status == "running") & Experiment.name.not_in(list(ended or {}))
     active = running | restarted
@@ -379,6 +383,10 @@ def stats(
         for grouping, key in (("task type", r.task_type), ("pipeline", r.pipeline or "single")):
             held = groups[grouping].setdefault(key, [0] * 6)
             groups[grouping][key] = [a + b for a, b in zip(held, figures, strict=True)]
+    stored = _stored(session, list(starting))
+    for task_type in (t for n, t in starting.items() if t and n not in stored):
+        held = groups["task type"].setdefault(task_type, [0] * 6)
+        held[0], held[1] = held[0] + 1, held[1] + 1  # a run, active
     return {
         grouping: [
             {

@@ -134,6 +134,9 @@ class ExperimentRun(Table, table=True):
     status: str = "running"  # running | completed | failed | interrupted | cancelled
     reason: str | None = Field(default=None, sa_column=Column(Text))
     level: str | None = None  # what it ran: "smoke", "full", "subset, limit 5" (`experiments`)
+    # its suite's task type, known from the claim on: the monitor's task cards count a run
+    # starting before its flow stores its experiment (None: not told, or an older row)
+    task_type: str | None = None
     # the command line that started it, credentials masked (`show`'s "resume with:");
     # None for a flow started otherwise (a deployment) and on rows from before it was kept
     command: str | None = Field(default=None, sa_column=Column(Text))

@@ -101,12 +101,14 @@ def claim_experiment(
     *,
     flow_run_id: str | None = None,
     command: str | None = None,
+    task_type: str | None = None,
 ) -> DeadRun | None:
     """Make ``process`` the one running ``name``; raises ExperimentBusy when another live
     process holds it. Re-claiming by the same process while its run goes on only records
     ``flow_run_id``; once that run ended, a new one starts (a rerun in one process).
     ``command``: the command line that resumes the run, its credentials already masked
-    (``redact_argv``), for `show` to print as the run would.
+    (``redact_argv``), for `show` to print as the run would. ``task_type``: its suite's,
+    for the monitor's task cards before the experiment is stored.
     Taking over an ended run adds its seconds to ``earlier_s`` (a dead run's are not
     known). Returns the run taken over when its process had died without ending
     (``kill -9``): its Prefect flow run still says Running, for the caller to mark Crashed."""
@@ -119,6 +121,7 @@ def claim_experiment(
         "reason": None,
         "level": None,
         "command": command,
+        "task_type": task_type,
         "started_at": utcnow(),
         "ended_at": None,
         "cancel_requested_at": None,

@@ -420,7 +420,9 @@ def _run(
     database = database_url(args.database)
     resume = _resume(args)  # stored with the claim: `show` prints it
     engine = make_engine(database)
-    process, dead = run_control.claim(engine, name, wait=args.wait, command=resume)
+    process, dead = run_control.claim(
+        engine, name, wait=args.wait, command=resume, task_type=sweep.suite.task_type
+    )
     args.claimed = True  # from here on a signal is run_control.interruptible's
     if not args.quiet:  # the first line, before Prefect's seconds of start-up
         line = starting_line(

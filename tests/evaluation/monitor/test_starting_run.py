@@ -129,7 +129,8 @@ def test_a_starting_run_is_starting_wherever_runs_are_listed(tmp_path, holder, c
         resumed = register_unrun(session, "nc-resumed", spec_path="spec.yaml")
         set_experiment_status(session, resumed.id, "interrupted")
         claim_experiment(session, "nc-resumed", holder[1])
-        claim_experiment(session, NAME, holder[1])  # no experiment stored yet
+        claim_experiment(session, NAME, holder[1], task_type="qa")  # not stored yet
+        claim_experiment(session, "nc-untold", holder[1])  # no task type: not counted
 
     assert main(["--database", url, "experiments"]) == 0
     listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
@@ -137,7 +138,7 @@ def test_a_starting_run_is_starting_wherever_runs_are_listed(tmp_path, holder, c
     for name in (NAME, "nc-resumed"):
         assert " starting " in listed[name] and words in listed[name], listed[name]
     assert "interrupted" not in listed["nc-resumed"]
-    assert _runs_by_status(engine) == {"starting": 2}
+    assert _runs_by_status(engine) == {"starting": 3}
 
     page = TestClient(create_app(engine)).get("/").text
     recent = page.split('id="recent"')[1].split("</section>")[0]
@@ -145,7 +146,10 @@ def test_a_starting_run_is_starting_wherever_runs_are_listed(tmp_path, holder, c
         row = recent.split(f'data-name="{name}"')[1].split("</tr>")[0]
         assert 'class="status-starting">starting<' in row and f"/e/{name}/live" in row
     stats = page.split('id="stats"')[1].split("</section>")[0]
-    assert "1 active · 1 runs" in stats  # the stored one; the other's task is not known yet
+    # the stored one, and the one its claim tells the task type of (it was left out)
+    by_task, by_pipeline = stats.split("<h3>pipeline</h3>")
+    assert by_task.count(" active · ") == 1 and "<div>2 active · 2 runs</div>" in by_task
+    assert "<div>1 active · 1 runs</div>" in by_pipeline  # its pipeline: known once stored
 
     holder[0].kill()  # kill -9: the claims are gone, the stored experiment as it ended
     holder[0].wait()
