@@ -41,8 +41,7 @@ import random
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping
 from uuid import UUID
 
 import httpx
@@ -53,22 +52,17 @@ from prefect.context import FlowRunContext
 from prefect.logging import get_logger
 
 from evaluation.spec import HostSpec
-from evaluation.wording import counted
+from tasks.adapters.dead_run_slots import give_back_dead
 from tasks.adapters.host_limits import _warn_of_namesakes
 from tasks.adapters.lane_slot import LaneSlot
-from tasks.adapters.slot_errors import SlotUnavailable, _ServerBusy, _SlotsFull
+from tasks.adapters.slot_errors import SlotUnavailable, _SlotsFull
 from tasks.adapters.slot_holders import FolderLock, Held, HolderFile, scan
-from tasks.adapters.slot_leases import _give_back_call, _Grant, _groups, _Lease
+from tasks.adapters.slot_leases import _give_back_call, _Grant, _Lease
 from tasks.adapters.slot_registry import Registry, registry_for
+from tasks.adapters.slot_writes import SlotWrites
 from tasks.adapters.slots_at_exit import _OPEN_RECORDS
 
 MAX_POLL_S = 1.0
-# A slot write the server answered 503 (its database busy) is tried again at once, then
-# less often; it fails only once the server has been busy this long. Prefect's SQLite
-# waits up to 60 s for a lock (its busy_timeout), and under four concurrent runs a
-# server was measured answering nothing for ~60 s: a shorter budget failed generations.
-BUSY_BUDGET_S = 120.0
-BUSY_WAIT_CAP_S = 1.0
 LEASE_S = 60.0  # the shortest lease Prefect grants
 RENEW_EVERY_S = 15.0  # for a LEASE_S lease; a longer one at the same quarter of its length
 RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
@@ -77,7 +71,6 @@ HANDOFF_S = 1.0  # a parked slot nobody takes within this goes back to the limit
 RESERVE_HOLD_S = 30.0  # slots taken before the lanes start are kept for them this long
 
 logger = get_logger("evalflow.host_slots")
-T = TypeVar("T")
 
 
 class HostSlots:
@@ -87,11 +80,11 @@ class HostSlots:
     SQLite server, writes that collide come back as 503 and Prefect's client retries
     them after about 2 s: measured at 800 generations, each chunk's first acquisition
     took 1.7-2.4 s (lanes starting together, or a chunk starting while another ended),
-    15% of the sweep's wall time. So this process writes one slot change at a time,
-    and a lane whose chunk ends parks its lease for ``handoff_s`` instead of releasing
-    it: the lane's next chunk, which starts within milliseconds, takes it over with no
-    API call. A parked lease nobody takes is released, so an idle lane does not keep
-    a slot from other runs.
+    15% of the sweep's wall time. So this process writes one slot change at a time
+    (``SlotWrites``), and a lane whose chunk ends parks its lease for ``handoff_s``
+    instead of releasing it: the lane's next chunk, which starts within milliseconds,
+    takes it over with no API call. A parked lease nobody takes is released, so an idle
+    lane does not keep a slot from other runs.
 
     ``handoff_s=None`` (a lane worker process, ``tasks.lane_workers``): parked slots, up
     to the process's ``capacity``, are kept until ``close``. A worker's chunks come from
@@ -129,7 +122,7 @@ class HostSlots:
         self._record: HolderFile | None = None
         self._by_count = registry is not None and registry.by_count
         self._last_reclaim = float("-inf")
-        self._writes = asyncio.Lock()
+        self._writes = SlotWrites()
         self._held: dict[str, _Lease] = {}  # every slot this run holds, lanes' and parked
         self._grants: dict[str, _Grant] = {}  # the writes that took them
         self._host_of = {limit: host for host, limit in self._names.items()}
@@ -138,7 +131,6 @@ class HostSlots:
         self._parked: dict[str, list[_Lease]] = defaultdict(list)
         self._expiries: dict[str, asyncio.Task] = {}  # parked lease id -> its timer
         self._background: set[asyncio.Task] = set()
-        self._in_flight: set[asyncio.Task] = set()  # slot writes, finished even if cancelled
         self._lanes_waiting: dict[str, int] = defaultdict(int)  # lanes in ``_acquire``
         self._parked_signal: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._on_parked: Callable[[str], None] | None = None
@@ -188,7 +180,7 @@ class HostSlots:
             await self._give_back_dead(found.dead)
             if registry.zero_when_alone and found.alive == 0:
                 for name in self._names.values():
-                    await self._write(
+                    await self._writes.write(
                         lambda name=name: self._client.update_global_concurrency_limit(
                             name, GlobalConcurrencyLimitUpdate(active_slots=0)
                         )
@@ -360,8 +352,8 @@ class HostSlots:
             return  # an interrupt's thread gave them back (``give_back_on_exit``)
         held = [Held(lease.id, lease.limit) for lease in group]
         await asyncio.shield(
-            self._finish_even_if_cancelled(
-                self._write(
+            self._writes.finish_even_if_cancelled(
+                self._writes.write(
                     lambda: _give_back_call(self._client, key, held, by_count=self._by_count)
                 )
             )
@@ -373,8 +365,7 @@ class HostSlots:
         if self._renewer is not None:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
-        while self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._writes.settle()
         for expiry in self._expiries.values():
             expiry.cancel()
         self._expiries.clear()
@@ -462,7 +453,7 @@ class HostSlots:
         it brings are parked, so their handoff timer or ``close`` gives them back. Without
         that they stay taken until their lease expires, and for good on a server that
         runs no expiry service (Prefect's test harness)."""
-        request = self._finish_even_if_cancelled(self._request_slots(host, count))
+        request = self._writes.finish_even_if_cancelled(self._request_slots(host, count))
         try:
             return await asyncio.shield(request)
         except asyncio.CancelledError:
@@ -473,13 +464,6 @@ class HostSlots:
         if not request.cancelled() and request.exception() is None:
             for lease in request.result():
                 self.park(host, lease)
-
-    def _finish_even_if_cancelled(self, write: Awaitable[T]) -> asyncio.Task[T]:
-        """``write`` as a task ``close`` waits for, whoever stops waiting for it."""
-        task = asyncio.ensure_future(write)
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
-        return task
 
     async def _request_slots(self, host: str, count: int) -> list[_Lease]:
         """One write for ``count`` slots: a lease of them, or on the embedded server
@@ -498,7 +482,7 @@ class HostSlots:
                 holder=self._holder,
             )
         try:
-            response = await self._write(call)
+            response = await self._writes.write(call)
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code == 422 and count > 1:  # more than the limit has
                 raise _SlotsFull(MAX_POLL_S) from exc
@@ -529,7 +513,7 @@ class HostSlots:
             await asyncio.sleep(RENEW_EVERY_S * self._lease_s / LEASE_S)
             for grant in [g for g in self._grants.values() if g.leased]:
                 try:
-                    await self._write(
+                    await self._writes.write(
                         lambda grant=grant: self._client.renew_concurrency_lease(
                             grant.id, self._lease_s
                         )
@@ -558,53 +542,6 @@ class HostSlots:
         return await self._give_back_dead(scan(self._registry.folder, self._record).dead) > 0
 
     async def _give_back_dead(self, dead: list[HolderFile]) -> int:
-        """Give back what dead runs' files still list, one write per limit (by count)
-        or per lease; a file is removed once empty. Each slot is marked given back
-        before the call, as its run would have done."""
+        """Give back the slots ``dead`` runs' files list (``dead_run_slots``)."""
         by_count = self._registry is not None and self._registry.by_count
-        freed = 0
-        for record in dead:
-            try:
-                for key, group in _groups(record.held(), by_count=by_count).items():
-                    record.giving_back(*(held.lease_id for held in group))
-                    try:
-                        await self._write(
-                            lambda key=key, group=group: _give_back_call(
-                                self._client, key, group, by_count=by_count
-                            )
-                        )
-                    except BaseException:
-                        record.took_all(group)  # still to give back
-                        raise
-                    freed += len(group)
-            except (httpx.HTTPError, SlotUnavailable) as exc:
-                logger.warning("could not give back a dead run's slots: %s", exc)
-                record.leave()
-                continue
-            record.close()
-        if freed:
-            logger.info(
-                "gave back %s held by %s",
-                counted(freed, "host slot"),
-                counted(len(dead), "dead run"),
-            )
-        return freed
-
-    async def _write(self, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-        """One slot write at a time from this run (they would collide with each other),
-        tried again at once when the server was busy (see ``slot_client``), then less
-        often, for up to ``BUSY_BUDGET_S``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + BUSY_BUDGET_S
-        wait = 0.05
-        while True:
-            try:
-                async with self._writes:
-                    return await call()
-            except _ServerBusy as exc:
-                if loop.time() + wait > deadline:
-                    raise SlotUnavailable(
-                        f"the Prefect API stayed busy for {BUSY_BUDGET_S:g} s: {exc}"
-                    ) from exc
-                await asyncio.sleep(wait * random.uniform(0.4, 1.0))
-                wait = min(wait * 1.5, BUSY_WAIT_CAP_S)
+        return await give_back_dead(self._client, self._writes.write, dead, by_count=by_count)

@@ -1,5 +1,5 @@
 """The Prefect client for slot writes: Prefect's own, with a response hook that hands a
-503 back at once (``_ServerBusy``) for ``HostSlots`` to try again sooner than Prefect's
+503 back at once (``_ServerBusy``) for ``SlotWrites`` to try again sooner than Prefect's
 client would."""
 
 from __future__ import annotations
@@ -22,5 +22,5 @@ def slot_client() -> PrefectClient:
     Prefect's client then waits 2 s before trying again: measured at 800 generations,
     that wait hit the first request of a lane in half the runs (~5% of the sweep's wall
     time). This client raises instead (an httpx response hook, so nothing private is
-    touched) and ``HostSlots`` tries again within a tenth of a second."""
+    touched) and ``SlotWrites`` tries again within a tenth of a second."""
     return get_client(httpx_settings={"event_hooks": {"response": [_fail_fast_when_busy]}})

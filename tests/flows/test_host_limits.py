@@ -22,13 +22,14 @@ from prefect.exceptions import ObjectNotFound
 
 from evaluation.spec import HostSpec
 from flows.evaluate import evaluate
-from tasks.adapters import host_slots, slots_at_exit
+from tasks.adapters import host_slots, slot_writes, slots_at_exit
 from tasks.adapters.host_limits import host_limit_name, size_limits
 from tasks.adapters.host_slots import HostSlots
 from tasks.adapters.slot_client import _fail_fast_when_busy, slot_client
 from tasks.adapters.slot_errors import SlotUnavailable
 from tasks.adapters.slot_holders import HolderFile
 from tasks.adapters.slot_registry import Registry
+from tasks.adapters.slot_writes import SlotWrites
 from tests.conftest import REPO
 from tests.support.processes import python_against_api
 from tests.support.standin_ollama import StandInConfig, running_standin
@@ -426,7 +427,7 @@ def test_a_busy_answer_is_tried_again_at_once_and_gives_a_clear_error_in_the_end
     """On a virtual clock (the loop's time, which ``asyncio.sleep`` moves on at once): a
     minute's busy spell and the whole busy budget cost no real time. What is measured is
     the time slept, so that a loaded machine's pauses do not count."""
-    slots = HostSlots(None, {}, timeout_s=1)
+    writes = SlotWrites()
     calls = []
     sleep, skipped = asyncio.sleep, 0.0
 
@@ -451,7 +452,7 @@ def test_a_busy_answer_is_tried_again_at_once_and_gives_a_clear_error_in_the_end
         real_time = loop.time
         loop.time = now = lambda: real_time() + skipped
         started = skipped
-        result = await slots._write(busy_twice)
+        result = await writes.write(busy_twice)
         elapsed = skipped - started
         # A busy spell as long as Prefect's SQLite waits for a lock (60 s) is waited out,
         # the server asked again at least once a second, not turned into failed generations.
@@ -463,21 +464,21 @@ def test_a_busy_answer_is_tried_again_at_once_and_gives_a_clear_error_in_the_end
                 await busy()
             return "ok after a busy spell"
 
-        assert await slots._write(busy_for_a_minute) == "ok after a busy spell"
+        assert await writes.write(busy_for_a_minute) == "ok after a busy spell"
         longest_gap = max(b - a for a, b in itertools.pairwise(tries))
         started = skipped
-        budget = host_slots.BUSY_BUDGET_S
+        budget = slot_writes.BUSY_BUDGET_S
         with pytest.raises(SlotUnavailable, match=rf"stayed busy for {budget:g} s"):
-            await slots._write(busy)
+            await writes.write(busy)
         return result, elapsed, longest_gap, skipped - started
 
     result, elapsed, longest_gap, gave_up_after = asyncio.run(main())
     assert result == "ok" and len(calls) == 3
     assert elapsed < 0.5  # Prefect's own client would have waited 2 s, then 4 s
-    assert longest_gap <= host_slots.BUSY_WAIT_CAP_S
+    assert longest_gap <= slot_writes.BUSY_WAIT_CAP_S
     # slept for the budget, less the last wait (and the little real time that passed)
-    cap = host_slots.BUSY_WAIT_CAP_S
-    assert host_slots.BUSY_BUDGET_S - 2 * cap <= gave_up_after <= host_slots.BUSY_BUDGET_S
+    cap = slot_writes.BUSY_WAIT_CAP_S
+    assert slot_writes.BUSY_BUDGET_S - 2 * cap <= gave_up_after <= slot_writes.BUSY_BUDGET_S
 
 
 def test_generation_task_runs_carry_the_host_tag_and_no_tag_limit_is_made(tmp_path):
