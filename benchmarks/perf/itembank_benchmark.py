@@ -204,7 +204,7 @@ def _calibrated_inputs(
     fit, bank_mean: float, bank_sd: float, nights: np.ndarray, weighted: bool
 ) -> np.ndarray:
     """The watch's inputs on the calibrated cases up to tonight (configs × nights ×
-    cases), as evaluation/series/_trends.py builds them: each case scaled by its weight
+    cases), as evaluation/series/_stream.py builds them: each case scaled by its weight
     in the bank's full-suite estimate at the config's level over the nights before
     tonight (``weighted``), else the cases' plain mean."""
     if not weighted:

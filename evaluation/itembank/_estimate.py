@@ -187,7 +187,7 @@ def estimate_weights(
     the ability's posterior, R the score the other cases add and ``z_i = a_i (θ − b_i)``
     the derivative of case i's log-likelihood in its score. A change of the cases'
     scores by ``d`` moves the estimate by about ``weights · d``: the series watch judges
-    a calibrated night's change in these units (evaluation/series/_trends.py)."""
+    a calibrated night's change in these units (evaluation/series/_stream.py)."""
     from scipy.special import expit
 
     n = len(fit.difficulty)

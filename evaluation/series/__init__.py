@@ -3,9 +3,12 @@ and what each really ran with (``_series``, tables in ``schema``), a suite's dig
 (``_digest``), where two points stop being comparable (``_events``), greedy outputs that
 changed between two runs (``_greedy``), asking the servers
 what ran (``_what_ran``), change detection with false alarms controlled over configs ×
-metrics × nights (``_watch``), the watch over a stored series (``_trends``), its
-verdict kept for the readers that need only it (``_verdict``), the CI gate
-(``_gate``) and their renderings (``_render``). Names are imported on first use."""
+metrics × nights (``_watch``), the watch over a stored series (``_trends``): what it
+found (``_stream_verdicts``), each night's per-case values (``_frames``), one stream's
+verdict (``_stream``), accepted baselines (``_accepted``), a series watched on the
+calibrated level (``_calibrated_level``); its verdict kept for the readers that need only
+it (``_verdict``), the CI gate (``_gate``) and their renderings (``_render``). Names are
+imported on first use."""
 
 from __future__ import annotations
 
@@ -31,11 +34,11 @@ _EXPORTS = {
     "what_ran": "evaluation.series._what_ran",
     "suite_digest": "evaluation.series._digest",
     "WatchSettings": "evaluation.series._watch",
-    "Night": "evaluation.series._trends",
-    "SeriesWatch": "evaluation.series._trends",
-    "StreamVerdict": "evaluation.series._trends",
+    "Night": "evaluation.series._stream_verdicts",
+    "SeriesWatch": "evaluation.series._stream_verdicts",
+    "StreamVerdict": "evaluation.series._stream_verdicts",
     "watch_series": "evaluation.series._trends",
-    "evidence_figures": "evaluation.series._trends",
+    "evidence_figures": "evaluation.series._stream_verdicts",
     "series_verdict": "evaluation.series._verdict",
     "series_verdicts": "evaluation.series._verdict",
     "watch_and_keep": "evaluation.series._verdict",
@@ -51,7 +54,7 @@ _EXPORTS = {
     "sparkline": "evaluation.series._render",
     "stream_state": "evaluation.series._render",
     "moved_lines": "evaluation.series._render",
-    "SubsetEstimates": "evaluation.series._trends",
+    "SubsetEstimates": "evaluation.series._calibrated_level",
     "ESCALATE_SHARE": "evaluation.series._watch",
     "trends_text": "evaluation.series._render",
     "watch_markdown": "evaluation.series._render",

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
-from evaluation.series._trends import Night, SeriesWatch, StreamVerdict, evidence_figures
+from evaluation.series._stream_verdicts import Night, SeriesWatch, StreamVerdict, evidence_figures
 from evaluation.view.links import view_url
 from evaluation.wording import counted, not_judged_why
 

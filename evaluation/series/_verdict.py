@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlmodel import Session
 
+from evaluation.series._calibrated_level import SubsetEstimates
 from evaluation.series._series import grouped_experiments, series_experiments
-from evaluation.series._trends import SeriesWatch, SubsetEstimates, watch_series
+from evaluation.series._stream_verdicts import SeriesWatch
+from evaluation.series._trends import watch_series
 from evaluation.series._watch import RULES, WatchError, WatchSettings
 from evaluation.storage.models import Experiment, ViewPage
 from evaluation.storage.pages import keep_page, stored_page

@@ -56,9 +56,10 @@ class WatchError(EvalError):
 
 
 RULES = 2
-"""The version of the watch's rules: this module's statistics and ``_trends``'s choice of
-streams, segments, reference nights and accepted baselines (2: the same verdicts, each
-config named by its short label, as `show` names it: a kept verdict held the full one).
+"""The version of the watch's rules: this module's statistics, ``_trends``' choice of
+streams and segments, ``_stream``'s reference nights and ``_accepted``'s baselines (2:
+the same verdicts, each config named by its short label, as `show` names it: a kept
+verdict held the full one).
 A verdict kept under another version (``_verdict``) is computed again.
 tests/evaluation/series/test_watch_rules.py pins the verdicts on fixed series to this
 version: a change that moves any of them fails it until RULES is raised and the new
@@ -429,7 +430,7 @@ def watch_stream(
     the nights after it are compared with the level before it. Kept in, one collapse
     would widen every later night's error and hide the same collapse a second time; a
     drop that persists alarms again (accepting a run at that level takes it:
-    ``_trends._from_accepted``). Only the alarmed night leaves, not the nights its
+    ``_accepted._from_accepted``). Only the alarmed night leaves, not the nights its
     evidence built over: on a null series those are ordinary nights a little on the
     worse side, and taking them out too narrows τ² until false alarms feed more
     (benchmarks/perf/trends_benchmark.py, drifting world: 1.06 → 1.84 false alarms per

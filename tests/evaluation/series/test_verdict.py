@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlmodel import Session
 
+import evaluation.series._accepted as accepted
 import evaluation.series._trends as trends
 from evaluation.observability import metrics_registry
 from evaluation.storage.db import make_engine, session_scope
@@ -51,7 +52,8 @@ def watches(monkeypatch) -> list[str]:
         computed.append(metric)
         return stream(points, config, metric, *args, **kwargs)
 
-    monkeypatch.setattr(trends, "_stream", counted)
+    for caller in (trends, accepted):  # the watch, and a stream restarted at its baseline
+        monkeypatch.setattr(caller, "_stream", counted)
     return computed
 
 

@@ -1,0 +1,232 @@
+"""What the watch found over a stored series (``_trends``): each stream's verdict
+(``StreamVerdict``), night by night (``Night``), and the series' (``SeriesWatch``), with
+the words and figures they say themselves in (``describe``, ``evidence_figures``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from math import floor, log10
+
+from evaluation.series._events import SeriesEvent
+from evaluation.series._series import SeriesPoint
+from evaluation.series._watch import ESCALATE_SHARE, WatchSettings, beyond_noise
+from evaluation.wording import PARTIAL_RUN
+
+OPERATIONAL = ("failure_rate", "latency_p95", "tokens_per_s")
+
+
+@dataclass(frozen=True)
+class Night:
+    """One point of one stream: the value shown (with its 95% interval where known),
+    the change against the reference in the metric's own units (tonight − reference),
+    its z in the worse direction and one-sided p, the CUSUM after it, and the alarm."""
+
+    experiment: str
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    change: float | None = None
+    change_low: float | None = None
+    change_high: float | None = None
+    z: float | None = None
+    p: float | None = None
+    evidence: float = 0.0
+    alarm: bool = False
+    judged: bool = False
+    partial: bool = False
+    """Fewer than half the cases of the stream's fullest run (a smoke or subset level):
+    shown apart, neither judged nor part of the later nights' reference."""
+    drawn: float | None = None
+    """What the sparkline draws: ``value``, or for a night run on other cases than the
+    stream's fullest night its level on that night's cases (:func:`_drawn`)."""
+    scored: bool = True
+    """False where the run scored none of the config's cases on this metric (a metric
+    rescored into earlier runs only): nothing to show, and not partial; not judged."""
+    moved: bool = False
+    """A learning night (not judged yet) whose change's 95% interval, on case noise
+    alone, excludes no change: shown as moved, never as "ok", since it becomes part of
+    the reference the later nights are judged against."""
+
+
+@dataclass(frozen=True)
+class StreamVerdict:
+    """One config × metric of a series over its current comparable segment."""
+
+    config: str
+    label: str
+    metric: str
+    higher_is_better: bool
+    nights: tuple[Night, ...]
+    threshold: float
+    segment_start: str
+    since: str | None = None  # the first night of the evidence behind the last alarm/run
+    by: float | None = None  # mean change over those nights
+    flipped: tuple[str, ...] = ()  # cases right in the reference, wrong tonight
+    reference: tuple[str, ...] = ()  # the full nights before ``since`` it is compared with
+    estimated: str = ""  # a calibrated night's last value: how it was estimated
+    cases: str = ""  # "4 of 36 cases": what each night is watched on, on the calibrated level
+    accepted: str | None = None  # the accepted baseline among its nights
+    restarted: str = ""  # why its comparison starts afresh at ``accepted`` ("": confirmed)
+
+    @property
+    def last(self) -> Night:
+        return self.nights[-1]
+
+    @property
+    def alarm(self) -> bool:
+        return self.last.alarm
+
+    @property
+    def judged_night(self) -> Night:
+        """The last night that is not partial: a smoke run after it is not judged and
+        hides none of its verdict."""
+        return next((n for n in reversed(self.nights) if not n.partial), self.last)
+
+    @property
+    def last_alarm(self) -> str | None:
+        """The last alarm not acknowledged: none up to the accepted baseline (accepting a
+        run confirms the stream's level there, or restarts it)."""
+        names = [n.experiment for n in self.nights]
+        start = names.index(self.accepted) + 1 if self.accepted in names else 0
+        alarms = [n.experiment for n in self.nights[start:] if n.alarm]
+        return alarms[-1] if alarms else None
+
+    @property
+    def alarm_nights(self) -> tuple[str, ...]:
+        return tuple(n.experiment for n in self.nights if n.alarm)
+
+    @property
+    def status(self) -> str:
+        """``ALARM`` on an alarmed last night; ``learning: moved`` on a learning night that
+        moved; ``watch`` when its evidence reached half the threshold (with a moved
+        learning night: ``beyond_noise``, what sends a calibrated night to the full
+        suite); else ``ok``. The one label that ``evalflow trends``, the monitor's series
+        page and the nightly's artifact show."""
+        last = self.last
+        if last.alarm:
+            return "ALARM"
+        if last.moved:
+            return "learning: moved"
+        return "watch" if beyond_noise(last.evidence, self.threshold) else "ok"
+
+    @property
+    def state(self) -> str:
+        """``status``, and the last alarm not acknowledged when it is an earlier night's:
+        ``ok (alarm on b7)``."""
+        earlier = self.last_alarm if not self.last.alarm else None
+        return f"{self.status} (alarm on {earlier})" if earlier else self.status
+
+    def describe(self) -> str:
+        """What changed, by how much, since when: the alarm's sentence."""
+        last = self.judged_night
+        change = "" if self.by is None else f" by {_signed(self.by, self.metric)}"
+        when = ""
+        if self.since:
+            nights = [n.experiment for n in self.nights if n.judged]
+            run = nights[nights.index(self.since) :] if self.since in nights else [self.since]
+            when = f" at {run[0]}" if len(run) == 1 else f" over {_span(run)}"
+        against = f", against {_span(self.reference)}" if self.reference else ""
+        p = "" if last.p is None else f" (z = {last.z:.2f}, one-sided p = {last.p:.2g})"
+        flips = f"; {len(self.flipped)} case(s) flipped" if self.flipped else ""
+        return (
+            f"{self.metric} of {self.label} changed{change}{when}{against}{p}: evidence "
+            f"{' ≥ '.join(evidence_figures(last.evidence, self.threshold))}{flips}"
+        )
+
+
+@dataclass(frozen=True)
+class SeriesWatch:
+    series: str
+    points: tuple[SeriesPoint, ...]
+    events: tuple[SeriesEvent, ...]
+    streams: tuple[StreamVerdict, ...]
+    settings: WatchSettings
+    threshold: float
+    notes: tuple[str, ...] = field(default=())
+    shared: str = ""
+    """The settings every config shares, left out of their labels (``shown_labels``)."""
+
+    @property
+    def alarms(self) -> tuple[StreamVerdict, ...]:
+        """The alarms the series' last judged run (completed, not partial) raised itself:
+        a run still running, cut short or partial after it is not judged and hides none
+        of them; an earlier run's alarm is not one of them."""
+        judged = self.judged
+        if judged is None:
+            return ()
+        return tuple(
+            s
+            for s in self.streams
+            if s.judged_night.alarm and s.judged_night.experiment == judged.experiment
+        )
+
+    @property
+    def subset(self) -> tuple[str, ...]:
+        """The calibrated cases the series is watched on (empty: every case run), those of
+        its last completed run when that was a calibrated night."""
+        judged = self.judged
+        if judged is None or judged.watched not in ("calibrated", "escalated"):
+            return ()
+        return judged.calibrated_cases
+
+    def beyond_noise(self, share: float = ESCALATE_SHARE) -> tuple[StreamVerdict, ...]:
+        """The quality streams whose last judged night moved beyond noise: an alarm, the
+        CUSUM's evidence at ``share`` of its threshold or more, or a learning night that
+        moved. On a calibrated night these send the nightly run to the full suite."""
+        judged = self.judged
+        if judged is None:
+            return ()
+        return tuple(
+            s
+            for s in self.streams
+            if s.metric not in OPERATIONAL
+            and s.last.experiment == judged.experiment
+            and beyond_noise(s.last.evidence, s.threshold, s.last.alarm, s.last.moved, share)
+        )
+
+    @property
+    def judged(self) -> SeriesPoint | None:
+        """The series' last completed run that is not partial on every stream (a smoke
+        level's few cases): the last one the watch judged."""
+        nights = [n for s in self.streams for n in s.nights]
+        partial = {n.experiment for n in nights} - {n.experiment for n in nights if not n.partial}
+        done = [p for p in self.points if p.status == "completed" and p.experiment not in partial]
+        return done[-1] if done else None
+
+    @property
+    def unjudged_after(self) -> str:
+        """The run after the last judged one, when there is one, as not judged: its name
+        and why (``b7 partial run: not judged``, ``b8 interrupted: not judged``); empty
+        when the last run is judged."""
+        last, judged = self.last, self.judged
+        if judged is not None and judged.experiment == last.experiment:
+            return ""
+        if last.status == "completed":
+            return f"{last.experiment} {PARTIAL_RUN}"
+        return f"{last.experiment} {last.status}: not judged"
+
+    @property
+    def last(self) -> SeriesPoint:
+        return self.points[-1]
+
+
+def evidence_figures(evidence: float, threshold: float) -> tuple[str, str]:
+    """The CUSUM's evidence and its threshold printed alike, with the decimals that show
+    the threshold's first two significant digits, at least 2: a p95 latency's threshold
+    at a high false-alarm rate is 0.00021, which 2 decimals printed as 0.00."""
+    decimals = 2 if not 0 < threshold < 0.1 else 1 - floor(log10(threshold))
+    return f"{evidence:.{decimals}f}", f"{threshold:.{decimals}f}"
+
+
+def _span(names: Sequence[str]) -> str:
+    """``a…b (n nights)``, or the one night's name."""
+    if len(names) == 1:
+        return f"{names[0]} (1 night)"
+    return f"{names[0]}…{names[-1]} ({len(names)} nights)"
+
+
+def _signed(value: float, metric: str) -> str:
+    if metric in ("latency_p95", "tokens_per_s"):
+        return f"{value:+.0%}"
+    return f"{value:+.3g}"
