@@ -13,11 +13,22 @@ Prefect client of the process uses this one server and none starts its own.
 The server's own output (Prefect's server services, uvicorn) goes to
 ``<evalflow home>/logs/prefect-server.log``, not to the command's terminal: concurrent
 runs share one SQLite file (that shared counter is what holds host slots across them),
-and Prefect's event recorder logs a traceback whenever its write meets another server's
-("database is locked"; it retries the write). That is the server's business, not the
+and Prefect's services log a traceback whenever a write meets another server's
+("database is locked"; they retry the write). That is the server's business, not the
 user's sweep output; a failure to start names the file. Servers on one Prefect home
 start one at a time (a lock held from the app's start-up until it answers): the first
 creates and migrates the database, and two doing that at once broke each other.
+
+It runs only the server services a run needs (``SERVICES_OFF`` says which it does not,
+and why). Prefect's ephemeral mode already leaves out the scheduler, late runs, foreman,
+repossessor, cancellation cleanup, pause expirations and the vacuums but the events'
+(prefect/server/services/base.py ``RunInEphemeralServers`` and the perpetual services
+marked ``run_in_ephemeral``); of what it keeps, the task run recorder stays: a task
+run's states reach the server as events, and it writes them to the task run (what the
+UI and Prefect's API show of the run's tasks). Docket's worker (the background tasks of
+some API calls, e.g. a cancelled flow run's task runs) runs in every Prefect server, with
+no setting to turn it off; so does telemetry unless ``PREFECT_SERVER_ANALYTICS_ENABLED``
+is false, which evalflow sets unless you do.
 """
 
 from __future__ import annotations
@@ -99,6 +110,26 @@ START_LOCK_NAME = ".evalflow-server-start.lock"
 LOG_NAME = "prefect-server.log"
 PLAIN_HTTP_CA_NAME = "evalflow-plain-http-ca.pem"
 LOG_KEEP_BYTES = 10 * 1024 * 1024  # past this, the log starts afresh (the old one kept as .1)
+SERVICES_OFF = {
+    # Automations: ReactiveTriggers (every event, one at a time), Actions and the
+    # proactive triggers' evaluation (every 5 s: reads the automations and deletes closed
+    # buckets, a write on the SQLite file every run shares). A run defines no
+    # automation, and the embedded server has no API but the run's own and dies with
+    # it; automations belong on a Prefect server (docs/running-for-real.md).
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+    # Event persister (and with it the hourly events vacuum): writes every event to the
+    # events tables, for the UI's event feed and Prefect's events API. No evalflow
+    # command reads events; task run states, flow runs, logs and artifacts are written
+    # without it.
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+    # Event distributor: streams events out to websocket subscribers (`prefect events
+    # stream`, the UI, waiters on task runs sent to task workers or on deployment runs).
+    # Nothing subscribes to the embedded server: a run reads its own flow run's state to
+    # see a cancel, and its task futures are in-process.
+    "PREFECT_SERVER_EVENTS_STREAM_OUT_ENABLED": "false",
+}
+"""Prefect settings that turn off, in the embedded server only, the services a run does
+not use; each is set unless the environment sets it (``...=true`` turns one back on)."""
 MIN_STARTUP_TIMEOUT_S = 60.0
 STARTUP_TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
 # What a server that did not start says of why: a traceback's last line
@@ -158,15 +189,7 @@ class EmbeddedServer:
         """Start the server process up to its imports; nothing is created until ``start``.
         Does not import Prefect here: that is what the launch overlaps."""
         bypass_proxies_for_loopback()  # its own readiness probe inherits the environment
-        env = os.environ | {
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-        }
-        # Registering Prefect's block types costs ~1 s per start (3 s on a new home) and
-        # no evalflow flow uses a block; `prefect server start` still registers them.
-        env.setdefault("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "0")
-        env.pop("PREFECT_API_URL", None)
+        env = server_environment()
         prefect_package = importlib.util.find_spec("prefect")
         assert prefect_package is not None and prefect_package.origin is not None
         app_dir = str(Path(prefect_package.origin).resolve().parent.parent)
@@ -274,6 +297,24 @@ class EmbeddedServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def server_environment() -> dict[str, str]:
+    """The environment the embedded server starts with: this process's, made Prefect's
+    ephemeral server's (no UI, only the services of ephemeral mode) less the services in
+    ``SERVICES_OFF``, without block registration and without an API URL of its own."""
+    env = os.environ | {
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+    }
+    # Registering Prefect's block types costs ~1 s per start (3 s on a new home) and
+    # no evalflow flow uses a block; `prefect server start` still registers them.
+    env.setdefault("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "0")
+    for name, value in SERVICES_OFF.items():
+        env.setdefault(name, value)
+    env.pop("PREFECT_API_URL", None)
+    return env
 
 
 def create_server_app() -> Callable[..., Awaitable[None]]:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 
@@ -534,3 +535,26 @@ def test_a_proxy_in_the_environment_is_not_used_for_the_loopback_server(tmp_path
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_embedded_server_runs_only_the_services_a_run_needs(monkeypatch):
+    """Prefect's ephemeral mode runs the task run recorder, automations (triggers and
+    actions), the event persister and the event stream; the embedded server keeps only
+    the recorder (task run states arrive as events): flows/embedded_server.SERVICES_OFF.
+    Prefect's own switches, read as its server reads them from the environment it gets."""
+    from prefect.settings import Settings
+
+    with mock.patch.dict(os.environ, embedded_server.server_environment(), clear=True):
+        settings = Settings()
+    services = settings.server.services
+    assert services.task_run_recorder.enabled
+    assert not services.triggers.enabled  # ReactiveTriggers, Actions, proactive triggers
+    assert not services.event_persister.enabled  # and with it the events vacuum
+    assert not settings.server.events.stream_out_enabled  # the Distributor
+    assert not settings.server.logs.stream_out_enabled  # the LogDistributor (Prefect's default)
+    assert not services.event_logger.enabled  # (Prefect's default)
+
+    monkeypatch.setenv("PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED", "true")  # yours wins
+    assert (
+        embedded_server.server_environment()["PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED"] == "true"
+    )
