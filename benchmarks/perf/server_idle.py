@@ -1,13 +1,14 @@
 """What the embedded Prefect server (flows/embedded_server.py) costs in CPU by itself:
 its start (launch to its first healthy answer), a flow of ``--tasks`` task runs through
-it (its CPU per task run: the events they send, recorded by its services), and then
+it (its CPU per task run: their API calls and the events they send, counted until the
+server settles, i.e. 2 s cost it under ``SETTLED_MS_PER_S`` a second), and then
 ``--idle-s`` seconds with nothing asked of it (its CPU per second: its services' loops,
 what it spends while a run waits on slow model servers). Each run is a fresh
 PREFECT_HOME and server, started the way `evalflow run` starts it, in a child process
 with a checkout (``--code DIR``, several interleaved: before/after) first on the path.
 Only the server process's own CPU (user + sys, /proc) is counted, not the client's.
 
-    .venv/bin/python benchmarks/perf/server_idle.py [--runs 3] [--tasks 40] \
+    .venv/bin/python benchmarks/perf/server_idle.py [--runs 3] [--tasks 100] \
         [--idle-s 30] --code /path/to/before /path/to/after
 
 Prints one line per run and the medians; the load average comes first and last.
@@ -112,7 +113,7 @@ def one_run(code: Path, tasks: int, idle_s: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--tasks", type=int, default=40, help="task runs of one flow (40)")
+    parser.add_argument("--tasks", type=int, default=100, help="task runs of one flow (100)")
     parser.add_argument("--idle-s", type=float, default=30.0, help="idle seconds (30)")
     parser.add_argument("--code", nargs="+", type=Path, default=[REPO], help="checkouts")
     args = parser.parse_args()
