@@ -352,16 +352,17 @@ def groups_note(
         groups = f"{few[0]}" if few[0] == few[-1] else f"{few[0]} to {few[-1]}"
         df = f"{few[0] - 1}" if few[0] == few[-1] else f"{few[0] - 1} to {few[-1] - 1}"
         whose = _few_groups_configs(aggregates, clustered, labels or {})
+        which, others = _few_groups_metrics(aggregates)
         if few[-1] < MIN_GROUPS:
             return (
-                f"Intervals{whose} are not shown: the cases run are from only {groups} case "
+                f"{which}{whose} are not shown: the cases run are from only {groups} case "
                 f"groups (clustered by group: t on {df} df), too few for an interval to say "
-                "anything; cases from more groups give one."
+                f"anything; cases from more groups give one.{others}"
             )
         return (
-            f"Intervals{whose} rest on only {groups} case groups (clustered by group: t on "
+            f"{which}{whose} rest on only {groups} case groups (clustered by group: t on "
             f"{df} df), so they are wide however many cases ran; cases from more groups "
-            "narrow them."
+            f"narrow them.{others}"
         )
     if any(ONE_GROUP in str(a.get("note") or "") for a in aggregates):
         return (
@@ -406,6 +407,31 @@ def _few_groups_configs(
     if not few <= labels.keys() or few == every:
         return ""
     return " of " + ", ".join(labels[config] for config in labels if config in few)
+
+
+def _few_groups_metrics(aggregates: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """The note's subject, "Intervals" or "The contains, exact_match intervals", and its
+    closing words on the metrics whose intervals are not clustered by group (a corpus
+    metric's case bootstrap): `show nc-real` printed chrf's `34 [15, 56]` right above
+    "Intervals are not shown"."""
+    few = {
+        a.get("metric")
+        for a in aggregates
+        if (found := _CLUSTERED.search(str(a.get("method") or "")))
+        and int(found.group(1)) < FEW_GROUPS
+    }
+    rest = sorted(
+        {str(a.get("metric")) for a in aggregates if a.get("metric") not in few}
+        & {str(a.get("metric")) for a in aggregates if _number(a.get("ci_low")) is not None}
+    )
+    if not rest:
+        return "Intervals", ""
+    methods = {str(a.get("method") or "") for a in aggregates if a.get("metric") in rest}
+    how = " (a bootstrap over the cases)" if all(m.startswith("bootstrap") for m in methods) else ""
+    return (
+        f"The {', '.join(sorted(str(m) for m in few))} intervals",
+        f" {', '.join(rest)}'s are not clustered by case group{how}, so they are shown.",
+    )
 
 
 def _number(value: object) -> float | None:

@@ -395,3 +395,24 @@ def test_a_block_under_the_board_names_its_configs_as_the_board_does():
         "small:1b",
         "large:8b",
     ]
+
+
+def test_the_few_groups_line_names_its_metrics_where_a_corpus_interval_is_shown():
+    """Recheck NEW-4: `show nc-real` (8 cases, 2 groups) printed chrf's `34 [15, 56]` and
+    then "Intervals are not shown": chrf's case bootstrap is not clustered by group."""
+    from evaluation.compare._leaderboard import groups_note
+
+    contains = _aggregate([1, 1, 1, 0, 1], ["apollo-11"] * 4 + ["marie-curie"])
+    exact = contains | {"metric": "exact_match"}
+    chrf = {
+        "metric": "chrf",
+        "method": "bootstrap (BCa, 1000 resamples, seed 0)",
+        "ci_low": 15.0,
+        "ci_high": 56.0,
+    }
+    note = groups_note([contains, exact, chrf])
+    assert note.startswith("The contains, exact_match intervals are not shown: the cases run"), note
+    assert note.endswith(
+        "chrf's are not clustered by case group (a bootstrap over the cases), so they are shown."
+    )
+    assert groups_note([contains, exact]).startswith("Intervals are not shown")
