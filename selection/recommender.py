@@ -951,8 +951,9 @@ def _simulated_left_out_note(labels: list[str], task_type: str) -> str:
     )
     return (
         f"{len(labels)} SIMULATED configuration(s) left out ({shown}): {task_type} has "
-        "configurations measured on real runs, and the simulated backend's run on no host; "
-        "the selector still learnt from them. Name them in candidates to rank them too"
+        "configurations measured on real runs, and no host serves the simulated backend's models; "
+        "the selector still learnt from them. The CLI has no option to rank them too; "
+        f'Python can: selection.recommend("{task_type}", candidates=[their labels or hashes])'
     )
 
 

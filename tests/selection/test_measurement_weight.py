@@ -126,6 +126,9 @@ def test_simulated_configs_are_not_picked_where_real_ones_were_measured():
     assert "SIMULATED" not in answer.message
     (note,) = [n for n in answer.notes if "SIMULATED configuration(s) left out" in n]
     assert note.startswith("8 SIMULATED configuration(s) left out (big:8b")
+    # recheck NEW-5: "Name them in candidates" named no CLI option, in a garbled sentence
+    assert "no host serves the simulated backend's models;" in note
+    assert note.endswith('selection.recommend("qa", candidates=[their labels or hashes])')
     assert all(o.model == "tiny:1b" for o in answer.alternatives)
     # named, a simulated config is ranked, and a simulated pick says so where it is read
     named = [h for h in model.configs.index if model.configs.loc[h, "model"] == "big:8b"]
