@@ -215,8 +215,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Recommend a config for a task type under limits, from the promoted\n"
         "selector: train one first with `evalflow retrain` (after the simulated demo:\n"
         "`evalflow retrain --include-simulated`). Exits 0 with a pick, 1 where nothing\n"
-        "meets the limits or there is nothing to answer from, 2 on bad input; --write-spec\n"
-        "with nothing to write says so in a note and leaves the exit code as it is.",
+        "meets the limits or there is nothing to answer from, 2 on bad input;\n"
+        "--write-spec with nothing to write says so in a note and leaves the exit code\n"
+        "as it is.",
     )
     p.add_argument("task_type", choices=TASK_TYPES, help="the kind of task")
     p.add_argument("--max-latency", type=options.seconds, help="seconds per answer (p95)")

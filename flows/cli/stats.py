@@ -222,11 +222,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="paired comparisons of stored configs (one experiment, or across experiments)",
         description="Paired comparisons of stored configs, printed as a table.\n\n"
-        "Runs in this process, without Prefect: a comparison whose inputs (scores, configs,\n"
-        "baseline, adjustment) are unchanged since it was stored, by the sweep's own\n"
-        "compare stage or an earlier `compare`, is read back; otherwise it is computed\n"
-        "and stored. --publish runs the `compare` flow instead: it computes again and\n"
-        "also publishes the comparison as Prefect artifacts.",
+        "Runs in this process, without Prefect: a comparison whose inputs (scores,\n"
+        "configs, baseline, adjustment) are unchanged since it was stored, by the\n"
+        "sweep's own compare stage or an earlier `compare`, is read back; otherwise it\n"
+        "is computed and stored. --publish runs the `compare` flow instead: it computes\n"
+        "again and also publishes the comparison as Prefect artifacts.",
     )
     p.add_argument("experiments", nargs="+", metavar="EXPERIMENT")
     p.add_argument(

@@ -107,3 +107,17 @@ def test_every_help_fits_80_columns(capsys, monkeypatch):
     assert "\n  evalflow gate pr-candidate --baseline pr-baseline --junit gate.xml\n" in (
         dict(_verbs(build_parser()))["gate"].format_help()
     )
+
+
+def test_no_description_line_is_wrapped_at_80_columns():
+    """Recheck NEW-6: `recommend --help`'s description line of 81 characters was wrapped
+    at 80 columns, `--write-spec` alone on a line between two lines of prose: every line
+    of a description broken by hand fits 80 columns, so its breaks are the only ones."""
+    wide = [
+        (name, line)
+        for name, verb in _verbs(build_parser())
+        if "\n" in (verb.description or "")
+        for line in verb.description.split("\n")
+        if len(line) > 80
+    ]
+    assert wide == []
