@@ -97,7 +97,16 @@ seconds = number(above=0)  # a timeout, a latency limit
 positive = number(above=0)
 non_negative = number(at_least=0)
 probability = number(above=0, below=1)
-share = number(at_least=0, at_most=1)  # a score on a 0-1 scale
+_share = number(at_least=0, at_most=1)
+
+
+def share(text: str) -> float:
+    """A score on a 0-1 scale; a refused percentage says so as the help does ("0.7, not
+    70": `--min-quality 70` was refused without it)."""
+    try:
+        return _share(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (0.7, not 70)") from None
 
 
 def port(text: str) -> int:

@@ -1408,7 +1408,7 @@ OPTION_CASES = [
     opt("opt-recommend-max-energy-zero", "recommend", "qa", "--max-energy", "0",
         expect="argument --max-energy: expected a number > 0, got '0'"),
     opt("opt-recommend-min-quality-percent", "recommend", "qa", "--min-quality", "70",
-        expect="argument --min-quality: expected a number >= 0 and <= 1, got '70'"),
+        expect="argument --min-quality: expected a number >= 0 and <= 1, got '70' (0.7, not 70)"),
     opt("opt-recommend-prefer-unknown", "recommend", "qa", "--prefer", "cost",
         expect="argument --prefer: invalid choice: 'cost'"),
     opt("opt-recommend-version-huge", "recommend", "qa", "--version", "100000000000000000000",
