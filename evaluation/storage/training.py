@@ -10,6 +10,8 @@ picks for its experiment (``selection.quality.quality_metric`` is the one to pas
 an argument so storage does not depend on the selector). Metrics on a 0-100 scale
 (``PERCENT_METRICS``) are divided by 100. Energy is the generation's own reading where
 recorded, else its config's mean energy per generation from ``config_telemetry``.
+Successful generations with no score stored yet (a run going on) are left out
+(``_SCORED``): training learns from scored results only.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ from evaluation.spec._params import NAMES
 
 QualityMetric = Callable[[str, Sequence[str]], str | None]
 PERCENT_METRICS = frozenset({"bleu", "chrf"})
+# A successful generation with no score stored is not scored yet (its run goes on, or was
+# stopped before it scored): left out of training, and of what a version is compared with.
+# A retrain during a live run took a real config's 8 unscored generations for latency
+# only, and `recommend` then called it "never run on this task type" and never listed it
+# as unseen once its scores were stored.
+_SCORED = "(g.status <> 'ok' OR EXISTS (SELECT 1 FROM scores s WHERE s.generation_id = g.id))"
 
 _GENERATIONS = text(
     f"""
@@ -42,6 +50,7 @@ _GENERATIONS = text(
     JOIN cases cs ON cs.uid = g.case_uid
     LEFT JOIN config_telemetry t
            ON t.experiment_id = g.experiment_id AND t.config_hash = g.config_hash
+    WHERE {_SCORED}
     ORDER BY g.id
     """
 )
@@ -51,13 +60,10 @@ _TRAINING_ROWS = """
     JOIN configs c ON c.hash = g.config_hash
     JOIN cases cs ON cs.uid = g.case_uid
 """
-_ANY_GENERATION = text(
-    f"SELECT 1 {_TRAINING_ROWS} WHERE :simulated OR NOT (g.simulated OR e.simulated) LIMIT 1"
-)
+_REAL_UNLESS = f"(:simulated OR NOT (g.simulated OR e.simulated)) AND {_SCORED}"
+_ANY_GENERATION = text(f"SELECT 1 {_TRAINING_ROWS} WHERE {_REAL_UNLESS} LIMIT 1")
 _ANY_SIMULATED = text(f"SELECT 1 {_TRAINING_ROWS} WHERE g.simulated OR e.simulated LIMIT 1")
-_COUNT_GENERATIONS = text(
-    f"SELECT COUNT(*) {_TRAINING_ROWS} WHERE :simulated OR NOT (g.simulated OR e.simulated)"
-)
+_COUNT_GENERATIONS = text(f"SELECT COUNT(*) {_TRAINING_ROWS} WHERE {_REAL_UNLESS}")
 _TASK_GENERATIONS = text(
     """
     SELECT (g.simulated OR e.simulated) AS simulated, COUNT(*) AS n
@@ -75,6 +81,7 @@ _TASK_MEASURED = text(
     JOIN experiments e ON e.id = g.experiment_id
     JOIN configs c ON c.hash = g.config_hash
     WHERE e.task_type = :task_type AND g.status = 'ok' AND NOT (g.simulated OR e.simulated)
+          AND {_SCORED}
     GROUP BY c.hash, e.suite
     """
 )
@@ -89,8 +96,8 @@ _EXPERIMENT_METRICS = text("SELECT id, metrics FROM experiments")
 def training_frame(
     session: Session, quality_metric: QualityMetric, *, include_simulated: bool = False
 ) -> pd.DataFrame:
-    """Every stored generation as a training row (see the module docstring). Simulated
-    results are left out unless ``include_simulated``."""
+    """Every stored generation, failed or scored, as a training row (see the module
+    docstring). Simulated results are left out unless ``include_simulated``."""
     connection = session.connection()
     frame = pd.read_sql(_GENERATIONS, connection)
     frame["simulated"] = frame["simulated"].astype(bool)

@@ -21,7 +21,7 @@ from evaluation.storage.db import insert_ignoring_conflicts, make_engine, sessio
 from evaluation.storage.models import CaseRun, Experiment, StageRow
 from evaluation.storage.repository import record_models, set_experiment_status
 from evaluation.storage.telemetry import save_config_telemetry
-from evaluation.storage.training import training_frame
+from evaluation.storage.training import task_measured, training_frame, training_generations
 from selection import quality_metric, validate_training_frame
 from selection.frame import REQUIRED_COLUMNS
 from tests.support.results_db import add_experiment, make_config, make_suite
@@ -303,3 +303,33 @@ def test_batches_of_any_size_store_their_case_runs_in_a_few_statement_shapes(eng
             for table in ("generations", "case_runs", "stages")
         ]
     assert counts == [(210, 210)] * 3
+
+
+def test_training_leaves_out_the_generations_a_live_run_has_not_scored(engine):
+    """A retrain while a run went on took a real config's unscored generations for its
+    latency alone: `recommend` then called that config "never run on this task type",
+    and once its scores were stored never listed it among those the version never saw."""
+    with session_scope(engine) as session:
+        add(session, "done", "qa", scores={A: {"exact_match": [1, 0, 1, 1, 0, 1]}})
+        live = add(
+            session,
+            "live",
+            "qa",
+            status="running",
+            scores={A: {"exact_match": [1] * 6}, B: {"exact_match": [0] * 6}},
+        )
+        unscored = text(
+            "DELETE FROM scores WHERE generation_id IN (SELECT id FROM generations "
+            "WHERE experiment_id = :id AND (config_hash = :b OR case_uid IN "
+            "(SELECT uid FROM cases WHERE case_id IN ('c003', 'c004', 'c005'))))"
+        )
+        session.connection().execute(unscored, {"id": live.id, "b": B.hash})
+        frame = training_frame(session, quality_metric)
+        counted = training_generations(session)
+        measured = task_measured(session, "qa")
+
+    live_rows = frame[frame["experiment"] == "live"]
+    assert set(live_rows["config_hash"]) == {A.hash}  # B: nothing scored yet
+    assert sorted(live_rows["case_id"]) == ["c000", "c001", "c002"]
+    assert live_rows["quality"].notna().all() and len(frame) == 9 == counted
+    assert dict(zip(measured["config_hash"], measured["n"], strict=True)) == {A.hash: 9}
