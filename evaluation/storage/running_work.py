@@ -23,7 +23,8 @@ class RunningWork:
     its ``configs`` (of those asked about), the ``cases`` its spec names (None: every
     case of the suite), the first ``limit`` of them where `--limit` cuts them, its samples
     per case, what it stored already, and whether its level runs every such case
-    (``exact``; a smoke or subset level runs part of them: "up to")."""
+    (``exact``; a smoke or subset level runs part of them, an unrecorded one may: "up
+    to")."""
 
     experiment: str
     status: str  # "running" or "starting"
@@ -76,7 +77,8 @@ def running_work(
         if not shared:
             continue
         run = session.get(ExperimentRun, row.name)
-        level, _, limit = (run.level or "full").partition(", limit ") if run else ("full", "", "")
+        # no level recorded yet (a claim that did not say it): it may run part of them
+        level, _, limit = ((run.level if run else None) or "").partition(", limit ")
         named = (row.spec or {}).get("cases")
         found.append(
             RunningWork(

@@ -102,13 +102,16 @@ def claim_experiment(
     flow_run_id: str | None = None,
     command: str | None = None,
     task_type: str | None = None,
+    level: str | None = None,
 ) -> DeadRun | None:
     """Make ``process`` the one running ``name``; raises ExperimentBusy when another live
     process holds it. Re-claiming by the same process while its run goes on only records
     ``flow_run_id``; once that run ended, a new one starts (a rerun in one process).
     ``command``: the command line that resumes the run, its credentials already masked
     (``redact_argv``), for `show` to print as the run would. ``task_type``: its suite's,
-    for the monitor's task cards before the experiment is stored.
+    for the monitor's task cards before the experiment is stored. ``level``: its level's
+    words (:func:`level_words`), known before its flow starts and records them: a
+    `--limit 10` run starting was taken to generate every case of the suite.
     Taking over an ended run adds its seconds to ``earlier_s`` (a dead run's are not
     known). Returns the run taken over when its process had died without ending
     (``kill -9``): its Prefect flow run still says Running, for the caller to mark Crashed."""
@@ -119,7 +122,7 @@ def claim_experiment(
         "hostname": process.hostname,
         "status": "running",
         "reason": None,
-        "level": None,
+        "level": level,
         "command": command,
         "task_type": task_type,
         "started_at": utcnow(),
@@ -168,10 +171,15 @@ def run_seconds(started: datetime | None, ended: datetime | None) -> float | Non
     return max(0.0, (ended - started).total_seconds())
 
 
+def level_words(level: str, limit: int | None = None) -> str:
+    """A run's level as `experiments` shows it: "smoke", "full", "subset, limit 5"
+    (``--limit``)."""
+    return level if limit is None else f"{level}, limit {limit}"
+
+
 def record_level(session: Session, name: str, level: str, limit: int | None = None) -> None:
-    """The level the run of ``name`` runs at, as `experiments` shows it: "smoke", "full",
-    "subset, limit 5" (``--limit``)."""
-    words = level if limit is None else f"{level}, limit {limit}"
+    """Record the level the run of ``name`` runs at (:func:`level_words`)."""
+    words = level_words(level, limit)
     session.exec(update(ExperimentRun).where(ExperimentRun.experiment == name).values(level=words))
 
 

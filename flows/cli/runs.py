@@ -398,6 +398,7 @@ def _run(
     from evaluation.run._preflight import check_before_run
     from evaluation.settings import database_url
     from evaluation.storage.db import make_engine
+    from evaluation.storage.runs import level_words
     from flows import run_control
     from flows.cli._prefect_check import refuse_an_api_that_does_not_answer
 
@@ -421,7 +422,12 @@ def _run(
     resume = _resume(args)  # stored with the claim: `show` prints it
     engine = make_engine(database)
     process, dead = run_control.claim(
-        engine, name, wait=args.wait, command=resume, task_type=sweep.suite.task_type
+        engine,
+        name,
+        wait=args.wait,
+        command=resume,
+        task_type=sweep.suite.task_type,
+        level=level_words(args.level, args.limit),
     )
     args.claimed = True  # from here on a signal is run_control.interruptible's
     if not args.quiet:  # the first line, before Prefect's seconds of start-up

@@ -371,7 +371,7 @@ def test_work_a_run_in_progress_will_generate_is_said_by_write_spec_and_plan(
             other: {"contains": [1, 1, 0, 1, 0, *[MISSING] * 3]},
         }
         live = add_experiment(session, "live", suite, scores).id  # running: the whole suite
-        claim_experiment(session, "live", RunProcess.current())
+        claim_experiment(session, "live", RunProcess.current(), level="full")
         _stored(session, tmp_path, "hard-run", "hard")
     engine.dispose()
     path = _write_spec(tmp_path, suite, answer, database_url, monkeypatch)
@@ -402,3 +402,29 @@ def test_work_a_run_in_progress_will_generate_is_said_by_write_spec_and_plan(
         f"; named but stored by other experiments too, so generated again for this one: "
         f"{thin.label} on 2 cases (live)"
     ) in plan
+
+
+def test_a_run_starting_with_a_limit_will_generate_only_its_first_cases(database_url):
+    """Recheck NEW-2: with `run --limit 10` starting (claimed, its flow not yet started),
+    `recommend --write-spec` said it "will generate 28 of the 28 generations this spec has
+    to go"; it generated 2. The claim records the level with its limit; a claim that
+    does not say it is read as "up to"."""
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.running_work import running_work
+    from evaluation.storage.runs import RunProcess, claim_experiment, level_words
+    from tests.support.results_db import MISSING
+
+    thin, suite = _config("smol", 0.4), make_suite(8, name="hard")
+    order = [case.id for case in suite.cases]
+    with session_scope(make_engine(database_url)) as session:
+        add_experiment(session, "live", suite, {thin: {"contains": [1, 0, 1, *[MISSING] * 5]}})
+        claim_experiment(session, "live", RunProcess.current(), level=level_words("full", 4))
+        [limited] = running_work(session, "hard", [thin.hash], "next")
+        add_experiment(
+            session, "told", make_suite(8, name="told"), {thin: {"contains": [1, *[MISSING] * 7]}}
+        )
+        claim_experiment(session, "told", RunProcess.current())
+        [untold] = running_work(session, "told", [thin.hash], "next")
+    to_go = [limited.will_generate(thin.hash, c, f"hard/{c}", 0, order) for c in order]
+    assert to_go == [False] * 3 + [True] + [False] * 4 and limited.exact
+    assert not untold.exact and untold.limit is None
