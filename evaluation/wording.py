@@ -109,16 +109,23 @@ def cost_words(cost: str) -> str:
     return COST_WORDS.get(cost, cost)
 
 
-def part_of_suite(ran: str, total: int, how: str = "subset", *, per_config: bool = False) -> str:
+def part_of_suite(
+    ran: str, total: int, how: str = "subset", *, per_config: bool = False, named: int = 0
+) -> str:
     """A figure of part of a suite says which part, by ``how`` its cases were taken:
     "first 10 of 36 cases" (the suite's first: `--limit`, smoke), "4 of 12 cases: cut
     short" (a full-level run that did not finish), "12 named cases of 36" (every case a
     spec's ``cases:`` names), else "subset: 8 of 36 cases" (a subset level); ``ran``: "8",
     or "6 to 9" with ``per_config`` where configs differ. `subset` read as `--level
-    subset` (a stratified 20%) where a `--limit` run said it."""
+    subset` (a stratified 20%) where a `--limit` run said it. ``named``: the spec's
+    ``cases:`` count, whose first ones (in suite order) a "first" run took: "first 3 of
+    the spec's 28 named cases, in suite order" (it read "first 3 of 36 cases" of suite
+    cases 9-11)."""
     per = " per config" if per_config else ""
     if how == "named":
         return f"{ran} named cases of {total}{per}"
+    if how == "first" and named:
+        return f"first {ran} of the spec's {named} named cases{per}, in suite order"
     cases = f"{ran} of {total} cases{per}"
     if how == "cut short":
         return f"{cases}: cut short"

@@ -26,7 +26,7 @@ from evaluation.itembank._stored_bank import (
 from evaluation.itembank.schema import BankAbility, BankCase, ItemBank
 from evaluation.labels import NUM_PREDICT_KEY, distinguishing_labels, shows_num_predict
 from evaluation.series.schema import SeriesRun
-from evaluation.storage.coverage import ran_first_cases, short_configs
+from evaluation.storage.coverage import named_cases, ran_first_cases, short_configs
 from evaluation.storage.models import (
     Aggregate,
     CaseRow,
@@ -473,7 +473,8 @@ def experiment_estimates(
             groups = [case_groups.get(case) for case in means]
             why = reason or "scores outside [0, 1]"
             est = subset_mean(list(means.values()), total, why, groups, metric_scale(metric))
-            est = replace(est, first_cases=first_cases and est.method == "subset mean")
+            first = first_cases and est.method == "subset mean"
+            est = replace(est, first_cases=first, of_named=named_cases(experiment) if first else 0)
             out.append(ConfigEstimate(label or model, est))
             continue
         est = bank.estimate(means, seed=seed)

@@ -43,7 +43,8 @@ class Estimate:
     ``untrusted``: that bank predicts held-out scores worse than each case's plain mean
     (`evalflow bank` warns), so every line showing its estimate says so too;
     ``first_cases``: a subset mean of the suite's first cases (a smoke or ``--limit``
-    run), which are no sample of it, and its line says so."""
+    run), which are no sample of it, and its line says so; ``of_named``: the spec's
+    ``cases:`` count where they are the first of those (in suite order)."""
 
     mean: float
     low: float
@@ -55,6 +56,7 @@ class Estimate:
     bank: int = 0
     untrusted: bool = False
     first_cases: bool = False  # a subset mean of the suite's first cases (smoke, --limit)
+    of_named: int = 0
 
     def text(self, digits: int = 3) -> str:
         """``0.712 [0.668, 0.751] estimated from 30 of 300 cases (item bank v2)``: the one
@@ -68,6 +70,11 @@ class Estimate:
                 version = f"{version or 'item bank'}; {UNTRUSTED}"
             version = f" ({version})" if version else ""
             return f"{shown} {ESTIMATED_FROM} {self.cases_run} of {self.cases_total} cases{version}"
+        if self.first_cases and self.of_named:
+            return (
+                f"{shown} mean of the first {self.cases_run} of the spec's {self.of_named} "
+                f"named cases (in suite order) of the suite's {self.cases_total}, {NOT_A_SAMPLE}"
+            )
         if self.first_cases:
             return (
                 f"{shown} mean of the suite's first {self.cases_run} of {self.cases_total} "

@@ -25,7 +25,8 @@ class Coverage:
     ``cut_short``: the last run was at the full level, so what it lacks it did not finish
     (a host down, an interrupt), not a subset it chose; ``named``: the last run, at the
     full level, ran every case its spec's ``cases:`` names (`recommend --write-spec`'s
-    spec of a config's missing cases), which is not cut short either. ``generated``: its
+    spec of a config's missing cases), which is not cut short either; ``of_named``: the
+    spec's ``cases:`` count where the last run took the first of them. ``generated``: its
     configs' successful generations; ``unscored``: those of them stored after the scores
     (``scored_coverage``: an interrupted resume), where ``fewest`` and ``most`` count the
     scored ones only."""
@@ -36,6 +37,7 @@ class Coverage:
     first: bool = False
     cut_short: bool = False
     named: bool = False
+    of_named: int = 0
     generated: int = field(default=0, compare=False)
     unscored: int = 0
     running: bool = False  # a run goes on: it scores them itself
@@ -66,9 +68,9 @@ class Coverage:
         if not self.partial:
             return ""
         if self.fewest == self.most:
-            return part_of_suite(str(self.most), self.total, self.how)
+            return part_of_suite(str(self.most), self.total, self.how, named=self.of_named)
         ran = f"{self.fewest} to {self.most}"
-        return part_of_suite(ran, self.total, self.how, per_config=True)
+        return part_of_suite(ran, self.total, self.how, per_config=True, named=self.of_named)
 
     @property
     def how(self) -> str:
@@ -95,10 +97,10 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
     found = Coverage(
         min(counts, default=0), max(counts, default=0), int(total or 0), generated=generated
     )
+    named = named_cases(experiment)
     if found.partial and ran_first_cases(session, experiment.name):
-        return replace(found, first=True)
+        return replace(found, first=True, of_named=named)
     if found.partial and _last_level(session, experiment.name) == "full":
-        named = len((experiment.spec or {}).get("cases") or ())
         if found.fewest == found.most == named:
             return replace(found, named=True)
         return replace(found, cut_short=True)
@@ -129,6 +131,11 @@ def scored_coverage(session: Session, experiment: Experiment, coverage: Coverage
         unscored=unscored,
         running=experiment.status == "running",
     )
+
+
+def named_cases(experiment: Experiment) -> int:
+    """How many cases the experiment's spec's ``cases:`` names (0: the whole suite)."""
+    return len((experiment.spec or {}).get("cases") or ())
 
 
 def ran_first_cases(session: Session, name: str) -> bool:

@@ -4,6 +4,8 @@ them together ("10 of 36") names a number no config's means rest on."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
@@ -77,7 +79,23 @@ def test_a_run_of_every_case_its_spec_names_is_not_cut_short(tmp_path):
     assert board.title == f"Leaderboard: {db.experiment} (6 named cases of 10)"
     assert named.how == "named"  # a verdict's figure: "(0.833, 6 named cases of 10)"
     assert short.words() == "5 to 6 of 10 cases per config: cut short"
-    assert limited.words() == "first 5 to 6 of 10 cases per config"
+    # recheck NEW-3: a `--limit 3` run of such a spec ran suite cases 9-11, "first 3 of 36
+    # cases": they are the first of the spec's named cases
+    assert limited.words() == (
+        "first 5 to 6 of the spec's 6 named cases per config, in suite order"
+    )
+
+
+def test_a_first_cases_estimate_of_a_spec_that_names_its_cases_says_so():
+    """Recheck NEW-3: "mean of the suite's first 3 of 36 cases" of suite cases 9-11."""
+    from evaluation.itembank._estimate import Estimate
+
+    est = Estimate(0.5, 0.1, 0.9, 3, 36, "subset mean", first_cases=True, of_named=28)
+    assert est.text().endswith(
+        "mean of the first 3 of the spec's 28 named cases (in suite order) of the suite's 36,"
+        " not a random sample of it"
+    )
+    assert "the suite's first 3 of 36" in replace(est, of_named=0).text()
 
 
 def test_one_count_where_every_config_ran_the_same_cases():
