@@ -233,18 +233,20 @@ class Recommendation:
         return _with_num_predict_key(lines)
 
     def brief(self) -> str:
-        """`recommend -q`: the answer's first line, the one line of its reason (what the
+        """`recommend -q`: the answer's first line, the pick's `config:` line (what a
+        spec takes: a newcomer's -q dropped it), the one line of its reason (what the
         model credits the pick with, else its estimate), its `next:` lines and the note
         that newer results are stored than the answering version learned from (the
         whole answer was 17+ lines with or without -q)."""
         lines = [self._headline()]
         if self.choice is not None:
+            config, *estimate = _describe_choice(self.choice)
             why = [
                 line
                 for line in _describe_drivers(self.drivers, self.task_type, self.speed_tie)
                 if line.startswith("  why: ")
             ]
-            lines.append((why or _describe_choice(self.choice)[1:])[0])
+            lines += [config, (why or estimate)[0]]
         lines += [f"  next: {s}" for s in self.suggestions]
         if self.newer_results:
             lines.append(f"  note: {self.newer_results}")

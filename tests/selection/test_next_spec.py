@@ -225,7 +225,8 @@ def test_recommend_quiet_says_the_answer_its_reason_and_what_to_measure_next(
     world, database_url, capsys, monkeypatch
 ):
     """`recommend -q` printed the whole answer (17+ lines); -q is "only the result":
-    the pick, the one line of its reason and the next: lines."""
+    the pick, its config: line (what a spec takes), the one line of its reason and the
+    next: lines."""
     import selection
     from evaluation.storage.db import make_engine
     from flows.cli import main
@@ -238,8 +239,9 @@ def test_recommend_quiet_says_the_answer_its_reason_and_what_to_measure_next(
     lines = capsys.readouterr().out.splitlines()
     whole = answer.explain().splitlines()
     assert lines[0] == whole[0] and lines[0].startswith("qa: use ")
-    assert lines[1] in whole and lines[1].startswith("  why: ")
-    assert lines[2:] == [f"  next: {s}" for s in answer.suggestions] and answer.suggestions
+    assert lines[1] in whole and lines[1].startswith("  config: ")
+    assert lines[2] in whole and lines[2].startswith("  why: ")
+    assert lines[3:] == [f"  next: {s}" for s in answer.suggestions] and answer.suggestions
     assert len(whole) > 2 * len(lines)
 
 

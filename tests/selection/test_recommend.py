@@ -1178,6 +1178,11 @@ def test_an_answer_from_a_version_that_learned_less_than_is_stored_says_so(engin
     )
     assert stale.newer_results == stale.notes[0]  # `-q` and `--write-spec` repeat it
     assert f"\n  note: {stale.notes[0]}\n" in stale.brief()
+    # recheck N5: -q dropped the config: line, what a spec takes
+    config = stale.choice
+    assert stale.brief().split("\n")[1] == (
+        f"  config: {config.label} (hash {config.config_hash}, template {config.template!r})"
+    )
     with Session(engine) as session:
         newer = dataclasses.replace(older, n_generations=6, fingerprint="newer")
         later = save_version(session, newer, PromotionDecision(False, "t", basis="x")).id
