@@ -48,10 +48,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from evaluation.errors import EvalError, StorageError
+from evaluation.errors import StorageError
 from evaluation.spec import Config
 from evaluation.statistics.precision import significant, told_apart
-from evaluation.suites import TASK_TYPES
 from selection._candidates import candidate_table, option, params_label, real_only
 from selection._choice import (
     LATENCY_REASON,
@@ -84,6 +83,7 @@ from selection._measured_latency import (
     meeting_by_measurements,
     met_by_measurements_note,
 )
+from selection._request import check_database_url_argument, check_request
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
 from selection._tail_only import tail_only_next
 from selection.model import MAX_CACHED, SelectorModel
@@ -101,8 +101,6 @@ from selection.shrinkage import (
 )
 from selection.suite_mix import NO_RELATIVE, shared_case_mean, suite_mix, suites_label
 
-WEIGHT_KEYS = ("quality", "latency", "energy")
-MAX_VERSION = 2**53  # as the CLI's --version: past it a database's integer overflows
 MAX_ALTERNATIVES = 5
 MAX_CLOSEST = 3
 MAX_REFUSED = 3
@@ -141,7 +139,7 @@ def recommend(
         input_chars,
     )
     if database_url is not None:
-        _check_database_url(database_url)
+        check_database_url_argument(database_url)
     try:
         with engine_for(engine, database_url) as bound, Session(bound) as session:
             answer = _answer(session, request, candidates)
@@ -1219,82 +1217,6 @@ def _with_margin(table: pd.DataFrame, target: str) -> pd.Series:
     return table[target] * np.exp(SAFETY_Z * sd)
 
 
-def check_request(
-    task_type: str,
-    max_latency_s: float | None,
-    max_energy_j: float | None,
-    min_quality: float | None,
-    prefer: Prefer,
-    candidates: Sequence[Config | str] | None,
-    version: int | None,
-    input_chars: float | None,
-) -> dict[str, Any]:
-    """Validate every argument before anything is read (ValueError names the bad one:
-    never a TypeError, an overflow or a non-finite number logged as JSON); the request
-    as JSON."""
-    if not isinstance(task_type, str) or task_type not in TASK_TYPES:
-        raise ValueError(
-            f"task_type must be one of {', '.join(TASK_TYPES)}; got {_shown(task_type)}"
-        )
-    for name, value in (
-        ("max_latency_s", max_latency_s),
-        ("max_energy_j", max_energy_j),
-        ("input_chars", input_chars),
-    ):
-        if value is not None and not (_finite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0 (or None), got {_shown(value)}")
-    if min_quality is not None and not (_finite(min_quality) and 0 <= min_quality <= 1):
-        raise ValueError(
-            "min_quality must be a number on the metric's 0–1 scale (or None), "
-            f"got {_shown(min_quality)}"
-        )
-    if isinstance(prefer, Mapping):
-        weights = list(prefer.values())
-        if (
-            set(prefer) - set(WEIGHT_KEYS)
-            or not all(_finite(w) and w >= 0 for w in weights)
-            or not any(weights)
-        ):
-            raise ValueError(
-                f"prefer weights take keys {WEIGHT_KEYS} with finite non-negative numbers, "
-                f"not all zero; got {_shown(dict(prefer))}"
-            )
-        prefer_json: Any = {k: float(v) for k, v in prefer.items()}
-    elif isinstance(prefer, str) and prefer in ("quality", "speed"):
-        prefer_json = prefer
-    else:
-        raise ValueError(
-            f"prefer must be 'quality', 'speed' or a weight mapping, not {_shown(prefer)}"
-        )
-    named = None
-    if candidates is not None:
-        if isinstance(candidates, str | Config | bytes) or not isinstance(candidates, Sequence):
-            raise ValueError(
-                "candidates must be a list of configs or config hashes/labels, "
-                f"got {_shown(candidates)}"
-            )
-        for i, c in enumerate(candidates):
-            if not isinstance(c, Config) and not (isinstance(c, str) and c.strip()):
-                raise ValueError(
-                    f"candidates[{i}] must be a config or a config hash/label, got {_shown(c)}"
-                )
-        named = [c.hash if isinstance(c, Config) else c for c in candidates]
-    if version is not None and not (
-        isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= MAX_VERSION
-    ):
-        raise ValueError(f"version must be a whole number from 1 to 2**53, got {_shown(version)}")
-    return {
-        "task_type": task_type,
-        "max_latency_s": max_latency_s,
-        "max_energy_j": max_energy_j,
-        "min_quality": min_quality,
-        "prefer": prefer_json,
-        "candidates": named,
-        "version": version,
-        "input_chars": input_chars,
-    }
-
-
 def _answer(
     session: Session, request: dict[str, Any], candidates: Sequence[Config | str] | None
 ) -> Recommendation:
@@ -1615,35 +1537,3 @@ def _limits(request: dict[str, Any], met_by_some: set[str] = frozenset()) -> str
     binding = [limit for limit in given if limit not in met_by_some] or given
     together = " together" if len(binding) > 1 and set(binding) <= met_by_some else ""
     return ", ".join(named[limit](request[limit]) for limit in binding) + together
-
-
-def _shown(value: Any) -> str:
-    """``repr(value)``, except an int too long for Python to write as text."""
-    if isinstance(value, int) and value.bit_length() > 10_000:
-        return f"a whole number of {value.bit_length()} bits"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {_shown(v)}" for k, v in value.items()) + "}"
-    return repr(value)
-
-
-def _finite(value: Any) -> bool:
-    """A real, finite number (not a bool, not text, not an int past float's range)."""
-    if not isinstance(value, int | float | np.integer | np.floating) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int of 10**400: no float holds it
-        return False
-
-
-def _check_database_url(url: Any) -> None:
-    """ValueError naming the ``database_url`` argument when it cannot be a database URL
-    (its password masked)."""
-    from evaluation.settings import check_database_url
-
-    if not isinstance(url, str) or not url.strip():
-        raise ValueError(f"database_url must be a SQLAlchemy URL (text), got {type(url).__name__}")
-    try:
-        check_database_url(url, "database_url")
-    except EvalError as exc:
-        raise ValueError(str(exc)) from None
