@@ -379,6 +379,7 @@ def _describe_choice(choice: Option) -> list[str]:
     return lines
 
 
+MAX_LISTED = 3  # configs a note names before "and N more"
 WIDE = 10.0
 """A latency interval is shown only within this factor of its estimate either way; past
 it, the answer says it is unknown beyond. A newcomer's never-run pick printed p95 5.5 s

@@ -85,12 +85,26 @@ from selection._measured_latency import (
 )
 from selection._request import check_database_url_argument, check_request
 from selection._selection_bias import MIN_CANDIDATES, correct_for_selection
+from selection._staleness import (
+    newer_data_note,
+    retrain_command,
+    stored_since,
+    unseen_measurements,
+    unseen_note,
+)
 from selection._tail_only import tail_only_next
 from selection.model import MAX_CACHED, SelectorModel
 from selection.prompt_fit import overflow
 from selection.quality import configs_under_several, quality_metrics_used
 from selection.quality_text import quality, quality_interval
-from selection.recommendation import WIDE, Option, Recommendation, ToMeasure, wide_interval
+from selection.recommendation import (
+    MAX_LISTED,
+    WIDE,
+    Option,
+    Recommendation,
+    ToMeasure,
+    wide_interval,
+)
 from selection.schema import RecommendationLog, SelectorVersion
 from selection.shrinkage import (
     CHECK_CONFIDENCE,
@@ -104,7 +118,6 @@ from selection.suite_mix import NO_RELATIVE, shared_case_mean, suite_mix, suites
 MAX_ALTERNATIVES = 5
 MAX_CLOSEST = 3
 MAX_REFUSED = 3
-MAX_LISTED = 3  # simulated configs named in the note that leaves them out
 """Candidates estimated better than the pick that the limits refused, shown with why
 (a newcomer found configs meeting a limit by their measurements not mentioned at all)."""
 SHARED_NOTE_SD = 0.01
@@ -955,16 +968,6 @@ def _simulated_left_out_note(labels: list[str], task_type: str) -> str:
     )
 
 
-def retrain_command(model: SelectorModel) -> str:
-    """The `retrain` that trains on the data ``model`` learned from: with
-    --include-simulated where it learned from SIMULATED generations (a plain `evalflow
-    retrain`, as the mixed-metrics note advised after the demo, exits 1 on a database
-    with only simulated results, or leaves them out)."""
-    evidence = model.evidence
-    simulated = "n_simulated" in evidence and float(evidence["n_simulated"].sum()) > 0
-    return "evalflow retrain --include-simulated" if simulated else "evalflow retrain"
-
-
 def _metric_note(
     model: SelectorModel, seen: pd.DataFrame, base: dict[str, Any], task_type: str
 ) -> str | None:
@@ -1266,11 +1269,11 @@ def _answer(
         answer = replace(answer, notes=(*answer.notes, note))
     if not row.promoted:
         answer = replace(answer, notes=(*answer.notes, f"version {row.id} was not promoted"))
-    unseen = _unseen(session, model, task_type)
-    if (note := _unseen_note(session, unseen, row.id, task_type)) is not None:
-        answer = _stored_since(session, answer, unseen, row.id)
+    unseen = unseen_measurements(session, model, task_type)
+    if (note := unseen_note(session, unseen, row.id, task_type)) is not None:
+        answer = stored_since(session, answer, unseen, row.id)
     else:
-        note = _newer_data_note(session, row, model, task_type)
+        note = newer_data_note(session, row, model, task_type)
     if note is not None:
         answer = replace(answer, notes=(note, *answer.notes), newer_results=note)
     return answer
@@ -1284,148 +1287,6 @@ def _suite_sizes(session: Session) -> dict[str, int]:
 
     rows = session.exec(select(CaseRow.suite, func.count()).group_by(CaseRow.suite)).all()  # type: ignore[call-overload]
     return {str(suite): int(n) for suite, n in rows}
-
-
-def _newer_data_note(
-    session: Session, version: SelectorVersion, model: SelectorModel, task_type: str
-) -> str | None:
-    """That more generations are stored than ``version`` learned from (of its kind: with
-    the simulated ones where it learned from them), and the later version that learned
-    from more of them; None where there is neither. A newcomer's answer from version 3
-    said "measured: 10 cases" of a config with 36 stored, with no word that version 5
-    had learned from them (not promoted against version 3's 0.00 of 3 flat configs).
-    Where configs are stored that it never saw, :func:`_unseen_note` says this."""
-    from evaluation.storage.training import training_generations
-    from selection.versions import current_version, list_versions, promotion_advice
-
-    retrain = retrain_command(model)
-    stored = training_generations(session, include_simulated="--include-simulated" in retrain)
-    learned = version.n_generations
-    later = [
-        v
-        for v in list_versions(session)
-        if (v.id or 0) > (version.id or 0) and learned < v.n_generations <= max(stored, learned)
-    ]
-    if later:  # the advice as things stand: v2 current, "or retrain to compare them
-        # again" (a retrain on the same data stores nothing) was a newcomer's loop
-        newest = max(later, key=lambda v: (v.n_generations, v.id or 0))
-        current = current_version(session)
-        is_current = current is not None and current.id == newest.id
-        head = (
-            f"version {newest.id}{', the current one,' if is_current else ''}"
-            f"{'' if newest.promoted else ', not promoted,'} learned from "
-            f"{newest.n_generations - learned} more generations than version {version.id}, "
-            f"which answers; `evalflow recommend {task_type}"
-            f"{'' if is_current else f' --version {newest.id}'}` answers from version {newest.id}"
-        )
-        if stored > newest.n_generations:
-            more = stored - newest.n_generations
-            return f"{head}; `{retrain}` trains on the {more} stored since and compares"
-        return head if newest.promoted else f"{head}; {promotion_advice(session, newest)}"
-    if stored > learned:
-        return (
-            f"{stored - learned} more generations are stored than version {version.id}, "
-            f"which answers, learned from: `{retrain}` trains on them and compares"
-        )
-    return None
-
-
-def _unseen(session: Session, model: SelectorModel, task_type: str) -> pd.DataFrame:
-    """The real (config, suite) measurements of ``task_type`` stored that ``model`` was
-    not trained on (:func:`evaluation.storage.training.task_measured`'s rows)."""
-    from evaluation.storage.training import task_measured
-
-    stored = task_measured(session, task_type)
-    if stored.empty:
-        return stored
-    keys = stored["config_hash"].astype(str) + "|" + stored["suite"].astype(str)
-    return stored[~keys.isin(model.trained_keys)]
-
-
-def _later(
-    session: Session, version_id: int | None, task_type: str, them: str, keys: set[str]
-) -> str:
-    """How to weigh what version ``version_id`` never saw (``keys``: config|suite): a later
-    version, retrain, or, where the newest version has them all and was not promoted,
-    how to get it promoted (a retrain on the same data stores nothing)."""
-    from selection.versions import LOAD_ERRORS, list_versions, load_model, promotion_advice
-
-    later = [v for v in list_versions(session) if v.id is not None and v.id > (version_id or 0)]
-    if not later:
-        return f"`evalflow retrain` trains a version that has {them}"
-    newest = later[-1]
-    text = (
-        f"version {newest.id}, trained since{'' if newest.promoted else ' and not promoted'}"
-        f", may have {them}: `evalflow recommend {task_type} --version {newest.id}`"
-    )
-    try:
-        has_all = keys <= load_model(session, newest).trained_keys
-    except LOAD_ERRORS:
-        has_all = False
-    if not has_all:
-        return text + "; or `evalflow retrain` to train on everything"
-    return text if newest.promoted else f"{text}; {promotion_advice(session, newest)}"
-
-
-def _stored_since(
-    session: Session, answer: Recommendation, unseen: pd.DataFrame, version_id: int | None
-) -> Recommendation:
-    """``answer`` without the `next:` measurements that are stored but that version
-    ``version_id`` never saw (a config on every suite its line names; on any, where it
-    names none): each such line says so and how to weigh it, and ``measure_next`` (what
-    --write-spec writes) leaves it out. A second user ran the pick on the suite its
-    `next:` line named, the retrain was not promoted, and the answer still asked for that
-    measurement, and --write-spec wrote the same spec again."""
-    if len(answer.suggestions) != len(answer.measure_next) or unseen.empty:
-        return answer
-    suites_of = unseen.groupby(unseen["config_hash"].astype(str))["suite"].agg(set)
-    generations = unseen.groupby(unseen["config_hash"].astype(str))["n"].sum()
-    lines, kept = [], []
-    for text, item in zip(answer.suggestions, answer.measure_next, strict=True):
-        key = item.option.config_hash
-        stored = suites_of.get(key, set())
-        if not stored or not set(item.suites) <= stored:
-            lines.append(text)
-            kept.append(item)
-            continue
-        where = suites_label(tuple(sorted(stored & set(item.suites or stored))))
-        lines.append(
-            f"{item.option.label} (hash {key}) has been run on {where} since version "
-            f"{version_id} was trained ({int(generations[key])} generations stored), so "
-            f"it is not to be measured again: "
-            f"{_later(session, version_id, answer.task_type, 'it', _keys(unseen))}"
-        )
-    return replace(answer, suggestions=tuple(lines), measure_next=tuple(kept))
-
-
-def _keys(measured: pd.DataFrame) -> set[str]:
-    """The config|suite keys of ``measured`` (rows with config_hash and suite)."""
-    return set(measured["config_hash"].astype(str) + "|" + measured["suite"].astype(str))
-
-
-def _unseen_note(
-    session: Session, unseen: pd.DataFrame, version_id: int | None, task_type: str
-) -> str | None:
-    """The real configs measured on ``task_type`` that the version answering never saw
-    (``unseen``: on some suite), and how to include them; None if it saw every one. A
-    newcomer's retrain after measuring two configs was not promoted, and `recommend`
-    answered from the version before without a word of them (one had scored 90%)."""
-    if unseen.empty:
-        return None
-    labels = []
-    for config_hash, rows in unseen.groupby("config_hash", sort=False):
-        suites = ", ".join(f"{r.suite} ({r.n} generations)" for r in rows.itertuples())
-        labels.append(f"{params_label(rows.iloc[0])} (hash {config_hash}) on {suites}")
-    shown = "; ".join(labels[:MAX_LISTED]) + (
-        f"; and {len(labels) - MAX_LISTED} more" if len(labels) > MAX_LISTED else ""
-    )
-    count = unseen["config_hash"].nunique()
-    them = "them" if count != 1 else "it"
-    return (
-        f"{count} measured {task_type} configuration{'s' * (count != 1)} stored that version "
-        f"{version_id} never saw, so this answer does not weigh {them}"
-        f": {shown}; {_later(session, version_id, task_type, them, _keys(unseen))}"
-    )
 
 
 def _before_training(session: Session, task_type: str) -> tuple[str, ...]:

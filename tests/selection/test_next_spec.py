@@ -154,7 +154,7 @@ def test_a_measurement_stored_since_the_version_answering_is_not_asked_for_again
     """A second user ran the pick on the suite its `next:` line named; the retrain was
     not promoted, and the answer from the version before still asked for that run
     ("it was not run there") and --write-spec wrote the same spec again."""
-    from selection import recommender
+    from selection import _staleness
 
     answer = recommend_from_model(world, "qa")
     thin = _config("smol", 0.4)
@@ -163,8 +163,8 @@ def test_a_measurement_stored_since_the_version_answering_is_not_asked_for_again
         suite = make_suite(3, name="hard")
         add_experiment(session, "thin-hard", suite, {thin: {"exact_match": [0, 1, 0]}})
         session.commit()
-        unseen = recommender._unseen(session, world, "qa")
-        found = recommender._stored_since(session, answer, unseen, 1)
+        unseen = _staleness.unseen_measurements(session, world, "qa")
+        found = _staleness.stored_since(session, answer, unseen, 1)
     assert thin.hash not in {m.option.config_hash for m in found.measure_next}
     assert len(found.measure_next) == len(answer.measure_next) - 1
     said = [s for s in found.suggestions if thin.hash in s]
