@@ -100,7 +100,7 @@ def tail_only_next(
     most: int,
 ) -> list[tuple[Any, tuple[str, ...], str]]:
     """The candidates :func:`refused_by_tail_alone` names, as
-    :func:`selection.recommender.measure_next` gives its own: the row's index, no suites
+    :func:`selection._measure_next.measure_next` gives its own: the row's index, no suites
     (any of the task type's: more calls on cases it ran count), the `next:` line."""
     if max_latency_s is None:
         return []

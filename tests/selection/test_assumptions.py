@@ -11,13 +11,9 @@ import pandas as pd
 import pytest
 
 from evaluation.spec._params import NAMES
+from selection._measure_next import needs_cases_note, to_measure, unrun_cases
 from selection.multilevel import fit, fit_checked
-from selection.recommender import (
-    assumptions_note,
-    needs_cases_note,
-    to_measure,
-    unrun_cases,
-)
+from selection.recommender import assumptions_note
 from selection.shrinkage import latency_checks
 
 
