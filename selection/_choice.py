@@ -104,7 +104,7 @@ def checked_basis(
 ) -> str:
     """Which figure a candidate's p95 is held to a limit by (``<target>_safe``): its
     estimate raised by its margin, or its median times a tail ratio where that is larger
-    (:func:`selection.recommender._with_tail_bounds`); ``held``: for a config with
+    (:func:`selection._scoring._with_tail_bounds`); ``held``: for a config with
     sampling twins, "own" where its own calls' estimate is the lower and "pooled" where
     the one pooled with them is (the estimate shown is that one), "" for one without;
     ``predicted``: never measured on the task type, its margin is its trees' spread (not

@@ -1,7 +1,7 @@
 """Which candidates a latency limit admits by their own measurements where the margin
 refuses them, and what the answer says of such a pick.
 
-The margin (:func:`selection.recommender._with_margin`) keeps true p95 violations rare,
+The margin (:func:`selection._scoring._with_margin`) keeps true p95 violations rare,
 but where it refuses every candidate while measured configs meet the limit by their own
 calls, answering "nothing meets the limit" would contradict the leaderboard: those
 configs are candidates. Judged per answer (whether anything cleared the margin) that

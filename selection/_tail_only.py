@@ -2,7 +2,7 @@
 calls of each would let its own calls decide its tail: the `next:` lines naming them.
 
 A candidate's p95 is held to at least its median × its model's measured p95 / median
-bound (:func:`selection.recommender._with_tail_bounds`). Over 45–76 calls of a model on a
+bound (:func:`selection._scoring._with_tail_bounds`). Over 45–76 calls of a model on a
 task type that bound is their largest latency / median, so one slow call sets it, and a
 config's own calls are exempted only once they show its tail lighter
 (:func:`selection.aggregate.lighter_tail`), which 12 calls cannot (0.8¹² = 6.9% > 1%).

@@ -98,7 +98,7 @@ class SelectorModel:
     _multilevel: dict[Any, Any] = field(  # quality fits by task type, checks by key
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _scored: dict[tuple, pd.DataFrame] = field(  # selection.recommender.scored_candidates
+    _scored: dict[tuple, pd.DataFrame] = field(  # selection._scoring.scored_candidates
         default_factory=dict, init=False, repr=False, compare=False
     )
 

@@ -75,15 +75,16 @@ import numpy as np
 import pandas as pd
 import selector_benchmark as bench
 
-from selection import _choice, _evidence_rule, recommender
+from selection import _choice, _evidence_rule, _scoring, recommender
 from selection._candidates import candidate_table
 from selection._choice import violations
 from selection._evidence_rule import EVIDENCE_WEIGHT, MIN_GENERATIONS, measured_feasible
+from selection._scoring import scored_candidates
 from selection._selection_bias import deconvolve
 from selection.frame import validate_training_frame
 from selection.model import SelectorModel
 from selection.pooling import pool
-from selection.recommender import recommend_from_model, scored_candidates
+from selection.recommender import recommend_from_model
 from selection.shrinkage import quality_fit
 from selection.training import train_selector
 
@@ -196,8 +197,8 @@ def _answers_at(
     """Per query, the pick and the model's own pick (before the thin-data floor) with
     the latency and energy margin at ``z`` standard deviations: the scored candidates
     are rebuilt with it, then the landed margin is put back."""
-    landed = recommender.SAFETY_Z
-    recommender.SAFETY_Z = _choice.SAFETY_Z = z
+    landed = _scoring.SAFETY_Z
+    _scoring.SAFETY_Z = _choice.SAFETY_Z = z
     model._scored.clear()
     found = []
     try:
@@ -216,7 +217,7 @@ def _answers_at(
                 {_margin_key(z): pick, f"{_margin_key(z)}, own": floored.get("pick", pick)}
             )
     finally:
-        recommender.SAFETY_Z = _choice.SAFETY_Z = landed
+        _scoring.SAFETY_Z = _choice.SAFETY_Z = landed
         model._scored.clear()
     return found
 

@@ -12,9 +12,10 @@ import pytest
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from evaluation.spec._params import NAMES
 from selection._candidates import candidate_table
+from selection._scoring import scored_candidates
 from selection.frame import validate_training_frame
 from selection.own_means import moderated_se
-from selection.recommender import recommend_from_model, scored_candidates
+from selection.recommender import recommend_from_model
 from selection.training import train_selector
 
 from .conftest import FAST, synthetic_frame

@@ -27,6 +27,7 @@ from selection._choice import (
 from selection._codec import decode, encode
 from selection._evidence_rule import MIN_GENERATIONS
 from selection._measured_latency import feasible_candidates, own_figure
+from selection._scoring import scored_candidates
 from selection._tail_only import tail_only_line
 from selection.aggregate import evidence
 from selection.frame import validate_training_frame
@@ -40,7 +41,7 @@ from selection.recommendation import (
     _cut,
     latency_interval,
 )
-from selection.recommender import recommend_from_model, scored_candidates
+from selection.recommender import recommend_from_model
 from selection.schema import RecommendationLog, SelectorBlob
 from selection.training import train_selector
 from selection.versions import PromotionDecision, _model_cache, promote, save_version

@@ -17,10 +17,11 @@ import pytest
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from selection._candidates import candidate_table
 from selection._measure_next import to_measure
+from selection._scoring import scored_candidates
 from selection.aggregate import case_scores, evidence
 from selection.frame import config_table
 from selection.own_means import PRIOR_DF, own_quality
-from selection.recommender import recommend_from_model, scored_candidates
+from selection.recommender import recommend_from_model
 from selection.suite_mix import suite_mix
 from selection.training import train_selector
 
