@@ -23,9 +23,11 @@ from flows.cli import (
     metrics,
     ops,
     options,
+    plan,
+    rescore,
     results,
     review,
-    runs,
+    run,
     selection,
     stats,
     trends,
@@ -35,7 +37,9 @@ from flows.cli._signals import exit_code, release_held
 from flows.loopback import bypass_proxies_for_loopback
 
 VERB_GROUPS = (
-    runs,
+    plan,
+    run,
+    rescore,
     results,
     stats,
     trends,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from evaluation.export_levels import FORMATS, LEVELS
 from flows.cli import options
-from flows.cli._database import follow_up, missing_default_database, open_reader
+from flows.cli._database import follow_up, missing_default_database, open_engine, open_reader
 from flows.cli._width import fitted, fitted_command, known_columns, terminal_columns
 
 if TYPE_CHECKING:
@@ -131,6 +131,22 @@ def board_text(
     return (
         shown + (f"\n\n{race.text()}" if race else "") + (f"\n\n{estimated}" if estimated else "")
     )
+
+
+def leaderboard_text(args: argparse.Namespace, experiment: str) -> str:
+    """The stored leaderboard of ``experiment``, as a terminal table (a race's standing
+    under it)."""
+    return stored_leaderboard(args, experiment)[1]
+
+
+def stored_leaderboard(args: argparse.Namespace, experiment: str) -> tuple[Leaderboard, str]:
+    from evaluation.compare._leaderboard import load_leaderboard
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import get_experiment
+
+    with session_scope(open_engine(args)) as session:
+        board = load_leaderboard(session, experiment)
+        return board, board_text(session, get_experiment(session, experiment).id, board)
 
 
 def _estimates_text(session: Session, experiment_id: int, names: dict[str, str]) -> str:

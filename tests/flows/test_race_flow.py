@@ -23,7 +23,7 @@ from evaluation.run import prepare_sweep
 from evaluation.storage.db import make_engine
 from evaluation.storage.models import Generation, RaceRoundRow, Score, ScoreDetail
 from flows.cli import main
-from flows.cli.runs import leaderboard_text
+from flows.cli.results import leaderboard_text
 from flows.evaluate import evaluate
 from tests.support.standin_ollama import StandInConfig, running_standin
 

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from flows.cli import main
-from flows.cli.runs import PASSWORD_NOTE
+from flows.cli.run import PASSWORD_NOTE
 from tests.conftest import REPO
 from tests.flows.test_run_lifecycle import environment, evalflow, interrupt, kill_all, wait_for
 from tests.support.databases import fresh_postgres_url

@@ -398,7 +398,7 @@ def test_ctrl_c_says_resume_only_where_a_rerun_resumes(
     monkeypatch, capsys, database_url, argv, said
 ):
     import flows.cli.results
-    import flows.cli.runs
+    import flows.cli.run
     import flows.cli.view
     from evaluation.storage.db import make_engine
 
@@ -411,7 +411,7 @@ def test_ctrl_c_says_resume_only_where_a_rerun_resumes(
     for module, name in (
         (flows.cli.view, "cmd_view"),
         (flows.cli.results, "cmd_show"),
-        (flows.cli.runs, "cmd_run"),
+        (flows.cli.run, "cmd_run"),
     ):
         monkeypatch.setattr(module, name, interrupted)
     assert main(argv) == 130

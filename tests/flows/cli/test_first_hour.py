@@ -13,7 +13,7 @@ from sqlalchemy import create_engine
 
 from evaluation.wording import counted
 from flows.cli.app import EXAMPLES, build_parser
-from flows.cli.runs import next_steps, starting_line
+from flows.cli.run import next_steps, starting_line
 from tasks import telemetry
 from tests.conftest import REPO
 

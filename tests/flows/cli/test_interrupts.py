@@ -40,7 +40,7 @@ def test_every_command_that_stores_work_says_what_ctrl_c_left():
     ("argv", "module", "name", "said"),
     [
         (["series"], "flows.cli.trends", "cmd_series", "series stopped"),  # it only lists
-        (["rescore", "x"], "flows.cli.runs", "cmd_rescore", ON_INTERRUPT["rescore"]),
+        (["rescore", "x"], "flows.cli.rescore", "cmd_rescore", ON_INTERRUPT["rescore"]),
         (["retrain"], "flows.cli.selection", "cmd_retrain", ON_INTERRUPT["retrain"]),
     ],
 )

@@ -148,7 +148,7 @@ def test_flows_whose_result_says_it_keep_their_info_lines_off_the_terminal(
 
     from evaluation import compare
     from flows import run_control
-    from flows.cli import _database, runs, selection, stats
+    from flows.cli import _database, rescore, selection, stats
 
     console = PrefectConsoleHandler()
     monkeypatch.setattr(logging.getLogger(), "handlers", [console])
@@ -176,9 +176,9 @@ def test_flows_whose_result_says_it_keep_their_info_lines_off_the_terminal(
         monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**{name: flow}))
     monkeypatch.setattr(run_control, "prefect_api", contextlib.nullcontext)
     monkeypatch.setattr(selection, "_anything_to_train_on", lambda args: True)
-    monkeypatch.setattr(runs, "_check_rescore", lambda *a: None)
+    monkeypatch.setattr(rescore, "_check_rescore", lambda *a: None)
     monkeypatch.setattr(_database, "refuse_an_experiment_of_a_fresh_home", lambda args: None)
-    monkeypatch.setattr(runs, "leaderboard_text", lambda args, name: "Leaderboard: nc-real")
+    monkeypatch.setattr(rescore, "leaderboard_text", lambda args, name: "Leaderboard: nc-real")
     monkeypatch.setattr(compare, "render_comparison_text", lambda *a, **k: "Paired: nc-real")
     for reader in ("_dropped", "_estimates"):
         monkeypatch.setattr(stats, reader, lambda args: [])

@@ -9,7 +9,7 @@ import shlex
 
 from evaluation.redact import urls_given
 from flows.cli.app import build_parser
-from flows.cli.runs import PASSWORD_NOTE, _resume, next_steps
+from flows.cli.run import PASSWORD_NOTE, _resume, next_steps
 
 
 def resume(argv: list[str]) -> str:

@@ -1,0 +1,282 @@
+"""`evalflow plan`: a sweep's configs, generation count and estimated duration."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evaluation.redact import redact
+from flows.cli import options
+from flows.cli._level import refuse_unused_options, work_of_level
+from flows.cli._sweep_options import experiment_option, level_options, time_scale_option
+from flows.cli._width import fitted_stdout
+
+if TYPE_CHECKING:
+    from evaluation.run._sweep import Sweep
+    from evaluation.storage.dropped import Dropped
+    from evaluation.storage.running_work import RunningWork
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from evaluation.run._preflight import check_before_run
+    from evaluation.run._sweep import prepare_sweep
+
+    refuse_unused_options(args)
+    sweep = prepare_sweep(args.spec)
+    check_before_run(sweep, simulated_only=True)  # simulated hosts need no server
+    # the level's refusals (no bank, --cases over the suite) come before any output
+    cases, items, note = work_of_level(
+        sweep, args.level, args.limit, args.database, args.cases, args.experiment
+    )
+    with fitted_stdout():  # its lines fit the width, as show's
+        return _plan(args, sweep, cases, items, note)
+
+
+def _plan(
+    args: argparse.Namespace,
+    sweep: Sweep,
+    cases: list,
+    items: list,
+    note: str,
+) -> int:
+    """`plan`'s lines, once its refusals are past."""
+    from evaluation.run._context_check import context_warnings
+    from evaluation.run._estimate import estimate, figures_for, format_estimate
+    from evaluation.spec import PlanSubset, format_plan, make_plan
+
+    subset = None
+    if args.level != "full" or args.limit is not None:
+        whole = " ".join(
+            [*(["at level full"] if args.level != "full" else []),
+             *(["without --limit"] if args.limit is not None else [])]
+        )  # fmt: skip
+        limit = f", first {args.limit}" if args.limit is not None else ""
+        subset = PlanSubset(f"level {args.level}{limit}", whole, len(cases), len(items))
+    plan = make_plan(sweep.spec, len(sweep.cases))
+    print(redact(format_plan(plan, default_metrics=sweep.suite.default_metrics, subset=subset)))
+    for line in context_warnings(sweep.work_items(), sweep.spec.hosts):
+        print(f"warning: {line}")
+    name = args.experiment or sweep.spec.name
+    if note:
+        print(f"note: {note}")
+    if args.level == "calibrated":
+        _calibrated_plan(args, sweep, len(cases))
+    measured, stored, dropped, elsewhere, running = _history(args.database, name, sweep)
+    if sweep.spec.cases:
+        print(sweep.cases_note(elsewhere, _cut_words(args, items)))
+    pending = [item for item in items if item.key not in stored]
+    if line := sweep.running_note(pending, running):
+        print(line)
+    if len(pending) < len(items):
+        done = len(items) - len(pending)
+        print(f"resume    {done} already stored in {name!r}, {len(pending)} to go")
+    if dropped:  # what the run's warning will say
+        print(
+            f"note: {dropped.words()} of {name!r} not in this spec: `run` leaves them out of "
+            "its leaderboard, comparison and report, kept stored (docs/specs-and-sweeps.md, "
+            "Editing a spec)"
+        )
+    probed = []
+    unmeasured = figures_for(pending, sweep.spec.hosts, measured)[1]
+    if args.probe and unmeasured:
+        probed = _probe(sweep, pending, unmeasured)
+    strategy = sweep.spec.strategy
+    scaled = args.time_scale > 0 or any(h.time_scale > 0 for h in sweep.spec.hosts)
+    simulated = _simulated(sweep, pending, args.time_scale) if scaled else None
+    result = estimate(pending, sweep.spec.hosts, measured, probed, simulated=simulated)
+    print(
+        format_estimate(
+            result, pending, sweep.spec.hosts, race=strategy.race, race_budget=strategy.budget
+        )
+    )
+    return 0
+
+
+def _calibrated_plan(args: argparse.Namespace, sweep, planned: int) -> None:
+    """How many cases an interval of ``--width`` needs on the calibrated level, and what
+    that saves against the full suite (docs/calibrated-subsets.md); against the
+    ``planned`` cases of the level line above, with the ``--cases`` that runs them."""
+    from evaluation.itembank import cases_for_width, current_bank, sweep_metric
+    from evaluation.storage.db import open_database, session_scope
+    from evaluation.storage.repository import suite_fingerprint
+
+    with session_scope(open_database(args.database, create=False)) as session:
+        metric = sweep_metric(session, sweep, args.experiment)
+        bank = current_bank(session, sweep.suite.name, metric)
+    if bank is None or bank.row.suite_digest != suite_fingerprint(sweep.suite):
+        return  # the level's note said why: the subset's plain means, no width planned
+    total = len(sweep.suite.cases)
+    width_asked = 0.1 if args.width is None else args.width
+    k, width = cases_for_width(bank, width_asked)
+    if k >= total:
+        print(
+            f"calibrated a 95% interval {width_asked:.2f} wide needs the whole suite "
+            f"({total} cases): nothing saved (a wider --width, or a larger suite)"
+        )
+        return
+    if k <= planned:
+        verdict = f"the {planned} planned above give it"
+    else:
+        verdict = f"not the {planned} planned above: run with `--cases {k}`"
+    print(
+        f"calibrated a 95% interval {width_asked:.2f} wide (±{width_asked / 2:.3f}) needs about "
+        f"{k} of {total} cases per config (typical width there {width:.3f}), {verdict}; "
+        f"{1 - k / total:.0%} of the full suite's generations saved"
+    )
+
+
+def _cut_words(args: argparse.Namespace, items: list) -> str:
+    """How much of a spec's ``cases:`` a level or ``--limit`` runs ("--limit 3 runs the
+    first 3 of them"); "" where it runs them all."""
+    if args.level == "full" and args.limit is None:
+        return ""
+    runs = len({item.case.id for item in items})
+    if args.level == "full":
+        return f"--limit {args.limit} runs the first {runs} of them (in the suite's order)"
+    limit = f" --limit {args.limit}" if args.limit is not None else ""
+    return f"--level {args.level}{limit} runs {runs} of them"
+
+
+def _history(
+    database: str | None, experiment: str, sweep
+) -> tuple[list, set, Dropped, dict[str, tuple[set[str], list[str]]], list[RunningWork]]:
+    """What earlier runs measured on the spec's hosts, what ``experiment`` already stored,
+    its stored configs the spec does not have (as `run`'s warning will count them), for
+    a spec naming its ``cases:``, its configs' cases other experiments stored, and the
+    runs in progress of its configs on its suite; nothing when there is no results
+    database yet (plan creates none)."""
+    from evaluation.settings import database_url
+    from evaluation.storage.dropped import NONE_DROPPED
+
+    url = database_url(database)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return [], set(), NONE_DROPPED, {}, []
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from evaluation.errors import StorageError
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.dropped import not_in_spec
+    from evaluation.storage.running_work import running_work
+    from evaluation.storage.throughput import measured_throughput, stored_elsewhere, stored_keys
+
+    hosts = [h.name for h in sweep.spec.hosts]
+    try:
+        engine = make_engine(url, create=False)
+        try:
+            with session_scope(engine) as session:
+                measured = measured_throughput(session, hosts)
+                stored = stored_keys(session, experiment)
+                spec = {config.hash: config.label for config in sweep.configs}
+                dropped = not_in_spec(session, experiment, spec)
+                elsewhere = (
+                    stored_elsewhere(session, experiment, sweep.suite.name, spec)
+                    if sweep.spec.cases
+                    else {}
+                )
+                running = running_work(session, sweep.suite.name, spec, experiment)
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, StorageError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"note: no measurements read from the results database: {redact(first, [url])}")
+        return [], set(), NONE_DROPPED, {}, []
+    return measured, stored, dropped, elsewhere, running
+
+
+def _simulated(sweep, items, time_scale: float) -> dict:
+    """The simulated hosts' seconds per generation at ``time_scale`` (0: each host's
+    ``?time_scale=``), by config hash (:func:`evaluation.run._probe.simulated_figures`)."""
+    import asyncio
+
+    from evaluation.run._probe import simulated_figures
+    from evaluation.run._sweep import open_backends
+
+    async def run() -> dict:
+        backends = open_backends(sweep)  # time scale 0: nothing slept
+        try:
+            hosts = sweep.spec.hosts
+            return await simulated_figures(items, hosts, backends, sweep.suite, time_scale)
+        finally:
+            await asyncio.gather(*(b.aclose() for b in backends.values()))
+
+    return asyncio.run(run())
+
+
+def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
+    """Measure each (model, host) of ``pairs`` now (see evaluation/run/_probe.py), each
+    request holding a slot of its host's Prefect limit as a run's requests do (on the
+    embedded server, started for it, when no Prefect API is configured)."""
+    import asyncio
+
+    from evaluation.run._preflight import check_before_run
+    from evaluation.run._probe import probe
+    from evaluation.run._sweep import open_backends
+    from flows import run_control
+
+    check_before_run(sweep)  # hosts up, models there: refused in one line otherwise
+    slots = {h.name: h.slots for h in sweep.spec.hosts}
+    print(
+        "probe     sending a few real generations to measure "
+        + ", ".join(f"{model} on {host} ({slots[host]} at once)" for model, host in pairs)
+        + " now (nothing is stored)",
+        flush=True,
+    )
+
+    async def measure():
+        from tasks.adapters.host_limits import size_limits
+        from tasks.adapters.host_slots import HostSlots
+        from tasks.adapters.slot_client import slot_client
+
+        hosts = tuple(h for h in sweep.spec.hosts if h.kind != "simulated")
+        backends = open_backends(sweep)
+        try:
+            async with slot_client() as client:
+                names = await size_limits(client, hosts)
+                timeout_s = sweep.spec.limits.first_request_timeout_s
+                slots = await HostSlots.open(client, names, timeout_s=timeout_s)
+                try:
+                    return await probe(
+                        items, hosts, backends, sweep.suite, set(pairs), lanes=slots.lane
+                    )
+                finally:
+                    await slots.close()
+        finally:
+            await asyncio.gather(*(b.aclose() for b in backends.values()))
+
+    with run_control.embedded_prefect() as server:
+        if server is not None:
+            server.wait_ready()
+        probed, problems = asyncio.run(measure())
+    for line in problems:
+        print(f"warning: {line}")
+    return probed
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the `evalflow` parser."""
+    p = sub.add_parser(
+        "plan",
+        help="print the expanded configs, generation count and estimated duration",
+        description="Print the configs and generation count, and estimate the duration "
+        "from throughput measured earlier on the same hosts and models (stored "
+        "generations), or with --probe by measuring now.",
+    )
+    p.add_argument("spec", type=Path)
+    experiment_option(p)
+    level_options(p)
+    p.add_argument(
+        "--width",
+        type=options.number(at_least=0.001, at_most=1),
+        help="--level calibrated: the 95%% interval width to plan for (default 0.1)",
+    )
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="measure now, with a few real generations, each host and model no earlier run "
+        "measured (each request holds a host slot, as a run's do; nothing stored)",
+    )
+    time_scale_option(
+        p, "estimate a run given this --time-scale, which sleeps each call's simulated latency × it"
+    )
+    p.set_defaults(func=cmd_plan)
