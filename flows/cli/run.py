@@ -10,17 +10,25 @@ import shlex
 import sys
 import time
 import traceback
-from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evaluation.errors import EvalError
 from evaluation.redact import PASSWORD_NOTE, redact_argv
-from evaluation.wording import counted, failed_words
+from evaluation.wording import failed_words
 from flows.cli import options
-from flows.cli._database import follow_up, open_engine, shown_database
+from flows.cli._database import open_engine, shown_database
 from flows.cli._level import calibrated_cases, refuse_unused_options, work_of_level
+from flows.cli._run_words import (
+    empty_outputs,
+    hosts_words,
+    next_steps,
+    smoke_lines,
+    spec_words,
+    starting_line,
+    verdict_lines,
+)
 from flows.cli._signals import exit_code, sigterm_as_interrupt
 from flows.cli._sweep_options import experiment_option, level_options, time_scale_option
 from flows.cli._width import fitted, fitted_command, known_columns
@@ -28,8 +36,6 @@ from flows.cli.logs import console_for, left_to_the_display
 from flows.cli.results import stored_leaderboard
 
 if TYPE_CHECKING:
-    from evaluation.adaptive import SmokeFailed
-    from evaluation.compare import Leaderboard
     from evaluation.run._sweep import Sweep
     from flows.embedded_server import EmbeddedServer
 
@@ -173,8 +179,8 @@ def _run(
             with run_progress(enabled=not args.quiet, slots=slots) as display:
                 if display is not None:
                     left_to_the_display(True)
-                    display.done("preparing", prepared - began, _spec_words(sweep))
-                    display.done("checking hosts", checked - prepared, _hosts_words(sweep))
+                    display.done("preparing", prepared - began, spec_words(sweep))
+                    display.done("checking hosts", checked - prepared, hosts_words(sweep))
                     where = "a local server" if server is not None else "the Prefect API"
                     display.phase("starting Prefect", where, since=checked)
                 if server is not None:
@@ -205,7 +211,7 @@ def _run(
             from evaluation.adaptive import SmokeFailed
 
             if isinstance(exc, SmokeFailed):  # the hosts', not the input's: exit 1, resume
-                print(_smoke_lines(exc, resume), file=sys.stderr)
+                print(smoke_lines(exc, resume), file=sys.stderr)
                 return 1
             if isinstance(exc, EvalError):
                 raise
@@ -216,7 +222,7 @@ def _run(
         finally:
             left_to_the_display(False)
     if display is not None:  # the display kept the comparison's log lines off the terminal
-        print("\n" + "\n".join(_verdict_lines(summary["comparison"])) + "\n")
+        print("\n" + "\n".join(verdict_lines(summary["comparison"])) + "\n")
     board, text = stored_leaderboard(args, summary["experiment"])
     print(text)
     # the lines under it fit the width where it is known, as show's (82-94 at 80 columns)
@@ -229,7 +235,7 @@ def _run(
         + (f", {left_out} left out by --level/--limit." if left_out else ".")
     )
     print(fitted(done))
-    if empty := _empty_outputs(board):
+    if empty := empty_outputs(board):
         print(fitted(f"warning: {empty} (EMPTY OUTPUTS above)"))
     if summary["failed"]:
         print(fitted("\n".join(_failures(args, summary["experiment"]))))
@@ -257,18 +263,6 @@ def _prefect_start_said(
     return Steps(name, began=began).quiet_for_long("starting Prefect", said=True)
 
 
-def _smoke_lines(failure: SmokeFailed, resume: str) -> str:
-    """A failed smoke level as `run` ends it: how many failed, a line per host and cause
-    (not per config: one host killed was 1,250 characters on one line), the resume
-    command; fitted to the width where it is known."""
-    again = (
-        f"once that is fixed (a host that went down restarted), resume with: {resume} "
-        f"(it does only the {failure.failed} failed)"
-    )
-    lines = ["error: " + failure.lines()[0], *failure.lines()[1:]]
-    return fitted("\n".join(lines)) + "\n" + fitted_command(again, resume)
-
-
 def _what_then(database: str, name: str, resume: str) -> str:
     """After a failed or cancelled run: "resume with: <command>" where the experiment has
     generations stored, "nothing was stored" where it has none (its Prefect server did
@@ -285,35 +279,6 @@ def _what_then(database: str, name: str, resume: str) -> str:
     return f"resume with: {resume}" if stored else "nothing was stored"
 
 
-def _spec_words(sweep) -> str:
-    """The preparing line's detail: what the spec and suite came to."""
-    return f"{counted(len(sweep.configs), 'config')}, suite {sweep.suite.name}"
-
-
-def _hosts_words(sweep) -> str:
-    """The checking-hosts line's detail: every host, by name."""
-    hosts = sweep.spec.hosts
-    names = ", ".join(h.name for h in hosts[:4]) + (
-        f" and {len(hosts) - 4} more" if len(hosts) > 4 else ""
-    )
-    return f"{names}: reachable, models there"
-
-
-def _verdict_lines(comparison: dict) -> list[str]:
-    """The comparison's verdict per metric, as the log said it, wrapped at the terminal's
-    width between words."""
-    import textwrap
-
-    from flows.cli._width import terminal_columns
-
-    width = terminal_columns()
-    return [
-        textwrap.fill(v["verdict"], width, subsequent_indent="  ", break_on_hyphens=False)
-        for v in comparison.values()
-        if v.get("verdict")
-    ]
-
-
 def _failures(args: argparse.Namespace, experiment: str) -> list[str]:
     """Why the run's generations failed, as `show` says it."""
     from evaluation.storage.db import session_scope
@@ -322,31 +287,6 @@ def _failures(args: argparse.Namespace, experiment: str) -> list[str]:
 
     with session_scope(open_engine(args)) as session:
         return failure_lines(session, get_experiment(session, experiment), args.argv)
-
-
-def next_steps(
-    experiment: str, report: str, argv: Sequence[str] = (), width: int | None = None
-) -> str:
-    """Where to look after a run: the viewer, the report file, the paired comparisons;
-    the commands with the ``--database`` of the run's command line ``argv``. Each where
-    its words line up, unless a line is wider than ``width`` (a URL or a path cannot
-    wrap: at 80 columns the URL's line was 89, the report's path's over 90): then each
-    under its words."""
-    from evaluation.view.links import summary_url
-
-    steps = [
-        ("every output, in the browser:", follow_up(["view", experiment], argv)),
-        ("", f"then open {summary_url(experiment)}"),
-        ("the report:", report),
-        ("every pair compared:", follow_up(["compare", experiment], argv)),
-    ]
-    lined_up = [f"  {words:<31}{where}" for words, where in steps]
-    if width is None or max(map(len, lined_up)) <= width:
-        return "\n".join(["", "Next:", *lined_up])
-    stacked = [
-        line for words, where in steps for line in (f"  {words}", f"    {where}") if line.strip()
-    ]
-    return "\n".join(["", "Next:", *stacked])
 
 
 def _stored_of(engine, name: str, items) -> int:
@@ -358,53 +298,6 @@ def _stored_of(engine, name: str, items) -> int:
     with session_scope(engine) as session:
         stored = stored_keys(session, name)
     return sum(item.key in stored for item in items)
-
-
-def starting_line(
-    sweep,
-    name: str,
-    local_server: bool,
-    *,
-    level: str = "full",
-    limit: int | None = None,
-    count: int | None = None,
-    stored: int = 0,
-) -> str:
-    """What `run` says as soon as the spec and hosts are checked: the work that will run
-    (the cases of ``level``, the first ``limit`` of them; ``stored`` of its generations
-    already are, from an earlier run of the experiment) and what starts now (a local
-    Prefect server takes 2–3 s before the first generation, 20–45 s at load 5–7 with
-    the command's own start),
-    in one line of a 120-column terminal for names of up to 18 characters (the display's
-    next line says which Prefect)."""
-    from evaluation.adaptive import level_cases
-
-    spec = sweep.spec
-    every = sweep.suite.cases
-    if count is None:
-        count = len(level_cases(sweep.cases, level, suite=sweep.suite.name, limit=limit))
-    cases = count  # the calibrated level's count comes from its bank
-    shown = counted(cases, "case") + (f" of {len(every)}" if cases < len(every) else "")
-    total = len(sweep.configs) * cases * spec.samples_per_case
-    server = "; starting Prefect" if local_server else ""
-    done = f", {stored} already stored" if stored else ""
-    return (
-        f"{name}: {counted(total - stored, 'generation')} to run{done} "
-        f"({counted(len(sweep.configs), 'config')} × {shown}"
-        f" × {counted(spec.samples_per_case, 'sample')}){server}…"
-    )
-
-
-def _empty_outputs(board: Leaderboard) -> str:
-    """ "5 outputs are empty, in 1 of 2 configs: ..." where the model returned nothing
-    ("" from Gemma-3-270M on every case, counted a success); "" where none is."""
-    counts = [int(r["empty_outputs"] or 0) for r in board.rows]
-    if not any(counts):
-        return ""
-    return (
-        f"{counted(sum(counts), 'output')} empty, in {sum(c > 0 for c in counts)} of "
-        f"{counted(len(counts), 'config')}: scored as empty answers, not as failures"
-    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

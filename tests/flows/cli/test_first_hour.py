@@ -12,8 +12,8 @@ import yaml
 from sqlalchemy import create_engine
 
 from evaluation.wording import counted
+from flows.cli._run_words import next_steps, starting_line
 from flows.cli.app import EXAMPLES, build_parser
-from flows.cli.run import next_steps, starting_line
 from tasks import telemetry
 from tests.conftest import REPO
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import shlex
 
 from evaluation.redact import urls_given
+from flows.cli._run_words import next_steps
 from flows.cli.app import build_parser
-from flows.cli.run import PASSWORD_NOTE, _resume, next_steps
+from flows.cli.run import PASSWORD_NOTE, _resume
 
 
 def resume(argv: list[str]) -> str:
