@@ -230,7 +230,7 @@ def interruptible(
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
-    # An ignored SIGTERM stays ignored; `run` took an ignored SIGINT before (cmd_run).
+    # An ignored SIGTERM stays ignored; the CLI took an ignored SIGINT (app.main).
     taken = [
         s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN
     ]

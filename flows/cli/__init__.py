@@ -41,7 +41,7 @@ def _hold_interrupts() -> None:
     (``_signals.release_held``: Ctrl-C says the verb's line of ``app.ON_INTERRUPT``).
     Unheld, SIGTERM ended `run` and `judge` without a word (143), and Ctrl-C printed a
     traceback. A Ctrl-C ignored from the start (a script's background job) stays ignored,
-    but for `run`, which takes it (``_signals.sigterm_as_interrupt(take_sigint=True)``)."""
+    but for the verbs that store work, which take it (``_signals.ignored_sigint_taken``)."""
     import signal
 
     signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))

@@ -39,25 +39,42 @@ def exit_code(interrupt: KeyboardInterrupt) -> int:
 
 
 @contextmanager
-def sigterm_as_interrupt(take_sigint: bool = False) -> Iterator[None]:
+def ignored_sigint_taken(take: bool) -> Iterator[None]:
+    """Where ``take`` (a verb that stores work, ``app.ON_INTERRUPT``) and SIGINT started
+    ignored (a script's background job), Python's Ctrl-C handling for the block: a
+    `kill -INT` of such a `judge`, `rescore` or `retrain` was silently ignored, where
+    Ctrl-C is promised to stop it with its line (docs/hosts-that-fail.md). Taken before
+    the held signals are let in, so a SIGINT held while the CLI imported stops it too."""
+    taken = (
+        take
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    )
+    if taken:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if taken:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM stops the block as Ctrl-C does (asyncio cancels the judge, which stores
     what it completed), instead of killing the process where it stands; the
-    KeyboardInterrupt leaves the block as :class:`StoppedBySignal` (exit 143).
-    ``take_sigint`` (`run`): SIGINT stops the block too where it started ignored (a
-    script's background job: `kill -INT` was silently ignored, docs/hosts-that-fail.md)."""
+    KeyboardInterrupt leaves the block as :class:`StoppedBySignal` (exit 143)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set signal handlers
         return
     terminated = threading.Event()
-    sigint_taken = take_sigint and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    if sigint_taken:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def on_sigterm(_signum: int, _frame: object) -> None:
         terminated.set()
-        # A shell that starts a command in the background sets SIGINT to be ignored, and
-        # it stays so (docs/hosts-that-fail.md): the SIGTERM turned into it would be
-        # ignored too (CI, run in the background, found it), so it stops the block itself.
+        # A shell that starts a command in the background sets SIGINT to be ignored; where
+        # nothing took it (ignored_sigint_taken: a caller other than the CLI's main), the
+        # SIGTERM turned into it would be ignored too (CI, run in the background, found
+        # it), so it stops the block itself.
         if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
             raise StoppedBySignal(signal.SIGTERM)
         signal.raise_signal(signal.SIGINT)
@@ -73,5 +90,3 @@ def sigterm_as_interrupt(take_sigint: bool = False) -> Iterator[None]:
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if sigint_taken:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -33,7 +33,7 @@ from flows.cli import (
     trends,
     view,
 )
-from flows.cli._signals import exit_code, release_held
+from flows.cli._signals import exit_code, ignored_sigint_taken, release_held
 from flows.loopback import bypass_proxies_for_loopback
 
 VERB_GROUPS = (
@@ -404,15 +404,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # a bad option: one line, exit 2 (options.py)
     args.argv, args.known = argv, known
     try:
-        release_held(args.command)  # a Ctrl-C while the CLI imported: the verb's line
-        if args.command in READS_STORED_RESULTS:  # the default file is each command's
-            from evaluation.settings import refuse_a_named_database_not_there
-            from flows.cli._database import refuse_an_experiment_of_a_fresh_home
+        with ignored_sigint_taken(args.command in ON_INTERRUPT):
+            release_held(args.command)  # a Ctrl-C while the CLI imported: the verb's line
+            if args.command in READS_STORED_RESULTS:  # the default file is each command's
+                from evaluation.settings import refuse_a_named_database_not_there
+                from flows.cli._database import refuse_an_experiment_of_a_fresh_home
 
-            refuse_a_named_database_not_there(args.database, "--database")
-            refuse_an_experiment_of_a_fresh_home(args)
-        with _database_in_environment(args), _input_warnings_once(known):
-            return args.func(args)
+                refuse_a_named_database_not_there(args.database, "--database")
+                refuse_an_experiment_of_a_fresh_home(args)
+            with _database_in_environment(args), _input_warnings_once(known):
+                return args.func(args)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM where a verb takes it so
         print(ON_INTERRUPT.get(args.command, f"{args.command} stopped"), file=sys.stderr)
         return exit_code(interrupt)

@@ -56,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     sweep = None
     try:  # a signal before the claim: nothing of this run is stored (after it: run_control)
-        with sigterm_as_interrupt(take_sigint=True):
+        with sigterm_as_interrupt():
             sweep = prepare_sweep(args.spec)
             prepared = time.monotonic()
             from flows import run_control

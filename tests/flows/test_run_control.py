@@ -171,7 +171,7 @@ def test_steps_that_take_all_they_are_given_still_exit_by_the_deadline(monkeypat
 def test_sigterm_exits_143_and_does_not_speak_of_ctrl_c(monkeypatch, signum, code, again):
     """A supervisor tells SIGTERM from SIGINT by the exit code (128 + the signal, as a
     shell reports it); a newcomer's SIGTERM exited 130 saying "Ctrl-C again". (Ctrl-C is
-    offered even where it started ignored: `run` takes it, cmd_run.)"""
+    offered even where it started ignored: `run` takes it, app.main.)"""
     exits: list[int] = []
 
     def exit_(code: int) -> None:

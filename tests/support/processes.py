@@ -84,10 +84,10 @@ def sigint_at_start(handler: Callable | int) -> Iterator[None]:
     this process has it while the block runs):
     ``signal.default_int_handler`` gives them the default, as a shell with job control
     starts a command; ``signal.SIG_IGN`` ignores it, as a script starts a background job
-    (and as pytest itself may have been started: `evalflow run` takes an ignored Ctrl-C,
-    `judge` keeps it ignored, docs/hosts-that-fail.md). An action is inherited through
-    fork and exec (a Python handler as the default), so it is set here around the start
-    (main thread)."""
+    (and as pytest itself may have been started: a command that stores work takes an
+    ignored Ctrl-C, one that only reads keeps it ignored, docs/hosts-that-fail.md). An
+    action is inherited through fork and exec (a Python handler as the default), so it
+    is set here around the start (main thread)."""
     before = signal.signal(signal.SIGINT, handler)
     try:
         yield

@@ -171,27 +171,39 @@ def test_ctrl_c_in_the_block_stays_ctrl_c():
     assert exit_code(stopped.value) == 130
 
 
-def test_sigterm_on_the_judge_command_exits_143_and_a_rerun_asks_only_the_rest(
-    database_url, capsys
+@pytest.mark.parametrize(
+    ("signum", "sigint", "code"),
+    [
+        (signal.SIGTERM, signal.default_int_handler, 143),
+        (signal.SIGINT, signal.SIG_IGN, 130),  # a script's background judge, `kill -INT`
+    ],
+)
+def test_a_signal_on_the_judge_command_stops_it_and_a_rerun_asks_only_the_rest(
+    database_url, capsys, signum, sigint, code
 ):
     """`evalflow judge` exited 130 on SIGTERM, as on Ctrl-C: `run` exits 128 + the
     signal (143), which a supervisor tells apart. What was completed is kept, the rerun
-    asks only for the rest, no verdict twice."""
+    asks only for the rest, no verdict twice. A judge started with SIGINT ignored (a
+    script's background job) ignored `kill -INT` and judged on to the end (exit 0); it
+    takes it now, as `run` does."""
     from flows.cli import main
+    from tests.support.processes import sigint_at_start
 
     db = build_review_db(database_url, n_cases=3, temperatures=(0.0, 0.7))
     calls = []
 
-    def terminated_at_the_fourth(model, messages):
+    def signalled_at_the_fourth(model, messages):
         calls.append(model)
         if len(calls) == 4:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signum)
         return grades_by_correctness(model, messages)
 
     command = ["--database", database_url, "judge", db.experiment, "--model", MODEL]
     command += ["--kind", "ollama", "--concurrency", "1"]
-    with running_standin(StandInConfig(models=(MODEL,), reply=terminated_at_the_fourth)) as server:
-        assert main([*command, "--url", server.url]) == 143
+    standin = StandInConfig(models=(MODEL,), reply=signalled_at_the_fourth)
+    with running_standin(standin) as server, sigint_at_start(sigint):
+        assert main([*command, "--url", server.url]) == code
+        assert signal.getsignal(signal.SIGINT) is sigint  # as it was
         assert (
             capsys.readouterr()
             .err.strip()

@@ -163,3 +163,40 @@ def test_a_signal_while_the_cli_imports_is_taken_by_the_command(tmp_path, argv, 
     assert done.returncode == code, done.stderr
     assert done.stderr.strip().splitlines()[-1] == said
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "said"),
+    [
+        (["judge", "toy-review", "--url", "http://127.0.0.1:9", "--model", "j"], 130, None),
+        (["rescore", "nope"], 130, None),
+        (["retrain"], 130, None),
+        (["show", "nope"], 2, "error: "),  # it stores nothing: SIGINT stays ignored
+    ],
+)
+def test_a_command_that_stores_work_takes_a_sigint_it_started_ignoring(tmp_path, argv, code, said):
+    """A script's background job starts with SIGINT ignored (POSIX): `run` takes it
+    (``_signals.ignored_sigint_taken``), but `judge`, `rescore` and `retrain` kept it
+    ignored, so a `kill -INT` of one went unheard (each went on, here to its refusal:
+    exit 2, 2 and 1). Now every command that
+    stores work takes it, also one held while the CLI imported: its interrupt line, 130.
+    A command that stores nothing keeps it ignored, as most Unix tools do."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.support.processes import SIGNALLED_WHILE_IMPORTING, sigint_at_start
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build_review_db(url, n_cases=2, temperatures=(0.0, 0.7))
+    env = os.environ | {"EVALFLOW_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-c", SIGNALLED_WHILE_IMPORTING, "2", "--database", url]
+    with sigint_at_start(signal.SIG_IGN):  # as a script starts a background job
+        done = subprocess.run(
+            [*command, *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        )
+    assert done.returncode == code, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(said) if said else last == ON_INTERRUPT[argv[0]]
+    assert "Traceback" not in done.stderr
