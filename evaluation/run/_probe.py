@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from evaluation.backends.base import Backend
 from evaluation.backends.retry import RetryPolicy
@@ -31,6 +31,9 @@ from evaluation.run._generate import ChunkOutcome, run_chunk
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.spec import HostSpec
 from evaluation.suites import Suite
+
+if TYPE_CHECKING:
+    from evaluation.run._sweep import Sweep
 
 MIN_MEASURED = 2
 
@@ -183,3 +186,22 @@ async def simulated_figures(
                 f"now, × time scale {scale:g}",
             )
     return figures
+
+
+def sweep_simulated_figures(
+    sweep: Sweep, items: Sequence[WorkItem], time_scale: float
+) -> dict[str, Figure]:
+    """The simulated hosts' seconds per generation at ``time_scale`` (0: each host's
+    ``?time_scale=``), by config hash (:func:`simulated_figures`), on the sweep's own
+    backends (time scale 0: nothing slept)."""
+    from evaluation.run._sweep import open_backends
+
+    async def run() -> dict[str, Figure]:
+        backends = open_backends(sweep)
+        try:
+            hosts = sweep.spec.hosts
+            return await simulated_figures(items, hosts, backends, sweep.suite, time_scale)
+        finally:
+            await asyncio.gather(*(b.aclose() for b in backends.values()))
+
+    return asyncio.run(run())

@@ -14,8 +14,6 @@ from flows.cli._width import fitted_stdout
 
 if TYPE_CHECKING:
     from evaluation.run._sweep import Sweep
-    from evaluation.storage.dropped import Dropped
-    from evaluation.storage.running_work import RunningWork
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -43,6 +41,8 @@ def _plan(
     """`plan`'s lines, once its refusals are past."""
     from evaluation.run._context_check import context_warnings
     from evaluation.run._estimate import estimate, figures_for, format_estimate
+    from evaluation.run._history import sweep_history
+    from evaluation.run._probe import sweep_simulated_figures
     from evaluation.spec import PlanSubset, format_plan, make_plan
 
     subset = None
@@ -62,7 +62,11 @@ def _plan(
         print(f"note: {note}")
     if args.level == "calibrated":
         _calibrated_plan(args, sweep, len(cases))
-    measured, stored, dropped, elsewhere, running = _history(args.database, name, sweep)
+    measured, stored, dropped, elsewhere, running, unread = sweep_history(
+        args.database, name, sweep
+    )
+    if unread:
+        print(f"note: {unread}")
     if sweep.spec.cases:
         print(sweep.cases_note(elsewhere, _cut_words(args, items)))
     pending = [item for item in items if item.key not in stored]
@@ -83,7 +87,7 @@ def _plan(
         probed = _probe(sweep, pending, unmeasured)
     strategy = sweep.spec.strategy
     scaled = args.time_scale > 0 or any(h.time_scale > 0 for h in sweep.spec.hosts)
-    simulated = _simulated(sweep, pending, args.time_scale) if scaled else None
+    simulated = sweep_simulated_figures(sweep, pending, args.time_scale) if scaled else None
     result = estimate(pending, sweep.spec.hosts, measured, probed, simulated=simulated)
     print(
         format_estimate(
@@ -136,71 +140,6 @@ def _cut_words(args: argparse.Namespace, items: list) -> str:
         return f"--limit {args.limit} runs the first {runs} of them (in the suite's order)"
     limit = f" --limit {args.limit}" if args.limit is not None else ""
     return f"--level {args.level}{limit} runs {runs} of them"
-
-
-def _history(
-    database: str | None, experiment: str, sweep
-) -> tuple[list, set, Dropped, dict[str, tuple[set[str], list[str]]], list[RunningWork]]:
-    """What earlier runs measured on the spec's hosts, what ``experiment`` already stored,
-    its stored configs the spec does not have (as `run`'s warning will count them), for
-    a spec naming its ``cases:``, its configs' cases other experiments stored, and the
-    runs in progress of its configs on its suite; nothing when there is no results
-    database yet (plan creates none)."""
-    from evaluation.settings import database_url
-    from evaluation.storage.dropped import NONE_DROPPED
-
-    url = database_url(database)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return [], set(), NONE_DROPPED, {}, []
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from evaluation.errors import StorageError
-    from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.dropped import not_in_spec
-    from evaluation.storage.running_work import running_work
-    from evaluation.storage.throughput import measured_throughput, stored_elsewhere, stored_keys
-
-    hosts = [h.name for h in sweep.spec.hosts]
-    try:
-        engine = make_engine(url, create=False)
-        try:
-            with session_scope(engine) as session:
-                measured = measured_throughput(session, hosts)
-                stored = stored_keys(session, experiment)
-                spec = {config.hash: config.label for config in sweep.configs}
-                dropped = not_in_spec(session, experiment, spec)
-                elsewhere = (
-                    stored_elsewhere(session, experiment, sweep.suite.name, spec)
-                    if sweep.spec.cases
-                    else {}
-                )
-                running = running_work(session, sweep.suite.name, spec, experiment)
-        finally:
-            engine.dispose()
-    except (SQLAlchemyError, StorageError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"note: no measurements read from the results database: {redact(first, [url])}")
-        return [], set(), NONE_DROPPED, {}, []
-    return measured, stored, dropped, elsewhere, running
-
-
-def _simulated(sweep, items, time_scale: float) -> dict:
-    """The simulated hosts' seconds per generation at ``time_scale`` (0: each host's
-    ``?time_scale=``), by config hash (:func:`evaluation.run._probe.simulated_figures`)."""
-    import asyncio
-
-    from evaluation.run._probe import simulated_figures
-    from evaluation.run._sweep import open_backends
-
-    async def run() -> dict:
-        backends = open_backends(sweep)  # time scale 0: nothing slept
-        try:
-            hosts = sweep.spec.hosts
-            return await simulated_figures(items, hosts, backends, sweep.suite, time_scale)
-        finally:
-            await asyncio.gather(*(b.aclose() for b in backends.values()))
-
-    return asyncio.run(run())
 
 
 def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
