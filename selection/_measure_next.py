@@ -22,20 +22,6 @@ MEASURE_CASES = 30
 (more)."""
 
 
-def to_measure(
-    feasible: pd.DataFrame,
-    chosen: Any,
-    missing: Mapping[str, tuple[str, ...]] | None = None,
-    *,
-    unrun: Mapping[str, Mapping[str, int]] | None = None,
-    quality_decides: bool = True,
-) -> tuple[str, ...]:
-    """What to measure next when the answer is uncertain, as the `next:` lines say it
-    (:func:`measure_next`)."""
-    found = measure_next(feasible, chosen, missing, unrun=unrun, quality_decides=quality_decides)
-    return tuple(text for _, _, text in found)
-
-
 def _may_beat(feasible: pd.DataFrame, chosen: Any, *, quality_decides: bool) -> pd.DataFrame:
     """The feasible candidates, not the pick, measured on fewer than ``MEASURE_CASES``
     cases (none where quality cannot decide) whose 90% interval reaches above the pick's

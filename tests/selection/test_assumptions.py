@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from evaluation.spec._params import NAMES
-from selection._measure_next import needs_cases_note, to_measure, unrun_cases
+from selection._measure_next import measure_next, needs_cases_note, unrun_cases
 from selection.multilevel import fit, fit_checked
 from selection.recommender import assumptions_note
 from selection.shrinkage import latency_checks
@@ -102,20 +102,20 @@ def test_what_to_measure_next_names_the_few_candidates_that_could_beat_the_pick(
         index=["pick", "wide", "weak", "settled"],
     )
     unrun = {"weak": {"s": 4}}  # 4 of suite s's cases it was not run on
-    named = to_measure(table, "pick", unrun=unrun)
-    assert [line.split("(hash ")[1].split(")")[0] for line in named] == ["wide", "weak"]
-    assert named[0].startswith("measure m tpl=plain (hash wide): ")
-    assert "never run on this task type" in named[0]
-    assert named[1].startswith(
+    named = measure_next(table, "pick", unrun=unrun)
+    assert [(index, suites) for index, suites, _ in named] == [("wide", ()), ("weak", ("s",))]
+    assert named[0][2].startswith("measure m tpl=plain (hash wide): ")
+    assert "never run on this task type" in named[0][2]
+    assert named[1][2].startswith(
         "measure more of m tpl=plain (10 cases so far, 4 more on s) (hash weak) on s: "
     )
-    assert to_measure(table.loc[["pick", "settled"]], "pick") == ()
+    assert measure_next(table.loc[["pick", "settled"]], "pick") == []
     # Where quality cannot decide (every measured config scored the same), more cases of
     # a measured config cannot change the answer: only never-run configs are named.
-    flat = to_measure(table, "pick", unrun=unrun, quality_decides=False)
-    assert [line.split("(hash ")[1].split(")")[0] for line in flat] == ["wide"]
+    flat = measure_next(table, "pick", unrun=unrun, quality_decides=False)
+    assert [index for index, _, _ in flat] == ["wide"]
     # Run on every case of the task type: a rerun counts once, so more of it is nothing new.
-    assert [line.split("(hash ")[1].split(")")[0] for line in to_measure(table, "pick")] == ["wide"]
+    assert [index for index, _, _ in measure_next(table, "pick")] == ["wide"]
     note = needs_cases_note(table, "pick", "qa", {})
     assert note is not None and note.startswith("m tpl=plain may beat the pick, but it was run on")
     assert "all 10 qa cases" in note and "the task type needs more cases" in note

@@ -16,7 +16,7 @@ import pytest
 
 from evaluation.spec import Config, GenerationParams, PromptTemplate
 from selection._candidates import candidate_table
-from selection._measure_next import to_measure
+from selection._measure_next import measure_next
 from selection._scoring import scored_candidates
 from selection.aggregate import case_scores, evidence
 from selection.frame import config_table
@@ -107,9 +107,12 @@ def test_a_pick_not_run_on_a_suite_its_rivals_were_is_to_be_measured_there():
         },
         index=["pick", "twin"],
     )
-    named = to_measure(table, "pick", {"pick": ("hard",)})
-    assert named[0].startswith("measure the pick, m tpl=plain (hash pick), on hard: it was not run")
-    assert to_measure(table, "pick") == ()
+    named = measure_next(table, "pick", {"pick": ("hard",)})
+    assert [(index, suites) for index, suites, _ in named] == [("pick", ("hard",))]
+    assert named[0][2].startswith(
+        "measure the pick, m tpl=plain (hash pick), on hard: it was not run"
+    )
+    assert measure_next(table, "pick") == []
 
 
 def test_a_fill_from_few_relatives_carries_every_configs_spread_of_differences(model):
