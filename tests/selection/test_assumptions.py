@@ -12,8 +12,8 @@ import pytest
 
 from evaluation.spec._params import NAMES
 from selection._measure_next import measure_next, needs_cases_note, unrun_cases
+from selection._notes import assumptions_note
 from selection.multilevel import fit, fit_checked
-from selection.recommender import assumptions_note
 from selection.shrinkage import latency_checks
 
 

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from selection._codec import decode, encode
+from selection._notes import prompt_note
 from selection.frame import TrainingDataError, validate_training_frame
 from selection.prompt_fit import overflow, prompt_lengths
-from selection.recommender import _prompt_note, recommend_from_model
+from selection.recommender import recommend_from_model
 
 from .conftest import synthetic_frame
 
@@ -115,8 +116,8 @@ def test_a_pick_whose_prompt_does_not_fit_says_so(trained, cut_model):
     assert not any(n.startswith("its prompt does not fit") for n in short.notes)
     # A pick never measured on the task type: its quality never saw the cut.
     row = {"prompt_overflow": 900.0, "num_ctx": 512.0, "model": "m", "template": "t"}
-    assert "only predicted" in _prompt_note(pd.Series({**row, "measured": False}), 400)
-    assert _prompt_note(pd.Series({**row, "prompt_overflow": np.nan}), 400) is None
+    assert "only predicted" in prompt_note(pd.Series({**row, "measured": False}), 400)
+    assert prompt_note(pd.Series({**row, "prompt_overflow": np.nan}), 400) is None
 
 
 def test_prompt_lengths_survive_storing_and_older_blobs_read_as_empty(cut_model):

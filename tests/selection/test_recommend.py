@@ -14,7 +14,7 @@ from evaluation.spec._params import NAMES
 from evaluation.statistics.precision import significant, told_apart
 from evaluation.storage.models import Experiment
 from selection import _measured_latency as measured_latency
-from selection import recommend, recommender
+from selection import _notes, recommend, recommender
 from selection._candidates import candidate_table
 from selection._candidates import option as candidate_option
 from selection._choice import (
@@ -607,11 +607,11 @@ def test_the_weight_note_names_the_models_error_so_it_reads_beside_retrains():
             "quality_measurement_sd": 0.062,
         }
     )
-    note = recommender._weight_note(row)
+    note = _notes.weight_note(row)
     assert "follows its error for this config (standard deviation 1.510: " in note
     assert "not `evalflow retrain`'s quality MAE" in note
     assert "wider than the whole 0–1 scale, the model says nothing of this config's" in note
-    assert "says nothing" not in recommender._weight_note(row.replace(1.51, 0.3))
+    assert "says nothing" not in _notes.weight_note(row.replace(1.51, 0.3))
 
 
 @pytest.mark.parametrize("big_scores", [0.5, 0.9])

@@ -149,13 +149,13 @@ def test_the_note_says_which_way_the_correction_moved_the_estimate():
     its luck" as a contradiction: a correction that raises an estimate says why."""
     import pandas as pd
 
-    from selection.recommender import _selection_note
+    from selection._notes import selection_note
 
     def note(before: float, after: float) -> str:
         row = pd.Series(
             {"selection_corrected": True, "quality_uncorrected": before, "quality": after}
         )
-        return _selection_note(row, 22)
+        return selection_note(row, 22)
 
     assert "(0.800 → 0.700)" in note(0.8, 0.7) and "not credited its luck" in note(0.8, 0.7)
     raised = note(0.635, 0.69)

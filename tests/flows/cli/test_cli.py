@@ -173,8 +173,8 @@ def test_the_mixed_metrics_advice_followed_puts_one_metric_first(database_url):
     from evaluation.storage.db import make_engine, session_scope
     from evaluation.storage.training import training_frame
     from evaluation.suites import load_suite
+    from selection._notes import quality_metric_note
     from selection.quality import quality_metric
-    from selection.recommender import _quality_metric_note
     from tests.support.results_db import MISSING, add_experiment, make_config
 
     def firsts() -> dict[str, str]:
@@ -195,7 +195,7 @@ def test_the_mixed_metrics_advice_followed_puts_one_metric_first(database_url):
             scores = {config: dict.fromkeys(metrics, first_three) for config in configs}
             add_experiment(session, name, suite, scores, simulated=True).status = "completed"
     assert firsts().to_dict() == {"cli-contains": "contains", "cli-test": "exact_match"}
-    note = _quality_metric_note({"exact_match": 2, "contains": 2}, "qa")
+    note = quality_metric_note({"exact_match": 2, "contains": 2}, "qa")
     command = re.search(r"`evalflow (rescore EXPERIMENT [^`]*)`", note).group(1).split()
     for experiment in ("cli-test", "cli-contains"):
         argv = [experiment if word == "EXPERIMENT" else word for word in command]
