@@ -120,8 +120,12 @@ def part_of_suite(
     subset` (a stratified 20%) where a `--limit` run said it. ``named``: the spec's
     ``cases:`` count, whose first ones (in suite order) a "first" run took: "first 3 of
     the spec's 28 named cases, in suite order" (it read "first 3 of 36 cases" of suite
-    cases 9-11)."""
+    cases 9-11); a figure on fewer than all of them where the run generated them all
+    (its scoring interrupted: a verdict's means rest on the scored ones) is "5 of the
+    spec's 28 named cases" (it read "5 named cases of 36")."""
     per = " per config" if per_config else ""
+    if how == "named" and named and ran != str(named):
+        return f"{ran} of the spec's {named} named cases{per}"
     if how == "named":
         return f"{ran} named cases of {total}{per}"
     if how == "first" and named:

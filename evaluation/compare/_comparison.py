@@ -139,6 +139,7 @@ def compare_inputs(
         notes,
         inputs.suite_cases,
         inputs.suite_part,
+        inputs.suite_named,
         inputs.headline,
     )
     simulated = [e.name for e in experiments if e.simulated]
@@ -185,6 +186,7 @@ def _analyze(
     notes,
     suite_cases,
     suite_part,
+    suite_named,
     headline,
 ):
     """``analyze`` versus the baseline on the metrics the baseline has scores for, all
@@ -211,6 +213,7 @@ def _analyze(
         quality_higher_is_better=directions.get(quality) is not False,
         suite_cases=suite_cases,
         suite_part=suite_part,
+        suite_named=suite_named,
         headline=headline,
     )
     reports = []

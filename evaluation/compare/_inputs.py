@@ -31,7 +31,7 @@ from evaluation.run._scoring import TIMING_METRICS
 from evaluation.spec._params import STUDIED_PARAMETERS
 from evaluation.statistics._adjust import Adjustment
 from evaluation.storage.comparisons import energy_per_generation, latency_scores
-from evaluation.storage.coverage import experiment_coverage
+from evaluation.storage.coverage import experiment_coverage, named_cases
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import aggregates_frame, experiment_configs, scores_frame
 
@@ -56,6 +56,7 @@ class ComparisonInputs:
     notes: tuple[str, ...]
     suite_cases: int = 0  # the suite's size: verdicts on means of part of it say so
     suite_part: str = "subset"  # and which part (Coverage.how): "first 10 of 36 cases"
+    suite_named: int = 0  # the spec's `cases:` count (0: none), as the run's words say it
     # per corpus metric, each config's corpus value: the figure the leaderboard ranks by,
     # which the comparison ranks and names them by too (``stored_figures``)
     headline: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -74,6 +75,7 @@ class ComparisonInputs:
             "notes": self.notes,
             "suite_cases": self.suite_cases,
             "suite_part": self.suite_part,
+            "suite_named": self.suite_named,
             "headline": self.headline,
             "test": {"adjust": adjust, "alpha": alpha, "delta": delta},
         }
@@ -229,6 +231,7 @@ def _inputs(
         notes=tuple(notes),
         suite_cases=coverage.total,
         suite_part=coverage.how,
+        suite_named=named_cases(experiments[0]),
         headline=stored_figures(
             session, experiments, configs, [m for m in present if get_metric(m).corpus_level]
         ),

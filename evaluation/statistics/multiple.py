@@ -89,6 +89,7 @@ def compare_many(
     bounds: tuple[float, float] | None = None,
     suite_cases: int = 0,
     suite_part: str = "subset",
+    suite_named: int = 0,
     headline: Mapping[str, float] | None = None,
 ) -> MultiComparison:
     """Compare configs on ``metric``: all pairs, or each versus ``baseline``.
@@ -100,7 +101,7 @@ def compare_many(
     ``bounds``: the metric's scale, which bounds each difference's interval.
     ``suite_cases``: the suite's size; the verdict says when a mean rests on fewer cases,
     and which (``suite_part``: "subset", "first", "cut short", "named";
-    ``wording.part_of_suite``).
+    ``wording.part_of_suite``; ``suite_named``: its ``named``).
 
     Each pair is a :func:`compare_in_table` comparison; the family of defined p-values is
     adjusted together (undefined ones stay undefined and count as "not significant").
@@ -180,6 +181,7 @@ def compare_many(
         cases={c: int(n) for c, n in table.means[names].notna().sum(axis=0).items()},
         suite_cases=suite_cases,
         suite_part=suite_part,
+        suite_named=suite_named,
         headline=corpus_figure(metric) if headline is not None else "",
     )
     return MultiComparison(

@@ -64,6 +64,7 @@ def decide(
     cases: Mapping[str, int] | None = None,
     suite_cases: int = 0,
     suite_part: str = "subset",
+    suite_named: int = 0,
     headline: str = "",
 ) -> Verdict:
     """The verdict from the ranking (best first, unscored configs last with None) and the
@@ -71,10 +72,12 @@ def decide(
     verdict. ``cases``: how many cases each config's mean rests on, of ``suite_cases``:
     a mean of part of the suite says so, as ``suite_part`` says the cases were taken
     ("0.875, subset: 8 of 36 cases", "first 8 of 36 cases" of a `--limit` run: the
-    run's heading's words), and means over different cases say that each pair was
-    tested on the cases both ran. ``headline``: what the ranking's figures are where
-    they are not the means of the case scores the pairs are tested on ("corpus chrf":
-    the leaderboard's figure); the verdict names it and the case scores it tested."""
+    run's heading's words; ``suite_named``: the spec's ``cases:`` count, "first 3 of the
+    spec's 28 named cases, in suite order" as the run's heading says it), and means over
+    different cases say that each pair was tested on the cases both ran. ``headline``:
+    what the ranking's figures are where they are not the means of the case scores the
+    pairs are tested on ("corpus chrf": the leaderboard's figure); the verdict names it
+    and the case scores it tested."""
     if higher_is_better is None:
         return Verdict(None, (), (), f"no verdict on {metric}: {DESCRIPTIVE}")
     short = distinguishing_labels([c for c, _ in ranking]) if ranking else {}
@@ -88,7 +91,8 @@ def decide(
 
     def figure(config: str) -> str:
         n = (cases or {}).get(config, suite_cases)
-        part = f", {part_of_suite(str(n), suite_cases, suite_part)}" if 0 < n < suite_cases else ""
+        part = part_of_suite(str(n), suite_cases, suite_part, named=suite_named)
+        part = f", {part}" if 0 < n < suite_cases else ""
         return f"{headline} {written(means[config])}{part}".lstrip()
 
     if headline:  # the pairs are tested on the case scores, not on the figures ranked

@@ -86,6 +86,51 @@ def test_a_run_of_every_case_its_spec_names_is_not_cut_short(tmp_path):
     )
 
 
+def _named_spec_run(tmp_path, level: str, ran: list[str], scored: int):
+    """An experiment whose spec names 6 of the suite's 10 cases, its last run at
+    ``level``, each config having generated the named cases ``ran`` and scored the first
+    ``scored`` of them; its comparison as `evalflow compare` computes and stores it, and
+    as it reads it back."""
+    from evaluation.compare import current_comparison
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    named = ["c02", "c03", "c05", "c06", "c08", "c09"]
+    with Session(db.engine, expire_on_commit=False) as session:
+        experiment = session.get(Experiment, db.experiment_id)
+        experiment.spec = {**experiment.spec, "cases": named}
+        session.add(ExperimentRun(experiment=db.experiment, token="t", pid=1, level=level))
+        for config in (c.hash for c in db.configs):
+            _drop(session, config, [f"c{i:02}" for i in range(10) if f"c{i:02}" not in ran])
+        uids = select(CaseRow.uid).where(CaseRow.case_id.in_(ran[scored:]))
+        unscored = select(Generation.id).where(Generation.case_uid.in_(uids))
+        session.exec(delete(Score).where(Score.generation_id.in_(unscored)))
+        session.commit()
+        computed = current_comparison(session, [(db.experiment, None)])
+        read = current_comparison(session, [(db.experiment, None)])
+    assert computed.computed and not read.computed
+    return computed.verdicts["exact_match"]["verdict"], read.verdicts["exact_match"]["verdict"]
+
+
+def test_a_stored_verdict_on_the_first_of_a_specs_named_cases_says_so(tmp_path):
+    """5d96457 left it: a `--limit 3` run of a spec naming 28 cases said "first 3 of the
+    spec's 28 named cases, in suite order" in its heading, and "first 3 of 36 cases" in
+    its stored comparison's verdict (compare, the report). Both read the spec now."""
+    computed, read = _named_spec_run(tmp_path, "full, limit 3", ["c02", "c03", "c05"], 3)
+    assert "first 3 of the spec's 6 named cases, in suite order)" in computed, computed
+    assert read == computed
+
+
+def test_a_verdict_on_part_of_the_named_cases_a_resume_generated_says_what_it_rests_on(
+    tmp_path,
+):
+    """A `--limit 3` run resumed in full, stopped while it scored: every named case
+    generated ("named"), 3 of them scored, which the verdict's means rest on. It said
+    "3 named cases of 10" (the generated cases' words on the scored cases' count)."""
+    computed, _ = _named_spec_run(tmp_path, "full", ["c02", "c03", "c05", "c06", "c08", "c09"], 3)
+    assert "3 of the spec's 6 named cases)" in computed, computed
+    assert "named cases of 10" not in computed
+
+
 def test_a_first_cases_estimate_of_a_spec_that_names_its_cases_says_so():
     """Recheck NEW-3: "mean of the suite's first 3 of 36 cases" of suite cases 9-11."""
     from evaluation.itembank._estimate import Estimate
