@@ -635,6 +635,42 @@ def test_tokens_per_s_gets_the_same_day_to_day_allowance_as_latency():
         assert (speed[7] < 0.05, latency[7] < 0.05) == (regressed, regressed)
 
 
+def test_tokens_per_s_on_too_few_paired_cases_is_not_tested_as_a_p95_on_too_few(engine):
+    """A gate on 2 paired cases failed on tokens/s alone (a 30% slower candidate: p 2e-7,
+    exit 1): a z on a variance from 2 cases failed 9-16% of null runs at α = 0.05. It needs 10
+    paired cases now, as the p95 needs 10 latencies in each run: fewer are not tested
+    (not a pass: counted and named in the verdict), and the exit is the other checks'."""
+    from sqlalchemy import update
+
+    from evaluation.storage.models import Generation
+
+    two = make_suite(2, name="two")
+    config = make_config()
+    with session_scope(engine) as session:
+        for name, speed in (("two-base", 100.0), ("two-cand", 70.0)):
+            run = add_experiment(session, name, two, {config: {"exact_match": [1.0, 0.0]}})
+            run.status = "completed"
+            session.flush()
+            session.exec(
+                update(Generation)
+                .where(Generation.experiment_id == run.id)
+                .values(tokens_per_s=speed)
+            )
+        result = gate(session, "two-cand", "two-base")
+    (speed,) = [c for c in result.cases if c.metric == "tokens_per_s"]
+    assert speed.n == 2 and round(speed.change, 2) == -0.3
+    assert speed in result.untested and not speed.regressed
+    assert speed.test.endswith("not enough paired cases (2 < 10)")
+    assert result.exit_code == 0
+    assert "not tested: tokens_per_s, latency_p95;" in gate_text(result)
+    (skipped,) = [
+        c.find("skipped")
+        for c in ET.fromstring(gate_junit(result)).iter("testcase")
+        if c.get("name") == "tokens_per_s"
+    ]
+    assert "not enough paired cases (2 < 10)" in skipped.get("message")
+
+
 def test_a_sparkline_draws_no_cliff_for_equal_nights_or_a_wobble():
     """Newcomer: tokens/s identical on 4 nights (float noise on the last) drew ▁▁▁█; the
     range spans at least ±5% of the mean, as the monitor's charts."""
