@@ -27,6 +27,14 @@ def retrain_command(model: SelectorModel) -> str:
     return "evalflow retrain --include-simulated" if simulated else "evalflow retrain"
 
 
+def retrain_advice(retrain: str, them: str) -> str:
+    """The one advice to retrain on what the answering version did not learn from (more
+    generations, or configs it never saw), with ``retrain`` (:func:`retrain_command`): a
+    newcomer's `-q` answer said "`evalflow retrain` trains a version that has them" and the
+    full one "`evalflow retrain --include-simulated` trains on them" of one state."""
+    return f"`{retrain}` trains on {them} and compares"
+
+
 def newer_data_note(
     session: Session, version: SelectorVersion, model: SelectorModel, task_type: str
 ) -> str | None:
@@ -61,12 +69,12 @@ def newer_data_note(
         )
         if stored > newest.n_generations:
             more = stored - newest.n_generations
-            return f"{head}; `{retrain}` trains on the {more} stored since and compares"
+            return f"{head}; {retrain_advice(retrain, f'the {more} stored since')}"
         return head if newest.promoted else f"{head}; {promotion_advice(session, newest)}"
     if stored > learned:
         return (
             f"{stored - learned} more generations are stored than version {version.id}, "
-            f"which answers, learned from: `{retrain}` trains on them and compares"
+            f"which answers, learned from: {retrain_advice(retrain, 'them')}"
         )
     return None
 
@@ -84,16 +92,22 @@ def unseen_measurements(session: Session, model: SelectorModel, task_type: str) 
 
 
 def _later(
-    session: Session, version_id: int | None, task_type: str, them: str, keys: set[str]
+    session: Session,
+    version_id: int | None,
+    task_type: str,
+    them: str,
+    keys: set[str],
+    retrain: str,
 ) -> str:
     """How to weigh what version ``version_id`` never saw (``keys``: config|suite): a later
-    version, retrain, or, where the newest version has them all and was not promoted,
-    how to get it promoted (a retrain on the same data stores nothing)."""
+    version, ``retrain`` (:func:`retrain_command`), or, where the newest version has them
+    all and was not promoted, how to get it promoted (a retrain on the same data stores
+    nothing)."""
     from selection.versions import LOAD_ERRORS, list_versions, load_model, promotion_advice
 
     later = [v for v in list_versions(session) if v.id is not None and v.id > (version_id or 0)]
     if not later:
-        return f"`evalflow retrain` trains a version that has {them}"
+        return retrain_advice(retrain, them)
     newest = later[-1]
     text = (
         f"version {newest.id}, trained since{'' if newest.promoted else ' and not promoted'}"
@@ -104,12 +118,16 @@ def _later(
     except LOAD_ERRORS:
         has_all = False
     if not has_all:
-        return text + "; or `evalflow retrain` to train on everything"
+        return text + f"; or `{retrain}` to train on everything"
     return text if newest.promoted else f"{text}; {promotion_advice(session, newest)}"
 
 
 def stored_since(
-    session: Session, answer: Recommendation, unseen: pd.DataFrame, version_id: int | None
+    session: Session,
+    answer: Recommendation,
+    unseen: pd.DataFrame,
+    version_id: int | None,
+    retrain: str,
 ) -> Recommendation:
     """``answer`` without the `next:` measurements that are stored but that version
     ``version_id`` never saw (a config on every suite its line names; on any, where it
@@ -134,7 +152,7 @@ def stored_since(
             f"{item.option.label} (hash {key}) has been run on {where} since version "
             f"{version_id} was trained ({int(generations[key])} generations stored), so "
             f"it is not to be measured again: "
-            f"{_later(session, version_id, answer.task_type, 'it', _keys(unseen))}"
+            f"{_later(session, version_id, answer.task_type, 'it', _keys(unseen), retrain)}"
         )
     return replace(answer, suggestions=tuple(lines), measure_next=tuple(kept))
 
@@ -145,7 +163,7 @@ def _keys(measured: pd.DataFrame) -> set[str]:
 
 
 def unseen_note(
-    session: Session, unseen: pd.DataFrame, version_id: int | None, task_type: str
+    session: Session, unseen: pd.DataFrame, version_id: int | None, task_type: str, retrain: str
 ) -> str | None:
     """The real configs measured on ``task_type`` that the version answering never saw
     (``unseen``: on some suite), and how to include them; None if it saw every one. A
@@ -165,5 +183,5 @@ def unseen_note(
     return (
         f"{count} measured {task_type} configuration{'s' * (count != 1)} stored that version "
         f"{version_id} never saw, so this answer does not weigh {them}"
-        f": {shown}; {_later(session, version_id, task_type, them, _keys(unseen))}"
+        f": {shown}; {_later(session, version_id, task_type, them, _keys(unseen), retrain)}"
     )

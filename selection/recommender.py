@@ -103,6 +103,7 @@ from selection._request import check_database_url_argument, check_request
 from selection._scoring import ranks_latency, scored_candidates
 from selection._staleness import (
     newer_data_note,
+    retrain_command,
     stored_since,
     unseen_measurements,
     unseen_note,
@@ -482,8 +483,9 @@ def _answer(
     if not row.promoted:
         answer = replace(answer, notes=(*answer.notes, f"version {row.id} was not promoted"))
     unseen = unseen_measurements(session, model, task_type)
-    if (note := unseen_note(session, unseen, row.id, task_type)) is not None:
-        answer = stored_since(session, answer, unseen, row.id)
+    retrain = retrain_command(model)
+    if (note := unseen_note(session, unseen, row.id, task_type, retrain)) is not None:
+        answer = stored_since(session, answer, unseen, row.id, retrain)
     else:
         note = newer_data_note(session, row, model, task_type)
     if note is not None:

@@ -164,14 +164,14 @@ def test_a_measurement_stored_since_the_version_answering_is_not_asked_for_again
         add_experiment(session, "thin-hard", suite, {thin: {"exact_match": [0, 1, 0]}})
         session.commit()
         unseen = _staleness.unseen_measurements(session, world, "qa")
-        found = _staleness.stored_since(session, answer, unseen, 1)
+        found = _staleness.stored_since(session, answer, unseen, 1, "evalflow retrain")
     assert thin.hash not in {m.option.config_hash for m in found.measure_next}
     assert len(found.measure_next) == len(answer.measure_next) - 1
     said = [s for s in found.suggestions if thin.hash in s]
     assert said == [
         f"{thin.label} (hash {thin.hash}) has been run on hard since version 1 was trained "
         "(3 generations stored), so it is not to be measured again: `evalflow retrain` "
-        "trains a version that has it"
+        "trains on it and compares"
     ]
     others = [s for s in answer.suggestions if thin.hash not in s]
     assert [s for s in found.suggestions if thin.hash not in s] == others

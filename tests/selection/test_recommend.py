@@ -1015,15 +1015,18 @@ def test_configs_measured_since_the_version_answering_are_named_with_how_to_incl
         f"answer does not weigh it: {config.label} (hash {config.hash}) on capitals (3 "
         "generations); "
     )
-    assert recommend("qa", engine=engine).notes[0] == (
-        said + "`evalflow retrain` trains a version that has it"
+    first = recommend("qa", engine=engine)  # it learned from simulated generations
+    assert first.notes[0] == (
+        said + "`evalflow retrain --include-simulated` trains on it and compares"
     )
+    assert f"\n  note: {first.notes[0]}" in first.brief()  # `-q` gives the same advice
     with Session(engine) as session:
         later = save_version(session, trained, PromotionDecision(False, "test", basis="x")).id
         session.commit()
     assert recommend("qa", engine=engine).notes[0] == (
         said + f"version {later}, trained since and not promoted, may have it: `evalflow "
-        f"recommend qa --version {later}`; or `evalflow retrain` to train on everything"
+        f"recommend qa --version {later}`; or `evalflow retrain --include-simulated` to train "
+        "on everything"
     )
     keys = trained.model.trained_keys | {f"{config.hash}|capitals"}
     has_it = dataclasses.replace(
