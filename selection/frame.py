@@ -78,6 +78,18 @@ class NotEnoughTrainingData(TrainingDataError):
         "learns from them too"
     )
 
+    MIN_PAIRS = 3
+    """The (config, suite) pairs with a successful generation a selector learns from."""
+
+    @classmethod
+    def too_few(cls, have: int) -> NotEnoughTrainingData:
+        """Fewer than ``MIN_PAIRS`` (config, suite) pairs to learn from: what `evalflow
+        retrain` says, before Prefect starts or in its flow."""
+        return cls(
+            f"need successful generations for at least {cls.MIN_PAIRS} (config, suite) "
+            f"pairs; have {have}; {cls.HINT}"
+        )
+
     @classmethod
     def nothing_stored(cls, include_simulated: bool) -> NotEnoughTrainingData:
         """No stored generation to train on (simulated ones left out unless

@@ -40,7 +40,7 @@ from selection.prompt_fit import prompt_lengths
 from selection.steps import announce
 
 N0 = 10.0
-MIN_ROWS = 3
+MIN_ROWS = NotEnoughTrainingData.MIN_PAIRS
 COVERAGE = 0.9
 MIN_MODEL_SHARE = 0.1
 
@@ -91,10 +91,7 @@ def train_selector(
     hp = hyperparameters or Hyperparameters()
     rows = training_rows(frame)
     if len(rows) < MIN_ROWS:
-        raise NotEnoughTrainingData(
-            f"need successful generations for at least {MIN_ROWS} (config, suite) pairs; "
-            f"have {len(rows)}; {NotEnoughTrainingData.HINT}"
-        )
+        raise NotEnoughTrainingData.too_few(len(rows))
     notes: list[str] = []
     encoder = FeatureEncoder.fit(rows)
     x = encoder.transform(rows)

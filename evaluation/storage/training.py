@@ -64,6 +64,10 @@ _REAL_UNLESS = f"(:simulated OR NOT (g.simulated OR e.simulated)) AND {_SCORED}"
 _ANY_GENERATION = text(f"SELECT 1 {_TRAINING_ROWS} WHERE {_REAL_UNLESS} LIMIT 1")
 _ANY_SIMULATED = text(f"SELECT 1 {_TRAINING_ROWS} WHERE g.simulated OR e.simulated LIMIT 1")
 _COUNT_GENERATIONS = text(f"SELECT COUNT(*) {_TRAINING_ROWS} WHERE {_REAL_UNLESS}")
+_COUNT_PAIRS = text(
+    "SELECT COUNT(*) FROM (SELECT DISTINCT g.config_hash, e.suite "
+    f"{_TRAINING_ROWS} WHERE g.status = 'ok' AND {_REAL_UNLESS}) AS pairs"
+)
 _TASK_GENERATIONS = text(
     """
     SELECT (g.simulated OR e.simulated) AS simulated, COUNT(*) AS n
@@ -116,6 +120,14 @@ def has_training_rows(session: Session, *, include_simulated: bool = False) -> b
     refuses an empty or simulated-only database before it starts Prefect and a flow."""
     found = session.connection().execute(_ANY_GENERATION, {"simulated": include_simulated})
     return found.first() is not None
+
+
+def training_pairs(session: Session, *, include_simulated: bool = False) -> int:
+    """How many (config, suite) pairs have a successful generation ``training_frame``
+    would have: at least as many as a selector would learn from, so that `retrain`
+    refuses fewer than it needs before it starts Prefect and a flow."""
+    found = session.connection().execute(_COUNT_PAIRS, {"simulated": include_simulated})
+    return int(found.scalar_one())
 
 
 def training_generations(session: Session, *, include_simulated: bool = False) -> int:

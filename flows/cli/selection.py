@@ -7,7 +7,7 @@ import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from evaluation.errors import EvalError
 from evaluation.suites import TASK_TYPES
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from selection.recommendation import Recommendation
+
+T = TypeVar("T")
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -124,14 +126,10 @@ def _running_note(path: Path, database: str | None) -> str:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from evaluation.storage.training import has_simulated_rows
     from selection.frame import NotEnoughTrainingData
 
-    if not _anything_to_train_on(args):  # said before Prefect starts (a minute under load)
-        print(
-            f"error: {NotEnoughTrainingData.nothing_stored(args.include_simulated)}",
-            file=sys.stderr,
-        )
+    if (refused := _too_little_to_train_on(args)) is not None:  # said before Prefect starts
+        print(f"error: {_not_enough(args, refused)}", file=sys.stderr)  # (48 s under load)
         return 1
     from flows.cli._steps import Steps
     from flows.cli.logs import console_for
@@ -152,9 +150,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                 database=args.database, include_simulated=args.include_simulated
             )
     except NotEnoughTrainingData as exc:  # not bad input: exit 1 (README), with what to run
-        left_out = not args.include_simulated and _stored(args, has_simulated_rows)
-        hint = f"; {NotEnoughTrainingData.SIMULATED_LEFT_OUT}" if left_out else ""
-        print(f"error: {exc}{hint}", file=sys.stderr)
+        print(f"error: {_not_enough(args, exc)}", file=sys.stderr)
         return 1
     reason = summary["reason"]
     if not summary.get("stored", True):  # a stored version learned from this data
@@ -172,28 +168,51 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _anything_to_train_on(args: argparse.Namespace) -> bool:
-    """Whether the results database holds a generation `retrain` may learn from: one
-    query (no database yet: none), so an empty or simulated-only database is refused at
-    once instead of after Prefect's start and a flow."""
-    from evaluation.storage.training import has_training_rows
+def _not_enough(args: argparse.Namespace, exc: Exception) -> str:
+    """`retrain`'s error line for too little data, with the note that simulated results
+    are stored and left out where they are."""
+    from evaluation.storage.training import has_simulated_rows
+    from selection.frame import NotEnoughTrainingData
 
-    def found(session: Session) -> bool:
-        return has_training_rows(session, include_simulated=args.include_simulated)
+    left_out = not args.include_simulated and _stored(
+        args, has_simulated_rows, absent=False, unknown=False
+    )
+    return f"{exc}; {NotEnoughTrainingData.SIMULATED_LEFT_OUT}" if left_out else str(exc)
 
-    return _stored(args, found, unknown=True)
+
+def _too_little_to_train_on(args: argparse.Namespace) -> Exception | None:
+    """Why the results database holds too little for `retrain` to learn from (no
+    generation, or fewer (config, suite) pairs than a selector needs), from two queries
+    (no database yet: nothing), so that it is refused at once instead of after Prefect's
+    start and a flow (a newcomer with 1 pair waited 48 s); None where it may be enough
+    or the tables are not evalflow's (yet: the flow says what is wrong)."""
+    from evaluation.storage.training import has_training_rows, training_pairs
+    from selection.frame import NotEnoughTrainingData
+
+    simulated = args.include_simulated
+
+    def found(session: Session) -> tuple[bool, int]:
+        if not has_training_rows(session, include_simulated=simulated):
+            return False, 0
+        return True, training_pairs(session, include_simulated=simulated)
+
+    enough = (True, NotEnoughTrainingData.MIN_PAIRS)
+    any_row, pairs = _stored(args, found, absent=(False, 0), unknown=enough)
+    if not any_row:
+        return NotEnoughTrainingData.nothing_stored(simulated)
+    if pairs < NotEnoughTrainingData.MIN_PAIRS:
+        return NotEnoughTrainingData.too_few(pairs)
+    return None
 
 
-def _stored(
-    args: argparse.Namespace, query: Callable[[Session], bool], *, unknown: bool = False
-) -> bool:
-    """``query`` on the results database (one query; no database yet: False);
-    ``unknown`` where its tables are not evalflow's (yet)."""
+def _stored(args: argparse.Namespace, query: Callable[[Session], T], *, absent: T, unknown: T) -> T:
+    """``query`` on the results database (a query or two): ``absent`` where there is no
+    database yet, ``unknown`` where its tables are not evalflow's (yet)."""
     from evaluation.settings import database_url, no_database_yet
 
     url = database_url(args.database)
     if no_database_yet(url):
-        return False
+        return absent
     from evaluation.errors import StorageError
     from evaluation.storage.db import make_engine, session_scope
 

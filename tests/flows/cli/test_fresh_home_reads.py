@@ -107,6 +107,31 @@ def test_retrain_with_only_simulated_results_refuses_before_prefect(database_url
     )
 
 
+def test_retrain_with_too_few_pairs_refuses_before_prefect(database_url, monkeypatch, capsys):
+    """The newcomer's F7: with 1 real (config, suite) pair `retrain` waited 48 s for
+    Prefect before "need successful generations for at least 3 (config, suite) pairs"."""
+    from evaluation.storage.db import make_engine, session_scope
+    from flows import run_control
+    from tests.support.results_db import add_experiment, make_config, make_suite
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Prefect started")
+
+    monkeypatch.setattr(run_control, "prefect_api", started)
+    with session_scope(make_engine(database_url)) as session:
+        suite = make_suite(2)
+        add_experiment(session, "real", suite, {make_config("a:1b"): {"exact_match": [1, 0]}})
+        simulated = {make_config(f"sim:{n}b"): {"exact_match": [1, 0]} for n in (1, 2, 3)}
+        add_experiment(session, "demo", suite, simulated, simulated=True)
+    assert main(["--database", database_url, "retrain"]) == 1
+    assert capsys.readouterr().err == (
+        "error: need successful generations for at least 3 (config, suite) pairs; have 1; "
+        "run more configs or suites first: e.g. `evalflow run SPEC` with more models or "
+        "settings in its grid; simulated results are stored and left out: `evalflow retrain "
+        "--include-simulated` learns from them too\n"
+    )
+
+
 @pytest.mark.parametrize("where", ["checkout", "docs", "elsewhere"])
 def test_the_demo_suggested_on_a_fresh_home_runs_from_where_it_is_given(
     tmp_path, monkeypatch, capsys, where
