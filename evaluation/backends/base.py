@@ -11,6 +11,25 @@ from evaluation.suites import Message
 
 DoneReason = Literal["stop", "length", "load", "unload", "error", ""]
 
+# A server's decode speed is taken only up to this many times the request's own wall
+# rate (output tokens / latency): decoding takes part of a request's time, never less
+# than a thousandth of it in practice (a prompt of thousands of tokens on a CPU and a
+# one-token answer come to a few hundred). A llama.cpp server once said 6 tokens took
+# 0.12 ms of a 5.6 s request: 50,262 tokens/s, 47,000 times the wall rate.
+DECODE_WALL_FACTOR = 1000
+
+
+def possible_decode_rate(tokens_per_s: Any, eval_count: Any, latency_s: Any) -> Any:
+    """Whether a decode speed can be true of its request (elementwise on arrays):
+    ``tokens_per_s ≤ DECODE_WALL_FACTOR · eval_count / latency_s``; true where the
+    latency was not measured. Readers of stored generations drop the others, so a
+    value stored before this rule is ignored as a new one is never stored."""
+    import numpy as np  # on first use: a reader of stored results may need none
+
+    with np.errstate(invalid="ignore"):
+        beyond = np.greater(np.multiply(tokens_per_s, latency_s), DECODE_WALL_FACTOR * eval_count)
+        return np.logical_not(np.greater(latency_s, 0) & beyond)
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -66,10 +85,16 @@ class GenerationResult:
 
     @property
     def tokens_per_s(self) -> float | None:
-        """Ollama's decode speed: eval_count / eval_duration; None when not reported."""
+        """The server's decode speed: eval_count / eval_duration; None when not reported,
+        or when impossible for the request's own latency (``possible_decode_rate``)."""
         if self.eval_duration_ns <= 0 or self.eval_count <= 0:
             return None
-        return self.eval_count / self.eval_duration_ns * 1e9
+        rate = self.eval_count / self.eval_duration_ns * 1e9
+        if self.latency_s is not None and not possible_decode_rate(
+            rate, self.eval_count, self.latency_s
+        ):
+            return None
+        return rate
 
     @property
     def truncated(self) -> bool:

@@ -11,6 +11,13 @@ from sqlmodel import Session
 
 from evaluation.storage.repository import generations_frame, scores_frame
 
+TOKENS_SPREAD = 4.0
+"""A case's tokens/s counts at most this factor from its config's median case that night
+(in log units, ± log 4): one model's decode speed on one host differs by case far less
+(a newcomer's llama.cpp nights: 0.5-2.5 times the median), so a case beyond it is an
+outlier of the server's timing, not the night's speed, and moves the night's geometric
+mean by at most log(4) / cases. A slowdown of the whole host moves the median with it."""
+
 
 class _Frames:
     """Each experiment's scores and generations, read once, and its per-case values of
@@ -62,6 +69,11 @@ class _Frames:
             for metric, grouped in means.items()
             for config, part in grouped.groupby(level=0)
         }
+        spread = np.log(TOKENS_SPREAD)
+        for key, part in out.items():
+            if key[1] == "tokens_per_s" and part.notna().any():
+                middle = part.median()
+                out[key] = part.clip(middle - spread, middle + spread)
         quality = pd.to_numeric(s["value"], errors="coerce")
         grouped = quality.groupby([s["config"], s["metric"], s["case_id"]]).mean()
         for (config, metric), part in grouped.groupby(level=[0, 1]):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select, text
 from sqlmodel import Session
 
+from evaluation.backends.base import DECODE_WALL_FACTOR, possible_decode_rate
 from evaluation.errors import StorageError
 from evaluation.redact import redact_url, redact_values
 from evaluation.storage.attempts import save_failed_attempts
@@ -495,7 +496,20 @@ def generations_frame(
         + (" AND g.config_hash = :c" if config is not None else "")
         + " ORDER BY g.id"
     )
-    return read_frame(session, query, {"e": experiment_id, "c": config})
+    frame = read_frame(session, query, {"e": experiment_id, "c": config})
+    rate = frame["tokens_per_s"]
+    frame["tokens_per_s"] = rate.where(
+        possible_decode_rate(rate, frame["eval_count"], frame["latency_s"])
+    )
+    return frame
+
+
+# A stored decode speed as read: null where impossible for its request's latency
+# (``backends.base.possible_decode_rate``, which new results pass before they are stored).
+TOKENS_PER_S = (
+    "CASE WHEN g.latency_s > 0 AND g.tokens_per_s * g.latency_s > "
+    f"{DECODE_WALL_FACTOR} * g.eval_count THEN NULL ELSE g.tokens_per_s END AS tokens_per_s"
+)
 
 
 SHORT_OUTPUT_CHARS = 32
@@ -511,7 +525,7 @@ def generation_facts_frame(
     characters (else null): enough to count the empty ones."""
     query = text(
         "SELECT g.config_hash, g.status, g.sample_index, g.truncated, g.latency_s, g.ttft_s, "
-        f"g.tokens_per_s, {'g.output, ' if outputs else ''}c.case_id, "
+        f"{TOKENS_PER_S}, {'g.output, ' if outputs else ''}c.case_id, "
         f"CASE WHEN LENGTH(g.output) <= {SHORT_OUTPUT_CHARS} THEN g.output END AS short_output "
         "FROM generations g JOIN cases c ON c.uid = g.case_uid "
         f"WHERE g.experiment_id = :e AND {OWN_CONFIGS} ORDER BY g.id"

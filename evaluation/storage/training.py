@@ -25,6 +25,7 @@ from sqlalchemy import inspect, text
 from sqlmodel import Session
 
 from evaluation.spec._params import NAMES
+from evaluation.storage.repository import TOKENS_PER_S
 
 QualityMetric = Callable[[str, Sequence[str]], str | None]
 PERCENT_METRICS = frozenset({"bleu", "chrf"})
@@ -41,7 +42,7 @@ _GENERATIONS = text(
            g.config_hash, c.model, {", ".join(f"c.{name}" for name in NAMES)},
            c.template_name AS template, c.template_text,
            e.task_type, e.suite, cs.case_id, cs."group" AS case_group, cs.input_chars,
-           g.latency_s, g.ttft_s, g.tokens_per_s, g.prompt_eval_count AS prompt_tokens,
+           g.latency_s, g.ttft_s, {TOKENS_PER_S}, g.prompt_eval_count AS prompt_tokens,
            COALESCE(g.energy_j, t.energy_j_per_generation) AS energy_j,
            (g.simulated OR e.simulated) AS simulated, g.status
     FROM generations g

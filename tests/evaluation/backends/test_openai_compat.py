@@ -247,3 +247,26 @@ async def test_other_400s_stay_plain_rejections() -> None:
     with pytest.raises(BackendRejected, match="bad temperature") as caught:
         await _mock(json.dumps(body).encode(), status=400).generate(request())
     assert type(caught.value) is BackendRejected
+
+
+async def test_a_decode_time_impossible_for_the_requests_latency_gives_no_tokens_per_s() -> None:
+    """A newcomer's llama.cpp server said 6 tokens took 0.119 ms of a 5.6 s request:
+    50,262 tokens/s, stored, and it moved the series' tokens/s watch. A decode speed
+    beyond DECODE_WALL_FACTOR times the request's wall rate (tokens / latency) is none;
+    one within it is the server's (docs/results.md)."""
+    from evaluation.backends.base import DECODE_WALL_FACTOR, GenerationResult
+
+    def result(eval_ns: int, latency_s: float) -> GenerationResult:
+        return GenerationResult(
+            "a b c d e f", "stop", latency_s, latency_s, eval_count=6, eval_duration_ns=eval_ns
+        )
+
+    assert result(119_375, 5.589).tokens_per_s is None
+    assert result(338_162_591, 5.691).tokens_per_s == pytest.approx(17.74, abs=0.01)
+    # the bound itself: 1000 x the wall rate of 6 tokens in 6 s is 1000 tokens/s
+    assert DECODE_WALL_FACTOR == 1000
+    assert result(6_000_000, 6.0).tokens_per_s == pytest.approx(1000.0)
+    assert result(5_999_000, 6.0).tokens_per_s is None
+    # no latency measured (a pipeline's mixed calls): the server's figure stands
+    unmeasured = GenerationResult("a", "stop", None, None, eval_count=6, eval_duration_ns=119_375)
+    assert unmeasured.tokens_per_s == pytest.approx(50_261.8, abs=0.1)
