@@ -186,6 +186,8 @@ class Recommendation:
     # the first note where results are stored that the answering version did not learn
     # from (configs it never saw, or more generations): its next: lines may be stale
     newer_results: str = ""
+    # why the answer was not logged (``id`` is None): the database took no write
+    unlogged: str = ""
 
     @property
     def ok(self) -> bool:
@@ -235,9 +237,10 @@ class Recommendation:
     def brief(self) -> str:
         """`recommend -q`: the answer's first line, the pick's `config:` line (what a
         spec takes: a newcomer's -q dropped it), the one line of its reason (what the
-        model credits the pick with, else its estimate), its `next:` lines and the note
-        that newer results are stored than the answering version learned from (the
-        whole answer was 17+ lines with or without -q)."""
+        model credits the pick with, else its estimate), its `next:` lines, the note
+        that newer results are stored than the answering version learned from and the
+        one that the answer was not logged (the whole answer was 17+ lines with or
+        without -q)."""
         lines = [self._headline()]
         if self.choice is not None:
             config, *estimate = _describe_choice(self.choice)
@@ -248,8 +251,7 @@ class Recommendation:
             ]
             lines += [config, (why or estimate)[0]]
         lines += [f"  next: {s}" for s in self.suggestions]
-        if self.newer_results:
-            lines.append(f"  note: {self.newer_results}")
+        lines += [f"  note: {note}" for note in (self.newer_results, self.unlogged) if note]
         return _with_num_predict_key(lines)
 
     def _headline(self) -> str:

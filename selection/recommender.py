@@ -47,6 +47,7 @@ from sqlmodel import Session
 
 from evaluation.errors import StorageError
 from evaluation.spec import Config
+from evaluation.storage.db import database_name, storage_problem
 from selection._candidates import candidate_table, option, params_label, real_only
 from selection._choice import (
     LATENCY_REASON,
@@ -166,21 +167,35 @@ def recommend(
             answer = _answer(session, request, candidates)
             if answer.status == "unavailable":  # a refusal (no such version): nothing logged
                 return answer
-            log = RecommendationLog(
-                task_type=task_type,
-                status=answer.status,
-                version_id=answer.version_id,
-                config_hash=answer.choice.config_hash if answer.choice else None,
-                request=request,
-                answer=answer.to_dict(),
-            )
-            session.add(log)
-            session.commit()
-            return replace(answer, id=log.id)
+            return _logged(session, answer, database_name(bound))
     except (SQLAlchemyError, StorageError) as exc:
+        said = storage_problem(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
         return Recommendation(
-            "unavailable", task_type, f"cannot use the results database: {exc}", request=request
+            "unavailable", task_type, f"cannot use the results database: {said}", request=request
         )
+
+
+def _logged(session: Session, answer: Recommendation, database: str) -> Recommendation:
+    """``answer`` with the ``id`` of its log row; where the database takes no write (a
+    teammate reading a shared copy read-only) the answer stands, not logged, and says so
+    (the log keeps what ``record_outcome`` attaches outcomes to, not what the answer is
+    made of: a newcomer's read-only `recommend` printed the INSERT and its parameters)."""
+    log = RecommendationLog(
+        task_type=answer.task_type,
+        status=answer.status,
+        version_id=answer.version_id,
+        config_hash=answer.choice.config_hash if answer.choice else None,
+        request=answer.request,
+        answer=answer.to_dict(),
+    )
+    session.add(log)
+    try:
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        unlogged = f"not logged in the results database {database}: {storage_problem(exc)}"
+        return replace(answer, notes=(*answer.notes, unlogged), unlogged=unlogged)
+    return replace(answer, id=log.id)
 
 
 def no_quality_spread(candidates: pd.DataFrame) -> float | None:

@@ -1286,3 +1286,51 @@ def test_a_config_never_run_refused_only_by_its_models_tail_is_named_with_the_ca
     assert (
         "its median × 4.32 = 0.787 s" in line and "after 30 calls, none of them over 1.10×" in line
     )
+
+
+def test_a_read_only_database_answers_unlogged_and_says_so(trained, tmp_path, capsys):
+    """The newcomer's F3: on a read-only copy `recommend` printed `error: cannot use the
+    results database: (sqlite3.OperationalError) attempt to write a readonly database
+    [SQL: INSERT INTO recommendation_log ...] [parameters: ...]`, 968 characters. The log
+    is not what the answer is made of: it answers, unlogged, and says so (as root too:
+    SQLite's read-only mode, which file permissions do not give root)."""
+    from evaluation.storage.db import EVALUATION_TABLES, make_engine
+    from flows.cli import main
+    from selection.schema import TABLES
+
+    path = tmp_path / "shared.db"
+    engine = make_engine(f"sqlite:///{path}", tables=(*EVALUATION_TABLES, *TABLES))
+    with Session(engine) as session:
+        save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
+        session.commit()
+    engine.dispose()
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    answer = recommend("qa", max_latency_s=1.0, database_url=read_only)
+    assert answer.status == "ok" and answer.id is None
+    assert answer.unlogged == answer.notes[-1] and answer.unlogged.startswith(
+        f"not logged in the results database file:{path}: it is read-only (attempt to write "
+        "a readonly database); check the permissions"
+    )
+    assert "[SQL" not in answer.explain() and f"  note: {answer.unlogged}" in answer.brief()
+    assert main(["--database", read_only, "recommend", "qa", "--max-latency", "1", "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert "not logged in the results database" in out and err == ""
+
+
+def test_a_database_error_is_one_line_without_the_statement(stored, monkeypatch):
+    """docs/bad-input.md: never the SQL statement or its parameters."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    def broken(*args: object) -> None:
+        raise OperationalError(
+            "INSERT INTO recommendation_log (x) VALUES (?)",
+            ("secret",),
+            sqlite3.OperationalError("disk I/O error"),
+        )
+
+    monkeypatch.setattr(recommender, "_answer", broken)
+    answer = recommend("qa", engine=stored[0])
+    assert answer.status == "unavailable"
+    assert answer.message == "cannot use the results database: disk I/O error"
