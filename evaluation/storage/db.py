@@ -288,6 +288,21 @@ def storage_problem(exc: BaseException, known: Iterable[str] = ()) -> str:
     return said
 
 
+#: PostgreSQL's SQLSTATEs of a write refused: a read-only transaction (a standby, or
+#: default_transaction_read_only), a role without the right to write the table.
+_NO_WRITE_SQLSTATES = frozenset({"25006", "42501"})
+
+
+def refused_write(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database refusing a write it cannot take (a read-only
+    SQLite file or connection, a read-only PostgreSQL transaction or role), which a
+    cache may shrug off: a reader of a shared copy still gets its page."""
+    cause = getattr(exc, "orig", None) or exc
+    if (getattr(cause, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_READONLY:
+        return True
+    return getattr(cause, "pgcode", None) in _NO_WRITE_SQLSTATES
+
+
 def database_name(engine: Engine) -> str:
     """The database an engine writes to, as the user knows it: the SQLite file, else the
     URL without its password."""

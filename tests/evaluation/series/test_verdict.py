@@ -171,3 +171,30 @@ def test_a_scrape_after_the_monitors_series_page_reads_its_verdict(tmp_path, wat
     watches.clear()
     assert scrape(metrics_registry(engine))[("evalflow_trend_alarm", "paged")] == 1.0
     assert watches == []
+
+
+def test_a_read_only_database_is_watched_and_its_series_page_served_keeping_nothing(
+    tmp_path, capsys
+):
+    """The newcomer's F3: on a read-only copy `trends` refused ("it is read-only") and the
+    view's /series/<name> answered HTTP 500 with the traceback of the INSERT that keeps
+    the verdict. Keeping it is best-effort: read, nothing written (SQLite's read-only
+    mode, which file permissions do not give root)."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.view.app import create_app
+
+    path = tmp_path / "shared.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with session_scope(engine) as session:
+        add_nights(session, 6, series="watched", seed=1)
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    assert cli(["--database", read_only, "trends", "watched"]) == 0
+    out, err = capsys.readouterr()
+    assert "no alarm on watched-night-05." in out and err == ""
+    reader = make_engine(read_only)
+    page = TestClient(create_app(reader)).get("/series/watched")
+    reader.dispose()
+    assert page.status_code == 200 and 'data-status="ok"' in page.text
+    with session_scope(engine) as session:
+        assert session.exec(select(ViewPage)).all() == []
