@@ -319,7 +319,7 @@ def gate_junit(result: GateResult) -> str:
         errors="0",
         skipped=str(sum(1 for c in result.cases if c.p_adjusted is None) + len(result.unmatched)),
     )
-    if result.changes or result.skipped or result.by_label or _unseen(result):
+    if result.changes or result.skipped or result.by_label or _unseen(result) or result.failed:
         properties = ET.SubElement(suite, "properties")
         for change in result.changes:
             ET.SubElement(properties, "property", name="not run alike", value=change)
@@ -330,6 +330,11 @@ def gate_junit(result: GateResult) -> str:
         if _unseen(result):
             value = _unseen(result).removeprefix("; but ")
             ET.SubElement(properties, "property", name="passed, but", value=value)
+        if result.too_weak:
+            name = f"exit {result.exit_code} (--require-power {result.require_drop:g})"
+            ET.SubElement(properties, "property", name=name, value=_too_weak(result))
+        for line in _failed_lines(result):
+            ET.SubElement(properties, "property", name="failed requests", value=line)
     for c in result.cases:
         case = ET.SubElement(suite, "testcase", classname=c.label, name=c.metric)
         if c.regressed:
@@ -388,6 +393,40 @@ def _unseen(result: GateResult) -> str:
     )
 
 
+def _passed_word(result: GateResult, passed: str, underpowered: str) -> str:
+    return underpowered if result.too_weak else passed
+
+
+def _too_weak(result: GateResult) -> str:
+    """Why a pass exits non-zero: the check ``--require-power`` found too weak."""
+    weak = result.underpowered
+    assert weak is not None and weak.detectable is not None
+    return (
+        f"--require-power {result.require_drop:g}: {weak.metric} of {weak.label} "
+        f"({weak.n} cases) catches only a drop of {_drop(weak.detectable)} 4 times in 5"
+    )
+
+
+def _failed_lines(result: GateResult) -> list[str]:
+    """A line per config whose candidate had failed requests: those cases are out of its
+    quality checks (scored cases only) and in its failure_rate check alone."""
+    return [
+        f"requests failed in {result.candidate}: {f.label} on {f.failed} of {f.cases} cases "
+        f"({result.baseline}: {f.base_failed} of {f.base_cases}); its quality checks compare "
+        "only the cases scored in both runs, failure_rate judges the failures"
+        for f in result.failed
+    ]
+
+
+def _failed_but(result: GateResult) -> str:
+    """A pass with failed requests in the candidate says so in its verdict."""
+    if result.regressed or not result.failed:
+        return ""
+    failed = sum(f.failed for f in result.failed)
+    cases = sum(f.cases for f in result.failed)
+    return f"; but the candidate's requests failed on {failed} of {cases} cases (see below)"
+
+
 def _unmatched(which: str) -> str:
     return f"this config ran {which}"
 
@@ -412,8 +451,9 @@ def gate_markdown(result: GateResult) -> str:
         f"**FAILED**: {len(result.regressed)} of {len(result.cases)} checks"
         f"{_untested(result)} regressed beyond noise {holm}"
         if result.regressed
-        else f"**PASSED**: none of {len(result.cases)} checks{_untested(result)} regressed "
-        f"beyond noise {holm}{_unseen(result)}"
+        else f"{_passed_word(result, '**PASSED**', '**UNDERPOWERED**')}: none of "
+        f"{len(result.cases)} checks{_untested(result)} regressed beyond noise {holm}"
+        f"{_unseen(result)}{_failed_but(result)}"
     )
     lines = [
         f"## evalflow gate: {result.candidate} vs {result.baseline}",
@@ -425,7 +465,12 @@ def gate_markdown(result: GateResult) -> str:
         *[f"> **Compared by label:** {paired}" for paired in _by_label(result)],
         *_unmatched_lines(result, "> **Not compared:** "),
         *[f"> **Cannot drop:** {line}" for line in floors],
-        *([""] if result.changes or result.unmatched or result.by_label or floors else []),
+        *[f"> **Failed requests:** {line}" for line in _failed_lines(result)],
+        *(
+            [""]
+            if result.changes or result.unmatched or result.by_label or floors or result.failed
+            else []
+        ),
         "| config | metric | baseline | candidate | change | test | p (Holm) | |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -499,20 +544,21 @@ def gate_text(result: GateResult) -> str:
     changes += [f"note: compared by label: {paired}" for paired in _by_label(result)]
     changes += _unmatched_lines(result, "note: not compared: ")
     shared = [f"every config: {result.shared}"] if result.shared else []
-    from evaluation.series._gate import STATED_DROP  # loaded: ``result`` is the gate's
-
-    weak = result.underpowered
-    if weak is not None:
-        changes.append(_too_small(result, STATED_DROP))
+    if result.underpowered is not None:
+        changes.append(_too_small(result, result.stated_drop))
     changes += [f"note: {line}" for line in _floor_notes(result)]
+    changes += [f"note: {line}" for line in _failed_lines(result)]
     if not result.regressed:
+        exit_line = [f"exit {result.exit_code}: {_too_weak(result)}"] if result.too_weak else []
         return "\n".join(
             [
-                f"gate passed: {result.candidate} vs {result.baseline}, {len(result.cases)} "
+                f"{_passed_word(result, 'gate passed', 'gate underpowered')}: "
+                f"{result.candidate} vs {result.baseline}, {len(result.cases)} "
                 f"checks{_untested(result)}, nothing regressed beyond noise "
-                f"(Holm, α = {result.alpha:g}){_unseen(result)}",
+                f"(Holm, α = {result.alpha:g}){_unseen(result)}{_failed_but(result)}",
                 *shared,
                 *changes,
+                *exit_line,
             ]
         )
     return "\n".join(

@@ -1495,6 +1495,8 @@ OPTION_CASES = [
         "(h ≤ 0): use --false-alarms of at most "),
     opt("opt-gate-alpha-one", "gate", "demo", "--alpha", "1",
         expect="argument --alpha: expected a number > 0 and < 1, got '1'"),
+    opt("opt-gate-require-power-zero", "gate", "demo", "--require-power", "0",
+        expect="argument --require-power: expected a number > 0 and <= 1, got '0'"),
     opt("opt-gate-junit-folder", "gate", "demo", "--junit", "ROOT",
         expect="argument --junit: expected a file name, not a folder"),
     opt("opt-gate-summary-folder", "gate", "demo", "--summary", "ROOT",

@@ -25,6 +25,7 @@ from evaluation.storage.repository import (
 from evaluation.suites import Case, Suite
 
 MISSING = object()  # no generation for this case (the config never ran it)
+FAILED = object()  # its request failed (a timeout): a failed generation, never scored
 Value = float | None | list[float | None]
 
 
@@ -84,7 +85,8 @@ def add_experiment(
     outputs: Mapping[Config, Sequence[str]] | None = None,
 ) -> Experiment:
     """An experiment whose configs scored ``scores[config][metric][case index]`` (a list
-    for several samples; None = unscorable; MISSING = not generated). Latency defaults
+    for several samples; None = unscorable; MISSING = not generated; FAILED = its request
+    failed). Latency defaults
     to a value that differs by case and config; each output is "out", else
     ``outputs[config][case index]`` (what a corpus metric's aggregate reads). Aggregates
     are computed as a sweep does."""
@@ -109,6 +111,10 @@ def add_experiment(
         for i, case in enumerate(suite.cases):
             if first[i] is MISSING:
                 continue
+            if first[i] is FAILED:
+                item = WorkItem(config, case, suite.name, 0)
+                records.append(GenerationRecord(item, "h", 1, error="timed out after 1 s"))
+                continue
             samples = first[i] if isinstance(first[i], list) else [first[i]]
             for s in range(len(samples)):
                 lat = latency[config][i] if latency else 0.5 + 0.01 * i + 0.1 * k
@@ -121,10 +127,11 @@ def add_experiment(
                     values[(metric, config.hash, case.id, s)] = v[s] if isinstance(v, list) else v
     save_generations(session, experiment.id, records)
     generations = generations_frame(session, experiment.id)
+    scored = generations[generations["status"] == "ok"]
     for metric in metrics:
-        keys = generations[["config_hash", "case_id", "sample_index"]].itertuples(index=False)
+        keys = scored[["config_hash", "case_id", "sample_index"]].itertuples(index=False)
         column = [values[(metric, h, c, s)] for h, c, s in keys]
-        replace_scores(session, generations["id"].tolist(), metric, [_nan(v) for v in column])
+        replace_scores(session, scored["id"].tolist(), metric, [_nan(v) for v in column])
     rows = aggregate_rows(
         generations, scores_frame(session, experiment.id), get_metrics(metrics), suite
     )

@@ -24,6 +24,7 @@ from evaluation.series._gate import (
     OPERATIONAL,
     GateInputError,
     _latency_case,
+    _sign_test,
     _throughput_case,
 )
 from evaluation.spec import Config, PromptTemplate
@@ -31,7 +32,7 @@ from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import get_experiment
 from evaluation.view.app import create_app
 from evaluation.view.links import DEFAULT_PORT, view_url
-from tests.support.results_db import add_experiment, make_config, make_suite
+from tests.support.results_db import FAILED, add_experiment, make_config, make_suite
 from tests.support.series_db import CHANGING, STEADY, SUITE, add_nights
 
 
@@ -521,6 +522,93 @@ def test_a_pass_at_a_tiny_alpha_says_in_its_verdict_which_drops_it_could_not_see
         ("passed, but", but.removeprefix("but "))
     ]
     assert "but at α" not in gate_text(usual) + gate_markdown(usual) + gate_junit(usual)
+
+
+def _pair(session, name: str, base: list, cand: list) -> tuple[str, str]:
+    """A completed baseline and candidate of one config on len(base) cases (contains)."""
+    suite, config = make_suite(len(base), name=name), make_config()
+    for run, values in (("base", base), ("cand", cand)):
+        add_experiment(session, f"{name}-{run}", suite, {config: {"contains": values}})
+        get_experiment(session, f"{name}-{run}").status = "completed"
+    return f"{name}-cand", f"{name}-base"
+
+
+def test_require_power_turns_a_pass_too_few_cases_can_see_into_exit_3(engine, tmp_path):
+    # newcomer F2: contains 0.667 -> 0.000 over 6 cases (McNemar 4 discordant, p 0.125)
+    # passed with exit 0: honest, but a green CI check on a collapse
+    right, wrong = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0], [0.0] * 6
+    with session_scope(engine) as session:
+        cand, base = _pair(session, "collapse", right, wrong)
+        plain = gate(session, cand, base)
+        strict = gate(session, cand, base, require_drop=0.1)
+        lenient = gate(session, cand, base, require_drop=0.95)
+    (quality,) = [c for c in strict.cases if c.metric == "contains"]
+    assert not strict.regressed and quality.change < -0.6 and quality.detectable > 0.7
+    assert (plain.exit_code, strict.exit_code, lenient.exit_code) == (0, 3, 0)
+    text = gate_text(strict).splitlines()
+    assert text[0].startswith("gate underpowered: collapse-cand vs collapse-base, ")
+    assert text[-1] == (
+        "exit 3: --require-power 0.1: contains of m:1b t=0 (6 cases) catches only a drop of "
+        f"{_shown(quality.detectable)} 4 times in 5"
+    )
+    assert gate_text(plain).startswith("gate passed: ")
+    assert gate_markdown(strict).split("\n")[2].startswith("**UNDERPOWERED**: none of ")
+    names = [p.get("name") for p in ET.fromstring(gate_junit(strict)).iter("property")]
+    assert "exit 3 (--require-power 0.1)" in names
+    # the command line: the same exit, and bad input for a drop outside (0, 1]
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    with session_scope(make_engine(url)) as session:
+        _pair(session, "collapse", right, wrong)
+    argv = ["--database", url, "gate", "collapse-cand", "--baseline", "collapse-base"]
+    assert main(argv) == 0
+    assert main([*argv, "--require-power", "0.1"]) == 3
+    with pytest.raises(SystemExit) as refused:
+        main([*argv, "--require-power", "0"])
+    assert refused.value.code == 2
+
+
+def test_a_candidate_whose_requests_failed_does_not_pass_silently(engine):
+    # newcomer F2: 2 of 6 requests timed out and the gate passed with nothing said
+    # (quality compares the 4 scored cases; the paired z said p 0.057, Holm then more)
+    with session_scope(engine) as session:
+        right = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+        cand, base = _pair(session, "timeouts", right, [1.0, FAILED, 1.0, FAILED, 0.0, 0.0])
+        result = gate(session, cand, base)
+    (failure,) = [c for c in result.cases if c.metric == "failure_rate"]
+    assert failure.test == "exact sign test (2 worse, 0 better)" and failure.p == 0.25
+    assert result.exit_code == 0
+    note = (
+        "requests failed in timeouts-cand: m:1b t=0 on 2 of 6 cases (timeouts-base: 0 of 6); "
+        "its quality checks compare only the cases scored in both runs, failure_rate judges "
+        "the failures"
+    )
+    text = gate_text(result).splitlines()
+    assert text[0].endswith("; but the candidate's requests failed on 2 of 6 cases (see below)")
+    assert f"note: {note}" in text
+    assert f"> **Failed requests:** {note}" in gate_markdown(result)
+    properties = ET.fromstring(gate_junit(result)).iter("property")
+    assert ("failed requests", note) in [(p.get("name"), p.get("value")) for p in properties]
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.3, 0.5])
+def test_the_failure_check_fails_at_most_alpha_of_null_runs_at_any_number_of_cases(rate):
+    """The paired z it replaces failed up to 8% of null runs at α = 0.05 (simulated: 3
+    cases, failure rate 0.3 in both runs; 6-7% at 10-40 cases). Here exactly: every
+    outcome of n cases, each failing with ``rate`` in either run."""
+    from math import comb
+
+    worse = rate * (1 - rate)  # the candidate fails a case the baseline did not
+    for n in range(1, 16):
+        alarms = 0.0
+        for more in range(n + 1):
+            for fewer in range(n - more + 1):
+                ways = comb(n, more) * comb(n - more, fewer)
+                p = ways * worse ** (more + fewer) * (1 - 2 * worse) ** (n - more - fewer)
+                alarms += p if _sign_test(more, fewer) < 0.05 else 0.0
+        assert alarms <= 0.05, (n, rate, alarms)
+    assert _sign_test(3, 0) == 0.125 and _sign_test(0, 0) == 1.0
 
 
 def test_accepting_a_baseline_before_an_alarm_keeps_the_alarm_and_the_nights_before(engine):
