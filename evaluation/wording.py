@@ -141,10 +141,15 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
-def not_judged_why(scored: bool, partial: bool) -> str:
+def not_judged_why(scored: bool, partial: bool, too_few: str = "") -> str:
     """Why a series' night is not judged, as every output says it: ``NOT_SCORED`` before
-    ``PARTIAL_RUN`` (an unscored night is partial too); empty for neither."""
-    return NOT_SCORED if not scored else PARTIAL_RUN if partial else ""
+    ``PARTIAL_RUN`` (an unscored night is partial too), then ``too_few`` (a p95 of too
+    few latencies: ``Night.too_few``); empty for none."""
+    if not scored:
+        return NOT_SCORED
+    if partial:
+        return PARTIAL_RUN
+    return f"not judged: {too_few}" if too_few else ""
 
 
 def failed_words(failed: int, never_answered: int) -> str:

@@ -119,7 +119,7 @@ def stream_state(s: StreamVerdict, learning: int) -> str:
 def _unjudged(s: StreamVerdict, learning: int) -> str:
     """Why the stream's last night has no p: not scored, a partial run, or the watch
     still learns."""
-    if why := not_judged_why(s.last.scored, s.last.partial):
+    if why := not_judged_why(s.last.scored, s.last.partial, s.last.too_few):
         return why
     return "learning" if s.last.judged else _learning(s, learning)
 
@@ -237,7 +237,9 @@ def alarm_lines(watch: SeriesWatch) -> list[str]:
 def _learning_still(watch: SeriesWatch, run: str) -> str:
     """Where no stream judged ``run`` (each still learning), what is left to learn: "no
     alarm" would claim a verdict the watch did not give."""
-    nights = [(s, n) for s in watch.streams for n in s.nights if n.experiment == run]
+    nights = [
+        (s, n) for s in watch.streams for n in s.nights if n.experiment == run and not n.too_few
+    ]
     if not nights or any(n.p is not None for _, n in nights):
         return ""
     left = max(_runs_to_learn(s, watch.settings.learning) for s, _ in nights)

@@ -14,6 +14,7 @@ from evaluation.series._series import SeriesPoint
 from evaluation.series._stream_verdicts import OPERATIONAL, Night, StreamVerdict
 from evaluation.series._watch import (
     LATENCY_FLOOR,
+    LATENCY_MIN_N,
     WatchSettings,
     mean_stream_z,
     p95_stream_z,
@@ -107,6 +108,7 @@ def _stream(
                 and bounds[0] is not None
                 and bounds[1] is not None
                 and (bounds[0] > 0 or bounds[1] < 0),
+                too_few=_too_few(metric, int(counts[t])),
             )
         )
     # the evidence and the flipped cases of the last night judged, not of a partial one
@@ -152,6 +154,14 @@ def _shown(
         return stored.mean, stored.low, stored.high
     finite = per_case[np.isfinite(per_case)]
     return (_figure(metric, finite), None, None) if finite.size else (None, None, None)
+
+
+def _too_few(metric: str, cases: int) -> str:
+    """Why a night of ``cases`` latencies is never judged on its p95 (``Night.too_few``),
+    as the gate says it; empty where it can be."""
+    if metric != "latency_p95" or not 0 < cases < LATENCY_MIN_N:
+        return ""
+    return f"fewer than {LATENCY_MIN_N} latencies ({cases}): a p95 needs {LATENCY_MIN_N} a run"
 
 
 def _drawn(

@@ -7,6 +7,7 @@ from xml.etree import ElementTree as ET
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from evaluation.series import (
@@ -684,6 +685,24 @@ def test_a_series_still_learning_says_nothing_was_judged(engine):
     assert any(x.endswith(" ok") for x in judged.splitlines())
 
 
+def test_a_p95_of_too_few_latencies_says_so_not_a_countdown_that_never_ends(engine):
+    """The newcomer's F5: on runs of 6 cases, the latency_p95 stream said "learning (1
+    more full run before judging)" after 6 runs and after 7, while the other streams
+    were judged: a p95 needs 10 latencies a run (as the gate says), so it never is."""
+    with session_scope(engine) as session:
+        names = add_nights(session, 7, series="few", seed=3, partial=tuple(range(7)))
+    watch = watch_series(Session(engine), "few")
+    text = trends_text(watch)
+    rows = [x for x in text.splitlines() if "latency_p95" in x]
+    assert len(rows) == 2  # two configs
+    for row in rows:
+        assert "not judged: fewer than 10 latencies (3): a p95 needs 10 a run" in row
+    assert "more full run" not in text
+    assert text.splitlines()[-1].startswith(f"no alarm on {names[-1]}")
+    page = TestClient(create_app(engine)).get("/series/few").text
+    assert "not judged: fewer than 10 latencies (3): a p95 needs 10 a run" in page
+
+
 def test_the_gate_leaves_out_the_checks_named_in_skip_and_says_so(engine):
     with session_scope(engine) as session:
         names = add_nights(session, 2, series="gate-skip", drop_from=1, slow_from=1, seed=4)
@@ -742,7 +761,7 @@ def test_tokens_per_s_on_too_few_paired_cases_is_not_tested_as_a_p95_on_too_few(
             session.exec(
                 update(Generation)
                 .where(Generation.experiment_id == run.id)
-                .values(tokens_per_s=speed)
+                .values(tokens_per_s=speed, eval_count=24)  # 24 tokens at 100/s
             )
         result = gate(session, "two-cand", "two-base")
     (speed,) = [c for c in result.cases if c.metric == "tokens_per_s"]
