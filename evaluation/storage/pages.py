@@ -29,8 +29,9 @@ def keep_page(
 ) -> None:
     """Store ``payload`` (replacing what was stored; concurrent writers of the same page
     both write it, the last one stays). Where the database takes no write (a teammate
-    reading a shared copy read-only) nothing is, and the reader has its page all the same: `trends` refused such a copy and the view's series page
-    answered HTTP 500 with the INSERT's traceback."""
+    reading a shared copy read-only) nothing is, and the reader has its page all the same:
+    `trends` refused such a copy and the view's series page answered HTTP 500 with the
+    INSERT's traceback."""
     row = {
         "experiment_id": experiment_id,
         "page": page,
