@@ -50,12 +50,14 @@ def database_url(explicit: str | None = None, *, source: str = "--database") -> 
 
 
 def make_home_for(url: str) -> None:
-    """Where ``url`` is the default database file (in ``evalflow_home()``), make its
-    folder, or refuse a home that cannot be made or written (SettingError); for a writer
-    about to create the database."""
+    """Where ``url`` is the default database file (in ``evalflow_home()``) and not there
+    yet, make its folder, or refuse a home that cannot be made or written (SettingError);
+    for a writer about to create the database. A database there already is opened as it
+    is: a teammate reading a shared home read-only reads it (every verb refused that home
+    as not writable), and a write to it is refused by the database itself."""
     path = sqlite_file(url)
     home = evalflow_home()
-    if path is None or path != home / "evalflow.db":
+    if path is None or path != home / "evalflow.db" or path.exists():
         return
     try:
         home.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,13 @@ def make_home_for(url: str) -> None:
             HOME_ENV, str(home), f"cannot create the results folder ({error.strerror})"
         ) from None
     if not os.access(home, os.W_OK):
-        raise SettingError(HOME_ENV, str(home), "the folder is not writable")
+        raise SettingError(
+            HOME_ENV,
+            str(home),
+            "the folder is not writable, and the results database would be created in it; "
+            f"point {HOME_ENV} at a folder you may write (and --database at a database "
+            "to read elsewhere)",
+        )
 
 
 def check_database_url(url: str, source: str) -> str:

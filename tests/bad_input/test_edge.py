@@ -234,3 +234,35 @@ def test_a_read_only_database_is_named_as_such_in_one_line(
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: cannot open the results database {read_only}: it is read-only")
     assert "check the permissions" in line and "[SQL" not in line
+
+
+def test_a_home_that_is_not_writable_is_read_and_refused_only_to_create_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The newcomer's F3: with EVALFLOW_HOME a teammate's shared home they may not write,
+    every verb refused (`the folder is not writable`), `experiments` and `status` too.
+    Its database is read as it is; only a writer about to create one there is refused,
+    saying what to do. (os.access stands in for the permissions root does not have.)"""
+    import os
+
+    from evaluation.settings import SettingError, make_home_for
+
+    shared, fresh = tmp_path / "shared", tmp_path / "fresh"
+    shared.mkdir()
+    make_engine(f"sqlite:///{shared / 'evalflow.db'}").dispose()
+    fresh.mkdir()
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: mode != os.W_OK and writable(path, mode))
+    monkeypatch.delenv("EVALFLOW_DATABASE_URL", raising=False)
+    monkeypatch.setenv("EVALFLOW_HOME", str(shared))
+    assert main(["experiments"]) == 0
+    assert main(["status"]) == 0
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("EVALFLOW_HOME", str(fresh))
+    with pytest.raises(SettingError) as refused:
+        make_home_for(f"sqlite:///{fresh / 'evalflow.db'}")
+    assert str(refused.value) == (
+        f"environment variable EVALFLOW_HOME='{fresh}': the folder is not writable, and the "
+        "results database would be created in it; point EVALFLOW_HOME at a folder you may "
+        "write (and --database at a database to read elsewhere)"
+    )
