@@ -7,7 +7,8 @@ selector learns and is judged per case (``benchmarks/perf/results/issue50.md``),
 corpus value has no per-case values to pair or to weigh by precision.
 
 Read from the stored aggregates of each experiment of the task type that ranks by a
-corpus metric (its first), as `show` reads them; no Prefect, no scorer loaded."""
+corpus metric (its first), as `show` reads them (the configs its last spec has); no
+Prefect, no scorer loaded."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from typing import Any
 import pandas as pd
 from sqlmodel import Session, select
 
-from evaluation.compare import is_corpus_metric
+from evaluation.compare import is_corpus_metric, stored_board
 from evaluation.statistics.precision import significant
-from evaluation.storage.models import Aggregate, Experiment
+from evaluation.storage.models import Experiment
 from evaluation.storage.training import PERCENT_METRICS
 from evaluation.wording import corpus_value_words, per_case_mean, per_case_words
 from selection._candidates import params_label
@@ -31,24 +32,25 @@ Boards = Mapping[str, Mapping[str, Mapping[str, float]]]
 
 def corpus_boards(session: Session, task_type: str) -> dict[str, dict[str, dict[str, float]]]:
     """The corpus values the leaderboards of ``task_type``'s experiments rank by, for
-    those whose first metric is a corpus metric (``Boards``); one query each."""
-    ranked = {
-        e.id: (e.name, e.metrics[0])
-        for e in session.exec(select(Experiment).where(Experiment.task_type == task_type))
-        if e.metrics and is_corpus_metric(e.metrics[0])
-    }
+    those whose first metric is a corpus metric (``Boards``), newest first: each read as
+    `show` reads it (:func:`evaluation.compare.stored_board`), so a config the
+    experiment's last spec dropped is on none."""
     boards: dict[str, dict[str, dict[str, float]]] = {}
-    if not ranked:
-        return boards
-    rows = session.exec(
-        select(Aggregate.experiment_id, Aggregate.config_hash, Aggregate.metric, Aggregate.mean)
-        .where(Aggregate.experiment_id.in_(list(ranked)))  # type: ignore[attr-defined]
-        .order_by(Aggregate.experiment_id.desc())  # type: ignore[attr-defined]
-    ).all()
-    for experiment_id, config_hash, metric, mean in rows:
-        name, first = ranked[experiment_id]
-        if metric == first and mean is not None:
-            boards.setdefault(metric, {}).setdefault(name, {})[config_hash] = float(mean)
+    newest_first = Experiment.id.desc()  # type: ignore[union-attr]
+    experiments = session.exec(
+        select(Experiment).where(Experiment.task_type == task_type).order_by(newest_first)
+    )
+    for experiment in experiments:
+        if not experiment.metrics or not is_corpus_metric(first := experiment.metrics[0]):
+            continue
+        _, aggregates = stored_board(session, experiment.id)
+        values = {
+            a["config_hash"]: float(a["mean"])
+            for a in aggregates
+            if a["metric"] == first and a["mean"] is not None
+        }
+        if values:
+            boards.setdefault(first, {})[experiment.name] = values
     return boards
 
 

@@ -32,6 +32,7 @@ _EXPORTS = {
     "aggregate_rows": "evaluation.compare._leaderboard",
     "is_corpus_metric": "evaluation.compare._leaderboard",
     "load_leaderboard": "evaluation.compare._leaderboard",
+    "stored_board": "evaluation.compare._leaderboard",
     "table_rows": "evaluation.compare._leaderboard",
     "RegressionDetected": "evaluation.compare._regression",
     "RegressionReport": "evaluation.compare._regression",
@@ -84,6 +85,7 @@ __all__ = [
     "save_comparison",
     "select_configs",
     "selection_inputs",
+    "stored_board",
     "table_rows",
     "verdicts_by_metric",
 ]

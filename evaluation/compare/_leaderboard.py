@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, RowMapping, text
 from sqlmodel import Session
 
 from evaluation.compare._stage_table import stage_lines, stage_text
@@ -267,16 +267,29 @@ _AGGREGATES = text(
 )
 
 
-def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
-    """The stored leaderboard of an experiment (as the last run or rescore left it)."""
-    row = get_experiment(session, experiment)
-    key = {"e": row.id}
+def stored_board(
+    session: Session, experiment_id: int
+) -> tuple[Sequence[Row[Any]], list[RowMapping]]:
+    """What an experiment's leaderboard is read from: its configs as its last spec has
+    them, in sweep order (hash, label, model, num_predict), and their stored aggregate
+    rows; none of the configs its spec dropped (``evaluation.storage.dropped``), which
+    the board does not list. Two queries, nothing computed: `show` reads it, and so does
+    recommend's line on where `show` ranks another config first, so that line never
+    names a config `show` does not list."""
+    key = {"e": experiment_id}
     connection = session.connection()
     configs = connection.execute(_CONFIGS, key).all()
-    own = {config for config, *_ in configs}  # not those its spec dropped
+    own = {config for config, *_ in configs}
     aggregates = [
         a for a in connection.execute(_AGGREGATES, key).mappings() if a["config_hash"] in own
     ]
+    return configs, aggregates
+
+
+def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
+    """The stored leaderboard of an experiment (as the last run or rescore left it)."""
+    row = get_experiment(session, experiment)
+    configs, aggregates = stored_board(session, row.id)
     stored = {(a["metric"], a["config_hash"]): a for a in aggregates}
     present = {a["metric"] for a in aggregates}
     metrics = tuple(m for m in row.metrics if m in present)

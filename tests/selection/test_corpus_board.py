@@ -9,7 +9,14 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
-from evaluation.storage.models import Aggregate, Experiment
+from evaluation.compare import load_leaderboard
+from evaluation.storage.models import (
+    Aggregate,
+    ConfigRow,
+    DroppedConfig,
+    Experiment,
+    ExperimentConfig,
+)
 from selection._candidates import params_label
 from selection._corpus_board import corpus_boards, ranked_apart
 from selection.frame import validate_training_frame
@@ -20,6 +27,26 @@ from selection.versions import PromotionDecision, save_version
 from tests.selection.conftest import FAST, synthetic_frame
 
 SHOWN = "`evalflow show "
+
+
+def stored(
+    session: Session,
+    experiment: Experiment,
+    values: dict[str, float | None],
+    dropped: dict[str, float] | None = None,
+    metric: str = "chrf",
+) -> None:
+    """``experiment``'s configs (``values``: each one's corpus value) as a run stores them,
+    and those its last spec dropped (``dropped``), their aggregates kept."""
+    for position, config in enumerate([*values, *(dropped or {})]):
+        if session.get(ConfigRow, config) is None:
+            session.add(ConfigRow(hash=config, model="m:1b", label=config))
+        kind = ExperimentConfig if config in values else DroppedConfig
+        session.add(kind(experiment_id=experiment.id, config_hash=config, position=position))
+    for config, value in {**values, **(dropped or {})}.items():
+        session.add(
+            Aggregate(experiment_id=experiment.id, config_hash=config, metric=metric, mean=value)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -103,19 +130,37 @@ def test_the_boards_are_read_from_the_stored_aggregates(engine):
         ]
         session.add_all(runs)
         session.flush()
-        real, plain, summary = (e.id for e in runs)
-        session.add_all(
-            [
-                Aggregate(experiment_id=real, config_hash="a", metric="chrf", mean=31.5),
-                Aggregate(experiment_id=real, config_hash="b", metric="chrf", mean=25.5),
-                Aggregate(experiment_id=real, config_hash="b", metric="contains", mean=0.9),
-                Aggregate(experiment_id=real, config_hash="c", metric="chrf", mean=None),
-                Aggregate(experiment_id=plain, config_hash="a", metric="contains", mean=0.5),
-                Aggregate(experiment_id=summary, config_hash="a", metric="chrf", mean=9.0),
-            ]
-        )
+        real, plain, summary = runs
+        stored(session, real, {"a": 31.5, "b": 25.5, "c": None})
+        session.add(Aggregate(experiment_id=real.id, config_hash="b", metric="contains", mean=0.9))
+        stored(session, plain, {"a": 0.5}, metric="contains")
+        stored(session, summary, {"a": 9.0})
         session.commit()
         assert corpus_boards(session, "qa") == {"chrf": {"nc-real": {"a": 31.5, "b": 25.5}}}
+
+
+def test_a_config_the_experiments_last_spec_dropped_is_on_no_board(engine, trained):
+    """`show nc-real` lists the configs of the spec nc-real last ran; one an earlier spec
+    of it had, scored highest, is not ranked there, so the line does not name it."""
+    plain = recommend_from_model(trained.model, "qa")
+    chosen = plain.choice.config_hash
+    other, gone = (o.config_hash for o in plain.alternatives[:2])
+    with Session(engine) as session:
+        save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
+        run = Experiment(name="nc-real", suite="qa-a", task_type="qa", metrics=["chrf"])
+        session.add(run)
+        session.flush()
+        stored(session, run, {chosen: 25.5, other: 31.5}, dropped={gone: 40.0})
+        session.commit()
+        listed = [row["config"] for row in load_leaderboard(session, "nc-real").rows]
+        assert sorted(listed) == sorted([chosen, other])
+        assert corpus_boards(session, "qa") == {"chrf": {"nc-real": {chosen: 25.5, other: 31.5}}}
+    answer = recommend("qa", engine=engine)
+    assert answer.choice.config_hash == chosen
+    (line,) = [n for n in answer.notes if n.startswith(SHOWN)]
+    ranked, left_out = (params_label(trained.model.configs.loc[c]) for c in (other, gone))
+    assert line.startswith(f"`evalflow show nc-real` ranks {ranked} first")
+    assert left_out not in line
 
 
 def test_recommend_reads_the_boards_of_the_database_it_answers_from(engine, trained):
@@ -126,10 +171,7 @@ def test_recommend_reads_the_boards_of_the_database_it_answers_from(engine, trai
         run = Experiment(name="nc-real", suite="qa-a", task_type="qa", metrics=["chrf"])
         session.add(run)
         session.flush()
-        for config, value in ((chosen, 25.5), (other, 31.5)):
-            session.add(
-                Aggregate(experiment_id=run.id, config_hash=config, metric="chrf", mean=value)
-            )
+        stored(session, run, {chosen: 25.5, other: 31.5})
         session.commit()
     answer = recommend("qa", engine=engine)
     assert answer.choice.config_hash == chosen
