@@ -13,6 +13,7 @@ max_energy_j, input_chars}, ...]}``; OUT.json gets the picked config hash per qu
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -56,11 +57,18 @@ def picks_at(
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="The picks of the selector at an older commit: run by picks_at with "
+        "PYTHONPATH set to that commit's selection and evaluation packages."
+    )
+    parser.add_argument("given", type=Path, help="IN.pkl: the frame and the queries")
+    parser.add_argument("out", type=Path, help="OUT.json: the picked config hash per query")
+    args = parser.parse_args()
     from selection.frame import validate_training_frame
     from selection.recommender import recommend_from_model
     from selection.training import train_selector
 
-    given = pd.read_pickle(sys.argv[1])
+    given = pd.read_pickle(args.given)
     model = train_selector(validate_training_frame(given["frame"])).model
     picks = []
     for query in given["queries"]:
@@ -72,7 +80,7 @@ def main() -> None:
             input_chars=query["input_chars"],
         )
         picks.append(answer.choice.config_hash if answer.choice is not None else None)
-    Path(sys.argv[2]).write_text(json.dumps(picks))
+    args.out.write_text(json.dumps(picks))
 
 
 if __name__ == "__main__":

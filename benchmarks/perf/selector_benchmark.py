@@ -66,12 +66,18 @@ import json
 import math
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
+
+# Sibling scripts are imported by name: their folder goes first on the path, so this works
+# from any folder (`python benchmarks/perf/NAME.py` or `python -m benchmarks.perf.NAME`
+# from the repository root, or imported from elsewhere).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd

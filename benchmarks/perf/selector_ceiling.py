@@ -35,9 +35,15 @@ data (its ``ceiling_hit``).
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Sibling scripts are imported by name: their folder goes first on the path, so this works
+# from any folder (`python benchmarks/perf/NAME.py` or `python -m benchmarks.perf.NAME`
+# from the repository root, or imported from elsewhere).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd

@@ -67,9 +67,15 @@ from __future__ import annotations
 import argparse
 import math
 import pickle
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from statistics import NormalDist
+
+# Sibling scripts are imported by name: their folder goes first on the path, so this works
+# from any folder (`python benchmarks/perf/NAME.py` or `python -m benchmarks.perf.NAME`
+# from the repository root, or imported from elsewhere).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd

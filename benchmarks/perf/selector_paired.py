@@ -47,9 +47,15 @@ import json
 import math
 import os
 import pickle
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+# Sibling scripts are imported by name: their folder goes first on the path, so this works
+# from any folder (`python benchmarks/perf/NAME.py` or `python -m benchmarks.perf.NAME`
+# from the repository root, or imported from elsewhere).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd
 import selector_benchmark as bench

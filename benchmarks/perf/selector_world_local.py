@@ -94,7 +94,14 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+
+# Sibling scripts are imported by name: their folder goes first on the path, so this works
+# from any folder (`python benchmarks/perf/NAME.py` or `python -m benchmarks.perf.NAME`
+# from the repository root, or imported from elsewhere).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from scipy.special import ndtr
