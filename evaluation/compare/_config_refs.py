@@ -22,8 +22,8 @@ from evaluation.labels import (
 from evaluation.storage.comparisons import latency_scores
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
-    database_searched,
     experiment_configs,
+    known_experiments,
     list_experiments,
 )
 
@@ -98,13 +98,8 @@ def find_experiments(
         else:
             found[experiment] = row
     if missing:
-        known = [e.name for e in list_experiments(session)][-10:]
-        listing = ", ".join(known) or "none yet: run `evalflow run SPEC` first"
         what = "experiment" if len(missing) == 1 else "experiments"
-        raise StorageError(
-            f"no {what} named {', '.join(missing)}; known experiments: {listing}"
-            f"{database_searched(session)}"
-        )
+        raise StorageError(f"no {what} named {', '.join(missing)}; {known_experiments(session)}")
     return found
 
 

@@ -446,16 +446,27 @@ def get_experiment(session: Session, name: str) -> Experiment:
         select(Experiment).where(Experiment.name == name)
     ).scalar_one_or_none()
     if experiment is None:
-        known = (
-            session.exec(select(Experiment.name).order_by(Experiment.created_at)).scalars().all()
-        )
-        listing = ", ".join(known[-10:]) or "none yet: run `evalflow run SPEC` first"
-        which = f" (the 10 newest of {len(known)}; `evalflow experiments` lists all)"
-        raise StorageError(
-            f"no experiment named {name!r}; known experiments"
-            f"{which if len(known) > 10 else ''}: {listing}{database_searched(session)}"
-        )
+        raise StorageError(f"no experiment named {name!r}; {known_experiments(session)}")
     return experiment
+
+
+def known_experiments(session: Session, shown: int = 10) -> str:
+    """'known experiments …: NAMES; the database searched: URL' for a name not found:
+    the ``shown`` newest, newest first, and said so (the list read oldest first under
+    "the 10 newest of 11")."""
+    newest = session.exec(
+        select(Experiment.name)
+        .order_by(Experiment.created_at.desc(), Experiment.id.desc())
+        .limit(shown + 1)
+    )
+    known = newest.scalars().all()
+    listing = ", ".join(known[:shown]) or "none yet: run `evalflow run SPEC` first"
+    if len(known) > shown:  # counted only where the list is cut
+        count = session.exec(select(func.count()).select_from(Experiment)).scalar_one()
+        which = f" (the {shown} newest of {count}, newest first; `evalflow experiments` lists all)"
+    else:
+        which = " (newest first)" if len(known) > 1 else ""
+    return f"known experiments{which}: {listing}{database_searched(session)}"
 
 
 def database_searched(session: Session) -> str:

@@ -350,8 +350,20 @@ def output_folder(value: str) -> Path:
     path = _named(value, "folder")
     if path.exists() and not path.is_dir():
         raise _refuse("a folder, but it is a file", value)
+    if not path.exists() and path.suffix.lower() in FILE_SUFFIXES:
+        raise _refuse(
+            "a folder name, not a file's (files are written into it; this would make a "
+            f"folder named {path.name}), e.g. {str(path.with_suffix(''))!r}",
+            value,
+        )
     _writable_folder(path, value)
     return path
+
+
+#: What a new folder's name must not end in: the files evalflow writes (`export --out
+#: r6.json` silently made a folder r6.json, holding r6-…-cases.csv). An existing folder
+#: of such a name is taken: someone made it on purpose.
+FILE_SUFFIXES = frozenset({".csv", ".json", ".jsonl", ".parquet", ".xlsx", ".html"})
 
 
 def _writable_folder(folder: Path, value: str) -> None:

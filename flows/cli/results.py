@@ -335,6 +335,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out",
         type=options.output_folder,
         default=".",
-        help="output folder, created if missing; its EXPERIMENT-LEVEL files are replaced",
+        help="output folder, created if missing (a new one named as a file, e.g. r6.json, is "
+        "refused); its EXPERIMENT-LEVEL files are replaced",
     )
     p.set_defaults(func=cmd_export)

@@ -1292,6 +1292,13 @@ OPTION_CASES = [
         expect="argument --export: expected a folder, but it is a file"),
     opt("opt-export-out-existing-file", "export", "demo", "--out", "FILE",
         expect="argument --out: expected a folder, but it is a file"),
+    # newcomer F10: `export --out r6.json` made a folder named r6.json (help: a folder);
+    # a new folder named as a file is refused, an existing one of that name is taken
+    opt("opt-export-out-file-name", "export", "demo", "--out", "ROOT/r6.json",
+        expect="argument --out: expected a folder name, not a file's (files are written "
+        "into it; this would make a folder named r6.json), e.g. '{root}/r6', got '{root}/r6.json'"),
+    opt("opt-view-export-file-name", "view", "demo", "--export", "ROOT/site.html",
+        expect="argument --export: expected a folder name, not a file's"),
     opt("opt-export-out-under-a-file", "export", "demo", "--out", "FILE/results",
         expect="argument --out: expected a path under a folder"),
     # a folder named - was made and written into: export writes a file per level, so
@@ -2286,3 +2293,13 @@ def test_every_verb_and_every_option_that_takes_a_value_has_a_bad_case(
             if named and action.nargs != 0 and not named & tried[name]:
                 missing.append(f"{name} {'/'.join(sorted(named))}")
     assert not missing, missing
+
+
+def test_a_folder_named_as_a_file_is_taken_when_it_exists(tmp_path: Path) -> None:
+    """`--out r6.json` is refused as a new folder (opt-export-out-file-name), but a folder
+    of that name someone made is theirs to name."""
+    from flows.cli import options
+
+    made = tmp_path / "r6.json"
+    made.mkdir()
+    assert options.output_folder(str(made)) == made

@@ -267,10 +267,12 @@ def test_stored_comparison_refuses_what_cannot_be_compared(session):
         compare_stored(session, [("left", None), ("other", None)])
     with pytest.raises(EvalError, match="has no config 'nope'; its configs: "):
         compare_stored(session, [("left", "nope")])
-    missing = "no experiment named 'missing'; known experiments: left"
+    missing = r"no experiment named 'missing'; known experiments \(newest first\): "
+    missing += "other, right, left$"
     with pytest.raises(StorageError, match=missing):
         compare_stored(session, [("missing", None)])
-    both = r"no experiments named 'lefft', 'rihgt'; known experiments: left, right, other$"
+    both = r"no experiments named 'lefft', 'rihgt'; known experiments \(newest first\): other, "
+    both += "right, left$"
     with pytest.raises(StorageError, match=both):  # every name not found, not the first
         compare_stored(session, [("lefft", None), ("rihgt", None), ("left", None)])
 

@@ -176,7 +176,7 @@ def test_cli_compare_prints_the_report_and_refuses_bad_input(database, capsys):
 
     code = main(["--database", database, "compare", "nope"])
     assert code == 2
-    assert "known experiments: demo-simulated, nightly" in capsys.readouterr().err
+    assert "known experiments (newest first): nightly, demo-simulated" in capsys.readouterr().err
 
 
 def test_cli_compare_prints_a_table_that_fits_100_columns(database, capsys):

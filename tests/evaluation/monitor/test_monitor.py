@@ -224,6 +224,14 @@ def test_home_shows_running_recent_stats_series_and_hosts(client, db):
     assert f"Every config: {board.shared}." in across
 
 
+def test_the_monitors_pages_are_headed_by_the_monitors_name(client):
+    # newcomer F10: the monitor's header said "evalflow view"; a run's own pages are view's
+    c, _ = client
+    for path in ("/", f"/e/{NIGHTS[0]}/live"):
+        assert '<h1><a href="/">evalflow monitor</a>' in c.get(path).text, path
+    assert '<h1><a href="/">evalflow view</a>' in c.get(f"/e/{NIGHTS[0]}/summary").text
+
+
 def test_summaries_are_kept_and_recounted_when_the_experiment_changes(db, client):
     c, _ = client
     c.get("/")
