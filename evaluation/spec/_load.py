@@ -7,6 +7,7 @@ or with a baseline that names no config is refused here.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -74,6 +75,13 @@ ENV_NAME_PATTERN = r"[A-Z_][A-Z0-9_]*"
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 TEMPLATE_NAME_PATTERN = r"[A-Za-z0-9_-]+"
 HOST_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+# A spec is a few KB (the bundled ones under 2 KB); a 300 MB comment took 78 s and 920 MB
+# to `plan`: the file is refused past this before it is read whole, let alone parsed
+MAX_SPEC_BYTES = 1 << 20
+# A template is sent with every case: 256 Ki characters are ~64k tokens, past the context
+# of most local models (a 200 MB template was planned in 172 s, 823 MB); longer few-shot
+# material belongs in the cases (their input or messages), which are not bounded
+MAX_TEMPLATE_CHARS = 1 << 18
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -83,9 +91,17 @@ def load_spec(path: str | Path) -> SweepSpec:
     if path.is_dir():
         raise reader.error(DOCUMENT, "is a folder; expected a sweep spec file (YAML)")
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_SPEC_BYTES + 1)  # never more: a FIFO or device has no size
+            size = max(os.fstat(file.fileno()).st_size, len(raw))
     except OSError as exc:
         raise reader.error(DOCUMENT, f"cannot read the spec file: {exc.strerror}") from exc
+    if len(raw) > MAX_SPEC_BYTES:
+        raise reader.error(
+            DOCUMENT,
+            f"the spec file is {size:,} bytes; at most {MAX_SPEC_BYTES:,} (1 MiB; the "
+            "bundled specs are under 2 KB)",
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -204,6 +220,12 @@ def _templates(reader: FieldReader, raw: Any) -> tuple[PromptTemplate, ...]:
         field = child("templates", name)
         reader.text(name, field, pattern=TEMPLATE_NAME_PATTERN)
         text = reader.text(value, field)
+        reader.check(
+            len(text) <= MAX_TEMPLATE_CHARS,
+            field,
+            f"template '{name}' is {len(text):,} characters; at most {MAX_TEMPLATE_CHARS:,} "
+            "(~64k tokens; put longer few-shot examples in the suite's cases)",
+        )
         _check_template(reader, name, text, field)
         reader.check(
             text not in texts,

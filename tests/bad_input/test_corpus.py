@@ -25,6 +25,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, func, inspect, select, table
 
+from evaluation.spec._load import MAX_SPEC_BYTES
 from evaluation.storage.db import make_engine, session_scope
 from flows.cli import main
 from flows.cli.app import _verbs, build_parser
@@ -152,6 +153,12 @@ def spec_text(text: str | bytes) -> Callable[[World], list[str]]:
         return ["run", str(w.spec)]
 
     return _shown(argv, f"run: the spec file is {text!r}")
+
+
+def _padded(w: World, size: int) -> str:
+    """The world's valid spec, with a comment after it to ``size`` bytes."""
+    text = yaml.safe_dump(w.base) + "# "
+    return text + "x" * (size - len(text.encode()) - 1) + "\n"
 
 
 def suite(**kw: Any) -> Callable[[World], list[str]]:
@@ -578,6 +585,24 @@ SPEC_CASES = [
         "spec",
         spec_text(b"name: t\nsuite: SUITE\nmodels: [caf\xe9]\n"),
         ("{spec}", "line 3: not UTF-8 text"),
+    ),
+    Bad(
+        "spec-file-too-large",
+        "spec",
+        _shown(
+            lambda w: ["plan", str(w.write_spec(text=_padded(w, MAX_SPEC_BYTES + 1)))],
+            "plan: a valid spec with a comment to 1 MiB + 1 byte",
+        ),
+        ("{spec}", "the spec file is 1,048,577 bytes; at most 1,048,576"),
+    ),
+    Bad(
+        "spec-template-too-long",
+        "spec",
+        _shown(
+            lambda w: ["plan", str(w.write_spec({"templates": {"q": "{input}" + "x" * 262_138}}))],
+            "plan: templates: q, {input} and 262,138 more characters",
+        ),
+        ("{spec}", F.format("templates.q"), "is 262,145 characters; at most 262,144"),
     ),
     Bad(
         "spec-file-missing",
