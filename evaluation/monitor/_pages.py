@@ -130,6 +130,7 @@ def add_monitor(
             evidence_figures,
             figure,
             list_series,
+            runs_of,
             stream_state,
             watch_and_keep,
         )
@@ -151,6 +152,7 @@ def add_monitor(
             state_of=lambda s: stream_state(s, watch.settings.learning),  # as trends says it
             figure=figure,
             evidence=evidence_figures,
+            runs_of=runs_of,  # as `evalflow series` and `trends` count them
             **page_context,
         )
 

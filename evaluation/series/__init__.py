@@ -53,6 +53,7 @@ _EXPORTS = {
     "gate_text": "evaluation.series._render",
     "sparkline": "evaluation.series._render",
     "stream_state": "evaluation.series._render",
+    "runs_of": "evaluation.series._render",
     "moved_lines": "evaluation.series._render",
     "SubsetEstimates": "evaluation.series._calibrated_level",
     "ESCALATE_SHARE": "evaluation.series._watch",

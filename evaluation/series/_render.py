@@ -61,6 +61,20 @@ def runs(n: int) -> str:
     return f"{n} run" if n == 1 else f"{n} runs"
 
 
+def runs_of(statuses: Sequence[str]) -> str:
+    """A series' runs counted by status where not all completed: ``3 runs (2
+    completed, 1 running)``, else ``3 runs``. `evalflow series`, `trends` and the
+    monitor's series page say it alike: `series` said "3 runs" of a series whose page
+    said 2 while one ran."""
+    counts: dict[str, int] = {"completed": 0}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    if counts["completed"] == len(statuses):
+        return runs(len(statuses))
+    said = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    return f"{runs(len(statuses))} ({said})"
+
+
 def _value(v: float | None, metric: str) -> str:
     if v is None:
         return "–"
@@ -175,7 +189,8 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
     simulated = " [SIMULATED]" if any(p.simulated for p in watch.points) else ""
     h = evidence_figures(0, watch.threshold)[1]
     lines = [
-        f"series {watch.series}{simulated}: {runs(len(watch.points))}, last {last.experiment} "
+        f"series {watch.series}{simulated}: {runs_of([p.status for p in watch.points])}, "
+        f"last {last.experiment} "
         f"({last.status}, started {last.time:%Y-%m-%d %H:%M} UTC)",
     ]
     if not watch.streams:  # no completed run yet: nothing is watched (newcomer N12)

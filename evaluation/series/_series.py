@@ -97,6 +97,8 @@ class SeriesSummary:
     baseline: str | None
     simulated: bool = False
     experiments: tuple[str, ...] = field(default=(), repr=False)
+    statuses: tuple[str, ...] = field(default=(), repr=False)
+    """Each run's status, as `status` says it (a running run whose process died: crashed)."""
 
 
 def _memberships(session: Session) -> dict[str, SeriesRun]:
@@ -153,6 +155,10 @@ def list_series(session: Session) -> list[SeriesSummary]:
                 baseline=accepted[-1] if accepted else None,
                 simulated=any(e.simulated for e in experiments),
                 experiments=tuple(e.name for e in experiments),
+                statuses=tuple(
+                    experiment_status(session, e).status if e.status == "running" else e.status
+                    for e in experiments
+                ),
             )
         )
     return sorted(out, key=lambda s: s.last, reverse=True)

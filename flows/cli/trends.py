@@ -26,7 +26,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
 
 def cmd_series(args: argparse.Namespace) -> int:
     from evaluation.series import list_series
-    from evaluation.series._render import runs
+    from evaluation.series import runs_of
     from evaluation.storage.db import session_scope
     from flows.cli._database import missing_default_database, open_engine
 
@@ -38,11 +38,13 @@ def cmd_series(args: argparse.Namespace) -> int:
         print("no series yet: every `evalflow run` starts or extends one (its spec's name)")
         return 0
     width = max(len(s.name) for s in found)
+    counted = {s.name: runs_of(s.statuses) for s in found}
+    wide = max(len(c) for c in counted.values())
     for s in found:
         baseline = f", baseline {s.baseline}" if s.baseline else ""
         simulated = " [SIMULATED]" if s.simulated else ""
         line = (
-            f"{s.name:<{width}}  {runs(s.points):>9}, last {s.last_experiment} "
+            f"{s.name:<{width}}  {counted[s.name]:>{wide}}, last {s.last_experiment} "
             f"({s.last_status}, started {s.last:%Y-%m-%d %H:%M} UTC){baseline}{simulated}"
         )
         print(fitted(line))

@@ -3,6 +3,7 @@ never across an event; the gate's verdicts and its JUnit XML."""
 
 from __future__ import annotations
 
+import argparse
 from xml.etree import ElementTree as ET
 
 import pandas as pd
@@ -292,6 +293,27 @@ def test_an_unjudged_last_run_hides_no_alarm_of_the_night_before(engine):
     assert f"no alarm on cut2-night-10; {running} running: not judged." in trends_text(calm)
 
 
+def test_series_trends_and_the_page_count_a_running_run_alike(tmp_path, capsys):
+    """The newcomer's F10: `evalflow series` said "3 runs" where the series page said 2
+    while one ran: each now says how many completed and how many run."""
+    from flows.cli.trends import cmd_series
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
+    with session_scope(engine) as session:
+        add_nights(session, 2, series="going")
+        (running,) = add_nights(session, 1, series="going", first=2)
+        get_experiment(session, running).status = "running"
+    said = "3 runs (2 completed, 1 running)"
+    with session_scope(engine) as session:
+        assert trends_text(watch_series(session, "going")).startswith(f"series going: {said}, ")
+    page = TestClient(create_app(engine)).get("/series/going").text
+    assert f'<small class="muted">{said} ·' in page
+    args = argparse.Namespace(database=str(engine.url))
+    assert cmd_series(args) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("going ")]
+    assert f"{said}, last {running} (running, started " in line
+
+
 def test_a_series_whose_only_run_is_going_says_only_that(engine):
     # newcomer N12: a CUSUM line "watch: 0 streams, ... set for 0 streams" before it
     with session_scope(engine) as session:
@@ -300,7 +322,7 @@ def test_a_series_whose_only_run_is_going_says_only_that(engine):
     with session_scope(engine) as session:
         text = trends_text(watch_series(session, "live"))
     first, last = text.splitlines()
-    assert first.startswith(f"series live: 1 run, last {only} (running, started ")
+    assert first.startswith(f"series live: 1 run (1 running), last {only} (running, started ")
     assert last == f"no alarm: {only} running: not judged."
 
 
