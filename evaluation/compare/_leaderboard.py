@@ -504,10 +504,13 @@ def ranked_table(board: Leaderboard, higher_is_better: bool | None = None) -> pd
 def is_corpus_metric(metric: str) -> bool:
     """Whether ``metric``'s figure on the board is a corpus value (chrF, BLEU, macro-F1)
     rather than the mean of its per-case scores. A built-in metric's is read from its
-    table, without loading the metrics."""
+    table, without loading the metrics; so is no metric at all ("": a summary page with
+    no full-suite estimates asks, and loading the registry imports numpy, ~0.1 s)."""
     from evaluation.errors import EvalError
     from evaluation.metrics._directions import CORPUS_LEVEL, HIGHER_IS_BETTER
 
+    if not metric:
+        return False
     if metric in HIGHER_IS_BETTER:
         return metric in CORPUS_LEVEL
     from evaluation.metrics import get_metric

@@ -167,6 +167,21 @@ def test_view_serves_a_finished_runs_first_page_without_heavy_library(database_u
     assert (answer["pandas"], answer["numpy"]) == (False, False)
 
 
+def test_view_of_a_run_with_no_estimates_imports_no_numpy(database_url, tmp_path):
+    """Every config ran every case: the summary has no full-suite estimates (no metric to
+    word them by), and asking whether that no-metric is a corpus metric loaded the
+    metrics registry, numpy with it (~0.1 s of the first page)."""
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.view.stored import store_pages
+
+    build_review_db(database_url)
+    with session_scope(make_engine(database_url)) as session:
+        store_pages(session, "toy-review")  # as a run's end stores them
+    answer, printed = probe(database_url, tmp_path, ["view", "toy-review"], VIEW_PROBE)
+    assert printed.splitlines()[-1] == "200 True False 1 False"  # no estimates section
+    assert (answer["code"], answer["heavy"], answer["numpy"]) == (0, [], False)
+
+
 def test_help_imports_neither_the_database_nor_the_data_libraries(tmp_path):
     out = subprocess.run(
         [
