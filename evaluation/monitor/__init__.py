@@ -5,8 +5,8 @@ failures by reason, GPU readings) and a summary as it ends (``_summary``); the h
 inline charts from ``_svg``) read those rows, never the generations; starting and
 cancelling a deployment's run from the page goes through a ``RunControl`` that flows/
 gives (``_control``: evaluation/ knows no Prefect) behind a CSRF token and Host and
-Origin checks; `evalflow status` prints the same facts (``_status``). Names are
-imported on first use."""
+Origin checks; `evalflow status` prints the same facts (``_facts``; as text, ``_status``).
+Names are imported on first use."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ _EXPORTS = {
     "RunControl": "evaluation.monitor._control",
     "StartedRun": "evaluation.monitor._control",
     "add_monitor": "evaluation.monitor._pages",
-    "run_facts": "evaluation.monitor._pages",
+    "run_facts": "evaluation.monitor._facts",
     "status_text": "evaluation.monitor._status",
 }
 

@@ -16,11 +16,11 @@ from urllib.parse import parse_qsl, quote
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from evaluation.compare._leaderboard import figure_name
 from evaluation.errors import StorageError
+from evaluation.monitor import _facts
 from evaluation.monitor._control import (
     LEVELS,
     ControlRefused,
@@ -31,24 +31,15 @@ from evaluation.monitor._control import (
 from evaluation.monitor._home import (
     HomeCache,
     home,
-    live_facts,
     running_runs,
 )
 from evaluation.monitor._live import STAGES
 from evaluation.monitor._series_page import reference_level, stream_chart
 from evaluation.monitor._status import gpu_text
-from evaluation.monitor._summary import stale_ids, store_summary
 from evaluation.monitor._svg import line_chart, sparkline
 from evaluation.run import format_duration
 from evaluation.storage.db import session_scope
-from evaluation.storage.models import Experiment, ExperimentRun, RunLive, RunSummary
-from evaluation.storage.repository import get_experiment
-from evaluation.storage.runs import (
-    experiment_status,
-    request_cancel,
-    starting_runs,
-    starting_words,
-)
+from evaluation.storage.runs import request_cancel
 from evaluation.wording import PARTIAL_RUN, not_judged_why
 
 POLL_S = 5.0  # how often an open page asks whether anything changed
@@ -165,7 +156,7 @@ def add_monitor(
     @app.get("/e/{experiment}/live", response_class=HTMLResponse)
     def run_page(request: Request) -> HTMLResponse:
         with session_scope(engine) as session:
-            facts = run_facts(session, request.path_params["experiment"])
+            facts = _run_facts(session, request.path_params["experiment"])
             board = None
             if facts["status"] not in ("running", "starting"):
                 from evaluation.view.stored import summary_page
@@ -188,7 +179,7 @@ def add_monitor(
     @app.get("/api/runs/{experiment}")
     def run_json(request: Request) -> Response:
         with session_scope(engine) as session:
-            facts = run_facts(session, request.path_params["experiment"])
+            facts = _run_facts(session, request.path_params["experiment"])
         return _json(request, facts)
 
     async def _form(request: Request) -> dict[str, str]:
@@ -236,7 +227,7 @@ def add_monitor(
         if not name:
             raise HTTPException(400, "experiment: required, got nothing")
         with session_scope(engine) as session:
-            facts = run_facts(session, name)
+            facts = _run_facts(session, name)
         if facts["status"] != "running":
             raise HTTPException(409, f"experiment {name!r} is {facts['status']}, not running")
         flow_run_id = (facts["live"] or {}).get("flow_run_id")
@@ -256,57 +247,12 @@ def add_monitor(
         return RedirectResponse(f"/e/{quote(facts['name'], safe='')}/live", status_code=303)
 
 
-def run_facts(session, experiment: str) -> dict[str, Any]:
-    """One experiment's run as the live page, its JSON and `evalflow status` show it:
-    status (with why it stopped), the live figures while it runs, its summary after;
-    a run still starting (``starting_runs``: its experiment maybe not stored yet, or a
-    crashed run's live row left) as "starting", with which process holds its claim since
-    when."""
-    starting = starting_runs(session, experiment)
-    if starting:
-        return _starting(starting[0], session.get(Experiment, experiment))
+def _run_facts(session, experiment: str) -> dict[str, Any]:
+    """``_facts.run_facts`` for a page: an unknown experiment is a 404."""
     try:
-        row = get_experiment(session, experiment)
+        return _facts.run_facts(session, experiment)
     except StorageError as exc:
         raise HTTPException(404, str(exc)) from exc
-    state = experiment_status(session, row)
-    if state.status != "running" and row.id in stale_ids(session, only=[row.id]):
-        store_summary(session, int(row.id))
-    live = session.get(RunLive, row.name)
-    summary = session.exec(
-        select(RunSummary).where(RunSummary.experiment_id == row.id)
-    ).scalar_one_or_none()
-    return {
-        "name": row.name,
-        "status": state.status,
-        "reason": state.reason,
-        "task_type": row.task_type,
-        "simulated": row.simulated,
-        "live": live_facts(row, live, state.run) if state.status == "running" else None,
-        "summary": _summary_json(summary),
-    }
-
-
-def _starting(run: ExperimentRun, stored: Experiment | None) -> dict[str, Any]:
-    return {
-        "name": run.experiment,
-        "status": "starting",
-        "reason": starting_words(run),
-        "task_type": stored.task_type if stored else "",
-        "simulated": bool(stored and stored.simulated),
-        "live": None,
-        "summary": None,
-    }
-
-
-def _summary_json(summary: RunSummary | None) -> dict[str, Any] | None:
-    if summary is None:
-        return None
-    out = summary.model_dump(exclude={"updated_at"})
-    for key in ("started_at", "ended_at"):
-        if out[key] is not None:
-            out[key] = out[key].isoformat(timespec="seconds")
-    return out
 
 
 def _json(request: Request, payload: Any) -> Response:

@@ -14,7 +14,7 @@ ETA_GRACE_S = 30.0
 
 
 def status_text(facts: Mapping[str, Any], now: datetime | None = None) -> str:
-    """The lines of one run (``_pages.run_facts``): while it runs, its stage, progress
+    """The lines of one run (``_facts.run_facts``): while it runs, its stage, progress
     with rate and ETA, cases in flight per host, failures by reason and GPU readings;
     after, how it ended and its summary (the caller adds the leaderboard). An ETA the
     run has long passed with nothing changed (a hung host) is said as such, not as if

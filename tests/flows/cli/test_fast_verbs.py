@@ -182,6 +182,21 @@ def test_view_of_a_run_with_no_estimates_imports_no_numpy(database_url, tmp_path
     assert (answer["code"], answer["heavy"], answer["numpy"]) == (0, [], False)
 
 
+WEB_PROBE = PROBE.replace(
+    '"pandas": "pandas" in sys.modules',
+    '"web": [m for m in ("fastapi", "jinja2", "starlette") if m in sys.modules]',
+)
+
+
+def test_status_imports_no_web_framework(database_url, tmp_path):
+    """`status` prints the facts the monitor's pages show, read without the pages:
+    FastAPI and Jinja2 (~0.15 s of its start-up) stay out."""
+    build_review_db(database_url)
+    answer, printed = probe(database_url, tmp_path, ["status", "toy-review"], WEB_PROBE)
+    assert printed.startswith("toy-review: completed")
+    assert (answer["heavy"], answer["web"]) == ([], [])
+
+
 def test_help_imports_neither_the_database_nor_the_data_libraries(tmp_path):
     out = subprocess.run(
         [
