@@ -72,7 +72,12 @@ def cmd_view(args: argparse.Namespace) -> int:
 def _run_control() -> RunControl | None:
     """The monitor's run control, made on the first page that needs one: Prefect's
     settings (is PREFECT_API_URL set?) import Prefect, ~1.5 s that the experiment's own
-    pages never need."""
+    pages never need, and that the monitor's need only where a setting may name a server
+    (without one the pages offer no buttons)."""
+    from flows.cli._prefect_check import api_url_may_be_set
+
+    if not api_url_may_be_set():
+        return None
     from tasks.adapters.deployment_runs import run_control_from_settings
 
     return run_control_from_settings()

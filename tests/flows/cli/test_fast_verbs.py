@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.support.review_db import build_review_db
 
 HEAVY = ("sklearn", "scipy.stats", "statsmodels", "prefect")
@@ -195,6 +197,31 @@ def test_status_imports_no_web_framework(database_url, tmp_path):
     answer, printed = probe(database_url, tmp_path, ["status", "toy-review"], WEB_PROBE)
     assert printed.startswith("toy-review: completed")
     assert (answer["heavy"], answer["web"]) == ([], [])
+
+
+MONITOR_PROBE = VIEW_PROBE.replace("/e/toy-review/summary", "/").replace(
+    "'id=\"estimates\"' in page.text", "'id=\"start-form\"' in page.text"
+)
+
+
+@pytest.mark.parametrize("profile", [None, 'PREFECT_API_URL = "http://127.0.0.1:9/api"'])
+def test_monitors_first_page_imports_prefect_only_where_a_server_may_be_set(
+    database_url, tmp_path, monkeypatch, profile
+):
+    """The home page asks whether a Prefect server is set (its start and cancel buttons):
+    Prefect's settings import Prefect (~1 s of CPU), needed only where some setting may
+    name one (``_prefect_check.api_url_may_be_set``): here a profile."""
+    build_review_db(database_url)
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    if profile:
+        (home / "profiles.toml").write_text(f'active = "s"\n[profiles.s]\n{profile}\n')
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    monkeypatch.delenv("PREFECT_PROFILES_PATH", raising=False)
+    answer, printed = probe(database_url, tmp_path, ["monitor"], MONITOR_PROBE)
+    buttons = bool(profile)
+    assert printed.splitlines()[-1] == f"200 True {buttons} 1 False"
+    assert ("prefect" in answer["heavy"]) is bool(profile)
 
 
 def test_help_imports_neither_the_database_nor_the_data_libraries(tmp_path):
