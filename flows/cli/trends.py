@@ -25,8 +25,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
 
 
 def cmd_series(args: argparse.Namespace) -> int:
-    from evaluation.series import list_series
-    from evaluation.series import runs_of
+    from evaluation.series import list_series, runs_of
     from evaluation.storage.db import session_scope
     from flows.cli._database import missing_default_database, open_engine
 
