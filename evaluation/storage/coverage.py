@@ -41,6 +41,11 @@ class Coverage:
     generated: int = field(default=0, compare=False)
     unscored: int = 0
     running: bool = False  # a run goes on: it scores them itself
+    failed: tuple[int, int] = field(default=(0, 0), compare=False)
+    """The fewest and most cases, over configs, whose every generation failed (a timeout):
+    run, but no case a mean rests on."""
+    ran: tuple[int, int] = field(default=(0, 0), compare=False)
+    """The fewest and most cases, over configs, run: generated successfully or failed."""
 
     @property
     def partial(self) -> bool:
@@ -65,12 +70,30 @@ class Coverage:
                 f"scores of {ran} of {self.total} cases{per}; "
                 f"{counted(self.unscored, 'generation')} stored since not scored yet{then}"
             )
+        if self.failed[1]:
+            return self._with_failures()
         if not self.partial:
             return ""
-        if self.fewest == self.most:
-            return part_of_suite(str(self.most), self.total, self.how, named=self.of_named)
-        ran = f"{self.fewest} to {self.most}"
+        return self._part(self.fewest, self.most)
+
+    def _part(self, fewest: int, most: int) -> str:
+        if fewest == most:
+            return part_of_suite(str(most), self.total, self.how, named=self.of_named)
+        ran = f"{fewest} to {most}"
         return part_of_suite(ran, self.total, self.how, per_config=True, named=self.of_named)
+
+    def _with_failures(self) -> str:
+        """The cases run, how many failed and what the figures rest on: "first 6 of 36
+        cases; 2 failed: figures over the 4 scored" (it read "first 4 of 36 cases" with
+        the 6 run, and a quality mean over the 4 read as the run's), "2 of 36 cases
+        failed: figures over the 34 scored" for a run of the whole suite."""
+        per = " per config" if self.failed[0] != self.failed[1] else ""
+        failed = _span(*self.failed)
+        tail = f"figures over the {_span(self.fewest, self.most)} scored"
+        run_fewest, run_most = self.ran
+        if run_fewest < self.total:
+            return f"{self._part(run_fewest, run_most)}; {failed} failed{per}: {tail}"
+        return f"{failed} of {self.total} cases failed{per}: {tail}"
 
     @property
     def how(self) -> str:
@@ -81,30 +104,47 @@ class Coverage:
 
 
 def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
-    """One experiment's coverage: its configs' distinct cases generated successfully (one
-    scan of its own generations; not of configs its spec dropped) and its suite's."""
+    """One experiment's coverage: its configs' distinct cases generated successfully, and
+    run (failed too), (one scan of its own generations; not of configs its spec dropped)
+    and its suite's."""
+    ok = Generation.status == "ok"
     per_config = session.exec(
-        select(Generation.config_hash, func.count(func.distinct(Generation.case_uid)), func.count())
-        .where(Generation.experiment_id == experiment.id, Generation.status == "ok")
+        select(
+            Generation.config_hash,
+            func.count(func.distinct(case((ok, Generation.case_uid)))),
+            func.sum(case((ok, 1), else_=0)),
+            func.count(func.distinct(Generation.case_uid)),
+        )
+        .where(Generation.experiment_id == experiment.id)
         .group_by(Generation.config_hash)
     ).all()
-    own = experiment_hashes(session, experiment.id)
-    counts = [n for config, n, _ in per_config if config in own]
+    own = [row for row in per_config if row[0] in experiment_hashes(session, experiment.id)]
+    counts = [n for _, n, _, _ in own]
+    ran = [r for _, _, _, r in own]
+    failed = [r - n for _, n, _, r in own]
     total = session.exec(
         select(func.count()).select_from(CaseRow).where(CaseRow.suite == experiment.suite)
     ).scalar()
-    generated = sum(n for config, _, n in per_config if config in own)
     found = Coverage(
-        min(counts, default=0), max(counts, default=0), int(total or 0), generated=generated
+        min(counts, default=0),
+        max(counts, default=0),
+        int(total or 0),
+        generated=sum(int(g or 0) for _, _, g, _ in own),
+        failed=(min(failed, default=0), max(failed, default=0)),
+        ran=(min(ran, default=0), max(ran, default=0)),
     )
     named = named_cases(experiment)
     if found.partial and ran_first_cases(session, experiment.name):
         return replace(found, first=True, of_named=named)
     if found.partial and _last_level(session, experiment.name) == "full":
-        if found.fewest == found.most == named:
+        if found.fewest == found.most == named or found.ran[0] == found.ran[1] == named:
             return replace(found, named=True)
         return replace(found, cut_short=True)
     return found
+
+
+def _span(fewest: int, most: int) -> str:
+    return str(most) if fewest == most else f"{fewest} to {most}"
 
 
 def scored_coverage(session: Session, experiment: Experiment, coverage: Coverage) -> Coverage:

@@ -169,7 +169,59 @@ def test_failed_generations_are_no_case_the_means_rest_on(tmp_path):
         coverage = experiment_coverage(session, session.get(Experiment, db.experiment_id))
         title = load_leaderboard(session, db.experiment).title
     assert coverage == Coverage(fewest=7, most=10, total=10)
-    assert title == f"Leaderboard: {db.experiment} (subset: 7 to 10 of 10 cases per config)"
+    assert (coverage.failed, coverage.ran) == ((0, 3), (10, 10))
+    assert title == (
+        f"Leaderboard: {db.experiment} (0 to 3 of 10 cases failed per config: figures over "
+        "the 7 to 10 scored)"
+    )
+
+
+def test_a_run_with_failed_cases_counts_them_run_and_says_the_figures_rest_on_the_rest(
+    tmp_path,
+):
+    """Newcomer F6: a `--limit 6` run whose 2 requests timed out was headed "first 4 of
+    36 cases" (6 were run) over a quality mean of the 4 scored (0.750, where every
+    healthy night read 0.667): failures read as quality up. show, the report, the view's
+    summary and the monitor's run page say it alike (one source: Coverage.words)."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.report.data import gather
+    from evaluation.report.html import render_report
+    from evaluation.view.app import create_app
+    from evaluation.view.stored import summary_page
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    with Session(db.engine) as session:
+        session.add(  # a `--limit 6` run that ended
+            ExperimentRun(
+                experiment=db.experiment,
+                token="t",
+                pid=1,
+                level="full, limit 6",
+                status="completed",
+            )
+        )
+        for config in (c.hash for c in db.configs):
+            _drop(session, config, ["c06", "c07", "c08", "c09"])
+        uids = select(CaseRow.uid).where(CaseRow.case_id.in_(["c01", "c04"]))
+        failed = select(Generation.id).where(Generation.case_uid.in_(uids))
+        session.exec(delete(Score).where(Score.generation_id.in_(failed)))
+        session.exec(
+            update(Generation)
+            .where(Generation.case_uid.in_(uids))
+            .values(status="failed", output=None, error="timed out after 1 s")
+        )
+        session.get(Experiment, db.experiment_id).status = "completed"
+        session.commit()
+        board = load_leaderboard(session, db.experiment)
+        summary = summary_page(session, db.experiment)
+        report = render_report(gather(session, db.experiment))
+    words = "first 6 of 10 cases; 2 failed: figures over the 4 scored"
+    assert board.title == f"Leaderboard: {db.experiment} ({words})"
+    assert summary.coverage == words
+    assert f"Leaderboard ({words})" in report
+    page = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/live")
+    assert f"<h3>Leaderboard ({words})</h3>" in page.text
 
 
 def test_generations_stored_after_the_scores_are_not_counted_in_the_heading(tmp_path):
