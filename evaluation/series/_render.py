@@ -207,7 +207,11 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
         by_config.setdefault(stream.config, []).append(stream)
     for streams in by_config.values():
         first = max(streams, key=lambda st: len(st.nights))  # the longest segment
-        lines += ["", f"{first.label}  (since {first.segment_start}, {runs(len(first.nights))})"]
+        changed = f"; its config changed at {first.relabelled}" if first.relabelled else ""
+        lines += [
+            "",
+            f"{first.label}  (since {first.segment_start}, {runs(len(first.nights))}{changed})",
+        ]
         lines += [_stream_line(st, s.learning, columns=columns) for st in streams]
         # an accepted baseline restarts only the streams that alarmed before it
         lines += [

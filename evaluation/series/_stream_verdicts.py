@@ -70,6 +70,7 @@ class StreamVerdict:
     reference: tuple[str, ...] = ()  # the full nights before ``since`` it is compared with
     estimated: str = ""  # a calibrated night's last value: how it was estimated
     cases: str = ""  # "4 of 36 cases": what each night is watched on, on the calibrated level
+    relabelled: str = ""  # the runs where the label's config changed, judged across: "nc-r7"
     accepted: str | None = None  # the accepted baseline among its nights
     restarted: str = ""  # why its comparison starts afresh at ``accepted`` ("": confirmed)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import pairwise
 
 from sqlmodel import Session
 
@@ -54,7 +55,10 @@ def watch_series(
     done = [i for i, p in enumerate(points) if p.status == "completed"]
     if len(done) < len(points):
         notes.append(f"{len(points) - len(done)} run(s) not completed: shown, not judged")
-    configs, stale = _watched_configs(points, done)
+    relabelled = _label_changes(points, done)
+    notes += [_label_note(points, config, olds) for config, olds in relabelled.items()]
+    linked = {old for olds in relabelled.values() for old in olds.values()}
+    configs, stale = _watched_configs(points, done, linked)
     if stale:
         notes.append(
             f"not watched, not in the last completed run ({points[done[-1]].experiment}): "
@@ -79,11 +83,18 @@ def watch_series(
         )
     inputs = []
     for config in configs:
-        present = [i for i in done if config in points[i].configs]
-        segment = [points[i] for i in _segment(points, present, config, events)]
+        olds = relabelled.get(config, {})  # run -> the hash its label had there
+        present = [i for i in done if config in points[i].configs or points[i].experiment in olds]
+        segment = [
+            _as(points[i], olds.get(points[i].experiment), config)
+            for i in _segment(points, present, config, events)
+        ]
         accepted = [j for j, p in enumerate(segment) if p.accepted_baseline]
         for metric, higher in _metrics(segment):
-            per_night = [frames.per_case(p.experiment, config, metric) for p in segment]
+            per_night = [
+                frames.per_case(p.experiment, olds.get(p.experiment, config), metric)
+                for p in segment
+            ]
             ran = [int(s.notna().sum()) for s in per_night]
             if subset:
                 per_night = [s[s.index.isin(subset)] for s in per_night]
@@ -130,6 +141,9 @@ def watch_series(
             )
         if subset:
             verdict = replace(verdict, cases=f"{len(subset)} of {segment[-1].suite_cases} cases")
+        if config in relabelled:
+            steps = _label_steps(points, config, relabelled[config])
+            verdict = replace(verdict, relabelled=", ".join(run for run, _, _ in steps))
         verdicts.append(verdict)
     alarmed = {n.experiment for s in verdicts for n in s.nights if n.alarm}
     partial = {(s.config, n.experiment) for s in verdicts for n in s.nights if n.partial}
@@ -143,11 +157,14 @@ def watch_series(
     )
 
 
-def _watched_configs(points: Sequence[SeriesPoint], done: list[int]) -> tuple[list[str], list[str]]:
+def _watched_configs(
+    points: Sequence[SeriesPoint], done: list[int], linked: set[str]
+) -> tuple[list[str], list[str]]:
     """The configs of the last completed run (those the spec runs now), and the labels of
     the others an earlier run had (a config dropped from the spec, or the old text of a
-    template changed under its name: told apart by their hash). Only the first are
-    watched and counted in the series' false-alarm budget."""
+    template changed under its name: told apart by their hash), but those ``linked``
+    to a current config by its label (``_label_changes``). Only the first are watched
+    and counted in the series' false-alarm budget."""
     if not done:
         return [], []
     current = points[done[-1]].configs
@@ -160,9 +177,70 @@ def _watched_configs(points: Sequence[SeriesPoint], done: list[int]) -> tuple[li
         if label in taken
         else label
         for c, label in labels.items()
-        if c not in current
+        if c not in current and c not in linked
     ]
     return list(current), stale
+
+
+def _label_changes(points: Sequence[SeriesPoint], done: list[int]) -> dict[str, dict[str, str]]:
+    """Per watched config, the earlier completed runs where its label was another
+    config (a template's text edited under its name, a setting the label does not
+    show): run -> that config's hash, where the label named one config in each run.
+    The label's stream goes on across the change, as the gate pairs a prompt edit by
+    label: the change is judged, not hidden by a fresh start."""
+    out: dict[str, dict[str, str]] = {}
+    if not done:
+        return out
+    for config, label in points[done[-1]].configs.items():
+        olds: dict[str, str] = {}
+        for i in done:
+            p = points[i]
+            named = [h for h, x in p.configs.items() if x == label]
+            if config not in p.configs and len(named) == 1:
+                olds[p.experiment] = named[0]
+        if olds:
+            out[config] = olds
+    return out
+
+
+def _label_steps(
+    points: Sequence[SeriesPoint], config: str, olds: dict[str, str]
+) -> list[tuple[str, str, str]]:
+    """Where the label of ``config`` changed config: (the first run of the new one, the
+    old hash, the new hash), oldest first."""
+    ran = [
+        (p.experiment, olds.get(p.experiment, config))
+        for p in points
+        if config in p.configs or p.experiment in olds
+    ]
+    return [(run, a, b) for (_, a), (run, b) in pairwise(ran) if a != b]
+
+
+def _label_note(points: Sequence[SeriesPoint], config: str, olds: dict[str, str]) -> str:
+    """The note on a label whose config changed: where, from which config to which, and
+    that its runs before are compared with the runs after as one stream."""
+    label = next(p.configs[config] for p in points if config in p.configs)
+    steps = "; ".join(
+        f"at {run} ({a[:8]} -> {b[:8]})" for run, a, b in _label_steps(points, config, olds)
+    )
+    return (
+        f"{label}: its config changed {steps} (a template's text, or a setting its label "
+        "does not show): its runs before and after are one stream, judged across the "
+        "change, as `evalflow gate` pairs a config by label"
+    )
+
+
+def _as(point: SeriesPoint, old: str | None, config: str) -> SeriesPoint:
+    """``point`` with the label's config there (``old``) named ``config``, as the
+    stream reads it; ``point`` itself where it ran ``config``."""
+    if old is None:
+        return point
+    return replace(
+        point,
+        configs={**point.configs, config: point.configs[old]},
+        config_models={**point.config_models, config: point.config_models.get(old, "")},
+        values={**point.values, config: point.values.get(old, {})},
+    )
 
 
 def _segment(

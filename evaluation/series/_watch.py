@@ -55,13 +55,15 @@ class WatchError(EvalError):
     """Watch settings that leave the CUSUM no threshold: bad input."""
 
 
-RULES = 3
+RULES = 4
 """The version of the watch's rules: this module's statistics, ``_trends``' choice of
 streams and segments, ``_stream``'s reference nights and ``_accepted``'s baselines (2:
 the same verdicts, each config named by its short label, as `show` names it: a kept
 verdict held the full one; 3: a tokens/s impossible for its request's latency is read
 as none, a case's tokens/s counts at most ``_frames.TOKENS_SPREAD`` from its night's
-median: a night's verdict kept with one such value in it is computed again).
+median: a night's verdict kept with one such value in it is computed again; 4: a
+label whose config changed, a template edited under its name, is one stream across the
+change, judged there, where it restarted).
 A verdict kept under another version (``_verdict``) is computed again.
 tests/evaluation/series/test_watch_rules.py pins the verdicts on fixed series to this
 version: a change that moves any of them fails it until RULES is raised and the new

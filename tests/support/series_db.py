@@ -16,12 +16,13 @@ from evaluation.run._scoring import score_generations
 from evaluation.run._sweep import open_backends, prepare_sweep
 from evaluation.run._work import GenerationRecord, build_messages
 from evaluation.series import ModelRan, record_run, suite_digest, what_ran
-from evaluation.spec import Config
+from evaluation.spec import Config, PromptTemplate
 from evaluation.storage import repository as stored
 from tests.support.results_db import add_experiment, make_config, make_suite
 
 SUITE = make_suite(60)
 STEADY, CHANGING = make_config("m:1b", 0.0), make_config("m:1b", 0.7)
+EDITED = Config(CHANGING.model, CHANGING.params, PromptTemplate("default", "Say it.\n\n{input}"))
 
 
 def add_nights(
@@ -36,12 +37,14 @@ def add_nights(
     first: int = 0,
     configs: tuple[Config, ...] = (STEADY, CHANGING),
     partial: tuple[int, ...] = (),
+    edited_from: int | None = None,
 ) -> list[str]:
     """``nights`` completed runs of ``series`` (exact_match right with probability 0.85
         per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45;
         from ``slow_from`` on its latencies are 3×; from ``digest_from`` on its model has a new
         digest; ``configs``: the configs each night runs; the nights in ``partial`` run only the
-    first 3 cases, as at a smoke level). Returns the experiments' names,
+    first 3 cases, as at a smoke level; from ``edited_from`` on, CHANGING runs as EDITED:
+    its template's text edited under its name, same label). Returns the experiments' names,
         oldest first."""
     rng = np.random.default_rng(seed)
     ease = rng.uniform(0.6, 1.0, len(SUITE.cases))  # a case's own chance, every night
@@ -59,6 +62,8 @@ def add_nights(
             )
             latency[config] = list(slow * np.exp(0.1 * rng.standard_normal(len(p))) * (1 + ease))
         name = f"{series}-night-{night:02d}"
+        if edited_from is not None and night >= edited_from and CHANGING in scores:
+            scores[EDITED], latency[EDITED] = scores.pop(CHANGING), latency.pop(CHANGING)
         if night in partial:
             scores = {c: {m: v[:3] for m, v in by.items()} for c, by in scores.items()}
             latency = {c: v[:3] for c, v in latency.items()}

@@ -35,7 +35,7 @@ from evaluation.storage.repository import get_experiment
 from evaluation.view.app import create_app
 from evaluation.view.links import DEFAULT_PORT, view_url
 from tests.support.results_db import FAILED, add_experiment, make_config, make_suite
-from tests.support.series_db import CHANGING, STEADY, SUITE, add_nights
+from tests.support.series_db import CHANGING, EDITED, STEADY, SUITE, add_nights
 
 
 def _named(config: Config) -> str:
@@ -312,6 +312,27 @@ def test_series_trends_and_the_page_count_a_running_run_alike(tmp_path, capsys):
     assert cmd_series(args) == 0
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("going ")]
     assert f"{said}, last {running} (running, started " in line
+
+
+def test_a_template_edited_under_its_label_is_judged_across_the_edit(engine):
+    """The newcomer's F2: a template's text edited under its name (same label, a new
+    config hash) restarted the label from scratch ("learning (4 more full runs …)",
+    the old config "not watched … the current one of that label is another"), so a
+    prompt edit's collapse 0.667 -> 0.000 was invisible to trends. The label is one
+    stream across the edit, said where it changed, and the edit's night is judged."""
+    with session_scope(engine) as session:
+        names = add_nights(session, 8, series="edit", seed=2, drop_from=7, edited_from=7)
+    watch = watch_series(Session(engine), "edit")
+    (quality,) = [s for s in watch.streams if s.config == EDITED.hash and s.metric == "exact_match"]
+    assert [n.experiment for n in quality.nights] == names
+    assert quality.relabelled == names[7]
+    assert quality.last.judged and quality.last.alarm  # 0.85 -> 0.45 on 60 cases
+    text = trends_text(watch)
+    assert f"(since {names[0]}, 8 runs; its config changed at {names[7]})" in text
+    assert f"its config changed at {names[7]} ({CHANGING.hash[:8]} -> {EDITED.hash[:8]})" in text
+    assert "not watched" not in text and "learning (" not in text
+    page = TestClient(create_app(engine)).get("/series/edit").text
+    assert f"<strong>its config changed at {names[7]}</strong>" in page
 
 
 def test_a_series_whose_only_run_is_going_says_only_that(engine):
