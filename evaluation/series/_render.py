@@ -431,10 +431,15 @@ def _too_weak(result: GateResult) -> str:
 def _failed_lines(result: GateResult) -> list[str]:
     """A line per config whose candidate had failed requests: those cases are out of its
     quality checks (scored cases only) and in its failure_rate check alone."""
+    judged = (
+        "failure_rate, which judges them, is left out (--skip)"
+        if "failure_rate" in result.skipped
+        else "failure_rate judges the failures"
+    )
     return [
         f"requests failed in {result.candidate}: {f.label} on {f.failed} of {f.cases} cases "
         f"({result.baseline}: {f.base_failed} of {f.base_cases}); its quality checks compare "
-        "only the cases scored in both runs, failure_rate judges the failures"
+        f"only the cases scored in both runs, {judged}"
         for f in result.failed
     ]
 
@@ -445,7 +450,8 @@ def _failed_but(result: GateResult) -> str:
         return ""
     failed = sum(f.failed for f in result.failed)
     cases = sum(f.cases for f in result.failed)
-    return f"; but the candidate's requests failed on {failed} of {cases} cases (see below)"
+    but = "and" if _unseen(result) else "but"  # one "but" a verdict
+    return f"; {but} the candidate's requests failed on {failed} of {cases} cases (see below)"
 
 
 def _unmatched(which: str) -> str:

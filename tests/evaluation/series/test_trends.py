@@ -620,6 +620,7 @@ def test_a_candidate_whose_requests_failed_does_not_pass_silently(engine):
         right = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
         cand, base = _pair(session, "timeouts", right, [1.0, FAILED, 1.0, FAILED, 0.0, 0.0])
         result = gate(session, cand, base)
+        blind = gate(session, cand, base, skip=["failure_rate"])
     (failure,) = [c for c in result.cases if c.metric == "failure_rate"]
     assert failure.test == "exact sign test (2 worse, 0 better)" and failure.p == 0.25
     assert result.exit_code == 0
@@ -629,7 +630,13 @@ def test_a_candidate_whose_requests_failed_does_not_pass_silently(engine):
         "the failures"
     )
     text = gate_text(result).splitlines()
-    assert text[0].endswith("; but the candidate's requests failed on 2 of 6 cases (see below)")
+    said = "the candidate's requests failed on 2 of 6 cases (see below)"
+    assert text[0].endswith(f"a smaller one passes unseen; and {said}")  # one "but"
+    assert (
+        gate_text(blind)
+        .splitlines()[-1]
+        .endswith("failure_rate, which judges them, is left out (--skip)")
+    )
     assert f"note: {note}" in text
     assert f"> **Failed requests:** {note}" in gate_markdown(result)
     properties = ET.fromstring(gate_junit(result)).iter("property")
