@@ -60,7 +60,7 @@ def test_the_cli_says_a_stored_version_is_current_again(monkeypatch, capsys):
         "stored": False,
     }
     monkeypatch.setattr("flows.retrain_selector.retrain_selector", lambda **kwargs: summary)
-    monkeypatch.setattr("flows.cli.selection._anything_to_train_on", lambda args: True)
+    monkeypatch.setattr("flows.cli.selection._too_little_to_train_on", lambda args: None)
     monkeypatch.setattr("flows.run_control.prefect_api", contextlib.nullcontext)
     assert main(["retrain"]) == 0
     assert capsys.readouterr().out == f"selector v1 current again: {summary['reason']}\n"
@@ -79,7 +79,7 @@ def test_the_cli_says_what_it_does_while_it_trains(monkeypatch, capsys):
         return {"version_id": 1, "promoted": True, "reason": "promoted", "generations": 48}
 
     monkeypatch.setattr("flows.retrain_selector.retrain_selector", retrain)
-    monkeypatch.setattr("flows.cli.selection._anything_to_train_on", lambda args: True)
+    monkeypatch.setattr("flows.cli.selection._too_little_to_train_on", lambda args: None)
     monkeypatch.setattr("flows.run_control.prefect_api", contextlib.nullcontext)
     assert main(["retrain"]) == 0
     captured = capsys.readouterr()
@@ -110,7 +110,7 @@ def test_too_little_real_data_names_the_simulated_results_left_out(
     with session_scope(make_engine(database_url)) as session:
         real = {c: {"exact_match": [1.0, 0.0]} for c in CONFIGS[:2]}
         add_experiment(session, "real", make_suite(2, name="toy-a"), real)
-    too_few = NotEnoughTrainingData("need successful generations for at least 3; have 2")
+    too_few = NotEnoughTrainingData.too_few(2)  # the CLI's early check and the flow alike
 
     def refuse(**kwargs):
         raise too_few

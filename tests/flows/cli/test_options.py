@@ -175,7 +175,7 @@ def test_flows_whose_result_says_it_keep_their_info_lines_off_the_terminal(
     ):
         monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**{name: flow}))
     monkeypatch.setattr(run_control, "prefect_api", contextlib.nullcontext)
-    monkeypatch.setattr(selection, "_anything_to_train_on", lambda args: True)
+    monkeypatch.setattr(selection, "_too_little_to_train_on", lambda args: None)
     monkeypatch.setattr(rescore, "_check_rescore", lambda *a: None)
     monkeypatch.setattr(_database, "refuse_an_experiment_of_a_fresh_home", lambda args: None)
     monkeypatch.setattr(rescore, "leaderboard_text", lambda args, name: "Leaderboard: nc-real")
