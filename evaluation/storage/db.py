@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, TextClause, event, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel, create_engine
@@ -24,6 +30,7 @@ from evaluation.review import schema as review_schema
 from evaluation.series import schema as series_schema
 from evaluation.settings import database_url, make_home_for
 from evaluation.storage import models as results_schema
+from evaluation.storage.impossible_rates import forget_impossible_rates
 from evaluation.storage.text_search import ensure_text_index
 from evaluation.storage.unmeasured import forget_overhead_latencies
 from evaluation.storage.unnest import insert_unnested
@@ -83,14 +90,27 @@ def create_tables(engine: Engine, tables: Tables) -> None:
     """Create those of ``tables`` that are missing, after bringing existing tables up to
     this version's columns (see ``_upgrade_older_schema``), then the indexes older
     tables lack; with the results tables, older simulated pipeline latencies that were
-    the client's overhead become "not measured" (``storage.unmeasured``) and the output
-    search index is built (``storage.text_search``)."""
+    the client's overhead become "not measured" (``storage.unmeasured``), older
+    impossible decode speeds "not reported", their aggregates recomputed
+    (``storage.impossible_rates``), and the output search index is built
+    (``storage.text_search``)."""
     _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
     _while_locked(lambda: _create_tables(engine, tables))
     _while_locked(lambda: _create_missing_indexes(engine, tables))
     if results_schema.Generation in tables:
         _while_locked(lambda: forget_overhead_latencies(engine))
+        _while_locked(lambda: _unless_read_only(forget_impossible_rates, engine))
         _while_locked(lambda: ensure_text_index(engine))
+
+
+def _unless_read_only(step: Callable[[Engine], object], engine: Engine) -> None:
+    """``step``, an upgrade of older rows, where the database takes the write: a read-only
+    one (a teammate's shared copy) is read as it is (its readers allow for such rows)."""
+    try:
+        step(engine)
+    except DBAPIError as exc:
+        if not refused_write(exc):
+            raise
 
 
 def _while_locked(step: Callable[[], None], *, budget_s: float = 30.0) -> None:
@@ -230,7 +250,9 @@ def _create_tables(engine: Engine, tables: Tables) -> None:
 
 def _create_missing_indexes(engine: Engine, tables: Tables) -> None:
     """The indexes of existing tables that an older evalflow did not create (CREATE
-    TABLE makes a new table's own; the view's queries need e.g. generations by case)."""
+    TABLE makes a new table's own; the view's queries need e.g. generations by case). A
+    database that refuses the write (read-only: a teammate's shared copy) is read
+    without them."""
     inspector = inspect(engine)
     present = set(inspector.get_table_names())
     for table in (model.__table__ for model in tables):
@@ -244,6 +266,9 @@ def _create_missing_indexes(engine: Engine, tables: Tables) -> None:
                     connection.execute(CreateIndex(index, if_not_exists=True))
             except (ProgrammingError, IntegrityError):  # PostgreSQL's race: a duplicate name
                 pass
+            except DBAPIError as exc:  # a read-only database is read without it
+                if not refused_write(exc):
+                    raise
 
 
 def refresh_planner_facts(engine: Engine) -> None:

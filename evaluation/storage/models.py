@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ConfigDict
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from evaluation.spec._params import PARAMETERS
+from evaluation.storage.impossible_rates import IMPOSSIBLE_RATE
 
 
 def utcnow() -> datetime:
@@ -219,6 +220,13 @@ class Generation(Table, table=True):
         Index("ix_generation_ttft", "experiment_id", "ttft_s"),
         Index("ix_generation_tokens", "experiment_id", "eval_count"),
         Index("ix_generation_truncated", "experiment_id", "truncated"),
+        # empty but for decode speeds stored before they were checked (storage.impossible_rates)
+        Index(
+            "ix_generation_impossible_rate",
+            "id",
+            sqlite_where=text(IMPOSSIBLE_RATE),
+            postgresql_where=text(IMPOSSIBLE_RATE),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
