@@ -136,6 +136,22 @@ def part_of_suite(
     return f"first {cases}" if how == "first" else f"subset: {cases}"
 
 
+def with_failures(
+    ran_part: str, failed: str, total: int, scored: str, *, per_config: bool = False
+) -> str:
+    """A figure of a run some of whose cases failed (every generation a timeout): the cases
+    run (``ran_part``, ``part_of_suite``'s words; "" for the whole suite), how many failed
+    and what the figures rest on: "first 6 of 36 cases; 2 failed: figures over the 4
+    scored" (it read "first 4 of 36 cases" with 6 run, and a quality mean over the 4 read
+    as the run's), "2 of 36 cases failed: figures over the 34 scored". The run's heading
+    (``Coverage.words``) and a verdict's figure (``verdict.decide``) say it alike."""
+    per = " per config" if per_config else ""
+    tail = f"figures over the {scored} scored"
+    if ran_part:
+        return f"{ran_part}; {failed} failed{per}: {tail}"
+    return f"{failed} of {total} cases failed{per}: {tail}"
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` and the noun, singular for exactly one ("1 sample", "0 samples", "3 configs")."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"

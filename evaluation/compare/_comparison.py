@@ -140,6 +140,7 @@ def compare_inputs(
         inputs.suite_cases,
         inputs.suite_part,
         inputs.suite_named,
+        inputs.suite_failed,
         inputs.headline,
     )
     simulated = [e.name for e in experiments if e.simulated]
@@ -187,6 +188,7 @@ def _analyze(
     suite_cases,
     suite_part,
     suite_named,
+    suite_failed,
     headline,
 ):
     """``analyze`` versus the baseline on the metrics the baseline has scores for, all
@@ -214,6 +216,7 @@ def _analyze(
         suite_cases=suite_cases,
         suite_part=suite_part,
         suite_named=suite_named,
+        suite_failed=suite_failed,
         headline=headline,
     )
     reports = []

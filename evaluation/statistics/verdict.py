@@ -17,7 +17,7 @@ from typing import Protocol
 
 from evaluation.labels import distinguishing_labels
 from evaluation.statistics.precision import DEFAULT_DECIMALS, fixed, significant
-from evaluation.wording import part_of_suite
+from evaluation.wording import part_of_suite, with_failures
 
 DESCRIPTIVE = "descriptive: neither higher nor lower is better"
 
@@ -65,6 +65,7 @@ def decide(
     suite_cases: int = 0,
     suite_part: str = "subset",
     suite_named: int = 0,
+    suite_failed: Mapping[str, int] | None = None,
     headline: str = "",
 ) -> Verdict:
     """The verdict from the ranking (best first, unscored configs last with None) and the
@@ -73,7 +74,9 @@ def decide(
     a mean of part of the suite says so, as ``suite_part`` says the cases were taken
     ("0.875, subset: 8 of 36 cases", "first 8 of 36 cases" of a `--limit` run: the
     run's heading's words; ``suite_named``: the spec's ``cases:`` count, "first 3 of the
-    spec's 28 named cases, in suite order" as the run's heading says it), and means over
+    spec's 28 named cases, in suite order" as the run's heading says it; ``suite_failed``:
+    per config, its cases whose every generation failed, "first 6 of 36 cases; 2 failed:
+    figures over the 4 scored" as the heading says them), and means over
     different cases say that each pair was tested on the cases both ran. ``headline``:
     what the ranking's figures are where they are not the means of the case scores the
     pairs are tested on ("corpus chrf": the leaderboard's figure); the verdict names it
@@ -93,6 +96,11 @@ def decide(
         n = (cases or {}).get(config, suite_cases)
         part = part_of_suite(str(n), suite_cases, suite_part, named=suite_named)
         part = f", {part}" if 0 < n < suite_cases else ""
+        if (failed := (suite_failed or {}).get(config, 0)) and suite_cases:
+            ran = min(n + failed, suite_cases)
+            run = part_of_suite(str(ran), suite_cases, suite_part, named=suite_named)
+            run = run if ran < suite_cases else ""
+            part = f", {with_failures(run, str(failed), suite_cases, str(n))}"
         return f"{headline} {written(means[config])}{part}".lstrip()
 
     if headline:  # the pairs are tested on the case scores, not on the figures ranked

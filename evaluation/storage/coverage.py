@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from evaluation.storage.dropped import experiment_hashes
 from evaluation.storage.models import CaseRow, Experiment, ExperimentRun, Generation, Score
-from evaluation.wording import counted, part_of_suite
+from evaluation.wording import counted, part_of_suite, with_failures
 
 
 @dataclass(frozen=True)
@@ -83,17 +83,15 @@ class Coverage:
         return part_of_suite(ran, self.total, self.how, per_config=True, named=self.of_named)
 
     def _with_failures(self) -> str:
-        """The cases run, how many failed and what the figures rest on: "first 6 of 36
-        cases; 2 failed: figures over the 4 scored" (it read "first 4 of 36 cases" with
-        the 6 run, and a quality mean over the 4 read as the run's), "2 of 36 cases
-        failed: figures over the 34 scored" for a run of the whole suite."""
-        per = " per config" if self.failed[0] != self.failed[1] else ""
-        failed = _span(*self.failed)
-        tail = f"figures over the {_span(self.fewest, self.most)} scored"
+        """``wording.with_failures`` of the cases run, failed and scored."""
         run_fewest, run_most = self.ran
-        if run_fewest < self.total:
-            return f"{self._part(run_fewest, run_most)}; {failed} failed{per}: {tail}"
-        return f"{failed} of {self.total} cases failed{per}: {tail}"
+        return with_failures(
+            self._part(run_fewest, run_most) if run_fewest < self.total else "",
+            _span(*self.failed),
+            self.total,
+            _span(self.fewest, self.most),
+            per_config=self.failed[0] != self.failed[1],
+        )
 
     @property
     def how(self) -> str:
@@ -107,18 +105,7 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
     """One experiment's coverage: its configs' distinct cases generated successfully, and
     run (failed too), (one scan of its own generations; not of configs its spec dropped)
     and its suite's."""
-    ok = Generation.status == "ok"
-    per_config = session.exec(
-        select(
-            Generation.config_hash,
-            func.count(func.distinct(case((ok, Generation.case_uid)))),
-            func.sum(case((ok, 1), else_=0)),
-            func.count(func.distinct(Generation.case_uid)),
-        )
-        .where(Generation.experiment_id == experiment.id)
-        .group_by(Generation.config_hash)
-    ).all()
-    own = [row for row in per_config if row[0] in experiment_hashes(session, experiment.id)]
+    own = _per_config(session, experiment.id)
     counts = [n for _, n, _, _ in own]
     ran = [r for _, _, _, r in own]
     failed = [r - n for _, n, _, r in own]
@@ -129,7 +116,7 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
         min(counts, default=0),
         max(counts, default=0),
         int(total or 0),
-        generated=sum(int(g or 0) for _, _, g, _ in own),
+        generated=sum(g for _, _, g, _ in own),
         failed=(min(failed, default=0), max(failed, default=0)),
         ran=(min(ran, default=0), max(ran, default=0)),
     )
@@ -141,6 +128,30 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
             return replace(found, named=True)
         return replace(found, cut_short=True)
     return found
+
+
+def failed_cases(session: Session, experiment_id: int) -> dict[str, int]:
+    """Per config of the experiment (hash) with any, its cases whose every generation
+    failed: what ``Coverage.failed`` spans, for a comparison's verdict to say per config."""
+    return {config: r - n for config, n, _, r in _per_config(session, experiment_id) if r > n}
+
+
+def _per_config(session: Session, experiment_id: int) -> list[tuple[str, int, int, int]]:
+    """Per config of the experiment (not those its spec dropped): its distinct cases
+    generated successfully, its successful generations and its distinct cases run."""
+    ok = Generation.status == "ok"
+    per_config = session.exec(
+        select(
+            Generation.config_hash,
+            func.count(func.distinct(case((ok, Generation.case_uid)))),
+            func.sum(case((ok, 1), else_=0)),
+            func.count(func.distinct(Generation.case_uid)),
+        )
+        .where(Generation.experiment_id == experiment_id)
+        .group_by(Generation.config_hash)
+    ).all()
+    own = experiment_hashes(session, experiment_id)
+    return [(c, int(n), int(g or 0), int(r)) for c, n, g, r in per_config if c in own]
 
 
 def _span(fewest: int, most: int) -> str:

@@ -176,6 +176,31 @@ def test_failed_generations_are_no_case_the_means_rest_on(tmp_path):
     )
 
 
+FAILED_WORDS = "first 6 of 10 cases; 2 failed: figures over the 4 scored"
+
+
+def _limit_6_with_2_failed(session: Session, db) -> None:
+    """``db``'s experiment as a `--limit 6` run that ended with cases c01 and c04 failed
+    (every generation timed out) for every config: ``FAILED_WORDS``."""
+    session.add(
+        ExperimentRun(
+            experiment=db.experiment, token="t", pid=1, level="full, limit 6", status="completed"
+        )
+    )
+    for config in (c.hash for c in db.configs):
+        _drop(session, config, ["c06", "c07", "c08", "c09"])
+    uids = select(CaseRow.uid).where(CaseRow.case_id.in_(["c01", "c04"]))
+    failed = select(Generation.id).where(Generation.case_uid.in_(uids))
+    session.exec(delete(Score).where(Score.generation_id.in_(failed)))
+    session.exec(
+        update(Generation)
+        .where(Generation.case_uid.in_(uids))
+        .values(status="failed", output=None, error="timed out after 1 s")
+    )
+    session.get(Experiment, db.experiment_id).status = "completed"
+    session.commit()
+
+
 def test_a_run_with_failed_cases_counts_them_run_and_says_the_figures_rest_on_the_rest(
     tmp_path,
 ):
@@ -192,36 +217,34 @@ def test_a_run_with_failed_cases_counts_them_run_and_says_the_figures_rest_on_th
 
     db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
     with Session(db.engine) as session:
-        session.add(  # a `--limit 6` run that ended
-            ExperimentRun(
-                experiment=db.experiment,
-                token="t",
-                pid=1,
-                level="full, limit 6",
-                status="completed",
-            )
-        )
-        for config in (c.hash for c in db.configs):
-            _drop(session, config, ["c06", "c07", "c08", "c09"])
-        uids = select(CaseRow.uid).where(CaseRow.case_id.in_(["c01", "c04"]))
-        failed = select(Generation.id).where(Generation.case_uid.in_(uids))
-        session.exec(delete(Score).where(Score.generation_id.in_(failed)))
-        session.exec(
-            update(Generation)
-            .where(Generation.case_uid.in_(uids))
-            .values(status="failed", output=None, error="timed out after 1 s")
-        )
-        session.get(Experiment, db.experiment_id).status = "completed"
-        session.commit()
+        _limit_6_with_2_failed(session, db)
         board = load_leaderboard(session, db.experiment)
         summary = summary_page(session, db.experiment)
         report = render_report(gather(session, db.experiment))
-    words = "first 6 of 10 cases; 2 failed: figures over the 4 scored"
+    words = FAILED_WORDS
     assert board.title == f"Leaderboard: {db.experiment} ({words})"
     assert summary.coverage == words
     assert f"Leaderboard ({words})" in report
     page = TestClient(create_app(db.engine)).get(f"/e/{db.experiment}/live")
     assert f"<h3>Leaderboard ({words})</h3>" in page.text
+
+
+def test_a_verdict_on_a_run_with_failed_cases_says_them_as_its_heading_does(tmp_path):
+    """a9437646 left it: the heading of a `--limit 6` run with 2 cases failed said "first
+    6 of 10 cases; 2 failed: figures over the 4 scored", its comparison's verdicts (compare,
+    the stored comparison the run's log and the report read) "first 4 of 10 cases"."""
+    from evaluation.compare import current_comparison
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    with Session(db.engine, expire_on_commit=False) as session:
+        _limit_6_with_2_failed(session, db)
+        computed = current_comparison(session, [(db.experiment, None)])
+        read = current_comparison(session, [(db.experiment, None)])
+    assert computed.computed and not read.computed
+    verdict = computed.verdicts["exact_match"]["verdict"]
+    assert f"{FAILED_WORDS})" in verdict, verdict
+    assert "first 4 of 10" not in verdict
+    assert read.verdicts["exact_match"]["verdict"] == verdict
 
 
 def test_generations_stored_after_the_scores_are_not_counted_in_the_heading(tmp_path):
