@@ -522,10 +522,22 @@ def _before_training(session: Session, task_type: str) -> tuple[str, ...]:
     """What to do with no selector trained, from what is stored: a newcomer after the
     simulated demo was told to run a qa sweep, one being stored (simulated ones are
     left out of training without --include-simulated)."""
-    from evaluation.storage.training import task_generations
+    from evaluation.storage.training import task_generations, training_pairs
+    from selection.frame import NotEnoughTrainingData
 
     real, simulated = task_generations(session, task_type)
     if real:
+        # retrain's own count: advice to run it where it refuses sent a user to a refusal
+        pairs, needed = training_pairs(session), NotEnoughTrainingData.MIN_PAIRS
+        if pairs < needed:
+            more = needed - pairs
+            what = "config or suite" if more == 1 else "configs or suites"
+            return (
+                f"run at least {more} more {what} first (e.g. `evalflow run SPEC` with more "
+                f"models or settings in its grid): `evalflow retrain` needs successful "
+                f"generations for at least {needed} (config, suite) pairs, and the real "
+                f"ones stored give {pairs}",
+            )
         return (
             f"train the selector on the {real} real {task_type} generations stored: "
             "`evalflow retrain`",

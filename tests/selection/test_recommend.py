@@ -79,9 +79,28 @@ def test_before_training_the_answer_says_what_is_stored(engine):
     with Session(engine) as session:
         add_experiment(session, "real", suite, {config: {"exact_match": [1, 1, 0]}})
         session.commit()
+    # `retrain` refuses fewer than 3 (config, suite) pairs: the advice must not send
+    # the user there yet (recheck N3: 2 pairs, told to retrain, and retrain refused)
     real = recommend("qa", engine=engine)
     assert real.suggestions == (
-        "train the selector on the 3 real qa generations stored: `evalflow retrain`",
+        "run at least 2 more configs or suites first (e.g. `evalflow run SPEC` with more "
+        "models or settings in its grid): `evalflow retrain` needs successful generations "
+        "for at least 3 (config, suite) pairs, and the real ones stored give 1",
+    )
+    with Session(engine) as session:
+        add_experiment(session, "real-2", suite, {make_config("m:8b"): {"exact_match": [1, 0, 0]}})
+        session.commit()
+    assert (
+        recommend("qa", engine=engine)
+        .suggestions[0]
+        .startswith("run at least 1 more config or suite first")
+    )
+    with Session(engine) as session:
+        add_experiment(session, "real-3", suite, {make_config("m:3b"): {"exact_match": [0, 0, 1]}})
+        session.commit()
+    real = recommend("qa", engine=engine)
+    assert real.suggestions == (
+        "train the selector on the 9 real qa generations stored: `evalflow retrain`",
     )
     assert "run a sweep" in recommend("summarization", engine=engine).suggestions[0]
 
