@@ -227,6 +227,7 @@ def gate(
     metrics = _quality(runs[candidate].metrics, runs[baseline].metrics)
     checks = [*[m.name for m in metrics], *OPERATIONAL]
     _check_skip(skip, checks)
+    _check_power_skip(require_drop, skip, [m.name for m in metrics])
     metrics = [m for m in metrics if m.name not in skip]
     operational = [
         check
@@ -359,6 +360,21 @@ def _check_skip(skip: Collection[str], known: list[str]) -> None:
         )
     if set(known) <= set(skip):
         raise GateInputError("--skip leaves out every check: nothing would be gated")
+
+
+def _check_power_skip(
+    require_drop: float | None, skip: Collection[str], quality: list[str]
+) -> None:
+    """``--require-power`` asks whether a quality check can catch a drop: with every
+    quality check left out none can, on any suite, so the two options contradict each
+    other (as leaving every check out does) and the gate would pass what it never saw."""
+    if require_drop is None or not quality or not set(quality) <= set(skip):
+        return
+    raise GateInputError(
+        f"--require-power {require_drop:g} with --skip {','.join(skip)}: no quality check is "
+        f"left to see a drop of {require_drop:g} (the quality checks of this gate: "
+        f"{', '.join(quality)}); keep one, or leave --require-power out"
+    )
 
 
 def _quality(candidate: list[str], baseline: list[str]) -> list:

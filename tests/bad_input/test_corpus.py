@@ -1260,6 +1260,31 @@ def with_experiment(name: str, *argv: str) -> Callable[[World], list[str]]:
     return _shown(build, f"`{' '.join(argv)}` (an experiment {name} stored beside demo)")
 
 
+def gate_pair(*argv: str) -> Callable[[World], list[str]]:
+    """`gate cand --baseline base` plus argv, with two completed runs of demo's config on
+    demo's suite stored first (``base`` right on 2 of 3 cases, ``cand`` on none)."""
+
+    def build(w: World) -> list[str]:
+        engine = make_engine(w.db)
+        with session_scope(engine) as session:
+            for name, values in (("base", [1.0, 0.0, 1.0]), ("cand", [0.0, 0.0, 0.0])):
+                run = add_experiment(
+                    session, name, make_suite(3), {make_config(): {"exact_match": values}}
+                )
+                run.status = "completed"
+        engine.dispose()
+        return [
+            "gate",
+            "cand",
+            "--baseline",
+            "base",
+            *(a.replace("ROOT", str(w.root)) for a in argv),
+        ]
+
+    shown = " ".join(a.replace("ROOT", "…") for a in argv)
+    return _shown(build, f"`gate cand --baseline base {shown}` (two completed runs stored)")
+
+
 def opt(case_id: str, *argv: str, expect: str, **kw: Any) -> Bad:
     """A bad option value, refused by the parser naming the option."""
     return Bad(case_id, "cli", cli(*argv), (expect,), **kw)
@@ -1529,6 +1554,11 @@ OPTION_CASES = [
         expect="argument --alpha: expected a number > 0 and < 1, got '1'"),
     opt("opt-gate-require-power-zero", "gate", "demo", "--require-power", "0",
         expect="argument --require-power: expected a number > 0 and <= 1, got '0'"),
+    Bad("opt-gate-require-power-nothing-to-judge", "cli",
+        gate_pair("--require-power", "0.1", "--skip", "exact_match", "--junit", "ROOT/gate.xml"),
+        ("--require-power 0.1 with --skip exact_match: no quality check is left to see a drop "
+         "of 0.1 (the quality checks of this gate: exact_match); keep one, or leave "
+         "--require-power out",)),
     opt("opt-gate-junit-folder", "gate", "demo", "--junit", "ROOT",
         expect="argument --junit: expected a file name, not a folder"),
     opt("opt-gate-summary-folder", "gate", "demo", "--summary", "ROOT",

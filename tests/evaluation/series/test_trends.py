@@ -613,6 +613,36 @@ def test_require_power_turns_a_pass_too_few_cases_can_see_into_exit_3(engine, tm
     assert refused.value.code == 2
 
 
+def test_require_power_with_every_quality_check_skipped_is_refused(engine, tmp_path, capsys):
+    # recheck N4: `--require-power 0.1 --skip contains` passed with exit 0 and nothing
+    # said: no quality check was left for it to judge, on any number of cases
+    right, wrong = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0], [0.0] * 6
+    with session_scope(engine) as session:
+        cand, base = _pair(session, "blind", right, wrong)
+        with pytest.raises(GateInputError) as refused:
+            gate(session, cand, base, skip=["contains"], require_drop=0.1)
+        kept = gate(session, cand, base, skip=["tokens_per_s"], require_drop=0.1)
+        unasked = gate(session, cand, base, skip=["contains"])
+    assert str(refused.value) == (
+        "--require-power 0.1 with --skip contains: no quality check is left to see a drop "
+        "of 0.1 (the quality checks of this gate: contains); keep one, or leave "
+        "--require-power out"
+    )
+    assert (kept.exit_code, unasked.exit_code) == (3, 0)
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    with session_scope(make_engine(url)) as session:
+        _pair(session, "blind", right, wrong)
+    junit = tmp_path / "gate.xml"
+    argv = ["--database", url, "gate", "blind-cand", "--baseline", "blind-base"]
+    capsys.readouterr()
+    code = main([*argv, "--require-power", "0.1", "--skip", "contains", "--junit", str(junit)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: --require-power 0.1 with")
+    assert not junit.exists()
+
+
 def test_a_candidate_whose_requests_failed_does_not_pass_silently(engine):
     # newcomer F2: 2 of 6 requests timed out and the gate passed with nothing said
     # (quality compares the 4 scored cases; the paired z said p 0.057, Holm then more)
