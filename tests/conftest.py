@@ -125,9 +125,18 @@ def _shares_a_fixture(item: pytest.Item) -> bool:
 # layout and drawing: ~0.6 of a 10-figure report's ~0.8 s of CPU, more with more configs)
 # was paid in 100+ tests that run `evaluate` or `rescore` in-process and never look at a
 # figure. The figures are still built, so a bad value (a negative error bar) still fails.
+# The same in the Python processes a test starts (`evalflow run` as a process: ~1.2 of its
+# ~9.5 s of CPU): tests/support/child_site's sitecustomize, on their PYTHONPATH, reads
+# _FIGURES_VARIABLE, set around each test as the patch is.
 _ONE_PIXEL_PNG = (
     "data:image/png;base64,"
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGP4DwABAQEAsTj2FAAAAABJRU5ErkJggg=="
+)
+
+
+_FIGURES_VARIABLE = "TESTS_ONE_PIXEL_FIGURES"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, (str(REPO / "tests" / "support" / "child_site"), os.environ.get("PYTHONPATH")))
 )
 
 
@@ -141,8 +150,14 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
     report is set up in its module's first test (so mark such a module as a whole)."""
     if item.get_closest_marker("report_figures"):
         return (yield)
-    with mock.patch("evaluation.report.plots.png_data_uri", _one_pixel_png):
-        return (yield)
+    # Only this variable is set and taken back (mock.patch.dict would also take back what
+    # a session-scoped fixture set up in this test put in the environment).
+    os.environ[_FIGURES_VARIABLE] = _ONE_PIXEL_PNG
+    try:
+        with mock.patch("evaluation.report.plots.png_data_uri", _one_pixel_png):
+            return (yield)
+    finally:
+        os.environ.pop(_FIGURES_VARIABLE, None)
 
 
 @pytest.fixture(scope="session")
