@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from unittest import mock
 
@@ -92,10 +92,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             _name_by_group(item)
     # Workers take the groups in this order as they come free: the longest first (the
-    # real-model group runs ~10 minutes, the integration tests minutes each), so that
+    # real-model group runs ~10 minutes, the integration tests minutes each), then the
+    # tests that start real `evalflow run` process trees (`started`, tests/flows/conftest.py:
+    # up to a minute each on a slow machine; in file order they ran last but for
+    # selection/, one worker finishing them while the other had nothing left), so that
     # none of them is left to run alone at the end.
     first = (real_models, REPO / "tests" / "integration")
-    items.sort(key=lambda item: next((i for i, f in enumerate(first) if f in item.path.parents), 2))
+    items.sort(key=_order(first))
+
+
+def _order(first: tuple[Path, ...]) -> Callable[[pytest.Item], int]:
+    def order(item: pytest.Item) -> int:
+        folder = next((i for i, f in enumerate(first) if f in item.path.parents), None)
+        if folder is not None:
+            return folder
+        return len(first) + ("started" not in getattr(item, "fixturenames", ()))
+
+    return order
 
 
 def _name_by_group(item: pytest.Item) -> None:
