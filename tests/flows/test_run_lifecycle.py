@@ -394,6 +394,19 @@ def test_sigterm_stores_what_the_requests_in_flight_return(tmp_path, prefect_hom
     assert exit_s <= TERM_MS / 1000 + EXIT_LIMIT_S, output
 
 
+def two_config_demo(tmp_path: Path) -> Path:
+    """The demo sweep with two of its models and no templates: 2 configs, not 12 (the
+    rerun's comparisons and report of 12 configs cost seconds of CPU and show nothing
+    more of how a run stopped while it scored resumes)."""
+    spec = yaml.safe_load((REPO / "benchmarks/sweeps/demo-simulated.yaml").read_text())
+    spec |= {"suite": str(REPO / "benchmarks/suites/qa-short.jsonl")}
+    spec |= {"models": ["sim-small:1b", "sim-large:8b"], "grid": {"temperature": [0.0]}}
+    del spec["templates"]
+    path = tmp_path / "demo-simulated.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
 # `evalflow run` SIGTERMed once it has aggregated what it scored: `show` has a
 # leaderboard, the run has no comparison and no report.
 _TERMINATED_WHILE_SCORING = """
@@ -422,10 +435,10 @@ def test_sigterm_while_scoring_shows_how_to_resume_and_the_rerun_only_scores(
     it generated; the rerun generates nothing, scores and writes the report."""
     env = environment(tmp_path, prefect_home)
     db = tmp_path / "results.db"
-    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+    spec = two_config_demo(tmp_path)
     command = ("run", str(spec), "--limit", "2", "--time-scale", "0.001")
     resume = f"evalflow run {spec} --limit 2 --time-scale 0.001"
-    total = 12 * 2  # the demo's 12 configs, 2 cases
+    total = 2 * 2  # 2 configs, 2 cases
     run = evalflow(env, *command, entry=("-c", _TERMINATED_WHILE_SCORING))
     started.append(run)
     output, _ = run.communicate(timeout=START_S)
