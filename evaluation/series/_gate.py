@@ -118,6 +118,10 @@ class GateResult:
     require_drop: float | None = None
     """``--require-power DROP``: a pass whose quality checks cannot catch a drop of DROP
     4 times in 5 exits ``UNDERPOWERED_EXIT``, not 0."""
+    max_failures: float | None = None
+    """``--max-failures RATE``: the gate fails (exit 1) where a compared config's
+    candidate had failed requests on more than RATE of its cases, whatever the tests say
+    (at a few cases ``failure_rate`` cannot tell 2 failed of 6 from noise)."""
 
     @property
     def stated_drop(self) -> float:
@@ -141,15 +145,27 @@ class GateResult:
         return max(weak, key=lambda c: c.detectable or 0.0) if weak else None
 
     @property
+    def too_many_failed(self) -> tuple[FailedRequests, ...]:
+        """The configs whose candidate's failed share exceeds ``max_failures``."""
+        if self.max_failures is None:
+            return ()
+        return tuple(f for f in self.failed if f.failed > self.max_failures * f.cases)
+
+    @property
     def too_weak(self) -> bool:
         """Nothing regressed, but ``--require-power`` was asked and a quality check cannot
         catch its drop 4 times in 5."""
         asked = self.require_drop is not None
-        return asked and not self.regressed and self.underpowered is not None
+        return asked and not self.failing and self.underpowered is not None
+
+    @property
+    def failing(self) -> bool:
+        """A check regressed, or requests failed beyond ``max_failures``: exit 1."""
+        return bool(self.regressed or self.too_many_failed)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.regressed else UNDERPOWERED_EXIT if self.too_weak else 0
+        return 1 if self.failing else UNDERPOWERED_EXIT if self.too_weak else 0
 
 
 OPERATIONAL = ("failure_rate", "tokens_per_s", "latency_p95")
@@ -162,10 +178,11 @@ def gate(
     alpha: float = 0.05,
     skip: Collection[str] = (),
     require_drop: float | None = None,
+    max_failures: float | None = None,
 ) -> GateResult:
     """Compare ``candidate`` with ``baseline`` (GateInputError when they cannot be),
     leaving out the checks named in ``skip`` (quality metrics or OPERATIONAL ones);
-    ``require_drop``: see ``GateResult.require_drop``."""
+    ``require_drop``, ``max_failures``: see ``GateResult``."""
     if candidate == baseline:
         raise GateInputError(
             f"the candidate and the baseline are the same experiment ({candidate!r}): "
@@ -288,6 +305,7 @@ def gate(
         every,
         _failed_requests(cand_gens, base_gens, shared, shown),
         require_drop,
+        max_failures,
     )
 
 

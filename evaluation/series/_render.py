@@ -14,7 +14,7 @@ from evaluation.view.links import view_url
 from evaluation.wording import counted, not_judged_why
 
 if TYPE_CHECKING:  # the gate's module loads scipy.stats: the nightly flow renders without it
-    from evaluation.series._gate import GateCase, GateResult
+    from evaluation.series._gate import FailedRequests, GateCase, GateResult
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -335,8 +335,8 @@ def gate_junit(result: GateResult) -> str:
     suite = ET.Element(
         "testsuite",
         name=f"evalflow gate {result.candidate} vs {result.baseline}",
-        tests=str(len(result.cases) + len(result.unmatched)),
-        failures=str(len(result.regressed)),
+        tests=str(len(result.cases) + len(result.unmatched) + len(result.too_many_failed)),
+        failures=str(len(result.regressed) + len(result.too_many_failed)),
         errors="0",
         skipped=str(sum(1 for c in result.cases if c.p_adjusted is None) + len(result.unmatched)),
     )
@@ -363,6 +363,10 @@ def gate_junit(result: GateResult) -> str:
             failure.text = _gate_sentence(c)
         elif c.p_adjusted is None:
             ET.SubElement(case, "skipped", message=f"not tested ({c.test})")
+    for f in result.too_many_failed:
+        case = ET.SubElement(suite, "testcase", classname=f.label, name="failed requests")
+        failure = ET.SubElement(case, "failure", message=_over_sentence(result, f))
+        failure.text = _over_sentence(result, f)
     for label, which in result.unmatched:
         case = ET.SubElement(suite, "testcase", classname=label, name="config")
         ET.SubElement(case, "skipped", message=f"not compared: {_unmatched(which)}")
@@ -403,7 +407,7 @@ def _unseen(result: GateResult) -> str:
     4 times in 5, where that is larger than the power note's (a small suite, or a tiny
     ``--alpha``). Empty on a failure or where the checks see such a drop."""
     drops = [c.detectable for c in result.cases if c.detectable is not None]
-    if result.regressed or result.underpowered is None:
+    if result.failing or result.underpowered is None:
         return ""
     low, high = _drop(min(drops)), _drop(max(drops))
     span = low if low == high else f"{low} to {high}"
@@ -446,12 +450,27 @@ def _failed_lines(result: GateResult) -> list[str]:
 
 def _failed_but(result: GateResult) -> str:
     """A pass with failed requests in the candidate says so in its verdict."""
-    if result.regressed or not result.failed:
+    if result.failing or not result.failed:
         return ""
     failed = sum(f.failed for f in result.failed)
     cases = sum(f.cases for f in result.failed)
     but = "and" if _unseen(result) else "but"  # one "but" a verdict
     return f"; {but} the candidate's requests failed on {failed} of {cases} cases (see below)"
+
+
+def _over_sentence(result: GateResult, f: FailedRequests) -> str:
+    """A config whose candidate's requests failed beyond ``--max-failures``."""
+    return (
+        f"requests failed on {f.failed} of {f.cases} cases ({f.failed / f.cases:.2f}), more "
+        f"than --max-failures {result.max_failures:g}"
+    )
+
+
+def _over(result: GateResult) -> str:
+    """Why the gate fails on failed requests alone (or also): the configs over the rate."""
+    return f"--max-failures {result.max_failures:g}: requests failed in {result.candidate}: " + (
+        "; ".join(f"{f.label} on {f.failed} of {f.cases} cases" for f in result.too_many_failed)
+    )
 
 
 def _unmatched(which: str) -> str:
@@ -477,7 +496,11 @@ def gate_markdown(result: GateResult) -> str:
     verdict = (
         f"**FAILED**: {len(result.regressed)} of {len(result.cases)} checks"
         f"{_untested(result)} regressed beyond noise {holm}"
+        + (f"; and {_over(result)}" if result.too_many_failed else "")
         if result.regressed
+        else f"**FAILED**: {_over(result)}; none of {len(result.cases)} checks"
+        f"{_untested(result)} regressed beyond noise {holm}"
+        if result.too_many_failed
         else f"{_passed_word(result, '**PASSED**', '**UNDERPOWERED**')}: none of "
         f"{len(result.cases)} checks{_untested(result)} regressed beyond noise {holm}"
         f"{_unseen(result)}{_failed_but(result)}"
@@ -575,7 +598,8 @@ def gate_text(result: GateResult) -> str:
         changes.append(_too_small(result, result.stated_drop))
     changes += [f"note: {line}" for line in _floor_notes(result)]
     changes += [f"note: {line}" for line in _failed_lines(result)]
-    if not result.regressed:
+    over = [f"exit 1: {_over(result)}"] if result.too_many_failed else []
+    if not result.failing:
         exit_line = [f"exit {result.exit_code}: {_too_weak(result)}"] if result.too_weak else []
         return "\n".join(
             [
@@ -588,6 +612,18 @@ def gate_text(result: GateResult) -> str:
                 *exit_line,
             ]
         )
+    if not result.regressed:  # failed on --max-failures alone
+        return "\n".join(
+            [
+                f"gate FAILED: {result.candidate} vs {result.baseline}, requests failed "
+                f"beyond --max-failures {result.max_failures:g}; {len(result.cases)} "
+                f"checks{_untested(result)}, nothing regressed beyond noise "
+                f"(Holm, α = {result.alpha:g})",
+                *shared,
+                *changes,
+                *over,
+            ]
+        )
     return "\n".join(
         [
             f"gate FAILED: {result.candidate} vs {result.baseline}, "
@@ -596,6 +632,7 @@ def gate_text(result: GateResult) -> str:
             *[f"  {_gate_sentence(c)}" for c in result.regressed],
             *shared,
             *changes,
+            *over,
         ]
     )
 

@@ -63,7 +63,15 @@ def cmd_gate(args: argparse.Namespace) -> int:
     _refuse_missing(args, "run the candidate first")
     with session_scope(open_engine(args)) as session:
         baseline = args.baseline or _accepted(session, args, GateInputError)
-        result = gate(session, args.candidate, baseline, args.alpha, args.skip, args.require_power)
+        result = gate(
+            session,
+            args.candidate,
+            baseline,
+            args.alpha,
+            args.skip,
+            args.require_power,
+            args.max_failures,
+        )
     _write_both(
         args.junit and (args.junit, gate_junit(result)),
         args.summary and (args.summary, gate_markdown(result)),
@@ -190,8 +198,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Compare CANDIDATE with a baseline run, one check per config × metric "
         "(quality metrics by the paired test evalflow uses; failure rate, tokens/s and p95 "
         "latency too), Holm over all of them at --alpha. Exit 0: nothing regressed beyond "
-        "noise; 1: something did; 2: bad input (nothing written); 3: nothing did, but "
-        "with --require-power a quality check cannot catch that drop. Writes JUnit XML and a "
+        "noise; 1: something did (or requests failed beyond --max-failures); 2: bad input "
+        "(nothing written); 3: nothing did, but with --require-power a quality check cannot "
+        "catch that drop. Writes JUnit XML and a "
         "Markdown summary for a CI job when asked (docs/trends.md).",
     )
     p.add_argument("candidate", help="the experiment to judge")
@@ -226,6 +235,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DROP",
         help="exit 3 (not 0) when nothing regressed but a quality check cannot catch a drop "
         "of DROP (e.g. 0.1 of a 0-1 metric) 4 times in 5: too few cases to trust a pass",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=options.number(at_least=0, below=1),
+        metavar="RATE",
+        help="exit 1 when a config's requests failed on more than RATE of the candidate's "
+        "cases (e.g. 0: any failed request fails the gate), whatever the tests say: on a "
+        "few cases failure_rate cannot tell 2 failed of 6 from noise",
     )
     p.add_argument("--junit", type=options.output_file, metavar="FILE", help="write JUnit XML here")
     p.add_argument(

@@ -1554,6 +1554,8 @@ OPTION_CASES = [
         expect="argument --alpha: expected a number > 0 and < 1, got '1'"),
     opt("opt-gate-require-power-zero", "gate", "demo", "--require-power", "0",
         expect="argument --require-power: expected a number > 0 and <= 1, got '0'"),
+    opt("opt-gate-max-failures-one", "gate", "demo", "--max-failures", "1",
+        expect="argument --max-failures: expected a number >= 0 and < 1, got '1'"),
     Bad("opt-gate-require-power-nothing-to-judge", "cli",
         gate_pair("--require-power", "0.1", "--skip", "exact_match", "--junit", "ROOT/gate.xml"),
         ("--require-power 0.1 with --skip exact_match: no quality check is left to see a drop "

@@ -538,7 +538,7 @@ def test_a_drop_beyond_the_metrics_range_reads_more_than_1_as_power_says():
     ]
     note = _too_small(SimpleNamespace(cases=checks), 0.1)
     assert "goes from 0.48 to more than 1 (beyond the metric's range: only a collapse)" in note
-    passed = SimpleNamespace(cases=checks, regressed=False, underpowered=checks[-1], alpha=0.05)
+    passed = SimpleNamespace(cases=checks, failing=False, underpowered=checks[-1], alpha=0.05)
     assert "a drop must reach 0.48 to more than 1 for its quality checks" in _unseen(passed)
     assert "1.10" not in note + _unseen(passed)
 
@@ -671,6 +671,54 @@ def test_a_candidate_whose_requests_failed_does_not_pass_silently(engine):
     assert f"> **Failed requests:** {note}" in gate_markdown(result)
     properties = ET.fromstring(gate_junit(result)).iter("property")
     assert ("failed requests", note) in [(p.get("name"), p.get("value")) for p in properties]
+
+
+def test_max_failures_fails_a_candidate_whose_requests_failed_beyond_it(engine, tmp_path, capsys):
+    # recheck N5: 2 of 6 requests failed, the gate said so and exited 0 (failure_rate's
+    # sign test: p 0.25 on 6 cases): CI stayed green, with no option to make it fail
+    right = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    with session_scope(engine) as session:
+        cand, base = _pair(session, "flaky", right, [1.0, FAILED, 1.0, FAILED, 0.0, 0.0])
+        strict = gate(session, cand, base, max_failures=0.1)
+        at_rate = gate(session, cand, base, max_failures=2 / 6)
+        both = gate(session, cand, base, require_drop=0.1, max_failures=0.1)
+    assert not strict.regressed and strict.exit_code == 1
+    assert (at_rate.exit_code, both.exit_code) == (0, 1)  # 2 of 6 is not more than 1/3
+    over = "exit 1: --max-failures 0.1: requests failed in flaky-cand: m:1b t=0 on 2 of 6 cases"
+    text = gate_text(strict).splitlines()
+    assert text[0].startswith(
+        "gate FAILED: flaky-cand vs flaky-base, requests failed beyond --max-failures 0.1; "
+    )
+    assert text[-1] == over and "passes unseen" not in text[0]
+    assert (
+        gate_markdown(strict)
+        .split("\n")[2]
+        .startswith(
+            "**FAILED**: --max-failures 0.1: requests failed in flaky-cand: m:1b t=0 on 2 of 6 "
+        )
+    )
+    suite = ET.fromstring(gate_junit(strict))
+    assert suite.get("failures") == "1"
+    (failure,) = suite.iter("failure")
+    assert failure.get("message") == (
+        "requests failed on 2 of 6 cases (0.33), more than --max-failures 0.1"
+    )
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    with session_scope(make_engine(url)) as session:
+        _pair(session, "flaky", right, [1.0, FAILED, 1.0, FAILED, 0.0, 0.0])
+    argv = ["--database", url, "gate", "flaky-cand", "--baseline", "flaky-base"]
+    assert main(argv) == 0
+    assert main([*argv, "--max-failures", "0"]) == 1
+    assert main([*argv, "--max-failures", "0.5"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main([*argv, "--max-failures", "1"])
+    assert refused.value.code == 2
+    assert "argument --max-failures: expected a number >= 0 and < 1, got '1'" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("rate", [0.05, 0.3, 0.5])
