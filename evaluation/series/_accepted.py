@@ -26,6 +26,7 @@ def _from_accepted(
     settings: WatchSettings,
     streams: int,
     weights: pd.Series | None = None,
+    ran: Sequence[str] | None = None,
 ) -> tuple[StreamVerdict, tuple[str, str, str] | None]:
     """Accepting run ``segment[at]`` as the baseline accepts its level. Only a level the
     watch did not hold in line with the reference (the run alarmed, or moved beyond
@@ -48,7 +49,15 @@ def _from_accepted(
             else "evidence past half its threshold"
         )
         again = _stream(
-            segment[at:], config, metric, higher, per_night[at:], settings, streams, weights
+            segment[at:],
+            config,
+            metric,
+            higher,
+            per_night[at:],
+            settings,
+            streams,
+            weights,
+            None if ran is None else ran[at:],
         )
         return replace(again, accepted=accepted, restarted=why), None
     verdict = replace(verdict, accepted=accepted)

@@ -33,10 +33,13 @@ def _stream(
     settings: WatchSettings,
     streams: int,
     weights: pd.Series | None = None,
+    ran: Sequence[str] | None = None,
 ) -> StreamVerdict:
     """One stream's verdict. ``weights`` (per case): the night's change is judged as
     the change of ``Σ weights · scores`` (the item bank's full-suite estimate, to its
-    linear part) rather than of the cases' mean."""
+    linear part) rather than of the cases' mean. ``ran`` (per night): the config the
+    stream's label ran there, where it changed under the label (``watch_stream``'s
+    ``changed``: the first night's config is the level)."""
     k = settings.allowance(metric)
     h = settings.threshold(streams, k)
     cases = sorted(set().union(*(s.index for s in per_night)))
@@ -68,8 +71,12 @@ def _stream(
             excluded=excluded,
         )
 
-    theta, var, z, path, alarms = watch_stream(z_of, grid.shape[:-1], k, h)
-    theta, var, z, path, alarms = theta[0], var[0], z[0], path[0], alarms[0]
+    changed = None
+    if ran is not None:
+        number = {c: i for i, c in enumerate(dict.fromkeys(ran))}
+        changed = np.array([[number[c] for c in ran]])
+    theta, var, z, path, alarms, out = watch_stream(z_of, grid.shape[:-1], k, h, changed)
+    theta, var, z, path, alarms, out = theta[0], var[0], z[0], path[0], alarms[0], out[0]
     sign = -1.0 if higher else 1.0  # theta is in the worse direction
     nights = []
     shown = [_shown(point, config, metric, measured[t]) for t, point in enumerate(points)]
@@ -117,10 +124,10 @@ def _stream(
     reference: tuple[str, ...] = ()
     if since is not None:
         start = next(i for i, p in enumerate(points) if p.experiment == since)
-        full = [  # the nights it was compared with: no partial one, no alarmed one
+        full = [  # the nights it was compared with: none partial, none kept out
             p.experiment
-            for p, n in zip(points[:start], nights, strict=False)
-            if not n.partial and not n.alarm
+            for p, n, kept_out in zip(points[:start], nights, out, strict=False)
+            if not n.partial and not kept_out
         ]
         reference = tuple(full[-settings.window :])
     flipped = (

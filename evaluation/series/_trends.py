@@ -90,29 +90,30 @@ def watch_series(
             for i in _segment(points, present, config, events)
         ]
         accepted = [j for j, p in enumerate(segment) if p.accepted_baseline]
+        ran = [olds.get(p.experiment, config) for p in segment] if olds else None
         for metric, higher in _metrics(segment):
             per_night = [
                 frames.per_case(p.experiment, olds.get(p.experiment, config), metric)
                 for p in segment
             ]
-            ran = [int(s.notna().sum()) for s in per_night]
+            counts = [int(s.notna().sum()) for s in per_night]
             if subset:
                 per_night = [s[s.index.isin(subset)] for s in per_night]
             if any(s.notna().any() for s in per_night):  # measured at all
-                inputs.append((segment, config, metric, higher, per_night, accepted, ran))
+                inputs.append((segment, config, metric, higher, per_night, accepted, ran, counts))
     settings.refuse_no_threshold(len(inputs))
     h = settings.threshold(len(inputs))
     verdicts = []
     plain: dict[tuple[str, str], list[str]] = {}  # (metric, why) -> the configs' labels
     after_accepted: dict[tuple[str, str, str], list[str]] = {}  # alarms after the accepted
-    for segment, config, metric, higher, per_night, accepted, ran in inputs:
+    for segment, config, metric, higher, per_night, accepted, ran, counts in inputs:
         weights = None
         if subset and metric not in OPERATIONAL:
             weights, why = _weights(banks, segment, config, metric, per_night)
             if why:
                 plain.setdefault((metric, why), []).append(segment[-1].configs.get(config, config))
         verdict = _stream(
-            segment, config, metric, higher, per_night, settings, len(inputs), weights
+            segment, config, metric, higher, per_night, settings, len(inputs), weights, ran
         )
         if accepted:
             verdict, note = _from_accepted(
@@ -126,18 +127,19 @@ def watch_series(
                 settings,
                 len(inputs),
                 weights,
+                ran,
             )
             if note:
                 after_accepted.setdefault(note, []).append(f"{metric} of {verdict.label}")
         if weights is not None and banks is not None:  # the nights the verdict kept
             n = len(verdict.nights)
             verdict = _estimated(
-                verdict, banks, segment[-n:], config, metric, per_night[-n:], weights, ran[-n:]
+                verdict, banks, segment[-n:], config, metric, per_night[-n:], weights, counts[-n:]
             )
         elif subset and metric not in OPERATIONAL:
             n = len(verdict.nights)
             verdict = _subset_mean(
-                verdict, len(subset), segment[-1].suite_cases, per_night[-n:], ran[-n:]
+                verdict, len(subset), segment[-1].suite_cases, per_night[-n:], counts[-n:]
             )
         if subset:
             verdict = replace(verdict, cases=f"{len(subset)} of {segment[-1].suite_cases} cases")

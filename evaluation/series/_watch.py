@@ -55,7 +55,7 @@ class WatchError(EvalError):
     """Watch settings that leave the CUSUM no threshold: bad input."""
 
 
-RULES = 4
+RULES = 5
 """The version of the watch's rules: this module's statistics, ``_trends``' choice of
 streams and segments, ``_stream``'s reference nights and ``_accepted``'s baselines (2:
 the same verdicts, each config named by its short label, as `show` names it: a kept
@@ -63,7 +63,8 @@ verdict held the full one; 3: a tokens/s impossible for its request's latency is
 as none, a case's tokens/s counts at most ``_frames.TOKENS_SPREAD`` from its night's
 median: a night's verdict kept with one such value in it is computed again; 4: a
 label whose config changed, a template edited under its name, is one stream across the
-change, judged there, where it restarted).
+change, judged there, where it restarted; 5: once a config changed under the label
+alarms or reaches "watch", its nights leave the reference, as an alarmed night does).
 A verdict kept under another version (``_verdict``) is computed again.
 tests/evaluation/series/test_watch_rules.py pins the verdicts on fixed series to this
 version: a change that moves any of them fails it until RULES is raised and the new
@@ -426,27 +427,43 @@ def watch_stream(
     nights: tuple[int, ...],
     k: float,
     h: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """θ, its variance, z, the CUSUM path and its alarms of streams of shape ``nights``
-    (``[..., night]``), where ``z_of(excluded)`` is :func:`mean_stream_z` or
-    :func:`p95_stream_z` with those nights kept out of the reference. An alarmed night
-    is a known change: it leaves the later nights' reference and their spread (τ²), so
-    the nights after it are compared with the level before it. Kept in, one collapse
-    would widen every later night's error and hide the same collapse a second time; a
-    drop that persists alarms again (accepting a run at that level takes it:
-    ``_accepted._from_accepted``). Only the alarmed night leaves, not the nights its
-    evidence built over: on a null series those are ordinary nights a little on the
-    worse side, and taking them out too narrows τ² until false alarms feed more
-    (benchmarks/perf/trends_benchmark.py, drifting world: 1.06 → 1.84 false alarms per
-    100 nights; the alarmed night alone: 1.14). Causal: an alarm changes only the
-    nights after it, so each pass settles the earliest alarm not yet taken out, per
-    stream."""
+    changed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """θ, its variance, z, the CUSUM path, its alarms and the nights kept out of the
+    reference, of streams of shape ``nights`` (``[..., night]``), where
+    ``z_of(excluded)`` is :func:`mean_stream_z` or :func:`p95_stream_z` with those
+    nights kept out of the reference. An alarmed night is a known change: it leaves the
+    later nights' reference and their spread (τ²), so the nights after it are compared
+    with the level before it. Kept in, one collapse would widen every later night's
+    error and hide the same collapse a second time; a drop that persists alarms again
+    (accepting a run at that level takes it: ``_accepted._from_accepted``). Only the
+    alarmed night leaves, not the nights its evidence built over: on a null series
+    those are ordinary nights a little on the worse side, and taking them out too
+    narrows τ² until false alarms feed more (benchmarks/perf/trends_benchmark.py,
+    drifting world: 1.06 → 1.84 false alarms per 100 nights; the alarmed night alone:
+    1.14). ``changed`` (``[..., night]``, 0: the stream's first config): the nights of
+    a config changed under the stream's label (a template edited), numbered per
+    config. Once one of a config's nights alarms or its evidence reaches
+    ``ESCALATE_SHARE`` of h (the "watch" state), the change is known to have moved the
+    level: all that config's nights leave the reference, so each night after the
+    change is compared with the level before it and a drop that persists reads the
+    same every night (kept in, the edit's first night made the second read weaker and
+    less certain). Causal: an alarm or a moved config changes only the nights after
+    it, so each pass settles the earliest one not yet taken out, per stream."""
     excluded = np.zeros(nights, dtype=bool)
     while True:
         theta, var, z = z_of(excluded)
         path, alarms = cusum(z, k, h)
         fresh = alarms & ~excluded
-        if not fresh.any():
-            return theta, var, z, path, alarms
-        first = np.argmax(fresh, axis=-1)[..., None]
-        excluded |= fresh.any(axis=-1)[..., None] & (np.arange(nights[-1]) == first)
+        moved = np.zeros(nights, dtype=bool)
+        if changed is not None:
+            moved = (changed > 0) & ~excluded & (alarms | (path >= ESCALATE_SHARE * h))
+        if not (fresh.any() or moved.any()):
+            return theta, var, z, path, alarms, excluded
+        for index in np.ndindex(nights[:-1]):
+            first_alarm = np.flatnonzero(fresh[index])
+            first_moved = np.flatnonzero(moved[index])
+            if first_moved.size and (not first_alarm.size or first_moved[0] < first_alarm[0]):
+                excluded[index] |= changed[index] == changed[index][first_moved[0]]
+            elif first_alarm.size:
+                excluded[index][first_alarm[0]] = True

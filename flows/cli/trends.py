@@ -37,13 +37,15 @@ def cmd_series(args: argparse.Namespace) -> int:
         print("no series yet: every `evalflow run` starts or extends one (its spec's name)")
         return 0
     width = max(len(s.name) for s in found)
-    counted = {s.name: runs_of(s.statuses) for s in found}
+    # left-aligned: "9 runs," and "7 runs (6 completed, 1 interrupted)," start, and
+    # "last" follows, in one column each
+    counted = {s.name: f"{runs_of(s.statuses)}," for s in found}
     wide = max(len(c) for c in counted.values())
     for s in found:
         baseline = f", baseline {s.baseline}" if s.baseline else ""
         simulated = " [SIMULATED]" if s.simulated else ""
         line = (
-            f"{s.name:<{width}}  {counted[s.name]:>{wide}}, last {s.last_experiment} "
+            f"{s.name:<{width}}  {counted[s.name]:<{wide}} last {s.last_experiment} "
             f"({s.last_status}, started {s.last:%Y-%m-%d %H:%M} UTC){baseline}{simulated}"
         )
         print(fitted(line))

@@ -4,6 +4,7 @@ cases night after night, with a drop or a slowdown injected from a chosen night.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from evaluation.run._work import GenerationRecord, build_messages
 from evaluation.series import ModelRan, record_run, suite_digest, what_ran
 from evaluation.spec import Config, PromptTemplate
 from evaluation.storage import repository as stored
+from evaluation.suites import Suite
 from tests.support.results_db import add_experiment, make_config, make_suite
 
 SUITE = make_suite(60)
@@ -68,25 +70,40 @@ def add_nights(
             scores = {c: {m: v[:3] for m, v in by.items()} for c, by in scores.items()}
             latency = {c: v[:3] for c, v in latency.items()}
         suite = make_suite(3) if night in partial else SUITE
-        experiment = add_experiment(session, name, suite, scores, latency=latency)
-        experiment.spec = {"name": series}
-        experiment.status = "completed"
-        session.add(experiment)
         digest = "new" if digest_from is not None and night >= digest_from else "old"
-        record_run(
-            session,
-            name,
-            series=series,
-            explicit=False,
-            suite=SUITE.name,
-            suite_digest="s1",
-            models=[
-                ModelRan("gpu1", "m:1b", "ollama", f"sha256:{digest * 16}", "Q4_K_M", "0.6.8", 4096)
-            ],
-        )
-        session.flush()
+        add_night(session, name, series, suite, scores, latency, digest=digest)
         names.append(name)
     return names
+
+
+def add_night(
+    session: Session,
+    name: str,
+    series: str,
+    suite: Suite,
+    scores: Mapping[Config, Mapping[str, Sequence[float]]],
+    latency: Mapping[Config, Sequence[float]] | None = None,
+    *,
+    digest: str = "old",
+) -> None:
+    """One completed night ``name`` of ``series`` whose configs scored ``scores`` on
+    ``suite``'s cases, its model m:1b of digest ``digest``."""
+    experiment = add_experiment(session, name, suite, scores, latency=latency)
+    experiment.spec = {"name": series}
+    experiment.status = "completed"
+    session.add(experiment)
+    record_run(
+        session,
+        name,
+        series=series,
+        explicit=False,
+        suite=SUITE.name,
+        suite_digest="s1",
+        models=[
+            ModelRan("gpu1", "m:1b", "ollama", f"sha256:{digest * 16}", "Q4_K_M", "0.6.8", 4096)
+        ],
+    )
+    session.flush()
 
 
 def add_simulated_night(session: Session, spec: Path, name: str, *, series: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from xml.etree import ElementTree as ET
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -35,7 +36,7 @@ from evaluation.storage.repository import get_experiment
 from evaluation.view.app import create_app
 from evaluation.view.links import DEFAULT_PORT, view_url
 from tests.support.results_db import FAILED, add_experiment, make_config, make_suite
-from tests.support.series_db import CHANGING, EDITED, STEADY, SUITE, add_nights
+from tests.support.series_db import CHANGING, EDITED, STEADY, SUITE, add_night, add_nights
 
 
 def _named(config: Config) -> str:
@@ -314,6 +315,24 @@ def test_series_trends_and_the_page_count_a_running_run_alike(tmp_path, capsys):
     assert f"{said}, last {running} (running, started " in line
 
 
+def test_series_lists_its_columns_aligned_beside_a_run_not_completed(tmp_path, capsys):
+    """Recheck N7: the run counts were right-aligned, so a plain "9 runs" stood far to
+    the right of "7 runs (6 completed, 1 running)" on the next line: each column now
+    starts at one place, "last" too."""
+    from flows.cli.trends import cmd_series
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
+    with session_scope(engine) as session:
+        add_nights(session, 2, series="rc")
+        (running,) = add_nights(session, 1, series="rdx", first=1)
+        add_nights(session, 1, series="rdx")
+        get_experiment(session, running).status = "running"
+    assert cmd_series(argparse.Namespace(database=str(engine.url))) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert {row.index(" runs") for row in rows} == {len("rdx  2")}
+    assert len({row.index(" last ") for row in rows}) == 1
+
+
 def test_a_template_edited_under_its_label_is_judged_across_the_edit(engine):
     """The newcomer's F2: a template's text edited under its name (same label, a new
     config hash) restarted the label from scratch ("learning (4 more full runs …)",
@@ -333,6 +352,54 @@ def test_a_template_edited_under_its_label_is_judged_across_the_edit(engine):
     assert "not watched" not in text and "learning (" not in text
     page = TestClient(create_app(engine)).get("/series/edit").text
     assert f"<strong>its config changed at {names[7]}</strong>" in page
+
+
+def _edited_series(engine, series: str, plan: str, edited_right: int) -> list[str]:
+    """Nights of CHANGING on 6 cases: ``A`` its own template (4, 5 or 3 of them right,
+    which ones drawn), ``B`` its template edited under its name (``edited_right`` right)."""
+    rng = np.random.default_rng(1)
+    suite, names = make_suite(6), []
+    with session_scope(engine) as session:
+        for night, ran in enumerate(plan):
+            right = [4, 5, 4, 3, 4, 5, 4, 4][night % 8] if ran == "A" else edited_right
+            scores = rng.permutation([1.0] * right + [0.0] * (6 - right))
+            config = CHANGING if ran == "A" else EDITED
+            names.append(f"{series}-{night + 1}")
+            add_night(session, names[-1], series, suite, {config: {"exact_match": list(scores)}})
+    return names
+
+
+def test_an_edit_that_persists_reads_the_same_change_every_night(engine):
+    """Recheck N1: three nights of a template edit at 0.333 (the level before it: 0.69)
+    read -0.354, -0.315, -0.283, the later p no stronger: each
+    edited night joined the next one's reference and spread, while the alarm said
+    "against" the nights before the edit. Once the edit's evidence reaches "watch",
+    its nights leave the reference: every edited night is compared with the level
+    before the edit, one figure in the table and in the alarm."""
+    names = _edited_series(engine, "persists", "AAAAAAAABBB", 2)
+    watch = watch_series(Session(engine), "persists")
+    (quality,) = [s for s in watch.streams if s.metric == "exact_match"]
+    first, second, third = quality.nights[8:]
+    assert first.change == second.change == third.change == pytest.approx(-0.354, abs=1e-3)
+    assert third.p < second.p and third.alarm
+    assert quality.reference == tuple(names[:8]) and quality.since == names[8]
+    assert quality.by == pytest.approx(third.change)
+    text = trends_text(watch)
+    assert f"changed by -0.354 over {names[8]}…{names[10]} (3 nights), against" in text
+
+
+def test_an_edit_reverted_and_made_again_is_judged_against_the_level_before_it(engine):
+    """Recheck N2: edit (0.167), revert, the edit again: the first edit's night stayed
+    in the second's reference and spread, which read -0.483 (p 0.00028). Kept out once
+    it reached "watch", the second edit is compared with the unedited nights (the
+    revert among them): -0.537, p 2.6e-05."""
+    names = _edited_series(engine, "reverted", "AAAAAAAABAB", 1)
+    watch = watch_series(Session(engine), "reverted")
+    (quality,) = [s for s in watch.streams if s.metric == "exact_match"]
+    edit, revert, again = quality.nights[8:]
+    assert edit.evidence >= watch.threshold / 2 and not revert.alarm
+    assert again.alarm and again.change == pytest.approx(-0.537, abs=1e-3) and again.p < 1e-4
+    assert quality.since == names[8] and quality.reference == tuple(names[:8])
 
 
 def test_a_series_whose_only_run_is_going_says_only_that(engine):
