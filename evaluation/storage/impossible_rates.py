@@ -22,7 +22,18 @@ from sqlalchemy.engine import Connection, Engine
 
 from evaluation.backends.base import DECODE_WALL_FACTOR
 
-IMPOSSIBLE_RATE = f"latency_s > 0 AND tokens_per_s * latency_s > {DECODE_WALL_FACTOR} * eval_count"
+
+def impossible_rate(table: str = "") -> str:
+    """``possible_decode_rate``'s rule in SQL, negated, on the columns of ``table`` (an
+    alias, or none): one spelling for the index, this upgrade and the readers."""
+    col = f"{table}." if table else ""
+    return (
+        f"{col}latency_s > 0 AND {col}tokens_per_s * {col}latency_s > "
+        f"{DECODE_WALL_FACTOR} * {col}eval_count"
+    )
+
+
+IMPOSSIBLE_RATE = impossible_rate()
 """``possible_decode_rate``'s rule in SQL, its negation: the condition of the partial
 index ``ix_generation_impossible_rate`` (``models.Generation``), which holds no row once
 this upgrade ran, so that finding none costs an empty index's lookup on every open, not

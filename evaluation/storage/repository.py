@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select, text
 from sqlmodel import Session
 
-from evaluation.backends.base import DECODE_WALL_FACTOR, possible_decode_rate
+from evaluation.backends.base import possible_decode_rate
 from evaluation.errors import StorageError
 from evaluation.redact import redact_url, redact_values
 from evaluation.storage.attempts import save_failed_attempts
@@ -26,6 +26,7 @@ from evaluation.storage.dropped import (
     own_configs,
     set_experiment_configs,
 )
+from evaluation.storage.impossible_rates import impossible_rate
 from evaluation.storage.models import (
     Aggregate,
     CaseInput,
@@ -517,10 +518,7 @@ def generations_frame(
 
 # A stored decode speed as read: null where impossible for its request's latency
 # (``backends.base.possible_decode_rate``, which new results pass before they are stored).
-TOKENS_PER_S = (
-    "CASE WHEN g.latency_s > 0 AND g.tokens_per_s * g.latency_s > "
-    f"{DECODE_WALL_FACTOR} * g.eval_count THEN NULL ELSE g.tokens_per_s END AS tokens_per_s"
-)
+TOKENS_PER_S = f"CASE WHEN {impossible_rate('g')} THEN NULL ELSE g.tokens_per_s END AS tokens_per_s"
 
 
 SHORT_OUTPUT_CHARS = 32
