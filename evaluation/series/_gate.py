@@ -152,11 +152,23 @@ class GateResult:
         return tuple(f for f in self.failed if f.failed > self.max_failures * f.cases)
 
     @property
+    def blind(self) -> tuple[GateCase, ...]:
+        """With ``--require-power``: the quality checks, where none of them can be judged
+        for power (each baseline at its metric's worst value, or not tested, or not on a
+        0–1 scale): a pass that says nothing of the drop asked. Empty otherwise."""
+        if self.require_drop is None:
+            return ()
+        quality = [c for c in self.cases if c.metric not in OPERATIONAL]
+        if any(c.detectable is not None for c in quality):
+            return ()
+        return tuple(quality)
+
+    @property
     def too_weak(self) -> bool:
         """Nothing regressed, but ``--require-power`` was asked and a quality check cannot
-        catch its drop 4 times in 5."""
+        catch its drop 4 times in 5, or none can be judged for it (``blind``)."""
         asked = self.require_drop is not None
-        return asked and not self.failing and self.underpowered is not None
+        return asked and not self.failing and (self.underpowered is not None or bool(self.blind))
 
     @property
     def failing(self) -> bool:
@@ -246,6 +258,7 @@ def gate(
     _check_skip(skip, checks)
     _check_power_skip(require_drop, skip, [m.name for m in metrics])
     metrics = [m for m in metrics if m.name not in skip]
+    _check_power_scale(require_drop, metrics)
     operational = [
         check
         for name, check in zip(
@@ -271,7 +284,7 @@ def gate(
         floor = metric in quality and _at_floor(base, quality[metric])
         detectable = (
             _detectable(base, n, alpha / max(len(tested), 1))
-            if metric in quality and not floor
+            if metric in quality and not floor and _on_a_share_scale(quality[metric])
             else None
         )
         cases.append(
@@ -392,6 +405,27 @@ def _check_power_skip(
         f"--require-power {require_drop:g} with --skip {','.join(skip)}: no quality check is "
         f"left to see a drop of {require_drop:g} (the quality checks of this gate: "
         f"{', '.join(quality)}); keep one, or leave --require-power out"
+    )
+
+
+def _on_a_share_scale(metric) -> bool:
+    """Whether a drop of a 0–1 metric (the power note's, ``--require-power``'s) means
+    anything on ``metric``: its declared scale lies within [0, 1], or it declares none
+    (its baseline's value then decides, ``_detectable``). chrF's 0.8 is no share."""
+    return metric.bounds is None or (metric.bounds[0] >= 0 and metric.bounds[1] <= 1)
+
+
+def _check_power_scale(require_drop: float | None, quality: list) -> None:
+    """``--require-power DROP`` asks of a 0–1 metric whether a drop of DROP is caught:
+    where no quality check left is on that scale (chrF, BLEU: 0–100), no suite could
+    satisfy it, as where every quality check is left out (``_check_power_skip``)."""
+    if require_drop is None or not quality or any(_on_a_share_scale(m) for m in quality):
+        return
+    scales = ", ".join(f"{m.name} {m.bounds[0]:g}–{m.bounds[1]:g}" for m in quality)
+    raise GateInputError(
+        f"--require-power {require_drop:g} asks whether a drop of {require_drop:g} of a 0–1 "
+        f"metric is caught, and no quality check of this gate is on a 0–1 scale ({scales}); "
+        "leave --require-power out"
     )
 
 

@@ -340,7 +340,8 @@ def gate_junit(result: GateResult) -> str:
         errors="0",
         skipped=str(sum(1 for c in result.cases if c.p_adjusted is None) + len(result.unmatched)),
     )
-    if result.changes or result.skipped or result.by_label or _unseen(result) or result.failed:
+    said = result.changes or result.skipped or result.by_label or result.failed
+    if said or _unseen(result) or result.too_weak:
         properties = ET.SubElement(suite, "properties")
         for change in result.changes:
             ET.SubElement(properties, "property", name="not run alike", value=change)
@@ -423,12 +424,37 @@ def _passed_word(result: GateResult, passed: str, underpowered: str) -> str:
 
 
 def _too_weak(result: GateResult) -> str:
-    """Why a pass exits non-zero: the check ``--require-power`` found too weak."""
+    """Why a pass exits non-zero: the check ``--require-power`` found too weak, or that
+    it could judge none (``GateResult.blind``)."""
     weak = result.underpowered
-    assert weak is not None and weak.detectable is not None
+    if weak is None:
+        return f"--require-power {result.require_drop:g}: {_blind(result)}"
+    assert weak.detectable is not None
     return (
         f"--require-power {result.require_drop:g}: {weak.metric} of {weak.label} "
         f"({weak.n} cases) catches only a drop of {_drop(weak.detectable)} 4 times in 5"
+    )
+
+
+def _blind(result: GateResult) -> str:
+    """Why no quality check could be judged for power, per metric and reason: "no quality
+    check can be judged for power: exact_match of every config is 0.000 in nc-base, its
+    worst value: it cannot drop there"."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for c in result.blind:
+        if c.at_floor:
+            floor = _value(c.baseline, c.metric)
+            why = f"is {floor} in {result.baseline}, its worst value: it cannot drop there"
+        elif c.p_adjusted is None:
+            why = f"is not tested ({c.test})"
+        else:
+            why = "is not on a 0–1 scale"
+        groups.setdefault((c.metric, why), []).append(c.label)
+    checks = {m: sum(c.metric == m for c in result.cases) for m, _ in groups}
+    return "no quality check can be judged for power: " + "; ".join(
+        f"{metric} of {'every config' if len(labels) == checks[metric] > 1 else ', '.join(labels)}"
+        f" {why}"
+        for (metric, why), labels in groups.items()
     )
 
 

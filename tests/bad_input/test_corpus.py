@@ -1260,16 +1260,17 @@ def with_experiment(name: str, *argv: str) -> Callable[[World], list[str]]:
     return _shown(build, f"`{' '.join(argv)}` (an experiment {name} stored beside demo)")
 
 
-def gate_pair(*argv: str) -> Callable[[World], list[str]]:
+def gate_pair(*argv: str, metric: str = "exact_match") -> Callable[[World], list[str]]:
     """`gate cand --baseline base` plus argv, with two completed runs of demo's config on
-    demo's suite stored first (``base`` right on 2 of 3 cases, ``cand`` on none)."""
+    demo's suite stored first (``base`` right on 2 of 3 cases, ``cand`` on none; scored
+    on ``metric``)."""
 
     def build(w: World) -> list[str]:
         engine = make_engine(w.db)
         with session_scope(engine) as session:
             for name, values in (("base", [1.0, 0.0, 1.0]), ("cand", [0.0, 0.0, 0.0])):
                 run = add_experiment(
-                    session, name, make_suite(3), {make_config(): {"exact_match": values}}
+                    session, name, make_suite(3), {make_config(): {metric: values}}
                 )
                 run.status = "completed"
         engine.dispose()
@@ -1282,7 +1283,8 @@ def gate_pair(*argv: str) -> Callable[[World], list[str]]:
         ]
 
     shown = " ".join(a.replace("ROOT", "…") for a in argv)
-    return _shown(build, f"`gate cand --baseline base {shown}` (two completed runs stored)")
+    scored = f", scored on {metric}" if metric != "exact_match" else ""
+    return _shown(build, f"`gate cand --baseline base {shown}` (two completed runs stored{scored})")
 
 
 def opt(case_id: str, *argv: str, expect: str, **kw: Any) -> Bad:
@@ -1561,6 +1563,11 @@ OPTION_CASES = [
         ("--require-power 0.1 with --skip exact_match: no quality check is left to see a drop "
          "of 0.1 (the quality checks of this gate: exact_match); keep one, or leave "
          "--require-power out",)),
+    Bad("opt-gate-require-power-no-share-metric", "cli",
+        gate_pair("--require-power", "0.1", "--junit", "ROOT/gate.xml", metric="chrf"),
+        ("--require-power 0.1 asks whether a drop of 0.1 of a 0–1 metric is caught, and no "
+         "quality check of this gate is on a 0–1 scale (chrf 0–100); leave --require-power "
+         "out",)),
     opt("opt-gate-junit-folder", "gate", "demo", "--junit", "ROOT",
         expect="argument --junit: expected a file name, not a folder"),
     opt("opt-gate-summary-folder", "gate", "demo", "--summary", "ROOT",

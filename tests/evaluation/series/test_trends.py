@@ -710,6 +710,60 @@ def test_require_power_with_every_quality_check_skipped_is_refused(engine, tmp_p
     assert not junit.exists()
 
 
+def test_require_power_with_no_quality_check_judged_for_power_does_not_pass_silently(
+    engine, tmp_path, capsys
+):
+    # mon item 2: `--require-power 0.1` passed with exit 0 and nothing said where quality
+    # checks remained but none could be judged for power: every baseline at its metric's
+    # worst value (a pass that can see no drop: exit 3, as too few cases), or no metric on
+    # a 0-1 scale (no suite could satisfy it: bad input, exit 2, as with every quality
+    # check left out, N4)
+    suite = make_suite(12, name="zero")
+    configs = [make_config(temperature=t) for t in (0.0, 0.7)]
+    with session_scope(engine) as session:
+        for name in ("zero-base", "zero-cand"):
+            add_experiment(session, name, suite, {c: {"exact_match": [0.0] * 12} for c in configs})
+            get_experiment(session, name).status = "completed"
+        blind = gate(session, "zero-cand", "zero-base", require_drop=0.1)
+        unasked = gate(session, "zero-cand", "zero-base")
+        for name in ("chrf-base", "chrf-cand"):
+            chrf = {c: {"chrf": [40.0 + i for i in range(12)]} for c in configs}
+            add_experiment(session, name, suite, chrf)
+            get_experiment(session, name).status = "completed"
+        with pytest.raises(GateInputError) as refused:
+            gate(session, "chrf-cand", "chrf-base", require_drop=0.1)
+        chrf_unasked = gate(session, "chrf-cand", "chrf-base")
+    assert (blind.exit_code, unasked.exit_code, chrf_unasked.exit_code) == (3, 0, 0)
+    assert len(blind.blind) == 2 and blind.underpowered is None
+    text = gate_text(blind).splitlines()
+    assert text[0].startswith("gate underpowered: zero-cand vs zero-base, ")
+    assert text[-1] == (
+        "exit 3: --require-power 0.1: no quality check can be judged for power: exact_match "
+        "of every config is 0.000 in zero-base, its worst value: it cannot drop there"
+    )
+    assert gate_markdown(blind).split("\n")[2].startswith("**UNDERPOWERED**: none of ")
+    names = [p.get("name") for p in ET.fromstring(gate_junit(blind)).iter("property")]
+    assert "exit 3 (--require-power 0.1)" in names
+    assert str(refused.value) == (
+        "--require-power 0.1 asks whether a drop of 0.1 of a 0–1 metric is caught, and no "
+        "quality check of this gate is on a 0–1 scale (chrf 0–100); leave --require-power out"
+    )
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    with session_scope(make_engine(url)) as session:
+        for name in ("chrf-base", "chrf-cand"):
+            add_experiment(session, name, suite, {configs[0]: {"chrf": [50.0] * 12}})
+            get_experiment(session, name).status = "completed"
+    junit = tmp_path / "gate.xml"
+    capsys.readouterr()
+    argv = ["--database", url, "gate", "chrf-cand", "--baseline", "chrf-base"]
+    code = main([*argv, "--require-power", "0.1", "--junit", str(junit)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: --require-power 0.1 asks")
+    assert not junit.exists()
+
+
 def test_a_candidate_whose_requests_failed_does_not_pass_silently(engine):
     # newcomer F2: 2 of 6 requests timed out and the gate passed with nothing said
     # (quality compares the 4 scored cases; the paired z said p 0.057, Holm then more)
