@@ -31,6 +31,7 @@ from evaluation.labels import distinguishing_labels, settings_footer
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import events_between
 from evaluation.series._series import point_of
+from evaluation.series._skip import check_skip
 from evaluation.series._watch import LATENCY_FLOOR, LATENCY_MIN_N, log_quantile, paired_change
 from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics import adjust_p_values, compare_pair
@@ -255,7 +256,7 @@ def gate(
     ] = []
     metrics = _quality(runs[candidate].metrics, runs[baseline].metrics)
     checks = [*[m.name for m in metrics], *OPERATIONAL]
-    _check_skip(skip, checks)
+    check_skip(skip, checks, GateInputError, noun="check", of="this gate", nothing="gated")
     _check_power_skip(require_drop, skip, [m.name for m in metrics])
     metrics = [m for m in metrics if m.name not in skip]
     _check_power_scale(require_drop, metrics)
@@ -379,18 +380,6 @@ def _pair_by_label(
 
 def _differ(a: object, b: object) -> bool:
     return not (pd.isna(a) and pd.isna(b)) and a != b
-
-
-def _check_skip(skip: Collection[str], known: list[str]) -> None:
-    """A name in ``skip`` that is no check would leave nothing out silently; leaving
-    every check out would pass anything."""
-    unknown = [name for name in skip if name not in known]
-    if unknown:
-        raise GateInputError(
-            f"--skip: no check named {unknown[0]!r}; the checks of this gate: {', '.join(known)}"
-        )
-    if set(known) <= set(skip):
-        raise GateInputError("--skip leaves out every check: nothing would be gated")
 
 
 def _check_power_skip(

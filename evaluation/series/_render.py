@@ -195,12 +195,19 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
     ]
     if not watch.streams:  # no completed run yet: nothing is watched (newcomer N12)
         return "\n".join([*lines, *alarm_lines(watch)])
+    watched = len(watch.streams) + watch.hidden
     lines.append(
-        f"watch: {len(watch.streams)} streams, {s.false_alarms_per_100_nights:g} false alarms "
+        f"watch: {watched} streams, {s.false_alarms_per_100_nights:g} false alarms "
         f"per 100 nights in all (long-run; CUSUM k = {s.k:g}, h = {h}, set for "
         # a rescore's metrics moved every h without a word (newcomer N16)
-        f"{len(watch.streams)} streams: more streams, a higher h; docs/trends.md)"
+        f"{watched} streams: more streams, a higher h; docs/trends.md)"
     )
+    if watch.left_out:
+        lines.append(
+            f"left out (--skip): {', '.join(watch.left_out)} ({counted(watch.hidden, 'stream')}"
+            ": still watched, as on the monitor's page; not shown, and no alarm of theirs "
+            "fails --fail-on-alarm)"
+        )
     lines += [f"every config: {watch.shared}"] if watch.shared else []
     by_config: dict[str, list[StreamVerdict]] = {}
     for stream in watch.streams:

@@ -5,7 +5,7 @@ the words and figures they say themselves in (``describe``, ``evidence_figures``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import floor, log10
 
 from evaluation.series._events import SeriesEvent
@@ -151,6 +151,22 @@ class SeriesWatch:
     notes: tuple[str, ...] = field(default=())
     shared: str = ""
     """The settings every config shares, left out of their labels (``shown_labels``)."""
+    left_out: tuple[str, ...] = ()
+    """The metrics ``without`` left out (``trends --skip``)."""
+    hidden: int = 0
+    """How many streams they were: still watched (``threshold`` is set for them too)."""
+
+    def without(self, skip: Sequence[str]) -> SeriesWatch:
+        """This watch with the streams of the metrics in ``skip`` left out of what it
+        shows and of its ``alarms`` (``trends --skip``, as the gate's; checked first by
+        ``check_trends_skip``): the streams left keep their verdicts, those of the whole
+        series' watch (the monitor's, the nightly's: one verdict per series), whose
+        threshold is set for every stream."""
+        if not skip:
+            return self
+        kept = tuple(s for s in self.streams if s.metric not in skip)
+        left = tuple(dict.fromkeys(s.metric for s in self.streams if s.metric in skip))
+        return replace(self, streams=kept, left_out=left, hidden=len(self.streams) - len(kept))
 
     @property
     def alarms(self) -> tuple[StreamVerdict, ...]:

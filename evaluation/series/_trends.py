@@ -30,9 +30,10 @@ from evaluation.series._events import SeriesEvent, series_events
 from evaluation.series._frames import _Frames
 from evaluation.series._greedy import greedy_changes
 from evaluation.series._series import SeriesPoint, point_of, series_experiments, shown_labels
+from evaluation.series._skip import check_skip
 from evaluation.series._stream import _stream
 from evaluation.series._stream_verdicts import OPERATIONAL, SeriesWatch
-from evaluation.series._watch import WatchSettings
+from evaluation.series._watch import WatchError, WatchSettings
 
 
 def watch_series(
@@ -157,6 +158,20 @@ def watch_series(
     return SeriesWatch(
         series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes), shared
     )
+
+
+def check_trends_skip(session: Session, series: str, skip: Sequence[str]) -> None:
+    """WatchError for a ``trends --skip`` name that is no metric series ``series`` is
+    watched on (a quality metric its runs recorded, or an operational one), or for all of
+    them, as the gate checks its own (``check_skip``); before the watch runs, so that a
+    refused command writes nothing, not even the kept verdict."""
+    if not skip:
+        return
+    recorded = (m for e in series_experiments(session, series) for m in e.metrics or ())
+    quality = [m for m in dict.fromkeys(recorded) if m not in NOT_QUALITY]
+    known = [*quality, *OPERATIONAL]
+    of = f"the watch of series {series!r}"
+    check_skip(skip, known, WatchError, noun="metric", of=of, nothing="watched")
 
 
 def _watched_configs(

@@ -13,13 +13,16 @@ from flows.cli._width import fitted, known_columns
 def cmd_trends(args: argparse.Namespace) -> int:
     from evaluation.itembank import BankEstimates
     from evaluation.series._render import trends_text
+    from evaluation.series._trends import check_trends_skip
     from evaluation.series._verdict import watch_and_keep
     from evaluation.storage.db import session_scope
     from flows.cli._database import open_engine
 
     _refuse_missing(args, "nothing to watch: every `evalflow run` starts a series")
     with session_scope(open_engine(args)) as session:
+        check_trends_skip(session, args.series, args.skip)
         watch = watch_and_keep(session, args.series, _settings(args), BankEstimates(session))
+    watch = watch.without(args.skip)
     print(fitted(trends_text(watch, known_columns())))
     return 1 if args.fail_on_alarm and watch.alarms else 0
 
@@ -154,6 +157,14 @@ def _settings(args: argparse.Namespace):
     return WatchSettings(false_alarms_per_100_nights=args.false_alarms, k=args.k)
 
 
+def _add_skip(p: argparse.ArgumentParser, name: str, help: str) -> None:
+    """``--skip NAME[,NAME]``, parsed alike for `trends` and `gate` (its names are
+    checked against what each watches or tests: ``evaluation.series._skip``)."""
+    p.add_argument(
+        "--skip", type=options.name_list, default=[], metavar=f"{name}[,{name}]", help=help
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the `evalflow` parser."""
     p = sub.add_parser(
@@ -192,6 +203,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="exit 1 when the last judged run (completed, not partial) raised an alarm (a "
         "run still going, cut short or at a smoke level after it is not judged and hides none)",
     )
+    _add_skip(
+        p,
+        "METRIC",
+        "leave these metrics' streams out of what is shown and of --fail-on-alarm (a "
+        "quality metric, failure_rate, tokens_per_s, latency_p95), e.g. --skip "
+        "tokens_per_s,latency_p95 where CI's machine load is not the model's doing; they "
+        "are still watched, with the verdicts the monitor shows",
+    )
     p.set_defaults(func=cmd_trends)
 
     p = sub.add_parser(
@@ -222,12 +241,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.05,
         help="family-wise error rate over all checks (Holm)",
     )
-    p.add_argument(
-        "--skip",
-        type=options.name_list,
-        default=[],
-        metavar="CHECK[,CHECK]",
-        help="leave these checks out (a quality metric, failure_rate, tokens_per_s, "
+    _add_skip(
+        p,
+        "CHECK",
+        "leave these checks out (a quality metric, failure_rate, tokens_per_s, "
         "latency_p95), e.g. --skip tokens_per_s,latency_p95 on a shared CI runner whose "
         "load would fail the speed checks; the verdict names what was left out",
     )

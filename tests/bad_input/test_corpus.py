@@ -1552,6 +1552,8 @@ OPTION_CASES = [
     opt("opt-trends-false-alarms-no-threshold", "trends", "demo", "--false-alarms", "99",
         expect="leaves the p95 latency's CUSUM (its allowance k = 1.5, fixed) no threshold "
         "(h ≤ 0): use --false-alarms of at most "),
+    opt("opt-trends-skip-unknown", "trends", "demo", "--skip", "latency",
+        expect="--skip: no metric named 'latency'; the metrics of the watch of series 'demo': "),
     opt("opt-gate-alpha-one", "gate", "demo", "--alpha", "1",
         expect="argument --alpha: expected a number > 0 and < 1, got '1'"),
     opt("opt-gate-require-power-zero", "gate", "demo", "--require-power", "0",

@@ -294,6 +294,44 @@ def test_an_unjudged_last_run_hides_no_alarm_of_the_night_before(engine):
     assert f"no alarm on cut2-night-10; {running} running: not judged." in trends_text(calm)
 
 
+def test_trends_skip_leaves_metrics_out_of_the_output_and_of_fail_on_alarm(tmp_path, capsys):
+    # mon items 1 and 4: `trends` had no --skip as `gate` has: a CI job whose runner's load
+    # slowed a night could not keep --fail-on-alarm for quality alone
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'skip.db'}"
+    with session_scope(make_engine(url)) as session:
+        names = add_nights(session, 11, series="slow", slow_from=10, seed=1)
+    argv = ["--database", url, "trends", "slow", "--fail-on-alarm"]
+    capsys.readouterr()
+    assert main(argv) == 1
+    whole = capsys.readouterr().out
+    assert main([*argv, "--skip", "latency_p95"]) == 0
+    out = capsys.readouterr().out
+    assert "latency_p95 of t=0.7 changed by" in whole and "latency_p95" not in out.replace(
+        "left out (--skip): latency_p95", ""
+    )
+    assert (
+        "left out (--skip): latency_p95 (2 streams: still watched, as on the monitor's page; "
+        "not shown, and no alarm of theirs fails --fail-on-alarm)"
+    ) in out
+    # the streams shown keep the whole watch's verdicts: h is set for all 6 streams
+    (watch_line,) = [x for x in out.splitlines() if x.startswith("watch:")]
+    assert watch_line in whole.splitlines() and "set for 6 streams" in watch_line
+    assert f"no alarm on {names[10]}." in out
+    assert main([*argv, "--skip", "tokens_per_s"]) == 1  # not measured here: nothing to leave
+    capsys.readouterr()
+    assert main([*argv, "--skip", "latency"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: --skip: no metric named 'latency'; the metrics of the watch of series 'slow': "
+        "exact_match, failure_rate, latency_p95, tokens_per_s"
+    ]
+    assert main([*argv, "--skip", "exact_match,failure_rate,latency_p95,tokens_per_s"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --skip leaves out every metric: nothing would be watched"
+
+
 def test_series_trends_and_the_page_count_a_running_run_alike(tmp_path, capsys):
     """The newcomer's F10: `evalflow series` said "3 runs" where the series page said 2
     while one ran: each now says how many completed and how many run."""
