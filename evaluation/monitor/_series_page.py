@@ -96,6 +96,8 @@ def stream_chart(
             kind, fill, note = "partial", 'fill="none" stroke="currentColor"', PARTIAL_RUN
         elif n.alarm:
             kind, fill, note = "alarm", 'fill="#c00"', "ALARM"
+        elif n.load:  # an alarm on speed the machine's load explains
+            kind, fill, note = "judged", 'fill="currentColor"', f"alarm set down: {n.load}"
         elif not n.judged:
             kind, fill, note = "learning", 'fill="#999"', "learning"
         else:

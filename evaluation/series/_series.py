@@ -46,6 +46,12 @@ class ModelRan:
     quantization: str = ""
     server_version: str = ""
     context_length: int | None = None
+    machine_load: float | None = None
+    """Where the host is on the machine that ran the run (a loopback address): that
+    machine's 1-minute load average as the run's generation ended; None elsewhere (a
+    server's load on another machine is not known) and on runs before it was recorded."""
+    machine_cpus: int | None = None
+    """That machine's CPUs, with ``machine_load``."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,16 @@ def series_experiments(session: Session, name: str) -> list[Experiment]:
     return groups[name]
 
 
+def same_model(a: str, b: str) -> bool:
+    """Whether two names are one model as Ollama names them (``llama3`` is
+    ``llama3:latest``)."""
+    return a == b or _tagged(a) == _tagged(b)
+
+
+def _tagged(model: str) -> str:
+    return model if ":" in model else f"{model}:latest"
+
+
 def series_points(session: Session, name: str) -> list[SeriesPoint]:
     """Series ``name``'s points, oldest first (SeriesNotFound when it has none)."""
     return [point_of(session, e) for e in series_experiments(session, name)]
@@ -243,6 +259,8 @@ def point_of(session: Session, experiment: Experiment) -> SeriesPoint:
                 m.quantization,
                 m.server_version,
                 m.context_length,
+                m.machine_load,
+                m.machine_cpus,
             )
             for m in models
         ),
@@ -307,5 +325,6 @@ def record_run(
         stored.server_version = m.server_version
         if m.context_length is not None or stored.context_length is None:
             stored.context_length = m.context_length
+        stored.machine_load, stored.machine_cpus = m.machine_load, m.machine_cpus
         session.add(stored)
     session.flush()

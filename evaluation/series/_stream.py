@@ -10,6 +10,7 @@ from math import erfc, exp, sqrt
 import numpy as np
 import pandas as pd
 
+from evaluation.series._machine_load import SPEED, set_down
 from evaluation.series._series import SeriesPoint
 from evaluation.series._stream_verdicts import OPERATIONAL, Night, StreamVerdict
 from evaluation.series._watch import (
@@ -118,6 +119,8 @@ def _stream(
                 too_few=_too_few(metric, int(counts[t])),
             )
         )
+    if metric in SPEED:  # an alarm the machine's load explains is set down to watch
+        nights = set_down(nights, points, config, theta, out, settings.window)
     # the evidence and the flipped cases of the last night judged, not of a partial one
     j = max((t for t in range(len(points)) if not partial[t]), default=len(points) - 1)
     since, by = _run(points[: j + 1], path[: j + 1], alarms[: j + 1], theta[: j + 1], sign, metric)

@@ -51,6 +51,10 @@ class Night:
     """Why the night can never be judged on this stream however many runs come, where
     that is so: a p95 latency of fewer than ``LATENCY_MIN_N`` latencies ("fewer than 10
     latencies (6)"): said instead of a learning countdown that never ends."""
+    load: str = ""
+    """A speed stream's alarm the machine's load explains, set down (``alarm`` False):
+    why ("machine load 12.3 vs 1.1 in the reference nights, on 2 CPUs …";
+    ``_machine_load``). Its evidence restarts and it leaves the reference all the same."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,10 @@ class StreamVerdict:
     @property
     def state(self) -> str:
         """``status``, and the last alarm not acknowledged when it is an earlier night's:
-        ``ok (alarm on b7)``."""
+        ``ok (alarm on b7)``; on a speed alarm the machine's load explains, why it was set
+        down: ``watch (machine load 12.3 vs 1.1 …: its alarm set down)``."""
+        if self.last.load:
+            return f"{self.status} ({self.last.load}: its alarm set down)"
         earlier = self.last_alarm if not self.last.alarm else None
         return f"{self.status} (alarm on {earlier})" if earlier else self.status
 

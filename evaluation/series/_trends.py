@@ -29,7 +29,13 @@ from evaluation.series._calibrated_level import (
 from evaluation.series._events import SeriesEvent, series_events
 from evaluation.series._frames import _Frames
 from evaluation.series._greedy import greedy_changes
-from evaluation.series._series import SeriesPoint, point_of, series_experiments, shown_labels
+from evaluation.series._series import (
+    SeriesPoint,
+    point_of,
+    same_model,
+    series_experiments,
+    shown_labels,
+)
 from evaluation.series._skip import check_skip
 from evaluation.series._stream import _stream
 from evaluation.series._stream_verdicts import OPERATIONAL, SeriesWatch
@@ -155,6 +161,13 @@ def watch_series(
     )
     notes += [f"{metric} of {', '.join(labels)}: {why}" for (metric, why), labels in plain.items()]
     notes += [_alarm_stands(*key, streams) for key, streams in after_accepted.items()]
+    notes += [
+        f"{v.metric} of {v.label} on {v.judged_night.experiment}: an alarm on speed set down "
+        f"to watch, {v.judged_night.load}; it counts as no alarm (--fail-on-alarm, the "
+        "nightly), and the night leaves the reference as an alarmed one does (docs/trends.md)"
+        for v in verdicts
+        if v.judged_night.load
+    ]
     return SeriesWatch(
         series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes), shared
     )
@@ -270,13 +283,9 @@ def _segment(
     start = 0
     index = {p.experiment: i for i, p in enumerate(points)}
     for event in events:
-        if not event.model or event.model == model or _bare(event.model) == _bare(model):
+        if not event.model or same_model(event.model, model):
             start = max(start, index[event.experiment])
     return [i for i in present if i >= start]
-
-
-def _bare(model: str) -> str:
-    return model if ":" in model else f"{model}:latest"
 
 
 def _metrics(points: Sequence[SeriesPoint]) -> list[tuple[str, bool]]:

@@ -8,11 +8,14 @@ say (digest: sha256 of the name, Q4_K_M)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
 
 from evaluation.backends.base import Backend, ModelInfo
 from evaluation.errors import BackendError
+from evaluation.run._telemetry import local_hosts
 from evaluation.series._series import ModelRan
+from evaluation.spec import HostSpec
 
 QUESTION_TIMEOUT_S = 10.0
 """How long a host gets to answer each question. A host that accepts connections and
@@ -36,6 +39,7 @@ async def _host(backend: Backend, models: Mapping[str, ModelInfo]) -> list[Model
     version, loaded, window = await asyncio.gather(
         *(_ask(getattr(backend, q, None)) for q in ("version", "loaded_models", "context_window"))
     )
+    load, cpus = machine_load(backend.host)
     contexts: dict[str, int] = {}
     for entry in loaded or ():
         if isinstance(getattr(entry, "context_length", None), int):
@@ -49,9 +53,26 @@ async def _host(backend: Backend, models: Mapping[str, ModelInfo]) -> list[Model
             quantization=info.quantization,
             server_version=str(version or ""),
             context_length=contexts.get(name, contexts.get(info.name, _int(window))),
+            machine_load=load,
+            machine_cpus=cpus,
         )
         for name, info in models.items()
     ]
+
+
+def machine_load(host: HostSpec) -> tuple[float | None, int | None]:
+    """For a host on the machine this process runs on (``local_hosts``: a loopback
+    address or its own name), that machine's 1-minute load average now (the run's
+    generation just ended) and its CPUs: a server there shares them with whatever else
+    runs. (None, None) for a host elsewhere, whose machine's load is not known here, and
+    where the system does not say."""
+    if not local_hosts([host]):
+        return None, None
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None, None
+    return round(load, 2), os.cpu_count()
 
 
 def _int(value: object) -> int | None:

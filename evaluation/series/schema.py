@@ -32,7 +32,10 @@ class RunModel(Table, table=True):
     """What one model of a run really was on one host, as the server said: its digest
     and quantisation (Ollama ``/api/tags``), the server's version (``/api/version``) and
     the context length the loaded model got (Ollama ``/api/ps``, llama.cpp ``/props``).
-    Empty or null where the server does not say."""
+    Empty or null where the server does not say. Where the host is on the machine that
+    ran the run (a loopback address), that machine's load as the generation ended
+    (``machine_load``, the 1-minute load average, and ``machine_cpus``): a decode speed
+    is the machine's as much as the model's (docs/trends.md)."""
 
     __tablename__ = "series_run_models"
 
@@ -44,6 +47,8 @@ class RunModel(Table, table=True):
     quantization: str = ""
     server_version: str = ""
     context_length: int | None = None
+    machine_load: float | None = None
+    machine_cpus: int | None = None
 
 
 class CalibratedNight(Table, table=True):

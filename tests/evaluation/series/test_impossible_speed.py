@@ -17,7 +17,7 @@ from evaluation.series import watch_series
 from evaluation.series._frames import TOKENS_SPREAD
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import generation_facts_frame, generations_frame, get_experiment
-from tests.support.series_db import STEADY, add_nights
+from tests.support.series_db import STEADY, add_nights, steady_speeds
 
 NIGHTS = 6
 
@@ -28,12 +28,7 @@ def _watched(outlier: float, latency: float):
     engine = make_engine("sqlite://")
     with session_scope(engine) as session:
         names = add_nights(session, NIGHTS, series="nc", configs=(STEADY,))
-        session.execute(
-            text(
-                "UPDATE generations SET eval_count = 6, latency_s = 1.0, "
-                "tokens_per_s = 17.0 * (1 + 0.01 * (id % 7))"
-            )
-        )
+        steady_speeds(session)
         third = get_experiment(session, names[2]).id
         first = session.execute(
             text("SELECT MIN(id) FROM generations WHERE experiment_id = :e"), {"e": third}
