@@ -137,19 +137,33 @@ def part_of_suite(
 
 
 def with_failures(
-    ran_part: str, failed: str, total: int, scored: str, *, per_config: bool = False
+    ran_part: str,
+    failed: str,
+    total: int,
+    scored: str,
+    *,
+    per_config: bool = False,
+    unscored: int = 0,
 ) -> str:
     """A figure of a run some of whose cases failed (every generation a timeout): the cases
     run (``ran_part``, ``part_of_suite``'s words; "" for the whole suite), how many failed
     and what the figures rest on: "first 6 of 36 cases; 2 failed: figures over the 4
     scored" (it read "first 4 of 36 cases" with 6 run, and a quality mean over the 4 read
     as the run's), "2 of 36 cases failed: figures over the 34 scored". The run's heading
-    (``Coverage.words``) and a verdict's figure (``verdict.decide``) say it alike."""
+    (``Coverage.words``) and a verdict's figure (``verdict.decide``) say it alike; a
+    verdict's figure also says the cases run but not scored on its metric (``unscored``:
+    a score that could not be made): "2 failed, 1 not scored: figures over the 3 scored",
+    "1 of 36 cases not scored: figures over the 35 scored" (it read "first 5 of 36" under
+    a heading of 6, and "subset: 35 of 36 cases" of a run of the whole suite)."""
     per = " per config" if per_config else ""
     tail = f"figures over the {scored} scored"
+    lost = [f"{failed} failed{per}"] if failed != "0" else []
+    lost += [f"{unscored} not scored"] if unscored else []
     if ran_part:
-        return f"{ran_part}; {failed} failed{per}: {tail}"
-    return f"{failed} of {total} cases failed{per}: {tail}"
+        return f"{ran_part}; {', '.join(lost)}: {tail}"
+    if failed == "0":
+        return f"{unscored} of {total} cases not scored: {tail}"
+    return f"{', '.join([f'{failed} of {total} cases failed{per}', *lost[1:]])}: {tail}"
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:

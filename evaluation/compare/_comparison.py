@@ -140,7 +140,7 @@ def compare_inputs(
         inputs.suite_cases,
         inputs.suite_part,
         inputs.suite_named,
-        inputs.suite_failed,
+        inputs.suite_run,
         inputs.headline,
     )
     simulated = [e.name for e in experiments if e.simulated]
@@ -188,7 +188,7 @@ def _analyze(
     suite_cases,
     suite_part,
     suite_named,
-    suite_failed,
+    suite_run,
     headline,
 ):
     """``analyze`` versus the baseline on the metrics the baseline has scores for, all
@@ -216,7 +216,7 @@ def _analyze(
         suite_cases=suite_cases,
         suite_part=suite_part,
         suite_named=suite_named,
-        suite_failed=suite_failed,
+        suite_run=suite_run,
         headline=headline,
     )
     reports = []

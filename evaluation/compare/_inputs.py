@@ -31,7 +31,7 @@ from evaluation.run._scoring import TIMING_METRICS
 from evaluation.spec._params import STUDIED_PARAMETERS
 from evaluation.statistics._adjust import Adjustment
 from evaluation.storage.comparisons import energy_per_generation, latency_scores
-from evaluation.storage.coverage import experiment_coverage, failed_cases, named_cases
+from evaluation.storage.coverage import experiment_coverage, named_cases, run_cases
 from evaluation.storage.models import Experiment
 from evaluation.storage.repository import aggregates_frame, experiment_configs, scores_frame
 
@@ -57,9 +57,10 @@ class ComparisonInputs:
     suite_cases: int = 0  # the suite's size: verdicts on means of part of it say so
     suite_part: str = "subset"  # and which part (Coverage.how): "first 10 of 36 cases"
     suite_named: int = 0  # the spec's `cases:` count (0: none), as the run's words say it
-    # per config name, its cases whose every generation failed (none: not there), as the
-    # run's heading says them: "first 6 of 36 cases; 2 failed: figures over the 4 scored"
-    suite_failed: dict[str, int] = field(default_factory=dict)
+    # per config name, its cases run and those of them whose every generation failed, as
+    # the run's heading counts them: "first 6 of 36 cases; 2 failed: figures over the 4
+    # scored" (a verdict says a case run but not scored on its metric beside them)
+    suite_run: dict[str, tuple[int, int]] = field(default_factory=dict)
     # per corpus metric, each config's corpus value: the figure the leaderboard ranks by,
     # which the comparison ranks and names them by too (``stored_figures``)
     headline: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -79,7 +80,7 @@ class ComparisonInputs:
             "suite_cases": self.suite_cases,
             "suite_part": self.suite_part,
             "suite_named": self.suite_named,
-            "suite_failed": self.suite_failed,
+            "suite_run": self.suite_run,
             "headline": self.headline,
             "test": {"adjust": adjust, "alpha": alpha, "delta": delta},
         }
@@ -236,22 +237,22 @@ def _inputs(
         suite_cases=coverage.total,
         suite_part=coverage.how,
         suite_named=named_cases(experiments[0]),
-        suite_failed=_failed(session, experiments, configs),
+        suite_run=_run(session, experiments, configs),
         headline=stored_figures(
             session, experiments, configs, [m for m in present if get_metric(m).corpus_level]
         ),
     )
 
 
-def _failed(
+def _run(
     session: Session, experiments: Sequence[Experiment], configs: Sequence[SelectedConfig]
-) -> dict[str, int]:
-    """Per compared config (name) with any, its cases whose every generation failed."""
-    failed = {e.id: failed_cases(session, e.id) for e in experiments}
+) -> dict[str, tuple[int, int]]:
+    """Per compared config (name): its cases run and of them failed (``run_cases``)."""
+    run = {e.id: run_cases(session, e.id) for e in experiments}
     return {
-        c.name: failed[c.experiment_id][c.config_hash]
+        c.name: run[c.experiment_id][c.config_hash]
         for c in configs
-        if c.config_hash in failed.get(c.experiment_id, {})
+        if c.config_hash in run.get(c.experiment_id, {})
     }
 
 

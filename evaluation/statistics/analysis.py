@@ -46,7 +46,7 @@ def analyze(
     suite_cases: int = 0,
     suite_part: str = "subset",
     suite_named: int = 0,
-    suite_failed: Mapping[str, int] | None = None,
+    suite_run: Mapping[str, tuple[int, int]] | None = None,
     headline: Mapping[str, Mapping[str, float]] | None = None,
 ) -> StatisticsReport:
     """Per metric in ``scores``: means with intervals, paired comparisons (all pairs, or
@@ -55,8 +55,8 @@ def analyze(
     latency p95 and energy. ``delta`` (one value, or one per metric) asks for the cases
     needed to detect that difference. ``bounds``: each bounded metric's scale, so its
     intervals stay on it. ``suite_cases``: the suite's size, so a verdict on means of part
-    of it says so (which part: ``suite_part`` and ``suite_named``; ``suite_failed``: each
-    config's failed cases; as ``compare_many``).
+    of it says so (which part: ``suite_part`` and ``suite_named``; ``suite_run``: each
+    config's cases run and failed; as ``compare_many``).
     ``headline``: per metric, the figure each config is ranked by where it is not its
     case scores' mean (a corpus metric's corpus value; ``compare_many``). Every metric
     needs a score type; a metric whose direction is None is descriptive: compared, but no
@@ -98,7 +98,7 @@ def analyze(
                 suite_cases=suite_cases,
                 suite_part=suite_part,
                 suite_named=suite_named,
-                suite_failed=suite_failed,
+                suite_run=suite_run,
                 headline=(headline or {}).get(metric),
             )
         )

@@ -90,7 +90,7 @@ def compare_many(
     suite_cases: int = 0,
     suite_part: str = "subset",
     suite_named: int = 0,
-    suite_failed: Mapping[str, int] | None = None,
+    suite_run: Mapping[str, tuple[int, int]] | None = None,
     headline: Mapping[str, float] | None = None,
 ) -> MultiComparison:
     """Compare configs on ``metric``: all pairs, or each versus ``baseline``.
@@ -102,8 +102,8 @@ def compare_many(
     ``bounds``: the metric's scale, which bounds each difference's interval.
     ``suite_cases``: the suite's size; the verdict says when a mean rests on fewer cases,
     and which (``suite_part``: "subset", "first", "cut short", "named";
-    ``wording.part_of_suite``; ``suite_named``: its ``named``; ``suite_failed``: per
-    config, its cases whose every generation failed, ``wording.with_failures``).
+    ``wording.part_of_suite``; ``suite_named``: its ``named``; ``suite_run``: per
+    config, its cases run and those whose every generation failed, ``wording.with_failures``).
 
     Each pair is a :func:`compare_in_table` comparison; the family of defined p-values is
     adjusted together (undefined ones stay undefined and count as "not significant").
@@ -184,7 +184,7 @@ def compare_many(
         suite_cases=suite_cases,
         suite_part=suite_part,
         suite_named=suite_named,
-        suite_failed=suite_failed,
+        suite_run=suite_run,
         headline=corpus_figure(metric) if headline is not None else "",
     )
     return MultiComparison(

@@ -65,7 +65,7 @@ def decide(
     suite_cases: int = 0,
     suite_part: str = "subset",
     suite_named: int = 0,
-    suite_failed: Mapping[str, int] | None = None,
+    suite_run: Mapping[str, tuple[int, int]] | None = None,
     headline: str = "",
 ) -> Verdict:
     """The verdict from the ranking (best first, unscored configs last with None) and the
@@ -74,9 +74,11 @@ def decide(
     a mean of part of the suite says so, as ``suite_part`` says the cases were taken
     ("0.875, subset: 8 of 36 cases", "first 8 of 36 cases" of a `--limit` run: the
     run's heading's words; ``suite_named``: the spec's ``cases:`` count, "first 3 of the
-    spec's 28 named cases, in suite order" as the run's heading says it; ``suite_failed``:
-    per config, its cases whose every generation failed, "first 6 of 36 cases; 2 failed:
-    figures over the 4 scored" as the heading says them), and means over
+    spec's 28 named cases, in suite order" as the run's heading says it; ``suite_run``:
+    per config, its cases run and those whose every generation failed, as the heading
+    counts them: "first 6 of 36 cases; 2 failed: figures over the 4 scored", and those
+    run but not scored on the metric: "2 failed, 1 not scored: figures over the 3
+    scored"), and means over
     different cases say that each pair was tested on the cases both ran. ``headline``:
     what the ranking's figures are where they are not the means of the case scores the
     pairs are tested on ("corpus chrf": the leaderboard's figure); the verdict names it
@@ -96,11 +98,12 @@ def decide(
         n = (cases or {}).get(config, suite_cases)
         part = part_of_suite(str(n), suite_cases, suite_part, named=suite_named)
         part = f", {part}" if 0 < n < suite_cases else ""
-        if (failed := (suite_failed or {}).get(config, 0)) and suite_cases:
-            ran = min(n + failed, suite_cases)
+        ran, failed = (suite_run or {}).get(config, (n, 0))
+        if (failed or ran - failed > n) and suite_cases:  # failed, or run but not scored
             run = part_of_suite(str(ran), suite_cases, suite_part, named=suite_named)
             run = run if ran < suite_cases else ""
-            part = f", {with_failures(run, str(failed), suite_cases, str(n))}"
+            unscored = max(ran - failed - n, 0)
+            part = f", {with_failures(run, str(failed), suite_cases, str(n), unscored=unscored)}"
         return f"{headline} {written(means[config])}{part}".lstrip()
 
     if headline:  # the pairs are tested on the case scores, not on the figures ranked

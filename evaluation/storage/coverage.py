@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlmodel import Session
 
 from evaluation.storage.dropped import experiment_hashes
@@ -130,10 +130,25 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
     return found
 
 
-def failed_cases(session: Session, experiment_id: int) -> dict[str, int]:
-    """Per config of the experiment (hash) with any, its cases whose every generation
-    failed: what ``Coverage.failed`` spans, for a comparison's verdict to say per config."""
-    return {config: r - n for config, n, _, r in _per_config(session, experiment_id) if r > n}
+def run_cases(session: Session, experiment_id: int) -> dict[str, tuple[int, int]]:
+    """Per config of the experiment (hash): its cases run and those of them whose every
+    generation failed, as the run's heading counts them (``Coverage.ran`` and
+    ``Coverage.failed``; where generations were stored after the scores, those scored
+    alone, as ``scored_coverage``): a comparison's verdict says them beside the cases its
+    mean rests on, which a case whose score could not be made leaves fewer."""
+    ok = Generation.status == "ok"
+    scored = exists().where(Score.generation_id == Generation.id)
+    per_config = session.exec(
+        select(
+            Generation.config_hash,
+            func.count(func.distinct(case((and_(ok, scored), Generation.case_uid)))),
+            func.count(func.distinct(case((or_(~ok, scored), Generation.case_uid)))),
+        )
+        .where(Generation.experiment_id == experiment_id)
+        .group_by(Generation.config_hash)
+    ).all()
+    own = experiment_hashes(session, experiment_id)
+    return {c: (int(r), int(r) - int(n)) for c, n, r in per_config if c in own}
 
 
 def _per_config(session: Session, experiment_id: int) -> list[tuple[str, int, int, int]]:

@@ -247,6 +247,54 @@ def test_a_verdict_on_a_run_with_failed_cases_says_them_as_its_heading_does(tmp_
     assert read.verdicts["exact_match"]["verdict"] == verdict
 
 
+def _could_not_score(session: Session, case_id: str, metric: str) -> None:
+    """Case ``case_id``'s scores on ``metric`` as a scorer that could not make one left
+    them (None), its generations ok."""
+    uid = select(CaseRow.uid).where(CaseRow.case_id == case_id)
+    generations = select(Generation.id).where(Generation.case_uid.in_(uid))
+    session.exec(
+        update(Score)
+        .where(Score.generation_id.in_(generations), Score.metric == metric)
+        .values(value=None)
+    )
+    session.commit()
+
+
+def test_a_verdict_counts_the_cases_run_as_the_heading_and_says_those_not_scored(tmp_path):
+    """mon item 3: a case run whose score could not be made (None) made the verdict's
+    figure count the cases run one lower than the heading ("first 5 of 10 cases; 2
+    failed" under "first 6 of 10 cases; 2 failed"): the verdict took its cases run as
+    those scored plus those failed. It now takes them from the heading's own count
+    (``storage.coverage``) and says the difference."""
+    from evaluation.compare import current_comparison
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    with Session(db.engine, expire_on_commit=False) as session:
+        _limit_6_with_2_failed(session, db)
+        _could_not_score(session, "c02", "exact_match")
+        title = load_leaderboard(session, db.experiment).title
+        verdicts = current_comparison(session, [(db.experiment, None)]).verdicts
+    assert title == f"Leaderboard: {db.experiment} ({FAILED_WORDS})"
+    exact = verdicts["exact_match"]["verdict"]
+    assert "first 6 of 10 cases; 2 failed, 1 not scored: figures over the 3 scored" in exact
+    assert "first 5 of 10" not in exact
+    assert f"{FAILED_WORDS})" in verdicts["contains"]["verdict"]  # every case scored there
+
+
+def test_a_whole_suite_run_with_a_case_not_scored_is_no_subset(tmp_path):
+    # its verdict said "subset: 9 of 10 cases" of a run of the whole suite
+    from evaluation.compare import current_comparison
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    with Session(db.engine, expire_on_commit=False) as session:
+        session.get(Experiment, db.experiment_id).status = "completed"
+        _could_not_score(session, "c02", "exact_match")
+        verdicts = current_comparison(session, [(db.experiment, None)]).verdicts
+    exact = verdicts["exact_match"]["verdict"]
+    assert "1 of 10 cases not scored: figures over the 9 scored" in exact, exact
+    assert "subset" not in exact
+
+
 def test_generations_stored_after_the_scores_are_not_counted_in_the_heading(tmp_path):
     # newcomer N9: after an interrupted resume `status` headed the board "12 to 36 of 36
     # cases per config: cut short" over rows (and a verdict) of the 12 cases' scores: the
