@@ -406,10 +406,17 @@ def _on_a_share_scale(metric) -> bool:
 
 def _check_power_scale(require_drop: float | None, quality: list) -> None:
     """``--require-power DROP`` asks of a 0–1 metric whether a drop of DROP is caught:
-    where no quality check left is on that scale (chrF, BLEU: 0–100), no suite could
-    satisfy it, as where every quality check is left out (``_check_power_skip``)."""
-    if require_drop is None or not quality or any(_on_a_share_scale(m) for m in quality):
+    where the gate has no quality check (no quality metric both runs scored), or none on
+    that scale (chrF, BLEU: 0–100), no suite could satisfy it, as where every quality
+    check is left out (``_check_power_skip``, which names ``--skip``: checked first)."""
+    if require_drop is None or any(_on_a_share_scale(m) for m in quality):
         return
+    if not quality:
+        raise GateInputError(
+            f"--require-power {require_drop:g}: this gate has no quality check to see a drop "
+            f"of {require_drop:g} (no quality metric scored in both runs); leave "
+            "--require-power out"
+        )
     scales = ", ".join(f"{m.name} {m.bounds[0]:g}–{m.bounds[1]:g}" for m in quality)
     raise GateInputError(
         f"--require-power {require_drop:g} asks whether a drop of {require_drop:g} of a 0–1 "

@@ -771,6 +771,11 @@ def test_require_power_with_no_quality_check_judged_for_power_does_not_pass_sile
         with pytest.raises(GateInputError) as refused:
             gate(session, "chrf-cand", "chrf-base", require_drop=0.1)
         chrf_unasked = gate(session, "chrf-cand", "chrf-base")
+        for name in ("len-base", "len-cand"):  # no quality metric at all
+            add_experiment(session, name, suite, {configs[0]: {"output_length": [3.0] * 12}})
+            get_experiment(session, name).status = "completed"
+        with pytest.raises(GateInputError) as none:
+            gate(session, "len-cand", "len-base", require_drop=0.1)
     assert (blind.exit_code, unasked.exit_code, chrf_unasked.exit_code) == (3, 0, 0)
     assert len(blind.blind) == 2 and blind.underpowered is None
     text = gate_text(blind).splitlines()
@@ -785,6 +790,10 @@ def test_require_power_with_no_quality_check_judged_for_power_does_not_pass_sile
     assert str(refused.value) == (
         "--require-power 0.1 asks whether a drop of 0.1 of a 0–1 metric is caught, and no "
         "quality check of this gate is on a 0–1 scale (chrf 0–100); leave --require-power out"
+    )
+    assert str(none.value) == (
+        "--require-power 0.1: this gate has no quality check to see a drop of 0.1 (no quality "
+        "metric scored in both runs); leave --require-power out"
     )
     from flows.cli import main
 
