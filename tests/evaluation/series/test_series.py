@@ -152,6 +152,8 @@ def test_what_ran_asks_ollama_for_digest_version_and_context():
     assert before[0].digest and before[0].quantization
     assert after[0].context_length == 4096
     assert (after[0].host, after[0].model, after[0].kind) == ("gpu1", "llama3", "ollama")
+    # the stand-in serves on this machine (loopback): its load is the run's (N6)
+    assert after[0].machine_load is not None and after[0].machine_cpus
 
 
 def test_a_host_that_never_answers_leaves_what_ran_empty_without_holding_the_run(monkeypatch):
