@@ -126,7 +126,7 @@ def stream_state(s: StreamVerdict, learning: int) -> str:
     """The stream's state as `evalflow trends`, the monitor's series page and the nightly's
     artifact say it: ``_state``, but where that is "ok" of a last night not judged, why
     not (a partial run; learning, with how many more full runs): the page's heading said
-    "ok" over trends' "learning (4 more full runs before judging)"."""
+    "ok" over trends' "learning (3 more full runs before judging)"."""
     return _unjudged(s, learning) if s.last.p is None and s.state == "ok" else _state(s)
 
 
@@ -139,15 +139,20 @@ def _unjudged(s: StreamVerdict, learning: int) -> str:
 
 
 def _runs_to_learn(s: StreamVerdict, learning: int) -> int:
-    """How many more full runs the stream's segment needs before its runs are judged:
-    its first full run is the reference, the next ``learning`` teach the watch."""
+    """How many more full runs the watch learns from before it judges one (0: it judges
+    the next): the segment's first full run is the reference, the next ``learning`` teach
+    the watch, and the one after is judged (the newcomer's F9: counting the judged run
+    too, "3 more" came out where the 3rd more run was judged)."""
     start = next((i for i, n in enumerate(s.nights) if n.experiment == s.segment_start), 0)
     full = sum(not n.partial for n in s.nights[start:])
-    return max(learning + 2 - full, 1)
+    return max(learning + 1 - full, 0)
 
 
 def _learning(s: StreamVerdict, learning: int) -> str:
-    return f"learning ({counted(_runs_to_learn(s, learning), 'more full run')} before judging)"
+    left = _runs_to_learn(s, learning)
+    if not left:
+        return "learning (the next full run is judged)"
+    return f"learning ({counted(left, 'more full run')} before judging)"
 
 
 def _stream_line(
@@ -269,6 +274,8 @@ def _learning_still(watch: SeriesWatch, run: str) -> str:
     if not nights or any(n.p is not None for _, n in nights):
         return ""
     left = max(_runs_to_learn(s, watch.settings.learning) for s, _ in nights)
+    if not left:
+        return f"nothing judged on {run} yet: the next full run is judged"
     return (
         f"nothing judged on {run} yet: the watch learns the series' noise for "
         f"{counted(left, 'more full run')}"

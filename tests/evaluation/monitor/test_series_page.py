@@ -110,7 +110,7 @@ def test_the_page_prints_the_reference_and_change_of_a_ratio_as_trends_does():
 
 def test_a_stream_still_learning_is_not_ok_on_the_page_as_in_trends():
     # newcomer F11: the page's headings said "· contains ok" where trends said
-    # "learning (4 more full runs before judging)"
+    # "learning (3 more full runs before judging)"
     from evaluation.series import trends_text
 
     engine = make_engine("sqlite://")

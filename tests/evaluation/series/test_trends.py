@@ -953,12 +953,12 @@ def test_a_partial_night_does_not_lengthen_learning_and_a_drop_while_learning_sh
     (line,) = [x for x in trends_text(early).splitlines() if x.startswith("  exact_match")][1:2]
     assert "learning: moved -0." in line and line.endswith("from the nights before; not judged yet")
     # a newcomer could not tell when the watch starts to judge: 3 full nights of 5 so far
-    assert "learning (2 more full runs before judging)" in line
+    assert "learning (1 more full run before judging)" in line
     with session_scope(engine) as session:
         add_nights(session, 1, series="learn1", seed=3)
     (one,) = [x for x in trends_text(watch_series(Session(engine), "learn1")).splitlines()
               if x.startswith("  exact_match")][:1]  # fmt: skip
-    assert "learning (4 more full runs before judging)" in one
+    assert "learning (3 more full runs before judging)" in one
 
 
 def test_a_series_still_learning_says_nothing_was_judged(engine):
@@ -968,17 +968,34 @@ def test_a_series_still_learning_says_nothing_was_judged(engine):
         names = add_nights(session, 4, series="young", seed=3)
     text = trends_text(watch_series(Session(engine), "young"))
     rows = [x for x in text.splitlines() if x.startswith("  ")]
-    assert rows and all("learning (1 more full run before judging)" in x for x in rows)
+    assert rows and all("learning (the next full run is judged)" in x for x in rows)
     assert not any(x.endswith(" ok") for x in rows)
-    assert text.endswith(
-        f"nothing judged on {names[-1]} yet: the watch learns the series' noise for "
-        "1 more full run."
-    )
+    assert text.endswith(f"nothing judged on {names[-1]} yet: the next full run is judged.")
     with session_scope(engine) as session:
         add_nights(session, 1, series="young", seed=3, first=4)
     judged = trends_text(watch_series(Session(engine), "young"))
     assert judged.splitlines()[-1].startswith("no alarm on young")
     assert any(x.endswith(" ok") for x in judged.splitlines())
+
+
+def test_the_learning_countdown_is_the_runs_learned_from_before_one_is_judged():
+    """Newcomer (fixtrend) F9: after 2 runs the watch said it "learns the series' noise for
+    3 more full runs", and the 3rd more run was judged: the count took in the judged run.
+    Told N, the next N full runs are learned from and the one after them is judged."""
+    engine = make_engine("sqlite://")
+    said = {}
+    for runs in range(1, 6):
+        with session_scope(engine) as session:
+            add_nights(session, 1, series="count", seed=10 + runs, first=runs - 1)
+        watch = watch_series(Session(engine), "count")
+        said[runs] = trends_text(watch).splitlines()[-1]
+        judged = {s.last.judged for s in watch.streams if s.metric == "exact_match"}
+        assert judged == {runs == 5}
+    assert said[1].endswith("the watch learns the series' noise for 3 more full runs.")
+    assert said[2].endswith("the watch learns the series' noise for 2 more full runs.")
+    assert said[3].endswith("the watch learns the series' noise for 1 more full run.")
+    assert said[4].endswith("yet: the next full run is judged.")
+    assert said[5].startswith("no alarm on count-night-04")
 
 
 def test_a_p95_of_too_few_latencies_says_so_not_a_countdown_that_never_ends(engine):
