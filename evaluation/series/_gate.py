@@ -41,7 +41,7 @@ from evaluation.storage.repository import (
     get_experiment,
     scores_frame,
 )
-from evaluation.storage.runs import experiment_status
+from evaluation.storage.runs import experiment_status, finish_first
 
 
 class GateInputError(EvalError):
@@ -208,8 +208,8 @@ def gate(
     if state.status != "completed":
         why = f" ({state.reason})" if state.reason else ""
         raise GateInputError(
-            f"candidate {candidate!r} is {state.status}{why}: finish it first (rerun its "
-            "`evalflow run` to resume it); only a completed, scored run can pass the gate"
+            f"candidate {candidate!r} is {state.status}{why}: {finish_first(state)}; only a "
+            "completed, scored run can pass the gate"
         )
     frames = {
         name: (scores_frame(session, e.id), generations_frame(session, e.id))

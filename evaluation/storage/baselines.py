@@ -15,7 +15,7 @@ from evaluation.errors import StorageError
 from evaluation.series._series import series_of_experiment
 from evaluation.storage.models import Experiment, utcnow
 from evaluation.storage.repository import get_experiment
-from evaluation.storage.runs import experiment_status
+from evaluation.storage.runs import experiment_status, finish_first
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,11 @@ def accept_baseline(session: Session, name: str) -> Acceptance:
     """Make experiment ``name`` its series' accepted baseline (the previous one, if any,
     is no longer accepted). Only a completed experiment can be a baseline."""
     experiment = get_experiment(session, name)
-    status = experiment_status(session, experiment).status  # crashed, as `status` says
-    if status != "completed":
+    state = experiment_status(session, experiment)  # crashed, as `status` says
+    if state.status != "completed":
         raise StorageError(
-            f"experiment {name!r} is {status}, not completed: finish it "
-            f"(rerun the sweep to resume) before accepting it as a baseline"
+            f"experiment {name!r} is {state.status}, not completed: {finish_first(state)}; "
+            "only a completed run can be a baseline"
         )
     series = series_of_experiment(session, experiment)
     replaced = None

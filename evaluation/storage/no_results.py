@@ -1,6 +1,7 @@
 """What a run with nothing scored yet says (`show`, `status`, the run's web page): how
 many generations are stored and scored, its status, and the command that resumes it,
-or starts it over where nothing was stored, as `run` printed it on its way out."""
+or starts it over where nothing was stored, as `run` printed it on its way out; a run
+still running, to wait for it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlmodel import Session
 
 from evaluation.storage.models import Experiment, ExperimentRun
 from evaluation.storage.repository import completed_count, has_generations, scored_count
-from evaluation.storage.runs import ExperimentStatus
+from evaluation.storage.runs import ExperimentStatus, still_running
 
 
 def resume_command(experiment: Experiment, run: ExperimentRun | None = None) -> str:
@@ -29,15 +30,18 @@ def resume_command(experiment: Experiment, run: ExperimentRun | None = None) -> 
 
 def no_results_line(session: Session, experiment: Experiment, state: ExperimentStatus) -> str:
     """'No results for NAME yet: N generations stored, none scored (status S); resume
-    with: COMMAND' for an experiment without a leaderboard."""
+    with: COMMAND' for an experiment without a leaderboard ('wait for it to finish (…)'
+    where it is running: a rerun would be refused)."""
     stored = completed_count(session, experiment.id)
     scored = scored_count(session, experiment.id) if stored else 0
     # as `run` says where it stopped before anything (a failed one too) was stored
     begun = bool(stored) or has_generations(session, experiment.name)
     # scored but not aggregated: the run stopped between its scoring and its leaderboard
     how_far = f"{scored} of them scored, no leaderboard yet" if scored else "none scored"
+    then = still_running(state) or (
+        f"{'resume' if begun else 'start it over'} with: {resume_command(experiment, state.run)}"
+    )
     return (
         f"No results for {experiment.name!r} yet: {stored} generations stored, {how_far} "
-        f"(status {state.status}); {'resume' if begun else 'start it over'} with: "
-        f"{resume_command(experiment, state.run)}"
+        f"(status {state.status}); {then}"
     )

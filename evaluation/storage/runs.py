@@ -301,6 +301,23 @@ def busy_message(name: str, run: ExperimentRun) -> str:
     return f"experiment {name!r} is already running: {holder_words(run)}"
 
 
+def finish_first(state: ExperimentStatus) -> str:
+    """What a run not completed needs before a reader can use it (`gate`, `baseline
+    accept`): a running one, to be waited for (a rerun is refused while it runs:
+    ``ExperimentBusy``); any other, to be resumed by a rerun (newcomer F13: a running
+    candidate was told to rerun its `evalflow run`)."""
+    return still_running(state) or "finish it first (rerun its `evalflow run` to resume it)"
+
+
+def still_running(state: ExperimentStatus) -> str | None:
+    """For a running run, what to do instead of rerunning it, naming its process where
+    known; None for any other."""
+    if state.status != "running":
+        return None
+    held = f"{holder_words(state.run)}; " if state.run is not None else ""
+    return f"wait for it to finish ({held}a rerun is refused while it runs)"
+
+
 def holder_words(run: ExperimentRun) -> str:
     """Which process holds ``run``'s claim and since when ("process 11213 on box, flow run
     f825..., since 2026-11-27 23:43:23 UTC"): the refusal of a second run and `status`

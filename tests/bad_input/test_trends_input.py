@@ -93,7 +93,8 @@ CASES = {
     ),
     "gate-running-candidate": (
         ["gate", "still-going", "--baseline", "nightly-night-00"],
-        "candidate 'still-going' is running: finish it first",
+        "candidate 'still-going' is running: wait for it to finish (a rerun is refused while "
+        "it runs); only a completed, scored run can pass the gate",
     ),
     "gate-unscored-candidate": (
         ["gate", "unscored", "--baseline", "nightly-night-00"],

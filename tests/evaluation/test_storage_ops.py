@@ -62,7 +62,7 @@ def test_one_accepted_baseline_per_series(engine):
 def test_an_unfinished_experiment_cannot_be_the_baseline(engine):
     with session_scope(engine) as session:
         add(session, "qa-1", "qa", status="running")
-        with pytest.raises(StorageError, match="running, not completed"):
+        with pytest.raises(StorageError, match="running, not completed: wait for it to finish"):
             accept_baseline(session, "qa-1")
 
 

@@ -11,7 +11,7 @@ import yaml
 from sqlmodel import Session, select
 
 from evaluation.storage.db import make_engine
-from evaluation.storage.models import ComparisonRun, ViewPage
+from evaluation.storage.models import ComparisonRun, ExperimentRun, ViewPage
 from evaluation.view import stored
 from flows.cli import main
 from tests.conftest import REPO
@@ -250,6 +250,35 @@ def test_show_of_an_experiment_with_nothing_stored_yet_gives_runs_start_over_hin
         f"No results for {experiment!r} yet: 0 generations stored, none scored "
         f"(status interrupted); start it over with: {resume}",
     ]
+
+
+def test_a_running_run_is_to_be_waited_for_not_rerun(database_url, capsys):
+    """Newcomer F13: `gate` of a running candidate said "finish it first (rerun its
+    `evalflow run` to resume it)", and `show` "resume with: …", `baseline accept` "rerun
+    the sweep to resume": a rerun of a running run is refused. Each says to wait for it,
+    naming its process, in the same words."""
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.runs import RunProcess, claim_experiment, holder_words
+    from tests.support.results_db import register_unrun
+
+    with session_scope(make_engine(database_url)) as session:
+        claim_experiment(session, "live", RunProcess.current())
+        register_unrun(session, "live", spec_name="live", spec_path="specs/live.yaml")
+        run = session.get(ExperimentRun, "live")
+        wait = f"wait for it to finish ({holder_words(run)}; a rerun is refused while it runs)"
+        register_unrun(session, "done", spec_name="done", spec_path="specs/done.yaml")
+    assert main(["--database", database_url, "show", "live"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Status: running",
+        f"No results for 'live' yet: 0 generations stored, none scored (status running); {wait}",
+    ]
+    assert main(["--database", database_url, "gate", "live", "--baseline", "done"]) == 2
+    err = capsys.readouterr().err
+    assert f"candidate 'live' is running: {wait}; only a completed" in err, err
+    assert main(["--database", database_url, "baseline", "accept", "live"]) == 2
+    err = capsys.readouterr().err
+    assert f"experiment 'live' is running, not completed: {wait}; only a completed" in err
+    assert "resume" not in err
 
 
 def test_status_of_an_interrupted_run_with_nothing_scored_says_what_show_says(database_url, capsys):
