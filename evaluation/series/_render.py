@@ -159,7 +159,9 @@ def _stream_line(
     s: StreamVerdict, learning: int, width: int = 30, columns: int | None = None
 ) -> str:
     """The stream's line; wider than ``columns`` (None: never), its change, p, evidence
-    and state on a second line (at 80 columns a line was 130 wide, broken anywhere)."""
+    and state on a second line (at 80 columns a line was 130 wide, broken anywhere), its
+    value still in the value column where that fits (newcomer F12: at 160 columns the
+    wrapped lines' values sat beside their sparklines, out of line with the others')."""
     last = s.last
     shown = [n.drawn for n in s.nights][-width:]
     cut = [n.partial and n.scored for n in s.nights][-width:]  # unscored: no value, a gap
@@ -176,10 +178,12 @@ def _stream_line(
     value = s.estimated or f"{_value(last.value, s.metric)}{interval}"
     evidence = "/".join(evidence_figures(last.evidence, s.threshold))
     tail = f"change {change}  {judged}  evidence {evidence}{state}"
-    whole = f"  {s.metric:<14} {line:<{width}} {value}  {tail}"
-    if columns is None or len(whole) <= columns:
-        return whole
-    return f"  {s.metric:<14} {line} {value}\n    {tail}"
+    first = f"  {s.metric:<14} {line:<{width}} {value}"
+    if columns is None or len(first) + 2 + len(tail) <= columns:
+        return f"{first}  {tail}"
+    if len(first) > columns:
+        first = f"  {s.metric:<14} {line} {value}"
+    return f"{first}\n    {tail}"
 
 
 def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:

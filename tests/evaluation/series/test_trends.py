@@ -1129,6 +1129,25 @@ def test_a_run_on_half_the_cases_is_drawn_as_compared_and_an_unscored_metric_say
     assert last.drawn == pytest.approx(5 / 12)  # its level on the 12 cases, read paired
 
 
+def test_a_wrapped_stream_keeps_its_value_in_the_value_column(engine, capsys, monkeypatch):
+    """Newcomer (fixtrend) F12: at `COLUMNS=160` the learning quality lines wrapped and
+    their values sat beside their sparklines ("contains       ▅▅ 0.500 [...]"), out of
+    line with the one-line streams' values beside them."""
+    from flows.cli import _database, main
+
+    with session_scope(engine) as session:
+        add_nights(session, 2, series="wide", seed=3)
+    monkeypatch.setattr(_database, "open_engine", lambda args: engine)
+    monkeypatch.setenv("COLUMNS", "160")
+    main(["--database", "sqlite://", "trends", "wide"])
+    lines = capsys.readouterr().out.splitlines()
+    rows = [i for i, x in enumerate(lines) if x.startswith(("  exact_match ", "  failure_rate "))]
+    wrapped = {lines[i].split()[0] for i in rows if lines[i + 1].startswith("    change ")}
+    assert wrapped == {"exact_match"} and max(map(len, lines)) <= 160
+    values = {len(lines[i]) - len(lines[i][17:].lstrip("▁▂▃▄▅▆▇█· ")) for i in rows}
+    assert values == {2 + 14 + 1 + 30 + 1}, [lines[i] for i in rows]
+
+
 def test_gate_series_and_trends_fit_80_columns(tonight, engine, capsys, monkeypatch):
     """The newcomer's F7: at 80 columns `gate`'s verdict line was 262 wide, its notes
     115-117, `series` and `trends` 46 lines over 80 (up to 179). Each line wraps at
