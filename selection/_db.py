@@ -27,9 +27,13 @@ def with_selector_tables(engine: Engine) -> Engine:
 
 
 @contextmanager
-def engine_for(engine: Engine | None, database_url: str | None) -> Iterator[Engine]:
+def engine_for(
+    engine: Engine | None, database_url: str | None, *, reads_only: bool = False
+) -> Iterator[Engine]:
     """``engine`` as given, else an engine for ``database_url`` (or the configured
-    database, ``EVALFLOW_DATABASE_URL``), disposed of afterwards."""
+    database, ``EVALFLOW_DATABASE_URL``), disposed of afterwards; for a caller that
+    ``reads_only``, a SQLite file in WAL mode in a read-only folder as a snapshot
+    (``evaluation.storage.snapshot``)."""
     if engine is not None:
         yield with_selector_tables(engine)
         return
@@ -37,7 +41,7 @@ def engine_for(engine: Engine | None, database_url: str | None) -> Iterator[Engi
 
     refuse_a_named_database_not_there(database_url, "database_url")
     url = configured_url(database_url, source="database_url")
-    owned = make_engine(url, tables=(*EVALUATION_TABLES, *TABLES))
+    owned = make_engine(url, tables=(*EVALUATION_TABLES, *TABLES), reads_only=reads_only)
     _READY.add(owned)
     try:
         yield owned

@@ -48,6 +48,7 @@ from sqlmodel import Session
 from evaluation.errors import StorageError
 from evaluation.spec import Config
 from evaluation.storage.db import database_name, storage_problem
+from evaluation.storage.snapshot import snapshot_note
 from selection._candidates import candidate_table, option, params_label, real_only
 from selection._choice import (
     LATENCY_REASON,
@@ -163,16 +164,19 @@ def recommend(
     if database_url is not None:
         check_database_url_argument(database_url)
     try:
-        with engine_for(engine, database_url) as bound, Session(bound) as session:
+        with engine_for(engine, database_url, reads_only=True) as bound, Session(bound) as session:
             answer = _answer(session, request, candidates)
             if answer.status == "unavailable":  # a refusal (no such version): nothing logged
                 return answer
+            if snapshot := snapshot_note(bound):  # no write to try: say why it is not logged
+                unlogged = f"not logged: {snapshot}"
+                return replace(answer, notes=(*answer.notes, unlogged), unlogged=unlogged)
             return _logged(session, answer, database_name(bound))
-    except (SQLAlchemyError, StorageError) as exc:
-        said = storage_problem(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
-        return Recommendation(
-            "unavailable", task_type, f"cannot use the results database: {said}", request=request
-        )
+    except StorageError as exc:  # it names the database ("cannot open the results database")
+        return Recommendation("unavailable", task_type, str(exc), request=request)
+    except SQLAlchemyError as exc:
+        said = f"cannot use the results database: {storage_problem(exc)}"
+        return Recommendation("unavailable", task_type, said, request=request)
 
 
 def _logged(session: Session, answer: Recommendation, database: str) -> Recommendation:

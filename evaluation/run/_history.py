@@ -51,7 +51,7 @@ def sweep_history(database: str | None, experiment: str, sweep: Sweep) -> SweepH
 
     hosts = [h.name for h in sweep.spec.hosts]
     try:
-        engine = make_engine(url, create=False)
+        engine = make_engine(url, create=False, reads_only=True)
         try:
             with session_scope(engine) as session:
                 measured = measured_throughput(session, hosts)

@@ -31,6 +31,7 @@ from evaluation.series import schema as series_schema
 from evaluation.settings import database_url, make_home_for
 from evaluation.storage import models as results_schema
 from evaluation.storage.impossible_rates import forget_impossible_rates
+from evaluation.storage.snapshot import opening
 from evaluation.storage.text_search import ensure_text_index
 from evaluation.storage.unmeasured import forget_overhead_latencies
 from evaluation.storage.unnest import insert_unnested
@@ -55,19 +56,30 @@ series (``series.schema``) and item banks (``itembank.schema``). The selector's 
 ``selection.schema.TABLES``."""
 
 
-def make_engine(url: str, *, create: bool = True, tables: Tables = EVALUATION_TABLES) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    create: bool = True,
+    tables: Tables = EVALUATION_TABLES,
+    reads_only: bool = False,
+) -> Engine:
     """An engine for ``url``, with ``tables`` created where missing (unless not
     ``create``); SQLite gets WAL and a busy timeout so concurrent sweeps writing to one
-    file wait for each other instead of failing."""
+    file wait for each other instead of failing. A caller that ``reads_only`` (what it
+    writes is a cache it can do without) reads a SQLite file in WAL mode whose folder
+    is read-only as an immutable snapshot (``storage.snapshot``: ``snapshot_note``
+    says so); any other caller is refused such a file up front."""
     if create:
         make_home_for(url)  # a fresh home's folder, made by its first writer
     try:
         if url.startswith("sqlite"):
             in_memory = url in ("sqlite://", "sqlite:///:memory:")
+            opened, options = (url, {}) if in_memory else opening(url, reads_only=reads_only)
             engine = create_engine(
-                url,
+                opened,
                 connect_args={"check_same_thread": False, "timeout": 30},
                 poolclass=StaticPool if in_memory else None,
+                execution_options=options,
             )
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
@@ -534,7 +546,9 @@ def insert_returning(
     return returned
 
 
-def open_database(explicit: str | None = None, *, create: bool = True) -> Engine:
+def open_database(
+    explicit: str | None = None, *, create: bool = True, reads_only: bool = False
+) -> Engine:
     """The results database the user chose (``explicit``, else the environment, else the
     default file): every edge opens it this one way."""
-    return make_engine(database_url(explicit), create=create)
+    return make_engine(database_url(explicit), create=create, reads_only=reads_only)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -16,12 +17,22 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def open_engine(args: argparse.Namespace) -> Engine:
+def open_engine(
+    args: argparse.Namespace, *, reads_only: bool = False, create: bool = True
+) -> Engine:
     """The database named by ``--database`` (else the environment, else the default),
-    with every table a command may touch, review tables included."""
+    with every table a command may touch, review tables included (unless not
+    ``create``). For a verb that ``reads_only``, a SQLite file in WAL mode in a folder
+    that may not be written is read as a snapshot, which the verb says once on stderr
+    (``storage.snapshot``); other verbs are refused it."""
     from evaluation.storage.db import open_database
+    from evaluation.storage.snapshot import snapshot_note
 
-    return open_database(args.database)
+    engine = open_database(args.database, create=create, reads_only=reads_only)
+    if (note := snapshot_note(engine)) and not getattr(args, "snapshot_noted", False):
+        args.snapshot_noted = True  # a verb may open the database more than once
+        print(f"note: {note}", file=sys.stderr)
+    return engine
 
 
 def open_reader(args: argparse.Namespace) -> Engine:
@@ -36,7 +47,7 @@ def open_reader(args: argparse.Namespace) -> Engine:
         from evaluation.storage.db import make_engine
 
         return make_engine("sqlite://")
-    return open_engine(args)
+    return open_engine(args, reads_only=True)
 
 
 def missing_default_database(args: argparse.Namespace) -> Path | None:

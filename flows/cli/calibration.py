@@ -34,7 +34,7 @@ def cmd_judge_card(args: argparse.Namespace) -> int:
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import get_experiment
 
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_engine(args, reads_only=True)) as session:
         row = get_experiment(session, args.experiment)
         judges = sorted(set(judgements_frame(session, row.id)["judge"]))
         if not judges:
@@ -60,7 +60,7 @@ def cmd_rate_next(args: argparse.Namespace) -> int:
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import get_experiment
 
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_engine(args, reads_only=True)) as session:
         row = get_experiment(session, args.experiment)
         metrics = load_calibration(session, int(row.id), adjust=args.adjust)
         labels = load_leaderboard(session, row.name).labels

@@ -105,7 +105,7 @@ def _calibrated_plan(args: argparse.Namespace, sweep, planned: int) -> None:
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import suite_fingerprint
 
-    with session_scope(open_database(args.database, create=False)) as session:
+    with session_scope(open_database(args.database, create=False, reads_only=True)) as session:
         metric = sweep_metric(session, sweep, args.experiment)
         bank = current_bank(session, sweep.suite.name, metric)
     if bank is None or bank.row.suite_digest != suite_fingerprint(sweep.suite):

@@ -144,7 +144,7 @@ def stored_leaderboard(args: argparse.Namespace, experiment: str) -> tuple[Leade
     from evaluation.storage.db import session_scope
     from evaluation.storage.repository import get_experiment
 
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_engine(args, reads_only=True)) as session:
         board = load_leaderboard(session, experiment)
         return board, board_text(session, get_experiment(session, experiment).id, board)
 

@@ -59,7 +59,7 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> Non
     from selection._db import engine_for
     from selection.next_spec import next_spec, to_yaml
 
-    with engine_for(None, database) as bound, Session(bound) as session:
+    with engine_for(None, database, reads_only=True) as bound, Session(bound) as session:
         found = next_spec(session, answer)
     if found is None:
         if answer.measure_next:
@@ -120,7 +120,7 @@ def _running_note(path: Path, database: str | None) -> str:
     except EvalError:
         return ""
     hashes = [config.hash for config in sweep.configs]
-    with engine_for(None, database) as bound, Session(bound) as session:
+    with engine_for(None, database, reads_only=True) as bound, Session(bound) as session:
         running = running_work(session, sweep.suite.name, hashes, sweep.spec.name)
     return sweep.running_note(sweep.work_items(), running)
 

@@ -19,7 +19,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
     from flows.cli._database import open_engine
 
     _refuse_missing(args, "nothing to watch: every `evalflow run` starts a series")
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_engine(args, reads_only=True)) as session:
         check_trends_skip(session, args.series, args.skip)
         watch = watch_and_keep(session, args.series, _settings(args), BankEstimates(session))
     watch = watch.without(args.skip)
@@ -34,7 +34,7 @@ def cmd_series(args: argparse.Namespace) -> int:
 
     found = []
     if missing_default_database(args) is None:
-        with session_scope(open_engine(args)) as session:
+        with session_scope(open_engine(args, reads_only=True)) as session:
             found = list_series(session)
     if not found:
         print("no series yet: every `evalflow run` starts or extends one (its spec's name)")
@@ -66,7 +66,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
             f"--junit and --summary name the same file ({args.junit}): give each its own"
         )
     _refuse_missing(args, "run the candidate first")
-    with session_scope(open_engine(args)) as session:
+    with session_scope(open_engine(args, reads_only=True)) as session:
         baseline = args.baseline or _accepted(session, args, GateInputError)
         result = gate(
             session,

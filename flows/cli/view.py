@@ -45,7 +45,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     sock = bind(args.host, args.port)  # a port in use is refused before anything is written
     if engine is None:  # the monitor's home page: no experiment named
         try:
-            engine = open_engine(args)
+            engine = open_engine(args, reads_only=True)
         except BaseException:
             sock.close()
             raise
@@ -136,7 +136,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from sqlalchemy import inspect
 
     from evaluation.monitor import run_facts, running_runs, status_text
-    from evaluation.storage.db import open_database, session_scope
+    from evaluation.storage.db import session_scope
     from evaluation.storage.repository import get_experiment
     from evaluation.storage.runs import experiment_status, starting_runs
     from flows.cli._width import fitted
@@ -145,9 +145,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if missing_default_database(args) is not None:  # a fresh home: nothing runs, none made
         print("Nothing runs now (evalflow experiments lists every experiment).")
         return 0
-    engine = open_database(args.database, create=False)
+    engine = open_engine(args, reads_only=True, create=False)
     if inspect(engine).has_table("experiments"):  # an evalflow database, maybe older:
-        engine = open_database(args.database)  # the monitor's tables are made on first open
+        engine = open_engine(args, reads_only=True)  # the monitor's tables: made on first open
     with session_scope(engine) as session:
         if args.experiment is None:
             names = [r["name"] for r in running_runs(session)]

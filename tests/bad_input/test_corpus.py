@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import socket
@@ -129,6 +130,7 @@ class Bad:
     expect: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     absent: tuple[str, ...] = ()  # never in the output (a password)
+    read_only: str = ""  # a folder under the root that os.access calls read-only (for root too)
 
 
 def _shown(argv: Callable[[World], list[str]], what: str) -> Callable[[World], list[str]]:
@@ -1151,6 +1153,32 @@ DATABASE_CASES = [
         ("--database: no results database at", "typo.db", "evalflow run SPEC"),
     ),
     Bad(
+        "db-read-only-folder-writer",
+        "database",
+        lambda w: ["--database", _shared_copy(w), "baseline", "accept", "demo"],
+        (
+            "cannot open the results database {root}/shared/evalflow.db: its folder is read-only",
+            "evalflow.db-wal and evalflow.db-shm",
+            "copy the database to a folder you may write",
+        ),
+        read_only="shared",
+    ),
+    Bad(
+        "db-read-only-folder-wal-changes",
+        "database",
+        lambda w: [
+            "--database",
+            _shared_copy(w, wal=b"\x37\x7f\x06\x82" + bytes(28)),
+            "show",
+            "demo",
+        ],
+        (
+            "{root}/shared/evalflow.db: its folder is read-only and evalflow.db-wal beside it "
+            "holds changes not yet in the database",
+        ),
+        read_only="shared",
+    ),
+    Bad(
         "env-database-file-not-there",
         "env",
         lambda w: ["retrain"],
@@ -2138,6 +2166,23 @@ def _old_database(w: World) -> str:
     return f"sqlite:///{path}"
 
 
+def _shared_copy(w: World, wal: bytes = b"") -> str:
+    """A database in WAL mode, closed (no -wal or -shm beside it), in a folder ``shared``
+    (which the case makes read-only), with a -wal file holding ``wal`` where given (a
+    writer's changes not yet folded in)."""
+    import sqlite3
+
+    shared = w.root / "shared"
+    shared.mkdir(parents=True)
+    connection = sqlite3.connect(shared / "evalflow.db")
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE notes (text TEXT)")
+    connection.close()
+    if wal:
+        (shared / "evalflow.db-wal").write_bytes(wal)
+    return f"sqlite:///{shared / 'evalflow.db'}"
+
+
 def row_counts(url: str) -> dict[str, int]:
     """Rows in every table of the database at ``url`` that has any (a table created
     empty, e.g. the selector's by `recommend`, holds nothing written)."""
@@ -2289,6 +2334,13 @@ def test_bad_input_is_refused_in_one_line_with_nothing_written(
         else:
             monkeypatch.delenv(name, raising=False)
     argv = bad.argv(world)  # may store more first (``with_experiment``)
+    if bad.read_only:  # os.access stands in for the permissions root does not have
+        folder, access = world.root / bad.read_only, os.access
+        monkeypatch.setattr(
+            os,
+            "access",
+            lambda path, mode: not (mode & os.W_OK and Path(path) == folder) and access(path, mode),
+        )
     before = row_counts(world.db)
     files = files_under(world.root)
     places |= {"suite": str(world.suite), "sidecar": str(world.sidecar)}

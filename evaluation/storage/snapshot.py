@@ -1,0 +1,109 @@
+"""A SQLite database in WAL mode (evalflow's) whose folder may not be written: a teammate's
+copy on a read-only share, mount or folder. SQLite (3.22 and later) opens such a database
+only where its -wal and -shm files exist or can be made beside it, or as immutable
+(https://www.sqlite.org/wal.html, "Read-Only Databases"); else every statement fails with
+"unable to open database file" (a read-only mount) or "attempt to write a readonly
+database" (a folder without write permission), even read-only ones.
+
+A command that only reads gets such a file as an immutable snapshot, which it says in a
+note (what is written to the file meanwhile is not seen); a command that writes is refused
+before it starts, saying why. Where a -wal file with changes not yet in the database is
+there without its -shm, an immutable read would leave them out: both are refused."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+from evaluation.errors import StorageError
+
+SNAPSHOT_OPTION = "evalflow_snapshot_of"
+"""The execution option that marks an engine reading a snapshot: the file's path."""
+
+_WAL_VERSIONS = b"\x02\x02"  # header bytes 18-19, the file format's read and write versions
+
+
+def opening(url: str, *, reads_only: bool) -> tuple[str | URL, dict[str, str]]:
+    """What an engine opens for ``url`` and its execution options: ``url`` and none, or,
+    where SQLite cannot open it as it is (a file in WAL mode in a folder that may not be
+    written, without its -wal and -shm files) and the caller ``reads_only``, the URL
+    that reads it as an immutable snapshot and the option that marks one. StorageError
+    where it may not be read so: a writer, or a -wal file holding changes not yet in the
+    database."""
+    path = _sqlite_file(url)
+    if path is None or not _out_of_reach(path):
+        return url, {}
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StorageError(
+            f"cannot open the results database {path}: its folder is read-only and {wal.name} "
+            f"beside it holds changes not yet in the database, which SQLite cannot read there "
+            f"without {path.name}-shm; open it once where its folder may be written (any "
+            "evalflow command there folds them in), then copy it"
+        )
+    if not reads_only:
+        raise StorageError(
+            f"cannot open the results database {path}: its folder is read-only, and SQLite "
+            f"writes a database in WAL mode (evalflow's) only with {path.name}-wal and "
+            f"{path.name}-shm beside it; this command stores results: copy the database to a "
+            "folder you may write and point --database (or EVALFLOW_HOME) at it (commands "
+            "that only read, such as show, read it where it is)"
+        )
+    parsed = make_url(url)
+    query = {**parsed.query, "mode": "ro", "immutable": "1", "uri": "true"}
+    snapshot = parsed.set(database=f"file:{quote(str(path))}", query=query)
+    return snapshot, {SNAPSHOT_OPTION: str(path)}
+
+
+def snapshot_note(engine: Engine) -> str:
+    """What a command reading ``engine`` says where it reads a snapshot; "" otherwise."""
+    path = engine.get_execution_options().get(SNAPSHOT_OPTION)
+    if path is None:
+        return ""
+    return (
+        f"read the results database {path} as a snapshot: its folder is read-only, where "
+        "SQLite cannot make the -wal and -shm files it reads a WAL database with; what is "
+        "written to it meanwhile is not seen"
+    )
+
+
+def _out_of_reach(path: Path) -> bool:
+    """Whether SQLite cannot open the database at ``path`` as it is: in WAL mode, in a
+    folder that may not be written, without both its -wal and -shm files (with both, it
+    reads them as they are)."""
+    if os.access(path.parent, os.W_OK):
+        return False
+    try:
+        with path.open("rb") as file:
+            header = file.read(20)
+    except OSError:  # SQLite says what is wrong with it
+        return False
+    if header[18:20] != _WAL_VERSIONS:
+        return False
+    beside = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    return not all(p.exists() for p in beside)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The existing file a SQLite URL opens, a URI filename (``file:PATH?mode=ro``)
+    included; None for another database, one in memory, a URI that asks for an immutable
+    file already, or a file not there."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or name in (None, "", ":memory:"):
+        return None
+    if name.startswith("file:") and parsed.query.get("uri") in ("true", "1"):
+        if parsed.query.get("immutable") == "1" or parsed.query.get("mode") == "memory":
+            return None
+        name = unquote(name.removeprefix("file:").split("?")[0])
+        if name.startswith("//"):  # file://host/path: the path from the third slash
+            name = name[name.find("/", 2) :] if "/" in name[2:] else ""
+    path = Path(name).expanduser()
+    return path if name and path.is_file() else None

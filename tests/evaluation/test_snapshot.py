@@ -1,0 +1,98 @@
+"""A SQLite database in WAL mode in a folder that may not be written (storage.snapshot):
+a reader gets it as an immutable snapshot, a writer is refused up front, and a -wal file
+holding changes the snapshot would leave out is refused to both. ``os.access`` stands in
+for the permissions root does not have (tests/selection/test_read_only_share.py runs the
+commands in a real read-only folder)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import text
+
+from evaluation.errors import StorageError
+from evaluation.storage.db import make_engine
+from evaluation.storage.snapshot import opening, snapshot_note
+
+
+def _database(folder: Path, *, wal: bool = True) -> Path:
+    """A database with one row, closed (a WAL one's -wal and -shm gone with it)."""
+    folder.mkdir()
+    path = folder / "evalflow.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")
+        connection.execute("CREATE TABLE notes (text TEXT)")
+        connection.execute("INSERT INTO notes VALUES ('kept')")
+    connection.close()
+    assert sorted(p.name for p in folder.iterdir()) == ["evalflow.db"]
+    return path
+
+
+@pytest.fixture
+def read_only(monkeypatch: pytest.MonkeyPatch):
+    """The folders passed to it may not be written, as os.access says."""
+    folders: set[Path] = set()
+    access = os.access
+
+    def checked(path, mode, *args, **kwargs):
+        if mode & os.W_OK and Path(path).resolve() in folders:
+            return False
+        return access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", checked)
+    return lambda folder: folders.add(folder.resolve())
+
+
+def test_a_reader_gets_a_snapshot_that_says_so(tmp_path, read_only):
+    path = _database(tmp_path / "shared #1 100%")  # characters a URI filename escapes
+    read_only(path.parent)
+    for url in (f"sqlite:///{path}", f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"):
+        engine = make_engine(url, create=False, reads_only=True)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT text FROM notes")).scalar_one() == "kept"
+        assert snapshot_note(engine).startswith(
+            f"read the results database {path} as a snapshot: its folder is read-only"
+        )
+        engine.dispose()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["evalflow.db"]
+
+
+def test_a_writer_is_refused_up_front_in_one_line(tmp_path, read_only):
+    path = _database(tmp_path / "shared")
+    read_only(path.parent)
+    with pytest.raises(StorageError) as refused:
+        make_engine(f"sqlite:///{path}", create=False)
+    said = str(refused.value)
+    assert said.startswith(f"cannot open the results database {path}: its folder is read-only")
+    assert "evalflow.db-wal and evalflow.db-shm" in said and "\n" not in said
+
+
+def test_changes_not_yet_in_the_file_are_never_left_out(tmp_path, read_only):
+    """A -wal file with frames (a writer that died, a copy taken while one wrote) without
+    its -shm: an immutable read would not see them, so even a reader is refused."""
+    path = _database(tmp_path / "shared")
+    (path.parent / "evalflow.db-wal").write_bytes(b"\x37\x7f\x06\x82" + bytes(28))
+    read_only(path.parent)
+    with pytest.raises(StorageError, match=r"evalflow\.db-wal beside it holds changes"):
+        opening(f"sqlite:///{path}", reads_only=True)
+
+
+def test_what_sqlite_opens_itself_is_left_as_it_is(tmp_path, read_only):
+    """A writable folder; a database in rollback-journal mode (read without new files);
+    a WAL database with both its -wal and -shm (SQLite reads them); an immutable URI."""
+    writable = _database(tmp_path / "writable")
+    journal = _database(tmp_path / "journal", wal=False)
+    both = _database(tmp_path / "both")
+    for suffix in ("-wal", "-shm"):
+        (both.parent / f"evalflow.db{suffix}").touch()
+    asked = _database(tmp_path / "asked")
+    for path in (journal, both, asked):
+        read_only(path.parent)
+    urls = [f"sqlite:///{p}" for p in (writable, journal, both)]
+    urls.append(f"sqlite:///file:{asked}?immutable=1&uri=true")
+    for url in urls:
+        assert opening(url, reads_only=True) == (url, {})
