@@ -1156,7 +1156,7 @@ def test_gate_series_and_trends_fit_80_columns(tonight, engine, capsys, monkeypa
     from flows.cli import _database, main
 
     names, _ = tonight
-    monkeypatch.setattr(_database, "open_engine", lambda args: engine)  # this module's
+    monkeypatch.setattr(_database, "open_engine", lambda args, **_: engine)  # this module's
     verbs = (["gate", names[-1], "--baseline", names[-2]], ["series"], ["trends", "tonight"])
     monkeypatch.setenv("COLUMNS", "80")
     for verb in verbs:
