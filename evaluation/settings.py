@@ -246,9 +246,13 @@ def sandbox_parallel() -> int:
     return value
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL (None for another database, one in memory, a URI
-    filename (``file:...?mode=ro``: SQLite opens it as its query says) or not a URL)."""
+def sqlite_file(url: str, *, uri_filename: bool = False) -> Path | None:
+    """The file of a SQLite URL (None for another database, one in memory, or not a
+    URL); a URI filename's (``file:PATH?mode=ro&uri=true``: SQLite opens it as its query
+    says) only where ``uri_filename`` asks for it, and never one that asks for a file in
+    memory or an immutable one."""
+    from urllib.parse import unquote
+
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -256,10 +260,19 @@ def sqlite_file(url: str) -> Path | None:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         return None
-    name = parsed.database
+    name, query = parsed.database, parsed.query
     if parsed.get_backend_name() != "sqlite" or name in (None, "", ":memory:"):
         return None
-    return None if name.startswith("file:") else Path(name).expanduser()
+    if not name.startswith("file:"):
+        return Path(name).expanduser()
+    if not uri_filename or query.get("uri") not in ("true", "1"):
+        return None
+    if query.get("mode") == "memory" or query.get("immutable") == "1":
+        return None
+    name = unquote(name.removeprefix("file:"))  # SQLite decodes %HH
+    if name.startswith("//"):  # file://host/path: the path from the third slash
+        name = name[name.find("/", 2) :] if "/" in name[2:] else ""
+    return Path(name).expanduser() if name else None
 
 
 def no_database_yet(url: str) -> bool:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError
 
 from evaluation.errors import StorageError
+from evaluation.settings import sqlite_file
 
 SNAPSHOT_OPTION = "evalflow_snapshot_of"
 """The execution option that marks an engine reading a snapshot: the file's path."""
@@ -34,8 +34,8 @@ def opening(url: str, *, reads_only: bool) -> tuple[str | URL, dict[str, str]]:
     that reads it as an immutable snapshot and the option that marks one. StorageError
     where it may not be read so: a writer, or a -wal file holding changes not yet in the
     database."""
-    path = _sqlite_file(url)
-    if path is None or not _out_of_reach(path):
+    path = sqlite_file(url, uri_filename=True)
+    if path is None or not path.is_file() or not _out_of_reach(path):
         return url, {}
     wal = path.with_name(path.name + "-wal")
     if wal.exists() and wal.stat().st_size > 0:
@@ -86,24 +86,3 @@ def _out_of_reach(path: Path) -> bool:
         return False
     beside = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
     return not all(p.exists() for p in beside)
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The existing file a SQLite URL opens, a URI filename (``file:PATH?mode=ro``)
-    included; None for another database, one in memory, a URI that asks for an immutable
-    file already, or a file not there."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return None
-    name = parsed.database
-    if parsed.get_backend_name() != "sqlite" or name in (None, "", ":memory:"):
-        return None
-    if name.startswith("file:") and parsed.query.get("uri") in ("true", "1"):
-        if parsed.query.get("immutable") == "1" or parsed.query.get("mode") == "memory":
-            return None
-        name = unquote(name.removeprefix("file:").split("?")[0])
-        if name.startswith("//"):  # file://host/path: the path from the third slash
-            name = name[name.find("/", 2) :] if "/" in name[2:] else ""
-    path = Path(name).expanduser()
-    return path if name and path.is_file() else None
