@@ -1137,7 +1137,7 @@ def test_a_wrapped_stream_keeps_its_value_in_the_value_column(engine, capsys, mo
 
     with session_scope(engine) as session:
         add_nights(session, 2, series="wide", seed=3)
-    monkeypatch.setattr(_database, "open_engine", lambda args: engine)
+    monkeypatch.setattr(_database, "open_engine", lambda args, **_: engine)
     monkeypatch.setenv("COLUMNS", "160")
     main(["--database", "sqlite://", "trends", "wide"])
     lines = capsys.readouterr().out.splitlines()
