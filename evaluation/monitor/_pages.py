@@ -118,10 +118,12 @@ def add_monitor(
         from evaluation.itembank import BankEstimates
         from evaluation.series import (
             SeriesNotFound,
+            baseline_words,
             evidence_figures,
             figure,
             list_series,
             runs_of,
+            since_words,
             stream_state,
             watch_and_keep,
         )
@@ -144,6 +146,8 @@ def add_monitor(
             figure=figure,
             evidence=evidence_figures,
             runs_of=runs_of,  # as `evalflow series` and `trends` count them
+            baseline_words=baseline_words,  # and name the accepted baseline
+            since_of=since_words,  # where each stream's comparison starts, as trends says
             **page_context,
         )
 

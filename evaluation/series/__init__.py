@@ -54,6 +54,8 @@ _EXPORTS = {
     "sparkline": "evaluation.series._render",
     "stream_state": "evaluation.series._render",
     "runs_of": "evaluation.series._render",
+    "baseline_words": "evaluation.series._render",
+    "since_words": "evaluation.series._render",
     "moved_lines": "evaluation.series._render",
     "SubsetEstimates": "evaluation.series._calibrated_level",
     "ESCALATE_SHARE": "evaluation.series._watch",

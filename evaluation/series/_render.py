@@ -61,6 +61,20 @@ def runs(n: int) -> str:
     return f"{n} run" if n == 1 else f"{n} runs"
 
 
+def baseline_words(baseline: str | None) -> str:
+    """``, baseline RUN`` after a series' last run where it has an accepted baseline:
+    `series`, `trends` and the monitor's series page name it alike (only `series` did)."""
+    return f", baseline {baseline}" if baseline else ""
+
+
+def since_words(s: StreamVerdict) -> str:
+    """Where the stream's comparison starts, ``since RUN, N runs``, with ``: its level
+    accepted there`` where it starts afresh at the accepted baseline: `trends` and the
+    monitor's series page say it alike (the page said "since ns-n6" alone)."""
+    taken = ": its level accepted there" if s.restarted and s.accepted == s.segment_start else ""
+    return f"since {s.segment_start}, {runs(len(s.nights))}{taken}"
+
+
 def runs_of(statuses: Sequence[str]) -> str:
     """A series' runs counted by status where not all completed: ``3 runs (2
     completed, 1 running)``, else ``3 runs``. `evalflow series`, `trends` and the
@@ -200,7 +214,7 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
     lines = [
         f"series {watch.series}{simulated}: {runs_of([p.status for p in watch.points])}, "
         f"last {last.experiment} "
-        f"({last.status}, started {last.time:%Y-%m-%d %H:%M} UTC)",
+        f"({last.status}, started {last.time:%Y-%m-%d %H:%M} UTC){baseline_words(watch.baseline)}",
     ]
     if not watch.streams:  # no completed run yet: nothing is watched (newcomer N12)
         return "\n".join([*lines, *alarm_lines(watch)])
@@ -224,15 +238,11 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
     for streams in by_config.values():
         first = max(streams, key=lambda st: len(st.nights))  # the longest segment
         changed = f"; its config changed at {first.relabelled}" if first.relabelled else ""
-        lines += [
-            "",
-            f"{first.label}  (since {first.segment_start}, {runs(len(first.nights))}{changed})",
-        ]
+        lines += ["", f"{first.label}  ({since_words(first)}{changed})"]
         lines += [_stream_line(st, s.learning, columns=columns) for st in streams]
         # an accepted baseline restarts only the streams that alarmed before it
         lines += [
-            f"  ({st.metric} since {st.segment_start}, {runs(len(st.nights))}: its level "
-            "accepted there)"
+            f"  ({st.metric} {since_words(st)})"
             for st in streams
             if st.segment_start != first.segment_start
         ]
@@ -278,12 +288,16 @@ def _learning_still(watch: SeriesWatch, run: str) -> str:
     if not nights or any(n.p is not None for _, n in nights):
         return ""
     left = max(_runs_to_learn(s, watch.settings.learning) for s, _ in nights)
+    return f"nothing judged on {run} yet: {_left_to_learn(left)}"
+
+
+def _left_to_learn(left: int) -> str:
+    """How long the watch still learns before it judges (``_runs_to_learn``): the last
+    line of a series nothing judged yet, and `baseline accept`'s of the streams it
+    restarted."""
     if not left:
-        return f"nothing judged on {run} yet: the next full run is judged"
-    return (
-        f"nothing judged on {run} yet: the watch learns the series' noise for "
-        f"{counted(left, 'more full run')}"
-    )
+        return "the next full run is judged"
+    return f"the watch learns the series' noise for {counted(left, 'more full run')}"
 
 
 def accepted_lines(watch: SeriesWatch, accepted: str) -> list[str]:
@@ -307,6 +321,14 @@ def accepted_lines(watch: SeriesWatch, accepted: str) -> list[str]:
         f"restarted at {accepted}: {counted(len(streams), 'stream')} ({why}): {', '.join(streams)}"
         for why, streams in restarted.items()
     ]
+    # the newcomer's F11: a restarted stream raises no alarm while it learns anew
+    learning = [s for s in watch.streams if s.accepted == accepted and s.restarted]
+    if learning := [s for s in learning if not s.last.judged]:
+        left = max(_runs_to_learn(s, watch.settings.learning) for s in learning)
+        lines.append(
+            f"learning again: {counted(len(learning), 'stream')} restarted; "
+            f"{_left_to_learn(left)}{', and cannot alarm on them until then' if left else ''}"
+        )
     if other := sum(s.accepted != accepted for s in watch.streams):
         lines.append(
             f"not a night of {counted(other, 'stream')} (another config, or after an event)"

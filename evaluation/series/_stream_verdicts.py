@@ -238,6 +238,12 @@ class SeriesWatch:
     def last(self) -> SeriesPoint:
         return self.points[-1]
 
+    @property
+    def baseline(self) -> str | None:
+        """The series' accepted baseline (`evalflow baseline accept`), if it has one."""
+        accepted = [p.experiment for p in self.points if p.accepted_baseline]
+        return accepted[-1] if accepted else None
+
 
 def evidence_figures(evidence: float, threshold: float) -> tuple[str, str]:
     """The CUSUM's evidence and its threshold printed alike, with the decimals that show

@@ -28,7 +28,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
 
 
 def cmd_series(args: argparse.Namespace) -> int:
-    from evaluation.series import list_series, runs_of
+    from evaluation.series import baseline_words, list_series, runs_of
     from evaluation.storage.db import session_scope
     from flows.cli._database import missing_default_database, open_engine
 
@@ -45,7 +45,7 @@ def cmd_series(args: argparse.Namespace) -> int:
     counted = {s.name: f"{runs_of(s.statuses)}," for s in found}
     wide = max(len(c) for c in counted.values())
     for s in found:
-        baseline = f", baseline {s.baseline}" if s.baseline else ""
+        baseline = baseline_words(s.baseline)
         simulated = " [SIMULATED]" if s.simulated else ""
         line = (
             f"{s.name:<{width}}  {counted[s.name]:<{wide}} last {s.last_experiment} "

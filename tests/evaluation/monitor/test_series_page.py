@@ -142,3 +142,29 @@ def test_a_metric_the_last_run_did_not_score_says_so_in_its_heading_and_last_lin
     html = TestClient(create_app(engine)).get("/series/rescored").text
     shown = html.split(f'data-config="{STEADY.hash}" data-metric="rougeL"')[1].split("</p>")[0]
     assert shown.count("not scored in that run") == 2 and "partial" not in shown
+
+
+def test_an_accepted_level_and_the_baseline_are_said_on_the_page_as_in_trends():
+    """Newcomer (fixtrend) F11: after `baseline accept` of an alarmed run the page said
+    "since ns-n6" where trends said "(exact_match since ns-n6, 1 run: its level accepted
+    there)", and neither named the series' accepted baseline (only `evalflow series`)."""
+    from evaluation.series import trends_text
+    from evaluation.storage.repository import get_experiment
+
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        names = add_nights(session, 11, series="taken", drop_from=10, seed=1)
+    with session_scope(engine) as session:
+        get_experiment(session, names[10]).accepted_baseline = True
+    with session_scope(engine) as session:
+        watch = watch_series(session, "taken")
+    said = trends_text(watch)
+    html = TestClient(create_app(engine)).get("/series/taken").text
+    taken = f"since {names[10]}, 1 run: its level accepted there"
+    assert f"  (exact_match {taken})" in said
+    heading = html.split(f'data-config="{CHANGING.hash}" data-metric="exact_match"')[1]
+    assert f"is better · {taken}</small>" in heading.split("</h3>")[0]
+    kept = html.split(f'data-config="{STEADY.hash}" data-metric="failure_rate"')[1]
+    assert f"is better · since {names[0]}, 11 runs</small>" in kept.split("</h3>")[0]
+    assert said.splitlines()[0].endswith(f" UTC), baseline {names[10]}")
+    assert re.search(rf"<h2>Series taken <small[^>]*>11 runs, baseline {names[10]} · ", html)

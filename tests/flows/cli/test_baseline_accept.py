@@ -22,6 +22,9 @@ def test_accepting_a_run_says_which_streams_it_confirmed_and_which_it_restarted(
         f"  restarted at {names[9]}: 1 stream (evidence past half its threshold): exact_match "
         "of t=0",  # named as `show` names it: the one model is not repeated
         f"  restarted at {names[9]}: 1 stream (alarmed): exact_match of t=0.7",
+        # the newcomer's F11: a restarted stream is blind while it learns anew
+        "  learning again: 2 streams restarted; the watch learns the series' noise for 2 more "
+        "full runs, and cannot alarm on them until then",
     ]
     assert main(["--database", url, "baseline", "accept", names[5]]) == 0
     assert capsys.readouterr().out.splitlines() == [
