@@ -31,7 +31,7 @@ from evaluation.series import schema as series_schema
 from evaluation.settings import database_url, make_home_for
 from evaluation.storage import models as results_schema
 from evaluation.storage.impossible_rates import forget_impossible_rates
-from evaluation.storage.snapshot import opening
+from evaluation.storage.snapshot import SNAPSHOT_OPTION, opening
 from evaluation.storage.text_search import ensure_text_index
 from evaluation.storage.unmeasured import forget_overhead_latencies
 from evaluation.storage.unnest import insert_unnested
@@ -106,8 +106,19 @@ def create_tables(engine: Engine, tables: Tables) -> None:
     impossible decode speeds "not reported", their aggregates recomputed
     (``storage.impossible_rates``), and the output search index is built
     (``storage.text_search``)."""
-    _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
-    _while_locked(lambda: _create_tables(engine, tables))
+    try:
+        _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
+        _while_locked(lambda: _create_tables(engine, tables))
+    except DBAPIError as exc:
+        if not refused_write(exc) or not (lacking := _lacking(engine, tables)):
+            raise
+        raise StorageError(
+            f"the results database {database_name(engine)} lacks {lacking}, which this "
+            "evalflow adds to a database it opens (one an older evalflow wrote, or the "
+            "selector's before its first `retrain`), and it is read-only: open it once where "
+            "it may be written (any evalflow command there adds them), or read it with the "
+            "evalflow that wrote it"
+        ) from exc
     _while_locked(lambda: _create_missing_indexes(engine, tables))
     if results_schema.Generation in tables:
         _while_locked(lambda: forget_overhead_latencies(engine))
@@ -152,9 +163,7 @@ def _upgrade_older_schema(engine: Engine, tables: Tables) -> None:
         f"{c.table.name}.{c.name}" for c in missing if _added_column_sql(engine, c) is None
     ]
     if unaddable:
-        shown = ", ".join(unaddable[:5]) + (
-            f" and {len(unaddable) - 5} more" if len(unaddable) > 5 else ""
-        )
+        shown = _first_of(unaddable, 5)
         raise StorageError(
             f"the results database {database_name(engine)} "
             "was written by an older evalflow: it lacks "
@@ -168,6 +177,28 @@ def _upgrade_older_schema(engine: Engine, tables: Tables) -> None:
                 added = _added_column_sql(engine, column)
                 connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {added}")
     _allow_nulls(engine, tables)
+
+
+def _lacking(engine: Engine, tables: Tables) -> str:
+    """The tables of ``tables`` and the columns of their tables that the database lacks,
+    in words (the first 3 named); "" where it lacks none, or holds none of ``tables``
+    (not an evalflow database yet: SQLite's own words say what refused the write)."""
+    present = set(inspect(engine).get_table_names())
+    names = [model.__table__.name for model in tables]
+    if not present & set(names):
+        return ""
+    missing = [f"table {name}" for name in names if name not in present]
+    missing += [
+        f"column {c.table.name}.{c.name}"
+        for c in _columns_where(engine, tables, lambda column, found: found is None)
+    ]
+    return _first_of(missing, 3)
+
+
+def _first_of(items: Sequence[str], shown: int) -> str:
+    """``items`` joined, the first ``shown`` of them named and the rest counted."""
+    rest = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {rest} more" if rest > 0 else "")
 
 
 def _allow_nulls(engine: Engine, tables: Tables) -> None:
@@ -344,6 +375,8 @@ def database_name(engine: Engine) -> str:
     """The database an engine writes to, as the user knows it: the SQLite file, else the
     URL without its password."""
     url = engine.url
+    if snapshot := engine.get_execution_options().get(SNAPSHOT_OPTION):
+        return str(snapshot)  # the file, not the URI filename that reads it
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return str(url.database)
     return redact_url(url.render_as_string(hide_password=False))

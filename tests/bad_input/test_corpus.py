@@ -1179,6 +1179,17 @@ DATABASE_CASES = [
         read_only="shared",
     ),
     Bad(
+        "db-read-only-older",
+        "database",
+        lambda w: ["--database", _read_only_older(w), "series"],
+        (
+            "the results database file:{root}/older.db lacks table series_calibrated_nights, which "
+            "this evalflow adds to a database it opens",
+            "and it is read-only",
+            "open it once where it may be written",
+        ),
+    ),
+    Bad(
         "env-database-file-not-there",
         "env",
         lambda w: ["retrain"],
@@ -2164,6 +2175,16 @@ def _old_database(w: World) -> str:
         connection.exec_driver_sql("INSERT INTO experiments (name) VALUES ('old')")
     engine.dispose()
     return f"sqlite:///{path}"
+
+
+def _read_only_older(w: World) -> str:
+    """A database an older evalflow wrote (without a table added since), read-only."""
+    path = w.root / "older.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE series_calibrated_nights")
+    engine.dispose()
+    return f"sqlite:///file:{path}?mode=ro&uri=true"
 
 
 def _shared_copy(w: World, wal: bytes = b"") -> str:
