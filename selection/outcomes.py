@@ -6,7 +6,10 @@ recorded outcome into one extra generation of the training frame, on a per-task-
 pseudo-suite ``outcomes:<task type>`` with ``weight`` = ``OUTCOME_WEIGHT``: an outcome
 counts as half a benchmark generation, because the application judges quality its own
 way rather than with the suite's metric, so outcomes inform the selector without
-overriding the benchmarks.
+overriding the benchmarks. They feed the model's fit only: what an answer says a config
+was measured to do (its evidence and per-case scores, the suites it was or was not run
+on) is read from stored runs alone (``from_runs``), as an outcome is no case of a suite
+(a `next:` line asked to measure configs "on outcomes:qa", a suite no spec can run).
 """
 
 from __future__ import annotations
@@ -104,3 +107,11 @@ def _training_row(log: RecommendationLog) -> dict[str, Any]:
         "status": "ok",
         "weight": OUTCOME_WEIGHT,
     }
+
+
+def from_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` from stored runs: those of recorded outcomes left out."""
+    outcome = frame["experiment"].eq(OUTCOME_EXPERIMENT) & frame["suite"].astype(
+        str
+    ).str.startswith(f"{OUTCOME_EXPERIMENT}:")
+    return frame[~outcome]

@@ -36,6 +36,7 @@ from selection.features import FeatureEncoder
 from selection.frame import NotEnoughTrainingData, config_table
 from selection.frame import fingerprint as frame_fingerprint
 from selection.model import LOG_TARGETS, QUALITY, SelectorModel, TargetModel, single_threaded
+from selection.outcomes import from_runs
 from selection.prompt_fit import prompt_lengths
 from selection.steps import announce
 
@@ -121,6 +122,7 @@ def train_selector(
         if metrics[name]["n_groups"] < 2:
             notes.append(f"{name}: recorded for one group only, interval not cross-validated")
     announce("measuring what each feature is worth (permutation importances)")
+    runs = from_runs(frame)  # what was measured: outcomes feed the fit alone
     importances = {
         name: permutation_importance(
             targets[name], encoder.columns, x, *target_arrays(rows, name)[:2], seed=hp.seed
@@ -132,8 +134,8 @@ def train_selector(
         encoder=encoder,
         targets=targets,
         configs=config_table(frame),
-        evidence=_with_misfit(evidence(frame), rows, targets, x),
-        case_scores=case_scores(frame),
+        evidence=_with_misfit(evidence(runs), rows, targets, x),
+        case_scores=case_scores(runs),
         typical_input_chars=_typical_input_chars(frame),
         trained_keys=frozenset(rows["config_hash"] + "|" + rows["suite"]),
         coverage=COVERAGE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -126,7 +127,7 @@ def _running_note(path: Path, database: str | None) -> str:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from selection.frame import NotEnoughTrainingData
+    from selection.frame import NotEnoughTrainingData, TrainingDataError
 
     if (refused := _too_little_to_train_on(args)) is not None:  # said before Prefect starts
         print(f"error: {_not_enough(args, refused)}", file=sys.stderr)  # (48 s under load)
@@ -151,6 +152,11 @@ def cmd_retrain(args: argparse.Namespace) -> int:
             )
     except NotEnoughTrainingData as exc:  # not bad input: exit 1 (README), with what to run
         print(f"error: {_not_enough(args, exc)}", file=sys.stderr)
+        return 1
+    except TrainingDataError as exc:  # a frame read from the results database, not given:
+        if args.verbose:  # not bad input (exit 2), the command failed (exit 1)
+            traceback.print_exc()
+        print(f"error: the stored results cannot train a selector: {exc}", file=sys.stderr)
         return 1
     reason = summary["reason"]
     if not summary.get("stored", True):  # a stored version learned from this data

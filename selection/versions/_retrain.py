@@ -34,7 +34,9 @@ def train_and_maybe_promote(
     with Session(with_selector_tables(engine)) as session:
         outcomes = outcomes_frame(session) if include_outcomes else pd.DataFrame()
     parts = [frame, outcomes] if len(outcomes) else [frame]
-    data = validate_training_frame(pd.concat(parts, ignore_index=True))
+    # each part on its own: an optional column only one part has (the outcomes' weight,
+    # the results' case_group) gets its default on the other's rows, not NaN
+    data = pd.concat([validate_training_frame(p) for p in parts], ignore_index=True)
     announce(f"checking {counted(len(data), 'generation')} against the stored versions")
     with Session(engine, expire_on_commit=False) as session:
         kept = nothing_new(session, data, hyperparameters, len(outcomes), tolerance)

@@ -129,3 +129,39 @@ def test_too_little_real_data_names_the_simulated_results_left_out(
     )
     assert main(["--database", database_url, "retrain", "--include-simulated"]) == 1
     assert errors(capsys) == f"error: {too_few}\n"
+
+
+def test_a_recorded_outcome_feeds_the_next_retrain(database_url):
+    """The newcomer's F6: one `record_outcome(answer.id, quality=0.8, latency_s=1.4)`, as
+    docs/selector.md shows it, broke every later retrain: the stored generations had no
+    ``weight``, so beside the outcome's row theirs were NaN ("column 'weight' must be a
+    non-negative number on every row")."""
+    from selection import recommend, record_outcome
+
+    fill(database_url)
+    first = retrain_selector(database=database_url)
+    answer = recommend("qa", max_latency_s=10.0, database_url=database_url)
+    record_outcome(answer.id, quality=0.8, latency_s=1.4, database_url=database_url)
+    second = retrain_selector(database=database_url)
+    assert second["stored"] and second["version_id"] == first["version_id"] + 1
+    with Session(make_engine(database_url)) as session:
+        version = session.get(SelectorVersion, second["version_id"])
+    assert version.n_generations == first["generations"] + 1  # the outcome's row
+
+
+def test_a_faulty_training_frame_is_no_bad_input(monkeypatch, capsys):
+    """The frame `retrain` trains on is read from the results database, not given: a fault
+    in it (F6's NaN weights) exited 2, the code of bad input, which the user gave none of."""
+    from selection.frame import TrainingDataError
+
+    def retrain(**kwargs):
+        raise TrainingDataError("column 'weight' must be a non-negative number on every row")
+
+    monkeypatch.setattr("flows.retrain_selector.retrain_selector", retrain)
+    monkeypatch.setattr("flows.cli.selection._too_little_to_train_on", lambda args: None)
+    monkeypatch.setattr("flows.run_control.prefect_api", contextlib.nullcontext)
+    assert main(["-q", "retrain"]) == 1
+    assert capsys.readouterr().err == (
+        "error: the stored results cannot train a selector: column 'weight' must be a "
+        "non-negative number on every row\n"
+    )

@@ -74,3 +74,15 @@ def test_outcomes_flow_into_training(stored, frame, trained):
     before = trained.model.predict(trained.model.configs, "qa").loc[chosen, "quality"]
     after = outcome.result.model.predict(outcome.result.model.configs, "qa").loc[chosen, "quality"]
     assert after < before - 0.02
+
+
+def test_outcomes_feed_the_fit_not_what_was_measured(stored, frame, trained):
+    """An outcome is no case of a suite: after one, a `next:` line asked to measure each
+    config "on outcomes:qa", and the pick's measured p95 took the application's latency
+    in among its calls."""
+    answer = recommend("qa", max_latency_s=1.0, engine=stored)
+    record_outcome(answer.id, quality=0.8, latency_s=1.4, engine=stored)
+    model = train_and_maybe_promote(stored, frame, hyperparameters=FAST).result.model
+    assert not model.case_scores["case"].str.startswith("outcomes:").any()
+    columns = ["config_hash", "task_type", "n_cases", "latency_p95"]
+    assert model.evidence[columns].equals(trained.model.evidence[columns])
