@@ -91,16 +91,15 @@ class NotEnoughTrainingData(TrainingDataError):
         )
 
     @classmethod
-    def nothing_stored(cls, include_simulated: bool) -> NotEnoughTrainingData:
-        """No stored generation to train on (simulated ones left out unless
-        ``include_simulated``): what `evalflow retrain` says, before or in its flow."""
-        hint = (
-            ""
-            if include_simulated
-            else " (simulated results are left out: add --include-simulated to `evalflow "
-            "retrain`, or set the flow's include_simulated parameter)"
-        )
-        return cls(f"no stored generations to train the selector on{hint}; {cls.HINT}")
+    def nothing_stored(cls, simulated_left_out: bool) -> NotEnoughTrainingData:
+        """No stored generation to train on: what `evalflow retrain` says, before or in its
+        flow; ``simulated_left_out``: simulated results are stored and left out (not
+        included), which it then says (only then: on an empty home it blamed simulated
+        results that did not exist)."""
+        line = f"no stored generations to train the selector on; {cls.HINT}"
+        if simulated_left_out:
+            line += f"; {cls.SIMULATED_LEFT_OUT} (a deployed flow: its include_simulated parameter)"
+        return cls(line)
 
 
 def validate_training_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 
 from evaluation.storage.db import session_scope
-from evaluation.storage.training import training_frame
+from evaluation.storage.training import has_simulated_rows, training_frame
 from evaluation.wording import counted
 from selection import quality_metric, render_report, train_and_maybe_promote
 from selection.frame import NotEnoughTrainingData
@@ -24,8 +24,9 @@ def load_training_frame(engine: Engine, include_simulated: bool) -> pd.DataFrame
     announce("reading the stored results")
     with session_scope(engine) as session:
         frame = training_frame(session, quality_metric, include_simulated=include_simulated)
+        left_out = frame.empty and not include_simulated and has_simulated_rows(session)
     if frame.empty:
-        raise NotEnoughTrainingData.nothing_stored(include_simulated)
+        raise NotEnoughTrainingData.nothing_stored(left_out)
     get_run_logger().info(
         "training frame: %s from %s, %s",
         counted(len(frame), "generation"),

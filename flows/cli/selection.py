@@ -183,7 +183,9 @@ def _not_enough(args: argparse.Namespace, exc: Exception) -> str:
     left_out = not args.include_simulated and _stored(
         args, has_simulated_rows, absent=False, unknown=False
     )
-    return f"{exc}; {NotEnoughTrainingData.SIMULATED_LEFT_OUT}" if left_out else str(exc)
+    if not left_out or NotEnoughTrainingData.SIMULATED_LEFT_OUT in str(exc):  # (the flow's)
+        return str(exc)
+    return f"{exc}; {NotEnoughTrainingData.SIMULATED_LEFT_OUT}"
 
 
 def _too_little_to_train_on(args: argparse.Namespace) -> Exception | None:
@@ -205,7 +207,7 @@ def _too_little_to_train_on(args: argparse.Namespace) -> Exception | None:
     enough = (True, NotEnoughTrainingData.MIN_PAIRS)
     any_row, pairs = _stored(args, found, absent=(False, 0), unknown=enough)
     if not any_row:
-        return NotEnoughTrainingData.nothing_stored(simulated)
+        return NotEnoughTrainingData.nothing_stored(False)  # _not_enough says the rest
     if pairs < NotEnoughTrainingData.MIN_PAIRS:
         return NotEnoughTrainingData.too_few(pairs)
     return None

@@ -43,10 +43,19 @@ def test_first_version_is_trained_and_promoted(database_url):
 
 
 def test_nothing_to_learn_from_is_a_clear_failure(database_url):
+    """It names the simulated results left out where some are stored, only then (the
+    newcomer's F5: an empty home was told to add --include-simulated)."""
     state = retrain_selector(database=database_url, return_state=True)
     assert state.is_failed()
     assert "no stored generations to train the selector on" in state.message
+    assert "simulated" not in state.message
+    with session_scope(make_engine(database_url)) as session:
+        demo = {c: {"exact_match": [1.0, 0.0]} for c in CONFIGS}
+        add_experiment(session, "demo", make_suite(2), demo, simulated=True)
+    state = retrain_selector(database=database_url, return_state=True)
+    assert state.is_failed()
     assert "--include-simulated" in state.message  # the CLI's flag, as a user types it
+    assert "include_simulated parameter" in state.message  # a deployed flow's
 
 
 def test_the_cli_says_a_stored_version_is_current_again(monkeypatch, capsys):

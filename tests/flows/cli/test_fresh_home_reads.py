@@ -101,9 +101,23 @@ def test_retrain_with_only_simulated_results_refuses_before_prefect(database_url
         check=False,
     )
     assert done.stdout.split() == ["1", "False"], done.stderr  # exit 1, Prefect not imported
-    assert done.stderr.startswith(
-        "error: no stored generations to train the selector on (simulated results are left "
-        "out: add --include-simulated"
+    assert done.stderr == (
+        "error: no stored generations to train the selector on; run more configs or suites "
+        "first: e.g. `evalflow run SPEC` with more models or settings in its grid; simulated "
+        "results are stored and left out: `evalflow retrain --include-simulated` learns from "
+        "them too\n"
+    )
+
+
+def test_retrain_on_an_empty_home_blames_no_simulated_results(tmp_path, monkeypatch, capsys):
+    """The newcomer's F5: with nothing stored at all `retrain` said "(simulated results
+    are left out: add --include-simulated ...)"."""
+    monkeypatch.setenv("EVALFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("EVALFLOW_DATABASE_URL", raising=False)
+    assert main(["retrain"]) == 1
+    assert capsys.readouterr().err == (
+        "error: no stored generations to train the selector on; run more configs or suites "
+        "first: e.g. `evalflow run SPEC` with more models or settings in its grid\n"
     )
 
 
