@@ -270,8 +270,9 @@ def recommend_from_model(
         closest = tuple(
             option(model, table.iloc[i], task_type, found[i]) for i in scores[:MAX_CLOSEST]
         )
-        message = "no configuration is estimated or measured to meet " + _limits(
-            request, _met_by_some(found, request)
+        message = _unchecked(model, request) or (
+            "no configuration is estimated or measured to meet "
+            + _limits(request, _met_by_some(found, request))
         )
         if max_latency_s is not None and meeting_by_measurements(table, max_latency_s).empty:
             notes.append(MEASURED_LATENCY_NOTE)
@@ -593,6 +594,36 @@ LIMIT_REASONS = {
 """How a candidate's refusal (:func:`selection._choice.violations`) begins, per limit."""
 
 
+_LIMIT_NAMES: dict[str, Callable[[float], str]] = {
+    "max_latency_s": lambda v: f"p95 latency ≤ {v:g} s",
+    "max_energy_j": lambda v: f"energy ≤ {v:g} J",
+    "min_quality": lambda v: f"quality ≥ {quality(v)}",
+}
+"""Each limit as a headline names it."""
+LIMIT_TARGETS = {"max_latency_s": "latency_p95", "max_energy_j": "energy_j"}
+"""The target each limit is checked on (a model without it cannot check the limit)."""
+
+
+def _unchecked(model: SelectorModel, request: dict[str, Any]) -> str:
+    """The headline where a limit cannot be checked, its target never recorded ("" where
+    each can be): such a limit refuses every candidate, and the line said no
+    configuration was estimated to meet it, as if each had been judged too hungry."""
+    limits = [
+        limit
+        for limit, target in LIMIT_TARGETS.items()
+        if request[limit] is not None and target not in model.targets
+    ]
+    if not limits:
+        return ""
+    named = " and ".join(_LIMIT_NAMES[limit](request[limit]) for limit in limits)
+    never = " and ".join(LIMIT_TARGETS[limit].split("_")[0] for limit in limits)
+    was, it = ("was", "it") if len(limits) == 1 else ("were", "them")
+    return (
+        f"{named} cannot be checked: {never} {was} never recorded, so no configuration "
+        f"can be judged to meet {it}"
+    )
+
+
 def _met_by_some(found: list[tuple[str, ...]], request: dict[str, Any]) -> set[str]:
     """The limits of ``request`` that some candidate meets (its refusal names another)."""
     return {
@@ -635,11 +666,6 @@ def _limits(request: dict[str, Any], met_by_some: set[str] = frozenset()) -> str
     blamed on a latency limit every config meets); where each is met by some but no
     candidate meets them all, all of them, "together"."""
     given = [limit for limit in LIMIT_REASONS if request[limit] is not None]
-    named = {
-        "max_latency_s": lambda v: f"p95 latency ≤ {v:g} s",
-        "max_energy_j": lambda v: f"energy ≤ {v:g} J",
-        "min_quality": lambda v: f"quality ≥ {quality(v)}",
-    }
     binding = [limit for limit in given if limit not in met_by_some] or given
     together = " together" if len(binding) > 1 and set(binding) <= met_by_some else ""
-    return ", ".join(named[limit](request[limit]) for limit in binding) + together
+    return ", ".join(_LIMIT_NAMES[limit](request[limit]) for limit in binding) + together

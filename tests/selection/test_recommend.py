@@ -322,6 +322,14 @@ def test_energy_limit_without_energy_data_is_infeasible_and_explained():
     answer = recommend_from_model(model, "qa", max_energy_j=50.0)
     assert answer.status == "infeasible"
     assert any("energy was never recorded" in note for note in answer.notes)
+    # the newcomer's F4: its first line read "no configuration is estimated or measured
+    # to meet energy ≤ 50 J", as if each had been judged too hungry
+    assert answer.message == (
+        "energy ≤ 50 J cannot be checked: energy was never recorded, so no configuration "
+        "can be judged to meet it"
+    )
+    both = recommend_from_model(model, "qa", max_latency_s=0.001, max_energy_j=50.0)
+    assert both.message.startswith("energy ≤ 50 J cannot be checked")
 
 
 def test_no_data_at_all_says_what_to_run(engine):
