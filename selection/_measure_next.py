@@ -4,7 +4,7 @@ where more of the same cases cannot separate them, that the task type needs more
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -114,14 +114,12 @@ def needs_cases_note(
     unrun: Mapping[str, Mapping[str, int]],
     *,
     quality_decides: bool = True,
-    never_run: Mapping[str, int] | None = None,
-) -> str | None:
+) -> tuple[str, str] | None:
     """For measured candidates that may beat the pick but were run on every case of the
-    task type the selector knows (:func:`measure_next` names none of them): that only
-    more cases can separate them from the pick, once; None where there are none.
-    ``never_run``: per suite of the task type, its cases no config was run on: those are
-    the more cases to run (a newcomer's 12 of qa-short's 36, run with ``--limit 12``,
-    were told to add cases to a qa suite)."""
+    task type's suites (:func:`measure_next` names none of them): that only more cases
+    can separate them from the pick, once, and that in one line (what `recommend -q`
+    keeps); None where there are none. A suite's cases no config was run on are cases
+    they lack (:func:`unrun_cases`), named on `next:` lines."""
     cases = _cases_so_far(feasible)
     open_ = _may_beat(feasible, chosen, quality_decides=quality_decides)
     done = [i for i in open_.index if cases[i] > 0 and not unrun.get(str(i))]
@@ -132,23 +130,33 @@ def needs_cases_note(
     them, each, it = (
         (f"{first} and {more} more", "each was", "them") if more else (first, "it was", "it")
     )
-    head = (
+    note = (
         f"{them} may beat the pick, but {each} run on all {int(cases[done[0]])} {task_type} "
         f"cases the selector learned from (a rerun of a case counts once), so measuring {it} "
-        f"on them again changes nothing: to separate {it} from the pick, "
+        f"on them again changes nothing: to separate {it} from the pick, the task type needs "
+        f"more cases: add cases to a {task_type} suite, or a new {task_type} suite, run {it} "
+        "on those, then `evalflow retrain` (docs/selector.md, What to measure next)"
     )
-    if unrun_suites := {s: n for s, n in (never_run or {}).items() if n > 0}:
-        where = " and ".join(f"{n} of {s}" for s, n in unrun_suites.items())
-        return head + (
-            f"run {it} on the cases no config was run on ({where}): a run with `--limit` "
-            "runs the rest when rerun without it (the same command and `--experiment`, "
-            "what it stored is kept), then `evalflow retrain` (docs/selector.md, What to "
-            "measure next)"
-        )
-    return head + (
-        f"the task type needs more cases: add cases to a {task_type} suite, or a new "
-        f"{task_type} suite, run {it} on those, then `evalflow retrain` (docs/selector.md, "
-        "What to measure next)"
+    brief = (
+        f"{them} may beat the pick: only more {task_type} cases can tell (the answer "
+        "without -q says how)"
+    )
+    return note, brief
+
+
+def rest_of_suites_note(
+    named: Sequence[tuple[Any, tuple[str, ...], str]], never_run: Mapping[str, int]
+) -> str | None:
+    """Where `next:` lines name suites with cases no config was run on (a run stores its
+    whole suite, whatever part it runs): how to run them; None where none do."""
+    suites = [s for s in dict.fromkeys(s for _, on, _ in named for s in on) if never_run.get(s)]
+    if not suites:
+        return None
+    where = " and ".join(f"{never_run[s]} of {s}'s cases" for s in suites)
+    return (
+        f"no config was run on {where}: a run with `--limit` runs the rest when rerun "
+        "without it (the same command and `--experiment`, what it stored is kept), then "
+        "`evalflow retrain` (docs/selector.md, What to measure next)"
     )
 
 
@@ -166,19 +174,25 @@ def never_run(
     }
 
 
-def unrun_cases(model: SelectorModel, task_type: str) -> dict[str, dict[str, int]]:
-    """Per measured config of ``task_type``, how many of the task type's cases (those any
-    config the model learned from was run on) it was not run on, by suite (only configs
-    and suites with some)."""
+def unrun_cases(
+    model: SelectorModel, task_type: str, never_run: Mapping[str, int] | None = None
+) -> dict[str, dict[str, int]]:
+    """Per measured config of ``task_type``, how many of the task type's cases it was not
+    run on, by suite (only configs and suites with some): those any config the model
+    learned from was run on; for a config run on all of those, the cases no config was
+    run on (``never_run``, :func:`never_run`): the more cases to run it on (a newcomer's
+    configs, run with ``--limit 12`` on qa-short's 36, were told to run the other 24 in
+    a note that `--write-spec` and `-q` knew nothing of)."""
     scores = model.case_scores[model.case_scores["task_type"] == task_type]
     suite = scores["case"].str.split("/", n=1).str[0]
     known = scores.groupby(suite)["case"].nunique()
     ran = scores.groupby([scores["config_hash"], suite])["case"].nunique().unstack()
     left = (known - ran.reindex(columns=known.index).fillna(0)).astype(int)
+    rest = {str(s): int(n) for s, n in (never_run or {}).items() if n > 0}
     return {
-        str(config): {str(s): int(n) for s, n in row.items() if n > 0}
+        str(config): {str(s): int(n) for s, n in row.items() if n > 0} or rest
         for config, row in left.iterrows()
-        if (row > 0).any()
+        if (row > 0).any() or rest
     }
 
 

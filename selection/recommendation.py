@@ -188,6 +188,9 @@ class Recommendation:
     newer_results: str = ""
     # why the answer was not logged (``id`` is None): the database took no write
     unlogged: str = ""
+    # where candidates that may beat the pick were run on every case the selector knows
+    # (the note that the task type needs more cases): that in one line, which -q keeps
+    unsettled: str = ""
 
     @property
     def ok(self) -> bool:
@@ -238,9 +241,10 @@ class Recommendation:
         """`recommend -q`: the answer's first line, the pick's `config:` line (what a
         spec takes: a newcomer's -q dropped it), the one line of its reason (what the
         model credits the pick with, else its estimate), its `next:` lines, the note
-        that newer results are stored than the answering version learned from and the
-        one that the answer was not logged (the whole answer was 17+ lines with or
-        without -q)."""
+        that newer results are stored than the answering version learned from, the line
+        that the pick is unsettled (``unsettled``: a newcomer's -q gave no hint of it)
+        and the note that the answer was not logged (the whole answer was 17+ lines with
+        or without -q)."""
         lines = [self._headline()]
         if self.choice is not None:
             config, *estimate = _describe_choice(self.choice)
@@ -251,7 +255,8 @@ class Recommendation:
             ]
             lines += [config, (why or estimate)[0]]
         lines += [f"  next: {s}" for s in self.suggestions]
-        lines += [f"  note: {note}" for note in (self.newer_results, self.unlogged) if note]
+        notes = (self.newer_results, self.unsettled, self.unlogged)
+        lines += [f"  note: {note}" for note in notes if note]
         return _with_num_predict_key(lines)
 
     def _headline(self) -> str:

@@ -76,6 +76,7 @@ from selection._measure_next import (
     missing_suites,
     needs_cases_note,
     never_run,
+    rest_of_suites_note,
     unrun_cases,
 )
 from selection._measured_latency import (
@@ -378,7 +379,8 @@ def recommend_from_model(
         notes.append("the evidence comes (partly) from the SIMULATED backend")
     elif (learnt := simulated_training_note(model, row, task_type)) is not None:
         notes.append(learnt)
-    decides, unrun = no_quality_spread(table) is None, unrun_cases(model, task_type)
+    never = never_run(model, task_type, suite_sizes or {})
+    decides, unrun = no_quality_spread(table) is None, unrun_cases(model, task_type, never)
     next_up = measure_next(
         feasible,
         chosen,
@@ -388,11 +390,11 @@ def recommend_from_model(
     )
     room = max(1, MAX_TO_MEASURE - len(next_up))
     next_up += tail_only_next(table, found, feasible, max_latency_s, prefer, task_type, room)
-    never = never_run(model, task_type, suite_sizes or {})
-    if cases := needs_cases_note(
-        feasible, chosen, task_type, unrun, quality_decides=decides, never_run=never
-    ):
-        notes.append(cases)
+    unsettled = needs_cases_note(feasible, chosen, task_type, unrun, quality_decides=decides)
+    if unsettled is not None:
+        notes.append(unsettled[0])
+    if rest := rest_of_suites_note(next_up, never):
+        notes.append(rest)
     message = f"use {choice.label}" + (" (SIMULATED)" if _simulated(model, choice) else "")
     message += f" ({_limits(request)})" if _limits(request) else ""
     return Recommendation(
@@ -410,6 +412,7 @@ def recommend_from_model(
         ),
         notes=tuple(notes),
         speed_tie=tie,
+        unsettled="" if unsettled is None else unsettled[1],
         **base,
     )
 

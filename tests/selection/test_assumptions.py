@@ -116,9 +116,13 @@ def test_what_to_measure_next_names_the_few_candidates_that_could_beat_the_pick(
     assert [index for index, _, _ in flat] == ["wide"]
     # Run on every case of the task type: a rerun counts once, so more of it is nothing new.
     assert [index for index, _, _ in measure_next(table, "pick")] == ["wide"]
-    note = needs_cases_note(table, "pick", "qa", {})
-    assert note is not None and note.startswith("m tpl=plain may beat the pick, but it was run on")
+    note, brief = needs_cases_note(table, "pick", "qa", {})
+    assert note.startswith("m tpl=plain may beat the pick, but it was run on")
     assert "all 10 qa cases" in note and "the task type needs more cases" in note
+    assert brief == (
+        "m tpl=plain may beat the pick: only more qa cases can tell (the answer without -q "
+        "says how)"
+    )
     assert needs_cases_note(table, "pick", "qa", unrun) is None
 
 
@@ -133,6 +137,8 @@ def test_the_cases_a_config_was_not_run_on_are_the_task_types_others_by_suite():
     )
     model = SimpleNamespace(case_scores=scores)
     assert unrun_cases(model, "qa") == {"b": {"s": 1, "t": 2}}
+    # cases no config was run on are what a config run on all the others lacks
+    assert unrun_cases(model, "qa", {"s": 4, "t": 0}) == {"a": {"s": 4}, "b": {"s": 1, "t": 2}}
     assert unrun_cases(model, "code") == {}
 
 

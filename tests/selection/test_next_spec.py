@@ -430,3 +430,50 @@ def test_a_run_starting_with_a_limit_will_generate_only_its_first_cases(database
     to_go = [limited.will_generate(thin.hash, c, f"hard/{c}", 0, order) for c in order]
     assert to_go == [False] * 3 + [True] + [False] * 4 and limited.exact
     assert not untold.exact and untold.limit is None
+
+
+def test_the_cases_no_config_was_run_on_are_written_as_the_next_spec(
+    database_url, tmp_path, capsys, monkeypatch
+):
+    """Newcomer F2: every config run with `--limit` on the same cases of a suite, the
+    answer's advice to run them on the rest was a note; `--write-spec` then said "nothing
+    written: the answer names nothing to measure next" and `-q` dropped the advice. They
+    are `next:` lines now, and the spec runs them on the cases no config was run on."""
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
+    from evaluation.run._sweep import prepare_sweep
+    from evaluation.storage.db import make_engine, session_scope
+    from evaluation.storage.training import training_frame
+    from selection import quality_metric
+    from selection.recommender import recommend
+    from selection.versions import train_and_maybe_promote
+    from tests.support.results_db import MISSING, make_config
+
+    configs = [make_config(m, t) for m in ("small:1b", "large:8b") for t in (0.0, 0.9)]
+    limited, whole = make_suite(8, name="toy-a"), make_suite(8, name="toy-b")
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        for k, suite in enumerate((limited, whole)):
+            scores = {
+                c: {"exact_match": [float((i + j + k) % 3 != 0) for i in range(8)]}
+                for j, c in enumerate(configs)
+            }
+            if suite is limited:  # run with --limit 3: 5 cases no config was run on
+                scores = {
+                    c: {m: [*v[:3], *[MISSING] * 5] for m, v in s.items()}
+                    for c, s in scores.items()
+                }
+            add_experiment(session, f"exp-{suite.name}", suite, scores)
+        _stored(session, tmp_path, "toy-a-run", "toy-a", ("exact_match",))
+    with session_scope(engine) as session:
+        frame = training_frame(session, quality_metric)
+    train_and_maybe_promote(engine, frame, hyperparameters=FAST)
+    answer = recommend("qa", engine=engine)
+    engine.dispose()
+    assert answer.measure_next and {m.suites for m in answer.measure_next} == {("toy-a",)}
+    assert "next: measure more of" in answer.brief()  # -q keeps it
+    path = _write_spec(tmp_path, limited, answer, database_url, monkeypatch)
+    out = capsys.readouterr().out
+    assert f"wrote {path}: 1 config to measure next on 5 cases of toy-a.jsonl" in out, out
+    assert [item.case.id for item in prepare_sweep(path).work_items()] == [
+        f"c00{i}" for i in range(3, 8)
+    ]

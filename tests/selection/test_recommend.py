@@ -682,17 +682,31 @@ def test_a_config_run_on_every_case_of_the_task_type_is_not_named_to_measure_mor
     assert not [s for s in answer.suggestions if s.startswith("measure more of")]
     said = [n for n in answer.notes if "the task type needs more cases" in n]
     assert len(said) == 1 and "run on all 12 qa cases the selector learned from" in said[0]
+    # newcomer F2: -q kept no hint that the pick is unsettled
+    assert answer.unsettled.endswith(
+        "may beat the pick: only more qa cases can tell (the answer without -q says how)"
+    )
+    assert f"  note: {answer.unsettled}" in answer.brief().splitlines()
     # newcomer N4: where the suite has cases no config was run on (a run with --limit
-    # 12 of qa-short's 36), those are the more cases to run, not cases to add
+    # 12 of qa-short's 36), those are the more cases to run, not cases to add; and
+    # newcomer F2: they are `next:` lines, which -q keeps and --write-spec writes (a
+    # note said so, and --write-spec then "nothing written: the answer names nothing to
+    # measure next")
     qa = trained.model.case_scores.query("task_type == 'qa'")["case"].drop_duplicates()
     known = qa.str.split("/").str[0].value_counts().to_dict()  # cases per suite
     first = sorted(known)[0]
     sizes = {**known, first: known[first] + 24, "other": 5}
     answer = recommend_from_model(trained.model, "qa", suite_sizes=sizes)
-    said = [n for n in answer.notes if "run on all 12 qa cases the selector learned from" in n]
-    assert len(said) == 1 and "needs more cases" not in said[0]
-    assert f"on the cases no config was run on (24 of {first}): a run with " in said[0]
-    assert "`--limit` runs the rest when rerun without it" in said[0], said
+    assert not [n for n in answer.notes if "run on all 12 qa cases" in n]
+    lines = [s for s in answer.suggestions if s.startswith("measure more of")]
+    assert lines and all(f"(12 cases so far, 24 more on {first}) (hash " in s for s in lines)
+    assert {m.suites for m in answer.measure_next if m.option.evidence.measured} == {(first,)}
+    (note,) = [n for n in answer.notes if n.startswith("no config was run on")]
+    assert note.startswith(
+        f"no config was run on 24 of {first}'s cases: a run with `--limit` runs the rest "
+        "when rerun without it"
+    )
+    assert f"  next: {lines[0]}" in answer.brief().splitlines()
 
 
 def test_a_latency_tail_the_configs_rarely_show_keeps_them_out_of_a_p95_limit():
