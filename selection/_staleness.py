@@ -5,11 +5,13 @@ stored already since that version was trained."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pandas as pd
 from sqlmodel import Session
 
+from evaluation.wording import counted
 from selection._candidates import params_label
 from selection.model import SelectorModel
 from selection.recommendation import MAX_LISTED, Recommendation
@@ -96,13 +98,13 @@ def _later(
     version_id: int | None,
     task_type: str,
     them: str,
-    keys: set[str],
+    learned: Callable[[SelectorModel], bool],
     retrain: str,
 ) -> str:
-    """How to weigh what version ``version_id`` never saw (``keys``: config|suite): a later
-    version, ``retrain`` (:func:`retrain_command`), or, where the newest version has them
-    all and was not promoted, how to get it promoted (a retrain on the same data stores
-    nothing)."""
+    """How to weigh what version ``version_id`` never saw: a later version, ``retrain``
+    (:func:`retrain_command`), or, where the newest version learned it all (``learned``
+    of its model) and was not promoted, how to get it promoted (a retrain on the same
+    data stores nothing)."""
     from selection.versions import LOAD_ERRORS, list_versions, load_model, promotion_advice
 
     later = [v for v in list_versions(session) if v.id is not None and v.id > (version_id or 0)]
@@ -114,7 +116,7 @@ def _later(
         f", may have {them}: `evalflow recommend {task_type} --version {newest.id}`"
     )
     try:
-        has_all = keys <= load_model(session, newest).trained_keys
+        has_all = learned(load_model(session, newest))
     except LOAD_ERRORS:
         has_all = False
     if not has_all:
@@ -122,39 +124,108 @@ def _later(
     return text if newest.promoted else f"{text}; {promotion_advice(session, newest)}"
 
 
+def new_cases(session: Session, model: SelectorModel, answer: Recommendation) -> pd.DataFrame:
+    """The real cases of ``answer``'s task type stored for the configs its `next:` lines
+    name that ``model`` did not learn of them
+    (:func:`evaluation.storage.training.task_cases`' rows, ``case`` = "suite/case id"),
+    with ``known``: whether the model learned of the config on that suite at all, and
+    ``stored``: the config's cases stored on that suite."""
+    from evaluation.storage.training import task_cases
+
+    hashes = sorted({m.option.config_hash for m in answer.measure_next})
+    found = task_cases(session, answer.task_type, hashes)
+    pairs = found["config_hash"].astype(str) + "|" + found["suite"].astype(str)
+    learned = _learned_cases(model, answer.task_type)
+    found = found.assign(
+        case=found["suite"].astype(str) + "/" + found["case_id"].astype(str),
+        known=pairs.isin({key.split("/", 1)[0] for key in learned}),
+        stored=pairs.map(pairs.value_counts()),
+    )
+    return found[~(found["config_hash"].astype(str) + "|" + found["case"]).isin(learned)]
+
+
+def _learned_cases(model: SelectorModel, task_type: str) -> set[str]:
+    """The config|suite/case keys ``model`` learned quality from on ``task_type``."""
+    scores = model.case_scores[model.case_scores["task_type"] == task_type]
+    return set(scores["config_hash"].astype(str) + "|" + scores["case"].astype(str))
+
+
 def stored_since(
     session: Session,
     answer: Recommendation,
-    unseen: pd.DataFrame,
+    model: SelectorModel,
     version_id: int | None,
     retrain: str,
 ) -> Recommendation:
-    """``answer`` without the `next:` measurements that are stored but that version
-    ``version_id`` never saw (a config on every suite its line names; on any, where it
-    names none): each such line says so and how to weigh it, and ``measure_next`` (what
-    --write-spec writes) leaves it out. A second user ran the pick on the suite its
-    `next:` line named, the retrain was not promoted, and the answer still asked for that
-    measurement, and --write-spec wrote the same spec again."""
-    if len(answer.suggestions) != len(answer.measure_next) or unseen.empty:
+    """``answer`` without the `next:` measurements stored since version ``version_id``
+    (``model``) was trained: cases of the config it did not learn of, on every suite its
+    line names (on any, where it names none). Each such line says so and how to weigh
+    it, and ``measure_next`` (what --write-spec writes) leaves it out; a line with such
+    cases on some of its suites asks for the others alone. A second user ran the pick on
+    the suite its `next:` line named and the answer still asked for it; a newcomer ran
+    the 12 cases `measure more of … (12 cases so far, 12 more on qa-short)` asked for,
+    and the line came back word for word: the check was by (config, suite) pairs the
+    version never saw, and that config had run on qa-short before."""
+    if len(answer.suggestions) != len(answer.measure_next) or not answer.measure_next:
         return answer
-    suites_of = unseen.groupby(unseen["config_hash"].astype(str))["suite"].agg(set)
-    generations = unseen.groupby(unseen["config_hash"].astype(str))["n"].sum()
+    new = new_cases(session, model, answer)
+    if new.empty:
+        return answer
     lines, kept = [], []
     for text, item in zip(answer.suggestions, answer.measure_next, strict=True):
         key = item.option.config_hash
-        stored = suites_of.get(key, set())
-        if not stored or not set(item.suites) <= stored:
+        mine = new[new["config_hash"].astype(str) == key]
+        ran = tuple(sorted(set(mine["suite"].astype(str)) & set(item.suites or mine["suite"])))
+        mine = mine[mine["suite"].astype(str).isin(ran)]
+        if not ran:
             lines.append(text)
             kept.append(item)
             continue
-        where = suites_label(tuple(sorted(stored & set(item.suites or stored))))
-        lines.append(
-            f"{item.option.label} (hash {key}) has been run on {where} since version "
-            f"{version_id} was trained ({int(generations[key])} generations stored), so "
-            f"it is not to be measured again: "
-            f"{_later(session, version_id, answer.task_type, 'it', _keys(unseen), retrain)}"
+        since = (
+            f"has been run on {_where(mine, ran)} since version "
+            f"{version_id} was trained ({counted(int(mine['n'].sum()), 'generation')} stored)"
         )
+        learned = _has_cases(mine)
+        later = _later(session, version_id, answer.task_type, "it", learned, retrain)
+        rest = tuple(s for s in item.suites if s not in ran)
+        if not rest:
+            lines.append(
+                f"{item.option.label} (hash {key}) {since}, so it is not to be measured "
+                f"again: {later}"
+            )
+            continue
+        lines.append(
+            f"measure {item.option.label} (hash {key}) on {suites_label(rest)} still: it "
+            f"{since}, not on {suites_label(rest)}; {later}"
+        )
+        kept.append(replace(item, suites=rest))
     return replace(answer, suggestions=tuple(lines), measure_next=tuple(kept))
+
+
+def _where(mine: pd.DataFrame, ran: tuple[str, ...]) -> str:
+    """The cases of ``ran`` (suites) a config has stored that the version did not learn
+    of it (``mine``: :func:`new_cases`' rows of it): `12 more cases of qa-short (24
+    stored)` where it learned of some there, `12 cases of qa-short` where of none."""
+    parts = []
+    for suite in ran:
+        here = mine[mine["suite"].astype(str) == suite]
+        if bool(here["known"].any()):
+            more = counted(len(here), "more case", "more cases")
+            parts.append(f"{more} of {suite} ({int(here['stored'].iloc[0])} stored)")
+        else:
+            parts.append(f"{counted(len(here), 'case')} of {suite}")
+    return " and ".join(parts)
+
+
+def _has_cases(cases: pd.DataFrame) -> Callable[[SelectorModel], bool]:
+    """Whether a model learned of every case of ``cases`` (:func:`new_cases`' rows)."""
+    keys = set(cases["config_hash"].astype(str) + "|" + cases["case"].astype(str))
+
+    def learned(model: SelectorModel) -> bool:
+        found = model.case_scores
+        return keys <= set(found["config_hash"].astype(str) + "|" + found["case"].astype(str))
+
+    return learned
 
 
 def _keys(measured: pd.DataFrame) -> set[str]:
@@ -179,9 +250,14 @@ def unseen_note(
         f"; and {len(labels) - MAX_LISTED} more" if len(labels) > MAX_LISTED else ""
     )
     count = unseen["config_hash"].nunique()
+    keys = _keys(unseen)
+
+    def learned(model: SelectorModel) -> bool:
+        return keys <= model.trained_keys
+
     them = "them" if count != 1 else "it"
     return (
         f"{count} measured {task_type} configuration{'s' * (count != 1)} stored that version "
         f"{version_id} never saw, so this answer does not weigh {them}"
-        f": {shown}; {_later(session, version_id, task_type, them, _keys(unseen), retrain)}"
+        f": {shown}; {_later(session, version_id, task_type, them, learned, retrain)}"
     )

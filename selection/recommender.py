@@ -507,9 +507,8 @@ def _answer(
         answer = replace(answer, notes=(*answer.notes, f"version {row.id} was not promoted"))
     unseen = unseen_measurements(session, model, task_type)
     retrain = retrain_command(model)
-    if (note := unseen_note(session, unseen, row.id, task_type, retrain)) is not None:
-        answer = stored_since(session, answer, unseen, row.id, retrain)
-    else:
+    answer = stored_since(session, answer, model, row.id, retrain)
+    if (note := unseen_note(session, unseen, row.id, task_type, retrain)) is None:
         note = newer_data_note(session, row, model, task_type)
     if note is not None:
         answer = replace(answer, notes=(note, *answer.notes), newer_results=note)

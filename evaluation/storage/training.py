@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import inspect, text
+from sqlalchemy import bindparam, inspect, text
 from sqlmodel import Session
 
 from evaluation.spec._params import NAMES
@@ -90,6 +90,17 @@ _TASK_MEASURED = text(
     GROUP BY c.hash, e.suite
     """
 )
+_TASK_CASES = text(
+    f"""
+    SELECT g.config_hash, e.suite, cs.case_id, COUNT(*) AS n
+    FROM generations g
+    JOIN experiments e ON e.id = g.experiment_id
+    JOIN cases cs ON cs.uid = g.case_uid
+    WHERE e.task_type = :task_type AND g.status = 'ok' AND NOT (g.simulated OR e.simulated)
+          AND g.config_hash IN :hashes AND {_SCORED}
+    GROUP BY g.config_hash, e.suite, cs.case_id
+    """
+).bindparams(bindparam("hashes", expanding=True))
 _SCORES = text(
     "SELECT s.generation_id, s.metric, s.value FROM scores s "
     "JOIN generations g ON g.id = s.generation_id WHERE g.status = 'ok'"
@@ -167,6 +178,18 @@ def task_measured(session: Session, task_type: str) -> pd.DataFrame:
     if not inspect(connection).has_table("generations"):
         return pd.DataFrame(columns=["config_hash", "suite", "n"])
     return pd.read_sql(_TASK_MEASURED, connection, params={"task_type": task_type})
+
+
+def task_cases(session: Session, task_type: str, config_hashes: Sequence[str]) -> pd.DataFrame:
+    """The cases of ``task_type`` that ``config_hashes`` have real, scored, successful
+    generations stored on (those :func:`task_measured` counts): ``config_hash``,
+    ``suite``, ``case_id`` and ``n`` (generations); empty on a database without the
+    evaluation tables, or for no hashes."""
+    connection = session.connection()
+    if not config_hashes or not inspect(connection).has_table("generations"):
+        return pd.DataFrame(columns=["config_hash", "suite", "case_id", "n"])
+    params = {"task_type": task_type, "hashes": list(config_hashes)}
+    return pd.read_sql(_TASK_CASES, connection, params=params)
 
 
 def _model_facts(models: pd.DataFrame) -> pd.DataFrame:

@@ -163,18 +163,91 @@ def test_a_measurement_stored_since_the_version_answering_is_not_asked_for_again
         suite = make_suite(3, name="hard")
         add_experiment(session, "thin-hard", suite, {thin: {"exact_match": [0, 1, 0]}})
         session.commit()
-        unseen = _staleness.unseen_measurements(session, world, "qa")
-        found = _staleness.stored_since(session, answer, unseen, 1, "evalflow retrain")
+        found = _staleness.stored_since(session, answer, world, 1, "evalflow retrain")
     assert thin.hash not in {m.option.config_hash for m in found.measure_next}
     assert len(found.measure_next) == len(answer.measure_next) - 1
     said = [s for s in found.suggestions if thin.hash in s]
     assert said == [
-        f"{thin.label} (hash {thin.hash}) has been run on hard since version 1 was trained "
-        "(3 generations stored), so it is not to be measured again: `evalflow retrain` "
-        "trains on it and compares"
+        f"{thin.label} (hash {thin.hash}) has been run on 3 cases of hard since version 1 "
+        "was trained (3 generations stored), so it is not to be measured again: `evalflow "
+        "retrain` trains on it and compares"
     ]
     others = [s for s in answer.suggestions if thin.hash not in s]
     assert [s for s in found.suggestions if thin.hash not in s] == others
+
+
+PARTLY = [  # RUNS, with smol at 0.4 on 6 of easy's 10 cases and 12 of hard's 36
+    *(run for run in RUNS if run[:2] != ("smol:135m", 0.4)),
+    ("smol:135m", 0.4, None, "easy", 4, 6),
+    ("smol:135m", 0.4, None, "hard", 5, 12),
+]
+
+
+@pytest.fixture
+def partly(engine):
+    """Version 1, trained on ``PARTLY``, stored and current in ``engine``."""
+    from selection.versions import PromotionDecision, save_version
+
+    trained = train_selector(few_real_runs(PARTLY), FAST)
+    with Session(engine) as session:
+        save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
+        session.commit()
+    return engine
+
+
+def _ran(engine, name: str, suite: str, cases: range, size: int) -> None:
+    """smol at 0.4 stored on ``cases`` of ``suite`` (c0…, as the training frame's)."""
+    from evaluation.suites import Case, Suite
+    from tests.support.results_db import MISSING
+
+    whole = Suite(
+        suite,
+        "1",
+        "qa",
+        ("exact_match",),
+        tuple(Case(id=f"c{i}", input=f"q {i}", references=("a",)) for i in range(size)),
+    )
+    scores = [float(i % 2) if i in cases else MISSING for i in range(size)]
+    with Session(engine) as session:
+        add_experiment(session, name, whole, {_config("smol", 0.4): {"exact_match": scores}})
+        session.commit()
+
+
+def test_more_cases_stored_since_of_a_config_the_version_saw_are_not_asked_for_again(partly):
+    """Newcomer F7: `next: measure more of gemma3-270m … (12 cases so far, 12 more on
+    qa-short)`; the spec --write-spec wrote ran those 12 cases, and the answer asked for
+    them again word for word (24 stored) and --write-spec wrote the config again on 12
+    more. The check was by the (config, suite) pairs the version never saw, and the
+    config had run on qa-short before: now by the cases."""
+    from selection import recommend
+
+    thin = _config("smol", 0.4)
+    _ran(partly, "first", "easy", range(6), 10)  # what version 1 learned of it
+    _ran(partly, "first-hard", "hard", range(12), 36)
+    asked = recommend("qa", engine=partly)
+    line = next(s for s in asked.suggestions if thin.hash in s)
+    assert line.startswith(
+        f"measure more of {thin.label} (18 cases so far, 4 more on easy, 24 more on hard) "
+        f"(hash {thin.hash}) on easy and hard: "
+    )
+    _ran(partly, "more-easy", "easy", range(6, 10), 10)  # half of what it asked for
+    half = recommend("qa", engine=partly)
+    assert [s for s in half.suggestions if thin.hash in s] == [
+        f"measure {thin.label} (hash {thin.hash}) on hard still: it has been run on 4 more "
+        "cases of easy (10 stored) since version 1 was trained (4 generations stored), not "
+        "on hard; `evalflow retrain` trains on it and compares"
+    ]
+    assert [m.suites for m in half.measure_next if m.option.config_hash == thin.hash] == [("hard",)]
+    _ran(partly, "more-hard", "hard", range(12, 36), 36)  # the rest
+    done = recommend("qa", engine=partly)
+    assert [s for s in done.suggestions if thin.hash in s] == [
+        f"{thin.label} (hash {thin.hash}) has been run on 4 more cases of easy (10 stored) "
+        "and 24 more cases of hard (36 stored) since version 1 was trained (28 generations "
+        "stored), so it is not to be measured again: `evalflow retrain` trains on it and "
+        "compares"
+    ]
+    assert thin.hash not in {m.option.config_hash for m in done.measure_next}
+    assert "cases so far" not in " ".join(done.suggestions)
 
 
 def test_the_spec_puts_first_the_metric_the_selector_read_quality_from(
