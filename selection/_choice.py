@@ -63,7 +63,8 @@ def violations(
         own = table.get("latency_tail_own", pd.Series(False, index=table.index))
         held = table.get("latency_p95_held", pd.Series("", index=table.index))
         measured = table.get("measured", pd.Series(True, index=table.index))
-        for item, value, tail, median, ratio, whose, which, seen in zip(
+        sources = table.get("latency_tail_source", pd.Series("", index=table.index))
+        for item, value, tail, median, ratio, whose, which, seen, source in zip(
             found,
             table[f"{target}_safe"].to_numpy(),
             by_tail,
@@ -72,11 +73,12 @@ def violations(
             own,
             held,
             measured,
+            sources,
             strict=True,
         ):
             if not value <= limit:
                 how = checked_basis(
-                    bool(median), bool(tail), float(ratio), bool(whose), which, not seen
+                    bool(median), bool(tail), float(ratio), bool(whose), which, not seen, source
                 )
                 shown, bound = told_apart(value, limit, figures=True)
                 item.append(f"{what} {shown} {unit} ({how}) > {bound} {unit}")
@@ -100,7 +102,13 @@ margin, lower than either (:func:`selection._measured_latency.own_calls_p95`).""
 
 
 def checked_basis(
-    by_median: bool, by_tail: bool, ratio: float, own: bool, held: str = "", predicted: bool = False
+    by_median: bool,
+    by_tail: bool,
+    ratio: float,
+    own: bool,
+    held: str = "",
+    predicted: bool = False,
+    source: str = "",
 ) -> str:
     """Which figure a candidate's p95 is held to a limit by (``<target>_safe``): its
     estimate raised by its margin, or its median times a tail ratio where that is larger
@@ -108,18 +116,20 @@ def checked_basis(
     sampling twins, "own" where its own calls' estimate is the lower and "pooled" where
     the one pooled with them is (the estimate shown is that one), "" for one without;
     ``predicted``: never measured on the task type, its margin is its trees' spread (not
-    the calibrated error its interval shows)."""
+    the calibrated error its interval shows); ``source``: where the model's ratio comes
+    from (``latency_tail_source``), said where the limit refuses it by that ratio."""
     if by_median:
         return (
             f"its median with margin × {ratio:.2f}, the model's measured p95 / median on "
-            "the task type"
+            f"the task type{f' ({source})' if source else ''}"
         )
     if by_tail and own:
         return f"its median × {ratio:.2f}, its own measured p95 / median bound"
     if by_tail:
         return (
             f"its median × {ratio:.2f}, the model's measured p95 / median on the task type "
-            "(a slow call its own generations may not have shown)"
+            f"({f'{source}; ' if source else ''}a slow call its own generations may not have "
+            "shown)"
         )
     if held:
         return f"with margin: {SAFETY_Z:g} sd of its error above its {HELD[held]}"

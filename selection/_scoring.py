@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from evaluation.wording import counted
 from selection._choice import SAFETY_Z, Prefer, one_per_feature_vector
 from selection._measured_latency import held_to_own_calls
 from selection._selection_bias import correct_for_selection
@@ -133,6 +134,7 @@ def _held_to_limits(model: SelectorModel, table: pd.DataFrame, task_type: str) -
         tail_ratio = _tail_ratio(model, table, task_type)
         out["latency_tail_ratio"] = tail_ratio["ratio"]
         out["latency_tail_own"] = tail_ratio["own"]
+        out["latency_tail_source"] = tail_ratio["source"]
         for column in ("at", "more", "line"):
             out[f"latency_tail_{column}"] = tail_ratio[column]
         bounded = _with_tail_bounds(table.assign(**{c: out[c] for c in out.columns}))
@@ -195,7 +197,7 @@ def _tail_ratio(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd
     could find it lighter, none of them over ``line`` × its median
     (:func:`selection.aggregate.calls_until_lighter`; NaN for a selector trained before)."""
     evidence = model.evidence
-    unknown = {"at": np.nan, "more": np.nan, "line": np.nan}
+    unknown = {"at": np.nan, "more": np.nan, "line": np.nan, "source": ""}
     if "latency_tail_ratio" not in evidence:
         return pd.DataFrame({"ratio": np.nan, "own": False, **unknown}, index=table.index)
     names = model.configs["model"].reindex(evidence["config_hash"]).to_numpy()
@@ -205,13 +207,44 @@ def _tail_ratio(model: SelectorModel, table: pd.DataFrame, task_type: str) -> pd
     anywhere = pd.Series(column.to_numpy(), index=names)
     on_task, anywhere = (r.dropna()[~r.dropna().index.duplicated()] for r in (on_task, anywhere))
     ratio = table["model"].map(on_task).fillna(table["model"].map(anywhere)).astype(float)
+    source = table["model"].map(_sources(evidence[here], names[here])).fillna("").astype(str)
     if "latency_tail_lighter" not in evidence:  # selectors trained before the test
-        return pd.DataFrame({"ratio": ratio, "own": False, **unknown}, index=table.index)
+        found = pd.DataFrame({"ratio": ratio, "own": False, **unknown}, index=table.index)
+        return found.assign(source=source)
     measured = evidence[here].set_index("config_hash")
     own = measured["latency_tail_lighter"].reindex(table.index).fillna(False).astype(bool)
     config_bound = measured["latency_tail_ratio_config"].reindex(table.index).astype(float)
-    found = pd.DataFrame({"ratio": ratio.where(~own, config_bound), "own": own})
+    found = pd.DataFrame(
+        {"ratio": ratio.where(~own, config_bound), "own": own, "source": source.where(~own, "")}
+    )
     return found.join(_calls_until_lighter(evidence[here], names[here], table, own))
+
+
+def _sources(evidence: pd.DataFrame, models: np.ndarray) -> pd.Series:
+    """Per model measured on the task type (``evidence``, its rows), where its tail ratio
+    comes from (:func:`selection.aggregate.tail_source`): "156 calls of its 13 configs on
+    qa; its slowest, which set it, from nc-n3 (5 calls), nc-n6 (3 calls)" (calls of each run); none
+    in a selector trained before."""
+    if "latency_tail_runs" not in evidence:
+        return pd.Series(dtype=str)
+    rows = evidence.assign(model=models).drop_duplicates("model").set_index("model")
+    rows = rows[rows["latency_tail_calls"].notna()]
+    return pd.Series(
+        {
+            name: (
+                f"{counted(int(row.latency_tail_calls), 'call')} of its "
+                f"{counted(int(row.latency_tail_configs), 'config')} on "
+                f"{row.latency_tail_over or 'all its task types'}"
+                + (
+                    f"; its slowest, which set it, from {row.latency_tail_runs}"
+                    if row.latency_tail_runs
+                    else ""
+                )
+            )
+            for name, row in rows.iterrows()
+        },
+        dtype=str,
+    )
 
 
 def _calls_until_lighter(

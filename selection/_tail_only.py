@@ -59,6 +59,12 @@ def refused_by_tail_alone(
     return order
 
 
+def _source(row: pd.Series) -> str:
+    """ ": " and where the model's ratio comes from (``latency_tail_source``), or ""."""
+    source = str(row.get("latency_tail_source", "") or "")
+    return f": {source}" if source else ""
+
+
 def tail_only_line(row: pd.Series, index: Any, max_latency_s: float, task_type: str) -> str:
     """The `next:` line for a candidate :func:`refused_by_tail_alone` names: what holds
     it, what its own figures say, and the calls that would let them decide its tail."""
@@ -68,7 +74,7 @@ def tail_only_line(row: pd.Series, index: Any, max_latency_s: float, task_type: 
     bound = (
         f"but a latency limit holds it to its median × {float(row['latency_tail_ratio']):.2f} "
         f"= {held} s, its model's measured p95 / median on {task_type} (a bound one slow "
-        "call of the model can set)"
+        f"call of the model can set{_source(row)})"
     )
     calls = (
         f"none of them over {float(row['latency_tail_line']):.2f}× its median (the other "

@@ -54,6 +54,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from evaluation.wording import counted
 from selection.features import add_parameter_b
 from selection.frame import CONFIG_COLUMNS
 
@@ -146,16 +147,39 @@ def tail_ratio(frame: pd.DataFrame, by: list[str]) -> pd.Series:
     )
 
 
+def tail_source(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per ``by`` (as :func:`tail_ratio`), where its bound comes from: ``calls``, the
+    generations pooled, ``configs``, how many configs they are of, and ``runs``, the
+    experiments of the calls at or above the bound, each with how many ("nc-n3 (5 calls),
+    nc-n6 (1 call)", most first). A newcomer's config met a 2.5 s limit by its own calls one
+    day and not 3 s the next, as other configs' nights of its model, run under load, had
+    raised its model's bound; nothing said where the bound came from."""
+    ratios = latency_over_median(frame)
+    found: dict[object, tuple[int, int, str]] = {}
+    for key, part in ratios.groupby([ratios[k] for k in by]):
+        bound = order_statistic_bound(part["ratio"].to_numpy(), TAIL_LEVEL, TAIL_CONFIDENCE)
+        if not math.isfinite(bound):
+            continue
+        slow = part.loc[part["ratio"] >= bound, "experiment"].astype(str).value_counts()
+        runs = ", ".join(f"{name} ({counted(int(n), 'call')})" for name, n in slow.items())
+        found[key[0] if len(by) == 1 else key] = (len(part), part["config_hash"].nunique(), runs)
+    table = pd.DataFrame.from_dict(found, orient="index", columns=["calls", "configs", "runs"])
+    if len(by) > 1 and len(table):
+        table.index = pd.MultiIndex.from_tuples(table.index, names=by)
+    return table
+
+
 def latency_over_median(frame: pd.DataFrame) -> pd.DataFrame:
     """Each ok generation's latency / the median of its (config, suite), in (config,
     suite) groups of at least ``MIN_TAIL_GROUP``: ``ratio`` beside the generation's
-    config_hash, model and task_type."""
+    config_hash, model, task_type and experiment ("" where the frame has none)."""
     ok = frame[(frame["status"] == "ok") & (frame["latency_s"] > 0)]
     latency = ok["latency_s"].astype(float)
     groups = latency.groupby([ok["config_hash"], ok["suite"]])
     use = groups.transform("size") >= MIN_TAIL_GROUP
+    experiment = ok["experiment"] if "experiment" in ok else pd.Series("", index=ok.index)
     return ok.loc[use, ["config_hash", "model", "task_type"]].assign(
-        ratio=(latency / groups.transform("median"))[use]
+        experiment=experiment[use], ratio=(latency / groups.transform("median"))[use]
     )
 
 
@@ -380,7 +404,9 @@ def evidence(frame: pd.DataFrame) -> pd.DataFrame:
     calls show a ``latency_tail_lighter`` tail (:func:`lighter_tail`) and its own bound
     then; where not, how many calls would show it (``latency_tail_lighter_at``, ``_more``,
     ``_line``), and for a config of the model never run on the task type
-    (``latency_tail_new_at``, ``_line``: :func:`calls_until_lighter`)."""
+    (``latency_tail_new_at``, ``_line``: :func:`calls_until_lighter`); where the model's
+    bound comes from (:func:`tail_source`: ``latency_tail_calls``, ``_configs``,
+    ``_runs``, and ``latency_tail_over``, the task type it was pooled on, "" for all)."""
     keys = ["config_hash", "task_type"]
     failed = frame[frame["status"] != "ok"].groupby(keys).size().rename("n_failed")
     ok = frame[frame["status"] == "ok"]
@@ -423,6 +449,17 @@ def evidence(frame: pd.DataFrame) -> pd.DataFrame:
         np.isfinite(ratio), np.fmin(ratio, every_task), every_task
     )
     table["latency_tail_ratio_all_tasks"] = every_task
+    on_task = np.isfinite(ratio) & ~(ratio > every_task)
+    sources = (tail_source(frame, ["model", "task_type"]), tail_source(frame, ["model"]))
+    here, anywhere = sources[0].reindex(own_task), sources[1].reindex(models)
+    for column in ("calls", "configs"):
+        found = np.where(on_task, here[column].to_numpy(float), anywhere[column].to_numpy(float))
+        table[f"latency_tail_{column}"] = found.astype(float)
+    runs = np.where(on_task, here["runs"].fillna(""), anywhere["runs"].fillna(""))
+    table["latency_tail_runs"] = pd.Series(runs, index=table.index, dtype=str)
+    table["latency_tail_over"] = pd.Series(
+        np.where(on_task, table["task_type"], ""), index=table.index, dtype=str
+    )
     own_key = pd.MultiIndex.from_arrays([table["config_hash"], table["task_type"]])
     lighter = lighter_tail(frame).reindex(own_key).fillna(False).to_numpy(dtype=bool)
     table["latency_tail_lighter"] = lighter

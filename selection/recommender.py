@@ -80,8 +80,8 @@ from selection._measure_next import (
     unrun_cases,
 )
 from selection._measured_latency import (
-    MEASURED_LATENCY_NOTE,
     feasible_candidates,
+    measured_latency_note,
     meeting_by_measurements,
     met_by_measurements_note,
 )
@@ -276,7 +276,7 @@ def recommend_from_model(
             + _limits(request, _met_by_some(found, request))
         )
         if max_latency_s is not None and meeting_by_measurements(table, max_latency_s).empty:
-            notes.append(MEASURED_LATENCY_NOTE)
+            notes.append(measured_latency_note(table, max_latency_s))
         tails = tail_only_next(
             table, found, feasible, max_latency_s, prefer, task_type, MAX_TO_MEASURE
         )
