@@ -61,7 +61,7 @@ from selection._choice import (
 )
 from selection._considered import considered
 from selection._corpus_board import Boards, corpus_boards, ranked_apart
-from selection._db import engine_for
+from selection._db import engine_for, tables_refused
 from selection._evidence_rule import (
     check_choice,
     hand_floor,
@@ -171,6 +171,9 @@ def recommend(
                 return answer
             if snapshot := snapshot_note(bound):  # no write to try: say why it is not logged
                 unlogged = f"not logged: {snapshot}"
+                return replace(answer, notes=(*answer.notes, unlogged), unlogged=unlogged)
+            if refused := tables_refused(bound):  # no log to write to
+                unlogged = f"not logged in the results database {database_name(bound)}: {refused}"
                 return replace(answer, notes=(*answer.notes, unlogged), unlogged=unlogged)
             return _logged(session, answer, database_name(bound))
     except StorageError as exc:  # it names the database ("cannot open the results database")
@@ -463,7 +466,12 @@ def _answer(
 
     task_type = request["task_type"]
     version = request["version"]
-    row = session.get(SelectorVersion, version) if version is not None else current_version(session)
+    if tables_refused(session.get_bind()):  # a read-only database never retrained
+        row = None
+    elif version is not None:
+        row = session.get(SelectorVersion, version)
+    else:
+        row = current_version(session)
     if row is None:
         if version is not None:
             return Recommendation(
@@ -641,7 +649,8 @@ def _versions_there(session: Session) -> str:
     newcomer was told only that the one asked for does not exist)."""
     from selection.versions import current_version, list_versions
 
-    ids = [v.id for v in list_versions(session) if v.id is not None]
+    trained = not tables_refused(session.get_bind())
+    ids = [v.id for v in list_versions(session) if v.id is not None] if trained else []
     if not ids:
         return "; no version has been trained yet (`evalflow retrain` trains one)"
     promoted = current_version(session)

@@ -1358,6 +1358,62 @@ def test_a_read_only_database_answers_unlogged_and_says_so(trained, tmp_path, ca
     assert "not logged in the results database" in out and err == ""
 
 
+def test_a_read_only_database_never_retrained_says_no_selector_has_been_trained(
+    tmp_path, monkeypatch, capsys
+):
+    """fixro's leftover: a read-only database that was never retrained lacks the
+    selector's tables, which cannot be made there: `recommend` exited 2 with "lacks table
+    selector_versions ...". It answers as on a fresh home, no_data, exit 1, unlogged, both
+    through a `mode=ro` URL and as a snapshot of a WAL file in a read-only folder."""
+    import os
+    from pathlib import Path
+
+    from evaluation.storage.db import EVALUATION_TABLES, make_engine
+    from flows.cli import main
+    from tests.support.series_db import add_nights
+
+    path = tmp_path / "shared" / "evalflow.db"
+    path.parent.mkdir()
+    engine = make_engine(f"sqlite:///{path}", tables=EVALUATION_TABLES)
+    with Session(engine) as session:
+        add_nights(session, 2)
+        session.commit()
+    engine.dispose()
+    access = os.access  # the folder may not be written, as os.access says (root too)
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, mode, *a, **k: (
+            not (mode & os.W_OK and Path(p) == path.parent) and access(p, mode, *a, **k)
+        ),
+    )
+    assert main(["--database", f"sqlite:///{path}", "recommend", "qa", "-q"]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("qa: no selector has been trained yet\n  next: run at least 1 more")
+    assert "  note: not logged: read the results database" in out and "as a snapshot" in out
+    assert sorted(p.name for p in path.parent.iterdir()) == ["evalflow.db"]
+    monkeypatch.undo()  # a mode=ro reader leaves -wal and -shm files, which end a snapshot
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    answer = recommend("qa", database_url=read_only)
+    assert (answer.status, answer.message, answer.id) == (
+        "no_data",
+        "no selector has been trained yet",
+        None,
+    )
+    assert answer.unlogged == (
+        f"not logged in the results database file:{path}: it is read-only (attempt to write "
+        "a readonly database); check the permissions of the file and its folder"
+    )
+    assert recommend("qa", version=3, database_url=read_only).message == (
+        "selector version 3 does not exist; no version has been trained yet "
+        "(`evalflow retrain` trains one)"
+    )
+    assert main(["--database", read_only, "recommend", "qa"]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("qa: no selector has been trained yet\n  next: run at least 1 more")
+    assert err == ""
+
+
 def test_a_database_error_is_one_line_without_the_statement(stored, monkeypatch):
     """docs/bad-input.md: never the SQL statement or its parameters."""
     import sqlite3
