@@ -380,7 +380,8 @@ def gate_junit(result: GateResult) -> str:
         errors="0",
         skipped=str(sum(1 for c in result.cases if c.p_adjusted is None) + len(result.unmatched)),
     )
-    said = result.changes or result.skipped or result.by_label or result.failed
+    floors = _floor_notes(result)
+    said = result.changes or result.skipped or result.by_label or result.failed or floors
     if said or _unseen(result) or result.too_weak:
         properties = ET.SubElement(suite, "properties")
         for change in result.changes:
@@ -397,8 +398,14 @@ def gate_junit(result: GateResult) -> str:
             ET.SubElement(properties, "property", name=name, value=_too_weak(result))
         for line in _failed_lines(result):
             ET.SubElement(properties, "property", name="failed requests", value=line)
+        for line in floors:
+            ET.SubElement(properties, "property", name="cannot drop", value=line)
     for c in result.cases:
         case = ET.SubElement(suite, "testcase", classname=c.label, name=c.metric)
+        if c.at_floor:  # a pass that says nothing: said beside it too
+            value = f"{c.metric} {_at_floor(c, result)}; this check is uninformative"
+            case_properties = ET.SubElement(case, "properties")
+            ET.SubElement(case_properties, "property", name="cannot drop", value=value)
         if c.regressed:
             failure = ET.SubElement(case, "failure", message=_gate_sentence(c))
             failure.text = _gate_sentence(c)
@@ -483,8 +490,7 @@ def _blind(result: GateResult) -> str:
     groups: dict[tuple[str, str], list[str]] = {}
     for c in result.blind:
         if c.at_floor:
-            floor = _value(c.baseline, c.metric)
-            why = f"is {floor} in {result.baseline}, its worst value: it cannot drop there"
+            why = _at_floor(c, result)
         elif c.p_adjusted is None:
             why = f"is not tested ({c.test})"
         else:
@@ -496,6 +502,13 @@ def _blind(result: GateResult) -> str:
         f" {why}"
         for (metric, why), labels in groups.items()
     )
+
+
+def _at_floor(c: GateCase, result: GateResult) -> str:
+    """Why a check at its metric's worst value says nothing: "is 0.000 in nc-base, its
+    worst value: it cannot drop there"."""
+    floor = _value(c.baseline, c.metric)
+    return f"is {floor} in {result.baseline}, its worst value: it cannot drop there"
 
 
 def _failed_lines(result: GateResult) -> list[str]:

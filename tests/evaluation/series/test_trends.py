@@ -605,6 +605,27 @@ def test_the_gate_names_a_metric_at_its_floor_uninformative_not_a_drop_to_catch(
     ) in text.splitlines()
     assert "exact_match of" not in text  # nor in the drop the checks must reach
     assert "> **Cannot drop:** exact_match is 0.000 for every config" in gate_markdown(result)
+    # the newcomer's F15: the note was in the text and the summary, not in the JUnit XML
+    suite = ET.fromstring(gate_junit(result))
+    said = [(p.get("name"), p.get("value")) for p in suite.iterfind("properties/property")]
+    assert (
+        "cannot drop",
+        "exact_match is 0.000 for every config of floor-base: it cannot drop there; "
+        "2 checks uninformative",
+    ) in said
+    for case in suite.iter("testcase"):
+        beside = [(p.get("name"), p.get("value")) for p in case.iter("property")]
+        assert beside == (
+            [
+                (
+                    "cannot drop",
+                    "exact_match is 0.000 in floor-base, its worst value: it cannot drop "
+                    "there; this check is uninformative",
+                )
+            ]
+            if case.get("name") == "exact_match"
+            else []
+        )
 
 
 def test_the_gates_power_note_over_many_checks_gives_their_range():
