@@ -33,11 +33,12 @@ OUTCOME_EXPERIMENT = "outcomes"
 
 
 class UnknownRecommendation(EvalError, LookupError):
-    """No logged recommendation has this id, or it recommended no configuration."""
+    """No logged recommendation has this id (an answer not logged has none), or it
+    recommended no configuration."""
 
 
 def record_outcome(
-    recommendation_id: int,
+    recommendation_id: int | None,
     *,
     quality: float | None = None,
     latency_s: float | None = None,
@@ -46,6 +47,12 @@ def record_outcome(
 ) -> None:
     """Attach what happened to a recommendation: ``quality`` on the task type's metric
     scale [0, 1], ``latency_s`` as measured by the application."""
+    if recommendation_id is None:  # the answer's id: None where it was not logged
+        raise UnknownRecommendation(
+            "this answer was not logged (its database took no write, as its `unlogged` note "
+            "says, or it was refused: status 'unavailable'): there is nothing to record an "
+            "outcome on"
+        )
     if quality is None and latency_s is None:
         raise ValueError("give quality and/or latency_s")
     if quality is not None and not 0 <= quality <= 1:
