@@ -10,6 +10,7 @@ not change quality); under a 1 s p95 limit the same settings on tiny:1b.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,21 @@ def engine():
     create_tables(engine, (*EVALUATION_TABLES, *TABLES))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def read_only_trained(trained, tmp_path) -> tuple[str, Path]:
+    """A database file holding ``trained`` as its promoted version, and a URL that opens
+    it read-only (SQLite's read-only mode, which file permissions do not give root)."""
+    from sqlmodel import Session
+
+    from evaluation.storage.db import make_engine
+    from selection.versions import PromotionDecision, save_version
+
+    path = tmp_path / "shared.db"
+    engine = make_engine(f"sqlite:///{path}", tables=(*EVALUATION_TABLES, *TABLES))
+    with Session(engine) as session:
+        save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
+        session.commit()
+    engine.dispose()
+    return f"sqlite:///file:{path}?mode=ro&uri=true", path

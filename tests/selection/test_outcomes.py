@@ -49,22 +49,13 @@ def test_outcome_needs_a_recommended_config(stored):
         record_outcome(infeasible.id, quality=1.0, engine=stored)
 
 
-def test_an_answer_not_logged_is_refused_up_front(trained, tmp_path):
+def test_an_answer_not_logged_is_refused_up_front(read_only_trained):
     """The newcomer's F16: an answer from a read-only database has id None, and
     `record_outcome(answer.id, ...)` leaked SQLAlchemy's "fully NULL primary key identity"
     warning before "no recommendation with id None"."""
     import warnings
 
-    from evaluation.storage.db import EVALUATION_TABLES, make_engine
-    from selection.schema import TABLES
-
-    path = tmp_path / "shared.db"
-    engine = make_engine(f"sqlite:///{path}", tables=(*EVALUATION_TABLES, *TABLES))
-    with Session(engine) as session:
-        save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
-        session.commit()
-    engine.dispose()
-    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    read_only, _ = read_only_trained
     answer = recommend("qa", max_latency_s=1.0, database_url=read_only)
     assert answer.status == "ok" and answer.id is None and answer.unlogged
     with warnings.catch_warnings():

@@ -1329,23 +1329,15 @@ def test_a_config_never_run_refused_only_by_its_models_tail_is_named_with_the_ca
     )
 
 
-def test_a_read_only_database_answers_unlogged_and_says_so(trained, tmp_path, capsys):
+def test_a_read_only_database_answers_unlogged_and_says_so(read_only_trained, capsys):
     """The newcomer's F3: on a read-only copy `recommend` printed `error: cannot use the
     results database: (sqlite3.OperationalError) attempt to write a readonly database
     [SQL: INSERT INTO recommendation_log ...] [parameters: ...]`, 968 characters. The log
     is not what the answer is made of: it answers, unlogged, and says so (as root too:
     SQLite's read-only mode, which file permissions do not give root)."""
-    from evaluation.storage.db import EVALUATION_TABLES, make_engine
     from flows.cli import main
-    from selection.schema import TABLES
 
-    path = tmp_path / "shared.db"
-    engine = make_engine(f"sqlite:///{path}", tables=(*EVALUATION_TABLES, *TABLES))
-    with Session(engine) as session:
-        save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
-        session.commit()
-    engine.dispose()
-    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    read_only, path = read_only_trained
     answer = recommend("qa", max_latency_s=1.0, database_url=read_only)
     assert answer.status == "ok" and answer.id is None
     assert answer.unlogged == answer.notes[-1] and answer.unlogged.startswith(
