@@ -110,14 +110,30 @@ class StreamVerdict:
         """``ALARM`` on an alarmed last night; ``learning: moved`` on a learning night that
         moved; ``watch`` when its evidence reached half the threshold (with a moved
         learning night: ``beyond_noise``, what sends a calibrated night to the full
-        suite); else ``ok``. The one label that ``evalflow trends``, the monitor's series
-        page and the nightly's artifact show."""
+        suite); ``up`` on a judged night of a quality metric whose change's interval lies
+        wholly above 0 (it improved: said, never alarmed on, the watch being one-sided;
+        the newcomer's F10: a prompt edit's +0.500 [+0.205, +0.795] read "ok"); else
+        ``ok``. The one label that ``evalflow trends``, the monitor's series page and the
+        nightly's artifact show."""
         last = self.last
         if last.alarm:
             return "ALARM"
         if last.moved:
             return "learning: moved"
-        return "watch" if beyond_noise(last.evidence, self.threshold) else "ok"
+        if beyond_noise(last.evidence, self.threshold):
+            return "watch"
+        return "up" if self.rose(last) else "ok"
+
+    def rose(self, night: Night) -> bool:
+        """Whether ``night``, judged, rose beyond its noise on a quality metric: its
+        change's 95% interval lies wholly above 0 ("up" in trends and on the page)."""
+        return (
+            night.p is not None
+            and self.metric not in OPERATIONAL
+            and self.higher_is_better
+            and night.change_low is not None
+            and night.change_low > 0
+        )
 
     @property
     def state(self) -> str:

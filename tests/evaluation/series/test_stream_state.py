@@ -4,6 +4,8 @@ a learning night that moved reads `learning: moved` on both (the page said `watc
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from evaluation.series import trends_text, watch_series
@@ -53,3 +55,30 @@ def test_a_learning_night_that_moved_has_one_label_on_the_page_and_in_trends():
     assert 'data-status="learning: moved"' in article
     said = line.split("  ")[-1]  # trends' state: how far it moved, not judged yet
     assert f'<span class="tag">{said}</span>' in article
+
+
+def test_a_judged_night_that_rose_on_quality_reads_up_on_the_page_and_in_trends():
+    """The newcomer's F10: a prompt edit's +0.500 [+0.205, +0.795] read just "ok". A judged
+    night of a quality metric whose change's interval lies wholly above 0 reads "up":
+    informational, never an alarm (the watch stays one-sided)."""
+    engine = make_engine("sqlite://")
+    with session_scope(engine) as session:
+        add_nights(session, 6, series="rise", drop_from=0, seed=4)  # t=0.7 weak all along
+        (risen,) = add_nights(session, 1, series="rise", seed=5, first=6)  # then fixed
+    with session_scope(engine) as session:
+        watch = watch_series(session, "rise")
+    stream = next(s for s in watch.streams if s.label == "t=0.7" and s.metric == "exact_match")
+    last = stream.last
+    assert last.p is not None and last.change_low > 0 and not last.alarm
+    assert stream.status == "up" and stream.rose(last)
+    steady = next(s for s in watch.streams if s.label == "t=0" and s.metric == "exact_match")
+    assert steady.status == "ok"
+    assert not any(s.rose(s.last) for s in watch.streams if s.metric != "exact_match")
+    assert _line(trends_text(watch), "t=0.7", "exact_match").endswith("  up")
+    assert f"no alarm on {risen}" in trends_text(watch)
+    html = TestClient(create_app(engine)).get("/series/rise").text
+    tag = f'data-config="{stream.config}" data-metric="{stream.metric}"'
+    article = html.split(tag)[1].split("</article>")[0]
+    assert 'data-status="up"' in article and '<span class="tag">up</span>' in article
+    (point,) = re.findall(rf"<title>{risen}: [^<]*</title>", article)  # its point
+    assert point.endswith("(up)</title>")
