@@ -30,8 +30,9 @@ _REFUSED: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 def with_selector_tables(engine: Engine, *, reads_only: bool = False) -> Engine:
     """``engine``, with the selector's tables created where missing; for a caller that
     ``reads_only``, as it is where the database refuses to take them (``tables_refused``
-    says why they are not there)."""
-    if engine in _READY or engine in _REFUSED:
+    says why they are not there; asked again each time, as a writer elsewhere, the
+    first `retrain`, may create them meanwhile)."""
+    if engine in _READY:
         return engine
     try:
         create_tables(engine, TABLES)  # one of them there, others not: refused in words
@@ -40,6 +41,7 @@ def with_selector_tables(engine: Engine, *, reads_only: bool = False) -> Engine:
             raise
         _REFUSED[engine] = storage_problem(exc)
         return engine
+    _REFUSED.pop(engine, None)
     _READY.add(engine)
     return engine
 

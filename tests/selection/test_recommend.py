@@ -1406,6 +1406,26 @@ def test_a_read_only_database_never_retrained_says_no_selector_has_been_trained(
     assert err == ""
 
 
+def test_a_read_only_engine_finds_the_selector_a_writer_trained_since(trained, tmp_path):
+    """A caller's read-only engine that found no selector's tables looks again on its next
+    answer: the first `retrain`, by whoever may write the file, makes them meanwhile."""
+    from evaluation.storage.db import EVALUATION_TABLES, make_engine
+    from selection.schema import TABLES
+
+    path = tmp_path / "shared.db"
+    make_engine(f"sqlite:///{path}", tables=EVALUATION_TABLES).dispose()
+    reader = make_engine(f"sqlite:///file:{path}?mode=ro&uri=true", create=False)
+    assert recommend("qa", max_latency_s=1.0, engine=reader).status == "no_data"
+    writer = make_engine(f"sqlite:///{path}", tables=(*EVALUATION_TABLES, *TABLES))
+    with Session(writer) as session:
+        save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
+        session.commit()
+    writer.dispose()
+    answer = recommend("qa", max_latency_s=1.0, engine=reader)
+    assert answer.status == "ok" and answer.id is None and answer.unlogged
+    reader.dispose()
+
+
 def test_a_database_error_is_one_line_without_the_statement(stored, monkeypatch):
     """docs/bad-input.md: never the SQL statement or its parameters."""
     import sqlite3
