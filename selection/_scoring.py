@@ -262,12 +262,19 @@ def _calls_until_lighter(
     measured = table.index.isin(rows.index)
     found = pd.DataFrame(index=table.index)
     for column in columns:
-        mine = rows[f"latency_tail_lighter_{column}"].reindex(table.index)
+        mine = _numbers(rows[f"latency_tail_lighter_{column}"]).reindex(table.index)
         new = "at" if column == "more" else column
-        theirs = table["model"].map(fresh[f"latency_tail_new_{new}"])
+        theirs = table["model"].map(_numbers(fresh[f"latency_tail_new_{new}"]))
         found[column] = np.where(measured, mine, theirs).astype(float)
     found.loc[own.to_numpy(dtype=bool)] = np.nan
     return found
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """A stored evidence column as numbers: a selector trained where no model had two
+    configs to compare stored these columns as text, "" for each missing number
+    (:func:`selection.aggregate.calls_until_lighter` gave them no type then)."""
+    return pd.to_numeric(values.replace("", np.nan)).astype(float)
 
 
 def _with_margin(table: pd.DataFrame, target: str) -> pd.Series:

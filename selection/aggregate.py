@@ -251,9 +251,13 @@ def calls_until_lighter(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
             configs[(config, task)] = (at, at - n, line)
         fresh[(model, task)] = (_fewest_calls(chances, None, 0, 0), float(lines[(model, task)]))
     index = pd.MultiIndex.from_tuples(list(configs), names=["config_hash", "task_type"])
-    per_config = pd.DataFrame(list(configs.values()), index=index, columns=["at", "more", "line"])
+    columns = ["at", "more", "line"]
+    # float even where empty (no model with two configs): an empty frame's columns are
+    # objects, which a stored selector keeps as text ("" for missing), not numbers
+    per_config = pd.DataFrame(list(configs.values()), index=index, columns=columns, dtype=float)
     index = pd.MultiIndex.from_tuples(list(fresh), names=["model", "task_type"])
-    return per_config, pd.DataFrame(list(fresh.values()), index=index, columns=["at", "line"])
+    fresh_frame = pd.DataFrame(list(fresh.values()), index=index, columns=["at", "line"])
+    return per_config, fresh_frame.astype(float)
 
 
 def _tail_counts(ratios: pd.DataFrame) -> Iterator[tuple[str, str, dict[str, Counts]]]:

@@ -235,3 +235,16 @@ def test_a_config_that_missed_a_slow_mode_by_chance_keeps_its_models_bound(fast_
     lighter = lighter_tail(_slow_mode_frame(fast_calls, 0.2, 7)).droplevel("task_type")
     assert bool(lighter["m/64/1.0"]) is exempt
     assert not lighter[["m/64/0.0", "m/64/0.3", "m/64/0.7"]].any()
+
+
+def test_the_calls_until_lighter_columns_are_numbers_where_no_model_has_two_configs():
+    # A real store (recheck R19): gemma3-270m had one config of 8 calls beside one of 4
+    # (below MIN_TAIL_GROUP), smollm2 one config: no model had two configs to compare, the
+    # empty frames' columns were objects, the stored selector kept them as text ("") and
+    # `evalflow recommend qa` failed: "could not convert string to float: ''".
+    frame = validate_training_frame(synthetic_frame())
+    alone = frame.groupby("model")["config_hash"].first()
+    table = evidence(frame[frame["config_hash"].isin(alone)])
+    for column in ("lighter_at", "lighter_more", "lighter_line", "new_at", "new_line"):
+        values = table[f"latency_tail_{column}"]
+        assert pd.api.types.is_float_dtype(values) and values.isna().all(), column

@@ -1,5 +1,6 @@
 """A stored selector cannot run code when loaded; a bad blob is one clear error."""
 
+import dataclasses
 import io
 import os
 import pickle
@@ -136,3 +137,30 @@ def test_stored_model_round_trip(trained):
     pd.testing.assert_frame_equal(model.evidence, again.evidence, check_dtype=False)
     pd.testing.assert_frame_equal(model.case_scores, again.case_scores, check_dtype=False)
     assert again.trained_keys == model.trained_keys
+
+
+def test_a_selector_stored_with_its_tail_counts_as_text_still_answers(trained, tmp_path):
+    # Selectors trained where no model had two configs to compare stored the
+    # calls-until-lighter columns as text, "" for each missing number (recheck R19): every
+    # `evalflow recommend` of the task type failed until more was run, exit 2.
+    columns = [
+        c
+        for c in trained.model.evidence
+        if c.startswith(("latency_tail_lighter_", "latency_tail_new_"))
+    ]
+    old = trained.model.evidence.assign(**{c: pd.Series(np.nan, dtype=object) for c in columns})
+    stored = decode(encode(dataclasses.replace(trained.model, evidence=old)))
+    assert (stored.evidence[columns] == "").all().all()
+    engine = create_engine(f"sqlite:///{tmp_path / 'results.db'}")
+    SQLModel.metadata.create_all(engine)
+    with Session(engine) as session:
+        result = dataclasses.replace(trained, model=stored)
+        save_version(session, result, PromotionDecision(True, "test", basis="first version"))
+        session.commit()
+    try:
+        answer = recommend("qa", max_latency_s=5.0, engine=engine)
+    finally:
+        engine.dispose()
+        _model_cache._CACHE.clear()
+    assert answer.status != "unavailable", answer.message
+    assert answer.choice is not None or answer.options
