@@ -1,5 +1,5 @@
 """A recommendation request checked before anything is read: every argument validated
-(ValueError naming the bad one), the request as JSON."""
+(BadRequest, a ValueError, naming the bad one), the request as JSON."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ WEIGHT_KEYS = ("quality", "latency", "energy")
 MAX_VERSION = 2**53  # as the CLI's --version: past it a database's integer overflows
 
 
+class BadRequest(ValueError):
+    """An argument :func:`selection.recommend` refuses: the caller's input, which the CLI
+    reports as bad input (exit 2); any other ValueError is a fault of evalflow's own."""
+
+
 def check_request(
     task_type: str,
     max_latency_s: float | None,
@@ -32,7 +37,7 @@ def check_request(
     never a TypeError, an overflow or a non-finite number logged as JSON); the request
     as JSON."""
     if not isinstance(task_type, str) or task_type not in TASK_TYPES:
-        raise ValueError(
+        raise BadRequest(
             f"task_type must be one of {', '.join(TASK_TYPES)}; got {_shown(task_type)}"
         )
     for name, value in (
@@ -41,9 +46,9 @@ def check_request(
         ("input_chars", input_chars),
     ):
         if value is not None and not (_finite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0 (or None), got {_shown(value)}")
+            raise BadRequest(f"{name} must be a finite number > 0 (or None), got {_shown(value)}")
     if min_quality is not None and not (_finite(min_quality) and 0 <= min_quality <= 1):
-        raise ValueError(
+        raise BadRequest(
             "min_quality must be a number on the metric's 0–1 scale (or None), "
             f"got {_shown(min_quality)}"
         )
@@ -54,7 +59,7 @@ def check_request(
             or not all(_finite(w) and w >= 0 for w in weights)
             or not any(weights)
         ):
-            raise ValueError(
+            raise BadRequest(
                 f"prefer weights take keys {WEIGHT_KEYS} with finite non-negative numbers, "
                 f"not all zero; got {_shown(dict(prefer))}"
             )
@@ -62,26 +67,26 @@ def check_request(
     elif isinstance(prefer, str) and prefer in ("quality", "speed"):
         prefer_json = prefer
     else:
-        raise ValueError(
+        raise BadRequest(
             f"prefer must be 'quality', 'speed' or a weight mapping, not {_shown(prefer)}"
         )
     named = None
     if candidates is not None:
         if isinstance(candidates, str | Config | bytes) or not isinstance(candidates, Sequence):
-            raise ValueError(
+            raise BadRequest(
                 "candidates must be a list of configs or config hashes/labels, "
                 f"got {_shown(candidates)}"
             )
         for i, c in enumerate(candidates):
             if not isinstance(c, Config) and not (isinstance(c, str) and c.strip()):
-                raise ValueError(
+                raise BadRequest(
                     f"candidates[{i}] must be a config or a config hash/label, got {_shown(c)}"
                 )
         named = [c.hash if isinstance(c, Config) else c for c in candidates]
     if version is not None and not (
         isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= MAX_VERSION
     ):
-        raise ValueError(f"version must be a whole number from 1 to 2**53, got {_shown(version)}")
+        raise BadRequest(f"version must be a whole number from 1 to 2**53, got {_shown(version)}")
     return {
         "task_type": task_type,
         "max_latency_s": max_latency_s,
@@ -119,8 +124,8 @@ def check_database_url_argument(url: Any) -> None:
     from evaluation.settings import check_database_url
 
     if not isinstance(url, str) or not url.strip():
-        raise ValueError(f"database_url must be a SQLAlchemy URL (text), got {type(url).__name__}")
+        raise BadRequest(f"database_url must be a SQLAlchemy URL (text), got {type(url).__name__}")
     try:
         check_database_url(url, "database_url")
     except EvalError as exc:
-        raise ValueError(str(exc)) from None
+        raise BadRequest(str(exc)) from None

@@ -26,6 +26,7 @@ T = TypeVar("T")
 def cmd_recommend(args: argparse.Namespace) -> int:
     from evaluation.settings import database_url, no_database_yet
     from selection import recommend
+    from selection._request import BadRequest
 
     # a fresh home's database is not created to find no selector in it: an empty one in
     # memory stands in (as for show and experiments: flows/cli/_database.open_reader)
@@ -40,8 +41,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             version=args.version,
             database_url=database,
         )
-    except ValueError as exc:  # recommend() refuses bad arguments this way
-        raise EvalError(str(exc)) from exc
+    except BadRequest as exc:  # recommend() refuses bad arguments this way (its own
+        raise EvalError(str(exc)) from exc  # faults are evalflow's: exit 1, not bad input)
     if answer.status == "unavailable":  # no usable database or selector: an error, exit 2
         raise EvalError(" ".join(answer.message.split()))
     print(fitted(answer.brief() if args.quiet else answer.explain()))

@@ -132,3 +132,21 @@ def test_a_selector_version_that_does_not_exist_is_refused_with_those_there(thre
 def test_version_runs_are_written_as_spans():
     assert _spans([5, 1, 2, 3, 8, 9]) == "1-3, 5, 8, 9"
     assert _spans([7]) == "7"
+
+
+def test_a_fault_of_the_selectors_own_code_is_not_reported_as_bad_input(three, capsys, monkeypatch):
+    """recommend() refuses bad arguments with a ValueError (BadRequest); another
+    ValueError from the selector's code is evalflow's failure, exit 1 (recheck R19: "error:
+    could not convert string to float: ''", exit 2, read as the user's bad input)."""
+    import selection.recommender
+
+    def faulty(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("could not convert string to float: ''")
+
+    monkeypatch.setattr(selection.recommender, "_answer", faulty)
+    code, out, err = run(capsys, three, "recommend", "qa")
+    assert code == 1 and out == ""
+    assert err == (
+        "error: evalflow failed: ValueError: could not convert string to float: '' "
+        "(not a problem with your input; -v shows the traceback)\n"
+    )
