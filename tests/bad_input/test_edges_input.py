@@ -30,6 +30,7 @@ from evaluation.pipelines._retrieval import load_corpus
 from evaluation.settings import ollama_url, port_number
 from evaluation.storage.db import make_engine, session_scope
 from selection import recommend
+from selection._request import BadRequest
 from tests.bad_input.test_corpus import (
     Bad,
     World,
@@ -499,7 +500,7 @@ def test_recommend_refuses_a_bad_argument_with_a_value_error_naming_it(
     kwargs = {"task_type": "qa", "database_url": f"sqlite:///{tmp_path / 'none.db'}"} | kwargs
     with pytest.raises(ValueError) as caught:
         recommend(**kwargs)
-    assert type(caught.value) is ValueError
+    assert type(caught.value) is BadRequest  # a ValueError the CLI reads as bad input
     message = str(caught.value)
     assert message.startswith(named), message
     assert "environment variable" not in message and "s3cret" not in message
