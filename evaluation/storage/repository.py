@@ -40,6 +40,7 @@ from evaluation.storage.models import (
     SuiteRow,
     utcnow,
 )
+from evaluation.storage.runs import starting_refusal
 from evaluation.storage.stages import save_case_traces, save_config_pipelines
 from evaluation.storage.unnest import insert_unnested
 from evaluation.suites import Case, Suite
@@ -447,6 +448,8 @@ def get_experiment(session: Session, name: str) -> Experiment:
         select(Experiment).where(Experiment.name == name)
     ).scalar_one_or_none()
     if experiment is None:
+        if starting := starting_refusal(session, name):
+            raise StorageError(starting)
         raise StorageError(f"no experiment named {name!r}; {known_experiments(session)}")
     return experiment
 

@@ -333,6 +333,20 @@ def starting_words(run: ExperimentRun) -> str:
     return f"{holder_words(run)}; no generation yet"
 
 
+def starting_refusal(session: Session, name: str) -> str | None:
+    """For an experiment not stored yet whose run is starting (``starting_runs``), what a
+    command that needs it says instead of "no experiment named …" (recheck R16: `status`
+    showed it starting while `gate`, `show` and `baseline accept` said it did not exist);
+    None for any other."""
+    claims = starting_runs(session, name)
+    if not claims:
+        return None
+    return (
+        f"experiment {name!r} is starting ({starting_words(claims[0])}): nothing of it is "
+        "stored yet; wait for it to finish (a rerun is refused while it runs)"
+    )
+
+
 def starting_runs(session: Session, name: str | None = None) -> list[ExperimentRun]:
     """The claims (of ``name`` only, where given) of runs still starting: their process
     alive, as ``claim_experiment`` judges it before refusing a second run, while their

@@ -166,3 +166,26 @@ def _runs_by_status(engine) -> dict[str, float]:
     text = generate_latest(metrics_registry(engine)).decode()
     (runs,) = [f for f in text_string_to_metric_families(text) if f.name == "evalflow_runs"]
     return {s.labels["status"]: s.value for s in runs.samples}
+
+
+def test_a_starting_run_is_starting_to_the_verbs_that_name_it(tmp_path, holder, capsys):
+    """Recheck R16: in a run's first seconds `status` showed it starting while `gate`,
+    `show` and `baseline accept` said "no experiment named …": a CI job gating right
+    after starting a run was told it did not exist."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        register_unrun(session, "nc-earlier", spec_path="spec.yaml")
+        claim_experiment(session, NAME, holder[1])  # not stored yet
+    said = (
+        f"error: experiment {NAME!r} is starting ({_refusal(engine)}; no generation yet): "
+        "nothing of it is stored yet; wait for it to finish (a rerun is refused while it runs)"
+    )
+    for argv in (
+        ["show", NAME],
+        ["gate", NAME, "--baseline", "nc-earlier"],
+        ["baseline", "accept", NAME],
+    ):
+        assert main(["--database", url, *argv]) == 2, argv
+        out, err = capsys.readouterr()
+        assert (out, err.strip()) == ("", said), argv
