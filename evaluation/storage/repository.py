@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from evaluation.backends.base import possible_decode_rate
@@ -41,6 +42,7 @@ from evaluation.storage.models import (
     utcnow,
 )
 from evaluation.storage.runs import starting_refusal
+from evaluation.storage.snapshot import asked_url
 from evaluation.storage.stages import save_case_traces, save_config_pipelines
 from evaluation.storage.unnest import insert_unnested
 from evaluation.suites import Case, Suite
@@ -476,7 +478,7 @@ def known_experiments(session: Session, shown: int = 10) -> str:
 def database_searched(session: Session) -> str:
     """'; the database searched: URL' (its password masked), for a name not found: it
     may be in another database (a `--database` left off); nothing for one in memory."""
-    url = session.get_bind().url
+    url = make_url(asked_url(session.get_bind()))
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return ""
     return f"; the database searched: {redact_url(url.render_as_string(hide_password=False))}"

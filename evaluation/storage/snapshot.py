@@ -16,13 +16,16 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from evaluation.errors import StorageError
 from evaluation.settings import sqlite_file
 
 SNAPSHOT_OPTION = "evalflow_snapshot_of"
 """The execution option that marks an engine reading a snapshot: the file's path."""
+ASKED_OPTION = "evalflow_snapshot_asked"
+"""A snapshot's execution option: the URL the user named, which messages show (recheck
+R3: "the database searched: sqlite:///file:…?immutable=1&mode=ro&uri=true")."""
 
 _WAL_VERSIONS = b"\x02\x02"  # header bytes 18-19, the file format's read and write versions
 
@@ -56,7 +59,13 @@ def opening(url: str, *, reads_only: bool) -> tuple[str | URL, dict[str, str]]:
     parsed = make_url(url)
     query = {**parsed.query, "mode": "ro", "immutable": "1", "uri": "true"}
     snapshot = parsed.set(database=f"file:{quote(str(path))}", query=query)
-    return snapshot, {SNAPSHOT_OPTION: str(path)}
+    return snapshot, {SNAPSHOT_OPTION: str(path), ASKED_OPTION: url}
+
+
+def asked_url(bind: Engine | Connection) -> str | URL:
+    """The URL of ``bind``'s database as the user named it: a snapshot's (``opening``),
+    not the URI filename that reads it; else the one it opened."""
+    return bind.get_execution_options().get(ASKED_OPTION) or bind.engine.url
 
 
 def snapshot_note(engine: Engine) -> str:

@@ -13,9 +13,11 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import Session
 
 from evaluation.errors import StorageError
 from evaluation.storage.db import make_engine
+from evaluation.storage.repository import database_searched
 from evaluation.storage.snapshot import opening, snapshot_note
 
 
@@ -96,3 +98,16 @@ def test_what_sqlite_opens_itself_is_left_as_it_is(tmp_path, read_only):
     urls.append(f"sqlite:///file:{asked}?immutable=1&uri=true")
     for url in urls:
         assert opening(url, reads_only=True) == (url, {})
+
+
+def test_a_snapshot_is_named_by_the_url_the_user_gave(tmp_path, read_only):
+    """Recheck R3: "the database searched: sqlite:///file:…?immutable=1&mode=ro&uri=true",
+    the URL that reads the snapshot, not the one the user named."""
+    path = _database(tmp_path / "shared")
+    read_only(path.parent)
+    for url in (f"sqlite:///{path}", f"sqlite:///file:{path}?mode=ro&uri=true"):
+        engine = make_engine(url, create=False, reads_only=True)
+        assert snapshot_note(engine)
+        with Session(engine) as session:
+            assert database_searched(session) == f"; the database searched: {url}"
+        engine.dispose()
