@@ -100,7 +100,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from evaluation.storage.repository import get_experiment
     from flows.cli._steps import Steps
 
-    with session_scope(open_engine(args)) as session:
+    # It stores nothing in the database (only the HTML file): a read-only share's is read
+    # as a snapshot, as `export` reads it (recheck R2: refused as a command that stores).
+    with session_scope(open_engine(args, reads_only=True)) as session:
         name = get_experiment(session, args.experiment).name
         out = (args.out or report_path(reports_folder(), name)).resolve()
         again = args.out is None and out.exists()

@@ -82,12 +82,15 @@ def test_the_readers_read_a_read_only_folder_as_a_snapshot_and_writers_are_refus
     engine.dispose()  # the last connection: the -wal is folded into the file, and goes
     read_only_url = f"sqlite:///file:{db}?mode=ro&uri=true"
     recommend = ["recommend", "qa", "--max-latency", "1", "-q"]
+    report = tmp_path / "report.html"  # recheck R2: it stores nothing in the database
     readers = [["show", new], ["series"], ["trends", "nightly"], ["gate", new, "--baseline", old]]
     said = run_without_write_permission(
         [
             *readers,
             recommend,
             ["--database", read_only_url, *recommend],
+            ["report", new, "--out", str(report)],
+            ["trends", "nope"],
             ["baseline", "accept", new],
         ],
         home,
@@ -101,6 +104,15 @@ def test_the_readers_read_a_read_only_folder_as_a_snapshot_and_writers_are_refus
     for code, out, err in said[len(readers) : len(readers) + 2]:  # recommend, both ways
         assert (code, err) == (0, ""), out
         assert f"note: not logged: read the results database {db} as a snapshot" in out
+    code, out, err = said[-3]  # report --out: a reader that writes only its file
+    assert (code, out) == (
+        0,
+        f"wrote {report}: the HTML report of {new} (self-contained; open it in a browser)\n",
+    ), err
+    assert err.startswith(note) and report.stat().st_size > 0
+    code, out, err = said[-2]  # recheck R3: the database as the user named it
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1].endswith(f"the database searched: sqlite:///{db}")
     code, out, err = said[-1]  # a writer
     assert (code, out) == (2, "")
     (line,) = err.splitlines()
