@@ -15,6 +15,7 @@ on) is read from stored runs alone (``from_runs``), as an outcome is no case of 
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any
 
 import pandas as pd
@@ -55,6 +56,8 @@ def record_outcome(
         )
     if quality is None and latency_s is None:
         raise ValueError("give quality and/or latency_s")
+    _check_number("quality", quality, "a number in [0, 1]")
+    _check_number("latency_s", latency_s, "a non-negative number of seconds")
     if quality is not None and not 0 <= quality <= 1:
         raise ValueError(f"quality must lie in [0, 1], got {quality}")
     if latency_s is not None and not (math.isfinite(latency_s) and latency_s >= 0):
@@ -71,6 +74,13 @@ def record_outcome(
         row.outcome_at = utcnow()
         session.add(row)
         session.commit()
+
+
+def _check_number(name: str, value: object, expected: str) -> None:
+    """TypeError naming ``name`` where ``value`` is given but no number (a string such as
+    "high" failed on a comparison: "'<=' not supported between instances of …")."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, Real)):
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
 
 
 def outcomes_frame(session: Session) -> pd.DataFrame:

@@ -41,6 +41,23 @@ def test_bad_outcomes_raise_value_error(stored, kwargs, match):
         record_outcome(answer.id, engine=stored, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ({"quality": "high"}, "quality must be a number in [0, 1], got 'high' (str)"),
+        ({"quality": True}, "quality must be a number in [0, 1], got True (bool)"),
+        ({"latency_s": "1.4"}, "latency_s must be a non-negative number of seconds, got '1.4'"),
+    ],
+)
+def test_an_outcome_that_is_no_number_is_named(stored, kwargs, said):
+    """Recheck R6: quality="high" leaked "'<=' not supported between instances of 'int'
+    and 'str'", naming neither the argument nor what it takes."""
+    answer = recommend("qa", engine=stored)
+    with pytest.raises(TypeError) as refused:
+        record_outcome(answer.id, engine=stored, **kwargs)
+    assert str(refused.value).startswith(said)
+
+
 def test_outcome_needs_a_recommended_config(stored):
     with pytest.raises(UnknownRecommendation, match="no recommendation with id 42"):
         record_outcome(42, quality=1.0, engine=stored)
