@@ -24,9 +24,15 @@ def retrain_command(model: SelectorModel) -> str:
     --include-simulated where it learned from SIMULATED generations (a plain `evalflow
     retrain`, as the mixed-metrics note advised after the demo, exits 1 on a database
     with only simulated results, or leaves them out)."""
-    evidence = model.evidence
-    simulated = "n_simulated" in evidence and float(evidence["n_simulated"].sum()) > 0
+    simulated = learned_simulated(model)
     return "evalflow retrain --include-simulated" if simulated else "evalflow retrain"
+
+
+def learned_simulated(model: SelectorModel) -> bool:
+    """Whether ``model`` learned from SIMULATED generations (`retrain --include-simulated`):
+    what is stored since is then counted with the simulated ones."""
+    evidence = model.evidence
+    return "n_simulated" in evidence and float(evidence["n_simulated"].sum()) > 0
 
 
 def retrain_advice(retrain: str, them: str) -> str:
@@ -125,15 +131,18 @@ def _later(
 
 
 def new_cases(session: Session, model: SelectorModel, answer: Recommendation) -> pd.DataFrame:
-    """The real cases of ``answer``'s task type stored for the configs its `next:` lines
-    name that ``model`` did not learn of them
+    """The cases of ``answer``'s task type stored for the configs its `next:` lines name
+    that ``model`` did not learn of them (real ones; simulated too where it learned from
+    them: after `retrain --include-simulated`, the demo's spec --write-spec wrote ran,
+    and the same lines came back word for word)
     (:func:`evaluation.storage.training.task_cases`' rows, ``case`` = "suite/case id"),
     with ``known``: whether the model learned of the config on that suite at all, and
     ``stored``: the config's cases stored on that suite."""
     from evaluation.storage.training import task_cases
 
     hashes = sorted({m.option.config_hash for m in answer.measure_next})
-    found = task_cases(session, answer.task_type, hashes)
+    simulated = learned_simulated(model)
+    found = task_cases(session, answer.task_type, hashes, include_simulated=simulated)
     pairs = found["config_hash"].astype(str) + "|" + found["suite"].astype(str)
     learned = _learned_cases(model, answer.task_type)
     found = found.assign(

@@ -96,8 +96,8 @@ _TASK_CASES = text(
     FROM generations g
     JOIN experiments e ON e.id = g.experiment_id
     JOIN cases cs ON cs.uid = g.case_uid
-    WHERE e.task_type = :task_type AND g.status = 'ok' AND NOT (g.simulated OR e.simulated)
-          AND g.config_hash IN :hashes AND {_SCORED}
+    WHERE e.task_type = :task_type AND g.status = 'ok' AND g.config_hash IN :hashes
+          AND {_REAL_UNLESS}
     GROUP BY g.config_hash, e.suite, cs.case_id
     """
 ).bindparams(bindparam("hashes", expanding=True))
@@ -180,15 +180,25 @@ def task_measured(session: Session, task_type: str) -> pd.DataFrame:
     return pd.read_sql(_TASK_MEASURED, connection, params={"task_type": task_type})
 
 
-def task_cases(session: Session, task_type: str, config_hashes: Sequence[str]) -> pd.DataFrame:
-    """The cases of ``task_type`` that ``config_hashes`` have real, scored, successful
-    generations stored on (those :func:`task_measured` counts): ``config_hash``,
+def task_cases(
+    session: Session,
+    task_type: str,
+    config_hashes: Sequence[str],
+    *,
+    include_simulated: bool = False,
+) -> pd.DataFrame:
+    """The cases of ``task_type`` that ``config_hashes`` have real (also simulated, with
+    ``include_simulated``), scored, successful generations stored on: ``config_hash``,
     ``suite``, ``case_id`` and ``n`` (generations); empty on a database without the
     evaluation tables, or for no hashes."""
     connection = session.connection()
     if not config_hashes or not inspect(connection).has_table("generations"):
         return pd.DataFrame(columns=["config_hash", "suite", "case_id", "n"])
-    params = {"task_type": task_type, "hashes": list(config_hashes)}
+    params = {
+        "task_type": task_type,
+        "hashes": list(config_hashes),
+        "simulated": include_simulated,
+    }
     return pd.read_sql(_TASK_CASES, connection, params=params)
 
 

@@ -186,16 +186,29 @@ PARTLY = [  # RUNS, with smol at 0.4 on 6 of easy's 10 cases and 12 of hard's 36
 @pytest.fixture
 def partly(engine):
     """Version 1, trained on ``PARTLY``, stored and current in ``engine``."""
+    return _stored_version(engine, few_real_runs(PARTLY))
+
+
+@pytest.fixture
+def partly_simulated(engine):
+    """Version 1, trained on ``PARTLY`` as SIMULATED results (`retrain
+    --include-simulated` on the demo), stored and current in ``engine``."""
+    return _stored_version(engine, few_real_runs(PARTLY).assign(simulated=True))
+
+
+def _stored_version(engine, frame):
     from selection.versions import PromotionDecision, save_version
 
-    trained = train_selector(few_real_runs(PARTLY), FAST)
+    trained = train_selector(frame, FAST)
     with Session(engine) as session:
         save_version(session, trained, PromotionDecision(True, "test", basis="first version"))
         session.commit()
     return engine
 
 
-def _ran(engine, name: str, suite: str, cases: range, size: int) -> None:
+def _ran(
+    engine, name: str, suite: str, cases: range, size: int, *, simulated: bool = False
+) -> None:
     """smol at 0.4 stored on ``cases`` of ``suite`` (c0…, as the training frame's)."""
     from evaluation.suites import Case, Suite
     from tests.support.results_db import MISSING
@@ -209,7 +222,8 @@ def _ran(engine, name: str, suite: str, cases: range, size: int) -> None:
     )
     scores = [float(i % 2) if i in cases else MISSING for i in range(size)]
     with Session(engine) as session:
-        add_experiment(session, name, whole, {_config("smol", 0.4): {"exact_match": scores}})
+        config = {_config("smol", 0.4): {"exact_match": scores}}
+        add_experiment(session, name, whole, config, simulated=simulated)
         session.commit()
 
 
@@ -550,3 +564,28 @@ def test_the_cases_no_config_was_run_on_are_written_as_the_next_spec(
     assert [item.case.id for item in prepare_sweep(path).work_items()] == [
         f"c00{i}" for i in range(3, 8)
     ]
+
+
+def test_simulated_cases_stored_since_a_version_that_learned_from_simulated_ones_give_way(
+    partly_simulated,
+):
+    """Recheck R7/R8: after `retrain --include-simulated`, the demo's spec --write-spec
+    wrote was run and `next: measure more of … (12 cases so far, 24 more on qa-short)`
+    came back word for word (half run: the same), and --write-spec then said "no stored
+    qa experiment to take a suite and hosts from": only real cases were looked for."""
+    from selection import recommend
+
+    thin, engine = _config("smol", 0.4), partly_simulated
+    _ran(engine, "first", "easy", range(6), 10, simulated=True)
+    _ran(engine, "first-hard", "hard", range(12), 36, simulated=True)
+    _ran(engine, "more-easy", "easy", range(6, 10), 10, simulated=True)
+    half = recommend("qa", engine=engine)
+    assert [s for s in half.suggestions if thin.hash in s] == [
+        f"measure {thin.label} (hash {thin.hash}) on hard still: it has been run on 4 more "
+        "cases of easy (10 stored) since version 1 was trained (4 generations stored), not "
+        "on hard; `evalflow retrain --include-simulated` trains on it and compares"
+    ]
+    _ran(engine, "more-hard", "hard", range(12, 36), 36, simulated=True)
+    done = recommend("qa", engine=engine)
+    assert thin.hash not in {m.option.config_hash for m in done.measure_next}
+    assert "cases so far" not in " ".join(s for s in done.suggestions if thin.hash in s)
