@@ -68,7 +68,9 @@ class TrainingResult:
     ``relative_error`` (positive targets), ``rmse`` / ``noise_rmse`` / ``model_rmse`` on
     the fitting scale (log for positive targets: roughly relative), ``coverage``,
     ``n_rows``, ``n_groups``. ``rows`` are the (config, suite) aggregates with the
-    out-of-fold prediction of each target in ``oof_<target>`` (fitting scale)."""
+    out-of-fold prediction of each target in ``oof_<target>`` (fitting scale).
+    ``n_generations``: the stored generations learned from, recorded outcomes apart (as
+    :func:`evaluation.storage.training.training_generations` counts them)."""
 
     model: SelectorModel
     metrics: dict[str, dict[str, Any]]
@@ -148,7 +150,7 @@ def train_selector(
         importances=importances,
         rows=rows,
         fingerprint=frame_fingerprint(frame),
-        n_generations=len(frame),
+        n_generations=len(runs),  # as stored results count them, outcomes apart
         n_rows=len(rows),
         grouping=grouping,
         seconds=time.perf_counter() - started,
