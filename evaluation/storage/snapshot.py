@@ -68,6 +68,28 @@ def asked_url(bind: Engine | Connection) -> str | URL:
     return bind.get_execution_options().get(ASKED_OPTION) or bind.engine.url
 
 
+def read_only_here(bind: Engine | Connection) -> str:
+    """Why a command that stores cannot write the SQLite database ``bind`` reads, as
+    advice says it: "PATH is read-only here: its folder is read-only" (read as a
+    snapshot), "…: the file is read-only", "…: its URL opens it read-only (mode=ro)"; ""
+    where none holds (or another database: a server says for itself)."""
+    options = bind.get_execution_options()
+    if snapshot := options.get(SNAPSHOT_OPTION):
+        return f"{snapshot} is read-only here: its folder is read-only"
+    asked = asked_url(bind)
+    text = asked if isinstance(asked, str) else asked.render_as_string(hide_password=False)
+    path = sqlite_file(text, uri_filename=True)
+    if path is None:
+        why = ""
+    elif make_url(text).query.get("mode") == "ro":
+        why = "its URL opens it read-only (mode=ro)"
+    elif path.is_file() and not os.access(path, os.W_OK):
+        why = "the file is read-only"
+    else:
+        why = ""
+    return f"{path} is read-only here: {why}" if why else ""
+
+
 def snapshot_note(engine: Engine) -> str:
     """What a command reading ``engine`` says where it reads a snapshot; "" otherwise."""
     path = engine.get_execution_options().get(SNAPSHOT_OPTION)

@@ -147,8 +147,18 @@ def _accepted(session, args: argparse.Namespace, error) -> str:
         again = "name one with --baseline EXPERIMENT, or accept one"
     raise error(
         f"no baseline for {args.candidate!r}: {why}; {again} with "
-        "`evalflow baseline accept EXPERIMENT`"
+        f"`evalflow baseline accept EXPERIMENT`{_where_writable(session)}"
     )
+
+
+def _where_writable(session) -> str:
+    """Where `baseline accept` must run when the database read here takes no write (a
+    read-only share: it is refused there, which the advice did not say); "" otherwise."""
+    from evaluation.storage.snapshot import read_only_here
+
+    if not (why := read_only_here(session.get_bind())):
+        return ""
+    return f" where the results database may be written (it stores the choice; {why})"
 
 
 def _settings(args: argparse.Namespace):

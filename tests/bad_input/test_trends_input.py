@@ -259,3 +259,43 @@ def test_series_says_its_time_is_when_the_last_run_started(db, capsys) -> None:
     rc, out, _ = run_cli(["--database", db, "series"], capsys)
     (kept,) = [line for line in out.splitlines() if line.startswith("kept ")]
     assert rc == 0 and "(completed, started " in kept and " UTC), baseline " in kept
+
+
+def test_no_baseline_on_a_read_only_share_says_where_to_accept_one(
+    db, template, tmp_path, monkeypatch, capsys
+) -> None:
+    """Recheck: `gate` on a teammate's copy in a read-only folder (read as a snapshot)
+    advised `evalflow baseline accept EXPERIMENT`, which is refused there: it stores the
+    choice. The advice says where it must run; a writable database's says nothing more.
+    ``os.access`` stands in for the permissions root does not have."""
+    import os
+    import sqlite3
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    copy = shared / "evalflow.db"
+    copy.write_bytes(template.read_bytes())
+    sqlite3.connect(copy).execute("PRAGMA journal_mode=WAL").connection.close()
+    access = os.access
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda path, mode: not (mode & os.W_OK and path == shared) and access(path, mode),
+    )
+    advice = (
+        "or accept one with `evalflow baseline accept EXPERIMENT` where the results "
+        "database may be written (it stores the choice; "
+    )
+    shares = {
+        f"sqlite:///{copy}": f"{copy} is read-only here: its folder is read-only)",
+        f"sqlite:///file:{db.removeprefix('sqlite:///')}?mode=ro&uri=true": (
+            f"{db.removeprefix('sqlite:///')} is read-only here: its URL opens it read-only "
+            "(mode=ro))"
+        ),
+    }
+    for url, why in shares.items():
+        rc, out, err = run_cli(["--database", url, "gate", "nightly-night-01"], capsys)
+        assert (rc, out) == (2, ""), err
+        assert err.splitlines()[-1].endswith(advice + why), err
+    rc, out, err = run_cli(["--database", db, "gate", "nightly-night-01"], capsys)
+    assert rc == 2 and err.rstrip().endswith("`evalflow baseline accept EXPERIMENT`"), err
