@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from evaluation.observability._collector import EvalflowCollector, GpuReading, HostSlots
 from evaluation.redact import redact
 from evaluation.run._doctor import Check, check_database, check_spec, hosts_in_use
+from evaluation.storage.snapshot import asked_url
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -80,9 +81,10 @@ def observability_app(
         return JSONResponse({"status": "ok", "checks": [], "failed": []})
 
     url = engine.url.render_as_string(hide_password=False)
+    shown = str(asked_url(engine))  # a read-only share's path, not its snapshot's URL
 
     async def ready_checks() -> list[Check]:
-        database = check_database(url, timeout_s=timeout_s)
+        database = check_database(url, timeout_s=timeout_s, shown=shown)
         return [database] + ([await prefect_check(timeout_s)] if prefect_check else [])
 
     @app.get("/health/ready")

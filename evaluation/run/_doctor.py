@@ -114,11 +114,12 @@ class DoctorReport:
         return "unhealthy: " + "; ".join(f"{c.component}: {c.detail}" for c in self.failed)
 
 
-def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
+def check_database(url: str, *, timeout_s: float = 10.0, shown: str | None = None) -> Check:
     """Connect (giving up after ``timeout_s`` where the driver allows), run ``SELECT 1``
     and look for evalflow's tables (without creating them). A SQLite file not there yet
     is not opened: SQLite would create it, empty (a fresh home is no problem: the first
-    run creates it)."""
+    run creates it). ``shown``: the URL the check names, where ``url`` is not the one the
+    user gave (a read-only share's snapshot: ``storage.snapshot.asked_url``)."""
     # Imported here: SQLAlchemy takes a second to import, and the CLI imports this module.
     from sqlalchemy import create_engine, inspect, text
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -126,7 +127,7 @@ def check_database(url: str, *, timeout_s: float = 10.0) -> Check:
     from evaluation.redact import one_line, redact_url
     from evaluation.settings import sqlite_file
 
-    where = redact_url(url)
+    where = redact_url(shown or url)
     if (path := sqlite_file(url)) is not None and not path.exists():
         return _no_file_yet(where, path)
     try:

@@ -21,18 +21,20 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
+from evaluation.settings import sqlite_file
+
 NOTE_BYTES = 4096
 
 
 def _note(url: URL | str, experiment: str) -> Path | None:
+    """The note's path beside the SQLite file of ``url`` (one named as a URI filename,
+    ``file:PATH?mode=ro&uri=true``, too: a teammate's copy read so kept none)."""
     url = make_url(url) if isinstance(url, str) else url
-    database = url.database
-    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return None
-    if database.startswith("file:"):
+    database = sqlite_file(url.render_as_string(hide_password=False), uri_filename=True)
+    if database is None:
         return None
     name = hashlib.sha256(experiment.encode()).hexdigest()[:16]
-    return Path(database).with_name(Path(database).name + ".run-notes") / f"{name}.note"
+    return database.with_name(database.name + ".run-notes") / f"{name}.note"
 
 
 def reserve(url: URL | str, experiment: str) -> None:

@@ -31,6 +31,7 @@ from evaluation.errors import StorageError
 from evaluation.storage import run_notes
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import Experiment, ExperimentRun, RunLive, utcnow
+from evaluation.storage.snapshot import asked_url
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -230,7 +231,9 @@ def experiment_status(session: Session, experiment: Experiment) -> ExperimentSta
         return ExperimentStatus(status)
     if status == "running" and run.status == "running" and not _alive(run):
         # It may have ended without room to say so in the database (its disk full).
-        if (note := run_notes.read(session.get_bind().url, run.experiment, run.token)) is not None:
+        # beside the file the user named: a read-only share's snapshot URL names none
+        where = asked_url(session.get_bind())
+        if (note := run_notes.read(where, run.experiment, run.token)) is not None:
             return ExperimentStatus(note[0], note[1], run)
         if _cancel_pending(run.cancel_requested_at):
             return ExperimentStatus("cancelling", "cancel requested; its end not recorded yet", run)

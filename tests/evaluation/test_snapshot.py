@@ -111,3 +111,43 @@ def test_a_snapshot_is_named_by_the_url_the_user_gave(tmp_path, read_only):
         with Session(engine) as session:
             assert database_searched(session) == f"; the database searched: {url}"
         engine.dispose()
+
+
+def test_a_snapshot_finds_run_notes_and_is_checked_under_its_own_path(tmp_path, read_only):
+    """Recheck: the snapshot's URL (``file:…?immutable=1&mode=ro&uri=true``) was what the
+    health check named, and what the run-notes lookup looked beside (a note beside no
+    file: a run that ended on a full disk read "crashed" on a teammate's copy)."""
+    from socket import gethostname
+
+    from fastapi.testclient import TestClient
+    from sqlmodel import select
+
+    from evaluation.observability import observability_app
+    from evaluation.storage import run_notes
+    from evaluation.storage.db import EVALUATION_TABLES
+    from evaluation.storage.models import Experiment, ExperimentRun
+    from evaluation.storage.runs import experiment_status
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'evalflow.db'}"
+    engine = make_engine(url, tables=EVALUATION_TABLES)
+    with Session(engine) as session:
+        session.add(Experiment(name="full", suite="s", task_type="qa", status="running"))
+        gone = ExperimentRun(experiment="full", token="t1", pid=2**22 + 1, hostname=gethostname())
+        session.add(gone)  # a run of this host whose process is gone
+        session.commit()
+    engine.dispose()  # the -wal folded in and gone: a closed copy
+    run_notes.reserve(url, "full")
+    assert run_notes.write(url, "full", "t1", "failed", "database or disk is full")
+    read_only(folder)
+    snapshot = make_engine(url, create=False, reads_only=True)
+    assert snapshot_note(snapshot)
+    with Session(snapshot) as session:
+        experiment = session.exec(select(Experiment).where(Experiment.name == "full")).one()
+        state = experiment_status(session, experiment)
+    assert (state.status, state.reason) == ("failed", "database or disk is full")
+    ready = TestClient(observability_app(snapshot)).get("/health/ready").json()
+    (check,) = ready["checks"]
+    assert check["detail"] == f"{url}: reachable (sqlite)", check
+    snapshot.dispose()
