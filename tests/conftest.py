@@ -227,3 +227,19 @@ def _prefect_api_unchanged_between_tests() -> Iterator[None]:
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'results.db'}"
+
+
+@pytest.fixture
+def read_only(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """The folders passed to it may not be written, as os.access says (root's
+    permissions do not stop it: tests/evaluation/test_snapshot.py)."""
+    folders: set[Path] = set()
+    access = os.access
+
+    def checked(path, mode, *args, **kwargs):
+        if mode & os.W_OK and Path(path).resolve() in folders:
+            return False
+        return access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", checked)
+    return lambda folder: folders.add(folder.resolve())

@@ -89,14 +89,27 @@ def _host_slots() -> list[HostSlots] | None:
 
 
 def open_endpoints(
-    host: str, port: int, database: str | None, spec: Path | None, *, prefix: str = ""
+    host: str,
+    port: int,
+    database: str | None,
+    spec: Path | None,
+    *,
+    prefix: str = "",
+    reads_only: bool = False,
 ) -> tuple[Any, socket.socket]:
-    """Bind first (a port in use is refused in one line), then build the app."""
+    """Bind first (a port in use is refused in one line), then build the app. The
+    endpoints only read; a caller that ``reads_only`` (`evalflow metrics`, not `serve`,
+    whose runs store results) reads a database in a read-only folder as a snapshot, as
+    the monitor does, and says so on stderr (``storage.snapshot``)."""
     sock = bind(host, port, host_option=f"--{prefix}host", port_option=f"--{prefix}port")
     try:
         from evaluation.storage.db import open_database
+        from evaluation.storage.snapshot import snapshot_note
 
-        return build_app(open_database(database), spec), sock
+        engine = open_database(database, reads_only=reads_only)
+        if note := snapshot_note(engine):
+            print(f"note: {note}", file=sys.stderr)
+        return build_app(engine, spec), sock
     except BaseException:
         sock.close()
         raise
@@ -131,7 +144,9 @@ def announce(host: str, port: int) -> None:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    app, sock = open_endpoints(args.host, args.port, args.database, args.health_spec)
+    app, sock = open_endpoints(
+        args.host, args.port, args.database, args.health_spec, reads_only=True
+    )
     announce(args.host, args.port)
     serve(app, sock)
     return 0

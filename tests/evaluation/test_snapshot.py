@@ -1,12 +1,11 @@
 """A SQLite database in WAL mode in a folder that may not be written (storage.snapshot):
 a reader gets it as an immutable snapshot, a writer is refused up front, and a -wal file
 holding changes the snapshot would leave out is refused to both. ``os.access`` stands in
-for the permissions root does not have (tests/selection/test_read_only_share.py runs the
-commands in a real read-only folder)."""
+for the permissions root does not have (the ``read_only`` fixture, tests/conftest.py;
+tests/selection/test_read_only_share.py runs the commands in a real read-only folder)."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote
@@ -32,21 +31,6 @@ def _database(folder: Path, *, wal: bool = True) -> Path:
     connection.close()
     assert sorted(p.name for p in folder.iterdir()) == ["evalflow.db"]
     return path
-
-
-@pytest.fixture
-def read_only(monkeypatch: pytest.MonkeyPatch):
-    """The folders passed to it may not be written, as os.access says."""
-    folders: set[Path] = set()
-    access = os.access
-
-    def checked(path, mode, *args, **kwargs):
-        if mode & os.W_OK and Path(path).resolve() in folders:
-            return False
-        return access(path, mode, *args, **kwargs)
-
-    monkeypatch.setattr(os, "access", checked)
-    return lambda folder: folders.add(folder.resolve())
 
 
 def test_a_reader_gets_a_snapshot_that_says_so(tmp_path, read_only):

@@ -49,6 +49,32 @@ def test_the_monitor_mounts_them_under_ops(served, database_url):
     assert client.get("/ops/health/deep").status_code == 400  # no spec: says so
 
 
+def test_metrics_reads_a_database_in_a_read_only_folder_as_the_monitor_does(
+    served, tmp_path, read_only, capsys
+):
+    """The newcomer's F1 (stop 71): a read-only share of the results (a WAL database whose
+    folder may not be written, no -wal or -shm beside it) was refused to `metrics`, "this
+    command stores results", while `monitor` served the same /ops/metrics from it."""
+    shared = tmp_path / "share"
+    shared.mkdir()
+    path = shared / "evalflow.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with Session(engine) as session:
+        add_experiment(session, "demo", make_suite(2), {make_config(): {"exact_match": [1, 0]}})
+        session.commit()
+    engine.dispose()  # the last connection: the -wal and -shm go
+    read_only(shared)
+    note = f"note: read the results database {path} as a snapshot: its folder is read-only"
+    for argv, scraped in ((["metrics"], "/metrics"), (["monitor"], "/ops/metrics")):
+        assert main(["--database", f"sqlite:///{path}", *argv]) == 0
+        assert capsys.readouterr().err.startswith(note), argv
+        client = TestClient(served[-1], headers={"host": "127.0.0.1:8766"})
+        text = client.get(scraped).text
+        assert "evalflow_database_up 1.0" in text, argv
+        assert 'evalflow_generations_total{host="h",model="m:1b"} 2.0' in text, argv
+    assert sorted(p.name for p in shared.iterdir()) == ["evalflow.db"]
+
+
 def test_without_a_prefect_server_the_slot_gauges_come_from_this_machines_locks(
     served, database_url, monkeypatch, tmp_path
 ):
