@@ -32,3 +32,10 @@ def test_accepting_a_run_says_which_streams_it_confirmed_and_which_it_restarted(
         f"  confirmed level: 6 streams (each keeps its reference; its alarms up to {names[5]} "
         "acknowledged)",
     ]
+    # the newcomer's F2 (stop 71): trends.md's example accepts names[9], which names[10]
+    # has taught once since (2 more); the series' last run restarts them for all 3
+    assert main(["--database", url, "baseline", "accept", names[10]]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "  learning again: 2 streams restarted; the watch learns the series' noise for 3 more "
+        "full runs, and cannot alarm on them until then"
+    )
