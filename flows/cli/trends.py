@@ -88,17 +88,25 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 def _write_both(junit, summary, error) -> None:
     """Write the JUnit file and append the summary, or neither: the JUnit text goes to
-    a file beside its target first, moved in place only once the summary could be
-    opened; an error names the option whose file could not be written."""
-    staged = None
+    a file beside the one its path names (through a symlink: the link stays) first,
+    moved in place only once the summary could be written; an error names the option
+    whose file could not be written. A JUnit path naming no regular file (`/dev/stdout`,
+    a pipe) is written to, before the summary, never replaced: the newcomer's F3 (stop
+    71), where the rename replaced a symlink by a file, and as root /dev/full by the XML,
+    passing with exit 0."""
+    staged = target = None
     try:
         if junit:
             path, text = junit
-            staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             try:
-                staged.write_text(text, encoding="utf-8")
+                if path.exists() and not path.is_file():
+                    with path.open("w", encoding="utf-8") as out:
+                        out.write(text)
+                else:
+                    target = path.resolve()
+                    staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                    staged.write_text(text, encoding="utf-8")
             except OSError as exc:
-                staged = None
                 raise error(f"--junit {path}: cannot write it ({exc.strerror})") from exc
         if summary:
             path, text = summary
@@ -108,7 +116,10 @@ def _write_both(junit, summary, error) -> None:
             except OSError as exc:
                 raise error(f"--summary {path}: cannot write it ({exc.strerror})") from exc
         if staged is not None:
-            staged.replace(junit[0])
+            try:
+                staged.replace(target)
+            except OSError as exc:
+                raise error(f"--junit {junit[0]}: cannot write it ({exc.strerror})") from exc
             staged = None
     finally:
         if staged is not None:

@@ -4,9 +4,12 @@ cases, a gate against itself, an empty baseline, no baseline at all. Each is one
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -207,6 +210,59 @@ def test_a_summary_that_cannot_be_written_leaves_no_junit(db, tmp_path, capsys) 
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and "--summary" in lines[0], err
     assert not [p.name for p in tmp_path.iterdir() if not p.name.startswith("results.db")]
+
+
+GATE = ["gate", "nightly-night-01", "--baseline", "nightly-night-00"]
+
+
+def test_a_junit_through_a_symlink_replaces_the_file_it_names(db, tmp_path, capsys) -> None:
+    """The newcomer's F3 (stop 71): the JUnit file was moved over the link itself."""
+    target, link = tmp_path / "target.xml", tmp_path / "link.xml"
+    target.write_text("old", encoding="utf-8")
+    link.symlink_to(target.name)
+    rc, _out, err = run_cli(["--database", db, *GATE, "--junit", str(link)], capsys)
+    assert rc == 0, err
+    assert link.is_symlink() and target.read_text(encoding="utf-8").startswith("<?xml")
+    assert sorted(p.name for p in tmp_path.iterdir() if "results.db" not in p.name) == [
+        "link.xml",
+        "target.xml",
+    ]
+
+
+def test_a_junit_to_a_pipe_is_written_to_not_replaced(db, tmp_path, capsys) -> None:
+    """`--junit /dev/stdout` (a CI idiom) names no regular file: it was replaced by the
+    XML, as root /dev/stdout itself. A named pipe stands in for it."""
+    pipe = tmp_path / "gate.pipe"
+    os.mkfifo(pipe)
+    read: list[str] = []
+    reader = threading.Thread(
+        target=lambda: read.append(pipe.read_text(encoding="utf-8")), daemon=True
+    )
+    reader.start()
+    rc, _out, err = run_cli(["--database", db, *GATE, "--junit", str(pipe)], capsys)
+    reader.join(60)
+    assert rc == 0, err
+    assert stat.S_ISFIFO(pipe.lstat().st_mode) and read[0].startswith("<?xml")
+
+
+def test_a_junit_that_cannot_be_written_fails_the_gate_in_one_line(db, tmp_path, capsys) -> None:
+    """`--junit /dev/full` passed with exit 0 (the XML written beside it, then moved over
+    the device node): a write refused (no space) is exit 2, the summary not appended. A
+    device node like /dev/full (1, 7) in tmp_path stands in for it."""
+    full, summary = tmp_path / "full", tmp_path / "summary.md"
+    try:
+        os.mknod(full, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+        with full.open("w") as out:
+            out.write("x")
+    except PermissionError:
+        pytest.skip("no device nodes here (not root, or a nodev folder)")
+    except OSError:
+        pass  # the write refused, as it must be
+    argv = ["--database", db, *GATE, "--junit", str(full), "--summary", str(summary)]
+    rc, out, err = run_cli(argv, capsys)
+    assert (rc, out) == (2, "")
+    assert err == f"error: --junit {full}: cannot write it (No space left on device)\n"
+    assert stat.S_ISCHR(full.lstat().st_mode) and not summary.exists()
 
 
 @pytest.mark.parametrize(
