@@ -22,7 +22,7 @@ from tasks.host_pool import generate_all, open_host_pool
 from tasks.itembank import calibrated_level
 from tasks.progress import announce_step
 from tasks.results import aggregate, publish, score
-from tasks.series import join_series, record_calibrated, record_what_ran
+from tasks.series import join_series, keep_series, record_calibrated, record_what_ran
 from tasks.sweep import (
     cancel_run,
     finish,
@@ -91,6 +91,7 @@ async def evaluate(
         simulated=sweep.simulated,
     )
     engine = make_engine(database_url(database))
+    keep_series(engine, name, series)  # a rerun keeps its series (docs/trends.md)
     async with open_host_pool(sweep, simulated_time_scale=simulated_time_scale) as pool:
         cases = (  # ``cases``, the calibrated level's count, becomes the level's cases
             calibrated_level(engine, sweep, cases, name)[:limit]

@@ -12,11 +12,19 @@ from evaluation.series import (
     WatchSettings,
     record_calibrated_night,
     record_run,
+    refuse_another_series,
     suite_digest,
     what_ran,
 )
 from evaluation.storage.db import session_scope
 from tasks.host_pool import HostPool
+
+
+def keep_series(engine: Engine, experiment: str, series: str | None) -> None:
+    """Refuse a rerun that names another series than its experiment belongs to, before
+    the run registers (``refuse_another_series``; `run` checked it before its claim)."""
+    with session_scope(engine) as session:
+        refuse_another_series(session, experiment, series)
 
 
 def join_series(engine: Engine, experiment: str, sweep: Sweep, series: str | None) -> None:

@@ -25,6 +25,10 @@ class SeriesNotFound(StorageError):
     """No experiment belongs to the series asked for; the message lists those that exist."""
 
 
+class SeriesKept(StorageError):
+    """A rerun of an experiment named another series than the one it belongs to."""
+
+
 @dataclass(frozen=True)
 class Interval:
     """A stored mean with its 95% interval (None where it could not be computed)."""
@@ -121,6 +125,23 @@ def _series_name(experiment: Experiment, joined: Mapping[str, SeriesRun]) -> str
 def series_of_experiment(session: Session, experiment: Experiment) -> str:
     """The series ``experiment`` belongs to: the one it joined, else its spec's name."""
     return series_names(session, [experiment])[experiment.name]
+
+
+def refuse_another_series(session: Session, experiment: str, series: str | None) -> None:
+    """A rerun keeps the series its experiment belongs to: ``series`` naming another is
+    refused (``SeriesKept``) before anything runs. Moving a judged night to another series
+    rewrote the old one's history and every later verdict, unsaid (newcomer F4)."""
+    if series is None:
+        return
+    stored = session.exec(select(Experiment).where(Experiment.name == experiment))
+    row = stored.scalar_one_or_none()
+    if row is None or (belongs := series_of_experiment(session, row)) == series:
+        return
+    raise SeriesKept(
+        f"--series {series}: experiment {experiment!r} belongs to series {belongs!r}, and a "
+        f"rerun keeps it; run it again without --series, or give a new --experiment to "
+        f"join {series!r}"
+    )
 
 
 def series_names(session: Session, experiments: Sequence[Experiment]) -> dict[str, str]:
@@ -309,12 +330,14 @@ def record_run(
     models: list[ModelRan],
 ) -> None:
     """Store (or refresh, on a resumed run) a run's series and what it ran with. A run
-    that resumes keeps the series it joined unless a new one is named."""
+    that resumes keeps the series it joined (:func:`refuse_another_series` refuses one
+    that names another)."""
     row = session.get(SeriesRun, experiment)
     if row is None:
         row = SeriesRun(experiment=experiment, series=series, explicit=explicit)
-    elif explicit or not row.explicit:
-        row.series, row.explicit = series, explicit
+    elif explicit:  # the series it belongs to, named (the flow checked it before it ran)
+        refuse_another_series(session, experiment, series)
+        row.explicit = True
     row.suite, row.suite_digest = suite, suite_digest
     session.add(row)
     for m in models:

@@ -135,6 +135,12 @@ def _run(
     database = database_url(args.database)
     resume = _resume(args)  # stored with the claim: `show` prints it
     engine = make_engine(database)
+    if args.series is not None:  # a rerun keeps its series: refused before the claim
+        from evaluation.series import refuse_another_series
+        from evaluation.storage.db import session_scope
+
+        with session_scope(engine) as session:
+            refuse_another_series(session, name, args.series)
     process, dead = run_control.claim(
         engine,
         name,
@@ -324,8 +330,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--series",
         type=options.series_name,
         metavar="NAME",
-        help="join this run to series NAME (default: the series of the spec's name); "
-        "see `evalflow trends`",
+        help="join this run to series NAME (default: the series of the spec's name); a "
+        "rerun keeps the series its experiment joined; see `evalflow trends`",
     )
     p.add_argument(
         "--workers",

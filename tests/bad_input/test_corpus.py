@@ -1579,6 +1579,9 @@ OPTION_CASES = [
     # the watch over time (more in tests/bad_input/test_trends_input.py)
     opt("opt-run-series-name", "run", "SPEC", "--series", "My Series!",
         expect="argument --series: expected a series name of [a-z0-9-]+"),
+    opt("opt-run-series-of-another-run", "run", "SPEC", "--experiment", "demo", "--series", "other",
+        expect="--series other: experiment 'demo' belongs to series 'demo', and a rerun keeps it; "
+        "run it again without --series, or give a new --experiment to join 'other'"),
     opt("opt-series-extra", "series", "extra",
         expect="evalflow series: unrecognized arguments: extra"),
     Bad("opt-trends-unknown-series", "cli", cli("trends", "nope"),

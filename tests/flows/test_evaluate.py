@@ -296,3 +296,30 @@ def test_a_run_is_in_the_series_it_joined_from_its_start(database_url, monkeypat
             )
         with Session(make_engine(database_url)) as session:
             assert [e.name for e in series_experiments(session, "qa-canary")] == ["joined"]
+
+
+def test_a_rerun_that_names_another_series_is_refused_before_it_registers(
+    database_url, monkeypatch
+):
+    # newcomer F4: a rerun of a night with another --series moved it out of its series,
+    # unsaid. The flow (a deployment's run as well as `run`'s) refuses it before its
+    # register step: the experiment keeps its series, its stored spec and its status.
+    import flows.evaluate as module
+    from evaluation.series import SeriesKept, series_experiments
+    from evaluation.storage.models import Experiment
+
+    async def interrupted(*args, **kwargs):
+        raise RuntimeError("stopped while generating")
+
+    monkeypatch.setattr(module, "generate_all", interrupted)
+    spec = str(REPO / "benchmarks/sweeps/demo-simulated.yaml")
+    with pytest.raises(RuntimeError, match="stopped while generating"):
+        asyncio.run(evaluate(spec_path=spec, experiment="n3", database=database_url, series="nd"))
+    with Session(make_engine(database_url)) as session:
+        session.exec(select(Experiment)).one().status = "completed"
+        session.commit()
+    with pytest.raises(SeriesKept, match="experiment 'n3' belongs to series 'nd'"):
+        asyncio.run(evaluate(spec_path=spec, experiment="n3", database=database_url, series="x"))
+    with Session(make_engine(database_url)) as session:
+        assert [e.name for e in series_experiments(session, "nd")] == ["n3"]
+        assert session.exec(select(Experiment)).one().status == "completed"

@@ -13,9 +13,11 @@ from evaluation.backends.ollama import OllamaBackend
 from evaluation.backends.simulated import SimulatedBackend
 from evaluation.series import (
     ModelRan,
+    SeriesKept,
     SeriesNotFound,
     list_series,
     record_run,
+    refuse_another_series,
     series_events,
     series_points,
     suite_digest,
@@ -95,6 +97,35 @@ def test_a_resumed_run_keeps_the_series_it_joined(engine):
         join(session, "run1", "qa", explicit=False)  # the resume, without --series
     with session_scope(engine) as session:
         assert [p.experiment for p in series_points(session, "mine")] == ["run1"]
+
+
+def test_a_rerun_naming_another_series_is_refused_and_its_run_stays(engine):
+    """Newcomer F4: `run --series other` on a completed night moved it out of its series
+    (trends judged without it), unsaid. Refused, by its joined series or its spec's."""
+    with session_scope(engine) as session:
+        for name in ("n1", "n2"):
+            add(session, name, "demo")
+            join(session, name, "nd", explicit=True)
+        add(session, "solo", "demo")  # joined its spec's series by default
+        join(session, "solo", "demo")
+        add(session, "older", "demo")  # stored before series_runs: its spec's name
+    with session_scope(engine) as session:
+        refuse_another_series(session, "n1", "nd")  # its own series, named: a resume
+        refuse_another_series(session, "n9", "other")  # a new experiment joins any
+        refuse_another_series(session, "n1", None)
+        for name, belongs in (("n1", "nd"), ("solo", "demo"), ("older", "demo")):
+            with pytest.raises(SeriesKept) as refused:
+                refuse_another_series(session, name, "other")
+            assert str(refused.value) == (
+                f"--series other: experiment {name!r} belongs to series {belongs!r}, and a "
+                "rerun keeps it; run it again without --series, or give a new --experiment "
+                "to join 'other'"
+            )
+        with pytest.raises(SeriesKept):
+            join(session, "n1", "other", explicit=True)  # the flow's own write refuses too
+    with session_scope(engine) as session:
+        assert [p.experiment for p in series_points(session, "nd")] == ["n1", "n2"]
+        assert {s.name for s in list_series(session)} == {"nd", "demo"}
 
 
 def test_a_series_that_does_not_exist_names_those_that_do(engine):
