@@ -24,7 +24,8 @@ def retrain_selector(
     Args:
         database: a SQLAlchemy URL; defaults to $EVALFLOW_DATABASE_URL or ~/.evalflow.
         include_simulated: also learn from SIMULATED results (demo databases only).
-        include_outcomes: also learn from outcomes applications recorded.
+        include_outcomes: also learn from outcomes applications recorded
+            (``selection.record_outcome``; `evalflow retrain --no-outcomes` leaves them out).
         tolerance: how much worse (relative) the new version may be and still be promoted.
     """
     engine = open_database(database)
@@ -38,5 +39,7 @@ def retrain_selector(
         "promoted": outcome.decision.promoted,
         "reason": outcome.decision.reason,
         "generations": len(frame),
+        "outcomes": outcome.n_outcomes,
+        "outcomes_left_out": outcome.outcomes_left_out,
         "stored": outcome.result is not None,
     }

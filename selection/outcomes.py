@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from evaluation.errors import EvalError
 from evaluation.spec._params import PARAMETERS
 from evaluation.storage.models import utcnow
+from evaluation.wording import counted
 from selection._db import engine_for
 from selection.frame import REQUIRED_COLUMNS
 from selection.schema import RecommendationLog
@@ -132,3 +133,9 @@ def from_runs(frame: pd.DataFrame) -> pd.DataFrame:
         str
     ).str.startswith(f"{OUTCOME_EXPERIMENT}:")
     return frame[~outcome]
+
+
+def outcomes_words(n_outcomes: int) -> str:
+    """What follows a count of generations where recorded outcomes were learned from too
+    (" and 2 recorded outcomes"); "" where none were."""
+    return f" and {counted(n_outcomes, 'recorded outcome')}" if n_outcomes else ""

@@ -149,7 +149,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
             LISTENERS.append(steps)
             stack.callback(LISTENERS.remove, steps)
             summary = retrain_selector(
-                database=args.database, include_simulated=args.include_simulated
+                database=args.database,
+                include_simulated=args.include_simulated,
+                include_outcomes=not args.no_outcomes,
             )
     except NotEnoughTrainingData as exc:  # not bad input: exit 1 (README), with what to run
         print(f"error: {_not_enough(args, exc)}", file=sys.stderr)
@@ -160,6 +162,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         print(f"error: the stored results cannot train a selector: {exc}", file=sys.stderr)
         return 1
     reason = summary["reason"]
+    if outcomes := _outcomes_line(summary, args.include_simulated):
+        print(fitted(outcomes))
     if not summary.get("stored", True):  # a stored version learned from this data
         verdict = "current again" if summary["promoted"] else "kept"
         print(fitted(f"selector v{summary['version_id']} {verdict}: {reason}"))
@@ -173,6 +177,25 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _outcomes_line(summary: dict, include_simulated: bool) -> str:
+    """What `retrain` says of the recorded outcomes (``selection.record_outcome``) before
+    its result: how many fed the fit, or were left out (``--no-outcomes``); "" where none
+    is stored. It said nothing of them: a fit moved by outcomes read as one on the stored
+    generations alone."""
+    from evaluation.wording import counted
+    from selection.outcomes import OUTCOME_WEIGHT
+
+    if used := summary.get("outcomes", 0):
+        return (
+            f"learned from {counted(used, 'recorded outcome')} too (record_outcome), each "
+            f"counting {OUTCOME_WEIGHT:g} of a generation: `evalflow retrain"
+            f"{' --include-simulated' * include_simulated} --no-outcomes` leaves them out"
+        )
+    if left_out := summary.get("outcomes_left_out", 0):
+        return f"left out {counted(left_out, 'recorded outcome')} (--no-outcomes)"
+    return ""
 
 
 def _not_enough(args: argparse.Namespace, exc: Exception) -> str:
@@ -275,5 +298,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("retrain", help="train a new selector version; promote it if not worse")
     p.add_argument(
         "--include-simulated", action="store_true", help="also learn from SIMULATED results"
+    )
+    p.add_argument(
+        "--no-outcomes",
+        action="store_true",
+        help="do not learn from the outcomes applications recorded (record_outcome)",
     )
     p.set_defaults(func=cmd_retrain)

@@ -25,4 +25,5 @@ class RetrainOutcome:
     decision: PromotionDecision
     result: TrainingResult | None  # None: a stored version learned from this data; none trained
     sklearn_version: str
-    n_outcomes: int = 0
+    n_outcomes: int = 0  # recorded outcomes learned from (:mod:`selection.outcomes`)
+    outcomes_left_out: int = 0  # those stored but left out (`retrain --no-outcomes`)

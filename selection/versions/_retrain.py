@@ -26,21 +26,26 @@ def train_and_maybe_promote(
     hyperparameters: Hyperparameters | None = None,
     tolerance: float = 0.05,
 ) -> RetrainOutcome:
-    """Train a selector on ``frame`` (plus recorded outcomes), store it as a new version
-    and promote it if it is not worse than the current one. Raises TrainingDataError when
-    the data cannot train a selector."""
-    from selection.outcomes import outcomes_frame
+    """Train a selector on ``frame`` (plus recorded outcomes, unless not
+    ``include_outcomes``), store it as a new version and promote it if it is not worse
+    than the current one. Raises TrainingDataError when the data cannot train a
+    selector."""
+    from selection.outcomes import outcomes_frame, outcomes_words
 
     with Session(with_selector_tables(engine)) as session:
-        outcomes = outcomes_frame(session) if include_outcomes else pd.DataFrame()
-    parts = [frame, outcomes] if len(outcomes) else [frame]
+        outcomes = outcomes_frame(session)
+    left_out = 0 if include_outcomes else len(outcomes)
+    parts = [frame, outcomes] if len(outcomes) and include_outcomes else [frame]
+    n_outcomes = len(outcomes) - left_out
     # each part on its own: an optional column only one part has (the outcomes' weight,
     # the results' case_group) gets its default on the other's rows, not NaN
     data = pd.concat([validate_training_frame(p) for p in parts], ignore_index=True)
-    announce(f"checking {counted(len(data), 'generation')} against the stored versions")
+    learned = f"{counted(len(data) - n_outcomes, 'generation')}{outcomes_words(n_outcomes)}"
+    announce(f"checking {learned} against the stored versions")
     with Session(engine, expire_on_commit=False) as session:
-        kept = nothing_new(session, data, hyperparameters, len(outcomes), tolerance)
+        kept = nothing_new(session, data, hyperparameters, n_outcomes, tolerance)
     if kept is not None:
+        kept.outcomes_left_out = left_out
         return kept
     result = train_selector(data, hyperparameters)
     announce("comparing it with the current version, storing it")
@@ -56,5 +61,6 @@ def train_and_maybe_promote(
             decision=decision,
             result=result,
             sklearn_version=row.sklearn_version,
-            n_outcomes=len(outcomes),
+            n_outcomes=n_outcomes,
+            outcomes_left_out=left_out,
         )

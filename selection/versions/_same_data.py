@@ -40,10 +40,11 @@ def nothing_new(
     incumbent = current_version(session)
     if incumbent is None:
         return None
+    same_data = _same_data(len(data), n_outcomes)
     if _learned_from(session, incumbent, data, hyperparameters):
         reason = (
-            f"nothing new since version {incumbent.id}: it learned from these same "
-            f"{len(data)} generations; no version stored, version {incumbent.id} stays current"
+            f"nothing new since version {incumbent.id}: it learned from {same_data}; no "
+            f"version stored, version {incumbent.id} stays current"
         )
         return _kept(incumbent, reason, n_outcomes)
     same = next(
@@ -61,12 +62,19 @@ def nothing_new(
             session, same, incumbent, data, hyperparameters, n_outcomes, tolerance
         )
     reason = (
-        f"version {same.id} learned from these same {len(data)} generations and was not "
-        f"promoted; no version stored, version {incumbent.id} stays current; version "
-        f"{same.id} answers with `evalflow recommend TASK --version {same.id}`; "
-        f"{promotion_advice(session, same)}"
+        f"version {same.id} learned from {same_data} and was not promoted; no version "
+        f"stored, version {incumbent.id} stays current; version {same.id} answers with "
+        f"`evalflow recommend TASK --version {same.id}`; {promotion_advice(session, same)}"
     )
     return _kept(incumbent, reason, n_outcomes)
+
+
+def _same_data(n_rows: int, n_outcomes: int) -> str:
+    """ "these same 40 generations" (and the recorded outcomes among the ``n_rows``
+    learned from: "… and 2 recorded outcomes"), as `retrain` counts what it trained on."""
+    from selection.outcomes import outcomes_words
+
+    return f"these same {n_rows - n_outcomes} generations{outcomes_words(n_outcomes)}"
 
 
 def _kept(incumbent: SelectorVersion, reason: str, n_outcomes: int) -> RetrainOutcome:
@@ -117,7 +125,7 @@ def _compared_again(
     incumbent_model = loaded_model(session, incumbent)
     decision = decide_promotion(result, incumbent, incumbent_model, tolerance=tolerance)
     reason = (
-        f"version {version.id} learned from these same {len(data)} generations with these "
+        f"version {version.id} learned from {_same_data(len(data), n_outcomes)} with these "
         f"settings, so nothing was trained or stored; compared with version {incumbent.id} "
         f"as a new version is, {decision.reason}"
     )

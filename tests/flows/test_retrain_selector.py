@@ -179,3 +179,34 @@ def test_a_faulty_training_frame_is_no_bad_input(monkeypatch, capsys):
         "error: the stored results cannot train a selector: column 'weight' must be a "
         "non-negative number on every row\n"
     )
+
+
+def test_the_cli_says_how_many_recorded_outcomes_fed_the_fit(database_url, monkeypatch, capsys):
+    """Recheck R5: `retrain` said nothing of the outcomes `record_outcome` attached,
+    though they moved the fit, and nothing could leave them out: a line before the result
+    counts them, and `--no-outcomes` leaves them out (saying so)."""
+    from selection import recommend, record_outcome
+
+    monkeypatch.setattr("flows.run_control.prefect_api", contextlib.nullcontext)
+    fill(database_url)
+    generations = 2 * len(CONFIGS) * 8
+    assert main(["-q", "--database", database_url, "retrain"]) == 0
+    assert capsys.readouterr().out.startswith(f"selector v1 trained on {generations} generations")
+    answer = recommend("qa", max_latency_s=10.0, database_url=database_url)
+    record_outcome(answer.id, quality=0.8, latency_s=1.4, database_url=database_url)
+    assert main(["-q", "--database", database_url, "retrain"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == (
+        "learned from 1 recorded outcome too (record_outcome), each counting 0.5 of a "
+        "generation: `evalflow retrain --no-outcomes` leaves them out"
+    )
+    assert said[1].startswith(f"selector v2 trained on {generations} generations: ")
+    assert main(["-q", "--database", database_url, "retrain", "--no-outcomes"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == "left out 1 recorded outcome (--no-outcomes)"
+    # version 1's data again: nothing trained, and the count is of generations alone
+    assert f"from these same {generations} generations" in said[1]
+    assert "outcome" not in said[1]
+    assert main(["-q", "--database", database_url, "retrain"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert f"these same {generations} generations and 1 recorded outcome" in said[1]
