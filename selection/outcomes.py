@@ -129,10 +129,15 @@ def _training_row(log: RecommendationLog) -> dict[str, Any]:
 
 def from_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``frame`` from stored runs: those of recorded outcomes left out."""
-    outcome = frame["experiment"].eq(OUTCOME_EXPERIMENT) & frame["suite"].astype(
-        str
-    ).str.startswith(f"{OUTCOME_EXPERIMENT}:")
+    outcome = frame["experiment"].eq(OUTCOME_EXPERIMENT) & outcome_keys(frame["suite"])
     return frame[~outcome]
+
+
+def outcome_keys(keys: pd.Series) -> pd.Series:
+    """Which of ``keys`` (suites, or "config|suite" keys of (config, suite) aggregates)
+    are a recorded outcome's pseudo-suite (``outcomes:<task type>``) rather than a suite
+    a run measured."""
+    return keys.astype(str).str.match(rf"(?:[^|]*\|)?{OUTCOME_EXPERIMENT}:")
 
 
 def outcomes_words(n_outcomes: int) -> str:

@@ -2,8 +2,9 @@
 
 The rule: a new version is promoted unless it is worse than the current one on
 data the current one never saw. The comparison rows are the (config, suite) aggregates
-missing from the current version's training data; the new version is refitted without
-them (so both predict data they never saw). The new version counts as worse on a target
+missing from the current version's training data, recorded outcomes apart (no suite's
+measurement: :func:`_outcomes_apart`); the new version is refitted on those it saw (so
+both predict data they never saw). The new version counts as worse on a target
 when its per-row errors exceed the current version's by more than the margin
 (``tolerance`` of the current error plus a small absolute slack) with evidence: the
 one-sided 95% lower bound of the paired mean difference (``scipy.stats.ttest_rel``) lies
@@ -23,7 +24,9 @@ from __future__ import annotations
 import pandas as pd
 from sqlmodel import Session
 
+from evaluation.wording import counted
 from selection.model import SelectorModel
+from selection.outcomes import outcome_keys
 from selection.quality_text import quality
 from selection.schema import SelectorVersion
 from selection.training import TrainingResult
@@ -64,18 +67,18 @@ def decide_promotion(
         )
         return PromotionDecision(True, reason, basis="first version")
     rows = result.rows
-    unseen = pd.Series(False, index=rows.index)
-    if incumbent_model is not None:
-        keys = rows["config_hash"] + "|" + rows["suite"]
-        unseen = ~keys.isin(incumbent_model.trained_keys)
-    enough = unseen.sum() >= MIN_COMPARISON_ROWS and (~unseen).sum() >= MIN_COMPARISON_ROWS
-    how = ""
     if incumbent_model is None:
         why = "its stored model cannot be loaded, so what it learned from is not known"
         return _not_comparable(result, incumbent, why)
+    keys = rows["config_hash"] + "|" + rows["suite"]
+    never_saw = ~keys.isin(incumbent_model.trained_keys)
+    outcomes = outcome_keys(rows["suite"])
+    unseen, seen = never_saw & ~outcomes, ~never_saw
+    enough = unseen.sum() >= MIN_COMPARISON_ROWS and seen.sum() >= MIN_COMPARISON_ROWS
+    how = ""
     if enough:
         basis = "unseen rows"
-        comparison = compare_on_rows(result, incumbent_model, rows[~unseen], rows[unseen])
+        comparison = compare_on_rows(result, incumbent_model, rows[seen], rows[unseen])
     else:
         basis = "cross-validation"
         comparison, how = compare_on_folds(result, incumbent, incumbent_model)
@@ -98,11 +101,11 @@ def decide_promotion(
             )
     where = (
         f"on {int(unseen.sum())} (config, suite) aggregates version {incumbent.id} never saw, "
-        f"both fit on the {int((~unseen).sum())} it saw, so that only the training "
+        f"both fit on the {int(seen.sum())} it saw, so that only the training "
         "differs (unchanged training gives the same errors)"
         if basis == "unseen rows"
-        else f"in cross-validation on this version's data ({_unseen_count(unseen, incumbent.id)}), "
-        f"{how}"
+        else "in cross-validation on this version's data "
+        f"({_unseen_count(unseen, seen, never_saw & outcomes, incumbent.id)}), {how}"
     )
     if not comparison:
         worse.append("no comparable error: the new version lacks quality or latency models")
@@ -135,7 +138,8 @@ def promotion_advice(session: Session, version: SelectorVersion) -> str:
         return "`evalflow retrain` trains a version to promote"
     try:
         known = load_model(session, current).trained_keys
-        new = len(load_model(session, version).trained_keys - known)
+        unknown = pd.Series(sorted(load_model(session, version).trained_keys - known))
+        new = int((~outcome_keys(unknown)).sum())  # outcomes are not compared on
     except LOAD_ERRORS:
         new = 0
     if new >= MIN_COMPARISON_ROWS:
@@ -152,22 +156,38 @@ def promotion_advice(session: Session, version: SelectorVersion) -> str:
     )
 
 
-def _unseen_count(unseen: pd.Series, incumbent_id: int | None) -> str:
+def _unseen_count(
+    unseen: pd.Series, seen: pd.Series, outcomes: pd.Series, incumbent_id: int | None
+) -> str:
     """Why cross-validation decided: how many (config, suite) aggregates the current
     version never saw, too few to compare on (a newcomer's 2 new ones were reported as
-    "no data version 1 had not seen")."""
-    new, seen = int(unseen.sum()), int((~unseen).sum())
+    "no data version 1 had not seen"), and the configs whose recorded outcomes it never
+    saw, which are not compared on (:func:`_outcomes_apart`)."""
+    new, old = int(unseen.sum()), int(seen.sum())
+    apart = _outcomes_apart(int(outcomes.sum()))
     if new == 0:
-        return f"no data version {incumbent_id} had not seen"
+        return f"no data version {incumbent_id} had not seen{apart}"
     if new < MIN_COMPARISON_ROWS:
         return (
             f"only {new} (config, suite) aggregate{'s' * (new != 1)} version {incumbent_id} "
-            f"had not seen: {MIN_COMPARISON_ROWS} needed to compare on them"
+            f"had not seen{apart}: {MIN_COMPARISON_ROWS} needed to compare on them"
         )
     return (
-        f"{new} (config, suite) aggregates version {incumbent_id} had not seen, but only "
-        f"{seen} it had: {MIN_COMPARISON_ROWS} needed to refit on"
+        f"{new} (config, suite) aggregates version {incumbent_id} had not seen{apart}, but "
+        f"only {old} it had: {MIN_COMPARISON_ROWS} needed to refit on"
     )
+
+
+def _outcomes_apart(configs: int) -> str:
+    """ ", recorded outcomes apart (of N configs)": outcomes the current version never
+    learned from are no new data to compare the versions on. They are no suite's
+    measurement but the application's own judgement, counted half a generation
+    (:mod:`selection.outcomes`), and a retrain after 3 outcomes compared the versions on
+    them alone, as "3 (config, suite) aggregates version 1 never saw"; the new version
+    is still measured with them in its cross-validation."""
+    if not configs:
+        return ""
+    return f", recorded outcomes apart (of {counted(configs, 'config')})"
 
 
 def _not_comparable(

@@ -122,3 +122,18 @@ def test_outcomes_feed_the_fit_not_what_was_measured(stored, frame, trained):
     assert not model.case_scores["case"].str.startswith("outcomes:").any()
     columns = ["config_hash", "task_type", "n_cases", "latency_p95"]
     assert model.evidence[columns].equals(trained.model.evidence[columns])
+
+
+def test_outcomes_alone_are_no_unseen_data_to_compare_versions_on(stored, frame, trained):
+    """Recheck: outcomes recorded on 3 configs made the next retrain compare the versions
+    on them alone, "on 3 (config, suite) aggregates version 1 never saw": the
+    application's own judgements, as if new suites had been measured. They are set apart;
+    the new version is measured in cross-validation, outcomes included."""
+    for config_hash in trained.model.configs.index[:3]:
+        answer = recommend("qa", candidates=[config_hash], engine=stored)
+        record_outcome(answer.id, quality=0.1, engine=stored)
+    decision = train_and_maybe_promote(stored, frame, hyperparameters=FAST).decision
+    assert decision.basis == "cross-validation", decision.reason
+    assert "(no data version 1 had not seen, recorded outcomes apart (of 3 configs))" in (
+        decision.reason
+    )

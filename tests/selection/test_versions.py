@@ -434,3 +434,20 @@ def test_a_retrain_with_too_few_new_aggregates_says_how_many_it_had(trained):
     assert "no data version 1 had not seen" not in decision.reason
     same = versions.decide_promotion(trained, incumbent, trained.model)
     assert "(no data version 1 had not seen)" in same.reason
+
+
+def test_outcomes_are_no_pairs_to_measure_for_a_promotion(engine, trained):
+    """The advice counted the (config, outcomes:qa) keys of recorded outcomes among the
+    (config, suite) pairs the current version never saw: 1 real pair and 2 configs'
+    outcomes read as 3, "it was compared ... on them", though those are set apart."""
+    with Session(engine) as session:
+        first = versions.save_version(session, trained, versions.PromotionDecision(True, "t"))
+        keys = trained.model.trained_keys | {"new|qa-a", "a|outcomes:qa", "b|outcomes:qa"}
+        wider = dataclasses.replace(
+            trained, model=dataclasses.replace(trained.model, trained_keys=keys)
+        )
+        second = versions.save_version(session, wider, versions.PromotionDecision(False, "t"))
+        advice = versions.promotion_advice(session, second)
+    assert advice.startswith(
+        f"to have it promoted, measure 2 more (config, suite) pairs version {first.id} never saw"
+    )
