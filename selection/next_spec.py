@@ -56,16 +56,26 @@ class NextSpec:
     stored: str = ""  # where its configs' other cases of the suite are stored, where they are
 
 
-def next_spec(session: Session, answer: Recommendation) -> NextSpec | None:
-    """The spec measuring ``answer``'s `next:` configs (module docstring); None where
-    it names none, or no experiment of the task type is stored to take a suite and
-    hosts from."""
+@dataclass(frozen=True)
+class NothingToWrite:
+    """Why no spec is written: ``why`` as the note after the answer says it."""
+
+    why: str
+
+
+def next_spec(session: Session, answer: Recommendation) -> NextSpec | NothingToWrite:
+    """The spec measuring ``answer``'s `next:` configs (module docstring), or why there
+    is none: it names none, no experiment of the task type is stored to take a suite and
+    hosts from, or each is stored on every case of that suite (run since the answering
+    version was trained: recheck R11 read "no stored qa experiment to take a suite and
+    hosts from" of a database that had one)."""
     if not answer.measure_next:
-        return None
+        return NothingToWrite(_names_none(answer))
     first = answer.measure_next[0]
     base = _base(session, answer.task_type, first.suites[:1])
     if base is None:
-        return None
+        why = f"no stored {answer.task_type} experiment to take a suite and hosts from"
+        return NothingToWrite(why)
     stored = _StoredCases.read(session, base)
     here = [
         m
@@ -73,7 +83,7 @@ def next_spec(session: Session, answer: Recommendation) -> NextSpec | None:
         if (not m.suites or base.suite in m.suites) and stored.to_run(m.option.config_hash) != []
     ]
     if not here:
-        return None  # each is stored on every case of the suite
+        return NothingToWrite(_measured_already(answer, base.suite))
     cases = stored.to_run(here[0].option.config_hash)
     same = [m for m in here if stored.to_run(m.option.config_hash) == cases]
     configs = list(dict.fromkeys(m.option.config() for m in same))
@@ -99,6 +109,37 @@ def next_spec(session: Session, answer: Recommendation) -> NextSpec | None:
     return NextSpec(
         {**kept_keys, "name": name, **spec}, tuple(configs), base.name, left_out, changed, where
     )
+
+
+def _names_none(answer: Recommendation) -> str:
+    """Why an answer whose `next:` lines name no config to measure gets no spec."""
+    if answer.choice is None and answer.suggestions:
+        return (
+            f"the answer names no stored {answer.task_type} configuration to measure (its "
+            "next: lines ask for a new sweep, whose spec is yours to write)"
+        )
+    if answer.suggestions:
+        return "what the next: lines name is stored already (they say how to weigh it)"
+    return "the answer names nothing to measure next"
+
+
+def _measured_already(answer: Recommendation, suite: str) -> str:
+    """Why no spec where each config the `next:` lines name for ``suite`` (the first
+    line's) is stored on every case of it: nothing is left to measure there; the others,
+    to be measured on other suites, are named (a spec holds one suite)."""
+    elsewhere = [m for m in answer.measure_next if m.suites and suite not in m.suites]
+    done = len(answer.measure_next) - len(elsewhere)
+    why = (
+        f"nothing is left to measure on {suite}: "
+        f"{'the config' if done == 1 else f'each of the {done} configs'} the next: lines "
+        f"name there {'is' if done == 1 else 'are'} stored on every case of it"
+    )
+    if answer.newer_results:
+        why += f" (run since selector v{answer.version_id} was trained: it does not know)"
+    if elsewhere:
+        others = ", ".join(dict.fromkeys(s for m in elsewhere for s in m.suites))
+        why += f"; the others are to be measured on {others}, not {suite}"
+    return why
 
 
 def _quality_first(answer: Recommendation, base: Experiment) -> tuple[list[Any] | None, str]:

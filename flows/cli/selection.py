@@ -59,23 +59,12 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> Non
 
     from evaluation.wording import counted
     from selection._db import engine_for
-    from selection.next_spec import next_spec, to_yaml
+    from selection.next_spec import NothingToWrite, next_spec, to_yaml
 
     with engine_for(None, database, reads_only=True) as bound, Session(bound) as session:
         found = next_spec(session, answer)
-    if found is None:
-        if answer.measure_next:
-            why = f"no stored {answer.task_type} experiment to take a suite and hosts from"
-        elif answer.choice is None and answer.suggestions:
-            why = (
-                f"the answer names no stored {answer.task_type} configuration to measure (its "
-                "next: lines ask for a new sweep, whose spec is yours to write)"
-            )
-        elif answer.suggestions:
-            why = "what the next: lines name is stored already (they say how to weigh it)"
-        else:
-            why = "the answer names nothing to measure next"
-        print(fitted(f"note: --write-spec: nothing written: {why}"))
+    if isinstance(found, NothingToWrite):
+        print(fitted(f"note: --write-spec: nothing written: {found.why}"))
         return
     with path.open("x", encoding="utf-8") as out:
         out.write(to_yaml(found.spec))

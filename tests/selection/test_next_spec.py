@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from evaluation.spec import expand, load_spec
 from evaluation.storage.models import Experiment
-from selection.next_spec import next_spec, to_yaml
+from selection.next_spec import NothingToWrite, next_spec, to_yaml
 from selection.recommendation import Recommendation, ToMeasure
 from selection.recommender import recommend_from_model
 from selection.training import train_selector
@@ -83,7 +83,7 @@ def test_the_spec_written_runs_just_the_configs_to_measure_next(world, engine, t
     assert spec.baseline is None and spec.hosts[0].url == "http://127.0.0.1:11434"
     with Session(engine) as session:
         nothing = next_spec(session, recommend_from_model(world, "qa", candidates=[thin.hash]))
-    assert nothing is None  # one candidate: nothing to settle
+    assert nothing == NothingToWrite("the answer names nothing to measure next")  # one candidate
 
 
 def test_recommend_write_spec_writes_it_once_and_says_how_to_run_it(
@@ -589,3 +589,33 @@ def test_simulated_cases_stored_since_a_version_that_learned_from_simulated_ones
     done = recommend("qa", engine=engine)
     assert thin.hash not in {m.option.config_hash for m in done.measure_next}
     assert "cases so far" not in " ".join(s for s in done.suggestions if thin.hash in s)
+
+
+def test_a_next_config_stored_on_every_case_leaves_nothing_to_write_and_says_so(
+    world, database_url, tmp_path, capsys, monkeypatch
+):
+    """Recheck R11: where each config a `next:` line names is stored on every case of its
+    suite, `--write-spec` said "no stored qa experiment to take a suite and hosts from"
+    of a database that had one: nothing is left to measure, and the exit code stays the
+    answer's."""
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
+    import selection
+    from evaluation.storage.db import make_engine, session_scope
+    from flows.cli import main
+
+    answer = recommend_from_model(world, "qa")
+    first = answer.measure_next[0]  # smol at 0.4 on hard
+    answer = replace(answer, measure_next=(first,))
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        _stored(session, tmp_path, "hard-run", "hard")
+    _ran(engine, "hard-all", "hard", range(36), 36)  # every case of hard
+    engine.dispose()
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: answer)
+    path = tmp_path / "next.yaml"
+    assert main(["--database", database_url, "recommend", "qa", "--write-spec", str(path)]) == 0
+    assert capsys.readouterr().out.endswith(
+        "note: --write-spec: nothing written: nothing is left to measure on hard: the config "
+        "the next: lines name there is stored on every case of it\n"
+    )
+    assert not path.exists()
