@@ -124,24 +124,14 @@ def _change_interval(night: Night, metric: str) -> str:
     return change
 
 
-def _state(stream: StreamVerdict) -> str:
-    """The stream's state (``StreamVerdict.state``, as the monitor's page shows it); a
-    learning night that moved says how far."""
-    night, metric = stream.last, stream.metric
-    if not night.alarm and night.moved:
-        moved = _change_interval(night, metric)
-        return stream.state.replace(
-            "learning: moved", f"learning: moved {moved} from the nights before; not judged yet"
-        )
-    return stream.state
-
-
 def stream_state(s: StreamVerdict, learning: int) -> str:
     """The stream's state as `evalflow trends`, the monitor's series page and the nightly's
-    artifact say it: ``_state``, but where that is "ok" of a last night not judged, why
-    not (a partial run; learning, with how many more full runs): the page's heading said
-    "ok" over trends' "learning (3 more full runs before judging)"."""
-    return _unjudged(s, learning) if s.last.p is None and s.state == "ok" else _state(s)
+    artifact say it: ``StreamVerdict.state``, but where that is "ok" of a last night not
+    judged, why not (a partial run; learning, with how many more full runs): the page's
+    heading said "ok" over trends' "learning (3 more full runs before judging)". A
+    learning night that moved is ``learning: moved``: how far is its change, shown beside
+    it on each (the newcomer's F6, stop 71: trends' line said the interval twice)."""
+    return _unjudged(s, learning) if s.last.p is None and s.state == "ok" else s.state
 
 
 def _unjudged(s: StreamVerdict, learning: int) -> str:
@@ -188,7 +178,7 @@ def _stream_line(
     judged = f"one-sided p {last.p:.2g}" if last.p is not None else _unjudged(s, learning)
     line = sparkline(shown, cut)
     # an unjudged night is not "ok": its judged column says why (a moved one still says so)
-    state = "" if last.p is None and s.state == "ok" else f"  {_state(s)}"
+    state = "" if last.p is None and s.state == "ok" else f"  {s.state}"
     value = s.estimated or f"{_value(last.value, s.metric)}{interval}"
     evidence = "/".join(evidence_figures(last.evidence, s.threshold))
     tail = f"change {change}  {judged}  evidence {evidence}{state}"

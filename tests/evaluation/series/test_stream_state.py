@@ -48,12 +48,13 @@ def test_a_learning_night_that_moved_has_one_label_on_the_page_and_in_trends():
     (moved,) = [s for s in watch.streams if s.last.moved]
     assert moved.status == "learning: moved"
     line = _line(trends_text(watch), moved.label, moved.metric)
-    assert line.split("  ")[-1].startswith("learning: moved -0.")
+    # how far it moved is its change, beside it (the newcomer's F6, stop 71: said twice)
+    assert line.split("  ")[-1] == "learning: moved" and " change -0." in line
     html = TestClient(create_app(engine)).get("/series/learn").text
     tag = f'data-config="{moved.config}" data-metric="{moved.metric}"'
     article = html.split(tag)[1].split("</article>")[0]
     assert 'data-status="learning: moved"' in article
-    said = line.split("  ")[-1]  # trends' state: how far it moved, not judged yet
+    said = line.split("  ")[-1]  # trends' state
     assert f'<span class="tag">{said}</span>' in article
 
 
