@@ -93,19 +93,27 @@ def claim(
     command: str | None = None,
     task_type: str | None = None,
     level: str | None = None,
+    simulated: bool | None = None,
 ) -> tuple[RunProcess, DeadRun | None]:
     """Claim ``name`` for this process; with ``wait``, until the run holding it ends.
     ``command``: the redacted command that resumes the run (stored for `show`);
-    ``task_type``: its suite's (the monitor's task cards count it from then); ``level``:
-    its level's words (``level_words``: what a run in progress will generate). Also
-    the run taken over if its process had died (see :func:`mark_crashed`)."""
+    ``task_type``: its suite's (the monitor's task cards count it from then), and
+    ``simulated`` (its SIMULATED mark from then); ``level``: its level's words
+    (``level_words``: what a run in progress will generate). Also the run taken over
+    if its process had died (see :func:`mark_crashed`)."""
     process = RunProcess.current()
     announced = False
     while True:
         try:
             with session_scope(engine) as session:
                 dead = claim_experiment(
-                    session, name, process, command=command, task_type=task_type, level=level
+                    session,
+                    name,
+                    process,
+                    command=command,
+                    task_type=task_type,
+                    level=level,
+                    simulated=simulated,
                 )
             run_notes.reserve(engine.url, name)  # where its end goes if the disk fills
             return process, dead

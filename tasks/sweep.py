@@ -85,6 +85,7 @@ def register(
             RunProcess.current(),
             flow_run_id=current_flow_run.get_id(),
             task_type=sweep.suite.task_type,
+            simulated=sweep.simulated,
         )
         record_level(session, experiment, level, limit)
     set_stage(engine, experiment, "load", started=True)  # the monitor's live row

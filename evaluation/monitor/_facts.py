@@ -48,8 +48,8 @@ def _starting(run: ExperimentRun, stored: Experiment | None) -> dict[str, Any]:
         "name": run.experiment,
         "status": "starting",
         "reason": starting_words(run),
-        "task_type": stored.task_type if stored else "",
-        "simulated": bool(stored and stored.simulated),
+        "task_type": stored.task_type if stored else run.task_type or "",
+        "simulated": stored.simulated if stored else bool(run.simulated),
         "live": None,
         "summary": None,
     }

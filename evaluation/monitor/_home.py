@@ -150,7 +150,7 @@ def starting_facts(run: ExperimentRun, experiment: Experiment | None) -> dict[st
     return {
         "name": run.experiment,
         "task_type": experiment.task_type if experiment else run.task_type or "",
-        "simulated": bool(experiment and experiment.simulated),
+        "simulated": experiment.simulated if experiment else bool(run.simulated),
         "stage": "starting",
         "done": 0,
         "total": 0,

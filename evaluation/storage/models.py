@@ -138,6 +138,9 @@ class ExperimentRun(Table, table=True):
     # its suite's task type, known from the claim on: the monitor's task cards count a run
     # starting before its flow stores its experiment (None: not told, or an older row)
     task_type: str | None = None
+    # whether its spec runs only simulated hosts, known from the claim on likewise: the
+    # monitor marks it SIMULATED while it starts (None: not told, or an older row)
+    simulated: bool | None = None
     # the command line that started it, credentials masked (`show`'s "resume with:");
     # None for a flow started otherwise (a deployment) and on rows from before it was kept
     command: str | None = Field(default=None, sa_column=Column(Text))

@@ -104,13 +104,15 @@ def claim_experiment(
     command: str | None = None,
     task_type: str | None = None,
     level: str | None = None,
+    simulated: bool | None = None,
 ) -> DeadRun | None:
     """Make ``process`` the one running ``name``; raises ExperimentBusy when another live
     process holds it. Re-claiming by the same process while its run goes on only records
     ``flow_run_id``; once that run ended, a new one starts (a rerun in one process).
     ``command``: the command line that resumes the run, its credentials already masked
     (``redact_argv``), for `show` to print as the run would. ``task_type``: its suite's,
-    for the monitor's task cards before the experiment is stored. ``level``: its level's
+    for the monitor's task cards before the experiment is stored, and ``simulated``, its
+    SIMULATED mark likewise. ``level``: its level's
     words (:func:`level_words`), known before its flow starts and records them: a
     `--limit 10` run starting was taken to generate every case of the suite.
     Taking over an ended run adds its seconds to ``earlier_s`` (a dead run's are not
@@ -126,6 +128,7 @@ def claim_experiment(
         "level": level,
         "command": command,
         "task_type": task_type,
+        "simulated": simulated,
         "started_at": utcnow(),
         "ended_at": None,
         "cancel_requested_at": None,

@@ -148,6 +148,7 @@ def _run(
         command=resume,
         task_type=sweep.suite.task_type,
         level=level_words(args.level, args.limit),
+        simulated=sweep.simulated,
     )
     args.claimed = True  # from here on a signal is run_control.interruptible's
     if not args.quiet:  # the first line, before Prefect's seconds of start-up

@@ -189,3 +189,24 @@ def test_a_starting_run_is_starting_to_the_verbs_that_name_it(tmp_path, holder, 
         assert main(["--database", url, *argv]) == 2, argv
         out, err = capsys.readouterr()
         assert (out, err.strip()) == ("", said), argv
+
+
+def test_a_simulated_run_is_simulated_from_its_claim(tmp_path, holder, capsys):
+    """Newcomer F5: a simulated run starting (not stored yet) read ``"simulated": false``
+    on /api/live and /api/runs/NAME (and ``"task_type": ""`` there), and `status` left out
+    its [SIMULATED] mark, until its flow stored the experiment; its claim says both."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        claim_experiment(session, NAME, holder[1], task_type="qa", simulated=True)
+        claim_experiment(session, "nc-real", holder[1], task_type="qa", simulated=False)
+    client = TestClient(create_app(engine))
+    live = {row["name"]: row for row in client.get("/api/live").json()["running"]}
+    assert {n: (r["simulated"], r["task_type"]) for n, r in live.items()} == {
+        NAME: (True, "qa"),
+        "nc-real": (False, "qa"),
+    }
+    facts = client.get(f"/api/runs/{NAME}").json()
+    assert (facts["status"], facts["simulated"], facts["task_type"]) == ("starting", True, "qa")
+    assert main(["--database", url, "status", NAME]) == 0
+    assert capsys.readouterr().out.startswith(f"{NAME} [SIMULATED]: starting (process ")
