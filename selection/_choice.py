@@ -28,6 +28,21 @@ def one_per_feature_vector(table: pd.DataFrame) -> pd.DataFrame:
     return ranked.drop_duplicates(keys).sort_index()
 
 
+def set_aside(table: pd.DataFrame, kept: pd.DataFrame) -> dict[str, str]:
+    """The configs of ``table`` measured on the task type (``evidence_n``) that
+    :func:`one_per_feature_vector` left out of ``kept``, each with the config kept in its
+    place: their measurements differ, so a note names them (a template edited under its
+    name: the new text's configs were left out, unsaid)."""
+    keys = [c for c in CONFIG_FEATURES if c in table.columns]
+
+    def vector(row: pd.Series) -> tuple:
+        return tuple(None if pd.isna(v) else v for v in row[keys])
+
+    kept_for = {vector(row): str(h) for h, row in kept.iterrows()}
+    out = table[~table.index.isin(kept.index) & (table["evidence_n"] > 0)]
+    return {str(h): kept_for[vector(row)] for h, row in out.iterrows() if vector(row) in kept_for}
+
+
 SAFETY_Z = 1.5
 """Latency and energy estimates are raised by this many standard deviations of their
 error (log scale) before they are held to a limit: "with margin"."""

@@ -247,6 +247,27 @@ def simulated_left_out_note(labels: list[str], task_type: str) -> str:
     )
 
 
+def set_aside_note(model: SelectorModel, twins: dict[str, str], task_type: str) -> str:
+    """Which measured configs :func:`selection._choice.set_aside` left out, each with the
+    twin kept in its place (a template edited under its name keeps the label: the hash
+    and the words "another text" tell them apart)."""
+    configs = model.configs
+    named = []
+    for left, kept in list(twins.items())[:MAX_LISTED]:
+        row, twin = configs.loc[left], configs.loc[kept]
+        text = row["template_text"] != twin["template_text"]
+        other = f", another text of template {row['template']!r}" if text else ""
+        named.append(f"{params_label(row)} ({left}{other}) for {kept}")
+    more = f"; and {len(twins) - MAX_LISTED} more" if len(twins) > MAX_LISTED else ""
+    return (
+        f"{len(twins)} measured configuration(s) set aside for the twin with the most "
+        f"{task_type} generations measured: {'; '.join(named)}{more}. The selector cannot "
+        "tell them apart (they differ only in template text or seed: one prediction), so "
+        "only the twin is ranked; Python ranks them too: "
+        f'selection.recommend("{task_type}", candidates=[their hashes])'
+    )
+
+
 def metric_note(
     model: SelectorModel, seen: pd.DataFrame, base: dict[str, Any], task_type: str
 ) -> str | None:

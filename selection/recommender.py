@@ -57,6 +57,7 @@ from selection._choice import (
     drivers,
     miss,
     pareto,
+    set_aside,
     violations,
 )
 from selection._considered import considered
@@ -94,6 +95,7 @@ from selection._notes import (
     only_elsewhere,
     prompt_note,
     selection_note,
+    set_aside_note,
     shared_note,
     simulated_left_out_note,
     simulated_training_note,
@@ -261,9 +263,12 @@ def recommend_from_model(
             "no_data", message="none of the given candidates is known", notes=tuple(notes), **base
         )
     chars = input_chars if input_chars is not None else model.typical_input_chars[task_type]
-    table = scored_candidates(
+    scored = scored_candidates(
         model, table, task_type, chars, pool_sampling=not ranks_latency(prefer)
     )
+    if twins := set_aside(table, scored):
+        notes.append(set_aside_note(model, twins, task_type))
+    table = scored
     base["input_chars"] = chars
     problems, found = violations(table, model, max_latency_s, max_energy_j, min_quality)
     notes += problems

@@ -1443,3 +1443,28 @@ def test_a_database_error_is_one_line_without_the_statement(stored, monkeypatch)
     answer = recommend("qa", engine=stored[0])
     assert answer.status == "unavailable"
     assert answer.message == "cannot use the results database: disk I/O error"
+
+
+def test_a_measured_twin_the_selector_cannot_tell_apart_is_named_where_set_aside():
+    """Newcomer F7: a template edited under its name gave configs with the old labels and
+    new hashes; `recommend` ranked one config per feature vector (the old text's, with
+    more generations) and left the measured new ones out, unsaid."""
+    frame = synthetic_frame(seed=1)
+    kept = config_named("big:8b", "careful", 0.0, 64)
+    edited = Config(kept.model, kept.params, PromptTemplate("careful", "Say banana. {input}"))
+    rows = frame[(frame["config_hash"] == kept.hash) & (frame["suite"] == "qa-a")].head(3)
+    twin = rows.assign(config_hash=edited.hash, template_text=edited.template.text, quality=0.0)
+    model = train_selector(validate_training_frame(pd.concat([frame, twin])), FAST).model
+    answer = recommend_from_model(model, "qa")
+    [note] = [n for n in answer.notes if "set aside" in n]
+    assert note == (
+        "1 measured configuration(s) set aside for the twin with the most qa generations "
+        f"measured: {kept.label} ({edited.hash}, another text of template 'careful') for "
+        f"{kept.hash}. The selector cannot tell them apart (they differ only in template "
+        "text or seed: one prediction), so only the twin is ranked; Python ranks them "
+        'too: selection.recommend("qa", candidates=[their hashes])'
+    )
+    assert answer.choice.config_hash == kept.hash  # the note changes no pick
+    named = recommend_from_model(model, "qa", candidates=[edited.hash, "nope"])
+    assert named.choice.config_hash == edited.hash
+    assert not any("set aside" in n for n in named.notes)
