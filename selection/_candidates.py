@@ -49,6 +49,8 @@ def candidate_table(
                 rows.append(known.loc[candidate])
             elif candidate in labels:
                 rows.append(known.loc[labels[candidate]])
+            elif (found := _by_prefix(candidate, known.index)) is not None:
+                rows.append(known.loc[found])
             else:
                 unknown.append(candidate)
         if unknown:
@@ -59,6 +61,20 @@ def candidate_table(
     counts = measured.set_index("config_hash")["n"]
     table["evidence_n"] = table.index.map(counts).fillna(0).astype(int)
     return table, notes
+
+
+SHORT_HASH = 8
+"""The fewest leading characters of a config hash that name it as a candidate: the short
+form `trends` and `gate` print."""
+
+
+def _by_prefix(text: str, hashes: pd.Index) -> str | None:
+    """The one hash of ``hashes`` that ``text`` (at least ``SHORT_HASH`` characters)
+    begins, else None (none, or several)."""
+    if len(text) < SHORT_HASH:
+        return None
+    found = [h for h in hashes if str(h).startswith(text)]
+    return str(found[0]) if len(found) == 1 else None
 
 
 def real_only(

@@ -1465,6 +1465,8 @@ def test_a_measured_twin_the_selector_cannot_tell_apart_is_named_where_set_aside
         'too: selection.recommend("qa", candidates=[their hashes])'
     )
     assert answer.choice.config_hash == kept.hash  # the note changes no pick
-    named = recommend_from_model(model, "qa", candidates=[edited.hash, "nope"])
+    # named by the short hash `trends` and `gate` print (it was "unknown ... ignored")
+    named = recommend_from_model(model, "qa", candidates=[edited.hash[:8], "nope"])
     assert named.choice.config_hash == edited.hash
+    assert "unknown candidate(s) ignored: nope" in named.notes
     assert not any("set aside" in n for n in named.notes)
