@@ -41,5 +41,6 @@ def retrain_selector(
         "generations": len(frame),
         "outcomes": outcome.n_outcomes,
         "outcomes_left_out": outcome.outcomes_left_out,
+        "outcomes_unmeasured": outcome.outcomes_unmeasured,
         "stored": outcome.result is not None,
     }

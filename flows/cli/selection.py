@@ -151,8 +151,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         print(f"error: the stored results cannot train a selector: {exc}", file=sys.stderr)
         return 1
     reason = summary["reason"]
-    if outcomes := _outcomes_line(summary, args.include_simulated):
-        print(fitted(outcomes))
+    for line in _outcomes_lines(summary, args.include_simulated):
+        print(fitted(line))
     if not summary.get("stored", True):  # a stored version learned from this data
         verdict = "current again" if summary["promoted"] else "kept"
         print(fitted(f"selector v{summary['version_id']} {verdict}: {reason}"))
@@ -168,23 +168,37 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outcomes_line(summary: dict, include_simulated: bool) -> str:
+def _outcomes_lines(summary: dict, include_simulated: bool) -> list[str]:
     """What `retrain` says of the recorded outcomes (``selection.record_outcome``) before
-    its result: how many fed the fit, or were left out (``--no-outcomes``); "" where none
-    is stored. It said nothing of them: a fit moved by outcomes read as one on the stored
-    generations alone."""
+    its result: how many fed the fit, or were left out (``--no-outcomes``), and those
+    left out as on a config it learns no run of (without ``--include-simulated``, one of
+    the simulated backend's: the newcomer's F8, stop 71); none where none is stored. It
+    said nothing of them: a fit moved by outcomes read as one on the stored generations
+    alone."""
     from evaluation.wording import counted
     from selection.outcomes import OUTCOME_WEIGHT
 
+    lines = []
     if used := summary.get("outcomes", 0):
-        return (
+        lines.append(
             f"learned from {counted(used, 'recorded outcome')} too (record_outcome), each "
             f"counting {OUTCOME_WEIGHT:g} of a generation: `evalflow retrain"
             f"{' --include-simulated' * include_simulated} --no-outcomes` leaves them out"
         )
     if left_out := summary.get("outcomes_left_out", 0):
-        return f"left out {counted(left_out, 'recorded outcome')} (--no-outcomes)"
-    return ""
+        lines.append(f"left out {counted(left_out, 'recorded outcome')} (--no-outcomes)")
+    if unmeasured := summary.get("outcomes_unmeasured", 0):
+        on, it = ("a config", "it") if unmeasured == 1 else ("configs", "them")
+        lines.append(
+            f"left out {counted(unmeasured, 'recorded outcome')} on {on} with no "
+            + (
+                "run stored"
+                if include_simulated
+                else f"real run stored (SIMULATED: `evalflow retrain --include-simulated` "
+                f"learns from {it})"
+            )
+        )
+    return lines
 
 
 def _not_enough(args: argparse.Namespace, exc: Exception) -> str:

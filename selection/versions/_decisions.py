@@ -27,3 +27,4 @@ class RetrainOutcome:
     sklearn_version: str
     n_outcomes: int = 0  # recorded outcomes learned from (:mod:`selection.outcomes`)
     outcomes_left_out: int = 0  # those stored but left out (`retrain --no-outcomes`)
+    outcomes_unmeasured: int = 0  # left out: on a config the frame has no run of

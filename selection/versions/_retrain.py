@@ -29,14 +29,19 @@ def train_and_maybe_promote(
     """Train a selector on ``frame`` (plus recorded outcomes, unless not
     ``include_outcomes``), store it as a new version and promote it if it is not worse
     than the current one. Raises TrainingDataError when the data cannot train a
-    selector."""
+    selector. An outcome on a config ``frame`` has no run of is left out: a SIMULATED
+    one where ``frame`` is real results only (the newcomer's F8, stop 71: a plain
+    `retrain` learned from the outcome on the simulated demo's pick)."""
     from selection.outcomes import outcomes_frame, outcomes_words
 
     with Session(with_selector_tables(engine)) as session:
         outcomes = outcomes_frame(session)
     left_out = 0 if include_outcomes else len(outcomes)
-    parts = [frame, outcomes] if len(outcomes) and include_outcomes else [frame]
-    n_outcomes = len(outcomes) - left_out
+    measured = outcomes["config_hash"].isin(frame["config_hash"])
+    unmeasured = int((~measured).sum()) if include_outcomes else 0
+    outcomes = outcomes[measured] if include_outcomes else outcomes.iloc[:0]
+    parts = [frame, outcomes] if len(outcomes) else [frame]
+    n_outcomes = len(outcomes)
     # each part on its own: an optional column only one part has (the outcomes' weight,
     # the results' case_group) gets its default on the other's rows, not NaN
     data = pd.concat([validate_training_frame(p) for p in parts], ignore_index=True)
@@ -45,7 +50,7 @@ def train_and_maybe_promote(
     with Session(engine, expire_on_commit=False) as session:
         kept = nothing_new(session, data, hyperparameters, n_outcomes, tolerance)
     if kept is not None:
-        kept.outcomes_left_out = left_out
+        kept.outcomes_left_out, kept.outcomes_unmeasured = left_out, unmeasured
         return kept
     result = train_selector(data, hyperparameters)
     announce("comparing it with the current version, storing it")
@@ -63,4 +68,5 @@ def train_and_maybe_promote(
             sklearn_version=row.sklearn_version,
             n_outcomes=n_outcomes,
             outcomes_left_out=left_out,
+            outcomes_unmeasured=unmeasured,
         )

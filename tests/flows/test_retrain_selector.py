@@ -210,3 +210,34 @@ def test_the_cli_says_how_many_recorded_outcomes_fed_the_fit(database_url, monke
     assert main(["-q", "--database", database_url, "retrain"]) == 0
     said = capsys.readouterr().out.splitlines()
     assert f"these same {generations} generations and 1 recorded outcome" in said[1]
+
+
+def test_an_outcome_on_a_simulated_config_is_left_out_of_a_real_only_retrain(
+    database_url, monkeypatch, capsys
+):
+    """The newcomer's F8 (stop 71): an outcome recorded on the simulated demo's pick fed
+    a plain `retrain` (real results only), which learned from it as a real result."""
+    from selection import recommend, record_outcome
+
+    def retrain(*options: str) -> list[str]:
+        assert main(["-q", "--database", database_url, "retrain", *options]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    monkeypatch.setattr("flows.run_control.prefect_api", contextlib.nullcontext)
+    fill(database_url)
+    simulated = make_config("sim-large:8b", 0.0)
+    with session_scope(make_engine(database_url)) as session:
+        scores = {simulated: {"exact_match": [1.0] * 8}}
+        add_experiment(session, "demo", make_suite(8, name="toy-a"), scores, simulated=True)
+    retrain("--include-simulated")
+    answer = recommend("qa", candidates=[simulated.hash], database_url=database_url)
+    assert answer.choice.config_hash == simulated.hash
+    record_outcome(answer.id, quality=0.8, latency_s=1.4, database_url=database_url)
+    said = retrain()
+    assert said[0] == (
+        "left out 1 recorded outcome on a config with no real run stored (SIMULATED: "
+        "`evalflow retrain --include-simulated` learns from it)"
+    )
+    assert "outcome" not in said[1]  # the real generations alone
+    said = retrain("--include-simulated")
+    assert said[0].startswith("learned from 1 recorded outcome too (record_outcome)")
