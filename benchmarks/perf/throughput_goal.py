@@ -65,6 +65,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -118,6 +119,7 @@ class Figures:
     watch: TreeWatch | None = None
     exit_code: int = 0
     host: dict = field(default_factory=dict)
+    phases: dict = field(default_factory=dict)  # phase -> process role -> CPU s
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
     note: str = ""
 
@@ -209,7 +211,7 @@ class TreeWatch:
         self.cpu: dict[int, float] = {}
         self.roles: dict[int, str] = {}
         self.series: list[tuple[float, float]] = []  # (time.time(), the tree's CPU s)
-        self.role_series: list[dict[str, float]] = []  # beside it: CPU s per role
+        self.pid_series: list[dict[int, float]] = []  # beside it: CPU s per process
         self._trace = trace.open("w") if trace else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -224,9 +226,17 @@ class TreeWatch:
             command = " ".join(p.cmdline())
         if "uvicorn" in command:
             return "server"
-        if "multiprocessing" in command:  # evalflow's lane workers and writer (spawned)
-            return "workers"
+        if "multiprocessing" in command and "resource_tracker" not in command:
+            return "workers"  # evalflow's lane workers and writer (spawned): see _writer
         return "other"
+
+    def _writer(self, p: psutil.Process) -> bool:
+        """Whether a spawned process is the record writer: it holds the run's SQLite
+        file open (the lane workers hold none); asked until it does (it opens the file
+        after its imports)."""
+        with contextlib.suppress(psutil.Error):
+            return any(f.path.endswith(".db") for f in p.open_files())
+        return False
 
     def _run(self) -> None:
         started, traced = time.monotonic(), -1
@@ -238,22 +248,20 @@ class TreeWatch:
                 procs = []
             # orphans re-parented to this subreaper (the embedded server after a kill)
             procs += [p for p in psutil.Process().children() if p.pid not in self.exclude]
-            rss, by_role = 0, dict.fromkeys(("main", "server", "workers", "other"), 0)
+            rss, by_role = 0, dict.fromkeys(("main", "server", "workers", "writer", "other"), 0)
             for p in {p.pid: p for p in procs}.values():
                 with contextlib.suppress(psutil.Error):
                     mine = p.memory_info().rss
                     rss += mine
                     role = self.roles.setdefault(p.pid, self._role(p))
+                    if role == "workers" and self._writer(p):
+                        role = self.roles[p.pid] = "writer"
                     by_role[role] += mine
                     t = p.cpu_times()
                     self.cpu[p.pid] = t.user + t.system
             self.peak_rss = max(self.peak_rss, rss)
             self.series.append((time.time(), sum(self.cpu.values())))
-            cpu_by_role: dict[str, float] = {}
-            for pid, cpu in self.cpu.items():
-                role = self.roles.get(pid, "other")
-                cpu_by_role[role] = cpu_by_role.get(role, 0.0) + cpu
-            self.role_series.append(cpu_by_role)
+            self.pid_series.append(dict(self.cpu))
             for role, mine in by_role.items():
                 self.peaks[role] = max(self.peaks.get(role, 0), mine)
             second = int(time.monotonic() - started)
@@ -274,16 +282,34 @@ class TreeWatch:
         return at(end) - at(start) if self.series else 0.0
 
     def roles_between(self, start: float, end: float) -> dict[str, float]:
-        """``cpu_between`` per process role (main, server, workers, other)."""
+        """``cpu_between`` per process role (main, server, workers, writer, other), each
+        process counted in the role it was last seen in (the writer is told apart once
+        it opens the database)."""
         if not self.series:
             return {}
 
-        def at(moment: float) -> dict[str, float]:
+        def at(moment: float) -> dict[int, float]:
             times = [s[0] for s in self.series]
-            return self.role_series[min(range(len(times)), key=lambda i: abs(times[i] - moment))]
+            return self.pid_series[min(range(len(times)), key=lambda i: abs(times[i] - moment))]
 
         first, last = at(start), at(end)
-        return {role: cpu - first.get(role, 0.0) for role, cpu in last.items()}
+        by_role: dict[str, float] = {}
+        for pid, cpu in last.items():
+            role = self.roles.get(pid, "other")
+            by_role[role] = by_role.get(role, 0.0) + cpu - first.get(pid, 0.0)
+        return by_role
+
+    def phases(self, marks: list[tuple[str, float]]) -> dict[str, dict[str, float]]:
+        """CPU per process role in each phase: ``marks`` are (phase, when it starts)
+        in order; the first starts with the watch, the last ends with its last sample."""
+        if not self.series:
+            return {}
+        bounds = [*(when for _, when in marks[1:]), self.series[-1][0]]
+        starts = [self.series[0][0], *(when for _, when in marks[1:])]
+        return {
+            phase: self.roles_between(start, end)
+            for (phase, _), start, end in zip(marks, starts, bounds, strict=True)
+        }
 
     def stop(self) -> None:
         self._stop.set()
@@ -604,9 +630,33 @@ def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int
         span = (figures.host["first_started"], figures.host["last_ended"])
         figures.host["phase_cpu_s"] = figures.watch.cpu_between(*span)
         figures.host["phase_cpu_by_role"] = figures.watch.roles_between(*span)
+        if name.startswith(("evalflow", "before")):
+            figures.phases = figures.watch.phases(_phase_marks(log, span))
     if figures.exit_code:
         figures.note = f"exit {figures.exit_code}, see {log}"
     return figures
+
+
+# Prefect's console lines: "10:41:23.456 | INFO    | Flow run 'x' - goal-1: scoring…"
+_STEP = re.compile(
+    r"^(\d\d):(\d\d):(\d\d\.\d+) \|.* - [^ ]+: (scoring|comparing configs|writing report)…"
+)
+_PHASES = {"scoring": "scoring", "comparing configs": "compare", "writing report": "report"}
+
+
+def _phase_marks(log: Path, span: tuple[float, float]) -> list[tuple[str, float]]:
+    """(phase, when it starts) of an evalflow run: start, generation (the host's busy
+    span), its end until scoring, then the steps its log announces (Prefect's local
+    times, on the day the span began)."""
+    marks = [("start", 0.0), ("generation", span[0]), ("generation's end", span[1])]
+    day = time.mktime((*time.localtime(span[0])[:3], 0, 0, 0, 0, 0, -1))
+    with contextlib.suppress(OSError):
+        for line in log.read_text(errors="replace").splitlines():
+            if (step := _STEP.match(line)) is not None:
+                h, m, sec, what = step.groups()
+                at = day + 3600 * int(h) + 60 * int(m) + float(sec)
+                marks.append((_PHASES[what], at + 86400 * (at < span[0] - 3600)))
+    return marks
 
 
 def kill_and_resume(
@@ -678,6 +728,26 @@ def _roles(figures: Figures) -> str:
     return "(" + ", ".join(f"{r} {m:.0f}" for r, m in figures.peaks_mib.items()) + ")"
 
 
+def _phase_table(r: Figures) -> str:
+    """An evalflow run's CPU in ms per generation, by phase (rows) and process role
+    (columns); "unsampled": the tree's CPU (rusage) less the samples' (processes that
+    ended between two samples)."""
+    roles = [
+        x
+        for x in ("main", "server", "workers", "writer", "other")
+        if any(p.get(x) for p in r.phases.values())
+    ]
+    per = 1000 / max(r.generations, 1)
+    lines = [f"  {r.client}: CPU ms/gen by phase | " + " | ".join([*roles, "all"])]
+    sampled = 0.0
+    for phase, by_role in r.phases.items():
+        sampled += sum(by_role.values())
+        cells = [f"{per * by_role.get(x, 0.0):.3f}" for x in roles]
+        lines.append(f"    {phase} | " + " | ".join([*cells, f"{per * sum(by_role.values()):.3f}"]))
+    lines.append(f"    unsampled | {per * (r.cpu_s - sampled):.3f}")
+    return "\n".join(lines)
+
+
 def report(results: list[Figures], slots: int, latency_ms: float) -> None:
     by_name = {r.client: r for r in results}
     bars = [r for r in results if r.client.startswith("bare")]  # bare-wire:K the last
@@ -716,6 +786,8 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
             served = max(h.get("requests", 0), 1)
             split = ", ".join(f"{role} {1000 * s / served:.2f}" for role, s in by_role.items())
             print(f"  {r.client}: phase ms/gen per process role ({split})")
+        if r.phases:
+            print(_phase_table(r))
         if len(r.peaks_mib) > 1:
             peaks = ", ".join(f"{role} {mib:.0f}" for role, mib in r.peaks_mib.items())
             print(f"  {r.client}: peak MiB per process ({peaks}), RSS trace beside its log")

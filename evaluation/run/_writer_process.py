@@ -25,15 +25,14 @@ import os
 import pickle
 import threading
 from collections.abc import Iterator
-from typing import Any
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING, Any
 
 from evaluation.run._group_signals import deaf_children, ignore_group_signals
 from evaluation.run._heap import fewer_collections, settled_heap
 from evaluation.run._work import GenerationRecord
-from evaluation.storage.db import make_engine, session_scope
-from evaluation.storage.repository import save_generations
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 CLOSE_WAIT_S = 30.0
 
@@ -109,6 +108,9 @@ class WriterProcess:
 def _main(conn: Any, url: str, experiment_id: int) -> None:
     ignore_group_signals()  # sent to the group: the run flushes (blocked until now)
     fewer_collections()
+    # the storage modules here only: the lane workers import this module (``picklable``)
+    from evaluation.storage.db import make_engine
+
     engine = make_engine(url, create=False)
     try:
         with settled_heap():
@@ -125,6 +127,9 @@ def _main(conn: Any, url: str, experiment_id: int) -> None:
 
 def _store(conn: Any, engine: Engine, experiment_id: int) -> None:
     """Batch after batch until ``close`` (None) or the pipe closes (EOFError)."""
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.repository import save_generations
+
     while (records := conn.recv()) is not None:
         try:
             with session_scope(engine) as session:

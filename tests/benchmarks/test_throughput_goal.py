@@ -4,6 +4,7 @@ SIGTERM) still prints the figures of the clients it measured, not nothing."""
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -58,3 +59,38 @@ def test_a_run_of_bare_wire_k_alone_is_the_bar(goal, capsys):
     assert "against bare-wire:4" in out
     row = next(line for line in out.splitlines() if line.startswith("evalflow:4"))
     assert row.split(" | ")[5:9] == ["10.00", "0.00", "3000", "0.75"]  # x bare, ..., vs bare
+
+
+def test_an_evalflow_runs_cpu_goes_by_phase_and_process_role(goal, tmp_path, capsys):
+    """The phases: start, the host's busy span, its end, then the steps the run's log
+    announces; each process counted in the role it was last seen in (the record writer
+    is told apart once it holds the database open, after its first samples)."""
+    day = time.mktime((2026, 11, 28, 0, 0, 0, 0, 0, -1))
+    log = tmp_path / "run.log"
+    log.write_text(
+        "10:00:05.000 | INFO    | Flow run 'x' - goal-4000-1: generating…\n"
+        "10:00:20.500 | INFO    | Flow run 'x' - goal-4000-1: scoring…\n"
+        "10:00:22.000 | INFO    | Flow run 'x' - goal-4000-1: comparing configs…\n"
+        "10:00:23.000 | INFO    | Flow run 'x' - goal-4000-1: writing report…\n"
+    )
+    marks = goal._phase_marks(log, (day + 36006, day + 36018))
+    assert [phase for phase, _ in marks] == [
+        *("start", "generation", "generation's end", "scoring", "compare", "report")
+    ]
+    watch = object.__new__(goal.TreeWatch)  # its samples, without its thread
+    watch.roles = {1: "main", 2: "writer"}
+    seconds = (0, 6, 18, 20.5, 22, 23, 25)
+    watch.series = [(day + 36000 + s, 0.0) for s in seconds]
+    cpu = [(0, 0), (2, 0), (3, 1), (3.5, 1.5), (4, 1.5), (5, 1.5), (6, 1.5)]
+    watch.pid_series = [{1: main, 2: writer} for main, writer in cpu]
+    phases = watch.phases(marks)
+    assert phases["start"] == {"main": 2, "writer": 0}
+    assert phases["generation"] == {"main": 1, "writer": 1}
+    assert phases["report"] == {"main": 1, "writer": 0}
+    run = goal.Figures("evalflow:2", 1000, cpu_s=8.0)
+    run.phases = phases
+    print(goal._phase_table(run))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "  evalflow:2: CPU ms/gen by phase | main | writer | all"
+    assert out[2] == "    generation | 1.000 | 1.000 | 2.000"
+    assert out[-1] == "    unsampled | 0.500"  # 8.0 s in all, 7.5 s sampled

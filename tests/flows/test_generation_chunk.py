@@ -4,7 +4,6 @@ once more, without what the first attempt stored; a second failure is the run's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from types import SimpleNamespace
 
@@ -35,9 +34,8 @@ def _patched(monkeypatch, failures: int) -> list[list[WorkItem]]:
         return ChunkOutcome()
 
     monkeypatch.setattr(generation, "_generate", attempt)
-    monkeypatch.setattr(generation, "session_scope", lambda engine: contextlib.nullcontext())
     stored = {ITEMS[0].key, ITEMS[1].key}
-    monkeypatch.setattr(generation, "completed_keys", lambda session, experiment: stored)
+    monkeypatch.setattr(generation, "_stored_keys", lambda engine, experiment: stored)
     monkeypatch.setattr(generation, "get_run_logger", lambda: logging.getLogger("test"))
     return calls
 
