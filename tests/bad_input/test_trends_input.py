@@ -4,6 +4,8 @@ cases, a gate against itself, an empty baseline, no baseline at all. Each is one
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import re
 import stat
@@ -263,6 +265,94 @@ def test_a_junit_that_cannot_be_written_fails_the_gate_in_one_line(db, tmp_path,
     assert (rc, out) == (2, "")
     assert err == f"error: --junit {full}: cannot write it (No space left on device)\n"
     assert stat.S_ISCHR(full.lstat().st_mode) and not summary.exists()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize(("junit", "fd"), [("/dev/stdout", 1), ("/proc/self/fd/2", 2)])
+def test_a_junit_to_the_own_redirected_stream_is_written_through_it(db, tmp_path, junit, fd):
+    """The recheck's R1 (stop 71): `--junit /dev/stdout >> ci.log` moved the XML over
+    ci.log (a regular file behind /proc/self/fd/1): its earlier lines and the verdict
+    were gone, the log another inode."""
+    log = tmp_path / "ci.log"
+    log.write_text("line1 of an existing CI log\n", encoding="utf-8")
+    inode = log.stat().st_ino
+    env = os.environ | {"PYTHONPATH": str(ROOT), "EVALFLOW_HOME": str(tmp_path / "home")}
+    with log.open("a") as out:
+        streams = {"stdout": out} if fd == 1 else {"stderr": out}
+        argv = [sys.executable, "-m", "flows.cli", "--database", db, *GATE, "--junit", junit]
+        done = subprocess.run(argv, env=env, cwd=ROOT, timeout=300, check=False, **streams)
+    text = log.read_text(encoding="utf-8")
+    assert done.returncode == 0 and log.stat().st_ino == inode, text
+    assert text.startswith("line1 of an existing CI log\n<?xml") and "</testsuite>\n" in text
+    assert fd == 2 or "gate passed: nightly-night-01" in text
+
+
+def test_a_replaced_junit_keeps_its_mode(db, tmp_path, capsys) -> None:
+    """The recheck's R2: a 600 file (through a link: its target) came back 644."""
+    plain, target, link = tmp_path / "plain.xml", tmp_path / "target.xml", tmp_path / "link.xml"
+    for path, mode in ((plain, 0o600), (target, 0o640)):
+        path.write_text("old", encoding="utf-8")
+        path.chmod(mode)
+    link.symlink_to(target.name)
+    for path, mode in ((plain, 0o600), (link, 0o640)):
+        rc, _out, err = run_cli(["--database", db, *GATE, "--junit", str(path)], capsys)
+        assert rc == 0, err
+        assert path.read_text(encoding="utf-8").startswith("<?xml")
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_a_folder_refusing_the_staged_junit_is_named(db, tmp_path, capsys, monkeypatch) -> None:
+    """The recheck's R3: where only the file beside the target cannot be made (its folder
+    not writable, the file itself is), 'cannot write it' was untrue."""
+    junit, summary = tmp_path / "gate.xml", tmp_path / "summary.md"
+    junit.write_text("old", encoding="utf-8")
+    real = os.open
+
+    def refuse(path, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    argv = ["--database", db, *GATE, "--junit", str(junit), "--summary", str(summary)]
+    rc, out, err = run_cli(argv, capsys)
+    assert (rc, out) == (2, "")
+    assert err == (
+        f"error: --junit {junit}: its folder {tmp_path} refuses a new file (Permission "
+        "denied): the XML is written beside gate.xml and moved over it\n"
+    )
+    assert junit.read_text(encoding="utf-8") == "old" and not summary.exists()
+
+
+@pytest.mark.parametrize("before", ["earlier step\n", None])
+def test_a_summary_refused_part_way_is_left_as_it_was(db, tmp_path, capsys, monkeypatch, before):
+    """The recheck's R4: on a full disk the summary kept half a table (a new one: an empty
+    file), though the exit is 2."""
+    junit, summary = tmp_path / "gate.xml", tmp_path / "summary.md"
+    if before is not None:
+        summary.write_text(before, encoding="utf-8")
+    real = os.write
+
+    def fill(fd, data):
+        if not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:  # the staged JUnit file
+            return real(fd, data)
+        if os.fstat(fd).st_size > len(before or ""):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data[:40])
+
+    monkeypatch.setattr(os, "write", fill)
+    argv = ["--database", db, *GATE, "--junit", str(junit), "--summary", str(summary)]
+    rc, out, err = run_cli(argv, capsys)
+    assert (rc, out) == (2, "")
+    assert err == f"error: --summary {summary}: cannot write it (No space left on device)\n"
+    assert not junit.exists()
+    if before is None:
+        assert not summary.exists()
+    else:
+        assert summary.read_text(encoding="utf-8") == before
 
 
 @pytest.mark.parametrize(
