@@ -98,6 +98,11 @@ def _write_both(junit, summary, error) -> None:
     replaced; one naming the file this process's stdout or stderr is open on
     (`--junit /dev/stdout >> ci.log`) is written through that stream: the rename
     swapped the log out from under it (recheck R1, stop 71)."""
+    for option, given in (("--junit", junit), ("--summary", summary)):
+        if given and _own_fd(given[0]) == 0:
+            raise error(
+                f"{option} {given[0]}: names the gate's standard input: give a file to write"
+            )
     staged = target = None
     try:
         if junit:
@@ -131,20 +136,28 @@ def _through_stream(path: Path, text: str) -> bool:
     """Write ``text`` through sys.stdout or sys.stderr where ``path`` names the file that
     fd 1 or 2 is open on: a file of its own would be written at another offset, or
     replaced, under the redirection."""
+    stream = {1: sys.stdout, 2: sys.stderr}.get(_own_fd(path))
+    if stream is None:
+        return False
+    stream.write(text)
+    stream.flush()
+    return True
+
+
+def _own_fd(path: Path) -> int | None:
+    """Which of fds 1, 2, 0 is open on the file ``path`` names, if one is."""
     try:
         named = path.stat()
     except OSError:
-        return False
-    for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+        return None
+    for fd in (1, 2, 0):
         try:
             own = os.fstat(fd)
         except OSError:
             continue
         if (own.st_dev, own.st_ino) == (named.st_dev, named.st_ino):
-            stream.write(text)
-            stream.flush()
-            return True
-    return False
+            return fd
+    return None
 
 
 def _written_to(path: Path, text: str) -> bool:

@@ -290,6 +290,24 @@ def test_a_junit_to_the_own_redirected_stream_is_written_through_it(db, tmp_path
     assert fd == 2 or "gate passed: nightly-night-01" in text
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+def test_a_junit_to_the_own_stdin_is_refused(db, tmp_path) -> None:
+    """The recheck of R1: `--junit /dev/stdin < in.txt` appended the XML to the input."""
+    given = tmp_path / "in.txt"
+    given.write_text("input\n", encoding="utf-8")
+    env = os.environ | {"PYTHONPATH": str(ROOT), "EVALFLOW_HOME": str(tmp_path / "home")}
+    argv = [sys.executable, "-m", "flows.cli", "--database", db, *GATE, "--junit", "/dev/stdin"]
+    with given.open() as stdin:
+        done = subprocess.run(
+            argv, env=env, cwd=ROOT, timeout=300, check=False, stdin=stdin, capture_output=True
+        )
+    assert (done.returncode, done.stdout) == (2, b""), done.stderr
+    assert done.stderr == (
+        b"error: --junit /dev/stdin: names the gate's standard input: give a file to write\n"
+    )
+    assert given.read_text(encoding="utf-8") == "input\n"
+
+
 def test_a_replaced_junit_keeps_its_mode(db, tmp_path, capsys) -> None:
     """The recheck's R2: a 600 file (through a link: its target) came back 644."""
     plain, target, link = tmp_path / "plain.xml", tmp_path / "target.xml", tmp_path / "link.xml"
