@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.errors import EvalError
+from evaluation.errors import EvalError, StorageError
 from evaluation.redact import redact
 from flows.cli import options
 from flows.cli._database import open_engine
@@ -16,7 +16,7 @@ from flows.cli._prefect_check import prefect_check
 from flows.cli.metrics import announce, endpoint_options, open_endpoints, serve_in_background
 
 if TYPE_CHECKING:  # the checks import the backends: only `doctor` and `health` need them
-    from evaluation.run import DoctorReport
+    from evaluation.run import Check, DoctorReport
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -162,20 +162,46 @@ def _schedule_kwargs(args: argparse.Namespace) -> dict:
 
 
 async def diagnose(spec: Path | None, database: str, timeout_s: float) -> DoctorReport:
-    """Every check: Prefect API, database, then the spec and its hosts."""
+    """Every check: Prefect API, database, then the spec and its hosts. The database is
+    read as every command that only reads reads it (``_read_as_readers_do``)."""
     from evaluation.run import Check, DoctorReport, check_database, check_spec
     from evaluation.run._doctor import hosts_in_use
 
-    checks = [await prefect_check(timeout_s), check_database(database, timeout_s=timeout_s)]
+    url, refused = _read_as_readers_do(database)
+    database_check = refused or check_database(url, timeout_s=timeout_s, shown=database)
+    checks = [await prefect_check(timeout_s), database_check]
     if spec is None:
         checks.append(Check("hosts", "warn", "no spec given: hosts not checked"))
     else:
         # only a database with evalflow's tables is read (opening one would create them)
         readable = checks[-1].facts.get("evalflow_tables", False)
-        busy = hosts_in_use(database) if readable else {}
-        stored = database if readable else None
+        busy = hosts_in_use(url) if readable else {}
+        stored = url if readable else None
         checks += await check_spec(spec, timeout_s=timeout_s, busy=busy, database=stored)
     return DoctorReport(tuple(checks))
+
+
+def _read_as_readers_do(database: str) -> tuple[str, Check | None]:
+    """The URL the checks open ``database`` by: a SQLite file in WAL mode whose folder may
+    not be written (a read-only share of the results) as the snapshot every command that
+    only reads opens, `evalflow metrics`'s /health/ready too (``storage.snapshot``, said in
+    its note on stderr); else ``database``. Where it may not be read so (a -wal file with
+    changes SQLite cannot read there), the failed database check saying why (recheck R6:
+    the driver's "unable to open database file", where /health/ready said ok)."""
+    from evaluation.run import Check
+    from evaluation.settings import sqlite_file
+    from evaluation.storage.db import make_engine
+    from evaluation.storage.snapshot import snapshot_note
+
+    if sqlite_file(database, uri_filename=True) is None:  # another database: as it is
+        return database, None
+    try:
+        engine = make_engine(database, create=False, reads_only=True)  # connects to nothing
+    except StorageError as exc:
+        return database, Check("database", "fail", str(exc))
+    if note := snapshot_note(engine):
+        print(f"note: {note}", file=sys.stderr)
+    return engine.url.render_as_string(hide_password=False), None
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -83,7 +83,13 @@ def test_the_readers_read_a_read_only_folder_as_a_snapshot_and_writers_are_refus
     read_only_url = f"sqlite:///file:{db}?mode=ro&uri=true"
     recommend = ["recommend", "qa", "--max-latency", "1", "-q"]
     report = tmp_path / "report.html"  # recheck R2: it stores nothing in the database
-    readers = [["show", new], ["series"], ["trends", "nightly"], ["gate", new, "--baseline", old]]
+    readers = [
+        ["show", new],
+        ["series"],
+        ["trends", "nightly"],
+        ["gate", new, "--baseline", old],
+        ["health", "--timeout", "2"],  # recheck R6: "unable to open database file", exit 1
+    ]
     said = run_without_write_permission(
         [
             *readers,

@@ -75,6 +75,40 @@ def test_metrics_reads_a_database_in_a_read_only_folder_as_the_monitor_does(
     assert sorted(p.name for p in shared.iterdir()) == ["evalflow.db"]
 
 
+def test_health_gives_health_readys_verdict_on_a_read_only_folder(
+    served, tmp_path, read_only, capsys
+):
+    """Recheck R6 (stop 71): on a read-only share whose /health/ready said ok, `evalflow
+    health` exited 1 with the driver's "unable to open database file". It reads the
+    snapshot as every reader does, and says so; a -wal it cannot read there is said."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    shared = tmp_path / "share"
+    shared.mkdir()
+    path = shared / "evalflow.db"
+    url = f"sqlite:///{path}"
+    make_engine(url).dispose()  # evalflow's tables, the -wal and -shm gone
+    read_only(shared)
+    note = f"note: read the results database {path} as a snapshot: its folder is read-only"
+    with temporary_settings({PREFECT_API_URL: None}):
+        assert main(["--database", url, "metrics"]) == 0
+        ready = TestClient(served[-1]).get("/health/ready").json()
+        assert ready["status"] == "ok", ready
+        capsys.readouterr()
+        assert main(["--database", url, "health", "--timeout", "2"]) == 0
+        out, err = capsys.readouterr()
+        assert out == "healthy: prefect api, database, hosts\n"
+        (line,) = err.splitlines()
+        assert line.startswith(note)
+        assert sorted(p.name for p in shared.iterdir()) == ["evalflow.db"]
+        (shared / "evalflow.db-wal").write_bytes(b"\x37\x7f\x06\x82" + bytes(28))
+        assert main(["--database", url, "health", "--timeout", "2"]) == 1
+    assert capsys.readouterr().out.startswith(
+        f"unhealthy: database: cannot open the results database {path}: its folder is "
+        "read-only and evalflow.db-wal beside it holds changes not yet in the database"
+    )
+
+
 def test_without_a_prefect_server_the_slot_gauges_come_from_this_machines_locks(
     served, database_url, monkeypatch, tmp_path
 ):
