@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from evaluation.errors import EvalError
+from evaluation.input_files import read_text
 from evaluation.labels import config_named
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import experiment_configs, generations_frame, get_experiment
@@ -67,7 +68,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
     suffix = path.suffix.lower()
     try:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, read as text.
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path, "utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _fail(path, None, None, f"expected UTF-8 text ({exc.reason})") from exc
     if suffix == ".csv":

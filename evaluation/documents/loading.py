@@ -27,6 +27,7 @@ from typing import Any
 
 from evaluation.documents.annual_reports import annual_report
 from evaluation.errors import SuiteError
+from evaluation.input_files import read_text
 from evaluation.suites import Case
 
 GENERATORS = ("annual-reports",)
@@ -96,7 +97,7 @@ def _generated(value: Mapping[str, Any], sidecar: Path) -> dict[str, str]:
 def read_documents(path: Path) -> dict[str, str]:
     """id -> text of a documents JSONL file."""
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        lines = read_text(path).split("\n")  # a named pipe is refused, not waited on
     except OSError as exc:
         raise SuiteError(f"cannot read the documents file: {exc.strerror}", path=str(path)) from exc
     documents: dict[str, str] = {}
@@ -173,7 +174,7 @@ def _listing(documents: Mapping[str, str]) -> str:
 def _case_lines(jsonl: Path) -> dict[str, int]:
     """Case id -> its line (the suite already loaded, so every line parses)."""
     lines: dict[str, int] = {}
-    for line, raw in enumerate(jsonl.read_text(encoding="utf-8-sig").split("\n"), 1):
+    for line, raw in enumerate(read_text(jsonl, "utf-8-sig").split("\n"), 1):
         if raw.strip():
             lines.setdefault(str(json.loads(raw).get("id")), line)
     return lines

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
 from evaluation.errors import SpecError
+from evaluation.input_files import read_text
 from evaluation.pipelines._chunking import Unit, chunk_text
 
 DOCUMENT = "<document>"  # SpecError's field for a whole file (evaluation.spec._fields)
@@ -41,7 +41,7 @@ def load_corpus(path: str) -> tuple[tuple[str, str], ...]:
     try:
         # split at "\n" only: splitlines() also splits at U+2028 and other characters
         # that JSON strings may hold raw
-        lines = Path(path).read_text(encoding="utf-8-sig").split("\n")
+        lines = read_text(path, "utf-8-sig").split("\n")
     except UnicodeDecodeError as exc:
         raise SpecError(f"not UTF-8 text ({exc.reason})", field=DOCUMENT, path=path) from exc
     for number, line in enumerate(lines, 1):

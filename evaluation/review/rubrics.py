@@ -9,6 +9,7 @@ import yaml
 
 from evaluation import safe_yaml
 from evaluation.errors import SpecError
+from evaluation.input_files import read_text
 from evaluation.review.judge import Rubric
 
 
@@ -16,7 +17,7 @@ def load_rubric(path: str | Path) -> Rubric:
     """The rubric in ``path``; SpecError naming the file and the criterion otherwise."""
     where = str(path)
     try:
-        raw = safe_yaml.load(Path(path).read_text(encoding="utf-8-sig"))
+        raw = safe_yaml.load(read_text(path, "utf-8-sig"))
     except OSError as exc:
         message = f"cannot read the rubric: {exc.strerror}"
         raise SpecError(message, field="<document>", path=where) from exc

@@ -7,7 +7,6 @@ or with a baseline that names no config is refused here.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 
 from evaluation import safe_yaml
 from evaluation.errors import SpecError
+from evaluation.input_files import read_bytes, special_file
 from evaluation.redact import redact_url
 from evaluation.settings import host_url_problem
 from evaluation.spec._fields import (
@@ -90,17 +90,17 @@ def load_spec(path: str | Path) -> SweepSpec:
     reader = FieldReader(str(path))
     if path.is_dir():
         raise reader.error(DOCUMENT, "is a folder; expected a sweep spec file (YAML)")
+    if (kind := special_file(path)) is not None:  # a named pipe was waited on forever
+        raise reader.error(DOCUMENT, f"is {kind}; expected a sweep spec file (YAML)")
     try:
-        with path.open("rb") as file:
-            raw = file.read(MAX_SPEC_BYTES + 1)  # never more: a FIFO or device has no size
-            size = max(os.fstat(file.fileno()).st_size, len(raw))
+        raw = read_bytes(path, MAX_SPEC_BYTES + 1)  # never more, even of a large file
     except OSError as exc:
         raise reader.error(DOCUMENT, f"cannot read the spec file: {exc.strerror}") from exc
     if len(raw) > MAX_SPEC_BYTES:
         raise reader.error(
             DOCUMENT,
-            f"the spec file is {size:,} bytes; at most {MAX_SPEC_BYTES:,} (1 MiB; the "
-            "bundled specs are under 2 KB)",
+            f"the spec file is {path.stat().st_size:,} bytes; at most {MAX_SPEC_BYTES:,} "
+            "(1 MiB; the bundled specs are under 2 KB)",
         )
     try:
         text = raw.decode("utf-8-sig")
@@ -191,6 +191,8 @@ def _suite(reader: FieldReader, raw: Any, base_dir: str | Path | None) -> Path:
     reader.check(
         not suite.is_dir(), "suite", f"{suite} is a folder; expected the suite's .jsonl file"
     )
+    kind = special_file(suite)
+    reader.check(kind is None, "suite", f"{suite} is {kind}; expected the suite's .jsonl file")
     reader.check(suite.is_file(), "suite", f"suite file not found: {suite}")
     problem = suite_file_problem(suite)
     reader.check(problem is None, "suite", str(problem))

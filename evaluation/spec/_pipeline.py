@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.errors import SpecError
+from evaluation.input_files import special_file
 from evaluation.pipelines._builtins import PROMPT_VARIABLES
 from evaluation.pipelines._parameters import PARAMETERS, REQUIRED, PipelineParameter
 from evaluation.pipelines._registry import PipelineNotFound, resolve
@@ -154,6 +155,8 @@ def _check_prompt(reader: FieldReader, name: str, text: str, field: str) -> None
 def _corpus(reader: FieldReader, value: str, field: str, base_dir: Any) -> str:
     """The corpus file, resolved against the spec's folder and read once to check it."""
     path = reader.file_near_spec(value, base_dir)
+    kind = special_file(path)
+    reader.check(kind is None, field, f"{path} is {kind}; expected a JSONL corpus file")
     reader.check(path.is_file(), field, f"corpus file not found: {path}")
     try:
         load_corpus(str(path))  # refuses a malformed corpus now, not mid-sweep

@@ -17,6 +17,7 @@ import yaml
 
 from evaluation import safe_yaml
 from evaluation.errors import InputWarning, SuiteError
+from evaluation.input_files import read_bytes, read_text, special_file
 from evaluation.storable_text import unstorable
 from evaluation.suites import _code_tests as code_tests
 from evaluation.suites._model import (
@@ -87,6 +88,9 @@ def suite_paths(path: str | Path) -> tuple[Path, Path]:
         jsonl, sidecar = path, path.with_name(path.stem + SIDECAR_SUFFIX)
     else:
         raise SuiteError(str(suite_file_problem(path)), path=str(path))
+    for file, what in ((jsonl, "case file"), (sidecar, "sidecar")):
+        if (kind := special_file(file)) is not None:  # a named pipe was "not found"
+            raise SuiteError(f"the suite's {what} is {kind}, not a file", path=str(file))
     if not jsonl.is_file():
         raise SuiteError("the suite's case file does not exist", path=str(jsonl))
     if not sidecar.is_file():
@@ -173,7 +177,7 @@ class _Problems:
 
 def _load_sidecar(path: Path) -> dict[str, Any]:
     try:
-        raw = safe_yaml.load(path.read_text(encoding="utf-8-sig"))
+        raw = safe_yaml.load(read_text(path, encoding="utf-8-sig"))
     except OSError as exc:
         raise SuiteError(f"cannot read the file: {exc.strerror}", path=str(path)) from exc
     except UnicodeDecodeError as exc:
@@ -268,7 +272,7 @@ def _sidecar_labels(labels: Any, task_type: str | None, problems: _Problems) -> 
 
 def _load_cases(path: Path, header: dict[str, Any]) -> tuple[Case, ...]:
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except OSError as exc:
         raise SuiteError(f"cannot read the file: {exc.strerror}", path=str(path)) from exc
     try:

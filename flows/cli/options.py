@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evaluation.errors import EvalError
+from evaluation.input_files import special_file
 from evaluation.spec import experiment_name_problem
 
 
@@ -286,6 +287,8 @@ def existing_file(value: str) -> Path:
     path = Path(value).expanduser()
     if path.is_dir():
         raise _refuse("a file, not a folder", value)
+    if (kind := special_file(path)) is not None:  # it exists: not "an existing file"
+        raise _refuse(f"a regular file, not {kind}", value)
     if not path.is_file():
         raise _refuse("an existing file", value)
     if not os.access(path, os.R_OK):

@@ -619,6 +619,23 @@ SPEC_CASES = [
         ("{root}", "is a folder; expected a sweep spec file"),
     ),
     Bad(
+        "spec-file-named-pipe",
+        "spec",
+        _shown(
+            lambda w: ["run", str(named_pipe(w.root / "fifo.yaml"))], "run …/fifo.yaml (mkfifo)"
+        ),
+        ("{root}/fifo.yaml", "is a named pipe; expected a sweep spec file"),
+    ),
+    Bad(
+        "spec-suite-named-pipe",
+        "spec",
+        _shown(
+            lambda w: ["plan", str(w.write_spec({"suite": str(named_pipe(w.root / "p.jsonl"))}))],
+            "plan: suite: p.jsonl, a named pipe",
+        ),
+        ("{spec}", F.format("suite"), "{root}/p.jsonl is a named pipe", "the suite's .jsonl"),
+    ),
+    Bad(
         "spec-pipeline-overlap-not-below-size",
         "spec",
         spec(
@@ -777,6 +794,24 @@ SUITE_CASES = [
         "suite",
         lambda w: ["run", str(w.write_spec({"suite": str(_no_sidecar(w))}))],
         ("missing sidecar", "tiny.suite.yaml"),
+    ),
+    Bad(
+        "suite-sidecar-named-pipe",
+        "suite",
+        _shown(
+            lambda w: ["run", str(w.write_spec({"suite": str(_piped_sidecar(w))}))],
+            "run: the suite's tiny.suite.yaml is a named pipe",
+        ),
+        ("lonely/tiny.suite.yaml", "the suite's sidecar is a named pipe, not a file"),
+    ),
+    Bad(
+        "suite-documents-named-pipe",
+        "suite",
+        _shown(
+            lambda w: _piped_documents(w),
+            "run: the sidecar's documents: d.jsonl is a named pipe",
+        ),
+        ("broken/d.jsonl", "cannot read the documents file: is a named pipe, not a regular file"),
     ),
     Bad(
         "suite-sidecar-invalid-yaml",
@@ -1254,7 +1289,31 @@ def _listening() -> socket.socket:
     return sock
 
 
-_HELD: list[socket.socket] = []
+class _Pipe:
+    """A named pipe at ``path``. A thread opens it to write and closes it at once, so a
+    reader that opens it (`run` of a spec that was one waited forever, newcomer F1) reads
+    an empty file and fails its case instead of hanging the suite; ``close`` lets go of
+    a writer nobody read."""
+
+    def __init__(self, path: Path) -> None:
+        os.mkfifo(path)
+        self.path = path
+        self.writer = threading.Thread(target=lambda: open(path, "wb").close(), daemon=True)
+        self.writer.start()
+        _HELD.append(self)
+
+    def close(self) -> None:
+        while self.writer.is_alive():  # its open returns once the pipe has a reader
+            os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))
+            self.writer.join(0.05)
+
+
+def named_pipe(path: Path) -> Path:
+    _Pipe(path)
+    return path
+
+
+_HELD: list[socket.socket | _Pipe] = []
 
 
 def busy_port(*argv: str) -> Callable[[World], list[str]]:
@@ -1445,6 +1504,10 @@ OPTION_CASES = [
         expect="argument --timezone: expected an IANA time zone"),
     opt("opt-doctor-spec-missing", "doctor", "ROOT/nope.yaml",
         expect="argument spec: expected an existing file"),
+    Bad("opt-doctor-spec-named-pipe", "cli",
+        _shown(lambda w: ["doctor", str(named_pipe(w.root / "fifo.yaml"))],
+               "`doctor …/fifo.yaml` (mkfifo)"),
+        ("argument spec: expected a regular file, not a named pipe",)),
     opt("opt-health-spec-missing", "health", "ROOT/nope.yaml",
         expect="argument spec: expected an existing file"),
     opt("opt-serve-nightly-spec-missing", "serve", "--nightly-spec", "ROOT/nope.yaml",
@@ -1978,6 +2041,11 @@ PIPELINE_CASES = [
     Bad("pipeline-rag-corpus-malformed", "spec",
         rag_corpus('{"id": "a", "text": "x"}\n{"id": 1}\n'),
         ("{spec}", F.format("pipeline.corpus"), "corpus.jsonl:2", "expected {")),
+    Bad("pipeline-rag-corpus-named-pipe", "spec",
+        _shown(lambda w: ["run", str(w.write_spec({"pipeline": {
+            "name": "rag", "corpus": str(named_pipe(w.root / "c.jsonl"))}}))],
+            "run: pipeline rag, its corpus c.jsonl a named pipe"),
+        ("{spec}", F.format("pipeline.corpus"), "c.jsonl is a named pipe")),
     Bad("pipeline-rag-corpus-not-json", "spec", rag_corpus("id,text\n"),
         ("{spec}", F.format("pipeline.corpus"), "corpus.jsonl:1: not JSON")),
     Bad("pipeline-rag-embed-model-unserved", "spec",
@@ -2149,6 +2217,18 @@ CASES = (
     + PIPELINE_CASES
     + KEY_CASES
 )
+
+
+def _piped_documents(w: World) -> list[str]:
+    spec = w.broken_suite(sidecar=QA_SIDECAR | {"documents": "d.jsonl"})
+    named_pipe(w.root / "broken" / "d.jsonl")
+    return ["run", str(spec)]
+
+
+def _piped_sidecar(w: World) -> Path:
+    path = _no_sidecar(w)
+    named_pipe(path.with_name("tiny.suite.yaml"))
+    return path
 
 
 def _no_sidecar(w: World) -> Path:
