@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from evaluation.redact._text import redact
+from evaluation.redact._names import MASK, is_secret_name
+from evaluation.redact._text import GivenSecret, redact
 from evaluation.redact._url import redact_url
 
 #: The options whose value is a URL (argparse also takes a long option's unambiguous
@@ -17,37 +18,81 @@ URL_VARIABLES = ("EVALFLOW_DATABASE_URL", "OLLAMA_HOST", "PREFECT_API_URL")
 _URL_WORD = re.compile(r"\s*['\"]?([A-Za-z][A-Za-z0-9+.\-]*://|[^\s/:@'\"=]+:[^@]*@)")
 
 
+#: The name of an environment variable: the value of an option ending ``-env``
+#: (``--api-key-env VLLM_KEY``) names where a key is, and is kept (``redact_values``).
+_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
 def _url_option(word: str) -> bool:
     return len(word) > 2 and any(option.startswith(word) for option in URL_OPTIONS)
+
+
+def _secret_option(option: str, value: str) -> bool:
+    """Whether ``value``, given to ``option`` (``--api-key``, ``--token``, ``--password``:
+    options evalflow does not have, typed as other servers' tools take them), is a
+    credential: the option's name suggests one, and it is not a variable's name given to
+    an ``...-env`` option."""
+    name = option.lstrip("-")
+    if not option.startswith("-") or not name or not is_secret_name(name):
+        return False
+    return not (name.endswith(("-env", "_env")) and _VARIABLE_NAME.fullmatch(value))
+
+
+def secret_values(argv: Sequence[str]) -> list[str]:
+    """The values ``argv`` gives to options named like a credential (``--api-key KEY``,
+    ``--token=KEY``; ``_secret_option``), as ``redact(text, known=...)`` masks them
+    verbatim wherever an error repeats them (``got 'KEY'``, ``invalid choice: 'KEY'``)."""
+    found: list[str] = []
+    for i, word in enumerate(argv):
+        option, equals, value = word.partition("=")
+        if not equals:
+            option, value = word, argv[i + 1] if i + 1 < len(argv) else ""
+            if value.startswith("-"):
+                continue
+        if value and _secret_option(option, value):
+            found.append(GivenSecret(value))
+    return list(dict.fromkeys(found))
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """``argv`` with each URL's credentials masked: the value of a URL option (``--database
     URL``, ``--database=URL``) and any word that is a URL are read as one whole URL (a
-    password may hold spaces), every other word as free text.
+    password may hold spaces), the value of an option named like a credential
+    (``--api-key KEY``, ``--token=KEY``: ``secret_values``) masked whole, every other
+    word read as free text.
 
     >>> redact_argv(["run", "s.yaml", "--database", "postgresql://ana:pa ss@db/x"])
     ['run', 's.yaml', '--database', 'postgresql://ana:***@db/x']
+    >>> redact_argv(["run", "s.yaml", "--api-key", "sk-1", "--token=sk-2"])
+    ['run', 's.yaml', '--api-key', '***', '--token=***']
     """
     shown: list[str] = []
     value_is_url = False
+    secret_option = ""
     for word in argv:
         option, equals, value = word.partition("=")
-        if value_is_url or _URL_WORD.match(word):
+        if secret_option and not word.startswith("-") and _secret_option(secret_option, word):
+            shown.append(MASK)
+        elif value_is_url or _URL_WORD.match(word):
             shown.append(redact_url(word))
         elif equals and option.startswith("--") and _url_option(option):
             shown.append(f"{option}={redact_url(value)}")
+        elif equals and value and _secret_option(option, value):
+            shown.append(f"{option}={MASK}")
         else:
             shown.append(redact(word))
         value_is_url = not equals and _url_option(word)
+        secret_option = word if not equals and word.startswith("-") else ""
     return shown
 
 
 def urls_given(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
     """The URLs a command was given that hold a credential: the words of ``argv`` that
     ``redact_argv`` masks (and the value of an ``--option=URL`` word), and the values of
-    ``URL_VARIABLES`` in ``environ``. ``redact(text, known=...)`` masks them verbatim."""
+    ``URL_VARIABLES`` in ``environ``; then the values of its options named like a
+    credential (``secret_values``). ``redact(text, known=...)`` masks them verbatim."""
     known = [word for word, shown in zip(argv, redact_argv(argv), strict=True) if word != shown]
     known += [word.partition("=")[2] for word in known if word.startswith("--")]
     known += [environ.get(name, "") for name in URL_VARIABLES]
-    return [url for url in dict.fromkeys(known) if url and redact_url(url) != url]
+    urls = [url for url in dict.fromkeys(known) if url and redact_url(url) != url]
+    return urls + secret_values(argv)

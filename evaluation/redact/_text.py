@@ -53,6 +53,11 @@ _SHORTEST_LOOSE_SECRET = 4
 _CUTS = re.compile(r"[@:/?#&=\s'\"]+")
 
 
+class GivenSecret(str):
+    """A credential a command was given alone, not in a URL (``--api-key KEY``, an option
+    evalflow does not have: ``secret_values``): in ``known``, masked verbatim."""
+
+
 def redact(text: str, known: Iterable[str] = ()) -> str:
     """``text`` with every credential masked (see the module docstring).
 
@@ -102,6 +107,11 @@ def _known_forms(known: Iterable[str]) -> list[tuple[str, str]]:
     server may echo its request's headers), longest first."""
     forms: dict[str, str] = {}
     for url in known:
+        if isinstance(url, GivenSecret):  # whole, and as an error's repr shows it
+            for form in {url, repr(url)[1:-1]}:
+                if len(form) >= _SHORTEST_LOOSE_SECRET:
+                    forms.setdefault(form, MASK)
+            continue
         shown = redact_url(url)
         if shown == url:
             continue

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import NoReturn, TextIO
 
 from evaluation.errors import EvalError, InputWarning
-from evaluation.redact import one_line, redact, redact_argv, urls_given
+from evaluation.redact import one_line, redact, redact_argv, secret_values, urls_given
 from flows.cli import (
     calibration,
     itembank,
@@ -140,6 +140,15 @@ def command_list(sub: argparse._SubParsersAction, width: int = HELP_WIDTH) -> st
     return "\n".join(lines)
 
 
+#: After an unknown option named like a credential (``--api-key KEY``, as vLLM's and
+#: llama-server's clients take it): its value is masked, and where a key goes is said.
+KEY_HINT = (
+    "; a key is never given as an option (a CI log would keep it): put it in an "
+    "environment variable and name that variable with api_key_env in the spec's host "
+    "(judge: --api-key-env)"
+)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``error: ...``, exit 2) like every other,
     the URLs the command was given (``known``, set by ``build_parser``) masked in it."""
@@ -158,7 +167,8 @@ class _Parser(argparse.ArgumentParser):
         not just "evalflow" (argparse hands a verb's leftovers to the top parser)."""
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
-            self.error(f"unrecognized arguments: {' '.join(redact_argv(extras))}")
+            hint = KEY_HINT if secret_values(extras) else ""
+            self.error(f"unrecognized arguments: {' '.join(redact_argv(extras))}{hint}")
         return parsed, extras
 
 

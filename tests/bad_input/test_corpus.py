@@ -1991,6 +1991,34 @@ SECRET_CASES = [
         ("argument --url: 'http://ana:***@gpu:0'", "invalid port '0'"),
         absent=("s3cret",),
     ),
+    Bad(
+        "secret-unknown-option-api-key",
+        "cli",
+        cli("run", "SPEC", "--api-key", "sk-LIVE123"),
+        ("unrecognized arguments: --api-key ***; a key is never given as an option", "api_key_env"),
+        absent=("LIVE123",),
+    ),
+    Bad(
+        "secret-unknown-option-equals",
+        "cli",
+        cli("plan", "SPEC", "--token=sk-LIVE123", "--password", "hunter2"),
+        ("unrecognized arguments: --token=*** --password ***", "--api-key-env"),
+        absent=("LIVE123", "hunter2"),
+    ),
+    Bad(
+        "secret-unknown-option-value-as-spec",
+        "cli",
+        cli("doctor", "--api-key", "sk-LIVE123"),
+        ("argument spec: expected an existing file, got '***'",),
+        absent=("LIVE123",),
+    ),
+    Bad(
+        "secret-unknown-option-before-verb",
+        "cli",
+        cli("--api-key", "sk-LIVE123", "run", "SPEC"),
+        ("argument command: invalid choice: '***'",),
+        absent=("LIVE123",),
+    ),
 ]
 
 LINE_CASES = [
