@@ -1,59 +1,24 @@
-"""The generation task: every lane of one host, each running chunks of work items.
-
-A lane worker imports this module to run its chunks and stores nothing: the storage
-modules are imported where this process stores (~0.8 s of CPU a worker's start)."""
+"""The generation task: every lane of one host, each running chunks of work items
+(a chunk's run itself is ``tasks.generation_chunks``'s, which the lane workers import
+without Prefect)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import partial
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 from sqlalchemy.engine import Engine
 
-from evaluation.backends import Backend
-from evaluation.backends.retry import RetryPolicy
 from evaluation.run._chunk import as_chunk
-from evaluation.run._generate import ChunkOutcome, run_chunk
-from evaluation.run._pipelines import SharedCalls
+from evaluation.run._generate import ChunkOutcome
 from evaluation.run._record_writer import OnStored, RecordWriter
 from evaluation.run._work import GenerationRecord, WorkItem, WorkKey
-from evaluation.run._workers import LaneWorkers
 from evaluation.run._writer_process import WriterProcess
 from evaluation.spec import HostSpec
-from evaluation.suites import Suite
-from tasks.adapters.host_slots import HostSlots
-from tasks.adapters.spare_slots import PoolSpareSlots
-
-
-class Records(Protocol):
-    """Where a chunk's records go: the run's ``RecordWriter``, or in a lane worker the
-    pipe back to it (``tasks.lane_workers``)."""
-
-    async def put(self, records: Sequence[GenerationRecord]) -> None: ...
-
-    async def flush(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class GenerationContext:
-    """What every chunk of one run shares (passed quoted: Prefect does not walk it).
-    ``workers``: the lane worker processes that run the chunks (``slots``, ``backends``
-    and ``shared`` are then theirs, not this process's)."""
-
-    engine: Engine | None  # None in a lane worker (its chunks are retried by the run)
-    experiment_id: int
-    suite: Suite
-    backends: Mapping[str, Backend]
-    slots: HostSlots | None
-    policy: RetryPolicy
-    writer: Records  # stores outcomes in batches behind the requests
-    shared: SharedCalls | None = None  # spare slots and embeddings for pipelines
-    workers: LaneWorkers | None = None
+from tasks.generation_chunks import GenerationContext
+from tasks.generation_chunks import generate_once as _generate
 
 
 def record_writer(
@@ -117,34 +82,3 @@ def _stored_keys(engine: Engine | None, experiment_id: int) -> set[WorkKey]:
 
     with session_scope(engine) as session:
         return completed_keys(session, experiment_id)
-
-
-async def _generate(
-    host: HostSpec, items: list[WorkItem], context: GenerationContext
-) -> ChunkOutcome:
-    if context.workers is not None:  # stored by the dispatch's end (tasks/host_pool)
-        writer = context.writer
-        assert isinstance(writer, RecordWriter)
-        try:
-            return await context.workers.run(host, as_chunk(items), writer.put_now)
-        except Exception:
-            await writer.flush()  # stored before the retry reads what is stored
-            raise
-    assert context.slots is not None
-    lane = context.slots.lane(host.name)
-    spare = context.shared.spare if context.shared is not None else None
-    try:
-        outcome = await run_chunk(
-            context.backends[host.name],
-            items,
-            suite=context.suite,
-            policy=context.policy,
-            sink=context.writer.put,
-            slot=lane.attempt,
-            shared=context.shared,
-            lend=partial(lane.lend, spare.lend) if isinstance(spare, PoolSpareSlots) else None,
-        )
-        await context.writer.flush()  # the chunk ends with its outcomes stored
-        return outcome
-    finally:
-        lane.finish()

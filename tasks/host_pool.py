@@ -156,7 +156,7 @@ async def generate_all(
             )
             progress.waiting(f"starting {workers} lane workers…")  # seconds at a terminal
             lanes = start_lane_workers(
-                workers, sweep, hosts, limit_names, pool.simulated_time_scale
+                workers, sweep, hosts, limit_names, pool.simulated_time_scale, client
             )
             stack.push_async_callback(_flushed_quietly, writer)
             stack.push_async_callback(lanes.close)

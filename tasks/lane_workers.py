@@ -7,7 +7,13 @@ workers and the other runs; each worker's share is its ``capacity``), takes its 
 slots first (``reserve``) and keeps them until it closes (``HostSlots(handoff_s=None)``:
 its next chunk comes from another process, often more than a second later under load),
 and runs each chunk as the run's process does
-(``tasks.generation._generate``), its records sent back to the run's writer.
+(``tasks.generation_chunks.generate_once``), its records sent back to the run's writer.
+
+A worker imports no Prefect: it talks to the run's server through ``SlotApi`` (the same
+REST calls as Prefect's client, with the run's settings found here, ``slot_api_settings``)
+and records its slots in the registry the run's process found for that server. Prefect's
+client was ~3.5 s of CPU of each worker's start (2 loaded cores); a worker only ever
+needed it for its slots.
 """
 
 from __future__ import annotations
@@ -16,9 +22,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
-
-from prefect.context import FlowRunContext, TaskRunContext
-from prefect.settings import get_current_settings
+from typing import TYPE_CHECKING
 
 from evaluation.backends.retry import RetryPolicy
 from evaluation.run._chunk import Chunk
@@ -29,19 +33,26 @@ from evaluation.run._work import GenerationRecord
 from evaluation.run._workers import LaneWorkers, Sink, WorkerRunner
 from evaluation.spec import HostSpec
 from tasks.adapters.host_slots import HostSlots
-from tasks.adapters.slot_client import slot_client
+from tasks.adapters.slot_api import SlotApi, SlotApiSettings, slot_api_settings
+from tasks.adapters.slot_registry import Registry, registry_at
 from tasks.adapters.spare_slots import PoolSpareSlots
-from tasks.generation import GenerationContext, _generate
+from tasks.generation_chunks import GenerationContext, generate_once
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
 
 
 @dataclass(frozen=True)
 class LanePlan:
-    """What every worker of a run is given (with the run's Prefect settings, a test's
-    temporary API included, in its environment before Prefect loads)."""
+    """What every worker of a run is given: ``api``, how to reach the run's Prefect
+    server (a test's temporary one included), and ``registry``, where the runs sharing
+    it record their slots."""
 
     sweep: Sweep
     limit_names: Mapping[str, str]
     simulated_time_scale: float | None  # None: each simulated host's own ?time_scale=
+    api: SlotApiSettings
+    registry: Registry
 
 
 def start_lane_workers(
@@ -50,21 +61,27 @@ def start_lane_workers(
     hosts: Sequence[HostSpec],
     limit_names: Mapping[str, str],
     simulated_time_scale: float | None,
+    client: PrefectClient,
 ) -> LaneWorkers:
-    """``count`` workers for ``hosts``' lanes, starting (``await workers.ready()``)."""
-    plan = LanePlan(sweep, dict(limit_names), simulated_time_scale)
-    return LaneWorkers(count, hosts, open_lanes, plan, environment=_run_environment())
+    """``count`` workers for ``hosts``' lanes, starting (``await workers.ready()``), on
+    the Prefect server ``client`` talks to."""
+    plan = lane_plan(sweep, limit_names, simulated_time_scale, client)
+    return LaneWorkers(count, hosts, open_lanes, plan)
 
 
-def _run_environment() -> dict[str, str]:
-    """The run's Prefect settings as environment variables, with the API this run talks
-    to: also where that is a temporary server this process started (no PREFECT_API_URL),
-    which a worker must not start again for itself (its slots would be another
-    database's, and under load its start timed out)."""
-    settings = get_current_settings().to_environment_variables(exclude_unset=True)
-    if (context := TaskRunContext.get() or FlowRunContext.get()) is not None:
-        settings["PREFECT_API_URL"] = str(context.client.api_url)
-    return settings
+def lane_plan(
+    sweep: Sweep,
+    limit_names: Mapping[str, str],
+    simulated_time_scale: float | None,
+    client: PrefectClient,
+) -> LanePlan:
+    """The plan of a run's workers on the Prefect server ``client`` talks to (read from
+    the run's Prefect settings here: a worker reads none)."""
+    api = slot_api_settings(client)
+    # As a worker's own Prefect client found it before: a server at that URL (never a
+    # temporary one of its own), its slots by count where it is this run's embedded one.
+    registry = registry_at(api.url, ephemeral=False)
+    return LanePlan(sweep, dict(limit_names), simulated_time_scale, api, registry)
 
 
 class _SentBack:
@@ -89,8 +106,9 @@ async def open_lanes(plan: LanePlan, seats: Mapping[str, int]) -> AsyncIterator[
     async with AsyncExitStack() as stack:
         stack.push_async_callback(lambda: asyncio.gather(*(b.aclose() for b in backends.values())))
         slots = await HostSlots.open(
-            await stack.enter_async_context(slot_client()),
+            await stack.enter_async_context(SlotApi(plan.api)),
             plan.limit_names,
+            registry=plan.registry,
             timeout_s=limits.first_request_timeout_s,
             capacity={name: n for name, n in seats.items() if n},
             handoff_s=None,  # its seats' slots kept until the run's generation ends
@@ -109,6 +127,6 @@ async def open_lanes(plan: LanePlan, seats: Mapping[str, int]) -> AsyncIterator[
         )
 
         async def run(host: HostSpec, chunk: Chunk, sink: Sink) -> ChunkOutcome:
-            return await _generate(host, chunk, replace(context, writer=_SentBack(sink)))
+            return await generate_once(host, chunk, replace(context, writer=_SentBack(sink)))
 
         yield run

@@ -24,6 +24,7 @@ import numpy as np
 
 from evaluation.backends._simulated_code import code_answer
 from evaluation.backends._simulated_embed import SIM_EMBED_MODELS, simulated_embedding
+from evaluation.backends._simulated_latency import embed_latency_s
 from evaluation.backends._simulated_pipelines import (
     is_pipeline_call,
     kept_tokens,
@@ -73,11 +74,6 @@ def _seeded(*parts: object) -> np.random.SeedSequence:
     unlike Python's salted ``hash()``)."""
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return np.random.SeedSequence(int.from_bytes(hashlib.sha256(canonical.encode()).digest()))
-
-
-def embed_latency_s(texts: int) -> float:
-    """The simulated latency of one embedding request of ``texts`` texts."""
-    return 0.02 + 0.002 * texts if texts else 0.0
 
 
 class SimulatedBackend:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from evaluation.backends._simulated_latency import embed_latency_s
 from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
 from evaluation.backends.retry import RetryPolicy, embed_with_retries, generate_with_retries
-from evaluation.backends.simulated import embed_latency_s
 from evaluation.errors import BackendError, EvalError
 from evaluation.pipelines._builtins import all_of
 from evaluation.pipelines._chunking import estimate_tokens

@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 import httpx
-from prefect.logging import get_logger
 
 from evaluation.wording import counted
 from tasks.adapters.slot_errors import SlotUnavailable
 from tasks.adapters.slot_holders import HolderFile
 from tasks.adapters.slot_leases import _give_back_call, _groups
 
-logger = get_logger("evalflow.host_slots")
+logger = logging.getLogger("prefect.evalflow.host_slots")  # Prefect's get_logger's name
 
 
 async def give_back_dead(

@@ -4,16 +4,17 @@ gives the same host name to another server."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-
-from prefect.client.orchestration import PrefectClient
-from prefect.exceptions import ObjectAlreadyExists
-from prefect.logging import get_logger
+from typing import TYPE_CHECKING
 
 from evaluation.backends import host_limit_name as limit_name_of_url
 from evaluation.spec import HostSpec
 
-logger = get_logger("evalflow.host_slots")
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
+
+logger = logging.getLogger("prefect.evalflow.host_slots")  # Prefect's get_logger's name
 
 
 def host_limit_name(host: HostSpec) -> str:
@@ -35,6 +36,8 @@ async def size_limits(client: PrefectClient, hosts: tuple[HostSpec, ...]) -> dic
 async def _upsert_limit(client: PrefectClient, name: str, slots: int) -> None:
     """Prefect's upsert reads then creates: two runs starting together can both try to
     create the limit. The loser finds it existing on its second try and resizes it."""
+    from prefect.exceptions import ObjectAlreadyExists
+
     try:
         await client.upsert_global_concurrency_limit_by_name(name, slots)
     except ObjectAlreadyExists:

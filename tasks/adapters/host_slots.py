@@ -36,20 +36,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import httpx
-from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
-from prefect.client.schemas.objects import ConcurrencyLeaseHolder
-from prefect.context import FlowRunContext
-from prefect.logging import get_logger
 
 from evaluation.spec import HostSpec
 from tasks.adapters.dead_run_slots import give_back_dead
@@ -62,6 +59,11 @@ from tasks.adapters.slot_registry import Registry, registry_for
 from tasks.adapters.slot_writes import SlotWrites
 from tasks.adapters.slots_at_exit import _OPEN_RECORDS
 
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
+
+    from tasks.adapters.slot_api import SlotApi
+
 MAX_POLL_S = 1.0
 LEASE_S = 60.0  # the shortest lease Prefect grants
 RENEW_EVERY_S = 15.0  # for a LEASE_S lease; a longer one at the same quarter of its length
@@ -70,7 +72,16 @@ SLOW_WAIT_S = 30.0  # a lane waiting this long for a slot says so, once
 HANDOFF_S = 1.0  # a parked slot nobody takes within this goes back to the limit
 RESERVE_HOLD_S = 30.0  # slots taken before the lanes start are kept for them this long
 
-logger = get_logger("evalflow.host_slots")
+logger = logging.getLogger("prefect.evalflow.host_slots")  # Prefect's get_logger's name
+
+
+class _NoActiveSlots:
+    """The update that zeroes a limit's count, as ``GlobalConcurrencyLimitUpdate(
+    active_slots=0)`` dumps itself (both clients send ``model_dump``'s JSON): a lane
+    worker imports no Prefect (``slot_api``)."""
+
+    def model_dump(self, **_: Any) -> dict[str, int]:
+        return {"active_slots": 0}
 
 
 class HostSlots:
@@ -101,7 +112,7 @@ class HostSlots:
 
     def __init__(
         self,
-        client: PrefectClient,
+        client: PrefectClient | SlotApi,
         limit_names: Mapping[str, str],
         *,
         timeout_s: float,
@@ -118,7 +129,11 @@ class HostSlots:
         self._timeout_s = timeout_s
         self._handoff_s = handoff_s
         self._registry = registry
-        self._holder = ConcurrencyLeaseHolder(type="flow_run", id=holder) if holder else None
+        self._holder = None
+        if holder is not None:
+            from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+
+            self._holder = ConcurrencyLeaseHolder(type="flow_run", id=holder)
         self._record: HolderFile | None = None
         self._by_count = registry is not None and registry.by_count
         self._last_reclaim = float("-inf")
@@ -139,25 +154,33 @@ class HostSlots:
     @classmethod
     async def open(
         cls,
-        client: PrefectClient,
+        client: PrefectClient | SlotApi,
         limit_names: Mapping[str, str],
         *,
         timeout_s: float,
         capacity: Mapping[str, int] | None = None,
         handoff_s: float | None = HANDOFF_S,
+        registry: Registry | None = None,
     ) -> HostSlots:
         """Record this run as a slot holder and give back the slots of runs that died.
         On the embedded server, where nothing else would free them, a run that finds no
         other live run there also zeroes its limits' counters (the folder lock keeps any
-        run from joining between the look and the reset)."""
-        flow_run = FlowRunContext.get()
-        registry = registry_for(client)
+        run from joining between the look and the reset). ``registry``: given (a lane
+        worker's, found by the run's process: ``tasks.lane_workers``; no holder), else
+        ``client``'s, with this flow run as the holder of its leases."""
+        holder = None
+        if registry is None:
+            from prefect.context import FlowRunContext
+
+            flow_run = FlowRunContext.get()
+            holder = flow_run.flow_run.id if flow_run and flow_run.flow_run else None
+            registry = registry_for(client)
         slots = cls(
             client,
             limit_names,
             timeout_s=timeout_s,
             registry=registry,
-            holder=flow_run.flow_run.id if flow_run and flow_run.flow_run else None,
+            holder=holder,
             capacity=capacity,
             handoff_s=handoff_s,
         )
@@ -182,7 +205,7 @@ class HostSlots:
                 for name in self._names.values():
                     await self._writes.write(
                         lambda name=name: self._client.update_global_concurrency_limit(
-                            name, GlobalConcurrencyLimitUpdate(active_slots=0)
+                            name, _NoActiveSlots()
                         )
                     )
         finally:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-
-from prefect.client.base import ServerType
-from prefect.client.orchestration import PrefectClient
-from prefect.settings import get_current_settings
-from sqlalchemy.engine import make_url
+from typing import TYPE_CHECKING
 
 from evaluation.settings import evalflow_home
 from tasks.adapters.embedded_api import is_embedded_api
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
 
 
 @dataclass(frozen=True)
@@ -36,9 +35,19 @@ def registry_for(client: PrefectClient) -> Registry:
     """The registry of the server ``client`` talks to: per API URL for a server, next
     to the database for the embedded server (its port changes with every process):
     Prefect's own ephemeral server, or the one `evalflow run` starts (flows/embedded_server)."""
-    embedded = client.server_type == ServerType.EPHEMERAL or is_embedded_api(str(client.api_url))
-    if not embedded:
-        return Registry(_home_folder(str(client.api_url)))
+    from prefect.client.base import ServerType
+
+    return registry_at(str(client.api_url), ephemeral=client.server_type == ServerType.EPHEMERAL)
+
+
+def registry_at(api_url: str, *, ephemeral: bool = False) -> Registry:
+    """The registry of the server at ``api_url`` (``registry_for``), under this process's
+    Prefect settings (the embedded server's database)."""
+    from prefect.settings import get_current_settings
+    from sqlalchemy.engine import make_url
+
+    if not (ephemeral or is_embedded_api(api_url)):
+        return Registry(_home_folder(api_url))
     secret = get_current_settings().server.database.connection_url
     url = make_url(secret.get_secret_value()) if secret is not None else None
     database = url.database if url is not None else None

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 
-from prefect.client.orchestration import get_client
-
 from tasks.adapters.slot_holders import HolderFile
 from tasks.adapters.slot_leases import _give_back_call, _groups
 
@@ -22,6 +20,8 @@ def give_back_on_exit() -> int:
     effort: a slot that cannot be given back stays listed for the next run, and the
     others are still tried (the caller bounds the time). Returns how many were given
     back."""
+    from prefect.client.orchestration import get_client
+
     freed = 0
     with get_client(sync_client=True) as client:
         for record, by_count in list(_OPEN_RECORDS.items()):

@@ -129,15 +129,17 @@ def test_a_worker_exits_with_its_heap_frozen(tmp_path):
     assert int(note.read_text()) > 0
 
 
-def test_a_lane_worker_imports_no_storage_module():
+def test_a_lane_worker_imports_no_storage_module_and_no_prefect():
     """A worker stores nothing (its records go back to the run's writer): what it imports
     to run chunks leaves out the storage modules and SQLModel's tables (~0.8 s of CPU
-    each worker's start)."""
+    each worker's start), Prefect (~3.5 s: its slots are plain HTTP calls,
+    tasks/adapters/slot_api.py) and numpy (~0.15 s: only a rag pipeline's retrieval and
+    the simulated backend use it)."""
     code = (
         "import sys\n"
         "import evaluation.backends.ollama, evaluation.run._workers, tasks.lane_workers\n"
         "print(sorted(m for m in sys.modules if m.startswith('evaluation.storage')"
-        " or m.startswith('sqlmodel')))\n"
+        " or m.startswith('sqlmodel') or m.split('.')[0] in ('prefect', 'numpy')))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from evaluation.spec import HostSpec
 from tasks import lane_workers
 from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_api import SlotApiSettings
 from tasks.adapters.slot_registry import Registry
 
 HOST = HostSpec("h", "http://h", slots=4)
@@ -64,17 +65,20 @@ def test_a_lane_workers_slot_waits_for_its_next_chunk_however_late_it_comes(monk
     writes = _SlotWrites()
     opened: list[HostSlots] = []
 
-    async def fake_open(client, limit_names, **kwargs) -> HostSlots:
-        slots = HostSlots(writes, limit_names, registry=Registry(tmp_path, by_count=True), **kwargs)
+    async def fake_open(client, limit_names, registry, **kwargs) -> HostSlots:
+        assert registry == Registry(tmp_path, by_count=True)  # the run's, as it found it
+        slots = HostSlots(writes, limit_names, registry=registry, **kwargs)
         opened.append(slots)
         return slots
 
     monkeypatch.setattr(HostSlots, "open", staticmethod(fake_open))
-    monkeypatch.setattr(lane_workers, "slot_client", contextlib.nullcontext)
+    monkeypatch.setattr(lane_workers, "SlotApi", contextlib.nullcontext)
     monkeypatch.setattr(lane_workers, "open_backends", lambda sweep, **_: {})
     limits = SimpleNamespace(first_request_timeout_s=5.0, max_attempts=1)
     sweep = SimpleNamespace(spec=SimpleNamespace(limits=limits, hosts=(HOST,)), suite=None)
-    plan = lane_workers.LanePlan(sweep, {HOST.name: "limit-h"}, 1.0)  # type: ignore[arg-type]
+    api = SlotApiSettings("http://prefect.invalid/api")
+    registry = Registry(tmp_path, by_count=True)
+    plan = lane_workers.LanePlan(sweep, {HOST.name: "limit-h"}, 1.0, api, registry)  # type: ignore[arg-type]
     loop = _Clock()
 
     async def chunks() -> tuple[list, list]:

@@ -126,6 +126,57 @@ def test_a_worker_killed_mid_run_leaves_exactly_the_work_left(tmp_path, host):
     assert len(keys) == len(set(keys)) == total
 
 
+@pytest.mark.parametrize("embedded", [False, True])
+def test_a_worker_takes_and_gives_back_its_slots_without_importing_prefect(
+    tmp_path, host, monkeypatch, embedded
+):
+    """A worker talks to the run's Prefect server over plain HTTP (``SlotApi``):
+    Prefect's client was ~3.5 s of CPU of each worker's start. Its share of the slots
+    is taken on the server before it says it is ready and given back as it closes, on
+    a shared server (leases) and on the run's embedded one (by count)."""
+    from prefect.client.orchestration import get_client
+
+    from evaluation.run._chunk import as_chunk
+    from evaluation.run._sweep import prepare_sweep
+    from evaluation.run._workers import LaneWorkers
+    from tasks.adapters.embedded_api import EMBEDDED_API_ENV
+    from tasks.adapters.host_limits import size_limits
+    from tasks.lane_workers import lane_plan
+    from tests.support.lane_runner import noting_lanes
+
+    sweep = prepare_sweep(write_spec(tmp_path, host.url))
+    hosts = sweep.spec.hosts
+    made: list = []
+
+    async def main() -> tuple:
+        async with get_client() as client:
+            if embedded:
+                monkeypatch.setenv(EMBEDDED_API_ENV, str(client.api_url))
+            names = await size_limits(client, hosts)
+            plan = lane_plan(sweep, names, None, client)
+            workers = LaneWorkers(2, hosts, noting_lanes, (plan, tmp_path / "modules"))
+            try:
+                await workers.ready()
+                held = await _active(client, names["a"])
+                items = sweep.work_items()[:4]
+                outcome = await workers.run(hosts[0], as_chunk(items), made.extend)
+            finally:
+                await workers.close()
+            return plan, held, outcome, await _active(client, names["a"])
+
+    plan, held, outcome, after = asyncio.run(main())
+    assert plan.registry.by_count is embedded
+    assert held == SLOTS and after == 0  # each worker's share taken, then given back
+    assert len(outcome.records) == len(made) == 4 and all(r.result for r in made)
+    notes = [note.read_text() for note in tmp_path.glob("modules-*")]
+    assert notes == ["", ""]  # not one Prefect module in either worker
+    assert not list(plan.registry.folder.glob("*.holder"))  # nothing left to a next run
+
+
+async def _active(client, name: str) -> int:
+    return (await client.read_global_concurrency_limit_by_name(name)).active_slots
+
+
 def _two_workers_on_four_slots(tmp_path, experiment: str, url: str) -> tuple[str, ...]:
     """`run` of 3 cases per config with `--workers 2` on a host of 4 slots."""
     spec = lifecycle_spec(tmp_path / "spec.yaml", experiment, url)

@@ -46,3 +46,20 @@ async def open_runner(plan: Plan, seats: Mapping[str, int]) -> AsyncIterator:
         return outcome
 
     yield run
+
+
+@asynccontextmanager
+async def noting_lanes(plan: tuple, seats: Mapping[str, int]) -> AsyncIterator:
+    """``tasks.lane_workers.open_lanes(plan[0], seats)``, and as it closes (its chunks
+    run, its slots given back) the Prefect modules the worker loaded, written to
+    ``plan[1]`` with ``-PID`` after its name."""
+    import os
+    import sys
+
+    from tasks.lane_workers import open_lanes
+
+    lanes, note = plan
+    async with open_lanes(lanes, seats) as run:
+        yield run
+    mine = note.with_name(f"{note.name}-{os.getpid()}")
+    mine.write_text(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "prefect")))
