@@ -114,12 +114,15 @@ def needs_cases_note(
     unrun: Mapping[str, Mapping[str, int]],
     *,
     quality_decides: bool = True,
+    retrain: str = "evalflow retrain",
 ) -> tuple[str, str] | None:
     """For measured candidates that may beat the pick but were run on every case of the
     task type's suites (:func:`measure_next` names none of them): that only more cases
     can separate them from the pick, once, and that in one line (what `recommend -q`
     keeps); None where there are none. A suite's cases no config was run on are cases
-    they lack (:func:`unrun_cases`), named on `next:` lines."""
+    they lack (:func:`unrun_cases`), named on `next:` lines. ``retrain``: the command
+    that trains on what the answering version learned from
+    (:func:`selection._staleness.retrain_command`)."""
     cases = _cases_so_far(feasible)
     open_ = _may_beat(feasible, chosen, quality_decides=quality_decides)
     done = [i for i in open_.index if cases[i] > 0 and not unrun.get(str(i))]
@@ -135,7 +138,7 @@ def needs_cases_note(
         f"cases the selector learned from (a rerun of a case counts once), so measuring {it} "
         f"on them again changes nothing: to separate {it} from the pick, the task type needs "
         f"more cases: add cases to a {task_type} suite, or a new {task_type} suite, run {it} "
-        "on those, then `evalflow retrain` (docs/selector.md, What to measure next)"
+        f"on those, then `{retrain}` (docs/selector.md, What to measure next)"
     )
     brief = (
         f"{them} may beat the pick: only more {task_type} cases can tell (the answer "
@@ -145,10 +148,13 @@ def needs_cases_note(
 
 
 def rest_of_suites_note(
-    named: Sequence[tuple[Any, tuple[str, ...], str]], never_run: Mapping[str, int]
+    named: Sequence[tuple[Any, tuple[str, ...], str]],
+    never_run: Mapping[str, int],
+    retrain: str = "evalflow retrain",
 ) -> str | None:
     """Where `next:` lines name suites with cases no config was run on (a run stores its
-    whole suite, whatever part it runs): how to run them; None where none do."""
+    whole suite, whatever part it runs): how to run them, then ``retrain`` (as for
+    :func:`needs_cases_note`); None where none do."""
     suites = [s for s in dict.fromkeys(s for _, on, _ in named for s in on) if never_run.get(s)]
     if not suites:
         return None
@@ -156,7 +162,7 @@ def rest_of_suites_note(
     return (
         f"no config was run on {where}: a run with `--limit` runs the rest when rerun "
         "without it (the same command and `--experiment`, what it stored is kept), then "
-        "`evalflow retrain` (docs/selector.md, What to measure next)"
+        f"`{retrain}` (docs/selector.md, What to measure next)"
     )
 
 

@@ -54,6 +54,7 @@ class NextSpec:
     left_out: tuple[str, ...] = ()
     metrics_changed: str = ""  # why its metrics are not the base's, where they are not
     stored: str = ""  # where its configs' other cases of the suite are stored, where they are
+    simulated: bool = False  # its hosts are the simulated backend's: what it stores is SIMULATED
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,13 @@ def next_spec(session: Session, answer: Recommendation) -> NextSpec | NothingToW
     name = f"{answer.task_type}-next-{configs[0].hash[:8]}"
     where = stored.where(configs[0].hash) if cases is not None else ""
     return NextSpec(
-        {**kept_keys, "name": name, **spec}, tuple(configs), base.name, left_out, changed, where
+        {**kept_keys, "name": name, **spec},
+        tuple(configs),
+        base.name,
+        left_out,
+        changed,
+        where,
+        simulated=bool(base.simulated),
     )
 
 

@@ -398,10 +398,13 @@ def recommend_from_model(
     )
     room = max(1, MAX_TO_MEASURE - len(next_up))
     next_up += tail_only_next(table, found, feasible, max_latency_s, prefer, task_type, room)
-    unsettled = needs_cases_note(feasible, chosen, task_type, unrun, quality_decides=decides)
+    retrain = retrain_command(model)  # --include-simulated where it learned from SIMULATED
+    unsettled = needs_cases_note(
+        feasible, chosen, task_type, unrun, quality_decides=decides, retrain=retrain
+    )
     if unsettled is not None:
         notes.append(unsettled[0])
-    if rest := rest_of_suites_note(next_up, never):
+    if rest := rest_of_suites_note(next_up, never, retrain):
         notes.append(rest)
     message = f"use {choice.label}" + (" (SIMULATED)" if _simulated(model, choice) else "")
     message += f" ({_limits(request)})" if _limits(request) else ""

@@ -76,10 +76,13 @@ def _write_spec(path: Path, answer: Recommendation, database: str | None) -> Non
         if cases
         else suite
     )
+    # its runs are SIMULATED where its hosts are: a plain retrain leaves them out (exit 1
+    # where nothing else is stored: newcomer F2)
+    retrain = "evalflow retrain --include-simulated" if found.simulated else "evalflow retrain"
     lines = [
         f"wrote {path}: {count} config{'s' * (count != 1)} to measure next on {on} (suite, "
         f"hosts and metrics of experiment {found.based_on}); `evalflow plan {path}`, "
-        f"`evalflow run {path}`, then `evalflow retrain`"
+        f"`evalflow run {path}`, then `{retrain}`"
     ]
     if found.metrics_changed:
         lines.append(f"  metrics: {found.metrics_changed}")

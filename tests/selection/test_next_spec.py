@@ -29,7 +29,13 @@ def world():
 
 
 def _stored(
-    session: Session, tmp_path, name: str, suite: str, metrics: tuple[str, ...] = ("contains",)
+    session: Session,
+    tmp_path,
+    name: str,
+    suite: str,
+    metrics: tuple[str, ...] = ("contains",),
+    *,
+    simulated: bool = False,
 ) -> None:
     path = tmp_path / f"{suite}.jsonl"
     path.write_text('{"id": "c0", "input": "question", "references": ["answer"]}\n')
@@ -43,7 +49,7 @@ def _stored(
         "metrics": list(metrics),
         "baseline": "other:1b t=0",
     }
-    session.add(Experiment(name=name, suite=suite, task_type="qa", spec=spec))
+    session.add(Experiment(name=name, suite=suite, task_type="qa", spec=spec, simulated=simulated))
 
 
 def _write_spec(tmp_path, suite, answer, database_url, monkeypatch):
@@ -134,6 +140,31 @@ def test_recommend_write_spec_writes_it_once_and_says_how_to_run_it(
         "to write)\n"
     )
     assert not (tmp_path / "none.yaml").exists()
+
+
+@pytest.mark.parametrize("simulated", [False, True])
+def test_the_spec_written_says_the_retrain_that_learns_from_its_runs(
+    simulated, world, database_url, tmp_path, capsys, monkeypatch
+):
+    """Newcomer F2: a spec written from SIMULATED runs stores SIMULATED results, which a
+    plain `evalflow retrain` leaves out (exit 1 where nothing else is stored); the line
+    after --write-spec said to run just that."""
+    monkeypatch.setenv("COLUMNS", "1000")  # whole lines: what they say, not the width
+    import selection
+    from evaluation.storage.db import make_engine, session_scope
+    from flows.cli import main
+
+    answer = recommend_from_model(world, "qa")
+    monkeypatch.setattr(selection, "recommend", lambda *a, **k: answer)
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        _stored(session, tmp_path, "hard-run", "hard", simulated=simulated)
+    engine.dispose()
+    path = tmp_path / "next.yaml"
+    assert main(["--database", database_url, "recommend", "qa", "--write-spec", str(path)]) == 0
+    (wrote,) = [line for line in capsys.readouterr().out.splitlines() if "wrote" in line]
+    flag = " --include-simulated" * simulated
+    assert wrote.endswith(f"`evalflow run {path}`, then `evalflow retrain{flag}`"), wrote
 
 
 def test_a_config_left_out_of_the_spec_says_why(world, engine, tmp_path):

@@ -672,7 +672,9 @@ def test_where_quality_cannot_decide_no_measured_config_is_named_to_measure():
     assert all("never run on this task type" in line for line in answer.suggestions)
 
 
-def test_a_config_run_on_every_case_of_the_task_type_is_not_named_to_measure_more_of(trained):
+def test_a_config_run_on_every_case_of_the_task_type_is_not_named_to_measure_more_of(
+    trained, frame
+):
     # A newcomer was told `next: measure more of gemma3-270m ... (12 cases so far)` of a
     # config run on all 12 cases of the task type: a rerun counts once, so --write-spec
     # wrote a spec that measured nothing new, and after running it and a retrain the
@@ -707,6 +709,16 @@ def test_a_config_run_on_every_case_of_the_task_type_is_not_named_to_measure_mor
         "when rerun without it"
     )
     assert f"  next: {lines[0]}" in answer.brief().splitlines()
+    # newcomer F2: the selector learned from SIMULATED runs (the synthetic frame's), so
+    # the retrain each note ends with carries the flag (plain, it leaves them out: exit 1)
+    flagged = "then `evalflow retrain --include-simulated` (docs/selector.md, What to measure"
+    assert flagged in note and flagged in said[0]
+    real = train_selector(frame.assign(simulated=False), FAST).model
+    plain = recommend_from_model(real, "qa", suite_sizes=sizes).notes
+    (note,) = [n for n in plain if n.startswith("no config was run on")]
+    assert "then `evalflow retrain` (docs/selector.md" in note
+    said = [n for n in recommend_from_model(real, "qa").notes if "needs more cases" in n]
+    assert len(said) == 1 and "then `evalflow retrain` (docs/selector.md" in said[0]
 
 
 def test_a_latency_tail_the_configs_rarely_show_keeps_them_out_of_a_p95_limit():
