@@ -11,8 +11,9 @@ with role ``baseline``; the flow run is attached by Prefect):
   and events, ``evaluation.series.watch_payload``); also fired by a trend alarm alone.
 - ``evalflow.regression.passed``: the check ran and nothing fired (same payload); a
   proactive automation on its absence catches a nightly that did not run.
-- ``evalflow.baseline.accepted``: a run became its series' baseline. Payload:
-  experiment, series, replaced (the previous baseline or null).
+- ``evalflow.baseline.accepted``: a run was accepted in its series (the latest accepted
+  run is its baseline; every accept stays in effect). Payload: experiment, series,
+  replaced (the series' baseline before, when this accept made a new one, or null).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from evaluation.storage.baselines import (
     Acceptance,
     accept_baseline,
     accepted_baseline,
+    accepted_words,
     no_baseline_reason,
 )
 from evaluation.storage.db import session_scope
@@ -107,12 +109,7 @@ def store_verdict(engine: Engine, report: RegressionReport, series: str) -> None
 def accept(engine: Engine, experiment: str) -> Acceptance:
     with session_scope(engine) as session:
         acceptance = accept_baseline(session, experiment)
-    get_run_logger().info(
-        "%s is now the accepted baseline of %s%s",
-        experiment,
-        acceptance.series,
-        f" (replacing {acceptance.replaced})" if acceptance.replaced else "",
-    )
+    get_run_logger().info("%s", accepted_words(acceptance))
     return acceptance
 
 

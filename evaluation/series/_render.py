@@ -71,7 +71,7 @@ def since_words(s: StreamVerdict) -> str:
     """Where the stream's comparison starts, ``since RUN, N runs``, with ``: its level
     accepted there`` where it starts afresh at the accepted baseline: `trends` and the
     monitor's series page say it alike (the page said "since ns-n6" alone)."""
-    taken = ": its level accepted there" if s.restarted and s.accepted == s.segment_start else ""
+    taken = ": its level accepted there" if s.restarted else ""  # at ``segment_start``
     return f"since {s.segment_start}, {runs(len(s.nights))}{taken}"
 
 
@@ -295,12 +295,15 @@ def accepted_lines(watch: SeriesWatch, accepted: str) -> list[str]:
     whose level it confirmed (in line with their reference: they keep it, and their
     alarms up to it count as acknowledged), those whose comparison starts afresh there,
     by why (it alarmed, moved while learning, or its evidence was past half the
-    threshold), and those it is not a night of (another config, or an event after it)."""
-    confirmed = [s for s in watch.streams if s.accepted == accepted and not s.restarted]
+    threshold), and those it is not a night of (another config, or an event after it).
+    Every accept of the series stays in effect, applied in the series' order: each
+    stream's ``accepts`` says what this one did there."""
+    did = {s: dict(s.accepts).get(accepted) for s in watch.streams}
+    confirmed = [s for s, why in did.items() if why == ""]
     restarted: dict[str, list[str]] = {}
-    for s in watch.streams:
-        if s.accepted == accepted and s.restarted:
-            restarted.setdefault(s.restarted, []).append(f"{s.metric} of {s.label}")
+    for s, why in did.items():
+        if why:
+            restarted.setdefault(why, []).append(f"{s.metric} of {s.label}")
     lines = []
     if confirmed:
         lines.append(
@@ -311,15 +314,16 @@ def accepted_lines(watch: SeriesWatch, accepted: str) -> list[str]:
         f"restarted at {accepted}: {counted(len(streams), 'stream')} ({why}): {', '.join(streams)}"
         for why, streams in restarted.items()
     ]
-    # the newcomer's F11: a restarted stream raises no alarm while it learns anew
-    learning = [s for s in watch.streams if s.accepted == accepted and s.restarted]
+    # the newcomer's F11: a restarted stream raises no alarm while it learns anew (those
+    # a later accept restarted again learn from there: its own accept said so)
+    learning = [s for s, why in did.items() if why and s.segment_start == accepted]
     if learning := [s for s in learning if not s.last.judged]:
         left = max(_runs_to_learn(s, watch.settings.learning) for s in learning)
         lines.append(
             f"learning again: {counted(len(learning), 'stream')} restarted; "
             f"{_left_to_learn(left)}{', and cannot alarm on them until then' if left else ''}"
         )
-    if other := sum(s.accepted != accepted for s in watch.streams):
+    if other := sum(why is None for why in did.values()):
         lines.append(
             f"not a night of {counted(other, 'stream')} (another config, or after an event)"
         )

@@ -75,8 +75,11 @@ class StreamVerdict:
     estimated: str = ""  # a calibrated night's last value: how it was estimated
     cases: str = ""  # "4 of 36 cases": what each night is watched on, on the calibrated level
     relabelled: str = ""  # the runs where the label's config changed, judged across: "nc-r7"
-    accepted: str | None = None  # the accepted baseline among its nights
-    restarted: str = ""  # why its comparison starts afresh at ``accepted`` ("": confirmed)
+    accepted: str | None = None  # the last accepted run among its nights
+    restarted: str = ""  # why its comparison starts afresh at ``segment_start``, an accepted run
+    accepts: tuple[tuple[str, str], ...] = ()
+    """Every accepted run of its segment, in the series' order, with what its accept did:
+    why the stream restarted there, "" where it confirmed the level."""
 
     @property
     def last(self) -> Night:

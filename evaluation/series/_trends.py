@@ -10,15 +10,17 @@ log tokens/s: lower is worse). The series' K streams share its false-alarm promi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial as bound
 from itertools import pairwise
 
+import pandas as pd
 from sqlmodel import Session
 
 from evaluation.errors import MetricError
 from evaluation.metrics import NOT_QUALITY, get_metric
-from evaluation.series._accepted import _alarm_stands, _from_accepted
+from evaluation.series._accepted import _alarm_stands, _from_accepts
 from evaluation.series._calibrated_level import (
     SubsetEstimates,
     _estimated,
@@ -38,8 +40,9 @@ from evaluation.series._series import (
 )
 from evaluation.series._skip import check_skip
 from evaluation.series._stream import _stream
-from evaluation.series._stream_verdicts import OPERATIONAL, SeriesWatch
+from evaluation.series._stream_verdicts import OPERATIONAL, SeriesWatch, StreamVerdict
 from evaluation.series._watch import WatchError, WatchSettings
+from evaluation.storage.snapshot import where_writable
 
 
 def watch_series(
@@ -119,22 +122,15 @@ def watch_series(
             weights, why = _weights(banks, segment, config, metric, per_night)
             if why:
                 plain.setdefault((metric, why), []).append(segment[-1].configs.get(config, config))
-        verdict = _stream(
-            segment, config, metric, higher, per_night, settings, len(inputs), weights, ran
-        )
-        if accepted:
-            verdict, note = _from_accepted(
+        fixed = {"config": config, "metric": metric, "higher": higher, "settings": settings}
+        stream = bound(_stream, **fixed, streams=len(inputs), weights=weights)
+        verdict = stream(segment, per_night=per_night, ran=ran)
+        if accepted:  # every accept, in order: each restart from the stream's run ``at`` on
+            verdict, note = _from_accepts(
                 verdict,
-                accepted[-1],
+                accepted,
                 segment,
-                config,
-                metric,
-                higher,
-                per_night,
-                settings,
-                len(inputs),
-                weights,
-                ran,
+                _from_run(stream, segment, per_night, ran),
             )
             if note:
                 after_accepted.setdefault(note, []).append(f"{metric} of {verdict.label}")
@@ -160,7 +156,8 @@ def watch_series(
         session, points, done, configs, frames.generations, alarmed, partial
     )
     notes += [f"{metric} of {', '.join(labels)}: {why}" for (metric, why), labels in plain.items()]
-    notes += [_alarm_stands(*key, streams) for key, streams in after_accepted.items()]
+    where = where_writable(session.get_bind()) if after_accepted else ""  # a read-only share
+    notes += [_alarm_stands(*key, streams, where) for key, streams in after_accepted.items()]
     notes += [
         f"{v.metric} of {v.label} on {v.judged_night.experiment}: an alarm on speed set down "
         f"to watch, {v.judged_night.load}; it counts as no alarm (--fail-on-alarm, the "
@@ -171,6 +168,21 @@ def watch_series(
     return SeriesWatch(
         series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes), shared
     )
+
+
+def _from_run(
+    stream: Callable[..., StreamVerdict],
+    segment: Sequence[SeriesPoint],
+    per_night: Sequence[pd.Series],
+    ran: Sequence[str] | None,
+) -> Callable[[int], StreamVerdict]:
+    """The stream's verdict from its run ``at`` on: its comparison restarted there (an
+    accepted run that alarmed or moved beyond noise)."""
+
+    def again(at: int) -> StreamVerdict:
+        return stream(segment[at:], per_night=per_night[at:], ran=None if ran is None else ran[at:])
+
+    return again
 
 
 def check_trends_skip(session: Session, series: str, skip: Sequence[str]) -> None:
@@ -277,8 +289,8 @@ def _segment(
     points: Sequence[SeriesPoint], present: list[int], config: str, events: Sequence[SeriesEvent]
 ) -> list[int]:
     """The completed points of ``config`` since the last event that touches it (a suite
-    change, or a change of its model); the accepted baseline is applied per stream
-    (``_from_accepted``)."""
+    change, or a change of its model); the accepted runs are applied per stream
+    (``_from_accepts``)."""
     model = next(points[i].config_models.get(config, "") for i in present) if present else ""
     start = 0
     index = {p.experiment: i for i, p in enumerate(points)}

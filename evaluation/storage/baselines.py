@@ -1,7 +1,11 @@
 """Accepted baselines. Experiments form a series (``evaluation.series``: the one a run
 joined, else its spec's ``name``, so the on-demand sweep ``qa-ollama`` and its nightly
-runs ``qa-ollama-nightly-<date>`` are one series); at most one experiment per series is
-the accepted baseline the nightly check compares with.
+runs ``qa-ollama-nightly-<date>`` are one series). Every run accepted in a series stays
+accepted: the series' watch applies each accept in the series' order (a later accept
+never undoes an earlier one's restart), and the series' baseline, the one run the
+nightly check and `gate` compare with and `series`, `trends` and the monitor name, is
+its latest accepted run. A database written before kept one accepted run per series,
+and reads as before.
 """
 
 from __future__ import annotations
@@ -12,22 +16,34 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
-from evaluation.series._series import series_of_experiment
+from evaluation.series._series import series_names
 from evaluation.storage.models import Experiment, utcnow
 from evaluation.storage.repository import get_experiment
 from evaluation.storage.runs import experiment_status, finish_first
+
+#: How the accepts of a series act together, said where a run is accepted beside others.
+IN_ORDER = "every accept stays in effect, applied in the series' order"
 
 
 @dataclass(frozen=True)
 class Acceptance:
     experiment: str
     series: str
-    replaced: str | None  # the baseline accepted before, if another one
+    replaced: str | None  # the series' baseline before, when this accept made a new one
+    earlier: tuple[str, ...] = ()  # the runs accepted before it in the series, still accepted
+    later: tuple[str, ...] = ()  # runs of the series after it, accepted before: still its baseline
+    already: bool = False  # it was accepted already: nothing changed
+
+    @property
+    def baseline(self) -> str:
+        """The series' baseline now: the latest of its accepted runs."""
+        return self.later[-1] if self.later else self.experiment
 
 
 def accept_baseline(session: Session, name: str) -> Acceptance:
-    """Make experiment ``name`` its series' accepted baseline (the previous one, if any,
-    is no longer accepted). Only a completed experiment can be a baseline."""
+    """Accept experiment ``name`` in its series: it stays accepted with every run accepted
+    there before, and the latest of them is the series' baseline. Only a completed
+    experiment can be accepted; accepting one again changes nothing."""
     experiment = get_experiment(session, name)
     state = experiment_status(session, experiment)  # crashed, as `status` says
     if state.status != "completed":
@@ -35,28 +51,48 @@ def accept_baseline(session: Session, name: str) -> Acceptance:
             f"experiment {name!r} is {state.status}, not completed: {finish_first(state)}; "
             "only a completed run can be a baseline"
         )
-    series = series_of_experiment(session, experiment)
-    replaced = None
-    for other in _accepted(session):
-        if other.id != experiment.id and series_of_experiment(session, other) == series:
-            other.accepted_baseline = False
-            session.add(other)
-            replaced = other.name
+    series = series_names(session, [experiment])[experiment.name]
+    others = [e for e in _accepted_in(session, series) if e.id != experiment.id]
+    earlier = tuple(e.name for e in others if _order(e) < _order(experiment))
+    later = tuple(e.name for e in others if _order(e) > _order(experiment))
+    if experiment.accepted_baseline:
+        return Acceptance(name, series, None, earlier, later, already=True)
     experiment.accepted_baseline = True
     experiment.updated_at = utcnow()
     session.add(experiment)
     session.flush()
-    return Acceptance(experiment=name, series=series, replaced=replaced)
+    replaced = None if later or not earlier else earlier[-1]
+    return Acceptance(name, series, replaced, earlier, later)
+
+
+def accepted_words(acceptance: Acceptance) -> str:
+    """What ``accept_baseline`` did, in a line (`evalflow baseline accept`): the series'
+    baseline now, and that the accepts before stay in effect; a later accepted run that
+    stays the baseline; or that nothing changed."""
+    a = acceptance
+    if a.already and a.later:
+        return (
+            f"{a.experiment} is already accepted in {a.series} (its baseline is {a.baseline}, "
+            "a later run): nothing changed"
+        )
+    if a.already:
+        return f"{a.experiment} is already the accepted baseline of {a.series}: nothing changed"
+    if a.later:
+        return (
+            f"{a.experiment} is accepted in {a.series}; {a.baseline}, a later run accepted "
+            f"before, stays its baseline; {IN_ORDER}"
+        )
+    was = f" (was {a.replaced}; {IN_ORDER})" if a.replaced else ""
+    return f"{a.experiment} is now the accepted baseline of {a.series}{was}"
 
 
 def accepted_baseline(session: Session, series: str, *, exclude: str | None = None) -> str | None:
-    """The accepted baseline of ``series`` (its experiment name), or None."""
-    names = [
-        e.name
-        for e in _accepted(session)
-        if e.name != exclude and series_of_experiment(session, e) == series
-    ]
-    return names[-1] if names else None
+    """The baseline of ``series``: its latest accepted run (its experiment name), or None;
+    None too when that is ``exclude`` (a rerun that resumed it has no baseline of its own
+    to compare with, as when a series kept one accepted run)."""
+    accepted = _accepted_in(session, series)
+    latest = accepted[-1].name if accepted else None
+    return None if latest == exclude else latest
 
 
 def no_baseline_reason(session: Session, series: str, experiment: str) -> str:
@@ -67,10 +103,14 @@ def no_baseline_reason(session: Session, series: str, experiment: str) -> str:
     return f"{series} has no accepted baseline"
 
 
-def _accepted(session: Session) -> list[Experiment]:
-    statement = (
-        select(Experiment)
-        .where(Experiment.accepted_baseline.is_(True))
-        .order_by(Experiment.updated_at)
-    )
-    return list(session.exec(statement).scalars())
+def _accepted_in(session: Session, series: str) -> list[Experiment]:
+    """The accepted runs of ``series``, in the series' order (``grouped_experiments``':
+    when each was made)."""
+    statement = select(Experiment).where(Experiment.accepted_baseline.is_(True))
+    accepted = list(session.exec(statement).scalars())
+    named = series_names(session, accepted)
+    return sorted((e for e in accepted if named[e.name] == series), key=_order)
+
+
+def _order(experiment: Experiment) -> tuple:
+    return (experiment.created_at, experiment.id)

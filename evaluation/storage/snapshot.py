@@ -90,6 +90,16 @@ def read_only_here(bind: Engine | Connection) -> str:
     return f"{path} is read-only here: {why}" if why else ""
 
 
+def where_writable(bind: Engine | Connection) -> str:
+    """Where `evalflow baseline accept` must run, said after advice to run it, when
+    ``bind``'s database takes no write here (``read_only_here``: it is refused there):
+    "where the results database may be written (it stores the choice; PATH is read-only
+    here: its folder is read-only)"; "" otherwise."""
+    if not (why := read_only_here(bind)):
+        return ""
+    return f"where the results database may be written (it stores the choice; {why})"
+
+
 def snapshot_note(engine: Engine) -> str:
     """What a command reading ``engine`` says where it reads a snapshot; "" otherwise."""
     path = engine.get_execution_options().get(SNAPSHOT_OPTION)

@@ -340,14 +340,13 @@ def cmd_baseline_accept(args: argparse.Namespace) -> int:
     from evaluation.itembank import BankEstimates
     from evaluation.series import watch_and_keep
     from evaluation.series._render import accepted_lines
-    from evaluation.storage.baselines import accept_baseline
+    from evaluation.storage.baselines import accept_baseline, accepted_words
     from evaluation.storage.db import session_scope
 
     with session_scope(open_engine(args)) as session:
         acceptance = accept_baseline(session, args.experiment)
         watch = watch_and_keep(session, acceptance.series, banks=BankEstimates(session))
-    replaced = f" (was {acceptance.replaced})" if acceptance.replaced else ""
-    print(f"{acceptance.experiment} is now the accepted baseline of {acceptance.series}{replaced}")
+    print(accepted_words(acceptance))
     for line in accepted_lines(watch, acceptance.experiment):
         print(f"  {line}")
     return 0

@@ -125,11 +125,10 @@ def _accepted(session, args: argparse.Namespace, error) -> str:
 def _where_writable(session) -> str:
     """Where `baseline accept` must run when the database read here takes no write (a
     read-only share: it is refused there, which the advice did not say); "" otherwise."""
-    from evaluation.storage.snapshot import read_only_here
+    from evaluation.storage.snapshot import where_writable
 
-    if not (why := read_only_here(session.get_bind())):
-        return ""
-    return f" where the results database may be written (it stores the choice; {why})"
+    where = where_writable(session.get_bind())
+    return f" {where}" if where else ""
 
 
 def _settings(args: argparse.Namespace):

@@ -139,12 +139,13 @@ def test_nightly_accepts_passes_then_detects_a_regression(tmp_path, database_url
 
     # accepting the failed night as the new baseline is one command
     assert main(["--database", database_url, "baseline", "accept", "night-2"]) == 0
-    assert f"night-2 is now the accepted baseline of nightly-test (was {base})" in (
-        capsys.readouterr().out
-    )
-    with Session(make_engine(database_url)) as session:
+    assert (
+        f"night-2 is now the accepted baseline of nightly-test (was {base}; every accept stays "
+        "in effect, applied in the series' order)"
+    ) in capsys.readouterr().out
+    with Session(make_engine(database_url)) as session:  # the earlier accept stays (R5)
         accepted = session.exec(select(Experiment.name).where(Experiment.accepted_baseline)).all()
-    assert list(accepted) == ["night-2"]
+    assert sorted(accepted) == sorted([base, "night-2"])
     with Session(make_engine(database_url)) as session:  # what /metrics reads back
         (latest,) = latest_verdicts(session)
     assert (latest.series, latest.experiment, latest.regressed) == (SERIES, "night-2", True)

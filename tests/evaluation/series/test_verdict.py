@@ -12,7 +12,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlmodel import Session
 
-import evaluation.series._accepted as accepted
 import evaluation.series._trends as trends
 from evaluation.observability import metrics_registry
 from evaluation.storage.db import make_engine, session_scope
@@ -52,8 +51,8 @@ def watches(monkeypatch) -> list[str]:
         computed.append(metric)
         return stream(points, config, metric, *args, **kwargs)
 
-    for caller in (trends, accepted):  # the watch, and a stream restarted at its baseline
-        monkeypatch.setattr(caller, "_stream", counted)
+    # the watch, and a stream restarted at an accepted run (``_trends._from_run``)
+    monkeypatch.setattr(trends, "_stream", counted)
     return computed
 
 
