@@ -128,7 +128,7 @@ def stream_state(s: StreamVerdict, learning: int) -> str:
     """The stream's state as `evalflow trends`, the monitor's series page and the nightly's
     artifact say it: ``StreamVerdict.state``, but where that is "ok" of a last night not
     judged, why not (a partial run; learning, with how many more full runs): the page's
-    heading said "ok" over trends' "learning (3 more full runs before judging)". A
+    heading said "ok" over trends' "learning (p after 3 more full runs)". A
     learning night that moved is ``learning: moved``: how far is its change, shown beside
     it on each (the newcomer's F6, stop 71: trends' line said the interval twice)."""
     return _unjudged(s, learning) if s.last.p is None and s.state == "ok" else s.state
@@ -153,10 +153,15 @@ def _runs_to_learn(s: StreamVerdict, learning: int) -> int:
 
 
 def _learning(s: StreamVerdict, learning: int) -> str:
+    """``learning (p after 3 more full runs)``, ``learning (p on the next full run)``:
+    when the stream's first p comes (its line at 160 columns was 166 wide, "learning (3
+    more full runs before judging)", and wrapped where the judged lines did not)."""
+    return f"learning ({_first_p(s, learning)})"
+
+
+def _first_p(s: StreamVerdict, learning: int) -> str:
     left = _runs_to_learn(s, learning)
-    if not left:
-        return "learning (the next full run is judged)"
-    return f"learning ({counted(left, 'more full run')} before judging)"
+    return f"p after {counted(left, 'more full run')}" if left else "p on the next full run"
 
 
 def _stream_line(
@@ -176,6 +181,8 @@ def _stream_line(
     )
     change = _change_interval(last, s.metric)
     judged = f"one-sided p {last.p:.2g}" if last.p is not None else _unjudged(s, learning)
+    if last.moved and judged == _learning(s, learning):  # the state says `learning: moved`
+        judged = _first_p(s, learning)
     line = sparkline(shown, cut)
     # an unjudged night is not "ok": its judged column says why (a moved one still says so)
     state = "" if last.p is None and s.state == "ok" else f"  {s.state}"

@@ -110,7 +110,7 @@ def test_the_page_prints_the_reference_and_change_of_a_ratio_as_trends_does():
 
 def test_a_stream_still_learning_is_not_ok_on_the_page_as_in_trends():
     # newcomer F11: the page's headings said "· contains ok" where trends said
-    # "learning (3 more full runs before judging)"
+    # "learning (p after 3 more full runs)"
     from evaluation.series import trends_text
 
     engine = make_engine("sqlite://")
@@ -123,7 +123,7 @@ def test_a_stream_still_learning_is_not_ok_on_the_page_as_in_trends():
     for s in watch.streams:
         heading = html.split(f'data-config="{s.config}" data-metric="{s.metric}"')[1]
         tag = heading.split('<span class="tag">')[1].split("</span>")[0]
-        assert tag.startswith("learning (") and tag.endswith(" before judging)"), tag
+        assert tag.startswith("learning (p after ") and tag.endswith(" more full runs)"), tag
         assert tag in said
 
 

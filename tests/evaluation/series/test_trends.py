@@ -977,7 +977,7 @@ def test_a_partial_night_does_not_lengthen_learning_and_a_drop_while_learning_sh
     # the state last, its change said once (the newcomer's F6, stop 71: "learning: moved
     # -0.… [-0.…, -0.…] from the nights before; not judged yet" repeated the interval)
     assert re.search(
-        r"  change -0\.\d+ \[\S+, \S+\]  learning \(1 more full run before judging\)  "
+        r"  change -0\.\d+ \[\S+, \S+\]  p after 1 more full run  "
         r"evidence \S+  learning: moved$",
         line,
     ), line
@@ -985,7 +985,7 @@ def test_a_partial_night_does_not_lengthen_learning_and_a_drop_while_learning_sh
         add_nights(session, 1, series="learn1", seed=3)
     (one,) = [x for x in trends_text(watch_series(Session(engine), "learn1")).splitlines()
               if x.startswith("  exact_match")][:1]  # fmt: skip
-    assert "learning (3 more full runs before judging)" in one
+    assert "learning (p after 3 more full runs)" in one
 
 
 def test_a_series_still_learning_says_nothing_was_judged(engine):
@@ -995,7 +995,10 @@ def test_a_series_still_learning_says_nothing_was_judged(engine):
         names = add_nights(session, 4, series="young", seed=3)
     text = trends_text(watch_series(Session(engine), "young"))
     rows = [x for x in text.splitlines() if x.startswith("  ")]
-    assert rows and all("learning (the next full run is judged)" in x for x in rows)
+    assert rows and all("learning (p on the next full run)" in x for x in rows)
+    # one line at 160 columns, as the judged ones: "learning (the next full run is
+    # judged)" made them 162 wide (and "(3 more full runs before judging)" 166)
+    assert max(len(x) for x in rows) <= 160, rows
     assert not any(x.endswith(" ok") for x in rows)
     assert text.endswith(f"nothing judged on {names[-1]} yet: the next full run is judged.")
     with session_scope(engine) as session:
@@ -1165,12 +1168,13 @@ def test_a_wrapped_stream_keeps_its_value_in_the_value_column(engine, capsys, mo
     with session_scope(engine) as session:
         add_nights(session, 2, series="wide", seed=3)
     monkeypatch.setattr(_database, "open_engine", lambda args, **_: engine)
-    monkeypatch.setenv("COLUMNS", "160")
+    # 150: at 160 the learning lines fit since "learning (p after 2 more full runs)"
+    monkeypatch.setenv("COLUMNS", "150")
     main(["--database", "sqlite://", "trends", "wide"])
     lines = capsys.readouterr().out.splitlines()
     rows = [i for i, x in enumerate(lines) if x.startswith(("  exact_match ", "  failure_rate "))]
     wrapped = {lines[i].split()[0] for i in rows if lines[i + 1].startswith("    change ")}
-    assert wrapped == {"exact_match"} and max(map(len, lines)) <= 160
+    assert wrapped == {"exact_match"} and max(map(len, lines)) <= 150
     values = {len(lines[i]) - len(lines[i][17:].lstrip("▁▂▃▄▅▆▇█· ")) for i in rows}
     assert values == {2 + 14 + 1 + 30 + 1}, [lines[i] for i in rows]
 
