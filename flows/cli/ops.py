@@ -161,13 +161,16 @@ def _schedule_kwargs(args: argparse.Namespace) -> dict:
     }
 
 
-async def diagnose(spec: Path | None, database: str, timeout_s: float) -> DoctorReport:
+async def diagnose(
+    spec: Path | None, database: str, timeout_s: float, *, noted: bool = True
+) -> DoctorReport:
     """Every check: Prefect API, database, then the spec and its hosts. The database is
-    read as every command that only reads reads it (``_read_as_readers_do``)."""
+    read as every command that only reads reads it (``_read_as_readers_do``; ``noted``:
+    its snapshot note said)."""
     from evaluation.run import Check, DoctorReport, check_database, check_spec
     from evaluation.run._doctor import hosts_in_use
 
-    url, refused = _read_as_readers_do(database)
+    url, refused = _read_as_readers_do(database, noted=noted)
     database_check = refused or check_database(url, timeout_s=timeout_s, shown=database)
     checks = [await prefect_check(timeout_s), database_check]
     if spec is None:
@@ -181,13 +184,15 @@ async def diagnose(spec: Path | None, database: str, timeout_s: float) -> Doctor
     return DoctorReport(tuple(checks))
 
 
-def _read_as_readers_do(database: str) -> tuple[str, Check | None]:
+def _read_as_readers_do(database: str, *, noted: bool = True) -> tuple[str, Check | None]:
     """The URL the checks open ``database`` by: a SQLite file in WAL mode whose folder may
     not be written (a read-only share of the results) as the snapshot every command that
     only reads opens, `evalflow metrics`'s /health/ready too (``storage.snapshot``, said in
     its note on stderr); else ``database``. Where it may not be read so (a -wal file with
     changes SQLite cannot read there), the failed database check saying why (recheck R6:
-    the driver's "unable to open database file", where /health/ready said ok)."""
+    the driver's "unable to open database file", where /health/ready said ok). Not
+    ``noted``, the snapshot is read without its note (`health`, a probe polled every few
+    seconds, said it on every probe)."""
     from evaluation.run import Check
     from evaluation.settings import sqlite_file
     from evaluation.storage.db import make_engine
@@ -199,7 +204,7 @@ def _read_as_readers_do(database: str) -> tuple[str, Check | None]:
         engine = make_engine(database, create=False, reads_only=True)  # connects to nothing
     except StorageError as exc:
         return database, Check("database", "fail", str(exc))
-    if note := snapshot_note(engine):
+    if noted and (note := snapshot_note(engine)):
         print(f"note: {note}", file=sys.stderr)
     return engine.url.render_as_string(hide_password=False), None
 
@@ -220,7 +225,11 @@ def cmd_health(args: argparse.Namespace) -> int:
 
     from evaluation.settings import database_url
 
-    report = asyncio.run(diagnose(args.spec, database_url(args.database), args.timeout))
+    # a probe polled every few seconds: its verdict only, no snapshot note on every probe
+    # (`doctor` says it; /health/ready reads the snapshot alike)
+    report = asyncio.run(
+        diagnose(args.spec, database_url(args.database), args.timeout, noted=False)
+    )
     print(redact(report.one_line()))
     return 0 if report.healthy else 1
 
