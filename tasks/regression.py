@@ -164,8 +164,9 @@ def find_baseline(engine: Engine, series: str, experiment: str) -> str | None:
         why = "" if found else no_baseline_reason(session, series, experiment)
     if found is None:
         get_run_logger().warning(
-            "no baseline to compare %s with: %s; accept another with `evalflow baseline "
-            "accept EXPERIMENT` or run this flow with accept_baseline=true",
+            "no baseline to compare %s with: %s; accept a run with `evalflow baseline accept "
+            "EXPERIMENT` (the latest run accepted is the baseline) or run this flow with "
+            "accept_baseline=true",
             experiment,
             why,
         )

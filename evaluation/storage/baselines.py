@@ -95,6 +95,12 @@ def accepted_baseline(session: Session, series: str, *, exclude: str | None = No
     return None if latest == exclude else latest
 
 
+def accepted_runs(session: Session, series: str) -> list[str]:
+    """Every accepted run of ``series``, in the series' order (its watch applies them so;
+    the last is its baseline)."""
+    return [e.name for e in _accepted_in(session, series)]
+
+
 def no_baseline_reason(session: Session, series: str, experiment: str) -> str:
     """Why ``experiment`` has no baseline to compare with in ``series``: it is the accepted
     baseline itself (a rerun that resumed it), or the series has none."""

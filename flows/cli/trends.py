@@ -99,7 +99,7 @@ def _accepted(session, args: argparse.Namespace, error) -> str:
     series; an error that names that series, and says so when its accepted baseline is
     the candidate itself."""
     from evaluation.series import series_experiments, series_of_experiment
-    from evaluation.storage.baselines import accepted_baseline
+    from evaluation.storage.baselines import accepted_baseline, accepted_runs
     from evaluation.storage.repository import get_experiment
 
     if args.series:
@@ -110,15 +110,18 @@ def _accepted(session, args: argparse.Namespace, error) -> str:
     found = accepted_baseline(session, series, exclude=args.candidate)
     if found is not None:
         return found
-    again = "name another with --baseline EXPERIMENT, or accept another"
     if accepted_baseline(session, series) == args.candidate:
-        why = f"{args.candidate!r} is itself the accepted baseline of series {series!r}"
-    else:
-        why = f"series {series!r} has no accepted baseline"
-        again = "name one with --baseline EXPERIMENT, or accept one"
+        # every accept stays: accepting an earlier run leaves the candidate the baseline
+        earlier = accepted_runs(session, series)[:-1]
+        before = f" ({earlier[-1]}, accepted before it)" if earlier else ""
+        raise error(
+            f"no baseline for {args.candidate!r}: {args.candidate!r} is itself the accepted "
+            f"baseline of series {series!r}; name another with --baseline EXPERIMENT{before}"
+        )
     raise error(
-        f"no baseline for {args.candidate!r}: {why}; {again} with "
-        f"`evalflow baseline accept EXPERIMENT`{_where_writable(session)}"
+        f"no baseline for {args.candidate!r}: series {series!r} has no accepted baseline; "
+        "name one with --baseline EXPERIMENT, or accept one with `evalflow baseline accept "
+        f"EXPERIMENT`{_where_writable(session)}"
     )
 
 

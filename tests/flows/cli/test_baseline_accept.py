@@ -134,6 +134,14 @@ def test_an_accept_in_line_with_an_earlier_restart_confirms_it(tmp_path, capsys)
         "nothing changed"
     )
     assert _lines(url, capsys, "trends", "ac") == trends
+    # gate of the baseline itself: accepting another run no longer makes it the baseline
+    # unless it is a later one (the advice said "or accept another"); an earlier one named
+    assert main(["--database", url, "gate", names[8]]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: no baseline for {names[8]!r}: {names[8]!r} is itself the accepted baseline "
+        f"of series 'ac'; name another with --baseline EXPERIMENT ({names[6]}, accepted "
+        "before it)"
+    )
 
 
 def test_accepts_act_in_the_series_order_whichever_was_made_first(tmp_path, capsys):
