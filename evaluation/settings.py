@@ -226,6 +226,22 @@ def _is_ipv6(host: str) -> bool:
         return False
 
 
+SHARE_DATABASE_ENV = "EVALFLOW_SHARE_DATABASE"
+_YES, _NO = ("1", "true", "yes"), ("", "0", "false", "no")
+
+
+def share_database() -> bool:
+    """``$EVALFLOW_SHARE_DATABASE``: whether evalflow may add its tables to a database
+    that holds other tables and none of its own (else refused: another application's
+    database named by mistake). Once they are there, it is evalflow's and never asked."""
+    raw = os.environ.get(SHARE_DATABASE_ENV, "")
+    if raw.strip().lower() in _YES:
+        return True
+    if raw.strip().lower() in _NO:
+        return False
+    raise SettingError(SHARE_DATABASE_ENV, raw, "expected 1 (add evalflow's tables) or 0")
+
+
 SANDBOX_PARALLEL_ENV = "EVALFLOW_SANDBOX_PARALLEL"
 
 

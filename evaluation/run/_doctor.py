@@ -175,19 +175,31 @@ def _no_file_yet(where: str, path: Path) -> Check:
 
 def _tables_check(where: str, dialect: str, tables: set[str]) -> Check:
     """A reachable database by its tables: an empty one is a new home, not a problem
-    (the first run creates evalflow's tables); one whose tables are none or only some of
-    evalflow's is worth a WARN (another application's database, or a part missing)."""
+    (the first run creates evalflow's tables); one whose tables are none of evalflow's
+    fails, as every command refuses it (another application's database: ``storage.db.
+    refuse_another_applications``), a WARN where ``$EVALFLOW_SHARE_DATABASE`` lets the
+    first run add evalflow's beside them; one with only some of evalflow's is a WARN."""
+    from evaluation.settings import SHARE_DATABASE_ENV, share_database
+
     missing = [t for t in EXPECTED_TABLES if t not in tables]
     facts = {"url": where, "dialect": dialect}
     if not tables:
         detail = f"{where}: reachable ({dialect}), empty: no runs yet (the first run adds tables)"
         return Check("database", "ok", detail, facts)
     if len(missing) == len(EXPECTED_TABLES):
+        found = f"{where}: reachable ({dialect}), {counted(len(tables), 'table')}, none of them"
+        if share_database():
+            detail = f"{found} evalflow's: the first run adds evalflow's beside them"
+            detail += f" ({SHARE_DATABASE_ENV}=1)"
+            return Check("database", "warn", detail, facts)
+        shown = sorted(tables)
+        named = ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
         detail = (
-            f"{where}: reachable ({dialect}), {counted(len(tables), 'table')}, none of them "
-            "evalflow's: is this the results database? (the first run adds evalflow's)"
+            f"{found} evalflow's ({named}): another application's database? every command "
+            "refuses to add evalflow's tables to it: name the results database with "
+            f"--database or EVALFLOW_DATABASE_URL, or set {SHARE_DATABASE_ENV}=1"
         )
-        return Check("database", "warn", detail, facts)
+        return Check("database", "fail", detail, facts)
     if missing:
         detail = (
             f"{where}: reachable ({dialect}), evalflow's tables {', '.join(missing)} missing "

@@ -28,7 +28,7 @@ from evaluation.itembank import schema as itembank_schema
 from evaluation.redact import one_line, redact_url
 from evaluation.review import schema as review_schema
 from evaluation.series import schema as series_schema
-from evaluation.settings import database_url, make_home_for
+from evaluation.settings import database_url, make_home_for, share_database, sqlite_file
 from evaluation.storage import models as results_schema
 from evaluation.storage.impossible_rates import forget_impossible_rates
 from evaluation.storage.snapshot import SNAPSHOT_OPTION, opening
@@ -71,6 +71,7 @@ def make_engine(
     says so); any other caller is refused such a file up front."""
     if create:
         make_home_for(url)  # a fresh home's folder, made by its first writer
+    checked = False  # whether another application's database was looked for
     try:
         if url.startswith("sqlite"):
             in_memory = url in ("sqlite://", "sqlite:///:memory:")
@@ -81,11 +82,17 @@ def make_engine(
                 poolclass=StaticPool if in_memory else None,
                 execution_options=options,
             )
+            path = None if in_memory else sqlite_file(url, uri_filename=True)
+            checked = in_memory or (path is not None and not path.exists())  # nothing there
+            if path is not None and path.exists() and not options:  # not a snapshot: before
+                refuse_another_applications(engine, tables)  # WAL is set, another's file
+                engine.dispose()  # is left as it was (this connection had no pragmas)
+                checked = True
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)
         if create:
-            create_tables(engine, tables)
+            create_tables(engine, tables, checked=checked)
     except ImportError as exc:  # the URL's driver is not installed
         raise StorageError(
             f"cannot open the results database {redact_url(url)}: its driver is not installed "
@@ -98,14 +105,17 @@ def make_engine(
     return engine
 
 
-def create_tables(engine: Engine, tables: Tables) -> None:
+def create_tables(engine: Engine, tables: Tables, *, checked: bool = False) -> None:
     """Create those of ``tables`` that are missing, after bringing existing tables up to
     this version's columns (see ``_upgrade_older_schema``), then the indexes older
     tables lack; with the results tables, older simulated pipeline latencies that were
     the client's overhead become "not measured" (``storage.unmeasured``), older
     impossible decode speeds "not reported", their aggregates recomputed
     (``storage.impossible_rates``), and the output search index is built
-    (``storage.text_search``)."""
+    (``storage.text_search``). A database that holds tables, none of them evalflow's,
+    is refused first (``refuse_another_applications``; ``checked``: it was already)."""
+    if not checked:
+        refuse_another_applications(engine, tables)
     try:
         _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
         _while_locked(lambda: _create_tables(engine, tables))
@@ -124,6 +134,26 @@ def create_tables(engine: Engine, tables: Tables) -> None:
         _while_locked(lambda: forget_overhead_latencies(engine))
         _while_locked(lambda: _unless_read_only(forget_impossible_rates, engine))
         _while_locked(lambda: ensure_text_index(engine))
+
+
+def refuse_another_applications(engine: Engine, tables: Tables) -> None:
+    """StorageError where the database holds tables and none of them is evalflow's
+    (``EVALUATION_TABLES``, ``tables``): another application's database, named by
+    mistake (Prefect's and evalflow's URLs side by side), would silently get evalflow's
+    tables beside its own. An empty database, or one that holds any of evalflow's, is
+    opened; ``$EVALFLOW_SHARE_DATABASE=1`` lets evalflow add its tables beside others."""
+    present = inspect(engine).get_table_names()
+    ours = {model.__table__.name for model in (*EVALUATION_TABLES, *tables)}
+    if not present or ours.intersection(present) or share_database():
+        return
+    raise StorageError(
+        f"the database {database_name(engine)} holds {len(present)} "
+        f"table{'s' * (len(present) > 1)}, none of them evalflow's "
+        f"({_first_of(sorted(present), 3)}): another application's database? evalflow "
+        "adds its tables only to an empty database or one that holds them: name the results "
+        "database with --database or EVALFLOW_DATABASE_URL, or set EVALFLOW_SHARE_DATABASE=1 "
+        "to add evalflow's tables beside these"
+    )
 
 
 def _unless_read_only(step: Callable[[Engine], object], engine: Engine) -> None:

@@ -254,7 +254,7 @@ def _stored(args: argparse.Namespace, query: Callable[[Session], T], *, absent: 
     from evaluation.errors import StorageError
     from evaluation.storage.db import make_engine, session_scope
 
-    engine = make_engine(url, create=False)
+    engine = make_engine(url, create=False)  # another application's: refused here
     try:
         with session_scope(engine) as session:
             return query(session)

@@ -1225,6 +1225,37 @@ DATABASE_CASES = [
         ),
     ),
     Bad(
+        "db-another-applications",
+        "database",
+        lambda w: ["--database", _another_applications(w), "run", str(w.spec)],
+        (
+            "the database {root}/prefect.db holds 1 table, none of them evalflow's (flow_run)",
+            "another application's database?",
+            "--database or EVALFLOW_DATABASE_URL",
+            "EVALFLOW_SHARE_DATABASE=1",
+        ),
+    ),
+    Bad(
+        "db-another-applications-show",
+        "database",
+        lambda w: ["--database", _another_applications(w), "show", "demo"],
+        ("the database {root}/prefect.db holds 1 table, none of them evalflow's",),
+    ),
+    Bad(
+        "env-database-another-applications",
+        "env",
+        lambda w: [_another_applications(w) and "retrain"],
+        ("the database {root}/prefect.db holds 1 table, none of them evalflow's",),
+        {"EVALFLOW_DATABASE_URL": "sqlite:///{root}/prefect.db"},
+    ),
+    Bad(
+        "env-share-database-not-yes-no",
+        "env",
+        lambda w: ["--database", _another_applications(w), "experiments"],
+        ("environment variable EVALFLOW_SHARE_DATABASE='perhaps': expected 1",),
+        {"EVALFLOW_SHARE_DATABASE": "perhaps"},
+    ),
+    Bad(
         "env-database-file-not-there",
         "env",
         lambda w: ["retrain"],
@@ -2288,6 +2319,20 @@ def _old_database(w: World) -> str:
     return f"sqlite:///{path}"
 
 
+def _another_applications(w: World) -> str:
+    """Another application's database (one table of Prefect's, one row in it), as its
+    URL; the case checks that it is left byte for byte as it was."""
+    import sqlite3
+
+    path = w.root / "prefect.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE flow_run (id INTEGER PRIMARY KEY, name TEXT)")
+        connection.execute("INSERT INTO flow_run (name) VALUES ('kept')")
+    connection.close()
+    w.another_applications = path.read_bytes()
+    return f"sqlite:///{path}"
+
+
 def _read_only_older(w: World) -> str:
     """A database an older evalflow wrote (without a table added since), read-only."""
     path = w.root / "older.db"
@@ -2488,6 +2533,8 @@ def test_bad_input_is_refused_in_one_line_with_nothing_written(
         assert secret not in out + err
     assert row_counts(world.db) == before
     assert files_under(world.root) == files  # no file written, none changed
+    if (kept := getattr(world, "another_applications", None)) is not None:
+        assert (world.root / "prefect.db").read_bytes() == kept  # not even made WAL
 
 
 def files_under(root: Path) -> dict[str, tuple[int, int]]:

@@ -228,12 +228,19 @@ def test_a_read_only_database_is_named_as_such_in_one_line(
 
     path = tmp_path / "r.db"
     with sqlite3.connect(path) as connection:  # a database without evalflow's tables yet
-        connection.execute("CREATE TABLE notes (text TEXT)")
+        connection.execute("PRAGMA user_version = 1")  # (no table: one is another's, below)
     read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
     assert main(["--database", read_only, "experiments"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: cannot open the results database {read_only}: it is read-only")
     assert "check the permissions" in line and "[SQL" not in line
+    with sqlite3.connect(path) as connection:  # another application's: that is what it is
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    assert main(["--database", read_only, "experiments"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(
+        f"error: the database file:{path} holds 1 table, none of them evalflow's"
+    )
 
 
 def test_a_home_that_is_not_writable_is_read_and_refused_only_to_create_the_database(

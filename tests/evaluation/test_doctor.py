@@ -132,9 +132,11 @@ def test_database_checks(tmp_path):
     assert "secret" not in bad.detail and "***" in bad.detail
 
 
-def test_an_empty_database_is_a_new_home_and_a_stranger_is_a_warning(tmp_path):
+def test_an_empty_database_is_a_new_home_and_a_stranger_fails(tmp_path, monkeypatch):
     """A new empty database was a WARN: it is what every first run starts from. Tables of
-    another application, or only some of evalflow's, are worth one."""
+    another application fail, as every command refuses them (newcomer F6: the check said
+    "the first run adds evalflow's", which it did, into Prefect's database), a WARN where
+    EVALFLOW_SHARE_DATABASE=1 lets it; only some of evalflow's are worth a WARN."""
     import sqlite3
 
     path = tmp_path / "results.db"
@@ -145,7 +147,15 @@ def test_an_empty_database_is_a_new_home_and_a_stranger_is_a_warning(tmp_path):
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE invoices (id INTEGER)")
     stranger = check_database(url)
-    assert stranger.status == "warn" and "1 table, none of them evalflow's" in stranger.detail
+    assert stranger.status == "fail", stranger
+    assert "1 table, none of them evalflow's (invoices): another application's" in stranger.detail
+    assert (
+        "--database or EVALFLOW_DATABASE_URL, or set EVALFLOW_SHARE_DATABASE=1" in stranger.detail
+    )
+    monkeypatch.setenv("EVALFLOW_SHARE_DATABASE", "1")
+    shared = check_database(url)
+    assert shared.status == "warn" and "the first run adds evalflow's beside them" in shared.detail
+    monkeypatch.delenv("EVALFLOW_SHARE_DATABASE")
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE experiments (id INTEGER)")
     part = check_database(url)
