@@ -337,6 +337,64 @@ def accepted_lines(watch: SeriesWatch, accepted: str) -> list[str]:
     return lines
 
 
+def withdrawn_lines(before: SeriesWatch, after: SeriesWatch, withdrawn: str) -> list[str]:
+    """What withdrawing run ``withdrawn``'s accept re-opened, from the watch with it
+    (``before``) and without it (``after``), read as ``accepted_lines`` reads an accept:
+    the streams whose level it confirmed and those it restarted (by why, and where each is
+    judged from now), what the accepts that remain now do differently there, and the
+    alarms of those streams no accept acknowledges any more."""
+    was = {(s.config, s.metric): s for s in before.streams}
+    now = {(s.config, s.metric): s for s in after.streams}
+    did = {k: dict(s.accepts).get(withdrawn) for k, s in was.items()}
+    name = {k: f"{s.metric} of {s.label}" for k, s in was.items()}
+    lines = []
+    if confirmed := [k for k, why in did.items() if why == ""]:
+        lines.append(
+            f"confirmed level withdrawn: {counted(len(confirmed), 'stream')} (its alarms up to "
+            f"{withdrawn} no longer acknowledged by it)"
+        )
+    restarted: dict[tuple[str, str], list[str]] = {}
+    for k, why in did.items():
+        if why and k in now:
+            restarted.setdefault((why, now[k].segment_start), []).append(name[k])
+    lines += [
+        f"restart at {withdrawn} withdrawn: {counted(len(streams), 'stream')} ({why}), judged "
+        f"from {start} again: {', '.join(streams)}"
+        for (why, start), streams in restarted.items()
+    ]
+    changed: dict[tuple[str, str], list[str]] = {}
+    for k, why in did.items():
+        if why is None or k not in now:
+            continue
+        old = {run: w for run, w in was[k].accepts if run != withdrawn}
+        for run, w in now[k].accepts:
+            if old.get(run) != w:
+                changed.setdefault((run, w), []).append(name[k])
+    for (run, why), streams in changed.items():
+        kind = (
+            f"restarted at {run}: {counted(len(streams), 'stream')} ({why})"
+            if why
+            else (f"confirmed at {run}: {counted(len(streams), 'stream')}")
+        )
+        lines.append(f"now {kind}: {', '.join(streams)}")
+    standing = [
+        f"{name[k]} (alarm on {now[k].last_alarm})"
+        for k, why in did.items()
+        if why is not None and k in now and now[k].last_alarm
+        if now[k].last_alarm != was[k].last_alarm
+    ]
+    if standing:
+        lines.append(
+            f"alarm no longer acknowledged: {counted(len(standing), 'stream')}: "
+            + ", ".join(standing)
+        )
+    if other := sum(why is None for why in did.values()):
+        lines.append(
+            f"not a night of {counted(other, 'stream')} (another config, or after an event)"
+        )
+    return lines
+
+
 def watch_markdown(watch: SeriesWatch) -> str:
     """The nightly artifact's section: each stream's last night and the alarms."""
     lines = [

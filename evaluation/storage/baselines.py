@@ -4,8 +4,9 @@ runs ``qa-ollama-nightly-<date>`` are one series). Every run accepted in a serie
 accepted: the series' watch applies each accept in the series' order (a later accept
 never undoes an earlier one's restart), and the series' baseline, the one run the
 nightly check and `gate` compare with and `series`, `trends` and the monitor name, is
-its latest accepted run. A database written before kept one accepted run per series,
-and reads as before.
+its latest accepted run. A mistaken accept is withdrawn (``withdraw_baseline``): the
+other accepts stay. A database written before kept one accepted run per series, and
+reads as before.
 """
 
 from __future__ import annotations
@@ -63,6 +64,63 @@ def accept_baseline(session: Session, name: str) -> Acceptance:
     session.flush()
     replaced = None if later or not earlier else earlier[-1]
     return Acceptance(name, series, replaced, earlier, later)
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    experiment: str
+    series: str
+    baseline: str | None  # the series' baseline now: its latest run still accepted, or None
+    was_baseline: bool  # it was the series' baseline
+    others: tuple[str, ...] = ()  # the runs still accepted in the series, in its order
+
+
+def withdraw_baseline(session: Session, name: str, *, write: bool = True) -> Withdrawal:
+    """Withdraw experiment ``name``'s accept in its series (a mistaken one: accepting
+    another run no longer undoes it): the series' watch applies the accepts that remain,
+    and the latest of them is its baseline. A run that does not exist or is not accepted
+    is refused (StorageError) before anything is written; ``write=False`` only checks,
+    and says what withdrawing would leave."""
+    experiment = get_experiment(session, name)
+    series = series_names(session, [experiment])[experiment.name]
+    accepted = [e.name for e in _accepted_in(session, series)]
+    if not experiment.accepted_baseline:
+        held = (
+            f"its accepted runs: {', '.join(accepted)}"
+            if accepted
+            else f"{series} has no accepted run"
+        )
+        raise StorageError(f"{name} is not accepted in {series}: nothing to withdraw ({held})")
+    others = tuple(run for run in accepted if run != name)
+    withdrawal = Withdrawal(
+        name, series, others[-1] if others else None, accepted[-1] == name, others
+    )
+    if write:
+        experiment.accepted_baseline = False
+        experiment.updated_at = utcnow()  # the watch's kept verdict is computed again
+        session.add(experiment)
+        session.flush()
+    return withdrawal
+
+
+def withdrawn_words(withdrawal: Withdrawal) -> str:
+    """What ``withdraw_baseline`` did, in a line (`evalflow baseline withdraw`): the
+    series' baseline now (the latest run still accepted, or none)."""
+    w = withdrawal
+    if w.baseline is None:
+        return (
+            f"{w.experiment} is no longer accepted in {w.series}; {w.series} has no accepted "
+            "baseline now"
+        )
+    now = (
+        f"its baseline is now {w.baseline} (was {w.experiment})"
+        if w.was_baseline
+        else f"its baseline stays {w.baseline}"
+    )
+    return (
+        f"{w.experiment} is no longer accepted in {w.series}; {now}; the other accepts stay in "
+        "effect, applied in the series' order"
+    )
 
 
 def accepted_words(acceptance: Acceptance) -> str:

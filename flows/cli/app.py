@@ -311,8 +311,8 @@ ON_INTERRUPT = {
     "rerun the same command to train from the start",
     "import-ratings": "import-ratings stopped: a file's ratings are stored together or not "
     "at all; rerun the same command to import it (ratings already there are not doubled)",
-    "baseline": "baseline stopped: an acceptance is stored whole or not at all; rerun the "
-    "same command",
+    "baseline": "baseline stopped: an accept or its withdrawal is stored whole or not at all; "
+    "rerun the same command",
     "deploy": "deploy stopped: rerun the same command (deployments are registered by name: "
     "a rerun updates those already there)",
 }

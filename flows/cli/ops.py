@@ -82,7 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     _schedule_options(p)
     p.set_defaults(func=cmd_deploy)
 
-    p = sub.add_parser("baseline", help="manage the accepted baselines of nightly checks")
+    p = sub.add_parser(
+        "baseline",
+        help="accept a run as its series' baseline, or withdraw a mistaken accept",
+    )
     actions = p.add_subparsers(title="subcommands")
     p.set_defaults(func=cmd_baseline_without_action)
     accept = actions.add_parser(
@@ -92,11 +95,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     accept.add_argument("experiment")
     accept.set_defaults(func=cmd_baseline_accept)
+    withdraw = actions.add_parser(
+        "withdraw",
+        help="withdraw an experiment's accept (a mistaken one: accepting another run does "
+        "not undo it); its series' streams are judged as the other accepts say, and the "
+        "latest run still accepted is the baseline",
+        epilog="example:\n  evalflow baseline withdraw nightly-2026-01-30",
+    )
+    withdraw.add_argument("experiment")
+    withdraw.set_defaults(func=cmd_baseline_withdraw)
 
 
 def cmd_baseline_without_action(args: argparse.Namespace) -> int:
     raise EvalError(
-        "evalflow baseline needs a subcommand: accept EXPERIMENT (see evalflow baseline --help)"
+        "evalflow baseline needs a subcommand: accept EXPERIMENT or withdraw EXPERIMENT "
+        "(see evalflow baseline --help)"
     )
 
 
@@ -357,5 +370,23 @@ def cmd_baseline_accept(args: argparse.Namespace) -> int:
         watch = watch_and_keep(session, acceptance.series, banks=BankEstimates(session))
     print(accepted_words(acceptance))
     for line in accepted_lines(watch, acceptance.experiment):
+        print(f"  {line}")
+    return 0
+
+
+def cmd_baseline_withdraw(args: argparse.Namespace) -> int:
+    from evaluation.itembank import BankEstimates
+    from evaluation.series import watch_and_keep, watch_series
+    from evaluation.series._render import withdrawn_lines
+    from evaluation.storage.baselines import withdraw_baseline, withdrawn_words
+    from evaluation.storage.db import session_scope
+
+    with session_scope(open_engine(args)) as session:
+        series = withdraw_baseline(session, args.experiment, write=False).series  # refused first
+        before = watch_series(session, series, banks=BankEstimates(session))
+        withdrawal = withdraw_baseline(session, args.experiment)
+        after = watch_and_keep(session, series, banks=BankEstimates(session))
+    print(withdrawn_words(withdrawal))
+    for line in withdrawn_lines(before, after, withdrawal.experiment):
         print(f"  {line}")
     return 0

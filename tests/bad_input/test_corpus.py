@@ -1199,6 +1199,16 @@ DATABASE_CASES = [
         read_only="shared",
     ),
     Bad(
+        "db-read-only-folder-withdraw",
+        "database",
+        lambda w: ["--database", _shared_copy(w), "baseline", "withdraw", "demo"],
+        (
+            "cannot open the results database {root}/shared/evalflow.db: its folder is read-only",
+            "copy the database to a folder you may write",
+        ),
+        read_only="shared",
+    ),
+    Bad(
         "db-read-only-folder-wal-changes",
         "database",
         lambda w: [
@@ -1645,7 +1655,9 @@ OPTION_CASES = [
     opt("opt-baseline-accept-unknown-option", "baseline", "accept", "demo", "--nope",
         expect="evalflow baseline accept: unrecognized arguments: --nope"),
     opt("opt-baseline-no-action", "baseline",
-        expect="evalflow baseline needs a subcommand: accept EXPERIMENT"),
+        expect="evalflow baseline needs a subcommand: accept EXPERIMENT or withdraw EXPERIMENT"),
+    opt("opt-baseline-withdraw-unknown-option", "baseline", "withdraw", "demo", "--nope",
+        expect="evalflow baseline withdraw: unrecognized arguments: --nope"),
     opt("opt-view-port-too-high", "view", "demo", "--port", "70000",
         expect="argument --port: expected a port number 1-65535, got '70000'"),
     opt("opt-view-host-blank", "view", "demo", "--host", "my host",
@@ -1933,6 +1945,18 @@ SURFACE_CASES = [
         ("nope",),
     ),
     Bad("verb-baseline-unknown", "cli", cli("baseline", "accept", "nope"), ("nope",)),
+    Bad(
+        "verb-baseline-withdraw-unknown",
+        "cli",
+        cli("baseline", "withdraw", "nope"),
+        ("no experiment named 'nope'",),
+    ),
+    Bad(
+        "verb-baseline-withdraw-not-accepted",
+        "cli",
+        cli("baseline", "withdraw", "demo"),
+        ("demo is not accepted in demo: nothing to withdraw (demo has no accepted run)",),
+    ),
     Bad("verb-review-unknown", "cli", cli("review", "nope"), ("no experiment", "nope")),
 ]
 
@@ -2580,7 +2604,7 @@ def test_every_verb_and_every_option_that_takes_a_value_has_a_bad_case(
             _HELD.pop().close()
     missing = []
     for name, verb in _verbs(build_parser()):
-        if name == "accept":
+        if name in ("accept", "withdraw"):
             name = "baseline"
         if name not in tried:
             missing.append(name)
