@@ -614,3 +614,27 @@ def test_the_direction_table_names_every_built_in_metric_and_no_other():
     assert set(HIGHER_IS_BETTER) == set(_BY_NAME)
     assert {n: m.higher_is_better for n, m in _BY_NAME.items()} == HIGHER_IS_BETTER
     assert not HIGHER_IS_BETTER["latency_s"] and HIGHER_IS_BETTER["exact_match"]
+
+
+def test_a_prompt_is_analysed_once_for_every_output_to_it(monkeypatch):
+    """Every config and sample answers the same case: its prompt's words, question and
+    sentences are found once, not once an output (a 1,500-word prompt cost ~2 ms of CPU
+    a generation); the cache keeps at most PROMPT_CACHE_WORDS words, and a prompt past
+    that is analysed each time with the same answer."""
+    from evaluation.metrics import _echo
+
+    calls = []
+    real = _echo._sentence_of_words
+    monkeypatch.setattr(_echo, "_sentence_of_words", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(_echo, "_prompt_cache", {}, raising=False)
+    monkeypatch.setattr(_echo, "_prompt_cache_words", [0], raising=False)
+    outputs = [GEMMA_INVENTED_TURN, "Answer: Saturn V rocket", PASSAGE, ""] * 4
+    first = [answer_part(o, PASSAGE) for o in outputs]
+    assert calls == [PASSAGE]
+    monkeypatch.setattr(_echo, "PROMPT_CACHE_WORDS", 5)  # full: nothing more kept
+    prompt = PASSAGE + " Where?"
+    assert [answer_part(o, prompt) for o in outputs[:2]] == [
+        answer_part(o, prompt) for o in outputs[:2]
+    ]
+    assert calls.count(prompt) >= 4 and prompt not in _echo._prompt_cache
+    assert [answer_part(o, PASSAGE) for o in outputs] == first and calls.count(PASSAGE) == 1
