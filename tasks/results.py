@@ -46,6 +46,7 @@ def score(
 ) -> int:
     """Score every successful generation on ``metrics`` (replacing earlier scores);
     metrics that need an embedding model get its vectors from ``hosts``."""
+    from evaluation.metrics._echo import forget_prompts
     from evaluation.run._scoring import score_generations_detailed
 
     resolved = get_metrics(metrics)
@@ -67,6 +68,7 @@ def score(
             scored += len(ok)
             del generations, ok, values
             release_freed()  # the frames' memory back to the system (evaluation/run/_heap.py)
+    forget_prompts()  # the echo rule's prompts, analysed once for every config's outputs
     if unknown:
         get_run_logger().warning(
             "%d generations refer to cases no longer in suite %s; not scored",

@@ -135,11 +135,18 @@ class _PromptIndex(NamedTuple):
 
 
 # A case's prompt is analysed once, not once per config and sample that answered it (a
-# 1,500-word prompt: ~2 ms of CPU a generation before). Kept up to this many prompt words
-# in all (~0.3 KB a word, ~20 MiB); prompts past it are analysed each time, not kept.
+# 1,500-word prompt: ~3.5 ms of CPU a generation before). Kept up to this many prompt
+# words in all (~0.3 KB a word: ~17 MiB), until ``forget_prompts`` (a run's scoring is
+# done); prompts past it are analysed each time, not kept.
 PROMPT_CACHE_WORDS = 60_000
 _prompt_cache: dict[str, _PromptIndex] = {}
 _prompt_cache_words = [0]
+
+
+def forget_prompts() -> None:
+    """Drop the prompts' analyses kept (their memory back for what follows scoring)."""
+    _prompt_cache.clear()
+    _prompt_cache_words[0] = 0
 
 
 def _prompt_index(prompt: str) -> _PromptIndex:

@@ -620,7 +620,7 @@ def test_a_prompt_is_analysed_once_for_every_output_to_it(monkeypatch):
     """Every config and sample answers the same case: its prompt's words, question and
     sentences are found once, not once an output (a 1,500-word prompt cost ~2 ms of CPU
     a generation); the cache keeps at most PROMPT_CACHE_WORDS words, and a prompt past
-    that is analysed each time with the same answer."""
+    that is analysed each time with the same answer; scoring's end forgets them."""
     from evaluation.metrics import _echo
 
     calls = []
@@ -638,3 +638,5 @@ def test_a_prompt_is_analysed_once_for_every_output_to_it(monkeypatch):
     ]
     assert calls.count(prompt) >= 4 and prompt not in _echo._prompt_cache
     assert [answer_part(o, PASSAGE) for o in outputs] == first and calls.count(PASSAGE) == 1
+    _echo.forget_prompts()  # a run's scoring done (tasks/results.score): memory back
+    assert _echo._prompt_cache == {} and _echo._prompt_cache_words == [0]
