@@ -269,7 +269,10 @@ def _ignore(_signum: int, _frame: FrameType | None) -> None:
 
 @contextmanager
 def sigterm_kept_from_prefect() -> Iterator[None]:
-    """While the block runs, SIGTERM stays with :func:`interruptible`, as SIGINT does.
+    """While the block runs, SIGTERM stays with the handler the flow found: `run`'s
+    :func:`interruptible`, as SIGINT does; `retrain`'s and `rescore`'s Ctrl-C
+    (``flows.cli._signals.sigterm_as_interrupt``: Prefect's handler crashed their flows
+    with its "Crash detected!" lines and no word of evalflow's, newcomer F7).
 
     Prefect's flow engine (3.8, ``prefect.utilities.engine.capture_sigterm``) installs
     its own SIGTERM handler for the flow's duration; it raises ``TerminationSignal`` in
@@ -285,9 +288,10 @@ def sigterm_kept_from_prefect() -> Iterator[None]:
 
     @contextmanager
     def capture_sigterm() -> Iterator[None]:
+        ours = signal.getsignal(signal.SIGTERM)
         with original():
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGTERM, _ignore)
+            if threading.current_thread() is threading.main_thread() and ours is not None:
+                signal.signal(signal.SIGTERM, ours)
             yield
 
     flow_engine.capture_sigterm = capture_sigterm

@@ -22,7 +22,7 @@ class StoppedBySignal(KeyboardInterrupt):
 
 #: The verbs that take SIGTERM as Ctrl-C (:func:`sigterm_as_interrupt`), where the
 #: signals held while the CLI imports (``flows.cli.console_main``) are released.
-TAKE_SIGTERM = frozenset({"run", "judge"})
+TAKE_SIGTERM = frozenset({"run", "judge", "retrain", "rescore"})
 
 
 def release_held(command: str) -> None:

@@ -15,9 +15,16 @@ _RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 #: Prefect's records of a host's generation task cut short because the run stopped
-#: (cancelled from the UI, or another lane failed), and of the flow run ending Cancelled:
-#: the CLI says what happened in one line.
-_STOPPED = ("Execution was cancelled by the runtime environment", "Finished in state Cancelled(")
+#: (cancelled from the UI, or another lane failed), and of the flow run ending Cancelled;
+#: and its "Crash detected!" and "Finished in state Crashed" of a flow or task the user
+#: stopped (Ctrl-C, or SIGTERM, which the CLI takes as Ctrl-C): the CLI says what
+#: happened in one line (``app.ON_INTERRUPT``; newcomer F7: `retrain` printed three such
+#: ERROR lines).
+_STOPPED = (
+    "Execution was cancelled by the runtime environment",
+    "Finished in state Cancelled(",
+    "Execution was aborted by an interrupt signal",
+)
 
 
 class _ExpectedErrors(logging.Filter):

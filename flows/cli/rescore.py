@@ -10,13 +10,20 @@ from flows.cli.results import leaderboard_text
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
+    from flows.cli._signals import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():  # SIGTERM stops it as Ctrl-C does: its line, exit 143
+        return _rescore(args)
+
+
+def _rescore(args: argparse.Namespace) -> int:
     from flows.rescore import rescore
-    from flows.run_control import prefect_api
+    from flows.run_control import prefect_api, sigterm_kept_from_prefect
 
     metrics = args.metrics
     _check_rescore(args, [*([args.first] if args.first else []), *(metrics or [])])
     console_for(args, result_says_it=True)
-    with prefect_api():
+    with prefect_api(), sigterm_kept_from_prefect():
         done = rescore(
             experiment=args.experiment, metrics=metrics, database=args.database, first=args.first
         )

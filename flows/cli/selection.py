@@ -120,6 +120,15 @@ def _running_note(path: Path, database: str | None) -> str:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
+    from flows.cli._signals import sigterm_as_interrupt
+
+    # SIGTERM (systemd, a container's stop, a CI timeout) stops it as Ctrl-C does: its
+    # line, exit 143; Prefect's handler crashed the flow without a word (newcomer F7)
+    with sigterm_as_interrupt():
+        return _retrain(args)
+
+
+def _retrain(args: argparse.Namespace) -> int:
     from selection.frame import NotEnoughTrainingData, TrainingDataError
 
     if (refused := _too_little_to_train_on(args)) is not None:  # said before Prefect starts
@@ -127,7 +136,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         return 1
     from flows.cli._steps import Steps
     from flows.cli.logs import console_for
-    from flows.run_control import prefect_api
+    from flows.run_control import prefect_api, sigterm_kept_from_prefect
     from selection.steps import LISTENERS
 
     steps = Steps("retrain", enabled=not args.quiet)  # it said nothing for 38-77 s
@@ -138,6 +147,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
                 console_for(args, result_says_it=True)
                 stack.enter_context(prefect_api())
+                stack.enter_context(sigterm_kept_from_prefect())
             LISTENERS.append(steps)
             stack.callback(LISTENERS.remove, steps)
             summary = retrain_selector(

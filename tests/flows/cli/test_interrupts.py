@@ -200,3 +200,29 @@ def test_a_command_that_stores_work_takes_a_sigint_it_started_ignoring(tmp_path,
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(said) if said else last == ON_INTERRUPT[argv[0]]
     assert "Traceback" not in done.stderr
+
+
+def test_sigterm_stops_rescore_as_ctrl_c_does(tmp_path, monkeypatch, capfd, prefect_harness):
+    """Newcomer F7's neighbour: `rescore` runs a flow too, and SIGTERM crashed it with
+    Prefect's ERROR lines and no word of its own; now its Ctrl-C line, exit 143."""
+    import os
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db = build_review_db(url, n_cases=4)
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler runs before the next line
+        raise AssertionError("SIGTERM did not stop the rescore")
+
+    def not_taken(*args):  # here of old: a SIGTERM the command left to the process
+        raise AssertionError("rescore did not take SIGTERM")
+
+    monkeypatch.setattr("flows.rescore.suite_path", signalled)  # in the flow, before scoring
+    before = signal.signal(signal.SIGTERM, not_taken)
+    try:
+        assert main(["--database", url, "rescore", db.experiment, "-q"]) == 143
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Crash" not in err, err
+    assert err.strip().splitlines()[-1] == ON_INTERRUPT["rescore"], err
