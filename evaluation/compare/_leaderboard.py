@@ -35,12 +35,14 @@ from evaluation.storage.coverage import Coverage, experiment_coverage, scored_co
 from evaluation.storage.dropped import NONE_DROPPED, Dropped, dropped_configs
 from evaluation.storage.repository import get_experiment
 from evaluation.storage.stages import stored_pipeline_summary
+from evaluation.storage.unscored import unscored
 from evaluation.suites import Suite
 from evaluation.wording import (
     NOT_MEASURED,
     TERMINAL_COLUMNS,
     corpus_figure,
     corpus_value_words,
+    counted,
 )
 
 if TYPE_CHECKING:  # the metrics import their backends; reading a leaderboard needs neither
@@ -49,7 +51,8 @@ if TYPE_CHECKING:  # the metrics import their backends; reading a leaderboard ne
     from evaluation.metrics import Metric
 
 EMPTY_FLAG = "EMPTY OUTPUTS"
-FLAGS = ("ECHOES THE PROMPT", EMPTY_FLAG)  # notes that `show` prints under the table
+UNSCORED_FLAG = "NOT SCORED"  # a metric's scorer raised on outputs, or could not score them
+FLAGS = ("ECHOES THE PROMPT", EMPTY_FLAG, UNSCORED_FLAG)  # notes `show` prints under the table
 SIMULATED_BANNER = (
     "SIMULATED: these results come from evalflow's simulated backend, not from a real "
     "model. They show the pipeline working, nothing about any real model."
@@ -314,6 +317,8 @@ def load_leaderboard(session: Session, experiment: str) -> Leaderboard:
     )
     notes += echo_flags(rows) if "echoes_prompt" in metrics else ()
     notes += empty_flags(rows)
+    notes += unscored_flags(session, row.id, row.name, row.metrics)
+    notes += corpus_failed_flags([a for a in aggregates if a["metric"] in metrics])
     coverage = experiment_coverage(session, row)
     aggregated = [board_row["generations_ok"] for board_row in rows]
     if rows and None not in aggregated and coverage.generated > sum(aggregated):
@@ -634,6 +639,42 @@ def empty_flags(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
         for r in rows
         if _has_empty(r)
     )
+
+
+def unscored_flags(
+    session: Session, experiment_id: int, experiment: str, metrics: Sequence[str]
+) -> tuple[str, ...]:
+    """A note for each metric whose scorer raised on some of the experiment's outputs or
+    could not score them: their scores are missing (a column of "–" said nothing of why,
+    newcomer F8)."""
+    return tuple(
+        f"{UNSCORED_FLAG}: {u.words()}: those scores are missing, the reason kept with each "
+        f"output (evalflow view {experiment})"
+        for u in unscored(session, experiment_id, metrics)
+    )
+
+
+def corpus_failed_flags(aggregates: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """A note for each metric whose corpus function (a user's scorer's ``corpus=``)
+    raised or gave no number, on how many configs, with the reason the aggregate's note
+    keeps (``evaluation/metrics/_user.py``): its headline is missing on those."""
+    failed: dict[str, list[str]] = {}
+    configs: dict[str, int] = {}
+    for a in aggregates:
+        metric, note = a["metric"], a["note"]
+        configs[metric] = configs.get(metric, 0) + 1
+        if isinstance(note, str) and note.startswith(f"{metric}'s corpus function "):
+            failed.setdefault(metric, []).append(" ".join(note.split()))
+    flags = []
+    for metric, notes in failed.items():
+        others = len(set(notes)) - 1
+        more = f", and {others} other {'error' if others == 1 else 'errors'}" if others else ""
+        example = notes[0] if len(notes[0]) <= 160 else notes[0][:159] + "…"
+        flags.append(
+            f"{UNSCORED_FLAG}: {example}{more}, on {len(notes)} of "
+            f"{counted(configs[metric], 'config')}: those corpus values are missing"
+        )
+    return tuple(flags)
 
 
 def _has_empty(row: Mapping[str, Any]) -> bool:

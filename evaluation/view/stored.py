@@ -22,7 +22,12 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from evaluation.compare._code import statistics_code
-from evaluation.compare._leaderboard import load_leaderboard, metric_direction, ranked_table
+from evaluation.compare._leaderboard import (
+    UNSCORED_FLAG,
+    load_leaderboard,
+    metric_direction,
+    ranked_table,
+)
 from evaluation.itembank import experiment_estimates
 from evaluation.itembank.schema import ItemBank
 from evaluation.storage.models import Experiment, SuiteRow
@@ -72,8 +77,9 @@ def _format(*pages: Any) -> str:
 #: (read back by ``_from_json`` from the same types). A version of evalflow whose pages
 #: have other fields finds no stored page matching (it computes them again) rather than
 #: failing to read what an older version stored; and the words the summary shows the
-#: latency verdict with (a page stored without them is computed again).
-PAGE_FORMAT = f"{_format(Summary, FlipMatrix, PairSummary)} {LATENCY_MEANS}"
+#: latency verdict with (a page stored without them is computed again), and the flag of a
+#: metric whose scorer failed (a page stored before its flags said it: computed again).
+PAGE_FORMAT = f"{_format(Summary, FlipMatrix, PairSummary)} {LATENCY_MEANS} {UNSCORED_FLAG}"
 # with the words that mark a first-cases mean (a page stored with others reads as
 # another kind of mean: computed again)
 ESTIMATES_FORMAT = f"{_format(ShownEstimates)} {NOT_A_SAMPLE}"

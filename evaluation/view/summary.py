@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from evaluation.calibration._render import calibration_text
 from evaluation.compare._leaderboard import (
+    UNSCORED_FLAG,
     Leaderboard,
     echo_flags,
     empty_flags,
@@ -78,7 +79,7 @@ class Summary:
     shared: str
     verdict: str | None
     other_verdicts: tuple[str, ...]  # the other metrics' and latency's, stored ones only
-    flags: tuple[str, ...]  # "ECHOES THE PROMPT: ...", "EMPTY OUTPUTS: ...", as `show` prints them
+    flags: tuple[str, ...]  # "ECHOES THE PROMPT: ...", "EMPTY OUTPUTS: ...", "NOT SCORED: ..."
     effects: tuple[dict[str, Any], ...]
     fronts: tuple[ShownFront, ...]
     notes: tuple[str, ...]
@@ -190,7 +191,8 @@ def experiment_summary(session: Session, experiment: str, *, ending: str | None 
         verdict=verdict,
         other_verdicts=_other_verdicts(session, row.name, primary),
         flags=(echo_flags(board.rows) if "echoes_prompt" in board.metrics else ())
-        + empty_flags(board.rows),
+        + empty_flags(board.rows)
+        + tuple(n for n in board.notes if n.startswith(UNSCORED_FLAG)),
         effects=tuple(
             {
                 "parameter": e.parameter,

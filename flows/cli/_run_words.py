@@ -1,5 +1,6 @@
 """What `run` says: its first line (the work to run), its display's details, and at its
-end the verdicts, empty outputs, a failed smoke level and where to look next."""
+end the verdicts, empty outputs, scorers that failed, a failed smoke level and where to
+look next."""
 
 from __future__ import annotations
 
@@ -89,6 +90,21 @@ def empty_outputs(board: Leaderboard) -> str:
         f"{counted(sum(counts), 'output')} empty, in {sum(c > 0 for c in counts)} of "
         f"{counted(len(counts), 'config')}: scored as empty answers, not as failures"
     )
+
+
+def unscored_metrics(board: Leaderboard) -> str:
+    """ "metric mypkg.checks:boom has no score on some generations: its scorer raised"
+    where a metric's scorer raised or could not score (the ``NOT SCORED`` lines under the
+    table say how many and why); "" where none did."""
+    from evaluation.compare._leaderboard import UNSCORED_FLAG
+
+    flagged = [n for n in board.notes if n.startswith(f"{UNSCORED_FLAG}: ")]
+    named = (n.removeprefix(f"{UNSCORED_FLAG}: ").split()[0] for n in flagged)
+    names = list(dict.fromkeys(name.removesuffix("'s") for name in named))  # "m's corpus..."
+    if not names:
+        return ""
+    which = f"metric {names[0]} has" if len(names) == 1 else f"metrics {', '.join(names)} have"
+    return f"{which} no score on some generations: a scorer failed ({UNSCORED_FLAG} above)"
 
 
 def smoke_lines(failure: SmokeFailed, resume: str) -> str:

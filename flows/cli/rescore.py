@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 from flows.cli import options
+from flows.cli._run_words import unscored_metrics
+from flows.cli._width import fitted
 from flows.cli.logs import console_for
-from flows.cli.results import leaderboard_text
+from flows.cli.results import stored_leaderboard
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
@@ -27,7 +29,10 @@ def _rescore(args: argparse.Namespace) -> int:
         done = rescore(
             experiment=args.experiment, metrics=metrics, database=args.database, first=args.first
         )
-    print(leaderboard_text(args, args.experiment))
+    board, text = stored_leaderboard(args, args.experiment)
+    print(text)
+    if unscored := unscored_metrics(board):
+        print(fitted(f"warning: {unscored}"))
     if done["report"]:
         print(f"\nThe report, written again: {done['report']}")
     return 0

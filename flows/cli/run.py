@@ -27,6 +27,7 @@ from flows.cli._run_words import (
     smoke_lines,
     spec_words,
     starting_line,
+    unscored_metrics,
     verdict_lines,
 )
 from flows.cli._signals import exit_code, sigterm_as_interrupt
@@ -244,6 +245,8 @@ def _run(
     print(fitted(done))
     if empty := empty_outputs(board):
         print(fitted(f"warning: {empty} (EMPTY OUTPUTS above)"))
+    if unscored := unscored_metrics(board):
+        print(fitted(f"warning: {unscored}"))
     if summary["failed"]:
         print(fitted("\n".join(_failures(args, summary["experiment"]))))
         # A failed generation is not done: the same command redoes only those.

@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import yaml
 import tests.bad_input.test_corpus as corpus
 from evaluation import safe_yaml
 from evaluation.errors import EvalError
-from evaluation.metrics import _user, get_metric
+from evaluation.metrics import get_metric
 from evaluation.pipelines._retrieval import load_corpus
 from evaluation.settings import ollama_url, port_number
 from evaluation.storage.db import make_engine, session_scope
@@ -45,6 +45,7 @@ from tests.bad_input.test_corpus import (
 from tests.conftest import REPO
 from tests.support.results_db import add_experiment, make_config, make_suite
 from tests.support.standin_ollama import StandInConfig, running_standin
+from tests.support.user_scorers import scorer_module
 
 F = "field '{}'"
 # the corpus' fixtures: a folder with a valid spec and suite, a database holding `demo`
@@ -398,14 +399,8 @@ def stars(case, output):
 
 
 @pytest.fixture
-def scorers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    name = f"edge_scorers_{abs(hash(tmp_path)) % 10**8}"
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(SCORERS))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    _user.user_metric.cache_clear()
-    yield name
-    _user.user_metric.cache_clear()
-    sys.modules.pop(name, None)
+def scorers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    yield from scorer_module(tmp_path, monkeypatch, "edge_scorers", SCORERS)
 
 
 def _case(cid: str = "c") -> Any:

@@ -178,7 +178,9 @@ def test_flows_whose_result_says_it_keep_their_info_lines_off_the_terminal(
     monkeypatch.setattr(selection, "_too_little_to_train_on", lambda args: None)
     monkeypatch.setattr(rescore, "_check_rescore", lambda *a: None)
     monkeypatch.setattr(_database, "refuse_an_experiment_of_a_fresh_home", lambda args: None)
-    monkeypatch.setattr(rescore, "leaderboard_text", lambda args, name: "Leaderboard: nc-real")
+    board = types.SimpleNamespace(notes=())  # no NOT SCORED line under it
+    shown = (board, "Leaderboard: nc-real")
+    monkeypatch.setattr(rescore, "stored_leaderboard", lambda args, name: shown)
     monkeypatch.setattr(compare, "render_comparison_text", lambda *a, **k: "Paired: nc-real")
     for reader in ("_dropped", "_estimates"):
         monkeypatch.setattr(stats, reader, lambda args: [])
