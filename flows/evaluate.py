@@ -91,7 +91,8 @@ async def evaluate(
         simulated=sweep.simulated,
     )
     engine = make_engine(database_url(database))
-    keep_series(engine, name, series)  # a rerun keeps its series (docs/trends.md)
+    # a rerun keeps its series and its spec (docs/trends.md, docs/specs-and-sweeps.md)
+    keep_series(engine, name, series, sweep, named=bool(experiment))
     async with open_host_pool(sweep, simulated_time_scale=simulated_time_scale) as pool:
         cases = (  # ``cases``, the calibrated level's count, becomes the level's cases
             calibrated_level(engine, sweep, cases, name)[:limit]

@@ -13,6 +13,7 @@ from evaluation.series import (
     record_calibrated_night,
     record_run,
     refuse_another_series,
+    refuse_another_spec,
     suite_digest,
     what_ran,
 )
@@ -20,11 +21,15 @@ from evaluation.storage.db import session_scope
 from tasks.host_pool import HostPool
 
 
-def keep_series(engine: Engine, experiment: str, series: str | None) -> None:
-    """Refuse a rerun that names another series than its experiment belongs to, before
-    the run registers (``refuse_another_series``; `run` checked it before its claim)."""
+def keep_series(
+    engine: Engine, experiment: str, series: str | None, sweep: Sweep, *, named: bool
+) -> None:
+    """Refuse a rerun that names another series than its experiment belongs to, or runs
+    another spec than it was run from, before the run registers (``refuse_another_series``,
+    ``refuse_another_spec``; `run` checked both before its claim)."""
     with session_scope(engine) as session:
         refuse_another_series(session, experiment, series)
+        refuse_another_spec(session, experiment, sweep.spec.name, sweep.suite.name, named=named)
 
 
 def join_series(engine: Engine, experiment: str, sweep: Sweep, series: str | None) -> None:

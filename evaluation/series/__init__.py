@@ -25,6 +25,8 @@ _EXPORTS = {
     "point_of": "evaluation.series._series",
     "record_run": "evaluation.series._series",
     "refuse_another_series": "evaluation.series._series",
+    "refuse_another_spec": "evaluation.series._series",
+    "SpecKept": "evaluation.series._series",
     "record_calibrated_night": "evaluation.series._series",
     "series_experiments": "evaluation.series._series",
     "series_of_experiment": "evaluation.series._series",

@@ -29,6 +29,10 @@ class SeriesKept(StorageError):
     """A rerun of an experiment named another series than the one it belongs to."""
 
 
+class SpecKept(StorageError):
+    """A run of one spec under the name of an experiment another spec ran."""
+
+
 @dataclass(frozen=True)
 class Interval:
     """A stored mean with its 95% interval (None where it could not be computed)."""
@@ -142,6 +146,55 @@ def refuse_another_series(session: Session, experiment: str, series: str | None)
         f"rerun keeps it; run it again without --series, or give a new --experiment to "
         f"join {series!r}"
     )
+
+
+def refuse_another_spec(
+    session: Session,
+    experiment: str,
+    spec_name: str,
+    suite: str | None = None,
+    *,
+    named: bool = True,
+) -> None:
+    """A rerun runs the spec its experiment was run from (its ``name:``; edited, as
+    docs/specs-and-sweeps.md has it), on its suite: a spec of another name, or another
+    ``suite``, is refused (``SpecKept``) before anything runs. Another spec replaced the
+    experiment's configs with its own, unsaid but for a warning in the log, an accepted
+    baseline's too, which every later `gate` of its series then found nothing in common
+    with (newcomer F11); another suite was refused only once Prefect had started, after
+    the claim. ``named``: the experiment was given (``--experiment``), not the spec's
+    own name."""
+    stored = session.exec(select(Experiment).where(Experiment.name == experiment))
+    row = stored.scalar_one_or_none()
+    if row is None:
+        return
+    given = f"--experiment {experiment}: " if named else ""
+    other = "another --experiment" if named else "an --experiment of its own"
+    ran = (row.spec or {}).get("name")
+    if not ran or ran == spec_name:  # the same spec, or stored before specs were
+        _refuse_another_suite(row, suite, given, other)
+        return
+    accepted = (
+        f"; it is the accepted baseline of series {series_of_experiment(session, row)!r}, "
+        "which `gate` compares every run with"
+        if row.accepted_baseline
+        else ""
+    )
+    raise SpecKept(
+        f"{given}experiment {experiment!r} was run from spec {ran!r}, and this spec is "
+        f"{spec_name!r}: a run would replace its configs with this spec's{accepted}; give "
+        f"this run {other}, or run spec {ran!r} (edited, it keeps its name)"
+    )
+
+
+def _refuse_another_suite(row: Experiment, suite: str | None, given: str, other: str) -> None:
+    """``refuse_another_spec``'s refusal of a rerun on another suite (``register_experiment``
+    refuses it too, but only once Prefect has started and the run has claimed it)."""
+    if suite is not None and row.suite != suite:
+        raise SpecKept(
+            f"{given}experiment {row.name!r} already exists for suite {row.suite!r}, and "
+            f"this spec's is {suite!r}: a rerun would mix their cases; give this run {other}"
+        )
 
 
 def series_names(session: Session, experiments: Sequence[Experiment]) -> dict[str, str]:

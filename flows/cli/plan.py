@@ -27,8 +27,35 @@ def cmd_plan(args: argparse.Namespace) -> int:
     cases, items, note = work_of_level(
         sweep, args.level, args.limit, args.database, args.cases, args.experiment
     )
+    _refuse_another_spec(args, sweep.spec.name, sweep.suite.name)  # as `run` refuses it
     with fitted_stdout():  # its lines fit the width, as show's
         return _plan(args, sweep, cases, items, note)
+
+
+def _refuse_another_spec(args: argparse.Namespace, spec_name: str, suite: str) -> None:
+    """`run`'s refusal of a spec run under the name of an experiment another spec ran
+    (``SpecKept``), before any line; a database not there yet, or one it cannot read,
+    refuses nothing (the measurements' note says why they were not read)."""
+    from evaluation.errors import StorageError
+    from evaluation.series import SpecKept, refuse_another_spec
+    from evaluation.settings import database_url, no_database_yet
+    from evaluation.storage.db import make_engine, session_scope
+
+    url = database_url(args.database)
+    if no_database_yet(url):
+        return
+    try:
+        engine = make_engine(url, create=False, reads_only=True)
+        try:
+            with session_scope(engine) as session:
+                name = args.experiment or spec_name
+                refuse_another_spec(session, name, spec_name, suite, named=bool(args.experiment))
+        finally:
+            engine.dispose()
+    except SpecKept:
+        raise
+    except StorageError:
+        return
 
 
 def _plan(

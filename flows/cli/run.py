@@ -136,12 +136,14 @@ def _run(
     database = database_url(args.database)
     resume = _resume(args)  # stored with the claim: `show` prints it
     engine = make_engine(database)
-    if args.series is not None:  # a rerun keeps its series: refused before the claim
-        from evaluation.series import refuse_another_series
-        from evaluation.storage.db import session_scope
+    from evaluation.series import refuse_another_series, refuse_another_spec
+    from evaluation.storage.db import session_scope
 
-        with session_scope(engine) as session:
-            refuse_another_series(session, name, args.series)
+    with session_scope(engine) as session:  # a rerun keeps its series and its spec:
+        refuse_another_series(session, name, args.series)  # refused before the claim
+        refuse_another_spec(
+            session, name, sweep.spec.name, sweep.suite.name, named=bool(args.experiment)
+        )
     process, dead = run_control.claim(
         engine,
         name,

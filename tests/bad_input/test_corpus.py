@@ -1399,6 +1399,17 @@ def with_experiment(name: str, *argv: str) -> Callable[[World], list[str]]:
     return _shown(build, f"`{' '.join(argv)}` (an experiment {name} stored beside demo)")
 
 
+def _named_for_another(w: World) -> list[str]:
+    """`run SPEC` of a spec named ``other``, an experiment ``other`` stored first that spec
+    ``demo`` ran (``run demo.yaml --experiment other``)."""
+    engine = make_engine(w.db)
+    with session_scope(engine) as session:
+        scores = {make_config("big:8b"): {"exact_match": [1.0, 1.0, 1.0]}}
+        add_experiment(session, "other", make_suite(3), scores).spec = {"name": "demo"}
+    engine.dispose()
+    return ["run", str(w.write_spec({"name": "other"}))]
+
+
 def gate_pair(*argv: str, metric: str = "exact_match") -> Callable[[World], list[str]]:
     """`gate cand --baseline base` plus argv, with two completed runs of demo's config on
     demo's suite stored first (``base`` right on 2 of 3 cases, ``cand`` on none; scored
@@ -1685,6 +1696,20 @@ OPTION_CASES = [
     # the watch over time (more in tests/bad_input/test_trends_input.py)
     opt("opt-run-series-name", "run", "SPEC", "--series", "My Series!",
         expect="argument --series: expected a series name of [a-z0-9-]+"),
+    opt("opt-run-experiment-of-another-spec", "run", "SPEC", "--experiment", "demo",
+        expect="--experiment demo: experiment 'demo' was run from spec 'demo', and this spec is "
+        "'bad-input': a run would replace its configs with this spec's; give this run another "
+        "--experiment, or run spec 'demo'"),
+    opt("opt-plan-experiment-of-another-spec", "plan", "SPEC", "--experiment", "demo",
+        expect="--experiment demo: experiment 'demo' was run from spec 'demo', and this spec is "
+        "'bad-input'"),
+    Bad("spec-name-of-another-specs-experiment", "spec", lambda w: _named_for_another(w),
+        ("experiment 'other' was run from spec 'demo', and this spec is 'other'",
+         "give this run an --experiment of its own")),
+    Bad("spec-experiment-of-another-suite", "spec",
+        lambda w: ["run", str(w.write_spec({"name": "demo"}))],
+        ("experiment 'demo' already exists for suite 'toy', and this spec's is 'tiny': a rerun "
+         "would mix their cases; give this run an --experiment of its own",)),
     opt("opt-run-series-of-another-run", "run", "SPEC", "--experiment", "demo", "--series", "other",
         expect="--series other: experiment 'demo' belongs to series 'demo', and a rerun keeps it; "
         "run it again without --series, or give a new --experiment to join 'other'"),

@@ -323,3 +323,34 @@ def test_a_rerun_that_names_another_series_is_refused_before_it_registers(
     with Session(make_engine(database_url)) as session:
         assert [e.name for e in series_experiments(session, "nd")] == ["n3"]
         assert session.exec(select(Experiment)).one().status == "completed"
+
+
+def test_a_run_of_another_spec_under_an_experiments_name_is_refused_before_it_registers(
+    database_url, monkeypatch, tmp_path
+):
+    # newcomer F11: a deployment's run (as `run`'s) of another spec under an experiment's
+    # name replaced its configs; refused before the claim and the register step: the
+    # experiment keeps its configs and its status.
+    import flows.evaluate as module
+    from evaluation.series import SpecKept
+    from evaluation.storage.models import Experiment, ExperimentConfig
+
+    async def interrupted(*args, **kwargs):
+        raise RuntimeError("stopped while generating")
+
+    monkeypatch.setattr(module, "generate_all", interrupted)
+    spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
+    with pytest.raises(RuntimeError, match="stopped while generating"):
+        asyncio.run(evaluate(spec_path=str(spec), experiment="n4", database=database_url))
+    with Session(make_engine(database_url)) as session:
+        session.exec(select(Experiment)).one().status = "completed"
+        session.commit()
+        configs = len(session.exec(select(ExperimentConfig)).all())
+    few = tmp_path / "few.yaml"
+    text = spec.read_text().replace("name: demo-simulated", "name: nc-few")
+    few.write_text(text.replace("../suites/", f"{REPO}/benchmarks/suites/"))
+    with pytest.raises(SpecKept, match="experiment 'n4' was run from spec 'demo-simulated'"):
+        asyncio.run(evaluate(spec_path=str(few), experiment="n4", database=database_url))
+    with Session(make_engine(database_url)) as session:
+        assert session.exec(select(Experiment)).one().status == "completed"
+        assert len(session.exec(select(ExperimentConfig)).all()) == configs

@@ -15,9 +15,11 @@ from evaluation.series import (
     ModelRan,
     SeriesKept,
     SeriesNotFound,
+    SpecKept,
     list_series,
     record_run,
     refuse_another_series,
+    refuse_another_spec,
     series_events,
     series_points,
     suite_digest,
@@ -126,6 +128,45 @@ def test_a_rerun_naming_another_series_is_refused_and_its_run_stays(engine):
     with session_scope(engine) as session:
         assert [p.experiment for p in series_points(session, "nd")] == ["n1", "n2"]
         assert {s.name for s in list_series(session)} == {"nd", "demo"}
+
+
+def test_a_run_of_another_spec_under_an_experiments_name_is_refused(engine):
+    """Newcomer F11: `run few.yaml --experiment nd-n04` (another spec's `name:`) replaced
+    the accepted baseline's configs with few.yaml's; every later `gate` of the series then
+    failed. Refused, saying whose it is; the same spec (edited) resumes."""
+    from evaluation.storage.baselines import accept_baseline
+
+    with session_scope(engine) as session:
+        for name in ("nd-n03", "nd-n04"):
+            add(session, name, "demo-simulated")
+            join(session, name, "nd", explicit=True)
+        add(session, "older", "demo-simulated").spec = {}  # stored before specs were
+        accept_baseline(session, "nd-n04")
+    with session_scope(engine) as session:
+        refuse_another_spec(session, "nd-n04", "demo-simulated")  # the spec, edited
+        refuse_another_spec(session, "nd-n09", "nc-few")  # a new experiment
+        refuse_another_spec(session, "older", "nc-few")  # nothing to tell by
+        with pytest.raises(SpecKept) as refused:
+            refuse_another_spec(session, "nd-n04", "nc-few")
+        assert str(refused.value) == (
+            "--experiment nd-n04: experiment 'nd-n04' was run from spec 'demo-simulated', and "
+            "this spec is 'nc-few': a run would replace its configs with this spec's; it is the "
+            "accepted baseline of series 'nd', which `gate` compares every run with; give this "
+            "run another --experiment, or run spec 'demo-simulated' (edited, it keeps its name)"
+        )
+        with pytest.raises(SpecKept) as refused:  # its name is this spec's own
+            refuse_another_spec(session, "nd-n03", "nd-n03", named=False)
+        assert str(refused.value).startswith("experiment 'nd-n03' was run from spec 'demo-")
+        assert "baseline" not in str(refused.value)
+        assert "give this run an --experiment of its own" in str(refused.value)
+        refuse_another_spec(session, "nd-n04", "demo-simulated", SUITE.name)
+        with pytest.raises(SpecKept) as refused:  # the same spec, edited to another suite
+            refuse_another_spec(session, "nd-n04", "demo-simulated", "qa-long")
+        assert str(refused.value) == (
+            f"--experiment nd-n04: experiment 'nd-n04' already exists for suite {SUITE.name!r}, "
+            "and this spec's is 'qa-long': a rerun would mix their cases; give this run "
+            "another --experiment"
+        )
 
 
 def test_a_series_that_does_not_exist_names_those_that_do(engine):
