@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from evaluation import bounded_json
 from evaluation.errors import EvalError
 from evaluation.input_files import read_text
 from evaluation.labels import config_named
@@ -98,7 +99,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = bounded_json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise _fail(path, i, None, f"expected a JSON object ({exc.msg})") from exc
             if not isinstance(obj, dict):

@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from evaluation import bounded_json
 from evaluation.documents.annual_reports import annual_report
 from evaluation.errors import SuiteError
 from evaluation.input_files import read_text
@@ -105,7 +106,7 @@ def read_documents(path: Path) -> dict[str, str]:
         if not raw.strip():
             continue
         try:
-            row = json.loads(raw)
+            row = bounded_json.loads(raw)
         except json.JSONDecodeError as exc:
             raise SuiteError(f"invalid JSON: {exc.msg}", path=str(path), line=line) from exc
         if not (

@@ -17,13 +17,13 @@ own, and the score is the share met (the detail names the ones missed):
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from evaluation import bounded_json
 from evaluation.errors import MetricError
 from evaluation.metrics._base import Scored
 
@@ -47,7 +47,7 @@ def _has(text: str, phrase: str) -> bool:
 def _json_object(text: str) -> dict | None:
     fenced = _FENCED.search(text)
     try:
-        value = json.loads(fenced.group(1) if fenced else text.strip())
+        value = bounded_json.loads(fenced.group(1) if fenced else text.strip())
     except ValueError:
         return None
     return value if isinstance(value, dict) else None

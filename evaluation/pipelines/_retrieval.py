@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 
+from evaluation import bounded_json
 from evaluation.errors import SpecError
 from evaluation.input_files import read_text
 from evaluation.pipelines._chunking import Unit, chunk_text
@@ -47,7 +48,7 @@ def load_corpus(path: str) -> tuple[tuple[str, str], ...]:
             continue
         where = f"{path}:{number}"
         try:
-            row = json.loads(line)
+            row = bounded_json.loads(line)
         except json.JSONDecodeError as exc:
             raise SpecError(f"not JSON ({exc.msg})", field=DOCUMENT, path=where) from exc
         if not (

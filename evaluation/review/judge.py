@@ -25,7 +25,6 @@ B in the other has contradicted itself (:func:`contradiction_rate`).
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +35,7 @@ from typing import Any, Literal
 
 import httpx
 
+from evaluation import bounded_json
 from evaluation.backends._auth import auth_headers, credentials_sent
 from evaluation.backends._client import OwnedClient
 from evaluation.backends._http import parse_json_object, raise_for_status, translate_errors
@@ -285,7 +285,7 @@ class Judge(OwnedClient):
                 # strict=False: a raw newline or tab inside a string (a common small-model
                 # slip, "Invalid control character") is no reason to discard a verdict
                 # that otherwise meets the schema.
-                payload = json.loads(content, strict=False)
+                payload = bounded_json.loads(content, strict=False)
                 if not isinstance(payload, dict):
                     raise ValueError("not a JSON object")
                 value = parse(payload)

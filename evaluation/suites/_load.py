@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from evaluation import safe_yaml
+from evaluation import bounded_json, safe_yaml
 from evaluation.errors import InputWarning, SuiteError
 from evaluation.input_files import read_bytes, read_text, special_file
 from evaluation.storable_text import unstorable
@@ -289,7 +289,7 @@ def _load_cases(path: Path, header: dict[str, Any]) -> tuple[Case, ...]:
         if not raw_line.strip():
             continue
         try:
-            record = json.loads(raw_line, object_pairs_hook=_without_repeated_keys)
+            record = bounded_json.loads(raw_line, object_pairs_hook=_without_repeated_keys)
         except json.JSONDecodeError as exc:
             problems.add(f"invalid JSON: {exc.msg} (column {exc.colno})", line)
             continue

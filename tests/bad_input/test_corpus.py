@@ -706,9 +706,20 @@ SPEC_CASES = [
     ),
 ]
 
+DEEP = "[" * 5000 + "]" * 5000  # 10 KB; Python's decoder raised RecursionError (exit 1)
+
 SUITE_CASES = [
     Bad(
         "suite-invalid-json", "suite", suite(cases=['{"id": "c1",']), ("{suite}:1", "invalid JSON")
+    ),
+    Bad(
+        "suite-case-nested-too-deep",
+        "suite",
+        _shown(
+            lambda w: ["plan", str(w.broken_suite(cases=[f'{{"id": "c1", "metadata": {DEEP}}}']))],
+            "plan, suite with a case whose metadata is 5000 nested lists (10 KB)",
+        ),
+        ("{suite}:1", "invalid JSON: nested deeper than 64 levels"),
     ),
     Bad(
         "suite-line-not-object",
@@ -1442,6 +1453,12 @@ def opt(case_id: str, *argv: str, expect: str, **kw: Any) -> Bad:
     return Bad(case_id, "cli", cli(*argv), (expect,), **kw)
 
 
+def _deep_ratings(w: World) -> list[str]:
+    path = w.root / "ratings.jsonl"
+    path.write_text(f'{{"case": "c000", "notes": {DEEP}}}\n')
+    return ["import-ratings", "demo", str(path)]
+
+
 def ratings_file(text: str) -> Callable[[World], list[str]]:
     """`import-ratings demo` of a ratings.csv holding ``text``."""
 
@@ -1780,6 +1797,10 @@ OPTION_CASES = [
     Bad("opt-import-ratings-unknown-config", "cli",
         ratings_file("case,config,rater,criterion,stars\nc000,m:8b t=0,ana,accuracy,5\n"),
         ("{root}/ratings.csv:2: field 'config'", "experiment demo has no config 'm:8b t=0'")),
+    Bad("opt-import-ratings-nested-too-deep", "cli",
+        _shown(lambda w: _deep_ratings(w),
+               "`import-ratings demo …/ratings.jsonl`, a line holding 5000 nested lists"),
+        ("{root}/ratings.jsonl:1:", "expected a JSON object (nested deeper than 64 levels)")),
     opt("opt-import-ratings-not-csv", "import-ratings", "demo", "SPEC",
         expect="spec.yaml: expected a .csv or .jsonl file"),
     opt("opt-import-ratings-min-ratings-zero", "import-ratings", "demo", "FILE",
@@ -2154,6 +2175,10 @@ PIPELINE_CASES = [
             "name": "rag", "corpus": str(named_pipe(w.root / "c.jsonl"))}}))],
             "run: pipeline rag, its corpus c.jsonl a named pipe"),
         ("{spec}", F.format("pipeline.corpus"), "c.jsonl is a named pipe")),
+    Bad("pipeline-rag-corpus-nested-too-deep", "spec",
+        _shown(rag_corpus(f'{{"id": "a", "text": "x", "m": {DEEP}}}\n'),
+               "run: pipeline rag, a corpus line holding 5000 nested lists"),
+        ("{spec}", F.format("pipeline.corpus"), "corpus.jsonl:1", "nested deeper than 64 levels")),
     Bad("pipeline-rag-corpus-not-json", "spec", rag_corpus("id,text\n"),
         ("{spec}", F.format("pipeline.corpus"), "corpus.jsonl:1: not JSON")),
     Bad("pipeline-rag-embed-model-unserved", "spec",
