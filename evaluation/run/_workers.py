@@ -307,10 +307,10 @@ class LaneWorkers:
         try:
             while True:
                 message = worker.conn.recv()
-                self._loop.call_soon_threadsafe(self._on_message, worker, message)
+                if not _handed(self._loop, self._on_message, worker, message):
+                    return  # the loop is closed: the run is ending, nobody reads it
         except (EOFError, OSError, pickle.UnpicklingError):
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self._loop.call_soon_threadsafe(self._on_exit, worker)
+            _handed(self._loop, self._on_exit, worker)  # closed: nobody waits
 
     def _on_message(self, worker: _Worker, message: tuple) -> None:
         kind = message[0]
@@ -445,7 +445,19 @@ def _drain_on_stop(stop: Any, outbox: _Outbox, loop: asyncio.AbstractEventLoop) 
     stop.wait()
     stop_sending()
     wait_for_cases_in_flight(DRAIN_WAIT_S, threading.Event())
-    loop.call_soon_threadsafe(outbox.send, ("drained",))
+    _handed(loop, outbox.send, ("drained",))  # closed: the worker ended, nothing to send
+
+
+def _handed(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> bool:
+    """``callback(*args)`` handed to ``loop`` from another thread; False where the loop
+    has closed. A reader thread of a worker that is ending (its loop closed, its process
+    about to exit) raised RuntimeError there, and its traceback's first lines reached
+    the terminal of a run stopped by SIGTERM before the process was gone (newcomer F10)."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:  # "Event loop is closed"
+        return False
+    return True
 
 
 async def _serve(
@@ -465,8 +477,9 @@ async def _serve(
         try:
             while True:
                 message = conn.recv()
-                loop.call_soon_threadsafe(inbox.put_nowait, message)
-        except (EOFError, OSError):
+                if not _handed(loop, inbox.put_nowait, message):
+                    return  # its loop is closed: the worker is ending, the message is moot
+        except (EOFError, OSError, pickle.UnpicklingError):
             os._exit(1)  # the run's process is gone, and its record writer with it
 
     threading.Thread(target=read, daemon=True).start()
