@@ -19,6 +19,7 @@ suggests a credential (``password``, ``secret_key``, ``auth_token``, ``X-Amz-Sig
 from evaluation.redact._argv import (
     URL_OPTIONS,
     URL_VARIABLES,
+    gives_a_key,
     redact_argv,
     secret_values,
     urls_given,
@@ -32,6 +33,7 @@ __all__ = [
     "PASSWORD_NOTE",
     "URL_OPTIONS",
     "URL_VARIABLES",
+    "gives_a_key",
     "is_secret_name",
     "one_line",
     "redact",

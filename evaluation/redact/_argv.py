@@ -27,11 +27,30 @@ def _url_option(word: str) -> bool:
     return len(word) > 2 and any(option.startswith(word) for option in URL_OPTIONS)
 
 
+#: Short options other tools take a credential with (``-k KEY``, mysql's ``-pSECRET``,
+#: ``-t TOKEN``, ``-a AUTH``, curl's ``-u user:password``): evalflow has none but ``-h``,
+#: ``-v`` and ``-q`` (recheck R1: ``-k sk-…`` was shown whole).
+_SECRET_LETTERS = frozenset("akptu")
+
+
+def _parts(word: str) -> tuple[str, str, str]:
+    """(option, "=" or "", value) of a word: ``--name=value``, ``-kVALUE`` or ``-k=VALUE``
+    (a short option's value may be attached); (word, "", "") of any other."""
+    if word.startswith("--"):
+        return word.partition("=")
+    if len(word) > 2 and word[0] == "-" and word[1].isascii() and word[1].isalpha():
+        sep = "=" if word[2] == "=" else ""
+        return word[:2], sep, word[2 + len(sep) :]
+    return word, "", ""
+
+
 def _secret_option(option: str, value: str) -> bool:
-    """Whether ``value``, given to ``option`` (``--api-key``, ``--token``, ``--password``:
-    options evalflow does not have, typed as other servers' tools take them), is a
-    credential: the option's name suggests one, and it is not a variable's name given to
-    an ``...-env`` option."""
+    """Whether ``value``, given to ``option`` (``--api-key``, ``--token``, ``--password``,
+    ``-k``, ``-p``: options evalflow does not have, typed as other servers' tools take
+    them), is a credential: the option's name suggests one, and it is not a variable's
+    name given to an ``...-env`` option."""
+    if len(option) == 2 and option[0] == "-" and option[1] != "-":
+        return option[1].lower() in _SECRET_LETTERS
     name = option.lstrip("-")
     if not option.startswith("-") or not name or not is_secret_name(name):
         return False
@@ -44,14 +63,25 @@ def secret_values(argv: Sequence[str]) -> list[str]:
     verbatim wherever an error repeats them (``got 'KEY'``, ``invalid choice: 'KEY'``)."""
     found: list[str] = []
     for i, word in enumerate(argv):
-        option, equals, value = word.partition("=")
-        if not equals:
+        option, _, value = _parts(word)
+        if not value:
             option, value = word, argv[i + 1] if i + 1 < len(argv) else ""
             if value.startswith("-"):
                 continue
         if value and _secret_option(option, value):
             found.append(GivenSecret(value))
     return list(dict.fromkeys(found))
+
+
+def gives_a_key(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` holds a credential outside a URL: a value of an option named like
+    one (``secret_values``), or a word ``redact_argv`` masks that is no URL (``-H
+    'Authorization: Bearer KEY'``, ``-e OPENAI_API_KEY=KEY``): where a key goes is then
+    worth saying."""
+    if secret_values(argv):
+        return True
+    shown = redact_argv(argv)
+    return any(w != s and not _URL_WORD.match(w) for w, s in zip(argv, shown, strict=True))
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
@@ -70,19 +100,19 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     value_is_url = False
     secret_option = ""
     for word in argv:
-        option, equals, value = word.partition("=")
+        option, equals, value = _parts(word)
         if secret_option and not word.startswith("-") and _secret_option(secret_option, word):
             shown.append(MASK)
         elif value_is_url or _URL_WORD.match(word):
             shown.append(redact_url(word))
         elif equals and option.startswith("--") and _url_option(option):
             shown.append(f"{option}={redact_url(value)}")
-        elif equals and value and _secret_option(option, value):
-            shown.append(f"{option}={MASK}")
+        elif value and _secret_option(option, value):
+            shown.append(f"{option}{equals}{MASK}")
         else:
             shown.append(redact(word))
         value_is_url = not equals and _url_option(word)
-        secret_option = word if not equals and word.startswith("-") else ""
+        secret_option = word if not value and word.startswith("-") else ""
     return shown
 
 

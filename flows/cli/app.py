@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import NoReturn, TextIO
 
 from evaluation.errors import EvalError, InputWarning
-from evaluation.redact import one_line, redact, redact_argv, secret_values, urls_given
+from evaluation.redact import gives_a_key, one_line, redact, redact_argv, urls_given
 from flows.cli import (
     calibration,
     itembank,
@@ -167,7 +167,7 @@ class _Parser(argparse.ArgumentParser):
         not just "evalflow" (argparse hands a verb's leftovers to the top parser)."""
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
-            hint = KEY_HINT if secret_values(extras) else ""
+            hint = KEY_HINT if gives_a_key(extras) else ""
             self.error(f"unrecognized arguments: {' '.join(redact_argv(extras))}{hint}")
         return parsed, extras
 

@@ -2107,6 +2107,20 @@ SECRET_CASES = [
         absent=("LIVE123", "hunter2"),
     ),
     Bad(
+        "secret-unknown-short-option",
+        "cli",
+        cli("plan", "SPEC", "-k", "sk-LIVE123", "-pLIVEpw99"),
+        ("unrecognized arguments: -k *** -p***; a key is never given as an option",),
+        absent=("LIVE123", "LIVEpw99"),
+    ),
+    Bad(
+        "secret-unknown-header-option",
+        "cli",
+        cli("run", "SPEC", "-H", "Authorization: Bearer sk-LIVE123"),
+        ("unrecognized arguments: -H Authorization: ***; a key is never given as an option",),
+        absent=("LIVE123",),
+    ),
+    Bad(
         "secret-unknown-option-value-as-spec",
         "cli",
         cli("doctor", "--api-key", "sk-LIVE123"),

@@ -218,6 +218,10 @@ def test_a_masked_query_value_keeps_what_closes_around_its_url(opening: str) -> 
         (["--api-key-env", "VLLM_KEY"], ["--api-key-env", "VLLM_KEY"]),  # a variable's name
         (["--api-key-env", "sk-LIVE123"], ["--api-key-env", "***"]),  # not a name: a key
         (["--max-tokens", "512", "--top-k", "4"], ["--max-tokens", "512", "--top-k", "4"]),
+        # recheck R1: short options other tools take a key or a password with
+        (["-k", "sk-LIVE123"], ["-k", "***"]),
+        (["-pLIVE1234", "-t=tok-LIVE", "-u", "ana:LIVE"], ["-p***", "-t=***", "-u", "***"]),
+        (["-v", "-q", "-x", "3"], ["-v", "-q", "-x", "3"]),
     ],
 )
 def test_the_value_of_an_option_named_like_a_credential_is_masked(
@@ -228,7 +232,7 @@ def test_the_value_of_an_option_named_like_a_credential_is_masked(
     assert redact_argv(argv) == shown
     given = urls_given(argv, {})
     for word, masked in zip(argv, shown, strict=True):
-        secret = word.partition("=")[2] or word
+        secret = word[len(masked) - 3 :] if masked.endswith("***") else word
         if masked.endswith("***") and len(secret) >= 4:
             assert secret in given
             assert redact(f"got {secret!r}: invalid", known=given) == "got '***': invalid"
