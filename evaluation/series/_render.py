@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
@@ -297,15 +298,22 @@ def _left_to_learn(left: int) -> str:
     return f"the watch learns the series' noise for {counted(left, 'more full run')}"
 
 
-def accepted_lines(watch: SeriesWatch, accepted: str) -> list[str]:
+def accepted_lines(
+    watch: SeriesWatch, accepted: str, before: SeriesWatch | None = None
+) -> list[str]:
     """What accepting run ``accepted`` did to each stream, a line per kind: the streams
     whose level it confirmed (in line with their reference: they keep it, and their
     alarms up to it count as acknowledged), those whose comparison starts afresh there,
     by why (it alarmed, moved while learning, or its evidence was past half the
     threshold), and those it is not a night of (another config, or an event after it).
     Every accept of the series stays in effect, applied in the series' order: each
-    stream's ``accepts`` says what this one did there."""
+    stream's ``accepts`` says what this one did there. ``before``: the watch before it,
+    where a later run was accepted before (an out-of-order accept): what the later
+    accepts now do differently there (recheck R4: accepting night 6 after night 8 turned
+    night 8's "confirmed" into "restarted, learning for 3 more runs", unsaid)."""
     did = {s: dict(s.accepts).get(accepted) for s in watch.streams}
+    key = {s: (s.config, s.metric) for s in watch.streams}
+    was = {(s.config, s.metric): s for s in before.streams} if before is not None else {}
     confirmed = [s for s, why in did.items() if why == ""]
     restarted: dict[str, list[str]] = {}
     for s, why in did.items():
@@ -321,9 +329,20 @@ def accepted_lines(watch: SeriesWatch, accepted: str) -> list[str]:
         f"restarted at {accepted}: {counted(len(streams), 'stream')} ({why}): {', '.join(streams)}"
         for why, streams in restarted.items()
     ]
+    now = {key[s]: s for s in watch.streams}
+    names = {key[s]: f"{s.metric} of {s.label}" for s in watch.streams}
+    touched = {key[s] for s, why in did.items() if why is not None and key[s] in was}
+    changed = _changed_accepts(was, now, touched, names, accepted)
+    lines += changed.lines
     # the newcomer's F11: a restarted stream raises no alarm while it learns anew (those
-    # a later accept restarted again learn from there: its own accept said so)
-    learning = [s for s, why in did.items() if why and s.segment_start == accepted]
+    # a later accept restarted again learn from there: its own accept said so, unless
+    # this one changed what it does there)
+    learning = [
+        s
+        for s, why in did.items()
+        if (why and s.segment_start == accepted)
+        or (key[s] in changed.keys and s.segment_start != was[key[s]].segment_start)
+    ]
     if learning := [s for s in learning if not s.last.judged]:
         left = max(_runs_to_learn(s, watch.settings.learning) for s in learning)
         lines.append(
@@ -335,6 +354,41 @@ def accepted_lines(watch: SeriesWatch, accepted: str) -> list[str]:
             f"not a night of {counted(other, 'stream')} (another config, or after an event)"
         )
     return lines
+
+
+@dataclass(frozen=True)
+class _Changed:
+    lines: list[str]  # "now restarted at RUN: N streams (why): ..." per run and kind
+    keys: set[tuple[str, str]]  # the streams (config, metric) some other accept changed on
+
+
+def _changed_accepts(
+    was: dict[tuple[str, str], StreamVerdict],
+    now: dict[tuple[str, str], StreamVerdict],
+    streams: set[tuple[str, str]],
+    names: dict[tuple[str, str], str],
+    leave_out: str,
+) -> _Changed:
+    """What the accepts other than ``leave_out`` (the one accepted or withdrawn) do
+    differently on ``streams`` in the watch ``now`` than in ``was``: a line per run and
+    kind, "now restarted at RUN: ..." or "now confirmed at RUN: ..."."""
+    changed: dict[tuple[str, str], list[str]] = {}
+    keys: set[tuple[str, str]] = set()
+    for k in streams:
+        old = {run: w for run, w in was[k].accepts if run != leave_out}
+        for run, w in now[k].accepts:
+            if run != leave_out and old.get(run) != w:
+                changed.setdefault((run, w), []).append(names[k])
+                keys.add(k)
+    lines = []
+    for (run, why), named in changed.items():
+        kind = (
+            f"restarted at {run}: {counted(len(named), 'stream')} ({why})"
+            if why
+            else (f"confirmed at {run}: {counted(len(named), 'stream')}")
+        )
+        lines.append(f"now {kind}: {', '.join(named)}")
+    return _Changed(lines, keys)
 
 
 def withdrawn_lines(before: SeriesWatch, after: SeriesWatch, withdrawn: str) -> list[str]:
@@ -362,21 +416,8 @@ def withdrawn_lines(before: SeriesWatch, after: SeriesWatch, withdrawn: str) -> 
         f"from {start} again: {', '.join(streams)}"
         for (why, start), streams in restarted.items()
     ]
-    changed: dict[tuple[str, str], list[str]] = {}
-    for k, why in did.items():
-        if why is None or k not in now:
-            continue
-        old = {run: w for run, w in was[k].accepts if run != withdrawn}
-        for run, w in now[k].accepts:
-            if old.get(run) != w:
-                changed.setdefault((run, w), []).append(name[k])
-    for (run, why), streams in changed.items():
-        kind = (
-            f"restarted at {run}: {counted(len(streams), 'stream')} ({why})"
-            if why
-            else (f"confirmed at {run}: {counted(len(streams), 'stream')}")
-        )
-        lines.append(f"now {kind}: {', '.join(streams)}")
+    touched = {k for k, why in did.items() if why is not None and k in now}
+    lines += _changed_accepts(was, now, touched, name, withdrawn).lines
     standing = [
         f"{name[k]} (alarm on {now[k].last_alarm})"
         for k, why in did.items()

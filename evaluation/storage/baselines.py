@@ -41,10 +41,11 @@ class Acceptance:
         return self.later[-1] if self.later else self.experiment
 
 
-def accept_baseline(session: Session, name: str) -> Acceptance:
+def accept_baseline(session: Session, name: str, *, write: bool = True) -> Acceptance:
     """Accept experiment ``name`` in its series: it stays accepted with every run accepted
     there before, and the latest of them is the series' baseline. Only a completed
-    experiment can be accepted; accepting one again changes nothing."""
+    experiment can be accepted; accepting one again changes nothing. ``write=False``
+    only checks, and says what accepting would do."""
     experiment = get_experiment(session, name)
     state = experiment_status(session, experiment)  # crashed, as `status` says
     if state.status != "completed":
@@ -58,11 +59,13 @@ def accept_baseline(session: Session, name: str) -> Acceptance:
     later = tuple(e.name for e in others if _order(e) > _order(experiment))
     if experiment.accepted_baseline:
         return Acceptance(name, series, None, earlier, later, already=True)
+    replaced = None if later or not earlier else earlier[-1]
+    if not write:
+        return Acceptance(name, series, replaced, earlier, later)
     experiment.accepted_baseline = True
     experiment.updated_at = utcnow()
     session.add(experiment)
     session.flush()
-    replaced = None if later or not earlier else earlier[-1]
     return Acceptance(name, series, replaced, earlier, later)
 
 

@@ -360,16 +360,20 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_baseline_accept(args: argparse.Namespace) -> int:
     from evaluation.itembank import BankEstimates
-    from evaluation.series import watch_and_keep
+    from evaluation.series import watch_and_keep, watch_series
     from evaluation.series._render import accepted_lines
     from evaluation.storage.baselines import accept_baseline, accepted_words
     from evaluation.storage.db import session_scope
 
     with session_scope(open_engine(args)) as session:
+        planned = accept_baseline(session, args.experiment, write=False)  # refused first
+        before = None
+        if planned.later and not planned.already:  # a later accept may now act otherwise
+            before = watch_series(session, planned.series, banks=BankEstimates(session))
         acceptance = accept_baseline(session, args.experiment)
         watch = watch_and_keep(session, acceptance.series, banks=BankEstimates(session))
     print(accepted_words(acceptance))
-    for line in accepted_lines(watch, acceptance.experiment):
+    for line in accepted_lines(watch, acceptance.experiment, before):
         print(f"  {line}")
     return 0
 

@@ -211,3 +211,28 @@ def test_trends_on_a_read_only_share_says_where_an_accept_must_run(tmp_path, cap
             f"{advice}, with `evalflow baseline accept` where the results database may be "
             f"written (it stores the choice; {why}"
         ), notes
+
+
+def test_an_accept_out_of_order_says_what_the_later_accept_now_does(tmp_path, capsys):
+    """Recheck R4: night 8 accepted (in line: confirmed), then night 6 (the drop's level
+    taken there): night 8's accept now restarts exact_match of t=0.7 (moved while learning
+    against night 6's level), blind for a run, which `trends` showed and the accept did
+    not say (its "learning again" line was left out: the stream starts at night 8)."""
+    url = f"sqlite:///{tmp_path / 'series.db'}"
+    with session_scope(make_engine(url)) as session:
+        names = add_nights(session, 7, series="ac", drop_from=5, seed=1)
+        names += add_nights(session, 4, series="ac", first=7, seed=1)  # back to normal
+    assert _lines(url, capsys, "baseline", "accept", names[8])[1:] == [
+        f"  confirmed level: 6 streams (each keeps its reference; its alarms up to {names[8]} "
+        "acknowledged)",
+    ]
+    assert _lines(url, capsys, "baseline", "accept", names[6])[2:] == [
+        f"  restarted at {names[6]}: 1 stream (evidence past half its threshold): exact_match "
+        "of t=0.7",
+        f"  now restarted at {names[8]}: 1 stream (moved while learning): exact_match of t=0.7",
+        "  learning again: 1 stream restarted; the watch learns the series' noise for 1 more "
+        "full run, and cannot alarm on them until then",
+    ]
+    assert _since(url, capsys) == [
+        f"  (exact_match since {names[8]}, 3 runs: its level accepted there)"
+    ]
