@@ -126,6 +126,7 @@ def check_database(url: str, *, timeout_s: float = 10.0, shown: str | None = Non
 
     from evaluation.redact import one_line, redact_url
     from evaluation.settings import sqlite_file
+    from evaluation.storage.db import holds_evalflows
 
     where = redact_url(shown or url)
     if (path := sqlite_file(url)) is not None and not path.exists():
@@ -135,13 +136,15 @@ def check_database(url: str, *, timeout_s: float = 10.0, shown: str | None = Non
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-                tables = set(inspect(connection).get_table_names())
+                inspector = inspect(connection)
+                tables = set(inspector.get_table_names())
+                ours = holds_evalflows(inspector, tables)  # not by a name alone (recheck R3)
         finally:
             engine.dispose()
     except (SQLAlchemyError, ArgumentError, StorageError, ImportError, ValueError) as exc:
         # ImportError: the URL's driver is not installed; ValueError: e.g. a port not a number
         return Check("database", "fail", f"{where}: {one_line(_first_line(exc), known=[url])}")
-    return _tables_check(where, engine.dialect.name, tables)
+    return _tables_check(where, engine.dialect.name, tables, ours=ours)
 
 
 def _no_file_yet(where: str, path: Path) -> Check:
@@ -173,12 +176,14 @@ def _no_file_yet(where: str, path: Path) -> Check:
     )
 
 
-def _tables_check(where: str, dialect: str, tables: set[str]) -> Check:
+def _tables_check(where: str, dialect: str, tables: set[str], *, ours: bool = True) -> Check:
     """A reachable database by its tables: an empty one is a new home, not a problem
     (the first run creates evalflow's tables); one whose tables are none of evalflow's
     fails, as every command refuses it (another application's database: ``storage.db.
     refuse_another_applications``), a WARN where ``$EVALFLOW_SHARE_DATABASE`` lets the
-    first run add evalflow's beside them; one with only some of evalflow's is a WARN."""
+    first run add evalflow's beside them; one with only some of evalflow's is a WARN.
+    ``ours``: one of them is evalflow's by its key columns too, not by its name alone
+    (``storage.db.holds_evalflows``: MLflow's has an ``experiments`` table)."""
     from evaluation.settings import SHARE_DATABASE_ENV, share_database
 
     missing = [t for t in EXPECTED_TABLES if t not in tables]
@@ -186,7 +191,7 @@ def _tables_check(where: str, dialect: str, tables: set[str]) -> Check:
     if not tables:
         detail = f"{where}: reachable ({dialect}), empty: no runs yet (the first run adds tables)"
         return Check("database", "ok", detail, facts)
-    if len(missing) == len(EXPECTED_TABLES):
+    if len(missing) == len(EXPECTED_TABLES) or not ours:
         found = f"{where}: reachable ({dialect}), {counted(len(tables), 'table')}, none of them"
         if share_database():
             detail = f"{found} evalflow's: the first run adds evalflow's beside them"

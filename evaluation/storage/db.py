@@ -38,7 +38,7 @@ from evaluation.storage.unnest import insert_unnested
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy.engine import Connection, CursorResult, Dialect, Row
+    from sqlalchemy.engine import Connection, CursorResult, Dialect, Inspector, Row
     from sqlalchemy.engine.interfaces import ReflectedColumn
     from sqlalchemy.sql.compiler import Compiled
     from sqlalchemy.sql.expression import Executable
@@ -142,9 +142,9 @@ def refuse_another_applications(engine: Engine, tables: Tables) -> None:
     mistake (Prefect's and evalflow's URLs side by side), would silently get evalflow's
     tables beside its own. An empty database, or one that holds any of evalflow's, is
     opened; ``$EVALFLOW_SHARE_DATABASE=1`` lets evalflow add its tables beside others."""
-    present = inspect(engine).get_table_names()
-    ours = {model.__table__.name for model in (*EVALUATION_TABLES, *tables)}
-    if not present or ours.intersection(present) or share_database():
+    inspector = inspect(engine)
+    present = inspector.get_table_names()
+    if not present or holds_evalflows(inspector, present, tables) or share_database():
         return
     raise StorageError(
         f"the database {database_name(engine)} holds {len(present)} "
@@ -154,6 +154,22 @@ def refuse_another_applications(engine: Engine, tables: Tables) -> None:
         "database with --database or EVALFLOW_DATABASE_URL, or set EVALFLOW_SHARE_DATABASE=1 "
         "to add evalflow's tables beside these"
     )
+
+
+def holds_evalflows(inspector: Inspector, present: Iterable[str], tables: Tables = ()) -> bool:
+    """Whether a database of tables ``present`` (``inspector``'s) holds one of evalflow's
+    (``EVALUATION_TABLES``, ``tables``): a table of its name with its key columns. A name
+    alone is not enough: MLflow's database has an ``experiments`` table too (recheck R3),
+    which an older evalflow's, lacking later columns, is not mistaken for: its ``id`` is
+    there. The first table found to be evalflow's ends the look (one query, usually)."""
+    ours = {model.__table__.name: model.__table__ for model in (*EVALUATION_TABLES, *tables)}
+    for name in present:
+        if (table := ours.get(name)) is None:
+            continue
+        keys = {column.name for column in table.primary_key.columns}
+        if keys <= {column["name"] for column in inspector.get_columns(name)}:
+            return True
+    return False
 
 
 def _unless_read_only(step: Callable[[Engine], object], engine: Engine) -> None:

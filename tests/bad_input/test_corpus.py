@@ -1263,6 +1263,16 @@ DATABASE_CASES = [
         ("the database {root}/prefect.db holds 1 table, none of them evalflow's",),
     ),
     Bad(
+        "db-another-applications-same-name",
+        "database",
+        lambda w: [
+            "--database",
+            _another_applications(w, "experiments", "experiment_id"),
+            "experiments",
+        ],
+        ("the database {root}/prefect.db holds 1 table, none of them evalflow's (experiments)",),
+    ),
+    Bad(
         "env-database-another-applications",
         "env",
         lambda w: [_another_applications(w) and "retrain"],
@@ -2407,15 +2417,16 @@ def _old_database(w: World) -> str:
     return f"sqlite:///{path}"
 
 
-def _another_applications(w: World) -> str:
-    """Another application's database (one table of Prefect's, one row in it), as its
+def _another_applications(w: World, table: str = "flow_run", key: str = "id") -> str:
+    """Another application's database (one table of Prefect's, or MLflow's ``experiments``
+    keyed by ``experiment_id``: evalflow's name, not its columns), one row in it, as its
     URL; the case checks that it is left byte for byte as it was."""
     import sqlite3
 
     path = w.root / "prefect.db"
     with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE flow_run (id INTEGER PRIMARY KEY, name TEXT)")
-        connection.execute("INSERT INTO flow_run (name) VALUES ('kept')")
+        connection.execute(f"CREATE TABLE {table} ({key} INTEGER PRIMARY KEY, name TEXT)")
+        connection.execute(f"INSERT INTO {table} (name) VALUES ('kept')")
     connection.close()
     w.another_applications = path.read_bytes()
     return f"sqlite:///{path}"

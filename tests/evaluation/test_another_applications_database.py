@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from evaluation.errors import StorageError
+from evaluation.run import check_database
 from evaluation.settings import SettingError
 from evaluation.storage.db import EVALUATION_TABLES, create_tables, make_engine
 from flows.cli import main
@@ -49,6 +50,39 @@ def test_another_applications_database_is_refused_and_left_as_it_was(tmp_path, c
         refused.value
     )
     _left_as_it_was(path, before)
+
+
+def test_a_table_of_evalflows_name_without_its_columns_is_anothers(tmp_path):
+    """Recheck R3: MLflow's database has an `experiments` table too. Taken by its name for
+    evalflow's, it was called "written by an older evalflow" (export it with the version
+    that wrote it) by every command, switched to WAL, and healthy to `health`. An older
+    evalflow's (its `experiments` lacking later columns, but with its key) stays ours."""
+    path = tmp_path / "mlflow.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);"
+            "CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY, name VARCHAR(256));"
+            "CREATE TABLE runs (run_uuid VARCHAR(32) PRIMARY KEY, name VARCHAR(250));"
+        )
+    connection.close()
+    before = path.read_bytes()
+    for create in (True, False):
+        with pytest.raises(StorageError) as refused:
+            make_engine(f"sqlite:///{path}", create=create)
+        assert str(refused.value).startswith(
+            f"the database {path} holds 3 tables, none of them evalflow's (alembic_version, "
+            "experiments, runs): another application's database?"
+        )
+    _left_as_it_was(path, before)
+    check = check_database(f"sqlite:///{path}")
+    assert check.status == "fail" and "none of them evalflow's" in check.detail
+    older = tmp_path / "older.db"
+    with sqlite3.connect(older) as connection:
+        connection.execute("CREATE TABLE experiments (id INTEGER PRIMARY KEY, name TEXT)")
+    connection.close()
+    with pytest.raises(StorageError, match="was written by an older evalflow"):
+        make_engine(f"sqlite:///{older}")
+    assert check_database(f"sqlite:///{older}").status == "warn"  # some tables missing
 
 
 def test_the_tables_are_looked_for_on_any_database_they_are_created_on(tmp_path):
