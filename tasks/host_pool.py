@@ -22,6 +22,7 @@ from evaluation.monitor import LiveRun, gpu_readings
 from evaluation.run._dispatch import DispatchReport, Pace, dispatch
 from evaluation.run._gpu import GpuSampler
 from evaluation.run._heap import release_freed, settled_heap
+from evaluation.run._history import measured_by_address
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._preflight import HostCheck
 from evaluation.run._rate import WorkMix, request_timeouts, work_mix
@@ -283,10 +284,10 @@ def measured_mix(engine: Engine, pending: Sequence[WorkItem], hosts: Sequence[Ho
     simulated one, which the run's pace also counts, whatever the time scale). Without
     the latter every config not yet run here counted at this run's mean so far, and the
     demo's ETA said 9 s with 19 s left (its small model runs first)."""
-    real = [h.name for h in hosts if h.kind != "simulated"]
+    real = [h for h in hosts if h.kind != "simulated"]  # by address too (newcomer F5)
     simulated = [h.name for h in hosts if h.kind == "simulated"]
     with session_scope(engine) as session:
-        measured = measured_throughput(session, real) if real else []
+        measured = measured_by_address(session, real) if real else []
         if simulated:
             measured += measured_throughput(session, simulated, simulated=True)
     return work_mix(pending, measured)

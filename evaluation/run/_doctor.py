@@ -429,19 +429,19 @@ def slots_checks(hosts: Sequence[HostSpec], measured: Sequence[Measured]) -> lis
 
 
 def stored_measurements(url: str, hosts: Sequence[HostSpec]) -> list[Measured]:
-    """Earlier runs' real generations on ``hosts`` (``measured_throughput``); none where
+    """Earlier runs' real generations on ``hosts`` (``measured_by_address``); none where
     the database cannot say (the database check reports why)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from evaluation.run._history import measured_by_address
     from evaluation.storage.db import make_engine, session_scope
-    from evaluation.storage.throughput import measured_throughput
 
-    real = [h.name for h in hosts if h.kind != "simulated" and h.slots > 1]
+    real = [h for h in hosts if h.kind != "simulated" and h.slots > 1]
     if not real:
         return []
     try:
         with session_scope(make_engine(url)) as session:
-            return measured_throughput(session, real)
+            return measured_by_address(session, real)  # by address too (newcomer F5)
     except (SQLAlchemyError, StorageError):
         return []
 
