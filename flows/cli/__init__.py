@@ -36,8 +36,9 @@ def console_main() -> int:
 def _hold_interrupts() -> None:
     """A Ctrl-C or SIGTERM while the CLI's modules import (~0.3 s, seconds under load) is
     held until the command takes it: `run`, `judge`, `retrain` and `rescore` in
-    ``_signals.sigterm_as_interrupt`` (`run` then says it stopped before anything was stored and how to start it over,
-    `judge` that a rerun resumes), every other verb once its command line is parsed
+    ``_signals.sigterm_as_interrupt`` (`run` then says it stopped before anything was
+    stored and how to start it over, `judge` that a rerun resumes), every other verb
+    once its command line is parsed
     (``_signals.release_held``: Ctrl-C says the verb's line of ``app.ON_INTERRUPT``).
     Unheld, SIGTERM ended `run` and `judge` without a word (143), and Ctrl-C printed a
     traceback. A Ctrl-C ignored from the start (a script's background job) stays ignored,

@@ -24,11 +24,16 @@ def _rescore(args: argparse.Namespace) -> int:
 
     metrics = args.metrics
     _check_rescore(args, [*([args.first] if args.first else []), *(metrics or [])])
-    console_for(args, result_says_it=True)
-    with prefect_api(), sigterm_kept_from_prefect():
-        done = rescore(
-            experiment=args.experiment, metrics=metrics, database=args.database, first=args.first
-        )
+    # first: importing Prefect's flow engine sets up its logging again
+    with sigterm_kept_from_prefect():
+        console_for(args, result_says_it=True)
+        with prefect_api():
+            done = rescore(
+                experiment=args.experiment,
+                metrics=metrics,
+                database=args.database,
+                first=args.first,
+            )
     board, text = stored_leaderboard(args, args.experiment)
     print(text)
     if unscored := unscored_metrics(board):

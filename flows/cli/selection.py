@@ -145,9 +145,10 @@ def _retrain(args: argparse.Namespace) -> int:
             with steps.quiet_for_long("starting Prefect"):
                 from flows.retrain_selector import retrain_selector
 
+                # first: importing Prefect's flow engine sets up its logging again
+                stack.enter_context(sigterm_kept_from_prefect())
                 console_for(args, result_says_it=True)
                 stack.enter_context(prefect_api())
-                stack.enter_context(sigterm_kept_from_prefect())
             LISTENERS.append(steps)
             stack.callback(LISTENERS.remove, steps)
             summary = retrain_selector(

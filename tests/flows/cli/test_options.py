@@ -143,12 +143,17 @@ def test_flows_whose_result_says_it_keep_their_info_lines_off_the_terminal(
     (`compare --publish` too, each verdict an INFO line above its table: the recheck).
     Warnings still show, and -v shows every line."""
     import contextlib
+    import importlib
     import sys
     import types
 
     from evaluation import compare
     from flows import run_control
     from flows.cli import _database, rescore, selection, stats
+
+    # Importing Prefect's flow engine sets up its logging: the commands import it before
+    # they set the console's filters (retrain and rescore keep SIGTERM from it: F7)
+    importlib.import_module("prefect.flow_engine")
 
     console = PrefectConsoleHandler()
     monkeypatch.setattr(logging.getLogger(), "handlers", [console])
