@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import ipaddress
+import os
 import sys
+from pathlib import Path
 
 from evaluation.errors import BackendUnavailable, EvalError, ModelNotFound, NotOllamaAPI
 from flows.cli import options
@@ -105,6 +108,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     with session_scope(open_engine(args, reads_only=True)) as session:
         name = get_experiment(session, args.experiment).name
         out = (args.out or report_path(reports_folder(), name)).resolve()
+        if args.out is None:  # the parser checked a --out, not the default place
+            _check_report_folder(out.parent)
         again = args.out is None and out.exists()
         kept = " (the report its run wrote, brought up to date)" if again else ""
         steps = Steps("report", enabled=not args.quiet)
@@ -112,9 +117,35 @@ def cmd_report(args: argparse.Namespace) -> int:
             with steps.quiet_for_long(f"writing {out}{kept}"):
                 path = write_report(session, name, out)
         except OSError as exc:  # a place the parser could not tell is unwritable
+            if args.out is None and exc.errno in options.PATH_ERRNOS:
+                raise _unwritable_report_folder(out.parent, exc) from exc
             raise options.cannot_write(exc, "report", "--out", out) from exc
     print(f"wrote {path}: the HTML report of {name} (self-contained; open it in a browser)")
     return 0
+
+
+def _check_report_folder(folder: Path) -> None:
+    """Refuse, before the report's "writing" line, a default reports folder that cannot
+    be made or written (a read-only EVALFLOW_HOME: newcomer F3 was told, after "writing
+    …", that an `argument --out` it never gave was at fault). Tried with a file made and
+    removed at once: root passes a permission check a read-only mount still refuses."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise _unwritable_report_folder(folder, exc) from exc
+
+
+def _unwritable_report_folder(folder: Path, exc: OSError) -> EvalError:
+    return EvalError(
+        f"cannot write the report to {folder}/ ({exc.strerror}): give --out FILE, or set "
+        "EVALFLOW_HOME to a folder you may write"
+    )
 
 
 def cmd_judge(args: argparse.Namespace) -> int:

@@ -1547,6 +1547,12 @@ OPTION_CASES = [
         ("evalflow export: argument --out: expected a place you may write", "got '/proc/nope'")),
     opt("opt-export-level-unknown", "export", "demo", "--level", "everything",
         expect="argument --level: invalid choice: 'everything'"),
+    Bad("opt-report-default-folder-read-only", "cli",
+        _shown(lambda w: ["report", "demo"],
+               "`report demo` (no --out) with $EVALFLOW_HOME/reports read-only"),
+        ("cannot write the report to {root}/home/reports/ (Permission denied): give --out "
+         "FILE, or set EVALFLOW_HOME",),
+        env={"EVALFLOW_HOME": "{root}/home"}, read_only="home/reports"),
     opt("opt-report-out-folder", "report", "demo", "--out", "ROOT",
         expect="argument --out: expected a file name, not a folder"),
     opt("opt-report-out-missing-folder", "report", "demo", "--out", "ROOT/nope/r.html",
