@@ -33,6 +33,28 @@ def _url_option(word: str) -> bool:
 _SECRET_LETTERS = frozenset("akptu")
 
 
+#: A word shaped as a key that needs no option to say so (recheck R2: `run spec.yaml
+#: $OPENAI_API_KEY`, typed for --api-key, showed the key whole): a prefix of the keys
+#: model servers' users hold (OpenAI and compatibles' ``sk-``, Hugging Face's ``hf_``,
+#: GitHub's, GitLab's, Slack's, AWS's access key id), then 12 or more characters of
+#: letters, digits, ``-`` and ``_`` mixing upper and lower case and digits, as random
+#: keys do and names (an experiment ``sk-learn-2024``) do not.
+_KEY_SHAPED = re.compile(
+    r"(?:sk-|sk_|hf_|ghp_|gho_|ghs_|ghu_|github_pat_|glpat-|xox[abpr]-|AKIA)"
+    r"(?=[\w-]*[A-Z])(?=[\w-]*[a-z])(?=[\w-]*[0-9])[A-Za-z0-9_\-]{12,}"
+)
+
+
+def key_shaped(word: str) -> bool:
+    """Whether ``word`` looks like a key by itself (``_KEY_SHAPED``).
+
+    >>> [w for w in ("sk-SECRETabc123XYZ", "hf_AbCdEfGhIjK0", "sk-learn-2024", "spec.yaml")
+    ...  if key_shaped(w)]
+    ['sk-SECRETabc123XYZ', 'hf_AbCdEfGhIjK0']
+    """
+    return bool(_KEY_SHAPED.fullmatch(word))
+
+
 def _parts(word: str) -> tuple[str, str, str]:
     """(option, "=" or "", value) of a word: ``--name=value``, ``-kVALUE`` or ``-k=VALUE``
     (a short option's value may be attached); (word, "", "") of any other."""
@@ -59,10 +81,14 @@ def _secret_option(option: str, value: str) -> bool:
 
 def secret_values(argv: Sequence[str]) -> list[str]:
     """The values ``argv`` gives to options named like a credential (``--api-key KEY``,
-    ``--token=KEY``; ``_secret_option``), as ``redact(text, known=...)`` masks them
-    verbatim wherever an error repeats them (``got 'KEY'``, ``invalid choice: 'KEY'``)."""
+    ``--token=KEY``; ``_secret_option``) and its words shaped as a key (``key_shaped``),
+    as ``redact(text, known=...)`` masks them verbatim wherever an error repeats them
+    (``got 'KEY'``, ``invalid choice: 'KEY'``)."""
     found: list[str] = []
     for i, word in enumerate(argv):
+        if key_shaped(word):  # a key typed alone (recheck R2)
+            found.append(GivenSecret(word))
+            continue
         option, _, value = _parts(word)
         if not value:
             option, value = word, argv[i + 1] if i + 1 < len(argv) else ""
@@ -88,8 +114,8 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     """``argv`` with each URL's credentials masked: the value of a URL option (``--database
     URL``, ``--database=URL``) and any word that is a URL are read as one whole URL (a
     password may hold spaces), the value of an option named like a credential
-    (``--api-key KEY``, ``--token=KEY``: ``secret_values``) masked whole, every other
-    word read as free text.
+    (``--api-key KEY``, ``--token=KEY``: ``secret_values``) and a word shaped as a key
+    (``sk-…``, ``hf_…``: ``key_shaped``) masked whole, every other word read as free text.
 
     >>> redact_argv(["run", "s.yaml", "--database", "postgresql://ana:pa ss@db/x"])
     ['run', 's.yaml', '--database', 'postgresql://ana:***@db/x']
@@ -109,6 +135,8 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             shown.append(f"{option}={redact_url(value)}")
         elif value and _secret_option(option, value):
             shown.append(f"{option}{equals}{MASK}")
+        elif key_shaped(word):
+            shown.append(MASK)
         else:
             shown.append(redact(word))
         value_is_url = not equals and _url_option(word)

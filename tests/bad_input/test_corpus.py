@@ -2137,6 +2137,13 @@ SECRET_CASES = [
         absent=("LIVE123",),
     ),
     Bad(
+        "secret-stray-key-shaped-word",
+        "cli",
+        cli("run", "SPEC", "sk-SECRETabc123XYZ", "hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345"),
+        ("unrecognized arguments: *** ***; a key is never given as an option", "api_key_env"),
+        absent=("SECRETabc123XYZ", "AbCdEfGhIjKlMnOpQrStUvWxYz012345"),
+    ),
+    Bad(
         "secret-unknown-option-value-as-spec",
         "cli",
         cli("doctor", "--api-key", "sk-LIVE123"),
