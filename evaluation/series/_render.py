@@ -371,10 +371,11 @@ def _changed_accepts(
 ) -> _Changed:
     """What the accepts other than ``leave_out`` (the one accepted or withdrawn) do
     differently on ``streams`` in the watch ``now`` than in ``was``: a line per run and
-    kind, "now restarted at RUN: ..." or "now confirmed at RUN: ..."."""
+    kind, "now restarted at RUN: ..." or "now confirmed at RUN: ...", its streams in the
+    order of ``now`` (the series'; recheck R8: in hash order, another on every run)."""
     changed: dict[tuple[str, str], list[str]] = {}
     keys: set[tuple[str, str]] = set()
-    for k in streams:
+    for k in (k for k in now if k in streams):  # the series' order (a set's: per process)
         old = {run: w for run, w in was[k].accepts if run != leave_out}
         for run, w in now[k].accepts:
             if run != leave_out and old.get(run) != w:
