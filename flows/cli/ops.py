@@ -92,6 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "accept",
         help="make an experiment the accepted baseline of its series (the one it joined "
         "with `run --series`, else its spec's)",
+        epilog="example:\n  evalflow baseline accept nightly-2026-01-31",
     )
     accept.add_argument("experiment")
     accept.set_defaults(func=cmd_baseline_accept)

@@ -26,11 +26,13 @@ def test_version_prints_the_installed_version(capsys):
 def test_every_verb_has_an_example_and_states_its_defaults(capsys):
     parser = build_parser()
     verbs = dict(_verbs(parser))
-    assert set(verbs) - {"accept"} <= set(EXAMPLES)  # baseline accept: its group's example
+    assert set(verbs) - {"accept", "withdraw"} <= set(EXAMPLES)  # baseline's verbs: their own
     for name, verb in verbs.items():
         text = verb.format_help()
         if name in EXAMPLES:
             assert f"example:\n  {EXAMPLES[name]}" in text, name
+        else:
+            assert "example:\n  evalflow " in text, name
         assert "--database" in text and "-q, --quiet" in text, name
     review = verbs["review"].format_help()
     assert "(default: 8765)" in review and "(default: 0)" in review
