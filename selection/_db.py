@@ -21,6 +21,7 @@ from evaluation.storage.db import (
     refused_write,
     storage_problem,
 )
+from evaluation.storage.snapshot import asked_url
 from selection.schema import TABLES
 
 _READY: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -39,7 +40,7 @@ def with_selector_tables(engine: Engine, *, reads_only: bool = False) -> Engine:
     except DBAPIError as exc:
         if not (reads_only and refused_write(exc)):
             raise
-        _REFUSED[engine] = storage_problem(exc)
+        _REFUSED[engine] = storage_problem(exc, asked=asked_url(engine))
         return engine
     _REFUSED.pop(engine, None)
     _READY.add(engine)

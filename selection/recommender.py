@@ -48,7 +48,7 @@ from sqlmodel import Session
 from evaluation.errors import StorageError
 from evaluation.spec import Config
 from evaluation.storage.db import database_name, storage_problem
-from evaluation.storage.snapshot import snapshot_note
+from evaluation.storage.snapshot import asked_url, snapshot_note
 from selection._candidates import candidate_table, option, params_label, real_only
 from selection._choice import (
     LATENCY_REASON,
@@ -203,7 +203,8 @@ def _logged(session: Session, answer: Recommendation, database: str) -> Recommen
         session.commit()
     except SQLAlchemyError as exc:
         session.rollback()
-        unlogged = f"not logged in the results database {database}: {storage_problem(exc)}"
+        said = storage_problem(exc, asked=asked_url(session.get_bind()))  # mode=ro: said
+        unlogged = f"not logged in the results database {database}: {said}"
         return replace(answer, notes=(*answer.notes, unlogged), unlogged=unlogged)
     return replace(answer, id=log.id)
 

@@ -10,9 +10,10 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, TextClause, event, inspect
+from sqlalchemy import URL, Column, TextClause, event, inspect, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import (
+    ArgumentError,
     DBAPIError,
     IntegrityError,
     OperationalError,
@@ -31,7 +32,7 @@ from evaluation.series import schema as series_schema
 from evaluation.settings import database_url, make_home_for, share_database, sqlite_file
 from evaluation.storage import models as results_schema
 from evaluation.storage.impossible_rates import forget_impossible_rates
-from evaluation.storage.snapshot import SNAPSHOT_OPTION, opening
+from evaluation.storage.snapshot import SNAPSHOT_OPTION, asked_url, opening
 from evaluation.storage.text_search import ensure_text_index
 from evaluation.storage.unmeasured import forget_overhead_latencies
 from evaluation.storage.unnest import insert_unnested
@@ -100,7 +101,8 @@ def make_engine(
         ) from exc
     except (SQLAlchemyError, ValueError) as exc:  # ValueError: e.g. a port that is no number
         raise StorageError(
-            f"cannot open the results database {redact_url(url)}: {storage_problem(exc, [url])}"
+            f"cannot open the results database {redact_url(url)}: "
+            f"{storage_problem(exc, [url], asked=url)}"
         ) from exc
     return engine
 
@@ -388,18 +390,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 SQLITE_READONLY = 8  # the primary result code of every SQLITE_READONLY_* error
 
 
-def storage_problem(exc: BaseException, known: Iterable[str] = ()) -> str:
+def storage_problem(
+    exc: BaseException, known: Iterable[str] = (), *, asked: str | URL | None = None
+) -> str:
     """What the database (or its driver) said, in one line: never the statement or its
     parameters, which SQLAlchemy appends (model outputs, kilobytes of them), nor any
     part of the credentials of the ``known`` URLs (a driver may print a piece of a
-    password as a host name)."""
+    password as a host name). A write SQLite refused because the URL the user gave
+    (``asked``) opens it read-only (``mode=ro``) says so, not "check the permissions"
+    of a file that may be written (recheck R6)."""
     cause = getattr(exc, "orig", None) or exc
     first = (str(cause).strip().splitlines() or [""])[0].split(" [SQL: ")[0]
     said = first or type(cause).__name__  # the driver's words, not its class (newcomer N8)
     said = one_line(said, known=known)
     if (getattr(cause, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_READONLY:
+        if asked is not None and _opens_read_only(asked):
+            return (
+                f"it is read-only ({said}): its URL opens it read-only (mode=ro); drop "
+                "mode=ro from the URL to write to it"
+            )
         return f"it is read-only ({said}); check the permissions of the file and its folder"
     return said
+
+
+def _opens_read_only(url: str | URL) -> bool:
+    """Whether ``url`` opens a SQLite database read-only (``?mode=ro``)."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except (ArgumentError, ValueError):
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.query.get("mode") == "ro"
 
 
 #: PostgreSQL's SQLSTATEs of a write refused: a read-only transaction (a standby, or
@@ -438,7 +458,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except SQLAlchemyError as exc:
             session.rollback()
             raise StorageError(
-                f"the results database {database_name(engine)}: {storage_problem(exc)}"
+                f"the results database {database_name(engine)}: "
+                f"{storage_problem(exc, asked=asked_url(engine))}"
             ) from exc
         except BaseException:
             session.rollback()

@@ -1246,6 +1246,21 @@ DATABASE_CASES = [
         ),
     ),
     Bad(
+        "db-url-mode-ro-writer",
+        "database",
+        lambda w: [
+            "--database",
+            f"sqlite:///file:{w.db_path}?mode=ro&uri=true",
+            "run",
+            str(w.spec),
+        ],
+        (
+            "the results database file:{root}/results.db: it is read-only (attempt to write a "
+            "readonly database): its URL opens it read-only (mode=ro); drop mode=ro from the URL",
+        ),
+        absent=("check the permissions",),
+    ),
+    Bad(
         "db-another-applications",
         "database",
         lambda w: ["--database", _another_applications(w), "run", str(w.spec)],

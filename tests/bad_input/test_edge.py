@@ -233,7 +233,7 @@ def test_a_read_only_database_is_named_as_such_in_one_line(
     assert main(["--database", read_only, "experiments"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: cannot open the results database {read_only}: it is read-only")
-    assert "check the permissions" in line and "[SQL" not in line
+    assert "its URL opens it read-only (mode=ro); drop mode=ro" in line and "[SQL" not in line
     with sqlite3.connect(path) as connection:  # another application's: that is what it is
         connection.execute("CREATE TABLE notes (text TEXT)")
     assert main(["--database", read_only, "experiments"]) == 2

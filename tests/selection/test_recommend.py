@@ -1354,7 +1354,7 @@ def test_a_read_only_database_answers_unlogged_and_says_so(read_only_trained, ca
     assert answer.status == "ok" and answer.id is None
     assert answer.unlogged == answer.notes[-1] and answer.unlogged.startswith(
         f"not logged in the results database file:{path}: it is read-only (attempt to write "
-        "a readonly database); check the permissions"
+        "a readonly database): its URL opens it read-only (mode=ro); drop mode=ro"
     )
     assert "[SQL" not in answer.explain() and f"  note: {answer.unlogged}" in answer.brief()
     assert main(["--database", read_only, "recommend", "qa", "--max-latency", "1", "-q"]) == 0
@@ -1406,7 +1406,8 @@ def test_a_read_only_database_never_retrained_says_no_selector_has_been_trained(
     )
     assert answer.unlogged == (
         f"not logged in the results database file:{path}: it is read-only (attempt to write "
-        "a readonly database); check the permissions of the file and its folder"
+        "a readonly database): its URL opens it read-only (mode=ro); drop mode=ro from the "
+        "URL to write to it"
     )
     assert recommend("qa", version=3, database_url=read_only).message == (
         "selector version 3 does not exist; no version has been trained yet "
