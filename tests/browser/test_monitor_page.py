@@ -25,6 +25,15 @@ from tests.support.monitor_db import RUNNING, SERIES, build_monitor_db, start_ru
 pytestmark = pytest.mark.integration
 
 WAIT_MS = 10_000  # an upper bound for a wait on a condition, not a sleep
+# Counts (and stops) the start form's submits that no button made: a script's requestSubmit().
+SUBMITS_NO_BUTTON_MADE = """() => {
+  window.submitsNoButtonMade = 0;
+  document.getElementById("start-form").addEventListener("submit", (event) => {
+    if (event.submitter) return;
+    window.submitsNoButtonMade += 1;
+    event.preventDefault();
+  });
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +90,9 @@ def test_start_runs_the_deployment_and_refuses_an_unknown_one(browser, served, d
     page.goto(url + "/")
     page.fill('#start-form input[name="deployment"]', name)
     page.fill('#start-form input[name="spec_path"]', "benchmarks/sweeps/demo-simulated.yaml")
+    page.evaluate(SUBMITS_NO_BUTTON_MADE)
+    page.select_option('#start-form select[name="level"]', "subset")
+    assert page.evaluate("window.submitsNoButtonMade") == 0  # choosing a level starts nothing
     with page.expect_navigation():
         page.click("#start")
     started = page.inner_text("#started")
@@ -91,7 +103,7 @@ def test_start_runs_the_deployment_and_refuses_an_unknown_one(browser, served, d
     assert len(runs) == 1 and runs[0].name in started
     assert runs[0].parameters == {
         "spec_path": "benchmarks/sweeps/demo-simulated.yaml",
-        "level": "smoke",
+        "level": "subset",
     }
     assert MONITOR_TAG in runs[0].tags
     page.goto(url + "/")

@@ -1,10 +1,13 @@
 // The filter forms apply as soon as a choice changes (text fields on Enter) and leave
-// empty fields out of the URL, so it stays short enough to share; the keys j / k step
-// through the listed rows, Enter opens the current one; on a generation's page j / k open
-// the next / previous generation. Pages work without this script.
+// empty fields out of the URL, so it stays short enough to share. Only GET forms filter:
+// a POST form styled like them (the monitor's "Start a run") acts, so it waits for its
+// button. The keys j / k step through the listed rows, Enter opens the current one; on a
+// generation's page j / k open the next / previous generation. Pages work without this
+// script.
 "use strict";
 
 for (const form of document.querySelectorAll("form.filters")) {
+  if (form.method !== "get") continue;
   form.addEventListener("submit", () => {
     for (const field of form.querySelectorAll("input, select")) {
       if (field.value === "" || field.value === "any") field.disabled = true;
